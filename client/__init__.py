@@ -1,0 +1,1 @@
+"""The raftcache Python SDK."""

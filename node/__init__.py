@@ -1,0 +1,1 @@
+"""The raftcache server: keyspace, state machine, replication, service and front ends."""

@@ -1,0 +1,177 @@
+"""The one command set: stable type numbers, read/write classes, and the codecs.
+
+A command is a `raftcache.proto.commands_pb2.Command`: a database number and
+one member of the `op` oneof, whose field number is the command's stable type
+number (`CommandType`). Log entries are `LogEntry` protobufs behind a one-byte
+marker. Results travel as Python values inside the node and as `Value`
+protobufs on the wire; `to_value`/`from_value` convert between the two:
+
+    bytes -> bulk, None -> nil, int -> integer, float -> number,
+    Status -> status, list -> array, CommandError -> error
+
+This module must not import grpc, lmdb or pysyncobj.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from raftcache.node.errors import CommandError, Reason
+from raftcache.proto import commands_pb2 as pb
+
+Command = pb.Command
+LogEntry = pb.LogEntry
+
+#: Envelope format written into new log entries.
+LOG_FORMAT = 1
+#: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
+ENTRY_MARKER = b"\x01"
+
+# CommandType is built from the proto's oneof so the two can never disagree;
+# tests/unit/test_commands.py pins every number.
+CommandType = enum.IntEnum(
+    "CommandType",
+    {f.name.upper(): f.number for f in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields},
+)
+
+#: Commands that only read: served from the local keyspace per consistency level.
+READ_COMMANDS = frozenset(
+    {"get", "exists", "str_len", "get_range", "mget", "ttl", "type", "scan", "db_size", "get_meta", "hget", "hmget", "hlen", "hexists", "hgetall", "hstrlen", "hrandfield", "element_scan", "lrange", "llen", "lindex", "lpos", "smembers", "sismember", "scard", "srandmember", "set_op", "zscore", "zcard", "zrange", "zrank", "zrandmember", "zset_op", "random_key", "key_version"}
+)
+
+
+class Status(str):
+    """A simple status reply such as OK (RESP `+OK`), distinct from a byte string."""
+
+    __slots__ = ()
+
+
+OK = Status("OK")
+
+
+def op_name(command: pb.Command) -> str:
+    """The oneof member name, e.g. "set"; raises CommandError when none is set."""
+    name = command.WhichOneof("op")
+    if name is None:
+        raise CommandError("empty command: no operation set", Reason.SYNTAX)
+    return name
+
+
+def is_read(command: pb.Command) -> bool:
+    return command.WhichOneof("op") in READ_COMMANDS
+
+
+def command_keys(command: pb.Command) -> list[bytes]:
+    """Every key a command names (for size checks and routing)."""
+    op = getattr(command, command.WhichOneof("op") or "noop")
+    keys: list[bytes] = []
+    for fd, value in op.ListFields():
+        if fd.name in ("key", "new_key"):
+            keys.append(value)
+        elif fd.name == "keys":
+            keys.extend(value)
+        elif fd.name == "pairs":
+            keys.extend(p.key for p in value)
+    return keys
+
+
+def encode_entry(entry: pb.LogEntry) -> bytes:
+    return ENTRY_MARKER + entry.SerializeToString()
+
+
+def decode_entry(data: bytes) -> pb.LogEntry:
+    """Decode a log entry. Raises ValueError on anything that is not one.
+
+    A committed entry that does not decode means this binary cannot apply
+    the log: the caller must stop the node rather than skip it, or replicas
+    would diverge.
+    """
+    if data[:1] != ENTRY_MARKER:
+        raise ValueError(f"unknown log entry marker {data[:1]!r}")
+    entry = pb.LogEntry()
+    entry.ParseFromString(data[1:])
+    if entry.format != LOG_FORMAT:
+        raise ValueError(f"unsupported log entry format {entry.format}")
+    return entry
+
+
+def to_value(result, out: pb.Value | None = None) -> pb.Value:
+    """Convert a Python result into a Value protobuf (filling `out` if given)."""
+    v = pb.Value() if out is None else out
+    if result is None:
+        v.nil = True
+    elif isinstance(result, Status):
+        v.status = result
+    elif isinstance(result, (bytes, bytearray, memoryview)):
+        v.bulk = bytes(result)
+    elif isinstance(result, bool):
+        v.integer = int(result)
+    elif isinstance(result, int):
+        v.integer = result
+    elif isinstance(result, float):
+        v.number = result
+    elif isinstance(result, (list, tuple)):
+        v.array.SetInParent()
+        for item in result:
+            to_value(item, v.array.items.add())
+    elif isinstance(result, CommandError):
+        v.error.reason = result.reason.value
+        v.error.message = result.message
+    elif isinstance(result, str):
+        v.bulk = result.encode()
+    else:
+        raise TypeError(f"cannot encode result of type {type(result).__name__}")
+    return v
+
+
+def from_value(v: pb.Value):
+    """Convert a Value protobuf back into the Python result it encodes."""
+    kind = v.WhichOneof("kind")
+    if kind == "bulk":
+        return v.bulk
+    if kind == "integer":
+        return v.integer
+    if kind == "nil" or kind is None:
+        return None
+    if kind == "status":
+        return Status(v.status)
+    if kind == "array":
+        return [from_value(item) for item in v.array.items]
+    if kind == "number":
+        return v.number
+    if kind == "error":
+        try:
+            reason = Reason(v.error.reason)
+        except ValueError:
+            reason = Reason.INTERNAL
+        return CommandError(v.error.message, reason)
+    raise ValueError(f"unknown value kind {kind}")
+
+
+def check_limits(command: pb.Command, *, databases: int, max_key_bytes: int, max_value_bytes: int) -> CommandError | None:
+    """The error a command gets for a bad database or oversized key/value, or None.
+
+    The service checks before proposing; apply checks again, so that a
+    replica never stores what its own limits refuse.
+    """
+    if command.db >= databases:
+        return CommandError("DB index is out of range", Reason.INVALID_ARGUMENT)
+    for key in command_keys(command):
+        if len(key) > max_key_bytes:
+            return CommandError(f"key is {len(key)} bytes; the limit is {max_key_bytes}", Reason.KEY_TOO_LARGE)
+    name = command.WhichOneof("op")
+    op = getattr(command, name) if name else None
+    values: list[bytes] = []
+    if name in ("set", "append"):
+        values.append(op.value)
+    elif name == "set_range":
+        if op.offset < 0:
+            return CommandError("offset is out of range", Reason.INVALID_ARGUMENT)
+        if op.offset + len(op.value) > max_value_bytes:
+            return CommandError("string exceeds maximum allowed size", Reason.VALUE_TOO_LARGE)
+    elif name in ("mset", "mset_nx"):
+        values.extend(p.value for p in op.pairs)
+    for value in values:
+        if len(value) > max_value_bytes:
+            return CommandError(f"value is {len(value)} bytes; the limit is {max_value_bytes}", Reason.VALUE_TOO_LARGE)
+    return None

@@ -1,0 +1,229 @@
+"""Shared helpers of the container handler modules (hashes, lists, sets, zsets).
+
+Owns the value encoding of container records and the load/store steps every
+container command shares: type check (WRONGTYPE), keeping the key's expiry
+across writes, deleting a key whose container became empty (Redis never
+keeps empty containers), and Redis's glob matching for the *SCAN commands.
+
+Encoding (deterministic, so replicas store identical bytes): a little-endian
+u32 item count, one u32 length per item, then the items back to back. Hashes
+store field, value, field, value…; sorted sets member, score (8-byte
+little-endian double)… Order is the container's own order (insertion order
+for hashes and sets, list order, (score, member) order for sorted sets).
+
+Must not import lmdb, grpc, time or random: handlers run inside apply.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Iterable, Sequence
+
+from raftcache.node.errors import CommandError, Reason, wrong_type
+
+_U32 = struct.Struct("<I")
+
+
+def encode_items(items: Sequence[bytes]) -> bytes:
+    n = len(items)
+    return struct.pack(f"<I{n}I", n, *map(len, items)) + b"".join(items)
+
+
+def decode_items(data: bytes) -> list[bytes]:
+    if not data:
+        return []
+    (n,) = _U32.unpack_from(data, 0)
+    lengths = struct.unpack_from(f"<{n}I", data, 4)
+    pos = 4 + 4 * n
+    out = []
+    append = out.append
+    for length in lengths:
+        end = pos + length
+        append(data[pos:end])
+        pos = end
+    return out
+
+
+def _value_type():
+    # Imported lazily: node/keyspace is the only module that imports lmdb,
+    # and the codecs above stay usable (and testable) without it.
+    from raftcache.node.keyspace import ValueType
+
+    return ValueType
+
+
+def load(txn, db: int, key: bytes, ctx, type_name: str):
+    """The live record at key if it holds `type_name` ("HASH", …), None when absent.
+
+    Returns a CommandError (WRONGTYPE) when the key holds another type.
+    """
+    record = txn.get(db, key, ctx.now_ms)
+    if record is None:
+        return None
+    if record.type != getattr(_value_type(), type_name):
+        return wrong_type()
+    return record
+
+
+def store(txn, db: int, key: bytes, type_name: str, value: bytes | None, ctx, old=None) -> None:
+    """Write a container (keeping old's expiry), or delete the key when value is None (empty)."""
+    if value is None:
+        if old is not None:
+            txn.delete(db, key)
+        return
+    from raftcache.node.keyspace import Record
+
+    txn.put(
+        db,
+        key,
+        Record(
+            type=getattr(_value_type(), type_name),
+            value=value,
+            expires_at_ms=old.expires_at_ms if old is not None else 0,
+            index=ctx.index,
+            flags=0,
+        ),
+    )
+
+
+def too_large(ctx, items: Iterable[bytes]) -> CommandError | None:
+    """An element longer than the value limit is refused like an oversized value."""
+    limit = ctx.limits.max_value_bytes
+    for item in items:
+        if len(item) > limit:
+            return CommandError(f"element is {len(item)} bytes; the limit is {limit}", Reason.VALUE_TOO_LARGE)
+    return None
+
+
+def norm_range(start: int, stop: int, length: int) -> tuple[int, int] | None:
+    """Redis's LRANGE/ZRANGE index rules; returns inclusive (start, stop) or None when empty."""
+    if start < 0:
+        start += length
+    if stop < 0:
+        stop += length
+    if start < 0:
+        start = 0
+    if start > stop or start >= length:
+        return None
+    if stop >= length:
+        stop = length - 1
+    return start, stop
+
+
+def parse_int(value: bytes) -> int | None:
+    """A Redis integer string (no spaces, no '+', no leading zeros), or None."""
+    if not value or len(value) > 20:
+        return None
+    if not (value.isdigit() or (value[:1] == b"-" and value[1:].isdigit())):
+        return None
+    if (value[:1] == b"0" and len(value) > 1) or value[:2] == b"-0":
+        return None
+    n = int(value)
+    if not -(1 << 63) <= n < (1 << 63):
+        return None
+    return n
+
+
+def parse_float(value: bytes) -> float | None:
+    """A Redis float string (strtold rules minus spaces; nan refused), or None."""
+    if not value or value[:1].isspace() or value[-1:].isspace():
+        return None
+    try:
+        f = float(value)
+    except ValueError:
+        return None
+    if f != f:
+        return None
+    return f
+
+
+def format_float(f: float) -> bytes:
+    """Redis's reply format for a double: shortest round trip, integers without '.0'."""
+    if f == float("inf"):
+        return b"inf"
+    if f == float("-inf"):
+        return b"-inf"
+    if f == int(f) and abs(f) < 1e17:
+        return b"%d" % int(f)
+    text = repr(f)
+    return text.encode()
+
+
+# ---------------------------------------------------------------- glob
+
+_GLOB_CACHE: dict[bytes, re.Pattern] = {}
+
+
+def glob_to_regex(pattern: bytes) -> re.Pattern:
+    """Redis's stringmatchlen (*, ?, [..] with ^ and ranges, backslash escapes) as a regex."""
+    cached = _GLOB_CACHE.get(pattern)
+    if cached is not None:
+        return cached
+    out = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i : i + 1]
+        if c == b"*":
+            out.append(b".*")
+        elif c == b"?":
+            out.append(b".")
+        elif c == b"\\" and i + 1 < n:
+            i += 1
+            out.append(re.escape(pattern[i : i + 1]))
+        elif c == b"[":
+            j = i + 1
+            neg = pattern[j : j + 1] == b"^"
+            if neg:
+                j += 1
+            parts = []
+            while j < n and pattern[j : j + 1] != b"]":
+                ch = pattern[j : j + 1]
+                if ch == b"\\" and j + 1 < n:
+                    j += 1
+                    parts.append(re.escape(pattern[j : j + 1]))
+                elif pattern[j + 1 : j + 2] == b"-" and j + 2 < n and pattern[j + 2 : j + 3] != b"]":
+                    lo, hi = pattern[j], pattern[j + 2]
+                    if lo > hi:
+                        lo, hi = hi, lo
+                    parts.append(re.escape(bytes([lo])) + b"-" + re.escape(bytes([hi])))
+                    j += 2
+                else:
+                    parts.append(re.escape(ch))
+                j += 1
+            body = b"".join(parts)
+            if not body:
+                out.append(b"(?!)" if not neg else b".")
+            else:
+                out.append(b"[" + (b"^" if neg else b"") + body + b"]")
+            i = j  # at ']' (or the end)
+        else:
+            out.append(re.escape(c))
+        i += 1
+    compiled = re.compile(b"".join(out) + b"\\Z", re.DOTALL)
+    if len(_GLOB_CACHE) > 1024:
+        _GLOB_CACHE.clear()
+    _GLOB_CACHE[pattern] = compiled
+    return compiled
+
+
+def glob_match(pattern: bytes, subject: bytes) -> bool:
+    if not pattern or pattern == b"*":
+        return True
+    return glob_to_regex(pattern).match(subject) is not None
+
+
+def scan_items(items: list, cursor: int, count: int, match: bytes, key=lambda x: x):
+    """One SCAN step over an ordered container: (next cursor, items).
+
+    The cursor is a position; Redis allows small containers to return all
+    in one step, and so do we when count covers the rest.
+    """
+    count = count or 10
+    if cursor >= len(items):
+        return 0, []
+    end = cursor + count
+    chunk = items[cursor:end]
+    if match and match != b"*":
+        chunk = [x for x in chunk if glob_match(match, key(x))]
+    return (end if end < len(items) else 0), chunk

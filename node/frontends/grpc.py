@@ -1,0 +1,169 @@
+"""The gRPC front end (grpc.aio): Cache, Admin, Internal and the health service.
+
+Bytes in (protobuf requests), service.execute, replies out. Command errors of
+a unary call become a gRPC status with an ErrorInfo reason (one table:
+node/grpc_codec.STATUS_CODES); inside a pipeline they are Value.error items
+and the stream goes on. No business logic here.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from raftcache import __version__
+from raftcache.node import grpc_codec
+from raftcache.node.errors import CommandError, RaftcacheError, Reason
+from raftcache.node.forwarding import SECRET_METADATA
+from raftcache.node.service import Service, execute_many
+from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2, cache_pb2_grpc
+
+MAX_MESSAGE_BYTES = 1 << 30  # the largest value plus framing
+
+
+async def _abort(context, error: RaftcacheError):
+    status = grpc_codec.error_status(error)
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+class CacheServicer(cache_pb2_grpc.CacheServicer):
+    def __init__(self, service: Service):
+        self._service = service
+
+    async def Execute(self, request, context):
+        try:
+            command, consistency, client_id, sequence = grpc_codec.request_from_proto(request)
+            result, index = await self._service.execute(command, consistency, client_id, sequence)
+        except RaftcacheError as e:
+            await _abort(context, e)
+        if isinstance(result, CommandError):
+            await _abort(context, result)
+        reply = cache_pb2.Reply(index=index)
+        grpc_codec.commands.to_value(result, reply.value)
+        return reply
+
+    async def Pipeline(self, request_iterator, context):
+        async for batch in request_iterator:
+            yield await _run_batch(self._service, batch, forward=True)
+
+
+async def _run_batch(service: Service, batch, forward: bool) -> cache_pb2.ReplyBatch:
+    requests = []
+    out = cache_pb2.ReplyBatch()
+    bad: dict[int, RaftcacheError] = {}
+    for i, req in enumerate(batch.requests):
+        try:
+            requests.append(grpc_codec.request_from_proto(req))
+        except RaftcacheError as e:
+            bad[i] = e
+    outcomes = iter(await execute_many(service, requests, forward=forward))
+    for i in range(len(batch.requests)):
+        grpc_codec.outcome_to_reply(bad[i] if i in bad else next(outcomes), out.replies.add())
+    return out
+
+
+def member_proto(peer, voter: bool = True) -> admin_pb2.Member:
+    return admin_pb2.Member(
+        id=peer.id,
+        zone=peer.zone,
+        grpc_address=peer.address("grpc"),
+        redis_address=peer.address("redis"),
+        memcached_address=peer.address("memcached"),
+        raft_address=peer.address("raft"),
+        http_address=peer.address("http"),
+        voter=voter,
+    )
+
+
+class AdminServicer(admin_pb2_grpc.AdminServicer):
+    def __init__(self, service: Service):
+        self._service = service
+
+    async def Status(self, request, context):
+        s = self._service.status()
+        reply = admin_pb2.StatusReply(
+            id=s["id"],
+            zone=s["zone"],
+            role=s["role"],
+            leader_id=s["leader_id"],
+            term=s["term"],
+            commit_index=s["commit_index"],
+            applied_index=s["applied_index"],
+            last_index=s["last_index"],
+            keys=s["keys"],
+            used_bytes=s["used_bytes"],
+            maxmemory_bytes=s["maxmemory_bytes"],
+            last_leader_contact_s=s["last_leader_contact_s"],
+            appendfsync=s["appendfsync"],
+            version=__version__,
+        )
+        for m in s["members"]:
+            ms = reply.members.add(connected=m["connected"], match_index=m["match_index"])
+            ms.member.CopyFrom(member_proto(m["peer"]))
+            if s["role"] == "leader" and m["id"] != s["id"]:
+                ms.lag = max(s["last_index"] - m["match_index"], 0)
+        return reply
+
+    async def Topology(self, request, context):
+        s = self._service.status()
+        reply = admin_pb2.TopologyReply(leader_id=s["leader_id"], term=s["term"])
+        for m in s["members"]:
+            reply.members.append(member_proto(m["peer"]))
+        return reply
+
+
+class InternalServicer(admin_pb2_grpc.InternalServicer):
+    """Node-to-node calls; every call must carry the cluster secret."""
+
+    def __init__(self, service: Service, secret: str):
+        self._service = service
+        self._secret = secret.encode()
+
+    async def _check(self, context):
+        for key, value in context.invocation_metadata() or ():
+            if key == SECRET_METADATA and hmac.compare_digest(value.encode(), self._secret):
+                return
+        await _abort(context, CommandError("bad or missing cluster secret", Reason.UNAUTHENTICATED))
+
+    async def Forward(self, request, context):
+        await self._check(context)
+        try:
+            outcome = await self._service.execute_forwarded(*grpc_codec.request_from_proto(request))
+        except RaftcacheError as e:
+            outcome = e
+        return grpc_codec.outcome_to_reply(outcome)
+
+    async def ForwardBatch(self, request, context):
+        await self._check(context)
+        if not self._service.is_leader:
+            await _abort(context, CommandError("not the leader", Reason.NOT_LEADER))
+        return await _run_batch(self._service, request, forward=False)
+
+
+async def start_server(service: Service, host: str, port: int) -> tuple[grpc.aio.Server, health.HealthServicer]:
+    """Start the gRPC server on host:port; returns it and its health servicer."""
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    cache_pb2_grpc.add_CacheServicer_to_server(CacheServicer(service), server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(service), server)
+    admin_pb2_grpc.add_InternalServicer_to_server(
+        InternalServicer(service, service.config.replication.cluster_secret), server
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind gRPC port {host}:{port}")
+    await server.start()
+    return server, health_servicer
+
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

@@ -1,0 +1,425 @@
+"""RESP wire format: the request parser and the reply encoder (RESP2 and RESP3).
+
+Owns bytes only: no commands, no service. The parser follows Redis's own
+networking.c (processMultibulkBuffer / processInlineBuffer) so malformed
+input gets the same `-ERR Protocol error: …` replies, at the same points,
+and closes the connection where Redis does. hiredis was measured and not
+used for requests: it is a *reply* parser (it accepts nested arrays and
+every RESP type, which a server must refuse), it cannot parse inline
+commands, and its errors differ from Redis's; the hot path here is a few
+`bytes.find` calls per argument.
+
+The encoder turns Python reply values into bytes for the connection's
+protocol version: see `encode` for the value types.
+"""
+
+from __future__ import annotations
+
+import math
+
+from raftcache.node.commands import Status
+from raftcache.node.errors import CommandError, Reason
+
+PROTO_INLINE_MAX_SIZE = 64 * 1024       # Redis's limit for an inline line or a count line
+PROTO_MAX_MULTIBULK = 1024 * 1024       # Redis refuses larger argument counts (INT_MAX in 7.x, 1M in 6.x)
+UNAUTH_MAX_MULTIBULK = 10               # before AUTH, as in Redis 7
+UNAUTH_MAX_BULK = 16384
+
+
+class ProtocolError(Exception):
+    """Malformed input: reply `-ERR Protocol error: <message>` and close."""
+
+
+class RequestParser:
+    """Incremental parser of client requests (multibulk or inline).
+
+    feed() bytes, then parse() returns every complete command (a list of
+    bytes arguments) in order. A malformed frame raises ProtocolError from
+    parse() *after* the commands before it have been returned by an earlier
+    call: parse() returns what it has first and raises on the next call.
+    """
+
+    __slots__ = ("buf", "max_bulk_bytes", "authenticated", "_args", "_remaining", "_bulklen", "_error")
+
+    def __init__(self, max_bulk_bytes: int = 512 << 20):
+        self.buf = bytearray()
+        self.max_bulk_bytes = max_bulk_bytes
+        self.authenticated = True
+        self._args: list[bytes] | None = None  # the multibulk being read
+        self._remaining = 0
+        self._bulklen = -1
+        self._error: str | None = None
+
+    def feed(self, data: bytes) -> None:
+        self.buf += data
+
+    @property
+    def pending_bytes(self) -> int:
+        return len(self.buf)
+
+    def parse(self) -> list[list[bytes]]:
+        if self._error is not None:
+            raise ProtocolError(self._error)
+        buf = self.buf
+        out: list[list[bytes]] = []
+        pos = 0
+        try:
+            while pos < len(buf):
+                if self._args is None:
+                    if buf[pos] == 42:  # '*'
+                        pos = self._start_multibulk(buf, pos)
+                        if pos < 0:
+                            pos = -pos - 1
+                            break
+                        if self._args is None:
+                            continue  # *0 or *-1: nothing to run
+                    else:
+                        args, pos = self._inline(buf, pos)
+                        if args is None:
+                            break
+                        if args:
+                            out.append(args)
+                        continue
+                pos, done = self._bulks(buf, pos)
+                if not done:
+                    break
+                out.append(self._args)
+                self._args = None
+        except ProtocolError as e:
+            self._error = str(e)
+            del buf[:]
+            if out:
+                return out
+            raise
+        if pos:
+            del buf[:pos]
+        return out
+
+    # -- multibulk
+
+    def _start_multibulk(self, buf: bytearray, pos: int) -> int:
+        nl = buf.find(b"\r", pos)
+        if nl < 0 or nl + 1 >= len(buf):
+            if len(buf) - pos > PROTO_INLINE_MAX_SIZE:
+                raise ProtocolError("too big mbulk count string")
+            return -pos - 1
+        n = _to_int(buf[pos + 1 : nl])
+        if n is None or n > PROTO_MAX_MULTIBULK:
+            raise ProtocolError("invalid multibulk length")
+        if n > UNAUTH_MAX_MULTIBULK and not self.authenticated:
+            raise ProtocolError("unauthenticated multibulk length")
+        pos = nl + 2
+        if n > 0:
+            self._args = []
+            self._remaining = n
+            self._bulklen = -1
+        return pos
+
+    def _bulks(self, buf: bytearray, pos: int) -> tuple[int, bool]:
+        args = self._args
+        end = len(buf)
+        while self._remaining:
+            if self._bulklen < 0:
+                nl = buf.find(b"\r", pos)
+                if nl < 0 or nl + 1 >= end:
+                    if end - pos > PROTO_INLINE_MAX_SIZE:
+                        raise ProtocolError("too big bulk count string")
+                    return pos, False
+                if buf[pos] != 36:  # '$'
+                    raise ProtocolError(f"expected '$', got '{chr(buf[pos])}'")
+                n = _to_int(buf[pos + 1 : nl])
+                if n is None or n < 0 or n > self.max_bulk_bytes:
+                    raise ProtocolError("invalid bulk length")
+                if n > UNAUTH_MAX_BULK and not self.authenticated:
+                    raise ProtocolError("unauthenticated bulk length")
+                pos = nl + 2
+                self._bulklen = n
+            n = self._bulklen
+            if end - pos < n + 2:
+                return pos, False
+            args.append(bytes(buf[pos : pos + n]))
+            pos += n + 2  # like Redis, the two bytes after the payload are not checked
+            self._bulklen = -1
+            self._remaining -= 1
+        return pos, True
+
+    # -- inline
+
+    def _inline(self, buf: bytearray, pos: int) -> tuple[list[bytes] | None, int]:
+        nl = buf.find(b"\n", pos)
+        if nl < 0:
+            if len(buf) - pos > PROTO_INLINE_MAX_SIZE:
+                raise ProtocolError("too big inline request")
+            return None, pos
+        line = bytes(buf[pos:nl])
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        args = split_args(line)
+        if args is None:
+            raise ProtocolError("unbalanced quotes in request")
+        return args, nl + 1
+
+
+def _to_int(text) -> int | None:
+    """Redis's string2ll: optional '-', digits, no spaces or '+', at most 20 chars."""
+    if not text or len(text) > 20:
+        return None
+    t = bytes(text)
+    if t.isdigit() or (t[:1] == b"-" and t[1:].isdigit()):
+        return int(t)
+    return None
+
+
+_ESCAPES = {ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("b"): b"\b", ord("a"): b"\a"}
+_HEX = b"0123456789abcdefABCDEF"
+
+
+def split_args(line: bytes) -> list[bytes] | None:
+    """Redis's sdssplitargs: whitespace-separated words with "..." and '...' quoting; None if unbalanced."""
+    args: list[bytes] = []
+    i, n = 0, len(line)
+    while True:
+        while i < n and line[i] in b" \n\r\t\v\f\0":
+            i += 1
+        if i >= n:
+            return args
+        cur = bytearray()
+        inq = insq = False
+        while True:
+            if inq:
+                if i >= n:
+                    return None
+                ch = line[i]
+                if ch == 92 and i + 3 < n and line[i + 1] == ord("x") and line[i + 2] in _HEX and line[i + 3] in _HEX:
+                    cur.append(int(line[i + 2 : i + 4], 16))
+                    i += 3
+                elif ch == 92 and i + 1 < n:
+                    i += 1
+                    cur += _ESCAPES.get(line[i], bytes([line[i]]))
+                elif ch == 34:
+                    if i + 1 < n and line[i + 1] not in b" \n\r\t\v\f\0":
+                        return None
+                    i += 1
+                    break
+                else:
+                    cur.append(ch)
+            elif insq:
+                if i >= n:
+                    return None
+                ch = line[i]
+                if ch == 92 and i + 1 < n and line[i + 1] == 39:
+                    i += 1
+                    cur.append(39)
+                elif ch == 39:
+                    if i + 1 < n and line[i + 1] not in b" \n\r\t\v\f\0":
+                        return None
+                    i += 1
+                    break
+                else:
+                    cur.append(ch)
+            else:
+                if i >= n:
+                    break
+                ch = line[i]
+                if ch in b" \n\r\t\0":
+                    i += 1
+                    break
+                if ch == 34:
+                    inq = True
+                elif ch == 39:
+                    insq = True
+                else:
+                    cur.append(ch)
+            i += 1
+        args.append(bytes(cur))
+
+
+# ---------------------------------------------------------------- replies
+
+
+class RespMap(list):
+    """A map reply: a list of (key, value) pairs (RESP3 %, RESP2 flat array)."""
+
+    __slots__ = ()
+
+
+class RespSet(list):
+    """A set reply (RESP3 ~, RESP2 array)."""
+
+    __slots__ = ()
+
+
+class RespPairs(list):
+    """Flat [a1, b1, a2, b2…] that RESP3 nests as [[a1, b1], …] (ZRANGE WITHSCORES, HRANDFIELD WITHVALUES)."""
+
+    __slots__ = ()
+
+
+class RespDouble(float):
+    """A double reply (RESP3 ','; RESP2 a bulk string)."""
+
+    __slots__ = ()
+
+
+class Verbatim(bytes):
+    """A verbatim text reply (RESP3 '=' txt; RESP2 a bulk string): INFO, CLIENT INFO."""
+
+    __slots__ = ()
+
+
+class NullArray:
+    """The nil array (RESP2 *-1, RESP3 _): EXEC aborted, BLPOP timeout."""
+
+    __slots__ = ()
+
+
+NULL_ARRAY = NullArray()
+
+
+class RespError(Exception):
+    """An error reply with its full first word, e.g. RespError("ERR syntax error")."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+
+#: One table: raftcache Reason -> RESP error prefix (STYLE.md "one error map per protocol").
+ERROR_PREFIX = {
+    Reason.WRONGTYPE: "WRONGTYPE",
+    Reason.OUT_OF_MEMORY: "OOM",
+    Reason.UNAVAILABLE: "TRYAGAIN",
+    Reason.NOT_LEADER: "TRYAGAIN",
+    Reason.TIMEOUT: "TIMEOUT",
+    Reason.UNAUTHENTICATED: "NOAUTH",
+    Reason.NOT_INTEGER: "ERR",
+    Reason.NOT_FLOAT: "ERR",
+    Reason.OVERFLOW: "ERR",
+    Reason.NO_SUCH_KEY: "ERR",
+    Reason.SYNTAX: "ERR",
+    Reason.INVALID_ARGUMENT: "ERR",
+    Reason.INVALID_EXPIRE: "ERR",
+    Reason.KEY_TOO_LARGE: "ERR",
+    Reason.VALUE_TOO_LARGE: "ERR",
+    Reason.INTERNAL: "ERR",
+}
+
+
+def error_text(error: BaseException) -> str:
+    """The error line (without '-' and CRLF) for any raftcache error or RespError."""
+    if isinstance(error, RespError):
+        text = error.text
+    else:
+        reason = getattr(error, "reason", Reason.INTERNAL)
+        message = getattr(error, "message", "") or str(error) or reason.value.lower()
+        text = f"{ERROR_PREFIX.get(reason, 'ERR')} {message}"
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def format_double(f: float) -> bytes:
+    if math.isinf(f):
+        return b"inf" if f > 0 else b"-inf"
+    if math.isnan(f):
+        return b"nan"
+    if f == int(f) and abs(f) < 1e17:
+        return b"%d" % int(f)
+    return repr(f).encode()
+
+
+def encode(value, proto: int) -> bytes:
+    """Encode one reply. Value types:
+
+    bytes/bytearray/str -> bulk; Status -> simple string; bool/int -> integer;
+    None -> nil; float/RespDouble -> RESP3 double, RESP2 bulk string;
+    list/tuple -> array; RespMap -> map; RespSet -> set; RespPairs -> flat
+    (RESP2) or pairs (RESP3); Verbatim -> verbatim text; NULL_ARRAY;
+    CommandError / RaftcacheError / RespError -> error line.
+    """
+    out: list[bytes] = []
+    _encode(value, proto, out)
+    return b"".join(out)
+
+
+def _encode(value, proto: int, out: list) -> None:
+    t = type(value)
+    if t is bytes or t is bytearray:
+        out.append(b"$%d\r\n%s\r\n" % (len(value), value))
+    elif t is Status:
+        out.append(b"+%s\r\n" % value.encode())
+    elif t is int:
+        out.append(b":%d\r\n" % value)
+    elif value is None:
+        out.append(b"_\r\n" if proto == 3 else b"$-1\r\n")
+    elif t is list or t is tuple:
+        out.append(b"*%d\r\n" % len(value))
+        for item in value:
+            _encode(item, proto, out)
+    elif t is str:
+        data = value.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    elif t is bool:
+        out.append((b"#t\r\n" if value else b"#f\r\n") if proto == 3 else (b":1\r\n" if value else b":0\r\n"))
+    elif t is float or t is RespDouble:
+        text = format_double(value)
+        out.append(b",%s\r\n" % text if proto == 3 else b"$%d\r\n%s\r\n" % (len(text), text))
+    elif t is RespMap:
+        out.append((b"%%%d\r\n" if proto == 3 else b"*%d\r\n") % (len(value) if proto == 3 else 2 * len(value)))
+        for k, v in value:
+            _encode(k, proto, out)
+            _encode(v, proto, out)
+    elif t is RespSet:
+        out.append((b"~%d\r\n" if proto == 3 else b"*%d\r\n") % len(value))
+        for item in value:
+            _encode(item, proto, out)
+    elif t is RespPairs:
+        if proto == 3:
+            out.append(b"*%d\r\n" % (len(value) // 2))
+            for i in range(0, len(value), 2):
+                out.append(b"*2\r\n")
+                _encode(value[i], proto, out)
+                _encode(value[i + 1], proto, out)
+        else:
+            out.append(b"*%d\r\n" % len(value))
+            for item in value:
+                _encode(item, proto, out)
+    elif t is Verbatim:
+        if proto == 3:
+            out.append(b"=%d\r\ntxt:%s\r\n" % (len(value) + 4, bytes(value)))
+        else:
+            out.append(b"$%d\r\n%s\r\n" % (len(value), bytes(value)))
+    elif t is NullArray:
+        out.append(b"_\r\n" if proto == 3 else b"*-1\r\n")
+    elif isinstance(value, BaseException):
+        out.append(b"-%s\r\n" % error_text(value).encode("utf-8", "replace"))
+    elif isinstance(value, str):  # str subclasses other than Status
+        data = value.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    elif isinstance(value, int):
+        out.append(b":%d\r\n" % value)
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    elif isinstance(value, (list, tuple)):
+        out.append(b"*%d\r\n" % len(value))
+        for item in value:
+            _encode(item, proto, out)
+    else:
+        raise TypeError(f"cannot encode a reply of type {t.__name__}")
+
+
+__all__ = [
+    "CommandError",
+    "ERROR_PREFIX",
+    "NULL_ARRAY",
+    "ProtocolError",
+    "RequestParser",
+    "RespDouble",
+    "RespError",
+    "RespMap",
+    "RespPairs",
+    "RespSet",
+    "Verbatim",
+    "encode",
+    "error_text",
+    "split_args",
+]

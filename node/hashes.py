@@ -1,0 +1,232 @@
+"""Hash commands (HSET, HGET, … HRANDFIELD) and the element scan of every container.
+
+Handlers follow docs/interfaces.md: `handler(txn, db, op, ctx) -> result`,
+results are values (a CommandError is returned, never raised), and nothing
+here reads a clock or an unseeded random source: apply stays deterministic.
+A hash is one HASH record whose value is containers.encode_items of
+field, value, field, value… in insertion order.
+
+Must not import lmdb, grpc or time.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from raftcache.node import containers as c
+from raftcache.node.errors import CommandError, Reason, overflow
+
+HASH = "HASH"
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def decode(value: bytes) -> dict[bytes, bytes]:
+    items = c.decode_items(value)
+    return dict(zip(items[0::2], items[1::2]))
+
+
+def encode(h: dict[bytes, bytes]) -> bytes | None:
+    if not h:
+        return None
+    flat = []
+    for k, v in h.items():
+        flat.append(k)
+        flat.append(v)
+    return c.encode_items(flat)
+
+
+def _get(txn, db, key, ctx):
+    """(record, dict) or (CommandError, None); record None means absent."""
+    record = c.load(txn, db, key, ctx, HASH)
+    if isinstance(record, CommandError):
+        return record, None
+    return record, (decode(record.value) if record is not None else {})
+
+
+def hset(txn, db, op, ctx):
+    record, h = _get(txn, db, op.key, ctx)
+    if h is None:
+        return record
+    err = c.too_large(ctx, (p.value for p in op.pairs))
+    if err:
+        return err
+    added = 0
+    for p in op.pairs:
+        if p.key in h:
+            if op.if_absent:
+                continue
+        else:
+            added += 1
+        h[p.key] = p.value
+    if added or not op.if_absent:
+        c.store(txn, db, op.key, HASH, encode(h), ctx, record)
+    return added
+
+
+def hget(txn, db, op, ctx):
+    record, h = _get(txn, db, op.key, ctx)
+    if h is None:
+        return record
+    return h.get(op.field)
+
+
+def hmget(txn, db, op, ctx):
+    record, h = _get(txn, db, op.key, ctx)
+    if h is None:
+        return record
+    return [h.get(f) for f in op.fields]
+
+
+def hdel(txn, db, op, ctx):
+    record, h = _get(txn, db, op.key, ctx)
+    if h is None or record is None:
+        return record if h is None else 0
+    removed = 0
+    for f in op.fields:
+        if h.pop(f, None) is not None:
+            removed += 1
+    if removed:
+        c.store(txn, db, op.key, HASH, encode(h), ctx, record)
+    return removed
+
+
+def hlen(txn, db, op, ctx):
+    record, h = _get(txn, db, op.key, ctx)
+    return record if h is None else len(h)
+
+
+def hexists(txn, db, op, ctx):
+    record, h = _get(txn, db, op.key, ctx)
+    return record if h is None else int(op.field in h)
+
+
+def hgetall(txn, db, op, ctx):
+    record, h = _get(txn, db, op.key, ctx)
+    if h is None:
+        return record
+    if op.keys and not op.values:
+        return list(h.keys())
+    if op.values and not op.keys:
+        return list(h.values())
+    flat = []
+    for k, v in h.items():
+        flat.append(k)
+        flat.append(v)
+    return flat
+
+
+def hstrlen(txn, db, op, ctx):
+    record, h = _get(txn, db, op.key, ctx)
+    return record if h is None else len(h.get(op.field, b""))
+
+
+def hincrby(txn, db, op, ctx):
+    record, h = _get(txn, db, op.key, ctx)
+    if h is None:
+        return record
+    current = h.get(op.field, b"0")
+    n = c.parse_int(current)
+    if n is None:
+        return CommandError("hash value is not an integer", Reason.NOT_INTEGER)
+    result = n + op.delta
+    if not _I64_MIN <= result <= _I64_MAX:
+        return overflow()
+    h[op.field] = b"%d" % result
+    c.store(txn, db, op.key, HASH, encode(h), ctx, record)
+    return result
+
+
+def hincrbyfloat(txn, db, op, ctx):
+    record, h = _get(txn, db, op.key, ctx)
+    if h is None:
+        return record
+    current = h.get(op.field, b"0")
+    f = c.parse_float(current)
+    if f is None:
+        return CommandError("hash value is not a float", Reason.NOT_FLOAT)
+    result = f + op.delta
+    if math.isnan(result) or math.isinf(result):
+        return CommandError("increment would produce NaN or Infinity", Reason.NOT_FLOAT)
+    text = c.format_float(result)
+    h[op.field] = text
+    c.store(txn, db, op.key, HASH, encode(h), ctx, record)
+    return text
+
+
+def random_pick(rng: random.Random, items: list, count: int | None):
+    """Redis's *RANDMEMBER count rules: >0 distinct (at most all), <0 |count| with repeats."""
+    if count is None:
+        return rng.choice(items) if items else None
+    if not items or count == 0:
+        return []
+    if count > 0:
+        if count >= len(items):
+            return list(items)
+        return rng.sample(items, count)
+    return [rng.choice(items) for _ in range(-count)]
+
+
+def hrandfield(txn, db, op, ctx):
+    record, h = _get(txn, db, op.key, ctx)
+    if h is None:
+        return record
+    rng = random.Random(op.seed or ctx.seed)
+    count = op.count if op.HasField("count") else None
+    picked = random_pick(rng, list(h.keys()), count)
+    if count is None or not op.with_values:
+        return picked
+    flat = []
+    for f in picked:
+        flat.append(f)
+        flat.append(h[f])
+    return flat
+
+
+def element_scan(txn, db, op, ctx):
+    """HSCAN / SSCAN / ZSCAN: reply [cursor (bytes), flat items]."""
+    record = txn.get(db, op.key, ctx.now_ms)
+    if record is None:
+        return [b"0", []]
+    kind = record.type.name
+    if kind == "HASH":
+        pairs = list(decode(record.value).items())
+        nxt, chunk = c.scan_items(pairs, op.cursor, op.count, op.match, key=lambda p: p[0])
+        flat = []
+        for f, v in chunk:
+            flat.append(f)
+            if not op.no_values:
+                flat.append(v)
+    elif kind == "SET":
+        members = c.decode_items(record.value)
+        nxt, flat = c.scan_items(members, op.cursor, op.count, op.match)
+    elif kind == "ZSET":
+        from raftcache.node.zsets import decode as zdecode
+
+        entries = zdecode(record.value)
+        nxt, chunk = c.scan_items(entries, op.cursor, op.count, op.match, key=lambda e: e[1])
+        flat = []
+        for score, member in chunk:
+            flat.append(member)
+            flat.append(c.format_float(score))
+    else:
+        from raftcache.node.errors import wrong_type
+
+        return wrong_type()
+    return [b"%d" % nxt, flat]
+
+
+HANDLERS = {
+    "hset": hset,
+    "hget": hget,
+    "hmget": hmget,
+    "hdel": hdel,
+    "hlen": hlen,
+    "hexists": hexists,
+    "hgetall": hgetall,
+    "hstrlen": hstrlen,
+    "hincrby": hincrby,
+    "hincrbyfloat": hincrbyfloat,
+    "hrandfield": hrandfield,
+    "element_scan": element_scan,
+}

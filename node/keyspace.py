@@ -1,0 +1,595 @@
+"""The keyspace: the LMDB environment and everything stored in it.
+
+This is the only module that imports lmdb. It owns the environment, its
+three sub-databases and their byte layouts, the logical memory accounting
+and the snapshot file format (a compacted LMDB image). It knows nothing of
+commands, Raft, sockets or clocks: every time it sees is a `now_ms` handed
+in by the caller, so the state machine above it stays deterministic.
+
+Layout (all integers big-endian):
+
+    data    db u16 | crc32(key) u32 | key  ->  type u8 | expires_at_ms u64 | index u64 | value
+    expiry  deadline u64 | db u16 | key    ->  b""            (deadline index for active expiry)
+    meta    b"applied_index" -> u64;  b"used_bytes" -> u64;  b"keys/" db u16 -> u64;
+            b"t/" name -> bytes       (small state-machine tables: meta_get / meta_put)
+
+Keys are ordered by a hash prefix within a database so that a SCAN cursor is
+simply "the next hash value + 1": a batch never ends inside one hash value,
+so a key present for the whole scan is returned at least once (Redis's
+guarantee) whatever is inserted or deleted meanwhile.
+
+The environment runs without per-commit fsync (the Raft log rebuilds it);
+`applied_index` is committed in the same transaction as the data it covers
+(DESIGN.md invariant 3). Snapshots written by `copy_to` are fsynced.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import shutil
+import struct
+import zlib
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import lmdb
+
+from raftcache.node.config import MAX_KEY_BYTES_LIMIT, KeyspaceConfig
+
+#: Logical bytes charged per key on top of len(key) + len(value): the record
+#: header, the key prefixes and the deadline index entry, rounded up. Part of
+#: the replicated state (it decides OOM replies): never change it without a
+#: log format bump, or replicas of two versions would disagree.
+RECORD_OVERHEAD_BYTES = 64
+
+_HEADER = struct.Struct(">BQQ")       # type, expires_at_ms, index
+_U64 = struct.Struct(">Q")
+_U16 = struct.Struct(">H")
+_HASH = struct.Struct(">I")
+_MAX_U64 = (1 << 64) - 1
+_APPLIED = b"applied_index"
+_USED = b"used_bytes"
+_KEYS = b"keys/"
+_TABLE = b"t/"
+_SNAPSHOT_FILE = "data.mdb"
+
+
+class ValueType(enum.IntEnum):
+    STRING = 1
+    HASH = 2
+    LIST = 3
+    SET = 4
+    ZSET = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    type: ValueType
+    value: bytes
+    expires_at_ms: int = 0    # absolute Unix ms; 0 = no expiry
+    index: int = 0            # log index that last wrote the value (memcached CAS unique)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyspaceStats:
+    keys: list[int]           # keys per database (expired keys not yet deleted included, as Redis's DBSIZE)
+    used_bytes: int           # logical size: sum of len(key) + len(value) + RECORD_OVERHEAD_BYTES
+    maxmemory_bytes: int
+    applied_index: int
+
+
+class KeyspaceFullError(RuntimeError):
+    """The LMDB map filled up. Fatal: the entry cannot be applied, the node must stop."""
+
+
+def record_bytes(key: bytes, value_len: int) -> int:
+    """Logical size charged for one key holding a value of `value_len` bytes."""
+    return len(key) + value_len + RECORD_OVERHEAD_BYTES
+
+
+def key_hash(key: bytes) -> int:
+    """The 32-bit hash that orders keys within a database (and SCAN cursors)."""
+    return zlib.crc32(key) & 0xFFFFFFFF
+
+
+def _data_key(db: int, key: bytes) -> bytes:
+    return _U16.pack(db) + _HASH.pack(key_hash(key)) + key
+
+
+def _expiry_key(deadline_ms: int, db: int, key: bytes) -> bytes:
+    return _U64.pack(deadline_ms) + _U16.pack(db) + key
+
+
+def _decode(raw: bytes) -> Record:
+    vtype, expires_at_ms, index = _HEADER.unpack_from(raw)
+    return Record(ValueType(vtype), raw[_HEADER.size:], expires_at_ms, index)
+
+
+# ---------------------------------------------------------------- glob
+
+def _glob_tokens(pattern: bytes) -> list[tuple]:
+    """Parse a Redis glob into tokens, following stringmatchlen() in util.c.
+
+    ("*",) any run; ("?",) one byte; ("=", c) a literal byte;
+    ("[", negate, singles, ranges) a class. `\\x` is a literal x (a trailing
+    backslash is literal); inside a class `\\` escapes too, `a-z` is a range
+    (reversed ends are swapped) and an unterminated class ends the pattern.
+    """
+    tokens: list[tuple] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == 0x2A:                                   # *
+            if not tokens or tokens[-1] != ("*",):
+                tokens.append(("*",))
+            i += 1
+        elif c == 0x3F:                                 # ?
+            tokens.append(("?",))
+            i += 1
+        elif c == 0x5B:                                 # [
+            i += 1
+            negate = i < n and pattern[i] == 0x5E       # ^
+            if negate:
+                i += 1
+            singles: set[int] = set()
+            ranges: list[tuple[int, int]] = []
+            while i < n:
+                c = pattern[i]
+                if c == 0x5C and i + 1 < n:             # \ escapes inside a class
+                    singles.add(pattern[i + 1])
+                    i += 2
+                elif c == 0x5D:                         # ]
+                    i += 1
+                    break
+                elif i + 2 < n and pattern[i + 1] == 0x2D:   # a-z
+                    lo, hi = sorted((c, pattern[i + 2]))
+                    ranges.append((lo, hi))
+                    i += 3
+                else:
+                    singles.add(c)
+                    i += 1
+            tokens.append(("[", negate, frozenset(singles), tuple(ranges)))
+        elif c == 0x5C and i + 1 < n:                   # \x
+            tokens.append(("=", pattern[i + 1]))
+            i += 2
+        else:
+            tokens.append(("=", c))
+            i += 1
+    return tokens
+
+
+def _token_matches(token: tuple, c: int) -> bool:
+    kind = token[0]
+    if kind == "?":
+        return True
+    if kind == "=":
+        return token[1] == c
+    hit = c in token[2] or any(lo <= c <= hi for lo, hi in token[3])
+    return hit != token[1]
+
+
+def glob_match(pattern: bytes, string: bytes) -> bool:
+    """Redis glob matching (KEYS, SCAN MATCH): `*`, `?`, `[...]`, `[^...]`, `[a-z]`, `\\` escapes.
+
+    Linear backtracking over the last `*` (O(len(pattern) * len(string)), no
+    recursion). Like Redis, an empty string matches only an empty pattern.
+    """
+    if not string:
+        return not pattern
+    tokens = _glob_tokens(pattern)
+    t = s = 0
+    star_t, star_s = -1, 0
+    while s < len(string):
+        if t < len(tokens) and tokens[t] == ("*",):
+            star_t, star_s = t, s
+            t += 1
+        elif t < len(tokens) and _token_matches(tokens[t], string[s]):
+            t += 1
+            s += 1
+        elif star_t >= 0:
+            star_s += 1
+            s = star_s
+            t = star_t + 1
+        else:
+            return False
+    while t < len(tokens) and tokens[t] == ("*",):
+        t += 1
+    return t == len(tokens)
+
+
+# ---------------------------------------------------------------- transactions
+
+class ReadTxn:
+    """A consistent read view of the keyspace. Valid only inside `Keyspace.reader()`."""
+
+    def __init__(self, keyspace: "Keyspace", txn: lmdb.Transaction):
+        self._ks = keyspace
+        self._txn = txn
+
+    def _raw(self, db: int, key: bytes) -> Record | None:
+        raw = self._txn.get(_data_key(db, key), db=self._ks._data)
+        return None if raw is None else _decode(raw)
+
+    def get(self, db: int, key: bytes, now_ms: int) -> Record | None:
+        """The record at `key`, or None when it is absent or expired at `now_ms`."""
+        record = self._raw(db, key)
+        if record is None or (record.expires_at_ms and record.expires_at_ms <= now_ms):
+            return None
+        return record
+
+    def get_raw(self, db: int, key: bytes) -> Record | None:
+        """The stored record even when expired (active expiry and tests)."""
+        return self._raw(db, key)
+
+    def scan(self, db: int, cursor: int, count: int, now_ms: int, match: bytes = b"",
+             type: ValueType | None = None) -> tuple[int, list[bytes]]:
+        """One SCAN step: (next cursor, keys). Cursor 0 starts; a returned 0 means done.
+
+        Visits at least `count` stored keys (matching or not, as Redis does),
+        then finishes the hash value it is in. Expired keys are skipped.
+        """
+        if cursor < 0 or cursor > 1 << 32:
+            return 0, []
+        count = max(count, 1)
+        use_match = bool(match) and match != b"*"
+        prefix = _U16.pack(db)
+        start = prefix + _HASH.pack(max(cursor - 1, 0))
+        keys: list[bytes] = []
+        visited = 0
+        current_hash = -1
+        with self._txn.cursor(db=self._ks._data) as cur:
+            if not cur.set_range(start):
+                return 0, []
+            for data_key, raw in cur:
+                if data_key[:2] != prefix:
+                    return 0, keys
+                h = _HASH.unpack_from(data_key, 2)[0]
+                if visited >= count and h != current_hash:
+                    return h + 1, keys
+                current_hash = h
+                visited += 1
+                key = data_key[6:]
+                vtype, expires_at_ms, _ = _HEADER.unpack_from(raw)
+                if expires_at_ms and expires_at_ms <= now_ms:
+                    continue
+                if type is not None and vtype != type:
+                    continue
+                if use_match and not glob_match(match, key):
+                    continue
+                keys.append(key)
+        return 0, keys
+
+    def db_size(self, db: int) -> int:
+        """Keys stored in `db`, counting expired keys not yet deleted (as Redis's DBSIZE)."""
+        raw = self._txn.get(_KEYS + _U16.pack(db), db=self._ks._meta)
+        return 0 if raw is None else _U64.unpack(raw)[0]
+
+    def used_bytes(self) -> int:
+        raw = self._txn.get(_USED, db=self._ks._meta)
+        return 0 if raw is None else _U64.unpack(raw)[0]
+
+    def expired(self, now_ms: int, limit: int) -> list[tuple[int, bytes]]:
+        """Up to `limit` (db, key) whose deadline is <= now_ms, earliest first."""
+        out: list[tuple[int, bytes]] = []
+        if limit <= 0 or now_ms <= 0:
+            return out
+        with self._txn.cursor(db=self._ks._expiry) as cur:
+            if not cur.first():
+                return out
+            for ekey in cur.iternext(keys=True, values=False):
+                if _U64.unpack_from(ekey)[0] > now_ms or len(out) >= limit:
+                    break
+                out.append((_U16.unpack_from(ekey, 8)[0], ekey[10:]))
+        return out
+
+    def meta_get(self, name: bytes) -> bytes | None:
+        """A small state-machine table entry (dedup, config), or None."""
+        return self._txn.get(_TABLE + name, db=self._ks._meta)
+
+    def meta_range(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to `limit` (name, value) table entries whose name starts with `prefix`, in name order."""
+        out: list[tuple[bytes, bytes]] = []
+        full = _TABLE + prefix
+        with self._txn.cursor(db=self._ks._meta) as cur:
+            if not cur.set_range(full):
+                return out
+            for name, value in cur:
+                if not name.startswith(full) or len(out) >= limit:
+                    break
+                out.append((name[len(_TABLE):], value))
+        return out
+
+
+class WriteTxn(ReadTxn):
+    """The one write transaction of an apply. Valid only inside `Keyspace.writer()`.
+
+    Keeps the deadline index, per-database key counts and used bytes in step
+    with every put/delete; the counters are written when the writer commits.
+    """
+
+    def __init__(self, keyspace: "Keyspace", txn: lmdb.Transaction):
+        super().__init__(keyspace, txn)
+        self._counts: dict[int, int] = {}
+        self._used = ReadTxn.used_bytes(self)
+        self._used_dirty = False
+
+    # -- counters
+    def _count(self, db: int) -> int:
+        if db not in self._counts:
+            self._counts[db] = ReadTxn.db_size(self, db)
+        return self._counts[db]
+
+    def _adjust(self, db: int, keys: int, size: int) -> None:
+        self._counts[db] = self._count(db) + keys
+        self._used += size
+        self._used_dirty = True
+
+    def db_size(self, db: int) -> int:
+        return self._count(db)
+
+    def used_bytes(self) -> int:
+        return self._used
+
+    def would_exceed(self, extra_bytes: int) -> bool:
+        """True when used bytes plus `extra_bytes` would pass maxmemory (logical, replica-independent)."""
+        return self._used + extra_bytes > self._ks.maxmemory_bytes
+
+    # -- records
+    def put(self, db: int, key: bytes, record: Record) -> None:
+        """Store `record` at `key`, replacing any record (of any type, expired or not)."""
+        if len(key) > MAX_KEY_BYTES_LIMIT:
+            raise ValueError(f"key of {len(key)} bytes exceeds {MAX_KEY_BYTES_LIMIT}")
+        if not 0 <= record.expires_at_ms <= _MAX_U64 or not 0 <= record.index <= _MAX_U64:
+            raise ValueError("expires_at_ms and index must be unsigned 64-bit integers")
+        dkey = _data_key(db, key)
+        old = self._txn.get(dkey, db=self._ks._data)
+        keys, size = 1, record_bytes(key, len(record.value))
+        if old is not None:
+            _, old_deadline, _ = _HEADER.unpack_from(old)
+            if old_deadline:
+                self._txn.delete(_expiry_key(old_deadline, db, key), db=self._ks._expiry)
+            keys, size = 0, size - record_bytes(key, len(old) - _HEADER.size)
+        raw = _HEADER.pack(int(record.type), record.expires_at_ms, record.index) + record.value
+        self._txn.put(dkey, raw, db=self._ks._data)
+        if record.expires_at_ms:
+            self._txn.put(_expiry_key(record.expires_at_ms, db, key), b"", db=self._ks._expiry)
+        self._adjust(db, keys, size)
+
+    def delete(self, db: int, key: bytes) -> bool:
+        """Remove `key` (expired or not); True when something was stored."""
+        dkey = _data_key(db, key)
+        old = self._txn.pop(dkey, db=self._ks._data)
+        if old is None:
+            return False
+        _, deadline, _ = _HEADER.unpack_from(old)
+        if deadline:
+            self._txn.delete(_expiry_key(deadline, db, key), db=self._ks._expiry)
+        self._adjust(db, -1, -record_bytes(key, len(old) - _HEADER.size))
+        return True
+
+    def flush_db(self, db: int) -> None:
+        prefix = _U16.pack(db)
+        freed = removed = 0
+        with self._txn.cursor(db=self._ks._data) as cur:
+            found = cur.set_range(prefix)
+            while found and cur.key()[:2] == prefix:
+                data_key, raw = cur.item()
+                _, deadline, _ = _HEADER.unpack_from(raw)
+                if deadline:
+                    self._txn.delete(_expiry_key(deadline, db, data_key[6:]), db=self._ks._expiry)
+                freed += record_bytes(data_key[6:], len(raw) - _HEADER.size)
+                removed += 1
+                found = cur.delete()      # moves to the next item
+        self._adjust(db, -removed, -freed)
+
+    def flush_all(self) -> None:
+        self._txn.drop(self._ks._data, delete=False)
+        self._txn.drop(self._ks._expiry, delete=False)
+        with self._txn.cursor(db=self._ks._meta) as cur:
+            if cur.set_range(_KEYS):
+                for name in cur.iternext(keys=True, values=False):
+                    if not name.startswith(_KEYS):
+                        break
+                    self._counts[_U16.unpack_from(name, len(_KEYS))[0]] = 0
+        for db in self._counts:
+            self._counts[db] = 0
+        self._used = 0
+        self._used_dirty = True
+
+    # -- tables
+    def meta_put(self, name: bytes, value: bytes) -> None:
+        self._txn.put(_TABLE + name, value, db=self._ks._meta)
+
+    def meta_delete(self, name: bytes) -> bool:
+        return self._txn.delete(_TABLE + name, db=self._ks._meta)
+
+    @contextmanager
+    def savepoint(self) -> Iterator["Savepoint"]:
+        """A nested transaction: `sp.rollback()` undoes everything done inside it.
+
+        Lets the state machine refuse a command after running it (out of
+        memory, an error after a partial write) without partial effects.
+        """
+        parent = self._txn
+        saved = (dict(self._counts), self._used, self._used_dirty)
+        child = self._ks._env.begin(write=True, parent=parent)
+        sp = Savepoint()
+        self._txn = child
+        try:
+            yield sp
+        except BaseException:
+            self._txn = parent
+            child.abort()
+            self._counts, self._used, self._used_dirty = saved
+            raise
+        self._txn = parent
+        if sp.rolled_back:
+            child.abort()
+            self._counts, self._used, self._used_dirty = saved
+        else:
+            child.commit()
+
+    def _finish(self, index: int) -> None:
+        meta = self._ks._meta
+        for db, n in self._counts.items():
+            self._txn.put(_KEYS + _U16.pack(db), _U64.pack(n), db=meta)
+        if self._used_dirty:
+            self._txn.put(_USED, _U64.pack(self._used), db=meta)
+        self._txn.put(_APPLIED, _U64.pack(index), db=meta)
+
+
+class Savepoint:
+    __slots__ = ("rolled_back",)
+
+    def __init__(self) -> None:
+        self.rolled_back = False
+
+    def rollback(self) -> None:
+        self.rolled_back = True
+
+
+# ---------------------------------------------------------------- keyspace
+
+class Keyspace:
+    """The LMDB environment at `config.path` (a directory, created if needed)."""
+
+    def __init__(self, config: KeyspaceConfig):
+        self._config = config
+        self.maxmemory_bytes = config.maxmemory_bytes or (1 << 30)
+        os.makedirs(config.path, exist_ok=True)
+        self._open()
+
+    def _open(self) -> None:
+        # sync/metasync off: the Raft log, not LMDB, is the durable record;
+        # an LMDB lost in an OS crash is rebuilt from a snapshot and the log.
+        self._env = lmdb.open(
+            self._config.path, map_size=self._config.effective_map_size(), max_dbs=4,
+            metasync=False, sync=False, readahead=False, max_readers=512,
+        )
+        self._data = self._env.open_db(b"data")
+        self._expiry = self._env.open_db(b"expiry")
+        self._meta = self._env.open_db(b"meta")
+        with self._env.begin() as txn:
+            raw = txn.get(_APPLIED, db=self._meta)
+        self._applied_index = 0 if raw is None else _U64.unpack(raw)[0]
+
+    @property
+    def applied_index(self) -> int:
+        """Index of the last log entry whose effects are committed here."""
+        return self._applied_index
+
+    @contextmanager
+    def reader(self) -> Iterator[ReadTxn]:
+        txn = self._env.begin()
+        try:
+            yield ReadTxn(self, txn)
+        finally:
+            txn.abort()
+
+    @contextmanager
+    def writer(self, index: int) -> Iterator[WriteTxn]:
+        """One write transaction; its commit also stores applied_index = `index`.
+
+        Raises ValueError when `index` does not advance applied_index, and
+        KeyspaceFullError (fatal) when the LMDB map is full.
+        """
+        if index <= self._applied_index:
+            raise ValueError(f"index {index} does not advance applied_index {self._applied_index}")
+        txn = self._env.begin(write=True)
+        wtxn = WriteTxn(self, txn)
+        try:
+            yield wtxn
+            wtxn._finish(index)
+            txn.commit()
+        except lmdb.MapFullError as exc:
+            txn.abort()
+            raise KeyspaceFullError(
+                f"LMDB map of {self._config.effective_map_size()} bytes is full at index {index}; "
+                "raise keyspace map_size_bytes (or lower maxmemory) and restart: the entry was not applied"
+            ) from exc
+        except BaseException:
+            txn.abort()
+            raise
+        finally:
+            wtxn._txn = None
+        self._applied_index = index
+
+    def stats(self) -> KeyspaceStats:
+        with self.reader() as r:
+            keys = [r.db_size(db) for db in range(self._config.databases)]
+            return KeyspaceStats(keys, r.used_bytes(), self.maxmemory_bytes, self._applied_index)
+
+    def copy_to(self, path: str) -> int:
+        """Write a consistent, compacted copy of the environment to the file `path`.
+
+        The copy is taken from one read transaction, written beside `path`,
+        fsynced, then renamed into place (and the directory fsynced). Returns
+        the applied_index the copy covers.
+        """
+        tmp = path + ".tmp"
+        with self._env.begin() as txn:
+            raw = txn.get(_APPLIED, db=self._meta)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                self._env.copyfd(fd, compact=True, txn=txn)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(tmp, path)
+        _fsync_dir(os.path.dirname(os.path.abspath(path)))
+        return 0 if raw is None else _U64.unpack(raw)[0]
+
+    def restore_from(self, path: str) -> None:
+        """Replace the whole environment with a copy written by `copy_to`.
+
+        `path` is that file (or a directory holding data.mdb). The copy is
+        checked, copied beside the live data file and fsynced before the
+        environment is closed; the swap is one atomic rename. Read
+        transactions still open on the old environment become invalid.
+        """
+        if os.path.isdir(path):
+            path = os.path.join(path, _SNAPSHOT_FILE)
+        live = os.path.join(self._config.path, _SNAPSHOT_FILE)
+        if os.path.abspath(path) == os.path.abspath(live):
+            raise ValueError("cannot restore the keyspace from its own data file")
+        _check_snapshot(path)
+        tmp = live + ".restore"
+        shutil.copyfile(path, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        self._env.close()
+        try:
+            os.replace(tmp, live)
+            _fsync_dir(self._config.path)
+        finally:
+            self._open()
+
+    def close(self) -> None:
+        self._env.close()
+
+
+def _check_snapshot(path: str) -> int:
+    """Open a snapshot file read-only and return its applied_index; ValueError if it is not one."""
+    try:
+        env = lmdb.open(path, subdir=False, readonly=True, lock=False, max_dbs=4)
+    except lmdb.Error as exc:
+        raise ValueError(f"{path} is not a keyspace snapshot: {exc}") from exc
+    try:
+        with env.begin() as txn:
+            meta = env.open_db(b"meta", txn=txn, create=False)
+            raw = txn.get(_APPLIED, db=meta)
+    except lmdb.Error as exc:
+        raise ValueError(f"{path} is not a keyspace snapshot: {exc}") from exc
+    finally:
+        env.close()
+    return 0 if raw is None else _U64.unpack(raw)[0]
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,579 @@
+"""PySyncObj wiring: the one replicated entry point, durability, status.
+
+Owns the `Replicator` (docs/interfaces.md): a `SyncObj` subclass with exactly
+one `@replicated` method taking encoded entry bytes, the fsync policy of the
+Raft journal (our AOF), the snapshot hooks, proposal deadlines, the
+leader-lease and leader-contact clocks, and the fix for PySyncObj's follower
+log-truncation bug (PYSYNCOBJ.md item 7). Must not touch: protocol parsing,
+lmdb (snapshots go through the injected `SnapshotHooks`), the command set.
+
+Durability (`ReplicationConfig.appendfsync`), like Redis's appendfsync:
+
+* ``always`` — group commit. The journal is flushed (msync + fsync) before a
+  follower acknowledges entries and before the leader sends (and thereby
+  counts toward a majority) its own new entries. An acknowledged write is on
+  stable storage on a majority: it survives power loss of every node.
+* ``everysec`` (default) — the journal is flushed at most once a second from
+  the Raft thread. An acknowledged write survives kill -9 of any number of
+  processes (it is in the page cache) and a power loss of a minority; a power
+  loss of a majority within the same second can lose up to ~1 s of writes.
+* ``no`` — the OS writes the journal back when it likes (typically within
+  30 s). Same as everysec for process crashes; a majority power loss can
+  lose more.
+
+In every policy term and votedFor are fsynced (tmp + fsync + rename + dir
+fsync) before PySyncObj uses them, and snapshot files are fsynced and their
+rename made durable before the journal is compacted (node/journal.py).
+
+Threading: PySyncObj runs one tick thread per node that does networking,
+journal writes, apply, callbacks and snapshots. Everything here that runs on
+it must not block. `propose` and the read-only properties are safe from any
+thread; they rely on CPython's atomic dict/deque/list operations rather than
+locks, so the tick thread never waits on a caller.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import itertools
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+
+import pysyncobj.pickle as _ps_pickle
+from pysyncobj import SyncObj, SyncObjConf, replicated
+from pysyncobj.config import FAIL_REASON
+from pysyncobj.pipe_notifier import PipeNotifier
+from pysyncobj.monotonic import monotonic as _ps_monotonic
+from pysyncobj.syncobj import SyncObjException
+
+from raftcache.node import journal as _journal
+from raftcache.node.config import Peer, ReplicationConfig
+from raftcache.node.errors import (
+    DeadlineError,
+    NotLeaderError,
+    RaftcacheError,
+    UnavailableError,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MemberState", "Replicator", "SnapshotHooks", "JOURNAL_NAME", "SNAPSHOT_NAME"]
+
+JOURNAL_NAME = "raft.journal"     # in ReplicationConfig.data_dir; its meta is raft.journal.meta
+SNAPSHOT_NAME = "raft.snapshot"   # PySyncObj's fullDumpFile
+
+ProposeCallback = Callable[[object, int, "RaftcacheError | None"], None]
+
+
+class SnapshotHooks(Protocol):
+    """What the replicator needs from the keyspace to snapshot and restore it."""
+
+    @property
+    def applied_index(self) -> int:
+        """The log index the local keyspace has applied (0 when empty)."""
+
+    def save(self, path: str) -> int | None:
+        """Write a consistent copy of the keyspace at `path` (a file or a directory);
+        return the applied index it covers (None: the Raft index of the snapshot)."""
+
+    def load(self, path: str) -> None:
+        """Replace the whole keyspace with a copy made by `save`."""
+
+
+@dataclass(frozen=True)
+class MemberState:
+    id: str                  # peer id (the Raft address when the peer is not in the config)
+    address: str             # host:raft_port
+    connected: bool          # this node has a live Raft connection to it (True for itself)
+    match_index: int | None  # highest index known replicated there; leader only, else None
+    is_self: bool = False
+
+
+_FOLLOWER = 0  # pysyncobj.syncobj._RAFT_STATE
+
+
+class RaftNode(SyncObj):
+    """SyncObj with raftcache's one replicated entry point and handler fixes.
+
+    Overrides three name-mangled private methods of pysyncobj 0.3.17 (pinned;
+    re-check on upgrade), each delegating to the parent where it can:
+
+    * `_SyncObj__onMessageReceived`: append_entries follows Figure 2 of the
+      Raft paper (truncate only from the first conflicting entry, append only
+      what is missing, commit only up to the last entry this message
+      verified); next_node_idx never moves nextIndex backwards on success.
+      Every other message goes to the parent.
+    * `_SyncObj__sendAppendEntries` / `_SyncObj__sendNextNodeIdx`: flush the
+      journal first when `flush_before_ack` (appendfsync=always).
+    """
+
+    def __init__(self, self_address: str | None, other_addresses: Sequence[str], conf: SyncObjConf, *,
+                 apply: Callable[[int, bytes], object],
+                 on_fatal: Callable[[BaseException], None] | None = None,
+                 flush_before_ack: bool = False, transport=None):
+        # Set before SyncObj.__init__, which starts the tick thread.
+        self._rc_apply = apply
+        self._rc_on_fatal = on_fatal
+        self._rc_flush_before_ack = flush_before_ack
+        self._rc_sent = (0, 0)                 # (last log index, commit index) last sent as leader
+        self.last_leader_contact: float | None = None   # time.monotonic() of the last accepted append_entries
+        self.ack_times: dict = {}              # node -> (term, time.monotonic()) of its last reply to us as leader
+        kwargs = {"transport": transport} if transport is not None else {}
+        super().__init__(self_address, list(other_addresses), conf, **kwargs)
+
+    # The one replicated entry point. Its name is part of the journal format
+    # (PySyncObj numbers replicated methods by sorted name): never rename it
+    # and never add another @replicated method.
+    @replicated
+    def apply_entry(self, data):
+        index = self.raftLastApplied + 1
+        try:
+            return index, self._rc_apply(index, data)
+        except Exception as exc:
+            # Not marked applied: PySyncObj retries it next tick, so this node
+            # stops making progress instead of diverging from the others.
+            if self._rc_on_fatal is not None:
+                self._rc_on_fatal(exc)
+            raise
+
+    # --- helpers over PySyncObj's private state (tick thread only) --------------
+
+    @property
+    def raft_log(self):
+        return self._SyncObj__raftLog
+
+    @property
+    def match_index(self) -> dict:
+        return self._SyncObj__raftMatchIndex
+
+    def send_if_new_entries(self) -> None:
+        """On the leader, send append-entries now when entries were appended or the
+        commit index moved since the last send, instead of waiting a heartbeat."""
+        if not self._isLeader():
+            return
+        if (self._SyncObj__raftLog[-1][1], self._SyncObj__raftCommitIndex) != self._rc_sent:
+            self._SyncObj__sendAppendEntries()
+
+    def _SyncObj__sendAppendEntries(self):
+        log = self._SyncObj__raftLog
+        if self._rc_flush_before_ack:
+            log.flush()  # the leader's own copy counts toward the majority
+        self._rc_sent = (log[-1][1], self._SyncObj__raftCommitIndex)
+        SyncObj._SyncObj__sendAppendEntries(self)
+
+    def _SyncObj__sendNextNodeIdx(self, node, reset=False, nextNodeIdx=None, success=False):  # noqa: N803
+        if success and self._rc_flush_before_ack:
+            self._SyncObj__raftLog.flush()  # acknowledge only what is on disk
+        SyncObj._SyncObj__sendNextNodeIdx(self, node, reset=reset, nextNodeIdx=nextNodeIdx, success=success)
+
+    def _SyncObj__deleteEntriesTo(self, toIDx):  # noqa: N803
+        # Defence in depth for the item-7 failure mode: compacting past the end
+        # of the log would leave it empty (IndexError on every tick).
+        if toIDx > self._SyncObj__raftLog[-1][1]:
+            logger.critical("log compaction to %d past the log end %d skipped", toIDx, self._SyncObj__raftLog[-1][1])
+            return
+        SyncObj._SyncObj__deleteEntriesTo(self, toIDx)
+
+    # --- message handling -------------------------------------------------------
+
+    def _SyncObj__onMessageReceived(self, node, message):
+        mtype = message.get("type") if isinstance(message, dict) else None
+        if mtype == "append_entries" and message["term"] >= self._SyncObj__raftCurrentTerm:
+            self._on_append_entries(node, message)
+        elif mtype == "next_node_idx" and self._isLeader():
+            self._on_next_node_idx(node, message)
+        else:
+            SyncObj._SyncObj__onMessageReceived(self, node, message)
+
+    def _on_next_node_idx(self, node, message) -> None:
+        next_idx = message["next_node_idx"]
+        if message["success"]:
+            # Acknowledgements of pipelined batches arrive in order but after
+            # nextIndex has moved past them: only ever move both forward.
+            if self._SyncObj__raftMatchIndex.get(node, 0) < next_idx - 1:
+                self._SyncObj__raftMatchIndex[node] = next_idx - 1
+            if self._SyncObj__raftNextIndex.get(node, 0) < next_idx:
+                self._SyncObj__raftNextIndex[node] = next_idx
+        elif message["reset"]:
+            self._SyncObj__raftNextIndex[node] = next_idx  # the follower lacks or conflicts: back up
+        now = _ps_monotonic()
+        self._SyncObj__lastResponseTime[node] = now
+        self.ack_times[node] = (self._SyncObj__raftCurrentTerm, time.monotonic())
+
+    def _on_append_entries(self, node, message) -> None:
+        term = message["term"]
+        if term > self._SyncObj__raftCurrentTerm:
+            self._SyncObj__transferInProgress = False  # a newer leader supersedes a pending transfer
+        if not self._SyncObj__transferInProgress:
+            self._SyncObj__raftElectionDeadline = _ps_monotonic() + self._SyncObj__generateRaftTimeout()
+        if self._SyncObj__raftLeader != node:
+            self._SyncObj__onLeaderChanged()
+        self._SyncObj__raftLeader = node
+        if term > self._SyncObj__raftCurrentTerm:
+            self._SyncObj__setCurrentTerm(term, None)
+        self._SyncObj__setState(_FOLLOWER)
+        self.last_leader_contact = time.monotonic()
+        self._SyncObj__leaderCommitIndex = leader_commit = message["commit_index"]
+        verified = None  # last index this message proved equal to the leader's log
+
+        if "prevLogIdx" in message:
+            entries = message.get("entries", [])
+            transmission = message.get("transmission")
+            if transmission is not None:  # one large entry split over several messages
+                if transmission in ("start", "process"):
+                    if transmission == "start":
+                        self._SyncObj__recvTransmission = message["data"]
+                    else:
+                        self._SyncObj__recvTransmission += message["data"]
+                    self._SyncObj__sendNextNodeIdx(node, success=False, reset=False)
+                    return
+                if transmission != "finish":
+                    raise ValueError(f"bad transmission {transmission!r}")
+                entries = [_ps_pickle.loads(self._SyncObj__recvTransmission + message["data"])]
+                self._SyncObj__recvTransmission = ""
+            prev_idx, prev_term = message["prevLogIdx"], message["prevLogTerm"]
+            prev = self._SyncObj__getEntries(prev_idx, 1)
+            if not prev:
+                self._SyncObj__sendNextNodeIdx(node, success=False, reset=True)
+                return
+            if prev[0][2] != prev_term:
+                self._SyncObj__sendNextNodeIdx(node, nextNodeIdx=prev_idx, success=False, reset=True)
+                return
+            self._merge_entries(entries)
+            verified = entries[-1][1] if entries else prev_idx
+            self._SyncObj__sendNextNodeIdx(node, nextNodeIdx=verified + 1, success=True)
+        elif message.get("serialized") is not None:  # snapshot install
+            if self._SyncObj__serializer.setTransmissionData(message["serialized"]):
+                self._SyncObj__loadDumpFile(clearJournal=True)
+                self._SyncObj__sendNextNodeIdx(node, success=True)
+                verified = self._SyncObj__raftLog[-1][1]
+
+        log_end = self._SyncObj__raftLog[-1][1]
+        commit = min(self._SyncObj__raftCommitIndex, log_end)
+        if verified is not None and leader_commit > commit:
+            # Figure 2: min(leaderCommit, index of last new entry). Entries past
+            # `verified` may be a stale tail that the leader has not overwritten yet.
+            commit = max(commit, min(leader_commit, verified))
+        self._SyncObj__raftCommitIndex = commit
+        self._SyncObj__raftLog.setRaftCommitIndex(commit)
+
+    def _merge_entries(self, entries) -> None:
+        """Append what the log lacks; truncate only from the first conflicting entry."""
+        log = self._SyncObj__raftLog
+        first, last = log[0][1], log[-1][1]
+        new = []
+        for pos, entry in enumerate(entries):
+            idx = entry[1]
+            if idx > last:
+                new = entries[pos:]
+                break
+            if idx < first or log[idx - first][2] == entry[2]:
+                continue  # compacted (hence committed) or already present
+            if idx <= self._SyncObj__raftLastApplied:
+                logger.critical("conflict at applied index %d (applied %d): replicas diverged",
+                                idx, self._SyncObj__raftLastApplied)
+            if self._SyncObj__conf.dynamicMembershipChange:  # roll back membership changes being removed
+                for old in reversed(log[idx - first:]):
+                    change = self._SyncObj__parseChangeClusterRequest(old[0])
+                    if change is not None:
+                        self._SyncObj__doChangeCluster(change, reverse=True)
+            self._SyncObj__deleteEntriesFrom(idx)
+            new = entries[pos:]
+            break
+        for entry in new:
+            log.add(*entry)
+        if new and self._SyncObj__conf.dynamicMembershipChange:
+            for entry in new:
+                change = self._SyncObj__parseChangeClusterRequest(entry[0])
+                if change is not None:
+                    self._SyncObj__doChangeCluster(change)
+
+
+# FAIL_REASON -> (error class, message). "Outcome unknown" cases map to
+# DeadlineError, whose contract is exactly that; the others were not applied.
+_FAILURES: dict[int, tuple[type[RaftcacheError], str]] = {
+    FAIL_REASON.QUEUE_FULL: (UnavailableError, "proposal queue full"),
+    FAIL_REASON.MISSING_LEADER: (UnavailableError, "no leader"),
+    FAIL_REASON.DISCARDED: (UnavailableError, "entry discarded by a new leader"),
+    FAIL_REASON.NOT_LEADER: (NotLeaderError, "not the leader"),
+    FAIL_REASON.LEADER_CHANGED: (DeadlineError, "leader changed; outcome unknown"),
+    FAIL_REASON.REQUEST_DENIED: (UnavailableError, "request denied"),
+    FAIL_REASON.UNKNOWN_OUTCOME: (DeadlineError, "outcome unknown"),
+}
+
+
+def _failure(reason: int) -> RaftcacheError:
+    cls, message = _FAILURES.get(reason, (UnavailableError, f"replication failed ({reason})"))
+    return cls(message)
+
+
+class Replicator:
+    """Raft replication of opaque entries through PySyncObj (docs/interfaces.md).
+
+    Parameters:
+        config: this component's configuration (validated here).
+        me: this node; its Raft port is bound on `me.host` only.
+        members: every voting member, `me` included.
+        apply: `apply(index, data) -> result`, called on the Raft thread for
+            every committed entry, in order; it must not raise for a semantic
+            failure (an exception stops this node's progress, PYSYNCOBJ.md 4).
+        snapshot: keyspace hooks for log compaction and snapshot install.
+        on_fatal: called once, on the Raft thread, when `apply` raises; the
+            node then makes no further progress (replicas must never diverge).
+            Default: log it.
+    """
+
+    def __init__(self, config: ReplicationConfig, me: Peer, members: Sequence[Peer],
+                 apply: Callable[[int, bytes], object], snapshot: SnapshotHooks,
+                 on_fatal: Callable[[BaseException], None] | None = None):
+        config.validate()
+        if me.id not in {p.id for p in members}:
+            raise RaftcacheError(f"{me.id} is not one of the members")
+        self.config = config
+        self.me = me
+        self._members = tuple(members)
+        self._apply = apply
+        self._snapshot = snapshot
+        self._on_fatal = on_fatal
+        self._id_by_address = {p.address("raft"): p.id for p in members}
+        self._node: RaftNode | None = None
+        self._notifier: PipeNotifier | None = None
+        # Pending proposals: id -> callback, and (deadline, id) in deadline
+        # order (one timeout for all, so appending keeps the deque sorted).
+        # dict.pop and deque.append/popleft are atomic: no lock is shared
+        # between callers and the tick thread.
+        self._pending: dict[int, ProposeCallback] = {}
+        self._deadlines: collections.deque[tuple[float, int]] = collections.deque()
+        self._ids = itertools.count(1)
+        self._last_everysec_flush = time.monotonic()
+        self._last_index = 0
+        self.fatal_error: BaseException | None = None
+
+    # --- lifecycle ------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the journal, bind the Raft port and start the tick thread.
+
+        Call from the main thread: PySyncObj's tick thread stops when the
+        thread that created it dies. Raises RaftcacheError when the Raft
+        port cannot be bound.
+        """
+        if self._node is not None:
+            raise RaftcacheError("replicator already started")
+        cfg = self.config
+        os.makedirs(cfg.data_dir, exist_ok=True)
+        _journal.install_durable_journal()
+        snapshot_path = os.path.join(cfg.data_dir, SNAPSHOT_NAME)
+        conf = SyncObjConf(
+            password=cfg.cluster_secret,
+            bindAddress=self.me.address("raft"),
+            dynamicMembershipChange=True,
+            journalFile=os.path.join(cfg.data_dir, JOURNAL_NAME),
+            fullDumpFile=snapshot_path,
+            serializer=self._write_snapshot,
+            deserializer=self._read_snapshot,
+            useFork=False,
+            raftMinTimeout=cfg.election_timeout_min_s,
+            raftMaxTimeout=cfg.election_timeout_max_s,
+            appendEntriesPeriod=cfg.heartbeat_s,
+            autoTickPeriod=cfg.tick_s,
+            connectionRetryTime=cfg.connection_retry_s,
+            leaderFallbackTimeout=cfg.leader_fallback_s,
+            logCompactionMinEntries=cfg.compaction_min_entries,
+            logCompactionMinTime=cfg.compaction_min_s,
+            appendEntriesUseBatch=True,
+            maxBindRetries=5,
+            bindRetryTime=0.5,
+        )
+        others = [p.address("raft") for p in self._members if p.id != self.me.id]
+        node = RaftNode(
+            self.me.address("raft"), others, conf,
+            apply=self._apply, on_fatal=self._fatal,
+            flush_before_ack=cfg.appendfsync == "always",
+        )
+        self._node = node
+        node.addOnTickCallback(self._on_tick)
+        try:
+            node.waitBinded()
+        except SyncObjException as exc:
+            node.destroy()
+            raise RaftcacheError(f"cannot bind the Raft port {self.me.address('raft')}") from exc
+
+    def close(self) -> None:
+        """Stop the tick thread, flush and close the journal. Pending proposals fail."""
+        node, self._node = self._node, None
+        if node is None:
+            return
+        node.destroy_synchronous()
+        for pid in list(self._pending):
+            cb = self._pending.pop(pid, None)
+            if cb is not None:
+                cb(None, 0, UnavailableError("replicator closed"))
+
+    # --- proposals ------------------------------------------------------------
+
+    def propose(self, data: bytes, callback: ProposeCallback) -> None:
+        """Replicate `data`; `callback(result, index, error)` reports the outcome once.
+
+        Thread-safe. The callback runs on the Raft thread once the entry is
+        applied locally (error None), or with UnavailableError / NotLeaderError
+        (not applied: safe to retry) or DeadlineError (outcome unknown; also
+        after `proposal_timeout_s`). A proposal rejected before it is queued
+        (not the leader, queue full) calls back on the caller's thread.
+        """
+        node = self._node
+        if node is None:
+            callback(None, 0, UnavailableError("replicator not started"))
+            return
+        if not node._isLeader():
+            callback(None, 0, NotLeaderError(f"leader is {self.leader_id}"))
+            return
+        pid = next(self._ids)
+        self._pending[pid] = callback
+        self._deadlines.append((time.monotonic() + self.config.proposal_timeout_s, pid))
+        node.apply_entry(data, callback=functools.partial(self._on_result, pid))
+        notifier = self._notifier
+        if notifier is not None:
+            try:
+                notifier.notify()  # wake the tick thread now rather than after tick_s
+            except BlockingIOError:
+                pass  # pipe full: the tick thread has plenty of wake-ups pending
+
+    def _on_result(self, pid: int, res, reason: int) -> None:
+        callback = self._pending.pop(pid, None)
+        if callback is None:
+            return  # already failed with DeadlineError
+        if reason == FAIL_REASON.SUCCESS:
+            index, result = res
+            callback(result, index, None)
+        else:
+            callback(None, 0, _failure(reason))
+
+    # --- the tick thread ------------------------------------------------------
+
+    def _on_tick(self) -> None:
+        """End of every tick, on the Raft thread: wake-ups, eager append-entries,
+        everysec flush, proposal deadlines."""
+        node = self._node
+        if node is None:
+            return
+        if self._notifier is None:
+            # Created here so the poller is only ever touched by its own thread.
+            self._notifier = PipeNotifier(node._poller)
+        node.send_if_new_entries()
+        if self.config.appendfsync == "everysec":
+            now = time.monotonic()
+            if now - self._last_everysec_flush >= 1.0:
+                self._last_everysec_flush = now
+                node.raft_log.flush()
+        self._last_index = node.raft_log[-1][1]
+        self._expire_proposals()
+
+    def _expire_proposals(self) -> None:
+        deadlines = self._deadlines
+        now = time.monotonic()
+        while deadlines and deadlines[0][0] <= now:
+            _, pid = deadlines.popleft()
+            callback = self._pending.pop(pid, None)
+            if callback is not None:
+                callback(None, 0, DeadlineError(
+                    f"not committed within {self.config.proposal_timeout_s:g} s; outcome unknown"))
+
+    def _fatal(self, exc: BaseException) -> None:
+        if self.fatal_error is not None:
+            return
+        self.fatal_error = exc
+        logger.critical("apply failed; this node stops applying entries", exc_info=exc)
+        if self._on_fatal is not None:
+            self._on_fatal(exc)
+
+    # --- snapshots (run on the tick thread, synchronously: no fork) -------------
+
+    def _write_snapshot(self, path: str, raft_state: tuple) -> None:
+        _journal.write_snapshot(path, raft_state, self._snapshot.save)
+
+    def _read_snapshot(self, path: str) -> tuple:
+        return _journal.read_snapshot(path, lambda: self._snapshot.applied_index, self._snapshot.load)
+
+    # --- status (cheap, any thread) ---------------------------------------------
+
+    def _peer_id(self, node) -> str | None:
+        if node is None:
+            return None
+        return self._id_by_address.get(node.address, node.address)
+
+    @property
+    def is_leader(self) -> bool:
+        node = self._node
+        return node is not None and node._isLeader()
+
+    @property
+    def leader_id(self) -> str | None:
+        node = self._node
+        return None if node is None else self._peer_id(node._getLeader())
+
+    @property
+    def term(self) -> int:
+        node = self._node
+        return 0 if node is None else node.raftCurrentTerm
+
+    @property
+    def commit_index(self) -> int:
+        node = self._node
+        return 0 if node is None else node.raftCommitIndex
+
+    @property
+    def applied_index(self) -> int:
+        node = self._node
+        return 0 if node is None else node.raftLastApplied
+
+    @property
+    def last_index(self) -> int:
+        """Index of the last entry in the local log (refreshed every tick)."""
+        return self._last_index
+
+    def last_leader_contact_s(self) -> float:
+        """Seconds since this node accepted append-entries from a leader; 0.0 on
+        the leader, +inf when it never has."""
+        node = self._node
+        if node is None:
+            return float("inf")
+        if node._isLeader():
+            return 0.0
+        last = node.last_leader_contact
+        return float("inf") if last is None else max(0.0, time.monotonic() - last)
+
+    def lease_valid(self) -> bool:
+        """Leader, and a majority (itself included) answered within election_timeout_min_s.
+
+        Counted from the arrival of replies in the current term. PySyncObj
+        has no pre-vote or leader stickiness, so this is the weaker "lease"
+        read level of DESIGN.md, not a proof of leadership.
+        """
+        node = self._node
+        if node is None or not node._isLeader():
+            return False
+        horizon = time.monotonic() - self.config.election_timeout_min_s
+        term = node.raftCurrentTerm
+        acks = node.ack_times.copy()
+        voters = node.otherNodes
+        fresh = sum(1 for n in voters if acks.get(n, (0, 0.0))[0] == term and acks[n][1] > horizon)
+        return 1 + fresh > (len(voters) + 1) / 2
+
+    def members_status(self) -> list[MemberState]:
+        """Every voting member as this node sees it; match_index on the leader only."""
+        node = self._node
+        if node is None:
+            return []
+        leader = node._isLeader()
+        match = node.match_index.copy() if leader else {}
+        out = [MemberState(self.me.id, self.me.address("raft"), True,
+                           self._last_index if leader else None, is_self=True)]
+        for n in sorted(node.otherNodes, key=lambda n: n.address):
+            out.append(MemberState(self._peer_id(n), n.address, node.isNodeConnected(n),
+                                   match.get(n) if leader else None))
+        return out

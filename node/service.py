@@ -1,0 +1,474 @@
+"""execute(): the one entry point every front end calls.
+
+Owns the leader check, forwarding writes (and strong reads) to the leader,
+stamping entries (the leader's clock, relative TTLs made absolute, a random
+seed), proposing through the Replicator and waiting for apply, and the read
+barriers of each consistency level (DESIGN.md "Reads: consistency levels").
+Also runs the leader-only active-expiry loop, which proposes deletions.
+
+Must not parse protocols or touch LMDB directly: reads go through
+StateMachine.read, writes through Replicator.propose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import heapq
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from raftcache.node import commands
+from raftcache.node.commands import Command
+from raftcache.node.config import NodeConfig
+from raftcache.node.errors import (
+    DeadlineError,
+    NotLeaderError,
+    RaftcacheError,
+    UnavailableError,
+)
+from raftcache.proto import commands_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+LEVELS = ("linearizable", "lease", "bounded", "any", "min_index")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReadConsistency:
+    """How fresh a read must be. An empty level means the node's default."""
+
+    level: str = ""
+    bound_ms: int = 0
+    min_index: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> "ReadConsistency":
+        """Parse `linearizable`, `lease`, `any`, `bounded:<ms>` or `min_index:<n>`."""
+        name, _, arg = text.strip().lower().partition(":")
+        if name not in LEVELS:
+            raise ValueError(f"unknown read level {text!r}: expected one of {', '.join(LEVELS)}")
+        if name == "bounded":
+            return cls(name, bound_ms=int(arg or 0))
+        if name == "min_index":
+            return cls(name, min_index=int(arg or 0))
+        return cls(name)
+
+    def __str__(self) -> str:
+        if self.level == "bounded":
+            return f"bounded:{self.bound_ms}"
+        if self.level == "min_index":
+            return f"min_index:{self.min_index}"
+        return self.level
+
+
+LINEARIZABLE = ReadConsistency("linearizable")
+
+
+class Forwarder(Protocol):
+    """Sends a request to another node's Internal.Forward (node/forwarding.py)."""
+
+    async def forward(
+        self, node_id: str, command: Command, consistency: ReadConsistency | None, client_id: str, sequence: int
+    ) -> tuple[object, int]: ...
+
+    async def forward_batch(self, node_id: str, requests: list) -> list: ...
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _stamp_expiry(expiry: pb.Expiry, now_ms: int) -> None:
+    """Turn a relative TTL into an absolute deadline (the leader's clock)."""
+    if expiry.HasField("ttl_ms"):
+        expiry.expire_at_ms = now_ms + expiry.ttl_ms
+        expiry.ClearField("ttl_ms")
+
+
+def stamp(command: Command, now_ms: int) -> None:
+    """Make every relative time in `command` absolute, in place."""
+    op = getattr(command, command.WhichOneof("op"))
+    if hasattr(op, "expiry") and op.HasField("expiry"):
+        _stamp_expiry(op.expiry, now_ms)
+
+
+class AppliedWatcher:
+    """Lets coroutines wait until the local applied index reaches a value.
+
+    `notify(index)` is called on the Raft thread after every apply; it costs
+    one comparison unless somebody waits.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, applied: Callable[[], int]):
+        self._loop = loop
+        self._applied = applied
+        self._waiters: list[tuple[int, int, asyncio.Future]] = []
+        self._lowest = float("inf")
+        self._counter = 0
+
+    def notify(self, index: int) -> None:
+        if index >= self._lowest:
+            self._loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        applied = self._applied()
+        while self._waiters and self._waiters[0][0] <= applied:
+            _, _, fut = heapq.heappop(self._waiters)
+            if not fut.done():
+                fut.set_result(None)
+        self._lowest = self._waiters[0][0] if self._waiters else float("inf")
+
+    async def wait(self, index: int, timeout_s: float) -> None:
+        if self._applied() >= index:
+            return
+        fut = self._loop.create_future()
+        self._counter += 1
+        heapq.heappush(self._waiters, (index, self._counter, fut))
+        self._lowest = min(self._lowest, index)
+        self._wake()  # the index may have been reached in between
+        try:
+            await asyncio.wait_for(fut, timeout_s)
+        except asyncio.TimeoutError:
+            raise DeadlineError(f"applied index did not reach {index} in {timeout_s:.1f}s") from None
+
+
+class Service:
+    """One execute() for all protocols; see the module docstring."""
+
+    def __init__(self, config: NodeConfig, statemachine, replicator, keyspace, forwarder: Forwarder | None = None):
+        self.config = config
+        self.limits = config.keyspace
+        self._sm = statemachine
+        self._raft = replicator
+        self._keyspace = keyspace
+        self.forwarder = forwarder
+        self._default = ReadConsistency(config.service.default_read)
+        self._timeout_s = config.service.request_timeout_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.watcher: AppliedWatcher | None = None
+        self._pending_barrier: asyncio.Future | None = None
+        self._expiry_task: asyncio.Task | None = None
+        self._rng = random.SystemRandom()
+        self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "errors": 0, "barriers": 0}
+
+    # ------------------------------------------------------------ lifecycle
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Bind to the event loop that runs the front ends (call before serving)."""
+        self._loop = loop
+        self.watcher = AppliedWatcher(loop, lambda: self._raft.applied_index)
+
+    def on_applied(self, index: int) -> None:
+        """Called on the Raft thread after each apply."""
+        if self.watcher is not None:
+            self.watcher.notify(index)
+
+    def start_background(self) -> None:
+        self._expiry_task = asyncio.ensure_future(self._expiry_loop())
+
+    async def close(self) -> None:
+        if self._expiry_task:
+            self._expiry_task.cancel()
+            await asyncio.gather(self._expiry_task, return_exceptions=True)
+
+    @property
+    def is_leader(self) -> bool:
+        return self._raft.is_leader
+
+    @property
+    def leader_id(self) -> str | None:
+        return self._raft.leader_id
+
+    # ------------------------------------------------------------ execute
+
+    async def execute(
+        self,
+        command: Command,
+        consistency: ReadConsistency | None = None,
+        client_id: str = "",
+        sequence: int = 0,
+    ) -> tuple[object, int]:
+        """Run one command; returns (result, index).
+
+        A command error is returned as a CommandError result. Raises
+        UnavailableError (no leader or quorum within the request timeout:
+        retryable) or DeadlineError (a write's outcome is unknown).
+        """
+        self.stats["commands"] += 1
+        try:
+            name = commands.op_name(command)
+        except RaftcacheError as e:
+            return e, 0
+        error = commands.check_limits(
+            command,
+            databases=self.limits.databases,
+            max_key_bytes=self.limits.max_key_bytes,
+            max_value_bytes=self.limits.max_value_bytes,
+        )
+        if error is not None:
+            return error, 0
+        if name in commands.READ_COMMANDS:
+            self.stats["reads"] += 1
+            return await self._read(command, consistency or self._default)
+        self.stats["writes"] += 1
+        return await self._write(command, client_id, sequence, forward=True)
+
+    async def execute_forwarded(
+        self, command: Command, consistency: ReadConsistency | None, client_id: str, sequence: int
+    ) -> tuple[object, int]:
+        """A request another node forwarded: serve it here or raise NotLeaderError (never forward again)."""
+        if not self._raft.is_leader:
+            raise NotLeaderError("not the leader")
+        if commands.is_read(command):
+            return await self._read(command, consistency or LINEARIZABLE, forward=False)
+        return await self._write(command, client_id, sequence, forward=False)
+
+    # ------------------------------------------------------------ writes
+
+    async def _write(self, command: Command, client_id: str, sequence: int, forward: bool) -> tuple[object, int]:
+        deadline = self._loop.time() + self._timeout_s
+        delay_s = 0.01
+        while True:
+            try:
+                if self._raft.is_leader:
+                    return await self._propose(command, client_id, sequence, deadline)
+                if not forward:
+                    raise NotLeaderError("not the leader")
+                leader = self._raft.leader_id
+                if leader is not None and leader != self.config.id and self.forwarder is not None:
+                    self.stats["forwarded"] += 1
+                    return await self.forwarder.forward(leader, command, None, client_id, sequence)
+            except (NotLeaderError, UnavailableError):
+                if not forward:
+                    raise
+            remaining = deadline - self._loop.time()
+            if remaining <= 0:
+                raise UnavailableError("no leader could take the write; retry")
+            await asyncio.sleep(min(delay_s, remaining))
+            delay_s = min(delay_s * 2, 0.2)
+
+    async def _propose(self, command: Command, client_id: str, sequence: int, deadline: float) -> tuple[object, int]:
+        now_ms = wall_ms()
+        entry = pb.LogEntry(
+            format=commands.LOG_FORMAT,
+            now_ms=now_ms,
+            client_id=client_id,
+            sequence=sequence,
+            seed=self._rng.getrandbits(63),
+        )
+        entry.command.CopyFrom(command)
+        stamp(entry.command, now_ms)
+        return await self._submit(commands.encode_entry(entry), deadline)
+
+    async def _submit(self, data: bytes, deadline: float) -> tuple[object, int]:
+        loop = self._loop
+        fut = loop.create_future()
+
+        def done(result, index, error):  # on the Raft thread
+            loop.call_soon_threadsafe(_settle, fut, result, index, error)
+
+        self._raft.propose(data, done)
+        try:
+            return await asyncio.wait_for(fut, max(deadline - loop.time(), 0.001))
+        except asyncio.TimeoutError:
+            raise DeadlineError("the write was not committed in time; its outcome is unknown") from None
+
+    # ------------------------------------------------------------ reads
+
+    async def _read(self, command: Command, consistency: ReadConsistency, forward: bool = True) -> tuple[object, int]:
+        level = consistency.level or self._default.level
+        raft = self._raft
+        if level == "any":
+            return self._local_read(command)
+        if level == "min_index":
+            await self.watcher.wait(consistency.min_index, self._timeout_s)
+            return self._local_read(command)
+        if level == "bounded":
+            if raft.is_leader and raft.lease_valid():
+                return self._local_read(command)
+            if not raft.is_leader and raft.leader_id is not None:
+                if raft.last_leader_contact_s() * 1000.0 <= consistency.bound_ms:
+                    return self._local_read(command)
+            level = "lease"  # too stale here: the leader answers
+        if level == "lease" and raft.is_leader and raft.lease_valid():
+            return self._local_read(command)
+        # linearizable (or a lease that does not hold)
+        if raft.is_leader:
+            await self._barrier()
+            return self._local_read(command)
+        if not forward:
+            raise NotLeaderError("not the leader")
+        return await self._forward_read(command, consistency if level != "lease" else consistency)
+
+    async def _forward_read(self, command: Command, consistency: ReadConsistency) -> tuple[object, int]:
+        deadline = self._loop.time() + self._timeout_s
+        while True:
+            if self._raft.is_leader:
+                await self._barrier()
+                return self._local_read(command)
+            leader = self._raft.leader_id
+            if leader is not None and leader != self.config.id and self.forwarder is not None:
+                try:
+                    self.stats["forwarded"] += 1
+                    return await self.forwarder.forward(leader, command, consistency, "", 0)
+                except (NotLeaderError, UnavailableError):
+                    pass
+            if self._loop.time() >= deadline:
+                raise UnavailableError("no leader to serve a linearizable read; retry")
+            await asyncio.sleep(0.02)
+
+    def _local_read(self, command: Command) -> tuple[object, int]:
+        index = self._raft.applied_index
+        return self._sm.read(command, wall_ms()), index
+
+    async def _barrier(self) -> None:
+        """Wait for a committed no-op proposed after this call: confirms leadership.
+
+        Reads arriving before the barrier is proposed share it (one
+        proposal per event-loop turn, however many reads wait).
+        """
+        if self._pending_barrier is None:
+            self._pending_barrier = self._loop.create_future()
+            self._loop.call_soon(self._launch_barrier)
+        await asyncio.shield(self._pending_barrier)
+
+    def _launch_barrier(self) -> None:
+        waiting, self._pending_barrier = self._pending_barrier, None
+        self.stats["barriers"] += 1
+        entry = pb.LogEntry(format=commands.LOG_FORMAT, now_ms=wall_ms())
+        entry.command.noop.SetInParent()
+
+        async def run():
+            try:
+                await self._submit(commands.encode_entry(entry), self._loop.time() + self._timeout_s)
+            except DeadlineError:
+                waiting.set_exception(UnavailableError("leadership could not be confirmed in time; retry"))
+            except RaftcacheError as e:
+                waiting.set_exception(UnavailableError(f"leadership could not be confirmed: {e.message}"))
+            else:
+                waiting.set_result(None)
+
+        asyncio.ensure_future(run())
+
+    # ------------------------------------------------------------ active expiry
+
+    async def _expiry_loop(self) -> None:
+        interval_s = self.config.service.expiry_interval_s
+        batch = self.config.service.expiry_batch
+        while True:
+            await asyncio.sleep(interval_s)
+            if not self._raft.is_leader:
+                continue
+            try:
+                with self._keyspace.reader() as txn:
+                    expired = txn.expired(wall_ms(), batch)
+                by_db: dict[int, list[bytes]] = {}
+                for db, key in expired:
+                    by_db.setdefault(db, []).append(key)
+                for db, keys in by_db.items():
+                    command = pb.Command(db=db)
+                    command.delete_expired.keys.extend(keys)
+                    await self._propose(command, "", 0, self._loop.time() + self._timeout_s)
+            except RaftcacheError as e:
+                log.debug("active expiry skipped a round: %s", e)
+            except Exception:
+                log.exception("active expiry failed")
+
+    # ------------------------------------------------------------ status
+
+    def status(self) -> dict:
+        """What Admin.Status, INFO and /status report about this node."""
+        raft = self._raft
+        ks = self._keyspace.stats()
+        role = "leader" if raft.is_leader else ("follower" if raft.leader_id else "candidate")
+        members = []
+        states = {m.id: m for m in raft.members_status()}
+        for peer in self.config.members:
+            state = states.get(peer.id)
+            members.append(
+                {
+                    "id": peer.id,
+                    "zone": peer.zone,
+                    "peer": peer,
+                    "connected": bool(state and state.connected) or peer.id == self.config.id,
+                    "match_index": getattr(state, "match_index", 0) if state else 0,
+                }
+            )
+        return {
+            "id": self.config.id,
+            "zone": self.config.zone,
+            "role": role,
+            "leader_id": raft.leader_id or "",
+            "term": raft.term,
+            "commit_index": raft.commit_index,
+            "applied_index": raft.applied_index,
+            "last_index": raft.last_index,
+            "members": members,
+            "keys": sum(ks.keys_per_db),
+            "keys_per_db": list(ks.keys_per_db),
+            "used_bytes": ks.used_bytes,
+            "maxmemory_bytes": self.limits.maxmemory_bytes,
+            "last_leader_contact_s": 0.0 if raft.is_leader else raft.last_leader_contact_s(),
+            "appendfsync": self.config.replication.appendfsync,
+            "default_read": str(self._default),
+            "stats": dict(self.stats),
+        }
+
+
+def _settle(fut: asyncio.Future, result, index, error) -> None:
+    if fut.done():
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result((result, index))
+
+
+async def execute_many(service: "Service", requests: list, forward: bool = True) -> list:
+    """Run a pipeline in order: [(command, consistency, client_id, sequence)] -> [(result, index) | error].
+
+    Writes are proposed back to back without waiting for each other (the
+    log keeps their order); a read waits for the writes before it, so a
+    pipeline sees its own writes as Redis pipelines do. A request that
+    fails with a RaftcacheError yields that error in its slot.
+    """
+    loop = asyncio.get_running_loop()
+    if forward and not service.is_leader and any(not commands.is_read(r[0]) for r in requests):
+        leader = service.leader_id
+        if leader and leader != service.config.id and service.forwarder is not None:
+            try:
+                return await service.forwarder.forward_batch(leader, requests)
+            except (NotLeaderError, UnavailableError):
+                pass  # fall back to one-by-one, which waits for a leader
+    pending: list[asyncio.Future] = []
+    outstanding: list[asyncio.Future] = []
+    for command, consistency, client_id, sequence in requests:
+        if commands.is_read(command):
+            if outstanding:
+                await asyncio.gather(*outstanding, return_exceptions=True)
+                outstanding.clear()
+            coro = service.execute(command, consistency, client_id, sequence) if forward else \
+                service.execute_forwarded(command, consistency, client_id, sequence)
+            fut = loop.create_task(coro)
+            await asyncio.gather(fut, return_exceptions=True)
+        else:
+            coro = service.execute(command, consistency, client_id, sequence) if forward else \
+                service.execute_forwarded(command, consistency, client_id, sequence)
+            fut = loop.create_task(coro)
+            outstanding.append(fut)
+        pending.append(fut)
+    await asyncio.gather(*pending, return_exceptions=True)
+    out = []
+    for fut in pending:
+        exc = fut.exception()
+        if exc is None:
+            out.append(fut.result())
+        elif isinstance(exc, RaftcacheError):
+            out.append(exc)
+        else:
+            raise exc
+    return out

@@ -1,0 +1,188 @@
+"""Set commands (SADD … SINTERCARD and the *STORE forms).
+
+A set is one SET record whose value is containers.encode_items of its
+members in insertion order. SPOP is a write: its choice comes from the
+log entry's seed (ctx.seed), so every replica removes the same members.
+SRANDMEMBER is a read: the front end puts a seed in the command.
+
+Must not import lmdb, grpc or time.
+"""
+
+from __future__ import annotations
+
+import random
+
+from raftcache.node import containers as c
+from raftcache.node.errors import CommandError
+from raftcache.node.hashes import random_pick
+
+SET = "SET"
+
+
+def decode(value: bytes) -> dict[bytes, None]:
+    return dict.fromkeys(c.decode_items(value))
+
+
+def encode(s) -> bytes | None:
+    return c.encode_items(list(s)) if s else None
+
+
+def _get(txn, db, key, ctx):
+    record = c.load(txn, db, key, ctx, SET)
+    if isinstance(record, CommandError):
+        return record, None
+    return record, (decode(record.value) if record is not None else {})
+
+
+def sadd(txn, db, op, ctx):
+    record, s = _get(txn, db, op.key, ctx)
+    if s is None:
+        return record
+    err = c.too_large(ctx, op.members)
+    if err:
+        return err
+    added = 0
+    for m in op.members:
+        if m not in s:
+            s[m] = None
+            added += 1
+    if added:
+        c.store(txn, db, op.key, SET, encode(s), ctx, record)
+    return added
+
+
+def srem(txn, db, op, ctx):
+    record, s = _get(txn, db, op.key, ctx)
+    if s is None:
+        return record
+    removed = 0
+    for m in op.members:
+        if m in s:
+            del s[m]
+            removed += 1
+    if removed:
+        c.store(txn, db, op.key, SET, encode(s), ctx, record)
+    return removed
+
+
+def smembers(txn, db, op, ctx):
+    record, s = _get(txn, db, op.key, ctx)
+    return record if s is None else list(s)
+
+
+def sismember(txn, db, op, ctx):
+    record, s = _get(txn, db, op.key, ctx)
+    if s is None:
+        return record
+    found = [int(m in s) for m in op.members]
+    return found if op.multi else found[0]
+
+
+def scard(txn, db, op, ctx):
+    record, s = _get(txn, db, op.key, ctx)
+    return record if s is None else len(s)
+
+
+def spop(txn, db, op, ctx):
+    record, s = _get(txn, db, op.key, ctx)
+    if s is None:
+        return record
+    has_count = op.HasField("count")
+    if not s:
+        return [] if has_count else None
+    rng = random.Random(ctx.seed)
+    members = list(s)
+    if not has_count:
+        picked = [rng.choice(members)]
+    elif op.count >= len(members):
+        picked = members
+    else:
+        picked = rng.sample(members, op.count)
+    for m in picked:
+        del s[m]
+    c.store(txn, db, op.key, SET, encode(s), ctx, record)
+    return picked if has_count else picked[0]
+
+
+def srandmember(txn, db, op, ctx):
+    record, s = _get(txn, db, op.key, ctx)
+    if s is None:
+        return record
+    count = op.count if op.HasField("count") else None
+    return random_pick(random.Random(op.seed or ctx.seed), list(s), count)
+
+
+def smove(txn, db, op, ctx):
+    src_record, src = _get(txn, db, op.key, ctx)
+    if src is None:
+        return src_record
+    dst_record, dst = _get(txn, db, op.new_key, ctx)
+    if dst is None:
+        return dst_record
+    if op.member not in src:
+        return 0
+    if op.key == op.new_key:
+        return 1
+    del src[op.member]
+    dst[op.member] = None
+    c.store(txn, db, op.key, SET, encode(src), ctx, src_record)
+    c.store(txn, db, op.new_key, SET, encode(dst), ctx, dst_record)
+    return 1
+
+
+def compute(txn, db, kind: int, keys, ctx):
+    """The members of SUNION/SINTER/SDIFF over keys (a dict), or a CommandError."""
+    sets = []
+    for key in keys:
+        record, s = _get(txn, db, key, ctx)
+        if s is None:
+            return record
+        sets.append(s)
+    if kind == 0:  # SET_UNION
+        out: dict = {}
+        for s in sets:
+            out.update(s)
+        return out
+    if kind == 1:  # SET_INTER
+        if not sets or any(not s for s in sets):
+            return {}
+        smallest = min(sets, key=len)
+        return {m: None for m in smallest if all(m in s for s in sets)}
+    first, rest = sets[0], sets[1:]
+    return {m: None for m in first if not any(m in s for s in rest)}
+
+
+def set_op(txn, db, op, ctx):
+    result = compute(txn, db, op.op, op.keys, ctx)
+    if isinstance(result, CommandError):
+        return result
+    if op.card:
+        n = len(result)
+        return min(n, op.limit) if op.limit else n
+    return list(result)
+
+
+def set_op_store(txn, db, op, ctx):
+    result = compute(txn, db, op.op, op.keys, ctx)
+    if isinstance(result, CommandError):
+        return result
+    old = txn.get(db, op.key, ctx.now_ms)
+    if old is not None:
+        txn.delete(db, op.key)  # the destination is replaced whatever its type, expiry dropped
+    if result:
+        c.store(txn, db, op.key, SET, encode(result), ctx, None)
+    return len(result)
+
+
+HANDLERS = {
+    "sadd": sadd,
+    "srem": srem,
+    "smembers": smembers,
+    "sismember": sismember,
+    "scard": scard,
+    "spop": spop,
+    "srandmember": srandmember,
+    "smove": smove,
+    "set_op": set_op,
+    "set_op_store": set_op_store,
+}

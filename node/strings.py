@@ -1,0 +1,419 @@
+"""Command handlers for strings and generic key commands, with Redis's semantics.
+
+Each handler is `handler(ctx, op) -> result`: `ctx` carries the transaction
+(a ReadTxn for reads, a WriteTxn inside apply), the database, the log's clock
+`now_ms` and the log index that writes record. Handlers return results or a
+`CommandError` *value*; they never raise for a semantic failure and validate
+before they write (the state machine also rolls back any write of a command
+that ends in an error). `HANDLERS` maps `Command.WhichOneof("op")` to them.
+
+Must not touch: clocks, randomness, lmdb, grpc, Raft. The only clock is
+`ctx.now_ms`; deadlines arrive absolute in the log entry.
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+import re
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+from raftcache.node.commands import OK, Status
+from raftcache.node.errors import CommandError, Reason, not_float, not_integer, overflow, syntax_error, wrong_type
+from raftcache.node.keyspace import ReadTxn, Record, ValueType
+from raftcache.proto import commands_pb2 as pb
+
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_TYPE_NAMES = {ValueType.STRING: "string", ValueType.HASH: "hash", ValueType.LIST: "list",
+               ValueType.SET: "set", ValueType.ZSET: "zset"}
+_TYPES_BY_NAME = {name: vtype for vtype, name in _TYPE_NAMES.items()}
+# Redis's string2ll(): optional '-', no '+', no spaces, no leading zeros, not "-0".
+_INTEGER = re.compile(rb"-?[1-9][0-9]{0,19}|0")
+# strtold() without hex floats, spaces or NaN (Python's float() also takes "1_0", " 1 ").
+_FLOAT = re.compile(rb"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_INFINITY = re.compile(rb"[+-]?(inf|infinity)", re.IGNORECASE)
+# INCRBYFLOAT arithmetic: 17 significant digits, in software, identical on every replica.
+_DECIMAL = decimal.Context(prec=17, rounding=decimal.ROUND_HALF_EVEN, Emax=999_999, Emin=-999_999)
+_FLOAT_MAX = decimal.Decimal(sys.float_info.max)
+
+
+@dataclass(slots=True)
+class Ctx:
+    txn: ReadTxn            # a WriteTxn when the command is applied from the log
+    db: int
+    now_ms: int             # the log entry's clock (or the reader's, for local reads)
+    index: int              # log index stamped on written records (0 for reads)
+    max_value_bytes: int
+
+
+# ---------------------------------------------------------------- helpers
+
+def _invalid_expire(command: str) -> CommandError:
+    return CommandError(f"invalid expire time in '{command}' command", Reason.INVALID_EXPIRE)
+
+
+def _too_large() -> CommandError:
+    return CommandError("string exceeds maximum allowed size (proto-max-bulk-len)", Reason.VALUE_TOO_LARGE)
+
+
+def _has_deadline(expiry: pb.Expiry) -> bool:
+    return expiry.HasField("ttl_ms") or expiry.HasField("expire_at_ms")
+
+
+def _deadline(expiry: pb.Expiry, now_ms: int, command: str, positive: bool) -> int | CommandError:
+    """The absolute deadline an Expiry names; `expire_at_ms` wins when both are set.
+
+    The leader normally converted `ttl_ms` already; a `ttl_ms` still present is
+    relative to the entry's clock. `positive`: SET/GETEX refuse a non-positive
+    time, the EXPIRE family accepts it (the key is deleted).
+    """
+    if expiry.HasField("expire_at_ms"):
+        value, deadline = expiry.expire_at_ms, expiry.expire_at_ms
+    else:
+        value, deadline = expiry.ttl_ms, now_ms + expiry.ttl_ms
+    if (positive and value <= 0) or not _INT64_MIN <= deadline <= _INT64_MAX:
+        return _invalid_expire(command)
+    return deadline
+
+
+def _expired(deadline: int, now_ms: int) -> bool:
+    return deadline != 0 and (deadline <= now_ms or deadline < 0)
+
+
+def _live(ctx: Ctx, key: bytes) -> Record | None:
+    return ctx.txn.get(ctx.db, key, ctx.now_ms)
+
+
+def _string(ctx: Ctx, key: bytes) -> Record | None | CommandError:
+    record = _live(ctx, key)
+    if record is not None and record.type != ValueType.STRING:
+        return wrong_type()
+    return record
+
+
+def _store(ctx: Ctx, key: bytes, value: bytes, deadline: int, vtype: ValueType = ValueType.STRING,
+           index: int | None = None) -> None:
+    """Write a value; a deadline already passed means written then expired: deleted."""
+    if _expired(deadline, ctx.now_ms):
+        ctx.txn.delete(ctx.db, key)
+    else:
+        ctx.txn.put(ctx.db, key, Record(vtype, value, deadline, ctx.index if index is None else index))
+
+
+def _retime(ctx: Ctx, key: bytes, record: Record, deadline: int) -> None:
+    """Change only the expiry: the value and its CAS index stay (as memcached's touch)."""
+    _store(ctx, key, record.value, deadline, record.type, record.index)
+
+
+def parse_int(value: bytes) -> int | None:
+    """An int64 in Redis's strict decimal form, or None."""
+    if not _INTEGER.fullmatch(value):
+        return None
+    n = int(value)
+    return n if _INT64_MIN <= n <= _INT64_MAX else None
+
+
+def format_float(d: decimal.Decimal) -> bytes:
+    """Redis's human form: plain notation, no trailing zeros, no "-0"."""
+    text = format(d, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if text in ("-0", ""):
+        text = "0"
+    return text.encode()
+
+
+# ---------------------------------------------------------------- strings
+
+def get(ctx: Ctx, op: pb.Get):
+    record = _string(ctx, op.key)
+    return record.value if isinstance(record, Record) else record
+
+
+def set_(ctx: Ctx, op: pb.Set):
+    expiry = op.expiry
+    deadline = 0
+    if expiry.persist or (expiry.keep_ttl and _has_deadline(expiry)):
+        return syntax_error()
+    if _has_deadline(expiry):
+        deadline = _deadline(expiry, ctx.now_ms, "set", positive=True)
+        if isinstance(deadline, CommandError):
+            return deadline
+    old = _live(ctx, op.key)
+    if op.get and old is not None and old.type != ValueType.STRING:
+        return wrong_type()
+    reply = (old.value if old is not None else None) if op.get else OK
+    if op.condition == pb.IF_ABSENT and old is not None:
+        return reply if op.get else None
+    if op.condition == pb.IF_PRESENT and old is None:
+        return None
+    if expiry.keep_ttl and old is not None:
+        deadline = old.expires_at_ms
+    _store(ctx, op.key, op.value, deadline)
+    return reply
+
+
+def get_del(ctx: Ctx, op: pb.GetDel):
+    record = _string(ctx, op.key)
+    if not isinstance(record, Record):
+        return record
+    ctx.txn.delete(ctx.db, op.key)
+    return record.value
+
+
+def get_ex(ctx: Ctx, op: pb.GetEx):
+    expiry = op.expiry
+    if expiry.keep_ttl or (expiry.persist and _has_deadline(expiry)):
+        return syntax_error()
+    deadline = None
+    if _has_deadline(expiry):
+        deadline = _deadline(expiry, ctx.now_ms, "getex", positive=True)
+        if isinstance(deadline, CommandError):
+            return deadline
+    record = _string(ctx, op.key)
+    if not isinstance(record, Record):
+        return record
+    if deadline is not None:
+        _retime(ctx, op.key, record, deadline)
+    elif expiry.persist and record.expires_at_ms:
+        _retime(ctx, op.key, record, 0)
+    return record.value
+
+
+def incr_by(ctx: Ctx, op: pb.IncrBy):
+    record = _string(ctx, op.key)
+    if isinstance(record, CommandError):
+        return record
+    current = 0 if record is None else parse_int(record.value)
+    if current is None:
+        return not_integer()
+    result = current + op.delta
+    if not _INT64_MIN <= result <= _INT64_MAX:
+        return overflow()
+    _store(ctx, op.key, str(result).encode(), record.expires_at_ms if record else 0)
+    return result
+
+
+def incr_by_float(ctx: Ctx, op: pb.IncrByFloat):
+    record = _string(ctx, op.key)
+    if isinstance(record, CommandError):
+        return record
+    if math.isnan(op.delta):
+        return not_float()
+    nan_or_inf = CommandError("increment would produce NaN or Infinity", Reason.NOT_FLOAT)
+    value = b"0" if record is None else record.value
+    infinite = _INFINITY.fullmatch(value) is not None
+    if not infinite and not _FLOAT.fullmatch(value):
+        return not_float()
+    if infinite or math.isinf(op.delta):
+        return nan_or_inf
+    # repr() is the shortest decimal that round-trips the double: 0.1, not 0.1000000000000000055…
+    result = _DECIMAL.add(decimal.Decimal(value.decode()), decimal.Decimal(repr(op.delta)))
+    if abs(result) > _FLOAT_MAX:
+        return nan_or_inf
+    text = format_float(result)
+    _store(ctx, op.key, text, record.expires_at_ms if record else 0)
+    return text
+
+
+def append(ctx: Ctx, op: pb.Append):
+    record = _string(ctx, op.key)
+    if isinstance(record, CommandError):
+        return record
+    old = b"" if record is None else record.value
+    if len(old) + len(op.value) > ctx.max_value_bytes:
+        return _too_large()
+    _store(ctx, op.key, old + op.value, record.expires_at_ms if record else 0)
+    return len(old) + len(op.value)
+
+
+def str_len(ctx: Ctx, op: pb.StrLen):
+    record = _string(ctx, op.key)
+    if isinstance(record, CommandError):
+        return record
+    return 0 if record is None else len(record.value)
+
+
+def get_range(ctx: Ctx, op: pb.GetRange):
+    record = _string(ctx, op.key)
+    if not isinstance(record, Record):
+        return b"" if record is None else record
+    value, start, end = record.value, op.start, op.end
+    n = len(value)
+    if start < 0 and end < 0 and start > end:
+        return b""
+    if start < 0:
+        start = max(n + start, 0)
+    if end < 0:
+        end = max(n + end, 0)
+    end = min(end, n - 1)
+    if n == 0 or start > end:
+        return b""
+    return value[start:end + 1]
+
+
+def set_range(ctx: Ctx, op: pb.SetRange):
+    record = _string(ctx, op.key)
+    if isinstance(record, CommandError):
+        return record
+    if op.offset < 0:
+        return CommandError("offset is out of range", Reason.INVALID_ARGUMENT)
+    old = b"" if record is None else record.value
+    if not op.value:
+        return len(old)
+    if op.offset + len(op.value) > ctx.max_value_bytes:
+        return _too_large()
+    head = old[:op.offset].ljust(op.offset, b"\x00")
+    new = head + op.value + old[op.offset + len(op.value):]
+    _store(ctx, op.key, new, record.expires_at_ms if record else 0)
+    return len(new)
+
+
+def mset(ctx: Ctx, op: pb.MSet):
+    for pair in op.pairs:
+        _store(ctx, pair.key, pair.value, 0)
+    return OK
+
+
+def mset_nx(ctx: Ctx, op: pb.MSetNx):
+    if any(_live(ctx, pair.key) is not None for pair in op.pairs):
+        return 0
+    for pair in op.pairs:
+        _store(ctx, pair.key, pair.value, 0)
+    return 1
+
+
+def mget(ctx: Ctx, op: pb.MGet):
+    out = []
+    for key in op.keys:
+        record = _live(ctx, key)
+        out.append(record.value if record is not None and record.type == ValueType.STRING else None)
+    return out
+
+
+# ---------------------------------------------------------------- keys
+
+def del_(ctx: Ctx, op: pb.Del):
+    deleted = 0
+    for key in op.keys:
+        live = _live(ctx, key) is not None
+        # An expired key is removed too (lazily, deterministically) but not counted.
+        if ctx.txn.delete(ctx.db, key) and live:
+            deleted += 1
+    return deleted
+
+
+def exists(ctx: Ctx, op: pb.Exists):
+    return sum(1 for key in op.keys if _live(ctx, key) is not None)
+
+
+def expire(ctx: Ctx, op: pb.Expire):
+    expiry = op.expiry
+    if not _has_deadline(expiry) or expiry.keep_ttl or expiry.persist:
+        return syntax_error()
+    deadline = _deadline(expiry, ctx.now_ms, "expire", positive=False)
+    if isinstance(deadline, CommandError):
+        return deadline
+    record = _live(ctx, op.key)
+    if record is None:
+        return 0
+    current = record.expires_at_ms            # 0: no expiry, i.e. infinite for GT/LT
+    condition = op.condition
+    if ((condition == pb.EXPIRE_NX and current)
+            or (condition == pb.EXPIRE_XX and not current)
+            or (condition == pb.EXPIRE_GT and (not current or deadline <= current))
+            or (condition == pb.EXPIRE_LT and current and deadline >= current)):
+        return 0
+    if deadline <= 0 or deadline <= ctx.now_ms:
+        ctx.txn.delete(ctx.db, op.key)
+    else:
+        _retime(ctx, op.key, record, deadline)
+    return 1
+
+
+def persist(ctx: Ctx, op: pb.Persist):
+    record = _live(ctx, op.key)
+    if record is None or not record.expires_at_ms:
+        return 0
+    _retime(ctx, op.key, record, 0)
+    return 1
+
+
+def ttl(ctx: Ctx, op: pb.Ttl):
+    record = _live(ctx, op.key)
+    if record is None:
+        return -2
+    if not record.expires_at_ms:
+        return -1
+    remaining_ms = record.expires_at_ms - ctx.now_ms
+    return remaining_ms if op.millis else (remaining_ms + 500) // 1000
+
+
+def type_(ctx: Ctx, op: pb.Type):
+    record = _live(ctx, op.key)
+    return Status("none" if record is None else _TYPE_NAMES[record.type])
+
+
+def rename(ctx: Ctx, op: pb.Rename):
+    record = _live(ctx, op.key)
+    if record is None:
+        return CommandError("no such key", Reason.NO_SUCH_KEY)
+    if op.key == op.new_key:
+        return 0 if op.if_absent else OK
+    if op.if_absent and _live(ctx, op.new_key) is not None:
+        return 0
+    ctx.txn.delete(ctx.db, op.key)
+    ctx.txn.put(ctx.db, op.new_key, Record(record.type, record.value, record.expires_at_ms, ctx.index))
+    return 1 if op.if_absent else OK
+
+
+def scan(ctx: Ctx, op: pb.Scan):
+    """Redis's reply shape: [cursor as a decimal bulk string, [keys]]."""
+    vtype = None
+    if op.type:
+        vtype = _TYPES_BY_NAME.get(op.type.lower(), -1)
+    # An unknown TYPE matches nothing but the cursor still advances (Redis 6/7).
+    cursor, keys = ctx.txn.scan(ctx.db, op.cursor, op.count or 10, ctx.now_ms, op.match,
+                                None if vtype == -1 else vtype)
+    return [str(cursor).encode(), [] if vtype == -1 else keys]
+
+
+def db_size(ctx: Ctx, op: pb.DbSize):
+    return ctx.txn.db_size(ctx.db)
+
+
+def flush_all(ctx: Ctx, op: pb.FlushAll):
+    ctx.txn.flush_all()
+    return OK
+
+
+def flush_db(ctx: Ctx, op: pb.FlushDb):
+    ctx.txn.flush_db(ctx.db)
+    return OK
+
+
+def delete_expired(ctx: Ctx, op: pb.DeleteExpired):
+    deleted = 0
+    for key in op.keys:
+        record = ctx.txn.get_raw(ctx.db, key)
+        if record is not None and _expired(record.expires_at_ms, ctx.now_ms):
+            deleted += ctx.txn.delete(ctx.db, key)
+    return deleted
+
+
+def noop(ctx: Ctx, op: pb.Noop):
+    return OK
+
+
+#: Command.WhichOneof("op") -> handler. Every member of the oneof must be here
+#: (tests/unit/test_statemachine.py checks).
+HANDLERS: dict[str, Callable[[Ctx, object], object]] = {
+    "noop": noop, "get": get, "set": set_, "get_del": get_del, "get_ex": get_ex, "del": del_,
+    "exists": exists, "incr_by": incr_by, "incr_by_float": incr_by_float, "append": append,
+    "str_len": str_len, "get_range": get_range, "set_range": set_range, "mset": mset,
+    "mset_nx": mset_nx, "mget": mget, "expire": expire, "persist": persist, "ttl": ttl,
+    "type": type_, "rename": rename, "scan": scan, "db_size": db_size, "flush_all": flush_all,
+    "flush_db": flush_db, "delete_expired": delete_expired,
+}

@@ -1,0 +1,177 @@
+"""MULTI/EXEC as one log entry, WATCH versions, and the whole-key commands the
+RESP front end adds (RANDOMKEY, COPY, MOVE, SWAPDB).
+
+`transaction` applies its commands in order inside the one write
+transaction apply opened, so an EXEC is atomic on every replica: nothing
+else interleaves, and a crash commits all or none of it (applied_index is in
+the same LMDB transaction). WATCH is optimistic: the front end reads each
+watched key's version (the log index that last wrote it, 0 when absent)
+with `key_version`; EXEC carries those versions and the transaction runs
+only if none changed (reply nil otherwise, like Redis).
+
+Sub-commands get the entry's clock (a relative TTL inside MULTI is made
+absolute with ctx.now_ms, which the leader stamped) and a seed derived from
+the entry's seed and their position, so apply stays deterministic.
+
+Must not import lmdb, grpc or time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+from raftcache.node import commands
+from raftcache.node.errors import CommandError, Reason
+
+_DISPATCH: dict | None = None
+
+
+def dispatch_table() -> dict:
+    """The merged handler table (the state machine's when it exposes one)."""
+    global _DISPATCH
+    if _DISPATCH is None:
+        table: dict = {}
+        try:
+            from raftcache.node import statemachine
+
+            for name in ("HANDLERS", "DISPATCH"):
+                found = getattr(statemachine, name, None)
+                if isinstance(found, dict) and found:
+                    table.update(found)
+                    break
+        except ImportError:
+            pass
+        if not table:
+            import importlib
+
+            for module in ("strings", "memcache_ops", "hashes", "lists", "sets", "zsets"):
+                try:
+                    table.update(importlib.import_module(f"raftcache.node.{module}").HANDLERS)
+                except (ImportError, AttributeError):
+                    continue
+        table.update(HANDLERS)
+        _DISPATCH = table
+    return _DISPATCH
+
+
+def _stamp(command, now_ms: int) -> None:
+    op = getattr(command, command.WhichOneof("op"))
+    if hasattr(op, "expiry") and op.HasField("expiry") and op.expiry.HasField("ttl_ms"):
+        op.expiry.expire_at_ms = now_ms + op.expiry.ttl_ms
+        op.expiry.ClearField("ttl_ms")
+
+
+def transaction(txn, db, op, ctx):
+    for w in op.watches:
+        record = txn.get(w.db, w.key, ctx.now_ms)
+        if (record.index if record is not None else 0) != w.index:
+            return None  # a watched key changed: EXEC aborts
+    table = dispatch_table()
+    limits = ctx.limits
+    results = []
+    for i, sub in enumerate(op.commands):
+        name = sub.WhichOneof("op")
+        handler = table.get(name)
+        if handler is None or name == "transaction":
+            results.append(CommandError(f"command {name!r} is not allowed in a transaction", Reason.SYNTAX))
+            continue
+        error = commands.check_limits(
+            sub,
+            databases=limits.databases,
+            max_key_bytes=limits.max_key_bytes,
+            max_value_bytes=limits.max_value_bytes,
+        )
+        if error is not None:
+            results.append(error)
+            continue
+        _stamp(sub, ctx.now_ms)
+        sub_ctx = dataclasses.replace(ctx, seed=(ctx.seed * 1_000_003 + i) & ((1 << 63) - 1))
+        results.append(handler(txn, sub.db, getattr(sub, name), sub_ctx))
+    return results
+
+
+def key_version(txn, db, op, ctx):
+    out = []
+    for key in op.keys:
+        record = txn.get(db, key, ctx.now_ms)
+        out.append(record.index if record is not None else 0)
+    return out
+
+
+def _all_keys(txn, db: int, now_ms: int) -> list[bytes]:
+    keys: list[bytes] = []
+    cursor = 0
+    while True:
+        cursor, chunk = txn.scan(db, cursor, 1000, now_ms)
+        keys.extend(chunk)
+        if cursor == 0:
+            return keys
+
+
+def random_key(txn, db, op, ctx):
+    """RANDOMKEY: a key picked (seeded) among the first 1000 of a scan from a seeded start."""
+    cursor, keys = txn.scan(db, 0, 1000, ctx.now_ms)
+    while not keys and cursor:
+        cursor, keys = txn.scan(db, cursor, 1000, ctx.now_ms)
+    if not keys:
+        return None
+    return random.Random(op.seed or ctx.seed).choice(keys)
+
+
+def copy(txn, db, op, ctx):
+    record = txn.get(db, op.key, ctx.now_ms)
+    dst_db = db if op.destination_db < 0 else op.destination_db
+    if dst_db >= ctx.limits.databases:
+        return CommandError("DB index is out of range", Reason.INVALID_ARGUMENT)
+    if record is None:
+        return 0
+    if txn.get(dst_db, op.new_key, ctx.now_ms) is not None:
+        if not op.replace:
+            return 0
+        txn.delete(dst_db, op.new_key)
+    txn.put(dst_db, op.new_key, dataclasses.replace(record, index=ctx.index))
+    return 1
+
+
+def move(txn, db, op, ctx):
+    if op.destination_db >= ctx.limits.databases:
+        return CommandError("DB index is out of range", Reason.INVALID_ARGUMENT)
+    if op.destination_db == db:
+        return CommandError("source and destination objects are the same", Reason.INVALID_ARGUMENT)
+    record = txn.get(db, op.key, ctx.now_ms)
+    if record is None or txn.get(op.destination_db, op.key, ctx.now_ms) is not None:
+        return 0
+    txn.delete(db, op.key)
+    txn.put(op.destination_db, op.key, dataclasses.replace(record, index=ctx.index))
+    return 1
+
+
+def swap_db(txn, db, op, ctx):
+    other = op.other_db
+    if other >= ctx.limits.databases:
+        return CommandError("DB index is out of range", Reason.INVALID_ARGUMENT)
+    if other == db:
+        return commands.OK
+    now = ctx.now_ms
+    a = [(k, txn.get(db, k, now)) for k in _all_keys(txn, db, now)]
+    b = [(k, txn.get(other, k, now)) for k in _all_keys(txn, other, now)]
+    txn.flush_db(db)
+    txn.flush_db(other)
+    for k, r in a:
+        if r is not None:
+            txn.put(other, k, r)
+    for k, r in b:
+        if r is not None:
+            txn.put(db, k, r)
+    return commands.OK
+
+
+HANDLERS = {
+    "transaction": transaction,
+    "key_version": key_version,
+    "random_key": random_key,
+    "copy": copy,
+    "move": move,
+    "swap_db": swap_db,
+}

@@ -1,0 +1,92 @@
+from raftcache.proto import cache_pb2 as _cache_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Member(_message.Message):
+    __slots__ = ("id", "zone", "grpc_address", "redis_address", "memcached_address", "raft_address", "http_address", "voter")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    GRPC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    REDIS_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    MEMCACHED_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    RAFT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    HTTP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    VOTER_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    zone: str
+    grpc_address: str
+    redis_address: str
+    memcached_address: str
+    raft_address: str
+    http_address: str
+    voter: bool
+    def __init__(self, id: _Optional[str] = ..., zone: _Optional[str] = ..., grpc_address: _Optional[str] = ..., redis_address: _Optional[str] = ..., memcached_address: _Optional[str] = ..., raft_address: _Optional[str] = ..., http_address: _Optional[str] = ..., voter: bool = ...) -> None: ...
+
+class MemberStatus(_message.Message):
+    __slots__ = ("member", "connected", "match_index", "lag")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    MATCH_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LAG_FIELD_NUMBER: _ClassVar[int]
+    member: Member
+    connected: bool
+    match_index: int
+    lag: int
+    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., connected: bool = ..., match_index: _Optional[int] = ..., lag: _Optional[int] = ...) -> None: ...
+
+class StatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StatusReply(_message.Message):
+    __slots__ = ("id", "zone", "role", "leader_id", "term", "commit_index", "applied_index", "last_index", "members", "keys", "used_bytes", "maxmemory_bytes", "last_leader_contact_s", "appendfsync", "version")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LAST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    USED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAXMEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LAST_LEADER_CONTACT_S_FIELD_NUMBER: _ClassVar[int]
+    APPENDFSYNC_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    zone: str
+    role: str
+    leader_id: str
+    term: int
+    commit_index: int
+    applied_index: int
+    last_index: int
+    members: _containers.RepeatedCompositeFieldContainer[MemberStatus]
+    keys: int
+    used_bytes: int
+    maxmemory_bytes: int
+    last_leader_contact_s: float
+    appendfsync: str
+    version: str
+    def __init__(self, id: _Optional[str] = ..., zone: _Optional[str] = ..., role: _Optional[str] = ..., leader_id: _Optional[str] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., members: _Optional[_Iterable[_Union[MemberStatus, _Mapping]]] = ..., keys: _Optional[int] = ..., used_bytes: _Optional[int] = ..., maxmemory_bytes: _Optional[int] = ..., last_leader_contact_s: _Optional[float] = ..., appendfsync: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+
+class TopologyRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TopologyReply(_message.Message):
+    __slots__ = ("members", "leader_id", "term")
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    members: _containers.RepeatedCompositeFieldContainer[Member]
+    leader_id: str
+    term: int
+    def __init__(self, members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., leader_id: _Optional[str] = ..., term: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,1052 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Condition(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALWAYS: _ClassVar[Condition]
+    IF_ABSENT: _ClassVar[Condition]
+    IF_PRESENT: _ClassVar[Condition]
+
+class ExpireCondition(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXPIRE_ALWAYS: _ClassVar[ExpireCondition]
+    EXPIRE_NX: _ClassVar[ExpireCondition]
+    EXPIRE_XX: _ClassVar[ExpireCondition]
+    EXPIRE_GT: _ClassVar[ExpireCondition]
+    EXPIRE_LT: _ClassVar[ExpireCondition]
+
+class SetOpKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SET_UNION: _ClassVar[SetOpKind]
+    SET_INTER: _ClassVar[SetOpKind]
+    SET_DIFF: _ClassVar[SetOpKind]
+
+class RangeBy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BY_RANK: _ClassVar[RangeBy]
+    BY_SCORE: _ClassVar[RangeBy]
+    BY_LEX: _ClassVar[RangeBy]
+
+class Aggregate(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AGG_SUM: _ClassVar[Aggregate]
+    AGG_MIN: _ClassVar[Aggregate]
+    AGG_MAX: _ClassVar[Aggregate]
+ALWAYS: Condition
+IF_ABSENT: Condition
+IF_PRESENT: Condition
+EXPIRE_ALWAYS: ExpireCondition
+EXPIRE_NX: ExpireCondition
+EXPIRE_XX: ExpireCondition
+EXPIRE_GT: ExpireCondition
+EXPIRE_LT: ExpireCondition
+SET_UNION: SetOpKind
+SET_INTER: SetOpKind
+SET_DIFF: SetOpKind
+BY_RANK: RangeBy
+BY_SCORE: RangeBy
+BY_LEX: RangeBy
+AGG_SUM: Aggregate
+AGG_MIN: Aggregate
+AGG_MAX: Aggregate
+
+class Value(_message.Message):
+    __slots__ = ("bulk", "nil", "integer", "status", "array", "number", "error")
+    BULK_FIELD_NUMBER: _ClassVar[int]
+    NIL_FIELD_NUMBER: _ClassVar[int]
+    INTEGER_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ARRAY_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    bulk: bytes
+    nil: bool
+    integer: int
+    status: str
+    array: ValueList
+    number: float
+    error: Error
+    def __init__(self, bulk: _Optional[bytes] = ..., nil: bool = ..., integer: _Optional[int] = ..., status: _Optional[str] = ..., array: _Optional[_Union[ValueList, _Mapping]] = ..., number: _Optional[float] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+
+class ValueList(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[Value]
+    def __init__(self, items: _Optional[_Iterable[_Union[Value, _Mapping]]] = ...) -> None: ...
+
+class Error(_message.Message):
+    __slots__ = ("reason", "message")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    message: str
+    def __init__(self, reason: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class Expiry(_message.Message):
+    __slots__ = ("ttl_ms", "expire_at_ms", "keep_ttl", "persist")
+    TTL_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    KEEP_TTL_FIELD_NUMBER: _ClassVar[int]
+    PERSIST_FIELD_NUMBER: _ClassVar[int]
+    ttl_ms: int
+    expire_at_ms: int
+    keep_ttl: bool
+    persist: bool
+    def __init__(self, ttl_ms: _Optional[int] = ..., expire_at_ms: _Optional[int] = ..., keep_ttl: bool = ..., persist: bool = ...) -> None: ...
+
+class KeyValue(_message.Message):
+    __slots__ = ("key", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    value: bytes
+    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class Noop(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Get(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    def __init__(self, key: _Optional[bytes] = ...) -> None: ...
+
+class Set(_message.Message):
+    __slots__ = ("key", "value", "condition", "expiry", "get", "flags", "cas_index")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    CONDITION_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_FIELD_NUMBER: _ClassVar[int]
+    GET_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    CAS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    value: bytes
+    condition: Condition
+    expiry: Expiry
+    get: bool
+    flags: int
+    cas_index: int
+    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., condition: _Optional[_Union[Condition, str]] = ..., expiry: _Optional[_Union[Expiry, _Mapping]] = ..., get: bool = ..., flags: _Optional[int] = ..., cas_index: _Optional[int] = ...) -> None: ...
+
+class GetDel(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    def __init__(self, key: _Optional[bytes] = ...) -> None: ...
+
+class GetEx(_message.Message):
+    __slots__ = ("key", "expiry")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    expiry: Expiry
+    def __init__(self, key: _Optional[bytes] = ..., expiry: _Optional[_Union[Expiry, _Mapping]] = ...) -> None: ...
+
+class Del(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class Exists(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class IncrBy(_message.Message):
+    __slots__ = ("key", "delta")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    delta: int
+    def __init__(self, key: _Optional[bytes] = ..., delta: _Optional[int] = ...) -> None: ...
+
+class IncrByFloat(_message.Message):
+    __slots__ = ("key", "delta")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    delta: float
+    def __init__(self, key: _Optional[bytes] = ..., delta: _Optional[float] = ...) -> None: ...
+
+class Append(_message.Message):
+    __slots__ = ("key", "value", "prepend")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    PREPEND_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    value: bytes
+    prepend: bool
+    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., prepend: bool = ...) -> None: ...
+
+class StrLen(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    def __init__(self, key: _Optional[bytes] = ...) -> None: ...
+
+class GetRange(_message.Message):
+    __slots__ = ("key", "start", "end")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    start: int
+    end: int
+    def __init__(self, key: _Optional[bytes] = ..., start: _Optional[int] = ..., end: _Optional[int] = ...) -> None: ...
+
+class SetRange(_message.Message):
+    __slots__ = ("key", "offset", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    offset: int
+    value: bytes
+    def __init__(self, key: _Optional[bytes] = ..., offset: _Optional[int] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class MSet(_message.Message):
+    __slots__ = ("pairs",)
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    pairs: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    def __init__(self, pairs: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ...) -> None: ...
+
+class MSetNx(_message.Message):
+    __slots__ = ("pairs",)
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    pairs: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    def __init__(self, pairs: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ...) -> None: ...
+
+class MGet(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class Expire(_message.Message):
+    __slots__ = ("key", "expiry", "condition")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_FIELD_NUMBER: _ClassVar[int]
+    CONDITION_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    expiry: Expiry
+    condition: ExpireCondition
+    def __init__(self, key: _Optional[bytes] = ..., expiry: _Optional[_Union[Expiry, _Mapping]] = ..., condition: _Optional[_Union[ExpireCondition, str]] = ...) -> None: ...
+
+class Persist(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    def __init__(self, key: _Optional[bytes] = ...) -> None: ...
+
+class Ttl(_message.Message):
+    __slots__ = ("key", "millis")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    MILLIS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    millis: bool
+    def __init__(self, key: _Optional[bytes] = ..., millis: bool = ...) -> None: ...
+
+class Type(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    def __init__(self, key: _Optional[bytes] = ...) -> None: ...
+
+class Rename(_message.Message):
+    __slots__ = ("key", "new_key", "if_absent")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    NEW_KEY_FIELD_NUMBER: _ClassVar[int]
+    IF_ABSENT_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    new_key: bytes
+    if_absent: bool
+    def __init__(self, key: _Optional[bytes] = ..., new_key: _Optional[bytes] = ..., if_absent: bool = ...) -> None: ...
+
+class Scan(_message.Message):
+    __slots__ = ("cursor", "match", "count", "type")
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    MATCH_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    cursor: int
+    match: bytes
+    count: int
+    type: str
+    def __init__(self, cursor: _Optional[int] = ..., match: _Optional[bytes] = ..., count: _Optional[int] = ..., type: _Optional[str] = ...) -> None: ...
+
+class DbSize(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class FlushAll(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class FlushDb(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DeleteExpired(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class McIncr(_message.Message):
+    __slots__ = ("key", "delta", "decrement")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    DECREMENT_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    delta: int
+    decrement: bool
+    def __init__(self, key: _Optional[bytes] = ..., delta: _Optional[int] = ..., decrement: bool = ...) -> None: ...
+
+class GetMeta(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    def __init__(self, key: _Optional[bytes] = ...) -> None: ...
+
+class GetAndTouch(_message.Message):
+    __slots__ = ("key", "expiry")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    expiry: Expiry
+    def __init__(self, key: _Optional[bytes] = ..., expiry: _Optional[_Union[Expiry, _Mapping]] = ...) -> None: ...
+
+class HSet(_message.Message):
+    __slots__ = ("key", "pairs", "if_absent")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    IF_ABSENT_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    pairs: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    if_absent: bool
+    def __init__(self, key: _Optional[bytes] = ..., pairs: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., if_absent: bool = ...) -> None: ...
+
+class HGet(_message.Message):
+    __slots__ = ("key", "field")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    field: bytes
+    def __init__(self, key: _Optional[bytes] = ..., field: _Optional[bytes] = ...) -> None: ...
+
+class HMGet(_message.Message):
+    __slots__ = ("key", "fields")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    fields: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, key: _Optional[bytes] = ..., fields: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class HDel(_message.Message):
+    __slots__ = ("key", "fields")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    fields: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, key: _Optional[bytes] = ..., fields: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class HLen(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    def __init__(self, key: _Optional[bytes] = ...) -> None: ...
+
+class HExists(_message.Message):
+    __slots__ = ("key", "field")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    field: bytes
+    def __init__(self, key: _Optional[bytes] = ..., field: _Optional[bytes] = ...) -> None: ...
+
+class HGetAll(_message.Message):
+    __slots__ = ("key", "keys", "values")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    keys: bool
+    values: bool
+    def __init__(self, key: _Optional[bytes] = ..., keys: bool = ..., values: bool = ...) -> None: ...
+
+class HIncrBy(_message.Message):
+    __slots__ = ("key", "field", "delta")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    field: bytes
+    delta: int
+    def __init__(self, key: _Optional[bytes] = ..., field: _Optional[bytes] = ..., delta: _Optional[int] = ...) -> None: ...
+
+class HIncrByFloat(_message.Message):
+    __slots__ = ("key", "field", "delta")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    field: bytes
+    delta: float
+    def __init__(self, key: _Optional[bytes] = ..., field: _Optional[bytes] = ..., delta: _Optional[float] = ...) -> None: ...
+
+class HStrLen(_message.Message):
+    __slots__ = ("key", "field")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    field: bytes
+    def __init__(self, key: _Optional[bytes] = ..., field: _Optional[bytes] = ...) -> None: ...
+
+class HRandField(_message.Message):
+    __slots__ = ("key", "count", "with_values", "seed")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    WITH_VALUES_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    count: int
+    with_values: bool
+    seed: int
+    def __init__(self, key: _Optional[bytes] = ..., count: _Optional[int] = ..., with_values: bool = ..., seed: _Optional[int] = ...) -> None: ...
+
+class ElementScan(_message.Message):
+    __slots__ = ("key", "cursor", "match", "count", "no_values")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    MATCH_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    NO_VALUES_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    cursor: int
+    match: bytes
+    count: int
+    no_values: bool
+    def __init__(self, key: _Optional[bytes] = ..., cursor: _Optional[int] = ..., match: _Optional[bytes] = ..., count: _Optional[int] = ..., no_values: bool = ...) -> None: ...
+
+class Push(_message.Message):
+    __slots__ = ("key", "values", "left", "if_exists")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    LEFT_FIELD_NUMBER: _ClassVar[int]
+    IF_EXISTS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    values: _containers.RepeatedScalarFieldContainer[bytes]
+    left: bool
+    if_exists: bool
+    def __init__(self, key: _Optional[bytes] = ..., values: _Optional[_Iterable[bytes]] = ..., left: bool = ..., if_exists: bool = ...) -> None: ...
+
+class Pop(_message.Message):
+    __slots__ = ("key", "left", "count")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    LEFT_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    left: bool
+    count: int
+    def __init__(self, key: _Optional[bytes] = ..., left: bool = ..., count: _Optional[int] = ...) -> None: ...
+
+class LRange(_message.Message):
+    __slots__ = ("key", "start", "stop")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    STOP_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    start: int
+    stop: int
+    def __init__(self, key: _Optional[bytes] = ..., start: _Optional[int] = ..., stop: _Optional[int] = ...) -> None: ...
+
+class LLen(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    def __init__(self, key: _Optional[bytes] = ...) -> None: ...
+
+class LIndex(_message.Message):
+    __slots__ = ("key", "index")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    index: int
+    def __init__(self, key: _Optional[bytes] = ..., index: _Optional[int] = ...) -> None: ...
+
+class LSet(_message.Message):
+    __slots__ = ("key", "index", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    index: int
+    value: bytes
+    def __init__(self, key: _Optional[bytes] = ..., index: _Optional[int] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class LRem(_message.Message):
+    __slots__ = ("key", "count", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    count: int
+    value: bytes
+    def __init__(self, key: _Optional[bytes] = ..., count: _Optional[int] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class LTrim(_message.Message):
+    __slots__ = ("key", "start", "stop")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    STOP_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    start: int
+    stop: int
+    def __init__(self, key: _Optional[bytes] = ..., start: _Optional[int] = ..., stop: _Optional[int] = ...) -> None: ...
+
+class LInsert(_message.Message):
+    __slots__ = ("key", "before", "pivot", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    PIVOT_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    before: bool
+    pivot: bytes
+    value: bytes
+    def __init__(self, key: _Optional[bytes] = ..., before: bool = ..., pivot: _Optional[bytes] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class LPos(_message.Message):
+    __slots__ = ("key", "element", "rank", "count", "maxlen")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    ELEMENT_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    MAXLEN_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    element: bytes
+    rank: int
+    count: int
+    maxlen: int
+    def __init__(self, key: _Optional[bytes] = ..., element: _Optional[bytes] = ..., rank: _Optional[int] = ..., count: _Optional[int] = ..., maxlen: _Optional[int] = ...) -> None: ...
+
+class LMove(_message.Message):
+    __slots__ = ("key", "new_key", "from_left", "to_left")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    NEW_KEY_FIELD_NUMBER: _ClassVar[int]
+    FROM_LEFT_FIELD_NUMBER: _ClassVar[int]
+    TO_LEFT_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    new_key: bytes
+    from_left: bool
+    to_left: bool
+    def __init__(self, key: _Optional[bytes] = ..., new_key: _Optional[bytes] = ..., from_left: bool = ..., to_left: bool = ...) -> None: ...
+
+class SAdd(_message.Message):
+    __slots__ = ("key", "members")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    members: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, key: _Optional[bytes] = ..., members: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class SRem(_message.Message):
+    __slots__ = ("key", "members")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    members: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, key: _Optional[bytes] = ..., members: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class SMembers(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    def __init__(self, key: _Optional[bytes] = ...) -> None: ...
+
+class SIsMember(_message.Message):
+    __slots__ = ("key", "members", "multi")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    MULTI_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    members: _containers.RepeatedScalarFieldContainer[bytes]
+    multi: bool
+    def __init__(self, key: _Optional[bytes] = ..., members: _Optional[_Iterable[bytes]] = ..., multi: bool = ...) -> None: ...
+
+class SCard(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    def __init__(self, key: _Optional[bytes] = ...) -> None: ...
+
+class SPop(_message.Message):
+    __slots__ = ("key", "count")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    count: int
+    def __init__(self, key: _Optional[bytes] = ..., count: _Optional[int] = ...) -> None: ...
+
+class SRandMember(_message.Message):
+    __slots__ = ("key", "count", "seed")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    count: int
+    seed: int
+    def __init__(self, key: _Optional[bytes] = ..., count: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class SMove(_message.Message):
+    __slots__ = ("key", "new_key", "member")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    NEW_KEY_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    new_key: bytes
+    member: bytes
+    def __init__(self, key: _Optional[bytes] = ..., new_key: _Optional[bytes] = ..., member: _Optional[bytes] = ...) -> None: ...
+
+class SetOp(_message.Message):
+    __slots__ = ("op", "keys", "limit", "card")
+    OP_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CARD_FIELD_NUMBER: _ClassVar[int]
+    op: SetOpKind
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    limit: int
+    card: bool
+    def __init__(self, op: _Optional[_Union[SetOpKind, str]] = ..., keys: _Optional[_Iterable[bytes]] = ..., limit: _Optional[int] = ..., card: bool = ...) -> None: ...
+
+class SetOpStore(_message.Message):
+    __slots__ = ("key", "op", "keys")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    op: SetOpKind
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, key: _Optional[bytes] = ..., op: _Optional[_Union[SetOpKind, str]] = ..., keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class ScoreMember(_message.Message):
+    __slots__ = ("score", "member")
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    score: float
+    member: bytes
+    def __init__(self, score: _Optional[float] = ..., member: _Optional[bytes] = ...) -> None: ...
+
+class ScoreBound(_message.Message):
+    __slots__ = ("value", "exclusive")
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    EXCLUSIVE_FIELD_NUMBER: _ClassVar[int]
+    value: float
+    exclusive: bool
+    def __init__(self, value: _Optional[float] = ..., exclusive: bool = ...) -> None: ...
+
+class LexBound(_message.Message):
+    __slots__ = ("value", "exclusive", "infinite")
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    EXCLUSIVE_FIELD_NUMBER: _ClassVar[int]
+    INFINITE_FIELD_NUMBER: _ClassVar[int]
+    value: bytes
+    exclusive: bool
+    infinite: int
+    def __init__(self, value: _Optional[bytes] = ..., exclusive: bool = ..., infinite: _Optional[int] = ...) -> None: ...
+
+class ZAdd(_message.Message):
+    __slots__ = ("key", "members", "condition", "gt", "lt", "ch", "incr")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    CONDITION_FIELD_NUMBER: _ClassVar[int]
+    GT_FIELD_NUMBER: _ClassVar[int]
+    LT_FIELD_NUMBER: _ClassVar[int]
+    CH_FIELD_NUMBER: _ClassVar[int]
+    INCR_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    members: _containers.RepeatedCompositeFieldContainer[ScoreMember]
+    condition: Condition
+    gt: bool
+    lt: bool
+    ch: bool
+    incr: bool
+    def __init__(self, key: _Optional[bytes] = ..., members: _Optional[_Iterable[_Union[ScoreMember, _Mapping]]] = ..., condition: _Optional[_Union[Condition, str]] = ..., gt: bool = ..., lt: bool = ..., ch: bool = ..., incr: bool = ...) -> None: ...
+
+class ZRem(_message.Message):
+    __slots__ = ("key", "members")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    members: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, key: _Optional[bytes] = ..., members: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class ZScore(_message.Message):
+    __slots__ = ("key", "members", "multi")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    MULTI_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    members: _containers.RepeatedScalarFieldContainer[bytes]
+    multi: bool
+    def __init__(self, key: _Optional[bytes] = ..., members: _Optional[_Iterable[bytes]] = ..., multi: bool = ...) -> None: ...
+
+class ZCard(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    def __init__(self, key: _Optional[bytes] = ...) -> None: ...
+
+class ZRange(_message.Message):
+    __slots__ = ("key", "by", "start", "stop", "min_score", "max_score", "min_lex", "max_lex", "rev", "offset", "count", "with_scores", "count_only")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    STOP_FIELD_NUMBER: _ClassVar[int]
+    MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
+    MAX_SCORE_FIELD_NUMBER: _ClassVar[int]
+    MIN_LEX_FIELD_NUMBER: _ClassVar[int]
+    MAX_LEX_FIELD_NUMBER: _ClassVar[int]
+    REV_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    WITH_SCORES_FIELD_NUMBER: _ClassVar[int]
+    COUNT_ONLY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    by: RangeBy
+    start: int
+    stop: int
+    min_score: ScoreBound
+    max_score: ScoreBound
+    min_lex: LexBound
+    max_lex: LexBound
+    rev: bool
+    offset: int
+    count: int
+    with_scores: bool
+    count_only: bool
+    def __init__(self, key: _Optional[bytes] = ..., by: _Optional[_Union[RangeBy, str]] = ..., start: _Optional[int] = ..., stop: _Optional[int] = ..., min_score: _Optional[_Union[ScoreBound, _Mapping]] = ..., max_score: _Optional[_Union[ScoreBound, _Mapping]] = ..., min_lex: _Optional[_Union[LexBound, _Mapping]] = ..., max_lex: _Optional[_Union[LexBound, _Mapping]] = ..., rev: bool = ..., offset: _Optional[int] = ..., count: _Optional[int] = ..., with_scores: bool = ..., count_only: bool = ...) -> None: ...
+
+class ZRemRange(_message.Message):
+    __slots__ = ("key", "range")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    RANGE_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    range: ZRange
+    def __init__(self, key: _Optional[bytes] = ..., range: _Optional[_Union[ZRange, _Mapping]] = ...) -> None: ...
+
+class ZRangeStore(_message.Message):
+    __slots__ = ("key", "range")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    RANGE_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    range: ZRange
+    def __init__(self, key: _Optional[bytes] = ..., range: _Optional[_Union[ZRange, _Mapping]] = ...) -> None: ...
+
+class ZRank(_message.Message):
+    __slots__ = ("key", "member", "rev", "with_score")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    REV_FIELD_NUMBER: _ClassVar[int]
+    WITH_SCORE_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    member: bytes
+    rev: bool
+    with_score: bool
+    def __init__(self, key: _Optional[bytes] = ..., member: _Optional[bytes] = ..., rev: bool = ..., with_score: bool = ...) -> None: ...
+
+class ZPop(_message.Message):
+    __slots__ = ("key", "max", "count")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    max: bool
+    count: int
+    def __init__(self, key: _Optional[bytes] = ..., max: bool = ..., count: _Optional[int] = ...) -> None: ...
+
+class ZRandMember(_message.Message):
+    __slots__ = ("key", "count", "with_scores", "seed")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    WITH_SCORES_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    count: int
+    with_scores: bool
+    seed: int
+    def __init__(self, key: _Optional[bytes] = ..., count: _Optional[int] = ..., with_scores: bool = ..., seed: _Optional[int] = ...) -> None: ...
+
+class ZSetOp(_message.Message):
+    __slots__ = ("op", "keys", "weights", "aggregate", "with_scores", "limit", "card")
+    OP_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATE_FIELD_NUMBER: _ClassVar[int]
+    WITH_SCORES_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CARD_FIELD_NUMBER: _ClassVar[int]
+    op: SetOpKind
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    weights: _containers.RepeatedScalarFieldContainer[float]
+    aggregate: Aggregate
+    with_scores: bool
+    limit: int
+    card: bool
+    def __init__(self, op: _Optional[_Union[SetOpKind, str]] = ..., keys: _Optional[_Iterable[bytes]] = ..., weights: _Optional[_Iterable[float]] = ..., aggregate: _Optional[_Union[Aggregate, str]] = ..., with_scores: bool = ..., limit: _Optional[int] = ..., card: bool = ...) -> None: ...
+
+class ZSetOpStore(_message.Message):
+    __slots__ = ("key", "source")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    source: ZSetOp
+    def __init__(self, key: _Optional[bytes] = ..., source: _Optional[_Union[ZSetOp, _Mapping]] = ...) -> None: ...
+
+class RandomKey(_message.Message):
+    __slots__ = ("seed",)
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    seed: int
+    def __init__(self, seed: _Optional[int] = ...) -> None: ...
+
+class Copy(_message.Message):
+    __slots__ = ("key", "new_key", "destination_db", "replace")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    NEW_KEY_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_DB_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    new_key: bytes
+    destination_db: int
+    replace: bool
+    def __init__(self, key: _Optional[bytes] = ..., new_key: _Optional[bytes] = ..., destination_db: _Optional[int] = ..., replace: bool = ...) -> None: ...
+
+class Move(_message.Message):
+    __slots__ = ("key", "destination_db")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_DB_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    destination_db: int
+    def __init__(self, key: _Optional[bytes] = ..., destination_db: _Optional[int] = ...) -> None: ...
+
+class SwapDb(_message.Message):
+    __slots__ = ("other_db",)
+    OTHER_DB_FIELD_NUMBER: _ClassVar[int]
+    other_db: int
+    def __init__(self, other_db: _Optional[int] = ...) -> None: ...
+
+class KeyVersion(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class Watched(_message.Message):
+    __slots__ = ("db", "key", "index")
+    DB_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    db: int
+    key: bytes
+    index: int
+    def __init__(self, db: _Optional[int] = ..., key: _Optional[bytes] = ..., index: _Optional[int] = ...) -> None: ...
+
+class Transaction(_message.Message):
+    __slots__ = ("commands", "watches")
+    COMMANDS_FIELD_NUMBER: _ClassVar[int]
+    WATCHES_FIELD_NUMBER: _ClassVar[int]
+    commands: _containers.RepeatedCompositeFieldContainer[Command]
+    watches: _containers.RepeatedCompositeFieldContainer[Watched]
+    def __init__(self, commands: _Optional[_Iterable[_Union[Command, _Mapping]]] = ..., watches: _Optional[_Iterable[_Union[Watched, _Mapping]]] = ...) -> None: ...
+
+class Command(_message.Message):
+    __slots__ = ("db", "noop", "get", "set", "get_del", "get_ex", "exists", "incr_by", "incr_by_float", "append", "str_len", "get_range", "set_range", "mset", "mset_nx", "mget", "expire", "persist", "ttl", "type", "rename", "scan", "db_size", "flush_all", "flush_db", "delete_expired", "mc_incr", "get_meta", "get_and_touch", "hset", "hget", "hmget", "hdel", "hlen", "hexists", "hgetall", "hincrby", "hincrbyfloat", "hstrlen", "hrandfield", "element_scan", "push", "pop", "lrange", "llen", "lindex", "lset", "lrem", "ltrim", "linsert", "lpos", "lmove", "sadd", "srem", "smembers", "sismember", "scard", "spop", "srandmember", "smove", "set_op", "set_op_store", "zadd", "zrem", "zscore", "zcard", "zrange", "zremrange", "zrangestore", "zrank", "zpop", "zrandmember", "zset_op", "zset_op_store", "random_key", "copy", "move", "swap_db", "key_version", "transaction")
+    DB_FIELD_NUMBER: _ClassVar[int]
+    NOOP_FIELD_NUMBER: _ClassVar[int]
+    GET_FIELD_NUMBER: _ClassVar[int]
+    SET_FIELD_NUMBER: _ClassVar[int]
+    GET_DEL_FIELD_NUMBER: _ClassVar[int]
+    GET_EX_FIELD_NUMBER: _ClassVar[int]
+    DEL_FIELD_NUMBER: _ClassVar[int]
+    EXISTS_FIELD_NUMBER: _ClassVar[int]
+    INCR_BY_FIELD_NUMBER: _ClassVar[int]
+    INCR_BY_FLOAT_FIELD_NUMBER: _ClassVar[int]
+    APPEND_FIELD_NUMBER: _ClassVar[int]
+    STR_LEN_FIELD_NUMBER: _ClassVar[int]
+    GET_RANGE_FIELD_NUMBER: _ClassVar[int]
+    SET_RANGE_FIELD_NUMBER: _ClassVar[int]
+    MSET_FIELD_NUMBER: _ClassVar[int]
+    MSET_NX_FIELD_NUMBER: _ClassVar[int]
+    MGET_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_FIELD_NUMBER: _ClassVar[int]
+    PERSIST_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    RENAME_FIELD_NUMBER: _ClassVar[int]
+    SCAN_FIELD_NUMBER: _ClassVar[int]
+    DB_SIZE_FIELD_NUMBER: _ClassVar[int]
+    FLUSH_ALL_FIELD_NUMBER: _ClassVar[int]
+    FLUSH_DB_FIELD_NUMBER: _ClassVar[int]
+    DELETE_EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    MC_INCR_FIELD_NUMBER: _ClassVar[int]
+    GET_META_FIELD_NUMBER: _ClassVar[int]
+    GET_AND_TOUCH_FIELD_NUMBER: _ClassVar[int]
+    HSET_FIELD_NUMBER: _ClassVar[int]
+    HGET_FIELD_NUMBER: _ClassVar[int]
+    HMGET_FIELD_NUMBER: _ClassVar[int]
+    HDEL_FIELD_NUMBER: _ClassVar[int]
+    HLEN_FIELD_NUMBER: _ClassVar[int]
+    HEXISTS_FIELD_NUMBER: _ClassVar[int]
+    HGETALL_FIELD_NUMBER: _ClassVar[int]
+    HINCRBY_FIELD_NUMBER: _ClassVar[int]
+    HINCRBYFLOAT_FIELD_NUMBER: _ClassVar[int]
+    HSTRLEN_FIELD_NUMBER: _ClassVar[int]
+    HRANDFIELD_FIELD_NUMBER: _ClassVar[int]
+    ELEMENT_SCAN_FIELD_NUMBER: _ClassVar[int]
+    PUSH_FIELD_NUMBER: _ClassVar[int]
+    POP_FIELD_NUMBER: _ClassVar[int]
+    LRANGE_FIELD_NUMBER: _ClassVar[int]
+    LLEN_FIELD_NUMBER: _ClassVar[int]
+    LINDEX_FIELD_NUMBER: _ClassVar[int]
+    LSET_FIELD_NUMBER: _ClassVar[int]
+    LREM_FIELD_NUMBER: _ClassVar[int]
+    LTRIM_FIELD_NUMBER: _ClassVar[int]
+    LINSERT_FIELD_NUMBER: _ClassVar[int]
+    LPOS_FIELD_NUMBER: _ClassVar[int]
+    LMOVE_FIELD_NUMBER: _ClassVar[int]
+    SADD_FIELD_NUMBER: _ClassVar[int]
+    SREM_FIELD_NUMBER: _ClassVar[int]
+    SMEMBERS_FIELD_NUMBER: _ClassVar[int]
+    SISMEMBER_FIELD_NUMBER: _ClassVar[int]
+    SCARD_FIELD_NUMBER: _ClassVar[int]
+    SPOP_FIELD_NUMBER: _ClassVar[int]
+    SRANDMEMBER_FIELD_NUMBER: _ClassVar[int]
+    SMOVE_FIELD_NUMBER: _ClassVar[int]
+    SET_OP_FIELD_NUMBER: _ClassVar[int]
+    SET_OP_STORE_FIELD_NUMBER: _ClassVar[int]
+    ZADD_FIELD_NUMBER: _ClassVar[int]
+    ZREM_FIELD_NUMBER: _ClassVar[int]
+    ZSCORE_FIELD_NUMBER: _ClassVar[int]
+    ZCARD_FIELD_NUMBER: _ClassVar[int]
+    ZRANGE_FIELD_NUMBER: _ClassVar[int]
+    ZREMRANGE_FIELD_NUMBER: _ClassVar[int]
+    ZRANGESTORE_FIELD_NUMBER: _ClassVar[int]
+    ZRANK_FIELD_NUMBER: _ClassVar[int]
+    ZPOP_FIELD_NUMBER: _ClassVar[int]
+    ZRANDMEMBER_FIELD_NUMBER: _ClassVar[int]
+    ZSET_OP_FIELD_NUMBER: _ClassVar[int]
+    ZSET_OP_STORE_FIELD_NUMBER: _ClassVar[int]
+    RANDOM_KEY_FIELD_NUMBER: _ClassVar[int]
+    COPY_FIELD_NUMBER: _ClassVar[int]
+    MOVE_FIELD_NUMBER: _ClassVar[int]
+    SWAP_DB_FIELD_NUMBER: _ClassVar[int]
+    KEY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTION_FIELD_NUMBER: _ClassVar[int]
+    db: int
+    noop: Noop
+    get: Get
+    set: Set
+    get_del: GetDel
+    get_ex: GetEx
+    exists: Exists
+    incr_by: IncrBy
+    incr_by_float: IncrByFloat
+    append: Append
+    str_len: StrLen
+    get_range: GetRange
+    set_range: SetRange
+    mset: MSet
+    mset_nx: MSetNx
+    mget: MGet
+    expire: Expire
+    persist: Persist
+    ttl: Ttl
+    type: Type
+    rename: Rename
+    scan: Scan
+    db_size: DbSize
+    flush_all: FlushAll
+    flush_db: FlushDb
+    delete_expired: DeleteExpired
+    mc_incr: McIncr
+    get_meta: GetMeta
+    get_and_touch: GetAndTouch
+    hset: HSet
+    hget: HGet
+    hmget: HMGet
+    hdel: HDel
+    hlen: HLen
+    hexists: HExists
+    hgetall: HGetAll
+    hincrby: HIncrBy
+    hincrbyfloat: HIncrByFloat
+    hstrlen: HStrLen
+    hrandfield: HRandField
+    element_scan: ElementScan
+    push: Push
+    pop: Pop
+    lrange: LRange
+    llen: LLen
+    lindex: LIndex
+    lset: LSet
+    lrem: LRem
+    ltrim: LTrim
+    linsert: LInsert
+    lpos: LPos
+    lmove: LMove
+    sadd: SAdd
+    srem: SRem
+    smembers: SMembers
+    sismember: SIsMember
+    scard: SCard
+    spop: SPop
+    srandmember: SRandMember
+    smove: SMove
+    set_op: SetOp
+    set_op_store: SetOpStore
+    zadd: ZAdd
+    zrem: ZRem
+    zscore: ZScore
+    zcard: ZCard
+    zrange: ZRange
+    zremrange: ZRemRange
+    zrangestore: ZRangeStore
+    zrank: ZRank
+    zpop: ZPop
+    zrandmember: ZRandMember
+    zset_op: ZSetOp
+    zset_op_store: ZSetOpStore
+    random_key: RandomKey
+    copy: Copy
+    move: Move
+    swap_db: SwapDb
+    key_version: KeyVersion
+    transaction: Transaction
+    def __init__(self, db: _Optional[int] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., get: _Optional[_Union[Get, _Mapping]] = ..., set: _Optional[_Union[Set, _Mapping]] = ..., get_del: _Optional[_Union[GetDel, _Mapping]] = ..., get_ex: _Optional[_Union[GetEx, _Mapping]] = ..., exists: _Optional[_Union[Exists, _Mapping]] = ..., incr_by: _Optional[_Union[IncrBy, _Mapping]] = ..., incr_by_float: _Optional[_Union[IncrByFloat, _Mapping]] = ..., append: _Optional[_Union[Append, _Mapping]] = ..., str_len: _Optional[_Union[StrLen, _Mapping]] = ..., get_range: _Optional[_Union[GetRange, _Mapping]] = ..., set_range: _Optional[_Union[SetRange, _Mapping]] = ..., mset: _Optional[_Union[MSet, _Mapping]] = ..., mset_nx: _Optional[_Union[MSetNx, _Mapping]] = ..., mget: _Optional[_Union[MGet, _Mapping]] = ..., expire: _Optional[_Union[Expire, _Mapping]] = ..., persist: _Optional[_Union[Persist, _Mapping]] = ..., ttl: _Optional[_Union[Ttl, _Mapping]] = ..., type: _Optional[_Union[Type, _Mapping]] = ..., rename: _Optional[_Union[Rename, _Mapping]] = ..., scan: _Optional[_Union[Scan, _Mapping]] = ..., db_size: _Optional[_Union[DbSize, _Mapping]] = ..., flush_all: _Optional[_Union[FlushAll, _Mapping]] = ..., flush_db: _Optional[_Union[FlushDb, _Mapping]] = ..., delete_expired: _Optional[_Union[DeleteExpired, _Mapping]] = ..., mc_incr: _Optional[_Union[McIncr, _Mapping]] = ..., get_meta: _Optional[_Union[GetMeta, _Mapping]] = ..., get_and_touch: _Optional[_Union[GetAndTouch, _Mapping]] = ..., hset: _Optional[_Union[HSet, _Mapping]] = ..., hget: _Optional[_Union[HGet, _Mapping]] = ..., hmget: _Optional[_Union[HMGet, _Mapping]] = ..., hdel: _Optional[_Union[HDel, _Mapping]] = ..., hlen: _Optional[_Union[HLen, _Mapping]] = ..., hexists: _Optional[_Union[HExists, _Mapping]] = ..., hgetall: _Optional[_Union[HGetAll, _Mapping]] = ..., hincrby: _Optional[_Union[HIncrBy, _Mapping]] = ..., hincrbyfloat: _Optional[_Union[HIncrByFloat, _Mapping]] = ..., hstrlen: _Optional[_Union[HStrLen, _Mapping]] = ..., hrandfield: _Optional[_Union[HRandField, _Mapping]] = ..., element_scan: _Optional[_Union[ElementScan, _Mapping]] = ..., push: _Optional[_Union[Push, _Mapping]] = ..., pop: _Optional[_Union[Pop, _Mapping]] = ..., lrange: _Optional[_Union[LRange, _Mapping]] = ..., llen: _Optional[_Union[LLen, _Mapping]] = ..., lindex: _Optional[_Union[LIndex, _Mapping]] = ..., lset: _Optional[_Union[LSet, _Mapping]] = ..., lrem: _Optional[_Union[LRem, _Mapping]] = ..., ltrim: _Optional[_Union[LTrim, _Mapping]] = ..., linsert: _Optional[_Union[LInsert, _Mapping]] = ..., lpos: _Optional[_Union[LPos, _Mapping]] = ..., lmove: _Optional[_Union[LMove, _Mapping]] = ..., sadd: _Optional[_Union[SAdd, _Mapping]] = ..., srem: _Optional[_Union[SRem, _Mapping]] = ..., smembers: _Optional[_Union[SMembers, _Mapping]] = ..., sismember: _Optional[_Union[SIsMember, _Mapping]] = ..., scard: _Optional[_Union[SCard, _Mapping]] = ..., spop: _Optional[_Union[SPop, _Mapping]] = ..., srandmember: _Optional[_Union[SRandMember, _Mapping]] = ..., smove: _Optional[_Union[SMove, _Mapping]] = ..., set_op: _Optional[_Union[SetOp, _Mapping]] = ..., set_op_store: _Optional[_Union[SetOpStore, _Mapping]] = ..., zadd: _Optional[_Union[ZAdd, _Mapping]] = ..., zrem: _Optional[_Union[ZRem, _Mapping]] = ..., zscore: _Optional[_Union[ZScore, _Mapping]] = ..., zcard: _Optional[_Union[ZCard, _Mapping]] = ..., zrange: _Optional[_Union[ZRange, _Mapping]] = ..., zremrange: _Optional[_Union[ZRemRange, _Mapping]] = ..., zrangestore: _Optional[_Union[ZRangeStore, _Mapping]] = ..., zrank: _Optional[_Union[ZRank, _Mapping]] = ..., zpop: _Optional[_Union[ZPop, _Mapping]] = ..., zrandmember: _Optional[_Union[ZRandMember, _Mapping]] = ..., zset_op: _Optional[_Union[ZSetOp, _Mapping]] = ..., zset_op_store: _Optional[_Union[ZSetOpStore, _Mapping]] = ..., random_key: _Optional[_Union[RandomKey, _Mapping]] = ..., copy: _Optional[_Union[Copy, _Mapping]] = ..., move: _Optional[_Union[Move, _Mapping]] = ..., swap_db: _Optional[_Union[SwapDb, _Mapping]] = ..., key_version: _Optional[_Union[KeyVersion, _Mapping]] = ..., transaction: _Optional[_Union[Transaction, _Mapping]] = ..., **kwargs) -> None: ...
+
+class LogEntry(_message.Message):
+    __slots__ = ("format", "now_ms", "client_id", "sequence", "seed", "command")
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    NOW_MS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    format: int
+    now_ms: int
+    client_id: str
+    sequence: int
+    seed: int
+    command: Command
+    def __init__(self, format: _Optional[int] = ..., now_ms: _Optional[int] = ..., client_id: _Optional[str] = ..., sequence: _Optional[int] = ..., seed: _Optional[int] = ..., command: _Optional[_Union[Command, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,5 @@
+"""`python -m raftcache` runs the command line (raftcache.cli)."""
+
+from raftcache.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,185 @@
+"""`raftcache up`: a local cluster, one `raftcache node` process per node.
+
+Node i (0-based) is n{i+1} in zone a, b, c, … with ports B+10i+0 gRPC, +1
+Redis, +2 memcached, +3 Raft, +4 HTTP (DESIGN.md "Ports and processes").
+Writes DATA_DIR/cluster.json (id, zone, pid, endpoints, data dir and the
+argv that restarts each node), prints a ready line once a leader is elected,
+reports a node whose process dies and keeps the others running (restarting
+it only with --restart-dead), and stops every node on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import string
+import subprocess
+import sys
+import time
+
+import grpc
+
+from raftcache.node.config import Peer
+from raftcache.node.errors import ConfigError, UnavailableError
+from raftcache.proto import admin_pb2, admin_pb2_grpc
+
+ZONES = string.ascii_lowercase
+SECRET_FILE = "cluster.secret"
+
+
+def cluster_peers(nodes: int, host: str, base_port: int) -> list[Peer]:
+    return [Peer(f"n{i + 1}", ZONES[i % len(ZONES)], host, base_port + 10 * i) for i in range(nodes)]
+
+
+def load_or_create_secret(data_dir: str) -> str:
+    """The cluster secret, kept 0600 in the data dir so a restarted cluster reuses it."""
+    path = os.path.join(data_dir, SECRET_FILE)
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        secret = secrets.token_urlsafe(24)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secret + "\n")
+        return secret
+
+
+def node_argv(peer: Peer, peers: list[Peer], data_dir: str, appendfsync: str, maxmemory: str | None) -> list[str]:
+    argv = [
+        sys.executable, "-m", "raftcache", "node",
+        "--id", peer.id, "--zone", peer.zone, "--host", peer.host, "--base-port", str(peer.base_port),
+        "--peers", ",".join(p.spec() for p in peers),
+        "--data-dir", os.path.join(data_dir, peer.id),
+        "--appendfsync", appendfsync,
+    ]
+    if maxmemory:
+        argv += ["--maxmemory", maxmemory]
+    return argv
+
+
+def node_record(peer: Peer, pid: int, data_dir: str, argv: list[str]) -> dict:
+    return {
+        "id": peer.id,
+        "zone": peer.zone,
+        "pid": pid,
+        "data_dir": os.path.join(data_dir, peer.id),
+        "grpc": peer.address("grpc"),
+        "redis": peer.address("redis"),
+        "memcached": peer.address("memcached"),
+        "raft": peer.address("raft"),
+        "http": peer.address("http"),
+        "argv": argv,
+    }
+
+
+def write_cluster_json(data_dir: str, records: list[dict]) -> str:
+    path = os.path.join(data_dir, "cluster.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"nodes": records}, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def wait_for_leader(addresses: list[str], timeout_s: float) -> admin_pb2.StatusReply:
+    """The Status of a node that reports a leader every node agrees on; raises UnavailableError."""
+    deadline = time.monotonic() + timeout_s
+    channels = [grpc.insecure_channel(a) for a in addresses]
+    try:
+        stubs = [admin_pb2_grpc.AdminStub(c) for c in channels]
+        while time.monotonic() < deadline:
+            replies = []
+            for stub in stubs:
+                try:
+                    replies.append(stub.Status(admin_pb2.StatusRequest(), timeout=1.0))
+                except grpc.RpcError:
+                    pass
+            leaders = {r.leader_id for r in replies}
+            if len(replies) == len(stubs) and len(leaders) == 1 and "" not in leaders:
+                return next(r for r in replies if r.role == "leader") if any(r.role == "leader" for r in replies) else replies[0]
+            time.sleep(0.1)
+    finally:
+        for c in channels:
+            c.close()
+    raise UnavailableError(f"no leader elected within {timeout_s:.0f}s")
+
+
+def run(args) -> int:
+    if not 1 <= args.nodes <= 26:
+        raise ConfigError("--nodes must be between 1 and 26")
+    data_dir = os.path.abspath(args.data_dir)
+    os.makedirs(data_dir, exist_ok=True)
+    env = dict(os.environ, RAFTCACHE_CLUSTER_SECRET=load_or_create_secret(data_dir))
+    peers = cluster_peers(args.nodes, args.host, args.base_port)
+    procs: dict[str, subprocess.Popen] = {}
+    argvs: dict[str, list[str]] = {}
+    logs = {}
+
+    def spawn(peer: Peer) -> None:
+        os.makedirs(os.path.join(data_dir, peer.id), exist_ok=True)
+        argv = argvs[peer.id] = node_argv(peer, peers, data_dir, args.appendfsync, args.maxmemory)
+        logs[peer.id] = open(os.path.join(data_dir, f"{peer.id}.log"), "ab")
+        procs[peer.id] = subprocess.Popen(argv, env=env, stdout=logs[peer.id], stderr=subprocess.STDOUT, start_new_session=True)
+
+    def save() -> str:
+        return write_cluster_json(data_dir, [node_record(p, procs[p.id].pid, data_dir, argvs[p.id]) for p in peers])
+
+    stopping = False
+
+    def stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for peer in peers:
+        spawn(peer)
+    path = save()
+    try:
+        try:
+            status = wait_for_leader([p.address("grpc") for p in peers], args.ready_timeout)
+        except UnavailableError as e:
+            print(f"raftcache: error: {e.message}; node logs are in {data_dir}", file=sys.stderr)
+            return 1
+        leader = next(p for p in peers if p.id == status.leader_id)
+        first = peers[0]
+        print(
+            f"raftcache ready: {len(peers)} nodes in zones {','.join(sorted({p.zone for p in peers}))}, "
+            f"leader {leader.id} (zone {leader.zone}); redis-cli -p {first.port('redis')} | "
+            f"memcached {first.address('memcached')} | grpc {first.address('grpc')} | {path}",
+            flush=True,
+        )
+        reported: set[int] = set()
+        while not stopping:
+            time.sleep(0.2)
+            for peer in peers:
+                proc = procs[peer.id]
+                code = proc.poll()
+                if code is None or proc.pid in reported:
+                    continue
+                reported.add(proc.pid)
+                how = f"signal {-code}" if code < 0 else f"status {code}"
+                print(f"raftcache: node {peer.id} (pid {proc.pid}) exited with {how}", flush=True)
+                if args.restart_dead and not stopping:
+                    spawn(peer)
+                    save()
+                    print(f"raftcache: restarted node {peer.id} (pid {procs[peer.id].pid})", flush=True)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 10
+        for proc in procs.values():
+            try:
+                proc.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for f in logs.values():
+            f.close()
+        print("raftcache: cluster stopped", flush=True)
+    return 0
