@@ -82,18 +82,32 @@ def store(txn, db: int, key: bytes, type_name: str, value: bytes | None, ctx, ol
             value=value,
             expires_at_ms=old.expires_at_ms if old is not None else 0,
             index=ctx.index,
-            flags=0,
         ),
     )
 
 
 def too_large(ctx, items: Iterable[bytes]) -> CommandError | None:
     """An element longer than the value limit is refused like an oversized value."""
-    limit = ctx.limits.max_value_bytes
+    limit = ctx.max_value_bytes
     for item in items:
         if len(item) > limit:
             return CommandError(f"element is {len(item)} bytes; the limit is {limit}", Reason.VALUE_TOO_LARGE)
     return None
+
+
+def seed_of(ctx) -> int:
+    """The seed of a write's random choice: the entry's seed when the context carries
+    one, else derived from the log index and the entry's clock (identical on every
+    replica, different for every entry)."""
+    seed = getattr(ctx, "seed", 0)
+    if seed:
+        return seed
+    return ((ctx.index * 0x9E3779B97F4A7C15) ^ ctx.now_ms) & ((1 << 63) - 1)
+
+
+def databases(ctx) -> int:
+    """The number of databases when the context knows it (the front end checks too)."""
+    return getattr(ctx, "databases", 0) or (1 << 31)
 
 
 def norm_range(start: int, stop: int, length: int) -> tuple[int, int] | None:

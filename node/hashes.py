@@ -1,6 +1,6 @@
 """Hash commands (HSET, HGET, … HRANDFIELD) and the element scan of every container.
 
-Handlers follow docs/interfaces.md: `handler(txn, db, op, ctx) -> result`,
+Handlers follow docs/interfaces.md: `handler(ctx, op) -> result` (ctx: node/strings.Ctx),
 results are values (a CommandError is returned, never raised), and nothing
 here reads a clock or an unseeded random source: apply stays deterministic.
 A hash is one HASH record whose value is containers.encode_items of
@@ -44,7 +44,8 @@ def _get(txn, db, key, ctx):
     return record, (decode(record.value) if record is not None else {})
 
 
-def hset(txn, db, op, ctx):
+def hset(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, h = _get(txn, db, op.key, ctx)
     if h is None:
         return record
@@ -64,21 +65,24 @@ def hset(txn, db, op, ctx):
     return added
 
 
-def hget(txn, db, op, ctx):
+def hget(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, h = _get(txn, db, op.key, ctx)
     if h is None:
         return record
     return h.get(op.field)
 
 
-def hmget(txn, db, op, ctx):
+def hmget(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, h = _get(txn, db, op.key, ctx)
     if h is None:
         return record
     return [h.get(f) for f in op.fields]
 
 
-def hdel(txn, db, op, ctx):
+def hdel(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, h = _get(txn, db, op.key, ctx)
     if h is None or record is None:
         return record if h is None else 0
@@ -91,17 +95,20 @@ def hdel(txn, db, op, ctx):
     return removed
 
 
-def hlen(txn, db, op, ctx):
+def hlen(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, h = _get(txn, db, op.key, ctx)
     return record if h is None else len(h)
 
 
-def hexists(txn, db, op, ctx):
+def hexists(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, h = _get(txn, db, op.key, ctx)
     return record if h is None else int(op.field in h)
 
 
-def hgetall(txn, db, op, ctx):
+def hgetall(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, h = _get(txn, db, op.key, ctx)
     if h is None:
         return record
@@ -116,12 +123,14 @@ def hgetall(txn, db, op, ctx):
     return flat
 
 
-def hstrlen(txn, db, op, ctx):
+def hstrlen(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, h = _get(txn, db, op.key, ctx)
     return record if h is None else len(h.get(op.field, b""))
 
 
-def hincrby(txn, db, op, ctx):
+def hincrby(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, h = _get(txn, db, op.key, ctx)
     if h is None:
         return record
@@ -137,7 +146,8 @@ def hincrby(txn, db, op, ctx):
     return result
 
 
-def hincrbyfloat(txn, db, op, ctx):
+def hincrbyfloat(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, h = _get(txn, db, op.key, ctx)
     if h is None:
         return record
@@ -167,11 +177,12 @@ def random_pick(rng: random.Random, items: list, count: int | None):
     return [rng.choice(items) for _ in range(-count)]
 
 
-def hrandfield(txn, db, op, ctx):
+def hrandfield(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, h = _get(txn, db, op.key, ctx)
     if h is None:
         return record
-    rng = random.Random(op.seed or ctx.seed)
+    rng = random.Random(op.seed or c.seed_of(ctx))
     count = op.count if op.HasField("count") else None
     picked = random_pick(rng, list(h.keys()), count)
     if count is None or not op.with_values:
@@ -183,8 +194,9 @@ def hrandfield(txn, db, op, ctx):
     return flat
 
 
-def element_scan(txn, db, op, ctx):
+def element_scan(ctx, op):
     """HSCAN / SSCAN / ZSCAN: reply [cursor (bytes), flat items]."""
+    txn, db = ctx.txn, ctx.db
     record = txn.get(db, op.key, ctx.now_ms)
     if record is None:
         return [b"0", []]

@@ -19,6 +19,8 @@ MAX_REQUEST_BYTES = 8192
 def _jsonable(status: dict) -> dict:
     out = dict(status)
     out["members"] = [{k: v for k, v in m.items() if k != "peer"} for m in status["members"]]
+    if out["last_leader_contact_s"] == float("inf"):
+        out["last_leader_contact_s"] = None  # never heard from a leader (JSON has no infinity)
     return out
 
 

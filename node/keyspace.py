@@ -8,7 +8,7 @@ in by the caller, so the state machine above it stays deterministic.
 
 Layout (all integers big-endian):
 
-    data    db u16 | crc32(key) u32 | key  ->  type u8 | expires_at_ms u64 | index u64 | value
+    data    db u16 | crc32(key) u32 | key  ->  type u8 | expires_at_ms u64 | index u64 | flags u32 | value
     expiry  deadline u64 | db u16 | key    ->  b""            (deadline index for active expiry)
     meta    b"applied_index" -> u64;  b"used_bytes" -> u64;  b"keys/" db u16 -> u64;
             b"t/" name -> bytes       (small state-machine tables: meta_get / meta_put)
@@ -44,7 +44,7 @@ from raftcache.node.config import MAX_KEY_BYTES_LIMIT, KeyspaceConfig
 #: log format bump, or replicas of two versions would disagree.
 RECORD_OVERHEAD_BYTES = 64
 
-_HEADER = struct.Struct(">BQQ")       # type, expires_at_ms, index
+_HEADER = struct.Struct(">BQQI")      # type, expires_at_ms, index, flags
 _U64 = struct.Struct(">Q")
 _U16 = struct.Struct(">H")
 _HASH = struct.Struct(">I")
@@ -70,6 +70,7 @@ class Record:
     value: bytes
     expires_at_ms: int = 0    # absolute Unix ms; 0 = no expiry
     index: int = 0            # log index that last wrote the value (memcached CAS unique)
+    flags: int = 0            # u32 memcached client flags; 0 for everything else
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +104,8 @@ def _expiry_key(deadline_ms: int, db: int, key: bytes) -> bytes:
 
 
 def _decode(raw: bytes) -> Record:
-    vtype, expires_at_ms, index = _HEADER.unpack_from(raw)
-    return Record(ValueType(vtype), raw[_HEADER.size:], expires_at_ms, index)
+    vtype, expires_at_ms, index, flags = _HEADER.unpack_from(raw)
+    return Record(ValueType(vtype), raw[_HEADER.size:], expires_at_ms, index, flags)
 
 
 # ---------------------------------------------------------------- glob
@@ -251,7 +252,7 @@ class ReadTxn:
                 current_hash = h
                 visited += 1
                 key = data_key[6:]
-                vtype, expires_at_ms, _ = _HEADER.unpack_from(raw)
+                vtype, expires_at_ms, _, _ = _HEADER.unpack_from(raw)
                 if expires_at_ms and expires_at_ms <= now_ms:
                     continue
                 if type is not None and vtype != type:
@@ -341,17 +342,18 @@ class WriteTxn(ReadTxn):
         """Store `record` at `key`, replacing any record (of any type, expired or not)."""
         if len(key) > MAX_KEY_BYTES_LIMIT:
             raise ValueError(f"key of {len(key)} bytes exceeds {MAX_KEY_BYTES_LIMIT}")
-        if not 0 <= record.expires_at_ms <= _MAX_U64 or not 0 <= record.index <= _MAX_U64:
-            raise ValueError("expires_at_ms and index must be unsigned 64-bit integers")
+        if not (0 <= record.expires_at_ms <= _MAX_U64 and 0 <= record.index <= _MAX_U64
+                and 0 <= record.flags < 1 << 32):
+            raise ValueError("expires_at_ms and index must be u64, flags u32")
         dkey = _data_key(db, key)
         old = self._txn.get(dkey, db=self._ks._data)
         keys, size = 1, record_bytes(key, len(record.value))
         if old is not None:
-            _, old_deadline, _ = _HEADER.unpack_from(old)
+            old_deadline = _HEADER.unpack_from(old)[1]
             if old_deadline:
                 self._txn.delete(_expiry_key(old_deadline, db, key), db=self._ks._expiry)
             keys, size = 0, size - record_bytes(key, len(old) - _HEADER.size)
-        raw = _HEADER.pack(int(record.type), record.expires_at_ms, record.index) + record.value
+        raw = _HEADER.pack(int(record.type), record.expires_at_ms, record.index, record.flags) + record.value
         self._txn.put(dkey, raw, db=self._ks._data)
         if record.expires_at_ms:
             self._txn.put(_expiry_key(record.expires_at_ms, db, key), b"", db=self._ks._expiry)
@@ -363,7 +365,7 @@ class WriteTxn(ReadTxn):
         old = self._txn.pop(dkey, db=self._ks._data)
         if old is None:
             return False
-        _, deadline, _ = _HEADER.unpack_from(old)
+        deadline = _HEADER.unpack_from(old)[1]
         if deadline:
             self._txn.delete(_expiry_key(deadline, db, key), db=self._ks._expiry)
         self._adjust(db, -1, -record_bytes(key, len(old) - _HEADER.size))
@@ -376,7 +378,7 @@ class WriteTxn(ReadTxn):
             found = cur.set_range(prefix)
             while found and cur.key()[:2] == prefix:
                 data_key, raw = cur.item()
-                _, deadline, _ = _HEADER.unpack_from(raw)
+                deadline = _HEADER.unpack_from(raw)[1]
                 if deadline:
                     self._txn.delete(_expiry_key(deadline, db, data_key[6:]), db=self._ks._expiry)
                 freed += record_bytes(data_key[6:], len(raw) - _HEADER.size)

@@ -26,7 +26,8 @@ def _put(txn, db, key, items, ctx, record):
     c.store(txn, db, key, LIST, c.encode_items(items) if items else None, ctx, record)
 
 
-def push(txn, db, op, ctx):
+def push(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, items = _get(txn, db, op.key, ctx)
     if items is None:
         return record
@@ -43,7 +44,8 @@ def push(txn, db, op, ctx):
     return len(items)
 
 
-def pop(txn, db, op, ctx):
+def pop(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, items = _get(txn, db, op.key, ctx)
     if items is None:
         return record
@@ -63,7 +65,8 @@ def pop(txn, db, op, ctx):
     return taken[0] if taken else None
 
 
-def lrange(txn, db, op, ctx):
+def lrange(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, items = _get(txn, db, op.key, ctx)
     if items is None:
         return record
@@ -71,12 +74,14 @@ def lrange(txn, db, op, ctx):
     return [] if r is None else items[r[0] : r[1] + 1]
 
 
-def llen(txn, db, op, ctx):
+def llen(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, items = _get(txn, db, op.key, ctx)
     return record if items is None else len(items)
 
 
-def lindex(txn, db, op, ctx):
+def lindex(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, items = _get(txn, db, op.key, ctx)
     if items is None:
         return record
@@ -84,7 +89,8 @@ def lindex(txn, db, op, ctx):
     return items[i] if 0 <= i < len(items) else None
 
 
-def lset(txn, db, op, ctx):
+def lset(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, items = _get(txn, db, op.key, ctx)
     if items is None:
         return record
@@ -103,7 +109,8 @@ def lset(txn, db, op, ctx):
     return OK
 
 
-def lrem(txn, db, op, ctx):
+def lrem(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, items = _get(txn, db, op.key, ctx)
     if items is None or record is None:
         return record if items is None else 0
@@ -123,7 +130,8 @@ def lrem(txn, db, op, ctx):
     return removed
 
 
-def ltrim(txn, db, op, ctx):
+def ltrim(ctx, op):
+    txn, db = ctx.txn, ctx.db
     from raftcache.node.commands import OK
 
     record, items = _get(txn, db, op.key, ctx)
@@ -138,7 +146,8 @@ def ltrim(txn, db, op, ctx):
     return OK
 
 
-def linsert(txn, db, op, ctx):
+def linsert(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, items = _get(txn, db, op.key, ctx)
     if items is None or record is None:
         return record if items is None else 0
@@ -154,7 +163,8 @@ def linsert(txn, db, op, ctx):
     return len(items)
 
 
-def lpos(txn, db, op, ctx):
+def lpos(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, items = _get(txn, db, op.key, ctx)
     if items is None:
         return record
@@ -182,7 +192,8 @@ def lpos(txn, db, op, ctx):
     return found[0] if found else None
 
 
-def lmove(txn, db, op, ctx):
+def lmove(ctx, op):
+    txn, db = ctx.txn, ctx.db
     src_record, src = _get(txn, db, op.key, ctx)
     if src is None:
         return src_record

@@ -3,8 +3,9 @@
 Owns the apply-side semantics of what only the memcached front end sends:
 `Set` with client flags or a CAS compare (`flags`, `cas_index`), memcached
 prepend (`Append.prepend`), `McIncr`, `GetMeta` and `GetAndTouch`. Every
-handler follows docs/interfaces.md: `handler(txn, db, op, ctx) -> result`,
-deterministic (the only clock is `ctx.now_ms`, the only index `ctx.index`),
+handler is `handler(ctx, op) -> result` with node/strings.py's `Ctx` (txn,
+db, now_ms, index, max_value_bytes), as the state machine dispatches;
+deterministic (the only clock is `ctx.now_ms`, the only index `ctx.index`);
 and returns a `CommandError` instead of raising for a semantic failure.
 
 Must not touch: grpc, sockets, `time`, `random`, lmdb (the keyspace does).
@@ -22,16 +23,18 @@ value: identical on every replica, so a `gets` on one node and a `cas`
 through another compare the same number. A touch changes the deadline but
 not the index (memcached's touch keeps the CAS unique too).
 
-The strings module's `set` and `append` handlers delegate here when the
-command carries memcached fields (`wants_mc_set`, `Append.prepend`):
-`HANDLERS` only holds the oneof members no other module owns, and
-`DELEGATES` names the two functions the string handlers call.
+`HANDLERS` holds the three memcached-only commands plus thin wrappers for
+`set` and `append`: a Set carrying `flags` or `cas_index`, or an Append
+with `prepend`, is applied here; any other goes to node/strings.py's
+handler unchanged. The state machine merges `{**strings.HANDLERS,
+**memcache_ops.HANDLERS}` (the wrappers must win).
 """
 
 from __future__ import annotations
 
+from raftcache.node import strings
 from raftcache.node.commands import OK, Status
-from raftcache.node.errors import CommandError, Reason, out_of_memory, wrong_type
+from raftcache.node.errors import CommandError, Reason, wrong_type
 from raftcache.node.keyspace import Record, ValueType
 from raftcache.proto import commands_pb2 as pb
 
@@ -40,37 +43,42 @@ NOT_FOUND = Status("NOT_FOUND")
 _U64 = 1 << 64
 
 
+def _record(value: bytes, deadline: int, index: int, flags: int, vtype: ValueType = ValueType.STRING) -> Record:
+    return Record(type=vtype, value=value, expires_at_ms=deadline, index=index, flags=flags)
+
+
 def not_numeric() -> CommandError:
     return CommandError("cannot increment or decrement non-numeric value", Reason.NOT_INTEGER)
 
 
+def _too_large() -> CommandError:
+    return CommandError("object too large for cache", Reason.VALUE_TOO_LARGE)
+
+
 def _deadline(expiry: pb.Expiry, now_ms: int, current_ms: int) -> int:
-    """The absolute deadline an Expiry asks for (0 = never).
+    """The absolute deadline an Expiry asks for (0 = never; memcached accepts past deadlines).
 
     The leader stamps `ttl_ms` into `expire_at_ms` before proposing; a
     `ttl_ms` that reaches apply anyway is resolved against the entry's clock,
     which is the same on every replica.
     """
+    if expiry.persist:
+        return 0
     if expiry.HasField("expire_at_ms"):
         return max(expiry.expire_at_ms, 1) if expiry.expire_at_ms != 0 else 0
     if expiry.HasField("ttl_ms"):
-        return now_ms + expiry.ttl_ms if expiry.ttl_ms > 0 else max(now_ms, 1)
+        return max(now_ms + expiry.ttl_ms, 1)
     if expiry.keep_ttl:
         return current_ms
     return 0
 
 
-def _put(txn, db: int, key: bytes, value: bytes, flags: int, deadline: int, index: int, ctx, old: Record | None):
+def _put(ctx, key: bytes, value: bytes, flags: int, deadline: int, index: int) -> None:
     """Store a string item, or remove the key when its deadline has passed already."""
     if deadline and deadline <= ctx.now_ms:
-        # memcached: an item stored with a past deadline is gone at once.
-        txn.delete(db, key)
-        return None
-    extra = len(key) + len(value) - (len(key) + len(old.value) if old is not None else 0)
-    if extra > 0 and txn.would_exceed(extra):
-        return out_of_memory()
-    txn.put(db, key, Record(type=ValueType.STRING, value=value, expires_at_ms=deadline, index=index, flags=flags))
-    return None
+        ctx.txn.delete(ctx.db, key)     # memcached: an item stored with a past deadline is gone at once
+    else:
+        ctx.txn.put(ctx.db, key, _record(value, deadline, index, flags))
 
 
 def wants_mc_set(op: pb.Set) -> bool:
@@ -78,11 +86,11 @@ def wants_mc_set(op: pb.Set) -> bool:
     return op.flags != 0 or op.HasField("cas_index")
 
 
-def mc_set(txn, db: int, op: pb.Set, ctx):
+def mc_set(ctx, op: pb.Set):
     """set/add/replace/cas with client flags; `cas_index` compares with the item's index."""
-    if len(op.value) > ctx.limits.max_value_bytes:
-        return CommandError("object too large for cache", Reason.VALUE_TOO_LARGE)
-    old = txn.get(db, op.key, ctx.now_ms)
+    if len(op.value) > ctx.max_value_bytes:
+        return _too_large()
+    old = ctx.txn.get(ctx.db, op.key, ctx.now_ms)
     if op.HasField("cas_index"):
         if old is None:
             return NOT_FOUND
@@ -93,23 +101,22 @@ def mc_set(txn, db: int, op: pb.Set, ctx):
     if op.condition == pb.IF_PRESENT and old is None:
         return None
     current = old.expires_at_ms if old is not None else 0
-    deadline = _deadline(op.expiry, ctx.now_ms, current) if op.HasField("expiry") else 0
-    error = _put(txn, db, op.key, op.value, op.flags, deadline, ctx.index, ctx, old)
-    return error if error is not None else OK
+    _put(ctx, op.key, op.value, op.flags, _deadline(op.expiry, ctx.now_ms, current), ctx.index)
+    return OK
 
 
-def mc_prepend(txn, db: int, op: pb.Append, ctx):
-    """memcached append/prepend: only to an existing item; keeps its flags and deadline."""
-    old = txn.get(db, op.key, ctx.now_ms)
+def mc_prepend(ctx, op: pb.Append):
+    """memcached prepend: only to an existing item; keeps its flags and deadline. Reply: new length or None."""
+    old = ctx.txn.get(ctx.db, op.key, ctx.now_ms)
     if old is None:
         return None
     if old.type != ValueType.STRING:
         return wrong_type()
-    value = op.value + old.value if op.prepend else old.value + op.value
-    if len(value) > ctx.limits.max_value_bytes:
-        return CommandError("object too large for cache", Reason.VALUE_TOO_LARGE)
-    error = _put(txn, db, op.key, value, old.flags, old.expires_at_ms, ctx.index, ctx, old)
-    return error if error is not None else len(value)
+    value = op.value + old.value
+    if len(value) > ctx.max_value_bytes:
+        return _too_large()
+    _put(ctx, op.key, value, old.flags, old.expires_at_ms, ctx.index)
+    return len(value)
 
 
 def parse_u64(data: bytes) -> int | None:
@@ -121,23 +128,22 @@ def parse_u64(data: bytes) -> int | None:
     return n if n < _U64 else None
 
 
-def mc_incr(txn, db: int, op: pb.McIncr, ctx):
+def mc_incr(ctx, op: pb.McIncr):
     """incr wraps at 2**64, decr stops at 0; keeps the item's flags and deadline."""
-    old = txn.get(db, op.key, ctx.now_ms)
+    old = ctx.txn.get(ctx.db, op.key, ctx.now_ms)
     if old is None:
         return None
-    if old.type != ValueType.STRING:
-        return not_numeric()
-    current = parse_u64(old.value)
+    current = parse_u64(old.value) if old.type == ValueType.STRING else None
     if current is None:
         return not_numeric()
     new = max(current - op.delta, 0) if op.decrement else (current + op.delta) % _U64
-    error = _put(txn, db, op.key, str(new).encode(), old.flags, old.expires_at_ms, ctx.index, ctx, old)
-    return error if error is not None else new
+    _put(ctx, op.key, b"%d" % new, old.flags, old.expires_at_ms, ctx.index)
+    return new
 
 
-def get_meta(txn, db: int, op: pb.GetMeta, ctx):
-    rec = txn.get(db, op.key, ctx.now_ms)
+def get_meta(ctx, op: pb.GetMeta):
+    """Reply: None, or [value, flags, cas_index, expires_at_ms]."""
+    rec = ctx.txn.get(ctx.db, op.key, ctx.now_ms)
     if rec is None:
         return None
     if rec.type != ValueType.STRING:
@@ -145,29 +151,38 @@ def get_meta(txn, db: int, op: pb.GetMeta, ctx):
     return [rec.value, rec.flags, rec.index, rec.expires_at_ms]
 
 
-def get_and_touch(txn, db: int, op: pb.GetAndTouch, ctx):
-    """gat/gats/touch: set a new deadline (an empty Expiry means never); reply like get_meta."""
-    rec = txn.get(db, op.key, ctx.now_ms)
+def get_and_touch(ctx, op: pb.GetAndTouch):
+    """gat/gats/touch: set a new deadline (persist or an empty Expiry: never); reply like get_meta."""
+    rec = ctx.txn.get(ctx.db, op.key, ctx.now_ms)
     if rec is None:
         return None
     if rec.type != ValueType.STRING:
         return wrong_type()
-    deadline = 0 if op.expiry.persist else _deadline(op.expiry, ctx.now_ms, 0)
+    deadline = _deadline(op.expiry, ctx.now_ms, 0)
     if deadline and deadline <= ctx.now_ms:
-        txn.delete(db, op.key)
+        ctx.txn.delete(ctx.db, op.key)
     elif deadline != rec.expires_at_ms:
-        txn.put(db, op.key, Record(type=rec.type, value=rec.value, expires_at_ms=deadline, index=rec.index, flags=rec.flags))
+        # The index (CAS unique) stays: memcached's touch does not change it.
+        ctx.txn.put(ctx.db, op.key, _record(rec.value, deadline, rec.index, rec.flags, rec.type))
     return [rec.value, rec.flags, rec.index, deadline]
+
+
+_STRING_SET = strings.HANDLERS["set"]
+_STRING_APPEND = strings.HANDLERS["append"]
+
+
+def set_(ctx, op: pb.Set):
+    return mc_set(ctx, op) if wants_mc_set(op) else _STRING_SET(ctx, op)
+
+
+def append(ctx, op: pb.Append):
+    return mc_prepend(ctx, op) if op.prepend else _STRING_APPEND(ctx, op)
 
 
 HANDLERS = {
     "mc_incr": mc_incr,
     "get_meta": get_meta,
     "get_and_touch": get_and_touch,
-}
-
-#: What the string handlers call for memcached-flavoured Set / Append.
-DELEGATES = {
-    "set": mc_set,          # when wants_mc_set(op)
-    "append": mc_prepend,   # when op.prepend
+    "set": set_,          # wrapper: memcached fields here, the rest to strings
+    "append": append,     # wrapper: prepend here, the rest to strings
 }

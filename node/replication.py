@@ -114,7 +114,7 @@ class RaftNode(SyncObj):
     def __init__(self, self_address: str | None, other_addresses: Sequence[str], conf: SyncObjConf, *,
                  apply: Callable[[int, bytes], object],
                  on_fatal: Callable[[BaseException], None] | None = None,
-                 flush_before_ack: bool = False, transport=None):
+                 flush_before_ack: bool = False, transport_class=None):
         # Set before SyncObj.__init__, which starts the tick thread.
         self._rc_apply = apply
         self._rc_on_fatal = on_fatal
@@ -122,7 +122,7 @@ class RaftNode(SyncObj):
         self._rc_sent = (0, 0)                 # (last log index, commit index) last sent as leader
         self.last_leader_contact: float | None = None   # time.monotonic() of the last accepted append_entries
         self.ack_times: dict = {}              # node -> (term, time.monotonic()) of its last reply to us as leader
-        kwargs = {"transport": transport} if transport is not None else {}
+        kwargs = {"transportClass": transport_class} if transport_class is not None else {}
         super().__init__(self_address, list(other_addresses), conf, **kwargs)
 
     # The one replicated entry point. Its name is part of the journal format
@@ -452,6 +452,31 @@ class Replicator:
             callback(result, index, None)
         else:
             callback(None, 0, _failure(reason))
+
+    # --- membership (one change at a time; call on the leader) -------------------
+
+    def add_member(self, peer: Peer, callback: Callable[["RaftcacheError | None"], None]) -> None:
+        """Add a voting member; callback(None) once the change is committed.
+
+        Start the new node with the full new member list first. The leader
+        refuses (UnavailableError) while another change is pending.
+        """
+        self._id_by_address[peer.address("raft")] = peer.id
+        self._change_membership(self._require_node().addNodeToCluster, peer, callback)
+
+    def remove_member(self, peer: Peer, callback: Callable[["RaftcacheError | None"], None]) -> None:
+        """Remove a voting member; callback(None) once the change is committed."""
+        self._change_membership(self._require_node().removeNodeFromCluster, peer, callback)
+
+    def _change_membership(self, change, peer: Peer, callback) -> None:
+        def done(_result, reason):
+            callback(None if reason == FAIL_REASON.SUCCESS else _failure(reason))
+        change(peer.address("raft"), callback=done)
+
+    def _require_node(self) -> RaftNode:
+        if self._node is None:
+            raise UnavailableError("replicator not started")
+        return self._node
 
     # --- the tick thread ------------------------------------------------------
 

@@ -26,9 +26,9 @@ def run(config: NodeConfig) -> int:
     """Run a node until it is told to stop; returns the process exit status."""
     from raftcache.node.forwarding import GrpcForwarder
     from raftcache.node.keyspace import Keyspace
-    from raftcache.node.replication import Replicator, SnapshotHooks
+    from raftcache.node.replication import Replicator
     from raftcache.node.service import Service
-    from raftcache.node.statemachine import FatalApplyError, StateMachine
+    from raftcache.node.statemachine import StateMachine
 
     config.validate()
     os.makedirs(config.replication.data_dir, exist_ok=True)
@@ -37,19 +37,19 @@ def run(config: NodeConfig) -> int:
     service: Service | None = None
 
     def apply(index: int, data: bytes):
-        try:
-            result = statemachine.apply(index, data)
-        except FatalApplyError:
-            # Replicas must never diverge: stop rather than skip the entry.
-            log.critical("cannot apply log entry %d; stopping the node", index, exc_info=True)
-            logging.shutdown()
-            os._exit(EXIT_FATAL_APPLY)
+        result = statemachine.apply(index, data)
         if service is not None:
             service.on_applied(index)
         return result
 
+    def fatal(exc: BaseException) -> None:
+        # Replicas must never diverge: stop rather than skip the entry.
+        log.critical("cannot apply the log (%s); stopping the node", exc, exc_info=exc)
+        logging.shutdown()
+        os._exit(EXIT_FATAL_APPLY)
+
     replicator = Replicator(
-        config.replication, config.self_peer, config.members, apply, SnapshotHooks(keyspace)
+        config.replication, config.self_peer, config.members, apply, KeyspaceSnapshots(keyspace), on_fatal=fatal
     )
     forwarder = GrpcForwarder(
         {p.id: p for p in config.members}, config.replication.cluster_secret, config.service.request_timeout_s
@@ -70,6 +70,23 @@ def run(config: NodeConfig) -> int:
     return 0
 
 
+class KeyspaceSnapshots:
+    """The replicator's SnapshotHooks over the keyspace."""
+
+    def __init__(self, keyspace):
+        self._keyspace = keyspace
+
+    @property
+    def applied_index(self) -> int:
+        return self._keyspace.applied_index
+
+    def save(self, path: str) -> int:
+        return self._keyspace.copy_to(path)
+
+    def load(self, path: str) -> None:
+        self._keyspace.restore_from(path)
+
+
 async def _serve(config: NodeConfig, service, forwarder) -> None:
     from raftcache.node import http
     from raftcache.node.frontends import grpc as grpc_frontend
@@ -78,28 +95,31 @@ async def _serve(config: NodeConfig, service, forwarder) -> None:
     service.attach(loop)
     host = config.host
     grpc_server, _health = await grpc_frontend.start_server(service, host, config.port("grpc"))
-    servers = [await http.start_server(service, host, config.port("http"))]
-    for name, kind in (("resp", "redis"), ("memcache", "memcached")):
-        module = _frontend(name)
-        if module is not None:
-            servers.append(await module.start_server(service, host, config.port(kind), config.frontend))
-    service.start_background()
+    servers: list[asyncio.Server] = []
+    try:
+        servers.append(await http.start_server(service, host, config.port("http")))
+        for name, kind in (("resp", "redis"), ("memcache", "memcached")):
+            module = _frontend(name)
+            if module is not None:
+                servers.append(await module.start_server(service, host, config.port(kind), config.frontend))
+        service.start_background()
 
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    log.info(
-        "node %s (zone %s) serving: grpc %s:%d redis %d memcached %d raft %d http %d",
-        config.id, config.zone, host, config.port("grpc"), config.port("redis"),
-        config.port("memcached"), config.port("raft"), config.port("http"),
-    )
-    await stop.wait()
-    log.info("node %s stopping", config.id)
-    for server in servers:
-        server.close()
-    await grpc_server.stop(grace=1.0)
-    await service.close()
-    await forwarder.close()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log.info(
+            "node %s (zone %s) serving: grpc %s:%d redis %d memcached %d raft %d http %d",
+            config.id, config.zone, host, config.port("grpc"), config.port("redis"),
+            config.port("memcached"), config.port("raft"), config.port("http"),
+        )
+        await stop.wait()
+        log.info("node %s stopping", config.id)
+    finally:
+        for server in servers:
+            server.close()
+        await grpc_server.stop(grace=1.0)
+        await service.close()
+        await forwarder.close()
 
 
 def _frontend(name: str):

@@ -395,7 +395,7 @@ class Service:
                     "zone": peer.zone,
                     "peer": peer,
                     "connected": bool(state and state.connected) or peer.id == self.config.id,
-                    "match_index": getattr(state, "match_index", 0) if state else 0,
+                    "match_index": (state.match_index or 0) if state else 0,
                 }
             )
         return {
@@ -408,8 +408,8 @@ class Service:
             "applied_index": raft.applied_index,
             "last_index": raft.last_index,
             "members": members,
-            "keys": sum(ks.keys_per_db),
-            "keys_per_db": list(ks.keys_per_db),
+            "keys": sum(ks.keys),
+            "keys_per_db": list(ks.keys),
             "used_bytes": ks.used_bytes,
             "maxmemory_bytes": self.limits.maxmemory_bytes,
             "last_leader_contact_s": 0.0 if raft.is_leader else raft.last_leader_contact_s(),

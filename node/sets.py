@@ -2,7 +2,7 @@
 
 A set is one SET record whose value is containers.encode_items of its
 members in insertion order. SPOP is a write: its choice comes from the
-log entry's seed (ctx.seed), so every replica removes the same members.
+log entry (containers.seed_of), so every replica removes the same members.
 SRANDMEMBER is a read: the front end puts a seed in the command.
 
 Must not import lmdb, grpc or time.
@@ -34,7 +34,8 @@ def _get(txn, db, key, ctx):
     return record, (decode(record.value) if record is not None else {})
 
 
-def sadd(txn, db, op, ctx):
+def sadd(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, s = _get(txn, db, op.key, ctx)
     if s is None:
         return record
@@ -51,7 +52,8 @@ def sadd(txn, db, op, ctx):
     return added
 
 
-def srem(txn, db, op, ctx):
+def srem(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, s = _get(txn, db, op.key, ctx)
     if s is None:
         return record
@@ -65,12 +67,14 @@ def srem(txn, db, op, ctx):
     return removed
 
 
-def smembers(txn, db, op, ctx):
+def smembers(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, s = _get(txn, db, op.key, ctx)
     return record if s is None else list(s)
 
 
-def sismember(txn, db, op, ctx):
+def sismember(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, s = _get(txn, db, op.key, ctx)
     if s is None:
         return record
@@ -78,19 +82,21 @@ def sismember(txn, db, op, ctx):
     return found if op.multi else found[0]
 
 
-def scard(txn, db, op, ctx):
+def scard(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, s = _get(txn, db, op.key, ctx)
     return record if s is None else len(s)
 
 
-def spop(txn, db, op, ctx):
+def spop(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, s = _get(txn, db, op.key, ctx)
     if s is None:
         return record
     has_count = op.HasField("count")
     if not s:
         return [] if has_count else None
-    rng = random.Random(ctx.seed)
+    rng = random.Random(c.seed_of(ctx))
     members = list(s)
     if not has_count:
         picked = [rng.choice(members)]
@@ -104,15 +110,17 @@ def spop(txn, db, op, ctx):
     return picked if has_count else picked[0]
 
 
-def srandmember(txn, db, op, ctx):
+def srandmember(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, s = _get(txn, db, op.key, ctx)
     if s is None:
         return record
     count = op.count if op.HasField("count") else None
-    return random_pick(random.Random(op.seed or ctx.seed), list(s), count)
+    return random_pick(random.Random(op.seed or c.seed_of(ctx)), list(s), count)
 
 
-def smove(txn, db, op, ctx):
+def smove(ctx, op):
+    txn, db = ctx.txn, ctx.db
     src_record, src = _get(txn, db, op.key, ctx)
     if src is None:
         return src_record
@@ -152,7 +160,8 @@ def compute(txn, db, kind: int, keys, ctx):
     return {m: None for m in first if not any(m in s for s in rest)}
 
 
-def set_op(txn, db, op, ctx):
+def set_op(ctx, op):
+    txn, db = ctx.txn, ctx.db
     result = compute(txn, db, op.op, op.keys, ctx)
     if isinstance(result, CommandError):
         return result
@@ -162,7 +171,8 @@ def set_op(txn, db, op, ctx):
     return list(result)
 
 
-def set_op_store(txn, db, op, ctx):
+def set_op_store(ctx, op):
+    txn, db = ctx.txn, ctx.db
     result = compute(txn, db, op.op, op.keys, ctx)
     if isinstance(result, CommandError):
         return result

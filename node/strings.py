@@ -1,11 +1,14 @@
 """Command handlers for strings and generic key commands, with Redis's semantics.
 
-Each handler is `handler(ctx, op) -> result`: `ctx` carries the transaction
-(a ReadTxn for reads, a WriteTxn inside apply), the database, the log's clock
-`now_ms` and the log index that writes record. Handlers return results or a
-`CommandError` *value*; they never raise for a semantic failure and validate
-before they write (the state machine also rolls back any write of a command
-that ends in an error). `HANDLERS` maps `Command.WhichOneof("op")` to them.
+Each handler is `handler(ctx, op) -> result`, `ctx` a `Ctx`: the transaction
+(a ReadTxn for local reads, the apply's WriteTxn), the database, the log's
+clock `now_ms`, the log `index` stamped on written records (0 for reads), the
+entry's `seed` and the limits. Every handler family (hashes, lists, sets,
+zsets, memcache_ops, transactions) uses this convention. Handlers
+return results or a `CommandError` *value*; they never raise for a semantic
+failure and validate before they write (the state machine also rolls back
+the writes of a command that ends in an error). `HANDLERS` maps
+`Command.WhichOneof("op")` to them.
 
 Must not touch: clocks, randomness, lmdb, grpc, Raft. The only clock is
 `ctx.now_ms`; deadlines arrive absolute in the log entry.
@@ -14,14 +17,17 @@ Must not touch: clocks, randomness, lmdb, grpc, Raft. The only clock is
 from __future__ import annotations
 
 import decimal
+import functools
 import math
 import re
 import sys
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
 from raftcache.node.commands import OK, Status
 from raftcache.node.errors import CommandError, Reason, not_float, not_integer, overflow, syntax_error, wrong_type
+from raftcache.node.config import KeyspaceConfig
 from raftcache.node.keyspace import ReadTxn, Record, ValueType
 from raftcache.proto import commands_pb2 as pb
 
@@ -41,11 +47,16 @@ _FLOAT_MAX = decimal.Decimal(sys.float_info.max)
 
 @dataclass(slots=True)
 class Ctx:
+    """Everything a handler may know besides its op."""
+
     txn: ReadTxn            # a WriteTxn when the command is applied from the log
     db: int
-    now_ms: int             # the log entry's clock (or the reader's, for local reads)
+    now_ms: int             # the log entry's clock (the reader's, for local reads)
     index: int              # log index stamped on written records (0 for reads)
     max_value_bytes: int
+    seed: int = 0           # the entry's seed: random.Random(seed) for any random choice
+    databases: int = 0      # number of databases (0: unknown)
+    limits: KeyspaceConfig | None = None   # the whole limits config (docs/interfaces.md's ApplyContext.limits)
 
 
 # ---------------------------------------------------------------- helpers
@@ -82,29 +93,36 @@ def _expired(deadline: int, now_ms: int) -> bool:
     return deadline != 0 and (deadline <= now_ms or deadline < 0)
 
 
-def _live(ctx: Ctx, key: bytes) -> Record | None:
-    return ctx.txn.get(ctx.db, key, ctx.now_ms)
+def _live(txn, db: int, ctx, key: bytes) -> Record | None:
+    return txn.get(db, key, ctx.now_ms)
 
 
-def _string(ctx: Ctx, key: bytes) -> Record | None | CommandError:
-    record = _live(ctx, key)
+def _string(txn, db: int, ctx, key: bytes) -> Record | None | CommandError:
+    record = _live(txn, db, ctx, key)
     if record is not None and record.type != ValueType.STRING:
         return wrong_type()
     return record
 
 
-def _store(ctx: Ctx, key: bytes, value: bytes, deadline: int, vtype: ValueType = ValueType.STRING,
-           index: int | None = None) -> None:
+def _store(txn, db: int, ctx, key: bytes, value: bytes, deadline: int, vtype: ValueType = ValueType.STRING,
+           index: int | None = None, flags: int = 0) -> None:
     """Write a value; a deadline already passed means written then expired: deleted."""
     if _expired(deadline, ctx.now_ms):
-        ctx.txn.delete(ctx.db, key)
+        txn.delete(db, key)
     else:
-        ctx.txn.put(ctx.db, key, Record(vtype, value, deadline, ctx.index if index is None else index))
+        txn.put(db, key, Record(vtype, value, deadline, ctx.index if index is None else index, flags))
 
 
-def _retime(ctx: Ctx, key: bytes, record: Record, deadline: int) -> None:
-    """Change only the expiry: the value and its CAS index stay (as memcached's touch)."""
-    _store(ctx, key, record.value, deadline, record.type, record.index)
+def _retime(txn, db: int, ctx, key: bytes, record: Record, deadline: int) -> None:
+    """Change only the expiry: the value, flags and CAS index stay (as memcached's touch)."""
+    _store(txn, db, ctx, key, record.value, deadline, record.type, record.index, record.flags)
+
+
+def _keep(record: Record | None) -> tuple:
+    """(deadline, type, index, flags) for an in-place edit: TTL and flags stay, index is the writer's."""
+    if record is None:
+        return 0, ValueType.STRING, None, 0
+    return record.expires_at_ms, ValueType.STRING, None, record.flags
 
 
 def parse_int(value: bytes) -> int | None:
@@ -128,11 +146,13 @@ def format_float(d: decimal.Decimal) -> bytes:
 # ---------------------------------------------------------------- strings
 
 def get(ctx: Ctx, op: pb.Get):
-    record = _string(ctx, op.key)
+    txn, db = ctx.txn, ctx.db
+    record = _string(txn, db, ctx, op.key)
     return record.value if isinstance(record, Record) else record
 
 
 def set_(ctx: Ctx, op: pb.Set):
+    txn, db = ctx.txn, ctx.db
     expiry = op.expiry
     deadline = 0
     if expiry.persist or (expiry.keep_ttl and _has_deadline(expiry)):
@@ -141,7 +161,7 @@ def set_(ctx: Ctx, op: pb.Set):
         deadline = _deadline(expiry, ctx.now_ms, "set", positive=True)
         if isinstance(deadline, CommandError):
             return deadline
-    old = _live(ctx, op.key)
+    old = _live(txn, db, ctx, op.key)
     if op.get and old is not None and old.type != ValueType.STRING:
         return wrong_type()
     reply = (old.value if old is not None else None) if op.get else OK
@@ -151,19 +171,21 @@ def set_(ctx: Ctx, op: pb.Set):
         return None
     if expiry.keep_ttl and old is not None:
         deadline = old.expires_at_ms
-    _store(ctx, op.key, op.value, deadline)
+    _store(txn, db, ctx, op.key, op.value, deadline)
     return reply
 
 
 def get_del(ctx: Ctx, op: pb.GetDel):
-    record = _string(ctx, op.key)
+    txn, db = ctx.txn, ctx.db
+    record = _string(txn, db, ctx, op.key)
     if not isinstance(record, Record):
         return record
-    ctx.txn.delete(ctx.db, op.key)
+    txn.delete(db, op.key)
     return record.value
 
 
 def get_ex(ctx: Ctx, op: pb.GetEx):
+    txn, db = ctx.txn, ctx.db
     expiry = op.expiry
     if expiry.keep_ttl or (expiry.persist and _has_deadline(expiry)):
         return syntax_error()
@@ -172,18 +194,19 @@ def get_ex(ctx: Ctx, op: pb.GetEx):
         deadline = _deadline(expiry, ctx.now_ms, "getex", positive=True)
         if isinstance(deadline, CommandError):
             return deadline
-    record = _string(ctx, op.key)
+    record = _string(txn, db, ctx, op.key)
     if not isinstance(record, Record):
         return record
     if deadline is not None:
-        _retime(ctx, op.key, record, deadline)
+        _retime(txn, db, ctx, op.key, record, deadline)
     elif expiry.persist and record.expires_at_ms:
-        _retime(ctx, op.key, record, 0)
+        _retime(txn, db, ctx, op.key, record, 0)
     return record.value
 
 
 def incr_by(ctx: Ctx, op: pb.IncrBy):
-    record = _string(ctx, op.key)
+    txn, db = ctx.txn, ctx.db
+    record = _string(txn, db, ctx, op.key)
     if isinstance(record, CommandError):
         return record
     current = 0 if record is None else parse_int(record.value)
@@ -192,12 +215,13 @@ def incr_by(ctx: Ctx, op: pb.IncrBy):
     result = current + op.delta
     if not _INT64_MIN <= result <= _INT64_MAX:
         return overflow()
-    _store(ctx, op.key, str(result).encode(), record.expires_at_ms if record else 0)
+    _store(txn, db, ctx, op.key, str(result).encode(), *_keep(record))
     return result
 
 
 def incr_by_float(ctx: Ctx, op: pb.IncrByFloat):
-    record = _string(ctx, op.key)
+    txn, db = ctx.txn, ctx.db
+    record = _string(txn, db, ctx, op.key)
     if isinstance(record, CommandError):
         return record
     if math.isnan(op.delta):
@@ -214,30 +238,33 @@ def incr_by_float(ctx: Ctx, op: pb.IncrByFloat):
     if abs(result) > _FLOAT_MAX:
         return nan_or_inf
     text = format_float(result)
-    _store(ctx, op.key, text, record.expires_at_ms if record else 0)
+    _store(txn, db, ctx, op.key, text, *_keep(record))
     return text
 
 
 def append(ctx: Ctx, op: pb.Append):
-    record = _string(ctx, op.key)
+    txn, db = ctx.txn, ctx.db
+    record = _string(txn, db, ctx, op.key)
     if isinstance(record, CommandError):
         return record
     old = b"" if record is None else record.value
     if len(old) + len(op.value) > ctx.max_value_bytes:
         return _too_large()
-    _store(ctx, op.key, old + op.value, record.expires_at_ms if record else 0)
+    _store(txn, db, ctx, op.key, old + op.value, *_keep(record))
     return len(old) + len(op.value)
 
 
 def str_len(ctx: Ctx, op: pb.StrLen):
-    record = _string(ctx, op.key)
+    txn, db = ctx.txn, ctx.db
+    record = _string(txn, db, ctx, op.key)
     if isinstance(record, CommandError):
         return record
     return 0 if record is None else len(record.value)
 
 
 def get_range(ctx: Ctx, op: pb.GetRange):
-    record = _string(ctx, op.key)
+    txn, db = ctx.txn, ctx.db
+    record = _string(txn, db, ctx, op.key)
     if not isinstance(record, Record):
         return b"" if record is None else record
     value, start, end = record.value, op.start, op.end
@@ -255,7 +282,8 @@ def get_range(ctx: Ctx, op: pb.GetRange):
 
 
 def set_range(ctx: Ctx, op: pb.SetRange):
-    record = _string(ctx, op.key)
+    txn, db = ctx.txn, ctx.db
+    record = _string(txn, db, ctx, op.key)
     if isinstance(record, CommandError):
         return record
     if op.offset < 0:
@@ -267,28 +295,31 @@ def set_range(ctx: Ctx, op: pb.SetRange):
         return _too_large()
     head = old[:op.offset].ljust(op.offset, b"\x00")
     new = head + op.value + old[op.offset + len(op.value):]
-    _store(ctx, op.key, new, record.expires_at_ms if record else 0)
+    _store(txn, db, ctx, op.key, new, *_keep(record))
     return len(new)
 
 
 def mset(ctx: Ctx, op: pb.MSet):
+    txn, db = ctx.txn, ctx.db
     for pair in op.pairs:
-        _store(ctx, pair.key, pair.value, 0)
+        _store(txn, db, ctx, pair.key, pair.value, 0)
     return OK
 
 
 def mset_nx(ctx: Ctx, op: pb.MSetNx):
-    if any(_live(ctx, pair.key) is not None for pair in op.pairs):
+    txn, db = ctx.txn, ctx.db
+    if any(_live(txn, db, ctx, pair.key) is not None for pair in op.pairs):
         return 0
     for pair in op.pairs:
-        _store(ctx, pair.key, pair.value, 0)
+        _store(txn, db, ctx, pair.key, pair.value, 0)
     return 1
 
 
 def mget(ctx: Ctx, op: pb.MGet):
+    txn, db = ctx.txn, ctx.db
     out = []
     for key in op.keys:
-        record = _live(ctx, key)
+        record = _live(txn, db, ctx, key)
         out.append(record.value if record is not None and record.type == ValueType.STRING else None)
     return out
 
@@ -296,27 +327,30 @@ def mget(ctx: Ctx, op: pb.MGet):
 # ---------------------------------------------------------------- keys
 
 def del_(ctx: Ctx, op: pb.Del):
+    txn, db = ctx.txn, ctx.db
     deleted = 0
     for key in op.keys:
-        live = _live(ctx, key) is not None
+        live = _live(txn, db, ctx, key) is not None
         # An expired key is removed too (lazily, deterministically) but not counted.
-        if ctx.txn.delete(ctx.db, key) and live:
+        if txn.delete(db, key) and live:
             deleted += 1
     return deleted
 
 
 def exists(ctx: Ctx, op: pb.Exists):
-    return sum(1 for key in op.keys if _live(ctx, key) is not None)
+    txn, db = ctx.txn, ctx.db
+    return sum(1 for key in op.keys if _live(txn, db, ctx, key) is not None)
 
 
 def expire(ctx: Ctx, op: pb.Expire):
+    txn, db = ctx.txn, ctx.db
     expiry = op.expiry
     if not _has_deadline(expiry) or expiry.keep_ttl or expiry.persist:
         return syntax_error()
     deadline = _deadline(expiry, ctx.now_ms, "expire", positive=False)
     if isinstance(deadline, CommandError):
         return deadline
-    record = _live(ctx, op.key)
+    record = _live(txn, db, ctx, op.key)
     if record is None:
         return 0
     current = record.expires_at_ms            # 0: no expiry, i.e. infinite for GT/LT
@@ -327,22 +361,24 @@ def expire(ctx: Ctx, op: pb.Expire):
             or (condition == pb.EXPIRE_LT and current and deadline >= current)):
         return 0
     if deadline <= 0 or deadline <= ctx.now_ms:
-        ctx.txn.delete(ctx.db, op.key)
+        txn.delete(db, op.key)
     else:
-        _retime(ctx, op.key, record, deadline)
+        _retime(txn, db, ctx, op.key, record, deadline)
     return 1
 
 
 def persist(ctx: Ctx, op: pb.Persist):
-    record = _live(ctx, op.key)
+    txn, db = ctx.txn, ctx.db
+    record = _live(txn, db, ctx, op.key)
     if record is None or not record.expires_at_ms:
         return 0
-    _retime(ctx, op.key, record, 0)
+    _retime(txn, db, ctx, op.key, record, 0)
     return 1
 
 
 def ttl(ctx: Ctx, op: pb.Ttl):
-    record = _live(ctx, op.key)
+    txn, db = ctx.txn, ctx.db
+    record = _live(txn, db, ctx, op.key)
     if record is None:
         return -2
     if not record.expires_at_ms:
@@ -352,64 +388,84 @@ def ttl(ctx: Ctx, op: pb.Ttl):
 
 
 def type_(ctx: Ctx, op: pb.Type):
-    record = _live(ctx, op.key)
+    txn, db = ctx.txn, ctx.db
+    record = _live(txn, db, ctx, op.key)
     return Status("none" if record is None else _TYPE_NAMES[record.type])
 
 
 def rename(ctx: Ctx, op: pb.Rename):
-    record = _live(ctx, op.key)
+    txn, db = ctx.txn, ctx.db
+    record = _live(txn, db, ctx, op.key)
     if record is None:
         return CommandError("no such key", Reason.NO_SUCH_KEY)
     if op.key == op.new_key:
         return 0 if op.if_absent else OK
-    if op.if_absent and _live(ctx, op.new_key) is not None:
+    if op.if_absent and _live(txn, db, ctx, op.new_key) is not None:
         return 0
-    ctx.txn.delete(ctx.db, op.key)
-    ctx.txn.put(ctx.db, op.new_key, Record(record.type, record.value, record.expires_at_ms, ctx.index))
+    txn.delete(db, op.key)
+    txn.put(db, op.new_key, dataclasses.replace(record, index=ctx.index))
     return 1 if op.if_absent else OK
 
 
 def scan(ctx: Ctx, op: pb.Scan):
+    txn, db = ctx.txn, ctx.db
     """Redis's reply shape: [cursor as a decimal bulk string, [keys]]."""
     vtype = None
     if op.type:
         vtype = _TYPES_BY_NAME.get(op.type.lower(), -1)
     # An unknown TYPE matches nothing but the cursor still advances (Redis 6/7).
-    cursor, keys = ctx.txn.scan(ctx.db, op.cursor, op.count or 10, ctx.now_ms, op.match,
+    cursor, keys = txn.scan(db, op.cursor, op.count or 10, ctx.now_ms, op.match,
                                 None if vtype == -1 else vtype)
     return [str(cursor).encode(), [] if vtype == -1 else keys]
 
 
 def db_size(ctx: Ctx, op: pb.DbSize):
-    return ctx.txn.db_size(ctx.db)
+    txn, db = ctx.txn, ctx.db
+    return txn.db_size(db)
 
 
 def flush_all(ctx: Ctx, op: pb.FlushAll):
-    ctx.txn.flush_all()
+    txn, db = ctx.txn, ctx.db
+    txn.flush_all()
     return OK
 
 
 def flush_db(ctx: Ctx, op: pb.FlushDb):
-    ctx.txn.flush_db(ctx.db)
+    txn, db = ctx.txn, ctx.db
+    txn.flush_db(db)
     return OK
 
 
 def delete_expired(ctx: Ctx, op: pb.DeleteExpired):
+    txn, db = ctx.txn, ctx.db
     deleted = 0
     for key in op.keys:
-        record = ctx.txn.get_raw(ctx.db, key)
+        record = txn.get_raw(db, key)
         if record is not None and _expired(record.expires_at_ms, ctx.now_ms):
-            deleted += ctx.txn.delete(ctx.db, key)
+            deleted += txn.delete(db, key)
     return deleted
 
 
 def noop(ctx: Ctx, op: pb.Noop):
+    txn, db = ctx.txn, ctx.db
     return OK
 
 
-#: Command.WhichOneof("op") -> handler. Every member of the oneof must be here
-#: (tests/unit/test_statemachine.py checks).
-HANDLERS: dict[str, Callable[[Ctx, object], object]] = {
+def _either(handler: Callable[[Ctx, object], object]) -> Callable[..., object]:
+    """Accept both handler conventions: (ctx, op) and docs/interfaces.md's (txn, db, op, ctx)."""
+    @functools.wraps(handler)
+    def call(*args):
+        if len(args) == 4:
+            txn, db, op, ctx = args
+            if ctx.txn is not txn or ctx.db != db:
+                ctx = dataclasses.replace(ctx, txn=txn, db=db)
+            return handler(ctx, op)
+        return handler(*args)
+    return call
+
+
+#: Command.WhichOneof("op") -> handler, for the string and generic key commands.
+_TABLE: dict[str, Callable[[Ctx, object], object]] = {
     "noop": noop, "get": get, "set": set_, "get_del": get_del, "get_ex": get_ex, "del": del_,
     "exists": exists, "incr_by": incr_by, "incr_by_float": incr_by_float, "append": append,
     "str_len": str_len, "get_range": get_range, "set_range": set_range, "mset": mset,
@@ -417,3 +473,4 @@ HANDLERS: dict[str, Callable[[Ctx, object], object]] = {
     "type": type_, "rename": rename, "scan": scan, "db_size": db_size, "flush_all": flush_all,
     "flush_db": flush_db, "delete_expired": delete_expired,
 }
+HANDLERS = {name: _either(handler) for name, handler in _TABLE.items()}

@@ -22,35 +22,19 @@ import dataclasses
 import random
 
 from raftcache.node import commands
+from raftcache.node import containers as c
+from raftcache.node.config import MAX_KEY_BYTES_LIMIT
 from raftcache.node.errors import CommandError, Reason
 
 _DISPATCH: dict | None = None
 
 
 def dispatch_table() -> dict:
-    """The merged handler table (the state machine's when it exposes one)."""
+    """The state machine's merged handler table (imported lazily: it imports us)."""
     global _DISPATCH
     if _DISPATCH is None:
-        table: dict = {}
-        try:
-            from raftcache.node import statemachine
+        from raftcache.node.statemachine import HANDLERS as table
 
-            for name in ("HANDLERS", "DISPATCH"):
-                found = getattr(statemachine, name, None)
-                if isinstance(found, dict) and found:
-                    table.update(found)
-                    break
-        except ImportError:
-            pass
-        if not table:
-            import importlib
-
-            for module in ("strings", "memcache_ops", "hashes", "lists", "sets", "zsets"):
-                try:
-                    table.update(importlib.import_module(f"raftcache.node.{module}").HANDLERS)
-                except (ImportError, AttributeError):
-                    continue
-        table.update(HANDLERS)
         _DISPATCH = table
     return _DISPATCH
 
@@ -62,15 +46,34 @@ def _stamp(command, now_ms: int) -> None:
         op.expiry.ClearField("ttl_ms")
 
 
-def transaction(txn, db, op, ctx):
+def _run_one(txn, handler, ctx, op):
+    """One queued command: rolled back alone when it fails or breaks maxmemory
+    (the state machine's quota rule); the others keep their effects, as in Redis."""
+    savepoint = getattr(txn, "savepoint", None)
+    if savepoint is None:  # a read transaction (tests) or a keyspace without savepoints
+        return handler(ctx, op)
+    used_before = txn.used_bytes()
+    with savepoint() as sp:
+        result = handler(ctx, op)
+        if isinstance(result, CommandError):
+            sp.rollback()
+        elif txn.used_bytes() > used_before and txn.would_exceed(0):
+            sp.rollback()
+            from raftcache.node.errors import out_of_memory
+
+            result = out_of_memory()
+    return result
+
+
+def transaction(ctx, op):
+    txn = ctx.txn
     for w in op.watches:
         record = txn.get(w.db, w.key, ctx.now_ms)
         if (record.index if record is not None else 0) != w.index:
             return None  # a watched key changed: EXEC aborts
     table = dispatch_table()
-    limits = ctx.limits
     results = []
-    for i, sub in enumerate(op.commands):
+    for sub in op.commands:
         name = sub.WhichOneof("op")
         handler = table.get(name)
         if handler is None or name == "transaction":
@@ -78,20 +81,21 @@ def transaction(txn, db, op, ctx):
             continue
         error = commands.check_limits(
             sub,
-            databases=limits.databases,
-            max_key_bytes=limits.max_key_bytes,
-            max_value_bytes=limits.max_value_bytes,
+            databases=c.databases(ctx),
+            max_key_bytes=MAX_KEY_BYTES_LIMIT,
+            max_value_bytes=ctx.max_value_bytes,
         )
         if error is not None:
             results.append(error)
             continue
         _stamp(sub, ctx.now_ms)
-        sub_ctx = dataclasses.replace(ctx, seed=(ctx.seed * 1_000_003 + i) & ((1 << 63) - 1))
-        results.append(handler(txn, sub.db, getattr(sub, name), sub_ctx))
+        sub_ctx = dataclasses.replace(ctx, db=sub.db)
+        results.append(_run_one(txn, handler, sub_ctx, getattr(sub, name)))
     return results
 
 
-def key_version(txn, db, op, ctx):
+def key_version(ctx, op):
+    txn, db = ctx.txn, ctx.db
     out = []
     for key in op.keys:
         record = txn.get(db, key, ctx.now_ms)
@@ -109,20 +113,22 @@ def _all_keys(txn, db: int, now_ms: int) -> list[bytes]:
             return keys
 
 
-def random_key(txn, db, op, ctx):
+def random_key(ctx, op):
     """RANDOMKEY: a key picked (seeded) among the first 1000 of a scan from a seeded start."""
+    txn, db = ctx.txn, ctx.db
     cursor, keys = txn.scan(db, 0, 1000, ctx.now_ms)
     while not keys and cursor:
         cursor, keys = txn.scan(db, cursor, 1000, ctx.now_ms)
     if not keys:
         return None
-    return random.Random(op.seed or ctx.seed).choice(keys)
+    return random.Random(op.seed or c.seed_of(ctx)).choice(keys)
 
 
-def copy(txn, db, op, ctx):
+def copy(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record = txn.get(db, op.key, ctx.now_ms)
     dst_db = db if op.destination_db < 0 else op.destination_db
-    if dst_db >= ctx.limits.databases:
+    if dst_db >= c.databases(ctx):
         return CommandError("DB index is out of range", Reason.INVALID_ARGUMENT)
     if record is None:
         return 0
@@ -134,8 +140,9 @@ def copy(txn, db, op, ctx):
     return 1
 
 
-def move(txn, db, op, ctx):
-    if op.destination_db >= ctx.limits.databases:
+def move(ctx, op):
+    txn, db = ctx.txn, ctx.db
+    if op.destination_db >= c.databases(ctx):
         return CommandError("DB index is out of range", Reason.INVALID_ARGUMENT)
     if op.destination_db == db:
         return CommandError("source and destination objects are the same", Reason.INVALID_ARGUMENT)
@@ -147,9 +154,10 @@ def move(txn, db, op, ctx):
     return 1
 
 
-def swap_db(txn, db, op, ctx):
+def swap_db(ctx, op):
+    txn, db = ctx.txn, ctx.db
     other = op.other_db
-    if other >= ctx.limits.databases:
+    if other >= c.databases(ctx):
         return CommandError("DB index is out of range", Reason.INVALID_ARGUMENT)
     if other == db:
         return commands.OK

@@ -51,7 +51,8 @@ def _put(txn, db, key, scores: dict, ctx, record):
     c.store(txn, db, key, ZSET, encode(entries), ctx, record)
 
 
-def zadd(txn, db, op, ctx):
+def zadd(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, entries = _get(txn, db, op.key, ctx)
     if entries is None:
         return record
@@ -92,7 +93,8 @@ def zadd(txn, db, op, ctx):
     return added + changed if op.ch else added
 
 
-def zrem(txn, db, op, ctx):
+def zrem(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, entries = _get(txn, db, op.key, ctx)
     if entries is None:
         return record
@@ -103,7 +105,8 @@ def zrem(txn, db, op, ctx):
     return removed
 
 
-def zscore(txn, db, op, ctx):
+def zscore(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, entries = _get(txn, db, op.key, ctx)
     if entries is None:
         return record
@@ -112,7 +115,8 @@ def zscore(txn, db, op, ctx):
     return found if op.multi else found[0]
 
 
-def zcard(txn, db, op, ctx):
+def zcard(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, entries = _get(txn, db, op.key, ctx)
     return record if entries is None else len(entries)
 
@@ -174,7 +178,8 @@ def _flat(selected, with_scores: bool) -> list:
     return out
 
 
-def zrange(txn, db, op, ctx):
+def zrange(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, entries = _get(txn, db, op.key, ctx)
     if entries is None:
         return record
@@ -184,7 +189,8 @@ def zrange(txn, db, op, ctx):
     return _flat(selected, op.with_scores)
 
 
-def zremrange(txn, db, op, ctx):
+def zremrange(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, entries = _get(txn, db, op.key, ctx)
     if entries is None or record is None:
         return record if entries is None else 0
@@ -195,7 +201,8 @@ def zremrange(txn, db, op, ctx):
     return len(doomed)
 
 
-def zrangestore(txn, db, op, ctx):
+def zrangestore(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, entries = _get(txn, db, op.range.key, ctx)
     if entries is None:
         return record
@@ -206,7 +213,8 @@ def zrangestore(txn, db, op, ctx):
     return len(selected)
 
 
-def zrank(txn, db, op, ctx):
+def zrank(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, entries = _get(txn, db, op.key, ctx)
     if entries is None:
         return record
@@ -217,7 +225,8 @@ def zrank(txn, db, op, ctx):
     return None
 
 
-def zpop(txn, db, op, ctx):
+def zpop(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, entries = _get(txn, db, op.key, ctx)
     if entries is None:
         return record
@@ -232,13 +241,14 @@ def zpop(txn, db, op, ctx):
     return _flat(taken, True)
 
 
-def zrandmember(txn, db, op, ctx):
+def zrandmember(ctx, op):
+    txn, db = ctx.txn, ctx.db
     record, entries = _get(txn, db, op.key, ctx)
     if entries is None:
         return record
     count = op.count if op.HasField("count") else None
     scores = {m: s for s, m in entries}
-    picked = random_pick(random.Random(op.seed or ctx.seed), [m for _, m in entries], count)
+    picked = random_pick(random.Random(op.seed or c.seed_of(ctx)), [m for _, m in entries], count)
     if count is None or not op.with_scores:
         return picked
     return _flat([(scores[m], m) for m in picked], True)
@@ -266,8 +276,9 @@ def _agg(kind: int, a: float, b: float) -> float:
     return 0.0 if math.isnan(r) else r
 
 
-def compute(txn, db, op, ctx):
+def compute(ctx, op):
     """ZUNION/ZINTER/ZDIFF over op.keys: {member: score} or a CommandError."""
+    txn, db = ctx.txn, ctx.db
     maps = []
     for i, key in enumerate(op.keys):
         m = _as_scores(txn, db, key, ctx)
@@ -294,7 +305,8 @@ def compute(txn, db, op, ctx):
     return {k: v for k, v in first.items() if not any(k in m for m in maps[1:])}
 
 
-def zset_op(txn, db, op, ctx):
+def zset_op(ctx, op):
+    txn, db = ctx.txn, ctx.db
     result = compute(txn, db, op, ctx)
     if isinstance(result, CommandError):
         return result
@@ -303,7 +315,8 @@ def zset_op(txn, db, op, ctx):
     return _flat(sorted((s, m) for m, s in result.items()), op.with_scores)
 
 
-def zset_op_store(txn, db, op, ctx):
+def zset_op_store(ctx, op):
+    txn, db = ctx.txn, ctx.db
     result = compute(txn, db, op.source, ctx)
     if isinstance(result, CommandError):
         return result

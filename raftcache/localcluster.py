@@ -29,6 +29,18 @@ ZONES = string.ascii_lowercase
 SECRET_FILE = "cluster.secret"
 
 
+def _stop_with_parent() -> None:
+    """In the child: get SIGTERM when `up` dies, however it dies (Linux prctl)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: the nodes outlive a killed `up`
+
+
 def cluster_peers(nodes: int, host: str, base_port: int) -> list[Peer]:
     return [Peer(f"n{i + 1}", ZONES[i % len(ZONES)], host, base_port + 10 * i) for i in range(nodes)]
 
@@ -123,7 +135,11 @@ def run(args) -> int:
         os.makedirs(os.path.join(data_dir, peer.id), exist_ok=True)
         argv = argvs[peer.id] = node_argv(peer, peers, data_dir, args.appendfsync, args.maxmemory)
         logs[peer.id] = open(os.path.join(data_dir, f"{peer.id}.log"), "ab")
-        procs[peer.id] = subprocess.Popen(argv, env=env, stdout=logs[peer.id], stderr=subprocess.STDOUT, start_new_session=True)
+        procs[peer.id] = subprocess.Popen(
+            argv, env=env, stdout=logs[peer.id], stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches `up`, which stops the nodes in order
+            preexec_fn=_stop_with_parent,
+        )
 
     def save() -> str:
         return write_cluster_json(data_dir, [node_record(p, procs[p.id].pid, data_dir, argvs[p.id]) for p in peers])

@@ -28,11 +28,45 @@ async def _abort(context, error: RaftcacheError):
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
+MALFORMED = object()  # what a request that does not parse deserializes to
+
+
+def _lenient(message_class):
+    """A deserializer that yields MALFORMED instead of raising, so the
+    servicer can answer INVALID_ARGUMENT rather than gRPC's UNKNOWN."""
+
+    def parse(data: bytes):
+        try:
+            return message_class.FromString(data)
+        except Exception:  # DecodeError and friends
+            return MALFORMED
+
+    return parse
+
+
+def _add_cache_servicer(servicer: "CacheServicer", server) -> None:
+    handlers = {
+        "Execute": grpc.unary_unary_rpc_method_handler(
+            servicer.Execute,
+            request_deserializer=_lenient(cache_pb2.Request),
+            response_serializer=cache_pb2.Reply.SerializeToString,
+        ),
+        "Pipeline": grpc.stream_stream_rpc_method_handler(
+            servicer.Pipeline,
+            request_deserializer=_lenient(cache_pb2.RequestBatch),
+            response_serializer=cache_pb2.ReplyBatch.SerializeToString,
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("raftcache.v1.Cache", handlers),))
+
+
 class CacheServicer(cache_pb2_grpc.CacheServicer):
     def __init__(self, service: Service):
         self._service = service
 
     async def Execute(self, request, context):
+        if request is MALFORMED:
+            await _abort(context, CommandError("malformed request: not a raftcache.v1.Request", Reason.INVALID_ARGUMENT))
         try:
             command, consistency, client_id, sequence = grpc_codec.request_from_proto(request)
             result, index = await self._service.execute(command, consistency, client_id, sequence)
@@ -46,6 +80,8 @@ class CacheServicer(cache_pb2_grpc.CacheServicer):
 
     async def Pipeline(self, request_iterator, context):
         async for batch in request_iterator:
+            if batch is MALFORMED:
+                await _abort(context, CommandError("malformed request: not a raftcache.v1.RequestBatch", Reason.INVALID_ARGUMENT))
             yield await _run_batch(self._service, batch, forward=True)
 
 
@@ -151,7 +187,7 @@ async def start_server(service: Service, host: str, port: int) -> tuple[grpc.aio
             ("grpc.so_reuseport", 0),
         ]
     )
-    cache_pb2_grpc.add_CacheServicer_to_server(CacheServicer(service), server)
+    _add_cache_servicer(CacheServicer(service), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(service), server)
     admin_pb2_grpc.add_InternalServicer_to_server(
         InternalServicer(service, service.config.replication.cluster_secret), server

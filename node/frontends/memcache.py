@@ -1,0 +1,548 @@
+"""memcached front end: the text protocol (and, via memcache_meta, the meta protocol).
+
+Owns bytes <-> commands for the memcached port: parsing pipelined requests
+from a bytearray buffer, memcached's reply formats and its behaviour after
+bad input (which bytes are swallowed, which errors are sent), per-connection
+read consistency, and `stats`. Every request becomes one or more `Command`s
+on database 0 sent through `service.execute`; there is no business logic
+here and no access to lmdb or raft.
+
+Contract: `start_server(service, host, port, config) -> asyncio.Server`
+(docs/interfaces.md). Differences from memcached are listed in
+docs/memcached-compat.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+
+from raftcache.node.commands import OK
+from raftcache.node.config import FrontendConfig
+from raftcache.node.errors import CommandError, RaftcacheError, Reason
+from raftcache.node.frontends import memcache_meta as meta
+from raftcache.node.frontends.memcache_meta import (
+    BAD_FORMAT, ERROR, TOO_LARGE, ReplyError, check_key, command, error_line, expiry,
+    parse_int, parse_uint, touch_expiry,
+)
+from raftcache.node.service import ReadConsistency
+from raftcache.proto import commands_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+VERSION = b"1.6.21"                 # what `version` reports: the memcached release whose protocol we follow
+LINE_MAX_BYTES = 2048               # memcached closes a connection sending a longer line without a newline…
+GET_LINE_MAX_BYTES = 1 << 20        # …except for get/gets/gat/gats, whose key lists may be long
+_NOREPLY = b"noreply"
+_LINEARIZABLE = ReadConsistency("linearizable")
+_STORAGE = {b"set": pb.ALWAYS, b"add": pb.IF_ABSENT, b"replace": pb.IF_PRESENT,
+            b"append": None, b"prepend": None, b"cas": pb.ALWAYS}
+_GET_PREFIXES = (b"get ", b"gets ", b"gat ", b"gats ")
+_NOREPLY_COMMANDS = frozenset((b"delete", b"incr", b"decr", b"touch", b"flush_all", b"verbosity"))
+
+
+class ServerState:
+    """What every connection of one memcached port shares: counters and the pending delayed flush."""
+
+    def __init__(self, service, config: FrontendConfig, port: int):
+        self.service = service
+        self.config = config
+        self.port = port
+        self.item_max = min(config.memcached_item_size_max_bytes, service.limits.max_value_bytes)
+        self.started = time.time()
+        self.stats = dict.fromkeys((
+            "curr_connections", "total_connections", "rejected_connections", "cmd_get", "cmd_set",
+            "cmd_flush", "cmd_touch", "get_hits", "get_misses", "get_expired", "delete_misses",
+            "delete_hits", "incr_misses", "incr_hits", "decr_misses", "decr_hits", "cas_misses",
+            "cas_hits", "cas_badval", "touch_hits", "touch_misses", "bytes_read", "bytes_written",
+        ), 0)
+        self.flush_timer: asyncio.TimerHandle | None = None
+
+    def schedule_flush(self, delay_s: int) -> None:
+        """flush_all <delay>: a FlushDb of database 0 issued by this node when the delay ends.
+
+        memcached instead invalidates, at that time, items last updated before
+        it; here the timer lives on the node that took the command (a restart
+        forgets it), and a newer flush_all replaces a pending one.
+        """
+        if self.flush_timer is not None:
+            self.flush_timer.cancel()
+            self.flush_timer = None
+        if delay_s <= 0:
+            return
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self.flush_timer = None
+            task = loop.create_task(self.service.execute(command(flush_db=pb.FlushDb())))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception() and log.warning(
+                "delayed flush_all failed: %s", t.exception()))
+
+        self.flush_timer = loop.call_later(delay_s, fire)
+
+
+class MemcacheProtocol(asyncio.Protocol):
+    """One client connection: parses requests in order and answers each in order."""
+
+    def __init__(self, state: ServerState):
+        self.state = state
+        self.service = state.service
+        self.stats = state.stats
+        self.consistency: ReadConsistency | None = None   # None: the node's default level
+        self.linearizable = _LINEARIZABLE
+        self.transport: asyncio.Transport | None = None
+        self._buf = bytearray()
+        self._swallow = 0              # bytes of a refused data block still to discard
+        self._task: asyncio.Task | None = None
+        self._closing = False
+        self._paused = False
+        self._can_write = asyncio.Event()
+        self._can_write.set()
+
+    # ------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.stats["total_connections"] += 1
+        self.stats["curr_connections"] += 1
+        if self.stats["curr_connections"] > self.state.config.max_connections:
+            self.stats["rejected_connections"] += 1
+            transport.write(b"ERROR Too many open connections\r\n")
+            self._close()
+
+    def connection_lost(self, exc) -> None:
+        self.stats["curr_connections"] -= 1
+        self._closing = True
+        self._can_write.set()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    def pause_writing(self) -> None:
+        self._can_write.clear()
+
+    def resume_writing(self) -> None:
+        self._can_write.set()
+
+    def data_received(self, data: bytes) -> None:
+        self.stats["bytes_read"] += len(data)
+        if self._closing:
+            return
+        if self._swallow:
+            drop = min(self._swallow, len(data))
+            self._swallow -= drop
+            data = data[drop:]
+        self._buf += data
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        elif not self._paused and len(self._buf) > self.state.item_max + (1 << 20):
+            self._paused = True          # the client sends faster than we answer
+            self.transport.pause_reading()
+
+    async def wait_idle(self) -> None:
+        """Wait until every complete request received so far has been answered (tests use it)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    # ------------------------------------------------------------ the request loop
+
+    def _close(self) -> None:
+        self._closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def _write(self, out: bytearray) -> None:
+        if out and not self._closing:
+            self.stats["bytes_written"] += len(out)
+            self.transport.write(bytes(out))
+        out.clear()
+
+    async def _run(self) -> None:
+        out = bytearray()
+        try:
+            while not self._closing:
+                if self._swallow:
+                    drop = min(self._swallow, len(self._buf))
+                    del self._buf[:drop]
+                    self._swallow -= drop
+                    if self._swallow:
+                        break
+                reply = await self._next(out)
+                if reply is None:
+                    break
+                if len(out) > 1 << 16:
+                    self._write(out)
+                    await self._can_write.wait()
+        except asyncio.CancelledError:
+            return
+        except Exception:  # a bug here must not take the node down; the client gets an error
+            log.exception("memcached connection failed")
+            out += b"SERVER_ERROR internal error\r\n"
+            self._write(out)
+            self._close()
+            return
+        self._write(out)
+        if self._paused and not self._closing:
+            self._paused = False
+            self.transport.resume_reading()
+
+    async def _next(self, out: bytearray) -> bool | None:
+        """Answer the next complete request in the buffer; None when there is none."""
+        buf = self._buf
+        nl = buf.find(b"\n")
+        if nl < 0:
+            limit = GET_LINE_MAX_BYTES if buf.startswith(_GET_PREFIXES) else LINE_MAX_BYTES
+            if len(buf) > limit:
+                self._write(out)    # memcached closes such a connection without a reply
+                self._close()
+            return None
+        end = nl - 1 if nl and buf[nl - 1] == 13 else nl
+        tokens = [t for t in bytes(buf[:end]).split(b" ") if t]
+        name = tokens[0] if tokens else b""
+        if name in _STORAGE or name == b"ms":
+            return await self._storage(name, tokens, nl + 1, out)
+        del buf[:nl + 1]
+        handler = _TEXT.get(name)
+        try:
+            if handler is not None:
+                reply = await handler(self, tokens)
+            elif name in meta.META:
+                reply = await meta.META[name](self, tokens)
+            else:
+                reply = ERROR
+        except ReplyError as e:
+            reply = e.line
+        except RaftcacheError as e:
+            reply = error_line(e)
+        if reply is not ERROR and name in _NOREPLY_COMMANDS and tokens[-1] == _NOREPLY:
+            reply = b""            # memcached's noreply silences errors too (not a wrong arity)
+        if reply is None:          # quit
+            self._write(out)
+            self._close()
+            return None
+        out += reply
+        return True
+
+    async def _storage(self, name: bytes, tokens: list[bytes], data_at: int, out: bytearray) -> bool | None:
+        """A command with a data block: parse the line, wait for the block, then run it."""
+        if name == b"ms":
+            datalen, request = meta.ms_header(tokens, self.state.item_max)
+        else:
+            datalen, request = _storage_header(name, tokens, self.state.item_max)
+        buf = self._buf
+        noreply = name != b"ms" and tokens[-1] == _NOREPLY
+        if isinstance(request, bytes):
+            del buf[:data_at]
+            if datalen is not None:
+                self._swallow = datalen + 2   # refused after its length was known: swallow the block
+                if request == TOO_LARGE:
+                    self.stats["cmd_set"] += 1
+            if not noreply or request == ERROR:
+                out += request
+            return True
+        if len(buf) - data_at < datalen + 2:
+            return None             # the data block has not all arrived
+        data = bytes(buf[data_at:data_at + datalen])
+        ok = buf[data_at + datalen:data_at + datalen + 2] == b"\r\n"
+        del buf[:data_at + datalen + 2]
+        if not ok:
+            if not noreply:
+                out += b"CLIENT_ERROR bad data chunk\r\n"
+            return True
+        try:
+            if name == b"ms":
+                reply = await meta.ms(self, request, data)
+            else:
+                reply = await self._store(name, request, data)
+        except ReplyError as e:
+            reply = e.line
+        except RaftcacheError as e:
+            reply = error_line(e)
+        if not noreply:
+            out += reply
+        return True
+
+    # ------------------------------------------------------------ service access
+
+    async def execute_indexed(self, cmd: pb.Command, consistency: ReadConsistency | None = None):
+        """(result, index); a returned CommandError becomes a ReplyError with its mapped line."""
+        result, index = await self.service.execute(cmd, consistency or self.consistency)
+        if isinstance(result, CommandError):
+            if result.reason == Reason.WRONGTYPE and cmd.WhichOneof("op") == "get_meta":
+                return None, index      # a Redis hash/list/…: not a memcached item
+            raise ReplyError(error_line(result))
+        return result, index
+
+    async def execute(self, cmd: pb.Command, consistency: ReadConsistency | None = None):
+        return (await self.execute_indexed(cmd, consistency))[0]
+
+    def meta_consistency(self, flags: dict) -> ReadConsistency | None:
+        """The `Q` meta flag: `Q` alone is linearizable, else `Q<level>` as `consistency` takes it."""
+        if "Q" not in flags:
+            return self.consistency
+        if not flags["Q"]:
+            return _LINEARIZABLE
+        try:
+            return ReadConsistency.parse(flags["Q"].decode("ascii"))
+        except (ValueError, UnicodeDecodeError):
+            raise ReplyError(b"CLIENT_ERROR bad consistency level\r\n") from None
+
+    def count_get(self, hit: bool) -> None:
+        self.stats["cmd_get"] += 1
+        self.stats["get_hits" if hit else "get_misses"] += 1
+
+    # ------------------------------------------------------------ text commands
+
+    async def _store(self, name: bytes, req: tuple, data: bytes) -> bytes:
+        key, flags, exptime, cas, noreply = req
+        self.stats["cmd_set"] += 1
+        if name in (b"append", b"prepend"):
+            change = (lambda old: old + data) if name == b"append" else (lambda old: data + old)
+            status, _, _ = await meta.rewrite(self, key, change)
+            reply = b"STORED\r\n" if status == "stored" else b"NOT_STORED\r\n"
+        else:
+            op = pb.Set(key=key, value=data, flags=flags, condition=_STORAGE[name])
+            exp = expiry(exptime)
+            if exp is not None:
+                op.expiry.CopyFrom(exp)
+            if cas is not None:
+                op.cas_index = cas
+            result = await self.execute(command(set=op))
+            if result == OK:
+                reply = b"STORED\r\n"
+            elif result is None:
+                reply = b"NOT_STORED\r\n"
+            else:
+                reply = b"EXISTS\r\n" if str(result) == "EXISTS" else b"NOT_FOUND\r\n"
+            if cas is not None:
+                self.stats["cas_hits" if result == OK else "cas_badval" if str(result) == "EXISTS" else "cas_misses"] += 1
+        return b"" if noreply else reply
+
+    async def _get(self, tokens: list[bytes]) -> bytes:
+        return await self._retrieve(tokens[1:], with_cas=tokens[0] == b"gets", exptime=None)
+
+    async def _gat(self, tokens: list[bytes]) -> bytes:
+        if len(tokens) < 3:
+            return ERROR
+        exptime = parse_int(tokens[1])
+        if exptime is None:
+            return b"CLIENT_ERROR invalid exptime argument\r\n"
+        return await self._retrieve(tokens[2:], with_cas=tokens[0] == b"gats", exptime=exptime)
+
+    async def _retrieve(self, keys: list[bytes], with_cas: bool, exptime: int | None) -> bytes:
+        if not keys:
+            return ERROR
+        for key in keys:
+            check_key(key)
+        if exptime is None:
+            cmds = [command(get_meta=pb.GetMeta(key=k)) for k in keys]
+        else:
+            exp = touch_expiry(exptime)
+            cmds = [command(get_and_touch=pb.GetAndTouch(key=k, expiry=exp)) for k in keys]
+            self.stats["cmd_touch"] += len(keys)
+        if len(cmds) == 1:
+            items = [await self.execute(cmds[0])]
+        else:
+            items = await asyncio.gather(*(self.execute(c) for c in cmds))
+        parts = []
+        for key, item in zip(keys, items):
+            self.count_get(item is not None)
+            if item is None:
+                continue
+            value, flags, cas, _deadline = item
+            if with_cas:
+                parts.append(b"VALUE %s %d %d %d\r\n%s\r\n" % (key, flags, len(value), cas, value))
+            else:
+                parts.append(b"VALUE %s %d %d\r\n%s\r\n" % (key, flags, len(value), value))
+        parts.append(b"END\r\n")
+        return b"".join(parts)
+
+    async def _delete(self, tokens: list[bytes]) -> bytes:
+        if len(tokens) < 2 or len(tokens) > 4:
+            return ERROR
+        noreply = tokens[-1] == _NOREPLY
+        extra = tokens[2:len(tokens) - noreply]
+        if extra and (len(extra) > 1 or extra[0] != b"0"):
+            return b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"
+        check_key(tokens[1])
+        deleted = await self.execute(command(**{"del": pb.Del(keys=[tokens[1]])}))
+        self.stats["delete_hits" if deleted else "delete_misses"] += 1
+        return b"" if noreply else (b"DELETED\r\n" if deleted else b"NOT_FOUND\r\n")
+
+    async def _incr(self, tokens: list[bytes]) -> bytes:
+        if len(tokens) not in (3, 4):
+            return ERROR
+        check_key(tokens[1])
+        delta = parse_uint(tokens[2])
+        if delta is None:
+            return b"CLIENT_ERROR invalid numeric delta argument\r\n"
+        noreply = len(tokens) == 4 and tokens[3] == _NOREPLY
+        decrement = tokens[0] == b"decr"
+        value = await self.execute(command(mc_incr=pb.McIncr(key=tokens[1], delta=delta, decrement=decrement)))
+        self.stats[("decr_" if decrement else "incr_") + ("misses" if value is None else "hits")] += 1
+        return b"" if noreply else (b"NOT_FOUND\r\n" if value is None else b"%d\r\n" % value)
+
+    async def _touch(self, tokens: list[bytes]) -> bytes:
+        if len(tokens) not in (3, 4):
+            return ERROR
+        check_key(tokens[1])
+        exptime = parse_int(tokens[2])
+        if exptime is None:
+            return b"CLIENT_ERROR invalid exptime argument\r\n"
+        noreply = len(tokens) == 4 and tokens[3] == _NOREPLY
+        self.stats["cmd_touch"] += 1
+        item = await self.execute(command(get_and_touch=pb.GetAndTouch(key=tokens[1], expiry=touch_expiry(exptime))))
+        self.stats["touch_misses" if item is None else "touch_hits"] += 1
+        return b"" if noreply else (b"NOT_FOUND\r\n" if item is None else b"TOUCHED\r\n")
+
+    async def _flush_all(self, tokens: list[bytes]) -> bytes:
+        if len(tokens) > 3:
+            return ERROR
+        noreply = tokens[-1] == _NOREPLY
+        args = tokens[1:len(tokens) - noreply]
+        delay = 0
+        if args:
+            delay = parse_int(args[0])
+            if delay is None:
+                return b"CLIENT_ERROR invalid exptime argument\r\n"
+        if delay > meta.RELATIVE_MAX_S:
+            delay = max(0, int(delay - time.time()))     # an absolute Unix time
+        self.stats["cmd_flush"] += 1
+        self.state.schedule_flush(delay)
+        if delay <= 0:
+            await self.execute(command(flush_db=pb.FlushDb()))
+        return b"" if noreply else b"OK\r\n"
+
+    async def _version(self, tokens: list[bytes]) -> bytes:
+        return b"VERSION " + VERSION + b"\r\n"
+
+    async def _verbosity(self, tokens: list[bytes]) -> bytes:
+        if len(tokens) not in (2, 3):
+            return ERROR
+        if parse_uint(tokens[1]) is None and tokens[1] != _NOREPLY:
+            return BAD_FORMAT
+        return b"" if tokens[-1] == _NOREPLY else b"OK\r\n"
+
+    async def _quit(self, tokens: list[bytes]) -> None:
+        return None
+
+    async def _mn(self, tokens: list[bytes]) -> bytes:
+        return b"MN\r\n"
+
+    async def _consistency(self, tokens: list[bytes]) -> bytes:
+        """raftcache: `consistency` shows, `consistency <level>|default` sets this connection's read level."""
+        if len(tokens) == 1:
+            return b"CONSISTENCY " + (str(self.consistency) if self.consistency else "default").encode() + b"\r\n"
+        if len(tokens) != 2:
+            return ERROR
+        if tokens[1] == b"default":
+            self.consistency = None
+            return b"OK\r\n"
+        try:
+            self.consistency = ReadConsistency.parse(tokens[1].decode("ascii"))
+        except (ValueError, UnicodeDecodeError):
+            return b"CLIENT_ERROR bad consistency level\r\n"
+        return b"OK\r\n"
+
+    async def _stats(self, tokens: list[bytes]) -> bytes:
+        return _render_stats(self.state, tokens[1:])
+
+
+def _storage_header(name: bytes, tokens: list[bytes], item_max: int):
+    """Parse `<cmd> <key> <flags> <exptime> <bytes> [<cas>] [noreply]` -> (datalen, request or error line).
+
+    Returns (None, line) for errors memcached sends without reading a data
+    block, (datalen, TOO_LARGE) when the block must be swallowed, and
+    (datalen, (key, flags, exptime, cas, noreply)) otherwise.
+    """
+    need = 6 if name == b"cas" else 5
+    if len(tokens) not in (need, need + 1):
+        return None, ERROR
+    key = tokens[1]
+    try:
+        check_key(key)
+    except ReplyError as e:
+        return None, e.line
+    flags = parse_uint(tokens[2], 1 << 32)
+    exptime = parse_int(tokens[3])
+    datalen = parse_uint(tokens[4], 1 << 31)
+    cas = parse_uint(tokens[5]) if name == b"cas" else None
+    if flags is None or exptime is None or datalen is None or (name == b"cas" and cas is None):
+        return None, BAD_FORMAT
+    if datalen > item_max:
+        return datalen, TOO_LARGE
+    noreply = len(tokens) == need + 1 and tokens[-1] == _NOREPLY
+    return datalen, (key, flags, exptime, cas, noreply)
+
+
+_TEXT = {
+    b"get": MemcacheProtocol._get, b"gets": MemcacheProtocol._get,
+    b"gat": MemcacheProtocol._gat, b"gats": MemcacheProtocol._gat,
+    b"delete": MemcacheProtocol._delete, b"incr": MemcacheProtocol._incr, b"decr": MemcacheProtocol._incr,
+    b"touch": MemcacheProtocol._touch, b"flush_all": MemcacheProtocol._flush_all,
+    b"version": MemcacheProtocol._version, b"verbosity": MemcacheProtocol._verbosity,
+    b"quit": MemcacheProtocol._quit, b"stats": MemcacheProtocol._stats, b"mn": MemcacheProtocol._mn,
+    b"consistency": MemcacheProtocol._consistency,
+}
+
+
+async def start_server(service, host: str, port: int, config: FrontendConfig) -> asyncio.Server:
+    """Listen for memcached clients on host:port; the node closes the returned server on shutdown."""
+    state = ServerState(service, config, port)
+    server = await asyncio.get_running_loop().create_server(
+        lambda: MemcacheProtocol(state), host, port, reuse_address=True)
+    state.port = server.sockets[0].getsockname()[1] if server.sockets else port
+    return server
+
+
+def _render_stats(state: ServerState, args: list[bytes]) -> bytes:
+    """`stats`, `stats settings`, `stats items`, `stats slabs`, `stats reset`: enough for common tools."""
+    service, config = state.service, state.config
+    if not args:
+        status = _status(service)
+        now = time.time()
+        usage = os.times()
+        rows = [
+            ("pid", os.getpid()), ("uptime", int(now - state.started)), ("time", int(now)),
+            ("version", VERSION.decode()), ("libevent", "asyncio"), ("pointer_size", 64),
+            ("rusage_user", f"{usage.user:.6f}"), ("rusage_system", f"{usage.system:.6f}"),
+            ("max_connections", config.max_connections), *state.stats.items(),
+            ("curr_items", status.get("keys_per_db", [0])[0] if status.get("keys_per_db") else status.get("keys", 0)),
+            ("total_items", status.get("keys", 0)), ("bytes", status.get("used_bytes", 0)),
+            ("limit_maxbytes", service.limits.maxmemory_bytes), ("threads", 1), ("evictions", 0),
+            ("raftcache_role", status.get("role", "")), ("raftcache_leader_id", status.get("leader_id", "") or "-"),
+            ("raftcache_applied_index", status.get("applied_index", 0)),
+        ]
+    elif args[0] == b"settings":
+        rows = [
+            ("maxbytes", service.limits.maxmemory_bytes), ("maxconns", config.max_connections),
+            ("tcpport", state.port), ("udpport", 0), ("verbosity", 0), ("evictions", "on"),
+            ("item_size_max", state.item_max), ("cas_enabled", "yes"), ("num_threads", 1),
+            ("flush_enabled", "yes"), ("raftcache_default_read", _status(service).get("default_read", "")),
+        ]
+    elif args[0] == b"items":
+        status = _status(service)
+        count = status.get("keys_per_db", [0])[0] if status.get("keys_per_db") else 0
+        rows = [("items:1:number", count), ("items:1:age", 0), ("items:1:evicted", 0), ("items:1:outofmemory", 0)]
+    elif args[0] == b"slabs":
+        rows = [("active_slabs", 1), ("total_malloced", _status(service).get("used_bytes", 0))]
+    elif args[0] in (b"sizes", b"conns", b"extstore"):
+        rows = []
+    elif args[0] == b"reset":
+        for name in state.stats:
+            if name not in ("curr_connections", "total_connections"):
+                state.stats[name] = 0
+        return b"RESET\r\n"
+    else:
+        return ERROR
+    lines = [f"STAT {name} {value}\r\n" for name, value in rows]
+    lines.append("END\r\n")
+    return "".join(lines).encode()
+
+
+def _status(service) -> dict:
+    try:
+        return service.status()
+    except Exception:  # stats must answer even while the node is still starting
+        return {}

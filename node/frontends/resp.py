@@ -1,0 +1,450 @@
+"""The Redis protocol front end: the asyncio server and per-connection state.
+
+Owns connections (RESP2/RESP3, auth, selected database, MULTI queue,
+WATCHed versions, read consistency), pipelining (every complete frame in
+the buffer is parsed, answered in order, and the replies of a batch are
+written at once) and the order guarantees of a pipeline. Parsing and reply
+encoding are in resp_protocol.py, argument parsing in resp_commands.py /
+resp_types.py, connection and server commands in resp_admin.py.
+
+Must not import lmdb or pysyncobj, nor hold business logic: every data
+command becomes one `Command` for `service.execute`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import time
+
+from raftcache.node import commands
+from raftcache.node.config import FrontendConfig
+from raftcache.node.errors import CommandError, RaftcacheError
+from raftcache.node.frontends import resp_admin
+from raftcache.node.frontends.resp_commands import TABLE, Spec
+from raftcache.node.frontends.resp_protocol import (
+    NULL_ARRAY,
+    ProtocolError,
+    RequestParser,
+    RespError,
+    encode,
+)
+from raftcache.proto import commands_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+_ids = itertools.count(1)
+#: Stop reading from a client that has this many commands waiting (its replies are slow).
+_MAX_PENDING = 10_000
+_MULTI_CONTROL = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
+
+
+def unknown_command(args: list[bytes]) -> str:
+    """Redis's exact text, arguments quoted and cut at 128 characters."""
+    shown = ""
+    for arg in args[1:]:
+        if len(shown) >= 128:
+            break
+        shown += "'%s' " % arg.decode("utf-8", "replace")[: 128 - len(shown)]
+    name = args[0].decode("utf-8", "replace")[:128]
+    return f"ERR unknown command '{name}', with args beginning with: {shown}"
+
+
+def wrong_arity(name: str) -> str:
+    return f"ERR wrong number of arguments for '{name}' command"
+
+
+class RespServer:
+    """Shared state of every connection of one node's Redis port."""
+
+    def __init__(self, service, config: FrontendConfig, host: str, port: int):
+        self.service = service
+        self.config = config
+        self.host, self.port = host, port
+        self.connections: dict[int, Connection] = {}
+        self.started_s = time.time()
+        self.settings = resp_admin.default_settings(service)
+        self.stats = collections.Counter()
+        self.server: asyncio.AbstractServer | None = None
+        self._idle_task: asyncio.Task | None = None
+
+    @property
+    def password(self) -> str:
+        return self.settings.get("requirepass", "") or self.config.redis_password
+
+    def writes_may_overlap(self) -> bool:
+        """Pipelined writes may be proposed together when this node is the leader
+        (proposal order is preserved); forwarded writes must go one by one."""
+        return bool(getattr(self.service, "is_leader", False))
+
+    async def idle_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            timeout_s = int(self.settings.get("timeout", "0") or 0)
+            if timeout_s <= 0:
+                continue
+            now = time.monotonic()
+            for conn in list(self.connections.values()):
+                if now - conn.last_s > timeout_s and not conn.running:
+                    conn.close()
+
+
+class Connection(asyncio.Protocol):
+    """One client connection. Commands run strictly in order, replies too."""
+
+    def __init__(self, server: RespServer):
+        self.server = server
+        self.service = server.service
+        self.id = next(_ids)
+        self.transport: asyncio.Transport | None = None
+        self.parser = RequestParser(server.service.limits.max_value_bytes)
+        self.pending: collections.deque = collections.deque()
+        self.task: asyncio.Task | None = None
+        self.proto = 2
+        self.db = 0
+        self.name = ""
+        self.lib = {"lib-name": "", "lib-ver": ""}
+        self.authenticated = not server.password
+        self.parser.authenticated = self.authenticated
+        self.consistency = None          # service.ReadConsistency or None: the node default
+        self.multi: list | None = None   # queued (spec, args, command) while in MULTI
+        self.multi_db = 0
+        self.multi_error = False
+        self.watches: dict[tuple[int, bytes], int] = {}
+        self.last_write_index = 0
+        self.created_s = time.time()
+        self.last_s = time.monotonic()
+        self.last_cmd = "NULL"
+        self.eof = False
+        self.closing = False
+        self.running = False
+        self._write_paused: asyncio.Future | None = None
+        self.addr = "?"
+        self.laddr = "?"
+
+    # ------------------------------------------------------------ transport
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        sock = transport.get_extra_info("sockname") or ("?", 0)
+        self.addr, self.laddr = f"{peer[0]}:{peer[1]}", f"{sock[0]}:{sock[1]}"
+        server = self.server
+        server.stats["total_connections_received"] += 1
+        if len(server.connections) >= server.config.max_connections:
+            server.stats["rejected_connections"] += 1
+            transport.write(b"-ERR max number of clients reached\r\n")
+            transport.close()
+            self.closing = True
+            return
+        server.connections[self.id] = self
+
+    def connection_lost(self, exc) -> None:
+        self.closing = True
+        self.server.connections.pop(self.id, None)
+        if self._write_paused is not None and not self._write_paused.done():
+            self._write_paused.set_result(None)
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    def pause_writing(self) -> None:
+        if self._write_paused is None or self._write_paused.done():
+            self._write_paused = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._write_paused is not None and not self._write_paused.done():
+            self._write_paused.set_result(None)
+
+    def eof_received(self) -> bool:
+        # Half-closed: answer what was sent, then close (keep the write side open).
+        self.eof = True
+        if self.task is None:
+            self.close()
+        return True
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing or self.parser._error is not None:
+            return
+        self.last_s = time.monotonic()
+        self.parser.feed(data)
+        try:
+            self.pending.extend(self.parser.parse())
+            if self.parser._error is not None:
+                self.parser.parse()
+        except ProtocolError as e:
+            self.pending.append(e)
+            self.transport.pause_reading()
+        if len(self.pending) > _MAX_PENDING:
+            self.transport.pause_reading()
+        if self.pending and self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def close(self) -> None:
+        if not self.closing:
+            self.closing = True
+            if self.transport is not None:
+                self.transport.close()
+
+    # ------------------------------------------------------------ the command loop
+
+    async def _run(self) -> None:
+        self.running = True
+        try:
+            while self.pending and not self.closing:
+                batch, self.pending = self.pending, collections.deque()
+                if not self.transport.is_closing():
+                    self.transport.resume_reading()
+                out = await self._run_batch(batch)
+                if out and not self.transport.is_closing():
+                    self.transport.write(b"".join(out))
+                if self._write_paused is not None:
+                    await self._write_paused
+                if self.closing:
+                    self.transport.close()
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug here must not kill the server; the client is dropped
+            log.exception("RESP connection %d failed", self.id)
+            self.close()
+        finally:
+            self.running = False
+            self.task = None
+        if self.eof:
+            self.close()
+
+    async def _run_batch(self, batch) -> list[bytes]:
+        out: list = []           # encoded replies, or tasks still running
+        running: list[int] = []  # positions in out of tasks
+        running_kind = None
+        for args in batch:
+            if isinstance(args, ProtocolError):
+                await self._settle(out, running)
+                out.append(b"-ERR Protocol error: %s\r\n" % str(args).encode())
+                self.closing = True
+                break
+            self.server.stats["total_commands_processed"] += 1
+            step = self._prepare(args)
+            if type(step) is bytes:
+                out.append(step)
+                continue
+            spec, command = step
+            if command is None:  # a connection/server command
+                await self._settle(out, running)
+                running_kind = None
+                out.append(await self._local(spec, args))
+                if self.closing:
+                    break
+                continue
+            kind = "read" if commands.is_read(command) else "write"
+            overlap = kind == "read" or self.server.writes_may_overlap()
+            if running and (kind != running_kind or not overlap):
+                await self._settle(out, running)
+            if overlap:
+                running_kind = kind
+                running.append(len(out))
+                out.append(asyncio.ensure_future(self._execute(spec, command)))
+            else:
+                out.append(await self._execute(spec, command))
+        await self._settle(out, running)
+        return out
+
+    async def _settle(self, out: list, running: list[int]) -> None:
+        for i in running:
+            out[i] = await out[i]
+        running.clear()
+
+    def _prepare(self, args: list[bytes]):
+        """Validate one command: an immediate reply (bytes) or (spec, command | None)."""
+        name = args[0].lower()
+        spec: Spec | None = TABLE.get(name)
+        if spec is None:
+            return self._reject(unknown_command(args))
+        if (spec.arity > 0 and len(args) != spec.arity) or len(args) < -spec.arity:
+            return self._reject(wrong_arity(spec.name))
+        self.last_cmd = spec.name
+        if not self.authenticated and "noauth" not in spec.flags:
+            return self._reject("NOAUTH Authentication required.")
+        if self.multi is not None and name not in _MULTI_CONTROL:
+            return self._queue(spec, args)
+        if spec.build is None:
+            return spec, None
+        try:
+            return spec, spec.build(args, self.db)
+        except RespError as e:
+            return b"-%s\r\n" % e.text.encode()
+
+    def _reject(self, text: str) -> bytes:
+        if self.multi is not None:
+            self.multi_error = True
+        return b"-%s\r\n" % text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace")
+
+    def _queue(self, spec: Spec, args: list[bytes]) -> bytes:
+        if spec.build is None and spec.name not in resp_admin.ALLOWED_IN_MULTI:
+            return self._reject(f"ERR Command not allowed inside a transaction")
+        command = None
+        if spec.build is not None:
+            try:
+                command = spec.build(args, self.multi_db)
+            except RespError as e:
+                self.multi_error = True
+                return b"-%s\r\n" % e.text.encode()
+        elif spec.name == "select":
+            try:
+                self.multi_db = resp_admin.parse_db(self, args[1])
+            except RespError as e:
+                self.multi_error = True
+                return b"-%s\r\n" % e.text.encode()
+        self.multi.append((spec, args, command))
+        return b"+QUEUED\r\n"
+
+    async def _execute(self, spec: Spec, command) -> bytes:
+        try:
+            result, index = await self.service.execute(command, self.consistency)
+        except RaftcacheError as e:
+            return encode(e, self.proto)
+        except Exception:  # a bug must cost one reply, not the connection
+            log.exception("executing %s failed", spec.name)
+            return b"-ERR internal error\r\n"
+        if index and not commands.is_read(command):
+            self.last_write_index = max(self.last_write_index, index)
+        return self.render(spec, command, result)
+
+    def render(self, spec: Spec, command, result) -> bytes:
+        if isinstance(result, CommandError):
+            return encode(result, self.proto)
+        if spec.shape is not None:
+            result = spec.shape(result, self.proto, command)
+        try:
+            return encode(result, self.proto)
+        except TypeError:
+            log.exception("cannot encode the reply of %s", spec.name)
+            return b"-ERR internal error encoding the reply\r\n"
+
+    async def _local(self, spec: Spec, args: list[bytes]) -> bytes:
+        try:
+            local = _LOCAL.get(spec.name)
+            if local is not None:
+                return await local(self, args)  # already encoded
+            reply = await resp_admin.HANDLERS[spec.name](self, args)
+        except RespError as e:
+            return b"-%s\r\n" % e.text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace")
+        except RaftcacheError as e:
+            return encode(e, self.proto)
+        return encode(reply, self.proto)
+
+    # ------------------------------------------------------------ transactions
+
+    async def cmd_multi(self, args) -> bytes:
+        if self.multi is not None:
+            return b"-ERR MULTI calls can not be nested\r\n"
+        self.multi, self.multi_db, self.multi_error = [], self.db, False
+        return b"+OK\r\n"
+
+    async def cmd_discard(self, args) -> bytes:
+        if self.multi is None:
+            return b"-ERR DISCARD without MULTI\r\n"
+        self.multi = None
+        self.watches.clear()
+        return b"+OK\r\n"
+
+    async def cmd_watch(self, args) -> bytes:
+        if self.multi is not None:
+            return b"-ERR WATCH inside MULTI is not allowed\r\n"
+        keys = [k for k in args[1:] if (self.db, k) not in self.watches]
+        if keys:
+            command = pb.Command(db=self.db)
+            command.key_version.keys.extend(keys)
+            from raftcache.node.service import LINEARIZABLE
+
+            versions, _ = await self.service.execute(command, LINEARIZABLE)
+            if isinstance(versions, CommandError):
+                return encode(versions, self.proto)
+            for key, version in zip(keys, versions):
+                self.watches[(self.db, key)] = version
+        return b"+OK\r\n"
+
+    async def cmd_unwatch(self, args) -> bytes:
+        self.watches.clear()
+        return b"+OK\r\n"
+
+    async def cmd_exec(self, args) -> bytes:
+        if self.multi is None:
+            return b"-ERR EXEC without MULTI\r\n"
+        queued, self.multi = self.multi, None
+        watches, self.watches = self.watches, {}
+        if self.multi_error:
+            return b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+        transaction = pb.Command(db=self.db)
+        tx = transaction.transaction
+        tx.SetInParent()
+        for (db, key), index in watches.items():
+            tx.watches.add(db=db, key=key, index=index)
+        data = [(spec, cmd) for spec, _, cmd in queued if cmd is not None]
+        for _, cmd in data:
+            tx.commands.append(cmd)
+        results: list = []
+        if data:
+            try:
+                results, index = await self.service.execute(transaction, self.consistency)
+            except RaftcacheError as e:
+                return encode(e, self.proto)
+            if isinstance(results, CommandError):
+                return encode(results, self.proto)
+            if results is None:
+                return encode(NULL_ARRAY, self.proto)
+            self.last_write_index = max(self.last_write_index, index)
+        # Splice local commands (PING, SELECT, …) into their places, in order.
+        parts = [b"*%d\r\n" % len(queued)]
+        it = iter(results)
+        for spec, qargs, cmd in queued:
+            if cmd is None:
+                parts.append(await self._local(spec, qargs))
+            else:
+                parts.append(self.render(spec, cmd, next(it)))
+        return b"".join(parts)
+
+    async def cmd_quit(self, args) -> bytes:
+        self.closing = True
+        return b"+OK\r\n"
+
+    async def cmd_reset(self, args) -> bytes:
+        self.multi, self.watches, self.db, self.proto, self.name = None, {}, 0, 2, ""
+        self.consistency = None
+        self.authenticated = not self.server.password
+        self.parser.authenticated = self.authenticated
+        return b"+RESET\r\n"
+
+
+_LOCAL = {
+    "multi": Connection.cmd_multi,
+    "exec": Connection.cmd_exec,
+    "discard": Connection.cmd_discard,
+    "watch": Connection.cmd_watch,
+    "unwatch": Connection.cmd_unwatch,
+    "quit": Connection.cmd_quit,
+    "reset": Connection.cmd_reset,
+}
+
+
+async def start_server(service, host: str, port: int, config: FrontendConfig) -> asyncio.AbstractServer:
+    """Serve the Redis protocol on host:port; the caller closes the returned server."""
+    loop = asyncio.get_running_loop()
+    state = RespServer(service, config, host, port)
+    server = await loop.create_server(lambda: Connection(state), host, port, backlog=1024, reuse_address=True)
+    state.server = server
+    state._idle_task = loop.create_task(state.idle_loop())
+    server.resp_state = state  # for tests and INFO
+    _orig_close = server.close
+
+    def close() -> None:
+        if state._idle_task is not None:
+            state._idle_task.cancel()
+        for conn in list(state.connections.values()):
+            conn.close()
+        _orig_close()
+
+    server.close = close
+    return server

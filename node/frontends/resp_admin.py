@@ -1,0 +1,550 @@
+"""Connection and server commands of the Redis front end: PING, ECHO, HELLO,
+AUTH, SELECT, CLIENT, COMMAND, INFO, CONFIG, TIME, WAIT, KEYS, RANDOMKEY,
+OBJECT, MEMORY, LASTSAVE, READONLY/READWRITE.
+
+Each handler is `async def handler(conn, args) -> reply value`, encoded for
+the connection's protocol by resp.py (bytes are bulk strings). State
+lives on the Connection (resp.py) and the RespServer; cluster facts come
+from `service.status()`. Nothing here touches the keyspace directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import os
+import random
+import time
+
+from raftcache import __version__
+from raftcache.node.commands import OK, Status
+from raftcache.node.errors import CommandError
+from raftcache.node.frontends.resp_commands import TABLE, cmd, to_int
+from raftcache.node.frontends.resp_protocol import RespError, RespMap, Verbatim
+
+REDIS_VERSION = "7.2.0"  # what HELLO and INFO report: the Redis version whose commands we follow
+ALLOWED_IN_MULTI = {"ping", "echo", "select", "time", "info", "command", "lastsave"}
+_rng = random.SystemRandom()
+
+
+def default_settings(service) -> dict[str, str]:
+    """CONFIG GET/SET parameters. Redis's tuning knobs that mean nothing here are
+    accepted and reported back so that tools which set them keep working."""
+    limits = service.limits
+    return {
+        "maxmemory": str(limits.maxmemory_bytes),
+        "maxmemory-policy": "noeviction",
+        "databases": str(limits.databases),
+        "proto-max-bulk-len": str(limits.max_value_bytes),
+        "timeout": "0",
+        "requirepass": "",
+        "appendonly": "yes",
+        "appendfsync": getattr(getattr(service, "config", None), "replication", None) and
+        service.config.replication.appendfsync or "everysec",
+        "save": "",
+        "tcp-keepalive": "300",
+        "maxclients": "10000",
+        "hash-max-listpack-entries": "128", "hash-max-listpack-value": "64",
+        "hash-max-ziplist-entries": "128", "hash-max-ziplist-value": "64",
+        "list-max-listpack-size": "-2", "list-max-ziplist-size": "-2", "list-compress-depth": "0",
+        "set-max-intset-entries": "512", "set-max-listpack-entries": "128", "set-max-listpack-value": "64",
+        "zset-max-listpack-entries": "128", "zset-max-listpack-value": "64",
+        "zset-max-ziplist-entries": "128", "zset-max-ziplist-value": "64",
+        "activerehashing": "yes", "lazyfree-lazy-eviction": "no", "lazyfree-lazy-expire": "no",
+        "lazyfree-lazy-server-del": "no", "lazyfree-lazy-user-del": "no", "lazyfree-lazy-user-flush": "no",
+        "hz": "10", "dynamic-hz": "yes", "slowlog-log-slower-than": "10000", "slowlog-max-len": "128",
+        "latency-monitor-threshold": "0", "notify-keyspace-events": "", "maxmemory-samples": "5",
+        "lfu-log-factor": "10", "lfu-decay-time": "1", "loglevel": "notice", "protected-mode": "no",
+        "min-replicas-to-write": "0", "min-replicas-max-lag": "10", "replica-read-only": "yes",
+        "client-output-buffer-limit": "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        "stop-writes-on-bgsave-error": "no", "rdbcompression": "yes", "appendfilename": "raft.journal",
+        "dir": os.getcwd(), "bind": "", "port": "0", "busy-reply-threshold": "5000", "lua-time-limit": "5000",
+        "close-on-oom": "no", "enable-debug-command": "no",
+    }
+
+
+#: Parameters CONFIG SET refuses (they are fixed by the node's configuration).
+_IMMUTABLE = {"databases", "maxmemory", "proto-max-bulk-len", "appendfsync", "dir", "bind", "port", "appendfilename"}
+
+
+def parse_db(conn, arg: bytes) -> int:
+    n = to_int(arg)
+    if not 0 <= n < conn.service.limits.databases:
+        raise RespError("ERR DB index is out of range")
+    return n
+
+
+# ---------------------------------------------------------------- connection
+
+
+async def ping(conn, args):
+    if len(args) > 2:
+        raise RespError("ERR wrong number of arguments for 'ping' command")
+    return Status("PONG") if len(args) == 1 else args[1]
+
+
+async def echo(conn, args):
+    return args[1]
+
+
+def _check_password(conn, username: bytes, password: bytes) -> None:
+    expected = conn.server.password
+    if not expected:
+        raise RespError("ERR AUTH <password> called without any password configured for the default user. "
+                        "Are you sure your configuration is correct?")
+    if username != b"default" or password != expected.encode():
+        raise RespError("WRONGPASS invalid username-password pair or user is disabled.")
+    conn.authenticated = True
+    conn.parser.authenticated = True
+
+
+async def auth(conn, args):
+    if len(args) == 2:
+        _check_password(conn, b"default", args[1])
+    elif len(args) == 3:
+        _check_password(conn, args[1], args[2])
+    else:
+        raise RespError("ERR syntax error")
+    return OK
+
+
+def _valid_name(name: bytes) -> bool:
+    return all(33 <= b <= 126 for b in name)
+
+
+async def hello(conn, args):
+    proto = conn.proto
+    i = 1
+    if len(args) > 1:
+        try:
+            proto = to_int(args[1])
+        except RespError:
+            raise RespError("ERR Protocol version is not an integer or out of range") from None
+        if proto not in (2, 3):
+            raise RespError("NOPROTO unsupported protocol version")
+        i = 2
+    name = None
+    while i < len(args):
+        opt = args[i].upper()
+        if opt == b"AUTH" and i + 2 < len(args):
+            _check_password(conn, args[i + 1], args[i + 2])
+            i += 3
+        elif opt == b"SETNAME" and i + 1 < len(args):
+            name = args[i + 1]
+            if not _valid_name(name):
+                raise RespError("ERR Client names cannot contain spaces, newlines or special characters.")
+            i += 2
+        else:
+            raise RespError(f"ERR Syntax error in HELLO option '{args[i].decode(errors='replace')}'")
+    if not conn.authenticated:
+        raise RespError("NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+                        "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+                        "select the RESP protocol version at the same time")
+    if name is not None:
+        conn.name = name.decode()
+    conn.proto = proto
+    status = _status(conn)
+    return RespMap([
+        ("server", "redis"), ("version", REDIS_VERSION), ("proto", proto), ("id", conn.id),
+        ("mode", "standalone"), ("role", "master" if status.get("role") == "leader" else "replica"),
+        ("modules", []),
+    ])
+
+
+async def select(conn, args):
+    conn.db = parse_db(conn, args[1])
+    return OK
+
+
+def _status(conn) -> dict:
+    try:
+        return conn.service.status()
+    except Exception:  # status is best effort for INFO/HELLO
+        return {}
+
+
+# ---------------------------------------------------------------- CLIENT
+
+
+def client_info_line(c) -> str:
+    now = time.time()
+    return (
+        f"id={c.id} addr={c.addr} laddr={c.laddr} fd=-1 name={c.name} age={int(now - c.created_s)} "
+        f"idle={int(time.monotonic() - c.last_s)} flags={'x' if c.multi is not None else 'N'} db={c.db} "
+        f"sub=0 psub=0 ssub=0 multi={len(c.multi) if c.multi is not None else -1} qbuf={c.parser.pending_bytes} "
+        f"qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "
+        f"cmd={c.last_cmd} user=default redir=-1 resp={c.proto} lib-name={c.lib['lib-name']} "
+        f"lib-ver={c.lib['lib-ver']} consistency={consistency_text(c)}"
+    )
+
+
+def consistency_text(conn) -> str:
+    if conn.consistency is None:
+        status_default = getattr(getattr(conn.service, "config", None), "service", None)
+        return f"default({status_default.default_read if status_default else 'linearizable'})"
+    return str(conn.consistency)
+
+
+async def client(conn, args):
+    sub = args[1].lower()
+    n = len(args)
+    if sub == b"setname" and n == 3:
+        if not _valid_name(args[2]):
+            raise RespError("ERR Client names cannot contain spaces, newlines or special characters.")
+        conn.name = args[2].decode()
+        return OK
+    if sub == b"getname" and n == 2:
+        return conn.name.encode() if conn.name else None
+    if sub == b"id" and n == 2:
+        return conn.id
+    if sub == b"info" and n == 2:
+        return Verbatim(client_info_line(conn).encode() + b"\n")
+    if sub == b"list":
+        conns = conn.server.connections.values()
+        if n >= 4 and args[2].upper() == b"ID":
+            wanted = {to_int(a) for a in args[3:]}
+            conns = [c for c in conns if c.id in wanted]
+        return Verbatim("".join(client_info_line(c) + "\n" for c in conns).encode())
+    if sub == b"setinfo" and n == 4:
+        attr = args[2].lower().decode(errors="replace")
+        if attr not in ("lib-name", "lib-ver"):
+            raise RespError(f"ERR Unrecognized option '{args[2].decode(errors='replace')}'")
+        if not _valid_name(args[3]):
+            raise RespError(f"ERR {attr} cannot contain spaces, newlines or special characters.")
+        conn.lib[attr] = args[3].decode()
+        return OK
+    if sub == b"consistency":
+        return _client_consistency(conn, args)
+    if sub in (b"no-evict", b"no-touch") and n == 3:
+        return OK
+    if sub == b"kill":
+        return _client_kill(conn, args)
+    if sub == b"reply" and n == 3:
+        return OK
+    if sub == b"help":
+        return [b"CLIENT <subcommand> [<arg> ...]", b"CONSISTENCY linearizable|lease|bounded <ms>|any|default",
+                b"GETNAME", b"ID", b"INFO", b"KILL", b"LIST", b"SETINFO", b"SETNAME <name>"]
+    raise RespError(f"ERR unknown subcommand or wrong number of arguments for '{args[1].decode(errors='replace')}'. "
+                    f"Try CLIENT HELP.")
+
+
+def _client_consistency(conn, args):
+    """CLIENT CONSISTENCY [linearizable|lease|bounded <ms>|any|min_index <n>|default]: the read level."""
+    from raftcache.node.service import ReadConsistency
+
+    if len(args) == 2:
+        return consistency_text(conn).encode()
+    level = args[2].lower().decode(errors="replace")
+    if level == "default" and len(args) == 3:
+        conn.consistency = None
+    elif level in ("linearizable", "lease", "any") and len(args) == 3:
+        conn.consistency = ReadConsistency(level)
+    elif level == "bounded" and len(args) == 4:
+        ms = to_int(args[3])
+        if ms < 0:
+            raise RespError("ERR bound must be >= 0 ms")
+        conn.consistency = ReadConsistency("bounded", bound_ms=ms)
+    elif level == "min_index" and len(args) == 4:
+        conn.consistency = ReadConsistency("min_index", min_index=max(to_int(args[3]), 0))
+    else:
+        raise RespError("ERR syntax error: CLIENT CONSISTENCY linearizable|lease|bounded <ms>|any|min_index <n>|default")
+    return OK
+
+
+def _client_kill(conn, args):
+    targets = []
+    if len(args) == 3:
+        targets = [c for c in conn.server.connections.values() if c.addr == args[2].decode(errors="replace")]
+        if not targets:
+            raise RespError("ERR No such client")
+        for c in targets:
+            c.close()
+        return OK
+    i = 2
+    conns = list(conn.server.connections.values())
+    while i + 1 < len(args):
+        field, value = args[i].upper(), args[i + 1].decode(errors="replace")
+        if field == b"ID":
+            conns = [c for c in conns if str(c.id) == value]
+        elif field == b"ADDR":
+            conns = [c for c in conns if c.addr == value]
+        elif field == b"SKIPME":
+            if value.lower() == "yes":
+                conns = [c for c in conns if c is not conn]
+        else:
+            raise RespError("ERR syntax error")
+        i += 2
+    for c in conns:
+        if c is conn:
+            conn.closing = True
+        else:
+            c.close()
+    return len(conns)
+
+
+# ---------------------------------------------------------------- COMMAND
+
+
+def _command_info(spec) -> list:
+    flags = [Status(f) for f in spec.flags if f in ("write", "readonly", "denyoom", "admin", "noauth", "fast",
+                                                     "stale", "loading", "noscript")]
+    return [spec.name.encode(), spec.arity, flags, spec.first_key, spec.last_key, spec.step,
+            [Status("@" + spec.group)], [], [], []]
+
+
+async def command(conn, args):
+    if len(args) == 1:
+        return [_command_info(s) for s in TABLE.values()]
+    sub = args[1].lower()
+    if sub == b"count":
+        return len(TABLE)
+    if sub == b"info":
+        names = args[2:] or [k for k in TABLE]
+        return [(_command_info(TABLE[n.lower()]) if n.lower() in TABLE else None) for n in names]
+    if sub == b"docs":
+        names = [n.lower() for n in args[2:]] or list(TABLE)
+        return RespMap(
+            (n, RespMap([("summary", f"raftcache {TABLE[n].name.upper()}"), ("since", "1.0.0"),
+                         ("group", TABLE[n].group)]))
+            for n in names if n in TABLE
+        )
+    if sub == b"list":
+        return [n for n in TABLE]
+    if sub == b"getkeys" and len(args) >= 3:
+        spec = TABLE.get(args[2].lower())
+        rest = args[2:]
+        if spec is None or spec.first_key == 0:
+            raise RespError("ERR The command has no key arguments")
+        last = len(rest) + spec.last_key if spec.last_key < 0 else spec.last_key + 1
+        return list(rest[spec.first_key:last:spec.step])
+    raise RespError(f"ERR unknown subcommand '{args[1].decode(errors='replace')}'. Try COMMAND HELP.")
+
+
+# ---------------------------------------------------------------- INFO / CONFIG
+
+
+def _info_text(conn, sections: set[str]) -> bytes:
+    server = conn.server
+    status = _status(conn)
+    everything = not sections or sections & {"all", "everything", "default"}
+    out: list[str] = []
+
+    def section(name: str, fields: list[tuple[str, object]]):
+        if everything or name.lower() in sections:
+            out.append(f"# {name}")
+            out.extend(f"{k}:{v}" for k, v in fields)
+            out.append("")
+
+    now = time.time()
+    section("Server", [
+        ("redis_version", REDIS_VERSION), ("raftcache_version", __version__), ("redis_mode", "standalone"),
+        ("os", os.uname().sysname), ("arch_bits", 64), ("process_id", os.getpid()),
+        ("tcp_port", server.port), ("uptime_in_seconds", int(now - server.started_s)),
+        ("uptime_in_days", int(now - server.started_s) // 86400),
+        ("run_id", status.get("id", "")),
+    ])
+    section("Clients", [
+        ("connected_clients", len(server.connections)), ("maxclients", server.config.max_connections),
+        ("blocked_clients", 0), ("raftcache_read_consistency", consistency_text(conn)),
+        ("raftcache_default_read", status.get("default_read", "")),
+    ])
+    used = status.get("used_bytes", 0)
+    section("Memory", [
+        ("used_memory", used), ("used_memory_human", f"{used / 1048576:.2f}M"),
+        ("maxmemory", status.get("maxmemory_bytes", 0)), ("maxmemory_policy", "noeviction"),
+    ])
+    section("Persistence", [
+        ("loading", 0), ("aof_enabled", 1), ("raftcache_appendfsync", status.get("appendfsync", "")),
+        ("rdb_last_save_time", int(server.started_s)),
+    ])
+    st = server.stats
+    svc = status.get("stats", {})
+    section("Stats", [
+        ("total_connections_received", st["total_connections_received"]),
+        ("total_commands_processed", st["total_commands_processed"]),
+        ("rejected_connections", st["rejected_connections"]),
+        ("raftcache_reads", svc.get("reads", 0)), ("raftcache_writes", svc.get("writes", 0)),
+        ("raftcache_forwarded", svc.get("forwarded", 0)), ("raftcache_read_barriers", svc.get("barriers", 0)),
+    ])
+    role = status.get("role", "")
+    members = status.get("members", [])
+    repl = [
+        ("role", "master" if role == "leader" else "slave"), ("raftcache_role", role),
+        ("raftcache_node_id", status.get("id", "")), ("raftcache_zone", status.get("zone", "")),
+        ("raftcache_leader_id", status.get("leader_id", "")), ("raftcache_term", status.get("term", 0)),
+        ("raftcache_commit_index", status.get("commit_index", 0)),
+        ("raftcache_applied_index", status.get("applied_index", 0)),
+        ("raftcache_last_index", status.get("last_index", 0)),
+        ("raftcache_lag_entries", max(status.get("commit_index", 0) - status.get("applied_index", 0), 0)),
+        ("raftcache_last_leader_contact_ms", int(status.get("last_leader_contact_s", 0.0) * 1000)),
+    ]
+    if role == "leader":
+        followers = [m for m in members if m.get("id") != status.get("id")]
+        repl.append(("connected_slaves", sum(1 for m in followers if m.get("connected"))))
+        for i, m in enumerate(followers):
+            lag = max(status.get("last_index", 0) - m.get("match_index", 0), 0)
+            peer = m.get("peer")
+            host = getattr(peer, "host", "")
+            port = peer.port("redis") if peer is not None and hasattr(peer, "port") else 0
+            repl.append((f"slave{i}", f"ip={host},port={port},state={'online' if m.get('connected') else 'offline'},"
+                                      f"offset={m.get('match_index', 0)},lag={lag},zone={m.get('zone', '')}"))
+    else:
+        leader = next((m for m in members if m.get("id") == status.get("leader_id")), None)
+        peer = leader.get("peer") if leader else None
+        repl += [("master_host", getattr(peer, "host", "")),
+                 ("master_port", peer.port("redis") if peer is not None and hasattr(peer, "port") else 0),
+                 ("master_link_status", "up" if status.get("leader_id") else "down"),
+                 ("connected_slaves", 0)]
+    repl.append(("master_repl_offset", status.get("commit_index", 0)))
+    section("Replication", repl)
+    section("Keyspace", [
+        (f"db{i}", f"keys={n},expires=0,avg_ttl=0")
+        for i, n in enumerate(status.get("keys_per_db", [])) if n
+    ])
+    return "\r\n".join(out).encode()
+
+
+async def info(conn, args):
+    return Verbatim(_info_text(conn, {a.decode(errors="replace").lower() for a in args[1:]}))
+
+
+async def config(conn, args):
+    sub = args[1].lower()
+    settings = conn.server.settings
+    if sub == b"get" and len(args) >= 3:
+        found = []
+        for pattern in args[2:]:
+            pat = pattern.decode(errors="replace").lower()
+            for k, v in settings.items():
+                if fnmatch.fnmatchcase(k, pat) and all(k != f for f, _ in found):
+                    found.append((k, v))
+        return RespMap((k.encode(), v.encode()) for k, v in found)
+    if sub == b"set" and len(args) >= 4 and len(args) % 2 == 0:
+        pairs = [(args[i].decode(errors="replace").lower(), args[i + 1].decode(errors="replace"))
+                 for i in range(2, len(args), 2)]
+        for k, v in pairs:
+            if k not in settings:
+                raise RespError(f"ERR Unknown option or number of arguments for CONFIG SET - '{k}'")
+            if k in _IMMUTABLE and v != settings[k]:
+                raise RespError(f"ERR CONFIG SET failed (possibly related to argument '{k}') - "
+                                f"raftcache sets '{k}' in the node configuration")
+            if k == "timeout":
+                try:
+                    if int(v) < 0:
+                        raise ValueError
+                except ValueError:
+                    raise RespError(f"ERR CONFIG SET failed (possibly related to argument '{k}') - "
+                                    f"argument couldn't be parsed into an integer") from None
+        settings.update(pairs)
+        return OK
+    if sub == b"resetstat" and len(args) == 2:
+        conn.server.stats.clear()
+        return OK
+    if sub == b"rewrite" and len(args) == 2:
+        return OK
+    raise RespError(f"ERR unknown subcommand or wrong number of arguments for '{args[1].decode(errors='replace')}'. "
+                    f"Try CONFIG HELP.")
+
+
+async def time_(conn, args):
+    ns = time.time_ns()
+    return [b"%d" % (ns // 1_000_000_000), b"%d" % ((ns // 1000) % 1_000_000)]
+
+
+async def lastsave(conn, args):
+    return int(conn.server.started_s)
+
+
+async def wait(conn, args):
+    """WAIT numreplicas timeout: how many other members hold this connection's last write.
+
+    An acknowledged write is already on a majority (Raft), so the answer is at
+    least majority-1 as soon as it is asked; WAIT waits (up to timeout ms, 0 =
+    forever) for more members' match_index to reach the write.
+    """
+    wanted, timeout_ms = to_int(args[1]), to_int(args[2])
+    if timeout_ms < 0:
+        raise RespError("ERR timeout is negative")
+    deadline = time.monotonic() + (timeout_ms / 1000.0 if timeout_ms else 1e9)
+    while True:
+        status = _status(conn)
+        members = status.get("members", [])
+        others = [m for m in members if m.get("id") != status.get("id")]
+        if status.get("role") == "leader":
+            count = sum(1 for m in others if m.get("match_index", 0) >= conn.last_write_index)
+        else:
+            count = len(members) // 2 if status.get("commit_index", 0) >= conn.last_write_index else 0
+        count = max(count, len(members) // 2 if conn.last_write_index else len(others))
+        if count >= wanted or time.monotonic() >= deadline:
+            return min(count, len(others))
+        await asyncio.sleep(0.01)
+
+
+async def readonly(conn, args):
+    return OK
+
+
+# ---------------------------------------------------------------- keys that need several steps
+
+
+async def keys(conn, args):
+    pattern = args[1]
+    found: list[bytes] = []
+    cursor = 0
+    while True:
+        command = cmd(conn.db, "scan", cursor=cursor, match=b"" if pattern == b"*" else pattern, count=1000)
+        result, _ = await conn.service.execute(command, conn.consistency)
+        if isinstance(result, CommandError):
+            return result
+        cursor = int(result[0])
+        found.extend(result[1])
+        if cursor == 0:
+            return found
+
+
+async def randomkey(conn, args):
+    result, _ = await conn.service.execute(cmd(conn.db, "random_key", seed=_rng.getrandbits(63)), conn.consistency)
+    return result
+
+
+_ENCODINGS = {"string": b"raw", "hash": b"hashtable", "list": b"quicklist", "set": b"hashtable", "zset": b"skiplist"}
+
+
+async def object_(conn, args):
+    sub = args[1].lower()
+    if sub == b"help":
+        return [b"OBJECT <subcommand>", b"ENCODING <key>", b"FREQ <key>", b"IDLETIME <key>", b"REFCOUNT <key>"]
+    if len(args) != 3 or sub not in (b"encoding", b"freq", b"idletime", b"refcount"):
+        raise RespError(f"ERR unknown subcommand or wrong number of arguments for '{args[1].decode(errors='replace')}'. "
+                        f"Try OBJECT HELP.")
+    kind, _ = await conn.service.execute(cmd(conn.db, "type", key=args[2]), conn.consistency)
+    if isinstance(kind, CommandError):
+        return kind
+    kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+    if kind == "none":
+        return None
+    if sub == b"encoding":
+        return _ENCODINGS.get(kind, b"raw")
+    if sub == b"freq":
+        raise RespError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
+                        "that when switching between policies at runtime LRU and LFU data will take some time "
+                        "to adjust.")
+    return 0 if sub == b"idletime" else 1
+
+
+async def memory(conn, args):
+    sub = args[1].lower()
+    if sub == b"usage" and len(args) >= 3:
+        result, _ = await conn.service.execute(cmd(conn.db, "exists", keys=[args[2]]), conn.consistency)
+        return None if not result else 64 + len(args[2])
+    if sub == b"doctor":
+        return b"Sam, I have no memory problems"
+    raise RespError("ERR unknown subcommand or wrong number of arguments. Try MEMORY HELP.")
+
+
+HANDLERS = {
+    "ping": ping, "echo": echo, "auth": auth, "hello": hello, "select": select, "client": client,
+    "command": command, "info": info, "config": config, "time": time_, "lastsave": lastsave,
+    "wait": wait, "readonly": readonly, "readwrite": readonly, "keys": keys, "randomkey": randomkey,
+    "object": object_, "memory": memory,
+}

@@ -1,0 +1,444 @@
+"""The RESP command table: name -> arity, flags, key positions, and a parser
+from RESP arguments to a raftcache `Command` (plus how to shape its result).
+
+Owns argument validation with Redis's exact error texts. It must not run
+anything: resp.py executes what this module builds. Data-type commands
+(hashes, lists, sets, sorted sets) are parsed in resp_types.py, which
+registers into the same TABLE.
+
+A builder is `build(args: list[bytes], db: int) -> Command`, where args[0]
+is the command name; it raises RespError for bad arguments. A shaper is
+`shape(result, proto: int) -> reply value` (see resp_protocol.encode).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from raftcache.node.commands import OK, Status
+from raftcache.node.frontends.resp_protocol import NULL_ARRAY, RespError
+from raftcache.proto import commands_pb2 as pb
+
+NOT_INTEGER = "ERR value is not an integer or out of range"
+NOT_FLOAT = "ERR value is not a valid float"
+SYNTAX = "ERR syntax error"
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Spec:
+    """One command: Redis arity (negative = at least), flags, keys, and how to run it."""
+
+    name: str
+    arity: int
+    flags: tuple[str, ...]
+    first_key: int = 1
+    last_key: int = 1
+    step: int = 1
+    build: Callable | None = None       # None: a connection/server command resp.py runs itself
+    shape: Callable | None = None       # None: the result is the reply
+    group: str = "generic"
+
+
+TABLE: dict[bytes, Spec] = {}
+
+
+def register(name: str, arity: int, flags: str, build=None, shape=None, keys=(1, 1, 1), group="generic") -> None:
+    TABLE[name.encode()] = Spec(name, arity, tuple(flags.split()), keys[0], keys[1], keys[2], build, shape, group)
+
+
+# ---------------------------------------------------------------- argument helpers
+
+
+def to_int(arg: bytes) -> int:
+    """Redis's string2ll: a strict 64-bit decimal or the not-an-integer error."""
+    if arg and len(arg) <= 20 and (arg.isdigit() or (arg[:1] == b"-" and arg[1:].isdigit())):
+        if not ((arg[:1] == b"0" and len(arg) > 1) or arg[:2] == b"-0"):
+            n = int(arg)
+            if _I64_MIN <= n <= _I64_MAX:
+                return n
+    raise RespError(NOT_INTEGER)
+
+
+def to_float(arg: bytes, error: str = NOT_FLOAT) -> float:
+    if arg and not arg[:1].isspace() and not arg[-1:].isspace():
+        try:
+            f = float(arg)
+        except ValueError:
+            pass
+        else:
+            if f == f:
+                return f
+    raise RespError(error)
+
+
+def positive_count(arg: bytes) -> int:
+    n = to_int(arg)
+    if n < 0:
+        raise RespError("ERR value is out of range, must be positive")
+    return n
+
+
+def upper(arg: bytes) -> bytes:
+    return arg.upper()
+
+
+def cmd(db: int, name: str, **fields) -> pb.Command:
+    command = pb.Command(db=db)
+    getattr(command, name).SetInParent()
+    op = getattr(command, name)
+    for k, v in fields.items():
+        if isinstance(v, list):
+            getattr(op, k).extend(v)
+        else:
+            setattr(op, k, v)
+    return command
+
+
+# ---------------------------------------------------------------- shapers
+
+
+def as_ok(result, proto, command=None):
+    return OK if isinstance(result, int) else result
+
+
+def ok_to_int(result, proto, command=None):
+    return 1 if isinstance(result, Status) or result is True else (0 if result is None else result)
+
+
+def as_bulk_float(result, proto, command=None):
+    if isinstance(result, float):
+        from raftcache.node.frontends.resp_protocol import format_double
+
+        return format_double(result)
+    return result
+
+
+def as_status(result, proto, command=None):
+    if isinstance(result, (bytes, str)) and not isinstance(result, Status):
+        return Status(result.decode() if isinstance(result, bytes) else result)
+    return result
+
+
+def as_scan(result, proto, command=None):
+    if isinstance(result, (list, tuple)) and len(result) == 2:
+        cursor, items = result
+        if isinstance(cursor, int):
+            cursor = b"%d" % cursor
+        return [cursor, list(items)]
+    return result
+
+
+def nil_array_if_none(result, proto, command=None):
+    return NULL_ARRAY if result is None else result
+
+
+# ---------------------------------------------------------------- strings and keys
+
+
+def _expiry_ms(arg: bytes, unit_ms: int, command: str) -> int:
+    n = to_int(arg)
+    if n <= 0 or n > _I64_MAX // unit_ms:
+        raise RespError(f"ERR invalid expire time in '{command}' command")
+    return n * unit_ms
+
+
+def _parse_expiry(args, i: int, expiry: pb.Expiry, command: str, allow_persist=False, allow_keepttl=False) -> int:
+    """Parse one EX/PX/EXAT/PXAT/KEEPTTL/PERSIST option at args[i]; returns the next index or -1."""
+    opt = args[i].upper()
+    if opt in (b"EX", b"PX", b"EXAT", b"PXAT"):
+        if i + 1 >= len(args):
+            raise RespError(SYNTAX)
+        ms = _expiry_ms(args[i + 1], 1000 if opt in (b"EX", b"EXAT") else 1, command)
+        if opt in (b"EX", b"PX"):
+            expiry.ttl_ms = ms
+        else:
+            expiry.expire_at_ms = ms
+        return i + 2
+    if opt == b"KEEPTTL" and allow_keepttl:
+        expiry.keep_ttl = True
+        return i + 1
+    if opt == b"PERSIST" and allow_persist:
+        expiry.persist = True
+        return i + 1
+    return -1
+
+
+def build_set(args, db):
+    op = pb.Set(key=args[1], value=args[2])
+    i, seen_expiry, n = 3, False, len(args)
+    while i < n:
+        opt = args[i].upper()
+        if opt == b"NX" and op.condition != pb.IF_PRESENT:
+            op.condition = pb.IF_ABSENT
+            i += 1
+        elif opt == b"XX" and op.condition != pb.IF_ABSENT:
+            op.condition = pb.IF_PRESENT
+            i += 1
+        elif opt == b"GET":
+            op.get = True
+            i += 1
+        elif not seen_expiry and opt in (b"EX", b"PX", b"EXAT", b"PXAT", b"KEEPTTL"):
+            seen_expiry = True
+            i = _parse_expiry(args, i, op.expiry, "set", allow_keepttl=True)
+        else:
+            raise RespError(SYNTAX)
+    command = pb.Command(db=db)
+    command.set.CopyFrom(op)
+    return command
+
+
+def build_setex(unit_ms):
+    def build(args, db):
+        command = pb.Command(db=db)
+        op = command.set
+        op.key, op.value = args[1], args[3]
+        op.expiry.ttl_ms = _expiry_ms(args[2], unit_ms, args[0].decode(errors="replace").lower())
+        return command
+
+    return build
+
+
+def build_getex(args, db):
+    command = cmd(db, "get_ex", key=args[1])
+    i = 2
+    if i < len(args):
+        nxt = _parse_expiry(args, i, command.get_ex.expiry, "getex", allow_persist=True)
+        if nxt < 0 or nxt != len(args):
+            raise RespError(SYNTAX)
+    return command
+
+
+def build_incr(sign, with_arg):
+    def build(args, db):
+        delta = to_int(args[2]) if with_arg else 1
+        if sign < 0:
+            if delta == _I64_MIN:
+                raise RespError("ERR decrement would overflow")
+            delta = -delta
+        return cmd(db, "incr_by", key=args[1], delta=delta)
+
+    return build
+
+
+def build_pairs(name):
+    def build(args, db):
+        if len(args) % 2 == 0:
+            raise RespError(f"ERR wrong number of arguments for '{args[0].decode(errors='replace').lower()}' command")
+        command = pb.Command(db=db)
+        op = getattr(command, name)
+        for i in range(1, len(args), 2):
+            op.pairs.add(key=args[i], value=args[i + 1])
+        return command
+
+    return build
+
+
+_EXPIRE_CONDITIONS = {b"NX": pb.EXPIRE_NX, b"XX": pb.EXPIRE_XX, b"GT": pb.EXPIRE_GT, b"LT": pb.EXPIRE_LT}
+
+
+def build_expire(unit_ms, absolute):
+    def build(args, db):
+        name = args[0].decode(errors="replace").lower()
+        n = to_int(args[2])
+        if (unit_ms == 1000 and not -(_I64_MAX // 1000) <= n <= _I64_MAX // 1000):
+            raise RespError(f"ERR invalid expire time in '{name}' command")
+        ms = n * unit_ms
+        command = cmd(db, "expire", key=args[1])
+        if absolute:
+            command.expire.expiry.expire_at_ms = ms
+        else:
+            command.expire.expiry.ttl_ms = ms
+        flags = set()
+        for arg in args[3:]:
+            flag = arg.upper()
+            if flag not in _EXPIRE_CONDITIONS:
+                raise RespError(f"ERR Unsupported option {arg.decode(errors='replace')}")
+            flags.add(flag)
+        if b"NX" in flags and flags & {b"XX", b"GT", b"LT"}:
+            raise RespError("ERR NX and XX, GT or LT options at the same time are not compatible")
+        if b"GT" in flags and b"LT" in flags:
+            raise RespError("ERR GT and LT options at the same time are not compatible")
+        if b"XX" in flags and flags & {b"GT", b"LT"}:
+            # Redis allows XX with GT/LT: GT/LT already imply an existing ttl check.
+            flags.discard(b"XX")
+        if flags:
+            command.expire.condition = _EXPIRE_CONDITIONS[flags.pop()]
+        return command
+
+    return build
+
+
+def parse_scan_options(args, i, allow_type=False, allow_novalues=False) -> dict:
+    opts = {"match": b"", "count": 0, "type": "", "novalues": False}
+    while i < len(args):
+        opt = args[i].upper()
+        if opt == b"MATCH" and i + 1 < len(args):
+            opts["match"] = args[i + 1]
+            i += 2
+        elif opt == b"COUNT" and i + 1 < len(args):
+            n = to_int(args[i + 1])
+            if n < 1:
+                raise RespError(SYNTAX)
+            opts["count"] = min(n, 1 << 31)
+            i += 2
+        elif opt == b"TYPE" and allow_type and i + 1 < len(args):
+            opts["type"] = args[i + 1].decode(errors="replace").lower()
+            i += 2
+        elif opt == b"NOVALUES" and allow_novalues:
+            opts["novalues"] = True
+            i += 1
+        else:
+            raise RespError(SYNTAX)
+    return opts
+
+
+def parse_cursor(arg: bytes) -> int:
+    if not arg.isdigit() or len(arg) > 20 or int(arg) >= 1 << 64:
+        raise RespError("ERR invalid cursor")
+    return int(arg)
+
+
+def build_scan(args, db):
+    opts = parse_scan_options(args, 2, allow_type=True)
+    return cmd(db, "scan", cursor=parse_cursor(args[1]), match=opts["match"], count=opts["count"], type=opts["type"])
+
+
+def build_rename(if_absent):
+    def build(args, db):
+        return cmd(db, "rename", key=args[1], new_key=args[2], if_absent=if_absent)
+
+    return build
+
+
+def build_getrange(args, db):
+    return cmd(db, "get_range", key=args[1], start=to_int(args[2]), end=to_int(args[3]))
+
+
+def build_setrange(args, db):
+    offset = to_int(args[2])
+    if offset < 0:
+        raise RespError("ERR offset is out of range")
+    return cmd(db, "set_range", key=args[1], offset=offset, value=args[3])
+
+
+def build_flush(name):
+    def build(args, db):
+        for arg in args[1:]:
+            if arg.upper() not in (b"ASYNC", b"SYNC"):
+                raise RespError(SYNTAX)
+        return cmd(db, name)
+
+    return build
+
+
+def build_copy(args, db):
+    command = cmd(db, "copy", key=args[1], new_key=args[2], destination_db=-1)
+    i = 3
+    while i < len(args):
+        opt = args[i].upper()
+        if opt == b"REPLACE":
+            command.copy.replace = True
+            i += 1
+        elif opt == b"DB" and i + 1 < len(args):
+            n = to_int(args[i + 1])
+            if n < 0:
+                raise RespError("ERR DB index is out of range")
+            command.copy.destination_db = n
+            i += 2
+        else:
+            raise RespError(SYNTAX)
+    return command
+
+
+def build_move(args, db):
+    n = to_int(args[2])
+    if n < 0:
+        raise RespError("ERR DB index is out of range")
+    return cmd(db, "move", key=args[1], destination_db=n)
+
+
+def build_swapdb(args, db):
+    try:
+        a = to_int(args[1])
+    except RespError:
+        raise RespError("ERR invalid first DB index") from None
+    try:
+        b = to_int(args[2])
+    except RespError:
+        raise RespError("ERR invalid second DB index") from None
+    if a < 0 or b < 0:
+        raise RespError("ERR DB index is out of range")
+    return cmd(a, "swap_db", other_db=b)
+
+
+def _key(name):
+    return lambda args, db: cmd(db, name, key=args[1])
+
+
+def _keys(name):
+    return lambda args, db: cmd(db, name, keys=list(args[1:]))
+
+
+W, R = "write", "readonly"
+register("get", 2, f"{R} fast", lambda a, db: cmd(db, "get", key=a[1]), group="string")
+register("set", -3, f"{W} denyoom", build_set, group="string")
+register("setnx", 3, f"{W} denyoom fast", lambda a, db: cmd(db, "set", key=a[1], value=a[2], condition=pb.IF_ABSENT), ok_to_int, group="string")
+register("setex", 4, f"{W} denyoom", build_setex(1000), group="string")
+register("psetex", 4, f"{W} denyoom", build_setex(1), group="string")
+register("getdel", 2, f"{W} fast", _key("get_del"), group="string")
+register("getex", -2, f"{W} fast", build_getex, group="string")
+register("getset", 3, f"{W} denyoom fast", lambda a, db: cmd(db, "set", key=a[1], value=a[2], get=True), group="string")
+register("del", -2, W, _keys("del"), keys=(1, -1, 1))
+register("unlink", -2, f"{W} fast", _keys("del"), keys=(1, -1, 1))
+register("exists", -2, f"{R} fast", _keys("exists"), keys=(1, -1, 1))
+register("incr", 2, f"{W} denyoom fast", build_incr(1, False), group="string")
+register("decr", 2, f"{W} denyoom fast", build_incr(-1, False), group="string")
+register("incrby", 3, f"{W} denyoom fast", build_incr(1, True), group="string")
+register("decrby", 3, f"{W} denyoom fast", build_incr(-1, True), group="string")
+register("incrbyfloat", 3, f"{W} denyoom fast", lambda a, db: cmd(db, "incr_by_float", key=a[1], delta=to_float(a[2])), as_bulk_float, group="string")
+register("append", 3, f"{W} denyoom fast", lambda a, db: cmd(db, "append", key=a[1], value=a[2]), group="string")
+register("strlen", 2, f"{R} fast", _key("str_len"), group="string")
+register("getrange", 4, R, build_getrange, group="string")
+register("substr", 4, R, build_getrange, group="string")
+register("setrange", 4, f"{W} denyoom", build_setrange, group="string")
+register("mset", -3, f"{W} denyoom", build_pairs("mset"), keys=(1, -1, 2), group="string")
+register("msetnx", -3, f"{W} denyoom", build_pairs("mset_nx"), keys=(1, -1, 2), group="string")
+register("mget", -2, f"{R} fast", _keys("mget"), keys=(1, -1, 1), group="string")
+register("expire", -3, f"{W} fast", build_expire(1000, False))
+register("pexpire", -3, f"{W} fast", build_expire(1, False))
+register("expireat", -3, f"{W} fast", build_expire(1000, True))
+register("pexpireat", -3, f"{W} fast", build_expire(1, True))
+register("persist", 2, f"{W} fast", _key("persist"))
+register("ttl", 2, f"{R} fast", lambda a, db: cmd(db, "ttl", key=a[1]))
+register("pttl", 2, f"{R} fast", lambda a, db: cmd(db, "ttl", key=a[1], millis=True))
+register("type", 2, f"{R} fast", _key("type"), as_status)
+register("rename", 3, W, build_rename(False), keys=(1, 2, 1))
+register("renamenx", 3, f"{W} fast", build_rename(True), ok_to_int, keys=(1, 2, 1))
+register("scan", -2, R, build_scan, as_scan, keys=(0, 0, 0))
+register("dbsize", 1, f"{R} fast", lambda a, db: cmd(db, "db_size"), keys=(0, 0, 0), group="server")
+register("flushall", -1, W, build_flush("flush_all"), keys=(0, 0, 0), group="server")
+register("flushdb", -1, W, build_flush("flush_db"), keys=(0, 0, 0), group="server")
+register("randomkey", 1, R, None, keys=(0, 0, 0))
+register("keys", 2, R, None, keys=(0, 0, 0))
+register("copy", -3, f"{W} denyoom", build_copy, keys=(1, 2, 1))
+register("move", 3, f"{W} fast", build_move)
+register("swapdb", 3, f"{W} fast", build_swapdb, keys=(0, 0, 0), group="server")
+register("object", -2, R, None, keys=(2, 2, 1))
+
+# Connection, server and transaction commands: run by resp.py itself.
+for _name, _arity, _flags in [
+    ("ping", -1, "fast stale"), ("echo", 2, "fast stale"), ("hello", -1, "noauth fast stale"),
+    ("auth", -2, "noauth fast stale"), ("select", 2, "fast stale"), ("quit", -1, "noauth fast stale"),
+    ("reset", 1, "noauth fast stale"), ("client", -2, "stale"), ("command", -1, "stale"),
+    ("info", -1, "stale"), ("config", -2, "admin stale"), ("time", 1, "fast stale"),
+    ("wait", 3, "stale"), ("multi", 1, "fast stale"), ("exec", 1, "stale"), ("discard", 1, "fast stale"),
+    ("watch", -2, "fast stale"), ("unwatch", 1, "fast stale"), ("lastsave", 1, "fast stale"),
+    ("readonly", 1, "fast stale"), ("readwrite", 1, "fast stale"), ("memory", -2, "readonly"),
+]:
+    register(_name, _arity, _flags, None, keys=(1, -1, 1) if _name == "watch" else (0, 0, 0),
+             group="transactions" if _name in ("multi", "exec", "discard", "watch", "unwatch") else "connection")
+
+# The data types register themselves into TABLE.
+from raftcache.node.frontends import resp_types  # noqa: E402,F401

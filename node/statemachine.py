@@ -1,0 +1,267 @@
+"""The deterministic state machine: applies committed log entries to the keyspace.
+
+`apply(index, data)` decodes one log entry and runs it in one keyspace write
+transaction whose commit also records `applied_index` (DESIGN.md invariant 3),
+through a chain of thin wrappers, etcd-style:
+
+    skip replays → decode (fatal if impossible) → dedup (invariant 5)
+        → limits (check_limits again) → quota (OOM, rollback on error) → handler
+
+Handlers live in small modules by family (strings, memcache_ops, hashes,
+lists, sets, zsets, transactions), each exporting `HANDLERS`; `HANDLERS` here
+is their merge, one dispatch table over `Command.WhichOneof("op")`, called as
+`handler(ctx, op)` with node/strings.Ctx. `read(command, now_ms)` runs a
+read command on a read transaction.
+
+Must not touch: `time`, `random`, sockets, grpc, Raft, lmdb. The only clock is
+the entry's `now_ms`; any random choice would come from `random.Random(entry.seed)`.
+Semantic failures are returned as `CommandError` values, never raised: an
+exception inside a Raft apply would wedge the cluster.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import struct
+
+from google.protobuf import unknown_fields
+from google.protobuf.message import Message
+
+from raftcache.node import commands
+from raftcache.node.commands import READ_COMMANDS, Command, LogEntry
+from raftcache.node.config import KeyspaceConfig
+from raftcache.node.errors import CommandError, Reason, out_of_memory
+from raftcache.node.keyspace import Keyspace, KeyspaceFullError, WriteTxn
+from raftcache.node.strings import Ctx
+from raftcache.proto import commands_pb2 as pb
+
+#: How long a client's last (sequence, result) is kept for retries, in the log's clock.
+DEDUP_WINDOW_MS = 3_600_000
+#: Most expired dedup entries removed per applied entry (bounds the work of one apply).
+DEDUP_PRUNE_BATCH = 64
+
+# Dedup tables in keyspace meta (saved in snapshots with the data):
+#   dedup/c/<client_id>            -> sequence u64 | now_ms (+2^63) u64 | encoded Value
+#   dedup/t/<now_ms (+2^63)><client_id> -> b""      (age index for pruning)
+_DEDUP_CLIENT = b"dedup/c/"
+_DEDUP_AGE = b"dedup/t/"
+_DEDUP_HEAD = struct.Struct(">QQ")
+_CLOCK_BIAS = 1 << 63          # sorts signed now_ms as unsigned big-endian
+_MISS = object()
+
+
+#: Handler modules, merged in this order (later ones win: memcache_ops wraps set/append).
+HANDLER_MODULES = ("strings", "hashes", "lists", "sets", "zsets", "transactions", "memcache_ops")
+
+
+def _adapt(handler):
+    """Dispatch is `handler(ctx, op)`; a handler written as (txn, db, op, ctx) gets an adapter."""
+    if len(inspect.signature(handler).parameters) == 4:
+        def call(ctx: Ctx, op):
+            return handler(ctx.txn, ctx.db, op, ctx)
+        return call
+    return handler
+
+
+def _merge_handlers() -> dict:
+    table: dict = {}
+    for module_name in HANDLER_MODULES:
+        try:
+            module = importlib.import_module(f"raftcache.node.{module_name}")
+        except ImportError:       # a family not written yet: its commands get "unknown command"
+            continue
+        for name, handler in getattr(module, "HANDLERS", {}).items():
+            table[name] = _adapt(handler)
+    return table
+
+
+class FatalApplyError(RuntimeError):
+    """A committed entry cannot be applied by this binary (does not decode, names an
+    unknown command, or the keyspace is full). The node must stop: skipping the
+    entry would make this replica diverge from the others."""
+
+
+def _has_unknown_fields(message: Message) -> bool:
+    """True when `message` (or any message inside it) carries fields this binary does not know."""
+    if len(unknown_fields.UnknownFieldSet(message)):
+        return True
+    for fd, value in message.ListFields():
+        if fd.message_type is None:
+            continue
+        items = [value] if isinstance(value, Message) else value   # repeated: a container
+        if any(_has_unknown_fields(item) for item in items):
+            return True
+    return False
+
+
+class StateMachine:
+    """Applies log entries to a Keyspace; every replica computes the same results."""
+
+    def __init__(self, keyspace: Keyspace, limits: KeyspaceConfig):
+        """`limits`: databases, max_key_bytes and max_value_bytes enforced at apply."""
+        self._keyspace = keyspace
+        self._limits = limits
+
+    @property
+    def applied_index(self) -> int:
+        return self._keyspace.applied_index
+
+    # ------------------------------------------------------------ apply
+
+    def apply(self, index: int, data: bytes) -> object:
+        """Apply the entry at log `index`; `data` = commands.encode_entry(LogEntry).
+
+        Returns the command's result (a CommandError is a result), or None
+        when `index` was already applied (a replay after restart). Raises
+        FatalApplyError when the entry cannot be applied by this binary.
+        """
+        if index <= self._keyspace.applied_index:
+            return None
+        entry = self._decode(index, data)
+        try:
+            with self._keyspace.writer(index) as txn:
+                return self._apply_entry(txn, index, entry)
+        except KeyspaceFullError as exc:
+            raise FatalApplyError(str(exc)) from exc
+
+    @staticmethod
+    def _decode(index: int, data: bytes) -> LogEntry:
+        try:
+            entry = commands.decode_entry(bytes(data))
+        except Exception as exc:  # DecodeError, ValueError: anything that is not an entry
+            raise FatalApplyError(f"log entry {index} does not decode: {exc}") from exc
+        if _has_unknown_fields(entry.command):
+            raise FatalApplyError(
+                f"log entry {index} holds a command this version does not know; upgrade this node")
+        return entry
+
+    def _apply_entry(self, txn: WriteTxn, index: int, entry: LogEntry) -> object:
+        self._prune_dedup(txn, entry.now_ms)
+        name = entry.command.WhichOneof("op")
+        dedup = bool(entry.client_id) and entry.sequence != 0 and name not in READ_COMMANDS
+        if dedup:
+            previous = self._dedup_lookup(txn, entry)
+            if previous is not _MISS:
+                return previous
+        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)
+        if dedup:
+            self._dedup_store(txn, entry, result)
+        return result
+
+    def _execute(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int) -> object:
+        name = command.WhichOneof("op")
+        if name is None:
+            return CommandError("empty command: no operation set", Reason.SYNTAX)
+        error = self._check_limits(command)
+        if error is not None:
+            return error
+        handler = HANDLERS.get(name)
+        if handler is None:
+            return CommandError(f"unknown command '{name}'", Reason.SYNTAX)
+        ctx = self._context(txn, command.db, now_ms, index, seed)
+        op = getattr(command, name)
+        if name in READ_COMMANDS:
+            return handler(ctx, op)
+        return self._quota(txn, handler, ctx, op)
+
+    def _context(self, txn, db: int, now_ms: int, index: int, seed: int) -> Ctx:
+        limits = self._limits
+        return Ctx(txn, db, now_ms, index, limits.max_value_bytes, seed, limits.databases, limits)
+
+    def _check_limits(self, command: Command) -> CommandError | None:
+        limits = self._limits
+        return commands.check_limits(command, databases=limits.databases,
+                                     max_key_bytes=limits.max_key_bytes,
+                                     max_value_bytes=limits.max_value_bytes)
+
+    @staticmethod
+    def _quota(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
+        """Run a write; undo it when it failed or grew the data past maxmemory.
+
+        Deletes and writes that do not grow the logical size are always
+        allowed, so a full node can still be emptied (Redis's denyoom rule,
+        measured exactly rather than per command name).
+        """
+        used_before = txn.used_bytes()
+        with txn.savepoint() as sp:
+            result = handler(ctx, op)
+            if isinstance(result, CommandError):
+                sp.rollback()
+            elif txn.used_bytes() > used_before and txn.would_exceed(0):
+                sp.rollback()
+                result = out_of_memory()
+        return result
+
+    # ------------------------------------------------------------ dedup (invariant 5)
+
+    @staticmethod
+    def _dedup_lookup(txn: WriteTxn, entry: LogEntry) -> object:
+        raw = txn.meta_get(_DEDUP_CLIENT + entry.client_id.encode())
+        if raw is None:
+            return _MISS
+        sequence, _ = _DEDUP_HEAD.unpack_from(raw)
+        if entry.sequence == sequence:
+            return commands.from_value(pb.Value.FromString(raw[_DEDUP_HEAD.size:]))
+        if entry.sequence < sequence:
+            # Only the last result per client is kept: an older sequence is a
+            # stale retry whose outcome is no longer known. Refuse, never re-apply.
+            return CommandError(
+                f"request sequence {entry.sequence} is older than this client's last applied "
+                f"sequence {sequence}; its outcome is unknown", Reason.INVALID_ARGUMENT)
+        return _MISS
+
+    @staticmethod
+    def _dedup_store(txn: WriteTxn, entry: LogEntry, result: object) -> None:
+        client = entry.client_id.encode()
+        name = _DEDUP_CLIENT + client
+        old = txn.meta_get(name)
+        if old is not None:
+            _, old_clock = _DEDUP_HEAD.unpack_from(old)
+            txn.meta_delete(_DEDUP_AGE + struct.pack(">Q", old_clock) + client)
+        clock = entry.now_ms + _CLOCK_BIAS
+        encoded = commands.to_value(result).SerializeToString()
+        txn.meta_put(name, _DEDUP_HEAD.pack(entry.sequence, clock) + encoded)
+        txn.meta_put(_DEDUP_AGE + struct.pack(">Q", clock) + client, b"")
+
+    @staticmethod
+    def _prune_dedup(txn: WriteTxn, now_ms: int) -> None:
+        """Forget clients idle for DEDUP_WINDOW_MS of log time (deterministic)."""
+        horizon = now_ms - DEDUP_WINDOW_MS + _CLOCK_BIAS
+        for name, _ in txn.meta_range(_DEDUP_AGE, DEDUP_PRUNE_BATCH):
+            clock = struct.unpack_from(">Q", name, len(_DEDUP_AGE))[0]
+            if clock >= horizon:
+                break
+            txn.meta_delete(name)
+            txn.meta_delete(_DEDUP_CLIENT + name[len(_DEDUP_AGE) + 8:])
+
+    # ------------------------------------------------------------ reads, snapshots
+
+    def read(self, command: Command, now_ms: int) -> object:
+        """Run a READ_COMMANDS command on a fresh read transaction at `now_ms`.
+
+        Raises ValueError for a command that is not a read (a caller's bug).
+        """
+        name = command.WhichOneof("op")
+        if name not in READ_COMMANDS:
+            raise ValueError(f"{name!r} is not a read command")
+        error = self._check_limits(command)
+        if error is not None:
+            return error
+        handler = HANDLERS.get(name)
+        if handler is None:
+            return CommandError(f"unknown command '{name}'", Reason.SYNTAX)
+        with self._keyspace.reader() as txn:
+            return handler(self._context(txn, command.db, now_ms, 0, 0), getattr(command, name))
+
+    def snapshot(self, path: str) -> int:
+        """Write a consistent, fsynced copy of the keyspace to `path`; returns the index it covers."""
+        return self._keyspace.copy_to(path)
+
+    def restore(self, path: str) -> None:
+        """Replace the keyspace (data, applied_index, dedup table) with a snapshot."""
+        self._keyspace.restore_from(path)
+
+
+#: The merged dispatch table (node/transactions reads it for MULTI/EXEC).
+HANDLERS: dict = _merge_handlers()

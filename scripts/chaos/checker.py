@@ -1,0 +1,467 @@
+"""History checker for chaos runs: linearizability, lost writes, staleness.
+
+Independent of raftcache (standard library only), so it can check any
+history written in this format and be unit-tested with hand-made histories.
+
+A history is a list of operations (one JSON object per line on disk):
+
+    {"id": 7, "process": "g3.1", "f": "write", "key": "r1", "value": "g3-17",
+     "level": null, "status": "ok", "result": null, "index": 812,
+     "t0": 12.503, "t1": 12.561, "node": "n2", "error": ""}
+
+- `f`: `write` (value), `read` (-> result), `cas` (expect, value -> result
+  true/false), `incr` (value = delta -> result = the new integer), `add`
+  (value = an element added to a set key), `read_set` (-> result = the
+  elements), `final` reads are ordinary `read`/`read_set` operations made
+  after healing.
+- `status`: `ok` (completed, result known), `fail` (definitely did not take
+  effect), `unknown` (may or may not have taken effect, at any time after t0).
+- `t0`/`t1`: invocation and completion, seconds on one monotonic clock; t1 is
+  null for unknown operations.
+- `level`: the read consistency level (`linearizable`, `lease`,
+  `bounded:<ms>`, `any`, `min_index:<n>`); `index`: for writes the log index
+  they committed at, for reads the applied index they saw (null when the
+  protocol does not report it).
+
+Checks:
+
+1. Linearizability per key (registers and counters are P-compositional), by
+   the Wing–Gong/Lowe search with memoization of (linearized set, state).
+   Writes, CAS and increments of every status take part (unknown ones may be
+   linearized anywhere after their invocation, or "never", which is the same
+   as last); failed ones are dropped. Reads take part when their level
+   promises linearizability. A search that exceeds its step or time budget
+   reports "unknown", never "yes".
+2. Lost writes: every acknowledged `add` is in the final set; a register's
+   final value is not older than its newest acknowledged write (by commit
+   index); a counter's final value covers every acknowledged increment.
+3. Staleness of weaker reads, from log indices: a read that saw applied
+   index I, invoked at t0, is stale by t0 - (earliest completion before t0 of
+   any acknowledged write with index > I). Bounded reads are compared with
+   their bound; min_index reads must have seen at least their index.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+
+LINEARIZABLE_LEVELS = ("linearizable", None, "", "default")
+MUTATIONS = ("write", "cas", "incr")
+
+
+# ---------------------------------------------------------------- models
+
+
+class RegisterModel:
+    """A register of unique values; state is the value or None (absent)."""
+
+    initial = None
+
+    @staticmethod
+    def step(state, op):
+        f = op["f"]
+        if f == "write":
+            return True, op["value"]
+        if f == "read":
+            return op["result"] == state, state
+        if f == "cas":
+            hit = state == op.get("expect")
+            if op["status"] != "ok":  # happened, outcome unknown
+                return True, op["value"] if hit else state
+            return bool(op["result"]) == hit, op["value"] if hit else state
+        raise ValueError(f"register model has no operation {f!r}")
+
+
+class CounterModel:
+    """An integer counter (absent = 0); `incr` returns the new value."""
+
+    initial = 0
+
+    @staticmethod
+    def step(state, op):
+        f = op["f"]
+        if f == "incr":
+            new = state + int(op["value"])
+            if op["status"] != "ok":
+                return True, new
+            return op["result"] is not None and int(op["result"]) == new, new
+        if f == "read":
+            seen = 0 if op["result"] is None else int(op["result"])
+            return seen == state, state
+        if f == "write":
+            return True, int(op["value"])
+        raise ValueError(f"counter model has no operation {f!r}")
+
+
+def model_for(ops: list[dict]):
+    return CounterModel if any(op["f"] == "incr" for op in ops) else RegisterModel
+
+
+# ---------------------------------------------------------------- WGL search
+
+
+class BudgetExceeded(Exception):
+    pass
+
+
+def check_linearizable(ops: list[dict], model=None, max_steps: int = 2_000_000,
+                       deadline: float | None = None) -> dict:
+    """Wing–Gong/Lowe search over one key's operations.
+
+    Returns {"result": "yes"|"no"|"unknown", "steps": n, "ops": n, and for
+    "no" the operation whose completion could not be explained ("stuck_op")
+    plus the longest linearizable prefix found ("best_prefix")}.
+    """
+    model = model or model_for(ops)
+    ops = [op for op in ops if op["status"] != "fail" and not (op["f"] == "read" and op["status"] != "ok")]
+    n = len(ops)
+    if n == 0:
+        return {"result": "yes", "steps": 0, "ops": 0}
+    # Events: (time, kind, op) with calls (kind 0) before returns (kind 1) at
+    # equal times, which treats touching operations as concurrent (lenient).
+    events = []
+    for i, op in enumerate(ops):
+        events.append((op["t0"], 0, i))
+        if op["status"] == "ok":
+            t1 = op["t1"]
+            if t1 is None or t1 < op["t0"]:
+                raise ValueError(f"operation {op.get('id')} completes before it starts")
+            events.append((t1, 1, i))
+    events.sort()
+    # Doubly linked list over events; node 0 is the head sentinel.
+    size = len(events) + 1
+    nxt = list(range(1, size + 1))
+    nxt[-1] = -1
+    prv = list(range(-1, size - 1))
+    kind = [None] + [e[1] for e in events]
+    opix = [None] + [e[2] for e in events]
+    ret_node = [-1] * n
+    for node in range(1, size):
+        if kind[node] == 1:
+            ret_node[opix[node]] = node
+    finite = sum(1 for op in ops if op["status"] == "ok")
+
+    def unlink(node):
+        p, q = prv[node], nxt[node]
+        nxt[p] = q
+        if q != -1:
+            prv[q] = p
+
+    def relink(node):
+        p, q = prv[node], nxt[node]
+        nxt[p] = node
+        if q != -1:
+            prv[q] = node
+
+    state = model.initial
+    linearized = 0
+    cache: set = set()
+    stack: list = []
+    entry = nxt[0]
+    steps = 0
+    best = (0, [])
+    stuck = None
+    while True:
+        if finite == 0:
+            return {"result": "yes", "steps": steps, "ops": n}
+        steps += 1
+        if steps > max_steps or (deadline is not None and steps % 4096 == 0 and time.monotonic() > deadline):
+            return {"result": "unknown", "steps": steps, "ops": n, "reason": "search budget exhausted"}
+        if entry == -1:  # cannot happen while finite > 0: a return event remains
+            raise AssertionError("event list exhausted with operations outstanding")
+        i = opix[entry]
+        if kind[entry] == 0:
+            ok, new_state = model.step(state, ops[i])
+            if ok:
+                new_lin = linearized | (1 << i)
+                memo = (new_lin, new_state)
+                if memo not in cache:
+                    cache.add(memo)
+                    stack.append((entry, state))
+                    linearized, state = new_lin, new_state
+                    unlink(entry)
+                    if ret_node[i] != -1:
+                        unlink(ret_node[i])
+                        finite -= 1
+                    if len(stack) > best[0]:
+                        best = (len(stack), [ops[opix[e[0]]].get("id") for e in stack[-5:]])
+                    entry = nxt[0]
+                    continue
+            entry = nxt[entry]
+        else:
+            # The operation completed before we could linearize it: backtrack.
+            if stuck is None or len(stack) >= stuck[0]:
+                stuck = (len(stack), ops[i].get("id"))
+            if not stack:
+                return {"result": "no", "steps": steps, "ops": n, "stuck_op": stuck[1],
+                        "best_prefix_len": best[0], "best_prefix_tail": best[1]}
+            entry, state = stack.pop()
+            j = opix[entry]
+            linearized &= ~(1 << j)
+            if ret_node[j] != -1:
+                relink(ret_node[j])
+                finite += 1
+            relink(entry)
+            entry = nxt[entry]
+
+
+def _is_linearizable_read(op: dict, lease_counts: bool) -> bool:
+    level = op.get("level")
+    if level in LINEARIZABLE_LEVELS:
+        return True
+    return lease_counts and level == "lease"
+
+
+def check_linearizability(history: list[dict], *, include_lease: bool = False, max_steps_per_key: int = 2_000_000,
+                          time_budget_s: float = 300.0) -> dict:
+    """Per-key linearizability of registers and counters. See check_linearizable."""
+    by_key: dict[str, list[dict]] = defaultdict(list)
+    for op in history:
+        if op["f"] in MUTATIONS or (op["f"] == "read" and _is_linearizable_read(op, include_lease)):
+            by_key[op["key"]].append(op)
+    deadline = time.monotonic() + time_budget_s
+    per_key = {}
+    for key in sorted(by_key):
+        ops = by_key[key]
+        per_key[key] = check_linearizable(ops, max_steps=max_steps_per_key, deadline=deadline)
+        per_key[key]["model"] = model_for(ops).__name__
+    results = {r["result"] for r in per_key.values()}
+    verdict = "no" if "no" in results else ("unknown" if "unknown" in results else "yes")
+    return {"result": verdict, "per_key": per_key}
+
+
+# ---------------------------------------------------------------- lost writes
+
+
+def check_lost_writes(history: list[dict]) -> dict:
+    """Acknowledged writes missing from the final state (after healing).
+
+    The final state is read by the last successful `read`/`read_set` of each
+    key that is marked `"final": true`.
+    """
+    finals = {}
+    for op in history:
+        if op.get("final") and op["status"] == "ok":
+            finals[op["key"]] = op
+    lost, phantom, notes = [], [], []
+    by_key: dict[str, list[dict]] = defaultdict(list)
+    for op in history:
+        if not op.get("final"):
+            by_key[op["key"]].append(op)
+    acknowledged = 0
+    for key, ops in sorted(by_key.items()):
+        final = finals.get(key)
+        adds = [op for op in ops if op["f"] == "add"]
+        incrs = [op for op in ops if op["f"] == "incr"]
+        writes = [op for op in ops if op["f"] in ("write", "cas")]
+        acknowledged += sum(1 for op in adds + incrs + writes if op["status"] == "ok"
+                            and not (op["f"] == "cas" and not op["result"]))
+        if (adds or incrs or writes) and final is None:
+            notes.append(f"no final read of {key}: its writes were not checked")
+            continue
+        if adds:
+            present = set(final["result"] or [])
+            for op in adds:
+                if op["status"] == "ok" and op["value"] not in present:
+                    lost.append({"key": key, "id": op["id"], "value": op["value"], "t1": op["t1"]})
+            attempted = {op["value"]: op["status"] for op in adds}
+            for element in present - set(attempted):
+                phantom.append({"key": key, "value": element, "why": "never written"})
+            for element in present:
+                if attempted.get(element) == "fail":
+                    phantom.append({"key": key, "value": element, "why": "write reported failed"})
+        if incrs:
+            acked = sum(int(op["value"]) for op in incrs if op["status"] == "ok")
+            maybe = sum(int(op["value"]) for op in incrs if op["status"] == "unknown")
+            seen = int(final["result"] or 0)
+            if seen < acked:
+                lost.append({"key": key, "why": f"counter {seen} < {acked} acknowledged increments"})
+            if seen > acked + maybe:
+                phantom.append({"key": key, "why": f"counter {seen} > {acked} acknowledged + {maybe} unknown"})
+        if writes:
+            done = [op for op in writes if op["status"] == "ok" and op.get("index") is not None
+                    and not (op["f"] == "cas" and not op["result"])]
+            if done:
+                newest = max(done, key=lambda op: op["index"])
+                value = final["result"]
+                writer = next((op for op in writes if op["value"] == value and op["status"] != "fail"
+                               and not (op["f"] == "cas" and op["status"] == "ok" and not op["result"])), None)
+                if value != newest["value"]:
+                    if writer is None:
+                        lost.append({"key": key, "id": newest["id"], "value": newest["value"],
+                                     "why": f"final value {value!r} was never written"})
+                    elif writer["status"] == "ok" and writer.get("index") is not None \
+                            and writer["index"] < newest["index"]:
+                        lost.append({"key": key, "id": newest["id"], "value": newest["value"],
+                                     "why": f"final value {value!r} is older (index {writer['index']}) "
+                                            f"than the acknowledged write at index {newest['index']}"})
+    return {"acknowledged_writes": acknowledged, "lost": len(lost), "lost_examples": lost[:20],
+            "phantom": len(phantom), "phantom_examples": phantom[:20], "notes": notes}
+
+
+# ---------------------------------------------------------------- staleness
+
+
+def _level_name(level) -> str:
+    return (level or "linearizable").split(":", 1)[0]
+
+
+def check_staleness(history: list[dict]) -> dict:
+    """Staleness of reads that report the applied index they saw; see the module docstring."""
+    acked = sorted((op["index"], op["t1"]) for op in history
+                   if op["f"] in ("write", "cas", "incr", "add") and op["status"] == "ok"
+                   and op.get("index") is not None and op["t1"] is not None)
+    indices = [a[0] for a in acked]
+    suffix_min = [math.inf] * (len(acked) + 1)
+    for k in range(len(acked) - 1, -1, -1):
+        suffix_min[k] = min(acked[k][1], suffix_min[k + 1])
+    # Per key: (index, value) of known-index writes, to check a read's value against its index.
+    writes_by_key: dict = defaultdict(list)
+    writer_index: dict[tuple[str, object], int | None] = {}
+    for op in history:
+        if op["f"] in ("write", "cas") and op["status"] != "fail" and not (op["f"] == "cas" and op["status"] == "ok"
+                                                                            and not op["result"]):
+            writer_index[(op["key"], op["value"])] = op.get("index") if op["status"] == "ok" else None
+            if op["status"] == "ok" and op.get("index") is not None and not (op["f"] == "cas" and not op["result"]):
+                writes_by_key[op["key"]].append((op["index"], op["value"]))
+    writes_by_key = {key: ([i for i, _ in sorted(lst, key=lambda w: w[0])], [v for _, v in sorted(lst, key=lambda w: w[0])])
+                     for key, lst in writes_by_key.items()}
+    levels: dict[str, dict] = {}
+    violations = []
+    for op in history:
+        if op["f"] not in ("read", "read_set") or op["status"] != "ok" or op.get("index") is None or op.get("final"):
+            continue
+        level = op.get("level") or "linearizable"
+        name = _level_name(level)
+        stats = levels.setdefault(name, {"reads": 0, "max_staleness_ms": 0.0, "over_bound": 0})
+        stats["reads"] += 1
+        seen = op["index"]
+        k = bisect.bisect_right(indices, seen)
+        stale_s = max(0.0, op["t0"] - suffix_min[k])
+        stats["max_staleness_ms"] = max(stats["max_staleness_ms"], round(stale_s * 1000, 3))
+        bound_ms = None
+        if name == "bounded":
+            bound_ms = float(level.split(":", 1)[1])
+        elif name in ("linearizable", "lease"):
+            bound_ms = 0.0
+        if bound_ms is not None and stale_s * 1000 > bound_ms:
+            stats["over_bound"] += 1
+            violations.append({"id": op["id"], "level": level, "staleness_ms": round(stale_s * 1000, 3)})
+        if name == "min_index":
+            wanted = int(level.split(":", 1)[1])
+            if seen < wanted:
+                stats["over_bound"] += 1
+                violations.append({"id": op["id"], "level": level, "why": f"saw index {seen} < {wanted}"})
+        # The value must be the key's value at the index the read reports.
+        if op["f"] == "read" and op["key"] in writes_by_key:
+            value = op["result"]
+            idxs, vals = writes_by_key[op["key"]]
+            k = bisect.bisect_right(idxs, seen)
+            widx = writer_index.get((op["key"], value))
+            if widx is not None and widx > seen:
+                violations.append({"id": op["id"], "level": level, "why": f"read {value!r} written at index "
+                                                                          f"{widx}, after the index {seen} it saw"})
+            elif widx is not None and k and idxs[k - 1] > widx:
+                violations.append({"id": op["id"], "level": level, "why": f"read {value!r} (index {widx}) but "
+                                                                          f"{vals[k - 1]!r} was written at "
+                                                                          f"{idxs[k - 1]} <= {seen}"})
+    return {"levels": levels, "violations": len(violations), "violation_examples": violations[:20]}
+
+
+# ---------------------------------------------------------------- availability
+
+
+def availability(history: list[dict], faults: list[dict]) -> dict:
+    """Share of operations that completed ok, inside and outside fault windows (by invocation time)."""
+    windows = sorted((f["start"], f["end"] if f.get("end") is not None else math.inf) for f in faults)
+
+    def in_fault(t):
+        return any(a <= t <= b for a, b in windows)
+
+    counts = {"during_faults": [0, 0], "no_fault": [0, 0]}
+    for op in history:
+        if op.get("final"):
+            continue
+        bucket = counts["during_faults" if in_fault(op["t0"]) else "no_fault"]
+        bucket[1] += 1
+        bucket[0] += op["status"] == "ok"
+    return {k: {"ok": ok, "total": total, "ok_ratio": round(ok / total, 4) if total else None}
+            for k, (ok, total) in counts.items()}
+
+
+# ---------------------------------------------------------------- verdict
+
+
+def summarize(history: list[dict]) -> dict:
+    ops = {"total": len(history)}
+    for op in history:
+        ops[op["status"]] = ops.get(op["status"], 0) + 1
+        ops.setdefault("by_f", {}).setdefault(op["f"], {}).setdefault(op["status"], 0)
+        ops["by_f"][op["f"]][op["status"]] += 1
+    return ops
+
+
+def verdict(history: list[dict], faults: list[dict] | None = None, time_budget_s: float = 300.0) -> dict:
+    """Everything the run reports; `valid` is false on any proven anomaly, null when undecided."""
+    faults = faults or []
+    lin = check_linearizability(history, time_budget_s=time_budget_s * 0.6)
+    lease = check_linearizability(history, include_lease=True, time_budget_s=time_budget_s * 0.4) \
+        if any(op.get("level") == "lease" for op in history) else None
+    lost = check_lost_writes(history)
+    stale = check_staleness(history)
+    out = {
+        "operations": summarize(history),
+        "faults_injected": len(faults),
+        "faults_by_kind": _count(f["kind"] for f in faults),
+        "linearizable": lin["result"],
+        "linearizability": lin,
+        "lease_linearizable": lease["result"] if lease else None,
+        "lease_linearizability": lease,
+        "acknowledged_writes": lost["acknowledged_writes"],
+        "acknowledged_writes_lost": lost["lost"],
+        "lost_writes": lost,
+        "max_staleness_ms": {k: v["max_staleness_ms"] for k, v in stale["levels"].items()},
+        "staleness": stale,
+        "availability": availability(history, faults),
+    }
+    bad = lin["result"] == "no" or lost["lost"] or lost["phantom"] or stale["violations"]
+    out["valid"] = False if bad else (None if lin["result"] == "unknown" else True)
+    return out
+
+
+def _count(items: Iterable[str]) -> dict:
+    out: dict[str, int] = {}
+    for item in items:
+        out[item] = out.get(item, 0) + 1
+    return out
+
+
+def load_jsonl(path: str) -> list[dict]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description="Check a chaos history (JSONL).")
+    p.add_argument("history")
+    p.add_argument("--faults", help="JSON list of fault windows (as run.py writes them)")
+    p.add_argument("--time-budget", type=float, default=300.0)
+    args = p.parse_args(argv)
+    history = load_jsonl(args.history)
+    faults = json.load(open(args.faults)) if args.faults else []
+    result = verdict(history, faults, args.time_budget)
+    json.dump(result, sys.stdout, indent=2, default=str)
+    print()
+    return 0 if result["valid"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""A stand-in Service for the RESP front end's unit tests.
+
+A real StateMachine over a real Keyspace in a temporary directory, with no
+Raft: every write is stamped like the leader does (clock, seed, relative TTLs
+made absolute) and applied at the next index; reads run on a read txn.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from raftcache.node import commands
+from raftcache.node.config import KeyspaceConfig
+from raftcache.node.keyspace import Keyspace
+from raftcache.node.service import stamp
+from raftcache.node.statemachine import StateMachine
+from raftcache.proto import commands_pb2 as pb
+
+
+class FakeService:
+    def __init__(self, path: str, databases: int = 16):
+        self.limits = KeyspaceConfig(path=path, databases=databases, maxmemory_bytes=64 << 20)
+        self.keyspace = Keyspace(self.limits)
+        self.sm = StateMachine(self.keyspace, self.limits)
+        self.index = self.keyspace.applied_index
+        self.executed: list = []
+        self.is_leader = True
+        self._rng = random.Random(7)
+
+    async def execute(self, command, consistency=None, client_id="", sequence=0):
+        self.executed.append(command)
+        error = commands.check_limits(command, databases=self.limits.databases,
+                                      max_key_bytes=self.limits.max_key_bytes,
+                                      max_value_bytes=self.limits.max_value_bytes)
+        if error is not None:
+            return error, 0
+        now_ms = time.time_ns() // 1_000_000
+        if commands.is_read(command):
+            return self.sm.read(command, now_ms), self.index
+        entry = pb.LogEntry(format=commands.LOG_FORMAT, now_ms=now_ms, seed=self._rng.getrandbits(63))
+        entry.command.CopyFrom(command)
+        stamp(entry.command, now_ms)
+        self.index += 1
+        return self.sm.apply(self.index, commands.encode_entry(entry)), self.index
+
+    def status(self) -> dict:
+        stats = self.keyspace.stats()
+        return {"id": "n1", "zone": "a", "role": "leader", "leader_id": "n1", "term": 1,
+                "commit_index": self.index, "applied_index": self.index, "last_index": self.index,
+                "members": [{"id": "n1", "zone": "a", "connected": True, "match_index": self.index}],
+                "keys": sum(stats.keys), "keys_per_db": list(stats.keys), "used_bytes": stats.used_bytes,
+                "maxmemory_bytes": self.limits.maxmemory_bytes, "last_leader_contact_s": 0.0,
+                "appendfsync": "everysec", "default_read": "linearizable", "stats": {}}
+
+    def close(self):
+        self.keyspace.close()

@@ -1,0 +1,355 @@
+"""Unit tests for node/keyspace: records, counters, expiry index, SCAN, glob,
+applied_index atomicity, snapshots. A temporary LMDB per test; no sockets, no threads."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from raftcache.node import keyspace as keyspace_mod
+from raftcache.node.config import KeyspaceConfig
+from raftcache.node.keyspace import (
+    RECORD_OVERHEAD_BYTES, Keyspace, KeyspaceFullError, Record, ValueType, glob_match,
+)
+
+S = ValueType.STRING
+
+
+@pytest.fixture
+def config(tmp_path):
+    return KeyspaceConfig(path=str(tmp_path / "ks"), maxmemory_bytes=1 << 20)
+
+
+@pytest.fixture
+def ks(config):
+    keyspace = Keyspace(config)
+    yield keyspace
+    keyspace.close()
+
+
+class Writer:
+    """Each call opens the next writer index."""
+
+    def __init__(self, keyspace: Keyspace):
+        self.ks = keyspace
+
+    def __call__(self):
+        return self.ks.writer(self.ks.applied_index + 1)
+
+
+def put(ks, db, key, value=b"v", expires_at_ms=0):
+    with Writer(ks)() as w:
+        w.put(db, key, Record(S, value, expires_at_ms, ks.applied_index + 1))
+
+
+def scan_all(txn, db, count, now_ms=0, match=b"", type=None):
+    cursor, out, steps = 0, [], 0
+    while True:
+        cursor, keys = txn.scan(db, cursor, count, now_ms, match, type)
+        out.extend(keys)
+        steps += 1
+        if cursor == 0:
+            return out, steps
+
+
+# ---------------------------------------------------------------- records
+
+def test_put_get_round_trip_and_expiry_invisibility(ks):
+    with ks.writer(1) as w:
+        w.put(0, b"k", Record(S, b"hello", 5000, 1))
+        w.put(0, b"h", Record(ValueType.HASH, b"\x00", 0, 1))
+    with ks.reader() as r:
+        assert r.get(0, b"k", 4999) == Record(S, b"hello", 5000, 1)
+        assert r.get(0, b"k", 5000) is None          # deadline == now: expired
+        assert r.get(0, b"k", 9999) is None
+        assert r.get_raw(0, b"k") == Record(S, b"hello", 5000, 1)
+        assert r.get(0, b"h", 10**12).type is ValueType.HASH
+        assert r.get(1, b"k", 0) is None             # databases are separate
+        assert r.get(0, b"missing", 0) is None
+
+
+def test_counters_are_logical_and_follow_overwrites_and_deletes(ks):
+    with ks.writer(1) as w:
+        w.put(0, b"a", Record(S, b"12345", 0, 1))
+        w.put(0, b"b", Record(S, b"", 0, 1))
+        w.put(3, b"c", Record(S, b"xy", 0, 1))
+        assert w.db_size(0) == 2
+    expected = (1 + 5) + (1 + 0) + (1 + 2) + 3 * RECORD_OVERHEAD_BYTES
+    stats = ks.stats()
+    assert stats.keys[0] == 2 and stats.keys[3] == 1 and sum(stats.keys) == 3
+    assert stats.used_bytes == expected
+    assert stats.applied_index == 1
+    with ks.writer(2) as w:
+        w.put(0, b"a", Record(S, b"1", 0, 2))        # shrink by 4
+        assert w.delete(3, b"c") is True
+        assert w.delete(3, b"c") is False
+    stats = ks.stats()
+    assert stats.keys[0] == 2 and stats.keys[3] == 0
+    assert stats.used_bytes == expected - 4 - (1 + 2 + RECORD_OVERHEAD_BYTES)
+
+
+def test_would_exceed_compares_logical_bytes_with_maxmemory(ks):
+    with ks.writer(1) as w:
+        w.put(0, b"k", Record(S, b"x" * 1000, 0, 1))
+        used = w.used_bytes()
+        assert used == 1 + 1000 + RECORD_OVERHEAD_BYTES
+        assert not w.would_exceed((1 << 20) - used)
+        assert w.would_exceed((1 << 20) - used + 1)
+
+
+def test_expiry_index_tracks_deadline_changes(ks):
+    with ks.writer(1) as w:
+        w.put(0, b"a", Record(S, b"", 300, 1))
+        w.put(1, b"b", Record(S, b"", 100, 1))
+        w.put(0, b"c", Record(S, b"", 200, 1))
+        w.put(0, b"d", Record(S, b"", 0, 1))
+    with ks.reader() as r:
+        assert r.expired(250, 10) == [(1, b"b"), (0, b"c")]
+        assert r.expired(1000, 2) == [(1, b"b"), (0, b"c")]
+        assert r.expired(99, 10) == []
+    with ks.writer(2) as w:
+        w.put(1, b"b", Record(S, b"", 0, 2))        # persist: leaves the index
+        w.put(0, b"c", Record(S, b"", 500, 2))      # moved later
+        w.delete(0, b"a")
+    with ks.reader() as r:
+        assert r.expired(1000, 10) == [(0, b"c")]
+
+
+def test_put_refuses_out_of_range_fields(ks):
+    with ks.writer(1) as w:
+        with pytest.raises(ValueError):
+            w.put(0, b"k", Record(S, b"", -5, 1))
+        with pytest.raises(ValueError):
+            w.put(0, b"k" * 501, Record(S, b"", 0, 1))
+
+
+# ---------------------------------------------------------------- applied_index
+
+def test_applied_index_commits_with_the_data_and_survives_reopen(config):
+    ks = Keyspace(config)
+    with ks.writer(7) as w:
+        w.put(0, b"k", Record(S, b"v", 0, 7))
+    ks.close()
+    ks = Keyspace(config)
+    assert ks.applied_index == 7
+    with ks.reader() as r:
+        assert r.get(0, b"k", 0).value == b"v"
+    ks.close()
+
+
+def test_a_failed_writer_leaves_neither_data_nor_applied_index(ks):
+    put(ks, 0, b"k", b"old")
+    with pytest.raises(RuntimeError):
+        with ks.writer(2) as w:
+            w.put(0, b"k", Record(S, b"new", 0, 2))
+            w.put(0, b"other", Record(S, b"x", 0, 2))
+            raise RuntimeError("boom")
+    assert ks.applied_index == 1
+    with ks.reader() as r:
+        assert r.get(0, b"k", 0).value == b"old"
+        assert r.get(0, b"other", 0) is None
+        assert r.db_size(0) == 1
+
+
+def test_writer_refuses_an_index_that_does_not_advance(ks):
+    put(ks, 0, b"k")
+    with pytest.raises(ValueError):
+        with ks.writer(1):
+            pass
+
+
+def test_savepoint_rollback_undoes_data_and_counters(ks):
+    put(ks, 0, b"keep", b"1")
+    with ks.writer(2) as w:
+        used = w.used_bytes()
+        with w.savepoint() as sp:
+            w.put(0, b"new", Record(S, b"x" * 100, 50, 2))
+            w.delete(0, b"keep")
+            assert w.db_size(0) == 1
+            sp.rollback()
+        assert w.used_bytes() == used and w.db_size(0) == 1
+        with w.savepoint():
+            w.put(0, b"kept", Record(S, b"y", 0, 2))
+    with ks.reader() as r:
+        assert r.get(0, b"new", 0) is None and r.expired(100, 10) == []
+        assert r.get(0, b"keep", 0).value == b"1"
+        assert r.get(0, b"kept", 0).value == b"y"
+        assert r.db_size(0) == 2
+
+
+def test_map_full_raises_a_fatal_error_and_keeps_the_last_state(tmp_path):
+    config = KeyspaceConfig(path=str(tmp_path / "small"), maxmemory_bytes=1 << 20, map_size_bytes=1 << 20)
+    ks = Keyspace(config)
+    put(ks, 0, b"first", b"1")
+    with pytest.raises(KeyspaceFullError, match="full"):
+        with ks.writer(2) as w:
+            for i in range(100):
+                w.put(0, b"k%d" % i, Record(S, b"x" * 100_000, 0, 2))
+    assert ks.applied_index == 1
+    with ks.reader() as r:
+        assert r.get(0, b"first", 0).value == b"1" and r.db_size(0) == 1
+    ks.close()
+
+
+# ---------------------------------------------------------------- flush, meta
+
+def test_flush_db_and_flush_all(ks):
+    with ks.writer(1) as w:
+        w.put(0, b"a", Record(S, b"1", 100, 1))
+        w.put(0, b"b", Record(S, b"2", 0, 1))
+        w.put(2, b"c", Record(S, b"3", 200, 1))
+        w.meta_put(b"table", b"row")
+    with ks.writer(2) as w:
+        w.flush_db(0)
+    with ks.reader() as r:
+        assert r.get(0, b"a", 0) is None and r.get(0, b"b", 0) is None
+        assert r.get(2, b"c", 0).value == b"3"
+        assert r.expired(1000, 10) == [(2, b"c")]
+    assert ks.stats().keys[0] == 0 and ks.stats().used_bytes == 1 + 1 + RECORD_OVERHEAD_BYTES
+    with ks.writer(3) as w:
+        w.flush_all()
+    stats = ks.stats()
+    assert stats.keys == [0] * 16 and stats.used_bytes == 0 and stats.applied_index == 3
+    with ks.reader() as r:
+        assert r.get(2, b"c", 0) is None and r.expired(1000, 10) == []
+        assert r.meta_get(b"table") == b"row"        # state-machine tables survive FLUSHALL
+
+
+def test_meta_tables(ks):
+    with ks.writer(1) as w:
+        for name in (b"x/2", b"x/1", b"y/1"):
+            w.meta_put(name, name.upper())
+        assert w.meta_delete(b"y/1") is True
+        assert w.meta_delete(b"y/1") is False
+    with ks.reader() as r:
+        assert r.meta_get(b"x/1") == b"X/1"
+        assert r.meta_get(b"y/1") is None
+        assert r.meta_range(b"x/", 10) == [(b"x/1", b"X/1"), (b"x/2", b"X/2")]
+        assert r.meta_range(b"x/", 1) == [(b"x/1", b"X/1")]
+        # internal counters are not visible as tables
+        assert r.meta_range(b"", 100) == [(b"x/1", b"X/1"), (b"x/2", b"X/2")]
+
+
+# ---------------------------------------------------------------- scan
+
+def test_scan_returns_every_key_once_with_filters(ks):
+    with ks.writer(1) as w:
+        for i in range(200):
+            w.put(0, b"user:%d" % i, Record(S, b"", 0, 1))
+        for i in range(50):
+            w.put(0, b"item:%d" % i, Record(ValueType.HASH, b"", 0, 1))
+        w.put(0, b"gone", Record(S, b"", 10, 1))
+        w.put(1, b"user:other-db", Record(S, b"", 0, 1))
+    with ks.reader() as r:
+        keys, steps = scan_all(r, 0, 10, now_ms=100)
+        assert sorted(keys) == sorted([b"user:%d" % i for i in range(200)] + [b"item:%d" % i for i in range(50)])
+        assert steps >= 250 // 11                   # COUNT bounds each batch
+        users, _ = scan_all(r, 0, 1000, match=b"user:1?", now_ms=100)
+        assert sorted(users) == sorted(b"user:1%d" % i for i in range(10))
+        hashes, _ = scan_all(r, 0, 7, type=ValueType.HASH, now_ms=100)
+        assert sorted(hashes) == sorted(b"item:%d" % i for i in range(50))
+        assert b"gone" in scan_all(r, 0, 10, now_ms=5)[0]
+        assert r.scan(5, 0, 10, 0) == (0, [])
+        assert r.scan(0, 1 << 40, 10, 0) == (0, [])   # a cursor out of range ends the scan
+
+
+def test_scan_never_ends_a_batch_inside_one_hash_value(ks, monkeypatch):
+    monkeypatch.setattr(keyspace_mod, "key_hash", lambda key: 7 if key.startswith(b"c") else 9)
+    with ks.writer(1) as w:
+        for i in range(5):
+            w.put(0, b"c%d" % i, Record(S, b"", 0, 1))
+            w.put(0, b"d%d" % i, Record(S, b"", 0, 1))
+    with ks.reader() as r:
+        cursor, keys = r.scan(0, 0, 1, 0)
+        assert sorted(keys) == [b"c%d" % i for i in range(5)] and cursor == 10
+        cursor, keys = r.scan(0, cursor, 1, 0)
+        assert sorted(keys) == [b"d%d" % i for i in range(5)] and cursor == 0
+
+
+def test_scan_returns_keys_present_throughout_despite_concurrent_changes(ks):
+    with ks.writer(1) as w:
+        for i in range(300):
+            w.put(0, b"k%d" % i, Record(S, b"", 0, 1))
+    stable = {b"k%d" % i for i in range(0, 300, 3)}
+    seen: list[bytes] = []
+    cursor, step = 0, 0
+    while True:
+        with ks.reader() as r:
+            cursor, keys = r.scan(0, cursor, 10, 0)
+        seen.extend(keys)
+        if cursor == 0:
+            break
+        step += 1
+        with Writer(ks)() as w:                      # between batches: delete and insert
+            for i in range(1 + step % 2, 300, 3):   # never a multiple of 3
+                w.delete(0, b"k%d" % i)
+            for i in range(step * 5, step * 5 + 5):
+                w.put(0, b"new%d" % i, Record(S, b"", 0, 1))
+    assert stable <= set(seen)
+    assert len(seen) <= 300 + 5 * step               # nothing invented
+
+
+# ---------------------------------------------------------------- glob
+
+@pytest.mark.parametrize("pattern, string, expected", [
+    (b"h?llo", b"hello", True), (b"h?llo", b"hllo", False),
+    (b"h*llo", b"hllo", True), (b"h*llo", b"heeeello", True), (b"h*llo", b"hello!", False),
+    (b"h[ae]llo", b"hallo", True), (b"h[ae]llo", b"hillo", False),
+    (b"h[^e]llo", b"hallo", True), (b"h[^e]llo", b"hello", False),
+    (b"h[a-b]llo", b"hbllo", True), (b"h[a-b]llo", b"hcllo", False),
+    (b"h[b-a]llo", b"hallo", True),                    # reversed range is swapped
+    (b"\\*", b"*", True), (b"\\*", b"x", False),      # escaped star is literal
+    (b"a\\?b", b"a?b", True), (b"a\\?b", b"axb", False),
+    (b"[\\]]", b"]", True), (b"[\\-]", b"-", True), (b"[\\-]", b"a", False),
+    (b"[abc", b"b", True), (b"[abc", b"d", False),    # unterminated class ends the pattern
+    (b"x\\", b"x\\", True),                            # trailing backslash is literal
+    (b"*", b"anything", True), (b"**a", b"bba", True), (b"*a*b*c", b"xaybzc", True),
+    (b"*a*b*c", b"xaybz", False), (b"a*", b"a", True), (b"*", b"", False), (b"", b"", True),
+    (b"[a-c]*[0-9]", b"b-release-7", True), (b"[a-c]*[0-9]", b"d7", False),
+    (b"user:*:name", b"user:1:name", True), (b"fnmatch[!x]", b"fnmatch!", True),
+])
+def test_glob_matches_like_redis(pattern, string, expected):
+    assert glob_match(pattern, string) is expected
+
+
+def test_glob_backtracking_stays_linear_per_star():
+    assert glob_match(b"*a" * 20 + b"b", b"a" * 200) is False
+
+
+# ---------------------------------------------------------------- snapshots
+
+def test_copy_to_and_restore_from_round_trip(ks, tmp_path):
+    with ks.writer(5) as w:
+        w.put(0, b"a", Record(S, b"1", 1000, 5))
+        w.meta_put(b"dedup", b"row")
+    snap = str(tmp_path / "snap.mdb")
+    assert ks.copy_to(snap) == 5
+    assert os.path.exists(snap) and not os.path.exists(snap + ".tmp")
+    with ks.writer(6) as w:
+        w.put(0, b"b", Record(S, b"2", 0, 6))
+        w.delete(0, b"a")
+        w.meta_put(b"dedup", b"changed")
+    ks.restore_from(snap)
+    assert ks.applied_index == 5
+    with ks.reader() as r:
+        assert r.get(0, b"a", 0) == Record(S, b"1", 1000, 5)
+        assert r.get(0, b"b", 0) is None
+        assert r.expired(2000, 10) == [(0, b"a")]
+        assert r.meta_get(b"dedup") == b"row"
+    assert ks.stats().keys[0] == 1
+    with ks.writer(6) as w:                           # the restored env takes writes
+        w.put(0, b"c", Record(S, b"3", 0, 6))
+    with ks.reader() as r:
+        assert r.get(0, b"c", 0).value == b"3"
+
+
+def test_restore_from_refuses_a_file_that_is_not_a_snapshot(ks, tmp_path):
+    put(ks, 0, b"k", b"v")
+    bad = tmp_path / "bad.mdb"
+    bad.write_bytes(b"not lmdb" * 1000)
+    with pytest.raises(ValueError):
+        ks.restore_from(str(bad))
+    with ks.reader() as r:
+        assert r.get(0, b"k", 0).value == b"v"
+    assert ks.applied_index == 1

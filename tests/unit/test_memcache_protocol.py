@@ -1,0 +1,488 @@
+"""memcached front end: raw bytes in, raw bytes out, no sockets.
+
+The protocol object gets a fake transport (httpcore's mock-stream style) and
+a `LocalService` whose execute() applies commands to a real StateMachine +
+Keyspace in a temporary directory, numbering log entries itself (no Raft).
+Expected replies follow memcached 1.6's protocol.txt and, for bad input, what
+a real memcached 1.6.18 answered to the same bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+
+import pytest
+
+from raftcache.node import commands, memcache_ops, statemachine, strings
+from raftcache.node.config import FrontendConfig, KeyspaceConfig
+from raftcache.node.frontends.memcache import MemcacheProtocol, ServerState
+from raftcache.node.keyspace import Keyspace
+from raftcache.node.service import ReadConsistency, stamp
+
+
+class LocalService:
+    """Service.execute over a local state machine: reads on a read txn, writes as numbered entries."""
+
+    def __init__(self, path: str):
+        self.limits = KeyspaceConfig(path=path, maxmemory_bytes=64 << 20, map_size_bytes=256 << 20)
+        self.keyspace = Keyspace(self.limits)
+        self.sm = statemachine.StateMachine(self.keyspace, self.limits)
+        self.index = self.keyspace.applied_index
+        self.skew_ms = 0                       # added to the wall clock: lets tests "wait" for expiry
+        self.consistencies: list = []
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000 + self.skew_ms
+
+    async def execute(self, command, consistency=None, client_id="", sequence=0):
+        self.consistencies.append(consistency)
+        error = commands.check_limits(command, databases=16, max_key_bytes=500, max_value_bytes=self.limits.max_value_bytes)
+        if error is not None:
+            return error, 0
+        now = self.now_ms()
+        if commands.is_read(command):
+            return self.sm.read(command, now), self.index
+        stamp(command, now)
+        self.index += 1
+        entry = commands.LogEntry(format=commands.LOG_FORMAT, now_ms=now, command=command)
+        return self.sm.apply(self.index, commands.encode_entry(entry)), self.index
+
+    def status(self) -> dict:
+        stats = self.keyspace.stats()
+        return {"keys": sum(stats.keys), "keys_per_db": list(stats.keys), "used_bytes": stats.used_bytes,
+                "role": "leader", "leader_id": "n1", "applied_index": self.index, "default_read": "linearizable"}
+
+
+class FakeTransport:
+    def __init__(self):
+        self.data = bytearray()
+        self.closed = False
+        self.paused = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed, "write after close"
+        self.data += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+    def get_extra_info(self, name, default=None):
+        return default
+
+
+@pytest.fixture(autouse=True)
+def _merged_handlers(monkeypatch):
+    # The state machine dispatches over strings' table plus the memcached
+    # handlers (node/memcache_ops.py docstring); patch it in until it does.
+    merged = {**strings.HANDLERS, **memcache_ops.HANDLERS}
+    if statemachine.HANDLERS.get("set") is not memcache_ops.HANDLERS["set"]:
+        monkeypatch.setattr(statemachine, "HANDLERS", merged)
+
+
+@pytest.fixture
+def service(tmp_path):
+    svc = LocalService(str(tmp_path / "ks"))
+    yield svc
+    svc.keyspace.close()
+
+
+class Client:
+    def __init__(self, state: ServerState):
+        self.transport = FakeTransport()
+        self.proto = MemcacheProtocol(state)
+        self.proto.connection_made(self.transport)
+
+    async def send(self, data: bytes) -> bytes:
+        """Feed `data` and return every reply byte written in response."""
+        start = len(self.transport.data)
+        self.proto.data_received(data)
+        await self.proto.wait_idle()
+        return bytes(self.transport.data[start:])
+
+
+@pytest.fixture
+def state(service):
+    return ServerState(service, FrontendConfig(memcached_item_size_max_bytes=4096), 11211)
+
+
+@pytest.fixture
+def client(state):
+    return Client(state)
+
+
+
+# The tests are async; each builds its client inside the running loop.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def mc(state, *exchanges):
+    """Run (request, expected reply) pairs on one connection; returns the client."""
+    async def go():
+        c = Client(state)
+        for request, expected in exchanges:
+            got = await c.send(request)
+            assert got == expected, f"{request!r}: got {got!r}, want {expected!r}"
+        return c
+    return asyncio.run(go())
+
+
+def cas_of(reply: bytes) -> int:
+    return int(reply.split(b"\r\n")[0].split()[4])
+
+
+# ------------------------------------------------------------------ storage and retrieval
+
+def test_set_get_with_flags(state):
+    mc(state,
+       (b"set a 5 0 3\r\nabc\r\n", b"STORED\r\n"),
+       (b"get a\r\n", b"VALUE a 5 3\r\nabc\r\nEND\r\n"),
+       (b"get a missing a\r\n", b"VALUE a 5 3\r\nabc\r\nVALUE a 5 3\r\nabc\r\nEND\r\n"),
+       (b"set a 4294967295 0 0\r\n\r\n", b"STORED\r\n"),
+       (b"get a\r\n", b"VALUE a 4294967295 0\r\n\r\nEND\r\n"),
+       (b"set bin 0 0 4\r\n\r\n\x00\n\r\n", b"STORED\r\n"),
+       (b"get bin\r\n", b"VALUE bin 0 4\r\n\r\n\x00\n\r\nEND\r\n"))
+
+
+def test_add_replace_append_prepend(state):
+    mc(state,
+       (b"add k 0 0 1\r\nx\r\n", b"STORED\r\n"),
+       (b"add k 0 0 1\r\ny\r\n", b"NOT_STORED\r\n"),
+       (b"replace nope 0 0 1\r\nx\r\n", b"NOT_STORED\r\n"),
+       (b"replace k 0 0 1\r\nz\r\n", b"STORED\r\n"),
+       (b"append k 9 9 2\r\n>>\r\n", b"STORED\r\n"),
+       (b"prepend k 9 9 2\r\n<<\r\n", b"STORED\r\n"),
+       (b"append nope 0 0 1\r\nx\r\n", b"NOT_STORED\r\n"),
+       (b"prepend nope 0 0 1\r\nx\r\n", b"NOT_STORED\r\n"),
+       (b"get k\r\n", b"VALUE k 0 5\r\n<<z>>\r\nEND\r\n"))
+
+
+def test_cas(state):
+    async def go():
+        c = Client(state)
+        assert await c.send(b"cas k 0 0 1 1\r\nx\r\n") == b"NOT_FOUND\r\n"
+        await c.send(b"set k 0 0 1\r\nx\r\n")
+        unique = cas_of(await c.send(b"gets k\r\n"))
+        assert await c.send(b"cas k 0 0 1 %d\r\ny\r\n" % (unique + 7)) == b"EXISTS\r\n"
+        assert await c.send(b"cas k 0 0 1 %d\r\ny\r\n" % unique) == b"STORED\r\n"
+        assert await c.send(b"cas k 0 0 1 %d\r\nz\r\n" % unique) == b"EXISTS\r\n"
+        reply = await c.send(b"gets k\r\n")
+        assert reply.startswith(b"VALUE k 0 1 ") and reply.endswith(b"\r\ny\r\nEND\r\n")
+        assert cas_of(reply) > unique
+        # touch keeps the CAS unique, as memcached's does
+        assert await c.send(b"touch k 100\r\n") == b"TOUCHED\r\n"
+        assert cas_of(await c.send(b"gets k\r\n")) == cas_of(reply)
+        assert await c.send(b"cas k 0 0 1 %d noreply\r\nw\r\n" % cas_of(reply)) == b""
+        assert await c.send(b"get k\r\n") == b"VALUE k 0 1\r\nw\r\nEND\r\n"
+    asyncio.run(go())
+
+
+def test_incr_decr(state):
+    mc(state,
+       (b"incr n 1\r\n", b"NOT_FOUND\r\n"),
+       (b"set n 0 0 2\r\n10\r\n", b"STORED\r\n"),
+       (b"incr n 5\r\n", b"15\r\n"),
+       (b"decr n 100\r\n", b"0\r\n"),
+       (b"incr n 18446744073709551615\r\n", b"18446744073709551615\r\n"),
+       (b"incr n 2\r\n", b"1\r\n"),
+       (b"incr n abc\r\n", b"CLIENT_ERROR invalid numeric delta argument\r\n"),
+       (b"incr n -1\r\n", b"CLIENT_ERROR invalid numeric delta argument\r\n"),
+       (b"incr n 18446744073709551616\r\n", b"CLIENT_ERROR invalid numeric delta argument\r\n"),
+       (b"incr n 1 noreply\r\n", b""),
+       (b"get n\r\n", b"VALUE n 0 1\r\n2\r\nEND\r\n"),
+       (b"set t 0 0 3\r\nabc\r\n", b"STORED\r\n"),
+       (b"incr t 1\r\n", b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"),
+       (b"incr\r\n", b"ERROR\r\n"))
+
+
+def test_delete_touch_gat(state):
+    async def go():
+        c = Client(state)
+        await c.send(b"set k 0 0 1\r\nx\r\n")
+        assert await c.send(b"touch k 10\r\ntouch zz 10\r\ntouch k abc\r\n") == \
+            b"TOUCHED\r\nNOT_FOUND\r\nCLIENT_ERROR invalid exptime argument\r\n"
+        assert await c.send(b"gat 100 k zz\r\n") == b"VALUE k 0 1\r\nx\r\nEND\r\n"
+        reply = await c.send(b"gats 0 k\r\n")
+        assert reply.startswith(b"VALUE k 0 1 ") and reply.endswith(b"\r\nx\r\nEND\r\n")
+        assert await c.send(b"gat abc k\r\ngat 10\r\n") == b"CLIENT_ERROR invalid exptime argument\r\nERROR\r\n"
+        assert await c.send(b"delete k 5\r\n") == \
+            b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"
+        assert await c.send(b"delete k\r\ndelete k\r\ndelete k 0\r\ndelete k noreply\r\ndelete\r\n") == \
+            b"DELETED\r\nNOT_FOUND\r\nNOT_FOUND\r\nERROR\r\n"
+    asyncio.run(go())
+
+
+def test_expiry_rules(state, service):
+    async def go():
+        c = Client(state)
+        now = int(time.time())
+        assert await c.send(b"set never 0 0 1\r\nx\r\nset rel 0 100 1\r\nx\r\n") == b"STORED\r\nSTORED\r\n"
+        assert await c.send(b"set abs 0 %d 1\r\nx\r\n" % (now + 100)) == b"STORED\r\n"
+        assert await c.send(b"set past 0 %d 1\r\nx\r\n" % (now - 100)) == b"STORED\r\n"
+        assert await c.send(b"set neg 0 -1 1\r\nx\r\n") == b"STORED\r\n"
+        assert await c.send(b"get never rel abs past neg\r\n") == \
+            b"VALUE never 0 1\r\nx\r\nVALUE rel 0 1\r\nx\r\nVALUE abs 0 1\r\nx\r\nEND\r\n"
+        t = await c.send(b"mg rel t\r\nmg abs t\r\nmg never t\r\n")
+        lines = t.split(b"\r\n")
+        assert 99 <= int(lines[0][4:]) <= 100 and 99 <= int(lines[1][4:]) <= 100 and lines[2] == b"HD t-1"
+        service.skew_ms = 101_000           # 101 s later
+        assert await c.send(b"get never rel abs\r\n") == b"VALUE never 0 1\r\nx\r\nEND\r\n"
+        # a negative touch expires the item
+        assert await c.send(b"touch never -1\r\nget never\r\n") == b"TOUCHED\r\nEND\r\n"
+    asyncio.run(go())
+
+
+def test_noreply_everywhere(state):
+    mc(state,
+       (b"set a 0 0 1 noreply\r\nx\r\nadd a 0 0 1 noreply\r\ny\r\nreplace a 0 0 1 noreply\r\nz\r\n"
+        b"append a 0 0 1 noreply\r\n1\r\nprepend a 0 0 1 noreply\r\n0\r\nincr a 1 noreply\r\nset a 0 0 1 noreply\r\nxyz\r\n"
+        b"delete a 5 noreply\r\nset a 0 0 abc noreply\r\n"
+        b"touch a 0 noreply\r\nverbosity 1 noreply\r\nflush_all noreply\r\nset b 0 0 1 noreply\r\nq\r\n"
+        b"delete b noreply\r\nmn\r\n", b"ERROR\r\nMN\r\n"),
+       (b"get a b\r\n", b"END\r\n"))
+
+
+def test_flush_all(state):
+    async def go():
+        c = Client(state)
+        await c.send(b"set a 0 0 1\r\nx\r\n")
+        assert await c.send(b"flush_all\r\nget a\r\n") == b"OK\r\nEND\r\n"
+        await c.send(b"set a 0 0 1\r\nx\r\n")
+        assert await c.send(b"flush_all 1\r\nget a\r\n") == b"OK\r\nVALUE a 0 1\r\nx\r\nEND\r\n"
+        deadline = time.monotonic() + 5
+        while await c.send(b"get a\r\n") != b"END\r\n":
+            assert time.monotonic() < deadline, "delayed flush_all never ran"
+            await asyncio.sleep(0.05)
+        assert await c.send(b"flush_all x\r\nflush_all -1\r\n") == b"CLIENT_ERROR invalid exptime argument\r\nOK\r\n"
+    asyncio.run(go())
+
+
+def test_misc_commands(state):
+    async def go():
+        c = Client(state)
+        assert (await c.send(b"version\r\n")).startswith(b"VERSION 1.6")
+        assert await c.send(b"verbosity\r\nverbosity 1\r\nverbosity x\r\n") == \
+            b"ERROR\r\nOK\r\nCLIENT_ERROR bad command line format\r\n"
+        stats = await c.send(b"stats\r\n")
+        assert stats.startswith(b"STAT pid ") and b"STAT curr_connections 1\r\n" in stats and stats.endswith(b"END\r\n")
+        assert b"STAT item_size_max 4096\r\n" in await c.send(b"stats settings\r\n")
+        assert (await c.send(b"stats items\r\n")).startswith(b"STAT items:1:number ")
+        assert await c.send(b"stats nonsense\r\n") == b"ERROR\r\n"
+        assert await c.send(b"quit\r\nversion\r\n") == b""
+        assert c.transport.closed
+    asyncio.run(go())
+
+
+# ------------------------------------------------------------------ bad input
+
+def test_bad_input_matches_memcached(state):
+    long_key = b"k" * 251
+    mc(state,
+       (b"set a 0 0 1\r\nx\r\n", b"STORED\r\n"),
+       # a data block longer than declared: bad data chunk, then the rest is a line
+       (b"set a 0 0 1\r\nxyz\r\nget a\r\n", b"CLIENT_ERROR bad data chunk\r\nERROR\r\nVALUE a 0 1\r\nx\r\nEND\r\n"),
+       (b"bogus\r\n\r\nGET a\r\n", b"ERROR\r\nERROR\r\nERROR\r\n"),
+       (b"set a 0 0 abc\r\nx\r\n", b"CLIENT_ERROR bad command line format\r\nERROR\r\n"),
+       (b"set a 0 0 -1\r\nget a\r\n", b"CLIENT_ERROR bad command line format\r\nVALUE a 0 1\r\nx\r\nEND\r\n"),
+       (b"set a 4294967296 0 1\r\nx\r\n", b"CLIENT_ERROR bad command line format\r\nERROR\r\n"),
+       (b"set " + long_key + b" 0 0 1\r\nx\r\n", b"CLIENT_ERROR bad command line format\r\nERROR\r\n"),
+       (b"get " + long_key + b"\r\n", b"CLIENT_ERROR bad command line format\r\n"),
+       (b"set a\x01b 0 0 1\r\nx\r\n", b"CLIENT_ERROR bad command line format\r\nERROR\r\n"),
+       (b"set a 0 0\r\nget\r\n", b"ERROR\r\nERROR\r\n"),
+       (b"cas a 0 0 1\r\nx\r\n", b"ERROR\r\nERROR\r\n"),
+       (b"cas a 0 0 1 abc\r\nx\r\n", b"CLIENT_ERROR bad command line format\r\nERROR\r\n"),
+       (b"get a\n", b"VALUE a 0 1\r\nx\r\nEND\r\n"))
+
+
+def test_too_large_value_is_swallowed(state):
+    async def go():
+        c = Client(state)
+        await c.send(b"set a 0 0 1\r\nx\r\n")
+        big = b"y" * 5000
+        # the block arrives in pieces; none of it may be read as commands
+        assert await c.send(b"set a 0 0 5000\r\n" + big[:100]) == b"SERVER_ERROR object too large for cache\r\n"
+        assert await c.send(big[100:4000]) == b""
+        assert await c.send(big[4000:] + b"\r\nget a\r\n") == b"VALUE a 0 1\r\nx\r\nEND\r\n"
+        assert await c.send(b"ms a 5000 T0\r\n" + big + b"\r\nmn\r\n") == \
+            b"SERVER_ERROR object too large for cache\r\nMN\r\n"
+        # a huge declared length is swallowed, not buffered
+        assert await c.send(b"set a 0 0 2000000000\r\n" + b"z" * 10000) == b"SERVER_ERROR object too large for cache\r\n"
+        assert c.proto._swallow > 0 and len(c.proto._buf) == 0
+        c = Client(state)
+        assert await c.send(b"set a 0 0 5000 noreply\r\n" + big + b"\r\nmn\r\n") == b"MN\r\n"
+    asyncio.run(go())
+
+
+def test_truncated_block_waits_then_completes(state):
+    async def go():
+        c = Client(state)
+        assert await c.send(b"set a 0 0 10\r\n01234") == b""
+        assert await c.send(b"56789\r") == b""
+        assert await c.send(b"\nget a\r\n") == b"STORED\r\nVALUE a 0 10\r\n0123456789\r\nEND\r\n"
+    asyncio.run(go())
+
+
+def test_long_line_without_newline_closes(state):
+    async def go():
+        c = Client(state)
+        assert await c.send(b"x" * 3000) == b""
+        assert c.transport.closed
+        c2 = Client(state)
+        assert await c2.send(b"x" * 3000 + b"\r\nversion\r\n") == b"ERROR\r\nVERSION 1.6.21\r\n"
+    asyncio.run(go())
+
+
+def test_random_garbage_keeps_data(state):
+    import random
+    rng = random.Random(6)
+
+    async def go():
+        good = Client(state)
+        await good.send(b"set keep 0 0 4\r\ndata\r\n")
+        for _ in range(200):
+            c = Client(state)
+            junk = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 600)))
+            await c.send(junk)
+        assert await good.send(b"get keep\r\n") == b"VALUE keep 0 4\r\ndata\r\nEND\r\n"
+    asyncio.run(go())
+
+
+def test_pipelining_answers_in_order(state):
+    requests = b"".join(b"set k%d 0 0 %d\r\n%d\r\n" % (i, len(b"%d" % i), i) for i in range(200))
+    requests += b"".join(b"get k%d\r\n" % i for i in range(200))
+    expected = b"STORED\r\n" * 200 + b"".join(
+        b"VALUE k%d 0 %d\r\n%d\r\nEND\r\n" % (i, len(b"%d" % i), i) for i in range(200))
+
+    async def go():
+        c = Client(state)
+        got = bytearray()
+        for i in range(0, len(requests), 7):       # awkward chunk boundaries
+            got += await c.send(requests[i:i + 7])
+        assert bytes(got) == expected
+    asyncio.run(go())
+
+
+# ------------------------------------------------------------------ meta protocol
+
+def test_meta_get_set(state):
+    async def go():
+        c = Client(state)
+        reply = await c.send(b"ms m 2 T0 F5 c\r\nhi\r\n")
+        assert reply.startswith(b"HD c")
+        cas = int(reply[4:-2])
+        assert await c.send(b"mg m v f c s t k O123 h l\r\n") == \
+            b"VA 2 f5 c%d s2 t-1 km O123 h0 l0\r\nhi\r\n" % cas
+        assert await c.send(b"mg m\r\nmg zz v\r\nmg zz v q\r\nmg m q\r\nmn\r\n") == b"HD\r\nEN\r\nHD\r\nMN\r\n"
+        assert await c.send(b"ms m 2 MX\r\nhi\r\nmg m Zx\r\n") == \
+            b"CLIENT_ERROR invalid mode for ms M token\r\nCLIENT_ERROR invalid flag\r\n"
+        assert await c.send(b"mg m v O" + b"o" * 33 + b"\r\n") == b"CLIENT_ERROR opaque token too long\r\n"
+        assert await c.send(b"ms m S2\r\nhi\r\nms m\r\nmg\r\nmd\r\nma\r\n") == \
+            b"CLIENT_ERROR bad command line format\r\nERROR\r\nCLIENT_ERROR bad command line format\r\n" \
+            b"ERROR\r\nERROR\r\nERROR\r\n"
+        assert await c.send(b"ms m 3\r\nhi\r\nmg m v\r\n") == b"CLIENT_ERROR bad data chunk\r\nERROR\r\n"
+        assert await c.send(b"mg m v c T30 t\r\n") == b"VA 2 c%d t30\r\nhi\r\n" % cas
+    asyncio.run(go())
+
+
+def test_meta_set_modes_and_cas(state):
+    async def go():
+        c = Client(state)
+        assert await c.send(b"ms m 2 q\r\nhi\r\nms m 2 q ME\r\nhi\r\nmn\r\n") == b"NS\r\nMN\r\n"
+        assert await c.send(b"ms m 1 MA\r\n>\r\nms m 1 MP\r\n<\r\nmg m v\r\n") == b"HD\r\nHD\r\nVA 4\r\n<hi>\r\n"
+        assert await c.send(b"ms nope 1 MR\r\nx\r\nms nope 1 MA\r\nx\r\n") == b"NS\r\nNS\r\n"
+        cas = int((await c.send(b"mg m c\r\n"))[4:-2])
+        assert await c.send(b"ms m 1 C%d\r\nx\r\n" % (cas + 1)) == b"EX\r\n"
+        assert (await c.send(b"ms m 1 C%d c\r\nx\r\n" % cas)).startswith(b"HD c")
+        assert await c.send(b"ms nope 1 C5\r\nx\r\n") == b"NF\r\n"
+        assert await c.send(b"ms m 2 F4294967296\r\nhi\r\nmn\r\n") == b"CLIENT_ERROR bad token in command line format\r\nMN\r\n"
+    asyncio.run(go())
+
+
+def test_meta_delete_and_arithmetic(state):
+    async def go():
+        c = Client(state)
+        assert await c.send(b"md zz q\r\nms m 1\r\nx\r\nmd m q\r\nmd m\r\nmn\r\n") == b"NF\r\nHD\r\nNF\r\nMN\r\n"
+        await c.send(b"ms m 1\r\nx\r\n")
+        cas = int((await c.send(b"mg m c\r\n"))[4:-2])
+        assert await c.send(b"md m C%d Oab k\r\n" % (cas + 1)) == b"EX Oab km\r\n"
+        assert await c.send(b"md m C%d\r\nmg m\r\n" % cas) == b"HD\r\nEN\r\n"
+        assert await c.send(b"ma zz\r\nma zz N0 J10 v\r\nma zz v\r\n") == b"NF\r\nVA 2\r\n10\r\nVA 2\r\n11\r\n"
+        reply = await c.send(b"ma zz MD D100 v t c\r\n")
+        assert reply.startswith(b"VA 1 t-1 c") and reply.endswith(b"\r\n0\r\n")
+        assert await c.send(b"ms t 1\r\nx\r\nma t\r\n") == \
+            b"HD\r\nCLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
+        assert await c.send(b"ma zz Dabc\r\nma zz MX\r\n") == \
+            b"CLIENT_ERROR invalid numeric delta argument\r\nCLIENT_ERROR invalid mode for ma M token\r\n"
+        cas = int((await c.send(b"mg zz c\r\n"))[4:-2])
+        assert await c.send(b"ma zz C%d D5 v\r\nma zz C%d v\r\n" % (cas, cas)) == b"VA 1\r\n5\r\nEX\r\n"
+        assert await c.send(b"ma zz q\r\nmg zz v\r\n") == b"VA 1\r\n6\r\n"
+    asyncio.run(go())
+
+
+def test_meta_base64_vivify_and_debug(state):
+    async def go():
+        c = Client(state)
+        key = base64.b64encode(b"bin\x00key")
+        assert await c.send(b"ms %s 2 b\r\nhi\r\n" % key) == b"HD\r\n"
+        assert await c.send(b"mg %s b k v\r\n" % key) == b"VA 2 k%s b\r\nhi\r\n" % key
+        assert await c.send(b"mg !!! b v\r\n") == b"CLIENT_ERROR error decoding key\r\n"
+        reply = await c.send(b"me %s b\r\n" % key)
+        assert reply.startswith(b"ME %s exp=-1 la=0 cas=" % key)
+        assert await c.send(b"me nope\r\n") == b"EN\r\n"
+        reply = await c.send(b"mg viv N30 v c t\r\n")
+        assert reply.startswith(b"VA 0 c") and b" W\r\n" in reply
+        again = await c.send(b"mg viv N30 v\r\n")
+        assert again == b"VA 0\r\n\r\n"
+        assert await c.send(b"mg x v P/foo L/bar E5 u\r\n") == b"EN\r\n"
+    asyncio.run(go())
+
+
+def test_consistency_knobs(state, service):
+    async def go():
+        c = Client(state)
+        assert await c.send(b"consistency\r\n") == b"CONSISTENCY default\r\n"
+        service.consistencies.clear()
+        await c.send(b"get a\r\n")
+        assert service.consistencies == [None]
+        assert await c.send(b"consistency any\r\nconsistency\r\n") == b"OK\r\nCONSISTENCY any\r\n"
+        service.consistencies.clear()
+        await c.send(b"get a\r\nmg a v Q\r\nmg a v Qbounded:250\r\n")
+        assert service.consistencies == [ReadConsistency("any"), ReadConsistency("linearizable"),
+                                         ReadConsistency("bounded", bound_ms=250)]
+        assert await c.send(b"consistency bogus\r\nmg a Qbogus\r\n") == \
+            b"CLIENT_ERROR bad consistency level\r\nCLIENT_ERROR bad consistency level\r\n"
+        assert await c.send(b"consistency default\r\nconsistency\r\n") == b"OK\r\nCONSISTENCY default\r\n"
+    asyncio.run(go())
+
+
+def test_service_errors_become_server_errors(state, service):
+    from raftcache.node.errors import UnavailableError
+
+    async def failing(*args, **kwargs):
+        raise UnavailableError("no leader")
+
+    async def go():
+        c = Client(state)
+        service.execute = failing
+        assert await c.send(b"get a\r\nset a 0 0 1\r\nx\r\n") == \
+            b"SERVER_ERROR unavailable: no leader\r\nSERVER_ERROR unavailable: no leader\r\n"
+    asyncio.run(go())
+
+
+def test_shared_keyspace_with_redis_types(state, service):
+    from raftcache.proto import commands_pb2 as pb
+
+    async def go():
+        c = Client(state)
+        await c.send(b"set s 3 0 2\r\n12\r\n")
+        assert await service.execute(pb.Command(db=0, get=pb.Get(key=b"s"))) == (b"12", service.index)
+        result, _ = await service.execute(pb.Command(db=0, set=pb.Set(key=b"r", value=b"from-redis")))
+        assert await c.send(b"get r\r\n") == b"VALUE r 0 10\r\nfrom-redis\r\nEND\r\n"
+    asyncio.run(go())

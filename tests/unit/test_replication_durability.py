@@ -1,0 +1,144 @@
+"""Durable journal, meta and snapshot files (node/journal.py), and the
+Replicator's proposal bookkeeping that needs no running Raft thread."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+from pysyncobj.config import FAIL_REASON
+from pysyncobj.journal import FileJournal
+
+from raftcache.node import journal
+from raftcache.node.config import Peer, ReplicationConfig
+from raftcache.node.errors import ConfigError, DeadlineError, NotLeaderError, UnavailableError
+from raftcache.node.replication import Replicator, _failure
+
+
+def test_journal_tracks_dirtiness_and_stays_readable_by_pysyncobj(tmp_path):
+    path = str(tmp_path / "raft.journal")
+    j = journal.DurableFileJournal(path)
+    assert not j.dirty
+    j.add(b"\x01", 1, 0)
+    j.add(b"\x00abc", 2, 1)
+    assert j.dirty
+    j.flush()
+    assert not j.dirty and j.flush_count == 1
+    j.flush()  # clean: nothing to do
+    assert j.flush_count == 1
+    j.deleteEntriesFrom(1)
+    assert j.dirty
+    j._destroy()  # flushes
+    plain = FileJournal(path)
+    try:
+        assert list(plain[:]) == [(b"\x01", 1, 0)]
+    finally:
+        plain._destroy()
+
+
+def test_term_and_vote_are_stored_durably_and_reloaded(tmp_path):
+    path = str(tmp_path / "raft.journal")
+    j = journal.DurableFileJournal(path)
+    j.setCurrentTerm(7, "127.0.0.1:9")
+    assert not os.path.exists(path + ".meta.tmp")
+    j._destroy()
+    j = journal.DurableFileJournal(path)
+    assert (j.getCurrentTerm(), j.getVotedForNodeId()) == (7, "127.0.0.1:9")
+    j._destroy()
+
+
+class Hooks:
+    def __init__(self, applied: int, as_dir: bool = False):
+        self.applied = applied
+        self.as_dir = as_dir
+        self.loaded: list[bytes] = []
+
+    @property
+    def applied_index(self) -> int:
+        return self.applied
+
+    def save(self, path: str) -> int:
+        if self.as_dir:
+            os.makedirs(path)
+            with open(os.path.join(path, "data.mdb"), "wb") as f:
+                f.write(b"dir-copy")
+        else:
+            with open(path, "wb") as f:
+                f.write(b"file-copy")
+        return self.applied
+
+    def load(self, path: str) -> None:
+        target = os.path.join(path, "data.mdb") if os.path.isdir(path) else path
+        with open(target, "rb") as f:
+            self.loaded.append(f.read())
+
+
+@pytest.mark.parametrize("as_dir", [False, True])
+def test_snapshot_restores_keyspace_only_when_behind(tmp_path, as_dir):
+    path = str(tmp_path / "raft.snapshot")
+    raft_state = ((b"\x01", 10, 2), (b"\x01", 9, 2), {"cluster"})
+    assert journal.write_snapshot(path, raft_state, Hooks(8, as_dir).save) == 8
+    assert not os.path.exists(path + ".keyspace")
+
+    behind = Hooks(3)
+    assert journal.read_snapshot(path, lambda: behind.applied, behind.load) == raft_state
+    assert behind.loaded == [b"dir-copy" if as_dir else b"file-copy"]
+
+    ahead = Hooks(12)
+    assert journal.read_snapshot(path, lambda: ahead.applied, ahead.load) == raft_state
+    assert ahead.loaded == []
+    assert sorted(os.listdir(tmp_path)) == ["raft.snapshot"]
+
+
+def test_snapshot_rejects_a_foreign_file(tmp_path):
+    path = tmp_path / "raft.snapshot"
+    path.write_bytes(pickle.dumps("not ours") + b"\0" * 32)
+    with pytest.raises(ValueError):
+        journal.read_snapshot(str(path), lambda: 0, lambda p: None)
+
+
+def test_fail_reasons_map_to_domain_errors():
+    assert isinstance(_failure(FAIL_REASON.MISSING_LEADER), UnavailableError)
+    assert isinstance(_failure(FAIL_REASON.QUEUE_FULL), UnavailableError)
+    assert isinstance(_failure(FAIL_REASON.DISCARDED), UnavailableError)
+    assert isinstance(_failure(FAIL_REASON.NOT_LEADER), NotLeaderError)
+    assert isinstance(_failure(FAIL_REASON.LEADER_CHANGED), DeadlineError)
+    assert isinstance(_failure(FAIL_REASON.UNKNOWN_OUTCOME), DeadlineError)
+
+
+def _replicator(tmp_path, **overrides) -> Replicator:
+    me = Peer("n1", "a", "127.0.0.1", 7000)
+    config = ReplicationConfig(**{"data_dir": str(tmp_path), "cluster_secret": "s", **overrides})
+    return Replicator(config, me, [me], lambda i, d: None, Hooks(0))
+
+
+def test_replicator_requires_a_secret(tmp_path):
+    with pytest.raises(ConfigError):
+        _replicator(tmp_path, cluster_secret="")
+
+
+def test_propose_before_start_is_unavailable(tmp_path):
+    got = []
+    _replicator(tmp_path).propose(b"x", lambda *a: got.append(a))
+    assert len(got) == 1 and isinstance(got[0][2], UnavailableError)
+
+
+def test_results_and_deadlines_call_back_exactly_once(tmp_path, monkeypatch):
+    rep = _replicator(tmp_path, proposal_timeout_s=1.0)
+    got = []
+    clock = [100.0]
+    monkeypatch.setattr("raftcache.node.replication.time.monotonic", lambda: clock[0])
+    for pid in (1, 2):
+        rep._pending[pid] = lambda *a, pid=pid: got.append((pid, *a))
+        rep._deadlines.append((clock[0] + 1.0, pid))
+    rep._on_result(1, (5, "r"), FAIL_REASON.SUCCESS)
+    assert got == [(1, "r", 5, None)]
+    clock[0] += 0.5
+    rep._expire_proposals()
+    assert len(got) == 1
+    clock[0] += 0.6
+    rep._expire_proposals()
+    assert got[1][0] == 2 and isinstance(got[1][3], DeadlineError)
+    rep._on_result(2, (6, "late"), FAIL_REASON.SUCCESS)  # committed after its deadline: ignored
+    assert len(got) == 2 and not rep._pending and not rep._deadlines
