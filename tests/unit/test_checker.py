@@ -1,0 +1,221 @@
+"""The chaos history checker (scripts/chaos/checker.py) on hand-made histories.
+
+Every anomaly the chaos runs claim to detect has a history here that the
+checker must reject, next to a close linearizable one it must accept.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from scripts.chaos import checker
+
+_ids = itertools.count(1)
+
+
+def op(f, t0, t1, key="k", value=None, result=None, status="ok", **extra):
+    if status == "unknown":
+        t1 = None
+    return {"id": next(_ids), "process": extra.pop("process", "p"), "f": f, "key": key, "value": value,
+            "result": result, "status": status, "t0": t0, "t1": t1, **extra}
+
+
+def w(t0, t1, v, **kw):
+    return op("write", t0, t1, value=v, **kw)
+
+
+def r(t0, t1, v, **kw):
+    return op("read", t0, t1, result=v, level=kw.pop("level", "linearizable"), **kw)
+
+
+def lin(history):
+    return checker.check_linearizability(history)["result"]
+
+
+# ---------------------------------------------------------------- registers
+
+
+def test_sequential_register_is_linearizable():
+    assert lin([w(0, 1, "a"), r(2, 3, "a"), w(4, 5, "b"), r(6, 7, "b")]) == "yes"
+
+
+def test_empty_and_initial_reads():
+    assert lin([]) == "yes"
+    assert lin([r(0, 1, None), w(2, 3, "a")]) == "yes"
+
+
+@pytest.mark.parametrize("seen", ["a", "b"])
+def test_read_concurrent_with_write_may_see_either(seen):
+    assert lin([w(0, 1, "a"), w(2, 6, "b"), r(3, 4, seen)]) == "yes"
+
+
+def test_stale_read_after_acknowledged_write_is_rejected():
+    assert lin([w(0, 1, "a"), w(2, 3, "b"), r(4, 5, "a")]) == "no"
+
+
+def test_read_of_value_never_written_is_rejected():
+    assert lin([w(0, 1, "a"), r(2, 3, "zz")]) == "no"
+
+
+def test_new_old_inversion_is_rejected():
+    # A write in flight may be seen or not, but once one read saw it a later read cannot un-see it.
+    assert lin([w(0, 10, "a"), r(1, 2, "a"), r(3, 4, None)]) == "no"
+    assert lin([w(0, 10, "a"), r(1, 2, None), r(3, 4, "a")]) == "yes"
+
+
+def test_unknown_write_may_or_may_not_have_happened():
+    assert lin([w(0, 1, "a"), w(2, None, "b", status="unknown"), r(5, 6, "b"), r(7, 8, "b")]) == "yes"
+    assert lin([w(0, 1, "a"), w(2, None, "b", status="unknown"), r(5, 6, "a")]) == "yes"
+    # …but it cannot take effect before it was invoked, or flip back afterwards.
+    assert lin([w(0, 1, "a"), r(2, 3, "b"), w(4, None, "b", status="unknown")]) == "no"
+    assert lin([w(0, 1, "a"), w(2, None, "b", status="unknown"), r(5, 6, "b"), r(7, 8, "a")]) == "no"
+
+
+def test_failed_write_must_not_be_visible():
+    assert lin([w(0, 1, "a"), w(2, 3, "b", status="fail"), r(4, 5, "a")]) == "yes"
+    assert lin([w(0, 1, "a"), w(2, 3, "b", status="fail"), r(4, 5, "b")]) == "no"
+
+
+def test_weak_reads_are_not_held_to_linearizability():
+    assert lin([w(0, 1, "a"), w(2, 3, "b"), r(4, 5, "a", level="any")]) == "yes"
+    assert checker.check_linearizability([w(0, 1, "a"), w(2, 3, "b"), r(4, 5, "a", level="lease")],
+                                         include_lease=True)["result"] == "no"
+
+
+def test_cas():
+    def cas(t0, t1, expect, value, result, **kw):
+        return op("cas", t0, t1, expect=expect, value=value, result=result, **kw)
+
+    assert lin([w(0, 1, "a"), cas(2, 3, "a", "b", True), r(4, 5, "b")]) == "yes"
+    assert lin([w(0, 1, "a"), cas(2, 3, "a", "b", True), r(4, 5, "a")]) == "no"
+    # A CAS that failed while nothing else could have changed the value.
+    assert lin([w(0, 1, "a"), cas(2, 3, "a", "b", False)]) == "no"
+    assert lin([w(0, 1, "a"), cas(2, 3, "x", "b", False), r(4, 5, "a")]) == "yes"
+    # Two CAS from the same expected value cannot both win.
+    assert lin([w(0, 1, "a"), cas(2, 5, "a", "b", True), cas(2, 5, "a", "c", True)]) == "no"
+    assert lin([w(0, 1, "a"), cas(2, 5, "a", "b", True), cas(2, 5, "a", "c", False), r(6, 7, "b")]) == "yes"
+    # An unknown CAS may explain a value.
+    assert lin([w(0, 1, "a"), cas(2, None, "a", "b", None, status="unknown"), r(4, 5, "b")]) == "yes"
+
+
+def test_concurrent_mess_is_decided():
+    h = [w(0, 4, "a", process="1"), w(1, 5, "b", process="2"), w(2, 6, "c", process="3"),
+         r(3, 7, "b", process="4"), r(8, 9, "b"), r(10, 11, "b")]
+    assert lin(h) == "yes"
+    h[-1] = r(10, 11, "a")
+    assert lin(h) == "no"
+
+
+def test_independent_keys_are_checked_separately():
+    h = [w(0, 1, "a", key="x"), w(0, 1, "a", key="y"), w(2, 3, "b", key="y"), r(4, 5, "a", key="x"),
+         r(4, 5, "a", key="y")]
+    result = checker.check_linearizability(h)
+    assert result["result"] == "no"
+    assert result["per_key"]["x"]["result"] == "yes"
+    assert result["per_key"]["y"]["result"] == "no"
+    assert result["per_key"]["y"]["stuck_op"] is not None
+
+
+def test_budget_exhaustion_reports_unknown_not_yes():
+    # Many concurrent unknown writes with a read no order can satisfy forces a large search.
+    h = [w(0, None, f"v{i}", status="unknown") for i in range(16)]
+    h += [r(1, 2, "v3"), r(3, 4, "v5"), r(5, 6, "v3"), r(7, 8, "nope")]
+    result = checker.check_linearizable(h, max_steps=50)
+    assert result["result"] == "unknown"
+
+
+# ---------------------------------------------------------------- counters
+
+
+def inc(t0, t1, delta, result, **kw):
+    return op("incr", t0, t1, value=delta, result=result, **kw)
+
+
+def test_counter_linearizable():
+    assert lin([inc(0, 1, 1, 1), inc(2, 3, 2, 3), r(4, 5, 3)]) == "yes"
+    assert lin([inc(0, 5, 1, 2), inc(1, 4, 1, 1), r(6, 7, "2")]) == "yes"
+
+
+def test_counter_double_apply_is_rejected():
+    # A retried increment applied twice: the counter jumps by 2 for a +1.
+    assert lin([inc(0, 1, 1, 1), inc(2, 3, 1, 3)]) == "no"
+    # Two increments both claiming the same new value.
+    assert lin([inc(0, 5, 1, 1), inc(0, 5, 1, 1)]) == "no"
+
+
+def test_counter_lost_increment_is_rejected():
+    assert lin([inc(0, 1, 1, 1), inc(2, 3, 1, 2), r(4, 5, 1)]) == "no"
+
+
+def test_counter_unknown_increment():
+    assert lin([inc(0, 1, 1, 1), inc(2, None, 5, None, status="unknown"), r(4, 5, 6), r(6, 7, 6)]) == "yes"
+    assert lin([inc(0, 1, 1, 1), inc(2, None, 5, None, status="unknown"), r(4, 5, 6), r(6, 7, 1)]) == "no"
+
+
+# ---------------------------------------------------------------- lost writes
+
+
+def test_lost_acknowledged_add_is_reported():
+    h = [op("add", 0, 1, key="s", value="e1"), op("add", 0, 1, key="s", value="e2"),
+         op("add", 0, None, key="s", value="e3", status="unknown"), op("add", 0, 1, key="s", value="e4", status="fail")]
+    ok = h + [op("read_set", 5, 6, key="s", result=["e1", "e2"], final=True)]
+    assert checker.check_lost_writes(ok)["lost"] == 0
+    assert checker.check_lost_writes(ok)["phantom"] == 0
+    bad = h + [op("read_set", 5, 6, key="s", result=["e1", "e3", "e4"], final=True)]
+    result = checker.check_lost_writes(bad)
+    assert result["lost"] == 1 and result["lost_examples"][0]["value"] == "e2"
+    assert result["phantom"] == 1
+
+
+def test_register_final_value_older_than_acknowledged_write():
+    h = [w(0, 1, "a", index=10), w(2, 3, "b", index=12)]
+    assert checker.check_lost_writes(h + [r(9, 10, "b", final=True)])["lost"] == 0
+    assert checker.check_lost_writes(h + [r(9, 10, "a", final=True)])["lost"] == 1
+
+
+def test_counter_final_value_below_acknowledged_increments():
+    h = [inc(0, 1, 2, 2), inc(2, 3, 3, 5), inc(4, None, 7, None, status="unknown")]
+    assert checker.check_lost_writes(h + [r(9, 10, 12, final=True)])["lost"] == 0
+    assert checker.check_lost_writes(h + [r(9, 10, 5, final=True)])["lost"] == 0
+    assert checker.check_lost_writes(h + [r(9, 10, 4, final=True)])["lost"] == 1
+    assert checker.check_lost_writes(h + [r(9, 10, 13, final=True)])["phantom"] == 1
+
+
+# ---------------------------------------------------------------- staleness
+
+
+def test_staleness_against_bound():
+    h = [w(0, 1.0, "a", index=5), w(2, 3.0, "b", index=6),
+         r(3.1, 3.2, "a", level="bounded:500", index=5),   # missed b, acknowledged 0.1 s earlier
+         r(4.0, 4.1, "a", level="bounded:500", index=5),   # 1.0 s stale: over its bound
+         r(4.0, 4.1, "a", level="any", index=5)]
+    result = checker.check_staleness(h)
+    assert result["levels"]["bounded"]["max_staleness_ms"] == pytest.approx(1000.0)
+    assert result["levels"]["bounded"]["over_bound"] == 1
+    assert result["levels"]["any"]["over_bound"] == 0
+
+
+def test_read_value_must_match_its_index():
+    h = [w(0, 1, "a", index=5), w(2, 3, "b", index=6)]
+    assert checker.check_staleness(h + [r(4, 5, "a", level="any", index=5)])["violations"] == 0
+    assert checker.check_staleness(h + [r(4, 5, "a", level="any", index=7)])["violations"] == 1
+    assert checker.check_staleness(h + [r(4, 5, "b", level="any", index=5)])["violations"] == 1
+
+
+def test_min_index_read_below_its_index():
+    h = [w(0, 1, "a", index=5), r(2, 3, "a", level="min_index:5", index=5)]
+    assert checker.check_staleness(h)["violations"] == 0
+    h = [w(0, 1, "a", index=5), r(2, 3, None, level="min_index:5", index=4)]
+    assert checker.check_staleness(h)["violations"] >= 1
+
+
+def test_verdict_shape():
+    h = [w(0, 1, "a", index=1), r(2, 3, "a", index=1), r(9, 10, "a", final=True)]
+    v = checker.verdict(h, [{"kind": "kill_leader", "start": 0.5, "end": 2.5}])
+    assert v["valid"] is True
+    assert v["linearizable"] == "yes"
+    assert v["acknowledged_writes_lost"] == 0
+    assert v["faults_injected"] == 1
+    assert v["availability"]["during_faults"]["total"] == 2
