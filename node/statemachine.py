@@ -67,10 +67,8 @@ def _adapt(handler):
 def _merge_handlers() -> dict:
     table: dict = {}
     for module_name in HANDLER_MODULES:
-        try:
-            module = importlib.import_module(f"raftcache.node.{module_name}")
-        except ImportError:       # a family not written yet: its commands get "unknown command"
-            continue
+        # An import error here must stop the node, not quietly drop commands.
+        module = importlib.import_module(f"raftcache.node.{module_name}")
         for name, handler in getattr(module, "HANDLERS", {}).items():
             table[name] = _adapt(handler)
     return table

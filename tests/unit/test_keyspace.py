@@ -59,7 +59,11 @@ def test_put_get_round_trip_and_expiry_invisibility(ks):
     with ks.writer(1) as w:
         w.put(0, b"k", Record(S, b"hello", 5000, 1))
         w.put(0, b"h", Record(ValueType.HASH, b"\x00", 0, 1))
+        w.put(0, b"mc", Record(S, b"item", 0, 1, flags=0xFFFFFFFF))
+        with pytest.raises(ValueError):
+            w.put(0, b"mc", Record(S, b"item", 0, 1, flags=1 << 32))
     with ks.reader() as r:
+        assert r.get(0, b"mc", 0).flags == 0xFFFFFFFF
         assert r.get(0, b"k", 4999) == Record(S, b"hello", 5000, 1)
         assert r.get(0, b"k", 5000) is None          # deadline == now: expired
         assert r.get(0, b"k", 9999) is None

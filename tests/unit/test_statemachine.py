@@ -88,6 +88,15 @@ def err(reason: Reason, message: str | None = None):
     return check
 
 
+def test_string_handlers_accept_both_calling_conventions(node):
+    from raftcache.node import strings
+    node.run(set=Set(b"k", b"v"))
+    with node.ks.reader() as r:
+        ctx = strings.Ctx(r, 0, NOW, 0, 100)
+        assert strings.HANDLERS["get"](ctx, pb.Get(key=b"k")) == b"v"
+        assert strings.HANDLERS["get"](r, 0, pb.Get(key=b"k"), strings.Ctx(None, 5, NOW, 0, 100)) == b"v"
+
+
 def test_every_command_has_a_handler():
     ops = {f.name for f in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields}
     assert ops <= set(HANDLERS)

@@ -1,0 +1,272 @@
+"""The RESP front end fed raw bytes (no sockets): a fake transport drives
+resp.Connection over a real StateMachine + Keyspace (tests/unit/resp_fakes.py).
+
+Covers framing (multibulk, inline, pipelining, split frames), Redis's exact
+protocol/arity/unknown-command errors and where the connection closes,
+RESP2 vs RESP3 replies, AUTH/HELLO, MULTI/EXEC/WATCH, and hostile input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from raftcache.node.config import FrontendConfig
+from raftcache.node.frontends import resp
+from raftcache.node.frontends.resp_protocol import ProtocolError, RequestParser, split_args
+from tests.unit.resp_fakes import FakeService
+
+
+class FakeTransport(asyncio.Transport):
+    def __init__(self):
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+        self.reading = True
+
+    def write(self, data):
+        self.writes.append(bytes(data))
+
+    def close(self):
+        self.closed = True
+
+    def is_closing(self):
+        return self.closed
+
+    def pause_reading(self):
+        self.reading = False
+
+    def resume_reading(self):
+        self.reading = True
+
+    def get_extra_info(self, name, default=None):
+        return ("127.0.0.1", 5555) if name in ("peername", "sockname") else default
+
+
+class Client:
+    def __init__(self, service, password=""):
+        self.state = resp.RespServer(service, FrontendConfig(redis_password=password), "127.0.0.1", 0)
+        self.conn = resp.Connection(self.state)
+        self.transport = FakeTransport()
+        self.conn.connection_made(self.transport)
+
+    async def send(self, data: bytes) -> bytes:
+        self.conn.data_received(data)
+        while self.conn.task is not None:
+            await asyncio.sleep(0)
+        out = b"".join(self.transport.writes)
+        self.transport.writes.clear()
+        return out
+
+
+@pytest.fixture
+def service(tmp_path):
+    s = FakeService(str(tmp_path / "ks"))
+    yield s
+    s.close()
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def cmd(*args) -> bytes:
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def test_ping_inline_and_multibulk(service):
+    async def go():
+        c = Client(service)
+        assert await c.send(b"PING\r\n") == b"+PONG\r\n"
+        assert await c.send(b"ping hello\n") == b"$5\r\nhello\r\n"
+        assert await c.send(cmd("PING")) == b"+PONG\r\n"
+        assert await c.send(b"\r\n") == b""  # an empty inline line is ignored
+    run(go())
+
+
+def test_pipeline_is_answered_in_order_in_one_write(service):
+    async def go():
+        c = Client(service)
+        data = b"".join(cmd("SET", f"k{i}", i) for i in range(500)) + cmd("GET", "k499") + cmd("INCR", "k0")
+        c.conn.data_received(data)
+        while c.conn.task is not None:
+            await asyncio.sleep(0)
+        assert len(c.transport.writes) == 1
+        assert c.transport.writes[0] == b"+OK\r\n" * 500 + b"$3\r\n499\r\n:1\r\n"
+    run(go())
+
+
+def test_frames_split_byte_by_byte(service):
+    async def go():
+        c = Client(service)
+        out = b""
+        for b in cmd("SET", "a", "hello world") + cmd("GET", "a"):
+            out += await c.send(bytes([b]))
+        assert out == b"+OK\r\n$11\r\nhello world\r\n"
+    run(go())
+
+
+@pytest.mark.parametrize("frame, error", [
+    (b"*abc\r\n", b"invalid multibulk length"),
+    (b"*1\r\n$abc\r\n", b"invalid bulk length"),
+    (b"*1\r\n$-5\r\n", b"invalid bulk length"),
+    (b"*1\r\nx3\r\nabc\r\n", b"expected '$', got 'x'"),
+    (b"*2000000\r\n", b"invalid multibulk length"),
+    (b"*1\r\n$999999999999\r\n", b"invalid bulk length"),
+    (b'SET "a b\r\n', b"unbalanced quotes in request"),
+    (b"x" * (70 * 1024), b"too big inline request"),
+    (b"*1\r\n" + b"$" + b"1" * (70 * 1024), b"too big bulk count string"),
+])
+def test_protocol_errors_reply_and_close(service, frame, error):
+    async def go():
+        c = Client(service)
+        out = await c.send(cmd("PING") + frame)
+        assert out == b"+PONG\r\n-ERR Protocol error: " + error + b"\r\n"
+        assert c.transport.closed
+        assert await c.send(cmd("PING")) == b""  # nothing more is read
+    run(go())
+
+
+def test_command_errors_keep_the_connection(service):
+    async def go():
+        c = Client(service)
+        assert await c.send(cmd("GET")) == b"-ERR wrong number of arguments for 'get' command\r\n"
+        assert await c.send(cmd("FOO", "a", "b")) == \
+            b"-ERR unknown command 'FOO', with args beginning with: 'a' 'b' \r\n"
+        assert await c.send(cmd("INCRBY", "x", "1.5")) == b"-ERR value is not an integer or out of range\r\n"
+        assert await c.send(cmd("SET", "x", "1", "EX", "0")) == b"-ERR invalid expire time in 'set' command\r\n"
+        assert await c.send(cmd("SET", "x", "1", "NX", "XX")) == b"-ERR syntax error\r\n"
+        assert await c.send(cmd("HSET", "h", "f", "v")) == b":1\r\n"
+        assert await c.send(cmd("GET", "h")) == \
+            b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+        assert await c.send(cmd("SELECT", "16")) == b"-ERR DB index is out of range\r\n"
+        assert not c.transport.closed
+    run(go())
+
+
+def test_resp3_types(service):
+    async def go():
+        c = Client(service)
+        assert await c.send(cmd("GET", "missing")) == b"$-1\r\n"
+        hello = await c.send(cmd("HELLO", "3", "SETNAME", "me"))
+        assert hello.startswith(b"%7\r\n")
+        assert await c.send(cmd("GET", "missing")) == b"_\r\n"
+        await c.send(cmd("ZADD", "z", "1.5", "a"))
+        assert await c.send(cmd("ZSCORE", "z", "a")) == b",1.5\r\n"
+        await c.send(cmd("HSET", "h", "f", "v"))
+        assert await c.send(cmd("HGETALL", "h")) == b"%1\r\n$1\r\nf\r\n$1\r\nv\r\n"
+        assert await c.send(cmd("CLIENT", "GETNAME")) == b"$2\r\nme\r\n"
+        assert await c.send(cmd("HELLO", "4")) == b"-NOPROTO unsupported protocol version\r\n"
+    run(go())
+
+
+def test_auth(service):
+    async def go():
+        c = Client(service, password="s3cret")
+        assert await c.send(cmd("GET", "a")) == b"-NOAUTH Authentication required.\r\n"
+        assert (await c.send(cmd("AUTH", "nope"))).startswith(b"-WRONGPASS")
+        assert await c.send(cmd("AUTH", "s3cret")) == b"+OK\r\n"
+        assert await c.send(cmd("GET", "a")) == b"$-1\r\n"
+        c2 = Client(service, password="s3cret")
+        assert (await c2.send(cmd("HELLO", "3", "AUTH", "default", "s3cret"))).startswith(b"%")
+        c3 = Client(service, password="s3cret")  # unauthenticated clients get small frames only
+        assert await c3.send(b"*20\r\n") == b"-ERR Protocol error: unauthenticated multibulk length\r\n"
+    run(go())
+
+
+def test_multi_exec_watch(service):
+    async def go():
+        c = Client(service)
+        assert await c.send(cmd("MULTI")) == b"+OK\r\n"
+        assert await c.send(cmd("SET", "a", "1")) == b"+QUEUED\r\n"
+        assert await c.send(cmd("INCR", "a")) == b"+QUEUED\r\n"
+        assert await c.send(cmd("LPUSH", "a", "x")) == b"+QUEUED\r\n"
+        assert await c.send(cmd("PING")) == b"+QUEUED\r\n"
+        out = await c.send(cmd("EXEC"))
+        assert out == b"*4\r\n+OK\r\n:2\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n+PONG\r\n"
+        # a queue-time error aborts EXEC
+        await c.send(cmd("MULTI"))
+        assert await c.send(cmd("GET")) == b"-ERR wrong number of arguments for 'get' command\r\n"
+        assert await c.send(cmd("EXEC")) == b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+        # WATCH: another client's write aborts EXEC
+        other = Client(service)
+        assert await c.send(cmd("WATCH", "a")) == b"+OK\r\n"
+        await other.send(cmd("SET", "a", "changed"))
+        await c.send(cmd("MULTI"))
+        await c.send(cmd("SET", "a", "mine"))
+        assert await c.send(cmd("EXEC")) == b"*-1\r\n"
+        assert await c.send(cmd("GET", "a")) == b"$7\r\nchanged\r\n"
+        assert await c.send(cmd("EXEC")) == b"-ERR EXEC without MULTI\r\n"
+        assert await c.send(cmd("DISCARD")) == b"-ERR DISCARD without MULTI\r\n"
+    run(go())
+
+
+def test_half_closed_connection_gets_its_replies(service):
+    async def go():
+        c = Client(service)
+        c.conn.data_received(cmd("SET", "a", "1") + cmd("GET", "a"))
+        c.conn.eof_received()
+        while c.conn.task is not None:
+            await asyncio.sleep(0)
+        assert b"".join(c.transport.writes) == b"+OK\r\n$1\r\n1\r\n"
+        assert c.transport.closed
+    run(go())
+
+
+def test_hostile_input_changes_nothing(service):
+    async def go():
+        setup = Client(service)
+        await setup.send(cmd("SET", "keep", "value") + cmd("RPUSH", "list", "a", "b"))
+        before = len(service.executed)
+        rng = random.Random(1)
+        for _ in range(200):
+            c = Client(service)
+            junk = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
+            # never a well-formed write: prefix a byte that cannot start a command we run
+            await c.send(b"\x00" + junk)
+        for frame in [b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\nshort", b"*1\r\n$2147483648\r\n",
+                      b"*" + b"9" * 30 + b"\r\n", b"*1\r\n*1\r\n*1\r\n*1\r\n" * 1000,
+                      cmd("DEL", *[f"k{i}" for i in range(10_000)]).replace(b"DEL", b"XXX")]:
+            c = Client(service)
+            await c.send(frame)
+        executed = service.executed[before:]
+        assert all(commands_is_read(x) for x in executed), executed[:3]
+        assert await setup.send(cmd("GET", "keep") + cmd("LRANGE", "list", "0", "-1")) == \
+            b"$5\r\nvalue\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n"
+    run(go())
+
+
+def commands_is_read(command) -> bool:
+    from raftcache.node import commands
+
+    return commands.is_read(command)
+
+
+def test_ten_thousand_arguments(service):
+    async def go():
+        c = Client(service)
+        keys = [f"k{i}" for i in range(10_000)]
+        assert await c.send(cmd("DEL", *keys)) == b":0\r\n"
+        assert await c.send(cmd("SADD", "s", *keys)) == b":10000\r\n"
+        assert await c.send(cmd("SCARD", "s")) == b":10000\r\n"
+    run(go())
+
+
+def test_split_args_quoting():
+    assert split_args(b'set "a b" \'c\\\'d\' "\\x41\\n"') == [b"set", b"a b", b"c'd", b"A\n"]
+    assert split_args(b'"abc"def') is None
+    assert split_args(b"  ") == []
+
+
+def test_parser_returns_good_frames_before_the_error():
+    p = RequestParser()
+    p.feed(cmd("PING") + b"*x\r\n")
+    assert p.parse() == [[b"PING"]]
+    with pytest.raises(ProtocolError):
+        p.parse()
