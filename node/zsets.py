@@ -307,7 +307,7 @@ def compute(ctx, op):
 
 def zset_op(ctx, op):
     txn, db = ctx.txn, ctx.db
-    result = compute(txn, db, op, ctx)
+    result = compute(ctx, op)
     if isinstance(result, CommandError):
         return result
     if op.card:
@@ -317,7 +317,7 @@ def zset_op(ctx, op):
 
 def zset_op_store(ctx, op):
     txn, db = ctx.txn, ctx.db
-    result = compute(txn, db, op.source, ctx)
+    result = compute(ctx, op.source)
     if isinstance(result, CommandError):
         return result
     if txn.get(db, op.key, ctx.now_ms) is not None:

@@ -436,7 +436,7 @@ async def start_server(service, host: str, port: int, config: FrontendConfig) ->
     server = await loop.create_server(lambda: Connection(state), host, port, backlog=1024, reuse_address=True)
     state.server = server
     state._idle_task = loop.create_task(state.idle_loop())
-    server.resp_state = state  # for tests and INFO
+    # (uvloop servers take no attributes: tests reach the state through start_server's caller)
     _orig_close = server.close
 
     def close() -> None:

@@ -22,6 +22,8 @@ from raftcache.proto import commands_pb2 as pb
 from tests.cluster import wait_until
 
 def client(node, **kw) -> Client:
+    """A pymemcache client that waits for every reply (pymemcache's default is noreply)."""
+    kw.setdefault("default_noreply", False)
     return Client(node.memcached_address, connect_timeout=5, timeout=10, **kw)
 
 
@@ -103,7 +105,8 @@ def test_noreply_then_read_back(cluster):
 
 
 def test_hash_client_over_every_node(cluster):
-    hc = HashClient([n.memcached_address for n in cluster.nodes], connect_timeout=5, timeout=10)
+    hc = HashClient([n.memcached_address for n in cluster.nodes], connect_timeout=5, timeout=10,
+                    default_noreply=False)
     items = {f"hk{i}".encode(): f"v{i}".encode() for i in range(100)}
     assert hc.set_many(items) == []
     assert hc.get_many(list(items)) == items

@@ -1,0 +1,104 @@
+"""The client's network: one grpc.aio channel per node, calls that raise typed errors.
+
+`Transport` is the narrow interface the engine uses (httpcore-style: unit
+tests inject a fake one). `GrpcTransport` implements it over the Cache and
+Admin services; every failure comes out as a raftcache.client.errors
+exception, mapped from the status's ErrorInfo reason.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import grpc
+
+from raftcache.client.errors import ConnectionFailedError, error_from_rpc
+from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2, cache_pb2_grpc
+
+# Reconnect quickly after a node restarts: gRPC's default backoff grows to
+# two minutes, far longer than a failover takes.
+_CHANNEL_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.max_receive_message_length", 1 << 30),
+    ("grpc.max_send_message_length", 1 << 30),
+    # One channel per node: do not let gRPC share sub-channels between clients.
+    ("grpc.use_local_subchannel_pool", 1),
+)
+
+
+class Transport(Protocol):
+    """What the engine needs from the network. Every method raises RaftcacheError subclasses."""
+
+    async def execute(self, address: str, request: cache_pb2.Request, timeout_s: float) -> cache_pb2.Reply: ...
+
+    async def pipeline(self, address: str, batch: cache_pb2.RequestBatch, timeout_s: float) -> cache_pb2.ReplyBatch: ...
+
+    async def topology(self, address: str, timeout_s: float) -> admin_pb2.TopologyReply: ...
+
+    async def status(self, address: str, timeout_s: float) -> admin_pb2.StatusReply: ...
+
+    async def close(self) -> None: ...
+
+
+class GrpcTransport:
+    def __init__(self, credentials: grpc.ChannelCredentials | None = None,
+                 metadata: tuple[tuple[str, str], ...] = (), options: tuple = ()):
+        self._credentials = credentials
+        self._metadata = tuple(metadata) or None
+        self._options = _CHANNEL_OPTIONS + tuple(options)
+        self._channels: dict[str, tuple[grpc.aio.Channel, cache_pb2_grpc.CacheStub, admin_pb2_grpc.AdminStub]] = {}
+
+    def _stubs(self, address: str):
+        entry = self._channels.get(address)
+        if entry is None:
+            if self._credentials is not None:
+                channel = grpc.aio.secure_channel(address, self._credentials, options=self._options)
+            else:
+                channel = grpc.aio.insecure_channel(address, options=self._options)
+            entry = self._channels[address] = (channel, cache_pb2_grpc.CacheStub(channel),
+                                               admin_pb2_grpc.AdminStub(channel))
+        return entry
+
+    async def execute(self, address, request, timeout_s):
+        try:
+            return await self._stubs(address)[1].Execute(request, timeout=timeout_s, metadata=self._metadata)
+        except grpc.aio.AioRpcError as e:
+            raise error_from_rpc(e) from None
+
+    async def pipeline(self, address, batch, timeout_s):
+        call = self._stubs(address)[1].Pipeline(timeout=timeout_s, metadata=self._metadata)
+        try:
+            await call.write(batch)
+            reply = await call.read()
+            await call.done_writing()
+        except grpc.aio.AioRpcError as e:
+            raise error_from_rpc(e) from None
+        finally:
+            if not call.done():
+                call.cancel()
+        if reply is grpc.aio.EOF:
+            raise ConnectionFailedError("the pipeline stream ended without a reply")
+        return reply
+
+    async def topology(self, address, timeout_s):
+        try:
+            return await self._stubs(address)[2].Topology(admin_pb2.TopologyRequest(), timeout=timeout_s,
+                                                          metadata=self._metadata)
+        except grpc.aio.AioRpcError as e:
+            raise error_from_rpc(e) from None
+
+    async def status(self, address, timeout_s):
+        try:
+            return await self._stubs(address)[2].Status(admin_pb2.StatusRequest(), timeout=timeout_s,
+                                                        metadata=self._metadata)
+        except grpc.aio.AioRpcError as e:
+            raise error_from_rpc(e) from None
+
+    async def close(self) -> None:
+        channels, self._channels = self._channels, {}
+        for channel, _, _ in channels.values():
+            await channel.close()

@@ -1,0 +1,255 @@
+"""Service.execute with a real state machine and keyspace, and a fake Raft neighbour.
+
+The fake replicator applies proposals in order (as a one-node Raft would)
+and counts them, so these tests can check barrier sharing, stamping,
+forwarding and retry decisions without sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from raftcache.node import commands
+from raftcache.node.config import KeyspaceConfig, NodeConfig, ReplicationConfig, ServiceConfig
+from raftcache.node.errors import CommandError, NotLeaderError, Reason, UnavailableError
+from raftcache.node.keyspace import Keyspace
+from raftcache.node.service import ReadConsistency, Service, execute_many, stamp
+from raftcache.node.statemachine import StateMachine
+from raftcache.proto import commands_pb2 as pb
+
+
+class FakeRaft:
+    """Applies each proposal at the next index, on the next loop turn."""
+
+    def __init__(self, sm: StateMachine):
+        self.sm = sm
+        self.is_leader = True
+        self.leader_id = "n1"
+        self.applied_index = 0
+        self.proposals: list[pb.LogEntry] = []
+        self.lease = True
+        self.contact_s = 0.0
+        self.reject_with: Exception | None = None
+
+    def propose(self, data, callback):
+        if self.reject_with is not None:
+            callback(None, 0, self.reject_with)
+            return
+        self.proposals.append(commands.decode_entry(data))
+
+        def apply():
+            self.applied_index += 1
+            callback(self.sm.apply(self.applied_index, data), self.applied_index, None)
+
+        asyncio.get_running_loop().call_soon(apply)
+
+    def lease_valid(self):
+        return self.lease
+
+    def last_leader_contact_s(self):
+        return self.contact_s
+
+
+class FakeForwarder:
+    def __init__(self):
+        self.calls = []
+
+    async def forward(self, node_id, command, consistency, client_id, sequence):
+        self.calls.append((node_id, command.WhichOneof("op"), consistency))
+        return commands.OK, 99
+
+    async def forward_batch(self, node_id, requests):
+        self.calls.append((node_id, "batch", len(requests)))
+        return [(commands.OK, 99)] * len(requests)
+
+
+@pytest.fixture
+def env(tmp_path):
+    limits = KeyspaceConfig(path=str(tmp_path / "ks"), maxmemory_bytes=1 << 24)
+    config = NodeConfig(keyspace=limits, replication=ReplicationConfig(cluster_secret="s"),
+                        service=ServiceConfig(request_timeout_s=0.3))
+    keyspace = Keyspace(limits)
+    sm = StateMachine(keyspace, limits)
+    raft = FakeRaft(sm)
+    forwarder = FakeForwarder()
+    service = Service(config, sm, raft, keyspace, forwarder)
+    yield service, raft, forwarder
+    keyspace.close()
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_write_then_read(env):
+    service, raft, _ = env
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        result, index = await service.execute(pb.Command(set=pb.Set(key=b"k", value=b"v")))
+        assert (result, index) == (commands.OK, 1)
+        assert await service.execute(pb.Command(get=pb.Get(key=b"k"))) == (b"v", 2)  # barrier took index 2
+
+    run(go())
+
+
+def test_linearizable_reads_share_one_barrier(env):
+    service, raft, _ = env
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        reads = [service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("linearizable")) for _ in range(50)]
+        results = await asyncio.gather(*reads)
+        assert all(r == (None, 1) for r in results)
+        assert [e.command.WhichOneof("op") for e in raft.proposals] == ["noop"]
+
+    run(go())
+
+
+def test_any_and_lease_reads_propose_nothing(env):
+    service, raft, _ = env
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        await service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("any"))
+        await service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("lease"))
+        assert raft.proposals == []
+        raft.lease = False  # a lease that does not hold falls back to a barrier
+        await service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("lease"))
+        assert len(raft.proposals) == 1
+
+    run(go())
+
+
+def test_leader_stamps_relative_ttl_and_seed(env):
+    service, raft, _ = env
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        cmd = pb.Command(set=pb.Set(key=b"k", value=b"v"))
+        cmd.set.expiry.ttl_ms = 5000
+        await service.execute(cmd)
+        entry = raft.proposals[0]
+        assert not entry.command.set.expiry.HasField("ttl_ms")
+        assert entry.command.set.expiry.expire_at_ms == entry.now_ms + 5000
+        assert entry.seed != 0
+        assert not cmd.set.expiry.HasField("expire_at_ms"), "the caller's command must not be modified"
+
+    run(go())
+
+
+def test_follower_forwards_writes_and_linearizable_reads_but_serves_any_locally(env):
+    service, raft, forwarder = env
+    raft.is_leader, raft.leader_id = False, "n2"
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        assert await service.execute(pb.Command(set=pb.Set(key=b"k", value=b"v"))) == (commands.OK, 99)
+        await service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("linearizable"))
+        assert await service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("any")) == (None, 0)
+        assert [c[:2] for c in forwarder.calls] == [("n2", "set"), ("n2", "get")]
+
+    run(go())
+
+
+def test_bounded_read_on_a_stale_follower_asks_the_leader(env):
+    service, raft, forwarder = env
+    raft.is_leader, raft.leader_id = False, "n2"
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        raft.contact_s = 0.05
+        await service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("bounded", bound_ms=100))
+        assert forwarder.calls == []
+        raft.contact_s = 0.5
+        await service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("bounded", bound_ms=100))
+        assert len(forwarder.calls) == 1
+
+    run(go())
+
+
+def test_no_leader_fails_with_a_retryable_error(env):
+    service, raft, _ = env
+    raft.is_leader, raft.leader_id = False, None
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        with pytest.raises(UnavailableError) as info:
+            await service.execute(pb.Command(set=pb.Set(key=b"k", value=b"v")))
+        assert info.value.retryable
+
+    run(go())
+
+
+def test_forwarded_request_on_a_non_leader_is_refused_not_forwarded_again(env):
+    service, raft, forwarder = env
+    raft.is_leader, raft.leader_id = False, "n3"
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        with pytest.raises(NotLeaderError):
+            await service.execute_forwarded(pb.Command(set=pb.Set(key=b"k")), None, "", 0)
+        assert forwarder.calls == []
+
+    run(go())
+
+
+def test_min_index_waits_for_apply(env):
+    service, raft, _ = env
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        read = asyncio.ensure_future(
+            service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("min_index", min_index=1)))
+        await asyncio.sleep(0)
+        assert not read.done()
+        await service.execute(pb.Command(set=pb.Set(key=b"k", value=b"v")))
+        service.on_applied(1)
+        assert await read == (b"v", 1)
+
+    run(go())
+
+
+def test_limits_are_checked_before_proposing(env):
+    service, raft, _ = env
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        result, index = await service.execute(pb.Command(set=pb.Set(key=b"k" * 501, value=b"v")))
+        assert isinstance(result, CommandError) and result.reason is Reason.KEY_TOO_LARGE
+        assert raft.proposals == []
+
+    run(go())
+
+
+def test_pipeline_reads_see_earlier_writes(env):
+    service, raft, _ = env
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        any_level = ReadConsistency("any")
+        out = await execute_many(service, [
+            (pb.Command(set=pb.Set(key=b"a", value=b"1")), None, "", 0),
+            (pb.Command(incr_by=pb.IncrBy(key=b"a", delta=2)), None, "", 0),
+            (pb.Command(get=pb.Get(key=b"a")), any_level, "", 0),
+        ])
+        assert [o[0] for o in out] == [commands.OK, 3, b"3"]
+
+    run(go())
+
+
+def test_read_consistency_parse():
+    assert ReadConsistency.parse("bounded:250") == ReadConsistency("bounded", bound_ms=250)
+    assert ReadConsistency.parse("min_index:7") == ReadConsistency("min_index", min_index=7)
+    assert str(ReadConsistency.parse("LEASE")) == "lease"
+    with pytest.raises(ValueError, match="unknown read level"):
+        ReadConsistency.parse("strong")
+
+
+def test_stamp_leaves_absolute_deadlines_alone():
+    cmd = pb.Command(expire=pb.Expire(key=b"k"))
+    cmd.expire.expiry.expire_at_ms = 123
+    stamp(cmd, 1000)
+    assert cmd.expire.expiry.expire_at_ms == 123
