@@ -1,1 +1,46 @@
-"""The raftcache Python SDK."""
+"""The raftcache Python SDK: cluster-aware, zone-aware clients with exactly-once write retries.
+
+    from raftcache.client import Client
+    with Client(["127.0.0.1:7000"], zone="a") as cache:
+        cache.set("greeting", "hello", ex=60)
+        cache.incr("visits")
+
+`AsyncClient` is the asyncio implementation; `Client` runs it on a private
+event loop. Method names and replies follow redis-py. See docs/client.md.
+Must not import raftcache.node: the SDK mirrors the protocol (raftcache.proto).
+"""
+
+from raftcache.client._async import AsyncClient, AsyncPipeline
+from raftcache.client._sync import Client, Pipeline
+from raftcache.client.errors import (
+    AuthenticationError,
+    CommandSyntaxError,
+    ConfigError,
+    ConnectionFailedError,
+    DeadlineExceededError,
+    IncrOverflowError,
+    InternalError,
+    InvalidArgumentError,
+    InvalidExpireError,
+    KeyTooLargeError,
+    NoSuchKeyError,
+    NotFloatError,
+    NotIntegerError,
+    NotLeaderError,
+    OutOfMemoryError,
+    RaftcacheError,
+    ResponseError,
+    UnavailableError,
+    ValueTooLargeError,
+    WrongTypeError,
+)
+from raftcache.client.options import ClientOptions, ReadLevel
+from raftcache.client.retry import RetryPolicy
+
+__all__ = [
+    "AsyncClient", "AsyncPipeline", "Client", "Pipeline", "ClientOptions", "ReadLevel", "RetryPolicy",
+    "RaftcacheError", "ConfigError", "ResponseError", "WrongTypeError", "NotIntegerError", "NotFloatError",
+    "IncrOverflowError", "NoSuchKeyError", "CommandSyntaxError", "InvalidArgumentError", "InvalidExpireError",
+    "KeyTooLargeError", "ValueTooLargeError", "OutOfMemoryError", "AuthenticationError", "InternalError",
+    "UnavailableError", "NotLeaderError", "ConnectionFailedError", "DeadlineExceededError",
+]

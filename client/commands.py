@@ -123,8 +123,8 @@ class CoreCommands:
     def _run(self, command: pb.Command, post: Post, read: bool):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _cmd(self, op: str, **fields) -> pb.Command:
-        return pb.Command(db=self._db, **{op: fields})
+    def _cmd(self, op_name: str, /, **fields) -> pb.Command:
+        return pb.Command(db=self._db, **{op_name: fields})
 
     def _enc(self, value: EncodableT) -> bytes:
         """Keys and values as redis-py encodes them: bytes as is, str in the encoding, numbers as text."""

@@ -16,7 +16,6 @@ Must not import lmdb, grpc, time or random: handlers run inside apply.
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Iterable, Sequence
 
@@ -166,65 +165,14 @@ def format_float(f: float) -> bytes:
 
 # ---------------------------------------------------------------- glob
 
-_GLOB_CACHE: dict[bytes, re.Pattern] = {}
-
-
-def glob_to_regex(pattern: bytes) -> re.Pattern:
-    """Redis's stringmatchlen (*, ?, [..] with ^ and ranges, backslash escapes) as a regex."""
-    cached = _GLOB_CACHE.get(pattern)
-    if cached is not None:
-        return cached
-    out = []
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i : i + 1]
-        if c == b"*":
-            out.append(b".*")
-        elif c == b"?":
-            out.append(b".")
-        elif c == b"\\" and i + 1 < n:
-            i += 1
-            out.append(re.escape(pattern[i : i + 1]))
-        elif c == b"[":
-            j = i + 1
-            neg = pattern[j : j + 1] == b"^"
-            if neg:
-                j += 1
-            parts = []
-            while j < n and pattern[j : j + 1] != b"]":
-                ch = pattern[j : j + 1]
-                if ch == b"\\" and j + 1 < n:
-                    j += 1
-                    parts.append(re.escape(pattern[j : j + 1]))
-                elif pattern[j + 1 : j + 2] == b"-" and j + 2 < n and pattern[j + 2 : j + 3] != b"]":
-                    lo, hi = pattern[j], pattern[j + 2]
-                    if lo > hi:
-                        lo, hi = hi, lo
-                    parts.append(re.escape(bytes([lo])) + b"-" + re.escape(bytes([hi])))
-                    j += 2
-                else:
-                    parts.append(re.escape(ch))
-                j += 1
-            body = b"".join(parts)
-            if not body:
-                out.append(b"(?!)" if not neg else b".")
-            else:
-                out.append(b"[" + (b"^" if neg else b"") + body + b"]")
-            i = j  # at ']' (or the end)
-        else:
-            out.append(re.escape(c))
-        i += 1
-    compiled = re.compile(b"".join(out) + b"\\Z", re.DOTALL)
-    if len(_GLOB_CACHE) > 1024:
-        _GLOB_CACHE.clear()
-    _GLOB_CACHE[pattern] = compiled
-    return compiled
-
 
 def glob_match(pattern: bytes, subject: bytes) -> bool:
+    """Redis's stringmatchlen, shared with SCAN (node/keyspace owns the one implementation)."""
     if not pattern or pattern == b"*":
         return True
-    return glob_to_regex(pattern).match(subject) is not None
+    from raftcache.node.keyspace import glob_match as match
+
+    return match(pattern, subject)
 
 
 def scan_items(items: list, cursor: int, count: int, match: bytes, key=lambda x: x):

@@ -11,6 +11,7 @@ Layout (all integers big-endian):
     data    db u16 | crc32(key) u32 | key  ->  type u8 | expires_at_ms u64 | index u64 | flags u32 | value
     expiry  deadline u64 | db u16 | key    ->  b""            (deadline index for active expiry)
     meta    b"applied_index" -> u64;  b"used_bytes" -> u64;  b"keys/" db u16 -> u64;
+            b"restored_from_index" -> u64  (only in a keyspace seeded from a backup);
             b"t/" name -> bytes       (small state-machine tables: meta_get / meta_put)
 
 Keys are ordered by a hash prefix within a database so that a SCAN cursor is
@@ -53,6 +54,7 @@ _APPLIED = b"applied_index"
 _USED = b"used_bytes"
 _KEYS = b"keys/"
 _TABLE = b"t/"
+_RESTORED_FROM = b"restored_from_index"   # set by rebase_copy: the backup's applied index
 _SNAPSHOT_FILE = "data.mdb"
 
 
@@ -570,6 +572,91 @@ class Keyspace:
 
     def close(self) -> None:
         self._env.close()
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    """What a keyspace copy (`Keyspace.copy_to`) holds, read offline."""
+
+    applied_index: int
+    keys_per_db: dict[int, int]   # databases with a key counter (expired keys not yet deleted included)
+    used_bytes: int
+    digest: str                   # sha256 over every (key, record) of the data database, in key order
+    restored_from_index: int      # applied index of the backup this copy was restored from (0: none)
+
+    @property
+    def key_count(self) -> int:
+        return sum(self.keys_per_db.values())
+
+
+def _open_copy(path: str, write: bool = False):
+    size = os.path.getsize(path)
+    return lmdb.open(path, subdir=False, readonly=not write, lock=False, max_dbs=4,
+                     map_size=max(size * 2, size + (64 << 20)))
+
+
+def snapshot_info(path: str, digest: bool = True) -> SnapshotInfo:
+    """Read a copy made by `copy_to` (not in use by a node); ValueError when it is not one."""
+    import hashlib
+
+    try:
+        env = _open_copy(path)
+    except lmdb.Error as exc:
+        raise ValueError(f"not a keyspace snapshot: {exc}") from exc
+    try:
+        with env.begin() as txn:
+            meta = env.open_db(b"meta", txn=txn, create=False)
+            data = env.open_db(b"data", txn=txn, create=False)
+            raw = txn.get(_APPLIED, db=meta)
+            used = txn.get(_USED, db=meta)
+            restored = txn.get(_RESTORED_FROM, db=meta)
+            keys: dict[int, int] = {}
+            with txn.cursor(db=meta) as cur:
+                if cur.set_range(_KEYS):
+                    for name, value in cur:
+                        if not name.startswith(_KEYS):
+                            break
+                        keys[_U16.unpack_from(name, len(_KEYS))[0]] = _U64.unpack(value)[0]
+            h = hashlib.sha256()
+            if digest:
+                with txn.cursor(db=data) as cur:
+                    for k, v in cur:
+                        h.update(_U64.pack(len(k)) + k + _U64.pack(len(v)) + v)
+    except lmdb.Error as exc:
+        raise ValueError(f"not a keyspace snapshot: {exc}") from exc
+    finally:
+        env.close()
+    return SnapshotInfo(
+        applied_index=0 if raw is None else _U64.unpack(raw)[0],
+        keys_per_db={db: n for db, n in keys.items() if n},
+        used_bytes=0 if used is None else _U64.unpack(used)[0],
+        digest=h.hexdigest() if digest else "",
+        restored_from_index=0 if restored is None else _U64.unpack(restored)[0],
+    )
+
+
+def rebase_copy(path: str) -> int:
+    """Prepare a copy made by `copy_to` to seed a node of a NEW cluster (a restore).
+
+    The new cluster's Raft log starts again at index 1, so the copy's
+    applied_index is reset to 0 (otherwise the state machine would skip the
+    new log's entries as already applied, PYSYNCOBJ.md item 6); the index the
+    copy covered is kept as `restored_from_index` for status and audits.
+    Record.index values (memcached CAS uniques) are kept as they are.
+    Returns the old applied_index. Call before any node opens the copy.
+    """
+    env = _open_copy(path, write=True)
+    try:
+        with env.begin(write=True) as txn:
+            meta = env.open_db(b"meta", txn=txn, create=False)
+            raw = txn.get(_APPLIED, db=meta)
+            old = 0 if raw is None else _U64.unpack(raw)[0]
+            txn.put(_RESTORED_FROM, _U64.pack(old), db=meta)
+            txn.put(_APPLIED, _U64.pack(0), db=meta)
+        env.sync(True)
+    finally:
+        env.close()
+    return old
 
 
 def _check_snapshot(path: str) -> int:

@@ -293,6 +293,16 @@ class RaftNode(SyncObj):
                     self._SyncObj__doChangeCluster(change)
 
 
+@dataclass
+class _Transfer:
+    """A leadership transfer in progress (tick thread only)."""
+
+    address: str | None          # target Raft address; None = the most caught-up voter
+    deadline: float              # time.monotonic() after which it fails
+    callback: Callable[[str | None, "RaftcacheError | None"], None]
+    sent_at: float | None = None  # when TimeoutNow was last sent
+
+
 # FAIL_REASON -> (error class, message). "Outcome unknown" cases map to
 # DeadlineError, whose contract is exactly that; the others were not applied.
 _FAILURES: dict[int, tuple[type[RaftcacheError], str]] = {
@@ -329,10 +339,16 @@ class Replicator:
 
     def __init__(self, config: ReplicationConfig, me: Peer, members: Sequence[Peer],
                  apply: Callable[[int, bytes], object], snapshot: SnapshotHooks,
-                 on_fatal: Callable[[BaseException], None] | None = None):
+                 on_fatal: Callable[[BaseException], None] | None = None, readonly: bool = False):
         config.validate()
-        if me.id not in {p.id for p in members}:
+        if not readonly and me.id not in {p.id for p in members}:
             raise RaftcacheError(f"{me.id} is not one of the members")
+        # readonly: a non-voting read replica (PySyncObj's SyncObj(None, members)):
+        # it follows the log, never votes or stands, and is not counted in a quorum.
+        self.readonly = readonly
+        self._tick_calls: collections.deque[Callable[[], None]] = collections.deque()
+        self._transfer: _Transfer | None = None
+        self._first_index = 0
         self.config = config
         self.me = me
         self._members = tuple(members)
@@ -391,12 +407,14 @@ class Replicator:
         )
         others = [p.address("raft") for p in self._members if p.id != self.me.id]
         node = RaftNode(
-            self.me.address("raft"), others, conf,
+            None if self.readonly else self.me.address("raft"), others, conf,
             apply=self._apply, on_fatal=self._fatal,
             flush_before_ack=cfg.appendfsync == "always",
         )
         self._node = node
         node.addOnTickCallback(self._on_tick)
+        if self.readonly:
+            return  # binds nothing (and PySyncObj never signals "bound" for it)
         try:
             node.waitBinded()
         except SyncObjException as exc:
@@ -431,6 +449,11 @@ class Replicator:
             return
         if not node._isLeader():
             callback(None, 0, NotLeaderError(f"leader is {self.leader_id}"))
+            return
+        if self._transfer is not None:
+            # Raft thesis 3.10: no new entries while leadership is handed over,
+            # so that the target can catch up; callers retry (the service does).
+            callback(None, 0, NotLeaderError("leadership transfer in progress"))
             return
         pid = next(self._ids)
         self._pending[pid] = callback
@@ -473,6 +496,102 @@ class Replicator:
             callback(None if reason == FAIL_REASON.SUCCESS else _failure(reason))
         change(peer.address("raft"), callback=done)
 
+    def register_peer(self, peer: Peer) -> None:
+        """Name a member this node learnt of after start (leader_id reports its id)."""
+        self._id_by_address[peer.address("raft")] = peer.id
+
+    def voter_addresses(self) -> list[str]:
+        """Raft addresses of the current voting members as this node's log has them."""
+        node = self._node
+        if node is None:
+            return [p.address("raft") for p in self._members]
+        own = [] if self.readonly else [self.me.address("raft")]
+        return own + sorted(n.address for n in node.otherNodes)
+
+    @property
+    def replicas_connected(self) -> int:
+        """Read replicas connected to this node (they connect to every voter)."""
+        node = self._node
+        return 0 if node is None else len(node.readonlyNodes)
+
+    @property
+    def first_index(self) -> int:
+        """Index of the first entry of the local log (grows with log compaction)."""
+        return self._first_index
+
+    def force_compaction(self) -> None:
+        """Take a snapshot and compact the log at the next tick (any thread).
+
+        Used before adding a member: the new node then catches up through a
+        snapshot (which carries a restored keyspace) and then the log.
+        """
+        node = self._require_node()
+        node.forceLogCompaction()
+
+    def transfer_leadership(self, target: Peer | None, timeout_s: float,
+                            callback: Callable[[str | None, "RaftcacheError | None"], None]) -> None:
+        """Hand leadership to `target` (None: the most caught-up connected voter).
+
+        Call on the leader. New proposals are refused (NotLeaderError, which
+        the service retries) while the target catches up; then it is sent
+        Raft's TimeoutNow. `callback(new_leader_id, error)` runs on the Raft
+        thread once another node leads, or with UnavailableError after
+        `timeout_s`.
+        """
+        node = self._require_node()
+        if not node._isLeader():
+            callback(None, NotLeaderError(f"not the leader; leader is {self.leader_id}"))
+            return
+        address = None if target is None else target.address("raft")
+        self._tick_calls.append(lambda: self._start_transfer(address, timeout_s, callback))
+
+    def _start_transfer(self, address: str | None, timeout_s: float, callback) -> None:
+        node = self._node
+        if self._transfer is not None:
+            callback(None, UnavailableError("another leadership transfer is in progress"))
+            return
+        if address is not None and address not in {n.address for n in node.otherNodes}:
+            callback(None, RaftcacheError(f"{address} is not a voting member"))
+            return
+        self._transfer = _Transfer(address, time.monotonic() + timeout_s, callback)
+
+    def _step_transfer(self, node: RaftNode) -> None:
+        t = self._transfer
+        if not node._isLeader():
+            self._transfer = None
+            leader = node._getLeader()
+            if leader is not None:
+                t.callback(self._peer_id(leader), None)
+            else:
+                # Stepped down; the new leader is not known yet: report it once known.
+                self._tick_calls.append(lambda: self._report_new_leader(t, node))
+            return
+        now = time.monotonic()
+        if now >= t.deadline:
+            self._transfer = None
+            t.callback(None, UnavailableError("leadership transfer did not complete in time; this node still leads"))
+            return
+        if t.sent_at is not None and now - t.sent_at < self.config.election_timeout_min_s:
+            return
+        last = node.raft_log[-1][1]
+        match = node.match_index
+        candidates = [n for n in node.otherNodes if node.isNodeConnected(n)
+                      and (t.address is None or n.address == t.address)]
+        ready = [n for n in candidates if match.get(n, 0) >= last]
+        if ready:
+            target = max(ready, key=lambda n: n.address)
+            t.sent_at = now
+            node.transferLeadership(target.address)
+
+    def _report_new_leader(self, t: "_Transfer", node: RaftNode) -> None:
+        leader = node._getLeader()
+        if leader is not None:
+            t.callback(self._peer_id(leader), None)
+        elif time.monotonic() >= t.deadline:
+            t.callback(None, UnavailableError("no new leader was elected in time"))
+        else:
+            self._tick_calls.append(lambda: self._report_new_leader(t, node))
+
     def _require_node(self) -> RaftNode:
         if self._node is None:
             raise UnavailableError("replicator not started")
@@ -489,7 +608,13 @@ class Replicator:
         if self._notifier is None:
             # Created here so the poller is only ever touched by its own thread.
             self._notifier = PipeNotifier(node._poller)
+        calls = self._tick_calls
+        for _ in range(len(calls)):
+            calls.popleft()()
+        if self._transfer is not None:
+            self._step_transfer(node)
         node.send_if_new_entries()
+        self._first_index = node.raft_log[0][1]
         if self.config.appendfsync == "everysec":
             now = time.monotonic()
             if now - self._last_everysec_flush >= 1.0:
@@ -596,8 +721,8 @@ class Replicator:
             return []
         leader = node._isLeader()
         match = node.match_index.copy() if leader else {}
-        out = [MemberState(self.me.id, self.me.address("raft"), True,
-                           self._last_index if leader else None, is_self=True)]
+        out = [] if self.readonly else [MemberState(self.me.id, self.me.address("raft"), True,
+                                                    self._last_index if leader else None, is_self=True)]
         for n in sorted(node.otherNodes, key=lambda n: n.address):
             out.append(MemberState(self._peer_id(n), n.address, node.isNodeConnected(n),
                                    match.get(n) if leader else None))

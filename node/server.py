@@ -9,29 +9,65 @@ every front end in the same main thread.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
 import sys
 
+from raftcache.node.backup import BackupSchedule
 from raftcache.node.config import NodeConfig
+from raftcache.node.errors import ConfigError
 
 log = logging.getLogger("raftcache.node")
 
 #: Exit status when the node stops because it cannot apply the log.
 EXIT_FATAL_APPLY = 70
+ROLES = ("voter", "replica")
 
 
-def run(config: NodeConfig) -> int:
+@dataclasses.dataclass(frozen=True)
+class OperationsConfig:
+    """How this node takes part in operations (raftcache.nodeconfig builds it with NodeConfig)."""
+
+    role: str = "voter"                 # voter | replica (non-voting, follows the log, serves reads)
+    restore: str = ""                   # backup file that seeds this node before its first start; "" = none
+    backup: BackupSchedule = dataclasses.field(default_factory=BackupSchedule)  # automatic snapshots
+
+    def validate(self) -> None:
+        if self.role not in ROLES:
+            raise ConfigError(f"role must be one of {', '.join(ROLES)}")
+        self.backup.validate()
+
+
+def data_dir_of(config: NodeConfig) -> str:
+    """The node's data dir (the keyspace and the Raft files live in subdirectories of it)."""
+    return os.path.dirname(os.path.abspath(config.replication.data_dir))
+
+
+def run(config: NodeConfig, ops_config: OperationsConfig | None = None) -> int:
     """Run a node until it is told to stop; returns the process exit status."""
+    from raftcache.node import backup
     from raftcache.node.forwarding import GrpcForwarder
     from raftcache.node.keyspace import Keyspace
+    from raftcache.node.membership import MEMBERSHIP_FILE, Membership
     from raftcache.node.replication import Replicator
     from raftcache.node.service import Service
     from raftcache.node.statemachine import StateMachine
 
+    ops_config = ops_config or OperationsConfig()
     config.validate()
+    ops_config.validate()
+    data_dir = data_dir_of(config)
+    if ops_config.restore:
+        # Every check runs before anything is written (backup.restore_into).
+        meta, restored = backup.restore_into(ops_config.restore, data_dir, config.keyspace.path,
+                                             config.replication.data_dir)
+        if restored:
+            log.info("restored from %s: index %d of cluster %s, %d keys",
+                     ops_config.restore, meta.applied_index, meta.cluster_id, meta.key_count)
     os.makedirs(config.replication.data_dir, exist_ok=True)
+    cluster_id = backup.cluster_id(data_dir, config.replication.cluster_secret)
     keyspace = Keyspace(config.keyspace)
     statemachine = StateMachine(keyspace, config.keyspace)
     service: Service | None = None
@@ -48,13 +84,17 @@ def run(config: NodeConfig) -> int:
         logging.shutdown()
         os._exit(EXIT_FATAL_APPLY)
 
+    readonly = ops_config.role == "replica"
+    voters = [p for p in config.members if not (readonly and p.id == config.id)]
     replicator = Replicator(
-        config.replication, config.self_peer, config.members, apply, KeyspaceSnapshots(keyspace), on_fatal=fatal
+        config.replication, config.self_peer, voters, apply, KeyspaceSnapshots(keyspace), on_fatal=fatal,
+        readonly=readonly,
     )
-    forwarder = GrpcForwarder(
-        {p.id: p for p in config.members}, config.replication.cluster_secret, config.service.request_timeout_s
-    )
+    forwarder_peers = {p.id: p for p in voters}
+    forwarder = GrpcForwarder(forwarder_peers, config.replication.cluster_secret, config.service.request_timeout_s)
     service = Service(config, statemachine, replicator, keyspace, forwarder)
+    membership = Membership(os.path.join(data_dir, MEMBERSHIP_FILE), config.self_peer, voters, replicator,
+                            forwarder_peers)
     replicator.start()
     try:
         try:
@@ -63,7 +103,8 @@ def run(config: NodeConfig) -> int:
             runner = uvloop.run
         except ImportError:
             runner = asyncio.run
-        runner(_serve(config, service, forwarder))
+        runner(_serve(config, service, forwarder, _OpsParts(
+            replicator, membership, keyspace, ops_config, cluster_id, data_dir)))
     finally:
         replicator.close()
         keyspace.close()
@@ -87,15 +128,36 @@ class KeyspaceSnapshots:
         self._keyspace.restore_from(path)
 
 
-async def _serve(config: NodeConfig, service, forwarder) -> None:
+@dataclasses.dataclass
+class _OpsParts:
+    replicator: object
+    membership: object
+    keyspace: object
+    config: OperationsConfig
+    cluster_id: str
+    data_dir: str
+
+
+async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> None:
     from raftcache.node import http
     from raftcache.node.frontends import grpc as grpc_frontend
+    from raftcache.node.membership import Operations
 
     loop = asyncio.get_running_loop()
     service.attach(loop)
+    # The Admin servicer finds the operator verbs here (node/frontends/grpc_admin.py).
+    service.operations = Operations(
+        service, parts.replicator, parts.membership, role=parts.config.role, cluster_id=parts.cluster_id,
+        secret=config.replication.cluster_secret, keyspace=parts.keyspace, data_dir=parts.data_dir)
     host = config.host
-    grpc_server, _health = await grpc_frontend.start_server(service, host, config.port("grpc"))
+    grpc_server, health = await grpc_frontend.start_server(service, host, config.port("grpc"))
     servers: list[asyncio.Server] = []
+    tasks = [
+        asyncio.ensure_future(parts.membership.run()),
+        asyncio.ensure_future(_health_loop(service, parts.replicator, health)),
+    ]
+    if parts.config.backup.dir:
+        tasks.append(asyncio.ensure_future(_backup_loop(config, parts)))
     try:
         servers.append(await http.start_server(service, host, config.port("http")))
         for name, kind in (("resp", "redis"), ("memcache", "memcached")):
@@ -115,11 +177,60 @@ async def _serve(config: NodeConfig, service, forwarder) -> None:
         await stop.wait()
         log.info("node %s stopping", config.id)
     finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for server in servers:
             server.close()
         await grpc_server.stop(grace=1.0)
         await service.close()
         await forwarder.close()
+
+
+#: Health service names set by the node: "" (the whole server) and the Cache API.
+HEALTH_SERVICES = ("", "raftcache.v1.Cache")
+#: A follower is ready while it heard from the leader this recently.
+READY_LEADER_CONTACT_S = 3.0
+
+
+def is_ready(replicator) -> bool:
+    """Readiness: a leader is known and recently heard from, and the log is applied
+    up to what this node knows is committed (within a small window)."""
+    if replicator.leader_id is None:
+        return False
+    if not replicator.is_leader and replicator.last_leader_contact_s() > READY_LEADER_CONTACT_S:
+        return False
+    return replicator.commit_index - replicator.applied_index <= 1000
+
+
+async def _health_loop(service, replicator, health, interval_s: float = 0.25) -> None:
+    """Keep the gRPC health status (grpc.health.v1) in step with readiness."""
+    from raftcache.node.frontends.grpc import NOT_SERVING, SERVING
+
+    current = None
+    while True:
+        status = SERVING if is_ready(replicator) else NOT_SERVING
+        if status != current:
+            for name in HEALTH_SERVICES:
+                await health.set(name, status)
+            current = status
+        await asyncio.sleep(interval_s)
+
+
+async def _backup_loop(config: NodeConfig, parts: _OpsParts) -> None:
+    """Automatic snapshots every interval, keeping the newest `keep` (node/backup.py)."""
+    from raftcache.node import backup
+
+    schedule = parts.config.backup
+    while True:
+        await asyncio.sleep(schedule.interval_s)
+        try:
+            path = await asyncio.to_thread(
+                backup.take_scheduled, parts.keyspace, schedule, cluster_id=parts.cluster_id,
+                term=parts.replicator.term, node_id=config.id, zone=config.zone)
+            log.info("automatic snapshot written: %s", path)
+        except Exception:  # noqa: BLE001 - a failed snapshot must not stop the node
+            log.exception("automatic snapshot failed")
 
 
 def _frontend(name: str):

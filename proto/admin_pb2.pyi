@@ -44,7 +44,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatusReply(_message.Message):
-    __slots__ = ("id", "zone", "role", "leader_id", "term", "commit_index", "applied_index", "last_index", "members", "keys", "used_bytes", "maxmemory_bytes", "last_leader_contact_s", "appendfsync", "version")
+    __slots__ = ("id", "zone", "role", "leader_id", "term", "commit_index", "applied_index", "last_index", "members", "keys", "used_bytes", "maxmemory_bytes", "last_leader_contact_s", "appendfsync", "version", "cluster_id", "voter", "replicas", "replicas_connected")
     ID_FIELD_NUMBER: _ClassVar[int]
     ZONE_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +60,10 @@ class StatusReply(_message.Message):
     LAST_LEADER_CONTACT_S_FIELD_NUMBER: _ClassVar[int]
     APPENDFSYNC_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    VOTER_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_CONNECTED_FIELD_NUMBER: _ClassVar[int]
     id: str
     zone: str
     role: str
@@ -75,7 +79,11 @@ class StatusReply(_message.Message):
     last_leader_contact_s: float
     appendfsync: str
     version: str
-    def __init__(self, id: _Optional[str] = ..., zone: _Optional[str] = ..., role: _Optional[str] = ..., leader_id: _Optional[str] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., members: _Optional[_Iterable[_Union[MemberStatus, _Mapping]]] = ..., keys: _Optional[int] = ..., used_bytes: _Optional[int] = ..., maxmemory_bytes: _Optional[int] = ..., last_leader_contact_s: _Optional[float] = ..., appendfsync: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+    cluster_id: str
+    voter: bool
+    replicas: _containers.RepeatedCompositeFieldContainer[Member]
+    replicas_connected: int
+    def __init__(self, id: _Optional[str] = ..., zone: _Optional[str] = ..., role: _Optional[str] = ..., leader_id: _Optional[str] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., members: _Optional[_Iterable[_Union[MemberStatus, _Mapping]]] = ..., keys: _Optional[int] = ..., used_bytes: _Optional[int] = ..., maxmemory_bytes: _Optional[int] = ..., last_leader_contact_s: _Optional[float] = ..., appendfsync: _Optional[str] = ..., version: _Optional[str] = ..., cluster_id: _Optional[str] = ..., voter: bool = ..., replicas: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., replicas_connected: _Optional[int] = ...) -> None: ...
 
 class TopologyRequest(_message.Message):
     __slots__ = ()
@@ -90,3 +98,69 @@ class TopologyReply(_message.Message):
     leader_id: str
     term: int
     def __init__(self, members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., leader_id: _Optional[str] = ..., term: _Optional[int] = ...) -> None: ...
+
+class BackupRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class BackupInfo(_message.Message):
+    __slots__ = ("format_version", "cluster_id", "applied_index", "term", "key_count", "total_bytes", "node_id", "sha256")
+    FORMAT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    KEY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    format_version: int
+    cluster_id: str
+    applied_index: int
+    term: int
+    key_count: int
+    total_bytes: int
+    node_id: str
+    sha256: str
+    def __init__(self, format_version: _Optional[int] = ..., cluster_id: _Optional[str] = ..., applied_index: _Optional[int] = ..., term: _Optional[int] = ..., key_count: _Optional[int] = ..., total_bytes: _Optional[int] = ..., node_id: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class BackupChunk(_message.Message):
+    __slots__ = ("info", "data")
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    info: BackupInfo
+    data: bytes
+    def __init__(self, info: _Optional[_Union[BackupInfo, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class AddNodeRequest(_message.Message):
+    __slots__ = ("member",)
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    member: Member
+    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ...) -> None: ...
+
+class RemoveNodeRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class MembershipReply(_message.Message):
+    __slots__ = ("members", "leader_id")
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    members: _containers.RepeatedCompositeFieldContainer[Member]
+    leader_id: str
+    def __init__(self, members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., leader_id: _Optional[str] = ...) -> None: ...
+
+class TransferLeaderRequest(_message.Message):
+    __slots__ = ("to",)
+    TO_FIELD_NUMBER: _ClassVar[int]
+    to: str
+    def __init__(self, to: _Optional[str] = ...) -> None: ...
+
+class TransferLeaderReply(_message.Message):
+    __slots__ = ("leader_id", "term")
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    leader_id: str
+    term: int
+    def __init__(self, leader_id: _Optional[str] = ..., term: _Optional[int] = ...) -> None: ...

@@ -45,6 +45,26 @@ class AdminStub(object):
                 request_serializer=raftcache_dot_proto_dot_admin__pb2.TopologyRequest.SerializeToString,
                 response_deserializer=raftcache_dot_proto_dot_admin__pb2.TopologyReply.FromString,
                 _registered_method=True)
+        self.Backup = channel.unary_stream(
+                '/raftcache.v1.Admin/Backup',
+                request_serializer=raftcache_dot_proto_dot_admin__pb2.BackupRequest.SerializeToString,
+                response_deserializer=raftcache_dot_proto_dot_admin__pb2.BackupChunk.FromString,
+                _registered_method=True)
+        self.AddNode = channel.unary_unary(
+                '/raftcache.v1.Admin/AddNode',
+                request_serializer=raftcache_dot_proto_dot_admin__pb2.AddNodeRequest.SerializeToString,
+                response_deserializer=raftcache_dot_proto_dot_admin__pb2.MembershipReply.FromString,
+                _registered_method=True)
+        self.RemoveNode = channel.unary_unary(
+                '/raftcache.v1.Admin/RemoveNode',
+                request_serializer=raftcache_dot_proto_dot_admin__pb2.RemoveNodeRequest.SerializeToString,
+                response_deserializer=raftcache_dot_proto_dot_admin__pb2.MembershipReply.FromString,
+                _registered_method=True)
+        self.TransferLeader = channel.unary_unary(
+                '/raftcache.v1.Admin/TransferLeader',
+                request_serializer=raftcache_dot_proto_dot_admin__pb2.TransferLeaderRequest.SerializeToString,
+                response_deserializer=raftcache_dot_proto_dot_admin__pb2.TransferLeaderReply.FromString,
+                _registered_method=True)
 
 
 class AdminServicer(object):
@@ -62,6 +82,33 @@ class AdminServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Backup(self, request, context):
+        """An online, consistent snapshot of the keyspace (one LMDB read transaction).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddNode(self, request, context):
+        """Membership changes, one at a time; called on the leader (FAILED_PRECONDITION
+        NOT_LEADER elsewhere). Removing the leader hands leadership over first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveNode(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TransferLeader(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -74,6 +121,26 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.Topology,
                     request_deserializer=raftcache_dot_proto_dot_admin__pb2.TopologyRequest.FromString,
                     response_serializer=raftcache_dot_proto_dot_admin__pb2.TopologyReply.SerializeToString,
+            ),
+            'Backup': grpc.unary_stream_rpc_method_handler(
+                    servicer.Backup,
+                    request_deserializer=raftcache_dot_proto_dot_admin__pb2.BackupRequest.FromString,
+                    response_serializer=raftcache_dot_proto_dot_admin__pb2.BackupChunk.SerializeToString,
+            ),
+            'AddNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddNode,
+                    request_deserializer=raftcache_dot_proto_dot_admin__pb2.AddNodeRequest.FromString,
+                    response_serializer=raftcache_dot_proto_dot_admin__pb2.MembershipReply.SerializeToString,
+            ),
+            'RemoveNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveNode,
+                    request_deserializer=raftcache_dot_proto_dot_admin__pb2.RemoveNodeRequest.FromString,
+                    response_serializer=raftcache_dot_proto_dot_admin__pb2.MembershipReply.SerializeToString,
+            ),
+            'TransferLeader': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransferLeader,
+                    request_deserializer=raftcache_dot_proto_dot_admin__pb2.TransferLeaderRequest.FromString,
+                    response_serializer=raftcache_dot_proto_dot_admin__pb2.TransferLeaderReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -130,6 +197,114 @@ class Admin(object):
             '/raftcache.v1.Admin/Topology',
             raftcache_dot_proto_dot_admin__pb2.TopologyRequest.SerializeToString,
             raftcache_dot_proto_dot_admin__pb2.TopologyReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Backup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/raftcache.v1.Admin/Backup',
+            raftcache_dot_proto_dot_admin__pb2.BackupRequest.SerializeToString,
+            raftcache_dot_proto_dot_admin__pb2.BackupChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/raftcache.v1.Admin/AddNode',
+            raftcache_dot_proto_dot_admin__pb2.AddNodeRequest.SerializeToString,
+            raftcache_dot_proto_dot_admin__pb2.MembershipReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/raftcache.v1.Admin/RemoveNode',
+            raftcache_dot_proto_dot_admin__pb2.RemoveNodeRequest.SerializeToString,
+            raftcache_dot_proto_dot_admin__pb2.MembershipReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransferLeader(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/raftcache.v1.Admin/TransferLeader',
+            raftcache_dot_proto_dot_admin__pb2.TransferLeaderRequest.SerializeToString,
+            raftcache_dot_proto_dot_admin__pb2.TransferLeaderReply.FromString,
             options,
             channel_credentials,
             insecure,

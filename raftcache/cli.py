@@ -37,6 +37,14 @@ def _node_parser(sub) -> None:
     p.add_argument("--databases", type=int, help="number of databases (default 16)")
     p.add_argument("--default-read", choices=["linearizable", "lease", "bounded", "any"], help="read level when a request names none")
     p.add_argument("--redis-password", help="AUTH password for the Redis port (default none)")
+    p.add_argument("--role", choices=["voter", "replica"],
+                   help="voter (default), or replica: a non-voting read replica of the --peers voters")
+    p.add_argument("--restore", metavar="FILE",
+                   help="seed this node from a backup before its first start (an empty data dir; "
+                   "every node of the new cluster gets the same file)")
+    p.add_argument("--backup-dir", metavar="DIR", help="write automatic snapshots here (default: none)")
+    p.add_argument("--backup-interval", type=float, metavar="SECONDS", help="seconds between automatic snapshots (default 3600)")
+    p.add_argument("--backup-keep", type=int, metavar="N", help="automatic snapshots kept (default 24)")
     p.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING")
 
 
@@ -56,6 +64,8 @@ def _up_parser(sub) -> None:
     p.add_argument("--maxmemory", default=None, help="per-node maxmemory, e.g. 512mb")
     p.add_argument("--restart-dead", action="store_true", help="restart a node whose process dies (default: only report it)")
     p.add_argument("--ready-timeout", type=float, default=30.0, help="seconds to wait for a leader (default 30)")
+    p.add_argument("--restore", metavar="FILE", help="seed every node of the new cluster from this backup "
+                   "(checked first; the data dir must not hold a cluster)")
 
 
 def _ctl_parser(sub) -> None:
@@ -64,6 +74,9 @@ def _ctl_parser(sub) -> None:
     p = sub.add_parser("ctl", help="admin command line (gRPC)", description="Talk to a node over gRPC.")
     p.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help=f"node gRPC address HOST:PORT (default {DEFAULT_ENDPOINT})")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per call (default 5)")
+    p.add_argument("--cluster-secret", default=None,
+                   help="cluster secret for backup and membership verbs (default: RAFTCACHE_CLUSTER_SECRET, "
+                   "else ./raftcache-data/cluster.secret as written by `raftcache up`)")
     ctl.add_verbs(p.add_subparsers(dest="verb", metavar="VERB", required=True))
 
 
@@ -86,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
             from raftcache.node import server
 
             config = nodeconfig.load(args, os.environ)
+            ops = nodeconfig.load_operations(args, os.environ)
             server.configure_logging(args.log_level or os.environ.get("RAFTCACHE_LOG_LEVEL", "INFO"))
-            return server.run(config)
+            return server.run(config, ops)
         if args.command == "up":
             from raftcache import localcluster
 

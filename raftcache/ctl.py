@@ -1,14 +1,23 @@
 """`raftcache ctl`: the admin command line, talking gRPC to one node.
 
 Verbs: status, topology, get, set, del, incr, ttl, expire, scan, dbsize,
-flushall. Values are printed as text when they are valid UTF-8, as Python
-bytes literals otherwise. Errors are one line on stderr and exit status 1.
+flushall; operations: backup, verify (offline), add-node, remove-node,
+transfer-leader, health. Values are printed as text when they are valid
+UTF-8, as Python bytes literals otherwise. Errors are one line on stderr
+and exit status 1.
+
+Membership and leadership verbs find the leader themselves (Status on
+--endpoint, then the leader's address from Topology). Backup and the
+membership verbs send the cluster secret (--cluster-secret, else
+RAFTCACHE_CLUSTER_SECRET, else ./raftcache-data/cluster.secret).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 
 import grpc
 
@@ -55,6 +64,25 @@ def add_verbs(sub) -> None:
     p.add_argument("--db", type=int, default=0)
     p = sub.add_parser("flushall", help="delete every key of every database")
     p.add_argument("--yes", action="store_true", help="confirm")
+    _operation_verbs(sub)
+
+
+def _operation_verbs(sub) -> None:
+    p = sub.add_parser("backup", help="stream an online, consistent backup of the node's keyspace to a file")
+    p.add_argument("--out", required=True, metavar="FILE", help="backup file to write (written atomically)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p = sub.add_parser("verify", help="check a backup file offline (no node needed)")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="print the backup's header as JSON")
+    p = sub.add_parser("add-node", help="add a voter (start it first with the full new --peers list)")
+    p.add_argument("member", metavar="ID@ZONE=HOST:BASEPORT", help="the new member, as in --peers")
+    p.add_argument("--no-wait", action="store_true", help="do not wait for the new node to catch up")
+    p.add_argument("--wait-timeout", type=float, default=60.0, help="seconds to wait for catch-up (default 60)")
+    p = sub.add_parser("remove-node", help="remove a voter (the leader hands leadership over first)")
+    p.add_argument("id", help="member id")
+    p = sub.add_parser("transfer-leader", help="hand leadership to another voter")
+    p.add_argument("--to", default="", metavar="NODE", help="target member id (default: the most caught-up voter)")
+    sub.add_parser("health", help="gRPC health check of the node: exit 0 when it is ready (SERVING)")
 
 
 def _text(value) -> str:
@@ -79,8 +107,11 @@ class _Node:
         self.endpoint = endpoint
 
     def call(self, method, request):
+        return self.call_md(method, request, None)
+
+    def call_md(self, method, request, metadata):
         try:
-            return method(request, timeout=self.timeout_s)
+            return method(request, timeout=self.timeout_s, metadata=metadata)
         except grpc.RpcError as e:
             if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not e.trailing_metadata():
                 raise RaftcacheError(f"cannot reach {self.endpoint}: {e.details()}") from None
@@ -106,6 +137,8 @@ def run(args) -> int:
 
 def _dispatch(node: _Node, args) -> int:
     verb = args.verb
+    if verb in OPERATIONS:
+        return OPERATIONS[verb](node, args)
     if verb in ("status", "topology"):
         if verb == "status":
             reply = node.call(node.admin.Status, admin_pb2.StatusRequest())
@@ -174,3 +207,182 @@ def _print_status(reply, verb: str) -> None:
         print(f"leader={reply.leader_id or '-'} term={reply.term}")
         for m in reply.members:
             print(f"  {m.id:<6} zone {m.zone:<4} grpc {m.grpc_address} redis {m.redis_address} memcached {m.memcached_address}")
+
+
+# ---------------------------------------------------------------- operations
+
+SECRET_METADATA = "x-raftcache-secret"
+DEFAULT_SECRET_FILE = os.path.join("raftcache-data", "cluster.secret")
+
+
+def cluster_secret(args) -> str:
+    secret = getattr(args, "cluster_secret", None) or os.environ.get("RAFTCACHE_CLUSTER_SECRET")
+    if secret:
+        return secret
+    try:
+        with open(DEFAULT_SECRET_FILE) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        raise RaftcacheError(
+            f"{args.verb} needs the cluster secret: set RAFTCACHE_CLUSTER_SECRET or --cluster-secret "
+            "(`raftcache up` keeps it in DATA_DIR/cluster.secret)") from None
+
+
+def _metadata(args) -> tuple:
+    return ((SECRET_METADATA, cluster_secret(args)),)
+
+
+def leader_node(node: _Node, timeout_s: float = 10.0) -> _Node:
+    """A _Node talking to the current leader (found from --endpoint's view)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = node.call(node.admin.Status, admin_pb2.StatusRequest())
+        if status.role == "leader":
+            return node
+        if status.leader_id:
+            topo = node.call(node.admin.Topology, admin_pb2.TopologyRequest())
+            for m in topo.members:
+                if m.id == status.leader_id:
+                    return _Node(m.grpc_address, node.timeout_s)
+        if time.monotonic() >= deadline:
+            raise RaftcacheError(f"no leader known to {node.endpoint}; retry later")
+        time.sleep(0.2)
+
+
+def _progress(done: int, total: int, start: float) -> None:
+    width = 30
+    frac = done / total if total else 1.0
+    rate = done / max(time.monotonic() - start, 1e-6) / (1 << 20)
+    bar = "#" * int(frac * width)
+    print(f"\r[{bar:<{width}}] {frac * 100:5.1f}%  {done / (1 << 20):.1f}/{total / (1 << 20):.1f} MiB  {rate:.1f} MiB/s",
+          end="", file=sys.stderr, flush=True)
+
+
+def _backup(node: _Node, args) -> int:
+    from raftcache.node import backup
+
+    out = os.path.abspath(args.out)
+    part = out + ".part"
+    stream = node.admin.Backup(admin_pb2.BackupRequest(), metadata=_metadata(args), timeout=max(node.timeout_s, 3600))
+    info = None
+    done = 0
+    start = time.monotonic()
+    show = False
+    try:
+        with open(part, "wb") as f:
+            for chunk in stream:
+                if chunk.HasField("info"):
+                    info = chunk.info
+                    show = not args.quiet and (info.total_bytes >= 8 << 20 or sys.stderr.isatty())
+                    continue
+                f.write(chunk.data)
+                done += len(chunk.data)
+                if show:
+                    _progress(done, info.total_bytes, start)
+            f.flush()
+            os.fsync(f.fileno())
+        if show:
+            print(file=sys.stderr)
+        if info is None or done != info.total_bytes:
+            raise RaftcacheError(f"backup stream from {node.endpoint} ended early ({done} bytes)")
+        meta = backup.verify(part, deep=True)
+        os.replace(part, out)
+    except grpc.RpcError as e:
+        _remove(part)
+        if e.code() == grpc.StatusCode.UNAVAILABLE and not e.trailing_metadata():
+            raise RaftcacheError(f"cannot reach {node.endpoint}: {e.details()}") from None
+        raise grpc_codec.error_from_status(e.code(), e.details(), e.trailing_metadata()) from None
+    except BaseException:
+        _remove(part)
+        raise
+    print(f"backup {out}: cluster {meta.cluster_id}, index {meta.applied_index}, term {meta.term}, "
+          f"{meta.key_count} keys, {done} bytes, from {meta.node_id}")
+    return 0
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def _verify(node: _Node, args) -> int:
+    from raftcache.node import backup
+
+    meta = backup.verify(args.file, deep=True)
+    if args.json:
+        print(json.dumps(meta.to_json(), indent=2))
+    else:
+        print(f"ok: {args.file}: format {meta.format_version}, cluster {meta.cluster_id}, index {meta.applied_index}, "
+              f"term {meta.term}, {meta.key_count} keys, digest {meta.digest[:16]}, taken on {meta.node_id} "
+              f"at {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(meta.created_ms / 1000))}")
+    return 0
+
+
+def _add_node(node: _Node, args) -> int:
+    from raftcache.node.config import Peer
+    from raftcache.node.frontends.grpc_admin import member_proto
+
+    peer = Peer.parse(args.member)
+    leader = leader_node(node)
+    leader.timeout_s = max(leader.timeout_s, 30.0)
+    reply = leader.call_md(leader.admin.AddNode, admin_pb2.AddNodeRequest(member=member_proto(peer)), _metadata(args))
+    print(f"added {peer.id}: voters {', '.join(m.id for m in reply.members)}")
+    if not args.no_wait:
+        target = leader.call(leader.admin.Status, admin_pb2.StatusRequest()).commit_index
+        new = _Node(peer.address("grpc"), node.timeout_s)
+        deadline = time.monotonic() + args.wait_timeout
+        while True:
+            try:
+                applied = new.call(new.admin.Status, admin_pb2.StatusRequest()).applied_index
+            except RaftcacheError:
+                applied = -1
+            if applied >= target:
+                print(f"{peer.id} caught up (applied index {applied})")
+                break
+            if time.monotonic() >= deadline:
+                raise RaftcacheError(f"{peer.id} has not caught up to index {target} after {args.wait_timeout:.0f}s "
+                                     f"(applied {applied}); is it running with the full new --peers list?")
+            time.sleep(0.2)
+    return 0
+
+
+def _remove_node(node: _Node, args) -> int:
+    leader = leader_node(node)
+    leader.timeout_s = max(leader.timeout_s, 30.0)
+    reply = leader.call_md(leader.admin.RemoveNode, admin_pb2.RemoveNodeRequest(id=args.id), _metadata(args))
+    print(f"removed {args.id}: voters {', '.join(m.id for m in reply.members)}, leader {reply.leader_id or '-'}; "
+          f"stop its process now")
+    return 0
+
+
+def _transfer_leader(node: _Node, args) -> int:
+    leader = leader_node(node)
+    leader.timeout_s = max(leader.timeout_s, 15.0)
+    reply = leader.call_md(leader.admin.TransferLeader, admin_pb2.TransferLeaderRequest(to=args.to), _metadata(args))
+    print(f"leader is now {reply.leader_id} (term {reply.term})")
+    return 0
+
+
+def _health(node: _Node, args) -> int:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    stub = health_pb2_grpc.HealthStub(node._channel)
+    try:
+        reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=node.timeout_s)
+    except grpc.RpcError as e:
+        raise RaftcacheError(f"{node.endpoint}: health check failed: {e.code().name}") from None
+    name = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    print(f"{node.endpoint}: {name}")
+    return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+OPERATIONS = {
+    "backup": _backup,
+    "verify": _verify,
+    "add-node": _add_node,
+    "remove-node": _remove_node,
+    "transfer-leader": _transfer_leader,
+    "health": _health,
+}

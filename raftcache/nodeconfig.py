@@ -26,6 +26,7 @@ from raftcache.node.errors import ConfigError
 KEYS = (
     "id", "zone", "host", "base_port", "peers", "data_dir", "cluster_secret", "appendfsync",
     "maxmemory", "databases", "default_read", "redis_password",
+    "role", "restore", "backup_dir", "backup_interval", "backup_keep",
 )
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -82,12 +83,17 @@ def load(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> NodeC
         keyspace = KeyspaceConfig(
             path=keyspace.path, databases=databases, maxmemory_bytes=parse_size(v["maxmemory"])
         )
+    peers = tuple(Peer.parse(s) for s in specs)
+    node_id, zone, host = str(v.get("id", "n1")), str(v.get("zone", "a")), str(v.get("host", "127.0.0.1"))
+    if str(v.get("role", "voter")) == "replica" and peers and node_id not in {p.id for p in peers}:
+        # A read replica is not a voter: --peers lists the voters it follows.
+        peers = peers + (Peer(node_id, zone, host, base_port),)
     config = NodeConfig(
-        id=str(v.get("id", "n1")),
-        zone=str(v.get("zone", "a")),
-        host=str(v.get("host", "127.0.0.1")),
+        id=node_id,
+        zone=zone,
+        host=host,
         base_port=base_port,
-        peers=tuple(Peer.parse(s) for s in specs),
+        peers=peers,
         keyspace=keyspace,
         replication=ReplicationConfig(
             data_dir=os.path.join(data_dir, "raft"),
@@ -99,3 +105,24 @@ def load(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> NodeC
     )
     config.validate()
     return config
+
+
+def load_operations(args: argparse.Namespace, env: Mapping[str, str] = os.environ):
+    """The node's OperationsConfig (role, restore, automatic snapshots) from the same sources."""
+    from raftcache.node.backup import BackupSchedule
+    from raftcache.node.server import OperationsConfig
+
+    v = _merged(args, env)
+    try:
+        interval = float(v.get("backup_interval", 3600))
+        keep = int(v.get("backup_keep", 24))
+    except (TypeError, ValueError):
+        raise ConfigError("backup_interval must be a number of seconds and backup_keep an integer") from None
+    backup_dir = str(v.get("backup_dir", "") or "")
+    ops = OperationsConfig(
+        role=str(v.get("role", "voter")),
+        restore=os.path.abspath(str(v["restore"])) if v.get("restore") else "",
+        backup=BackupSchedule(dir=os.path.abspath(backup_dir) if backup_dir else "", interval_s=interval, keep=keep),
+    )
+    ops.validate()
+    return ops

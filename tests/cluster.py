@@ -250,3 +250,77 @@ class Cluster:
         for node in nodes or self.alive_nodes():
             wait_until(lambda: self.status(node).applied_index >= index, timeout_s,
                        f"{node.id} to apply index {index}")
+
+
+# ------------------------------------------------------------ operations helpers
+# (backup, restore, membership; used by tests/integration/test_operations*.py)
+
+SECRET_METADATA = "x-raftcache-secret"
+
+
+def _cluster_admin(self, node: Node) -> admin_pb2_grpc.AdminStub:
+    return admin_pb2_grpc.AdminStub(self.channel(node))
+
+
+def _cluster_metadata(self) -> tuple:
+    return ((SECRET_METADATA, self.secret),)
+
+
+def _cluster_ctl(self, *args: str, endpoint: Node | None = None, timeout_s: float = 90.0,
+                 check: bool = True) -> subprocess.CompletedProcess:
+    """Run `raftcache ctl` against `endpoint` (default: the leader) with the cluster secret."""
+    target = endpoint or self.leader()
+    argv = [sys.executable, "-m", "raftcache", "ctl", "--endpoint", target.grpc_address, *args]
+    env = dict(os.environ, RAFTCACHE_CLUSTER_SECRET=self.secret)
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout_s)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"ctl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
+    return proc
+
+
+def _cluster_voter_specs(self) -> list[str]:
+    topo = self.admin(self.leader()).Topology(admin_pb2.TopologyRequest(), timeout=2)
+    return [f"{m.id}@{m.zone}={m.grpc_address.rsplit(':', 1)[0]}:{m.grpc_address.rsplit(':', 1)[1]}"
+            for m in topo.members if m.voter]
+
+
+def _cluster_new_node(self, node_id: str, zone: str, *, role: str = "voter",
+                      extra_args: list[str] | None = None) -> Node:
+    """Create (not start) a node whose --peers are the current voters plus itself (voter)."""
+    peer = Peer(node_id, zone, HOST, free_base_port())
+    specs = self.voter_specs() + ([peer.spec()] if role == "voter" else [])
+    data_dir = os.path.join(self.root, node_id)
+    argv = [
+        sys.executable, "-m", "raftcache", "node", "--id", peer.id, "--zone", peer.zone,
+        "--host", HOST, "--base-port", str(peer.base_port), "--peers", ",".join(specs),
+        "--data-dir", data_dir, "--appendfsync", "everysec", "--role", role, *(extra_args or []),
+    ]
+    node = Node(peer, data_dir, os.path.join(self.root, f"{peer.id}.log"), argv, self.nodes[0].env)
+    self.nodes.append(node)
+    return node
+
+
+def _cluster_add_node(self, node_id: str, zone: str, timeout_s: float = 30.0) -> Node:
+    """Start a new voter and add it through `ctl add-node` (waits for it to catch up)."""
+    node = self.new_node(node_id, zone)
+    self._spawn(node)
+    wait_until(lambda: self.status(node), timeout_s, f"{node.id} to answer")
+    self.ctl("add-node", node.peer.spec(), "--wait-timeout", str(timeout_s))
+    return node
+
+
+def _cluster_remove_node(self, node: Node, stop: bool = True) -> None:
+    """`ctl remove-node`, then stop the removed node's process and forget it."""
+    self.ctl("remove-node", node.id, endpoint=next(n for n in self.alive_nodes() if n is not node))
+    if stop:
+        self.stop(node)
+    self.nodes.remove(node)
+
+
+Cluster.admin = _cluster_admin
+Cluster.metadata = _cluster_metadata
+Cluster.ctl = _cluster_ctl
+Cluster.voter_specs = _cluster_voter_specs
+Cluster.new_node = _cluster_new_node
+Cluster.add_node = _cluster_add_node
+Cluster.remove_node = _cluster_remove_node

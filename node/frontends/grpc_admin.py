@@ -1,12 +1,31 @@
-"""The gRPC Admin service: status, topology (and the operator verbs).
+"""The gRPC Admin service: status, topology, backups, membership and leadership.
 
-Reads the node's state through Service.status(); no business logic here.
+Translates between admin.proto and the node's operations; no business
+logic here. Status comes from Service.status(); membership (which changes
+at run time, unlike NodeConfig.peers), backups and the operator verbs come
+from the node's `Operations` (node/membership.py), which node/server.py
+attaches to the service as `service.operations` (None in a bare service:
+then the static configuration is reported and the verbs are unavailable).
+
+Backup, AddNode, RemoveNode and TransferLeader expose all data or change
+the cluster: they require the cluster secret in the call metadata.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+import os
+import shutil
+import tempfile
+
 from raftcache import __version__
+from raftcache.node import grpc_codec
+from raftcache.node.config import Peer
+from raftcache.node.errors import CommandError, RaftcacheError, Reason, UnavailableError
 from raftcache.proto import admin_pb2, admin_pb2_grpc
+
+SECRET_METADATA = "x-raftcache-secret"
 
 
 def member_proto(peer, voter: bool = True) -> admin_pb2.Member:
@@ -22,16 +41,60 @@ def member_proto(peer, voter: bool = True) -> admin_pb2.Member:
     )
 
 
+def peer_from_member(m: admin_pb2.Member) -> Peer:
+    """The Peer an AddNode request names (ports follow the convention from the Raft port)."""
+    from raftcache.node.membership import peer_from_raft_address
+
+    if not m.id or not m.raft_address:
+        raise CommandError("a member needs at least id and raft_address", Reason.INVALID_ARGUMENT)
+    try:
+        return peer_from_raft_address(m.raft_address, m.id, m.zone or "?")
+    except ValueError:
+        raise CommandError(f"bad raft address {m.raft_address!r}", Reason.INVALID_ARGUMENT) from None
+
+
+async def _abort(context, error: RaftcacheError):
+    status = grpc_codec.error_status(error)
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
 class AdminServicer(admin_pb2_grpc.AdminServicer):
-    def __init__(self, service: Service):
+    def __init__(self, service):
         self._service = service
+
+    @property
+    def _ops(self):
+        return getattr(self._service, "operations", None)
+
+    async def _require_ops(self, context, secret: bool = True):
+        ops = self._ops
+        if ops is None:
+            await _abort(context, UnavailableError("operations are not available on this node"))
+        if secret:
+            expected = ops.secret.encode()
+            for key, value in context.invocation_metadata() or ():
+                if key == SECRET_METADATA and hmac.compare_digest(value.encode(), expected):
+                    return ops
+            await _abort(context, CommandError(
+                "this admin call needs the cluster secret (x-raftcache-secret metadata)", Reason.UNAUTHENTICATED))
+        return ops
+
+    def _voters(self, s: dict) -> list:
+        ops = self._ops
+        if ops is None:
+            return [m["peer"] for m in s["members"]]
+        return ops.membership.voters()
 
     async def Status(self, request, context):
         s = self._service.status()
+        ops = self._ops
+        role = s["role"]
+        if ops is not None and not ops.voter:
+            role = "replica"
         reply = admin_pb2.StatusReply(
             id=s["id"],
             zone=s["zone"],
-            role=s["role"],
+            role=role,
             leader_id=s["leader_id"],
             term=s["term"],
             commit_index=s["commit_index"],
@@ -40,20 +103,97 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             keys=s["keys"],
             used_bytes=s["used_bytes"],
             maxmemory_bytes=s["maxmemory_bytes"],
-            last_leader_contact_s=s["last_leader_contact_s"],
+            last_leader_contact_s=min(s["last_leader_contact_s"], 1e9),
             appendfsync=s["appendfsync"],
             version=__version__,
+            cluster_id=ops.cluster_id if ops else "",
+            voter=ops.voter if ops else True,
+            replicas_connected=ops.replicator.replicas_connected if ops else 0,
         )
-        for m in s["members"]:
-            ms = reply.members.add(connected=m["connected"], match_index=m["match_index"])
-            ms.member.CopyFrom(member_proto(m["peer"]))
-            if s["role"] == "leader" and m["id"] != s["id"]:
-                ms.lag = max(s["last_index"] - m["match_index"], 0)
+        states = {m["id"]: m for m in s["members"]}
+        raft_states = {}
+        if ops is not None:
+            raft_states = {m.id: m for m in ops.replicator.members_status()}
+        for peer in self._voters(s):
+            rs = raft_states.get(peer.id)
+            st = states.get(peer.id, {})
+            connected = rs.connected if rs is not None else bool(st.get("connected")) or peer.id == s["id"]
+            match = (rs.match_index or 0) if rs is not None else st.get("match_index", 0)
+            ms = reply.members.add(connected=connected or peer.id == s["id"], match_index=match)
+            ms.member.CopyFrom(member_proto(peer))
+            if s["role"] == "leader" and peer.id != s["id"]:
+                ms.lag = max(s["last_index"] - match, 0)
+        if ops is not None and not ops.voter:
+            reply.replicas.append(member_proto(ops.membership.me, voter=False))
         return reply
 
     async def Topology(self, request, context):
         s = self._service.status()
         reply = admin_pb2.TopologyReply(leader_id=s["leader_id"], term=s["term"])
-        for m in s["members"]:
-            reply.members.append(member_proto(m["peer"]))
+        for peer in self._voters(s):
+            reply.members.append(member_proto(peer))
+        ops = self._ops
+        if ops is not None and not ops.voter:
+            reply.members.append(member_proto(ops.membership.me, voter=False))
         return reply
+
+    # ------------------------------------------------------------ backups
+
+    async def Backup(self, request, context):
+        ops = await self._require_ops(context)
+        from raftcache.node import backup
+
+        work = tempfile.mkdtemp(prefix=".admin-backup-", dir=ops.data_dir or None)
+        try:
+            path = os.path.join(work, "backup" + backup.SUFFIX)
+            try:
+                meta = await asyncio.to_thread(
+                    backup.build, ops.keyspace, path, cluster_id=ops.cluster_id, term=ops.replicator.term,
+                    node_id=ops.membership.me.id, zone=ops.membership.me.zone)
+            except RaftcacheError as e:
+                await _abort(context, e)
+            total = os.path.getsize(path)
+            yield admin_pb2.BackupChunk(info=admin_pb2.BackupInfo(
+                format_version=meta.format_version, cluster_id=meta.cluster_id,
+                applied_index=meta.applied_index, term=meta.term, key_count=meta.key_count,
+                total_bytes=total, node_id=meta.node_id, sha256=backup.file_sha256(path)))
+            with open(path, "rb") as f:
+                while True:
+                    chunk = await asyncio.to_thread(f.read, backup.CHUNK_BYTES)
+                    if not chunk:
+                        break
+                    yield admin_pb2.BackupChunk(data=chunk)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    # ------------------------------------------------------------ membership
+
+    def _membership_reply(self, voters) -> admin_pb2.MembershipReply:
+        reply = admin_pb2.MembershipReply(leader_id=self._service.leader_id or "")
+        for peer in voters:
+            reply.members.append(member_proto(peer))
+        return reply
+
+    async def AddNode(self, request, context):
+        ops = await self._require_ops(context)
+        try:
+            voters = await ops.add_node(peer_from_member(request.member))
+        except RaftcacheError as e:
+            await _abort(context, e)
+        return self._membership_reply(voters)
+
+    async def RemoveNode(self, request, context):
+        ops = await self._require_ops(context)
+        try:
+            voters = await ops.remove_node(request.id)
+        except RaftcacheError as e:
+            await _abort(context, e)
+        return self._membership_reply(voters)
+
+    async def TransferLeader(self, request, context):
+        ops = await self._require_ops(context)
+        try:
+            leader = await ops.transfer_leader(request.to or None)
+        except RaftcacheError as e:
+            await _abort(context, e)
+        return admin_pb2.TransferLeaderReply(leader_id=leader, term=ops.replicator.term)

@@ -40,7 +40,7 @@ _LINEARIZABLE = ReadConsistency("linearizable")
 _STORAGE = {b"set": pb.ALWAYS, b"add": pb.IF_ABSENT, b"replace": pb.IF_PRESENT,
             b"append": None, b"prepend": None, b"cas": pb.ALWAYS}
 _GET_PREFIXES = (b"get ", b"gets ", b"gat ", b"gats ")
-_NOREPLY_COMMANDS = frozenset((b"delete", b"incr", b"decr", b"touch", b"flush_all", b"verbosity"))
+_NOREPLY_COMMANDS = frozenset((b"delete", b"incr", b"decr", b"touch", b"flush_all", b"verbosity", b"cache_memlimit"))
 
 
 class ServerState:
@@ -424,6 +424,14 @@ class MemcacheProtocol(asyncio.Protocol):
             return BAD_FORMAT
         return b"" if tokens[-1] == _NOREPLY else b"OK\r\n"
 
+    async def _cache_memlimit(self, tokens: list[bytes]) -> bytes:
+        """Accepted and ignored: memory is bounded by the keyspace's maxmemory, the same on every node."""
+        if len(tokens) not in (2, 3):
+            return ERROR
+        if parse_uint(tokens[1]) is None:
+            return BAD_FORMAT
+        return b"OK\r\n"
+
     async def _quit(self, tokens: list[bytes]) -> None:
         return None
 
@@ -483,7 +491,7 @@ _TEXT = {
     b"touch": MemcacheProtocol._touch, b"flush_all": MemcacheProtocol._flush_all,
     b"version": MemcacheProtocol._version, b"verbosity": MemcacheProtocol._verbosity,
     b"quit": MemcacheProtocol._quit, b"stats": MemcacheProtocol._stats, b"mn": MemcacheProtocol._mn,
-    b"consistency": MemcacheProtocol._consistency,
+    b"consistency": MemcacheProtocol._consistency, b"cache_memlimit": MemcacheProtocol._cache_memlimit,
 }
 
 
@@ -527,7 +535,7 @@ def _render_stats(state: ServerState, args: list[bytes]) -> bytes:
         rows = [("items:1:number", count), ("items:1:age", 0), ("items:1:evicted", 0), ("items:1:outofmemory", 0)]
     elif args[0] == b"slabs":
         rows = [("active_slabs", 1), ("total_malloced", _status(service).get("used_bytes", 0))]
-    elif args[0] in (b"sizes", b"conns", b"extstore"):
+    elif args[0] in (b"sizes", b"conns", b"extstore", b"cachedump"):
         rows = []
     elif args[0] == b"reset":
         for name in state.stats:

@@ -80,7 +80,9 @@ class RespServer:
         return bool(getattr(self.service, "is_leader", False))
 
     async def idle_loop(self) -> None:
-        while True:
+        """Close clients idle longer than CONFIG `timeout` (0 = never, Redis's default).
+        Ends when the server stops serving."""
+        while self.server is None or self.server.is_serving():
             await asyncio.sleep(1.0)
             timeout_s = int(self.settings.get("timeout", "0") or 0)
             if timeout_s <= 0:
@@ -436,15 +438,4 @@ async def start_server(service, host: str, port: int, config: FrontendConfig) ->
     server = await loop.create_server(lambda: Connection(state), host, port, backlog=1024, reuse_address=True)
     state.server = server
     state._idle_task = loop.create_task(state.idle_loop())
-    # (uvloop servers take no attributes: tests reach the state through start_server's caller)
-    _orig_close = server.close
-
-    def close() -> None:
-        if state._idle_task is not None:
-            state._idle_task.cancel()
-        for conn in list(state.connections.values()):
-            conn.close()
-        _orig_close()
-
-    server.close = close
     return server

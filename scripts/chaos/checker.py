@@ -46,6 +46,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import random
 import sys
 import time
 from collections import defaultdict
@@ -110,7 +111,7 @@ class BudgetExceeded(Exception):
     pass
 
 
-def check_linearizable(ops: list[dict], model=None, max_steps: int = 2_000_000,
+def check_linearizable(ops: list[dict], model=None, max_steps: int | None = None,
                        deadline: float | None = None) -> dict:
     """Wing–Gong/Lowe search over one key's operations.
 
@@ -123,6 +124,8 @@ def check_linearizable(ops: list[dict], model=None, max_steps: int = 2_000_000,
     n = len(ops)
     if n == 0:
         return {"result": "yes", "steps": 0, "ops": 0}
+    if max_steps is None:
+        max_steps = max(2_000_000, 200 * n)
     # Events: (time, kind, op) with calls (kind 0) before returns (kind 1) at
     # equal times, which treats touching operations as concurrent (lenient).
     events = []
@@ -159,6 +162,12 @@ def check_linearizable(ops: list[dict], model=None, max_steps: int = 2_000_000,
         if q != -1:
             prv[q] = node
 
+    # The linearized set is identified by a Zobrist hash (XOR of a random
+    # 128-bit word per operation), updated in O(1): a bitset of tens of
+    # thousands of operations per cache entry would not fit in memory.
+    # A false cache hit needs a 128-bit collision.
+    rng = random.Random(0x5EED)
+    zobrist = [rng.getrandbits(128) for _ in range(n)]
     state = model.initial
     linearized = 0
     cache: set = set()
@@ -179,7 +188,7 @@ def check_linearizable(ops: list[dict], model=None, max_steps: int = 2_000_000,
         if kind[entry] == 0:
             ok, new_state = model.step(state, ops[i])
             if ok:
-                new_lin = linearized | (1 << i)
+                new_lin = linearized ^ zobrist[i]
                 memo = (new_lin, new_state)
                 if memo not in cache:
                     cache.add(memo)
@@ -203,7 +212,7 @@ def check_linearizable(ops: list[dict], model=None, max_steps: int = 2_000_000,
                         "best_prefix_len": best[0], "best_prefix_tail": best[1]}
             entry, state = stack.pop()
             j = opix[entry]
-            linearized &= ~(1 << j)
+            linearized ^= zobrist[j]
             if ret_node[j] != -1:
                 relink(ret_node[j])
                 finite += 1
@@ -218,7 +227,7 @@ def _is_linearizable_read(op: dict, lease_counts: bool) -> bool:
     return lease_counts and level == "lease"
 
 
-def check_linearizability(history: list[dict], *, include_lease: bool = False, max_steps_per_key: int = 2_000_000,
+def check_linearizability(history: list[dict], *, include_lease: bool = False, max_steps_per_key: int | None = None,
                           time_budget_s: float = 300.0) -> dict:
     """Per-key linearizability of registers and counters. See check_linearizable."""
     by_key: dict[str, list[dict]] = defaultdict(list)
@@ -334,6 +343,9 @@ def check_staleness(history: list[dict]) -> dict:
                      for key, lst in writes_by_key.items()}
     levels: dict[str, dict] = {}
     violations = []
+    # A value written after the index the read reports, or older than a write at or below that index:
+    # the reply's index does not describe the state the read returned (not a staleness violation).
+    index_anomalies = []
     for op in history:
         if op["f"] not in ("read", "read_set") or op["status"] != "ok" or op.get("index") is None or op.get("final"):
             continue
@@ -365,13 +377,14 @@ def check_staleness(history: list[dict]) -> dict:
             k = bisect.bisect_right(idxs, seen)
             widx = writer_index.get((op["key"], value))
             if widx is not None and widx > seen:
-                violations.append({"id": op["id"], "level": level, "why": f"read {value!r} written at index "
+                index_anomalies.append({"id": op["id"], "level": level, "why": f"read {value!r} written at index "
                                                                           f"{widx}, after the index {seen} it saw"})
             elif widx is not None and k and idxs[k - 1] > widx:
-                violations.append({"id": op["id"], "level": level, "why": f"read {value!r} (index {widx}) but "
+                index_anomalies.append({"id": op["id"], "level": level, "why": f"read {value!r} (index {widx}) but "
                                                                           f"{vals[k - 1]!r} was written at "
                                                                           f"{idxs[k - 1]} <= {seen}"})
-    return {"levels": levels, "violations": len(violations), "violation_examples": violations[:20]}
+    return {"levels": levels, "violations": len(violations), "violation_examples": violations[:20],
+            "index_anomalies": len(index_anomalies), "index_anomaly_examples": index_anomalies[:20]}
 
 
 # ---------------------------------------------------------------- availability
@@ -428,6 +441,8 @@ def verdict(history: list[dict], faults: list[dict] | None = None, time_budget_s
         "lost_writes": lost,
         "max_staleness_ms": {k: v["max_staleness_ms"] for k, v in stale["levels"].items()},
         "staleness": stale,
+        "staleness_violations": stale["violations"],
+        "read_index_anomalies": stale["index_anomalies"],
         "availability": availability(history, faults),
     }
     bad = lin["result"] == "no" or lost["lost"] or lost["phantom"] or stale["violations"]

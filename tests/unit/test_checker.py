@@ -199,9 +199,9 @@ def test_staleness_against_bound():
 
 def test_read_value_must_match_its_index():
     h = [w(0, 1, "a", index=5), w(2, 3, "b", index=6)]
-    assert checker.check_staleness(h + [r(4, 5, "a", level="any", index=5)])["violations"] == 0
-    assert checker.check_staleness(h + [r(4, 5, "a", level="any", index=7)])["violations"] == 1
-    assert checker.check_staleness(h + [r(4, 5, "b", level="any", index=5)])["violations"] == 1
+    assert checker.check_staleness(h + [r(4, 5, "a", level="any", index=5)])["index_anomalies"] == 0
+    assert checker.check_staleness(h + [r(4, 5, "a", level="any", index=7)])["index_anomalies"] == 1
+    assert checker.check_staleness(h + [r(4, 5, "b", level="any", index=5)])["index_anomalies"] == 1
 
 
 def test_min_index_read_below_its_index():

@@ -1,0 +1,396 @@
+"""The chaos workload: concurrent clients that record every operation they make.
+
+Keys (database 0, prefixed `chaos:`):
+  registers r0..rK  unique-value writes, reads at every level, compare-and-set
+                    (GetMeta for the value and its index, then a Set carrying
+                    `cas_index`; from an absent key a Set NX)
+  counters  c0..cK  increments (IncrBy, which returns the new value) and reads
+  set       s0      adds of unique elements (the lost-write check)
+
+gRPC workers use raw stubs with (client_id, sequence) on every write and
+retry a write with the *same* sequence until it has a definite answer or its
+deadline passes (then it is `unknown`); that is how the SDK works and what
+DESIGN.md invariant 5 promises. redis-py workers cannot deduplicate: a write
+whose connection breaks is `unknown`, never retried (redis-py's own retries
+are turned off so that no hidden retry can apply a command twice).
+
+Every operation is appended to the history in the checker's format (see
+scripts/chaos/checker.py); times are seconds on one monotonic clock.
+Every loop is bounded by the stop event, a deadline and an operation count.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import threading
+import time
+
+import grpc
+
+from raftcache.node import commands as rc_commands
+from raftcache.node.errors import CommandError, Reason
+from raftcache.node.grpc_codec import error_from_status
+from raftcache.proto import cache_pb2, cache_pb2_grpc
+from raftcache.proto import commands_pb2 as pb
+
+PREFIX = "chaos:"
+#: Reasons after which a gRPC write is retried with the same sequence (outcome not yet known).
+_RETRY_REASONS = {Reason.UNAVAILABLE, Reason.NOT_LEADER, Reason.TIMEOUT, Reason.INTERNAL}
+
+
+class History:
+    """Thread-safe operation log, mirrored to a JSONL file as operations complete."""
+
+    def __init__(self, path: str | None, t_start: float | None = None):
+        self.t_start = time.monotonic() if t_start is None else t_start
+        self.ops: list[dict] = []
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._file = open(path, "w") if path else None
+
+    def now(self) -> float:
+        return round(time.monotonic() - self.t_start, 6)
+
+    def record(self, op: dict) -> dict:
+        with self._lock:
+            op["id"] = next(self._ids)
+            self.ops.append(op)
+            if self._file:
+                self._file.write(json.dumps(op) + "\n")
+        return op
+
+    def close(self) -> None:
+        if self._file:
+            self._file.close()
+            self._file = None
+
+
+def _key(name: str) -> bytes:
+    return (PREFIX + name).encode()
+
+
+def _text(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+class Keys:
+    def __init__(self, registers: int = 3, counters: int = 2, sets: int = 1):
+        self.registers = [f"r{i}" for i in range(registers)]
+        self.counters = [f"c{i}" for i in range(counters)]
+        self.sets = [f"s{i}" for i in range(sets)]
+
+
+class _Definite(Exception):
+    """A command error: the operation definitely did not take effect (or, for CAS, failed its test)."""
+
+    def __init__(self, error: CommandError):
+        super().__init__(error.message)
+        self.error = error
+
+
+class GrpcWorker(threading.Thread):
+    """One client process talking gRPC to the nodes, starting with `targets[0]`."""
+
+    READ_LEVELS = (("linearizable", 45), ("lease", 15), ("bounded:250", 15), ("any", 15), ("min_index", 10))
+    OPS = (("write", 25), ("read", 35), ("cas", 10), ("incr", 15), ("add", 15))
+
+    def __init__(self, name: str, targets: list[tuple[str, str]], history: History, keys: Keys, seed: int,
+                 stop: threading.Event, deadline: float, max_ops: int = 1_000_000, run_id: str = "run",
+                 write_timeout_s: float = 12.0, read_timeout_s: float = 6.0, think_s: float = 0.0):
+        super().__init__(name=name, daemon=True)
+        self.targets = targets  # [(node_id, "host:port")]
+        self.history, self.keys, self.stop_event = history, keys, stop
+        self.rng = random.Random(seed)
+        self.deadline, self.max_ops = deadline, max_ops
+        self.run_id = run_id
+        self.write_timeout_s, self.read_timeout_s, self.think_s = write_timeout_s, read_timeout_s, think_s
+        self.incarnation = 0
+        self.sequence = 0
+        self.last_index = 0
+        self._target = 0
+        self._channels: dict[str, grpc.Channel] = {}
+        self._counter = itertools.count(1)
+
+    # ---------------------------------------------------------------- plumbing
+
+    @property
+    def process(self) -> str:
+        return f"{self.name}.{self.incarnation}"
+
+    def _stub(self):
+        node_id, address = self.targets[self._target % len(self.targets)]
+        ch = self._channels.get(address)
+        if ch is None:
+            ch = self._channels[address] = grpc.insecure_channel(address, options=[("grpc.enable_retries", 0)])
+        return node_id, cache_pb2_grpc.CacheStub(ch)
+
+    def _rotate(self) -> None:
+        self._target += 1
+
+    def _call(self, request: cache_pb2.Request, op_deadline: float, retry_reasons) -> tuple[object, int, str]:
+        """Execute with retries until a definite answer; raises _Definite or TimeoutError (outcome unknown)."""
+        last = "no attempt"
+        delay = 0.05
+        while True:
+            remaining = op_deadline - time.monotonic()
+            if remaining <= 0.05 or self.stop_event.is_set() and remaining < 1.0:
+                raise TimeoutError(last)
+            node_id, stub = self._stub()
+            try:
+                reply = stub.Execute(request, timeout=min(remaining, 6.0))
+            except grpc.RpcError as e:
+                err = error_from_status(e.code(), e.details(), e.trailing_metadata())
+                last = f"{node_id}: {err.reason.value}: {err.message[:120]}"
+                if isinstance(err, CommandError) and err.reason not in retry_reasons:
+                    raise _Definite(err) from None
+                self._rotate()
+                time.sleep(min(delay, max(0.0, op_deadline - time.monotonic())))
+                delay = min(delay * 2, 0.5)
+                continue
+            result = rc_commands.from_value(reply.value)
+            if isinstance(result, CommandError):
+                raise _Definite(result)
+            return result, reply.index, node_id
+
+    def _request(self, command: pb.Command, level: str | None = None, write: bool = False) -> cache_pb2.Request:
+        req = cache_pb2.Request(command=command)
+        if write:
+            req.client_id = f"{self.run_id}-{self.process}"
+            req.sequence = self.sequence
+        if level:
+            name, _, arg = level.partition(":")
+            req.consistency.level = cache_pb2.ReadConsistency.Level.Value(name.upper())
+            if name == "bounded":
+                req.consistency.bound_ms = int(arg)
+            elif name == "min_index":
+                req.consistency.min_index = int(arg)
+        return req
+
+    def _pick(self, table):
+        total = sum(w for _, w in table)
+        x = self.rng.uniform(0, total)
+        for item, weight in table:
+            x -= weight
+            if x <= 0:
+                return item
+        return table[-1][0]
+
+    # ---------------------------------------------------------------- operations
+
+    def _run_op(self, f: str, key: str, command: pb.Command, *, value=None, expect=None, level=None,
+                decode=_text, extra: dict | None = None) -> dict:
+        write = f != "read" and f != "read_set"
+        if write:
+            self.sequence += 1
+        op = {"process": self.process, "client": "grpc", "f": f, "key": key, "value": value, "level": level,
+              "t0": self.history.now(), **(extra or {})}
+        if f == "cas":
+            op["expect"] = expect
+        timeout = self.write_timeout_s if write else self.read_timeout_s
+        try:
+            result, index, node_id = self._call(self._request(command, level, write), time.monotonic() + timeout,
+                                                _RETRY_REASONS)
+            op.update(status="ok", result=decode(result), index=index, node=node_id, t1=self.history.now())
+            if write:
+                self.last_index = max(self.last_index, index)
+        except _Definite as e:
+            op.update(status="fail", result=None, index=None, t1=self.history.now(),
+                      error=f"{e.error.reason.value}: {e.error.message[:120]}")
+        except TimeoutError as e:
+            if write:
+                op.update(status="unknown", result=None, index=None, t1=None, error=str(e))
+                self.incarnation += 1   # a client with an operation in limbo is a crashed process
+                self.sequence = 0
+            else:
+                op.update(status="fail", result=None, index=None, t1=self.history.now(), error=str(e))
+        return self.history.record(op)
+
+    def _unique(self) -> str:
+        return f"{self.run_id}-{self.name}-{next(self._counter)}"
+
+    def step(self) -> None:
+        f = self._pick(self.OPS)
+        if f == "write":
+            key = self.rng.choice(self.keys.registers)
+            value = self._unique()
+            self._run_op("write", key, pb.Command(set=pb.Set(key=_key(key), value=value.encode())), value=value)
+        elif f == "read":
+            kind = self.rng.random()
+            key = self.rng.choice(self.keys.registers if kind < 0.7 else self.keys.counters)
+            level = self._pick(self.READ_LEVELS)
+            if level == "min_index":
+                level = f"min_index:{self.last_index}"
+            decode = _text if key.startswith("r") else (lambda v: None if v is None else int(v))
+            self._run_op("read", key, pb.Command(get=pb.Get(key=_key(key))), level=level, decode=decode)
+        elif f == "cas":
+            self._cas(self.rng.choice(self.keys.registers))
+        elif f == "incr":
+            key = self.rng.choice(self.keys.counters)
+            delta = self.rng.randint(1, 3)
+            self._run_op("incr", key, pb.Command(incr_by=pb.IncrBy(key=_key(key), delta=delta)), value=delta,
+                         decode=lambda v: v)
+        elif f == "add":
+            key = self.rng.choice(self.keys.sets)
+            element = self._unique()
+            self._run_op("add", key, pb.Command(sadd=pb.SAdd(key=_key(key), members=[element.encode()])),
+                         value=element, decode=lambda v: v)
+
+    def _cas(self, key: str) -> None:
+        raw = []
+
+        def keep(v):  # the read is recorded with the value only (the checker's register model)
+            raw.append(v)
+            return None if v is None else _text(v[0])
+
+        meta = self._run_op("read", key, pb.Command(get_meta=pb.GetMeta(key=_key(key))), level="linearizable",
+                            decode=keep)
+        if meta["status"] != "ok":
+            return
+        new = self._unique()
+        if raw[0] is None:
+            command = pb.Command(set=pb.Set(key=_key(key), value=new.encode(), condition=pb.IF_ABSENT))
+        else:
+            command = pb.Command(set=pb.Set(key=_key(key), value=new.encode(), cas_index=int(raw[0][2])))
+        self._run_op("cas", key, command, value=new, expect=meta["result"],
+                     decode=lambda v: v is not None and str(v) == "OK")
+
+    def run(self) -> None:
+        try:
+            for _ in range(self.max_ops):
+                if self.stop_event.is_set() or time.monotonic() >= self.deadline:
+                    return
+                self.step()
+                if self.think_s:
+                    self.stop_event.wait(self.rng.uniform(0, self.think_s))
+        finally:
+            for ch in self._channels.values():
+                ch.close()
+
+
+class RedisWorker(threading.Thread):
+    """One client process talking RESP via redis-py; no retries (nothing could deduplicate them)."""
+
+    OPS = (("write", 35), ("read", 45), ("incr", 10), ("add", 10))
+
+    def __init__(self, name: str, targets: list[tuple[str, tuple[str, int]]], history: History, keys: Keys,
+                 seed: int, stop: threading.Event, deadline: float, max_ops: int = 1_000_000,
+                 run_id: str = "run", level: str = "linearizable", think_s: float = 0.0):
+        super().__init__(name=name, daemon=True)
+        self.targets, self.history, self.keys, self.stop_event = targets, history, keys, stop
+        self.rng = random.Random(seed)
+        self.deadline, self.max_ops, self.run_id, self.level, self.think_s = deadline, max_ops, run_id, level, think_s
+        self.incarnation = 0
+        self._target = 0
+        self._conn = None
+        self._counter = itertools.count(1)
+
+    @property
+    def process(self) -> str:
+        return f"{self.name}.{self.incarnation}"
+
+    def _connect(self):
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        node_id, (host, port) = self.targets[self._target % len(self.targets)]
+        conn = redis.Redis(host=host, port=port, socket_timeout=6.0, socket_connect_timeout=2.0,
+                           retry=Retry(NoBackoff(), 0), retry_on_timeout=False, decode_responses=True)
+        if self.level != "linearizable":
+            conn.execute_command("CLIENT", "CONSISTENCY", self.level)
+        self._conn = (node_id, conn)
+        return self._conn
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn[1].close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._conn = None
+        self._target += 1
+
+    def _op(self, f, key, fn, value=None, decode=lambda v: v):
+        import redis
+
+        write = f != "read"
+        op = {"process": self.process, "client": "redis", "f": f, "key": key, "value": value,
+              "level": None if write else self.level, "index": None, "t0": self.history.now()}
+        try:
+            node_id, conn = self._conn or self._connect()
+            op["node"] = node_id
+            result = fn(conn)
+            op.update(status="ok", result=decode(result), t1=self.history.now())
+        except redis.ResponseError as e:
+            # TRYAGAIN/LOADING/-ERR timeout: for a write, applied or not is not known.
+            text = str(e)
+            unknown = write and not text.startswith(("WRONGTYPE", "ERR value is not", "ERR syntax", "OOM"))
+            op.update(status="unknown" if unknown else "fail", result=None, error=text[:160],
+                      t1=None if unknown else self.history.now())
+            if unknown:
+                self.incarnation += 1
+            if text.startswith(("TRYAGAIN", "READONLY", "LOADING")):
+                self._drop()
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
+            op.update(status="unknown" if write else "fail", result=None, error=repr(e)[:160],
+                      t1=None if write else self.history.now())
+            if write:
+                self.incarnation += 1
+            self._drop()
+        return self.history.record(op)
+
+    def _unique(self) -> str:
+        return f"{self.run_id}-{self.name}-{next(self._counter)}"
+
+    def step(self) -> None:
+        f = self.rng.choices([o for o, _ in self.OPS], [w for _, w in self.OPS])[0]
+        if f == "write":
+            key, value = self.rng.choice(self.keys.registers), self._unique()
+            self._op("write", key, lambda c: c.set(PREFIX + key, value), value=value)
+        elif f == "read":
+            if self.rng.random() < 0.7:
+                key = self.rng.choice(self.keys.registers)
+                self._op("read", key, lambda c: c.get(PREFIX + key))
+            else:
+                key = self.rng.choice(self.keys.counters)
+                self._op("read", key, lambda c: c.get(PREFIX + key), decode=lambda v: None if v is None else int(v))
+        elif f == "incr":
+            key, delta = self.rng.choice(self.keys.counters), self.rng.randint(1, 3)
+            self._op("incr", key, lambda c: c.incrby(PREFIX + key, delta), value=delta, decode=int)
+        else:
+            key, element = self.rng.choice(self.keys.sets), self._unique()
+            self._op("add", key, lambda c: c.sadd(PREFIX + key, element), value=element)
+
+    def run(self) -> None:
+        try:
+            for _ in range(self.max_ops):
+                if self.stop_event.is_set() or time.monotonic() >= self.deadline:
+                    return
+                self.step()
+                if self.think_s:
+                    self.stop_event.wait(self.rng.uniform(0, self.think_s))
+        finally:
+            if self._conn is not None:
+                self._conn[1].close()
+
+
+def final_reads(targets: list[tuple[str, str]], history: History, keys: Keys, timeout_s: float = 60.0) -> list[dict]:
+    """After healing: a linearizable read of every key (marked final), retried until it succeeds."""
+    worker = GrpcWorker("final", targets, history, keys, 0, threading.Event(), time.monotonic() + timeout_s,
+                        read_timeout_s=timeout_s)
+    out = []
+    for key in keys.registers + keys.counters:
+        decode = _text if key.startswith("r") else (lambda v: None if v is None else int(v))
+        out.append(worker._run_op("read", key, pb.Command(get=pb.Get(key=_key(key))), level="linearizable",
+                                  decode=decode, extra={"final": True}))
+    for key in keys.sets:
+        out.append(worker._run_op("read_set", key, pb.Command(smembers=pb.SMembers(key=_key(key))),
+                                  level="linearizable", extra={"final": True},
+                                  decode=lambda v: sorted(_text(x) for x in (v or []))))
+    for ch in worker._channels.values():
+        ch.close()
+    return out
