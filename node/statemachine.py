@@ -22,7 +22,6 @@ exception inside a Raft apply would wedge the cluster.
 from __future__ import annotations
 
 import importlib
-import inspect
 import struct
 
 from google.protobuf import unknown_fields
@@ -55,22 +54,13 @@ _MISS = object()
 HANDLER_MODULES = ("strings", "hashes", "lists", "sets", "zsets", "transactions", "memcache_ops")
 
 
-def _adapt(handler):
-    """Dispatch is `handler(ctx, op)`; a handler written as (txn, db, op, ctx) gets an adapter."""
-    if len(inspect.signature(handler).parameters) == 4:
-        def call(ctx: Ctx, op):
-            return handler(ctx.txn, ctx.db, op, ctx)
-        return call
-    return handler
-
-
 def _merge_handlers() -> dict:
     table: dict = {}
     for module_name in HANDLER_MODULES:
         # An import error here must stop the node, not quietly drop commands.
         module = importlib.import_module(f"raftcache.node.{module_name}")
         for name, handler in getattr(module, "HANDLERS", {}).items():
-            table[name] = _adapt(handler)
+            table[name] = handler
     return table
 
 

@@ -17,7 +17,6 @@ Must not touch: clocks, randomness, lmdb, grpc, Raft. The only clock is
 from __future__ import annotations
 
 import decimal
-import functools
 import math
 import re
 import sys
@@ -425,8 +424,7 @@ def db_size(ctx: Ctx, op: pb.DbSize):
 
 
 def flush_all(ctx: Ctx, op: pb.FlushAll):
-    txn, db = ctx.txn, ctx.db
-    txn.flush_all()
+    ctx.txn.flush_all()
     return OK
 
 
@@ -447,25 +445,11 @@ def delete_expired(ctx: Ctx, op: pb.DeleteExpired):
 
 
 def noop(ctx: Ctx, op: pb.Noop):
-    txn, db = ctx.txn, ctx.db
     return OK
 
 
-def _either(handler: Callable[[Ctx, object], object]) -> Callable[..., object]:
-    """Accept both handler conventions: (ctx, op) and docs/interfaces.md's (txn, db, op, ctx)."""
-    @functools.wraps(handler)
-    def call(*args):
-        if len(args) == 4:
-            txn, db, op, ctx = args
-            if ctx.txn is not txn or ctx.db != db:
-                ctx = dataclasses.replace(ctx, txn=txn, db=db)
-            return handler(ctx, op)
-        return handler(*args)
-    return call
-
-
 #: Command.WhichOneof("op") -> handler, for the string and generic key commands.
-_TABLE: dict[str, Callable[[Ctx, object], object]] = {
+HANDLERS: dict[str, Callable[[Ctx, object], object]] = {
     "noop": noop, "get": get, "set": set_, "get_del": get_del, "get_ex": get_ex, "del": del_,
     "exists": exists, "incr_by": incr_by, "incr_by_float": incr_by_float, "append": append,
     "str_len": str_len, "get_range": get_range, "set_range": set_range, "mset": mset,
@@ -473,4 +457,3 @@ _TABLE: dict[str, Callable[[Ctx, object], object]] = {
     "type": type_, "rename": rename, "scan": scan, "db_size": db_size, "flush_all": flush_all,
     "flush_db": flush_db, "delete_expired": delete_expired,
 }
-HANDLERS = {name: _either(handler) for name, handler in _TABLE.items()}

@@ -306,7 +306,6 @@ def compute(ctx, op):
 
 
 def zset_op(ctx, op):
-    txn, db = ctx.txn, ctx.db
     result = compute(ctx, op)
     if isinstance(result, CommandError):
         return result

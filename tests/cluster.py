@@ -268,8 +268,8 @@ def _cluster_metadata(self) -> tuple:
 
 def _cluster_ctl(self, *args: str, endpoint: Node | None = None, timeout_s: float = 90.0,
                  check: bool = True) -> subprocess.CompletedProcess:
-    """Run `raftcache ctl` against `endpoint` (default: the leader) with the cluster secret."""
-    target = endpoint or self.leader()
+    """Run `raftcache ctl` against `endpoint` (default: the first live node) with the cluster secret."""
+    target = endpoint or self.alive_nodes()[0]
     argv = [sys.executable, "-m", "raftcache", "ctl", "--endpoint", target.grpc_address, *args]
     env = dict(os.environ, RAFTCACHE_CLUSTER_SECRET=self.secret)
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout_s)
@@ -279,7 +279,7 @@ def _cluster_ctl(self, *args: str, endpoint: Node | None = None, timeout_s: floa
 
 
 def _cluster_voter_specs(self) -> list[str]:
-    topo = self.admin(self.leader()).Topology(admin_pb2.TopologyRequest(), timeout=2)
+    topo = self.admin(self.alive_nodes()[0]).Topology(admin_pb2.TopologyRequest(), timeout=2)
     return [f"{m.id}@{m.zone}={m.grpc_address.rsplit(':', 1)[0]}:{m.grpc_address.rsplit(':', 1)[1]}"
             for m in topo.members if m.voter]
 
@@ -305,7 +305,7 @@ def _cluster_add_node(self, node_id: str, zone: str, timeout_s: float = 30.0) ->
     node = self.new_node(node_id, zone)
     self._spawn(node)
     wait_until(lambda: self.status(node), timeout_s, f"{node.id} to answer")
-    self.ctl("add-node", node.peer.spec(), "--wait-timeout", str(timeout_s))
+    self.ctl("add-node", node.peer.spec(), "--wait-timeout", str(timeout_s), endpoint=self.alive_nodes()[0])
     return node
 
 

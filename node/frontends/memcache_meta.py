@@ -19,7 +19,7 @@ import re
 import time
 
 from raftcache.node.commands import OK
-from raftcache.node.errors import CommandError, RaftcacheError, Reason
+from raftcache.node.errors import RaftcacheError, Reason
 from raftcache.proto import commands_pb2 as pb
 
 KEY_MAX_BYTES = 250

@@ -285,7 +285,7 @@ class Connection(asyncio.Protocol):
 
     def _queue(self, spec: Spec, args: list[bytes]) -> bytes:
         if spec.build is None and spec.name not in resp_admin.ALLOWED_IN_MULTI:
-            return self._reject(f"ERR Command not allowed inside a transaction")
+            return self._reject("ERR Command not allowed inside a transaction")
         command = None
         if spec.build is not None:
             try:

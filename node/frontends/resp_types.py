@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 
 from raftcache.node.frontends.resp_commands import (
-    NOT_FLOAT,
     SYNTAX,
     as_ok,
     as_scan,
@@ -228,7 +227,7 @@ def _setop_store(kind):
 def _numkeys(args, i, name):
     n = to_int(args[i])
     if n <= 0:
-        raise RespError(f"ERR numkeys should be greater than 0" if name in ("sintercard", "zintercard")
+        raise RespError("ERR numkeys should be greater than 0" if name in ("sintercard", "zintercard")
                         else f"ERR at least 1 input key is needed for '{name}' command")
     if n > len(args) - i - 1:
         raise RespError("ERR Number of keys can't be greater than number of args")

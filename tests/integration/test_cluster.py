@@ -9,7 +9,6 @@ is applied twice.
 from __future__ import annotations
 
 import threading
-import time
 
 import grpc
 import pytest
@@ -102,7 +101,6 @@ def test_active_expiry_deletes_keys_on_every_replica(cluster):
 
 
 def test_ttl_is_stamped_once_by_the_leader(cluster):
-    leader = cluster.leader()
     cmd = set_cmd(b"t", b"v")
     cmd.set.expiry.ttl_ms = 100_000
     index = cluster.execute(cluster.followers()[0], cmd).index

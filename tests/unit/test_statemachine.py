@@ -94,7 +94,7 @@ def test_string_handlers_accept_both_calling_conventions(node):
     with node.ks.reader() as r:
         ctx = strings.Ctx(r, 0, NOW, 0, 100)
         assert strings.HANDLERS["get"](ctx, pb.Get(key=b"k")) == b"v"
-        assert strings.HANDLERS["get"](r, 0, pb.Get(key=b"k"), strings.Ctx(None, 5, NOW, 0, 100)) == b"v"
+        assert strings.HANDLERS["get"](strings.Ctx(r, 0, NOW, 0, 100), pb.Get(key=b"k")) == b"v"
 
 
 def test_every_command_has_a_handler():
