@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from raftcache.client import cache_aside
 from raftcache.client._async import AsyncClient, AsyncPipeline, Commands
 from raftcache.client.options import ClientOptions, ReadLevel
-from raftcache.client.transport import Transport
+from raftcache.client.transport import Transport, ignore_poller_noise
 
 
 class _LoopThread:
@@ -25,6 +25,7 @@ class _LoopThread:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        ignore_poller_noise(self.loop)
         self._thread = threading.Thread(target=self._main, name="raftcache-client", daemon=True)
         self._thread.start()
 

@@ -30,6 +30,30 @@ _CHANNEL_OPTIONS = (
 )
 
 
+def ignore_poller_noise(loop) -> None:
+    """Silence grpc.aio's spurious BlockingIOError logs on `loop`.
+
+    grpc.aio binds every event loop that uses it to one process-wide
+    completion-queue socket; with loops in several threads (a sync Client's
+    private loop beside an application's loop), each event wakes every loop
+    and all but one log a BlockingIOError from
+    PollerCompletionQueue._handle_events. The calls themselves are fine
+    (upstream grpc/grpc#25364, fix proposed in #36096).
+    """
+    previous = loop.get_exception_handler()
+
+    def handler(loop, context):
+        if isinstance(context.get("exception"), BlockingIOError) and "PollerCompletionQueue" in repr(
+                context.get("handle")):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+
+
 class Transport(Protocol):
     """What the engine needs from the network. Every method raises RaftcacheError subclasses."""
 

@@ -150,6 +150,10 @@ class RaftNode(SyncObj):
     def match_index(self) -> dict:
         return self._SyncObj__raftMatchIndex
 
+    def postpone_election(self) -> None:
+        """Push the election deadline one election timeout into the future (tick thread)."""
+        self._SyncObj__raftElectionDeadline = _ps_monotonic() + self._SyncObj__generateRaftTimeout()
+
     def send_if_new_entries(self) -> None:
         """On the leader, send append-entries now when entries were appended or the
         commit index moved since the last send, instead of waiting a heartbeat."""
@@ -339,13 +343,19 @@ class Replicator:
 
     def __init__(self, config: ReplicationConfig, me: Peer, members: Sequence[Peer],
                  apply: Callable[[int, bytes], object], snapshot: SnapshotHooks,
-                 on_fatal: Callable[[BaseException], None] | None = None, readonly: bool = False):
+                 on_fatal: Callable[[BaseException], None] | None = None, readonly: bool = False,
+                 join: bool = False):
         config.validate()
         if not readonly and me.id not in {p.id for p in members}:
             raise RaftcacheError(f"{me.id} is not one of the members")
         # readonly: a non-voting read replica (PySyncObj's SyncObj(None, members)):
         # it follows the log, never votes or stands, and is not counted in a quorum.
         self.readonly = readonly
+        # join: this node is being added to a running cluster. While its log is
+        # empty it does not stand for election (it could not win, and its
+        # ever higher terms would depose the leader once it is added: PySyncObj
+        # has no pre-vote); it waits for the leader to contact it.
+        self._join_wait = join
         self._tick_calls: collections.deque[Callable[[], None]] = collections.deque()
         self._transfer: _Transfer | None = None
         self._first_index = 0
@@ -411,6 +421,8 @@ class Replicator:
             apply=self._apply, on_fatal=self._fatal,
             flush_before_ack=cfg.appendfsync == "always",
         )
+        if self._join_wait and (node.raft_log[-1][1] > 1 or os.path.exists(snapshot_path)):
+            self._join_wait = False  # it has a log: an ordinary restart
         self._node = node
         node.addOnTickCallback(self._on_tick)
         if self.readonly:
@@ -608,6 +620,11 @@ class Replicator:
         if self._notifier is None:
             # Created here so the poller is only ever touched by its own thread.
             self._notifier = PipeNotifier(node._poller)
+        if self._join_wait:
+            if node.last_leader_contact is not None:
+                self._join_wait = False
+            else:
+                node.postpone_election()
         calls = self._tick_calls
         for _ in range(len(calls)):
             calls.popleft()()

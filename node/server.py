@@ -32,6 +32,7 @@ class OperationsConfig:
 
     role: str = "voter"                 # voter | replica (non-voting, follows the log, serves reads)
     restore: str = ""                   # backup file that seeds this node before its first start; "" = none
+    join: bool = False                  # added to a running cluster: no election before the leader calls
     backup: BackupSchedule = dataclasses.field(default_factory=BackupSchedule)  # automatic snapshots
 
     def validate(self) -> None:
@@ -88,7 +89,7 @@ def run(config: NodeConfig, ops_config: OperationsConfig | None = None) -> int:
     voters = [p for p in config.members if not (readonly and p.id == config.id)]
     replicator = Replicator(
         config.replication, config.self_peer, voters, apply, KeyspaceSnapshots(keyspace), on_fatal=fatal,
-        readonly=readonly,
+        readonly=readonly, join=ops_config.join,
     )
     forwarder_peers = {p.id: p for p in voters}
     forwarder = GrpcForwarder(forwarder_peers, config.replication.cluster_secret, config.service.request_timeout_s)

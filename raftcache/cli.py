@@ -42,6 +42,9 @@ def _node_parser(sub) -> None:
     p.add_argument("--restore", metavar="FILE",
                    help="seed this node from a backup before its first start (an empty data dir; "
                    "every node of the new cluster gets the same file)")
+    p.add_argument("--join", action="store_const", const=True, default=None,
+                   help="this node is being added to a running cluster (ctl add-node): it waits for the "
+                   "leader instead of standing for election while its log is empty")
     p.add_argument("--backup-dir", metavar="DIR", help="write automatic snapshots here (default: none)")
     p.add_argument("--backup-interval", type=float, metavar="SECONDS", help="seconds between automatic snapshots (default 3600)")
     p.add_argument("--backup-keep", type=int, metavar="N", help="automatic snapshots kept (default 24)")

@@ -26,7 +26,7 @@ from raftcache.node.errors import ConfigError
 KEYS = (
     "id", "zone", "host", "base_port", "peers", "data_dir", "cluster_secret", "appendfsync",
     "maxmemory", "databases", "default_read", "redis_password",
-    "role", "restore", "backup_dir", "backup_interval", "backup_keep",
+    "role", "restore", "join", "backup_dir", "backup_interval", "backup_keep",
 )
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -122,6 +122,7 @@ def load_operations(args: argparse.Namespace, env: Mapping[str, str] = os.enviro
     ops = OperationsConfig(
         role=str(v.get("role", "voter")),
         restore=os.path.abspath(str(v["restore"])) if v.get("restore") else "",
+        join=str(v.get("join", "")).lower() in ("1", "true", "yes", "on"),
         backup=BackupSchedule(dir=os.path.abspath(backup_dir) if backup_dir else "", interval_s=interval, keep=keep),
     )
     ops.validate()

@@ -293,7 +293,8 @@ def _cluster_new_node(self, node_id: str, zone: str, *, role: str = "voter",
     argv = [
         sys.executable, "-m", "raftcache", "node", "--id", peer.id, "--zone", peer.zone,
         "--host", HOST, "--base-port", str(peer.base_port), "--peers", ",".join(specs),
-        "--data-dir", data_dir, "--appendfsync", "everysec", "--role", role, *(extra_args or []),
+        "--data-dir", data_dir, "--appendfsync", "everysec", "--role", role,
+        *(["--join"] if role == "voter" else []), *(extra_args or []),
     ]
     node = Node(peer, data_dir, os.path.join(self.root, f"{peer.id}.log"), argv, self.nodes[0].env)
     self.nodes.append(node)

@@ -8,6 +8,7 @@ and the stream goes on. No business logic here.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 
 import grpc
@@ -143,13 +144,30 @@ async def start_server(service: Service, host: str, port: int) -> tuple[grpc.aio
         InternalServicer(service, service.config.replication.cluster_secret), server
     )
     health_servicer = health.aio.HealthServicer()
+    await health_servicer.set("", NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind gRPC port {host}:{port}")
     await server.start()
+    _background.add(asyncio.ensure_future(_track_health(service, health_servicer)))
     return server, health_servicer
 
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+_background: set = set()
+
+
+async def _track_health(service: Service, servicer, interval_s: float = 0.2) -> None:
+    """SERVING while the node knows a leader (it can take writes and serve
+    reads at every level); NOT_SERVING during elections or when cut off.
+    Both the overall ("") and the raftcache.v1.Cache service statuses."""
+    current = None
+    while True:
+        status = SERVING if service.leader_id else NOT_SERVING
+        if status != current:
+            current = status
+            for name in ("", "raftcache.v1.Cache"):
+                await servicer.set(name, status)
+        await asyncio.sleep(interval_s)

@@ -53,6 +53,7 @@ def parse_args(argv=None):
     p.add_argument("--hold", default="4,12", help="min,max seconds a fault lasts")
     p.add_argument("--grpc-clients", type=int, default=5)
     p.add_argument("--redis-clients", type=int, default=2)
+    p.add_argument("--sdk-clients", type=int, default=2, help="workers using raftcache.client (0: none)")
     p.add_argument("--max-ops", type=int, default=200_000, help="most operations per client")
     p.add_argument("--think", type=float, default=0.0, help="max pause between a client's operations (s)")
     p.add_argument("--registers", type=int, default=3)
@@ -112,6 +113,23 @@ def _redis_works(cluster) -> str | None:
         return repr(e)[:200]
 
 
+def _sdk_works(targets) -> str | None:
+    """None when raftcache.client can set and get through the cluster, else why not."""
+    try:
+        from raftcache.client import Client
+
+        client = Client([address for _, address in targets], decode_responses=True)
+        try:
+            client.set("chaos:sdk-probe", "1")
+            if client.get("chaos:sdk-probe") != "1":
+                return "SDK probe read back something else"
+        finally:
+            client.close()
+        return None
+    except Exception as e:  # noqa: BLE001
+        return repr(e)[:200]
+
+
 def run_inside(args, network) -> int:
     from scripts.chaos import nemesis as N
     from scripts.chaos import workload as W
@@ -164,6 +182,13 @@ def run_inside(args, network) -> int:
                 level = "linearizable" if i % 2 == 0 else "any"
                 workers.append(W.RedisWorker(f"r{i}", rot, history, keys, args.seed * 1000 + 500 + i, stop,
                                              deadline, args.max_ops, run_id, level=level, think_s=args.think))
+        if args.sdk_clients:
+            meta["sdk_problem"] = _sdk_works(grpc_targets)
+            meta["sdk_clients"] = 0 if meta["sdk_problem"] else args.sdk_clients
+            for i in range(meta["sdk_clients"]):
+                rot = grpc_targets[i % n:] + grpc_targets[:i % n]
+                workers.append(W.SdkWorker(f"k{i}", rot, history, keys, args.seed * 1000 + 700 + i, stop,
+                                           deadline, args.max_ops, run_id, think_s=args.think))
         for w in workers:
             w.start()
         nemesis = N.Nemesis(cluster, steps, history.now, stop)

@@ -394,3 +394,49 @@ def final_reads(targets: list[tuple[str, str]], history: History, keys: Keys, ti
     for ch in worker._channels.values():
         ch.close()
     return out
+
+
+class SdkWorker(RedisWorker):
+    """One client process using the raftcache SDK (raftcache.client.Client), which retries
+    writes itself with (client_id, sequence); an error that escapes it leaves a write unknown."""
+
+    OPS = (("write", 35), ("read", 45), ("incr", 10), ("add", 10))
+
+    def _connect(self):
+        from raftcache.client import Client
+
+        seeds = [address for _, address in self.targets[self._target % len(self.targets):] + self.targets]
+        client = Client(seeds, decode_responses=True)
+        if self.level != "linearizable":
+            client = client.reading(self.level)
+        self._conn = (self.targets[self._target % len(self.targets)][0], client)
+        return self._conn
+
+    def _op(self, f, key, fn, value=None, decode=lambda v: v):
+        from raftcache.client import RaftcacheError as SdkError
+        from raftcache.client import ResponseError as SdkResponseError
+
+        write = f != "read"
+        op = {"process": self.process, "client": "sdk", "f": f, "key": key, "value": value,
+              "level": None if write else self.level, "index": None, "t0": self.history.now()}
+        try:
+            node_id, conn = self._conn or self._connect()
+            op["node"] = node_id
+            result = fn(conn)
+            op.update(status="ok", result=decode(result), t1=self.history.now())
+        except Exception as e:  # noqa: BLE001 - classified below
+            definite = isinstance(e, SdkResponseError) or (isinstance(e, SdkError) and type(e).__name__ in (
+                "WrongTypeError", "NotIntegerError", "CommandSyntaxError", "InvalidArgumentError",
+                "OutOfMemoryError", "KeyTooLargeError", "ValueTooLargeError", "IncrOverflowError"))
+            unknown = write and not definite
+            op.update(status="unknown" if unknown else "fail", result=None, error=repr(e)[:160],
+                      t1=None if unknown else self.history.now())
+            if unknown:
+                self.incarnation += 1
+        return self.history.record(op)
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            self._conn = None

@@ -239,3 +239,26 @@ def test_losing_one_zone_keeps_the_cluster_writable(make_cluster):
     survivor = cluster.alive_nodes()[0]
     assert value_of(cluster.execute(survivor, set_cmd(b"after", b"2"))) == "OK"
     assert value_of(cluster.execute(survivor, get_cmd(b"before"), level="linearizable")) == b"1"
+
+
+def test_grpc_health_reports_serving_once_a_leader_is_known(cluster):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    for node in cluster.nodes:
+        stub = health_pb2_grpc.HealthStub(cluster.channel(node))
+        wait_until(lambda: stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status
+                   == health_pb2.HealthCheckResponse.SERVING, 10, f"{node.id} health SERVING")
+
+
+def test_http_metrics_and_status(cluster):
+    import json
+    import urllib.request
+
+    node = cluster.followers()[0]
+    host, port = node.http_address
+    metrics = urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5).read().decode()
+    assert 'raftcache_is_leader{node="%s"' % node.id in metrics
+    assert "raftcache_raft_applied_index" in metrics
+    status = json.loads(urllib.request.urlopen(f"http://{host}:{port}/status", timeout=5).read())
+    assert status["role"] == "follower" and status["leader_id"] == cluster.leader().id
+    assert {m["id"] for m in status["members"]} == {"n1", "n2", "n3"}
