@@ -35,8 +35,7 @@ class _Session:
         self.index = 0
 
     def observe(self, index: int) -> None:
-        if index > self.index:
-            self.index = index
+        self.index = max(self.index, index)
 
 
 class AsyncClient(Commands):
@@ -59,7 +58,7 @@ class AsyncClient(Commands):
         self._decode_responses = options.decode_responses
         self._session: _Session | None = None
 
-    def _view(self, **changes) -> "AsyncClient":
+    def _view(self, **changes) -> AsyncClient:
         view = copy.copy(self)
         view.__dict__.update(changes)
         return view
@@ -83,21 +82,21 @@ class AsyncClient(Commands):
 
     # ------------------------------------------------------------ views
 
-    def session(self, read_consistency: str | ReadLevel | None = None) -> "AsyncClient":
+    def session(self, read_consistency: str | ReadLevel | None = None) -> AsyncClient:
         """A read-your-writes view: its reads carry min_index = the last index it wrote or read,
         so any replica (the nearest one) serves them once it has caught up with this session."""
         level = ReadLevel.parse(read_consistency) if read_consistency is not None else self._level
         return self._view(_session=_Session(), _level=level)
 
-    def reading(self, read_consistency: str | ReadLevel) -> "AsyncClient":
+    def reading(self, read_consistency: str | ReadLevel) -> AsyncClient:
         """A view whose reads use `read_consistency` (e.g. "any", "bounded:500", "linearizable")."""
         return self._view(_level=ReadLevel.parse(read_consistency))
 
-    def using_db(self, db: int) -> "AsyncClient":
+    def using_db(self, db: int) -> AsyncClient:
         """A view on numbered database `db`."""
         return self._view(_db=db)
 
-    def pipeline(self, transaction: bool = True) -> "AsyncPipeline":
+    def pipeline(self, transaction: bool = True) -> AsyncPipeline:
         """Queue commands and send them in one round trip on `execute()`.
 
         transaction=True (redis-py's default) sends them as one MULTI/EXEC
@@ -172,7 +171,7 @@ class AsyncClient(Commands):
 
     close = aclose
 
-    async def __aenter__(self) -> "AsyncClient":
+    async def __aenter__(self) -> AsyncClient:
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -236,7 +235,7 @@ class AsyncPipeline(Commands):
                     raise value
         return results
 
-    async def __aenter__(self) -> "AsyncPipeline":
+    async def __aenter__(self) -> AsyncPipeline:
         return self
 
     async def __aexit__(self, *exc) -> None:

@@ -189,7 +189,7 @@ class Engine:
         timeout = None if deadline is None else max(deadline - self._clock(), 0.001)
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _refresh_once(self) -> None:

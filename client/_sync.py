@@ -67,14 +67,14 @@ class Client(Commands):
         self._bind(AsyncClient(seeds, transport=transport, options=options, **kwargs))
         self._flights = cache_aside.SingleFlight()
 
-    def _bind(self, view: AsyncClient) -> "Client":
+    def _bind(self, view: AsyncClient) -> Client:
         self._async = view
         self._db = view._db
         self._encoding = view._encoding
         self._decode_responses = view._decode_responses
         return self
 
-    def _wrap(self, view: AsyncClient) -> "Client":
+    def _wrap(self, view: AsyncClient) -> Client:
         other = object.__new__(Client)
         other._runner = self._runner
         other._flights = self._flights
@@ -85,17 +85,17 @@ class Client(Commands):
 
     # ------------------------------------------------------------ views (see AsyncClient)
 
-    def session(self, read_consistency: str | ReadLevel | None = None) -> "Client":
+    def session(self, read_consistency: str | ReadLevel | None = None) -> Client:
         """A read-your-writes view (see AsyncClient.session)."""
         return self._wrap(self._async.session(read_consistency))
 
-    def reading(self, read_consistency: str | ReadLevel) -> "Client":
+    def reading(self, read_consistency: str | ReadLevel) -> Client:
         return self._wrap(self._async.reading(read_consistency))
 
-    def using_db(self, db: int) -> "Client":
+    def using_db(self, db: int) -> Client:
         return self._wrap(self._async.using_db(db))
 
-    def pipeline(self, transaction: bool = True) -> "Pipeline":
+    def pipeline(self, transaction: bool = True) -> Pipeline:
         return Pipeline(self._runner, self._async.pipeline(transaction))
 
     client_id = property(lambda self: self._async.client_id)
@@ -147,7 +147,7 @@ class Client(Commands):
             finally:
                 self._runner.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -177,7 +177,7 @@ class Pipeline(Commands):
     def execute(self, raise_on_error: bool = True) -> list:
         return self._runner.run(self._pipe.execute(raise_on_error))
 
-    def __enter__(self) -> "Pipeline":
+    def __enter__(self) -> Pipeline:
         return self
 
     def __exit__(self, *exc) -> None:

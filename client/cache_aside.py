@@ -136,7 +136,7 @@ class SingleFlight:
     """The thread version: the first thread runs the call, the others block on its outcome."""
 
     class _Call:
-        __slots__ = ("done", "result", "error")
+        __slots__ = ("done", "error", "result")
 
         def __init__(self) -> None:
             self.done = threading.Event()

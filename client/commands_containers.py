@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from raftcache.client.commands import READ, WRITE, CoreCommands, EncodableT, KeyT, _list_of, _random_seed
+from raftcache.client.commands import (
+    READ,
+    WRITE,
+    CoreCommands,
+    EncodableT,
+    KeyT,
+    _list_of,
+    _random_seed,
+)
 from raftcache.client.errors import ConfigError
 from raftcache.proto import commands_pb2 as pb
 
@@ -39,10 +47,8 @@ def _lex_bound(value, enc) -> dict:
     return {"value": raw[1:], "exclusive": raw[:1] == b"("}
 
 
-class ContainerCommands(CoreCommands):
-    """Hashes, lists, sets, sorted sets."""
-
-    # ---- reply conversions
+class _ContainerBase(CoreCommands):
+    """Reply conversions and scans shared by the container families."""
 
     def _set(self, v):
         return set(self._dec(v) or [])
@@ -59,7 +65,13 @@ class ContainerCommands(CoreCommands):
     def _floats(self, v):
         return [None if x is None else float(x) for x in v]
 
-    # ================================================================ hashes
+    def _element_scan(self, name, cursor, match, count, no_values=False):
+        return self._cmd("element_scan", key=self._enc(name), cursor=cursor, count=count or 0, no_values=no_values,
+                         match=self._enc(match) if match is not None else b"")
+
+
+class HashCommands(_ContainerBase):
+    """Hash commands (HSET, HGET, …)."""
 
     def hset(self, name: KeyT, key: EncodableT | None = None, value: EncodableT | None = None,
              mapping: Mapping | None = None, items: list | None = None):
@@ -123,10 +135,6 @@ class ContainerCommands(CoreCommands):
         op = dict(key=self._enc(key), count=count, with_values=withvalues, seed=_random_seed())
         return self._run(self._cmd("hrandfield", **op), self._dec, READ)
 
-    def _element_scan(self, name, cursor, match, count, no_values=False):
-        return self._cmd("element_scan", key=self._enc(name), cursor=cursor, count=count or 0, no_values=no_values,
-                         match=self._enc(match) if match is not None else b"")
-
     def hscan(self, name: KeyT, cursor: int = 0, match=None, count: int | None = None, no_values: bool = False):
         """HSCAN: (next cursor, {field: value}) or, with no_values, (next cursor, [fields])."""
         def post(v):
@@ -134,7 +142,9 @@ class ContainerCommands(CoreCommands):
             return int(cur), (self._dec(flat) if no_values else self._pairs(flat))
         return self._run(self._element_scan(name, cursor, match, count, no_values), post, READ)
 
-    # ================================================================ lists
+
+class ListCommands(_ContainerBase):
+    """List commands (LPUSH, LRANGE, …)."""
 
     def _push(self, name, values, left, if_exists=False):
         return self._run(self._cmd("push", key=self._enc(name), values=self._encs(values), left=left,
@@ -198,7 +208,9 @@ class ContainerCommands(CoreCommands):
     def rpoplpush(self, src: KeyT, dst: KeyT):
         return self.lmove(src, dst, "RIGHT", "LEFT")
 
-    # ================================================================ sets
+
+class SetCommands(_ContainerBase):
+    """Set commands (SADD, SMEMBERS, …)."""
 
     def sadd(self, name: KeyT, *values: EncodableT):
         return self._run(self._cmd("sadd", key=self._enc(name), members=self._encs(values)), None, WRITE)
@@ -263,7 +275,9 @@ class ContainerCommands(CoreCommands):
     def sscan(self, name: KeyT, cursor: int = 0, match=None, count: int | None = None):
         return self._run(self._element_scan(name, cursor, match, count), self._scan_reply, READ)
 
-    # ================================================================ sorted sets
+
+class SortedSetCommands(_ContainerBase):
+    """Sorted-set commands (ZADD, ZRANGE, …)."""
 
     def zadd(self, name: KeyT, mapping: Mapping, nx: bool = False, xx: bool = False, ch: bool = False,
              incr: bool = False, gt: bool = False, lt: bool = False):
@@ -441,3 +455,7 @@ class ContainerCommands(CoreCommands):
             cur, flat = v
             return int(cur), self._with_scores(score_cast_func)(flat)
         return self._run(self._element_scan(name, cursor, match, count), post, READ)
+
+
+class ContainerCommands(HashCommands, ListCommands, SetCommands, SortedSetCommands):
+    """Hashes, lists, sets, sorted sets."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 
 import grpc
-
 from raftcache.client.errors import ConfigError
 from raftcache.client.retry import RetryPolicy
 from raftcache.proto import cache_pb2
@@ -37,7 +36,7 @@ class ReadLevel:
     min_index: int = 0
 
     @classmethod
-    def parse(cls, value: "str | ReadLevel | None") -> "ReadLevel":
+    def parse(cls, value: str | ReadLevel | None) -> ReadLevel:
         if value is None:
             return DEFAULT_LEVEL
         if isinstance(value, ReadLevel):
@@ -61,7 +60,7 @@ class ReadLevel:
         """True when a follower may serve the read locally (so the client may pick a near node)."""
         return self.level in _ANY_NODE
 
-    def with_min_index(self, index: int) -> "ReadLevel":
+    def with_min_index(self, index: int) -> ReadLevel:
         """For sessions: a min_index read at `index`, unless this level is linearizable or lease
         (served by the leader, which has every acknowledged write anyway)."""
         if self.level in ("linearizable", "lease"):

@@ -14,7 +14,12 @@ from __future__ import annotations
 import dataclasses
 import random
 
-from raftcache.client.errors import ConfigError, ConnectionFailedError, NotLeaderError, RaftcacheError
+from raftcache.client.errors import (
+    ConfigError,
+    ConnectionFailedError,
+    NotLeaderError,
+    RaftcacheError,
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from raftcache.client.errors import ConnectionFailedError, RaftcacheError, error_for_reason
+from raftcache.client.errors import (
+    ConnectionFailedError,
+    RaftcacheError,
+    error_for_reason,
+)
 from raftcache.proto import admin_pb2, cache_pb2
 
 

@@ -130,9 +130,9 @@ class Topology:
             return 0 if self.zone and n.zone == self.zone else 1
 
         if any_node:
-            key = lambda n: (n.address in avoid, n.is_down(now), near(n), n.lag // _LAG_SLACK, n.inflight)  # noqa: E731
+            key = lambda n: (n.address in avoid, n.is_down(now), near(n), n.lag // _LAG_SLACK, n.inflight)
         else:
-            key = lambda n: (n.address in avoid, n.is_down(now), n is not leader, near(n), n.inflight)  # noqa: E731
+            key = lambda n: (n.address in avoid, n.is_down(now), n is not leader, near(n), n.inflight)
         return sorted(nodes, key=key)
 
     def pick(self, any_node: bool, now: float, avoid: frozenset[str] | set[str] = frozenset()) -> NodeState:

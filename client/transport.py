@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Protocol
 
 import grpc
-
 from raftcache.client.errors import ConnectionFailedError, error_from_rpc
 from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2, cache_pb2_grpc
 

@@ -302,7 +302,8 @@ def extract_data(path: str, out: str, meta: BackupMeta | None = None, offset: in
 
 # ---------------------------------------------------------------- restoring
 
-def restore_into(path: str, data_dir: str, keyspace_dir: str, raft_dir: str) -> tuple[BackupMeta, bool]:
+def restore_into(path: str, data_dir: str, keyspace_dir: str, raft_dir: str,
+                 verified: BackupMeta | None = None) -> tuple[BackupMeta, bool]:
     """Seed a node's data dir from a backup, before the node's first start.
 
     Returns (meta, restored): restored is False when this data dir was
@@ -311,8 +312,9 @@ def restore_into(path: str, data_dir: str, keyspace_dir: str, raft_dir: str) -> 
     dir that already holds another keyspace or a Raft log, before changing
     anything. The keyspace is rebased (applied_index 0, see
     keyspace.rebase_copy) so that the new cluster's log is applied on top.
+    `verified`: the meta `verify(path)` already returned (skips a second check).
     """
-    meta = verify(path, deep=True)
+    meta = verified or verify(path, deep=True)
     checksum = file_sha256(path)
     marker = os.path.join(data_dir, RESTORED_MARKER)
     try:

@@ -26,6 +26,8 @@ LogEntry = pb.LogEntry
 LOG_FORMAT = 1
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
+#: First byte of a LogBatch: several entries applied at one index.
+BATCH_MARKER = b"\x02"
 
 # CommandType is built from the proto's oneof so the two can never disagree;
 # tests/unit/test_commands.py pins every number.
@@ -77,6 +79,24 @@ def command_keys(command: pb.Command) -> list[bytes]:
 
 def encode_entry(entry: pb.LogEntry) -> bytes:
     return ENTRY_MARKER + entry.SerializeToString()
+
+
+def encode_batch(entries: list[pb.LogEntry]) -> bytes:
+    return BATCH_MARKER + pb.LogBatch(entries=entries).SerializeToString()
+
+
+def decode_entries(data: bytes) -> list[pb.LogEntry]:
+    """Decode a log entry or a batch into its entries (ValueError when neither)."""
+    if data[:1] == BATCH_MARKER:
+        batch = pb.LogBatch()
+        batch.ParseFromString(data[1:])
+        if not batch.entries:
+            raise ValueError("empty log batch")
+        for entry in batch.entries:
+            if entry.format != LOG_FORMAT:
+                raise ValueError(f"unsupported log entry format {entry.format}")
+        return list(batch.entries)
+    return [decode_entry(data)]
 
 
 def decode_entry(data: bytes) -> pb.LogEntry:

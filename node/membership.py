@@ -54,6 +54,7 @@ class Membership:
         for peer in self._known.values():
             self._register(peer)
         self._probing: set[str] = set()
+        self._saved_voters: list[str] | None = None
 
     def _load(self) -> list[Peer]:
         try:
@@ -109,9 +110,18 @@ class Membership:
                 self._probing.add(address)
                 asyncio.ensure_future(self._probe(address))
         snapshot = [p.spec() for p in self.voters()]
-        if snapshot != getattr(self, "_saved_voters", None):
+        if snapshot != self._saved_voters:
             self._saved_voters = snapshot
-            await asyncio.to_thread(self._save)
+            self._save()  # a few hundred bytes; on the loop thread so saves never race
+
+    async def named_voters(self, timeout_s: float = 1.0) -> list[Peer]:
+        """voters(), after waiting (up to `timeout_s`) for new members to be named."""
+        await self.refresh()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self._probing and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        return self.voters()
 
     async def _probe(self, address: str) -> None:
         guess = peer_from_raft_address(address)
@@ -124,7 +134,7 @@ class Membership:
         finally:
             self._probing.discard(address)
 
-    async def run(self, interval_s: float = 0.5) -> None:
+    async def run(self, interval_s: float = 0.2) -> None:
         while True:
             try:
                 await self.refresh()

@@ -589,6 +589,10 @@ class Replicator:
         match = node.match_index
         candidates = [n for n in node.otherNodes if node.isNodeConnected(n)
                       and (t.address is None or n.address == t.address)]
+        if not candidates:
+            self._transfer = None  # nobody to hand over to: fail at once rather than pause writes
+            t.callback(None, UnavailableError("no connected voter to hand leadership to"))
+            return
         ready = [n for n in candidates if match.get(n, 0) >= last]
         if ready:
             target = max(ready, key=lambda n: n.address)

@@ -37,6 +37,10 @@ from raftcache.proto import commands_pb2 as pb
 log = logging.getLogger(__name__)
 
 LEVELS = ("linearizable", "lease", "bounded", "any", "min_index")
+#: Most writes grouped into one Raft entry (one LogBatch).
+MAX_BATCH_ENTRIES = 256
+#: …and at most about this many bytes of commands (a large value goes alone).
+MAX_BATCH_BYTES = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -151,8 +155,8 @@ class Completions:
         self._queue: collections.deque = collections.deque()
         self._scheduled = False
 
-    def put(self, fut: asyncio.Future, result, index, error) -> None:  # any thread
-        self._queue.append((fut, result, index, error))
+    def put(self, settle, target, result, index, error) -> None:  # any thread
+        self._queue.append((settle, target, result, index, error))
         # append before reading the flag: a drain that cleared it after our
         # append sees our item; one that cleared it before makes us schedule.
         if not self._scheduled:
@@ -163,7 +167,8 @@ class Completions:
         self._scheduled = False
         queue = self._queue
         while queue:
-            _settle(*queue.popleft())
+            settle, target, result, index, error = queue.popleft()
+            settle(target, result, index, error)
 
 
 class Service:
@@ -183,8 +188,10 @@ class Service:
         self.watcher: AppliedWatcher | None = None
         self._pending_barrier: asyncio.Future | None = None
         self._expiry_task: asyncio.Task | None = None
-        self._rng = random.SystemRandom()
-        self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "errors": 0, "barriers": 0}
+        self._rng = random.Random(random.SystemRandom().getrandbits(64))  # seeds need not be secret
+        self._batch: list[tuple[pb.LogEntry, asyncio.Future]] = []
+        self._batch_bytes = 0
+        self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "barriers": 0, "batches": 0}
 
     # ------------------------------------------------------------ lifecycle
 
@@ -311,10 +318,12 @@ class Service:
             delay_s = min(delay_s * 2, 0.2)
 
     def _propose_nowait(self, command: Command, client_id: str, sequence: int) -> asyncio.Future:
-        """Stamp and propose `command` now; the future gives (result, index).
+        """Stamp `command` and queue it for the next group commit; the future gives (result, index).
 
-        No timeout of our own: the Replicator answers every proposal exactly
-        once, with DeadlineError after its proposal timeout at the latest.
+        Writes queued in the same event-loop turn become one LogBatch (one Raft
+        entry, one keyspace transaction), in the order they were queued. No
+        timeout of our own: the Replicator answers every proposal exactly once,
+        with DeadlineError after its proposal timeout at the latest.
         """
         now_ms = wall_ms()
         entry = pb.LogEntry(
@@ -326,11 +335,34 @@ class Service:
         )
         entry.command.CopyFrom(command)
         stamp(entry.command, now_ms)
-        return self._submit(commands.encode_entry(entry))
+        fut = self._loop.create_future()
+        batch = self._batch
+        batch.append((entry, fut))
+        self._batch_bytes += entry.command.ByteSize()
+        if len(batch) == 1:
+            self._loop.call_soon(self._flush_batch)
+        if len(batch) >= MAX_BATCH_ENTRIES or self._batch_bytes >= MAX_BATCH_BYTES:
+            self._flush_batch()
+        return fut
+
+    def _flush_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        self._batch_bytes = 0
+        if not batch:
+            return
+        if len(batch) == 1:
+            entry, fut = batch[0]
+            self._raft.propose(commands.encode_entry(entry), functools.partial(self._completions.put, _settle, fut))
+            return
+        self.stats["batches"] += 1
+        data = commands.encode_batch([entry for entry, _ in batch])
+        futures = [fut for _, fut in batch]
+        self._raft.propose(data, functools.partial(self._completions.put, _settle_batch, futures))
 
     def _submit(self, data: bytes) -> asyncio.Future:
+        """Propose an encoded entry on its own (barriers); the future gives (result, index)."""
         fut = self._loop.create_future()
-        self._raft.propose(data, functools.partial(self._completions.put, fut))
+        self._raft.propose(data, functools.partial(self._completions.put, _settle, fut))
         return fut
 
     # ------------------------------------------------------------ reads
@@ -473,6 +505,13 @@ class Service:
             "default_read": str(self._default),
             "stats": dict(self.stats),
         }
+
+
+def _settle_batch(futures: list[asyncio.Future], results, index, error) -> None:
+    if error is None and (not isinstance(results, list) or len(results) != len(futures)):
+        error = RaftcacheError(f"batch at index {index} returned {results!r}")  # cannot happen: apply's contract
+    for i, fut in enumerate(futures):
+        _settle(fut, None if error is not None else results[i], index, error)
 
 
 def _settle(fut: asyncio.Future, result, index, error) -> None:

@@ -98,7 +98,8 @@ class StateMachine:
     # ------------------------------------------------------------ apply
 
     def apply(self, index: int, data: bytes) -> object:
-        """Apply the entry at log `index`; `data` = commands.encode_entry(LogEntry).
+        """Apply the entry at log `index`; `data` = commands.encode_entry(LogEntry),
+        or commands.encode_batch([...]) whose result is the list of each entry's.
 
         Returns the command's result (a CommandError is a result), or None
         when `index` was already applied (a replay after restart). Raises
@@ -106,23 +107,27 @@ class StateMachine:
         """
         if index <= self._keyspace.applied_index:
             return None
-        entry = self._decode(index, data)
+        entries = self._decode(index, data)
         try:
             with self._keyspace.writer(index) as txn:
-                return self._apply_entry(txn, index, entry)
+                if data[:1] == commands.BATCH_MARKER:
+                    # one result per entry, in order (a batch of group-committed writes)
+                    return [self._apply_entry(txn, index, entry) for entry in entries]
+                return self._apply_entry(txn, index, entries[0])
         except KeyspaceFullError as exc:
             raise FatalApplyError(str(exc)) from exc
 
     @staticmethod
-    def _decode(index: int, data: bytes) -> LogEntry:
+    def _decode(index: int, data: bytes) -> list[LogEntry]:
         try:
-            entry = commands.decode_entry(bytes(data))
+            entries = commands.decode_entries(bytes(data))
         except Exception as exc:  # DecodeError, ValueError: anything that is not an entry
             raise FatalApplyError(f"log entry {index} does not decode: {exc}") from exc
-        if _has_unknown_fields(entry.command):
-            raise FatalApplyError(
-                f"log entry {index} holds a command this version does not know; upgrade this node")
-        return entry
+        for entry in entries:
+            if _has_unknown_fields(entry.command):
+                raise FatalApplyError(
+                    f"log entry {index} holds a command this version does not know; upgrade this node")
+        return entries
 
     def _apply_entry(self, txn: WriteTxn, index: int, entry: LogEntry) -> object:
         self._prune_dedup(txn, entry.now_ms)

@@ -120,10 +120,44 @@ def wait_for_leader(addresses: list[str], timeout_s: float) -> admin_pb2.StatusR
     raise UnavailableError(f"no leader elected within {timeout_s:.0f}s")
 
 
+def seed_from_backup(path: str, data_dir: str, node_ids: list[str]) -> None:
+    """Seed every node's data dir from one backup before the first start (`up --restore`).
+
+    The file is verified and every data dir checked before anything is
+    written: a bad file or a data dir that already holds a cluster is
+    refused with one line (BackupError) and nothing changes.
+    """
+    from raftcache.node import backup
+
+    verified = backup.verify(path, deep=True)
+    checksum = backup.file_sha256(path)
+    for node_id in node_ids:
+        node_dir = os.path.join(data_dir, node_id)
+        marker = os.path.join(node_dir, backup.RESTORED_MARKER)
+        if os.path.exists(marker):
+            with open(marker) as f:
+                if json.load(f).get("sha256") == checksum:
+                    continue
+        for sub in ("keyspace", "raft"):
+            d = os.path.join(node_dir, sub)
+            if os.path.isdir(d) and os.listdir(d):
+                raise backup.BackupError(f"{data_dir} already holds a cluster ({node_id} has data); "
+                                         "restore into a new --data-dir")
+    for node_id in node_ids:
+        node_dir = os.path.join(data_dir, node_id)
+        meta, restored = backup.restore_into(path, node_dir, os.path.join(node_dir, "keyspace"),
+                                             os.path.join(node_dir, "raft"), verified)
+    print(f"raftcache: seeded {len(node_ids)} nodes from {path} (cluster {meta.cluster_id}, index "
+          f"{meta.applied_index}, {meta.key_count} keys)", flush=True)
+
+
 def run(args) -> int:
     if not 1 <= args.nodes <= 26:
         raise ConfigError("--nodes must be between 1 and 26")
     data_dir = os.path.abspath(args.data_dir)
+    restore = getattr(args, "restore", None)
+    if restore:
+        seed_from_backup(restore, data_dir, [f"n{i + 1}" for i in range(args.nodes)])
     os.makedirs(data_dir, exist_ok=True)
     env = dict(os.environ, RAFTCACHE_CLUSTER_SECRET=load_or_create_secret(data_dir))
     peers = cluster_peers(args.nodes, args.host, args.base_port)

@@ -28,9 +28,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from raftcache.client import AsyncClient, Client  # noqa: E402
-from raftcache.client.transport import ignore_poller_noise  # noqa: E402
-from tests.cluster import Cluster, wait_until  # noqa: E402
+from raftcache.client import AsyncClient, Client
+from raftcache.client.transport import ignore_poller_noise
+
+from tests.cluster import Cluster, wait_until
 
 KEY = "counter"
 
@@ -95,6 +96,11 @@ def async_writers(seeds, n: int, stop: threading.Event, tally: Tally, options: d
     return [threading.Thread(target=lambda: asyncio.run(main()), name="async-writers")] if n else []
 
 
+def _new_leader(cluster, old):
+    leader = cluster.leader(5)
+    return leader if leader.id != old.id else None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nodes", type=int, default=3)
@@ -132,7 +138,7 @@ def main() -> int:
             old = cluster.leader()
             victims = cluster.kill_zone(old.zone)
             note("killed zone", round=round_no, zone=old.zone, nodes=[n.id for n in victims], acked=tally.acked)
-            new = wait_until(lambda: (lambda l: l if l.id != old.id else None)(cluster.leader(5)), 60, "a new leader")
+            new = wait_until(lambda old=old: _new_leader(cluster, old), 60, "a new leader")
             note("new leader", leader=new.id, acked=tally.acked)
             time.sleep(args.down_s)
             for node in victims:

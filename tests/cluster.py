@@ -301,11 +301,29 @@ def _cluster_new_node(self, node_id: str, zone: str, *, role: str = "voter",
     return node
 
 
+def wait_port(address: str, timeout_s: float = 30.0) -> None:
+    """Wait until a TCP port accepts connections (before the first gRPC call: a
+    channel that failed once backs off for seconds)."""
+    host, _, port = address.rpartition(":")
+
+    def accepts():
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return True
+
+    wait_until(accepts, timeout_s, f"{address} to accept connections", interval_s=0.05)
+
+
+def _cluster_spawn_ready(self, node: Node, timeout_s: float = 30.0) -> None:
+    """Start a node process and wait until it answers Status."""
+    self._spawn(node)
+    wait_port(node.grpc_address, timeout_s)
+    wait_until(lambda: self.status(node), timeout_s, f"{node.id} to answer")
+
+
 def _cluster_add_node(self, node_id: str, zone: str, timeout_s: float = 30.0) -> Node:
     """Start a new voter and add it through `ctl add-node` (waits for it to catch up)."""
     node = self.new_node(node_id, zone)
-    self._spawn(node)
-    wait_until(lambda: self.status(node), timeout_s, f"{node.id} to answer")
+    self.spawn_ready(node, timeout_s)
     self.ctl("add-node", node.peer.spec(), "--wait-timeout", str(timeout_s), endpoint=self.alive_nodes()[0])
     return node
 
@@ -323,5 +341,17 @@ Cluster.metadata = _cluster_metadata
 Cluster.ctl = _cluster_ctl
 Cluster.voter_specs = _cluster_voter_specs
 Cluster.new_node = _cluster_new_node
+def _cluster_start_ready(self, timeout_s: float = 30.0) -> "Cluster":
+    """Like start(), but waits for every gRPC port before the first call (no channel backoff)."""
+    for node in self.nodes:
+        self._spawn(node)
+    for node in self.nodes:
+        wait_port(node.grpc_address, timeout_s)
+    self.leader(timeout_s)
+    return self
+
+
 Cluster.add_node = _cluster_add_node
+Cluster.start_ready = _cluster_start_ready
+Cluster.spawn_ready = _cluster_spawn_ready
 Cluster.remove_node = _cluster_remove_node

@@ -79,11 +79,11 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
                 "this admin call needs the cluster secret (x-raftcache-secret metadata)", Reason.UNAUTHENTICATED))
         return ops
 
-    def _voters(self, s: dict) -> list:
+    async def _voters(self, s: dict) -> list:
         ops = self._ops
         if ops is None:
             return [m["peer"] for m in s["members"]]
-        return ops.membership.voters()
+        return await ops.membership.named_voters()
 
     async def Status(self, request, context):
         s = self._service.status()
@@ -114,7 +114,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         raft_states = {}
         if ops is not None:
             raft_states = {m.id: m for m in ops.replicator.members_status()}
-        for peer in self._voters(s):
+        for peer in await self._voters(s):
             rs = raft_states.get(peer.id)
             st = states.get(peer.id, {})
             connected = rs.connected if rs is not None else bool(st.get("connected")) or peer.id == s["id"]
@@ -130,7 +130,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     async def Topology(self, request, context):
         s = self._service.status()
         reply = admin_pb2.TopologyReply(leader_id=s["leader_id"], term=s["term"])
-        for peer in self._voters(s):
+        for peer in await self._voters(s):
             reply.members.append(member_proto(peer))
         ops = self._ops
         if ops is not None and not ops.voter:

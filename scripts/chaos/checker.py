@@ -220,6 +220,33 @@ def check_linearizable(ops: list[dict], model=None, max_steps: int | None = None
             entry = nxt[entry]
 
 
+def _bound_and_prune(ops: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Two equivalent-or-weaker views of one key's operations that are cheaper to search.
+
+    - An unknown write or CAS whose (unique) value a checked read observed did
+      happen, and before that read completed: it gets that completion as its own.
+    - `pruned` also drops the unknown operations left unbounded. A pruned
+      history that is linearizable proves the full one is (the dropped
+      operations take effect after everything else, i.e. never observably);
+      a "no" on it must be confirmed on the full history.
+    """
+    observed: dict = {}
+    for op in ops:
+        if op["f"] == "read" and op["status"] == "ok" and op["result"] is not None:
+            observed[op["result"]] = min(observed.get(op["result"], math.inf), op["t1"])
+    full = []
+    for op in ops:
+        if op["status"] == "unknown" and op["f"] in ("write", "cas") and op["value"] in observed:
+            bound = observed[op["value"]]
+            if bound >= op["t0"]:
+                # Values are unique and a failed CAS writes nothing: observed means it took effect.
+                op = dict(op, status="ok", result=True if op["f"] == "cas" else op.get("result"), t1=bound,
+                          _bounded=True)
+        full.append(op)
+    pruned = [op for op in full if not (op["status"] == "unknown" and not op.get("_bounded"))]
+    return full, pruned
+
+
 def _is_linearizable_read(op: dict, lease_counts: bool) -> bool:
     level = op.get("level")
     if level in LINEARIZABLE_LEVELS:
@@ -238,8 +265,18 @@ def check_linearizability(history: list[dict], *, include_lease: bool = False, m
     per_key = {}
     for key in sorted(by_key):
         ops = by_key[key]
-        per_key[key] = check_linearizable(ops, max_steps=max_steps_per_key, deadline=deadline)
-        per_key[key]["model"] = model_for(ops).__name__
+        model = model_for(ops)
+        full, pruned = _bound_and_prune(ops) if model is RegisterModel else (ops, [
+            op for op in ops if op["status"] != "unknown"])
+        result = check_linearizable(pruned, model, max_steps=max_steps_per_key, deadline=deadline)
+        result["pruned"] = len(full) - len(pruned)
+        if result["result"] != "yes" and len(pruned) != len(full):
+            first = result
+            result = check_linearizable(full, model, max_steps=max_steps_per_key, deadline=deadline)
+            result["pruned"] = 0
+            result["pruned_search"] = first["result"]
+        result["model"] = model.__name__
+        per_key[key] = result
     results = {r["result"] for r in per_key.values()}
     verdict = "no" if "no" in results else ("unknown" if "unknown" in results else "yes")
     return {"result": verdict, "per_key": per_key}

@@ -82,6 +82,9 @@ class Keys:
         self.registers = [f"r{i}" for i in range(registers)]
         self.counters = [f"c{i}" for i in range(counters)]
         self.sets = [f"s{i}" for i in range(sets)]
+        # Incremented only by clients that cannot deduplicate retries (redis-py): its many
+        # unknown increments would make the search of the exactly-once counters undecidable.
+        self.redis_counters = ["cr0"]
 
 
 class _Definite(Exception):
@@ -320,8 +323,17 @@ class RedisWorker(threading.Thread):
         write = f != "read"
         op = {"process": self.process, "client": "redis", "f": f, "key": key, "value": value,
               "level": None if write else self.level, "index": None, "t0": self.history.now()}
+        if self._conn is None:
+            try:
+                node_id, conn = self._connect()
+                conn.ping()  # connect now: a command that was never sent has definitely failed
+            except (redis.RedisError, OSError) as e:
+                op.update(status="fail", result=None, error=f"connect: {e!r}"[:160], t1=self.history.now())
+                self._drop()
+                self.stop_event.wait(0.2)
+                return self.history.record(op)
         try:
-            node_id, conn = self._conn or self._connect()
+            node_id, conn = self._conn
             op["node"] = node_id
             result = fn(conn)
             op.update(status="ok", result=decode(result), t1=self.history.now())
@@ -335,16 +347,21 @@ class RedisWorker(threading.Thread):
                 self.incarnation += 1
             if text.startswith(("TRYAGAIN", "READONLY", "LOADING")):
                 self._drop()
+                self.stop_event.wait(0.1)
         except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
             op.update(status="unknown" if write else "fail", result=None, error=repr(e)[:160],
                       t1=None if write else self.history.now())
             if write:
                 self.incarnation += 1
             self._drop()
+            self.stop_event.wait(0.1)
         return self.history.record(op)
 
     def _unique(self) -> str:
         return f"{self.run_id}-{self.name}-{next(self._counter)}"
+
+    def _incr_keys(self) -> list[str]:
+        return self.keys.redis_counters
 
     def step(self) -> None:
         f = self.rng.choices([o for o, _ in self.OPS], [w for _, w in self.OPS])[0]
@@ -359,7 +376,7 @@ class RedisWorker(threading.Thread):
                 key = self.rng.choice(self.keys.counters)
                 self._op("read", key, lambda c: c.get(PREFIX + key), decode=lambda v: None if v is None else int(v))
         elif f == "incr":
-            key, delta = self.rng.choice(self.keys.counters), self.rng.randint(1, 3)
+            key, delta = self.rng.choice(self._incr_keys()), self.rng.randint(1, 3)
             self._op("incr", key, lambda c: c.incrby(PREFIX + key, delta), value=delta, decode=int)
         else:
             key, element = self.rng.choice(self.keys.sets), self._unique()
@@ -383,7 +400,7 @@ def final_reads(targets: list[tuple[str, str]], history: History, keys: Keys, ti
     worker = GrpcWorker("final", targets, history, keys, 0, threading.Event(), time.monotonic() + timeout_s,
                         read_timeout_s=timeout_s)
     out = []
-    for key in keys.registers + keys.counters:
+    for key in keys.registers + keys.counters + keys.redis_counters:
         decode = _text if key.startswith("r") else (lambda v: None if v is None else int(v))
         out.append(worker._run_op("read", key, pb.Command(get=pb.Get(key=_key(key))), level="linearizable",
                                   decode=decode, extra={"final": True}))
@@ -401,6 +418,9 @@ class SdkWorker(RedisWorker):
     writes itself with (client_id, sequence); an error that escapes it leaves a write unknown."""
 
     OPS = (("write", 35), ("read", 45), ("incr", 10), ("add", 10))
+
+    def _incr_keys(self) -> list[str]:
+        return self.keys.counters  # the SDK deduplicates its retries
 
     def _connect(self):
         from raftcache.client import Client

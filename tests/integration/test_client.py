@@ -19,7 +19,6 @@ import time
 import urllib.request
 
 import pytest
-
 from raftcache.client import (
     AsyncClient,
     AsyncPipeline,
@@ -28,6 +27,7 @@ from raftcache.client import (
     NotIntegerError,
     WrongTypeError,
 )
+
 from tests.cluster import wait_until
 
 KINDS = ["sync", "async"]

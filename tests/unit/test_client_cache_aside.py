@@ -5,7 +5,6 @@ import asyncio
 import json
 
 import pytest
-
 from raftcache.client import AsyncClient, RetryPolicy
 from raftcache.client.cache_aside import NEGATIVE_SUFFIX, AsyncSingleFlight
 from raftcache.client.testing import FakeCluster
@@ -105,7 +104,6 @@ def test_negative_caching_remembers_none_in_a_sibling_key():
     def loader():
         nonlocal calls
         calls += 1
-        return None
 
     async def main():
         async with make(fake) as c:

@@ -3,10 +3,8 @@
 import datetime
 
 import pytest
-
-from raftcache.client.commands import Status
+from raftcache.client.commands import Status, StringCommands
 from raftcache.client.commands_containers import ContainerCommands
-from raftcache.client.commands import StringCommands
 from raftcache.client.errors import ConfigError
 from raftcache.proto import commands_pb2 as pb
 
@@ -38,7 +36,7 @@ def test_set_options_build_one_command():
     assert cmd.set.expiry.ttl_ms == 1500 and cmd.set.condition == pb.IF_PRESENT
     cmd, post, _ = c.set("k", "v", keepttl=True, get=True)
     assert cmd.set.expiry.keep_ttl and cmd.set.get and post(b"old") == b"old"
-    cmd, _, _ = c.set("k", "v", exat=datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc))
+    cmd, _, _ = c.set("k", "v", exat=datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC))
     assert cmd.set.expiry.expire_at_ms == 1893456000000
     with pytest.raises(ConfigError):
         c.set("k", "v", nx=True, xx=True)

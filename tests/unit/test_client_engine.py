@@ -4,7 +4,6 @@ fake cluster (raftcache.client.testing.FakeCluster): no sockets."""
 import asyncio
 
 import pytest
-
 from raftcache.client import AsyncClient, RetryPolicy
 from raftcache.client.errors import (
     ConnectionFailedError,
@@ -288,3 +287,18 @@ def test_decode_responses():
             await c.set("k", "héllo")
             return await c.get("k"), await c.mget(["k", "missing"])
     assert run(main()) == ("héllo", ["héllo", None])
+
+
+def test_topology_is_refreshed_periodically_while_calls_are_made():
+    fake = FakeCluster(leader=0)
+
+    async def main():
+        async with make(fake, topology_refresh_s=0.05) as c:
+            await c.set("k", 1)
+            fake.elect("n3")           # a leader change nobody told the client about
+            await asyncio.sleep(0.1)
+            await c.get("k")           # notices the topology is stale: refreshes in the background
+            await asyncio.sleep(0.05)
+            return c.topology.leader_id
+    assert run(main()) == "n3"
+    assert sum(1 for m, _, _ in fake.calls if m == "topology") >= 6   # two rounds over three nodes

@@ -4,7 +4,6 @@ import grpc
 import pytest
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
-
 from raftcache.client import errors
 from raftcache.client.commands import to_python
 from raftcache.proto import commands_pb2 as pb

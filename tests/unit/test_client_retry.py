@@ -3,7 +3,6 @@
 import random
 
 import pytest
-
 from raftcache.client import retry
 from raftcache.client.errors import (
     ConfigError,
