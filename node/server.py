@@ -151,11 +151,11 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
         service, parts.replicator, parts.membership, role=parts.config.role, cluster_id=parts.cluster_id,
         secret=config.replication.cluster_secret, keyspace=parts.keyspace, data_dir=parts.data_dir)
     host = config.host
-    grpc_server, health = await grpc_frontend.start_server(service, host, config.port("grpc"))
+    # The health service (grpc.health.v1) is kept by the gRPC front end itself.
+    grpc_server, _health = await grpc_frontend.start_server(service, host, config.port("grpc"))
     servers: list[asyncio.Server] = []
     tasks = [
         asyncio.ensure_future(parts.membership.run()),
-        asyncio.ensure_future(_health_loop(service, parts.replicator, health)),
     ]
     if parts.config.backup.dir:
         tasks.append(asyncio.ensure_future(_backup_loop(config, parts)))
@@ -177,45 +177,36 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
         )
         await stop.wait()
         log.info("node %s stopping", config.id)
+        await _hand_over(service.operations)
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for server in servers:
             server.close()
-        await grpc_server.stop(grace=1.0)
+        # In-flight requests may finish (they are bounded by the request timeout);
+        # the forwarder closes only after them, so no forwarded call is cut off.
+        await grpc_server.stop(grace=SHUTDOWN_GRACE_S)
         await service.close()
         await forwarder.close()
 
 
-#: Health service names set by the node: "" (the whole server) and the Cache API.
-HEALTH_SERVICES = ("", "raftcache.v1.Cache")
-#: A follower is ready while it heard from the leader this recently.
-READY_LEADER_CONTACT_S = 3.0
+#: How long a stopping node lets in-flight gRPC requests finish.
+SHUTDOWN_GRACE_S = 5.0
+#: How long a stopping leader tries to hand leadership over first.
+HANDOVER_TIMEOUT_S = 3.0
 
 
-def is_ready(replicator) -> bool:
-    """Readiness: a leader is known and recently heard from, and the log is applied
-    up to what this node knows is committed (within a small window)."""
-    if replicator.leader_id is None:
-        return False
-    if not replicator.is_leader and replicator.last_leader_contact_s() > READY_LEADER_CONTACT_S:
-        return False
-    return replicator.commit_index - replicator.applied_index <= 1000
-
-
-async def _health_loop(service, replicator, health, interval_s: float = 0.25) -> None:
-    """Keep the gRPC health status (grpc.health.v1) in step with readiness."""
-    from raftcache.node.frontends.grpc import NOT_SERVING, SERVING
-
-    current = None
-    while True:
-        status = SERVING if is_ready(replicator) else NOT_SERVING
-        if status != current:
-            for name in HEALTH_SERVICES:
-                await health.set(name, status)
-            current = status
-        await asyncio.sleep(interval_s)
+async def _hand_over(ops) -> None:
+    """A leader that is told to stop hands leadership to a caught-up voter first,
+    so that clients wait for a transfer (~ms) rather than an election timeout."""
+    if not ops.voter or not ops.replicator.is_leader or len(ops.membership.voters()) < 2:
+        return
+    try:
+        new_leader = await ops.transfer_leader(None, timeout_s=HANDOVER_TIMEOUT_S)
+        log.info("handed leadership to %s before stopping", new_leader)
+    except Exception as e:  # noqa: BLE001 - stopping anyway
+        log.warning("could not hand leadership over before stopping: %s", e)
 
 
 async def _backup_loop(config: NodeConfig, parts: _OpsParts) -> None:

@@ -350,14 +350,19 @@ class Service:
         self._batch_bytes = 0
         if not batch:
             return
-        if len(batch) == 1:
-            entry, fut = batch[0]
-            self._raft.propose(commands.encode_entry(entry), functools.partial(self._completions.put, _settle, fut))
-            return
-        self.stats["batches"] += 1
-        data = commands.encode_batch([entry for entry, _ in batch])
         futures = [fut for _, fut in batch]
-        self._raft.propose(data, functools.partial(self._completions.put, _settle_batch, futures))
+        if len(batch) == 1:
+            data = commands.encode_entry(batch[0][0])
+            done = functools.partial(self._completions.put, _settle, futures[0])
+        else:
+            self.stats["batches"] += 1
+            data = commands.encode_batch([entry for entry, _ in batch])
+            done = functools.partial(self._completions.put, _settle_batch, futures)
+        try:
+            self._raft.propose(data, done)
+        except Exception as e:  # never leave a caller waiting forever
+            log.exception("proposal failed")
+            _settle_batch(futures, None, 0, UnavailableError(f"proposal failed: {e}"))
 
     def _submit(self, data: bytes) -> asyncio.Future:
         """Propose an encoded entry on its own (barriers); the future gives (result, index)."""

@@ -508,7 +508,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-budget", type=float, default=300.0)
     args = p.parse_args(argv)
     history = load_jsonl(args.history)
-    faults = json.load(open(args.faults)) if args.faults else []
+    faults = []
+    if args.faults:
+        with open(args.faults) as f:
+            faults = json.load(f)
     result = verdict(history, faults, args.time_budget)
     json.dump(result, sys.stdout, indent=2, default=str)
     print()

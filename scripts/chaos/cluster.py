@@ -15,6 +15,7 @@ import signal
 import sys
 
 from raftcache.node.config import Peer
+
 from tests.cluster import ZONES, Cluster, Node
 
 NETNS_BASE_PORT = 7000
@@ -64,4 +65,4 @@ class ChaosCluster(Cluster):
         super().close()
 
 
-__all__ = ["ChaosCluster", "ZONES"]
+__all__ = ["ZONES", "ChaosCluster"]

@@ -12,7 +12,6 @@ import dataclasses
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable
 
 from scripts.chaos import faults as F

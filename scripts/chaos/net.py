@@ -54,7 +54,7 @@ class NetnsNetwork:
         self._veth["_client"] = "vcl"
         self.isolated: set[str] = set()
 
-    def create(self) -> "NetnsNetwork":
+    def create(self) -> NetnsNetwork:
         try:
             _ip("netns", "add", self.hub)
             _ip("-n", self.hub, "link", "set", "lo", "up")

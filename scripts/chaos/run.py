@@ -32,8 +32,8 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from scripts.chaos import checker, net  # noqa: E402
-from scripts.chaos import faults as F  # noqa: E402
+from scripts.chaos import checker, net
+from scripts.chaos import faults as F
 
 log = logging.getLogger("chaos.run")
 DEFAULT_FAULTS = ["kill_zone", "kill_leader", "pause_zone", "pause_leader", "partition_zone", "partition_leader",
@@ -203,7 +203,7 @@ def run_inside(args, network) -> int:
         F.heal_everything(cluster)
         cluster.leader(timeout_s=60)
         W.final_reads(grpc_targets, history, keys, timeout_s=60)
-    except Exception as e:  # noqa: BLE001 - the run reports what it has
+    except Exception as e:
         log.exception("run aborted")
         meta["aborted"] = repr(e)
     finally:
@@ -215,8 +215,8 @@ def run_inside(args, network) -> int:
         try:
             with open(os.path.join(args.out, "cluster-logs-tail.txt"), "w") as f:
                 f.write(cluster.tail_logs(40))
-        except Exception:  # noqa: BLE001
-            pass
+        except Exception as e:  # noqa: BLE001 - the logs are a convenience
+            log.warning("could not save the log tails: %r", e)
         cluster.close()
     with open(os.path.join(args.out, "faults.json"), "w") as f:
         json.dump(faults, f, indent=1)

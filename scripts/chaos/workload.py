@@ -28,7 +28,6 @@ import threading
 import time
 
 import grpc
-
 from raftcache.node import commands as rc_commands
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.grpc_codec import error_from_status
@@ -48,7 +47,7 @@ class History:
         self.ops: list[dict] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._file = open(path, "w") if path else None
+        self._file = open(path, "w") if path else None  # noqa: SIM115 - open for the whole run; close()
 
     def now(self) -> float:
         return round(time.monotonic() - self.t_start, 6)
@@ -312,7 +311,7 @@ class RedisWorker(threading.Thread):
         if self._conn is not None:
             try:
                 self._conn[1].close()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001, S110 - the connection is being discarded anyway
                 pass
         self._conn = None
         self._target += 1

@@ -32,7 +32,7 @@ RUN = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 def _run(tmp_path, *args: str, timeout_s: float) -> dict:
     out = tmp_path / "run"
     proc = subprocess.run([sys.executable, RUN, "--out", str(out), *args], capture_output=True, text=True,
-                          timeout=timeout_s)
+                          timeout=timeout_s, check=False)
     path = out / "verdict.json"
     if not path.exists():
         raise AssertionError(f"run.py wrote no verdict (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n"
@@ -79,8 +79,9 @@ def test_bounded_read_after_pause(tmp_path):
     pause"): contact with the leader is refreshed before the follower has
     caught up, so the bound on contact is not a bound on staleness.
     """
-    from scripts.chaos.cluster import ChaosCluster
     from raftcache.proto import commands_pb2 as pb
+
+    from scripts.chaos.cluster import ChaosCluster
 
     cluster = ChaosCluster(str(tmp_path / "cluster"), 3).start()
     try:

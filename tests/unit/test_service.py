@@ -37,7 +37,7 @@ class FakeRaft:
         if self.reject_with is not None:
             callback(None, 0, self.reject_with)
             return
-        self.proposals.append(commands.decode_entry(data))
+        self.proposals.extend(commands.decode_entries(data))
 
         def apply():
             self.applied_index += 1
@@ -253,3 +253,17 @@ def test_stamp_leaves_absolute_deadlines_alone():
     cmd.expire.expiry.expire_at_ms = 123
     stamp(cmd, 1000)
     assert cmd.expire.expiry.expire_at_ms == 123
+
+
+def test_writes_in_one_loop_turn_are_group_committed(env):
+    service, raft, _ = env
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        writes = [service.execute(pb.Command(incr_by=pb.IncrBy(key=b"n", delta=1))) for _ in range(10)]
+        results = await asyncio.gather(*writes)
+        assert sorted(r[0] for r in results) == list(range(1, 11))
+        assert {r[1] for r in results} == {1}, "one log index for the whole group"
+        assert raft.applied_index == 1 and len(raft.proposals) == 10
+
+    run(go())

@@ -88,13 +88,29 @@ def err(reason: Reason, message: str | None = None):
     return check
 
 
-def test_string_handlers_accept_both_calling_conventions(node):
-    from raftcache.node import strings
-    node.run(set=Set(b"k", b"v"))
-    with node.ks.reader() as r:
-        ctx = strings.Ctx(r, 0, NOW, 0, 100)
-        assert strings.HANDLERS["get"](ctx, pb.Get(key=b"k")) == b"v"
-        assert strings.HANDLERS["get"](strings.Ctx(r, 0, NOW, 0, 100), pb.Get(key=b"k")) == b"v"
+def test_a_batch_applies_in_order_at_one_index_and_only_once(node):
+    entries = [
+        pb.LogEntry(format=1, now_ms=NOW, command=pb.Command(set=Set(b"k", b"1"))),
+        pb.LogEntry(format=1, now_ms=NOW, command=pb.Command(incr_by=pb.IncrBy(key=b"k", delta=2))),
+        pb.LogEntry(format=1, now_ms=NOW, command=pb.Command(incr_by=pb.IncrBy(key=b"k", delta=1)),
+                    client_id="c", sequence=1),
+        pb.LogEntry(format=1, now_ms=NOW, command=pb.Command(append=pb.Append(key=b"k", value=b"x"))),
+    ]
+    data = commands.encode_batch(entries)
+    results = node.sm.apply(5, data)
+    assert results == [OK, 3, 4, 2]
+    assert node.get(b"k") == b"4x"
+    assert node.ks.applied_index == 5
+    assert node.sm.apply(5, data) is None, "a replayed batch is skipped"
+    assert node.get(b"k") == b"4x"
+    # the same client/sequence in a later entry is answered from the dedup table
+    node.index = 5
+    assert node.run(client_id="c", sequence=1, incr_by=pb.IncrBy(key=b"n", delta=1)) == 4
+
+
+def test_a_batch_that_does_not_decode_is_fatal(node):
+    with pytest.raises(FatalApplyError):
+        node.sm.apply(1, commands.BATCH_MARKER + b"\xff\xff")
 
 
 def test_every_command_has_a_handler():
