@@ -211,6 +211,11 @@ class ReadTxn:
         self._ks = keyspace
         self._txn = txn
 
+    def applied_index(self) -> int:
+        """The log index this transaction's view of the data reflects."""
+        raw = self._txn.get(_APPLIED, db=self._ks._meta)
+        return 0 if raw is None else _U64.unpack(raw)[0]
+
     def _raw(self, db: int, key: bytes) -> Record | None:
         raw = self._txn.get(_data_key(db, key), db=self._ks._data)
         return None if raw is None else _decode(raw)

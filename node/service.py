@@ -187,6 +187,8 @@ class Service:
         self._completions: Completions | None = None
         self.watcher: AppliedWatcher | None = None
         self._pending_barrier: asyncio.Future | None = None
+        self._freshness: tuple[float, int] = (float("-inf"), 0)  # (loop time asked, leader's applied index)
+        self._freshness_probe: asyncio.Future | None = None
         self._expiry_task: asyncio.Task | None = None
         self._rng = random.Random(random.SystemRandom().getrandbits(64))  # seeds need not be secret
         self._batch: list[tuple[pb.LogEntry, asyncio.Future]] = []
@@ -383,10 +385,9 @@ class Service:
         if level == "bounded":
             if raft.is_leader and raft.lease_valid():
                 return self._local_read(command)
-            if not raft.is_leader and raft.leader_id is not None:
-                if raft.last_leader_contact_s() * 1000.0 <= consistency.bound_ms:
-                    return self._local_read(command)
-            level = "lease"  # too stale here: the leader answers
+            if not raft.is_leader and forward and await self._fresh_within(consistency.bound_ms / 1000.0):
+                return self._local_read(command)
+            level = "lease"  # cannot prove freshness here: the leader answers
         if level == "lease" and raft.is_leader and raft.lease_valid():
             return self._local_read(command)
         # linearizable (or a lease that does not hold)
@@ -414,9 +415,47 @@ class Service:
                 raise UnavailableError("no leader to serve a linearizable read; retry")
             await asyncio.sleep(0.02)
 
+    async def _fresh_within(self, bound_s: float) -> bool:
+        """True when this follower's state is provably at most `bound_s` old.
+
+        Freshness comes from the leader, not from when its messages arrived
+        (a paused or partitioned follower receives stale messages late): at
+        time t0 we ask the leader for its applied index under a valid lease
+        (a cheap forwarded read); once we have applied that index, our state
+        includes every write acknowledged before t0. One request refreshes
+        the proof for every bounded read on this node.
+        """
+        loop = self._loop
+        sent, index = self._freshness
+        if loop.time() - sent > bound_s:
+            if self._freshness_probe is None or self._freshness_probe.done():
+                self._freshness_probe = asyncio.ensure_future(self._probe_freshness())
+                self._freshness_probe.add_done_callback(lambda f: f.cancelled() or f.exception())
+            try:
+                await asyncio.shield(self._freshness_probe)
+            except RaftcacheError:
+                return False
+            sent, index = self._freshness
+        if self._raft.applied_index < index:
+            try:
+                await self.watcher.wait(index, max(bound_s - (loop.time() - sent), 0.0))
+            except DeadlineError:
+                return False
+        return loop.time() - sent <= bound_s
+
+    async def _probe_freshness(self) -> None:
+        leader = self._raft.leader_id
+        if leader is None or self.forwarder is None:
+            raise UnavailableError("no leader to prove freshness against")
+        sent = self._loop.time()
+        probe = pb.Command()
+        probe.db_size.SetInParent()
+        _, index = await self.forwarder.forward(leader, probe, ReadConsistency("lease"), "", 0)
+        if sent > self._freshness[0]:
+            self._freshness = (sent, index)
+
     def _local_read(self, command: Command) -> tuple[object, int]:
-        index = self._raft.applied_index
-        return self._sm.read(command, wall_ms()), index
+        return self._sm.read_at(command, wall_ms())
 
     async def _barrier(self) -> None:
         """Wait for a committed no-op proposed after this call: confirms leadership.
@@ -426,6 +465,8 @@ class Service:
         """
         if self._pending_barrier is None:
             self._pending_barrier = self._loop.create_future()
+            # retrieve the outcome even when every waiter has given up (no "never retrieved" noise)
+            self._pending_barrier.add_done_callback(lambda f: f.cancelled() or f.exception())
             self._loop.call_soon(self._launch_barrier)
         await asyncio.shield(self._pending_barrier)
 

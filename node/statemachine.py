@@ -235,17 +235,21 @@ class StateMachine:
 
         Raises ValueError for a command that is not a read (a caller's bug).
         """
+        return self.read_at(command, now_ms)[0]
+
+    def read_at(self, command: Command, now_ms: int) -> tuple[object, int]:
+        """Like read(), and also the applied index of the state the read saw."""
         name = command.WhichOneof("op")
         if name not in READ_COMMANDS:
             raise ValueError(f"{name!r} is not a read command")
         error = self._check_limits(command)
         if error is not None:
-            return error
+            return error, self._keyspace.applied_index
         handler = HANDLERS.get(name)
         if handler is None:
-            return CommandError(f"unknown command '{name}'", Reason.SYNTAX)
+            return CommandError(f"unknown command '{name}'", Reason.SYNTAX), self._keyspace.applied_index
         with self._keyspace.reader() as txn:
-            return handler(self._context(txn, command.db, now_ms, 0, 0), getattr(command, name))
+            return handler(self._context(txn, command.db, now_ms, 0, 0), getattr(command, name)), txn.applied_index()
 
     def snapshot(self, path: str) -> int:
         """Write a consistent, fsynced copy of the keyspace to `path`; returns the index it covers."""

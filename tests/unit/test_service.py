@@ -56,9 +56,11 @@ class FakeForwarder:
     def __init__(self):
         self.calls = []
 
+    index = 99
+
     async def forward(self, node_id, command, consistency, client_id, sequence):
         self.calls.append((node_id, command.WhichOneof("op"), consistency))
-        return commands.OK, 99
+        return commands.OK, self.index
 
     async def forward_batch(self, node_id, requests):
         self.calls.append((node_id, "batch", len(requests)))
@@ -154,18 +156,25 @@ def test_follower_forwards_writes_and_linearizable_reads_but_serves_any_locally(
     run(go())
 
 
-def test_bounded_read_on_a_stale_follower_asks_the_leader(env):
+def test_bounded_reads_prove_freshness_with_the_leader_not_with_message_arrival(env):
     service, raft, forwarder = env
     raft.is_leader, raft.leader_id = False, "n2"
+    forwarder.index = 0  # the leader's applied index when asked
+    bounded = ReadConsistency("bounded", bound_ms=200)
+    get = pb.Command(get=pb.Get(key=b"k"))
 
     async def go():
         service.attach(asyncio.get_running_loop())
-        raft.contact_s = 0.05
-        await service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("bounded", bound_ms=100))
-        assert forwarder.calls == []
-        raft.contact_s = 0.5
-        await service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("bounded", bound_ms=100))
-        assert len(forwarder.calls) == 1
+        raft.contact_s = 0.0  # fresh-looking heartbeats prove nothing by themselves
+        await service.execute(get, bounded)
+        assert [c[1] for c in forwarder.calls] == ["db_size"], "one freshness probe, then a local read"
+        await service.execute(get, bounded)
+        assert len(forwarder.calls) == 1, "the proof is reused within the bound"
+        # the leader is ahead of us and we cannot catch up within the bound: the leader answers
+        service._freshness = (float("-inf"), 0)
+        forwarder.index = 50
+        await service.execute(get, bounded)
+        assert [c[1] for c in forwarder.calls] == ["db_size", "db_size", "get"]
 
     run(go())
 
