@@ -30,6 +30,7 @@ import enum
 import os
 import shutil
 import struct
+import threading
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -461,12 +462,49 @@ class Savepoint:
 
 # ---------------------------------------------------------------- keyspace
 
+class _SwapLock:
+    """Many readers at once; an environment swap waits for them and holds new ones off."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._swapping = False
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._swapping:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._swapping = True
+            while self._readers:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._swapping = False
+                self._cond.notify_all()
+
+
 class Keyspace:
     """The LMDB environment at `config.path` (a directory, created if needed)."""
 
     def __init__(self, config: KeyspaceConfig):
         self._config = config
         self.maxmemory_bytes = config.maxmemory_bytes or (1 << 30)
+        self._swap = _SwapLock()
         os.makedirs(config.path, exist_ok=True)
         self._open()
 
@@ -491,11 +529,15 @@ class Keyspace:
 
     @contextmanager
     def reader(self) -> Iterator[ReadTxn]:
-        txn = self._env.begin()
-        try:
-            yield ReadTxn(self, txn)
-        finally:
-            txn.abort()
+        # Reads run on the event-loop thread while restore_from may swap the
+        # environment on the Raft thread: closing an LMDB env under an open
+        # transaction is undefined behaviour, so the two exclude each other.
+        with self._swap.shared():
+            txn = self._env.begin()
+            try:
+                yield ReadTxn(self, txn)
+            finally:
+                txn.abort()
 
     @contextmanager
     def writer(self, index: int) -> Iterator[WriteTxn]:
@@ -568,12 +610,13 @@ class Keyspace:
         shutil.copyfile(path, tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        self._env.close()
-        try:
-            os.replace(tmp, live)
-            _fsync_dir(self._config.path)
-        finally:
-            self._open()
+        with self._swap.exclusive():  # no read transaction is open on the old env
+            self._env.close()
+            try:
+                os.replace(tmp, live)
+                _fsync_dir(self._config.path)
+            finally:
+                self._open()
 
     def close(self) -> None:
         self._env.close()

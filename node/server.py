@@ -192,9 +192,9 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
 
 
 #: How long a stopping node lets in-flight gRPC requests finish.
-SHUTDOWN_GRACE_S = 5.0
+SHUTDOWN_GRACE_S = 3.0
 #: How long a stopping leader tries to hand leadership over first.
-HANDOVER_TIMEOUT_S = 3.0
+HANDOVER_TIMEOUT_S = 1.0
 
 
 async def _hand_over(ops) -> None:

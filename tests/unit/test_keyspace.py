@@ -357,3 +357,46 @@ def test_restore_from_refuses_a_file_that_is_not_a_snapshot(ks, tmp_path):
     with ks.reader() as r:
         assert r.get(0, b"k", 0).value == b"v"
     assert ks.applied_index == 1
+
+
+def test_restore_waits_for_open_readers_and_readers_see_old_or_new_never_a_closed_env(tmp_path):
+    """A restore on one thread while another reads must not pull the env from under a reader."""
+    import threading
+
+    from raftcache.node.config import KeyspaceConfig as _KC
+    from raftcache.node.keyspace import Keyspace as _KS, Record as _Rec, ValueType as _VT
+
+    ks = _KS(_KC(path=str(tmp_path / "live")))
+    with ks.writer(1) as w:
+        w.put(0, b"k", _Rec(_VT.STRING, b"old", 0, 1))
+    other = _KS(_KC(path=str(tmp_path / "other")))
+    with other.writer(7) as w:
+        w.put(0, b"k", _Rec(_VT.STRING, b"new", 0, 7))
+    snapshot = str(tmp_path / "snap.mdb")
+    other.copy_to(snapshot)
+    other.close()
+
+    seen, errors, stop = set(), [], threading.Event()
+
+    def read_loop():
+        while not stop.is_set():
+            try:
+                with ks.reader() as r:
+                    seen.add(r.get(0, b"k", 0).value)
+            except Exception as e:  # noqa: BLE001 - recorded and asserted below
+                errors.append(e)
+
+    threads = [threading.Thread(target=read_loop) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(5):
+            ks.restore_from(snapshot)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert errors == []
+    assert seen <= {b"old", b"new"} and b"new" in seen
+    assert ks.applied_index == 7
+    ks.close()
