@@ -139,6 +139,9 @@ def error_from_status(code: grpc.StatusCode, details: str, trailing_metadata) ->
     if reason is None:
         reason = {
             grpc.StatusCode.UNAVAILABLE: Reason.UNAVAILABLE,
+            # the other node's server cancelled the call (it is shutting down): not applied there
+            # unless it had proposed already, which the client's id/sequence dedup covers
+            grpc.StatusCode.CANCELLED: Reason.UNAVAILABLE,
             grpc.StatusCode.DEADLINE_EXCEEDED: Reason.TIMEOUT,
             grpc.StatusCode.UNAUTHENTICATED: Reason.UNAUTHENTICATED,
         }.get(code, Reason.INTERNAL)

@@ -580,7 +580,7 @@ class Keyspace:
         the applied_index the copy covers.
         """
         tmp = path + ".tmp"
-        with self._env.begin() as txn:
+        with self._swap.shared(), self._env.begin() as txn:
             raw = txn.get(_APPLIED, db=self._meta)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:

@@ -157,15 +157,24 @@ async def start_server(service: Service, host: str, port: int) -> tuple[grpc.aio
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 _background: set = set()
+HEALTHY_CONTACT_S = 3.0      # leader heard from within this long
+HEALTHY_APPLY_LAG = 1000     # entries committed but not yet applied here
 
 
 async def _track_health(service: Service, servicer, interval_s: float = 0.2) -> None:
-    """SERVING while the node knows a leader (it can take writes and serve
-    reads at every level); NOT_SERVING during elections or when cut off.
+    """SERVING while the node knows a leader it heard from recently and has
+    applied close to the commit index (it can take writes and serve reads at
+    every level); NOT_SERVING during elections, when cut off or far behind.
     Both the overall ("") and the raftcache.v1.Cache service statuses."""
     current = None
     while True:
-        status = SERVING if service.leader_id else NOT_SERVING
+        s = service.status()
+        ready = (
+            bool(s["leader_id"])
+            and s["last_leader_contact_s"] <= HEALTHY_CONTACT_S
+            and s["commit_index"] - s["applied_index"] <= HEALTHY_APPLY_LAG
+        )
+        status = SERVING if ready else NOT_SERVING
         if status != current:
             current = status
             for name in ("", "raftcache.v1.Cache"):
