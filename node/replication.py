@@ -51,6 +51,7 @@ from pysyncobj.monotonic import monotonic as _ps_monotonic
 from pysyncobj.syncobj import SyncObjException
 
 from raftcache.node import journal as _journal
+from raftcache.node.peer_crypto import PeerCipher
 from raftcache.node.config import Peer, ReplicationConfig
 from raftcache.node.errors import (
     DeadlineError,
@@ -109,6 +110,9 @@ class RaftNode(SyncObj):
       Every other message goes to the parent.
     * `_SyncObj__sendAppendEntries` / `_SyncObj__sendNextNodeIdx`: flush the
       journal first when `flush_before_ack` (appendfsync=always).
+
+    and the public `encryptor` property, so peer messages use PeerCipher
+    (ChaCha20-Poly1305) rather than Fernet.
     """
 
     def __init__(self, self_address: str | None, other_addresses: Sequence[str], conf: SyncObjConf, *,
@@ -116,6 +120,7 @@ class RaftNode(SyncObj):
                  on_fatal: Callable[[BaseException], None] | None = None,
                  flush_before_ack: bool = False, transport_class=None):
         # Set before SyncObj.__init__, which starts the tick thread.
+        self._rc_cipher = PeerCipher(conf.password) if conf.password else None
         self._rc_apply = apply
         self._rc_on_fatal = on_fatal
         self._rc_flush_before_ack = flush_before_ack
@@ -124,6 +129,11 @@ class RaftNode(SyncObj):
         self.ack_times: dict = {}              # node -> (term, time.monotonic()) of its last reply to us as leader
         kwargs = {"transportClass": transport_class} if transport_class is not None else {}
         super().__init__(self_address, list(other_addresses), conf, **kwargs)
+
+    @property
+    def encryptor(self):
+        """The peer-message cipher PySyncObj's transport uses (node/peer_crypto.py)."""
+        return self._rc_cipher
 
     # The one replicated entry point. Its name is part of the journal format
     # (PySyncObj numbers replicated methods by sorted name): never rename it

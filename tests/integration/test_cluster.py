@@ -262,3 +262,53 @@ def test_http_metrics_and_status(cluster):
     status = json.loads(urllib.request.urlopen(f"http://{host}:{port}/status", timeout=5).read())
     assert status["role"] == "follower" and status["leader_id"] == cluster.leader().id
     assert {m["id"] for m in status["members"]} == {"n1", "n2", "n3"}
+
+
+class _Exploit:
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (self.marker,))
+
+
+def test_raft_port_refuses_messages_without_the_cluster_secret(cluster, tmp_path):
+    """Peers unpickle what they receive: without the secret nothing must be unpickled."""
+    import pickle
+    import socket
+    import struct
+    import zlib
+
+    marker = str(tmp_path / "exploited")
+    payload = zlib.compress(pickle.dumps(_Exploit(marker)), 3)
+    follower = cluster.followers()[0]
+    host, port = follower.peer.host, follower.peer.port("raft")
+    for frame in (payload, b"\x01" + b"\x00" * 8 + b"n" * 12 + payload):  # plain, and a forged token
+        with socket.create_connection((host, port), timeout=5) as s:
+            s.sendall(struct.pack("i", len(frame)) + frame)
+            s.settimeout(5)
+            try:
+                while s.recv(4096):
+                    pass  # the node answers with its key-exchange hello at most, then drops us
+            except (socket.timeout, ConnectionResetError):
+                pass
+    import os
+
+    assert not os.path.exists(marker), "a message without the cluster secret was unpickled"
+    leader = cluster.leader()
+    assert value_of(cluster.execute(follower, set_cmd(b"after", b"ok"))) == "OK"
+    assert value_of(cluster.execute(leader, get_cmd(b"after"))) == b"ok"
+
+
+def test_forwarding_api_requires_the_cluster_secret(cluster):
+    from raftcache.proto import admin_pb2_grpc
+
+    stub = admin_pb2_grpc.InternalStub(cluster.channel(cluster.leader()))
+    request = cache_pb2.Request(command=set_cmd(b"sneaky", b"1"))
+    for metadata in ((), (("x-raftcache-secret", "wrong"),)):
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Forward(request, metadata=metadata, timeout=5)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert value_of(cluster.execute(cluster.leader(), get_cmd(b"sneaky"))) is None
