@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import enum
 
+from google.protobuf.descriptor import FieldDescriptor
+
 from raftcache.node.errors import CommandError, Reason
 from raftcache.proto import commands_pb2 as pb
 
@@ -63,17 +65,33 @@ def is_read(command: pb.Command) -> bool:
     return command.WhichOneof("op") in READ_COMMANDS
 
 
+def _key_fields(op_descriptor) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    fields = op_descriptor.fields_by_name
+
+    def is_bytes(name: str, repeated: bool) -> bool:
+        f = fields.get(name)
+        return f is not None and f.type == FieldDescriptor.TYPE_BYTES and f.is_repeated == repeated
+    return (
+        tuple(n for n in ("key", "new_key") if is_bytes(n, False)),
+        ("keys",) if is_bytes("keys", True) else (),
+        "pairs" in fields,
+    )
+
+
+# op name -> (single key fields, repeated key fields, has KeyValue pairs), from the schema once
+_KEY_FIELDS = {f.name: _key_fields(f.message_type) for f in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields}
+
+
 def command_keys(command: pb.Command) -> list[bytes]:
     """Every key a command names (for size checks and routing)."""
-    op = getattr(command, command.WhichOneof("op") or "noop")
-    keys: list[bytes] = []
-    for fd, value in op.ListFields():
-        if fd.name in ("key", "new_key"):
-            keys.append(value)
-        elif fd.name == "keys":
-            keys.extend(value)
-        elif fd.name == "pairs":
-            keys.extend(p.key for p in value)
+    name = command.WhichOneof("op") or "noop"
+    op = getattr(command, name)
+    single, repeated, pairs = _KEY_FIELDS[name]
+    keys = [getattr(op, f) for f in single]
+    for f in repeated:
+        keys.extend(getattr(op, f))
+    if pairs:
+        keys.extend(p.key for p in op.pairs)
     return keys
 
 

@@ -352,7 +352,23 @@ class Service:
             self._freshness = (sent, index)
 
     def _local_read(self, command: Command) -> tuple[object, int]:
-        return self._sm.read_at(command, wall_ms())
+        return self._sm.read_at(command, wall_ms(), checked=True)  # execute() validated it
+
+    def read_now(self, command: Command, consistency: ReadConsistency | None) -> tuple[object, int] | None:
+        """Serve a read without waiting when its level allows (any; lease or bounded
+        with a lease on the leader); None when it needs execute(). Front ends use
+        it to skip a task per read on the hot path."""
+        if command.WhichOneof("op") not in commands.READ_COMMANDS:
+            return None
+        level = (consistency or self._default).level or self._default.level
+        raft = self._raft
+        if level == "any" or (level in ("lease", "bounded") and raft.is_leader and raft.lease_valid()):
+            error = self._validate(command)
+            if error is not None:
+                return error, 0
+            self.stats["reads"] += 1
+            return self._local_read(command)
+        return None
 
     async def _barrier(self) -> None:
         """Wait for a committed no-op proposed after this call: confirms leadership.

@@ -237,12 +237,15 @@ class StateMachine:
         """
         return self.read_at(command, now_ms)[0]
 
-    def read_at(self, command: Command, now_ms: int) -> tuple[object, int]:
-        """Like read(), and also the applied index of the state the read saw."""
+    def read_at(self, command: Command, now_ms: int, checked: bool = False) -> tuple[object, int]:
+        """Like read(), and also the applied index of the state the read saw.
+
+        `checked`: the caller already applied commands.check_limits.
+        """
         name = command.WhichOneof("op")
         if name not in READ_COMMANDS:
             raise ValueError(f"{name!r} is not a read command")
-        error = self._check_limits(command)
+        error = None if checked else self._check_limits(command)
         if error is not None:
             return error, self._keyspace.applied_index
         handler = HANDLERS.get(name)

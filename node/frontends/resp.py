@@ -241,6 +241,11 @@ class Connection(asyncio.Protocol):
                     break
                 continue
             kind = "read" if commands.is_read(command) else "write"
+            if kind == "read" and running_kind != "write":
+                served = self.service.read_now(command, self.consistency)
+                if served is not None:  # no waiting needed: answer inline, no task
+                    out.append(self.render(spec, command, served[0]))
+                    continue
             overlap = kind == "read" or self.server.writes_may_overlap()
             if running and (kind != running_kind or not overlap):
                 await self._settle(out, running)

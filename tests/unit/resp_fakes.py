@@ -44,6 +44,10 @@ class FakeService:
         self.index += 1
         return self.sm.apply(self.index, commands.encode_entry(entry)), self.index
 
+    def read_now(self, command, consistency=None):
+        """Like Service.read_now: this fake serves no read inline, so every read goes through execute()."""
+        return None
+
     def status(self) -> dict:
         stats = self.keyspace.stats()
         return {"id": "n1", "zone": "a", "role": "leader", "leader_id": "n1", "term": 1,
