@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 from raftcache import __version__
 from raftcache.node import keyspace as _keyspace
+from raftcache.node.journal import fsync_dir, fsync_file, write_durably
 from raftcache.node.errors import ConfigError, RaftcacheError, Reason
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def cluster_id(data_dir: str, secret: str) -> str:
         pass
     value = "rc-" + hashlib.sha256(b"raftcache-cluster-id\0" + secret.encode()).hexdigest()[:16]
     os.makedirs(data_dir, exist_ok=True)
-    _write_atomically(path, (value + "\n").encode())
+    write_durably(path, (value + "\n").encode())
     return value
 
 
@@ -152,7 +153,7 @@ def build(keyspace, path: str, *, cluster_id: str, term: int, node_id: str, zone
         tmp = os.path.join(work, "backup" + SUFFIX)
         _write_file(tmp, meta, copy)
         os.replace(tmp, path)
-        _fsync_dir(directory)
+        fsync_dir(directory)
         return meta
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -334,16 +335,16 @@ def restore_into(path: str, data_dir: str, keyspace_dir: str, raft_dir: str,
     tmp = live + ".restore"
     extract_data(path, tmp, meta)
     _keyspace.rebase_copy(tmp)
-    _fsync_file(tmp)
+    fsync_file(tmp)
     for leftover in ("lock.mdb", "data.mdb.restore-lock"):
         try:
             os.remove(os.path.join(keyspace_dir, leftover))
         except FileNotFoundError:
             pass
     os.replace(tmp, live)
-    _fsync_dir(keyspace_dir)
+    fsync_dir(keyspace_dir)
     record = {"file": os.path.abspath(path), "sha256": checksum, **meta.to_json()}
-    _write_atomically(marker, json.dumps(record, indent=2).encode())
+    write_durably(marker, json.dumps(record, indent=2).encode())
     log.info("seeded %s from backup %s (index %d, %d keys)", data_dir, path, meta.applied_index, meta.key_count)
     return meta, True
 
@@ -387,7 +388,7 @@ def take_scheduled(keyspace, schedule: BackupSchedule, *, cluster_id: str, term:
     meta = build(keyspace, tmp_name, cluster_id=cluster_id, term=term, node_id=node_id, zone=zone)
     final = os.path.join(schedule.dir, snapshot_name(cluster_id, node_id, time.time(), meta.applied_index))
     os.replace(tmp_name, final)
-    _fsync_dir(schedule.dir)
+    fsync_dir(schedule.dir)
     prune(schedule.dir, node_id, schedule.keep)
     return final
 
@@ -400,29 +401,3 @@ def _sha256_file(path: str) -> str:
         while chunk := f.read(CHUNK_BYTES):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _write_atomically(path: str, data: bytes) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(os.path.dirname(os.path.abspath(path)))
-
-
-def _fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

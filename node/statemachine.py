@@ -83,6 +83,24 @@ def _has_unknown_fields(message: Message) -> bool:
     return False
 
 
+def run_with_quota(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
+    """Run a write; undo it when it failed or grew the data past maxmemory.
+
+    Deletes and writes that do not grow the logical size are always
+    allowed, so a full node can still be emptied (Redis's denyoom rule,
+    measured exactly rather than per command name).
+    """
+    used_before = txn.used_bytes()
+    with txn.savepoint() as sp:
+        result = handler(ctx, op)
+        if isinstance(result, CommandError):
+            sp.rollback()
+        elif txn.used_bytes() > used_before and txn.would_exceed(0):
+            sp.rollback()
+            result = out_of_memory()
+    return result
+
+
 class StateMachine:
     """Applies log entries to a Keyspace; every replica computes the same results."""
 
@@ -156,7 +174,7 @@ class StateMachine:
         op = getattr(command, name)
         if name in READ_COMMANDS:
             return handler(ctx, op)
-        return self._quota(txn, handler, ctx, op)
+        return run_with_quota(txn, handler, ctx, op)
 
     def _context(self, txn, db: int, now_ms: int, index: int, seed: int) -> Ctx:
         limits = self._limits
@@ -167,24 +185,6 @@ class StateMachine:
         return commands.check_limits(command, databases=limits.databases,
                                      max_key_bytes=limits.max_key_bytes,
                                      max_value_bytes=limits.max_value_bytes)
-
-    @staticmethod
-    def _quota(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
-        """Run a write; undo it when it failed or grew the data past maxmemory.
-
-        Deletes and writes that do not grow the logical size are always
-        allowed, so a full node can still be emptied (Redis's denyoom rule,
-        measured exactly rather than per command name).
-        """
-        used_before = txn.used_bytes()
-        with txn.savepoint() as sp:
-            result = handler(ctx, op)
-            if isinstance(result, CommandError):
-                sp.rollback()
-            elif txn.used_bytes() > used_before and txn.would_exceed(0):
-                sp.rollback()
-                result = out_of_memory()
-        return result
 
     # ------------------------------------------------------------ dedup (invariant 5)
 

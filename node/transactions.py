@@ -52,17 +52,9 @@ def _run_one(txn, handler, ctx, op):
     savepoint = getattr(txn, "savepoint", None)
     if savepoint is None:  # a read transaction (tests) or a keyspace without savepoints
         return handler(ctx, op)
-    used_before = txn.used_bytes()
-    with savepoint() as sp:
-        result = handler(ctx, op)
-        if isinstance(result, CommandError):
-            sp.rollback()
-        elif txn.used_bytes() > used_before and txn.would_exceed(0):
-            sp.rollback()
-            from raftcache.node.errors import out_of_memory
+    from raftcache.node.statemachine import run_with_quota  # lazy: statemachine imports us
 
-            result = out_of_memory()
-    return result
+    return run_with_quota(txn, handler, ctx, op)
 
 
 def transaction(ctx, op):
