@@ -158,29 +158,29 @@ class Service:
             max_value_bytes=self.limits.max_value_bytes,
         )
 
-    def start_write(self, command: Command, client_id: str = "", sequence: int = 0) -> asyncio.Future:
-        """Begin a write now and return a future of (result, index).
+    def start_write(self, command: Command, client_id: str = "", sequence: int = 0,
+                    forward: bool = True) -> tuple[asyncio.Future, bool]:
+        """Begin a write now: (future of (result, index), proposed_here).
 
         On the leader the entry is proposed before this returns, so writes
-        started one after the other are logged in that order (pipelines).
+        started one after the other are logged in that order (pipelines), and
+        no task is created. When `proposed_here`, a NotLeaderError or
+        UnavailableError from the future means the entry was not logged: the
+        caller may retry it with execute().
         """
         error = self._validate(command)
         if error is not None:
             fut = self._loop.create_future()
             fut.set_result((error, 0))
-            return fut
+            return fut, False
         self.stats["writes"] += 1
         if self._raft.is_leader:
-            fut = self._propose_nowait(command, client_id, sequence)
-            # lost leadership before it was logged: retry through the slow path
-            return asyncio.ensure_future(self._retry_if_not_logged(fut, command, client_id, sequence))
-        return asyncio.ensure_future(self._write(command, client_id, sequence, forward=True))
-
-    async def _retry_if_not_logged(self, fut, command, client_id, sequence):
-        try:
-            return await fut
-        except (NotLeaderError, UnavailableError):
-            return await self._write(command, client_id, sequence, forward=True)
+            return self._propose_nowait(command, client_id, sequence), True
+        if not forward:
+            fut = self._loop.create_future()
+            fut.set_exception(NotLeaderError("not the leader"))
+            return fut, False
+        return asyncio.ensure_future(self._write(command, client_id, sequence, forward=True)), False
 
     async def execute_forwarded(
         self, command: Command, consistency: ReadConsistency | None, client_id: str, sequence: int
@@ -484,7 +484,8 @@ async def execute_many(service: "Service", requests: list, forward: bool = True)
                 pass  # fall back to one-by-one, which waits for a leader
     pending: list[asyncio.Future] = []
     outstanding: list[asyncio.Future] = []
-    for command, consistency, client_id, sequence in requests:
+    retry_if_unlogged: set[int] = set()
+    for i, (command, consistency, client_id, sequence) in enumerate(requests):
         if commands.is_read(command):
             if outstanding:
                 await asyncio.gather(*outstanding, return_exceptions=True)
@@ -496,18 +497,23 @@ async def execute_many(service: "Service", requests: list, forward: bool = True)
             fut = loop.create_task(coro)
             await asyncio.gather(fut, return_exceptions=True)
         else:
-            if forward:
-                fut = service.start_write(command, client_id, sequence)
-            else:
-                fut = loop.create_task(service.execute_forwarded(command, consistency, client_id, sequence))
+            fut, proposed_here = service.start_write(command, client_id, sequence, forward=forward)
+            if proposed_here and forward:
+                retry_if_unlogged.add(i)
             outstanding.append(fut)
         pending.append(fut)
     await asyncio.gather(*pending, return_exceptions=True)
     out = []
-    for fut in pending:
+    for i, fut in enumerate(pending):
         exc = fut.exception()
         if exc is None:
             out.append(fut.result())
+        elif i in retry_if_unlogged and isinstance(exc, (NotLeaderError, UnavailableError)):
+            command, _, client_id, sequence = requests[i]  # leadership moved before it was logged
+            try:
+                out.append(await service.execute(command, None, client_id, sequence))
+            except RaftcacheError as e:
+                out.append(e)
         elif isinstance(exc, RaftcacheError):
             out.append(exc)
         else:

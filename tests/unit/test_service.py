@@ -276,3 +276,29 @@ def test_writes_in_one_loop_turn_are_group_committed(env):
         assert raft.applied_index == 1 and len(raft.proposals) == 10
 
     run(go())
+
+
+def test_pipeline_write_not_logged_because_leadership_moved_is_retried(env):
+    service, raft, _ = env
+
+    class OnceNotLeader(NotLeaderError):
+        pass
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        original = raft.propose
+        calls = []
+
+        def flaky(data, callback):
+            calls.append(data)
+            if len(calls) == 1:
+                callback(None, 0, OnceNotLeader("lost leadership"))
+            else:
+                original(data, callback)
+
+        raft.propose = flaky
+        out = await execute_many(service, [(pb.Command(set=pb.Set(key=b"a", value=b"1")), None, "", 0)])
+        assert out == [(commands.OK, 1)]
+        assert len(calls) == 2
+
+    run(go())
