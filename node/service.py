@@ -4,6 +4,7 @@ Owns the leader check, forwarding writes (and strong reads) to the leader,
 stamping entries (the leader's clock, relative TTLs made absolute, a random
 seed), proposing through the Replicator and waiting for apply, and the read
 barriers of each consistency level (DESIGN.md "Reads: consistency levels").
+Writes proposed in one event-loop turn are group-committed as one LogBatch.
 Also runs the leader-only active-expiry loop, which proposes deletions.
 
 Must not parse protocols or touch LMDB directly: reads go through
@@ -29,7 +30,7 @@ from raftcache.node.errors import (
     RaftcacheError,
     UnavailableError,
 )
-from raftcache.node.waiters import AppliedWatcher, Completions, _settle, _settle_batch
+from raftcache.node.waiters import AppliedWatcher, Completions, settle, settle_batch
 from raftcache.proto import commands_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -252,21 +253,21 @@ class Service:
         futures = [fut for _, fut in batch]
         if len(batch) == 1:
             data = commands.encode_entry(batch[0][0])
-            done = functools.partial(self._completions.put, _settle, futures[0])
+            done = functools.partial(self._completions.put, settle, futures[0])
         else:
             self.stats["batches"] += 1
             data = commands.encode_batch([entry for entry, _ in batch])
-            done = functools.partial(self._completions.put, _settle_batch, futures)
+            done = functools.partial(self._completions.put, settle_batch, futures)
         try:
             self._raft.propose(data, done)
         except Exception as e:  # never leave a caller waiting forever
             log.exception("proposal failed")
-            _settle_batch(futures, None, 0, UnavailableError(f"proposal failed: {e}"))
+            settle_batch(futures, None, 0, UnavailableError(f"proposal failed: {e}"))
 
     def _submit(self, data: bytes) -> asyncio.Future:
         """Propose an encoded entry on its own (barriers); the future gives (result, index)."""
         fut = self._loop.create_future()
-        self._raft.propose(data, functools.partial(self._completions.put, _settle, fut))
+        self._raft.propose(data, functools.partial(self._completions.put, settle, fut))
         return fut
 
     # ------------------------------------------------------------ reads

@@ -84,14 +84,14 @@ class Completions:
             settle(target, result, index, error)
 
 
-def _settle_batch(futures: list[asyncio.Future], results, index, error) -> None:
+def settle_batch(futures: list[asyncio.Future], results, index, error) -> None:
     if error is None and (not isinstance(results, list) or len(results) != len(futures)):
         error = RaftcacheError(f"batch at index {index} returned {results!r}")  # cannot happen: apply's contract
     for i, fut in enumerate(futures):
-        _settle(fut, None if error is not None else results[i], index, error)
+        settle(fut, None if error is not None else results[i], index, error)
 
 
-def _settle(fut: asyncio.Future, result, index, error) -> None:
+def settle(fut: asyncio.Future, result, index, error) -> None:
     if fut.done():
         return
     if error is not None:
