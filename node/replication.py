@@ -255,7 +255,13 @@ class RaftNode(SyncObj):
                 self._SyncObj__sendNextNodeIdx(node, success=False, reset=True)
                 return
             if prev[0][2] != prev_term:
-                self._SyncObj__sendNextNodeIdx(node, nextNodeIdx=prev_idx, success=False, reset=True)
+                # Back up to just past our commit index, not one entry at a time:
+                # committed entries match every leader's log (Log Matching), and
+                # a one-step walk back over a deposed leader's long uncommitted
+                # tail was undone by the leader's optimistic nextIndex advances,
+                # leaving the follower stuck until the next snapshot.
+                back_to = min(prev_idx, self._SyncObj__raftCommitIndex + 1)
+                self._SyncObj__sendNextNodeIdx(node, nextNodeIdx=back_to, success=False, reset=True)
                 return
             self._merge_entries(entries)
             verified = entries[-1][1] if entries else prev_idx

@@ -187,3 +187,25 @@ def test_conflicting_tail_is_replaced_and_never_committed(tmp_path):
     node.doTick(0)
     assert log_entries(node)[1:] == [entry(i, 1) for i in range(2, 6)] + [entry(6, 2), entry(7, 2)]
     assert node.raftCommitIndex == 7 and applied == [2, 3, 4, 5, 6, 7]
+
+
+def test_a_long_conflicting_tail_is_skipped_in_one_round_trip(tmp_path):
+    """A deposed leader's follower with a long uncommitted tail asks the new
+    leader to resume just past its commit index, not one entry further back
+    per round trip (which livelocked against the leader's pipelined sends)."""
+    node, transport, applied = make_node(tmp_path)
+    old_leader, new_leader = TCPNode(PEER), TCPNode("127.0.0.1:10023")
+    append_entries(node, old_leader, (1, 0), [entry(i, 1) for i in range(2, 501)], commit=10)
+    node.doTick(0)
+    assert node.raftCommitIndex == 10
+    transport.sent.clear()
+    # The new leader (term 2) rewrote everything after 10; its probe at 400 conflicts.
+    append_entries(node, new_leader, (400, 2), [], commit=12, term=2)
+    replies = [m for _, m in transport.sent if m["type"] == "next_node_idx"]
+    assert replies[-1]["reset"] and not replies[-1]["success"]
+    assert replies[-1]["next_node_idx"] == 11
+    # From there one batch repairs the log.
+    append_entries(node, new_leader, (10, 1), [entry(11, 2), entry(12, 2)], commit=12, term=2)
+    node.doTick(0)
+    assert log_entries(node)[-1] == entry(12, 2) and len(log_entries(node)) == 12
+    assert applied[-2:] == [11, 12]
