@@ -170,7 +170,7 @@ def glob_match(pattern: bytes, subject: bytes) -> bool:
     """Redis's stringmatchlen, shared with SCAN (node/keyspace owns the one implementation)."""
     if not pattern or pattern == b"*":
         return True
-    from raftcache.node.keyspace import glob_match as match
+    from raftcache.node.glob import glob_match as match
 
     return match(pattern, subject)
 

@@ -9,8 +9,9 @@ import pytest
 
 from raftcache.node import keyspace as keyspace_mod
 from raftcache.node.config import KeyspaceConfig
+from raftcache.node.glob import glob_match
 from raftcache.node.keyspace import (
-    RECORD_OVERHEAD_BYTES, Keyspace, KeyspaceFullError, Record, ValueType, glob_match,
+    RECORD_OVERHEAD_BYTES, Keyspace, KeyspaceFullError, Record, ValueType,
 )
 
 S = ValueType.STRING
