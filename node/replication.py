@@ -1,7 +1,8 @@
 """PySyncObj wiring: the one replicated entry point, durability, status.
 
-Owns the `Replicator` (docs/interfaces.md): a `SyncObj` subclass with exactly
-one `@replicated` method taking encoded entry bytes, the fsync policy of the
+Owns the `Replicator` (docs/interfaces.md) over `RaftNode` (node/raftnode.py:
+a `SyncObj` subclass with exactly one `@replicated` method taking encoded
+entry bytes), the fsync policy of the
 Raft journal (our AOF), the snapshot hooks, proposal deadlines, the
 leader-lease and leader-contact clocks, and the fix for PySyncObj's follower
 log-truncation bug (PYSYNCOBJ.md item 7). Must not touch: protocol parsing,
@@ -43,15 +44,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
-import pysyncobj.pickle as _ps_pickle
-from pysyncobj import SyncObj, SyncObjConf, replicated
+from pysyncobj import SyncObjConf
 from pysyncobj.config import FAIL_REASON
 from pysyncobj.pipe_notifier import PipeNotifier
-from pysyncobj.monotonic import monotonic as _ps_monotonic
 from pysyncobj.syncobj import SyncObjException
 
 from raftcache.node import journal as _journal
-from raftcache.node.peer_crypto import PeerCipher
+from raftcache.node.raftnode import RaftNode
 from raftcache.node.config import Peer, ReplicationConfig
 from raftcache.node.errors import (
     DeadlineError,
@@ -92,225 +91,6 @@ class MemberState:
     connected: bool          # this node has a live Raft connection to it (True for itself)
     match_index: int | None  # highest index known replicated there; leader only, else None
     is_self: bool = False
-
-
-_FOLLOWER = 0  # pysyncobj.syncobj._RAFT_STATE
-
-
-class RaftNode(SyncObj):
-    """SyncObj with raftcache's one replicated entry point and handler fixes.
-
-    Overrides three name-mangled private methods of pysyncobj 0.3.17 (pinned;
-    re-check on upgrade), each delegating to the parent where it can:
-
-    * `_SyncObj__onMessageReceived`: append_entries follows Figure 2 of the
-      Raft paper (truncate only from the first conflicting entry, append only
-      what is missing, commit only up to the last entry this message
-      verified); next_node_idx never moves nextIndex backwards on success.
-      Every other message goes to the parent.
-    * `_SyncObj__sendAppendEntries` / `_SyncObj__sendNextNodeIdx`: flush the
-      journal first when `flush_before_ack` (appendfsync=always).
-
-    and the public `encryptor` property, so peer messages use PeerCipher
-    (ChaCha20-Poly1305) rather than Fernet.
-    """
-
-    def __init__(self, self_address: str | None, other_addresses: Sequence[str], conf: SyncObjConf, *,
-                 apply: Callable[[int, bytes], object],
-                 on_fatal: Callable[[BaseException], None] | None = None,
-                 flush_before_ack: bool = False, transport_class=None):
-        # Set before SyncObj.__init__, which starts the tick thread.
-        self._rc_cipher = PeerCipher(conf.password) if conf.password else None
-        self._rc_apply = apply
-        self._rc_on_fatal = on_fatal
-        self._rc_flush_before_ack = flush_before_ack
-        self._rc_sent = (0, 0)                 # (last log index, commit index) last sent as leader
-        self.last_leader_contact: float | None = None   # time.monotonic() of the last accepted append_entries
-        self.ack_times: dict = {}              # node -> (term, time.monotonic()) of its last reply to us as leader
-        kwargs = {"transportClass": transport_class} if transport_class is not None else {}
-        super().__init__(self_address, list(other_addresses), conf, **kwargs)
-
-    @property
-    def encryptor(self):
-        """The peer-message cipher PySyncObj's transport uses (node/peer_crypto.py)."""
-        return self._rc_cipher
-
-    # The one replicated entry point. Its name is part of the journal format
-    # (PySyncObj numbers replicated methods by sorted name): never rename it
-    # and never add another @replicated method.
-    @replicated
-    def apply_entry(self, data):
-        index = self.raftLastApplied + 1
-        try:
-            return index, self._rc_apply(index, data)
-        except Exception as exc:
-            # Not marked applied: PySyncObj retries it next tick, so this node
-            # stops making progress instead of diverging from the others.
-            if self._rc_on_fatal is not None:
-                self._rc_on_fatal(exc)
-            raise
-
-    # --- helpers over PySyncObj's private state (tick thread only) --------------
-
-    @property
-    def raft_log(self):
-        return self._SyncObj__raftLog
-
-    @property
-    def match_index(self) -> dict:
-        return self._SyncObj__raftMatchIndex
-
-    def postpone_election(self) -> None:
-        """Push the election deadline one election timeout into the future (tick thread)."""
-        self._SyncObj__raftElectionDeadline = _ps_monotonic() + self._SyncObj__generateRaftTimeout()
-
-    def send_if_new_entries(self) -> None:
-        """On the leader, send append-entries now when entries were appended or the
-        commit index moved since the last send, instead of waiting a heartbeat."""
-        if not self._isLeader():
-            return
-        if (self._SyncObj__raftLog[-1][1], self._SyncObj__raftCommitIndex) != self._rc_sent:
-            self._SyncObj__sendAppendEntries()
-
-    def _SyncObj__sendAppendEntries(self):
-        log = self._SyncObj__raftLog
-        if self._rc_flush_before_ack:
-            log.flush()  # the leader's own copy counts toward the majority
-        self._rc_sent = (log[-1][1], self._SyncObj__raftCommitIndex)
-        SyncObj._SyncObj__sendAppendEntries(self)
-
-    def _SyncObj__sendNextNodeIdx(self, node, reset=False, nextNodeIdx=None, success=False):  # noqa: N803
-        if success and self._rc_flush_before_ack:
-            self._SyncObj__raftLog.flush()  # acknowledge only what is on disk
-        SyncObj._SyncObj__sendNextNodeIdx(self, node, reset=reset, nextNodeIdx=nextNodeIdx, success=success)
-
-    def _SyncObj__deleteEntriesTo(self, toIDx):  # noqa: N803
-        # Defence in depth for the item-7 failure mode: compacting past the end
-        # of the log would leave it empty (IndexError on every tick).
-        if toIDx > self._SyncObj__raftLog[-1][1]:
-            logger.critical("log compaction to %d past the log end %d skipped", toIDx, self._SyncObj__raftLog[-1][1])
-            return
-        SyncObj._SyncObj__deleteEntriesTo(self, toIDx)
-
-    # --- message handling -------------------------------------------------------
-
-    def _SyncObj__onMessageReceived(self, node, message):
-        mtype = message.get("type") if isinstance(message, dict) else None
-        if mtype == "append_entries" and message["term"] >= self._SyncObj__raftCurrentTerm:
-            self._on_append_entries(node, message)
-        elif mtype == "next_node_idx" and self._isLeader():
-            self._on_next_node_idx(node, message)
-        else:
-            SyncObj._SyncObj__onMessageReceived(self, node, message)
-
-    def _on_next_node_idx(self, node, message) -> None:
-        next_idx = message["next_node_idx"]
-        if message["success"]:
-            # Acknowledgements of pipelined batches arrive in order but after
-            # nextIndex has moved past them: only ever move both forward.
-            if self._SyncObj__raftMatchIndex.get(node, 0) < next_idx - 1:
-                self._SyncObj__raftMatchIndex[node] = next_idx - 1
-            if self._SyncObj__raftNextIndex.get(node, 0) < next_idx:
-                self._SyncObj__raftNextIndex[node] = next_idx
-        elif message["reset"]:
-            self._SyncObj__raftNextIndex[node] = next_idx  # the follower lacks or conflicts: back up
-        now = _ps_monotonic()
-        self._SyncObj__lastResponseTime[node] = now
-        self.ack_times[node] = (self._SyncObj__raftCurrentTerm, time.monotonic())
-
-    def _on_append_entries(self, node, message) -> None:
-        term = message["term"]
-        if term > self._SyncObj__raftCurrentTerm:
-            self._SyncObj__transferInProgress = False  # a newer leader supersedes a pending transfer
-        if not self._SyncObj__transferInProgress:
-            self._SyncObj__raftElectionDeadline = _ps_monotonic() + self._SyncObj__generateRaftTimeout()
-        if self._SyncObj__raftLeader != node:
-            self._SyncObj__onLeaderChanged()
-        self._SyncObj__raftLeader = node
-        if term > self._SyncObj__raftCurrentTerm:
-            self._SyncObj__setCurrentTerm(term, None)
-        self._SyncObj__setState(_FOLLOWER)
-        self.last_leader_contact = time.monotonic()
-        self._SyncObj__leaderCommitIndex = leader_commit = message["commit_index"]
-        verified = None  # last index this message proved equal to the leader's log
-
-        if "prevLogIdx" in message:
-            entries = message.get("entries", [])
-            transmission = message.get("transmission")
-            if transmission is not None:  # one large entry split over several messages
-                if transmission in ("start", "process"):
-                    if transmission == "start":
-                        self._SyncObj__recvTransmission = message["data"]
-                    else:
-                        self._SyncObj__recvTransmission += message["data"]
-                    self._SyncObj__sendNextNodeIdx(node, success=False, reset=False)
-                    return
-                if transmission != "finish":
-                    raise ValueError(f"bad transmission {transmission!r}")
-                entries = [_ps_pickle.loads(self._SyncObj__recvTransmission + message["data"])]
-                self._SyncObj__recvTransmission = ""
-            prev_idx, prev_term = message["prevLogIdx"], message["prevLogTerm"]
-            prev = self._SyncObj__getEntries(prev_idx, 1)
-            if not prev:
-                self._SyncObj__sendNextNodeIdx(node, success=False, reset=True)
-                return
-            if prev[0][2] != prev_term:
-                # Back up to just past our commit index, not one entry at a time:
-                # committed entries match every leader's log (Log Matching), and
-                # a one-step walk back over a deposed leader's long uncommitted
-                # tail was undone by the leader's optimistic nextIndex advances,
-                # leaving the follower stuck until the next snapshot.
-                back_to = min(prev_idx, self._SyncObj__raftCommitIndex + 1)
-                self._SyncObj__sendNextNodeIdx(node, nextNodeIdx=back_to, success=False, reset=True)
-                return
-            self._merge_entries(entries)
-            verified = entries[-1][1] if entries else prev_idx
-            self._SyncObj__sendNextNodeIdx(node, nextNodeIdx=verified + 1, success=True)
-        elif message.get("serialized") is not None:  # snapshot install
-            if self._SyncObj__serializer.setTransmissionData(message["serialized"]):
-                self._SyncObj__loadDumpFile(clearJournal=True)
-                self._SyncObj__sendNextNodeIdx(node, success=True)
-                verified = self._SyncObj__raftLog[-1][1]
-
-        log_end = self._SyncObj__raftLog[-1][1]
-        commit = min(self._SyncObj__raftCommitIndex, log_end)
-        if verified is not None and leader_commit > commit:
-            # Figure 2: min(leaderCommit, index of last new entry). Entries past
-            # `verified` may be a stale tail that the leader has not overwritten yet.
-            commit = max(commit, min(leader_commit, verified))
-        self._SyncObj__raftCommitIndex = commit
-        self._SyncObj__raftLog.setRaftCommitIndex(commit)
-
-    def _merge_entries(self, entries) -> None:
-        """Append what the log lacks; truncate only from the first conflicting entry."""
-        log = self._SyncObj__raftLog
-        first, last = log[0][1], log[-1][1]
-        new = []
-        for pos, entry in enumerate(entries):
-            idx = entry[1]
-            if idx > last:
-                new = entries[pos:]
-                break
-            if idx < first or log[idx - first][2] == entry[2]:
-                continue  # compacted (hence committed) or already present
-            if idx <= self._SyncObj__raftLastApplied:
-                logger.critical("conflict at applied index %d (applied %d): replicas diverged",
-                                idx, self._SyncObj__raftLastApplied)
-            if self._SyncObj__conf.dynamicMembershipChange:  # roll back membership changes being removed
-                for old in reversed(log[idx - first:]):
-                    change = self._SyncObj__parseChangeClusterRequest(old[0])
-                    if change is not None:
-                        self._SyncObj__doChangeCluster(change, reverse=True)
-            self._SyncObj__deleteEntriesFrom(idx)
-            new = entries[pos:]
-            break
-        for entry in new:
-            log.add(*entry)
-        if new and self._SyncObj__conf.dynamicMembershipChange:
-            for entry in new:
-                change = self._SyncObj__parseChangeClusterRequest(entry[0])
-                if change is not None:
-                    self._SyncObj__doChangeCluster(change)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from pysyncobj.node import TCPNode
 from pysyncobj.transport import Transport
 
 from raftcache.node import journal
-from raftcache.node.replication import RaftNode
+from raftcache.node.raftnode import RaftNode
 
 SELF, PEER = "127.0.0.1:10003", "127.0.0.1:10013"
 
