@@ -180,16 +180,18 @@ class RaftNode(SyncObj):
                 self._SyncObj__recvTransmission = ""
             prev_idx, prev_term = message["prevLogIdx"], message["prevLogTerm"]
             prev = self._SyncObj__getEntries(prev_idx, 1)
-            if not prev:
-                self._SyncObj__sendNextNodeIdx(node, success=False, reset=True)
-                return
-            if prev[0][2] != prev_term:
-                # Back up to just past our commit index, not one entry at a time:
-                # committed entries match every leader's log (Log Matching), and
-                # a one-step walk back over a deposed leader's long uncommitted
-                # tail was undone by the leader's optimistic nextIndex advances,
-                # leaving the follower stuck until the next snapshot.
-                back_to = min(prev_idx, self._SyncObj__raftCommitIndex + 1)
+            if not prev or prev[0][2] != prev_term:
+                # Ask the leader to resume just past our commit index, whether
+                # prevLogIdx is missing here or conflicts: committed entries
+                # match every leader's log (Log Matching), so that prefix is
+                # safe. PySyncObj answers "missing" with our last index + 1 and
+                # "conflict" with one entry further back; with pipelined
+                # append-entries the stale "missing" answers kept undoing the
+                # walk back over a deposed leader's uncommitted tail, and the
+                # follower stayed stuck until the next snapshot install.
+                back_to = self._SyncObj__raftCommitIndex + 1
+                if prev:
+                    back_to = min(back_to, prev_idx)
                 self._SyncObj__sendNextNodeIdx(node, nextNodeIdx=back_to, success=False, reset=True)
                 return
             self._merge_entries(entries)

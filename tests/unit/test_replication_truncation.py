@@ -209,3 +209,17 @@ def test_a_long_conflicting_tail_is_skipped_in_one_round_trip(tmp_path):
     node.doTick(0)
     assert log_entries(node)[-1] == entry(12, 2) and len(log_entries(node)) == 12
     assert applied[-2:] == [11, 12]
+
+
+def test_a_missing_prev_entry_also_resumes_past_the_commit_index(tmp_path):
+    """Pipelined append-entries beyond our log must not push the leader back
+    past a conflict we reported: both rejections name the same point."""
+    node, transport, _applied = make_node(tmp_path)
+    old_leader, new_leader = TCPNode(PEER), TCPNode("127.0.0.1:10023")
+    append_entries(node, old_leader, (1, 0), [entry(i, 1) for i in range(2, 101)], commit=40)
+    node.doTick(0)
+    transport.sent.clear()
+    append_entries(node, new_leader, (100, 2), [], commit=150, term=2)   # conflicts at 100
+    append_entries(node, new_leader, (700, 2), [], commit=150, term=2)   # beyond our log
+    replies = [m["next_node_idx"] for _, m in transport.sent if m["type"] == "next_node_idx"]
+    assert replies == [41, 41]
