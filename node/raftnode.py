@@ -55,9 +55,31 @@ class RaftNode(SyncObj):
         self._rc_flush_before_ack = flush_before_ack
         self._rc_sent = (0, 0)                 # (last log index, commit index) last sent as leader
         self.last_leader_contact: float | None = None   # time.monotonic() of the last accepted append_entries
-        self.ack_times: dict = {}              # node -> (term, time.monotonic()) of its last reply to us as leader
+        # node -> (term, time.monotonic() at which *we sent* the append-entries
+        # its latest reply answers): the lease counts from sends, so replies
+        # queued while this process was paused cannot renew it.
+        self.ack_times: dict = {}
+        self._rc_echo: float | None = None     # follower: the leader's send time to echo back
         kwargs = {"transportClass": transport_class} if transport_class is not None else {}
         super().__init__(self_address, list(other_addresses), conf, **kwargs)
+        self._stamp_sends()
+
+    def _stamp_sends(self) -> None:
+        """Tag our append-entries with their send time and echo the leader's
+        tag in our next_node_idx replies (extra dict keys; PySyncObj ignores them)."""
+        transport = self._SyncObj__transport
+        send = transport.send
+
+        def stamped_send(node, message, _send=send):
+            if type(message) is dict:
+                kind = message.get("type")
+                if kind == "append_entries":
+                    message["rc_sent"] = time.monotonic()
+                elif kind == "next_node_idx" and self._rc_echo is not None:
+                    message["rc_echo"] = self._rc_echo
+            return _send(node, message)
+
+        transport.send = stamped_send
 
     @property
     def encryptor(self):
@@ -145,7 +167,11 @@ class RaftNode(SyncObj):
             self._SyncObj__raftNextIndex[node] = next_idx  # the follower lacks or conflicts: back up
         now = _ps_monotonic()
         self._SyncObj__lastResponseTime[node] = now
-        self.ack_times[node] = (self._SyncObj__raftCurrentTerm, time.monotonic())
+        sent = message.get("rc_echo")
+        if sent is not None:
+            previous = self.ack_times.get(node)
+            if previous is None or previous[0] != self._SyncObj__raftCurrentTerm or previous[1] < sent:
+                self.ack_times[node] = (self._SyncObj__raftCurrentTerm, sent)
 
     def _on_append_entries(self, node, message) -> None:
         term = message["term"]
@@ -160,6 +186,7 @@ class RaftNode(SyncObj):
             self._SyncObj__setCurrentTerm(term, None)
         self._SyncObj__setState(_FOLLOWER)
         self.last_leader_contact = time.monotonic()
+        self._rc_echo = message.get("rc_sent")
         self._SyncObj__leaderCommitIndex = leader_commit = message["commit_index"]
         verified = None  # last index this message proved equal to the leader's log
 

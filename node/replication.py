@@ -515,11 +515,14 @@ class Replicator:
         return float("inf") if last is None else max(0.0, time.monotonic() - last)
 
     def lease_valid(self) -> bool:
-        """Leader, and a majority (itself included) answered within election_timeout_min_s.
+        """Leader, and a majority (itself included) acknowledged append-entries
+        that this node *sent* within the last election_timeout_min_s.
 
-        Counted from the arrival of replies in the current term. PySyncObj
-        has no pre-vote or leader stickiness, so this is the weaker "lease"
-        read level of DESIGN.md, not a proof of leadership.
+        Counted from our own send times echoed back (RaftNode), so a leader
+        that was paused or cut off cannot renew its lease with replies that
+        were queued meanwhile. PySyncObj has no pre-vote or leader
+        stickiness, so this is the weaker "lease" read level of DESIGN.md,
+        not a proof of leadership.
         """
         node = self._node
         if node is None or not node._isLeader():
