@@ -99,6 +99,18 @@ def encode_entry(entry: pb.LogEntry) -> bytes:
     return ENTRY_MARKER + entry.SerializeToString()
 
 
+def stamp(command: pb.Command, now_ms: int) -> None:
+    """Make a command's relative TTL (`Expiry.ttl_ms`) an absolute deadline, in place.
+
+    The leader does it before proposing (its clock); apply does it for the
+    commands nested in a transaction with the entry's clock.
+    """
+    op = getattr(command, command.WhichOneof("op"))
+    if hasattr(op, "expiry") and op.HasField("expiry") and op.expiry.HasField("ttl_ms"):
+        op.expiry.expire_at_ms = now_ms + op.expiry.ttl_ms
+        op.expiry.ClearField("ttl_ms")
+
+
 def encode_batch(entries: list[pb.LogEntry]) -> bytes:
     return BATCH_MARKER + pb.LogBatch(entries=entries).SerializeToString()
 

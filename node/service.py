@@ -21,7 +21,7 @@ import time
 from typing import Protocol
 
 from raftcache.node import commands
-from raftcache.node.commands import Command
+from raftcache.node.commands import Command, stamp  # noqa: F401 (stamp re-exported)
 from raftcache.node.config import NodeConfig
 from raftcache.node.consistency import LEVELS, LINEARIZABLE, ReadConsistency  # noqa: F401 (re-exported)
 from raftcache.node.errors import (
@@ -53,20 +53,6 @@ class Forwarder(Protocol):
 
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _stamp_expiry(expiry: pb.Expiry, now_ms: int) -> None:
-    """Turn a relative TTL into an absolute deadline (the leader's clock)."""
-    if expiry.HasField("ttl_ms"):
-        expiry.expire_at_ms = now_ms + expiry.ttl_ms
-        expiry.ClearField("ttl_ms")
-
-
-def stamp(command: Command, now_ms: int) -> None:
-    """Make every relative time in `command` absolute, in place."""
-    op = getattr(command, command.WhichOneof("op"))
-    if hasattr(op, "expiry") and op.HasField("expiry"):
-        _stamp_expiry(op.expiry, now_ms)
 
 
 class Service:
@@ -294,7 +280,7 @@ class Service:
             return self._local_read(command)
         if not forward:
             raise NotLeaderError("not the leader")
-        return await self._forward_read(command, consistency if level != "lease" else consistency)
+        return await self._forward_read(command, consistency)
 
     async def _forward_read(self, command: Command, consistency: ReadConsistency) -> tuple[object, int]:
         deadline = self._loop.time() + self._timeout_s
@@ -491,12 +477,12 @@ async def execute_many(service: "Service", requests: list, forward: bool = True)
             if outstanding:
                 await asyncio.gather(*outstanding, return_exceptions=True)
                 outstanding.clear()
-            if forward:
-                coro = service.execute(command, consistency, client_id, sequence)
-            else:
-                coro = service.execute_forwarded(command, consistency, client_id, sequence)
-            fut = loop.create_task(coro)
-            await asyncio.gather(fut, return_exceptions=True)
+            run = service.execute if forward else service.execute_forwarded
+            fut = loop.create_future()
+            try:
+                fut.set_result(await run(command, consistency, client_id, sequence))
+            except RaftcacheError as e:
+                fut.set_exception(e)
         else:
             fut, proposed_here = service.start_write(command, client_id, sequence, forward=forward)
             if proposed_here and forward:

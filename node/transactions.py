@@ -39,13 +39,6 @@ def dispatch_table() -> dict:
     return _DISPATCH
 
 
-def _stamp(command, now_ms: int) -> None:
-    op = getattr(command, command.WhichOneof("op"))
-    if hasattr(op, "expiry") and op.HasField("expiry") and op.expiry.HasField("ttl_ms"):
-        op.expiry.expire_at_ms = now_ms + op.expiry.ttl_ms
-        op.expiry.ClearField("ttl_ms")
-
-
 def _run_one(txn, handler, ctx, op):
     """One queued command: rolled back alone when it fails or breaks maxmemory
     (the state machine's quota rule); the others keep their effects, as in Redis."""
@@ -80,7 +73,7 @@ def transaction(ctx, op):
         if error is not None:
             results.append(error)
             continue
-        _stamp(sub, ctx.now_ms)
+        commands.stamp(sub, ctx.now_ms)
         sub_ctx = dataclasses.replace(ctx, db=sub.db)
         results.append(_run_one(txn, handler, sub_ctx, getattr(sub, name)))
     return results

@@ -75,9 +75,7 @@ class CacheServicer(cache_pb2_grpc.CacheServicer):
             await _abort(context, e)
         if isinstance(result, CommandError):
             await _abort(context, result)
-        reply = cache_pb2.Reply(index=index)
-        grpc_codec.commands.to_value(result, reply.value)
-        return reply
+        return grpc_codec.outcome_to_reply((result, index))
 
     async def Pipeline(self, request_iterator, context):
         async for batch in request_iterator:
