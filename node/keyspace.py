@@ -212,7 +212,7 @@ class ReadTxn:
             if not cur.set_range(full):
                 return out
             for name, value in cur:
-                if not name.startswith(full) or len(out) >= limit:
+                if len(out) >= limit or not name.startswith(full):
                     break
                 out.append((name[len(_TABLE):], value))
         return out
@@ -411,6 +411,8 @@ class Keyspace:
     def __init__(self, config: KeyspaceConfig):
         self._config = config
         self.maxmemory_bytes = config.maxmemory_bytes or (1 << 30)
+        #: Bumped each time the environment is (re)opened: state derived from it must be reloaded.
+        self.generation = 0
         self._swap = _SwapLock()
         os.makedirs(config.path, exist_ok=True)
         self._open()
@@ -428,6 +430,7 @@ class Keyspace:
         with self._env.begin() as txn:
             raw = txn.get(_APPLIED, db=self._meta)
         self._applied_index = 0 if raw is None else _U64.unpack(raw)[0]
+        self.generation += 1
 
     @property
     def applied_index(self) -> int:

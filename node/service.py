@@ -20,7 +20,7 @@ import random
 import time
 from typing import Protocol
 
-from raftcache.node import commands
+from raftcache.node import commands, settings
 from raftcache.node.commands import Command, stamp  # noqa: F401 (stamp re-exported)
 from raftcache.node.config import NodeConfig
 from raftcache.node.consistency import LEVELS, LINEARIZABLE, ReadConsistency  # noqa: F401 (re-exported)
@@ -60,12 +60,14 @@ class Service:
 
     def __init__(self, config: NodeConfig, statemachine, replicator, keyspace, forwarder: Forwarder | None = None):
         self.config = config
-        self.limits = config.keyspace
         self._sm = statemachine
         self._raft = replicator
         self._keyspace = keyspace
         self.forwarder = forwarder
         self._default = ReadConsistency(config.service.default_read)
+        self._node_settings = settings.node_defaults(config)
+        self._settings_changed(statemachine.settings)
+        statemachine.on_settings_change.append(self._settings_changed)
         self._timeout_s = config.service.request_timeout_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._completions: Completions | None = None
@@ -78,6 +80,29 @@ class Service:
         self._batch: list[tuple[pb.LogEntry, asyncio.Future]] = []
         self._batch_bytes = 0
         self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "barriers": 0, "batches": 0}
+
+    @property
+    def limits(self):
+        """Key/value/memory limits in force (the node's, with the cluster's CONFIG SET)."""
+        return self._sm.limits
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """Every CONFIG parameter's value on this node (node_defaults + replicated changes)."""
+        return settings.effective(self._node_settings, self._replicated)
+
+    def setting(self, name: str) -> str:
+        """One CONFIG parameter's value on this node."""
+        return self._replicated.get(name, self._node_settings[name])
+
+    def _settings_changed(self, replicated: dict[str, str]) -> None:
+        # Raft thread: reference assignments only, read by the event loop.
+        self._replicated = replicated
+        self._default = ReadConsistency.parse(self.setting("raftcache-default-read"))
+
+    async def wait_applied(self, index: int) -> None:
+        """Wait (bounded by the request timeout) until this node applied `index`."""
+        await self.watcher.wait(index, self._timeout_s)
 
     # ------------------------------------------------------------ lifecycle
 

@@ -21,13 +21,15 @@ exception inside a Raft apply would wedge the cluster.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import logging
 import struct
 
 from google.protobuf import unknown_fields
 from google.protobuf.message import Message
 
-from raftcache.node import commands
+from raftcache.node import commands, settings
 from raftcache.node.commands import READ_COMMANDS, Command, LogEntry
 from raftcache.node.config import KeyspaceConfig
 from raftcache.node.errors import CommandError, Reason, out_of_memory
@@ -37,7 +39,7 @@ from raftcache.proto import commands_pb2 as pb
 
 #: How long a client's last (sequence, result) is kept for retries, in the log's clock.
 DEDUP_WINDOW_MS = 3_600_000
-#: Most expired dedup entries removed per applied entry (bounds the work of one apply).
+#: Most expired dedup entries removed per entry of an applied index (bounds the work of one apply).
 DEDUP_PRUNE_BATCH = 64
 
 # Dedup tables in keyspace meta (saved in snapshots with the data):
@@ -47,6 +49,9 @@ _DEDUP_CLIENT = b"dedup/c/"
 _DEDUP_AGE = b"dedup/t/"
 _DEDUP_HEAD = struct.Struct(">QQ")
 _CLOCK_BIAS = 1 << 63          # sorts signed now_ms as unsigned big-endian
+# CONFIG SET values in keyspace meta:  setting/<name> -> normalised value
+_SETTING = b"setting/"
+log = logging.getLogger(__name__)
 _MISS = object()
 
 
@@ -105,13 +110,31 @@ class StateMachine:
     """Applies log entries to a Keyspace; every replica computes the same results."""
 
     def __init__(self, keyspace: Keyspace, limits: KeyspaceConfig):
-        """`limits`: databases, max_key_bytes and max_value_bytes enforced at apply."""
+        """`limits`: databases, max_key_bytes and max_value_bytes enforced at apply
+        (CONFIG SET of maxmemory / proto-max-bulk-len replaces them cluster-wide)."""
         self._keyspace = keyspace
+        self._node_limits = limits
         self._limits = limits
+        self._settings: dict[str, str] = {}
+        self._settings_generation = -1
+        #: Called (on the Raft thread) with the replicated settings after they change.
+        self.on_settings_change: list = []
+        self._sync_settings()
 
     @property
     def applied_index(self) -> int:
         return self._keyspace.applied_index
+
+    @property
+    def limits(self) -> KeyspaceConfig:
+        """The limits in force: the node's, with the cluster's CONFIG SET values."""
+        return self._limits
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """Parameters changed by CONFIG SET (replicated; name -> normalised value)."""
+        self._sync_settings()
+        return dict(self._settings)
 
     # ------------------------------------------------------------ apply
 
@@ -126,8 +149,10 @@ class StateMachine:
         if index <= self._keyspace.applied_index:
             return None
         entries = self._decode(index, data)
+        self._sync_settings()  # a snapshot may have replaced the keyspace since the last apply
         try:
             with self._keyspace.writer(index) as txn:
+                self._prune_dedup(txn, entries[-1].now_ms, DEDUP_PRUNE_BATCH * len(entries))
                 if data[:1] == commands.BATCH_MARKER:
                     # one result per entry, in order (a batch of group-committed writes)
                     return [self._apply_entry(txn, index, entry) for entry in entries]
@@ -148,7 +173,6 @@ class StateMachine:
         return entries
 
     def _apply_entry(self, txn: WriteTxn, index: int, entry: LogEntry) -> object:
-        self._prune_dedup(txn, entry.now_ms)
         name = entry.command.WhichOneof("op")
         dedup = bool(entry.client_id) and entry.sequence != 0 and name not in READ_COMMANDS
         if dedup:
@@ -167,6 +191,8 @@ class StateMachine:
         error = self._check_limits(command)
         if error is not None:
             return error
+        if name == "config_set":
+            return self._config_set(txn, command.config_set)
         handler = HANDLERS.get(name)
         if handler is None:
             return CommandError(f"unknown command '{name}'", Reason.SYNTAX)
@@ -218,15 +244,67 @@ class StateMachine:
         txn.meta_put(_DEDUP_AGE + struct.pack(">Q", clock) + client, b"")
 
     @staticmethod
-    def _prune_dedup(txn: WriteTxn, now_ms: int) -> None:
-        """Forget clients idle for DEDUP_WINDOW_MS of log time (deterministic)."""
+    def _prune_dedup(txn: WriteTxn, now_ms: int, limit: int) -> None:
+        """Forget up to `limit` clients idle for DEDUP_WINDOW_MS of log time, oldest
+        first (deterministic: the clock is the entry's). Runs once per log index."""
         horizon = now_ms - DEDUP_WINDOW_MS + _CLOCK_BIAS
-        for name, _ in txn.meta_range(_DEDUP_AGE, DEDUP_PRUNE_BATCH):
-            clock = struct.unpack_from(">Q", name, len(_DEDUP_AGE))[0]
-            if clock >= horizon:
-                break
+        for _ in range(limit):
+            oldest = txn.meta_range(_DEDUP_AGE, 1)
+            if not oldest:
+                return
+            name = oldest[0][0]
+            if struct.unpack_from(">Q", name, len(_DEDUP_AGE))[0] >= horizon:
+                return
             txn.meta_delete(name)
             txn.meta_delete(_DEDUP_CLIENT + name[len(_DEDUP_AGE) + 8:])
+
+    # ------------------------------------------------------------ replicated settings (CONFIG SET)
+
+    def _config_set(self, txn: WriteTxn, op: pb.ConfigSet) -> object:
+        """Validate every pair (all or nothing, as Redis's CONFIG SET), store them, switch."""
+        changes = {}
+        for pair in op.parameters:
+            try:
+                changes[pair.name] = settings.validate(pair.name, pair.value)
+            except settings.SettingError as e:
+                return CommandError(f"CONFIG SET failed (possibly related to argument '{pair.name}') - {e}",
+                                    Reason.INVALID_ARGUMENT)
+        for name, value in changes.items():
+            txn.meta_put(_SETTING + name.encode(), value.encode())
+        self._settings.update(changes)
+        self._enforce_settings()
+        for callback in self.on_settings_change:
+            callback(dict(self._settings))
+        return commands.OK
+
+    def _sync_settings(self) -> None:
+        """Reload the replicated settings when the keyspace was replaced (start, snapshot install)."""
+        generation = self._keyspace.generation
+        if generation == self._settings_generation:
+            return
+        with self._keyspace.reader() as txn:
+            stored = {name[len(_SETTING):].decode(): value.decode()
+                      for name, value in txn.meta_range(_SETTING, len(settings.PARAMS))}
+        self._settings, self._settings_generation = stored, generation
+        self._enforce_settings()
+        for callback in self.on_settings_change:
+            callback(dict(stored))
+
+    def _enforce_settings(self) -> None:
+        """Put maxmemory and proto-max-bulk-len in force for the following applies.
+
+        maxmemory never exceeds what this node was started with: its LMDB map
+        was sized from that (a node started smaller logs the difference).
+        """
+        node = self._node_limits
+        maxmemory = int(self._settings.get("maxmemory", 0)) or node.maxmemory_bytes
+        if maxmemory > node.maxmemory_bytes:
+            log.warning("maxmemory %d is above this node's configured %d; keeping %d",
+                        maxmemory, node.maxmemory_bytes, node.maxmemory_bytes)
+            maxmemory = node.maxmemory_bytes
+        max_value = int(self._settings.get("proto-max-bulk-len", 0)) or node.max_value_bytes
+        self._limits = dataclasses.replace(node, maxmemory_bytes=maxmemory, max_value_bytes=max_value)
+        self._keyspace.maxmemory_bytes = maxmemory
 
     # ------------------------------------------------------------ reads, snapshots
 

@@ -65,14 +65,13 @@ class RespServer:
         self.host, self.port = host, port
         self.connections: dict[int, Connection] = {}
         self.started_s = time.time()
-        self.settings = resp_admin.default_settings(service)
         self.stats = collections.Counter()
         self.server: asyncio.AbstractServer | None = None
         self._idle_task: asyncio.Task | None = None
 
     @property
     def password(self) -> str:
-        return self.settings.get("requirepass", "") or self.config.redis_password
+        return self.service.setting("requirepass")
 
     def writes_may_overlap(self) -> bool:
         """Pipelined writes may be proposed together when this node is the leader
@@ -84,7 +83,7 @@ class RespServer:
         Ends when the server stops serving."""
         while self.server is None or self.server.is_serving():
             await asyncio.sleep(1.0)
-            timeout_s = int(self.settings.get("timeout", "0") or 0)
+            timeout_s = int(self.service.setting("timeout"))
             if timeout_s <= 0:
                 continue
             now = time.monotonic()
@@ -135,7 +134,7 @@ class Connection(asyncio.Protocol):
         self.addr, self.laddr = f"{peer[0]}:{peer[1]}", f"{sock[0]}:{sock[1]}"
         server = self.server
         server.stats["total_connections_received"] += 1
-        if len(server.connections) >= server.config.max_connections:
+        if len(server.connections) >= int(server.service.setting("maxclients")):
             server.stats["rejected_connections"] += 1
             transport.write(b"-ERR max number of clients reached\r\n")
             transport.close()
@@ -181,7 +180,43 @@ class Connection(asyncio.Protocol):
         if len(self.pending) > _MAX_PENDING:
             self.transport.pause_reading()
         if self.pending and self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._run())
+            answered = self._answer_inline()
+            if answered and not self.transport.is_closing():
+                self.transport.write(b"".join(answered))
+            if self.pending:
+                self.task = asyncio.get_running_loop().create_task(self._run())
+            elif self.eof:
+                self.close()
+
+    def _answer_inline(self) -> list[bytes]:
+        """Answer, from the front of `pending`, the reads that need no waiting.
+
+        The hot path of a follower serving `any` (or a leader under a lease):
+        no task, no await, the reply written from data_received. Stops at the
+        first command that must wait (a write, a read needing a barrier, a
+        server command, MULTI); the command loop takes the rest, in order.
+        """
+        out: list[bytes] = []
+        pending = self.pending
+        while pending and self.multi is None:
+            args = pending[0]
+            if type(args) is not list:
+                break
+            spec = TABLE.get(args[0].lower())
+            if spec is None or spec.build is None or "readonly" not in spec.flags:
+                break
+            step = self._prepare(args)
+            if type(step) is bytes:
+                out.append(step)
+            else:
+                spec, command = step
+                served = self.service.read_now(command, self.consistency)
+                if served is None:
+                    break
+                out.append(self.render(spec, command, served[0]))
+            pending.popleft()
+            self.server.stats["total_commands_processed"] += 1
+        return out
 
     def close(self) -> None:
         if not self.closing:

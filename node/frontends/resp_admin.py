@@ -17,54 +17,16 @@ import random
 import time
 
 from raftcache import __version__
+from raftcache.node import settings
 from raftcache.node.commands import OK, Status
 from raftcache.node.errors import CommandError
 from raftcache.node.frontends.resp_commands import TABLE, cmd, to_int
+from raftcache.proto import commands_pb2 as pb
 from raftcache.node.frontends.resp_protocol import RespError, RespMap, Verbatim
 
 REDIS_VERSION = "7.2.0"  # what HELLO and INFO report: the Redis version whose commands we follow
 ALLOWED_IN_MULTI = {"ping", "echo", "select", "time", "info", "command", "lastsave"}
 _rng = random.SystemRandom()
-
-
-def default_settings(service) -> dict[str, str]:
-    """CONFIG GET/SET parameters. Redis's tuning knobs that mean nothing here are
-    accepted and reported back so that tools which set them keep working."""
-    limits = service.limits
-    return {
-        "maxmemory": str(limits.maxmemory_bytes),
-        "maxmemory-policy": "noeviction",
-        "databases": str(limits.databases),
-        "proto-max-bulk-len": str(limits.max_value_bytes),
-        "timeout": "0",
-        "requirepass": "",
-        "appendonly": "yes",
-        "appendfsync": getattr(getattr(service, "config", None), "replication", None) and
-        service.config.replication.appendfsync or "everysec",
-        "save": "",
-        "tcp-keepalive": "300",
-        "maxclients": "10000",
-        "hash-max-listpack-entries": "128", "hash-max-listpack-value": "64",
-        "hash-max-ziplist-entries": "128", "hash-max-ziplist-value": "64",
-        "list-max-listpack-size": "-2", "list-max-ziplist-size": "-2", "list-compress-depth": "0",
-        "set-max-intset-entries": "512", "set-max-listpack-entries": "128", "set-max-listpack-value": "64",
-        "zset-max-listpack-entries": "128", "zset-max-listpack-value": "64",
-        "zset-max-ziplist-entries": "128", "zset-max-ziplist-value": "64",
-        "activerehashing": "yes", "lazyfree-lazy-eviction": "no", "lazyfree-lazy-expire": "no",
-        "lazyfree-lazy-server-del": "no", "lazyfree-lazy-user-del": "no", "lazyfree-lazy-user-flush": "no",
-        "hz": "10", "dynamic-hz": "yes", "slowlog-log-slower-than": "10000", "slowlog-max-len": "128",
-        "latency-monitor-threshold": "0", "notify-keyspace-events": "", "maxmemory-samples": "5",
-        "lfu-log-factor": "10", "lfu-decay-time": "1", "loglevel": "notice", "protected-mode": "no",
-        "min-replicas-to-write": "0", "min-replicas-max-lag": "10", "replica-read-only": "yes",
-        "client-output-buffer-limit": "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-        "stop-writes-on-bgsave-error": "no", "rdbcompression": "yes", "appendfilename": "raft.journal",
-        "dir": os.getcwd(), "bind": "", "port": "0", "busy-reply-threshold": "5000", "lua-time-limit": "5000",
-        "close-on-oom": "no", "enable-debug-command": "no",
-    }
-
-
-#: Parameters CONFIG SET refuses (they are fixed by the node's configuration).
-_IMMUTABLE = {"databases", "maxmemory", "proto-max-bulk-len", "appendfsync", "dir", "bind", "port", "appendfilename"}
 
 
 def parse_db(conn, arg: bytes) -> int:
@@ -344,7 +306,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("run_id", status.get("id", "")),
     ])
     section("Clients", [
-        ("connected_clients", len(server.connections)), ("maxclients", server.config.max_connections),
+        ("connected_clients", len(server.connections)), ("maxclients", conn.service.setting("maxclients")),
         ("blocked_clients", 0), ("raftcache_read_consistency", consistency_text(conn)),
         ("raftcache_default_read", status.get("default_read", "")),
     ])
@@ -409,34 +371,21 @@ async def info(conn, args):
 
 
 async def config(conn, args):
+    """CONFIG GET from this node's values; CONFIG SET through the log, cluster-wide
+    (node/settings.py says which parameters exist and what they change)."""
     sub = args[1].lower()
-    settings = conn.server.settings
     if sub == b"get" and len(args) >= 3:
-        found = []
+        values = conn.service.settings
+        found: dict[str, str] = {}
         for pattern in args[2:]:
             pat = pattern.decode(errors="replace").lower()
-            for k, v in settings.items():
-                if fnmatch.fnmatchcase(k, pat) and all(k != f for f, _ in found):
-                    found.append((k, v))
-        return RespMap((k.encode(), v.encode()) for k, v in found)
+            for k, v in values.items():
+                if k not in found and fnmatch.fnmatchcase(k, pat):
+                    found[k] = v
+        return RespMap((k.encode(), v.encode()) for k, v in found.items())
     if sub == b"set" and len(args) >= 4 and len(args) % 2 == 0:
-        pairs = [(args[i].decode(errors="replace").lower(), args[i + 1].decode(errors="replace"))
-                 for i in range(2, len(args), 2)]
-        for k, v in pairs:
-            if k not in settings:
-                raise RespError(f"ERR Unknown option or number of arguments for CONFIG SET - '{k}'")
-            if k in _IMMUTABLE and v != settings[k]:
-                raise RespError(f"ERR CONFIG SET failed (possibly related to argument '{k}') - "
-                                f"raftcache sets '{k}' in the node configuration")
-            if k == "timeout":
-                try:
-                    if int(v) < 0:
-                        raise ValueError
-                except ValueError:
-                    raise RespError(f"ERR CONFIG SET failed (possibly related to argument '{k}') - "
-                                    f"argument couldn't be parsed into an integer") from None
-        settings.update(pairs)
-        return OK
+        return await _config_set(conn, [(args[i].decode(errors="replace").lower(), args[i + 1].decode(errors="replace"))
+                                        for i in range(2, len(args), 2)])
     if sub == b"resetstat" and len(args) == 2:
         conn.server.stats.clear()
         return OK
@@ -444,6 +393,35 @@ async def config(conn, args):
         return OK
     raise RespError(f"ERR unknown subcommand or wrong number of arguments for '{args[1].decode(errors='replace')}'. "
                     f"Try CONFIG HELP.")
+
+
+async def _config_set(conn, pairs: list[tuple[str, str]]):
+    """Check every pair here (clear errors before proposing), then one ConfigSet
+    entry; reply once this node applied it, so the caller reads its own change."""
+    current = conn.service.settings
+    command = pb.Command()
+    command.config_set.SetInParent()
+    names = set()
+    for name, value in pairs:
+        if name in names:
+            raise RespError(f"ERR CONFIG SET failed (possibly related to argument '{name}') - "
+                            f"duplicate parameter")
+        names.add(name)
+        try:
+            normalised = settings.validate(name, value, current.get(name))
+        except settings.SettingError as e:
+            if name not in settings.PARAMS:
+                raise RespError(f"ERR {e}") from None
+            raise RespError(f"ERR CONFIG SET failed (possibly related to argument '{name}') - {e}") from None
+        if settings.PARAMS[name].kind != "fixed":
+            command.config_set.parameters.add(name=name, value=normalised)
+    if not command.config_set.parameters:
+        return OK
+    result, index = await conn.service.execute(command)
+    if isinstance(result, CommandError):
+        return result
+    await conn.service.wait_applied(index)
+    return OK
 
 
 async def time_(conn, args):

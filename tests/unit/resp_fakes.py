@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 import time
 
-from raftcache.node import commands
-from raftcache.node.config import KeyspaceConfig
+from raftcache.node import commands, settings
+from raftcache.node.config import FrontendConfig, KeyspaceConfig, NodeConfig
 from raftcache.node.keyspace import Keyspace
 from raftcache.node.service import stamp
 from raftcache.node.statemachine import StateMachine
@@ -27,6 +27,7 @@ class FakeService:
         self.executed: list = []
         self.is_leader = True
         self._rng = random.Random(7)
+        self.password = ""  # the node's --redis-password
 
     async def execute(self, command, consistency=None, client_id="", sequence=0):
         self.executed.append(command)
@@ -43,6 +44,17 @@ class FakeService:
         stamp(entry.command, now_ms)
         self.index += 1
         return self.sm.apply(self.index, commands.encode_entry(entry)), self.index
+
+    @property
+    def settings(self) -> dict[str, str]:
+        node = NodeConfig(keyspace=self.limits, frontend=FrontendConfig(redis_password=self.password))
+        return settings.effective(settings.node_defaults(node), self.sm.settings)
+
+    def setting(self, name: str) -> str:
+        return self.settings[name]
+
+    async def wait_applied(self, index: int) -> None:
+        assert index <= self.index
 
     def read_now(self, command, consistency=None):
         """Like Service.read_now: this fake serves no read inline, so every read goes through execute()."""

@@ -47,6 +47,7 @@ class FakeTransport(asyncio.Transport):
 
 class Client:
     def __init__(self, service, password=""):
+        service.password = password
         self.state = resp.RespServer(service, FrontendConfig(redis_password=password), "127.0.0.1", 0)
         self.conn = resp.Connection(self.state)
         self.transport = FakeTransport()

@@ -115,7 +115,7 @@ def test_a_batch_that_does_not_decode_is_fatal(node):
 
 def test_every_command_has_a_handler():
     ops = {f.name for f in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields}
-    assert ops <= set(HANDLERS)
+    assert ops - {"config_set"} <= set(HANDLERS)  # the state machine applies config_set itself
 
 
 # ---------------------------------------------------------------- SET / GET
@@ -619,3 +619,62 @@ def test_two_replicas_fed_the_same_log_end_identical(tmp_path):
     assert any(isinstance(r, CommandError) for r in results_a) and len(a.dump()[0]) > 0
     a.ks.close()
     b.ks.close()
+
+
+# ---------------------------------------------------------------- CONFIG SET (replicated settings)
+
+def config_set(**pairs) -> pb.ConfigSet:
+    return pb.ConfigSet(parameters=[pb.ConfigPair(name=k.replace("_", "-"), value=v) for k, v in pairs.items()])
+
+
+def test_config_set_is_stored_with_the_data_and_survives_restart_and_snapshot(tmp_path):
+    path = str(tmp_path / "ks")
+    n = Node(path)
+    seen = []
+    n.sm.on_settings_change.append(seen.append)
+    assert n.run(config_set=config_set(hz="20", timeout="30", raftcache_default_read="bounded:50")) == OK
+    assert n.sm.settings == {"hz": "20", "timeout": "30", "raftcache-default-read": "bounded:50"}
+    assert seen[-1] == n.sm.settings
+    snap = str(tmp_path / "snap")
+    n.sm.snapshot(snap)
+    assert n.run(config_set=config_set(hz="50")) == OK
+    n.sm.restore(snap)
+    assert n.sm.settings["hz"] == "20"          # the snapshot's table, not the later change
+    n.ks.close()
+    n = Node(path)
+    assert n.sm.settings["hz"] == "20" and n.sm.settings["timeout"] == "30"
+    n.ks.close()
+
+
+def test_config_set_is_all_or_nothing_and_refuses_fixed_parameters(node):
+    bad = node.run(config_set=config_set(hz="20", maxmemory="lots"))
+    assert isinstance(bad, CommandError) and "maxmemory" in bad.message and "memory value" in bad.message
+    assert node.sm.settings == {}
+    fixed = node.run(config_set=config_set(databases="32"))
+    assert isinstance(fixed, CommandError) and "node configuration" in fixed.message
+    unknown = node.run(config_set=config_set(no_such_thing="1"))
+    assert isinstance(unknown, CommandError) and "Unknown option" in unknown.message
+    evicting = node.run(config_set=config_set(maxmemory_policy="allkeys-lru"))
+    assert isinstance(evicting, CommandError) and "noeviction" in evicting.message
+
+
+def test_config_set_maxmemory_takes_effect_at_its_index_and_never_above_the_node_ceiling(tmp_path):
+    n = Node(str(tmp_path / "ks"), maxmemory_bytes=4 << 20)
+    assert n.run(set=Set(b"a", b"x" * (2 << 20))) == OK
+    assert n.run(config_set=config_set(maxmemory="1mb")) == OK
+    assert n.ks.stats().maxmemory_bytes == 1 << 20
+    assert err(Reason.OUT_OF_MEMORY)(n.run(set=Set(b"b", b"y")))
+    assert n.run(**{"del": pb.Del(keys=[b"a"])}) == 1  # deletes still work
+    assert n.run(config_set=config_set(maxmemory="1gb")) == OK   # above the node's 4 MiB: capped
+    assert n.ks.stats().maxmemory_bytes == 4 << 20
+    assert n.run(config_set=config_set(maxmemory="0")) == OK     # 0 = the node's own value
+    assert n.ks.stats().maxmemory_bytes == 4 << 20
+    n.ks.close()
+
+
+def test_config_set_proto_max_bulk_len_limits_values_at_apply(node):
+    assert node.run(config_set=config_set(proto_max_bulk_len="1mb")) == OK
+    assert node.sm.limits.max_value_bytes == 1 << 20
+    too_big = node.run(set=Set(b"k", b"x" * ((1 << 20) + 1)))
+    assert isinstance(too_big, CommandError) and too_big.reason == Reason.VALUE_TOO_LARGE
+    assert node.run(set=Set(b"k", b"x" * (1 << 20))) == OK
