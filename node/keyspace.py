@@ -230,6 +230,7 @@ class WriteTxn(ReadTxn):
         self._counts: dict[int, int] = {}
         self._used = ReadTxn.used_bytes(self)
         self._used_dirty = False
+        self._undo: list | None = None   # records replaced inside an undo_scope()
 
     # -- counters
     def _count(self, db: int) -> int:
@@ -260,18 +261,23 @@ class WriteTxn(ReadTxn):
         if not (0 <= record.expires_at_ms <= _MAX_U64 and 0 <= record.index <= _MAX_U64
                 and 0 <= record.flags < 1 << 32):
             raise ValueError("expires_at_ms and index must be u64, flags u32")
+        raw = _HEADER.pack(int(record.type), record.expires_at_ms, record.index, record.flags) + record.value
+        self._put_raw(db, key, raw, record.expires_at_ms)
+
+    def _put_raw(self, db: int, key: bytes, raw: bytes, deadline: int) -> None:
         dkey = _data_key(db, key)
         old = self._txn.get(dkey, db=self._ks._data)
-        keys, size = 1, record_bytes(key, len(record.value))
+        keys, size = 1, record_bytes(key, len(raw) - _HEADER.size)
         if old is not None:
             old_deadline = _HEADER.unpack_from(old)[1]
             if old_deadline:
                 self._txn.delete(_expiry_key(old_deadline, db, key), db=self._ks._expiry)
             keys, size = 0, size - record_bytes(key, len(old) - _HEADER.size)
-        raw = _HEADER.pack(int(record.type), record.expires_at_ms, record.index, record.flags) + record.value
+        if self._undo is not None:
+            self._undo.append((db, key, old))
         self._txn.put(dkey, raw, db=self._ks._data)
-        if record.expires_at_ms:
-            self._txn.put(_expiry_key(record.expires_at_ms, db, key), b"", db=self._ks._expiry)
+        if deadline:
+            self._txn.put(_expiry_key(deadline, db, key), b"", db=self._ks._expiry)
         self._adjust(db, keys, size)
 
     def delete(self, db: int, key: bytes) -> bool:
@@ -280,6 +286,8 @@ class WriteTxn(ReadTxn):
         old = self._txn.pop(dkey, db=self._ks._data)
         if old is None:
             return False
+        if self._undo is not None:
+            self._undo.append((db, key, old))
         deadline = _HEADER.unpack_from(old)[1]
         if deadline:
             self._txn.delete(_expiry_key(deadline, db, key), db=self._ks._expiry)
@@ -287,6 +295,7 @@ class WriteTxn(ReadTxn):
         return True
 
     def flush_db(self, db: int) -> None:
+        self._no_undo("flush_db")
         prefix = _U16.pack(db)
         freed = removed = 0
         with self._txn.cursor(db=self._ks._data) as cur:
@@ -302,6 +311,7 @@ class WriteTxn(ReadTxn):
         self._adjust(db, -removed, -freed)
 
     def flush_all(self) -> None:
+        self._no_undo("flush_all")
         self._txn.drop(self._ks._data, delete=False)
         self._txn.drop(self._ks._expiry, delete=False)
         with self._txn.cursor(db=self._ks._meta) as cur:
@@ -329,6 +339,7 @@ class WriteTxn(ReadTxn):
         Lets the state machine refuse a command after running it (out of
         memory, an error after a partial write) without partial effects.
         """
+        self._no_undo("savepoint")
         parent = self._txn
         saved = (dict(self._counts), self._used, self._used_dirty)
         child = self._ks._env.begin(write=True, parent=parent)
@@ -347,6 +358,31 @@ class WriteTxn(ReadTxn):
             self._counts, self._used, self._used_dirty = saved
         else:
             child.commit()
+
+    def begin_undo(self) -> None:
+        """Start remembering the records that put() and delete() replace, so that
+        end_undo(rollback=True) can write them back: savepoint() without a nested
+        LMDB transaction, for commands that only put and delete records (the hot
+        path). Flushes and savepoints before end_undo() are refused."""
+        if self._undo is not None:
+            raise RuntimeError("undo scopes do not nest")
+        self._undo = []
+
+    def end_undo(self, rollback: bool) -> None:
+        undo, self._undo = self._undo, None
+        if rollback and undo:
+            self._write_back(undo)
+
+    def _write_back(self, undo: list[tuple[int, bytes, bytes | None]]) -> None:
+        for db, key, old in reversed(undo):
+            if old is None:
+                self.delete(db, key)
+            else:
+                self._put_raw(db, key, old, _HEADER.unpack_from(old)[1])
+
+    def _no_undo(self, what: str) -> None:
+        if self._undo is not None:
+            raise RuntimeError(f"{what} inside an undo scope cannot be undone; use savepoint()")
 
     def _finish(self, index: int) -> None:
         meta = self._ks._meta

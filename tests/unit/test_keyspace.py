@@ -183,6 +183,31 @@ def test_savepoint_rollback_undoes_data_and_counters(ks):
         assert r.db_size(0) == 2
 
 
+def test_undo_writes_back_replaced_records_expiry_and_counters(ks):
+    put(ks, 0, b"keep", b"1", expires_at_ms=500)
+    put(ks, 0, b"gone", b"2")
+    with ks.writer(3) as w:
+        used = w.used_bytes()
+        w.begin_undo()
+        w.put(0, b"keep", Record(S, b"changed" * 10, 0, 3))   # overwrite, deadline dropped
+        w.put(0, b"new", Record(S, b"x" * 100, 50, 3))       # created, with a deadline
+        w.delete(0, b"gone")
+        w.put(0, b"new", Record(S, b"again", 60, 3))         # the same key twice
+        with pytest.raises(RuntimeError, match="undo"):
+            w.flush_db(0)                                    # cannot be undone this way
+        w.end_undo(rollback=True)
+        assert w.used_bytes() == used and w.db_size(0) == 2
+        w.begin_undo()
+        w.put(0, b"kept", Record(S, b"y", 0, 3))
+        w.end_undo(rollback=False)
+    with ks.reader() as r:
+        assert r.get(0, b"keep", 0).value == b"1" and r.get(0, b"keep", 0).expires_at_ms == 500
+        assert r.get(0, b"gone", 0).value == b"2"
+        assert r.get(0, b"new", 0) is None
+        assert r.expired(1000, 10) == [(0, b"keep")]                # only the restored deadline
+        assert r.get(0, b"kept", 0).value == b"y" and r.db_size(0) == 3
+
+
 def test_map_full_raises_a_fatal_error_and_keeps_the_last_state(tmp_path):
     config = KeyspaceConfig(path=str(tmp_path / "small"), maxmemory_bytes=1 << 20, map_size_bytes=1 << 20)
     ks = Keyspace(config)
