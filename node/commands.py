@@ -206,11 +206,17 @@ def check_limits(command: pb.Command, *, databases: int, max_key_bytes: int, max
     """
     if command.db >= databases:
         return CommandError("DB index is out of range", Reason.INVALID_ARGUMENT)
-    for key in command_keys(command):
-        if len(key) > max_key_bytes:
-            return CommandError(f"key is {len(key)} bytes; the limit is {max_key_bytes}", Reason.KEY_TOO_LARGE)
     name = command.WhichOneof("op")
     op = getattr(command, name) if name else None
+    single, repeated, pairs = _KEY_FIELDS[name or "noop"]
+    for field in single:  # the common case, without building a list of keys
+        key = getattr(op, field)
+        if len(key) > max_key_bytes:
+            return _key_too_large(key, max_key_bytes)
+    if repeated or pairs:
+        for key in command_keys(command):
+            if len(key) > max_key_bytes:
+                return _key_too_large(key, max_key_bytes)
     values: list[bytes] = []
     if name in ("set", "append"):
         values.append(op.value)
@@ -225,3 +231,7 @@ def check_limits(command: pb.Command, *, databases: int, max_key_bytes: int, max
         if len(value) > max_value_bytes:
             return CommandError(f"value is {len(value)} bytes; the limit is {max_value_bytes}", Reason.VALUE_TOO_LARGE)
     return None
+
+
+def _key_too_large(key: bytes, max_key_bytes: int) -> CommandError:
+    return CommandError(f"key is {len(key)} bytes; the limit is {max_key_bytes}", Reason.KEY_TOO_LARGE)

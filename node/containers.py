@@ -16,7 +16,11 @@ Must not import lmdb, grpc, time or random: handlers run inside apply.
 
 from __future__ import annotations
 
+import decimal
+import math
+import re
 import struct
+import sys
 from collections.abc import Iterable, Sequence
 
 from raftcache.node.errors import CommandError, Reason, wrong_type
@@ -138,17 +142,57 @@ def parse_int(value: bytes) -> int | None:
     return n
 
 
-def parse_float(value: bytes) -> float | None:
-    """A Redis float string (strtold rules minus spaces; nan refused), or None."""
-    if not value or value[:1].isspace() or value[-1:].isspace():
-        return None
+# ---------------------------------------------------------------- INCRBYFLOAT / HINCRBYFLOAT
+
+# strtold()'s decimal forms without hex floats, spaces or NaN (Python's float() also takes
+# "1_0", " 1 "). Redis's strtold() also reads hex floats ("0x10"); tests/unit pins their refusal.
+_FLOAT_TEXT = re.compile(rb"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_INFINITY_TEXT = re.compile(rb"[+-]?(inf|infinity)", re.IGNORECASE)
+# Redis adds in a long double; we add in software, 17 significant digits, identical on every
+# replica (a long double differs per platform). Results beyond a double's range are refused.
+_DECIMAL = decimal.Context(prec=17, rounding=decimal.ROUND_HALF_EVEN, Emax=999_999, Emin=-999_999)
+_FLOAT_MAX = decimal.Decimal(sys.float_info.max)
+# What string2ld() accepts: a stored value outside a long double's range is "not a float"
+# (strtold's ERANGE), and it also keeps Decimal's exponent range far away (no Overflow trap).
+_LDBL_MAX = decimal.Decimal("1.18973149535723176502e4932")
+_LDBL_TRUE_MIN = decimal.Decimal("3.64519953188247460253e-4951")
+
+
+def format_decimal(d: decimal.Decimal) -> bytes:
+    """Redis's human long-double form: plain notation, no trailing zeros, no "-0"."""
+    text = format(d, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if text in ("-0", ""):
+        text = "0"
+    return text.encode()
+
+
+def incr_float_text(value: bytes, delta: float, not_a_float: CommandError) -> bytes | CommandError:
+    """The text of `value + delta` for INCRBYFLOAT/HINCRBYFLOAT, or the error Redis gives.
+
+    `value` is the stored text (b"0" when absent); `not_a_float` the command's own error
+    for a stored value that is not a number. Never raises: this runs inside apply.
+    """
+    nan_or_inf = CommandError("increment would produce NaN or Infinity", Reason.NOT_FLOAT)
+    infinite = _INFINITY_TEXT.fullmatch(value) is not None
+    if not infinite and not _FLOAT_TEXT.fullmatch(value):
+        return not_a_float
+    if infinite or math.isinf(delta):
+        return nan_or_inf
+    if math.isnan(delta):
+        return CommandError("value is not a valid float", Reason.NOT_FLOAT)
     try:
-        f = float(value)
-    except ValueError:
-        return None
-    if f != f:
-        return None
-    return f
+        current = decimal.Decimal(value.decode())
+        if current and not _LDBL_TRUE_MIN <= abs(current) <= _LDBL_MAX:
+            return not_a_float
+        # repr() is the shortest decimal that round-trips the double: 0.1, not 0.1000000000000000055…
+        result = _DECIMAL.add(current, decimal.Decimal(repr(delta)))
+    except (decimal.DecimalException, ValueError):
+        return not_a_float
+    if abs(result) > _FLOAT_MAX:
+        return nan_or_inf
+    return format_decimal(result)
 
 
 def format_float(f: float) -> bytes:

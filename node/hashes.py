@@ -148,17 +148,16 @@ def hincrby(ctx, op):
 
 def hincrbyfloat(ctx, op):
     txn, db = ctx.txn, ctx.db
+    if math.isnan(op.delta) or math.isinf(op.delta):
+        return CommandError("value is NaN or Infinity", Reason.NOT_FLOAT)  # checked first, as Redis
     record, h = _get(txn, db, op.key, ctx)
     if h is None:
         return record
-    current = h.get(op.field, b"0")
-    f = c.parse_float(current)
-    if f is None:
-        return CommandError("hash value is not a float", Reason.NOT_FLOAT)
-    result = f + op.delta
-    if math.isnan(result) or math.isinf(result):
-        return CommandError("increment would produce NaN or Infinity", Reason.NOT_FLOAT)
-    text = c.format_float(result)
+    # The same arithmetic and text as INCRBYFLOAT (containers.incr_float_text).
+    text = c.incr_float_text(h.get(op.field, b"0"), op.delta,
+                             CommandError("hash value is not a float", Reason.NOT_FLOAT))
+    if isinstance(text, CommandError):
+        return text
     h[op.field] = text
     c.store(txn, db, op.key, HASH, encode(h), ctx, record)
     return text

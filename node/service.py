@@ -82,6 +82,11 @@ class Service:
         self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "barriers": 0, "batches": 0}
 
     @property
+    def applied_index(self) -> int:
+        """The last log index applied on this node."""
+        return self._raft.applied_index
+
+    @property
     def limits(self):
         """Key/value/memory limits in force (the node's, with the cluster's CONFIG SET)."""
         return self._sm.limits
@@ -163,11 +168,12 @@ class Service:
             commands.op_name(command)
         except RaftcacheError as e:
             return e
+        limits = self._sm.limits
         return commands.check_limits(
             command,
-            databases=self.limits.databases,
-            max_key_bytes=self.limits.max_key_bytes,
-            max_value_bytes=self.limits.max_value_bytes,
+            databases=limits.databases,
+            max_key_bytes=limits.max_key_bytes,
+            max_value_bytes=limits.max_value_bytes,
         )
 
     def start_write(self, command: Command, client_id: str = "", sequence: int = 0,
@@ -500,7 +506,7 @@ async def execute_many(service: "Service", requests: list, forward: bool = True)
     for i, (command, consistency, client_id, sequence) in enumerate(requests):
         if commands.is_read(command):
             if outstanding:
-                await asyncio.gather(*outstanding, return_exceptions=True)
+                await _settled(outstanding)
                 outstanding.clear()
             run = service.execute if forward else service.execute_forwarded
             fut = loop.create_future()
@@ -514,7 +520,7 @@ async def execute_many(service: "Service", requests: list, forward: bool = True)
                 retry_if_unlogged.add(i)
             outstanding.append(fut)
         pending.append(fut)
-    await asyncio.gather(*pending, return_exceptions=True)
+    await _settled(pending)
     out = []
     for i, fut in enumerate(pending):
         exc = fut.exception()
@@ -531,3 +537,17 @@ async def execute_many(service: "Service", requests: list, forward: bool = True)
         else:
             raise exc
     return out
+
+
+async def _settled(futures: list[asyncio.Future]) -> None:
+    """Wait until every future is done (their errors are read by the caller).
+
+    Cheaper than gather() for a pipeline: the writes of one group commit
+    complete together, so after the first wait the rest are already done.
+    """
+    for fut in futures:
+        if not fut.done():
+            try:
+                await fut
+            except Exception:  # noqa: S110 - the caller reads fut.exception()
+                pass

@@ -124,6 +124,8 @@ def smove(ctx, op):
     src_record, src = _get(txn, db, op.key, ctx)
     if src is None:
         return src_record
+    if src_record is None:
+        return 0  # a missing source answers 0 before the destination's type is looked at (Redis)
     dst_record, dst = _get(txn, db, op.new_key, ctx)
     if dst is None:
         return dst_record

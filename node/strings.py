@@ -16,14 +16,13 @@ Must not touch: clocks, randomness, lmdb, grpc, Raft. The only clock is
 
 from __future__ import annotations
 
-import decimal
+import dataclasses
 import math
 import re
-import sys
-import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
+from raftcache.node import containers
 from raftcache.node.commands import OK, Status
 from raftcache.node.errors import CommandError, Reason, not_float, not_integer, overflow, syntax_error, wrong_type
 from raftcache.node.config import KeyspaceConfig
@@ -36,12 +35,6 @@ _TYPE_NAMES = {ValueType.STRING: "string", ValueType.HASH: "hash", ValueType.LIS
 _TYPES_BY_NAME = {name: vtype for vtype, name in _TYPE_NAMES.items()}
 # Redis's string2ll(): optional '-', no '+', no spaces, no leading zeros, not "-0".
 _INTEGER = re.compile(rb"-?[1-9][0-9]{0,19}|0")
-# strtold() without hex floats, spaces or NaN (Python's float() also takes "1_0", " 1 ").
-_FLOAT = re.compile(rb"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
-_INFINITY = re.compile(rb"[+-]?(inf|infinity)", re.IGNORECASE)
-# INCRBYFLOAT arithmetic: 17 significant digits, in software, identical on every replica.
-_DECIMAL = decimal.Context(prec=17, rounding=decimal.ROUND_HALF_EVEN, Emax=999_999, Emin=-999_999)
-_FLOAT_MAX = decimal.Decimal(sys.float_info.max)
 
 
 @dataclass(slots=True)
@@ -132,16 +125,6 @@ def parse_int(value: bytes) -> int | None:
     return n if _INT64_MIN <= n <= _INT64_MAX else None
 
 
-def format_float(d: decimal.Decimal) -> bytes:
-    """Redis's human form: plain notation, no trailing zeros, no "-0"."""
-    text = format(d, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    if text in ("-0", ""):
-        text = "0"
-    return text.encode()
-
-
 # ---------------------------------------------------------------- strings
 
 def get(ctx: Ctx, op: pb.Get):
@@ -225,18 +208,9 @@ def incr_by_float(ctx: Ctx, op: pb.IncrByFloat):
         return record
     if math.isnan(op.delta):
         return not_float()
-    nan_or_inf = CommandError("increment would produce NaN or Infinity", Reason.NOT_FLOAT)
-    value = b"0" if record is None else record.value
-    infinite = _INFINITY.fullmatch(value) is not None
-    if not infinite and not _FLOAT.fullmatch(value):
-        return not_float()
-    if infinite or math.isinf(op.delta):
-        return nan_or_inf
-    # repr() is the shortest decimal that round-trips the double: 0.1, not 0.1000000000000000055…
-    result = _DECIMAL.add(decimal.Decimal(value.decode()), decimal.Decimal(repr(op.delta)))
-    if abs(result) > _FLOAT_MAX:
-        return nan_or_inf
-    text = format_float(result)
+    text = containers.incr_float_text(b"0" if record is None else record.value, op.delta, not_float())
+    if isinstance(text, CommandError):
+        return text
     _store(txn, db, ctx, op.key, text, *_keep(record))
     return text
 

@@ -21,7 +21,7 @@ import time
 
 from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
-from raftcache.node.errors import CommandError, RaftcacheError
+from raftcache.node.errors import CommandError, NotLeaderError, RaftcacheError, UnavailableError
 from raftcache.node.frontends import resp_admin
 from raftcache.node.frontends.resp_commands import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
@@ -180,21 +180,29 @@ class Connection(asyncio.Protocol):
         if len(self.pending) > _MAX_PENDING:
             self.transport.pause_reading()
         if self.pending and self.task is None:
-            answered = self._answer_inline()
-            if answered and not self.transport.is_closing():
-                self.transport.write(b"".join(answered))
-            if self.pending:
-                self.task = asyncio.get_running_loop().create_task(self._run())
-            elif self.eof:
-                self.close()
+            self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Answer what needs no waiting now; hand the rest to the command loop."""
+        answered = self._answer_inline()
+        if answered and not self.transport.is_closing():
+            self.transport.write(b"".join(answered))
+        if self.task is not None:  # a lone write is in flight (_write_done continues)
+            return
+        if self.pending:
+            self.task = asyncio.get_running_loop().create_task(self._run())
+        elif self.eof:
+            self.close()
 
     def _answer_inline(self) -> list[bytes]:
-        """Answer, from the front of `pending`, the reads that need no waiting.
+        """Serve, from the front of `pending`, what needs no task.
 
-        The hot path of a follower serving `any` (or a leader under a lease):
-        no task, no await, the reply written from data_received. Stops at the
-        first command that must wait (a write, a read needing a barrier, a
-        server command, MULTI); the command loop takes the rest, in order.
+        The hot paths of -P 1 clients: reads that need no waiting (a follower
+        serving `any`, a leader under a lease) are answered here, from
+        data_received; a lone write on the leader is proposed here and
+        answered from its future's callback. Stops at the first command that
+        must wait otherwise (a read needing a barrier, a server command,
+        MULTI, a pipeline of writes); the command loop takes the rest, in order.
         """
         out: list[bytes] = []
         pending = self.pending
@@ -203,7 +211,11 @@ class Connection(asyncio.Protocol):
             if type(args) is not list:
                 break
             spec = TABLE.get(args[0].lower())
-            if spec is None or spec.build is None or "readonly" not in spec.flags:
+            if spec is None or spec.build is None:
+                break
+            if "readonly" not in spec.flags:
+                if len(pending) == 1 and self.server.writes_may_overlap():
+                    self._start_lone_write(args)
                 break
             step = self._prepare(args)
             if type(step) is bytes:
@@ -217,6 +229,56 @@ class Connection(asyncio.Protocol):
             pending.popleft()
             self.server.stats["total_commands_processed"] += 1
         return out
+
+    def _start_lone_write(self, args: list[bytes]) -> None:
+        step = self._prepare(args)
+        if type(step) is not bytes and (step[1] is None or commands.is_read(step[1])):
+            return  # not a data write after all: the command loop runs it
+        self.pending.popleft()
+        self.server.stats["total_commands_processed"] += 1
+        if type(step) is bytes:
+            self.transport.write(step)
+            return
+        spec, command = step
+        fut, proposed_here = self.service.start_write(command)
+        self.task, self.running = fut, True
+        fut.add_done_callback(lambda f: self._write_done(spec, command, proposed_here, f))
+
+    def _write_done(self, spec: Spec, command, proposed_here: bool, fut: asyncio.Future) -> None:
+        self.task, self.running = None, False
+        if fut.cancelled() or self.closing:
+            return
+        error = fut.exception()
+        if error is not None and proposed_here and isinstance(error, (NotLeaderError, UnavailableError)):
+            # Not logged (leadership moved): execute() waits for the new leader and forwards.
+            self.task = asyncio.get_running_loop().create_task(self._retry_then_run(spec, command))
+            return
+        reply = self._reply(spec, command, fut)
+        if not self.transport.is_closing():
+            self.transport.write(reply)
+        if self.pending:
+            self._dispatch()
+        elif self.eof:
+            self.close()
+
+    def _reply(self, spec: Spec, command, fut: asyncio.Future) -> bytes:
+        error = fut.exception()
+        if isinstance(error, RaftcacheError):
+            return encode(error, self.proto)
+        if error is not None:
+            log.error("executing %s failed", spec.name, exc_info=error)
+            return b"-ERR internal error\r\n"
+        result, index = fut.result()
+        if index:
+            self.last_write_index = max(self.last_write_index, index)
+        return self.render(spec, command, result)
+
+    async def _retry_then_run(self, spec: Spec, command) -> None:
+        self.running = True
+        reply = await self._execute(spec, command)
+        if not self.transport.is_closing():
+            self.transport.write(reply)
+        await self._run()
 
     def close(self) -> None:
         if not self.closing:

@@ -18,6 +18,7 @@ import time
 
 from raftcache import __version__
 from raftcache.node import settings
+from raftcache.node.frontends import resp_blocking
 from raftcache.node.commands import OK, Status
 from raftcache.node.errors import CommandError
 from raftcache.node.frontends.resp_commands import TABLE, cmd, to_int
@@ -520,9 +521,21 @@ async def memory(conn, args):
     raise RespError("ERR unknown subcommand or wrong number of arguments. Try MEMORY HELP.")
 
 
+async def function(conn, args):
+    """There are no functions (no scripting): FUNCTION FLUSH has nothing to do and
+    FUNCTION LIST is empty, so tools and test harnesses that reset them keep working."""
+    sub = args[1].lower()
+    if sub == b"flush" and (len(args) == 2 or (len(args) == 3 and args[2].lower() in (b"sync", b"async"))):
+        return OK
+    if sub == b"list":
+        return []
+    raise RespError("ERR raftcache does not support functions or scripting (FUNCTION LOAD, FCALL, EVAL)")
+
+
 HANDLERS = {
     "ping": ping, "echo": echo, "auth": auth, "hello": hello, "select": select, "client": client,
     "command": command, "info": info, "config": config, "time": time_, "lastsave": lastsave,
     "wait": wait, "readonly": readonly, "readwrite": readonly, "keys": keys, "randomkey": randomkey,
-    "object": object_, "memory": memory,
+    "object": object_, "memory": memory, "function": function,
+    **resp_blocking.COMMANDS,
 }

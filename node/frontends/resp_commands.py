@@ -14,6 +14,9 @@ is the command name; it raises RespError for bad arguments. A shaper is
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
+import time
 from collections.abc import Callable
 
 from raftcache.node.commands import OK, Status
@@ -24,6 +27,14 @@ NOT_INTEGER = "ERR value is not an integer or out of range"
 NOT_FLOAT = "ERR value is not a valid float"
 SYNTAX = "ERR syntax error"
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+#: A relative TTL becomes absolute on the leader (its clock + ttl, an int64). Redis refuses a
+#: TTL whose deadline would overflow; we refuse it here, with a day of margin for the leader's
+#: clock being ahead of this node's (no real TTL comes near: the limit is ~292 million years).
+_CLOCK_MARGIN_MS = 86_400_000
+
+
+def _relative_ms_limit() -> int:
+    return _I64_MAX - int(time.time() * 1000) - _CLOCK_MARGIN_MS
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -61,20 +72,64 @@ def to_int(arg: bytes) -> int:
     raise RespError(NOT_INTEGER)
 
 
-def to_float(arg: bytes, error: str = NOT_FLOAT) -> float:
-    if arg and not arg[:1].isspace() and not arg[-1:].isspace():
+# What strtod() reads, whole: decimal, hex (0x1p-2) and inf/infinity; NaN is refused after.
+# Python's float() is not used alone: it also takes "1_0", "nan" and surrounding spaces.
+_STRTOD = re.compile(rb"[+-]?(?:(?P<dec>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)|inf(?:inity)?"
+                     rb"|0[xX](?P<hex>(?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?))",
+                     re.IGNORECASE)
+_C_SPACE = b" \t\n\v\f\r"
+
+
+def parse_double(arg: bytes, *, erange_ok: bool = False) -> float | None:
+    """Redis's getDoubleFromObject: the whole argument as strtod() reads it, no leading
+    space, not NaN; out of a double's range (strtod's ERANGE to ±inf or to 0) is refused
+    unless `erange_ok` (then it is ±inf or 0, as strtod returns it). None when invalid."""
+    m = _STRTOD.fullmatch(arg)
+    if m is None:
+        return None
+    if m["hex"] is not None:
+        sign = -1.0 if arg[:1] == b"-" else 1.0
         try:
-            f = float(arg)
-        except ValueError:
-            pass
-        else:
-            if f == f:
-                return f
-    raise RespError(error)
+            f = sign * float.fromhex(m["hex"].decode())
+        except OverflowError:
+            f = sign * math.inf
+        mantissa = m["hex"].split(b"p")[0].split(b"P")[0]
+    else:
+        f = float(arg)
+        mantissa = (m["dec"] or b"").split(b"e")[0].split(b"E")[0]
+    if not erange_ok:
+        if math.isinf(f) and m["dec"] is None and m["hex"] is None:
+            pass  # "inf" written out: not a range error
+        elif math.isinf(f) or (f == 0.0 and mantissa.strip(b"0.")):
+            return None
+    return f
+
+
+def to_float(arg: bytes, error: str = NOT_FLOAT, *, erange_ok: bool = False) -> float:
+    f = parse_double(arg, erange_ok=erange_ok)
+    if f is None:
+        raise RespError(error)
+    return f
+
+
+def to_score_bound(arg: bytes) -> float:
+    """A ZRANGEBYSCORE/ZCOUNT bound without its "(": Redis's zslParseRange calls strtod()
+    bare, so leading space is skipped, an empty bound is 0 and range errors are ±inf/0."""
+    text = arg.lstrip(_C_SPACE)
+    if not text:
+        return 0.0
+    f = parse_double(text, erange_ok=True)
+    if f is None:
+        raise RespError("ERR min or max is not a float")
+    return f
 
 
 def positive_count(arg: bytes) -> int:
-    n = to_int(arg)
+    """Redis's getPositiveLongFromObjectOrReply with a message: one text for any bad count."""
+    try:
+        n = to_int(arg)
+    except RespError:
+        n = -1
     if n < 0:
         raise RespError("ERR value is out of range, must be positive")
     return n
@@ -137,9 +192,9 @@ def nil_array_if_none(result, proto, command=None):
 # ---------------------------------------------------------------- strings and keys
 
 
-def _expiry_ms(arg: bytes, unit_ms: int, command: str) -> int:
+def _expiry_ms(arg: bytes, unit_ms: int, command: str, relative: bool = False) -> int:
     n = to_int(arg)
-    if n <= 0 or n > _I64_MAX // unit_ms:
+    if n <= 0 or n > _I64_MAX // unit_ms or (relative and n * unit_ms > _relative_ms_limit()):
         raise RespError(f"ERR invalid expire time in '{command}' command")
     return n * unit_ms
 
@@ -150,7 +205,7 @@ def _parse_expiry(args, i: int, expiry: pb.Expiry, command: str, allow_persist=F
     if opt in (b"EX", b"PX", b"EXAT", b"PXAT"):
         if i + 1 >= len(args):
             raise RespError(SYNTAX)
-        ms = _expiry_ms(args[i + 1], 1000 if opt in (b"EX", b"EXAT") else 1, command)
+        ms = _expiry_ms(args[i + 1], 1000 if opt in (b"EX", b"EXAT") else 1, command, relative=opt in (b"EX", b"PX"))
         if opt in (b"EX", b"PX"):
             expiry.ttl_ms = ms
         else:
@@ -194,7 +249,7 @@ def build_setex(unit_ms):
         command = pb.Command(db=db)
         op = command.set
         op.key, op.value = args[1], args[3]
-        op.expiry.ttl_ms = _expiry_ms(args[2], unit_ms, args[0].decode(errors="replace").lower())
+        op.expiry.ttl_ms = _expiry_ms(args[2], unit_ms, args[0].decode(errors="replace").lower(), relative=True)
         return command
 
     return build
@@ -245,6 +300,8 @@ def build_expire(unit_ms, absolute):
         if (unit_ms == 1000 and not -(_I64_MAX // 1000) <= n <= _I64_MAX // 1000):
             raise RespError(f"ERR invalid expire time in '{name}' command")
         ms = n * unit_ms
+        if not absolute and ms > _relative_ms_limit():
+            raise RespError(f"ERR invalid expire time in '{name}' command")
         command = cmd(db, "expire", key=args[1])
         if absolute:
             command.expire.expiry.expire_at_ms = ms
@@ -397,7 +454,9 @@ register("incr", 2, f"{W} denyoom fast", build_incr(1, False), group="string")
 register("decr", 2, f"{W} denyoom fast", build_incr(-1, False), group="string")
 register("incrby", 3, f"{W} denyoom fast", build_incr(1, True), group="string")
 register("decrby", 3, f"{W} denyoom fast", build_incr(-1, True), group="string")
-register("incrbyfloat", 3, f"{W} denyoom fast", lambda a, db: cmd(db, "incr_by_float", key=a[1], delta=to_float(a[2])), as_bulk_float, group="string")
+register("incrbyfloat", 3, f"{W} denyoom fast",
+         lambda a, db: cmd(db, "incr_by_float", key=a[1], delta=to_float(a[2], erange_ok=True)), as_bulk_float,
+         group="string")
 register("append", 3, f"{W} denyoom fast", lambda a, db: cmd(db, "append", key=a[1], value=a[2]), group="string")
 register("strlen", 2, f"{R} fast", _key("str_len"), group="string")
 register("getrange", 4, R, build_getrange, group="string")
@@ -436,9 +495,18 @@ for _name, _arity, _flags in [
     ("wait", 3, "stale"), ("multi", 1, "fast stale"), ("exec", 1, "stale"), ("discard", 1, "fast stale"),
     ("watch", -2, "fast stale"), ("unwatch", 1, "fast stale"), ("lastsave", 1, "fast stale"),
     ("readonly", 1, "fast stale"), ("readwrite", 1, "fast stale"), ("memory", -2, "readonly"),
+    ("function", -2, "noscript"),
 ]:
     register(_name, _arity, _flags, None, keys=(1, -1, 1) if _name == "watch" else (0, 0, 0),
              group="transactions" if _name in ("multi", "exec", "discard", "watch", "unwatch") else "connection")
+
+# Blocking pops: run by resp_blocking.py (through resp_admin.HANDLERS).
+for _name, _arity, _keys, _group in [
+    ("blpop", -3, (1, -2, 1), "list"), ("brpop", -3, (1, -2, 1), "list"), ("blmove", 6, (1, 2, 1), "list"),
+    ("brpoplpush", 4, (1, 2, 1), "list"), ("bzpopmin", -3, (1, -2, 1), "sorted-set"),
+    ("bzpopmax", -3, (1, -2, 1), "sorted-set"),
+]:
+    register(_name, _arity, "write blocking", None, keys=_keys, group=_group)
 
 # The data types register themselves into TABLE.
 from raftcache.node.frontends import resp_types  # noqa: E402,F401

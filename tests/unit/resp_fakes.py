@@ -7,6 +7,7 @@ made absolute) and applied at the next index; reads run on a read txn.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 
@@ -30,6 +31,15 @@ class FakeService:
         self.password = ""  # the node's --redis-password
 
     async def execute(self, command, consistency=None, client_id="", sequence=0):
+        return self._run(command)
+
+    def start_write(self, command, client_id="", sequence=0, forward=True):
+        """Like Service.start_write on the leader: (future of (result, index), proposed here)."""
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(self._run(command))
+        return fut, True
+
+    def _run(self, command):
         self.executed.append(command)
         error = commands.check_limits(command, databases=self.limits.databases,
                                       max_key_bytes=self.limits.max_key_bytes,
