@@ -99,16 +99,23 @@ def encode_entry(entry: pb.LogEntry) -> bytes:
     return ENTRY_MARKER + entry.SerializeToString()
 
 
-def stamp(command: pb.Command, now_ms: int) -> None:
+def stamp(command: pb.Command, now_ms: int) -> CommandError | None:
     """Make a command's relative TTL (`Expiry.ttl_ms`) an absolute deadline, in place.
 
     The leader does it before proposing (its clock); apply does it for the
-    commands nested in a transaction with the entry's clock.
+    commands nested in a transaction with the entry's clock. A deadline that
+    does not fit an int64 leaves the command unchanged and returns Redis's
+    "invalid expire time" error for the caller to answer with.
     """
-    op = getattr(command, command.WhichOneof("op"))
+    name = command.WhichOneof("op")
+    op = getattr(command, name)
     if hasattr(op, "expiry") and op.HasField("expiry") and op.expiry.HasField("ttl_ms"):
-        op.expiry.expire_at_ms = now_ms + op.expiry.ttl_ms
+        deadline = now_ms + op.expiry.ttl_ms
+        if not -(1 << 63) <= deadline < (1 << 63):
+            return CommandError(f"invalid expire time in '{name}' command", Reason.INVALID_EXPIRE)
+        op.expiry.expire_at_ms = deadline
         op.expiry.ClearField("ttl_ms")
+    return None
 
 
 def encode_batch(entries: list[pb.LogEntry]) -> bytes:

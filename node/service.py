@@ -251,8 +251,11 @@ class Service:
             seed=self._rng.getrandbits(63),
         )
         entry.command.CopyFrom(command)
-        stamp(entry.command, now_ms)
         fut = self._loop.create_future()
+        error = stamp(entry.command, now_ms)
+        if error is not None:
+            fut.set_result((error, 0))
+            return fut
         batch = self._batch
         batch.append((entry, fut))
         self._batch_bytes += entry.command.ByteSize()

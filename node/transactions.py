@@ -73,22 +73,13 @@ def transaction(ctx, op):
         if error is not None:
             results.append(error)
             continue
-        if _ttl_overflows(getattr(sub, name), ctx.now_ms):
-            results.append(CommandError(f"invalid expire time in '{name}' command", Reason.INVALID_EXPIRE))
+        error = commands.stamp(sub, ctx.now_ms)
+        if error is not None:
+            results.append(error)
             continue
-        commands.stamp(sub, ctx.now_ms)
         sub_ctx = dataclasses.replace(ctx, db=sub.db)
         results.append(_run_one(txn, handler, sub_ctx, getattr(sub, name)))
     return results
-
-
-def _ttl_overflows(op, now_ms: int) -> bool:
-    """A relative TTL whose deadline does not fit an int64: stamping it would raise inside
-    apply (the RESP front end refuses such TTLs; a gRPC client can still send one)."""
-    expiry = getattr(op, "expiry", None)
-    if expiry is None or not expiry.HasField("ttl_ms"):
-        return False
-    return not -(1 << 63) <= now_ms + expiry.ttl_ms < (1 << 63)
 
 
 def key_version(ctx, op):

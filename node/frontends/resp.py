@@ -388,19 +388,19 @@ class Connection(asyncio.Protocol):
     def _queue(self, spec: Spec, args: list[bytes]) -> bytes:
         if spec.build is None and spec.name not in resp_admin.ALLOWED_IN_MULTI:
             return self._reject("ERR Command not allowed inside a transaction")
+        # As in Redis, only unknown commands and wrong arity (checked before this)
+        # abort EXEC; a bad argument is this command's error in EXEC's reply.
         command = None
         if spec.build is not None:
             try:
                 command = spec.build(args, self.multi_db)
             except RespError as e:
-                self.multi_error = True
-                return b"-%s\r\n" % e.text.encode()
+                command = e
         elif spec.name == "select":
             try:
                 self.multi_db = resp_admin.parse_db(self, args[1])
             except RespError as e:
-                self.multi_error = True
-                return b"-%s\r\n" % e.text.encode()
+                command = e
         self.multi.append((spec, args, command))
         return b"+QUEUED\r\n"
 
@@ -486,7 +486,7 @@ class Connection(asyncio.Protocol):
         tx.SetInParent()
         for (db, key), index in watches.items():
             tx.watches.add(db=db, key=key, index=index)
-        data = [(spec, cmd) for spec, _, cmd in queued if cmd is not None]
+        data = [(spec, cmd) for spec, _, cmd in queued if isinstance(cmd, pb.Command)]
         for _, cmd in data:
             tx.commands.append(cmd)
         results: list = []
@@ -506,6 +506,8 @@ class Connection(asyncio.Protocol):
         for spec, qargs, cmd in queued:
             if cmd is None:
                 parts.append(await self._local(spec, qargs))
+            elif isinstance(cmd, RespError):
+                parts.append(b"-%s\r\n" % cmd.text.encode())
             else:
                 parts.append(self.render(spec, cmd, next(it)))
         return b"".join(parts)

@@ -195,6 +195,14 @@ def test_multi_exec_watch(service):
         await c.send(cmd("MULTI"))
         assert await c.send(cmd("GET")) == b"-ERR wrong number of arguments for 'get' command\r\n"
         assert await c.send(cmd("EXEC")) == b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+        # a bad argument is not a queue-time error: EXEC runs the rest and reports it in place
+        await c.send(cmd("MULTI"))
+        assert await c.send(cmd("SET", "b", "1", "EX", "0")) == b"+QUEUED\r\n"
+        assert await c.send(cmd("SELECT", "99")) == b"+QUEUED\r\n"
+        assert await c.send(cmd("SET", "b", "2")) == b"+QUEUED\r\n"
+        assert await c.send(cmd("EXEC")) == (b"*3\r\n-ERR invalid expire time in 'set' command\r\n"
+                                             b"-ERR DB index is out of range\r\n+OK\r\n")
+        assert await c.send(cmd("GET", "b")) == b"$1\r\n2\r\n"
         # WATCH: another client's write aborts EXEC
         other = Client(service)
         assert await c.send(cmd("WATCH", "a")) == b"+OK\r\n"

@@ -233,6 +233,21 @@ def test_limits_are_checked_before_proposing(env):
     run(go())
 
 
+def test_a_relative_ttl_past_int64_is_refused_before_proposing(env):
+    service, raft, _ = env
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        command = pb.Command(set=pb.Set(key=b"k", value=b"v"))
+        command.set.expiry.ttl_ms = (1 << 63) - 1
+        result, index = await service.execute(command)
+        assert isinstance(result, CommandError) and result.reason is Reason.INVALID_EXPIRE
+        assert result.message == "invalid expire time in 'set' command" and index == 0
+        assert raft.proposals == []
+
+    run(go())
+
+
 def test_pipeline_reads_see_earlier_writes(env):
     service, raft, _ = env
 
