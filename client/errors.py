@@ -101,6 +101,14 @@ class ValueTooLargeError(InvalidArgumentError):
     reason = "VALUE_TOO_LARGE"
 
 
+class StaleSequenceError(ResponseError):
+    """A retry arrived after a later request of the same client lane was applied:
+    the node keeps only each lane's last result, so this request's outcome is
+    unknown (as with DeadlineExceededError, read the key to find out)."""
+
+    reason = "STALE_SEQUENCE"
+
+
 class OutOfMemoryError(ResponseError):
     """The cluster reached maxmemory: writes that grow the data are refused, reads are served."""
 
@@ -152,7 +160,7 @@ ERRORS_BY_REASON: dict[str, type[RaftcacheError]] = {
     for cls in (
         WrongTypeError, NotIntegerError, NotFloatError, IncrOverflowError, NoSuchKeyError,
         CommandSyntaxError, InvalidArgumentError, InvalidExpireError, KeyTooLargeError,
-        ValueTooLargeError, OutOfMemoryError, AuthenticationError, InternalError,
+        ValueTooLargeError, StaleSequenceError, OutOfMemoryError, AuthenticationError, InternalError,
         UnavailableError, NotLeaderError, DeadlineExceededError,
     )
 }

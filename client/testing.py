@@ -115,7 +115,7 @@ class FakeCluster:
             if seen is not None and seen[0] == request.sequence:
                 return seen[1]
             if seen is not None and request.sequence < seen[0]:
-                return _error("INVALID_ARGUMENT", "stale sequence")
+                return _error("STALE_SEQUENCE", "stale sequence")
         reply = cache_pb2.Reply()
         try:
             self._run(name, op, reply.value)

@@ -26,6 +26,7 @@ class Reason(str, enum.Enum):
     SYNTAX = "SYNTAX"                  # syntax error / bad option combination
     INVALID_ARGUMENT = "INVALID_ARGUMENT"  # an argument out of its range
     INVALID_EXPIRE = "INVALID_EXPIRE"  # invalid expire time
+    STALE_SEQUENCE = "STALE_SEQUENCE"  # a retry older than the client's last applied request: outcome unknown
     KEY_TOO_LARGE = "KEY_TOO_LARGE"
     VALUE_TOO_LARGE = "VALUE_TOO_LARGE"
     OUT_OF_MEMORY = "OUT_OF_MEMORY"    # maxmemory reached; writes refused, reads served

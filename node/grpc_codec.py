@@ -36,6 +36,7 @@ STATUS_CODES: dict[Reason, grpc.StatusCode] = {
     Reason.SYNTAX: grpc.StatusCode.INVALID_ARGUMENT,
     Reason.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
     Reason.INVALID_EXPIRE: grpc.StatusCode.INVALID_ARGUMENT,
+    Reason.STALE_SEQUENCE: grpc.StatusCode.FAILED_PRECONDITION,
     Reason.KEY_TOO_LARGE: grpc.StatusCode.INVALID_ARGUMENT,
     Reason.VALUE_TOO_LARGE: grpc.StatusCode.INVALID_ARGUMENT,
     Reason.OUT_OF_MEMORY: grpc.StatusCode.RESOURCE_EXHAUSTED,

@@ -247,7 +247,7 @@ class StateMachine:
             # stale retry whose outcome is no longer known. Refuse, never re-apply.
             return CommandError(
                 f"request sequence {entry.sequence} is older than this client's last applied "
-                f"sequence {sequence}; its outcome is unknown", Reason.INVALID_ARGUMENT)
+                f"sequence {sequence}; its outcome is unknown", Reason.STALE_SEQUENCE)
         return _MISS
 
     @staticmethod

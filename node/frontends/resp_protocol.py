@@ -299,6 +299,7 @@ ERROR_PREFIX = {
     Reason.SYNTAX: "ERR",
     Reason.INVALID_ARGUMENT: "ERR",
     Reason.INVALID_EXPIRE: "ERR",
+    Reason.STALE_SEQUENCE: "ERR",
     Reason.KEY_TOO_LARGE: "ERR",
     Reason.VALUE_TOO_LARGE: "ERR",
     Reason.INTERNAL: "ERR",

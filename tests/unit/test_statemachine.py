@@ -520,7 +520,7 @@ def test_retried_write_with_the_same_client_sequence_applies_once(node):
     assert node.run(append=pb.Append(key=b"k", value=b"ab"), client_id="c2", sequence=1) == 4   # another client
     assert node.run(append=pb.Append(key=b"k", value=b"cd"), client_id="c1", sequence=2) == 6
     stale = node.run(append=pb.Append(key=b"k", value=b"zz"), client_id="c1", sequence=1)
-    assert err(Reason.INVALID_ARGUMENT)(stale)
+    assert err(Reason.STALE_SEQUENCE)(stale)
     assert node.get(b"k") == b"ababcd"
     node.put_hash(b"h")
     first = node.run(set=Set(b"h", b"x", get=True), client_id="c3", sequence=9)
