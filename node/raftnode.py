@@ -20,6 +20,7 @@ from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.monotonic import monotonic as _ps_monotonic
 
 from raftcache.node.peer_crypto import PeerCipher
+from raftcache.node.snapshot_serializer import BackgroundSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ class RaftNode(SyncObj):
       journal first when `flush_before_ack` (appendfsync=always).
 
     and the public `encryptor` property, so peer messages use PeerCipher
-    (ChaCha20-Poly1305) rather than Fernet.
+    (ChaCha20-Poly1305) rather than Fernet. Snapshots are written by
+    node/snapshot_serializer.BackgroundSerializer, off the tick thread.
     """
 
     def __init__(self, self_address: str | None, other_addresses: Sequence[str], conf: SyncObjConf, *,
@@ -62,6 +64,10 @@ class RaftNode(SyncObj):
         self._rc_echo: float | None = None     # follower: the leader's send time to echo back
         kwargs = {"transportClass": transport_class} if transport_class is not None else {}
         super().__init__(self_address, list(other_addresses), conf, **kwargs)
+        if conf.fullDumpFile and conf.serializer is not None:
+            # Snapshots off the tick thread (heartbeats go on while a large keyspace is copied).
+            self._SyncObj__serializer = BackgroundSerializer(
+                conf.fullDumpFile, conf.logCompactionBatchSize, conf.serializer, conf.deserializer)
         self._stamp_sends()
 
     def _stamp_sends(self) -> None:
