@@ -30,6 +30,30 @@ ALLOWED_IN_MULTI = {"ping", "echo", "select", "time", "info", "command", "lastsa
 _rng = random.SystemRandom()
 
 
+#: Container commands: subcommand -> Redis arity (counting the command and the subcommand).
+SUBCOMMANDS = {
+    "client": {"setname": 3, "getname": 2, "id": 2, "info": 2, "list": -2, "setinfo": 4, "consistency": -2,
+               "no-evict": 3, "no-touch": 3, "kill": -3, "reply": 3, "help": 2},
+    "command": {"count": 2, "info": -2, "docs": -2, "list": -2, "getkeys": -3, "help": 2},
+    "config": {"get": -3, "set": -4, "resetstat": 2, "rewrite": 2, "help": 2},
+    "object": {"encoding": 3, "freq": 3, "idletime": 3, "refcount": 3, "help": 2},
+    "memory": {"usage": -3, "doctor": 2, "help": 2},
+    "function": {"flush": -2, "list": -2, "help": 2},
+}
+
+
+def check_subcommand(container: str, args: list[bytes]) -> bytes:
+    """The lower-cased subcommand, or Redis's error for an unknown one or a wrong argument count."""
+    sub = args[1].lower()
+    arity = SUBCOMMANDS[container].get(sub.decode(errors="replace"))
+    if arity is None:
+        raise RespError(f"ERR unknown subcommand '{args[1].decode(errors='replace')[:128]}'. "
+                        f"Try {container.upper()} HELP.")
+    if (arity > 0 and len(args) != arity) or len(args) < -arity:
+        raise RespError(f"ERR wrong number of arguments for '{container}|{sub.decode()}' command")
+    return sub
+
+
 def parse_db(conn, arg: bytes) -> int:
     n = to_int(arg)
     if not 0 <= n < conn.service.limits.databases:
@@ -50,12 +74,14 @@ async def echo(conn, args):
     return args[1]
 
 
-def _check_password(conn, username: bytes, password: bytes) -> None:
+def _check_password(conn, username: bytes | None, password: bytes) -> None:
+    """AUTH [username] password. Without a password the default user is Redis's
+    `nopass` user: AUTH default <anything> succeeds, the one-argument form is an error."""
     expected = conn.server.password
-    if not expected:
+    if not expected and username is None:
         raise RespError("ERR AUTH <password> called without any password configured for the default user. "
                         "Are you sure your configuration is correct?")
-    if username != b"default" or password != expected.encode():
+    if (username or b"default") != b"default" or (expected and password != expected.encode()):
         raise RespError("WRONGPASS invalid username-password pair or user is disabled.")
     conn.authenticated = True
     conn.parser.authenticated = True
@@ -63,7 +89,7 @@ def _check_password(conn, username: bytes, password: bytes) -> None:
 
 async def auth(conn, args):
     if len(args) == 2:
-        _check_password(conn, b"default", args[1])
+        _check_password(conn, None, args[1])
     elif len(args) == 3:
         _check_password(conn, args[1], args[2])
     else:
@@ -149,7 +175,7 @@ def consistency_text(conn) -> str:
 
 
 async def client(conn, args):
-    sub = args[1].lower()
+    sub = check_subcommand("client", args)
     n = len(args)
     if sub == b"setname" and n == 3:
         if not _valid_name(args[2]):
@@ -187,8 +213,7 @@ async def client(conn, args):
     if sub == b"help":
         return [b"CLIENT <subcommand> [<arg> ...]", b"CONSISTENCY linearizable|lease|bounded <ms>|any|default",
                 b"GETNAME", b"ID", b"INFO", b"KILL", b"LIST", b"SETINFO", b"SETNAME <name>"]
-    raise RespError(f"ERR unknown subcommand or wrong number of arguments for '{args[1].decode(errors='replace')}'. "
-                    f"Try CLIENT HELP.")
+    raise RespError("ERR syntax error")
 
 
 def _client_consistency(conn, args):
@@ -258,7 +283,7 @@ def _command_info(spec) -> list:
 async def command(conn, args):
     if len(args) == 1:
         return [_command_info(s) for s in TABLE.values()]
-    sub = args[1].lower()
+    sub = check_subcommand("command", args)
     if sub == b"count":
         return len(TABLE)
     if sub == b"info":
@@ -280,7 +305,10 @@ async def command(conn, args):
             raise RespError("ERR The command has no key arguments")
         last = len(rest) + spec.last_key if spec.last_key < 0 else spec.last_key + 1
         return list(rest[spec.first_key:last:spec.step])
-    raise RespError(f"ERR unknown subcommand '{args[1].decode(errors='replace')}'. Try COMMAND HELP.")
+    if sub == b"help":
+        return [b"COMMAND [<subcommand> [<arg> ...]]", b"COUNT", b"DOCS [<command-name> ...]",
+                b"GETKEYS <full-command>", b"INFO [<command-name> ...]", b"LIST"]
+    raise RespError("ERR syntax error")
 
 
 # ---------------------------------------------------------------- INFO / CONFIG
@@ -374,7 +402,7 @@ async def info(conn, args):
 async def config(conn, args):
     """CONFIG GET from this node's values; CONFIG SET through the log, cluster-wide
     (node/settings.py says which parameters exist and what they change)."""
-    sub = args[1].lower()
+    sub = check_subcommand("config", args)
     if sub == b"get" and len(args) >= 3:
         values = conn.service.settings
         found: dict[str, str] = {}
@@ -390,10 +418,12 @@ async def config(conn, args):
     if sub == b"resetstat" and len(args) == 2:
         conn.server.stats.clear()
         return OK
-    if sub == b"rewrite" and len(args) == 2:
+    if sub == b"rewrite":
         return OK
-    raise RespError(f"ERR unknown subcommand or wrong number of arguments for '{args[1].decode(errors='replace')}'. "
-                    f"Try CONFIG HELP.")
+    if sub == b"help":
+        return [b"CONFIG <subcommand> [<arg> ...]", b"GET <pattern> [<pattern> ...]",
+                b"SET <directive> <value> [<directive> <value> ...]", b"RESETSTAT", b"REWRITE"]
+    raise RespError("ERR wrong number of arguments for 'config|set' command")
 
 
 async def _config_set(conn, pairs: list[tuple[str, str]]):
@@ -490,12 +520,9 @@ _ENCODINGS = {"string": b"raw", "hash": b"hashtable", "list": b"quicklist", "set
 
 
 async def object_(conn, args):
-    sub = args[1].lower()
+    sub = check_subcommand("object", args)
     if sub == b"help":
         return [b"OBJECT <subcommand>", b"ENCODING <key>", b"FREQ <key>", b"IDLETIME <key>", b"REFCOUNT <key>"]
-    if len(args) != 3 or sub not in (b"encoding", b"freq", b"idletime", b"refcount"):
-        raise RespError(f"ERR unknown subcommand or wrong number of arguments for '{args[1].decode(errors='replace')}'. "
-                        f"Try OBJECT HELP.")
     kind, _ = await conn.service.execute(cmd(conn.db, "type", key=args[2]), conn.consistency)
     if isinstance(kind, CommandError):
         return kind
@@ -512,13 +539,13 @@ async def object_(conn, args):
 
 
 async def memory(conn, args):
-    sub = args[1].lower()
-    if sub == b"usage" and len(args) >= 3:
+    sub = check_subcommand("memory", args)
+    if sub == b"usage":
         result, _ = await conn.service.execute(cmd(conn.db, "exists", keys=[args[2]]), conn.consistency)
         return None if not result else 64 + len(args[2])
     if sub == b"doctor":
         return b"Sam, I have no memory problems"
-    raise RespError("ERR unknown subcommand or wrong number of arguments. Try MEMORY HELP.")
+    return [b"MEMORY <subcommand> [<arg> ...]", b"DOCTOR", b"USAGE <key> [SAMPLES <count>]"]
 
 
 async def function(conn, args):

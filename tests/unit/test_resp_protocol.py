@@ -279,3 +279,20 @@ def test_parser_returns_good_frames_before_the_error():
     assert p.parse() == [[b"PING"]]
     with pytest.raises(ProtocolError):
         p.parse()
+
+
+def test_subcommand_errors_and_auth_without_a_password_match_redis(service):
+    async def go():
+        c = Client(service)
+        assert await c.send(cmd("CLIENT", "foo")) == b"-ERR unknown subcommand 'foo'. Try CLIENT HELP.\r\n"
+        assert await c.send(cmd("CLIENT", "setname")) == b"-ERR wrong number of arguments for 'client|setname' command\r\n"
+        assert await c.send(cmd("OBJECT", "encoding")) == b"-ERR wrong number of arguments for 'object|encoding' command\r\n"
+        assert await c.send(cmd("COMMAND", "count", "x")) == b"-ERR wrong number of arguments for 'command|count' command\r\n"
+        assert await c.send(cmd("CONFIG", "foo")) == b"-ERR unknown subcommand 'foo'. Try CONFIG HELP.\r\n"
+        assert await c.send(cmd("CONFIG", "get")) == b"-ERR wrong number of arguments for 'config|get' command\r\n"
+        # no password configured: the default user is `nopass`, as in Redis
+        assert (await c.send(cmd("AUTH", "x"))).startswith(b"-ERR AUTH <password> called without any password")
+        assert await c.send(cmd("AUTH", "default", "anything")) == b"+OK\r\n"
+        assert (await c.send(cmd("AUTH", "other", "x"))).startswith(b"-WRONGPASS")
+        assert (await c.send(cmd("HELLO", "3", "AUTH", "default", "anything"))).startswith(b"%")
+    run(go())
