@@ -34,7 +34,7 @@ import threading
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import lmdb
 
@@ -68,13 +68,17 @@ class ValueType(enum.IntEnum):
     ZSET = 5
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
+    """One stored value with its header (a named tuple: built on every read)."""
+
     type: ValueType
     value: bytes
     expires_at_ms: int = 0    # absolute Unix ms; 0 = no expiry
     index: int = 0            # log index that last wrote the value (memcached CAS unique)
     flags: int = 0            # u32 memcached client flags; 0 for everything else
+
+
+_VALUE_TYPES = {t.value: t for t in ValueType}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +113,7 @@ def _expiry_key(deadline_ms: int, db: int, key: bytes) -> bytes:
 
 def _decode(raw: bytes) -> Record:
     vtype, expires_at_ms, index, flags = _HEADER.unpack_from(raw)
-    return Record(ValueType(vtype), raw[_HEADER.size:], expires_at_ms, index, flags)
+    return Record(_VALUE_TYPES[vtype], raw[_HEADER.size:], expires_at_ms, index, flags)
 
 
 class ReadTxn:
@@ -413,19 +417,25 @@ class _SwapLock:
         self._readers = 0
         self._swapping = False
 
-    @contextmanager
-    def shared(self) -> Iterator[None]:
+    def acquire_shared(self) -> None:
         with self._cond:
             while self._swapping:
                 self._cond.wait()
             self._readers += 1
+
+    def release_shared(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            if not self._readers:
+                self._cond.notify_all()
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        self.acquire_shared()
         try:
             yield
         finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
+            self.release_shared()
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -439,6 +449,32 @@ class _SwapLock:
             with self._cond:
                 self._swapping = False
                 self._cond.notify_all()
+
+
+class _Reading:
+    """Keyspace.reader()'s context manager (a class: it is on every read's hot path)."""
+
+    __slots__ = ("_ks", "_txn")
+
+    def __init__(self, keyspace: "Keyspace"):
+        self._ks = keyspace
+        self._txn = None
+
+    def __enter__(self) -> ReadTxn:
+        swap = self._ks._swap
+        swap.acquire_shared()
+        try:
+            self._txn = self._ks._env.begin()
+        except BaseException:
+            swap.release_shared()
+            raise
+        return ReadTxn(self._ks, self._txn)
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self._txn.abort()
+        finally:
+            self._ks._swap.release_shared()
 
 
 class Keyspace:
@@ -473,17 +509,14 @@ class Keyspace:
         """Index of the last log entry whose effects are committed here."""
         return self._applied_index
 
-    @contextmanager
-    def reader(self) -> Iterator[ReadTxn]:
-        # Reads run on the event-loop thread while restore_from may swap the
-        # environment on the Raft thread: closing an LMDB env under an open
-        # transaction is undefined behaviour, so the two exclude each other.
-        with self._swap.shared():
-            txn = self._env.begin()
-            try:
-                yield ReadTxn(self, txn)
-            finally:
-                txn.abort()
+    def reader(self) -> "_Reading":
+        """`with keyspace.reader() as txn:` a consistent ReadTxn.
+
+        Reads run on the event-loop thread while restore_from may swap the
+        environment on the Raft thread: closing an LMDB env under an open
+        transaction is undefined behaviour, so the two exclude each other.
+        """
+        return _Reading(self)
 
     @contextmanager
     def writer(self, index: int) -> Iterator[WriteTxn]:

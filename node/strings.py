@@ -16,7 +16,6 @@ Must not touch: clocks, randomness, lmdb, grpc, Raft. The only clock is
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -376,7 +375,7 @@ def rename(ctx: Ctx, op: pb.Rename):
     if op.if_absent and _live(txn, db, ctx, op.new_key) is not None:
         return 0
     txn.delete(db, op.key)
-    txn.put(db, op.new_key, dataclasses.replace(record, index=ctx.index))
+    txn.put(db, op.new_key, record._replace(index=ctx.index))
     return 1 if op.if_absent else OK
 
 
