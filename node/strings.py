@@ -142,6 +142,9 @@ def set_(ctx: Ctx, op: pb.Set):
         deadline = _deadline(expiry, ctx.now_ms, "set", positive=True)
         if isinstance(deadline, CommandError):
             return deadline
+    if not op.get and not op.condition and not expiry.keep_ttl:
+        _store(txn, db, ctx, op.key, op.value, deadline)  # a plain SET replaces whatever is there
+        return OK
     old = _live(txn, db, ctx, op.key)
     if op.get and old is not None and old.type != ValueType.STRING:
         return wrong_type()
