@@ -25,6 +25,7 @@ from raftcache.node.snapshot_serializer import BackgroundSerializer
 logger = logging.getLogger(__name__)
 
 _FOLLOWER = 0  # pysyncobj.syncobj._RAFT_STATE
+_LEADER = 2
 
 
 class RaftNode(SyncObj):
@@ -41,7 +42,10 @@ class RaftNode(SyncObj):
     * `_SyncObj__sendAppendEntries` / `_SyncObj__sendNextNodeIdx`: flush the
       journal first when `flush_before_ack` (appendfsync=always).
 
-    and the public `encryptor` property, so peer messages use PeerCipher
+    and `_onTick`, which runs a pre-vote before PySyncObj would start an
+    election: a node that cannot reach a majority (partitioned, or
+    rejoining) never raises its term, so it cannot depose a working leader
+    when it comes back; and the public `encryptor` property, so peer messages use PeerCipher
     (ChaCha20-Poly1305) rather than Fernet. Snapshots are written by
     node/snapshot_serializer.BackgroundSerializer, off the tick thread.
     """
@@ -62,6 +66,11 @@ class RaftNode(SyncObj):
         # queued while this process was paused cannot renew it.
         self.ack_times: dict = {}
         self._rc_echo: float | None = None     # follower: the leader's send time to echo back
+        # Pre-vote (Raft thesis 9.6): the current round, the yes votes it got, and
+        # whether it won (the next tick then lets PySyncObj start the election).
+        self._rc_round = 0
+        self._rc_grants = 0
+        self._rc_prevote_won = False
         kwargs = {"transportClass": transport_class} if transport_class is not None else {}
         super().__init__(self_address, list(other_addresses), conf, **kwargs)
         if conf.fullDumpFile and conf.serializer is not None:
@@ -149,6 +158,56 @@ class RaftNode(SyncObj):
             return
         SyncObj._SyncObj__deleteEntriesTo(self, toIDx)
 
+    # --- pre-vote (Raft thesis 9.6) ------------------------------------------------
+
+    def _onTick(self, timeToWait=0.0):  # noqa: N803 (PySyncObj's name)
+        self._pre_vote_step()
+        super()._onTick(timeToWait)
+
+    def _pre_vote_step(self) -> None:
+        """When PySyncObj is about to start an election (which raises the term),
+        ask the others first whether they would vote for us; postpone the
+        election until a majority says yes. Leadership transfer skips this."""
+        if self._SyncObj__selfNode is None or self._SyncObj__raftState == _LEADER:
+            return
+        if self._SyncObj__raftElectionDeadline >= _ps_monotonic() or not self._SyncObj__otherNodes:
+            return
+        if self._rc_prevote_won or self._SyncObj__transferInProgress:
+            self._rc_prevote_won = False  # the parent starts the election on this tick
+            return
+        if not self._SyncObj__connectedToAnyone():
+            return  # the parent would not start one either
+        self._rc_round += 1
+        self._rc_grants = 1  # our own
+        self._SyncObj__raftElectionDeadline = _ps_monotonic() + self._SyncObj__generateRaftTimeout()
+        for other in self._SyncObj__otherNodes:
+            self._SyncObj__transport.send(other, {
+                "type": "rc_pre_vote", "round": self._rc_round,
+                "term": self._SyncObj__raftCurrentTerm + 1,
+                "last_log_index": self._SyncObj__getCurrentLogIndex(),
+                "last_log_term": self._SyncObj__getCurrentLogTerm(),
+            })
+
+    def _on_pre_vote(self, node, message) -> None:
+        """Would we vote for this candidate? Never changes our own term or vote."""
+        recent_leader = (self._isLeader() or (
+            self.last_leader_contact is not None
+            and time.monotonic() - self.last_leader_contact < self._SyncObj__conf.raftMinTimeout))
+        last_term, last_index = self._SyncObj__getCurrentLogTerm(), self._SyncObj__getCurrentLogIndex()
+        up_to_date = (message["last_log_term"], message["last_log_index"]) >= (last_term, last_index)
+        granted = message["term"] > self._SyncObj__raftCurrentTerm and up_to_date and not recent_leader
+        self._SyncObj__transport.send(node, {
+            "type": "rc_pre_vote_response", "round": message["round"], "granted": granted})
+
+    def _on_pre_vote_response(self, message) -> None:
+        if message["round"] != self._rc_round or not message["granted"] or self._isLeader():
+            return
+        self._rc_grants += 1
+        if self._rc_grants > (len(self._SyncObj__otherNodes) + 1) / 2:
+            self._rc_round += 1  # the round is decided; late answers are ignored
+            self._rc_prevote_won = True
+            self._SyncObj__raftElectionDeadline = 0  # elect at the next tick
+
     # --- message handling -------------------------------------------------------
 
     def _SyncObj__onMessageReceived(self, node, message):
@@ -157,6 +216,10 @@ class RaftNode(SyncObj):
             self._on_append_entries(node, message)
         elif mtype == "next_node_idx" and self._isLeader():
             self._on_next_node_idx(node, message)
+        elif mtype == "rc_pre_vote" and self._SyncObj__selfNode is not None:
+            self._on_pre_vote(node, message)
+        elif mtype == "rc_pre_vote_response":
+            self._on_pre_vote_response(message)
         else:
             SyncObj._SyncObj__onMessageReceived(self, node, message)
 
@@ -192,6 +255,8 @@ class RaftNode(SyncObj):
             self._SyncObj__setCurrentTerm(term, None)
         self._SyncObj__setState(_FOLLOWER)
         self.last_leader_contact = time.monotonic()
+        self._rc_round += 1  # a leader is there: forget any pre-vote in progress
+        self._rc_prevote_won = False
         self._rc_echo = message.get("rc_sent")
         self._SyncObj__leaderCommitIndex = leader_commit = message["commit_index"]
         verified = None  # last index this message proved equal to the leader's log

@@ -520,12 +520,14 @@ class Replicator:
 
         Counted from our own send times echoed back (RaftNode), so a leader
         that was paused or cut off cannot renew its lease with replies that
-        were queued meanwhile. PySyncObj has no pre-vote or leader
-        stickiness, so this is the weaker "lease" read level of DESIGN.md,
-        not a proof of leadership.
+        were queued meanwhile. RaftNode's pre-vote makes followers that heard
+        from this leader within that time refuse to help elect another, so
+        the lease holds unless clocks run at very different rates (the
+        "lease" read level of DESIGN.md, not a proof of leadership). No lease
+        while leadership is being handed over: the target may already lead.
         """
         node = self._node
-        if node is None or not node._isLeader():
+        if node is None or not node._isLeader() or self._transfer is not None:
             return False
         horizon = time.monotonic() - self.config.election_timeout_min_s
         term = node.raftCurrentTerm
