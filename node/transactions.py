@@ -126,7 +126,7 @@ def copy(ctx, op):
         if not op.replace:
             return 0
         txn.delete(dst_db, op.new_key)
-    txn.put(dst_db, op.new_key, dataclasses.replace(record, index=ctx.index))
+    txn.put(dst_db, op.new_key, record._replace(index=ctx.index))
     return 1
 
 
@@ -140,7 +140,7 @@ def move(ctx, op):
     if record is None or txn.get(op.destination_db, op.key, ctx.now_ms) is not None:
         return 0
     txn.delete(db, op.key)
-    txn.put(op.destination_db, op.key, dataclasses.replace(record, index=ctx.index))
+    txn.put(op.destination_db, op.key, record._replace(index=ctx.index))
     return 1
 
 
