@@ -57,7 +57,7 @@ class KeyspaceConfig:
     databases: int = 16                  # numbered databases, as Redis's SELECT expects
     maxmemory_bytes: int = 1 << 30       # logical size (keys + values + headers) at which writes get OOM; 0 = 1 GiB
     max_key_bytes: int = 500             # longest key accepted; at most 500 (LMDB keys are <= 511 bytes with our prefixes)
-    max_value_bytes: int = 512 << 20     # longest value accepted (Redis's proto-max-bulk-len)
+    max_value_bytes: int = 64 << 20      # longest value accepted (Redis's proto-max-bulk-len; Redis: 512 MiB)
     map_size_bytes: int = 0              # LMDB map size; 0 = derived from maxmemory so the map never fills first
 
     def effective_map_size(self) -> int:

@@ -35,7 +35,7 @@ class GrpcForwarder:
             peer = self._peers.get(node_id)
             if peer is None:
                 raise UnavailableError(f"leader {node_id} is not a known member")
-            channel = grpc.aio.insecure_channel(peer.address("grpc"))
+            channel = grpc.aio.insecure_channel(peer.address("grpc"), options=grpc_codec.MESSAGE_SIZE_OPTIONS)
             self._channels.append(channel)
             stub = self._stubs[node_id] = admin_pb2_grpc.InternalStub(channel)
         return stub

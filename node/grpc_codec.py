@@ -26,6 +26,14 @@ from raftcache.proto import cache_pb2
 
 ERROR_DOMAIN = "raftcache.io"
 
+#: The largest gRPC message a node sends or accepts: the largest value plus framing
+#: (gRPC's default of 4 MiB would refuse values well under proto-max-bulk-len).
+MAX_MESSAGE_BYTES = 1 << 30
+MESSAGE_SIZE_OPTIONS = (
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+)
+
 #: raftcache reason -> gRPC status code (the only such table on the server).
 STATUS_CODES: dict[Reason, grpc.StatusCode] = {
     Reason.WRONGTYPE: grpc.StatusCode.FAILED_PRECONDITION,

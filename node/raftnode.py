@@ -12,6 +12,7 @@ parsing, the command set.
 from __future__ import annotations
 
 import logging
+import pickle
 import time
 from typing import Callable, Sequence
 
@@ -19,10 +20,18 @@ import pysyncobj.pickle as _ps_pickle
 from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.monotonic import monotonic as _ps_monotonic
 
+from raftcache.node import raft_wire
 from raftcache.node.peer_crypto import PeerCipher
 from raftcache.node.snapshot_serializer import BackgroundSerializer
 
 logger = logging.getLogger(__name__)
+
+# PySyncObj pickles log entries and peer messages with protocol 2 (for Python 2
+# peers): bytes become latin-1 text, up to 4x larger for binary values and ~20x
+# slower to pickle. Every member runs Python 3, so use the highest protocol
+# (pickle.loads reads any, so journals written before keep loading).
+setattr(_ps_pickle, "__protocol", pickle.HIGHEST_PROTOCOL)
+raft_wire.install()  # linear buffers for large messages, faster compression
 
 _FOLLOWER = 0  # pysyncobj.syncobj._RAFT_STATE
 _LEADER = 2
@@ -71,6 +80,7 @@ class RaftNode(SyncObj):
         self._rc_round = 0
         self._rc_grants = 0
         self._rc_prevote_won = False
+        self._rc_chunks: list[bytes] = []      # pieces of a large entry being received
         kwargs = {"transportClass": transport_class} if transport_class is not None else {}
         super().__init__(self_address, list(other_addresses), conf, **kwargs)
         if conf.fullDumpFile and conf.serializer is not None:
@@ -223,6 +233,29 @@ class RaftNode(SyncObj):
         else:
             SyncObj._SyncObj__onMessageReceived(self, node, message)
 
+    def _receive_chunk(self, transmission: str, data: bytes) -> list | None:
+        """One piece of a large entry; the entry (as a one-entry list) once complete, else None.
+
+        PySyncObj labels a piece "finish" when the entry's *raw* size is
+        reached, not its pickled size, so the pickle may end in a later
+        "finish" piece: it is complete when it unpickles. Pieces are kept in
+        a list (PySyncObj concatenates bytes: quadratic for a large value).
+        """
+        if transmission == "start":
+            self._rc_chunks = [data]
+        elif transmission in ("process", "finish"):
+            self._rc_chunks.append(data)
+        else:
+            raise ValueError(f"bad transmission {transmission!r}")
+        if transmission != "finish":
+            return None
+        try:
+            entry = _ps_pickle.loads(b"".join(self._rc_chunks))
+        except (EOFError, pickle.UnpicklingError, ValueError):
+            return None
+        self._rc_chunks = []
+        return [entry]
+
     def _on_next_node_idx(self, node, message) -> None:
         next_idx = message["next_node_idx"]
         if message["success"]:
@@ -265,17 +298,10 @@ class RaftNode(SyncObj):
             entries = message.get("entries", [])
             transmission = message.get("transmission")
             if transmission is not None:  # one large entry split over several messages
-                if transmission in ("start", "process"):
-                    if transmission == "start":
-                        self._SyncObj__recvTransmission = message["data"]
-                    else:
-                        self._SyncObj__recvTransmission += message["data"]
+                entries = self._receive_chunk(transmission, message["data"])
+                if entries is None:
                     self._SyncObj__sendNextNodeIdx(node, success=False, reset=False)
                     return
-                if transmission != "finish":
-                    raise ValueError(f"bad transmission {transmission!r}")
-                entries = [_ps_pickle.loads(self._SyncObj__recvTransmission + message["data"])]
-                self._SyncObj__recvTransmission = ""
             prev_idx, prev_term = message["prevLogIdx"], message["prevLogTerm"]
             prev = self._SyncObj__getEntries(prev_idx, 1)
             if not prev or prev[0][2] != prev_term:

@@ -208,6 +208,11 @@ class Replicator:
             logCompactionMinEntries=cfg.compaction_min_entries,
             logCompactionMinTime=cfg.compaction_min_s,
             appendEntriesUseBatch=True,
+            # Messages carry up to 1 MiB of entries; a larger entry goes in 1 MiB pieces
+            # (PySyncObj's 64 KiB default made a 50 MB value 800 messages).
+            appendEntriesBatchSizeBytes=1 << 20,
+            sendBufferSize=1 << 20,
+            recvBufferSize=1 << 20,
             maxBindRetries=5,
             bindRetryTime=0.5,
         )

@@ -27,8 +27,9 @@ from collections.abc import Callable, Mapping
 
 from raftcache.node.consistency import ReadConsistency
 
-#: Largest value `proto-max-bulk-len` may take (LMDB keeps a value in one record).
-MAX_BULK_LIMIT = 2 << 30
+#: Largest value `proto-max-bulk-len` may take (Redis's default). One entry of that
+#: size holds the Raft thread for many seconds: see docs/redis-compat.md "limits".
+MAX_BULK_LIMIT = 512 << 20
 _MEMORY = re.compile(r"^(\d+)(b|k|kb|m|mb|g|gb)?$")
 _UNITS = {None: 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
 
@@ -50,8 +51,6 @@ def _memory_at_least(minimum: int) -> Callable[[str], str]:
         n = parse_memory(text)
         if n and n < minimum:
             raise SettingError(f"argument must be 0 or at least {minimum} bytes")
-        if n > MAX_BULK_LIMIT and minimum == 1 << 20:
-            raise SettingError(f"argument must be at most {MAX_BULK_LIMIT} bytes")
         return str(n)
     return check
 

@@ -196,7 +196,8 @@ class Cluster:
     def channel(self, node: Node) -> grpc.Channel:
         ch = self._channels.get(node.id)
         if ch is None:
-            ch = self._channels[node.id] = grpc.insecure_channel(node.grpc_address)
+            ch = self._channels[node.id] = grpc.insecure_channel(
+                node.grpc_address, options=[("grpc.max_receive_message_length", 1 << 30)])
         return ch
 
     def _drop_channel(self, node: Node) -> None:

@@ -21,7 +21,6 @@ from raftcache.node.frontends.grpc_admin import AdminServicer
 from raftcache.node.service import Service, execute_many
 from raftcache.proto import admin_pb2_grpc, cache_pb2, cache_pb2_grpc
 
-MAX_MESSAGE_BYTES = 1 << 30  # the largest value plus framing
 
 
 async def _abort(context, error: RaftcacheError):
@@ -131,8 +130,7 @@ async def start_server(service: Service, host: str, port: int) -> tuple[grpc.aio
     """Start the gRPC server on host:port; returns it and its health servicer."""
     server = grpc.aio.server(
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            *grpc_codec.MESSAGE_SIZE_OPTIONS,
             ("grpc.so_reuseport", 0),
         ]
     )

@@ -17,7 +17,7 @@ from tests.cluster import wait_until
 
 #: What each test may change, and the value that undoes it.
 RESET = {"maxmemory": "0", "requirepass": "", "raftcache-default-read": "linearizable",
-         "proto-max-bulk-len": "512mb", "hz": "10", "timeout": "0"}
+         "proto-max-bulk-len": "64mb", "hz": "10", "timeout": "0"}
 
 
 def client(node, **kw) -> redis.Redis:
