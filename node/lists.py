@@ -1,4 +1,4 @@
-"""List commands (LPUSH … LMOVE, RPOPLPUSH).
+"""List commands (LPUSH … LMOVE, RPOPLPUSH, LMPOP).
 
 A list is one LIST record whose value is containers.encode_items of its
 elements, head first. Every write rewrites the record: fine for the list
@@ -63,6 +63,31 @@ def pop(ctx, op):
     if has_count:
         return taken
     return taken[0] if taken else None
+
+
+def lmpop(ctx, op):
+    """LMPOP: up to op.count elements from the first non-empty list, [key, [elements]].
+
+    Keys are checked in order as Redis does: a key of another type before the
+    first non-empty list is WRONGTYPE; keys after it are not looked at.
+    """
+    if op.count < 1:
+        return CommandError("count should be greater than 0", Reason.INVALID_ARGUMENT)
+    txn, db = ctx.txn, ctx.db
+    for key in op.keys:
+        record, items = _get(txn, db, key, ctx)
+        if items is None:
+            return record
+        if record is None:
+            continue
+        n = op.count
+        if op.left:
+            taken, items = items[:n], items[n:]
+        else:
+            taken, items = items[::-1][:n], items[: max(len(items) - n, 0)]
+        _put(txn, db, key, items, ctx, record)
+        return [key, taken]
+    return None
 
 
 def lrange(ctx, op):
@@ -219,6 +244,7 @@ def lmove(ctx, op):
 HANDLERS = {
     "push": push,
     "pop": pop,
+    "lmpop": lmpop,
     "lrange": lrange,
     "llen": llen,
     "lindex": lindex,

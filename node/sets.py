@@ -134,9 +134,10 @@ def smove(ctx, op):
     if op.key == op.new_key:
         return 1
     del src[op.member]
-    dst[op.member] = None
     c.store(txn, db, op.key, SET, encode(src), ctx, src_record)
-    c.store(txn, db, op.new_key, SET, encode(dst), ctx, dst_record)
+    if op.member not in dst:  # an unchanged destination keeps its version (WATCH), as in Redis
+        dst[op.member] = None
+        c.store(txn, db, op.new_key, SET, encode(dst), ctx, dst_record)
     return 1
 
 

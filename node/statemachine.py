@@ -55,7 +55,7 @@ _MISS = object()
 
 
 #: Handler modules, merged in this order (later ones win: memcache_ops wraps set/append).
-HANDLER_MODULES = ("strings", "hashes", "lists", "sets", "zsets", "transactions", "memcache_ops")
+HANDLER_MODULES = ("strings", "bits", "hashes", "lists", "sets", "zsets", "transactions", "memcache_ops")
 
 
 def _merge_handlers() -> dict:

@@ -333,7 +333,8 @@ def expire(ctx: Ctx, op: pb.Expire):
     if ((condition == pb.EXPIRE_NX and current)
             or (condition == pb.EXPIRE_XX and not current)
             or (condition == pb.EXPIRE_GT and (not current or deadline <= current))
-            or (condition == pb.EXPIRE_LT and current and deadline >= current)):
+            or (condition == pb.EXPIRE_LT and current and deadline >= current)
+            or (condition == pb.EXPIRE_LT_XX and (not current or deadline >= current))):
         return 0
     if deadline <= 0 or deadline <= ctx.now_ms:
         txn.delete(db, op.key)

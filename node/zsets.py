@@ -1,4 +1,4 @@
-"""Sorted set commands (ZADD … ZUNIONSTORE).
+"""Sorted set commands (ZADD … ZUNIONSTORE, ZMPOP).
 
 A sorted set is one ZSET record whose value is containers.encode_items of
 member, score (8-byte little-endian double)… in (score, member) order, the
@@ -241,6 +241,28 @@ def zpop(ctx, op):
     return _flat(taken, True)
 
 
+def zmpop(ctx, op):
+    """ZMPOP: up to op.count members from the first non-empty sorted set,
+    [key, [[member, score], ...]]; keys checked in order as in lists.lmpop."""
+    if op.count < 1:
+        return CommandError("count should be greater than 0", Reason.INVALID_ARGUMENT)
+    txn, db = ctx.txn, ctx.db
+    for key in op.keys:
+        record, entries = _get(txn, db, key, ctx)
+        if entries is None:
+            return record
+        if record is None:
+            continue
+        n = op.count
+        if op.max:
+            taken, rest = entries[::-1][:n], entries[: max(len(entries) - n, 0)]
+        else:
+            taken, rest = entries[:n], entries[n:]
+        c.store(txn, db, key, ZSET, encode(rest), ctx, record)
+        return [key, [[m, s] for s, m in taken]]
+    return None
+
+
 def zrandmember(ctx, op):
     txn, db = ctx.txn, ctx.db
     record, entries = _get(txn, db, op.key, ctx)
@@ -335,6 +357,7 @@ HANDLERS = {
     "zrangestore": zrangestore,
     "zrank": zrank,
     "zpop": zpop,
+    "zmpop": zmpop,
     "zrandmember": zrandmember,
     "zset_op": zset_op,
     "zset_op_store": zset_op_store,

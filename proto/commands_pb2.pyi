@@ -20,6 +20,26 @@ class ExpireCondition(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXPIRE_XX: _ClassVar[ExpireCondition]
     EXPIRE_GT: _ClassVar[ExpireCondition]
     EXPIRE_LT: _ClassVar[ExpireCondition]
+    EXPIRE_LT_XX: _ClassVar[ExpireCondition]
+
+class BitOpKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BITOP_AND: _ClassVar[BitOpKind]
+    BITOP_OR: _ClassVar[BitOpKind]
+    BITOP_XOR: _ClassVar[BitOpKind]
+    BITOP_NOT: _ClassVar[BitOpKind]
+
+class BitFieldKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BITFIELD_GET: _ClassVar[BitFieldKind]
+    BITFIELD_SET: _ClassVar[BitFieldKind]
+    BITFIELD_INCRBY: _ClassVar[BitFieldKind]
+
+class BitFieldOverflow(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OVERFLOW_WRAP: _ClassVar[BitFieldOverflow]
+    OVERFLOW_SAT: _ClassVar[BitFieldOverflow]
+    OVERFLOW_FAIL: _ClassVar[BitFieldOverflow]
 
 class SetOpKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -46,6 +66,17 @@ EXPIRE_NX: ExpireCondition
 EXPIRE_XX: ExpireCondition
 EXPIRE_GT: ExpireCondition
 EXPIRE_LT: ExpireCondition
+EXPIRE_LT_XX: ExpireCondition
+BITOP_AND: BitOpKind
+BITOP_OR: BitOpKind
+BITOP_XOR: BitOpKind
+BITOP_NOT: BitOpKind
+BITFIELD_GET: BitFieldKind
+BITFIELD_SET: BitFieldKind
+BITFIELD_INCRBY: BitFieldKind
+OVERFLOW_WRAP: BitFieldOverflow
+OVERFLOW_SAT: BitFieldOverflow
+OVERFLOW_FAIL: BitFieldOverflow
 SET_UNION: SetOpKind
 SET_INTER: SetOpKind
 SET_DIFF: SetOpKind
@@ -326,6 +357,100 @@ class GetAndTouch(_message.Message):
     expiry: Expiry
     def __init__(self, key: _Optional[bytes] = ..., expiry: _Optional[_Union[Expiry, _Mapping]] = ...) -> None: ...
 
+class SetBit(_message.Message):
+    __slots__ = ("key", "offset", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    offset: int
+    value: int
+    def __init__(self, key: _Optional[bytes] = ..., offset: _Optional[int] = ..., value: _Optional[int] = ...) -> None: ...
+
+class GetBit(_message.Message):
+    __slots__ = ("key", "offset")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    offset: int
+    def __init__(self, key: _Optional[bytes] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class BitCount(_message.Message):
+    __slots__ = ("key", "ranged", "start", "end", "by_bit")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    RANGED_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    BY_BIT_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    ranged: bool
+    start: int
+    end: int
+    by_bit: bool
+    def __init__(self, key: _Optional[bytes] = ..., ranged: bool = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., by_bit: bool = ...) -> None: ...
+
+class BitPos(_message.Message):
+    __slots__ = ("key", "bit", "start", "end", "by_bit")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    BIT_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    BY_BIT_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    bit: int
+    start: int
+    end: int
+    by_bit: bool
+    def __init__(self, key: _Optional[bytes] = ..., bit: _Optional[int] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., by_bit: bool = ...) -> None: ...
+
+class BitOp(_message.Message):
+    __slots__ = ("key", "op", "keys")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    op: BitOpKind
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, key: _Optional[bytes] = ..., op: _Optional[_Union[BitOpKind, str]] = ..., keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class Lcs(_message.Message):
+    __slots__ = ("keys", "len", "idx", "min_match_len", "with_match_len")
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    LEN_FIELD_NUMBER: _ClassVar[int]
+    IDX_FIELD_NUMBER: _ClassVar[int]
+    MIN_MATCH_LEN_FIELD_NUMBER: _ClassVar[int]
+    WITH_MATCH_LEN_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    len: bool
+    idx: bool
+    min_match_len: int
+    with_match_len: bool
+    def __init__(self, keys: _Optional[_Iterable[bytes]] = ..., len: bool = ..., idx: bool = ..., min_match_len: _Optional[int] = ..., with_match_len: bool = ...) -> None: ...
+
+class BitFieldOp(_message.Message):
+    __slots__ = ("kind", "signed", "bits", "offset", "value", "overflow")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_FIELD_NUMBER: _ClassVar[int]
+    BITS_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    OVERFLOW_FIELD_NUMBER: _ClassVar[int]
+    kind: BitFieldKind
+    signed: bool
+    bits: int
+    offset: int
+    value: int
+    overflow: BitFieldOverflow
+    def __init__(self, kind: _Optional[_Union[BitFieldKind, str]] = ..., signed: bool = ..., bits: _Optional[int] = ..., offset: _Optional[int] = ..., value: _Optional[int] = ..., overflow: _Optional[_Union[BitFieldOverflow, str]] = ...) -> None: ...
+
+class BitField(_message.Message):
+    __slots__ = ("key", "ops")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    OPS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    ops: _containers.RepeatedCompositeFieldContainer[BitFieldOp]
+    def __init__(self, key: _Optional[bytes] = ..., ops: _Optional[_Iterable[_Union[BitFieldOp, _Mapping]]] = ...) -> None: ...
+
 class HSet(_message.Message):
     __slots__ = ("key", "pairs", "if_absent")
     KEY_FIELD_NUMBER: _ClassVar[int]
@@ -552,6 +677,16 @@ class LMove(_message.Message):
     to_left: bool
     def __init__(self, key: _Optional[bytes] = ..., new_key: _Optional[bytes] = ..., from_left: bool = ..., to_left: bool = ...) -> None: ...
 
+class LMPop(_message.Message):
+    __slots__ = ("keys", "left", "count")
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    LEFT_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    left: bool
+    count: int
+    def __init__(self, keys: _Optional[_Iterable[bytes]] = ..., left: bool = ..., count: _Optional[int] = ...) -> None: ...
+
 class SAdd(_message.Message):
     __slots__ = ("key", "members")
     KEY_FIELD_NUMBER: _ClassVar[int]
@@ -776,6 +911,16 @@ class ZPop(_message.Message):
     count: int
     def __init__(self, key: _Optional[bytes] = ..., max: bool = ..., count: _Optional[int] = ...) -> None: ...
 
+class ZMPop(_message.Message):
+    __slots__ = ("keys", "max", "count")
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    max: bool
+    count: int
+    def __init__(self, keys: _Optional[_Iterable[bytes]] = ..., max: bool = ..., count: _Optional[int] = ...) -> None: ...
+
 class ZRandMember(_message.Message):
     __slots__ = ("key", "count", "with_scores", "seed")
     KEY_FIELD_NUMBER: _ClassVar[int]
@@ -885,7 +1030,7 @@ class ConfigSet(_message.Message):
     def __init__(self, parameters: _Optional[_Iterable[_Union[ConfigPair, _Mapping]]] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("db", "noop", "get", "set", "get_del", "get_ex", "exists", "incr_by", "incr_by_float", "append", "str_len", "get_range", "set_range", "mset", "mset_nx", "mget", "expire", "persist", "ttl", "type", "rename", "scan", "db_size", "flush_all", "flush_db", "delete_expired", "mc_incr", "get_meta", "get_and_touch", "hset", "hget", "hmget", "hdel", "hlen", "hexists", "hgetall", "hincrby", "hincrbyfloat", "hstrlen", "hrandfield", "element_scan", "push", "pop", "lrange", "llen", "lindex", "lset", "lrem", "ltrim", "linsert", "lpos", "lmove", "sadd", "srem", "smembers", "sismember", "scard", "spop", "srandmember", "smove", "set_op", "set_op_store", "zadd", "zrem", "zscore", "zcard", "zrange", "zremrange", "zrangestore", "zrank", "zpop", "zrandmember", "zset_op", "zset_op_store", "random_key", "copy", "move", "swap_db", "key_version", "transaction", "config_set")
+    __slots__ = ("db", "noop", "get", "set", "get_del", "get_ex", "exists", "incr_by", "incr_by_float", "append", "str_len", "get_range", "set_range", "mset", "mset_nx", "mget", "expire", "persist", "ttl", "type", "rename", "scan", "db_size", "flush_all", "flush_db", "delete_expired", "mc_incr", "get_meta", "get_and_touch", "setbit", "getbit", "bitcount", "bitpos", "bitop", "lcs", "bitfield", "bitfield_ro", "hset", "hget", "hmget", "hdel", "hlen", "hexists", "hgetall", "hincrby", "hincrbyfloat", "hstrlen", "hrandfield", "element_scan", "push", "pop", "lrange", "llen", "lindex", "lset", "lrem", "ltrim", "linsert", "lpos", "lmove", "lmpop", "sadd", "srem", "smembers", "sismember", "scard", "spop", "srandmember", "smove", "set_op", "set_op_store", "zadd", "zrem", "zscore", "zcard", "zrange", "zremrange", "zrangestore", "zrank", "zpop", "zrandmember", "zset_op", "zset_op_store", "zmpop", "random_key", "copy", "move", "swap_db", "key_version", "transaction", "config_set")
     DB_FIELD_NUMBER: _ClassVar[int]
     NOOP_FIELD_NUMBER: _ClassVar[int]
     GET_FIELD_NUMBER: _ClassVar[int]
@@ -916,6 +1061,14 @@ class Command(_message.Message):
     MC_INCR_FIELD_NUMBER: _ClassVar[int]
     GET_META_FIELD_NUMBER: _ClassVar[int]
     GET_AND_TOUCH_FIELD_NUMBER: _ClassVar[int]
+    SETBIT_FIELD_NUMBER: _ClassVar[int]
+    GETBIT_FIELD_NUMBER: _ClassVar[int]
+    BITCOUNT_FIELD_NUMBER: _ClassVar[int]
+    BITPOS_FIELD_NUMBER: _ClassVar[int]
+    BITOP_FIELD_NUMBER: _ClassVar[int]
+    LCS_FIELD_NUMBER: _ClassVar[int]
+    BITFIELD_FIELD_NUMBER: _ClassVar[int]
+    BITFIELD_RO_FIELD_NUMBER: _ClassVar[int]
     HSET_FIELD_NUMBER: _ClassVar[int]
     HGET_FIELD_NUMBER: _ClassVar[int]
     HMGET_FIELD_NUMBER: _ClassVar[int]
@@ -939,6 +1092,7 @@ class Command(_message.Message):
     LINSERT_FIELD_NUMBER: _ClassVar[int]
     LPOS_FIELD_NUMBER: _ClassVar[int]
     LMOVE_FIELD_NUMBER: _ClassVar[int]
+    LMPOP_FIELD_NUMBER: _ClassVar[int]
     SADD_FIELD_NUMBER: _ClassVar[int]
     SREM_FIELD_NUMBER: _ClassVar[int]
     SMEMBERS_FIELD_NUMBER: _ClassVar[int]
@@ -961,6 +1115,7 @@ class Command(_message.Message):
     ZRANDMEMBER_FIELD_NUMBER: _ClassVar[int]
     ZSET_OP_FIELD_NUMBER: _ClassVar[int]
     ZSET_OP_STORE_FIELD_NUMBER: _ClassVar[int]
+    ZMPOP_FIELD_NUMBER: _ClassVar[int]
     RANDOM_KEY_FIELD_NUMBER: _ClassVar[int]
     COPY_FIELD_NUMBER: _ClassVar[int]
     MOVE_FIELD_NUMBER: _ClassVar[int]
@@ -997,6 +1152,14 @@ class Command(_message.Message):
     mc_incr: McIncr
     get_meta: GetMeta
     get_and_touch: GetAndTouch
+    setbit: SetBit
+    getbit: GetBit
+    bitcount: BitCount
+    bitpos: BitPos
+    bitop: BitOp
+    lcs: Lcs
+    bitfield: BitField
+    bitfield_ro: BitField
     hset: HSet
     hget: HGet
     hmget: HMGet
@@ -1020,6 +1183,7 @@ class Command(_message.Message):
     linsert: LInsert
     lpos: LPos
     lmove: LMove
+    lmpop: LMPop
     sadd: SAdd
     srem: SRem
     smembers: SMembers
@@ -1042,6 +1206,7 @@ class Command(_message.Message):
     zrandmember: ZRandMember
     zset_op: ZSetOp
     zset_op_store: ZSetOpStore
+    zmpop: ZMPop
     random_key: RandomKey
     copy: Copy
     move: Move
@@ -1049,7 +1214,7 @@ class Command(_message.Message):
     key_version: KeyVersion
     transaction: Transaction
     config_set: ConfigSet
-    def __init__(self, db: _Optional[int] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., get: _Optional[_Union[Get, _Mapping]] = ..., set: _Optional[_Union[Set, _Mapping]] = ..., get_del: _Optional[_Union[GetDel, _Mapping]] = ..., get_ex: _Optional[_Union[GetEx, _Mapping]] = ..., exists: _Optional[_Union[Exists, _Mapping]] = ..., incr_by: _Optional[_Union[IncrBy, _Mapping]] = ..., incr_by_float: _Optional[_Union[IncrByFloat, _Mapping]] = ..., append: _Optional[_Union[Append, _Mapping]] = ..., str_len: _Optional[_Union[StrLen, _Mapping]] = ..., get_range: _Optional[_Union[GetRange, _Mapping]] = ..., set_range: _Optional[_Union[SetRange, _Mapping]] = ..., mset: _Optional[_Union[MSet, _Mapping]] = ..., mset_nx: _Optional[_Union[MSetNx, _Mapping]] = ..., mget: _Optional[_Union[MGet, _Mapping]] = ..., expire: _Optional[_Union[Expire, _Mapping]] = ..., persist: _Optional[_Union[Persist, _Mapping]] = ..., ttl: _Optional[_Union[Ttl, _Mapping]] = ..., type: _Optional[_Union[Type, _Mapping]] = ..., rename: _Optional[_Union[Rename, _Mapping]] = ..., scan: _Optional[_Union[Scan, _Mapping]] = ..., db_size: _Optional[_Union[DbSize, _Mapping]] = ..., flush_all: _Optional[_Union[FlushAll, _Mapping]] = ..., flush_db: _Optional[_Union[FlushDb, _Mapping]] = ..., delete_expired: _Optional[_Union[DeleteExpired, _Mapping]] = ..., mc_incr: _Optional[_Union[McIncr, _Mapping]] = ..., get_meta: _Optional[_Union[GetMeta, _Mapping]] = ..., get_and_touch: _Optional[_Union[GetAndTouch, _Mapping]] = ..., hset: _Optional[_Union[HSet, _Mapping]] = ..., hget: _Optional[_Union[HGet, _Mapping]] = ..., hmget: _Optional[_Union[HMGet, _Mapping]] = ..., hdel: _Optional[_Union[HDel, _Mapping]] = ..., hlen: _Optional[_Union[HLen, _Mapping]] = ..., hexists: _Optional[_Union[HExists, _Mapping]] = ..., hgetall: _Optional[_Union[HGetAll, _Mapping]] = ..., hincrby: _Optional[_Union[HIncrBy, _Mapping]] = ..., hincrbyfloat: _Optional[_Union[HIncrByFloat, _Mapping]] = ..., hstrlen: _Optional[_Union[HStrLen, _Mapping]] = ..., hrandfield: _Optional[_Union[HRandField, _Mapping]] = ..., element_scan: _Optional[_Union[ElementScan, _Mapping]] = ..., push: _Optional[_Union[Push, _Mapping]] = ..., pop: _Optional[_Union[Pop, _Mapping]] = ..., lrange: _Optional[_Union[LRange, _Mapping]] = ..., llen: _Optional[_Union[LLen, _Mapping]] = ..., lindex: _Optional[_Union[LIndex, _Mapping]] = ..., lset: _Optional[_Union[LSet, _Mapping]] = ..., lrem: _Optional[_Union[LRem, _Mapping]] = ..., ltrim: _Optional[_Union[LTrim, _Mapping]] = ..., linsert: _Optional[_Union[LInsert, _Mapping]] = ..., lpos: _Optional[_Union[LPos, _Mapping]] = ..., lmove: _Optional[_Union[LMove, _Mapping]] = ..., sadd: _Optional[_Union[SAdd, _Mapping]] = ..., srem: _Optional[_Union[SRem, _Mapping]] = ..., smembers: _Optional[_Union[SMembers, _Mapping]] = ..., sismember: _Optional[_Union[SIsMember, _Mapping]] = ..., scard: _Optional[_Union[SCard, _Mapping]] = ..., spop: _Optional[_Union[SPop, _Mapping]] = ..., srandmember: _Optional[_Union[SRandMember, _Mapping]] = ..., smove: _Optional[_Union[SMove, _Mapping]] = ..., set_op: _Optional[_Union[SetOp, _Mapping]] = ..., set_op_store: _Optional[_Union[SetOpStore, _Mapping]] = ..., zadd: _Optional[_Union[ZAdd, _Mapping]] = ..., zrem: _Optional[_Union[ZRem, _Mapping]] = ..., zscore: _Optional[_Union[ZScore, _Mapping]] = ..., zcard: _Optional[_Union[ZCard, _Mapping]] = ..., zrange: _Optional[_Union[ZRange, _Mapping]] = ..., zremrange: _Optional[_Union[ZRemRange, _Mapping]] = ..., zrangestore: _Optional[_Union[ZRangeStore, _Mapping]] = ..., zrank: _Optional[_Union[ZRank, _Mapping]] = ..., zpop: _Optional[_Union[ZPop, _Mapping]] = ..., zrandmember: _Optional[_Union[ZRandMember, _Mapping]] = ..., zset_op: _Optional[_Union[ZSetOp, _Mapping]] = ..., zset_op_store: _Optional[_Union[ZSetOpStore, _Mapping]] = ..., random_key: _Optional[_Union[RandomKey, _Mapping]] = ..., copy: _Optional[_Union[Copy, _Mapping]] = ..., move: _Optional[_Union[Move, _Mapping]] = ..., swap_db: _Optional[_Union[SwapDb, _Mapping]] = ..., key_version: _Optional[_Union[KeyVersion, _Mapping]] = ..., transaction: _Optional[_Union[Transaction, _Mapping]] = ..., config_set: _Optional[_Union[ConfigSet, _Mapping]] = ..., **kwargs) -> None: ...
+    def __init__(self, db: _Optional[int] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., get: _Optional[_Union[Get, _Mapping]] = ..., set: _Optional[_Union[Set, _Mapping]] = ..., get_del: _Optional[_Union[GetDel, _Mapping]] = ..., get_ex: _Optional[_Union[GetEx, _Mapping]] = ..., exists: _Optional[_Union[Exists, _Mapping]] = ..., incr_by: _Optional[_Union[IncrBy, _Mapping]] = ..., incr_by_float: _Optional[_Union[IncrByFloat, _Mapping]] = ..., append: _Optional[_Union[Append, _Mapping]] = ..., str_len: _Optional[_Union[StrLen, _Mapping]] = ..., get_range: _Optional[_Union[GetRange, _Mapping]] = ..., set_range: _Optional[_Union[SetRange, _Mapping]] = ..., mset: _Optional[_Union[MSet, _Mapping]] = ..., mset_nx: _Optional[_Union[MSetNx, _Mapping]] = ..., mget: _Optional[_Union[MGet, _Mapping]] = ..., expire: _Optional[_Union[Expire, _Mapping]] = ..., persist: _Optional[_Union[Persist, _Mapping]] = ..., ttl: _Optional[_Union[Ttl, _Mapping]] = ..., type: _Optional[_Union[Type, _Mapping]] = ..., rename: _Optional[_Union[Rename, _Mapping]] = ..., scan: _Optional[_Union[Scan, _Mapping]] = ..., db_size: _Optional[_Union[DbSize, _Mapping]] = ..., flush_all: _Optional[_Union[FlushAll, _Mapping]] = ..., flush_db: _Optional[_Union[FlushDb, _Mapping]] = ..., delete_expired: _Optional[_Union[DeleteExpired, _Mapping]] = ..., mc_incr: _Optional[_Union[McIncr, _Mapping]] = ..., get_meta: _Optional[_Union[GetMeta, _Mapping]] = ..., get_and_touch: _Optional[_Union[GetAndTouch, _Mapping]] = ..., setbit: _Optional[_Union[SetBit, _Mapping]] = ..., getbit: _Optional[_Union[GetBit, _Mapping]] = ..., bitcount: _Optional[_Union[BitCount, _Mapping]] = ..., bitpos: _Optional[_Union[BitPos, _Mapping]] = ..., bitop: _Optional[_Union[BitOp, _Mapping]] = ..., lcs: _Optional[_Union[Lcs, _Mapping]] = ..., bitfield: _Optional[_Union[BitField, _Mapping]] = ..., bitfield_ro: _Optional[_Union[BitField, _Mapping]] = ..., hset: _Optional[_Union[HSet, _Mapping]] = ..., hget: _Optional[_Union[HGet, _Mapping]] = ..., hmget: _Optional[_Union[HMGet, _Mapping]] = ..., hdel: _Optional[_Union[HDel, _Mapping]] = ..., hlen: _Optional[_Union[HLen, _Mapping]] = ..., hexists: _Optional[_Union[HExists, _Mapping]] = ..., hgetall: _Optional[_Union[HGetAll, _Mapping]] = ..., hincrby: _Optional[_Union[HIncrBy, _Mapping]] = ..., hincrbyfloat: _Optional[_Union[HIncrByFloat, _Mapping]] = ..., hstrlen: _Optional[_Union[HStrLen, _Mapping]] = ..., hrandfield: _Optional[_Union[HRandField, _Mapping]] = ..., element_scan: _Optional[_Union[ElementScan, _Mapping]] = ..., push: _Optional[_Union[Push, _Mapping]] = ..., pop: _Optional[_Union[Pop, _Mapping]] = ..., lrange: _Optional[_Union[LRange, _Mapping]] = ..., llen: _Optional[_Union[LLen, _Mapping]] = ..., lindex: _Optional[_Union[LIndex, _Mapping]] = ..., lset: _Optional[_Union[LSet, _Mapping]] = ..., lrem: _Optional[_Union[LRem, _Mapping]] = ..., ltrim: _Optional[_Union[LTrim, _Mapping]] = ..., linsert: _Optional[_Union[LInsert, _Mapping]] = ..., lpos: _Optional[_Union[LPos, _Mapping]] = ..., lmove: _Optional[_Union[LMove, _Mapping]] = ..., lmpop: _Optional[_Union[LMPop, _Mapping]] = ..., sadd: _Optional[_Union[SAdd, _Mapping]] = ..., srem: _Optional[_Union[SRem, _Mapping]] = ..., smembers: _Optional[_Union[SMembers, _Mapping]] = ..., sismember: _Optional[_Union[SIsMember, _Mapping]] = ..., scard: _Optional[_Union[SCard, _Mapping]] = ..., spop: _Optional[_Union[SPop, _Mapping]] = ..., srandmember: _Optional[_Union[SRandMember, _Mapping]] = ..., smove: _Optional[_Union[SMove, _Mapping]] = ..., set_op: _Optional[_Union[SetOp, _Mapping]] = ..., set_op_store: _Optional[_Union[SetOpStore, _Mapping]] = ..., zadd: _Optional[_Union[ZAdd, _Mapping]] = ..., zrem: _Optional[_Union[ZRem, _Mapping]] = ..., zscore: _Optional[_Union[ZScore, _Mapping]] = ..., zcard: _Optional[_Union[ZCard, _Mapping]] = ..., zrange: _Optional[_Union[ZRange, _Mapping]] = ..., zremrange: _Optional[_Union[ZRemRange, _Mapping]] = ..., zrangestore: _Optional[_Union[ZRangeStore, _Mapping]] = ..., zrank: _Optional[_Union[ZRank, _Mapping]] = ..., zpop: _Optional[_Union[ZPop, _Mapping]] = ..., zrandmember: _Optional[_Union[ZRandMember, _Mapping]] = ..., zset_op: _Optional[_Union[ZSetOp, _Mapping]] = ..., zset_op_store: _Optional[_Union[ZSetOpStore, _Mapping]] = ..., zmpop: _Optional[_Union[ZMPop, _Mapping]] = ..., random_key: _Optional[_Union[RandomKey, _Mapping]] = ..., copy: _Optional[_Union[Copy, _Mapping]] = ..., move: _Optional[_Union[Move, _Mapping]] = ..., swap_db: _Optional[_Union[SwapDb, _Mapping]] = ..., key_version: _Optional[_Union[KeyVersion, _Mapping]] = ..., transaction: _Optional[_Union[Transaction, _Mapping]] = ..., config_set: _Optional[_Union[ConfigSet, _Mapping]] = ..., **kwargs) -> None: ...
 
 class LogBatch(_message.Message):
     __slots__ = ("entries",)

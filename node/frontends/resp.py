@@ -22,7 +22,7 @@ import time
 from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, NotLeaderError, RaftcacheError, UnavailableError
-from raftcache.node.frontends import resp_admin
+from raftcache.node.frontends import resp_admin, resp_blocking
 from raftcache.node.frontends.resp_commands import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
     NULL_ARRAY,
@@ -386,6 +386,15 @@ class Connection(asyncio.Protocol):
         return b"-%s\r\n" % text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace")
 
     def _queue(self, spec: Spec, args: list[bytes]) -> bytes:
+        if "blocking" in spec.flags:
+            # As in Redis, a blocking pop inside MULTI does not block: it is queued as
+            # its non-blocking form (nil when every key is empty).
+            try:
+                spec, command = resp_blocking.in_multi(spec.name, args, self.multi_db)
+            except RespError as e:
+                command = e
+            self.multi.append((spec, args, command))
+            return b"+QUEUED\r\n"
         if spec.build is None and spec.name not in resp_admin.ALLOWED_IN_MULTI:
             return self._reject("ERR Command not allowed inside a transaction")
         # As in Redis, only unknown commands and wrong arity (checked before this)

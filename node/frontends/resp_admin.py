@@ -336,7 +336,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
     ])
     section("Clients", [
         ("connected_clients", len(server.connections)), ("maxclients", conn.service.setting("maxclients")),
-        ("blocked_clients", 0), ("raftcache_read_consistency", consistency_text(conn)),
+        ("blocked_clients", resp_blocking.blocked_clients()), ("raftcache_read_consistency", consistency_text(conn)),
         ("raftcache_default_read", status.get("default_read", "")),
     ])
     used = status.get("used_bytes", 0)

@@ -1,11 +1,11 @@
 """Blocking pops of the Redis front end: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH,
-BZPOPMIN, BZPOPMAX.
+BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP.
 
 A blocked client does not hold anything in the state machine: the node it
 is connected to watches its own applied index, and whenever a key it waits
 for holds something (checked on the local replica, no Raft round trip) it
-proposes the ordinary non-blocking pop (LPOP, LMOVE, ZPOPMIN … — forwarded
-to the leader like any write). The log decides who gets an element when
+proposes the ordinary non-blocking pop (LPOP, LMOVE, LMPOP, ZPOPMIN, ZMPOP …
+— forwarded to the leader like any write). The log decides who gets an element when
 several clients race for one; a client that loses goes back to waiting.
 Clients blocked on the same key are woken in the order they blocked
 (AppliedWatcher is FIFO), so service is first come, first served in
@@ -19,23 +19,44 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 
 from raftcache.node.consistency import ReadConsistency
 from raftcache.node.errors import CommandError, DeadlineError
-from raftcache.node.frontends.resp_commands import SYNTAX, cmd, to_float
+from raftcache.node.frontends.resp_commands import (
+    SYNTAX,
+    Spec,
+    cmd,
+    nil_array_if_none,
+    to_float,
+)
 from raftcache.node.frontends.resp_protocol import NULL_ARRAY, RespError
+from raftcache.node.frontends.resp_types import parse_mpop
 
 _LOCAL = ReadConsistency("any")
 _NOT_FLOAT = "ERR timeout is not a float or out of range"
+_LLONG_MAX = (1 << 63) - 1
+_blocked = 0  # clients of this process waiting in _block (INFO clients' blocked_clients)
+
+
+def blocked_clients() -> int:
+    """How many clients of this node are blocked in a blocking pop right now."""
+    return _blocked
 
 
 def _timeout_s(arg: bytes) -> float:
-    """Redis's blocking timeout: seconds, fractional allowed, 0 = forever."""
+    """Redis's blocking timeout (getTimeoutFromObjectOrReply): seconds, fractional
+    allowed, 0 = forever. Milliseconds beyond a long long, or a deadline (now + timeout)
+    that would overflow one, are "out of range"; the order of the checks is Redis's."""
     seconds = to_float(arg, _NOT_FLOAT)
-    if seconds < 0:
+    ms = seconds * 1000.0
+    if ms > _LLONG_MAX:
+        raise RespError("ERR timeout is out of range")
+    ms = math.ceil(ms) if not math.isinf(ms) else -1
+    if ms < 0:
         raise RespError("ERR timeout is negative")
-    if math.isinf(seconds) or seconds > 1e12:
-        raise RespError(_NOT_FLOAT)
+    if ms > _LLONG_MAX - int(time.time() * 1000):
+        raise RespError("ERR timeout is out of range")
     return seconds
 
 
@@ -50,16 +71,24 @@ async def _block(conn, keys: list[bytes], size_op: str, timeout_s: float, pop):
     """Wait until one of `keys` is non-empty, then run `pop(key)`; None on timeout.
 
     `pop(key)` returns the reply, or None when another client emptied the
-    key first (then we wait again). Errors (WRONGTYPE …) end the wait.
+    key first (then we wait again). Errors (WRONGTYPE …) found before blocking
+    end the wait; a key that becomes another type while we wait is skipped.
+    A client that has gone (EOF or closed) stops waiting before it pops: Redis
+    frees a disconnected client, so an element must never go to nobody.
     """
     service = conn.service
     loop = asyncio.get_running_loop()
     deadline = None if timeout_s == 0 else loop.time() + timeout_s
+    waited = False
     while True:
+        if waited and (conn.eof or conn.closing):
+            return None
         seen = service.applied_index
         for key in keys:
             size, _ = service.read_now(cmd(conn.db, size_op, key=key), _LOCAL)
             if isinstance(size, CommandError):
+                if waited:  # a key that became another type while we waited: keep waiting (Redis)
+                    continue
                 return size
             if size:
                 reply = await pop(key)
@@ -68,11 +97,16 @@ async def _block(conn, keys: list[bytes], size_op: str, timeout_s: float, pop):
         remaining = None if deadline is None else deadline - loop.time()
         if remaining is not None and remaining <= 0:
             return None
+        global _blocked
+        _blocked += 1
+        waited = True
         try:
             await service.watcher.wait(seen + 1, 3600.0 if remaining is None else remaining)
         except DeadlineError:
             if deadline is not None and loop.time() >= deadline:
                 return None
+        finally:
+            _blocked -= 1
 
 
 async def _execute(conn, command):
@@ -132,6 +166,63 @@ def _zset_pop(is_max: bool):
     return handler
 
 
+def _mpop(op_name: str, size_op: str, first: bytes, second: bytes):
+    """BLMPOP / BZMPOP timeout numkeys key [key ...] side [COUNT n]: the timeout is checked
+    first, as in Redis; the pop is the ordinary LMPOP / ZMPOP on the key found non-empty."""
+    async def handler(conn, args):
+        timeout_s = _timeout_s(args[1])
+        keys, is_first, count = parse_mpop(args, 2, first, second)
+        side = {"left": is_first} if op_name == "lmpop" else {"max": not is_first}
+
+        async def pop(key):
+            reply = await _execute(conn, cmd(conn.db, op_name, keys=[key], count=count, **side))
+            return reply if isinstance(reply, CommandError) or reply else None
+
+        reply = await _block(conn, keys, size_op, timeout_s, pop)
+        return NULL_ARRAY if reply is None else reply
+    return handler
+
+
+def _first_of_mpop(reply, proto=2, command=None):
+    """[key, [element]] -> [key, element]; [key, [[member, score]]] -> [key, member, score]."""
+    if reply is None:
+        return NULL_ARRAY
+    if isinstance(reply, CommandError):
+        return reply
+    key, (item,) = reply
+    return [key, *item] if isinstance(item, list) else [key, item]
+
+
+def in_multi(name: str, args: list[bytes], db: int):
+    """The non-blocking form of a blocking pop queued inside MULTI, as Redis runs it there:
+    (Spec to render the reply with, Command). Raises RespError for bad arguments.
+
+    For the RESP front end's MULTI queue (resp.py): with it, EXEC answers BLPOP like
+    LPOP would (nil array when every key is empty) instead of refusing the transaction.
+    """
+    if name in ("blpop", "brpop", "bzpopmin", "bzpopmax"):
+        keys, _ = list(args[1:-1]), _timeout_s(args[-1])
+        if name in ("blpop", "brpop"):
+            command = cmd(db, "lmpop", keys=keys, left=name == "blpop", count=1)
+        else:
+            command = cmd(db, "zmpop", keys=keys, max=name == "bzpopmax", count=1)
+        return Spec(name, -3, ("write",), build=None, shape=_first_of_mpop), command
+    if name in ("blmpop", "bzmpop"):
+        _timeout_s(args[1])
+        first, second = (b"LEFT", b"RIGHT") if name == "blmpop" else (b"MIN", b"MAX")
+        keys, is_first, count = parse_mpop(args, 2, first, second)
+        side = {"left": is_first} if name == "blmpop" else {"max": not is_first}
+        command = cmd(db, "lmpop" if name == "blmpop" else "zmpop", keys=keys, count=count, **side)
+        return Spec(name, -5, ("write",), build=None, shape=nil_array_if_none), command
+    if name == "blmove":
+        _timeout_s(args[5])
+        command = cmd(db, "lmove", key=args[1], new_key=args[2], from_left=_side(args[3]), to_left=_side(args[4]))
+    else:  # brpoplpush
+        _timeout_s(args[3])
+        command = cmd(db, "lmove", key=args[1], new_key=args[2], from_left=False, to_left=True)
+    return Spec(name, 0, ("write",)), command
+
+
 #: name -> handler(conn, args); arities and flags are in resp_commands.TABLE.
 COMMANDS = {
     "blpop": _list_pop(True),
@@ -140,4 +231,6 @@ COMMANDS = {
     "brpoplpush": brpoplpush,
     "bzpopmin": _zset_pop(False),
     "bzpopmax": _zset_pop(True),
+    "blmpop": _mpop("lmpop", "llen", b"LEFT", b"RIGHT"),
+    "bzmpop": _mpop("zmpop", "zcard", b"MIN", b"MAX"),
 }

@@ -317,9 +317,11 @@ def build_expire(unit_ms, absolute):
             raise RespError("ERR NX and XX, GT or LT options at the same time are not compatible")
         if b"GT" in flags and b"LT" in flags:
             raise RespError("ERR GT and LT options at the same time are not compatible")
-        if b"XX" in flags and flags & {b"GT", b"LT"}:
-            # Redis allows XX with GT/LT: GT/LT already imply an existing ttl check.
-            flags.discard(b"XX")
+        if b"XX" in flags and b"LT" in flags:
+            command.expire.condition = pb.EXPIRE_LT_XX  # LT alone also sets a key without expiry
+            return command
+        if b"XX" in flags and b"GT" in flags:
+            flags.discard(b"XX")  # GT never sets a key without expiry: XX adds nothing
         if flags:
             command.expire.condition = _EXPIRE_CONDITIONS[flags.pop()]
         return command
@@ -504,9 +506,11 @@ for _name, _arity, _flags in [
 for _name, _arity, _keys, _group in [
     ("blpop", -3, (1, -2, 1), "list"), ("brpop", -3, (1, -2, 1), "list"), ("blmove", 6, (1, 2, 1), "list"),
     ("brpoplpush", 4, (1, 2, 1), "list"), ("bzpopmin", -3, (1, -2, 1), "sorted-set"),
-    ("bzpopmax", -3, (1, -2, 1), "sorted-set"),
+    ("bzpopmax", -3, (1, -2, 1), "sorted-set"), ("blmpop", -5, (0, 0, 0), "list"),
+    ("bzmpop", -5, (0, 0, 0), "sorted-set"),
 ]:
     register(_name, _arity, "write blocking", None, keys=_keys, group=_group)
 
 # The data types register themselves into TABLE.
 from raftcache.node.frontends import resp_types  # noqa: E402,F401
+from raftcache.node.frontends import resp_bits  # noqa: E402,F401

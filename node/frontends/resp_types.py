@@ -150,6 +150,37 @@ def _pop_shape(result, proto, command=None):
     return nil_array_if_none(result, proto) if command.pop.HasField("count") else result
 
 
+def parse_mpop(args, i: int, first: bytes, second: bytes) -> tuple[list[bytes], bool, int]:
+    """LMPOP/ZMPOP (and their blocking forms) from `numkeys` at args[i]:
+    (keys, side is `first` (LEFT/MIN), count), with Redis's checks in its order."""
+    try:
+        n = to_int(args[i])
+    except RespError:
+        n = 0
+    if n < 1:
+        raise RespError("ERR numkeys should be greater than 0")
+    where = i + 1 + n
+    if where >= len(args) or args[where].upper() not in (first, second):
+        raise RespError(SYNTAX)
+    count, j = None, where + 1
+    while j < len(args):
+        if count is not None or args[j].upper() != b"COUNT" or j + 1 >= len(args):
+            raise RespError(SYNTAX)
+        try:
+            count = to_int(args[j + 1])
+        except RespError:
+            count = 0
+        if count < 1:
+            raise RespError("ERR count should be greater than 0")
+        j += 2
+    return list(args[i + 1 : where]), args[where].upper() == first, count or 1
+
+
+def _lmpop(args, db):
+    keys, left, count = parse_mpop(args, 1, b"LEFT", b"RIGHT")
+    return cmd(db, "lmpop", keys=keys, left=left, count=count)
+
+
 def _linsert(args, db):
     where = args[2].upper()
     if where not in (b"BEFORE", b"AFTER"):
@@ -200,6 +231,7 @@ register("lpushx", -3, f"{W} denyoom fast", _push(True, True), group="list")
 register("rpushx", -3, f"{W} denyoom fast", _push(False, True), group="list")
 register("lpop", -2, f"{W} fast", _pop(True), _pop_shape, group="list")
 register("rpop", -2, f"{W} fast", _pop(False), _pop_shape, group="list")
+register("lmpop", -4, f"{W}", _lmpop, nil_array_if_none, keys=(0, 0, 0), group="list")
 register("lrange", 4, R, lambda a, db: cmd(db, "lrange", key=a[1], start=to_int(a[2]), stop=to_int(a[3])), group="list")
 register("llen", 2, f"{R} fast", lambda a, db: cmd(db, "llen", key=a[1]), group="list")
 register("lindex", 3, R, lambda a, db: cmd(db, "lindex", key=a[1], index=to_int(a[2])), group="list")
@@ -259,10 +291,7 @@ def _numkeys(args, i, name):
         return n
     n = to_int(args[i])
     if n < 1:
-        # Redis 7 says "at least 1 input key is needed for 'zintercard' command" for ZINTERCARD
-        # too; tests/unit/test_resp_types.py still pins this older text, so it stays for now.
-        raise RespError("ERR numkeys should be greater than 0" if name == "zintercard"
-                        else f"ERR at least 1 input key is needed for '{name}' command")
+        raise RespError(f"ERR at least 1 input key is needed for '{name}' command")
     if n > len(args) - i - 1:
         raise RespError(SYNTAX)
     return n
@@ -485,6 +514,11 @@ def _zpop_shape(result, proto, command=None):
     return RespPairs(result) if command.zpop.HasField("count") and isinstance(result, list) else result
 
 
+def _zmpop(args, db):
+    keys, is_min, count = parse_mpop(args, 1, b"MIN", b"MAX")
+    return cmd(db, "zmpop", keys=keys, max=not is_min, count=count)
+
+
 def _zrandmember(args, db):
     command = cmd(db, "zrandmember", key=args[1], seed=_seed())
     if len(args) >= 3:
@@ -499,6 +533,11 @@ def _zrank(rev):
         return cmd(db, "zrank", key=args[1], member=args[2], rev=rev, with_score=len(args) == 4)
 
     return build
+
+
+def _zrank_shape(result, proto, command=None):
+    # WITHSCORE on a missing member or key: a nil array, as in Redis (a nil bulk without it).
+    return nil_array_if_none(result, proto) if command.zrank.with_score else result
 
 
 def _zsetop_args(args, i, op: pb.ZSetOp, name: str, store: bool) -> None:
@@ -576,13 +615,14 @@ register("zrangebylex", -4, R, _zrange_legacy(pb.BY_LEX, False), group=Z)
 register("zrevrangebylex", -4, R, _zrange_legacy(pb.BY_LEX, True), group=Z)
 register("zrevrange", -4, R, _zrange_legacy(pb.BY_RANK, True), _with_scores_pairs, group=Z)
 register("zrangestore", -5, f"{W} denyoom", _zrangestore, keys=(1, 2, 1), group=Z)
-register("zrank", -3, f"{R} fast", _zrank(False), group=Z)
-register("zrevrank", -3, f"{R} fast", _zrank(True), group=Z)
+register("zrank", -3, f"{R} fast", _zrank(False), _zrank_shape, group=Z)
+register("zrevrank", -3, f"{R} fast", _zrank(True), _zrank_shape, group=Z)
 register("zremrangebyscore", 4, W, _zremrange(pb.BY_SCORE), group=Z)
 register("zremrangebyrank", 4, W, _zremrange(pb.BY_RANK), group=Z)
 register("zremrangebylex", 4, W, _zremrange(pb.BY_LEX), group=Z)
 register("zpopmin", -2, f"{W} fast", _zpop(False), _zpop_shape, group=Z)
 register("zpopmax", -2, f"{W} fast", _zpop(True), _zpop_shape, group=Z)
+register("zmpop", -4, f"{W}", _zmpop, nil_array_if_none, keys=(0, 0, 0), group=Z)
 register("zrandmember", -2, R, _zrandmember, _zrandmember_shape, group=Z)
 register("zscan", -3, R, _element_scan, as_scan, group=Z)
 register("zunion", -3, R, _zsetop(pb.SET_UNION, "zunion"), _with_scores_pairs, keys=(0, 0, 0), group=Z)

@@ -14,7 +14,20 @@ PINNED = {
     "SET_RANGE": 22, "MSET": 23, "MSET_NX": 24, "MGET": 25, "EXPIRE": 26, "PERSIST": 27,
     "TTL": 28, "TYPE": 29, "RENAME": 30, "SCAN": 31, "DB_SIZE": 32, "FLUSH_ALL": 33,
     "FLUSH_DB": 34, "DELETE_EXPIRED": 35, "MC_INCR": 36, "GET_META": 37, "GET_AND_TOUCH": 38,
+    # bits and LCS 40-49
+    "SETBIT": 40, "GETBIT": 41, "BITCOUNT": 42, "BITPOS": 43, "BITOP": 44, "LCS": 45,
+    "BITFIELD": 46, "BITFIELD_RO": 47,
 }
+
+
+# LMPOP / ZMPOP (node/lists.py, node/zsets.py).
+PINNED_MPOP = {"LMPOP": 141, "ZMPOP": 212}
+
+
+def test_mpop_command_numbers_are_pinned():
+    actual = {t.name: t.value for t in commands.CommandType}
+    for name, number in PINNED_MPOP.items():
+        assert actual.get(name) == number, f"{name} must keep type number {number}"
 
 
 def test_command_numbers_are_pinned():

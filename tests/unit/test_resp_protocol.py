@@ -296,3 +296,15 @@ def test_subcommand_errors_and_auth_without_a_password_match_redis(service):
         assert (await c.send(cmd("AUTH", "other", "x"))).startswith(b"-WRONGPASS")
         assert (await c.send(cmd("HELLO", "3", "AUTH", "default", "anything"))).startswith(b"%")
     run(go())
+
+
+def test_expire_with_xx_and_lt_needs_an_existing_expiry(service):
+    async def go():
+        c = Client(service)
+        await c.send(cmd("SET", "k", "v"))
+        assert await c.send(cmd("EXPIRE", "k", "100", "XX", "LT")) == b":0\r\n"  # no expiry yet: XX says no
+        assert await c.send(cmd("EXPIRE", "k", "100", "LT")) == b":1\r\n"        # LT alone: none is infinite
+        assert await c.send(cmd("EXPIRE", "k", "50", "LT", "XX")) == b":1\r\n"
+        assert await c.send(cmd("EXPIRE", "k", "80", "XX", "LT")) == b":0\r\n"   # not earlier
+        assert await c.send(cmd("EXPIRE", "k", "500", "XX", "GT")) == b":1\r\n"
+    run(go())
