@@ -17,7 +17,6 @@ import pytest
 from tests.cluster import wait_until
 from tests.integration.redis_helpers import (
     COMPARING_WITH_REDIS,
-    PROTOCOLS,
     WRONGTYPE,
     assert_arity_errors,
     assert_wrongtype,
@@ -32,16 +31,6 @@ from tests.integration.redis_helpers import (
 NOT_INTEGER = "value is not an integer or out of range"
 BIT_OFFSET = "bit offset is not an integer or out of range"
 SYNTAX = "syntax error"
-
-
-@pytest.fixture(params=PROTOCOLS, ids=["resp2", "resp3"])
-def protocol(request):
-    return request.param
-
-
-@pytest.fixture
-def r(cluster, protocol):
-    return client(cluster.leader(), protocol)
 
 
 def test_setbit_getbit(r):

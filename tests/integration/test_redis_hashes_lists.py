@@ -11,10 +11,8 @@ documented order; Redis's small hashes agree).
 
 from __future__ import annotations
 
-import pytest
 
 from tests.integration.redis_helpers import (
-    PROTOCOLS,
     assert_arity_errors,
     assert_wrongtype,
     client,
@@ -27,16 +25,6 @@ from tests.integration.redis_helpers import (
 )
 
 NOT_INTEGER = "value is not an integer or out of range"
-
-
-@pytest.fixture(params=PROTOCOLS, ids=["resp2", "resp3"])
-def protocol(request):
-    return request.param
-
-
-@pytest.fixture
-def r(cluster, protocol):
-    return client(cluster.leader(), protocol)
 
 
 # ---------------------------------------------------------------- hashes

@@ -17,18 +17,12 @@ import socket
 import pytest
 
 from tests.integration.redis_helpers import (
-    PROTOCOLS,
     WRONGTYPE,
     client,
     error,
     leader_and_follower,
     raw,
 )
-
-
-@pytest.fixture(params=PROTOCOLS, ids=["resp2", "resp3"])
-def protocol(request):
-    return request.param
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ import redis
 
 from tests.integration.redis_helpers import (
     COMPARING_WITH_REDIS,
-    PROTOCOLS,
     WRONGTYPE,
     RawConnection,
     assert_arity_errors,
@@ -36,16 +35,6 @@ from tests.integration.redis_helpers import (
 NOT_INTEGER = "value is not an integer or out of range"
 DB_RANGE = "DB index is out of range"
 EXECABORT = "Transaction discarded because of previous errors."
-
-
-@pytest.fixture(params=PROTOCOLS, ids=["resp2", "resp3"])
-def protocol(request):
-    return request.param
-
-
-@pytest.fixture
-def r(cluster, protocol):
-    return client(cluster.leader(), protocol)
 
 
 def as_dict(reply) -> dict:

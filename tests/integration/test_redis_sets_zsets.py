@@ -12,10 +12,8 @@ its own: docs/redis-compat.md).
 
 from __future__ import annotations
 
-import pytest
 
 from tests.integration.redis_helpers import (
-    PROTOCOLS,
     assert_arity_errors,
     assert_wrongtype,
     client,
@@ -29,16 +27,6 @@ from tests.integration.redis_helpers import (
 NOT_INTEGER = "value is not an integer or out of range"
 NOT_FLOAT = "value is not a valid float"
 INF = float("inf")
-
-
-@pytest.fixture(params=PROTOCOLS, ids=["resp2", "resp3"])
-def protocol(request):
-    return request.param
-
-
-@pytest.fixture
-def r(cluster, protocol):
-    return client(cluster.leader(), protocol)
 
 
 # ---------------------------------------------------------------- sets

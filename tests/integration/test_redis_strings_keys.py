@@ -18,7 +18,6 @@ import redis
 
 from tests.cluster import wait_until
 from tests.integration.redis_helpers import (
-    PROTOCOLS,
     WRONGTYPE,
     assert_arity_errors,
     assert_wrongtype,
@@ -33,16 +32,6 @@ from tests.integration.redis_helpers import (
 INVALID_EXPIRE = "invalid expire time in '{}' command"
 NOT_INTEGER = "value is not an integer or out of range"
 NOT_FLOAT = "value is not a valid float"
-
-
-@pytest.fixture(params=PROTOCOLS, ids=["resp2", "resp3"])
-def protocol(request):
-    return request.param
-
-
-@pytest.fixture
-def r(cluster, protocol):
-    return client(cluster.leader(), protocol)
 
 
 def test_set_and_its_options(r):
