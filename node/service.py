@@ -474,6 +474,7 @@ class Service:
             "term": raft.term,
             "commit_index": raft.commit_index,
             "applied_index": raft.applied_index,
+            "changes_applied": self._sm.changes,
             "last_index": raft.last_index,
             "members": members,
             "keys": sum(ks.keys),

@@ -137,6 +137,9 @@ class StateMachine:
         self._limits = limits
         self._settings: dict[str, str] = {}
         self._settings_generation = -1
+        #: Write commands applied here since start that changed something (INFO's
+        #: rdb_changes_since_last_save); local, not part of the replicated state.
+        self.changes = 0
         #: Called (on the Raft thread) with the replicated settings after they change.
         self.on_settings_change: list = []
         self._sync_settings()
@@ -200,6 +203,8 @@ class StateMachine:
             if previous is not _MISS:
                 return previous
         result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)
+        if name not in READ_COMMANDS and name != "noop" and not isinstance(result, CommandError):
+            self.changes += 1
         if dedup:
             self._dedup_store(txn, entry, result)
         return result

@@ -347,6 +347,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
     section("Persistence", [
         ("loading", 0), ("aof_enabled", 1), ("raftcache_appendfsync", status.get("appendfsync", "")),
         ("rdb_last_save_time", int(server.started_s)),
+        ("rdb_changes_since_last_save", status.get("changes_applied", 0)),
     ])
     st = server.stats
     svc = status.get("stats", {})
