@@ -114,6 +114,7 @@ class Connection(asyncio.Protocol):
         self.multi_db = 0
         self.multi_error = False
         self.watches: dict[tuple[int, bytes], int] = {}
+        self.unblocked: asyncio.Future | None = None   # set while blocked in a blocking pop
         self.last_write_index = 0
         self.created_s = time.time()
         self.last_s = time.monotonic()

@@ -33,7 +33,7 @@ _rng = random.SystemRandom()
 #: Container commands: subcommand -> Redis arity (counting the command and the subcommand).
 SUBCOMMANDS = {
     "client": {"setname": 3, "getname": 2, "id": 2, "info": 2, "list": -2, "setinfo": 4, "consistency": -2,
-               "no-evict": 3, "no-touch": 3, "kill": -3, "reply": 3, "help": 2},
+               "no-evict": 3, "no-touch": 3, "kill": -3, "reply": 3, "unblock": -3, "help": 2},
     "command": {"count": 2, "info": -2, "docs": -2, "list": -2, "getkeys": -3, "help": 2},
     "config": {"get": -3, "set": -4, "resetstat": 2, "rewrite": 2, "help": 2},
     "object": {"encoding": 3, "freq": 3, "idletime": 3, "refcount": 3, "help": 2},
@@ -208,6 +208,12 @@ async def client(conn, args):
         return OK
     if sub == b"kill":
         return _client_kill(conn, args)
+    if sub == b"unblock" and n <= 4:
+        mode = args[3].lower() if n == 4 else b"timeout"
+        if mode not in (b"timeout", b"error"):
+            raise RespError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        target = conn.server.connections.get(to_int(args[2]))
+        return int(target is not None and resp_blocking.unblock(target, mode.decode()))
     if sub == b"reply" and n == 3:
         return OK
     if sub == b"help":

@@ -39,6 +39,15 @@ _LLONG_MAX = (1 << 63) - 1
 _blocked = 0  # clients of this process waiting in _block (INFO clients' blocked_clients)
 
 
+def unblock(conn, mode: str) -> bool:
+    """CLIENT UNBLOCK: end `conn`'s wait as a timeout ("timeout") or with an error ("error")."""
+    waiting = getattr(conn, "unblocked", None)
+    if waiting is None or waiting.done():
+        return False
+    waiting.set_result(mode)
+    return True
+
+
 def blocked_clients() -> int:
     """How many clients of this node are blocked in a blocking pop right now."""
     return _blocked
@@ -100,13 +109,21 @@ async def _block(conn, keys: list[bytes], size_op: str, timeout_s: float, pop):
         global _blocked
         _blocked += 1
         waited = True
+        applied = asyncio.ensure_future(service.watcher.wait(seen + 1, 3600.0 if remaining is None else remaining))
+        conn.unblocked = loop.create_future()  # CLIENT UNBLOCK sets "timeout" or "error"
         try:
-            await service.watcher.wait(seen + 1, 3600.0 if remaining is None else remaining)
-        except DeadlineError:
-            if deadline is not None and loop.time() >= deadline:
+            await asyncio.wait((applied, conn.unblocked), return_when=asyncio.FIRST_COMPLETED)
+            if conn.unblocked.done():
+                if conn.unblocked.result() == "error":
+                    raise RespError("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+                return None
+            if isinstance(applied.exception(), DeadlineError) and deadline is not None and loop.time() >= deadline:
                 return None
         finally:
             _blocked -= 1
+            conn.unblocked = None
+            if not applied.done():
+                applied.cancel()
 
 
 async def _execute(conn, command):

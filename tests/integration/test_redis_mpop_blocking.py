@@ -151,3 +151,21 @@ def test_a_disconnected_blocked_client_takes_nothing(cluster, pool):
     r.rpush("gone", "only")
     # The gone client blocked first; the element must still be there for this one.
     assert raw(r, "BLPOP", "gone", "5") == [b"gone", b"only"]
+
+
+def test_client_unblock_ends_a_wait_as_a_timeout_or_an_error(cluster, pool):
+    leader, _ = leader_and_follower(cluster)
+    admin = client(leader, 2)
+    for mode, expect in ((b"TIMEOUT", None), (b"ERROR", "UNBLOCKED")):
+        blocked = client(leader, 2)
+        blocked_id = raw(blocked, "CLIENT", "ID")
+        waiting = pool.submit(raw, blocked, "BLPOP", "never", "0")
+        assert _blocked(waiting)
+        assert raw(admin, "CLIENT", "UNBLOCK", blocked_id, mode) == 1
+        if expect is None:
+            assert waiting.result(timeout=10) is None
+        else:
+            with pytest.raises(Exception, match="UNBLOCKED client unblocked via CLIENT UNBLOCK"):
+                waiting.result(timeout=10)
+    assert raw(admin, "CLIENT", "UNBLOCK", raw(admin, "CLIENT", "ID")) == 0  # not blocked
+    assert error(admin, "CLIENT", "UNBLOCK", "1", "LATER") == "CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
