@@ -334,6 +334,9 @@ class Connection(asyncio.Protocol):
             if command is None:  # a connection/server command
                 await self._settle(out, running)
                 running_kind = None
+                if "blocking" in spec.flags and out and not self.transport.is_closing():
+                    self.transport.write(b"".join(out))  # replies before a blocking pop go out now
+                    out.clear()
                 out.append(await self._local(spec, args))
                 if self.closing:
                     break

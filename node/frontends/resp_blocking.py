@@ -37,6 +37,30 @@ _LOCAL = ReadConsistency("any")
 _NOT_FLOAT = "ERR timeout is not a float or out of range"
 _LLONG_MAX = (1 << 63) - 1
 _blocked = 0  # clients of this process waiting in _block (INFO clients' blocked_clients)
+#: (db, key) -> the connections blocked on it here, first come first: a client
+#: may pop a key only when nobody blocked on it before (Redis's fairness).
+_queues: dict[tuple[int, bytes], list] = {}
+
+
+def _first_in_line(conn, db: int, key: bytes) -> bool:
+    queue = _queues.get((db, key))
+    return not queue or queue[0] is conn
+
+
+def _join(conn, db: int, keys: list[bytes]) -> None:
+    for key in keys:
+        queue = _queues.setdefault((db, key), [])
+        if conn not in queue:
+            queue.append(conn)
+
+
+def _leave(conn, db: int, keys: list[bytes]) -> None:
+    for key in keys:
+        queue = _queues.get((db, key))
+        if queue is not None and conn in queue:
+            queue.remove(conn)
+            if not queue:
+                del _queues[(db, key)]
 
 
 def unblock(conn, mode: str) -> bool:
@@ -85,6 +109,14 @@ async def _block(conn, keys: list[bytes], size_op: str, timeout_s: float, pop):
     A client that has gone (EOF or closed) stops waiting before it pops: Redis
     frees a disconnected client, so an element must never go to nobody.
     """
+    db = conn.db
+    try:
+        return await _wait_and_pop(conn, db, keys, size_op, timeout_s, pop)
+    finally:
+        _leave(conn, db, keys)
+
+
+async def _wait_and_pop(conn, db: int, keys: list[bytes], size_op: str, timeout_s: float, pop):
     service = conn.service
     loop = asyncio.get_running_loop()
     deadline = None if timeout_s == 0 else loop.time() + timeout_s
@@ -99,7 +131,7 @@ async def _block(conn, keys: list[bytes], size_op: str, timeout_s: float, pop):
                 if waited:  # a key that became another type while we waited: keep waiting (Redis)
                     continue
                 return size
-            if size:
+            if size and _first_in_line(conn, db, key):
                 reply = await pop(key)
                 if reply is not None:
                     return reply
@@ -109,6 +141,7 @@ async def _block(conn, keys: list[bytes], size_op: str, timeout_s: float, pop):
         global _blocked
         _blocked += 1
         waited = True
+        _join(conn, db, keys)
         applied = asyncio.ensure_future(service.watcher.wait(seen + 1, 3600.0 if remaining is None else remaining))
         conn.unblocked = loop.create_future()  # CLIENT UNBLOCK sets "timeout" or "error"
         try:

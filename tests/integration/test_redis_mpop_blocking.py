@@ -169,3 +169,20 @@ def test_client_unblock_ends_a_wait_as_a_timeout_or_an_error(cluster, pool):
                 waiting.result(timeout=10)
     assert raw(admin, "CLIENT", "UNBLOCK", raw(admin, "CLIENT", "ID")) == 0  # not blocked
     assert error(admin, "CLIENT", "UNBLOCK", "1", "LATER") == "CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
+
+
+def test_first_blocked_client_is_served_first_even_against_a_pipelined_pop(cluster, pool):
+    # Redis's "Unblock fairness is kept while pipelining": LPUSH then BLPOP in one pipeline
+    # must not take the element from the client that was already waiting on this node.
+    leader, _ = leader_and_follower(cluster)
+    first = pool.submit(raw, client(leader, 2), "BLPOP", "fair", "0")
+    assert _blocked(first)
+    with socket.create_connection(leader.redis_address, timeout=10) as s:
+        s.sendall(b"*3\r\n$5\r\nLPUSH\r\n$4\r\nfair\r\n$1\r\n1\r\n*3\r\n$5\r\nBLPOP\r\n$4\r\nfair\r\n$1\r\n0\r\n")
+        assert first.result(timeout=10) == [b"fair", b"1"]
+        assert s.recv(100) == b":1\r\n"                # the LPUSH; its BLPOP now waits in line
+        client(leader, 2).rpush("fair", "2")
+        reply = b""
+        while not reply.endswith(b"2\r\n"):
+            reply += s.recv(100)
+        assert reply == b"*2\r\n$4\r\nfair\r\n$1\r\n2\r\n"
