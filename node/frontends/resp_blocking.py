@@ -43,8 +43,13 @@ _queues: dict[tuple[int, bytes], list] = {}
 
 
 def _first_in_line(conn, db: int, key: bytes) -> bool:
-    queue = _queues.get((db, key))
-    return not queue or queue[0] is conn
+    """Nobody blocked on the key before `conn` (clients that have gone do not count)."""
+    for waiting in _queues.get((db, key), ()):
+        if waiting is conn:
+            return True
+        if not (waiting.eof or waiting.closing):
+            return False
+    return True
 
 
 def _join(conn, db: int, keys: list[bytes]) -> None:

@@ -116,8 +116,9 @@ def test_read_replica_serves_reads_and_is_not_in_the_quorum(clusters, tmp_path):
     # automatic snapshots: written atomically on schedule, pruned to 2 per node
     snaps = tmp_path / "snaps"
     wait_until(lambda: len([p for p in os.listdir(snaps) if "-n1-" in p]) == 2, 15, "two n1 snapshots")
-    names = sorted(os.listdir(snaps))
-    assert all(n.endswith(backup.SUFFIX) and not n.startswith(".") for n in names), names
+    # a snapshot being written is a hidden temporary file until its atomic rename
+    names = sorted(n for n in os.listdir(snaps) if not n.startswith(".backup-"))
+    assert all(n.endswith(backup.SUFFIX) for n in names), names
     newest = max((p for p in names if "-n1-" in p))
     assert backup.verify(str(snaps / newest)).key_count >= 20
 
