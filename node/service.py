@@ -55,6 +55,33 @@ def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+class _ForwardLanes:
+    """Dedup identities (client id, sequence) for writes this node forwards
+    without one (Redis and memcached clients send none). A lane serves one
+    write at a time, with a new sequence each time, so the state machine's
+    one-result-per-client table needs as many entries as there are forwarded
+    writes in flight, not one per write."""
+
+    def __init__(self, node_id: str, rng: random.Random):
+        self._prefix = f"fwd/{node_id}/{rng.getrandbits(48):012x}/"
+        self._free: list[list] = []
+        self._made = 0
+        self._sequences: dict[str, int] = {}
+
+    def take(self) -> tuple[str, int]:
+        if self._free:
+            client_id = self._free.pop()
+        else:
+            self._made += 1
+            client_id = f"{self._prefix}{self._made}"
+        sequence = self._sequences.get(client_id, 0) + 1
+        self._sequences[client_id] = sequence
+        return client_id, sequence
+
+    def give_back(self, lane: tuple[str, int]) -> None:
+        self._free.append(lane[0])
+
+
 class Service:
     """One execute() for all protocols; see the module docstring."""
 
@@ -77,6 +104,7 @@ class Service:
         self._freshness_probe: asyncio.Future | None = None
         self._expiry_task: asyncio.Task | None = None
         self._rng = random.Random(random.SystemRandom().getrandbits(64))  # seeds need not be secret
+        self._lanes = _ForwardLanes(config.id, self._rng)
         self._batch: list[tuple[pb.LogEntry, asyncio.Future]] = []
         self._batch_bytes = 0
         self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "barriers": 0, "batches": 0}
@@ -215,24 +243,35 @@ class Service:
     async def _write(self, command: Command, client_id: str, sequence: int, forward: bool) -> tuple[object, int]:
         deadline = self._loop.time() + self._timeout_s
         delay_s = 0.01
-        while True:
-            try:
-                if self._raft.is_leader:
-                    return await self._propose_nowait(command, client_id, sequence)
-                if not forward:
-                    raise NotLeaderError("not the leader")
-                leader = self._raft.leader_id
-                if leader is not None and leader != self.config.id and self.forwarder is not None:
-                    self.stats["forwarded"] += 1
-                    return await self.forwarder.forward(leader, command, None, client_id, sequence)
-            except (NotLeaderError, UnavailableError):
-                if not forward:
-                    raise
-            remaining = deadline - self._loop.time()
-            if remaining <= 0:
-                raise UnavailableError("no leader could take the write; retry")
-            await asyncio.sleep(min(delay_s, remaining))
-            delay_s = min(delay_s * 2, 0.2)
+        lane = None
+        try:
+            while True:
+                try:
+                    if self._raft.is_leader:
+                        return await self._propose_nowait(command, client_id, sequence)
+                    if not forward:
+                        raise NotLeaderError("not the leader")
+                    leader = self._raft.leader_id
+                    if leader is not None and leader != self.config.id and self.forwarder is not None:
+                        if not client_id:
+                            # A forward that fails may still have been logged (the leader died
+                            # after committing it): retries carry one identity, so the state
+                            # machine applies the write once (DESIGN.md invariant 5).
+                            lane = self._lanes.take()
+                            client_id, sequence = lane
+                        self.stats["forwarded"] += 1
+                        return await self.forwarder.forward(leader, command, None, client_id, sequence)
+                except (NotLeaderError, UnavailableError):
+                    if not forward:
+                        raise
+                remaining = deadline - self._loop.time()
+                if remaining <= 0:
+                    raise UnavailableError("no leader could take the write; retry")
+                await asyncio.sleep(min(delay_s, remaining))
+                delay_s = min(delay_s * 2, 0.2)
+        finally:
+            if lane is not None:
+                self._lanes.give_back(lane)
 
     def _propose_nowait(self, command: Command, client_id: str, sequence: int) -> asyncio.Future:
         """Stamp `command` and queue it for the next group commit; the future gives (result, index).

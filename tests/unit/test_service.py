@@ -156,6 +156,35 @@ def test_follower_forwards_writes_and_linearizable_reads_but_serves_any_locally(
     run(go())
 
 
+def test_a_forwarded_write_is_retried_with_one_dedup_identity(env):
+    """The leader may have logged a write whose forward failed (it died after
+    committing): the retry must carry the same client id and sequence, so the
+    state machine applies it once. Found by the chaos smoke run."""
+    service, raft, _ = env
+    raft.is_leader, raft.leader_id = False, "n2"
+    seen = []
+
+    class FlakyForwarder:
+        async def forward(self, node_id, command, consistency, client_id, sequence):
+            seen.append((client_id, sequence))
+            if len(seen) == 1:
+                raise UnavailableError("connection to the leader lost")
+            return commands.OK, 7
+
+    service.forwarder = FlakyForwarder()
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        assert await service.execute(pb.Command(set=pb.Set(key=b"k", value=b"v"))) == (commands.OK, 7)
+        assert len(seen) == 2 and seen[0] == seen[1] and seen[0][0].startswith("fwd/") and seen[0][1] == 1
+        await service.execute(pb.Command(set=pb.Set(key=b"k", value=b"w")))  # the lane is reused, next sequence
+        assert seen[2] == (seen[0][0], 2)
+        await service.execute(pb.Command(set=pb.Set(key=b"k", value=b"x")), client_id="sdk", sequence=9)
+        assert seen[3] == ("sdk", 9)  # a client's own identity is kept
+
+    run(go())
+
+
 def test_bounded_reads_prove_freshness_with_the_leader_not_with_message_arrival(env):
     service, raft, forwarder = env
     raft.is_leader, raft.leader_id = False, "n2"
