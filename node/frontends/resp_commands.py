@@ -124,15 +124,20 @@ def to_score_bound(arg: bytes) -> float:
     return f
 
 
-def positive_count(arg: bytes) -> int:
-    """Redis's getPositiveLongFromObjectOrReply with a message: one text for any bad count."""
+def non_negative(arg: bytes, error: str) -> int:
+    """A non-negative integer, or `error` for anything else (Redis gives one text for both)."""
     try:
         n = to_int(arg)
     except RespError:
         n = -1
     if n < 0:
-        raise RespError("ERR value is out of range, must be positive")
+        raise RespError(error)
     return n
+
+
+def positive_count(arg: bytes) -> int:
+    """Redis's getPositiveLongFromObjectOrReply with a message: one text for any bad count."""
+    return non_negative(arg, "ERR value is out of range, must be positive")
 
 
 def upper(arg: bytes) -> bytes:

@@ -16,6 +16,7 @@ from raftcache.node.frontends.resp_commands import (
     as_scan,
     cmd,
     nil_array_if_none,
+    non_negative,
     parse_cursor,
     parse_scan_options,
     positive_count,
@@ -299,13 +300,7 @@ def _numkeys(args, i, name):
 
 def _limit(arg: bytes) -> int:
     """SINTERCARD/ZINTERCARD LIMIT: one text for anything but a non-negative integer."""
-    try:
-        limit = to_int(arg)
-    except RespError:
-        limit = -1
-    if limit < 0:
-        raise RespError("ERR LIMIT can't be negative")
-    return limit
+    return non_negative(arg, "ERR LIMIT can't be negative")
 
 
 def _sintercard(args, db):
