@@ -410,23 +410,29 @@ class Savepoint:
 # ---------------------------------------------------------------- keyspace
 
 class _SwapLock:
-    """Many readers at once; an environment swap waits for them and holds new ones off."""
+    """Many readers at once; an environment swap waits for them and holds new ones off.
+
+    On every read's path: a reader takes only the plain lock (no Condition
+    machinery) unless a swap is under way, and wakes the swapper only when
+    one is waiting.
+    """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._readers = 0
         self._swapping = False
 
     def acquire_shared(self) -> None:
-        with self._cond:
+        with self._lock:
             while self._swapping:
                 self._cond.wait()
             self._readers += 1
 
     def release_shared(self) -> None:
-        with self._cond:
+        with self._lock:
             self._readers -= 1
-            if not self._readers:
+            if self._swapping and not self._readers:
                 self._cond.notify_all()
 
     @contextmanager
@@ -440,6 +446,8 @@ class _SwapLock:
     @contextmanager
     def exclusive(self) -> Iterator[None]:
         with self._cond:
+            while self._swapping:
+                self._cond.wait()
             self._swapping = True
             while self._readers:
                 self._cond.wait()

@@ -51,6 +51,10 @@ class Forwarder(Protocol):
     async def forward_batch(self, node_id: str, requests: list) -> list: ...
 
 
+#: Service.get_now's answer when the read must take the ordinary path.
+NOT_NOW = object()
+
+
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -414,21 +418,37 @@ class Service:
     def _local_read(self, command: Command) -> tuple[object, int]:
         return self._sm.read_at(command, wall_ms(), checked=True)  # execute() validated it
 
+    def _servable_now(self, consistency: ReadConsistency | None) -> bool:
+        """A read at this level needs no waiting here: any, or lease/bounded under a leader's lease."""
+        level = (consistency or self._default).level or self._default.level
+        if level == "any":
+            return True
+        raft = self._raft
+        return level in ("lease", "bounded") and raft.is_leader and raft.lease_valid()
+
     def read_now(self, command: Command, consistency: ReadConsistency | None) -> tuple[object, int] | None:
         """Serve a read without waiting when its level allows (any; lease or bounded
         with a lease on the leader); None when it needs execute(). Front ends use
         it to skip a task per read on the hot path."""
-        if command.WhichOneof("op") not in commands.READ_COMMANDS:
+        if command.WhichOneof("op") not in commands.READ_COMMANDS or not self._servable_now(consistency):
             return None
-        level = (consistency or self._default).level or self._default.level
-        raft = self._raft
-        if level == "any" or (level in ("lease", "bounded") and raft.is_leader and raft.lease_valid()):
-            error = self._validate(command)
-            if error is not None:
-                return error, 0
-            self.stats["reads"] += 1
-            return self._local_read(command)
-        return None
+        error = self._validate(command)
+        if error is not None:
+            return error, 0
+        self.stats["reads"] += 1
+        return self._local_read(command)
+
+    def get_now(self, db: int, key: bytes, consistency: ReadConsistency | None) -> bytes | None | object:
+        """GET `key` in `db` without a Command when no waiting is needed: the
+        value, None (absent), a CommandError (WRONGTYPE), or NOT_NOW when the
+        caller must take the ordinary path (read_now / execute). `db` must be
+        valid; an over-long key is NOT_NOW, so the ordinary path reports it."""
+        if len(key) > self._sm.limits.max_key_bytes or not self._servable_now(consistency):
+            return NOT_NOW
+        stats = self.stats
+        stats["commands"] += 1
+        stats["reads"] += 1
+        return self._sm.get_string(db, key, wall_ms())
 
     async def _barrier(self) -> None:
         """Wait for a committed no-op proposed after this call: confirms leadership.

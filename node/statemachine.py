@@ -33,6 +33,7 @@ from raftcache.node.commands import READ_COMMANDS, Command, LogEntry
 from raftcache.node.config import KeyspaceConfig
 from raftcache.node.errors import CommandError, Reason, out_of_memory
 from raftcache.node.keyspace import Keyspace, KeyspaceFullError, WriteTxn
+from raftcache.node import strings
 from raftcache.node.strings import Ctx
 from raftcache.proto import commands_pb2 as pb
 
@@ -356,6 +357,11 @@ class StateMachine:
             return CommandError(f"unknown command '{name}'", Reason.SYNTAX), self._keyspace.applied_index
         with self._keyspace.reader() as txn:
             return handler(self._context(txn, command.db, now_ms, 0, 0), getattr(command, name)), txn.applied_index()
+
+    def get_string(self, db: int, key: bytes, now_ms: int) -> bytes | None | CommandError:
+        """GET without a Command: the front ends' hot path (limits already checked)."""
+        with self._keyspace.reader() as txn:
+            return strings.string_value(txn, db, key, now_ms)
 
     def snapshot(self, path: str) -> int:
         """Write a consistent, fsynced copy of the keyspace to `path`; returns the index it covers."""

@@ -127,9 +127,17 @@ def parse_int(value: bytes) -> int | None:
 # ---------------------------------------------------------------- strings
 
 def get(ctx: Ctx, op: pb.Get):
-    txn, db = ctx.txn, ctx.db
-    record = _string(txn, db, ctx, op.key)
-    return record.value if isinstance(record, Record) else record
+    return string_value(ctx.txn, ctx.db, op.key, ctx.now_ms)
+
+
+def string_value(txn, db: int, key: bytes, now_ms: int) -> bytes | None | CommandError:
+    """GET's answer: the string at `key`, None when absent or expired, or WRONGTYPE."""
+    record = txn.get(db, key, now_ms)
+    if record is None:
+        return None
+    if record.type != ValueType.STRING:
+        return wrong_type()
+    return record.value
 
 
 def set_(ctx: Ctx, op: pb.Set):

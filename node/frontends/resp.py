@@ -8,7 +8,8 @@ encoding are in resp_protocol.py, argument parsing in resp_commands.py /
 resp_types.py, connection and server commands in resp_admin.py.
 
 Must not import lmdb or pysyncobj, nor hold business logic: every data
-command becomes one `Command` for `service.execute`.
+command becomes one `Command` for `service.execute`, except a lone
+`GET key` (the commonest cache request), answered by `service.get_now`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, NotLeaderError, RaftcacheError, UnavailableError
+from raftcache.node.service import NOT_NOW
 from raftcache.node.frontends import resp_admin, resp_blocking
 from raftcache.node.frontends.resp_commands import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
@@ -30,6 +32,7 @@ from raftcache.node.frontends.resp_protocol import (
     RequestParser,
     RespError,
     encode,
+    lone_get_key,
 )
 from raftcache.proto import commands_pb2 as pb
 
@@ -170,6 +173,8 @@ class Connection(asyncio.Protocol):
         if self.closing or self.parser._error is not None:
             return
         self.last_s = time.monotonic()
+        if self.task is None and not self.pending and not self.parser.buf and self._answer_lone_get(data):
+            return
         self.parser.feed(data)
         try:
             self.pending.extend(self.parser.parse())
@@ -182,6 +187,29 @@ class Connection(asyncio.Protocol):
             self.transport.pause_reading()
         if self.pending and self.task is None:
             self._dispatch()
+
+    def _answer_lone_get(self, data: bytes) -> bool:
+        """Answer `data` if it is one `GET key` servable now; False: take the ordinary path.
+
+        The commonest request of a cache, served without parser, Command or
+        task (Service.get_now); every other case, errors included, is the
+        ordinary path's.
+        """
+        if self.multi is not None or not self.authenticated:
+            return False
+        key = lone_get_key(data)
+        if key is None:
+            return False
+        value = self.service.get_now(self.db, key, self.consistency)
+        if value is NOT_NOW:
+            return False
+        self.last_cmd = "get"
+        self.server.stats["total_commands_processed"] += 1
+        if type(value) is bytes:
+            self.transport.write(b"$%d\r\n%s\r\n" % (len(value), value))
+        else:
+            self.transport.write(encode(value, self.proto))
+        return True
 
     def _dispatch(self) -> None:
         """Answer what needs no waiting now; hand the rest to the command loop."""

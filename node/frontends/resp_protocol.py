@@ -160,6 +160,30 @@ class RequestParser:
         return args, nl + 1
 
 
+_GET_PREFIX = b"*2\r\n$3\r\n"
+
+
+def lone_get_key(data: bytes) -> bytes | None:
+    """The key when `data` is exactly one well-formed `GET key` multibulk frame, else None.
+
+    The front end's hot path for -P 1 clients: such a frame needs no parser
+    state (the caller checks the parser's buffer is empty). Anything else,
+    including a GET with the size line spelled unusually, returns None and
+    goes through RequestParser, which gives Redis's errors.
+    """
+    if not data.startswith(_GET_PREFIX) or data[8:11].lower() != b"get" or data[11:14] != b"\r\n$":
+        return None
+    nl = data.find(b"\r\n", 14)
+    size = data[14:nl]
+    if nl < 0 or not size.isdigit() or len(size) > 10:
+        return None
+    start = nl + 2
+    end = start + int(size)
+    if len(data) != end + 2 or data[end:] != b"\r\n":
+        return None
+    return data[start:end]
+
+
 def _to_int(text) -> int | None:
     """Redis's string2ll: optional '-', digits, no spaces or '+', at most 20 chars."""
     if not text or len(text) > 20:

@@ -14,7 +14,7 @@ import time
 from raftcache.node import commands, settings
 from raftcache.node.config import FrontendConfig, KeyspaceConfig, NodeConfig
 from raftcache.node.keyspace import Keyspace
-from raftcache.node.service import stamp
+from raftcache.node.service import NOT_NOW, stamp
 from raftcache.node.statemachine import StateMachine
 from raftcache.proto import commands_pb2 as pb
 
@@ -69,6 +69,12 @@ class FakeService:
     def read_now(self, command, consistency=None):
         """Like Service.read_now: this fake serves no read inline, so every read goes through execute()."""
         return None
+
+    def get_now(self, db, key, consistency=None):
+        """Like Service.get_now at level `any`: a lone GET is served inline (the RESP hot path)."""
+        if len(key) > self.limits.max_key_bytes:
+            return NOT_NOW
+        return self.sm.get_string(db, key, time.time_ns() // 1_000_000)
 
     def status(self) -> dict:
         stats = self.keyspace.stats()

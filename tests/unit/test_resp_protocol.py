@@ -15,7 +15,7 @@ import pytest
 
 from raftcache.node.config import FrontendConfig
 from raftcache.node.frontends import resp
-from raftcache.node.frontends.resp_protocol import ProtocolError, RequestParser, split_args
+from raftcache.node.frontends.resp_protocol import ProtocolError, RequestParser, lone_get_key, split_args
 from tests.unit.resp_fakes import FakeService
 
 
@@ -307,4 +307,50 @@ def test_expire_with_xx_and_lt_needs_an_existing_expiry(service):
         assert await c.send(cmd("EXPIRE", "k", "50", "LT", "XX")) == b":1\r\n"
         assert await c.send(cmd("EXPIRE", "k", "80", "XX", "LT")) == b":0\r\n"   # not earlier
         assert await c.send(cmd("EXPIRE", "k", "500", "XX", "GT")) == b":1\r\n"
+    run(go())
+
+
+@pytest.mark.parametrize("frame, key", [
+    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", b"k"),
+    (b"*2\r\n$3\r\ngEt\r\n$0\r\n\r\n", b""),
+    (b"*2\r\n$3\r\nget\r\n$4\r\na\r\nb\r\n", b"a\r\nb"),  # binary-safe: the length decides
+    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", None),  # a pipeline
+    (b"*2\r\n$3\r\nGET\r\n$2\r\nk\r\n", None),    # truncated
+    (b"*2\r\n$3\r\nGET\r\n$1\r\nkXY", None),      # bad terminator: the parser's business
+    (b"*2\r\n$3\r\nGET\r\n$-1\r\n\r\n", None),
+    (b"*2\r\n$3\r\nGET\r\n$+1\r\nk\r\n", None),
+    (b"*2\r\n$3\r\nSET\r\n$1\r\nk\r\n", None),
+    (b"*3\r\n$3\r\nGET\r\n$1\r\nk\r\n$1\r\nk\r\n", None),
+    (b"GET k\r\n", None),
+])
+def test_lone_get_frame_recognised_exactly(frame, key):
+    assert lone_get_key(frame) == key
+
+
+def test_lone_get_keeps_redis_semantics(service, tmp_path):
+    """The GET hot path answers as the ordinary path would, and steps aside where it must."""
+    async def go():
+        c = Client(service)
+        get = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+        assert await c.send(get) == b"$-1\r\n"
+        assert await c.send(cmd("SET", "k", "v\r\n")) == b"+OK\r\n"
+        assert await c.send(get) == b"$3\r\nv\r\n\r\n"
+        executed = len(service.executed)
+        assert await c.send(get) == b"$3\r\nv\r\n\r\n"
+        assert len(service.executed) == executed      # served without a Command
+        assert (await c.send(cmd("HELLO", "3"))).startswith(b"%")
+        assert await c.send(cmd("GET", "missing")) == b"_\r\n"
+        assert await c.send(cmd("HSET", "h", "f", "v")) == b":1\r\n"
+        assert await c.send(cmd("GET", "h")) == b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+        assert await c.send(cmd("SELECT", "1")) == b"+OK\r\n"
+        assert await c.send(get) == b"_\r\n"          # the selected database
+        assert await c.send(cmd("MULTI")) == b"+OK\r\n"
+        assert await c.send(get) == b"+QUEUED\r\n"    # queued, not answered
+        assert await c.send(cmd("EXEC")) == b"*1\r\n_\r\n"
+        long_key = b"k" * (service.limits.max_key_bytes + 1)
+        assert (await c.send(cmd("GET", long_key))).startswith(b"-ERR")  # the ordinary path's error
+        assert not c.transport.closed
+
+        locked = Client(service, password="secret")
+        assert await locked.send(get) == b"-NOAUTH Authentication required.\r\n"
     run(go())
