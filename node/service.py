@@ -232,6 +232,23 @@ class Service:
             return fut, False
         return asyncio.ensure_future(self._write(command, client_id, sequence, forward=True)), False
 
+    def lanes_for(self, requests: list) -> tuple[list, list]:
+        """`requests` with a forwarding lane as the identity of each write that has
+        none, and the lanes taken (give them back with give_back_lanes)."""
+        out, lanes = [], []
+        for request in requests:
+            command, consistency, client_id, _ = request
+            if not client_id and not commands.is_read(command):
+                lane = self._lanes.take()
+                lanes.append(lane)
+                request = (command, consistency, *lane)
+            out.append(request)
+        return out, lanes
+
+    def give_back_lanes(self, lanes: list) -> None:
+        for lane in lanes:
+            self._lanes.give_back(lane)
+
     async def execute_forwarded(
         self, command: Command, consistency: ReadConsistency | None, client_id: str, sequence: int
     ) -> tuple[object, int]:
@@ -555,14 +572,26 @@ async def execute_many(service: "Service", requests: list, forward: bool = True)
     pipeline sees its own writes as Redis pipelines do. A request that
     fails with a RaftcacheError yields that error in its slot.
     """
-    loop = asyncio.get_running_loop()
     if forward and not service.is_leader and any(not commands.is_read(r[0]) for r in requests):
         leader = service.leader_id
         if leader and leader != service.config.id and service.forwarder is not None:
+            # A batch that fails may still have been logged in part (the leader died
+            # after committing it): its writes carry identities the one-by-one retry
+            # reuses, so each is applied once (DESIGN.md invariant 5).
+            requests, lanes = service.lanes_for(requests)
             try:
-                return await service.forwarder.forward_batch(leader, requests)
-            except (NotLeaderError, UnavailableError):
-                pass  # fall back to one-by-one, which waits for a leader
+                try:
+                    return await service.forwarder.forward_batch(leader, requests)
+                except (NotLeaderError, UnavailableError):
+                    pass  # fall back to one-by-one, which waits for a leader
+                return await _execute_each(service, requests, forward)
+            finally:
+                service.give_back_lanes(lanes)
+    return await _execute_each(service, requests, forward)
+
+
+async def _execute_each(service: "Service", requests: list, forward: bool) -> list:
+    loop = asyncio.get_running_loop()
     pending: list[asyncio.Future] = []
     outstanding: list[asyncio.Future] = []
     retry_if_unlogged: set[int] = set()

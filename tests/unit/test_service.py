@@ -185,6 +185,45 @@ def test_a_forwarded_write_is_retried_with_one_dedup_identity(env):
     run(go())
 
 
+def test_a_forwarded_batch_is_retried_with_the_identities_it_was_sent_with(env):
+    """A pipeline forwarded as one batch may be logged in part before the link
+    fails: the one-by-one retry must reuse each write's identity (not add new
+    ones), so nothing is applied twice. Reads carry none; own identities stay."""
+    service, raft, _ = env
+    raft.is_leader, raft.leader_id = False, "n2"
+    batches, singles = [], []
+
+    class FlakyForwarder:
+        async def forward_batch(self, node_id, requests):
+            batches.append([(r[2], r[3]) for r in requests])
+            raise UnavailableError("connection to the leader lost")
+
+        async def forward(self, node_id, command, consistency, client_id, sequence):
+            singles.append((client_id, sequence))
+            return commands.OK, 7
+
+    service.forwarder = FlakyForwarder()
+    requests = [
+        (pb.Command(set=pb.Set(key=b"a", value=b"1")), None, "", 0),
+        (pb.Command(get=pb.Get(key=b"a")), ReadConsistency("any"), "", 0),
+        (pb.Command(set=pb.Set(key=b"b", value=b"2")), None, "", 0),
+        (pb.Command(set=pb.Set(key=b"c", value=b"3")), None, "sdk", 4),
+    ]
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        results = await execute_many(service, requests)
+        assert [r[0] for r in results] == [commands.OK, None, commands.OK, commands.OK]
+        sent = batches[0]
+        assert sent[1] == ("", 0) and sent[3] == ("sdk", 4)
+        assert sent[0][0].startswith("fwd/") and sent[2][0].startswith("fwd/") and sent[0] != sent[2]
+        assert singles == [sent[0], sent[2], sent[3]]
+        await execute_many(service, requests[:1])  # the lanes were given back: reused, next sequence
+        assert batches[1][0] in ((sent[0][0], sent[0][1] + 1), (sent[2][0], sent[2][1] + 1))
+
+    run(go())
+
+
 def test_bounded_reads_prove_freshness_with_the_leader_not_with_message_arrival(env):
     service, raft, forwarder = env
     raft.is_leader, raft.leader_id = False, "n2"
