@@ -32,7 +32,7 @@ from raftcache.node.frontends.resp_protocol import (
     RequestParser,
     RespError,
     encode,
-    lone_get_key,
+    lone_frame,
 )
 from raftcache.proto import commands_pb2 as pb
 
@@ -173,34 +173,37 @@ class Connection(asyncio.Protocol):
         if self.closing or self.parser._error is not None:
             return
         self.last_s = time.monotonic()
-        if self.task is None and not self.pending and not self.parser.buf and self._answer_lone_get(data):
-            return
-        self.parser.feed(data)
-        try:
-            self.pending.extend(self.parser.parse())
-            if self.parser._error is not None:
-                self.parser.parse()
-        except ProtocolError as e:
-            self.pending.append(e)
-            self.transport.pause_reading()
+        args = None
+        if not self.parser.buf and self.authenticated:
+            args = lone_frame(data, self.parser.max_bulk_bytes)
+        if args is not None:
+            if self.task is None and not self.pending and self._answer_lone_get(args):
+                return
+            self.pending.append(args)
+        else:
+            self.parser.feed(data)
+            try:
+                self.pending.extend(self.parser.parse())
+                if self.parser._error is not None:
+                    self.parser.parse()
+            except ProtocolError as e:
+                self.pending.append(e)
+                self.transport.pause_reading()
         if len(self.pending) > _MAX_PENDING:
             self.transport.pause_reading()
         if self.pending and self.task is None:
             self._dispatch()
 
-    def _answer_lone_get(self, data: bytes) -> bool:
-        """Answer `data` if it is one `GET key` servable now; False: take the ordinary path.
+    def _answer_lone_get(self, args: list[bytes]) -> bool:
+        """Answer `args` if it is `GET key` servable now; False: take the ordinary path.
 
-        The commonest request of a cache, served without parser, Command or
-        task (Service.get_now); every other case, errors included, is the
+        The commonest request of a cache, served without Command or task
+        (Service.get_now); every other case, errors included, is the
         ordinary path's.
         """
-        if self.multi is not None or not self.authenticated:
+        if len(args) != 2 or args[0].lower() != b"get" or self.multi is not None:
             return False
-        key = lone_get_key(data)
-        if key is None:
-            return False
-        value = self.service.get_now(self.db, key, self.consistency)
+        value = self.service.get_now(self.db, args[1], self.consistency)
         if value is NOT_NOW:
             return False
         self.last_cmd = "get"

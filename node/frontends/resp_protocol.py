@@ -160,28 +160,43 @@ class RequestParser:
         return args, nl + 1
 
 
-_GET_PREFIX = b"*2\r\n$3\r\n"
+LONE_FRAME_MAX_ARGS = 64
 
 
-def lone_get_key(data: bytes) -> bytes | None:
-    """The key when `data` is exactly one well-formed `GET key` multibulk frame, else None.
+def lone_frame(data: bytes, max_bulk_bytes: int) -> list[bytes] | None:
+    """The arguments when `data` is exactly one complete multibulk frame, else None.
 
-    The front end's hot path for -P 1 clients: such a frame needs no parser
-    state (the caller checks the parser's buffer is empty). Anything else,
-    including a GET with the size line spelled unusually, returns None and
-    goes through RequestParser, which gives Redis's errors.
+    The hot path of -P 1 clients, whose every read from the socket is one
+    command: such a frame needs no parser state (the caller checks the
+    parser's buffer is empty). Anything unusual (more than
+    LONE_FRAME_MAX_ARGS arguments, a pipeline, a partial or malformed frame,
+    a bulk over `max_bulk_bytes`) returns None and goes through
+    RequestParser, which gives Redis's errors.
     """
-    if not data.startswith(_GET_PREFIX) or data[8:11].lower() != b"get" or data[11:14] != b"\r\n$":
+    if data[:1] != b"*":
         return None
-    nl = data.find(b"\r\n", 14)
-    size = data[14:nl]
-    if nl < 0 or not size.isdigit() or len(size) > 10:
+    find = data.find
+    nl = find(b"\r\n", 1)
+    count = data[1:nl]
+    if nl < 0 or not count.isdigit() or len(count) > 2:
         return None
-    start = nl + 2
-    end = start + int(size)
-    if len(data) != end + 2 or data[end:] != b"\r\n":
+    count = int(count)
+    if not 0 < count <= LONE_FRAME_MAX_ARGS:
         return None
-    return data[start:end]
+    args = []
+    pos = nl + 2
+    for _ in range(count):
+        nl = find(b"\r\n", pos)
+        size = data[pos + 1:nl]
+        if data[pos:pos + 1] != b"$" or nl < 0 or not size.isdigit() or len(size) > 10:
+            return None
+        start = nl + 2
+        pos = start + int(size)
+        if pos - start > max_bulk_bytes or data[pos:pos + 2] != b"\r\n":
+            return None
+        args.append(data[start:pos])
+        pos += 2
+    return args if pos == len(data) else None
 
 
 def _to_int(text) -> int | None:

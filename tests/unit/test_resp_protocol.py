@@ -15,7 +15,7 @@ import pytest
 
 from raftcache.node.config import FrontendConfig
 from raftcache.node.frontends import resp
-from raftcache.node.frontends.resp_protocol import ProtocolError, RequestParser, lone_get_key, split_args
+from raftcache.node.frontends.resp_protocol import ProtocolError, RequestParser, lone_frame, split_args
 from tests.unit.resp_fakes import FakeService
 
 
@@ -310,21 +310,25 @@ def test_expire_with_xx_and_lt_needs_an_existing_expiry(service):
     run(go())
 
 
-@pytest.mark.parametrize("frame, key", [
-    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", b"k"),
-    (b"*2\r\n$3\r\ngEt\r\n$0\r\n\r\n", b""),
-    (b"*2\r\n$3\r\nget\r\n$4\r\na\r\nb\r\n", b"a\r\nb"),  # binary-safe: the length decides
+@pytest.mark.parametrize("frame, args", [
+    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", [b"GET", b"k"]),
+    (b"*2\r\n$3\r\ngEt\r\n$0\r\n\r\n", [b"gEt", b""]),
+    (b"*2\r\n$3\r\nget\r\n$4\r\na\r\nb\r\n", [b"get", b"a\r\nb"]),  # binary-safe: the length decides
+    (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nvv\r\n", [b"SET", b"k", b"vv"]),
     (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", None),  # a pipeline
     (b"*2\r\n$3\r\nGET\r\n$2\r\nk\r\n", None),    # truncated
     (b"*2\r\n$3\r\nGET\r\n$1\r\nkXY", None),      # bad terminator: the parser's business
     (b"*2\r\n$3\r\nGET\r\n$-1\r\n\r\n", None),
     (b"*2\r\n$3\r\nGET\r\n$+1\r\nk\r\n", None),
-    (b"*2\r\n$3\r\nSET\r\n$1\r\nk\r\n", None),
-    (b"*3\r\n$3\r\nGET\r\n$1\r\nk\r\n$1\r\nk\r\n", None),
-    (b"GET k\r\n", None),
+    (b"*2\r\n$3\r\nGET\r\n:1\r\n", None),
+    (b"*0\r\n", None),
+    (b"*-1\r\n", None),
+    (b"*65\r\n" + b"$1\r\nx\r\n" * 65, None),           # long commands: the parser
+    (b"*2\r\n$3\r\nSET\r\n$11\r\nhello world\r\n", None),  # over max_bulk_bytes (10)
+    (b"GET k\r\n", None),                              # inline
 ])
-def test_lone_get_frame_recognised_exactly(frame, key):
-    assert lone_get_key(frame) == key
+def test_lone_frame_recognised_exactly(frame, args):
+    assert lone_frame(frame, max_bulk_bytes=10) == args
 
 
 def test_lone_get_keeps_redis_semantics(service, tmp_path):
