@@ -30,6 +30,7 @@ from raftcache.node.errors import (
     RaftcacheError,
     UnavailableError,
 )
+from raftcache.node.forwarding import WriteCoalescer
 from raftcache.node.waiters import AppliedWatcher, Completions, settle, settle_batch
 from raftcache.proto import commands_pb2 as pb
 
@@ -95,6 +96,7 @@ class Service:
         self._raft = replicator
         self._keyspace = keyspace
         self.forwarder = forwarder
+        self._coalescer = WriteCoalescer(MAX_BATCH_ENTRIES)
         self._default = ReadConsistency(config.service.default_read)
         self._node_settings = settings.node_defaults(config)
         self._settings_changed(statemachine.settings)
@@ -281,7 +283,7 @@ class Service:
                             lane = self._lanes.take()
                             client_id, sequence = lane
                         self.stats["forwarded"] += 1
-                        return await self.forwarder.forward(leader, command, None, client_id, sequence)
+                        return await self._coalescer.forward(self.forwarder, leader, command, client_id, sequence)
                 except (NotLeaderError, UnavailableError):
                     if not forward:
                         raise

@@ -13,7 +13,7 @@ import pytest
 
 from raftcache.node import commands
 from raftcache.node.config import KeyspaceConfig, NodeConfig, ReplicationConfig, ServiceConfig
-from raftcache.node.errors import CommandError, NotLeaderError, Reason, UnavailableError
+from raftcache.node.errors import CommandError, DeadlineError, NotLeaderError, Reason, UnavailableError
 from raftcache.node.keyspace import Keyspace
 from raftcache.node.service import ReadConsistency, Service, execute_many, stamp
 from raftcache.node.statemachine import StateMachine
@@ -191,15 +191,18 @@ def test_a_forwarded_batch_is_retried_with_the_identities_it_was_sent_with(env):
     ones), so nothing is applied twice. Reads carry none; own identities stay."""
     service, raft, _ = env
     raft.is_leader, raft.leader_id = False, "n2"
-    batches, singles = [], []
+    batches, retried = [], []
 
     class FlakyForwarder:
         async def forward_batch(self, node_id, requests):
-            batches.append([(r[2], r[3]) for r in requests])
-            raise UnavailableError("connection to the leader lost")
+            if not batches:
+                batches.append([(r[2], r[3]) for r in requests])
+                raise UnavailableError("connection to the leader lost")
+            retried.extend((r[2], r[3]) for r in requests)
+            return [(commands.OK, 7)] * len(requests)
 
         async def forward(self, node_id, command, consistency, client_id, sequence):
-            singles.append((client_id, sequence))
+            retried.append((client_id, sequence))
             return commands.OK, 7
 
     service.forwarder = FlakyForwarder()
@@ -217,9 +220,35 @@ def test_a_forwarded_batch_is_retried_with_the_identities_it_was_sent_with(env):
         sent = batches[0]
         assert sent[1] == ("", 0) and sent[3] == ("sdk", 4)
         assert sent[0][0].startswith("fwd/") and sent[2][0].startswith("fwd/") and sent[0] != sent[2]
-        assert singles == [sent[0], sent[2], sent[3]]
+        assert retried == [sent[0], sent[2], sent[3]]
+        retried.clear()
         await execute_many(service, requests[:1])  # the lanes were given back: reused, next sequence
-        assert batches[1][0] in ((sent[0][0], sent[0][1] + 1), (sent[2][0], sent[2][1] + 1))
+        assert retried[0] in ((sent[0][0], sent[0][1] + 1), (sent[2][0], sent[2][1] + 1))
+
+    run(go())
+
+
+def test_writes_forwarded_in_one_loop_turn_go_as_one_batch_with_their_own_outcomes(env):
+    """A follower serving many -P 1 clients sends their writes to the leader
+    as one ForwardBatch per loop turn; each caller gets its own slot's outcome."""
+    service, raft, _ = env
+    raft.is_leader, raft.leader_id = False, "n2"
+    calls = []
+
+    class Forwarder:
+        async def forward_batch(self, node_id, requests):
+            calls.append([r[0].set.key for r in requests])
+            return [(commands.OK, 1), DeadlineError("lost in the middle"), (commands.OK, 3)][:len(requests)]
+
+    service.forwarder = Forwarder()
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        futures = [service.start_write(pb.Command(set=pb.Set(key=b"k%d" % i, value=b"v")))[0] for i in range(3)]
+        outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        assert calls == [[b"k0", b"k1", b"k2"]]
+        assert outcomes[0] == (commands.OK, 1) and outcomes[2] == (commands.OK, 3)
+        assert isinstance(outcomes[1], DeadlineError)
 
     run(go())
 
