@@ -163,6 +163,20 @@ def hincrbyfloat(ctx, op):
     return text
 
 
+#: The most elements a negative *RANDMEMBER count may ask for (picked with repeats).
+#: Redis builds a reply of any size; here it is built on a Raft member's event
+#: loop, where ten million picks would stall the node for seconds.
+MAX_RANDOM_REPEATS = 1_000_000
+
+
+def repeats_refused(count: int | None) -> CommandError | None:
+    """The error for a negative random count past MAX_RANDOM_REPEATS, or None."""
+    if count is not None and count < -MAX_RANDOM_REPEATS:
+        return CommandError(f"value is out of range, at most {MAX_RANDOM_REPEATS} elements can be picked "
+                            "with repeats", Reason.INVALID_ARGUMENT)
+    return None
+
+
 def random_pick(rng: random.Random, items: list, count: int | None):
     """Redis's *RANDMEMBER count rules: >0 distinct (at most all), <0 |count| with repeats."""
     if count is None:
@@ -183,6 +197,9 @@ def hrandfield(ctx, op):
         return record
     rng = random.Random(op.seed or c.seed_of(ctx))
     count = op.count if op.HasField("count") else None
+    refused = repeats_refused(count)
+    if refused is not None:
+        return refused
     picked = random_pick(rng, list(h.keys()), count)
     if count is None or not op.with_values:
         return picked

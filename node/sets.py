@@ -14,7 +14,7 @@ import random
 
 from raftcache.node import containers as c
 from raftcache.node.errors import CommandError
-from raftcache.node.hashes import random_pick
+from raftcache.node.hashes import random_pick, repeats_refused
 
 SET = "SET"
 
@@ -116,7 +116,7 @@ def srandmember(ctx, op):
     if s is None:
         return record
     count = op.count if op.HasField("count") else None
-    return random_pick(random.Random(op.seed or c.seed_of(ctx)), list(s), count)
+    return repeats_refused(count) or random_pick(random.Random(op.seed or c.seed_of(ctx)), list(s), count)
 
 
 def smove(ctx, op):

@@ -97,6 +97,19 @@ def test_sets(r):
     assert r("SRANDMEMBER", "t", "-5").startswith(b"*5\r\n")
 
 
+def test_random_picks_with_repeats_are_capped(r):
+    """SRANDMEMBER k -10^12 would build the reply on a Raft member's event loop: refused, nothing built."""
+    r("SADD", "s", "a")
+    r("HSET", "h", "f", "v")
+    r("ZADD", "z", "1", "m")
+    refused = b"-ERR value is out of range, at most 1000000 elements can be picked with repeats\r\n"
+    assert r("SRANDMEMBER", "s", "-1000000000000") == refused
+    assert r("HRANDFIELD", "h", "-1000001") == refused
+    assert r("ZRANDMEMBER", "z", "-1000001", "WITHSCORES") == refused
+    assert r("SRANDMEMBER", "s", "-3") == b"*3\r\n" + b"$1\r\na\r\n" * 3
+    assert r("SRANDMEMBER", "s", "1000000000000") == b"*1\r\n$1\r\na\r\n"  # distinct: at most the set
+
+
 def test_sorted_sets(r):
     assert r("ZADD", "z", "1", "a", "2", "b", "3", "c") == b":3\r\n"
     assert r("ZADD", "z", "NX", "XX", "1", "a") == b"-ERR XX and NX options at the same time are not compatible\r\n"
