@@ -7,17 +7,14 @@ needs real nodes: tests/integration/test_redis_mpop_blocking.py."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
+
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.frontends import resp_blocking
 from raftcache.node.frontends.resp_protocol import RespError
 from raftcache.node.frontends.resp_types import parse_mpop
 from raftcache.proto import commands_pb2 as pb
-
 from tests.unit.resp_fakes import FakeService
-from tests.unit.test_resp_protocol import Client, cmd
 from tests.unit.test_statemachine import Node
 
 WRONGTYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
@@ -28,18 +25,6 @@ def node(tmp_path):
     n = Node(str(tmp_path / "ks"))
     yield n
     n.ks.close()
-
-
-@pytest.fixture
-def r(tmp_path):
-    service = FakeService(str(tmp_path / "ks"))
-    client = Client(service)
-
-    def call(*args) -> bytes:
-        return asyncio.run(client.send(cmd(*args)))
-
-    yield call
-    service.close()
 
 
 def _push(node, key, *values):

@@ -13,53 +13,8 @@ import random
 
 import pytest
 
-from raftcache.node.config import FrontendConfig
-from raftcache.node.frontends import resp
 from raftcache.node.frontends.resp_protocol import ProtocolError, RequestParser, lone_frame, split_args
-from tests.unit.resp_fakes import FakeService
-
-
-class FakeTransport(asyncio.Transport):
-    def __init__(self):
-        super().__init__()
-        self.writes: list[bytes] = []
-        self.closed = False
-        self.reading = True
-
-    def write(self, data):
-        self.writes.append(bytes(data))
-
-    def close(self):
-        self.closed = True
-
-    def is_closing(self):
-        return self.closed
-
-    def pause_reading(self):
-        self.reading = False
-
-    def resume_reading(self):
-        self.reading = True
-
-    def get_extra_info(self, name, default=None):
-        return ("127.0.0.1", 5555) if name in ("peername", "sockname") else default
-
-
-class Client:
-    def __init__(self, service, password=""):
-        service.password = password
-        self.state = resp.RespServer(service, FrontendConfig(redis_password=password), "127.0.0.1", 0)
-        self.conn = resp.Connection(self.state)
-        self.transport = FakeTransport()
-        self.conn.connection_made(self.transport)
-
-    async def send(self, data: bytes) -> bytes:
-        self.conn.data_received(data)
-        while self.conn.task is not None:
-            await asyncio.sleep(0)
-        out = b"".join(self.transport.writes)
-        self.transport.writes.clear()
-        return out
+from tests.unit.resp_fakes import Client, FakeService, cmd
 
 
 @pytest.fixture
@@ -71,14 +26,6 @@ def service(tmp_path):
 
 def run(coro):
     return asyncio.run(coro)
-
-
-def cmd(*args) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
 
 
 def test_ping_inline_and_multibulk(service):

@@ -3,26 +3,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
-import pytest
-
-from tests.unit.resp_fakes import FakeService
-from tests.unit.test_resp_protocol import Client, cmd
-
 WRONGTYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
-
-
-@pytest.fixture
-def r(tmp_path):
-    service = FakeService(str(tmp_path / "ks"))
-    client = Client(service)
-
-    def call(*args) -> bytes:
-        return asyncio.run(client.send(cmd(*args)))
-
-    yield call
-    service.close()
 
 
 def bulk(*items) -> bytes:

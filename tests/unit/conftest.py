@@ -1,0 +1,22 @@
+"""Fixtures shared by the unit tests."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.unit.resp_fakes import Client, FakeService, cmd
+
+
+@pytest.fixture
+def r(tmp_path):
+    """Call the RESP front end with raw bytes: r("SET", "k", "v") -> b"+OK\\r\\n"."""
+    service = FakeService(str(tmp_path / "ks"))
+    client = Client(service)
+
+    def call(*args) -> bytes:
+        return asyncio.run(client.send(cmd(*args)))
+
+    yield call
+    service.close()
