@@ -69,6 +69,22 @@ def load(txn, db: int, key: bytes, ctx, type_name: str):
     return record
 
 
+def first_non_empty(ctx, keys, get) -> tuple:
+    """LMPOP/ZMPOP's key order: (key, record, items) of the first key holding a
+    collection, where get(txn, db, key, ctx) -> (record, items) loads one.
+
+    (None, error, None) when a key before it holds another type (WRONGTYPE);
+    (None, None, None) when every key is empty. Keys after it are not read.
+    """
+    for key in keys:
+        record, items = get(ctx.txn, ctx.db, key, ctx)
+        if items is None:
+            return None, record, None
+        if record is not None:
+            return key, record, items
+    return None, None, None
+
+
 def store(txn, db: int, key: bytes, type_name: str, value: bytes | None, ctx, old=None) -> None:
     """Write a container (keeping old's expiry), or delete the key when value is None (empty)."""
     if value is None:

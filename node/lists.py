@@ -73,21 +73,16 @@ def lmpop(ctx, op):
     """
     if op.count < 1:
         return CommandError("count should be greater than 0", Reason.INVALID_ARGUMENT)
-    txn, db = ctx.txn, ctx.db
-    for key in op.keys:
-        record, items = _get(txn, db, key, ctx)
-        if items is None:
-            return record
-        if record is None:
-            continue
-        n = op.count
-        if op.left:
-            taken, items = items[:n], items[n:]
-        else:
-            taken, items = items[::-1][:n], items[: max(len(items) - n, 0)]
-        _put(txn, db, key, items, ctx, record)
-        return [key, taken]
-    return None
+    key, record, items = c.first_non_empty(ctx, op.keys, _get)
+    if key is None:
+        return record
+    n = op.count
+    if op.left:
+        taken, items = items[:n], items[n:]
+    else:
+        taken, items = items[::-1][:n], items[: max(len(items) - n, 0)]
+    _put(ctx.txn, ctx.db, key, items, ctx, record)
+    return [key, taken]
 
 
 def lrange(ctx, op):

@@ -246,21 +246,16 @@ def zmpop(ctx, op):
     [key, [[member, score], ...]]; keys checked in order as in lists.lmpop."""
     if op.count < 1:
         return CommandError("count should be greater than 0", Reason.INVALID_ARGUMENT)
-    txn, db = ctx.txn, ctx.db
-    for key in op.keys:
-        record, entries = _get(txn, db, key, ctx)
-        if entries is None:
-            return record
-        if record is None:
-            continue
-        n = op.count
-        if op.max:
-            taken, rest = entries[::-1][:n], entries[: max(len(entries) - n, 0)]
-        else:
-            taken, rest = entries[:n], entries[n:]
-        c.store(txn, db, key, ZSET, encode(rest), ctx, record)
-        return [key, [[m, s] for s, m in taken]]
-    return None
+    key, record, entries = c.first_non_empty(ctx, op.keys, _get)
+    if key is None:
+        return record
+    n = op.count
+    if op.max:
+        taken, rest = entries[::-1][:n], entries[: max(len(entries) - n, 0)]
+    else:
+        taken, rest = entries[:n], entries[n:]
+    c.store(ctx.txn, ctx.db, key, ZSET, encode(rest), ctx, record)
+    return [key, [[m, s] for s, m in taken]]
 
 
 def zrandmember(ctx, op):

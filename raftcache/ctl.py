@@ -101,8 +101,7 @@ def _text(value) -> str:
 class _Node:
     def __init__(self, endpoint: str, timeout_s: float):
         # values may be larger than gRPC's default 4 MiB message limit
-        self._channel = grpc.insecure_channel(endpoint, options=[("grpc.max_receive_message_length", 1 << 30),
-                                                                  ("grpc.max_send_message_length", 1 << 30)])
+        self._channel = grpc.insecure_channel(endpoint, options=grpc_codec.MESSAGE_SIZE_OPTIONS)
         self.cache = cache_pb2_grpc.CacheStub(self._channel)
         self.admin = admin_pb2_grpc.AdminStub(self._channel)
         self.timeout_s = timeout_s
