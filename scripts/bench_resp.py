@@ -1,13 +1,14 @@
 """Redis-protocol benchmark: redis-benchmark against raftcache and against Redis, same run.
 
-Usage: python scripts/bench_resp.py [--requests 20000] [--clients 50] [--pipelines 1,16]
+Usage: python scripts/bench_resp.py [--requests 100000] [--clients 50] [--pipelines 1,16]
 
 Starts a three-node raftcache cluster (reads at level `any` by default, the
 counterpart of reading from a Redis replica) and a redis-server primary with
 two replicas (appendonly yes, appendfsync everysec), all on 127.0.0.1. Runs
 redis-benchmark (Debian package redis-tools) for SET, GET, INCR, LPUSH, HSET,
 ZADD at -c CLIENTS with each -P: writes against raftcache's leader and Redis's
-primary, GET against a raftcache follower and a Redis replica. Prints one JSON
+primary (or, with --writes-to follower, against a raftcache follower, which
+forwards them), GET against a raftcache follower and a Redis replica. Prints one JSON
 document with ops/s and p50 for both and the ratio raftcache / redis.
 """
 
@@ -94,11 +95,14 @@ class RedisTrio:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=20000, help="requests per test and -P 1 (x4 for larger -P)")
+    parser.add_argument("--requests", type=int, default=100_000,
+                        help="requests per test at -P 1 (x4 for larger -P); short runs weigh connection set-up in")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--pipelines", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16])
     parser.add_argument("--tests", type=lambda s: s.upper().split(","), default=list(TESTS))
     parser.add_argument("--read-level", default="any", help="raftcache's default read level for GET")
+    parser.add_argument("--writes-to", choices=("leader", "follower"), default="leader",
+                        help="the raftcache node that takes the writes (a follower forwards them to the leader)")
     args = parser.parse_args()
     if not shutil.which("redis-benchmark") or not shutil.which("redis-server"):
         print("needs redis-benchmark and redis-server: apt-get install redis-tools redis-server", file=sys.stderr)
@@ -115,7 +119,8 @@ def main() -> int:
         for pipeline in args.pipelines:
             n = args.requests * (4 if pipeline > 1 else 1)
             for test in args.tests:
-                ours_port = follower.redis_address[1] if test in READS else leader.redis_address[1]
+                writer = leader if args.writes_to == "leader" else follower
+                ours_port = follower.redis_address[1] if test in READS else writer.redis_address[1]
                 theirs_port = redis.ports[1] if test in READS else redis.ports[0]
                 ours = redis_benchmark(ours_port, test, args.clients, pipeline, n, 300)
                 theirs = redis_benchmark(theirs_port, test, args.clients, pipeline, n, 300)
@@ -124,7 +129,7 @@ def main() -> int:
                     "redis": theirs,
                     "ratio": round(ours["ops_per_s"] / max(theirs["ops_per_s"], 1), 3)
                     if "ops_per_s" in ours and "ops_per_s" in theirs else None,
-                    "raftcache_node": "follower" if test in READS else "leader",
+                    "raftcache_node": "follower" if test in READS else args.writes_to,
                 }
         print(json.dumps(results, indent=2))
     finally:
