@@ -43,6 +43,51 @@ _GET_PREFIXES = (b"get ", b"gets ", b"gat ", b"gats ")
 _NOREPLY_COMMANDS = frozenset((b"delete", b"incr", b"decr", b"touch", b"flush_all", b"verbosity", b"cache_memlimit"))
 
 
+#: set/add/replace/cas: their outcome is decided at apply, so on the leader a
+#: pipeline of them is proposed without waiting for each (append/prepend
+#: read, then write: they run alone).
+_OVERLAPPING = frozenset((b"set", b"add", b"replace", b"cas"))
+#: Flush replies to the socket after this many, even mid-pipeline.
+_MAX_UNWRITTEN = 1024
+
+
+class _Replies:
+    """A connection's replies in request order: bytes, or a running write's task."""
+
+    __slots__ = ("parts", "running", "size")
+
+    def __init__(self) -> None:
+        self.parts: list = []
+        self.running = False
+        self.size = 0
+
+    def add(self, reply: bytes) -> None:
+        if reply:
+            self.parts.append(reply)
+            self.size += len(reply)
+
+    def add_running(self, task: asyncio.Future) -> None:
+        self.parts.append(task)
+        self.running = True
+
+    async def settle(self) -> None:
+        """Wait for the running writes (their tasks never raise: see _line)."""
+        if self.running:
+            parts = self.parts
+            for i, part in enumerate(parts):
+                if type(part) is not bytes:
+                    parts[i] = await part
+                    self.size += len(parts[i])
+            self.running = False
+
+    async def take(self) -> bytes:
+        await self.settle()
+        data = b"".join(self.parts)
+        self.parts.clear()
+        self.size = 0
+        return data
+
+
 class ServerState:
     """What every connection of one memcached port shares: counters and the pending delayed flush."""
 
@@ -152,14 +197,14 @@ class MemcacheProtocol(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def _write(self, out: bytearray) -> None:
-        if out and not self._closing:
-            self.stats["bytes_written"] += len(out)
-            self.transport.write(bytes(out))
-        out.clear()
+    async def _flush(self, out: "_Replies") -> None:
+        data = await out.take()
+        if data and not self._closing:
+            self.stats["bytes_written"] += len(data)
+            self.transport.write(data)
 
     async def _run(self) -> None:
-        out = bytearray()
+        out = _Replies()
         try:
             while not self._closing:
                 if self._swallow:
@@ -171,18 +216,18 @@ class MemcacheProtocol(asyncio.Protocol):
                 reply = await self._next(out)
                 if reply is None:
                     break
-                if len(out) > 1 << 16:
-                    self._write(out)
+                if out.size > 1 << 16 or len(out.parts) > _MAX_UNWRITTEN:
+                    await self._flush(out)
                     await self._can_write.wait()
+            await self._flush(out)
         except asyncio.CancelledError:
             return
         except Exception:  # a bug here must not take the node down; the client gets an error
             log.exception("memcached connection failed")
-            out += b"SERVER_ERROR internal error\r\n"
-            self._write(out)
+            out.add(b"SERVER_ERROR internal error\r\n")
+            await self._flush(out)
             self._close()
             return
-        self._write(out)
         if self._paused and not self._closing:
             self._paused = False
             self.transport.resume_reading()
@@ -194,7 +239,7 @@ class MemcacheProtocol(asyncio.Protocol):
         if nl < 0:
             limit = GET_LINE_MAX_BYTES if buf.startswith(_GET_PREFIXES) else LINE_MAX_BYTES
             if len(buf) > limit:
-                self._write(out)    # memcached closes such a connection without a reply
+                await self._flush(out)    # memcached closes such a connection without a reply
                 self._close()
             return None
         end = nl - 1 if nl and buf[nl - 1] == 13 else nl
@@ -204,6 +249,7 @@ class MemcacheProtocol(asyncio.Protocol):
             return await self._storage(name, tokens, nl + 1, out)
         del buf[:nl + 1]
         handler = _TEXT.get(name)
+        await out.settle()  # writes still running come first (a get sees them)
         try:
             if handler is not None:
                 reply = await handler(self, tokens)
@@ -218,10 +264,10 @@ class MemcacheProtocol(asyncio.Protocol):
         if reply is not ERROR and name in _NOREPLY_COMMANDS and tokens[-1] == _NOREPLY:
             reply = b""            # memcached's noreply silences errors too (not a wrong arity)
         if reply is None:          # quit
-            self._write(out)
+            await self._flush(out)
             self._close()
             return None
-        out += reply
+        out.add(reply)
         return True
 
     async def _storage(self, name: bytes, tokens: list[bytes], data_at: int, out: bytearray) -> bool | None:
@@ -239,7 +285,7 @@ class MemcacheProtocol(asyncio.Protocol):
                 if request == TOO_LARGE:
                     self.stats["cmd_set"] += 1
             if not noreply or request == ERROR:
-                out += request
+                out.add(request)
             return True
         if len(buf) - data_at < datalen + 2:
             return None             # the data block has not all arrived
@@ -248,20 +294,36 @@ class MemcacheProtocol(asyncio.Protocol):
         del buf[:data_at + datalen + 2]
         if not ok:
             if not noreply:
-                out += b"CLIENT_ERROR bad data chunk\r\n"
+                out.add(b"CLIENT_ERROR bad data chunk\r\n")
             return True
-        try:
-            if name == b"ms":
-                reply = await meta.ms(self, request, data)
-            else:
-                reply = await self._store(name, request, data)
-        except ReplyError as e:
-            reply = e.line
-        except RaftcacheError as e:
-            reply = error_line(e)
+        if name in _OVERLAPPING and getattr(self.service, "is_leader", False):
+            # On the leader, pipelined writes are proposed back to back (the log
+            # keeps their order) and answered in order; a follower forwards them
+            # one by one, so that a retried one cannot land after a later one.
+            out.add_running(asyncio.ensure_future(self._stored_line(name, request, data, noreply)))
+            return True
+        await out.settle()
+        if name == b"ms":
+            reply = await self._line(meta.ms(self, request, data))
+        else:
+            reply = await self._stored_line(name, request, data, noreply)
         if not noreply:
-            out += reply
+            out.add(reply)
         return True
+
+    async def _stored_line(self, name: bytes, request: tuple, data: bytes, noreply: bool) -> bytes:
+        reply = await self._line(self._store(name, request, data))
+        return b"" if noreply else reply
+
+    @staticmethod
+    async def _line(handler) -> bytes:
+        """Await a request's handler: its reply line, or the line of the error it raised."""
+        try:
+            return await handler
+        except ReplyError as e:
+            return e.line
+        except RaftcacheError as e:
+            return error_line(e)
 
     # ------------------------------------------------------------ service access
 

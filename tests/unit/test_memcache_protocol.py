@@ -486,3 +486,35 @@ def test_shared_keyspace_with_redis_types(state, service):
         result, _ = await service.execute(pb.Command(db=0, set=pb.Set(key=b"r", value=b"from-redis")))
         assert await c.send(b"get r\r\n") == b"VALUE r 0 10\r\nfrom-redis\r\nEND\r\n"
     asyncio.run(go())
+
+
+def test_pipelined_sets_on_the_leader_overlap_and_are_answered_in_order(service, state):
+    """On the leader, a pipeline of set/add/replace/cas is proposed back to back
+    (one Raft round for all, not one each); replies keep the request order, a
+    get waits for the writes before it, append runs alone."""
+    running, most = 0, 0
+    execute = service.execute
+
+    async def slow_execute(command, consistency=None, client_id="", sequence=0):
+        nonlocal running, most
+        if not commands.is_read(command):
+            running += 1
+            most = max(most, running)
+            await asyncio.sleep(0.01)  # the commit round trip
+            running -= 1
+        return await execute(command, consistency, client_id, sequence)
+
+    service.execute = slow_execute
+    service.is_leader = True
+    sets = b"".join(b"set k%d 0 0 2\r\n%02d\r\n" % (i, i) for i in range(20))
+
+    async def go():
+        c = Client(state)
+        reply = await c.send(sets + b"add k0 0 0 1\r\nx\r\nget k19\r\nappend k19 0 0 1\r\n!\r\nget k19\r\n")
+        assert reply == b"STORED\r\n" * 20 + b"NOT_STORED\r\n" + b"VALUE k19 0 2\r\n19\r\nEND\r\n" \
+            + b"STORED\r\n" + b"VALUE k19 0 3\r\n19!\r\nEND\r\n"
+        assert most == 21, "the sets and the add were in flight together"
+        assert await c.send(b"set n 0 0 1 noreply\r\n1\r\nset n 0 0 1 noreply\r\n2\r\nget n\r\n") == \
+            b"VALUE n 0 1\r\n2\r\nEND\r\n"
+
+    asyncio.run(go())
