@@ -133,10 +133,15 @@ class ReadTxn:
         return None if raw is None else _decode(raw)
 
     def get(self, db: int, key: bytes, now_ms: int) -> Record | None:
-        """The record at `key`, or None when it is absent or expired at `now_ms`."""
-        record = self._raw(db, key)
-        if record is None or (record.expires_at_ms and record.expires_at_ms <= now_ms):
-            return None
+        """The record at `key`, or None when it is absent or expired at `now_ms`.
+
+        Counts a keyspace hit or miss (Redis's keyspace_hits/misses): this is a read command's lookup.
+        """
+        record = _live(self._raw(db, key), now_ms)
+        if record is None:
+            self._ks.misses += 1
+        else:
+            self._ks.hits += 1
         return record
 
     def get_raw(self, db: int, key: bytes) -> Record | None:
@@ -222,6 +227,12 @@ class ReadTxn:
         return out
 
 
+def _live(record: Record | None, now_ms: int) -> Record | None:
+    if record is None or (record.expires_at_ms and record.expires_at_ms <= now_ms):
+        return None
+    return record
+
+
 class WriteTxn(ReadTxn):
     """The one write transaction of an apply. Valid only inside `Keyspace.writer()`.
 
@@ -235,6 +246,10 @@ class WriteTxn(ReadTxn):
         self._used = ReadTxn.used_bytes(self)
         self._used_dirty = False
         self._undo: list | None = None   # records replaced inside an undo_scope()
+
+    def get(self, db: int, key: bytes, now_ms: int) -> Record | None:
+        """As ReadTxn.get; a write's own lookups are not counted as hits or misses."""
+        return _live(self._raw(db, key), now_ms)
 
     # -- counters
     def _count(self, db: int) -> int:
@@ -493,6 +508,9 @@ class Keyspace:
         self.maxmemory_bytes = config.maxmemory_bytes or (1 << 30)
         #: Bumped each time the environment is (re)opened: state derived from it must be reloaded.
         self.generation = 0
+        #: Read commands' key lookups that found a live key / did not (this node, since start or reset_stats).
+        self.hits = 0
+        self.misses = 0
         self._swap = _SwapLock()
         os.makedirs(config.path, exist_ok=True)
         self._open()

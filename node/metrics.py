@@ -43,6 +43,12 @@ class NodeCollector:
                 lag.add_metric([s["id"], m["id"]], max(s["last_index"] - m["match_index"], 0))
         yield lag
         yield connected
+        lookups = CounterMetricFamily("raftcache_keyspace_lookups", "read commands' key lookups that found a "
+                                      "live key (hit) or not (miss), as Redis's keyspace_hits/misses",
+                                      labels=["node", "result"])
+        lookups.add_metric([s["id"], "hit"], s["keyspace_hits"])
+        lookups.add_metric([s["id"], "miss"], s["keyspace_misses"])
+        yield lookups
         counter = CounterMetricFamily("raftcache_requests", "requests by kind", labels=["node", "kind"])
         for kind, count in s["stats"].items():
             counter.add_metric([s["id"], kind], count)

@@ -563,7 +563,15 @@ class Service:
             "appendfsync": self.config.replication.appendfsync,
             "default_read": str(self._default),
             "stats": dict(self.stats),
+            "keyspace_hits": self._keyspace.hits,
+            "keyspace_misses": self._keyspace.misses,
         }
+
+    def reset_stats(self) -> None:
+        """CONFIG RESETSTAT: zero the request counters and the keyspace hits and misses."""
+        for name in self.stats:
+            self.stats[name] = 0
+        self._keyspace.hits = self._keyspace.misses = 0
 
 
 async def execute_many(service: "Service", requests: list, forward: bool = True) -> list:

@@ -60,6 +60,30 @@ def redis_benchmark(port: int, test: str, clients: int, pipeline: int, requests:
     return {"ops_per_s": round(float(row["rps"])), "p50_ms": float(row["p50_latency_ms"])}
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError):
+            pass
+    return total
+
+
+def settle(pids: list[int], timeout_s: float = 60.0) -> None:
+    """Wait until the processes are near idle: a test must not measure the last
+    one's aftermath (raftcache compacts its log and writes a snapshot in the
+    background after many writes)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pids)
+        time.sleep(0.5)
+        if cpu_seconds(pids) - before < 0.05 * len(pids):
+            return
+
+
 class RedisTrio:
     """A redis-server primary and two replicas, appendonly everysec, in a temp dir."""
 
@@ -122,7 +146,9 @@ def main() -> int:
                 writer = leader if args.writes_to == "leader" else follower
                 ours_port = follower.redis_address[1] if test in READS else writer.redis_address[1]
                 theirs_port = redis.ports[1] if test in READS else redis.ports[0]
+                settle([node.pid for node in cluster.alive_nodes()] + [p.pid for p in redis.procs])
                 ours = redis_benchmark(ours_port, test, args.clients, pipeline, n, 300)
+                settle([node.pid for node in cluster.alive_nodes()] + [p.pid for p in redis.procs])
                 theirs = redis_benchmark(theirs_port, test, args.clients, pipeline, n, 300)
                 results["cases"][f"{test} -P {pipeline}"] = {
                     "raftcache": ours,

@@ -361,6 +361,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("total_connections_received", st["total_connections_received"]),
         ("total_commands_processed", st["total_commands_processed"]),
         ("rejected_connections", st["rejected_connections"]),
+        ("keyspace_hits", status.get("keyspace_hits", 0)), ("keyspace_misses", status.get("keyspace_misses", 0)),
         ("raftcache_reads", svc.get("reads", 0)), ("raftcache_writes", svc.get("writes", 0)),
         ("raftcache_forwarded", svc.get("forwarded", 0)), ("raftcache_read_barriers", svc.get("barriers", 0)),
     ])
@@ -424,6 +425,7 @@ async def config(conn, args):
                                         for i in range(2, len(args), 2)])
     if sub == b"resetstat" and len(args) == 2:
         conn.server.stats.clear()
+        conn.service.reset_stats()
         return OK
     if sub == b"rewrite":
         return OK

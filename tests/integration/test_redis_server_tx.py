@@ -280,6 +280,17 @@ def test_info_sections(cluster, protocol):
     assert f.info("clients")["raftcache_read_consistency"].startswith("default")
 
 
+def test_keyspace_hits_and_misses_count_read_lookups(r):
+    """INFO's keyspace_hits/misses (a cache's hit rate): read commands' lookups, not writes; RESETSTAT zeroes them."""
+    r.set("hit", "1")
+    r.config_resetstat()
+    assert r.get("hit") == b"1" and r.get("missing") is None
+    r.mget("hit", "missing2")
+    r.set("written", "1")
+    stats = r.info("stats")
+    assert (stats["keyspace_hits"], stats["keyspace_misses"]) == (2, 2)
+
+
 def test_config_get_set_resetstat(r):
     original = r.config_get("hash-max-listpack-entries")["hash-max-listpack-entries"]
     try:

@@ -84,7 +84,11 @@ class FakeService:
                 "members": [{"id": "n1", "zone": "a", "connected": True, "match_index": self.index}],
                 "keys": sum(stats.keys), "keys_per_db": list(stats.keys), "used_bytes": stats.used_bytes,
                 "maxmemory_bytes": self.limits.maxmemory_bytes, "last_leader_contact_s": 0.0,
-                "appendfsync": "everysec", "default_read": "linearizable", "stats": {}}
+                "appendfsync": "everysec", "default_read": "linearizable", "stats": {},
+                "keyspace_hits": self.keyspace.hits, "keyspace_misses": self.keyspace.misses}
+
+    def reset_stats(self) -> None:
+        self.keyspace.hits = self.keyspace.misses = 0
 
     def close(self):
         self.keyspace.close()

@@ -74,6 +74,19 @@ def test_put_get_round_trip_and_expiry_invisibility(ks):
         assert r.get(0, b"missing", 0) is None
 
 
+def test_reads_count_hits_and_misses_and_writes_do_not(ks):
+    with ks.writer(1) as w:
+        w.put(0, b"k", Record(S, b"v", 5000, 1))
+        assert w.get(0, b"k", 0) is not None and w.get(0, b"other", 0) is None
+    assert (ks.hits, ks.misses) == (0, 0)
+    with ks.reader() as r:
+        r.get(0, b"k", 0)
+        r.get(0, b"k", 5000)      # expired: a miss
+        r.get(0, b"missing", 0)
+        r.get_raw(0, b"k")        # not a read command's lookup
+    assert (ks.hits, ks.misses) == (1, 2)
+
+
 def test_counters_are_logical_and_follow_overwrites_and_deletes(ks):
     with ks.writer(1) as w:
         w.put(0, b"a", Record(S, b"12345", 0, 1))
