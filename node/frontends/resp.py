@@ -23,7 +23,6 @@ import time
 from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, NotLeaderError, RaftcacheError, UnavailableError
-from raftcache.node.service import NOT_NOW
 from raftcache.node.frontends import resp_admin, resp_blocking
 from raftcache.node.frontends.resp_commands import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
@@ -34,6 +33,7 @@ from raftcache.node.frontends.resp_protocol import (
     encode,
     lone_frame,
 )
+from raftcache.node.service import NOT_NOW
 from raftcache.proto import commands_pb2 as pb
 
 log = logging.getLogger(__name__)

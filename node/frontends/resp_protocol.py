@@ -161,6 +161,7 @@ class RequestParser:
 
 
 LONE_FRAME_MAX_ARGS = 64
+_THREE_LETTERS_ONE_ARGUMENT = b"*2\r\n$3\r\n"
 
 
 def lone_frame(data: bytes, max_bulk_bytes: int) -> list[bytes] | None:
@@ -173,6 +174,16 @@ def lone_frame(data: bytes, max_bulk_bytes: int) -> list[bytes] | None:
     a bulk over `max_bulk_bytes`) returns None and goes through
     RequestParser, which gives Redis's errors.
     """
+    if data.startswith(_THREE_LETTERS_ONE_ARGUMENT) and data[11:14] == b"\r\n$":
+        # GET key, INCR key, TTL key, DEL key …: the commonest shape, without the loop
+        nl = data.find(b"\r\n", 14)
+        size = data[14:nl]
+        if nl > 0 and size.isdigit() and len(size) <= 10:
+            start = nl + 2
+            end = start + int(size)
+            if len(data) == end + 2 and end - start <= max_bulk_bytes and data[end:] == b"\r\n":
+                return [data[8:11], data[start:end]]
+        return None
     if data[:1] != b"*":
         return None
     find = data.find
