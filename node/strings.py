@@ -367,8 +367,8 @@ def ttl(ctx: Ctx, op: pb.Ttl):
         return -2
     if not record.expires_at_ms:
         return -1
-    remaining_ms = record.expires_at_ms - ctx.now_ms
-    return remaining_ms if op.millis else (remaining_ms + 500) // 1000
+    ms = record.expires_at_ms if op.absolute else max(record.expires_at_ms - ctx.now_ms, 0)
+    return ms if op.millis else (ms + 500) // 1000
 
 
 def type_(ctx: Ctx, op: pb.Type):

@@ -280,12 +280,14 @@ class Persist(_message.Message):
     def __init__(self, key: _Optional[bytes] = ...) -> None: ...
 
 class Ttl(_message.Message):
-    __slots__ = ("key", "millis")
+    __slots__ = ("key", "millis", "absolute")
     KEY_FIELD_NUMBER: _ClassVar[int]
     MILLIS_FIELD_NUMBER: _ClassVar[int]
+    ABSOLUTE_FIELD_NUMBER: _ClassVar[int]
     key: bytes
     millis: bool
-    def __init__(self, key: _Optional[bytes] = ..., millis: bool = ...) -> None: ...
+    absolute: bool
+    def __init__(self, key: _Optional[bytes] = ..., millis: bool = ..., absolute: bool = ...) -> None: ...
 
 class Type(_message.Message):
     __slots__ = ("key",)

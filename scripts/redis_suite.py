@@ -48,7 +48,6 @@ SKIP = [
     "Hash ziplist of various encodings - sanitize dump",
     "COPY basic usage for stream",                 # streams (XADD)
     "COPY basic usage for stream-cgroups",
-    "/EXPIRETIME",                                 # EXPIRETIME / PEXPIRETIME
     "/created by SORT",                            # SORT … STORE
     "Regression for pattern matching very long nested loops",  # 50,000-byte keys (raftcache: 500, an LMDB limit)
     "Circular BRPOPLPUSH",  # Redis serves chained blocked clients inside the push; raftcache just after it

@@ -297,7 +297,24 @@ def test_expire_family_and_ttl(r):
     assert error(r, "EXPIRE", "k", "9223372036854775807") == INVALID_EXPIRE.format("expire")
     assert 0 < r.ttl("k") <= 20  # the refused commands changed nothing
     assert_arity_errors(r, [["EXPIRE", "k"], ["PEXPIRE", "k"], ["EXPIREAT", "k"], ["PEXPIREAT", "k"],
-                            ["PERSIST"], ["TTL"], ["PTTL"], ["TTL", "a", "b"]])
+                            ["PERSIST"], ["TTL"], ["PTTL"], ["TTL", "a", "b"], ["EXPIRETIME"],
+                            ["PEXPIRETIME", "a", "b"]])
+
+
+def test_expiretime_pexpiretime_touch(r):
+    """Redis 7.0's absolute-deadline readers, and TOUCH (EXISTS here: there is no LRU clock)."""
+    deadline_ms = (int(time.time()) + 1000) * 1000 + 123
+    r.set("k", "v")
+    r.set("plain", "v")
+    assert r.pexpireat("k", deadline_ms) is True
+    assert r.pexpiretime("k") == deadline_ms and r.expiretime("k") == (deadline_ms + 500) // 1000
+    assert r.expiretime("plain") == -1 and r.pexpiretime("plain") == -1
+    assert r.expiretime("missing") == -2 and r.pexpiretime("missing") == -2
+    r.hset("h", "f", "v")
+    assert r.expire("h", 100) is True and 0 < r.expiretime("h") - time.time() <= 101  # any type
+    assert r.touch("k", "plain", "k", "missing") == 3  # a key named twice counts twice, as EXISTS
+    assert r.pexpiretime("k") == deadline_ms  # TOUCH changed nothing
+    assert_arity_errors(r, [["TOUCH"]])
 
 
 def test_expiry_makes_keys_invisible(cluster, protocol, r):
