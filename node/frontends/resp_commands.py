@@ -521,4 +521,5 @@ for _name, _arity, _keys, _group in [
 
 # The data types register themselves into TABLE.
 from raftcache.node.frontends import resp_types  # noqa: E402,F401
+from raftcache.node.frontends import resp_sets_zsets  # noqa: E402,F401
 from raftcache.node.frontends import resp_bits  # noqa: E402,F401
