@@ -69,12 +69,33 @@ class RespServer:
         self.connections: dict[int, Connection] = {}
         self.started_s = time.time()
         self.stats = collections.Counter()
+        #: INFO commandstats: command name -> [calls, usec, rejected_calls, failed_calls]
+        self.cmdstats: dict[str, list[int]] = {}
         self.server: asyncio.AbstractServer | None = None
         self._idle_task: asyncio.Task | None = None
 
     @property
     def password(self) -> str:
         return self.service.setting("requirepass")
+
+    def _cmdstat(self, name: str) -> list[int]:
+        stat = self.cmdstats.get(name)
+        if stat is None:
+            stat = self.cmdstats[name] = [0, 0, 0, 0]
+        return stat
+
+    def count_call(self, name: str, started_ns: int, reply: bytes) -> None:
+        """One command answered: `usec` is the time from taking it to its reply, Raft commit
+        included (Redis counts only its own execution: nothing here waits for replicas)."""
+        stat = self._cmdstat(name)
+        stat[0] += 1
+        stat[1] += (time.perf_counter_ns() - started_ns) // 1000
+        if reply[:1] == b"-":
+            stat[3] += 1
+
+    def count_rejected(self, name: str) -> None:
+        """Refused before it ran (wrong arity, not authenticated), as Redis's rejected_calls."""
+        self._cmdstat(name)[2] += 1
 
     def writes_may_overlap(self) -> bool:
         """Pipelined writes may be proposed together when this node is the leader
@@ -177,8 +198,11 @@ class Connection(asyncio.Protocol):
         if not self.parser.buf and self.authenticated:
             args = lone_frame(data, self.parser.max_bulk_bytes)
         if args is not None:
-            if self.task is None and not self.pending and self._answer_lone_get(args):
-                return
+            if self.task is None and not self.pending:
+                reply = self._get_now(args)
+                if reply is not None:
+                    self.transport.write(reply)
+                    return
             self.pending.append(args)
         else:
             self.parser.feed(data)
@@ -194,25 +218,24 @@ class Connection(asyncio.Protocol):
         if self.pending and self.task is None:
             self._dispatch()
 
-    def _answer_lone_get(self, args: list[bytes]) -> bool:
-        """Answer `args` if it is `GET key` servable now; False: take the ordinary path.
+    def _get_now(self, args: list[bytes]) -> bytes | None:
+        """The reply to `args` if it is `GET key` servable now; None: take the ordinary path.
 
         The commonest request of a cache, served without Command or task
         (Service.get_now); every other case, errors included, is the
         ordinary path's.
         """
-        if len(args) != 2 or args[0].lower() != b"get" or self.multi is not None:
-            return False
+        if len(args) != 2 or args[0].lower() != b"get" or self.multi is not None or not self.authenticated:
+            return None
+        started_ns = time.perf_counter_ns()
         value = self.service.get_now(self.db, args[1], self.consistency)
         if value is NOT_NOW:
-            return False
+            return None
         self.last_cmd = "get"
         self.server.stats["total_commands_processed"] += 1
-        if type(value) is bytes:
-            self.transport.write(b"$%d\r\n%s\r\n" % (len(value), value))
-        else:
-            self.transport.write(encode(value, self.proto))
-        return True
+        reply = b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes else encode(value, self.proto)
+        self.server.count_call("get", started_ns, reply)
+        return reply
 
     def _dispatch(self) -> None:
         """Answer what needs no waiting now; hand the rest to the command loop."""
@@ -242,6 +265,11 @@ class Connection(asyncio.Protocol):
             args = pending[0]
             if type(args) is not list:
                 break
+            reply = self._get_now(args)
+            if reply is not None:  # a pipeline of GETs, each as a lone one
+                out.append(reply)
+                pending.popleft()
+                continue
             spec = TABLE.get(args[0].lower())
             if spec is None or spec.build is None:
                 break
@@ -249,6 +277,7 @@ class Connection(asyncio.Protocol):
                 if len(pending) == 1 and self.server.writes_may_overlap():
                     self._start_lone_write(args)
                 break
+            started_ns = time.perf_counter_ns()
             step = self._prepare(args)
             if type(step) is bytes:
                 out.append(step)
@@ -257,12 +286,15 @@ class Connection(asyncio.Protocol):
                 served = self.service.read_now(command, self.consistency)
                 if served is None:
                     break
-                out.append(self.render(spec, command, served[0]))
+                reply = self.render(spec, command, served[0])
+                self.server.count_call(spec.name, started_ns, reply)
+                out.append(reply)
             pending.popleft()
             self.server.stats["total_commands_processed"] += 1
         return out
 
     def _start_lone_write(self, args: list[bytes]) -> None:
+        started_ns = time.perf_counter_ns()
         step = self._prepare(args)
         if type(step) is not bytes and (step[1] is None or commands.is_read(step[1])):
             return  # not a data write after all: the command loop runs it
@@ -274,18 +306,19 @@ class Connection(asyncio.Protocol):
         spec, command = step
         fut, proposed_here = self.service.start_write(command)
         self.task, self.running = fut, True
-        fut.add_done_callback(lambda f: self._write_done(spec, command, proposed_here, f))
+        fut.add_done_callback(lambda f: self._write_done(spec, command, proposed_here, started_ns, f))
 
-    def _write_done(self, spec: Spec, command, proposed_here: bool, fut: asyncio.Future) -> None:
+    def _write_done(self, spec: Spec, command, proposed_here: bool, started_ns: int, fut: asyncio.Future) -> None:
         self.task, self.running = None, False
         if fut.cancelled() or self.closing:
             return
         error = fut.exception()
         if error is not None and proposed_here and isinstance(error, (NotLeaderError, UnavailableError)):
             # Not logged (leadership moved): execute() waits for the new leader and forwards.
-            self.task = asyncio.get_running_loop().create_task(self._retry_then_run(spec, command))
+            self.task = asyncio.get_running_loop().create_task(self._retry_then_run(spec, command, started_ns))
             return
         reply = self._reply(spec, command, fut)
+        self.server.count_call(spec.name, started_ns, reply)
         if not self.transport.is_closing():
             self.transport.write(reply)
         if self.pending:
@@ -305,9 +338,9 @@ class Connection(asyncio.Protocol):
             self.last_write_index = max(self.last_write_index, index)
         return self.render(spec, command, result)
 
-    async def _retry_then_run(self, spec: Spec, command) -> None:
+    async def _retry_then_run(self, spec: Spec, command, started_ns: int) -> None:
         self.running = True
-        reply = await self._execute(spec, command)
+        reply = await self._execute(spec, command, started_ns)
         if not self.transport.is_closing():
             self.transport.write(reply)
         await self._run()
@@ -357,6 +390,7 @@ class Connection(asyncio.Protocol):
                 self.closing = True
                 break
             self.server.stats["total_commands_processed"] += 1
+            started_ns = time.perf_counter_ns()
             step = self._prepare(args)
             if type(step) is bytes:
                 out.append(step)
@@ -368,7 +402,9 @@ class Connection(asyncio.Protocol):
                 if "blocking" in spec.flags and out and not self.transport.is_closing():
                     self.transport.write(b"".join(out))  # replies before a blocking pop go out now
                     out.clear()
-                out.append(await self._local(spec, args))
+                reply = await self._local(spec, args)
+                self.server.count_call(spec.name, started_ns, reply)
+                out.append(reply)
                 if self.closing:
                     break
                 continue
@@ -376,7 +412,9 @@ class Connection(asyncio.Protocol):
             if kind == "read" and running_kind != "write":
                 served = self.service.read_now(command, self.consistency)
                 if served is not None:  # no waiting needed: answer inline, no task
-                    out.append(self.render(spec, command, served[0]))
+                    reply = self.render(spec, command, served[0])
+                    self.server.count_call(spec.name, started_ns, reply)
+                    out.append(reply)
                     continue
             overlap = kind == "read" or self.server.writes_may_overlap()
             if running and (kind != running_kind or not overlap):
@@ -384,9 +422,9 @@ class Connection(asyncio.Protocol):
             if overlap:
                 running_kind = kind
                 running.append(len(out))
-                out.append(asyncio.ensure_future(self._execute(spec, command)))
+                out.append(asyncio.ensure_future(self._execute(spec, command, started_ns)))
             else:
-                out.append(await self._execute(spec, command))
+                out.append(await self._execute(spec, command, started_ns))
         await self._settle(out, running)
         return out
 
@@ -402,9 +440,11 @@ class Connection(asyncio.Protocol):
         if spec is None:
             return self._reject(unknown_command(args))
         if (spec.arity > 0 and len(args) != spec.arity) or len(args) < -spec.arity:
+            self.server.count_rejected(spec.name)
             return self._reject(wrong_arity(spec.name))
         self.last_cmd = spec.name
         if not self.authenticated and "noauth" not in spec.flags:
+            self.server.count_rejected(spec.name)
             return self._reject("NOAUTH Authentication required.")
         if self.multi is not None and name not in _MULTI_CONTROL:
             return self._queue(spec, args)
@@ -412,8 +452,10 @@ class Connection(asyncio.Protocol):
             return spec, None
         try:
             return spec, spec.build(args, self.db)
-        except RespError as e:
-            return b"-%s\r\n" % e.text.encode()
+        except RespError as e:  # a bad argument: the command ran and failed, as in Redis
+            reply = b"-%s\r\n" % e.text.encode()
+            self.server.count_call(spec.name, time.perf_counter_ns(), reply)
+            return reply
 
     def _reject(self, text: str) -> bytes:
         if self.multi is not None:
@@ -448,17 +490,20 @@ class Connection(asyncio.Protocol):
         self.multi.append((spec, args, command))
         return b"+QUEUED\r\n"
 
-    async def _execute(self, spec: Spec, command) -> bytes:
+    async def _execute(self, spec: Spec, command, started_ns: int) -> bytes:
         try:
             result, index = await self.service.execute(command, self.consistency)
         except RaftcacheError as e:
-            return encode(e, self.proto)
+            reply = encode(e, self.proto)
         except Exception:  # a bug must cost one reply, not the connection
             log.exception("executing %s failed", spec.name)
-            return b"-ERR internal error\r\n"
-        if index and not commands.is_read(command):
-            self.last_write_index = max(self.last_write_index, index)
-        return self.render(spec, command, result)
+            reply = b"-ERR internal error\r\n"
+        else:
+            if index and not commands.is_read(command):
+                self.last_write_index = max(self.last_write_index, index)
+            reply = self.render(spec, command, result)
+        self.server.count_call(spec.name, started_ns, reply)
+        return reply
 
     def render(self, spec: Spec, command, result) -> bytes:
         if isinstance(result, CommandError):

@@ -396,6 +396,12 @@ def _info_text(conn, sections: set[str]) -> bytes:
                  ("connected_slaves", 0)]
     repl.append(("master_repl_offset", status.get("commit_index", 0)))
     section("Replication", repl)
+    if sections & {"all", "everything", "commandstats"}:  # not in the default sections, as in Redis
+        out.append("# Commandstats")
+        out.extend(f"cmdstat_{name}:calls={calls},usec={usec},usec_per_call={usec / max(calls, 1):.2f},"
+                   f"rejected_calls={rejected},failed_calls={failed}"
+                   for name, (calls, usec, rejected, failed) in sorted(server.cmdstats.items()))
+        out.append("")
     section("Keyspace", [
         (f"db{i}", f"keys={n},expires=0,avg_ttl=0")
         for i, n in enumerate(status.get("keys_per_db", [])) if n
@@ -425,6 +431,7 @@ async def config(conn, args):
                                         for i in range(2, len(args), 2)])
     if sub == b"resetstat" and len(args) == 2:
         conn.server.stats.clear()
+        conn.server.cmdstats.clear()
         conn.service.reset_stats()
         return OK
     if sub == b"rewrite":

@@ -114,26 +114,32 @@ async def _block(conn, keys: list[bytes], size_op: str, timeout_s: float, pop):
     A client that has gone (EOF or closed) stops waiting before it pops: Redis
     frees a disconnected client, so an element must never go to nobody.
     """
+    global _blocked
     db = conn.db
+    waited = [False]  # set by _wait_and_pop at its first wait
     try:
-        return await _wait_and_pop(conn, db, keys, size_op, timeout_s, pop)
+        return await _wait_and_pop(conn, db, keys, size_op, timeout_s, pop, waited)
     finally:
         _leave(conn, db, keys)
+        if waited[0]:
+            # Blocked until answered, its own pop's commit included: it stops counting
+            # in the same loop step as its reply is counted (commandstats) and sent.
+            _blocked -= 1
 
 
-async def _wait_and_pop(conn, db: int, keys: list[bytes], size_op: str, timeout_s: float, pop):
+async def _wait_and_pop(conn, db: int, keys: list[bytes], size_op: str, timeout_s: float, pop, waited: list):
+    global _blocked
     service = conn.service
     loop = asyncio.get_running_loop()
     deadline = None if timeout_s == 0 else loop.time() + timeout_s
-    waited = False
     while True:
-        if waited and (conn.eof or conn.closing):
+        if waited[0] and (conn.eof or conn.closing):
             return None
         seen = service.applied_index
         for key in keys:
             size, _ = service.read_now(cmd(conn.db, size_op, key=key), _LOCAL)
             if isinstance(size, CommandError):
-                if waited:  # a key that became another type while we waited: keep waiting (Redis)
+                if waited[0]:  # a key that became another type while we waited: keep waiting (Redis)
                     continue
                 return size
             if size and _first_in_line(conn, db, key):
@@ -143,9 +149,9 @@ async def _wait_and_pop(conn, db: int, keys: list[bytes], size_op: str, timeout_
         remaining = None if deadline is None else deadline - loop.time()
         if remaining is not None and remaining <= 0:
             return None
-        global _blocked
-        _blocked += 1
-        waited = True
+        if not waited[0]:
+            _blocked += 1
+            waited[0] = True
         _join(conn, db, keys)
         applied = asyncio.ensure_future(service.watcher.wait(seen + 1, 3600.0 if remaining is None else remaining))
         conn.unblocked = loop.create_future()  # CLIENT UNBLOCK sets "timeout" or "error"
@@ -158,7 +164,6 @@ async def _wait_and_pop(conn, db: int, keys: list[bytes], size_op: str, timeout_
             if isinstance(applied.exception(), DeadlineError) and deadline is not None and loop.time() >= deadline:
                 return None
         finally:
-            _blocked -= 1
             conn.unblocked = None
             if not applied.done():
                 applied.cancel()

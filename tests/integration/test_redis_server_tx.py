@@ -291,6 +291,24 @@ def test_keyspace_hits_and_misses_count_read_lookups(r):
     assert (stats["keyspace_hits"], stats["keyspace_misses"]) == (2, 2)
 
 
+def test_info_commandstats(r):
+    """INFO commandstats (not in the default INFO): calls, rejected (arity) and failed (an error reply) per command."""
+    r.set("n", "not a number")
+    r.config_resetstat()
+    assert r.get("n") == b"not a number" and r.get("missing") is None
+    with pytest.raises(redis.ResponseError):
+        r.execute_command("GET")
+    with pytest.raises(redis.ResponseError):
+        r.execute_command("INCR", "n")  # (redis-py's incr() sends INCRBY)
+    stats = r.info("commandstats")
+    assert stats["cmdstat_get"]["calls"] == 2 and stats["cmdstat_get"]["rejected_calls"] == 1
+    assert stats["cmdstat_get"]["failed_calls"] == 0 and stats["cmdstat_get"]["usec"] >= 0
+    assert (stats["cmdstat_incr"]["calls"], stats["cmdstat_incr"]["failed_calls"]) == (1, 1)
+    assert "cmdstat_set" not in stats  # reset
+    assert not any(k.startswith("cmdstat_") for k in r.info())
+    assert "cmdstat_get" in r.info("everything")
+
+
 def test_config_get_set_resetstat(r):
     original = r.config_get("hash-max-listpack-entries")["hash-max-listpack-entries"]
     try:

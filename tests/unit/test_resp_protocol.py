@@ -305,3 +305,25 @@ def test_lone_get_keeps_redis_semantics(service, tmp_path):
         locked = Client(service, password="secret")
         assert await locked.send(get) == b"-NOAUTH Authentication required.\r\n"
     run(go())
+
+
+def test_commandstats_count_every_path(service):
+    """The GET fast path, inline reads, lone writes, the command loop and refusals all count."""
+    async def go():
+        c = Client(service)
+        await c.send(cmd("SET", "k", "v"))                                 # a lone write
+        await c.send(cmd("GET", "k"))                                      # the GET fast path
+        await c.send(cmd("GET", "k") + cmd("GET", "k") + cmd("PING"))     # a pipeline: the command loop
+        await c.send(cmd("HSET", "k", "f"))                                # wrong arity: rejected
+        await c.send(cmd("HGET", "k", "f"))                                # WRONGTYPE: failed
+        stats = c.conn.server.cmdstats
+        assert stats["set"][0] == 1 and stats["get"][0] == 3 and stats["ping"][0] == 1
+        assert stats["hset"][:1] + stats["hset"][2:] == [0, 1, 0]
+        assert stats["hget"][0] == 1 and stats["hget"][3] == 1
+        info = (await c.send(cmd("INFO", "commandstats"))).decode()
+        assert "cmdstat_get:calls=3," in info and "rejected_calls=1" in info
+
+        locked = Client(service, password="secret")
+        await locked.send(cmd("GET", "k"))
+        assert locked.conn.server.cmdstats["get"][2] == 1                  # NOAUTH: rejected
+    run(go())
