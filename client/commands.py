@@ -306,6 +306,17 @@ class StringCommands(CoreCommands):
     def pttl(self, name: KeyT):
         return self._run(self._cmd("ttl", key=self._enc(name), millis=True), None, READ)
 
+    def expiretime(self, name: KeyT):
+        """The Unix time (seconds) at which the key expires; -1 without expiry, -2 when absent."""
+        return self._run(self._cmd("ttl", key=self._enc(name), absolute=True), None, READ)
+
+    def pexpiretime(self, name: KeyT):
+        return self._run(self._cmd("ttl", key=self._enc(name), millis=True, absolute=True), None, READ)
+
+    def touch(self, *names: KeyT):
+        """How many of the keys exist (there is no LRU clock to update: EXISTS)."""
+        return self.exists(*names)
+
     def type(self, name: KeyT):
         """b"string", b"hash", b"list", b"set", b"zset" or b"none" (str with decode_responses)."""
         return self._run(self._cmd("type", key=self._enc(name)), self._text, READ)

@@ -110,6 +110,9 @@ def test_strings_keys_and_expiry(cluster, kind):
         assert c.exists("a", "b", "nope") == 2
         assert c.expire("a", 100) is True and 0 < c.ttl("a") <= 100 and c.pttl("a") > 1000
         assert c.persist("a") is True and c.ttl("a") == -1
+        assert c.pexpireat("a", 4_000_000_000_123) is True and c.pexpiretime("a") == 4_000_000_000_123
+        assert c.expiretime("a") == 4_000_000_000 and c.expiretime("nope") == -2
+        assert c.touch("a", "b", "nope") == 2 and c.persist("a") is True
         assert c.set("temp", "v", px=100) is True
         wait_until(lambda: c.get("temp") is None, 10, "temp to expire")
         assert c.type("b") == b"string" and c.type("nope") == b"none"

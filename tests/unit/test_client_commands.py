@@ -77,6 +77,9 @@ def test_expire_family():
     assert c.pexpireat("k", 100)[0].expire.expiry.expire_at_ms == 100
     assert c.expire("k", 5, gt=True)[0].expire.condition == pb.EXPIRE_GT
     assert c.pttl("k")[0].ttl.millis and not c.ttl("k")[0].ttl.millis
+    assert c.expiretime("k")[0].ttl.absolute and not c.expiretime("k")[0].ttl.millis
+    assert c.pexpiretime("k")[0].ttl.absolute and c.pexpiretime("k")[0].ttl.millis
+    assert list(c.touch("a", "b")[0].exists.keys) == [b"a", b"b"]
     _, post, _ = c.expire("k", 1)
     assert post(1) is True and post(0) is False
 
