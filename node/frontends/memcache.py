@@ -197,7 +197,7 @@ class MemcacheProtocol(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    async def _flush(self, out: "_Replies") -> None:
+    async def _flush(self, out: _Replies) -> None:
         data = await out.take()
         if data and not self._closing:
             self.stats["bytes_written"] += len(data)
@@ -232,7 +232,7 @@ class MemcacheProtocol(asyncio.Protocol):
             self._paused = False
             self.transport.resume_reading()
 
-    async def _next(self, out: bytearray) -> bool | None:
+    async def _next(self, out: _Replies) -> bool | None:
         """Answer the next complete request in the buffer; None when there is none."""
         buf = self._buf
         nl = buf.find(b"\n")
@@ -270,7 +270,7 @@ class MemcacheProtocol(asyncio.Protocol):
         out.add(reply)
         return True
 
-    async def _storage(self, name: bytes, tokens: list[bytes], data_at: int, out: bytearray) -> bool | None:
+    async def _storage(self, name: bytes, tokens: list[bytes], data_at: int, out: _Replies) -> bool | None:
         """A command with a data block: parse the line, wait for the block, then run it."""
         if name == b"ms":
             datalen, request = meta.ms_header(tokens, self.state.item_max)
