@@ -246,6 +246,8 @@ class WriteTxn(ReadTxn):
         self._used = ReadTxn.used_bytes(self)
         self._used_dirty = False
         self._undo: list | None = None   # records replaced inside an undo_scope()
+        #: Records put or deleted so far (a command that wrote nothing changed nothing).
+        self.writes = 0
 
     def get(self, db: int, key: bytes, now_ms: int) -> Record | None:
         """As ReadTxn.get; a write's own lookups are not counted as hits or misses."""
@@ -294,6 +296,7 @@ class WriteTxn(ReadTxn):
             keys, size = 0, size - record_bytes(key, len(old) - _HEADER.size)
         if self._undo is not None:
             self._undo.append((db, key, old))
+        self.writes += 1
         self._txn.put(dkey, raw, db=self._ks._data)
         if deadline:
             self._txn.put(_expiry_key(deadline, db, key), b"", db=self._ks._expiry)
@@ -307,6 +310,7 @@ class WriteTxn(ReadTxn):
             return False
         if self._undo is not None:
             self._undo.append((db, key, old))
+        self.writes += 1
         deadline = _HEADER.unpack_from(old)[1]
         if deadline:
             self._txn.delete(_expiry_key(deadline, db, key), db=self._ks._expiry)
@@ -327,10 +331,12 @@ class WriteTxn(ReadTxn):
                 freed += record_bytes(data_key[6:], len(raw) - _HEADER.size)
                 removed += 1
                 found = cur.delete()      # moves to the next item
+        self.writes += removed
         self._adjust(db, -removed, -freed)
 
     def flush_all(self) -> None:
         self._no_undo("flush_all")
+        self.writes += 1
         self._txn.drop(self._ks._data, delete=False)
         self._txn.drop(self._ks._expiry, delete=False)
         with self._txn.cursor(db=self._ks._meta) as cur:

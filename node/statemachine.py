@@ -203,9 +203,10 @@ class StateMachine:
             previous = self._dedup_lookup(txn, entry)
             if previous is not _MISS:
                 return previous
+        writes = txn.writes
         result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)
-        if name not in READ_COMMANDS and name != "noop" and not isinstance(result, CommandError):
-            self.changes += 1
+        if txn.writes != writes and not isinstance(result, CommandError):
+            self.changes += 1  # as Redis's dirty counter: a write that changed nothing is not counted
         if dedup:
             self._dedup_store(txn, entry, result)
         return result

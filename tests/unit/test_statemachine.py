@@ -678,3 +678,18 @@ def test_config_set_proto_max_bulk_len_limits_values_at_apply(node):
     too_big = node.run(set=Set(b"k", b"x" * ((1 << 20) + 1)))
     assert isinstance(too_big, CommandError) and too_big.reason == Reason.VALUE_TOO_LARGE
     assert node.run(set=Set(b"k", b"x" * (1 << 20))) == OK
+
+
+def test_changes_counts_writes_that_changed_something(node):
+    """INFO's rdb_changes_since_last_save, as Redis's dirty counter: not reads, no-ops,
+    errors, or writes that found nothing to change."""
+    node.run(set=pb.Set(key=b"k", value=b"v"))
+    node.run(setbit=pb.SetBit(key=b"b", offset=0, value=1))
+    assert node.sm.changes == 2
+    node.run(setbit=pb.SetBit(key=b"b", offset=0, value=1))   # the bit is already 1
+    node.run(**{"del": pb.Del(keys=[b"missing"])})
+    node.run(noop=pb.Noop())
+    node.run(incr_by=pb.IncrBy(key=b"k", delta=1))             # not an integer: an error
+    assert node.sm.changes == 2
+    node.run(**{"del": pb.Del(keys=[b"k", b"b"])})
+    assert node.sm.changes == 3
