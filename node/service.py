@@ -577,10 +577,12 @@ class Service:
 async def execute_many(service: "Service", requests: list, forward: bool = True) -> list:
     """Run a pipeline in order: [(command, consistency, client_id, sequence)] -> [(result, index) | error].
 
-    Writes are proposed back to back without waiting for each other (the
-    log keeps their order); a read waits for the writes before it, so a
-    pipeline sees its own writes as Redis pipelines do. A request that
-    fails with a RaftcacheError yields that error in its slot.
+    On the leader, writes are proposed back to back without waiting for each
+    other (the log keeps their order); a follower sends them to the leader as
+    one batch, or one by one in order when that fails. A read waits for the
+    writes before it, so a pipeline sees its own writes as Redis pipelines
+    do. A request that fails with a RaftcacheError yields that error in its
+    slot.
     """
     if forward and not service.is_leader and any(not commands.is_read(r[0]) for r in requests):
         leader = service.leader_id
@@ -620,6 +622,10 @@ async def _execute_each(service: "Service", requests: list, forward: bool) -> li
             fut, proposed_here = service.start_write(command, client_id, sequence, forward=forward)
             if proposed_here and forward:
                 retry_if_unlogged.add(i)
+            elif not proposed_here and not fut.done():
+                # Forwarded (or waiting for a leader): one by one, so that a write
+                # retried after a failure cannot land after a later one.
+                await _settled([fut])
             outstanding.append(fut)
         pending.append(fut)
     await _settled(pending)

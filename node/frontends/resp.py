@@ -33,7 +33,7 @@ from raftcache.node.frontends.resp_protocol import (
     encode,
     lone_frame,
 )
-from raftcache.node.service import NOT_NOW
+from raftcache.node.service import NOT_NOW, execute_many
 from raftcache.proto import commands_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -383,8 +383,10 @@ class Connection(asyncio.Protocol):
         out: list = []           # encoded replies, or tasks still running
         running: list[int] = []  # positions in out of tasks
         running_kind = None
+        forwarded: list = []     # a follower's run of writes: (position in out, spec, command, started_ns)
         for args in batch:
             if isinstance(args, ProtocolError):
+                await self._forward_writes(out, forwarded)
                 await self._settle(out, running)
                 out.append(b"-ERR Protocol error: %s\r\n" % str(args).encode())
                 self.closing = True
@@ -396,6 +398,14 @@ class Connection(asyncio.Protocol):
                 out.append(step)
                 continue
             spec, command = step
+            kind = None if command is None else "read" if commands.is_read(command) else "write"
+            if kind == "write" and not self.server.writes_may_overlap():
+                await self._settle(out, running)  # the reads before them first
+                running_kind = None
+                forwarded.append((len(out), spec, command, started_ns))
+                out.append(None)
+                continue
+            await self._forward_writes(out, forwarded)
             if command is None:  # a connection/server command
                 await self._settle(out, running)
                 running_kind = None
@@ -408,7 +418,6 @@ class Connection(asyncio.Protocol):
                 if self.closing:
                     break
                 continue
-            kind = "read" if commands.is_read(command) else "write"
             if kind == "read" and running_kind != "write":
                 served = self.service.read_now(command, self.consistency)
                 if served is not None:  # no waiting needed: answer inline, no task
@@ -416,17 +425,34 @@ class Connection(asyncio.Protocol):
                     self.server.count_call(spec.name, started_ns, reply)
                     out.append(reply)
                     continue
-            overlap = kind == "read" or self.server.writes_may_overlap()
-            if running and (kind != running_kind or not overlap):
+            if running and kind != running_kind:
                 await self._settle(out, running)
-            if overlap:
-                running_kind = kind
-                running.append(len(out))
-                out.append(asyncio.ensure_future(self._execute(spec, command, started_ns)))
-            else:
-                out.append(await self._execute(spec, command, started_ns))
+            running_kind = kind  # reads, or writes on the leader: proposed back to back
+            running.append(len(out))
+            out.append(asyncio.ensure_future(self._execute(spec, command, started_ns)))
+        await self._forward_writes(out, forwarded)
         await self._settle(out, running)
         return out
+
+    async def _forward_writes(self, out: list, forwarded: list) -> None:
+        """Run a follower's pipelined writes as one batch for the leader (one RPC, one
+        group commit), in order: execute_many gives each a dedup identity and, after
+        a failure, retries them one by one in their order."""
+        if len(forwarded) == 1:
+            i, spec, command, started_ns = forwarded[0]
+            out[i] = await self._execute(spec, command, started_ns)
+        elif forwarded:
+            outcomes = await execute_many(self.service, [(command, None, "", 0) for _, _, command, _ in forwarded])
+            for (i, spec, command, started_ns), outcome in zip(forwarded, outcomes):
+                if isinstance(outcome, RaftcacheError):
+                    reply = encode(outcome, self.proto)
+                else:
+                    result, index = outcome
+                    self.last_write_index = max(self.last_write_index, index)
+                    reply = self.render(spec, command, result)
+                self.server.count_call(spec.name, started_ns, reply)
+                out[i] = reply
+        forwarded.clear()
 
     async def _settle(self, out: list, running: list[int]) -> None:
         for i in running:

@@ -477,3 +477,28 @@ def test_transaction_through_a_follower(cluster, protocol):
     assert same_on_every_node(cluster, protocol, lambda c: (c.get("balance"), c.lrange("ledger", 0, -1),
                                                             c.hgetall("totals"))) == \
         (b"70", [b"-30"], {b"spent": b"30"})
+
+
+def test_pipeline_through_a_follower_is_one_batch_in_order(cluster, protocol):
+    """A non-transactional pipeline sent to a follower reaches the leader as one
+    batch (a few log entries, not one per write), in order, reads seeing the
+    writes before them."""
+    leader, follower = leader_and_follower(cluster)
+    f, l = client(follower, protocol), client(leader, protocol)
+    if not COMPARING_WITH_REDIS:
+        before = l.info("replication")["raftcache_commit_index"]
+    with f.pipeline(transaction=False) as p:
+        for i in range(200):
+            p.set("seq", i)
+            p.incr("count")
+        p.rpush("order", *range(5)).lrange("order", 0, -1)
+        p.execute_command("SET", "seq", "x", "EX", "0")   # an argument error in the middle
+        p.get("seq")
+        results = p.execute(raise_on_error=False)
+    assert results[:4] == [True, 1, True, 2] and results[398:400] == [True, 200]
+    assert results[400:402] == [5, [b"0", b"1", b"2", b"3", b"4"]]
+    assert isinstance(results[402], redis.ResponseError) and results[403] == b"199"
+    assert same_on_every_node(cluster, protocol, lambda c: (c.get("seq"), c.get("count"))) == (b"199", b"200")
+    if not COMPARING_WITH_REDIS:
+        assert l.info("replication")["raftcache_commit_index"] - before < 50, "one entry per write"
+
