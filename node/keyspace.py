@@ -33,7 +33,7 @@ import struct
 import threading
 import zlib
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator, NamedTuple
 
 import lmdb
@@ -55,6 +55,8 @@ _MAX_U64 = (1 << 64) - 1
 _APPLIED = b"applied_index"
 _USED = b"used_bytes"
 _KEYS = b"keys/"
+_EXPIRES = b"expires/"                   # + db: how many of its keys have a deadline
+_EXPIRES_COUNTED = b"expires_counted"     # set once the expires/ counters exist (older data: counted at open)
 _TABLE = b"t/"
 _RESTORED_FROM = b"restored_from_index"   # set by rebase_copy: the backup's applied index
 _SNAPSHOT_FILE = "data.mdb"
@@ -87,6 +89,7 @@ class KeyspaceStats:
     used_bytes: int           # logical size: sum of len(key) + len(value) + RECORD_OVERHEAD_BYTES
     maxmemory_bytes: int
     applied_index: int
+    expires: list[int] = field(default_factory=list)  # keys with a deadline, per database
 
 
 class KeyspaceFullError(RuntimeError):
@@ -195,6 +198,11 @@ class ReadTxn:
         raw = self._txn.get(_USED, db=self._ks._meta)
         return 0 if raw is None else _U64.unpack(raw)[0]
 
+    def expires(self, db: int) -> int:
+        """Keys of `db` with a deadline (INFO keyspace's expires=), expired ones not yet deleted included."""
+        raw = self._txn.get(_EXPIRES + _U16.pack(db), db=self._ks._meta)
+        return 0 if raw is None else _U64.unpack(raw)[0]
+
     def expired(self, now_ms: int, limit: int) -> list[tuple[int, bytes]]:
         """Up to `limit` (db, key) whose deadline is <= now_ms, earliest first."""
         out: list[tuple[int, bytes]] = []
@@ -243,6 +251,7 @@ class WriteTxn(ReadTxn):
     def __init__(self, keyspace: "Keyspace", txn: lmdb.Transaction):
         super().__init__(keyspace, txn)
         self._counts: dict[int, int] = {}
+        self._expiring: dict[int, int] = {}
         self._used = ReadTxn.used_bytes(self)
         self._used_dirty = False
         self._undo: list | None = None   # records replaced inside an undo_scope()
@@ -263,6 +272,15 @@ class WriteTxn(ReadTxn):
         self._counts[db] = self._count(db) + keys
         self._used += size
         self._used_dirty = True
+
+    def _adjust_expiring(self, db: int, change: int) -> None:
+        if change:
+            if db not in self._expiring:
+                self._expiring[db] = ReadTxn.expires(self, db)
+            self._expiring[db] += change
+
+    def expires(self, db: int) -> int:
+        return self._expiring[db] if db in self._expiring else ReadTxn.expires(self, db)
 
     def db_size(self, db: int) -> int:
         return self._count(db)
@@ -289,11 +307,14 @@ class WriteTxn(ReadTxn):
         dkey = _data_key(db, key)
         old = self._txn.get(dkey, db=self._ks._data)
         keys, size = 1, record_bytes(key, len(raw) - _HEADER.size)
+        expiring = 1 if deadline else 0
         if old is not None:
             old_deadline = _HEADER.unpack_from(old)[1]
             if old_deadline:
                 self._txn.delete(_expiry_key(old_deadline, db, key), db=self._ks._expiry)
+                expiring -= 1
             keys, size = 0, size - record_bytes(key, len(old) - _HEADER.size)
+        self._adjust_expiring(db, expiring)
         if self._undo is not None:
             self._undo.append((db, key, old))
         self.writes += 1
@@ -314,13 +335,14 @@ class WriteTxn(ReadTxn):
         deadline = _HEADER.unpack_from(old)[1]
         if deadline:
             self._txn.delete(_expiry_key(deadline, db, key), db=self._ks._expiry)
+            self._adjust_expiring(db, -1)
         self._adjust(db, -1, -record_bytes(key, len(old) - _HEADER.size))
         return True
 
     def flush_db(self, db: int) -> None:
         self._no_undo("flush_db")
         prefix = _U16.pack(db)
-        freed = removed = 0
+        freed = removed = expiring = 0
         with self._txn.cursor(db=self._ks._data) as cur:
             found = cur.set_range(prefix)
             while found and cur.key()[:2] == prefix:
@@ -328,11 +350,13 @@ class WriteTxn(ReadTxn):
                 deadline = _HEADER.unpack_from(raw)[1]
                 if deadline:
                     self._txn.delete(_expiry_key(deadline, db, data_key[6:]), db=self._ks._expiry)
+                    expiring += 1
                 freed += record_bytes(data_key[6:], len(raw) - _HEADER.size)
                 removed += 1
                 found = cur.delete()      # moves to the next item
         self.writes += removed
         self._adjust(db, -removed, -freed)
+        self._adjust_expiring(db, -expiring)
 
     def flush_all(self) -> None:
         self._no_undo("flush_all")
@@ -345,8 +369,15 @@ class WriteTxn(ReadTxn):
                     if not name.startswith(_KEYS):
                         break
                     self._counts[_U16.unpack_from(name, len(_KEYS))[0]] = 0
+            if cur.set_range(_EXPIRES):
+                for name in cur.iternext(keys=True, values=False):
+                    if not name.startswith(_EXPIRES):
+                        break
+                    self._expiring[_U16.unpack_from(name, len(_EXPIRES))[0]] = 0
         for db in self._counts:
             self._counts[db] = 0
+        for db in self._expiring:
+            self._expiring[db] = 0
         self._used = 0
         self._used_dirty = True
 
@@ -366,7 +397,7 @@ class WriteTxn(ReadTxn):
         """
         self._no_undo("savepoint")
         parent = self._txn
-        saved = (dict(self._counts), self._used, self._used_dirty)
+        saved = (dict(self._counts), dict(self._expiring), self._used, self._used_dirty)
         child = self._ks._env.begin(write=True, parent=parent)
         sp = Savepoint()
         self._txn = child
@@ -375,12 +406,12 @@ class WriteTxn(ReadTxn):
         except BaseException:
             self._txn = parent
             child.abort()
-            self._counts, self._used, self._used_dirty = saved
+            self._counts, self._expiring, self._used, self._used_dirty = saved
             raise
         self._txn = parent
         if sp.rolled_back:
             child.abort()
-            self._counts, self._used, self._used_dirty = saved
+            self._counts, self._expiring, self._used, self._used_dirty = saved
         else:
             child.commit()
 
@@ -413,6 +444,8 @@ class WriteTxn(ReadTxn):
         meta = self._ks._meta
         for db, n in self._counts.items():
             self._txn.put(_KEYS + _U16.pack(db), _U64.pack(n), db=meta)
+        for db, n in self._expiring.items():
+            self._txn.put(_EXPIRES + _U16.pack(db), _U64.pack(n), db=meta)
         if self._used_dirty:
             self._txn.put(_USED, _U64.pack(self._used), db=meta)
         self._txn.put(_APPLIED, _U64.pack(index), db=meta)
@@ -533,8 +566,24 @@ class Keyspace:
         self._meta = self._env.open_db(b"meta")
         with self._env.begin() as txn:
             raw = txn.get(_APPLIED, db=self._meta)
+            counted = txn.get(_EXPIRES_COUNTED, db=self._meta) is not None
         self._applied_index = 0 if raw is None else _U64.unpack(raw)[0]
+        if not counted:
+            self._count_expiring()
         self.generation += 1
+
+    def _count_expiring(self) -> None:
+        """Data written before the expires/ counters existed: count once from the
+        deadline index (deterministic, so every replica gets the same counters)."""
+        per_db: dict[int, int] = {}
+        with self._env.begin(write=True) as txn:
+            with txn.cursor(db=self._expiry) as cur:
+                for name in cur.iternext(keys=True, values=False):
+                    db = _U16.unpack_from(name, _U64.size)[0]
+                    per_db[db] = per_db.get(db, 0) + 1
+            for db, n in per_db.items():
+                txn.put(_EXPIRES + _U16.pack(db), _U64.pack(n), db=self._meta)
+            txn.put(_EXPIRES_COUNTED, b"", db=self._meta)
 
     @property
     def applied_index(self) -> int:
@@ -581,7 +630,8 @@ class Keyspace:
     def stats(self) -> KeyspaceStats:
         with self.reader() as r:
             keys = [r.db_size(db) for db in range(self._config.databases)]
-            return KeyspaceStats(keys, r.used_bytes(), self.maxmemory_bytes, self._applied_index)
+            expires = [r.expires(db) for db in range(self._config.databases)]
+            return KeyspaceStats(keys, r.used_bytes(), self.maxmemory_bytes, self._applied_index, expires)
 
     def copy_to(self, path: str) -> int:
         """Write a consistent, compacted copy of the environment to the file `path`.

@@ -557,6 +557,7 @@ class Service:
             "members": members,
             "keys": sum(ks.keys),
             "keys_per_db": list(ks.keys),
+            "expires_per_db": list(ks.expires),
             "used_bytes": ks.used_bytes,
             "maxmemory_bytes": self.limits.maxmemory_bytes,
             "last_leader_contact_s": 0.0 if raft.is_leader else raft.last_leader_contact_s(),

@@ -15,6 +15,7 @@ import fnmatch
 import os
 import random
 import time
+from itertools import repeat
 
 from raftcache import __version__
 from raftcache.node import settings
@@ -403,8 +404,9 @@ def _info_text(conn, sections: set[str]) -> bytes:
                    for name, (calls, usec, rejected, failed) in sorted(server.cmdstats.items()))
         out.append("")
     section("Keyspace", [
-        (f"db{i}", f"keys={n},expires=0,avg_ttl=0")
-        for i, n in enumerate(status.get("keys_per_db", [])) if n
+        (f"db{i}", f"keys={n},expires={expires},avg_ttl=0")
+        for i, (n, expires) in enumerate(zip(status.get("keys_per_db", []), status.get("expires_per_db", repeat(0))))
+        if n
     ])
     return "\r\n".join(out).encode()
 

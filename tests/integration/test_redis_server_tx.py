@@ -291,6 +291,17 @@ def test_keyspace_hits_and_misses_count_read_lookups(r):
     assert (stats["keyspace_hits"], stats["keyspace_misses"]) == (2, 2)
 
 
+def test_info_keyspace_counts_expiring_keys(r):
+    r.set("ttl", "v", ex=100)
+    r.set("plain", "v")
+    r.set("persisted", "v", px=100_000)
+    r.persist("persisted")
+    r.expire("plain", 50)
+    r.delete("ttl")
+    db0 = r.info("keyspace")["db0"]
+    assert (db0["keys"], db0["expires"]) == (2, 1)
+
+
 def test_info_commandstats(r):
     """INFO commandstats (not in the default INFO): calls, rejected (arity) and failed (an error reply) per command."""
     r.set("n", "not a number")

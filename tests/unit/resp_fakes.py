@@ -82,7 +82,7 @@ class FakeService:
         return {"id": "n1", "zone": "a", "role": "leader", "leader_id": "n1", "term": 1,
                 "commit_index": self.index, "applied_index": self.index, "last_index": self.index,
                 "members": [{"id": "n1", "zone": "a", "connected": True, "match_index": self.index}],
-                "keys": sum(stats.keys), "keys_per_db": list(stats.keys), "used_bytes": stats.used_bytes,
+                "keys": sum(stats.keys), "keys_per_db": list(stats.keys), "expires_per_db": list(stats.expires), "used_bytes": stats.used_bytes,
                 "maxmemory_bytes": self.limits.maxmemory_bytes, "last_leader_contact_s": 0.0,
                 "appendfsync": "everysec", "default_read": "linearizable", "stats": {},
                 "keyspace_hits": self.keyspace.hits, "keyspace_misses": self.keyspace.misses}

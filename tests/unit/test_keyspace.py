@@ -439,3 +439,42 @@ def test_restore_waits_for_open_readers_and_readers_see_old_or_new_never_a_close
     assert seen <= {b"old", b"new"} and b"new" in seen
     assert ks.applied_index == 7
     ks.close()
+
+
+def test_expiring_keys_are_counted_per_database(ks, config):
+    """INFO keyspace's expires=: kept in step by put/delete/flush, undone with the write, and
+    counted once from the deadline index for data written before the counters existed."""
+    with ks.writer(1) as w:
+        w.put(0, b"a", Record(S, b"v", 5000, 1))
+        w.put(0, b"b", Record(S, b"v", 6000, 1))
+        w.put(0, b"c", Record(S, b"v", 0, 1))
+        w.put(1, b"a", Record(S, b"v", 7000, 1))
+        w.put(0, b"b", Record(S, b"w", 0, 1))       # the deadline is dropped
+        w.put(0, b"c", Record(S, b"w", 9000, 1))    # one is set
+        w.delete(0, b"a")
+    assert ks.stats().expires[:2] == [1, 1]
+    with ks.writer(2) as w:
+        w.begin_undo()
+        w.put(0, b"d", Record(S, b"v", 5000, 2))
+        assert w.expires(0) == 2
+        w.end_undo(rollback=True)
+        with w.savepoint() as sp:
+            w.flush_db(0)
+            assert w.expires(0) == 0
+            sp.rollback()
+        assert w.expires(0) == 1
+    assert ks.stats().expires[:2] == [1, 1]
+    with ks.writer(3) as w:
+        w.flush_all()
+    assert ks.stats().expires[:2] == [0, 0]
+
+    with ks.writer(4) as w:
+        w.put(2, b"x", Record(S, b"v", 5000, 4))
+        w.put(2, b"y", Record(S, b"v", 6000, 4))
+    with ks._env.begin(write=True) as txn:  # as a keyspace written by an older version
+        for name in (keyspace_mod._EXPIRES + b"\x00\x02", keyspace_mod._EXPIRES_COUNTED):
+            txn.delete(name, db=ks._meta)
+    ks.close()
+    reopened = Keyspace(config)
+    assert reopened.stats().expires[2] == 2
+    reopened.close()
