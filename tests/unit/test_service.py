@@ -195,11 +195,8 @@ def test_a_forwarded_batch_is_retried_with_the_identities_it_was_sent_with(env):
 
     class FlakyForwarder:
         async def forward_batch(self, node_id, requests):
-            if not batches:
-                batches.append([(r[2], r[3]) for r in requests])
-                raise UnavailableError("connection to the leader lost")
-            retried.extend((r[2], r[3]) for r in requests)
-            return [(commands.OK, 7)] * len(requests)
+            batches.append([(r[2], r[3]) for r in requests])
+            raise UnavailableError("connection to the leader lost")
 
         async def forward(self, node_id, command, consistency, client_id, sequence):
             retried.append((client_id, sequence))
@@ -221,6 +218,7 @@ def test_a_forwarded_batch_is_retried_with_the_identities_it_was_sent_with(env):
         assert sent[1] == ("", 0) and sent[3] == ("sdk", 4)
         assert sent[0][0].startswith("fwd/") and sent[2][0].startswith("fwd/") and sent[0] != sent[2]
         assert retried == [sent[0], sent[2], sent[3]]
+        assert len(batches) == 1, "the retries went one by one (forward), in order, not as another batch"
         retried.clear()
         await execute_many(service, requests[:1])  # the lanes were given back: reused, next sequence
         assert retried[0] in ((sent[0][0], sent[0][1] + 1), (sent[2][0], sent[2][1] + 1))
