@@ -27,7 +27,7 @@ from raftcache.node.frontends.memcache_meta import (
     BAD_FORMAT, ERROR, TOO_LARGE, ReplyError, check_key, command, error_line, expiry,
     parse_int, parse_uint, touch_expiry,
 )
-from raftcache.node.service import ReadConsistency
+from raftcache.node.service import ReadConsistency, execute_many
 from raftcache.proto import commands_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -52,14 +52,17 @@ _MAX_UNWRITTEN = 1024
 
 
 class _Replies:
-    """A connection's replies in request order: bytes, or a running write's task."""
+    """A connection's replies in request order: bytes, a running write's task, or
+    the place of a write waiting to be forwarded with the others of its run."""
 
-    __slots__ = ("parts", "running", "size")
+    __slots__ = ("parts", "running", "size", "forwarded", "_forward")
 
-    def __init__(self) -> None:
+    def __init__(self, forward) -> None:
         self.parts: list = []
         self.running = False
         self.size = 0
+        self.forwarded: list = []   # (position in parts, command, finish(outcome) -> reply)
+        self._forward = forward     # async [commands] -> [(result, index) | RaftcacheError], in order
 
     def add(self, reply: bytes) -> None:
         if reply:
@@ -70,8 +73,13 @@ class _Replies:
         self.parts.append(task)
         self.running = True
 
+    def add_forwarded(self, command, finish) -> None:
+        self.forwarded.append((len(self.parts), command, finish))
+        self.parts.append(None)
+
     async def settle(self) -> None:
-        """Wait for the running writes (their tasks never raise: see _line)."""
+        """Wait for the running writes (their tasks never raise: see _line), then
+        forward the waiting ones as one batch."""
         if self.running:
             parts = self.parts
             for i, part in enumerate(parts):
@@ -79,6 +87,16 @@ class _Replies:
                     parts[i] = await part
                     self.size += len(parts[i])
             self.running = False
+        if self.forwarded:
+            forwarded, self.forwarded = self.forwarded, []
+            try:
+                outcomes = await self._forward([command for _, command, _ in forwarded])
+            except Exception:  # a bug must cost these replies, not leave holes in the output
+                log.exception("forwarding a pipeline of writes failed")
+                outcomes = [RaftcacheError("internal error")] * len(forwarded)
+            for (i, _, finish), outcome in zip(forwarded, outcomes):
+                self.parts[i] = finish(outcome)
+                self.size += len(self.parts[i])
 
     async def take(self) -> bytes:
         await self.settle()
@@ -204,7 +222,7 @@ class MemcacheProtocol(asyncio.Protocol):
             self.transport.write(data)
 
     async def _run(self) -> None:
-        out = _Replies()
+        out = _Replies(self._forward_writes)
         try:
             while not self._closing:
                 if self._swallow:
@@ -212,14 +230,21 @@ class MemcacheProtocol(asyncio.Protocol):
                     del self._buf[:drop]
                     self._swallow -= drop
                     if self._swallow:
-                        break
+                        if not out.parts:
+                            break
+                        await self._flush(out)
+                        continue
                 reply = await self._next(out)
-                if reply is None:
-                    break
+                if reply is None:  # no complete request left in the buffer
+                    if not out.parts:
+                        break
+                    # Writes may still be running: while they finish, more requests
+                    # may arrive, which this task (not a new one) must then answer.
+                    await self._flush(out)
+                    continue
                 if out.size > 1 << 16 or len(out.parts) > _MAX_UNWRITTEN:
                     await self._flush(out)
                     await self._can_write.wait()
-            await self._flush(out)
         except asyncio.CancelledError:
             return
         except Exception:  # a bug here must not take the node down; the client gets an error
@@ -296,11 +321,19 @@ class MemcacheProtocol(asyncio.Protocol):
             if not noreply:
                 out.add(b"CLIENT_ERROR bad data chunk\r\n")
             return True
-        if name in _OVERLAPPING and getattr(self.service, "is_leader", False):
-            # On the leader, pipelined writes are proposed back to back (the log
-            # keeps their order) and answered in order; a follower forwards them
-            # one by one, so that a retried one cannot land after a later one.
-            out.add_running(asyncio.ensure_future(self._stored_line(name, request, data, noreply)))
+        if name in _OVERLAPPING:
+            if getattr(self.service, "is_leader", False):
+                # On the leader, pipelined writes are proposed back to back (the
+                # log keeps their order) and answered in order.
+                if out.forwarded:
+                    await out.settle()  # forwarded before this node became the leader: first
+                out.add_running(asyncio.ensure_future(self._stored_line(name, request, data, noreply)))
+            else:
+                # A follower sends the run to the leader as one batch, retried one
+                # by one in order if it fails (service.execute_many).
+                self.stats["cmd_set"] += 1
+                out.add_forwarded(_set_command(name, request, data),
+                                  lambda outcome: self._stored_reply(request, outcome, noreply))
             return True
         await out.settle()
         if name == b"ms":
@@ -364,21 +397,28 @@ class MemcacheProtocol(asyncio.Protocol):
             status, _, _ = await meta.rewrite(self, key, change)
             reply = b"STORED\r\n" if status == "stored" else b"NOT_STORED\r\n"
         else:
-            op = pb.Set(key=key, value=data, flags=flags, condition=_STORAGE[name])
-            exp = expiry(exptime)
-            if exp is not None:
-                op.expiry.CopyFrom(exp)
-            if cas is not None:
-                op.cas_index = cas
-            result = await self.execute(command(set=op))
-            if result == OK:
-                reply = b"STORED\r\n"
-            elif result is None:
-                reply = b"NOT_STORED\r\n"
-            else:
-                reply = b"EXISTS\r\n" if str(result) == "EXISTS" else b"NOT_FOUND\r\n"
-            if cas is not None:
-                self.stats["cas_hits" if result == OK else "cas_badval" if str(result) == "EXISTS" else "cas_misses"] += 1
+            outcome = await self.service.execute(_set_command(name, req, data))
+            reply = self._stored_reply(req, outcome, noreply=False)
+        return b"" if noreply else reply
+
+    async def _forward_writes(self, commands: list) -> list:
+        return await execute_many(self.service, [(c, None, "", 0) for c in commands])
+
+    def _stored_reply(self, req: tuple, outcome, noreply: bool) -> bytes:
+        """The line for a set/add/replace/cas outcome: (result, index) or a RaftcacheError."""
+        if isinstance(outcome, RaftcacheError):
+            return b"" if noreply else error_line(outcome)
+        result, _ = outcome
+        if isinstance(result, CommandError):
+            return b"" if noreply else error_line(result)
+        if result == OK:
+            reply = b"STORED\r\n"
+        elif result is None:
+            reply = b"NOT_STORED\r\n"
+        else:
+            reply = b"EXISTS\r\n" if str(result) == "EXISTS" else b"NOT_FOUND\r\n"
+        if req[3] is not None:  # cas
+            self.stats["cas_hits" if result == OK else "cas_badval" if str(result) == "EXISTS" else "cas_misses"] += 1
         return b"" if noreply else reply
 
     async def _get(self, tokens: list[bytes]) -> bytes:
@@ -517,6 +557,18 @@ class MemcacheProtocol(asyncio.Protocol):
 
     async def _stats(self, tokens: list[bytes]) -> bytes:
         return _render_stats(self.state, tokens[1:])
+
+
+def _set_command(name: bytes, req: tuple, data: bytes) -> pb.Command:
+    """The Set of a set/add/replace/cas request."""
+    key, flags, exptime, cas, _ = req
+    op = pb.Set(key=key, value=data, flags=flags, condition=_STORAGE[name])
+    exp = expiry(exptime)
+    if exp is not None:
+        op.expiry.CopyFrom(exp)
+    if cas is not None:
+        op.cas_index = cas
+    return command(set=op)
 
 
 def _storage_header(name: bytes, tokens: list[bytes], item_max: int):

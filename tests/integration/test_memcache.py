@@ -256,6 +256,34 @@ def test_pipelined_requests_answered_in_order(cluster):
     assert got == want
 
 
+def _commit_index(node) -> int:
+    import json
+    import urllib.request
+
+    host, port = node.http_address
+    return json.loads(urllib.request.urlopen(f"http://{host}:{port}/status", timeout=5).read())["commit_index"]
+
+
+@pytest.mark.parametrize("role", ["leader", "follower"])
+def test_pipelined_sets_go_in_a_few_commits_in_order(cluster, role):
+    """set_many and a raw pipeline of sets to one key: one commit round (a batch to the
+    leader from a follower), not one per request, and the last set wins."""
+    node = cluster.leader() if role == "leader" else cluster.followers()[0]
+    before = _commit_index(cluster.leader())
+    items = {f"many:{i}": str(i) for i in range(100)}
+    assert client(node).set_many(items, noreply=False) == []
+    raw = Raw(node)
+    raw.send(b"".join(b"set same 0 0 %d\r\n%d\r\n" % (len(b"%d" % i), i) for i in range(100))
+             + b"add same 0 0 1\r\nx\r\nget same\r\n")
+    want = b"STORED\r\n" * 100 + b"NOT_STORED\r\n" + b"VALUE same 0 2\r\n99\r\nEND\r\n"
+    got = b""
+    while len(got) < len(want):
+        got += raw.sock.recv(65536)
+    assert got == want
+    assert client(cluster.leader()).get_many(list(items)) == {k: v.encode() for k, v in items.items()}
+    assert _commit_index(cluster.leader()) - before < 40, "one log entry per set"
+
+
 # ------------------------------------------------------------------ durability
 
 def test_zone_kill_loses_no_stored_item(make_cluster):

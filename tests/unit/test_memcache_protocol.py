@@ -31,6 +31,7 @@ class LocalService:
         self.sm = statemachine.StateMachine(self.keyspace, self.limits)
         self.index = self.keyspace.applied_index
         self.skew_ms = 0                       # added to the wall clock: lets tests "wait" for expiry
+        self.is_leader = True                  # it applies writes itself
         self.consistencies: list = []
 
     def now_ms(self) -> int:
@@ -505,7 +506,6 @@ def test_pipelined_sets_on_the_leader_overlap_and_are_answered_in_order(service,
         return await execute(command, consistency, client_id, sequence)
 
     service.execute = slow_execute
-    service.is_leader = True
     sets = b"".join(b"set k%d 0 0 2\r\n%02d\r\n" % (i, i) for i in range(20))
 
     async def go():
