@@ -8,8 +8,10 @@ encoding are in resp_protocol.py, argument parsing in resp_commands.py /
 resp_types.py, connection and server commands in resp_admin.py.
 
 Must not import lmdb or pysyncobj, nor hold business logic: every data
-command becomes one `Command` for `service.execute`, except a lone
-`GET key` (the commonest cache request), answered by `service.get_now`.
+command becomes one `Command` for `service.execute`, except `GET key` (the
+commonest cache request), answered by `service.get_now` when it needs no
+waiting. On a follower, a pipeline's run of writes goes to the leader as one
+batch (`service.execute_many`).
 """
 
 from __future__ import annotations
