@@ -15,6 +15,7 @@ This module must not import grpc, lmdb or pysyncobj.
 from __future__ import annotations
 
 import enum
+from typing import NamedTuple
 
 from google.protobuf.descriptor import FieldDescriptor
 
@@ -51,6 +52,15 @@ class Status(str):
 
 
 OK = Status("OK")
+
+
+class Replayed(NamedTuple):
+    """An entry's result when the state machine found it already applied (a
+    retry with the same client id and sequence): the first application's
+    result and log index, which the caller reports instead of the retry's."""
+
+    result: object
+    index: int
 
 
 def op_name(command: pb.Command) -> str:

@@ -47,7 +47,9 @@ DEDUP_PRUNE_BATCH = 64
 #   dedup/t/<now_ms (+2^63)><client_id> -> b""      (age index for pruning)
 _DEDUP_CLIENT = b"dedup/c/"
 _DEDUP_AGE = b"dedup/t/"
+_DEDUP_INDEX = b"dedup/i/"    # + client: the log index of its last applied write (absent: written before it existed)
 _DEDUP_HEAD = struct.Struct(">QQ")
+_U64_INDEX = struct.Struct(">Q")
 _CLOCK_BIAS = 1 << 63          # sorts signed now_ms as unsigned big-endian
 # CONFIG SET values in keyspace meta:  setting/<name> -> normalised value
 _SETTING = b"setting/"
@@ -208,7 +210,7 @@ class StateMachine:
         if txn.writes != writes and not isinstance(result, CommandError):
             self.changes += 1  # as Redis's dirty counter: a write that changed nothing is not counted
         if dedup:
-            self._dedup_store(txn, entry, result)
+            self._dedup_store(txn, entry, result, index)
         return result
 
     def _execute(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int) -> object:
@@ -248,7 +250,9 @@ class StateMachine:
             return _MISS
         sequence, _ = _DEDUP_HEAD.unpack_from(raw)
         if entry.sequence == sequence:
-            return commands.from_value(pb.Value.FromString(raw[_DEDUP_HEAD.size:]))
+            result = commands.from_value(pb.Value.FromString(raw[_DEDUP_HEAD.size:]))
+            index = txn.meta_get(_DEDUP_INDEX + entry.client_id.encode())
+            return result if index is None else commands.Replayed(result, _U64_INDEX.unpack(index)[0])
         if entry.sequence < sequence:
             # Only the last result per client is kept: an older sequence is a
             # stale retry whose outcome is no longer known. Refuse, never re-apply.
@@ -258,7 +262,7 @@ class StateMachine:
         return _MISS
 
     @staticmethod
-    def _dedup_store(txn: WriteTxn, entry: LogEntry, result: object) -> None:
+    def _dedup_store(txn: WriteTxn, entry: LogEntry, result: object, index: int) -> None:
         client = entry.client_id.encode()
         name = _DEDUP_CLIENT + client
         old = txn.meta_get(name)
@@ -269,6 +273,7 @@ class StateMachine:
         encoded = commands.to_value(result).SerializeToString()
         txn.meta_put(name, _DEDUP_HEAD.pack(entry.sequence, clock) + encoded)
         txn.meta_put(_DEDUP_AGE + struct.pack(">Q", clock) + client, b"")
+        txn.meta_put(_DEDUP_INDEX + client, _U64_INDEX.pack(index))
 
     @staticmethod
     def _prune_dedup(txn: WriteTxn, now_ms: int, limit: int) -> None:
@@ -284,6 +289,7 @@ class StateMachine:
                 return
             txn.meta_delete(name)
             txn.meta_delete(_DEDUP_CLIENT + name[len(_DEDUP_AGE) + 8:])
+            txn.meta_delete(_DEDUP_INDEX + name[len(_DEDUP_AGE) + 8:])
 
     # ------------------------------------------------------------ replicated settings (CONFIG SET)
 

@@ -12,6 +12,7 @@ import collections
 import heapq
 from collections.abc import Callable
 
+from raftcache.node.commands import Replayed
 from raftcache.node.errors import DeadlineError, RaftcacheError
 
 
@@ -96,5 +97,7 @@ def settle(fut: asyncio.Future, result, index, error) -> None:
         return
     if error is not None:
         fut.set_exception(error)
+    elif type(result) is Replayed:  # a retry of a write applied before: its first index
+        fut.set_result((result.result, result.index))
     else:
         fut.set_result((result, index))

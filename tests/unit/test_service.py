@@ -251,6 +251,21 @@ def test_writes_forwarded_in_one_loop_turn_go_as_one_batch_with_their_own_outcom
     run(go())
 
 
+def test_a_retried_write_reports_the_index_it_was_first_applied_at(env):
+    """A retry answered from the dedup table gets the first application's index, not its
+    own entry's: the write's effect is at the first one (a later write may sit between)."""
+    service, raft, _ = env
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        cas = pb.Command(set=pb.Set(key=b"k", value=b"v"))
+        assert await service.execute(cas, client_id="c", sequence=1) == (commands.OK, 1)
+        assert await service.execute(pb.Command(set=pb.Set(key=b"k", value=b"w"))) == (commands.OK, 2)
+        assert await service.execute(cas, client_id="c", sequence=1) == (commands.OK, 1)
+
+    run(go())
+
+
 def test_bounded_reads_prove_freshness_with_the_leader_not_with_message_arrival(env):
     service, raft, forwarder = env
     raft.is_leader, raft.leader_id = False, "n2"

@@ -10,7 +10,7 @@ import random
 import pytest
 
 from raftcache.node import commands
-from raftcache.node.commands import OK, Status
+from raftcache.node.commands import OK, Replayed, Status
 from raftcache.node.config import KeyspaceConfig
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.keyspace import Keyspace, Record, ValueType
@@ -103,9 +103,9 @@ def test_a_batch_applies_in_order_at_one_index_and_only_once(node):
     assert node.ks.applied_index == 5
     assert node.sm.apply(5, data) is None, "a replayed batch is skipped"
     assert node.get(b"k") == b"4x"
-    # the same client/sequence in a later entry is answered from the dedup table
+    # the same client/sequence in a later entry is answered from the dedup table, with its first index
     node.index = 5
-    assert node.run(client_id="c", sequence=1, incr_by=pb.IncrBy(key=b"n", delta=1)) == 4
+    assert node.run(client_id="c", sequence=1, incr_by=pb.IncrBy(key=b"n", delta=1)) == Replayed(4, 5)
 
 
 def test_a_batch_that_does_not_decode_is_fatal(node):
@@ -514,8 +514,12 @@ def test_a_command_unknown_to_this_binary_is_fatal(node):
 
 
 def test_retried_write_with_the_same_client_sequence_applies_once(node):
+    """A retry gets the first application's result and log index (what the client would have
+    been told had the first answer arrived), and changes nothing."""
     assert node.run(append=pb.Append(key=b"k", value=b"ab"), client_id="c1", sequence=1) == 2
-    assert node.run(append=pb.Append(key=b"k", value=b"ab"), client_id="c1", sequence=1) == 2
+    first_index = node.index
+    node.run(set=Set(b"other", b"x"))
+    assert node.run(append=pb.Append(key=b"k", value=b"ab"), client_id="c1", sequence=1) == Replayed(2, first_index)
     assert node.get(b"k") == b"ab"
     assert node.run(append=pb.Append(key=b"k", value=b"ab"), client_id="c2", sequence=1) == 4   # another client
     assert node.run(append=pb.Append(key=b"k", value=b"cd"), client_id="c1", sequence=2) == 6
@@ -525,7 +529,7 @@ def test_retried_write_with_the_same_client_sequence_applies_once(node):
     node.put_hash(b"h")
     first = node.run(set=Set(b"h", b"x", get=True), client_id="c3", sequence=9)
     assert err(Reason.WRONGTYPE)(first)
-    assert node.run(set=Set(b"h", b"x", get=True), client_id="c3", sequence=9) == first   # errors replay too
+    assert node.run(set=Set(b"h", b"x", get=True), client_id="c3", sequence=9).result == first  # errors replay too
     assert node.run(incr_by=pb.IncrBy(key=b"n", delta=1)) == 1                            # no client id: no dedup
     assert node.run(incr_by=pb.IncrBy(key=b"n", delta=1)) == 2
 
@@ -539,10 +543,10 @@ def test_dedup_table_survives_restart_and_snapshot(tmp_path):
     n.run(set=Set(b"other", b"x"))
     n.sm.restore(snap)
     n.index = n.ks.applied_index
-    assert n.run(incr_by=pb.IncrBy(key=b"n", delta=10), client_id="c", sequence=5) == 10
+    assert n.run(incr_by=pb.IncrBy(key=b"n", delta=10), client_id="c", sequence=5) == Replayed(10, 1)
     n.ks.close()
     n = Node(path)
-    assert n.run(incr_by=pb.IncrBy(key=b"n", delta=10), client_id="c", sequence=5) == 10
+    assert n.run(incr_by=pb.IncrBy(key=b"n", delta=10), client_id="c", sequence=5) == Replayed(10, 1)
     assert n.get(b"n") == b"10" and n.get(b"other") is None
     n.ks.close()
 
@@ -555,7 +559,8 @@ def test_dedup_entries_expire_after_an_hour_of_log_time(node):
     node.run(noop=pb.Noop(), now_ms=NOW + DEDUP_WINDOW_MS + 1)
     with node.ks.reader() as r:
         assert [name for name, _ in r.meta_range(b"dedup/c/", 10)] == [b"dedup/c/new"]
-    assert node.run(incr_by=pb.IncrBy(key=b"n", delta=1), client_id="new", sequence=1) == 2
+        assert [name for name, _ in r.meta_range(b"dedup/i/", 10)] == [b"dedup/i/new"]
+    assert node.run(incr_by=pb.IncrBy(key=b"n", delta=1), client_id="new", sequence=1).result == 2
 
 
 # ---------------------------------------------------------------- maxmemory
