@@ -274,10 +274,9 @@ class WriteTxn(ReadTxn):
         self._used_dirty = True
 
     def _adjust_expiring(self, db: int, change: int) -> None:
-        if change:
-            if db not in self._expiring:
-                self._expiring[db] = ReadTxn.expires(self, db)
-            self._expiring[db] += change
+        if db not in self._expiring:
+            self._expiring[db] = ReadTxn.expires(self, db)
+        self._expiring[db] += change
 
     def expires(self, db: int) -> int:
         return self._expiring[db] if db in self._expiring else ReadTxn.expires(self, db)
@@ -314,7 +313,8 @@ class WriteTxn(ReadTxn):
                 self._txn.delete(_expiry_key(old_deadline, db, key), db=self._ks._expiry)
                 expiring -= 1
             keys, size = 0, size - record_bytes(key, len(old) - _HEADER.size)
-        self._adjust_expiring(db, expiring)
+        if expiring:
+            self._adjust_expiring(db, expiring)
         if self._undo is not None:
             self._undo.append((db, key, old))
         self.writes += 1
@@ -356,7 +356,8 @@ class WriteTxn(ReadTxn):
                 found = cur.delete()      # moves to the next item
         self.writes += removed
         self._adjust(db, -removed, -freed)
-        self._adjust_expiring(db, -expiring)
+        if expiring:
+            self._adjust_expiring(db, -expiring)
 
     def flush_all(self) -> None:
         self._no_undo("flush_all")

@@ -47,10 +47,6 @@ def as_set(result, proto, command=None):
     return RespSet(result) if isinstance(result, list) else result
 
 
-def as_pairs(result, proto, command=None):
-    return RespPairs(result) if isinstance(result, list) else result
-
-
 def element_scan(args, db):
     opts = parse_scan_options(args, 3, allow_novalues=args[0].lower() == b"hscan")
     return cmd(db, "element_scan", key=args[1], cursor=parse_cursor(args[2]), match=opts["match"],

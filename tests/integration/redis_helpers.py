@@ -23,6 +23,7 @@ import redis
 
 PROTOCOLS = [2, 3]
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+NOT_INTEGER = "value is not an integer or out of range"
 _COMPARE = os.environ.get("RAFTCACHE_COMPARE_REDIS", "")
 COMPARING_WITH_REDIS = bool(_COMPARE)
 _flushed_for: list[str] = [""]  # the test whose start flushed the comparison server

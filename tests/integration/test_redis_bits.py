@@ -17,6 +17,7 @@ import pytest
 from tests.cluster import wait_until
 from tests.integration.redis_helpers import (
     COMPARING_WITH_REDIS,
+    NOT_INTEGER,
     WRONGTYPE,
     assert_arity_errors,
     assert_wrongtype,
@@ -28,7 +29,6 @@ from tests.integration.redis_helpers import (
     same_on_every_node,
 )
 
-NOT_INTEGER = "value is not an integer or out of range"
 BIT_OFFSET = "bit offset is not an integer or out of range"
 SYNTAX = "syntax error"
 

@@ -11,8 +11,8 @@ documented order; Redis's small hashes agree).
 
 from __future__ import annotations
 
-
 from tests.integration.redis_helpers import (
+    NOT_INTEGER,
     assert_arity_errors,
     assert_wrongtype,
     client,
@@ -23,9 +23,6 @@ from tests.integration.redis_helpers import (
     same_on_every_node,
     wire,
 )
-
-NOT_INTEGER = "value is not an integer or out of range"
-
 
 # ---------------------------------------------------------------- hashes
 

@@ -21,6 +21,7 @@ import redis
 
 from tests.integration.redis_helpers import (
     COMPARING_WITH_REDIS,
+    NOT_INTEGER,
     WRONGTYPE,
     RawConnection,
     assert_arity_errors,
@@ -32,7 +33,6 @@ from tests.integration.redis_helpers import (
     same_on_every_node,
 )
 
-NOT_INTEGER = "value is not an integer or out of range"
 DB_RANGE = "DB index is out of range"
 EXECABORT = "Transaction discarded because of previous errors."
 

@@ -12,8 +12,8 @@ its own: docs/redis-compat.md).
 
 from __future__ import annotations
 
-
 from tests.integration.redis_helpers import (
+    NOT_INTEGER,
     assert_arity_errors,
     assert_wrongtype,
     client,
@@ -24,7 +24,6 @@ from tests.integration.redis_helpers import (
     same_on_every_node,
 )
 
-NOT_INTEGER = "value is not an integer or out of range"
 NOT_FLOAT = "value is not a valid float"
 INF = float("inf")
 

@@ -18,6 +18,7 @@ import redis
 
 from tests.cluster import wait_until
 from tests.integration.redis_helpers import (
+    NOT_INTEGER,
     WRONGTYPE,
     assert_arity_errors,
     assert_wrongtype,
@@ -30,7 +31,6 @@ from tests.integration.redis_helpers import (
 )
 
 INVALID_EXPIRE = "invalid expire time in '{}' command"
-NOT_INTEGER = "value is not an integer or out of range"
 NOT_FLOAT = "value is not a valid float"
 
 
