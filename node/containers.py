@@ -124,6 +124,33 @@ def seed_of(ctx) -> int:
     return ((ctx.index * 0x9E3779B97F4A7C15) ^ ctx.now_ms) & ((1 << 63) - 1)
 
 
+#: The most elements a negative *RANDMEMBER count may ask for (picked with repeats).
+#: Redis builds a reply of any size; here it is built on a Raft member's event
+#: loop, where ten million picks would stall the node for seconds.
+MAX_RANDOM_REPEATS = 1_000_000
+
+
+def repeats_refused(count: int | None) -> CommandError | None:
+    """The error for a negative random count past MAX_RANDOM_REPEATS, or None."""
+    if count is not None and count < -MAX_RANDOM_REPEATS:
+        return CommandError(f"value is out of range, at most {MAX_RANDOM_REPEATS} elements can be picked "
+                            "with repeats", Reason.INVALID_ARGUMENT)
+    return None
+
+
+def random_pick(rng, items: list, count: int | None):
+    """Redis's *RANDMEMBER count rules: >0 distinct (at most all), <0 |count| with repeats."""
+    if count is None:
+        return rng.choice(items) if items else None
+    if not items or count == 0:
+        return []
+    if count > 0:
+        if count >= len(items):
+            return list(items)
+        return rng.sample(items, count)
+    return [rng.choice(items) for _ in range(-count)]
+
+
 def databases(ctx) -> int:
     """The number of databases when the context knows it (the front end checks too)."""
     return getattr(ctx, "databases", 0) or (1 << 31)

@@ -3,8 +3,9 @@
 Handlers follow docs/interfaces.md: `handler(ctx, op) -> result` (ctx: node/strings.Ctx),
 results are values (a CommandError is returned, never raised), and nothing
 here reads a clock or an unseeded random source: apply stays deterministic.
-A hash is one HASH record whose value is containers.encode_items of
-field, value, field, value… in insertion order.
+A hash is a HASH record: small, its value is containers.encode_items of
+field, value, field, value… in insertion order; large, one item record per
+field (node/itemmap.py).
 
 Must not import lmdb, grpc or time.
 """
@@ -15,33 +16,16 @@ import math
 import random
 
 from raftcache.node import containers as c
+from raftcache.node import itemmap
 from raftcache.node.errors import CommandError, Reason, overflow
 
 HASH = "HASH"
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 
 
-def decode(value: bytes) -> dict[bytes, bytes]:
-    items = c.decode_items(value)
-    return dict(zip(items[0::2], items[1::2]))
-
-
-def encode(h: dict[bytes, bytes]) -> bytes | None:
-    if not h:
-        return None
-    flat = []
-    for k, v in h.items():
-        flat.append(k)
-        flat.append(v)
-    return c.encode_items(flat)
-
-
 def _get(txn, db, key, ctx):
-    """(record, dict) or (CommandError, None); record None means absent."""
-    record = c.load(txn, db, key, ctx, HASH)
-    if isinstance(record, CommandError):
-        return record, None
-    return record, (decode(record.value) if record is not None else {})
+    """(record, ItemMap) or (CommandError, None); record None means absent."""
+    return itemmap.load(txn, db, key, ctx, HASH, pairs=True)
 
 
 def hset(ctx, op):
@@ -61,7 +45,7 @@ def hset(ctx, op):
             added += 1
         h[p.key] = p.value
     if added or not op.if_absent:
-        c.store(txn, db, op.key, HASH, encode(h), ctx, record)
+        h.save(ctx)
     return added
 
 
@@ -90,8 +74,7 @@ def hdel(ctx, op):
     for f in op.fields:
         if h.pop(f, None) is not None:
             removed += 1
-    if removed:
-        c.store(txn, db, op.key, HASH, encode(h), ctx, record)
+    h.save(ctx)
     return removed
 
 
@@ -142,7 +125,7 @@ def hincrby(ctx, op):
     if not _I64_MIN <= result <= _I64_MAX:
         return overflow()
     h[op.field] = b"%d" % result
-    c.store(txn, db, op.key, HASH, encode(h), ctx, record)
+    h.save(ctx)
     return result
 
 
@@ -159,35 +142,8 @@ def hincrbyfloat(ctx, op):
     if isinstance(text, CommandError):
         return text
     h[op.field] = text
-    c.store(txn, db, op.key, HASH, encode(h), ctx, record)
+    h.save(ctx)
     return text
-
-
-#: The most elements a negative *RANDMEMBER count may ask for (picked with repeats).
-#: Redis builds a reply of any size; here it is built on a Raft member's event
-#: loop, where ten million picks would stall the node for seconds.
-MAX_RANDOM_REPEATS = 1_000_000
-
-
-def repeats_refused(count: int | None) -> CommandError | None:
-    """The error for a negative random count past MAX_RANDOM_REPEATS, or None."""
-    if count is not None and count < -MAX_RANDOM_REPEATS:
-        return CommandError(f"value is out of range, at most {MAX_RANDOM_REPEATS} elements can be picked "
-                            "with repeats", Reason.INVALID_ARGUMENT)
-    return None
-
-
-def random_pick(rng: random.Random, items: list, count: int | None):
-    """Redis's *RANDMEMBER count rules: >0 distinct (at most all), <0 |count| with repeats."""
-    if count is None:
-        return rng.choice(items) if items else None
-    if not items or count == 0:
-        return []
-    if count > 0:
-        if count >= len(items):
-            return list(items)
-        return rng.sample(items, count)
-    return [rng.choice(items) for _ in range(-count)]
 
 
 def hrandfield(ctx, op):
@@ -197,16 +153,16 @@ def hrandfield(ctx, op):
         return record
     rng = random.Random(op.seed or c.seed_of(ctx))
     count = op.count if op.HasField("count") else None
-    refused = repeats_refused(count)
+    refused = c.repeats_refused(count)
     if refused is not None:
         return refused
-    picked = random_pick(rng, list(h.keys()), count)
+    picked = h.random_elements(rng, count)
     if count is None or not op.with_values:
         return picked
     flat = []
     for f in picked:
         flat.append(f)
-        flat.append(h[f])
+        flat.append(h.get(f))
     return flat
 
 
@@ -217,17 +173,14 @@ def element_scan(ctx, op):
     if record is None:
         return [b"0", []]
     kind = record.type.name
-    if kind == "HASH":
-        pairs = list(decode(record.value).items())
-        nxt, chunk = c.scan_items(pairs, op.cursor, op.count, op.match, key=lambda p: p[0])
+    if kind in ("HASH", "SET"):
+        elements = itemmap.ItemMap(txn, db, op.key, kind, record, pairs=kind == "HASH")
+        nxt, chunk = elements.scan(op.cursor, op.count, op.match)
         flat = []
         for f, v in chunk:
             flat.append(f)
-            if not op.no_values:
+            if kind == "HASH" and not op.no_values:
                 flat.append(v)
-    elif kind == "SET":
-        members = c.decode_items(record.value)
-        nxt, flat = c.scan_items(members, op.cursor, op.count, op.match)
     elif kind == "ZSET":
         from raftcache.node.zsets import decode as zdecode
 

@@ -10,9 +10,20 @@ Layout (all integers big-endian):
 
     data    db u16 | crc32(key) u32 | key  ->  type u8 | expires_at_ms u64 | index u64 | flags u32 | value
     expiry  deadline u64 | db u16 | key    ->  b""            (deadline index for active expiry)
+    items   container id u64 | item key    ->  item value    (elements of a large container)
     meta    b"applied_index" -> u64;  b"used_bytes" -> u64;  b"keys/" db u16 -> u64;
             b"restored_from_index" -> u64  (only in a keyspace seeded from a backup);
-            b"t/" name -> bytes       (small state-machine tables: meta_get / meta_put)
+            b"t/" name -> bytes       (small state-machine tables: meta_get / meta_put);
+            b"next_container_id" -> u64
+
+A container (hash, list, set, sorted set) is stored one of two ways. Small,
+it is one record whose value encodes every element (node/containers.py).
+Large, it is "itemized": its record's flags hold ITEMIZED and its value is
+`container id u64 | element count u64`, and each element is its own record
+in `items` under that id, so a write costs O(log n), not O(n). The id stays
+with the record when the key is renamed, moved or swapped to another
+database; deleting or overwriting the record deletes its items; a copy gets
+a new id and copies of the items.
 
 Keys are ordered by a hash prefix within a database so that a SCAN cursor is
 simply "the next hash value + 1": a batch never ends inside one hash value,
@@ -32,6 +43,7 @@ import shutil
 import struct
 import threading
 import zlib
+from collections.abc import Container
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator, NamedTuple
@@ -58,6 +70,7 @@ _KEYS = b"keys/"
 _EXPIRES = b"expires/"                   # + db: how many of its keys have a deadline
 _EXPIRES_COUNTED = b"expires_counted"     # set once the expires/ counters exist (older data: counted at open)
 _TABLE = b"t/"
+_NEXT_CONTAINER_ID = b"next_container_id"
 _RESTORED_FROM = b"restored_from_index"   # set by rebase_copy: the backup's applied index
 _SNAPSHOT_FILE = "data.mdb"
 
@@ -68,6 +81,14 @@ class ValueType(enum.IntEnum):
     LIST = 3
     SET = 4
     ZSET = 5
+
+
+#: Record.flags of an itemized container (elements in the items database).
+ITEMIZED = 1
+#: Logical bytes charged per container element stored as its own record, on top of
+#: len(item key) + len(item value). Replicated state, as RECORD_OVERHEAD_BYTES.
+ITEM_OVERHEAD_BYTES = 16
+_CONTAINER = struct.Struct(">QQ")     # container id, element count
 
 
 class Record(NamedTuple):
@@ -112,6 +133,36 @@ def _data_key(db: int, key: bytes) -> bytes:
 
 def _expiry_key(deadline_ms: int, db: int, key: bytes) -> bytes:
     return _U64.pack(deadline_ms) + _U16.pack(db) + key
+
+
+def is_itemized(record: Record) -> bool:
+    return record.type != ValueType.STRING and bool(record.flags & ITEMIZED)
+
+
+def container_ref(record: Record) -> tuple[int, int]:
+    """(container id, element count) of an itemized container record."""
+    return _CONTAINER.unpack(record.value)
+
+
+def container_value(cid: int, count: int) -> bytes:
+    return _CONTAINER.pack(cid, count)
+
+
+def _itemized_id(raw: bytes) -> int:
+    """The container id of a stored raw record, 0 when it is not an itemized container."""
+    vtype, _, _, flags = _HEADER.unpack_from(raw)
+    if vtype == ValueType.STRING or not flags & ITEMIZED:
+        return 0
+    return _U64.unpack_from(raw, _HEADER.size)[0]
+
+
+def _item_key(cid: int, ikey: bytes) -> bytes:
+    return _U64.pack(cid) + ikey
+
+
+def item_bytes(ikey: bytes, value_len: int) -> int:
+    """Logical size charged for one element stored as its own record."""
+    return len(ikey) + value_len + ITEM_OVERHEAD_BYTES
 
 
 def _decode(raw: bytes) -> Record:
@@ -217,6 +268,36 @@ class ReadTxn:
                 out.append((_U16.unpack_from(ekey, 8)[0], ekey[10:]))
         return out
 
+    # -- container items
+    def item_get(self, cid: int, ikey: bytes) -> bytes | None:
+        """One element of itemized container `cid`, or None."""
+        return self._txn.get(_item_key(cid, ikey), db=self._ks._items)
+
+    def items(self, cid: int, start: bytes = b"", reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        """(item key, value) of container `cid` in item-key order, from the first
+        key >= `start` (reverse: from the last key <= `start`, or the last when
+        `start` is empty). Do not write to the container while iterating."""
+        prefix = _U64.pack(cid)
+        skip = len(prefix)
+        with self._txn.cursor(db=self._ks._items) as cur:
+            if reverse:
+                probe = prefix + start if start else _U64.pack(cid + 1)
+                found = cur.set_range(probe)
+                if not found:
+                    found = cur.last()
+                elif not start or cur.key() != probe:
+                    found = cur.prev()
+                step = cur.prev
+            else:
+                found = cur.set_range(prefix + start)
+                step = cur.next
+            while found:
+                k = cur.key()
+                if k[:skip] != prefix:
+                    return
+                yield k[skip:], cur.value()
+                found = step()
+
     def meta_get(self, name: bytes) -> bytes | None:
         """A small state-machine table entry (dedup, config), or None."""
         return self._txn.get(_TABLE + name, db=self._ks._meta)
@@ -319,12 +400,20 @@ class WriteTxn(ReadTxn):
             self._undo.append((db, key, old))
         self.writes += 1
         self._txn.put(dkey, raw, db=self._ks._data)
+        if old is not None:
+            old_cid = _itemized_id(old)
+            if old_cid and old_cid != _itemized_id(raw):
+                self._drop_items(old_cid)  # the key now holds another value
         if deadline:
             self._txn.put(_expiry_key(deadline, db, key), b"", db=self._ks._expiry)
         self._adjust(db, keys, size)
 
-    def delete(self, db: int, key: bytes) -> bool:
-        """Remove `key` (expired or not); True when something was stored."""
+    def delete(self, db: int, key: bytes, keep_items: bool = False) -> bool:
+        """Remove `key` (expired or not); True when something was stored.
+
+        An itemized container's items go with it, unless `keep_items` (the
+        record is being moved: RENAME, MOVE), when the caller puts it back.
+        """
         dkey = _data_key(db, key)
         old = self._txn.pop(dkey, db=self._ks._data)
         if old is None:
@@ -332,6 +421,10 @@ class WriteTxn(ReadTxn):
         if self._undo is not None:
             self._undo.append((db, key, old))
         self.writes += 1
+        if not keep_items:
+            cid = _itemized_id(old)
+            if cid:
+                self._drop_items(cid)
         deadline = _HEADER.unpack_from(old)[1]
         if deadline:
             self._txn.delete(_expiry_key(deadline, db, key), db=self._ks._expiry)
@@ -339,7 +432,9 @@ class WriteTxn(ReadTxn):
         self._adjust(db, -1, -record_bytes(key, len(old) - _HEADER.size))
         return True
 
-    def flush_db(self, db: int) -> None:
+    def flush_db(self, db: int, keep_items: Container[int] = ()) -> None:
+        """Delete every key of `db` with their items, except the items of the
+        containers whose ids are in `keep_items` (SWAPDB puts those records back)."""
         self._no_undo("flush_db")
         prefix = _U16.pack(db)
         freed = removed = expiring = 0
@@ -353,6 +448,9 @@ class WriteTxn(ReadTxn):
                     expiring += 1
                 freed += record_bytes(data_key[6:], len(raw) - _HEADER.size)
                 removed += 1
+                cid = _itemized_id(raw)
+                if cid and cid not in keep_items:
+                    self._drop_items(cid)
                 found = cur.delete()      # moves to the next item
         self.writes += removed
         self._adjust(db, -removed, -freed)
@@ -364,6 +462,7 @@ class WriteTxn(ReadTxn):
         self.writes += 1
         self._txn.drop(self._ks._data, delete=False)
         self._txn.drop(self._ks._expiry, delete=False)
+        self._txn.drop(self._ks._items, delete=False)
         with self._txn.cursor(db=self._ks._meta) as cur:
             if cur.set_range(_KEYS):
                 for name in cur.iternext(keys=True, values=False):
@@ -380,6 +479,72 @@ class WriteTxn(ReadTxn):
         for db in self._expiring:
             self._expiring[db] = 0
         self._used = 0
+        self._used_dirty = True
+
+    # -- container items (see the module docstring; callers keep the record's count)
+    def new_container_id(self) -> int:
+        """A container id never used before in this keyspace (the same on every replica)."""
+        raw = self._txn.get(_NEXT_CONTAINER_ID, db=self._ks._meta)
+        cid = 1 if raw is None else _U64.unpack(raw)[0]
+        self._txn.put(_NEXT_CONTAINER_ID, _U64.pack(cid + 1), db=self._ks._meta)
+        return cid
+
+    def item_put(self, cid: int, ikey: bytes, value: bytes) -> bool:
+        """Store one element; True when it is new."""
+        k = _item_key(cid, ikey)
+        old = self._txn.get(k, db=self._ks._items)
+        self._set_item(k, value, old)
+        return old is None
+
+    def item_delete(self, cid: int, ikey: bytes) -> bool:
+        """Remove one element; True when it was there."""
+        k = _item_key(cid, ikey)
+        old = self._txn.get(k, db=self._ks._items)
+        if old is None:
+            return False
+        self._set_item(k, None, old)
+        return True
+
+    def duplicate(self, record: Record) -> Record:
+        """`record` to store under a second key (COPY): an itemized container gets
+        a new id and a copy of every item; any other record is returned as is."""
+        if not is_itemized(record):
+            return record
+        src, count = container_ref(record)
+        dst = self.new_container_id()
+        for ikey, value in list(self.items(src)):
+            self._set_item(_item_key(dst, ikey), value, None)
+        return record._replace(value=container_value(dst, count))
+
+    def _set_item(self, k: bytes, value: bytes | None, old: bytes | None) -> None:
+        """Put (value) or delete (None) the item record at full key `k`, whose current value is `old`."""
+        if self._undo is not None:
+            self._undo.append((None, k, old))
+        self.writes += 1
+        size = 0
+        if old is not None:
+            size -= item_bytes(k, len(old)) - _U64.size
+        if value is None:
+            self._txn.delete(k, db=self._ks._items)
+        else:
+            self._txn.put(k, value, db=self._ks._items)
+            size += item_bytes(k, len(value)) - _U64.size
+        self._used += size
+        self._used_dirty = True
+
+    def _drop_items(self, cid: int) -> None:
+        prefix = _U64.pack(cid)
+        freed = 0
+        with self._txn.cursor(db=self._ks._items) as cur:
+            found = cur.set_range(prefix)
+            while found and cur.key()[:8] == prefix:
+                k, value = cur.item()
+                if self._undo is not None:
+                    self._undo.append((None, k, value))
+                freed += item_bytes(k, len(value)) - _U64.size
+                found = cur.delete()
+        self.writes += 1
+        self._used -= freed
         self._used_dirty = True
 
     # -- tables
@@ -432,7 +597,9 @@ class WriteTxn(ReadTxn):
 
     def _write_back(self, undo: list[tuple[int, bytes, bytes | None]]) -> None:
         for db, key, old in reversed(undo):
-            if old is None:
+            if db is None:  # a container item (full item key)
+                self._set_item(key, old, self._txn.get(key, db=self._ks._items))
+            elif old is None:
                 self.delete(db, key)
             else:
                 self._put_raw(db, key, old, _HEADER.unpack_from(old)[1])
@@ -559,12 +726,13 @@ class Keyspace:
         # sync/metasync off: the Raft log, not LMDB, is the durable record;
         # an LMDB lost in an OS crash is rebuilt from a snapshot and the log.
         self._env = lmdb.open(
-            self._config.path, map_size=self._config.effective_map_size(), max_dbs=4,
+            self._config.path, map_size=self._config.effective_map_size(), max_dbs=8,
             metasync=False, sync=False, readahead=False, max_readers=512,
         )
         self._data = self._env.open_db(b"data")
         self._expiry = self._env.open_db(b"expiry")
         self._meta = self._env.open_db(b"meta")
+        self._items = self._env.open_db(b"items")
         with self._env.begin() as txn:
             raw = txn.get(_APPLIED, db=self._meta)
             counted = txn.get(_EXPIRES_COUNTED, db=self._meta) is not None
@@ -691,7 +859,7 @@ class SnapshotInfo:
     applied_index: int
     keys_per_db: dict[int, int]   # databases with a key counter (expired keys not yet deleted included)
     used_bytes: int
-    digest: str                   # sha256 over every (key, record) of the data database, in key order
+    digest: str                   # sha256 over every (key, record) of the data, then the items database
     restored_from_index: int      # applied index of the backup this copy was restored from (0: none)
 
     @property
@@ -701,7 +869,7 @@ class SnapshotInfo:
 
 def _open_copy(path: str, write: bool = False):
     size = os.path.getsize(path)
-    return lmdb.open(path, subdir=False, readonly=not write, lock=False, max_dbs=4,
+    return lmdb.open(path, subdir=False, readonly=not write, lock=False, max_dbs=8,
                      map_size=max(size * 2, size + (64 << 20)))
 
 
@@ -732,6 +900,14 @@ def snapshot_info(path: str, digest: bool = True) -> SnapshotInfo:
                 with txn.cursor(db=data) as cur:
                     for k, v in cur:
                         h.update(_U64.pack(len(k)) + k + _U64.pack(len(v)) + v)
+                try:
+                    items = env.open_db(b"items", txn=txn, create=False)
+                except lmdb.NotFoundError:
+                    items = None  # written before containers had items
+                if items is not None:
+                    with txn.cursor(db=items) as cur:
+                        for k, v in cur:
+                            h.update(_U64.pack(len(k)) + k + _U64.pack(len(v)) + v)
     except lmdb.Error as exc:
         raise ValueError(f"not a keyspace snapshot: {exc}") from exc
     finally:
@@ -772,7 +948,7 @@ def rebase_copy(path: str) -> int:
 def _check_snapshot(path: str) -> int:
     """Open a snapshot file read-only and return its applied_index; ValueError if it is not one."""
     try:
-        env = lmdb.open(path, subdir=False, readonly=True, lock=False, max_dbs=4)
+        env = lmdb.open(path, subdir=False, readonly=True, lock=False, max_dbs=8)
     except lmdb.Error as exc:
         raise ValueError(f"{path} is not a keyspace snapshot: {exc}") from exc
     try:

@@ -1,7 +1,8 @@
 """Set commands (SADD … SINTERCARD and the *STORE forms).
 
-A set is one SET record whose value is containers.encode_items of its
-members in insertion order. SPOP is a write: its choice comes from the
+A set is a SET record: small, its value is containers.encode_items of its
+members in insertion order; large, one item record per member
+(node/itemmap.py). SPOP is a write: its choice comes from the
 log entry (containers.seed_of), so every replica removes the same members.
 SRANDMEMBER is a read: the front end puts a seed in the command.
 
@@ -13,25 +14,15 @@ from __future__ import annotations
 import random
 
 from raftcache.node import containers as c
+from raftcache.node import itemmap
 from raftcache.node.errors import CommandError
-from raftcache.node.hashes import random_pick, repeats_refused
 
 SET = "SET"
 
 
-def decode(value: bytes) -> dict[bytes, None]:
-    return dict.fromkeys(c.decode_items(value))
-
-
-def encode(s) -> bytes | None:
-    return c.encode_items(list(s)) if s else None
-
-
 def _get(txn, db, key, ctx):
-    record = c.load(txn, db, key, ctx, SET)
-    if isinstance(record, CommandError):
-        return record, None
-    return record, (decode(record.value) if record is not None else {})
+    """(record, ItemMap) or (CommandError, None); record None means absent."""
+    return itemmap.load(txn, db, key, ctx, SET, pairs=False)
 
 
 def sadd(ctx, op):
@@ -47,8 +38,7 @@ def sadd(ctx, op):
         if m not in s:
             s[m] = None
             added += 1
-    if added:
-        c.store(txn, db, op.key, SET, encode(s), ctx, record)
+    s.save(ctx)
     return added
 
 
@@ -62,8 +52,7 @@ def srem(ctx, op):
         if m in s:
             del s[m]
             removed += 1
-    if removed:
-        c.store(txn, db, op.key, SET, encode(s), ctx, record)
+    s.save(ctx)
     return removed
 
 
@@ -97,16 +86,10 @@ def spop(ctx, op):
     if not s:
         return [] if has_count else None
     rng = random.Random(c.seed_of(ctx))
-    members = list(s)
-    if not has_count:
-        picked = [rng.choice(members)]
-    elif op.count >= len(members):
-        picked = members
-    else:
-        picked = rng.sample(members, op.count)
+    picked = s.random_elements(rng, op.count) if has_count else [s.random_elements(rng, None)]
     for m in picked:
         del s[m]
-    c.store(txn, db, op.key, SET, encode(s), ctx, record)
+    s.save(ctx)
     return picked if has_count else picked[0]
 
 
@@ -116,7 +99,7 @@ def srandmember(ctx, op):
     if s is None:
         return record
     count = op.count if op.HasField("count") else None
-    return repeats_refused(count) or random_pick(random.Random(op.seed or c.seed_of(ctx)), list(s), count)
+    return c.repeats_refused(count) or s.random_elements(random.Random(op.seed or c.seed_of(ctx)), count)
 
 
 def smove(ctx, op):
@@ -134,10 +117,10 @@ def smove(ctx, op):
     if op.key == op.new_key:
         return 1
     del src[op.member]
-    c.store(txn, db, op.key, SET, encode(src), ctx, src_record)
+    src.save(ctx)
     if op.member not in dst:  # an unchanged destination keeps its version (WATCH), as in Redis
         dst[op.member] = None
-        c.store(txn, db, op.new_key, SET, encode(dst), ctx, dst_record)
+        dst.save(ctx)
     return 1
 
 
@@ -152,7 +135,7 @@ def compute(txn, db, kind: int, keys, ctx):
     if kind == 0:  # SET_UNION
         out: dict = {}
         for s in sets:
-            out.update(s)
+            out.update(dict.fromkeys(s.keys()))
         return out
     if kind == 1:  # SET_INTER
         if not sets or any(not s for s in sets):
@@ -182,8 +165,10 @@ def set_op_store(ctx, op):
     old = txn.get(db, op.key, ctx.now_ms)
     if old is not None:
         txn.delete(db, op.key)  # the destination is replaced whatever its type, expiry dropped
-    if result:
-        c.store(txn, db, op.key, SET, encode(result), ctx, None)
+    stored = itemmap.ItemMap(txn, db, op.key, SET, None, pairs=False)
+    for m in result:
+        stored[m] = None
+    stored.save(ctx)
     return len(result)
 
 

@@ -386,7 +386,7 @@ def rename(ctx: Ctx, op: pb.Rename):
         return 0 if op.if_absent else OK
     if op.if_absent and _live(txn, db, ctx, op.new_key) is not None:
         return 0
-    txn.delete(db, op.key)
+    txn.delete(db, op.key, keep_items=True)  # a large container's elements move with its record
     txn.put(db, op.new_key, record._replace(index=ctx.index))
     return 1 if op.if_absent else OK
 

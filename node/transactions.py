@@ -25,6 +25,7 @@ from raftcache.node import commands
 from raftcache.node import containers as c
 from raftcache.node.config import MAX_KEY_BYTES_LIMIT
 from raftcache.node.errors import CommandError, Reason
+from raftcache.node.keyspace import container_ref, is_itemized
 
 _DISPATCH: dict | None = None
 
@@ -126,7 +127,7 @@ def copy(ctx, op):
         if not op.replace:
             return 0
         txn.delete(dst_db, op.new_key)
-    txn.put(dst_db, op.new_key, record._replace(index=ctx.index))
+    txn.put(dst_db, op.new_key, txn.duplicate(record)._replace(index=ctx.index))
     return 1
 
 
@@ -139,7 +140,7 @@ def move(ctx, op):
     record = txn.get(db, op.key, ctx.now_ms)
     if record is None or txn.get(op.destination_db, op.key, ctx.now_ms) is not None:
         return 0
-    txn.delete(db, op.key)
+    txn.delete(db, op.key, keep_items=True)  # a large container's elements move with its record
     txn.put(op.destination_db, op.key, record._replace(index=ctx.index))
     return 1
 
@@ -154,8 +155,9 @@ def swap_db(ctx, op):
     now = ctx.now_ms
     a = [(k, txn.get(db, k, now)) for k in _all_keys(txn, db, now)]
     b = [(k, txn.get(other, k, now)) for k in _all_keys(txn, other, now)]
-    txn.flush_db(db)
-    txn.flush_db(other)
+    moved = {container_ref(r)[0] for _, r in a + b if r is not None and is_itemized(r)}
+    txn.flush_db(db, keep_items=moved)  # the live records are put back below, with their elements
+    txn.flush_db(other, keep_items=moved)
     for k, r in a:
         if r is not None:
             txn.put(other, k, r)

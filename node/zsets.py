@@ -17,7 +17,6 @@ import struct
 
 from raftcache.node import containers as c
 from raftcache.node.errors import CommandError, Reason, wrong_type
-from raftcache.node.hashes import random_pick, repeats_refused
 
 ZSET = "ZSET"
 _D = struct.Struct("<d")
@@ -264,11 +263,11 @@ def zrandmember(ctx, op):
     if entries is None:
         return record
     count = op.count if op.HasField("count") else None
-    refused = repeats_refused(count)
+    refused = c.repeats_refused(count)
     if refused is not None:
         return refused
     scores = {m: s for s, m in entries}
-    picked = random_pick(random.Random(op.seed or c.seed_of(ctx)), [m for _, m in entries], count)
+    picked = c.random_pick(random.Random(op.seed or c.seed_of(ctx)), [m for _, m in entries], count)
     if count is None or not op.with_scores:
         return picked
     return _flat([(scores[m], m) for m in picked], True)

@@ -1,0 +1,250 @@
+"""A hash's fields or a set's members, whether the container is stored inline or itemized.
+
+Up to INLINE_MAX elements a container is one record whose value encodes them
+all in insertion order (containers.encode_items), as Redis keeps a small hash
+in a listpack. Past it the container is itemized (node/keyspace.py): each
+element is its own record under the container's id, keyed by
+crc32(element) | element, so a write costs O(log n) instead of rewriting
+the whole value; it is never converted back. `ItemMap` gives the handlers
+(node/hashes.py, node/sets.py) one dict-like interface over both and writes
+the container back in `save()`.
+
+Iteration order is insertion order inline and hash order itemized (Redis's
+order also changes when a listpack becomes a hash table). Random picks and
+*SCAN cursors of an itemized container work on that hash order: a pick is
+the first element at or after a random 32-bit hash, an O(log n) lookup that
+favours elements after a gap in the hash space (Redis's picks are not
+uniform either); a cursor is the next hash value, so an element present for
+the whole scan is returned at least once.
+
+Must not import lmdb, grpc or time: handlers run inside apply.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterator
+
+from raftcache.node import containers as c
+from raftcache.node.keyspace import (
+    ITEMIZED,
+    Record,
+    ValueType,
+    container_ref,
+    container_value,
+    is_itemized,
+)
+
+#: Elements above which a container is itemized. Part of the replicated state
+#: (it decides stored layouts, never results): change it only with a log format bump.
+INLINE_MAX = 128
+
+_HASH = struct.Struct(">I")
+#: Random picks with repeats may ask this many times more lookups than the count
+#: before a distinct pick falls back to reading every element.
+_DISTINCT_TRIES = 4
+
+
+def _ikey(element: bytes) -> bytes:
+    return _HASH.pack(zlib.crc32(element) & 0xFFFFFFFF) + element
+
+
+class ItemMap:
+    """Dict-like view of a hash (`pairs`: field -> value) or a set (member -> None).
+
+    Reads and writes go straight to an itemized container's items; an inline
+    container is decoded once and re-encoded by save(). Call save() after
+    changing anything: it writes the element count or the inline value,
+    itemizes a container that grew past INLINE_MAX, and deletes the key when
+    the container became empty (Redis keeps no empty containers).
+    """
+
+    __slots__ = ("_txn", "_db", "_key", "_type", "_record", "_pairs", "_cid", "_count", "_inline", "_dirty")
+
+    def __init__(self, txn, db: int, key: bytes, type_name: str, record: Record | None, pairs: bool):
+        self._txn = txn
+        self._db = db
+        self._key = key
+        self._type = type_name
+        self._record = record
+        self._pairs = pairs
+        self._dirty = False
+        if record is not None and is_itemized(record):
+            self._cid, self._count = container_ref(record)
+            self._inline = None
+        else:
+            self._cid, self._count = 0, 0
+            self._inline = self._decode(record.value) if record is not None else {}
+
+    def _decode(self, value: bytes) -> dict:
+        items = c.decode_items(value)
+        if self._pairs:
+            return dict(zip(items[0::2], items[1::2]))
+        return dict.fromkeys(items)
+
+    def _encode(self, d: dict) -> bytes:
+        if not self._pairs:
+            return c.encode_items(list(d))
+        flat = []
+        for k, v in d.items():
+            flat.append(k)
+            flat.append(v)
+        return c.encode_items(flat)
+
+    # -- reading
+    @property
+    def itemized(self) -> bool:
+        return self._inline is None
+
+    def __len__(self) -> int:
+        return self._count if self._inline is None else len(self._inline)
+
+    def __contains__(self, element: bytes) -> bool:
+        if self._inline is not None:
+            return element in self._inline
+        return self._txn.item_get(self._cid, _ikey(element)) is not None
+
+    def get(self, element: bytes, default=None):
+        if self._inline is not None:
+            return self._inline.get(element, default)
+        value = self._txn.item_get(self._cid, _ikey(element))
+        if value is None:
+            return default
+        return value if self._pairs else None
+
+    def __getitem__(self, element: bytes):
+        if element not in self:
+            raise KeyError(element)
+        return self.get(element)
+
+    def items(self) -> list[tuple[bytes, object]]:
+        if self._inline is not None:
+            return list(self._inline.items())
+        return [(ikey[4:], value if self._pairs else None) for ikey, value in self._txn.items(self._cid)]
+
+    def keys(self) -> list[bytes]:
+        if self._inline is not None:
+            return list(self._inline)
+        return [ikey[4:] for ikey, _ in self._txn.items(self._cid)]
+
+    def values(self) -> list:
+        return [v for _, v in self.items()]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.keys())
+
+    # -- writing
+    def __setitem__(self, element: bytes, value) -> None:
+        self._dirty = True
+        if self._inline is not None:
+            self._inline[element] = value
+        elif self._txn.item_put(self._cid, _ikey(element), value if self._pairs else b""):
+            self._count += 1
+
+    def pop(self, element: bytes, default=None):
+        if self._inline is not None:
+            if element not in self._inline:
+                return default
+            self._dirty = True
+            return self._inline.pop(element)
+        ikey = _ikey(element)
+        value = self._txn.item_get(self._cid, ikey)
+        if value is None:
+            return default
+        self._txn.item_delete(self._cid, ikey)
+        self._count -= 1
+        self._dirty = True
+        return value if self._pairs else None
+
+    def __delitem__(self, element: bytes) -> None:
+        if self.pop(element, KeyError) is KeyError:
+            raise KeyError(element)
+
+    def save(self, ctx) -> None:
+        """Write the container back (nothing when unchanged); keeps the key's expiry."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        txn, old = self._txn, self._record
+        if self._inline is not None and len(self._inline) <= INLINE_MAX:
+            c.store(txn, self._db, self._key, self._type, self._encode(self._inline) if self._inline else None,
+                    ctx, old)
+            return
+        if self._inline is not None:  # grew past INLINE_MAX: one record per element from now on
+            elements, self._inline = self._inline, None
+            self._cid, self._count = txn.new_container_id(), 0
+            for element, value in elements.items():
+                self[element] = value
+            self._dirty = False
+        if self._count == 0:
+            if old is not None:
+                txn.delete(self._db, self._key)
+            return
+        self._record = Record(type=getattr(ValueType, self._type), value=container_value(self._cid, self._count),
+                              expires_at_ms=old.expires_at_ms if old is not None else 0, index=ctx.index,
+                              flags=ITEMIZED)
+        txn.put(self._db, self._key, self._record)
+
+    # -- random picks (SRANDMEMBER, SPOP, HRANDFIELD) and SCAN
+    def _pick_one(self, rng) -> tuple[bytes, bytes]:
+        """(item key, value) at or after a random hash, wrapping to the first element."""
+        for found in self._txn.items(self._cid, _HASH.pack(rng.getrandbits(32))):
+            return found
+        for found in self._txn.items(self._cid):
+            return found
+        raise KeyError("empty container")  # cannot happen: itemized containers are not empty
+
+    def random_elements(self, rng, count: int | None):
+        """Redis's *RANDMEMBER count rules over the elements: one element (count None),
+        up to count distinct ones (count > 0), or |count| with repeats (count < 0)."""
+        if self._inline is not None:
+            return c.random_pick(rng, list(self._inline), count)
+        if count is None:
+            return self._pick_one(rng)[0][4:]
+        if count < 0:
+            return [self._pick_one(rng)[0][4:] for _ in range(-count)]
+        if count == 0:
+            return []
+        if count * _DISTINCT_TRIES >= self._count:
+            everything = self.keys()
+            return everything if count >= len(everything) else rng.sample(everything, count)
+        picked: dict[bytes, None] = {}
+        for _ in range(count * _DISTINCT_TRIES):
+            picked[self._pick_one(rng)[0][4:]] = None
+            if len(picked) == count:
+                return list(picked)
+        rest = [k for k in self.keys() if k not in picked]  # unlucky draws: fill from the others
+        return list(picked) + rng.sample(rest, count - len(picked))
+
+    def scan(self, cursor: int, count: int, match: bytes) -> tuple[int, list[tuple[bytes, object]]]:
+        """One *SCAN step: (next cursor, [(element, value)]). An inline container is
+        returned whole (cursor 0), as Redis does for a listpack."""
+        use_match = bool(match) and match != b"*"
+        if self._inline is not None:
+            return 0, [(k, v) for k, v in self._inline.items() if not use_match or c.glob_match(match, k)]
+        if cursor < 0 or cursor > 1 << 32:
+            return 0, []
+        count = max(count or 10, 1)
+        out = []
+        visited = 0
+        current = -1
+        for ikey, value in self._txn.items(self._cid, _HASH.pack(max(cursor - 1, 0))):
+            h = _HASH.unpack_from(ikey)[0]
+            if visited >= count and h != current:
+                return h + 1, out
+            current = h
+            visited += 1
+            element = ikey[4:]
+            if not use_match or c.glob_match(match, element):
+                out.append((element, value if self._pairs else None))
+        return 0, out
+
+
+def load(txn, db: int, key: bytes, ctx, type_name: str, pairs: bool):
+    """(record, ItemMap) of the container at key, record None when absent;
+    (CommandError, None) when the key holds another type."""
+    record = c.load(txn, db, key, ctx, type_name)
+    if record is not None and not isinstance(record, Record):
+        return record, None
+    return record, ItemMap(txn, db, key, type_name, record, pairs)

@@ -1,0 +1,281 @@
+"""Large hashes and sets stored one record per element (node/itemmap.py, the keyspace's
+items database): the same replies as small ones, a write that touches O(1) records,
+and elements that follow their key through RENAME, MOVE, COPY, SWAPDB, DEL, expiry,
+overwrites and rolled-back writes without leaking a byte."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from raftcache.node import hashes
+from raftcache.node.itemmap import INLINE_MAX
+from raftcache.node.keyspace import container_ref, is_itemized, snapshot_info
+from raftcache.node.strings import Ctx
+from raftcache.proto import commands_pb2 as pb
+from tests.unit.test_statemachine import NOW, Node
+
+BIG = INLINE_MAX * 3
+
+
+@pytest.fixture
+def node(tmp_path):
+    n = Node(str(tmp_path / "ks"))
+    yield n
+    n.ks.close()
+
+
+def _hset(node, key, pairs, db=0, **kw):
+    return node.run(db=db, hset=pb.HSet(key=key, pairs=[pb.KeyValue(key=k, value=v) for k, v in pairs], **kw))
+
+
+def _sadd(node, key, members, db=0):
+    return node.run(db=db, sadd=pb.SAdd(key=key, members=list(members)))
+
+
+def _fields(n, prefix=b"f"):
+    return [(prefix + b"%d" % i, b"v%d" % i) for i in range(n)]
+
+
+def _record(node, key, db=0):
+    with node.ks.reader() as r:
+        return r.get_raw(db, key)
+
+
+def _item_count(node):
+    with node.ks.reader() as r:
+        return sum(1 for _ in r._txn.cursor(db=node.ks._items).iternext(keys=True, values=False))
+
+
+def _used(node):
+    return node.ks.stats().used_bytes
+
+
+def _hgetall(node, key, db=0):
+    flat = node.read(db=db, hgetall=pb.HGetAll(key=key))
+    return dict(zip(flat[0::2], flat[1::2]))
+
+
+def test_a_hash_past_the_inline_limit_is_itemized_and_answers_the_same(node):
+    pairs = _fields(BIG)
+    assert _hset(node, b"h", pairs[:INLINE_MAX]) == INLINE_MAX
+    assert not is_itemized(_record(node, b"h"))
+    assert _hset(node, b"h", pairs[INLINE_MAX:]) == BIG - INLINE_MAX
+    record = _record(node, b"h")
+    assert is_itemized(record) and container_ref(record)[1] == BIG
+    assert len(record.value) == 16  # the record no longer holds the elements
+    assert _hgetall(node, b"h") == dict(pairs)
+    assert node.read(hlen=pb.HLen(key=b"h")) == BIG
+    assert node.read(hget=pb.HGet(key=b"h", field=b"f7")) == b"v7"
+    assert node.read(hmget=pb.HMGet(key=b"h", fields=[b"f1", b"nope"])) == [b"v1", None]
+    assert node.read(hexists=pb.HExists(key=b"h", field=b"f300")) == 1
+    assert node.read(hstrlen=pb.HStrLen(key=b"h", field=b"f300")) == 4
+    assert _hset(node, b"h", [(b"f1", b"new")]) == 0
+    assert node.run(hincrby=pb.HIncrBy(key=b"h", field=b"n", delta=5)) == 5
+    assert node.read(hlen=pb.HLen(key=b"h")) == BIG + 1
+    assert node.run(hdel=pb.HDel(key=b"h", fields=[b"f1", b"n", b"nope"])) == 2
+    assert node.read(hget=pb.HGet(key=b"h", field=b"f1")) is None
+    assert node.read(hlen=pb.HLen(key=b"h")) == BIG - 1
+
+
+def test_a_write_to_an_itemized_hash_changes_a_few_records_not_the_whole_value(node):
+    _hset(node, b"h", _fields(BIG))
+    before = _used(node)
+    node.index += 1
+    with node.ks.writer(node.index) as txn:
+        ctx = Ctx(txn, 0, NOW, node.index, 1 << 20)
+        assert hashes.hset(ctx, pb.HSet(key=b"h", pairs=[pb.KeyValue(key=b"x", value=b"y")])) == 1
+        assert txn.writes == 2  # one item, one container record
+    assert _used(node) == before + 4 + len(b"x") + len(b"y") + 16  # hash prefix, field, value, overhead
+
+
+def test_emptying_an_itemized_container_deletes_the_key_and_every_byte(node):
+    base = _used(node)
+    _sadd(node, b"s", [b"m%d" % i for i in range(BIG)])
+    assert is_itemized(_record(node, b"s"))
+    assert node.run(srem=pb.SRem(key=b"s", members=[b"m%d" % i for i in range(BIG)])) == BIG
+    assert node.read(exists=pb.Exists(keys=[b"s"])) == 0
+    assert _item_count(node) == 0
+    assert _used(node) == base
+
+
+@pytest.mark.parametrize("remove", [
+    lambda n: n.run(**{"del": pb.Del(keys=[b"h"])}),
+    lambda n: n.run(set=pb.Set(key=b"h", value=b"a string now")),
+    lambda n: n.run(flush_db=pb.FlushDb()),
+    lambda n: n.run(flush_all=pb.FlushAll()),
+    lambda n: n.run(expire=pb.Expire(key=b"h", expiry=pb.Expiry(ttl_ms=-1))),
+])
+def test_deleting_or_overwriting_the_key_frees_its_elements(node, remove):
+    _hset(node, b"h", _fields(BIG))
+    assert _item_count(node) == BIG
+    remove(node)
+    assert _item_count(node) == 0
+    assert node.read(type=pb.Type(key=b"h")) in ("none", "string")
+
+
+def test_an_expired_itemized_hash_reads_as_absent_and_is_replaced_cleanly(node):
+    _hset(node, b"h", _fields(BIG))
+    node.run(expire=pb.Expire(key=b"h", expiry=pb.Expiry(ttl_ms=1000)))
+    node.now_ms = NOW + 5000
+    assert node.read(hlen=pb.HLen(key=b"h")) == 0
+    assert _hset(node, b"h", [(b"a", b"1")]) == 1  # a new, small hash where the expired one was
+    assert _hgetall(node, b"h") == {b"a": b"1"}
+    assert _item_count(node) == 0
+
+
+def test_rename_move_and_swapdb_keep_the_elements_with_the_key(node):
+    pairs = dict(_fields(BIG))
+    _hset(node, b"h", pairs.items())
+    assert node.run(rename=pb.Rename(key=b"h", new_key=b"h2")) is not None
+    assert _hgetall(node, b"h2") == pairs
+    assert node.run(move=pb.Move(key=b"h2", destination_db=3)) == 1
+    assert _hgetall(node, b"h2", db=3) == pairs
+    node.run(db=3, swap_db=pb.SwapDb(other_db=5))
+    assert _hgetall(node, b"h2", db=5) == pairs
+    assert _item_count(node) == BIG
+
+
+def test_swapdb_frees_the_elements_of_an_expired_container(node):
+    _hset(node, b"gone", _fields(BIG))
+    node.run(expire=pb.Expire(key=b"gone", expiry=pb.Expiry(ttl_ms=1000)))
+    _hset(node, b"kept", _fields(BIG, b"k"), db=1)
+    node.now_ms = NOW + 5000
+    node.run(swap_db=pb.SwapDb(other_db=1))
+    assert _hgetall(node, b"kept") == dict(_fields(BIG, b"k"))
+    assert _item_count(node) == BIG
+
+
+def test_copy_gets_its_own_elements(node):
+    _sadd(node, b"s", [b"m%d" % i for i in range(BIG)])
+    assert node.run(copy=pb.Copy(key=b"s", new_key=b"c", destination_db=-1)) == 1
+    node.run(srem=pb.SRem(key=b"c", members=[b"m1", b"m2"]))
+    assert node.read(scard=pb.SCard(key=b"s")) == BIG
+    assert node.read(scard=pb.SCard(key=b"c")) == BIG - 2
+    node.run(**{"del": pb.Del(keys=[b"s"])})
+    assert node.read(scard=pb.SCard(key=b"c")) == BIG - 2
+    assert _item_count(node) == BIG - 2
+
+
+def test_a_refused_write_leaves_an_itemized_hash_and_the_accounting_as_they_were(tmp_path):
+    node = Node(str(tmp_path / "ks"), maxmemory_bytes=64 * 1024)
+    try:
+        _hset(node, b"h", _fields(BIG))
+        before, used = _hgetall(node, b"h"), _used(node)
+        big = [(b"x%d" % i, b"y" * 100) for i in range(INLINE_MAX * 4)]
+        assert "memory" in str(_hset(node, b"h", big)).lower()
+        assert _hgetall(node, b"h") == before
+        assert _used(node) == used
+        assert _item_count(node) == BIG
+    finally:
+        node.ks.close()
+
+
+def test_a_small_hash_that_grows_inside_a_refused_write_is_left_small(tmp_path):
+    node = Node(str(tmp_path / "ks"), maxmemory_bytes=16 * 1024)
+    try:
+        _hset(node, b"h", [(b"a", b"1")])
+        used = _used(node)
+        assert "memory" in str(_hset(node, b"h", [(b"x%d" % i, b"y" * 100) for i in range(BIG)])).lower()
+        assert not is_itemized(_record(node, b"h"))
+        assert _hgetall(node, b"h") == {b"a": b"1"} and _used(node) == used and _item_count(node) == 0
+    finally:
+        node.ks.close()
+
+
+def test_scan_of_an_itemized_container_returns_every_element_once_with_count_steps(node):
+    members = {b"m%d" % i for i in range(BIG)}
+    _sadd(node, b"s", members)
+    seen, cursor, steps = [], 0, 0
+    while True:
+        cursor_text, chunk = node.read(element_scan=pb.ElementScan(key=b"s", cursor=cursor, count=20))
+        seen += chunk
+        steps += 1
+        cursor = int(cursor_text)
+        if cursor == 0:
+            break
+    assert sorted(seen) == sorted(members)
+    assert steps > 5  # really paged
+    _, matched = node.read(element_scan=pb.ElementScan(key=b"s", cursor=0, count=10_000, match=b"m1?"))
+    assert sorted(matched) == sorted(m for m in members if len(m) == 3 and m.startswith(b"m1"))
+
+
+def test_scan_of_a_small_container_returns_everything_in_one_step(node):
+    _hset(node, b"h", [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")])
+    assert node.read(element_scan=pb.ElementScan(key=b"h", cursor=0, count=1)) == [
+        b"0", [b"a", b"1", b"b", b"2", b"c", b"3"]]
+
+
+def test_random_picks_of_an_itemized_set_follow_redis_count_rules_and_the_seed(node):
+    members = {b"m%d" % i for i in range(BIG)}
+    _sadd(node, b"s", members)
+
+    def pick(count=None, seed=7):
+        op = pb.SRandMember(key=b"s", seed=seed)
+        if count is not None:
+            op.count = count
+        return node.read(srandmember=op)
+
+    assert pick() in members
+    assert pick() == pick()  # the same seed picks the same, on every replica
+    for count in (1, 5, BIG // 2, BIG, BIG + 10):
+        got = pick(count)
+        assert len(got) == min(count, BIG) and len(set(got)) == len(got) and set(got) <= members
+    repeats = pick(-1000)
+    assert len(repeats) == 1000 and set(repeats) <= members
+    seen = {pick(seed=s) for s in range(300)}
+    assert len(seen) > BIG // 4  # picks spread over the set
+
+
+def test_spop_removes_exactly_the_members_it_returns(node):
+    members = {b"m%d" % i for i in range(BIG)}
+    _sadd(node, b"s", members)
+    popped = node.run(spop=pb.SPop(key=b"s", count=10))
+    assert len(set(popped)) == 10 and set(popped) <= members
+    one = node.run(spop=pb.SPop(key=b"s"))
+    rest = set(node.read(smembers=pb.SMembers(key=b"s")))
+    assert rest == members - set(popped) - {one}
+    assert node.read(scard=pb.SCard(key=b"s")) == BIG - 11
+
+
+def test_hrandfield_with_values_pairs_fields_with_their_values(node):
+    pairs = dict(_fields(BIG))
+    _hset(node, b"h", pairs.items())
+    flat = node.read(hrandfield=pb.HRandField(key=b"h", count=-50, with_values=True, seed=3))
+    assert len(flat) == 100
+    assert all(pairs[f] == v for f, v in zip(flat[0::2], flat[1::2]))
+
+
+def test_set_algebra_and_store_over_itemized_sets(node):
+    _sadd(node, b"a", [b"%d" % i for i in range(0, BIG)])
+    _sadd(node, b"b", [b"%d" % i for i in range(BIG // 2, BIG + 50)])
+    inter = {b"%d" % i for i in range(BIG // 2, BIG)}
+    assert set(node.read(set_op=pb.SetOp(op=pb.SET_INTER, keys=[b"a", b"b"]))) == inter
+    assert node.run(set_op_store=pb.SetOpStore(key=b"u", op=pb.SET_UNION, keys=[b"a", b"b"])) == BIG + 50
+    assert is_itemized(_record(node, b"u"))
+    assert node.read(scard=pb.SCard(key=b"u")) == BIG + 50
+    assert node.run(smove=pb.SMove(key=b"a", new_key=b"small", member=b"1")) == 1
+    assert node.read(sismember=pb.SIsMember(key=b"a", members=[b"1", b"2"], multi=True)) == [0, 1]
+
+
+def test_replicas_applying_the_same_entries_store_identical_bytes(tmp_path):
+    nodes = [Node(str(tmp_path / f"ks{i}")) for i in range(2)]
+    rng = random.Random(5)
+    try:
+        for _ in range(40):
+            fields = [(b"f%d" % rng.randrange(600), b"v") for _ in range(20)]
+            for n in nodes:
+                _hset(n, b"h", fields)
+                n.run(spop=pb.SPop(key=b"h2"))
+                _sadd(n, b"s", [f for f, _ in fields])
+                n.run(spop=pb.SPop(key=b"s", count=3))
+        paths = []
+        for i, n in enumerate(nodes):
+            paths.append(str(tmp_path / f"copy{i}"))
+            n.ks.copy_to(paths[-1])
+        a, b = (snapshot_info(p) for p in paths)
+        assert a.digest == b.digest and a.used_bytes == b.used_bytes
+    finally:
+        for n in nodes:
+            n.ks.close()
