@@ -19,7 +19,7 @@ Layout (all integers big-endian):
 A container (hash, list, set, sorted set) is stored one of two ways. Small,
 it is one record whose value encodes every element (node/containers.py).
 Large, it is "itemized": its record's flags hold ITEMIZED and its value is
-`container id u64 | element count u64`, and each element is its own record
+`container id u64 | element count u64` (a list adds its head position), and each element is its own record
 in `items` under that id, so a write costs O(log n), not O(n). The id stays
 with the record when the key is renamed, moved or swapped to another
 database; deleting or overwriting the record deletes its items; a copy gets
@@ -141,7 +141,7 @@ def is_itemized(record: Record) -> bool:
 
 def container_ref(record: Record) -> tuple[int, int]:
     """(container id, element count) of an itemized container record."""
-    return _CONTAINER.unpack(record.value)
+    return _CONTAINER.unpack_from(record.value)
 
 
 def container_value(cid: int, count: int) -> bytes:
@@ -514,7 +514,7 @@ class WriteTxn(ReadTxn):
         dst = self.new_container_id()
         for ikey, value in list(self.items(src)):
             self._set_item(_item_key(dst, ikey), value, None)
-        return record._replace(value=container_value(dst, count))
+        return record._replace(value=container_value(dst, count) + record.value[_CONTAINER.size:])
 
     def _set_item(self, k: bytes, value: bytes | None, old: bytes | None) -> None:
         """Put (value) or delete (None) the item record at full key `k`, whose current value is `old`."""

@@ -1,8 +1,9 @@
 """List commands (LPUSH … LMOVE, RPOPLPUSH, LMPOP).
 
-A list is one LIST record whose value is containers.encode_items of its
-elements, head first. Every write rewrites the record: fine for the list
-sizes a cache holds; a chunked encoding is the upgrade path (docs/redis-compat.md).
+A list is a LIST record: small, its value is containers.encode_items of its
+elements, head first; large, one item record per element at consecutive
+positions (node/itemlist.py), so pushes, pops, LINDEX, LSET and LTRIM touch
+only the elements they name.
 
 Must not import lmdb, grpc, time or random.
 """
@@ -10,20 +11,16 @@ Must not import lmdb, grpc, time or random.
 from __future__ import annotations
 
 from raftcache.node import containers as c
+from raftcache.node import itemlist
+from raftcache.node.commands import OK
 from raftcache.node.errors import CommandError, Reason
 
 LIST = "LIST"
 
 
 def _get(txn, db, key, ctx):
-    record = c.load(txn, db, key, ctx, LIST)
-    if isinstance(record, CommandError):
-        return record, None
-    return record, (c.decode_items(record.value) if record is not None else [])
-
-
-def _put(txn, db, key, items, ctx, record):
-    c.store(txn, db, key, LIST, c.encode_items(items) if items else None, ctx, record)
+    """(record, ItemList) or (CommandError, None); record None means absent."""
+    return itemlist.load(txn, db, key, ctx)
 
 
 def push(ctx, op):
@@ -36,11 +33,8 @@ def push(ctx, op):
     err = c.too_large(ctx, op.values)
     if err:
         return err
-    if op.left:
-        items = list(reversed(op.values)) + items
-    else:
-        items.extend(op.values)
-    _put(txn, db, op.key, items, ctx, record)
+    items.push(op.values, op.left)
+    items.save(ctx)
     return len(items)
 
 
@@ -52,14 +46,8 @@ def pop(ctx, op):
     has_count = op.HasField("count")
     if record is None:
         return None
-    n = op.count if has_count else 1
-    if op.left:
-        taken, items = items[:n], items[n:]
-    else:
-        taken = items[len(items) - n :][::-1] if n else []
-        items = items[: len(items) - n] if n else items
-    if taken:
-        _put(txn, db, op.key, items, ctx, record)
+    taken = items.pop(op.count if has_count else 1, op.left)
+    items.save(ctx)
     if has_count:
         return taken
     return taken[0] if taken else None
@@ -76,12 +64,8 @@ def lmpop(ctx, op):
     key, record, items = c.first_non_empty(ctx, op.keys, _get)
     if key is None:
         return record
-    n = op.count
-    if op.left:
-        taken, items = items[:n], items[n:]
-    else:
-        taken, items = items[::-1][:n], items[: max(len(items) - n, 0)]
-    _put(ctx.txn, ctx.db, key, items, ctx, record)
+    taken = items.pop(op.count, op.left)
+    items.save(ctx)
     return [key, taken]
 
 
@@ -91,7 +75,7 @@ def lrange(ctx, op):
     if items is None:
         return record
     r = c.norm_range(op.start, op.stop, len(items))
-    return [] if r is None else items[r[0] : r[1] + 1]
+    return [] if r is None else items.range(r[0], r[1])
 
 
 def llen(ctx, op):
@@ -105,8 +89,7 @@ def lindex(ctx, op):
     record, items = _get(txn, db, op.key, ctx)
     if items is None:
         return record
-    i = op.index + len(items) if op.index < 0 else op.index
-    return items[i] if 0 <= i < len(items) else None
+    return items.get(op.index)
 
 
 def lset(ctx, op):
@@ -122,10 +105,8 @@ def lset(ctx, op):
     err = c.too_large(ctx, (op.value,))
     if err:
         return err
-    items[i] = op.value
-    _put(txn, db, op.key, items, ctx, record)
-    from raftcache.node.commands import OK
-
+    items.set(i, op.value)
+    items.save(ctx)
     return OK
 
 
@@ -135,34 +116,31 @@ def lrem(ctx, op):
     if items is None or record is None:
         return record if items is None else 0
     limit = abs(op.count) or len(items)
-    removed = 0
-    order = range(len(items)) if op.count >= 0 else range(len(items) - 1, -1, -1)
     drop = set()
-    for i in order:
-        if removed >= limit:
+    for i, value in items.iterate(reverse=op.count < 0):
+        if len(drop) >= limit:
             break
-        if items[i] == op.value:
+        if value == op.value:
             drop.add(i)
-            removed += 1
-    if removed:
-        items = [x for i, x in enumerate(items) if i not in drop]
-        _put(txn, db, op.key, items, ctx, record)
-    return removed
+    if drop:
+        items.replace_all([x for i, x in enumerate(items.all()) if i not in drop])
+        items.save(ctx)
+    return len(drop)
 
 
 def ltrim(ctx, op):
     txn, db = ctx.txn, ctx.db
-    from raftcache.node.commands import OK
-
     record, items = _get(txn, db, op.key, ctx)
     if items is None:
         return record
     if record is None:
         return OK
     r = c.norm_range(op.start, op.stop, len(items))
-    new = [] if r is None else items[r[0] : r[1] + 1]
-    if new != items:
-        _put(txn, db, op.key, new, ctx, record)
+    if r is None:
+        items.trim(1, 0)
+    else:
+        items.trim(r[0], r[1])
+    items.save(ctx)
     return OK
 
 
@@ -171,16 +149,18 @@ def linsert(ctx, op):
     record, items = _get(txn, db, op.key, ctx)
     if items is None or record is None:
         return record if items is None else 0
+    values = items.all()
     try:
-        i = items.index(op.pivot)
+        i = values.index(op.pivot)
     except ValueError:
         return -1
     err = c.too_large(ctx, (op.value,))
     if err:
         return err
-    items.insert(i if op.before else i + 1, op.value)
-    _put(txn, db, op.key, items, ctx, record)
-    return len(items)
+    values.insert(i if op.before else i + 1, op.value)
+    items.replace_all(values)
+    items.save(ctx)
+    return len(values)
 
 
 def lpos(ctx, op):
@@ -193,14 +173,12 @@ def lpos(ctx, op):
     want = op.count if has_count else 1
     if want == 0:
         want = len(items)
-    n = len(items)
-    order = range(n) if rank > 0 else range(n - 1, -1, -1)
     skip = abs(rank) - 1
     found = []
-    for checked, i in enumerate(order):
+    for checked, (i, value) in enumerate(items.iterate(reverse=rank < 0)):
         if op.maxlen and checked >= op.maxlen:
             break
-        if items[i] == op.element:
+        if value == op.element:
             if skip:
                 skip -= 1
                 continue
@@ -222,17 +200,13 @@ def lmove(ctx, op):
     dst_record, dst = _get(txn, db, op.new_key, ctx)
     if dst is None:
         return dst_record
-    value = src.pop(0) if op.from_left else src.pop()
     if op.key == op.new_key:
-        dst = src
-        dst_record = src_record
-    if op.to_left:
-        dst.insert(0, value)
-    else:
-        dst.append(value)
-    if op.key != op.new_key:
-        _put(txn, db, op.key, src, ctx, src_record)
-    _put(txn, db, op.new_key, dst, ctx, dst_record)
+        dst = src  # one view: the element leaves one end and joins the other
+    (value,) = src.pop(1, op.from_left)
+    dst.push([value], op.to_left)
+    src.save(ctx)
+    if dst is not src:
+        dst.save(ctx)
     return value
 
 

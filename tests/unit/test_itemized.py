@@ -8,12 +8,12 @@ from __future__ import annotations
 import random
 
 import pytest
-
-from raftcache.node import hashes
+from raftcache.node import hashes, itemlist, itemmap
 from raftcache.node.itemmap import INLINE_MAX
 from raftcache.node.keyspace import container_ref, is_itemized, snapshot_info
 from raftcache.node.strings import Ctx
 from raftcache.proto import commands_pb2 as pb
+
 from tests.unit.test_statemachine import NOW, Node
 
 BIG = INLINE_MAX * 3
@@ -279,3 +279,141 @@ def test_replicas_applying_the_same_entries_store_identical_bytes(tmp_path):
     finally:
         for n in nodes:
             n.ks.close()
+
+
+# ---------------------------------------------------------------- differential: itemized vs inline
+
+
+class _Twins:
+    """The same entries applied to a node whose containers stay inline (the reference)
+    and to one whose containers itemize past INLINE_MAX."""
+
+    def __init__(self, tmp_path, monkeypatch):
+        self.inline = Node(str(tmp_path / "inline"))
+        self.itemized = Node(str(tmp_path / "itemized"))
+        self._mp = monkeypatch
+
+    def run(self, **op):
+        for module in (itemmap, itemlist):
+            self._mp.setattr(module, "INLINE_MAX", 1 << 40)
+        expected = self.inline.run(**op)
+        for module in (itemmap, itemlist):
+            self._mp.setattr(module, "INLINE_MAX", INLINE_MAX)
+        return expected, self.itemized.run(**op)
+
+    def read(self, **op):
+        return self.inline.read(**op), self.itemized.read(**op)
+
+    def close(self):
+        self.inline.ks.close()
+        self.itemized.ks.close()
+
+
+@pytest.fixture
+def twins(tmp_path, monkeypatch):
+    t = _Twins(tmp_path, monkeypatch)
+    yield t
+    t.close()
+
+
+def _random_list_op(rng, n):
+    v = b"v%d" % rng.randrange(40)
+    i = rng.randrange(-n - 3, n + 3)
+    j = rng.randrange(-n - 3, n + 3)
+    choice = rng.randrange(13)
+    if choice <= 2:
+        return dict(push=pb.Push(key=b"l", values=[b"v%d" % rng.randrange(40) for _ in range(rng.randrange(1, 30))],
+                                 left=rng.random() < 0.5))
+    if choice == 3:
+        return dict(pop=pb.Pop(key=b"l", left=rng.random() < 0.5, count=rng.randrange(0, 20)))
+    if choice == 4:
+        return dict(pop=pb.Pop(key=b"l", left=rng.random() < 0.5))
+    if choice == 5:
+        return dict(lset=pb.LSet(key=b"l", index=i, value=v))
+    if choice == 6:
+        return dict(ltrim=pb.LTrim(key=b"l", start=rng.randrange(0, 5), stop=rng.randrange(-5, n + 5)))
+    if choice == 7:
+        return dict(lrem=pb.LRem(key=b"l", count=rng.randrange(-3, 4), value=v))
+    if choice == 8:
+        return dict(linsert=pb.LInsert(key=b"l", before=rng.random() < 0.5, pivot=v, value=b"ins"))
+    if choice == 9:
+        return dict(lmove=pb.LMove(key=b"l", new_key=rng.choice([b"l", b"other"]), from_left=rng.random() < 0.5,
+                                   to_left=rng.random() < 0.5))
+    if choice == 10:
+        return dict(lmove=pb.LMove(key=b"other", new_key=b"l", from_left=True, to_left=False))
+    if choice == 11:
+        return dict(lmpop=pb.LMPop(keys=[b"other", b"l"], left=rng.random() < 0.5, count=rng.randrange(1, 9)))
+    return dict(push=pb.Push(key=b"l", values=[v] * 60, left=False))
+
+
+def _list_reads(rng, n):
+    v = b"v%d" % rng.randrange(40)
+    lpos = pb.LPos(key=b"l", element=v, rank=rng.choice([1, 2, -1, -3]), maxlen=rng.choice([0, 50]))
+    if rng.random() < 0.5:
+        lpos.count = rng.randrange(0, 4)
+    return [
+        dict(lrange=pb.LRange(key=b"l", start=rng.randrange(-n - 2, n + 2), stop=rng.randrange(-n - 2, n + 2))),
+        dict(lrange=pb.LRange(key=b"l", start=0, stop=-1)),
+        dict(lindex=pb.LIndex(key=b"l", index=rng.randrange(-n - 2, n + 2))),
+        dict(llen=pb.LLen(key=b"l")),
+        dict(lpos=lpos),
+        dict(lrange=pb.LRange(key=b"other", start=0, stop=-1)),
+    ]
+
+
+def test_itemized_lists_answer_every_command_as_inline_lists_do(twins):
+    rng = random.Random(11)
+    n = 0
+    itemized_seen = False
+    for step in range(1500):
+        op = _random_list_op(rng, n)
+        expected, got = twins.run(**op)
+        assert got == expected, (step, op)
+        n = twins.inline.read(llen=pb.LLen(key=b"l"))
+        itemized_seen |= n > INLINE_MAX
+        for read in _list_reads(rng, n):
+            expected, got = twins.read(**read)
+            assert got == expected, (step, read)
+    assert itemized_seen
+    node = twins.itemized
+    stored = [k for k in (b"l", b"other") if _record(node, k) is not None and is_itemized(_record(node, k))]
+    assert _item_count(node) == sum(node.read(llen=pb.LLen(key=k)) for k in stored)  # no element leaked
+
+
+def test_itemized_hashes_and_sets_answer_as_inline_ones(twins):
+    rng = random.Random(12)
+    for step in range(1200):
+        f = b"f%d" % rng.randrange(400)
+        choice = rng.randrange(8)
+        if choice <= 2:
+            op = dict(hset=pb.HSet(key=b"h", pairs=[pb.KeyValue(key=b"f%d" % rng.randrange(400), value=b"%d" % step)
+                                                    for _ in range(rng.randrange(1, 20))], if_absent=choice == 2))
+        elif choice == 3:
+            fields = [b"f%d" % rng.randrange(400) for _ in range(rng.randrange(1, 12))]
+            op = dict(hdel=pb.HDel(key=b"h", fields=fields))
+        elif choice == 4:
+            op = dict(hincrby=pb.HIncrBy(key=b"h", field=b"n%d" % rng.randrange(3), delta=rng.randrange(-5, 5)))
+        elif choice == 5:
+            members = [b"m%d" % rng.randrange(400) for _ in range(rng.randrange(1, 25))]
+            op = dict(sadd=pb.SAdd(key=b"s", members=members))
+        elif choice == 6:
+            members = [b"m%d" % rng.randrange(400) for _ in range(rng.randrange(1, 12))]
+            op = dict(srem=pb.SRem(key=b"s", members=members))
+        else:
+            op = dict(smove=pb.SMove(key=b"s", new_key=b"t", member=b"m%d" % rng.randrange(400)))
+        expected, got = twins.run(**op)
+        assert got == expected, (step, op)
+        for read in (dict(hget=pb.HGet(key=b"h", field=f)), dict(hlen=pb.HLen(key=b"h")),
+                     dict(hexists=pb.HExists(key=b"h", field=f)), dict(scard=pb.SCard(key=b"s")),
+                     dict(sismember=pb.SIsMember(key=b"s", members=[b"m1", b"m2"], multi=True))):
+            expected, got = twins.read(**read)
+            assert got == expected, (step, read)
+        if step % 50 == 0:
+            e, g = twins.read(hgetall=pb.HGetAll(key=b"h"))
+            assert dict(zip(e[0::2], e[1::2])) == dict(zip(g[0::2], g[1::2]))
+            for key in (b"s", b"t"):
+                e, g = twins.read(smembers=pb.SMembers(key=key))
+                assert sorted(e) == sorted(g)
+            e, g = twins.read(set_op=pb.SetOp(op=pb.SET_DIFF, keys=[b"s", b"t"]))
+            assert sorted(e) == sorted(g)
+    assert is_itemized(_record(twins.itemized, b"h")) and is_itemized(_record(twins.itemized, b"s"))

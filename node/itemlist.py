@@ -1,0 +1,206 @@
+"""A list's elements, whether the list is stored inline or itemized.
+
+Up to itemmap.INLINE_MAX elements a list is one record encoding them head
+first (containers.encode_items). Past it the list is itemized
+(node/keyspace.py): element i is the item record at position head + i,
+keyed by the position as a biased big-endian u64 so that the items database
+keeps them in list order, and the record's value is
+`container id | length | head position`. Pushes and pops at either end,
+LINDEX, LSET and LTRIM then touch only the elements they name; LRANGE reads
+only its range. LREM and LINSERT rewrite the list (O(n), as in Redis).
+
+Must not import lmdb, grpc or time: handlers run inside apply.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+from raftcache.node import containers as c
+from raftcache.node.itemmap import INLINE_MAX
+from raftcache.node.keyspace import (
+    ITEMIZED,
+    Record,
+    ValueType,
+    container_ref,
+    container_value,
+    is_itemized,
+)
+
+_POSITION = struct.Struct(">Q")
+_HEAD = struct.Struct(">q")
+_BIAS = 1 << 63
+
+
+def _ikey(position: int) -> bytes:
+    return _POSITION.pack(position + _BIAS)
+
+
+class ItemList:
+    """Indexable list view; call save() after changing anything (see ItemMap.save)."""
+
+    __slots__ = ("_txn", "_db", "_key", "_record", "_cid", "_count", "_head", "_inline", "_dirty")
+
+    def __init__(self, txn, db: int, key: bytes, record: Record | None):
+        self._txn = txn
+        self._db = db
+        self._key = key
+        self._record = record
+        self._dirty = False
+        if record is not None and is_itemized(record):
+            self._cid, self._count = container_ref(record)
+            self._head = _HEAD.unpack_from(record.value, 16)[0]
+            self._inline = None
+        else:
+            self._cid = self._count = self._head = 0
+            self._inline = c.decode_items(record.value) if record is not None else []
+
+    def __len__(self) -> int:
+        return self._count if self._inline is None else len(self._inline)
+
+    # -- reading
+    def get(self, i: int) -> bytes | None:
+        """Element i (0 = head; negative from the tail), None when out of range."""
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            return None
+        if self._inline is not None:
+            return self._inline[i]
+        return self._txn.item_get(self._cid, _ikey(self._head + i))
+
+    def range(self, start: int, stop: int) -> list[bytes]:
+        """Elements start..stop inclusive (0 <= start <= stop < len)."""
+        if self._inline is not None:
+            return self._inline[start:stop + 1]
+        out = []
+        for _, value in self._txn.items(self._cid, _ikey(self._head + start)):
+            out.append(value)
+            if len(out) > stop - start:
+                break
+        return out
+
+    def iterate(self, reverse: bool = False) -> Iterator[tuple[int, bytes]]:
+        """(index, element) from the head, or from the tail when `reverse`."""
+        if self._inline is not None:
+            items = self._inline
+            order = range(len(items) - 1, -1, -1) if reverse else range(len(items))
+            for i in order:
+                yield i, items[i]
+            return
+        start = _ikey(self._head + self._count - 1) if reverse else _ikey(self._head)
+        for ikey, value in self._txn.items(self._cid, start, reverse=reverse):
+            yield _POSITION.unpack(ikey)[0] - _BIAS - self._head, value
+
+    def all(self) -> list[bytes]:
+        return list(self._inline) if self._inline is not None else [v for _, v in self.iterate()]
+
+    # -- writing
+    def set(self, i: int, value: bytes) -> None:
+        """Replace element i (0 <= i < len)."""
+        self._dirty = True
+        if self._inline is not None:
+            self._inline[i] = value
+        else:
+            self._txn.item_put(self._cid, _ikey(self._head + i), value)
+
+    def push(self, values, left: bool) -> None:
+        """LPUSH (each value becomes the new head in turn) or RPUSH."""
+        self._dirty = True
+        if self._inline is not None:
+            if left:
+                self._inline[:0] = reversed(values)
+            else:
+                self._inline.extend(values)
+            return
+        for value in values:
+            if left:
+                self._head -= 1
+                self._txn.item_put(self._cid, _ikey(self._head), value)
+            else:
+                self._txn.item_put(self._cid, _ikey(self._head + self._count), value)
+            self._count += 1
+
+    def pop(self, n: int, left: bool) -> list[bytes]:
+        """Remove up to n elements from one end, in pop order."""
+        n = min(n, len(self))
+        if n <= 0:
+            return []
+        self._dirty = True
+        if self._inline is not None:
+            if left:
+                taken, self._inline[:n] = self._inline[:n], []
+            else:
+                taken = self._inline[len(self._inline) - n:][::-1]
+                del self._inline[len(self._inline) - n:]
+            return taken
+        first = 0 if left else self._count - n
+        taken = self.range(first, first + n - 1)
+        for i in range(first, first + n):
+            self._txn.item_delete(self._cid, _ikey(self._head + i))
+        self._count -= n
+        if left:
+            self._head += n
+            return taken
+        return taken[::-1]
+
+    def trim(self, start: int, stop: int) -> None:
+        """Keep elements start..stop inclusive (an empty range empties the list)."""
+        n = len(self)
+        if start > stop or start >= n:
+            start, stop = n, n - 1
+        if start == 0 and stop >= n - 1:
+            return
+        self._dirty = True
+        if self._inline is not None:
+            self._inline = self._inline[start:stop + 1]
+            return
+        for i in list(range(0, start)) + list(range(stop + 1, n)):
+            self._txn.item_delete(self._cid, _ikey(self._head + i))
+        self._head += start
+        self._count = max(stop - start + 1, 0)
+
+    def replace_all(self, values: list[bytes]) -> None:
+        """Make the list `values` (LREM, LINSERT)."""
+        self._dirty = True
+        if self._inline is not None:
+            self._inline = list(values)
+            return
+        self.trim(1, 0)
+        self._head = 0
+        self.push(values, left=False)
+
+    def save(self, ctx) -> None:
+        """Write the list back (nothing when unchanged); keeps the key's expiry;
+        itemizes a list past INLINE_MAX; deletes the key of an emptied list."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        txn, old = self._txn, self._record
+        if self._inline is not None and len(self._inline) <= INLINE_MAX:
+            c.store(txn, self._db, self._key, "LIST", c.encode_items(self._inline) if self._inline else None, ctx, old)
+            return
+        if self._inline is not None:  # grew past INLINE_MAX: one record per element from now on
+            values, self._inline = self._inline, None
+            self._cid, self._count, self._head = txn.new_container_id(), 0, 0
+            self.push(values, left=False)
+        if self._count == 0:
+            if old is not None:
+                txn.delete(self._db, self._key)
+            return
+        value = container_value(self._cid, self._count) + _HEAD.pack(self._head)
+        self._record = Record(type=ValueType.LIST, value=value,
+                              expires_at_ms=old.expires_at_ms if old is not None else 0, index=ctx.index,
+                              flags=ITEMIZED)
+        txn.put(self._db, self._key, self._record)
+
+
+def load(txn, db: int, key: bytes, ctx):
+    """(record, ItemList) of the list at key, record None when absent;
+    (CommandError, None) when the key holds another type."""
+    record = c.load(txn, db, key, ctx, "LIST")
+    if record is not None and not isinstance(record, Record):
+        return record, None
+    return record, ItemList(txn, db, key, record)
