@@ -85,24 +85,36 @@ def first_non_empty(ctx, keys, get) -> tuple:
     return None, None, None
 
 
-def store(txn, db: int, key: bytes, type_name: str, value: bytes | None, ctx, old=None) -> None:
-    """Write a container (keeping old's expiry), or delete the key when value is None (empty)."""
+def store(txn, db: int, key: bytes, type_name: str, value: bytes | None, ctx, old=None, flags: int = 0):
+    """Write a container (keeping old's expiry), or delete the key when value is None (empty).
+
+    Returns the record written (None when deleted). `flags`: keyspace.ITEMIZED for
+    the record of a container whose elements are item records.
+    """
     if value is None:
         if old is not None:
             txn.delete(db, key)
-        return
+        return None
     from raftcache.node.keyspace import Record
 
-    txn.put(
-        db,
-        key,
-        Record(
-            type=getattr(_value_type(), type_name),
-            value=value,
-            expires_at_ms=old.expires_at_ms if old is not None else 0,
-            index=ctx.index,
-        ),
+    record = Record(
+        type=getattr(_value_type(), type_name),
+        value=value,
+        expires_at_ms=old.expires_at_ms if old is not None else 0,
+        index=ctx.index,
+        flags=flags,
     )
+    txn.put(db, key, record)
+    return record
+
+
+def load_view(txn, db: int, key: bytes, ctx, type_name: str, view):
+    """(record, view(record)) of the container at key, record None when absent;
+    (CommandError, None) when the key holds another type."""
+    record = load(txn, db, key, ctx, type_name)
+    if isinstance(record, CommandError):
+        return record, None
+    return record, view(record)
 
 
 def too_large(ctx, items: Iterable[bytes]) -> CommandError | None:

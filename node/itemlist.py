@@ -22,7 +22,6 @@ from raftcache.node.itemmap import INLINE_MAX
 from raftcache.node.keyspace import (
     ITEMIZED,
     Record,
-    ValueType,
     container_ref,
     container_value,
     is_itemized,
@@ -180,27 +179,19 @@ class ItemList:
         self._dirty = False
         txn, old = self._txn, self._record
         if self._inline is not None and len(self._inline) <= INLINE_MAX:
-            c.store(txn, self._db, self._key, "LIST", c.encode_items(self._inline) if self._inline else None, ctx, old)
+            self._record = c.store(txn, self._db, self._key, "LIST",
+                                   c.encode_items(self._inline) if self._inline else None, ctx, old)
             return
         if self._inline is not None:  # grew past INLINE_MAX: one record per element from now on
             values, self._inline = self._inline, None
             self._cid, self._count, self._head = txn.new_container_id(), 0, 0
             self.push(values, left=False)
-        if self._count == 0:
-            if old is not None:
-                txn.delete(self._db, self._key)
-            return
-        value = container_value(self._cid, self._count) + _HEAD.pack(self._head)
-        self._record = Record(type=ValueType.LIST, value=value,
-                              expires_at_ms=old.expires_at_ms if old is not None else 0, index=ctx.index,
-                              flags=ITEMIZED)
-        txn.put(self._db, self._key, self._record)
+            self._dirty = False
+        value = container_value(self._cid, self._count) + _HEAD.pack(self._head) if self._count else None
+        self._record = c.store(txn, self._db, self._key, "LIST", value, ctx, old, ITEMIZED)
 
 
 def load(txn, db: int, key: bytes, ctx):
     """(record, ItemList) of the list at key, record None when absent;
     (CommandError, None) when the key holds another type."""
-    record = c.load(txn, db, key, ctx, "LIST")
-    if record is not None and not isinstance(record, Record):
-        return record, None
-    return record, ItemList(txn, db, key, record)
+    return c.load_view(txn, db, key, ctx, "LIST", lambda record: ItemList(txn, db, key, record))

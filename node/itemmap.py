@@ -30,7 +30,6 @@ from raftcache.node import containers as c
 from raftcache.node.keyspace import (
     ITEMIZED,
     Record,
-    ValueType,
     container_ref,
     container_value,
     is_itemized,
@@ -168,8 +167,8 @@ class ItemMap:
         self._dirty = False
         txn, old = self._txn, self._record
         if self._inline is not None and len(self._inline) <= INLINE_MAX:
-            c.store(txn, self._db, self._key, self._type, self._encode(self._inline) if self._inline else None,
-                    ctx, old)
+            self._record = c.store(txn, self._db, self._key, self._type,
+                                   self._encode(self._inline) if self._inline else None, ctx, old)
             return
         if self._inline is not None:  # grew past INLINE_MAX: one record per element from now on
             elements, self._inline = self._inline, None
@@ -177,14 +176,8 @@ class ItemMap:
             for element, value in elements.items():
                 self[element] = value
             self._dirty = False
-        if self._count == 0:
-            if old is not None:
-                txn.delete(self._db, self._key)
-            return
-        self._record = Record(type=getattr(ValueType, self._type), value=container_value(self._cid, self._count),
-                              expires_at_ms=old.expires_at_ms if old is not None else 0, index=ctx.index,
-                              flags=ITEMIZED)
-        txn.put(self._db, self._key, self._record)
+        value = container_value(self._cid, self._count) if self._count else None
+        self._record = c.store(txn, self._db, self._key, self._type, value, ctx, old, ITEMIZED)
 
     # -- random picks (SRANDMEMBER, SPOP, HRANDFIELD) and SCAN
     def _pick_one(self, rng) -> tuple[bytes, bytes]:
@@ -244,7 +237,4 @@ class ItemMap:
 def load(txn, db: int, key: bytes, ctx, type_name: str, pairs: bool):
     """(record, ItemMap) of the container at key, record None when absent;
     (CommandError, None) when the key holds another type."""
-    record = c.load(txn, db, key, ctx, type_name)
-    if record is not None and not isinstance(record, Record):
-        return record, None
-    return record, ItemMap(txn, db, key, type_name, record, pairs)
+    return c.load_view(txn, db, key, ctx, type_name, lambda record: ItemMap(txn, db, key, type_name, record, pairs))
