@@ -16,7 +16,7 @@ import math
 import random
 
 from raftcache.node import containers as c
-from raftcache.node import itemmap
+from raftcache.node import itemmap, itemzset
 from raftcache.node.errors import CommandError, Reason, overflow
 
 HASH = "HASH"
@@ -182,12 +182,9 @@ def element_scan(ctx, op):
             if kind == "HASH" and not op.no_values:
                 flat.append(v)
     elif kind == "ZSET":
-        from raftcache.node.zsets import decode as zdecode
-
-        entries = zdecode(record.value)
-        nxt, chunk = c.scan_items(entries, op.cursor, op.count, op.match, key=lambda e: e[1])
+        nxt, chunk = itemzset.ItemZSet(txn, db, op.key, record).scan(op.cursor, op.count, op.match)
         flat = []
-        for score, member in chunk:
+        for member, score in chunk:
             flat.append(member)
             flat.append(c.format_float(score))
     else:

@@ -46,7 +46,7 @@ _DISTINCT_TRIES = 4
 
 
 def _ikey(element: bytes) -> bytes:
-    return _HASH.pack(zlib.crc32(element) & 0xFFFFFFFF) + element
+    return hashed_key(b"", element)
 
 
 class ItemMap:
@@ -180,58 +180,95 @@ class ItemMap:
         self._record = c.store(txn, self._db, self._key, self._type, value, ctx, old, ITEMIZED)
 
     # -- random picks (SRANDMEMBER, SPOP, HRANDFIELD) and SCAN
-    def _pick_one(self, rng) -> tuple[bytes, bytes]:
-        """(item key, value) at or after a random hash, wrapping to the first element."""
-        for found in self._txn.items(self._cid, _HASH.pack(rng.getrandbits(32))):
-            return found
-        for found in self._txn.items(self._cid):
-            return found
-        raise KeyError("empty container")  # cannot happen: itemized containers are not empty
-
     def random_elements(self, rng, count: int | None):
         """Redis's *RANDMEMBER count rules over the elements: one element (count None),
         up to count distinct ones (count > 0), or |count| with repeats (count < 0)."""
         if self._inline is not None:
             return c.random_pick(rng, list(self._inline), count)
-        if count is None:
-            return self._pick_one(rng)[0][4:]
-        if count < 0:
-            return [self._pick_one(rng)[0][4:] for _ in range(-count)]
-        if count == 0:
-            return []
-        if count * _DISTINCT_TRIES >= self._count:
-            everything = self.keys()
-            return everything if count >= len(everything) else rng.sample(everything, count)
-        picked: dict[bytes, None] = {}
-        for _ in range(count * _DISTINCT_TRIES):
-            picked[self._pick_one(rng)[0][4:]] = None
-            if len(picked) == count:
-                return list(picked)
-        rest = [k for k in self.keys() if k not in picked]  # unlucky draws: fill from the others
-        return list(picked) + rng.sample(rest, count - len(picked))
+        return random_hashed(self._txn, self._cid, self._count, b"", rng, count)
 
     def scan(self, cursor: int, count: int, match: bytes) -> tuple[int, list[tuple[bytes, object]]]:
         """One *SCAN step: (next cursor, [(element, value)]). An inline container is
         returned whole (cursor 0), as Redis does for a listpack."""
-        use_match = bool(match) and match != b"*"
         if self._inline is not None:
-            return 0, [(k, v) for k, v in self._inline.items() if not use_match or c.glob_match(match, k)]
-        if cursor < 0 or cursor > 1 << 32:
-            return 0, []
-        count = max(count or 10, 1)
-        out = []
-        visited = 0
-        current = -1
-        for ikey, value in self._txn.items(self._cid, _HASH.pack(max(cursor - 1, 0))):
-            h = _HASH.unpack_from(ikey)[0]
-            if visited >= count and h != current:
-                return h + 1, out
-            current = h
-            visited += 1
-            element = ikey[4:]
-            if not use_match or c.glob_match(match, element):
-                out.append((element, value if self._pairs else None))
-        return 0, out
+            return 0, [(k, v) for k, v in self._inline.items() if _matches(match, k)]
+        cursor, found = scan_hashed(self._txn, self._cid, b"", cursor, count, match)
+        return cursor, found if self._pairs else [(k, None) for k, _ in found]
+
+
+# ---------------------------------------------------------------- hashed item families
+# Items keyed by prefix | crc32(element) | element (a hash's or set's elements with an
+# empty prefix; a sorted set's members under b"m"): random picks and SCAN cursors.
+
+def hashed_key(prefix: bytes, element: bytes) -> bytes:
+    return prefix + _HASH.pack(zlib.crc32(element) & 0xFFFFFFFF) + element
+
+
+def _matches(match: bytes, element: bytes) -> bool:
+    return not match or match == b"*" or c.glob_match(match, element)
+
+
+def _hashed(txn, cid: int, prefix: bytes, start: bytes = b""):
+    """(element, value) of one family from hash `start` on."""
+    skip = len(prefix) + _HASH.size
+    for ikey, value in txn.items(cid, prefix + start):
+        if not ikey.startswith(prefix):
+            return
+        yield ikey[skip:], value
+
+
+def _pick_one(txn, cid: int, prefix: bytes, rng) -> bytes:
+    """The element at or after a random hash, wrapping to the first one."""
+    for element, _ in _hashed(txn, cid, prefix, _HASH.pack(rng.getrandbits(32))):
+        return element
+    for element, _ in _hashed(txn, cid, prefix):
+        return element
+    raise KeyError("empty container")  # cannot happen: itemized containers are not empty
+
+
+def random_hashed(txn, cid: int, size: int, prefix: bytes, rng, count: int | None):
+    """*RANDMEMBER's count rules (see ItemMap.random_elements) over a family of `size` elements."""
+    if count is None:
+        return _pick_one(txn, cid, prefix, rng)
+    if count < 0:
+        return [_pick_one(txn, cid, prefix, rng) for _ in range(-count)]
+    if count == 0:
+        return []
+    if count * _DISTINCT_TRIES >= size:
+        everything = [element for element, _ in _hashed(txn, cid, prefix)]
+        return everything if count >= len(everything) else rng.sample(everything, count)
+    picked: dict[bytes, None] = {}
+    for _ in range(count * _DISTINCT_TRIES):
+        picked[_pick_one(txn, cid, prefix, rng)] = None
+        if len(picked) == count:
+            return list(picked)
+    rest = [element for element, _ in _hashed(txn, cid, prefix) if element not in picked]  # unlucky draws
+    return list(picked) + rng.sample(rest, count - len(picked))
+
+
+def scan_hashed(txn, cid: int, prefix: bytes, cursor: int, count: int, match: bytes):
+    """One SCAN step over a family: (next cursor, [(element, value)]). The cursor is the
+    next hash value + 1 and a step never ends inside one hash value, so an element
+    present for the whole scan is returned at least once."""
+    if cursor < 0 or cursor > 1 << 32:
+        return 0, []
+    count = max(count or 10, 1)
+    out = []
+    visited = 0
+    current = -1
+    skip = len(prefix)
+    for ikey, value in txn.items(cid, prefix + _HASH.pack(max(cursor - 1, 0))):
+        if not ikey.startswith(prefix):
+            break
+        h = _HASH.unpack_from(ikey, skip)[0]
+        if visited >= count and h != current:
+            return h + 1, out
+        current = h
+        visited += 1
+        element = ikey[skip + _HASH.size:]
+        if _matches(match, element):
+            out.append((element, value))
+    return 0, out
 
 
 def load(txn, db: int, key: bytes, ctx, type_name: str, pairs: bool):

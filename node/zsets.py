@@ -1,76 +1,58 @@
 """Sorted set commands (ZADD … ZUNIONSTORE, ZMPOP).
 
-A sorted set is one ZSET record whose value is containers.encode_items of
-member, score (8-byte little-endian double)… in (score, member) order, the
-order Redis ranks by. Scores come back as Python floats; the RESP front end
-renders them (double in RESP3, bulk string in RESP2).
+A sorted set is a ZSET record: small, its value is containers.encode_items
+of member, score (8-byte little-endian double)… in (score, member) order, the
+order Redis ranks by; large, two item records per member (node/itemzset.py).
+Scores come back as Python floats; the RESP front end renders them (double
+in RESP3, bulk string in RESP2).
 
 Must not import lmdb, grpc, time; random only seeded (ZRANDMEMBER's seed).
 """
 
 from __future__ import annotations
 
-import bisect
+import itertools
 import math
 import random
-import struct
 
 from raftcache.node import containers as c
+from raftcache.node import itemmap, itemzset
 from raftcache.node.errors import CommandError, Reason, wrong_type
 
 ZSET = "ZSET"
-_D = struct.Struct("<d")
-
-
-def decode(value: bytes) -> list[tuple[float, bytes]]:
-    items = c.decode_items(value)
-    return [(_D.unpack(items[i + 1])[0], items[i]) for i in range(0, len(items), 2)]
-
-
-def encode(entries) -> bytes | None:
-    if not entries:
-        return None
-    flat = []
-    for score, member in entries:
-        flat.append(member)
-        flat.append(_D.pack(score))
-    return c.encode_items(flat)
-
-
 def _get(txn, db, key, ctx):
-    """(record, sorted entries) or (CommandError, None)."""
-    record = c.load(txn, db, key, ctx, ZSET)
-    if isinstance(record, CommandError):
-        return record, None
-    return record, (decode(record.value) if record is not None else [])
+    """(record, ItemZSet) or (CommandError, None); record None means absent."""
+    return itemzset.load(txn, db, key, ctx)
 
 
-def _put(txn, db, key, scores: dict, ctx, record):
-    entries = sorted((s, m) for m, s in scores.items())
-    c.store(txn, db, key, ZSET, encode(entries), ctx, record)
+def _new(txn, db, key, scores: dict, ctx) -> None:
+    """Write `scores` ({member: score}) as the sorted set at key (replaced before by the caller)."""
+    z = itemzset.ItemZSet(txn, db, key, None)
+    for member, score in scores.items():
+        z.set(member, score)
+    z.save(ctx)
 
 
 def zadd(ctx, op):
     txn, db = ctx.txn, ctx.db
-    record, entries = _get(txn, db, op.key, ctx)
-    if entries is None:
+    record, z = _get(txn, db, op.key, ctx)
+    if z is None:
         return record
     err = c.too_large(ctx, (sm.member for sm in op.members))
     if err:
         return err
-    scores = {m: s for s, m in entries}
     added = changed = 0
     result = None
     nx, xx = op.condition == 1, op.condition == 2
     for sm in op.members:
-        current = scores.get(sm.member)
+        current = z.score(sm.member)
         if current is None:
             if xx:
                 continue
             new = sm.score
             if math.isnan(new):
                 return CommandError("resulting score is not a number (NaN)", Reason.NOT_FLOAT)
-            scores[sm.member] = new
+            z.set(sm.member, new)
             added += 1
             result = new
             continue
@@ -83,10 +65,9 @@ def zadd(ctx, op):
             continue
         result = new
         if new != current:
-            scores[sm.member] = new
+            z.set(sm.member, new)
             changed += 1
-    if added or changed:
-        _put(txn, db, op.key, scores, ctx, record)
+    z.save(ctx)
     if op.incr:
         return result
     return added + changed if op.ch else added
@@ -94,30 +75,27 @@ def zadd(ctx, op):
 
 def zrem(ctx, op):
     txn, db = ctx.txn, ctx.db
-    record, entries = _get(txn, db, op.key, ctx)
-    if entries is None:
+    record, z = _get(txn, db, op.key, ctx)
+    if z is None:
         return record
-    scores = {m: s for s, m in entries}
-    removed = sum(1 for m in op.members if scores.pop(m, None) is not None)
-    if removed:
-        _put(txn, db, op.key, scores, ctx, record)
+    removed = sum(1 for m in op.members if z.remove(m))
+    z.save(ctx)
     return removed
 
 
 def zscore(ctx, op):
     txn, db = ctx.txn, ctx.db
-    record, entries = _get(txn, db, op.key, ctx)
-    if entries is None:
+    record, z = _get(txn, db, op.key, ctx)
+    if z is None:
         return record
-    scores = {m: s for s, m in entries}
-    found = [scores.get(m) for m in op.members]
+    found = [z.score(m) for m in op.members]
     return found if op.multi else found[0]
 
 
 def zcard(ctx, op):
     txn, db = ctx.txn, ctx.db
-    record, entries = _get(txn, db, op.key, ctx)
-    return record if entries is None else len(entries)
+    record, z = _get(txn, db, op.key, ctx)
+    return record if z is None else len(z)
 
 
 def _score_ok(score: float, rng) -> bool:
@@ -141,30 +119,29 @@ def _lex_below_max(member: bytes, b) -> bool:
     return member < b.value if b.exclusive else member <= b.value
 
 
-def select(entries, rng) -> list[tuple[float, bytes]]:
-    """The entries a ZRange selects, in reply order, LIMIT applied."""
+def select(z, rng) -> list[tuple[float, bytes]]:
+    """The entries of sorted set `z` (an ItemZSet) a ZRange selects, in reply order, LIMIT applied."""
     if rng.by == 0:  # BY_RANK
-        ordered = entries[::-1] if rng.rev else entries
-        r = c.norm_range(rng.start, rng.stop, len(ordered))
-        return [] if r is None else ordered[r[0] : r[1] + 1]
+        n = len(z)
+        r = c.norm_range(rng.start, rng.stop, n)
+        if r is None:
+            return []
+        if rng.rev:  # reversed ranks start..stop are ranks n-1-stop..n-1-start
+            return z.by_rank(n - 1 - r[1], n - 1 - r[0])[::-1]
+        return z.by_rank(r[0], r[1])
     if rng.by == 1:  # BY_SCORE
-        lo = bisect.bisect_left(entries, (rng.min_score.value, b""))
-        picked = []
-        for e in entries[lo:]:
-            if e[0] > rng.max_score.value:
-                break
-            if _score_ok(e[0], rng):
-                picked.append(e)
+        picked = (e for e in z.by_score(rng.min_score.value, rng.max_score.value, rng.rev) if _score_ok(e[0], rng))
     else:  # BY_LEX (meaningful when all scores are equal, as in Redis)
-        picked = [e for e in entries if _lex_above_min(e[1], rng.min_lex) and _lex_below_max(e[1], rng.max_lex)]
-    if rng.rev:
-        picked.reverse()
+        entries = z.entries()
+        if rng.rev:
+            entries.reverse()
+        picked = (e for e in entries if _lex_above_min(e[1], rng.min_lex) and _lex_below_max(e[1], rng.max_lex))
     if rng.offset or rng.HasField("count"):
         if rng.offset < 0:
             return []
         end = None if not rng.HasField("count") or rng.count < 0 else rng.offset + rng.count
-        picked = picked[rng.offset : end]
-    return picked
+        return list(itertools.islice(picked, rng.offset, end))
+    return list(picked)
 
 
 def _flat(selected, with_scores: bool) -> list:
@@ -179,10 +156,10 @@ def _flat(selected, with_scores: bool) -> list:
 
 def zrange(ctx, op):
     txn, db = ctx.txn, ctx.db
-    record, entries = _get(txn, db, op.key, ctx)
-    if entries is None:
+    record, z = _get(txn, db, op.key, ctx)
+    if z is None:
         return record
-    selected = select(entries, op)
+    selected = select(z, op)
     if op.count_only:
         return len(selected)
     return _flat(selected, op.with_scores)
@@ -190,54 +167,62 @@ def zrange(ctx, op):
 
 def zremrange(ctx, op):
     txn, db = ctx.txn, ctx.db
-    record, entries = _get(txn, db, op.key, ctx)
-    if entries is None or record is None:
-        return record if entries is None else 0
-    doomed = {m for _, m in select(entries, op.range)}
-    if doomed:
-        remaining = [e for e in entries if e[1] not in doomed]
-        c.store(txn, db, op.key, ZSET, encode(remaining), ctx, record)
+    record, z = _get(txn, db, op.key, ctx)
+    if z is None or record is None:
+        return record if z is None else 0
+    doomed = [m for _, m in select(z, op.range)]
+    for m in doomed:
+        z.remove(m)
+    z.save(ctx)
     return len(doomed)
 
 
 def zrangestore(ctx, op):
     txn, db = ctx.txn, ctx.db
-    record, entries = _get(txn, db, op.range.key, ctx)
-    if entries is None:
+    record, z = _get(txn, db, op.range.key, ctx)
+    if z is None:
         return record
-    selected = sorted(select(entries, op.range))
+    selected = select(z, op.range)
     if txn.get(db, op.key, ctx.now_ms) is not None:
         txn.delete(db, op.key)
-    c.store(txn, db, op.key, ZSET, encode(selected), ctx, None)
+    _new(txn, db, op.key, {m: s for s, m in selected}, ctx)
     return len(selected)
 
 
 def zrank(ctx, op):
     txn, db = ctx.txn, ctx.db
-    record, entries = _get(txn, db, op.key, ctx)
-    if entries is None:
+    record, z = _get(txn, db, op.key, ctx)
+    if z is None:
         return record
-    for i, (s, m) in enumerate(entries):
-        if m == op.member:
-            rank = len(entries) - 1 - i if op.rev else i
-            return [rank, s] if op.with_score else rank
-    return None
+    found = z.rank(op.member)
+    if found is None:
+        return None
+    rank, score = found
+    if op.rev:
+        rank = len(z) - 1 - rank
+    return [rank, score] if op.with_score else rank
 
 
 def zpop(ctx, op):
     txn, db = ctx.txn, ctx.db
-    record, entries = _get(txn, db, op.key, ctx)
-    if entries is None:
+    record, z = _get(txn, db, op.key, ctx)
+    if z is None:
         return record
-    n = op.count if op.HasField("count") else 1
-    if op.max:
-        taken = entries[::-1][:n]
-        rest = entries[: len(entries) - len(taken)]
-    else:
-        taken, rest = entries[:n], entries[n:]
-    if taken:
-        c.store(txn, db, op.key, ZSET, encode(rest), ctx, record)
+    taken = _pop(z, op.count if op.HasField("count") else 1, op.max)
+    z.save(ctx)
     return _flat(taken, True)
+
+
+def _pop(z, n: int, highest: bool) -> list[tuple[float, bytes]]:
+    """Remove up to n members from the low (or high) end; in pop order."""
+    size = len(z)
+    n = min(n, size)
+    if n <= 0:
+        return []
+    taken = z.by_rank(size - n, size - 1)[::-1] if highest else z.by_rank(0, n - 1)
+    for _, m in taken:
+        z.remove(m)
+    return taken
 
 
 def zmpop(ctx, op):
@@ -245,32 +230,27 @@ def zmpop(ctx, op):
     [key, [[member, score], ...]]; keys checked in order as in lists.lmpop."""
     if op.count < 1:
         return CommandError("count should be greater than 0", Reason.INVALID_ARGUMENT)
-    key, record, entries = c.first_non_empty(ctx, op.keys, _get)
+    key, record, z = c.first_non_empty(ctx, op.keys, _get)
     if key is None:
         return record
-    n = op.count
-    if op.max:
-        taken, rest = entries[::-1][:n], entries[: max(len(entries) - n, 0)]
-    else:
-        taken, rest = entries[:n], entries[n:]
-    c.store(ctx.txn, ctx.db, key, ZSET, encode(rest), ctx, record)
+    taken = _pop(z, op.count, op.max)
+    z.save(ctx)
     return [key, [[m, s] for s, m in taken]]
 
 
 def zrandmember(ctx, op):
     txn, db = ctx.txn, ctx.db
-    record, entries = _get(txn, db, op.key, ctx)
-    if entries is None:
+    record, z = _get(txn, db, op.key, ctx)
+    if z is None:
         return record
     count = op.count if op.HasField("count") else None
     refused = c.repeats_refused(count)
     if refused is not None:
         return refused
-    scores = {m: s for s, m in entries}
-    picked = c.random_pick(random.Random(op.seed or c.seed_of(ctx)), [m for _, m in entries], count)
+    picked = z.random_members(random.Random(op.seed or c.seed_of(ctx)), count)
     if count is None or not op.with_scores:
         return picked
-    return _flat([(scores[m], m) for m in picked], True)
+    return _flat([(z.score(m), m) for m in picked], True)
 
 
 def _as_scores(txn, db, key, ctx):
@@ -280,9 +260,9 @@ def _as_scores(txn, db, key, ctx):
         return {}
     kind = record.type.name
     if kind == "ZSET":
-        return {m: s for s, m in decode(record.value)}
+        return {m: s for s, m in itemzset.ItemZSet(txn, db, key, record).entries()}
     if kind == "SET":
-        return dict.fromkeys(c.decode_items(record.value), 1.0)
+        return dict.fromkeys(itemmap.ItemMap(txn, db, key, kind, record, pairs=False).keys(), 1.0)
     return wrong_type()
 
 
@@ -340,7 +320,7 @@ def zset_op_store(ctx, op):
         return result
     if txn.get(db, op.key, ctx.now_ms) is not None:
         txn.delete(db, op.key)
-    _put(txn, db, op.key, result, ctx, None)
+    _new(txn, db, op.key, result, ctx)
     return len(result)
 
 

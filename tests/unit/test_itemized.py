@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from raftcache.node import hashes, itemlist, itemmap
+from raftcache.node import hashes, itemlist, itemmap, itemzset
 from raftcache.node.itemmap import INLINE_MAX
 from raftcache.node.keyspace import container_ref, is_itemized, snapshot_info
 from raftcache.node.strings import Ctx
@@ -294,10 +294,10 @@ class _Twins:
         self._mp = monkeypatch
 
     def run(self, **op):
-        for module in (itemmap, itemlist):
+        for module in (itemmap, itemlist, itemzset):
             self._mp.setattr(module, "INLINE_MAX", 1 << 40)
         expected = self.inline.run(**op)
-        for module in (itemmap, itemlist):
+        for module in (itemmap, itemlist, itemzset):
             self._mp.setattr(module, "INLINE_MAX", INLINE_MAX)
         return expected, self.itemized.run(**op)
 
@@ -319,7 +319,6 @@ def twins(tmp_path, monkeypatch):
 def _random_list_op(rng, n):
     v = b"v%d" % rng.randrange(40)
     i = rng.randrange(-n - 3, n + 3)
-    j = rng.randrange(-n - 3, n + 3)
     choice = rng.randrange(13)
     if choice <= 2:
         return dict(push=pb.Push(key=b"l", values=[b"v%d" % rng.randrange(40) for _ in range(rng.randrange(1, 30))],
@@ -375,6 +374,8 @@ def test_itemized_lists_answer_every_command_as_inline_lists_do(twins):
             expected, got = twins.read(**read)
             assert got == expected, (step, read)
     assert itemized_seen
+    inline = [_record(twins.inline, k) for k in (b"l", b"other")]
+    assert not any(r is not None and is_itemized(r) for r in inline)  # the reference really stayed inline
     node = twins.itemized
     stored = [k for k in (b"l", b"other") if _record(node, k) is not None and is_itemized(_record(node, k))]
     assert _item_count(node) == sum(node.read(llen=pb.LLen(key=k)) for k in stored)  # no element leaked
@@ -417,3 +418,112 @@ def test_itemized_hashes_and_sets_answer_as_inline_ones(twins):
             e, g = twins.read(set_op=pb.SetOp(op=pb.SET_DIFF, keys=[b"s", b"t"]))
             assert sorted(e) == sorted(g)
     assert is_itemized(_record(twins.itemized, b"h")) and is_itemized(_record(twins.itemized, b"s"))
+    assert not is_itemized(_record(twins.inline, b"h")) and not is_itemized(_record(twins.inline, b"s"))
+
+
+def _bound(rng, values):
+    return pb.ScoreBound(value=rng.choice(values), exclusive=rng.random() < 0.3)
+
+
+def _lex(rng):
+    choice = rng.randrange(5)
+    if choice == 0:
+        return pb.LexBound(infinite=-1)
+    if choice == 1:
+        return pb.LexBound(infinite=1)
+    return pb.LexBound(value=b"m%d" % rng.randrange(300), exclusive=rng.random() < 0.5)
+
+
+def _zrange(rng, n, key=b"z"):
+    scores = [-1e300, -5.5, -1, -0.0, 0, 0.5, 3, 17, 40, 99, float("inf"), float("-inf")]
+    op = pb.ZRange(key=key, by=rng.randrange(3), rev=rng.random() < 0.4, with_scores=rng.random() < 0.5)
+    if op.by == pb.BY_RANK:
+        op.start, op.stop = rng.randrange(-n - 3, n + 3), rng.randrange(-n - 3, n + 3)
+    elif op.by == pb.BY_SCORE:
+        op.min_score.CopyFrom(_bound(rng, scores))
+        op.max_score.CopyFrom(_bound(rng, scores))
+    else:
+        op.min_lex.CopyFrom(_lex(rng))
+        op.max_lex.CopyFrom(_lex(rng))
+    if op.by != pb.BY_RANK and rng.random() < 0.4:
+        op.offset = rng.randrange(-1, 30)
+        op.count = rng.randrange(-1, 40)
+    return op
+
+
+def test_itemized_sorted_sets_answer_every_command_as_inline_ones(twins):
+    rng = random.Random(13)
+    _sadd(twins.inline, b"set", [b"m%d" % i for i in range(0, 300, 3)])
+    _sadd(twins.itemized, b"set", [b"m%d" % i for i in range(0, 300, 3)])
+    n = 0
+    seen_itemized = False
+    for step in range(1500):
+        member = b"m%d" % rng.randrange(300)
+        choice = rng.randrange(12)
+        if choice <= 3:
+            members = [pb.ScoreMember(score=rng.choice([-3.0, -0.0, 0.0, 1.5, 2.0, 10, 40]) if rng.random() < 0.5
+                                      else float(rng.randrange(-50, 100)), member=b"m%d" % rng.randrange(300))
+                       for _ in range(rng.randrange(1, 40))]
+            op = dict(zadd=pb.ZAdd(key=b"z", members=members, condition=rng.choice([0, 0, 1, 2]),
+                                   gt=choice == 1, lt=choice == 2, ch=rng.random() < 0.5))
+        elif choice == 4:
+            op = dict(zadd=pb.ZAdd(key=b"z", members=[pb.ScoreMember(score=rng.randrange(-5, 6), member=member)],
+                                   incr=True, condition=rng.choice([0, 1, 2])))
+        elif choice == 5:
+            op = dict(zrem=pb.ZRem(key=b"z", members=[b"m%d" % rng.randrange(300) for _ in range(rng.randrange(1, 9))]))
+        elif choice == 6:
+            pop = pb.ZPop(key=b"z", max=rng.random() < 0.5)
+            if rng.random() < 0.7:
+                pop.count = rng.randrange(0, 12)
+            op = dict(zpop=pop)
+        elif choice == 7:
+            op = dict(zmpop=pb.ZMPop(keys=[b"empty", b"z"], max=rng.random() < 0.5, count=rng.randrange(1, 9)))
+        elif choice == 8 and rng.random() < 0.3:
+            op = dict(zremrange=pb.ZRemRange(key=b"z", range=_zrange(rng, n)))
+        elif choice == 9:
+            op = dict(zrangestore=pb.ZRangeStore(key=b"dst", range=_zrange(rng, n)))
+        elif choice == 10:
+            op = dict(zset_op_store=pb.ZSetOpStore(key=b"u", source=pb.ZSetOp(
+                op=rng.randrange(3), keys=[b"z", b"set"], weights=[1.0, rng.choice([1.0, 2.0])],
+                aggregate=rng.randrange(3))))
+        else:
+            op = dict(zadd=pb.ZAdd(key=b"z", members=[pb.ScoreMember(score=s, member=b"m%d" % rng.randrange(300))
+                                                      for s in range(rng.randrange(20, 90))]))
+        expected, got = twins.run(**op)
+        assert got == expected, (step, op)
+        n = twins.inline.read(zcard=pb.ZCard(key=b"z"))
+        seen_itemized |= n > INLINE_MAX
+        reads = [dict(zrange=_zrange(rng, n)), dict(zrange=_zrange(rng, n)),
+                 dict(zscore=pb.ZScore(key=b"z", members=[member, b"nope"], multi=True)),
+                 dict(zrank=pb.ZRank(key=b"z", member=member, rev=rng.random() < 0.5, with_score=True)),
+                 dict(zcard=pb.ZCard(key=b"z")),
+                 dict(zrange=pb.ZRange(key=b"dst", start=0, stop=-1, with_scores=True)),
+                 dict(zrange=pb.ZRange(key=b"u", start=0, stop=-1, with_scores=True))]
+        count_only = _zrange(rng, n)
+        count_only.count_only = True
+        reads.append(dict(zrange=count_only))
+        for read in reads:
+            expected, got = twins.read(**read)
+            assert got == expected, (step, read)
+    assert seen_itemized and is_itemized(_record(twins.itemized, b"z"))
+    assert not is_itemized(_record(twins.inline, b"z"))  # the reference really stayed inline
+
+
+def test_zscan_and_zrandmember_of_an_itemized_sorted_set(node):
+    members = {b"m%d" % i: float(i) for i in range(BIG)}
+    node.run(zadd=pb.ZAdd(key=b"z", members=[pb.ScoreMember(score=s, member=m) for m, s in members.items()]))
+    assert is_itemized(_record(node, b"z"))
+    seen, cursor = {}, 0
+    while True:
+        cursor_text, flat = node.read(element_scan=pb.ElementScan(key=b"z", cursor=cursor, count=25))
+        seen.update((m, float(s)) for m, s in zip(flat[0::2], flat[1::2]))
+        cursor = int(cursor_text)
+        if cursor == 0:
+            break
+    assert seen == members
+    flat = node.read(zrandmember=pb.ZRandMember(key=b"z", count=-40, with_scores=True, seed=9))
+    assert len(flat) == 80 and all(members[m] == s for m, s in zip(flat[0::2], flat[1::2]))
+    distinct = node.read(zrandmember=pb.ZRandMember(key=b"z", count=30, seed=9))
+    assert len(set(distinct)) == 30 and set(distinct) <= set(members)
+    node.run(**{"del": pb.Del(keys=[b"z"])})
+    assert _item_count(node) == 0
