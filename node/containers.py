@@ -108,15 +108,6 @@ def store(txn, db: int, key: bytes, type_name: str, value: bytes | None, ctx, ol
     return record
 
 
-def load_view(txn, db: int, key: bytes, ctx, type_name: str, view):
-    """(record, view(record)) of the container at key, record None when absent;
-    (CommandError, None) when the key holds another type."""
-    record = load(txn, db, key, ctx, type_name)
-    if isinstance(record, CommandError):
-        return record, None
-    return record, view(record)
-
-
 def too_large(ctx, items: Iterable[bytes]) -> CommandError | None:
     """An element longer than the value limit is refused like an oversized value."""
     limit = ctx.max_value_bytes

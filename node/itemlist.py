@@ -1,13 +1,11 @@
-"""A list's elements, whether the list is stored inline or itemized.
+"""A list's elements, inline or itemized (node/itemview.py).
 
-Up to itemmap.INLINE_MAX elements a list is one record encoding them head
-first (containers.encode_items). Past it the list is itemized
-(node/keyspace.py): element i is the item record at position head + i,
-keyed by the position as a biased big-endian u64 so that the items database
-keeps them in list order, and the record's value is
-`container id | length | head position`. Pushes and pops at either end,
-LINDEX, LSET and LTRIM then touch only the elements they name; LRANGE reads
-only its range. LREM and LINSERT rewrite the list (O(n), as in Redis).
+Itemized, element i is the item record at position head + i, keyed by the
+position as a biased big-endian u64 so that the items database keeps them in
+list order; the record's value adds the head position to the id and length.
+Pushes and pops at either end, LINDEX, LSET and LTRIM then touch only the
+elements they name; LRANGE reads only its range. LREM and LINSERT rewrite
+the list (O(n), as in Redis).
 
 Must not import lmdb, grpc or time: handlers run inside apply.
 """
@@ -18,14 +16,8 @@ import struct
 from collections.abc import Iterator
 
 from raftcache.node import containers as c
-from raftcache.node.itemmap import INLINE_MAX
-from raftcache.node.keyspace import (
-    ITEMIZED,
-    Record,
-    container_ref,
-    container_value,
-    is_itemized,
-)
+from raftcache.node import itemview
+from raftcache.node.keyspace import Record
 
 _POSITION = struct.Struct(">Q")
 _HEAD = struct.Struct(">q")
@@ -36,24 +28,35 @@ def _ikey(position: int) -> bytes:
     return _POSITION.pack(position + _BIAS)
 
 
-class ItemList:
-    """Indexable list view; call save() after changing anything (see ItemMap.save)."""
+class ItemList(itemview.ContainerView):
+    """Indexable list view; call save() after changing anything."""
 
-    __slots__ = ("_txn", "_db", "_key", "_record", "_cid", "_count", "_head", "_inline", "_dirty")
+    __slots__ = ("_head", "_inline")
 
     def __init__(self, txn, db: int, key: bytes, record: Record | None):
-        self._txn = txn
-        self._db = db
-        self._key = key
-        self._record = record
-        self._dirty = False
-        if record is not None and is_itemized(record):
-            self._cid, self._count = container_ref(record)
-            self._head = _HEAD.unpack_from(record.value, 16)[0]
-            self._inline = None
-        else:
-            self._cid = self._count = self._head = 0
-            self._inline = c.decode_items(record.value) if record is not None else []
+        self._head = 0
+        self._inline = None
+        super().__init__(txn, db, key, "LIST", record)
+
+    def _open_itemized(self, record: Record) -> None:
+        self._head = _HEAD.unpack_from(record.value, 16)[0]
+
+    def _open_inline(self, value: bytes | None) -> None:
+        self._inline = c.decode_items(value) if value else []
+
+    def _inline_len(self) -> int:
+        return len(self._inline)
+
+    def _inline_value(self) -> bytes | None:
+        return c.encode_items(self._inline) if self._inline else None
+
+    def _itemize(self) -> None:
+        values, self._inline = self._inline, None
+        self._head = 0
+        self.push(values, left=False)
+
+    def _header(self) -> bytes:
+        return super()._header() + _HEAD.pack(self._head)
 
     def __len__(self) -> int:
         return self._count if self._inline is None else len(self._inline)
@@ -171,27 +174,8 @@ class ItemList:
         self._head = 0
         self.push(values, left=False)
 
-    def save(self, ctx) -> None:
-        """Write the list back (nothing when unchanged); keeps the key's expiry;
-        itemizes a list past INLINE_MAX; deletes the key of an emptied list."""
-        if not self._dirty:
-            return
-        self._dirty = False
-        txn, old = self._txn, self._record
-        if self._inline is not None and len(self._inline) <= INLINE_MAX:
-            self._record = c.store(txn, self._db, self._key, "LIST",
-                                   c.encode_items(self._inline) if self._inline else None, ctx, old)
-            return
-        if self._inline is not None:  # grew past INLINE_MAX: one record per element from now on
-            values, self._inline = self._inline, None
-            self._cid, self._count, self._head = txn.new_container_id(), 0, 0
-            self.push(values, left=False)
-            self._dirty = False
-        value = container_value(self._cid, self._count) + _HEAD.pack(self._head) if self._count else None
-        self._record = c.store(txn, self._db, self._key, "LIST", value, ctx, old, ITEMIZED)
-
 
 def load(txn, db: int, key: bytes, ctx):
     """(record, ItemList) of the list at key, record None when absent;
     (CommandError, None) when the key holds another type."""
-    return c.load_view(txn, db, key, ctx, "LIST", lambda record: ItemList(txn, db, key, record))
+    return itemview.load(txn, db, key, ctx, "LIST", lambda record: ItemList(txn, db, key, record))

@@ -1,21 +1,13 @@
-"""A hash's fields or a set's members, whether the container is stored inline or itemized.
+"""A hash's fields or a set's members, inline or itemized (node/itemview.py).
 
-Up to INLINE_MAX elements a container is one record whose value encodes them
-all in insertion order (containers.encode_items), as Redis keeps a small hash
-in a listpack. Past it the container is itemized (node/keyspace.py): each
-element is its own record under the container's id, keyed by
-crc32(element) | element, so a write costs O(log n) instead of rewriting
-the whole value; it is never converted back. `ItemMap` gives the handlers
-(node/hashes.py, node/sets.py) one dict-like interface over both and writes
-the container back in `save()`.
-
-Iteration order is insertion order inline and hash order itemized (Redis's
-order also changes when a listpack becomes a hash table). Random picks and
-*SCAN cursors of an itemized container work on that hash order: a pick is
-the first element at or after a random 32-bit hash, an O(log n) lookup that
-favours elements after a gap in the hash space (Redis's picks are not
-uniform either); a cursor is the next hash value, so an element present for
-the whole scan is returned at least once.
+Itemized, each element is the item record crc32(element) | element, so a
+random pick or an *SCAN cursor can work on that hash order. Iteration order
+is insertion order inline and hash order itemized (Redis's order also
+changes when a listpack becomes a hash table). A random pick is the first
+element at or after a random 32-bit hash: O(log n), and it favours elements
+after a gap in the hash space (Redis's picks are not uniform either). A
+cursor is the next hash value, so an element present for the whole scan is
+returned at least once.
 
 Must not import lmdb, grpc or time: handlers run inside apply.
 """
@@ -27,17 +19,8 @@ import zlib
 from collections.abc import Iterator
 
 from raftcache.node import containers as c
-from raftcache.node.keyspace import (
-    ITEMIZED,
-    Record,
-    container_ref,
-    container_value,
-    is_itemized,
-)
-
-#: Elements above which a container is itemized. Part of the replicated state
-#: (it decides stored layouts, never results): change it only with a log format bump.
-INLINE_MAX = 128
+from raftcache.node import itemview
+from raftcache.node.keyspace import Record
 
 _HASH = struct.Struct(">I")
 #: Random picks with repeats may ask this many times more lookups than the count
@@ -49,40 +32,34 @@ def _ikey(element: bytes) -> bytes:
     return hashed_key(b"", element)
 
 
-class ItemMap:
+class ItemMap(itemview.ContainerView):
     """Dict-like view of a hash (`pairs`: field -> value) or a set (member -> None).
 
     Reads and writes go straight to an itemized container's items; an inline
-    container is decoded once and re-encoded by save(). Call save() after
-    changing anything: it writes the element count or the inline value,
-    itemizes a container that grew past INLINE_MAX, and deletes the key when
-    the container became empty (Redis keeps no empty containers).
+    container is decoded once and re-encoded by save().
     """
 
-    __slots__ = ("_txn", "_db", "_key", "_type", "_record", "_pairs", "_cid", "_count", "_inline", "_dirty")
+    __slots__ = ("_pairs", "_inline")
 
     def __init__(self, txn, db: int, key: bytes, type_name: str, record: Record | None, pairs: bool):
-        self._txn = txn
-        self._db = db
-        self._key = key
-        self._type = type_name
-        self._record = record
         self._pairs = pairs
-        self._dirty = False
-        if record is not None and is_itemized(record):
-            self._cid, self._count = container_ref(record)
-            self._inline = None
-        else:
-            self._cid, self._count = 0, 0
-            self._inline = self._decode(record.value) if record is not None else {}
+        self._inline = None
+        super().__init__(txn, db, key, type_name, record)
 
-    def _decode(self, value: bytes) -> dict:
+    def _open_inline(self, value: bytes | None) -> None:
+        if not value:
+            self._inline = {}
+            return
         items = c.decode_items(value)
-        if self._pairs:
-            return dict(zip(items[0::2], items[1::2]))
-        return dict.fromkeys(items)
+        self._inline = dict(zip(items[0::2], items[1::2])) if self._pairs else dict.fromkeys(items)
 
-    def _encode(self, d: dict) -> bytes:
+    def _inline_len(self) -> int:
+        return len(self._inline)
+
+    def _inline_value(self) -> bytes | None:
+        d = self._inline
+        if not d:
+            return None
         if not self._pairs:
             return c.encode_items(list(d))
         flat = []
@@ -91,11 +68,12 @@ class ItemMap:
             flat.append(v)
         return c.encode_items(flat)
 
-    # -- reading
-    @property
-    def itemized(self) -> bool:
-        return self._inline is None
+    def _itemize(self) -> None:
+        elements, self._inline = self._inline, None
+        for element, value in elements.items():
+            self[element] = value
 
+    # -- reading
     def __len__(self) -> int:
         return self._count if self._inline is None else len(self._inline)
 
@@ -159,25 +137,6 @@ class ItemMap:
     def __delitem__(self, element: bytes) -> None:
         if self.pop(element, KeyError) is KeyError:
             raise KeyError(element)
-
-    def save(self, ctx) -> None:
-        """Write the container back (nothing when unchanged); keeps the key's expiry."""
-        if not self._dirty:
-            return
-        self._dirty = False
-        txn, old = self._txn, self._record
-        if self._inline is not None and len(self._inline) <= INLINE_MAX:
-            self._record = c.store(txn, self._db, self._key, self._type,
-                                   self._encode(self._inline) if self._inline else None, ctx, old)
-            return
-        if self._inline is not None:  # grew past INLINE_MAX: one record per element from now on
-            elements, self._inline = self._inline, None
-            self._cid, self._count = txn.new_container_id(), 0
-            for element, value in elements.items():
-                self[element] = value
-            self._dirty = False
-        value = container_value(self._cid, self._count) if self._count else None
-        self._record = c.store(txn, self._db, self._key, self._type, value, ctx, old, ITEMIZED)
 
     # -- random picks (SRANDMEMBER, SPOP, HRANDFIELD) and SCAN
     def random_elements(self, rng, count: int | None):
@@ -274,4 +233,4 @@ def scan_hashed(txn, cid: int, prefix: bytes, cursor: int, count: int, match: by
 def load(txn, db: int, key: bytes, ctx, type_name: str, pairs: bool):
     """(record, ItemMap) of the container at key, record None when absent;
     (CommandError, None) when the key holds another type."""
-    return c.load_view(txn, db, key, ctx, type_name, lambda record: ItemMap(txn, db, key, type_name, record, pairs))
+    return itemview.load(txn, db, key, ctx, type_name, lambda record: ItemMap(txn, db, key, type_name, record, pairs))

@@ -1,8 +1,7 @@
-"""A sorted set's members, whether the set is stored inline or itemized.
+"""A sorted set's members, inline or itemized (node/itemview.py).
 
-Up to itemmap.INLINE_MAX members a sorted set is one record encoding
-member, score… in (score, member) order (`encode` below). Past it the set is
-itemized (node/keyspace.py) with two item families under its container id:
+Inline, the record encodes member, score… in (score, member) order (`encode`
+below). Itemized, each member has two item records under the container id:
 
     b"m" | crc32(member) | member            ->  score   (lookups, random picks, ZSCAN)
     b"s" | ordered(score) | member           ->  score   (the ranking order)
@@ -25,14 +24,9 @@ import struct
 from collections.abc import Iterator
 
 from raftcache.node import containers as c
-from raftcache.node.itemmap import INLINE_MAX, hashed_key, random_hashed, scan_hashed
-from raftcache.node.keyspace import (
-    ITEMIZED,
-    Record,
-    container_ref,
-    container_value,
-    is_itemized,
-)
+from raftcache.node import itemview
+from raftcache.node.itemmap import hashed_key, random_hashed, scan_hashed
+from raftcache.node.keyspace import Record
 
 _D = struct.Struct("<d")
 _BITS = struct.Struct(">d")
@@ -68,28 +62,29 @@ def _order_key(score: float, member: bytes = b"") -> bytes:
     return _ORDER + _U64.pack(_ordered_u64(score)) + member
 
 
-class ItemZSet:
-    """The members of one sorted set; call save() after changing anything (see ItemMap.save)."""
+class ItemZSet(itemview.ContainerView):
+    """The members of one sorted set; call save() after changing anything."""
 
-    __slots__ = ("_txn", "_db", "_key", "_record", "_cid", "_count", "_entries", "_scores", "_dirty")
+    __slots__ = ("_entries", "_scores")
 
     def __init__(self, txn, db: int, key: bytes, record: Record | None):
-        self._txn = txn
-        self._db = db
-        self._key = key
-        self._record = record
-        self._dirty = False
-        if record is not None and is_itemized(record):
-            self._cid, self._count = container_ref(record)
-            self._entries = self._scores = None
-        else:
-            self._cid = self._count = 0
-            self._entries = decode(record.value) if record is not None else []   # (score, member), ranked
-            self._scores = {m: s for s, m in self._entries}
+        self._entries = self._scores = None
+        super().__init__(txn, db, key, "ZSET", record)
 
-    @property
-    def itemized(self) -> bool:
-        return self._entries is None
+    def _open_inline(self, value: bytes | None) -> None:
+        self._entries = decode(value) if value else []   # (score, member), ranked
+        self._scores = {m: s for s, m in self._entries}
+
+    def _inline_len(self) -> int:
+        return len(self._entries)
+
+    def _inline_value(self) -> bytes | None:
+        return encode(self._entries)
+
+    def _itemize(self) -> None:
+        entries, self._entries, self._scores = self._entries, None, None
+        for score, member in entries:
+            self.set(member, score)
 
     def __len__(self) -> int:
         return self._count if self._entries is None else len(self._entries)
@@ -215,25 +210,6 @@ class ItemZSet:
         self._count -= 1
         return True
 
-    def save(self, ctx) -> None:
-        """Write the set back (nothing when unchanged); keeps the key's expiry;
-        itemizes a set past INLINE_MAX; deletes the key of an emptied set."""
-        if not self._dirty:
-            return
-        self._dirty = False
-        txn, old = self._txn, self._record
-        if self._entries is not None and len(self._entries) <= INLINE_MAX:
-            self._record = c.store(txn, self._db, self._key, "ZSET", encode(self._entries), ctx, old)
-            return
-        if self._entries is not None:  # grew past INLINE_MAX: one record pair per member from now on
-            entries, self._entries, self._scores = self._entries, None, None
-            self._cid, self._count = txn.new_container_id(), 0
-            for score, member in entries:
-                self.set(member, score)
-            self._dirty = False
-        value = container_value(self._cid, self._count) if self._count else None
-        self._record = c.store(txn, self._db, self._key, "ZSET", value, ctx, old, ITEMIZED)
-
     # -- random picks (ZRANDMEMBER) and ZSCAN
     def random_members(self, rng, count: int | None):
         if self._entries is not None:
@@ -251,4 +227,4 @@ class ItemZSet:
 def load(txn, db: int, key: bytes, ctx):
     """(record, ItemZSet) of the sorted set at key, record None when absent;
     (CommandError, None) when the key holds another type."""
-    return c.load_view(txn, db, key, ctx, "ZSET", lambda record: ItemZSet(txn, db, key, record))
+    return itemview.load(txn, db, key, ctx, "ZSET", lambda record: ItemZSet(txn, db, key, record))

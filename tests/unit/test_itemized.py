@@ -1,15 +1,16 @@
-"""Large hashes and sets stored one record per element (node/itemmap.py, the keyspace's
-items database): the same replies as small ones, a write that touches O(1) records,
-and elements that follow their key through RENAME, MOVE, COPY, SWAPDB, DEL, expiry,
-overwrites and rolled-back writes without leaking a byte."""
+"""Large hashes, sets, lists and sorted sets stored one record per element
+(node/itemview.py and its subclasses, the keyspace's items database): the same
+replies as small ones (differential tests against inline twins), a write that
+touches O(1) records, and elements that follow their key through RENAME, MOVE,
+COPY, SWAPDB, DEL, expiry, overwrites and rolled-back writes without leaking a byte."""
 
 from __future__ import annotations
 
 import random
 
 import pytest
-from raftcache.node import hashes, itemlist, itemmap, itemzset
-from raftcache.node.itemmap import INLINE_MAX
+from raftcache.node import hashes, itemview
+from raftcache.node.itemview import INLINE_MAX
 from raftcache.node.keyspace import container_ref, is_itemized, snapshot_info
 from raftcache.node.strings import Ctx
 from raftcache.proto import commands_pb2 as pb
@@ -294,11 +295,9 @@ class _Twins:
         self._mp = monkeypatch
 
     def run(self, **op):
-        for module in (itemmap, itemlist, itemzset):
-            self._mp.setattr(module, "INLINE_MAX", 1 << 40)
+        self._mp.setattr(itemview, "INLINE_MAX", 1 << 40)
         expected = self.inline.run(**op)
-        for module in (itemmap, itemlist, itemzset):
-            self._mp.setattr(module, "INLINE_MAX", INLINE_MAX)
+        self._mp.setattr(itemview, "INLINE_MAX", INLINE_MAX)
         return expected, self.itemized.run(**op)
 
     def read(self, **op):
