@@ -20,8 +20,8 @@ A container (hash, list, set, sorted set) is stored one of two ways. Small,
 it is one record whose value encodes every element (node/containers.py).
 Large, it is "itemized": its record's flags hold ITEMIZED and its value is
 `container id u64 | element count u64` (a list adds its head position), and
-each element is its own record in `items` under that id (node/itemmap.py,
-itemlist.py, itemzset.py), so a write costs O(log n), not O(n). The id stays
+each element is its own record in `items` under that id (node/itemview.py,
+itemmap.py, itemlist.py, itemzset.py), so a write costs O(log n). The id stays
 with the record when the key is renamed, moved or swapped to another
 database; deleting or overwriting the record deletes its items; a copy gets
 a new id and copies of the items.
