@@ -166,13 +166,16 @@ class ItemZSet(itemview.ContainerView):
         score = self.score(member)
         if score is None:
             return None
+        # Walk from both ends at once: O(distance from the nearer end).
         target = _order_key(score, member)
-        below = 0
-        for ikey, _ in self._txn.items(self._cid, _ORDER):
-            if ikey >= target or not ikey.startswith(_ORDER):
-                break
-            below += 1
-        return below, score
+        up = self._txn.items(self._cid, _ORDER)
+        down = self._txn.items(self._cid, _ORDER_END, reverse=True)
+        for steps in range(self._count):
+            if next(up)[0] == target:
+                return steps, score
+            if next(down)[0] == target:
+                return self._count - 1 - steps, score
+        raise KeyError(member)  # cannot happen: the member has an order record
 
     # -- writing
     def set(self, member: bytes, score: float) -> None:

@@ -113,6 +113,30 @@ def random_key(ctx, op):
     return random.Random(op.seed or c.seed_of(ctx)).choice(keys)
 
 
+#: OBJECT ENCODING's names for a container's two layouts (node/itemview.py): (inline, itemized).
+_ENCODINGS = {"HASH": (b"listpack", b"hashtable"), "LIST": (b"listpack", b"quicklist"),
+              "SET": (b"listpack", b"hashtable"), "ZSET": (b"listpack", b"skiplist")}
+
+
+def object_encoding(ctx, op):
+    """OBJECT ENCODING in Redis 7.2's names for the layout raftcache stores: a string is
+    int / embstr (up to 44 bytes) / raw; a small container listpack (a set of integers
+    intset), an itemized one hashtable / quicklist / skiplist. Nil when the key is absent."""
+    record = ctx.txn.get(ctx.db, op.key, ctx.now_ms)
+    if record is None:
+        return None
+    kind = record.type.name
+    if kind == "STRING":
+        if c.parse_int(record.value) is not None:
+            return b"int"
+        return b"embstr" if len(record.value) <= 44 else b"raw"
+    if is_itemized(record):
+        return _ENCODINGS[kind][1]
+    if kind == "SET" and all(c.parse_int(m) is not None for m in c.decode_items(record.value)):
+        return b"intset"
+    return _ENCODINGS[kind][0]
+
+
 def copy(ctx, op):
     txn, db = ctx.txn, ctx.db
     record = txn.get(db, op.key, ctx.now_ms)
@@ -171,6 +195,7 @@ HANDLERS = {
     "transaction": transaction,
     "key_version": key_version,
     "random_key": random_key,
+    "object_encoding": object_encoding,
     "copy": copy,
     "move": move,
     "swap_db": swap_db,

@@ -20,6 +20,8 @@ from raftcache.node import itemmap, itemzset
 from raftcache.node.errors import CommandError, Reason, wrong_type
 
 ZSET = "ZSET"
+
+
 def _get(txn, db, key, ctx):
     """(record, ItemZSet) or (CommandError, None); record None means absent."""
     return itemzset.load(txn, db, key, ctx)

@@ -534,21 +534,19 @@ async def randomkey(conn, args):
     return result
 
 
-_ENCODINGS = {"string": b"raw", "hash": b"hashtable", "list": b"quicklist", "set": b"hashtable", "zset": b"skiplist"}
-
-
 async def object_(conn, args):
     sub = check_subcommand("object", args)
     if sub == b"help":
         return [b"OBJECT <subcommand>", b"ENCODING <key>", b"FREQ <key>", b"IDLETIME <key>", b"REFCOUNT <key>"]
+    if sub == b"encoding":
+        result, _ = await conn.service.execute(cmd(conn.db, "object_encoding", key=args[2]), conn.consistency)
+        return result
     kind, _ = await conn.service.execute(cmd(conn.db, "type", key=args[2]), conn.consistency)
     if isinstance(kind, CommandError):
         return kind
     kind = kind.decode() if isinstance(kind, bytes) else str(kind)
     if kind == "none":
         return None
-    if sub == b"encoding":
-        return _ENCODINGS.get(kind, b"raw")
     if sub == b"freq":
         raise RespError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
                         "that when switching between policies at runtime LRU and LFU data will take some time "

@@ -354,8 +354,19 @@ def test_copy_and_object(r):
     r.rpush("l2", "c")
     assert r.lrange("l", 0, -1) == [b"a", b"b"]  # a copy, not a shared value
 
-    # OBJECT ENCODING: small values have Redis's compact encodings, which raftcache does not
-    # have (docs/redis-compat.md); values past Redis's thresholds agree.
+    # OBJECT ENCODING names the stored layout as Redis 7.2 would: compact (one record) for
+    # small values, hashtable/quicklist/skiplist once a container is stored one record per
+    # element (docs/redis-compat.md).
+    r.set("int", "12345")
+    r.set("short", "x" * 44)
+    r.rpush("smalllist", "a")
+    r.hset("smallhash", "f", "v")
+    r.sadd("intset", 1, 2, 3)
+    r.sadd("smallset", "a", 1)
+    r.zadd("smallzset", {"a": 1})
+    assert [r.object("encoding", k) for k in ("int", "short", "smalllist", "smallhash", "intset", "smallset",
+                                              "smallzset")] == \
+        [b"int", b"embstr", b"listpack", b"listpack", b"intset", b"listpack", b"listpack"]
     r.set("long", "x" * 100)
     r.rpush("biglist", *range(600))
     r.hset("bighash", mapping={f"f{i}": i for i in range(600)})

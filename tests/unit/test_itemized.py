@@ -526,3 +526,26 @@ def test_zscan_and_zrandmember_of_an_itemized_sorted_set(node):
     assert len(set(distinct)) == 30 and set(distinct) <= set(members)
     node.run(**{"del": pb.Del(keys=[b"z"])})
     assert _item_count(node) == 0
+
+
+def test_object_encoding_names_the_stored_layout(node):
+    node.run(set=pb.Set(key=b"i", value=b"-42"))
+    node.run(set=pb.Set(key=b"e", value=b"x" * 44))
+    node.run(set=pb.Set(key=b"r", value=b"x" * 45))
+    node.run(set=pb.Set(key=b"z0", value=b"007"))  # not an integer Redis would store as one
+    _sadd(node, b"ints", [b"1", b"-2", b"30"])
+    _sadd(node, b"mixed", [b"1", b"a"])
+    _hset(node, b"h", [(b"f", b"v")])
+    node.run(push=pb.Push(key=b"l", values=[b"a"]))
+    node.run(zadd=pb.ZAdd(key=b"z", members=[pb.ScoreMember(score=1, member=b"a")]))
+
+    def encodings(*keys):
+        return [node.read(object_encoding=pb.ObjectEncoding(key=k)) for k in keys]
+
+    assert encodings(b"i", b"e", b"r", b"z0", b"ints", b"mixed", b"h", b"l", b"z", b"missing") == [
+        b"int", b"embstr", b"raw", b"embstr", b"intset", b"listpack", b"listpack", b"listpack", b"listpack", None]
+    _sadd(node, b"ints", [b"%d" % i for i in range(BIG)])
+    _hset(node, b"h", _fields(BIG))
+    node.run(push=pb.Push(key=b"l", values=[b"v"] * BIG))
+    node.run(zadd=pb.ZAdd(key=b"z", members=[pb.ScoreMember(score=i, member=b"%d" % i) for i in range(BIG)]))
+    assert encodings(b"ints", b"h", b"l", b"z") == [b"hashtable", b"hashtable", b"quicklist", b"skiplist"]
