@@ -1,7 +1,7 @@
 """The keyspace: the LMDB environment and everything stored in it.
 
 This is the only module that imports lmdb. It owns the environment, its
-three sub-databases and their byte layouts, the logical memory accounting
+four sub-databases and their byte layouts, the logical memory accounting
 and the snapshot file format (a compacted LMDB image). It knows nothing of
 commands, Raft, sockets or clocks: every time it sees is a `now_ms` handed
 in by the caller, so the state machine above it stays deterministic.
