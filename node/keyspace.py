@@ -384,7 +384,7 @@ class WriteTxn(ReadTxn):
         raw = _HEADER.pack(int(record.type), record.expires_at_ms, record.index, record.flags) + record.value
         self._put_raw(db, key, raw, record.expires_at_ms)
 
-    def _put_raw(self, db: int, key: bytes, raw: bytes, deadline: int) -> None:
+    def _put_raw(self, db: int, key: bytes, raw: bytes, deadline: int, keep_items: bool = False) -> None:
         dkey = _data_key(db, key)
         old = self._txn.get(dkey, db=self._ks._data)
         keys, size = 1, record_bytes(key, len(raw) - _HEADER.size)
@@ -401,7 +401,7 @@ class WriteTxn(ReadTxn):
             self._undo.append((db, key, old))
         self.writes += 1
         self._txn.put(dkey, raw, db=self._ks._data)
-        if old is not None:
+        if old is not None and not keep_items:
             old_cid = _itemized_id(old)
             if old_cid and old_cid != _itemized_id(raw):
                 self._drop_items(old_cid)  # the key now holds another value
@@ -597,13 +597,15 @@ class WriteTxn(ReadTxn):
             self._write_back(undo)
 
     def _write_back(self, undo: list[tuple[int, bytes, bytes | None]]) -> None:
+        # Every item the scope changed has its own entry here: records are written back
+        # with keep_items, or undoing a RENAME of a large container would drop its items.
         for db, key, old in reversed(undo):
             if db is None:  # a container item (full item key)
                 self._set_item(key, old, self._txn.get(key, db=self._ks._items))
             elif old is None:
-                self.delete(db, key)
+                self.delete(db, key, keep_items=True)
             else:
-                self._put_raw(db, key, old, _HEADER.unpack_from(old)[1])
+                self._put_raw(db, key, old, _HEADER.unpack_from(old)[1], keep_items=True)
 
     def _no_undo(self, what: str) -> None:
         if self._undo is not None:

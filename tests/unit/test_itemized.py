@@ -549,3 +549,24 @@ def test_object_encoding_names_the_stored_layout(node):
     node.run(push=pb.Push(key=b"l", values=[b"v"] * BIG))
     node.run(zadd=pb.ZAdd(key=b"z", members=[pb.ScoreMember(score=i, member=b"%d" % i) for i in range(BIG)]))
     assert encodings(b"ints", b"h", b"l", b"z") == [b"hashtable", b"hashtable", b"quicklist", b"skiplist"]
+
+
+@pytest.mark.parametrize("in_multi", [False, True])
+def test_a_refused_rename_of_an_itemized_container_keeps_its_elements(tmp_path, in_multi):
+    # RENAME moves the record and leaves the items where they are; undoing it (out of
+    # memory: the new name is longer) must not delete them.
+    node = Node(str(tmp_path / "ks"), maxmemory_bytes=64 * 1024)
+    try:
+        _hset(node, b"a", _fields(BIG))
+        node.run(set=pb.Set(key=b"pad", value=b"x" * (64 * 1024 - _used(node) - 120)))
+        before, used = _hgetall(node, b"a"), _used(node)
+        rename = pb.Rename(key=b"a", new_key=b"a" + b"z" * 300)
+        if in_multi:
+            reply = node.run(transaction=pb.Transaction(commands=[pb.Command(rename=rename)]))[0]
+        else:
+            reply = node.run(rename=rename)
+        assert "memory" in str(reply).lower()
+        assert _hgetall(node, b"a") == before and node.read(hlen=pb.HLen(key=b"a")) == BIG
+        assert _item_count(node) == BIG and _used(node) == used
+    finally:
+        node.ks.close()
