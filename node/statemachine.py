@@ -95,6 +95,8 @@ def run_with_quota(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
     allowed, so a full node can still be emptied (Redis's denyoom rule,
     measured exactly rather than per command name).
     """
+    if type(op) in _ONLY_DELETE:
+        return handler(ctx, op)  # never refused, never an error: nothing to undo
     used_before = txn.used_bytes()
     if type(op) in _NEEDS_SAVEPOINT:
         with txn.savepoint() as sp:
@@ -127,6 +129,9 @@ def _within_quota(txn: WriteTxn, result: object, used_before: int) -> CommandErr
 #: needs a nested LMDB transaction; every other command only puts and deletes
 #: records, which WriteTxn.undo_scope() can write back more cheaply.
 _NEEDS_SAVEPOINT = (pb.FlushAll, pb.FlushDb, pb.SwapDb, pb.Transaction)
+#: Commands that only delete keys: they cannot fail or grow the data, so they run
+#: without an undo scope (which would copy every element of a large container).
+_ONLY_DELETE = (pb.Del, pb.DeleteExpired)
 
 
 class StateMachine:

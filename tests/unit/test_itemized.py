@@ -9,9 +9,10 @@ from __future__ import annotations
 import random
 
 import pytest
-from raftcache.node import hashes, itemview
+from raftcache.node import hashes, itemview, strings
 from raftcache.node.itemview import INLINE_MAX
 from raftcache.node.keyspace import container_ref, is_itemized, snapshot_info
+from raftcache.node.statemachine import run_with_quota
 from raftcache.node.strings import Ctx
 from raftcache.proto import commands_pb2 as pb
 
@@ -570,3 +571,24 @@ def test_a_refused_rename_of_an_itemized_container_keeps_its_elements(tmp_path, 
         assert _item_count(node) == BIG and _used(node) == used
     finally:
         node.ks.close()
+
+
+def test_deleting_a_large_container_keeps_no_undo_copy_of_its_elements(node):
+    # DEL cannot be refused, so it runs without an undo scope: the undo log would
+    # otherwise hold every element of the container for the length of the apply.
+    _hset(node, b"h", _fields(BIG))
+    seen = []
+
+    def spy(handler):
+        def run(ctx, op):
+            seen.append(ctx.txn._undo)
+            return handler(ctx, op)
+        return run
+
+    node.index += 1
+    with node.ks.writer(node.index) as txn:
+        ctx = Ctx(txn, 0, NOW, node.index, 1 << 20)
+        assert run_with_quota(txn, spy(strings.del_), ctx, pb.Del(keys=[b"h"])) == 1
+        assert run_with_quota(txn, spy(hashes.hdel), ctx, pb.HDel(key=b"x", fields=[b"f"])) == 0
+    assert seen[0] is None and seen[1] == []  # a DEL ran outside an undo scope, HDEL inside one
+    assert _item_count(node) == 0
