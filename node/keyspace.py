@@ -149,12 +149,17 @@ def container_value(cid: int, count: int) -> bytes:
     return _CONTAINER.pack(cid, count)
 
 
-def _itemized_id(raw: bytes) -> int:
-    """The container id of a stored raw record, 0 when it is not an itemized container."""
-    vtype, _, _, flags = _HEADER.unpack_from(raw)
+def _itemized_id(raw: bytes, vtype: int, flags: int) -> int:
+    """The container id of a stored raw record whose header holds `vtype` and `flags`,
+    0 when it is not an itemized container."""
     if vtype == ValueType.STRING or not flags & ITEMIZED:
         return 0
     return _U64.unpack_from(raw, _HEADER.size)[0]
+
+
+def _raw_itemized_id(raw: bytes) -> int:
+    vtype, _, _, flags = _HEADER.unpack_from(raw)
+    return _itemized_id(raw, vtype, flags)
 
 
 def _item_key(cid: int, ikey: bytes) -> bytes:
@@ -389,8 +394,11 @@ class WriteTxn(ReadTxn):
         old = self._txn.get(dkey, db=self._ks._data)
         keys, size = 1, record_bytes(key, len(raw) - _HEADER.size)
         expiring = 1 if deadline else 0
+        old_cid = 0
         if old is not None:
-            old_deadline = _HEADER.unpack_from(old)[1]
+            old_type, old_deadline, _, old_flags = _HEADER.unpack_from(old)
+            if not keep_items:
+                old_cid = _itemized_id(old, old_type, old_flags)
             if old_deadline:
                 self._txn.delete(_expiry_key(old_deadline, db, key), db=self._ks._expiry)
                 expiring -= 1
@@ -401,10 +409,8 @@ class WriteTxn(ReadTxn):
             self._undo.append((db, key, old))
         self.writes += 1
         self._txn.put(dkey, raw, db=self._ks._data)
-        if old is not None and not keep_items:
-            old_cid = _itemized_id(old)
-            if old_cid and old_cid != _itemized_id(raw):
-                self._drop_items(old_cid)  # the key now holds another value
+        if old_cid and old_cid != _raw_itemized_id(raw):
+            self._drop_items(old_cid)  # the key now holds another value
         if deadline:
             self._txn.put(_expiry_key(deadline, db, key), b"", db=self._ks._expiry)
         self._adjust(db, keys, size)
@@ -422,11 +428,10 @@ class WriteTxn(ReadTxn):
         if self._undo is not None:
             self._undo.append((db, key, old))
         self.writes += 1
-        if not keep_items:
-            cid = _itemized_id(old)
-            if cid:
-                self._drop_items(cid)
-        deadline = _HEADER.unpack_from(old)[1]
+        vtype, deadline, _, flags = _HEADER.unpack_from(old)
+        cid = 0 if keep_items else _itemized_id(old, vtype, flags)
+        if cid:
+            self._drop_items(cid)
         if deadline:
             self._txn.delete(_expiry_key(deadline, db, key), db=self._ks._expiry)
             self._adjust_expiring(db, -1)
@@ -443,13 +448,13 @@ class WriteTxn(ReadTxn):
             found = cur.set_range(prefix)
             while found and cur.key()[:2] == prefix:
                 data_key, raw = cur.item()
-                deadline = _HEADER.unpack_from(raw)[1]
+                vtype, deadline, _, flags = _HEADER.unpack_from(raw)
                 if deadline:
                     self._txn.delete(_expiry_key(deadline, db, data_key[6:]), db=self._ks._expiry)
                     expiring += 1
                 freed += record_bytes(data_key[6:], len(raw) - _HEADER.size)
                 removed += 1
-                cid = _itemized_id(raw)
+                cid = _itemized_id(raw, vtype, flags)
                 if cid and cid not in keep_items:
                     self._drop_items(cid)
                 found = cur.delete()      # moves to the next item

@@ -140,6 +140,21 @@ def positive_count(arg: bytes) -> int:
     return non_negative(arg, "ERR value is out of range, must be positive")
 
 
+def pop_with_count(name: str, too_many, **fields):
+    """A builder for `POP-like key [count]`: `name` with `fields`, the optional count
+    checked by positive_count; more arguments raise too_many(args) (LPOP: wrong number
+    of arguments, ZPOPMIN: syntax error, as Redis)."""
+    def build(args, db):
+        if len(args) > 3:
+            raise too_many(args)
+        command = cmd(db, name, key=args[1], **fields)
+        if len(args) == 3:
+            getattr(command, name).count = positive_count(args[2])
+        return command
+
+    return build
+
+
 def upper(arg: bytes) -> bytes:
     return arg.upper()
 

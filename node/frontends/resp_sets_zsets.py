@@ -13,6 +13,7 @@ from raftcache.node.frontends.resp_commands import (
     cmd,
     nil_array_if_none,
     non_negative,
+    pop_with_count,
     positive_count,
     register,
     to_float,
@@ -278,16 +279,12 @@ def _zincrby(args, db):
     return command
 
 
-def _zpop(is_max):
-    def build(args, db):
-        if len(args) > 3:
-            raise RespError(SYNTAX)
-        command = cmd(db, "zpop", key=args[1], max=is_max)
-        if len(args) == 3:
-            command.zpop.count = positive_count(args[2])
-        return command
+def _syntax_error(args):
+    return RespError(SYNTAX)
 
-    return build
+
+def _zpop(is_max):
+    return pop_with_count("zpop", _syntax_error, max=is_max)
 
 
 def _zpop_shape(result, proto, command=None):

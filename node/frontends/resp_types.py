@@ -18,7 +18,7 @@ from raftcache.node.frontends.resp_commands import (
     nil_array_if_none,
     parse_cursor,
     parse_scan_options,
-    positive_count,
+    pop_with_count,
     register,
     to_float,
     to_int,
@@ -128,15 +128,7 @@ def _push(left, if_exists):
 
 
 def _pop(left):
-    def build(args, db):
-        if len(args) > 3:
-            raise _wrong_args(args)
-        command = cmd(db, "pop", key=args[1], left=left)
-        if len(args) == 3:
-            command.pop.count = positive_count(args[2])
-        return command
-
-    return build
+    return pop_with_count("pop", _wrong_args, left=left)
 
 
 def _pop_shape(result, proto, command=None):
