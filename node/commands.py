@@ -18,6 +18,7 @@ import enum
 from typing import NamedTuple
 
 from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
 from raftcache.node.errors import CommandError, Reason
 from raftcache.proto import commands_pb2 as pb
@@ -25,8 +26,15 @@ from raftcache.proto import commands_pb2 as pb
 Command = pb.Command
 LogEntry = pb.LogEntry
 
-#: Envelope format written into new log entries.
-LOG_FORMAT = 1
+#: The log's semantics versions this binary applies (`LogEntry.version`; entries
+#: written before versions existed say 1). An entry stamped with a newer version
+#: is never applied differently: the node waits for an upgrade (docs/operations.md).
+#:   1: the first release.
+#:   2: apply is total (an exception while applying a command is that command's
+#:      INTERNAL error reply, its writes rolled back); results above sint64 travel
+#:      as `Value.unsigned`; the SetVersion command.
+SUPPORTED_VERSIONS = range(1, 3)
+MAX_VERSION = SUPPORTED_VERSIONS[-1]
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
 #: First byte of a LogBatch: several entries applied at one index.
@@ -69,6 +77,17 @@ def op_name(command: pb.Command) -> str:
     if name is None:
         raise CommandError("empty command: no operation set", Reason.SYNTAX)
     return name
+
+
+def has_unknown_fields(message: Message) -> bool:
+    """True when `message` (or any message inside it) carries fields this binary does not know.
+
+    Measured rather than walked (in C, not per field in Python): discarding
+    the unknown fields changes the encoded size exactly when there were some.
+    """
+    before = message.ByteSize()
+    message.DiscardUnknownFields()
+    return message.ByteSize() != before
 
 
 def is_read(command: pb.Command) -> bool:
@@ -132,34 +151,38 @@ def encode_batch(entries: list[pb.LogEntry]) -> bytes:
     return BATCH_MARKER + pb.LogBatch(entries=entries).SerializeToString()
 
 
-def decode_entries(data: bytes) -> list[pb.LogEntry]:
-    """Decode a log entry or a batch into its entries (ValueError when neither)."""
+class NewerVersionError(ValueError):
+    """A log entry is stamped with a semantics version this binary does not know."""
+
+    def __init__(self, version: int, max_version: int):
+        super().__init__(f"log entry needs semantics version {version}; this node accepts up to {max_version}")
+        self.version = version
+
+
+def decode_entries(data: bytes, max_version: int = MAX_VERSION) -> list[pb.LogEntry]:
+    """Decode a log entry or a batch into its entries.
+
+    Raises NewerVersionError when an entry's version is above `max_version`
+    (the envelope's shape never changes between versions, so the version
+    always decodes), ValueError or protobuf's DecodeError when the bytes are
+    not an entry at all.
+    """
     if data[:1] == BATCH_MARKER:
         batch = pb.LogBatch()
         batch.ParseFromString(data[1:])
         if not batch.entries:
             raise ValueError("empty log batch")
-        for entry in batch.entries:
-            if entry.format != LOG_FORMAT:
-                raise ValueError(f"unsupported log entry format {entry.format}")
-        return list(batch.entries)
-    return [decode_entry(data)]
-
-
-def decode_entry(data: bytes) -> pb.LogEntry:
-    """Decode a log entry. Raises ValueError on anything that is not one.
-
-    A committed entry that does not decode means this binary cannot apply
-    the log: the caller must stop the node rather than skip it, or replicas
-    would diverge.
-    """
-    if data[:1] != ENTRY_MARKER:
+        entries = list(batch.entries)
+    elif data[:1] == ENTRY_MARKER:
+        entry = pb.LogEntry()
+        entry.ParseFromString(data[1:])
+        entries = [entry]
+    else:
         raise ValueError(f"unknown log entry marker {data[:1]!r}")
-    entry = pb.LogEntry()
-    entry.ParseFromString(data[1:])
-    if entry.format != LOG_FORMAT:
-        raise ValueError(f"unsupported log entry format {entry.format}")
-    return entry
+    for entry in entries:
+        if entry.version > max_version:
+            raise NewerVersionError(entry.version, max_version)
+    return entries
 
 
 def to_value(result, out: pb.Value | None = None) -> pb.Value:
@@ -174,7 +197,10 @@ def to_value(result, out: pb.Value | None = None) -> pb.Value:
     elif isinstance(result, bool):
         v.integer = int(result)
     elif isinstance(result, int):
-        v.integer = result
+        if result < _SINT64_END:
+            v.integer = result  # raises ValueError below sint64's range: no command makes one
+        else:
+            v.unsigned = result  # memcached counters (raises ValueError past 2**64 - 1)
     elif isinstance(result, float):
         v.number = result
     elif isinstance(result, (list, tuple)):
@@ -191,6 +217,9 @@ def to_value(result, out: pb.Value | None = None) -> pb.Value:
     return v
 
 
+_SINT64_END = 1 << 63
+
+
 def from_value(v: pb.Value):
     """Convert a Value protobuf back into the Python result it encodes."""
     kind = v.WhichOneof("kind")
@@ -198,6 +227,8 @@ def from_value(v: pb.Value):
         return v.bulk
     if kind == "integer":
         return v.integer
+    if kind == "unsigned":
+        return v.unsigned
     if kind == "nil" or kind is None:
         return None
     if kind == "status":

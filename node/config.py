@@ -94,8 +94,11 @@ class ReplicationConfig:
     compaction_min_entries: int = 50_000  # compact the log when it holds more entries than this…
     compaction_min_s: float = 600.0      # …or this long after the last compaction
     proposal_timeout_s: float = 5.0      # a proposal not committed by then fails with TIMEOUT
+    max_log_version: int = 0             # newest log semantics version this node accepts; 0 = all its binary knows
 
     def validate(self) -> None:
+        if self.max_log_version < 0:
+            raise ConfigError("max_log_version must be 0 (all this binary supports) or a version number")
         if self.appendfsync not in FSYNC_POLICIES:
             raise ConfigError(f"appendfsync must be one of {', '.join(FSYNC_POLICIES)}")
         if not self.cluster_secret:

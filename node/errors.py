@@ -94,6 +94,21 @@ class DeadlineError(RaftcacheError):
     reason = Reason.TIMEOUT
 
 
+class UpgradeRequiredError(RaftcacheError):
+    """A committed log entry needs a newer semantics version than this binary
+    supports. Raised by apply; the Raft layer stops applying at that entry (it
+    keeps replicating) until the node runs a binary that supports it."""
+
+    reason = Reason.UNAVAILABLE
+
+    def __init__(self, index: int, version: int, supported: int):
+        super().__init__(
+            f"log entry {index} needs semantics version {version}; this binary supports up to {supported}: "
+            "upgrade this node (it keeps replicating but applies nothing until then)")
+        self.index = index
+        self.version = version
+
+
 class ConfigError(RaftcacheError):
     """A configuration value is invalid (raised by the configs' validate())."""
 

@@ -92,6 +92,15 @@ def request_to_proto(command, consistency, client_id: str, sequence: int, out: c
 
 
 def request_from_proto(req: cache_pb2.Request) -> tuple:
+    """(command, consistency, client_id, sequence) of a request from the wire.
+
+    Raises CommandError (INVALID_ARGUMENT) for a command carrying fields this
+    binary does not know: it could not be applied as its sender meant, so it is
+    refused before it is proposed.
+    """
+    if commands.has_unknown_fields(req.command):
+        raise CommandError("the command carries fields this server does not know (a newer client or node?)",
+                           Reason.INVALID_ARGUMENT)
     return req.command, consistency_from_proto(req.consistency), req.client_id, req.sequence
 
 

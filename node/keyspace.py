@@ -118,6 +118,18 @@ class KeyspaceFullError(RuntimeError):
     """The LMDB map filled up. Fatal: the entry cannot be applied, the node must stop."""
 
 
+#: LMDB errors that a command's own data can cause (the same on every replica).
+_COMMAND_LMDB_ERRORS = (lmdb.BadValsizeError, lmdb.KeyExistsError, lmdb.NotFoundError)
+
+
+def is_environment_error(exc: BaseException) -> bool:
+    """True when `exc` is a fault of this node's machine (storage full or failing, out
+    of memory), which another replica need not meet, rather than of the command."""
+    if isinstance(exc, lmdb.Error):
+        return not isinstance(exc, _COMMAND_LMDB_ERRORS)
+    return isinstance(exc, (KeyspaceFullError, MemoryError, OSError))
+
+
 def record_bytes(key: bytes, value_len: int) -> int:
     """Logical size charged for one key holding a value of `value_len` bytes."""
     return len(key) + value_len + RECORD_OVERHEAD_BYTES

@@ -18,9 +18,11 @@ from typing import Callable, Sequence
 
 import pysyncobj.pickle as _ps_pickle
 from pysyncobj import SyncObj, SyncObjConf, replicated
+from pysyncobj.config import FAIL_REASON
 from pysyncobj.monotonic import monotonic as _ps_monotonic
 
 from raftcache.node import raft_wire
+from raftcache.node.errors import UpgradeRequiredError
 from raftcache.node.peer_crypto import PeerCipher
 from raftcache.node.snapshot_serializer import BackgroundSerializer
 
@@ -62,8 +64,13 @@ class RaftNode(SyncObj):
     def __init__(self, self_address: str | None, other_addresses: Sequence[str], conf: SyncObjConf, *,
                  apply: Callable[[int, bytes], object],
                  on_fatal: Callable[[BaseException], None] | None = None,
-                 flush_before_ack: bool = False, transport_class=None):
+                 flush_before_ack: bool = False, transport_class=None, max_version: int = 1):
         # Set before SyncObj.__init__, which starts the tick thread.
+        self._rc_max_version = max_version     # newest log semantics version apply supports (reported to the leader)
+        #: Leader: node -> the newest semantics version it reported in its acknowledgements.
+        self.member_versions: dict = {}
+        #: Set while apply waits for an upgrade (the entry it stopped at needs a newer binary).
+        self.apply_blocked: UpgradeRequiredError | None = None
         self._rc_cipher = PeerCipher(conf.password) if conf.password else None
         self._rc_apply = apply
         self._rc_on_fatal = on_fatal
@@ -100,8 +107,10 @@ class RaftNode(SyncObj):
                 kind = message.get("type")
                 if kind == "append_entries":
                     message["rc_sent"] = time.monotonic()
-                elif kind == "next_node_idx" and self._rc_echo is not None:
-                    message["rc_echo"] = self._rc_echo
+                elif kind == "next_node_idx":
+                    message["rc_version"] = self._rc_max_version
+                    if self._rc_echo is not None:
+                        message["rc_echo"] = self._rc_echo
             return _send(node, message)
 
         transport.send = stamped_send
@@ -119,12 +128,37 @@ class RaftNode(SyncObj):
         index = self.raftLastApplied + 1
         try:
             return index, self._rc_apply(index, data)
+        except UpgradeRequiredError:
+            raise  # _SyncObj__applyLogEntries stops here and tries again later
         except Exception as exc:
             # Not marked applied: PySyncObj retries it next tick, so this node
             # stops making progress instead of diverging from the others.
             if self._rc_on_fatal is not None:
                 self._rc_on_fatal(exc)
             raise
+
+    def _SyncObj__applyLogEntries(self):
+        """Apply committed entries in order (PySyncObj's loop), stopping at an entry
+        that needs an upgrade: it stays unapplied and its waiters keep waiting, the
+        node keeps replicating, and the next tick tries again (a cheap header check)."""
+        last_applied = self._SyncObj__raftLastApplied
+        count = self._SyncObj__raftCommitIndex - last_applied
+        if count <= 0:
+            return False
+        waiting = self._SyncObj__commandsWaitingCommit
+        for data, index, term in self._SyncObj__getEntries(last_applied + 1, count):
+            try:
+                result = self._SyncObj__doApplyCommand(data)
+            except UpgradeRequiredError as exc:
+                if self.apply_blocked is None or self.apply_blocked.index != exc.index:
+                    logger.critical("%s", exc)
+                self.apply_blocked = exc
+                return False
+            self.apply_blocked = None
+            for subscriber_term, callback in waiting.pop(index, ()):
+                callback(result, FAIL_REASON.SUCCESS if subscriber_term == term else FAIL_REASON.DISCARDED)
+            self._SyncObj__raftLastApplied += 1
+        return False  # appendEntriesUseBatch: the tick sends append-entries on its own schedule
 
     # --- helpers over PySyncObj's private state (tick thread only) --------------
 
@@ -181,6 +215,10 @@ class RaftNode(SyncObj):
         if self._SyncObj__selfNode is None or self._SyncObj__raftState == _LEADER:
             return
         if self._SyncObj__raftElectionDeadline >= _ps_monotonic() or not self._SyncObj__otherNodes:
+            return
+        if self.apply_blocked is not None:
+            # A leader that cannot apply the log could not serve: leave it to upgraded nodes.
+            self.postpone_election()
             return
         if self._rc_prevote_won or self._SyncObj__transferInProgress:
             self._rc_prevote_won = False  # the parent starts the election on this tick
@@ -267,6 +305,7 @@ class RaftNode(SyncObj):
                 self._SyncObj__raftNextIndex[node] = next_idx
         elif message["reset"]:
             self._SyncObj__raftNextIndex[node] = next_idx  # the follower lacks or conflicts: back up
+        self.member_versions[node] = message.get("rc_version", 1)  # nodes from before versions: 1
         now = _ps_monotonic()
         self._SyncObj__lastResponseTime[node] = now
         sent = message.get("rc_echo")

@@ -91,6 +91,7 @@ class MemberState:
     connected: bool          # this node has a live Raft connection to it (True for itself)
     match_index: int | None  # highest index known replicated there; leader only, else None
     is_self: bool = False
+    max_version: int | None = None  # newest log semantics version it supports (itself; others: leader only)
 
 
 @dataclass
@@ -140,7 +141,7 @@ class Replicator:
     def __init__(self, config: ReplicationConfig, me: Peer, members: Sequence[Peer],
                  apply: Callable[[int, bytes], object], snapshot: SnapshotHooks,
                  on_fatal: Callable[[BaseException], None] | None = None, readonly: bool = False,
-                 join: bool = False):
+                 join: bool = False, max_version: int = 1):
         config.validate()
         if not readonly and me.id not in {p.id for p in members}:
             raise RaftcacheError(f"{me.id} is not one of the members")
@@ -159,6 +160,7 @@ class Replicator:
         self.me = me
         self._members = tuple(members)
         self._apply = apply
+        self.max_version = max_version  # newest log semantics version `apply` supports
         self._snapshot = snapshot
         self._on_fatal = on_fatal
         self._id_by_address = {p.address("raft"): p.id for p in members}
@@ -220,7 +222,7 @@ class Replicator:
         node = RaftNode(
             None if self.readonly else self.me.address("raft"), others, conf,
             apply=self._apply, on_fatal=self._fatal,
-            flush_before_ack=cfg.appendfsync == "always",
+            flush_before_ack=cfg.appendfsync == "always", max_version=self.max_version,
         )
         if self._join_wait and (node.raft_log[-1][1] > 1 or os.path.exists(snapshot_path)):
             self._join_wait = False  # it has a log: an ordinary restart
@@ -542,15 +544,36 @@ class Replicator:
         return 1 + fresh > (len(voters) + 1) / 2
 
     def members_status(self) -> list[MemberState]:
-        """Every voting member as this node sees it; match_index on the leader only."""
+        """Every voting member as this node sees it; match_index and the others'
+        versions on the leader only."""
         node = self._node
         if node is None:
             return []
         leader = node._isLeader()
         match = node.match_index.copy() if leader else {}
+        versions = node.member_versions.copy() if leader else {}
         out = [] if self.readonly else [MemberState(self.me.id, self.me.address("raft"), True,
-                                                    self._last_index if leader else None, is_self=True)]
+                                                    self._last_index if leader else None, is_self=True,
+                                                    max_version=self.max_version)]
         for n in sorted(node.otherNodes, key=lambda n: n.address):
             out.append(MemberState(self._peer_id(n), n.address, node.isNodeConnected(n),
-                                   match.get(n) if leader else None))
+                                   match.get(n) if leader else None, max_version=versions.get(n)))
         return out
+
+    def members_support(self, version: int) -> bool:
+        """On the leader: every other voter and read replica has reported (in its
+        acknowledgements) that it supports log semantics `version`."""
+        node = self._node
+        if node is None or not node._isLeader() or self.max_version < version:
+            return False
+        reported = node.member_versions.copy()
+        others = list(node.otherNodes) + list(node.readonlyNodes)
+        return all(reported.get(n, 0) >= version for n in others)
+
+    @property
+    def apply_blocked(self) -> str:
+        """Why this node applies nothing right now ("" when it does): an entry that
+        needs a newer binary (see UpgradeRequiredError)."""
+        node = self._node
+        blocked = None if node is None else node.apply_blocked
+        return "" if blocked is None else blocked.message

@@ -69,8 +69,13 @@ def run(config: NodeConfig, ops_config: OperationsConfig | None = None) -> int:
                      ops_config.restore, meta.applied_index, meta.cluster_id, meta.key_count)
     os.makedirs(config.replication.data_dir, exist_ok=True)
     cluster_id = backup.cluster_id(data_dir, config.replication.cluster_secret)
+    from raftcache.node import commands
+
+    max_version = config.replication.max_log_version or commands.MAX_VERSION
+    if max_version > commands.MAX_VERSION:
+        raise ConfigError(f"max_log_version {max_version}: this binary supports up to {commands.MAX_VERSION}")
     keyspace = Keyspace(config.keyspace)
-    statemachine = StateMachine(keyspace, config.keyspace)
+    statemachine = StateMachine(keyspace, config.keyspace, max_version)
     service: Service | None = None
 
     def apply(index: int, data: bytes):
@@ -89,7 +94,7 @@ def run(config: NodeConfig, ops_config: OperationsConfig | None = None) -> int:
     voters = [p for p in config.members if not (readonly and p.id == config.id)]
     replicator = Replicator(
         config.replication, config.self_peer, voters, apply, KeyspaceSnapshots(keyspace), on_fatal=fatal,
-        readonly=readonly, join=ops_config.join,
+        readonly=readonly, join=ops_config.join, max_version=max_version,
     )
     forwarder_peers = {p.id: p for p in voters}
     forwarder = GrpcForwarder(forwarder_peers, config.replication.cluster_secret, config.service.request_timeout_s)

@@ -25,9 +25,11 @@ from raftcache.node.commands import Command, stamp  # noqa: F401 (stamp re-expor
 from raftcache.node.config import NodeConfig
 from raftcache.node.consistency import LEVELS, LINEARIZABLE, ReadConsistency  # noqa: F401 (re-exported)
 from raftcache.node.errors import (
+    CommandError,
     DeadlineError,
     NotLeaderError,
     RaftcacheError,
+    Reason,
     UnavailableError,
 )
 from raftcache.node.forwarding import WriteCoalescer
@@ -108,7 +110,7 @@ class Service:
         self._pending_barrier: asyncio.Future | None = None
         self._freshness: tuple[float, int] = (float("-inf"), 0)  # (loop time asked, leader's applied index)
         self._freshness_probe: asyncio.Future | None = None
-        self._expiry_task: asyncio.Task | None = None
+        self._background: list[asyncio.Task] = []
         self._rng = random.Random(random.SystemRandom().getrandbits(64))  # seeds need not be secret
         self._lanes = _ForwardLanes(config.id, self._rng)
         self._batch: list[tuple[pb.LogEntry, asyncio.Future]] = []
@@ -157,12 +159,13 @@ class Service:
             self.watcher.notify(index)
 
     def start_background(self) -> None:
-        self._expiry_task = asyncio.ensure_future(self._expiry_loop())
+        self._background = [asyncio.ensure_future(self._expiry_loop()),
+                            asyncio.ensure_future(self._version_loop())]
 
     async def close(self) -> None:
-        if self._expiry_task:
-            self._expiry_task.cancel()
-            await asyncio.gather(self._expiry_task, return_exceptions=True)
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
 
     @property
     def is_leader(self) -> bool:
@@ -199,9 +202,12 @@ class Service:
     def _validate(self, command: Command) -> RaftcacheError | None:
         self.stats["commands"] += 1
         try:
-            commands.op_name(command)
+            name = commands.op_name(command)
         except RaftcacheError as e:
             return e
+        if name == "set_version":
+            return CommandError("SetVersion is proposed by the leader itself, once every member supports "
+                                "the version", Reason.INVALID_ARGUMENT)
         limits = self._sm.limits
         return commands.check_limits(
             command,
@@ -306,7 +312,7 @@ class Service:
         """
         now_ms = wall_ms()
         entry = pb.LogEntry(
-            format=commands.LOG_FORMAT,
+            version=self._sm.log_version,
             now_ms=now_ms,
             client_id=client_id,
             sequence=sequence,
@@ -485,7 +491,7 @@ class Service:
     def _launch_barrier(self) -> None:
         waiting, self._pending_barrier = self._pending_barrier, None
         self.stats["barriers"] += 1
-        entry = pb.LogEntry(format=commands.LOG_FORMAT, now_ms=wall_ms())
+        entry = pb.LogEntry(version=self._sm.log_version, now_ms=wall_ms())
         entry.command.noop.SetInParent()
 
         async def run():
@@ -524,6 +530,40 @@ class Service:
             except Exception:
                 log.exception("active expiry failed")
 
+    # ------------------------------------------------------------ log semantics version
+
+    async def _version_loop(self, interval_s: float = 1.0) -> None:
+        """On the leader, raise the log's semantics version to the newest one every
+        member reports supporting (docs/operations.md, rolling upgrades)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                target = self._version_to_raise()
+                if target:
+                    await self._raise_version(target)
+            except RaftcacheError as e:
+                log.debug("log version not raised this round: %s", e)
+            except Exception:
+                log.exception("raising the log version failed")
+
+    def _version_to_raise(self) -> int:
+        """The newest version above the one in force that every member supports; 0 if none."""
+        raft = self._raft
+        if not raft.is_leader:
+            return 0
+        for version in range(raft.max_version, self._sm.log_version, -1):
+            if raft.members_support(version):
+                return version
+        return 0
+
+    async def _raise_version(self, version: int) -> None:
+        # Stamped with the new version: a member that does not support it stops at
+        # this entry (it cannot happen unless it was downgraded since it reported).
+        entry = pb.LogEntry(version=version, now_ms=wall_ms())
+        entry.command.set_version.version = version
+        await self._submit(commands.encode_entry(entry))
+        log.info("raised the log's semantics version to %d", version)
+
     # ------------------------------------------------------------ status
 
     def status(self) -> dict:
@@ -542,6 +582,7 @@ class Service:
                     "peer": peer,
                     "connected": bool(state and state.connected) or peer.id == self.config.id,
                     "match_index": (state.match_index or 0) if state else 0,
+                    "max_log_version": (state.max_version or 0) if state else 0,
                 }
             )
         return {
@@ -561,6 +602,9 @@ class Service:
             "used_bytes": ks.used_bytes,
             "maxmemory_bytes": self.limits.maxmemory_bytes,
             "last_leader_contact_s": 0.0 if raft.is_leader else raft.last_leader_contact_s(),
+            "log_version": self._sm.log_version,
+            "max_log_version": raft.max_version,
+            "apply_blocked": raft.apply_blocked,
             "appendfsync": self.config.replication.appendfsync,
             "default_read": str(self._default),
             "stats": dict(self.stats),

@@ -4,8 +4,16 @@
 transaction whose commit also records `applied_index` (DESIGN.md invariant 3),
 through a chain of thin wrappers, etcd-style:
 
-    skip replays → decode (fatal if impossible) → dedup (invariant 5)
+    skip replays → decode (version gate) → dedup (invariant 5)
         → limits (check_limits again) → quota (OOM, rollback on error) → handler
+
+Apply is total: no entry stops a replica. An entry that does not decode, or
+a command this binary cannot run (unknown fields, an exception in a handler),
+becomes that command's INTERNAL error reply with its writes rolled back; every
+replica runs the same code on the same bytes, so they all answer alike. The
+exceptions are an entry stamped with a newer semantics version (the node waits
+for an upgrade: UpgradeRequiredError) and faults of this node's own machine
+(storage, memory: FatalApplyError), where answering would let replicas differ.
 
 Handlers live in small modules by family (strings, memcache_ops, hashes,
 lists, sets, zsets, transactions), each exporting `HANDLERS`; `HANDLERS` here
@@ -15,24 +23,22 @@ read command on a read transaction.
 
 Must not touch: `time`, `random`, sockets, grpc, Raft, lmdb. The only clock is
 the entry's `now_ms`; any random choice would come from `random.Random(entry.seed)`.
-Semantic failures are returned as `CommandError` values, never raised: an
-exception inside a Raft apply would wedge the cluster.
+Semantic failures are returned as `CommandError` values, never raised.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import logging
 import struct
 
-from google.protobuf.message import Message
-
 from raftcache.node import commands, settings
 from raftcache.node.commands import READ_COMMANDS, Command, LogEntry
 from raftcache.node.config import KeyspaceConfig
-from raftcache.node.errors import CommandError, Reason, out_of_memory
-from raftcache.node.keyspace import Keyspace, KeyspaceFullError, WriteTxn
+from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError, out_of_memory
+from raftcache.node.keyspace import Keyspace, WriteTxn, is_environment_error
 from raftcache.node import strings
 from raftcache.node.strings import Ctx
 from raftcache.proto import commands_pb2 as pb
@@ -53,6 +59,9 @@ _U64_INDEX = struct.Struct(">Q")
 _CLOCK_BIAS = 1 << 63          # sorts signed now_ms as unsigned big-endian
 # CONFIG SET values in keyspace meta:  setting/<name> -> normalised value
 _SETTING = b"setting/"
+# The log's semantics version in force (SetVersion), u32; absent: 1
+_VERSION = b"log-version"
+_U32 = struct.Struct(">I")
 log = logging.getLogger(__name__)
 _MISS = object()
 
@@ -72,20 +81,9 @@ def _merge_handlers() -> dict:
 
 
 class FatalApplyError(RuntimeError):
-    """A committed entry cannot be applied by this binary (does not decode, names an
-    unknown command, or the keyspace is full). The node must stop: skipping the
-    entry would make this replica diverge from the others."""
-
-
-def _has_unknown_fields(message: Message) -> bool:
-    """True when `message` (or any message inside it) carries fields this binary does not know.
-
-    Measured rather than walked (in C, not per field in Python): discarding
-    the unknown fields changes the encoded size exactly when there were some.
-    """
-    before = message.ByteSize()
-    message.DiscardUnknownFields()
-    return message.ByteSize() != before
+    """This node's machine cannot apply a committed entry (its storage is full or
+    failing, it is out of memory). The node must stop: answering differently from
+    the other replicas would make it diverge."""
 
 
 def run_with_quota(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
@@ -137,14 +135,21 @@ _ONLY_DELETE = (pb.Del, pb.DeleteExpired)
 class StateMachine:
     """Applies log entries to a Keyspace; every replica computes the same results."""
 
-    def __init__(self, keyspace: Keyspace, limits: KeyspaceConfig):
+    def __init__(self, keyspace: Keyspace, limits: KeyspaceConfig, max_version: int = commands.MAX_VERSION):
         """`limits`: databases, max_key_bytes and max_value_bytes enforced at apply
-        (CONFIG SET of maxmemory / proto-max-bulk-len replaces them cluster-wide)."""
+        (CONFIG SET of maxmemory / proto-max-bulk-len replaces them cluster-wide).
+        `max_version`: the newest log semantics version applied; an entry stamped
+        with a newer one raises UpgradeRequiredError."""
+        if not 1 <= max_version <= commands.MAX_VERSION:
+            raise ValueError(f"max_version must be within 1..{commands.MAX_VERSION}")
+        self.max_version = max_version
         self._keyspace = keyspace
         self._node_limits = limits
         self._limits = limits
         self._settings: dict[str, str] = {}
         self._settings_generation = -1
+        #: The log's semantics version in force (replicated; raised by SetVersion only).
+        self.log_version = 1
         #: Write commands applied here since start that changed something (INFO's
         #: rdb_changes_since_last_save); local, not part of the replicated state.
         self.changes = 0
@@ -175,33 +180,72 @@ class StateMachine:
 
         Returns the command's result (a CommandError is a result), or None
         when `index` was already applied (a replay after restart). Raises
-        FatalApplyError when the entry cannot be applied by this binary.
+        UpgradeRequiredError for an entry of a newer semantics version and
+        FatalApplyError when this node's storage or memory fails; nothing else.
         """
         if index <= self._keyspace.applied_index:
             return None
-        entries = self._decode(index, data)
+        batch = data[:1] == commands.BATCH_MARKER
+        try:
+            entries = commands.decode_entries(bytes(data), self.max_version)
+        except commands.NewerVersionError as exc:
+            raise UpgradeRequiredError(index, exc.version, self.max_version) from exc
+        except Exception as exc:  # DecodeError, ValueError: the same bytes fail alike everywhere
+            log.error("log entry %d does not decode (%s); recorded as an error reply", index, exc)
+            with self._writer(index):
+                pass  # applied: applied_index moves on, nothing else changes
+            return CommandError(f"log entry {index} does not decode", Reason.INTERNAL)
         self._sync_settings()  # a snapshot may have replaced the keyspace since the last apply
+        changes = self.changes
+        try:
+            return self._apply_entries(index, entries, batch, isolated=False)
+        except FatalApplyError:
+            raise
+        except Exception:
+            # A command raised (a bug: handlers return errors). The transaction was
+            # aborted; apply the entry again with each command in its own savepoint, so
+            # the one that raises is rolled back alone and answers INTERNAL.
+            self.changes = changes
+            self._settings_generation = -1  # CONFIG SET may have switched in memory only
+            self._sync_settings()
+            return self._apply_entries(index, entries, batch, isolated=True)
+
+    @contextlib.contextmanager
+    def _writer(self, index: int):
         try:
             with self._keyspace.writer(index) as txn:
-                self._prune_dedup(txn, entries[-1].now_ms, DEDUP_PRUNE_BATCH * len(entries))
-                if data[:1] == commands.BATCH_MARKER:
-                    # one result per entry, in order (a batch of group-committed writes)
-                    return [self._apply_entry(txn, index, entry) for entry in entries]
-                return self._apply_entry(txn, index, entries[0])
-        except KeyspaceFullError as exc:
-            raise FatalApplyError(str(exc)) from exc
+                yield txn
+        except Exception as exc:
+            if is_environment_error(exc):
+                raise FatalApplyError(f"cannot apply log entry {index}: {exc}") from exc
+            raise
 
-    @staticmethod
-    def _decode(index: int, data: bytes) -> list[LogEntry]:
+    def _apply_entries(self, index: int, entries: list[LogEntry], batch: bool, isolated: bool) -> object:
+        with self._writer(index) as txn:
+            self._prune_dedup(txn, entries[-1].now_ms, DEDUP_PRUNE_BATCH * len(entries))
+            apply_one = self._apply_isolated if isolated else self._apply_entry
+            if batch:
+                # one result per entry, in order (a batch of group-committed writes)
+                return [apply_one(txn, index, entry) for entry in entries]
+            return apply_one(txn, index, entries[0])
+
+    def _apply_isolated(self, txn: WriteTxn, index: int, entry: LogEntry) -> object:
+        """_apply_entry in a savepoint: an exception rolls back this command alone
+        and becomes its error reply (the same on every replica: no exception text,
+        which could name addresses, goes into it)."""
+        changes = self.changes
         try:
-            entries = commands.decode_entries(bytes(data))
-        except Exception as exc:  # DecodeError, ValueError: anything that is not an entry
-            raise FatalApplyError(f"log entry {index} does not decode: {exc}") from exc
-        for entry in entries:
-            if _has_unknown_fields(entry.command):
-                raise FatalApplyError(
-                    f"log entry {index} holds a command this version does not know; upgrade this node")
-        return entries
+            with txn.savepoint():
+                return self._apply_entry(txn, index, entry)
+        except Exception as exc:
+            if is_environment_error(exc):
+                raise
+            self.changes = changes
+            name = entry.command.WhichOneof("op")
+            log.error("applying '%s' at log index %d raised; answered as an internal error", name, index,
+                      exc_info=exc)
+            return CommandError(f"internal error while applying '{name}' ({type(exc).__name__}); "
+                                f"nothing was changed", Reason.INTERNAL)
 
     def _apply_entry(self, txn: WriteTxn, index: int, entry: LogEntry) -> object:
         name = entry.command.WhichOneof("op")
@@ -220,6 +264,10 @@ class StateMachine:
 
     def _execute(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int) -> object:
         name = command.WhichOneof("op")
+        if commands.has_unknown_fields(command):
+            # The leader refuses these (INVALID_ARGUMENT); one that got into the log
+            # is refused here alike by every replica of this version.
+            return CommandError("the command carries fields this version does not know", Reason.INVALID_ARGUMENT)
         if name is None:
             return CommandError("empty command: no operation set", Reason.SYNTAX)
         error = self._check_limits(command)
@@ -227,6 +275,8 @@ class StateMachine:
             return error
         if name == "config_set":
             return self._config_set(txn, command.config_set)
+        if name == "set_version":
+            return self._set_version(txn, command.set_version.version)
         handler = HANDLERS.get(name)
         if handler is None:
             return CommandError(f"unknown command '{name}'", Reason.SYNTAX)
@@ -315,6 +365,14 @@ class StateMachine:
             callback(dict(self._settings))
         return commands.OK
 
+    def _set_version(self, txn: WriteTxn, version: int) -> object:
+        """Raise the log's semantics version (never lowers it: a late duplicate is a no-op)."""
+        if version > self.log_version:
+            txn.meta_put(_VERSION, _U32.pack(version))
+            self.log_version = version
+            log.info("the log's semantics version is now %d", version)
+        return commands.OK
+
     def _sync_settings(self) -> None:
         """Reload the replicated settings when the keyspace was replaced (start, snapshot install)."""
         generation = self._keyspace.generation
@@ -323,6 +381,8 @@ class StateMachine:
         with self._keyspace.reader() as txn:
             stored = {name[len(_SETTING):].decode(): value.decode()
                       for name, value in txn.meta_range(_SETTING, len(settings.PARAMS))}
+            version = txn.meta_get(_VERSION)
+        self.log_version = 1 if version is None else _U32.unpack(version)[0]
         self._settings, self._settings_generation = stored, generation
         self._enforce_settings()
         for callback in self.on_settings_change:

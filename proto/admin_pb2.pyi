@@ -28,23 +28,25 @@ class Member(_message.Message):
     def __init__(self, id: _Optional[str] = ..., zone: _Optional[str] = ..., grpc_address: _Optional[str] = ..., redis_address: _Optional[str] = ..., memcached_address: _Optional[str] = ..., raft_address: _Optional[str] = ..., http_address: _Optional[str] = ..., voter: bool = ...) -> None: ...
 
 class MemberStatus(_message.Message):
-    __slots__ = ("member", "connected", "match_index", "lag")
+    __slots__ = ("member", "connected", "match_index", "lag", "max_log_version")
     MEMBER_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_FIELD_NUMBER: _ClassVar[int]
     MATCH_INDEX_FIELD_NUMBER: _ClassVar[int]
     LAG_FIELD_NUMBER: _ClassVar[int]
+    MAX_LOG_VERSION_FIELD_NUMBER: _ClassVar[int]
     member: Member
     connected: bool
     match_index: int
     lag: int
-    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., connected: bool = ..., match_index: _Optional[int] = ..., lag: _Optional[int] = ...) -> None: ...
+    max_log_version: int
+    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., connected: bool = ..., match_index: _Optional[int] = ..., lag: _Optional[int] = ..., max_log_version: _Optional[int] = ...) -> None: ...
 
 class StatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class StatusReply(_message.Message):
-    __slots__ = ("id", "zone", "role", "leader_id", "term", "commit_index", "applied_index", "last_index", "members", "keys", "used_bytes", "maxmemory_bytes", "last_leader_contact_s", "appendfsync", "version", "cluster_id", "voter", "replicas", "replicas_connected")
+    __slots__ = ("id", "zone", "role", "leader_id", "term", "commit_index", "applied_index", "last_index", "members", "keys", "used_bytes", "maxmemory_bytes", "last_leader_contact_s", "appendfsync", "version", "cluster_id", "voter", "replicas", "replicas_connected", "log_version", "max_log_version", "apply_blocked")
     ID_FIELD_NUMBER: _ClassVar[int]
     ZONE_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +66,9 @@ class StatusReply(_message.Message):
     VOTER_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    LOG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MAX_LOG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    APPLY_BLOCKED_FIELD_NUMBER: _ClassVar[int]
     id: str
     zone: str
     role: str
@@ -83,7 +88,10 @@ class StatusReply(_message.Message):
     voter: bool
     replicas: _containers.RepeatedCompositeFieldContainer[Member]
     replicas_connected: int
-    def __init__(self, id: _Optional[str] = ..., zone: _Optional[str] = ..., role: _Optional[str] = ..., leader_id: _Optional[str] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., members: _Optional[_Iterable[_Union[MemberStatus, _Mapping]]] = ..., keys: _Optional[int] = ..., used_bytes: _Optional[int] = ..., maxmemory_bytes: _Optional[int] = ..., last_leader_contact_s: _Optional[float] = ..., appendfsync: _Optional[str] = ..., version: _Optional[str] = ..., cluster_id: _Optional[str] = ..., voter: bool = ..., replicas: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., replicas_connected: _Optional[int] = ...) -> None: ...
+    log_version: int
+    max_log_version: int
+    apply_blocked: str
+    def __init__(self, id: _Optional[str] = ..., zone: _Optional[str] = ..., role: _Optional[str] = ..., leader_id: _Optional[str] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., members: _Optional[_Iterable[_Union[MemberStatus, _Mapping]]] = ..., keys: _Optional[int] = ..., used_bytes: _Optional[int] = ..., maxmemory_bytes: _Optional[int] = ..., last_leader_contact_s: _Optional[float] = ..., appendfsync: _Optional[str] = ..., version: _Optional[str] = ..., cluster_id: _Optional[str] = ..., voter: bool = ..., replicas: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., replicas_connected: _Optional[int] = ..., log_version: _Optional[int] = ..., max_log_version: _Optional[int] = ..., apply_blocked: _Optional[str] = ...) -> None: ...
 
 class TopologyRequest(_message.Message):
     __slots__ = ()

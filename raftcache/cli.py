@@ -48,6 +48,10 @@ def _node_parser(sub) -> None:
     p.add_argument("--backup-dir", metavar="DIR", help="write automatic snapshots here (default: none)")
     p.add_argument("--backup-interval", type=float, metavar="SECONDS", help="seconds between automatic snapshots (default 3600)")
     p.add_argument("--backup-keep", type=int, metavar="N", help="automatic snapshots kept (default 24)")
+    p.add_argument("--max-log-version", type=int, metavar="N",
+                   help="newest log semantics version this node accepts (default: all its binary supports); "
+                   "holding every node at the old version keeps a rolling upgrade reversible "
+                   "(docs/operations.md)")
     p.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING")
 
 

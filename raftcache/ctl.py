@@ -197,8 +197,13 @@ def _print_status(reply, verb: str) -> None:
         print(f"node {reply.id} (zone {reply.zone}) role={reply.role} leader={reply.leader_id or '-'} term={reply.term}")
         print(f"index: commit={reply.commit_index} applied={reply.applied_index} last={reply.last_index}")
         print(f"keys={reply.keys} used={reply.used_bytes}B maxmemory={reply.maxmemory_bytes}B appendfsync={reply.appendfsync}")
+        print(f"log version={reply.log_version} (this node supports up to {reply.max_log_version})")
+        if reply.apply_blocked:
+            print(f"warning: applying nothing: {reply.apply_blocked}")
         for m in reply.members:
             extra = f" lag={m.lag}" if reply.role == "leader" and m.member.id != reply.id else ""
+            if m.max_log_version:
+                extra += f" supports-log-version={m.max_log_version}"
             state = "up" if m.connected else "down"
             print(f"  {m.member.id:<6} zone {m.member.zone:<4} {m.member.grpc_address:<22} {state}{extra}")
         zones = {m.member.zone for m in reply.members if m.member.voter}

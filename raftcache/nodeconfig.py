@@ -26,7 +26,7 @@ from raftcache.node.errors import ConfigError
 KEYS = (
     "id", "zone", "host", "base_port", "peers", "data_dir", "cluster_secret", "appendfsync",
     "maxmemory", "databases", "default_read", "redis_password",
-    "role", "restore", "join", "backup_dir", "backup_interval", "backup_keep",
+    "role", "restore", "join", "backup_dir", "backup_interval", "backup_keep", "max_log_version",
 )
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -73,8 +73,9 @@ def load(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> NodeC
     try:
         base_port = int(v.get("base_port", 7000))
         databases = int(v.get("databases", 16))
+        max_log_version = int(v.get("max_log_version", 0))
     except (TypeError, ValueError):
-        raise ConfigError("base_port and databases must be integers") from None
+        raise ConfigError("base_port, databases and max_log_version must be integers") from None
     peers_value = v.get("peers", "")
     specs = peers_value if isinstance(peers_value, list) else [s for s in str(peers_value).split(",") if s.strip()]
     data_dir = os.path.abspath(str(v.get("data_dir", "data")))
@@ -99,6 +100,7 @@ def load(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> NodeC
             data_dir=os.path.join(data_dir, "raft"),
             appendfsync=str(v.get("appendfsync", "everysec")),
             cluster_secret=str(v.get("cluster_secret", "")),
+            max_log_version=max_log_version,
         ),
         service=ServiceConfig(default_read=str(v.get("default_read", "linearizable"))),
         frontend=FrontendConfig(redis_password=str(v.get("redis_password", ""))),

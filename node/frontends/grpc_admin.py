@@ -109,6 +109,9 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             cluster_id=ops.cluster_id if ops else "",
             voter=ops.voter if ops else True,
             replicas_connected=ops.replicator.replicas_connected if ops else 0,
+            log_version=s["log_version"],
+            max_log_version=s["max_log_version"],
+            apply_blocked=s["apply_blocked"],
         )
         states = {m["id"]: m for m in s["members"]}
         raft_states = {}
@@ -119,7 +122,9 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             st = states.get(peer.id, {})
             connected = rs.connected if rs is not None else bool(st.get("connected")) or peer.id == s["id"]
             match = (rs.match_index or 0) if rs is not None else st.get("match_index", 0)
-            ms = reply.members.add(connected=connected or peer.id == s["id"], match_index=match)
+            version = (rs.max_version or 0) if rs is not None else st.get("max_log_version", 0)
+            ms = reply.members.add(connected=connected or peer.id == s["id"], match_index=match,
+                                   max_log_version=version)
             ms.member.CopyFrom(member_proto(peer))
             if s["role"] == "leader" and peer.id != s["id"]:
                 ms.lag = max(s["last_index"] - match, 0)

@@ -50,7 +50,7 @@ class FakeService:
         now_ms = time.time_ns() // 1_000_000
         if commands.is_read(command):
             return self.sm.read(command, now_ms), self.index
-        entry = pb.LogEntry(format=commands.LOG_FORMAT, now_ms=now_ms, seed=self._rng.getrandbits(63))
+        entry = pb.LogEntry(version=commands.MAX_VERSION, now_ms=now_ms, seed=self._rng.getrandbits(63))
         entry.command.CopyFrom(command)
         stamp(entry.command, now_ms)
         self.index += 1

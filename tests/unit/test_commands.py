@@ -42,24 +42,44 @@ def test_command_numbers_are_unique():
 
 
 def test_entry_round_trip():
-    entry = pb.LogEntry(format=commands.LOG_FORMAT, now_ms=1234, client_id="c", sequence=7, seed=99)
+    entry = pb.LogEntry(version=commands.MAX_VERSION, now_ms=1234, client_id="c", sequence=7, seed=99)
     entry.command.db = 3
     entry.command.set.key = b"k"
     entry.command.set.value = b"v"
-    decoded = commands.decode_entry(commands.encode_entry(entry))
-    assert decoded == entry
+    assert commands.decode_entries(commands.encode_entry(entry)) == [entry]
+    assert commands.decode_entries(commands.encode_batch([entry, entry])) == [entry, entry]
 
 
-@pytest.mark.parametrize("data", [b"", b"\x02junk", b"\x01\xff\xff\xff"])
+@pytest.mark.parametrize("data", [b"", b"\x02junk", b"\x01\xff\xff\xff", b"\x02"])
 def test_garbage_entries_do_not_decode(data):
     with pytest.raises(Exception):
-        commands.decode_entry(data)
+        commands.decode_entries(data)
 
 
-def test_unknown_format_is_refused():
-    entry = pb.LogEntry(format=99)
-    with pytest.raises(ValueError, match="format"):
-        commands.decode_entry(commands.encode_entry(entry))
+def test_a_newer_version_is_named_not_decoded():
+    newer = pb.LogEntry(version=commands.MAX_VERSION + 1)
+    for data in (commands.encode_entry(newer), commands.encode_batch([pb.LogEntry(version=1), newer])):
+        with pytest.raises(commands.NewerVersionError) as info:
+            commands.decode_entries(data)
+        assert info.value.version == commands.MAX_VERSION + 1
+    with pytest.raises(commands.NewerVersionError):
+        commands.decode_entries(commands.encode_entry(pb.LogEntry(version=2)), max_version=1)
+
+
+def test_unsigned_results_above_sint64_round_trip():
+    for value in ((1 << 63) - 1, 1 << 63, (1 << 64) - 1):
+        assert commands.from_value(pb.Value.FromString(commands.to_value(value).SerializeToString())) == value
+    with pytest.raises(ValueError):
+        commands.to_value(1 << 64)
+
+
+def test_unknown_fields_are_found_anywhere_in_a_command():
+    command = pb.Command(set=pb.Set(key=b"k", value=b"v"))
+    assert not commands.has_unknown_fields(command)
+    data = command.SerializeToString()
+    inner = command.set.SerializeToString() + bytes([0xB8, 0x3E, 0x01])  # field 999 inside Set
+    assert commands.has_unknown_fields(pb.Command.FromString(bytes([0x62, len(inner)]) + inner))
+    assert commands.has_unknown_fields(pb.Command.FromString(data + bytes([0xB8, 0x3E, 0x01])))
 
 
 @pytest.mark.parametrize(

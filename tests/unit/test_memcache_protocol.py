@@ -47,7 +47,7 @@ class LocalService:
             return self.sm.read(command, now), self.index
         stamp(command, now)
         self.index += 1
-        entry = commands.LogEntry(format=commands.LOG_FORMAT, now_ms=now, command=command)
+        entry = commands.LogEntry(version=commands.MAX_VERSION, now_ms=now, command=command)
         return self.sm.apply(self.index, commands.encode_entry(entry)), self.index
 
     def status(self) -> dict:

@@ -14,6 +14,7 @@ from raftcache.node.commands import OK, Replayed, Status
 from raftcache.node.config import KeyspaceConfig
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.keyspace import Keyspace, Record, ValueType
+from raftcache.node.errors import UpgradeRequiredError
 from raftcache.node.statemachine import DEDUP_WINDOW_MS, FatalApplyError, StateMachine
 from raftcache.node.statemachine import HANDLERS
 from raftcache.proto import commands_pb2 as pb
@@ -34,7 +35,7 @@ class Node:
     @staticmethod
     def entry(db=0, now_ms=NOW, client_id="", sequence=0, **op) -> bytes:
         return commands.encode_entry(pb.LogEntry(
-            format=1, now_ms=now_ms, client_id=client_id, sequence=sequence,
+            version=commands.MAX_VERSION, now_ms=now_ms, client_id=client_id, sequence=sequence,
             command=pb.Command(db=db, **op)))
 
     def run(self, db=0, now_ms=None, client_id="", sequence=0, **op):
@@ -90,11 +91,11 @@ def err(reason: Reason, message: str | None = None):
 
 def test_a_batch_applies_in_order_at_one_index_and_only_once(node):
     entries = [
-        pb.LogEntry(format=1, now_ms=NOW, command=pb.Command(set=Set(b"k", b"1"))),
-        pb.LogEntry(format=1, now_ms=NOW, command=pb.Command(incr_by=pb.IncrBy(key=b"k", delta=2))),
-        pb.LogEntry(format=1, now_ms=NOW, command=pb.Command(incr_by=pb.IncrBy(key=b"k", delta=1)),
+        pb.LogEntry(version=1, now_ms=NOW, command=pb.Command(set=Set(b"k", b"1"))),
+        pb.LogEntry(version=1, now_ms=NOW, command=pb.Command(incr_by=pb.IncrBy(key=b"k", delta=2))),
+        pb.LogEntry(version=1, now_ms=NOW, command=pb.Command(incr_by=pb.IncrBy(key=b"k", delta=1)),
                     client_id="c", sequence=1),
-        pb.LogEntry(format=1, now_ms=NOW, command=pb.Command(append=pb.Append(key=b"k", value=b"x"))),
+        pb.LogEntry(version=1, now_ms=NOW, command=pb.Command(append=pb.Append(key=b"k", value=b"x"))),
     ]
     data = commands.encode_batch(entries)
     results = node.sm.apply(5, data)
@@ -108,14 +109,15 @@ def test_a_batch_applies_in_order_at_one_index_and_only_once(node):
     assert node.run(client_id="c", sequence=1, incr_by=pb.IncrBy(key=b"n", delta=1)) == Replayed(4, 5)
 
 
-def test_a_batch_that_does_not_decode_is_fatal(node):
-    with pytest.raises(FatalApplyError):
-        node.sm.apply(1, commands.BATCH_MARKER + b"\xff\xff")
+def test_a_batch_that_does_not_decode_is_an_error_reply(node):
+    result = node.sm.apply(1, commands.BATCH_MARKER + b"\xff\xff")
+    assert err(Reason.INTERNAL)(result) and "does not decode" in result.message
+    assert node.ks.applied_index == 1, "the entry counts as applied: the next one follows"
 
 
 def test_every_command_has_a_handler():
     ops = {f.name for f in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields}
-    assert ops - {"config_set"} <= set(HANDLERS)  # the state machine applies config_set itself
+    assert ops - {"config_set", "set_version"} <= set(HANDLERS)  # the state machine applies these itself
 
 
 # ---------------------------------------------------------------- SET / GET
@@ -496,21 +498,53 @@ def test_replayed_indexes_are_skipped_even_after_restart(tmp_path):
     n.ks.close()
 
 
-@pytest.mark.parametrize("data", [b"", b"\x02garbage", b"\x01\xff\xff\xff", b"\x01" + pb.LogEntry(format=9).SerializeToString()])
-def test_undecodable_entries_are_fatal(node, data):
+@pytest.mark.parametrize("data", [b"", b"\x02garbage", b"\x01\xff\xff\xff", b"\x07"])
+def test_undecodable_entries_are_error_replies(node, data):
     node.run(set=Set(b"k", b"v"))
-    with pytest.raises(FatalApplyError):
-        node.sm.apply(node.index + 1, data)
+    result = node.sm.apply(node.index + 1, data)
+    assert err(Reason.INTERNAL)(result)
+    assert node.ks.applied_index == node.index + 1 and node.get(b"k") == b"v"
+
+
+def test_a_command_unknown_to_this_binary_is_refused_alike_everywhere(node):
+    raw = pb.LogEntry(version=1, now_ms=NOW).SerializeToString()
+    unknown_command = pb.Command(db=0).SerializeToString() + bytes([0xF8, 0x06, 0x01])   # field 111
+    data = commands.ENTRY_MARKER + raw + bytes([0x32, len(unknown_command)]) + unknown_command
+    result = node.sm.apply(1, data)
+    assert err(Reason.INVALID_ARGUMENT)(result) and "does not know" in result.message
+    assert node.ks.applied_index == 1
+
+
+def test_an_entry_of_a_newer_version_waits_for_an_upgrade(node):
+    node.run(set=Set(b"k", b"v"))
+    newer = commands.encode_entry(pb.LogEntry(version=commands.MAX_VERSION + 1, now_ms=NOW,
+                                              command=pb.Command(set=Set(b"k", b"new"))))
+    for _ in range(2):  # asked again on every tick: still waiting, nothing applied
+        with pytest.raises(UpgradeRequiredError, match="upgrade this node") as info:
+            node.sm.apply(node.index + 1, newer)
+        assert info.value.index == node.index + 1
     assert node.ks.applied_index == node.index and node.get(b"k") == b"v"
 
 
-def test_a_command_unknown_to_this_binary_is_fatal(node):
-    raw = pb.LogEntry(format=1, now_ms=NOW).SerializeToString()
-    unknown_command = pb.Command(db=0).SerializeToString() + bytes([0xF8, 0x06, 0x01])   # field 111
-    data = commands.ENTRY_MARKER + raw + bytes([0x32, len(unknown_command)]) + unknown_command
-    with pytest.raises(FatalApplyError, match="does not know"):
-        node.sm.apply(1, data)
-    assert node.ks.applied_index == 0
+def test_a_node_held_at_an_older_version_waits_too(tmp_path):
+    held = Node(str(tmp_path / "held"))
+    held.sm = StateMachine(held.ks, held.config, max_version=1)
+    entry = commands.encode_entry(pb.LogEntry(version=2, now_ms=NOW, command=pb.Command(set=Set(b"k", b"v"))))
+    with pytest.raises(UpgradeRequiredError):
+        held.sm.apply(1, entry)
+    assert StateMachine(held.ks, held.config).apply(1, entry) == OK  # the same keyspace, upgraded binary
+    held.ks.close()
+
+
+def test_set_version_raises_the_log_version_and_survives_restart(tmp_path):
+    path = str(tmp_path / "ks")
+    n = Node(path)
+    assert n.sm.log_version == 1, "a new keyspace starts at version 1 until the leader raises it"
+    assert n.run(set_version=pb.SetVersion(version=2)) == OK
+    assert n.sm.log_version == 2
+    assert n.run(set_version=pb.SetVersion(version=1)) == OK and n.sm.log_version == 2, "never lowered"
+    n.ks.close()
+    assert Node(path).sm.log_version == 2
 
 
 def test_retried_write_with_the_same_client_sequence_applies_once(node):
