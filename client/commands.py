@@ -39,8 +39,8 @@ def to_python(v: pb.Value):
     kind = v.WhichOneof("kind")
     if kind == "bulk":
         return v.bulk
-    if kind == "integer":
-        return v.integer
+    if kind in ("integer", "unsigned"):  # unsigned: above sint64 (memcached counters)
+        return getattr(v, kind)
     if kind == "nil" or kind is None:
         return None
     if kind == "status":

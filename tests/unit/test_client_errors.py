@@ -89,3 +89,9 @@ def test_error_values_inside_arrays_become_exception_instances():
     err.reason, err.message = "WRONGTYPE", "Operation against a key holding the wrong kind of value"
     one, two = to_python(v)
     assert one == 1 and isinstance(two, errors.WrongTypeError)
+
+
+def test_integers_above_sint64_come_back_as_python_ints():
+    """memcached counters are unsigned 64-bit: the node sends them as Value.unsigned."""
+    assert to_python(pb.Value(unsigned=(1 << 64) - 1)) == (1 << 64) - 1
+    assert to_python(pb.Value(integer=-(1 << 63))) == -(1 << 63)
