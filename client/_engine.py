@@ -4,7 +4,7 @@ One Engine per AsyncClient (and per sync Client, which runs one on its
 private event loop). It owns the Transport, the Topology and the write
 identity; client views (sessions, read levels, pipelines) share it.
 
-Write identity (DESIGN.md invariant 5): every write carries a client id and
+Write identity (docs/design.md invariant 5): every write carries a client id and
 a sequence number. The server's state machine remembers only the *last*
 (sequence, result) per client id and refuses an older sequence, so one id
 must never have two writes in flight: the second could overtake the first

@@ -6,7 +6,7 @@ caller passes the time and a random source, so tests are deterministic).
 Why writes may be retried at all: every write carries the client's id and
 a sequence number, and the server's state machine remembers the last
 (sequence, result) per client id; a retried write that was already applied
-returns the original result instead of running again (DESIGN.md invariant 5).
+returns the original result instead of running again (docs/design.md invariant 5).
 """
 
 from __future__ import annotations

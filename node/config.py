@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from raftcache.node.errors import ConfigError
 
-#: Port offsets from a node's base port (DESIGN.md "Ports and processes").
+#: Port offsets from a node's base port (docs/design.md "Ports and processes").
 PORT_OFFSETS = {"grpc": 0, "redis": 1, "memcached": 2, "raft": 3, "http": 4}
 FSYNC_POLICIES = ("always", "everysec", "no")
 READ_LEVELS = ("linearizable", "lease", "bounded", "any")

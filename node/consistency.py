@@ -1,4 +1,4 @@
-"""Read consistency levels (DESIGN.md "Reads: consistency levels"): the value type.
+"""Read consistency levels (docs/design.md "Read levels"): the value type.
 
 Parsing and naming only; the service decides how each level is served.
 """

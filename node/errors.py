@@ -7,7 +7,7 @@ prefix, memcached CLIENT_ERROR / SERVER_ERROR); this module owns none of them.
 
 Command errors are *values*: the state machine returns a `CommandError`
 instead of raising, because an exception inside a Raft apply would wedge the
-cluster (PYSYNCOBJ.md item 4).
+cluster (docs/design.md, PySyncObj note 4).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ guarantee) whatever is inserted or deleted meanwhile.
 
 The environment runs without per-commit fsync (the Raft log rebuilds it);
 `applied_index` is committed in the same transaction as the data it covers
-(DESIGN.md invariant 3). Snapshots written by `copy_to` are fsynced.
+(docs/design.md invariant 3). Snapshots written by `copy_to` are fsynced.
 """
 
 from __future__ import annotations
@@ -946,7 +946,7 @@ def rebase_copy(path: str) -> int:
 
     The new cluster's Raft log starts again at index 1, so the copy's
     applied_index is reset to 0 (otherwise the state machine would skip the
-    new log's entries as already applied, PYSYNCOBJ.md item 6); the index the
+    new log's entries as already applied, docs/design.md, PySyncObj note 6); the index the
     copy covered is kept as `restored_from_index` for status and audits.
     Record.index values (memcached CAS uniques) are kept as they are.
     Returns the old applied_index. Call before any node opens the copy.

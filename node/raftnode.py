@@ -2,7 +2,7 @@
 
 Owns the overrides of PySyncObj 0.3.17's private handlers (pinned; re-check
 on upgrade): Figure-2 append-entries handling (the follower truncation bug of
-PYSYNCOBJ.md item 7), fast back-up on a term conflict, next-index handling
+docs/design.md, PySyncObj note 7), fast back-up on a term conflict, next-index handling
 that never moves backwards on success, journal flushes before
 acknowledgements (appendfsync=always), and the peer cipher. The Replicator
 (node/replication.py) is its only user. Must not touch: lmdb, protocol

@@ -5,7 +5,7 @@ a `SyncObj` subclass with exactly one `@replicated` method taking encoded
 entry bytes), the fsync policy of the
 Raft journal (our AOF), the snapshot hooks, proposal deadlines, the
 leader-lease and leader-contact clocks, and the fix for PySyncObj's follower
-log-truncation bug (PYSYNCOBJ.md item 7). Must not touch: protocol parsing,
+log-truncation bug (docs/design.md, PySyncObj note 7). Must not touch: protocol parsing,
 lmdb (snapshots go through the injected `SnapshotHooks`), the command set.
 
 Durability (`ReplicationConfig.appendfsync`), like Redis's appendfsync:
@@ -131,7 +131,7 @@ class Replicator:
         members: every voting member, `me` included.
         apply: `apply(index, data) -> result`, called on the Raft thread for
             every committed entry, in order; it must not raise for a semantic
-            failure (an exception stops this node's progress, PYSYNCOBJ.md 4).
+            failure (an exception stops this node's progress, docs/design.md, PySyncObj note 4).
         snapshot: keyspace hooks for log compaction and snapshot install.
         on_fatal: called once, on the Raft thread, when `apply` raises; the
             node then makes no further progress (replicas must never diverge).
@@ -530,7 +530,7 @@ class Replicator:
         were queued meanwhile. RaftNode's pre-vote makes followers that heard
         from this leader within that time refuse to help elect another, so
         the lease holds unless clocks run at very different rates (the
-        "lease" read level of DESIGN.md, not a proof of leadership). No lease
+        "lease" read level of docs/design.md, not a proof of leadership). No lease
         while leadership is being handed over: the target may already lead.
         """
         node = self._node

@@ -3,7 +3,7 @@
 Owns the leader check, forwarding writes (and strong reads) to the leader,
 stamping entries (the leader's clock, relative TTLs made absolute, a random
 seed), proposing through the Replicator and waiting for apply, and the read
-barriers of each consistency level (DESIGN.md "Reads: consistency levels").
+barriers of each consistency level (docs/design.md "Read levels").
 Writes proposed in one event-loop turn are group-committed as one LogBatch.
 Also runs the leader-only active-expiry loop, which proposes deletions.
 
@@ -285,7 +285,7 @@ class Service:
                         if not client_id:
                             # A forward that fails may still have been logged (the leader died
                             # after committing it): retries carry one identity, so the state
-                            # machine applies the write once (DESIGN.md invariant 5).
+                            # machine applies the write once (docs/design.md invariant 5).
                             lane = self._lanes.take()
                             client_id, sequence = lane
                         self.stats["forwarded"] += 1
@@ -634,7 +634,7 @@ async def execute_many(service: "Service", requests: list, forward: bool = True)
         if leader and leader != service.config.id and service.forwarder is not None:
             # A batch that fails may still have been logged in part (the leader died
             # after committing it): its writes carry identities the one-by-one retry
-            # reuses, so each is applied once (DESIGN.md invariant 5).
+            # reuses, so each is applied once (docs/design.md invariant 5).
             requests, lanes = service.lanes_for(requests)
             try:
                 try:

@@ -1,7 +1,7 @@
 """The deterministic state machine: applies committed log entries to the keyspace.
 
 `apply(index, data)` decodes one log entry and runs it in one keyspace write
-transaction whose commit also records `applied_index` (DESIGN.md invariant 3),
+transaction whose commit also records `applied_index` (docs/design.md invariant 3),
 through a chain of thin wrappers, etcd-style:
 
     skip replays → decode (version gate) → dedup (invariant 5)

@@ -1,7 +1,7 @@
 """`raftcache up`: a local cluster, one `raftcache node` process per node.
 
 Node i (0-based) is n{i+1} in zone a, b, c, … with ports B+10i+0 gRPC, +1
-Redis, +2 memcached, +3 Raft, +4 HTTP (DESIGN.md "Ports and processes").
+Redis, +2 memcached, +3 Raft, +4 HTTP (docs/design.md "Ports and processes").
 Writes DATA_DIR/cluster.json (id, zone, pid, endpoints, data dir and the
 argv that restarts each node), prints a ready line once a leader is elected,
 reports a node whose process dies and keeps the others running (restarting

@@ -45,8 +45,8 @@ class ReplyError(Exception):
 
 
 # ------------------------------------------------------------------ error map
-# The one table from domain reasons to memcached reply lines (STYLE.md "One
-# error map per protocol"). None: use "SERVER_ERROR <message>".
+# The one table from domain reasons to memcached reply lines (one error
+# map per protocol). None: use "SERVER_ERROR <message>".
 _REASON_LINES: dict[Reason, bytes | None] = {
     Reason.NOT_INTEGER: NON_NUMERIC,
     Reason.WRONGTYPE: b"CLIENT_ERROR Operation against a key holding the wrong kind of value\r\n",

@@ -334,7 +334,7 @@ class RespError(Exception):
         self.text = text
 
 
-#: One table: raftcache Reason -> RESP error prefix (STYLE.md "one error map per protocol").
+#: One table: raftcache Reason -> RESP error prefix (one error map per protocol).
 ERROR_PREFIX = {
     Reason.WRONGTYPE: "WRONGTYPE",
     Reason.OUT_OF_MEMORY: "OOM",

@@ -10,7 +10,7 @@ Keys (database 0, prefixed `chaos:`):
 gRPC workers use raw stubs with (client_id, sequence) on every write and
 retry a write with the *same* sequence until it has a definite answer or its
 deadline passes (then it is `unknown`); that is how the SDK works and what
-DESIGN.md invariant 5 promises. redis-py workers cannot deduplicate: a write
+docs/design.md invariant 5 promises. redis-py workers cannot deduplicate: a write
 whose connection breaks is `unknown`, never retried (redis-py's own retries
 are turned off so that no hidden retry can apply a command twice).
 

@@ -67,7 +67,7 @@ def test_backup_round_trip_restores_identical_records(keyspace, tmp_path):
         assert records(ks) == records(keyspace)          # keys, values, types, deadlines, CAS indexes
         with ks.reader() as r:
             assert r.meta_get(b"dedup/c/client") == b"\x00" * 16
-        # PYSYNCOBJ.md item 6: the new cluster's log starts again at 1, so the
+        # docs/design.md, PySyncObj note 6: the new cluster's log starts again at 1, so the
         # restored keyspace must not claim to have applied index 9.
         assert ks.applied_index == 0
         with ks.writer(2) as txn:

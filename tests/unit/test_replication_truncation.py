@@ -1,4 +1,4 @@
-"""Regression test for PySyncObj's follower log-truncation bug (PYSYNCOBJ.md item 7).
+"""Regression test for PySyncObj's follower log-truncation bug (docs/design.md, PySyncObj note 7).
 
 A follower that receives an overlapping (re-sent) append_entries batch must
 truncate only from the first conflicting entry (Raft paper, Figure 2), and a
