@@ -14,7 +14,6 @@ from raftcache import __version__
 from raftcache.node.errors import RaftcacheError
 
 DEFAULT_BASE_PORT = 7000
-DEFAULT_ENDPOINT = f"127.0.0.1:{DEFAULT_BASE_PORT}"
 
 
 def _node_parser(sub) -> None:
@@ -79,11 +78,16 @@ def _ctl_parser(sub) -> None:
     from raftcache import ctl
 
     p = sub.add_parser("ctl", help="admin command line (gRPC)", description="Talk to a node over gRPC.")
-    p.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help=f"node gRPC address HOST:PORT (default {DEFAULT_ENDPOINT})")
+    p.add_argument("--endpoint", action="append", default=None, metavar="HOST:PORT",
+                   help="a node's gRPC address; repeat it (or separate with commas) to name several, tried in "
+                   f"turn (default: every node of --data-dir, else {ctl.DEFAULT_ENDPOINT})")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="the data dir of `raftcache up`: its cluster.json gives the endpoints and its "
+                   "cluster.secret the secret")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per call (default 5)")
     p.add_argument("--cluster-secret", default=None,
                    help="cluster secret for backup and membership verbs (default: RAFTCACHE_CLUSTER_SECRET, "
-                   "else ./raftcache-data/cluster.secret as written by `raftcache up`)")
+                   "else DATA_DIR/cluster.secret with --data-dir)")
     ctl.add_verbs(p.add_subparsers(dest="verb", metavar="VERB", required=True))
 
 

@@ -6,10 +6,13 @@ transfer-leader, health. Values are printed as text when they are valid
 UTF-8, as Python bytes literals otherwise. Errors are one line on stderr
 and exit status 1.
 
-Membership and leadership verbs find the leader themselves (Status on
---endpoint, then the leader's address from Topology). Backup and the
-membership verbs send the cluster secret (--cluster-secret, else
-RAFTCACHE_CLUSTER_SECRET, else ./raftcache-data/cluster.secret).
+Endpoints: every --endpoint given, else every node of --data-dir's
+cluster.json (as `raftcache up` writes it), else 127.0.0.1:7000; they are
+tried in turn until one answers. Membership and leadership verbs find the
+leader themselves (Status, then the leader's address from Topology). Backup
+and the membership verbs send the cluster secret (--cluster-secret, else
+RAFTCACHE_CLUSTER_SECRET, else DATA_DIR/cluster.secret with --data-dir);
+an authentication error names where the secret came from.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import time
 import grpc
 
 from raftcache.node import commands, grpc_codec
-from raftcache.node.errors import CommandError, RaftcacheError
+from raftcache.node.errors import CommandError, RaftcacheError, Reason
 from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2, cache_pb2_grpc
 from raftcache.proto import commands_pb2 as pb
 
@@ -126,14 +129,55 @@ class _Node:
 
 
 def run(args) -> int:
-    node = _Node(args.endpoint, args.timeout)
     try:
+        node = _first_answering(endpoints(args), args.timeout) if args.verb != "verify" else None
         return _dispatch(node, args)
     except CommandError as e:
-        print(f"raftcache: error: {e.reason.value}: {e.message}", file=sys.stderr)
+        message = e.message
+        if e.reason is Reason.UNAUTHENTICATED:
+            message += f" (the cluster secret came from {secret_source(args)})"
+        print(f"raftcache: error: {e.reason.value}: {message}", file=sys.stderr)
     except RaftcacheError as e:
         print(f"raftcache: error: {e.message}", file=sys.stderr)
     return 1
+
+
+DEFAULT_ENDPOINT = "127.0.0.1:7000"
+
+
+def endpoints(args) -> list[str]:
+    """The gRPC endpoints to try: --endpoint (repeatable, comma-separated), else the
+    nodes of --data-dir's cluster.json, else the default."""
+    given = [e.strip() for value in (getattr(args, "endpoint", None) or []) for e in value.split(",") if e.strip()]
+    if given:
+        return given
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir:
+        path = os.path.join(data_dir, "cluster.json")
+        try:
+            with open(path) as f:
+                nodes = json.load(f)["nodes"]
+            return [n["grpc"] for n in nodes]
+        except FileNotFoundError:
+            raise RaftcacheError(f"{path} does not exist: is --data-dir the directory `raftcache up` was "
+                                 "given?") from None
+        except (ValueError, KeyError, TypeError) as e:
+            raise RaftcacheError(f"{path} is not a cluster description: {e}") from None
+    return [DEFAULT_ENDPOINT]
+
+
+def _first_answering(addresses: list[str], timeout_s: float) -> "_Node":
+    """A _Node for the first endpoint that answers Status; a clear error naming every one tried."""
+    failures = []
+    for address in addresses:
+        node = _Node(address, timeout_s)
+        try:
+            node.call(node.admin.Status, admin_pb2.StatusRequest())
+            return node
+        except RaftcacheError as e:
+            failures.append(e.message)
+    hint = "" if len(addresses) > 1 else " (name the cluster with --endpoint HOST:PORT or --data-dir DIR)"
+    raise RaftcacheError("; ".join(failures) + hint)
 
 
 def _dispatch(node: _Node, args) -> int:
@@ -218,20 +262,34 @@ def _print_status(reply, verb: str) -> None:
 # ---------------------------------------------------------------- operations
 
 SECRET_METADATA = "x-raftcache-secret"
-DEFAULT_SECRET_FILE = os.path.join("raftcache-data", "cluster.secret")
+def _secret_and_source(args) -> tuple[str, str]:
+    if getattr(args, "cluster_secret", None):
+        return args.cluster_secret, "--cluster-secret"
+    if os.environ.get("RAFTCACHE_CLUSTER_SECRET"):
+        return os.environ["RAFTCACHE_CLUSTER_SECRET"], "RAFTCACHE_CLUSTER_SECRET"
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir:
+        path = os.path.join(data_dir, "cluster.secret")
+        try:
+            with open(path) as f:
+                return f.read().strip(), path
+        except FileNotFoundError:
+            raise RaftcacheError(f"{args.verb} needs the cluster secret and {path} does not exist") from None
+    raise RaftcacheError(
+        f"{args.verb} needs the cluster secret: pass --data-dir (its cluster.secret), --cluster-secret, "
+        "or set RAFTCACHE_CLUSTER_SECRET")
 
 
 def cluster_secret(args) -> str:
-    secret = getattr(args, "cluster_secret", None) or os.environ.get("RAFTCACHE_CLUSTER_SECRET")
-    if secret:
-        return secret
+    return _secret_and_source(args)[0]
+
+
+def secret_source(args) -> str:
+    """Where the cluster secret this command sent came from (for error messages)."""
     try:
-        with open(DEFAULT_SECRET_FILE) as f:
-            return f.read().strip()
-    except FileNotFoundError:
-        raise RaftcacheError(
-            f"{args.verb} needs the cluster secret: set RAFTCACHE_CLUSTER_SECRET or --cluster-secret "
-            "(`raftcache up` keeps it in DATA_DIR/cluster.secret)") from None
+        return _secret_and_source(args)[1]
+    except RaftcacheError:
+        return "nowhere: none was given"
 
 
 def _metadata(args) -> tuple:

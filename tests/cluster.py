@@ -64,12 +64,14 @@ def _ports_free(base: int) -> bool:
     return True
 
 
-def free_base_port() -> int:
-    """A base port whose five ports (PORT_OFFSETS) are free right now."""
+def free_base_port(nodes: int = 1) -> int:
+    """A base port whose five ports (PORT_OFFSETS) are free right now, and those of
+    `nodes` - 1 more nodes at base + 10, base + 20, … (as `raftcache up` lays them out)."""
     for _ in range(500):
         base = random.randrange(20000, 60000, 10)
-        if base not in _used_bases and _ports_free(base):
-            _used_bases.add(base)
+        bases = [base + 10 * i for i in range(nodes)]
+        if not _used_bases.intersection(bases) and all(_ports_free(b) for b in bases):
+            _used_bases.update(bases)
             return base
     raise RuntimeError("no free port range found")
 

@@ -21,7 +21,7 @@ def run(*args, timeout=30, **kw) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def up(tmp_path):
-    base = free_base_port()  # node 1's ports are checked free; nodes 2-3 use base+10, base+20
+    base = free_base_port(nodes=3)
     data = tmp_path / "data"
     proc = subprocess.Popen([*RAFTCACHE, "up", "--nodes", "3", "--base-port", str(base), "--data-dir", str(data)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -102,3 +102,33 @@ def test_node_with_bad_configuration_says_what_is_wrong(tmp_path):
 def test_every_command_has_help(args):
     r = run(*args, "--help")
     assert r.returncode == 0 and "usage: raftcache" in r.stdout
+
+
+def test_ctl_finds_the_cluster_from_its_data_dir(up, tmp_path):
+    proc, base, data, ready = up
+    assert run("ctl", "--data-dir", str(data), "set", "k", "from-data-dir").stdout.strip() == "OK"
+    nodes = json.loads((data / "cluster.json").read_text())["nodes"]
+    os.kill(nodes[0]["pid"], signal.SIGKILL)  # the first endpoint is dead: the next one answers
+    got = run("ctl", "--data-dir", str(data), "get", "k")
+    assert got.returncode == 0 and got.stdout.strip() == "from-data-dir", got.stderr
+    status = run("ctl", "--data-dir", str(data), "status")
+    assert status.returncode == 0 and "log version=" in status.stdout
+    # the secret comes from DATA_DIR/cluster.secret; a wrong one is named in the error
+    env = {k: v for k, v in os.environ.items() if k != "RAFTCACHE_CLUSTER_SECRET"}
+    moved = run("ctl", "--data-dir", str(data), "transfer-leader", env=env, timeout=60)
+    assert moved.returncode == 0, moved.stderr
+    wrong = run("ctl", "--data-dir", str(data), "--cluster-secret", "not-it", "transfer-leader", env=env)
+    assert wrong.returncode == 1 and "came from --cluster-secret" in wrong.stderr
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    missing = run("ctl", "--data-dir", str(other), "status")
+    assert missing.returncode == 1 and "cluster.json does not exist" in missing.stderr
+
+
+def test_ctl_names_what_it_tried():
+    ports = [free_base_port(), free_base_port()]
+    r = run("ctl", "--timeout", "1", "--endpoint", f"127.0.0.1:{ports[0]}", "--endpoint", f"127.0.0.1:{ports[1]}",
+            "status")
+    assert r.returncode == 1 and str(ports[0]) in r.stderr and str(ports[1]) in r.stderr
+    r = run("ctl", "--timeout", "1", "--endpoint", f"127.0.0.1:{ports[0]}", "status")
+    assert "--data-dir" in r.stderr
