@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 
 import grpc
+from raftcache import readlevel
 from raftcache.client.errors import ConfigError
 from raftcache.client.retry import RetryPolicy
 from raftcache.proto import cache_pb2
 
 _LEVELS = {
     "": cache_pb2.ReadConsistency.DEFAULT,
-    "default": cache_pb2.ReadConsistency.DEFAULT,
     "linearizable": cache_pb2.ReadConsistency.LINEARIZABLE,
     "lease": cache_pb2.ReadConsistency.LEASE,
     "bounded": cache_pb2.ReadConsistency.BOUNDED,
@@ -41,19 +41,11 @@ class ReadLevel:
             return DEFAULT_LEVEL
         if isinstance(value, ReadLevel):
             return value
-        name, _, arg = str(value).strip().lower().partition(":")
-        if name not in _LEVELS:
-            raise ConfigError(f"unknown read consistency {value!r}: expected linearizable, lease, "
-                              "bounded:<ms>, any or min_index:<n>")
-        name = "" if name == "default" else name
         try:
-            if name == "bounded":
-                return cls(name, bound_ms=int(arg))
-            if name == "min_index":
-                return cls(name, min_index=int(arg or 0))
-        except ValueError:
-            raise ConfigError(f"bad read consistency argument in {value!r}") from None
-        return cls(name)
+            level, bound_ms, min_index = readlevel.parse(str(value))
+        except readlevel.ReadLevelError as e:
+            raise ConfigError(str(e)) from None
+        return cls(level, bound_ms=bound_ms, min_index=min_index)
 
     @property
     def any_node(self) -> bool:
@@ -73,11 +65,7 @@ class ReadLevel:
         out.min_index = self.min_index
 
     def __str__(self) -> str:
-        if self.level == "bounded":
-            return f"bounded:{self.bound_ms}"
-        if self.level == "min_index":
-            return f"min_index:{self.min_index}"
-        return self.level or "default"
+        return readlevel.spell(self.level, self.bound_ms, self.min_index)
 
 
 DEFAULT_LEVEL = ReadLevel()

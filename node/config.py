@@ -13,6 +13,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 
+from raftcache import readlevel
 from raftcache.node.errors import ConfigError
 
 #: Port offsets from a node's base port (docs/design.md "Ports and processes").
@@ -121,8 +122,12 @@ class ServiceConfig:
     expiry_batch: int = 200              # most keys deleted by one active-expiry proposal
 
     def validate(self) -> None:
-        if self.default_read not in READ_LEVELS:
-            raise ConfigError(f"default read level must be one of {', '.join(READ_LEVELS)}")
+        try:
+            level = readlevel.parse(self.default_read)[0]
+        except readlevel.ReadLevelError as e:
+            raise ConfigError(f"default read level: {e}") from None
+        if level not in READ_LEVELS:
+            raise ConfigError("the default read level must be linearizable, lease, bounded:<ms> or any")
         if self.request_timeout_s <= 0:
             raise ConfigError("request_timeout_s must be positive")
         if self.expiry_interval_s <= 0 or self.expiry_batch <= 0:

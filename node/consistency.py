@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 
-LEVELS = ("linearizable", "lease", "bounded", "any", "min_index")
+from raftcache import readlevel
+from raftcache.readlevel import LEVELS, ReadLevelError  # noqa: F401 (re-exported)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -20,22 +21,13 @@ class ReadConsistency:
 
     @classmethod
     def parse(cls, text: str) -> "ReadConsistency":
-        """Parse `linearizable`, `lease`, `any`, `bounded:<ms>` or `min_index:<n>`."""
-        name, _, arg = text.strip().lower().partition(":")
-        if name not in LEVELS:
-            raise ValueError(f"unknown read level {text!r}: expected one of {', '.join(LEVELS)}")
-        if name == "bounded":
-            return cls(name, bound_ms=int(arg or 0))
-        if name == "min_index":
-            return cls(name, min_index=int(arg or 0))
-        return cls(name)
+        """Parse any spelling raftcache.readlevel accepts ("default": the node's level, i.e.
+        an empty level). Raises ReadLevelError (a ValueError) listing the valid levels."""
+        level, bound_ms, min_index = readlevel.parse(text)
+        return cls(level, bound_ms=bound_ms, min_index=min_index)
 
     def __str__(self) -> str:
-        if self.level == "bounded":
-            return f"bounded:{self.bound_ms}"
-        if self.level == "min_index":
-            return f"min_index:{self.min_index}"
-        return self.level
+        return readlevel.spell(self.level, self.bound_ms, self.min_index)
 
 
 LINEARIZABLE = ReadConsistency("linearizable")

@@ -99,7 +99,7 @@ class Service:
         self._keyspace = keyspace
         self.forwarder = forwarder
         self._coalescer = WriteCoalescer(MAX_BATCH_ENTRIES)
-        self._default = ReadConsistency(config.service.default_read)
+        self._default = ReadConsistency.parse(config.service.default_read)
         self._node_settings = settings.node_defaults(config)
         self._settings_changed(statemachine.settings)
         statemachine.on_settings_change.append(self._settings_changed)

@@ -34,7 +34,8 @@ def _node_parser(sub) -> None:
     p.add_argument("--appendfsync", choices=["always", "everysec", "no"], help="log fsync policy (default everysec)")
     p.add_argument("--maxmemory", help="keyspace size at which writes are refused, e.g. 512mb, 2gb (default 1gb)")
     p.add_argument("--databases", type=int, help="number of databases (default 16)")
-    p.add_argument("--default-read", choices=["linearizable", "lease", "bounded", "any"], help="read level when a request names none")
+    p.add_argument("--default-read", metavar="LEVEL",
+                   help="read level when a request names none: linearizable (default), lease, bounded:<ms>, any")
     p.add_argument("--redis-password", help="AUTH password for the Redis port (default none)")
     p.add_argument("--role", choices=["voter", "replica"],
                    help="voter (default), or replica: a non-voting read replica of the --peers voters")

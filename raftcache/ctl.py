@@ -24,12 +24,13 @@ import time
 
 import grpc
 
+from raftcache import readlevel
 from raftcache.node import commands, grpc_codec
+from raftcache.node.consistency import ReadConsistency, ReadLevelError
 from raftcache.node.errors import CommandError, RaftcacheError, Reason
 from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2, cache_pb2_grpc
 from raftcache.proto import commands_pb2 as pb
 
-_LEVELS = ["linearizable", "lease", "any"]
 
 
 def add_verbs(sub) -> None:
@@ -40,7 +41,8 @@ def add_verbs(sub) -> None:
     p = sub.add_parser("get", help="GET a key")
     p.add_argument("key")
     p.add_argument("--db", type=int, default=0)
-    p.add_argument("--consistency", choices=_LEVELS, default=None, help="read level (default: the node's)")
+    p.add_argument("--consistency", default=None, metavar="LEVEL",
+                   help=f"read level: {readlevel.USAGE} (default: the node's)")
     p = sub.add_parser("set", help="SET a key")
     p.add_argument("key")
     p.add_argument("value")
@@ -124,7 +126,10 @@ class _Node:
     def execute(self, command: pb.Command, level: str | None = None):
         req = cache_pb2.Request(command=command)
         if level:
-            req.consistency.level = cache_pb2.ReadConsistency.Level.Value(level.upper())
+            try:
+                grpc_codec.consistency_to_proto(ReadConsistency.parse(level), req.consistency)
+            except ReadLevelError as e:
+                raise RaftcacheError(str(e)) from None
         return commands.from_value(self.call(self.cache.Execute, req).value)
 
 
