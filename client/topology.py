@@ -48,6 +48,13 @@ class Topology:
         self._members: dict[str, NodeState] = {}  # by address; empty until the first answer
         self._seed_states = {a: NodeState(a) for a in self.seeds}
 
+    def __repr__(self) -> str:
+        members = ", ".join(
+            f"{n.id or '?'}@{n.zone or '?'}={n.address}{' (leader)' if n.id and n.id == self.leader_id else ''}"
+            f"{f' lag={n.lag}' if n.lag else ''}" for n in self.nodes())
+        state = f"term {self.term}, leader {self.leader_id or 'unknown'}" if self.known else "not yet discovered"
+        return f"Topology({state}: {members})"
+
     # ------------------------------------------------------------ updates
 
     @property

@@ -159,10 +159,15 @@ def build(keyspace, path: str, *, cluster_id: str, term: int, node_id: str, zone
         shutil.rmtree(work, ignore_errors=True)
 
 
+def open_private(path: str):
+    """Open `path` for writing, created 0600: a backup holds every value of the keyspace."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+
+
 def _write_file(out_path: str, meta: BackupMeta, data_path: str) -> None:
     meta_bytes = json.dumps(meta.to_json(), sort_keys=True).encode()
     h = hashlib.sha256()
-    with open(out_path, "wb") as out:
+    with open_private(out_path) as out:
         def put(b: bytes) -> None:
             h.update(b)
             out.write(b)
@@ -289,7 +294,7 @@ def extract_data(path: str, out: str, meta: BackupMeta | None = None, offset: in
     if meta is None or offset is None:
         meta, offset = read_meta(path)
     remaining = meta.data_bytes
-    with open(path, "rb") as f, open(out, "wb") as o:
+    with open(path, "rb") as f, open_private(out) as o:
         f.seek(offset)
         while remaining:
             chunk = f.read(min(CHUNK_BYTES, remaining))

@@ -255,7 +255,11 @@ def _print_status(reply, verb: str) -> None:
                 extra += f" supports-log-version={m.max_log_version}"
             state = "up" if m.connected else "down"
             print(f"  {m.member.id:<6} zone {m.member.zone:<4} {m.member.grpc_address:<22} {state}{extra}")
-        zones = {m.member.zone for m in reply.members if m.member.voter}
+        voters = [m for m in reply.members if m.member.voter]
+        if voters and len(voters) % 2 == 0:
+            print(f"warning: {len(voters)} voters: an even number tolerates no more failures than "
+                  f"{len(voters) - 1} would (a majority is {len(voters) // 2 + 1}); use an odd number")
+        zones = {m.member.zone for m in voters}
         if len(zones) < 3:
             print(f"warning: voters span {len(zones)} zone(s); losing one zone may lose the quorum (use at least 3)")
     else:
@@ -338,7 +342,7 @@ def _backup(node: _Node, args) -> int:
     start = time.monotonic()
     show = False
     try:
-        with open(part, "wb") as f:
+        with backup.open_private(part) as f:
             for chunk in stream:
                 if chunk.HasField("info"):
                     info = chunk.info

@@ -74,6 +74,7 @@ def test_backup_under_write_load_restores_the_same_keyspace(clusters, tmp_path):
         follower = src.followers()[0]
         out = src.ctl("backup", "--out", path, endpoint=follower)      # online, on a follower
         assert "backup" in out.stdout and os.path.exists(path)
+        assert os.stat(path).st_mode & 0o777 == 0o600, "a backup holds every value: owner only"
         before = len(load.acked)
         load.wait_for(before + 100)                                     # writes went on meanwhile
     assert load.failures == []

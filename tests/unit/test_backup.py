@@ -58,6 +58,7 @@ def test_backup_round_trip_restores_identical_records(keyspace, tmp_path):
     meta = take(keyspace, path)
     assert (meta.applied_index, meta.term, meta.key_count, meta.cluster_id) == (9, 3, 4, "rc-test")
     assert backup.verify(str(path)) == meta
+    assert path.stat().st_mode & 0o777 == 0o600, "a backup holds every value: owner only"
 
     node = tmp_path / "node"
     got, restored = backup.restore_into(str(path), str(node), str(node / "keyspace"), str(node / "raft"))

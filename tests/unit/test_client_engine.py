@@ -302,3 +302,16 @@ def test_topology_is_refreshed_periodically_while_calls_are_made():
             return c.topology.leader_id
     assert run(main()) == "n3"
     assert sum(1 for m, _, _ in fake.calls if m == "topology") >= 6   # two rounds over three nodes
+
+
+def test_topology_prints_what_it_knows():
+    from raftcache.client.topology import Topology
+    from raftcache.proto import admin_pb2
+
+    topo = Topology(["127.0.0.1:7000"], zone="b")
+    assert "not yet discovered" in repr(topo) and "127.0.0.1:7000" in repr(topo)
+    reply = admin_pb2.TopologyReply(leader_id="n1", term=4)
+    for i, zone in enumerate("ab"):
+        reply.members.add(id=f"n{i + 1}", zone=zone, grpc_address=f"127.0.0.1:70{i}0", voter=True)
+    topo.apply([reply], now=0.0)
+    assert str(topo) == "Topology(term 4, leader n1: n1@a=127.0.0.1:7000 (leader), n2@b=127.0.0.1:7010)"
