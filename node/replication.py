@@ -571,6 +571,11 @@ class Replicator:
         return all(reported.get(n, 0) >= version for n in others)
 
     @property
+    def waiting_to_join(self) -> bool:
+        """Started with --join and not yet contacted by a leader (it does not campaign)."""
+        return self._join_wait
+
+    @property
     def apply_blocked(self) -> str:
         """Why this node applies nothing right now ("" when it does): an entry that
         needs a newer binary (see UpgradeRequiredError)."""

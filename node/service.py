@@ -570,7 +570,12 @@ class Service:
         """What Admin.Status, INFO and /status report about this node."""
         raft = self._raft
         ks = self._keyspace.stats()
-        role = "leader" if raft.is_leader else ("follower" if raft.leader_id else "candidate")
+        if raft.is_leader:
+            role = "leader"
+        elif raft.leader_id:
+            role = "follower"
+        else:
+            role = "joining" if raft.waiting_to_join else "candidate"
         members = []
         states = {m.id: m for m in raft.members_status()}
         for peer in self.config.members:

@@ -172,7 +172,11 @@ def test_add_a_fourth_node_under_load_then_remove_a_follower_and_the_leader(clus
     c = clusters(3)
     with Load(addresses(c), prefix="s", max_ops=20_000, reads=True) as load:
         load.wait_for(100)
-        n4 = c.add_node("n4", "a")
+        n4 = c.new_node("n4", "a")
+        c.spawn_ready(n4)
+        waiting = c.status(n4)
+        assert (waiting.role, waiting.leader_id) == ("joining", ""), "it waits to be added; it does not campaign"
+        c.ctl("add-node", n4.peer.spec(), "--wait-timeout", "30", endpoint=c.alive_nodes()[0])
         load.addresses.append(n4.grpc_address)
         assert_voters(c, ["n1", "n2", "n3", "n4"])
         mark = len(load.acked)
