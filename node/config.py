@@ -149,8 +149,9 @@ class FrontendConfig:
 class NodeConfig:
     id: str = "n1"
     zone: str = "a"
-    host: str = "127.0.0.1"              # address this node binds and advertises
+    host: str = "127.0.0.1"              # address this node binds (and its peers reach it at)
     base_port: int = 7000                # ports: base + PORT_OFFSETS
+    advertise: str = ""                  # HOST:BASEPORT clients reach this node at (topology); "" = host:base_port
     peers: tuple[Peer, ...] = ()         # every voting member, this node included
     keyspace: KeyspaceConfig = field(default_factory=KeyspaceConfig)
     replication: ReplicationConfig = field(default_factory=ReplicationConfig)
@@ -160,6 +161,14 @@ class NodeConfig:
     @property
     def self_peer(self) -> Peer:
         return Peer(self.id, self.zone, self.host, self.base_port)
+
+    @property
+    def advertised_peer(self) -> Peer:
+        """This node as clients outside its network reach it (--advertise), else self_peer."""
+        if not self.advertise:
+            return self.self_peer
+        host, _, port = self.advertise.rpartition(":")
+        return Peer(self.id, self.zone, host, int(port))
 
     @property
     def members(self) -> tuple[Peer, ...]:
@@ -174,6 +183,10 @@ class NodeConfig:
             raise ConfigError(f"bad node id {self.id!r}: letters, digits, '_', '.', '-'")
         if not 1 <= self.base_port <= 65535 - max(PORT_OFFSETS.values()):
             raise ConfigError("base port out of range")
+        if self.advertise:
+            host, _, port = self.advertise.rpartition(":")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535 - max(PORT_OFFSETS.values()):
+                raise ConfigError(f"bad --advertise {self.advertise!r}: use HOST:BASEPORT, e.g. localhost:7010")
         ids = [p.id for p in self.members]
         if len(set(ids)) != len(ids):
             raise ConfigError("peer ids must be unique")

@@ -8,7 +8,10 @@ DATA_DIR/membership.json; and the operator verbs that change the cluster
 Replicator's callback API. Must not touch: LMDB, protocol parsing.
 
 A member this node learns of from the log (added on another node) is named
-by asking its gRPC port (Raft port - 3 by the port convention) for Status.
+by asking its gRPC port (Raft port - 3 by the port convention) for Status;
+the same answer gives the member's *advertised* address (its --advertise:
+where clients outside the nodes' network reach it), which the Topology the
+SDK reads lists.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 
 import grpc
 
@@ -29,6 +33,8 @@ log = logging.getLogger(__name__)
 
 MEMBERSHIP_FILE = "membership.json"
 _RAFT_TO_GRPC = PORT_OFFSETS["raft"] - PORT_OFFSETS["grpc"]
+#: How long after a failed probe a member is asked again.
+PROBE_RETRY_S = 2.0
 
 
 def peer_from_raft_address(address: str, id: str | None = None, zone: str = "?") -> Peer:
@@ -43,9 +49,13 @@ class Membership:
     so that writes reach a leader that joined after start.
     """
 
-    def __init__(self, path: str, me: Peer, configured: list[Peer], replicator, forwarder_peers: dict):
+    def __init__(self, path: str, me: Peer, configured: list[Peer], replicator, forwarder_peers: dict,
+                 advertised: Peer | None = None):
         self._path = path
         self.me = me
+        #: id -> the member as clients reach it (from its Status); this node's from its config.
+        self._advertised: dict[str, Peer] = {me.id: advertised or me}
+        self._probe_failed: dict[str, float] = {}   # raft address -> time.monotonic() of the last failure
         self._replicator = replicator
         self._forwarder_peers = forwarder_peers
         self._known: dict[str, Peer] = {}          # raft address -> Peer
@@ -102,13 +112,22 @@ class Membership:
                 return peer
         return None
 
+    def advertised(self, peer: Peer) -> Peer:
+        """`peer` as clients reach it (its --advertise, once its Status told us), else itself."""
+        return self._advertised.get(peer.id, peer)
+
     async def refresh(self) -> None:
-        """Name voters learnt from the log, persist the view when it changed."""
-        unknown = [a for a in self._replicator.voter_addresses() if a not in self._known]
-        for address in unknown:
-            if address not in self._probing:
-                self._probing.add(address)
-                asyncio.ensure_future(self._probe(address))
+        """Name voters learnt from the log and learn their advertised addresses;
+        persist the view when it changed."""
+        now = time.monotonic()
+        for address in self._replicator.voter_addresses():
+            peer = self._known.get(address)
+            if peer is not None and peer.id in self._advertised:
+                continue
+            if address in self._probing or now - self._probe_failed.get(address, -PROBE_RETRY_S) < PROBE_RETRY_S:
+                continue
+            self._probing.add(address)
+            asyncio.ensure_future(self._probe(address))
         snapshot = [p.spec() for p in self.voters()]
         if snapshot != self._saved_voters:
             self._saved_voters = snapshot
@@ -119,18 +138,23 @@ class Membership:
         await self.refresh()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        while self._probing and loop.time() < deadline:
+        while self._probing.difference(self._known) and loop.time() < deadline:  # members still unnamed
             await asyncio.sleep(0.02)
         return self.voters()
 
     async def _probe(self, address: str) -> None:
-        guess = peer_from_raft_address(address)
+        guess = self._known.get(address) or peer_from_raft_address(address)
         try:
             async with grpc.aio.insecure_channel(guess.address("grpc")) as channel:
                 reply = await admin_pb2_grpc.AdminStub(channel).Status(admin_pb2.StatusRequest(), timeout=1.0)
-            self.learn(Peer(reply.id, reply.zone, guess.host, guess.base_port))
+            peer = Peer(reply.id, reply.zone, guess.host, guess.base_port)
+            self.learn(peer)
+            advertised = reply.advertised.grpc_address if reply.HasField("advertised") else ""
+            host, _, port = advertised.rpartition(":")
+            self._advertised[peer.id] = Peer(peer.id, peer.zone, host, int(port)) if port.isdigit() else peer
+            self._probe_failed.pop(address, None)
         except grpc.aio.AioRpcError:
-            pass  # retried on the next refresh
+            self._probe_failed[address] = time.monotonic()  # asked again after PROBE_RETRY_S
         finally:
             self._probing.discard(address)
 

@@ -100,7 +100,7 @@ def run(config: NodeConfig, ops_config: OperationsConfig | None = None) -> int:
     forwarder = GrpcForwarder(forwarder_peers, config.replication.cluster_secret, config.service.request_timeout_s)
     service = Service(config, statemachine, replicator, keyspace, forwarder)
     membership = Membership(os.path.join(data_dir, MEMBERSHIP_FILE), config.self_peer, voters, replicator,
-                            forwarder_peers)
+                            forwarder_peers, advertised=config.advertised_peer)
     replicator.start()
     try:
         try:

@@ -28,6 +28,9 @@ def _node_parser(sub) -> None:
     p.add_argument("--zone", help="availability zone label (default a)")
     p.add_argument("--host", help="address to bind and advertise (default 127.0.0.1)")
     p.add_argument("--base-port", type=int, help="gRPC port; Redis +1, memcached +2, Raft +3, HTTP +4 (default 7000)")
+    p.add_argument("--advertise", metavar="HOST:BASEPORT",
+                   help="where clients outside the nodes' network reach this node (its ports follow BASEPORT); "
+                   "the topology the SDK reads lists it (default: --host and --base-port)")
     p.add_argument("--peers", help="every member, this node included: ID@ZONE=HOST:BASEPORT,...")
     p.add_argument("--data-dir", help="directory for the log, snapshots and keyspace (default ./data)")
     p.add_argument("--cluster-secret", help="shared secret of the Raft and forwarding ports (prefer RAFTCACHE_CLUSTER_SECRET)")

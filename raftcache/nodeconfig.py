@@ -24,7 +24,7 @@ from raftcache.node.config import (
 from raftcache.node.errors import ConfigError
 
 KEYS = (
-    "id", "zone", "host", "base_port", "peers", "data_dir", "cluster_secret", "appendfsync",
+    "id", "zone", "host", "base_port", "advertise", "peers", "data_dir", "cluster_secret", "appendfsync",
     "maxmemory", "databases", "default_read", "redis_password",
     "role", "restore", "join", "backup_dir", "backup_interval", "backup_keep", "max_log_version",
 )
@@ -94,6 +94,7 @@ def load(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> NodeC
         zone=zone,
         host=host,
         base_port=base_port,
+        advertise=str(v.get("advertise", "") or ""),
         peers=peers,
         keyspace=keyspace,
         replication=ReplicationConfig(

@@ -113,6 +113,8 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             max_log_version=s["max_log_version"],
             apply_blocked=s["apply_blocked"],
         )
+        if ops is not None:
+            reply.advertised.CopyFrom(member_proto(ops.membership.advertised(ops.membership.me), voter=ops.voter))
         states = {m["id"]: m for m in s["members"]}
         raft_states = {}
         if ops is not None:
@@ -135,11 +137,12 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     async def Topology(self, request, context):
         s = self._service.status()
         reply = admin_pb2.TopologyReply(leader_id=s["leader_id"], term=s["term"])
-        for peer in await self._voters(s):
-            reply.members.append(member_proto(peer))
         ops = self._ops
+        advertised = ops.membership.advertised if ops is not None else (lambda peer: peer)
+        for peer in await self._voters(s):
+            reply.members.append(member_proto(advertised(peer)))
         if ops is not None and not ops.voter:
-            reply.members.append(member_proto(ops.membership.me, voter=False))
+            reply.members.append(member_proto(advertised(ops.membership.me), voter=False))
         return reply
 
     # ------------------------------------------------------------ backups

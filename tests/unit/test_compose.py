@@ -69,7 +69,8 @@ def test_commands_match_the_integration_tests(compose, tmp_path, monkeypatch):
         flags = {a for a in svc["command"] if a.startswith("--")}
         missing = expected - flags
         assert not missing, f"{name} lacks {missing} that the integration tests pass"
-        unknown = flags - expected - {"--backup-dir", "--backup-interval", "--backup-keep"}
+        # --advertise: tests/integration/test_advertise.py
+        unknown = flags - expected - {"--backup-dir", "--backup-interval", "--backup-keep", "--advertise"}
         assert not unknown, f"{name} passes {unknown}, which no integration test exercises"
 
 
@@ -99,7 +100,7 @@ def test_named_volumes_health_checks_and_ports(compose):
             published.add(host_port)
             container_ports.add(container_port)
         base = args.base_port
-        assert container_ports == {base + PORT_OFFSETS[k] for k in ("grpc", "redis", "memcached")}
+        assert container_ports == {base + PORT_OFFSETS[k] for k in ("grpc", "redis", "memcached", "http")}
         assert base + PORT_OFFSETS["raft"] not in container_ports   # peers only
 
 
@@ -114,3 +115,15 @@ def test_dockerfile_runs_the_raftcache_entry_point():
 def test_peer_specs_parse():
     for spec in "n1@a=n1:7000,n2@b=n2:7000,n3@c=n3:7000".split(","):
         Peer.parse(spec)
+
+
+def test_every_node_advertises_its_published_ports(compose):
+    """The SDK on the host reaches each node at its advertised address: those ports must be published."""
+    parser = cli.build_parser()
+    for name, svc in _services(compose):
+        config = nodeconfig.load(parser.parse_args(svc["command"]), {"RAFTCACHE_CLUSTER_SECRET": "s"})
+        advertised = config.advertised_peer
+        published = dict((int(x) for x in str(mapping).split(":")) for mapping in svc["ports"])
+        for kind in ("grpc", "redis", "memcached", "http"):
+            assert published.get(advertised.port(kind)) == config.port(kind), f"{name}: {kind} not published"
+        assert advertised.host == "localhost"
