@@ -93,7 +93,7 @@ def run(config: NodeConfig, ops_config: OperationsConfig | None = None) -> int:
     readonly = ops_config.role == "replica"
     voters = [p for p in config.members if not (readonly and p.id == config.id)]
     replicator = Replicator(
-        config.replication, config.self_peer, voters, apply, KeyspaceSnapshots(keyspace), on_fatal=fatal,
+        config.replication, config.self_peer, voters, apply, KeyspaceSnapshots(statemachine), on_fatal=fatal,
         readonly=readonly, join=ops_config.join, max_version=max_version,
     )
     forwarder_peers = {p.id: p for p in voters}
@@ -118,20 +118,20 @@ def run(config: NodeConfig, ops_config: OperationsConfig | None = None) -> int:
 
 
 class KeyspaceSnapshots:
-    """The replicator's SnapshotHooks over the keyspace."""
+    """The replicator's SnapshotHooks over the state machine."""
 
-    def __init__(self, keyspace):
-        self._keyspace = keyspace
+    def __init__(self, statemachine):
+        self._sm = statemachine
 
     @property
     def applied_index(self) -> int:
-        return self._keyspace.applied_index
+        return self._sm.applied_index
 
     def save(self, path: str) -> int:
-        return self._keyspace.copy_to(path)
+        return self._sm.snapshot(path)
 
     def load(self, path: str) -> None:
-        self._keyspace.restore_from(path)
+        self._sm.restore(path)
 
 
 @dataclasses.dataclass

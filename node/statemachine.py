@@ -440,8 +440,10 @@ class StateMachine:
         return self._keyspace.copy_to(path)
 
     def restore(self, path: str) -> None:
-        """Replace the keyspace (data, applied_index, dedup table) with a snapshot."""
+        """Replace the keyspace (data, applied_index, dedup table, replicated settings)
+        with a snapshot; the settings it holds are in force at once (status, CONFIG GET)."""
         self._keyspace.restore_from(path)
+        self._sync_settings()
 
 
 #: The merged dispatch table (node/transactions reads it for MULTI/EXEC).

@@ -732,3 +732,16 @@ def test_changes_counts_writes_that_changed_something(node):
     assert node.sm.changes == 2
     node.run(**{"del": pb.Del(keys=[b"k", b"b"])})
     assert node.sm.changes == 3
+
+
+def test_a_restored_snapshot_puts_its_settings_in_force_at_once(tmp_path):
+    """A node that joins through a snapshot reports the cluster's CONFIG SET values
+    before it applies anything else (ctl status once showed the node's own maxmemory)."""
+    source = Node(str(tmp_path / "source"), maxmemory_bytes=1 << 30)
+    source.run(config_set=pb.ConfigSet(parameters=[pb.ConfigPair(name="maxmemory", value="256mb")]))
+    assert source.sm.snapshot(str(tmp_path / "snap")) == source.index
+    joiner = Node(str(tmp_path / "joiner"), maxmemory_bytes=1 << 30)
+    assert joiner.sm.limits.maxmemory_bytes == 1 << 30
+    joiner.sm.restore(str(tmp_path / "snap"))
+    assert joiner.sm.limits.maxmemory_bytes == 256 << 20
+    assert joiner.sm.settings["maxmemory"] == str(256 << 20)
