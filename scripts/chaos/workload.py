@@ -99,6 +99,7 @@ class _Definite(Exception):
 class GrpcWorker(threading.Thread):
     """One client process talking gRPC to the nodes, starting with `targets[0]`."""
 
+    attempt_timeout_s = 6.0  # one attempt's deadline; the write is retried (same sequence) until write_timeout_s
     READ_LEVELS = (("linearizable", 45), ("lease", 15), ("bounded:250", 15), ("any", 15), ("min_index", 10))
     OPS = (("write", 25), ("read", 35), ("cas", 10), ("incr", 15), ("add", 15))
 
@@ -145,7 +146,7 @@ class GrpcWorker(threading.Thread):
                 raise TimeoutError(last)
             node_id, stub = self._stub()
             try:
-                reply = stub.Execute(request, timeout=min(remaining, 6.0))
+                reply = stub.Execute(request, timeout=min(remaining, self.attempt_timeout_s))
             except grpc.RpcError as e:
                 err = error_from_status(e.code(), e.details(), e.trailing_metadata())
                 last = f"{node_id}: {err.reason.value}: {err.message[:120]}"
