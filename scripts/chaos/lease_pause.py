@@ -142,6 +142,20 @@ def cycle(cluster, history: W.History, keys: W.Keys, n: int, args, faults: list[
         reader.close()
 
 
+def exposed_reads(history: list[dict], faults: list[dict]) -> dict:
+    """Lease reads sent to the paused leader after the new leader acknowledged a write: the ones a
+    lease outliving leadership would have answered with an overwritten value (the test's power)."""
+    leases = [op for op in history if op.get("level") == "lease"]
+    exposed = 0
+    for fault in faults:
+        acked = [op["t1"] for op in history if op["f"] == "write" and op["status"] == "ok"
+                 and op["t0"] > fault["start"] and op["t1"] < fault["end"]]
+        first = min(acked, default=None)
+        exposed += sum(1 for op in leases if op["status"] == "ok" and first is not None
+                       and first < op["t0"] <= fault["end"] and op["node"] == fault["target"])
+    return {"sent": len(leases), "ok": sum(op["status"] == "ok" for op in leases), "exposed_ok": exposed}
+
+
 def main(argv: list[str] | None = None) -> int:
     from scripts.chaos.cluster import ChaosCluster
 
@@ -178,11 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     result = checker.verdict(history.ops, faults)
     if meta.get("aborted") and result["valid"] is not False:
         result["valid"] = None
-    leases = [op for op in history.ops if op.get("level") == "lease"]
-    result["lease_reads"] = {"sent": len(leases), "ok": sum(op["status"] == "ok" for op in leases),
-                             "answered_after_pause_start": sum(
-                                 op["status"] == "ok" and any(f["start"] <= op["t0"] <= f["end"] for f in faults)
-                                 for op in leases)}
+    result["lease_reads"] = exposed_reads(history.ops, faults)
     result["run"] = meta
     result["faults"] = faults
     with open(os.path.join(out, "faults.json"), "w") as f:
