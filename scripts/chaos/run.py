@@ -232,7 +232,8 @@ def run_inside(args, network) -> int:
         result["valid"] = None if result["valid"] is not False else False
     with open(os.path.join(args.out, "verdict.json"), "w") as f:
         json.dump(result, f, indent=1, default=str)
-    print(json.dumps({k: result[k] for k in ("valid", "anomalies", "undecided", "linearizable", "lease_linearizable", "acknowledged_writes",
+    print(json.dumps({k: result[k] for k in ("valid", "anomalies", "undecided", "linearizable", "lease_linearizable",
+                                              "acknowledged_writes",
                                               "acknowledged_writes_lost", "max_staleness_ms", "staleness_violations",
                                               "read_index_anomalies", "faults_injected",
                                               "availability")} | {"operations": result["operations"]["total"],
