@@ -35,10 +35,20 @@ Checks:
 2. Lost writes: every acknowledged `add` is in the final set; a register's
    final value is not older than its newest acknowledged write (by commit
    index); a counter's final value covers every acknowledged increment.
-3. Staleness of weaker reads, from log indices: a read that saw applied
-   index I, invoked at t0, is stale by t0 - (earliest completion before t0 of
-   any acknowledged write with index > I). Bounded reads are compared with
-   their bound; min_index reads must have seen at least their index.
+3. Every successful read at every level, judged by the value it returned
+   (not by the index the server reports): a value never written (or whose
+   write was reported failed) is an anomaly; a read is stale by t0 - (the
+   acknowledgement of the earliest write that certainly replaced its value:
+   committed at a higher index, or invoked after the value was in place), and
+   over its level's bound (0 for linearizable and lease, <ms> for bounded) is
+   a violation; `min_index:n` reads must not return a value replaced at an
+   index <= n. A read whose value contradicts the index its reply reports is
+   a read-index anomaly.
+
+Verdict: `valid` is False on any anomaly above (a lease linearizability
+failure included), None when nothing was proven wrong but the history could
+not be fully checked (a search out of budget, a key without a successful
+final read), True otherwise. Exit status 0, 1, 2 respectively.
 """
 
 from __future__ import annotations
@@ -295,7 +305,7 @@ def check_lost_writes(history: list[dict]) -> dict:
     for op in history:
         if op.get("final") and op["status"] == "ok":
             finals[op["key"]] = op
-    lost, phantom, notes = [], [], []
+    lost, phantom, duplicated, notes = [], [], [], []
     by_key: dict[str, list[dict]] = defaultdict(list)
     for op in history:
         if not op.get("final"):
@@ -328,8 +338,8 @@ def check_lost_writes(history: list[dict]) -> dict:
             seen = int(final["result"] or 0)
             if seen < acked:
                 lost.append({"key": key, "why": f"counter {seen} < {acked} acknowledged increments"})
-            if seen > acked + maybe:
-                phantom.append({"key": key, "why": f"counter {seen} > {acked} acknowledged + {maybe} unknown"})
+            if seen > acked + maybe:  # an increment applied more than once
+                duplicated.append({"key": key, "why": f"counter {seen} > {acked} acknowledged + {maybe} unknown"})
         if writes:
             done = [op for op in writes if op["status"] == "ok" and op.get("index") is not None
                     and not (op["f"] == "cas" and not op["result"])]
@@ -348,80 +358,208 @@ def check_lost_writes(history: list[dict]) -> dict:
                                      "why": f"final value {value!r} is older (index {writer['index']}) "
                                             f"than the acknowledged write at index {newest['index']}"})
     return {"acknowledged_writes": acknowledged, "lost": len(lost), "lost_examples": lost[:20],
-            "phantom": len(phantom), "phantom_examples": phantom[:20], "notes": notes}
+            "phantom": len(phantom), "phantom_examples": phantom[:20],
+            "duplicated": len(duplicated), "duplicated_examples": duplicated[:20], "notes": notes}
 
 
-# ---------------------------------------------------------------- staleness
+# ---------------------------------------------------------------- reads at every level
 
 
 def _level_name(level) -> str:
     return (level or "linearizable").split(":", 1)[0]
 
 
+def _bound_ms(level) -> float | None:
+    """How stale (ms, from the value's overwrite) a read at this level may be; None: no bound."""
+    name = _level_name(level)
+    if name in ("linearizable", "default", "lease"):
+        return 0.0
+    if name == "bounded":
+        return float(str(level).split(":", 1)[1])
+    return None
+
+
+def _took_effect(op: dict) -> bool:
+    """An acknowledged mutation that certainly changed the state (a CAS that failed its test did not)."""
+    return op["status"] == "ok" and not (op["f"] == "cas" and not op["result"])
+
+
+def _may_have_written(op: dict) -> bool:
+    return op["status"] == "unknown" or _took_effect(op)
+
+
+class _SuffixMin:
+    """min(t1) over the entries whose sort key is > (or >=) a threshold, in O(log n)."""
+
+    def __init__(self, pairs: list[tuple[float, float]]):
+        pairs = sorted(pairs)
+        self.keys = [k for k, _ in pairs]
+        self.mins = [math.inf] * (len(pairs) + 1)
+        for i in range(len(pairs) - 1, -1, -1):
+            self.mins[i] = min(pairs[i][1], self.mins[i + 1])
+
+    def above(self, threshold: float) -> float:
+        return self.mins[bisect.bisect_right(self.keys, threshold)]
+
+
+class _RegisterKey:
+    """When each value of one register was overwritten, from its writes and the reads that observed them."""
+
+    def __init__(self, ops: list[dict]):
+        self.writers = {op["value"]: op for op in ops if op["f"] in ("write", "cas") and op["status"] != "fail"}
+        self.failed = {op["value"] for op in ops if op["f"] in ("write", "cas") and op["status"] == "fail"}
+        seen_at: dict = {}
+        for op in ops:
+            if op["f"] == "read" and op["status"] == "ok" and op["result"] is not None:
+                w = self.writers.get(op["result"])
+                if w is not None and op["t1"] is not None and op["t1"] >= w["t0"]:
+                    seen_at[op["result"]] = min(seen_at.get(op["result"], math.inf), op["t1"])
+        self.seen_at = seen_at
+        acked = [op for op in ops if op["f"] in ("write", "cas") and _took_effect(op)]
+        self.first_ack = min((op["t1"] for op in acked), default=math.inf)
+        self.by_index = _SuffixMin([(op["index"], op["t1"]) for op in acked if op.get("index") is not None])
+        self.by_start = _SuffixMin([(op["t0"], op["t1"]) for op in acked])
+        self.index_of_first_write = min((op["index"] for op in acked if op.get("index") is not None),
+                                        default=math.inf)
+
+    def known(self, value) -> bool:
+        return value is None or (value in self.writers and _may_have_written(self.writers[value]))
+
+    def overwritten_at(self, value) -> float:
+        """Earliest acknowledgement of a write that certainly came after `value`'s (inf: none)."""
+        if value is None:  # no deletes in this model: any write replaces the initial absence for good
+            return self.first_ack
+        w = self.writers[value]
+        done = min(w["t1"] if w["status"] == "ok" and w["t1"] is not None else math.inf,
+                   self.seen_at.get(value, math.inf))
+        t = self.by_start.above(done)  # writes invoked after this value was in place
+        if w["status"] == "ok" and w.get("index") is not None:
+            t = min(t, self.by_index.above(w["index"]))  # writes committed after it
+        return t
+
+    def overwritten_by_index(self, value, n: int) -> bool:
+        """True when an acknowledged write at an index <= n certainly replaced `value`."""
+        if value is None:
+            return self.index_of_first_write <= n
+        w = self.writers[value]
+        if w["status"] != "ok" or w.get("index") is None:
+            return False
+        k = bisect.bisect_right(self.by_index.keys, w["index"])
+        return k < len(self.by_index.keys) and self.by_index.keys[k] <= n
+
+
+class _CounterKey:
+    """A counter only grows (positive increments): it reached r when an increment returned r."""
+
+    def __init__(self, ops: list[dict]):
+        incrs = [op for op in ops if op["f"] == "incr"]
+        self.ceiling = sum(int(op["value"]) for op in incrs if op["status"] != "fail")
+        self.by_result = _SuffixMin([(int(op["result"]), op["t1"]) for op in incrs
+                                     if op["status"] == "ok" and op["result"] is not None])
+        self.by_result_index = [(int(op["result"]), op["index"]) for op in incrs
+                                if op["status"] == "ok" and op["result"] is not None and op.get("index") is not None]
+
+    def known(self, value) -> bool:
+        seen = 0 if value is None else int(value)
+        return 0 <= seen <= self.ceiling
+
+    def overwritten_at(self, value) -> float:
+        return self.by_result.above(0 if value is None else int(value))
+
+    def overwritten_by_index(self, value, n: int) -> bool:
+        seen = 0 if value is None else int(value)
+        return any(result > seen and index <= n for result, index in self.by_result_index)
+
+
 def check_staleness(history: list[dict]) -> dict:
-    """Staleness of reads that report the applied index they saw; see the module docstring."""
-    acked = sorted((op["index"], op["t1"]) for op in history
-                   if op["f"] in ("write", "cas", "incr", "add") and op["status"] == "ok"
-                   and op.get("index") is not None and op["t1"] is not None)
-    indices = [a[0] for a in acked]
-    suffix_min = [math.inf] * (len(acked) + 1)
-    for k in range(len(acked) - 1, -1, -1):
-        suffix_min[k] = min(acked[k][1], suffix_min[k + 1])
-    # Per key: (index, value) of known-index writes, to check a read's value against its index.
-    writes_by_key: dict = defaultdict(list)
-    writer_index: dict[tuple[str, object], int | None] = {}
+    """Every successful read, at every level, judged by the value it returned (module docstring, check 3).
+
+    - never written: a register value no write (or unknown write) produced, or
+      one whose write was reported failed; a counter value above every
+      increment that may have happened.
+    - staleness: the read started after a write that certainly replaced the
+      value it returned had been acknowledged; by how long. Over the level's
+      bound (0 for linearizable and lease, <ms> for bounded) is a violation;
+      `any` has no bound. A `min_index:n` read must not return a value replaced
+      by an acknowledged write at an index <= n, nor report an index < n.
+    - read-index anomalies: the value contradicts the index the reply reports.
+    """
+    by_key: dict[str, list[dict]] = defaultdict(list)
     for op in history:
-        if op["f"] in ("write", "cas") and op["status"] != "fail" and not (op["f"] == "cas" and op["status"] == "ok"
-                                                                            and not op["result"]):
-            writer_index[(op["key"], op["value"])] = op.get("index") if op["status"] == "ok" else None
-            if op["status"] == "ok" and op.get("index") is not None and not (op["f"] == "cas" and not op["result"]):
-                writes_by_key[op["key"]].append((op["index"], op["value"]))
-    writes_by_key = {key: ([i for i, _ in sorted(lst, key=lambda w: w[0])], [v for _, v in sorted(lst, key=lambda w: w[0])])
-                     for key, lst in writes_by_key.items()}
+        by_key[op["key"]].append(op)
+    keys = {key: (_CounterKey(ops) if model_for(ops) is CounterModel else _RegisterKey(ops))
+            for key, ops in by_key.items()}
     levels: dict[str, dict] = {}
-    violations = []
-    # A value written after the index the read reports, or older than a write at or below that index:
-    # the reply's index does not describe the state the read returned (not a staleness violation).
-    index_anomalies = []
+    violations, never_written = [], []
     for op in history:
-        if op["f"] not in ("read", "read_set") or op["status"] != "ok" or op.get("index") is None or op.get("final"):
+        if op["f"] != "read" or op["status"] != "ok":
             continue
         level = op.get("level") or "linearizable"
         name = _level_name(level)
-        stats = levels.setdefault(name, {"reads": 0, "max_staleness_ms": 0.0, "over_bound": 0})
+        stats = levels.setdefault(name, {"reads": 0, "max_staleness_ms": 0.0, "over_bound": 0,
+                                         "without_index": 0})
         stats["reads"] += 1
-        seen = op["index"]
-        k = bisect.bisect_right(indices, seen)
-        stale_s = max(0.0, op["t0"] - suffix_min[k])
-        stats["max_staleness_ms"] = max(stats["max_staleness_ms"], round(stale_s * 1000, 3))
-        bound_ms = None
-        if name == "bounded":
-            bound_ms = float(level.split(":", 1)[1])
-        elif name in ("linearizable", "lease"):
-            bound_ms = 0.0
-        if bound_ms is not None and stale_s * 1000 > bound_ms:
+        stats["without_index"] += op.get("index") is None
+        key = keys[op["key"]]
+        value = op["result"]
+        if not key.known(value):
+            why = "written by a write reported failed" if value in getattr(key, "failed", ()) else "never written"
+            never_written.append({"id": op["id"], "key": op["key"], "level": level, "value": value, "why": why})
+            continue
+        stale_s = max(0.0, op["t0"] - key.overwritten_at(value))
+        stale_ms = round(stale_s * 1000, 3)
+        stats["max_staleness_ms"] = max(stats["max_staleness_ms"], stale_ms)
+        bound = _bound_ms(level)
+        if bound is not None and stale_s * 1000 > bound:
             stats["over_bound"] += 1
-            violations.append({"id": op["id"], "level": level, "staleness_ms": round(stale_s * 1000, 3)})
+            violations.append({"id": op["id"], "key": op["key"], "level": level, "value": value,
+                               "staleness_ms": stale_ms})
         if name == "min_index":
             wanted = int(level.split(":", 1)[1])
-            if seen < wanted:
+            if op.get("index") is not None and op["index"] < wanted:
                 stats["over_bound"] += 1
-                violations.append({"id": op["id"], "level": level, "why": f"saw index {seen} < {wanted}"})
-        # The value must be the key's value at the index the read reports.
-        if op["f"] == "read" and op["key"] in writes_by_key:
-            value = op["result"]
-            idxs, vals = writes_by_key[op["key"]]
-            k = bisect.bisect_right(idxs, seen)
-            widx = writer_index.get((op["key"], value))
-            if widx is not None and widx > seen:
-                index_anomalies.append({"id": op["id"], "level": level, "why": f"read {value!r} written at index "
-                                                                          f"{widx}, after the index {seen} it saw"})
-            elif widx is not None and k and idxs[k - 1] > widx:
-                index_anomalies.append({"id": op["id"], "level": level, "why": f"read {value!r} (index {widx}) but "
-                                                                          f"{vals[k - 1]!r} was written at "
-                                                                          f"{idxs[k - 1]} <= {seen}"})
+                violations.append({"id": op["id"], "level": level, "why": f"saw index {op['index']} < {wanted}"})
+            elif key.overwritten_by_index(value, wanted):
+                stats["over_bound"] += 1
+                violations.append({"id": op["id"], "level": level, "value": value,
+                                   "why": f"value replaced by an acknowledged write at an index <= {wanted}"})
+    index_anomalies = _read_index_anomalies(history)
     return {"levels": levels, "violations": len(violations), "violation_examples": violations[:20],
+            "never_written": len(never_written), "never_written_examples": never_written[:20],
             "index_anomalies": len(index_anomalies), "index_anomaly_examples": index_anomalies[:20]}
+
+
+def _read_index_anomalies(history: list[dict]) -> list[dict]:
+    """Register reads whose value contradicts the applied index their reply reports: the value was
+    written after that index, or an acknowledged write at or below it replaced the value (e.g. a
+    write applied twice: its value came back after a later write)."""
+    writes_by_key: dict = defaultdict(list)
+    writer_index: dict[tuple[str, object], int | None] = {}
+    for op in history:
+        if op["f"] in ("write", "cas") and _may_have_written(op):
+            writer_index[(op["key"], op["value"])] = op.get("index") if op["status"] == "ok" else None
+            if op["status"] == "ok" and op.get("index") is not None:
+                writes_by_key[op["key"]].append((op["index"], op["value"]))
+    table = {key: ([i for i, _ in sorted(lst, key=lambda w: w[0])], [v for _, v in sorted(lst, key=lambda w: w[0])])
+             for key, lst in writes_by_key.items()}
+    out = []
+    for op in history:
+        if op["f"] != "read" or op["status"] != "ok" or op.get("index") is None or op["key"] not in table:
+            continue
+        level, seen, value = op.get("level") or "linearizable", op["index"], op["result"]
+        idxs, vals = table[op["key"]]
+        k = bisect.bisect_right(idxs, seen)
+        widx = writer_index.get((op["key"], value))
+        if widx is not None and widx > seen:
+            out.append({"id": op["id"], "level": level,
+                        "why": f"read {value!r} written at index {widx}, after the index {seen} it saw"})
+        elif widx is not None and k and idxs[k - 1] > widx:
+            out.append({"id": op["id"], "level": level, "why": f"read {value!r} (index {widx}) but {vals[k - 1]!r} "
+                                                              f"was written at {idxs[k - 1]} <= {seen}"})
+        elif value is None and k:
+            out.append({"id": op["id"], "level": level,
+                        "why": f"read nothing but {vals[k - 1]!r} was written at {idxs[k - 1]} <= {seen}"})
+    return out
 
 
 # ---------------------------------------------------------------- availability
@@ -457,8 +595,26 @@ def summarize(history: list[dict]) -> dict:
     return ops
 
 
+def undecided_reasons(history: list[dict], lin: dict, lease: dict | None, lost: dict) -> list[str]:
+    """Why the history cannot be declared valid even though no anomaly was proven."""
+    reasons = []
+    if lin["result"] == "unknown":
+        reasons.append("the linearizability search ran out of budget")
+    if lease is not None and lease["result"] == "unknown":
+        reasons.append("the lease linearizability search ran out of budget")
+    if not any(op.get("final") and op["status"] == "ok" for op in history):
+        reasons.append("no successful final read: lost writes were not checked")
+    reasons += lost["notes"]
+    return reasons
+
+
 def verdict(history: list[dict], faults: list[dict] | None = None, time_budget_s: float = 300.0) -> dict:
-    """Everything the run reports; `valid` is false on any proven anomaly, null when undecided."""
+    """Everything the run reports.
+
+    `valid` is False on any proven anomaly (`anomalies` lists which), None
+    (undecided, `undecided` says why) when nothing was proven wrong but the
+    history could not be fully checked, True otherwise.
+    """
     faults = faults or []
     lin = check_linearizability(history, time_budget_s=time_budget_s * 0.6)
     lease = check_linearizability(history, include_lease=True, time_budget_s=time_budget_s * 0.4) \
@@ -475,16 +631,33 @@ def verdict(history: list[dict], faults: list[dict] | None = None, time_budget_s
         "lease_linearizability": lease,
         "acknowledged_writes": lost["acknowledged_writes"],
         "acknowledged_writes_lost": lost["lost"],
+        "duplicated_writes": lost["duplicated"],
         "lost_writes": lost,
         "max_staleness_ms": {k: v["max_staleness_ms"] for k, v in stale["levels"].items()},
         "staleness": stale,
         "staleness_violations": stale["violations"],
+        "never_written_reads": stale["never_written"],
         "read_index_anomalies": stale["index_anomalies"],
         "availability": availability(history, faults),
     }
-    bad = lin["result"] == "no" or lost["lost"] or lost["phantom"] or stale["violations"]
-    out["valid"] = False if bad else (None if lin["result"] == "unknown" else True)
+    anomalies = {
+        "not_linearizable": lin["result"] == "no",
+        "lease_not_linearizable": lease is not None and lease["result"] == "no",
+        "lost_writes": lost["lost"],
+        "phantom_writes": lost["phantom"],
+        "duplicated_writes": lost["duplicated"],
+        "staleness_violations": stale["violations"],
+        "never_written_reads": stale["never_written"],
+        "read_index_anomalies": stale["index_anomalies"],
+    }
+    out["anomalies"] = sorted(k for k, v in anomalies.items() if v)
+    out["undecided"] = undecided_reasons(history, lin, lease, lost)
+    out["valid"] = False if out["anomalies"] else (None if out["undecided"] else True)
     return out
+
+
+#: verdict["valid"] -> the exit status of checker.py and run.py.
+EXIT_STATUS = {True: 0, False: 1, None: 2}
 
 
 def _count(items: Iterable[str]) -> dict:
@@ -515,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
     result = verdict(history, faults, args.time_budget)
     json.dump(result, sys.stdout, indent=2, default=str)
     print()
-    return 0 if result["valid"] else 1
+    return EXIT_STATUS[result["valid"]]
 
 
 if __name__ == "__main__":

@@ -55,6 +55,8 @@ def parse_args(argv=None):
     p.add_argument("--redis-clients", type=int, default=2)
     p.add_argument("--sdk-clients", type=int, default=2, help="workers using raftcache.client (0: none)")
     p.add_argument("--max-ops", type=int, default=200_000, help="most operations per client")
+    p.add_argument("--write-timeout", type=float, default=12.0,
+                   help="seconds a gRPC worker retries a write before recording it unknown")
     p.add_argument("--think", type=float, default=0.0, help="max pause between a client's operations (s)")
     p.add_argument("--registers", type=int, default=3)
     p.add_argument("--counters", type=int, default=2)
@@ -175,7 +177,8 @@ def run_inside(args, network) -> int:
         for i in range(args.grpc_clients):
             rot = grpc_targets[i % n:] + grpc_targets[:i % n]
             workers.append(W.GrpcWorker(f"g{i}", rot, history, keys, args.seed * 1000 + i, stop, deadline,
-                                        args.max_ops, run_id, think_s=args.think))
+                                        args.max_ops, run_id, think_s=args.think,
+                                        write_timeout_s=args.write_timeout))
         if not redis_problem:
             for i in range(args.redis_clients):
                 rot = redis_targets[i % n:] + redis_targets[:i % n]
@@ -229,12 +232,13 @@ def run_inside(args, network) -> int:
         result["valid"] = None if result["valid"] is not False else False
     with open(os.path.join(args.out, "verdict.json"), "w") as f:
         json.dump(result, f, indent=1, default=str)
-    print(json.dumps({k: result[k] for k in ("valid", "linearizable", "lease_linearizable", "acknowledged_writes",
+    print(json.dumps({k: result[k] for k in ("valid", "anomalies", "undecided", "linearizable", "lease_linearizable",
+                                              "acknowledged_writes",
                                               "acknowledged_writes_lost", "max_staleness_ms", "staleness_violations",
                                               "read_index_anomalies", "faults_injected",
                                               "availability")} | {"operations": result["operations"]["total"],
                                                                   "out": args.out}, indent=1, default=str))
-    return {True: 0, False: 1, None: 2}[result["valid"]]
+    return checker.EXIT_STATUS[result["valid"]]
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ from raftcache.proto import commands_pb2 as pb
 PREFIX = "chaos:"
 #: Reasons after which a gRPC write is retried with the same sequence (outcome not yet known).
 _RETRY_REASONS = {Reason.UNAVAILABLE, Reason.NOT_LEADER, Reason.TIMEOUT, Reason.INTERNAL}
+#: Errors that leave an operation's outcome unknown (docs/client.md: STALE_SEQUENCE = read the key to find out).
+_UNKNOWN_REASONS = {Reason.STALE_SEQUENCE, Reason.TIMEOUT}
 
 
 class History:
@@ -97,6 +99,7 @@ class _Definite(Exception):
 class GrpcWorker(threading.Thread):
     """One client process talking gRPC to the nodes, starting with `targets[0]`."""
 
+    attempt_timeout_s = 6.0  # one attempt's deadline; the write is retried (same sequence) until write_timeout_s
     READ_LEVELS = (("linearizable", 45), ("lease", 15), ("bounded:250", 15), ("any", 15), ("min_index", 10))
     OPS = (("write", 25), ("read", 35), ("cas", 10), ("incr", 15), ("add", 15))
 
@@ -143,7 +146,7 @@ class GrpcWorker(threading.Thread):
                 raise TimeoutError(last)
             node_id, stub = self._stub()
             try:
-                reply = stub.Execute(request, timeout=min(remaining, 6.0))
+                reply = stub.Execute(request, timeout=min(remaining, self.attempt_timeout_s))
             except grpc.RpcError as e:
                 err = error_from_status(e.code(), e.details(), e.trailing_metadata())
                 last = f"{node_id}: {err.reason.value}: {err.message[:120]}"
@@ -200,16 +203,21 @@ class GrpcWorker(threading.Thread):
             if write:
                 self.last_index = max(self.last_index, index)
         except _Definite as e:
-            op.update(status="fail", result=None, index=None, t1=self.history.now(),
-                      error=f"{e.error.reason.value}: {e.error.message[:120]}")
-        except TimeoutError as e:
-            if write:
-                op.update(status="unknown", result=None, index=None, t1=None, error=str(e))
-                self.incarnation += 1   # a client with an operation in limbo is a crashed process
-                self.sequence = 0
+            error = f"{e.error.reason.value}: {e.error.message[:120]}"
+            if e.error.reason in _UNKNOWN_REASONS:
+                self._unknown(op, write, error)
             else:
-                op.update(status="fail", result=None, index=None, t1=self.history.now(), error=str(e))
+                op.update(status="fail", result=None, index=None, t1=self.history.now(), error=error)
+        except TimeoutError as e:
+            self._unknown(op, write, str(e))
         return self.history.record(op)
+
+    def _unknown(self, op: dict, write: bool, error: str) -> None:
+        """The operation was sent and no definite answer came back: it may or may not take effect."""
+        op.update(status="unknown", result=None, index=None, t1=None, error=error)
+        if write:
+            self.incarnation += 1   # a client with an operation in limbo is a crashed process
+            self.sequence = 0
 
     def _unique(self) -> str:
         return f"{self.run_id}-{self.name}-{next(self._counter)}"
@@ -348,8 +356,8 @@ class RedisWorker(threading.Thread):
                 self._drop()
                 self.stop_event.wait(0.1)
         except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
-            op.update(status="unknown" if write else "fail", result=None, error=repr(e)[:160],
-                      t1=None if write else self.history.now())
+            # Sent, then the connection broke or timed out: the outcome is unknown (reads too).
+            op.update(status="unknown", result=None, error=repr(e)[:160], t1=None)
             if write:
                 self.incarnation += 1
             self._drop()
@@ -434,6 +442,7 @@ class SdkWorker(RedisWorker):
     def _op(self, f, key, fn, value=None, decode=lambda v: v):
         from raftcache.client import RaftcacheError as SdkError
         from raftcache.client import ResponseError as SdkResponseError
+        from raftcache.client import StaleSequenceError as SdkStaleSequence
 
         write = f != "read"
         op = {"process": self.process, "client": "sdk", "f": f, "key": key, "value": value,
@@ -444,13 +453,15 @@ class SdkWorker(RedisWorker):
             result = fn(conn)
             op.update(status="ok", result=decode(result), t1=self.history.now())
         except Exception as e:  # noqa: BLE001 - classified below
-            definite = isinstance(e, SdkResponseError) or (isinstance(e, SdkError) and type(e).__name__ in (
-                "WrongTypeError", "NotIntegerError", "CommandSyntaxError", "InvalidArgumentError",
-                "OutOfMemoryError", "KeyTooLargeError", "ValueTooLargeError", "IncrOverflowError"))
-            unknown = write and not definite
+            # StaleSequenceError is a ResponseError whose outcome is documented as unknown.
+            definite = not isinstance(e, SdkStaleSequence) and (
+                isinstance(e, SdkResponseError) or (isinstance(e, SdkError) and type(e).__name__ in (
+                    "WrongTypeError", "NotIntegerError", "CommandSyntaxError", "InvalidArgumentError",
+                    "OutOfMemoryError", "KeyTooLargeError", "ValueTooLargeError", "IncrOverflowError")))
+            unknown = not definite  # a deadline, a broken connection, a stale sequence: maybe applied
             op.update(status="unknown" if unknown else "fail", result=None, error=repr(e)[:160],
                       t1=None if unknown else self.history.now())
-            if unknown:
+            if unknown and write:
                 self.incarnation += 1
         return self.history.record(op)
 

@@ -180,7 +180,7 @@ def test_counter_final_value_below_acknowledged_increments():
     assert checker.check_lost_writes(h + [r(9, 10, 12, final=True)])["lost"] == 0
     assert checker.check_lost_writes(h + [r(9, 10, 5, final=True)])["lost"] == 0
     assert checker.check_lost_writes(h + [r(9, 10, 4, final=True)])["lost"] == 1
-    assert checker.check_lost_writes(h + [r(9, 10, 13, final=True)])["phantom"] == 1
+    assert checker.check_lost_writes(h + [r(9, 10, 13, final=True)])["duplicated"] == 1
 
 
 # ---------------------------------------------------------------- staleness
@@ -288,3 +288,149 @@ def test_observed_unknown_write_is_bounded_by_its_reader():
     h = [w(0, 1, "a"), w(2, None, "b", status="unknown"), r(2.5, 3, "b"), w(4, 5, "c"), r(6, 7, "c"), r(8, 9, "c")]
     assert lin(h) == "yes"
     assert lin(h + [r(10, 11, "b")]) == "no"
+
+
+# ---------------------------------------------------------------- verdict: every anomaly counts
+#
+# Each history below is small and hand-built: two acknowledged writes ("a" at
+# index 1, acknowledged at t=1; "b" at index 2, acknowledged at t=3) and a final
+# read, plus the one operation under test.
+
+
+def _base(final="b"):
+    return [w(0, 1, "a", index=1), w(2, 3, "b", index=2)], [r(100, 101, final, final=True, index=9)]
+
+
+def _verdict(*extra, final="b"):
+    head, tail = _base(final)
+    return checker.verdict(head + list(extra) + tail)
+
+
+def test_base_history_is_valid():
+    v = _verdict(r(4, 5, "b", level="lease"), r(4, 5, "a", level="any", index=1))
+    assert v["valid"] is True and v["anomalies"] == [] and v["undecided"] == []
+
+
+def test_stale_lease_read_is_invalid():
+    v = _verdict(r(4, 5, "a", level="lease"))
+    assert v["lease_linearizable"] == "no"
+    assert v["linearizable"] == "yes"  # lease reads are not part of the first pass…
+    assert v["valid"] is False          # …but a lease that outlived leadership is an anomaly
+    assert "lease_not_linearizable" in v["anomalies"]
+
+
+def test_stale_bounded_read_without_an_index_is_invalid():
+    # "b" replaced "a" at t=3; a read starting at 4.0 is 1000 ms stale, over its 500 ms bound.
+    v = _verdict(r(4.0, 4.1, "a", level="bounded:500"))
+    assert v["staleness_violations"] == 1 and v["valid"] is False
+    assert v["staleness"]["levels"]["bounded"]["without_index"] == 1
+    # 200 ms stale is within the bound.
+    assert _verdict(r(3.2, 3.3, "a", level="bounded:500"))["valid"] is True
+
+
+def test_staleness_is_measured_from_the_value_not_the_reported_index():
+    # The reply claims index 2 (fresh) but returns "a", replaced 1000 ms earlier.
+    result = checker.check_staleness(_base()[0] + [r(4.0, 4.1, "a", level="bounded:500", index=2)])
+    assert result["violations"] == 1
+    assert result["levels"]["bounded"]["max_staleness_ms"] == pytest.approx(1000.0)
+
+
+def test_staleness_counts_writes_ordered_by_real_time_without_indices():
+    # Redis/SDK writes report no index: "b" was invoked after "a" completed, so it replaced it.
+    h = [w(0, 1, "a"), w(2, 3, "b"), r(4.0, 4.1, "a", level="bounded:500"), r(100, 101, "b", final=True)]
+    assert checker.verdict(h)["staleness_violations"] == 1
+
+
+@pytest.mark.parametrize("level", ["any", "bounded:500", "min_index:1", "lease", "linearizable"])
+def test_value_never_written_is_invalid_at_every_level(level):
+    v = _verdict(r(4, 5, "zz", level=level))
+    assert v["never_written_reads"] == 1, v["staleness"]
+    assert v["valid"] is False and "never_written_reads" in v["anomalies"]
+
+
+def test_value_of_a_failed_write_is_invalid_even_at_any():
+    v = _verdict(w(3.5, 3.6, "f", status="fail"), r(4, 5, "f", level="any"))
+    assert v["never_written_reads"] == 1 and v["valid"] is False
+    assert v["staleness"]["never_written_examples"][0]["why"] == "written by a write reported failed"
+
+
+def test_counter_value_never_reached_is_invalid():
+    h = [inc(0, 1, 1, 1), inc(2, 3, 2, 3), r(4, 5, 7, level="any"), r(100, 101, 3, final=True)]
+    assert checker.verdict(h)["never_written_reads"] == 1
+
+
+def test_stale_counter_read_is_measured_from_the_increment_that_passed_it():
+    h = [inc(0, 1, 1, 1), inc(2, 3, 2, 3), r(4, 5, 1, level="lease"), r(100, 101, 3, final=True)]
+    v = checker.verdict(h)
+    assert v["staleness_violations"] == 1 and v["valid"] is False
+
+
+def test_read_whose_value_contradicts_its_index_is_invalid():
+    v = _verdict(r(4, 5, "a", level="any", index=2))  # "b" was written at 2 <= the index it reports
+    assert v["read_index_anomalies"] == 1 and v["valid"] is False
+    v = _verdict(r(2.5, 5, "b", level="any", index=1))  # "b" was written at 2 > the index it reports
+    assert v["read_index_anomalies"] == 1 and v["valid"] is False
+
+
+def test_min_index_read_of_a_value_replaced_at_or_below_its_index_is_invalid():
+    assert _verdict(r(2.5, 2.6, "a", level="min_index:1"))["valid"] is True
+    v = _verdict(r(2.5, 2.6, "a", level="min_index:2"))  # no index reported, value older than index 2
+    assert v["staleness_violations"] == 1 and v["valid"] is False
+
+
+def test_lost_write_is_invalid():
+    v = _verdict(final="a")
+    assert v["acknowledged_writes_lost"] == 1 and v["valid"] is False
+
+
+def test_duplicated_increment_is_invalid():
+    h = [inc(0, 1, 1, 1), inc(2, None, 5, None, status="unknown"), r(100, 101, 11, final=True)]
+    v = checker.verdict(h)
+    assert v["duplicated_writes"] == 1 and v["valid"] is False
+
+
+def test_duplicated_register_write_is_invalid():
+    # "a" applied again after "b": a read at any level sees it back at an index above "b"'s.
+    v = _verdict(r(4, 5, "a", level="any", index=3))
+    assert v["read_index_anomalies"] == 1 and v["valid"] is False
+    # The same seen by a linearizable read (no index) is not linearizable.
+    v = _verdict(r(4, 5, "a"))
+    assert v["linearizable"] == "no" and v["valid"] is False
+
+
+def test_no_final_reads_is_undecided(tmp_path):
+    head, _ = _base()
+    v = checker.verdict(head + [r(4, 5, "b")])
+    assert v["valid"] is None and v["anomalies"] == []
+    assert any("final read" in why for why in v["undecided"])
+    path = tmp_path / "history.jsonl"
+    path.write_text("\n".join(__import__("json").dumps(o) for o in head + [r(4, 5, "b")]) + "\n")
+    assert checker.main([str(path)]) == 2
+
+
+def test_a_key_without_its_final_read_is_undecided():
+    h = [w(0, 1, "a", key="x", index=1), w(0, 1, "a", key="y", index=2), r(9, 10, "a", key="x", final=True)]
+    v = checker.verdict(h)
+    assert v["valid"] is None and any("y" in why for why in v["undecided"])
+
+
+def test_unknown_outcomes_are_accepted_either_way():
+    # An unknown write that took effect (seen, and final), one that did not (never seen),
+    # an unknown increment applied once, one never applied.
+    h = [w(0, 1, "a", index=1), w(2, None, "u1", status="unknown"), w(2, None, "u2", status="unknown"),
+         r(4, 5, "u1", level="lease"), r(4, 5, "u1", level="any"), r(6, 7, "u1"),
+         inc(0, 1, 1, 1, key="c"), inc(2, None, 2, None, key="c", status="unknown"),
+         inc(2, None, 4, None, key="c", status="unknown"),
+         r(8, 9, 3, key="c", level="bounded:100"),
+         r(100, 101, "u1", final=True), r(100, 101, 3, key="c", final=True)]
+    v = checker.verdict(h)
+    assert v["operations"]["unknown"] == 4
+    assert v["valid"] is True, (v["anomalies"], v["undecided"])
+    # Neither unknown write took effect: also fine.
+    h2 = [w(0, 1, "a", index=1), w(2, None, "u1", status="unknown"), r(4, 5, "a", level="lease"),
+          inc(0, 1, 1, 1, key="c"), inc(2, None, 2, None, key="c", status="unknown"),
+          r(100, 101, "a", final=True), r(100, 101, 1, key="c", final=True)]
+    assert checker.verdict(h2)["valid"] is True
+    # …but an unknown write seen, replaced, and then seen again is not.
+    h3 = h[:6] + [w(10, 11, "z", index=5), r(12, 13, "u1"), r(100, 101, "z", final=True)]
+    assert checker.verdict(h3)["valid"] is False
