@@ -48,8 +48,10 @@ _ids = itertools.count(1)
 _MAX_PENDING = 10_000
 #: Replies of a pipeline are written (and their reading awaited) in chunks of about this size.
 _OUT_CHUNK_BYTES = 256 << 10
-#: Running reads / waiting writes of a pipeline settled (and written) at most this many at a time.
+#: Waiting writes of a pipeline settled (and written) at most this many at a time…
 _MAX_IN_FLIGHT = 1024
+#: …and reads that must wait (their replies may be large: at most this many values are held at once).
+_MAX_READS_IN_FLIGHT = 32
 #: A connection whose memory grew by this much since its last check asks for a maxmemory-clients check.
 _MEMORY_STEP_BYTES = 1 << 20
 #: How often the server checks idle clients, soft output limits and maxmemory-clients.
@@ -531,7 +533,9 @@ class Connection(asyncio.Protocol):
             while counted < len(out) and type(out[counted]) is bytes:
                 size += len(out[counted])
                 counted += 1
-            if size > _OUT_CHUNK_BYTES or len(running) + len(forwarded) >= _MAX_IN_FLIGHT:
+            in_flight = len(running) + len(forwarded)
+            if size > _OUT_CHUNK_BYTES or in_flight >= _MAX_IN_FLIGHT or (
+                    running_kind == "read" and in_flight >= _MAX_READS_IN_FLIGHT):
                 # Bounded output: write what is answered, wait until the client reads it.
                 await self._forward_writes(out, forwarded)
                 await self._settle(out, running)
