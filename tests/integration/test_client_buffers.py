@@ -208,3 +208,69 @@ def test_maxmemory_clients_disconnects_the_biggest_clients(leader, r):
         s.close()
     assert alive[:3] == [True, True, True] and not any(alive[3:])
     assert r.ping()
+
+
+# ---------------------------------------------------------------- memcached
+
+
+def _memcache(node, **kwargs):
+    from pymemcache.client.base import Client
+
+    return Client(node.memcached_address, connect_timeout=5, timeout=10, **kwargs)
+
+
+def test_a_memcached_get_of_100000_keys_is_refused_quickly_while_others_are_served(cluster):
+    from pymemcache.exceptions import MemcacheClientError
+
+    from raftcache.node.frontends.memcache import GET_MAX_KEYS
+
+    follower = cluster.followers()[0]
+    other = _memcache(follower)
+    other.set("present", b"v")
+    rss_before = rss_bytes(follower)
+    hostile = _memcache(follower)
+    keys = [f"k{i}" for i in range(100_000)]
+    started = time.monotonic()
+    with pytest.raises(MemcacheClientError, match=f"too many keys in one request \\(at most {GET_MAX_KEYS}\\)"):
+        hostile.get_many(keys)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.0
+    assert other.get("present") == b"v"
+    # the connection goes on; the largest allowed get is streamed
+    got = hostile.get_many(["present"] + keys[:GET_MAX_KEYS - 1])
+    assert got == {"present": b"v"}
+    grown = rss_bytes(follower) - rss_before
+    print(f"memcached: 100,000-key get refused in {elapsed * 1000:.0f} ms; RSS growth {grown / MiB:.0f} MiB")
+    assert grown < 100 * MiB
+    hostile.close()
+    other.close()
+
+
+def test_a_memcached_get_line_over_one_mib_gets_an_error_and_is_closed(cluster):
+    leader = cluster.leader()
+    s = socket.create_connection(leader.memcached_address, timeout=10)
+    s.sendall(b"get " + b"k " * ((1 << 20) // 2 + 1))
+    assert _read_until_closed(s) == b"CLIENT_ERROR line too long\r\n"
+    s.close()
+
+
+def test_a_memcached_get_of_many_large_values_is_streamed(cluster):
+    """Replies are written as they are produced: a client that does not read holds the node's memory at
+    about one chunk of keys, not the whole reply (here 400 x 1 MB)."""
+    leader = cluster.leader()
+    mc = _memcache(leader)
+    mc.set("big", b"v" * (1000 * 1000))
+    rss_before = rss_bytes(leader)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect(leader.memcached_address)
+    s.sendall(b"get " + b" ".join([b"big"] * 400) + b"\r\n")
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:   # the node is given time to (wrongly) build the whole reply
+        assert mc.get("big") == b"v" * (1000 * 1000)
+    grown = rss_bytes(leader) - rss_before
+    print(f"memcached: a non-reading client's 400 MB get: RSS growth {grown / MiB:.0f} MiB")
+    assert grown < 150 * MiB
+    s.close()
+    mc.close()
