@@ -274,3 +274,58 @@ def test_a_memcached_get_of_many_large_values_is_streamed(cluster):
     assert grown < 150 * MiB
     s.close()
     mc.close()
+
+
+# ---------------------------------------------------------------- gRPC
+
+
+def test_a_grpc_message_over_the_value_limit_is_refused_with_resource_exhausted(cluster):
+    """grpc refuses it (limit: value limit + 1 MiB). grpcio's CHTTP2 transport checks the limit only
+    once the whole message arrived (grpc/grpc#43012): the node holds the message while it arrives,
+    then frees it; it must not keep or multiply it (a 1 GiB limit let one 900 MiB call take 3.7 GB)."""
+    import grpc
+
+    from raftcache.proto import cache_pb2
+    from raftcache.proto import commands_pb2 as pb
+
+    leader = cluster.leader()
+    rss_before = rss_bytes(leader)
+    value = b"v" * (100 * MiB + 1)
+    request = cache_pb2.Request(command=pb.Command(set=pb.Set(key=b"huge", value=value)))
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as refused:
+        cluster.cache(leader).Execute(request, timeout=30)
+    elapsed = time.monotonic() - started
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value
+    grown = rss_bytes(leader) - rss_before
+    print(f"gRPC: a 100 MiB request refused in {elapsed * 1000:.0f} ms ({refused.value.details()}); "
+          f"RSS growth {grown / MiB:.0f} MiB")
+    for _ in range(3):  # again: the node does not accumulate them
+        with pytest.raises(grpc.RpcError):
+            cluster.cache(leader).Execute(request, timeout=30)
+    grown_again = rss_bytes(leader) - rss_before
+    print(f"gRPC: RSS growth after 4 refused requests: {grown_again / MiB:.0f} MiB")
+    assert grown < 150 * MiB and grown_again < grown + 50 * MiB
+    ok = cluster.execute(leader, pb.Command(set=pb.Set(key=b"small", value=b"v")))
+    assert not ok.HasField("error") if hasattr(ok, "error") else True
+    got = cluster.execute(leader, pb.Command(get=pb.Get(key=b"small")))
+    assert b"v" in got.SerializeToString()
+
+
+def test_a_follower_forwards_a_pipeline_larger_than_one_message_in_parts(cluster):
+    """Forwarded batches are split to fit the leader's request limit (value limit + 1 MiB)."""
+    follower = cluster.followers()[0]
+    mc = _memcache(follower)
+    value = b"w" * (1000 * 1000)
+    s = socket.create_connection(follower.memcached_address, timeout=20)
+    s.sendall(b"".join(b"set p%d 0 0 %d\r\n%s\r\n" % (i, len(value), value) for i in range(100)))
+    expected = b"STORED\r\n" * 100
+    got = b""
+    while len(got) < len(expected):
+        chunk = s.recv(65536)
+        assert chunk, got
+        got += chunk
+    assert got == expected
+    s.close()
+    assert mc.get("p99") == value and mc.get("p0") == value
+    mc.close()
