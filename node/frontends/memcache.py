@@ -37,7 +37,7 @@ LINE_MAX_BYTES = 2048               # memcached closes a connection sending a lo
 GET_LINE_MAX_BYTES = 1 << 20        # …except for get/gets/gat/gats, whose key lists may be long (here: up to 1 MiB)
 GET_MAX_KEYS = 10_000               # most keys in one get/gets/gat/gats line (memcached has no such cap)
 GET_CHUNK_BYTES = 4 << 20           # a get's keys are read, and their replies written, in chunks of about this size…
-GET_CHUNK_KEYS = (8, 256)           # …of this many keys at least and at most (the first chunk: the least)
+GET_CHUNK_KEYS = (4, 64)            # …of this many keys at least and at most (the first chunk: the least)
 LINE_TOO_LONG = b"CLIENT_ERROR line too long\r\n"
 TOO_MANY_KEYS = b"CLIENT_ERROR too many keys in one request (at most %d)\r\n" % GET_MAX_KEYS
 _NOREPLY = b"noreply"
@@ -445,7 +445,8 @@ class MemcacheProtocol(asyncio.Protocol):
     async def _retrieve(self, keys: list[bytes], with_cas: bool, exptime: int | None) -> bytes:
         """The VALUE lines stream into the connection's replies a chunk of keys at a time (written,
         and their reading awaited, past _FLUSH_BYTES); returns the END line. A chunk has as many
-        keys as GET_CHUNK_BYTES holds at the mean size of the values read so far."""
+        keys as GET_CHUNK_BYTES holds at the largest value read so far, at most twice the keys of
+        the chunk before: a chunk holds at most GET_CHUNK_KEYS[1] values (see docs/memcached-compat.md)."""
         if not keys:
             return ERROR
         if len(keys) > GET_MAX_KEYS:
@@ -458,7 +459,7 @@ class MemcacheProtocol(asyncio.Protocol):
         out = self._out
         held: list[bytes] = []       # outside the request loop (a direct call): one reply
         add = out.add if out is not None else held.append
-        start, count, seen, seen_bytes = 0, GET_CHUNK_KEYS[0], 0, 0
+        start, count, largest = 0, GET_CHUNK_KEYS[0], 1
         while start < len(keys):
             chunk = keys[start:start + count]
             start += len(chunk)
@@ -476,17 +477,17 @@ class MemcacheProtocol(asyncio.Protocol):
                 if item is None:
                     continue
                 value, flags, cas, _deadline = item
-                seen_bytes += len(value)
+                largest = max(largest, len(value))
                 if with_cas:
                     parts.append(b"VALUE %s %d %d %d\r\n%s\r\n" % (key, flags, len(value), cas, value))
                 else:
                     parts.append(b"VALUE %s %d %d\r\n%s\r\n" % (key, flags, len(value), value))
-            seen += len(chunk)
-            count = max(GET_CHUNK_KEYS[0], min(GET_CHUNK_KEYS[1], GET_CHUNK_BYTES * seen // max(seen_bytes, 1)))
+            count = max(GET_CHUNK_KEYS[0], min(GET_CHUNK_KEYS[1], 2 * count, GET_CHUNK_BYTES // largest))
             for part in parts:
                 add(part)
             if out is not None and out.size > _FLUSH_BYTES:
                 await self._flush(out)
+
                 await self._can_write.wait()
                 if self._closing:
                     return b""

@@ -226,7 +226,7 @@ def test_a_memcached_get_of_100000_keys_is_refused_quickly_while_others_are_serv
 
     follower = cluster.followers()[0]
     other = _memcache(follower)
-    other.set("present", b"v")
+    assert other.set("present", b"v", noreply=False)
     rss_before = rss_bytes(follower)
     hostile = _memcache(follower)
     keys = [f"k{i}" for i in range(100_000)]
@@ -259,7 +259,7 @@ def test_a_memcached_get_of_many_large_values_is_streamed(cluster):
     about one chunk of keys, not the whole reply (here 400 x 1 MB)."""
     leader = cluster.leader()
     mc = _memcache(leader)
-    mc.set("big", b"v" * (1000 * 1000))
+    assert mc.set("big", b"v" * (1000 * 1000), noreply=False)
     rss_before = rss_bytes(leader)
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
