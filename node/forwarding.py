@@ -15,7 +15,7 @@ import grpc
 
 from raftcache.node import grpc_codec
 from raftcache.node.config import Peer
-from raftcache.node.errors import DeadlineError, UnavailableError
+from raftcache.node.errors import CommandError, DeadlineError, Reason, UnavailableError
 from raftcache.proto import admin_pb2_grpc, cache_pb2
 
 SECRET_METADATA = "x-raftcache-secret"
@@ -24,8 +24,10 @@ SECRET_METADATA = "x-raftcache-secret"
 class GrpcForwarder:
     """Implements service.Forwarder over the peers' gRPC ports."""
 
-    def __init__(self, peers: dict[str, Peer], secret: str, timeout_s: float):
+    def __init__(self, peers: dict[str, Peer], secret: str, timeout_s: float,
+                 max_request_bytes: int = 1 << 30):
         self._peers = peers
+        self._max_request_bytes = max_request_bytes  # what the peers' gRPC servers accept
         self._metadata = ((SECRET_METADATA, secret),)
         self._timeout_s = timeout_s
         self._stubs: dict[str, admin_pb2_grpc.InternalStub] = {}
@@ -37,13 +39,21 @@ class GrpcForwarder:
             peer = self._peers.get(node_id)
             if peer is None:
                 raise UnavailableError(f"leader {node_id} is not a known member")
-            channel = grpc.aio.insecure_channel(peer.address("grpc"), options=grpc_codec.MESSAGE_SIZE_OPTIONS)
+            channel = grpc.aio.insecure_channel(peer.address("grpc"),
+                                                options=grpc_codec.forwarder_options(self._max_request_bytes))
             self._channels.append(channel)
             stub = self._stubs[node_id] = admin_pb2_grpc.InternalStub(channel)
         return stub
 
+    def _too_large(self, size: int) -> CommandError:
+        return CommandError(f"request of {size} bytes exceeds the largest request a node accepts "
+                            f"({self._max_request_bytes} bytes)", Reason.VALUE_TOO_LARGE)
+
     async def forward(self, node_id, command, consistency, client_id, sequence):
         request = grpc_codec.request_to_proto(command, consistency, client_id, sequence)
+        size = request.ByteSize()
+        if size > self._max_request_bytes:
+            raise self._too_large(size)
         try:
             reply = await self._stub(node_id).Forward(request, metadata=self._metadata, timeout=self._timeout_s)
         except grpc.aio.AioRpcError as e:
@@ -54,14 +64,36 @@ class GrpcForwarder:
         return outcome
 
     async def forward_batch(self, node_id, requests):
-        batch = cache_pb2.RequestBatch()
+        """One ForwardBatch per run of requests that fits the leader's message limit, in order
+        (a request too large alone gets its error in its slot and is not sent)."""
+        outcomes: list = []
+        batch, batch_bytes, slots = cache_pb2.RequestBatch(), 0, []
         for command, consistency, client_id, sequence in requests:
-            grpc_codec.request_to_proto(command, consistency, client_id, sequence, batch.requests.add())
+            request = grpc_codec.request_to_proto(command, consistency, client_id, sequence)
+            size = request.ByteSize() + 8   # with its tag and length in the batch
+            if size > self._max_request_bytes:
+                slots.append(self._too_large(size))
+                continue
+            if batch_bytes + size > self._max_request_bytes:
+                outcomes += await self._send_batch(node_id, batch, slots)
+                batch, batch_bytes, slots = cache_pb2.RequestBatch(), 0, []
+            batch.requests.append(request)
+            batch_bytes += size
+            slots.append(None)
+        return outcomes + await self._send_batch(node_id, batch, slots)
+
+    async def _send_batch(self, node_id, batch, slots: list) -> list:
+        """Outcomes for `slots` (None: the next request of `batch`; an error: that slot's outcome)."""
+        if not batch.requests:
+            return list(slots)
         try:
             replies = await self._stub(node_id).ForwardBatch(batch, metadata=self._metadata, timeout=self._timeout_s)
         except grpc.aio.AioRpcError as e:
             raise _error(e) from None
-        return [grpc_codec.reply_to_outcome(r) for r in replies.replies]
+        if len(replies.replies) != len(batch.requests):
+            raise UnavailableError(f"the leader answered {len(replies.replies)} of {len(batch.requests)} writes")
+        answered = iter([grpc_codec.reply_to_outcome(r) for r in replies.replies])
+        return [next(answered) if slot is None else slot for slot in slots]
 
     async def close(self) -> None:
         for channel in self._channels:

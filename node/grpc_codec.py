@@ -26,13 +26,39 @@ from raftcache.proto import cache_pb2
 
 ERROR_DOMAIN = "raftcache.io"
 
-#: The largest gRPC message a node sends or accepts: the largest value plus framing
-#: (gRPC's default of 4 MiB would refuse values well under proto-max-bulk-len).
+#: The largest gRPC reply a node sends, and a client of a node accepts (gRPC's default of
+#: 4 MiB would refuse values well under proto-max-bulk-len). Replies are built from the
+#: node's own data; requests are bounded by `request_size_limit` instead.
 MAX_MESSAGE_BYTES = 1 << 30
 MESSAGE_SIZE_OPTIONS = (
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
 )
+#: Room in a request for what is not the value: key, options, protobuf framing.
+MESSAGE_OVERHEAD_BYTES = 1 << 20
+
+
+def request_size_limit(*max_value_bytes: int) -> int:
+    """The largest request a node's gRPC server accepts: its largest value limit plus framing.
+    gRPC refuses a longer message with RESOURCE_EXHAUSTED from its length prefix, before
+    buffering it (a 1 GiB limit let one call make the node hold 1 GiB)."""
+    return max(max_value_bytes) + MESSAGE_OVERHEAD_BYTES
+
+
+def server_options(max_request_bytes: int) -> tuple:
+    """Message size options of a node's gRPC server."""
+    return (
+        ("grpc.max_receive_message_length", max_request_bytes),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    )
+
+
+def forwarder_options(max_request_bytes: int) -> tuple:
+    """Message size options of a node's channels to its peers: it sends what their servers accept."""
+    return (
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", max_request_bytes),
+    )
 
 #: raftcache reason -> gRPC status code (the only such table on the server).
 STATUS_CODES: dict[Reason, grpc.StatusCode] = {

@@ -49,6 +49,7 @@ def data_dir_of(config: NodeConfig) -> str:
 def run(config: NodeConfig, ops_config: OperationsConfig | None = None) -> int:
     """Run a node until it is told to stop; returns the process exit status."""
     from raftcache.node import backup
+    from raftcache.node import grpc_codec
     from raftcache.node.forwarding import GrpcForwarder
     from raftcache.node.keyspace import Keyspace
     from raftcache.node.membership import MEMBERSHIP_FILE, Membership
@@ -97,7 +98,9 @@ def run(config: NodeConfig, ops_config: OperationsConfig | None = None) -> int:
         readonly=readonly, join=ops_config.join, max_version=max_version,
     )
     forwarder_peers = {p.id: p for p in voters}
-    forwarder = GrpcForwarder(forwarder_peers, config.replication.cluster_secret, config.service.request_timeout_s)
+    forwarder = GrpcForwarder(forwarder_peers, config.replication.cluster_secret, config.service.request_timeout_s,
+                              grpc_codec.request_size_limit(config.keyspace.max_value_bytes,
+                                                            statemachine.limits.max_value_bytes))
     service = Service(config, statemachine, replicator, keyspace, forwarder)
     membership = Membership(os.path.join(data_dir, MEMBERSHIP_FILE), config.self_peer, voters, replicator,
                             forwarder_peers, advertised=config.advertised_peer)

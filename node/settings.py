@@ -8,8 +8,10 @@ Three kinds of parameter:
   function), stores it in the keyspace's meta table (snapshots and backups
   carry it) and switches at the same log index. `maxmemory` and
   `proto-max-bulk-len` are enforced at apply, so replicas must agree on
-  them; `requirepass`, `timeout`, `maxclients` and `raftcache-default-read`
-  affect each node's front ends.
+  them; `requirepass`, `timeout`, `maxclients`, `raftcache-default-read`
+  and the client buffer limits (`client-query-buffer-limit`,
+  `client-output-buffer-limit`, `maxmemory-clients`: see
+  node/frontends/client_limits.py) affect each node's front ends.
 - ``tuning``: Redis's knobs that mean nothing here (encodings, `save`, `hz`,
   …): replicated the same way, stored and reported back, no effect.
 - ``fixed``: set by the node's configuration at start (`databases`,
@@ -62,6 +64,13 @@ def _bulk_len(text: str) -> str:
     return str(n)
 
 
+def _query_buffer_limit(text: str) -> str:
+    n = parse_memory(text)
+    if n < 1 << 20:
+        raise SettingError(f"argument must be at least {1 << 20} bytes")
+    return str(n)
+
+
 def _non_negative_int(text: str) -> str:
     try:
         n = int(text)
@@ -99,6 +108,64 @@ def _any(text: str) -> str:
     return text
 
 
+#: Redis's client classes of `client-output-buffer-limit`, as CONFIG GET shows them.
+OUTPUT_CLASSES = ("normal", "slave", "pubsub")
+_CLASS_ALIASES = {"normal": "normal", "slave": "slave", "replica": "slave", "pubsub": "pubsub"}
+DEFAULT_OUTPUT_LIMITS = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+
+
+def parse_output_limits(text: str) -> dict[str, tuple[int, int, int]]:
+    """`<class> <hard> <soft> <soft seconds>` groups -> {class: (hard_bytes, soft_bytes, soft_s)}."""
+    words = text.split()
+    if not words or len(words) % 4:
+        raise SettingError("wrong number of arguments in buffer limit configuration.")
+    out: dict[str, tuple[int, int, int]] = {}
+    for i in range(0, len(words), 4):
+        name = _CLASS_ALIASES.get(words[i].lower())
+        if name is None:
+            raise SettingError("Invalid client class specified in buffer limit configuration.")
+        hard, soft = parse_memory(words[i + 1]), parse_memory(words[i + 2])
+        try:
+            soft_s = int(words[i + 3])
+        except ValueError:
+            raise SettingError("Error in soft_seconds setting in buffer limit configuration.") from None
+        if soft_s < 0:
+            raise SettingError("Error in soft_seconds setting in buffer limit configuration.")
+        out[name] = (hard, soft, soft_s)
+    return out
+
+
+def merge_output_limits(current: str, change: str) -> str:
+    """CONFIG SET of some classes keeps the others, as in Redis: the full normalised value."""
+    merged = parse_output_limits(current or DEFAULT_OUTPUT_LIMITS)
+    merged.update(parse_output_limits(change))
+    return " ".join(f"{c} {merged[c][0]} {merged[c][1]} {merged[c][2]}" for c in OUTPUT_CLASSES if c in merged)
+
+
+def _output_limits(text: str) -> str:
+    limits = parse_output_limits(text)
+    return " ".join(f"{c} {limits[c][0]} {limits[c][1]} {limits[c][2]}" for c in OUTPUT_CLASSES if c in limits)
+
+
+def parse_maxmemory_clients(text: str, maxmemory_bytes: int) -> int:
+    """`maxmemory-clients` in bytes: a memory value, or `N%` of maxmemory; 0 = off."""
+    text = text.strip()
+    if text.endswith("%"):
+        try:
+            percent = int(text[:-1])
+        except ValueError:
+            raise SettingError("argument must be a memory or percent value") from None
+        if not 0 <= percent <= 100:
+            raise SettingError("percentage argument must be between 0 and 100")
+        return maxmemory_bytes * percent // 100
+    return parse_memory(text)
+
+
+def _maxmemory_clients(text: str) -> str:
+    parse_maxmemory_clients(text, 1)
+    return text.strip().lower() if text.strip().endswith("%") else str(parse_memory(text))
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Param:
     name: str
@@ -114,7 +181,16 @@ _CLUSTER = [
     Param("maxclients", "cluster", _positive_int),
     Param("raftcache-default-read", "cluster", _read_level),
     Param("maxmemory-policy", "cluster", _eviction_policy),
+    Param("client-query-buffer-limit", "cluster", _query_buffer_limit),
+    Param("client-output-buffer-limit", "cluster", _output_limits),
+    Param("maxmemory-clients", "cluster", _maxmemory_clients),
 ]
+#: Defaults of the client buffer limits (node/frontends/client_limits.py applies them).
+CLIENT_LIMIT_DEFAULTS = {
+    "client-query-buffer-limit": str(1 << 30),   # Redis's 1gb, capped at use by proto-max-bulk-len
+    "client-output-buffer-limit": DEFAULT_OUTPUT_LIMITS,
+    "maxmemory-clients": "25%",                  # of maxmemory; Redis's default is 0 (off)
+}
 _FIXED = ["databases", "appendonly", "appendfsync", "appendfilename", "dir", "bind", "port"]
 #: Redis's tuning parameters and their Redis defaults: accepted, reported back, no effect.
 TUNING_DEFAULTS = {
@@ -131,7 +207,6 @@ TUNING_DEFAULTS = {
     "latency-monitor-threshold": "0", "notify-keyspace-events": "", "maxmemory-samples": "5",
     "lfu-log-factor": "10", "lfu-decay-time": "1", "loglevel": "notice", "protected-mode": "no",
     "min-replicas-to-write": "0", "min-replicas-max-lag": "10", "replica-read-only": "yes",
-    "client-output-buffer-limit": "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
     "stop-writes-on-bgsave-error": "no", "rdbcompression": "yes", "busy-reply-threshold": "5000",
     "lua-time-limit": "5000", "close-on-oom": "no", "enable-debug-command": "no",
 }
@@ -177,6 +252,7 @@ def node_defaults(config) -> dict[str, str]:
         "dir": os.path.abspath(config.replication.data_dir),
         "bind": config.host,
         "port": str(config.port("redis")),
+        **CLIENT_LIMIT_DEFAULTS,
         **TUNING_DEFAULTS,
     }
 

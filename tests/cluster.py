@@ -358,3 +358,12 @@ Cluster.add_node = _cluster_add_node
 Cluster.start_ready = _cluster_start_ready
 Cluster.spawn_ready = _cluster_spawn_ready
 Cluster.remove_node = _cluster_remove_node
+
+
+def rss_bytes(node: Node) -> int:
+    """The node process's resident memory (VmRSS of /proc/PID/status), in bytes."""
+    with open(f"/proc/{node.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for {node}")

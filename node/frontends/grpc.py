@@ -128,9 +128,12 @@ class InternalServicer(admin_pb2_grpc.InternalServicer):
 
 async def start_server(service: Service, host: str, port: int) -> tuple[grpc.aio.Server, health.HealthServicer]:
     """Start the gRPC server on host:port; returns it and its health servicer."""
+    # Fixed at start: raising proto-max-bulk-len later takes effect here after a restart.
+    max_request = grpc_codec.request_size_limit(service.config.keyspace.max_value_bytes,
+                                                service.limits.max_value_bytes)
     server = grpc.aio.server(
         options=[
-            *grpc_codec.MESSAGE_SIZE_OPTIONS,
+            *grpc_codec.server_options(max_request),
             ("grpc.so_reuseport", 0),
         ]
     )

@@ -34,7 +34,12 @@ log = logging.getLogger(__name__)
 
 VERSION = b"1.6.21"                 # what `version` reports: the memcached release whose protocol we follow
 LINE_MAX_BYTES = 2048               # memcached closes a connection sending a longer line without a newline…
-GET_LINE_MAX_BYTES = 1 << 20        # …except for get/gets/gat/gats, whose key lists may be long
+GET_LINE_MAX_BYTES = 1 << 20        # …except for get/gets/gat/gats, whose key lists may be long (here: up to 1 MiB)
+GET_MAX_KEYS = 10_000               # most keys in one get/gets/gat/gats line (memcached has no such cap)
+GET_CHUNK_BYTES = 4 << 20           # a get's keys are read, and their replies written, in chunks of about this size…
+GET_CHUNK_KEYS = (4, 64)            # …of this many keys at least and at most (the first chunk: the least)
+LINE_TOO_LONG = b"CLIENT_ERROR line too long\r\n"
+TOO_MANY_KEYS = b"CLIENT_ERROR too many keys in one request (at most %d)\r\n" % GET_MAX_KEYS
 _NOREPLY = b"noreply"
 _LINEARIZABLE = ReadConsistency("linearizable")
 _STORAGE = {b"set": pb.ALWAYS, b"add": pb.IF_ABSENT, b"replace": pb.IF_PRESENT,
@@ -47,8 +52,10 @@ _NOREPLY_COMMANDS = frozenset((b"delete", b"incr", b"decr", b"touch", b"flush_al
 #: pipeline of them is proposed without waiting for each (append/prepend
 #: read, then write: they run alone).
 _OVERLAPPING = frozenset((b"set", b"add", b"replace", b"cas"))
-#: Flush replies to the socket after this many, even mid-pipeline.
+#: Flush replies to the socket after this many, even mid-pipeline…
 _MAX_UNWRITTEN = 1024
+#: …or this many bytes (then wait until the client reads: a client that does not read is not read).
+_FLUSH_BYTES = 1 << 16
 
 
 class _Replies:
@@ -163,6 +170,7 @@ class MemcacheProtocol(asyncio.Protocol):
         self._paused = False
         self._can_write = asyncio.Event()
         self._can_write.set()
+        self._out: _Replies | None = None  # the replies of the request loop (a get streams into it)
 
     # ------------------------------------------------------------ asyncio.Protocol
 
@@ -222,7 +230,7 @@ class MemcacheProtocol(asyncio.Protocol):
             self.transport.write(data)
 
     async def _run(self) -> None:
-        out = _Replies(self._forward_writes)
+        out = self._out = _Replies(self._forward_writes)
         try:
             while not self._closing:
                 if self._swallow:
@@ -242,7 +250,7 @@ class MemcacheProtocol(asyncio.Protocol):
                     # may arrive, which this task (not a new one) must then answer.
                     await self._flush(out)
                     continue
-                if out.size > 1 << 16 or len(out.parts) > _MAX_UNWRITTEN:
+                if out.size > _FLUSH_BYTES or len(out.parts) > _MAX_UNWRITTEN:
                     await self._flush(out)
                     await self._can_write.wait()
         except asyncio.CancelledError:
@@ -262,8 +270,10 @@ class MemcacheProtocol(asyncio.Protocol):
         buf = self._buf
         nl = buf.find(b"\n")
         if nl < 0:
-            limit = GET_LINE_MAX_BYTES if buf.startswith(_GET_PREFIXES) else LINE_MAX_BYTES
-            if len(buf) > limit:
+            is_get = buf.startswith(_GET_PREFIXES)
+            if len(buf) > (GET_LINE_MAX_BYTES if is_get else LINE_MAX_BYTES):
+                if is_get:                # (memcached has no cap: it would buffer the whole line)
+                    out.add(LINE_TOO_LONG)
                 await self._flush(out)    # memcached closes such a connection without a reply
                 self._close()
             return None
@@ -433,32 +443,55 @@ class MemcacheProtocol(asyncio.Protocol):
         return await self._retrieve(tokens[2:], with_cas=tokens[0] == b"gats", exptime=exptime)
 
     async def _retrieve(self, keys: list[bytes], with_cas: bool, exptime: int | None) -> bytes:
+        """The VALUE lines stream into the connection's replies a chunk of keys at a time (written,
+        and their reading awaited, past _FLUSH_BYTES); returns the END line. A chunk has as many
+        keys as GET_CHUNK_BYTES holds at the largest value read so far, at most twice the keys of
+        the chunk before: a chunk holds at most GET_CHUNK_KEYS[1] values (see docs/memcached-compat.md)."""
         if not keys:
             return ERROR
+        if len(keys) > GET_MAX_KEYS:
+            return TOO_MANY_KEYS
         for key in keys:
             check_key(key)
-        if exptime is None:
-            cmds = [command(get_meta=pb.GetMeta(key=k)) for k in keys]
-        else:
-            exp = touch_expiry(exptime)
-            cmds = [command(get_and_touch=pb.GetAndTouch(key=k, expiry=exp)) for k in keys]
+        exp = None if exptime is None else touch_expiry(exptime)
+        if exp is not None:
             self.stats["cmd_touch"] += len(keys)
-        if len(cmds) == 1:
-            items = [await self.execute(cmds[0])]
-        else:
-            items = await asyncio.gather(*(self.execute(c) for c in cmds))
-        parts = []
-        for key, item in zip(keys, items):
-            self.count_get(item is not None)
-            if item is None:
-                continue
-            value, flags, cas, _deadline = item
-            if with_cas:
-                parts.append(b"VALUE %s %d %d %d\r\n%s\r\n" % (key, flags, len(value), cas, value))
+        out = self._out
+        held: list[bytes] = []       # outside the request loop (a direct call): one reply
+        add = out.add if out is not None else held.append
+        start, count, largest = 0, GET_CHUNK_KEYS[0], 1
+        while start < len(keys):
+            chunk = keys[start:start + count]
+            start += len(chunk)
+            if exp is None:
+                cmds = [command(get_meta=pb.GetMeta(key=k)) for k in chunk]
             else:
-                parts.append(b"VALUE %s %d %d\r\n%s\r\n" % (key, flags, len(value), value))
-        parts.append(b"END\r\n")
-        return b"".join(parts)
+                cmds = [command(get_and_touch=pb.GetAndTouch(key=k, expiry=exp)) for k in chunk]
+            if len(cmds) == 1:
+                items = [await self.execute(cmds[0])]
+            else:
+                items = await asyncio.gather(*(self.execute(c) for c in cmds))
+            parts = []
+            for key, item in zip(chunk, items):
+                self.count_get(item is not None)
+                if item is None:
+                    continue
+                value, flags, cas, _deadline = item
+                largest = max(largest, len(value))
+                if with_cas:
+                    parts.append(b"VALUE %s %d %d %d\r\n%s\r\n" % (key, flags, len(value), cas, value))
+                else:
+                    parts.append(b"VALUE %s %d %d\r\n%s\r\n" % (key, flags, len(value), value))
+            count = max(GET_CHUNK_KEYS[0], min(GET_CHUNK_KEYS[1], 2 * count, GET_CHUNK_BYTES // largest))
+            for part in parts:
+                add(part)
+            if out is not None and out.size > _FLUSH_BYTES:
+                await self._flush(out)
+
+                await self._can_write.wait()
+                if self._closing:
+                    return b""
+        return b"".join(held) + b"END\r\n"
 
     async def _delete(self, tokens: list[bytes]) -> bytes:
         if len(tokens) < 2 or len(tokens) > 4:

@@ -3,7 +3,10 @@
 Owns connections (RESP2/RESP3, auth, selected database, MULTI queue,
 WATCHed versions, read consistency), pipelining (every complete frame in
 the buffer is parsed, answered in order, and the replies of a batch are
-written at once) and the order guarantees of a pipeline. Parsing and reply
+written in chunks of at most _OUT_CHUNK_BYTES) and the order guarantees of a
+pipeline, and the client buffer limits (node/frontends/client_limits.py):
+the query buffer limit, the output buffer limits, back-pressure (a client
+whose replies are not read is not read either) and maxmemory-clients. Parsing and reply
 encoding are in resp_protocol.py, argument parsing in resp_commands.py /
 resp_types.py, connection and server commands in resp_admin.py.
 
@@ -25,7 +28,7 @@ import time
 from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, NotLeaderError, RaftcacheError, UnavailableError
-from raftcache.node.frontends import resp_admin, resp_blocking
+from raftcache.node.frontends import client_limits, resp_admin, resp_blocking
 from raftcache.node.frontends.resp_commands import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
     NULL_ARRAY,
@@ -43,6 +46,16 @@ log = logging.getLogger(__name__)
 _ids = itertools.count(1)
 #: Stop reading from a client that has this many commands waiting (its replies are slow).
 _MAX_PENDING = 10_000
+#: Replies of a pipeline are written (and their reading awaited) in chunks of about this size.
+_OUT_CHUNK_BYTES = 256 << 10
+#: Waiting writes of a pipeline settled (and written) at most this many at a time…
+_MAX_IN_FLIGHT = 1024
+#: …and reads that must wait (their replies may be large: at most this many values are held at once).
+_MAX_READS_IN_FLIGHT = 32
+#: A connection whose memory grew by this much since its last check asks for a maxmemory-clients check.
+_MEMORY_STEP_BYTES = 1 << 20
+#: How often the server checks idle clients, soft output limits and maxmemory-clients.
+_CHECK_INTERVAL_S = 0.25
 _MULTI_CONTROL = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
 
 
@@ -75,6 +88,44 @@ class RespServer:
         self.cmdstats: dict[str, list[int]] = {}
         self.server: asyncio.AbstractServer | None = None
         self._idle_task: asyncio.Task | None = None
+        self.limits = client_limits.ClientLimits()
+        self._limits_from: tuple | None = None
+        self.refresh_limits()
+
+    def refresh_limits(self) -> None:
+        """Recompute the client buffer limits when a CONFIG value they depend on changed."""
+        service = self.service
+        values = {name: service.setting(name)
+                  for name in ("client-query-buffer-limit", "client-output-buffer-limit", "maxmemory-clients")}
+        key = (tuple(values.values()), service.limits.max_value_bytes, service.limits.maxmemory_bytes)
+        if key == self._limits_from:
+            return
+        self.limits = client_limits.from_settings(values, key[1], key[2])
+        self._limits_from = key
+        for conn in list(self.connections.values()):
+            conn.apply_write_limits()
+
+    def clients_memory(self) -> int:
+        return sum(conn.memory_bytes() for conn in self.connections.values())
+
+    def check_clients_memory(self) -> None:
+        """maxmemory-clients: disconnect the biggest clients until the total fits (Redis 7's client eviction)."""
+        limit = self.limits.maxmemory_clients_bytes
+        if not limit:
+            return
+        sizes = [(conn.memory_bytes(), conn) for conn in self.connections.values()]
+        total = sum(size for size, _ in sizes)
+        if total <= limit:
+            return
+        sizes.sort(key=lambda pair: pair[0], reverse=True)
+        for size, conn in sizes:
+            if total <= limit or size == 0:
+                break
+            log.warning("client id=%d addr=%s evicted: clients use %d bytes, maxmemory-clients is %d",
+                        conn.id, conn.addr, total, limit)
+            self.stats["evicted_clients"] += 1
+            conn.drop()
+            total -= size
 
     @property
     def password(self) -> str:
@@ -105,14 +156,22 @@ class RespServer:
         return bool(getattr(self.service, "is_leader", False))
 
     async def idle_loop(self) -> None:
-        """Close clients idle longer than CONFIG `timeout` (0 = never, Redis's default).
-        Ends when the server stops serving."""
+        """Every _CHECK_INTERVAL_S: follow CONFIG changes of the buffer limits, apply the soft
+        output limits and maxmemory-clients, and close clients idle longer than CONFIG
+        `timeout` (0 = never, Redis's default). Ends when the server stops serving."""
         while self.server is None or self.server.is_serving():
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(_CHECK_INTERVAL_S)
+            try:
+                self.refresh_limits()
+            except Exception:  # a bad value must not stop the checks: keep the limits in force
+                log.exception("cannot apply the client buffer limits")
+            now = time.monotonic()
+            for conn in list(self.connections.values()):
+                conn.check_output(now)
+            self.check_clients_memory()
             timeout_s = int(self.service.setting("timeout"))
             if timeout_s <= 0:
                 continue
-            now = time.monotonic()
             for conn in list(self.connections.values()):
                 if now - conn.last_s > timeout_s and not conn.running:
                     conn.close()
@@ -149,6 +208,10 @@ class Connection(asyncio.Protocol):
         self.closing = False
         self.running = False
         self._write_paused: asyncio.Future | None = None
+        self.reading = True
+        self.backlog = 0                 # bytes received since the command loop last took the pending commands
+        self._over_soft_since: float | None = None
+        self._memory_mark = _MEMORY_STEP_BYTES
         self.addr = "?"
         self.laddr = "?"
 
@@ -168,6 +231,70 @@ class Connection(asyncio.Protocol):
             self.closing = True
             return
         server.connections[self.id] = self
+        self.apply_write_limits()
+
+    # ------------------------------------------------------------ buffer limits
+
+    def apply_write_limits(self) -> None:
+        """Back-pressure mark of the transport: pause_writing above it (see client_limits)."""
+        if self.transport is not None and not self.transport.is_closing():
+            high = self.server.limits.normal.high_water_bytes
+            self.transport.set_write_buffer_limits(high=high, low=high // 4)
+
+    def memory_bytes(self) -> int:
+        """What this client makes the node hold: the command being received, commands
+        received and not yet taken, and replies not yet sent."""
+        out = self.transport.get_write_buffer_size() if self.transport is not None else 0
+        return self.parser.unfinished_bytes + self.backlog + out
+
+    def drop(self) -> None:
+        """Disconnect now, discarding unsent replies (a limit was exceeded)."""
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def check_output(self, now: float | None = None) -> None:
+        """The output buffer limits of the `normal` class, after a write and periodically."""
+        transport = self.transport
+        if transport is None or self.closing:
+            return
+        size = transport.get_write_buffer_size()
+        if size == 0 and self._over_soft_since is None:
+            return
+        over, self._over_soft_since = self.server.limits.normal.over(
+            size, self._over_soft_since, time.monotonic() if now is None else now)
+        if over:
+            log.warning("client id=%d addr=%s closed for overcoming of output buffer limits (%d bytes)",
+                        self.id, self.addr, size)
+            self.server.stats["client_output_buffer_limit_disconnections"] += 1
+            self.drop()
+            return
+        self._check_memory()
+
+    def _check_memory(self) -> None:
+        memory = self.memory_bytes()
+        if memory >= self._memory_mark:
+            self._memory_mark = memory + _MEMORY_STEP_BYTES
+            self.server.check_clients_memory()
+        elif memory + 2 * _MEMORY_STEP_BYTES < self._memory_mark:
+            self._memory_mark = memory + _MEMORY_STEP_BYTES
+
+    def _write(self, data: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(data)
+            self.check_output()
+
+    def _update_reading(self) -> None:
+        """Read while replies are taken by the client and the commands waiting are few."""
+        want = (not self.closing and self.parser._error is None
+                and (self._write_paused is None or self._write_paused.done())
+                and len(self.pending) <= _MAX_PENDING and self.backlog <= client_limits.BACKLOG_BYTES)
+        if want != self.reading and self.transport is not None and not self.transport.is_closing():
+            self.reading = want
+            if want:
+                self.transport.resume_reading()
+            else:
+                self.transport.pause_reading()
 
     def connection_lost(self, exc) -> None:
         self.closing = True
@@ -180,10 +307,12 @@ class Connection(asyncio.Protocol):
     def pause_writing(self) -> None:
         if self._write_paused is None or self._write_paused.done():
             self._write_paused = asyncio.get_running_loop().create_future()
+        self._update_reading()  # a client that does not read its replies is not read either
 
     def resume_writing(self) -> None:
         if self._write_paused is not None and not self._write_paused.done():
             self._write_paused.set_result(None)
+        self._update_reading()
 
     def eof_received(self) -> bool:
         # Half-closed: answer what was sent, then close (keep the write side open).
@@ -203,7 +332,7 @@ class Connection(asyncio.Protocol):
             if self.task is None and not self.pending:
                 reply = self._get_now(args)
                 if reply is not None:
-                    self.transport.write(reply)
+                    self._write(reply)
                     return
             self.pending.append(args)
         else:
@@ -214,11 +343,19 @@ class Connection(asyncio.Protocol):
                     self.parser.parse()
             except ProtocolError as e:
                 self.pending.append(e)
-                self.transport.pause_reading()
-        if len(self.pending) > _MAX_PENDING:
-            self.transport.pause_reading()
+            if self.parser.unfinished_bytes > self.server.limits.query_buffer_bytes:
+                # As Redis: no reply, the connection is closed (the command is never run).
+                log.warning("client id=%d addr=%s closed: its unfinished command reached the query buffer "
+                            "limit (%d bytes)", self.id, self.addr, self.server.limits.query_buffer_bytes)
+                self.server.stats["client_query_buffer_limit_disconnections"] += 1
+                self.drop()
+                return
         if self.pending and self.task is None:
             self._dispatch()
+        if self.pending:
+            self.backlog += len(data)   # the command loop resets it when it takes them
+            self._update_reading()
+        self._check_memory()
 
     def _get_now(self, args: list[bytes]) -> bytes | None:
         """The reply to `args` if it is `GET key` servable now; None: take the ordinary path.
@@ -242,8 +379,11 @@ class Connection(asyncio.Protocol):
     def _dispatch(self) -> None:
         """Answer what needs no waiting now; hand the rest to the command loop."""
         answered = self._answer_inline()
-        if answered and not self.transport.is_closing():
-            self.transport.write(b"".join(answered))
+        if answered:
+            self._write(b"".join(answered))
+        if not self.pending:
+            self.backlog = 0
+            self._update_reading()
         if self.task is not None:  # a lone write is in flight (_write_done continues)
             return
         if self.pending:
@@ -262,14 +402,17 @@ class Connection(asyncio.Protocol):
         MULTI, a pipeline of writes); the command loop takes the rest, in order.
         """
         out: list[bytes] = []
+        size = 0
         pending = self.pending
-        while pending and self.multi is None:
+        while pending and self.multi is None and size < _OUT_CHUNK_BYTES:
+            # (past a chunk of replies, the command loop goes on, waiting for the client to read)
             args = pending[0]
             if type(args) is not list:
                 break
             reply = self._get_now(args)
             if reply is not None:  # a pipeline of GETs, each as a lone one
                 out.append(reply)
+                size += len(reply)
                 pending.popleft()
                 continue
             spec = TABLE.get(args[0].lower())
@@ -291,6 +434,7 @@ class Connection(asyncio.Protocol):
                 reply = self.render(spec, command, served[0])
                 self.server.count_call(spec.name, started_ns, reply)
                 out.append(reply)
+                size += len(reply)
             pending.popleft()
             self.server.stats["total_commands_processed"] += 1
         return out
@@ -303,7 +447,7 @@ class Connection(asyncio.Protocol):
         self.pending.popleft()
         self.server.stats["total_commands_processed"] += 1
         if type(step) is bytes:
-            self.transport.write(step)
+            self._write(step)
             return
         spec, command = step
         fut, proposed_here = self.service.start_write(command)
@@ -321,8 +465,7 @@ class Connection(asyncio.Protocol):
             return
         reply = self._reply(spec, command, fut)
         self.server.count_call(spec.name, started_ns, reply)
-        if not self.transport.is_closing():
-            self.transport.write(reply)
+        self._write(reply)
         if self.pending:
             self._dispatch()
         elif self.eof:
@@ -343,8 +486,7 @@ class Connection(asyncio.Protocol):
     async def _retry_then_run(self, spec: Spec, command, started_ns: int) -> None:
         self.running = True
         reply = await self._execute(spec, command, started_ns)
-        if not self.transport.is_closing():
-            self.transport.write(reply)
+        self._write(reply)
         await self._run()
 
     def close(self) -> None:
@@ -360,11 +502,11 @@ class Connection(asyncio.Protocol):
         try:
             while self.pending and not self.closing:
                 batch, self.pending = self.pending, collections.deque()
-                if not self.transport.is_closing():
-                    self.transport.resume_reading()
+                self.backlog = 0
+                self._update_reading()
                 out = await self._run_batch(batch)
-                if out and not self.transport.is_closing():
-                    self.transport.write(b"".join(out))
+                if out:
+                    self._write(b"".join(out))
                 if self._write_paused is not None:
                     await self._write_paused
                 if self.closing:
@@ -386,7 +528,26 @@ class Connection(asyncio.Protocol):
         running: list[int] = []  # positions in out of tasks
         running_kind = None
         forwarded: list = []     # a follower's run of writes: (position in out, spec, command, started_ns)
+        size = counted = 0       # bytes of the replies out[:counted], all encoded
         for args in batch:
+            while counted < len(out) and type(out[counted]) is bytes:
+                size += len(out[counted])
+                counted += 1
+            in_flight = len(running) + len(forwarded)
+            if size > _OUT_CHUNK_BYTES or in_flight >= _MAX_IN_FLIGHT or (
+                    running_kind == "read" and in_flight >= _MAX_READS_IN_FLIGHT):
+                # Bounded output: write what is answered, wait until the client reads it.
+                await self._forward_writes(out, forwarded)
+                await self._settle(out, running)
+                running_kind = None
+                if out:
+                    self._write(b"".join(out))
+                    out.clear()
+                size = counted = 0
+                if self._write_paused is not None:
+                    await self._write_paused
+                if self.closing:
+                    break
             if isinstance(args, ProtocolError):
                 await self._forward_writes(out, forwarded)
                 await self._settle(out, running)
@@ -411,9 +572,10 @@ class Connection(asyncio.Protocol):
             if command is None:  # a connection/server command
                 await self._settle(out, running)
                 running_kind = None
-                if "blocking" in spec.flags and out and not self.transport.is_closing():
-                    self.transport.write(b"".join(out))  # replies before a blocking pop go out now
+                if "blocking" in spec.flags and out:
+                    self._write(b"".join(out))  # replies before a blocking pop go out now
                     out.clear()
+                    size = counted = 0
                 reply = await self._local(spec, args)
                 self.server.count_call(spec.name, started_ns, reply)
                 out.append(reply)

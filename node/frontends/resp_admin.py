@@ -158,11 +158,13 @@ def _status(conn) -> dict:
 
 def client_info_line(c) -> str:
     now = time.time()
+    omem = c.transport.get_write_buffer_size() if c.transport is not None else 0
     return (
         f"id={c.id} addr={c.addr} laddr={c.laddr} fd=-1 name={c.name} age={int(now - c.created_s)} "
         f"idle={int(time.monotonic() - c.last_s)} flags={'x' if c.multi is not None else 'N'} db={c.db} "
         f"sub=0 psub=0 ssub=0 multi={len(c.multi) if c.multi is not None else -1} qbuf={c.parser.pending_bytes} "
-        f"qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "
+        f"qbuf-free=0 argv-mem={c.parser.unfinished_bytes - c.parser.pending_bytes} multi-mem=0 rbs=0 rbp=0 "
+        f"obl=0 oll=0 omem={omem} tot-mem={c.memory_bytes()} events=r "
         f"cmd={c.last_cmd} user=default redir=-1 resp={c.proto} lib-name={c.lib['lib-name']} "
         f"lib-ver={c.lib['lib-ver']} consistency={consistency_text(c)}"
     )
@@ -350,6 +352,8 @@ def _info_text(conn, sections: set[str]) -> bytes:
     section("Memory", [
         ("used_memory", used), ("used_memory_human", f"{used / 1048576:.2f}M"),
         ("maxmemory", status.get("maxmemory_bytes", 0)), ("maxmemory_policy", "noeviction"),
+        ("mem_clients_normal", server.clients_memory()),
+        ("maxmemory_clients", server.limits.maxmemory_clients_bytes),
     ])
     section("Persistence", [
         ("loading", 0), ("aof_enabled", 1), ("raftcache_appendfsync", status.get("appendfsync", "")),
@@ -362,6 +366,9 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("total_connections_received", st["total_connections_received"]),
         ("total_commands_processed", st["total_commands_processed"]),
         ("rejected_connections", st["rejected_connections"]),
+        ("evicted_clients", st["evicted_clients"]),
+        ("client_query_buffer_limit_disconnections", st["client_query_buffer_limit_disconnections"]),
+        ("client_output_buffer_limit_disconnections", st["client_output_buffer_limit_disconnections"]),
         ("keyspace_hits", status.get("keyspace_hits", 0)), ("keyspace_misses", status.get("keyspace_misses", 0)),
         ("raftcache_reads", svc.get("reads", 0)), ("raftcache_writes", svc.get("writes", 0)),
         ("raftcache_forwarded", svc.get("forwarded", 0)), ("raftcache_read_barriers", svc.get("barriers", 0)),
@@ -457,6 +464,8 @@ async def _config_set(conn, pairs: list[tuple[str, str]]):
                             f"duplicate parameter")
         names.add(name)
         try:
+            if name == "client-output-buffer-limit":  # the classes not named keep their limits, as in Redis
+                value = settings.merge_output_limits(current.get(name, ""), value)
             normalised = settings.validate(name, value, current.get(name))
         except settings.SettingError as e:
             if name not in settings.PARAMS:
@@ -470,6 +479,7 @@ async def _config_set(conn, pairs: list[tuple[str, str]]):
     if isinstance(result, CommandError):
         return result
     await conn.service.wait_applied(index)
+    conn.server.refresh_limits()  # other nodes follow within resp.py's check interval
     return OK
 
 

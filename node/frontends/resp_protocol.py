@@ -24,6 +24,7 @@ PROTO_INLINE_MAX_SIZE = 64 * 1024       # Redis's limit for an inline line or a 
 PROTO_MAX_MULTIBULK = 1024 * 1024       # Redis refuses larger argument counts (INT_MAX in 7.x, 1M in 6.x)
 UNAUTH_MAX_MULTIBULK = 10               # before AUTH, as in Redis 7
 UNAUTH_MAX_BULK = 16384
+ARG_OVERHEAD_BYTES = 48                 # a parsed argument's memory beyond its bytes (CPython's bytes object)
 
 
 class ProtocolError(Exception):
@@ -39,13 +40,14 @@ class RequestParser:
     call: parse() returns what it has first and raises on the next call.
     """
 
-    __slots__ = ("buf", "max_bulk_bytes", "authenticated", "_args", "_remaining", "_bulklen", "_error")
+    __slots__ = ("buf", "max_bulk_bytes", "authenticated", "_args", "_argbytes", "_remaining", "_bulklen", "_error")
 
     def __init__(self, max_bulk_bytes: int = 512 << 20):
         self.buf = bytearray()
         self.max_bulk_bytes = max_bulk_bytes
         self.authenticated = True
         self._args: list[bytes] | None = None  # the multibulk being read
+        self._argbytes = 0                      # memory of its arguments so far (ARG_OVERHEAD_BYTES each)
         self._remaining = 0
         self._bulklen = -1
         self._error: str | None = None
@@ -56,6 +58,12 @@ class RequestParser:
     @property
     def pending_bytes(self) -> int:
         return len(self.buf)
+
+    @property
+    def unfinished_bytes(self) -> int:
+        """Memory held for the command still being received: its arguments read so far and
+        the unparsed input (Redis's query buffer; after parse() the buffer holds no complete command)."""
+        return self._argbytes + len(self.buf)
 
     def parse(self) -> list[list[bytes]]:
         if self._error is not None:
@@ -85,6 +93,7 @@ class RequestParser:
                     break
                 out.append(self._args)
                 self._args = None
+                self._argbytes = 0
         except ProtocolError as e:
             self._error = str(e)
             del buf[:]
@@ -138,6 +147,7 @@ class RequestParser:
             if end - pos < n + 2:
                 return pos, False
             args.append(bytes(buf[pos : pos + n]))
+            self._argbytes += n + ARG_OVERHEAD_BYTES
             pos += n + 2  # like Redis, the two bytes after the payload are not checked
             self._bulklen = -1
             self._remaining -= 1

@@ -107,6 +107,15 @@ class FakeTransport(asyncio.Transport):
     def close(self):
         self.closed = True
 
+    def abort(self):
+        self.closed = True
+
+    def set_write_buffer_limits(self, high=None, low=None):
+        self.write_limits = (high, low)
+
+    def get_write_buffer_size(self):
+        return 0  # everything written is taken at once
+
     def is_closing(self):
         return self.closed
 

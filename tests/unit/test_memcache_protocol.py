@@ -17,6 +17,7 @@ import pytest
 
 from raftcache.node import commands, memcache_ops, statemachine, strings
 from raftcache.node.config import FrontendConfig, KeyspaceConfig
+from raftcache.node.frontends import memcache
 from raftcache.node.frontends.memcache import MemcacheProtocol, ServerState
 from raftcache.node.keyspace import Keyspace
 from raftcache.node.service import ReadConsistency, stamp
@@ -517,4 +518,27 @@ def test_pipelined_sets_on_the_leader_overlap_and_are_answered_in_order(service,
         assert await c.send(b"set n 0 0 1 noreply\r\n1\r\nset n 0 0 1 noreply\r\n2\r\nget n\r\n") == \
             b"VALUE n 0 1\r\n2\r\nEND\r\n"
 
+    asyncio.run(go())
+
+
+def test_get_key_count_and_line_length_are_capped(state):
+    async def go():
+        c = Client(state)
+        keys = b" ".join(b"k%d" % i for i in range(memcache.GET_MAX_KEYS + 1))
+        assert await c.send(b"get " + keys + b"\r\nversion\r\n") == memcache.TOO_MANY_KEYS + b"VERSION 1.6.21\r\n"
+        assert await c.send(b"gats 10 " + keys + b"\r\n") == memcache.TOO_MANY_KEYS
+        c2 = Client(state)
+        assert await c2.send(b"get " + b"k " * (memcache.GET_LINE_MAX_BYTES // 2)) == memcache.LINE_TOO_LONG
+        assert c2.transport.closed
+    asyncio.run(go())
+
+
+def test_a_get_of_many_keys_streams_every_value_in_order(state):
+    async def go():
+        c = Client(state)
+        for i in range(0, 250, 2):
+            assert await c.send(b"set k%d %d 0 %d\r\n%s\r\n" % (i, i, len(b"v%d" % i), b"v%d" % i)) == b"STORED\r\n"
+        reply = await c.send(b"get " + b" ".join(b"k%d" % i for i in range(250)) + b"\r\n")
+        expected = b"".join(b"VALUE k%d %d %d\r\nv%d\r\n" % (i, i, len(b"v%d" % i), i) for i in range(0, 250, 2))
+        assert reply == expected + b"END\r\n"
     asyncio.run(go())

@@ -327,3 +327,13 @@ def test_commandstats_count_every_path(service):
         await locked.send(cmd("GET", "k"))
         assert locked.conn.server.cmdstats["get"][2] == 1                  # NOAUTH: rejected
     run(go())
+
+
+def test_unfinished_bytes_count_the_command_being_received():
+    p = RequestParser(1 << 20)
+    p.feed(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\n" + b"x" * 60)
+    assert p.parse() == []
+    assert p.unfinished_bytes == (3 + 48) + (1 + 48) + 60   # two arguments parsed, 60 bytes of the third
+    p.feed(b"x" * 40 + b"\r\n")
+    assert p.parse() == [[b"SET", b"k", b"x" * 100]]
+    assert p.unfinished_bytes == 0
