@@ -22,6 +22,7 @@ from pysyncobj.monotonic import monotonic as _ps_monotonic
 
 from raftcache.node import raft_wire
 from raftcache.node.peer_crypto import PeerCipher
+from raftcache.node.peer_guard import GuardedTransport
 from raftcache.node.snapshot_serializer import BackgroundSerializer
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class RaftNode(SyncObj):
     def __init__(self, self_address: str | None, other_addresses: Sequence[str], conf: SyncObjConf, *,
                  apply: Callable[[int, bytes], object],
                  on_fatal: Callable[[BaseException], None] | None = None,
-                 flush_before_ack: bool = False, transport_class=None):
+                 flush_before_ack: bool = False, transport_class=None, peer_limits=None):
         # Set before SyncObj.__init__, which starts the tick thread.
         self._rc_cipher = PeerCipher(conf.password) if conf.password else None
         self._rc_apply = apply
@@ -81,6 +82,9 @@ class RaftNode(SyncObj):
         self._rc_grants = 0
         self._rc_prevote_won = False
         self._rc_chunks: list[bytes] = []      # pieces of a large entry being received
+        self.rc_peer_limits = peer_limits      # ReplicationConfig read by node/peer_guard.GuardedTransport
+        if transport_class is None and peer_limits is not None:
+            transport_class = GuardedTransport
         kwargs = {"transportClass": transport_class} if transport_class is not None else {}
         super().__init__(self_address, list(other_addresses), conf, **kwargs)
         if conf.fullDumpFile and conf.serializer is not None:
@@ -159,6 +163,22 @@ class RaftNode(SyncObj):
         if success and self._rc_flush_before_ack:
             self._SyncObj__raftLog.flush()  # acknowledge only what is on disk
         SyncObj._SyncObj__sendNextNodeIdx(self, node, reset=reset, nextNodeIdx=nextNodeIdx, success=success)
+
+    def _SyncObj__getEntries(self, fromIDx, count=None, maxSizeBytes=None):  # noqa: N802, N803
+        # PySyncObj fills an append-entries batch until it *reaches* maxSizeBytes,
+        # so a large entry after a small one went unchunked in one frame (as
+        # large as the value). Stop before an entry that would overflow a
+        # non-empty batch: a large entry then always travels alone, in
+        # maxSizeBytes pieces, and frames stay under raft_wire.FRAME_MAX_BYTES.
+        entries = SyncObj._SyncObj__getEntries(self, fromIDx, count, maxSizeBytes)
+        if maxSizeBytes is None or len(entries) < 2:
+            return entries
+        total = 0
+        for i, entry in enumerate(entries):
+            total += len(entry[0])
+            if total > maxSizeBytes and i > 0:
+                return entries[:i]
+        return entries
 
     def _SyncObj__deleteEntriesTo(self, toIDx):  # noqa: N803
         # Defence in depth for the item-7 failure mode: compacting past the end

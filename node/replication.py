@@ -220,7 +220,7 @@ class Replicator:
         node = RaftNode(
             None if self.readonly else self.me.address("raft"), others, conf,
             apply=self._apply, on_fatal=self._fatal,
-            flush_before_ack=cfg.appendfsync == "always",
+            flush_before_ack=cfg.appendfsync == "always", peer_limits=cfg,
         )
         if self._join_wait and (node.raft_log[-1][1] > 1 or os.path.exists(snapshot_path)):
             self._join_wait = False  # it has a log: an ordinary restart
