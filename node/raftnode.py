@@ -52,6 +52,9 @@ class RaftNode(SyncObj):
     * `_SyncObj__sendAppendEntries` / `_SyncObj__sendNextNodeIdx`: flush the
       journal first when `flush_before_ack` (appendfsync=always).
 
+    Also answers append-entries of a lower term with its own term
+    (`rc_term`), and a leader that gets such an answer steps down.
+
     and `_onTick`, which runs a pre-vote before PySyncObj would start an
     election: a node that cannot reach a majority (partitioned, or
     rejoining) never raises its term, so it cannot depose a working leader
@@ -82,6 +85,7 @@ class RaftNode(SyncObj):
         self._rc_grants = 0
         self._rc_prevote_won = False
         self._rc_chunks: list[bytes] = []      # pieces of a large entry being received
+        self.stale_term_stepdowns = 0          # times a peer's higher term (rc_term) made us adopt it
         self.rc_peer_limits = peer_limits      # ReplicationConfig read by node/peer_guard.GuardedTransport
         if transport_class is None and peer_limits is not None:
             transport_class = GuardedTransport
@@ -244,6 +248,15 @@ class RaftNode(SyncObj):
         mtype = message.get("type") if isinstance(message, dict) else None
         if mtype == "append_entries" and message["term"] >= self._SyncObj__raftCurrentTerm:
             self._on_append_entries(node, message)
+        elif mtype == "append_entries":
+            # Raft's reply to a stale leader carries our term (PySyncObj drops the
+            # message silently): without it a node whose term rose past the
+            # cluster's (e.g. one that campaigned while its peers were leaderless)
+            # ignores the leader's heartbeats and, refused every pre-vote while that
+            # leader lives, stays out of the cluster forever.
+            self._SyncObj__transport.send(node, {"type": "rc_term", "term": self._SyncObj__raftCurrentTerm})
+        elif mtype == "rc_term":
+            self._on_higher_term(message["term"])
         elif mtype == "next_node_idx" and self._isLeader():
             self._on_next_node_idx(node, message)
         elif mtype == "rc_pre_vote" and self._SyncObj__selfNode is not None:
@@ -252,6 +265,21 @@ class RaftNode(SyncObj):
             self._on_pre_vote_response(message)
         else:
             SyncObj._SyncObj__onMessageReceived(self, node, message)
+
+    def _on_higher_term(self, term: int) -> None:
+        """A peer answered our append-entries with a higher term: step down and
+        adopt it (persisted first), so the next election includes that peer."""
+        if term <= self._SyncObj__raftCurrentTerm:
+            return
+        was_leader = self._isLeader()
+        logger.warning("a peer has term %d > ours (%d): %s", term, self._SyncObj__raftCurrentTerm,
+                       "stepping down" if was_leader else "adopting it")
+        self._SyncObj__setCurrentTerm(term, None)
+        self._SyncObj__setState(_FOLLOWER)
+        if self._SyncObj__raftLeader is not None:
+            self._SyncObj__raftLeader = None
+            self._SyncObj__onLeaderChanged()
+        self.stale_term_stepdowns += 1
 
     def _receive_chunk(self, transmission: str, data: bytes) -> list | None:
         """One piece of a large entry; the entry (as a one-entry list) once complete, else None.
