@@ -561,6 +561,7 @@ class Service:
             "used_bytes": ks.used_bytes,
             "maxmemory_bytes": self.limits.maxmemory_bytes,
             "last_leader_contact_s": 0.0 if raft.is_leader else raft.last_leader_contact_s(),
+            "quorum_contact_s": raft.quorum_contact_s(),   # leader only; +inf elsewhere
             "appendfsync": self.config.replication.appendfsync,
             "default_read": str(self._default),
             "stats": dict(self.stats),
