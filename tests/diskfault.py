@@ -65,8 +65,12 @@ def unmount_all(path: str) -> None:
         _run("umount", "-l", path)
 
 
-def make_readonly(path: str) -> None:
+def make_readonly(path: str, pid: int | None = None) -> None:
+    """Make `path` read-only; with `pid`, inside that process's mount namespace
+    (a node started through `ip netns exec` has its own)."""
+    prefix = () if pid is None else ("nsenter", "-t", str(pid), "-m")
     for argv in (("mount", "--bind", path, path), ("mount", "-o", "remount,bind,ro", path)):
+        argv = (*prefix, *argv)
         proc = _run(*argv)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)}: {proc.stderr.strip()}")
