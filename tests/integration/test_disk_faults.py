@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 import redis
@@ -73,6 +75,16 @@ def _assert_rejoined(cluster, node) -> None:
             s.applied_index >= commit for s in statuses)
     wait_until(agreed, 20, "one term, one leader, two followers, all applied")
     assert cluster.status(node).role in ("follower", "leader")
+
+    def healthy(n):
+        host, port = n.http_address
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}/health", timeout=2) as resp:
+                return resp.status == 200
+        except urllib.error.HTTPError:
+            return False
+    for n in cluster.nodes:
+        wait_until(lambda: healthy(n), 10, f"{n.id} /health 200")
 
 
 def _wait_exit(node, timeout_s: float) -> int:
