@@ -39,6 +39,7 @@ class GuardedTransport(TCPTransport):
         self._rc_incoming: dict = {}   # TcpConnection -> time.monotonic() at accept
         self.rc_refused = 0            # connections closed at accept (caps)
         self.rc_timed_out = 0          # pending connections closed at the authentication deadline
+        self._rc_timeout_logged_at = -1.0
         super().__init__(syncObj, selfNode, otherNodes)
 
     def _apply_limits(self, conn) -> None:
@@ -88,8 +89,11 @@ class GuardedTransport(TCPTransport):
             opened = self._rc_incoming.get(conn)
             if opened is not None and opened < horizon:
                 self.rc_timed_out += 1
-                logger.warning("Raft port: closing a connection that did not identify itself within %.1f s",
-                               self._rc_limits.peer_auth_timeout_s)
+                now = time.monotonic()
+                if now - self._rc_timeout_logged_at >= 1.0:  # at most one line a second
+                    self._rc_timeout_logged_at = now
+                    logger.warning("Raft port: closing a connection that did not identify itself within %.1f s "
+                                   "(%d so far)", self._rc_limits.peer_auth_timeout_s, self.rc_timed_out)
                 conn.disconnect()
                 self._unknownConnections.discard(conn)
                 self._rc_incoming.pop(conn, None)

@@ -50,6 +50,8 @@ FRAME_MAX_BYTES = 32 << 20
 #: Largest frame this process has sent (bytes on the wire after the length header).
 largest_frame_sent_bytes = 0
 _log = logging.getLogger(__name__)
+_rejected = 0                # connections closed for an oversized frame (logged at most once a second)
+_rejected_logged_at = -1.0
 
 
 def _buffer(conn: TcpConnection, name: str) -> bytearray:
@@ -126,8 +128,14 @@ def _frame_allowed(self: TcpConnection, buf: bytearray) -> bool:
     limit = self.rc_frame_max_bytes if self.rc_authenticated else self.rc_first_frame_max_bytes
     if 0 <= length <= limit:
         return True
-    _log.warning("closing a Raft connection: %s frame of %d bytes announced (limit %d)",
-                 "authenticated" if self.rc_authenticated else "unauthenticated", length, limit)
+    global _rejected, _rejected_logged_at
+    _rejected += 1
+    now = _monotonic()
+    if now - _rejected_logged_at >= 1.0:  # at most one line a second under a flood
+        _rejected_logged_at = now
+        _log.warning("closing a Raft connection: %s frame of %d bytes announced (limit %d); "
+                     "%d rejected so far", "authenticated" if self.rc_authenticated else "unauthenticated",
+                     length, limit, _rejected)
     self.rc_rejected = True
     self.disconnect()
     return False
