@@ -96,6 +96,12 @@ class ReplicationConfig:
     compaction_min_s: float = 600.0      # …or this long after the last compaction
     proposal_timeout_s: float = 5.0      # a proposal not committed by then fails with TIMEOUT
     max_log_version: int = 0             # newest log semantics version this node accepts; 0 = all its binary knows
+    # Raft port limits (node/peer_guard.py, node/raft_wire.py; docs/operations.md "Raft port limits")
+    peer_first_frame_max_bytes: int = 4096     # a connection's first message, before it authenticated
+    peer_frame_max_bytes: int = 32 << 20       # any later message (a node sends <= ~1.1 MiB)
+    peer_max_connections: int = 32             # incoming Raft connections; excess closed at accept
+    peer_max_pending: int = 16                 # of which not yet authenticated and identified
+    peer_auth_timeout_s: float = 5.0           # a pending connection is closed after this long
 
     def validate(self) -> None:
         if self.max_log_version < 0:
@@ -112,6 +118,14 @@ class ReplicationConfig:
             raise ConfigError("leader_fallback_s must exceed the minimum election timeout")
         if self.proposal_timeout_s <= 0:
             raise ConfigError("proposal_timeout_s must be positive")
+        if not 256 <= self.peer_first_frame_max_bytes <= self.peer_frame_max_bytes:
+            raise ConfigError("peer frame limits must satisfy 256 <= first frame <= frame")
+        if self.peer_frame_max_bytes < 4 << 20 or self.peer_frame_max_bytes >= 1 << 31:
+            raise ConfigError("peer_frame_max_bytes must be in [4 MiB, 2 GiB) (a node sends ~1.1 MiB frames)")
+        if not 1 <= self.peer_max_pending <= self.peer_max_connections:
+            raise ConfigError("peer connection caps must satisfy 1 <= pending <= connections")
+        if self.peer_auth_timeout_s <= 0:
+            raise ConfigError("peer_auth_timeout_s must be positive")
 
 
 @dataclass(frozen=True)

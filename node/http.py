@@ -1,5 +1,9 @@
 """The node's HTTP port: /metrics (Prometheus), /health and /status (JSON).
 
+/health is 200 only when node/health.py judges the node healthy (a leader
+with recent majority contact, or a follower with recent leader contact),
+else 503; the JSON body gives role, healthy and the reason.
+
 A deliberately tiny asyncio HTTP/1.1 server (GET only, one request per
 connection) so the node needs no web framework.
 """
@@ -10,7 +14,7 @@ import asyncio
 import json
 import logging
 
-from raftcache.node import metrics
+from raftcache.node import health, metrics
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 8192
@@ -19,22 +23,25 @@ MAX_REQUEST_BYTES = 8192
 def _jsonable(status: dict) -> dict:
     out = dict(status)
     out["members"] = [{k: v for k, v in m.items() if k != "peer"} for m in status["members"]]
-    if out["last_leader_contact_s"] == float("inf"):
-        out["last_leader_contact_s"] = None  # never heard from a leader (JSON has no infinity)
+    for key in ("last_leader_contact_s", "quorum_contact_s"):
+        if out.get(key) == float("inf"):
+            out[key] = None  # never (JSON has no infinity)
     return out
 
 
 async def start_server(service, host: str, port: int) -> asyncio.Server:
     registry = metrics.registry_for(service.status)
+    contact_limit_s = health.contact_max_s(service.config.replication.election_timeout_max_s)
 
     def respond(path: str) -> tuple[int, str, bytes]:
         if path == "/metrics":
             return 200, metrics.CONTENT_TYPE, metrics.render(registry)
         if path in ("/health", "/healthz"):
             s = service.status()
-            healthy = bool(s["leader_id"])
-            body = json.dumps({"healthy": healthy, "role": s["role"], "leader_id": s["leader_id"]}).encode()
-            return (200 if healthy else 503), "application/json", body
+            verdict = health.assess(s, contact_limit_s)
+            body = json.dumps({"healthy": verdict.healthy, "role": s["role"], "reason": verdict.reason,
+                               "leader_id": s["leader_id"], "term": s["term"]}).encode()
+            return (200 if verdict.healthy else 503), "application/json", body
         if path == "/status":
             return 200, "application/json", json.dumps(_jsonable(service.status())).encode()
         return 404, "text/plain", b"not found\n"

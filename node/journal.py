@@ -13,10 +13,22 @@ sockets, protocol parsing.
 Every file is written tmp + fsync + rename + directory fsync, except the
 journal itself, which PySyncObj writes in place through an mmap; its
 durability is what `flush()` provides.
+
+Write failures are fail-stop (docs/durability.md "Disk faults"): a failed
+write of term/votedFor, of a journal entry or of a flush calls the handler
+set with `set_disk_error_handler` (the node process exits with
+EXIT_DISK_ERROR) and otherwise raises DiskWriteError. PySyncObj updates its
+in-memory state (term, log list) *before* it writes; carrying on after a
+failed write would let the node act on a term or entries it never made
+durable. Journal growth is preallocated (fallocate) so that a full disk is
+an ENOSPC error here rather than a SIGBUS on the next store into the mmap.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import errno
 import logging
 import os
 import pickle
@@ -31,6 +43,46 @@ from pysyncobj.pickle import dumps as _psync_dumps
 from pysyncobj.pickle import loads as _psync_loads
 
 logger = logging.getLogger(__name__)
+
+
+class DiskWriteError(OSError):
+    """A Raft file could not be written; this node must stop (fail-stop)."""
+
+
+_disk_error_handler: Callable[[str, OSError], None] | None = None
+
+
+def set_disk_error_handler(handler: Callable[[str, OSError], None] | None) -> None:
+    """`handler(what, error)` is called on the Raft thread when a Raft file write
+    fails; it is expected not to return (the node exits). None: raise only."""
+    global _disk_error_handler
+    _disk_error_handler = handler
+
+
+def _disk_failed(what: str, exc: OSError) -> None:
+    logger.critical("cannot write %s: %s", what, exc)
+    handler = _disk_error_handler
+    if handler is not None:
+        handler(what, exc)
+    raise DiskWriteError(exc.errno, f"cannot write {what}: {exc.strerror or exc}") from exc
+
+
+_FALLOC_FL_KEEP_SIZE = 1
+_libc = None
+
+
+def _preallocate(fd: int, length: int) -> None:
+    """Reserve disk blocks for [0, length) without changing the file size (Linux;
+    a no-op where fallocate is unsupported). Raises OSError (ENOSPC) when full."""
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    if _libc.fallocate(fd, _FALLOC_FL_KEEP_SIZE, ctypes.c_long(0), ctypes.c_long(length)) == 0:
+        return
+    err = ctypes.get_errno()
+    if err in (errno.EOPNOTSUPP, errno.ENOSYS):
+        return
+    raise OSError(err, os.strerror(err))
 
 
 def fsync_dir(path: str) -> None:
@@ -80,7 +132,10 @@ class DurableMetaStorer:
             return {}
 
     def storeMeta(self, meta: dict) -> None:  # noqa: N802
-        write_durably(self._path, _psync_dumps(meta))
+        try:
+            write_durably(self._path, _psync_dumps(meta))
+        except OSError as exc:
+            _disk_failed(f"the Raft term/vote file {os.path.basename(self._path)}", exc)
 
     def getPath(self) -> str:  # noqa: N802
         return self._path
@@ -102,28 +157,58 @@ class DurableFileJournal(FileJournal):
         self._FileJournal__metaStorer = DurableMetaStorer(journal_file + ".meta")
         self.dirty = False
         self.flush_count = 0
+        self._allocated = 0
+        self._guard_growth()
         # The journal file may have just been created: make its name durable.
         fsync_file(journal_file)
         fsync_dir(os.path.dirname(journal_file))
 
+    def _guard_growth(self) -> None:
+        """Preallocate before the mmap grows (a store into an unbacked page of a
+        full file system is SIGBUS, not an error)."""
+        resizable = self._FileJournal__journalFile
+        write = resizable.write
+
+        def guarded_write(offset, values, _write=write, _file=resizable):
+            end = offset + len(values)
+            if end > self._allocated:
+                target = max(end, 2 * len(_file._ResizableFile__mm), 1 << 20)
+                _preallocate(_file._ResizableFile__f.fileno(), target)
+                self._allocated = target
+            _write(offset, values)
+
+        resizable.write = guarded_write
+
     def add(self, command, idx, term):
-        super().add(command, idx, term)
+        try:
+            super().add(command, idx, term)
+        except OSError as exc:
+            _disk_failed("the Raft journal (append)", exc)
         self.dirty = True
 
     def clear(self):
-        super().clear()
+        try:
+            super().clear()
+        except OSError as exc:
+            _disk_failed("the Raft journal (clear)", exc)
         self.dirty = True
 
     def deleteEntriesFrom(self, entryFrom):  # noqa: N802
-        super().deleteEntriesFrom(entryFrom)
+        try:
+            super().deleteEntriesFrom(entryFrom)
+        except OSError as exc:
+            _disk_failed("the Raft journal (truncate)", exc)
         self.dirty = True
 
     def deleteEntriesTo(self, entryTo):  # noqa: N802
         # Called after a snapshot was renamed into place (log compaction).
         # PySyncObj does not fsync that rename; do it before the journal
         # forgets the entries the snapshot now covers.
-        fsync_dir(os.path.dirname(self._path))
-        super().deleteEntriesTo(entryTo)
+        try:
+            fsync_dir(os.path.dirname(self._path))
+            super().deleteEntriesTo(entryTo)
+        except OSError as exc:
+            _disk_failed("the Raft journal (compaction)", exc)
         self.dirty = True
 
     def flush(self) -> None:
@@ -131,8 +216,11 @@ class DurableFileJournal(FileJournal):
         if not self.dirty:
             return
         resizable = self._FileJournal__journalFile
-        resizable.flush()  # msync(MS_SYNC) of the mapping
-        os.fsync(resizable._ResizableFile__f.fileno())  # file size / metadata after growth
+        try:
+            resizable.flush()  # msync(MS_SYNC) of the mapping
+            os.fsync(resizable._ResizableFile__f.fileno())  # file size / metadata after growth
+        except OSError as exc:
+            _disk_failed("the Raft journal (fsync)", exc)
         self.dirty = False
         self.flush_count += 1
 

@@ -14,11 +14,22 @@ its proposal timed out. `install()` replaces four of its methods:
 
 Message framing and encryption are unchanged (wire compatible). The peer
 cipher and the pickle protocol are set elsewhere (node/raftnode.py).
+
+Frame limits (the Raft port is reachable by anyone who can connect to it):
+a connection is *unauthenticated* until one message on it has decrypted
+with the cluster secret. Until then a length header above
+`rc_first_frame_max_bytes` closes the connection at once, before any of the
+body is read; afterwards the bound is `rc_frame_max_bytes` (what a node
+legitimately sends, docs/operations.md "Raft port limits"). Both are
+per-connection attributes, class defaults below, set from ReplicationConfig
+by node/peer_guard.py. `largest_frame_sent_bytes` records the largest frame
+this process has sent (the measurement behind the bound).
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import socket
 import struct
 import zlib
@@ -29,6 +40,18 @@ from pysyncobj.tcp_connection import TcpConnection
 
 _LENGTH = struct.Struct("i")
 _COMPRESSION_LEVEL = 0
+
+#: Before authentication: the first message is a 32-byte random key (~100 bytes encrypted).
+FIRST_FRAME_MAX_BYTES = 4096
+#: After authentication: append-entries carry <= 1 MiB of entries (larger
+#: entries and snapshots go in <= 1 MiB pieces); 32x margin.
+FRAME_MAX_BYTES = 32 << 20
+
+#: Largest frame this process has sent (bytes on the wire after the length header).
+largest_frame_sent_bytes = 0
+_log = logging.getLogger(__name__)
+_rejected = 0                # connections closed for an oversized frame (logged at most once a second)
+_rejected_logged_at = -1.0
 
 
 def _buffer(conn: TcpConnection, name: str) -> bytearray:
@@ -46,6 +69,11 @@ def _send(self: TcpConnection, message) -> None:
     data = zlib.compress(_ps_pickle.dumps(message), _COMPRESSION_LEVEL)
     if self.encryptor:
         data = self.encryptor.encrypt_at_time(data, int(_monotonic()))
+    global largest_frame_sent_bytes
+    if len(data) > largest_frame_sent_bytes:
+        if len(data) > 2 * largest_frame_sent_bytes and len(data) > 1 << 16:
+            _log.info("largest Raft frame sent so far: %d bytes (limit %d)", len(data), FRAME_MAX_BYTES)
+        largest_frame_sent_bytes = len(data)
     out = _buffer(self, "_TcpConnection__writeBuffer")
     out += _LENGTH.pack(len(data))
     out += data
@@ -82,13 +110,42 @@ def _process_read(self: TcpConnection) -> bool:
     if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or not incoming:
         self.disconnect()
         return False
-    _buffer(self, "_TcpConnection__readBuffer").extend(incoming)
+    buf = _buffer(self, "_TcpConnection__readBuffer")
+    buf.extend(incoming)
+    if not _frame_allowed(self, buf):
+        return False
+    if not self.rc_authenticated and len(buf) > 4 + self.rc_first_frame_max_bytes:
+        return False  # parse the first frame before reading more (the poller calls again)
     return True
+
+
+def _frame_allowed(self: TcpConnection, buf: bytearray) -> bool:
+    """False (and the connection closed) when the frame at the head of `buf`
+    announces more than this connection may send."""
+    if len(buf) < 4:
+        return True
+    length = _LENGTH.unpack_from(buf)[0]
+    limit = self.rc_frame_max_bytes if self.rc_authenticated else self.rc_first_frame_max_bytes
+    if 0 <= length <= limit:
+        return True
+    global _rejected, _rejected_logged_at
+    _rejected += 1
+    now = _monotonic()
+    if now - _rejected_logged_at >= 1.0:  # at most one line a second under a flood
+        _rejected_logged_at = now
+        _log.warning("closing a Raft connection: %s frame of %d bytes announced (limit %d); "
+                     "%d rejected so far", "authenticated" if self.rc_authenticated else "unauthenticated",
+                     length, limit, _rejected)
+    self.rc_rejected = True
+    self.disconnect()
+    return False
 
 
 def _process_parse_message(self: TcpConnection):
     buf = _buffer(self, "_TcpConnection__readBuffer")
     if len(buf) < 4:
+        return None
+    if not _frame_allowed(self, buf):
         return None
     length = _LENGTH.unpack_from(buf)[0]
     if len(buf) - 4 < length:
@@ -109,8 +166,17 @@ def _process_parse_message(self: TcpConnection):
     except Exception:  # a bad or forged message drops the connection, as PySyncObj does
         self.disconnect()
         return None
+    self.rc_authenticated = True  # it decrypted with the cluster secret
     del buf[:4 + length]
     return message
+
+
+_original_disconnect = TcpConnection.disconnect
+
+
+def _disconnect(self: TcpConnection) -> None:
+    self.rc_authenticated = False  # an outgoing connection object is reused on reconnect
+    _original_disconnect(self)
 
 
 def install() -> None:
@@ -119,3 +185,8 @@ def install() -> None:
     TcpConnection._TcpConnection__processSend = _process_send
     TcpConnection._TcpConnection__processRead = _process_read
     TcpConnection._TcpConnection__processParseMessage = _process_parse_message
+    TcpConnection.disconnect = _disconnect
+    TcpConnection.rc_authenticated = False
+    TcpConnection.rc_rejected = False
+    TcpConnection.rc_first_frame_max_bytes = FIRST_FRAME_MAX_BYTES
+    TcpConnection.rc_frame_max_bytes = FRAME_MAX_BYTES

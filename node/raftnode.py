@@ -24,6 +24,7 @@ from pysyncobj.monotonic import monotonic as _ps_monotonic
 from raftcache.node import raft_wire
 from raftcache.node.errors import UpgradeRequiredError
 from raftcache.node.peer_crypto import PeerCipher
+from raftcache.node.peer_guard import GuardedTransport
 from raftcache.node.snapshot_serializer import BackgroundSerializer
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ class RaftNode(SyncObj):
     * `_SyncObj__sendAppendEntries` / `_SyncObj__sendNextNodeIdx`: flush the
       journal first when `flush_before_ack` (appendfsync=always).
 
+    Also answers append-entries of a lower term with its own term
+    (`rc_term`), and a leader that gets such an answer steps down.
+
     and `_onTick`, which runs a pre-vote before PySyncObj would start an
     election: a node that cannot reach a majority (partitioned, or
     rejoining) never raises its term, so it cannot depose a working leader
@@ -64,7 +68,8 @@ class RaftNode(SyncObj):
     def __init__(self, self_address: str | None, other_addresses: Sequence[str], conf: SyncObjConf, *,
                  apply: Callable[[int, bytes], object],
                  on_fatal: Callable[[BaseException], None] | None = None,
-                 flush_before_ack: bool = False, transport_class=None, max_version: int = 1):
+                 flush_before_ack: bool = False, transport_class=None, peer_limits=None,
+                 max_version: int = 1):
         # Set before SyncObj.__init__, which starts the tick thread.
         self._rc_max_version = max_version     # newest log semantics version apply supports (reported to the leader)
         #: Leader: node -> the newest semantics version it reported in its acknowledgements.
@@ -88,6 +93,10 @@ class RaftNode(SyncObj):
         self._rc_grants = 0
         self._rc_prevote_won = False
         self._rc_chunks: list[bytes] = []      # pieces of a large entry being received
+        self.stale_term_stepdowns = 0          # times a peer's higher term (rc_term) made us adopt it
+        self.rc_peer_limits = peer_limits      # ReplicationConfig read by node/peer_guard.GuardedTransport
+        if transport_class is None and peer_limits is not None:
+            transport_class = GuardedTransport
         kwargs = {"transportClass": transport_class} if transport_class is not None else {}
         super().__init__(self_address, list(other_addresses), conf, **kwargs)
         if conf.fullDumpFile and conf.serializer is not None:
@@ -194,6 +203,22 @@ class RaftNode(SyncObj):
             self._SyncObj__raftLog.flush()  # acknowledge only what is on disk
         SyncObj._SyncObj__sendNextNodeIdx(self, node, reset=reset, nextNodeIdx=nextNodeIdx, success=success)
 
+    def _SyncObj__getEntries(self, fromIDx, count=None, maxSizeBytes=None):  # noqa: N802, N803
+        # PySyncObj fills an append-entries batch until it *reaches* maxSizeBytes,
+        # so a large entry after a small one went unchunked in one frame (as
+        # large as the value). Stop before an entry that would overflow a
+        # non-empty batch: a large entry then always travels alone, in
+        # maxSizeBytes pieces, and frames stay under raft_wire.FRAME_MAX_BYTES.
+        entries = SyncObj._SyncObj__getEntries(self, fromIDx, count, maxSizeBytes)
+        if maxSizeBytes is None or len(entries) < 2:
+            return entries
+        total = 0
+        for i, entry in enumerate(entries):
+            total += len(entry[0])
+            if total > maxSizeBytes and i > 0:
+                return entries[:i]
+        return entries
+
     def _SyncObj__deleteEntriesTo(self, toIDx):  # noqa: N803
         # Defence in depth for the item-7 failure mode: compacting past the end
         # of the log would leave it empty (IndexError on every tick).
@@ -262,6 +287,15 @@ class RaftNode(SyncObj):
         mtype = message.get("type") if isinstance(message, dict) else None
         if mtype == "append_entries" and message["term"] >= self._SyncObj__raftCurrentTerm:
             self._on_append_entries(node, message)
+        elif mtype == "append_entries":
+            # Raft's reply to a stale leader carries our term (PySyncObj drops the
+            # message silently): without it a node whose term rose past the
+            # cluster's (e.g. one that campaigned while its peers were leaderless)
+            # ignores the leader's heartbeats and, refused every pre-vote while that
+            # leader lives, stays out of the cluster forever.
+            self._SyncObj__transport.send(node, {"type": "rc_term", "term": self._SyncObj__raftCurrentTerm})
+        elif mtype == "rc_term":
+            self._on_higher_term(message["term"])
         elif mtype == "next_node_idx" and self._isLeader():
             self._on_next_node_idx(node, message)
         elif mtype == "rc_pre_vote" and self._SyncObj__selfNode is not None:
@@ -270,6 +304,21 @@ class RaftNode(SyncObj):
             self._on_pre_vote_response(message)
         else:
             SyncObj._SyncObj__onMessageReceived(self, node, message)
+
+    def _on_higher_term(self, term: int) -> None:
+        """A peer answered our append-entries with a higher term: step down and
+        adopt it (persisted first), so the next election includes that peer."""
+        if term <= self._SyncObj__raftCurrentTerm:
+            return
+        was_leader = self._isLeader()
+        logger.warning("a peer has term %d > ours (%d): %s", term, self._SyncObj__raftCurrentTerm,
+                       "stepping down" if was_leader else "adopting it")
+        self._SyncObj__setCurrentTerm(term, None)
+        self._SyncObj__setState(_FOLLOWER)
+        if self._SyncObj__raftLeader is not None:
+            self._SyncObj__raftLeader = None
+            self._SyncObj__onLeaderChanged()
+        self.stale_term_stepdowns += 1
 
     def _receive_chunk(self, transmission: str, data: bytes) -> list | None:
         """One piece of a large entry; the entry (as a one-entry list) once complete, else None.

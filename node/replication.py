@@ -222,7 +222,7 @@ class Replicator:
         node = RaftNode(
             None if self.readonly else self.me.address("raft"), others, conf,
             apply=self._apply, on_fatal=self._fatal,
-            flush_before_ack=cfg.appendfsync == "always", max_version=self.max_version,
+            flush_before_ack=cfg.appendfsync == "always", peer_limits=cfg, max_version=self.max_version,
         )
         if self._join_wait and (node.raft_log[-1][1] > 1 or os.path.exists(snapshot_path)):
             self._join_wait = False  # it has a log: an ordinary restart
@@ -542,6 +542,25 @@ class Replicator:
         voters = node.otherNodes
         fresh = sum(1 for n in voters if acks.get(n, (0, 0.0))[0] == term and acks[n][1] > horizon)
         return 1 + fresh > (len(voters) + 1) / 2
+
+    def quorum_contact_s(self) -> float:
+        """On the leader: seconds since a majority of the voters (itself included)
+        last acknowledged append-entries, counted from when this node sent what
+        they acknowledged (as lease_valid). 0.0 for a single voter; +inf on a
+        non-leader or before a majority ever answered in this term."""
+        node = self._node
+        if node is None or not node._isLeader():
+            return float("inf")
+        voters = node.otherNodes
+        others_needed = (len(voters) + 1) // 2   # a majority of len(voters) + 1, minus ourselves
+        if others_needed == 0:
+            return 0.0
+        term = node.raftCurrentTerm
+        acks = node.ack_times.copy()
+        sent = sorted((acks[n][1] for n in voters if n in acks and acks[n][0] == term), reverse=True)
+        if len(sent) < others_needed:
+            return float("inf")
+        return max(0.0, time.monotonic() - sent[others_needed - 1])
 
     def members_status(self) -> list[MemberState]:
         """Every voting member as this node sees it; match_index and the others'

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import logging
 import os
 import signal
@@ -23,6 +24,32 @@ log = logging.getLogger("raftcache.node")
 
 #: Exit status when the node stops because it cannot apply the log.
 EXIT_FATAL_APPLY = 70
+#: Exit status when the node stops because it cannot write its data dir (EX_IOERR):
+#: term/vote, journal or keyspace writes failed (docs/durability.md "Disk faults").
+EXIT_DISK_ERROR = 74
+_DISK_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EIO, errno.EDQUOT}
+_DISK_MESSAGES = ("Read-only file system", "No space left on device", "Input/output error", "Disk quota exceeded")
+
+
+def is_disk_error(exc: BaseException | None) -> bool:
+    """True when `exc` (or what caused it) is a failed write to the disk (EROFS, ENOSPC, EIO, EDQUOT)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
+            return True
+        if any(m in str(exc) for m in _DISK_MESSAGES):
+            return True  # lmdb reports errno as text
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+def _exit_disk_error(what: str, exc: BaseException) -> None:
+    log.critical("cannot write %s (%s): stopping the node (exit status %d). Nothing after the failed "
+                 "write was sent to a peer; fix the disk (writable, space free) and start the node "
+                 "again: it rejoins from what it has on disk", what, exc, EXIT_DISK_ERROR)
+    logging.shutdown()
+    os._exit(EXIT_DISK_ERROR)
 ROLES = ("voter", "replica")
 
 
@@ -50,6 +77,7 @@ def run(config: NodeConfig, ops_config: OperationsConfig | None = None) -> int:
     """Run a node until it is told to stop; returns the process exit status."""
     from raftcache.node import backup
     from raftcache.node import grpc_codec
+    from raftcache.node import journal as _journal
     from raftcache.node.forwarding import GrpcForwarder
     from raftcache.node.keyspace import Keyspace
     from raftcache.node.membership import MEMBERSHIP_FILE, Membership
@@ -87,10 +115,13 @@ def run(config: NodeConfig, ops_config: OperationsConfig | None = None) -> int:
 
     def fatal(exc: BaseException) -> None:
         # Replicas must never diverge: stop rather than skip the entry.
+        if is_disk_error(exc):
+            _exit_disk_error(f"the keyspace ({config.keyspace.path})", exc)
         log.critical("cannot apply the log (%s); stopping the node", exc, exc_info=exc)
         logging.shutdown()
         os._exit(EXIT_FATAL_APPLY)
 
+    _journal.set_disk_error_handler(_exit_disk_error)
     readonly = ops_config.role == "replica"
     voters = [p for p in config.members if not (readonly and p.id == config.id)]
     replicator = Replicator(
@@ -220,6 +251,7 @@ async def _hand_over(ops) -> None:
 async def _backup_loop(config: NodeConfig, parts: _OpsParts) -> None:
     """Automatic snapshots every interval, keeping the newest `keep` (node/backup.py)."""
     from raftcache.node import backup
+    from raftcache.node import journal as _journal
 
     schedule = parts.config.backup
     while True:

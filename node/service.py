@@ -610,6 +610,7 @@ class Service:
             "log_version": self._sm.log_version,
             "max_log_version": raft.max_version,
             "apply_blocked": raft.apply_blocked,
+            "quorum_contact_s": raft.quorum_contact_s(),   # leader only; +inf elsewhere
             "appendfsync": self.config.replication.appendfsync,
             "default_read": str(self._default),
             "stats": dict(self.stats),

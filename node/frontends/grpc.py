@@ -156,23 +156,21 @@ async def start_server(service: Service, host: str, port: int) -> tuple[grpc.aio
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 _background: set = set()
-HEALTHY_CONTACT_S = 3.0      # leader heard from within this long
-HEALTHY_APPLY_LAG = 1000     # entries committed but not yet applied here
 
 
 async def _track_health(service: Service, servicer, interval_s: float = 0.2) -> None:
-    """SERVING while the node knows a leader it heard from recently and has
-    applied close to the commit index (it can take writes and serve reads at
-    every level); NOT_SERVING during elections, when cut off or far behind.
+    """SERVING while node/health.py judges the node healthy (the verdict of
+    /health: a leader with recent majority contact, or a follower with recent
+    leader contact, applied close to the commit index); NOT_SERVING during
+    elections, when cut off, a leader without a quorum, or far behind.
     Both the overall ("") and the raftcache.v1.Cache service statuses."""
+    from raftcache.node import health
+
+    contact_limit_s = health.contact_max_s(service.config.replication.election_timeout_max_s)
     current = None
     while True:
         s = service.status()
-        ready = (
-            bool(s["leader_id"])
-            and s["last_leader_contact_s"] <= HEALTHY_CONTACT_S
-            and s["commit_index"] - s["applied_index"] <= HEALTHY_APPLY_LAG
-        )
+        ready = health.assess(s, contact_limit_s).healthy
         status = SERVING if ready else NOT_SERVING
         if status != current:
             current = status

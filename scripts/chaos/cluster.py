@@ -6,6 +6,11 @@ and advertises 10.77.0.(11+i) on the same base port, and is started through
 `ip netns exec` (which execs in place, so PIDs are the nodes' own). The
 process that drives it must itself run in the network's client namespace
 (run.py arranges that).
+
+With `disk_faults=True` (root only) every node's data dir is a tmpfs of
+`disk_bytes`, mounted before the nodes start and unmounted by close(), so
+that the read_only_disk and full_disk faults (tests/diskfault.py) can act
+on one node's disk alone.
 """
 
 from __future__ import annotations
@@ -23,9 +28,12 @@ NETNS_BASE_PORT = 7000
 
 class ChaosCluster(Cluster):
     def __init__(self, root: str, n: int = 3, *, network=None, appendfsync: str = "everysec",
-                 extra_args: list[str] | None = None, env: dict | None = None):
+                 extra_args: list[str] | None = None, env: dict | None = None, disk_faults: bool = False,
+                 disk_bytes: int = 128 << 20):
         super().__init__(root, n, appendfsync=appendfsync, extra_args=extra_args, env=env)
         self.network = network
+        self.disk_faults = disk_faults
+        self.disk_bytes = disk_bytes
         if network is None:
             return
         peers = [Peer(node.id, node.zone, network.address[node.id], NETNS_BASE_PORT) for node in self.nodes]
@@ -39,6 +47,14 @@ class ChaosCluster(Cluster):
             ]
             nodes.append(Node(peer, node.data_dir, node.log_path, argv, node.env))
         self.nodes = nodes
+
+    def start(self, timeout_s: float = 30.0) -> "ChaosCluster":
+        if self.disk_faults:
+            from tests import diskfault
+
+            for node in self.nodes:
+                diskfault.mount_tmpfs(node.data_dir, self.disk_bytes)
+        return super().start(timeout_s)
 
     @property
     def zones(self) -> list[str]:
@@ -63,6 +79,11 @@ class ChaosCluster(Cluster):
                 except ProcessLookupError:
                     pass
         super().close()
+        if self.disk_faults:
+            from tests import diskfault
+
+            for node in self.nodes:
+                diskfault.unmount_all(node.data_dir)
 
 
 __all__ = ["ZONES", "ChaosCluster"]

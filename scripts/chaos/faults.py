@@ -1,7 +1,8 @@
 """Reusable faults, each a start() and a heal(), usable from tests and scripts.
 
-A fault acts only on processes the cluster started (by PID) and on the
-network namespaces of the run. `heal()` is idempotent and safe to call when
+A fault acts only on processes the cluster started (by PID), on the
+network namespaces of the run and on the tmpfs data dirs the cluster
+mounted (disk faults, tests/diskfault.py). `heal()` is idempotent and safe to call when
 start() failed halfway. Every fault records what it hit in `detail`.
 """
 
@@ -128,6 +129,65 @@ class PartitionLeader(PartitionZone):
         cluster.network.isolate([leader.id])
 
 
+class ReadOnlyDisk(Fault):
+    """Make the data dir of every node of a zone read-only (EROFS); the node is
+    expected to stop with EXIT_DISK_ERROR (docs/durability.md "Disk faults").
+    Heal: writable again, restart the stopped nodes on the same data."""
+
+    kind = "read_only_disk"
+
+    def start(self, cluster) -> None:
+        from tests import diskfault
+
+        if not cluster.disk_faults:
+            raise RuntimeError("disk faults need tmpfs data dirs (ChaosCluster(disk_faults=True), root)")
+        self._nodes = [n for n in cluster.nodes if n.zone == self.target and n.alive]
+        self.detail["nodes"] = [n.id for n in self._nodes]
+        for node in self._nodes:
+            diskfault.make_readonly(node.data_dir, pid=node.pid if cluster.network is not None else None)
+
+    def heal(self, cluster) -> None:
+        from tests import diskfault
+
+        nodes = getattr(self, "_nodes", [])
+        for node in nodes:
+            diskfault.make_writable(node.data_dir)  # (in netns mode the bind mount died with the node's namespace)
+        self.detail["stopped"] = [n.id for n in nodes if not n.alive]
+        self.detail["exit_status"] = {n.id: n.proc.poll() for n in nodes if not n.alive}
+        if cluster.network is not None:
+            for node in nodes:  # a node that is still running keeps its read-only view: restart it
+                if node.alive:
+                    cluster.kill(node)
+        _restart_dead(cluster, nodes)
+
+
+class FullDisk(Fault):
+    """Fill the data dir file system of every node of a zone (ENOSPC); the node is
+    expected to stop with EXIT_DISK_ERROR. Heal: free the space, restart."""
+
+    kind = "full_disk"
+
+    def start(self, cluster) -> None:
+        from tests import diskfault
+
+        if not cluster.disk_faults:
+            raise RuntimeError("disk faults need tmpfs data dirs (ChaosCluster(disk_faults=True), root)")
+        self._nodes = [n for n in cluster.nodes if n.zone == self.target and n.alive]
+        self.detail["nodes"] = [n.id for n in self._nodes]
+        for node in self._nodes:
+            diskfault.fill(node.data_dir)
+
+    def heal(self, cluster) -> None:
+        from tests import diskfault
+
+        nodes = getattr(self, "_nodes", [])
+        for node in nodes:
+            diskfault.unfill(node.data_dir)
+        self.detail["stopped"] = [n.id for n in nodes if not n.alive]
+        self.detail["exit_status"] = {n.id: n.proc.poll() for n in nodes if not n.alive}
+        _restart_dead(cluster, nodes)
+
+
 class KillAll(Fault):
     """kill -9 every node at once; heal restarts them all (the journal must bring back every acknowledged write)."""
 
@@ -152,15 +212,25 @@ FAULTS = {
     "partition_zone": lambda zone: PartitionZone(zone),
     "partition_leader": lambda zone: PartitionLeader(),
     "kill_all": lambda zone: KillAll(),
+    "read_only_disk": lambda zone: ReadOnlyDisk(zone),
+    "full_disk": lambda zone: FullDisk(zone),
 }
 NEEDS_NETWORK = {"partition_zone", "partition_leader"}
+#: Need every data dir on its own tmpfs (root; run.py mounts them or drops these kinds).
+NEEDS_DISK = {"read_only_disk", "full_disk"}
 
 
 def heal_everything(cluster) -> None:
-    """Continue paused nodes, heal the network, restart dead nodes (end of a run)."""
+    """Continue paused nodes, heal the network and the disks, restart dead nodes (end of a run)."""
     for node in cluster.nodes:
         if node.alive:
             cluster.signal(node, signal.SIGCONT)
     if cluster.network is not None:
         cluster.network.heal()
+    if cluster.disk_faults:
+        from tests import diskfault
+
+        for node in cluster.nodes:
+            diskfault.unfill(node.data_dir)
+            diskfault.make_writable(node.data_dir)
     _restart_dead(cluster, cluster.nodes)

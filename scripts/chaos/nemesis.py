@@ -89,6 +89,7 @@ class Nemesis(threading.Thread):
             except Exception as e:  # noqa: BLE001
                 record["heal_error"] = repr(e)
                 self.errors.append(f"{fault}: heal: {e!r}")
+            record.update(fault.describe())  # what heal found (e.g. a disk fault's stopped nodes)
             record["end"] = self.clock()
             if self.stop_event.is_set():
                 return

@@ -15,6 +15,12 @@ node in its own network namespace so zones can be partitioned; this script
 then re-runs itself inside the clients' namespace and deletes every
 namespace it made when done. --network loopback runs on 127.0.0.1 without
 partition faults.
+
+Disk faults (read_only_disk, full_disk: one zone's data dir read-only or
+full for a while, then healed and the stopped node restarted) need every
+data dir on its own tmpfs: the run mounts them when it runs as root and
+mount is permitted, and otherwise drops those kinds with a message (in
+verdict.json: run.disk_problem).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from scripts.chaos import faults as F
 
 log = logging.getLogger("chaos.run")
 DEFAULT_FAULTS = ["kill_zone", "kill_leader", "pause_zone", "pause_leader", "partition_zone", "partition_leader",
-                  "kill_all"]
+                  "kill_all", "read_only_disk", "full_disk"]
 
 
 def parse_args(argv=None):
@@ -143,10 +149,23 @@ def run_inside(args, network) -> int:
     unknown = [k for k in kinds if k not in F.FAULTS]
     if unknown:
         raise SystemExit(f"unknown fault kinds: {unknown}")
+    scripted = N.parse_script(args.script) if args.script else None
+    wants_disk = any(s.kind in F.NEEDS_DISK for s in scripted) if scripted else any(k in F.NEEDS_DISK for k in kinds)
+    disk_problem = None
+    if wants_disk:
+        from tests import diskfault
+
+        disk_problem = diskfault.unavailable(args.out)
+        if disk_problem:
+            log.warning("skipping disk faults: %s", disk_problem)
+            print(f"skipping disk faults (read_only_disk, full_disk): {disk_problem}", flush=True)
+            kinds = [k for k in kinds if k not in F.NEEDS_DISK]
+            if scripted:
+                scripted = [s for s in scripted if s.kind not in F.NEEDS_DISK]
     cluster = ChaosCluster(os.path.join(args.out, "cluster"), args.nodes, network=network,
-                           appendfsync=args.appendfsync)
-    if args.script:
-        steps = N.parse_script(args.script)
+                           appendfsync=args.appendfsync, disk_faults=wants_disk and not disk_problem)
+    if scripted is not None:
+        steps = scripted
     else:
         steps = N.plan(args.seed, args.duration, kinds, cluster.zones,
                        quiet_s=tuple(map(float, args.quiet.split(","))),
@@ -156,6 +175,7 @@ def run_inside(args, network) -> int:
         "seed": args.seed, "duration_s": args.duration, "nodes": args.nodes,
         "network": "netns" if network else "loopback", "fault_kinds": kinds,
         "planned": [s.__dict__ for s in steps], "grpc_clients": args.grpc_clients, "appendfsync": args.appendfsync,
+        "disk_problem": disk_problem,
     }
     history = W.History(os.path.join(args.out, "history.jsonl"))
     stop = threading.Event()

@@ -6,6 +6,9 @@
   (exit status 0): linearizable, no acknowledged write lost, no anomaly.
 - test_chaos_run (marker `chaos`, `make test-chaos`): 90 s with every fault,
   partitions included when the process may create network namespaces.
+- test_chaos_disk_faults (marker `chaos`): 40 s on loopback with a read-only
+  and a full data dir (tmpfs per node; skipped with the reason unless root
+  may mount); the node must stop with EXIT_DISK_ERROR and rejoin when healed.
 - test_bounded_read_after_pause (marker `chaos`): the staleness bound of
   `bounded` reads right after a paused follower resumes (docs/reliability.md).
 
@@ -75,6 +78,23 @@ def test_chaos_run(tmp_path):
     _assert_safe(v)
     assert v["lease_linearizable"] in ("yes", None), v["lease_linearizability"]
     assert v["staleness_violations"] == 0, v["staleness"]
+
+
+@pytest.mark.chaos
+def test_chaos_disk_faults(tmp_path):
+    v = _run(tmp_path, "--duration", "40", "--seed", "5", "--network", "loopback",
+             "--script", "read_only_disk@b:4:6,full_disk@c:4:6,read_only_disk@a:4:6",
+             "--grpc-clients", "3", "--redis-clients", "1", timeout_s=240)
+    if v["run"].get("disk_problem"):
+        print(f"skipping: {v['run']['disk_problem']}")
+        pytest.skip(v["run"]["disk_problem"])
+    _assert_safe(v)
+    disk = [f for f in v["faults"] if f["kind"] in ("read_only_disk", "full_disk")]
+    assert len(disk) == 3, v["faults"]
+    for fault in disk:
+        # fail-stop: the node stopped with EXIT_DISK_ERROR (74) and was restarted at heal
+        assert fault["stopped"] == fault["nodes"], fault
+        assert set(fault["exit_status"].values()) == {74}, fault
 
 
 @pytest.mark.chaos
