@@ -167,6 +167,7 @@ class MemcacheProtocol(asyncio.Protocol):
         self._swallow = 0              # bytes of a refused data block still to discard
         self._task: asyncio.Task | None = None
         self._closing = False
+        self._eof = False              # the client half-closed: answer what it sent, then close
         self._paused = False
         self._can_write = asyncio.Event()
         self._can_write.set()
@@ -189,6 +190,14 @@ class MemcacheProtocol(asyncio.Protocol):
         self._can_write.set()
         if self._task is not None and not self._task.done():
             self._task.cancel()
+
+    def eof_received(self) -> bool:
+        """The client will send nothing more (e.g. `printf 'get k\r\n' | nc -q1 …`): keep the
+        connection open until every request it sent is answered, as memcached does."""
+        self._eof = True
+        if self._task is None or self._task.done():
+            self._close()
+        return True  # do not close the transport yet
 
     def pause_writing(self) -> None:
         self._can_write.clear()
@@ -261,7 +270,9 @@ class MemcacheProtocol(asyncio.Protocol):
             await self._flush(out)
             self._close()
             return
-        if self._paused and not self._closing:
+        if self._eof:
+            self._close()  # every request of a half-closed client has its answer
+        elif self._paused and not self._closing:
             self._paused = False
             self.transport.resume_reading()
 

@@ -299,3 +299,17 @@ def test_zone_kill_loses_no_stored_item(make_cluster):
         reader = client(node)
         assert reader.get_many(list(items)) == items, f"items lost on {node.id}"
     assert client(survivor).set(b"after", b"kill") is True
+
+
+def test_a_client_that_half_closes_gets_every_answer(cluster):
+    """`printf 'get k\\r\\n' | nc -q1 host port` shuts its side down right after sending."""
+    for node in (cluster.leader(), cluster.followers()[0]):
+        sock = socket.create_connection(node.memcached_address, timeout=10)
+        sock.sendall(b"set half 0 0 5\r\nclose\r\nget half\r\nget\r\nincr half 1\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := sock.recv(65536):  # until the node closes its side
+            received += chunk
+        sock.close()
+        assert received == (b"STORED\r\nVALUE half 0 5\r\nclose\r\nEND\r\nERROR\r\n"
+                            b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n")
