@@ -27,7 +27,9 @@ from raftcache.node.frontends.memcache_meta import (
     BAD_FORMAT, ERROR, TOO_LARGE, ReplyError, check_key, command, error_line, expiry,
     parse_int, parse_uint, touch_expiry,
 )
+from raftcache.node.consistency import ReadLevelError
 from raftcache.node.service import ReadConsistency, execute_many
+from raftcache.readlevel import USAGE
 from raftcache.proto import commands_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -151,6 +153,15 @@ class ServerState:
                 "delayed flush_all failed: %s", t.exception()))
 
         self.flush_timer = loop.call_later(delay_s, fire)
+
+
+def _parse_level(text: bytes) -> ReadConsistency:
+    """A read level as the client spelt it; ReplyError listing the valid ones."""
+    try:
+        return ReadConsistency.parse(text.decode("ascii"))
+    except (ValueError, UnicodeDecodeError) as e:
+        detail = str(e) if isinstance(e, ReadLevelError) else f"unknown read level: use {USAGE}"
+        raise ReplyError(b"CLIENT_ERROR " + detail.encode("ascii", "replace") + b"\r\n") from None
 
 
 class MemcacheProtocol(asyncio.Protocol):
@@ -399,10 +410,8 @@ class MemcacheProtocol(asyncio.Protocol):
             return self.consistency
         if not flags["Q"]:
             return _LINEARIZABLE
-        try:
-            return ReadConsistency.parse(flags["Q"].decode("ascii"))
-        except (ValueError, UnicodeDecodeError):
-            raise ReplyError(b"CLIENT_ERROR bad consistency level\r\n") from None
+        level = _parse_level(flags["Q"])
+        return level if level.level else None  # Qdefault: the node's level
 
     def count_get(self, hit: bool) -> None:
         self.stats["cmd_get"] += 1
@@ -585,18 +594,14 @@ class MemcacheProtocol(asyncio.Protocol):
         return b"MN\r\n"
 
     async def _consistency(self, tokens: list[bytes]) -> bytes:
-        """raftcache: `consistency` shows, `consistency <level>|default` sets this connection's read level."""
+        """raftcache: `consistency` shows, `consistency <level>` (any spelling of
+        raftcache/readlevel.py, `default` included) sets this connection's read level."""
         if len(tokens) == 1:
             return b"CONSISTENCY " + (str(self.consistency) if self.consistency else "default").encode() + b"\r\n"
-        if len(tokens) != 2:
+        if len(tokens) > 3:
             return ERROR
-        if tokens[1] == b"default":
-            self.consistency = None
-            return b"OK\r\n"
-        try:
-            self.consistency = ReadConsistency.parse(tokens[1].decode("ascii"))
-        except (ValueError, UnicodeDecodeError):
-            return b"CLIENT_ERROR bad consistency level\r\n"
+        level = _parse_level(b" ".join(tokens[1:]))
+        self.consistency = level if level.level else None
         return b"OK\r\n"
 
     async def _stats(self, tokens: list[bytes]) -> bytes:

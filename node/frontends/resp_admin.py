@@ -21,6 +21,8 @@ from raftcache import __version__
 from raftcache.node import settings
 from raftcache.node.frontends import resp_blocking
 from raftcache.node.commands import OK, Status
+from raftcache.node.consistency import ReadConsistency, ReadLevelError
+from raftcache.readlevel import USAGE
 from raftcache.node.errors import CommandError
 from raftcache.node.frontends.resp_commands import TABLE, cmd, to_int
 from raftcache.proto import commands_pb2 as pb
@@ -220,31 +222,25 @@ async def client(conn, args):
     if sub == b"reply" and n == 3:
         return OK
     if sub == b"help":
-        return [b"CLIENT <subcommand> [<arg> ...]", b"CONSISTENCY linearizable|lease|bounded <ms>|any|default",
+        return [b"CLIENT <subcommand> [<arg> ...]",
+                b"CONSISTENCY linearizable|lease|bounded:<ms>|any|min_index:<n>|default",
                 b"GETNAME", b"ID", b"INFO", b"KILL", b"LIST", b"SETINFO", b"SETNAME <name>"]
     raise RespError("ERR syntax error")
 
 
 def _client_consistency(conn, args):
-    """CLIENT CONSISTENCY [linearizable|lease|bounded <ms>|any|min_index <n>|default]: the read level."""
-    from raftcache.node.service import ReadConsistency
+    """CLIENT CONSISTENCY [<level>]: show or set the connection's read level (any spelling of
+    raftcache/readlevel.py: `bounded:100`, `bounded 100`, `default`, …)."""
 
     if len(args) == 2:
         return consistency_text(conn).encode()
-    level = args[2].lower().decode(errors="replace")
-    if level == "default" and len(args) == 3:
-        conn.consistency = None
-    elif level in ("linearizable", "lease", "any") and len(args) == 3:
-        conn.consistency = ReadConsistency(level)
-    elif level == "bounded" and len(args) == 4:
-        ms = to_int(args[3])
-        if ms < 0:
-            raise RespError("ERR bound must be >= 0 ms")
-        conn.consistency = ReadConsistency("bounded", bound_ms=ms)
-    elif level == "min_index" and len(args) == 4:
-        conn.consistency = ReadConsistency("min_index", min_index=max(to_int(args[3]), 0))
-    else:
-        raise RespError("ERR syntax error: CLIENT CONSISTENCY linearizable|lease|bounded <ms>|any|min_index <n>|default")
+    if len(args) > 4:
+        raise RespError(f"ERR syntax error: CLIENT CONSISTENCY <level>, the level one of {USAGE}")
+    try:
+        level = ReadConsistency.parse(b" ".join(args[2:]).decode())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise RespError(f"ERR {e if isinstance(e, ReadLevelError) else 'unknown read level'}") from None
+    conn.consistency = level if level.level else None
     return OK
 
 

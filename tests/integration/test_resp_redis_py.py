@@ -73,6 +73,10 @@ def test_info_and_consistency(cluster):
     assert info["role"] == "master" and info["raftcache_leader_id"] == leader.id
     r.execute_command("CLIENT", "CONSISTENCY", "bounded", "500")
     assert r.info("clients")["raftcache_read_consistency"] == "bounded:500"
+    r.execute_command("CLIENT", "CONSISTENCY", "bounded:250")   # the one spelling, as everywhere else
+    assert r.execute_command("CLIENT", "CONSISTENCY") == b"bounded:250"
+    with pytest.raises(redis.ResponseError, match="use linearizable, lease, bounded:<ms>, any, min_index:<n>"):
+        r.execute_command("CLIENT", "CONSISTENCY", "strong")
     r.set("w", 1)
     assert r.execute_command("WAIT", 1, 1000) >= 1
 

@@ -458,8 +458,10 @@ def test_consistency_knobs(state, service):
         await c.send(b"get a\r\nmg a v Q\r\nmg a v Qbounded:250\r\n")
         assert service.consistencies == [ReadConsistency("any"), ReadConsistency("linearizable"),
                                          ReadConsistency("bounded", bound_ms=250)]
-        assert await c.send(b"consistency bogus\r\nmg a Qbogus\r\n") == \
-            b"CLIENT_ERROR bad consistency level\r\nCLIENT_ERROR bad consistency level\r\n"
+        bad = (b"CLIENT_ERROR unknown read level 'bogus': use linearizable, lease, bounded:<ms>, any, "
+               b"min_index:<n> or default\r\n")
+        assert await c.send(b"consistency bogus\r\nmg a Qbogus\r\n") == bad + bad
+        assert await c.send(b"consistency bounded 100\r\nconsistency\r\n") == b"OK\r\nCONSISTENCY bounded:100\r\n"
         assert await c.send(b"consistency default\r\nconsistency\r\n") == b"OK\r\nCONSISTENCY default\r\n"
     asyncio.run(go())
 
