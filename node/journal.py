@@ -131,13 +131,13 @@ class DurableMetaStorer:
         except FileNotFoundError:
             return {}
 
-    def storeMeta(self, meta: dict) -> None:  # noqa: N802
+    def storeMeta(self, meta: dict) -> None:  # PySyncObj's name
         try:
             write_durably(self._path, _psync_dumps(meta))
         except OSError as exc:
             _disk_failed(f"the Raft term/vote file {os.path.basename(self._path)}", exc)
 
-    def getPath(self) -> str:  # noqa: N802
+    def getPath(self) -> str:  # PySyncObj's name
         return self._path
 
 
@@ -193,14 +193,14 @@ class DurableFileJournal(FileJournal):
             _disk_failed("the Raft journal (clear)", exc)
         self.dirty = True
 
-    def deleteEntriesFrom(self, entryFrom):  # noqa: N802
+    def deleteEntriesFrom(self, entryFrom):  # PySyncObj's name
         try:
             super().deleteEntriesFrom(entryFrom)
         except OSError as exc:
             _disk_failed("the Raft journal (truncate)", exc)
         self.dirty = True
 
-    def deleteEntriesTo(self, entryTo):  # noqa: N802
+    def deleteEntriesTo(self, entryTo):  # PySyncObj's name
         # Called after a snapshot was renamed into place (log compaction).
         # PySyncObj does not fsync that rename; do it before the journal
         # forgets the entries the snapshot now covers.

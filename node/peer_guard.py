@@ -47,13 +47,13 @@ class GuardedTransport(TCPTransport):
         conn.rc_first_frame_max_bytes = limits.peer_first_frame_max_bytes
         conn.rc_frame_max_bytes = limits.peer_frame_max_bytes
 
-    def addNode(self, node):  # noqa: N802
+    def addNode(self, node):  # PySyncObj's name
         super().addNode(node)
         conn = self._connections.get(node)
         if conn is not None:
             self._apply_limits(conn)  # our outgoing connection to it
 
-    def _onNewIncomingConnection(self, conn):  # noqa: N802
+    def _onNewIncomingConnection(self, conn):  # PySyncObj's name
         limits = self._rc_limits
         self._forget_closed()
         pending = len(self._unknownConnections)
@@ -69,7 +69,7 @@ class GuardedTransport(TCPTransport):
         self._rc_incoming[conn] = time.monotonic()
         super()._onNewIncomingConnection(conn)
 
-    def _onDisconnected(self, conn):  # noqa: N802
+    def _onDisconnected(self, conn):  # PySyncObj's name
         self._rc_incoming.pop(conn, None)
         super()._onDisconnected(conn)
 
@@ -80,7 +80,7 @@ class GuardedTransport(TCPTransport):
             self._rc_incoming.pop(conn, None)
             self._unknownConnections.discard(conn)
 
-    def _onTick(self):  # noqa: N802
+    def _onTick(self):  # PySyncObj's name
         super()._onTick()
         if not self._unknownConnections:
             return

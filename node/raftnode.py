@@ -198,12 +198,12 @@ class RaftNode(SyncObj):
         self._rc_sent = (log[-1][1], self._SyncObj__raftCommitIndex)
         SyncObj._SyncObj__sendAppendEntries(self)
 
-    def _SyncObj__sendNextNodeIdx(self, node, reset=False, nextNodeIdx=None, success=False):  # noqa: N803
+    def _SyncObj__sendNextNodeIdx(self, node, reset=False, nextNodeIdx=None, success=False):  # PySyncObj's name
         if success and self._rc_flush_before_ack:
             self._SyncObj__raftLog.flush()  # acknowledge only what is on disk
         SyncObj._SyncObj__sendNextNodeIdx(self, node, reset=reset, nextNodeIdx=nextNodeIdx, success=success)
 
-    def _SyncObj__getEntries(self, fromIDx, count=None, maxSizeBytes=None):  # noqa: N802, N803
+    def _SyncObj__getEntries(self, fromIDx, count=None, maxSizeBytes=None):  # PySyncObj's name
         # PySyncObj fills an append-entries batch until it *reaches* maxSizeBytes,
         # so a large entry after a small one went unchunked in one frame (as
         # large as the value). Stop before an entry that would overflow a
@@ -219,7 +219,7 @@ class RaftNode(SyncObj):
                 return entries[:i]
         return entries
 
-    def _SyncObj__deleteEntriesTo(self, toIDx):  # noqa: N803
+    def _SyncObj__deleteEntriesTo(self, toIDx):  # PySyncObj's name
         # Defence in depth for the item-7 failure mode: compacting past the end
         # of the log would leave it empty (IndexError on every tick).
         if toIDx > self._SyncObj__raftLog[-1][1]:

@@ -251,7 +251,6 @@ async def _hand_over(ops) -> None:
 async def _backup_loop(config: NodeConfig, parts: _OpsParts) -> None:
     """Automatic snapshots every interval, keeping the newest `keep` (node/backup.py)."""
     from raftcache.node import backup
-    from raftcache.node import journal as _journal
 
     schedule = parts.config.backup
     while True:

@@ -29,10 +29,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import redis  # noqa: E402
+import redis
 
-from scripts.bench_resp import RedisTrio  # noqa: E402
-from tests.cluster import Cluster  # noqa: E402
+from scripts.bench_resp import RedisTrio
+from tests.cluster import Cluster
 
 BATCH = 1000
 

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -25,8 +24,8 @@ import grpc
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from raftcache.proto import cache_pb2, cache_pb2_grpc  # noqa: E402
-from raftcache.proto import commands_pb2 as pb  # noqa: E402
+from raftcache.proto import cache_pb2, cache_pb2_grpc
+from raftcache.proto import commands_pb2 as pb
 
 LEVELS = cache_pb2.ReadConsistency
 

@@ -27,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from tests.cluster import Cluster, free_base_port, wait_until  # noqa: E402
+from tests.cluster import Cluster, free_base_port, wait_until
 
 # redis-benchmark's own tests: LPUSH grows one list, HSET and ZADD add random
 # fields/members to one hash / sorted set (collections past 128 elements are

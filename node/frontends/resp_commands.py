@@ -535,6 +535,6 @@ for _name, _arity, _keys, _group in [
     register(_name, _arity, "write blocking", None, keys=_keys, group=_group)
 
 # The data types register themselves into TABLE.
-from raftcache.node.frontends import resp_types  # noqa: E402,F401
-from raftcache.node.frontends import resp_sets_zsets  # noqa: E402,F401
-from raftcache.node.frontends import resp_bits  # noqa: E402,F401
+from raftcache.node.frontends import resp_types  # noqa: E402, F401 - imported for the commands they register in TABLE
+from raftcache.node.frontends import resp_sets_zsets  # noqa: E402, F401 - imported for the commands they register in TABLE
+from raftcache.node.frontends import resp_bits  # noqa: E402, F401 - imported for the commands they register in TABLE

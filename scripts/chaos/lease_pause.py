@@ -34,12 +34,12 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-import grpc  # noqa: E402
-from raftcache.proto import cache_pb2, cache_pb2_grpc  # noqa: E402
-from raftcache.proto import commands_pb2 as pb  # noqa: E402
+import grpc
+from raftcache.proto import cache_pb2, cache_pb2_grpc
+from raftcache.proto import commands_pb2 as pb
 
-from scripts.chaos import checker  # noqa: E402
-from scripts.chaos import workload as W  # noqa: E402
+from scripts.chaos import checker
+from scripts.chaos import workload as W
 
 log = logging.getLogger("chaos.lease_pause")
 KEY = "r0"

@@ -86,7 +86,7 @@ class Nemesis(threading.Thread):
             try:
                 log.info("fault %s heal", fault)
                 fault.heal(self.cluster)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 record["heal_error"] = repr(e)
                 self.errors.append(f"{fault}: heal: {e!r}")
             record.update(fault.describe())  # what heal found (e.g. a disk fault's stopped nodes)

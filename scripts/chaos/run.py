@@ -117,7 +117,7 @@ def _redis_works(cluster) -> str | None:
         finally:
             r.close()
         return None
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return repr(e)[:200]
 
 
@@ -134,7 +134,7 @@ def _sdk_works(targets) -> str | None:
         finally:
             client.close()
         return None
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return repr(e)[:200]
 
 

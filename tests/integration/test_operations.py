@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 from raftcache.node import backup
 from raftcache.node.config import KeyspaceConfig
@@ -24,24 +23,6 @@ from raftcache.proto import admin_pb2
 from raftcache.proto import commands_pb2 as pb
 from tests.cluster import Cluster, wait_until
 from tests.integration.ops_load import Load, value_of
-
-
-@pytest.fixture
-def clusters(tmp_path, request):
-    made: list[Cluster] = []
-
-    def make(n: int = 3, **options) -> Cluster:
-        c = Cluster(str(tmp_path / f"cluster{len(made)}"), n, **options)
-        made.append(c)
-        return c.start_ready()
-
-    yield make
-    failed = any(getattr(request.node, f"rep_{w}", None) is not None and getattr(request.node, f"rep_{w}").failed
-                 for w in ("setup", "call"))
-    for c in made:
-        if failed:
-            print(c.tail_logs())
-        c.close()
 
 
 def addresses(c: Cluster) -> list[str]:

@@ -26,9 +26,9 @@ import pytest
 from raftcache.node import backup
 from raftcache.proto import admin_pb2
 from raftcache.proto import commands_pb2 as pb
-from tests.cluster import Cluster, free_base_port, wait_port, wait_until
-from tests.integration.ops_load import Load, value_of
-from tests.integration.test_operations import _offline_backup, addresses, clusters, get  # noqa: F401 (fixture)
+from tests.cluster import free_base_port, wait_port, wait_until
+from tests.integration.ops_load import Load
+from tests.integration.test_operations import _offline_backup, addresses, get
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -143,8 +143,8 @@ def test_up_restore_seeds_a_new_local_cluster(tmp_path):
             lines.append(line)
             if line.startswith("raftcache ready"):
                 break
-        assert any(l.startswith("raftcache: seeded 3 nodes") for l in lines), lines
-        assert any(l.startswith("raftcache ready") for l in lines), lines
+        assert any(text.startswith("raftcache: seeded 3 nodes") for text in lines), lines
+        assert any(text.startswith("raftcache ready") for text in lines), lines
         nodes = json.loads((data_dir / "cluster.json").read_text())["nodes"]
         for n in nodes:
             wait_port(n["grpc"])

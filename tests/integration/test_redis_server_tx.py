@@ -495,9 +495,9 @@ def test_pipeline_through_a_follower_is_one_batch_in_order(cluster, protocol):
     batch (a few log entries, not one per write), in order, reads seeing the
     writes before them."""
     leader, follower = leader_and_follower(cluster)
-    f, l = client(follower, protocol), client(leader, protocol)
+    f, lead = client(follower, protocol), client(leader, protocol)
     if not COMPARING_WITH_REDIS:
-        before = l.info("replication")["raftcache_commit_index"]
+        before = lead.info("replication")["raftcache_commit_index"]
     with f.pipeline(transaction=False) as p:
         for i in range(200):
             p.set("seq", i)
@@ -511,5 +511,5 @@ def test_pipeline_through_a_follower_is_one_batch_in_order(cluster, protocol):
     assert isinstance(results[402], redis.ResponseError) and results[403] == b"199"
     assert same_on_every_node(cluster, protocol, lambda c: (c.get("seq"), c.get("count"))) == (b"199", b"200")
     if not COMPARING_WITH_REDIS:
-        assert l.info("replication")["raftcache_commit_index"] - before < 50, "one entry per write"
+        assert lead.info("replication")["raftcache_commit_index"] - before < 50, "one entry per write"
 

@@ -15,7 +15,7 @@ from raftcache.node.config import KeyspaceConfig
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.keyspace import Keyspace, Record, ValueType
 from raftcache.node.errors import UpgradeRequiredError
-from raftcache.node.statemachine import DEDUP_WINDOW_MS, FatalApplyError, StateMachine
+from raftcache.node.statemachine import DEDUP_WINDOW_MS, StateMachine
 from raftcache.node.statemachine import HANDLERS
 from raftcache.proto import commands_pb2 as pb
 
