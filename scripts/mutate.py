@@ -69,7 +69,7 @@ MUTATIONS = [
         "            _txn.drop(_env.open_db(b'items', txn=_txn), delete=True)\n"
         "        _env.close()\n",
         ("tests/unit/test_backup_items.py",
-         "tests/integration/test_operations.py::test_backup_restores_the_source_keyspace_with_large_containers"),
+         "tests/integration/test_backup_source.py"),
     ),
     Mutation(
         "lease-always-valid", "node/replication.py",
