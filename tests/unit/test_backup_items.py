@@ -5,13 +5,15 @@ elements), with deadlines, in all 16 databases, goes through build, verify and
 restore_into, and the restored keyspace's full digest (data and items
 databases) equals the SOURCE's, read from a copy of the source taken apart
 from the backup. A backup whose LMDB copy lost its items database, wholly or
-in part, is refused by `verify` even though the digest in its header was
+in part, is refused by `verify` (and `raftcache ctl verify`) even though the digest in its header was
 computed from that very copy (so it is self-consistent).
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import lmdb
 import pytest
@@ -118,3 +120,7 @@ def test_verify_refuses_a_backup_that_lost_items(source, tmp_path, keep_some):
     with pytest.raises(BackupError):
         backup.restore_into(bad, str(tmp_path / "n"), str(tmp_path / "n" / "keyspace"), str(tmp_path / "n" / "raft"))
     assert not (tmp_path / "n" / "keyspace" / "data.mdb").exists()
+    cli = subprocess.run([sys.executable, "-m", "raftcache", "ctl", "verify", bad], capture_output=True, text=True,
+                         timeout=60, env=dict(os.environ, RAFTCACHE_CLUSTER_SECRET="s"))
+    assert cli.returncode == 1 and "items of large containers are missing" in cli.stderr, cli.stderr
+    assert cli.stdout == "" and cli.stderr.count("\n") == 1
