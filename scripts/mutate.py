@@ -60,6 +60,18 @@ MUTATIONS = [
         ("tests/integration/test_durability_syscalls.py",),
     ),
     Mutation(
+        "skip-msync", "node/journal.py",
+        "        resizable.flush()  # msync(MS_SYNC) of the mapping\n",
+        "        pass  # MUTATION: no msync of the journal mapping\n",
+        ("tests/integration/test_durability_syscalls.py",),
+    ),
+    Mutation(
+        "always-ignored", "node/replication.py",
+        'flush_before_ack=cfg.appendfsync == "always"',
+        "flush_before_ack=False",  # MUTATION: appendfsync always acknowledges before syncing
+        ("tests/integration/test_durability_syscalls.py",),
+    ),
+    Mutation(
         "drop-items-from-backup", "node/backup.py",
         "        keyspace.copy_to(copy)\n",
         "        keyspace.copy_to(copy)\n"
