@@ -142,7 +142,7 @@ def run_tests(mutation: Mutation, dest: str) -> list[str]:
     """Run the mutation's tests in `dest`; returns the failed tests (id - first line of
     the failure; errors count as failures)."""
     env = dict(os.environ, PYTHONPATH=dest + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               PYTHONDONTWRITEBYTECODE="1")
+               PYTHONDONTWRITEBYTECODE="1", COLUMNS="400")
     if subprocess.run([sys.executable, "-c", _CHECK_IMPORT, dest], cwd=dest, env=env).returncode != 0:
         raise MutationError(f"{mutation.name}: raftcache.node is not imported from the mutated copy")
     report = subprocess.run(
