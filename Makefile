@@ -1,7 +1,7 @@
 # Common tasks; see README.md.
 PY ?= python3
 
-.PHONY: test test-unit test-chaos bench proto up
+.PHONY: test test-unit test-chaos bench proto up mutate
 
 test:
 	$(PY) -m pytest
@@ -20,3 +20,6 @@ proto:
 
 up:
 	raftcache up --nodes 3 --base-port 7000 --data-dir ./raftcache-data
+
+mutate:
+	$(PY) scripts/mutate.py

@@ -19,7 +19,11 @@ data_bytes, data_sha256.
 
 A file is trusted only after `verify`: magic, version, sizes (a truncated
 file is named as such), the trailer checksum, and (deep) the LMDB copy
-itself, whose applied index, key counts and digest must match the meta.
+itself, whose applied index, key counts and digest (data and items databases)
+must match the meta, and whose itemized containers (hashes, sets, lists and
+sorted sets past 128 elements) must each find all their elements in the items
+database (keyspace.check_items): a copy that lost its items fails even though
+a digest computed from it would be self-consistent.
 Every check runs before anything on disk is changed.
 """
 
@@ -287,6 +291,10 @@ def _check_copy(path: str, copy: str, meta: BackupMeta) -> None:
                           f"header says {meta.applied_index}")
     if info.key_count != meta.key_count or info.digest != meta.digest:
         raise BackupError(f"{path}: corrupted backup: keyspace contents do not match the header")
+    try:
+        _keyspace.check_items(copy)
+    except ValueError as e:
+        raise BackupError(f"{path}: corrupted backup: items of large containers are missing: {e}") from None
 
 
 def extract_data(path: str, out: str, meta: BackupMeta | None = None, offset: int | None = None) -> None:

@@ -1,0 +1,177 @@
+"""Mutation check: does the test suite catch each deliberately broken guarantee?
+
+Each mutation below is a small textual patch (exact text -> replacement) on
+one file. For each, the repository is copied to a temporary directory
+(tracked files only), the patch is applied there (the script stops with an
+error if the text to replace is no longer found exactly once: update the
+mutation), and the mutation's short list of tests runs in that copy. The
+copy is imported instead of the installed package: `raftcache/` in the copy
+gets symlinks to `node/`, `client/` and `proto/` (pyproject's package-dir
+mapping) and the copy goes first on PYTHONPATH, so the current interpreter's
+dependencies are reused without a reinstall; every test run first checks
+that `raftcache.node` really comes from the copy. Node processes started by
+the tests inherit PYTHONPATH and run the mutated code too.
+
+Prints JSON: {mutation: {"caught": bool, "failed": ["test id - reason"]}}; exits 1
+when a mutation is not caught. Usage: python scripts/mutate.py [NAME ...]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str             # file in the repository
+    old: str              # exact text, must occur once
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTATIONS = [
+    Mutation(
+        "skip-read-barrier", "node/service.py",
+        "        if raft.is_leader:\n            await self._barrier()\n",
+        "        if raft.is_leader:\n            pass  # MUTATION: no read barrier\n",
+        ("tests/unit/test_service.py",),
+    ),
+    Mutation(
+        "disable-dedup", "node/statemachine.py",
+        "        dedup = bool(entry.client_id) and entry.sequence != 0 and name not in READ_COMMANDS\n",
+        "        dedup = False  # MUTATION: retried writes are applied again\n",
+        ("tests/unit/test_statemachine.py", "tests/unit/test_apply_total.py"),
+    ),
+    Mutation(
+        "skip-fsync", "node/journal.py",
+        "        resizable.flush()  # msync(MS_SYNC) of the mapping\n"
+        "        os.fsync(resizable._ResizableFile__f.fileno())  # file size / metadata after growth\n",
+        "        pass  # MUTATION: the journal flush syncs nothing\n",
+        ("tests/integration/test_durability_syscalls.py",),
+    ),
+    Mutation(
+        "skip-msync", "node/journal.py",
+        "        resizable.flush()  # msync(MS_SYNC) of the mapping\n",
+        "        pass  # MUTATION: no msync of the journal mapping\n",
+        ("tests/integration/test_durability_syscalls.py",),
+    ),
+    Mutation(
+        "always-ignored", "node/replication.py",
+        'flush_before_ack=cfg.appendfsync == "always"',
+        "flush_before_ack=False",  # MUTATION: appendfsync always acknowledges before syncing
+        ("tests/integration/test_durability_syscalls.py",),
+    ),
+    Mutation(
+        "drop-items-from-backup", "node/backup.py",
+        "        keyspace.copy_to(copy)\n",
+        "        keyspace.copy_to(copy)\n"
+        "        import lmdb  # MUTATION: the backup loses the items database\n"
+        "        _env = lmdb.open(copy, subdir=False, lock=False, max_dbs=8, map_size=os.path.getsize(copy) * 4)\n"
+        "        with _env.begin(write=True) as _txn:\n"
+        "            _txn.drop(_env.open_db(b'items', txn=_txn), delete=True)\n"
+        "        _env.close()\n",
+        ("tests/unit/test_backup_items.py",
+         "tests/integration/test_backup_source.py"),
+    ),
+    Mutation(
+        "verify-ignores-items", "node/backup.py",
+        "        _keyspace.check_items(copy)\n",
+        "        pass  # MUTATION: verify does not look for the items of large containers\n",
+        ("tests/unit/test_backup_items.py",),
+    ),
+    Mutation(
+        "lease-always-valid", "node/replication.py",
+        "        return 1 + fresh > (len(voters) + 1) / 2\n",
+        "        return True  # MUTATION: the leader always holds a lease\n",
+        ("tests/unit/test_replication_lease.py",),
+    ),
+    Mutation(
+        "apply-twice", "node/statemachine.py",
+        "        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)\n",
+        "        self._execute(txn, index, entry.command, entry.now_ms, entry.seed)  # MUTATION: applied twice\n"
+        "        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)\n",
+        ("tests/unit/test_statemachine.py",),
+    ),
+]
+
+_PACKAGE_DIRS = {"node": "node", "client": "client", "proto": "proto"}
+_CHECK_IMPORT = ("import os, sys, raftcache.node as n; "
+                 "sys.exit(0 if os.path.realpath(n.__file__).startswith(os.path.realpath(sys.argv[1])) else 1)")
+
+
+class MutationError(RuntimeError):
+    """A mutation no longer applies, or the copy is not what the tests import."""
+
+
+def copy_repo(dest: str) -> None:
+    """Copy the tracked files (as in the work tree) of the repository to `dest`."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout
+    for rel in files.decode().split("\0"):
+        if not rel or not os.path.exists(os.path.join(ROOT, rel)):
+            continue
+        target = os.path.join(dest, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(os.path.join(ROOT, rel), target)
+    for name, src in _PACKAGE_DIRS.items():
+        os.symlink(os.path.join("..", src), os.path.join(dest, "raftcache", name))
+
+
+def apply(mutation: Mutation, dest: str) -> None:
+    path = os.path.join(dest, mutation.path)
+    with open(path) as f:
+        text = f.read()
+    n = text.count(mutation.old)
+    if n != 1:
+        raise MutationError(f"mutation {mutation.name}: the text to replace occurs {n} times in "
+                            f"{mutation.path} (expected once); update scripts/mutate.py")
+    with open(path, "w") as f:
+        f.write(text.replace(mutation.old, mutation.new))
+
+
+def run_tests(mutation: Mutation, dest: str) -> list[str]:
+    """Run the mutation's tests in `dest`; returns the failed tests (id - first line of
+    the failure; errors count as failures)."""
+    env = dict(os.environ, PYTHONPATH=dest + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               PYTHONDONTWRITEBYTECODE="1", COLUMNS="400")
+    if subprocess.run([sys.executable, "-c", _CHECK_IMPORT, dest], cwd=dest, env=env).returncode != 0:
+        raise MutationError(f"{mutation.name}: raftcache.node is not imported from the mutated copy")
+    report = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", *mutation.tests],
+        cwd=dest, env=env, capture_output=True, text=True)
+    failed = sorted({f"{test} - {why[:160]}" if why else test
+                     for test, why in re.findall(r"^(?:FAILED|ERROR) (\S+)(?: - (.*))?$", report.stdout, re.M)})
+    if report.returncode not in (0, 1) or (report.returncode == 1 and not failed):
+        raise MutationError(f"{mutation.name}: pytest exited {report.returncode}:\n{report.stdout[-3000:]}"
+                            f"\n{report.stderr[-3000:]}")
+    return failed
+
+
+def main(names: list[str]) -> int:
+    chosen = [m for m in MUTATIONS if not names or m.name in names]
+    unknown = set(names) - {m.name for m in MUTATIONS}
+    if unknown:
+        raise SystemExit(f"unknown mutations: {sorted(unknown)}; known: {[m.name for m in MUTATIONS]}")
+    results = {}
+    for mutation in chosen:
+        with tempfile.TemporaryDirectory(prefix=f"mutate-{mutation.name}-") as dest:
+            copy_repo(dest)
+            apply(mutation, dest)
+            failed = run_tests(mutation, dest)
+        results[mutation.name] = {"caught": bool(failed), "failed": failed}
+        print(f"{mutation.name}: {'caught' if failed else 'NOT CAUGHT'}", file=sys.stderr, flush=True)
+    print(json.dumps(results, indent=2))
+    return 0 if all(r["caught"] for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
