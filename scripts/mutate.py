@@ -54,15 +54,15 @@ MUTATIONS = [
     ),
     Mutation(
         "skip-fsync", "node/journal.py",
-        "        resizable.flush()  # msync(MS_SYNC) of the mapping\n"
-        "        os.fsync(resizable._ResizableFile__f.fileno())  # file size / metadata after growth\n",
-        "        pass  # MUTATION: the journal flush syncs nothing\n",
+        "            resizable.flush()  # msync(MS_SYNC) of the mapping\n"
+        "            os.fsync(resizable._ResizableFile__f.fileno())  # file size / metadata after growth\n",
+        "            pass  # MUTATION: the journal flush syncs nothing\n",
         ("tests/integration/test_durability_syscalls.py",),
     ),
     Mutation(
         "skip-msync", "node/journal.py",
-        "        resizable.flush()  # msync(MS_SYNC) of the mapping\n",
-        "        pass  # MUTATION: no msync of the journal mapping\n",
+        "            resizable.flush()  # msync(MS_SYNC) of the mapping\n",
+        "            pass  # MUTATION: no msync of the journal mapping\n",
         ("tests/integration/test_durability_syscalls.py",),
     ),
     Mutation(
