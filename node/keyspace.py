@@ -893,45 +893,55 @@ def _open_copy(path: str, write: bool = False):
                      map_size=max(size * 2, size + (64 << 20)))
 
 
-def snapshot_info(path: str, digest: bool = True) -> SnapshotInfo:
-    """Read a copy made by `copy_to` (not in use by a node); ValueError when it is not one."""
-    import hashlib
-
+@contextmanager
+def _reading_copy(path: str) -> Iterator[tuple]:
+    """(env, read txn) of a copy made by `copy_to`; any LMDB error is ValueError."""
     try:
         env = _open_copy(path)
     except lmdb.Error as exc:
         raise ValueError(f"not a keyspace snapshot: {exc}") from exc
     try:
         with env.begin() as txn:
-            meta = env.open_db(b"meta", txn=txn, create=False)
-            data = env.open_db(b"data", txn=txn, create=False)
-            raw = txn.get(_APPLIED, db=meta)
-            used = txn.get(_USED, db=meta)
-            restored = txn.get(_RESTORED_FROM, db=meta)
-            keys: dict[int, int] = {}
-            with txn.cursor(db=meta) as cur:
-                if cur.set_range(_KEYS):
-                    for name, value in cur:
-                        if not name.startswith(_KEYS):
-                            break
-                        keys[_U16.unpack_from(name, len(_KEYS))[0]] = _U64.unpack(value)[0]
-            h = hashlib.sha256()
-            if digest:
-                with txn.cursor(db=data) as cur:
-                    for k, v in cur:
-                        h.update(_U64.pack(len(k)) + k + _U64.pack(len(v)) + v)
-                try:
-                    items = env.open_db(b"items", txn=txn, create=False)
-                except lmdb.NotFoundError:
-                    items = None  # written before containers had items
-                if items is not None:
-                    with txn.cursor(db=items) as cur:
-                        for k, v in cur:
-                            h.update(_U64.pack(len(k)) + k + _U64.pack(len(v)) + v)
+            yield env, txn
     except lmdb.Error as exc:
         raise ValueError(f"not a keyspace snapshot: {exc}") from exc
     finally:
         env.close()
+
+
+def _items_db(env, txn):
+    """The items database of a copy, None in one written before containers had items."""
+    try:
+        return env.open_db(b"items", txn=txn, create=False)
+    except lmdb.NotFoundError:
+        return None
+
+
+def snapshot_info(path: str, digest: bool = True) -> SnapshotInfo:
+    """Read a copy made by `copy_to` (not in use by a node); ValueError when it is not one."""
+    import hashlib
+
+    with _reading_copy(path) as (env, txn):
+        meta = env.open_db(b"meta", txn=txn, create=False)
+        data = env.open_db(b"data", txn=txn, create=False)
+        raw = txn.get(_APPLIED, db=meta)
+        used = txn.get(_USED, db=meta)
+        restored = txn.get(_RESTORED_FROM, db=meta)
+        keys: dict[int, int] = {}
+        with txn.cursor(db=meta) as cur:
+            if cur.set_range(_KEYS):
+                for name, value in cur:
+                    if not name.startswith(_KEYS):
+                        break
+                    keys[_U16.unpack_from(name, len(_KEYS))[0]] = _U64.unpack(value)[0]
+        h = hashlib.sha256()
+        if digest:
+            for db in (data, _items_db(env, txn)):
+                if db is None:
+                    continue
+                with txn.cursor(db=db) as cur:
+                    for k, v in cur:
+                        h.update(_U64.pack(len(k)) + k + _U64.pack(len(v)) + v)
     return SnapshotInfo(
         applied_index=0 if raw is None else _U64.unpack(raw)[0],
         keys_per_db={db: n for db, n in keys.items() if n},
@@ -956,35 +966,23 @@ def check_items(path: str) -> int:
     from what it holds) is consistent. Returns the number of item records;
     raises ValueError naming the first container that does not match.
     """
-    try:
-        env = _open_copy(path)
-    except lmdb.Error as exc:
-        raise ValueError(f"not a keyspace snapshot: {exc}") from exc
-    try:
-        with env.begin() as txn:
-            data = env.open_db(b"data", txn=txn, create=False)
-            expected: dict[int, tuple[int, bytes]] = {}
-            with txn.cursor(db=data) as cur:
-                for k, raw in cur:
-                    vtype, _, _, flags = _HEADER.unpack_from(raw)
-                    cid = _itemized_id(raw, vtype, flags)
-                    if cid:
-                        count = _CONTAINER.unpack_from(raw, _HEADER.size)[1]
-                        expected[cid] = (count * _ITEMS_PER_ELEMENT[_VALUE_TYPES[vtype]], k)
-            found: dict[int, int] = {}
-            try:
-                items = env.open_db(b"items", txn=txn, create=False)
-            except lmdb.NotFoundError:
-                items = None
-            if items is not None:
-                with txn.cursor(db=items) as cur:
-                    for k in cur.iternext(keys=True, values=False):
-                        cid = _U64.unpack_from(k)[0]
-                        found[cid] = found.get(cid, 0) + 1
-    except lmdb.Error as exc:
-        raise ValueError(f"not a keyspace snapshot: {exc}") from exc
-    finally:
-        env.close()
+    with _reading_copy(path) as (env, txn):
+        data = env.open_db(b"data", txn=txn, create=False)
+        expected: dict[int, tuple[int, bytes]] = {}
+        with txn.cursor(db=data) as cur:
+            for k, raw in cur:
+                vtype, _, _, flags = _HEADER.unpack_from(raw)
+                cid = _itemized_id(raw, vtype, flags)
+                if cid:
+                    count = _CONTAINER.unpack_from(raw, _HEADER.size)[1]
+                    expected[cid] = (count * _ITEMS_PER_ELEMENT[_VALUE_TYPES[vtype]], k)
+        found: dict[int, int] = {}
+        items = _items_db(env, txn)
+        if items is not None:
+            with txn.cursor(db=items) as cur:
+                for k in cur.iternext(keys=True, values=False):
+                    cid = _U64.unpack_from(k)[0]
+                    found[cid] = found.get(cid, 0) + 1
     for cid, (want, key) in expected.items():
         got = found.get(cid, 0)
         if got != want:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
 
 from raftcache.node import backup
 from raftcache.node.keyspace import check_items, snapshot_info
@@ -27,23 +26,6 @@ from tests.integration.redis_helpers import client
 BIG = 200       # > 128 elements: itemized
 SMALL = 4       # inline
 DEADLINE_S = 4_102_444_800   # 2100-01-01: far enough not to expire during the test
-
-
-@pytest.fixture
-def clusters(tmp_path, request):
-    made: list[Cluster] = []
-
-    def make(n: int = 3, **options) -> Cluster:
-        c = Cluster(str(tmp_path / f"cluster{len(made)}"), n, **options)
-        made.append(c)
-        return c.start_ready()
-
-    yield made, make
-    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
-    for c in made:
-        if failed:
-            print(c.tail_logs())
-        c.close()
 
 
 def _fill(leader) -> None:
@@ -74,8 +56,7 @@ def _digest_of_stopped(cluster: Cluster) -> set[str]:
 
 
 def test_restore_equals_the_source_at_the_backup_index(clusters, tmp_path):
-    made, make = clusters
-    src = make(3)
+    src = clusters(3)
     leader = src.leader()
     _fill(leader)
     marker = src.execute(leader, pb.Command(set=pb.Set(key=b"marker", value=b"last")))
@@ -89,7 +70,7 @@ def test_restore_equals_the_source_at_the_backup_index(clusters, tmp_path):
     source_digests = _digest_of_stopped(src)        # no write after the marker: the source at the backup index
     assert len(source_digests) == 1, "the source's replicas disagree"
 
-    dst = make(3, extra_args=["--restore", path])
+    dst = clusters(3, extra_args=["--restore", path])
     r = client(dst.leader(), 2, db=15)
     assert r.hlen("h-big") == BIG and r.scard("s-big") == BIG and r.llen("l-big") == BIG
     assert r.zcard("z-big") == BIG and r.expiretime("z-big") == DEADLINE_S + 15
