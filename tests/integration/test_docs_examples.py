@@ -1,11 +1,16 @@
-"""Every Python example in README.md and docs/ runs, against a real cluster, as shown.
+"""The examples of README.md and docs/ run, against a real cluster, as shown.
 
+Python: every ```python block of every page.
 A page's ```python blocks run in order in one namespace (a later block may use
 what an earlier one made), with the documented addresses 127.0.0.1:7000,
 :7010 and :7020 pointed at this test's nodes. A line whose trailing comment is
 a Python literal (`cache.get("k")   # b'v'`, also `print(x)  # 'v'` and
 `# 'v' — words`) is checked: the expression must equal it. So a page can no
 longer drift from the code. (```text blocks are signatures, not examples.)
+
+Shell: the README's block of commands that talk to a running cluster, run
+with bash against `raftcache up` (its ports moved to free ones): each must
+exit 0 and the reads must print the value written.
 """
 
 from __future__ import annotations
@@ -13,11 +18,18 @@ from __future__ import annotations
 import ast
 import asyncio
 import io
+import os
 import pathlib
 import re
+import shutil
+import signal
+import subprocess
+import sys
 import tokenize
 
 import pytest
+
+from tests.cluster import free_base_port
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PAGES = [p for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))] if "```python" in p.read_text()]
@@ -100,3 +112,41 @@ def test_every_python_example_runs_as_shown(cluster, page):
         checked += run_example(source, namespace, f"{page.name}:{line}")
     asyncio.set_event_loop(None)  # an example's asyncio.run() leaves no loop behind
     assert checked > 0, f"{page.name} states no result to check"
+
+
+_SH_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.S | re.M)
+
+
+def _readme_cluster_commands() -> list[str]:
+    """The README's shell lines that talk to a running cluster (not the set-up commands)."""
+    blocks = _SH_BLOCK.findall((ROOT / "README.md").read_text())
+    lines = [line for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line.strip() and not line.lstrip().startswith(("pip ", "#"))
+            and "raftcache up" not in line]
+
+
+def test_the_readmes_commands_run_against_raftcache_up(tmp_path):
+    missing = [tool for tool in ("redis-cli", "nc") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (.ci/run installs redis-tools and netcat-openbsd)")
+    base = free_base_port(nodes=3)
+    up = subprocess.Popen([sys.executable, "-m", "raftcache", "up", "--nodes", "3", "--base-port", str(base),
+                           "--data-dir", "./raftcache-data"], cwd=tmp_path, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    try:
+        while not (line := up.stdout.readline()).startswith("raftcache ready"):
+            assert line, "raftcache up exited before it was ready"
+        bindir = pathlib.Path(sys.executable).parent
+        env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}  # `raftcache` of this venv
+        outputs = []
+        for command in _readme_cluster_commands():
+            moved = re.sub(r"\b70([0-2])([0-4])\b", lambda m: str(base + 10 * int(m[1]) + int(m[2])), command)
+            done = subprocess.run(["bash", "-c", moved], cwd=tmp_path, env=env, capture_output=True, text=True,
+                                  timeout=60)
+            assert done.returncode == 0, f"{command}\n{done.stdout}{done.stderr}"
+            outputs.append((command, done.stdout))
+        reads = [out for command, out in outputs if "get greeting" in command]
+        assert len(reads) == 3 and all("hello" in out for out in reads), outputs
+    finally:
+        up.send_signal(signal.SIGTERM)
+        up.wait(30)
