@@ -129,6 +129,23 @@ class PartitionLeader(PartitionZone):
         cluster.network.isolate([leader.id])
 
 
+class CutLeaderFromPeers(PartitionZone):
+    """Cut the leader off from the other nodes only: clients still reach it. It keeps
+    believing it leads until PySyncObj's leader fallback, and keeps getting lease
+    reads meanwhile, while the others elect a new leader and take writes. A lease
+    that outlived leadership would answer those reads stale (docs/reliability.md)."""
+
+    kind = "cut_leader_from_peers"
+
+    def start(self, cluster) -> None:
+        if cluster.network is None:
+            raise RuntimeError("partition faults need the netns network")
+        leader = cluster.leader(timeout_s=10)
+        self.target = leader.id
+        self.detail["nodes"] = [leader.id]
+        cluster.network.cut_from_peers([leader.id])
+
+
 class ReadOnlyDisk(Fault):
     """Make the data dir of every node of a zone read-only (EROFS); the node is
     expected to stop with EXIT_DISK_ERROR (docs/durability.md "Disk faults").
@@ -211,11 +228,12 @@ FAULTS = {
     "pause_leader": lambda zone: PauseLeader(),
     "partition_zone": lambda zone: PartitionZone(zone),
     "partition_leader": lambda zone: PartitionLeader(),
+    "cut_leader_from_peers": lambda zone: CutLeaderFromPeers(),
     "kill_all": lambda zone: KillAll(),
     "read_only_disk": lambda zone: ReadOnlyDisk(zone),
     "full_disk": lambda zone: FullDisk(zone),
 }
-NEEDS_NETWORK = {"partition_zone", "partition_leader"}
+NEEDS_NETWORK = {"partition_zone", "partition_leader", "cut_leader_from_peers"}
 #: Need every data dir on its own tmpfs (root; run.py mounts them or drops these kinds).
 NEEDS_DISK = {"read_only_disk", "full_disk"}
 

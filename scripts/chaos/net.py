@@ -11,8 +11,13 @@ Each node binds *and* advertises its own address, so PySyncObj sees the same
 address for a peer on every node (it requires that) and no node change is
 needed. Partitioning a node sets its hub-side veth down: packets to and from
 it are silently dropped (like a cut cable, no RST), for Raft, forwarding and
-client traffic alike. Healing sets it up again; TCP connections that were
-open resume or time out as they would on a real network.
+client traffic alike. Cutting a node from its *peers* only (`cut_from_peers`)
+adds blackhole routes between its namespace and every other node's, both
+ways, while the clients still reach it: a leader cut off that way keeps
+believing it leads for a while and still gets client requests, which is what
+exposes a lease that outlives leadership. Healing sets links up and removes
+the routes; TCP connections that were open resume or time out as they would
+on a real network.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ class NetnsNetwork:
         self._veth = {nid: f"v{i}" for i, nid in enumerate(self.node_ids)}
         self._veth["_client"] = "vcl"
         self.isolated: set[str] = set()
+        self._blackholes: list[tuple[str, str]] = []   # (namespace, address) routes to remove on heal
 
     def create(self) -> NetnsNetwork:
         try:
@@ -88,10 +94,25 @@ class NetnsNetwork:
             _ip("-n", self.hub, "link", "set", self._veth[nid], "down")
             self.isolated.add(nid)
 
+    def cut_from_peers(self, node_ids) -> None:
+        """Drop every packet between these nodes and the other nodes (both ways); the
+        clients still reach every node."""
+        for nid in node_ids:
+            for other in self.node_ids:
+                if other == nid:
+                    continue
+                for ns, address in ((self.node_ns[nid], self.address[other]), (self.node_ns[other], self.address[nid])):
+                    if (ns, address) not in self._blackholes:
+                        _ip("-n", ns, "route", "add", "blackhole", f"{address}/32")
+                        self._blackholes.append((ns, address))
+
     def heal(self) -> None:
         for nid in list(self.isolated):
             _ip("-n", self.hub, "link", "set", self._veth[nid], "up")
             self.isolated.discard(nid)
+        while self._blackholes:
+            ns, address = self._blackholes.pop()
+            _ip("-n", ns, "route", "del", "blackhole", f"{address}/32", check=False)
 
     def _pids(self, ns: str) -> list[int]:
         out = _ip("netns", "pids", ns, check=False).stdout.split()

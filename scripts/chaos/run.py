@@ -43,6 +43,7 @@ from scripts.chaos import faults as F
 
 log = logging.getLogger("chaos.run")
 DEFAULT_FAULTS = ["kill_zone", "kill_leader", "pause_zone", "pause_leader", "partition_zone", "partition_leader",
+                  "cut_leader_from_peers",
                   "kill_all", "read_only_disk", "full_disk"]
 
 
