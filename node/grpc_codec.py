@@ -21,7 +21,7 @@ from raftcache.node.errors import (
     Reason,
     UnavailableError,
 )
-from raftcache.node.service import ReadConsistency
+from raftcache.node.consistency import ReadConsistency
 from raftcache.proto import cache_pb2
 
 ERROR_DOMAIN = "raftcache.io"

@@ -181,6 +181,8 @@ class _OpsParts:
 async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> None:
     from raftcache.node import http
     from raftcache.node.frontends import grpc as grpc_frontend
+    from raftcache.node.frontends import memcache as memcache_frontend
+    from raftcache.node.frontends import resp as resp_frontend
     from raftcache.node.membership import Operations
 
     loop = asyncio.get_running_loop()
@@ -200,10 +202,8 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
         tasks.append(asyncio.ensure_future(_backup_loop(config, parts)))
     try:
         servers.append(await http.start_server(service, host, config.port("http")))
-        for name, kind in (("resp", "redis"), ("memcache", "memcached")):
-            module = _frontend(name)
-            if module is not None:
-                servers.append(await module.start_server(service, host, config.port(kind), config.frontend))
+        for module, kind in ((resp_frontend, "redis"), (memcache_frontend, "memcached")):
+            servers.append(await module.start_server(service, host, config.port(kind), config.frontend))
         service.start_background()
 
         stop = asyncio.Event()
@@ -262,19 +262,6 @@ async def _backup_loop(config: NodeConfig, parts: _OpsParts) -> None:
             log.info("automatic snapshot written: %s", path)
         except Exception:  # noqa: BLE001 - a failed snapshot must not stop the node
             log.exception("automatic snapshot failed")
-
-
-def _frontend(name: str):
-    """The front-end module, or None while it is not part of this build."""
-    import importlib
-
-    try:
-        return importlib.import_module(f"raftcache.node.frontends.{name}")
-    except ModuleNotFoundError as e:
-        if e.name != f"raftcache.node.frontends.{name}":
-            raise
-        log.warning("front end %s is not available in this build", name)
-        return None
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -30,16 +30,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import logging
 import struct
 
 from raftcache.node import commands, settings
 from raftcache.node.commands import READ_COMMANDS, Command, LogEntry
 from raftcache.node.config import KeyspaceConfig
-from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError, out_of_memory
+from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError
 from raftcache.node.keyspace import Keyspace, WriteTxn, is_environment_error
-from raftcache.node import strings
+from raftcache.node import bits, hashes, lists, memcache_ops, sets, strings, transactions, zsets
+from raftcache.node.quota import run_with_quota
 from raftcache.node.strings import Ctx
 from raftcache.proto import commands_pb2 as pb
 
@@ -67,16 +67,13 @@ _MISS = object()
 
 
 #: Handler modules, merged in this order (later ones win: memcache_ops wraps set/append).
-HANDLER_MODULES = ("strings", "bits", "hashes", "lists", "sets", "zsets", "transactions", "memcache_ops")
+HANDLER_MODULES = (strings, bits, hashes, lists, sets, zsets, transactions, memcache_ops)
 
 
 def _merge_handlers() -> dict:
     table: dict = {}
-    for module_name in HANDLER_MODULES:
-        # An import error here must stop the node, not quietly drop commands.
-        module = importlib.import_module(f"raftcache.node.{module_name}")
-        for name, handler in getattr(module, "HANDLERS", {}).items():
-            table[name] = handler
+    for module in HANDLER_MODULES:
+        table.update(module.HANDLERS)
     return table
 
 
@@ -84,52 +81,6 @@ class FatalApplyError(RuntimeError):
     """This node's machine cannot apply a committed entry (its storage is full or
     failing, it is out of memory). The node must stop: answering differently from
     the other replicas would make it diverge."""
-
-
-def run_with_quota(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
-    """Run a write; undo it when it failed or grew the data past maxmemory.
-
-    Deletes and writes that do not grow the logical size are always
-    allowed, so a full node can still be emptied (Redis's denyoom rule,
-    measured exactly rather than per command name).
-    """
-    if type(op) in _ONLY_DELETE:
-        return handler(ctx, op)  # never refused, never an error: nothing to undo
-    used_before = txn.used_bytes()
-    if type(op) in _NEEDS_SAVEPOINT:
-        with txn.savepoint() as sp:
-            result = handler(ctx, op)
-            refused = _within_quota(txn, result, used_before)
-            if refused is not None:
-                sp.rollback()
-        return result if refused is None else refused
-    txn.begin_undo()
-    try:
-        result = handler(ctx, op)
-    except BaseException:
-        txn.end_undo(rollback=True)
-        raise
-    refused = _within_quota(txn, result, used_before)
-    txn.end_undo(rollback=refused is not None)
-    return result if refused is None else refused
-
-
-def _within_quota(txn: WriteTxn, result: object, used_before: int) -> CommandError | None:
-    """The error that undoes a command's writes (its own, or OOM), or None to keep them."""
-    if isinstance(result, CommandError):
-        return result
-    if txn.used_bytes() > used_before and txn.would_exceed(0):
-        return out_of_memory()
-    return None
-
-
-#: Commands that flush whole databases (or nest commands that may): a rollback
-#: needs a nested LMDB transaction; every other command only puts and deletes
-#: records, which WriteTxn.undo_scope() can write back more cheaply.
-_NEEDS_SAVEPOINT = (pb.FlushAll, pb.FlushDb, pb.SwapDb, pb.Transaction)
-#: Commands that only delete keys: they cannot fail or grow the data, so they run
-#: without an undo scope (which would copy every element of a large container).
-_ONLY_DELETE = (pb.Del, pb.DeleteExpired)
 
 
 class StateMachine:
@@ -288,7 +239,7 @@ class StateMachine:
 
     def _context(self, txn, db: int, now_ms: int, index: int, seed: int) -> Ctx:
         limits = self._limits
-        return Ctx(txn, db, now_ms, index, limits.max_value_bytes, seed, limits.databases, limits)
+        return Ctx(txn, db, now_ms, index, limits.max_value_bytes, seed, limits.databases, limits, HANDLERS)
 
     def _check_limits(self, command: Command) -> CommandError | None:
         limits = self._limits
@@ -446,5 +397,5 @@ class StateMachine:
         self._sync_settings()
 
 
-#: The merged dispatch table (node/transactions reads it for MULTI/EXEC).
+#: The merged dispatch table (a MULTI/EXEC transaction gets it through Ctx.handlers).
 HANDLERS: dict = _merge_handlers()

@@ -48,6 +48,7 @@ class Ctx:
     seed: int = 0           # the entry's seed: random.Random(seed) for any random choice
     databases: int = 0      # number of databases (0: unknown)
     limits: KeyspaceConfig | None = None   # the whole limits config (docs/interfaces.md's ApplyContext.limits)
+    handlers: dict | None = None           # the merged dispatch table (a transaction runs its commands through it)
 
 
 # ---------------------------------------------------------------- helpers

@@ -26,19 +26,7 @@ from raftcache.node import containers as c
 from raftcache.node.config import MAX_KEY_BYTES_LIMIT
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.keyspace import container_ref, is_itemized
-
-_DISPATCH: dict | None = None
-
-
-def dispatch_table() -> dict:
-    """The state machine's merged handler table (imported lazily: it imports us)."""
-    global _DISPATCH
-    if _DISPATCH is None:
-        from raftcache.node.statemachine import HANDLERS as table
-
-        _DISPATCH = table
-    return _DISPATCH
-
+from raftcache.node.quota import run_with_quota
 
 def _run_one(txn, handler, ctx, op):
     """One queued command: rolled back alone when it fails or breaks maxmemory
@@ -46,8 +34,6 @@ def _run_one(txn, handler, ctx, op):
     savepoint = getattr(txn, "savepoint", None)
     if savepoint is None:  # a read transaction (tests) or a keyspace without savepoints
         return handler(ctx, op)
-    from raftcache.node.statemachine import run_with_quota  # lazy: statemachine imports us
-
     return run_with_quota(txn, handler, ctx, op)
 
 
@@ -57,7 +43,7 @@ def transaction(ctx, op):
         record = txn.get(w.db, w.key, ctx.now_ms)
         if (record.index if record is not None else 0) != w.index:
             return None  # a watched key changed: EXEC aborts
-    table = dispatch_table()
+    table = ctx.handlers
     results = []
     for sub in op.commands:
         name = sub.WhichOneof("op")

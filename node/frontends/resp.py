@@ -7,8 +7,8 @@ written in chunks of at most _OUT_CHUNK_BYTES) and the order guarantees of a
 pipeline, and the client buffer limits (node/frontends/client_limits.py):
 the query buffer limit, the output buffer limits, back-pressure (a client
 whose replies are not read is not read either) and maxmemory-clients. Parsing and reply
-encoding are in resp_protocol.py, argument parsing in resp_commands.py /
-resp_types.py, connection and server commands in resp_admin.py.
+encoding are in resp_protocol.py, the command table in resp_table.py (argument
+parsing in resp_args.py, resp_commands.py, resp_types.py, …), connection and server commands in resp_admin.py.
 
 Must not import lmdb or pysyncobj, nor hold business logic: every data
 command becomes one `Command` for `service.execute`, except `GET key` (the
@@ -29,7 +29,7 @@ from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, NotLeaderError, RaftcacheError, UnavailableError
 from raftcache.node.frontends import client_limits, resp_admin, resp_blocking
-from raftcache.node.frontends.resp_commands import TABLE, Spec
+from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
     NULL_ARRAY,
     ProtocolError,

@@ -24,7 +24,8 @@ from raftcache.node.commands import OK, Status
 from raftcache.node.consistency import ReadConsistency, ReadLevelError
 from raftcache.readlevel import USAGE
 from raftcache.node.errors import CommandError
-from raftcache.node.frontends.resp_commands import TABLE, cmd, to_int
+from raftcache.node.frontends.resp_args import cmd, to_int
+from raftcache.node.frontends.resp_table import TABLE
 from raftcache.proto import commands_pb2 as pb
 from raftcache.node.frontends.resp_protocol import RespError, RespMap, Verbatim
 

@@ -1,8 +1,8 @@
 """RESP parsers of the bit commands (SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP,
 BITFIELD, BITFIELD_RO) and LCS.
 
-Registers into resp_commands.TABLE (imported by resp_commands next to
-resp_types); the handlers live in node/bits.py. Arguments are checked here
+Registers into resp_args.TABLE (resp_table.py imports it with the other
+registering modules); the handlers live in node/bits.py. Arguments are checked here
 in Redis 7.2's order with its texts, before anything is proposed; limits
 that depend on the cluster's proto-max-bulk-len are checked again at apply.
 """
@@ -10,7 +10,7 @@ that depend on the cluster's proto-max-bulk-len are checked again at apply.
 from __future__ import annotations
 
 from raftcache.node.bits import OFFSET_LIMIT
-from raftcache.node.frontends.resp_commands import SYNTAX, cmd, register, to_int
+from raftcache.node.frontends.resp_args import SYNTAX, cmd, register, to_int
 from raftcache.node.frontends.resp_protocol import RespError, RespMap
 from raftcache.proto import commands_pb2 as pb
 

@@ -23,7 +23,7 @@ import time
 
 from raftcache.node.consistency import ReadConsistency
 from raftcache.node.errors import CommandError, DeadlineError
-from raftcache.node.frontends.resp_commands import (
+from raftcache.node.frontends.resp_args import (
     SYNTAX,
     Spec,
     cmd,
@@ -283,7 +283,7 @@ def in_multi(name: str, args: list[bytes], db: int):
     return Spec(name, 0, ("write",)), command
 
 
-#: name -> handler(conn, args); arities and flags are in resp_commands.TABLE.
+#: name -> handler(conn, args); arities and flags are in resp_table.TABLE.
 COMMANDS = {
     "blpop": _list_pop(True),
     "brpop": _list_pop(False),

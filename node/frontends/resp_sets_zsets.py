@@ -1,13 +1,13 @@
 """RESP parsers of the set and sorted-set commands.
 
-Registers into resp_commands.TABLE; the handlers that run them live in
+Registers into resp_args.TABLE; the handlers that run them live in
 node/sets.py and zsets.py. Shares resp_types.py's helpers (random seeds and
 counts, scans, reply shapes).
 """
 
 from __future__ import annotations
 
-from raftcache.node.frontends.resp_commands import (
+from raftcache.node.frontends.resp_args import (
     SYNTAX,
     as_scan,
     cmd,

@@ -1,6 +1,6 @@
 """RESP parsers of the hash and list commands, and what the data-type parsers share.
 
-Registers into resp_commands.TABLE (sets and sorted sets: resp_sets_zsets.py);
+Registers into resp_args.TABLE (sets and sorted sets: resp_sets_zsets.py);
 the handlers that run them live in node/hashes.py and lists.py. Read-only
 random commands (HRANDFIELD, SRANDMEMBER, ZRANDMEMBER) get a seed here,
 chosen locally, so the read itself is a pure function.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from raftcache.node.frontends.resp_commands import (
+from raftcache.node.frontends.resp_args import (
     SYNTAX,
     as_ok,
     as_scan,

@@ -411,7 +411,7 @@ BAD_TYPE = "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 
 
 
 def build(*args):
-    from raftcache.node.frontends.resp_commands import TABLE
+    from raftcache.node.frontends.resp_table import TABLE
 
     args = [a if isinstance(a, bytes) else str(a).encode() for a in args]
     return TABLE[args[0].lower()].build(args, 0)

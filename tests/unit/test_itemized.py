@@ -12,7 +12,7 @@ import pytest
 from raftcache.node import hashes, itemview, strings
 from raftcache.node.itemview import INLINE_MAX
 from raftcache.node.keyspace import container_ref, is_itemized, snapshot_info
-from raftcache.node.statemachine import run_with_quota
+from raftcache.node.quota import run_with_quota
 from raftcache.node.strings import Ctx
 from raftcache.proto import commands_pb2 as pb
 

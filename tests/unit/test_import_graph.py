@@ -1,0 +1,138 @@
+"""The import graph goes one way: no cycles, and no layer imports a layer above it.
+
+Layers, top to bottom (docs/architecture.md): the command line (raftcache/),
+the node's process wiring (server, http), the front ends (node/frontends), the
+operator verbs (membership, backup), the service (service, forwarding,
+grpc_codec, health, …), the replication layer (replication, raftnode, journal, peer transport), the state
+machine and its handlers, storage (keyspace), and the leaves every layer may
+use (commands, errors, config, consistency). The SDK (client/) must not import
+the node. Read from the source with ast, imports inside functions included.
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+_PACKAGES = {"raftcache": "raftcache", "raftcache.node": "node", "raftcache.node.frontends": "node/frontends",
+             "raftcache.client": "client"}
+
+#: Module -> layer (a module may import its own layer and any lower one).
+LAYERS = [
+    ("cli", {"raftcache.cli", "raftcache.ctl", "raftcache.localcluster", "raftcache.nodeconfig", "raftcache.__main__"}),
+    ("process", {"raftcache.node.server", "raftcache.node.http"}),
+    ("frontends", {"raftcache.node.frontends"}),   # every module below node/frontends
+    ("operations", {"raftcache.node.membership", "raftcache.node.backup"}),
+    ("service", {"raftcache.node.service", "raftcache.node.forwarding", "raftcache.node.grpc_codec",
+                 "raftcache.node.waiters", "raftcache.node.metrics", "raftcache.node.health"}),
+    ("replication", {"raftcache.node.replication", "raftcache.node.raftnode", "raftcache.node.journal",
+                     "raftcache.node.raft_wire", "raftcache.node.peer_guard", "raftcache.node.peer_crypto",
+                     "raftcache.node.snapshot_serializer"}),
+    ("statemachine", {"raftcache.node.statemachine", "raftcache.node.quota", "raftcache.node.transactions",
+                      "raftcache.node.strings", "raftcache.node.bits", "raftcache.node.hashes",
+                      "raftcache.node.lists", "raftcache.node.sets", "raftcache.node.zsets",
+                      "raftcache.node.memcache_ops", "raftcache.node.containers", "raftcache.node.itemview",
+                      "raftcache.node.itemmap", "raftcache.node.itemlist", "raftcache.node.itemzset",
+                      "raftcache.node.settings"}),
+    ("storage", {"raftcache.node.keyspace", "raftcache.node.glob"}),
+    ("leaves", {"raftcache.node.commands", "raftcache.node.errors", "raftcache.node.config",
+                "raftcache.node.consistency", "raftcache.readlevel", "raftcache", "raftcache.node"}),
+]
+
+
+def _modules() -> dict[str, pathlib.Path]:
+    out = {}
+    for package, folder in _PACKAGES.items():
+        for path in (ROOT / folder).glob("*.py"):
+            out[package if path.stem == "__init__" else f"{package}.{path.stem}"] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+    """Modules of this project that `path` imports (a submodule, not its package, for `from pkg import mod`)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("raftcache") \
+                and node.level == 0:
+            submodules = {f"{node.module}.{a.name}" for a in node.names} & MODULES.keys()
+            if submodules:
+                found |= submodules
+            elif node.module in MODULES:
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name in MODULES}
+    return found
+
+
+GRAPH = {name: _imports(path) - {name} for name, path in MODULES.items()}
+
+
+def _layer(module: str) -> int | None:
+    for rank, (_, members) in enumerate(LAYERS):
+        if module in members or (module.startswith("raftcache.node.frontends.") and "raftcache.node.frontends" in members):
+            return rank
+    return None
+
+
+def _cycles() -> list[list[str]]:
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in GRAPH[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in GRAPH:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycles():
+    assert _cycles() == []
+
+
+def test_every_node_module_has_a_layer():
+    missing = [m for m in MODULES if m.startswith(("raftcache.node", "raftcache.")) and not m.startswith(
+        "raftcache.client") and _layer(m) is None]
+    assert missing == [], "add them to LAYERS (and docs/architecture.md)"
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if not m.startswith("raftcache.client")))
+def test_imports_point_down(module):
+    rank = _layer(module)
+    upward = [dep for dep in GRAPH[module]
+              if not dep.startswith("raftcache.client") and (_layer(dep) is not None and _layer(dep) < rank)]
+    assert upward == [], f"{module} (layer {LAYERS[rank][0]}) imports a layer above it"
+
+
+def test_the_sdk_does_not_import_the_node():
+    offenders = {m: sorted(d for d in deps if d.startswith("raftcache.node"))
+                 for m, deps in GRAPH.items() if m.startswith("raftcache.client")}
+    assert {m: d for m, d in offenders.items() if d} == {}
