@@ -1,6 +1,7 @@
 """Lease reads under leader pauses: would a lease that outlives leadership be caught?
 
     python scripts/chaos/lease_pause.py --cycles 4 --pause 2.5 --out lease-run
+    python scripts/chaos/lease_pause.py --cut --cycles 4 --pause 1.8 --out lease-cut   # root: netns
 
 Each cycle: find the leader L; writers write unique values to one register
 through the other nodes; SIGSTOP L for `--pause` seconds (longer than the
@@ -13,9 +14,15 @@ the resumed L from its own state returned a value already overwritten: the
 checker (scripts/chaos/checker.py) flags it as a lease linearizability
 failure and a staleness violation (bound 0 for `lease`).
 
+With `--cut` (root; network namespaces, scripts/chaos/net.py) L is not
+paused but cut off from its peers only (`cut_from_peers`): it keeps running
+and answering clients, believes it leads until PySyncObj's leader fallback
+(2 s), and gets lease reads all along while the others elect a new leader and
+take writes: the partition in which a lease that outlives leadership shows.
+
 If L correctly refuses the lease (its acknowledgements count from send
-times, all older than the pause), it confirms leadership or forwards, and the
-run is valid. Writes the history, faults and verdict like run.py; exit status
+times, all older than the pause or cut), it confirms leadership or forwards,
+and the run is valid. Writes the history, faults and verdict like run.py; exit status
 0 valid, 1 anomaly, 2 undecided.
 """
 
@@ -26,6 +33,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -119,16 +127,23 @@ def cycle(cluster, history: W.History, keys: W.Keys, n: int, args, faults: list[
             w.start()
         stop.wait(0.5)  # writes flowing through the leader
         reader.send()
-        fault = {"kind": "pause_leader", "target": leader.id, "start": history.now(), "end": None}
+        kind = "cut_leader_from_peers" if args.cut else "pause_leader"
+        fault = {"kind": kind, "target": leader.id, "start": history.now(), "end": None}
         faults.append(fault)
-        os.kill(leader.pid, signal.SIGSTOP)
+        if args.cut:
+            cluster.network.cut_from_peers([leader.id])
+        else:
+            os.kill(leader.pid, signal.SIGSTOP)
         try:
             resume_at = time.monotonic() + args.pause
             while time.monotonic() < resume_at:
-                reader.send()  # waits in the paused leader's socket
+                reader.send()  # waits in the paused leader's socket, or is answered by the cut one
                 stop.wait(min(args.read_every, max(0.0, resume_at - time.monotonic())))
         finally:
-            os.kill(leader.pid, signal.SIGCONT)
+            if args.cut:
+                cluster.network.heal()
+            else:
+                os.kill(leader.pid, signal.SIGCONT)
             fault["end"] = history.now()
         after = time.monotonic() + args.after
         while time.monotonic() < after:
@@ -166,17 +181,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--read-every", type=float, default=0.1)
     p.add_argument("--writers", type=int, default=2)
     p.add_argument("--out", default=None)
+    p.add_argument("--cut", action="store_true",
+                   help="cut the leader off from its peers (netns, root) instead of pausing it")
+    p.add_argument("--inside", help=argparse.SUPPRESS)  # namespace prefix, set when re-run in the client netns
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = os.path.abspath(args.out or os.path.join(os.getcwd(), "chaos-runs", f"lease-pause-{stamp}"))
     os.makedirs(out, exist_ok=True)
+    network = None
+    if args.cut:
+        from scripts.chaos import net
+
+        ids = ["n1", "n2", "n3"]
+        if not args.inside:  # create the namespaces, run again inside the clients' one, clean up
+            network = net.NetnsNetwork(ids).create()
+            try:
+                child = [*network.exec_prefix(None), sys.executable, os.path.abspath(__file__),
+                         *(argv if argv is not None else sys.argv[1:]), "--inside", network.prefix, "--out", out]
+                return subprocess.run(child).returncode
+            finally:
+                network.destroy()
+        network = net.NetnsNetwork(ids, prefix=args.inside)
     history = W.History(os.path.join(out, "history.jsonl"))
     keys = W.Keys(registers=1, counters=0, sets=0)
     keys.redis_counters = []
     faults: list[dict] = []
-    meta: dict = {"command": "python scripts/chaos/lease_pause.py " + " ".join(argv or sys.argv[1:])}
-    cluster = ChaosCluster(os.path.join(out, "cluster"), 3)
+    meta: dict = {"command": "python scripts/chaos/lease_pause.py "
+                  + " ".join(a for a in (argv or sys.argv[1:]) if not a.startswith("--inside"))}
+    cluster = ChaosCluster(os.path.join(out, "cluster"), 3, network=network)
     try:
         cluster.start(timeout_s=60)
         history.t_start = time.monotonic()
