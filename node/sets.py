@@ -15,7 +15,7 @@ import random
 
 from raftcache.node import containers as c
 from raftcache.node import itemmap
-from raftcache.node.errors import CommandError
+from raftcache.node.errors import CommandError, Reason
 
 SET = "SET"
 
@@ -83,6 +83,10 @@ def spop(ctx, op):
     if s is None:
         return record
     has_count = op.HasField("count")
+    if has_count and op.count < 0:
+        # a negative count would pick |count| members with repeats (SRANDMEMBER's rule):
+        # -2**63 never ends, and a repeated member cannot be removed twice
+        return CommandError("value is out of range, must be positive", Reason.INVALID_ARGUMENT)
     if not s:
         return [] if has_count else None
     rng = random.Random(c.seed_of(ctx))
