@@ -517,3 +517,19 @@ def batch(known_bugs: bool = False, max_actions: int = 25) -> st.SearchStrategy[
     return st.tuples(st.permutations(list(range(len(KEYS)))),
                      st.lists(action(known_bugs), min_size=1, max_size=max_actions)).map(
         lambda t: seed_actions(t[0]) + t[1])
+
+
+@st.composite
+def huge_db_reads(draw) -> list[tuple]:
+    """A read with a database number >= 65536, sent to every node (so followers forward it to
+    the leader): KNOWN BUG, the forwarded read skips check_limits and fails with gRPC UNKNOWN."""
+    cmd = pb.Command(db=draw(st.sampled_from([65536, 2**32 - 1])), str_len=pb.StrLen(key=draw(st.sampled_from(KEYS))))
+    data = cache_pb2.Request(command=cmd).SerializeToString()
+    return [("grpc", i, data) for i in range(NODES)]
+
+
+#: Every known-bug strategy by name, each a strategy of a list of actions (tests/fuzz/test_fuzz_cluster.py).
+KNOWN_BUGS = {
+    **{name: st.lists(s, min_size=1, max_size=2) for name, s in APPLY_CRASHERS.items()},
+    "huge_db_forwarded_read": huge_db_reads(),
+}
