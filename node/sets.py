@@ -30,7 +30,7 @@ def sadd(ctx, op):
     record, s = _get(txn, db, op.key, ctx)
     if s is None:
         return record
-    err = c.too_large(ctx, op.members)
+    err = c.too_large(ctx, op.members) or c.elements_too_large(op.members)
     if err:
         return err
     added = 0
@@ -146,6 +146,8 @@ def compute(txn, db, kind: int, keys, ctx):
             return {}
         smallest = min(sets, key=len)
         return {m: None for m in smallest if all(m in s for s in sets)}
+    if not sets:  # SET_DIFF of no keys (gRPC; the RESP front end needs one): nothing
+        return {}
     first, rest = sets[0], sets[1:]
     return {m: None for m in first if not any(m in s for s in rest)}
 

@@ -40,7 +40,7 @@ def zadd(ctx, op):
     record, z = _get(txn, db, op.key, ctx)
     if z is None:
         return record
-    err = c.too_large(ctx, (sm.member for sm in op.members))
+    err = c.too_large(ctx, (sm.member for sm in op.members)) or c.elements_too_large(sm.member for sm in op.members)
     if err:
         return err
     added = changed = 0
