@@ -67,6 +67,8 @@ def sismember(ctx, op):
     record, s = _get(txn, db, op.key, ctx)
     if s is None:
         return record
+    if not op.multi and len(op.members) != 1:  # gRPC can send any number: one, as SISMEMBER
+        return CommandError("wrong number of arguments for 'sismember' command", Reason.SYNTAX)
     found = [int(m in s) for m in op.members]
     return found if op.multi else found[0]
 

@@ -90,6 +90,8 @@ def zscore(ctx, op):
     record, z = _get(txn, db, op.key, ctx)
     if z is None:
         return record
+    if not op.multi and len(op.members) != 1:  # gRPC can send any number: one, as ZSCORE
+        return CommandError("wrong number of arguments for 'zscore' command", Reason.SYNTAX)
     found = [z.score(m) for m in op.members]
     return found if op.multi else found[0]
 

@@ -91,3 +91,24 @@ def test_hincrby_of_a_field_too_long_for_an_item_key_is_refused(node, op):
         pb.HIncrByFloat(key=b"h", field=_BIG, delta=1.0)
     result = node.run(**{op: message})
     assert isinstance(result, CommandError) and result.reason == Reason.KEY_TOO_LARGE
+
+
+@pytest.mark.parametrize("make", [
+    lambda members: pb.Command(sismember=pb.SIsMember(key=b"c", members=members)),
+    lambda members: pb.Command(zscore=pb.ZScore(key=b"c", members=members)),
+], ids=["sismember", "zscore"])
+def test_single_member_reads_need_exactly_one_member(node, make):
+    """SIsMember / ZScore without `multi` and no member (gRPC) raised IndexError: in the
+    servicer as a read, and in apply on every replica inside a Transaction."""
+    node.run(sadd=pb.SAdd(key=b"c", members=[b"a"])) if make([]).WhichOneof("op") == "sismember" else \
+        node.run(zadd=pb.ZAdd(key=b"c", members=[pb.ScoreMember(score=1, member=b"a")]))
+    for members in ([], [b"a", b"b"]):
+        command = make(members)
+        name = command.WhichOneof("op")
+        result = node.read(**{name: getattr(command, name)})
+        assert isinstance(result, CommandError) and result.reason == Reason.SYNTAX
+        [in_tx] = node.run(transaction=pb.Transaction(commands=[command]))
+        assert isinstance(in_tx, CommandError) and in_tx.reason == Reason.SYNTAX
+    command = make([b"a"])
+    name = command.WhichOneof("op")
+    assert node.read(**{name: getattr(command, name)}) in (1, 1.0)
