@@ -207,7 +207,15 @@ class Driver:
     # ------------------------------------------------------------ dispatch
 
     def send(self, action) -> str | None:
+        """Send one action; a description of the problem it caused, or None."""
         self.sent += 1
+        try:
+            return self._send(action)
+        except OSError as e:  # cannot even connect: the node is gone or refuses
+            node = self._node(action[1])
+            return f"cannot reach {node.id} (process alive: {node.alive}): {e.__class__.__name__}: {e}"
+
+    def _send(self, action) -> str | None:
         kind = action[0]
         if kind == "resp":
             return self.resp(action)

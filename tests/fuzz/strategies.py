@@ -104,7 +104,8 @@ def keys() -> st.SearchStrategy[bytes]:
 
 
 def values() -> st.SearchStrategy[bytes]:
-    return st.one_of(st.binary(max_size=24), numberish(), st.sampled_from([b"", b"\x00" * 64, b"a" * 300]))
+    return st.one_of(st.binary(max_size=24), numberish(),
+                     st.sampled_from([b"", b"\x00" * 64, b"a" * 300, b"b" * 494, b"c" * 495, b"d" * 511, b"e" * 600]))
 
 
 def resp_arg() -> st.SearchStrategy[bytes]:
@@ -167,6 +168,21 @@ def resp_shaped(draw) -> list[bytes]:
 
 
 @st.composite
+def resp_many(draw) -> list[bytes]:
+    """A write adding more elements than itemview.INLINE_MAX (itemized containers), maybe one long."""
+    name = draw(st.sampled_from([b"sadd", b"zadd", b"hset", b"rpush", b"lpush"]))
+    n = draw(st.integers(100, 300))
+    elements = [b"m%d" % i for i in range(n)]
+    if draw(st.booleans()):
+        elements[draw(st.integers(0, n - 1))] = draw(values())
+    if name == b"zadd":
+        return [name, draw(keys())] + [x for i, m in enumerate(elements) for x in (b"%d" % i, m)]
+    if name == b"hset":
+        return [name, draw(keys())] + [x for m in elements for x in (m, b"v")]
+    return [name, draw(keys())] + elements
+
+
+@st.composite
 def resp_random(draw) -> list[bytes]:
     """A known command name (any case) with 0..7 arguments of any kind: random arities."""
     name = draw(st.sampled_from(RESP_NAMES).flatmap(case))
@@ -187,7 +203,7 @@ def resp_safe_extras() -> st.SearchStrategy[list[bytes]]:
 
 
 def resp_commands() -> st.SearchStrategy[list[bytes]]:
-    return st.one_of(resp_random(), resp_shaped(), resp_shaped(), resp_safe_extras())
+    return st.one_of(resp_random(), resp_shaped(), resp_shaped(), resp_safe_extras(), resp_many())
 
 
 def _frame(args: list[bytes]) -> bytes:
