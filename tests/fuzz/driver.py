@@ -31,6 +31,10 @@ from raftcache.proto import cache_pb2
 from tests.cluster import Cluster
 
 REQUEST_TIMEOUT_S = 10.0
+#: How long a raw connection waits for its sentinel's reply (a frame left open swallows it).
+SENTINEL_WAIT_S = 2.0
+#: A request appended to raw bytes, and the reply that shows everything before it was answered.
+_SENTINELS = {"redis": (b"\r\nPING\r\n", b"+PONG\r\n"), "memcached": (b"\r\nmn\r\n", b"MN\r\n")}
 #: Requests that may legitimately end the connection (or the client's view of it).
 _MAY_CLOSE = {b"quit", b"reset", b"client", b"hello", b"auth", b"multi", b"exec", b"watch"}
 
@@ -120,16 +124,36 @@ class Driver:
     # ------------------------------------------------------------ raw sockets
 
     def raw(self, action, port_name: str) -> str | None:
+        """Send raw bytes and a sentinel request; read until the sentinel's reply, EOF or
+        SENTINEL_WAIT_S (a malformed frame may swallow the sentinel: not a problem); then
+        half-close, and the server must close within the request timeout."""
         _, i, data = action
         node = self._node(i)
         address = node.redis_address if port_name == "redis" else node.memcached_address
-        deadline = time.monotonic() + self.timeout_s
+        sentinel, answer = _SENTINELS[port_name]
         with socket.create_connection(address, timeout=self.timeout_s) as s:
             try:
-                s.sendall(data)
-                s.shutdown(socket.SHUT_WR)
+                s.sendall(data + sentinel)
             except OSError:
                 return None  # the server closed first (it may refuse early): fine
+            seen = b""
+            deadline = time.monotonic() + SENTINEL_WAIT_S
+            while answer not in seen and time.monotonic() < deadline:
+                s.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    chunk = s.recv(65536)
+                except socket.timeout:
+                    break
+                except OSError:
+                    return None
+                if not chunk:
+                    return None  # closed by the server (a protocol error): fine
+                seen = (seen + chunk)[-4096:]
+            try:
+                s.shutdown(socket.SHUT_WR)
+            except OSError:
+                return None
+            deadline = time.monotonic() + self.timeout_s
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

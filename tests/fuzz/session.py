@@ -34,6 +34,11 @@ def run_and_check(cluster: Cluster, canaries: checks.Canaries, actions: list[tup
 
 
 def _report(actions: list[tuple], problems: list, detail: str) -> str:
-    lines = ["batch (in order):"] + [f"  {driver.describe(a)}" for a in actions]
-    lines += ["problems:"] + [f"  {p}" for p in problems] + ["", detail]
-    return "\n".join(lines)
+    """Problems first, then the batch (long actions shortened), then `detail` (an invariant, log tails)."""
+    lines = ["problems:"] + [f"  {_short(str(p))}" for p in problems] + [""]
+    lines += ["batch (in order):"] + [f"  {_short(driver.describe(a))}" for a in actions]
+    return "\n".join(lines + ["", detail])
+
+
+def _short(text: str, limit: int = 1500) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"

@@ -538,11 +538,14 @@ def batch(known_bugs: bool = False, max_actions: int = 25) -> st.SearchStrategy[
 
 @st.composite
 def huge_db_reads(draw) -> list[tuple]:
-    """A read with a database number >= 65536, sent to every node (so followers forward it to
-    the leader): KNOWN BUG, the forwarded read skips check_limits and fails with gRPC UNKNOWN."""
+    """A write then a read with a database number >= 65536 in a Pipeline sent to every node (a
+    follower forwards the batch to the leader): KNOWN BUG, the leader runs the forwarded read
+    without check_limits (struct.error) and the Pipeline fails with gRPC UNKNOWN, the write's
+    reply lost with it."""
     cmd = pb.Command(db=draw(st.sampled_from([65536, 2**32 - 1])), str_len=pb.StrLen(key=draw(st.sampled_from(KEYS))))
+    write = cache_pb2.Request(command=pb.Command(set=pb.Set(key=b"k0", value=b"v"))).SerializeToString()
     data = cache_pb2.Request(command=cmd).SerializeToString()
-    return [("grpc", i, data) for i in range(NODES)]
+    return [("grpc_pipeline", i, [write, data]) for i in range(NODES)]
 
 
 @st.composite
@@ -558,8 +561,14 @@ def pipeline_forward_deadline(draw) -> list[tuple]:
 
 
 #: Every known-bug strategy by name, each a strategy of a list of actions (tests/fuzz/test_fuzz_cluster.py).
+def _on_every_node(action_strategy) -> st.SearchStrategy[list[tuple]]:
+    """The same action sent to every node in turn (a follower forwards it with a client id and a
+    sequence, which is what makes the dedup record store the result)."""
+    return action_strategy.map(lambda a: [(a[0], i, *a[2:]) for i in range(NODES)])
+
+
 KNOWN_BUGS = {
-    **{name: st.lists(s, min_size=1, max_size=2) for name, s in APPLY_CRASHERS.items()},
+    **{name: _on_every_node(s) for name, s in APPLY_CRASHERS.items()},
     "huge_db_forwarded_read": huge_db_reads(),
     "pipeline_forward_deadline": pipeline_forward_deadline(),
 }

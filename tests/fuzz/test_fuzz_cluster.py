@@ -68,9 +68,10 @@ def test_known_bug_grpc_unknown_fields(make_cluster):
 
 
 @pytest.mark.xfail(strict=True, raises=session.BatchFailed,
-                   reason="a database number >= 65536 in a read forwarded to the leader skips check_limits "
-                          "(Service.execute_forwarded -> read_at(checked=True)): struct.error in keyspace._data_key, "
-                          "gRPC UNKNOWN; needs node/service.py to check limits on forwarded reads")
+                   reason="a read with a database number >= 65536 in a follower's Pipeline after a write: the leader "
+                          "runs it without check_limits (Service.execute_forwarded -> read_at(checked=True)): "
+                          "struct.error in keyspace._data_key, gRPC UNKNOWN, the write's reply lost; needs "
+                          "node/service.py to check limits on forwarded reads")
 def test_known_bug_huge_db_in_forwarded_read(make_cluster):
     _known_bug(make_cluster, "huge_db_forwarded_read", examples=1)
 
