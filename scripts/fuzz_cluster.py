@@ -49,6 +49,21 @@ def _signature(text: str) -> str:
     return re.sub(r"\d+", "N", key)[:300]
 
 
+def _fatal_line(cluster: Cluster) -> str:
+    """The last CRITICAL line of a dead node's log (why it stopped), without numbers; "" when none died."""
+    for node in cluster.nodes:
+        if node.alive:
+            continue
+        try:
+            with open(node.log_path, "rb") as f:
+                lines = [ln for ln in f.read().decode(errors="replace").splitlines() if " CRITICAL " in ln]
+        except OSError:
+            continue
+        if lines:
+            return "node exited: " + re.sub(r"\d+", "N", lines[-1].split(" CRITICAL ", 1)[1])[:300]
+    return ""
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=1.0)
@@ -86,7 +101,8 @@ def main(argv=None) -> int:
         except session.BatchFailed as e:
             state["failures"] += 1
             text = str(e)
-            sig = _signature(text)
+            fatal = _fatal_line(cluster)
+            sig = fatal or _signature(text)
             entry = distinct.setdefault(sig, {"signature": sig, "count": 0, "first": text[:20000],
                                               "example": state["examples"]})
             entry["count"] += 1

@@ -22,11 +22,11 @@ def start_canaries(cluster: Cluster) -> checks.Canaries:
     return canaries
 
 
-def run_and_check(cluster: Cluster, canaries: checks.Canaries, actions: list[tuple]) -> None:
-    """Send `actions`, then check every invariant; raise BatchFailed with a reproducer."""
+def run_and_check(cluster: Cluster, canaries: checks.Canaries, actions: list[tuple], timeout_s: float = 30.0) -> None:
+    """Send `actions`, then check every invariant (waiting up to `timeout_s`); raise BatchFailed with a reproducer."""
     problems = driver.run_batch(cluster, actions)
     try:
-        checks.check_cluster(cluster, canaries)
+        checks.check_cluster(cluster, canaries, timeout_s)
     except checks.InvariantBroken as e:
         raise BatchFailed(_report(actions, problems, str(e))) from None
     if problems:
