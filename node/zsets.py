@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import sys
 
 from raftcache.node import containers as c
 from raftcache.node import itemmap, itemzset
@@ -144,7 +145,9 @@ def select(z, rng) -> list[tuple[float, bytes]]:
         if rng.offset < 0:
             return []
         end = None if not rng.HasField("count") or rng.count < 0 else rng.offset + rng.count
-        return list(itertools.islice(picked, rng.offset, end))
+        # islice takes at most sys.maxsize: offset + count may pass it (2**63 - 2 + 26 from gRPC)
+        return list(itertools.islice(picked, min(rng.offset, sys.maxsize),
+                                     None if end is None else min(end, sys.maxsize)))
     return list(picked)
 
 

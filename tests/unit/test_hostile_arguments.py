@@ -112,3 +112,19 @@ def test_single_member_reads_need_exactly_one_member(node, make):
     command = make([b"a"])
     name = command.WhichOneof("op")
     assert node.read(**{name: getattr(command, name)}) in (1, 1.0)
+
+
+@pytest.mark.parametrize("by", [pb.BY_SCORE, pb.BY_LEX])
+def test_zrange_limit_past_sys_maxsize(node, by):
+    """ZRANGE BY_SCORE/BY_LEX with LIMIT offset 2**63-2 count 26 (gRPC) made islice raise
+    ValueError: in the read servicer, and in apply for ZRANGESTORE / ZREMRANGE."""
+    node.run(zadd=pb.ZAdd(key=b"z", members=[pb.ScoreMember(score=1, member=b"a"),
+                                            pb.ScoreMember(score=2, member=b"b")]))
+    rng = pb.ZRange(key=b"z", by=by, min_score=pb.ScoreBound(value=float("-inf")),
+                    max_score=pb.ScoreBound(value=float("inf")), min_lex=pb.LexBound(infinite=-1),
+                    max_lex=pb.LexBound(infinite=1), offset=2**63 - 2, count=26)
+    assert node.read(zrange=rng) == []
+    assert node.run(zrangestore=pb.ZRangeStore(key=b"d", range=rng)) == 0
+    rng.offset, rng.count = 1, 2**63 - 1
+    assert node.read(zrange=rng) == [b"b"]
+    assert node.run(zrangestore=pb.ZRangeStore(key=b"d", range=rng)) == 1
