@@ -117,6 +117,22 @@ def too_large(ctx, items: Iterable[bytes]) -> CommandError | None:
     return None
 
 
+#: The longest hash field, set member or sorted-set member: an itemized container
+#: (node/itemview.py) stores each element in an LMDB key, at most 511 bytes, after
+#: its longest prefix (container id 8 + sorted-set score order tag 1 + score 8).
+#: A longer element made LMDB refuse the write inside apply, on every replica.
+MAX_ELEMENT_BYTES = 511 - 8 - 1 - 8
+
+
+def elements_too_large(elements: Iterable[bytes]) -> CommandError | None:
+    """The error for an element name past MAX_ELEMENT_BYTES (refused like an oversized key), or None."""
+    for element in elements:
+        if len(element) > MAX_ELEMENT_BYTES:
+            return CommandError(f"element is {len(element)} bytes; the limit is {MAX_ELEMENT_BYTES}",
+                                Reason.KEY_TOO_LARGE)
+    return None
+
+
 def seed_of(ctx) -> int:
     """The seed of a write's random choice: the entry's seed when the context carries
     one, else derived from the log index and the entry's clock (identical on every

@@ -33,7 +33,7 @@ def hset(ctx, op):
     record, h = _get(txn, db, op.key, ctx)
     if h is None:
         return record
-    err = c.too_large(ctx, (p.value for p in op.pairs))
+    err = c.too_large(ctx, (p.value for p in op.pairs)) or c.elements_too_large(p.key for p in op.pairs)
     if err:
         return err
     added = 0
@@ -117,6 +117,8 @@ def hincrby(ctx, op):
     record, h = _get(txn, db, op.key, ctx)
     if h is None:
         return record
+    if op.field not in h and (err := c.elements_too_large([op.field])):
+        return err
     current = h.get(op.field, b"0")
     n = c.parse_int(current)
     if n is None:
@@ -136,6 +138,8 @@ def hincrbyfloat(ctx, op):
     record, h = _get(txn, db, op.key, ctx)
     if h is None:
         return record
+    if op.field not in h and (err := c.elements_too_large([op.field])):
+        return err
     # The same arithmetic and text as INCRBYFLOAT (containers.incr_float_text).
     text = c.incr_float_text(h.get(op.field, b"0"), op.delta,
                              CommandError("hash value is not a float", Reason.NOT_FLOAT))

@@ -260,9 +260,13 @@ class Service:
     async def execute_forwarded(
         self, command: Command, consistency: ReadConsistency | None, client_id: str, sequence: int
     ) -> tuple[object, int]:
-        """A request another node forwarded: serve it here or raise NotLeaderError (never forward again)."""
+        """A request another node forwarded: serve it here or raise NotLeaderError (never forward again).
+        Checked as a request from a client is (the forwarding node may be of another version)."""
         if not self._raft.is_leader:
             raise NotLeaderError("not the leader")
+        error = self._validate(command)
+        if error is not None:
+            return error, 0
         if commands.is_read(command):
             return await self._read(command, consistency or LINEARIZABLE, forward=False)
         return await self._write(command, client_id, sequence, forward=False)
@@ -647,6 +651,10 @@ async def execute_many(service: "Service", requests: list, forward: bool = True)
                     return await service.forwarder.forward_batch(leader, requests)
                 except (NotLeaderError, UnavailableError):
                     pass  # fall back to one-by-one, which waits for a leader
+                except DeadlineError as e:
+                    # The leader did not answer in time: every request's outcome is unknown
+                    # (a write may have been applied), so each slot says so.
+                    return [e] * len(requests)
                 return await _execute_each(service, requests, forward)
             finally:
                 service.give_back_lanes(lanes)

@@ -15,7 +15,7 @@ import random
 
 from raftcache.node import containers as c
 from raftcache.node import itemmap
-from raftcache.node.errors import CommandError
+from raftcache.node.errors import CommandError, Reason
 
 SET = "SET"
 
@@ -30,7 +30,7 @@ def sadd(ctx, op):
     record, s = _get(txn, db, op.key, ctx)
     if s is None:
         return record
-    err = c.too_large(ctx, op.members)
+    err = c.too_large(ctx, op.members) or c.elements_too_large(op.members)
     if err:
         return err
     added = 0
@@ -67,6 +67,8 @@ def sismember(ctx, op):
     record, s = _get(txn, db, op.key, ctx)
     if s is None:
         return record
+    if not op.multi and len(op.members) != 1:  # gRPC can send any number: one, as SISMEMBER
+        return CommandError("wrong number of arguments for 'sismember' command", Reason.SYNTAX)
     found = [int(m in s) for m in op.members]
     return found if op.multi else found[0]
 
@@ -83,6 +85,10 @@ def spop(ctx, op):
     if s is None:
         return record
     has_count = op.HasField("count")
+    if has_count and op.count < 0:
+        # a negative count would pick |count| members with repeats (SRANDMEMBER's rule):
+        # -2**63 never ends, and a repeated member cannot be removed twice
+        return CommandError("value is out of range, must be positive", Reason.INVALID_ARGUMENT)
     if not s:
         return [] if has_count else None
     rng = random.Random(c.seed_of(ctx))
@@ -142,6 +148,8 @@ def compute(txn, db, kind: int, keys, ctx):
             return {}
         smallest = min(sets, key=len)
         return {m: None for m in smallest if all(m in s for s in sets)}
+    if not sets:  # SET_DIFF of no keys (gRPC; the RESP front end needs one): nothing
+        return {}
     first, rest = sets[0], sets[1:]
     return {m: None for m in first if not any(m in s for s in rest)}
 

@@ -40,6 +40,8 @@ def _run_one(txn, handler, ctx, op):
 def transaction(ctx, op):
     txn = ctx.txn
     for w in op.watches:
+        if w.db >= c.databases(ctx):  # a gRPC client's number: it does not fit a keyspace key
+            return CommandError("DB index is out of range", Reason.INVALID_ARGUMENT)
         record = txn.get(w.db, w.key, ctx.now_ms)
         if (record.index if record is not None else 0) != w.index:
             return None  # a watched key changed: EXEC aborts

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import sys
 
 from raftcache.node import containers as c
 from raftcache.node import itemmap, itemzset
@@ -40,7 +41,7 @@ def zadd(ctx, op):
     record, z = _get(txn, db, op.key, ctx)
     if z is None:
         return record
-    err = c.too_large(ctx, (sm.member for sm in op.members))
+    err = c.too_large(ctx, (sm.member for sm in op.members)) or c.elements_too_large(sm.member for sm in op.members)
     if err:
         return err
     added = changed = 0
@@ -90,6 +91,8 @@ def zscore(ctx, op):
     record, z = _get(txn, db, op.key, ctx)
     if z is None:
         return record
+    if not op.multi and len(op.members) != 1:  # gRPC can send any number: one, as ZSCORE
+        return CommandError("wrong number of arguments for 'zscore' command", Reason.SYNTAX)
     found = [z.score(m) for m in op.members]
     return found if op.multi else found[0]
 
@@ -142,7 +145,9 @@ def select(z, rng) -> list[tuple[float, bytes]]:
         if rng.offset < 0:
             return []
         end = None if not rng.HasField("count") or rng.count < 0 else rng.offset + rng.count
-        return list(itertools.islice(picked, rng.offset, end))
+        # islice takes at most sys.maxsize: offset + count may pass it (2**63 - 2 + 26 from gRPC)
+        return list(itertools.islice(picked, min(rng.offset, sys.maxsize),
+                                     None if end is None else min(end, sys.maxsize)))
     return list(picked)
 
 

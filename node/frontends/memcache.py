@@ -278,8 +278,12 @@ class MemcacheProtocol(asyncio.Protocol):
         except Exception:  # a bug here must not take the node down; the client gets an error
             log.exception("memcached connection failed")
             out.add(b"SERVER_ERROR internal error\r\n")
-            await self._flush(out)
-            self._close()
+            try:
+                await self._flush(out)  # may fail again the same way: the connection closes anyway
+            except Exception:
+                log.debug("could not send the error reply", exc_info=True)
+            finally:
+                self._close()
             return
         if self._eof:
             self._close()  # every request of a half-closed client has its answer

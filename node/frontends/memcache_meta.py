@@ -88,13 +88,17 @@ def parse_int(token: bytes) -> int | None:
     body = token[1:] if token[:1] in (b"-", b"+") else token
     if not body or len(body) > 19 or not body.isdigit():
         return None
-    return -int(body) if token[:1] == b"-" else int(body)
+    value = -int(body) if token[:1] == b"-" else int(body)
+    return value if -(1 << 63) <= value < (1 << 63) else None
 
 
 def check_key(key: bytes) -> None:
     """Keys: 1..250 bytes, no control characters or spaces."""
     if not key or len(key) > KEY_MAX_BYTES or _BAD_KEY.search(key):
         raise ReplyError(BAD_FORMAT)
+
+
+_MAX_DEADLINE_MS = (1 << 63) - 1
 
 
 def expiry(exptime: int) -> pb.Expiry | None:
@@ -105,7 +109,8 @@ def expiry(exptime: int) -> pb.Expiry | None:
         return pb.Expiry(expire_at_ms=1)      # a deadline long past: the item is gone at once
     if exptime <= RELATIVE_MAX_S:
         return pb.Expiry(ttl_ms=exptime * 1000)
-    return pb.Expiry(expire_at_ms=exptime * 1000)
+    # an absolute time past the int64 milliseconds (year 292 million): never, in practice
+    return pb.Expiry(expire_at_ms=min(exptime * 1000, _MAX_DEADLINE_MS))
 
 
 def touch_expiry(exptime: int) -> pb.Expiry:

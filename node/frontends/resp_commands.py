@@ -198,6 +198,14 @@ def build_flush(name):
     return build
 
 
+def _db_index(n: int) -> int:
+    """A database number for a Command field (uint32 / sint32): a larger one made
+    protobuf raise ValueError and dropped the connection (found by tests/fuzz)."""
+    if not 0 <= n < 1 << 31:
+        raise RespError("ERR DB index is out of range")
+    return n
+
+
 def build_copy(args, db):
     command = cmd(db, "copy", key=args[1], new_key=args[2], destination_db=-1)
     i = 3
@@ -207,10 +215,7 @@ def build_copy(args, db):
             command.copy.replace = True
             i += 1
         elif opt == b"DB" and i + 1 < len(args):
-            n = to_int(args[i + 1])
-            if n < 0:
-                raise RespError("ERR DB index is out of range")
-            command.copy.destination_db = n
+            command.copy.destination_db = _db_index(to_int(args[i + 1]))
             i += 2
         else:
             raise RespError(SYNTAX)
@@ -218,10 +223,7 @@ def build_copy(args, db):
 
 
 def build_move(args, db):
-    n = to_int(args[2])
-    if n < 0:
-        raise RespError("ERR DB index is out of range")
-    return cmd(db, "move", key=args[1], destination_db=n)
+    return cmd(db, "move", key=args[1], destination_db=_db_index(to_int(args[2])))
 
 
 def build_swapdb(args, db):
@@ -233,9 +235,7 @@ def build_swapdb(args, db):
         b = to_int(args[2])
     except RespError:
         raise RespError("ERR invalid second DB index") from None
-    if a < 0 or b < 0:
-        raise RespError("ERR DB index is out of range")
-    return cmd(a, "swap_db", other_db=b)
+    return cmd(_db_index(a), "swap_db", other_db=_db_index(b))
 
 
 def _key(name):

@@ -544,3 +544,17 @@ def test_a_get_of_many_keys_streams_every_value_in_order(state):
         expected = b"".join(b"VALUE k%d %d %d\r\nv%d\r\n" % (i, i, len(b"v%d" % i), i) for i in range(0, 250, 2))
         assert reply == expected + b"END\r\n"
     asyncio.run(go())
+
+
+def test_huge_exptimes_do_not_drop_the_connection(state):
+    """Found by tests/fuzz: an absolute exptime whose milliseconds do not fit an int64
+    (touch k 9223372036854775807) raised ValueError in expiry() and closed the connection;
+    a 19-digit exptime beyond int64 was accepted by parse_int."""
+    mc(state,
+       (b"set k 0 0 1\r\nx\r\n", b"STORED\r\n"),
+       (b"touch k 9223372036854775807\r\n", b"TOUCHED\r\n"),
+       (b"gat 9223372036854775807 k\r\n", b"VALUE k 0 1\r\nx\r\nEND\r\n"),
+       (b"set j 0 9223372036854775807 1\r\ny\r\nget j\r\n", b"STORED\r\nVALUE j 0 1\r\ny\r\nEND\r\n"),
+       (b"ms j 1 T9223372036854775807\r\nz\r\nmg j v\r\n", b"HD\r\nVA 1\r\nz\r\n"),
+       (b"touch k 9999999999999999999\r\n", b"CLIENT_ERROR invalid exptime argument\r\n"),
+       (b"get k\r\n", b"VALUE k 0 1\r\nx\r\nEND\r\n"))

@@ -337,3 +337,19 @@ def test_unfinished_bytes_count_the_command_being_received():
     p.feed(b"x" * 40 + b"\r\n")
     assert p.parse() == [[b"SET", b"k", b"x" * 100]]
     assert p.unfinished_bytes == 0
+
+
+@pytest.mark.parametrize("args", [
+    ("COPY", "a", "b", "DB", "4611686018427387904"), ("COPY", "a", "b", "DB", "2147483648"),
+    ("MOVE", "a", "4294967296"), ("SWAPDB", "0", "9223372036854775807"), ("SWAPDB", "4294967296", "0"),
+])
+def test_database_numbers_past_the_command_fields_are_out_of_range(service, args):
+    """Found by tests/fuzz: COPY ... DB 4611686018427387904 made protobuf raise ValueError
+    while building the command, and the connection was dropped."""
+    async def go():
+        c = Client(service)
+        assert await c.send(cmd("SET", "a", "1")) == b"+OK\r\n"
+        assert await c.send(cmd(*args)) == b"-ERR DB index is out of range\r\n"
+        assert await c.send(cmd("GET", "a")) == b"$1\r\n1\r\n"
+        assert not c.transport.closed
+    run(go())
