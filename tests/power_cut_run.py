@@ -72,14 +72,18 @@ def _read_back(cluster: Cluster, acked: dict, timeout_s: float) -> dict[str, byt
     def read():
         leader = cluster.leader(timeout_s)
         client = redis.Redis(host=leader.redis_address[0], port=leader.redis_address[1], socket_timeout=10)
+        stage = "SET powercut-marker"
         try:
             client.set("powercut-marker", "1")  # commits everything before it in the new term
             keys = list(acked)
             found = {}
             for start in range(0, len(keys), 500):
                 batch = keys[start:start + 500]
+                stage = f"MGET of {len(batch)} keys"
                 found.update(zip(batch, client.mget(batch)))
             return found
+        except redis.ResponseError as exc:
+            raise AssertionError(f"{stage} on {leader.id}: {exc}") from exc
         finally:
             client.close()
 
