@@ -26,8 +26,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.power_cut_run import run_power_cut  # noqa: E402
-from tests.powercut import unavailable  # noqa: E402
+from tests.power_cut_run import run_power_cut
+from tests.powercut import unavailable
 
 
 def main() -> int:

@@ -36,7 +36,7 @@ def unavailable(probe_dir: str | None = None) -> str | None:
         return "no fusermount (apt-get install fuse)"
     try:
         import fuse  # noqa: F401 (fusepy; loads libfuse.so.2 through ctypes)
-    except (ImportError, OSError, EnvironmentError) as exc:
+    except (ImportError, OSError) as exc:
         return f"fusepy/libfuse2 not usable: {exc}"
     root = tempfile.mkdtemp(prefix="powercut-probe-", dir=probe_dir)
     mount = PowerCutMount(os.path.join(root, "backing"), os.path.join(root, "mnt"))
