@@ -130,6 +130,9 @@ def run_power_cut(root: str, appendfsync: str, writing_s: float = 4.0, writers: 
             lost_ages_s=[cut_at - snapshot[k][1] for k in lost],
             acked_last_s=sum(1 for _, at in snapshot.values() if at >= cut_at - 1.0),
             writing_s=cut_at - started, cut_reports=reports)
+    except Exception:
+        print(cluster.tail_logs(30))  # what the nodes said, for the failure report
+        raise
     finally:
         cluster.close()
         for mount in mounts:
