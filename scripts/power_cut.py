@@ -37,6 +37,8 @@ def main() -> int:
     p.add_argument("--writing-s", type=float, default=5.0)
     p.add_argument("--writers", type=int, default=2)
     p.add_argument("--everysec-bound-s", type=float, default=1.5)
+    p.add_argument("--strict-metadata", action="store_true",
+                   help="name changes (create, rename, unlink) survive a cut only after a directory fsync")
     p.add_argument("--keep", action="store_true", help="keep each run's directory (logs, backing dirs)")
     args = p.parse_args()
     why_not = unavailable()
@@ -48,7 +50,8 @@ def main() -> int:
     for run in range(1, args.runs + 1):
         root = tempfile.mkdtemp(prefix=f"power-cut-{args.appendfsync}-")
         try:
-            result = run_power_cut(root, args.appendfsync, writing_s=args.writing_s, writers=args.writers)
+            result = run_power_cut(root, args.appendfsync, writing_s=args.writing_s, writers=args.writers,
+                                   strict_metadata=args.strict_metadata)
         except Exception as exc:  # noqa: BLE001 - reported, counted
             failed += 1
             print(f"run {run}: FAILED {type(exc).__name__}: {exc} (kept {root})", flush=True)

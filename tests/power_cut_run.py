@@ -91,9 +91,12 @@ def _read_back(cluster: Cluster, acked: dict, timeout_s: float) -> dict[str, byt
 
 
 def run_power_cut(root: str, appendfsync: str, writing_s: float = 4.0, writers: int = 2,
-                  timeout_s: float = 60.0, extra_args: list[str] | None = None) -> PowerCutResult:
+                  timeout_s: float = 60.0, extra_args: list[str] | None = None,
+                  strict_metadata: bool = False) -> PowerCutResult:
+    """One run (module docstring); `strict_metadata`: name changes survive only after a directory fsync."""
     cluster = Cluster(root, 3, appendfsync=appendfsync, extra_args=extra_args)
-    mounts = [PowerCutMount(node.data_dir + ".backing", node.data_dir, log_path=node.data_dir + ".fs.log")
+    mounts = [PowerCutMount(node.data_dir + ".backing", node.data_dir, log_path=node.data_dir + ".fs.log",
+                            strict_metadata=strict_metadata)
               for node in cluster.nodes]
     try:
         for mount in mounts:

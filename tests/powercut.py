@@ -53,10 +53,11 @@ def unavailable(probe_dir: str | None = None) -> str | None:
 class PowerCutMount:
     """One powercut_fs daemon serving `mountpoint` from `backing`."""
 
-    def __init__(self, backing: str, mountpoint: str, log_path: str | None = None):
+    def __init__(self, backing: str, mountpoint: str, log_path: str | None = None, strict_metadata: bool = False):
         self.backing = backing
         self.mountpoint = mountpoint
         self.log_path = log_path
+        self.strict_metadata = strict_metadata  # name changes durable only after a directory fsync
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -70,7 +71,8 @@ class PowerCutMount:
         os.makedirs(self.mountpoint, exist_ok=True)
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         try:
-            self.proc = subprocess.Popen([sys.executable, DAEMON, self.backing, self.mountpoint],
+            strict = ["--strict-metadata"] if self.strict_metadata else []
+            self.proc = subprocess.Popen([sys.executable, DAEMON, *strict, self.backing, self.mountpoint],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
         finally:
             if self.log_path:

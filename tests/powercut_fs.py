@@ -1,7 +1,7 @@
 """A fault-injecting FUSE passthrough file system that can lose what was not synced (LazyFS-style).
 
 Used by tests/powercut.py (mounts, power cuts) and its tests. Run as a
-process: `python tests/powercut_fs.py BACKING MOUNTPOINT`; it serves
+process: `python tests/powercut_fs.py [--strict-metadata] BACKING MOUNTPOINT`; it serves
 MOUNTPOINT in the foreground and reads commands, one per line, on stdin:
 
 - `cut`: a power cut. Every byte written since the last fsync/fdatasync of
@@ -20,12 +20,14 @@ is then exactly what the last syncs made durable. State is keyed by the
 backing inode (it follows renames); files that exist when the daemon starts
 count as fully synced.
 
-Metadata (the choice, documented in docs/durability.md): conservative in
-the file system's favour, i.e. lenient to the application. Creations, renames,
-unlinks, mkdir/rmdir are durable when the call returns, as if every directory
-were synced at once; fsync of a directory is accepted and does nothing. Only
-file *contents and sizes* are lost on a cut; a file created and not fsynced
-survives as an empty file.
+Metadata (the choice, documented in docs/durability.md): by default lenient
+to the application. Creations, renames, unlinks, mkdir/rmdir are durable when
+the call returns, as if every directory were synced at once; fsync of a
+directory is accepted and does nothing. Only file *contents and sizes* are
+lost on a cut; a file created and not fsynced survives as an empty file.
+With `--strict-metadata`, a name change is durable only once its directory
+(for a rename: the destination's) is fsynced; a cut undoes the others, newest
+first (unlinked and replaced files are kept in a hidden stash until then).
 
 Not supported: fallocate (fusepy has no such operation: the kernel answers
 EOPNOTSUPP, which node/journal.py tolerates), xattrs, locks (local to the
@@ -37,13 +39,16 @@ Every operation holds one lock: correct and simple, not fast.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
+import shutil
 import sys
 import threading
 
 from fuse import FUSE, FuseOSError, Operations
 
 PAGE = 4096
+STASH = ".powercut-stash"  # strict metadata: unlinked/replaced files until their directory is synced
 
 
 class FileState:
@@ -59,11 +64,19 @@ class FileState:
 class PowerCutFS(Operations):
     """Passthrough to `backing` with an undo log of unsynced writes; `cut()` discards them."""
 
-    def __init__(self, backing: str):
+    def __init__(self, backing: str, strict_metadata: bool = False):
         self.backing = os.path.realpath(backing)
         self._mutex = threading.RLock()
         self.files: dict[tuple[int, int], FileState] = {}
         self.off = False  # after a cut: writes vanish, other changes fail
+        self.strict = strict_metadata
+        # strict: name changes not yet durable, oldest first: (directory, undo action)
+        self.pending: list[tuple[str, tuple]] = []
+        self.stash = os.path.join(self.backing, STASH)
+        self._stash_names = itertools.count()
+        shutil.rmtree(self.stash, ignore_errors=True)  # what a previous cut left there is gone
+        if self.strict:
+            os.makedirs(self.stash)
 
     # ------------------------------------------------------------ undo log
 
@@ -105,11 +118,46 @@ class PowerCutFS(Operations):
         with self._mutex:
             return len(self.files), sum(len(s.pages) for s in self.files.values())
 
+    def _pending(self, full: str, undo: tuple) -> None:
+        if self.strict:
+            self.pending.append((os.path.dirname(full), undo))
+
+    def _to_stash(self, full: str) -> str:
+        kept = os.path.join(self.stash, str(next(self._stash_names)))
+        os.rename(full, kept)
+        return kept
+
+    def _undo_names(self) -> int:
+        """Undo every name change whose directory was not synced, newest first."""
+        undone = 0
+        for _dir, undo in reversed(self.pending):
+            kind, *args = undo
+            try:
+                if kind == "unlink":
+                    os.unlink(args[0])
+                elif kind == "rmtree":
+                    shutil.rmtree(args[0])
+                elif kind == "mkdir":
+                    os.mkdir(args[0], args[1])
+                elif kind == "restore":      # an unlink: the file comes back from the stash
+                    os.rename(args[0], args[1])
+                elif kind == "rename":       # new name -> old name; a replaced target comes back
+                    new, old, replaced = args
+                    os.rename(new, old)
+                    if replaced:
+                        os.rename(replaced, new)
+                undone += 1
+            except OSError:
+                pass  # a later, durable change already moved it
+        self.pending.clear()
+        return undone
+
     def cut(self) -> tuple[int, int]:
         """Power cut: make BACKING what the syncs made durable; later writes vanish."""
         with self._mutex:
             self.off = True
             restored = pages = 0
+            self._undo_names()
             for root, _dirs, names in os.walk(self.backing):
                 for name in names:
                     full = os.path.join(root, name)
@@ -149,7 +197,10 @@ class PowerCutFS(Operations):
             "st_blocks", "st_ino")}
 
     def readdir(self, path, fh):
-        return [".", "..", *os.listdir(self._full(path))]
+        names = os.listdir(self._full(path))
+        if path == "/" and STASH in names:
+            names.remove(STASH)
+        return [".", "..", *names]
 
     def readlink(self, path):
         return os.readlink(self._full(path))
@@ -179,40 +230,55 @@ class PowerCutFS(Operations):
         with self._mutex:
             self._check_on()
             os.mknod(self._full(path), mode, dev)
+            self._pending(self._full(path), ("unlink", self._full(path)))
 
     def mkdir(self, path, mode):
         with self._mutex:
             self._check_on()
             os.mkdir(self._full(path), mode)
+            self._pending(self._full(path), ("rmtree", self._full(path)))
 
     def rmdir(self, path):
         with self._mutex:
             self._check_on()
-            os.rmdir(self._full(path))
+            full = self._full(path)
+            mode = os.lstat(full).st_mode & 0o7777
+            os.rmdir(full)
+            self._pending(full, ("mkdir", full, mode))
 
     def symlink(self, target, source):
         with self._mutex:
             self._check_on()
             os.symlink(source, self._full(target))
+            self._pending(self._full(target), ("unlink", self._full(target)))
 
     def link(self, target, source):
         with self._mutex:
             self._check_on()
             os.link(self._full(source), self._full(target))
+            self._pending(self._full(target), ("unlink", self._full(target)))
 
     def unlink(self, path):
         with self._mutex:
             self._check_on()
             full = self._full(path)
+            if self.strict and not os.path.isdir(full):
+                self._pending(full, ("restore", self._to_stash(full), full))
+                return
             self._forget(full)
             os.unlink(full)
 
     def rename(self, old, new):
         with self._mutex:
             self._check_on()
-            full_new = self._full(new)
+            full_old, full_new = self._full(old), self._full(new)
+            if self.strict:
+                replaced = self._to_stash(full_new) if os.path.lexists(full_new) else None
+                os.rename(full_old, full_new)
+                self._pending(full_new, ("rename", full_new, full_old, replaced))
+                return
             self._forget(full_new)
-            os.rename(self._full(old), full_new)
+            os.rename(full_old, full_new)
 
     def open(self, path, flags):
         # Read-write underneath whatever the caller asked: the kernel may read
@@ -231,6 +297,7 @@ class PowerCutFS(Operations):
             fd = os.open(self._full(path), os.O_RDWR | os.O_CREAT | os.O_TRUNC, mode)
             st = os.fstat(fd)
             self.files[(st.st_dev, st.st_ino)] = FileState(0)  # new: nothing of it is durable yet
+            self._pending(self._full(path), ("unlink", self._full(path)))
             return fd
 
     def read(self, path, size, offset, fh):
@@ -277,7 +344,14 @@ class PowerCutFS(Operations):
         return 0
 
     def fsyncdir(self, path, datasync, fh):
-        return 0  # metadata is durable on each operation (module docstring)
+        # Lenient: metadata was durable on each operation. Strict: the name
+        # changes in this directory are durable from now on.
+        with self._mutex:
+            self._check_on()
+            if self.strict:
+                directory = self._full(path).rstrip("/") or "/"
+                self.pending = [(d, undo) for d, undo in self.pending if d != directory]
+        return 0
 
 
 def _commands(fs: PowerCutFS) -> None:
@@ -294,11 +368,13 @@ def _commands(fs: PowerCutFS) -> None:
 
 
 def main(argv: list[str]) -> int:
+    strict = "--strict-metadata" in argv
+    argv = [a for a in argv if a != "--strict-metadata"]
     if len(argv) != 2:
-        print("usage: powercut_fs.py BACKING MOUNTPOINT", file=sys.stderr)
+        print("usage: powercut_fs.py [--strict-metadata] BACKING MOUNTPOINT", file=sys.stderr)
         return 2
     backing, mountpoint = argv
-    fs = PowerCutFS(backing)
+    fs = PowerCutFS(backing, strict_metadata=strict)
     threading.Thread(target=_commands, args=(fs,), name="commands", daemon=True).start()
     FUSE(fs, mountpoint, foreground=True, nothreads=False, fsname="powercutfs")
     return 0
