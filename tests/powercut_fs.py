@@ -7,7 +7,8 @@ MOUNTPOINT in the foreground and reads commands, one per line, on stdin:
 - `cut`: a power cut. Every byte written since the last fsync/fdatasync of
   its file (or msync(MS_SYNC), which reaches the daemon as a FUSE fsync) is
   discarded from BACKING, and every later write is dropped (the machine is
-  off). Answers `ok cut files=N pages=M` on stdout. The caller then unmounts
+  off). Answers `ok cut files=N pages=M names=K` on stdout (files cut
+  back, pages restored, name changes undone with --strict-metadata). The caller then unmounts
   (fusermount -u), which also throws away the kernel's page cache of the mount.
 - `stats`: answers `ok tracked_files=N saved_pages=M`.
 
@@ -152,12 +153,12 @@ class PowerCutFS(Operations):
         self.pending.clear()
         return undone
 
-    def cut(self) -> tuple[int, int]:
+    def cut(self) -> tuple[int, int, int]:
         """Power cut: make BACKING what the syncs made durable; later writes vanish."""
         with self._mutex:
             self.off = True
             restored = pages = 0
-            self._undo_names()
+            undone = self._undo_names()
             for root, _dirs, names in os.walk(self.backing):
                 for name in names:
                     full = os.path.join(root, name)
@@ -178,7 +179,7 @@ class PowerCutFS(Operations):
                     finally:
                         os.close(fd)
             self.files.clear()
-            return restored, pages
+            return restored, pages, undone
 
     def _check_on(self) -> None:
         if self.off:
@@ -358,8 +359,8 @@ def _commands(fs: PowerCutFS) -> None:
     for line in sys.stdin:
         cmd = line.strip()
         if cmd == "cut":
-            files, pages = fs.cut()
-            print(f"ok cut files={files} pages={pages}", flush=True)
+            files, pages, names = fs.cut()
+            print(f"ok cut files={files} pages={pages} names={names}", flush=True)
         elif cmd == "stats":
             files, pages = fs.stats()
             print(f"ok tracked_files={files} saved_pages={pages}", flush=True)
