@@ -13,7 +13,7 @@ Usage:
 
 Exit status 1 when a run with `always` lost an acknowledged write, or a run
 with `everysec` lost one acknowledged more than --everysec-bound-s before the
-cut; 2 when a run failed; 77 when FUSE is not available here.
+cut, or a cut took away a file the node writes durably; 2 when a run failed; 77 when FUSE is not available here.
 """
 
 from __future__ import annotations
@@ -57,8 +57,9 @@ def main() -> int:
             print(f"run {run}: FAILED {type(exc).__name__}: {exc} (kept {root})", flush=True)
             continue
         worst = max(worst, result.max_lost_age_s)
-        too_much = (result.lost if args.appendfsync == "always"
-                    else result.max_lost_age_s > args.everysec_bound_s if args.appendfsync == "everysec" else False)
+        too_much = bool(result.missing_files) or bool(
+            result.lost if args.appendfsync == "always"
+            else result.max_lost_age_s > args.everysec_bound_s if args.appendfsync == "everysec" else False)
         bad += bool(too_much)
         print(f"run {run}: {'LOST TOO MUCH ' if too_much else ''}{result.summary()}", flush=True)
         if not args.keep and not too_much:

@@ -8,8 +8,9 @@ leader and record every acknowledged write with the time of its +OK, then
 cuts the power of every node at once: kill -9 of every node (the instant
 of the cut), then every mount discards what was not synced and is unmounted.
 It remounts, restarts the nodes, and reads every acknowledged key back
-through the new leader. The result lists what was lost and how long before
-the cut each lost write had been acknowledged.
+through the new leader. The result lists what was lost, how long before
+the cut each lost write had been acknowledged, and which of the files the
+node writes durably (DURABLE_FILES) the cut took away.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ import redis
 from tests.cluster import Cluster, wait_until
 from tests.powercut import PowerCutMount
 
+#: What a node writes durably (fsync, rename, directory fsync) in its data dir: each must survive a cut.
+DURABLE_FILES = ("cluster.id", "membership.json", "raft/raft.journal", "raft/raft.journal.meta")
+
 
 @dataclasses.dataclass
 class PowerCutResult:
@@ -35,6 +39,7 @@ class PowerCutResult:
     acked_last_s: int               # writes acknowledged in the last second before the cut
     writing_s: float
     cut_reports: list[str]          # what each mount discarded
+    missing_files: list[str]        # files the node writes durably that a cut took away
 
     @property
     def max_lost_age_s(self) -> float:
@@ -45,6 +50,7 @@ class PowerCutResult:
                 f"({self.acked_last_s} in the last second), {len(self.lost)} lost"
                 + (f", acknowledged {min(self.lost_ages_s):.3f}-{self.max_lost_age_s:.3f}s before the cut"
                    if self.lost else "")
+                + (f"; MISSING after the cut: {self.missing_files}" if self.missing_files else "")
                 + "; mounts: " + " | ".join(self.cut_reports))
 
 
@@ -122,6 +128,8 @@ def run_power_cut(root: str, appendfsync: str, writing_s: float = 4.0, writers: 
         for t in threads:
             t.join(15)
         reports = [mount.cut(timeout_s) for mount in mounts]
+        missing = [f"{node.id}/{name}" for node, mount in zip(cluster.nodes, mounts) for name in DURABLE_FILES
+                   if not os.path.exists(os.path.join(mount.backing, name))]
         for mount in mounts:
             mount.mount()
         cluster.start_ready(timeout_s)
@@ -132,7 +140,7 @@ def run_power_cut(root: str, appendfsync: str, writing_s: float = 4.0, writers: 
             appendfsync=appendfsync, acked=len(snapshot), lost=lost,
             lost_ages_s=[cut_at - snapshot[k][1] for k in lost],
             acked_last_s=sum(1 for _, at in snapshot.values() if at >= cut_at - 1.0),
-            writing_s=cut_at - started, cut_reports=reports)
+            writing_s=cut_at - started, cut_reports=reports, missing_files=missing)
     except Exception:
         print(cluster.tail_logs(30))  # what the nodes said, for the failure report
         raise

@@ -7,6 +7,8 @@ the cluster restarts from what is left (tests/power_cut_run.py). The mounts
 are strict about metadata: a creation, rename or unlink survives only if its
 directory was fsynced afterwards.
 
+- Every node's durably written files (cluster.id, membership.json, the
+  journal and its meta) survive the cut.
 - `always`: every acknowledged write is read back.
 - `everysec`: a write may be lost only if it was acknowledged less than
   EVERYSEC_BOUND_S before the cut (the policy's 1 s plus the tick and the
@@ -36,6 +38,7 @@ def test_always_loses_no_acknowledged_write(tmp_path):
     print(result.summary())
     assert result.acked > 50, result.summary()
     assert not result.lost, result.summary() + f"; lost: {result.lost[:20]}"
+    assert not result.missing_files, result.summary()
 
 
 def test_everysec_loses_at_most_the_last_second(tmp_path):
@@ -43,3 +46,4 @@ def test_everysec_loses_at_most_the_last_second(tmp_path):
     print(result.summary())
     assert result.acked > 50, result.summary()
     assert result.max_lost_age_s <= EVERYSEC_BOUND_S, result.summary()
+    assert not result.missing_files, result.summary()
