@@ -1,7 +1,7 @@
 # Common tasks; see README.md.
 PY ?= python3
 
-.PHONY: test test-unit test-chaos bench proto up mutate
+.PHONY: test test-unit test-chaos bench proto up mutate power-cut
 
 test:
 	$(PY) -m pytest
@@ -23,3 +23,9 @@ up:
 
 mutate:
 	$(PY) scripts/mutate.py
+
+# Repeated power cuts of a whole cluster on a file system that drops unsynced
+# data (needs FUSE; docs/durability.md "Power cuts").
+power-cut:
+	$(PY) scripts/power_cut.py --appendfsync always --strict-metadata --runs 5
+	$(PY) scripts/power_cut.py --appendfsync everysec --strict-metadata --runs 5

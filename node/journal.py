@@ -179,6 +179,24 @@ class DurableFileJournal(FileJournal):
 
         resizable.write = guarded_write
 
+    def getRaftCommitIndex(self):  # noqa: N802 (PySyncObj's name)
+        """The stored commit index, but never past the journal's last entry.
+
+        The commit index is saved in the meta file once a second (fsynced),
+        independently of the journal's own flush: after a power cut under
+        `everysec` or `no` it can be ahead of the entries that reached the
+        disk (found by tests/integration/test_power_cut.py). A follower whose
+        commit index is past its log asks the leader to resume past that index
+        forever (raftnode's append-entries answer), and the cluster stops
+        committing. Raft treats the commit index as volatile: any value up to
+        the true one is safe, and entries this journal holds at or below the
+        stored index were committed.
+        """
+        stored = super().getRaftCommitIndex()
+        if len(self):
+            return min(stored, self[-1][1])
+        return stored
+
     def add(self, command, idx, term):
         try:
             super().add(command, idx, term)

@@ -25,6 +25,7 @@ import time
 import grpc
 
 from raftcache.node.config import PORT_OFFSETS, Peer
+from raftcache.node.journal import fsync_dir
 from raftcache.node.errors import CommandError, NotLeaderError, RaftcacheError, Reason, UnavailableError
 from raftcache.proto import admin_pb2, admin_pb2_grpc
 from raftcache.proto import commands_pb2 as pb
@@ -84,6 +85,9 @@ class Membership:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self._path)
+        # The rename survives a power cut only once the directory is synced
+        # (found by the power cuts with --strict-metadata: docs/durability.md).
+        fsync_dir(os.path.dirname(self._path))
 
     def _register(self, peer: Peer) -> None:
         self._replicator.register_peer(peer)

@@ -57,7 +57,8 @@ MUTATIONS = [
         "            resizable.flush()  # msync(MS_SYNC) of the mapping\n"
         "            os.fsync(resizable._ResizableFile__f.fileno())  # file size / metadata after growth\n",
         "            pass  # MUTATION: the journal flush syncs nothing\n",
-        ("tests/integration/test_durability_syscalls.py",),
+        ("tests/integration/test_durability_syscalls.py",
+         "tests/integration/test_power_cut.py::test_always_loses_no_acknowledged_write"),
     ),
     Mutation(
         "skip-msync", "node/journal.py",
@@ -69,7 +70,8 @@ MUTATIONS = [
         "always-ignored", "node/replication.py",
         'flush_before_ack=cfg.appendfsync == "always"',
         "flush_before_ack=False",  # MUTATION: appendfsync always acknowledges before syncing
-        ("tests/integration/test_durability_syscalls.py",),
+        ("tests/integration/test_durability_syscalls.py",
+         "tests/integration/test_power_cut.py::test_always_loses_no_acknowledged_write"),
     ),
     Mutation(
         "drop-items-from-backup", "node/backup.py",

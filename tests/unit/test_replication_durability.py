@@ -48,6 +48,26 @@ def test_term_and_vote_are_stored_durably_and_reloaded(tmp_path):
     j._destroy()
 
 
+def test_a_stored_commit_index_past_the_journal_is_clamped(tmp_path):
+    """After a power cut under everysec the meta file (synced once a second) can
+    hold a commit index past the journal's durable entries; loading clamps it."""
+    path = str(tmp_path / "raft.journal")
+    j = journal.DurableFileJournal(path)
+    for idx in range(1, 6):
+        j.add(b"\x01", idx, 1)
+    j.setRaftCommitIndex(9)
+    j.onOneSecondTimer()  # stores the meta (commit index 9) durably
+    assert j.getRaftCommitIndex() == 5
+    j._destroy()
+    j = journal.DurableFileJournal(path)
+    try:
+        assert j.getRaftCommitIndex() == 5
+        j.setRaftCommitIndex(3)
+        assert j.getRaftCommitIndex() == 3
+    finally:
+        j._destroy()
+
+
 class Hooks:
     def __init__(self, applied: int, as_dir: bool = False):
         self.applied = applied
