@@ -126,10 +126,14 @@ class PartitionLeader(PartitionZone):
         leader = cluster.leader(timeout_s=10)
         self.target = leader.id
         self.detail["nodes"] = [leader.id]
-        cluster.network.isolate([leader.id])
+        self._cut(cluster.network, [leader.id])
+
+    @staticmethod
+    def _cut(network, node_ids) -> None:
+        network.isolate(node_ids)
 
 
-class CutLeaderFromPeers(PartitionZone):
+class CutLeaderFromPeers(PartitionLeader):
     """Cut the leader off from the other nodes only: clients still reach it. It keeps
     believing it leads until PySyncObj's leader fallback, and keeps getting lease
     reads meanwhile, while the others elect a new leader and take writes. A lease
@@ -137,13 +141,9 @@ class CutLeaderFromPeers(PartitionZone):
 
     kind = "cut_leader_from_peers"
 
-    def start(self, cluster) -> None:
-        if cluster.network is None:
-            raise RuntimeError("partition faults need the netns network")
-        leader = cluster.leader(timeout_s=10)
-        self.target = leader.id
-        self.detail["nodes"] = [leader.id]
-        cluster.network.cut_from_peers([leader.id])
+    @staticmethod
+    def _cut(network, node_ids) -> None:
+        network.cut_from_peers(node_ids)
 
 
 class ReadOnlyDisk(Fault):

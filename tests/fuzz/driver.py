@@ -29,6 +29,7 @@ from pymemcache import exceptions as mc_errors
 
 from raftcache.proto import cache_pb2
 from tests.cluster import Cluster
+from tests.fuzz.strategies import varint
 
 REQUEST_TIMEOUT_S = 10.0
 #: How long a raw connection waits for its sentinel's reply (a frame left open swallows it).
@@ -212,7 +213,7 @@ class Driver:
     def grpc_pipeline(self, action) -> str | None:
         _, i, requests = action
         # RequestBatch.requests = 1 (repeated Request), built from the serialized requests
-        batch = b"".join(b"\x0a" + _varint(len(r)) + r for r in requests)
+        batch = b"".join(b"\x0a" + varint(len(r)) + r for r in requests)
         try:
             for _ in self._call(i, "Pipeline", stream=True)(iter([batch]), timeout=self.timeout_s):
                 pass
@@ -254,16 +255,6 @@ class Driver:
         if kind == "grpc_pipeline":
             return self.grpc_pipeline(action)
         raise AssertionError(f"unknown action kind {kind!r}")
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def run_batch(cluster: Cluster, actions: list[tuple]) -> list[Problem]:

@@ -434,7 +434,8 @@ def request(draw, known_bugs: bool = False) -> bytes:
 
 # ---------------------------------------------------------------- known apply known_bugs
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """Protobuf's base-128 varint of `n` (to build messages with fields the schema lacks)."""
     out = bytearray()
     while True:
         b = n & 0x7F
@@ -449,7 +450,7 @@ def grpc_unknown_fields(draw) -> bytes:
     """A Request whose Command (or its op) carries an unknown field, e.g. field 999 (KNOWN APPLY CRASHER)."""
     cmd = draw(command())
     number = draw(st.sampled_from([999, 9, 2**29 - 1, 15, 50]))
-    extra = _varint(number << 3) + _varint(draw(st.integers(0, 2**64 - 1)))
+    extra = varint(number << 3) + varint(draw(st.integers(0, 2**64 - 1)))
     if draw(st.booleans()):
         raw = cmd.SerializeToString() + extra
     else:  # inside the op message
@@ -457,8 +458,8 @@ def grpc_unknown_fields(draw) -> bytes:
         inner = getattr(cmd, name).SerializeToString() + extra
         field = pb.Command.DESCRIPTOR.fields_by_name[name].number
         rest = pb.Command(db=cmd.db).SerializeToString()
-        raw = rest + _varint(field << 3 | 2) + _varint(len(inner)) + inner
-    return _varint(1 << 3 | 2) + _varint(len(raw)) + raw  # Request.command = 1
+        raw = rest + varint(field << 3 | 2) + varint(len(inner)) + inner
+    return varint(1 << 3 | 2) + varint(len(raw)) + raw  # Request.command = 1
 
 
 def grpc_raw_bytes() -> st.SearchStrategy[bytes]:
