@@ -63,6 +63,11 @@ def cpu_us_per_op(before: dict[str, int], after: dict[str, int], ops: int, clk_t
             for name in before if name in after}
 
 
+def cpu_seconds(before: dict[str, int], after: dict[str, int], clk_tck: int = CLK_TCK) -> dict:
+    """name -> CPU seconds between two `cpu_ticks` samples."""
+    return {name: round((after[name] - before[name]) / clk_tck, 2) for name in before if name in after}
+
+
 def settle(pids: dict[str, int], window_s: float = 0.5, idle_cpu: float = 0.05, timeout_s: float = 30.0,
            sample=cpu_ticks, sleep=time.sleep, clock=time.monotonic, clk_tck: int = CLK_TCK) -> dict:
     """Wait until every process used less than `idle_cpu` of a core over `window_s`
