@@ -194,12 +194,15 @@ async def run(args, leader: str, follower: str, pids: dict[str, int], follower_d
     return results
 
 
+def int_list(text: str) -> list[int]:
+    return [int(x) for x in text.split(",")]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ints = lambda s: [int(x) for x in s.split(",")]  # noqa: E731 - a one-line argparse type
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per case")
-    parser.add_argument("--concurrency", type=ints, default=[1, 16, 64], help="unary callers, one case each")
-    parser.add_argument("--streams", type=ints, default=[1, 2, 4, 8], help="Pipeline streams, one case each")
+    parser.add_argument("--concurrency", type=int_list, default=[1, 16, 64], help="unary callers, one case each")
+    parser.add_argument("--streams", type=int_list, default=[1, 2, 4, 8], help="Pipeline streams, one case each")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--value-bytes", type=int, default=100)
     parser.add_argument("--keys", type=int, default=10_000, help="keys written before the reads; GETs cycle over them")
@@ -223,7 +226,8 @@ def main() -> int:
             lead = cluster.leader()
             leader, follower = lead.grpc_address, cluster.followers()[0].grpc_address
             pids = {f"{'leader' if n is lead else 'follower'}-{n.id}": n.pid for n in cluster.alive_nodes()}
-            follower_delay = lambda: cluster.wait_applied(cluster.status(lead).commit_index)  # noqa: E731
+            def follower_delay():  # the follower has every key before the reads start
+                cluster.wait_applied(cluster.status(lead).commit_index)
         result = {"command": benchlib.command_line(),
                   "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
                   "cpus": os.cpu_count(), "value_bytes": args.value_bytes, "keys": args.keys,
