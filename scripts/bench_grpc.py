@@ -228,12 +228,13 @@ def main() -> int:
             pids = {f"{'leader' if n is lead else 'follower'}-{n.id}": n.pid for n in cluster.alive_nodes()}
             def follower_delay():  # the follower has every key before the reads start
                 cluster.wait_applied(cluster.status(lead).commit_index)
-        result = {"command": benchlib.command_line(),
+        result = {"command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(),
                   "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
                   "cpus": os.cpu_count(), "value_bytes": args.value_bytes, "keys": args.keys,
                   "duration_s": args.duration, "appendfsync": args.appendfsync, "processes": pids}
         result.update(asyncio.run(run(args, leader, follower, pids, follower_delay)))
         result["elapsed_s"] = round(time.time() - started, 1)
+        result["loadavg_1m_end"] = benchlib.load_average()
         print(json.dumps(result, indent=2))
     finally:
         if cluster is not None:

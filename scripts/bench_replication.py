@@ -186,7 +186,7 @@ def main() -> int:
     root = tempfile.mkdtemp(prefix="bench-repl-")
     started = time.time()
     try:
-        result = {"command": benchlib.command_line(),
+        result = {"command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(),
                   "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "cpus": os.cpu_count(),
                   "in_flight": args.in_flight, "duration_s": args.duration, "entry_bytes": args.entry_bytes,
                   "policies": {}}
@@ -195,6 +195,7 @@ def main() -> int:
             print(f"{policy}: {result['policies'][policy]['in_flight']['committed_per_s']} committed/s",
                   file=sys.stderr, flush=True)
         result["elapsed_s"] = round(time.time() - started, 1)
+        result["loadavg_1m_end"] = benchlib.load_average()
         print(json.dumps(result, indent=2))
     finally:
         shutil.rmtree(root, ignore_errors=True)

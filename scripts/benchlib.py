@@ -30,6 +30,15 @@ def command_line(argv: list[str] | None = None) -> str:
     return shlex.join(["python", script, *argv[1:]])
 
 
+def load_average() -> float | None:
+    """The 1-minute load average (other work on the machine shows here), None off Linux."""
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 # --------------------------------------------------------------------- CPU
 
 
