@@ -84,7 +84,7 @@ def main() -> int:
         get_wall, get_cpu = time.perf_counter() - t0, time.process_time() - cpu0
 
         result = {
-            "command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(), "cpus": os.cpu_count(), "value_bytes": args.value_bytes,
+            "command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(), "args": vars(args), "cpus": os.cpu_count(), "value_bytes": args.value_bytes,
             "keys": args.keys,
             "set_apply": {"ops": args.sets - errors, "errors": errors, "wall_us_per_op": per_op_us(set_wall, args.sets),
                           "cpu_us_per_op": per_op_us(set_cpu, args.sets)},

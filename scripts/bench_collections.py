@@ -130,7 +130,7 @@ def main() -> int:
                 cases[f"{kind} {size}"] = {"raftcache": a, "redis": b}
                 print(f"{kind} {size}: raftcache p50 {a['p50_ms']} ms, redis p50 {b['p50_ms']} ms",
                       file=sys.stderr, flush=True)
-        print(json.dumps({"command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(),
+        print(json.dumps({"command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(), "args": vars(args),
                           "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
                           "cpus": os.cpu_count(), "sizes": args.sizes, "writes": args.writes,
                           "value_bytes": args.value_bytes, "reads": 0, "processes": pids, "cases": cases,

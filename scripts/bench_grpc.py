@@ -228,7 +228,7 @@ def main() -> int:
             pids = {f"{'leader' if n is lead else 'follower'}-{n.id}": n.pid for n in cluster.alive_nodes()}
             def follower_delay():  # the follower has every key before the reads start
                 cluster.wait_applied(cluster.status(lead).commit_index)
-        result = {"command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(),
+        result = {"command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(), "args": vars(args),
                   "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
                   "cpus": os.cpu_count(), "value_bytes": args.value_bytes, "keys": args.keys,
                   "duration_s": args.duration, "appendfsync": args.appendfsync, "processes": pids}

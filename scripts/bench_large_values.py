@@ -76,7 +76,7 @@ def main() -> int:
                                    "follower_mismatches": mismatches, "cpu_s": cpu, "idle_wait": idle}
             print(f"{mb:g} MB: {cases[f'{mb:g} MB']}", file=sys.stderr, flush=True)
             client.delete(key)
-        print(json.dumps({"command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(),
+        print(json.dumps({"command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(), "args": vars(args),
                           "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
                           "cpus": os.cpu_count(), "processes": pids, "cases": cases,
                           "elapsed_s": round(time.time() - started, 1)}, indent=2))

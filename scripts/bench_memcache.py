@@ -184,7 +184,7 @@ def main() -> int:
             rc_addr = lead.memcached_address
             rc_pids = {f"{'leader' if n is lead else 'follower'}-{n.id}": n.pid for n in cluster.alive_nodes()}
         pids = {**rc_pids, **mc_pids}
-        result = {"command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(),
+        result = {"command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(), "args": vars(args),
                   "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "cpus": os.cpu_count(),
                   "config": {"connections": args.connections, "seconds": args.seconds,
                              "value_bytes": args.value_bytes, "keys": args.keys},

@@ -186,7 +186,7 @@ def main() -> int:
     root = tempfile.mkdtemp(prefix="bench-repl-")
     started = time.time()
     try:
-        result = {"command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(),
+        result = {"command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(), "args": vars(args),
                   "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "cpus": os.cpu_count(),
                   "in_flight": args.in_flight, "duration_s": args.duration, "entry_bytes": args.entry_bytes,
                   "policies": {}}

@@ -213,7 +213,7 @@ def main() -> int:
             populate(port, args.keyspace, args.value_bytes)
             wait_until(lambda: dbsize(read_port) >= args.keyspace, 60, f"{args.keyspace} keys on port {read_port}")
         results: dict = {
-            "command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(), "args": vars(args), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "cpus": os.cpu_count(), "clients": args.clients, "value_bytes": args.value_bytes,
             "keyspace": args.keyspace, "writes_to": args.writes_to, "processes": pids, "cases": {},
         }
