@@ -33,6 +33,14 @@ from scripts import benchlib
 from tests.cluster import Cluster
 
 
+def summarize(size: int, errors: int, set_s: float, replicated_s: float | None, follower_lengths: list[int],
+              cpu: dict, idle: dict) -> dict:
+    """One size's figures; a follower whose STRLEN is not `size` counts as a mismatch."""
+    return {"bytes": size, "errors": errors, "set_reply_s": round(set_s, 3),
+            "all_replicas_s": round(replicated_s, 3) if replicated_s is not None else None,
+            "follower_mismatches": sum(1 for n in follower_lengths if n != size), "cpu_s": cpu, "idle_wait": idle}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes-mb", type=lambda s: [float(x) for x in s.split(",")], default=[1, 10, 50])
@@ -63,17 +71,14 @@ def main() -> int:
                 errors = 1
             set_s = time.perf_counter() - t0
             replicated_s = None
-            mismatches = 0
+            lengths = []
             if not errors:
                 cluster.wait_applied(cluster.status(leader).commit_index, followers, timeout_s=300)
                 replicated_s = time.perf_counter() - t0
-                for node in followers:
-                    reply = cluster.execute(node, pb.Command(str_len=pb.StrLen(key=key)), level="any")
-                    mismatches += reply.value.integer != size
+                lengths = [cluster.execute(node, pb.Command(str_len=pb.StrLen(key=key)), level="any").value.integer
+                           for node in followers]
             cpu = benchlib.cpu_seconds(before, benchlib.cpu_ticks(pids))
-            cases[f"{mb:g} MB"] = {"bytes": size, "errors": errors, "set_reply_s": round(set_s, 3),
-                                   "all_replicas_s": round(replicated_s, 3) if replicated_s else None,
-                                   "follower_mismatches": mismatches, "cpu_s": cpu, "idle_wait": idle}
+            cases[f"{mb:g} MB"] = summarize(size, errors, set_s, replicated_s, lengths, cpu, idle)
             print(f"{mb:g} MB: {cases[f'{mb:g} MB']}", file=sys.stderr, flush=True)
             client.delete(key)
         print(json.dumps({"command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(), "args": vars(args),
