@@ -6,10 +6,17 @@ that many elements with pipelined batches, then times `--writes` single
 writes to it (HSET of a new field, SADD, LPUSH, ZADD of a new member),
 one at a time through redis-py, against a raftcache three-node cluster's
 leader and, in the same run, a redis-server primary with two replicas
-(appendonly everysec). Prints one JSON object:
+(appendonly everysec). Hash values, list elements and set / sorted-set
+members are --value-bytes long (100 by default). The script only writes,
+so there is no hit rate to report. A write that gets an error reply is
+counted in `errors` and left out of the latencies. Before each timed run it
+waits until every raftcache and redis-server process is idle; it reports the
+CPU µs per timed write of each of them (/proc/PID/stat). Prints one JSON
+object (always; --json is accepted for uniformity):
 
-    {"sizes": [...], "cases": {"hash 10000": {"raftcache_p50_ms": …, "redis_p50_ms": …,
-     "raftcache_fill_s": …}, …}}
+    {"command": "python scripts/bench_collections.py …", "sizes": [...],
+     "cases": {"hash 10000": {"raftcache": {"p50_ms": …, "errors": 0, "cpu_us_per_op": {…}, …},
+                              "redis": {…}}, …}}
 
     python scripts/bench_collections.py [--sizes 1000,10000,100000] [--writes 200]
 
@@ -31,25 +38,42 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import redis
 
+from scripts import benchlib
 from scripts.bench_resp import RedisTrio
 from tests.cluster import Cluster
 
 BATCH = 1000
 
+#: The --value-bytes of the run (set in main): element i's bytes, padded.
+WIDTH = [100]
+
+
+def elem(prefix: bytes, i: int) -> bytes:
+    """Element (field value, list element, member) `prefix``i`, padded with '.' to the run's value size."""
+    return (prefix + b"%d" % i).ljust(WIDTH[0], b".")
+
+
 #: type -> (fill one batch of elements [i, i+n), one write of element i)
 CASES = {
-    "hash": (lambda p, k, i, n: p.hset(k, mapping={b"f%d" % j: b"v" for j in range(i, i + n)}),
-             lambda r, k, i: r.hset(k, b"new%d" % i, b"v")),
-    "set": (lambda p, k, i, n: p.sadd(k, *[b"m%d" % j for j in range(i, i + n)]),
-            lambda r, k, i: r.sadd(k, b"new%d" % i)),
-    "list": (lambda p, k, i, n: p.rpush(k, *[b"e%d" % j for j in range(i, i + n)]),
-             lambda r, k, i: r.lpush(k, b"new%d" % i)),
-    "zset": (lambda p, k, i, n: p.zadd(k, {b"m%d" % j: j for j in range(i, i + n)}),
-             lambda r, k, i: r.zadd(k, {b"new%d" % i: -i})),
+    "hash": (lambda p, k, i, n: p.hset(k, mapping={b"f%d" % j: elem(b"v", j) for j in range(i, i + n)}),
+             lambda r, k, i: r.hset(k, b"new%d" % i, elem(b"v", i))),
+    "set": (lambda p, k, i, n: p.sadd(k, *[elem(b"m", j) for j in range(i, i + n)]),
+            lambda r, k, i: r.sadd(k, elem(b"new", i))),
+    "list": (lambda p, k, i, n: p.rpush(k, *[elem(b"e", j) for j in range(i, i + n)]),
+             lambda r, k, i: r.lpush(k, elem(b"new", i))),
+    "zset": (lambda p, k, i, n: p.zadd(k, {elem(b"m", j): j for j in range(i, i + n)}),
+             lambda r, k, i: r.zadd(k, {elem(b"new", i): -i})),
 }
 
 
-def measure(client: redis.Redis, kind: str, size: int, writes: int) -> dict:
+def summarize(times_ms: list[float], errors: int) -> dict:
+    """p50 / max of the successful writes (ms) and the error count."""
+    return {"p50_ms": round(statistics.median(times_ms), 3) if times_ms else None,
+            "max_ms": round(max(times_ms), 3) if times_ms else None,
+            "writes": len(times_ms), "errors": errors}
+
+
+def measure(client: redis.Redis, kind: str, size: int, writes: int, pids: dict[str, int], idle_timeout: float) -> dict:
     fill, write = CASES[kind]
     key = f"bench:{kind}:{size}"
     client.delete(key)
@@ -57,13 +81,20 @@ def measure(client: redis.Redis, kind: str, size: int, writes: int) -> dict:
     for i in range(0, size, BATCH):
         fill(client, key, i, min(BATCH, size - i))
     fill_s = time.perf_counter() - started
-    times = []
+    idle = benchlib.settle(pids, timeout_s=idle_timeout)
+    times, errors = [], 0
+    before = benchlib.cpu_ticks(pids)
     for i in range(writes):
         t = time.perf_counter()
-        write(client, key, i)
+        try:
+            write(client, key, i)
+        except redis.ResponseError:
+            errors += 1
+            continue
         times.append((time.perf_counter() - t) * 1000)
+    cpu = benchlib.cpu_us_per_op(before, benchlib.cpu_ticks(pids), writes)
     client.delete(key)
-    return {"p50_ms": round(statistics.median(times), 3), "max_ms": round(max(times), 3), "fill_s": round(fill_s, 2)}
+    return {**summarize(times, errors), "fill_s": round(fill_s, 2), "cpu_us_per_op": cpu, "idle_wait": idle}
 
 
 def main() -> int:
@@ -71,7 +102,12 @@ def main() -> int:
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 10_000, 100_000])
     parser.add_argument("--types", type=lambda s: s.split(","), default=list(CASES))
     parser.add_argument("--writes", type=int, default=200)
+    parser.add_argument("--value-bytes", type=int, default=100, help="bytes of each value / element / member")
+    parser.add_argument("--idle-timeout", type=float, default=30.0, help="longest idle wait before a case (s)")
+    parser.add_argument("--json", action="store_true", help="print JSON (the default; kept for uniformity)")
     args = parser.parse_args()
+    WIDTH[0] = args.value_bytes
+    started = time.time()
     if not shutil.which("redis-server"):
         print("needs redis-server: apt-get install redis-server", file=sys.stderr)
         return 2
@@ -83,17 +119,22 @@ def main() -> int:
         peer.start()
         ours = redis.Redis(*cluster.leader().redis_address, socket_timeout=120)
         theirs = redis.Redis("127.0.0.1", peer.ports[0], socket_timeout=120)
+        lead = cluster.leader()
+        pids = {f"raftcache-{'leader' if n is lead else 'follower'}-{n.id}": n.pid for n in cluster.alive_nodes()}
+        pids.update(peer.pids())
         cases = {}
         for kind in args.types:
             for size in args.sizes:
-                a = measure(ours, kind, size, args.writes)
-                b = measure(theirs, kind, size, args.writes)
-                cases[f"{kind} {size}"] = {
-                    "raftcache_p50_ms": a["p50_ms"], "raftcache_max_ms": a["max_ms"], "raftcache_fill_s": a["fill_s"],
-                    "redis_p50_ms": b["p50_ms"], "redis_max_ms": b["max_ms"], "redis_fill_s": b["fill_s"],
-                }
-                print(f"{kind} {size}: {cases[f'{kind} {size}']}", file=sys.stderr, flush=True)
-        print(json.dumps({"sizes": args.sizes, "writes": args.writes, "cases": cases}, indent=2))
+                a = measure(ours, kind, size, args.writes, pids, args.idle_timeout)
+                b = measure(theirs, kind, size, args.writes, pids, args.idle_timeout)
+                cases[f"{kind} {size}"] = {"raftcache": a, "redis": b}
+                print(f"{kind} {size}: raftcache p50 {a['p50_ms']} ms, redis p50 {b['p50_ms']} ms",
+                      file=sys.stderr, flush=True)
+        print(json.dumps({"command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(), "args": vars(args),
+                          "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+                          "cpus": os.cpu_count(), "sizes": args.sizes, "writes": args.writes,
+                          "value_bytes": args.value_bytes, "reads": 0, "processes": pids, "cases": cases,
+                          "elapsed_s": round(time.time() - started, 1)}, indent=2))
     finally:
         cluster.close()
         peer.close()

@@ -1,13 +1,22 @@
 """gRPC benchmark: set/get throughput and latency against a local three-node cluster.
 
-Usage: python scripts/bench_grpc.py [--duration 3] [--concurrency 1,16,64] [--value-bytes 100]
+Usage: python scripts/bench_grpc.py [--duration 3] [--concurrency 1,16,64] [--streams 1,2,4,8]
+           [--value-bytes 100] [--keys 10000] [--json]
 
 Starts a fresh cluster (tests/cluster.py) unless --leader/--follower name an
-existing one, then measures for each concurrency level:
+existing one, writes every key a GET can ask for (bench:0 … bench:<keys - 1>,
+--value-bytes each) through the leader, then measures for each concurrency:
   - unary SET on the leader, unary GET (level any) on the leader and on a follower,
-    and GET linearizable on the leader;
-  - SET and GET through the streaming Pipeline (batches of --batch commands).
-Prints one JSON document: ops/s, p50 and p99 latency (ms) per case.
+    and GET linearizable and lease on the leader;
+and for each stream count:
+  - SET and GET (any, follower) through the streaming Pipeline (batches of --batch).
+Before each case it waits until every node process is idle (own cluster only).
+
+Per case: ops/s of successful replies only (a unary call that fails and a
+pipeline reply holding an error are counted in "errors"), latency p50/p99,
+the GET hit rate (nil replies counted on the client), and CPU µs per
+operation of each node process (/proc/PID/stat; own cluster only). Prints one
+JSON document (always; --json is accepted for uniformity) with the command line.
 """
 
 from __future__ import annotations
@@ -26,17 +35,40 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from raftcache.proto import cache_pb2, cache_pb2_grpc
 from raftcache.proto import commands_pb2 as pb
+from scripts import benchlib
 
 LEVELS = cache_pb2.ReadConsistency
 
 
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return 0.0
-    return sorted_values[min(int(q * len(sorted_values)), len(sorted_values) - 1)]
+class Tally:
+    """Replies of one case: successes, errors, and for reads hits and misses (nil)."""
+
+    def __init__(self):
+        self.ok = self.errors = self.hits = self.misses = 0
+
+    def reply(self, value: pb.Value, is_read: bool) -> None:
+        """Count one reply's Value (a Pipeline reply carries a command error as Value.error)."""
+        kind = value.WhichOneof("kind")
+        if kind == "error":
+            self.errors += 1
+            return
+        self.ok += 1
+        if is_read:
+            if kind == "nil" or kind is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+
+    def report(self, elapsed_s: float) -> dict:
+        out = {"ops_per_s": round(benchlib.successful_rate(self.ok + self.errors, self.errors, elapsed_s)),
+               "ops": self.ok, "errors": self.errors}
+        if self.hits or self.misses:
+            out.update(hits=self.hits, misses=self.misses, hit_rate=benchlib.hit_rate(self.hits, self.misses))
+        return out
 
 
-async def unary_case(address: str, make_request, concurrency: int, duration_s: float) -> dict:
+async def unary_case(address: str, make_request, is_read: bool, concurrency: int, duration_s: float) -> dict:
+    tally = Tally()
     async with grpc.aio.insecure_channel(address) as channel:
         stub = cache_pb2_grpc.CacheStub(channel)
         latencies: list[float] = []
@@ -47,31 +79,32 @@ async def unary_case(address: str, make_request, concurrency: int, duration_s: f
             while time.perf_counter() < deadline:
                 req = make_request(next(counter))
                 t0 = time.perf_counter()
-                await stub.Execute(req, timeout=10)
+                try:
+                    reply = await stub.Execute(req, timeout=10)
+                except grpc.aio.AioRpcError:
+                    tally.errors += 1
+                    continue
                 latencies.append(time.perf_counter() - t0)
+                tally.reply(reply.value, is_read)
 
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - t0
     latencies.sort()
-    return {
-        "ops_per_s": round(len(latencies) / elapsed),
-        "p50_ms": round(_percentile(latencies, 0.5) * 1000, 3),
-        "p99_ms": round(_percentile(latencies, 0.99) * 1000, 3),
-        "ops": len(latencies),
-    }
+    return {**tally.report(elapsed), "p50_ms": round(benchlib.percentile(latencies, 0.5) * 1000, 3),
+            "p99_ms": round(benchlib.percentile(latencies, 0.99) * 1000, 3)}
 
 
-async def pipeline_case(address: str, make_request, streams: int, batch: int, duration_s: float) -> dict:
+async def pipeline_case(address: str, make_request, is_read: bool, streams: int, batch: int,
+                        duration_s: float) -> dict:
+    tally = Tally()
     async with grpc.aio.insecure_channel(address) as channel:
         stub = cache_pb2_grpc.CacheStub(channel)
         latencies: list[float] = []
-        done = 0
         deadline = time.perf_counter() + duration_s
         counter = iter(range(10**9))
 
         async def stream_worker():
-            nonlocal done
             call = stub.Pipeline()
             while time.perf_counter() < deadline:
                 msg = cache_pb2.RequestBatch(requests=[make_request(next(counter)) for _ in range(batch)])
@@ -79,20 +112,17 @@ async def pipeline_case(address: str, make_request, streams: int, batch: int, du
                 await call.write(msg)
                 reply = await call.read()
                 latencies.append(time.perf_counter() - t0)
-                done += len(reply.replies)
+                for r in reply.replies:
+                    tally.reply(r.value, is_read)
+                tally.errors += batch - len(reply.replies)  # a short batch: the missing replies failed
             await call.done_writing()
 
         t0 = time.perf_counter()
         await asyncio.gather(*(stream_worker() for _ in range(streams)))
         elapsed = time.perf_counter() - t0
     latencies.sort()
-    return {
-        "ops_per_s": round(done / elapsed),
-        "batch_p50_ms": round(_percentile(latencies, 0.5) * 1000, 3),
-        "batch_p99_ms": round(_percentile(latencies, 0.99) * 1000, 3),
-        "batch": batch,
-        "streams": streams,
-    }
+    return {**tally.report(elapsed), "batch_p50_ms": round(benchlib.percentile(latencies, 0.5) * 1000, 3),
+            "batch_p99_ms": round(benchlib.percentile(latencies, 0.99) * 1000, 3), "batch": batch, "streams": streams}
 
 
 def set_request(value: bytes, keys: int):
@@ -111,39 +141,82 @@ def get_request(level, keys: int):
     return make
 
 
-async def run(args, leader: str, follower: str) -> dict:
+async def populate(address: str, value: bytes, keys: int, batch: int = 500) -> None:
+    """SET bench:0 … bench:<keys - 1> through one Pipeline stream; raise if any failed."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = cache_pb2_grpc.CacheStub(channel).Pipeline()
+        make = set_request(value, keys)
+        for start in range(0, keys, batch):
+            await call.write(cache_pb2.RequestBatch(requests=[make(i) for i in range(start, min(start + batch, keys))]))
+            reply = await call.read()
+            if any(r.value.WhichOneof("kind") == "error" for r in reply.replies):
+                raise RuntimeError("populating the keyspace failed")
+        await call.done_writing()
+
+
+async def measured(coro, pids: dict[str, int], idle_timeout: float) -> dict:
+    """Wait for idle, run one case and add the CPU µs per successful operation of each process."""
+    idle = benchlib.settle(pids, timeout_s=idle_timeout) if pids else None
+    before = benchlib.cpu_ticks(pids)
+    result = await coro
+    result["cpu_us_per_op"] = benchlib.cpu_us_per_op(before, benchlib.cpu_ticks(pids), result["ops"])
+    result["idle_wait"] = idle
+    return result
+
+
+async def run(args, leader: str, follower: str, pids: dict[str, int], follower_delay=None) -> dict:
     value = b"x" * args.value_bytes
-    results: dict = {"value_bytes": args.value_bytes, "duration_s": args.duration, "unary": {}, "pipeline": {}}
+    await populate(leader, value, args.keys)
+    if follower_delay:
+        follower_delay()
+    results: dict = {"unary": {}, "pipeline": {}}
+    keys, d, t = args.keys, args.duration, args.idle_timeout
     for c in args.concurrency:
         results["unary"][f"c{c}"] = {
-            "set_leader": await unary_case(leader, set_request(value, args.keys), c, args.duration),
-            "get_any_leader": await unary_case(leader, get_request(LEVELS.ANY, args.keys), c, args.duration),
-            "get_any_follower": await unary_case(follower, get_request(LEVELS.ANY, args.keys), c, args.duration),
-            "get_linearizable_leader": await unary_case(leader, get_request(LEVELS.LINEARIZABLE, args.keys), c, args.duration),
-            "get_lease_leader": await unary_case(leader, get_request(LEVELS.LEASE, args.keys), c, args.duration),
+            "set_leader": await measured(unary_case(leader, set_request(value, keys), False, c, d), pids, t),
+            "get_any_leader": await measured(unary_case(leader, get_request(LEVELS.ANY, keys), True, c, d), pids, t),
+            "get_any_follower": await measured(
+                unary_case(follower, get_request(LEVELS.ANY, keys), True, c, d), pids, t),
+            "get_linearizable_leader": await measured(
+                unary_case(leader, get_request(LEVELS.LINEARIZABLE, keys), True, c, d), pids, t),
+            "get_lease_leader": await measured(
+                unary_case(leader, get_request(LEVELS.LEASE, keys), True, c, d), pids, t),
         }
-    for streams in args.streams:
-        results["pipeline"][f"s{streams}"] = {
-            "set_leader": await pipeline_case(leader, set_request(value, args.keys), streams, args.batch, args.duration),
-            "get_any_follower": await pipeline_case(follower, get_request(LEVELS.ANY, args.keys), streams, args.batch, args.duration),
+        print(f"unary c{c} done", file=sys.stderr, flush=True)
+    for s in args.streams:
+        results["pipeline"][f"s{s}"] = {
+            "set_leader": await measured(
+                pipeline_case(leader, set_request(value, keys), False, s, args.batch, d), pids, t),
+            "get_any_follower": await measured(
+                pipeline_case(follower, get_request(LEVELS.ANY, keys), True, s, args.batch, d), pids, t),
         }
+        print(f"pipeline s{s} done", file=sys.stderr, flush=True)
     return results
+
+
+def int_list(text: str) -> list[int]:
+    return [int(x) for x in text.split(",")]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per case")
-    parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16, 64])
-    parser.add_argument("--streams", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4])
+    parser.add_argument("--concurrency", type=int_list, default=[1, 16, 64], help="unary callers, one case each")
+    parser.add_argument("--streams", type=int_list, default=[1, 2, 4, 8], help="Pipeline streams, one case each")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--value-bytes", type=int, default=100)
-    parser.add_argument("--keys", type=int, default=10_000)
+    parser.add_argument("--keys", type=int, default=10_000, help="keys written before the reads; GETs cycle over them")
     parser.add_argument("--appendfsync", default="everysec")
-    parser.add_argument("--leader", help="use an existing cluster: the leader's gRPC HOST:PORT")
+    parser.add_argument("--idle-timeout", type=float, default=30.0, help="longest idle wait before a case (s)")
+    parser.add_argument("--leader", help="use an existing cluster: the leader's gRPC HOST:PORT (no CPU or idle wait)")
     parser.add_argument("--follower", help="with --leader: a follower's gRPC HOST:PORT")
+    parser.add_argument("--json", action="store_true", help="print JSON (the default; kept for uniformity)")
     args = parser.parse_args()
     cluster = None
+    started = time.time()
     try:
+        pids: dict[str, int] = {}
+        follower_delay = None
         if args.leader:
             leader, follower = args.leader, args.follower or args.leader
         else:
@@ -152,9 +225,16 @@ def main() -> int:
             cluster = Cluster(tempfile.mkdtemp(prefix="bench-grpc-"), 3, appendfsync=args.appendfsync).start()
             lead = cluster.leader()
             leader, follower = lead.grpc_address, cluster.followers()[0].grpc_address
-        result = asyncio.run(run(args, leader, follower))
-        result["appendfsync"] = args.appendfsync
-        result["cpus"] = os.cpu_count()
+            pids = {f"{'leader' if n is lead else 'follower'}-{n.id}": n.pid for n in cluster.alive_nodes()}
+            def follower_delay():  # the follower has every key before the reads start
+                cluster.wait_applied(cluster.status(lead).commit_index)
+        result = {"command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(), "args": vars(args),
+                  "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+                  "cpus": os.cpu_count(), "value_bytes": args.value_bytes, "keys": args.keys,
+                  "duration_s": args.duration, "appendfsync": args.appendfsync, "processes": pids}
+        result.update(asyncio.run(run(args, leader, follower, pids, follower_delay)))
+        result["elapsed_s"] = round(time.time() - started, 1)
+        result["loadavg_1m_end"] = benchlib.load_average()
         print(json.dumps(result, indent=2))
     finally:
         if cluster is not None:

@@ -1,24 +1,32 @@
 """Redis-protocol benchmark: redis-benchmark against raftcache and against Redis, same run.
 
 Usage: python scripts/bench_resp.py [--requests 100000] [--clients 50] [--pipelines 1,16]
+           [--tests SET,GET,...] [--read-levels any,lease,linearizable] [--value-bytes 100] [--json]
 
-Starts a three-node raftcache cluster (reads at level `any` by default, the
-counterpart of reading from a Redis replica) and a redis-server primary with
-two replicas (appendonly yes, appendfsync everysec), all on 127.0.0.1. Runs
-redis-benchmark (Debian package redis-tools) for SET, GET, INCR, LPUSH, HSET,
-ZADD at -c CLIENTS with each -P: writes against raftcache's leader and Redis's
-primary (or, with --writes-to follower, against a raftcache follower, which
-forwards them), GET against a raftcache follower and a Redis replica. Prints one JSON
-document with ops/s and p50 for both and the ratio raftcache / redis.
+Starts a three-node raftcache cluster and a redis-server primary with two
+replicas (appendonly yes, appendfsync everysec), all on 127.0.0.1, and writes
+every key a GET can ask for (key:000000000000 … key:<keyspace - 1>, values of
+--value-bytes) to both before the first case. Runs redis-benchmark (-d
+--value-bytes, -r --keyspace) at -c CLIENTS with each -P: writes against
+raftcache's leader (or, with --writes-to follower, a follower, which forwards
+them) and Redis's primary; GET against a raftcache follower, once per
+--read-levels level (set cluster-wide by CONFIG SET raftcache-default-read),
+and a Redis replica.
+
+Per case and server: ops/s counting only successful replies (errors, from
+INFO commandstats failed_calls + rejected_calls, are reported apart), p50 and
+p99, the GET hit rate (INFO keyspace_hits / keyspace_misses deltas), CPU µs
+per request of every raftcache and redis-server process (/proc/PID/stat),
+the idle wait before it, and the redis-benchmark command line. Prints JSON
+(always; --json is accepted for uniformity with the other scripts).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -27,59 +35,104 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from scripts import benchlib
 from tests.cluster import Cluster, free_base_port, wait_until
 
 # redis-benchmark's own tests: LPUSH grows one list, HSET and ZADD add random
-# fields/members to one hash / sorted set (collections past 128 elements are
-# stored one record per element, so a write costs the same at any size).
-TESTS = {
-    "SET": ["-t", "set"],
-    "GET": ["-t", "get"],
-    "INCR": ["-t", "incr"],
-    "LPUSH": ["-t", "lpush"],
-    "HSET": ["-t", "hset"],
-    "ZADD": ["-t", "zadd"],
-}
+# fields/members to one hash / sorted set. Value: the command INFO counts it under.
+TESTS = {"SET": "set", "GET": "get", "INCR": "incr", "LPUSH": "lpush", "HSET": "hset", "ZADD": "zadd"}
 READS = {"GET"}
 
 
-def redis_benchmark(port: int, test: str, clients: int, pipeline: int, requests: int, timeout_s: float) -> dict:
-    argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(clients), "-P", str(pipeline),
-            "-n", str(requests), "-r", "100000", "--csv", "-q"]
-    argv += TESTS[test]
+def benchmark_argv(port: int, test: str, clients: int, pipeline: int, requests: int, value_bytes: int,
+                   keyspace: int) -> list[str]:
+    """The redis-benchmark command line of one case."""
+    return ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(clients), "-P", str(pipeline),
+            "-n", str(requests), "-r", str(keyspace), "-d", str(value_bytes), "--csv", "-q",
+            "-t", TESTS[test]]
+
+
+def info(port: int) -> dict[str, str]:
+    """`INFO all` of a server (raftcache or Redis) as {field: value}."""
+    run = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port), "info", "all"],
+                         capture_output=True, text=True, timeout=30)
+    return benchlib.parse_info(run.stdout)
+
+
+def summarize(test: str, requests: int, parsed: dict, before: dict, after: dict,
+              cpu_before: dict, cpu_after: dict, lookups: tuple[int, int] = (0, 0)) -> dict:
+    """One server's figures for one case from redis-benchmark's CSV row and INFO/CPU samples.
+
+    Errors are the command's failed + rejected calls during the case; ops/s
+    counts only the successful replies (redis-benchmark's rps counts every
+    reply, errors included). `lookups`: the (hits, misses) deltas of every
+    node that may have done the lookups (a raftcache follower hands a
+    linearizable read to the leader, which counts it)."""
+    command = TESTS[test]
+    errors = benchlib.command_errors(after, command) - benchlib.command_errors(before, command)
+    elapsed_s = requests / parsed["rps"]
+    out = {
+        "ops_per_s": round(benchlib.successful_rate(requests, errors, elapsed_s)),
+        "p50_ms": parsed["p50_ms"], "p99_ms": parsed["p99_ms"],
+        "requests": requests, "errors": errors,
+        "calls_counted": benchlib.command_calls(after, command) - benchlib.command_calls(before, command),
+        "cpu_us_per_op": benchlib.cpu_us_per_op(cpu_before, cpu_after, requests),
+    }
+    if test in READS:
+        hits, misses = lookups
+        out.update(hits=hits, misses=misses, hit_rate=benchlib.hit_rate(hits, misses))
+    return out
+
+
+def lookup_counts(ports: list[int]) -> tuple[int, int]:
+    """Summed (keyspace_hits, keyspace_misses) of the servers at `ports`."""
+    infos = [info(p) for p in ports]
+    return (sum(int(i.get("keyspace_hits", 0)) for i in infos), sum(int(i.get("keyspace_misses", 0)) for i in infos))
+
+
+def run_case(port: int, test: str, args, pipeline: int, requests: int, pids: dict[str, int],
+             lookup_ports: list[int]) -> dict:
+    """Wait for idle, then run redis-benchmark once against `port` and measure around it
+    (hits and misses summed over `lookup_ports`)."""
+    idle = benchlib.settle(pids, timeout_s=args.idle_timeout)
+    argv = benchmark_argv(port, test, args.clients, pipeline, requests, args.value_bytes, args.keyspace)
+    before, lookups_before, cpu_before = info(port), lookup_counts(lookup_ports), benchlib.cpu_ticks(pids)
     try:
-        run = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return {"error": f"did not finish in {timeout_s:.0f}s"}
-    if run.returncode != 0:
-        return {"error": (run.stderr or run.stdout).strip()[-300:]}
-    rows = list(csv.DictReader(io.StringIO(run.stdout)))
-    row = rows[-1]
-    return {"ops_per_s": round(float(row["rps"])), "p50_ms": float(row["p50_latency_ms"])}
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=args.case_timeout)
+        parsed = benchlib.parse_redis_benchmark_csv(run.stdout)
+    except (subprocess.TimeoutExpired, ValueError) as e:
+        return {"error": str(e)[-300:], "command": shlex.join(argv), "idle_wait": idle}
+    cpu_after, after, lookups_after = benchlib.cpu_ticks(pids), info(port), lookup_counts(lookup_ports)
+    lookups = (lookups_after[0] - lookups_before[0], lookups_after[1] - lookups_before[1])
+    result = summarize(test, requests, parsed, before, after, cpu_before, cpu_after, lookups)
+    result.update(command=shlex.join(argv), idle_wait=idle)
+    return result
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rpartition(")")[2].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError):
-            pass
-    return total
+def populate(port: int, keyspace: int, value_bytes: int, batch: int = 1000) -> None:
+    """SET every key redis-benchmark's GET can ask for (key:%012d, 0 <= i < keyspace)."""
+    import redis
+
+    client = redis.Redis("127.0.0.1", port, socket_timeout=120)
+    value = b"v" * value_bytes
+    for start in range(0, keyspace, batch):
+        client.mset({b"key:%012d" % i: value for i in range(start, min(start + batch, keyspace))})
+    client.close()
 
 
-def settle(pids: list[int], timeout_s: float = 60.0) -> None:
-    """Wait until the processes are near idle: a test must not measure the last
-    one's aftermath (raftcache compacts its log and writes a snapshot in the
-    background after many writes)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        before = cpu_seconds(pids)
-        time.sleep(0.5)
-        if cpu_seconds(pids) - before < 0.05 * len(pids):
-            return
+def dbsize(port: int) -> int:
+    run = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port), "dbsize"],
+                         capture_output=True, text=True, timeout=10)
+    return int(run.stdout.strip() or 0)
+
+
+def set_read_level(leader_port: int, follower_port: int, level: str) -> None:
+    """Make `level` raftcache's default read level cluster-wide; wait until the follower applies it."""
+    subprocess.run(["redis-cli", "-p", str(leader_port), "config", "set", "raftcache-default-read", level],
+                   check=True, capture_output=True, timeout=10)
+    wait_until(lambda: level in subprocess.run(
+        ["redis-cli", "-p", str(follower_port), "config", "get", "raftcache-default-read"],
+        capture_output=True, text=True).stdout, 20, f"the follower to read at {level}")
 
 
 class RedisTrio:
@@ -105,6 +158,9 @@ class RedisTrio:
                 f"redis replica {port} to sync")
         return self
 
+    def pids(self) -> dict[str, int]:
+        return {("redis-primary" if i == 0 else f"redis-replica{i}"): p.pid for i, p in enumerate(self.procs)}
+
     def close(self) -> None:
         for p in self.procs:
             p.terminate()
@@ -115,6 +171,12 @@ class RedisTrio:
                 p.kill()
 
 
+def ratio(ours: dict, theirs: dict) -> float | None:
+    if "ops_per_s" in ours and "ops_per_s" in theirs and theirs["ops_per_s"]:
+        return round(ours["ops_per_s"] / theirs["ops_per_s"], 3)
+    return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=100_000,
@@ -122,39 +184,60 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--pipelines", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16])
     parser.add_argument("--tests", type=lambda s: s.upper().split(","), default=list(TESTS))
-    parser.add_argument("--read-level", default="any", help="raftcache's default read level for GET")
+    parser.add_argument("--read-levels", type=lambda s: s.split(","), default=["any"],
+                        help="raftcache read levels GET runs at on the follower, one case each")
     parser.add_argument("--writes-to", choices=("leader", "follower"), default="leader",
                         help="the raftcache node that takes the writes (a follower forwards them to the leader)")
+    parser.add_argument("--value-bytes", type=int, default=100, help="redis-benchmark -d and the populated values")
+    parser.add_argument("--keyspace", type=int, default=100_000, help="redis-benchmark -r: keys written before reads")
+    parser.add_argument("--idle-timeout", type=float, default=30.0, help="longest idle wait before a case (s)")
+    parser.add_argument("--case-timeout", type=float, default=300.0)
+    parser.add_argument("--json", action="store_true", help="print JSON (the default; kept for uniformity)")
     args = parser.parse_args()
     if not shutil.which("redis-benchmark") or not shutil.which("redis-server"):
         print("needs redis-benchmark and redis-server: apt-get install redis-tools redis-server", file=sys.stderr)
         return 2
     root = tempfile.mkdtemp(prefix="bench-resp-")
-    cluster = Cluster(os.path.join(root, "raftcache"), 3, extra_args=["--default-read", args.read_level])
+    cluster = Cluster(os.path.join(root, "raftcache"), 3)
     redis = RedisTrio(root)
+    started = time.time()
     try:
         cluster.start()
         redis.start()
         leader = cluster.leader()
         follower = cluster.followers()[0]
-        results: dict = {"clients": args.clients, "raftcache_read_level": args.read_level, "cases": {}}
+        writer = leader if args.writes_to == "leader" else follower
+        pids = {f"raftcache-{'leader' if n is leader else 'follower'}-{n.id}": n.pid for n in cluster.alive_nodes()}
+        pids.update(redis.pids())
+        for port, read_port in ((leader.redis_address[1], follower.redis_address[1]), (redis.ports[0], redis.ports[1])):
+            populate(port, args.keyspace, args.value_bytes)
+            wait_until(lambda: dbsize(read_port) >= args.keyspace, 60, f"{args.keyspace} keys on port {read_port}")
+        results: dict = {
+            "command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(), "args": vars(args), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "cpus": os.cpu_count(), "clients": args.clients, "value_bytes": args.value_bytes,
+            "keyspace": args.keyspace, "writes_to": args.writes_to, "processes": pids, "cases": {},
+        }
         for pipeline in args.pipelines:
             n = args.requests * (4 if pipeline > 1 else 1)
             for test in args.tests:
-                writer = leader if args.writes_to == "leader" else follower
-                ours_port = follower.redis_address[1] if test in READS else writer.redis_address[1]
-                theirs_port = redis.ports[1] if test in READS else redis.ports[0]
-                settle([node.pid for node in cluster.alive_nodes()] + [p.pid for p in redis.procs])
-                ours = redis_benchmark(ours_port, test, args.clients, pipeline, n, 300)
-                settle([node.pid for node in cluster.alive_nodes()] + [p.pid for p in redis.procs])
-                theirs = redis_benchmark(theirs_port, test, args.clients, pipeline, n, 300)
-                results["cases"][f"{test} -P {pipeline}"] = {
-                    "raftcache": ours,
-                    "redis": theirs,
-                    "ratio": round(ours["ops_per_s"] / max(theirs["ops_per_s"], 1), 3)
-                    if "ops_per_s" in ours and "ops_per_s" in theirs else None,
-                    "raftcache_node": "follower" if test in READS else args.writes_to,
-                }
+                for level in (args.read_levels if test in READS else [None]):
+                    if level:
+                        set_read_level(leader.redis_address[1], follower.redis_address[1], level)
+                    ours_port = follower.redis_address[1] if test in READS else writer.redis_address[1]
+                    theirs_port = redis.ports[1] if test in READS else redis.ports[0]
+                    ours = run_case(ours_port, test, args, pipeline, n, pids,
+                                    [node.redis_address[1] for node in cluster.alive_nodes()])
+                    theirs = run_case(theirs_port, test, args, pipeline, n, pids, redis.ports)
+                    name = f"{test} -P {pipeline}" + (f" {level}" if level else "")
+                    results["cases"][name] = {
+                        "raftcache_node": "follower" if test in READS else args.writes_to,
+                        "raftcache_read_level": level, "raftcache": ours, "redis": theirs,
+                        "ratio": ratio(ours, theirs),
+                    }
+                    print(f"{name}: raftcache {ours.get('ops_per_s')} redis {theirs.get('ops_per_s')}",
+                          file=sys.stderr, flush=True)
+        results["elapsed_s"] = round(time.time() - started, 1)
+        results["loadavg_1m_end"] = benchlib.load_average()
         print(json.dumps(results, indent=2))
     finally:
         cluster.close()
