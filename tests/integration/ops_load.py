@@ -101,11 +101,16 @@ class Load:
             request = cache_pb2.Request(command=command, client_id=self.client_id, sequence=i + 1)
             if self._call(request, i) is not None:
                 self.acked[key] = value
-            if self.reads and i % 5 == 0:
-                get = cache_pb2.Request(command=pb.Command(get=pb.Get(key=f"{self.prefix}{i - 5}".encode())))
+            if self.reads and i % 5 == 0 and i >= 5:
+                read_key = f"{self.prefix}{i - 5}".encode()   # a string key (i - 5 never ends in 9 here)
+                get = cache_pb2.Request(command=pb.Command(get=pb.Get(key=read_key)))
                 get.consistency.level = cache_pb2.ReadConsistency.LINEARIZABLE
-                if self._call(get, i) is not None:
+                reply = self._call(get, i)
+                if reply is not None:
                     self.reads_done += 1
+                    # a linearizable read sees every acknowledged write: compare with what was written
+                    if read_key in self.acked and value_of(reply) != self.acked[read_key]:
+                        self.failures.append(f"read {read_key!r}: {value_of(reply)!r}, wrote {self.acked[read_key]!r}")
             if self.pause_s:
                 time.sleep(self.pause_s)
 

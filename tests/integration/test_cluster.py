@@ -16,7 +16,7 @@ import pytest
 from raftcache.node import commands
 from raftcache.proto import cache_pb2
 from raftcache.proto import commands_pb2 as pb
-from tests.cluster import wait_until
+from tests.cluster import Cluster, wait_until
 
 
 def set_cmd(key: bytes, value: bytes, **kw) -> pb.Command:
@@ -41,23 +41,60 @@ def test_write_on_one_node_is_read_on_every_node(cluster):
         assert value_of(cluster.execute(node, get_cmd(b"greeting"), level="any")) == b"hello"
 
 
-def test_write_through_a_follower_is_forwarded_to_the_leader(cluster):
-    follower = cluster.followers()[0]
-    reply = cluster.execute(follower, set_cmd(b"via-follower", b"1"))
-    assert value_of(reply) == "OK"
-    # linearizable reads on any node see it, without waiting
-    for node in cluster.nodes:
-        assert value_of(cluster.execute(node, get_cmd(b"via-follower"), level="linearizable")) == b"1"
+@pytest.fixture(scope="module")
+def lagging(tmp_path_factory):
+    """A cluster whose follower n3 applies nothing new: restarted as a binary that supports
+    only log version 1 after the cluster moved to version 2, it keeps replicating and
+    answering but stays exactly where it was (docs/operations.md), so every read level
+    can be checked against a follower that is really behind."""
+    c = Cluster(str(tmp_path_factory.mktemp("lagging")), 3)
+    try:
+        c.start()
+        wait_until(lambda: all(c.status(n).log_version == commands.MAX_VERSION for n in c.nodes), 20,
+                   "the log version to be raised")
+        leader = c.leader()
+        old = c.execute(leader, set_cmd(b"lag", b"old"))
+        c.wait_applied(old.index)
+        behind = next(n for n in c.nodes if n is not leader)
+        c.stop(behind)
+        behind.argv = [*behind.argv, "--max-log-version", "1"]
+        c.restart(behind)
+        new = c.execute(c.leader(), set_cmd(b"lag", b"new"))
+        wait_until(lambda: c.status(behind).apply_blocked, 20, f"{behind.id} to stop applying")
+        assert c.status(behind).applied_index < new.index
+        yield c, behind, old.index, new.index
+    finally:
+        c.close()
 
 
-@pytest.mark.parametrize("level", ["linearizable", "lease", "bounded:2000", "any"])
-def test_follower_reads_at_each_level(cluster, level):
-    leader = cluster.leader()
-    follower = cluster.followers()[0]
-    index = cluster.execute(leader, set_cmd(b"lvl", level.encode())).index
-    cluster.wait_applied(index, [follower])
-    reply = cluster.execute(follower, get_cmd(b"lvl"), level=level)
-    assert value_of(reply) == level.encode()
+def test_write_through_a_follower_is_forwarded_to_the_leader(lagging):
+    c, behind, _, _ = lagging
+    reply = c.execute(behind, set_cmd(b"via-follower", b"1"))
+    assert value_of(reply) == "OK" and reply.index > c.status(behind).applied_index
+    # a linearizable read sees it on every node, the one that has not applied it included
+    for node in c.nodes:
+        assert value_of(c.execute(node, get_cmd(b"via-follower"), level="linearizable")) == b"1"
+
+
+@pytest.mark.parametrize("level", ["linearizable", "lease", "bounded:2000"])
+def test_a_lagging_follower_never_answers_older_than_its_level_allows(lagging, level):
+    c, behind, _, new_index = lagging
+    reply = c.execute(behind, get_cmd(b"lag"), level=level)
+    assert value_of(reply) == b"new" and reply.index >= new_index, "the leader answered for it"
+
+
+def test_a_lagging_follower_answers_any_from_its_own_copy(lagging):
+    c, behind, old_index, new_index = lagging
+    reply = c.execute(behind, get_cmd(b"lag"), level="any")
+    assert value_of(reply) == b"old" and old_index <= reply.index < new_index
+
+
+def test_a_lagging_follower_waits_for_min_index(lagging):
+    c, behind, old_index, new_index = lagging
+    assert value_of(c.execute(behind, get_cmd(b"lag"), level=f"min_index:{old_index}")) == b"old"
+    with pytest.raises(grpc.RpcError) as info:
+        c.execute(behind, get_cmd(b"lag"), level=f"min_index:{new_index}", timeout_s=15)
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 def test_min_index_read_your_writes_on_a_follower(cluster):

@@ -26,8 +26,10 @@ def test_large_binary_values_reach_every_node(cluster):
     writer = client(follower)  # forwarded to the leader: the gRPC hop carries the value too
     for key, value in values.items():
         assert writer.set(key, value)
+    cluster.wait_applied(cluster.status(leader).commit_index)
     for node in cluster.alive_nodes():
         r = client(node)
+        r.execute_command("CLIENT", "CONSISTENCY", "any")  # each node's own copy, not the leader's
         for key, value in values.items():
             assert r.get(key) == value, f"{key} on {node.id}"
     reply = cluster.execute(follower, pb.Command(get=pb.Get(key=b"v25165824")), level="linearizable")

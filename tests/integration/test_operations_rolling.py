@@ -57,21 +57,35 @@ def test_rolling_restart_with_zero_failed_requests(clusters):
         mark = len(load.acked)
         load.wait_for(mark + 50)
     assert order[-1] == first_leader.id and sorted(order) == sorted(by_id)
-    assert load.failures == [], load.failures[:5]
+    assert load.failures == [], load.failures[:5]  # reads compared with what was written, too
     assert load.reads_done > 0
     leader = c.leader()
     c.wait_applied(c.status(leader).commit_index)
+    strings = [(key, value) for key, value in load.acked.items() if not key.endswith(b"9")]  # every 10th: a hash
     for node in c.nodes:
-        assert get(c, node, b"rr0") == b"v0"
+        for key, value in strings[::5]:
+            assert get(c, node, key) == value, (node.id, key)
 
 
 def test_transfer_leader_to_a_named_node(clusters):
     c = clusters(3)
+    old = c.leader()
     target = c.followers()[0]
-    out = c.ctl("transfer-leader", "--to", target.id)
+    before = c.status(old)
+    with Load(addresses(c), prefix="tl", max_ops=20_000) as load:
+        load.wait_for(50)
+        out = c.ctl("transfer-leader", "--to", target.id)
+        load.wait_for(len(load.acked) + 50)
     assert f"leader is now {target.id}" in out.stdout
     assert c.leader().id == target.id
-    # the old leader took no write while handing over, and writes go on
+    assert load.failures == [], load.failures[:5]  # no write failed across the handover
+    assert c.status(target).term > before.term
+    # every write acknowledged before, during and after the handover is on every node
+    c.wait_applied(c.status(target).commit_index)
+    for node in c.nodes:
+        for key, value in [(k, v) for k, v in load.acked.items() if not k.endswith(b"9")][::7]:
+            assert get(c, node, key, "any") == value, (node.id, key)
+    # and writes go on through any node
     reply = c.execute(c.nodes[0], pb.Command(set=pb.Set(key=b"after", value=b"1")))
     assert reply.index > 0
 
