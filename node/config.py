@@ -90,6 +90,7 @@ class ReplicationConfig:
     tick_s: float = 0.02                 # longest the Raft thread sleeps with nothing to do
     election_timeout_min_s: float = 0.6  # Raft election timeout range
     election_timeout_max_s: float = 1.2
+    lease_drift: float = 0.1             # share of election_timeout_min_s a lease gives up to bound clock-rate drift
     connection_retry_s: float = 0.5      # how soon a lost peer connection is retried
     leader_fallback_s: float = 2.0       # a leader without majority contact this long steps down
     compaction_min_entries: int = 50_000  # compact the log when it holds more entries than this…
@@ -110,6 +111,8 @@ class ReplicationConfig:
             raise ConfigError(f"appendfsync must be one of {', '.join(FSYNC_POLICIES)}")
         if not self.cluster_secret:
             raise ConfigError("a cluster secret is required (--cluster-secret or RAFTCACHE_CLUSTER_SECRET)")
+        if not 0 <= self.lease_drift < 1:
+            raise ConfigError("lease_drift must be within [0, 1)")
         if not 0 < self.election_timeout_min_s < self.election_timeout_max_s:
             raise ConfigError("election timeouts must satisfy 0 < min < max")
         if self.heartbeat_s * 3 > self.election_timeout_min_s:

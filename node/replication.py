@@ -523,20 +523,24 @@ class Replicator:
 
     def lease_valid(self) -> bool:
         """Leader, and a majority (itself included) acknowledged append-entries
-        that this node *sent* within the last election_timeout_min_s.
+        that this node *sent* within the last election_timeout_min_s × (1 −
+        lease_drift): the drift share is what a lease gives up so that it ends
+        before any follower's election timeout can, even if the two clocks run
+        at rates that differ by up to that share.
 
         Counted from our own send times echoed back (RaftNode), so a leader
         that was paused or cut off cannot renew its lease with replies that
         were queued meanwhile. RaftNode's pre-vote makes followers that heard
         from this leader within that time refuse to help elect another, so
-        the lease holds unless clocks run at very different rates (the
+        the lease holds unless clocks drift apart faster than lease_drift (the
         "lease" read level of docs/design.md, not a proof of leadership). No lease
         while leadership is being handed over: the target may already lead.
         """
         node = self._node
         if node is None or not node._isLeader() or self._transfer is not None:
             return False
-        horizon = time.monotonic() - self.config.election_timeout_min_s
+        cfg = self.config
+        horizon = time.monotonic() - cfg.election_timeout_min_s * (1 - cfg.lease_drift)
         term = node.raftCurrentTerm
         acks = node.ack_times.copy()
         voters = node.otherNodes

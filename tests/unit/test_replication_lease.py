@@ -26,7 +26,9 @@ from raftcache.node.replication import Replicator, _Transfer
 
 from tests.unit.test_replication_truncation import FakeTransport, Hooks
 
-WINDOW = 0.6  # election_timeout_min_s
+TIMEOUT = 0.6  # election_timeout_min_s
+DRIFT = ReplicationConfig().lease_drift
+WINDOW = TIMEOUT * (1 - DRIFT)  # how long an acknowledgement holds the lease
 TERM = 3
 
 
@@ -60,7 +62,7 @@ def leader(tmp_path, voters: int = 3) -> tuple[Replicator, RaftNode, list[TCPNod
                     apply=lambda index, data: index, transport_class=FakeTransport)
     node._SyncObj__raftState = _RAFT_STATE.LEADER
     node._SyncObj__raftCurrentTerm = TERM
-    config = ReplicationConfig(data_dir=str(tmp_path), cluster_secret="secret", election_timeout_min_s=WINDOW)
+    config = ReplicationConfig(data_dir=str(tmp_path), cluster_secret="secret", election_timeout_min_s=TIMEOUT)
     rep = Replicator(config, peers[0], peers, apply=lambda index, data: None, snapshot=Hooks())
     rep._node = node
     others = sorted(node.otherNodes, key=lambda n: n.address)
@@ -92,6 +94,18 @@ def test_an_ack_sent_exactly_one_window_ago_does_not_hold_it(tmp_path, clock):
     assert rep.lease_valid() is False
     ack(node, peer, clock.now - WINDOW)  # on the edge: the window is open at its old end
     assert rep.lease_valid() is False
+
+
+def test_the_lease_ends_a_drift_margin_before_the_election_timeout(tmp_path, clock):
+    """Clock drift bound: an acknowledgement inside the election timeout but past the lease
+    window does not hold the lease, so the lease ends before a follower whose clock runs up to
+    DRIFT faster could time out and help elect another leader."""
+    assert 0 < DRIFT < 1
+    rep, node, (peer, _) = leader(tmp_path)
+    ack(node, peer, clock.now - TIMEOUT * (1 - DRIFT / 2))  # within the timeout, outside the lease
+    assert rep.lease_valid() is False
+    ack(node, peer, clock.now - WINDOW + 0.001)
+    assert rep.lease_valid() is True
 
 
 def test_acks_from_an_old_term_do_not_count(tmp_path, clock):
