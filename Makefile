@@ -1,13 +1,16 @@
 # Common tasks; see README.md.
 PY ?= python3
 
-.PHONY: test test-unit test-chaos bench proto up mutate power-cut
+.PHONY: test test-unit test-slow test-chaos bench proto up mutate power-cut
 
 test:
 	$(PY) -m pytest
 
 test-unit:
 	$(PY) -m pytest tests/unit
+
+test-slow:
+	$(PY) -m pytest -m slow
 
 test-chaos:
 	$(PY) -m pytest -m chaos tests/chaos

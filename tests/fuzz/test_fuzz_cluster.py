@@ -11,7 +11,10 @@ The bugs the fuzzer found that stopped a cluster (tests/fuzz/strategies.py
 KNOWN_BUGS: a memcached counter past 2**63, a gRPC command with unknown
 fields, a huge database number in a follower's pipeline, a follower's
 pipeline whose forwarded batch times out) keep a regression test each below,
-each on its own cluster.
+each on its own cluster: marked `slow` (run with `make test-slow`), since each
+bug also has a fast test in the default suite (tests/integration/
+test_never_wedged.py for the first two, tests/unit/test_service.py for the
+forwarded-request checks and the batch that times out).
 """
 
 from __future__ import annotations
@@ -52,18 +55,21 @@ def _regression(make_cluster, name: str, examples: int = 5):
     one_batch()
 
 
+@pytest.mark.slow  # a cluster of its own; the same bug has a fast test (see the module docstring)
 def test_regression_memcached_counter_past_2_63(make_cluster):
     _regression(make_cluster, "mc_counter_overflow")
 
 
+@pytest.mark.slow  # a cluster of its own; the same bug has a fast test (see the module docstring)
 def test_regression_grpc_unknown_fields(make_cluster):
     _regression(make_cluster, "grpc_unknown_fields")
 
 
+@pytest.mark.slow  # a cluster of its own; the same bug has a fast test (see the module docstring)
 def test_regression_huge_db_in_forwarded_read(make_cluster):
     _regression(make_cluster, "huge_db_forwarded_read", examples=1)
 
 
-@pytest.mark.slow  # the forward deadline (~30 s) passes before the batch fails
+@pytest.mark.slow  # a cluster of its own, and the forward deadline passes before the batch fails
 def test_regression_pipeline_forward_deadline(make_cluster):
     _regression(make_cluster, "pipeline_forward_deadline", examples=1)

@@ -102,7 +102,6 @@ def _write(cluster: Cluster, key: bytes, value: bytes) -> int:
     return reply.index
 
 
-@pytest.mark.slow
 def test_rolling_upgrade_raises_the_version_only_when_every_member_supports_it(tmp_path):
     cluster = Cluster(str(tmp_path / "c"), 3)
     old = cluster.nodes[2]

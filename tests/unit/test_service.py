@@ -427,3 +427,41 @@ def test_pipeline_write_not_logged_because_leadership_moved_is_retried(env):
         assert len(calls) == 2
 
     run(go())
+
+
+def test_a_forwarded_request_is_checked_as_a_clients_is(env):
+    """The leader checks what a follower forwards (a node of another version may not have):
+    a database number past the keyspace is refused, not read (it raised struct.error)."""
+    service, raft, _ = env
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        result, index = await service.execute_forwarded(pb.Command(db=2**32 - 1, str_len=pb.StrLen(key=b"k")),
+                                                        None, "", 0)
+        assert isinstance(result, CommandError) and result.message == "DB index is out of range"
+        assert (index, raft.proposals) == (0, [])
+
+    run(go())
+
+
+def test_a_forwarded_batch_that_times_out_answers_timeout_in_every_slot(env):
+    """The leader did not answer a follower's batch in time: every request's outcome is
+    unknown (a write may have been applied); each slot says so instead of the whole
+    pipeline failing."""
+    service, raft, _ = env
+    raft.is_leader, raft.leader_id = False, "n2"
+
+    class SlowLeader:
+        async def forward_batch(self, node_id, requests):
+            raise DeadlineError("the leader did not answer in time")
+
+    service.forwarder = SlowLeader()
+    requests = [(pb.Command(set=pb.Set(key=b"a", value=b"1")), None, "", 0),
+                (pb.Command(get=pb.Get(key=b"a")), ReadConsistency("min_index", min_index=2**40), "", 0)]
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        results = await execute_many(service, requests)
+        assert len(results) == 2 and all(isinstance(r, DeadlineError) for r in results)
+
+    run(go())
