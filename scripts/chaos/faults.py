@@ -146,63 +146,73 @@ class CutLeaderFromPeers(PartitionLeader):
         network.cut_from_peers(node_ids)
 
 
-class ReadOnlyDisk(Fault):
-    """Make the data dir of every node of a zone read-only (EROFS); the node is
-    expected to stop with EXIT_DISK_ERROR (docs/durability.md "Disk faults").
-    Heal: writable again, restart the stopped nodes on the same data."""
-
-    kind = "read_only_disk"
+class _DiskFault(Fault):
+    """A fault of the data dirs of every node of a zone (tmpfs per node, root); the node
+    is expected to stop with EXIT_DISK_ERROR. Heal: undo it, restart the stopped nodes."""
 
     def start(self, cluster) -> None:
-        from tests import diskfault
-
         if not cluster.disk_faults:
             raise RuntimeError("disk faults need tmpfs data dirs (ChaosCluster(disk_faults=True), root)")
         self._nodes = [n for n in cluster.nodes if n.zone == self.target and n.alive]
         self.detail["nodes"] = [n.id for n in self._nodes]
         for node in self._nodes:
-            diskfault.make_readonly(node.data_dir, pid=node.pid if cluster.network is not None else None)
+            self._break(cluster, node)
 
     def heal(self, cluster) -> None:
-        from tests import diskfault
-
         nodes = getattr(self, "_nodes", [])
         for node in nodes:
-            diskfault.make_writable(node.data_dir)  # (in netns mode the bind mount died with the node's namespace)
+            self._mend(node)
         self.detail["stopped"] = [n.id for n in nodes if not n.alive]
         self.detail["exit_status"] = {n.id: n.proc.poll() for n in nodes if not n.alive}
+        self._before_restart(cluster, nodes)
+        _restart_dead(cluster, nodes)
+
+    def _break(self, cluster, node) -> None:
+        raise NotImplementedError
+
+    def _mend(self, node) -> None:
+        raise NotImplementedError
+
+    def _before_restart(self, cluster, nodes) -> None:
+        pass
+
+
+class ReadOnlyDisk(_DiskFault):
+    """Make the data dir of every node of a zone read-only (EROFS) (docs/durability.md "Disk faults")."""
+
+    kind = "read_only_disk"
+
+    def _break(self, cluster, node) -> None:
+        from tests import diskfault
+
+        diskfault.make_readonly(node.data_dir, pid=node.pid if cluster.network is not None else None)
+
+    def _mend(self, node) -> None:
+        from tests import diskfault
+
+        diskfault.make_writable(node.data_dir)  # (in netns mode the bind mount died with the node's namespace)
+
+    def _before_restart(self, cluster, nodes) -> None:
         if cluster.network is not None:
             for node in nodes:  # a node that is still running keeps its read-only view: restart it
                 if node.alive:
                     cluster.kill(node)
-        _restart_dead(cluster, nodes)
 
 
-class FullDisk(Fault):
-    """Fill the data dir file system of every node of a zone (ENOSPC); the node is
-    expected to stop with EXIT_DISK_ERROR. Heal: free the space, restart."""
+class FullDisk(_DiskFault):
+    """Fill the data dir file system of every node of a zone (ENOSPC)."""
 
     kind = "full_disk"
 
-    def start(self, cluster) -> None:
+    def _break(self, cluster, node) -> None:
         from tests import diskfault
 
-        if not cluster.disk_faults:
-            raise RuntimeError("disk faults need tmpfs data dirs (ChaosCluster(disk_faults=True), root)")
-        self._nodes = [n for n in cluster.nodes if n.zone == self.target and n.alive]
-        self.detail["nodes"] = [n.id for n in self._nodes]
-        for node in self._nodes:
-            diskfault.fill(node.data_dir)
+        diskfault.fill(node.data_dir)
 
-    def heal(self, cluster) -> None:
+    def _mend(self, node) -> None:
         from tests import diskfault
 
-        nodes = getattr(self, "_nodes", [])
-        for node in nodes:
-            diskfault.unfill(node.data_dir)
-        self.detail["stopped"] = [n.id for n in nodes if not n.alive]
-        self.detail["exit_status"] = {n.id: n.proc.poll() for n in nodes if not n.alive}
-        _restart_dead(cluster, nodes)
+        diskfault.unfill(node.data_dir)
 
 
 class KillAll(Fault):
