@@ -97,7 +97,7 @@ class ReplicationConfig:
     compaction_min_s: float = 600.0      # …or this long after the last compaction
     proposal_timeout_s: float = 5.0      # a proposal not committed by then fails with TIMEOUT
     max_log_version: int = 0             # newest log semantics version this node accepts; 0 = all its binary knows
-    # Raft port limits (node/peer_guard.py, node/raft_wire.py; docs/operations.md "Raft port limits")
+    # Raft port limits (node/raft/peer_guard.py, node/raft/raft_wire.py; docs/operations.md "Raft port limits")
     peer_first_frame_max_bytes: int = 4096     # a connection's first message, before it authenticated
     peer_frame_max_bytes: int = 32 << 20       # any later message (a node sends <= ~1.1 MiB)
     peer_max_connections: int = 32             # incoming Raft connections; excess closed at accept

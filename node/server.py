@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 
-from raftcache.node.backup import BackupSchedule
+from raftcache.node.ops.backup import BackupSchedule
 from raftcache.node.config import NodeConfig
 from raftcache.node.errors import ConfigError
 
@@ -75,15 +75,15 @@ def data_dir_of(config: NodeConfig) -> str:
 
 def run(config: NodeConfig, ops_config: OperationsConfig | None = None) -> int:
     """Run a node until it is told to stop; returns the process exit status."""
-    from raftcache.node import backup
-    from raftcache.node import grpc_codec
-    from raftcache.node import journal as _journal
-    from raftcache.node.forwarding import GrpcForwarder
-    from raftcache.node.keyspace import Keyspace
-    from raftcache.node.membership import MEMBERSHIP_FILE, Membership
-    from raftcache.node.replication import Replicator
-    from raftcache.node.service import Service
-    from raftcache.node.statemachine import StateMachine
+    from raftcache.node.ops import backup
+    from raftcache.node.service import grpc_codec
+    from raftcache.node.raft import journal as _journal
+    from raftcache.node.service.forwarding import GrpcForwarder
+    from raftcache.node.storage.keyspace import Keyspace
+    from raftcache.node.ops.membership import MEMBERSHIP_FILE, Membership
+    from raftcache.node.raft.replication import Replicator
+    from raftcache.node.service.service import Service
+    from raftcache.node.commands.statemachine import StateMachine
 
     ops_config = ops_config or OperationsConfig()
     config.validate()
@@ -179,11 +179,11 @@ class _OpsParts:
 
 
 async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> None:
-    from raftcache.node import http
+    from raftcache.node.frontends import http
     from raftcache.node.frontends import grpc as grpc_frontend
     from raftcache.node.frontends import memcache as memcache_frontend
     from raftcache.node.frontends import resp as resp_frontend
-    from raftcache.node.membership import Operations
+    from raftcache.node.ops.membership import Operations
 
     loop = asyncio.get_running_loop()
     service.attach(loop)
@@ -249,8 +249,8 @@ async def _hand_over(ops) -> None:
 
 
 async def _backup_loop(config: NodeConfig, parts: _OpsParts) -> None:
-    """Automatic snapshots every interval, keeping the newest `keep` (node/backup.py)."""
-    from raftcache.node import backup
+    """Automatic snapshots every interval, keeping the newest `keep` (node/ops/backup.py)."""
+    from raftcache.node.ops import backup
 
     schedule = parts.config.backup
     while True:

@@ -25,7 +25,8 @@ import time
 import grpc
 
 from raftcache import readlevel
-from raftcache.node import commands, grpc_codec
+from raftcache.node import commands
+from raftcache.node.service import grpc_codec
 from raftcache.node.consistency import ReadConsistency, ReadLevelError
 from raftcache.node.errors import CommandError, RaftcacheError, Reason
 from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2, cache_pb2_grpc
@@ -332,7 +333,7 @@ def _progress(done: int, total: int, start: float) -> None:
 
 
 def _backup(node: _Node, args) -> int:
-    from raftcache.node import backup
+    from raftcache.node.ops import backup
 
     out = os.path.abspath(args.out)
     part = out + ".part"
@@ -381,7 +382,7 @@ def _remove(path: str) -> None:
 
 
 def _verify(node: _Node, args) -> int:
-    from raftcache.node import backup
+    from raftcache.node.ops import backup
 
     meta = backup.verify(args.file, deep=True)
     if args.json:

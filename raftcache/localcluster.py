@@ -127,7 +127,7 @@ def seed_from_backup(path: str, data_dir: str, node_ids: list[str]) -> None:
     written: a bad file or a data dir that already holds a cluster is
     refused with one line (BackupError) and nothing changes.
     """
-    from raftcache.node import backup
+    from raftcache.node.ops import backup
 
     verified = backup.verify(path, deep=True)
     checksum = backup.file_sha256(path)

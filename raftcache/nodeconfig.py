@@ -112,7 +112,7 @@ def load(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> NodeC
 
 def load_operations(args: argparse.Namespace, env: Mapping[str, str] = os.environ):
     """The node's OperationsConfig (role, restore, automatic snapshots) from the same sources."""
-    from raftcache.node.backup import BackupSchedule
+    from raftcache.node.ops.backup import BackupSchedule
     from raftcache.node.server import OperationsConfig
 
     v = _merged(args, env)

@@ -41,19 +41,19 @@ class Mutation:
 
 MUTATIONS = [
     Mutation(
-        "skip-read-barrier", "node/service.py",
+        "skip-read-barrier", "node/service/service.py",
         "        if raft.is_leader:\n            await self._barrier()\n",
         "        if raft.is_leader:\n            pass  # MUTATION: no read barrier\n",
         ("tests/unit/test_service.py",),
     ),
     Mutation(
-        "disable-dedup", "node/statemachine.py",
+        "disable-dedup", "node/commands/statemachine.py",
         "        dedup = bool(entry.client_id) and entry.sequence != 0 and name not in READ_COMMANDS\n",
         "        dedup = False  # MUTATION: retried writes are applied again\n",
         ("tests/unit/test_statemachine.py", "tests/unit/test_apply_total.py"),
     ),
     Mutation(
-        "skip-fsync", "node/journal.py",
+        "skip-fsync", "node/raft/journal.py",
         "            resizable.flush()  # msync(MS_SYNC) of the mapping\n"
         "            os.fsync(resizable._ResizableFile__f.fileno())  # file size / metadata after growth\n",
         "            pass  # MUTATION: the journal flush syncs nothing\n",
@@ -61,20 +61,20 @@ MUTATIONS = [
          "tests/integration/test_power_cut.py::test_always_loses_no_acknowledged_write"),
     ),
     Mutation(
-        "skip-msync", "node/journal.py",
+        "skip-msync", "node/raft/journal.py",
         "            resizable.flush()  # msync(MS_SYNC) of the mapping\n",
         "            pass  # MUTATION: no msync of the journal mapping\n",
         ("tests/integration/test_durability_syscalls.py",),
     ),
     Mutation(
-        "always-ignored", "node/replication.py",
+        "always-ignored", "node/raft/replication.py",
         'flush_before_ack=cfg.appendfsync == "always"',
         "flush_before_ack=False",  # MUTATION: appendfsync always acknowledges before syncing
         ("tests/integration/test_durability_syscalls.py",
          "tests/integration/test_power_cut.py::test_always_loses_no_acknowledged_write"),
     ),
     Mutation(
-        "drop-items-from-backup", "node/backup.py",
+        "drop-items-from-backup", "node/ops/backup.py",
         "        keyspace.copy_to(copy)\n",
         "        keyspace.copy_to(copy)\n"
         "        import lmdb  # MUTATION: the backup loses the items database\n"
@@ -86,20 +86,20 @@ MUTATIONS = [
          "tests/integration/test_backup_source.py"),
     ),
     Mutation(
-        "verify-ignores-items", "node/backup.py",
+        "verify-ignores-items", "node/ops/backup.py",
         "        _keyspace.check_items(copy)\n",
         "        pass  # MUTATION: verify does not look for the items of large containers\n",
         ("tests/unit/test_backup_items.py",),
     ),
     Mutation(
-        "lease-always-valid", "node/replication.py",
+        "lease-always-valid", "node/raft/replication.py",
         "        return 1 + fresh > (len(voters) + 1) / 2\n",
         "        return True  # MUTATION: the leader always holds a lease\n",
         ("tests/unit/test_replication_lease.py",
          "tests/chaos/test_lease_pause.py::test_lease_reads_at_a_leader_cut_from_its_peers_are_linearizable"),
     ),
     Mutation(
-        "apply-twice", "node/statemachine.py",
+        "apply-twice", "node/commands/statemachine.py",
         "        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)\n",
         "        self._execute(txn, index, entry.command, entry.now_ms, entry.seed)  # MUTATION: applied twice\n"
         "        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)\n",

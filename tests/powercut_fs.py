@@ -31,7 +31,7 @@ With `--strict-metadata`, a name change is durable only once its directory
 first (unlinked and replaced files are kept in a hidden stash until then).
 
 Not supported: fallocate (fusepy has no such operation: the kernel answers
-EOPNOTSUPP, which node/journal.py tolerates), xattrs, locks (local to the
+EOPNOTSUPP, which node/raft/journal.py tolerates), xattrs, locks (local to the
 kernel), direct I/O. Shared writable mmap works through the kernel's page
 cache: dirty pages reach the daemon as write() calls on msync or writeback.
 Every operation holds one lock: correct and simple, not fast.

@@ -14,11 +14,11 @@ import hmac
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from raftcache.node import grpc_codec
+from raftcache.node.service import grpc_codec
 from raftcache.node.errors import CommandError, RaftcacheError, Reason
-from raftcache.node.forwarding import SECRET_METADATA
+from raftcache.node.service.forwarding import SECRET_METADATA
 from raftcache.node.frontends.grpc_admin import AdminServicer
-from raftcache.node.service import Service, execute_many
+from raftcache.node.service.service import Service, execute_many
 from raftcache.proto import admin_pb2_grpc, cache_pb2, cache_pb2_grpc
 
 
@@ -159,12 +159,12 @@ _background: set = set()
 
 
 async def _track_health(service: Service, servicer, interval_s: float = 0.2) -> None:
-    """SERVING while node/health.py judges the node healthy (the verdict of
+    """SERVING while node/service/health.py judges the node healthy (the verdict of
     /health: a leader with recent majority contact, or a follower with recent
     leader contact, applied close to the commit index); NOT_SERVING during
     elections, when cut off, a leader without a quorum, or far behind.
     Both the overall ("") and the raftcache.v1.Cache service statuses."""
-    from raftcache.node import health
+    from raftcache.node.service import health
 
     contact_limit_s = health.contact_max_s(service.config.replication.election_timeout_max_s)
     current = None

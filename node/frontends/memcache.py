@@ -28,7 +28,7 @@ from raftcache.node.frontends.memcache_meta import (
     parse_int, parse_uint, touch_expiry,
 )
 from raftcache.node.consistency import ReadLevelError
-from raftcache.node.service import ReadConsistency, execute_many
+from raftcache.node.service.service import ReadConsistency, execute_many
 from raftcache.readlevel import USAGE
 from raftcache.proto import commands_pb2 as pb
 

@@ -38,7 +38,7 @@ from raftcache.node.frontends.resp_protocol import (
     encode,
     lone_frame,
 )
-from raftcache.node.service import NOT_NOW, execute_many
+from raftcache.node.service.service import NOT_NOW, execute_many
 from raftcache.proto import commands_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -740,7 +740,7 @@ class Connection(asyncio.Protocol):
         if keys:
             command = pb.Command(db=self.db)
             command.key_version.keys.extend(keys)
-            from raftcache.node.service import LINEARIZABLE
+            from raftcache.node.service.service import LINEARIZABLE
 
             versions, _ = await self.service.execute(command, LINEARIZABLE)
             if isinstance(versions, CommandError):

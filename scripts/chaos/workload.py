@@ -30,7 +30,7 @@ import time
 import grpc
 from raftcache.node import commands as rc_commands
 from raftcache.node.errors import CommandError, Reason
-from raftcache.node.grpc_codec import error_from_status
+from raftcache.node.service.grpc_codec import error_from_status
 from raftcache.proto import cache_pb2, cache_pb2_grpc
 from raftcache.proto import commands_pb2 as pb
 

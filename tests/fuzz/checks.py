@@ -24,7 +24,7 @@ import time
 
 import redis
 
-from raftcache.node import backup
+from raftcache.node.ops import backup
 from raftcache.proto import admin_pb2, admin_pb2_grpc
 from raftcache.proto import commands_pb2 as pb
 from tests.cluster import Cluster, Node, WaitTimeout, wait_until

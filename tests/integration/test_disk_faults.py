@@ -22,7 +22,7 @@ import urllib.request
 import pytest
 import redis
 
-from raftcache.node.journal import DurableMetaStorer
+from raftcache.node.raft.journal import DurableMetaStorer
 from tests import diskfault
 from tests.cluster import Cluster, wait_until
 

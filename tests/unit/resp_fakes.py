@@ -14,9 +14,9 @@ import time
 from raftcache.node import commands, settings
 from raftcache.node.config import FrontendConfig, KeyspaceConfig, NodeConfig
 from raftcache.node.frontends import resp
-from raftcache.node.keyspace import Keyspace
-from raftcache.node.service import NOT_NOW, stamp
-from raftcache.node.statemachine import StateMachine
+from raftcache.node.storage.keyspace import Keyspace
+from raftcache.node.service.service import NOT_NOW, stamp
+from raftcache.node.commands.statemachine import StateMachine
 from raftcache.proto import commands_pb2 as pb
 
 

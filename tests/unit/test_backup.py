@@ -1,4 +1,4 @@
-"""Backup files (node/backup.py) on a temporary LMDB keyspace, no sockets.
+"""Backup files (node/ops/backup.py) on a temporary LMDB keyspace, no sockets.
 
 The format round-trips (keys, values, types, absolute deadlines); a
 truncated, corrupted or wrong-version file is refused with one clear line
@@ -15,10 +15,10 @@ import struct
 
 import pytest
 
-from raftcache.node import backup
-from raftcache.node.backup import BackupError, BackupSchedule
+from raftcache.node.ops import backup
+from raftcache.node.ops.backup import BackupError, BackupSchedule
 from raftcache.node.config import KeyspaceConfig
-from raftcache.node.keyspace import Keyspace, Record, ValueType, snapshot_info
+from raftcache.node.storage.keyspace import Keyspace, Record, ValueType, snapshot_info
 
 
 @pytest.fixture

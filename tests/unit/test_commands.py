@@ -20,7 +20,7 @@ PINNED = {
 }
 
 
-# LMPOP / ZMPOP (node/lists.py, node/zsets.py).
+# LMPOP / ZMPOP (node/commands/lists.py, node/commands/zsets.py).
 PINNED_MPOP = {"LMPOP": 141, "ZMPOP": 212}
 
 

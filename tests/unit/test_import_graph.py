@@ -17,27 +17,20 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-_PACKAGES = {"raftcache": "raftcache", "raftcache.node": "node", "raftcache.node.frontends": "node/frontends",
-             "raftcache.client": "client"}
+#: Top-level folders and the package each is imported as (pyproject's package-dir).
+_PACKAGES = {"raftcache": "raftcache", "raftcache.node": "node", "raftcache.client": "client"}
 
-#: Module -> layer (a module may import its own layer and any lower one).
+#: Layer -> its modules; a name ending in "." is a whole sub-package. A module may
+#: import its own layer and any lower one.
 LAYERS = [
     ("cli", {"raftcache.cli", "raftcache.ctl", "raftcache.localcluster", "raftcache.nodeconfig", "raftcache.__main__"}),
-    ("process", {"raftcache.node.server", "raftcache.node.http"}),
-    ("frontends", {"raftcache.node.frontends"}),   # every module below node/frontends
-    ("operations", {"raftcache.node.membership", "raftcache.node.backup"}),
-    ("service", {"raftcache.node.service", "raftcache.node.forwarding", "raftcache.node.grpc_codec",
-                 "raftcache.node.waiters", "raftcache.node.metrics", "raftcache.node.health"}),
-    ("replication", {"raftcache.node.replication", "raftcache.node.raftnode", "raftcache.node.journal",
-                     "raftcache.node.raft_wire", "raftcache.node.peer_guard", "raftcache.node.peer_crypto",
-                     "raftcache.node.snapshot_serializer"}),
-    ("statemachine", {"raftcache.node.statemachine", "raftcache.node.quota", "raftcache.node.transactions",
-                      "raftcache.node.strings", "raftcache.node.bits", "raftcache.node.hashes",
-                      "raftcache.node.lists", "raftcache.node.sets", "raftcache.node.zsets",
-                      "raftcache.node.memcache_ops", "raftcache.node.containers", "raftcache.node.itemview",
-                      "raftcache.node.itemmap", "raftcache.node.itemlist", "raftcache.node.itemzset",
-                      "raftcache.node.settings"}),
-    ("storage", {"raftcache.node.keyspace", "raftcache.node.glob"}),
+    ("process", {"raftcache.node.server"}),
+    ("frontends", {"raftcache.node.frontends."}),
+    ("operations", {"raftcache.node.ops."}),
+    ("service", {"raftcache.node.service."}),
+    ("replication", {"raftcache.node.raft."}),
+    ("commands", {"raftcache.node.commands.", "raftcache.node.settings"}),
+    ("storage", {"raftcache.node.storage."}),
     ("leaves", {"raftcache.node.commands", "raftcache.node.errors", "raftcache.node.config",
                 "raftcache.node.consistency", "raftcache.readlevel", "raftcache", "raftcache.node"}),
 ]
@@ -46,8 +39,12 @@ LAYERS = [
 def _modules() -> dict[str, pathlib.Path]:
     out = {}
     for package, folder in _PACKAGES.items():
-        for path in (ROOT / folder).glob("*.py"):
-            out[package if path.stem == "__init__" else f"{package}.{path.stem}"] = path
+        base = ROOT / folder
+        for path in base.rglob("*.py"):
+            parts = [package, *path.relative_to(base).with_suffix("").parts]
+            if parts[-1] == "__init__":
+                parts.pop()
+            out[".".join(parts)] = path
     return out
 
 
@@ -74,8 +71,12 @@ GRAPH = {name: _imports(path) - {name} for name, path in MODULES.items()}
 
 
 def _layer(module: str) -> int | None:
+    """The first layer naming `module` itself; else the one naming its sub-package."""
     for rank, (_, members) in enumerate(LAYERS):
-        if module in members or (module.startswith("raftcache.node.frontends.") and "raftcache.node.frontends" in members):
+        if module in members:
+            return rank
+    for rank, (_, members) in enumerate(LAYERS):
+        if any(m.endswith(".") and f"{module}.".startswith(m) for m in members):
             return rank
     return None
 

@@ -15,12 +15,13 @@ import time
 
 import pytest
 
-from raftcache.node import commands, memcache_ops, statemachine, strings
+from raftcache.node import commands
+from raftcache.node.commands import memcache_ops, statemachine, strings
 from raftcache.node.config import FrontendConfig, KeyspaceConfig
 from raftcache.node.frontends import memcache
 from raftcache.node.frontends.memcache import MemcacheProtocol, ServerState
-from raftcache.node.keyspace import Keyspace
-from raftcache.node.service import ReadConsistency, stamp
+from raftcache.node.storage.keyspace import Keyspace
+from raftcache.node.service.service import ReadConsistency, stamp
 
 
 class LocalService:
@@ -83,7 +84,7 @@ class FakeTransport:
 @pytest.fixture(autouse=True)
 def _merged_handlers(monkeypatch):
     # The state machine dispatches over strings' table plus the memcached
-    # handlers (node/memcache_ops.py docstring); patch it in until it does.
+    # handlers (node/commands/memcache_ops.py docstring); patch it in until it does.
     merged = {**strings.HANDLERS, **memcache_ops.HANDLERS}
     if statemachine.HANDLERS.get("set") is not memcache_ops.HANDLERS["set"]:
         monkeypatch.setattr(statemachine, "HANDLERS", merged)

@@ -16,7 +16,7 @@ import os
 
 import pytest
 
-from raftcache.node.journal import _preallocate
+from raftcache.node.raft.journal import _preallocate
 from tests.powercut import PowerCutMount, unavailable
 
 _WHY_NOT = unavailable()
@@ -163,7 +163,7 @@ def test_writes_after_the_cut_go_nowhere(fs):
 
 def test_fallocate_is_not_supported_and_the_journal_tolerates_it(fs):
     """fusepy has no fallocate: the kernel answers EOPNOTSUPP, which
-    node/journal.py's keep-size preallocation treats as "nothing to reserve"."""
+    node/raft/journal.py's keep-size preallocation treats as "nothing to reserve"."""
     path = os.path.join(fs.mountpoint, "f")
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

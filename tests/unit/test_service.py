@@ -14,9 +14,9 @@ import pytest
 from raftcache.node import commands
 from raftcache.node.config import KeyspaceConfig, NodeConfig, ReplicationConfig, ServiceConfig
 from raftcache.node.errors import CommandError, DeadlineError, NotLeaderError, Reason, UnavailableError
-from raftcache.node.keyspace import Keyspace
-from raftcache.node.service import ReadConsistency, Service, execute_many, stamp
-from raftcache.node.statemachine import StateMachine
+from raftcache.node.storage.keyspace import Keyspace
+from raftcache.node.service.service import ReadConsistency, Service, execute_many, stamp
+from raftcache.node.commands.statemachine import StateMachine
 from raftcache.proto import commands_pb2 as pb
 
 

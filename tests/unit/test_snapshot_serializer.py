@@ -7,7 +7,7 @@ import threading
 
 from pysyncobj.config import SERIALIZER_STATE
 
-from raftcache.node.snapshot_serializer import BackgroundSerializer
+from raftcache.node.raft.snapshot_serializer import BackgroundSerializer
 from tests.cluster import wait_until
 
 

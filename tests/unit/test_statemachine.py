@@ -13,10 +13,10 @@ from raftcache.node import commands
 from raftcache.node.commands import OK, Replayed, Status
 from raftcache.node.config import KeyspaceConfig
 from raftcache.node.errors import CommandError, Reason
-from raftcache.node.keyspace import Keyspace, Record, ValueType
+from raftcache.node.storage.keyspace import Keyspace, Record, ValueType
 from raftcache.node.errors import UpgradeRequiredError
-from raftcache.node.statemachine import DEDUP_WINDOW_MS, StateMachine
-from raftcache.node.statemachine import HANDLERS
+from raftcache.node.commands.statemachine import DEDUP_WINDOW_MS, StateMachine
+from raftcache.node.commands.statemachine import HANDLERS
 from raftcache.proto import commands_pb2 as pb
 
 NOW = 1_700_000_000_000

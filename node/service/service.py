@@ -1,0 +1,720 @@
+"""execute(): the one entry point every front end calls.
+
+Owns the leader check, forwarding writes (and strong reads) to the leader,
+stamping entries (the leader's clock, relative TTLs made absolute, a random
+seed), proposing through the Replicator and waiting for apply, and the read
+barriers of each consistency level (docs/design.md "Read levels").
+Writes proposed in one event-loop turn are group-committed as one LogBatch.
+Also runs the leader-only active-expiry loop, which proposes deletions.
+
+Must not parse protocols or touch LMDB directly: reads go through
+StateMachine.read, writes through Replicator.propose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import time
+from typing import Protocol
+
+from raftcache.node import commands, settings
+from raftcache.node.commands import Command, stamp  # noqa: F401 (stamp re-exported)
+from raftcache.node.config import NodeConfig
+from raftcache.node.consistency import LEVELS, LINEARIZABLE, ReadConsistency  # noqa: F401 (re-exported)
+from raftcache.node.errors import (
+    CommandError,
+    DeadlineError,
+    NotLeaderError,
+    RaftcacheError,
+    Reason,
+    UnavailableError,
+)
+from raftcache.node.service.forwarding import WriteCoalescer
+from raftcache.node.service.waiters import AppliedWatcher, Completions, settle, settle_batch
+from raftcache.proto import commands_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+#: Most writes grouped into one Raft entry (one LogBatch).
+MAX_BATCH_ENTRIES = 256
+#: …and at most about this many bytes of commands (a large value goes alone).
+MAX_BATCH_BYTES = 1 << 20
+
+
+class Forwarder(Protocol):
+    """Sends a request to another node's Internal.Forward (node/service/forwarding.py)."""
+
+    async def forward(
+        self, node_id: str, command: Command, consistency: ReadConsistency | None, client_id: str, sequence: int
+    ) -> tuple[object, int]: ...
+
+    async def forward_batch(self, node_id: str, requests: list) -> list: ...
+
+
+#: Service.get_now's answer when the read must take the ordinary path.
+NOT_NOW = object()
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _ForwardLanes:
+    """Dedup identities (client id, sequence) for writes this node forwards
+    without one (Redis and memcached clients send none). A lane serves one
+    write at a time, with a new sequence each time, so the state machine's
+    one-result-per-client table needs as many entries as there are forwarded
+    writes in flight, not one per write."""
+
+    def __init__(self, node_id: str, rng: random.Random):
+        self._prefix = f"fwd/{node_id}/{rng.getrandbits(48):012x}/"
+        self._free: list[list] = []
+        self._made = 0
+        self._sequences: dict[str, int] = {}
+
+    def take(self) -> tuple[str, int]:
+        if self._free:
+            client_id = self._free.pop()
+        else:
+            self._made += 1
+            client_id = f"{self._prefix}{self._made}"
+        sequence = self._sequences.get(client_id, 0) + 1
+        self._sequences[client_id] = sequence
+        return client_id, sequence
+
+    def give_back(self, lane: tuple[str, int]) -> None:
+        self._free.append(lane[0])
+
+
+class Service:
+    """One execute() for all protocols; see the module docstring."""
+
+    def __init__(self, config: NodeConfig, statemachine, replicator, keyspace, forwarder: Forwarder | None = None):
+        self.config = config
+        self._sm = statemachine
+        self._raft = replicator
+        self._keyspace = keyspace
+        self.forwarder = forwarder
+        self._coalescer = WriteCoalescer(MAX_BATCH_ENTRIES)
+        self._default = ReadConsistency.parse(config.service.default_read)
+        self._node_settings = settings.node_defaults(config)
+        self._settings_changed(statemachine.settings)
+        statemachine.on_settings_change.append(self._settings_changed)
+        self._timeout_s = config.service.request_timeout_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._completions: Completions | None = None
+        self.watcher: AppliedWatcher | None = None
+        self._pending_barrier: asyncio.Future | None = None
+        self._freshness: tuple[float, int] = (float("-inf"), 0)  # (loop time asked, leader's applied index)
+        self._freshness_probe: asyncio.Future | None = None
+        self._background: list[asyncio.Task] = []
+        self._rng = random.Random(random.SystemRandom().getrandbits(64))  # seeds need not be secret
+        self._lanes = _ForwardLanes(config.id, self._rng)
+        self._batch: list[tuple[pb.LogEntry, asyncio.Future]] = []
+        self._batch_bytes = 0
+        self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "barriers": 0, "batches": 0}
+
+    @property
+    def applied_index(self) -> int:
+        """The last log index applied on this node."""
+        return self._raft.applied_index
+
+    @property
+    def limits(self):
+        """Key/value/memory limits in force (the node's, with the cluster's CONFIG SET)."""
+        return self._sm.limits
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """Every CONFIG parameter's value on this node (node_defaults + replicated changes)."""
+        return settings.effective(self._node_settings, self._replicated)
+
+    def setting(self, name: str) -> str:
+        """One CONFIG parameter's value on this node."""
+        return self._replicated.get(name, self._node_settings[name])
+
+    def _settings_changed(self, replicated: dict[str, str]) -> None:
+        # Raft thread: reference assignments only, read by the event loop.
+        self._replicated = replicated
+        self._default = ReadConsistency.parse(self.setting("raftcache-default-read"))
+
+    async def wait_applied(self, index: int) -> None:
+        """Wait (bounded by the request timeout) until this node applied `index`."""
+        await self.watcher.wait(index, self._timeout_s)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Bind to the event loop that runs the front ends (call before serving)."""
+        self._loop = loop
+        self.watcher = AppliedWatcher(loop, lambda: self._raft.applied_index)
+        self._completions = Completions(loop)
+
+    def on_applied(self, index: int) -> None:
+        """Called on the Raft thread after each apply."""
+        if self.watcher is not None:
+            self.watcher.notify(index)
+
+    def start_background(self) -> None:
+        self._background = [asyncio.ensure_future(self._expiry_loop()),
+                            asyncio.ensure_future(self._version_loop())]
+
+    async def close(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    @property
+    def is_leader(self) -> bool:
+        return self._raft.is_leader
+
+    @property
+    def leader_id(self) -> str | None:
+        return self._raft.leader_id
+
+    # ------------------------------------------------------------ execute
+
+    async def execute(
+        self,
+        command: Command,
+        consistency: ReadConsistency | None = None,
+        client_id: str = "",
+        sequence: int = 0,
+    ) -> tuple[object, int]:
+        """Run one command; returns (result, index).
+
+        A command error is returned as a CommandError result. Raises
+        UnavailableError (no leader or quorum within the request timeout:
+        retryable) or DeadlineError (a write's outcome is unknown).
+        """
+        error = self._validate(command)
+        if error is not None:
+            return error, 0
+        if command.WhichOneof("op") in commands.READ_COMMANDS:
+            self.stats["reads"] += 1
+            return await self._read(command, consistency or self._default)
+        self.stats["writes"] += 1
+        return await self._write(command, client_id, sequence, forward=True)
+
+    def _validate(self, command: Command) -> RaftcacheError | None:
+        self.stats["commands"] += 1
+        try:
+            name = commands.op_name(command)
+        except RaftcacheError as e:
+            return e
+        if name == "set_version":
+            return CommandError("SetVersion is proposed by the leader itself, once every member supports "
+                                "the version", Reason.INVALID_ARGUMENT)
+        limits = self._sm.limits
+        return commands.check_limits(
+            command,
+            databases=limits.databases,
+            max_key_bytes=limits.max_key_bytes,
+            max_value_bytes=limits.max_value_bytes,
+        )
+
+    def start_write(self, command: Command, client_id: str = "", sequence: int = 0,
+                    forward: bool = True) -> tuple[asyncio.Future, bool]:
+        """Begin a write now: (future of (result, index), proposed_here).
+
+        On the leader the entry is proposed before this returns, so writes
+        started one after the other are logged in that order (pipelines), and
+        no task is created. When `proposed_here`, a NotLeaderError or
+        UnavailableError from the future means the entry was not logged: the
+        caller may retry it with execute().
+        """
+        error = self._validate(command)
+        if error is not None:
+            fut = self._loop.create_future()
+            fut.set_result((error, 0))
+            return fut, False
+        self.stats["writes"] += 1
+        if self._raft.is_leader:
+            return self._propose_nowait(command, client_id, sequence), True
+        if not forward:
+            fut = self._loop.create_future()
+            fut.set_exception(NotLeaderError("not the leader"))
+            return fut, False
+        return asyncio.ensure_future(self._write(command, client_id, sequence, forward=True)), False
+
+    def lanes_for(self, requests: list) -> tuple[list, list]:
+        """`requests` with a forwarding lane as the identity of each write that has
+        none, and the lanes taken (give them back with give_back_lanes)."""
+        out, lanes = [], []
+        for request in requests:
+            command, consistency, client_id, _ = request
+            if not client_id and not commands.is_read(command):
+                lane = self._lanes.take()
+                lanes.append(lane)
+                request = (command, consistency, *lane)
+            out.append(request)
+        return out, lanes
+
+    def give_back_lanes(self, lanes: list) -> None:
+        for lane in lanes:
+            self._lanes.give_back(lane)
+
+    async def execute_forwarded(
+        self, command: Command, consistency: ReadConsistency | None, client_id: str, sequence: int
+    ) -> tuple[object, int]:
+        """A request another node forwarded: serve it here or raise NotLeaderError (never forward again).
+        Checked as a request from a client is (the forwarding node may be of another version)."""
+        if not self._raft.is_leader:
+            raise NotLeaderError("not the leader")
+        error = self._validate(command)
+        if error is not None:
+            return error, 0
+        if commands.is_read(command):
+            return await self._read(command, consistency or LINEARIZABLE, forward=False)
+        return await self._write(command, client_id, sequence, forward=False)
+
+    # ------------------------------------------------------------ writes
+
+    async def _write(self, command: Command, client_id: str, sequence: int, forward: bool) -> tuple[object, int]:
+        deadline = self._loop.time() + self._timeout_s
+        delay_s = 0.01
+        lane = None
+        try:
+            while True:
+                try:
+                    if self._raft.is_leader:
+                        return await self._propose_nowait(command, client_id, sequence)
+                    if not forward:
+                        raise NotLeaderError("not the leader")
+                    leader = self._raft.leader_id
+                    if leader is not None and leader != self.config.id and self.forwarder is not None:
+                        if not client_id:
+                            # A forward that fails may still have been logged (the leader died
+                            # after committing it): retries carry one identity, so the state
+                            # machine applies the write once (docs/design.md invariant 5).
+                            lane = self._lanes.take()
+                            client_id, sequence = lane
+                        self.stats["forwarded"] += 1
+                        return await self._coalescer.forward(self.forwarder, leader, command, client_id, sequence)
+                except (NotLeaderError, UnavailableError):
+                    if not forward:
+                        raise
+                remaining = deadline - self._loop.time()
+                if remaining <= 0:
+                    raise UnavailableError("no leader could take the write; retry")
+                await asyncio.sleep(min(delay_s, remaining))
+                delay_s = min(delay_s * 2, 0.2)
+        finally:
+            if lane is not None:
+                self._lanes.give_back(lane)
+
+    def _propose_nowait(self, command: Command, client_id: str, sequence: int) -> asyncio.Future:
+        """Stamp `command` and queue it for the next group commit; the future gives (result, index).
+
+        Writes queued in the same event-loop turn become one LogBatch (one Raft
+        entry, one keyspace transaction), in the order they were queued. No
+        timeout of our own: the Replicator answers every proposal exactly once,
+        with DeadlineError after its proposal timeout at the latest.
+        """
+        now_ms = wall_ms()
+        entry = pb.LogEntry(
+            version=self._sm.log_version,
+            now_ms=now_ms,
+            client_id=client_id,
+            sequence=sequence,
+            seed=self._rng.getrandbits(63),
+        )
+        entry.command.CopyFrom(command)
+        fut = self._loop.create_future()
+        error = stamp(entry.command, now_ms)
+        if error is not None:
+            fut.set_result((error, 0))
+            return fut
+        batch = self._batch
+        batch.append((entry, fut))
+        self._batch_bytes += entry.command.ByteSize()
+        if len(batch) == 1:
+            self._loop.call_soon(self._flush_batch)
+        if len(batch) >= MAX_BATCH_ENTRIES or self._batch_bytes >= MAX_BATCH_BYTES:
+            self._flush_batch()
+        return fut
+
+    def _flush_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        self._batch_bytes = 0
+        if not batch:
+            return
+        futures = [fut for _, fut in batch]
+        if len(batch) == 1:
+            data = commands.encode_entry(batch[0][0])
+            done = functools.partial(self._completions.put, settle, futures[0])
+        else:
+            self.stats["batches"] += 1
+            data = commands.encode_batch([entry for entry, _ in batch])
+            done = functools.partial(self._completions.put, settle_batch, futures)
+        try:
+            self._raft.propose(data, done)
+        except Exception as e:  # never leave a caller waiting forever
+            log.exception("proposal failed")
+            settle_batch(futures, None, 0, UnavailableError(f"proposal failed: {e}"))
+
+    def _submit(self, data: bytes) -> asyncio.Future:
+        """Propose an encoded entry on its own (barriers); the future gives (result, index)."""
+        fut = self._loop.create_future()
+        self._raft.propose(data, functools.partial(self._completions.put, settle, fut))
+        return fut
+
+    # ------------------------------------------------------------ reads
+
+    async def _read(self, command: Command, consistency: ReadConsistency, forward: bool = True) -> tuple[object, int]:
+        level = consistency.level or self._default.level
+        raft = self._raft
+        if level == "any":
+            return self._local_read(command)
+        if level == "min_index":
+            await self.watcher.wait(consistency.min_index, self._timeout_s)
+            return self._local_read(command)
+        if level == "bounded":
+            if raft.is_leader and raft.lease_valid():
+                return self._local_read(command)
+            if not raft.is_leader and forward and await self._fresh_within(consistency.bound_ms / 1000.0):
+                return self._local_read(command)
+            level = "lease"  # cannot prove freshness here: the leader answers
+        if level == "lease" and raft.is_leader and raft.lease_valid():
+            return self._local_read(command)
+        # linearizable (or a lease that does not hold)
+        if raft.is_leader:
+            await self._barrier()
+            return self._local_read(command)
+        if not forward:
+            raise NotLeaderError("not the leader")
+        return await self._forward_read(command, consistency)
+
+    async def _forward_read(self, command: Command, consistency: ReadConsistency) -> tuple[object, int]:
+        deadline = self._loop.time() + self._timeout_s
+        while True:
+            if self._raft.is_leader:
+                await self._barrier()
+                return self._local_read(command)
+            leader = self._raft.leader_id
+            if leader is not None and leader != self.config.id and self.forwarder is not None:
+                try:
+                    self.stats["forwarded"] += 1
+                    return await self.forwarder.forward(leader, command, consistency, "", 0)
+                except (NotLeaderError, UnavailableError):
+                    pass
+            if self._loop.time() >= deadline:
+                raise UnavailableError("no leader to serve a linearizable read; retry")
+            await asyncio.sleep(0.02)
+
+    async def _fresh_within(self, bound_s: float) -> bool:
+        """True when this follower's state is provably at most `bound_s` old.
+
+        Freshness comes from the leader, not from when its messages arrived
+        (a paused or partitioned follower receives stale messages late): at
+        time t0 we ask the leader for its applied index under a valid lease
+        (a cheap forwarded read); once we have applied that index, our state
+        includes every write acknowledged before t0. One request refreshes
+        the proof for every bounded read on this node.
+        """
+        loop = self._loop
+        sent, index = self._freshness
+        if loop.time() - sent > bound_s:
+            if self._freshness_probe is None or self._freshness_probe.done():
+                self._freshness_probe = asyncio.ensure_future(self._probe_freshness())
+                self._freshness_probe.add_done_callback(lambda f: f.cancelled() or f.exception())
+            try:
+                await asyncio.shield(self._freshness_probe)
+            except RaftcacheError:
+                return False
+            sent, index = self._freshness
+        if self._raft.applied_index < index:
+            try:
+                await self.watcher.wait(index, max(bound_s - (loop.time() - sent), 0.0))
+            except DeadlineError:
+                return False
+        return loop.time() - sent <= bound_s
+
+    async def _probe_freshness(self) -> None:
+        leader = self._raft.leader_id
+        if leader is None or self.forwarder is None:
+            raise UnavailableError("no leader to prove freshness against")
+        sent = self._loop.time()
+        probe = pb.Command()
+        probe.db_size.SetInParent()
+        _, index = await self.forwarder.forward(leader, probe, ReadConsistency("lease"), "", 0)
+        if sent > self._freshness[0]:
+            self._freshness = (sent, index)
+
+    def _local_read(self, command: Command) -> tuple[object, int]:
+        return self._sm.read_at(command, wall_ms(), checked=True)  # execute() validated it
+
+    def _servable_now(self, consistency: ReadConsistency | None) -> bool:
+        """A read at this level needs no waiting here: any, or lease/bounded under a leader's lease."""
+        level = (consistency or self._default).level or self._default.level
+        if level == "any":
+            return True
+        raft = self._raft
+        return level in ("lease", "bounded") and raft.is_leader and raft.lease_valid()
+
+    def read_now(self, command: Command, consistency: ReadConsistency | None) -> tuple[object, int] | None:
+        """Serve a read without waiting when its level allows (any; lease or bounded
+        with a lease on the leader); None when it needs execute(). Front ends use
+        it to skip a task per read on the hot path."""
+        if command.WhichOneof("op") not in commands.READ_COMMANDS or not self._servable_now(consistency):
+            return None
+        error = self._validate(command)
+        if error is not None:
+            return error, 0
+        self.stats["reads"] += 1
+        return self._local_read(command)
+
+    def get_now(self, db: int, key: bytes, consistency: ReadConsistency | None) -> bytes | None | object:
+        """GET `key` in `db` without a Command when no waiting is needed: the
+        value, None (absent), a CommandError (WRONGTYPE), or NOT_NOW when the
+        caller must take the ordinary path (read_now / execute). `db` must be
+        valid; an over-long key is NOT_NOW, so the ordinary path reports it."""
+        if len(key) > self._sm.limits.max_key_bytes or not self._servable_now(consistency):
+            return NOT_NOW
+        stats = self.stats
+        stats["commands"] += 1
+        stats["reads"] += 1
+        return self._sm.get_string(db, key, wall_ms())
+
+    async def _barrier(self) -> None:
+        """Wait for a committed no-op proposed after this call: confirms leadership.
+
+        Reads arriving before the barrier is proposed share it (one
+        proposal per event-loop turn, however many reads wait).
+        """
+        if self._pending_barrier is None:
+            self._pending_barrier = self._loop.create_future()
+            # retrieve the outcome even when every waiter has given up (no "never retrieved" noise)
+            self._pending_barrier.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self._loop.call_soon(self._launch_barrier)
+        await asyncio.shield(self._pending_barrier)
+
+    def _launch_barrier(self) -> None:
+        waiting, self._pending_barrier = self._pending_barrier, None
+        self.stats["barriers"] += 1
+        entry = pb.LogEntry(version=self._sm.log_version, now_ms=wall_ms())
+        entry.command.noop.SetInParent()
+
+        async def run():
+            try:
+                await self._submit(commands.encode_entry(entry))
+            except DeadlineError:
+                waiting.set_exception(UnavailableError("leadership could not be confirmed in time; retry"))
+            except RaftcacheError as e:
+                waiting.set_exception(UnavailableError(f"leadership could not be confirmed: {e.message}"))
+            else:
+                waiting.set_result(None)
+
+        asyncio.ensure_future(run())
+
+    # ------------------------------------------------------------ active expiry
+
+    async def _expiry_loop(self) -> None:
+        interval_s = self.config.service.expiry_interval_s
+        batch = self.config.service.expiry_batch
+        while True:
+            await asyncio.sleep(interval_s)
+            if not self._raft.is_leader:
+                continue
+            try:
+                with self._keyspace.reader() as txn:
+                    expired = txn.expired(wall_ms(), batch)
+                by_db: dict[int, list[bytes]] = {}
+                for db, key in expired:
+                    by_db.setdefault(db, []).append(key)
+                for db, keys in by_db.items():
+                    command = pb.Command(db=db)
+                    command.delete_expired.keys.extend(keys)
+                    await self._propose_nowait(command, "", 0)
+            except RaftcacheError as e:
+                log.debug("active expiry skipped a round: %s", e)
+            except Exception:
+                log.exception("active expiry failed")
+
+    # ------------------------------------------------------------ log semantics version
+
+    async def _version_loop(self, interval_s: float = 1.0) -> None:
+        """On the leader, raise the log's semantics version to the newest one every
+        member reports supporting (docs/operations.md, rolling upgrades)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                target = self._version_to_raise()
+                if target:
+                    await self._raise_version(target)
+            except RaftcacheError as e:
+                log.debug("log version not raised this round: %s", e)
+            except Exception:
+                log.exception("raising the log version failed")
+
+    def _version_to_raise(self) -> int:
+        """The newest version above the one in force that every member supports; 0 if none."""
+        raft = self._raft
+        if not raft.is_leader:
+            return 0
+        for version in range(raft.max_version, self._sm.log_version, -1):
+            if raft.members_support(version):
+                return version
+        return 0
+
+    async def _raise_version(self, version: int) -> None:
+        # Stamped with the new version: a member that does not support it stops at
+        # this entry (it cannot happen unless it was downgraded since it reported).
+        entry = pb.LogEntry(version=version, now_ms=wall_ms())
+        entry.command.set_version.version = version
+        await self._submit(commands.encode_entry(entry))
+        log.info("raised the log's semantics version to %d", version)
+
+    # ------------------------------------------------------------ status
+
+    def status(self) -> dict:
+        """What Admin.Status, INFO and /status report about this node."""
+        raft = self._raft
+        ks = self._keyspace.stats()
+        if raft.is_leader:
+            role = "leader"
+        elif raft.leader_id:
+            role = "follower"
+        else:
+            role = "joining" if raft.waiting_to_join else "candidate"
+        members = []
+        states = {m.id: m for m in raft.members_status()}
+        for peer in self.config.members:
+            state = states.get(peer.id)
+            members.append(
+                {
+                    "id": peer.id,
+                    "zone": peer.zone,
+                    "peer": peer,
+                    "connected": bool(state and state.connected) or peer.id == self.config.id,
+                    "match_index": (state.match_index or 0) if state else 0,
+                    "max_log_version": (state.max_version or 0) if state else 0,
+                }
+            )
+        return {
+            "id": self.config.id,
+            "zone": self.config.zone,
+            "role": role,
+            "leader_id": raft.leader_id or "",
+            "term": raft.term,
+            "commit_index": raft.commit_index,
+            "applied_index": raft.applied_index,
+            "changes_applied": self._sm.changes,
+            "last_index": raft.last_index,
+            "members": members,
+            "keys": sum(ks.keys),
+            "keys_per_db": list(ks.keys),
+            "expires_per_db": list(ks.expires),
+            "used_bytes": ks.used_bytes,
+            "maxmemory_bytes": self.limits.maxmemory_bytes,
+            "last_leader_contact_s": 0.0 if raft.is_leader else raft.last_leader_contact_s(),
+            "log_version": self._sm.log_version,
+            "max_log_version": raft.max_version,
+            "apply_blocked": raft.apply_blocked,
+            "quorum_contact_s": raft.quorum_contact_s(),   # leader only; +inf elsewhere
+            "appendfsync": self.config.replication.appendfsync,
+            "default_read": str(self._default),
+            "stats": dict(self.stats),
+            "keyspace_hits": self._keyspace.hits,
+            "keyspace_misses": self._keyspace.misses,
+        }
+
+    def reset_stats(self) -> None:
+        """CONFIG RESETSTAT: zero the request counters and the keyspace hits and misses."""
+        for name in self.stats:
+            self.stats[name] = 0
+        self._keyspace.hits = self._keyspace.misses = 0
+
+
+async def execute_many(service: "Service", requests: list, forward: bool = True) -> list:
+    """Run a pipeline in order: [(command, consistency, client_id, sequence)] -> [(result, index) | error].
+
+    On the leader, writes are proposed back to back without waiting for each
+    other (the log keeps their order); a follower sends them to the leader as
+    one batch, or one by one in order when that fails. A read waits for the
+    writes before it, so a pipeline sees its own writes as Redis pipelines
+    do. A request that fails with a RaftcacheError yields that error in its
+    slot.
+    """
+    if forward and not service.is_leader and any(not commands.is_read(r[0]) for r in requests):
+        leader = service.leader_id
+        if leader and leader != service.config.id and service.forwarder is not None:
+            # A batch that fails may still have been logged in part (the leader died
+            # after committing it): its writes carry identities the one-by-one retry
+            # reuses, so each is applied once (docs/design.md invariant 5).
+            requests, lanes = service.lanes_for(requests)
+            try:
+                try:
+                    return await service.forwarder.forward_batch(leader, requests)
+                except (NotLeaderError, UnavailableError):
+                    pass  # fall back to one-by-one, which waits for a leader
+                except DeadlineError as e:
+                    # The leader did not answer in time: every request's outcome is unknown
+                    # (a write may have been applied), so each slot says so.
+                    return [e] * len(requests)
+                return await _execute_each(service, requests, forward)
+            finally:
+                service.give_back_lanes(lanes)
+    return await _execute_each(service, requests, forward)
+
+
+async def _execute_each(service: "Service", requests: list, forward: bool) -> list:
+    loop = asyncio.get_running_loop()
+    pending: list[asyncio.Future] = []
+    outstanding: list[asyncio.Future] = []
+    retry_if_unlogged: set[int] = set()
+    for i, (command, consistency, client_id, sequence) in enumerate(requests):
+        if commands.is_read(command):
+            if outstanding:
+                await _settled(outstanding)
+                outstanding.clear()
+            run = service.execute if forward else service.execute_forwarded
+            fut = loop.create_future()
+            try:
+                fut.set_result(await run(command, consistency, client_id, sequence))
+            except RaftcacheError as e:
+                fut.set_exception(e)
+        else:
+            fut, proposed_here = service.start_write(command, client_id, sequence, forward=forward)
+            if proposed_here and forward:
+                retry_if_unlogged.add(i)
+            elif not proposed_here and not fut.done():
+                # Forwarded (or waiting for a leader): one by one, so that a write
+                # retried after a failure cannot land after a later one.
+                await _settled([fut])
+            outstanding.append(fut)
+        pending.append(fut)
+    await _settled(pending)
+    out = []
+    for i, fut in enumerate(pending):
+        exc = fut.exception()
+        if exc is None:
+            out.append(fut.result())
+        elif i in retry_if_unlogged and isinstance(exc, (NotLeaderError, UnavailableError)):
+            command, _, client_id, sequence = requests[i]  # leadership moved before it was logged
+            try:
+                out.append(await service.execute(command, None, client_id, sequence))
+            except RaftcacheError as e:
+                out.append(e)
+        elif isinstance(exc, RaftcacheError):
+            out.append(exc)
+        else:
+            raise exc
+    return out
+
+
+async def _settled(futures: list[asyncio.Future]) -> None:
+    """Wait until every future is done (their errors are read by the caller).
+
+    Cheaper than gather() for a pipeline: the writes of one group commit
+    complete together, so after the first wait the rest are already done.
+    """
+    for fut in futures:
+        if not fut.done():
+            try:
+                await fut
+            except Exception:  # noqa: S110 - the caller reads fut.exception()
+                pass
