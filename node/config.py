@@ -153,13 +153,58 @@ class ServiceConfig:
 
 @dataclass(frozen=True)
 class FrontendConfig:
-    redis_password: str = ""             # AUTH password for the Redis port; empty = no auth
+    redis_password: str = ""             # the default user's password until the cluster changes it; "" = nopass
     memcached_item_size_max_bytes: int = 1 << 20   # memcached's item_size_max
     max_connections: int = 10_000
+    aclfile: str = ""                    # Redis-format ACL file: ACL LOAD / ACL SAVE, seeds a new cluster's users
+    memcached_auth: bool = True          # memcached's text-protocol auth when a password is needed (-Y)
+    http_auth: bool = False              # /metrics and /status need credentials too (/health never does)
 
     def validate(self) -> None:
         if self.memcached_item_size_max_bytes < 1024:
             raise ConfigError("item_size_max must be at least 1 KiB")
+
+
+TLS_AUTH_CLIENTS = ("yes", "no", "optional")
+TLS_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """TLS of every client port (Redis, memcached, gRPC, HTTP) and of node-to-node gRPC,
+    with Redis's parameter names (node/service/tls.py). Configured = TLS only."""
+
+    cert_file: str = ""                  # tls-cert-file: the node's certificate chain (PEM)
+    key_file: str = ""                   # tls-key-file: its private key (PEM)
+    ca_cert_file: str = ""               # tls-ca-cert-file: CAs that sign client (and peer) certificates
+    ca_cert_dir: str = ""                # tls-ca-cert-dir
+    auth_clients: str = "yes"            # tls-auth-clients: yes (a client certificate is required) | no | optional
+    auth_clients_user: str = "off"       # tls-auth-clients-user: CN = a client certificate's CN is its ACL user
+    protocols: str = ""                  # tls-protocols: e.g. "TLSv1.2 TLSv1.3"; "" = TLS 1.2 and newer
+    ciphers: str = ""                    # tls-ciphers: TLS 1.2 cipher list (OpenSSL syntax); "" = OpenSSL's
+    prefer_server_ciphers: bool = False  # tls-prefer-server-ciphers
+    reload_interval_s: float = 2.0       # how often the files are checked; a changed one is loaded (no restart)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.cert_file or self.key_file)
+
+    def validate(self) -> None:
+        if not self.enabled:
+            return
+        if not (self.cert_file and self.key_file):
+            raise ConfigError("TLS needs both --tls-cert-file and --tls-key-file")
+        if self.auth_clients not in TLS_AUTH_CLIENTS:
+            raise ConfigError("--tls-auth-clients must be yes, no or optional")
+        if self.auth_clients != "no" and not (self.ca_cert_file or self.ca_cert_dir):
+            raise ConfigError("--tls-auth-clients yes|optional needs --tls-ca-cert-file or --tls-ca-cert-dir")
+        if self.auth_clients_user.lower() not in ("off", "cn"):
+            raise ConfigError("--tls-auth-clients-user must be CN or off")
+        unknown = set(self.protocols.split()) - set(TLS_PROTOCOLS)
+        if unknown:
+            raise ConfigError(f"--tls-protocols: unknown {' '.join(sorted(unknown))} (use TLSv1.2 and/or TLSv1.3)")
+        if self.reload_interval_s <= 0:
+            raise ConfigError("the TLS reload interval must be positive")
 
 
 @dataclass(frozen=True)
@@ -174,6 +219,7 @@ class NodeConfig:
     replication: ReplicationConfig = field(default_factory=ReplicationConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
 
     @property
     def self_peer(self) -> Peer:
@@ -212,7 +258,7 @@ class NodeConfig:
         me = next(p for p in self.members if p.id == self.id)
         if (me.host, me.base_port) != (self.host, self.base_port):
             raise ConfigError(f"peer entry for {self.id} does not match --host/--base-port")
-        for part in (self.keyspace, self.replication, self.service, self.frontend):
+        for part in (self.keyspace, self.replication, self.service, self.frontend, self.tls):
             part.validate()
 
     def replace(self, **changes) -> "NodeConfig":

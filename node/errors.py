@@ -34,6 +34,7 @@ class Reason(str, enum.Enum):
     UNAVAILABLE = "UNAVAILABLE"        # no leader / no quorum right now: retry
     TIMEOUT = "TIMEOUT"                # the deadline passed; the outcome may be unknown
     UNAUTHENTICATED = "UNAUTHENTICATED"
+    NO_PERMISSION = "NO_PERMISSION"    # the ACL user may not run this command on these keys (Redis -NOPERM)
     INTERNAL = "INTERNAL"
 
 

@@ -23,6 +23,7 @@ Must not import grpc, lmdb or pysyncobj: the state machine calls `validate`.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -96,6 +97,19 @@ def _read_level(text: str) -> str:
     if level.level == "min_index":
         raise SettingError("min_index is a per-request level, not a default")
     return str(level)
+
+
+def requirepass_rules(value: str) -> list[bytes]:
+    """`requirepass` as ACL rules for the default user (Redis: it is that user's password):
+    "" -> nopass, else the password's SHA-256 only. Pure: proposers and apply share it."""
+    if not value:
+        return [b"nopass"]
+    return [b"resetpass", b"#" + hashlib.sha256(value.encode()).hexdigest().encode()]
+
+
+def requirepass_text(password: str) -> str:
+    """What CONFIG GET requirepass shows: only the password's digest (`#sha256`) is kept."""
+    return "#" + hashlib.sha256(password.encode()).hexdigest() if password else ""
 
 
 def _eviction_policy(text: str) -> str:
@@ -184,6 +198,7 @@ _CLUSTER = [
     Param("client-query-buffer-limit", "cluster", _query_buffer_limit),
     Param("client-output-buffer-limit", "cluster", _output_limits),
     Param("maxmemory-clients", "cluster", _maxmemory_clients),
+    Param("acllog-max-len", "cluster", _non_negative_int),
 ]
 #: Defaults of the client buffer limits (node/frontends/client_limits.py applies them).
 CLIENT_LIMIT_DEFAULTS = {
@@ -240,11 +255,12 @@ def node_defaults(config) -> dict[str, str]:
     return {
         "maxmemory": str(limits.maxmemory_bytes),
         "proto-max-bulk-len": str(limits.max_value_bytes),
-        "requirepass": config.frontend.redis_password,
+        "requirepass": requirepass_text(config.frontend.redis_password),
         "timeout": "0",
         "maxclients": str(config.frontend.max_connections),
         "raftcache-default-read": str(ReadConsistency.parse(config.service.default_read)),
         "maxmemory-policy": "noeviction",
+        "acllog-max-len": "128",
         "databases": str(limits.databases),
         "appendonly": "yes",
         "appendfsync": config.replication.appendfsync,

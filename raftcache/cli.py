@@ -39,7 +39,15 @@ def _node_parser(sub) -> None:
     p.add_argument("--databases", type=int, help="number of databases (default 16)")
     p.add_argument("--default-read", metavar="LEVEL",
                    help="read level when a request names none: linearizable (default), lease, bounded:<ms>, any")
-    p.add_argument("--redis-password", help="AUTH password for the Redis port (default none)")
+    p.add_argument("--redis-password", help="the default user's password on every port until the cluster changes "
+                   "it (CONFIG SET requirepass, ACL SETUSER default); prefer RAFTCACHE_REDIS_PASSWORD (default none)")
+    p.add_argument("--aclfile", metavar="FILE", help="ACL file in Redis's format: seeds a new cluster's users; "
+                   "ACL LOAD reads it, ACL SAVE writes it (docs/security.md)")
+    p.add_argument("--memcached-auth", choices=["yes", "no"], help="memcached's text-protocol authentication "
+                   "when a password is needed (default yes; no: the port serves everyone as the default user)")
+    p.add_argument("--http-auth", choices=["yes", "no"], help="/metrics and /status need credentials (HTTP Basic, "
+                   "an ACL user) when a password is needed (default no; /health never does)")
+    _tls_flags(p)
     p.add_argument("--role", choices=["voter", "replica"],
                    help="voter (default), or replica: a non-voting read replica of the --peers voters")
     p.add_argument("--restore", metavar="FILE",
@@ -56,6 +64,22 @@ def _node_parser(sub) -> None:
                    "holding every node at the old version keeps a rolling upgrade reversible "
                    "(docs/operations.md)")
     p.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING")
+
+
+def _tls_flags(p) -> None:
+    """TLS of every client port, with Redis's names (docs/security.md)."""
+    p.add_argument("--tls-cert-file", metavar="FILE", help="the node's certificate (PEM): every client port "
+                   "(gRPC, Redis, memcached, HTTP) then speaks TLS only; reloaded when it changes")
+    p.add_argument("--tls-key-file", metavar="FILE", help="its private key (PEM)")
+    p.add_argument("--tls-ca-cert-file", metavar="FILE", help="CA certificates for client and peer certificates")
+    p.add_argument("--tls-ca-cert-dir", metavar="DIR", help="a directory of CA certificates (OpenSSL c_rehash)")
+    p.add_argument("--tls-auth-clients", choices=["yes", "no", "optional"],
+                   help="client certificates: required (yes, the default, as Redis), no, or optional")
+    p.add_argument("--tls-auth-clients-user", choices=["CN", "off"],
+                   help="CN: a verified client certificate's Common Name is the ACL user it logs in as")
+    p.add_argument("--tls-protocols", metavar="PROTOCOLS", help='e.g. "TLSv1.2 TLSv1.3" (default: 1.2 and newer)')
+    p.add_argument("--tls-ciphers", metavar="LIST", help="TLS 1.2 ciphers (OpenSSL syntax)")
+    p.add_argument("--tls-prefer-server-ciphers", choices=["yes", "no"], help="the server's cipher order wins")
 
 
 def _up_parser(sub) -> None:

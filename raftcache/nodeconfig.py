@@ -20,6 +20,7 @@ from raftcache.node.config import (
     Peer,
     ReplicationConfig,
     ServiceConfig,
+    TlsConfig,
 )
 from raftcache.node.errors import ConfigError
 
@@ -27,6 +28,8 @@ KEYS = (
     "id", "zone", "host", "base_port", "advertise", "peers", "data_dir", "cluster_secret", "appendfsync",
     "maxmemory", "databases", "default_read", "redis_password",
     "role", "restore", "join", "backup_dir", "backup_interval", "backup_keep", "max_log_version",
+    "aclfile", "memcached_auth", "http_auth", "tls_cert_file", "tls_key_file", "tls_ca_cert_file", "tls_ca_cert_dir",
+    "tls_auth_clients", "tls_auth_clients_user", "tls_protocols", "tls_ciphers", "tls_prefer_server_ciphers",
 )
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -41,6 +44,16 @@ def parse_size(text: str | int) -> int:
         raise ConfigError(f"bad size {text!r}: use e.g. 512mb or 2gb")
     unit = (m[2] or "").lower().rstrip("b").rstrip("i")
     return int(m[1]) * _UNITS[unit]
+
+
+def _yes(value, key: str) -> bool:
+    """A yes/no parameter (Redis spelling; true/false/on/off/1/0 too)."""
+    text = str(value).strip().lower()
+    if text in ("yes", "true", "on", "1"):
+        return True
+    if text in ("no", "false", "off", "0"):
+        return False
+    raise ConfigError(f"{key.replace('_', '-')} must be yes or no, not {value!r}")
 
 
 def _merged(args: argparse.Namespace, env: Mapping[str, str]) -> dict:
@@ -104,7 +117,21 @@ def load(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> NodeC
             max_log_version=max_log_version,
         ),
         service=ServiceConfig(default_read=str(v.get("default_read", "linearizable"))),
-        frontend=FrontendConfig(redis_password=str(v.get("redis_password", ""))),
+        frontend=FrontendConfig(
+            redis_password=str(v.get("redis_password", "")),
+            aclfile=os.path.abspath(str(v["aclfile"])) if v.get("aclfile") else "",
+            memcached_auth=_yes(v.get("memcached_auth", "yes"), "memcached_auth"),
+            http_auth=_yes(v.get("http_auth", "no"), "http_auth"),
+        ),
+        tls=TlsConfig(
+            **{field: os.path.abspath(str(v[f"tls_{field}"])) if v.get(f"tls_{field}") else ""
+               for field in ("cert_file", "key_file", "ca_cert_file", "ca_cert_dir")},
+            auth_clients=str(v.get("tls_auth_clients", "yes")).lower(),
+            auth_clients_user=str(v.get("tls_auth_clients_user", "off")),
+            protocols=str(v.get("tls_protocols", "")),
+            ciphers=str(v.get("tls_ciphers", "")),
+            prefer_server_ciphers=_yes(v.get("tls_prefer_server_ciphers", "no"), "tls_prefer_server_ciphers"),
+        ),
     )
     config.validate()
     return config

@@ -38,7 +38,8 @@ from raftcache.node.commands import READ_COMMANDS, Command, LogEntry
 from raftcache.node.config import KeyspaceConfig
 from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError
 from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
-from raftcache.node.commands import bits, hashes, lists, memcache_ops, sets, strings, transactions, zsets
+from raftcache.node.commands import acl, bits, hashes, lists, memcache_ops, sets, strings, transactions, zsets
+from raftcache.node.commands.acl_store import AclStore
 from raftcache.node.commands.quota import run_with_quota
 from raftcache.node.commands.strings import Ctx
 from raftcache.proto import commands_pb2 as pb
@@ -106,6 +107,9 @@ class StateMachine:
         self.changes = 0
         #: Called (on the Raft thread) with the replicated settings after they change.
         self.on_settings_change: list = []
+        #: The replicated ACL users (node/commands/acl_store.py); callbacks get them after a change.
+        self.acl = AclStore()
+        self.on_users_change: list = []
         self._sync_settings()
 
     @property
@@ -122,6 +126,12 @@ class StateMachine:
         """Parameters changed by CONFIG SET (replicated; name -> normalised value)."""
         self._sync_settings()
         return dict(self._settings)
+
+    @property
+    def users(self) -> dict[str, acl.User]:
+        """The replicated ACL users (name -> User); do not mutate."""
+        self._sync_settings()
+        return self.acl.users
 
     # ------------------------------------------------------------ apply
 
@@ -200,6 +210,10 @@ class StateMachine:
 
     def _apply_entry(self, txn: WriteTxn, index: int, entry: LogEntry) -> object:
         name = entry.command.WhichOneof("op")
+        needed = commands.version_needed(entry.command)
+        if needed > max(entry.version, 1):
+            return CommandError(f"'{name}' needs log semantics version {needed}; this entry is of version "
+                                f"{entry.version}", Reason.INVALID_ARGUMENT)
         dedup = bool(entry.client_id) and entry.sequence != 0 and name not in READ_COMMANDS
         if dedup:
             previous = self._dedup_lookup(txn, entry)
@@ -228,6 +242,12 @@ class StateMachine:
             return self._config_set(txn, command.config_set)
         if name == "set_version":
             return self._set_version(txn, command.set_version.version)
+        if name == "acl_set_user":
+            return self._users_changed(self.acl.set_user(txn, command.acl_set_user))
+        if name == "acl_del_user":
+            return self._users_changed(self.acl.del_users(txn, command.acl_del_user))
+        if name == "acl_load":
+            return self._users_changed(self.acl.load_all(txn, command.acl_load))
         handler = HANDLERS.get(name)
         if handler is None:
             return CommandError(f"unknown command '{name}'", Reason.SYNTAX)
@@ -300,7 +320,12 @@ class StateMachine:
     # ------------------------------------------------------------ replicated settings (CONFIG SET)
 
     def _config_set(self, txn: WriteTxn, op: pb.ConfigSet) -> object:
-        """Validate every pair (all or nothing, as Redis's CONFIG SET), store them, switch."""
+        """Validate every pair (all or nothing, as Redis's CONFIG SET), store them, switch.
+
+        `requirepass` is the default user's password: its rules go to the ACL
+        users (only its digest is stored); a plaintext value from an entry of
+        an older version is hashed here and never stored as a setting.
+        """
         changes = {}
         for pair in op.parameters:
             try:
@@ -308,6 +333,17 @@ class StateMachine:
             except settings.SettingError as e:
                 return CommandError(f"CONFIG SET failed (possibly related to argument '{pair.name}') - {e}",
                                     Reason.INVALID_ARGUMENT)
+        rules = list(op.default_user_rules)
+        if "requirepass" in changes:
+            rules += settings.requirepass_rules(changes.pop("requirepass"))
+        if rules:
+            error = self.acl.set_default_rules(txn, rules)
+            if error is not None:
+                return CommandError(f"CONFIG SET failed (possibly related to argument 'requirepass') - "
+                                    f"{error.message}", Reason.INVALID_ARGUMENT)
+            txn.meta_delete(_SETTING + b"requirepass")  # a plaintext value of an older version
+            self._settings.pop("requirepass", None)
+            self._users_changed(None)
         for name, value in changes.items():
             txn.meta_put(_SETTING + name.encode(), value.encode())
         self._settings.update(changes)
@@ -315,6 +351,11 @@ class StateMachine:
         for callback in self.on_settings_change:
             callback(dict(self._settings))
         return commands.OK
+
+    def _users_changed(self, result: object) -> object:
+        for callback in self.on_users_change:
+            callback(self.acl.users)
+        return result
 
     def _set_version(self, txn: WriteTxn, version: int) -> object:
         """Raise the log's semantics version (never lowers it: a late duplicate is a no-op)."""
@@ -333,6 +374,8 @@ class StateMachine:
             stored = {name[len(_SETTING):].decode(): value.decode()
                       for name, value in txn.meta_range(_SETTING, len(settings.PARAMS))}
             version = txn.meta_get(_VERSION)
+            self.acl.load(txn)
+        self._users_changed(None)
         self.log_version = 1 if version is None else _U32.unpack(version)[0]
         self._settings, self._settings_generation = stored, generation
         self._enforce_settings()

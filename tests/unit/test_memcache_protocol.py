@@ -21,6 +21,7 @@ from raftcache.node.config import FrontendConfig, KeyspaceConfig
 from raftcache.node.frontends import memcache
 from raftcache.node.frontends.memcache import MemcacheProtocol, ServerState
 from raftcache.node.storage.keyspace import Keyspace
+from raftcache.node.service.access import Access
 from raftcache.node.service.service import ReadConsistency, stamp
 
 
@@ -35,6 +36,8 @@ class LocalService:
         self.skew_ms = 0                       # added to the wall clock: lets tests "wait" for expiry
         self.is_leader = True                  # it applies writes itself
         self.consistencies: list = []
+        self.access = Access("", self.sm.users, {"acllog-max-len": "128"}.__getitem__)
+        self.sm.on_users_change.append(self.access.users_changed)
 
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000 + self.skew_ms

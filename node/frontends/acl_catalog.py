@@ -1,0 +1,195 @@
+"""Which Redis command a request is, for the ACL: names, categories, subcommands, keys.
+
+Redis's ACL speaks of Redis commands (`+get`, `-config|set`, `+@read`), so
+every port's requests are checked as the Redis command they are:
+
+- RESP: the command as sent (its name, subcommand, and the keys of the
+  `Command` it builds);
+- memcached and gRPC: each `Command` as the Redis command that does the same
+  (`op_command`: memcached `flush_all` is FLUSHALL, `set` is SET, a gRPC
+  ConfigSet is CONFIG SET …), checked by `command_guard`, the session guard
+  of those ports (node/service/session.py).
+
+Categories follow Redis's: @read/@write/@fast/@slow/@blocking and the data
+type from the command table's flags and group (node/frontends/resp_table.py),
+with Redis's @admin, @dangerous, @keyspace, @connection and @transaction
+assignments for the rest (`_EXPLICIT`). tests/unit/test_acl_catalog.py
+checks every command and every `Command` op has categories.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from raftcache.node.commands.acl_keys import access_keys
+from raftcache.node.errors import RaftcacheError, Reason
+from raftcache.node.frontends import resp_blocking
+from raftcache.node.frontends.resp_admin import SUBCOMMANDS
+from raftcache.node.frontends.resp_protocol import RespError
+from raftcache.node.frontends.resp_table import TABLE, Spec
+from raftcache.proto import commands_pb2 as pb
+
+_GROUPS = {"string": "string", "hash": "hash", "list": "list", "set": "set", "sortedset": "sortedset",
+           "sorted-set": "sortedset", "bitmap": "bitmap", "generic": "keyspace"}
+_ADMIN = "admin slow dangerous"
+#: Redis's categories where the table's flags and group do not say them.
+_EXPLICIT = {
+    "flushall": "keyspace write slow dangerous", "flushdb": "keyspace write slow dangerous",
+    "keys": "keyspace read slow dangerous", "swapdb": "keyspace write fast dangerous",
+    "dbsize": "keyspace read fast", "info": "slow dangerous", "lastsave": "admin fast dangerous",
+    "time": "fast", "wait": "slow connection",
+    "ping": "fast connection", "echo": "fast connection", "hello": "fast connection", "auth": "fast connection",
+    "select": "fast connection", "quit": "fast connection", "reset": "fast connection",
+    "readonly": "fast connection", "readwrite": "fast connection",
+    "multi": "fast transaction", "discard": "fast transaction", "watch": "fast transaction",
+    "unwatch": "fast transaction", "exec": "slow transaction",
+    "client": "slow connection", "command": "slow connection", "config": _ADMIN, "object": "keyspace read slow",
+    "memory": "slow", "function": "slow scripting", "acl": "slow",
+    "client|kill": "admin slow dangerous connection", "client|list": "admin slow dangerous connection",
+    "client|no-evict": "admin slow dangerous connection", "client|unblock": "admin slow dangerous connection",
+    "config|help": "slow", "object|help": "keyspace slow", "memory|usage": "read slow",
+    "function|flush": "write slow scripting",
+    # the Admin API's operator verbs (node/frontends/grpc_admin.py), as Redis's commands of the same effect
+    "save": _ADMIN, "failover": _ADMIN, "cluster|meet": _ADMIN, "cluster|forget": _ADMIN,
+    **{f"acl|{sub}": _ADMIN for sub in ("deluser", "dryrun", "getuser", "list", "load", "log", "save", "setuser",
+                                         "users")},
+}
+
+
+@functools.cache
+def categories(name: str) -> frozenset[str]:
+    """Redis's categories of `name` (`cmd` or `cmd|sub`)."""
+    explicit = _EXPLICIT.get(name)
+    if explicit is not None:
+        return frozenset(explicit.split())
+    parent, _, sub = name.partition("|")
+    if sub:
+        return categories(parent)
+    spec = TABLE.get(name.encode())
+    if spec is None:
+        return frozenset()
+    out = {"fast" if "fast" in spec.flags else "slow"}
+    for flag, category in (("readonly", "read"), ("write", "write"), ("blocking", "blocking")):
+        if flag in spec.flags:
+            out.add(category)
+    group = _GROUPS.get(spec.group)
+    if group is not None:
+        out.add(group)
+    return frozenset(out)
+
+
+def known(name: bytes) -> bool:
+    """Whether ACL rules may name `name` (`cmd` or `cmd|sub`, lower case)."""
+    cmd, _, sub = name.decode("latin-1").partition("|")
+    if cmd.encode() not in TABLE:
+        return False
+    return not sub or sub in SUBCOMMANDS.get(cmd, ())
+
+
+def all_names() -> list[str]:
+    """Every command and subcommand the ACL knows (ACL CAT <category> lists from these)."""
+    names = []
+    for key in TABLE:
+        cmd = key.decode()
+        names.append(cmd)
+        names += [f"{cmd}|{sub}" for sub in SUBCOMMANDS.get(cmd, ())]
+    return names
+
+
+def in_category(category: str) -> list[str]:
+    return [n for n in all_names() if category in categories(n)]
+
+
+# ---------------------------------------------------------------- RESP commands
+
+def resp_name(spec: Spec, args: list[bytes]) -> tuple[str, str]:
+    """(name, parent) of a RESP command as ACL rules name it: `config|get`, `config`; `get`, ``."""
+    subs = SUBCOMMANDS.get(spec.name)
+    if subs is not None and len(args) > 1:
+        sub = args[1].lower().decode("latin-1")
+        if sub in subs:
+            return f"{spec.name}|{sub}", spec.name
+    return spec.name, ""
+
+
+def resp_keys(spec: Spec, args: list[bytes], db: int) -> list:
+    """The keys of a RESP command and how it uses them (node/commands/acl_keys.py)."""
+    try:
+        if spec.build is not None:
+            return access_keys(spec.build(args, db))
+        if "blocking" in spec.flags:
+            return access_keys(resp_blocking.in_multi(spec.name, args, db)[1])
+    except RespError:
+        return []  # bad arguments: the command is refused for them next
+    if spec.name == "watch":
+        return [(key, 0) for key in args[1:]]
+    if spec.first_key and len(args) > spec.first_key:
+        return [(args[spec.first_key], 0)]  # OBJECT / MEMORY USAGE: the key they inspect
+    return []
+
+
+# ---------------------------------------------------------------- Commands (memcached, gRPC)
+
+_SET_OPS = {pb.SET_UNION: "union", pb.SET_INTER: "inter", pb.SET_DIFF: "diff"}
+_OP_NAMES = {
+    "noop": "ping", "delete_expired": "del", "mc_incr": "incrby", "get_meta": "get", "get_and_touch": "getex",
+    "element_scan": "hscan", "zremrange": "zremrangebyscore", "random_key": "randomkey", "swap_db": "swapdb",
+    "key_version": "watch", "object_encoding": "object|encoding", "transaction": "exec", "config_set": "config|set",
+    "set_version": "config|set", "acl_set_user": "acl|setuser", "acl_del_user": "acl|deluser",
+    "acl_load": "acl|load",
+}
+
+
+def op_command(command: pb.Command) -> str:
+    """The Redis command (`cmd` or `cmd|sub`) that does what `command` does."""
+    name = command.WhichOneof("op") or "noop"
+    fixed = _OP_NAMES.get(name)
+    if fixed is not None:
+        return fixed
+    op = getattr(command, name)
+    if name == "push":
+        return "lpush" if op.left else "rpush"
+    if name == "pop":
+        return "lpop" if op.left else "rpop"
+    if name == "zpop":
+        return "zpopmax" if op.max else "zpopmin"
+    if name in ("set_op", "set_op_store"):
+        card = name == "set_op" and op.card
+        return "sintercard" if card else f"s{_SET_OPS[op.op]}{'store' if name == 'set_op_store' else ''}"
+    if name in ("zset_op", "zset_op_store"):
+        kind = op.op if name == "zset_op" else op.source.op
+        return f"z{_SET_OPS[kind]}{'store' if name == 'zset_op_store' else ''}"
+    return name.replace("_", "")
+
+
+def command_checks(command: pb.Command) -> list[tuple[str, list]]:
+    """(Redis command, its keys) for `command` and, for a transaction, each command in it."""
+    name = op_command(command)
+    if command.WhichOneof("op") != "transaction":
+        return [(name, access_keys(command))]
+    out = [(name, [(w.key, 0) for w in command.transaction.watches])]
+    for nested in command.transaction.commands:
+        out += command_checks(nested)
+    return out
+
+
+def check_command(access, username: str | None, command: pb.Command, client_info: str = "",
+                  context: str = "toplevel") -> RaftcacheError | None:
+    """None when `username` may run `command`; else the error to answer (NOPERM / NOAUTH)."""
+    user = access.user(username)
+    if user is None:
+        return RaftcacheError("Authentication required.", Reason.UNAUTHENTICATED)
+    if user.unrestricted:
+        return None
+    for name, keys in command_checks(command):
+        parent = name.partition("|")[0] if "|" in name else ""
+        error = access.check(username, name, categories(name), keys, parent=parent, context=context,
+                             client_info=client_info)
+        if error is not None:
+            return error
+    return None
+
+
+def command_guard(session, command: pb.Command) -> RaftcacheError | None:
+    """The session guard of the memcached and gRPC ports (node/service/session.py)."""
+    return check_command(session.service.access, session.user, command, session.client_info())
