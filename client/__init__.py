@@ -12,6 +12,7 @@ Must not import raftcache.node: the SDK mirrors the protocol (raftcache.proto).
 
 from raftcache.client._async import AsyncClient, AsyncPipeline
 from raftcache.client._sync import Client, Pipeline
+from raftcache.client.auth import TLSConfig, from_environment
 from raftcache.client.errors import (
     AuthenticationError,
     CommandSyntaxError,
@@ -61,6 +62,7 @@ __all__ = [
     "OutOfMemoryError",
     "PermissionDeniedError",
     "StaleSequenceError",
+    "TLSConfig",
     "Pipeline",
     "RaftcacheError",
     "ReadLevel",
@@ -69,4 +71,5 @@ __all__ = [
     "UnavailableError",
     "ValueTooLargeError",
     "WrongTypeError",
+    "from_environment",
 ]

@@ -12,7 +12,11 @@ tried in turn until one answers. Membership and leadership verbs find the
 leader themselves (Status, then the leader's address from Topology). Backup
 and the membership verbs send the cluster secret (--cluster-secret, else
 RAFTCACHE_CLUSTER_SECRET, else DATA_DIR/cluster.secret with --data-dir);
-an authentication error names where the secret came from.
+an authentication error names where the secret came from. An ACL user's
+credentials and TLS come from --user/--password/--tls-* (else the SDK's
+RAFTCACHE_USERNAME, RAFTCACHE_PASSWORD, RAFTCACHE_TLS_* variables or
+--client-config file: raftcache/client/auth.py), else, with --data-dir, the
+TLS files `raftcache up --tls` names in cluster.json.
 """
 
 from __future__ import annotations
@@ -104,10 +108,54 @@ def _text(value) -> str:
     return str(value)
 
 
+def security(args) -> tuple:
+    """(channel credentials or None, metadata of every call, channel options) from the flags,
+    the environment / client config file, and --data-dir's cluster.json."""
+    from raftcache.client.auth import TLSConfig, basic_metadata, from_environment
+    from raftcache.client.errors import ConfigError
+
+    try:
+        given = from_environment(os.environ, getattr(args, "client_config", None))
+    except ConfigError as e:
+        raise RaftcacheError(str(e)) from None
+    username = getattr(args, "user", None) or given.get("username")
+    password = getattr(args, "password", None) or given.get("password")
+    tls = given.get("tls")
+    if getattr(args, "tls_ca", None) or getattr(args, "tls_cert", None):
+        tls = TLSConfig(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key)
+    elif tls is None and getattr(args, "data_dir", None):
+        tls = _cluster_tls(args.data_dir)
+    metadata = (basic_metadata(username, password),) if password is not None else ()
+    try:
+        credentials = tls.channel_credentials() if tls is not None else None
+    except ConfigError as e:
+        raise RaftcacheError(str(e)) from None
+    return credentials, metadata, tls.channel_options() if tls is not None else ()
+
+
+def _cluster_tls(data_dir: str):
+    from raftcache.client.auth import TLSConfig
+
+    try:
+        with open(os.path.join(data_dir, "cluster.json")) as f:
+            tls = json.load(f).get("tls")
+    except (OSError, ValueError):
+        return None
+    return TLSConfig(ca=tls["ca"], cert=tls.get("cert"), key=tls.get("key")) if tls else None
+
+
 class _Node:
+    #: (credentials, metadata, options) of every call: set by run() from the flags (security()).
+    security: tuple = (None, (), ())
+
     def __init__(self, endpoint: str, timeout_s: float):
+        credentials, _, options = self.security
         # values may be larger than gRPC's default 4 MiB message limit
-        self._channel = grpc.insecure_channel(endpoint, options=grpc_codec.MESSAGE_SIZE_OPTIONS)
+        options = tuple(grpc_codec.MESSAGE_SIZE_OPTIONS) + tuple(options)
+        if credentials is not None:
+            self._channel = grpc.secure_channel(endpoint, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(endpoint, options=options)
         self.cache = cache_pb2_grpc.CacheStub(self._channel)
         self.admin = admin_pb2_grpc.AdminStub(self._channel)
         self.timeout_s = timeout_s
@@ -117,8 +165,9 @@ class _Node:
         return self.call_md(method, request, None)
 
     def call_md(self, method, request, metadata):
+        metadata = tuple(self.security[1]) + tuple(metadata or ())
         try:
-            return method(request, timeout=self.timeout_s, metadata=metadata)
+            return method(request, timeout=self.timeout_s, metadata=metadata or None)
         except grpc.RpcError as e:
             if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not e.trailing_metadata():
                 raise RaftcacheError(f"cannot reach {self.endpoint}: {e.details()}") from None
@@ -136,6 +185,7 @@ class _Node:
 
 def run(args) -> int:
     try:
+        _Node.security = security(args)
         node = _first_answering(endpoints(args), args.timeout) if args.verb != "verify" else None
         return _dispatch(node, args)
     except CommandError as e:
@@ -337,7 +387,8 @@ def _backup(node: _Node, args) -> int:
 
     out = os.path.abspath(args.out)
     part = out + ".part"
-    stream = node.admin.Backup(admin_pb2.BackupRequest(), metadata=_metadata(args), timeout=max(node.timeout_s, 3600))
+    stream = node.admin.Backup(admin_pb2.BackupRequest(), metadata=tuple(node.security[1]) + _metadata(args),
+                               timeout=max(node.timeout_s, 3600))
     info = None
     done = 0
     start = time.monotonic()

@@ -6,6 +6,10 @@ Writes DATA_DIR/cluster.json (id, zone, pid, endpoints, data dir and the
 argv that restarts each node), prints a ready line once a leader is elected,
 reports a node whose process dies and keeps the others running (restarting
 it only with --restart-dead), and stops every node on Ctrl-C or SIGTERM.
+With --tls it makes a throwaway CA and certificates in DATA_DIR/tls/
+(raftcache/certs.py) and starts every node TLS-only; cluster.json then
+names the CA and the client certificate (`ctl --data-dir` uses them).
+Everything it writes is private to its user (umask 077).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import time
 
 import grpc
 
+from raftcache.client.auth import TLSConfig
 from raftcache.node.config import Peer
 from raftcache.node.errors import ConfigError, UnavailableError
 from raftcache.proto import admin_pb2, admin_pb2_grpc
@@ -59,6 +64,13 @@ def load_or_create_secret(data_dir: str) -> str:
         return secret
 
 
+def tls_argv(pairs: dict, node_id: str) -> list[str]:
+    """A node's TLS flags for `up --tls`: its own pair, the local CA; client certificates optional
+    (redis-cli --tls --cacert works without one; a client certificate given is verified)."""
+    return ["--tls-cert-file", pairs[node_id].cert, "--tls-key-file", pairs[node_id].key,
+            "--tls-ca-cert-file", pairs["ca"].cert, "--tls-auth-clients", "optional"]
+
+
 def node_argv(peer: Peer, peers: list[Peer], data_dir: str, appendfsync: str, maxmemory: str | None) -> list[str]:
     argv = [
         sys.executable, "-m", "raftcache", "node",
@@ -87,36 +99,40 @@ def node_record(peer: Peer, pid: int, data_dir: str, argv: list[str]) -> dict:
     }
 
 
-def write_cluster_json(data_dir: str, records: list[dict]) -> str:
+def write_cluster_json(data_dir: str, records: list[dict], tls: dict | None = None) -> str:
     path = os.path.join(data_dir, "cluster.json")
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump({"nodes": records}, f, indent=2)
+        json.dump({"nodes": records, **({"tls": tls} if tls else {})}, f, indent=2)
         f.write("\n")
     os.replace(tmp, path)
     return path
 
 
-def wait_for_leader(addresses: list[str], timeout_s: float) -> admin_pb2.StatusReply:
+def wait_for_leader(addresses: list[str], timeout_s: float,
+                    credentials: grpc.ChannelCredentials | None = None) -> admin_pb2.StatusReply:
     """The Status of a node that reports a leader every node agrees on; raises UnavailableError."""
     deadline = time.monotonic() + timeout_s
-    channels = [grpc.insecure_channel(a) for a in addresses]
-    try:
-        stubs = [admin_pb2_grpc.AdminStub(c) for c in channels]
-        while time.monotonic() < deadline:
-            replies = []
-            for stub in stubs:
+    # Fresh channels each round, each with its own subchannels: a node starts listening a
+    # second or so after it is spawned, and a channel refused once backs off for seconds.
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    while time.monotonic() < deadline:
+        channels = [grpc.secure_channel(a, credentials, options) if credentials else grpc.insecure_channel(a, options)
+                    for a in addresses]
+        replies = []
+        try:
+            for channel in channels:
                 try:
-                    replies.append(stub.Status(admin_pb2.StatusRequest(), timeout=1.0))
+                    replies.append(admin_pb2_grpc.AdminStub(channel).Status(admin_pb2.StatusRequest(), timeout=1.0))
                 except grpc.RpcError:
                     pass
-            leaders = {r.leader_id for r in replies}
-            if len(replies) == len(stubs) and len(leaders) == 1 and "" not in leaders:
-                return next(r for r in replies if r.role == "leader") if any(r.role == "leader" for r in replies) else replies[0]
-            time.sleep(0.1)
-    finally:
-        for c in channels:
-            c.close()
+        finally:
+            for c in channels:
+                c.close()
+        leaders = {r.leader_id for r in replies}
+        if len(replies) == len(addresses) and len(leaders) == 1 and "" not in leaders:
+            return next((r for r in replies if r.role == "leader"), replies[0])
+        time.sleep(0.1)
     raise UnavailableError(f"no leader elected within {timeout_s:.0f}s")
 
 
@@ -158,16 +174,24 @@ def run(args) -> int:
     restore = getattr(args, "restore", None)
     if restore:
         seed_from_backup(restore, data_dir, [f"n{i + 1}" for i in range(args.nodes)])
+    os.umask(0o077)
     os.makedirs(data_dir, exist_ok=True)
     env = dict(os.environ, RAFTCACHE_CLUSTER_SECRET=load_or_create_secret(data_dir))
     peers = cluster_peers(args.nodes, args.host, args.base_port)
+    pairs = tls = None
+    if getattr(args, "tls", False):
+        from raftcache import certs
+
+        pairs = certs.ensure(os.path.join(data_dir, "tls"), [p.id for p in peers], [args.host])
+        tls = {"ca": pairs["ca"].cert, "cert": pairs["client"].cert, "key": pairs["client"].key}
     procs: dict[str, subprocess.Popen] = {}
     argvs: dict[str, list[str]] = {}
     logs = {}
 
     def spawn(peer: Peer) -> None:
         os.makedirs(os.path.join(data_dir, peer.id), exist_ok=True)
-        argv = argvs[peer.id] = node_argv(peer, peers, data_dir, args.appendfsync, args.maxmemory)
+        argv = argvs[peer.id] = node_argv(peer, peers, data_dir, args.appendfsync, args.maxmemory) + (
+            tls_argv(pairs, peer.id) if pairs else [])
         logs[peer.id] = open(os.path.join(data_dir, f"{peer.id}.log"), "ab")
         procs[peer.id] = subprocess.Popen(
             argv, env=env, stdout=logs[peer.id], stderr=subprocess.STDOUT,
@@ -176,7 +200,8 @@ def run(args) -> int:
         )
 
     def save() -> str:
-        return write_cluster_json(data_dir, [node_record(p, procs[p.id].pid, data_dir, argvs[p.id]) for p in peers])
+        return write_cluster_json(data_dir, [node_record(p, procs[p.id].pid, data_dir, argvs[p.id]) for p in peers],
+                                  tls)
 
     stopping = False
 
@@ -191,16 +216,19 @@ def run(args) -> int:
     path = save()
     try:
         try:
-            status = wait_for_leader([p.address("grpc") for p in peers], args.ready_timeout)
+            credentials = TLSConfig(tls["ca"], tls["cert"], tls["key"]).channel_credentials() if tls else None
+            status = wait_for_leader([p.address("grpc") for p in peers], args.ready_timeout, credentials)
         except UnavailableError as e:
             print(f"raftcache: error: {e.message}; node logs are in {data_dir}", file=sys.stderr)
             return 1
         leader = next(p for p in peers if p.id == status.leader_id)
         first = peers[0]
+        tls_note = f"--tls --cacert {tls['ca']} " if tls else ""
         print(
             f"raftcache ready: {len(peers)} nodes in zones {','.join(sorted({p.zone for p in peers}))}, "
-            f"leader {leader.id} (zone {leader.zone}); redis-cli -p {first.port('redis')} | "
-            f"memcached {first.address('memcached')} | grpc {first.address('grpc')} | {path}",
+            f"leader {leader.id} (zone {leader.zone}); redis-cli {tls_note}-p {first.port('redis')} | "
+            f"memcached {first.address('memcached')} | grpc {first.address('grpc')} | {path}"
+            f"{' (TLS only)' if tls else ''}",
             flush=True,
         )
         reported: set[int] = set()
