@@ -136,7 +136,7 @@ _OP_NAMES = {
     "element_scan": "hscan", "zremrange": "zremrangebyscore", "random_key": "randomkey", "swap_db": "swapdb",
     "key_version": "watch", "object_encoding": "object|encoding", "transaction": "exec", "config_set": "config|set",
     "set_version": "config|set", "acl_set_user": "acl|setuser", "acl_del_user": "acl|deluser",
-    "acl_load": "acl|load",
+    "acl_load": "acl|load", "bitfield_ro": "bitfield_ro",
 }
 
 

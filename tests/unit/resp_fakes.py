@@ -70,7 +70,10 @@ class FakeService:
 
     @property
     def settings(self) -> dict[str, str]:
-        return settings.effective(settings.node_defaults(self.config), self.sm.settings)
+        values = settings.effective(settings.node_defaults(self.config), self.sm.settings)
+        if hasattr(self, "access"):  # as Service.settings: the default user's digest
+            values["requirepass"] = self.access.requirepass_text()
+        return values
 
     def setting(self, name: str) -> str:
         return self.settings[name]

@@ -23,7 +23,8 @@ _PACKAGES = {"raftcache": "raftcache", "raftcache.node": "node", "raftcache.clie
 #: Layer -> its modules; a name ending in "." is a whole sub-package. A module may
 #: import its own layer and any lower one.
 LAYERS = [
-    ("cli", {"raftcache.cli", "raftcache.ctl", "raftcache.localcluster", "raftcache.nodeconfig", "raftcache.__main__"}),
+    ("cli", {"raftcache.cli", "raftcache.ctl", "raftcache.localcluster", "raftcache.nodeconfig", "raftcache.__main__",
+             "raftcache.certs"}),
     ("process", {"raftcache.node.server"}),
     ("frontends", {"raftcache.node.frontends."}),
     ("operations", {"raftcache.node.ops."}),
