@@ -47,7 +47,9 @@ def request(conn, name: bytes, tokens: list[bytes], line_end: int) -> bytes | No
                                                                  conn.session.client_info())
         except AuthError:
             return FAILURE
-        return b"STORED\r\n"
+        # memcached answers STORED even to `noreply`; a client that asked for none would then
+        # read it as the next reply (pymemcache's set is noreply by default): honour it.
+        return b"" if tokens[-1] == b"noreply" else b"STORED\r\n"
     del buf[:line_end]
     if name == b"version":
         return b"VERSION " + conn.version + b"\r\n"

@@ -4,7 +4,9 @@ with credentials on its own gRPC calls), and clients of every port that log in.
 The default user's password reaches the nodes through RAFTCACHE_REDIS_PASSWORD (never a command
 line or a file); with `tls=True`, DATA/tls holds a throwaway CA, one certificate all nodes share,
 and client certificates (raftcache/certs.py), and every node runs with the flags `raftcache up --tls`
-gives (client certificates optional) plus `--tls-auth-clients-user CN`.
+gives but with client certificates required (Redis's default, and the only way the gRPC port asks
+for one) plus `--tls-auth-clients-user CN`; the clients here present DATA/tls/client.crt (CN
+`client`, no such user: they still log in with a password).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class SecureCluster(Cluster):
         if tls:
             self.pairs = certs.ensure(os.path.join(root, "tls"), ["node"], ["127.0.0.1"])
             args += ["--tls-cert-file", self.pairs["node"].cert, "--tls-key-file", self.pairs["node"].key,
-                     "--tls-ca-cert-file", self.pairs["ca"].cert, "--tls-auth-clients", "optional",
+                     "--tls-ca-cert-file", self.pairs["ca"].cert, "--tls-auth-clients", "yes",
                      "--tls-auth-clients-user", "CN"]
         super().__init__(root, n, extra_args=args, env={"RAFTCACHE_REDIS_PASSWORD": password} if password else {})
 
@@ -74,7 +76,8 @@ class SecureCluster(Cluster):
         if password == "default":
             password = self.password
         if self.pairs is not None:
-            kw = {"ssl": True, "ssl_ca_certs": self.pairs["ca"].cert, **kw}
+            kw = {"ssl": True, "ssl_ca_certs": self.pairs["ca"].cert, "ssl_certfile": self.pairs["client"].cert,
+                  "ssl_keyfile": self.pairs["client"].key, **kw}
         host, port = node.redis_address
         # No retries: redis-py retries an AuthenticationError (a ConnectionError) with back-off.
         return redis.Redis(host, port, username=username, password=password, socket_timeout=10,

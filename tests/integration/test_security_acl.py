@@ -37,7 +37,7 @@ ALICE = ["on", f">{ALICE_PW}", "~app:*", "+@read", "+@write", "-@dangerous"]
 def sc(tmp_path_factory):
     cluster = SecureCluster(str(tmp_path_factory.mktemp("secure")), 3)
     try:
-        cluster.start()
+        cluster.start_ready()
         cluster.redis(cluster.leader()).acl_setuser("alice", reset=True, enabled=True, passwords=[f"+{ALICE_PW}"],
                                                     keys=["app:*"], commands=["+@read", "+@write", "-@dangerous"])
         yield cluster
