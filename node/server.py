@@ -59,6 +59,7 @@ class OperationsConfig:
 
     role: str = "voter"                 # voter | replica (non-voting, follows the log, serves reads)
     restore: str = ""                   # backup file that seeds this node before its first start; "" = none
+    backup_key: str = ""                # key file of an encrypted `restore` backup (node/ops/backup_crypto.py)
     join: bool = False                  # added to a running cluster: no election before the leader calls
     backup: BackupSchedule = dataclasses.field(default_factory=BackupSchedule)  # automatic snapshots
 
@@ -116,9 +117,11 @@ def run(config: NodeConfig, ops_config: OperationsConfig | None = None) -> int:
     tls = TlsContexts(config.tls) if config.tls.enabled else None
     peer_credentials = tls.channel_credentials() if tls is not None else None
     if ops_config.restore:
+        from raftcache.node.ops import backup_crypto
+
         # Every check runs before anything is written (backup.restore_into).
-        meta, restored = backup.restore_into(ops_config.restore, data_dir, config.keyspace.path,
-                                             config.replication.data_dir)
+        with backup_crypto.plaintext(ops_config.restore, ops_config.backup_key, data_dir) as plain:
+            meta, restored = backup.restore_into(plain, data_dir, config.keyspace.path, config.replication.data_dir)
         if restored:
             log.info("restored from %s: index %d of cluster %s, %d keys",
                      ops_config.restore, meta.applied_index, meta.cluster_id, meta.key_count)

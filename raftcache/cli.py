@@ -53,6 +53,7 @@ def _node_parser(sub) -> None:
     p.add_argument("--restore", metavar="FILE",
                    help="seed this node from a backup before its first start (an empty data dir; "
                    "every node of the new cluster gets the same file)")
+    p.add_argument("--backup-key", metavar="KEYFILE", help="the key of an encrypted --restore backup")
     p.add_argument("--join", action="store_const", const=True, default=None,
                    help="this node is being added to a running cluster (ctl add-node): it waits for the "
                    "leader instead of standing for election while its log is empty")
@@ -100,6 +101,7 @@ def _up_parser(sub) -> None:
     p.add_argument("--ready-timeout", type=float, default=30.0, help="seconds to wait for a leader (default 30)")
     p.add_argument("--restore", metavar="FILE", help="seed every node of the new cluster from this backup "
                    "(checked first; the data dir must not hold a cluster)")
+    p.add_argument("--backup-key", metavar="KEYFILE", help="the key of an encrypted --restore backup")
     p.add_argument("--tls", action="store_true", help="make a local CA and certificates in DATA_DIR/tls/ and start "
                    "every node TLS-only (redis-cli --tls --cacert DATA_DIR/tls/ca.crt …)")
 

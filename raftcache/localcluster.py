@@ -136,13 +136,20 @@ def wait_for_leader(addresses: list[str], timeout_s: float,
     raise UnavailableError(f"no leader elected within {timeout_s:.0f}s")
 
 
-def seed_from_backup(path: str, data_dir: str, node_ids: list[str]) -> None:
+def seed_from_backup(path: str, data_dir: str, node_ids: list[str], key_path: str | None = None) -> None:
     """Seed every node's data dir from one backup before the first start (`up --restore`).
 
     The file is verified and every data dir checked before anything is
     written: a bad file or a data dir that already holds a cluster is
     refused with one line (BackupError) and nothing changes.
     """
+    from raftcache.node.ops import backup_crypto
+
+    with backup_crypto.plaintext(path, key_path, data_dir) as plain:
+        _seed(plain, data_dir, node_ids, path)
+
+
+def _seed(path: str, data_dir: str, node_ids: list[str], named: str) -> None:
     from raftcache.node.ops import backup
 
     verified = backup.verify(path, deep=True)
@@ -163,7 +170,7 @@ def seed_from_backup(path: str, data_dir: str, node_ids: list[str]) -> None:
         node_dir = os.path.join(data_dir, node_id)
         meta, restored = backup.restore_into(path, node_dir, os.path.join(node_dir, "keyspace"),
                                              os.path.join(node_dir, "raft"), verified)
-    print(f"raftcache: seeded {len(node_ids)} nodes from {path} (cluster {meta.cluster_id}, index "
+    print(f"raftcache: seeded {len(node_ids)} nodes from {named} (cluster {meta.cluster_id}, index "
           f"{meta.applied_index}, {meta.key_count} keys)", flush=True)
 
 
@@ -173,7 +180,7 @@ def run(args) -> int:
     data_dir = os.path.abspath(args.data_dir)
     restore = getattr(args, "restore", None)
     if restore:
-        seed_from_backup(restore, data_dir, [f"n{i + 1}" for i in range(args.nodes)])
+        seed_from_backup(restore, data_dir, [f"n{i + 1}" for i in range(args.nodes)], getattr(args, "backup_key", None))
     os.umask(0o077)
     os.makedirs(data_dir, exist_ok=True)
     env = dict(os.environ, RAFTCACHE_CLUSTER_SECRET=load_or_create_secret(data_dir))

@@ -27,7 +27,7 @@ from raftcache.node.errors import ConfigError
 KEYS = (
     "id", "zone", "host", "base_port", "advertise", "peers", "data_dir", "cluster_secret", "appendfsync",
     "maxmemory", "databases", "default_read", "redis_password",
-    "role", "restore", "join", "backup_dir", "backup_interval", "backup_keep", "max_log_version",
+    "role", "restore", "backup_key", "join", "backup_dir", "backup_interval", "backup_keep", "max_log_version",
     "aclfile", "memcached_auth", "http_auth", "tls_cert_file", "tls_key_file", "tls_ca_cert_file", "tls_ca_cert_dir",
     "tls_auth_clients", "tls_auth_clients_user", "tls_protocols", "tls_ciphers", "tls_prefer_server_ciphers",
 )
@@ -152,6 +152,7 @@ def load_operations(args: argparse.Namespace, env: Mapping[str, str] = os.enviro
     ops = OperationsConfig(
         role=str(v.get("role", "voter")),
         restore=os.path.abspath(str(v["restore"])) if v.get("restore") else "",
+        backup_key=os.path.abspath(str(v["backup_key"])) if v.get("backup_key") else "",
         join=str(v.get("join", "")).lower() in ("1", "true", "yes", "on"),
         backup=BackupSchedule(dir=os.path.abspath(backup_dir) if backup_dir else "", interval_s=interval, keep=keep),
     )

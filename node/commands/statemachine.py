@@ -220,14 +220,15 @@ class StateMachine:
             if previous is not _MISS:
                 return previous
         writes = txn.writes
-        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)
+        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, entry.version)
         if txn.writes != writes and not isinstance(result, CommandError):
             self.changes += 1  # as Redis's dirty counter: a write that changed nothing is not counted
         if dedup:
             self._dedup_store(txn, entry, result, index)
         return result
 
-    def _execute(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int) -> object:
+    def _execute(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int,
+                 version: int = commands.MAX_VERSION) -> object:
         name = command.WhichOneof("op")
         if commands.has_unknown_fields(command):
             # The leader refuses these (INVALID_ARGUMENT); one that got into the log
@@ -239,7 +240,7 @@ class StateMachine:
         if error is not None:
             return error
         if name == "config_set":
-            return self._config_set(txn, command.config_set)
+            return self._config_set(txn, command.config_set, version)
         if name == "set_version":
             return self._set_version(txn, command.set_version.version)
         if name == "acl_set_user":
@@ -319,12 +320,14 @@ class StateMachine:
 
     # ------------------------------------------------------------ replicated settings (CONFIG SET)
 
-    def _config_set(self, txn: WriteTxn, op: pb.ConfigSet) -> object:
+    def _config_set(self, txn: WriteTxn, op: pb.ConfigSet, version: int) -> object:
         """Validate every pair (all or nothing, as Redis's CONFIG SET), store them, switch.
 
-        `requirepass` is the default user's password: its rules go to the ACL
-        users (only its digest is stored); a plaintext value from an entry of
-        an older version is hashed here and never stored as a setting.
+        From semantics version 3 `requirepass` is the default user's password:
+        the proposer sends its rules (`default_user_rules`, a digest) and only
+        the digest is stored, with the ACL users. An entry of an older version
+        is applied as that version did (the value stored as a setting), so
+        replicas of both releases agree during an upgrade.
         """
         changes = {}
         for pair in op.parameters:
@@ -334,7 +337,7 @@ class StateMachine:
                 return CommandError(f"CONFIG SET failed (possibly related to argument '{pair.name}') - {e}",
                                     Reason.INVALID_ARGUMENT)
         rules = list(op.default_user_rules)
-        if "requirepass" in changes:
+        if "requirepass" in changes and version >= 3:
             rules += settings.requirepass_rules(changes.pop("requirepass"))
         if rules:
             error = self.acl.set_default_rules(txn, rules)

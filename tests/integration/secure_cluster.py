@@ -30,14 +30,14 @@ PASSWORD = "default-pw-7f3a91"
 
 class SecureCluster(Cluster):
     def __init__(self, root: str, n: int = 3, *, password: str = PASSWORD, tls: bool = False,
-                 extra_args: list[str] | None = None):
+                 auth_clients: str = "yes", extra_args: list[str] | None = None):
         self.password = password
         self.pairs = None
         args = list(extra_args or [])
         if tls:
             self.pairs = certs.ensure(os.path.join(root, "tls"), ["node"], ["127.0.0.1"])
             args += ["--tls-cert-file", self.pairs["node"].cert, "--tls-key-file", self.pairs["node"].key,
-                     "--tls-ca-cert-file", self.pairs["ca"].cert, "--tls-auth-clients", "yes",
+                     "--tls-ca-cert-file", self.pairs["ca"].cert, "--tls-auth-clients", auth_clients,
                      "--tls-auth-clients-user", "CN"]
         super().__init__(root, n, extra_args=args, env={"RAFTCACHE_REDIS_PASSWORD": password} if password else {})
 

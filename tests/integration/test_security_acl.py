@@ -222,21 +222,32 @@ def test_users_survive_a_restart(sc):
         sc.redis(node, "alice", ALICE_PW).flushall()
 
 
-def test_users_survive_a_backup_and_restore(sc, tmp_path):
-    assert sc.redis(sc.leader(), "alice", ALICE_PW).set("app:backed-up", "1")
-    backup_file = os.path.join(sc.root, "backups", "acl.rcbak")
-    os.makedirs(os.path.dirname(backup_file), exist_ok=True)
+def _ctl_backup(sc, out: str, *extra: str) -> None:
     env = dict(os.environ, RAFTCACHE_CLUSTER_SECRET=sc.secret, RAFTCACHE_PASSWORD=PASSWORD)
     subprocess.run([sys.executable, "-m", "raftcache", "ctl", "--endpoint", sc.leader().grpc_address, "backup",
-                    "--out", backup_file, "--quiet"], env=env, check=True, capture_output=True, timeout=120)
-    assert stat.S_IMODE(os.stat(backup_file).st_mode) == 0o600
+                    "--out", out, "--quiet", *extra], env=env, check=True, capture_output=True, timeout=120)
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+
+
+def test_users_survive_a_backup_and_an_encrypted_restore(sc):
+    assert sc.redis(sc.leader(), "alice", ALICE_PW).set("app:backed-up", "value-in-the-backup")
+    backups = os.path.join(sc.root, "backups")
+    os.makedirs(backups, exist_ok=True)
+    _ctl_backup(sc, os.path.join(backups, "plain.rcbak"))
+    key = os.path.join(backups, "backup.key")
+    with open(key, "w") as f:
+        f.write(os.urandom(32).hex())
+    sealed = os.path.join(backups, "sealed.rcbak")
+    _ctl_backup(sc, sealed, "--encrypt-key", key)
+    with open(sealed, "rb") as f:
+        assert b"value-in-the-backup" not in f.read()
     restored = SecureCluster(os.path.join(sc.root, "restored"), 1, password="",
-                             extra_args=["--restore", backup_file])
+                             extra_args=["--restore", sealed, "--backup-key", key])
     try:
         restored.start()
         node = restored.nodes[0]
         r = restored.redis(node, "alice", ALICE_PW)
-        assert r.get("app:backed-up") == b"1"
+        assert r.get("app:backed-up") == b"value-in-the-backup"
         with pytest.raises(redis.exceptions.NoPermissionError):
             r.flushall()
         # the cluster never changed its default user: the restored node's own (no password) applies
