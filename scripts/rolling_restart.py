@@ -21,8 +21,7 @@ Usage:
   python scripts/rolling_restart.py --endpoint 127.0.0.1:7000 --restart-cmd 'docker compose restart {id}'
 
 The cluster secret (for TransferLeader, and for every call on a cluster that needs a password)
-comes from --cluster-secret,
-RAFTCACHE_CLUSTER_SECRET or cluster.secret beside cluster.json.
+comes from --cluster-secret, RAFTCACHE_CLUSTER_SECRET or cluster.secret beside cluster.json.
 """
 
 from __future__ import annotations
