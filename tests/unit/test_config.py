@@ -4,6 +4,7 @@ validation, flag/env/TOML precedence, `raftcache node --help` and CONFIG's defau
 import argparse
 import dataclasses
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -266,3 +267,22 @@ def test_config_set_checks():
         settings.validate("no-such-parameter", "1")
     with pytest.raises(settings.SettingError, match="at least 1048576"):
         settings.validate("maxmemory", "1000")
+
+
+# ---------------------------------------------------------------- docs/configuration.md
+
+DOC = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+
+
+def test_the_doc_names_every_flag_variable_and_toml_key():
+    rows = [p for p in PARAMS if p.key]
+    missing = [p.key for p in rows if f"`{p.flag}" not in DOC or f"`{p.env}`" not in DOC
+               or (p.toml and f"`{p.key}`" not in DOC)]
+    assert missing == []
+
+
+def test_the_docs_toml_example_loads(tmp_path):
+    toml = tmp_path / "node.toml"
+    toml.write_text(re.search(r"^```toml\n(.*?)^```", DOC, re.S | re.M).group(1))
+    config = sources.load(_args(config=str(toml)), {"RAFTCACHE_CLUSTER_SECRET": "s"})
+    assert (config.id, config.keyspace.maxmemory_bytes, len(config.members)) == ("n2", 4 << 30, 3)
