@@ -9,7 +9,8 @@ A row says what a parameter is and everything derived from it:
   `metavar`, `choices`), the variable `RAFTCACHE_KEY` and the TOML key `KEY`
   (unless `toml=False`), in that precedence, then `default`
   (node/config/sources.py). `parse` turns what was given into the field's value
-  (by default: the default's type); `error` is the message when it cannot.
+  (by default: the default's type; a bool is a switch, values.parse_flag);
+  `error` is the message when it cannot.
 - `config`: its CONFIG GET/SET name and `kind` (node/config/settings.py):
   `cluster` (replicated through the log, with an effect: `check` normalises a
   value or refuses it), `tuning` (Redis's knobs that mean nothing here:
@@ -75,7 +76,8 @@ class Param:
 
     def value_of(self, given: object) -> object:
         """A value from a flag, the environment or TOML as the field holds it."""
-        return self.parse(given) if self.parse else self.type(given)
+        parse = self.parse or (v.parse_flag if self.type is bool else self.type)
+        return parse(given)
 
 
 def _tuning(defaults: dict[str, str]) -> tuple[Param, ...]:
@@ -122,7 +124,7 @@ PARAMS: tuple[Param, ...] = (
     Param(key="restore", field="restore", default="", metavar="FILE", parse=v.absolute_path_or_none,
           help="seed this node from a backup before its first start (an empty data dir; "
           "every node of the new cluster gets the same file)"),
-    Param(key="join", field="join", default=False, parse=v.parse_flag,
+    Param(key="join", field="join", default=False,
           help="this node is being added to a running cluster (ctl add-node): it waits for the "
           "leader instead of standing for election while its log is empty"),
     Param(key="backup_dir", field="backup.dir", default="", metavar="DIR", parse=v.absolute_path_or_none,
