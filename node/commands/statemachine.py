@@ -33,9 +33,9 @@ import dataclasses
 import logging
 import struct
 
-from raftcache.node import commands, settings
+from raftcache.node import commands
 from raftcache.node.commands import READ_COMMANDS, Command, LogEntry
-from raftcache.node.config import KeyspaceConfig
+from raftcache.node.config import KeyspaceConfig, settings
 from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError
 from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
 from raftcache.node.commands import bits, hashes, lists, memcache_ops, sets, strings, transactions, zsets
@@ -331,7 +331,7 @@ class StateMachine:
             return
         with self._keyspace.reader() as txn:
             stored = {name[len(_SETTING):].decode(): value.decode()
-                      for name, value in txn.meta_range(_SETTING, len(settings.PARAMS))}
+                      for name, value in txn.meta_range(_SETTING, len(settings.SETTINGS))}
             version = txn.meta_get(_VERSION)
         self.log_version = 1 if version is None else _U32.unpack(version)[0]
         self._settings, self._settings_generation = stored, generation

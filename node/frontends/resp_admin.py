@@ -18,7 +18,7 @@ import time
 from itertools import repeat
 
 from raftcache import __version__
-from raftcache.node import settings
+from raftcache.node.config import settings
 from raftcache.node.frontends import resp_blocking
 from raftcache.node.commands import OK, Status
 from raftcache.node.consistency import ReadConsistency, ReadLevelError
@@ -421,7 +421,7 @@ async def info(conn, args):
 
 async def config(conn, args):
     """CONFIG GET from this node's values; CONFIG SET through the log, cluster-wide
-    (node/settings.py says which parameters exist and what they change)."""
+    (node/config/settings.py says which parameters exist and what they change)."""
     sub = check_subcommand("config", args)
     if sub == b"get" and len(args) >= 3:
         values = conn.service.settings
@@ -465,10 +465,10 @@ async def _config_set(conn, pairs: list[tuple[str, str]]):
                 value = settings.merge_output_limits(current.get(name, ""), value)
             normalised = settings.validate(name, value, current.get(name))
         except settings.SettingError as e:
-            if name not in settings.PARAMS:
+            if name not in settings.SETTINGS:
                 raise RespError(f"ERR {e}") from None
             raise RespError(f"ERR CONFIG SET failed (possibly related to argument '{name}') - {e}") from None
-        if settings.PARAMS[name].kind != "fixed":
+        if settings.SETTINGS[name].kind != "fixed":
             command.config_set.parameters.add(name=name, value=normalised)
     if not command.config_set.parameters:
         return OK

@@ -22,9 +22,9 @@ import random
 import time
 from typing import Protocol
 
-from raftcache.node import commands, settings
+from raftcache.node import commands
 from raftcache.node.commands import Command, stamp  # noqa: F401 (stamp re-exported)
-from raftcache.node.config import NodeConfig
+from raftcache.node.config import NodeConfig, settings
 from raftcache.node.consistency import LEVELS, LINEARIZABLE, ReadConsistency  # noqa: F401 (re-exported)
 from raftcache.node.errors import (
     CommandError,
