@@ -27,6 +27,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 
+from raftcache.node.commands import notifications
 from raftcache.node.consistency import ReadConsistency
 
 #: Largest value `proto-max-bulk-len` may take (Redis's default). One entry of that
@@ -173,6 +174,13 @@ class Param:
     check: Callable[[str], str] = _any      # normalises a value or raises SettingError
 
 
+def _notify_keyspace_events(text: str) -> str:
+    try:
+        return notifications.validate(text)
+    except notifications.FlagsError as e:
+        raise SettingError(str(e)) from None
+
+
 _CLUSTER = [
     Param("maxmemory", "cluster", _memory_at_least(1 << 20)),
     Param("proto-max-bulk-len", "cluster", _bulk_len),
@@ -184,6 +192,7 @@ _CLUSTER = [
     Param("client-query-buffer-limit", "cluster", _query_buffer_limit),
     Param("client-output-buffer-limit", "cluster", _output_limits),
     Param("maxmemory-clients", "cluster", _maxmemory_clients),
+    Param("notify-keyspace-events", "cluster", _notify_keyspace_events),
 ]
 #: Defaults of the client buffer limits (node/frontends/client_limits.py applies them).
 CLIENT_LIMIT_DEFAULTS = {
@@ -204,7 +213,7 @@ TUNING_DEFAULTS = {
     "activerehashing": "yes", "lazyfree-lazy-eviction": "no", "lazyfree-lazy-expire": "no",
     "lazyfree-lazy-server-del": "no", "lazyfree-lazy-user-del": "no", "lazyfree-lazy-user-flush": "no",
     "hz": "10", "dynamic-hz": "yes", "slowlog-log-slower-than": "10000", "slowlog-max-len": "128",
-    "latency-monitor-threshold": "0", "notify-keyspace-events": "", "maxmemory-samples": "5",
+    "latency-monitor-threshold": "0", "maxmemory-samples": "5",
     "lfu-log-factor": "10", "lfu-decay-time": "1", "loglevel": "notice", "protected-mode": "no",
     "min-replicas-to-write": "0", "min-replicas-max-lag": "10", "replica-read-only": "yes",
     "stop-writes-on-bgsave-error": "no", "rdbcompression": "yes", "busy-reply-threshold": "5000",
@@ -245,6 +254,7 @@ def node_defaults(config) -> dict[str, str]:
         "maxclients": str(config.frontend.max_connections),
         "raftcache-default-read": str(ReadConsistency.parse(config.service.default_read)),
         "maxmemory-policy": "noeviction",
+        "notify-keyspace-events": "",
         "databases": str(limits.databases),
         "appendonly": "yes",
         "appendfsync": config.replication.appendfsync,

@@ -38,7 +38,9 @@ from raftcache.node.commands import READ_COMMANDS, Command, LogEntry
 from raftcache.node.config import KeyspaceConfig
 from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError
 from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
-from raftcache.node.commands import bits, hashes, lists, memcache_ops, sets, strings, transactions, zsets
+from raftcache.node.commands import (
+    bits, hashes, lists, memcache_ops, notifications, pubsub_ops, sets, strings, transactions, zsets,
+)
 from raftcache.node.commands.quota import run_with_quota
 from raftcache.node.commands.strings import Ctx
 from raftcache.proto import commands_pb2 as pb
@@ -67,7 +69,7 @@ _MISS = object()
 
 
 #: Handler modules, merged in this order (later ones win: memcache_ops wraps set/append).
-HANDLER_MODULES = (strings, bits, hashes, lists, sets, zsets, transactions, memcache_ops)
+HANDLER_MODULES = (strings, bits, hashes, lists, sets, zsets, transactions, memcache_ops, pubsub_ops)
 
 
 def _merge_handlers() -> dict:
@@ -106,6 +108,12 @@ class StateMachine:
         self.changes = 0
         #: Called (on the Raft thread) with the replicated settings after they change.
         self.on_settings_change: list = []
+        #: Called (on the Raft thread) after each applied entry that published something, with
+        #: its messages in log order, ("message", channel, message, sharded): PUBLISH's, and
+        #: the keyspace notifications that are on (node/commands/notifications.py).
+        self.on_events = None
+        self._events: list = []
+        self._notify: frozenset[str] = frozenset()   # notify-keyspace-events classes in force
         self._sync_settings()
 
     @property
@@ -149,7 +157,7 @@ class StateMachine:
         self._sync_settings()  # a snapshot may have replaced the keyspace since the last apply
         changes = self.changes
         try:
-            return self._apply_entries(index, entries, batch, isolated=False)
+            result = self._apply_entries(index, entries, batch, isolated=False)
         except FatalApplyError:
             raise
         except Exception:
@@ -157,9 +165,15 @@ class StateMachine:
             # aborted; apply the entry again with each command in its own savepoint, so
             # the one that raises is rolled back alone and answers INTERNAL.
             self.changes = changes
+            self._events.clear()
             self._settings_generation = -1  # CONFIG SET may have switched in memory only
             self._sync_settings()
-            return self._apply_entries(index, entries, batch, isolated=True)
+            result = self._apply_entries(index, entries, batch, isolated=True)
+        if self._events:
+            events, self._events = self._events, []
+            if self.on_events is not None:
+                self.on_events(events)
+        return result
 
     @contextlib.contextmanager
     def _writer(self, index: int):
@@ -184,7 +198,7 @@ class StateMachine:
         """_apply_entry in a savepoint: an exception rolls back this command alone
         and becomes its error reply (the same on every replica: no exception text,
         which could name addresses, goes into it)."""
-        changes = self.changes
+        changes, events = self.changes, len(self._events)
         try:
             with txn.savepoint():
                 return self._apply_entry(txn, index, entry)
@@ -192,6 +206,7 @@ class StateMachine:
             if is_environment_error(exc):
                 raise
             self.changes = changes
+            del self._events[events:]
             name = entry.command.WhichOneof("op")
             log.error("applying '%s' at log index %d raised; answered as an internal error", name, index,
                       exc_info=exc)
@@ -206,9 +221,18 @@ class StateMachine:
             if previous is not _MISS:
                 return previous
         writes = txn.writes
-        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)
+        notify = self._notify if name in notifications.EVENTS else None
+        if notify:
+            txn.touched = set()
+        try:
+            result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)
+            touched = txn.touched
+        finally:
+            txn.touched = None
         if txn.writes != writes and not isinstance(result, CommandError):
             self.changes += 1  # as Redis's dirty counter: a write that changed nothing is not counted
+            if notify:
+                self._notify_keyspace(txn, entry, name, touched)
         if dedup:
             self._dedup_store(txn, entry, result, index)
         return result
@@ -239,7 +263,22 @@ class StateMachine:
 
     def _context(self, txn, db: int, now_ms: int, index: int, seed: int) -> Ctx:
         limits = self._limits
-        return Ctx(txn, db, now_ms, index, limits.max_value_bytes, seed, limits.databases, limits, HANDLERS)
+        return Ctx(txn, db, now_ms, index, limits.max_value_bytes, seed, limits.databases, limits, HANDLERS,
+                   self._events)
+
+    def _notify_keyspace(self, txn: WriteTxn, entry: LogEntry, name: str, touched: set) -> None:
+        command = entry.command
+        op = getattr(command, name)
+        if not touched and hasattr(op, "key"):
+            touched = {(command.db, op.key)}   # only a large collection's elements changed
+        now_ms = entry.now_ms
+        found = notifications.events_for(name, op, command.db, touched,
+                                         lambda db, key: txn.get(db, key, now_ms) is not None, self._notify)
+        for db, event, key in found:   # Redis's order: the keyspace channel, then the keyevent one
+            if "K" in self._notify:
+                self._events.append(("message", b"__keyspace@%d__:%s" % (db, key), event.encode(), False))
+            if "E" in self._notify:
+                self._events.append(("message", b"__keyevent@%d__:%s" % (db, event.encode()), key, False))
 
     def _check_limits(self, command: Command) -> CommandError | None:
         limits = self._limits
@@ -354,6 +393,8 @@ class StateMachine:
         max_value = int(self._settings.get("proto-max-bulk-len", 0)) or node.max_value_bytes
         self._limits = dataclasses.replace(node, maxmemory_bytes=maxmemory, max_value_bytes=max_value)
         self._keyspace.maxmemory_bytes = maxmemory
+        flags = notifications.parse_flags(self._settings.get("notify-keyspace-events", ""))
+        self._notify = flags if notifications.enabled(flags) else frozenset()
 
     # ------------------------------------------------------------ reads, snapshots
 

@@ -71,6 +71,9 @@ def parse_db(conn, arg: bytes) -> int:
 async def ping(conn, args):
     if len(args) > 2:
         raise RespError("ERR wrong number of arguments for 'ping' command")
+    subs = conn.session.subscriptions
+    if subs is not None and subs.active and conn.proto == 2:  # RESP2 subscriber mode: Redis's ["pong", arg]
+        return [b"pong", args[1] if len(args) == 2 else b""]
     return Status("PONG") if len(args) == 1 else args[1]
 
 

@@ -69,6 +69,7 @@ class Session:
         self.consistency: ReadConsistency | None = None   # None: the node's default level
         self.name = ""
         self.last_write_index = 0            # the index of this connection's latest write
+        self.subscriptions = None            # node/service/pubsub.Subscriptions, once it subscribes
         self.created_s = time.time()
         self.last_s = time.monotonic()
         #: A batch a follower forwarded to this leader: each request keeps its own identity
