@@ -221,7 +221,7 @@ class StateMachine:
             if previous is not _MISS:
                 return previous
         writes = txn.writes
-        notify = self._notify if name in notifications.EVENTS else None
+        notify = self._notify if name in notifications.EVENTS or name == "transaction" else None
         if notify:
             txn.touched = set()
         try:
@@ -268,12 +268,19 @@ class StateMachine:
 
     def _notify_keyspace(self, txn: WriteTxn, entry: LogEntry, name: str, touched: set) -> None:
         command = entry.command
-        op = getattr(command, name)
-        if not touched and hasattr(op, "key"):
-            touched = {(command.db, op.key)}   # only a large collection's elements changed
         now_ms = entry.now_ms
-        found = notifications.events_for(name, op, command.db, touched,
-                                         lambda db, key: txn.get(db, key, now_ms) is not None, self._notify)
+
+        def exists(db: int, key: bytes) -> bool:
+            return txn.get(db, key, now_ms) is not None
+
+        # MULTI/EXEC: each queued command's events, in order, over what the transaction touched
+        steps = [(sub.WhichOneof("op"), sub) for sub in command.transaction.commands] \
+            if name == "transaction" else [(name, command)]
+        found = []
+        for step_name, step in steps:
+            op = getattr(step, step_name)
+            keys = touched if touched or not hasattr(op, "key") else {(step.db, op.key)}  # only items changed
+            found += notifications.events_for(step_name, op, step.db, keys, exists, self._notify)
         for db, event, key in found:   # Redis's order: the keyspace channel, then the keyevent one
             if "K" in self._notify:
                 self._events.append(("message", b"__keyspace@%d__:%s" % (db, key), event.encode(), False))
