@@ -18,6 +18,7 @@ from raftcache.client.commands import StringCommands, to_python
 from raftcache.client.commands_containers import ContainerCommands
 from raftcache.client.errors import RaftcacheError
 from raftcache.client.options import ClientOptions, ReadLevel
+from raftcache.client.pubsub import Subscription
 from raftcache.client.transport import Transport
 from raftcache.proto import commands_pb2 as pb
 
@@ -112,6 +113,18 @@ class AsyncClient(Commands):
     def last_index(self) -> int:
         """The session's read-your-writes token (0 outside a session)."""
         return self._session.index if self._session is not None else 0
+
+    # ------------------------------------------------------------ pub/sub
+
+    async def subscribe(self, *channels, patterns: Iterable = (), shard_channels: Iterable = ()) -> Subscription:
+        """`sub = await client.subscribe("news", patterns=["orders.*"])`, then `async for message in sub`:
+        the messages published through any node, from the nearest node, once this returns (the
+        subscription is in place); moves to another node (and subscribes again) when its node
+        fails. See raftcache.client.pubsub."""
+        subscription = Subscription(self._engine, self._encs(channels), self._encs(patterns),
+                                    self._encs(shard_channels))
+        await subscription.open(self._engine.options.timeout_s)
+        return subscription
 
     # ------------------------------------------------------------ helpers
 

@@ -77,6 +77,13 @@ class Engine:
         request.sequence = next(self._sequence)
 
     @property
+    def transport(self) -> Transport:
+        return self._transport
+
+    def now(self) -> float:
+        return self._clock()
+
+    @property
     def lanes(self) -> int:
         """How many write lanes (dedup identities) this client has opened."""
         return self._lane_count

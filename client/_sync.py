@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from raftcache.client import cache_aside
 from raftcache.client._async import AsyncClient, AsyncPipeline, Commands
 from raftcache.client.options import ClientOptions, ReadLevel
+from raftcache.client.pubsub import BlockingSubscription
 from raftcache.client.transport import Transport, ignore_poller_noise
 
 
@@ -117,6 +118,12 @@ class Client(Commands):
             yield from (items.items() if isinstance(items, dict) else items)
             if cursor == 0:
                 return
+
+    def subscribe(self, *channels, patterns=(), shard_channels=()) -> BlockingSubscription:
+        """`for message in client.subscribe("news")`: see AsyncClient.subscribe; `get(timeout_s)`
+        waits at most that long for the next message."""
+        return BlockingSubscription(self._runner, self._runner.run(self._async.subscribe(
+            *channels, patterns=patterns, shard_channels=shard_channels)))
 
     def scan_iter(self, match=None, count: int | None = None, _type: str | None = None) -> Iterator:
         return self._iter(self.scan, match=match, count=count, _type=_type)

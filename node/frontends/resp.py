@@ -550,8 +550,6 @@ class Connection(StreamConnection):
             return encode(result, self.proto)
         if spec.shape is not None:
             result = spec.shape(result, self.proto, command)
-        if spec.local_reply is not None:
-            result = spec.local_reply(self, command, result)
         try:
             return encode(result, self.proto)
         except TypeError:

@@ -51,18 +51,13 @@ class Spec:
     build: Callable | None = None       # None: a connection/server command resp.py runs itself
     shape: Callable | None = None       # None: the result is the reply
     group: str = "generic"
-    #: (connection, command, result) -> the reply, when it depends on the answering node
-    #: (PUBLISH: how many of its subscribers a message reaches); applied after `shape`.
-    local_reply: Callable | None = None
 
 
 TABLE: dict[bytes, Spec] = {}
 
 
-def register(name: str, arity: int, flags: str, build=None, shape=None, keys=(1, 1, 1), group="generic",
-             local_reply=None) -> None:
-    TABLE[name.encode()] = Spec(name, arity, tuple(flags.split()), keys[0], keys[1], keys[2], build, shape, group,
-                                local_reply)
+def register(name: str, arity: int, flags: str, build=None, shape=None, keys=(1, 1, 1), group="generic") -> None:
+    TABLE[name.encode()] = Spec(name, arity, tuple(flags.split()), keys[0], keys[1], keys[2], build, shape, group)
 
 
 # ---------------------------------------------------------------- argument helpers

@@ -4,7 +4,8 @@ QUIT and RESET) and RESP3 (push frames; any command on the same connection).
 
 PUBLISH is a write (through the log, group-committed like any other): every
 node delivers the message to its own subscribers (node/service/pubsub.py);
-its reply counts the subscribers of the node that answers. The subscription
+its reply counts the subscribers of the node that answers (the session runner
+counts them). The subscription
 handlers return their already encoded frames (one per channel, as Redis).
 """
 
@@ -81,10 +82,6 @@ def _build_publish(sharded: bool):
     return build
 
 
-def _receivers(conn, command, result) -> int:
-    return conn.service.pubsub.receivers(command.publish.channel, command.publish.sharded)
-
-
 HANDLERS = {
     "subscribe": _subscribe(b"subscribe", "subscribe"),
     "psubscribe": _subscribe(b"psubscribe", "psubscribe"),
@@ -100,6 +97,6 @@ for _name, _arity in (("subscribe", -2), ("psubscribe", -2), ("ssubscribe", -2),
     register(_name, _arity, "pubsub noscript loading stale", keys=(0, 0, 0), group="pubsub")
 register("pubsub", -2, "pubsub loading stale", keys=(0, 0, 0), group="pubsub")
 register("publish", 3, "pubsub loading stale fast write", build=_build_publish(False), keys=(0, 0, 0),
-         group="pubsub", local_reply=_receivers)
+         group="pubsub")
 register("spublish", 3, "pubsub loading stale fast write", build=_build_publish(True), keys=(1, 1, 1),
-         group="pubsub", local_reply=_receivers)
+         group="pubsub")

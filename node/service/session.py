@@ -82,6 +82,10 @@ class Session:
         if type(outcome) is tuple and outcome[1] and not commands.is_read(command):
             if outcome[1] > self.last_write_index:
                 self.last_write_index = outcome[1]
+            if command.HasField("publish") and type(outcome[0]) is int:
+                # PUBLISH answers how many of this node's subscribers the message reaches
+                op = command.publish
+                return self.service.pubsub.receivers(op.channel, op.sharded), outcome[1]
         return outcome
 
     async def execute(self, command: Command, consistency: ReadConsistency | None = None,
