@@ -29,8 +29,8 @@ import hiredis
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from scripts import benchlib  # noqa: E402 (the repository root is put on the path first)
-from scripts.bench_resp import RedisTrio  # noqa: E402
-from tests.cluster import Cluster  # noqa: E402
+from scripts.bench_resp import RedisTrio  # noqa: E402 (after the path, as above)
+from tests.cluster import Cluster  # noqa: E402 (after the path, as above)
 
 CHANNEL = b"bench"
 

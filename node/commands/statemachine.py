@@ -79,6 +79,20 @@ def _merge_handlers() -> dict:
     return table
 
 
+#: Writes that change keys they do not name: a tracking client forgets every key.
+_FLUSHES = frozenset(("flush_all", "flush_db", "swap_db"))
+
+
+def _invalidated(command: Command, name: str, touched: set | None) -> list[bytes] | None:
+    """The keys a write changed, for CLIENT TRACKING (None: any key may have changed)."""
+    steps = [sub.WhichOneof("op") for sub in command.transaction.commands] if name == "transaction" else [name]
+    if _FLUSHES.intersection(steps):
+        return None
+    if touched:
+        return sorted({key for _, key in touched})
+    return notifications.keys_of(getattr(command, name))   # only a large collection's elements changed
+
+
 class FatalApplyError(RuntimeError):
     """This node's machine cannot apply a committed entry (its storage is full or
     failing, it is out of memory). The node must stop: answering differently from
@@ -114,6 +128,9 @@ class StateMachine:
         self.on_events = None
         self._events: list = []
         self._notify: frozenset[str] = frozenset()   # notify-keyspace-events classes in force
+        #: Set while a client of this node tracks keys (CLIENT TRACKING): every write then also
+        #: hands on ("invalidate", index, keys it touched | None for a flush).
+        self.track_writes = False
         self._sync_settings()
 
     @property
@@ -222,7 +239,8 @@ class StateMachine:
                 return previous
         writes = txn.writes
         notify = self._notify if name in notifications.EVENTS or name == "transaction" else None
-        if notify:
+        track = self.track_writes and name not in READ_COMMANDS
+        if notify or track:
             txn.touched = set()
         try:
             result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)
@@ -233,6 +251,8 @@ class StateMachine:
             self.changes += 1  # as Redis's dirty counter: a write that changed nothing is not counted
             if notify:
                 self._notify_keyspace(txn, entry, name, touched)
+            if track:
+                self._events.append(("invalidate", index, _invalidated(entry.command, name, touched)))
         if dedup:
             self._dedup_store(txn, entry, result, index)
         return result

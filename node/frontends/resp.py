@@ -27,7 +27,7 @@ import time
 from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError
-from raftcache.node.frontends import client_limits, resp_admin, resp_blocking, resp_pubsub
+from raftcache.node.frontends import client_limits, resp_admin, resp_blocking, resp_pubsub, resp_tracking
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
     NULL_ARRAY,
@@ -257,6 +257,7 @@ class Connection(StreamConnection):
         super().connection_lost(exc)
         if self.session.subscriptions is not None:
             self.service.pubsub.drop(self.session.subscriptions)
+        resp_tracking.stop(self)
         if self.task is not None and not self.task.done():
             self.task.cancel()
 
@@ -647,12 +648,13 @@ class Connection(StreamConnection):
         """This connection's pub/sub subscriptions (node/service/pubsub.py), made on first use."""
         subs = self.session.subscriptions
         if subs is None:
-            subs = self.session.subscriptions = self.service.pubsub.subscriptions(self._push)
+            subs = self.session.subscriptions = self.service.pubsub.subscriptions(self.push)
         return subs
 
-    def _push(self, frame: list) -> None:
-        """A message for this subscriber: written now, between whole replies (the pubsub
-        class of client-output-buffer-limit bounds what a slow subscriber holds)."""
+    def push(self, frame: list) -> None:
+        """An out-of-band frame (a pub/sub message, an invalidation): written now, between
+        whole replies (the pubsub class of client-output-buffer-limit bounds what a slow
+        subscriber holds)."""
         if not self.closing:
             self._write(encode(Push(frame), self.proto))
 
@@ -660,6 +662,7 @@ class Connection(StreamConnection):
         if self.session.subscriptions is not None:
             self.service.pubsub.drop(self.session.subscriptions)
             self.session.subscriptions = None
+        resp_tracking.stop(self)
         self.multi, self.watches, self.proto = None, {}, 2
         self.session.db, self.session.name, self.session.consistency = 0, "", None
         self.authenticated = not self.server.password
@@ -685,5 +688,6 @@ async def start_server(service, host: str, port: int, config: FrontendConfig) ->
     state = RespServer(service, config, host, port)
     server = await loop.create_server(lambda: Connection(state), host, port, backlog=1024, reuse_address=True)
     state.port.server = server
+    service.tracking.route_redirects(resp_tracking.redirect_target(state))
     state._checks_task = loop.create_task(state.port.check_loop(_CHECK_INTERVAL_S, state.check_connections))
     return server

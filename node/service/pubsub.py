@@ -3,7 +3,7 @@
 Every node applies every PUBLISH (and every keyspace notification) in log
 order, so each node's `Hub` delivers to its own subscribers: a message
 published through any node reaches the subscribers of every node, in the
-order of the log. The state machine hands a applied entry's events over
+order of the log. The state machine hands an applied entry's events over
 from the Raft thread (Service wires `StateMachine.on_events` to
 `deliver_threadsafe`); delivery runs on the event loop.
 
@@ -11,6 +11,8 @@ A connection's subscriptions are a `Subscriptions` (held by its Session):
 channels, patterns (Redis glob) and shard channels (SSUBSCRIBE, their own
 namespace), and a `push` callback through which the front end renders and
 writes a message. Counts (PUBSUB NUMSUB …, PUBLISH's reply) are this node's.
+Invalidations of tracked keys travel the same way and go to `on_invalidate`
+(node/service/tracking.py).
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class Hub:
         self._shard: dict[bytes, set[Subscriptions]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.delivered = 0      # messages handed to subscribers (INFO, /metrics)
+        #: (index, keys | None): the keys the writes applied at index changed (CLIENT TRACKING).
+        self.on_invalidate: Callable[[int, list | None], None] = lambda index, keys: None
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -143,9 +147,11 @@ class Hub:
             loop.call_soon_threadsafe(self.deliver, events)
 
     def deliver(self, events: list) -> None:
-        for kind, channel, message, sharded in events:
-            if kind != "message":
+        for event in events:
+            if event[0] == "invalidate":
+                self.on_invalidate(event[1], event[2])
                 continue
+            _, channel, message, sharded = event
             if sharded:
                 for sub in tuple(self._shard.get(channel, ())):
                     self._push(sub, [b"smessage", channel, message])

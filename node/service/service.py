@@ -36,6 +36,7 @@ from raftcache.node.errors import (
 )
 from raftcache.node.service.forwarding import WriteCoalescer
 from raftcache.node.service.pubsub import Hub
+from raftcache.node.service.tracking import Tracker
 from raftcache.node.service.waiters import AppliedWatcher, Completions, settle, settle_batch
 from raftcache.proto import commands_pb2 as pb
 
@@ -98,8 +99,11 @@ class Service:
     def __init__(self, config: NodeConfig, statemachine, replicator, keyspace, forwarder: Forwarder | None = None):
         self.config = config
         self._sm = statemachine
-        #: This node's subscribers (node/service/pubsub.py), fed by what the log publishes.
+        #: This node's subscribers (node/service/pubsub.py) and tracking clients
+        #: (node/service/tracking.py), fed by what the log publishes and invalidates.
         self.pubsub = Hub()
+        self.tracking = Tracker(on_change=lambda active: setattr(statemachine, "track_writes", active))
+        self.pubsub.on_invalidate = self.tracking.invalidate
         self._raft = replicator
         self._keyspace = keyspace
         self.forwarder = forwarder

@@ -233,3 +233,104 @@ def test_the_sdk_publishes_and_subscribes_and_moves_to_another_node_when_its_nod
                 if message.data != b"after":
                     seen.append(message.data)
             assert seen == [b"n0", b"n1", b"n2", b"n3", b"n4"]
+
+
+class Resp:
+    """A raw RESP connection (hiredis's parser): replies and push frames, in arrival order."""
+
+    def __init__(self, node, resp3: bool = True):
+        import hiredis
+
+        self.sock = socket.create_connection(node.redis_address, timeout=10)
+        self.reader = hiredis.Reader()
+        if resp3:
+            self.call("HELLO", "3")
+
+    def send(self, *args) -> None:
+        parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+        self.sock.sendall(b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
+
+    def frame(self, timeout_s: float = 10.0):
+        """The next frame, or None when none arrives within timeout_s."""
+        self.sock.settimeout(timeout_s)
+        while (item := self.reader.gets()) is False:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                return None
+            assert data, "the node closed the connection"
+            self.reader.feed(data)
+        return item
+
+    def call(self, *args):
+        self.send(*args)
+        return self.frame()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_client_tracking_invalidates_a_key_read_on_a_follower_when_the_leader_writes_it(cluster):
+    leader, follower = cluster.leader(), cluster.followers()[0]
+    writer = client(leader, 2)
+    writer.set("seen", "1")
+    writer.set("unseen", "1")
+    tracked = Resp(follower)
+    try:
+        assert tracked.call("CLIENT", "TRACKING", "ON") == b"OK"
+        wait_until(lambda: client(follower, 2).get("seen") == b"1", 10, "the follower to have the key")
+        assert tracked.call("GET", "seen") == b"1"
+        writer.set("unseen", "2")              # never read: no invalidation
+        writer.set("seen", "2")
+        assert tracked.frame() == [b"invalidate", [b"seen"]]
+        writer.set("seen", "3")                # forgotten once invalidated: nothing until read again
+        assert tracked.call("GET", "seen") in (b"2", b"3")
+        writer.set("seen", "4")
+        assert tracked.frame() == [b"invalidate", [b"seen"]]
+        assert tracked.call("CLIENT", "TRACKINGINFO") == {b"flags": [b"on"], b"redirect": 0, b"prefixes": []}
+        writer.flushall()
+        assert tracked.frame() == [b"invalidate", None], "a flush invalidates everything"
+    finally:
+        tracked.close()
+
+
+def test_tracking_modes_bcast_optin_noloop_and_resp2_redirect(cluster):
+    leader, follower = cluster.leader(), cluster.followers()[1]
+    writer = client(leader, 2)
+    bcast, optin, noloop = Resp(follower), Resp(follower), Resp(leader)
+    target, redirected = Resp(follower, resp3=False), Resp(follower, resp3=False)
+    try:
+        assert bcast.call("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "user:") == b"OK"
+        assert optin.call("CLIENT", "TRACKING", "ON", "OPTIN") == b"OK"
+        assert noloop.call("CLIENT", "TRACKING", "ON", "NOLOOP") == b"OK"
+        target_id = target.call("CLIENT", "ID")
+        assert target.call("SUBSCRIBE", "__redis__:invalidate")[0] == b"subscribe"
+        assert redirected.call("CLIENT", "TRACKING", "ON", "REDIRECT", target_id) == b"OK"
+        assert redirected.call("CLIENT", "GETREDIR") == target_id
+        refused = Resp(follower, resp3=False)
+        reply = refused.call("CLIENT", "TRACKING", "ON")
+        refused.close()
+        assert isinstance(reply, Exception) and "REDIRECT" in str(reply), "RESP2 needs REDIRECT"
+        writer.set("user:1", "a")
+        writer.set("k", "a")
+        wait_until(lambda: client(follower, 2).get("k") == b"a", 10, "the follower to have the keys")
+        assert optin.call("GET", "k") == b"a"               # not tracked: no CLIENT CACHING yes
+        assert optin.call("CLIENT", "CACHING", "yes") == b"OK"
+        assert optin.call("GET", "user:1") == b"a"          # tracked
+        assert redirected.call("GET", "k") == b"a"
+        assert noloop.call("GET", "k") == b"a"
+        assert noloop.call("SET", "k", "mine") == b"OK"     # its own write: no invalidation for it
+        assert bcast.frame() == [b"invalidate", [b"user:1"]], "BCAST: keys under the prefix, read or not"
+        assert target.frame() == [b"message", b"__redis__:invalidate", [b"k"]]
+        assert noloop.frame(1.5) is None
+        writer.set("user:1", "b")
+        assert optin.frame() == [b"invalidate", [b"user:1"]]
+        assert bcast.frame() == [b"invalidate", [b"user:1"]]
+        writer.set("k", "theirs")
+        assert noloop.call("GET", "k") in (b"mine", b"theirs")
+        writer.set("k", "again")
+        assert noloop.frame() == [b"invalidate", [b"k"]], "another client's write reaches a NOLOOP client"
+        assert optin.frame(1) is None, "k was never tracked for the OPTIN client"
+    finally:
+        for conn in (bcast, optin, noloop, target, redirected):
+            conn.close()
