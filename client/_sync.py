@@ -137,6 +137,10 @@ class Client(Commands):
     def zscan_iter(self, name, match=None, count: int | None = None, score_cast_func=float) -> Iterator:
         return self._iter(self.zscan, name, match=match, count=count, score_cast_func=score_cast_func)
 
+    def near_cache_stats(self):
+        """Hits, misses, invalidations and size of the near cache (None when it is off)."""
+        return self._async.near_cache_stats()
+
     def ping(self) -> bool:
         return self._runner.run(self._async.ping())
 

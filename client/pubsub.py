@@ -1,5 +1,6 @@
 """Pub/Sub in the SDK: `publish`, and `subscribe` as an iterator of messages that
-reconnects to another node when its node fails and subscribes again there.
+reconnects to another node when its node fails and subscribes again there. The
+near cache's invalidation stream (client/near_cache.py) is a Subscription too.
 
 A message published through any node reaches the subscribers of every node
 (the node applies it from the Raft log), so any node serves a subscription:
@@ -38,10 +39,14 @@ class Message:
 class Subscription:
     """An async iterator of Messages on the channels, patterns and shard channels asked for."""
 
-    def __init__(self, engine, channels: list[bytes], patterns: list[bytes], shard_channels: list[bytes]):
+    def __init__(self, engine, channels: list[bytes], patterns: list[bytes], shard_channels: list[bytes],
+                 invalidations=None):
         self._engine = engine
         self._request = cache_pb2.SubscribeRequest(channels=channels, patterns=patterns,
-                                                   shard_channels=shard_channels)
+                                                   shard_channels=shard_channels,
+                                                   invalidations=invalidations is not None)
+        #: With invalidations (the near cache): the NearCache the stream keeps correct.
+        self._cache = invalidations
         self._call = None
         self.reconnects = 0
         self.address: str | None = None
@@ -66,6 +71,8 @@ class Subscription:
                 if first is not None and first.kind == "subscribed":
                     self._call, self.address = call, node.address
                     engine.topology.mark_ok(node.address)
+                    if self._cache is not None:
+                        self._cache.floor = first.index
                     return
                 call.cancel()
                 error: RaftcacheError = UnavailableError(f"{node.address} ended the subscription")
@@ -82,7 +89,7 @@ class Subscription:
     async def _messages(self) -> AsyncIterator[Message]:
         while True:
             if self._call is None:
-                await self.open()
+                await self.open()   # retries for ever: a subscription outlives node failures
             try:
                 item = await self._call.read()
             except RaftcacheError as error:
@@ -91,10 +98,19 @@ class Subscription:
                 failure = None
             if item is None:   # the node went away or ended the stream: subscribe elsewhere
                 log.info("subscription on %s ended (%r); subscribing again", self.address, failure)
+                if self._cache is not None:
+                    self._cache.lost()
                 if failure is not None and node_failed(failure):
                     self._engine.topology.mark_failed(self.address, self._engine.now())
                 self._call = None
                 self.reconnects += 1
+                continue
+            if item.kind == "invalidate":
+                if self._cache is not None:
+                    if item.all:
+                        self._cache.invalidate_all(item.index)
+                    else:
+                        self._cache.invalidate(list(item.keys), item.index)
                 continue
             yield Message(item.channel, item.data, item.pattern if item.kind == "pmessage" else None,
                           item.kind == "smessage")

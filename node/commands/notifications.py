@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from raftcache.commandkeys import keys_of
 from raftcache.proto import commands_pb2 as pb
 
 #: Redis's class letters; `A` is the alias of "g$lshzxetd".
@@ -121,19 +122,6 @@ EVENTS: dict[str, tuple[str, Event]] = {
     "zpop": ("z", _side("zpopmax", "zpopmin", "max")), "zmpop": ("z", _side("zpopmax", "zpopmin", "max")),
     "zset_op_store": ("z", _zset_store),
 }
-
-
-def keys_of(op) -> list[bytes]:
-    """The keys a command names (its key, keys, destination and key/value pairs), in order."""
-    keys: list[bytes] = []
-    for field, value in op.ListFields():
-        if field.name in ("key", "new_key"):
-            keys.append(value)
-        elif field.name == "keys":
-            keys.extend(value)
-        elif field.name == "pairs" and field.message_type is not None and field.message_type.name == "KeyValue":
-            keys.extend(pair.key for pair in value)
-    return keys
 
 
 def _targets(name: str, op, db: int) -> list[tuple[int, bytes, str | None]]:

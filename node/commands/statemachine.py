@@ -32,7 +32,9 @@ import contextlib
 import dataclasses
 import logging
 import struct
+import threading
 
+from raftcache.commandkeys import command_keys
 from raftcache.node import commands, settings
 from raftcache.node.commands import READ_COMMANDS, Command, LogEntry
 from raftcache.node.config import KeyspaceConfig
@@ -90,7 +92,7 @@ def _invalidated(command: Command, name: str, touched: set | None) -> list[bytes
         return None
     if touched:
         return sorted({key for _, key in touched})
-    return notifications.keys_of(getattr(command, name))   # only a large collection's elements changed
+    return command_keys(command)   # only a large collection's elements changed
 
 
 class FatalApplyError(RuntimeError):
@@ -128,9 +130,10 @@ class StateMachine:
         self.on_events = None
         self._events: list = []
         self._notify: frozenset[str] = frozenset()   # notify-keyspace-events classes in force
-        #: Set while a client of this node tracks keys (CLIENT TRACKING): every write then also
-        #: hands on ("invalidate", index, keys it touched | None for a flush).
+        #: Set (set_track_writes) while a client of this node tracks keys (CLIENT TRACKING):
+        #: every write then also hands on ("invalidate", index, keys it touched | None: a flush).
         self.track_writes = False
+        self._apply_lock = threading.Lock()   # apply vs. set_track_writes
         self._sync_settings()
 
     @property
@@ -161,6 +164,17 @@ class StateMachine:
         """
         if index <= self._keyspace.applied_index:
             return None
+        with self._apply_lock:
+            return self._apply(index, data)
+
+    def set_track_writes(self, on: bool) -> int:
+        """Switch the reporting of written keys; returns the applied index from which on every
+        later entry is reported (no entry is being applied while it switches)."""
+        with self._apply_lock:
+            self.track_writes = on
+            return self._keyspace.applied_index
+
+    def _apply(self, index: int, data: bytes) -> object:
         batch = data[:1] == commands.BATCH_MARKER
         try:
             entries = commands.decode_entries(bytes(data), self.max_version)

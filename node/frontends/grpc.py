@@ -23,6 +23,7 @@ from raftcache.node.frontends import client_limits
 from raftcache.node.frontends.grpc_admin import AdminServicer
 from raftcache.node.service.service import Service
 from raftcache.node.service.session import Session
+from raftcache.node.service.tracking import Tracking
 from raftcache.proto import admin_pb2_grpc, cache_pb2, cache_pb2_grpc
 
 
@@ -101,9 +102,11 @@ class CacheServicer(cache_pb2_grpc.CacheServicer):
         if request is MALFORMED:
             await _abort(context, CommandError("malformed request: not a raftcache.v1.SubscribeRequest",
                                                Reason.INVALID_ARGUMENT))
-        stream = SubscriberStream(_pubsub_limit_bytes(self._service))
-        hub = self._service.pubsub
+        service = self._service
+        stream = SubscriberStream(_pubsub_limit_bytes(service))
+        hub = service.pubsub
         subs = hub.subscriptions(stream.push)
+        tracking = None
         try:
             for channel in request.channels:
                 hub.subscribe(subs, channel)
@@ -111,19 +114,29 @@ class CacheServicer(cache_pb2_grpc.CacheServicer):
                 hub.psubscribe(subs, pattern)
             for channel in request.shard_channels:
                 hub.ssubscribe(subs, channel)
-            yield cache_pb2.PubSubMessage(kind="subscribed")
+            if request.invalidations:
+                tracking = Tracking(lambda keys, index: stream.push([b"invalidate", keys, index]), bcast=True)
+                service.tracking.start(tracking)
+            # Every write applied after this index has its invalidation on this stream
+            # (StateMachine.set_track_writes switched between two applies).
+            yield cache_pb2.PubSubMessage(kind="subscribed", index=service.applied_index)
             while True:
                 frame = await stream.next()
                 if frame is None:
                     await _abort(context, CommandError("the subscriber fell behind by more than the pubsub "
                                                        "output limit", Reason.UNAVAILABLE))
-                if frame[0] == b"pmessage":
+                if frame[0] == b"invalidate":
+                    yield cache_pb2.PubSubMessage(kind="invalidate", keys=frame[1] or [], index=frame[2],
+                                                  all=frame[1] is None)
+                elif frame[0] == b"pmessage":
                     yield cache_pb2.PubSubMessage(kind="pmessage", pattern=frame[1], channel=frame[2],
                                                   data=frame[3])
                 else:
                     yield cache_pb2.PubSubMessage(kind=frame[0].decode(), channel=frame[1], data=frame[2])
         finally:
             hub.drop(subs)
+            if tracking is not None:
+                service.tracking.stop(tracking)
 
 
 def _pubsub_limit_bytes(service: Service) -> int:
@@ -146,7 +159,9 @@ class SubscriberStream:
     def push(self, frame: list) -> None:
         if self.overflowed:
             return
-        size = sum(len(part) for part in frame)
+        size = sum(len(part) if type(part) is bytes else 64 for part in frame if part is not None)
+        if frame[0] == b"invalidate" and frame[1]:
+            size += sum(len(key) for key in frame[1])
         if self._limit and self._bytes + size > self._limit:
             self.overflowed = True
         else:

@@ -18,7 +18,7 @@ SUBCOMMANDS = {"tracking": -3, "caching": 3, "getredir": 2, "trackinginfo": 2}
 
 def invalidation_push(conn):
     """The function that writes one invalidation to `conn` (RESP3 push frame)."""
-    return lambda keys: conn.push([b"invalidate", keys])
+    return lambda keys, index: conn.push([b"invalidate", keys])
 
 
 def redirect_target(server):

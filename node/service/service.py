@@ -102,7 +102,7 @@ class Service:
         #: This node's subscribers (node/service/pubsub.py) and tracking clients
         #: (node/service/tracking.py), fed by what the log publishes and invalidates.
         self.pubsub = Hub()
-        self.tracking = Tracker(on_change=lambda active: setattr(statemachine, "track_writes", active))
+        self.tracking = Tracker(on_change=statemachine.set_track_writes)
         self.pubsub.on_invalidate = self.tracking.invalidate
         self._raft = replicator
         self._keyspace = keyspace

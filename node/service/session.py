@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 from raftcache.node import commands
 from raftcache.node.consistency import ReadConsistency
-from raftcache.node.commands.notifications import keys_of
+from raftcache.commandkeys import command_keys
 from raftcache.node.errors import CommandError, DeadlineError, NotLeaderError, RaftcacheError, Reason, UnavailableError
 from raftcache.node.service.service import NOT_NOW
 from raftcache.proto.commands_pb2 import Command
@@ -96,7 +96,7 @@ class Session:
         return outcome
 
     def _track(self, command: Command, outcome: Outcome) -> None:
-        keys = keys_of(getattr(command, command.WhichOneof("op") or "noop"))
+        keys = command_keys(command)
         tracker = self.service.tracking
         if not commands.is_read(command):
             if self.tracking.noloop:
@@ -107,7 +107,7 @@ class Session:
     def _writing(self, command: Command) -> None:
         """A write is sent: a NOLOOP client's invalidations of its keys wait for its outcome."""
         if self.tracking is not None and self.tracking.noloop:
-            self.service.tracking.writing(self.tracking, keys_of(getattr(command, command.WhichOneof("op"))))
+            self.service.tracking.writing(self.tracking, command_keys(command))
 
     async def execute(self, command: Command, consistency: ReadConsistency | None = None,
                       client_id: str = "", sequence: int = 0) -> Outcome:

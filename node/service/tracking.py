@@ -35,7 +35,7 @@ INVALIDATION_CHANNEL = b"__redis__:invalidate"
 class Tracking:
     """One connection's CLIENT TRACKING settings and what it is owed."""
 
-    push: Callable[[list | None], None]   # push(keys | None): render and write one invalidation
+    push: Callable[[list | None, int], None]   # push(keys | None, index): render and write one invalidation
     bcast: bool = False
     prefixes: tuple[bytes, ...] = ()
     optin: bool = False
@@ -71,12 +71,12 @@ class Tracking:
 class Tracker:
     """The node's tracking table and the delivery of invalidations."""
 
-    def __init__(self, on_change: Callable[[bool], None] = lambda active: None,
+    def __init__(self, on_change: Callable[[bool], object] = lambda active: None,
                  table_max_keys: int = TABLE_MAX_KEYS):
         self._keys: dict[bytes, set[Tracking]] = {}
         self._bcast: dict[bytes, set[Tracking]] = {}    # prefix (b"" = every key) -> clients
         self._clients: set[Tracking] = set()
-        self._on_change = on_change                     # whether the state machine must report writes
+        self._on_change = on_change   # whether the state machine must report writes (it syncs with apply)
         self._table_max_keys = table_max_keys
         self._redirects: Callable[[int], Callable[[list], None] | None] = lambda client_id: None
         self.invalidations = 0
@@ -133,7 +133,7 @@ class Tracker:
         victims = random.sample(list(self._keys), len(self._keys) - self._table_max_keys)
         for key in victims:
             for tracking in self._keys.pop(key, ()):
-                self._send(tracking, [key])
+                self._send(tracking, [key], 0)
 
     def writing(self, tracking: Tracking, keys: Iterable[bytes]) -> None:
         """NOLOOP: the client sent a write of `keys`; their invalidations wait for its outcome."""
@@ -149,7 +149,7 @@ class Tracker:
                 tracking.own_written[key] = index
             others = [i for i in held if i != index]
             if others:
-                self._send(tracking, [key])
+                self._send(tracking, [key], max(others))
         if len(tracking.own_written) > 10_000:
             tracking.own_written.clear()   # bounded; a stale entry costs at most one missed own-skip
 
@@ -160,7 +160,7 @@ class Tracker:
         if keys is None:
             self._keys.clear()
             for tracking in list(self._clients):
-                self._send(tracking, None)
+                self._send(tracking, None, index)
             return
         owed: dict[Tracking, list[bytes]] = {}
         for key in keys:
@@ -174,7 +174,7 @@ class Tracker:
             if tracking.noloop:
                 owed_keys = self._not_own(tracking, owed_keys, index)
             if owed_keys:
-                self._send(tracking, owed_keys)
+                self._send(tracking, owed_keys, index)
 
     @staticmethod
     def _not_own(tracking: Tracking, keys: list[bytes], index: int) -> list[bytes]:
@@ -186,7 +186,7 @@ class Tracker:
                 out.append(key)
         return out
 
-    def _send(self, tracking: Tracking, keys: list[bytes] | None) -> None:
+    def _send(self, tracking: Tracking, keys: list[bytes] | None, index: int) -> None:
         self.invalidations += 1
         try:
             if tracking.redirect:
@@ -194,6 +194,6 @@ class Tracker:
                 if push is not None:
                     push([b"message", INVALIDATION_CHANNEL, keys])
                 return
-            tracking.push(keys)
+            tracking.push(keys, index)
         except Exception:  # one broken client must not cost the others their invalidations
             log.exception("sending an invalidation failed")

@@ -334,3 +334,27 @@ def test_tracking_modes_bcast_optin_noloop_and_resp2_redirect(cluster):
     finally:
         for conn in (bcast, optin, noloop, target, redirected):
             conn.close()
+
+
+def test_the_sdk_near_cache_serves_hits_and_never_a_value_older_than_an_invalidation(cluster):
+    """A Client with near_cache: a second GET is a hit; a write through another client and
+    another node invalidates it; the next GET returns the new value, every time."""
+    from raftcache.client import Client
+
+    seeds = [f"{n.peer.host}:{n.peer.port('grpc')}" for n in cluster.nodes]
+    with Client(seeds, near_cache=100, read_consistency="any") as cached, Client(seeds) as writer:
+        writer.set("near", "0")
+        wait_until(lambda: cached.get("near") == b"0" and cached.near_cache_stats().size == 1, 20,
+                   "the value in the near cache (once its invalidation stream is in place)")
+        hits = cached.near_cache_stats().hits
+        assert cached.get("near") == b"0" and cached.near_cache_stats().hits == hits + 1
+        for i in range(1, 30):
+            assert cached.get("near") == str(i - 1).encode()     # cached (a hit, or a miss kept)
+            told = cached.near_cache_stats().invalidations
+            writer.set("near", str(i))
+            wait_until(lambda: cached.near_cache_stats().invalidations > told, 20, "the invalidation")
+            # told of the write: never the old value again, whichever node serves the miss
+            assert cached.get("near") == str(i).encode()
+        assert cached.near_cache_stats().invalidations >= 29
+        cached.set("near", "own")                      # its own write: forgotten at once
+        assert cached.get("near") == b"own"

@@ -32,7 +32,7 @@ LAYERS = [
     ("commands", {"raftcache.node.commands.", "raftcache.node.settings"}),
     ("storage", {"raftcache.node.storage."}),
     ("leaves", {"raftcache.node.commands", "raftcache.node.errors", "raftcache.node.config",
-                "raftcache.node.consistency", "raftcache.readlevel", "raftcache", "raftcache.node"}),
+                "raftcache.node.consistency", "raftcache.readlevel", "raftcache.commandkeys", "raftcache", "raftcache.node"}),
 ]
 
 
