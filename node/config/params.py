@@ -184,6 +184,8 @@ PARAMS: tuple[Param, ...] = (
     Param(config="timeout", kind="cluster", default="0", check=v.non_negative_int,
           help="idle Redis clients are closed after this many seconds (0 = never)"),
     Param(config="maxmemory-policy", kind="cluster", default="noeviction", check=v.eviction_policy),
+    Param(config="notify-keyspace-events", kind="cluster", default="", check=v.notify_keyspace_events,
+          help="keyspace notifications (Redis's class letters; empty: off)"),
     # The client buffer limits (node/frontends/client_limits.py applies them).
     Param(config="client-query-buffer-limit", kind="cluster", default=str(1 << 30), check=v.query_buffer_limit,
           help="Redis's 1gb, capped at use by proto-max-bulk-len"),
@@ -206,7 +208,7 @@ PARAMS: tuple[Param, ...] = (
         "activerehashing": "yes", "lazyfree-lazy-eviction": "no", "lazyfree-lazy-expire": "no",
         "lazyfree-lazy-server-del": "no", "lazyfree-lazy-user-del": "no", "lazyfree-lazy-user-flush": "no",
         "hz": "10", "dynamic-hz": "yes", "slowlog-log-slower-than": "10000", "slowlog-max-len": "128",
-        "latency-monitor-threshold": "0", "notify-keyspace-events": "", "maxmemory-samples": "5",
+        "latency-monitor-threshold": "0", "maxmemory-samples": "5",
         "lfu-log-factor": "10", "lfu-decay-time": "1", "loglevel": "notice", "protected-mode": "no",
         "min-replicas-to-write": "0", "min-replicas-max-lag": "10", "replica-read-only": "yes",
         "stop-writes-on-bgsave-error": "no", "rdbcompression": "yes", "busy-reply-threshold": "5000",

@@ -177,6 +177,32 @@ def eviction_policy(text: str) -> str:
     return "noeviction"
 
 
+#: Keyspace-notification class letters (notify-keyspace-events); `A` is the alias of "g$lshzxetd".
+NOTIFY_CLASSES = "KEg$lshzxetmdn"
+_NOTIFY_ALL = frozenset("g$lshzxetd")
+
+
+def notify_flags(text: str) -> frozenset[str]:
+    """The classes a notify-keyspace-events string enables (Redis's letters, `A` expanded)."""
+    flags: set[str] = set()
+    for letter in text:
+        if letter == "A":
+            flags |= _NOTIFY_ALL
+        elif letter in NOTIFY_CLASSES:
+            flags.add(letter)
+        else:
+            raise SettingError("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
+    return frozenset(flags)
+
+
+def notify_keyspace_events(text: str) -> str:
+    """Redis's normal form of a flag set (what CONFIG GET shows): `A` when it covers all, then K, E."""
+    flags = notify_flags(text)
+    out = "A" + "".join(c for c in "mn" if c in flags) if _NOTIFY_ALL <= flags else \
+        "".join(c for c in "g$lshzxetdmn" if c in flags)
+    return out + "".join(c for c in "KE" if c in flags)
+
+
 def any_text(text: str) -> str:
     return text
 

@@ -34,7 +34,7 @@ LAYERS = [
     ("storage", {"raftcache.node.storage."}),
     ("config", {"raftcache.node.config", "raftcache.node.config."}),
     ("leaves", {"raftcache.node.commands", "raftcache.node.errors", "raftcache.node.consistency",
-                "raftcache.readlevel", "raftcache", "raftcache.node"}),
+                "raftcache.readlevel", "raftcache.commandkeys", "raftcache", "raftcache.node"}),
 ]
 
 
