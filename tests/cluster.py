@@ -26,6 +26,13 @@ from raftcache.proto import commands_pb2 as pb
 
 HOST = "127.0.0.1"
 ZONES = "abcdefghij"
+#: The test harness's channels retry a refused connection within half a second (gRPC's
+#: default back-off grows from 1 s to 2 min: a node that restarts would answer late).
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 1 << 30),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 500),
+]
 _used_bases: set[int] = set()
 
 
@@ -128,10 +135,17 @@ class Cluster:
     # ------------------------------------------------------------ processes
 
     def start(self, timeout_s: float = 30.0) -> "Cluster":
+        """Start every node; return once each accepts gRPC connections and a leader is agreed."""
         for node in self.nodes:
             self._spawn(node)
+        for node in self.nodes:
+            wait_port(node.grpc_address, timeout_s)
         self.leader(timeout_s)
         return self
+
+    def start_ready(self, timeout_s: float = 30.0) -> "Cluster":
+        """start() (which waits for the ports too), under the name scripts/fuzz_cluster.py calls."""
+        return self.start(timeout_s)
 
     def _spawn(self, node: Node) -> None:
         os.makedirs(node.data_dir, exist_ok=True)
@@ -141,11 +155,13 @@ class Cluster:
 
     def kill(self, node: Node, sig: int = signal.SIGKILL, timeout_s: float = 15.0) -> None:
         """Send `sig` to the node's process and wait for it to exit."""
+        # First: a node told to stop gives open gRPC connections its shutdown grace, and
+        # the harness's own (idle) channel would hold every SIGTERM that long.
+        self._drop_channel(node)
         if not node.alive:
             return
         node.proc.send_signal(sig)
         node.proc.wait(timeout_s)
-        self._drop_channel(node)
 
     def stop(self, node: Node) -> None:
         self.kill(node, signal.SIGTERM)
@@ -164,22 +180,20 @@ class Cluster:
         if node.alive:
             raise RuntimeError(f"{node} is still running")
         self._spawn(node)
+        wait_port(node.grpc_address, timeout_s)
         wait_until(lambda: self.status(node), timeout_s, f"{node.id} to answer after restart")
 
     def close(self) -> None:
-        for node in self.nodes:
-            if node.alive:
-                node.proc.terminate()
-        for node in self.nodes:
-            if node.proc is not None:
-                try:
-                    node.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    node.proc.kill()
-                    node.proc.wait()
+        """Tear down: kill every node (SIGKILL; a test of graceful stops calls stop()) and wait for it."""
         for channel in self._channels.values():
             channel.close()
         self._channels.clear()
+        for node in self.nodes:
+            if node.alive:
+                node.proc.kill()
+        for node in self.nodes:
+            if node.proc is not None:
+                node.proc.wait(10)
 
     def tail_logs(self, lines: int = 60) -> str:
         out = []
@@ -198,8 +212,7 @@ class Cluster:
     def channel(self, node: Node) -> grpc.Channel:
         ch = self._channels.get(node.id)
         if ch is None:
-            ch = self._channels[node.id] = grpc.insecure_channel(
-                node.grpc_address, options=[("grpc.max_receive_message_length", 1 << 30)])
+            ch = self._channels[node.id] = grpc.insecure_channel(node.grpc_address, options=CHANNEL_OPTIONS)
         return ch
 
     def _drop_channel(self, node: Node) -> None:
@@ -344,18 +357,7 @@ Cluster.metadata = _cluster_metadata
 Cluster.ctl = _cluster_ctl
 Cluster.voter_specs = _cluster_voter_specs
 Cluster.new_node = _cluster_new_node
-def _cluster_start_ready(self, timeout_s: float = 30.0) -> "Cluster":
-    """Like start(), but waits for every gRPC port before the first call (no channel backoff)."""
-    for node in self.nodes:
-        self._spawn(node)
-    for node in self.nodes:
-        wait_port(node.grpc_address, timeout_s)
-    self.leader(timeout_s)
-    return self
-
-
 Cluster.add_node = _cluster_add_node
-Cluster.start_ready = _cluster_start_ready
 Cluster.spawn_ready = _cluster_spawn_ready
 Cluster.remove_node = _cluster_remove_node
 
