@@ -8,6 +8,7 @@ caller could forget to check.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import os
 import random
 import secrets
@@ -15,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -34,6 +36,7 @@ CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 500),
 ]
 _used_bases: set[int] = set()
+_port_locks: list[int] = []  # the descriptor of the reservations file, opened once per process
 
 
 class WaitTimeout(AssertionError):
@@ -71,13 +74,44 @@ def _ports_free(base: int) -> bool:
     return True
 
 
+def _base_port_range() -> range:
+    """Base ports (multiples of 10) below the kernel's ephemeral range, where no outgoing
+    connection can take a port between the check and the node's bind; 20000-60000 when
+    that range starts too low to leave room."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 0
+    top = ephemeral_low - 10 if ephemeral_low >= 25000 else 60000
+    return range(20000, top, 10)
+
+
+def _reserve(base: int) -> bool:
+    """Reserve `base` for this process against every other process on the machine (pytest-xdist
+    workers, other test runs): a lock on byte `base` of a shared file, held until the process exits."""
+    if not _port_locks:
+        path = os.path.join(tempfile.gettempdir(), "raftcache-test-ports.lock")
+        _port_locks.append(os.open(path, os.O_RDWR | os.O_CREAT, 0o666))
+    try:
+        fcntl.lockf(_port_locks[0], fcntl.LOCK_EX | fcntl.LOCK_NB, 1, base)
+    except OSError:
+        return False
+    return True
+
+
 def free_base_port(nodes: int = 1) -> int:
     """A base port whose five ports (PORT_OFFSETS) are free right now, and those of
-    `nodes` - 1 more nodes at base + 10, base + 20, … (as `raftcache up` lays them out)."""
+    `nodes` - 1 more nodes at base + 10, base + 20, … (as `raftcache up` lays them out).
+
+    Each base is handed out once per process and reserved against other processes
+    using this function, so parallel workers never pick the same ports."""
+    candidates = _base_port_range()
     for _ in range(500):
-        base = random.randrange(20000, 60000, 10)
+        base = random.choice(candidates[: len(candidates) - nodes + 1])
         bases = [base + 10 * i for i in range(nodes)]
-        if not _used_bases.intersection(bases) and all(_ports_free(b) for b in bases):
+        if (not _used_bases.intersection(bases) and all(_ports_free(b) for b in bases)
+                and all(_reserve(b) for b in bases)):
             _used_bases.update(bases)
             return base
     raise RuntimeError("no free port range found")

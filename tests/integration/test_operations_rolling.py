@@ -139,9 +139,7 @@ def test_read_replica_serves_reads_and_is_not_in_the_quorum(make_cluster, tmp_pa
 
 def test_up_restore_seeds_a_new_local_cluster(tmp_path):
     good = _offline_backup(tmp_path)
-    base = free_base_port()
-    for i in range(1, 3):
-        free_base_port()  # keep the next ranges away from other tests
+    base = free_base_port(nodes=3)
     data_dir = tmp_path / "up"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "raftcache", "up", "--nodes", "3", "--base-port", str(base),
