@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cluster import Cluster
+from raftcache.node import commands
 from raftcache.proto import commands_pb2 as pb
+from tests.cluster import Cluster
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
@@ -48,6 +49,8 @@ def _shared_cluster(tmp_path_factory):
     c = Cluster(str(tmp_path_factory.mktemp("shared")), 3)
     try:
         c.start()
+        # settled: the leader's own log entry that raises the version cannot land inside a test
+        c.wait_log_version(commands.MAX_VERSION)
         yield c
     finally:
         c.close()
