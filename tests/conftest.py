@@ -3,7 +3,8 @@
 - `make_cluster(n=3, **options)`: start a fresh cluster for a test that breaks
   things (kills, restarts); every cluster it made is stopped at teardown.
 - `cluster`: a 3-node cluster shared by a test module; before each test dead
-  nodes are restarted, a leader is awaited and every database is flushed.
+  nodes are restarted, a leader is awaited and every database is flushed on
+  every node.
 Node logs are printed when a test that used a cluster fails.
 """
 
@@ -63,7 +64,10 @@ def cluster(_shared_cluster, request):
         if not node.alive:
             c.restart(node)
     leader = c.leader()
-    c.execute(leader, pb.Command(flush_all=pb.FlushAll()))
+    flushed = c.execute(leader, pb.Command(flush_all=pb.FlushAll()))
+    # every node, not just the leader: a follower's own reads (level any, blocking pops)
+    # must not see the previous test's keys
+    c.wait_applied(flushed.index)
     yield c
     if _failed(request):
         print(c.tail_logs())
