@@ -2,9 +2,12 @@
 
 - `make_cluster(n=3, **options)`: start a fresh cluster for a test that breaks
   things (kills, restarts); every cluster it made is stopped at teardown.
-- `cluster`: a 3-node cluster shared by a test module; before each test dead
-  nodes are restarted, a leader is awaited and every database is flushed on
-  every node.
+- `cluster`: a 3-node cluster shared by every test of a test process (each
+  pytest-xdist worker has its own); before each test dead nodes are
+  restarted, a leader is awaited and every database is flushed on every
+  node. A module that changes cluster-wide settings (CONFIG SET) must put
+  them back: at its end they are compared with the cluster's first ones
+  (an error names what it left changed, which is then restored).
 Node logs are printed when a test that used a cluster fails.
 
 The processes the tests start (nodes, `raftcache ctl`, `raftcache up`) keep
@@ -19,6 +22,7 @@ import os
 import tempfile
 
 import pytest
+import redis
 
 from raftcache.node import commands
 from raftcache.proto import commands_pb2 as pb
@@ -56,21 +60,66 @@ def make_cluster(tmp_path, request):
         c.close()
 
 
-@pytest.fixture(scope="module")
+def _settings(c: Cluster) -> dict[str, dict[str, str]]:
+    """Every node's CONFIG GET *, once it applied everything committed so far."""
+    c.wait_applied(c.status(c.leader()).commit_index)
+    out = {}
+    for node in c.nodes:
+        host, port = node.redis_address
+        with redis.Redis(host=host, port=port, socket_timeout=10, decode_responses=True) as r:
+            out[node.id] = r.config_get("*")
+    return out
+
+
+def _restore_settings(c: Cluster, baseline: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Put back every cluster-wide setting that differs from `baseline`; returns them as they were."""
+    changed: dict[str, str] = {}
+    for _ in range(2):  # a password left set hides the other settings until it is cleared
+        fix = {}
+        try:
+            now = _settings(c)
+        except redis.AuthenticationError:
+            changed["requirepass"] = "(a password)"
+            fix["requirepass"] = next(iter(baseline.values()))["requirepass"]
+        else:
+            for node, values in baseline.items():
+                for name, value in values.items():
+                    if now[node].get(name) != value:
+                        fix[name], changed[name] = value, now[node].get(name)
+        if not fix:
+            break
+        pairs = [pb.ConfigPair(name=name, value=value) for name, value in fix.items()]
+        c.execute(c.leader(), pb.Command(config_set=pb.ConfigSet(parameters=pairs)))
+    return changed
+
+
+@pytest.fixture(scope="session")
 def _shared_cluster(tmp_path_factory):
     c = Cluster(str(tmp_path_factory.mktemp("shared")), 3)
     try:
         c.start()
         # settled: the leader's own log entry that raises the version cannot land inside a test
         c.wait_log_version(commands.MAX_VERSION)
-        yield c
+        yield c, _settings(c)
     finally:
         c.close()
 
 
+@pytest.fixture(scope="module")
+def _module_cluster(_shared_cluster, request):
+    """The shared cluster, for one module. The module must leave the cluster-wide settings as it
+    found them (a later module would inherit them): if not, they are restored and the module's
+    last test gets an error that names them."""
+    c, baseline = _shared_cluster
+    yield c
+    changed = _restore_settings(c, baseline)
+    if changed:
+        pytest.fail(f"{request.module.__name__} left cluster-wide settings changed: {changed}")
+
+
 @pytest.fixture
-def cluster(_shared_cluster, request):
-    c = _shared_cluster
+def cluster(_module_cluster, request):
+    c = _module_cluster
     for node in c.nodes:
         if not node.alive:
             c.restart(node)
