@@ -39,6 +39,10 @@ _used_bases: set[int] = set()
 _port_locks: list[int] = []  # the descriptor of the reservations file, opened once per process
 
 
+def _ignore_connectivity(state: grpc.ChannelConnectivity) -> None:
+    """Cluster.channel's connectivity watcher: watching is what counts."""
+
+
 class WaitTimeout(AssertionError):
     """A condition did not hold before its deadline."""
 
@@ -247,6 +251,10 @@ class Cluster:
         ch = self._channels.get(node.id)
         if ch is None:
             ch = self._channels[node.id] = grpc.insecure_channel(node.grpc_address, options=CHANNEL_OPTIONS)
+            # A watched channel is polled: a sync channel that nobody watches runs its reconnect
+            # timers only on gRPC's 5 s backup poll, so one created before its node listened
+            # answered 5-10 s after the node was up.
+            ch.subscribe(_ignore_connectivity)
         return ch
 
     def _drop_channel(self, node: Node) -> None:
