@@ -223,9 +223,7 @@ class Cluster:
 
     def close(self) -> None:
         """Tear down: kill every node (SIGKILL; a test of graceful stops calls stop()) and wait for it."""
-        for channel in self._channels.values():
-            channel.close()
-        self._channels.clear()
+        self.close_channels()
         for node in self.nodes:
             if node.alive:
                 node.proc.kill()
@@ -256,6 +254,12 @@ class Cluster:
             # answered 5-10 s after the node was up.
             ch.subscribe(_ignore_connectivity)
         return ch
+
+    def close_channels(self) -> None:
+        """Close the harness's channels (and their watcher threads); later calls open new ones."""
+        for channel in self._channels.values():
+            channel.close()
+        self._channels.clear()
 
     def _drop_channel(self, node: Node) -> None:
         ch = self._channels.pop(node.id, None)

@@ -109,10 +109,14 @@ def _shared_cluster(tmp_path_factory):
 def _module_cluster(_shared_cluster, request):
     """The shared cluster, for one module. The module must leave the cluster-wide settings as it
     found them (a later module would inherit them): if not, they are restored and the module's
-    last test gets an error that names them."""
+    last test gets an error that names them. The harness's channels are closed at the end, so
+    no watcher thread runs while other modules do (unit tests replace time.time process-wide)."""
     c, baseline = _shared_cluster
     yield c
-    changed = _restore_settings(c, baseline)
+    try:
+        changed = _restore_settings(c, baseline)
+    finally:
+        c.close_channels()
     if changed:
         pytest.fail(f"{request.module.__name__} left cluster-wide settings changed: {changed}")
 
