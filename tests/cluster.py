@@ -8,6 +8,7 @@ caller could forget to check.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import os
 import random
 import secrets
@@ -15,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -26,7 +28,19 @@ from raftcache.proto import commands_pb2 as pb
 
 HOST = "127.0.0.1"
 ZONES = "abcdefghij"
+#: The test harness's channels retry a refused connection within half a second (gRPC's
+#: default back-off grows from 1 s to 2 min: a node that restarts would answer late).
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 1 << 30),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 500),
+]
 _used_bases: set[int] = set()
+_port_locks: list[int] = []  # the descriptor of the reservations file, opened once per process
+
+
+def _ignore_connectivity(state: grpc.ChannelConnectivity) -> None:
+    """Cluster.channel's connectivity watcher: watching is what counts."""
 
 
 class WaitTimeout(AssertionError):
@@ -64,13 +78,44 @@ def _ports_free(base: int) -> bool:
     return True
 
 
+def _base_port_range() -> range:
+    """Base ports (multiples of 10) below the kernel's ephemeral range, where no outgoing
+    connection can take a port between the check and the node's bind; 20000-60000 when
+    that range starts too low to leave room."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 0
+    top = ephemeral_low - 10 if ephemeral_low >= 25000 else 60000
+    return range(20000, top, 10)
+
+
+def _reserve(base: int) -> bool:
+    """Reserve `base` for this process against every other process on the machine (pytest-xdist
+    workers, other test runs): a lock on byte `base` of a shared file, held until the process exits."""
+    if not _port_locks:
+        path = os.path.join(tempfile.gettempdir(), "raftcache-test-ports.lock")
+        _port_locks.append(os.open(path, os.O_RDWR | os.O_CREAT, 0o666))
+    try:
+        fcntl.lockf(_port_locks[0], fcntl.LOCK_EX | fcntl.LOCK_NB, 1, base)
+    except OSError:
+        return False
+    return True
+
+
 def free_base_port(nodes: int = 1) -> int:
     """A base port whose five ports (PORT_OFFSETS) are free right now, and those of
-    `nodes` - 1 more nodes at base + 10, base + 20, … (as `raftcache up` lays them out)."""
+    `nodes` - 1 more nodes at base + 10, base + 20, … (as `raftcache up` lays them out).
+
+    Each base is handed out once per process and reserved against other processes
+    using this function, so parallel workers never pick the same ports."""
+    candidates = _base_port_range()
     for _ in range(500):
-        base = random.randrange(20000, 60000, 10)
+        base = random.choice(candidates[: len(candidates) - nodes + 1])
         bases = [base + 10 * i for i in range(nodes)]
-        if not _used_bases.intersection(bases) and all(_ports_free(b) for b in bases):
+        if (not _used_bases.intersection(bases) and all(_ports_free(b) for b in bases)
+                and all(_reserve(b) for b in bases)):
             _used_bases.update(bases)
             return base
     raise RuntimeError("no free port range found")
@@ -128,10 +173,17 @@ class Cluster:
     # ------------------------------------------------------------ processes
 
     def start(self, timeout_s: float = 30.0) -> "Cluster":
+        """Start every node; return once each accepts gRPC connections and a leader is agreed."""
         for node in self.nodes:
             self._spawn(node)
+        for node in self.nodes:
+            wait_port(node.grpc_address, timeout_s)
         self.leader(timeout_s)
         return self
+
+    def start_ready(self, timeout_s: float = 30.0) -> "Cluster":
+        """start() (which waits for the ports too), under the name scripts/fuzz_cluster.py calls."""
+        return self.start(timeout_s)
 
     def _spawn(self, node: Node) -> None:
         os.makedirs(node.data_dir, exist_ok=True)
@@ -141,11 +193,13 @@ class Cluster:
 
     def kill(self, node: Node, sig: int = signal.SIGKILL, timeout_s: float = 15.0) -> None:
         """Send `sig` to the node's process and wait for it to exit."""
+        # First: a node told to stop gives open gRPC connections its shutdown grace, and
+        # the harness's own (idle) channel would hold every SIGTERM that long.
+        self._drop_channel(node)
         if not node.alive:
             return
         node.proc.send_signal(sig)
         node.proc.wait(timeout_s)
-        self._drop_channel(node)
 
     def stop(self, node: Node) -> None:
         self.kill(node, signal.SIGTERM)
@@ -164,22 +218,18 @@ class Cluster:
         if node.alive:
             raise RuntimeError(f"{node} is still running")
         self._spawn(node)
+        wait_port(node.grpc_address, timeout_s)
         wait_until(lambda: self.status(node), timeout_s, f"{node.id} to answer after restart")
 
     def close(self) -> None:
+        """Tear down: kill every node (SIGKILL; a test of graceful stops calls stop()) and wait for it."""
+        self.close_channels()
         for node in self.nodes:
             if node.alive:
-                node.proc.terminate()
+                node.proc.kill()
         for node in self.nodes:
             if node.proc is not None:
-                try:
-                    node.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    node.proc.kill()
-                    node.proc.wait()
-        for channel in self._channels.values():
-            channel.close()
-        self._channels.clear()
+                node.proc.wait(10)
 
     def tail_logs(self, lines: int = 60) -> str:
         out = []
@@ -198,9 +248,18 @@ class Cluster:
     def channel(self, node: Node) -> grpc.Channel:
         ch = self._channels.get(node.id)
         if ch is None:
-            ch = self._channels[node.id] = grpc.insecure_channel(
-                node.grpc_address, options=[("grpc.max_receive_message_length", 1 << 30)])
+            ch = self._channels[node.id] = grpc.insecure_channel(node.grpc_address, options=CHANNEL_OPTIONS)
+            # A watched channel is polled: a sync channel that nobody watches runs its reconnect
+            # timers only on gRPC's 5 s backup poll, so one created before its node listened
+            # answered 5-10 s after the node was up.
+            ch.subscribe(_ignore_connectivity)
         return ch
+
+    def close_channels(self) -> None:
+        """Close the harness's channels (and their watcher threads); later calls open new ones."""
+        for channel in self._channels.values():
+            channel.close()
+        self._channels.clear()
 
     def _drop_channel(self, node: Node) -> None:
         ch = self._channels.pop(node.id, None)
@@ -244,6 +303,12 @@ class Cluster:
             return next(n for n in self.nodes if n.id == leader_id)
 
         return wait_until(agreed, timeout_s, "a leader every live node agrees on")
+
+    def wait_log_version(self, version: int, timeout_s: float = 20.0) -> None:
+        """Wait until every live node runs the log at semantics `version` (a leader raises the
+        version on its own about a second after every member reported supporting it)."""
+        wait_until(lambda: all(self.status(n).log_version == version for n in self.alive_nodes()), timeout_s,
+                   f"every node to run log version {version}")
 
     def followers(self) -> list[Node]:
         leader = self.leader()
@@ -344,18 +409,7 @@ Cluster.metadata = _cluster_metadata
 Cluster.ctl = _cluster_ctl
 Cluster.voter_specs = _cluster_voter_specs
 Cluster.new_node = _cluster_new_node
-def _cluster_start_ready(self, timeout_s: float = 30.0) -> "Cluster":
-    """Like start(), but waits for every gRPC port before the first call (no channel backoff)."""
-    for node in self.nodes:
-        self._spawn(node)
-    for node in self.nodes:
-        wait_port(node.grpc_address, timeout_s)
-    self.leader(timeout_s)
-    return self
-
-
 Cluster.add_node = _cluster_add_node
-Cluster.start_ready = _cluster_start_ready
 Cluster.spawn_ready = _cluster_spawn_ready
 Cluster.remove_node = _cluster_remove_node
 

@@ -123,8 +123,7 @@ def test_rolling_upgrade_raises_the_version_only_when_every_member_supports_it(t
         cluster.stop(old)
         _hold(old, None)
         cluster.restart(old)
-        wait_until(lambda: {cluster.status(n).log_version for n in cluster.nodes} == {commands.MAX_VERSION},
-                   20, "the log version to be raised on every node")
+        cluster.wait_log_version(commands.MAX_VERSION)
         index = _write(cluster, b"after", b"2")
         cluster.wait_applied(index)
 
