@@ -14,42 +14,15 @@ import re
 from dataclasses import dataclass, field
 
 from raftcache import readlevel
+# The member spelling and port layout are shared with the SDK and the command line.
+from raftcache.peers import PORT_OFFSETS, Peer  # noqa: F401 - re-exported for the node
 from raftcache.node.errors import ConfigError
 
-#: Port offsets from a node's base port (docs/design.md "Ports and processes").
-PORT_OFFSETS = {"grpc": 0, "redis": 1, "memcached": 2, "raft": 3, "http": 4}
 FSYNC_POLICIES = ("always", "everysec", "no")
 READ_LEVELS = ("linearizable", "lease", "bounded", "any")
 #: LMDB's key limit (511 bytes) less the prefixes the keyspace adds.
 MAX_KEY_BYTES_LIMIT = 500
 _NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-@dataclass(frozen=True)
-class Peer:
-    """A cluster member as the others reach it; its ports follow PORT_OFFSETS from `base_port`."""
-
-    id: str
-    zone: str
-    host: str
-    base_port: int
-
-    def port(self, kind: str) -> int:
-        return self.base_port + PORT_OFFSETS[kind]
-
-    def address(self, kind: str) -> str:
-        return f"{self.host}:{self.port(kind)}"
-
-    @classmethod
-    def parse(cls, spec: str) -> "Peer":
-        """Parse `ID@ZONE=HOST:BASEPORT`, e.g. `n2@b=127.0.0.1:7010`."""
-        m = re.fullmatch(r"([^@=\s]+)@([^=\s]+)=([^\s:]+|\[[0-9a-fA-F:]+\]):(\d+)", spec.strip())
-        if not m:
-            raise ConfigError(f"bad peer {spec!r}: expected ID@ZONE=HOST:BASEPORT")
-        return cls(id=m[1], zone=m[2], host=m[3], base_port=int(m[4]))
-
-    def spec(self) -> str:
-        return f"{self.id}@{self.zone}={self.host}:{self.base_port}"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from raftcache.node.config import (
     ServiceConfig,
 )
 from raftcache.node.errors import ConfigError
+from raftcache.peers import PeerSpecError
 
 KEYS = (
     "id", "zone", "host", "base_port", "advertise", "peers", "data_dir", "cluster_secret", "appendfsync",
@@ -84,7 +85,10 @@ def load(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> NodeC
         keyspace = KeyspaceConfig(
             path=keyspace.path, databases=databases, maxmemory_bytes=parse_size(v["maxmemory"])
         )
-    peers = tuple(Peer.parse(s) for s in specs)
+    try:
+        peers = tuple(Peer.parse(s) for s in specs)
+    except PeerSpecError as e:
+        raise ConfigError(str(e)) from None
     node_id, zone, host = str(v.get("id", "n1")), str(v.get("zone", "a")), str(v.get("host", "127.0.0.1"))
     if str(v.get("role", "voter")) == "replica" and peers and node_id not in {p.id for p in peers}:
         # A read replica is not a voter: --peers lists the voters it follows.
