@@ -62,6 +62,13 @@ class Engine:
         self._closed = False
         self.flights: dict = {}   # cache-aside single-flight table, shared by every view
 
+    @property
+    def transport(self) -> Transport:
+        return self._transport
+
+    def clock(self) -> float:
+        return self._clock()
+
     # ------------------------------------------------------------ identity
 
     def _take_lane(self) -> int:

@@ -91,6 +91,7 @@ class ClientOptions:
     metadata: tuple[tuple[str, str], ...] = ()  # sent with every call (e.g. ("authorization", "Bearer …"))
     channel_options: tuple[tuple[str, object], ...] = ()  # extra grpc channel options
     client_id: str | None = None                # None = random per client (the dedup identity of writes)
+    cluster_secret: str | None = None           # sent only with the operator calls that need it (client.admin)
 
     def validate(self) -> None:
         if not self.seeds:
