@@ -29,7 +29,7 @@ def clusters(tmp_path, request):
     def make(n: int = 3, **options) -> Cluster:
         c = Cluster(str(tmp_path / f"cluster{len(made)}"), n, **options)
         made.append(c)
-        return c.start_ready()
+        return c.start(wait_ports=True)
 
     yield make
     failed = any(getattr(request.node, f"rep_{w}", None) is not None and getattr(request.node, f"rep_{w}").failed

@@ -30,7 +30,7 @@ import tokenize
 
 import pytest
 
-from tests.cluster import free_base_port
+from raftcache.localcluster import free_base_port
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PAGES = [p for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))] if "```python" in p.read_text()]

@@ -13,7 +13,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 
 #: What each test may change, and the value that undoes it.
 RESET = {"maxmemory": "0", "requirepass": "", "raftcache-default-read": "linearizable",

@@ -7,7 +7,8 @@ grpc_codec, health, …), the replication layer (replication, raftnode, journal,
 machine and its handlers, storage (keyspace), and the leaves every layer may
 use (commands, errors, config, consistency). Neither the SDK (client/) nor
 `raftcache ctl`, which is built on it, may import the node, even through
-another module. Read from the source with ast, imports inside functions included.
+another module; no script (scripts/) imports the tests package. Read from the
+source with ast, imports inside functions included.
 """
 
 from __future__ import annotations
@@ -157,3 +158,28 @@ def test_the_sdk_and_ctl_do_not_import_the_node(module):
 def test_the_closure_follows_imports_through_other_modules():
     assert "raftcache.node.ops.backup" in _loaded_with("raftcache.offline")
     assert "raftcache.node.config" in _loaded_with("raftcache.localcluster")
+
+
+def _imported_top_levels(path: pathlib.Path) -> set[str]:
+    """The top-level names of every module `path` imports (absolute imports; in functions too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+    return found
+
+
+SCRIPTS = sorted((ROOT / "scripts").rglob("*.py"))
+
+
+def test_the_scripts_are_found():
+    assert ROOT / "scripts" / "bench_resp.py" in SCRIPTS and ROOT / "scripts" / "chaos" / "run.py" in SCRIPTS
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_script_imports_the_tests_package(script):
+    """Scripts run the local cluster through raftcache/localcluster.py and their tools from scripts/;
+    the tests may import scripts, never the other way round."""
+    assert "tests" not in _imported_top_levels(script)
