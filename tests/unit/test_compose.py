@@ -2,7 +2,7 @@
 
 Each service's command line must be accepted by `raftcache node` (the real
 argument parser and config loader, which validates it), and must run a node
-the way the integration tests do (tests/cluster.py): the same flags, one
+the way the integration tests do (raftcache/localcluster.py): the same flags, one
 shared peer list, one node per zone. Volumes, health checks and published
 ports are what docs/operations.md promises.
 """
