@@ -1,6 +1,7 @@
 """The gRPC front end (grpc.aio): Cache, Admin, Internal and the health service.
 
-Bytes in (protobuf requests), service.execute, replies out. Command errors of
+Bytes in (protobuf requests), run by the session runner (node/service/session.py:
+a Pipeline stream is one session), replies out. Command errors of
 a unary call become a gRPC status with an ErrorInfo reason (one table:
 node/grpc_codec.STATUS_CODES); inside a pipeline they are Value.error items
 and the stream goes on. No business logic here.
@@ -18,7 +19,8 @@ from raftcache.node.service import grpc_codec
 from raftcache.node.errors import CommandError, RaftcacheError, Reason
 from raftcache.node.service.forwarding import SECRET_METADATA
 from raftcache.node.frontends.grpc_admin import AdminServicer
-from raftcache.node.service.service import Service, execute_many
+from raftcache.node.service.service import Service
+from raftcache.node.service.session import Session
 from raftcache.proto import admin_pb2_grpc, cache_pb2, cache_pb2_grpc
 
 
@@ -69,32 +71,35 @@ class CacheServicer(cache_pb2_grpc.CacheServicer):
             await _abort(context, CommandError("malformed request: not a raftcache.v1.Request", Reason.INVALID_ARGUMENT))
         try:
             command, consistency, client_id, sequence = grpc_codec.request_from_proto(request)
-            result, index = await self._service.execute(command, consistency, client_id, sequence)
         except RaftcacheError as e:
             await _abort(context, e)
-        if isinstance(result, CommandError):
-            await _abort(context, result)
-        return grpc_codec.outcome_to_reply((result, index))
+        outcome = await Session(self._service, "grpc", context.peer()).execute(command, consistency, client_id, sequence)
+        if isinstance(outcome, RaftcacheError):
+            await _abort(context, outcome)
+        if isinstance(outcome[0], CommandError):
+            await _abort(context, outcome[0])
+        return grpc_codec.outcome_to_reply(outcome)
 
     async def Pipeline(self, request_iterator, context):
+        session = Session(self._service, "grpc", context.peer())
         async for batch in request_iterator:
             if batch is MALFORMED:
                 await _abort(context, CommandError("malformed request: not a raftcache.v1.RequestBatch", Reason.INVALID_ARGUMENT))
-            yield await _run_batch(self._service, batch, forward=True)
+            yield await _run_batch(session, batch)
 
 
-async def _run_batch(service: Service, batch, forward: bool) -> cache_pb2.ReplyBatch:
-    requests = []
-    out = cache_pb2.ReplyBatch()
-    bad: dict[int, RaftcacheError] = {}
-    for i, req in enumerate(batch.requests):
+async def _run_batch(session: Session, batch) -> cache_pb2.ReplyBatch:
+    run = session.run()
+    for request in batch.requests:
         try:
-            requests.append(grpc_codec.request_from_proto(req))
+            command, consistency, client_id, sequence = grpc_codec.request_from_proto(request)
         except RaftcacheError as e:
-            bad[i] = e
-    outcomes = iter(await execute_many(service, requests, forward=forward))
-    for i in range(len(batch.requests)):
-        grpc_codec.outcome_to_reply(bad[i] if i in bad else next(outcomes), out.replies.add())
+            run.reply(grpc_codec.outcome_to_reply(e))
+            continue
+        await run.add(command, grpc_codec.outcome_to_reply, consistency, client_id, sequence)
+    await run.settle()
+    out = cache_pb2.ReplyBatch()
+    out.replies.extend(run.take())
     return out
 
 
@@ -114,16 +119,16 @@ class InternalServicer(admin_pb2_grpc.InternalServicer):
     async def Forward(self, request, context):
         await self._check(context)
         try:
-            outcome = await self._service.execute_forwarded(*grpc_codec.request_from_proto(request))
+            request = grpc_codec.request_from_proto(request)
         except RaftcacheError as e:
-            outcome = e
-        return grpc_codec.outcome_to_reply(outcome)
+            return grpc_codec.outcome_to_reply(e)
+        return grpc_codec.outcome_to_reply(await Session(self._service, "grpc", forwarded=True).execute(*request))
 
     async def ForwardBatch(self, request, context):
         await self._check(context)
         if not self._service.is_leader:
             await _abort(context, CommandError("not the leader", Reason.NOT_LEADER))
-        return await _run_batch(self._service, request, forward=False)
+        return await _run_batch(Session(self._service, "grpc", context.peer(), forwarded=True), request)
 
 
 async def start_server(service: Service, host: str, port: int) -> tuple[grpc.aio.Server, health.HealthServicer]:

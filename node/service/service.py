@@ -1,6 +1,8 @@
-"""execute(): the one entry point every front end calls.
+"""execute(): where every command of a client goes, through its session (node/service/session.py).
 
-Owns the leader check, forwarding writes (and strong reads) to the leader,
+Front ends do not call it directly: a connection's Session runs its commands
+here (execute; the fast paths read_now, get_now and start_write), and the
+leader serves a follower's forwarded requests with execute_forwarded. Owns the leader check, forwarding writes (and strong reads) to the leader,
 stamping entries (the leader's clock, relative TTLs made absolute, a random
 seed), proposing through the Replicator and waiting for apply, and the read
 barriers of each consistency level (docs/design.md "Read levels").
@@ -627,94 +629,3 @@ class Service:
         for name in self.stats:
             self.stats[name] = 0
         self._keyspace.hits = self._keyspace.misses = 0
-
-
-async def execute_many(service: "Service", requests: list, forward: bool = True) -> list:
-    """Run a pipeline in order: [(command, consistency, client_id, sequence)] -> [(result, index) | error].
-
-    On the leader, writes are proposed back to back without waiting for each
-    other (the log keeps their order); a follower sends them to the leader as
-    one batch, or one by one in order when that fails. A read waits for the
-    writes before it, so a pipeline sees its own writes as Redis pipelines
-    do. A request that fails with a RaftcacheError yields that error in its
-    slot.
-    """
-    if forward and not service.is_leader and any(not commands.is_read(r[0]) for r in requests):
-        leader = service.leader_id
-        if leader and leader != service.config.id and service.forwarder is not None:
-            # A batch that fails may still have been logged in part (the leader died
-            # after committing it): its writes carry identities the one-by-one retry
-            # reuses, so each is applied once (docs/design.md invariant 5).
-            requests, lanes = service.lanes_for(requests)
-            try:
-                try:
-                    return await service.forwarder.forward_batch(leader, requests)
-                except (NotLeaderError, UnavailableError):
-                    pass  # fall back to one-by-one, which waits for a leader
-                except DeadlineError as e:
-                    # The leader did not answer in time: every request's outcome is unknown
-                    # (a write may have been applied), so each slot says so.
-                    return [e] * len(requests)
-                return await _execute_each(service, requests, forward)
-            finally:
-                service.give_back_lanes(lanes)
-    return await _execute_each(service, requests, forward)
-
-
-async def _execute_each(service: "Service", requests: list, forward: bool) -> list:
-    loop = asyncio.get_running_loop()
-    pending: list[asyncio.Future] = []
-    outstanding: list[asyncio.Future] = []
-    retry_if_unlogged: set[int] = set()
-    for i, (command, consistency, client_id, sequence) in enumerate(requests):
-        if commands.is_read(command):
-            if outstanding:
-                await _settled(outstanding)
-                outstanding.clear()
-            run = service.execute if forward else service.execute_forwarded
-            fut = loop.create_future()
-            try:
-                fut.set_result(await run(command, consistency, client_id, sequence))
-            except RaftcacheError as e:
-                fut.set_exception(e)
-        else:
-            fut, proposed_here = service.start_write(command, client_id, sequence, forward=forward)
-            if proposed_here and forward:
-                retry_if_unlogged.add(i)
-            elif not proposed_here and not fut.done():
-                # Forwarded (or waiting for a leader): one by one, so that a write
-                # retried after a failure cannot land after a later one.
-                await _settled([fut])
-            outstanding.append(fut)
-        pending.append(fut)
-    await _settled(pending)
-    out = []
-    for i, fut in enumerate(pending):
-        exc = fut.exception()
-        if exc is None:
-            out.append(fut.result())
-        elif i in retry_if_unlogged and isinstance(exc, (NotLeaderError, UnavailableError)):
-            command, _, client_id, sequence = requests[i]  # leadership moved before it was logged
-            try:
-                out.append(await service.execute(command, None, client_id, sequence))
-            except RaftcacheError as e:
-                out.append(e)
-        elif isinstance(exc, RaftcacheError):
-            out.append(exc)
-        else:
-            raise exc
-    return out
-
-
-async def _settled(futures: list[asyncio.Future]) -> None:
-    """Wait until every future is done (their errors are read by the caller).
-
-    Cheaper than gather() for a pipeline: the writes of one group commit
-    complete together, so after the first wait the rest are already done.
-    """
-    for fut in futures:
-        if not fut.done():
-            try:
-                await fut
-            except Exception:  # noqa: S110 - the caller reads fut.exception()
-                pass
