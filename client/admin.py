@@ -68,7 +68,7 @@ class AsyncAdmin:
         return self._engine.transport
 
     def _clock(self) -> float:
-        return self._engine.clock()
+        return self._engine.now()
 
     # ------------------------------------------------------------ one node
 

@@ -66,6 +66,8 @@ class Transport(Protocol):
 
     async def status(self, address: str, timeout_s: float) -> admin_pb2.StatusReply: ...
 
+    def subscribe(self, address: str, request: cache_pb2.SubscribeRequest) -> SubscriptionCall: ...
+
     async def admin(self, address: str, method: str, request, timeout_s: float,
                     metadata: tuple[tuple[str, str], ...] = ()) -> object:
         """A unary call of the Admin service by method name ("AddNode", …), with extra metadata."""
@@ -77,6 +79,23 @@ class Transport(Protocol):
         """The node's gRPC health status name: "SERVING", "NOT_SERVING", …"""
 
     async def close(self) -> None: ...
+
+
+class SubscriptionCall:
+    """An open Cache.Subscribe stream: `read()` the next item (None once it ended)."""
+
+    def __init__(self, call):
+        self._call = call
+
+    async def read(self):
+        try:
+            item = await self._call.read()
+        except grpc.aio.AioRpcError as e:
+            raise error_from_rpc(e) from None
+        return None if item is grpc.aio.EOF else item
+
+    def cancel(self) -> None:
+        self._call.cancel()
 
 
 class GrpcTransport:
@@ -118,6 +137,9 @@ class GrpcTransport:
         if reply is grpc.aio.EOF:
             raise ConnectionFailedError("the pipeline stream ended without a reply")
         return reply
+
+    def subscribe(self, address, request):
+        return SubscriptionCall(self._stubs(address)[1].Subscribe(request, metadata=self._metadata))
 
     async def topology(self, address, timeout_s):
         return await self.admin(address, "Topology", admin_pb2.TopologyRequest(), timeout_s)

@@ -33,8 +33,12 @@ LogEntry = pb.LogEntry
 #:   2: apply is total (an exception while applying a command is that command's
 #:      INTERNAL error reply, its writes rolled back); results above sint64 travel
 #:      as `Value.unsigned`; the SetVersion command.
-SUPPORTED_VERSIONS = range(1, 3)
+#:   3: PUBLISH / SPUBLISH (the Publish command); keyspace notifications at apply.
+SUPPORTED_VERSIONS = range(1, 4)
 MAX_VERSION = SUPPORTED_VERSIONS[-1]
+#: The semantics version a command needs: the leader refuses it (UNAVAILABLE: retry) until
+#: the cluster's log runs at that version, so no member of an older release ever meets it.
+SINCE_VERSION = {"publish": 3}
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
 #: First byte of a LogBatch: several entries applied at one index.
