@@ -84,12 +84,27 @@ def _ports_free(host: str, base: int) -> bool:
     return True
 
 
+def _ephemeral_ports() -> range:
+    """The ports the kernel hands out to outgoing connections (Linux's default where unknown)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = map(int, f.read().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
 def free_base_port(nodes: int = 1, host: str = HOST) -> int:
     """A base port whose five ports (PORT_OFFSETS) are free right now, and those of
     `nodes` - 1 more nodes at base + 10, base + 20, … (as `raftcache up` lays them out).
-    Never the same one twice in a process."""
+    Never the same one twice in a process, and outside the ephemeral port range: an
+    outgoing connection could take a port there between this check and the node's bind."""
+    ephemeral = _ephemeral_ports()
+    span = 10 * (nodes - 1) + max(PORT_OFFSETS.values())
+    candidates = [b for b in range(10000, 65000 - span, 10)
+                  if b + span < ephemeral.start or b >= ephemeral.stop]
     for _ in range(500):
-        base = random.randrange(20000, 60000, 10)
+        base = random.choice(candidates)
         bases = [base + 10 * i for i in range(nodes)]
         if not _used_bases.intersection(bases) and all(_ports_free(host, b) for b in bases):
             _used_bases.update(bases)
