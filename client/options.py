@@ -92,6 +92,7 @@ class ClientOptions:
     channel_options: tuple[tuple[str, object], ...] = ()  # extra grpc channel options
     client_id: str | None = None                # None = random per client (the dedup identity of writes)
     near_cache: int = 0                         # GET results kept in process, at most this many (0 = off); see near_cache.py
+    cluster_secret: str | None = None           # sent only with the operator calls that need it (client.admin)
 
     def validate(self) -> None:
         if not self.seeds:

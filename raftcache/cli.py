@@ -48,7 +48,7 @@ def _up_parser(sub) -> None:
 
 
 def _ctl_parser(sub) -> None:
-    from raftcache import ctl
+    from raftcache import ctl, offline
 
     p = sub.add_parser("ctl", help="admin command line (gRPC)", description="Talk to a node over gRPC.")
     p.add_argument("--endpoint", action="append", default=None, metavar="HOST:PORT",
@@ -61,7 +61,9 @@ def _ctl_parser(sub) -> None:
     p.add_argument("--cluster-secret", default=None,
                    help="cluster secret for backup and membership verbs (default: RAFTCACHE_CLUSTER_SECRET, "
                    "else DATA_DIR/cluster.secret with --data-dir)")
-    ctl.add_verbs(p.add_subparsers(dest="verb", metavar="VERB", required=True))
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    ctl.add_verbs(verbs)
+    offline.add_verbs(verbs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
             from raftcache import localcluster
 
             return localcluster.run(args)
-        from raftcache import ctl
+        from raftcache import ctl, offline
 
-        return ctl.run(args)
+        return (offline if args.verb in offline.VERBS else ctl).run(args)
     except RaftcacheError as e:
         print(f"raftcache: error: {e.message}", file=sys.stderr)
         return 2

@@ -36,7 +36,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from scripts import benchlib
-from tests.cluster import Cluster, free_base_port, wait_until
+from raftcache.localcluster import LocalCluster, free_base_port, wait_until
 
 # redis-benchmark's own tests: LPUSH grows one list, HSET and ZADD add random
 # fields/members to one hash / sorted set. Value: the command INFO counts it under.
@@ -198,7 +198,7 @@ def main() -> int:
         print("needs redis-benchmark and redis-server: apt-get install redis-tools redis-server", file=sys.stderr)
         return 2
     root = tempfile.mkdtemp(prefix="bench-resp-")
-    cluster = Cluster(os.path.join(root, "raftcache"), 3)
+    cluster = LocalCluster(os.path.join(root, "raftcache"), 3)
     redis = RedisTrio(root)
     started = time.time()
     try:

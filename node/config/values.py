@@ -9,21 +9,21 @@ Two kinds of function, used by the rows of the parameter table
   Redis's notations (`100mb`, `5k` = 5000), so that tools that speak Redis
   keep working. They are pure: the state machine runs them at apply.
 
-Also the value types and limits those rules name: Peer and the port layout.
+Also the value types and limits those rules name (Peer and the port layout come from
+raftcache/peers.py, shared with the SDK).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from collections.abc import Callable
 
 from raftcache.node.consistency import ReadConsistency
 from raftcache.node.errors import ConfigError
+# The member spelling and the port layout are shared with the SDK and the command line.
+from raftcache.peers import PORT_OFFSETS, Peer, PeerSpecError  # noqa: F401 - PORT_OFFSETS re-exported
 
-#: Port offsets from a node's base port (docs/design.md "Ports and processes").
-PORT_OFFSETS = {"grpc": 0, "redis": 1, "memcached": 2, "raft": 3, "http": 4}
 FSYNC_POLICIES = ("always", "everysec", "no")
 READ_LEVELS = ("linearizable", "lease", "bounded", "any")
 ROLES = ("voter", "replica")
@@ -34,33 +34,6 @@ MAX_KEY_BYTES_LIMIT = 500
 MAX_BULK_LIMIT = 512 << 20
 #: Redis's client classes of `client-output-buffer-limit`, as CONFIG GET shows them.
 OUTPUT_CLASSES = ("normal", "slave", "pubsub")
-
-
-@dataclasses.dataclass(frozen=True)
-class Peer:
-    """A cluster member as the others reach it; its ports follow PORT_OFFSETS from `base_port`."""
-
-    id: str
-    zone: str
-    host: str
-    base_port: int
-
-    def port(self, kind: str) -> int:
-        return self.base_port + PORT_OFFSETS[kind]
-
-    def address(self, kind: str) -> str:
-        return f"{self.host}:{self.port(kind)}"
-
-    @classmethod
-    def parse(cls, spec: str) -> "Peer":
-        """Parse `ID@ZONE=HOST:BASEPORT`, e.g. `n2@b=127.0.0.1:7010`."""
-        m = re.fullmatch(r"([^@=\s]+)@([^=\s]+)=([^\s:]+|\[[0-9a-fA-F:]+\]):(\d+)", spec.strip())
-        if not m:
-            raise ConfigError(f"bad peer {spec!r}: expected ID@ZONE=HOST:BASEPORT")
-        return cls(id=m[1], zone=m[2], host=m[3], base_port=int(m[4]))
-
-    def spec(self) -> str:
-        return f"{self.id}@{self.zone}={self.host}:{self.base_port}"
 
 
 # ---------------------------------------------------------------- start-up values (ConfigError)
@@ -83,7 +56,10 @@ def parse_size(text: str | int) -> int:
 def parse_peers(value: str | list | tuple) -> tuple[Peer, ...]:
     """A comma-separated string or (in TOML) a list of ID@ZONE=HOST:BASEPORT."""
     specs = value if isinstance(value, (list, tuple)) else [s for s in str(value).split(",") if s.strip()]
-    return tuple(s if isinstance(s, Peer) else Peer.parse(s) for s in specs)
+    try:
+        return tuple(s if isinstance(s, Peer) else Peer.parse(s) for s in specs)
+    except PeerSpecError as e:
+        raise ConfigError(str(e)) from None
 
 
 def parse_flag(value: object) -> bool:

@@ -15,7 +15,8 @@ import time
 import pytest
 import redis
 
-from tests.cluster import rss_bytes, wait_until
+from raftcache.localcluster import wait_until
+from tests.cluster import rss_bytes
 from tests.integration.redis_helpers import client
 
 

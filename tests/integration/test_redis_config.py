@@ -13,7 +13,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 
 #: What each test may change (the `nodes` fixture puts back the values it found).
 CHANGED = ("maxmemory", "requirepass", "raftcache-default-read", "proto-max-bulk-len", "hz", "timeout")

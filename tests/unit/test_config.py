@@ -14,8 +14,9 @@ import pytest
 from raftcache import cli
 from raftcache.node.config import BackupConfig, KeyspaceConfig, NodeConfig, Peer, ReplicationConfig, settings, sources
 from raftcache.node.config.params import BY_CONFIG, BY_FIELD, BY_KEY, KINDS, PARAMS
-from raftcache.node.config.values import parse_size
+from raftcache.node.config.values import parse_peers, parse_size
 from raftcache.node.errors import ConfigError
+from raftcache.peers import PeerSpecError
 
 
 # ---------------------------------------------------------------- the table
@@ -81,8 +82,12 @@ def test_peer_spec_round_trip():
 
 @pytest.mark.parametrize("spec", ["n2", "n2@b", "n2@b=host", "n2@b=host:port", "@b=h:1", "n2@=h:1"])
 def test_bad_peer_specs_are_refused(spec):
-    with pytest.raises(ConfigError, match="expected ID@ZONE=HOST:BASEPORT"):
+    # The spelling is shared with the SDK (raftcache/peers.py), which raises its own error;
+    # the node's configuration loader turns it into a ConfigError.
+    with pytest.raises(PeerSpecError, match="expected ID@ZONE=HOST:BASEPORT"):
         Peer.parse(spec)
+    with pytest.raises(ConfigError, match="expected ID@ZONE=HOST:BASEPORT"):
+        parse_peers(f"n1@a=127.0.0.1:7000,{spec}")
 
 
 @pytest.mark.parametrize("text,expected", [("1048576", 1 << 20), ("512mb", 512 << 20), ("2GB", 2 << 30), ("64k", 64 << 10)])
