@@ -19,7 +19,7 @@ from raftcache.node.errors import CommandError, RaftcacheError, Reason
 from raftcache.node.service.forwarding import SECRET_METADATA
 from raftcache.node.frontends.grpc_admin import AdminServicer
 from raftcache.node.service.service import Service, execute_many
-from raftcache.proto import admin_pb2_grpc, cache_pb2, cache_pb2_grpc
+from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2, cache_pb2_grpc
 
 
 
@@ -77,13 +77,16 @@ class CacheServicer(cache_pb2_grpc.CacheServicer):
         return grpc_codec.outcome_to_reply((result, index))
 
     async def Pipeline(self, request_iterator, context):
+        floor = 0  # read-your-writes within the stream: the newest index it was answered
         async for batch in request_iterator:
             if batch is MALFORMED:
                 await _abort(context, CommandError("malformed request: not a raftcache.v1.RequestBatch", Reason.INVALID_ARGUMENT))
-            yield await _run_batch(self._service, batch, forward=True)
+            replies = await _run_batch(self._service, batch, forward=True, floor=floor)
+            floor = max([floor, *(reply.index for reply in replies.replies)])
+            yield replies
 
 
-async def _run_batch(service: Service, batch, forward: bool) -> cache_pb2.ReplyBatch:
+async def _run_batch(service: Service, batch, forward: bool, floor: int = 0) -> cache_pb2.ReplyBatch:
     requests = []
     out = cache_pb2.ReplyBatch()
     bad: dict[int, RaftcacheError] = {}
@@ -92,7 +95,7 @@ async def _run_batch(service: Service, batch, forward: bool) -> cache_pb2.ReplyB
             requests.append(grpc_codec.request_from_proto(req))
         except RaftcacheError as e:
             bad[i] = e
-    outcomes = iter(await execute_many(service, requests, forward=forward))
+    outcomes = iter(await execute_many(service, requests, forward=forward, floor=floor))
     for i in range(len(batch.requests)):
         grpc_codec.outcome_to_reply(bad[i] if i in bad else next(outcomes), out.replies.add())
     return out
@@ -124,6 +127,14 @@ class InternalServicer(admin_pb2_grpc.InternalServicer):
         if not self._service.is_leader:
             await _abort(context, CommandError("not the leader", Reason.NOT_LEADER))
         return await _run_batch(self._service, request, forward=False)
+
+    async def ReadIndex(self, request, context):
+        await self._check(context)
+        try:
+            index = await self._service.read_index(request.lease)
+        except RaftcacheError as e:
+            await _abort(context, e)
+        return admin_pb2.ReadIndexReply(index=index)
 
 
 async def start_server(service: Service, host: str, port: int) -> tuple[grpc.aio.Server, health.HealthServicer]:

@@ -19,7 +19,7 @@ import logging
 import os
 import time
 
-from raftcache.node.commands import OK
+from raftcache.node.commands import OK, is_read
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError, Reason
 from raftcache.node.frontends import memcache_meta as meta
@@ -173,6 +173,7 @@ class MemcacheProtocol(asyncio.Protocol):
         self.stats = state.stats
         self.consistency: ReadConsistency | None = None   # None: the node's default level
         self.linearizable = _LINEARIZABLE
+        self.floor = 0                 # index of this connection's newest write: its reads wait for it
         self.transport: asyncio.Transport | None = None
         self._buf = bytearray()
         self._swallow = 0              # bytes of a refused data block still to discard
@@ -398,7 +399,9 @@ class MemcacheProtocol(asyncio.Protocol):
 
     async def execute_indexed(self, cmd: pb.Command, consistency: ReadConsistency | None = None):
         """(result, index); a returned CommandError becomes a ReplyError with its mapped line."""
-        result, index = await self.service.execute(cmd, consistency or self.consistency)
+        result, index = await self.service.execute(cmd, consistency or self.consistency, floor=self.floor)
+        if not is_read(cmd):
+            self.floor = max(self.floor, index)
         if isinstance(result, CommandError):
             if result.reason == Reason.WRONGTYPE and cmd.WhichOneof("op") == "get_meta":
                 return None, index      # a Redis hash/list/…: not a memcached item
@@ -432,11 +435,14 @@ class MemcacheProtocol(asyncio.Protocol):
             reply = b"STORED\r\n" if status == "stored" else b"NOT_STORED\r\n"
         else:
             outcome = await self.service.execute(_set_command(name, req, data))
+            self.floor = max(self.floor, outcome[1])
             reply = self._stored_reply(req, outcome, noreply=False)
         return b"" if noreply else reply
 
     async def _forward_writes(self, commands: list) -> list:
-        return await execute_many(self.service, [(c, None, "", 0) for c in commands])
+        outcomes = await execute_many(self.service, [(c, None, "", 0) for c in commands], floor=self.floor)
+        self.floor = max([self.floor] + [o[1] for o in outcomes if not isinstance(o, RaftcacheError)])
+        return outcomes
 
     def _stored_reply(self, req: tuple, outcome, noreply: bool) -> bytes:
         """The line for a set/add/replace/cas outcome: (result, index) or a RaftcacheError."""

@@ -367,7 +367,7 @@ class Connection(asyncio.Protocol):
         if len(args) != 2 or args[0].lower() != b"get" or self.multi is not None or not self.authenticated:
             return None
         started_ns = time.perf_counter_ns()
-        value = self.service.get_now(self.db, args[1], self.consistency)
+        value = self.service.get_now(self.db, args[1], self.consistency, self.last_write_index)
         if value is NOT_NOW:
             return None
         self.last_cmd = "get"
@@ -428,7 +428,7 @@ class Connection(asyncio.Protocol):
                 out.append(step)
             else:
                 spec, command = step
-                served = self.service.read_now(command, self.consistency)
+                served = self.service.read_now(command, self.consistency, self.last_write_index)
                 if served is None:
                     break
                 reply = self.render(spec, command, served[0])
@@ -583,7 +583,7 @@ class Connection(asyncio.Protocol):
                     break
                 continue
             if kind == "read" and running_kind != "write":
-                served = self.service.read_now(command, self.consistency)
+                served = self.service.read_now(command, self.consistency, self.last_write_index)
                 if served is not None:  # no waiting needed: answer inline, no task
                     reply = self.render(spec, command, served[0])
                     self.server.count_call(spec.name, started_ns, reply)
@@ -606,7 +606,8 @@ class Connection(asyncio.Protocol):
             i, spec, command, started_ns = forwarded[0]
             out[i] = await self._execute(spec, command, started_ns)
         elif forwarded:
-            outcomes = await execute_many(self.service, [(command, None, "", 0) for _, _, command, _ in forwarded])
+            outcomes = await execute_many(self.service, [(command, None, "", 0) for _, _, command, _ in forwarded],
+                                          floor=self.last_write_index)
             for (i, spec, command, started_ns), outcome in zip(forwarded, outcomes):
                 if isinstance(outcome, RaftcacheError):
                     reply = encode(outcome, self.proto)
@@ -682,7 +683,7 @@ class Connection(asyncio.Protocol):
 
     async def _execute(self, spec: Spec, command, started_ns: int) -> bytes:
         try:
-            result, index = await self.service.execute(command, self.consistency)
+            result, index = await self.service.execute(command, self.consistency, floor=self.last_write_index)
         except RaftcacheError as e:
             reply = encode(e, self.proto)
         except Exception:  # a bug must cost one reply, not the connection

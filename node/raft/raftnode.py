@@ -179,6 +179,31 @@ class RaftNode(SyncObj):
     def match_index(self) -> dict:
         return self._SyncObj__raftMatchIndex
 
+    def quorum_ack_time(self) -> float:
+        """The latest send time T (time.monotonic() of this node) such that a majority
+        of the voters, this node included, acknowledged append-entries this node sent
+        at T or later in its current term: +inf with no other voter, -inf before a
+        majority answered in this term. The lease and ReadIndex rounds both count
+        from it. Any thread (it reads copies)."""
+        voters = self._SyncObj__otherNodes.copy()
+        others_needed = (len(voters) + 1) // 2   # a majority of len(voters) + 1, minus ourselves
+        if others_needed == 0:
+            return float("inf")
+        term = self._SyncObj__raftCurrentTerm
+        acks = self.ack_times.copy()
+        sent = sorted((acks[n][1] for n in voters if n in acks and acks[n][0] == term), reverse=True)
+        return sent[others_needed - 1] if len(sent) >= others_needed else float("-inf")
+
+    def term_at(self, index: int) -> int | None:
+        """Term of the local log entry at `index`; None when it is compacted or absent (tick thread)."""
+        entries = self._SyncObj__getEntries(index, 1)
+        return entries[0][2] if entries else None
+
+    def send_heartbeat(self) -> None:
+        """Send append-entries to every follower now (a ReadIndex round; tick thread, leader)."""
+        if self._isLeader():
+            self._SyncObj__sendAppendEntries()
+
     def postpone_election(self) -> None:
         """Push the election deadline one election timeout into the future (tick thread)."""
         self._SyncObj__raftElectionDeadline = _ps_monotonic() + self._SyncObj__generateRaftTimeout()

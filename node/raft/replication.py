@@ -51,6 +51,7 @@ from pysyncobj.syncobj import SyncObjException
 
 from raftcache.node.raft import journal as _journal
 from raftcache.node.raft.raftnode import RaftNode
+from raftcache.node.raft.readindex import ReadIndex
 from raftcache.node.config import Peer, ReplicationConfig
 from raftcache.node.errors import (
     DeadlineError,
@@ -173,6 +174,7 @@ class Replicator:
         self._pending: dict[int, ProposeCallback] = {}
         self._deadlines: collections.deque[tuple[float, int]] = collections.deque()
         self._ids = itertools.count(1)
+        self._reads = ReadIndex()
         self._last_everysec_flush = time.monotonic()
         self._last_index = 0
         self.fatal_error: BaseException | None = None
@@ -242,6 +244,7 @@ class Replicator:
         if node is None:
             return
         node.destroy_synchronous()
+        self._reads.close()
         for pid in list(self._pending):
             cb = self._pending.pop(pid, None)
             if cb is not None:
@@ -274,6 +277,36 @@ class Replicator:
         self._pending[pid] = callback
         self._deadlines.append((time.monotonic() + self.config.proposal_timeout_s, pid))
         node.apply_entry(data, callback=functools.partial(self._on_result, pid))
+        self._wake()
+
+    def read_index(self, callback: ProposeCallback, timeout_s: float) -> None:
+        """ReadIndex (node/raft/readindex.py): `callback(None, index, error)` once, with the index a
+        reader must have applied to see every write acknowledged before this call, after a
+        heartbeat round confirmed this node still leads. Writes nothing to the log.
+
+        Thread-safe. Errors: NotLeaderError (not the leader, or it lost leadership:
+        retry at the new one), UnavailableError (not confirmed within `timeout_s`).
+        The callback runs on the Raft thread, or on the caller's when refused at once.
+        """
+        node = self._node
+        if node is None:
+            callback(None, 0, UnavailableError("replicator not started"))
+            return
+        if not node._isLeader():
+            callback(None, 0, NotLeaderError(f"leader is {self.leader_id}"))
+            return
+        self._reads.request(callback, time.monotonic() + timeout_s)
+        self._wake()
+
+    def lease_read_index(self) -> int | None:
+        """The read index this leader answers from its lease, without a heartbeat round: its
+        commit index while lease_valid() and once it committed an entry of its term; None
+        otherwise (then ask read_index). Any thread."""
+        if not self.lease_valid():
+            return None
+        return self._reads.ready_index(self._node)
+
+    def _wake(self) -> None:
         notifier = self._notifier
         if notifier is not None:
             try:
@@ -437,6 +470,7 @@ class Replicator:
             calls.popleft()()
         if self._transfer is not None:
             self._step_transfer(node)
+        self._reads.step(node)
         node.send_if_new_entries()
         self._first_index = node.raft_log[0][1]
         if self.config.appendfsync == "everysec":
@@ -540,12 +574,7 @@ class Replicator:
         if node is None or not node._isLeader() or self._transfer is not None:
             return False
         cfg = self.config
-        horizon = time.monotonic() - cfg.election_timeout_min_s * (1 - cfg.lease_drift)
-        term = node.raftCurrentTerm
-        acks = node.ack_times.copy()
-        voters = node.otherNodes
-        fresh = sum(1 for n in voters if acks.get(n, (0, 0.0))[0] == term and acks[n][1] > horizon)
-        return 1 + fresh > (len(voters) + 1) / 2
+        return node.quorum_ack_time() > time.monotonic() - cfg.election_timeout_min_s * (1 - cfg.lease_drift)
 
     def quorum_contact_s(self) -> float:
         """On the leader: seconds since a majority of the voters (itself included)
@@ -555,16 +584,7 @@ class Replicator:
         node = self._node
         if node is None or not node._isLeader():
             return float("inf")
-        voters = node.otherNodes
-        others_needed = (len(voters) + 1) // 2   # a majority of len(voters) + 1, minus ourselves
-        if others_needed == 0:
-            return 0.0
-        term = node.raftCurrentTerm
-        acks = node.ack_times.copy()
-        sent = sorted((acks[n][1] for n in voters if n in acks and acks[n][0] == term), reverse=True)
-        if len(sent) < others_needed:
-            return float("inf")
-        return max(0.0, time.monotonic() - sent[others_needed - 1])
+        return max(0.0, time.monotonic() - node.quorum_ack_time())
 
     def members_status(self) -> list[MemberState]:
         """Every voting member as this node sees it; match_index and the others'

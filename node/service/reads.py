@@ -1,0 +1,238 @@
+"""The read path (docs/consistency.md): every level is "read the local copy once its applied index reaches a target".
+
+The target of a read is the highest of
+
+* the connection's *floor*: the index of its newest write (read-your-writes
+  on whichever node serves it; front ends pass it, Service.execute returns
+  the indexes they keep);
+* per level: `any` nothing more; `min_index:n` n; `linearizable` the
+  leader's ReadIndex (node/raft/readindex.py: its commit index once a
+  heartbeat round confirmed it still leads); `lease` the same index answered
+  from the leader's lease, without a round; `bounded:<ms>` on a follower, the
+  index of the newest freshness proof when it is at most <ms> old (a lease
+  ReadIndex answer obtained at time t covers every write acknowledged before
+  t), else a new proof; on the leader as `lease`.
+
+On a follower the index comes from the leader over Internal.ReadIndex; every
+read waiting at the same moment shares one call (SharedRounds, one call in
+flight per kind), and the call's answer is applied locally before the reads
+go on. On the leader every read waiting shares one heartbeat round. Nothing
+is written to the log for a read. A leader of an older release, without
+Internal.ReadIndex, is sent the read itself (Internal.Forward) as before.
+
+Must not touch: the log (reads never propose), protocol parsing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Awaitable, Callable
+
+from raftcache.node.consistency import ReadConsistency
+from raftcache.node.errors import DeadlineError, NotLeaderError, UnavailableError
+from raftcache.node.service.forwarding import ReadIndexUnsupported
+from raftcache.node.service.waiters import settle
+
+_LEASE = ReadConsistency("lease")
+
+
+class SharedRounds:
+    """Many waiters, one call of `fetch`: waiters arriving while `window` calls are in flight
+    (None: no limit, but one call per event-loop turn) share the next call. After the call,
+    `after(index)` runs (e.g. wait until this node applied it) before the waiters get the
+    index; the call's slot is free again as soon as `fetch` returns. An error of either goes
+    to every waiter of that call."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fetch: Callable[[], Awaitable[int]],
+                 after: Callable[[int], Awaitable[None]] | None = None, window: int | None = None):
+        self._loop = loop
+        self._fetch = fetch
+        self._after = after
+        self._window = window
+        self._waiting: list[asyncio.Future] = []
+        self._in_flight = 0
+        self._scheduled = False
+        self.calls = 0
+
+    def join(self) -> asyncio.Future:
+        """A future of the index of the next call."""
+        fut = self._loop.create_future()
+        self._waiting.append(fut)
+        self._schedule()
+        return fut
+
+    def _schedule(self) -> None:
+        if not self._scheduled and self._waiting and (self._window is None or self._in_flight < self._window):
+            self._scheduled = True
+            self._loop.call_soon(self._start)  # after this loop turn's reads joined
+
+    def _start(self) -> None:
+        self._scheduled = False
+        waiters, self._waiting = self._waiting, []
+        self._in_flight += 1
+        self.calls += 1
+        asyncio.ensure_future(self._run(waiters))
+
+    async def _run(self, waiters: list[asyncio.Future]) -> None:
+        try:
+            try:
+                index = await self._fetch()
+            finally:
+                self._in_flight -= 1
+                self._schedule()
+            if self._after is not None:
+                await self._after(index)
+        except Exception as e:  # noqa: BLE001 - the call's outcome, for every waiter
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_exception(e)
+            return
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(index)
+
+
+class Reads:
+    """One node's read path (module docstring). Service owns one; `attach` binds it to the loop."""
+
+    def __init__(self, node_id: str, raft, local_read: Callable, timeout_s: float, stats: dict):
+        self._node_id = node_id
+        self._raft = raft
+        self._local_read = local_read
+        self._timeout_s = timeout_s
+        self._stats = stats
+        self.forwarder = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watcher = None
+        self._completions = None
+        self._confirm: SharedRounds | None = None
+        self._ask: dict[bool, SharedRounds] = {}
+        # (loop time before asking, index): applying `index` gives a state that holds
+        # every write acknowledged before that time (the proof of `bounded` reads)
+        self._freshness: tuple[float, int] = (float("-inf"), 0)
+
+    def attach(self, loop: asyncio.AbstractEventLoop, watcher, completions) -> None:
+        self._loop, self._watcher, self._completions = loop, watcher, completions
+        self._confirm = SharedRounds(loop, self._confirm_leadership)
+        self._ask = {lease: SharedRounds(loop, functools.partial(self._ask_leader, lease), self.catch_up, window=1)
+                     for lease in (False, True)}
+
+    # ------------------------------------------------------------ entry points
+
+    def servable_now(self, consistency: ReadConsistency, floor: int) -> bool:
+        """A read at `consistency` (a level, never the default) may be served locally right now."""
+        raft = self._raft
+        applied = raft.applied_index
+        if applied < floor:
+            return False
+        level = consistency.level
+        if level == "any":
+            return True
+        if level == "min_index":
+            return applied >= consistency.min_index
+        if level == "linearizable":
+            return False
+        if raft.is_leader:  # lease, or bounded: the lease's index
+            index = raft.lease_read_index()
+            return index is not None and applied >= index
+        if level == "bounded":
+            sent, index = self._freshness
+            return applied >= index and self._loop.time() - sent <= consistency.bound_ms / 1000.0
+        return False
+
+    async def read(self, command, consistency: ReadConsistency, floor: int, forward: bool) -> tuple[object, int]:
+        """Serve a read at `consistency` (a level, never the default); see the module docstring.
+        `forward=False` (a request another node forwarded): answer here or raise NotLeaderError."""
+        level = consistency.level
+        if level == "min_index":
+            floor = max(floor, consistency.min_index)
+        elif level != "any":
+            try:
+                floor = max(floor, await self.target(consistency, forward))
+            except ReadIndexUnsupported:
+                return await self._forward_read(command, consistency)
+        if self._raft.applied_index < floor:
+            await self.catch_up(floor)
+        return self._local_read(command)
+
+    async def catch_up(self, index: int) -> None:
+        """Wait (up to the request timeout) until this node applied `index`; DeadlineError if not."""
+        if self._raft.applied_index < index:
+            await self._watcher.wait(index, self._timeout_s)
+
+    async def target(self, consistency: ReadConsistency, forward: bool = True) -> int:
+        """The index a read at `consistency` must find applied here (lease, bounded, linearizable).
+
+        Waits for a leader up to the request timeout. Raises UnavailableError (no leader, or
+        leadership not confirmed in time), NotLeaderError (forward=False, not the leader) or
+        ReadIndexUnsupported (the leader is of an older release).
+        """
+        raft = self._raft
+        lease = consistency.level != "linearizable"
+        if consistency.level == "bounded" and forward and not raft.is_leader:
+            return await self._proof_within(consistency.bound_ms / 1000.0)
+        deadline = self._loop.time() + self._timeout_s
+        last: Exception | None = None
+        while True:
+            if raft.is_leader:
+                index = raft.lease_read_index() if lease else None
+                if index is not None:
+                    return index
+                try:
+                    return await self._confirm.join()
+                except NotLeaderError:
+                    if not forward:
+                        raise
+            elif not forward:
+                raise NotLeaderError("not the leader")
+            elif raft.leader_id not in (None, self._node_id) and self.forwarder is not None:
+                try:
+                    return await self._ask[lease].join()
+                except ReadIndexUnsupported:
+                    raise
+                except (NotLeaderError, UnavailableError, DeadlineError) as e:
+                    last = e  # the leader moved, did not answer, or this node did not catch up: again
+            if self._loop.time() >= deadline:
+                why = f" ({last.message})" if last is not None else ""
+                raise UnavailableError(f"no leader could confirm the read in time{why}; retry")
+            await asyncio.sleep(0.02)
+
+    # ------------------------------------------------------------ the index, by role
+
+    async def _confirm_leadership(self) -> int:
+        """On the leader: one heartbeat round for every read waiting (Replicator.read_index)."""
+        self._stats["read_index_rounds"] += 1
+        fut = self._loop.create_future()
+        self._raft.read_index(functools.partial(self._completions.put, settle, fut), self._timeout_s)
+        _, index = await fut
+        return index
+
+    async def _ask_leader(self, lease: bool) -> int:
+        """On a follower: one Internal.ReadIndex call for every read waiting."""
+        leader = self._raft.leader_id
+        if leader is None or leader == self._node_id or self.forwarder is None:
+            raise UnavailableError("no leader to ask for a read index")
+        self._stats["read_index_requests"] += 1
+        return await self.forwarder.read_index(leader, lease)
+
+    async def _proof_within(self, bound_s: float) -> int:
+        """A follower's `bounded` target: the newest proof's index if it is at most `bound_s`
+        old, else a new proof (a lease ReadIndex, shared with lease reads). Waiting for the
+        index to be applied only makes the read fresher, so it cannot break the bound."""
+        sent, index = self._freshness
+        if self._loop.time() - sent <= bound_s:
+            return index
+        sent = self._loop.time()
+        index = await self.target(_LEASE)
+        if sent > self._freshness[0]:
+            self._freshness = (sent, index)
+        return index
+
+    async def _forward_read(self, command, consistency: ReadConsistency) -> tuple[object, int]:
+        """A leader without Internal.ReadIndex (an older release) serves the read itself."""
+        leader = self._raft.leader_id
+        if leader is None or self.forwarder is None:
+            raise UnavailableError("no leader to serve the read; retry")
+        self._stats["forwarded"] += 1
+        return await self.forwarder.forward(leader, command, consistency, "", 0)
