@@ -47,6 +47,12 @@ MUTATIONS = [
         ("tests/unit/test_readindex.py",),
     ),
     Mutation(
+        "no-read-floor", "node/frontends/resp_blocking.py",
+        "    await service.wait_applied(conn.last_write_index)  # read-your-writes: this node has the connection's writes\n",
+        "    pass  # MUTATION: a blocking pop looks before the connection's writes are applied here\n",
+        ("tests/integration/test_read_your_writes.py::test_a_blocking_pop_on_a_follower_sees_the_connections_own_pushes",),
+    ),
+    Mutation(
         "disable-dedup", "node/commands/statemachine.py",
         "        dedup = bool(entry.client_id) and entry.sequence != 0 and name not in READ_COMMANDS\n",
         "        dedup = False  # MUTATION: retried writes are applied again\n",

@@ -17,8 +17,9 @@ On a follower the index comes from the leader over Internal.ReadIndex; every
 read waiting at the same moment shares one call (SharedRounds, one call in
 flight per kind), and the call's answer is applied locally before the reads
 go on. On the leader every read waiting shares one heartbeat round. Nothing
-is written to the log for a read. A leader of an older release, without
-Internal.ReadIndex, is sent the read itself (Internal.Forward) as before.
+is written to the log for a read. The read itself is sent to the leader
+(Internal.Forward) only when the leader is of an older release, without
+Internal.ReadIndex, or when this node cannot apply (it waits for an upgrade).
 
 Must not touch: the log (reads never propose), protocol parsing.
 """
@@ -148,6 +149,8 @@ class Reads:
         if level == "min_index":
             floor = max(floor, consistency.min_index)
         elif level != "any":
+            if forward and self._raft.apply_blocked:  # this node cannot catch up (it needs an upgrade)
+                return await self._forward_read(command, consistency)
             try:
                 floor = max(floor, await self.target(consistency, forward))
             except ReadIndexUnsupported:
@@ -230,7 +233,7 @@ class Reads:
         return index
 
     async def _forward_read(self, command, consistency: ReadConsistency) -> tuple[object, int]:
-        """A leader without Internal.ReadIndex (an older release) serves the read itself."""
+        """The leader serves the read itself (an older leader, or this node cannot apply)."""
         leader = self._raft.leader_id
         if leader is None or self.forwarder is None:
             raise UnavailableError("no leader to serve the read; retry")

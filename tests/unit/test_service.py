@@ -33,6 +33,7 @@ class FakeRaft:
         self.contact_s = 0.0
         self.reject_with: Exception | None = None
         self.read_rounds = 0
+        self.apply_blocked = ""
         self.read_index_error: Exception | None = None
 
     def propose(self, data, callback):
