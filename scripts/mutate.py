@@ -50,7 +50,7 @@ MUTATIONS = [
         "no-read-floor", "node/frontends/resp_blocking.py",
         "    await service.wait_applied(conn.last_write_index)  # read-your-writes: this node has the connection's writes\n",
         "    pass  # MUTATION: a blocking pop looks before the connection's writes are applied here\n",
-        ("tests/integration/test_read_your_writes.py::test_a_blocking_pop_on_a_follower_sees_the_connections_own_pushes",),
+        ("tests/integration/test_follower_reads.py::test_a_blocking_pop_on_a_follower_sees_the_connections_own_pushes",),
     ),
     Mutation(
         "disable-dedup", "node/commands/statemachine.py",
