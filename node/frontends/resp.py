@@ -384,7 +384,7 @@ class Connection(asyncio.Protocol):
         if not self.pending:
             self.backlog = 0
             self._update_reading()
-        if self.task is not None:  # a lone write is in flight (_write_done continues)
+        if self.task is not None:  # a lone write or read is in flight (_lone_done continues)
             return
         if self.pending:
             self.task = asyncio.get_running_loop().create_task(self._run())
@@ -397,8 +397,9 @@ class Connection(asyncio.Protocol):
         The hot paths of -P 1 clients: reads that need no waiting (a follower
         serving `any`, a leader under a lease) are answered here, from
         data_received; a lone write on the leader is proposed here and
-        answered from its future's callback. Stops at the first command that
-        must wait otherwise (a read needing a barrier, a server command,
+        answered from its future's callback, and so is a lone read that waits
+        for a read index (Service.start_read). Stops at the first command that
+        must wait otherwise (a pipelined read waiting for its index, a server command,
         MULTI, a pipeline of writes); the command loop takes the rest, in order.
         """
         out: list[bytes] = []
@@ -430,6 +431,8 @@ class Connection(asyncio.Protocol):
                 spec, command = step
                 served = self.service.read_now(command, self.consistency, self.last_write_index)
                 if served is None:
+                    if len(pending) == 1:  # one read at a time (-P 1): answered from its future, no task
+                        self._start_lone_read(spec, command, started_ns)
                     break
                 reply = self.render(spec, command, served[0])
                 self.server.count_call(spec.name, started_ns, reply)
@@ -452,9 +455,16 @@ class Connection(asyncio.Protocol):
         spec, command = step
         fut, proposed_here = self.service.start_write(command)
         self.task, self.running = fut, True
-        fut.add_done_callback(lambda f: self._write_done(spec, command, proposed_here, started_ns, f))
+        fut.add_done_callback(lambda f: self._lone_done(spec, command, proposed_here, started_ns, f))
 
-    def _write_done(self, spec: Spec, command, proposed_here: bool, started_ns: int, fut: asyncio.Future) -> None:
+    def _start_lone_read(self, spec: Spec, command, started_ns: int) -> None:
+        self.pending.popleft()
+        self.server.stats["total_commands_processed"] += 1
+        fut = self.service.start_read(command, self.consistency, self.last_write_index)
+        self.task, self.running = fut, True
+        fut.add_done_callback(lambda f: self._lone_done(spec, command, False, started_ns, f))
+
+    def _lone_done(self, spec: Spec, command, proposed_here: bool, started_ns: int, fut: asyncio.Future) -> None:
         self.task, self.running = None, False
         if fut.cancelled() or self.closing:
             return
@@ -479,7 +489,7 @@ class Connection(asyncio.Protocol):
             log.error("executing %s failed", spec.name, exc_info=error)
             return b"-ERR internal error\r\n"
         result, index = fut.result()
-        if index:
+        if index and not commands.is_read(command):
             self.last_write_index = max(self.last_write_index, index)
         return self.render(spec, command, result)
 

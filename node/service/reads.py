@@ -159,6 +159,57 @@ class Reads:
             await self.catch_up(floor)
         return self._local_read(command)
 
+    def start(self, command, consistency: ReadConsistency, floor: int) -> asyncio.Future:
+        """`read` without a task per read on the common paths: a future of (result, index).
+        A linearizable or lease read joins the shared round (or takes the lease's index)
+        and is served from the round's callback; anything else (no leader yet, an error
+        to retry, a floor not applied yet, other levels) runs `read` as a task."""
+        loop = self._loop
+        if self.servable_now(consistency, floor):
+            fut = loop.create_future()
+            self._settle_local(fut, command)
+            return fut
+        shared = None
+        if consistency.level in ("linearizable", "lease") and not self._raft.apply_blocked:
+            shared = self._shared_target(consistency.level == "lease")
+        if shared is None:
+            return asyncio.ensure_future(self.read(command, consistency, floor, forward=True))
+        fut = loop.create_future()
+        shared.add_done_callback(functools.partial(self._after_target, fut, command, consistency, floor))
+        return fut
+
+    def _shared_target(self, lease: bool) -> asyncio.Future | None:
+        """A future of this moment's read index when one is at hand without waiting for a leader."""
+        raft = self._raft
+        if raft.is_leader:
+            index = raft.lease_read_index() if lease else None
+            if index is not None:
+                done = self._loop.create_future()
+                done.set_result(index)
+                return done
+            return self._confirm.join()
+        if raft.leader_id not in (None, self._node_id) and self.forwarder is not None:
+            return self._ask[lease].join()
+        return None
+
+    def _after_target(self, fut: asyncio.Future, command, consistency: ReadConsistency, floor: int,
+                      target: asyncio.Future) -> None:
+        if fut.done():  # the caller gave up
+            return
+        if target.exception() is None and self._raft.applied_index >= max(floor, target.result()):
+            self._settle_local(fut, command)
+            return
+        # an error (leadership moved, an older leader…) or an index not applied yet: the full path
+        task = asyncio.ensure_future(self.read(command, consistency, max(floor, target.result())
+                                               if target.exception() is None else floor, forward=True))
+        task.add_done_callback(functools.partial(_copy_outcome, fut))
+
+    def _settle_local(self, fut: asyncio.Future, command) -> None:
+        try:
+            fut.set_result(self._local_read(command))
+        except Exception as e:  # noqa: BLE001 - the read's outcome, for the caller
+            fut.set_exception(e)
+
     async def catch_up(self, index: int) -> None:
         """Wait (up to the request timeout) until this node applied `index`; DeadlineError if not."""
         if self._raft.applied_index < index:
@@ -239,3 +290,14 @@ class Reads:
             raise UnavailableError("no leader to serve the read; retry")
         self._stats["forwarded"] += 1
         return await self.forwarder.forward(leader, command, consistency, "", 0)
+
+
+def _copy_outcome(fut: asyncio.Future, task: asyncio.Future) -> None:
+    if fut.done():
+        return
+    if task.cancelled():
+        fut.cancel()
+    elif task.exception() is not None:
+        fut.set_exception(task.exception())
+    else:
+        fut.set_result(task.result())

@@ -423,6 +423,19 @@ class Service:
         self.stats["reads"] += 1
         return self._local_read(command)
 
+    def start_read(self, command: Command, consistency: ReadConsistency | None = None,
+                   floor: int = 0) -> asyncio.Future:
+        """Begin a read now: a future of (result, index), as execute() would answer it.
+        Reads that wait for a read index are served from the shared round's callback, with
+        no task per read (front ends' hot path for one read at a time, like start_write)."""
+        error = self._validate(command)
+        if error is not None or command.WhichOneof("op") not in commands.READ_COMMANDS:
+            fut = self._loop.create_future()
+            fut.set_result((error or CommandError("not a read", Reason.INVALID_ARGUMENT), 0))
+            return fut
+        self.stats["reads"] += 1
+        return self._reads.start(command, self._level(consistency), floor)
+
     def get_now(self, db: int, key: bytes, consistency: ReadConsistency | None,
                 floor: int = 0) -> bytes | None | object:
         """GET `key` in `db` without a Command when no waiting is needed: the

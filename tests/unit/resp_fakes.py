@@ -72,6 +72,12 @@ class FakeService:
         """Like Service.read_now: this fake serves no read inline, so every read goes through execute()."""
         return None
 
+    def start_read(self, command, consistency=None, floor=0):
+        """Like Service.start_read: a future of (result, index)."""
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(self._run(command))
+        return fut
+
     def get_now(self, db, key, consistency=None, floor=0):
         """Like Service.get_now at level `any`: a lone GET is served inline (the RESP hot path)."""
         if len(key) > self.limits.max_key_bytes:

@@ -208,6 +208,42 @@ def test_follower_reads_waiting_together_share_one_read_index_call(env):
     run(go())
 
 
+def test_start_read_serves_reads_from_the_shared_rounds_callback(env):
+    """Service.start_read: a future per read, no task, one round for the reads started together;
+    a read whose index is not applied yet, or whose round failed, still gets its answer."""
+    service, raft, forwarder = env
+    raft.is_leader, raft.leader_id = False, "n2"
+    get = pb.Command(get=pb.Get(key=b"k"))
+    linearizable = ReadConsistency("linearizable")
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        futures = [service.start_read(get, linearizable) for _ in range(30)]
+        assert all(isinstance(f, asyncio.Future) and not isinstance(f, asyncio.Task) for f in futures)
+        assert await asyncio.gather(*futures) == [(None, 0)] * 30
+        assert forwarder.calls == [("n2", "read_index", False)]
+        forwarder.read_index_answer = 1  # the leader is ahead: served once applied here
+        late = service.start_read(get, linearizable)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not late.done()
+        raft.applied_index = 1
+        raft.sm.apply(1, commands.encode_entry(pb.LogEntry(version=1, command=pb.Command(
+            set=pb.Set(key=b"k", value=b"v")))))
+        service.on_applied(1)
+        assert await late == (b"v", 1)
+        raft.is_leader = True  # on the leader: its own round; a failed round is retried
+        raft.read_index_error = NotLeaderError("deposed meanwhile")
+        failing = service.start_read(get, linearizable)
+        await asyncio.sleep(0.05)
+        raft.read_index_error = None
+        assert await failing == (b"v", 1)
+        assert (await service.start_read(pb.Command(set=pb.Set(key=b"k", value=b"x"))))[0].reason \
+            is Reason.INVALID_ARGUMENT, "not a read"
+
+    run(go())
+
+
 def test_a_leader_without_read_index_is_sent_the_read(env):
     """An older leader (no Internal.ReadIndex) during a rolling upgrade: the read is forwarded."""
     from raftcache.node.service.forwarding import ReadIndexUnsupported
