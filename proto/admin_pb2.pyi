@@ -174,15 +174,3 @@ class TransferLeaderReply(_message.Message):
     leader_id: str
     term: int
     def __init__(self, leader_id: _Optional[str] = ..., term: _Optional[int] = ...) -> None: ...
-
-class ReadIndexRequest(_message.Message):
-    __slots__ = ("lease",)
-    LEASE_FIELD_NUMBER: _ClassVar[int]
-    lease: bool
-    def __init__(self, lease: bool = ...) -> None: ...
-
-class ReadIndexReply(_message.Message):
-    __slots__ = ("index",)
-    INDEX_FIELD_NUMBER: _ClassVar[int]
-    index: int
-    def __init__(self, index: _Optional[int] = ...) -> None: ...

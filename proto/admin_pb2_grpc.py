@@ -337,11 +337,6 @@ class InternalStub(object):
                 request_serializer=raftcache_dot_proto_dot_cache__pb2.RequestBatch.SerializeToString,
                 response_deserializer=raftcache_dot_proto_dot_cache__pb2.ReplyBatch.FromString,
                 _registered_method=True)
-        self.ReadIndex = channel.unary_unary(
-                '/raftcache.v1.Internal/ReadIndex',
-                request_serializer=raftcache_dot_proto_dot_admin__pb2.ReadIndexRequest.SerializeToString,
-                response_deserializer=raftcache_dot_proto_dot_admin__pb2.ReadIndexReply.FromString,
-                _registered_method=True)
 
 
 class InternalServicer(object):
@@ -363,14 +358,6 @@ class InternalServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ReadIndex(self, request, context):
-        """The index a follower must reach to serve linearizable reads (FAILED_PRECONDITION
-        NOT_LEADER on a follower, UNAVAILABLE when leadership is not confirmed in time).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
 
 def add_InternalServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -383,11 +370,6 @@ def add_InternalServicer_to_server(servicer, server):
                     servicer.ForwardBatch,
                     request_deserializer=raftcache_dot_proto_dot_cache__pb2.RequestBatch.FromString,
                     response_serializer=raftcache_dot_proto_dot_cache__pb2.ReplyBatch.SerializeToString,
-            ),
-            'ReadIndex': grpc.unary_unary_rpc_method_handler(
-                    servicer.ReadIndex,
-                    request_deserializer=raftcache_dot_proto_dot_admin__pb2.ReadIndexRequest.FromString,
-                    response_serializer=raftcache_dot_proto_dot_admin__pb2.ReadIndexReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -446,33 +428,6 @@ class Internal(object):
             '/raftcache.v1.Internal/ForwardBatch',
             raftcache_dot_proto_dot_cache__pb2.RequestBatch.SerializeToString,
             raftcache_dot_proto_dot_cache__pb2.ReplyBatch.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def ReadIndex(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/raftcache.v1.Internal/ReadIndex',
-            raftcache_dot_proto_dot_admin__pb2.ReadIndexRequest.SerializeToString,
-            raftcache_dot_proto_dot_admin__pb2.ReadIndexReply.FromString,
             options,
             channel_credentials,
             insecure,

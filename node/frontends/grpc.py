@@ -19,7 +19,7 @@ from raftcache.node.errors import CommandError, RaftcacheError, Reason
 from raftcache.node.service.forwarding import SECRET_METADATA
 from raftcache.node.frontends.grpc_admin import AdminServicer
 from raftcache.node.service.service import Service, execute_many
-from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2, cache_pb2_grpc
+from raftcache.proto import admin_pb2_grpc, cache_pb2, cache_pb2_grpc
 
 
 
@@ -127,14 +127,6 @@ class InternalServicer(admin_pb2_grpc.InternalServicer):
         if not self._service.is_leader:
             await _abort(context, CommandError("not the leader", Reason.NOT_LEADER))
         return await _run_batch(self._service, request, forward=False)
-
-    async def ReadIndex(self, request, context):
-        await self._check(context)
-        try:
-            index = await self._service.read_index(request.lease)
-        except RaftcacheError as e:
-            await _abort(context, e)
-        return admin_pb2.ReadIndexReply(index=index)
 
 
 async def start_server(service: Service, host: str, port: int) -> tuple[grpc.aio.Server, health.HealthServicer]:

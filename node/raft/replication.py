@@ -2,11 +2,12 @@
 
 Owns the `Replicator` (docs/interfaces.md) over `RaftNode` (node/raft/raftnode.py:
 a `SyncObj` subclass with exactly one `@replicated` method taking encoded
-entry bytes), the fsync policy of the
-Raft journal (our AOF), the snapshot hooks, proposal deadlines, the
-leader-lease and leader-contact clocks, and the fix for PySyncObj's follower
-log-truncation bug (docs/design.md, PySyncObj note 7). Must not touch: protocol parsing,
-lmdb (snapshots go through the injected `SnapshotHooks`), the command set.
+entry bytes), the fsync policy of the Raft journal (our AOF), the snapshot
+hooks, proposal deadlines, the leader-lease and leader-contact clocks,
+ReadIndex (node/raft/readindex.py), and the fix for PySyncObj's follower
+log-truncation bug (docs/design.md, PySyncObj note 7). Must not touch:
+protocol parsing, lmdb (snapshots go through the injected `SnapshotHooks`),
+the command set.
 
 Durability (`ReplicationConfig.appendfsync`), like Redis's appendfsync:
 
@@ -229,6 +230,9 @@ class Replicator:
         if self._join_wait and (node.raft_log[-1][1] > 1 or os.path.exists(snapshot_path)):
             self._join_wait = False  # it has a log: an ordinary restart
         self._node = node
+        node.rc_on_read_index = lambda peer, message: self._reads.on_request(node, peer, message,
+                                                                              self.lease_read_index)
+        node.rc_on_read_index_reply = self._reads.on_reply
         node.addOnTickCallback(self._on_tick)
         if self.readonly:
             return  # binds nothing (and PySyncObj never signals "bound" for it)
@@ -279,24 +283,28 @@ class Replicator:
         node.apply_entry(data, callback=functools.partial(self._on_result, pid))
         self._wake()
 
-    def read_index(self, callback: ProposeCallback, timeout_s: float) -> None:
+    def read_index(self, callback: ProposeCallback, timeout_s: float, lease: bool = False) -> None:
         """ReadIndex (node/raft/readindex.py): `callback(None, index, error)` once, with the index a
-        reader must have applied to see every write acknowledged before this call, after a
-        heartbeat round confirmed this node still leads. Writes nothing to the log.
+        reader must have applied to see every write acknowledged before this call: on the
+        leader after a heartbeat round confirmed it still leads (`lease`: from its lease when
+        it holds one), on a follower as the leader answers it over the Raft connection.
+        Writes nothing to the log.
 
-        Thread-safe. Errors: NotLeaderError (not the leader, or it lost leadership:
-        retry at the new one), UnavailableError (not confirmed within `timeout_s`).
-        The callback runs on the Raft thread, or on the caller's when refused at once.
+        Thread-safe; the callback runs on the Raft thread. Errors: NotLeaderError (the
+        leader changed: retry), UnavailableError (no leader, or not confirmed within
+        `timeout_s`), ReadIndexUnsupported (the leader is of an older release).
         """
         node = self._node
         if node is None:
             callback(None, 0, UnavailableError("replicator not started"))
             return
-        if not node._isLeader():
-            callback(None, 0, NotLeaderError(f"leader is {self.leader_id}"))
-            return
-        self._reads.request(callback, time.monotonic() + timeout_s)
+        self._reads.request(callback, time.monotonic() + timeout_s, lease)
         self._wake()
+
+    @property
+    def read_index_counts(self) -> dict[str, int]:
+        """ReadIndex heartbeat rounds started and followers' requests answered, as leader."""
+        return {"read_index_heartbeat_rounds": self._reads.rounds, "read_index_served": self._reads.served}
 
     def lease_read_index(self) -> int | None:
         """The read index this leader answers from its lease, without a heartbeat round: its
@@ -470,7 +478,7 @@ class Replicator:
             calls.popleft()()
         if self._transfer is not None:
             self._step_transfer(node)
-        self._reads.step(node)
+        self._reads.step(node, self.lease_read_index)
         node.send_if_new_entries()
         self._first_index = node.raft_log[0][1]
         if self.config.appendfsync == "everysec":

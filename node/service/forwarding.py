@@ -1,8 +1,8 @@
-"""Node-to-node forwarding: a follower sends writes to the leader and asks it for read indexes.
+"""Node-to-node forwarding: a follower sends writes (and, to an older leader, reads) to the leader.
 
 One grpc.aio channel per peer, opened lazily, calling the leader's
-Internal.Forward / Internal.ForwardBatch / Internal.ReadIndex with the
-cluster secret in the call metadata. Errors come back as raftcache errors (UnavailableError and
+Internal.Forward / Internal.ForwardBatch with the cluster secret in the
+call metadata. Errors come back as raftcache errors (UnavailableError and
 NotLeaderError are retryable; the service retries them against the next
 leader). Must not touch the keyspace or Raft.
 """
@@ -16,13 +16,9 @@ import grpc
 from raftcache.node.service import grpc_codec
 from raftcache.node.config import Peer
 from raftcache.node.errors import CommandError, DeadlineError, Reason, UnavailableError
-from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2
+from raftcache.proto import admin_pb2_grpc, cache_pb2
 
 SECRET_METADATA = "x-raftcache-secret"
-
-
-class ReadIndexUnsupported(UnavailableError):
-    """The leader runs a release without Internal.ReadIndex: forward the read to it instead."""
 
 
 class GrpcForwarder:
@@ -66,17 +62,6 @@ class GrpcForwarder:
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
-
-    async def read_index(self, node_id: str, lease: bool) -> int:
-        """The leader's read index (Internal.ReadIndex): the index to apply before reading locally."""
-        try:
-            reply = await self._stub(node_id).ReadIndex(admin_pb2.ReadIndexRequest(lease=lease),
-                                                        metadata=self._metadata, timeout=self._timeout_s)
-        except grpc.aio.AioRpcError as e:
-            if e.code() == grpc.StatusCode.UNIMPLEMENTED:
-                raise ReadIndexUnsupported(f"{node_id} has no ReadIndex (an older release)") from None
-            raise _error(e) from None
-        return reply.index
 
     async def forward_batch(self, node_id, requests):
         """One ForwardBatch per run of requests that fits the leader's message limit, in order

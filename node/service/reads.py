@@ -13,13 +13,13 @@ The target of a read is the highest of
   ReadIndex answer obtained at time t covers every write acknowledged before
   t), else a new proof; on the leader as `lease`.
 
-On a follower the index comes from the leader over Internal.ReadIndex; every
-read waiting at the same moment shares one call (SharedRounds, one call in
-flight per kind), and the call's answer is applied locally before the reads
-go on. On the leader every read waiting shares one heartbeat round. Nothing
+Every read waiting at the same moment on a node shares one ReadIndex request
+(SharedRounds; ASK_WINDOW requests in flight per kind): on the leader one
+heartbeat round, on a follower one message to the leader over the Raft
+connection, whose answer is applied locally before the reads go on. Nothing
 is written to the log for a read. The read itself is sent to the leader
 (Internal.Forward) only when the leader is of an older release, without
-Internal.ReadIndex, or when this node cannot apply (it waits for an upgrade).
+ReadIndex, or when this node cannot apply (it waits for an upgrade).
 
 Must not touch: the log (reads never propose), protocol parsing.
 """
@@ -31,11 +31,13 @@ import functools
 from typing import Awaitable, Callable
 
 from raftcache.node.consistency import ReadConsistency
-from raftcache.node.errors import DeadlineError, NotLeaderError, UnavailableError
-from raftcache.node.service.forwarding import ReadIndexUnsupported
+from raftcache.node.errors import DeadlineError, NotLeaderError, ReadIndexUnsupported, UnavailableError
 from raftcache.node.service.waiters import settle
 
 _LEASE = ReadConsistency("lease")
+#: ReadIndex requests a node keeps in flight per kind; reads arriving meanwhile share the next one.
+#: 2 rather than 1: a read arriving during a request waits less (measured, docs/performance.md).
+ASK_WINDOW = 2
 
 
 class SharedRounds:
@@ -107,17 +109,16 @@ class Reads:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher = None
         self._completions = None
-        self._confirm: SharedRounds | None = None
-        self._ask: dict[bool, SharedRounds] = {}
+        self._rounds: dict[bool, SharedRounds] = {}   # lease? -> the shared ReadIndex requests
         # (loop time before asking, index): applying `index` gives a state that holds
         # every write acknowledged before that time (the proof of `bounded` reads)
         self._freshness: tuple[float, int] = (float("-inf"), 0)
 
     def attach(self, loop: asyncio.AbstractEventLoop, watcher, completions) -> None:
         self._loop, self._watcher, self._completions = loop, watcher, completions
-        self._confirm = SharedRounds(loop, self._confirm_leadership)
-        self._ask = {lease: SharedRounds(loop, functools.partial(self._ask_leader, lease), self.catch_up, window=1)
-                     for lease in (False, True)}
+        self._rounds = {lease: SharedRounds(loop, functools.partial(self._read_index, lease), self.catch_up,
+                                            window=ASK_WINDOW)
+                        for lease in (False, True)}
 
     # ------------------------------------------------------------ entry points
 
@@ -187,10 +188,9 @@ class Reads:
                 done = self._loop.create_future()
                 done.set_result(index)
                 return done
-            return self._confirm.join()
-        if raft.leader_id not in (None, self._node_id) and self.forwarder is not None:
-            return self._ask[lease].join()
-        return None
+        elif raft.leader_id in (None, self._node_id):
+            return None
+        return self._rounds[lease].join()
 
     def _after_target(self, fut: asyncio.Future, command, consistency: ReadConsistency, floor: int,
                       target: asyncio.Future) -> None:
@@ -229,46 +229,38 @@ class Reads:
         deadline = self._loop.time() + self._timeout_s
         last: Exception | None = None
         while True:
-            if raft.is_leader:
-                index = raft.lease_read_index() if lease else None
-                if index is not None:
-                    return index
-                try:
-                    return await self._confirm.join()
-                except NotLeaderError:
-                    if not forward:
-                        raise
-            elif not forward:
+            leader = raft.is_leader
+            if not leader and not forward:
                 raise NotLeaderError("not the leader")
-            elif raft.leader_id not in (None, self._node_id) and self.forwarder is not None:
+            index = raft.lease_read_index() if leader and lease else None
+            if index is not None:
+                return index
+            if leader or raft.leader_id not in (None, self._node_id):
                 try:
-                    return await self._ask[lease].join()
+                    return await self._rounds[lease].join()
                 except ReadIndexUnsupported:
                     raise
-                except (NotLeaderError, UnavailableError, DeadlineError) as e:
-                    last = e  # the leader moved, did not answer, or this node did not catch up: again
+                except NotLeaderError as e:
+                    if not forward:
+                        raise
+                    last = e  # the leader changed: ask the next one
+                except (UnavailableError, DeadlineError) as e:
+                    last = e  # no answer in time, or this node did not catch up: again, within the deadline
             if self._loop.time() >= deadline:
                 why = f" ({last.message})" if last is not None else ""
                 raise UnavailableError(f"no leader could confirm the read in time{why}; retry")
             await asyncio.sleep(0.02)
 
-    # ------------------------------------------------------------ the index, by role
+    # ------------------------------------------------------------ the index
 
-    async def _confirm_leadership(self) -> int:
-        """On the leader: one heartbeat round for every read waiting (Replicator.read_index)."""
-        self._stats["read_index_rounds"] += 1
+    async def _read_index(self, lease: bool) -> int:
+        """One ReadIndex request for every read waiting (Replicator.read_index): a heartbeat
+        round on the leader, a message to the leader on a follower."""
+        self._stats["read_index_requests"] += 1
         fut = self._loop.create_future()
-        self._raft.read_index(functools.partial(self._completions.put, settle, fut), self._timeout_s)
+        self._raft.read_index(functools.partial(self._completions.put, settle, fut), self._timeout_s, lease)
         _, index = await fut
         return index
-
-    async def _ask_leader(self, lease: bool) -> int:
-        """On a follower: one Internal.ReadIndex call for every read waiting."""
-        leader = self._raft.leader_id
-        if leader is None or leader == self._node_id or self.forwarder is None:
-            raise UnavailableError("no leader to ask for a read index")
-        self._stats["read_index_requests"] += 1
-        return await self.forwarder.read_index(leader, lease)
 
     async def _proof_within(self, bound_s: float) -> int:
         """A follower's `bounded` target: the newest proof's index if it is at most `bound_s`

@@ -46,8 +46,6 @@ from raftcache.proto import commands_pb2 as pb
 
 log = logging.getLogger(__name__)
 
-_LEASE = ReadConsistency("lease")
-
 #: Most writes grouped into one Raft entry (one LogBatch).
 MAX_BATCH_ENTRIES = 256
 #: …and at most about this many bytes of commands (a large value goes alone).
@@ -62,8 +60,6 @@ class Forwarder(Protocol):
     ) -> tuple[object, int]: ...
 
     async def forward_batch(self, node_id: str, requests: list) -> list: ...
-
-    async def read_index(self, node_id: str, lease: bool) -> int: ...
 
 
 #: Service.get_now's answer when the read must take the ordinary path.
@@ -124,7 +120,7 @@ class Service:
         self._batch: list[tuple[pb.LogEntry, asyncio.Future]] = []
         self._batch_bytes = 0
         self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "batches": 0,
-                      "read_index_rounds": 0, "read_index_requests": 0, "read_index_served": 0}
+                      "read_index_requests": 0}
         self._reads = Reads(config.id, replicator, self._local_read, self._timeout_s, self.stats)
         self.forwarder = forwarder
 
@@ -304,13 +300,6 @@ class Service:
             return await self._reads.read(command, consistency if consistency and consistency.level
                                           else LINEARIZABLE, 0, forward=False)
         return await self._write(command, client_id, sequence, forward=False)
-
-    async def read_index(self, lease: bool) -> int:
-        """Internal.ReadIndex, on the leader: the index a follower must apply to serve linearizable
-        (`lease`: lease) reads. Raises NotLeaderError elsewhere, UnavailableError when leadership
-        is not confirmed within the request timeout."""
-        self.stats["read_index_served"] += 1
-        return await self._reads.target(_LEASE if lease else LINEARIZABLE, forward=False)
 
     # ------------------------------------------------------------ writes
 
@@ -556,7 +545,7 @@ class Service:
             "quorum_contact_s": raft.quorum_contact_s(),   # leader only; +inf elsewhere
             "appendfsync": self.config.replication.appendfsync,
             "default_read": str(self._default),
-            "stats": dict(self.stats),
+            "stats": dict(self.stats, **raft.read_index_counts),
             "keyspace_hits": self._keyspace.hits,
             "keyspace_misses": self._keyspace.misses,
         }

@@ -100,7 +100,7 @@ def test_a_follower_serves_linearizable_reads_itself_after_one_shared_read_index
             p.get("shared")
         assert p.execute() == [b"v"] * 200
     asked = _info(r, "raftcache_read_index_requests") - requests
-    assert 1 <= asked <= 8, f"{asked} ReadIndex calls for 200 reads, 32 waiting together at a time"
+    assert 1 <= asked <= 8, f"{asked} ReadIndex requests for 200 reads, 32 waiting together at a time"
     assert _info(r, "raftcache_forwarded") == forwarded, "no read was forwarded to the leader"
     assert _info(at_leader, "raftcache_read_index_served") - served == asked
     assert cluster.status(leader).last_index - last_index <= 1, "reads wrote to the log"  # (an expiry round aside)

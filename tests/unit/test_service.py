@@ -32,9 +32,13 @@ class FakeRaft:
         self.lease = True
         self.contact_s = 0.0
         self.reject_with: Exception | None = None
-        self.read_rounds = 0
+        self.read_rounds = 0                 # as leader: heartbeat rounds
+        self.asks: list[bool] = []           # as follower: requests to the leader (lease?)
+        self.leader_index = 0                # what the leader answers them
+        self.held: list | None = None        # when a list: the leader's answers wait here
         self.apply_blocked = ""
         self.read_index_error: Exception | None = None
+        self.read_index_counts = {}
 
     def propose(self, data, callback):
         if self.reject_with is not None:
@@ -48,11 +52,26 @@ class FakeRaft:
 
         asyncio.get_running_loop().call_soon(apply)
 
-    def read_index(self, callback, timeout_s):
-        """One heartbeat round: answers the applied index (= commit index here) next loop turn."""
-        self.read_rounds += 1
+    def read_index(self, callback, timeout_s, lease=False):
+        """On the leader one heartbeat round: answers the applied index (= commit index here);
+        on a follower a request to the leader, answered `leader_index`; next loop turn."""
+        loop = asyncio.get_running_loop()
         error = self.read_index_error
-        asyncio.get_running_loop().call_soon(callback, None, self.applied_index, error)
+        if self.is_leader:
+            self.read_rounds += 1
+            loop.call_soon(callback, None, self.applied_index, error)
+            return
+        self.asks.append(lease)
+        answer = (callback, None, self.leader_index, error)
+        if self.held is not None:
+            self.held.append(answer)
+        else:
+            loop.call_soon(*answer)
+
+    def release(self):
+        held, self.held = self.held, []
+        for answer in held:
+            answer[0](*answer[1:])
 
     def lease_read_index(self):
         return self.applied_index if self.is_leader and self.lease else None
@@ -69,12 +88,6 @@ class FakeForwarder:
         self.calls = []
 
     index = 99
-    read_index_answer = 0
-
-    async def read_index(self, node_id, lease):
-        self.calls.append((node_id, "read_index", lease))
-        await asyncio.sleep(0)
-        return self.read_index_answer
 
     async def forward(self, node_id, command, consistency, client_id, sequence):
         self.calls.append((node_id, command.WhichOneof("op"), consistency))
@@ -125,7 +138,7 @@ def test_linearizable_reads_share_one_heartbeat_round_and_write_nothing(env):
         results = await asyncio.gather(*reads)
         assert all(r == (None, 0) for r in results)
         assert raft.read_rounds == 1 and raft.proposals == []
-        assert service.stats["read_index_rounds"] == 1
+        assert service.stats["read_index_requests"] == 1
 
     run(go())
 
@@ -173,37 +186,48 @@ def test_follower_forwards_writes_and_serves_linearizable_reads_after_a_read_ind
         assert await service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("linearizable")) == (None, 0)
         assert await service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("lease")) == (None, 0)
         assert await service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("any")) == (None, 0)
-        assert forwarder.calls == [("n2", "set", None), ("n2", "read_index", False), ("n2", "read_index", True)]
+        assert forwarder.calls == [("n2", "set", None)], "reads are not forwarded"
+        assert raft.asks == [False, True], "one ReadIndex request each, linearizable then lease"
 
     run(go())
 
 
-def test_follower_reads_waiting_together_share_one_read_index_call(env):
-    """Reads arriving while a ReadIndex call is in flight wait for the next one: one call
-    per round, not per read; each read is served once this node applied the answer."""
-    service, raft, forwarder = env
+def test_follower_reads_waiting_together_share_one_read_index_request(env):
+    """Reads arriving while ASK_WINDOW ReadIndex requests are in flight wait for the next one:
+    one request per round, not per read; each read is served once this node applied the answer."""
+    from raftcache.node.service.reads import ASK_WINDOW
+
+    service, raft, _ = env
     raft.is_leader, raft.leader_id = False, "n2"
-    forwarder.read_index_answer = 2
+    raft.leader_index = 2
+    raft.held = []
     get = pb.Command(get=pb.Get(key=b"k"))
 
     async def go():
         service.attach(asyncio.get_running_loop())
-        first = [asyncio.ensure_future(service.execute(get)) for _ in range(20)]
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)  # the first call is in flight
-        second = [asyncio.ensure_future(service.execute(get)) for _ in range(20)]
+        groups = []
+        for _ in range(ASK_WINDOW + 1):
+            groups.append([asyncio.ensure_future(service.execute(get)) for _ in range(20)])
+            for _ in range(3):
+                await asyncio.sleep(0)  # this group's request is sent (while a slot is free)
+        assert len(raft.asks) == ASK_WINDOW, "the last group waits for a free slot"
+        raft.release()
         for _ in range(5):
             await asyncio.sleep(0)
+        raft.release()  # the last group's request went out when a slot was freed
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert raft.asks == [False] * (ASK_WINDOW + 1)
+        first, second = groups[0], sum(groups[1:], [])
         assert not any(f.done() for f in first + second), "nothing is read before the index is applied"
-        assert forwarder.calls == [("n2", "read_index", False)] * 2
         for i in (1, 2):  # the leader's entries reach this node
             raft.applied_index = i
             raft.sm.apply(i, commands.encode_entry(pb.LogEntry(version=1, command=pb.Command(
                 set=pb.Set(key=b"k", value=b"v%d" % i)))))
             service.on_applied(i)
         results = await asyncio.gather(*first, *second)
-        assert results == [(b"v2", 2)] * 40
-        assert service.stats["read_index_requests"] == 2
+        assert results == [(b"v2", 2)] * 20 * (ASK_WINDOW + 1)
+        assert service.stats["read_index_requests"] == ASK_WINDOW + 1
 
     run(go())
 
@@ -221,8 +245,8 @@ def test_start_read_serves_reads_from_the_shared_rounds_callback(env):
         futures = [service.start_read(get, linearizable) for _ in range(30)]
         assert all(isinstance(f, asyncio.Future) and not isinstance(f, asyncio.Task) for f in futures)
         assert await asyncio.gather(*futures) == [(None, 0)] * 30
-        assert forwarder.calls == [("n2", "read_index", False)]
-        forwarder.read_index_answer = 1  # the leader is ahead: served once applied here
+        assert raft.asks == [False] and forwarder.calls == []
+        raft.leader_index = 1  # the leader is ahead: served once applied here
         late = service.start_read(get, linearizable)
         for _ in range(5):
             await asyncio.sleep(0)
@@ -245,16 +269,12 @@ def test_start_read_serves_reads_from_the_shared_rounds_callback(env):
 
 
 def test_a_leader_without_read_index_is_sent_the_read(env):
-    """An older leader (no Internal.ReadIndex) during a rolling upgrade: the read is forwarded."""
-    from raftcache.node.service.forwarding import ReadIndexUnsupported
+    """An older leader (no ReadIndex) during a rolling upgrade: the read is forwarded."""
+    from raftcache.node.errors import ReadIndexUnsupported
 
     service, raft, forwarder = env
     raft.is_leader, raft.leader_id = False, "n2"
-
-    async def unsupported(node_id, lease):
-        raise ReadIndexUnsupported("n2 has no ReadIndex")
-
-    forwarder.read_index = unsupported
+    raft.read_index_error = ReadIndexUnsupported("n2 has no ReadIndex")
 
     async def go():
         service.attach(asyncio.get_running_loop())
@@ -448,13 +468,13 @@ def test_bounded_reads_prove_freshness_with_the_leader_not_with_message_arrival(
         raft.contact_s = 0.0  # fresh-looking heartbeats prove nothing by themselves
         assert service.read_now(get, bounded) is None, "no proof yet"
         await service.execute(get, bounded)
-        assert forwarder.calls == [("n2", "read_index", True)], "one lease ReadIndex, then a local read"
+        assert raft.asks == [True], "one lease ReadIndex, then a local read"
         await service.execute(get, bounded)
         assert service.read_now(get, bounded) == (None, 0), "the proof is reused within the bound"
-        assert len(forwarder.calls) == 1
+        assert raft.asks == [True] and forwarder.calls == []
         await asyncio.sleep(0.25)  # the proof is older than the bound: a new one
         await service.execute(get, bounded)
-        assert forwarder.calls == [("n2", "read_index", True)] * 2
+        assert raft.asks == [True, True]
 
     run(go())
 
