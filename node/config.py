@@ -134,7 +134,7 @@ class ReplicationConfig:
 @dataclass(frozen=True)
 class ServiceConfig:
     default_read: str = "linearizable"   # read level when a request names none (see docs/consistency.md)
-    request_timeout_s: float = 5.0       # total time a request may wait for a leader, commit or barrier
+    request_timeout_s: float = 5.0       # total time a request may wait for a leader, commit or read index
     expiry_interval_s: float = 0.1       # how often the leader looks for expired keys
     expiry_batch: int = 200              # most keys deleted by one active-expiry proposal
 

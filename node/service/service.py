@@ -387,7 +387,7 @@ class Service:
             settle_batch(futures, None, 0, UnavailableError(f"proposal failed: {e}"))
 
     def _submit(self, data: bytes) -> asyncio.Future:
-        """Propose an encoded entry on its own (barriers); the future gives (result, index)."""
+        """Propose an encoded entry on its own (the log version's raise); the future gives (result, index)."""
         fut = self._loop.create_future()
         self._raft.propose(data, functools.partial(self._completions.put, settle, fut))
         return fut

@@ -7,7 +7,7 @@
   copy before the second push was applied there; it runs hundreds of times
   on each follower here, as do SET-then-GET at `any` and a memcached set/get.
 - A follower serves linearizable reads from its own copy after asking the
-  leader for a read index (Internal.ReadIndex), never by forwarding the read,
+  leader for a read index (over the Raft connection), never by forwarding the read,
   and reads waiting together share one request; the leader writes nothing to
   its log for them.
 """
