@@ -42,8 +42,8 @@ class Mutation:
 MUTATIONS = [
     Mutation(
         "skip-read-index-round", "node/raft/readindex.py",
-        "            elif node.quorum_ack_time() > current.started:\n",
-        "            elif True:  # MUTATION: a read index without a heartbeat round\n",
+        "                elif acked > current.started:\n",
+        "                elif True:  # MUTATION: a read index without a heartbeat round\n",
         ("tests/unit/test_readindex.py",),
     ),
     Mutation(

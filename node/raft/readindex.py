@@ -16,9 +16,9 @@ acknowledged before now?". The leader answers with its commit index, once
 A `lease` request is answered at once while the leader holds its lease
 (`lease_index`, node/raft/replication.py), without a round.
 
-No log entry is written. Requests that arrive while a round is in flight wait
-and share the next one: one heartbeat (one append-entries per follower)
-confirms every request waiting, however many. A leader cut off from a
+No log entry is written. Requests that arrive while ROUND_WINDOW rounds are
+in flight wait and share the next one: one heartbeat (one append-entries per
+follower) confirms every request waiting, however many. A leader cut off from a
 majority never confirms a round: its requests fail with UnavailableError at
 their deadline, or with NotLeaderError once it steps down.
 
@@ -46,6 +46,8 @@ from raftcache.node.errors import NotLeaderError, RaftcacheError, ReadIndexUnsup
 ReadIndexCallback = Callable[[None, int, "RaftcacheError | None"], None]
 #: The longest a leader keeps a follower's request (the follower gives up at its own deadline).
 REMOTE_TIMEOUT_S = 10.0
+#: Heartbeat rounds in flight at once; requests arriving meanwhile share the next one.
+ROUND_WINDOW = 2
 
 _WIRE_ERRORS = {Reason.NOT_LEADER.value: NotLeaderError, Reason.UNAVAILABLE.value: UnavailableError}
 
@@ -64,7 +66,7 @@ class ReadIndex:
     def __init__(self) -> None:
         self._incoming: collections.deque = collections.deque()   # (callback, deadline, lease), any thread
         self._waiting: list = []                                   # leader: not yet in a round
-        self._round: _Round | None = None
+        self._rounds: list[_Round] = []                            # in flight, oldest first
         self._asks: dict[int, tuple] = {}                          # follower: id -> (callback, deadline, leader)
         self._ids = itertools.count(1)
         #: (term, commit index) once this leader committed an entry of `term` (0, 0: not yet)
@@ -95,24 +97,25 @@ class ReadIndex:
         self._step_asks(node, now)
         if not node._isLeader():
             self.ready = (0, 0)
-            if self._round is not None or self._waiting:
-                self._fail_round_and_waiting(NotLeaderError("leadership lost before the read was confirmed; retry"))
+            if self._rounds or self._waiting:
+                self._fail_rounds_and_waiting(NotLeaderError("leadership lost before the read was confirmed; retry"))
             return
         term = node.raftCurrentTerm
         if self.ready[0] != term:
             commit = node.raftCommitIndex
             if commit and node.term_at(commit) == term:
                 self.ready = (term, commit)
-        current = self._round
-        if current is not None:
-            if current.term != term:
-                self._round = None
-                self._answer(current.waiters, 0, NotLeaderError("the term changed before the read was confirmed"))
-            elif node.quorum_ack_time() > current.started:
-                self._round = None
-                self._answer(current.waiters, current.index, None)
+        if self._rounds:
+            acked = node.quorum_ack_time()
+            for current in list(self._rounds):
+                if current.term != term:
+                    self._rounds.remove(current)
+                    self._answer(current.waiters, 0, NotLeaderError("the term changed before the read was confirmed"))
+                elif acked > current.started:
+                    self._rounds.remove(current)
+                    self._answer(current.waiters, current.index, None)
         self._expire(now)
-        if self._round is None and self._waiting and self.ready[0] == term:
+        if len(self._rounds) < ROUND_WINDOW and self._waiting and self.ready[0] == term:
             self._start(node, term)
 
     def _take(self, node, callback, deadline: float, lease: bool, lease_index) -> None:
@@ -180,11 +183,11 @@ class ReadIndex:
         if node.quorum_ack_time() > started:  # no other voter: nobody to ask
             self._answer(current.waiters, current.index, None)
             return
-        self._round = current
+        self._rounds.append(current)
         node.send_heartbeat()
 
     def _expire(self, now: float) -> None:
-        lists = [self._waiting] + ([self._round.waiters] if self._round is not None else [])
+        lists = [self._waiting] + [r.waiters for r in self._rounds]
         for waiters in lists:
             if any(w[1] <= now for w in waiters):
                 expired = [w for w in waiters if w[1] <= now]
@@ -200,11 +203,11 @@ class ReadIndex:
         asks = [(callback, deadline) for callback, deadline, _ in self._asks.values()]
         self._asks = {}
         self._waiting += asks
-        self._fail_round_and_waiting(UnavailableError("replicator closed"))
+        self._fail_rounds_and_waiting(UnavailableError("replicator closed"))
 
-    def _fail_round_and_waiting(self, error: RaftcacheError) -> None:
-        waiters = self._waiting + (self._round.waiters if self._round is not None else [])
-        self._waiting, self._round = [], None
+    def _fail_rounds_and_waiting(self, error: RaftcacheError) -> None:
+        waiters = self._waiting + [w for r in self._rounds for w in r.waiters]
+        self._waiting, self._rounds = [], []
         self._answer(waiters, 0, error)
 
     @staticmethod

@@ -63,7 +63,7 @@ def test_a_round_answers_once_a_majority_acked_a_heartbeat_sent_after_the_reques
     sent_before = heartbeats(node)
     reads.step(node, rep.lease_read_index)
     assert heartbeats(node) == sent_before + 2, "one heartbeat to each follower"
-    started = reads._round.started
+    started = reads._rounds[0].started
     node._SyncObj__raftCommitIndex = 3      # commits after the request do not change its answer
     reads.step(node, rep.lease_read_index)
     assert answers.got == [], "acks of earlier sends confirm nothing"
@@ -75,29 +75,28 @@ def test_a_round_answers_once_a_majority_acked_a_heartbeat_sent_after_the_reques
     assert answers.got == [(2, None)]
 
 
-def test_requests_waiting_during_a_round_share_the_next_one(tmp_path, reads_clock):
+def test_requests_waiting_while_rounds_are_in_flight_share_the_next_one(tmp_path, reads_clock):
     rep, node, (a, b) = ready_leader(tmp_path)
     reads = rep._reads
-    first = [Answers() for _ in range(10)]
-    for answers in first:
-        reads.request(answers, reads_clock.now + 5)
-    reads.step(node, rep.lease_read_index)
-    second = [Answers() for _ in range(10)]
-    for answers in second:
-        reads.request(answers, reads_clock.now + 5)
-    reads.step(node, rep.lease_read_index)
-    assert reads.rounds == 1, "one round in flight at a time"
-    reads_clock.now += 0.01
-    ack(node, a, reads_clock.now)
-    node._SyncObj__raftCommitIndex = 3
+    groups = []
+    for i in range(readindex_module.ROUND_WINDOW + 1):
+        node._SyncObj__raftCommitIndex = 2 + i   # each round answers the commit index of its start
+        groups.append([Answers() for _ in range(10)])
+        for answers in groups[-1]:
+            reads.request(answers, reads_clock.now + 5)
+        reads.step(node, rep.lease_read_index)
+        reads_clock.now += 0.01
+    assert reads.rounds == readindex_module.ROUND_WINDOW, "the last group waits for a round to end"
     before = heartbeats(node)
-    reads.step(node, rep.lease_read_index)  # the first round is confirmed and the next one starts for the second group
-    assert all(x.got == [(2, None)] for x in first) and all(x.got == [] for x in second)
-    assert reads.rounds == 2 and heartbeats(node) == before + 2
+    ack(node, a, reads._rounds[0].started + 0.001)  # confirms the first round only
+    reads.step(node, rep.lease_read_index)       # ... and the waiting group's round starts
+    assert all(x.got == [(2, None)] for x in groups[0]) and all(x.got == [] for g in groups[1:] for x in g)
+    assert reads.rounds == readindex_module.ROUND_WINDOW + 1 and heartbeats(node) == before + 2
     reads_clock.now += 0.01
     ack(node, b, reads_clock.now)
     reads.step(node, rep.lease_read_index)
-    assert all(x.got == [(3, None)] for x in second)
+    for i, group in enumerate(groups[1:], start=1):
+        assert all(x.got == [(2 + i, None)] for x in group)
 
 
 def test_a_leader_cut_off_from_its_majority_never_answers(tmp_path, reads_clock):
@@ -139,7 +138,7 @@ def test_no_round_before_the_leader_committed_an_entry_of_its_term(tmp_path, rea
     reads, answers = rep._reads, Answers()
     reads.request(answers, reads_clock.now + 5)
     reads.step(node, rep.lease_read_index)
-    assert reads.rounds == 0 and reads._round is None
+    assert reads.rounds == 0 and reads._rounds == []
     ack(node, a, reads_clock.now + 1)
     node._SyncObj__raftCommitIndex = 2
     reads.step(node, rep.lease_read_index)                         # ready now: the round starts
