@@ -173,7 +173,7 @@ PARAMS: tuple[Param, ...] = (
     Param(field="replication.peer_auth_timeout_s", default=5.0,
           help="a pending connection is closed after this long"),
     Param(field="service.request_timeout_s", default=5.0,
-          help="total time a request may wait for a leader, commit or barrier"),
+          help="total time a request may wait for a leader, commit or read index"),
     Param(field="service.expiry_interval_s", default=0.1, help="how often the leader looks for expired keys"),
     Param(field="service.expiry_batch", default=200, help="most keys deleted by one active-expiry proposal"),
     Param(field="frontend.memcached_item_size_max_bytes", default=1 << 20, help="memcached's item_size_max"),

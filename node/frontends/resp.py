@@ -325,7 +325,7 @@ class Connection(StreamConnection):
         if not self.pending:
             self.backlog = 0
             self.update_reading()
-        if self.task is not None:  # a lone write is in flight (_write_done continues)
+        if self.task is not None:  # a lone write or read is in flight (_lone_done continues)
             return
         if self.pending:
             self.task = asyncio.get_running_loop().create_task(self._run())
@@ -371,6 +371,8 @@ class Connection(StreamConnection):
                 spec, command = step
                 served = self.session.read_now(command)
                 if served is None:
+                    if len(pending) == 1:  # one read at a time (-P 1): answered from its future, no task
+                        self._start_lone_read(spec, command, started_ns)
                     break
                 reply = self.render(spec, command, served)
                 self.server.count_call(spec.name, started_ns, reply)
@@ -392,9 +394,15 @@ class Connection(StreamConnection):
             return
         spec, command = step
         self.running = True
-        self.task = self.session.start_write(command, lambda outcome: self._write_done(spec, command, started_ns, outcome))
+        self.task = self.session.start_write(command, lambda outcome: self._lone_done(spec, command, started_ns, outcome))
 
-    def _write_done(self, spec: Spec, command, started_ns: int, outcome: Outcome) -> None:
+    def _start_lone_read(self, spec: Spec, command, started_ns: int) -> None:
+        self.pending.popleft()
+        self.server.stats["total_commands_processed"] += 1
+        self.running = True
+        self.task = self.session.start_read(command, lambda outcome: self._lone_done(spec, command, started_ns, outcome))
+
+    def _lone_done(self, spec: Spec, command, started_ns: int, outcome: Outcome) -> None:
         self.task, self.running = None, False
         if self.closing:
             return

@@ -374,7 +374,10 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("client_output_buffer_limit_disconnections", st["client_output_buffer_limit_disconnections"]),
         ("keyspace_hits", status.get("keyspace_hits", 0)), ("keyspace_misses", status.get("keyspace_misses", 0)),
         ("raftcache_reads", svc.get("reads", 0)), ("raftcache_writes", svc.get("writes", 0)),
-        ("raftcache_forwarded", svc.get("forwarded", 0)), ("raftcache_read_barriers", svc.get("barriers", 0)),
+        ("raftcache_forwarded", svc.get("forwarded", 0)),
+        ("raftcache_read_index_heartbeat_rounds", svc.get("read_index_heartbeat_rounds", 0)),
+        ("raftcache_read_index_requests", svc.get("read_index_requests", 0)),
+        ("raftcache_read_index_served", svc.get("read_index_served", 0)),
     ])
     role = status.get("role", "")
     members = status.get("members", [])
