@@ -1,17 +1,19 @@
 """Redis-protocol benchmark: redis-benchmark against raftcache and against Redis, same run.
 
 Usage: python scripts/bench_resp.py [--requests 100000] [--clients 50] [--pipelines 1,16]
-           [--tests SET,GET,...] [--read-levels any,lease,linearizable] [--value-bytes 100] [--json]
+           [--tests SET,GET,...] [--read-levels linearizable,lease,bounded:100,any]
+           [--writes-to leader,follower] [--value-bytes 100] [--json]
 
 Starts a three-node raftcache cluster and a redis-server primary with two
 replicas (appendonly yes, appendfsync everysec), all on 127.0.0.1, and writes
 every key a GET can ask for (key:000000000000 … key:<keyspace - 1>, values of
 --value-bytes) to both before the first case. Runs redis-benchmark (-d
 --value-bytes, -r --keyspace) at -c CLIENTS with each -P: writes against
-raftcache's leader (or, with --writes-to follower, a follower, which forwards
-them) and Redis's primary; GET against a raftcache follower, once per
---read-levels level (set cluster-wide by CONFIG SET raftcache-default-read),
-and a Redis replica.
+raftcache's leader and, as another case, through a follower (which forwards
+them to the leader), each next to Redis's primary; GET against a raftcache
+follower, once per --read-levels level (set cluster-wide by CONFIG SET
+raftcache-default-read), next to a Redis replica. The defaults are issue 14's
+run: every read level, writes to the leader and through a follower.
 
 Per case and server: ops/s counting only successful replies (errors, from
 INFO commandstats failed_calls + rejected_calls, are reported apart), p50 and
@@ -36,7 +38,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from scripts import benchlib
-from tests.cluster import Cluster, free_base_port, wait_until
+from raftcache.localcluster import LocalCluster, free_base_port, wait_until
 
 # redis-benchmark's own tests: LPUSH grows one list, HSET and ZADD add random
 # fields/members to one hash / sorted set. Value: the command INFO counts it under.
@@ -171,6 +173,21 @@ class RedisTrio:
                 p.kill()
 
 
+def writes_to(text: str) -> list[str]:
+    """--writes-to: leader, follower or both (comma-separated), in that order."""
+    targets = [t for t in text.split(",") if t]
+    if not targets or any(t not in ("leader", "follower") for t in targets):
+        raise argparse.ArgumentTypeError("use leader, follower or leader,follower")
+    return targets
+
+
+def case_name(test: str, pipeline: int, target: str, level: str | None) -> str:
+    """"GET -P 1 linearizable" (reads, on a follower); "SET -P 16 leader" / "SET -P 16 via follower"."""
+    if level:
+        return f"{test} -P {pipeline} {level}"
+    return f"{test} -P {pipeline} " + ("leader" if target == "leader" else "via follower")
+
+
 def ratio(ours: dict, theirs: dict) -> float | None:
     if "ops_per_s" in ours and "ops_per_s" in theirs and theirs["ops_per_s"]:
         return round(ours["ops_per_s"] / theirs["ops_per_s"], 3)
@@ -184,10 +201,12 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--pipelines", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16])
     parser.add_argument("--tests", type=lambda s: s.upper().split(","), default=list(TESTS))
-    parser.add_argument("--read-levels", type=lambda s: s.split(","), default=["any"],
+    parser.add_argument("--read-levels", type=lambda s: s.split(","),
+                        default=["linearizable", "lease", "bounded:100", "any"],
                         help="raftcache read levels GET runs at on the follower, one case each")
-    parser.add_argument("--writes-to", choices=("leader", "follower"), default="leader",
-                        help="the raftcache node that takes the writes (a follower forwards them to the leader)")
+    parser.add_argument("--writes-to", type=writes_to, default=["leader", "follower"],
+                        help="the raftcache nodes that take the writes, one case each: leader, follower "
+                             "(which forwards them to the leader) or both")
     parser.add_argument("--value-bytes", type=int, default=100, help="redis-benchmark -d and the populated values")
     parser.add_argument("--keyspace", type=int, default=100_000, help="redis-benchmark -r: keys written before reads")
     parser.add_argument("--idle-timeout", type=float, default=30.0, help="longest idle wait before a case (s)")
@@ -198,7 +217,7 @@ def main() -> int:
         print("needs redis-benchmark and redis-server: apt-get install redis-tools redis-server", file=sys.stderr)
         return 2
     root = tempfile.mkdtemp(prefix="bench-resp-")
-    cluster = Cluster(os.path.join(root, "raftcache"), 3)
+    cluster = LocalCluster(os.path.join(root, "raftcache"), 3)
     redis = RedisTrio(root)
     started = time.time()
     try:
@@ -206,7 +225,6 @@ def main() -> int:
         redis.start()
         leader = cluster.leader()
         follower = cluster.followers()[0]
-        writer = leader if args.writes_to == "leader" else follower
         pids = {f"raftcache-{'leader' if n is leader else 'follower'}-{n.id}": n.pid for n in cluster.alive_nodes()}
         pids.update(redis.pids())
         for port, read_port in ((leader.redis_address[1], follower.redis_address[1]), (redis.ports[0], redis.ports[1])):
@@ -217,22 +235,23 @@ def main() -> int:
             "cpus": os.cpu_count(), "clients": args.clients, "value_bytes": args.value_bytes,
             "keyspace": args.keyspace, "writes_to": args.writes_to, "processes": pids, "cases": {},
         }
+        nodes = {"leader": leader, "follower": follower}
         for pipeline in args.pipelines:
             n = args.requests * (4 if pipeline > 1 else 1)
             for test in args.tests:
-                for level in (args.read_levels if test in READS else [None]):
+                variants = [("follower", level) for level in args.read_levels] if test in READS else \
+                    [(target, None) for target in args.writes_to]
+                for target, level in variants:
                     if level:
                         set_read_level(leader.redis_address[1], follower.redis_address[1], level)
-                    ours_port = follower.redis_address[1] if test in READS else writer.redis_address[1]
                     theirs_port = redis.ports[1] if test in READS else redis.ports[0]
-                    ours = run_case(ours_port, test, args, pipeline, n, pids,
+                    ours = run_case(nodes[target].redis_address[1], test, args, pipeline, n, pids,
                                     [node.redis_address[1] for node in cluster.alive_nodes()])
                     theirs = run_case(theirs_port, test, args, pipeline, n, pids, redis.ports)
-                    name = f"{test} -P {pipeline}" + (f" {level}" if level else "")
+                    name = case_name(test, pipeline, target, level)
                     results["cases"][name] = {
-                        "raftcache_node": "follower" if test in READS else args.writes_to,
-                        "raftcache_read_level": level, "raftcache": ours, "redis": theirs,
-                        "ratio": ratio(ours, theirs),
+                        "raftcache_node": target, "raftcache_read_level": level, "raftcache": ours,
+                        "redis": theirs, "ratio": ratio(ours, theirs),
                     }
                     print(f"{name}: raftcache {ours.get('ops_per_s')} redis {theirs.get('ops_per_s')}",
                           file=sys.stderr, flush=True)

@@ -34,11 +34,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from raftcache import certs
+from raftcache.localcluster import LocalCluster, free_base_port, wait_until
 from scripts import benchlib
 from scripts.bench_resp import TESTS, benchmark_argv
-from tests.cluster import Cluster, free_base_port, wait_until
-from tests.integration.secure_cluster import SecureCluster
 
 #: The target of docs/performance.md: (raftcache/Redis with TLS) >= TARGET x (raftcache/Redis without).
 TARGET = 0.8
@@ -93,16 +91,9 @@ def ratios(cases: dict) -> dict:
     return out
 
 
-def _raftcache(root: str, tls: bool) -> Cluster:
-    if not tls:
-        return Cluster(root, 3).start_ready()
-    # TLS only, no client certificate asked for (as `raftcache up --tls`); the harness's own calls
-    # go over TLS too. The certificates are those in ROOT/tls (made by main).
-    return SecureCluster(root, 3, password="", tls=True, auth_clients="no").start_ready()
-
-
-def measure_raftcache(root: str, ca: str | None, args, pipelines, tests) -> dict:
-    cluster = _raftcache(root, ca is not None)
+def measure_raftcache(cluster: LocalCluster, args, pipelines, tests) -> dict:
+    """Every case against a started cluster (closed after): SET on the leader, GET on a follower at `any`."""
+    ca = cluster.tls.ca if cluster.tls else None
     try:
         leader = cluster.leader()
         follower = next(n for n in cluster.nodes if n is not leader)
@@ -124,8 +115,8 @@ def measure_raftcache(root: str, ca: str | None, args, pipelines, tests) -> dict
 def measure_redis(root: str, pairs: dict, args, pipelines, tests) -> dict:
     port, tls_port = free_base_port(), free_base_port()
     argv = ["redis-server", "--port", str(port), "--tls-port", str(tls_port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--dir", root, "--tls-cert-file", pairs["node"].cert,
-            "--tls-key-file", pairs["node"].key, "--tls-ca-cert-file", pairs["ca"].cert, "--tls-auth-clients", "no"]
+            "--save", "", "--appendonly", "no", "--dir", root, "--tls-cert-file", pairs["n1"].cert,
+            "--tls-key-file", pairs["n1"].key, "--tls-ca-cert-file", pairs["ca"].cert, "--tls-auth-clients", "no"]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: redis_client(port, None).ping(), 20, "redis-server")
@@ -159,12 +150,13 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown tests {sorted(unknown)}")
     root = tempfile.mkdtemp(prefix="bench-tls-")
-    tls_root = os.path.join(root, "tls-cluster")
-    pairs = certs.ensure(os.path.join(tls_root, "tls"), ["node"], ["127.0.0.1"])  # the TLS cluster's, and Redis's
-    ca = pairs["ca"].cert
     started = time.time()
-    raftcache = {"plain": measure_raftcache(os.path.join(root, "plain"), None, args, pipelines, tests),
-                 "tls": measure_raftcache(tls_root, ca, args, pipelines, tests)}
+    plain = LocalCluster(os.path.join(root, "plain"), 3).start()
+    raftcache = {"plain": measure_raftcache(plain, args, pipelines, tests)}
+    # TLS only, no client certificate asked for (as `raftcache up --tls`, whose clients give the CA alone)
+    tls = LocalCluster(os.path.join(root, "tls"), 3, tls="no").start()
+    pairs = tls.pairs   # redis-server gets the same CA and certificate
+    raftcache["tls"] = measure_raftcache(tls, args, pipelines, tests)
     redis = measure_redis(root, pairs, args, pipelines, tests)
     cases = {key: {"raftcache": {m: raftcache[m][key] for m in raftcache}, "redis": {m: redis[m][key] for m in redis}}
              for key in raftcache["plain"]}

@@ -33,24 +33,25 @@ LogEntry = pb.LogEntry
 #:   2: apply is total (an exception while applying a command is that command's
 #:      INTERNAL error reply, its writes rolled back); results above sint64 travel
 #:      as `Value.unsigned`; the SetVersion command.
-#:   3: ACL users (AclSetUser, AclDelUser, AclLoad) and CONFIG SET requirepass as the
+#:   3: PUBLISH / SPUBLISH (the Publish command); keyspace notifications at apply.
+#:   4: ACL users (AclSetUser, AclDelUser, AclLoad) and CONFIG SET requirepass as the
 #:      default user's hashed password (ConfigSet.default_user_rules).
-SUPPORTED_VERSIONS = range(1, 4)
+SUPPORTED_VERSIONS = range(1, 5)
 MAX_VERSION = SUPPORTED_VERSIONS[-1]
-#: Commands (and ConfigSet's default_user_rules) that exist from a semantics version on:
-#: the leader proposes them only once that version is in force, and apply refuses them
-#: in an entry of an older version.
-SINCE_VERSION = {"acl_set_user": 3, "acl_del_user": 3, "acl_load": 3}
+#: The log version of the ACL commands (node/commands/acl_store.py).
+ACL_VERSION = 4
+#: The semantics version a command needs: the leader refuses it (UNAVAILABLE: retry) until
+#: the cluster's log runs at that version, so no member of an older release ever meets it;
+#: apply refuses it in an entry of an older version.
+SINCE_VERSION = {"publish": 3, "acl_set_user": ACL_VERSION, "acl_del_user": ACL_VERSION, "acl_load": ACL_VERSION}
 
 
 def version_needed(command: pb.Command) -> int:
     """The semantics version `command` needs (1: every version has it)."""
     name = command.WhichOneof("op")
     if name == "config_set" and command.config_set.default_user_rules:
-        return 3
+        return ACL_VERSION
     return SINCE_VERSION.get(name, 1)
-
-
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
 #: First byte of a LogBatch: several entries applied at one index.

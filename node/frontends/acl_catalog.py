@@ -30,7 +30,8 @@ from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.proto import commands_pb2 as pb
 
 _GROUPS = {"string": "string", "hash": "hash", "list": "list", "set": "set", "sortedset": "sortedset",
-           "sorted-set": "sortedset", "bitmap": "bitmap", "generic": "keyspace"}
+           "sorted-set": "sortedset", "bitmap": "bitmap", "generic": "keyspace", "pubsub": "pubsub",
+           "hyperloglog": "hyperloglog", "geo": "geo", "stream": "stream"}
 _ADMIN = "admin slow dangerous"
 #: Redis's categories where the table's flags and group do not say them.
 _EXPLICIT = {
@@ -38,6 +39,7 @@ _EXPLICIT = {
     "keys": "keyspace read slow dangerous", "swapdb": "keyspace write fast dangerous",
     "dbsize": "keyspace read fast", "info": "slow dangerous", "lastsave": "admin fast dangerous",
     "time": "fast", "wait": "slow connection",
+    "publish": "pubsub fast", "spublish": "pubsub fast",   # Redis: not @write (here they go through the log)
     "ping": "fast connection", "echo": "fast connection", "hello": "fast connection", "auth": "fast connection",
     "select": "fast connection", "quit": "fast connection", "reset": "fast connection",
     "readonly": "fast connection", "readwrite": "fast connection",
@@ -128,6 +130,21 @@ def resp_keys(spec: Spec, args: list[bytes], db: int) -> list:
     return []
 
 
+#: Pub/sub commands -> whether the channels they name are patterns (PSUBSCRIBE: a pattern must
+#: equal one the user may use, Redis's rule) and where they start in the arguments.
+_CHANNEL_ARGS = {"subscribe": (False, 1, None), "ssubscribe": (False, 1, None), "psubscribe": (True, 1, None),
+                 "publish": (False, 1, 2), "spublish": (False, 1, 2)}
+
+
+def resp_channels(spec: Spec, args: list[bytes]) -> list[tuple[bytes, bool]]:
+    """The channels a RESP pub/sub command names, with whether each is a pattern."""
+    found = _CHANNEL_ARGS.get(spec.name)
+    if found is None:
+        return []
+    pattern, start, end = found
+    return [(channel, pattern) for channel in args[start:end]]
+
+
 # ---------------------------------------------------------------- Commands (memcached, gRPC)
 
 _SET_OPS = {pb.SET_UNION: "union", pb.SET_INTER: "inter", pb.SET_DIFF: "diff"}
@@ -162,12 +179,15 @@ def op_command(command: pb.Command) -> str:
     return name.replace("_", "")
 
 
-def command_checks(command: pb.Command) -> list[tuple[str, list]]:
-    """(Redis command, its keys) for `command` and, for a transaction, each command in it."""
+def command_checks(command: pb.Command) -> list[tuple[str, list, list]]:
+    """(Redis command, its keys, its channels) for `command` and, for a transaction, each command in it."""
     name = op_command(command)
-    if command.WhichOneof("op") != "transaction":
-        return [(name, access_keys(command))]
-    out = [(name, [(w.key, 0) for w in command.transaction.watches])]
+    op = command.WhichOneof("op")
+    if op == "publish":
+        return [("spublish" if command.publish.sharded else "publish", [], [(command.publish.channel, False)])]
+    if op != "transaction":
+        return [(name, access_keys(command), [])]
+    out = [(name, [(w.key, 0) for w in command.transaction.watches], [])]
     for nested in command.transaction.commands:
         out += command_checks(nested)
     return out
@@ -181,9 +201,27 @@ def check_command(access, username: str | None, command: pb.Command, client_info
         return RaftcacheError("Authentication required.", Reason.UNAUTHENTICATED)
     if user.unrestricted:
         return None
-    for name, keys in command_checks(command):
+    for name, keys, channels in command_checks(command):
         parent = name.partition("|")[0] if "|" in name else ""
-        error = access.check(username, name, categories(name), keys, parent=parent, context=context,
+        error = access.check(username, name, categories(name), keys, channels, parent=parent, context=context,
+                             client_info=client_info)
+        if error is not None:
+            return error
+    return None
+
+
+def check_subscription(access, username: str | None, request, client_info: str = "") -> RaftcacheError | None:
+    """None when `username` may make the gRPC subscription `request` (cache.proto SubscribeRequest):
+    SUBSCRIBE, PSUBSCRIBE and SSUBSCRIBE of its channels, and CLIENT TRACKING for invalidations."""
+    checks = [("subscribe", [(c, False) for c in request.channels]),
+              ("psubscribe", [(p, True) for p in request.patterns]),
+              ("ssubscribe", [(c, False) for c in request.shard_channels])]
+    checks = [(name, channels) for name, channels in checks if channels]
+    if request.invalidations:
+        checks.append(("client|tracking", []))
+    for name, channels in checks:
+        parent = name.partition("|")[0] if "|" in name else ""
+        error = access.check(username, name, categories(name), (), channels, parent=parent,
                              client_info=client_info)
         if error is not None:
             return error

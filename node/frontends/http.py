@@ -38,7 +38,7 @@ def _jsonable(status: dict) -> dict:
 def _authorized(service, head: bytes, peer) -> bool:
     """Whether a request may read /metrics and /status (see the module docstring)."""
     access = service.access
-    if not service.config.frontend.http_auth or not access.auth_required:
+    if service.config.frontend.http_auth != "yes" or not access.auth_required:
         return True
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")

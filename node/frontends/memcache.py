@@ -127,7 +127,7 @@ class MemcacheProtocol(StreamConnection):
         access = state.service.access
         # Every command is checked as the Redis command it is (node/frontends/acl_catalog.py);
         # with --memcached-auth no, everyone is the default user.
-        user = access.login_user() if state.config.memcached_auth else "default"
+        user = access.login_user() if state.config.memcached_auth == "yes" else "default"
         super().__init__(state.port, Session(state.service, "memcache", user=user,
                                              guard=acl_catalog.command_guard))
         self.state = state

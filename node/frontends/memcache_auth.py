@@ -23,7 +23,7 @@ MAX_TOKEN_BYTES = 4096
 
 
 def needs_login(conn) -> bool:
-    return conn.session.user is None and conn.state.config.memcached_auth
+    return conn.session.user is None and conn.state.config.memcached_auth == "yes"
 
 
 def request(conn, name: bytes, tokens: list[bytes], line_end: int) -> bytes | None:

@@ -27,11 +27,14 @@ import time
 from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError
-from raftcache.node.frontends import acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking
+from raftcache.node.frontends import (
+    acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_pubsub, resp_tracking,
+)
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
     NULL_ARRAY,
     ProtocolError,
+    Push,
     RequestParser,
     RespError,
     encode,
@@ -218,7 +221,7 @@ class Connection(StreamConnection):
             return None
         name, parent = acl_catalog.resp_name(spec, args)
         error = access.check(self.session.user, name, acl_catalog.categories(name),
-                             acl_catalog.resp_keys(spec, args, self.session.db),
+                             acl_catalog.resp_keys(spec, args, self.session.db), acl_catalog.resp_channels(spec, args),
                              parent=parent, context="toplevel" if self.multi is None else "multi",
                              client_info=resp_admin.client_info_line(self))
         if error is None:
@@ -248,7 +251,9 @@ class Connection(StreamConnection):
         size = transport.get_write_buffer_size()
         if size == 0 and self._over_soft_since is None:
             return
-        over, self._over_soft_since = self.server.limits.normal.over(
+        limits = self.server.limits
+        limit = limits.pubsub if self.session.subscriptions is not None else limits.normal
+        over, self._over_soft_since = limit.over(
             size, self._over_soft_since, time.monotonic() if now is None else now)
         if over:
             log.warning("client id=%d addr=%s closed for overcoming of output buffer limits (%d bytes)",
@@ -280,6 +285,9 @@ class Connection(StreamConnection):
 
     def connection_lost(self, exc) -> None:
         super().connection_lost(exc)
+        if self.session.subscriptions is not None:
+            self.service.pubsub.drop(self.session.subscriptions)
+        resp_tracking.stop(self)
         if self.task is not None and not self.task.done():
             self.task.cancel()
 
@@ -326,7 +334,8 @@ class Connection(StreamConnection):
         (Service.get_now); every other case, errors included, is the
         ordinary path's.
         """
-        if len(args) != 2 or args[0].lower() != b"get" or self.multi is not None or not self._unrestricted():
+        if (len(args) != 2 or args[0].lower() != b"get" or self.multi is not None or not self._unrestricted()
+                or self.session.subscriptions is not None):
             return None
         started_ns = time.perf_counter_ns()
         value = self.session.get_now(args[1])
@@ -346,7 +355,7 @@ class Connection(StreamConnection):
         if not self.pending:
             self.backlog = 0
             self.update_reading()
-        if self.task is not None:  # a lone write is in flight (_write_done continues)
+        if self.task is not None:  # a lone write or read is in flight (_lone_done continues)
             return
         if self.pending:
             self.task = asyncio.get_running_loop().create_task(self._run())
@@ -392,6 +401,8 @@ class Connection(StreamConnection):
                 spec, command = step
                 served = self.session.read_now(command)
                 if served is None:
+                    if len(pending) == 1:  # one read at a time (-P 1): answered from its future, no task
+                        self._start_lone_read(spec, command, started_ns)
                     break
                 reply = self.render(spec, command, served)
                 self.server.count_call(spec.name, started_ns, reply)
@@ -413,9 +424,15 @@ class Connection(StreamConnection):
             return
         spec, command = step
         self.running = True
-        self.task = self.session.start_write(command, lambda outcome: self._write_done(spec, command, started_ns, outcome))
+        self.task = self.session.start_write(command, lambda outcome: self._lone_done(spec, command, started_ns, outcome))
 
-    def _write_done(self, spec: Spec, command, started_ns: int, outcome: Outcome) -> None:
+    def _start_lone_read(self, spec: Spec, command, started_ns: int) -> None:
+        self.pending.popleft()
+        self.server.stats["total_commands_processed"] += 1
+        self.running = True
+        self.task = self.session.start_read(command, lambda outcome: self._lone_done(spec, command, started_ns, outcome))
+
+    def _lone_done(self, spec: Spec, command, started_ns: int, outcome: Outcome) -> None:
         self.task, self.running = None, False
         if self.closing:
             return
@@ -514,6 +531,9 @@ class Connection(StreamConnection):
             refusal = self._acl_refusal(spec, args)
             if refusal is not None:
                 return refusal
+        subs = self.session.subscriptions
+        if subs is not None and self.proto == 2 and subs.active and spec.name not in resp_pubsub.SUBSCRIBER_COMMANDS:
+            return self._reject(resp_pubsub.refused_in_subscriber_mode(spec.name))
         if self.multi is not None and name not in _MULTI_CONTROL:
             return self._queue(spec, args)
         if spec.build is None:
@@ -666,7 +686,25 @@ class Connection(StreamConnection):
         self.closing = True
         return b"+OK\r\n"
 
+    def subscriptions(self):
+        """This connection's pub/sub subscriptions (node/service/pubsub.py), made on first use."""
+        subs = self.session.subscriptions
+        if subs is None:
+            subs = self.session.subscriptions = self.service.pubsub.subscriptions(self.push)
+        return subs
+
+    def push(self, frame: list) -> None:
+        """An out-of-band frame (a pub/sub message, an invalidation): written now, between
+        whole replies (the pubsub class of client-output-buffer-limit bounds what a slow
+        subscriber holds)."""
+        if not self.closing:
+            self._write(encode(Push(frame), self.proto))
+
     async def cmd_reset(self, args) -> bytes:
+        if self.session.subscriptions is not None:
+            self.service.pubsub.drop(self.session.subscriptions)
+            self.session.subscriptions = None
+        resp_tracking.stop(self)
         self.multi, self.watches, self.proto = None, {}, 2
         self.session.db, self.session.name, self.session.consistency = 0, "", None
         self.login(self.service.access.login_user())
@@ -676,6 +714,7 @@ class Connection(StreamConnection):
 #: Connection and server commands: resp_admin's and the ACL's (resp_acl.py).
 _HANDLERS = {**resp_admin.HANDLERS, **resp_acl.HANDLERS}
 _LOCAL = {
+    **resp_pubsub.HANDLERS,
     "multi": Connection.cmd_multi,
     "exec": Connection.cmd_exec,
     "discard": Connection.cmd_discard,
@@ -694,5 +733,6 @@ async def start_server(service, host: str, port: int, config: FrontendConfig, tl
     server = await loop.create_server(lambda: Connection(state), host, port, backlog=1024, reuse_address=True,
                                       **tls_options(tls))
     state.port.server = server
+    service.tracking.route_redirects(resp_tracking.redirect_target(state))
     state._checks_task = loop.create_task(state.port.check_loop(_CHECK_INTERVAL_S, state.check_connections))
     return server

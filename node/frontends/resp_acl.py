@@ -126,7 +126,8 @@ async def _dryrun(conn, args):
         raise RespError(f"ERR wrong number of arguments for '{spec.name}' command")
     command_name, parent = acl_catalog.resp_name(spec, cmd_args)
     denial = acl.check(user, command_name, acl_catalog.categories(command_name),
-                       acl_catalog.resp_keys(spec, cmd_args, conn.session.db), parent=parent)
+                       acl_catalog.resp_keys(spec, cmd_args, conn.session.db), acl_catalog.resp_channels(spec, cmd_args),
+                       parent=parent)
     return OK if denial is None else dryrun_text(denial).encode()
 
 

@@ -1,4 +1,4 @@
-"""Node-to-node forwarding: a follower sends writes and strong reads to the leader.
+"""Node-to-node forwarding: a follower sends writes (and, to an older leader, reads) to the leader.
 
 One grpc.aio channel per peer, opened lazily, calling the leader's
 Internal.Forward / Internal.ForwardBatch with the cluster secret in the

@@ -1,13 +1,21 @@
 """execute(): where every command of a client goes, through its session (node/service/session.py).
 
 Front ends do not call it directly: a connection's Session runs its commands
-here (execute; the fast paths read_now, get_now and start_write), and the
-leader serves a follower's forwarded requests with execute_forwarded. Owns the leader check, forwarding writes (and strong reads) to the leader,
-stamping entries (the leader's clock, relative TTLs made absolute, a random
-seed), proposing through the Replicator and waiting for apply, and the read
-barriers of each consistency level (docs/design.md "Read levels").
-Writes proposed in one event-loop turn are group-committed as one LogBatch.
-Also runs the leader-only active-expiry loop, which proposes deletions.
+here (execute; the fast paths read_now, start_read, get_now and start_write),
+and the leader serves a follower's forwarded requests with execute_forwarded.
+Owns the leader check, forwarding writes to the leader, stamping entries
+(the leader's clock, relative TTLs made absolute, a random seed), proposing
+through the Replicator and waiting for apply. Reads at every level go
+through node/service/reads.py (ReadIndex, lease, bounded proofs) and are
+served from the local copy. Writes proposed in one event-loop turn are
+group-committed as one LogBatch. Also runs the leader-only active-expiry
+loop, which proposes deletions.
+
+Read-your-writes per connection: every write returns its index; the session
+keeps the highest as the connection's *floor* and passes it with each
+command (execute, read_now, start_read, get_now, wait_applied):
+a read is served only once this node applied the floor, on any node and at
+any level.
 
 Must not parse protocols or touch LMDB directly: reads go through
 StateMachine.read, writes through Replicator.propose.
@@ -22,13 +30,12 @@ import random
 import time
 from typing import Protocol
 
-from raftcache.node import commands, settings
+from raftcache.node import commands
 from raftcache.node.commands import Command, stamp  # noqa: F401 (stamp re-exported)
-from raftcache.node.config import NodeConfig
+from raftcache.node.config import NodeConfig, settings
 from raftcache.node.consistency import LEVELS, LINEARIZABLE, ReadConsistency  # noqa: F401 (re-exported)
 from raftcache.node.errors import (
     CommandError,
-    DeadlineError,
     NotLeaderError,
     RaftcacheError,
     Reason,
@@ -37,6 +44,9 @@ from raftcache.node.errors import (
 from raftcache.node.commands import acl
 from raftcache.node.service.access import Access
 from raftcache.node.service.forwarding import WriteCoalescer
+from raftcache.node.service.pubsub import Hub
+from raftcache.node.service.reads import Reads
+from raftcache.node.service.tracking import Tracker
 from raftcache.node.service.waiters import AppliedWatcher, Completions, settle, settle_batch
 from raftcache.proto import commands_pb2 as pb
 
@@ -134,9 +144,13 @@ class Service:
     def __init__(self, config: NodeConfig, statemachine, replicator, keyspace, forwarder: Forwarder | None = None):
         self.config = config
         self._sm = statemachine
+        #: This node's subscribers (node/service/pubsub.py) and tracking clients
+        #: (node/service/tracking.py), fed by what the log publishes and invalidates.
+        self.pubsub = Hub()
+        self.tracking = Tracker(on_change=statemachine.set_track_writes)
+        self.pubsub.on_invalidate = self.tracking.invalidate
         self._raft = replicator
         self._keyspace = keyspace
-        self.forwarder = forwarder
         self._coalescer = WriteCoalescer(MAX_BATCH_ENTRIES)
         self._default = ReadConsistency.parse(config.service.default_read)
         self._node_settings = settings.node_defaults(config)
@@ -149,15 +163,24 @@ class Service:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._completions: Completions | None = None
         self.watcher: AppliedWatcher | None = None
-        self._pending_barrier: asyncio.Future | None = None
-        self._freshness: tuple[float, int] = (float("-inf"), 0)  # (loop time asked, leader's applied index)
-        self._freshness_probe: asyncio.Future | None = None
         self._background: list[asyncio.Task] = []
         self._rng = random.Random(random.SystemRandom().getrandbits(64))  # seeds need not be secret
         self._lanes = _ForwardLanes(config.id, self._rng)
         self._batch: list[tuple[pb.LogEntry, asyncio.Future]] = []
         self._batch_bytes = 0
-        self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "barriers": 0, "batches": 0}
+        self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "batches": 0,
+                      "read_index_requests": 0}
+        self._reads = Reads(config.id, replicator, self._local_read, self._timeout_s, self.stats)
+        self.forwarder = forwarder
+
+    @property
+    def forwarder(self) -> Forwarder | None:
+        """How this node reaches the leader (node/service/forwarding.py)."""
+        return self._forwarder
+
+    @forwarder.setter
+    def forwarder(self, forwarder: Forwarder | None) -> None:
+        self._forwarder = self._reads.forwarder = forwarder
 
     @property
     def applied_index(self) -> int:
@@ -190,8 +213,16 @@ class Service:
         self._default = ReadConsistency.parse(self.setting("raftcache-default-read"))
 
     async def wait_applied(self, index: int) -> None:
-        """Wait (bounded by the request timeout) until this node applied `index`."""
-        await self.watcher.wait(index, self._timeout_s)
+        """Wait (bounded by the request timeout) until this node applied `index`: a connection's
+        floor before it looks at the local copy outside execute (blocking pops). DeadlineError
+        when it does not."""
+        await self._reads.catch_up(index)
+
+    def _level(self, consistency: ReadConsistency | None) -> ReadConsistency:
+        """The level a read is served at: its own, else the node's default."""
+        if consistency is not None and consistency.level:
+            return consistency
+        return self._default if self._default.level else LINEARIZABLE
 
     # ------------------------------------------------------------ lifecycle
 
@@ -200,6 +231,9 @@ class Service:
         self._loop = loop
         self.watcher = AppliedWatcher(loop, lambda: self._raft.applied_index)
         self._completions = Completions(loop)
+        self._reads.attach(loop, self.watcher, self._completions)
+        self.pubsub.attach(loop)
+        self._sm.on_events = self.pubsub.deliver_threadsafe
 
     def on_applied(self, index: int) -> None:
         """Called on the Raft thread after each apply."""
@@ -231,12 +265,16 @@ class Service:
         consistency: ReadConsistency | None = None,
         client_id: str = "",
         sequence: int = 0,
+        floor: int = 0,
     ) -> tuple[object, int]:
-        """Run one command; returns (result, index).
+        """Run one command; returns (result, index): a write's commit index, or the
+        applied index a read saw.
 
-        A command error is returned as a CommandError result. Raises
-        UnavailableError (no leader or quorum within the request timeout:
-        retryable) or DeadlineError (a write's outcome is unknown).
+        `floor` is the connection's read-your-writes floor (the module docstring):
+        a read waits until this node applied it. A command error is returned as a
+        CommandError result. Raises UnavailableError (no leader or quorum within the
+        request timeout: retryable) or DeadlineError (a write's outcome is unknown,
+        or this node did not reach the floor in time).
         """
         command, error = self._prepare(command)
         if error is not None and error.reason == Reason.UNAVAILABLE and await self._version_raised(command):
@@ -245,7 +283,7 @@ class Service:
             return error, 0
         if command.WhichOneof("op") in commands.READ_COMMANDS:
             self.stats["reads"] += 1
-            return await self._read(command, consistency or self._default)
+            return await self._reads.read(command, self._level(consistency), floor, forward=True)
         self.stats["writes"] += 1
         return await self._write(command, client_id, sequence, forward=True)
 
@@ -257,14 +295,8 @@ class Service:
         rules (node/commands/acl.py). A command of a newer semantics version
         than the log's waits for it (UNAVAILABLE: retryable).
         """
-        name = command.WhichOneof("op")
         command = without_passwords(command, self.access)
-        error = self._validate(command)
-        if error is None and commands.version_needed(command) > self._sm.log_version:
-            error = CommandError(f"'{name}' needs log semantics version {commands.version_needed(command)}; the "
-                                 f"cluster is at {self._sm.log_version} until every member runs a release that "
-                                 f"supports it", Reason.UNAVAILABLE)
-        return command, error
+        return command, self._validate(command)
 
     async def _version_raised(self, command: Command) -> bool:
         """Wait (up to the request timeout) for the log to reach the version `command` needs
@@ -285,6 +317,10 @@ class Service:
         if name == "set_version":
             return CommandError("SetVersion is proposed by the leader itself, once every member supports "
                                 "the version", Reason.INVALID_ARGUMENT)
+        needed = commands.version_needed(command)
+        if needed > self._sm.log_version:
+            return CommandError(f"'{name}' needs the log's semantics version {needed} (in force: "
+                                f"{self._sm.log_version}): the cluster is being upgraded; retry", Reason.UNAVAILABLE)
         limits = self._sm.limits
         return commands.check_limits(
             command,
@@ -345,7 +381,8 @@ class Service:
         if error is not None:
             return error, 0
         if commands.is_read(command):
-            return await self._read(command, consistency or LINEARIZABLE, forward=False)
+            return await self._reads.read(command, consistency if consistency and consistency.level
+                                          else LINEARIZABLE, 0, forward=False)
         return await self._write(command, client_id, sequence, forward=False)
 
     # ------------------------------------------------------------ writes
@@ -434,109 +471,24 @@ class Service:
             settle_batch(futures, None, 0, UnavailableError(f"proposal failed: {e}"))
 
     def _submit(self, data: bytes) -> asyncio.Future:
-        """Propose an encoded entry on its own (barriers); the future gives (result, index)."""
+        """Propose an encoded entry on its own (the log version's raise); the future gives (result, index)."""
         fut = self._loop.create_future()
         self._raft.propose(data, functools.partial(self._completions.put, settle, fut))
         return fut
 
     # ------------------------------------------------------------ reads
 
-    async def _read(self, command: Command, consistency: ReadConsistency, forward: bool = True) -> tuple[object, int]:
-        level = consistency.level or self._default.level
-        raft = self._raft
-        if level == "any":
-            return self._local_read(command)
-        if level == "min_index":
-            await self.watcher.wait(consistency.min_index, self._timeout_s)
-            return self._local_read(command)
-        if level == "bounded":
-            if raft.is_leader and raft.lease_valid():
-                return self._local_read(command)
-            if not raft.is_leader and forward and await self._fresh_within(consistency.bound_ms / 1000.0):
-                return self._local_read(command)
-            level = "lease"  # cannot prove freshness here: the leader answers
-        if level == "lease" and raft.is_leader and raft.lease_valid():
-            return self._local_read(command)
-        # linearizable (or a lease that does not hold)
-        if raft.is_leader:
-            await self._barrier()
-            return self._local_read(command)
-        if not forward:
-            raise NotLeaderError("not the leader")
-        return await self._forward_read(command, consistency)
-
-    async def _forward_read(self, command: Command, consistency: ReadConsistency) -> tuple[object, int]:
-        deadline = self._loop.time() + self._timeout_s
-        while True:
-            if self._raft.is_leader:
-                await self._barrier()
-                return self._local_read(command)
-            leader = self._raft.leader_id
-            if leader is not None and leader != self.config.id and self.forwarder is not None:
-                try:
-                    self.stats["forwarded"] += 1
-                    return await self.forwarder.forward(leader, command, consistency, "", 0)
-                except (NotLeaderError, UnavailableError):
-                    pass
-            if self._loop.time() >= deadline:
-                raise UnavailableError("no leader to serve a linearizable read; retry")
-            await asyncio.sleep(0.02)
-
-    async def _fresh_within(self, bound_s: float) -> bool:
-        """True when this follower's state is provably at most `bound_s` old.
-
-        Freshness comes from the leader, not from when its messages arrived
-        (a paused or partitioned follower receives stale messages late): at
-        time t0 we ask the leader for its applied index under a valid lease
-        (a cheap forwarded read); once we have applied that index, our state
-        includes every write acknowledged before t0. One request refreshes
-        the proof for every bounded read on this node.
-        """
-        loop = self._loop
-        sent, index = self._freshness
-        if loop.time() - sent > bound_s:
-            if self._freshness_probe is None or self._freshness_probe.done():
-                self._freshness_probe = asyncio.ensure_future(self._probe_freshness())
-                self._freshness_probe.add_done_callback(lambda f: f.cancelled() or f.exception())
-            try:
-                await asyncio.shield(self._freshness_probe)
-            except RaftcacheError:
-                return False
-            sent, index = self._freshness
-        if self._raft.applied_index < index:
-            try:
-                await self.watcher.wait(index, max(bound_s - (loop.time() - sent), 0.0))
-            except DeadlineError:
-                return False
-        return loop.time() - sent <= bound_s
-
-    async def _probe_freshness(self) -> None:
-        leader = self._raft.leader_id
-        if leader is None or self.forwarder is None:
-            raise UnavailableError("no leader to prove freshness against")
-        sent = self._loop.time()
-        probe = pb.Command()
-        probe.db_size.SetInParent()
-        _, index = await self.forwarder.forward(leader, probe, ReadConsistency("lease"), "", 0)
-        if sent > self._freshness[0]:
-            self._freshness = (sent, index)
-
     def _local_read(self, command: Command) -> tuple[object, int]:
         return self._sm.read_at(command, wall_ms(), checked=True)  # execute() validated it
 
-    def _servable_now(self, consistency: ReadConsistency | None) -> bool:
-        """A read at this level needs no waiting here: any, or lease/bounded under a leader's lease."""
-        level = (consistency or self._default).level or self._default.level
-        if level == "any":
-            return True
-        raft = self._raft
-        return level in ("lease", "bounded") and raft.is_leader and raft.lease_valid()
-
-    def read_now(self, command: Command, consistency: ReadConsistency | None) -> tuple[object, int] | None:
-        """Serve a read without waiting when its level allows (any; lease or bounded
-        with a lease on the leader); None when it needs execute(). Front ends use
-        it to skip a task per read on the hot path."""
-        if command.WhichOneof("op") not in commands.READ_COMMANDS or not self._servable_now(consistency):
+    def read_now(self, command: Command, consistency: ReadConsistency | None,
+                 floor: int = 0) -> tuple[object, int] | None:
+        """Serve a read without waiting when its level and the connection's `floor` allow
+        (node/service/reads.py: any; min_index, lease, bounded already covered here);
+        None when it needs execute(). Front ends use it to skip a task per read on the hot path."""
+        if command.WhichOneof("op") not in commands.READ_COMMANDS:
+            return None
+        if not self._reads.servable_now(self._level(consistency), floor):
             return None
         error = self._validate(command)
         if error is not None:
@@ -544,48 +496,31 @@ class Service:
         self.stats["reads"] += 1
         return self._local_read(command)
 
-    def get_now(self, db: int, key: bytes, consistency: ReadConsistency | None) -> bytes | None | object:
+    def start_read(self, command: Command, consistency: ReadConsistency | None = None,
+                   floor: int = 0) -> asyncio.Future:
+        """Begin a read now: a future of (result, index), as execute() would answer it.
+        Reads that wait for a read index are served from the shared round's callback, with
+        no task per read (front ends' hot path for one read at a time, like start_write)."""
+        error = self._validate(command)
+        if error is not None or command.WhichOneof("op") not in commands.READ_COMMANDS:
+            fut = self._loop.create_future()
+            fut.set_result((error or CommandError("not a read", Reason.INVALID_ARGUMENT), 0))
+            return fut
+        self.stats["reads"] += 1
+        return self._reads.start(command, self._level(consistency), floor)
+
+    def get_now(self, db: int, key: bytes, consistency: ReadConsistency | None,
+                floor: int = 0) -> bytes | None | object:
         """GET `key` in `db` without a Command when no waiting is needed: the
         value, None (absent), a CommandError (WRONGTYPE), or NOT_NOW when the
         caller must take the ordinary path (read_now / execute). `db` must be
         valid; an over-long key is NOT_NOW, so the ordinary path reports it."""
-        if len(key) > self._sm.limits.max_key_bytes or not self._servable_now(consistency):
+        if len(key) > self._sm.limits.max_key_bytes or not self._reads.servable_now(self._level(consistency), floor):
             return NOT_NOW
         stats = self.stats
         stats["commands"] += 1
         stats["reads"] += 1
         return self._sm.get_string(db, key, wall_ms())
-
-    async def _barrier(self) -> None:
-        """Wait for a committed no-op proposed after this call: confirms leadership.
-
-        Reads arriving before the barrier is proposed share it (one
-        proposal per event-loop turn, however many reads wait).
-        """
-        if self._pending_barrier is None:
-            self._pending_barrier = self._loop.create_future()
-            # retrieve the outcome even when every waiter has given up (no "never retrieved" noise)
-            self._pending_barrier.add_done_callback(lambda f: f.cancelled() or f.exception())
-            self._loop.call_soon(self._launch_barrier)
-        await asyncio.shield(self._pending_barrier)
-
-    def _launch_barrier(self) -> None:
-        waiting, self._pending_barrier = self._pending_barrier, None
-        self.stats["barriers"] += 1
-        entry = pb.LogEntry(version=self._sm.log_version, now_ms=wall_ms())
-        entry.command.noop.SetInParent()
-
-        async def run():
-            try:
-                await self._submit(commands.encode_entry(entry))
-            except DeadlineError:
-                waiting.set_exception(UnavailableError("leadership could not be confirmed in time; retry"))
-            except RaftcacheError as e:
-                waiting.set_exception(UnavailableError(f"leadership could not be confirmed: {e.message}"))
-            else:
-                waiting.set_result(None)
-
-        asyncio.ensure_future(run())
 
     # ------------------------------------------------------------ active expiry
 
@@ -694,7 +629,7 @@ class Service:
             "quorum_contact_s": raft.quorum_contact_s(),   # leader only; +inf elsewhere
             "appendfsync": self.config.replication.appendfsync,
             "default_read": str(self._default),
-            "stats": dict(self.stats),
+            "stats": dict(self.stats, **raft.read_index_counts),
             "keyspace_hits": self._keyspace.hits,
             "keyspace_misses": self._keyspace.misses,
         }

@@ -5,11 +5,12 @@ runs the commands. It owns what the Redis, memcached and gRPC front ends
 share, so a behaviour is fixed once for all three:
 
 - the connection's state: its database, read level, client name, and the
-  index of its latest write (read-your-writes: WAIT and the read levels
-  start from it);
-- the fast paths (`read_now`, `get_now`, `start_write`): a read its level
-  lets this node serve without waiting is answered inline, with no task; a
-  lone write on the leader is proposed at once and answered from its future;
+  index of its latest write (read-your-writes: every read, on any node and
+  at any level, waits until this node applied it; WAIT counts from it);
+- the fast paths (`read_now`, `get_now`, `start_read`, `start_write`): a read
+  its level lets this node serve without waiting is answered inline, with no
+  task; a lone read that waits for a read index, and a lone write on the
+  leader, are answered from their future's callback;
 - the order of a pipeline (`Run`): outcomes come back in request order;
   consecutive writes on the leader are proposed back to back (one group
   commit); a follower's run of writes goes to the leader as one batch, and
@@ -37,7 +38,9 @@ from collections.abc import Callable
 
 from raftcache.node import commands
 from raftcache.node.consistency import ReadConsistency
-from raftcache.node.errors import DeadlineError, NotLeaderError, RaftcacheError, Reason, UnavailableError
+from raftcache.commandkeys import command_keys
+from raftcache.node.errors import CommandError, DeadlineError, NotLeaderError, RaftcacheError, Reason, UnavailableError
+from raftcache.node.service.service import NOT_NOW
 from raftcache.proto.commands_pb2 import Command
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,8 @@ class Session:
         self.consistency: ReadConsistency | None = None   # None: the node's default level
         self.name = ""
         self.last_write_index = 0            # the index of this connection's latest write
+        self.subscriptions = None            # node/service/pubsub.Subscriptions, once it subscribes
+        self.tracking = None                 # node/service/tracking.Tracking while CLIENT TRACKING is on
         self.created_s = time.time()
         self.last_s = time.monotonic()
         #: A batch a follower forwarded to this leader: each request keeps its own identity
@@ -93,10 +98,32 @@ class Session:
     # ------------------------------------------------------------ outcomes
 
     def _note(self, command: Command, outcome: Outcome) -> Outcome:
+        """Bookkeeping of a finished command: the connection's last write, PUBLISH's count,
+        and what CLIENT TRACKING learns (the keys a read saw; a NOLOOP client's own write)."""
+        if self.tracking is not None:
+            self._track(command, outcome)
         if type(outcome) is tuple and outcome[1] and not commands.is_read(command):
             if outcome[1] > self.last_write_index:
                 self.last_write_index = outcome[1]
+            if command.HasField("publish") and type(outcome[0]) is int:
+                # PUBLISH answers how many of this node's subscribers the message reaches
+                op = command.publish
+                return self.service.pubsub.receivers(op.channel, op.sharded), outcome[1]
         return outcome
+
+    def _track(self, command: Command, outcome: Outcome) -> None:
+        keys = command_keys(command)
+        tracker = self.service.tracking
+        if not commands.is_read(command):
+            if self.tracking.noloop:
+                tracker.written(self.tracking, keys, outcome[1] if type(outcome) is tuple else 0)
+        elif type(outcome) is tuple and not isinstance(outcome[0], CommandError):
+            tracker.remember(self.tracking, keys)
+
+    def _writing(self, command: Command) -> None:
+        """A write is sent: a NOLOOP client's invalidations of its keys wait for its outcome."""
+        if self.tracking is not None and self.tracking.noloop:
+            self.service.tracking.writing(self.tracking, command_keys(command))
 
     async def execute(self, command: Command, consistency: ReadConsistency | None = None,
                       client_id: str = "", sequence: int = 0) -> Outcome:
@@ -105,33 +132,44 @@ class Session:
             refused = self.guard(self, command)
             if refused is not None:
                 return refused
+        if self.tracking is not None and not commands.is_read(command):
+            self._writing(command)
         try:
             if self.forwarded:
                 outcome = await self.service.execute_forwarded(command, consistency, client_id, sequence)
             else:
-                outcome = await self.service.execute(command, consistency or self.consistency, client_id, sequence)
+                outcome = await self.service.execute(command, consistency or self.consistency, client_id, sequence,
+                                                     self.last_write_index)
         except RaftcacheError as e:
-            return e
+            return self._note(command, e)
         except Exception:
-            return internal_error(f"executing {commands.op_name(command)}")
+            return self._note(command, internal_error(f"executing {commands.op_name(command)}"))
         return self._note(command, outcome)
 
     # ------------------------------------------------------------ fast paths
 
     def read_now(self, command: Command, consistency: ReadConsistency | None = None) -> Outcome | None:
         """The outcome of a read servable now at the connection's level; None: it must wait."""
-        return self.service.read_now(command, consistency or self.consistency)
+        outcome = self.service.read_now(command, consistency or self.consistency, self.last_write_index)
+        if outcome is not None and self.tracking is not None:
+            self._track(command, outcome)
+        return outcome
 
     def get_now(self, key: bytes):
         """GET `key` in the connection's database when no waiting is needed: the value, None,
         a CommandError, or NOT_NOW (take the ordinary path). See Service.get_now."""
-        return self.service.get_now(self.db, key, self.consistency)
+        value = self.service.get_now(self.db, key, self.consistency, self.last_write_index)
+        if self.tracking is not None and value is not NOT_NOW and not isinstance(value, CommandError):
+            self.service.tracking.remember(self.tracking, (key,))
+        return value
 
     def start_write(self, command: Command, done: Callable[[Outcome], None]) -> asyncio.Future:
         """A lone write, begun now: on the leader it is proposed before this returns (so writes
         started one after another are logged in that order) and `done(outcome)` is called from
         its future's callback, with no task; a leadership change before it was logged retries
         it through execute(). Returns the write's future (cancel it to give up)."""
+        if self.tracking is not None:
+            self._writing(command)
         fut, proposed_here = self.service.start_write(command)
 
         def finished(f: asyncio.Future) -> None:
@@ -147,12 +185,20 @@ class Session:
         fut.add_done_callback(finished)
         return fut
 
+    def start_read(self, command: Command, done: Callable[[Outcome], None]) -> asyncio.Future:
+        """A lone read that must wait (for a read index, or the connection's floor), begun now:
+        `done(outcome)` is called from the shared round's callback, with no task (as start_write).
+        Returns the read's future (cancel it to give up)."""
+        fut = self.service.start_read(command, self.consistency, self.last_write_index)
+        fut.add_done_callback(lambda f: f.cancelled() or done(self._settled_outcome(command, f)))
+        return fut
+
     def _settled_outcome(self, command: Command, fut: asyncio.Future) -> Outcome:
         error = fut.exception()
         if isinstance(error, RaftcacheError):
-            return error
+            return self._note(command, error)
         if error is not None:
-            return internal_error(f"executing {commands.op_name(command)}", error)
+            return self._note(command, internal_error(f"executing {commands.op_name(command)}", error))
         return self._note(command, fut.result())
 
     def run(self) -> Run:
@@ -227,6 +273,8 @@ class Run:
         if self._reads:
             await self._settle_reads()   # the reads before this write see the state before it
         service = session.service
+        if session.tracking is not None:
+            session._writing(command)
         if service.is_leader or session.forwarded:
             if self._forward:
                 await self._flush_forward()  # forwarded before this node became the leader: first

@@ -82,7 +82,7 @@ class TlsContexts:
         ctx.minimum_version, ctx.maximum_version = min(versions), max(versions)
         if c.ciphers:
             ctx.set_ciphers(c.ciphers)
-        if c.prefer_server_ciphers:
+        if c.prefer_server_ciphers == "yes":
             ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
         ctx.load_cert_chain(c.cert_file, c.key_file)
         ctx.verify_mode = _VERIFY[c.auth_clients]

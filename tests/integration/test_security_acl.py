@@ -26,7 +26,8 @@ from raftcache.client import Client, PermissionDeniedError
 from raftcache.client.auth import basic_metadata
 from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2, cache_pb2_grpc
 from raftcache.proto import commands_pb2 as pb
-from tests.cluster import SECRET_METADATA, free_base_port, wait_until
+from raftcache.client.admin import SECRET_METADATA
+from raftcache.localcluster import free_base_port, wait_until
 from tests.integration.secure_cluster import PASSWORD, SecureCluster, memcached_exchange
 
 ALICE_PW = "alice-pw-5be07d"
@@ -37,7 +38,7 @@ ALICE = ["on", f">{ALICE_PW}", "~app:*", "+@read", "+@write", "-@dangerous"]
 def sc(tmp_path_factory):
     cluster = SecureCluster(str(tmp_path_factory.mktemp("secure")), 3)
     try:
-        cluster.start_ready()
+        cluster.start()
         cluster.redis(cluster.leader()).acl_setuser("alice", reset=True, enabled=True, passwords=[f"+{ALICE_PW}"],
                                                     keys=["app:*"], commands=["+@read", "+@write", "-@dangerous"])
         yield cluster
@@ -181,6 +182,31 @@ def test_the_same_user_is_refused_the_same_command_on_every_port(sc):
     assert sc.redis(node).get("app:r") == b"1"
 
 
+def test_channel_patterns_hold_for_pub_sub_on_redis_and_grpc(sc):
+    r = sc.redis(sc.leader())
+    r.execute_command("ACL", "SETUSER", "dana", "reset", "on", ">dana-pw-77", "&news.*", "+@pubsub", "+ping")
+    dana = sc.redis(sc.leader(), "dana", "dana-pw-77")
+    assert dana.publish("news.today", "hello") >= 0
+    with pytest.raises(redis.exceptions.NoPermissionError, match="No permissions to access a channel"):
+        dana.publish("sport", "x")
+    pubsub = dana.pubsub()
+    pubsub.subscribe("news.1")
+    assert pubsub.get_message(timeout=5)["type"] == "subscribe"
+    pubsub.close()
+    with socket.create_connection(sc.leader().redis_address, timeout=5) as raw:
+        raw.sendall(b"AUTH dana dana-pw-77\r\nSUBSCRIBE sport\r\n")
+        reply = b""
+        while reply.count(b"\r\n") < 2:
+            reply += raw.recv(4096)
+    assert reply == b"+OK\r\n-NOPERM No permissions to access a channel\r\n"
+    assert r.execute_command("ACL", "DRYRUN", "dana", "PSUBSCRIBE", "news.*") == b"OK"
+    assert b"'n*' channel" in r.execute_command("ACL", "DRYRUN", "dana", "PSUBSCRIBE", "n*")  # patterns: literally
+    cache = cache_pb2_grpc.CacheStub(grpc.insecure_channel(sc.leader().grpc_address))
+    stream = cache.Subscribe(cache_pb2.SubscribeRequest(channels=[b"sport"]), timeout=5,
+                             metadata=(basic_metadata("dana", "dana-pw-77"),))
+    assert _rpc_code(lambda: next(iter(stream))) == grpc.StatusCode.PERMISSION_DENIED
+
+
 def test_admin_calls_obey_the_acl(sc):
     node = sc.leader()
     channel = grpc.insecure_channel(node.grpc_address)
@@ -314,7 +340,11 @@ def test_no_password_or_secret_in_any_file_the_run_left(sc):
             found += [(path, s) for s in secrets_used if s.encode() in data]
             if digest in data:
                 digests.append(path)
-    assert found == []
+    # The launcher keeps the cluster secret in ROOT/cluster.secret (0600), as `raftcache up` does
+    # for `ctl --data-dir`: the one file a secret is meant to be in.
+    kept = [(path, s) for path, s in found if s == sc.secret and os.path.basename(path) == "cluster.secret"]
+    assert all(stat.S_IMODE(os.stat(path).st_mode) == 0o600 for path, _ in kept)
+    assert [f for f in found if f not in kept] == []
     assert any(p.endswith(".rcbak") for p in digests) and any("/raft/" in p for p in digests), digests
     for node in sc.nodes:
         for root, dirs, files in os.walk(node.data_dir):

@@ -27,7 +27,7 @@ from pymemcache.client.base import Client as Memcache
 from raftcache import certs
 from raftcache.client import Client, PermissionDeniedError, TLSConfig
 from raftcache.proto import admin_pb2, admin_pb2_grpc
-from tests.cluster import free_base_port, wait_until
+from raftcache.localcluster import free_base_port, wait_until
 from tests.integration.secure_cluster import PASSWORD, SecureCluster, memcached_exchange
 
 
@@ -35,7 +35,7 @@ from tests.integration.secure_cluster import PASSWORD, SecureCluster, memcached_
 def tc(tmp_path_factory):
     cluster = SecureCluster(str(tmp_path_factory.mktemp("tls")), 3, tls=True, extra_args=["--http-auth", "yes"])
     try:
-        cluster.start_ready()
+        cluster.start()
         tls_dir = os.path.dirname(cluster.pairs["ca"].cert)
         for name in ("alice", "stranger"):
             cluster.pairs[name] = certs.make_cert(tls_dir, name, cluster.pairs["ca"], server=False)
@@ -162,10 +162,10 @@ def test_certificates_are_reloaded_without_a_restart(tc):
     ports = {"redis": (host, node.peer.port("redis")), "memcached": (host, node.peer.port("memcached")),
              "http": (host, node.peer.port("http")), "grpc": (host, node.peer.port("grpc"))}
     before = {name: _served_serial(tc, addr, ["h2"] if name == "grpc" else None) for name, addr in ports.items()}
-    tls_dir = os.path.dirname(tc.pairs["node"].cert)
-    new = certs.make_cert(tls_dir, "node-next", tc.pairs["ca"], ["127.0.0.1"])
-    os.replace(new.key, tc.pairs["node"].key)
-    os.replace(new.cert, tc.pairs["node"].cert)
+    tls_dir = os.path.dirname(tc.pairs[node.id].cert)
+    new = certs.make_cert(tls_dir, f"{node.id}-next", tc.pairs["ca"], ["127.0.0.1"])
+    os.replace(new.key, tc.pairs[node.id].key)
+    os.replace(new.cert, tc.pairs[node.id].cert)
     for name, addr in ports.items():
         wait_until(lambda: _served_serial(tc, addr, ["h2"] if name == "grpc" else None) != before[name], 15,
                    f"the new certificate on the {name} port")

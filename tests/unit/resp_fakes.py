@@ -11,8 +11,8 @@ import asyncio
 import random
 import time
 
-from raftcache.node import commands, settings
-from raftcache.node.config import FrontendConfig, KeyspaceConfig, NodeConfig
+from raftcache.node import commands
+from raftcache.node.config import FrontendConfig, KeyspaceConfig, NodeConfig, settings
 from raftcache.node.frontends import resp
 from raftcache.node.storage.keyspace import Keyspace
 from raftcache.node.service.access import Access
@@ -42,7 +42,8 @@ class FakeService:
     def config(self) -> NodeConfig:
         return NodeConfig(keyspace=self.limits, frontend=FrontendConfig(redis_password=self.password))
 
-    async def execute(self, command, consistency=None, client_id="", sequence=0):
+    async def execute(self, command, consistency=None, client_id="", sequence=0, floor=0):
+        assert floor <= self.index, "a floor this node has not applied"
         return self._run(command)
 
     def start_write(self, command, client_id="", sequence=0, forward=True):
@@ -81,11 +82,17 @@ class FakeService:
     async def wait_applied(self, index: int) -> None:
         assert index <= self.index
 
-    def read_now(self, command, consistency=None):
+    def read_now(self, command, consistency=None, floor=0):
         """Like Service.read_now: this fake serves no read inline, so every read goes through execute()."""
         return None
 
-    def get_now(self, db, key, consistency=None):
+    def start_read(self, command, consistency=None, floor=0):
+        """Like Service.start_read: a future of (result, index)."""
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(self._run(command))
+        return fut
+
+    def get_now(self, db, key, consistency=None, floor=0):
         """Like Service.get_now at level `any`: a lone GET is served inline (the RESP hot path)."""
         if len(key) > self.limits.max_key_bytes:
             return NOT_NOW

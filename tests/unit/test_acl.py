@@ -249,8 +249,9 @@ def test_a_certificate_cn_names_an_existing_enabled_user():
 
 # ---------------------------------------------------------------- apply (node/commands/acl_store.py)
 
-def _apply(sm, index: int, command: pb.Command, version: int = 3):
+def _apply(sm, index: int, command: pb.Command, version: int | None = None):
     from raftcache.node import commands
+    version = commands.ACL_VERSION if version is None else version
     entry = pb.LogEntry(version=version, now_ms=1, command=command)
     return sm.apply(index, commands.encode_entry(entry))
 
@@ -281,7 +282,8 @@ def test_apply_refuses_a_password_in_the_clear_and_an_entry_of_an_older_version(
     plain = pb.Command(acl_set_user=pb.AclSetUser(name="alice", rules=[b">pw"]))
     assert "hashed" in _apply(sm, 1, plain).message
     hashed = pb.Command(acl_set_user=pb.AclSetUser(name="alice", rules=acl.hash_rules([b">pw"])))
-    assert "needs log semantics version 3" in _apply(sm, 2, hashed, version=2).message
+    from raftcache.node.commands import ACL_VERSION
+    assert f"needs log semantics version {ACL_VERSION}" in _apply(sm, 2, hashed, version=ACL_VERSION - 1).message
     assert sm.users == {}
 
 

@@ -16,8 +16,8 @@ import struct
 import pytest
 
 from raftcache.node.ops import backup
-from raftcache.node.ops.backup import BackupError, BackupSchedule
-from raftcache.node.config import KeyspaceConfig
+from raftcache.node.ops.backup import BackupError
+from raftcache.node.config import BackupConfig, KeyspaceConfig
 from raftcache.node.storage.keyspace import Keyspace, Record, ValueType, snapshot_info
 
 
@@ -165,7 +165,7 @@ def test_header_that_lies_about_the_keyspace_is_refused(keyspace, tmp_path):
 
 
 def test_scheduled_snapshots_are_atomic_and_keep_the_newest(keyspace, tmp_path, monkeypatch):
-    schedule = BackupSchedule(dir=str(tmp_path / "snaps"), interval_s=60, keep=2)
+    schedule = BackupConfig(dir=str(tmp_path / "snaps"), interval_s=60, keep=2)
     clock = iter(range(1_700_000_000, 1_700_000_100, 10))
     monkeypatch.setattr(backup.time, "time", lambda: float(next(clock)))
     paths = [backup.take_scheduled(keyspace, schedule, cluster_id="rc-x", term=1, node_id="n1", zone="a")
@@ -194,10 +194,10 @@ def test_meta_is_json_with_the_documented_fields(keyspace, tmp_path):
         assert name in fields
 
 
-# ---------------------------------------------------------------- encryption (node/ops/backup_crypto.py)
+# ---------------------------------------------------------------- encryption (raftcache/backup_crypto.py)
 
 def _sealed(tmp_path, plain: bytes, key: bytes) -> str:
-    from raftcache.node.ops import backup_crypto
+    from raftcache import backup_crypto
 
     path = str(tmp_path / "sealed")
     with open(path, "wb") as f:
@@ -209,7 +209,7 @@ def _sealed(tmp_path, plain: bytes, key: bytes) -> str:
 
 
 def test_an_encrypted_backup_opens_only_whole_and_with_its_key(tmp_path):
-    from raftcache.node.ops import backup_crypto
+    from raftcache import backup_crypto
 
     key = os.urandom(32)
     plain = os.urandom(3 * backup_crypto.CHUNK_BYTES + 12345)
@@ -229,7 +229,7 @@ def test_an_encrypted_backup_opens_only_whole_and_with_its_key(tmp_path):
 
 
 def test_backup_keys_raw_or_hex(tmp_path):
-    from raftcache.node.ops import backup_crypto
+    from raftcache import backup_crypto
 
     raw, text, bad = tmp_path / "raw", tmp_path / "hex", tmp_path / "bad"
     raw.write_bytes(b"k" * 32)
@@ -244,7 +244,7 @@ def test_backup_keys_raw_or_hex(tmp_path):
 def test_plaintext_decrypts_into_a_private_scratch_dir_and_removes_it(tmp_path):
     import stat
 
-    from raftcache.node.ops import backup_crypto
+    from raftcache import backup_crypto
 
     key_file = tmp_path / "key"
     key_file.write_bytes(b"x" * 32)

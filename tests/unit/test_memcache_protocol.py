@@ -42,7 +42,7 @@ class LocalService:
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000 + self.skew_ms
 
-    async def execute(self, command, consistency=None, client_id="", sequence=0):
+    async def execute(self, command, consistency=None, client_id="", sequence=0, floor=0):
         self.consistencies.append(consistency)
         return self._run(command)
 
@@ -525,14 +525,14 @@ def test_pipelined_sets_on_the_leader_overlap_and_are_answered_in_order(service,
     running, most = 0, 0
     execute = service.execute
 
-    async def slow_execute(command, consistency=None, client_id="", sequence=0):
+    async def slow_execute(command, consistency=None, client_id="", sequence=0, floor=0):
         nonlocal running, most
         if not commands.is_read(command):
             running += 1
             most = max(most, running)
             await asyncio.sleep(0.01)  # the commit round trip
             running -= 1
-        return await execute(command, consistency, client_id, sequence)
+        return await execute(command, consistency, client_id, sequence, floor)
 
     start_write = service.start_write
 
@@ -646,5 +646,5 @@ def test_the_default_user_s_password_opens_the_port(locked):
 
 
 def test_memcached_auth_can_be_turned_off(locked, service):
-    open_state = ServerState(service, FrontendConfig(memcached_item_size_max_bytes=4096, memcached_auth=False), 11211)
+    open_state = ServerState(service, FrontendConfig(memcached_item_size_max_bytes=4096, memcached_auth="no"), 11211)
     mc(open_state, (b"set k 0 0 1\r\nv\r\n", b"STORED\r\n"))

@@ -1,5 +1,9 @@
 """Encrypted backups: a `.rcbak` file sealed with AES-256-GCM under a key file (`cryptography`).
 
+A leaf shared by the SDK (client/admin.py seals a backup as it arrives), the
+offline verifier (raftcache/offline.py) and the node (a restore opens one):
+it imports nothing of raftcache.
+
 `ctl backup --encrypt-key FILE` seals the backup as it streams in (no
 plaintext copy is written); `ctl verify --key FILE`, `raftcache node
 --restore FILE --backup-key FILE` and `raftcache up --restore … --backup-key`
@@ -30,7 +34,6 @@ from collections.abc import Iterator
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from raftcache.node.errors import RaftcacheError, Reason
 
 MAGIC = b"RCBAKENC"
 VERSION = 1
@@ -40,10 +43,8 @@ _U32 = struct.Struct(">I")
 _TAG_BYTES = 16
 
 
-class BackupKeyError(RaftcacheError):
-    """The key file is unusable, or the backup does not open with it."""
-
-    reason = Reason.INVALID_ARGUMENT
+class BackupKeyError(ValueError):
+    """The key file is unusable, or the backup does not open with it (the text says which)."""
 
 
 def load_key(path: str) -> bytes:
