@@ -20,6 +20,9 @@ from raftcache.node.errors import ConfigError
 PORT_OFFSETS = {"grpc": 0, "redis": 1, "memcached": 2, "raft": 3, "http": 4}
 FSYNC_POLICIES = ("always", "everysec", "no")
 READ_LEVELS = ("linearizable", "lease", "bounded", "any")
+#: Redis's maxmemory policies (docs/redis-compat.md "Eviction"); volatile-lru is ElastiCache's default.
+EVICTION_POLICIES = ("noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+                     "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl")
 #: LMDB's key limit (511 bytes) less the prefixes the keyspace adds.
 MAX_KEY_BYTES_LIMIT = 500
 _NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -137,6 +140,7 @@ class ServiceConfig:
     request_timeout_s: float = 5.0       # total time a request may wait for a leader, commit or barrier
     expiry_interval_s: float = 0.1       # how often the leader looks for expired keys
     expiry_batch: int = 200              # most keys deleted by one active-expiry proposal
+    maxmemory_policy: str = "volatile-lru"  # until CONFIG SET maxmemory-policy (one of EVICTION_POLICIES)
 
     def validate(self) -> None:
         try:
@@ -149,12 +153,15 @@ class ServiceConfig:
             raise ConfigError("request_timeout_s must be positive")
         if self.expiry_interval_s <= 0 or self.expiry_batch <= 0:
             raise ConfigError("expiry interval and batch must be positive")
+        if self.maxmemory_policy not in EVICTION_POLICIES:
+            raise ConfigError(f"maxmemory policy must be one of {', '.join(EVICTION_POLICIES)}")
 
 
 @dataclass(frozen=True)
 class FrontendConfig:
     redis_password: str = ""             # AUTH password for the Redis port; empty = no auth
-    memcached_item_size_max_bytes: int = 1 << 20   # memcached's item_size_max
+    memcached_item_size_max_bytes: int = 1 << 20   # memcached's item_size_max (-I)
+    memcached_evictions: bool = True     # False: memcached's -M (a full cache refuses sets instead of evicting)
     max_connections: int = 10_000
 
     def validate(self) -> None:
@@ -214,6 +221,9 @@ class NodeConfig:
             raise ConfigError(f"peer entry for {self.id} does not match --host/--base-port")
         for part in (self.keyspace, self.replication, self.service, self.frontend):
             part.validate()
+        if self.frontend.memcached_item_size_max_bytes > self.keyspace.max_value_bytes:
+            raise ConfigError(f"memcached item size max must not exceed the value limit "
+                              f"({self.keyspace.max_value_bytes} bytes)")
 
     def replace(self, **changes) -> "NodeConfig":
         return dataclasses.replace(self, **changes)

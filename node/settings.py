@@ -8,7 +8,9 @@ Three kinds of parameter:
   function), stores it in the keyspace's meta table (snapshots and backups
   carry it) and switches at the same log index. `maxmemory` and
   `proto-max-bulk-len` are enforced at apply, so replicas must agree on
-  them; `requirepass`, `timeout`, `maxclients`, `raftcache-default-read`
+  them; `maxmemory-policy`, `maxmemory-samples`, `lfu-log-factor` and
+  `lfu-decay-time` steer the leader's evictions (node/service/evictor.py);
+  `requirepass`, `timeout`, `maxclients`, `raftcache-default-read`
   and the client buffer limits (`client-query-buffer-limit`,
   `client-output-buffer-limit`, `maxmemory-clients`: see
   node/frontends/client_limits.py) affect each node's front ends.
@@ -27,6 +29,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 
+from raftcache.node.config import EVICTION_POLICIES
 from raftcache.node.consistency import ReadConsistency
 
 #: Largest value `proto-max-bulk-len` may take (Redis's default). One entry of that
@@ -99,9 +102,19 @@ def _read_level(text: str) -> str:
 
 
 def _eviction_policy(text: str) -> str:
-    if text.lower() != "noeviction":
-        raise SettingError("raftcache supports only 'noeviction' (writes get OOM at maxmemory)")
-    return "noeviction"
+    policy = text.strip().lower()
+    if policy not in EVICTION_POLICIES:
+        raise SettingError(f"argument(s) must be one of the following: {', '.join(EVICTION_POLICIES)}")
+    return policy
+
+
+def _int_within(low: int, high: int) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        n = int(_non_negative_int(text))
+        if not low <= n <= high:
+            raise SettingError(f"argument must be between {low} and {high} inclusive")
+        return str(n)
+    return check
 
 
 def _any(text: str) -> str:
@@ -181,6 +194,9 @@ _CLUSTER = [
     Param("maxclients", "cluster", _positive_int),
     Param("raftcache-default-read", "cluster", _read_level),
     Param("maxmemory-policy", "cluster", _eviction_policy),
+    Param("maxmemory-samples", "cluster", _int_within(1, 64)),
+    Param("lfu-log-factor", "cluster", _int_within(0, 2**31 - 1)),
+    Param("lfu-decay-time", "cluster", _int_within(0, 2**31 - 1)),
     Param("client-query-buffer-limit", "cluster", _query_buffer_limit),
     Param("client-output-buffer-limit", "cluster", _output_limits),
     Param("maxmemory-clients", "cluster", _maxmemory_clients),
@@ -191,6 +207,8 @@ CLIENT_LIMIT_DEFAULTS = {
     "client-output-buffer-limit": DEFAULT_OUTPUT_LIMITS,
     "maxmemory-clients": "25%",                  # of maxmemory; Redis's default is 0 (off)
 }
+#: Defaults of the eviction tunables (Redis's; the policy's default is the node's --maxmemory-policy).
+EVICTION_DEFAULTS = {"maxmemory-samples": "5", "lfu-log-factor": "10", "lfu-decay-time": "1"}
 _FIXED = ["databases", "appendonly", "appendfsync", "appendfilename", "dir", "bind", "port"]
 #: Redis's tuning parameters and their Redis defaults: accepted, reported back, no effect.
 TUNING_DEFAULTS = {
@@ -204,8 +222,7 @@ TUNING_DEFAULTS = {
     "activerehashing": "yes", "lazyfree-lazy-eviction": "no", "lazyfree-lazy-expire": "no",
     "lazyfree-lazy-server-del": "no", "lazyfree-lazy-user-del": "no", "lazyfree-lazy-user-flush": "no",
     "hz": "10", "dynamic-hz": "yes", "slowlog-log-slower-than": "10000", "slowlog-max-len": "128",
-    "latency-monitor-threshold": "0", "notify-keyspace-events": "", "maxmemory-samples": "5",
-    "lfu-log-factor": "10", "lfu-decay-time": "1", "loglevel": "notice", "protected-mode": "no",
+    "latency-monitor-threshold": "0", "notify-keyspace-events": "", "loglevel": "notice", "protected-mode": "no",
     "min-replicas-to-write": "0", "min-replicas-max-lag": "10", "replica-read-only": "yes",
     "stop-writes-on-bgsave-error": "no", "rdbcompression": "yes", "busy-reply-threshold": "5000",
     "lua-time-limit": "5000", "close-on-oom": "no", "enable-debug-command": "no",
@@ -244,7 +261,7 @@ def node_defaults(config) -> dict[str, str]:
         "timeout": "0",
         "maxclients": str(config.frontend.max_connections),
         "raftcache-default-read": str(ReadConsistency.parse(config.service.default_read)),
-        "maxmemory-policy": "noeviction",
+        "maxmemory-policy": config.service.maxmemory_policy,
         "databases": str(limits.databases),
         "appendonly": "yes",
         "appendfsync": config.replication.appendfsync,
@@ -253,6 +270,7 @@ def node_defaults(config) -> dict[str, str]:
         "bind": config.host,
         "port": str(config.port("redis")),
         **CLIENT_LIMIT_DEFAULTS,
+        **EVICTION_DEFAULTS,
         **TUNING_DEFAULTS,
     }
 

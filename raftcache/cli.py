@@ -36,6 +36,14 @@ def _node_parser(sub) -> None:
     p.add_argument("--cluster-secret", help="shared secret of the Raft and forwarding ports (prefer RAFTCACHE_CLUSTER_SECRET)")
     p.add_argument("--appendfsync", choices=["always", "everysec", "no"], help="log fsync policy (default everysec)")
     p.add_argument("--maxmemory", help="keyspace size at which writes are refused, e.g. 512mb, 2gb (default 1gb)")
+    p.add_argument("--maxmemory-policy", metavar="POLICY",
+                   help="what a full keyspace does until CONFIG SET maxmemory-policy: noeviction, allkeys-lru, "
+                   "allkeys-lfu, allkeys-random, volatile-lru (default), volatile-lfu, volatile-random, volatile-ttl")
+    p.add_argument("--memcached-item-size-max", metavar="SIZE",
+                   help="largest memcached item, as memcached's -I (default 1mb; at most the value limit)")
+    p.add_argument("--memcached-disable-evictions", action="store_const", const=True, default=None,
+                   help="as memcached's -M: a full cache answers memcached sets with an error instead of "
+                   "evicting the least recently used items")
     p.add_argument("--databases", type=int, help="number of databases (default 16)")
     p.add_argument("--default-read", metavar="LEVEL",
                    help="read level when a request names none: linearizable (default), lease, bounded:<ms>, any")

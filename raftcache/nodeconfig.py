@@ -27,6 +27,7 @@ KEYS = (
     "id", "zone", "host", "base_port", "advertise", "peers", "data_dir", "cluster_secret", "appendfsync",
     "maxmemory", "databases", "default_read", "redis_password",
     "role", "restore", "join", "backup_dir", "backup_interval", "backup_keep", "max_log_version",
+    "maxmemory_policy", "memcached_item_size_max", "memcached_disable_evictions",
 )
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -103,8 +104,13 @@ def load(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> NodeC
             cluster_secret=str(v.get("cluster_secret", "")),
             max_log_version=max_log_version,
         ),
-        service=ServiceConfig(default_read=str(v.get("default_read", "linearizable"))),
-        frontend=FrontendConfig(redis_password=str(v.get("redis_password", ""))),
+        service=ServiceConfig(default_read=str(v.get("default_read", "linearizable")),
+                              maxmemory_policy=str(v.get("maxmemory_policy", "volatile-lru")).lower()),
+        frontend=FrontendConfig(
+            redis_password=str(v.get("redis_password", "")),
+            memcached_item_size_max_bytes=parse_size(v.get("memcached_item_size_max", 1 << 20)),
+            memcached_evictions=str(v.get("memcached_disable_evictions", "")).lower() not in ("1", "true", "yes", "on"),
+        ),
     )
     config.validate()
     return config
