@@ -100,9 +100,9 @@ MUTATIONS = [
     ),
     Mutation(
         "apply-twice", "node/commands/statemachine.py",
-        "        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)\n",
-        "        self._execute(txn, index, entry.command, entry.now_ms, entry.seed)  # MUTATION: applied twice\n"
-        "        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)\n",
+        "        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room)\n",
+        "        self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room)  # MUTATION: applied twice\n"
+        "        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room)\n",
         ("tests/unit/test_statemachine.py",),
     ),
 ]

@@ -33,7 +33,13 @@ LogEntry = pb.LogEntry
 #:   2: apply is total (an exception while applying a command is that command's
 #:      INTERNAL error reply, its writes rolled back); results above sint64 travel
 #:      as `Value.unsigned`; the SetVersion command.
-SUPPORTED_VERSIONS = range(1, 3)
+#:   3: eviction (the leader's Evict ahead of the writes that need room,
+#:      `Command.eviction`) and memcached item state (MetaGet, MetaInvalidate,
+#:      `Set.stale_if_older`: stale items and recache wins).
+SUPPORTED_VERSIONS = range(1, 4)
+#: The first version with eviction and memcached item state: the leader proposes
+#: Evict, and front ends send the v3 fields and commands, only from this version on.
+EVICTION_VERSION = 3
 MAX_VERSION = SUPPORTED_VERSIONS[-1]
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
@@ -49,7 +55,7 @@ CommandType = enum.IntEnum(
 
 #: Commands that only read: served from the local keyspace per consistency level.
 READ_COMMANDS = frozenset(
-    {"get", "exists", "str_len", "get_range", "mget", "ttl", "type", "scan", "db_size", "get_meta", "hget", "hmget", "hlen", "hexists", "hgetall", "hstrlen", "hrandfield", "element_scan", "lrange", "llen", "lindex", "lpos", "smembers", "sismember", "scard", "srandmember", "set_op", "zscore", "zcard", "zrange", "zrank", "zrandmember", "zset_op", "random_key", "key_version", "object_encoding", "getbit", "bitcount", "bitpos", "lcs", "bitfield_ro"}
+    {"get", "exists", "str_len", "get_range", "mget", "ttl", "type", "scan", "db_size", "get_meta", "hget", "hmget", "hlen", "hexists", "hgetall", "hstrlen", "hrandfield", "element_scan", "lrange", "llen", "lindex", "lpos", "smembers", "sismember", "scard", "srandmember", "set_op", "zscore", "zcard", "zrange", "zrank", "zrandmember", "zset_op", "random_key", "key_version", "object_encoding", "object_access", "getbit", "bitcount", "bitpos", "lcs", "bitfield_ro"}
 )
 
 
@@ -111,11 +117,24 @@ def _key_fields(op_descriptor) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
 _KEY_FIELDS = {f.name: _key_fields(f.message_type) for f in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields}
 
 
+# op message type -> the same, for callers holding an op rather than its Command
+_KEY_FIELDS_BY_TYPE = {f.message_type.full_name: _key_fields(f.message_type)
+                       for f in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields}
+
+
 def command_keys(command: pb.Command) -> list[bytes]:
     """Every key a command names (for size checks and routing)."""
     name = command.WhichOneof("op") or "noop"
-    op = getattr(command, name)
-    single, repeated, pairs = _KEY_FIELDS[name]
+    return _keys_of(getattr(command, name), _KEY_FIELDS[name])
+
+
+def op_keys(op: Message) -> list[bytes]:
+    """Every key an op (a member of `Command.op`) names."""
+    return _keys_of(op, _KEY_FIELDS_BY_TYPE[op.DESCRIPTOR.full_name])
+
+
+def _keys_of(op: Message, fields) -> list[bytes]:
+    single, repeated, pairs = fields
     keys = [getattr(op, f) for f in single]
     for f in repeated:
         keys.extend(getattr(op, f))

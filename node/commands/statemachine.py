@@ -38,7 +38,9 @@ from raftcache.node.commands import READ_COMMANDS, Command, LogEntry
 from raftcache.node.config import KeyspaceConfig
 from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError
 from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
-from raftcache.node.commands import bits, hashes, lists, memcache_ops, sets, strings, transactions, zsets
+from raftcache.node.commands import (
+    bits, eviction, hashes, lists, memcache_ops, sets, strings, transactions, zsets,
+)
 from raftcache.node.commands.quota import run_with_quota
 from raftcache.node.commands.strings import Ctx
 from raftcache.proto import commands_pb2 as pb
@@ -67,7 +69,7 @@ _MISS = object()
 
 
 #: Handler modules, merged in this order (later ones win: memcache_ops wraps set/append).
-HANDLER_MODULES = (strings, bits, hashes, lists, sets, zsets, transactions, memcache_ops)
+HANDLER_MODULES = (strings, bits, hashes, lists, sets, zsets, transactions, eviction, memcache_ops)
 
 
 def _merge_handlers() -> dict:
@@ -104,6 +106,12 @@ class StateMachine:
         #: Write commands applied here since start that changed something (INFO's
         #: rdb_changes_since_last_save); local, not part of the replicated state.
         self.changes = 0
+        #: Keys evicted here since start, by the policy that chose them (INFO evicted_keys,
+        #: /metrics); local counters, equal on every replica that applied the same entries.
+        self.evicted: dict[str, int] = {}
+        #: The node's access table (node/service/access.py), given to reads only
+        #: (OBJECT IDLETIME/FREQ); apply never sees it (invariant 2).
+        self.access = None
         #: Called (on the Raft thread) with the replicated settings after they change.
         self.on_settings_change: list = []
         self._sync_settings()
@@ -172,22 +180,27 @@ class StateMachine:
             raise
 
     def _apply_entries(self, index: int, entries: list[LogEntry], batch: bool, isolated: bool) -> object:
+        room = eviction.Room()  # an Evict at the head of a batch offers room to the writes after it
         with self._writer(index) as txn:
             self._prune_dedup(txn, entries[-1].now_ms, DEDUP_PRUNE_BATCH * len(entries))
             apply_one = self._apply_isolated if isolated else self._apply_entry
             if batch:
                 # one result per entry, in order (a batch of group-committed writes)
-                return [apply_one(txn, index, entry) for entry in entries]
-            return apply_one(txn, index, entries[0])
+                results = [apply_one(txn, index, entry, room) for entry in entries]
+            else:
+                results = apply_one(txn, index, entries[0], room)
+        for policy, n in room.evicted.items():
+            self.evicted[policy] = self.evicted.get(policy, 0) + n
+        return results
 
-    def _apply_isolated(self, txn: WriteTxn, index: int, entry: LogEntry) -> object:
+    def _apply_isolated(self, txn: WriteTxn, index: int, entry: LogEntry, room: eviction.Room) -> object:
         """_apply_entry in a savepoint: an exception rolls back this command alone
         and becomes its error reply (the same on every replica: no exception text,
         which could name addresses, goes into it)."""
         changes = self.changes
         try:
             with txn.savepoint():
-                return self._apply_entry(txn, index, entry)
+                return self._apply_entry(txn, index, entry, room)
         except Exception as exc:
             if is_environment_error(exc):
                 raise
@@ -198,7 +211,7 @@ class StateMachine:
             return CommandError(f"internal error while applying '{name}' ({type(exc).__name__}); "
                                 f"nothing was changed", Reason.INTERNAL)
 
-    def _apply_entry(self, txn: WriteTxn, index: int, entry: LogEntry) -> object:
+    def _apply_entry(self, txn: WriteTxn, index: int, entry: LogEntry, room: eviction.Room) -> object:
         name = entry.command.WhichOneof("op")
         dedup = bool(entry.client_id) and entry.sequence != 0 and name not in READ_COMMANDS
         if dedup:
@@ -206,14 +219,15 @@ class StateMachine:
             if previous is not _MISS:
                 return previous
         writes = txn.writes
-        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)
+        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room)
         if txn.writes != writes and not isinstance(result, CommandError):
             self.changes += 1  # as Redis's dirty counter: a write that changed nothing is not counted
         if dedup:
             self._dedup_store(txn, entry, result, index)
         return result
 
-    def _execute(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int) -> object:
+    def _execute(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int,
+                 room: eviction.Room) -> object:
         name = command.WhichOneof("op")
         if commands.has_unknown_fields(command):
             # The leader refuses these (INVALID_ARGUMENT); one that got into the log
@@ -231,15 +245,17 @@ class StateMachine:
         handler = HANDLERS.get(name)
         if handler is None:
             return CommandError(f"unknown command '{name}'", Reason.SYNTAX)
-        ctx = self._context(txn, command.db, now_ms, index, seed)
+        ctx = self._context(txn, command.db, now_ms, index, seed, room=room, mode=command.eviction)
         op = getattr(command, name)
         if name in READ_COMMANDS:
             return handler(ctx, op)
         return run_with_quota(txn, handler, ctx, op)
 
-    def _context(self, txn, db: int, now_ms: int, index: int, seed: int) -> Ctx:
+    def _context(self, txn, db: int, now_ms: int, index: int, seed: int, room: eviction.Room | None = None,
+                 mode: int = 0, access=None) -> Ctx:
         limits = self._limits
-        return Ctx(txn, db, now_ms, index, limits.max_value_bytes, seed, limits.databases, limits, HANDLERS)
+        return Ctx(txn, db, now_ms, index, limits.max_value_bytes, seed, limits.databases, limits, HANDLERS,
+                   room, mode, access)
 
     def _check_limits(self, command: Command) -> CommandError | None:
         limits = self._limits
@@ -379,7 +395,8 @@ class StateMachine:
         if handler is None:
             return CommandError(f"unknown command '{name}'", Reason.SYNTAX), self._keyspace.applied_index
         with self._keyspace.reader() as txn:
-            return handler(self._context(txn, command.db, now_ms, 0, 0), getattr(command, name)), txn.applied_index()
+            ctx = self._context(txn, command.db, now_ms, 0, 0, access=self.access)
+            return handler(ctx, getattr(command, name)), txn.applied_index()
 
     def get_string(self, db: int, key: bytes, now_ms: int) -> bytes | None | CommandError:
         """GET without a Command: the front ends' hot path (limits already checked)."""

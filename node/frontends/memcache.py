@@ -500,7 +500,7 @@ class MemcacheProtocol(asyncio.Protocol):
                 self.count_get(item is not None)
                 if item is None:
                     continue
-                value, flags, cas, _deadline = item
+                value, flags, cas, _deadline = item[:4]
                 largest = max(largest, len(value))
                 if with_cas:
                     parts.append(b"VALUE %s %d %d %d\r\n%s\r\n" % (key, flags, len(value), cas, value))

@@ -141,7 +141,7 @@ async def rewrite(conn, key: bytes, change, cas: int | None = None, attempts: in
         item = await conn.execute(command(get_meta=pb.GetMeta(key=key)), conn.linearizable)
         if item is None:
             return "missing", 0, None
-        value, flags, index, _deadline = item
+        value, flags, index, _deadline = item[:4]
         if cas is not None and index != cas:
             return "exists", index, None
         new = change(value)
@@ -252,7 +252,7 @@ async def mg(conn, tokens: list[bytes]) -> bytes:
     conn.count_get(item is not None)
     if item is None:
         return b"" if "q" in m.flags else b"EN\r\n"
-    value, flags, cas, deadline = item
+    value, flags, cas, deadline = item[:4]
     values = _item_values(value, flags, cas, deadline)
     if "v" in m.flags:
         return m.render(b"VA %d" % len(value), values, won)[:-2] + b"\r\n" + value + b"\r\n"
@@ -388,7 +388,7 @@ async def me(conn, tokens: list[bytes]) -> bytes:
     item = await conn.execute(command(get_meta=pb.GetMeta(key=m.key)), conn.meta_consistency({}))
     if item is None:
         return b"EN\r\n"
-    value, _flags, cas, deadline = item
+    value, _flags, cas, deadline = item[:4]
     return b"ME %s exp=%d la=0 cas=%d fetch=no cls=1 size=%d\r\n" % (
         m.raw_key, ttl_left_s(deadline), cas, len(m.key) + len(value))
 

@@ -22,6 +22,14 @@ PINNED = {
 
 # LMPOP / ZMPOP (node/commands/lists.py, node/commands/zsets.py).
 PINNED_MPOP = {"LMPOP": 141, "ZMPOP": 212}
+# Eviction and memcached item state (log semantics version 3).
+PINNED_EVICTION = {"OBJECT_ACCESS": 306, "EVICT": 330, "META_GET": 331, "META_INVALIDATE": 332}
+
+
+def test_eviction_command_numbers_are_pinned():
+    actual = {t.name: t.value for t in commands.CommandType}
+    for name, number in PINNED_EVICTION.items():
+        assert actual.get(name) == number, f"{name} must keep type number {number}"
 
 
 def test_mpop_command_numbers_are_pinned():
