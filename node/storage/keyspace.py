@@ -337,6 +337,11 @@ class ReadTxn:
                     break
         return out
 
+    def sample_key(self, db: int, key: bytes) -> Sample | None:
+        """`key` as sampling sees it (expired or not), None when absent."""
+        raw = self._txn.get(_data_key(db, key), db=self._ks._data)
+        return None if raw is None else _sample(db, key, raw)
+
     def deadline_bounds(self) -> tuple[int, int] | None:
         """(earliest, latest) deadline of any key with one, None when no key has one."""
         with self._txn.cursor(db=self._ks._expiry) as cur:
@@ -346,9 +351,9 @@ class ReadTxn:
             cur.last()
             return first, _U64.unpack_from(cur.key())[0]
 
-    def sample_expiring(self, from_deadline: int, count: int) -> list[Sample]:
+    def sample_expiring(self, from_deadline: int, count: int, wrap: bool = True) -> list[Sample]:
         """Up to `count` keys with a deadline, in deadline order from `from_deadline`
-        (0: the nearest deadlines first), wrapping round to the earliest."""
+        (0: the nearest deadlines first), wrapping round to the earliest (unless not `wrap`)."""
         out: list[Sample] = []
         seen: set[bytes] = set()
         data = self._ks._data
@@ -364,7 +369,7 @@ class ReadTxn:
                     raw = self._txn.get(_data_key(db, key), db=data)
                     if raw is not None:
                         out.append(_sample(db, key, raw))
-                if len(out) >= count or from_deadline <= 0:
+                if len(out) >= count or from_deadline <= 0 or not wrap:
                     break
         return out
 
@@ -864,6 +869,10 @@ class Keyspace:
             for db, n in per_db.items():
                 txn.put(_EXPIRES + _U16.pack(db), _U64.pack(n), db=self._meta)
             txn.put(_EXPIRES_COUNTED, b"", db=self._meta)
+
+    @property
+    def databases(self) -> int:
+        return self._config.databases
 
     @property
     def applied_index(self) -> int:
