@@ -123,12 +123,15 @@ class ServerState:
         self.config = config
         self.port = port
         self.item_max = min(config.memcached_item_size_max_bytes, service.limits.max_value_bytes)
+        #: What this port's writes may evict when full: memcached's LRU (database 0), or nothing (-M).
+        self.eviction = pb.EVICT_LRU if config.memcached_evictions else pb.EVICT_NEVER
         self.started = time.time()
         self.stats = dict.fromkeys((
             "curr_connections", "total_connections", "rejected_connections", "cmd_get", "cmd_set",
             "cmd_flush", "cmd_touch", "get_hits", "get_misses", "get_expired", "delete_misses",
             "delete_hits", "incr_misses", "incr_hits", "decr_misses", "decr_hits", "cas_misses",
             "cas_hits", "cas_badval", "touch_hits", "touch_misses", "bytes_read", "bytes_written",
+            "total_items",
         ), 0)
         self.flush_timer: asyncio.TimerHandle | None = None
 
@@ -310,6 +313,10 @@ class MemcacheProtocol(asyncio.Protocol):
             return await self._storage(name, tokens, nl + 1, out)
         del buf[:nl + 1]
         handler = _TEXT.get(name)
+        if handler is None and name not in meta.META and len(tokens) > 1 and tokens[-1].startswith(b"HTTP/"):
+            await self._flush(out)  # an HTTP request on the memcached port: closed unanswered, as memcached does
+            self._close()
+            return None
         await out.settle()  # writes still running come first (a get sees them)
         try:
             if handler is not None:
@@ -368,7 +375,7 @@ class MemcacheProtocol(asyncio.Protocol):
                 # A follower sends the run to the leader as one batch, retried one
                 # by one in order if it fails (service.execute_many).
                 self.stats["cmd_set"] += 1
-                out.add_forwarded(_set_command(name, request, data),
+                out.add_forwarded(_set_command(name, request, data, self.state.eviction),
                                   lambda outcome: self._stored_reply(request, outcome, noreply))
             return True
         await out.settle()
@@ -398,6 +405,7 @@ class MemcacheProtocol(asyncio.Protocol):
 
     async def execute_indexed(self, cmd: pb.Command, consistency: ReadConsistency | None = None):
         """(result, index); a returned CommandError becomes a ReplyError with its mapped line."""
+        cmd.eviction = self.state.eviction   # a write makes room by memcached's rule (reads ignore it)
         result, index = await self.service.execute(cmd, consistency or self.consistency)
         if isinstance(result, CommandError):
             if result.reason == Reason.WRONGTYPE and cmd.WhichOneof("op") == "get_meta":
@@ -430,8 +438,9 @@ class MemcacheProtocol(asyncio.Protocol):
             change = (lambda old: old + data) if name == b"append" else (lambda old: data + old)
             status, _, _ = await meta.rewrite(self, key, change)
             reply = b"STORED\r\n" if status == "stored" else b"NOT_STORED\r\n"
+            self.stats["total_items"] += status == "stored"
         else:
-            outcome = await self.service.execute(_set_command(name, req, data))
+            outcome = await self.service.execute(_set_command(name, req, data, self.state.eviction))
             reply = self._stored_reply(req, outcome, noreply=False)
         return b"" if noreply else reply
 
@@ -447,6 +456,7 @@ class MemcacheProtocol(asyncio.Protocol):
             return b"" if noreply else error_line(result)
         if result == OK:
             reply = b"STORED\r\n"
+            self.stats["total_items"] += 1
         elif result is None:
             reply = b"NOT_STORED\r\n"
         else:
@@ -612,8 +622,8 @@ class MemcacheProtocol(asyncio.Protocol):
         return _render_stats(self.state, tokens[1:])
 
 
-def _set_command(name: bytes, req: tuple, data: bytes) -> pb.Command:
-    """The Set of a set/add/replace/cas request."""
+def _set_command(name: bytes, req: tuple, data: bytes, eviction: int) -> pb.Command:
+    """The Set of a set/add/replace/cas request (`eviction`: what it may evict when full)."""
     key, flags, exptime, cas, _ = req
     op = pb.Set(key=key, value=data, flags=flags, condition=_STORAGE[name])
     exp = expiry(exptime)
@@ -621,7 +631,9 @@ def _set_command(name: bytes, req: tuple, data: bytes) -> pb.Command:
         op.expiry.CopyFrom(exp)
     if cas is not None:
         op.cas_index = cas
-    return command(set=op)
+    cmd = command(set=op)
+    cmd.eviction = eviction
+    return cmd
 
 
 def _storage_header(name: bytes, tokens: list[bytes], item_max: int):
@@ -674,6 +686,8 @@ async def start_server(service, host: str, port: int, config: FrontendConfig) ->
 def _render_stats(state: ServerState, args: list[bytes]) -> bytes:
     """`stats`, `stats settings`, `stats items`, `stats slabs`, `stats reset`: enough for common tools."""
     service, config = state.service, state.config
+    stats = dict(state.stats)
+    total_items = stats.pop("total_items")
     if not args:
         status = _status(service)
         now = time.time()
@@ -682,24 +696,27 @@ def _render_stats(state: ServerState, args: list[bytes]) -> bytes:
             ("pid", os.getpid()), ("uptime", int(now - state.started)), ("time", int(now)),
             ("version", VERSION.decode()), ("libevent", "asyncio"), ("pointer_size", 64),
             ("rusage_user", f"{usage.user:.6f}"), ("rusage_system", f"{usage.system:.6f}"),
-            ("max_connections", config.max_connections), *state.stats.items(),
+            ("max_connections", config.max_connections), *stats.items(),
             ("curr_items", status.get("keys_per_db", [0])[0] if status.get("keys_per_db") else status.get("keys", 0)),
-            ("total_items", status.get("keys", 0)), ("bytes", status.get("used_bytes", 0)),
-            ("limit_maxbytes", service.limits.maxmemory_bytes), ("threads", 1), ("evictions", 0),
+            ("total_items", total_items), ("bytes", status.get("used_bytes", 0)),
+            ("limit_maxbytes", service.limits.maxmemory_bytes), ("threads", 1),
+            ("evictions", status.get("evicted_keys", 0)),
             ("raftcache_role", status.get("role", "")), ("raftcache_leader_id", status.get("leader_id", "") or "-"),
             ("raftcache_applied_index", status.get("applied_index", 0)),
         ]
     elif args[0] == b"settings":
         rows = [
             ("maxbytes", service.limits.maxmemory_bytes), ("maxconns", config.max_connections),
-            ("tcpport", state.port), ("udpport", 0), ("verbosity", 0), ("evictions", "on"),
+            ("tcpport", state.port), ("udpport", 0), ("verbosity", 0),
+            ("evictions", "on" if config.memcached_evictions else "off"),
             ("item_size_max", state.item_max), ("cas_enabled", "yes"), ("num_threads", 1),
             ("flush_enabled", "yes"), ("raftcache_default_read", _status(service).get("default_read", "")),
         ]
     elif args[0] == b"items":
         status = _status(service)
         count = status.get("keys_per_db", [0])[0] if status.get("keys_per_db") else 0
-        rows = [("items:1:number", count), ("items:1:age", 0), ("items:1:evicted", 0), ("items:1:outofmemory", 0)]
+        rows = [("items:1:number", count), ("items:1:age", 0), ("items:1:evicted", status.get("evicted_keys", 0)),
+                ("items:1:outofmemory", 0)]
     elif args[0] == b"slabs":
         rows = [("active_slabs", 1), ("total_malloced", _status(service).get("used_bytes", 0))]
     elif args[0] in (b"sizes", b"conns", b"extstore", b"cachedump"):
