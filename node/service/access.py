@@ -4,7 +4,7 @@ clock and LFU counter), for the leader's eviction choices and OBJECT IDLETIME/FR
 Every node records the keys its own reads touch; the leader also records the
 keys of the writes it proposes. A follower keeps what it read since its last
 report apart (sampled: at most REPORT_MAX_KEYS keys per report, the first
-ones read) and sends it to the leader about once a second
+ones read) and sends it to the leader twice a second
 (Internal.ReportAccess); the leader merges it, so its clocks and counters
 count the reads every node served. A key's last access from a report is the
 leader's clock less the age the follower reported, so the nodes' clocks need
@@ -85,8 +85,8 @@ class AccessTable:
     def _touch(self, k: tuple, now_ms: int, count: int) -> None:
         keys = self._keys
         packed = keys.get(k)
-        if packed is None:
-            last_ms, counter = now_ms, LFU_INIT_VAL
+        if packed is None:  # first seen: as a key Redis creates, LFU_INIT_VAL (the first access is that)
+            last_ms, counter, count = now_ms, LFU_INIT_VAL, count - 1
         else:
             last_ms, counter = max(packed >> 8, now_ms), self._decayed(packed, now_ms)
         for _ in range(min(count, _MAX_INCREMENTS)):

@@ -25,8 +25,11 @@ Choosing a victim, by policy:
 - volatile-ttl: the nearest deadlines, in order (exact, where Redis samples).
 - memcached writes (Command.eviction = EVICT_LRU): allkeys-lru over database 0.
 
-Keys the batch names, and candidates of Evicts still in flight, are never
-offered. Work is bounded: at most MAX_CANDIDATES keys per Evict.
+Keys the batch names are never offered. Candidates of Evicts still in flight
+(proposed, not applied) are not chosen again; instead an Evict repeats them,
+in their order, ahead of its new ones: the writes before it may not need
+them all, and the ones they leave go first (the order volatile-ttl promises
+holds across batches). Work is bounded: at most MAX_CANDIDATES keys per Evict.
 Runs on the event loop; reads the keyspace through read transactions only.
 """
 
@@ -93,8 +96,8 @@ class Evictor:
         self._setting = setting
         self._rng = rng or random.Random()
         self._pools: dict[tuple[str, int], list] = {}
-        #: candidates named by Evicts not yet applied: never named twice
-        self._in_flight: dict[tuple[int, bytes], int] = {}
+        #: mode -> candidates named by Evicts not yet applied (in the order named) -> how many name them
+        self._in_flight: dict[int, dict[tuple[int, bytes], int]] = {}
 
     # ------------------------------------------------------------ when
 
@@ -119,10 +122,12 @@ class Evictor:
                 policy = self._policy(mode)
                 if policy == "noeviction":
                     continue
+                held = self._in_flight.get(mode, {})
                 victims = self._choose(txn, policy, mode, need, exclude, now_ms)
                 if victims:
-                    out.append(_evict_entry(victims, mode, policy, now_ms))
-                    named += victims
+                    again = [k for k in held if k not in exclude][:MAX_CANDIDATES - len(victims)]
+                    out.append(_evict_entry(again + victims, mode, policy, now_ms))
+                    named += [(mode, k) for k in victims]
         self._hold(named)
         return out, named
 
@@ -139,22 +144,24 @@ class Evictor:
             return None, []
         entry = _evict_entry(victims, pb.EVICT_BY_POLICY, policy, now_ms)
         entry.command.evict.until_bytes = maxmemory
-        self._hold(victims)
-        return entry, victims
+        named = [(pb.EVICT_BY_POLICY, k) for k in victims]
+        self._hold(named)
+        return entry, named
 
     def release(self, named: list) -> None:
-        """The Evicts naming these candidates were applied (or failed): they may be named again."""
-        in_flight = self._in_flight
-        for k in named:
-            n = in_flight.get(k, 0) - 1
+        """The Evicts naming these (mode, candidate)s were applied (or failed): they may be chosen again."""
+        for mode, k in named:
+            held = self._in_flight.get(mode, {})
+            n = held.get(k, 0) - 1
             if n > 0:
-                in_flight[k] = n
+                held[k] = n
             else:
-                in_flight.pop(k, None)
+                held.pop(k, None)
 
     def _hold(self, named: list) -> None:
-        for k in named:
-            self._in_flight[k] = self._in_flight.get(k, 0) + 1
+        for mode, k in named:
+            held = self._in_flight.setdefault(mode, {})
+            held[k] = held.get(k, 0) + 1
 
     def _policy(self, mode: int) -> str:
         return MEMCACHED_POLICY if mode == pb.EVICT_LRU else self._setting("maxmemory-policy")
@@ -174,7 +181,9 @@ class Evictor:
 
     def _choose(self, txn, policy: str, mode: int, need: int, exclude: set, now_ms: int) -> list:
         """Victims [(db, key)] whose sizes add up to `need` (or as many as there are, at most MAX_CANDIDATES)."""
-        skip = exclude | self._in_flight.keys()
+        skip = set(exclude)
+        for held in self._in_flight.values():
+            skip.update(held)
         if policy == "volatile-ttl":
             pick = self._nearest_deadlines(txn, skip)
         elif policy.endswith("-random"):

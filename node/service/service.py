@@ -49,7 +49,7 @@ MAX_BATCH_ENTRIES = 256
 #: …and at most about this many bytes of commands (a large value goes alone).
 MAX_BATCH_BYTES = 1 << 20
 #: How often a follower reports the keys it read to the leader (node/service/access.py).
-ACCESS_REPORT_INTERVAL_S = 1.0
+ACCESS_REPORT_INTERVAL_S = 0.5
 #: Reads that do not count as an access (Redis looks these keys up with LOOKUP_NOTOUCH).
 _NO_TOUCH = frozenset({"object_access", "object_encoding", "key_version", "type", "ttl", "scan", "db_size",
                        "random_key"})
