@@ -82,6 +82,13 @@ class AccessTable:
     def forget(self, db: int, key: bytes) -> None:
         self._keys.pop((db, key), None)
 
+    def holds(self, db: int, key: bytes) -> bool:
+        return (db, key) in self._keys
+
+    def oldest(self):
+        """The keys, least recently used first: do not change the table until done with it."""
+        return iter(self._keys)
+
     def _touch(self, k: tuple, now_ms: int, count: int) -> None:
         keys = self._keys
         packed = keys.get(k)

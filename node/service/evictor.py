@@ -14,22 +14,29 @@ this module names them, on the leader alone, with Redis's algorithms (evict.c).
   burst); the service proposes it every EVICTION_INTERVAL_S until it fits.
 
 Choosing a victim, by policy:
-- *-lru, *-lfu: Redis's eviction pool. Each pick samples `maxmemory-samples`
-  keys from every non-empty database (allkeys-*, at a random key hash) or
-  from the deadline index (volatile-*, at a random deadline), scores them
-  with the access table (node/service/access.py: idle time; for LFU
-  255 - counter first), keeps the EVICTION_POOL_SIZE best across picks and
-  takes the best of them. A key the table never saw is colder than any it
-  holds, the oldest write first.
+- *-lru (and memcached writes, Command.eviction = EVICT_LRU: allkeys-lru over
+  database 0): a key the access table (node/service/access.py) does not hold
+  is colder than any it holds, so first, while sampling finds such keys, the
+  oldest-written of each `maxmemory-samples` sampled keys (Redis's
+  approximation, used where there is nothing better: after a failover, or
+  past the table's capacity); then the table's own recency order, least
+  recently used first — exact, where Redis samples (and cheap: sampling in
+  Python costs more than a write). volatile-lru takes keys with a deadline
+  only; when the table's oldest keys have none it falls back to the pool below.
+- *-lfu: Redis's eviction pool. Each pick samples `maxmemory-samples` keys
+  from every non-empty database (allkeys-*, at a random key hash) or from the
+  deadline index (volatile-*, at a random deadline), scores them with the
+  access table (255 - LFU counter, then idle time), keeps the
+  EVICTION_POOL_SIZE best across picks and takes the best of them.
 - *-random: a random key (allkeys) or key with a deadline (volatile).
 - volatile-ttl: the nearest deadlines, in order (exact, where Redis samples).
-- memcached writes (Command.eviction = EVICT_LRU): allkeys-lru over database 0.
 
 Keys the batch names are never offered. Candidates of Evicts still in flight
-(proposed, not applied) are not chosen again; instead an Evict repeats them,
-in their order, ahead of its new ones: the writes before it may not need
-them all, and the ones they leave go first (the order volatile-ttl promises
-holds across batches). Work is bounded: at most MAX_CANDIDATES keys per Evict.
+(proposed, not applied) are not chosen again; under volatile-ttl an Evict
+repeats them, in their order, ahead of its new ones: the writes before it
+may not need them all, and the ones they leave must go first. Work is
+bounded: at most MAX_CANDIDATES keys per Evict, and LRU_SCAN_MAX table
+entries looked at per batch.
 Runs on the event loop; reads the keyspace through read transactions only.
 """
 
@@ -37,6 +44,7 @@ from __future__ import annotations
 
 import bisect
 import random
+import time
 
 from raftcache.node import commands
 from raftcache.node.storage.keyspace import Sample, record_bytes
@@ -46,6 +54,8 @@ from raftcache.proto import commands_pb2 as pb
 MAX_CANDIDATES = 512
 #: Redis's EVPOOL_SIZE: the best candidates kept between picks.
 EVICTION_POOL_SIZE = 16
+#: Most access-table entries one batch's LRU choice looks at before sampling instead.
+LRU_SCAN_MAX = 4096
 #: How often the leader checks for a keyspace already past maxmemory.
 EVICTION_INTERVAL_S = 0.1
 #: The label memcached's own LRU evictions are counted under.
@@ -96,6 +106,8 @@ class Evictor:
         self._setting = setting
         self._rng = rng or random.Random()
         self._pools: dict[tuple[str, int], list] = {}
+        self._dbs: list[int] = []
+        self._dbs_checked = float("-inf")
         #: mode -> candidates named by Evicts not yet applied (in the order named) -> how many name them
         self._in_flight: dict[int, dict[tuple[int, bytes], int]] = {}
 
@@ -122,10 +134,12 @@ class Evictor:
                 policy = self._policy(mode)
                 if policy == "noeviction":
                     continue
-                held = self._in_flight.get(mode, {})
                 victims = self._choose(txn, policy, mode, need, exclude, now_ms)
                 if victims:
-                    again = [k for k in held if k not in exclude][:MAX_CANDIDATES - len(victims)]
+                    again = []
+                    if policy == "volatile-ttl":  # the order is the promise: what is left in flight goes first
+                        held = self._in_flight.get(mode, {})
+                        again = [k for k in held if k not in exclude][:MAX_CANDIDATES - len(victims)]
                     out.append(_evict_entry(again + victims, mode, policy, now_ms))
                     named += [(mode, k) for k in victims]
         self._hold(named)
@@ -188,6 +202,8 @@ class Evictor:
             pick = self._nearest_deadlines(txn, skip)
         elif policy.endswith("-random"):
             pick = self._random(txn, policy.startswith("volatile"), mode, skip)
+        elif policy.endswith("-lru"):
+            pick = self._lru(txn, policy, mode, skip, now_ms)
         else:
             pick = self._pooled(txn, policy, mode, skip, now_ms)
         victims: list = []
@@ -203,9 +219,14 @@ class Evictor:
         return victims
 
     def _databases(self, txn, mode: int) -> list[int]:
+        """The databases holding keys (looked up again at most once a second: 16 lookups a batch add up)."""
         if mode == pb.EVICT_LRU:
             return [0] if txn.db_size(0) else []
-        return [db for db in range(self._keyspace.databases) if txn.db_size(db)]
+        now = time.monotonic()
+        if not self._dbs or now - self._dbs_checked > 1.0:
+            self._dbs = [db for db in range(self._keyspace.databases) if txn.db_size(db)]
+            self._dbs_checked = now
+        return self._dbs
 
     def _samples(self, txn, volatile: bool, dbs: list[int], count: int):
         """`count` random keys from each database of `dbs` (volatile: `count` keys with a deadline)."""
@@ -231,51 +252,94 @@ class Evictor:
             misses = 0
             yield found[0]
 
+    def _lru(self, txn, policy: str, mode: int, skip: set, now_ms: int):
+        access = self._access
+        volatile = policy.startswith("volatile")
+        samples = int(self._setting("maxmemory-samples"))
+        dbs = self._databases(txn, mode)
+        # keys the table does not hold: the oldest write of each sample, while samples hold any
+        fruitless = 0
+        while fruitless < 8:
+            untracked = [s for s in self._samples(txn, volatile, dbs, samples) if not access.holds(s.db, s.key)]
+            if not untracked:
+                break
+            fresh = [s for s in untracked if (s.db, s.key) not in skip]
+            if not fresh:
+                fruitless += 1      # only keys already offered: sample again, a few times
+                continue
+            fruitless = 0
+            yield min(fresh, key=lambda s: s.index)
+        # then the table, least recently used first; a key offered (or found deleted) is forgotten
+        # once this choice ends: offered, it is colder than any key the table holds
+        only_db = 0 if mode == pb.EVICT_LRU else None
+        looked, forget = 0, []
+        try:
+            for db, key in access.oldest():
+                looked += 1
+                if looked > LRU_SCAN_MAX:
+                    break
+                if (db, key) in skip or (only_db is not None and db != only_db):
+                    continue
+                sample = txn.sample_key(db, key)
+                if sample is None or not volatile or sample.expires_at_ms:
+                    forget.append((db, key))
+                    if sample is not None:
+                        yield sample
+        finally:
+            for db, key in forget:
+                access.forget(db, key)
+        if volatile and looked > LRU_SCAN_MAX:   # the oldest keys have no deadline: sample those that do
+            yield from self._pooled(txn, policy, mode, skip, now_ms)
+
     def _nearest_deadlines(self, txn, skip: set):
         start = 0
         while True:
-            batch = txn.sample_expiring(start, 64, wrap=False)
+            batch = txn.sample_expiring(start, 16, wrap=False)
             fresh = [s for s in batch if (s.db, s.key) not in skip]
             yield from fresh
-            if len(batch) < 64:
+            if len(batch) < 16:
                 return
             if batch[-1].expires_at_ms == start and not fresh:
-                return  # 64 keys at one deadline, all taken already: give up rather than spin
+                return  # 16 keys at one deadline, all taken already: give up rather than spin
             start = batch[-1].expires_at_ms
 
     def _pooled(self, txn, policy: str, mode: int, skip: set, now_ms: int):
+        """Redis's eviction pool: sample, keep the EVICTION_POOL_SIZE best, take the best (the
+        pool outlives the batch, as Redis's; what it holds is checked again when taken)."""
         volatile = policy.startswith("volatile")
         lfu = policy.endswith("-lfu")
         access = self._access
         samples = int(self._setting("maxmemory-samples"))
         pool = self._pools.setdefault((policy, mode), [])
-        # the pool outlives picks (as Redis's): re-score what is left, drop what is gone
-        kept = []
-        for _, db, key, _ in pool:
-            sample = txn.sample_key(db, key)
-            if sample is not None and (db, key) not in skip:
-                kept.append(self._scored(sample, lfu, access, now_ms))
-        pool[:] = sorted(kept)
-
         dbs = self._databases(txn, mode)
         while True:
+            pooled = {(p[1], p[2]) for p in pool}
             for sample in self._samples(txn, volatile, dbs, samples):
-                if (sample.db, sample.key) in skip:
+                k = (sample.db, sample.key)
+                if k in skip or k in pooled:
                     continue
                 entry = self._scored(sample, lfu, access, now_ms)
                 if len(pool) >= EVICTION_POOL_SIZE and entry <= pool[0]:
                     continue
-                if any(p[1] == sample.db and p[2] == sample.key for p in pool):
-                    continue
                 bisect.insort(pool, entry)
+                pooled.add(k)
                 if len(pool) > EVICTION_POOL_SIZE:
                     del pool[0]
-            while pool and (pool[-1][1], pool[-1][2]) in skip:
-                pool.pop()
-            if not pool:
+            while pool:
+                score, db, key, _ = pool.pop()
+                if (db, key) in skip:
+                    continue
+                sample = txn.sample_key(db, key)
+                if sample is None:
+                    continue
+                fresh = self._scored(sample, lfu, access, now_ms)
+                if fresh[0] < score and pool and fresh <= pool[-1]:
+                    bisect.insort(pool, fresh)   # used since it was sampled: not the coldest any more
+                    continue
+                yield sample
+                break
+            else:
                 return
-            _, db, key, size = pool.pop()
-            yield Sample(db, key, size, 0, 0)
 
     @staticmethod
     def _scored(sample: Sample, lfu: bool, access, now_ms: int) -> tuple:

@@ -31,3 +31,8 @@ def test_writes_have_no_hit_rate_and_ratio_needs_both_sides():
     assert "hit_rate" not in out and out["ops_per_s"] == 500 and out["errors"] == 0
     assert bench_resp.ratio({"ops_per_s": 50}, {"ops_per_s": 200}) == 0.25
     assert bench_resp.ratio({"error": "timeout"}, {"ops_per_s": 200}) is None
+
+
+def test_the_eviction_case_writes_three_times_maxmemory():
+    n = bench_resp.eviction_requests(16 << 20, 100)
+    assert n * (100 + len("key:000000000000") + 64) <= 3 * (16 << 20) < (n + 1) * (100 + 16 + 64)

@@ -212,24 +212,31 @@ def test_memcached_writes_evict_least_recently_used_keys_of_database_0_whatever_
     assert x.victims(writes(2, eviction=pb.EVICT_NEVER)) == []
 
 
-def test_the_batchs_keys_are_never_offered_and_keys_in_flight_are_repeated_first(leader):
+def test_the_batchs_keys_are_never_offered_nor_keys_in_flight_named_again(leader):
     x = leader("allkeys-lru", samples=64)
     keys = x.fill(30)
     x.node.ks.maxmemory_bytes = x.node.ks.used_bytes
     overwrite = [pb.Command(set=pb.Set(key=k, value=b"y" * 2000)) for k in keys[:5]]
     first, named = x.plan(overwrite)
-    offered = [c.key for c in first[0].command.evict.candidates]
-    assert offered and not set(offered) & set(keys[:5])
+    offered = {c.key for c in first[0].command.evict.candidates}
+    assert offered and not offered & set(keys[:5])
     second, named2 = x.plan(overwrite)
+    assert not offered & {c.key for c in second[0].command.evict.candidates}, "in flight: not named twice"
+    x.evictor.release(named + named2)
+
+
+def test_volatile_ttl_repeats_candidates_in_flight_first_to_keep_the_order(leader):
+    x = leader("volatile-ttl")
+    keys = x.fill(30, ttl_ms=lambda k: 1000 * (100 - int(k[1:])), prefix=b"t")
+    x.node.ks.maxmemory_bytes = x.node.ks.used_bytes
+    first, named = x.plan(writes(2))
+    offered = [c.key for c in first[0].command.evict.candidates]
+    assert offered == keys[::-1][:len(offered)]
+    second, named2 = x.plan(writes(2))
     again = [c.key for c in second[0].command.evict.candidates]
-    # the first batch may leave some: they go first, in order; then keys not yet named
-    assert again[:len(offered)] == offered and len(again) > len(offered)
-    assert not set(again[len(offered):]) & set(offered)
-    x.evictor.release(named)
-    x.evictor.release(named2)
-    third, named3 = x.plan(overwrite)
-    assert [c.key for c in third[0].command.evict.candidates][:len(offered)] == offered, "released: chosen again"
-    x.evictor.release(named3)
+    # the first batch may leave some: they go first, in order; then the next nearest deadlines
+    assert again == keys[::-1][:len(again)] and len(again) > len(offered)
+    x.evictor.release(named + named2)
 
 
 def test_work_is_bounded_per_entry(leader):
