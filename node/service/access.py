@@ -82,6 +82,9 @@ class AccessTable:
     def forget(self, db: int, key: bytes) -> None:
         self._keys.pop((db, key), None)
 
+    def clear(self) -> None:
+        self._keys.clear()
+
     def holds(self, db: int, key: bytes) -> bool:
         return (db, key) in self._keys
 

@@ -22,7 +22,8 @@ Choosing a victim, by policy:
   past the table's capacity); then the table's own recency order, least
   recently used first — exact, where Redis samples (and cheap: sampling in
   Python costs more than a write). volatile-lru takes keys with a deadline
-  only; when the table's oldest keys have none it falls back to the pool below.
+  only. When LRU_SCAN_MAX of the table's oldest entries gave too few (keys
+  without a deadline, keys gone since), it falls back to the pool below.
 - *-lfu: Redis's eviction pool. Each pick samples `maxmemory-samples` keys
   from every non-empty database (allkeys-*, at a random key hash) or from the
   deadline index (volatile-*, at a random deadline), scores them with the
@@ -55,7 +56,7 @@ MAX_CANDIDATES = 512
 #: Redis's EVPOOL_SIZE: the best candidates kept between picks.
 EVICTION_POOL_SIZE = 16
 #: Most access-table entries one batch's LRU choice looks at before sampling instead.
-LRU_SCAN_MAX = 4096
+LRU_SCAN_MAX = 512
 #: How often the leader checks for a keyspace already past maxmemory.
 EVICTION_INTERVAL_S = 0.1
 #: The label memcached's own LRU evictions are counted under.
@@ -288,7 +289,7 @@ class Evictor:
         finally:
             for db, key in forget:
                 access.forget(db, key)
-        if volatile and looked > LRU_SCAN_MAX:   # the oldest keys have no deadline: sample those that do
+        if looked > LRU_SCAN_MAX:   # the oldest entries had no deadline, or were gone: sample instead
             yield from self._pooled(txn, policy, mode, skip, now_ms)
 
     def _nearest_deadlines(self, txn, skip: set):

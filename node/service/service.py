@@ -424,12 +424,19 @@ class Service:
         return evicts, named
 
     def _touch_written(self, command: Command, now_ms: int) -> None:
-        """A write proposed here (the leader) is an access to its keys, as in Redis."""
+        """A write proposed here (the leader) is an access to its keys, as in Redis; the keys
+        it deletes leave the access table (a flush empties it)."""
         name = command.WhichOneof("op")
-        if name in _DELETES:
-            return
-        record = self.access.record
+        access = self.access
         db = command.db
+        if name in _DELETES:
+            if name in ("flush_all", "flush_db"):
+                access.clear()
+            else:
+                for key in commands.command_keys(command):
+                    access.forget(db, key)
+            return
+        record = access.record
         for key in commands.command_keys(command):
             record(db, key, now_ms)
 

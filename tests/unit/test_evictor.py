@@ -303,3 +303,15 @@ def test_the_growth_estimate_bounds_what_a_write_adds(tmp_path, op):
     assert not isinstance(result, Exception)
     assert 0 < node.ks.used_bytes - before <= estimate_growth(command)
     node.ks.close()
+
+
+def test_lru_still_finds_victims_when_the_tables_oldest_entries_are_gone(leader):
+    x = leader("allkeys-lru")
+    for i in range(2000):                       # keys read long ago, deleted since (another node's DEL)
+        x.access.record(0, b"gone%d" % i, NOW - 10_000)
+    keys = x.fill(50)
+    for key in keys:
+        x.access.record(0, key, NOW)
+    x.node.ks.maxmemory_bytes = x.node.ks.used_bytes
+    victims = x.victims(writes(3))
+    assert len(victims) >= 3 and {k for _, k in victims} <= set(keys)
