@@ -67,15 +67,29 @@ class AccessTable:
     # ------------------------------------------------------------ recording
 
     def record(self, db: int, key: bytes, now_ms: int) -> None:
-        """One access to `key` (a read this node served, or a write the leader proposed)."""
-        self._touch((db, key), now_ms, 1)
+        """One access to `key` (a read this node served, or a write the leader proposed).
+        On every read's path: _touch for one access, inlined."""
+        k = (db, key)
+        keys = self._keys
+        packed = keys.get(k)
+        if packed is None:
+            keys[k] = now_ms << 8 | LFU_INIT_VAL
+            if len(keys) > self.capacity:
+                keys.popitem(last=False)
+        else:
+            last_ms = packed >> 8
+            counter = packed & 0xFF if now_ms - last_ms < _MINUTE_MS else self._decayed(packed, now_ms)
+            if counter < _LFU_MAX and self._random() < 1.0 / (max(counter - LFU_INIT_VAL, 0) * self.lfu_log_factor + 1):
+                counter += 1
+            keys[k] = (now_ms if now_ms > last_ms else last_ms) << 8 | counter
+            keys.move_to_end(k)
         if self.reporting:
-            pending = self._pending.get((db, key))
+            pending = self._pending.get(k)
             if pending is not None:
                 pending[0] += 1
                 pending[1] = now_ms
             elif len(self._pending) < REPORT_MAX_KEYS:
-                self._pending[(db, key)] = [1, now_ms]
+                self._pending[k] = [1, now_ms]
             else:
                 self.reports_dropped += 1
 
