@@ -29,6 +29,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 
+from raftcache.node.commands import EVICTION_VERSION, MAX_VERSION
 from raftcache.node.config import EVICTION_POLICIES
 from raftcache.node.consistency import ReadConsistency
 
@@ -235,13 +236,29 @@ PARAMS: dict[str, Param] = {
 }
 
 
-def validate(name: str, value: str, current: str | None = None) -> str:
+#: How the log's semantics versions before eviction checked its parameters: replicas
+#: of two versions must store the same (version 1-2: only noeviction; the rest tuning).
+_BEFORE_EVICTION = {"maxmemory-policy": Param("maxmemory-policy", "cluster", lambda v: _only_noeviction(v)),
+                    **{n: Param(n, "tuning") for n in EVICTION_DEFAULTS}}
+
+
+def _only_noeviction(text: str) -> str:
+    if text.lower() != "noeviction":
+        raise SettingError("raftcache supports only 'noeviction' until every node runs a release with "
+                           "eviction (the log's semantics version 3)")
+    return "noeviction"
+
+
+def validate(name: str, value: str, current: str | None = None, version: int = MAX_VERSION) -> str:
     """The normalised value CONFIG SET stores for `name`, or SettingError.
 
     Pure (the state machine runs it at apply): `current` is the node's value
-    of a fixed parameter, which may only be "set" to what it already is.
+    of a fixed parameter, which may only be "set" to what it already is;
+    `version` is the log's semantics version the change is applied under.
     """
     param = PARAMS.get(name)
+    if version < EVICTION_VERSION:
+        param = _BEFORE_EVICTION.get(name, param)
     if param is None:
         raise SettingError(f"Unknown option or number of arguments for CONFIG SET - '{name}'")
     if param.kind == "fixed":
@@ -273,6 +290,15 @@ def node_defaults(config) -> dict[str, str]:
         **EVICTION_DEFAULTS,
         **TUNING_DEFAULTS,
     }
+
+
+def eviction_number(values: Mapping[str, str], name: str) -> int:
+    """An eviction tunable as an int: its default when the stored value is not one
+    (set under a log version that took any text for it)."""
+    try:
+        return int(_int_within(0, 2**31 - 1)(values.get(name, EVICTION_DEFAULTS[name])))
+    except SettingError:
+        return int(EVICTION_DEFAULTS[name])
 
 
 def effective(defaults: Mapping[str, str], replicated: Mapping[str, str]) -> dict[str, str]:

@@ -219,7 +219,7 @@ class StateMachine:
             if previous is not _MISS:
                 return previous
         writes = txn.writes
-        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room)
+        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)
         if txn.writes != writes and not isinstance(result, CommandError):
             self.changes += 1  # as Redis's dirty counter: a write that changed nothing is not counted
         if dedup:
@@ -227,7 +227,7 @@ class StateMachine:
         return result
 
     def _execute(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int,
-                 room: eviction.Room) -> object:
+                 room: eviction.Room, version: int) -> object:
         name = command.WhichOneof("op")
         if commands.has_unknown_fields(command):
             # The leader refuses these (INVALID_ARGUMENT); one that got into the log
@@ -239,7 +239,7 @@ class StateMachine:
         if error is not None:
             return error
         if name == "config_set":
-            return self._config_set(txn, command.config_set)
+            return self._config_set(txn, command.config_set, version)
         if name == "set_version":
             return self._set_version(txn, command.set_version.version)
         handler = HANDLERS.get(name)
@@ -315,12 +315,13 @@ class StateMachine:
 
     # ------------------------------------------------------------ replicated settings (CONFIG SET)
 
-    def _config_set(self, txn: WriteTxn, op: pb.ConfigSet) -> object:
-        """Validate every pair (all or nothing, as Redis's CONFIG SET), store them, switch."""
+    def _config_set(self, txn: WriteTxn, op: pb.ConfigSet, version: int) -> object:
+        """Validate every pair (all or nothing, as Redis's CONFIG SET) by the rules of the
+        entry's semantics version, store them, switch."""
         changes = {}
         for pair in op.parameters:
             try:
-                changes[pair.name] = settings.validate(pair.name, pair.value)
+                changes[pair.name] = settings.validate(pair.name, pair.value, version=version)
             except settings.SettingError as e:
                 return CommandError(f"CONFIG SET failed (possibly related to argument '{pair.name}') - {e}",
                                     Reason.INVALID_ARGUMENT)

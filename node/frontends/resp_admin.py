@@ -468,7 +468,7 @@ async def _config_set(conn, pairs: list[tuple[str, str]]):
         try:
             if name == "client-output-buffer-limit":  # the classes not named keep their limits, as in Redis
                 value = settings.merge_output_limits(current.get(name, ""), value)
-            normalised = settings.validate(name, value, current.get(name))
+            normalised = settings.validate(name, value, current.get(name), conn.service.log_version)
         except settings.SettingError as e:
             if name not in settings.PARAMS:
                 raise RespError(f"ERR {e}") from None

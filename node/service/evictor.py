@@ -47,7 +47,7 @@ import bisect
 import random
 import time
 
-from raftcache.node import commands
+from raftcache.node import commands, settings
 from raftcache.node.storage.keyspace import Sample, record_bytes
 from raftcache.proto import commands_pb2 as pb
 
@@ -178,6 +178,10 @@ class Evictor:
             held = self._in_flight.setdefault(mode, {})
             held[k] = held.get(k, 0) + 1
 
+    def _samples_setting(self) -> int:
+        name = "maxmemory-samples"
+        return min(max(settings.eviction_number({name: self._setting(name)}, name), 1), 64)
+
     def _policy(self, mode: int) -> str:
         return MEMCACHED_POLICY if mode == pb.EVICT_LRU else self._setting("maxmemory-policy")
 
@@ -256,7 +260,7 @@ class Evictor:
     def _lru(self, txn, policy: str, mode: int, skip: set, now_ms: int):
         access = self._access
         volatile = policy.startswith("volatile")
-        samples = int(self._setting("maxmemory-samples"))
+        samples = self._samples_setting()
         dbs = self._databases(txn, mode)
         # keys the table does not hold: the oldest write of each sample, while samples hold any
         fruitless = 0
@@ -310,7 +314,7 @@ class Evictor:
         volatile = policy.startswith("volatile")
         lfu = policy.endswith("-lfu")
         access = self._access
-        samples = int(self._setting("maxmemory-samples"))
+        samples = self._samples_setting()
         pool = self._pools.setdefault((policy, mode), [])
         dbs = self._databases(txn, mode)
         while True:

@@ -163,7 +163,9 @@ class Service:
         # Raft thread: reference assignments only, read by the event loop.
         self._replicated = replicated
         self._default = ReadConsistency.parse(self.setting("raftcache-default-read"))
-        self.access.configure(int(self.setting("lfu-log-factor")), int(self.setting("lfu-decay-time")))
+        values = settings.effective(self._node_settings, replicated)
+        self.access.configure(settings.eviction_number(values, "lfu-log-factor"),
+                              settings.eviction_number(values, "lfu-decay-time"))
 
     async def wait_applied(self, index: int) -> None:
         """Wait (bounded by the request timeout) until this node applied `index`."""

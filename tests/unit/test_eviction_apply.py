@@ -158,3 +158,21 @@ def test_a_transaction_evicts_for_each_command_that_needs_room(full):
                                  entry(transaction=pb.Transaction(commands=sub))])
     assert results[1] == [OK, OK]
     assert not exists(node, keys[0]) and not exists(node, keys[1])
+
+
+def test_config_set_is_checked_by_the_rules_of_the_entrys_version(tmp_path):
+    node = Node(str(tmp_path / "ks"))
+
+    def config_set(version: int, **pairs):
+        node.index += 1
+        op = pb.ConfigSet(parameters=[pb.ConfigPair(name=k.replace("_", "-"), value=v) for k, v in pairs.items()])
+        entry = pb.LogEntry(version=version, now_ms=NOW, command=pb.Command(config_set=op))
+        return node.sm.apply(node.index, commands.encode_entry(entry))
+
+    # version 2 replicas accept only noeviction and take any text for the tunables: so must this binary
+    refused = config_set(2, maxmemory_policy="allkeys-lru")
+    assert isinstance(refused, CommandError) and "version 3" in refused.message
+    assert config_set(2, maxmemory_samples="lots") == OK
+    assert config_set(3, maxmemory_policy="allkeys-lru") == OK
+    assert isinstance(config_set(3, maxmemory_samples="lots"), CommandError)
+    node.ks.close()
