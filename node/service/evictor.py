@@ -135,13 +135,19 @@ class Evictor:
                 policy = self._policy(mode)
                 if policy == "noeviction":
                     continue
-                victims = self._choose(txn, policy, mode, need, exclude, now_ms)
+                victims, freed = self._choose(txn, policy, mode, need, exclude, now_ms)
                 if victims:
                     again = []
                     if policy == "volatile-ttl":  # the order is the promise: what is left in flight goes first
                         held = self._in_flight.get(mode, {})
                         again = [k for k in held if k not in exclude][:MAX_CANDIDATES - len(victims)]
-                    out.append(_evict_entry(again + victims, mode, policy, now_ms))
+                    entry = _evict_entry(again + victims, mode, policy, now_ms)
+                    if freed < need:
+                        # too few to cover the batch (a value larger than MAX_CANDIDATES keys, or few
+                        # keys left to evict): delete them now, so that even if a write is refused,
+                        # its retry finds the room made (Redis evicts what it can, too)
+                        entry.command.evict.until_bytes = max(maxmemory - need, 0)
+                    out.append(entry)
                     named += [(mode, k) for k in victims]
         self._hold(named)
         return out, named
@@ -154,7 +160,7 @@ class Evictor:
         if excess <= 0 or policy == "noeviction":
             return None, []
         with self._keyspace.reader() as txn:
-            victims = self._choose(txn, policy, pb.EVICT_BY_POLICY, excess, set(), now_ms)
+            victims, _ = self._choose(txn, policy, pb.EVICT_BY_POLICY, excess, set(), now_ms)
         if not victims:
             return None, []
         entry = _evict_entry(victims, pb.EVICT_BY_POLICY, policy, now_ms)
@@ -198,8 +204,9 @@ class Evictor:
 
     # ------------------------------------------------------------ which
 
-    def _choose(self, txn, policy: str, mode: int, need: int, exclude: set, now_ms: int) -> list:
-        """Victims [(db, key)] whose sizes add up to `need` (or as many as there are, at most MAX_CANDIDATES)."""
+    def _choose(self, txn, policy: str, mode: int, need: int, exclude: set, now_ms: int) -> tuple[list, int]:
+        """Victims [(db, key)] whose sizes add up to `need` (or as many as there are, at most
+        MAX_CANDIDATES), and the bytes they hold."""
         skip = set(exclude)
         for held in self._in_flight.values():
             skip.update(held)
@@ -221,7 +228,7 @@ class Evictor:
             skip.add(k)
             victims.append(k)
             freed += sample.size
-        return victims
+        return victims, freed
 
     def _databases(self, txn, mode: int) -> list[int]:
         """The databases holding keys (looked up again at most once a second: 16 lookups a batch add up)."""

@@ -315,3 +315,23 @@ def test_lru_still_finds_victims_when_the_tables_oldest_entries_are_gone(leader)
     x.node.ks.maxmemory_bytes = x.node.ks.used_bytes
     victims = x.victims(writes(3))
     assert len(victims) >= 3 and {k for _, k in victims} <= set(keys)
+
+
+def test_a_value_larger_than_one_entrys_candidates_gets_room_over_retries(leader):
+    x = leader("allkeys-lru")
+    x.fill(700)                                      # ~750 KB in 700 keys
+    x.node.ks.maxmemory_bytes = x.node.ks.used_bytes
+    big = [pb.Command(set=pb.Set(key=b"big", value=b"b" * 600_000))]   # needs ~560 victims, 512 offered
+    results = []
+    for _ in range(2):
+        evicts, named = x.plan(big)
+        assert evicts[0].command.evict.HasField("until_bytes"), "too few to cover it: deleted now"
+        entries = [*evicts, pb.LogEntry(now_ms=NOW, command=big[0])]
+        for e in entries:
+            e.version = commands.MAX_VERSION
+        x.node.index += 1
+        results.append(x.node.sm.apply(x.node.index, commands.encode_batch(entries))[-1])
+        x.evictor.release(named)
+        if results[-1] == OK:
+            break
+    assert results[-1] == OK and x.node.ks.used_bytes <= x.node.ks.maxmemory_bytes
