@@ -121,6 +121,10 @@ class Evictor:
         to hand back to `release` once the batch is applied."""
         maxmemory = self._keyspace.maxmemory_bytes
         used = self._keyspace.used_bytes
+        derived = [e for e in entries if e.command.WhichOneof("op") in _FROM_SOURCES]
+        if derived:
+            with self._keyspace.reader() as txn:
+                growth += self._sources_bytes(txn, derived)
         if used + in_flight_bytes + growth <= maxmemory:
             return [], []
         modes = {e.command.eviction for e in entries} - {pb.EVICT_NEVER}
@@ -129,7 +133,6 @@ class Evictor:
         exclude = {(e.command.db, k) for e in entries for k in commands.command_keys(e.command)}
         out, named = [], []
         with self._keyspace.reader() as txn:
-            growth += self._sources_bytes(txn, entries)
             need = growth + max(used - maxmemory, 0)
             for mode in sorted(modes):
                 policy = self._policy(mode)
