@@ -43,7 +43,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from raftcache.nodeconfig import parse_size
+from raftcache.node.config.values import parse_size
 from scripts import benchlib
 from tests.cluster import Cluster, free_base_port, wait_until
 

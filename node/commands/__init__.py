@@ -33,14 +33,18 @@ LogEntry = pb.LogEntry
 #:   2: apply is total (an exception while applying a command is that command's
 #:      INTERNAL error reply, its writes rolled back); results above sint64 travel
 #:      as `Value.unsigned`; the SetVersion command.
-#:   3: eviction (the leader's Evict ahead of the writes that need room,
+#:   3: PUBLISH / SPUBLISH (the Publish command); keyspace notifications at apply.
+#:   4: eviction (the leader's Evict ahead of the writes that need room,
 #:      `Command.eviction`) and memcached item state (MetaGet, MetaInvalidate,
 #:      `Set.stale_if_older`: stale items and recache wins).
-SUPPORTED_VERSIONS = range(1, 4)
+SUPPORTED_VERSIONS = range(1, 5)
 #: The first version with eviction and memcached item state: the leader proposes
-#: Evict, and front ends send the v3 fields and commands, only from this version on.
-EVICTION_VERSION = 3
+#: Evict, and front ends send its fields and commands, only from this version on.
+EVICTION_VERSION = 4
 MAX_VERSION = SUPPORTED_VERSIONS[-1]
+#: The semantics version a command needs: the leader refuses it (UNAVAILABLE: retry) until
+#: the cluster's log runs at that version, so no member of an older release ever meets it.
+SINCE_VERSION = {"publish": 3, "meta_get": EVICTION_VERSION, "meta_invalidate": EVICTION_VERSION}
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
 #: First byte of a LogBatch: several entries applied at one index.
@@ -117,24 +121,11 @@ def _key_fields(op_descriptor) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
 _KEY_FIELDS = {f.name: _key_fields(f.message_type) for f in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields}
 
 
-# op message type -> the same, for callers holding an op rather than its Command
-_KEY_FIELDS_BY_TYPE = {f.message_type.full_name: _key_fields(f.message_type)
-                       for f in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields}
-
-
 def command_keys(command: pb.Command) -> list[bytes]:
     """Every key a command names (for size checks and routing)."""
     name = command.WhichOneof("op") or "noop"
-    return _keys_of(getattr(command, name), _KEY_FIELDS[name])
-
-
-def op_keys(op: Message) -> list[bytes]:
-    """Every key an op (a member of `Command.op`) names."""
-    return _keys_of(op, _KEY_FIELDS_BY_TYPE[op.DESCRIPTOR.full_name])
-
-
-def _keys_of(op: Message, fields) -> list[bytes]:
-    single, repeated, pairs = fields
+    op = getattr(command, name)
+    single, repeated, pairs = _KEY_FIELDS[name]
     keys = [getattr(op, f) for f in single]
     for f in repeated:
         keys.extend(getattr(op, f))

@@ -15,7 +15,8 @@ entry, so every replica deletes the same keys (docs/design.md invariant 2):
         OOM and its deletions are undone with it.
 
 Work is bounded: an Evict offers at most MAX_CANDIDATES keys (more are
-ignored). Also OBJECT IDLETIME / FREQ (`object_access`), a read that asks the
+ignored). Each eviction kept is handed to the Room's `on_evicted` (the state
+machine's `evicted` keyspace notification, class `e`, as Redis's). Also OBJECT IDLETIME / FREQ (`object_access`), a read that asks the
 serving node's access table (`Ctx.access`; apply never has one).
 
 Must not touch: time, random, grpc, Raft, lmdb (the keyspace does).
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from raftcache.node import commands
+from raftcache.commandkeys import keys_of
 from raftcache.node.storage import containers as c
 from raftcache.node.storage.keyspace import WriteTxn
 from raftcache.proto import commands_pb2 as pb
@@ -41,39 +42,43 @@ class Room:
     batch offers candidates to the writes after it in the same entry.
     """
 
-    __slots__ = ("_pools", "evicted")
+    __slots__ = ("_pools", "evicted", "_on_evicted")
 
-    def __init__(self) -> None:
+    def __init__(self, on_evicted=None) -> None:
+        """`on_evicted(db, key)`: called for each eviction kept (keyspace notifications)."""
         self._pools: dict[int, deque] = {}
         #: policy name -> keys evicted by this entry (counted once the write that needed them is kept)
         self.evicted: dict[str, int] = {}
+        self._on_evicted = on_evicted
 
     def offer(self, mode: int, candidates, policy: str) -> None:
         pool = self._pools.setdefault(mode, deque())
         pool.extend((db, key, policy) for db, key in candidates)
 
     def free(self, txn: WriteTxn, mode: int, until_bytes: int | None = None,
-             exclude: frozenset = frozenset()) -> dict[str, int]:
+             exclude: frozenset = frozenset()) -> list[tuple[int, bytes, str]]:
         """Delete candidates of `mode` in order while used bytes exceed `until_bytes`
         (None: maxmemory) and candidates remain; the (db, key) pairs in `exclude` are
-        dropped unharmed. Returns the deletions by policy, for the caller to `count`
-        once it keeps them."""
+        dropped unharmed. Returns the deletions, (db, key, policy), for the caller to
+        `count` once it keeps them."""
         pool = self._pools.get(mode)
-        deleted: dict[str, int] = {}
+        deleted: list[tuple[int, bytes, str]] = []
         while pool and (txn.would_exceed(0) if until_bytes is None else txn.used_bytes() > until_bytes):
             db, key, policy = pool.popleft()
             if (db, key) not in exclude and txn.delete(db, key):
-                deleted[policy] = deleted.get(policy, 0) + 1
+                deleted.append((db, key, policy))
         return deleted
 
-    def count(self, deleted: dict[str, int]) -> None:
-        for policy, n in deleted.items():
-            self.evicted[policy] = self.evicted.get(policy, 0) + n
+    def count(self, deleted: list[tuple[int, bytes, str]]) -> None:
+        for db, key, policy in deleted:
+            self.evicted[policy] = self.evicted.get(policy, 0) + 1
+            if self._on_evicted is not None:
+                self._on_evicted(db, key)
 
     def make_room(self, txn: WriteTxn, mode: int, db: int, op) -> bool:
         """A write of `mode` in `db` passed maxmemory: evict until it fits. True when it
         does (the deletions are counted); False when the candidates ran out."""
-        deleted = self.free(txn, mode, exclude=frozenset((db, key) for key in commands.op_keys(op)))
+        deleted = self.free(txn, mode, exclude=frozenset((db, key) for key in keys_of(op)))
         if txn.would_exceed(0):
             return False
         self.count(deleted)
@@ -90,7 +95,7 @@ def evict(ctx, op: pb.Evict) -> int:
         return 0
     deleted = room.free(ctx.txn, op.mode, op.until_bytes)
     room.count(deleted)
-    return sum(deleted.values())
+    return len(deleted)
 
 
 def object_access(ctx, op: pb.ObjectAccess):

@@ -20,7 +20,7 @@ Results (rendered by the front ends):
   meta_get      None, or [value, flags, cas_index, expires_at_ms, won, stale, win sent before]
   meta_invalidate  OK, None (no item) or Status("EXISTS") (CAS differs)
 
-Memcached 1.6's item state (meta protocol, log semantics version 3) is
+Memcached 1.6's item state (meta protocol, log semantics version 4) is
 `Record.state`: ITEM_STALE (invalidated by `md I`, or stored over a newer
 CAS by `ms I`) and ITEM_WIN_SENT (one client was told it won the recache:
 the others get Z until the item is replaced). `meta_get` decides a win at

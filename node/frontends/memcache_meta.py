@@ -16,7 +16,7 @@ write applied by the log (node/commands/memcache_ops.py), so exactly one
 client of the whole cluster wins. `mg` first reads (at the request's level)
 and writes only when it might win or asked for T. `md I` marks stale
 (MetaInvalidate), `ms I` stores over a newer CAS as stale. These need the
-log's semantics version 3; before it, N creates the item without the win
+log's semantics version 4; before it, N creates the item without the win
 state and R, I are ignored.
 """
 
@@ -274,7 +274,7 @@ async def mg(conn, tokens: list[bytes]) -> bytes:
     recache = m.number("R", signed=True)
     ttl = m.number("T", signed=True)
     if conn.service.log_version < EVICTION_VERSION:
-        return await _mg_before_v3(conn, m, consistency, vivify, ttl)
+        return await _mg_before_v4(conn, m, consistency, vivify, ttl)
     item = None
     if ttl is None:
         item = await conn.execute(command(get_meta=pb.GetMeta(key=m.key)), consistency)
@@ -307,8 +307,8 @@ async def mg(conn, tokens: list[bytes]) -> bytes:
     return m.render(b"HD", values, extra)
 
 
-async def _mg_before_v3(conn, m: _Meta, consistency, vivify: int | None, ttl: int | None) -> bytes:
-    """mg while the log is older than version 3: no item state (N creates the item and wins
+async def _mg_before_v4(conn, m: _Meta, consistency, vivify: int | None, ttl: int | None) -> bytes:
+    """mg while the log is older than version 4: no item state (N creates the item and wins
     its creator; R is ignored)."""
     if ttl is not None:
         item = await conn.execute(command(get_and_touch=pb.GetAndTouch(key=m.key, expiry=touch_expiry(ttl))))
@@ -381,7 +381,7 @@ async def ms(conn, m: _Meta, data: bytes) -> bytes:
             op.condition = pb.IF_PRESENT
         if cas is not None:
             op.cas_index = cas
-            # I: an older CAS stores anyway, marked stale (memcached 1.6; needs log version 3)
+            # I: an older CAS stores anyway, marked stale (memcached 1.6; needs log version 4)
             op.stale_if_older = "I" in m.flags and conn.service.log_version >= EVICTION_VERSION
         result, index = await conn.execute_indexed(command(set=op))
         code = b"HD" if result == OK else b"NS" if result is None else b"EX" if str(result) == "EXISTS" else b"NF"
@@ -408,7 +408,7 @@ async def md(conn, tokens: list[bytes]) -> bytes:
         result = await conn.execute(command(meta_invalidate=op))
         code = b"HD" if result == OK else b"EX" if str(result) == "EXISTS" else b"NF"
     elif cas is None:
-        # before log version 3 there is no stale state: `I` deletes the item
+        # before log version 4 there is no stale state: `I` deletes the item
         deleted = await conn.execute(command(**{"del": pb.Del(keys=[m.key])}))
         code = b"HD" if deleted else b"NF"
     else:

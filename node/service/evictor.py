@@ -47,7 +47,8 @@ import bisect
 import random
 import time
 
-from raftcache.node import commands, settings
+from raftcache.node import commands
+from raftcache.node.config import settings
 from raftcache.node.storage.keyspace import Sample, record_bytes
 from raftcache.proto import commands_pb2 as pb
 

@@ -1,6 +1,8 @@
-"""execute(): the one entry point every front end calls.
+"""execute(): where every command of a client goes, through its session (node/service/session.py).
 
-Owns the leader check, forwarding writes (and strong reads) to the leader,
+Front ends do not call it directly: a connection's Session runs its commands
+here (execute; the fast paths read_now, get_now and start_write), and the
+leader serves a follower's forwarded requests with execute_forwarded. Owns the leader check, forwarding writes (and strong reads) to the leader,
 stamping entries (the leader's clock, relative TTLs made absolute, a random
 seed), proposing through the Replicator and waiting for apply, and the read
 barriers of each consistency level (docs/design.md "Read levels").
@@ -24,9 +26,9 @@ import random
 import time
 from typing import Protocol
 
-from raftcache.node import commands, settings
+from raftcache.node import commands
 from raftcache.node.commands import Command, stamp  # noqa: F401 (stamp re-exported)
-from raftcache.node.config import NodeConfig
+from raftcache.node.config import NodeConfig, settings
 from raftcache.node.consistency import LEVELS, LINEARIZABLE, ReadConsistency  # noqa: F401 (re-exported)
 from raftcache.node.errors import (
     CommandError,
@@ -39,6 +41,8 @@ from raftcache.node.errors import (
 from raftcache.node.service.access import AccessTable
 from raftcache.node.service.evictor import EVICTION_INTERVAL_S, Evictor, estimate_growth
 from raftcache.node.service.forwarding import WriteCoalescer
+from raftcache.node.service.pubsub import Hub
+from raftcache.node.service.tracking import Tracker
 from raftcache.node.service.waiters import AppliedWatcher, Completions, settle, settle_batch
 from raftcache.proto import commands_pb2 as pb
 
@@ -57,8 +61,6 @@ _NO_TOUCH = frozenset({"object_access", "object_encoding", "key_version", "type"
 _DELETES = frozenset({"del", "delete_expired", "evict", "get_del", "flush_all", "flush_db"})
 #: What only the leader proposes: refused from clients.
 _LEADER_ONLY = frozenset({"set_version", "evict"})
-#: Commands of the log's semantics version 3, refused while the cluster is older.
-_V3_COMMANDS = frozenset({"meta_get", "meta_invalidate"})
 
 
 class Forwarder(Protocol):
@@ -112,6 +114,11 @@ class Service:
     def __init__(self, config: NodeConfig, statemachine, replicator, keyspace, forwarder: Forwarder | None = None):
         self.config = config
         self._sm = statemachine
+        #: This node's subscribers (node/service/pubsub.py) and tracking clients
+        #: (node/service/tracking.py), fed by what the log publishes and invalidates.
+        self.pubsub = Hub()
+        self.tracking = Tracker(on_change=statemachine.set_track_writes)
+        self.pubsub.on_invalidate = self.tracking.invalidate
         self._raft = replicator
         self._keyspace = keyspace
         self.forwarder = forwarder
@@ -178,6 +185,8 @@ class Service:
         self._loop = loop
         self.watcher = AppliedWatcher(loop, lambda: self._raft.applied_index)
         self._completions = Completions(loop)
+        self.pubsub.attach(loop)
+        self._sm.on_events = self.pubsub.deliver_threadsafe
 
     def on_applied(self, index: int) -> None:
         """Called on the Raft thread after each apply."""
@@ -186,7 +195,7 @@ class Service:
 
     @property
     def log_version(self) -> int:
-        """The log's semantics version in force (front ends send version 3 commands from 3 on)."""
+        """The log's semantics version in force (front ends send version 4 fields and commands from 4 on)."""
         return self._sm.log_version
 
     def start_background(self) -> None:
@@ -240,11 +249,15 @@ class Service:
             return e
         if name in _LEADER_ONLY:
             return CommandError(f"{name} is proposed by the leader itself", Reason.INVALID_ARGUMENT)
+        needed = commands.SINCE_VERSION.get(name, 1)
+        if needed > self._sm.log_version:
+            return CommandError(f"'{name}' needs the log's semantics version {needed} (in force: "
+                                f"{self._sm.log_version}): the cluster is being upgraded; retry", Reason.UNAVAILABLE)
         if self._sm.log_version < commands.EVICTION_VERSION:
-            command.ClearField("eviction")  # older replicas would refuse the field; they never evict
-            if name in _V3_COMMANDS or (name == "set" and command.set.stale_if_older):
-                return CommandError(f"{name} needs the log's semantics version {commands.EVICTION_VERSION} "
-                                    f"(the cluster is at {self._sm.log_version})", Reason.INVALID_ARGUMENT)
+            # older replicas would refuse these fields; they never evict nor keep item state
+            command.ClearField("eviction")
+            if name == "set":
+                command.set.ClearField("stale_if_older")
         limits = self._sm.limits
         return commands.check_limits(
             command,
@@ -412,7 +425,7 @@ class Service:
         settle_batch(futures, results, index, error)
 
     def _plan_evictions(self, entries: list[pb.LogEntry], growth: int) -> tuple[list[pb.LogEntry], list]:
-        """The Evicts to put ahead of a batch that needs room (the leader's choice; none before version 3)."""
+        """The Evicts to put ahead of a batch that needs room (the leader's choice; none before version 4)."""
         version = self._sm.log_version
         if version < commands.EVICTION_VERSION:
             return [], []
@@ -774,94 +787,3 @@ class Service:
             self.stats[name] = 0
         self._keyspace.hits = self._keyspace.misses = 0
         self._sm.evicted.clear()
-
-
-async def execute_many(service: "Service", requests: list, forward: bool = True) -> list:
-    """Run a pipeline in order: [(command, consistency, client_id, sequence)] -> [(result, index) | error].
-
-    On the leader, writes are proposed back to back without waiting for each
-    other (the log keeps their order); a follower sends them to the leader as
-    one batch, or one by one in order when that fails. A read waits for the
-    writes before it, so a pipeline sees its own writes as Redis pipelines
-    do. A request that fails with a RaftcacheError yields that error in its
-    slot.
-    """
-    if forward and not service.is_leader and any(not commands.is_read(r[0]) for r in requests):
-        leader = service.leader_id
-        if leader and leader != service.config.id and service.forwarder is not None:
-            # A batch that fails may still have been logged in part (the leader died
-            # after committing it): its writes carry identities the one-by-one retry
-            # reuses, so each is applied once (docs/design.md invariant 5).
-            requests, lanes = service.lanes_for(requests)
-            try:
-                try:
-                    return await service.forwarder.forward_batch(leader, requests)
-                except (NotLeaderError, UnavailableError):
-                    pass  # fall back to one-by-one, which waits for a leader
-                except DeadlineError as e:
-                    # The leader did not answer in time: every request's outcome is unknown
-                    # (a write may have been applied), so each slot says so.
-                    return [e] * len(requests)
-                return await _execute_each(service, requests, forward)
-            finally:
-                service.give_back_lanes(lanes)
-    return await _execute_each(service, requests, forward)
-
-
-async def _execute_each(service: "Service", requests: list, forward: bool) -> list:
-    loop = asyncio.get_running_loop()
-    pending: list[asyncio.Future] = []
-    outstanding: list[asyncio.Future] = []
-    retry_if_unlogged: set[int] = set()
-    for i, (command, consistency, client_id, sequence) in enumerate(requests):
-        if commands.is_read(command):
-            if outstanding:
-                await _settled(outstanding)
-                outstanding.clear()
-            run = service.execute if forward else service.execute_forwarded
-            fut = loop.create_future()
-            try:
-                fut.set_result(await run(command, consistency, client_id, sequence))
-            except RaftcacheError as e:
-                fut.set_exception(e)
-        else:
-            fut, proposed_here = service.start_write(command, client_id, sequence, forward=forward)
-            if proposed_here and forward:
-                retry_if_unlogged.add(i)
-            elif not proposed_here and not fut.done():
-                # Forwarded (or waiting for a leader): one by one, so that a write
-                # retried after a failure cannot land after a later one.
-                await _settled([fut])
-            outstanding.append(fut)
-        pending.append(fut)
-    await _settled(pending)
-    out = []
-    for i, fut in enumerate(pending):
-        exc = fut.exception()
-        if exc is None:
-            out.append(fut.result())
-        elif i in retry_if_unlogged and isinstance(exc, (NotLeaderError, UnavailableError)):
-            command, _, client_id, sequence = requests[i]  # leadership moved before it was logged
-            try:
-                out.append(await service.execute(command, None, client_id, sequence))
-            except RaftcacheError as e:
-                out.append(e)
-        elif isinstance(exc, RaftcacheError):
-            out.append(exc)
-        else:
-            raise exc
-    return out
-
-
-async def _settled(futures: list[asyncio.Future]) -> None:
-    """Wait until every future is done (their errors are read by the caller).
-
-    Cheaper than gather() for a pipeline: the writes of one group commit
-    complete together, so after the first wait the rest are already done.
-    """
-    for fut in futures:
-        if not fut.done():
-            try:
-                await fut
-            except Exception:  # noqa: S110 - the caller reads fut.exception()
-                pass

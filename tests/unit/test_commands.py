@@ -22,8 +22,8 @@ PINNED = {
 
 # LMPOP / ZMPOP (node/commands/lists.py, node/commands/zsets.py).
 PINNED_MPOP = {"LMPOP": 141, "ZMPOP": 212}
-# Eviction and memcached item state (log semantics version 3).
-PINNED_EVICTION = {"OBJECT_ACCESS": 306, "EVICT": 330, "META_GET": 331, "META_INVALIDATE": 332}
+# Eviction and memcached item state (log semantics version 4).
+PINNED_EVICTION = {"OBJECT_ACCESS": 306, "EVICT": 340, "META_GET": 341, "META_INVALIDATE": 342}
 
 
 def test_eviction_command_numbers_are_pinned():

@@ -169,10 +169,10 @@ def test_config_set_is_checked_by_the_rules_of_the_entrys_version(tmp_path):
         entry = pb.LogEntry(version=version, now_ms=NOW, command=pb.Command(config_set=op))
         return node.sm.apply(node.index, commands.encode_entry(entry))
 
-    # version 2 replicas accept only noeviction and take any text for the tunables: so must this binary
-    refused = config_set(2, maxmemory_policy="allkeys-lru")
-    assert isinstance(refused, CommandError) and "version 3" in refused.message
-    assert config_set(2, maxmemory_samples="lots") == OK
-    assert config_set(3, maxmemory_policy="allkeys-lru") == OK
-    assert isinstance(config_set(3, maxmemory_samples="lots"), CommandError)
+    # version 3 replicas accept only noeviction and take any text for the tunables: so must this binary
+    refused = config_set(3, maxmemory_policy="allkeys-lru")
+    assert isinstance(refused, CommandError) and "version 4" in refused.message
+    assert config_set(3, maxmemory_samples="lots") == OK
+    assert config_set(4, maxmemory_policy="allkeys-lru") == OK
+    assert isinstance(config_set(4, maxmemory_samples="lots"), CommandError)
     node.ks.close()

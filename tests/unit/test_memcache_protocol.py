@@ -43,6 +43,19 @@ class LocalService:
 
     async def execute(self, command, consistency=None, client_id="", sequence=0):
         self.consistencies.append(consistency)
+        return self._run(command)
+
+    def start_write(self, command, client_id="", sequence=0, forward=True):
+        """Like Service.start_write on the leader: (future of (result, index), proposed here)."""
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(self._run(command))
+        return fut, True
+
+    def read_now(self, command, consistency=None):
+        """Like Service.read_now when the level needs waiting: every read goes through execute()."""
+        return None
+
+    def _run(self, command):
         error = commands.check_limits(command, databases=16, max_key_bytes=500, max_value_bytes=self.limits.max_value_bytes)
         if error is not None:
             return error, 0
@@ -72,6 +85,9 @@ class FakeTransport:
 
     def close(self) -> None:
         self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
 
     def pause_reading(self) -> None:
         self.paused = True
@@ -475,9 +491,15 @@ def test_service_errors_become_server_errors(state, service):
     async def failing(*args, **kwargs):
         raise UnavailableError("no leader")
 
+    def failing_write(*args, **kwargs):
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_exception(UnavailableError("no leader"))
+        return fut, False
+
     async def go():
         c = Client(state)
         service.execute = failing
+        service.start_write = failing_write
         assert await c.send(b"get a\r\nset a 0 0 1\r\nx\r\n") == \
             b"SERVER_ERROR unavailable: no leader\r\nSERVER_ERROR unavailable: no leader\r\n"
     asyncio.run(go())
@@ -511,7 +533,27 @@ def test_pipelined_sets_on_the_leader_overlap_and_are_answered_in_order(service,
             running -= 1
         return await execute(command, consistency, client_id, sequence)
 
+    start_write = service.start_write
+
+    def slow_start_write(command, client_id="", sequence=0, forward=True):
+        """A proposal whose commit takes a round trip: its future completes later."""
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        done, _ = start_write(command, client_id, sequence, forward)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+
+        def commit() -> None:
+            nonlocal running
+            running -= 1
+            fut.set_result(done.result())
+
+        loop.call_later(0.01, commit)
+        return fut, True
+
     service.execute = slow_execute
+    service.start_write = slow_start_write
     sets = b"".join(b"set k%d 0 0 2\r\n%02d\r\n" % (i, i) for i in range(20))
 
     async def go():
@@ -633,15 +675,15 @@ def test_stats_count_items_stored_and_report_evictions_and_the_limit(state, serv
 def test_writes_carry_the_ports_eviction_mode(service):
     for evictions, mode in ((True, pb.EVICT_LRU), (False, pb.EVICT_NEVER)):
         seen = []
-        original = service.execute
+        run = service._run
 
-        async def spy(command, consistency=None, client_id="", sequence=0):
+        def spy(command):
             seen.append(command.eviction)
-            return await original(command, consistency, client_id, sequence)
+            return run(command)
 
-        service.execute = spy
-        s = ServerState(service, FrontendConfig(memcached_evictions=evictions), 11211)
+        service._run = spy
+        s = ServerState(service, FrontendConfig(memcached_disable_evictions=not evictions), 11211)
         mc(s, (b"set a 0 0 1\r\nx\r\n", b"STORED\r\n"), (b"ms b 1\r\ny\r\n", b"HD\r\n"))
         assert seen == [mode, mode]
         assert (b"STAT evictions off\r\n" in asyncio.run(Client(s).send(b"stats settings\r\n"))) != evictions
-        service.execute = original
+        service._run = run
