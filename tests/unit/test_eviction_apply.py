@@ -176,3 +176,18 @@ def test_config_set_is_checked_by_the_rules_of_the_entrys_version(tmp_path):
     assert config_set(4, maxmemory_policy="allkeys-lru") == OK
     assert isinstance(config_set(4, maxmemory_samples="lots"), CommandError)
     node.ks.close()
+
+
+def test_an_eviction_is_an_evicted_keyspace_notification_before_its_writes_event(full):
+    node, keys = full
+    assert node.run(config_set=pb.ConfigSet(parameters=[pb.ConfigPair(name="notify-keyspace-events",
+                                                                       value="KEe$")])) == OK
+    published = []
+    node.sm.on_events = published.extend
+    assert apply_batch(node, [evict_entry([(0, keys[4])]), set_entry(b"new")]) == [0, OK]
+    assert published == [
+        ("message", b"__keyspace@0__:" + keys[4], b"evicted", False),
+        ("message", b"__keyevent@0__:evicted", keys[4], False),
+        ("message", b"__keyspace@0__:new", b"set", False),
+        ("message", b"__keyevent@0__:set", b"new", False),
+    ]
