@@ -137,13 +137,24 @@ def test_noeviction_and_volatile_without_deadlines_answer_oom(cluster):
     assert r.delete("n0") == 1, "a full cache can still be emptied"
 
 
-def test_lowering_maxmemory_evicts_down_to_it_on_every_node(cluster):
+def test_lowering_maxmemory_evicts_down_to_it_on_every_node_with_evicted_events(cluster):
     r = configure(cluster, "allkeys-random", maxmemory=2 * MAXMEMORY)
     assert fill(r, 2 * MAXMEMORY - 100_000, b"s" * 1000, "s") == []
-    r.config_set("maxmemory", str(MAXMEMORY))
-    wait_until(lambda: all(i["used_memory"] <= MAXMEMORY for i in settled(cluster)), 20,
-               "every node back under the lowered maxmemory")
-    assert len({client(n, 2).dbsize() for n in cluster.nodes}) == 1
+    r.config_set("notify-keyspace-events", "Ee")
+    subscriber = client(cluster.followers()[0], 2).pubsub()
+    subscriber.subscribe("__keyevent@0__:evicted")
+    assert subscriber.get_message(timeout=5)["type"] == "subscribe"
+    try:
+        r.config_set("maxmemory", str(MAXMEMORY))
+        wait_until(lambda: all(i["used_memory"] <= MAXMEMORY for i in settled(cluster)), 20,
+                   "every node back under the lowered maxmemory")
+        assert len({client(n, 2).dbsize() for n in cluster.nodes}) == 1
+        event = subscriber.get_message(timeout=5)
+        assert event["channel"] == b"__keyevent@0__:evicted" and event["data"].startswith(b"s")
+        assert r.exists(event["data"].decode()) == 0
+    finally:
+        subscriber.close()
+        r.config_set("notify-keyspace-events", "")
 
 
 def test_memcached_port_evicts_by_lru_whatever_the_redis_policy(cluster):
