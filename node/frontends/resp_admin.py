@@ -18,6 +18,7 @@ import time
 from itertools import repeat
 
 from raftcache import __version__
+from raftcache.node import commands
 from raftcache.node.config import settings
 from raftcache.node.frontends import resp_blocking, resp_tracking
 from raftcache.node.commands import OK, Status
@@ -354,7 +355,11 @@ def _info_text(conn, sections: set[str]) -> bytes:
     used = status.get("used_bytes", 0)
     section("Memory", [
         ("used_memory", used), ("used_memory_human", f"{used / 1048576:.2f}M"),
-        ("maxmemory", status.get("maxmemory_bytes", 0)), ("maxmemory_policy", "noeviction"),
+        ("maxmemory", status.get("maxmemory_bytes", 0)),
+        ("maxmemory_policy", status.get("maxmemory_policy", conn.service.setting("maxmemory-policy"))),
+        # the LMDB map's pages in use over the logical size (Redis: RSS over used_memory)
+        ("mem_fragmentation_ratio", f"{status.get('map_used_bytes', 0) / max(used, 1):.2f}"),
+        ("raftcache_map_used_bytes", status.get("map_used_bytes", 0)),
         ("mem_clients_normal", server.clients_memory()),
         ("maxmemory_clients", server.limits.maxmemory_clients_bytes),
     ])
@@ -373,6 +378,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("client_query_buffer_limit_disconnections", st["client_query_buffer_limit_disconnections"]),
         ("client_output_buffer_limit_disconnections", st["client_output_buffer_limit_disconnections"]),
         ("keyspace_hits", status.get("keyspace_hits", 0)), ("keyspace_misses", status.get("keyspace_misses", 0)),
+        ("evicted_keys", status.get("evicted_keys", 0)),
         ("raftcache_reads", svc.get("reads", 0)), ("raftcache_writes", svc.get("writes", 0)),
         ("raftcache_forwarded", svc.get("forwarded", 0)),
         ("raftcache_read_index_heartbeat_rounds", svc.get("read_index_heartbeat_rounds", 0)),
@@ -472,7 +478,8 @@ async def _config_set(conn, pairs: list[tuple[str, str]]):
         try:
             if name == "client-output-buffer-limit":  # the classes not named keep their limits, as in Redis
                 value = settings.merge_output_limits(current.get(name, ""), value)
-            normalised = settings.validate(name, value, current.get(name))
+            normalised = settings.validate(name, value, current.get(name),
+                                           before_eviction=conn.service.log_version < commands.EVICTION_VERSION)
         except settings.SettingError as e:
             if name not in settings.SETTINGS:
                 raise RespError(f"ERR {e}") from None
@@ -563,11 +570,23 @@ async def object_(conn, args):
     kind = kind.decode() if isinstance(kind, bytes) else str(kind)
     if kind == "none":
         return None
-    if sub == b"freq":
+    if sub == b"refcount":
+        return 1
+    lfu = conn.service.setting("maxmemory-policy").endswith("-lfu")
+    if sub == b"freq" and not lfu:
         raise RespError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
                         "that when switching between policies at runtime LRU and LFU data will take some time "
                         "to adjust.")
-    return 0 if sub == b"idletime" else 1
+    if sub == b"idletime" and lfu:
+        raise RespError("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when "
+                        "switching between policies at runtime LRU and LFU data will take some time to adjust.")
+    if conn.service.log_version < commands.EVICTION_VERSION:
+        return 0
+    # the access table of the node that serves the read (the leader's counts every node's reads)
+    result, _ = await conn.call(cmd(conn.session.db, "object_access", key=args[2]))
+    if not isinstance(result, list):
+        return result
+    return result[0] if sub == b"idletime" else result[1]
 
 
 async def memory(conn, args):

@@ -30,6 +30,7 @@ class FakeService:
         self.is_leader = True
         self._rng = random.Random(7)
         self.password = ""  # the node's --redis-password
+        self.log_version = commands.MAX_VERSION
 
     async def execute(self, command, consistency=None, client_id="", sequence=0, floor=0):
         assert floor <= self.index, "a floor this node has not applied"
