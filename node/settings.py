@@ -11,7 +11,8 @@ Three kinds of parameter:
   them; `requirepass`, `timeout`, `maxclients`, `raftcache-default-read`
   and the client buffer limits (`client-query-buffer-limit`,
   `client-output-buffer-limit`, `maxmemory-clients`: see
-  node/frontends/client_limits.py) affect each node's front ends.
+  node/frontends/client_limits.py) affect each node's front ends;
+  `hll-sparse-max-bytes` decides HyperLogLog encodings at apply.
 - ``tuning``: Redis's knobs that mean nothing here (encodings, `save`, `hz`,
   …): replicated the same way, stored and reported back, no effect.
 - ``fixed``: set by the node's configuration at start (`databases`,
@@ -184,6 +185,7 @@ _CLUSTER = [
     Param("client-query-buffer-limit", "cluster", _query_buffer_limit),
     Param("client-output-buffer-limit", "cluster", _output_limits),
     Param("maxmemory-clients", "cluster", _maxmemory_clients),
+    Param("hll-sparse-max-bytes", "cluster", _memory_at_least(0)),
 ]
 #: Defaults of the client buffer limits (node/frontends/client_limits.py applies them).
 CLIENT_LIMIT_DEFAULTS = {
@@ -252,6 +254,7 @@ def node_defaults(config) -> dict[str, str]:
         "dir": os.path.abspath(config.replication.data_dir),
         "bind": config.host,
         "port": str(config.port("redis")),
+        "hll-sparse-max-bytes": "3000",
         **CLIENT_LIMIT_DEFAULTS,
         **TUNING_DEFAULTS,
     }

@@ -4,6 +4,8 @@
   things (kills, restarts); every cluster it made is stopped at teardown.
 - `cluster`: a 3-node cluster shared by a test module; before each test dead
   nodes are restarted, a leader is awaited and every database is flushed.
+- `real_redis`: a client of a real redis-server (one per session, flushed for
+  each test) for the tests that compare replies or stored bytes with Redis's.
 Node logs are printed when a test that used a cluster fails.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import pytest
 
 from tests.cluster import Cluster
+from tests.real_redis import RealRedis
 from raftcache.proto import commands_pb2 as pb
 
 
@@ -64,3 +67,21 @@ def cluster(_shared_cluster, request):
     yield c
     if _failed(request):
         print(c.tail_logs())
+
+
+@pytest.fixture(scope="session")
+def _redis_server():
+    server = RealRedis().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def real_redis(_redis_server):
+    """A client of a real redis-server (tests/real_redis.py), flushed for each test."""
+    r = _redis_server.client()
+    r.flushall()
+    r.config_set("hll-sparse-max-bytes", 3000)
+    return r

@@ -19,7 +19,7 @@ from itertools import repeat
 
 from raftcache import __version__
 from raftcache.node import settings
-from raftcache.node.frontends import resp_blocking
+from raftcache.node.frontends import resp_blocking, resp_hyperloglog
 from raftcache.node.commands import OK, Status
 from raftcache.node.consistency import ReadConsistency, ReadLevelError
 from raftcache.readlevel import USAGE
@@ -588,4 +588,5 @@ HANDLERS = {
     "wait": wait, "readonly": readonly, "readwrite": readonly, "keys": keys, "randomkey": randomkey,
     "object": object_, "memory": memory, "function": function,
     **resp_blocking.COMMANDS,
+    **resp_hyperloglog.LOCAL,
 }

@@ -363,6 +363,9 @@ ERROR_PREFIX = {
     Reason.KEY_TOO_LARGE: "ERR",
     Reason.VALUE_TOO_LARGE: "ERR",
     Reason.INTERNAL: "ERR",
+    Reason.INVALID_OBJECT: "INVALIDOBJ",
+    Reason.NO_GROUP: "NOGROUP",
+    Reason.BUSY_GROUP: "BUSYGROUP",
 }
 
 
