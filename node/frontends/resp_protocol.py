@@ -321,6 +321,13 @@ class RespDouble(float):
     __slots__ = ()
 
 
+class DoubleText(bytes):
+    """A double given as the text to send (RESP3 ','; RESP2 a bulk string): GEOPOS's
+    coordinates, which Redis writes with 17 decimals rather than the shortest form."""
+
+    __slots__ = ()
+
+
 class Verbatim(bytes):
     """A verbatim text reply (RESP3 '=' txt; RESP2 a bulk string): INFO, CLIENT INFO."""
 
@@ -394,7 +401,7 @@ def encode(value, proto: int) -> bytes:
     """Encode one reply. Value types:
 
     bytes/bytearray/str -> bulk; Status -> simple string; bool/int -> integer;
-    None -> nil; float/RespDouble -> RESP3 double, RESP2 bulk string;
+    None -> nil; float/RespDouble/DoubleText -> RESP3 double, RESP2 bulk string;
     list/tuple -> array; RespMap -> map; RespSet -> set; RespPairs -> flat
     (RESP2) or pairs (RESP3); Verbatim -> verbatim text; NULL_ARRAY;
     CommandError / RaftcacheError / RespError -> error line.
@@ -446,6 +453,8 @@ def _encode(value, proto: int, out: list) -> None:
             out.append(b"*%d\r\n" % len(value))
             for item in value:
                 _encode(item, proto, out)
+    elif t is DoubleText:
+        out.append(b",%s\r\n" % value if proto == 3 else b"$%d\r\n%s\r\n" % (len(value), bytes(value)))
     elif t is Verbatim:
         if proto == 3:
             out.append(b"=%d\r\ntxt:%s\r\n" % (len(value) + 4, bytes(value)))
@@ -473,6 +482,7 @@ def _encode(value, proto: int, out: list) -> None:
 
 __all__ = [
     "CommandError",
+    "DoubleText",
     "ERROR_PREFIX",
     "NULL_ARRAY",
     "ProtocolError",
