@@ -343,6 +343,15 @@ class NullArray:
 NULL_ARRAY = NullArray()
 
 
+class NoReply:
+    """No reply at all: CLIENT REPLY OFF and SKIP answer nothing."""
+
+    __slots__ = ()
+
+
+NO_REPLY = NoReply()
+
+
 class RespError(Exception):
     """An error reply with its full first word, e.g. RespError("ERR syntax error")."""
 
@@ -462,6 +471,8 @@ def _encode(value, proto: int, out: list) -> None:
             out.append(b"$%d\r\n%s\r\n" % (len(value), bytes(value)))
     elif t is NullArray:
         out.append(b"_\r\n" if proto == 3 else b"*-1\r\n")
+    elif t is NoReply:
+        pass
     elif isinstance(value, BaseException):
         out.append(b"-%s\r\n" % error_text(value).encode("utf-8", "replace"))
     elif isinstance(value, str):  # str subclasses other than Status
@@ -484,6 +495,7 @@ __all__ = [
     "CommandError",
     "DoubleText",
     "ERROR_PREFIX",
+    "NO_REPLY",
     "NULL_ARRAY",
     "ProtocolError",
     "RequestParser",
