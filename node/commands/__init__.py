@@ -33,7 +33,8 @@ LogEntry = pb.LogEntry
 #:   2: apply is total (an exception while applying a command is that command's
 #:      INTERNAL error reply, its writes rolled back); results above sint64 travel
 #:      as `Value.unsigned`; the SetVersion command.
-SUPPORTED_VERSIONS = range(1, 3)
+#:   3: the HyperLogLog, geo and stream commands (INTRODUCED) and the STREAM value type.
+SUPPORTED_VERSIONS = range(1, 4)
 MAX_VERSION = SUPPORTED_VERSIONS[-1]
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
@@ -51,6 +52,24 @@ CommandType = enum.IntEnum(
 READ_COMMANDS = frozenset(
     {"get", "exists", "str_len", "get_range", "mget", "ttl", "type", "scan", "db_size", "get_meta", "hget", "hmget", "hlen", "hexists", "hgetall", "hstrlen", "hrandfield", "element_scan", "lrange", "llen", "lindex", "lpos", "smembers", "sismember", "scard", "srandmember", "set_op", "zscore", "zcard", "zrange", "zrank", "zrandmember", "zset_op", "random_key", "key_version", "object_encoding", "getbit", "bitcount", "bitpos", "lcs", "bitfield_ro", "pfcount_ro", "pfdebug_ro", "geopos", "geohash", "geodist", "geosearch"}
 )
+
+
+#: Commands added after version 2, by the version that introduced them. An entry of an
+#: older version that carries one is refused as a binary of that version refuses it
+#: (fields it does not know), so replicas of two releases answer alike.
+INTRODUCED = {name: 3 for name in (
+    "pfadd", "pfcount", "pfcount_ro", "pfmerge", "pfdebug", "pfdebug_ro",
+    "geopos", "geohash", "geodist", "geosearch", "geosearch_store",
+)}
+
+
+def required_version(command: pb.Command) -> int:
+    """The oldest log semantics version that knows every op in `command` (a transaction's too)."""
+    name = command.WhichOneof("op")
+    version = INTRODUCED.get(name, 1)
+    if name == "transaction":
+        version = max([version, *map(required_version, command.transaction.commands)])
+    return version
 
 
 class Status(str):

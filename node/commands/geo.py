@@ -15,6 +15,7 @@ clocks, randomness, lmdb, grpc, Raft.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from raftcache.node.commands import zsets
@@ -56,6 +57,10 @@ def geodist(ctx: Ctx, op: pb.GeoDist):
 
 
 def _shape(op: pb.GeoSearch, z) -> geohash.Shape | CommandError:
+    unit = op.unit or 1.0
+    sizes = (op.width, op.height) if op.by_box else (op.radius,)
+    if not (math.isfinite(unit) and unit > 0 and all(math.isfinite(x) and x >= 0 for x in sizes)):
+        return CommandError("the search sizes and unit must be finite, not negative", Reason.INVALID_ARGUMENT)
     if op.WhichOneof("center") == "member":
         found = z.score(op.member)
         if found is None:
@@ -63,7 +68,9 @@ def _shape(op: pb.GeoSearch, z) -> geohash.Shape | CommandError:
         longitude, latitude = geohash.decode(found)
     else:
         longitude, latitude = op.point.longitude, op.point.latitude
-    return geohash.Shape(longitude, latitude, op.unit or 1.0, op.radius, op.width, op.height, op.by_box)
+        if not geohash.valid(longitude, latitude):
+            return CommandError(f"invalid longitude,latitude pair {longitude:f},{latitude:f}", Reason.INVALID_ARGUMENT)
+    return geohash.Shape(longitude, latitude, unit, op.radius, op.width, op.height, op.by_box)
 
 
 def _search(z, shape: geohash.Shape, op: pb.GeoSearch) -> list[tuple[float, float, bytes, float, float]]:

@@ -207,7 +207,11 @@ class StateMachine:
             if previous is not _MISS:
                 return previous
         writes = txn.writes
-        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)
+        if commands.required_version(entry.command) > max(entry.version, 1):
+            # An op an older release does not know, in an entry of its version: answered as it answers it.
+            result = CommandError("the command carries fields this version does not know", Reason.INVALID_ARGUMENT)
+        else:
+            result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)
         if txn.writes != writes and not isinstance(result, CommandError):
             self.changes += 1  # as Redis's dirty counter: a write that changed nothing is not counted
         if dedup:

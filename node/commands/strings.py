@@ -30,7 +30,7 @@ from raftcache.proto import commands_pb2 as pb
 
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _TYPE_NAMES = {ValueType.STRING: "string", ValueType.HASH: "hash", ValueType.LIST: "list",
-               ValueType.SET: "set", ValueType.ZSET: "zset"}
+               ValueType.SET: "set", ValueType.ZSET: "zset", ValueType.STREAM: "stream"}
 _TYPES_BY_NAME = {name: vtype for vtype, name in _TYPE_NAMES.items()}
 # Redis's string2ll(): optional '-', no '+', no spaces, no leading zeros, not "-0".
 _INTEGER = re.compile(rb"-?[1-9][0-9]{0,19}|0")

@@ -210,6 +210,11 @@ class Service:
         if name == "set_version":
             return CommandError("SetVersion is proposed by the leader itself, once every member supports "
                                 "the version", Reason.INVALID_ARGUMENT)
+        needed = commands.required_version(command)
+        if needed > self._sm.log_version and not commands.is_read(command):
+            return CommandError(f"this command needs the log's semantics version {needed}; the cluster is at "
+                                f"{self._sm.log_version} until every node runs a release that supports it "
+                                "(docs/operations.md)", Reason.UNAVAILABLE)
         limits = self._sm.limits
         return commands.check_limits(
             command,

@@ -7,13 +7,24 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cluster import Cluster
+from raftcache.node import commands
+from tests.cluster import Cluster, wait_until
 from tests.integration.redis_helpers import PROTOCOLS, client
 
 
 @pytest.fixture(params=PROTOCOLS, ids=["resp2", "resp3"])
 def protocol(request):
     return request.param
+
+
+@pytest.fixture(scope="module")
+def current_log_version(_shared_cluster):
+    """The shared cluster at this binary's log semantics version: the leader raises it a
+    second or so after start, and commands added since version 2 wait for it
+    (docs/operations.md). Modules that use them: pytestmark usefixtures."""
+    c = _shared_cluster
+    wait_until(lambda: c.status(c.leader()).log_version == commands.MAX_VERSION, 30, "the log version")
+    return commands.MAX_VERSION
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ import redis
 
 from tests.integration.redis_helpers import client, leader_and_follower, same_on_every_node
 
+pytestmark = pytest.mark.usefixtures("current_log_version")
+
 
 def _reply(c: redis.Redis, args):
     """One command's reply without redis-py's callbacks (coordinates stay text in RESP2)."""

@@ -16,6 +16,8 @@ from raftcache.node.frontends.resp_table import TABLE
 from tests.cluster import wait_until
 from tests.integration.redis_helpers import client, error, leader_and_follower, raw
 
+pytestmark = pytest.mark.usefixtures("current_log_version")
+
 
 def _raw_socket(node) -> socket.socket:
     return socket.create_connection(node.redis_address, timeout=10)
