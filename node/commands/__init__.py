@@ -50,7 +50,7 @@ CommandType = enum.IntEnum(
 
 #: Commands that only read: served from the local keyspace per consistency level.
 READ_COMMANDS = frozenset(
-    {"get", "exists", "str_len", "get_range", "mget", "ttl", "type", "scan", "db_size", "get_meta", "hget", "hmget", "hlen", "hexists", "hgetall", "hstrlen", "hrandfield", "element_scan", "lrange", "llen", "lindex", "lpos", "smembers", "sismember", "scard", "srandmember", "set_op", "zscore", "zcard", "zrange", "zrank", "zrandmember", "zset_op", "random_key", "key_version", "object_encoding", "getbit", "bitcount", "bitpos", "lcs", "bitfield_ro", "pfcount_ro", "pfdebug_ro", "geopos", "geohash", "geodist", "geosearch"}
+    {"get", "exists", "str_len", "get_range", "mget", "ttl", "type", "scan", "db_size", "get_meta", "hget", "hmget", "hlen", "hexists", "hgetall", "hstrlen", "hrandfield", "element_scan", "lrange", "llen", "lindex", "lpos", "smembers", "sismember", "scard", "srandmember", "set_op", "zscore", "zcard", "zrange", "zrank", "zrandmember", "zset_op", "random_key", "key_version", "object_encoding", "getbit", "bitcount", "bitpos", "lcs", "bitfield_ro", "pfcount_ro", "pfdebug_ro", "geopos", "geohash", "geodist", "geosearch", "xlen", "xrange", "xread", "xpending", "xinfo", "xprobe"}
 )
 
 
@@ -60,6 +60,8 @@ READ_COMMANDS = frozenset(
 INTRODUCED = {name: 3 for name in (
     "pfadd", "pfcount", "pfcount_ro", "pfmerge", "pfdebug", "pfdebug_ro",
     "geopos", "geohash", "geodist", "geosearch", "geosearch_store",
+    "xadd", "xlen", "xrange", "xdel", "xtrim", "xsetid", "xread", "xreadgroup", "xack", "xpending", "xclaim",
+    "xautoclaim", "xgroup", "xinfo", "xprobe",
 )}
 
 

@@ -38,7 +38,7 @@ from raftcache.node.commands import READ_COMMANDS, Command, LogEntry
 from raftcache.node.config import KeyspaceConfig
 from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError
 from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
-from raftcache.node.commands import (bits, geo, hashes, hyperloglog, lists, memcache_ops, sets, strings,
+from raftcache.node.commands import (bits, geo, hashes, hyperloglog, lists, memcache_ops, sets, streams, strings,
                                      transactions, zsets)
 from raftcache.node.commands.quota import run_with_quota
 from raftcache.node.commands.strings import Ctx
@@ -68,7 +68,7 @@ _MISS = object()
 
 
 #: Handler modules, merged in this order (later ones win: memcache_ops wraps set/append).
-HANDLER_MODULES = (strings, bits, hyperloglog, hashes, lists, sets, zsets, geo, transactions, memcache_ops)
+HANDLER_MODULES = (strings, bits, hyperloglog, hashes, lists, sets, zsets, geo, streams, transactions, memcache_ops)
 
 
 def _merge_handlers() -> dict:

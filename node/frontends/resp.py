@@ -354,7 +354,7 @@ class Connection(StreamConnection):
                 pending.popleft()
                 continue
             spec = TABLE.get(args[0].lower())
-            if spec is None or spec.build is None:
+            if spec is None or spec.build is None or "blocking" in spec.flags:
                 break
             if "readonly" not in spec.flags:
                 if len(pending) == 1 and self.server.writes_may_overlap():
@@ -366,6 +366,8 @@ class Connection(StreamConnection):
                 out.append(step)
             else:
                 spec, command = step
+                if command is None:   # run by the connection (XINFO HELP, …): the command loop's
+                    break
                 served = self.session.read_now(command)
                 if served is None:
                     break

@@ -19,7 +19,7 @@ from itertools import repeat
 
 from raftcache import __version__
 from raftcache.node import settings
-from raftcache.node.frontends import resp_blocking, resp_command_docs, resp_hyperloglog, resp_pause
+from raftcache.node.frontends import resp_blocking, resp_command_docs, resp_hyperloglog, resp_pause, resp_streams
 from raftcache.node.commands import OK, Status
 from raftcache.node.consistency import ReadConsistency, ReadLevelError
 from raftcache.readlevel import USAGE
@@ -49,6 +49,7 @@ SUBCOMMANDS = {
     "object": {"encoding": 3, "freq": 3, "idletime": 3, "refcount": 3, "help": 2},
     "memory": {"usage": -3, "doctor": 2, "help": 2},
     "function": {"flush": -2, "list": -2, "help": 2},
+    **resp_streams.SUBCOMMANDS,
 }
 
 
@@ -738,4 +739,5 @@ HANDLERS = {
     "object": object_, "memory": memory, "function": function,
     **resp_blocking.COMMANDS,
     **resp_hyperloglog.LOCAL,
+    **resp_streams.LOCAL,
 }

@@ -244,9 +244,11 @@ class Stream:
         (or its ids below minid). Whole nodes go first; with `approx` only whole nodes;
         `limit` (0: none) caps the entries removed. Returns how many were removed."""
         deleted = 0
-        for node_key, raw in list(self._scan(b"N")):
-            if maxlen is not None and self.length <= maxlen:
+        while True:
+            head = next(self._scan(b"N"), None)   # the head node (the one before it is gone)
+            if head is None or (maxlen is not None and self.length <= maxlen):
                 break
+            node_key, raw = head
             live, _, lm, ls = _NODE.unpack(raw)
             if limit and deleted + live > limit:
                 break
@@ -260,6 +262,7 @@ class Stream:
                 deleted += 1
             if not whole:
                 break
+            self._delete(b"N" + node_key)   # gone with its last entry; never left behind
         return deleted
 
     def _node_entries(self, node_key: bytes):
