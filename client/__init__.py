@@ -36,6 +36,7 @@ from raftcache.client.errors import (
     WrongTypeError,
 )
 from raftcache.client.options import ClientOptions, ReadLevel
+from raftcache.client.pubsub import Message
 from raftcache.client.retry import RetryPolicy
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidExpireError",
     "KeyTooLargeError",
+    "Message",
     "NoSuchKeyError",
     "NotFloatError",
     "NotIntegerError",

@@ -64,7 +64,26 @@ class Transport(Protocol):
 
     async def status(self, address: str, timeout_s: float) -> admin_pb2.StatusReply: ...
 
+    def subscribe(self, address: str, request: cache_pb2.SubscribeRequest) -> SubscriptionCall: ...
+
     async def close(self) -> None: ...
+
+
+class SubscriptionCall:
+    """An open Cache.Subscribe stream: `read()` the next item (None once it ended)."""
+
+    def __init__(self, call):
+        self._call = call
+
+    async def read(self):
+        try:
+            item = await self._call.read()
+        except grpc.aio.AioRpcError as e:
+            raise error_from_rpc(e) from None
+        return None if item is grpc.aio.EOF else item
+
+    def cancel(self) -> None:
+        self._call.cancel()
 
 
 class GrpcTransport:
@@ -106,6 +125,9 @@ class GrpcTransport:
         if reply is grpc.aio.EOF:
             raise ConnectionFailedError("the pipeline stream ended without a reply")
         return reply
+
+    def subscribe(self, address, request):
+        return SubscriptionCall(self._stubs(address)[1].Subscribe(request, metadata=self._metadata))
 
     async def topology(self, address, timeout_s):
         try:

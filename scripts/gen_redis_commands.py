@@ -28,7 +28,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from raftcache.node.frontends.resp_table import TABLE  # noqa: E402
+from raftcache.node.frontends.resp_table import TABLE  # noqa: E402 - after the checkout is on sys.path
 
 OUT = ROOT / "node" / "frontends" / "redis_commands.json"
 

@@ -33,9 +33,20 @@ LogEntry = pb.LogEntry
 #:   2: apply is total (an exception while applying a command is that command's
 #:      INTERNAL error reply, its writes rolled back); results above sint64 travel
 #:      as `Value.unsigned`; the SetVersion command.
-#:   3: the HyperLogLog, geo and stream commands (INTRODUCED) and the STREAM value type.
-SUPPORTED_VERSIONS = range(1, 4)
+#:   3: PUBLISH / SPUBLISH (the Publish command); keyspace notifications at apply.
+#:   4: the HyperLogLog, geo and stream commands and the STREAM value type.
+SUPPORTED_VERSIONS = range(1, 5)
 MAX_VERSION = SUPPORTED_VERSIONS[-1]
+#: The semantics version a command needs: the leader refuses it (UNAVAILABLE: retry) until
+#: the cluster's log runs at that version, so no member of an older release ever meets it.
+#: An entry of an older version that carries one is refused at apply as a binary of that
+#: version refuses it (fields it does not know), so replicas of two releases answer alike.
+SINCE_VERSION = {"publish": 3, **{name: 4 for name in (
+    "pfadd", "pfcount", "pfcount_ro", "pfmerge", "pfdebug", "pfdebug_ro",
+    "geopos", "geohash", "geodist", "geosearch", "geosearch_store",
+    "xadd", "xlen", "xrange", "xdel", "xtrim", "xsetid", "xread", "xreadgroup", "xack", "xpending", "xclaim",
+    "xautoclaim", "xgroup", "xinfo", "xprobe",
+)}}
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
 #: First byte of a LogBatch: several entries applied at one index.
@@ -54,21 +65,10 @@ READ_COMMANDS = frozenset(
 )
 
 
-#: Commands added after version 2, by the version that introduced them. An entry of an
-#: older version that carries one is refused as a binary of that version refuses it
-#: (fields it does not know), so replicas of two releases answer alike.
-INTRODUCED = {name: 3 for name in (
-    "pfadd", "pfcount", "pfcount_ro", "pfmerge", "pfdebug", "pfdebug_ro",
-    "geopos", "geohash", "geodist", "geosearch", "geosearch_store",
-    "xadd", "xlen", "xrange", "xdel", "xtrim", "xsetid", "xread", "xreadgroup", "xack", "xpending", "xclaim",
-    "xautoclaim", "xgroup", "xinfo", "xprobe",
-)}
-
-
 def required_version(command: pb.Command) -> int:
     """The oldest log semantics version that knows every op in `command` (a transaction's too)."""
     name = command.WhichOneof("op")
-    version = INTRODUCED.get(name, 1)
+    version = SINCE_VERSION.get(name, 1)
     if name == "transaction":
         version = max([version, *map(required_version, command.transaction.commands)])
     return version

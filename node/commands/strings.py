@@ -49,7 +49,8 @@ class Ctx:
     databases: int = 0      # number of databases (0: unknown)
     limits: KeyspaceConfig | None = None   # the whole limits config (docs/interfaces.md's ApplyContext.limits)
     handlers: dict | None = None           # the merged dispatch table (a transaction runs its commands through it)
-    settings: dict | None = None           # the replicated CONFIG SET values (node/settings.py), same on every replica
+    events: list | None = None             # what this apply publishes (PUBLISH; StateMachine.on_events)
+    settings: dict | None = None           # the replicated CONFIG SET values (node/config), same on every replica
 
 
 # ---------------------------------------------------------------- helpers

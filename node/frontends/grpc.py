@@ -10,6 +10,7 @@ and the stream goes on. No business logic here.
 from __future__ import annotations
 
 import asyncio
+import collections
 import hmac
 
 import grpc
@@ -18,9 +19,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from raftcache.node.service import grpc_codec
 from raftcache.node.errors import CommandError, RaftcacheError, Reason
 from raftcache.node.service.forwarding import SECRET_METADATA
+from raftcache.node.frontends import client_limits
 from raftcache.node.frontends.grpc_admin import AdminServicer
 from raftcache.node.service.service import Service
 from raftcache.node.service.session import Session
+from raftcache.node.service.tracking import Tracking
 from raftcache.proto import admin_pb2_grpc, cache_pb2, cache_pb2_grpc
 
 
@@ -58,6 +61,11 @@ def _add_cache_servicer(servicer: "CacheServicer", server) -> None:
             request_deserializer=_lenient(cache_pb2.RequestBatch),
             response_serializer=cache_pb2.ReplyBatch.SerializeToString,
         ),
+        "Subscribe": grpc.unary_stream_rpc_method_handler(
+            servicer.Subscribe,
+            request_deserializer=_lenient(cache_pb2.SubscribeRequest),
+            response_serializer=cache_pb2.PubSubMessage.SerializeToString,
+        ),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("raftcache.v1.Cache", handlers),))
 
@@ -86,6 +94,91 @@ class CacheServicer(cache_pb2_grpc.CacheServicer):
             if batch is MALFORMED:
                 await _abort(context, CommandError("malformed request: not a raftcache.v1.RequestBatch", Reason.INVALID_ARGUMENT))
             yield await _run_batch(session, batch)
+
+
+    async def Subscribe(self, request, context):
+        """Pub/Sub: this node's deliveries of the subscribed channels (node/service/pubsub.py),
+        bounded by the pubsub class of client-output-buffer-limit's hard limit."""
+        if request is MALFORMED:
+            await _abort(context, CommandError("malformed request: not a raftcache.v1.SubscribeRequest",
+                                               Reason.INVALID_ARGUMENT))
+        service = self._service
+        stream = SubscriberStream(_pubsub_limit_bytes(service))
+        hub = service.pubsub
+        subs = hub.subscriptions(stream.push)
+        tracking = None
+        try:
+            for channel in request.channels:
+                hub.subscribe(subs, channel)
+            for pattern in request.patterns:
+                hub.psubscribe(subs, pattern)
+            for channel in request.shard_channels:
+                hub.ssubscribe(subs, channel)
+            if request.invalidations:
+                tracking = Tracking(lambda keys, index: stream.push([b"invalidate", keys, index]), bcast=True)
+                service.tracking.start(tracking)
+            # Every write applied after this index has its invalidation on this stream
+            # (StateMachine.set_track_writes switched between two applies).
+            yield cache_pb2.PubSubMessage(kind="subscribed", index=service.applied_index)
+            while True:
+                frame = await stream.next()
+                if frame is None:
+                    await _abort(context, CommandError("the subscriber fell behind by more than the pubsub "
+                                                       "output limit", Reason.UNAVAILABLE))
+                if frame[0] == b"invalidate":
+                    yield cache_pb2.PubSubMessage(kind="invalidate", keys=frame[1] or [], index=frame[2],
+                                                  all=frame[1] is None)
+                elif frame[0] == b"pmessage":
+                    yield cache_pb2.PubSubMessage(kind="pmessage", pattern=frame[1], channel=frame[2],
+                                                  data=frame[3])
+                else:
+                    yield cache_pb2.PubSubMessage(kind=frame[0].decode(), channel=frame[1], data=frame[2])
+        finally:
+            hub.drop(subs)
+            if tracking is not None:
+                service.tracking.stop(tracking)
+
+
+def _pubsub_limit_bytes(service: Service) -> int:
+    limits = client_limits.from_settings(service.settings, service.limits.max_value_bytes,
+                                         service.limits.maxmemory_bytes)
+    return limits.pubsub.hard_bytes
+
+
+class SubscriberStream:
+    """The messages waiting for one gRPC subscriber, at most `limit_bytes` of them (0: no limit);
+    past it the stream ends (as Redis drops a subscriber past its output limit)."""
+
+    def __init__(self, limit_bytes: int):
+        self._queue: collections.deque = collections.deque()
+        self._bytes = 0
+        self._limit = limit_bytes
+        self._ready = asyncio.Event()
+        self.overflowed = False
+
+    def push(self, frame: list) -> None:
+        if self.overflowed:
+            return
+        size = sum(len(part) if type(part) is bytes else 64 for part in frame if part is not None)
+        if frame[0] == b"invalidate" and frame[1]:
+            size += sum(len(key) for key in frame[1])
+        if self._limit and self._bytes + size > self._limit:
+            self.overflowed = True
+        else:
+            self._queue.append((frame, size))
+            self._bytes += size
+        self._ready.set()
+
+    async def next(self) -> list | None:
+        """The next frame; None once the subscriber fell behind past the limit."""
+        while not self._queue or self.overflowed:
+            if self.overflowed:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        frame, size = self._queue.popleft()
+        self._bytes -= size
+        return frame
 
 
 async def _run_batch(session: Session, batch) -> cache_pb2.ReplyBatch:

@@ -27,11 +27,13 @@ import time
 from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError
-from raftcache.node.frontends import client_limits, resp_admin, resp_blocking, resp_pause
+from raftcache.node.frontends import (client_limits, resp_admin, resp_blocking, resp_pause, resp_pubsub,
+                                      resp_tracking)
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
     NULL_ARRAY,
     ProtocolError,
+    Push,
     RequestParser,
     RespError,
     encode,
@@ -224,7 +226,9 @@ class Connection(StreamConnection):
         size = transport.get_write_buffer_size()
         if size == 0 and self._over_soft_since is None:
             return
-        over, self._over_soft_since = self.server.limits.normal.over(
+        limits = self.server.limits
+        limit = limits.pubsub if self.session.subscriptions is not None else limits.normal
+        over, self._over_soft_since = limit.over(
             size, self._over_soft_since, time.monotonic() if now is None else now)
         if over:
             log.warning("client id=%d addr=%s closed for overcoming of output buffer limits (%d bytes)",
@@ -256,6 +260,9 @@ class Connection(StreamConnection):
 
     def connection_lost(self, exc) -> None:
         super().connection_lost(exc)
+        if self.session.subscriptions is not None:
+            self.service.pubsub.drop(self.session.subscriptions)
+        resp_tracking.stop(self)
         if self.task is not None and not self.task.done():
             self.task.cancel()
 
@@ -302,7 +309,8 @@ class Connection(StreamConnection):
         (Service.get_now); every other case, errors included, is the
         ordinary path's.
         """
-        if len(args) != 2 or args[0].lower() != b"get" or self.multi is not None or not self.authenticated:
+        if (len(args) != 2 or args[0].lower() != b"get" or self.multi is not None or not self.authenticated
+                or self.session.subscriptions is not None):
             return None
         started_ns = time.perf_counter_ns()
         value = self.session.get_now(args[1])
@@ -517,6 +525,9 @@ class Connection(StreamConnection):
         if not self.authenticated and "noauth" not in spec.flags:
             self.server.count_rejected(spec.name)
             return self._reject("NOAUTH Authentication required.")
+        subs = self.session.subscriptions
+        if subs is not None and self.proto == 2 and subs.active and spec.name not in resp_pubsub.SUBSCRIBER_COMMANDS:
+            return self._reject(resp_pubsub.refused_in_subscriber_mode(spec.name))
         if self.multi is not None and name not in _MULTI_CONTROL:
             return self._queue(spec, args)
         if spec.build is None:
@@ -673,7 +684,25 @@ class Connection(StreamConnection):
         self.closing = True
         return b"+OK\r\n"
 
+    def subscriptions(self):
+        """This connection's pub/sub subscriptions (node/service/pubsub.py), made on first use."""
+        subs = self.session.subscriptions
+        if subs is None:
+            subs = self.session.subscriptions = self.service.pubsub.subscriptions(self.push)
+        return subs
+
+    def push(self, frame: list) -> None:
+        """An out-of-band frame (a pub/sub message, an invalidation): written now, between
+        whole replies (the pubsub class of client-output-buffer-limit bounds what a slow
+        subscriber holds)."""
+        if not self.closing:
+            self._write(encode(Push(frame), self.proto))
+
     async def cmd_reset(self, args) -> bytes:
+        if self.session.subscriptions is not None:
+            self.service.pubsub.drop(self.session.subscriptions)
+            self.session.subscriptions = None
+        resp_tracking.stop(self)
         self.multi, self.watches, self.proto = None, {}, 2
         self.session.db, self.session.name, self.session.consistency = 0, "", None
         self.authenticated = not self.server.password
@@ -682,6 +711,7 @@ class Connection(StreamConnection):
 
 
 _LOCAL = {
+    **resp_pubsub.HANDLERS,
     "multi": Connection.cmd_multi,
     "exec": Connection.cmd_exec,
     "discard": Connection.cmd_discard,
@@ -698,5 +728,6 @@ async def start_server(service, host: str, port: int, config: FrontendConfig) ->
     state = RespServer(service, config, host, port)
     server = await loop.create_server(lambda: Connection(state), host, port, backlog=1024, reuse_address=True)
     state.port.server = server
+    service.tracking.route_redirects(resp_tracking.redirect_target(state))
     state._checks_task = loop.create_task(state.port.check_loop(_CHECK_INTERVAL_S, state.check_connections))
     return server

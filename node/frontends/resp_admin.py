@@ -18,8 +18,9 @@ import time
 from itertools import repeat
 
 from raftcache import __version__
-from raftcache.node import settings
-from raftcache.node.frontends import resp_blocking, resp_command_docs, resp_hyperloglog, resp_pause, resp_streams
+from raftcache.node.config import settings
+from raftcache.node.frontends import (resp_blocking, resp_command_docs, resp_hyperloglog, resp_pause, resp_streams,
+                                      resp_tracking)
 from raftcache.node.commands import OK, Status
 from raftcache.node.consistency import ReadConsistency, ReadLevelError
 from raftcache.readlevel import USAGE
@@ -43,7 +44,7 @@ _rng = random.SystemRandom()
 SUBCOMMANDS = {
     "client": {"setname": 3, "getname": 2, "id": 2, "info": 2, "list": -2, "setinfo": 4, "consistency": -2,
                "no-evict": 3, "no-touch": 3, "kill": -3, "reply": 3, "unblock": -3, "help": 2,
-               "pause": -3, "unpause": 2},
+               "pause": -3, "unpause": 2, **resp_tracking.SUBCOMMANDS},
     "command": {"count": 2, "info": -2, "docs": -2, "list": -2, "getkeys": -3, "help": 2},
     "config": {"get": -3, "set": -4, "resetstat": 2, "rewrite": 2, "help": 2},
     "object": {"encoding": 3, "freq": 3, "idletime": 3, "refcount": 3, "help": 2},
@@ -78,6 +79,9 @@ def parse_db(conn, arg: bytes) -> int:
 async def ping(conn, args):
     if len(args) > 2:
         raise RespError("ERR wrong number of arguments for 'ping' command")
+    subs = conn.session.subscriptions
+    if subs is not None and subs.active and conn.proto == 2:  # RESP2 subscriber mode: Redis's ["pong", arg]
+        return [b"pong", args[1] if len(args) == 2 else b""]
     return Status("PONG") if len(args) == 1 else args[1]
 
 
@@ -190,6 +194,8 @@ def consistency_text(conn) -> str:
 async def client(conn, args):
     sub = check_subcommand("client", args)
     n = len(args)
+    if sub.decode() in resp_tracking.SUBCOMMANDS:
+        return resp_tracking.client(conn, sub, args)
     if sub == b"setname" and n == 3:
         if not _valid_name(args[2]):
             raise RespError("ERR Client names cannot contain spaces, newlines or special characters.")
@@ -535,7 +541,7 @@ async def info(conn, args):
 
 async def config(conn, args):
     """CONFIG GET from this node's values; CONFIG SET through the log, cluster-wide
-    (node/settings.py says which parameters exist and what they change)."""
+    (node/config/settings.py says which parameters exist and what they change)."""
     sub = check_subcommand("config", args)
     if sub == b"get" and len(args) >= 3:
         values = conn.service.settings
@@ -579,10 +585,10 @@ async def _config_set(conn, pairs: list[tuple[str, str]]):
                 value = settings.merge_output_limits(current.get(name, ""), value)
             normalised = settings.validate(name, value, current.get(name))
         except settings.SettingError as e:
-            if name not in settings.PARAMS:
+            if name not in settings.SETTINGS:
                 raise RespError(f"ERR {e}") from None
             raise RespError(f"ERR CONFIG SET failed (possibly related to argument '{name}') - {e}") from None
-        if settings.PARAMS[name].kind != "fixed":
+        if settings.SETTINGS[name].kind != "fixed":
             command.config_set.parameters.add(name=name, value=normalised)
     if not command.config_set.parameters:
         return OK

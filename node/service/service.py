@@ -22,9 +22,9 @@ import random
 import time
 from typing import Protocol
 
-from raftcache.node import commands, settings
+from raftcache.node import commands
 from raftcache.node.commands import Command, stamp  # noqa: F401 (stamp re-exported)
-from raftcache.node.config import NodeConfig
+from raftcache.node.config import NodeConfig, settings
 from raftcache.node.consistency import LEVELS, LINEARIZABLE, ReadConsistency  # noqa: F401 (re-exported)
 from raftcache.node.errors import (
     CommandError,
@@ -35,6 +35,8 @@ from raftcache.node.errors import (
     UnavailableError,
 )
 from raftcache.node.service.forwarding import WriteCoalescer
+from raftcache.node.service.pubsub import Hub
+from raftcache.node.service.tracking import Tracker
 from raftcache.node.service.waiters import AppliedWatcher, Completions, settle, settle_batch
 from raftcache.proto import commands_pb2 as pb
 
@@ -97,6 +99,11 @@ class Service:
     def __init__(self, config: NodeConfig, statemachine, replicator, keyspace, forwarder: Forwarder | None = None):
         self.config = config
         self._sm = statemachine
+        #: This node's subscribers (node/service/pubsub.py) and tracking clients
+        #: (node/service/tracking.py), fed by what the log publishes and invalidates.
+        self.pubsub = Hub()
+        self.tracking = Tracker(on_change=statemachine.set_track_writes)
+        self.pubsub.on_invalidate = self.tracking.invalidate
         self._raft = replicator
         self._keyspace = keyspace
         self.forwarder = forwarder
@@ -154,6 +161,8 @@ class Service:
         self._loop = loop
         self.watcher = AppliedWatcher(loop, lambda: self._raft.applied_index)
         self._completions = Completions(loop)
+        self.pubsub.attach(loop)
+        self._sm.on_events = self.pubsub.deliver_threadsafe
 
     def on_applied(self, index: int) -> None:
         """Called on the Raft thread after each apply."""
@@ -211,10 +220,9 @@ class Service:
             return CommandError("SetVersion is proposed by the leader itself, once every member supports "
                                 "the version", Reason.INVALID_ARGUMENT)
         needed = commands.required_version(command)
-        if needed > self._sm.log_version and not commands.is_read(command):
-            return CommandError(f"this command needs the log's semantics version {needed}; the cluster is at "
-                                f"{self._sm.log_version} until every node runs a release that supports it "
-                                "(docs/operations.md)", Reason.UNAVAILABLE)
+        if needed > self._sm.log_version:
+            return CommandError(f"'{name}' needs the log's semantics version {needed} (in force: "
+                                f"{self._sm.log_version}): the cluster is being upgraded; retry", Reason.UNAVAILABLE)
         limits = self._sm.limits
         return commands.check_limits(
             command,

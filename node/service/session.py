@@ -32,7 +32,9 @@ from collections.abc import Callable
 
 from raftcache.node import commands
 from raftcache.node.consistency import ReadConsistency
-from raftcache.node.errors import DeadlineError, NotLeaderError, RaftcacheError, Reason, UnavailableError
+from raftcache.commandkeys import command_keys
+from raftcache.node.errors import CommandError, DeadlineError, NotLeaderError, RaftcacheError, Reason, UnavailableError
+from raftcache.node.service.service import NOT_NOW
 from raftcache.proto.commands_pb2 import Command
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,8 @@ class Session:
         self.consistency: ReadConsistency | None = None   # None: the node's default level
         self.name = ""
         self.last_write_index = 0            # the index of this connection's latest write
+        self.subscriptions = None            # node/service/pubsub.Subscriptions, once it subscribes
+        self.tracking = None                 # node/service/tracking.Tracking while CLIENT TRACKING is on
         self.created_s = time.time()
         self.last_s = time.monotonic()
         #: A batch a follower forwarded to this leader: each request keeps its own identity
@@ -78,41 +82,73 @@ class Session:
     # ------------------------------------------------------------ outcomes
 
     def _note(self, command: Command, outcome: Outcome) -> Outcome:
+        """Bookkeeping of a finished command: the connection's last write, PUBLISH's count,
+        and what CLIENT TRACKING learns (the keys a read saw; a NOLOOP client's own write)."""
+        if self.tracking is not None:
+            self._track(command, outcome)
         if type(outcome) is tuple and outcome[1] and not commands.is_read(command):
             if outcome[1] > self.last_write_index:
                 self.last_write_index = outcome[1]
+            if command.HasField("publish") and type(outcome[0]) is int:
+                # PUBLISH answers how many of this node's subscribers the message reaches
+                op = command.publish
+                return self.service.pubsub.receivers(op.channel, op.sharded), outcome[1]
         return outcome
+
+    def _track(self, command: Command, outcome: Outcome) -> None:
+        keys = command_keys(command)
+        tracker = self.service.tracking
+        if not commands.is_read(command):
+            if self.tracking.noloop:
+                tracker.written(self.tracking, keys, outcome[1] if type(outcome) is tuple else 0)
+        elif type(outcome) is tuple and not isinstance(outcome[0], CommandError):
+            tracker.remember(self.tracking, keys)
+
+    def _writing(self, command: Command) -> None:
+        """A write is sent: a NOLOOP client's invalidations of its keys wait for its outcome."""
+        if self.tracking is not None and self.tracking.noloop:
+            self.service.tracking.writing(self.tracking, command_keys(command))
 
     async def execute(self, command: Command, consistency: ReadConsistency | None = None,
                       client_id: str = "", sequence: int = 0) -> Outcome:
         """Run one command and wait for it: its outcome (never raises for a RaftcacheError)."""
+        if self.tracking is not None and not commands.is_read(command):
+            self._writing(command)
         try:
             if self.forwarded:
                 outcome = await self.service.execute_forwarded(command, consistency, client_id, sequence)
             else:
                 outcome = await self.service.execute(command, consistency or self.consistency, client_id, sequence)
         except RaftcacheError as e:
-            return e
+            return self._note(command, e)
         except Exception:
-            return internal_error(f"executing {commands.op_name(command)}")
+            return self._note(command, internal_error(f"executing {commands.op_name(command)}"))
         return self._note(command, outcome)
 
     # ------------------------------------------------------------ fast paths
 
     def read_now(self, command: Command, consistency: ReadConsistency | None = None) -> Outcome | None:
         """The outcome of a read servable now at the connection's level; None: it must wait."""
-        return self.service.read_now(command, consistency or self.consistency)
+        outcome = self.service.read_now(command, consistency or self.consistency)
+        if outcome is not None and self.tracking is not None:
+            self._track(command, outcome)
+        return outcome
 
     def get_now(self, key: bytes):
         """GET `key` in the connection's database when no waiting is needed: the value, None,
         a CommandError, or NOT_NOW (take the ordinary path). See Service.get_now."""
-        return self.service.get_now(self.db, key, self.consistency)
+        value = self.service.get_now(self.db, key, self.consistency)
+        if self.tracking is not None and value is not NOT_NOW and not isinstance(value, CommandError):
+            self.service.tracking.remember(self.tracking, (key,))
+        return value
 
     def start_write(self, command: Command, done: Callable[[Outcome], None]) -> asyncio.Future:
         """A lone write, begun now: on the leader it is proposed before this returns (so writes
         started one after another are logged in that order) and `done(outcome)` is called from
         its future's callback, with no task; a leadership change before it was logged retries
         it through execute(). Returns the write's future (cancel it to give up)."""
+        if self.tracking is not None:
+            self._writing(command)
         fut, proposed_here = self.service.start_write(command)
 
         def finished(f: asyncio.Future) -> None:
@@ -131,9 +167,9 @@ class Session:
     def _settled_outcome(self, command: Command, fut: asyncio.Future) -> Outcome:
         error = fut.exception()
         if isinstance(error, RaftcacheError):
-            return error
+            return self._note(command, error)
         if error is not None:
-            return internal_error(f"executing {commands.op_name(command)}", error)
+            return self._note(command, internal_error(f"executing {commands.op_name(command)}", error))
         return self._note(command, fut.result())
 
     def run(self) -> Run:
@@ -203,6 +239,8 @@ class Run:
         if self._reads:
             await self._settle_reads()   # the reads before this write see the state before it
         service = session.service
+        if session.tracking is not None:
+            session._writing(command)
         if service.is_leader or session.forwarded:
             if self._forward:
                 await self._flush_forward()  # forwarded before this node became the leader: first

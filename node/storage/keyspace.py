@@ -357,6 +357,8 @@ class WriteTxn(ReadTxn):
         self._undo: list | None = None   # records replaced inside an undo_scope()
         #: Records put or deleted so far (a command that wrote nothing changed nothing).
         self.writes = 0
+        #: When a set: (db, key) of every record put or deleted (keyspace notifications).
+        self.touched: set[tuple[int, bytes]] | None = None
 
     def get(self, db: int, key: bytes, now_ms: int) -> Record | None:
         """As ReadTxn.get; a write's own lookups are not counted as hits or misses."""
@@ -420,6 +422,8 @@ class WriteTxn(ReadTxn):
             self._adjust_expiring(db, expiring)
         if self._undo is not None:
             self._undo.append((db, key, old))
+        if self.touched is not None:
+            self.touched.add((db, key))
         self.writes += 1
         self._txn.put(dkey, raw, db=self._ks._data)
         if old_cid and old_cid != _raw_itemized_id(raw):
@@ -440,6 +444,8 @@ class WriteTxn(ReadTxn):
             return False
         if self._undo is not None:
             self._undo.append((db, key, old))
+        if self.touched is not None:
+            self.touched.add((db, key))
         self.writes += 1
         vtype, deadline, _, flags = _HEADER.unpack_from(old)
         cid = 0 if keep_items else _itemized_id(old, vtype, flags)

@@ -46,7 +46,7 @@ from raftcache.node.frontends.resp_table import TABLE
 from raftcache.proto import cache_pb2
 from raftcache.proto import commands_pb2 as pb
 
-#: Databases the cluster has (node/config.py default); canaries live in the last one.
+#: Databases the cluster has (the `databases` default, node/config/params.py); canaries live in the last one.
 DATABASES = 16
 CANARY_DB = DATABASES - 1
 KEYS = [b"k0", b"k1", b"k2", b"k3", b"k4", b"k5", b"k6", b"k7"]

@@ -11,8 +11,8 @@ import asyncio
 import random
 import time
 
-from raftcache.node import commands, settings
-from raftcache.node.config import FrontendConfig, KeyspaceConfig, NodeConfig
+from raftcache.node import commands
+from raftcache.node.config import FrontendConfig, KeyspaceConfig, NodeConfig, settings
 from raftcache.node.frontends import resp
 from raftcache.node.storage.keyspace import Keyspace
 from raftcache.node.service.service import NOT_NOW, stamp

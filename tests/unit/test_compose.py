@@ -13,8 +13,8 @@ import pathlib
 
 import pytest
 
-from raftcache import cli, nodeconfig
-from raftcache.node.config import PORT_OFFSETS, Peer
+from raftcache import cli
+from raftcache.node.config import PORT_OFFSETS, Peer, sources
 
 yaml = pytest.importorskip("yaml")
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -52,11 +52,10 @@ def test_each_command_is_accepted_by_raftcache_node(compose):
     for name, svc in _services(compose):
         args = parser.parse_args(svc["command"])
         assert args.command == "node"
-        config = nodeconfig.load(args, {"RAFTCACHE_CLUSTER_SECRET": "s"})   # validates
-        ops = nodeconfig.load_operations(args, {})
+        config = sources.load(args, {"RAFTCACHE_CLUSTER_SECRET": "s"})   # validates
         assert config.id == name and config.host == svc["hostname"] == name
         assert config.zone == svc["labels"]["raftcache.zone"]
-        assert ops.role == "voter" and ops.backup.dir == "/backups" and ops.backup.keep >= 1
+        assert config.role == "voter" and config.backup.dir == "/backups" and config.backup.keep >= 1
         peer_lists.add(args.peers)
         me = next(p for p in config.peers if p.id == name)
         assert (me.host, me.base_port, me.zone) == (config.host, config.base_port, config.zone)
@@ -121,7 +120,7 @@ def test_every_node_advertises_its_published_ports(compose):
     """The SDK on the host reaches each node at its advertised address: those ports must be published."""
     parser = cli.build_parser()
     for name, svc in _services(compose):
-        config = nodeconfig.load(parser.parse_args(svc["command"]), {"RAFTCACHE_CLUSTER_SECRET": "s"})
+        config = sources.load(parser.parse_args(svc["command"]), {"RAFTCACHE_CLUSTER_SECRET": "s"})
         advertised = config.advertised_peer
         published = dict((int(x) for x in str(mapping).split(":")) for mapping in svc["ports"])
         for kind in ("grpc", "redis", "memcached", "http"):

@@ -4,8 +4,9 @@ Layers, top to bottom (docs/architecture.md): the command line (raftcache/),
 the node's process wiring (server, http), the front ends (node/frontends), the
 operator verbs (membership, backup), the service (service, forwarding,
 grpc_codec, health, …), the replication layer (replication, raftnode, journal, peer transport), the state
-machine and its handlers, storage (keyspace), and the leaves every layer may
-use (commands, errors, config, consistency). The SDK (client/) must not import
+machine and its handlers, storage (keyspace), configuration (node/config: every
+layer above may read it, the state machine included) and the leaves every
+layer may use (commands, errors, consistency). The SDK (client/) must not import
 the node. Read from the source with ast, imports inside functions included.
 """
 
@@ -23,16 +24,17 @@ _PACKAGES = {"raftcache": "raftcache", "raftcache.node": "node", "raftcache.clie
 #: Layer -> its modules; a name ending in "." is a whole sub-package. A module may
 #: import its own layer and any lower one.
 LAYERS = [
-    ("cli", {"raftcache.cli", "raftcache.ctl", "raftcache.localcluster", "raftcache.nodeconfig", "raftcache.__main__"}),
+    ("cli", {"raftcache.cli", "raftcache.ctl", "raftcache.localcluster", "raftcache.__main__"}),
     ("process", {"raftcache.node.server"}),
     ("frontends", {"raftcache.node.frontends."}),
     ("operations", {"raftcache.node.ops."}),
     ("service", {"raftcache.node.service."}),
     ("replication", {"raftcache.node.raft."}),
-    ("commands", {"raftcache.node.commands.", "raftcache.node.settings"}),
+    ("commands", {"raftcache.node.commands."}),
     ("storage", {"raftcache.node.storage."}),
-    ("leaves", {"raftcache.node.commands", "raftcache.node.errors", "raftcache.node.config",
-                "raftcache.node.consistency", "raftcache.readlevel", "raftcache", "raftcache.node"}),
+    ("config", {"raftcache.node.config", "raftcache.node.config."}),
+    ("leaves", {"raftcache.node.commands", "raftcache.node.errors", "raftcache.node.consistency",
+                "raftcache.readlevel", "raftcache.commandkeys", "raftcache", "raftcache.node"}),
 ]
 
 
