@@ -35,8 +35,9 @@ LogEntry = pb.LogEntry
 #:      as `Value.unsigned`; the SetVersion command.
 #:   3: PUBLISH / SPUBLISH (the Publish command); keyspace notifications at apply.
 #:   4: eviction (the leader's Evict ahead of the writes that need room,
-#:      `Command.eviction`) and memcached item state (MetaGet, MetaInvalidate,
-#:      `Set.stale_if_older`: stale items and recache wins).
+#:      `Command.eviction`), memcached item state (MetaGet, MetaInvalidate,
+#:      `Set.stale_if_older`: stale items and recache wins), and the HyperLogLog,
+#:      geo and stream commands with the STREAM value type.
 SUPPORTED_VERSIONS = range(1, 5)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
@@ -44,7 +45,15 @@ EVICTION_VERSION = 4
 MAX_VERSION = SUPPORTED_VERSIONS[-1]
 #: The semantics version a command needs: the leader refuses it (UNAVAILABLE: retry) until
 #: the cluster's log runs at that version, so no member of an older release ever meets it.
-SINCE_VERSION = {"publish": 3, "meta_get": EVICTION_VERSION, "meta_invalidate": EVICTION_VERSION}
+#: An entry of an older version that carries one is refused at apply as a binary of that
+#: version refuses it (fields it does not know), so replicas of two releases answer alike.
+SINCE_VERSION = {"publish": 3, **{name: 4 for name in (
+    "meta_get", "meta_invalidate",
+    "pfadd", "pfcount", "pfcount_ro", "pfmerge", "pfdebug", "pfdebug_ro",
+    "geopos", "geohash", "geodist", "geosearch", "geosearch_store",
+    "xadd", "xlen", "xrange", "xdel", "xtrim", "xsetid", "xread", "xreadgroup", "xack", "xpending", "xclaim",
+    "xautoclaim", "xgroup", "xinfo", "xprobe",
+)}}
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
 #: First byte of a LogBatch: several entries applied at one index.
@@ -59,8 +68,17 @@ CommandType = enum.IntEnum(
 
 #: Commands that only read: served from the local keyspace per consistency level.
 READ_COMMANDS = frozenset(
-    {"get", "exists", "str_len", "get_range", "mget", "ttl", "type", "scan", "db_size", "get_meta", "hget", "hmget", "hlen", "hexists", "hgetall", "hstrlen", "hrandfield", "element_scan", "lrange", "llen", "lindex", "lpos", "smembers", "sismember", "scard", "srandmember", "set_op", "zscore", "zcard", "zrange", "zrank", "zrandmember", "zset_op", "random_key", "key_version", "object_encoding", "object_access", "getbit", "bitcount", "bitpos", "lcs", "bitfield_ro"}
+    {"get", "exists", "str_len", "get_range", "mget", "ttl", "type", "scan", "db_size", "get_meta", "hget", "hmget", "hlen", "hexists", "hgetall", "hstrlen", "hrandfield", "element_scan", "lrange", "llen", "lindex", "lpos", "smembers", "sismember", "scard", "srandmember", "set_op", "zscore", "zcard", "zrange", "zrank", "zrandmember", "zset_op", "random_key", "key_version", "object_encoding", "object_access", "getbit", "bitcount", "bitpos", "lcs", "bitfield_ro", "pfcount_ro", "pfdebug_ro", "geopos", "geohash", "geodist", "geosearch", "xlen", "xrange", "xread", "xpending", "xinfo", "xprobe"}
 )
+
+
+def required_version(command: pb.Command) -> int:
+    """The oldest log semantics version that knows every op in `command` (a transaction's too)."""
+    name = command.WhichOneof("op")
+    version = SINCE_VERSION.get(name, 1)
+    if name == "transaction":
+        version = max([version, *map(required_version, command.transaction.commands)])
+    return version
 
 
 class Status(str):

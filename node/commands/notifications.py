@@ -98,6 +98,9 @@ EVENTS: dict[str, tuple[str, Event]] = {
     "zremrange": ("z", _zremrange), "zrangestore": ("z", "zrangestore"),
     "zpop": ("z", _side("zpopmax", "zpopmin", "max")), "zmpop": ("z", _side("zpopmax", "zpopmin", "max")),
     "zset_op_store": ("z", _zset_store),
+    "pfadd": ("$", "pfadd"), "pfmerge": ("$", "pfadd"), "geosearch_store": ("z", "geosearchstore"),
+    "xadd": ("t", "xadd"), "xdel": ("t", "xdel"), "xtrim": ("t", "xtrim"), "xsetid": ("t", "xsetid"),
+    "xgroup": ("t", lambda op, key: "xgroup-" + pb.XGroupKind.Name(op.kind).split("_", 1)[1].lower()),
 }
 
 

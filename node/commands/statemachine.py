@@ -41,7 +41,8 @@ from raftcache.node.config import KeyspaceConfig, settings, values
 from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError
 from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
 from raftcache.node.commands import (
-    bits, eviction, hashes, lists, memcache_ops, notifications, pubsub_ops, sets, strings, transactions, zsets,
+    bits, eviction, geo, hashes, hyperloglog, lists, memcache_ops, notifications, pubsub_ops, sets, streams,
+    strings, transactions, zsets,
 )
 from raftcache.node.commands.quota import run_with_quota
 from raftcache.node.commands.strings import Ctx
@@ -71,7 +72,8 @@ _MISS = object()
 
 
 #: Handler modules, merged in this order (later ones win: memcache_ops wraps set/append).
-HANDLER_MODULES = (strings, bits, hashes, lists, sets, zsets, transactions, eviction, memcache_ops, pubsub_ops)
+HANDLER_MODULES = (strings, bits, hyperloglog, hashes, lists, sets, zsets, geo, streams, transactions, eviction,
+                   memcache_ops, pubsub_ops)
 
 
 def _merge_handlers() -> dict:
@@ -269,7 +271,11 @@ class StateMachine:
         if notify or track:
             txn.touched = set()
         try:
-            result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)
+            if commands.required_version(entry.command) > max(entry.version, 1):
+                # An op an older release does not know, in an entry of its version: answered as it answers it.
+                result = CommandError("the command carries fields this version does not know", Reason.INVALID_ARGUMENT)
+            else:
+                result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)
             touched = txn.touched
         finally:
             txn.touched = None
@@ -312,7 +318,7 @@ class StateMachine:
                  mode: int = 0, access=None) -> Ctx:
         limits = self._limits
         return Ctx(txn, db, now_ms, index, limits.max_value_bytes, seed, limits.databases, limits, HANDLERS,
-                   self._events, room, mode, access)
+                   self._events, room, mode, access, self._settings)
 
     def _notify_keyspace(self, txn: WriteTxn, entry: LogEntry, name: str, touched: set) -> None:
         command = entry.command

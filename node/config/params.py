@@ -209,6 +209,11 @@ PARAMS: tuple[Param, ...] = (
           default="normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
     Param(config="maxmemory-clients", kind="cluster", default="25%", check=v.maxmemory_clients,
           help="of maxmemory; Redis's default is 0 (off)"),
+    # Decided at apply, the same on every replica (ctx.settings): layouts Redis tunes with them.
+    Param(config="hll-sparse-max-bytes", kind="cluster", default="3000", check=v.memory_at_least(0),
+          help="largest sparse HyperLogLog, in bytes (Redis's)"),
+    Param(config="stream-node-max-entries", kind="cluster", default="100", check=v.non_negative_int,
+          help="entries per stream node: what approximate trimming (~) removes at once"),
     Param(config="appendonly", kind="fixed", default="yes"),
     Param(config="appendfilename", kind="fixed", default="raft.journal"),
 
@@ -228,6 +233,7 @@ PARAMS: tuple[Param, ...] = (
         "min-replicas-to-write": "0", "min-replicas-max-lag": "10", "replica-read-only": "yes",
         "stop-writes-on-bgsave-error": "no", "rdbcompression": "yes", "busy-reply-threshold": "5000",
         "lua-time-limit": "5000", "close-on-oom": "no", "enable-debug-command": "no",
+        "stream-node-max-bytes": "4096",
     }),
 )
 

@@ -22,6 +22,7 @@ import time
 from raftcache.node.commands import OK
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError, Reason
+from raftcache.node.frontends import memcache_admin
 from raftcache.node.frontends import memcache_meta as meta
 from raftcache.node.frontends.memcache_meta import (
     BAD_FORMAT, ERROR, TOO_LARGE, ReplyError, check_key, command, error_line, expiry,
@@ -49,6 +50,8 @@ _LINEARIZABLE = ReadConsistency("linearizable")
 _STORAGE = {b"set": pb.ALWAYS, b"add": pb.IF_ABSENT, b"replace": pb.IF_PRESENT,
             b"append": None, b"prepend": None, b"cas": pb.ALWAYS}
 _GET_PREFIXES = (b"get ", b"gets ", b"gat ", b"gats ")
+#: The longest data block a storage command may declare (memcached's INT_MAX - 2).
+_DATALEN_MAX = (1 << 31) - 3
 _NOREPLY_COMMANDS = frozenset((b"delete", b"incr", b"decr", b"touch", b"flush_all", b"verbosity", b"cache_memlimit"))
 
 
@@ -242,6 +245,8 @@ class MemcacheProtocol(StreamConnection):
         try:
             if handler is not None:
                 reply = await handler(self, tokens)
+            elif name in memcache_admin.COMMANDS:
+                reply = memcache_admin.COMMANDS[name](tokens)
             elif name in meta.META:
                 reply = await meta.META[name](self, tokens)
             else:
@@ -510,8 +515,11 @@ class MemcacheProtocol(StreamConnection):
         """Accepted and ignored: memory is bounded by the keyspace's maxmemory, the same on every node."""
         if len(tokens) not in (2, 3):
             return ERROR
-        if parse_uint(tokens[1]) is None:
+        megabytes = parse_uint(tokens[1])
+        if megabytes is None:
             return BAD_FORMAT
+        if megabytes < 8:
+            return b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n"
         return b"OK\r\n"
 
     async def _quit(self, tokens: list[bytes]) -> None:
@@ -570,6 +578,8 @@ def _storage_header(name: bytes, tokens: list[bytes], item_max: int):
     datalen = parse_uint(tokens[4], 1 << 31)
     cas = parse_uint(tokens[5]) if name == b"cas" else None
     if flags is None or exptime is None or datalen is None or (name == b"cas" and cas is None):
+        return None, BAD_FORMAT
+    if datalen > _DATALEN_MAX:   # memcached: a bad line, its block is read as commands (not swallowed)
         return None, BAD_FORMAT
     if datalen > item_max:
         return datalen, TOO_LARGE
@@ -639,6 +649,12 @@ def _render_stats(state: ServerState, args: list[bytes]) -> bytes:
         rows = [("active_slabs", 1), ("total_malloced", _status(service).get("used_bytes", 0))]
     elif args[0] in (b"sizes", b"conns", b"extstore", b"cachedump"):
         rows = []
+    elif args[0] == b"detail":   # per-prefix stats: nothing recorded here
+        if args[1:] in ([b"on"], [b"off"]):
+            return b"OK\r\n"
+        if args[1:] == [b"dump"]:
+            return b"END\r\n"
+        return b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"
     elif args[0] == b"reset":
         for name in state.stats:
             state.stats[name] = 0

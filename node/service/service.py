@@ -281,7 +281,7 @@ class Service:
             return e
         if name in _LEADER_ONLY:
             return CommandError(f"{name} is proposed by the leader itself", Reason.INVALID_ARGUMENT)
-        needed = commands.SINCE_VERSION.get(name, 1)
+        needed = commands.required_version(command)
         if needed > self._sm.log_version:
             return CommandError(f"'{name}' needs the log's semantics version {needed} (in force: "
                                 f"{self._sm.log_version}): the cluster is being upgraded; retry", Reason.UNAVAILABLE)

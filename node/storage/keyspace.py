@@ -83,6 +83,7 @@ class ValueType(enum.IntEnum):
     LIST = 3
     SET = 4
     ZSET = 5
+    STREAM = 6        # always itemized: node/storage/stream.py
 
 
 #: Record.flags of an itemized container (elements in the items database).
@@ -1066,7 +1067,8 @@ def snapshot_info(path: str, digest: bool = True) -> SnapshotInfo:
 
 #: Item records per element of an itemized container (a sorted set keeps two:
 #: by member and by score, node/storage/itemzset.py).
-_ITEMS_PER_ELEMENT = {ValueType.HASH: 1, ValueType.LIST: 1, ValueType.SET: 1, ValueType.ZSET: 2}
+_ITEMS_PER_ELEMENT = {ValueType.HASH: 1, ValueType.LIST: 1, ValueType.SET: 1, ValueType.ZSET: 2,
+                      ValueType.STREAM: 1}   # a stream's header counts its item records, not its entries
 
 
 def check_items(path: str) -> int:

@@ -687,3 +687,30 @@ def test_writes_carry_the_ports_eviction_mode(service):
         assert seen == [mode, mode]
         assert (b"STAT evictions off\r\n" in asyncio.run(Client(s).send(b"stats settings\r\n"))) != evictions
         service._run = run
+
+
+def test_tuning_commands_and_huge_lengths_answer_as_memcached(state):
+    """What memcached 1.6.18 answered to the same bytes: a declared length past INT_MAX - 2
+    is a bad line (the block is then read as commands, nothing is swallowed), and the
+    sub-commands of slabs / lru / lru_crawler / stats detail / cache_memlimit."""
+    mc(state,
+       (b"set k 0 0 2147483647\r\nhello\r\n", b"CLIENT_ERROR bad command line format\r\nERROR\r\n"),
+       (b"set k 0 0 2147483646\r\nget k\r\n", b"CLIENT_ERROR bad command line format\r\nEND\r\n"),
+       (b"slabs automove invalid\r\n", b"CLIENT_ERROR bad command line format\r\n"),
+       (b"slabs automove 1\r\nslabs automove 3\r\nslabs automove 1 noreply\r\nslabs automove\r\n",
+        b"OK\r\nERROR\r\nERROR\r\n"),
+       (b"slabs reassign 1 2\r\nslabs reassign 1 1\r\nslabs reassign 1 40\r\nslabs reassign x 2\r\n",
+        b"NOSPARE source class has no spare pages\r\nSAME src and dst class are identical\r\n"
+        b"BADCLASS invalid src or dst class id\r\nCLIENT_ERROR bad command line format\r\n"),
+       (b"slabs reassign 1 2 3\r\nslabs foo\r\nslabs\r\n", b"ERROR\r\nERROR\r\nERROR\r\n"),
+       (b"lru tune 10 25 0.1 2\r\nlru mode segmented\r\nlru mode bogus\r\nlru temp_ttl 10\r\nlru bogus\r\n",
+        b"OK\r\nOK\r\nERROR\r\nOK\r\nERROR\r\n"),
+       (b"lru mode flat noreply\r\nlru tune 1 2\r\n", b"ERROR\r\n"),
+       (b"lru_crawler crawl 1,2\r\nlru_crawler crawl x\r\nlru_crawler sleep 10\r\nlru_crawler sleep x\r\n",
+        b"OK\r\nBADCLASS invalid class id\r\nOK\r\nCLIENT_ERROR bad command line format\r\n"),
+       (b"lru_crawler sleep 2000000\r\nlru_crawler bogus 1\r\nlru_crawler\r\n",
+        b"CLIENT_ERROR sleep must be one second or less\r\nERROR\r\nERROR\r\n"),
+       (b"stats detail on\r\nstats detail dump\r\nstats detail bogus\r\n",
+        b"OK\r\nEND\r\nCLIENT_ERROR usage: stats detail on|off|dump\r\n"),
+       (b"cache_memlimit 100\r\ncache_memlimit 0\r\ncache_memlimit 100 noreply\r\nmn\r\n",
+        b"OK\r\nMEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\nMN\r\n"))
