@@ -36,6 +36,9 @@ class Reason(str, enum.Enum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     NO_PERMISSION = "NO_PERMISSION"    # the ACL user may not run this command on these keys (Redis -NOPERM)
     INTERNAL = "INTERNAL"
+    INVALID_OBJECT = "INVALID_OBJECT"  # a stored value is corrupted (a HyperLogLog's registers)
+    NO_GROUP = "NO_GROUP"              # no such stream consumer group
+    BUSY_GROUP = "BUSY_GROUP"          # the stream consumer group already exists
 
 
 #: Reasons after which the same request may simply be sent again.

@@ -106,9 +106,10 @@ MUTATIONS = [
     ),
     Mutation(
         "apply-twice", "node/commands/statemachine.py",
-        "        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, entry.version)\n",
-        "        self._execute(txn, index, entry.command, entry.now_ms, entry.seed, entry.version)  # MUTATION: twice\n"
-        "        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, entry.version)\n",
+        "            result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)\n",
+        "            self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)"
+        "  # MUTATION: applied twice\n"
+        "            result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)\n",
         ("tests/unit/test_statemachine.py",),
     ),
 ]

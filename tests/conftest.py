@@ -8,6 +8,8 @@
   node. A module that changes cluster-wide settings (CONFIG SET) must put
   them back: at its end they are compared with the cluster's first ones
   (an error names what it left changed, which is then restored).
+- `real_redis`: a client of a real redis-server (one per session, flushed for
+  each test) for the tests that compare replies or stored bytes with Redis's.
 Node logs are printed when a test that used a cluster fails.
 
 The processes the tests start (nodes, `raftcache ctl`, `raftcache up`) keep
@@ -25,6 +27,7 @@ import pytest
 import redis
 
 from raftcache.node import commands
+from tests.real_redis import RealRedis
 from raftcache.proto import commands_pb2 as pb
 from tests.cluster import Cluster
 
@@ -135,3 +138,21 @@ def cluster(_module_cluster, request):
     yield c
     if _failed(request):
         print(c.tail_logs())
+
+
+@pytest.fixture(scope="session")
+def _redis_server():
+    server = RealRedis().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def real_redis(_redis_server):
+    """A client of a real redis-server (tests/real_redis.py), flushed for each test."""
+    r = _redis_server.client()
+    r.flushall()
+    r.config_set("hll-sparse-max-bytes", 3000)
+    return r

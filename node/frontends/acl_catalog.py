@@ -10,11 +10,11 @@ every port's requests are checked as the Redis command they are:
   ConfigSet is CONFIG SET …), checked by `command_guard`, the session guard
   of those ports (node/service/session.py).
 
-Categories follow Redis's: @read/@write/@fast/@slow/@blocking and the data
-type from the command table's flags and group (node/frontends/resp_table.py),
-with Redis's @admin, @dangerous, @keyspace, @connection and @transaction
-assignments for the rest (`_EXPLICIT`). tests/unit/test_acl_catalog.py
-checks every command and every `Command` op has categories.
+Categories are Redis's own, from its command table (node/frontends/
+resp_command_docs.py, taken from redis-server); the few commands that table
+lacks (ACL itself, the Admin verbs: `_EXPLICIT`, and raftcache's own) get
+theirs here. tests/unit/test_acl.py checks every command and every `Command`
+op has categories.
 """
 
 from __future__ import annotations
@@ -23,47 +23,38 @@ import functools
 
 from raftcache.node.commands.acl_keys import access_keys
 from raftcache.node.errors import RaftcacheError, Reason
-from raftcache.node.frontends import resp_blocking
+from raftcache.node.frontends import resp_blocking, resp_command_docs
 from raftcache.node.frontends.resp_admin import SUBCOMMANDS
 from raftcache.node.frontends.resp_protocol import RespError
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.proto import commands_pb2 as pb
 
-_GROUPS = {"string": "string", "hash": "hash", "list": "list", "set": "set", "sortedset": "sortedset",
-           "sorted-set": "sortedset", "bitmap": "bitmap", "generic": "keyspace", "pubsub": "pubsub",
-           "hyperloglog": "hyperloglog", "geo": "geo", "stream": "stream"}
 _ADMIN = "admin slow dangerous"
-#: Redis's categories where the table's flags and group do not say them.
+#: Categories of what Redis's command table (resp_command_docs, from redis-server) does not hold:
+#: the ACL command itself and the Admin API's operator verbs (node/frontends/grpc_admin.py), as
+#: Redis's commands of the same effect.
 _EXPLICIT = {
-    "flushall": "keyspace write slow dangerous", "flushdb": "keyspace write slow dangerous",
-    "keys": "keyspace read slow dangerous", "swapdb": "keyspace write fast dangerous",
-    "dbsize": "keyspace read fast", "info": "slow dangerous", "lastsave": "admin fast dangerous",
-    "time": "fast", "wait": "slow connection",
-    "publish": "pubsub fast", "spublish": "pubsub fast",   # Redis: not @write (here they go through the log)
-    "ping": "fast connection", "echo": "fast connection", "hello": "fast connection", "auth": "fast connection",
-    "select": "fast connection", "quit": "fast connection", "reset": "fast connection",
-    "readonly": "fast connection", "readwrite": "fast connection",
-    "multi": "fast transaction", "discard": "fast transaction", "watch": "fast transaction",
-    "unwatch": "fast transaction", "exec": "slow transaction",
-    "client": "slow connection", "command": "slow connection", "config": _ADMIN, "object": "keyspace read slow",
-    "memory": "slow", "function": "slow scripting", "acl": "slow",
-    "client|kill": "admin slow dangerous connection", "client|list": "admin slow dangerous connection",
-    "client|no-evict": "admin slow dangerous connection", "client|unblock": "admin slow dangerous connection",
-    "config|help": "slow", "object|help": "keyspace slow", "memory|usage": "read slow",
-    "function|flush": "write slow scripting",
-    # the Admin API's operator verbs (node/frontends/grpc_admin.py), as Redis's commands of the same effect
-    "save": _ADMIN, "failover": _ADMIN, "cluster|meet": _ADMIN, "cluster|forget": _ADMIN,
+    "acl": "slow", **{f"acl|{sub}": "slow" for sub in ("cat", "genpass", "whoami", "help")},
     **{f"acl|{sub}": _ADMIN for sub in ("deluser", "dryrun", "getuser", "list", "load", "log", "save", "setuser",
                                          "users")},
+    "save": _ADMIN, "failover": _ADMIN, "cluster|meet": _ADMIN, "cluster|forget": _ADMIN,
 }
+_GROUPS = {"string": "string", "hash": "hash", "list": "list", "set": "set", "sortedset": "sortedset",
+           "sorted-set": "sortedset", "bitmap": "bitmap", "generic": "keyspace", "pubsub": "pubsub",
+           "hyperloglog": "hyperloglog", "geo": "geo", "stream": "stream", "transactions": "transaction",
+           "connection": "connection"}
 
 
 @functools.cache
 def categories(name: str) -> frozenset[str]:
-    """Redis's categories of `name` (`cmd` or `cmd|sub`)."""
+    """Redis's categories of `name` (`cmd` or `cmd|sub`): Redis's own command table's, else (a
+    command or subcommand only raftcache has) its container's, or what its flags and group say."""
     explicit = _EXPLICIT.get(name)
     if explicit is not None:
         return frozenset(explicit.split())
+    redis = resp_command_docs.acl_categories(name)
+    if redis:
+        return frozenset(redis)
     parent, _, sub = name.partition("|")
     if sub:
         return categories(parent)
@@ -153,7 +144,9 @@ _OP_NAMES = {
     "element_scan": "hscan", "zremrange": "zremrangebyscore", "random_key": "randomkey", "swap_db": "swapdb",
     "key_version": "watch", "object_encoding": "object|encoding", "transaction": "exec", "config_set": "config|set",
     "set_version": "config|set", "acl_set_user": "acl|setuser", "acl_del_user": "acl|deluser",
-    "acl_load": "acl|load", "bitfield_ro": "bitfield_ro",
+    "acl_load": "acl|load", "bitfield_ro": "bitfield_ro", "pfcount_ro": "pfcount", "pfdebug_ro": "pfdebug",
+    "xprobe": "xread", "object_access": "object|freq", "meta_get": "get", "meta_invalidate": "del",
+    "evict": "config|set",   # proposed by the leader only (refused from clients anyway)
 }
 
 
@@ -193,24 +186,24 @@ def command_checks(command: pb.Command) -> list[tuple[str, list, list]]:
     return out
 
 
-def check_command(access, username: str | None, command: pb.Command, client_info: str = "",
+def check_command(identity, username: str | None, command: pb.Command, client_info: str = "",
                   context: str = "toplevel") -> RaftcacheError | None:
     """None when `username` may run `command`; else the error to answer (NOPERM / NOAUTH)."""
-    user = access.user(username)
+    user = identity.user(username)
     if user is None:
         return RaftcacheError("Authentication required.", Reason.UNAUTHENTICATED)
     if user.unrestricted:
         return None
     for name, keys, channels in command_checks(command):
         parent = name.partition("|")[0] if "|" in name else ""
-        error = access.check(username, name, categories(name), keys, channels, parent=parent, context=context,
+        error = identity.check(username, name, categories(name), keys, channels, parent=parent, context=context,
                              client_info=client_info)
         if error is not None:
             return error
     return None
 
 
-def check_subscription(access, username: str | None, request, client_info: str = "") -> RaftcacheError | None:
+def check_subscription(identity, username: str | None, request, client_info: str = "") -> RaftcacheError | None:
     """None when `username` may make the gRPC subscription `request` (cache.proto SubscribeRequest):
     SUBSCRIBE, PSUBSCRIBE and SSUBSCRIBE of its channels, and CLIENT TRACKING for invalidations."""
     checks = [("subscribe", [(c, False) for c in request.channels]),
@@ -221,7 +214,7 @@ def check_subscription(access, username: str | None, request, client_info: str =
         checks.append(("client|tracking", []))
     for name, channels in checks:
         parent = name.partition("|")[0] if "|" in name else ""
-        error = access.check(username, name, categories(name), (), channels, parent=parent,
+        error = identity.check(username, name, categories(name), (), channels, parent=parent,
                              client_info=client_info)
         if error is not None:
             return error
@@ -230,4 +223,4 @@ def check_subscription(access, username: str | None, request, client_info: str =
 
 def command_guard(session, command: pb.Command) -> RaftcacheError | None:
     """The session guard of the memcached and gRPC ports (node/service/session.py)."""
-    return check_command(session.service.access, session.user, command, session.client_info())
+    return check_command(session.service.identity, session.user, command, session.client_info())

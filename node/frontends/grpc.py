@@ -25,10 +25,11 @@ from raftcache.node.errors import CommandError, RaftcacheError, Reason
 from raftcache.node.service.forwarding import SECRET_METADATA
 from raftcache.node.frontends import acl_catalog, client_limits, grpc_auth
 from raftcache.node.frontends.grpc_admin import AdminServicer
+from raftcache.node.service.access import REPORT_MAX_KEYS
 from raftcache.node.service.service import Service
 from raftcache.node.service.session import Session
 from raftcache.node.service.tracking import Tracking
-from raftcache.proto import admin_pb2_grpc, cache_pb2, cache_pb2_grpc
+from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2, cache_pb2_grpc
 
 
 
@@ -114,7 +115,7 @@ class CacheServicer(cache_pb2_grpc.CacheServicer):
                                                Reason.INVALID_ARGUMENT))
         service = self._service
         user = await self._login.user(context)
-        refused = acl_catalog.check_subscription(service.access, user, request, f"addr={context.peer()} proto=grpc")
+        refused = acl_catalog.check_subscription(service.identity, user, request, f"addr={context.peer()} proto=grpc")
         if refused is not None:
             await _abort(context, refused)
         stream = SubscriberStream(_pubsub_limit_bytes(service))
@@ -237,6 +238,14 @@ class InternalServicer(admin_pb2_grpc.InternalServicer):
             await _abort(context, CommandError("not the leader", Reason.NOT_LEADER))
         return await _run_batch(Session(self._service, "grpc", context.peer(), forwarded=True), request)
 
+    async def ReportAccess(self, request, context):
+        """A follower's reads, for the leader's eviction choices (bounded as the follower bounds them)."""
+        await self._check(context)
+        limit = self._service.limits.max_key_bytes
+        self._service.merge_access_report([(k.db, k.key, k.count, k.age_ms) for k in request.keys[:REPORT_MAX_KEYS]
+                                           if len(k.key) <= limit])
+        return admin_pb2.AccessReportReply()
+
 
 async def start_server(service: Service, host: str, port: int, tls=None) -> tuple[grpc.aio.Server, health.HealthServicer]:
     """Start the gRPC server on host:port (TLS only when `tls`, node/service/tls.TlsContexts,
@@ -250,7 +259,7 @@ async def start_server(service: Service, host: str, port: int, tls=None) -> tupl
             ("grpc.so_reuseport", 0),
         ]
     )
-    login = grpc_auth.Login(service.access, cn_login=tls is not None and tls.cn_login,
+    login = grpc_auth.Login(service.identity, cn_login=tls is not None and tls.cn_login,
                             secret=service.config.replication.cluster_secret)
     _add_cache_servicer(CacheServicer(service, login), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(service, login), server)

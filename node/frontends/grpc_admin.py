@@ -85,7 +85,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             return await self._require_secret(context)
         name = VERB_COMMANDS[verb]
         parent, _, sub = name.partition("|")
-        refused = self._service.access.check(user, name, acl_catalog.categories(name), parent=parent if sub else "",
+        refused = self._service.identity.check(user, name, acl_catalog.categories(name), parent=parent if sub else "",
                                              client_info=f"addr={context.peer()} proto=grpc")
         if refused is not None:
             await _abort(context, refused)

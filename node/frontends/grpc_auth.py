@@ -20,7 +20,7 @@ import hmac
 
 from raftcache.node.errors import RaftcacheError, Reason
 from raftcache.node.service import grpc_codec
-from raftcache.node.service.access import AuthError
+from raftcache.node.service.identity import AuthError
 from raftcache.node.service.forwarding import SECRET_METADATA
 
 AUTH_METADATA = "authorization"
@@ -35,8 +35,8 @@ CLUSTER = "(cluster secret)"
 class Login:
     """Finds the user of each call (see the module docstring)."""
 
-    def __init__(self, access, cn_login: bool = False, secret: str = ""):
-        self._access = access
+    def __init__(self, identity, cn_login: bool = False, secret: str = ""):
+        self._identity = identity
         self._cn_login = cn_login
         self._secret = secret.encode()
         self._verified: dict[str, tuple[int, str]] = {}   # metadata value -> (users generation, user)
@@ -60,20 +60,20 @@ class Login:
         return user
 
     def identify(self, metadata, context=None) -> str | None:
-        access = self._access
+        identity = self._identity
         for key, value in metadata:
             if key == AUTH_METADATA:
                 return self._basic(value, context)
         if self._cn_login and context is not None:
             names = (context.auth_context() or {}).get("x509_common_name") or []
             if names:
-                return access.certificate_user(names[0].decode("utf-8", "replace"))
-        return access.login_user()
+                return identity.certificate_user(names[0].decode("utf-8", "replace"))
+        return identity.login_user()
 
     def _basic(self, value: str, context) -> str:
-        access = self._access
+        identity = self._identity
         cached = self._verified.get(value)
-        if cached is not None and cached[0] == access.generation:
+        if cached is not None and cached[0] == identity.generation:
             return cached[1]
         scheme, _, encoded = value.partition(" ")
         try:
@@ -85,8 +85,8 @@ class Login:
         except (ValueError, binascii.Error):
             raise AuthError("malformed authorization metadata: use Basic base64(username:password)") from None
         peer = context.peer() if context is not None else ""
-        user = access.authenticate(username or None, password, f"addr={peer} proto=grpc")
+        user = identity.authenticate(username or None, password, f"addr={peer} proto=grpc")
         if len(self._verified) >= _CACHE_MAX:
             self._verified.clear()
-        self._verified[value] = (access.generation, user)
+        self._verified[value] = (identity.generation, user)
         return user

@@ -20,7 +20,7 @@ import json
 import logging
 
 from raftcache.node.service import health, metrics
-from raftcache.node.service.access import AuthError
+from raftcache.node.service.identity import AuthError
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 8192
@@ -37,8 +37,8 @@ def _jsonable(status: dict) -> dict:
 
 def _authorized(service, head: bytes, peer) -> bool:
     """Whether a request may read /metrics and /status (see the module docstring)."""
-    access = service.access
-    if service.config.frontend.http_auth != "yes" or not access.auth_required:
+    identity = service.identity
+    if service.config.frontend.http_auth != "yes" or not identity.auth_required:
         return True
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
@@ -48,7 +48,7 @@ def _authorized(service, head: bytes, peer) -> bool:
                 user, sep, password = base64.b64decode(encoded.strip(), validate=True).partition(b":")
                 if scheme.lower() != b"basic" or not sep:
                     return False
-                access.authenticate(user or None, password, f"addr={peer} proto=http")
+                identity.authenticate(user or None, password, f"addr={peer} proto=http")
                 return True
             except (binascii.Error, ValueError, AuthError):
                 return False

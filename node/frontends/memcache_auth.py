@@ -1,7 +1,7 @@
 """memcached's text-protocol authentication (memcached 1.6 `-Y`), against the ACL users.
 
 While a connection of the memcached port is not authenticated (the cluster
-needs a password: node/service/access.py), the only request that does more
+needs a password: node/service/identity.py), the only request that does more
 than `CLIENT_ERROR unauthenticated` is memcached's auth `set`: any key, and a
 value `username password`; `STORED` logs the connection in as that ACL user
 (every later request is checked against the user's rules, as the Redis
@@ -12,7 +12,7 @@ then serves everyone as the default user, password or not.
 
 from __future__ import annotations
 
-from raftcache.node.service.access import AuthError
+from raftcache.node.service.identity import AuthError
 
 UNAUTHENTICATED = b"CLIENT_ERROR unauthenticated\r\n"
 FAILURE = b"CLIENT_ERROR authentication failure\r\n"
@@ -43,7 +43,7 @@ def request(conn, name: bytes, tokens: list[bytes], line_end: int) -> bytes | No
         if len(words) < 2:
             return BAD_FORMAT
         try:
-            conn.session.user = conn.service.access.authenticate(words[0], b" ".join(words[1:]),
+            conn.session.user = conn.service.identity.authenticate(words[0], b" ".join(words[1:]),
                                                                  conn.session.client_info())
         except AuthError:
             return FAILURE

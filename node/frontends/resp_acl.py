@@ -5,7 +5,7 @@ Changes of users go through the log (AclSetUser, AclDelUser, AclLoad; the
 service hashes passwords before proposing: node/service/service.py); a rule
 is first checked here against this node's view of the user so that a bad
 one gets Redis's error without a round trip. Reads (GETUSER, LIST, …) answer
-from this node's view. ACL LOG is per node (node/service/access.py).
+from this node's view. ACL LOG is per node (node/service/identity.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from raftcache.node.frontends.resp_admin import check_subcommand
 from raftcache.node.frontends.resp_protocol import RespError, RespMap
 from raftcache.node.frontends.resp_table import TABLE
 from raftcache.node.ops import aclfile
-from raftcache.node.service.access import dryrun_text
+from raftcache.node.service.identity import dryrun_text
 from raftcache.proto import commands_pb2 as pb
 
 _NO_FILE = ("ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the "
@@ -50,7 +50,7 @@ async def _setuser(conn, args):
     try:
         name = acl.check_username(args[2])
         rules = acl.merge_selectors(args[3:])
-        acl.apply_rules(base_user(name, conn.service.access.users), rules, acl_catalog.known)
+        acl.apply_rules(base_user(name, conn.service.identity.users), rules, acl_catalog.known)
     except acl.AclError as e:
         raise RespError(f"ERR {e}") from None
     command = pb.Command()
@@ -66,7 +66,7 @@ async def _deluser(conn, args):
 
 
 async def _getuser(conn, args):
-    user = conn.service.access.users.get(args[2].decode("utf-8", "replace"))
+    user = conn.service.identity.users.get(args[2].decode("utf-8", "replace"))
     if user is None:
         return None
     pairs = acl.getuser_reply(user)
@@ -74,12 +74,12 @@ async def _getuser(conn, args):
 
 
 async def _list(conn, args):
-    users = conn.service.access.users
+    users = conn.service.identity.users
     return [users[name].describe() for name in sorted(users)]
 
 
 async def _users(conn, args):
-    return [name.encode() for name in sorted(conn.service.access.users)]
+    return [name.encode() for name in sorted(conn.service.identity.users)]
 
 
 async def _whoami(conn, args):
@@ -115,7 +115,7 @@ async def _genpass(conn, args):
 
 async def _dryrun(conn, args):
     name = args[2].decode("utf-8", "replace")
-    user = conn.service.access.users.get(name)
+    user = conn.service.identity.users.get(name)
     if user is None:
         raise RespError(f"ERR User '{name}' not found")
     cmd_args = args[3:]
@@ -132,11 +132,11 @@ async def _dryrun(conn, args):
 
 
 async def _log(conn, args):
-    access = conn.service.access
-    count = len(access.log)
+    identity = conn.service.identity
+    count = len(identity.log)
     if len(args) == 3:
         if args[2].lower() == b"reset":
-            access.log.clear()
+            identity.log.clear()
             return OK
         try:
             count = int(args[2])
@@ -153,7 +153,7 @@ async def _log(conn, args):
         (b"age-seconds", round(now - e.created_s, 3)), (b"client-info", e.client_info.encode()),
         (b"entry-id", e.entry_id), (b"timestamp-created", int(e.created_s * 1000)),
         (b"timestamp-last-updated", int(e.updated_s * 1000)),
-    ]) for e in access.log[:count]]
+    ]) for e in identity.log[:count]]
 
 
 def _aclfile(conn) -> str:
@@ -173,7 +173,7 @@ async def _load(conn, args):
 
 async def _save(conn, args):
     try:
-        aclfile.save(_aclfile(conn), conn.service.access.users)
+        aclfile.save(_aclfile(conn), conn.service.identity.users)
     except OSError as e:
         raise RespError(f"ERR There was an error trying to save the ACLs. Please check the server logs for more "
                         f"information ({os.strerror(e.errno) if e.errno else e})") from None

@@ -1,189 +1,160 @@
-"""Who a connection is and what it may do, the same on every port: the node's view of the ACL.
+"""The node's access table: when each key was last used and how often (Redis's LRU
+clock and LFU counter), for the leader's eviction choices and OBJECT IDLETIME/FREQ.
 
-The users are the replicated ones (node/commands/acl_store.py); while the
-cluster has never changed the default user, this node's default user is
-Redis's (`on nopass ~* &* +@all`) with its `--redis-password` (or a
-`requirepass` an older version stored) as the password. A connection starts
-as `default` when that user is on and needs no password (`login_user`),
-else unauthenticated until AUTH (Redis), memcached's auth `set`, gRPC
-credentials in metadata or a client certificate (`certificate_user`).
+Every node records the keys its own reads touch; the leader also records the
+keys of the writes it proposes. A follower keeps what it read since its last
+report apart (sampled: at most REPORT_MAX_KEYS keys per report, the first
+ones read) and sends it to the leader twice a second
+(Internal.ReportAccess); the leader merges it, so its clocks and counters
+count the reads every node served. A key's last access from a report is the
+leader's clock less the age the follower reported, so the nodes' clocks need
+not agree.
 
-`check` answers whether a user may run a command on its keys and channels
-(node/commands/acl.py) and records refusals in the ACL LOG, per node as in
-Redis. The front ends say which command and keys a request is
-(node/frontends/acl_catalog.py); nothing here parses a protocol.
+Bounded: at most `capacity` keys, in recency order; past it the least
+recently used one is forgotten. A key the table does not hold is colder than
+any it holds (idle since the table began, LFU counter 0) — for LRU that is
+exact: it was not used since the oldest key still held was. Redis's own LRU
+is approximated the same way, by sampling (docs/redis-compat.md "Eviction").
+
+LFU follows Redis (evict.c): a logarithmic 8-bit counter, new keys start at
+LFU_INIT_VAL, each access increments with probability
+1 / ((counter - LFU_INIT_VAL) * lfu-log-factor + 1), and the counter loses one
+per lfu-decay-time minutes without access.
+
+Not replicated and never consulted by apply (docs/design.md invariant 2): it
+only steers which keys the leader names in an Evict. Runs on the event loop.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
-from collections.abc import Callable
+import random
+from collections import OrderedDict
 
-from raftcache.node.commands import acl
-from raftcache.node.errors import RaftcacheError, Reason
-
-#: ACL LOG entries of the same reason, context, object and user within this many seconds are one entry.
-_GROUP_S = 60.0
-_REASONS = {acl.DENIED_COMMAND: "command", acl.DENIED_KEY: "key", acl.DENIED_CHANNEL: "channel"}
-
-
-class AuthError(RaftcacheError):
-    """AUTH refused: Redis's WRONGPASS (or the text of another refusal)."""
-
-    reason = Reason.UNAUTHENTICATED
+#: Keys a table remembers (about 250 bytes each: 100,000 keys ~ 25 MB).
+DEFAULT_CAPACITY = 100_000
+#: Most keys one follower report carries (~40 bytes each plus the key).
+REPORT_MAX_KEYS = 4096
+#: Redis's starting LFU counter of a new key, and the counter's ceiling.
+LFU_INIT_VAL = 5
+_LFU_MAX = 255
+#: Most log-increments one access report applies to a key (the counter is logarithmic).
+_MAX_INCREMENTS = 64
+_MINUTE_MS = 60_000
 
 
-WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
+class AccessTable:
+    """(db, key) -> last access (ms) and LFU counter, packed as `last_ms << 8 | counter`."""
 
+    def __init__(self, now_ms: int, capacity: int = DEFAULT_CAPACITY, rng: random.Random | None = None):
+        self.capacity = capacity
+        #: When this table began: the idle time of a key it does not hold is counted from here.
+        self.since_ms = now_ms
+        self.lfu_log_factor = 10
+        self.lfu_decay_time = 1          # minutes; 0: counters never decay
+        #: True on a follower: reads are also kept for the next report to the leader.
+        self.reporting = False
+        self.reports_dropped = 0         # keys left out of full reports (sampling)
+        self._keys: OrderedDict = OrderedDict()
+        self._pending: dict = {}
+        self._random = (rng or random.Random()).random
 
-@dataclasses.dataclass
-class LogEntry:
-    """One ACL LOG entry (Redis 7.2's fields)."""
+    def __len__(self) -> int:
+        return len(self._keys)
 
-    entry_id: int
-    reason: str            # command | key | channel | auth
-    context: str           # toplevel | multi
-    object: str
-    username: str
-    client_info: str
-    created_s: float
-    updated_s: float
-    count: int = 1
+    def configure(self, lfu_log_factor: int, lfu_decay_time: int) -> None:
+        self.lfu_log_factor, self.lfu_decay_time = lfu_log_factor, lfu_decay_time
 
+    # ------------------------------------------------------------ recording
 
-class Access:
-    """The ACL in force on this node (see the module docstring)."""
+    def record(self, db: int, key: bytes, now_ms: int) -> None:
+        """One access to `key` (a read this node served, or a write the leader proposed).
+        On every read's path: _touch for one access, inlined."""
+        k = (db, key)
+        keys = self._keys
+        packed = keys.get(k)
+        if packed is None:
+            keys[k] = now_ms << 8 | LFU_INIT_VAL
+            if len(keys) > self.capacity:
+                keys.popitem(last=False)
+        else:
+            last_ms = packed >> 8
+            counter = packed & 0xFF if now_ms - last_ms < _MINUTE_MS else self._decayed(packed, now_ms)
+            if counter < _LFU_MAX and self._random() < 1.0 / (max(counter - LFU_INIT_VAL, 0) * self.lfu_log_factor + 1):
+                counter += 1
+            keys[k] = (now_ms if now_ms > last_ms else last_ms) << 8 | counter
+            keys.move_to_end(k)
+        if self.reporting:
+            pending = self._pending.get(k)
+            if pending is not None:
+                pending[0] += 1
+                pending[1] = now_ms
+            elif len(self._pending) < REPORT_MAX_KEYS:
+                self._pending[k] = [1, now_ms]
+            else:
+                self.reports_dropped += 1
 
-    def __init__(self, node_password: str, users: dict[str, acl.User], settings_of: Callable[[str], str]):
-        self._node_password = node_password
-        self._setting = settings_of
-        self._replicated: dict[str, acl.User] = {}
-        self.users: dict[str, acl.User] = {}
-        #: Bumped on every change of the users: connections cache their User against it.
-        self.generation = 0
-        self.log: list[LogEntry] = []
-        self._next_log_id = 0
-        self.users_changed(users)
+    def forget(self, db: int, key: bytes) -> None:
+        self._keys.pop((db, key), None)
 
-    # ------------------------------------------------------------ the users
+    def clear(self) -> None:
+        self._keys.clear()
 
-    def users_changed(self, replicated: dict[str, acl.User]) -> None:
-        """The replicated users changed (Raft thread: reference assignments only)."""
-        users = dict(replicated)
-        if "default" not in users:
-            users["default"] = acl.default_user(self._fallback_digest())
-        self._replicated = replicated
-        self.users = users
-        self.generation += 1
+    def holds(self, db: int, key: bytes) -> bool:
+        return (db, key) in self._keys
 
-    def _fallback_digest(self) -> str:
-        """The node's own default password (digest) while no default user is replicated:
-        --redis-password, else a plaintext requirepass an older version stored."""
-        password = self._node_password or self._legacy_requirepass()
-        return acl.sha256_hex(password.encode()) if password else ""
+    def oldest(self):
+        """The keys, least recently used first: do not change the table until done with it."""
+        return iter(self._keys)
 
-    def _legacy_requirepass(self) -> str:
-        try:
-            value = self._setting("requirepass")
-        except KeyError:
-            return ""
-        return "" if value.startswith("#") else value
+    def _touch(self, k: tuple, now_ms: int, count: int) -> None:
+        keys = self._keys
+        packed = keys.get(k)
+        if packed is None:  # first seen: as a key Redis creates, LFU_INIT_VAL (the first access is that)
+            last_ms, counter, count = now_ms, LFU_INIT_VAL, count - 1
+        else:
+            last_ms, counter = max(packed >> 8, now_ms), self._decayed(packed, now_ms)
+        for _ in range(min(count, _MAX_INCREMENTS)):
+            if counter >= _LFU_MAX:
+                break
+            if self._random() < 1.0 / (max(counter - LFU_INIT_VAL, 0) * self.lfu_log_factor + 1):
+                counter += 1
+        keys[k] = last_ms << 8 | counter
+        if packed is not None:
+            keys.move_to_end(k)
+        elif len(keys) > self.capacity:
+            keys.popitem(last=False)
 
-    def default_rules_prefix(self) -> list[bytes]:
-        """Rules a proposer puts before a change of the default user: while none is replicated,
-        this node's password, so that apply, which starts from Redis's default, ends where
-        this node's view does."""
-        if "default" in self._replicated:
-            return []
-        digest = self._fallback_digest()
-        return [b"resetpass", b"#" + digest.encode()] if digest else []
+    def _decayed(self, packed: int, now_ms: int) -> int:
+        counter = packed & 0xFF
+        if self.lfu_decay_time <= 0:
+            return counter
+        periods = max(now_ms - (packed >> 8), 0) // _MINUTE_MS // self.lfu_decay_time
+        return max(counter - periods, 0)
 
-    def requirepass_text(self) -> str:
-        """CONFIG GET requirepass: the default user's first password digest (`#hex`), "" for nopass."""
-        user = self.users["default"]
-        return "" if user.nopass or not user.passwords else "#" + user.passwords[0]
+    # ------------------------------------------------------------ reading
 
-    def user(self, name: str | None) -> acl.User | None:
-        return self.users.get(name) if name is not None else None
+    def idle_ms(self, db: int, key: bytes, now_ms: int) -> int:
+        """Milliseconds since the key's last access (since the table began when it holds none)."""
+        packed = self._keys.get((db, key))
+        last_ms = self.since_ms if packed is None else packed >> 8
+        return max(now_ms - last_ms, 0)
 
-    @property
-    def auth_required(self) -> bool:
-        return self.login_user() is None
+    def freq(self, db: int, key: bytes, now_ms: int) -> int:
+        """The key's LFU counter after decay (OBJECT FREQ); 0 when the table holds none."""
+        packed = self._keys.get((db, key))
+        return 0 if packed is None else self._decayed(packed, now_ms)
 
-    def login_user(self) -> str | None:
-        """Who a new connection is before it authenticates: `default` when that user is on
-        and has nopass (Redis), else nobody."""
-        default = self.users["default"]
-        return "default" if default.enabled and default.nopass else None
+    def idle_and_freq(self, db: int, key: bytes, now_ms: int) -> tuple[int, int]:
+        return self.idle_ms(db, key, now_ms), self.freq(db, key, now_ms)
 
-    def authenticate(self, username: bytes | None, password: bytes, client_info: str = "") -> str:
-        """The user `username` (None: `default`) with `password`; AuthError (WRONGPASS) otherwise,
-        recorded in the ACL LOG."""
-        name = (username or b"default").decode("utf-8", "replace")
-        user = self.users.get(name)
-        if user is None or not user.check_password(password):
-            self.record("auth", "toplevel", "AUTH", name, client_info)
-            raise AuthError(WRONGPASS)
-        return name
+    # ------------------------------------------------------------ follower reports
 
-    def certificate_user(self, common_name: str | None) -> str | None:
-        """The user a verified client certificate's CN names (Redis 8.6 `tls-auth-clients-user CN`),
-        when it exists and is on; else the default login."""
-        if common_name:
-            user = self.users.get(common_name)
-            if user is not None and user.enabled:
-                return common_name
-        return self.login_user()
+    def take_report(self, now_ms: int) -> list[tuple[int, bytes, int, int]]:
+        """The reads kept since the last report: [(db, key, count, age_ms)], and start a new one."""
+        pending, self._pending = self._pending, {}
+        return [(db, key, count, max(now_ms - last_ms, 0)) for (db, key), (count, last_ms) in pending.items()]
 
-    # ------------------------------------------------------------ checks
-
-    def check(self, username: str | None, name: str, categories: frozenset[str], keys=(), channels=(),
-              parent: str = "", context: str = "toplevel", client_info: str = "") -> RaftcacheError | None:
-        """None when the user may run `name` on `keys`/`channels`; else the -NOPERM error
-        (Redis 7.2's text), recorded in the ACL LOG."""
-        user = self.user(username)
-        if user is None:
-            return RaftcacheError("Authentication required.", Reason.UNAUTHENTICATED)
-        if user.unrestricted:
-            return None
-        denial = acl.check(user, name, categories, keys, channels, parent)
-        if denial is None:
-            return None
-        shown = denial.object.decode("utf-8", "replace")
-        self.record(_REASONS[denial.kind], context, shown, username, client_info)
-        return RaftcacheError(denial_text(username, denial), Reason.NO_PERMISSION)
-
-    def record(self, reason: str, context: str, obj: str, username: str, client_info: str) -> None:
-        """Add a refusal to the ACL LOG (a repeat within a minute counts on the same entry)."""
-        now = time.time()
-        for i, entry in enumerate(self.log):
-            if (entry.reason, entry.context, entry.object, entry.username) == (reason, context, obj, username) \
-                    and now - entry.updated_s < _GROUP_S:
-                entry.count += 1
-                entry.updated_s = now
-                entry.client_info = client_info
-                self.log.insert(0, self.log.pop(i))
-                return
-        self.log.insert(0, LogEntry(self._next_log_id, reason, context, obj, username, client_info, now, now))
-        self._next_log_id += 1
-        del self.log[max(int(self._setting("acllog-max-len")), 0):]
-
-
-def denial_text(username: str, denial: acl.Denial) -> str:
-    """Redis 7.2's -NOPERM text (without the prefix, which each front end adds)."""
-    if denial.kind == acl.DENIED_COMMAND:
-        return f"User {username} has no permissions to run the '{denial.object.decode('utf-8', 'replace')}' command"
-    if denial.kind == acl.DENIED_KEY:
-        return "No permissions to access a key"
-    return "No permissions to access a channel"
-
-
-def dryrun_text(denial: acl.Denial) -> str:
-    """ACL DRYRUN's text for a refusal (Redis's, which names the key or channel)."""
-    obj = denial.object.decode("utf-8", "replace")
-    if denial.kind == acl.DENIED_COMMAND:
-        return f"This user has no permissions to run the '{obj}' command"
-    what = "key" if denial.kind == acl.DENIED_KEY else "channel"
-    return f"This user has no permissions to access the '{obj}' {what}"
-
+    def merge(self, report, now_ms: int) -> None:
+        """A follower's report, [(db, key, count, age_ms)], into this (the leader's) table."""
+        for db, key, count, age_ms in report:
+            self._touch((db, key), now_ms - age_ms, count)

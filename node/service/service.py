@@ -17,6 +17,12 @@ command (execute, read_now, start_read, get_now, wait_applied):
 a read is served only once this node applied the floor, on any node and at
 any level.
 
+When a write batch needs room, the leader's Evict (node/service/evictor.py)
+goes at its head; the leader-only eviction loop proposes deletions too, and
+the node keeps an access table (node/service/access.py): its reads, the
+leader's writes, and on a follower the report of its reads it sends the
+leader every second.
+
 Must not parse protocols or touch LMDB directly: reads go through
 StateMachine.read, writes through Replicator.propose.
 """
@@ -30,6 +36,7 @@ import random
 import time
 from typing import Protocol
 
+from raftcache.commandkeys import command_keys
 from raftcache.node import commands
 from raftcache.node.commands import Command, stamp  # noqa: F401 (stamp re-exported)
 from raftcache.node.config import NodeConfig, settings
@@ -42,7 +49,9 @@ from raftcache.node.errors import (
     UnavailableError,
 )
 from raftcache.node.commands import acl
-from raftcache.node.service.access import Access
+from raftcache.node.service.access import AccessTable
+from raftcache.node.service.evictor import EVICTION_INTERVAL_S, Evictor, estimate_growth
+from raftcache.node.service.identity import Identity
 from raftcache.node.service.forwarding import WriteCoalescer
 from raftcache.node.service.pubsub import Hub
 from raftcache.node.service.reads import Reads
@@ -56,6 +65,15 @@ log = logging.getLogger(__name__)
 MAX_BATCH_ENTRIES = 256
 #: …and at most about this many bytes of commands (a large value goes alone).
 MAX_BATCH_BYTES = 1 << 20
+#: How often a follower reports the keys it read to the leader (node/service/access.py).
+ACCESS_REPORT_INTERVAL_S = 0.5
+#: Reads that do not count as an access (Redis looks these keys up with LOOKUP_NOTOUCH).
+_NO_TOUCH = frozenset({"object_access", "object_encoding", "key_version", "type", "ttl", "scan", "db_size",
+                       "random_key"})
+#: Writes whose keys are not touched: they delete them.
+_DELETES = frozenset({"del", "delete_expired", "evict", "get_del", "flush_all", "flush_db"})
+#: What only the leader proposes: refused from clients.
+_LEADER_ONLY = frozenset({"set_version", "evict"})
 
 
 class Forwarder(Protocol):
@@ -103,7 +121,7 @@ class _ForwardLanes:
         self._free.append(lane[0])
 
 
-def without_passwords(command: Command, access: Access) -> Command:
+def without_passwords(command: Command, identity: Identity) -> Command:
     """`command` with no password in the clear: ACL rules `>pass`/`<pass` as digests, CONFIG SET
     requirepass as the default user's rules (node/commands/acl.py); the same command when it
     holds none. What the log, the forwarding RPC and the ACL users ever see."""
@@ -116,14 +134,14 @@ def without_passwords(command: Command, access: Access) -> Command:
         kept = [p for p in pairs if p.name != "requirepass"]
         out.config_set.ClearField("parameters")
         out.config_set.parameters.extend(kept)
-        out.config_set.default_user_rules.extend(access.default_rules_prefix() + settings.requirepass_rules(password))
+        out.config_set.default_user_rules.extend(identity.default_rules_prefix() + settings.requirepass_rules(password))
         return out
     if name == "acl_set_user":
         out = pb.Command()
         out.CopyFrom(command)
         rules = acl.hash_rules(out.acl_set_user.rules)
         if out.acl_set_user.name == "default":
-            rules = access.default_rules_prefix() + rules
+            rules = identity.default_rules_prefix() + rules
         out.acl_set_user.ClearField("rules")
         out.acl_set_user.rules.extend(rules)
         return out
@@ -151,14 +169,17 @@ class Service:
         self.pubsub.on_invalidate = self.tracking.invalidate
         self._raft = replicator
         self._keyspace = keyspace
+        #: When each key was last used, and how often: reads here, writes proposed here (as leader).
+        self.access = AccessTable(wall_ms())
+        statemachine.access = self.access
         self._coalescer = WriteCoalescer(MAX_BATCH_ENTRIES)
         self._default = ReadConsistency.parse(config.service.default_read)
         self._node_settings = settings.node_defaults(config)
         self._settings_changed(statemachine.settings)
         statemachine.on_settings_change.append(self._settings_changed)
-        #: Who connections are and what they may do (node/service/access.py).
-        self.access = Access(config.frontend.redis_password, statemachine.users, self.setting)
-        statemachine.on_users_change.append(self.access.users_changed)
+        #: Who connections are and what they may do (node/service/identity.py).
+        self.identity = Identity(config.frontend.redis_password, statemachine.users, self.setting)
+        statemachine.on_users_change.append(self.identity.users_changed)
         self._timeout_s = config.service.request_timeout_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._completions: Completions | None = None
@@ -168,6 +189,9 @@ class Service:
         self._lanes = _ForwardLanes(config.id, self._rng)
         self._batch: list[tuple[pb.LogEntry, asyncio.Future]] = []
         self._batch_bytes = 0
+        self._batch_growth = 0       # an upper bound of what the queued writes add (evictor.estimate_growth)
+        self._in_flight_growth = 0   # …and of what the proposed, not yet applied ones add
+        self._evictor = Evictor(keyspace, self.access, self.setting, self._rng)
         self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "batches": 0,
                       "read_index_requests": 0}
         self._reads = Reads(config.id, replicator, self._local_read, self._timeout_s, self.stats)
@@ -196,7 +220,7 @@ class Service:
     def settings(self) -> dict[str, str]:
         """Every CONFIG parameter's value on this node (node_defaults + replicated changes)."""
         values = settings.effective(self._node_settings, self._replicated)
-        values["requirepass"] = self.access.requirepass_text()  # the default user's digest, never a password
+        values["requirepass"] = self.identity.requirepass_text()  # the default user's digest, never a password
         return values
 
     def replicated_users(self) -> dict:
@@ -211,6 +235,9 @@ class Service:
         # Raft thread: reference assignments only, read by the event loop.
         self._replicated = replicated
         self._default = ReadConsistency.parse(self.setting("raftcache-default-read"))
+        values = settings.effective(self._node_settings, replicated)
+        self.access.configure(settings.eviction_number(values, "lfu-log-factor"),
+                              settings.eviction_number(values, "lfu-decay-time"))
 
     async def wait_applied(self, index: int) -> None:
         """Wait (bounded by the request timeout) until this node applied `index`: a connection's
@@ -240,9 +267,16 @@ class Service:
         if self.watcher is not None:
             self.watcher.notify(index)
 
+    @property
+    def log_version(self) -> int:
+        """The log's semantics version in force (front ends send version 4 fields and commands from 4 on)."""
+        return self._sm.log_version
+
     def start_background(self) -> None:
         self._background = [asyncio.ensure_future(self._expiry_loop()),
-                            asyncio.ensure_future(self._version_loop())]
+                            asyncio.ensure_future(self._version_loop()),
+                            asyncio.ensure_future(self._eviction_loop()),
+                            asyncio.ensure_future(self._access_report_loop())]
 
     async def close(self) -> None:
         for task in self._background:
@@ -295,7 +329,7 @@ class Service:
         rules (node/commands/acl.py). A command of a newer semantics version
         than the log's waits for it (UNAVAILABLE: retryable).
         """
-        command = without_passwords(command, self.access)
+        command = without_passwords(command, self.identity)
         return command, self._validate(command)
 
     async def _version_raised(self, command: Command) -> bool:
@@ -303,7 +337,7 @@ class Service:
         (a new cluster raises it within a second or two of electing a leader)."""
         deadline = self._loop.time() + self._timeout_s
         while self._loop.time() < deadline:
-            if commands.version_needed(command) <= self._sm.log_version:
+            if commands.required_version(command) <= self._sm.log_version:
                 return True
             await asyncio.sleep(0.05)
         return False
@@ -314,13 +348,17 @@ class Service:
             name = commands.op_name(command)
         except RaftcacheError as e:
             return e
-        if name == "set_version":
-            return CommandError("SetVersion is proposed by the leader itself, once every member supports "
-                                "the version", Reason.INVALID_ARGUMENT)
-        needed = commands.version_needed(command)
+        if name in _LEADER_ONLY:
+            return CommandError(f"{name} is proposed by the leader itself", Reason.INVALID_ARGUMENT)
+        needed = commands.required_version(command)
         if needed > self._sm.log_version:
             return CommandError(f"'{name}' needs the log's semantics version {needed} (in force: "
                                 f"{self._sm.log_version}): the cluster is being upgraded; retry", Reason.UNAVAILABLE)
+        if self._sm.log_version < commands.EVICTION_VERSION:
+            # older replicas would refuse these fields; they never evict nor keep item state
+            command.ClearField("eviction")
+            if name == "set":
+                command.set.ClearField("stale_if_older")
         limits = self._sm.limits
         return commands.check_limits(
             command,
@@ -442,6 +480,8 @@ class Service:
         if error is not None:
             fut.set_result((error, 0))
             return fut
+        self._touch_written(entry.command, now_ms)
+        self._batch_growth += estimate_growth(entry.command)
         batch = self._batch
         batch.append((entry, fut))
         self._batch_bytes += entry.command.ByteSize()
@@ -453,22 +493,69 @@ class Service:
 
     def _flush_batch(self) -> None:
         batch, self._batch = self._batch, []
+        growth, self._batch_growth = self._batch_growth, 0
         self._batch_bytes = 0
         if not batch:
             return
+        entries = [entry for entry, _ in batch]
         futures = [fut for _, fut in batch]
-        if len(batch) == 1:
-            data = commands.encode_entry(batch[0][0])
-            done = functools.partial(self._completions.put, settle, futures[0])
-        else:
+        evicts, named = self._plan_evictions(entries, growth)
+        if len(batch) > 1:
             self.stats["batches"] += 1
-            data = commands.encode_batch([entry for entry, _ in batch])
-            done = functools.partial(self._completions.put, settle_batch, futures)
+        entries[:0] = evicts
+        data = commands.encode_entry(entries[0]) if len(entries) == 1 else commands.encode_batch(entries)
+        self._in_flight_growth += growth
+        target = (futures, growth, named, len(evicts), len(entries) > 1)
         try:
-            self._raft.propose(data, done)
+            self._raft.propose(data, functools.partial(self._completions.put, self._settle, target))
         except Exception as e:  # never leave a caller waiting forever
             log.exception("proposal failed")
-            settle_batch(futures, None, 0, UnavailableError(f"proposal failed: {e}"))
+            self._settle(target, None, 0, UnavailableError(f"proposal failed: {e}"))
+
+    def _settle(self, target: tuple, results, index: int, error) -> None:
+        """A proposed batch's outcome: release its eviction bookkeeping, answer its writes
+        (the results of the Evicts at its head answer nobody)."""
+        futures, growth, named, evicts, batched = target
+        self._in_flight_growth -= growth
+        if named:
+            self._evictor.release(named)
+        if not batched:
+            settle(futures[0], results, index, error)
+            return
+        if error is None and isinstance(results, list):
+            results = results[evicts:]
+        settle_batch(futures, results, index, error)
+
+    def _plan_evictions(self, entries: list[pb.LogEntry], growth: int) -> tuple[list[pb.LogEntry], list]:
+        """The Evicts to put ahead of a batch that needs room (the leader's choice; none before version 4)."""
+        version = self._sm.log_version
+        if version < commands.EVICTION_VERSION:
+            return [], []
+        try:
+            evicts, named = self._evictor.plan(entries, growth, self._in_flight_growth, entries[0].now_ms)
+        except Exception:  # a bug here must not lose the writes: they go without room (OOM at worst)
+            log.exception("choosing eviction victims failed")
+            return [], []
+        for entry in evicts:
+            entry.version = version
+        return evicts, named
+
+    def _touch_written(self, command: Command, now_ms: int) -> None:
+        """A write proposed here (the leader) is an access to its keys, as in Redis; the keys
+        it deletes leave the access table (a flush empties it)."""
+        name = command.WhichOneof("op")
+        access = self.access
+        db = command.db
+        if name in _DELETES:
+            if name in ("flush_all", "flush_db"):
+                access.clear()
+            else:
+                for key in command_keys(command):
+                    access.forget(db, key)
+            return
+        record = access.record
+        for key in command_keys(command):
+            record(db, key, now_ms)
 
     def _submit(self, data: bytes) -> asyncio.Future:
         """Propose an encoded entry on its own (the log version's raise); the future gives (result, index)."""
@@ -479,7 +566,14 @@ class Service:
     # ------------------------------------------------------------ reads
 
     def _local_read(self, command: Command) -> tuple[object, int]:
-        return self._sm.read_at(command, wall_ms(), checked=True)  # execute() validated it
+        now_ms = wall_ms()
+        outcome = self._sm.read_at(command, now_ms, checked=True)  # execute() validated it
+        if command.WhichOneof("op") not in _NO_TOUCH:
+            record = self.access.record
+            db = command.db
+            for key in command_keys(command):
+                record(db, key, now_ms)
+        return outcome
 
     def read_now(self, command: Command, consistency: ReadConsistency | None,
                  floor: int = 0) -> tuple[object, int] | None:
@@ -520,7 +614,11 @@ class Service:
         stats = self.stats
         stats["commands"] += 1
         stats["reads"] += 1
-        return self._sm.get_string(db, key, wall_ms())
+        now_ms = wall_ms()
+        value = self._sm.get_string(db, key, now_ms)
+        if value is not None:
+            self.access.record(db, key, now_ms)
+        return value
 
     # ------------------------------------------------------------ active expiry
 
@@ -545,6 +643,50 @@ class Service:
                 log.debug("active expiry skipped a round: %s", e)
             except Exception:
                 log.exception("active expiry failed")
+
+    # ------------------------------------------------------------ eviction and access reports
+
+    async def _eviction_loop(self) -> None:
+        """On the leader: a keyspace already past maxmemory (maxmemory lowered, a leader
+        change during a burst) is brought back under it, one bounded Evict at a time."""
+        while True:
+            await asyncio.sleep(EVICTION_INTERVAL_S)
+            if not self._raft.is_leader or self._sm.log_version < commands.EVICTION_VERSION:
+                continue
+            try:
+                entry, named = self._evictor.overdue(wall_ms())
+                if entry is None:
+                    continue
+                entry.version = self._sm.log_version
+                try:
+                    await self._submit(commands.encode_entry(entry))
+                finally:
+                    self._evictor.release(named)
+            except RaftcacheError as e:
+                log.debug("eviction skipped a round: %s", e)
+            except Exception:
+                log.exception("eviction failed")
+
+    async def _access_report_loop(self, interval_s: float = ACCESS_REPORT_INTERVAL_S) -> None:
+        """On a follower: send the leader the keys read here since the last report."""
+        access = self.access
+        while True:
+            await asyncio.sleep(interval_s)
+            raft = self._raft
+            access.reporting = not raft.is_leader
+            report = access.take_report(wall_ms())
+            leader = raft.leader_id
+            if not report or raft.is_leader or leader in (None, self.config.id) or self.forwarder is None:
+                continue
+            try:
+                await self.forwarder.report_access(leader, self.config.id, report)
+            except Exception as e:  # a lost report costs accuracy, nothing else
+                log.debug("access report to %s failed: %s", leader, e)
+
+    def merge_access_report(self, report: list) -> None:
+        """A follower's reads (Internal.ReportAccess): counted in the leader's table."""
+        if self._raft.is_leader:
+            self.access.merge(report, wall_ms())
 
     # ------------------------------------------------------------ log semantics version
 
@@ -632,10 +774,16 @@ class Service:
             "stats": dict(self.stats, **raft.read_index_counts),
             "keyspace_hits": self._keyspace.hits,
             "keyspace_misses": self._keyspace.misses,
+            "maxmemory_policy": self.setting("maxmemory-policy"),
+            "evicted_keys": sum(self._sm.evicted.values()),
+            "evicted_by_policy": dict(self._sm.evicted),
+            "map_used_bytes": self._keyspace.map_used_bytes(),
+            "access_table_keys": len(self.access),
         }
 
     def reset_stats(self) -> None:
-        """CONFIG RESETSTAT: zero the request counters and the keyspace hits and misses."""
+        """CONFIG RESETSTAT: zero the request counters, the keyspace hits and misses and the evictions."""
         for name in self.stats:
             self.stats[name] = 0
         self._keyspace.hits = self._keyspace.misses = 0
+        self._sm.evicted.clear()

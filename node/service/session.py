@@ -19,7 +19,7 @@ share, so a behaviour is fixed once for all three:
 - the identity of forwarded requests (Service.execute_forwarded for a batch
   a follower sent, where each request carries its own identity and level);
 - who the connection is: `user`, the ACL user it authenticated as (None:
-  not authenticated; node/service/access.py), and `guard`, the check a port
+  not authenticated; node/service/identity.py), and `guard`, the check a port
   puts before every command it runs through `execute` or `Run.add` (the
   memcached and gRPC ports: node/frontends/acl_catalog.command_guard; the
   Redis port checks each command by its Redis name itself).

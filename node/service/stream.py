@@ -123,7 +123,7 @@ class StreamConnection(asyncio.Protocol):
         if self.port.cn_login:
             cn = peer_common_name(transport)
             if cn is not None:
-                self.login(self.session.service.access.certificate_user(cn))
+                self.login(self.session.service.identity.certificate_user(cn))
 
     def login(self, user: str | None) -> None:
         """Act as ACL user `user` from now on (None: not authenticated)."""

@@ -15,7 +15,7 @@ from raftcache.node import commands
 from raftcache.node.config import FrontendConfig, KeyspaceConfig, NodeConfig, settings
 from raftcache.node.frontends import resp
 from raftcache.node.storage.keyspace import Keyspace
-from raftcache.node.service.access import Access
+from raftcache.node.service.identity import Identity
 from raftcache.node.service.service import NOT_NOW, stamp, without_passwords
 from raftcache.node.commands.statemachine import StateMachine
 from raftcache.proto import commands_pb2 as pb
@@ -30,13 +30,14 @@ class FakeService:
         self.executed: list = []
         self.is_leader = True
         self._rng = random.Random(7)
+        self.log_version = commands.MAX_VERSION
         self.set_password("")
 
     def set_password(self, password: str) -> None:
         """The node's --redis-password (before any connection is made)."""
         self.password = password
-        self.access = Access(password, self.sm.users, self.setting)
-        self.sm.on_users_change[:] = [self.access.users_changed]
+        self.identity = Identity(password, self.sm.users, self.setting)
+        self.sm.on_users_change[:] = [self.identity.users_changed]
 
     @property
     def config(self) -> NodeConfig:
@@ -53,7 +54,7 @@ class FakeService:
         return fut, True
 
     def _run(self, command):
-        command = without_passwords(command, self.access)
+        command = without_passwords(command, self.identity)
         self.executed.append(command)
         error = commands.check_limits(command, databases=self.limits.databases,
                                       max_key_bytes=self.limits.max_key_bytes,
@@ -72,8 +73,8 @@ class FakeService:
     @property
     def settings(self) -> dict[str, str]:
         values = settings.effective(settings.node_defaults(self.config), self.sm.settings)
-        if hasattr(self, "access"):  # as Service.settings: the default user's digest
-            values["requirepass"] = self.access.requirepass_text()
+        if hasattr(self, "identity"):  # as Service.settings: the default user's digest
+            values["requirepass"] = self.identity.requirepass_text()
         return values
 
     def setting(self, name: str) -> str:

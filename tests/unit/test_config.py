@@ -168,6 +168,8 @@ SAMPLES = {
     "role": ("replica", "replica"), "restore": ("x.rcbak", os.path.abspath("x.rcbak")), "join": ("yes", True),
     "backup_dir": ("snaps", os.path.abspath("snaps")), "backup_interval": ("60", 60.0), "backup_keep": ("3", 3),
     "max_log_version": ("1", 1), "log_level": ("DEBUG", "DEBUG"),
+    "maxmemory_policy": ("allkeys-lru", "allkeys-lru"), "memcached_item_size_max": ("2mb", 2 << 20),
+    "memcached_disable_evictions": ("yes", True),
     "backup_key": ("b.key", os.path.abspath("b.key")), "aclfile": ("users.acl", os.path.abspath("users.acl")),
     "memcached_auth": ("no", "no"), "http_auth": ("yes", "yes"),
     "tls_cert_file": ("n.crt", os.path.abspath("n.crt")), "tls_key_file": ("n.key", os.path.abspath("n.key")),
