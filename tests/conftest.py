@@ -117,7 +117,8 @@ def _module_cluster(_shared_cluster, request):
     c, baseline = _shared_cluster
     yield c
     try:
-        changed = _restore_settings(c, baseline)
+        # a module with a cluster of its own (baseline None: it overrides _shared_cluster) may leave it as it likes
+        changed = _restore_settings(c, baseline) if baseline is not None else {}
     finally:
         c.close_channels()
     if changed:

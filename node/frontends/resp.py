@@ -378,7 +378,7 @@ class Connection(StreamConnection):
                     break
                 served = self.session.read_now(command)
                 if served is None:
-                    if len(pending) == 1:  # one read at a time (-P 1): answered from its future, no task
+                    if len(pending) == 1 and commands.is_read(command):  # -P 1: answered from its future, no task
                         self._start_lone_read(spec, command, started_ns)
                     break
                 reply = self.render(spec, command, served)

@@ -24,7 +24,8 @@ import redis
 from pymemcache.client.base import Client as Memcache
 
 from raftcache.node import commands
-from tests.cluster import Cluster, wait_until
+from raftcache.localcluster import wait_until
+from tests.cluster import Cluster
 from tests.integration.redis_helpers import client
 
 MAXMEMORY = 1 << 20
@@ -37,8 +38,8 @@ def _shared_cluster(tmp_path_factory):
     try:
         c.start()
         wait_until(lambda: all(c.status(n).log_version >= commands.EVICTION_VERSION for n in c.nodes), 20,
-                   "the log's semantics version 3 (eviction) on every node")
-        yield c
+                   "the log's semantics version 4 (eviction) on every node")
+        yield c, None   # its own cluster: the settings it leaves do not reach other modules
     finally:
         c.close()
 

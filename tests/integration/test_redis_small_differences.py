@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from raftcache.node.frontends.resp_table import TABLE
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 from tests.integration.redis_helpers import client, error, leader_and_follower, raw
 
 

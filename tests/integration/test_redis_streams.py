@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from raftcache.node import commands
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 from tests.integration.redis_helpers import client, leader_and_follower, raw, same_on_every_node
 
 
