@@ -26,7 +26,7 @@ import redis
 
 from raftcache.node import commands
 from raftcache.proto import commands_pb2 as pb
-from tests.cluster import Cluster
+from tests.cluster import Cluster, Node
 
 if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):  # children only; the source tree stays clean
     os.environ.setdefault("PYTHONPYCACHEPREFIX", os.path.join(tempfile.gettempdir(), "raftcache-test-pycache"))
@@ -58,6 +58,14 @@ def make_cluster(tmp_path, request):
         if _failed(request):
             print(c.tail_logs())
         c.close()
+
+
+def _revive(c: Cluster) -> Node:
+    """Restart the nodes a test left dead; returns the leader."""
+    for node in c.nodes:
+        if not node.alive:
+            c.restart(node)
+    return c.leader()
 
 
 def _settings(c: Cluster) -> dict[str, dict[str, str]]:
@@ -114,6 +122,7 @@ def _module_cluster(_shared_cluster, request):
     c, baseline = _shared_cluster
     yield c
     try:
+        _revive(c)
         changed = _restore_settings(c, baseline)
     finally:
         c.close_channels()
@@ -124,11 +133,7 @@ def _module_cluster(_shared_cluster, request):
 @pytest.fixture
 def cluster(_module_cluster, request):
     c = _module_cluster
-    for node in c.nodes:
-        if not node.alive:
-            c.restart(node)
-    leader = c.leader()
-    flushed = c.execute(leader, pb.Command(flush_all=pb.FlushAll()))
+    flushed = c.execute(_revive(c), pb.Command(flush_all=pb.FlushAll()))
     # every node, not just the leader: a follower's own reads (level any, blocking pops)
     # must not see the previous test's keys
     c.wait_applied(flushed.index)
