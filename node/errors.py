@@ -82,6 +82,10 @@ class UnavailableError(RaftcacheError):
     reason = Reason.UNAVAILABLE
 
 
+class ReadIndexUnsupported(UnavailableError):
+    """The leader runs a release without ReadIndex (internal: the service sends it the read)."""
+
+
 class NotLeaderError(RaftcacheError):
     """This node is not the leader (internal; the service forwards instead)."""
 

@@ -4,7 +4,7 @@ Usage: python scripts/bench_apply.py [--sets 20000] [--gets 20000] [--keys 10000
 
 What every replica does per committed SET: `StateMachine.apply` of an encoded
 log entry (one SET of a --value-bytes value) to a temporary LMDB keyspace, as
-node/replication.py calls it on the Raft thread. The keys are written once
+node/raft/replication.py calls it on the Raft thread. The keys are written once
 before timing (so timed SETs overwrite, and every GET hits). Then the GET
 fast path's keyspace part (`StateMachine.get_string`) for the same keys.
 Reports wall µs and process CPU µs per operation, errors (an apply that
@@ -36,8 +36,8 @@ def main() -> int:
     from raftcache.node import commands
     from raftcache.node.config import KeyspaceConfig
     from raftcache.node.errors import CommandError
-    from raftcache.node.keyspace import Keyspace
-    from raftcache.node.statemachine import StateMachine
+    from raftcache.node.storage.keyspace import Keyspace
+    from raftcache.node.commands.statemachine import StateMachine
     from raftcache.proto import commands_pb2 as pb
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

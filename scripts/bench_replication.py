@@ -4,7 +4,7 @@ Usage: python scripts/bench_replication.py [--appendfsync everysec,always,no] [-
            [--duration 3] [--lone 200] [--entry-bytes 128] [--json]
 
 For each fsync policy, starts three processes on 127.0.0.1, each one
-`Replicator` (node/replication.py: the Raft journal, wire format and fsync
+`Replicator` (node/raft/replication.py: the Raft journal, wire format and fsync
 policy raftcache runs) with an apply that does nothing: no front end, no
 LMDB. On the leader it keeps --in-flight proposals of --entry-bytes opaque
 bytes outstanding for --duration seconds (each commit proposes the next) and
@@ -95,7 +95,7 @@ def one_at_a_time(rep, n: int, data: bytes) -> dict:
 def node_main(index: int, specs: list[str], secret: str, data_dir: str, appendfsync: str, conn) -> None:
     """One Raft process: answers ("leader?",), ("load", kwargs), ("lone", kwargs), ("stop",) on `conn`."""
     from raftcache.node.config import Peer, ReplicationConfig
-    from raftcache.node.replication import Replicator
+    from raftcache.node.raft.replication import Replicator
 
     peers = [Peer.parse(s) for s in specs]
     config = ReplicationConfig(data_dir=data_dir, appendfsync=appendfsync, cluster_secret=secret,
@@ -122,7 +122,7 @@ def committed_rate(load: dict) -> float:
 
 
 def run_policy(policy: str, args, root: str) -> dict:
-    from tests.cluster import free_base_port
+    from raftcache.localcluster import free_base_port
 
     ctx = multiprocessing.get_context("spawn")
     specs = [f"n{i + 1}@{'abc'[i]}=127.0.0.1:{free_base_port()}" for i in range(3)]

@@ -41,19 +41,25 @@ class Mutation:
 
 MUTATIONS = [
     Mutation(
-        "skip-read-barrier", "node/service.py",
-        "        if raft.is_leader:\n            await self._barrier()\n",
-        "        if raft.is_leader:\n            pass  # MUTATION: no read barrier\n",
-        ("tests/unit/test_service.py",),
+        "skip-read-index-round", "node/raft/readindex.py",
+        "                elif acked > current.started:\n",
+        "                elif True:  # MUTATION: a read index without a heartbeat round\n",
+        ("tests/unit/test_readindex.py",),
     ),
     Mutation(
-        "disable-dedup", "node/statemachine.py",
+        "no-read-floor", "node/frontends/resp_blocking.py",
+        "    await service.wait_applied(conn.session.last_write_index)  # read-your-writes: this node has the connection's writes\n",
+        "    pass  # MUTATION: a blocking pop looks before the connection's writes are applied here\n",
+        ("tests/integration/test_follower_reads.py::test_a_blocking_pop_on_a_follower_sees_the_connections_own_pushes",),
+    ),
+    Mutation(
+        "disable-dedup", "node/commands/statemachine.py",
         "        dedup = bool(entry.client_id) and entry.sequence != 0 and name not in READ_COMMANDS\n",
         "        dedup = False  # MUTATION: retried writes are applied again\n",
         ("tests/unit/test_statemachine.py", "tests/unit/test_apply_total.py"),
     ),
     Mutation(
-        "skip-fsync", "node/journal.py",
+        "skip-fsync", "node/raft/journal.py",
         "            resizable.flush()  # msync(MS_SYNC) of the mapping\n"
         "            os.fsync(resizable._ResizableFile__f.fileno())  # file size / metadata after growth\n",
         "            pass  # MUTATION: the journal flush syncs nothing\n",
@@ -61,20 +67,20 @@ MUTATIONS = [
          "tests/integration/test_power_cut.py::test_always_loses_no_acknowledged_write"),
     ),
     Mutation(
-        "skip-msync", "node/journal.py",
+        "skip-msync", "node/raft/journal.py",
         "            resizable.flush()  # msync(MS_SYNC) of the mapping\n",
         "            pass  # MUTATION: no msync of the journal mapping\n",
         ("tests/integration/test_durability_syscalls.py",),
     ),
     Mutation(
-        "always-ignored", "node/replication.py",
+        "always-ignored", "node/raft/replication.py",
         'flush_before_ack=cfg.appendfsync == "always"',
         "flush_before_ack=False",  # MUTATION: appendfsync always acknowledges before syncing
         ("tests/integration/test_durability_syscalls.py",
          "tests/integration/test_power_cut.py::test_always_loses_no_acknowledged_write"),
     ),
     Mutation(
-        "drop-items-from-backup", "node/backup.py",
+        "drop-items-from-backup", "node/ops/backup.py",
         "        keyspace.copy_to(copy)\n",
         "        keyspace.copy_to(copy)\n"
         "        import lmdb  # MUTATION: the backup loses the items database\n"
@@ -86,23 +92,24 @@ MUTATIONS = [
          "tests/integration/test_backup_source.py"),
     ),
     Mutation(
-        "verify-ignores-items", "node/backup.py",
+        "verify-ignores-items", "node/ops/backup.py",
         "        _keyspace.check_items(copy)\n",
         "        pass  # MUTATION: verify does not look for the items of large containers\n",
         ("tests/unit/test_backup_items.py",),
     ),
     Mutation(
-        "lease-always-valid", "node/replication.py",
-        "        return 1 + fresh > (len(voters) + 1) / 2\n",
+        "lease-always-valid", "node/raft/replication.py",
+        "        return node.quorum_ack_time() > time.monotonic() - cfg.election_timeout_min_s * (1 - cfg.lease_drift)\n",
         "        return True  # MUTATION: the leader always holds a lease\n",
         ("tests/unit/test_replication_lease.py",
          "tests/chaos/test_lease_pause.py::test_lease_reads_at_a_leader_cut_from_its_peers_are_linearizable"),
     ),
     Mutation(
-        "apply-twice", "node/statemachine.py",
-        "        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)\n",
-        "        self._execute(txn, index, entry.command, entry.now_ms, entry.seed)  # MUTATION: applied twice\n"
-        "        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)\n",
+        "apply-twice", "node/commands/statemachine.py",
+        "            result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)\n",
+        "            self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)"
+        "  # MUTATION: applied twice\n"
+        "            result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)\n",
         ("tests/unit/test_statemachine.py",),
     ),
 ]

@@ -3,7 +3,7 @@
 Translates between admin.proto and the node's operations; no business
 logic here. Status comes from Service.status(); membership (which changes
 at run time, unlike NodeConfig.peers), backups and the operator verbs come
-from the node's `Operations` (node/membership.py), which node/server.py
+from the node's `Operations` (node/ops/membership.py), which node/server.py
 attaches to the service as `service.operations` (None in a bare service:
 then the static configuration is reported and the verbs are unavailable).
 
@@ -20,7 +20,7 @@ import shutil
 import tempfile
 
 from raftcache import __version__
-from raftcache.node import grpc_codec
+from raftcache.node.service import grpc_codec
 from raftcache.node.config import Peer
 from raftcache.node.errors import CommandError, RaftcacheError, Reason, UnavailableError
 from raftcache.proto import admin_pb2, admin_pb2_grpc
@@ -43,7 +43,7 @@ def member_proto(peer, voter: bool = True) -> admin_pb2.Member:
 
 def peer_from_member(m: admin_pb2.Member) -> Peer:
     """The Peer an AddNode request names (ports follow the convention from the Raft port)."""
-    from raftcache.node.membership import peer_from_raft_address
+    from raftcache.node.ops.membership import peer_from_raft_address
 
     if not m.id or not m.raft_address:
         raise CommandError("a member needs at least id and raft_address", Reason.INVALID_ARGUMENT)
@@ -149,7 +149,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
 
     async def Backup(self, request, context):
         ops = await self._require_ops(context)
-        from raftcache.node import backup
+        from raftcache.node.ops import backup
 
         work = tempfile.mkdtemp(prefix=".admin-backup-", dir=ops.data_dir or None)
         try:
@@ -158,6 +158,10 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
                 meta = await asyncio.to_thread(
                     backup.build, ops.keyspace, path, cluster_id=ops.cluster_id, term=ops.replicator.term,
                     node_id=ops.membership.me.id, zone=ops.membership.me.zone)
+                # Checked here, by the code that owns the format, as `ctl verify` would (the keyspace
+                # image against its header, the items of large containers); the client checks the
+                # transfer against the sha256 below.
+                await asyncio.to_thread(backup.verify, path, deep=True)
             except RaftcacheError as e:
                 await _abort(context, e)
             total = os.path.getsize(path)

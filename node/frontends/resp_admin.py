@@ -18,8 +18,9 @@ import time
 from itertools import repeat
 
 from raftcache import __version__
-from raftcache.node import settings
-from raftcache.node.frontends import resp_blocking
+from raftcache.node import commands
+from raftcache.node.config import settings
+from raftcache.node.frontends import resp_blocking, resp_tracking
 from raftcache.node.commands import OK, Status
 from raftcache.node.consistency import ReadConsistency, ReadLevelError
 from raftcache.readlevel import USAGE
@@ -37,7 +38,8 @@ _rng = random.SystemRandom()
 #: Container commands: subcommand -> Redis arity (counting the command and the subcommand).
 SUBCOMMANDS = {
     "client": {"setname": 3, "getname": 2, "id": 2, "info": 2, "list": -2, "setinfo": 4, "consistency": -2,
-               "no-evict": 3, "no-touch": 3, "kill": -3, "reply": 3, "unblock": -3, "help": 2},
+               "no-evict": 3, "no-touch": 3, "kill": -3, "reply": 3, "unblock": -3, "help": 2,
+               **resp_tracking.SUBCOMMANDS},
     "command": {"count": 2, "info": -2, "docs": -2, "list": -2, "getkeys": -3, "help": 2},
     "config": {"get": -3, "set": -4, "resetstat": 2, "rewrite": 2, "help": 2},
     "object": {"encoding": 3, "freq": 3, "idletime": 3, "refcount": 3, "help": 2},
@@ -71,6 +73,9 @@ def parse_db(conn, arg: bytes) -> int:
 async def ping(conn, args):
     if len(args) > 2:
         raise RespError("ERR wrong number of arguments for 'ping' command")
+    subs = conn.session.subscriptions
+    if subs is not None and subs.active and conn.proto == 2:  # RESP2 subscriber mode: Redis's ["pong", arg]
+        return [b"pong", args[1] if len(args) == 2 else b""]
     return Status("PONG") if len(args) == 1 else args[1]
 
 
@@ -134,7 +139,7 @@ async def hello(conn, args):
                         "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
                         "select the RESP protocol version at the same time")
     if name is not None:
-        conn.name = name.decode()
+        conn.session.name = name.decode()
     conn.proto = proto
     status = _status(conn)
     return RespMap([
@@ -145,7 +150,7 @@ async def hello(conn, args):
 
 
 async def select(conn, args):
-    conn.db = parse_db(conn, args[1])
+    conn.session.db = parse_db(conn, args[1])
     return OK
 
 
@@ -163,8 +168,8 @@ def client_info_line(c) -> str:
     now = time.time()
     omem = c.transport.get_write_buffer_size() if c.transport is not None else 0
     return (
-        f"id={c.id} addr={c.addr} laddr={c.laddr} fd=-1 name={c.name} age={int(now - c.created_s)} "
-        f"idle={int(time.monotonic() - c.last_s)} flags={'x' if c.multi is not None else 'N'} db={c.db} "
+        f"id={c.id} addr={c.addr} laddr={c.laddr} fd=-1 name={c.session.name} age={int(now - c.session.created_s)} "
+        f"idle={int(time.monotonic() - c.session.last_s)} flags={'x' if c.multi is not None else 'N'} db={c.session.db} "
         f"sub=0 psub=0 ssub=0 multi={len(c.multi) if c.multi is not None else -1} qbuf={c.parser.pending_bytes} "
         f"qbuf-free=0 argv-mem={c.parser.unfinished_bytes - c.parser.pending_bytes} multi-mem=0 rbs=0 rbp=0 "
         f"obl=0 oll=0 omem={omem} tot-mem={c.memory_bytes()} events=r "
@@ -174,22 +179,24 @@ def client_info_line(c) -> str:
 
 
 def consistency_text(conn) -> str:
-    if conn.consistency is None:
+    if conn.session.consistency is None:
         status_default = getattr(getattr(conn.service, "config", None), "service", None)
         return f"default({status_default.default_read if status_default else 'linearizable'})"
-    return str(conn.consistency)
+    return str(conn.session.consistency)
 
 
 async def client(conn, args):
     sub = check_subcommand("client", args)
     n = len(args)
+    if sub.decode() in resp_tracking.SUBCOMMANDS:
+        return resp_tracking.client(conn, sub, args)
     if sub == b"setname" and n == 3:
         if not _valid_name(args[2]):
             raise RespError("ERR Client names cannot contain spaces, newlines or special characters.")
-        conn.name = args[2].decode()
+        conn.session.name = args[2].decode()
         return OK
     if sub == b"getname" and n == 2:
-        return conn.name.encode() if conn.name else None
+        return conn.session.name.encode() if conn.session.name else None
     if sub == b"id" and n == 2:
         return conn.id
     if sub == b"info" and n == 2:
@@ -241,7 +248,7 @@ def _client_consistency(conn, args):
         level = ReadConsistency.parse(b" ".join(args[2:]).decode())
     except (ValueError, UnicodeDecodeError) as e:
         raise RespError(f"ERR {e if isinstance(e, ReadLevelError) else 'unknown read level'}") from None
-    conn.consistency = level if level.level else None
+    conn.session.consistency = level if level.level else None
     return OK
 
 
@@ -336,7 +343,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
     section("Server", [
         ("redis_version", REDIS_VERSION), ("raftcache_version", __version__), ("redis_mode", "standalone"),
         ("os", os.uname().sysname), ("arch_bits", 64), ("process_id", os.getpid()),
-        ("tcp_port", server.port), ("uptime_in_seconds", int(now - server.started_s)),
+        ("tcp_port", server.port_number), ("uptime_in_seconds", int(now - server.started_s)),
         ("uptime_in_days", int(now - server.started_s) // 86400),
         ("run_id", status.get("id", "")),
     ])
@@ -348,7 +355,11 @@ def _info_text(conn, sections: set[str]) -> bytes:
     used = status.get("used_bytes", 0)
     section("Memory", [
         ("used_memory", used), ("used_memory_human", f"{used / 1048576:.2f}M"),
-        ("maxmemory", status.get("maxmemory_bytes", 0)), ("maxmemory_policy", "noeviction"),
+        ("maxmemory", status.get("maxmemory_bytes", 0)),
+        ("maxmemory_policy", status.get("maxmemory_policy", conn.service.setting("maxmemory-policy"))),
+        # the LMDB map's pages in use over the logical size (Redis: RSS over used_memory)
+        ("mem_fragmentation_ratio", f"{status.get('map_used_bytes', 0) / max(used, 1):.2f}"),
+        ("raftcache_map_used_bytes", status.get("map_used_bytes", 0)),
         ("mem_clients_normal", server.clients_memory()),
         ("maxmemory_clients", server.limits.maxmemory_clients_bytes),
     ])
@@ -367,8 +378,12 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("client_query_buffer_limit_disconnections", st["client_query_buffer_limit_disconnections"]),
         ("client_output_buffer_limit_disconnections", st["client_output_buffer_limit_disconnections"]),
         ("keyspace_hits", status.get("keyspace_hits", 0)), ("keyspace_misses", status.get("keyspace_misses", 0)),
+        ("evicted_keys", status.get("evicted_keys", 0)),
         ("raftcache_reads", svc.get("reads", 0)), ("raftcache_writes", svc.get("writes", 0)),
-        ("raftcache_forwarded", svc.get("forwarded", 0)), ("raftcache_read_barriers", svc.get("barriers", 0)),
+        ("raftcache_forwarded", svc.get("forwarded", 0)),
+        ("raftcache_read_index_heartbeat_rounds", svc.get("read_index_heartbeat_rounds", 0)),
+        ("raftcache_read_index_requests", svc.get("read_index_requests", 0)),
+        ("raftcache_read_index_served", svc.get("read_index_served", 0)),
     ])
     role = status.get("role", "")
     members = status.get("members", [])
@@ -421,7 +436,7 @@ async def info(conn, args):
 
 async def config(conn, args):
     """CONFIG GET from this node's values; CONFIG SET through the log, cluster-wide
-    (node/settings.py says which parameters exist and what they change)."""
+    (node/config/settings.py says which parameters exist and what they change)."""
     sub = check_subcommand("config", args)
     if sub == b"get" and len(args) >= 3:
         values = conn.service.settings
@@ -463,16 +478,17 @@ async def _config_set(conn, pairs: list[tuple[str, str]]):
         try:
             if name == "client-output-buffer-limit":  # the classes not named keep their limits, as in Redis
                 value = settings.merge_output_limits(current.get(name, ""), value)
-            normalised = settings.validate(name, value, current.get(name))
+            normalised = settings.validate(name, value, current.get(name),
+                                           before_eviction=conn.service.log_version < commands.EVICTION_VERSION)
         except settings.SettingError as e:
-            if name not in settings.PARAMS:
+            if name not in settings.SETTINGS:
                 raise RespError(f"ERR {e}") from None
             raise RespError(f"ERR CONFIG SET failed (possibly related to argument '{name}') - {e}") from None
-        if settings.PARAMS[name].kind != "fixed":
+        if settings.SETTINGS[name].kind != "fixed":
             command.config_set.parameters.add(name=name, value=normalised)
     if not command.config_set.parameters:
         return OK
-    result, index = await conn.service.execute(command)
+    result, index = await conn.call(command)
     if isinstance(result, CommandError):
         return result
     await conn.service.wait_applied(index)
@@ -505,10 +521,10 @@ async def wait(conn, args):
         members = status.get("members", [])
         others = [m for m in members if m.get("id") != status.get("id")]
         if status.get("role") == "leader":
-            count = sum(1 for m in others if m.get("match_index", 0) >= conn.last_write_index)
+            count = sum(1 for m in others if m.get("match_index", 0) >= conn.session.last_write_index)
         else:
-            count = len(members) // 2 if status.get("commit_index", 0) >= conn.last_write_index else 0
-        count = max(count, len(members) // 2 if conn.last_write_index else len(others))
+            count = len(members) // 2 if status.get("commit_index", 0) >= conn.session.last_write_index else 0
+        count = max(count, len(members) // 2 if conn.session.last_write_index else len(others))
         if count >= wanted or time.monotonic() >= deadline:
             return min(count, len(others))
         await asyncio.sleep(0.01)
@@ -526,8 +542,8 @@ async def keys(conn, args):
     found: list[bytes] = []
     cursor = 0
     while True:
-        command = cmd(conn.db, "scan", cursor=cursor, match=b"" if pattern == b"*" else pattern, count=1000)
-        result, _ = await conn.service.execute(command, conn.consistency)
+        command = cmd(conn.session.db, "scan", cursor=cursor, match=b"" if pattern == b"*" else pattern, count=1000)
+        result, _ = await conn.call(command)
         if isinstance(result, CommandError):
             return result
         cursor = int(result[0])
@@ -537,7 +553,7 @@ async def keys(conn, args):
 
 
 async def randomkey(conn, args):
-    result, _ = await conn.service.execute(cmd(conn.db, "random_key", seed=_rng.getrandbits(63)), conn.consistency)
+    result, _ = await conn.call(cmd(conn.session.db, "random_key", seed=_rng.getrandbits(63)))
     return result
 
 
@@ -546,25 +562,37 @@ async def object_(conn, args):
     if sub == b"help":
         return [b"OBJECT <subcommand>", b"ENCODING <key>", b"FREQ <key>", b"IDLETIME <key>", b"REFCOUNT <key>"]
     if sub == b"encoding":
-        result, _ = await conn.service.execute(cmd(conn.db, "object_encoding", key=args[2]), conn.consistency)
+        result, _ = await conn.call(cmd(conn.session.db, "object_encoding", key=args[2]))
         return result
-    kind, _ = await conn.service.execute(cmd(conn.db, "type", key=args[2]), conn.consistency)
+    kind, _ = await conn.call(cmd(conn.session.db, "type", key=args[2]))
     if isinstance(kind, CommandError):
         return kind
     kind = kind.decode() if isinstance(kind, bytes) else str(kind)
     if kind == "none":
         return None
-    if sub == b"freq":
+    if sub == b"refcount":
+        return 1
+    lfu = conn.service.setting("maxmemory-policy").endswith("-lfu")
+    if sub == b"freq" and not lfu:
         raise RespError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
                         "that when switching between policies at runtime LRU and LFU data will take some time "
                         "to adjust.")
-    return 0 if sub == b"idletime" else 1
+    if sub == b"idletime" and lfu:
+        raise RespError("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when "
+                        "switching between policies at runtime LRU and LFU data will take some time to adjust.")
+    if conn.service.log_version < commands.EVICTION_VERSION:
+        return 0
+    # the access table of the node that serves the read (the leader's counts every node's reads)
+    result, _ = await conn.call(cmd(conn.session.db, "object_access", key=args[2]))
+    if not isinstance(result, list):
+        return result
+    return result[0] if sub == b"idletime" else result[1]
 
 
 async def memory(conn, args):
     sub = check_subcommand("memory", args)
     if sub == b"usage":
-        result, _ = await conn.service.execute(cmd(conn.db, "exists", keys=[args[2]]), conn.consistency)
+        result, _ = await conn.call(cmd(conn.session.db, "exists", keys=[args[2]]))
         return None if not result else 64 + len(args[2])
     if sub == b"doctor":
         return b"Sam, I have no memory problems"

@@ -2,14 +2,14 @@
 BITFIELD, BITFIELD_RO) and LCS.
 
 Registers into resp_args.TABLE (resp_table.py imports it with the other
-registering modules); the handlers live in node/bits.py. Arguments are checked here
+registering modules); the handlers live in node/commands/bits.py. Arguments are checked here
 in Redis 7.2's order with its texts, before anything is proposed; limits
 that depend on the cluster's proto-max-bulk-len are checked again at apply.
 """
 
 from __future__ import annotations
 
-from raftcache.node.bits import OFFSET_LIMIT
+from raftcache.node.commands.bits import OFFSET_LIMIT
 from raftcache.node.frontends.resp_args import SYNTAX, cmd, register, to_int
 from raftcache.node.frontends.resp_protocol import RespError, RespMap
 from raftcache.proto import commands_pb2 as pb

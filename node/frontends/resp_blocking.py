@@ -2,7 +2,8 @@
 BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP.
 
 A blocked client does not hold anything in the state machine: the node it
-is connected to watches its own applied index, and whenever a key it waits
+is connected to first applies the connection's own earlier writes (its
+read-your-writes floor), then watches its own applied index, and whenever a key it waits
 for holds something (checked on the local replica, no Raft round trip) it
 proposes the ordinary non-blocking pop (LPOP, LMOVE, LMPOP, ZPOPMIN, ZMPOP …
 — forwarded to the leader like any write). The log decides who gets an element when
@@ -115,7 +116,7 @@ async def _block(conn, keys: list[bytes], size_op: str, timeout_s: float, pop):
     frees a disconnected client, so an element must never go to nobody.
     """
     global _blocked
-    db = conn.db
+    db = conn.session.db
     waited = [False]  # set by _wait_and_pop at its first wait
     try:
         return await _wait_and_pop(conn, db, keys, size_op, timeout_s, pop, waited)
@@ -132,12 +133,13 @@ async def _wait_and_pop(conn, db: int, keys: list[bytes], size_op: str, timeout_
     service = conn.service
     loop = asyncio.get_running_loop()
     deadline = None if timeout_s == 0 else loop.time() + timeout_s
+    await service.wait_applied(conn.session.last_write_index)  # read-your-writes: this node has the connection's writes
     while True:
         if waited[0] and (conn.eof or conn.closing):
             return None
         seen = service.applied_index
         for key in keys:
-            size, _ = service.read_now(cmd(conn.db, size_op, key=key), _LOCAL)
+            size, _ = conn.session.read_now(cmd(conn.session.db, size_op, key=key), _LOCAL)
             if isinstance(size, CommandError):
                 if waited[0]:  # a key that became another type while we waited: keep waiting (Redis)
                     continue
@@ -170,9 +172,7 @@ async def _wait_and_pop(conn, db: int, keys: list[bytes], size_op: str, timeout_
 
 
 async def _execute(conn, command):
-    result, index = await conn.service.execute(command, conn.consistency)
-    if index and not isinstance(result, CommandError):
-        conn.last_write_index = max(conn.last_write_index, index)
+    result, _ = await conn.call(command)
     return result
 
 
@@ -181,7 +181,7 @@ def _list_pop(left: bool):
         keys, timeout_s = list(args[1:-1]), _timeout_s(args[-1])
 
         async def pop(key):
-            value = await _execute(conn, cmd(conn.db, "pop", key=key, left=left))
+            value = await _execute(conn, cmd(conn.session.db, "pop", key=key, left=left))
             if isinstance(value, CommandError):
                 return value
             return None if value is None else [key, value]
@@ -203,7 +203,7 @@ async def brpoplpush(conn, args):
 
 async def _move(conn, source: bytes, destination: bytes, from_left: bool, to_left: bool, timeout_s: float):
     async def pop(key):
-        return await _execute(conn, cmd(conn.db, "lmove", key=key, new_key=destination,
+        return await _execute(conn, cmd(conn.session.db, "lmove", key=key, new_key=destination,
                                         from_left=from_left, to_left=to_left))
 
     return await _block(conn, [source], "llen", timeout_s, pop)
@@ -214,7 +214,7 @@ def _zset_pop(is_max: bool):
         keys, timeout_s = list(args[1:-1]), _timeout_s(args[-1])
 
         async def pop(key):
-            taken = await _execute(conn, cmd(conn.db, "zpop", key=key, max=is_max))
+            taken = await _execute(conn, cmd(conn.session.db, "zpop", key=key, max=is_max))
             if isinstance(taken, CommandError):
                 return taken
             if not taken:
@@ -235,7 +235,7 @@ def _mpop(op_name: str, size_op: str, first: bytes, second: bytes):
         side = {"left": is_first} if op_name == "lmpop" else {"max": not is_first}
 
         async def pop(key):
-            reply = await _execute(conn, cmd(conn.db, op_name, keys=[key], count=count, **side))
+            reply = await _execute(conn, cmd(conn.session.db, op_name, keys=[key], count=count, **side))
             return reply if isinstance(reply, CommandError) or reply else None
 
         reply = await _block(conn, keys, size_op, timeout_s, pop)

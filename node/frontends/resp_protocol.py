@@ -315,6 +315,12 @@ class RespPairs(list):
     __slots__ = ()
 
 
+class Push(list):
+    """An out-of-band message (RESP3 push '>', RESP2 array): pub/sub messages and confirmations."""
+
+    __slots__ = ()
+
+
 class RespDouble(float):
     """A double reply (RESP3 ','; RESP2 a bulk string)."""
 
@@ -392,7 +398,7 @@ def encode(value, proto: int) -> bytes:
 
     bytes/bytearray/str -> bulk; Status -> simple string; bool/int -> integer;
     None -> nil; float/RespDouble -> RESP3 double, RESP2 bulk string;
-    list/tuple -> array; RespMap -> map; RespSet -> set; RespPairs -> flat
+    list/tuple -> array; Push -> push (RESP2 array); RespMap -> map; RespSet -> set; RespPairs -> flat
     (RESP2) or pairs (RESP3); Verbatim -> verbatim text; NULL_ARRAY;
     CommandError / RaftcacheError / RespError -> error line.
     """
@@ -430,6 +436,10 @@ def _encode(value, proto: int, out: list) -> None:
             _encode(v, proto, out)
     elif t is RespSet:
         out.append((b"~%d\r\n" if proto == 3 else b"*%d\r\n") % len(value))
+        for item in value:
+            _encode(item, proto, out)
+    elif t is Push:
+        out.append((b">%d\r\n" if proto == 3 else b"*%d\r\n") % len(value))
         for item in value:
             _encode(item, proto, out)
     elif t is RespPairs:

@@ -1,7 +1,7 @@
 """RESP parsers of the set and sorted-set commands.
 
 Registers into resp_args.TABLE; the handlers that run them live in
-node/sets.py and zsets.py. Shares resp_types.py's helpers (random seeds and
+node/commands/sets.py and zsets.py. Shares resp_types.py's helpers (random seeds and
 counts, scans, reply shapes).
 """
 

@@ -1,7 +1,7 @@
 """RESP parsers of the hash and list commands, and what the data-type parsers share.
 
 Registers into resp_args.TABLE (sets and sorted sets: resp_sets_zsets.py);
-the handlers that run them live in node/hashes.py and lists.py. Read-only
+the handlers that run them live in node/commands/hashes.py and lists.py. Read-only
 random commands (HRANDFIELD, SRANDMEMBER, ZRANDMEMBER) get a seed here,
 chosen locally, so the read itself is a pure function.
 """

@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 
 
-from raftcache.node import backup
-from raftcache.node.keyspace import check_items, snapshot_info
+from raftcache.node.ops import backup
+from raftcache.node.storage.keyspace import check_items, snapshot_info
 from raftcache.proto import commands_pb2 as pb
 from tests.cluster import Cluster
 from tests.integration.redis_helpers import client

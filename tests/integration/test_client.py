@@ -28,7 +28,7 @@ from raftcache.client import (
     WrongTypeError,
 )
 
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 
 KINDS = ["sync", "async"]
 

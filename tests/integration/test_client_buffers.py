@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from tests.cluster import rss_bytes, wait_until
+from raftcache.localcluster import wait_until
+from tests.cluster import rss_bytes
 from tests.integration.redis_helpers import client
 
 MiB = 1 << 20

@@ -16,7 +16,8 @@ import pytest
 from raftcache.node import commands
 from raftcache.proto import cache_pb2
 from raftcache.proto import commands_pb2 as pb
-from tests.cluster import Cluster, wait_until
+from raftcache.localcluster import wait_until
+from tests.cluster import Cluster
 
 
 def set_cmd(key: bytes, value: bytes, **kw) -> pb.Command:

@@ -1,4 +1,4 @@
-"""/health reflects reality (node/health.py): 200 only for a leader with recent
+"""/health reflects reality (node/service/health.py): 200 only for a leader with recent
 majority contact or a follower with recent leader contact, else 503, with the reason.
 
 Reported bug: a leader whose two peers were dead was reported healthy for
@@ -12,7 +12,7 @@ import signal
 import urllib.error
 import urllib.request
 
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 
 CONTACT_LIMIT_S = 2.0   # health.contact_max_s with the default election timeouts
 

@@ -16,12 +16,13 @@ import subprocess
 import sys
 
 
-from raftcache.node import backup
+from raftcache.node.ops import backup
 from raftcache.node.config import KeyspaceConfig
-from raftcache.node.keyspace import Keyspace, Record, ValueType
+from raftcache.node.storage.keyspace import Keyspace, Record, ValueType
 from raftcache.proto import admin_pb2
 from raftcache.proto import commands_pb2 as pb
-from tests.cluster import Cluster, wait_until
+from raftcache.localcluster import wait_until
+from tests.cluster import Cluster
 from tests.integration.ops_load import Load, value_of
 
 

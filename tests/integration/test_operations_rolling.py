@@ -23,10 +23,10 @@ import time
 import grpc
 import pytest
 
-from raftcache.node import backup
+from raftcache.node.ops import backup
 from raftcache.proto import admin_pb2
 from raftcache.proto import commands_pb2 as pb
-from tests.cluster import free_base_port, wait_port, wait_until
+from raftcache.localcluster import free_base_port, wait_port, wait_until
 from tests.integration.ops_load import Load
 from tests.integration.test_operations import _offline_backup, addresses, get
 

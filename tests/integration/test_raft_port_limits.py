@@ -1,4 +1,4 @@
-"""The Raft port against strangers (node/peer_guard.py, node/raft_wire.py).
+"""The Raft port against strangers (node/raft/peer_guard.py, node/raft/raft_wire.py).
 
 - huge length headers before authentication close the connection at once and
   the node's RSS does not grow (it used to buffer up to 2 GiB per connection);
@@ -17,7 +17,7 @@ import time
 
 import redis
 
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 from raftcache.proto import commands_pb2 as pb
 
 FIRST_FRAME_MAX_BYTES = 4096   # ReplicationConfig defaults

@@ -16,7 +16,7 @@ import time
 import pytest
 import redis
 
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 from tests.integration.redis_helpers import (
     NOT_INTEGER,
     WRONGTYPE,
@@ -168,7 +168,7 @@ def test_append_strlen_getrange_setrange(r):
     assert r.setrange("empty", 10, "") == 0 and r.exists("empty") == 0  # nothing to write: no key
     assert r.setrange("a", 100, "") == 11 and r.strlen("a") == 11
     assert error(r, "SETRANGE", "a", "-1", "x") == "offset is out of range"
-    # Redis adds " (proto-max-bulk-len)"; see the report of node/commands.py's check.
+    # Redis adds " (proto-max-bulk-len)"; see the report of node/commands/__init__.py's check.
     assert error(r, "SETRANGE", "a", str(512 * 1024 * 1024), "x").startswith("string exceeds maximum allowed size")
     r.set("t", "v", ex=100)
     assert r.append("t", "w") == 2 and r.setrange("t", 0, "x") == 2 and 90 <= r.ttl("t") <= 100

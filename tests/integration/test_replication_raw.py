@@ -32,7 +32,7 @@ def _child_main(spec: dict) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from raftcache.node.config import Peer, ReplicationConfig
-    from raftcache.node.replication import Replicator
+    from raftcache.node.raft.replication import Replicator
 
     data: dict[str, str] = {}
     state = {"applied": 0}

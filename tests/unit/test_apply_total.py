@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import pytest
 
-from raftcache.node import commands, statemachine
+from raftcache.node import commands
+from raftcache.node.commands import statemachine
 from raftcache.node.errors import Reason
-from raftcache.node.keyspace import KeyspaceFullError
-from raftcache.node.statemachine import FatalApplyError
+from raftcache.node.storage.keyspace import KeyspaceFullError
+from raftcache.node.commands.statemachine import FatalApplyError
 from raftcache.proto import commands_pb2 as pb
 from tests.unit.test_statemachine import NOW, Node, Set, err
 

@@ -1,4 +1,4 @@
-"""Backups of large containers (node/backup.py, keyspace.check_items), no sockets.
+"""Backups of large containers (node/ops/backup.py, keyspace.check_items), no sockets.
 
 Every value type at both encodings (inline, and itemized past INLINE_MAX
 elements), with deadlines, in all 16 databases, goes through build, verify and
@@ -18,10 +18,10 @@ import sys
 import lmdb
 import pytest
 
-from raftcache.node import backup
-from raftcache.node.backup import BackupError
-from raftcache.node.itemview import INLINE_MAX
-from raftcache.node.keyspace import check_items, snapshot_info
+from raftcache.node.ops import backup
+from raftcache.node.ops.backup import BackupError
+from raftcache.node.storage.itemview import INLINE_MAX
+from raftcache.node.storage.keyspace import check_items, snapshot_info
 from raftcache.proto import commands_pb2 as pb
 
 from tests.unit.test_statemachine import NOW, Node

@@ -1,4 +1,4 @@
-"""Unit tests for node/bits.py (SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD,
+"""Unit tests for node/commands/bits.py (SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD,
 LCS): encoded entries applied to a temporary LMDB through the real StateMachine,
 reads through StateMachine.read. Expected values follow Redis 7.2 (checked
 against redis-server); BITPOS/BITCOUNT/LCS are also compared with

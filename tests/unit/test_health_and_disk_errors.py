@@ -1,4 +1,4 @@
-"""node/health.py verdicts, the fail-stop hook of node/journal.py, and the Raft port limits' validation."""
+"""node/service/health.py verdicts, the fail-stop hook of node/raft/journal.py, and the Raft port limits' validation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import math
 
 import pytest
 
-from raftcache.node import health, journal
+from raftcache.node.service import health
+from raftcache.node.raft import journal
 from raftcache.node.config import ReplicationConfig
 from raftcache.node.errors import ConfigError
 from raftcache.node.server import is_disk_error

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from raftcache.node.containers import MAX_ELEMENT_BYTES
+from raftcache.node.storage.containers import MAX_ELEMENT_BYTES
 from raftcache.node.errors import CommandError, Reason
 from raftcache.proto import commands_pb2 as pb
 from tests.unit.test_statemachine import Node

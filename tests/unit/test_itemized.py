@@ -1,5 +1,5 @@
 """Large hashes, sets, lists and sorted sets stored one record per element
-(node/itemview.py and its subclasses, the keyspace's items database): the same
+(node/storage/itemview.py and its subclasses, the keyspace's items database): the same
 replies as small ones (differential tests against inline twins), a write that
 touches O(1) records, and elements that follow their key through RENAME, MOVE,
 COPY, SWAPDB, DEL, expiry, overwrites and rolled-back writes without leaking a byte."""
@@ -9,11 +9,12 @@ from __future__ import annotations
 import random
 
 import pytest
-from raftcache.node import hashes, itemview, strings
-from raftcache.node.itemview import INLINE_MAX
-from raftcache.node.keyspace import container_ref, is_itemized, snapshot_info
-from raftcache.node.quota import run_with_quota
-from raftcache.node.strings import Ctx
+from raftcache.node.commands import hashes, strings
+from raftcache.node.storage import itemview
+from raftcache.node.storage.itemview import INLINE_MAX
+from raftcache.node.storage.keyspace import container_ref, is_itemized, snapshot_info
+from raftcache.node.commands.quota import run_with_quota
+from raftcache.node.commands.strings import Ctx
 from raftcache.proto import commands_pb2 as pb
 
 from tests.unit.test_statemachine import NOW, Node

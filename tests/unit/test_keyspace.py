@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from raftcache.node import keyspace as keyspace_mod
+from raftcache.node.storage import keyspace as keyspace_mod
 from raftcache.node.config import KeyspaceConfig
-from raftcache.node.glob import glob_match
-from raftcache.node.keyspace import (
+from raftcache.node.storage.glob import glob_match
+from raftcache.node.storage.keyspace import (
     RECORD_OVERHEAD_BYTES, Keyspace, KeyspaceFullError, Record, ValueType,
 )
 
@@ -403,7 +403,7 @@ def test_restore_waits_for_open_readers_and_readers_see_old_or_new_never_a_close
     import threading
 
     from raftcache.node.config import KeyspaceConfig as _KC
-    from raftcache.node.keyspace import Keyspace as _KS, Record as _Rec, ValueType as _VT
+    from raftcache.node.storage.keyspace import Keyspace as _KS, Record as _Rec, ValueType as _VT
 
     ks = _KS(_KC(path=str(tmp_path / "live")))
     with ks.writer(1) as w:

@@ -1,4 +1,4 @@
-"""LMPOP / ZMPOP (node/lists.py, node/zsets.py) applied as log entries, their RESP
+"""LMPOP / ZMPOP (node/commands/lists.py, node/commands/zsets.py) applied as log entries, their RESP
 parsing and replies (node/frontends/resp_types.py), the blocking timeout rules
 (node/frontends/resp_blocking.py) and ZRANK … WITHSCORE's nil array.
 

@@ -15,12 +15,14 @@ import time
 
 import pytest
 
-from raftcache.node import commands, memcache_ops, statemachine, strings
+from raftcache.node import commands
+from raftcache.node.commands import memcache_ops, statemachine, strings
 from raftcache.node.config import FrontendConfig, KeyspaceConfig
 from raftcache.node.frontends import memcache
 from raftcache.node.frontends.memcache import MemcacheProtocol, ServerState
-from raftcache.node.keyspace import Keyspace
-from raftcache.node.service import ReadConsistency, stamp
+from raftcache.node.storage.keyspace import Keyspace
+from raftcache.node.service.service import ReadConsistency, stamp
+from raftcache.proto import commands_pb2 as pb
 
 
 class LocalService:
@@ -33,13 +35,27 @@ class LocalService:
         self.index = self.keyspace.applied_index
         self.skew_ms = 0                       # added to the wall clock: lets tests "wait" for expiry
         self.is_leader = True                  # it applies writes itself
+        self.log_version = commands.MAX_VERSION
         self.consistencies: list = []
 
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000 + self.skew_ms
 
-    async def execute(self, command, consistency=None, client_id="", sequence=0):
+    async def execute(self, command, consistency=None, client_id="", sequence=0, floor=0):
         self.consistencies.append(consistency)
+        return self._run(command)
+
+    def start_write(self, command, client_id="", sequence=0, forward=True):
+        """Like Service.start_write on the leader: (future of (result, index), proposed here)."""
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(self._run(command))
+        return fut, True
+
+    def read_now(self, command, consistency=None):
+        """Like Service.read_now when the level needs waiting: every read goes through execute()."""
+        return None
+
+    def _run(self, command):
         error = commands.check_limits(command, databases=16, max_key_bytes=500, max_value_bytes=self.limits.max_value_bytes)
         if error is not None:
             return error, 0
@@ -70,6 +86,9 @@ class FakeTransport:
     def close(self) -> None:
         self.closed = True
 
+    def is_closing(self) -> bool:
+        return self.closed
+
     def pause_reading(self) -> None:
         self.paused = True
 
@@ -83,7 +102,7 @@ class FakeTransport:
 @pytest.fixture(autouse=True)
 def _merged_handlers(monkeypatch):
     # The state machine dispatches over strings' table plus the memcached
-    # handlers (node/memcache_ops.py docstring); patch it in until it does.
+    # handlers (node/commands/memcache_ops.py docstring); patch it in until it does.
     merged = {**strings.HANDLERS, **memcache_ops.HANDLERS}
     if statemachine.HANDLERS.get("set") is not memcache_ops.HANDLERS["set"]:
         monkeypatch.setattr(statemachine, "HANDLERS", merged)
@@ -441,7 +460,7 @@ def test_meta_base64_vivify_and_debug(state):
         reply = await c.send(b"mg viv N30 v c t\r\n")
         assert reply.startswith(b"VA 0 c") and b" W\r\n" in reply
         again = await c.send(b"mg viv N30 v\r\n")
-        assert again == b"VA 0\r\n\r\n"
+        assert again == b"VA 0 Z\r\n\r\n"   # a win was sent: the others see Z
         assert await c.send(b"mg x v P/foo L/bar E5 u\r\n") == b"EN\r\n"
     asyncio.run(go())
 
@@ -472,9 +491,15 @@ def test_service_errors_become_server_errors(state, service):
     async def failing(*args, **kwargs):
         raise UnavailableError("no leader")
 
+    def failing_write(*args, **kwargs):
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_exception(UnavailableError("no leader"))
+        return fut, False
+
     async def go():
         c = Client(state)
         service.execute = failing
+        service.start_write = failing_write
         assert await c.send(b"get a\r\nset a 0 0 1\r\nx\r\n") == \
             b"SERVER_ERROR unavailable: no leader\r\nSERVER_ERROR unavailable: no leader\r\n"
     asyncio.run(go())
@@ -499,16 +524,36 @@ def test_pipelined_sets_on_the_leader_overlap_and_are_answered_in_order(service,
     running, most = 0, 0
     execute = service.execute
 
-    async def slow_execute(command, consistency=None, client_id="", sequence=0):
+    async def slow_execute(command, consistency=None, client_id="", sequence=0, floor=0):
         nonlocal running, most
         if not commands.is_read(command):
             running += 1
             most = max(most, running)
             await asyncio.sleep(0.01)  # the commit round trip
             running -= 1
-        return await execute(command, consistency, client_id, sequence)
+        return await execute(command, consistency, client_id, sequence, floor)
+
+    start_write = service.start_write
+
+    def slow_start_write(command, client_id="", sequence=0, forward=True):
+        """A proposal whose commit takes a round trip: its future completes later."""
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        done, _ = start_write(command, client_id, sequence, forward)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+
+        def commit() -> None:
+            nonlocal running
+            running -= 1
+            fut.set_result(done.result())
+
+        loop.call_later(0.01, commit)
+        return fut, True
 
     service.execute = slow_execute
+    service.start_write = slow_start_write
     sets = b"".join(b"set k%d 0 0 2\r\n%02d\r\n" % (i, i) for i in range(20))
 
     async def go():
@@ -558,3 +603,87 @@ def test_huge_exptimes_do_not_drop_the_connection(state):
        (b"ms j 1 T9223372036854775807\r\nz\r\nmg j v\r\n", b"HD\r\nVA 1\r\nz\r\n"),
        (b"touch k 9999999999999999999\r\n", b"CLIENT_ERROR invalid exptime argument\r\n"),
        (b"get k\r\n", b"VALUE k 0 1\r\nx\r\nEND\r\n"))
+
+
+# ---------------------------------------------------------------- anti-stampede flags, stats, eviction mode
+
+def test_recache_hands_one_win_then_z_until_the_item_is_replaced(state):
+    async def go():
+        c = Client(state)
+        assert await c.send(b"ms k 1 T100\r\nv\r\n") == b"HD\r\n"
+        assert await c.send(b"mg k v R30\r\n") == b"VA 1\r\nv\r\n"        # 100 s left: no win
+        assert await c.send(b"mg k v R300\r\n") == b"VA 1 W\r\nv\r\n"
+        assert await c.send(b"mg k v R300\r\nmg k s\r\n") == b"VA 1 Z\r\nv\r\nHD s1 Z\r\n"
+        assert await c.send(b"ms k 2\r\nv2\r\nmg k v R300\r\n") == b"HD\r\nVA 2\r\nv2\r\n"   # replaced
+    asyncio.run(go())
+
+
+def test_invalidate_marks_stale_and_the_next_reader_alone_wins(state):
+    async def go():
+        c = Client(state)
+        assert await c.send(b"ms k 1\r\nv\r\n") == b"HD\r\n"
+        cas = int((await c.send(b"mg k c\r\n"))[4:-2])
+        assert await c.send(b"md k I T30\r\n") == b"HD\r\n"
+        reply = await c.send(b"mg k c t v\r\n")
+        new_cas = int(reply.split(b" ")[2][1:])
+        assert new_cas > cas and reply.endswith(b" t30 X W\r\nv\r\n")
+        assert (await c.send(b"mg k v\r\n")) == b"VA 1 Z X\r\nv\r\n"
+        # a late set with the old CAS is stored, stale; one with the current CAS is a fresh item
+        assert await c.send(b"ms k 4 C%d I\r\nlate\r\n" % cas) == b"HD\r\n"
+        assert await c.send(b"mg k v\r\n") == b"VA 4 Z X\r\nlate\r\n"
+        cas = int((await c.send(b"mg k c\r\n")).split(b" ")[1][1:])
+        assert await c.send(b"ms k 5 C%d I s\r\nfresh\r\n" % cas) == b"HD s5\r\n"
+        assert await c.send(b"mg k v\r\n") == b"VA 5\r\nfresh\r\n"
+        assert await c.send(b"md nope I\r\n") == b"NF\r\n"
+    asyncio.run(go())
+
+
+def test_ms_s_returns_the_size_stored_and_the_new_size_on_append(state):
+    mc(state, (b"ms k 3 s\r\nabc\r\n", b"HD s3\r\n"), (b"ms k 2 MA s\r\nde\r\n", b"HD s5\r\n"))
+
+
+def test_an_http_request_line_closes_the_connection_unanswered(state):
+    async def go():
+        c = Client(state)
+        assert await c.send(b"get a\r\nGET / HTTP/1.0\r\nget b\r\n") == b"END\r\n"
+        assert c.transport.closed
+    asyncio.run(go())
+
+
+def test_malformed_numbers_get_memcacheds_replies(state):
+    mc(state,
+       (b"set k abc 0 1\r\n", b"CLIENT_ERROR bad command line format\r\n"),
+       (b"x\r\n", b"ERROR\r\n"),
+       (b"set k 0 0 1x\r\n", b"CLIENT_ERROR bad command line format\r\n"),
+       (b"incr k 1a\r\n", b"CLIENT_ERROR invalid numeric delta argument\r\n"),
+       (b"touch k 1a\r\n", b"CLIENT_ERROR invalid exptime argument\r\n"))
+
+
+def test_stats_count_items_stored_and_report_evictions_and_the_limit(state, service):
+    async def go():
+        c = Client(state)
+        await c.send(b"set a 0 0 1\r\nx\r\nset b 0 0 1\r\ny\r\nadd a 0 0 1\r\nz\r\nms c 1\r\nw\r\n")
+        stats = await c.send(b"stats\r\n")
+        assert b"STAT total_items 3\r\n" in stats and b"STAT curr_items 3\r\n" in stats
+        assert b"STAT evictions 0\r\n" in stats and b"STAT limit_maxbytes %d\r\n" % (64 << 20) in stats
+        assert b"STAT evictions on\r\n" in await c.send(b"stats settings\r\n")
+        await c.send(b"stats reset\r\n")
+        assert b"STAT total_items 0\r\n" in await c.send(b"stats\r\n")
+    asyncio.run(go())
+
+
+def test_writes_carry_the_ports_eviction_mode(service):
+    for evictions, mode in ((True, pb.EVICT_LRU), (False, pb.EVICT_NEVER)):
+        seen = []
+        run = service._run
+
+        def spy(command):
+            seen.append(command.eviction)
+            return run(command)
+
+        service._run = spy
+        s = ServerState(service, FrontendConfig(memcached_disable_evictions=not evictions), 11211)
+        mc(s, (b"set a 0 0 1\r\nx\r\n", b"STORED\r\n"), (b"ms b 1\r\ny\r\n", b"HD\r\n"))
+        assert seen == [mode, mode]
+        assert (b"STAT evictions off\r\n" in asyncio.run(Client(s).send(b"stats settings\r\n"))) != evictions
+        service._run = run

@@ -2,7 +2,7 @@
 
 import pytest
 
-from raftcache.node.peer_crypto import PeerCipher, PeerCipherError
+from raftcache.node.raft.peer_crypto import PeerCipher, PeerCipherError
 
 
 def test_round_trip_and_timestamp():

@@ -1,6 +1,6 @@
-"""tests/powercut_fs.py loses exactly what was not synced, through a real FUSE mount.
+"""scripts/powercut/fs.py loses exactly what was not synced, through a real FUSE mount.
 
-Each test mounts a powercut_fs (tests/powercut.py), writes through it with
+Each test mounts a powercut_fs (scripts/powercut/mount.py), writes through it with
 ordinary system calls (write, fsync, mmap + msync, rename, truncate), cuts
 the power and looks at what survived in the backing directory and through a
 fresh mount. Skipped, with the reason, where FUSE cannot be mounted.
@@ -16,8 +16,8 @@ import os
 
 import pytest
 
-from raftcache.node.journal import _preallocate
-from tests.powercut import PowerCutMount, unavailable
+from raftcache.node.raft.journal import _preallocate
+from scripts.powercut.mount import PowerCutMount, unavailable
 
 _WHY_NOT = unavailable()
 pytestmark = pytest.mark.skipif(bool(_WHY_NOT), reason=_WHY_NOT or "FUSE works")
@@ -163,7 +163,7 @@ def test_writes_after_the_cut_go_nowhere(fs):
 
 def test_fallocate_is_not_supported_and_the_journal_tolerates_it(fs):
     """fusepy has no fallocate: the kernel answers EOPNOTSUPP, which
-    node/journal.py's keep-size preallocation treats as "nothing to reserve"."""
+    node/raft/journal.py's keep-size preallocation treats as "nothing to reserve"."""
     path = os.path.join(fs.mountpoint, "f")
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

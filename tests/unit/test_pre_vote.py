@@ -1,4 +1,4 @@
-"""Pre-vote (node/raftnode.py): a node asks before it raises its term.
+"""Pre-vote (node/raft/raftnode.py): a node asks before it raises its term.
 
 RaftNode instances with a recording transport (nothing connects); messages
 are handed to the handlers directly, as PySyncObj's transport would.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pysyncobj import SyncObjConf
 from pysyncobj.node import TCPNode
 
-from raftcache.node.raftnode import RaftNode
+from raftcache.node.raft.raftnode import RaftNode
 from tests.unit.test_replication_truncation import FakeTransport, append_entries, entry
 
 SELF, PEER_A, PEER_B = "127.0.0.1:10103", "127.0.0.1:10113", "127.0.0.1:10123"

@@ -1,4 +1,4 @@
-"""Durable journal, meta and snapshot files (node/journal.py), and the
+"""Durable journal, meta and snapshot files (node/raft/journal.py), and the
 Replicator's proposal bookkeeping that needs no running Raft thread."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import pytest
 from pysyncobj.config import FAIL_REASON
 from pysyncobj.journal import FileJournal
 
-from raftcache.node import journal
+from raftcache.node.raft import journal
 from raftcache.node.config import Peer, ReplicationConfig
 from raftcache.node.errors import ConfigError, DeadlineError, NotLeaderError, UnavailableError
-from raftcache.node.replication import Replicator, _failure
+from raftcache.node.raft.replication import Replicator, _failure
 
 
 def test_journal_tracks_dirtiness_and_stays_readable_by_pysyncobj(tmp_path):
@@ -148,7 +148,7 @@ def test_results_and_deadlines_call_back_exactly_once(tmp_path, monkeypatch):
     rep = _replicator(tmp_path, proposal_timeout_s=1.0)
     got = []
     clock = [100.0]
-    monkeypatch.setattr("raftcache.node.replication.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("raftcache.node.raft.replication.time.monotonic", lambda: clock[0])
     for pid in (1, 2):
         rep._pending[pid] = lambda *a, pid=pid: got.append((pid, *a))
         rep._deadlines.append((clock[0] + 1.0, pid))

@@ -3,8 +3,8 @@
 The leader is a RaftNode built with autoTick=False and a recording transport
 (tests/unit/test_replication_truncation.py); followers' replies are fed to its
 `_on_next_node_idx` as they would arrive. Time is a fake monotonic clock
-installed in the two modules that read it (node/replication.py for the lease
-horizon, node/raftnode.py for the send stamps), so the window's edges are
+installed in the two modules that read it (node/raft/replication.py for the lease
+horizon, node/raft/raftnode.py for the send stamps), so the window's edges are
 exact.
 """
 
@@ -17,12 +17,12 @@ from pysyncobj import SyncObjConf
 from pysyncobj.node import TCPNode
 from pysyncobj.syncobj import _RAFT_STATE
 
-from raftcache.node import journal
-from raftcache.node import raftnode as raftnode_module
-from raftcache.node import replication as replication_module
+from raftcache.node.raft import journal
+from raftcache.node.raft import raftnode as raftnode_module
+from raftcache.node.raft import replication as replication_module
 from raftcache.node.config import Peer, ReplicationConfig
-from raftcache.node.raftnode import RaftNode
-from raftcache.node.replication import Replicator, _Transfer
+from raftcache.node.raft.raftnode import RaftNode
+from raftcache.node.raft.replication import Replicator, _Transfer
 
 from tests.unit.test_replication_truncation import FakeTransport, Hooks
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 import pysyncobj.pickle as ps_pickle
 import pytest
 
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 from pysyncobj import SyncObj, SyncObjConf
 from pysyncobj.node import TCPNode
 from pysyncobj.transport import Transport
 
-from raftcache.node import journal
-from raftcache.node.raftnode import RaftNode
+from raftcache.node.raft import journal
+from raftcache.node.raft.raftnode import RaftNode
 
 SELF, PEER = "127.0.0.1:10003", "127.0.0.1:10013"
 

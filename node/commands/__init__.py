@@ -1,0 +1,265 @@
+"""The one command set: stable type numbers, read/write classes, and the codecs.
+
+A command is a `raftcache.proto.commands_pb2.Command`: a database number and
+one member of the `op` oneof, whose field number is the command's stable type
+number (`CommandType`). Log entries are `LogEntry` protobufs behind a one-byte
+marker. Results travel as Python values inside the node and as `Value`
+protobufs on the wire; `to_value`/`from_value` convert between the two:
+
+    bytes -> bulk, None -> nil, int -> integer, float -> number,
+    Status -> status, list -> array, CommandError -> error
+
+This module must not import grpc, lmdb or pysyncobj.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import NamedTuple
+
+from google.protobuf.message import Message
+
+from raftcache.node.errors import CommandError, Reason
+from raftcache.commandkeys import KEY_FIELDS, command_keys
+from raftcache.proto import commands_pb2 as pb
+
+Command = pb.Command
+LogEntry = pb.LogEntry
+
+#: The log's semantics versions this binary applies (`LogEntry.version`; entries
+#: written before versions existed say 1). An entry stamped with a newer version
+#: is never applied differently: the node waits for an upgrade (docs/operations.md).
+#:   1: the first release.
+#:   2: apply is total (an exception while applying a command is that command's
+#:      INTERNAL error reply, its writes rolled back); results above sint64 travel
+#:      as `Value.unsigned`; the SetVersion command.
+#:   3: PUBLISH / SPUBLISH (the Publish command); keyspace notifications at apply.
+#:   4: eviction (the leader's Evict ahead of the writes that need room,
+#:      `Command.eviction`) and memcached item state (MetaGet, MetaInvalidate,
+#:      `Set.stale_if_older`: stale items and recache wins).
+SUPPORTED_VERSIONS = range(1, 5)
+#: The first version with eviction and memcached item state: the leader proposes
+#: Evict, and front ends send its fields and commands, only from this version on.
+EVICTION_VERSION = 4
+MAX_VERSION = SUPPORTED_VERSIONS[-1]
+#: The semantics version a command needs: the leader refuses it (UNAVAILABLE: retry) until
+#: the cluster's log runs at that version, so no member of an older release ever meets it.
+SINCE_VERSION = {"publish": 3, "meta_get": EVICTION_VERSION, "meta_invalidate": EVICTION_VERSION}
+#: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
+ENTRY_MARKER = b"\x01"
+#: First byte of a LogBatch: several entries applied at one index.
+BATCH_MARKER = b"\x02"
+
+# CommandType is built from the proto's oneof so the two can never disagree;
+# tests/unit/test_commands.py pins every number.
+CommandType = enum.IntEnum(
+    "CommandType",
+    {f.name.upper(): f.number for f in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields},
+)
+
+#: Commands that only read: served from the local keyspace per consistency level.
+READ_COMMANDS = frozenset(
+    {"get", "exists", "str_len", "get_range", "mget", "ttl", "type", "scan", "db_size", "get_meta", "hget", "hmget", "hlen", "hexists", "hgetall", "hstrlen", "hrandfield", "element_scan", "lrange", "llen", "lindex", "lpos", "smembers", "sismember", "scard", "srandmember", "set_op", "zscore", "zcard", "zrange", "zrank", "zrandmember", "zset_op", "random_key", "key_version", "object_encoding", "object_access", "getbit", "bitcount", "bitpos", "lcs", "bitfield_ro"}
+)
+
+
+class Status(str):
+    """A simple status reply such as OK (RESP `+OK`), distinct from a byte string."""
+
+    __slots__ = ()
+
+
+OK = Status("OK")
+
+
+class Replayed(NamedTuple):
+    """An entry's result when the state machine found it already applied (a
+    retry with the same client id and sequence): the first application's
+    result and log index, which the caller reports instead of the retry's."""
+
+    result: object
+    index: int
+
+
+def op_name(command: pb.Command) -> str:
+    """The oneof member name, e.g. "set"; raises CommandError when none is set."""
+    name = command.WhichOneof("op")
+    if name is None:
+        raise CommandError("empty command: no operation set", Reason.SYNTAX)
+    return name
+
+
+def has_unknown_fields(message: Message) -> bool:
+    """True when `message` (or any message inside it) carries fields this binary does not know.
+
+    Measured rather than walked (in C, not per field in Python): discarding
+    the unknown fields changes the encoded size exactly when there were some.
+    """
+    before = message.ByteSize()
+    message.DiscardUnknownFields()
+    return message.ByteSize() != before
+
+
+def is_read(command: pb.Command) -> bool:
+    return command.WhichOneof("op") in READ_COMMANDS
+
+
+def encode_entry(entry: pb.LogEntry) -> bytes:
+    return ENTRY_MARKER + entry.SerializeToString()
+
+
+def stamp(command: pb.Command, now_ms: int) -> CommandError | None:
+    """Make a command's relative TTL (`Expiry.ttl_ms`) an absolute deadline, in place.
+
+    The leader does it before proposing (its clock); apply does it for the
+    commands nested in a transaction with the entry's clock. A deadline that
+    does not fit an int64 leaves the command unchanged and returns Redis's
+    "invalid expire time" error for the caller to answer with.
+    """
+    name = command.WhichOneof("op")
+    op = getattr(command, name)
+    if hasattr(op, "expiry") and op.HasField("expiry") and op.expiry.HasField("ttl_ms"):
+        deadline = now_ms + op.expiry.ttl_ms
+        if not -(1 << 63) <= deadline < (1 << 63):
+            return CommandError(f"invalid expire time in '{name}' command", Reason.INVALID_EXPIRE)
+        op.expiry.expire_at_ms = deadline
+        op.expiry.ClearField("ttl_ms")
+    return None
+
+
+def encode_batch(entries: list[pb.LogEntry]) -> bytes:
+    return BATCH_MARKER + pb.LogBatch(entries=entries).SerializeToString()
+
+
+class NewerVersionError(ValueError):
+    """A log entry is stamped with a semantics version this binary does not know."""
+
+    def __init__(self, version: int, max_version: int):
+        super().__init__(f"log entry needs semantics version {version}; this node accepts up to {max_version}")
+        self.version = version
+
+
+def decode_entries(data: bytes, max_version: int = MAX_VERSION) -> list[pb.LogEntry]:
+    """Decode a log entry or a batch into its entries.
+
+    Raises NewerVersionError when an entry's version is above `max_version`
+    (the envelope's shape never changes between versions, so the version
+    always decodes), ValueError or protobuf's DecodeError when the bytes are
+    not an entry at all.
+    """
+    if data[:1] == BATCH_MARKER:
+        batch = pb.LogBatch()
+        batch.ParseFromString(data[1:])
+        if not batch.entries:
+            raise ValueError("empty log batch")
+        entries = list(batch.entries)
+    elif data[:1] == ENTRY_MARKER:
+        entry = pb.LogEntry()
+        entry.ParseFromString(data[1:])
+        entries = [entry]
+    else:
+        raise ValueError(f"unknown log entry marker {data[:1]!r}")
+    for entry in entries:
+        if entry.version > max_version:
+            raise NewerVersionError(entry.version, max_version)
+    return entries
+
+
+def to_value(result, out: pb.Value | None = None) -> pb.Value:
+    """Convert a Python result into a Value protobuf (filling `out` if given)."""
+    v = pb.Value() if out is None else out
+    if result is None:
+        v.nil = True
+    elif isinstance(result, Status):
+        v.status = result
+    elif isinstance(result, (bytes, bytearray, memoryview)):
+        v.bulk = bytes(result)
+    elif isinstance(result, bool):
+        v.integer = int(result)
+    elif isinstance(result, int):
+        if result < _SINT64_END:
+            v.integer = result  # raises ValueError below sint64's range: no command makes one
+        else:
+            v.unsigned = result  # memcached counters (raises ValueError past 2**64 - 1)
+    elif isinstance(result, float):
+        v.number = result
+    elif isinstance(result, (list, tuple)):
+        v.array.SetInParent()
+        for item in result:
+            to_value(item, v.array.items.add())
+    elif isinstance(result, CommandError):
+        v.error.reason = result.reason.value
+        v.error.message = result.message
+    elif isinstance(result, str):
+        v.bulk = result.encode()
+    else:
+        raise TypeError(f"cannot encode result of type {type(result).__name__}")
+    return v
+
+
+_SINT64_END = 1 << 63
+
+
+def from_value(v: pb.Value):
+    """Convert a Value protobuf back into the Python result it encodes."""
+    kind = v.WhichOneof("kind")
+    if kind == "bulk":
+        return v.bulk
+    if kind == "integer":
+        return v.integer
+    if kind == "unsigned":
+        return v.unsigned
+    if kind == "nil" or kind is None:
+        return None
+    if kind == "status":
+        return Status(v.status)
+    if kind == "array":
+        return [from_value(item) for item in v.array.items]
+    if kind == "number":
+        return v.number
+    if kind == "error":
+        try:
+            reason = Reason(v.error.reason)
+        except ValueError:
+            reason = Reason.INTERNAL
+        return CommandError(v.error.message, reason)
+    raise ValueError(f"unknown value kind {kind}")
+
+
+def check_limits(command: pb.Command, *, databases: int, max_key_bytes: int, max_value_bytes: int) -> CommandError | None:
+    """The error a command gets for a bad database or oversized key/value, or None.
+
+    The service checks before proposing; apply checks again, so that a
+    replica never stores what its own limits refuse.
+    """
+    if command.db >= databases:
+        return CommandError("DB index is out of range", Reason.INVALID_ARGUMENT)
+    name = command.WhichOneof("op")
+    op = getattr(command, name) if name else None
+    single, repeated, pairs = KEY_FIELDS[name or "noop"]
+    for field in single:  # the common case, without building a list of keys
+        key = getattr(op, field)
+        if len(key) > max_key_bytes:
+            return _key_too_large(key, max_key_bytes)
+    if repeated or pairs:
+        for key in command_keys(command):
+            if len(key) > max_key_bytes:
+                return _key_too_large(key, max_key_bytes)
+    values: list[bytes] = []
+    if name in ("set", "append"):
+        values.append(op.value)
+    elif name == "set_range":
+        if op.offset < 0:
+            return CommandError("offset is out of range", Reason.INVALID_ARGUMENT)
+        if op.offset + len(op.value) > max_value_bytes:
+            return CommandError("string exceeds maximum allowed size", Reason.VALUE_TOO_LARGE)
+    elif name in ("mset", "mset_nx"):
+        values.extend(p.value for p in op.pairs)
+    for value in values:
+        if len(value) > max_value_bytes:
+            return CommandError(f"value is {len(value)} bytes; the limit is {max_value_bytes}", Reason.VALUE_TOO_LARGE)
+    return None
+
+
+def _key_too_large(key: bytes, max_key_bytes: int) -> CommandError:
+    return CommandError(f"key is {len(key)} bytes; the limit is {max_key_bytes}", Reason.KEY_TOO_LARGE)

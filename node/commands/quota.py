@@ -1,0 +1,71 @@
+"""The quota wrapper of the apply chain: a write that fails, or that grows the data
+past maxmemory, is undone (Redis's denyoom rule, measured exactly rather than
+decided per command name). A write that would pass maxmemory first evicts the
+candidates its log entry offers (node/commands/eviction.py) until it fits; only
+when none are left is it refused with OOM. Used by the state machine for every
+write and by transactions for each queued command. Must not touch: time,
+random, grpc, Raft.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from raftcache.node.errors import CommandError, out_of_memory
+from raftcache.node.storage.keyspace import WriteTxn
+from raftcache.proto import commands_pb2 as pb
+
+if TYPE_CHECKING:
+    from raftcache.node.commands.strings import Ctx
+
+
+def run_with_quota(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
+    """Run a write; undo it when it failed or grew the data past maxmemory.
+
+    Deletes and writes that do not grow the logical size are always
+    allowed, so a full node can still be emptied (Redis's denyoom rule,
+    measured exactly rather than per command name).
+    """
+    if type(op) in _ONLY_DELETE:
+        return handler(ctx, op)  # never refused, never an error: nothing to undo
+    used_before = txn.used_bytes()
+    if type(op) in _NEEDS_SAVEPOINT:
+        with txn.savepoint() as sp:
+            result = handler(ctx, op)
+            refused = _within_quota(txn, ctx, op, result, used_before)
+            if refused is not None:
+                sp.rollback()
+        return result if refused is None else refused
+    txn.begin_undo()
+    try:
+        result = handler(ctx, op)
+    except BaseException:
+        txn.end_undo(rollback=True)
+        raise
+    refused = _within_quota(txn, ctx, op, result, used_before)
+    txn.end_undo(rollback=refused is not None)
+    return result if refused is None else refused
+
+
+def _within_quota(txn: WriteTxn, ctx: Ctx, op, result: object, used_before: int) -> CommandError | None:
+    """The error that undoes a command's writes (its own, or OOM), or None to keep them.
+
+    A write past maxmemory evicts the entry's candidates of its mode first (in the
+    same undo scope or savepoint: refused, its evictions are undone with it).
+    """
+    if isinstance(result, CommandError):
+        return result
+    if txn.used_bytes() > used_before and txn.would_exceed(0):
+        room = ctx.room
+        if room is None or ctx.eviction == pb.EVICT_NEVER or not room.make_room(txn, ctx.eviction, ctx.db, op):
+            return out_of_memory()
+    return None
+
+
+#: Commands that flush whole databases (or nest commands that may): a rollback
+#: needs a nested LMDB transaction; every other command only puts and deletes
+#: records, which WriteTxn.undo_scope() can write back more cheaply.
+_NEEDS_SAVEPOINT = (pb.FlushAll, pb.FlushDb, pb.SwapDb, pb.Transaction)
+#: Commands that only delete keys: they cannot fail or grow the data, so they run
+#: without an undo scope (which would copy every element of a large container).
+_ONLY_DELETE = (pb.Del, pb.DeleteExpired, pb.Evict)

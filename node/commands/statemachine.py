@@ -1,0 +1,501 @@
+"""The deterministic state machine: applies committed log entries to the keyspace.
+
+`apply(index, data)` decodes one log entry and runs it in one keyspace write
+transaction whose commit also records `applied_index` (docs/design.md invariant 3),
+through a chain of thin wrappers, etcd-style:
+
+    skip replays → decode (version gate) → dedup (invariant 5)
+        → limits (check_limits again) → quota (OOM, rollback on error) → handler
+
+Apply is total: no entry stops a replica. An entry that does not decode, or
+a command this binary cannot run (unknown fields, an exception in a handler),
+becomes that command's INTERNAL error reply with its writes rolled back; every
+replica runs the same code on the same bytes, so they all answer alike. The
+exceptions are an entry stamped with a newer semantics version (the node waits
+for an upgrade: UpgradeRequiredError) and faults of this node's own machine
+(storage, memory: FatalApplyError), where answering would let replicas differ.
+
+Handlers live in small modules by family (strings, memcache_ops, hashes,
+lists, sets, zsets, transactions), each exporting `HANDLERS`; `HANDLERS` here
+is their merge, one dispatch table over `Command.WhichOneof("op")`, called as
+`handler(ctx, op)` with node/strings.Ctx. `read(command, now_ms)` runs a
+read command on a read transaction.
+
+Must not touch: `time`, `random`, sockets, grpc, Raft, lmdb. The only clock is
+the entry's `now_ms`; any random choice would come from `random.Random(entry.seed)`.
+Semantic failures are returned as `CommandError` values, never raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import struct
+import threading
+
+from raftcache.commandkeys import command_keys
+from raftcache.node import commands
+from raftcache.node.commands import READ_COMMANDS, Command, LogEntry
+from raftcache.node.config import KeyspaceConfig, settings, values
+from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError
+from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
+from raftcache.node.commands import (
+    bits, eviction, hashes, lists, memcache_ops, notifications, pubsub_ops, sets, strings, transactions, zsets,
+)
+from raftcache.node.commands.quota import run_with_quota
+from raftcache.node.commands.strings import Ctx
+from raftcache.proto import commands_pb2 as pb
+
+#: How long a client's last (sequence, result) is kept for retries, in the log's clock.
+DEDUP_WINDOW_MS = 3_600_000
+#: Most expired dedup entries removed per entry of an applied index (bounds the work of one apply).
+DEDUP_PRUNE_BATCH = 64
+
+# Dedup tables in keyspace meta (saved in snapshots with the data):
+#   dedup/c/<client_id>            -> sequence u64 | now_ms (+2^63) u64 | encoded Value
+#   dedup/t/<now_ms (+2^63)><client_id> -> b""      (age index for pruning)
+_DEDUP_CLIENT = b"dedup/c/"
+_DEDUP_AGE = b"dedup/t/"
+_DEDUP_INDEX = b"dedup/i/"    # + client: the log index of its last applied write (absent: written before it existed)
+_DEDUP_HEAD = struct.Struct(">QQ")
+_U64_INDEX = struct.Struct(">Q")
+_CLOCK_BIAS = 1 << 63          # sorts signed now_ms as unsigned big-endian
+# CONFIG SET values in keyspace meta:  setting/<name> -> normalised value
+_SETTING = b"setting/"
+# The log's semantics version in force (SetVersion), u32; absent: 1
+_VERSION = b"log-version"
+_U32 = struct.Struct(">I")
+log = logging.getLogger(__name__)
+_MISS = object()
+
+
+#: Handler modules, merged in this order (later ones win: memcache_ops wraps set/append).
+HANDLER_MODULES = (strings, bits, hashes, lists, sets, zsets, transactions, eviction, memcache_ops, pubsub_ops)
+
+
+def _merge_handlers() -> dict:
+    table: dict = {}
+    for module in HANDLER_MODULES:
+        table.update(module.HANDLERS)
+    return table
+
+
+#: Writes that change keys they do not name: a tracking client forgets every key.
+_FLUSHES = frozenset(("flush_all", "flush_db", "swap_db"))
+
+
+def _invalidated(command: Command, name: str, touched: set | None) -> list[bytes] | None:
+    """The keys a write changed, for CLIENT TRACKING (None: any key may have changed)."""
+    steps = [sub.WhichOneof("op") for sub in command.transaction.commands] if name == "transaction" else [name]
+    if _FLUSHES.intersection(steps):
+        return None
+    if touched:
+        return sorted({key for _, key in touched})
+    return command_keys(command)   # only a large collection's elements changed
+
+
+class FatalApplyError(RuntimeError):
+    """This node's machine cannot apply a committed entry (its storage is full or
+    failing, it is out of memory). The node must stop: answering differently from
+    the other replicas would make it diverge."""
+
+
+class StateMachine:
+    """Applies log entries to a Keyspace; every replica computes the same results."""
+
+    def __init__(self, keyspace: Keyspace, limits: KeyspaceConfig, max_version: int = commands.MAX_VERSION):
+        """`limits`: databases, max_key_bytes and max_value_bytes enforced at apply
+        (CONFIG SET of maxmemory / proto-max-bulk-len replaces them cluster-wide).
+        `max_version`: the newest log semantics version applied; an entry stamped
+        with a newer one raises UpgradeRequiredError."""
+        if not 1 <= max_version <= commands.MAX_VERSION:
+            raise ValueError(f"max_version must be within 1..{commands.MAX_VERSION}")
+        self.max_version = max_version
+        self._keyspace = keyspace
+        self._node_limits = limits
+        self._limits = limits
+        self._settings: dict[str, str] = {}
+        self._settings_generation = -1
+        #: The log's semantics version in force (replicated; raised by SetVersion only).
+        self.log_version = 1
+        #: Write commands applied here since start that changed something (INFO's
+        #: rdb_changes_since_last_save); local, not part of the replicated state.
+        self.changes = 0
+        #: Keys evicted here since start, by the policy that chose them (INFO evicted_keys,
+        #: /metrics); local counters, equal on every replica that applied the same entries.
+        self.evicted: dict[str, int] = {}
+        #: The node's access table (node/service/access.py), given to reads only
+        #: (OBJECT IDLETIME/FREQ); apply never sees it (invariant 2).
+        self.access = None
+        #: Called (on the Raft thread) with the replicated settings after they change.
+        self.on_settings_change: list = []
+        #: Called (on the Raft thread) after each applied entry that published something, with
+        #: its messages in log order, ("message", channel, message, sharded): PUBLISH's, and
+        #: the keyspace notifications that are on (node/commands/notifications.py).
+        self.on_events = None
+        self._events: list = []
+        self._notify: frozenset[str] = frozenset()   # notify-keyspace-events classes in force
+        #: Set (set_track_writes) while a client of this node tracks keys (CLIENT TRACKING):
+        #: every write then also hands on ("invalidate", index, keys it touched | None: a flush).
+        self.track_writes = False
+        self._apply_lock = threading.Lock()   # apply vs. set_track_writes
+        self._sync_settings()
+
+    @property
+    def applied_index(self) -> int:
+        return self._keyspace.applied_index
+
+    @property
+    def limits(self) -> KeyspaceConfig:
+        """The limits in force: the node's, with the cluster's CONFIG SET values."""
+        return self._limits
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """Parameters changed by CONFIG SET (replicated; name -> normalised value)."""
+        self._sync_settings()
+        return dict(self._settings)
+
+    # ------------------------------------------------------------ apply
+
+    def apply(self, index: int, data: bytes) -> object:
+        """Apply the entry at log `index`; `data` = commands.encode_entry(LogEntry),
+        or commands.encode_batch([...]) whose result is the list of each entry's.
+
+        Returns the command's result (a CommandError is a result), or None
+        when `index` was already applied (a replay after restart). Raises
+        UpgradeRequiredError for an entry of a newer semantics version and
+        FatalApplyError when this node's storage or memory fails; nothing else.
+        """
+        if index <= self._keyspace.applied_index:
+            return None
+        with self._apply_lock:
+            return self._apply(index, data)
+
+    def set_track_writes(self, on: bool) -> int:
+        """Switch the reporting of written keys; returns the applied index from which on every
+        later entry is reported (no entry is being applied while it switches)."""
+        with self._apply_lock:
+            self.track_writes = on
+            return self._keyspace.applied_index
+
+    def _apply(self, index: int, data: bytes) -> object:
+        batch = data[:1] == commands.BATCH_MARKER
+        try:
+            entries = commands.decode_entries(bytes(data), self.max_version)
+        except commands.NewerVersionError as exc:
+            raise UpgradeRequiredError(index, exc.version, self.max_version) from exc
+        except Exception as exc:  # DecodeError, ValueError: the same bytes fail alike everywhere
+            log.error("log entry %d does not decode (%s); recorded as an error reply", index, exc)
+            with self._writer(index):
+                pass  # applied: applied_index moves on, nothing else changes
+            return CommandError(f"log entry {index} does not decode", Reason.INTERNAL)
+        self._sync_settings()  # a snapshot may have replaced the keyspace since the last apply
+        changes = self.changes
+        try:
+            result = self._apply_entries(index, entries, batch, isolated=False)
+        except FatalApplyError:
+            raise
+        except Exception:
+            # A command raised (a bug: handlers return errors). The transaction was
+            # aborted; apply the entry again with each command in its own savepoint, so
+            # the one that raises is rolled back alone and answers INTERNAL.
+            self.changes = changes
+            self._events.clear()
+            self._settings_generation = -1  # CONFIG SET may have switched in memory only
+            self._sync_settings()
+            result = self._apply_entries(index, entries, batch, isolated=True)
+        if self._events:
+            events, self._events = self._events, []
+            if self.on_events is not None:
+                self.on_events(events)
+        return result
+
+    @contextlib.contextmanager
+    def _writer(self, index: int):
+        try:
+            with self._keyspace.writer(index) as txn:
+                yield txn
+        except Exception as exc:
+            if is_environment_error(exc):
+                raise FatalApplyError(f"cannot apply log entry {index}: {exc}") from exc
+            raise
+
+    def _apply_entries(self, index: int, entries: list[LogEntry], batch: bool, isolated: bool) -> object:
+        # an Evict at the head of a batch offers room to the writes after it
+        room = eviction.Room(self._evicted_event if "e" in self._notify else None)
+        with self._writer(index) as txn:
+            self._prune_dedup(txn, entries[-1].now_ms, DEDUP_PRUNE_BATCH * len(entries))
+            apply_one = self._apply_isolated if isolated else self._apply_entry
+            if batch:
+                # one result per entry, in order (a batch of group-committed writes)
+                results = [apply_one(txn, index, entry, room) for entry in entries]
+            else:
+                results = apply_one(txn, index, entries[0], room)
+        for policy, n in room.evicted.items():
+            self.evicted[policy] = self.evicted.get(policy, 0) + n
+        return results
+
+    def _apply_isolated(self, txn: WriteTxn, index: int, entry: LogEntry, room: eviction.Room) -> object:
+        """_apply_entry in a savepoint: an exception rolls back this command alone
+        and becomes its error reply (the same on every replica: no exception text,
+        which could name addresses, goes into it)."""
+        changes, events = self.changes, len(self._events)
+        try:
+            with txn.savepoint():
+                return self._apply_entry(txn, index, entry, room)
+        except Exception as exc:
+            if is_environment_error(exc):
+                raise
+            self.changes = changes
+            del self._events[events:]
+            name = entry.command.WhichOneof("op")
+            log.error("applying '%s' at log index %d raised; answered as an internal error", name, index,
+                      exc_info=exc)
+            return CommandError(f"internal error while applying '{name}' ({type(exc).__name__}); "
+                                f"nothing was changed", Reason.INTERNAL)
+
+    def _apply_entry(self, txn: WriteTxn, index: int, entry: LogEntry, room: eviction.Room) -> object:
+        name = entry.command.WhichOneof("op")
+        dedup = bool(entry.client_id) and entry.sequence != 0 and name not in READ_COMMANDS
+        if dedup:
+            previous = self._dedup_lookup(txn, entry)
+            if previous is not _MISS:
+                return previous
+        writes = txn.writes
+        notify = self._notify if name in notifications.EVENTS or name == "transaction" else None
+        track = self.track_writes and name not in READ_COMMANDS
+        if notify or track:
+            txn.touched = set()
+        try:
+            result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)
+            touched = txn.touched
+        finally:
+            txn.touched = None
+        if txn.writes != writes and not isinstance(result, CommandError):
+            self.changes += 1  # as Redis's dirty counter: a write that changed nothing is not counted
+            if notify:
+                self._notify_keyspace(txn, entry, name, touched)
+            if track:
+                self._events.append(("invalidate", index, _invalidated(entry.command, name, touched)))
+        if dedup:
+            self._dedup_store(txn, entry, result, index)
+        return result
+
+    def _execute(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int,
+                 room: eviction.Room, version: int) -> object:
+        name = command.WhichOneof("op")
+        if commands.has_unknown_fields(command):
+            # The leader refuses these (INVALID_ARGUMENT); one that got into the log
+            # is refused here alike by every replica of this version.
+            return CommandError("the command carries fields this version does not know", Reason.INVALID_ARGUMENT)
+        if name is None:
+            return CommandError("empty command: no operation set", Reason.SYNTAX)
+        error = self._check_limits(command)
+        if error is not None:
+            return error
+        if name == "config_set":
+            return self._config_set(txn, command.config_set, version)
+        if name == "set_version":
+            return self._set_version(txn, command.set_version.version)
+        handler = HANDLERS.get(name)
+        if handler is None:
+            return CommandError(f"unknown command '{name}'", Reason.SYNTAX)
+        ctx = self._context(txn, command.db, now_ms, index, seed, room=room, mode=command.eviction)
+        op = getattr(command, name)
+        if name in READ_COMMANDS:
+            return handler(ctx, op)
+        return run_with_quota(txn, handler, ctx, op)
+
+    def _context(self, txn, db: int, now_ms: int, index: int, seed: int, room: eviction.Room | None = None,
+                 mode: int = 0, access=None) -> Ctx:
+        limits = self._limits
+        return Ctx(txn, db, now_ms, index, limits.max_value_bytes, seed, limits.databases, limits, HANDLERS,
+                   self._events, room, mode, access)
+
+    def _notify_keyspace(self, txn: WriteTxn, entry: LogEntry, name: str, touched: set) -> None:
+        command = entry.command
+        now_ms = entry.now_ms
+
+        def exists(db: int, key: bytes) -> bool:
+            return txn.get(db, key, now_ms) is not None
+
+        # MULTI/EXEC: each queued command's events, in order, over what the transaction touched
+        steps = [(sub.WhichOneof("op"), sub) for sub in command.transaction.commands] \
+            if name == "transaction" else [(name, command)]
+        found = []
+        for step_name, step in steps:
+            op = getattr(step, step_name)
+            keys = touched if touched or not hasattr(op, "key") else {(step.db, op.key)}  # only items changed
+            found += notifications.events_for(step_name, op, step.db, keys, exists, self._notify)
+        for db, event, key in found:
+            self._events += notifications.messages(db, event, key, self._notify)
+
+    def _evicted_event(self, db: int, key: bytes) -> None:
+        """A key evicted to make room (Redis's `evicted`, class `e`), before its write's own events."""
+        self._events += notifications.messages(db, "evicted", key, self._notify)
+
+    def _check_limits(self, command: Command) -> CommandError | None:
+        limits = self._limits
+        return commands.check_limits(command, databases=limits.databases,
+                                     max_key_bytes=limits.max_key_bytes,
+                                     max_value_bytes=limits.max_value_bytes)
+
+    # ------------------------------------------------------------ dedup (invariant 5)
+
+    @staticmethod
+    def _dedup_lookup(txn: WriteTxn, entry: LogEntry) -> object:
+        raw = txn.meta_get(_DEDUP_CLIENT + entry.client_id.encode())
+        if raw is None:
+            return _MISS
+        sequence, _ = _DEDUP_HEAD.unpack_from(raw)
+        if entry.sequence == sequence:
+            result = commands.from_value(pb.Value.FromString(raw[_DEDUP_HEAD.size:]))
+            index = txn.meta_get(_DEDUP_INDEX + entry.client_id.encode())
+            return result if index is None else commands.Replayed(result, _U64_INDEX.unpack(index)[0])
+        if entry.sequence < sequence:
+            # Only the last result per client is kept: an older sequence is a
+            # stale retry whose outcome is no longer known. Refuse, never re-apply.
+            return CommandError(
+                f"request sequence {entry.sequence} is older than this client's last applied "
+                f"sequence {sequence}; its outcome is unknown", Reason.STALE_SEQUENCE)
+        return _MISS
+
+    @staticmethod
+    def _dedup_store(txn: WriteTxn, entry: LogEntry, result: object, index: int) -> None:
+        client = entry.client_id.encode()
+        name = _DEDUP_CLIENT + client
+        old = txn.meta_get(name)
+        if old is not None:
+            _, old_clock = _DEDUP_HEAD.unpack_from(old)
+            txn.meta_delete(_DEDUP_AGE + struct.pack(">Q", old_clock) + client)
+        clock = entry.now_ms + _CLOCK_BIAS
+        encoded = commands.to_value(result).SerializeToString()
+        txn.meta_put(name, _DEDUP_HEAD.pack(entry.sequence, clock) + encoded)
+        txn.meta_put(_DEDUP_AGE + struct.pack(">Q", clock) + client, b"")
+        txn.meta_put(_DEDUP_INDEX + client, _U64_INDEX.pack(index))
+
+    @staticmethod
+    def _prune_dedup(txn: WriteTxn, now_ms: int, limit: int) -> None:
+        """Forget up to `limit` clients idle for DEDUP_WINDOW_MS of log time, oldest
+        first (deterministic: the clock is the entry's). Runs once per log index."""
+        horizon = now_ms - DEDUP_WINDOW_MS + _CLOCK_BIAS
+        for _ in range(limit):
+            oldest = txn.meta_range(_DEDUP_AGE, 1)
+            if not oldest:
+                return
+            name = oldest[0][0]
+            if struct.unpack_from(">Q", name, len(_DEDUP_AGE))[0] >= horizon:
+                return
+            txn.meta_delete(name)
+            txn.meta_delete(_DEDUP_CLIENT + name[len(_DEDUP_AGE) + 8:])
+            txn.meta_delete(_DEDUP_INDEX + name[len(_DEDUP_AGE) + 8:])
+
+    # ------------------------------------------------------------ replicated settings (CONFIG SET)
+
+    def _config_set(self, txn: WriteTxn, op: pb.ConfigSet, version: int) -> object:
+        """Validate every pair (all or nothing, as Redis's CONFIG SET) by the rules of the
+        entry's semantics version, store them, switch."""
+        changes = {}
+        for pair in op.parameters:
+            try:
+                changes[pair.name] = settings.validate(pair.name, pair.value,
+                                                       before_eviction=version < commands.EVICTION_VERSION)
+            except settings.SettingError as e:
+                return CommandError(f"CONFIG SET failed (possibly related to argument '{pair.name}') - {e}",
+                                    Reason.INVALID_ARGUMENT)
+        for name, value in changes.items():
+            txn.meta_put(_SETTING + name.encode(), value.encode())
+        self._settings.update(changes)
+        self._enforce_settings()
+        for callback in self.on_settings_change:
+            callback(dict(self._settings))
+        return commands.OK
+
+    def _set_version(self, txn: WriteTxn, version: int) -> object:
+        """Raise the log's semantics version (never lowers it: a late duplicate is a no-op)."""
+        if version > self.log_version:
+            txn.meta_put(_VERSION, _U32.pack(version))
+            self.log_version = version
+            log.info("the log's semantics version is now %d", version)
+        return commands.OK
+
+    def _sync_settings(self) -> None:
+        """Reload the replicated settings when the keyspace was replaced (start, snapshot install)."""
+        generation = self._keyspace.generation
+        if generation == self._settings_generation:
+            return
+        with self._keyspace.reader() as txn:
+            stored = {name[len(_SETTING):].decode(): value.decode()
+                      for name, value in txn.meta_range(_SETTING, len(settings.SETTINGS))}
+            version = txn.meta_get(_VERSION)
+        self.log_version = 1 if version is None else _U32.unpack(version)[0]
+        self._settings, self._settings_generation = stored, generation
+        self._enforce_settings()
+        for callback in self.on_settings_change:
+            callback(dict(stored))
+
+    def _enforce_settings(self) -> None:
+        """Put maxmemory and proto-max-bulk-len in force for the following applies.
+
+        maxmemory never exceeds what this node was started with: its LMDB map
+        was sized from that (a node started smaller logs the difference).
+        """
+        node = self._node_limits
+        maxmemory = int(self._settings.get("maxmemory", 0)) or node.maxmemory_bytes
+        if maxmemory > node.maxmemory_bytes:
+            log.warning("maxmemory %d is above this node's configured %d; keeping %d",
+                        maxmemory, node.maxmemory_bytes, node.maxmemory_bytes)
+            maxmemory = node.maxmemory_bytes
+        max_value = int(self._settings.get("proto-max-bulk-len", 0)) or node.max_value_bytes
+        self._limits = dataclasses.replace(node, maxmemory_bytes=maxmemory, max_value_bytes=max_value)
+        self._keyspace.maxmemory_bytes = maxmemory
+        flags = values.notify_flags(self._settings.get("notify-keyspace-events", ""))
+        self._notify = flags if notifications.enabled(flags) else frozenset()
+
+    # ------------------------------------------------------------ reads, snapshots
+
+    def read(self, command: Command, now_ms: int) -> object:
+        """Run a READ_COMMANDS command on a fresh read transaction at `now_ms`.
+
+        Raises ValueError for a command that is not a read (a caller's bug).
+        """
+        return self.read_at(command, now_ms)[0]
+
+    def read_at(self, command: Command, now_ms: int, checked: bool = False) -> tuple[object, int]:
+        """Like read(), and also the applied index of the state the read saw.
+
+        `checked`: the caller already applied commands.check_limits.
+        """
+        name = command.WhichOneof("op")
+        if name not in READ_COMMANDS:
+            raise ValueError(f"{name!r} is not a read command")
+        error = None if checked else self._check_limits(command)
+        if error is not None:
+            return error, self._keyspace.applied_index
+        handler = HANDLERS.get(name)
+        if handler is None:
+            return CommandError(f"unknown command '{name}'", Reason.SYNTAX), self._keyspace.applied_index
+        with self._keyspace.reader() as txn:
+            ctx = self._context(txn, command.db, now_ms, 0, 0, access=self.access)
+            return handler(ctx, getattr(command, name)), txn.applied_index()
+
+    def get_string(self, db: int, key: bytes, now_ms: int) -> bytes | None | CommandError:
+        """GET without a Command: the front ends' hot path (limits already checked)."""
+        with self._keyspace.reader() as txn:
+            return strings.string_value(txn, db, key, now_ms)
+
+    def snapshot(self, path: str) -> int:
+        """Write a consistent, fsynced copy of the keyspace to `path`; returns the index it covers."""
+        return self._keyspace.copy_to(path)
+
+    def restore(self, path: str) -> None:
+        """Replace the keyspace (data, applied_index, dedup table, replicated settings)
+        with a snapshot; the settings it holds are in force at once (status, CONFIG GET)."""
+        self._keyspace.restore_from(path)
+        self._sync_settings()
+
+
+#: The merged dispatch table (a MULTI/EXEC transaction gets it through Ctx.handlers).
+HANDLERS: dict = _merge_handlers()

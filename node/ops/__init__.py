@@ -1,0 +1,1 @@
+"""Operator verbs of a running node: membership changes and backups."""

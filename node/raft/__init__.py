@@ -1,0 +1,1 @@
+"""Replication: PySyncObj wiring, the durable journal, the peer transport and its guards."""

@@ -1,0 +1,509 @@
+"""RaftNode: PySyncObj's SyncObj with raftcache's one replicated entry point and handler fixes.
+
+Owns the overrides of PySyncObj 0.3.17's private handlers (pinned; re-check
+on upgrade): Figure-2 append-entries handling (the follower truncation bug of
+docs/design.md, PySyncObj note 7), fast back-up on a term conflict, next-index handling
+that never moves backwards on success, journal flushes before
+acknowledgements (appendfsync=always), and the peer cipher. The Replicator
+(node/raft/replication.py) is its only user. Must not touch: lmdb, protocol
+parsing, the command set.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import time
+from typing import Callable, Sequence
+
+import pysyncobj.pickle as _ps_pickle
+from pysyncobj import SyncObj, SyncObjConf, replicated
+from pysyncobj.config import FAIL_REASON
+from pysyncobj.monotonic import monotonic as _ps_monotonic
+
+from raftcache.node.raft import raft_wire
+from raftcache.node.errors import UpgradeRequiredError
+from raftcache.node.raft.peer_crypto import PeerCipher
+from raftcache.node.raft.peer_guard import GuardedTransport
+from raftcache.node.raft.snapshot_serializer import BackgroundSerializer
+
+logger = logging.getLogger(__name__)
+
+# PySyncObj pickles log entries and peer messages with protocol 2 (for Python 2
+# peers): bytes become latin-1 text, up to 4x larger for binary values and ~20x
+# slower to pickle. Every member runs Python 3, so use the highest protocol
+# (pickle.loads reads any, so journals written before keep loading).
+setattr(_ps_pickle, "__protocol", pickle.HIGHEST_PROTOCOL)
+raft_wire.install()  # linear buffers for large messages, faster compression
+
+_FOLLOWER = 0  # pysyncobj.syncobj._RAFT_STATE
+_LEADER = 2
+
+
+class RaftNode(SyncObj):
+    """SyncObj with raftcache's one replicated entry point and handler fixes.
+
+    Overrides three name-mangled private methods of pysyncobj 0.3.17 (pinned;
+    re-check on upgrade), each delegating to the parent where it can:
+
+    * `_SyncObj__onMessageReceived`: append_entries follows Figure 2 of the
+      Raft paper (truncate only from the first conflicting entry, append only
+      what is missing, commit only up to the last entry this message
+      verified); next_node_idx never moves nextIndex backwards on success.
+      Every other message goes to the parent.
+    * `_SyncObj__sendAppendEntries` / `_SyncObj__sendNextNodeIdx`: flush the
+      journal first when `flush_before_ack` (appendfsync=always).
+
+    Also answers append-entries of a lower term with its own term
+    (`rc_term`), and a leader that gets such an answer steps down.
+
+    and `_onTick`, which runs a pre-vote before PySyncObj would start an
+    election: a node that cannot reach a majority (partitioned, or
+    rejoining) never raises its term, so it cannot depose a working leader
+    when it comes back; and the public `encryptor` property, so peer messages use PeerCipher
+    (ChaCha20-Poly1305) rather than Fernet. Snapshots are written by
+    node/snapshot_serializer.BackgroundSerializer, off the tick thread.
+    """
+
+    def __init__(self, self_address: str | None, other_addresses: Sequence[str], conf: SyncObjConf, *,
+                 apply: Callable[[int, bytes], object],
+                 on_fatal: Callable[[BaseException], None] | None = None,
+                 flush_before_ack: bool = False, transport_class=None, peer_limits=None,
+                 max_version: int = 1):
+        # Set before SyncObj.__init__, which starts the tick thread.
+        self._rc_max_version = max_version     # newest log semantics version apply supports (reported to the leader)
+        #: Leader: node -> the newest semantics version it reported in its acknowledgements.
+        self.member_versions: dict = {}
+        #: Set while apply waits for an upgrade (the entry it stopped at needs a newer binary).
+        self.apply_blocked: UpgradeRequiredError | None = None
+        self._rc_cipher = PeerCipher(conf.password) if conf.password else None
+        self._rc_apply = apply
+        self._rc_on_fatal = on_fatal
+        self._rc_flush_before_ack = flush_before_ack
+        self._rc_sent = (0, 0)                 # (last log index, commit index) last sent as leader
+        self.last_leader_contact: float | None = None   # time.monotonic() of the last accepted append_entries
+        # node -> (term, time.monotonic() at which *we sent* the append-entries
+        # its latest reply answers): the lease counts from sends, so replies
+        # queued while this process was paused cannot renew it.
+        self.ack_times: dict = {}
+        self._rc_echo: float | None = None     # follower: the leader's send time to echo back
+        # Pre-vote (Raft thesis 9.6): the current round, the yes votes it got, and
+        # whether it won (the next tick then lets PySyncObj start the election).
+        self._rc_round = 0
+        self._rc_grants = 0
+        self._rc_prevote_won = False
+        self._rc_chunks: list[bytes] = []      # pieces of a large entry being received
+        self.stale_term_stepdowns = 0          # times a peer's higher term (rc_term) made us adopt it
+        # ReadIndex (node/raft/readindex.py): whether our leader answers rc_read_index (it stamps
+        # rc_ri on its append-entries), and the Replicator's handlers of the two messages
+        self.rc_leader_read_index = False
+        self.rc_on_read_index: Callable[[object, dict], None] | None = None
+        self.rc_on_read_index_reply: Callable[[dict], None] | None = None
+        self.rc_peer_limits = peer_limits      # ReplicationConfig read by node/peer_guard.GuardedTransport
+        if transport_class is None and peer_limits is not None:
+            transport_class = GuardedTransport
+        kwargs = {"transportClass": transport_class} if transport_class is not None else {}
+        super().__init__(self_address, list(other_addresses), conf, **kwargs)
+        if conf.fullDumpFile and conf.serializer is not None:
+            # Snapshots off the tick thread (heartbeats go on while a large keyspace is copied).
+            self._SyncObj__serializer = BackgroundSerializer(
+                conf.fullDumpFile, conf.logCompactionBatchSize, conf.serializer, conf.deserializer)
+        self._stamp_sends()
+
+    def _stamp_sends(self) -> None:
+        """Tag our append-entries with their send time and echo the leader's
+        tag in our next_node_idx replies (extra dict keys; PySyncObj ignores them)."""
+        transport = self._SyncObj__transport
+        send = transport.send
+
+        def stamped_send(node, message, _send=send):
+            if type(message) is dict:
+                kind = message.get("type")
+                if kind == "append_entries":
+                    message["rc_sent"] = time.monotonic()
+                    message["rc_ri"] = 1  # this leader answers rc_read_index
+                elif kind == "next_node_idx":
+                    message["rc_version"] = self._rc_max_version
+                    if self._rc_echo is not None:
+                        message["rc_echo"] = self._rc_echo
+            return _send(node, message)
+
+        transport.send = stamped_send
+
+    @property
+    def encryptor(self):
+        """The peer-message cipher PySyncObj's transport uses (node/raft/peer_crypto.py)."""
+        return self._rc_cipher
+
+    # The one replicated entry point. Its name is part of the journal format
+    # (PySyncObj numbers replicated methods by sorted name): never rename it
+    # and never add another @replicated method.
+    @replicated
+    def apply_entry(self, data):
+        index = self.raftLastApplied + 1
+        try:
+            return index, self._rc_apply(index, data)
+        except UpgradeRequiredError:
+            raise  # _SyncObj__applyLogEntries stops here and tries again later
+        except Exception as exc:
+            # Not marked applied: PySyncObj retries it next tick, so this node
+            # stops making progress instead of diverging from the others.
+            if self._rc_on_fatal is not None:
+                self._rc_on_fatal(exc)
+            raise
+
+    def _SyncObj__applyLogEntries(self):
+        """Apply committed entries in order (PySyncObj's loop), stopping at an entry
+        that needs an upgrade: it stays unapplied and its waiters keep waiting, the
+        node keeps replicating, and the next tick tries again (a cheap header check)."""
+        last_applied = self._SyncObj__raftLastApplied
+        count = self._SyncObj__raftCommitIndex - last_applied
+        if count <= 0:
+            return False
+        waiting = self._SyncObj__commandsWaitingCommit
+        for data, index, term in self._SyncObj__getEntries(last_applied + 1, count):
+            try:
+                result = self._SyncObj__doApplyCommand(data)
+            except UpgradeRequiredError as exc:
+                if self.apply_blocked is None or self.apply_blocked.index != exc.index:
+                    logger.critical("%s", exc)
+                self.apply_blocked = exc
+                return False
+            self.apply_blocked = None
+            for subscriber_term, callback in waiting.pop(index, ()):
+                callback(result, FAIL_REASON.SUCCESS if subscriber_term == term else FAIL_REASON.DISCARDED)
+            self._SyncObj__raftLastApplied += 1
+        return False  # appendEntriesUseBatch: the tick sends append-entries on its own schedule
+
+    # --- helpers over PySyncObj's private state (tick thread only) --------------
+
+    @property
+    def raft_log(self):
+        return self._SyncObj__raftLog
+
+    @property
+    def match_index(self) -> dict:
+        return self._SyncObj__raftMatchIndex
+
+    def quorum_ack_time(self) -> float:
+        """The latest send time T (time.monotonic() of this node) such that a majority
+        of the voters, this node included, acknowledged append-entries this node sent
+        at T or later in its current term: +inf with no other voter, -inf before a
+        majority answered in this term. The lease and ReadIndex rounds both count
+        from it. Any thread (it reads copies)."""
+        voters = self._SyncObj__otherNodes.copy()
+        others_needed = (len(voters) + 1) // 2   # a majority of len(voters) + 1, minus ourselves
+        if others_needed == 0:
+            return float("inf")
+        term = self._SyncObj__raftCurrentTerm
+        acks = self.ack_times.copy()
+        sent = sorted((acks[n][1] for n in voters if n in acks and acks[n][0] == term), reverse=True)
+        return sent[others_needed - 1] if len(sent) >= others_needed else float("-inf")
+
+    def term_at(self, index: int) -> int | None:
+        """Term of the local log entry at `index`; None when it is compacted or absent (tick thread)."""
+        entries = self._SyncObj__getEntries(index, 1)
+        return entries[0][2] if entries else None
+
+    def send_heartbeat(self) -> None:
+        """Send append-entries to every follower now (a ReadIndex round; tick thread, leader)."""
+        if self._isLeader():
+            self._SyncObj__sendAppendEntries()
+
+    @property
+    def leader_node(self):
+        """The leader this node knows of (a Node; None when unknown). Tick thread."""
+        return self._SyncObj__raftLeader
+
+    def send_read_index(self, leader, rid: int, lease: bool, timeout_s: float) -> None:
+        """Follower: ask `leader` for a read index (readindex.py). Tick thread."""
+        self._SyncObj__transport.send(leader, {"type": "rc_read_index", "id": rid, "lease": lease,
+                                              "timeout": timeout_s})
+
+    def send_read_index_reply(self, peer, rid: int, index: int, error: tuple | None) -> None:
+        """Leader: answer a follower's rc_read_index (error: (reason, message)). Tick thread."""
+        self._SyncObj__transport.send(peer, {"type": "rc_read_index_reply", "id": rid, "index": index,
+                                            "error": error})
+
+    def postpone_election(self) -> None:
+        """Push the election deadline one election timeout into the future (tick thread)."""
+        self._SyncObj__raftElectionDeadline = _ps_monotonic() + self._SyncObj__generateRaftTimeout()
+
+    def send_if_new_entries(self) -> None:
+        """On the leader, send append-entries now when entries were appended or the
+        commit index moved since the last send, instead of waiting a heartbeat."""
+        if not self._isLeader():
+            return
+        if (self._SyncObj__raftLog[-1][1], self._SyncObj__raftCommitIndex) != self._rc_sent:
+            self._SyncObj__sendAppendEntries()
+
+    def _SyncObj__sendAppendEntries(self):
+        log = self._SyncObj__raftLog
+        if self._rc_flush_before_ack:
+            log.flush()  # the leader's own copy counts toward the majority
+        self._rc_sent = (log[-1][1], self._SyncObj__raftCommitIndex)
+        SyncObj._SyncObj__sendAppendEntries(self)
+
+    def _SyncObj__sendNextNodeIdx(self, node, reset=False, nextNodeIdx=None, success=False):  # PySyncObj's name
+        if success and self._rc_flush_before_ack:
+            self._SyncObj__raftLog.flush()  # acknowledge only what is on disk
+        SyncObj._SyncObj__sendNextNodeIdx(self, node, reset=reset, nextNodeIdx=nextNodeIdx, success=success)
+
+    def _SyncObj__getEntries(self, fromIDx, count=None, maxSizeBytes=None):  # PySyncObj's name
+        # PySyncObj fills an append-entries batch until it *reaches* maxSizeBytes,
+        # so a large entry after a small one went unchunked in one frame (as
+        # large as the value). Stop before an entry that would overflow a
+        # non-empty batch: a large entry then always travels alone, in
+        # maxSizeBytes pieces, and frames stay under raft_wire.FRAME_MAX_BYTES.
+        entries = SyncObj._SyncObj__getEntries(self, fromIDx, count, maxSizeBytes)
+        if maxSizeBytes is None or len(entries) < 2:
+            return entries
+        total = 0
+        for i, entry in enumerate(entries):
+            total += len(entry[0])
+            if total > maxSizeBytes and i > 0:
+                return entries[:i]
+        return entries
+
+    def _SyncObj__deleteEntriesTo(self, toIDx):  # PySyncObj's name
+        # Defence in depth for the item-7 failure mode: compacting past the end
+        # of the log would leave it empty (IndexError on every tick).
+        if toIDx > self._SyncObj__raftLog[-1][1]:
+            logger.critical("log compaction to %d past the log end %d skipped", toIDx, self._SyncObj__raftLog[-1][1])
+            return
+        SyncObj._SyncObj__deleteEntriesTo(self, toIDx)
+
+    # --- pre-vote (Raft thesis 9.6) ------------------------------------------------
+
+    def _onTick(self, timeToWait=0.0):  # noqa: N803 (PySyncObj's name)
+        self._pre_vote_step()
+        super()._onTick(timeToWait)
+
+    def _pre_vote_step(self) -> None:
+        """When PySyncObj is about to start an election (which raises the term),
+        ask the others first whether they would vote for us; postpone the
+        election until a majority says yes. Leadership transfer skips this."""
+        if self._SyncObj__selfNode is None or self._SyncObj__raftState == _LEADER:
+            return
+        if self._SyncObj__raftElectionDeadline >= _ps_monotonic() or not self._SyncObj__otherNodes:
+            return
+        if self.apply_blocked is not None:
+            # A leader that cannot apply the log could not serve: leave it to upgraded nodes.
+            self.postpone_election()
+            return
+        if self._rc_prevote_won or self._SyncObj__transferInProgress:
+            self._rc_prevote_won = False  # the parent starts the election on this tick
+            return
+        if not self._SyncObj__connectedToAnyone():
+            return  # the parent would not start one either
+        self._rc_round += 1
+        self._rc_grants = 1  # our own
+        self._SyncObj__raftElectionDeadline = _ps_monotonic() + self._SyncObj__generateRaftTimeout()
+        for other in self._SyncObj__otherNodes:
+            self._SyncObj__transport.send(other, {
+                "type": "rc_pre_vote", "round": self._rc_round,
+                "term": self._SyncObj__raftCurrentTerm + 1,
+                "last_log_index": self._SyncObj__getCurrentLogIndex(),
+                "last_log_term": self._SyncObj__getCurrentLogTerm(),
+            })
+
+    def _on_pre_vote(self, node, message) -> None:
+        """Would we vote for this candidate? Never changes our own term or vote."""
+        recent_leader = (self._isLeader() or (
+            self.last_leader_contact is not None
+            and time.monotonic() - self.last_leader_contact < self._SyncObj__conf.raftMinTimeout))
+        last_term, last_index = self._SyncObj__getCurrentLogTerm(), self._SyncObj__getCurrentLogIndex()
+        up_to_date = (message["last_log_term"], message["last_log_index"]) >= (last_term, last_index)
+        granted = message["term"] > self._SyncObj__raftCurrentTerm and up_to_date and not recent_leader
+        self._SyncObj__transport.send(node, {
+            "type": "rc_pre_vote_response", "round": message["round"], "granted": granted})
+
+    def _on_pre_vote_response(self, message) -> None:
+        if message["round"] != self._rc_round or not message["granted"] or self._isLeader():
+            return
+        self._rc_grants += 1
+        if self._rc_grants > (len(self._SyncObj__otherNodes) + 1) / 2:
+            self._rc_round += 1  # the round is decided; late answers are ignored
+            self._rc_prevote_won = True
+            self._SyncObj__raftElectionDeadline = 0  # elect at the next tick
+
+    # --- message handling -------------------------------------------------------
+
+    def _SyncObj__onMessageReceived(self, node, message):
+        mtype = message.get("type") if isinstance(message, dict) else None
+        if mtype == "append_entries" and message["term"] >= self._SyncObj__raftCurrentTerm:
+            self._on_append_entries(node, message)
+        elif mtype == "append_entries":
+            # Raft's reply to a stale leader carries our term (PySyncObj drops the
+            # message silently): without it a node whose term rose past the
+            # cluster's (e.g. one that campaigned while its peers were leaderless)
+            # ignores the leader's heartbeats and, refused every pre-vote while that
+            # leader lives, stays out of the cluster forever.
+            self._SyncObj__transport.send(node, {"type": "rc_term", "term": self._SyncObj__raftCurrentTerm})
+        elif mtype == "rc_term":
+            self._on_higher_term(message["term"])
+        elif mtype == "next_node_idx" and self._isLeader():
+            self._on_next_node_idx(node, message)
+        elif mtype == "rc_pre_vote" and self._SyncObj__selfNode is not None:
+            self._on_pre_vote(node, message)
+        elif mtype == "rc_pre_vote_response":
+            self._on_pre_vote_response(message)
+        elif mtype == "rc_read_index":
+            if self.rc_on_read_index is not None:
+                self.rc_on_read_index(node, message)
+        elif mtype == "rc_read_index_reply":
+            if self.rc_on_read_index_reply is not None:
+                self.rc_on_read_index_reply(message)
+        else:
+            SyncObj._SyncObj__onMessageReceived(self, node, message)
+
+    def _on_higher_term(self, term: int) -> None:
+        """A peer answered our append-entries with a higher term: step down and
+        adopt it (persisted first), so the next election includes that peer."""
+        if term <= self._SyncObj__raftCurrentTerm:
+            return
+        was_leader = self._isLeader()
+        logger.warning("a peer has term %d > ours (%d): %s", term, self._SyncObj__raftCurrentTerm,
+                       "stepping down" if was_leader else "adopting it")
+        self._SyncObj__setCurrentTerm(term, None)
+        self._SyncObj__setState(_FOLLOWER)
+        if self._SyncObj__raftLeader is not None:
+            self._SyncObj__raftLeader = None
+            self._SyncObj__onLeaderChanged()
+        self.stale_term_stepdowns += 1
+
+    def _receive_chunk(self, transmission: str, data: bytes) -> list | None:
+        """One piece of a large entry; the entry (as a one-entry list) once complete, else None.
+
+        PySyncObj labels a piece "finish" when the entry's *raw* size is
+        reached, not its pickled size, so the pickle may end in a later
+        "finish" piece: it is complete when it unpickles. Pieces are kept in
+        a list (PySyncObj concatenates bytes: quadratic for a large value).
+        """
+        if transmission == "start":
+            self._rc_chunks = [data]
+        elif transmission in ("process", "finish"):
+            self._rc_chunks.append(data)
+        else:
+            raise ValueError(f"bad transmission {transmission!r}")
+        if transmission != "finish":
+            return None
+        try:
+            entry = _ps_pickle.loads(b"".join(self._rc_chunks))
+        except (EOFError, pickle.UnpicklingError, ValueError):
+            return None
+        self._rc_chunks = []
+        return [entry]
+
+    def _on_next_node_idx(self, node, message) -> None:
+        next_idx = message["next_node_idx"]
+        if message["success"]:
+            # Acknowledgements of pipelined batches arrive in order but after
+            # nextIndex has moved past them: only ever move both forward.
+            if self._SyncObj__raftMatchIndex.get(node, 0) < next_idx - 1:
+                self._SyncObj__raftMatchIndex[node] = next_idx - 1
+            if self._SyncObj__raftNextIndex.get(node, 0) < next_idx:
+                self._SyncObj__raftNextIndex[node] = next_idx
+        elif message["reset"]:
+            self._SyncObj__raftNextIndex[node] = next_idx  # the follower lacks or conflicts: back up
+        self.member_versions[node] = message.get("rc_version", 1)  # nodes from before versions: 1
+        now = _ps_monotonic()
+        self._SyncObj__lastResponseTime[node] = now
+        sent = message.get("rc_echo")
+        if sent is not None:
+            previous = self.ack_times.get(node)
+            if previous is None or previous[0] != self._SyncObj__raftCurrentTerm or previous[1] < sent:
+                self.ack_times[node] = (self._SyncObj__raftCurrentTerm, sent)
+
+    def _on_append_entries(self, node, message) -> None:
+        term = message["term"]
+        if term > self._SyncObj__raftCurrentTerm:
+            self._SyncObj__transferInProgress = False  # a newer leader supersedes a pending transfer
+        if not self._SyncObj__transferInProgress:
+            self._SyncObj__raftElectionDeadline = _ps_monotonic() + self._SyncObj__generateRaftTimeout()
+        if self._SyncObj__raftLeader != node:
+            self._SyncObj__onLeaderChanged()
+        self._SyncObj__raftLeader = node
+        if term > self._SyncObj__raftCurrentTerm:
+            self._SyncObj__setCurrentTerm(term, None)
+        self._SyncObj__setState(_FOLLOWER)
+        self.last_leader_contact = time.monotonic()
+        self._rc_round += 1  # a leader is there: forget any pre-vote in progress
+        self._rc_prevote_won = False
+        self._rc_echo = message.get("rc_sent")
+        self.rc_leader_read_index = bool(message.get("rc_ri"))
+        self._SyncObj__leaderCommitIndex = leader_commit = message["commit_index"]
+        verified = None  # last index this message proved equal to the leader's log
+
+        if "prevLogIdx" in message:
+            entries = message.get("entries", [])
+            transmission = message.get("transmission")
+            if transmission is not None:  # one large entry split over several messages
+                entries = self._receive_chunk(transmission, message["data"])
+                if entries is None:
+                    self._SyncObj__sendNextNodeIdx(node, success=False, reset=False)
+                    return
+            prev_idx, prev_term = message["prevLogIdx"], message["prevLogTerm"]
+            prev = self._SyncObj__getEntries(prev_idx, 1)
+            if not prev or prev[0][2] != prev_term:
+                # Ask the leader to resume just past our commit index, whether
+                # prevLogIdx is missing here or conflicts: committed entries
+                # match every leader's log (Log Matching), so that prefix is
+                # safe. PySyncObj answers "missing" with our last index + 1 and
+                # "conflict" with one entry further back; with pipelined
+                # append-entries the stale "missing" answers kept undoing the
+                # walk back over a deposed leader's uncommitted tail, and the
+                # follower stayed stuck until the next snapshot install.
+                back_to = self._SyncObj__raftCommitIndex + 1
+                if prev:
+                    back_to = min(back_to, prev_idx)
+                self._SyncObj__sendNextNodeIdx(node, nextNodeIdx=back_to, success=False, reset=True)
+                return
+            self._merge_entries(entries)
+            verified = entries[-1][1] if entries else prev_idx
+            self._SyncObj__sendNextNodeIdx(node, nextNodeIdx=verified + 1, success=True)
+        elif message.get("serialized") is not None:  # snapshot install
+            if self._SyncObj__serializer.setTransmissionData(message["serialized"]):
+                self._SyncObj__loadDumpFile(clearJournal=True)
+                self._SyncObj__sendNextNodeIdx(node, success=True)
+                verified = self._SyncObj__raftLog[-1][1]
+
+        log_end = self._SyncObj__raftLog[-1][1]
+        commit = min(self._SyncObj__raftCommitIndex, log_end)
+        if verified is not None and leader_commit > commit:
+            # Figure 2: min(leaderCommit, index of last new entry). Entries past
+            # `verified` may be a stale tail that the leader has not overwritten yet.
+            commit = max(commit, min(leader_commit, verified))
+        self._SyncObj__raftCommitIndex = commit
+        self._SyncObj__raftLog.setRaftCommitIndex(commit)
+
+    def _merge_entries(self, entries) -> None:
+        """Append what the log lacks; truncate only from the first conflicting entry."""
+        log = self._SyncObj__raftLog
+        first, last = log[0][1], log[-1][1]
+        new = []
+        for pos, entry in enumerate(entries):
+            idx = entry[1]
+            if idx > last:
+                new = entries[pos:]
+                break
+            if idx < first or log[idx - first][2] == entry[2]:
+                continue  # compacted (hence committed) or already present
+            if idx <= self._SyncObj__raftLastApplied:
+                logger.critical("conflict at applied index %d (applied %d): replicas diverged",
+                                idx, self._SyncObj__raftLastApplied)
+            if self._SyncObj__conf.dynamicMembershipChange:  # roll back membership changes being removed
+                for old in reversed(log[idx - first:]):
+                    change = self._SyncObj__parseChangeClusterRequest(old[0])
+                    if change is not None:
+                        self._SyncObj__doChangeCluster(change, reverse=True)
+            self._SyncObj__deleteEntriesFrom(idx)
+            new = entries[pos:]
+            break
+        for entry in new:
+            log.add(*entry)
+        if new and self._SyncObj__conf.dynamicMembershipChange:
+            for entry in new:
+                change = self._SyncObj__parseChangeClusterRequest(entry[0])
+                if change is not None:
+                    self._SyncObj__doChangeCluster(change)

@@ -1,0 +1,635 @@
+"""PySyncObj wiring: the one replicated entry point, durability, status.
+
+Owns the `Replicator` (docs/interfaces.md) over `RaftNode` (node/raft/raftnode.py:
+a `SyncObj` subclass with exactly one `@replicated` method taking encoded
+entry bytes), the fsync policy of the Raft journal (our AOF), the snapshot
+hooks, proposal deadlines, the leader-lease and leader-contact clocks,
+ReadIndex (node/raft/readindex.py), and the fix for PySyncObj's follower
+log-truncation bug (docs/design.md, PySyncObj note 7). Must not touch:
+protocol parsing, lmdb (snapshots go through the injected `SnapshotHooks`),
+the command set.
+
+Durability (`ReplicationConfig.appendfsync`), like Redis's appendfsync:
+
+* ``always`` — group commit. The journal is flushed (msync + fsync) before a
+  follower acknowledges entries and before the leader sends (and thereby
+  counts toward a majority) its own new entries. An acknowledged write is on
+  stable storage on a majority: it survives power loss of every node.
+* ``everysec`` (default) — the journal is flushed at most once a second from
+  the Raft thread. An acknowledged write survives kill -9 of any number of
+  processes (it is in the page cache) and a power loss of a minority; a power
+  loss of a majority within the same second can lose up to ~1 s of writes.
+* ``no`` — the OS writes the journal back when it likes (typically within
+  30 s). Same as everysec for process crashes; a majority power loss can
+  lose more.
+
+In every policy term and votedFor are fsynced (tmp + fsync + rename + dir
+fsync) before PySyncObj uses them, and snapshot files are fsynced and their
+rename made durable before the journal is compacted (node/raft/journal.py).
+
+Threading: PySyncObj runs one tick thread per node that does networking,
+journal writes, apply, callbacks and snapshots. Everything here that runs on
+it must not block. `propose` and the read-only properties are safe from any
+thread; they rely on CPython's atomic dict/deque/list operations rather than
+locks, so the tick thread never waits on a caller.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import itertools
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+
+from pysyncobj import SyncObjConf
+from pysyncobj.config import FAIL_REASON
+from pysyncobj.pipe_notifier import PipeNotifier
+from pysyncobj.syncobj import SyncObjException
+
+from raftcache.node.raft import journal as _journal
+from raftcache.node.raft.raftnode import RaftNode
+from raftcache.node.raft.readindex import ReadIndex
+from raftcache.node.config import Peer, ReplicationConfig
+from raftcache.node.errors import (
+    DeadlineError,
+    NotLeaderError,
+    RaftcacheError,
+    UnavailableError,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MemberState", "Replicator", "SnapshotHooks", "JOURNAL_NAME", "SNAPSHOT_NAME"]
+
+JOURNAL_NAME = "raft.journal"     # in ReplicationConfig.data_dir; its meta is raft.journal.meta
+SNAPSHOT_NAME = "raft.snapshot"   # PySyncObj's fullDumpFile
+
+ProposeCallback = Callable[[object, int, "RaftcacheError | None"], None]
+
+
+class SnapshotHooks(Protocol):
+    """What the replicator needs from the keyspace to snapshot and restore it."""
+
+    @property
+    def applied_index(self) -> int:
+        """The log index the local keyspace has applied (0 when empty)."""
+
+    def save(self, path: str) -> int | None:
+        """Write a consistent copy of the keyspace at `path` (a file or a directory);
+        return the applied index it covers (None: the Raft index of the snapshot)."""
+
+    def load(self, path: str) -> None:
+        """Replace the whole keyspace with a copy made by `save`."""
+
+
+@dataclass(frozen=True)
+class MemberState:
+    id: str                  # peer id (the Raft address when the peer is not in the config)
+    address: str             # host:raft_port
+    connected: bool          # this node has a live Raft connection to it (True for itself)
+    match_index: int | None  # highest index known replicated there; leader only, else None
+    is_self: bool = False
+    max_version: int | None = None  # newest log semantics version it supports (itself; others: leader only)
+
+
+@dataclass
+class _Transfer:
+    """A leadership transfer in progress (tick thread only)."""
+
+    address: str | None          # target Raft address; None = the most caught-up voter
+    deadline: float              # time.monotonic() after which it fails
+    callback: Callable[[str | None, "RaftcacheError | None"], None]
+    sent_at: float | None = None  # when TimeoutNow was last sent
+
+
+# FAIL_REASON -> (error class, message). "Outcome unknown" cases map to
+# DeadlineError, whose contract is exactly that; the others were not applied.
+_FAILURES: dict[int, tuple[type[RaftcacheError], str]] = {
+    FAIL_REASON.QUEUE_FULL: (UnavailableError, "proposal queue full"),
+    FAIL_REASON.MISSING_LEADER: (UnavailableError, "no leader"),
+    FAIL_REASON.DISCARDED: (UnavailableError, "entry discarded by a new leader"),
+    FAIL_REASON.NOT_LEADER: (NotLeaderError, "not the leader"),
+    FAIL_REASON.LEADER_CHANGED: (DeadlineError, "leader changed; outcome unknown"),
+    FAIL_REASON.REQUEST_DENIED: (UnavailableError, "request denied"),
+    FAIL_REASON.UNKNOWN_OUTCOME: (DeadlineError, "outcome unknown"),
+}
+
+
+def _failure(reason: int) -> RaftcacheError:
+    cls, message = _FAILURES.get(reason, (UnavailableError, f"replication failed ({reason})"))
+    return cls(message)
+
+
+class Replicator:
+    """Raft replication of opaque entries through PySyncObj (docs/interfaces.md).
+
+    Parameters:
+        config: this component's configuration (validated here).
+        me: this node; its Raft port is bound on `me.host` only.
+        members: every voting member, `me` included.
+        apply: `apply(index, data) -> result`, called on the Raft thread for
+            every committed entry, in order; it must not raise for a semantic
+            failure (an exception stops this node's progress, docs/design.md, PySyncObj note 4).
+        snapshot: keyspace hooks for log compaction and snapshot install.
+        on_fatal: called once, on the Raft thread, when `apply` raises; the
+            node then makes no further progress (replicas must never diverge).
+            Default: log it.
+    """
+
+    def __init__(self, config: ReplicationConfig, me: Peer, members: Sequence[Peer],
+                 apply: Callable[[int, bytes], object], snapshot: SnapshotHooks,
+                 on_fatal: Callable[[BaseException], None] | None = None, readonly: bool = False,
+                 join: bool = False, max_version: int = 1):
+        config.validate()
+        if not readonly and me.id not in {p.id for p in members}:
+            raise RaftcacheError(f"{me.id} is not one of the members")
+        # readonly: a non-voting read replica (PySyncObj's SyncObj(None, members)):
+        # it follows the log, never votes or stands, and is not counted in a quorum.
+        self.readonly = readonly
+        # join: this node is being added to a running cluster. While its log is
+        # empty it does not stand for election (it could not win, and its
+        # ever higher terms would depose the leader once it is added: PySyncObj
+        # has no pre-vote); it waits for the leader to contact it.
+        self._join_wait = join
+        self._tick_calls: collections.deque[Callable[[], None]] = collections.deque()
+        self._transfer: _Transfer | None = None
+        self._first_index = 0
+        self.config = config
+        self.me = me
+        self._members = tuple(members)
+        self._apply = apply
+        self.max_version = max_version  # newest log semantics version `apply` supports
+        self._snapshot = snapshot
+        self._on_fatal = on_fatal
+        self._id_by_address = {p.address("raft"): p.id for p in members}
+        self._node: RaftNode | None = None
+        self._notifier: PipeNotifier | None = None
+        # Pending proposals: id -> callback, and (deadline, id) in deadline
+        # order (one timeout for all, so appending keeps the deque sorted).
+        # dict.pop and deque.append/popleft are atomic: no lock is shared
+        # between callers and the tick thread.
+        self._pending: dict[int, ProposeCallback] = {}
+        self._deadlines: collections.deque[tuple[float, int]] = collections.deque()
+        self._ids = itertools.count(1)
+        self._reads = ReadIndex()
+        self._last_everysec_flush = time.monotonic()
+        self._last_index = 0
+        self.fatal_error: BaseException | None = None
+
+    # --- lifecycle ------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the journal, bind the Raft port and start the tick thread.
+
+        Call from the main thread: PySyncObj's tick thread stops when the
+        thread that created it dies. Raises RaftcacheError when the Raft
+        port cannot be bound.
+        """
+        if self._node is not None:
+            raise RaftcacheError("replicator already started")
+        cfg = self.config
+        os.makedirs(cfg.data_dir, exist_ok=True)
+        _journal.install_durable_journal()
+        snapshot_path = os.path.join(cfg.data_dir, SNAPSHOT_NAME)
+        conf = SyncObjConf(
+            password=cfg.cluster_secret,
+            bindAddress=self.me.address("raft"),
+            dynamicMembershipChange=True,
+            journalFile=os.path.join(cfg.data_dir, JOURNAL_NAME),
+            fullDumpFile=snapshot_path,
+            serializer=self._write_snapshot,
+            deserializer=self._read_snapshot,
+            useFork=False,
+            raftMinTimeout=cfg.election_timeout_min_s,
+            raftMaxTimeout=cfg.election_timeout_max_s,
+            appendEntriesPeriod=cfg.heartbeat_s,
+            autoTickPeriod=cfg.tick_s,
+            connectionRetryTime=cfg.connection_retry_s,
+            leaderFallbackTimeout=cfg.leader_fallback_s,
+            logCompactionMinEntries=cfg.compaction_min_entries,
+            logCompactionMinTime=cfg.compaction_min_s,
+            appendEntriesUseBatch=True,
+            # Messages carry up to 1 MiB of entries; a larger entry goes in 1 MiB pieces
+            # (PySyncObj's 64 KiB default made a 50 MB value 800 messages).
+            appendEntriesBatchSizeBytes=1 << 20,
+            sendBufferSize=1 << 20,
+            recvBufferSize=1 << 20,
+            maxBindRetries=5,
+            bindRetryTime=0.5,
+        )
+        others = [p.address("raft") for p in self._members if p.id != self.me.id]
+        node = RaftNode(
+            None if self.readonly else self.me.address("raft"), others, conf,
+            apply=self._apply, on_fatal=self._fatal,
+            flush_before_ack=cfg.appendfsync == "always", peer_limits=cfg, max_version=self.max_version,
+        )
+        if self._join_wait and (node.raft_log[-1][1] > 1 or os.path.exists(snapshot_path)):
+            self._join_wait = False  # it has a log: an ordinary restart
+        self._node = node
+        node.rc_on_read_index = lambda peer, message: self._reads.on_request(node, peer, message,
+                                                                              self.lease_read_index)
+        node.rc_on_read_index_reply = self._reads.on_reply
+        node.addOnTickCallback(self._on_tick)
+        if self.readonly:
+            return  # binds nothing (and PySyncObj never signals "bound" for it)
+        try:
+            node.waitBinded()
+        except SyncObjException as exc:
+            node.destroy()
+            raise RaftcacheError(f"cannot bind the Raft port {self.me.address('raft')}") from exc
+
+    def close(self) -> None:
+        """Stop the tick thread, flush and close the journal. Pending proposals fail."""
+        node, self._node = self._node, None
+        if node is None:
+            return
+        node.destroy_synchronous()
+        self._reads.close()
+        for pid in list(self._pending):
+            cb = self._pending.pop(pid, None)
+            if cb is not None:
+                cb(None, 0, UnavailableError("replicator closed"))
+
+    # --- proposals ------------------------------------------------------------
+
+    def propose(self, data: bytes, callback: ProposeCallback) -> None:
+        """Replicate `data`; `callback(result, index, error)` reports the outcome once.
+
+        Thread-safe. The callback runs on the Raft thread once the entry is
+        applied locally (error None), or with UnavailableError / NotLeaderError
+        (not applied: safe to retry) or DeadlineError (outcome unknown; also
+        after `proposal_timeout_s`). A proposal rejected before it is queued
+        (not the leader, queue full) calls back on the caller's thread.
+        """
+        node = self._node
+        if node is None:
+            callback(None, 0, UnavailableError("replicator not started"))
+            return
+        if not node._isLeader():
+            callback(None, 0, NotLeaderError(f"leader is {self.leader_id}"))
+            return
+        if self._transfer is not None:
+            # Raft thesis 3.10: no new entries while leadership is handed over,
+            # so that the target can catch up; callers retry (the service does).
+            callback(None, 0, NotLeaderError("leadership transfer in progress"))
+            return
+        pid = next(self._ids)
+        self._pending[pid] = callback
+        self._deadlines.append((time.monotonic() + self.config.proposal_timeout_s, pid))
+        node.apply_entry(data, callback=functools.partial(self._on_result, pid))
+        self._wake()
+
+    def read_index(self, callback: ProposeCallback, timeout_s: float, lease: bool = False) -> None:
+        """ReadIndex (node/raft/readindex.py): `callback(None, index, error)` once, with the index a
+        reader must have applied to see every write acknowledged before this call: on the
+        leader after a heartbeat round confirmed it still leads (`lease`: from its lease when
+        it holds one), on a follower as the leader answers it over the Raft connection.
+        Writes nothing to the log.
+
+        Thread-safe; the callback runs on the Raft thread. Errors: NotLeaderError (the
+        leader changed: retry), UnavailableError (no leader, or not confirmed within
+        `timeout_s`), ReadIndexUnsupported (the leader is of an older release).
+        """
+        node = self._node
+        if node is None:
+            callback(None, 0, UnavailableError("replicator not started"))
+            return
+        self._reads.request(callback, time.monotonic() + timeout_s, lease)
+        self._wake()
+
+    @property
+    def read_index_counts(self) -> dict[str, int]:
+        """ReadIndex heartbeat rounds started and followers' requests answered, as leader."""
+        return {"read_index_heartbeat_rounds": self._reads.rounds, "read_index_served": self._reads.served}
+
+    def lease_read_index(self) -> int | None:
+        """The read index this leader answers from its lease, without a heartbeat round: its
+        commit index while lease_valid() and once it committed an entry of its term; None
+        otherwise (then ask read_index). Any thread."""
+        if not self.lease_valid():
+            return None
+        return self._reads.ready_index(self._node)
+
+    def _wake(self) -> None:
+        notifier = self._notifier
+        if notifier is not None:
+            try:
+                notifier.notify()  # wake the tick thread now rather than after tick_s
+            except BlockingIOError:
+                pass  # pipe full: the tick thread has plenty of wake-ups pending
+
+    def _on_result(self, pid: int, res, reason: int) -> None:
+        callback = self._pending.pop(pid, None)
+        if callback is None:
+            return  # already failed with DeadlineError
+        if reason == FAIL_REASON.SUCCESS:
+            index, result = res
+            callback(result, index, None)
+        else:
+            callback(None, 0, _failure(reason))
+
+    # --- membership (one change at a time; call on the leader) -------------------
+
+    def add_member(self, peer: Peer, callback: Callable[["RaftcacheError | None"], None]) -> None:
+        """Add a voting member; callback(None) once the change is committed.
+
+        Start the new node with the full new member list first. The leader
+        refuses (UnavailableError) while another change is pending.
+        """
+        self._id_by_address[peer.address("raft")] = peer.id
+        self._change_membership(self._require_node().addNodeToCluster, peer, callback)
+
+    def remove_member(self, peer: Peer, callback: Callable[["RaftcacheError | None"], None]) -> None:
+        """Remove a voting member; callback(None) once the change is committed."""
+        self._change_membership(self._require_node().removeNodeFromCluster, peer, callback)
+
+    def _change_membership(self, change, peer: Peer, callback) -> None:
+        def done(_result, reason):
+            callback(None if reason == FAIL_REASON.SUCCESS else _failure(reason))
+        change(peer.address("raft"), callback=done)
+
+    def register_peer(self, peer: Peer) -> None:
+        """Name a member this node learnt of after start (leader_id reports its id)."""
+        self._id_by_address[peer.address("raft")] = peer.id
+
+    def voter_addresses(self) -> list[str]:
+        """Raft addresses of the current voting members as this node's log has them."""
+        node = self._node
+        if node is None:
+            return [p.address("raft") for p in self._members]
+        own = [] if self.readonly else [self.me.address("raft")]
+        return own + sorted(n.address for n in node.otherNodes)
+
+    @property
+    def replicas_connected(self) -> int:
+        """Read replicas connected to this node (they connect to every voter)."""
+        node = self._node
+        return 0 if node is None else len(node.readonlyNodes)
+
+    @property
+    def first_index(self) -> int:
+        """Index of the first entry of the local log (grows with log compaction)."""
+        return self._first_index
+
+    def force_compaction(self) -> None:
+        """Take a snapshot and compact the log at the next tick (any thread).
+
+        Used before adding a member: the new node then catches up through a
+        snapshot (which carries a restored keyspace) and then the log.
+        """
+        node = self._require_node()
+        node.forceLogCompaction()
+
+    def transfer_leadership(self, target: Peer | None, timeout_s: float,
+                            callback: Callable[[str | None, "RaftcacheError | None"], None]) -> None:
+        """Hand leadership to `target` (None: the most caught-up connected voter).
+
+        Call on the leader. New proposals are refused (NotLeaderError, which
+        the service retries) while the target catches up; then it is sent
+        Raft's TimeoutNow. `callback(new_leader_id, error)` runs on the Raft
+        thread once another node leads, or with UnavailableError after
+        `timeout_s`.
+        """
+        node = self._require_node()
+        if not node._isLeader():
+            callback(None, NotLeaderError(f"not the leader; leader is {self.leader_id}"))
+            return
+        address = None if target is None else target.address("raft")
+        self._tick_calls.append(lambda: self._start_transfer(address, timeout_s, callback))
+
+    def _start_transfer(self, address: str | None, timeout_s: float, callback) -> None:
+        node = self._node
+        if self._transfer is not None:
+            callback(None, UnavailableError("another leadership transfer is in progress"))
+            return
+        if address is not None and address not in {n.address for n in node.otherNodes}:
+            callback(None, RaftcacheError(f"{address} is not a voting member"))
+            return
+        self._transfer = _Transfer(address, time.monotonic() + timeout_s, callback)
+
+    def _step_transfer(self, node: RaftNode) -> None:
+        t = self._transfer
+        if not node._isLeader():
+            self._transfer = None
+            leader = node._getLeader()
+            if leader is not None:
+                t.callback(self._peer_id(leader), None)
+            else:
+                # Stepped down; the new leader is not known yet: report it once known.
+                self._tick_calls.append(lambda: self._report_new_leader(t, node))
+            return
+        now = time.monotonic()
+        if now >= t.deadline:
+            self._transfer = None
+            t.callback(None, UnavailableError("leadership transfer did not complete in time; this node still leads"))
+            return
+        if t.sent_at is not None and now - t.sent_at < self.config.election_timeout_min_s:
+            return
+        last = node.raft_log[-1][1]
+        match = node.match_index
+        candidates = [n for n in node.otherNodes if node.isNodeConnected(n)
+                      and (t.address is None or n.address == t.address)]
+        if not candidates:
+            self._transfer = None  # nobody to hand over to: fail at once rather than pause writes
+            t.callback(None, UnavailableError("no connected voter to hand leadership to"))
+            return
+        ready = [n for n in candidates if match.get(n, 0) >= last]
+        if ready:
+            target = max(ready, key=lambda n: n.address)
+            t.sent_at = now
+            node.transferLeadership(target.address)
+
+    def _report_new_leader(self, t: "_Transfer", node: RaftNode) -> None:
+        leader = node._getLeader()
+        if leader is not None:
+            t.callback(self._peer_id(leader), None)
+        elif time.monotonic() >= t.deadline:
+            t.callback(None, UnavailableError("no new leader was elected in time"))
+        else:
+            self._tick_calls.append(lambda: self._report_new_leader(t, node))
+
+    def _require_node(self) -> RaftNode:
+        if self._node is None:
+            raise UnavailableError("replicator not started")
+        return self._node
+
+    # --- the tick thread ------------------------------------------------------
+
+    def _on_tick(self) -> None:
+        """End of every tick, on the Raft thread: wake-ups, eager append-entries,
+        everysec flush, proposal deadlines."""
+        node = self._node
+        if node is None:
+            return
+        if self._notifier is None:
+            # Created here so the poller is only ever touched by its own thread.
+            self._notifier = PipeNotifier(node._poller)
+        if self._join_wait:
+            if node.last_leader_contact is not None:
+                self._join_wait = False
+            else:
+                node.postpone_election()
+        calls = self._tick_calls
+        for _ in range(len(calls)):
+            calls.popleft()()
+        if self._transfer is not None:
+            self._step_transfer(node)
+        self._reads.step(node, self.lease_read_index)
+        node.send_if_new_entries()
+        self._first_index = node.raft_log[0][1]
+        if self.config.appendfsync == "everysec":
+            now = time.monotonic()
+            if now - self._last_everysec_flush >= 1.0:
+                self._last_everysec_flush = now
+                node.raft_log.flush()
+        self._last_index = node.raft_log[-1][1]
+        self._expire_proposals()
+
+    def _expire_proposals(self) -> None:
+        deadlines = self._deadlines
+        now = time.monotonic()
+        while deadlines and deadlines[0][0] <= now:
+            _, pid = deadlines.popleft()
+            callback = self._pending.pop(pid, None)
+            if callback is not None:
+                callback(None, 0, DeadlineError(
+                    f"not committed within {self.config.proposal_timeout_s:g} s; outcome unknown"))
+
+    def _fatal(self, exc: BaseException) -> None:
+        if self.fatal_error is not None:
+            return
+        self.fatal_error = exc
+        logger.critical("apply failed; this node stops applying entries", exc_info=exc)
+        if self._on_fatal is not None:
+            self._on_fatal(exc)
+
+    # --- snapshots (run on the tick thread, synchronously: no fork) -------------
+
+    def _write_snapshot(self, path: str, raft_state: tuple) -> None:
+        _journal.write_snapshot(path, raft_state, self._snapshot.save)
+
+    def _read_snapshot(self, path: str) -> tuple:
+        return _journal.read_snapshot(path, lambda: self._snapshot.applied_index, self._snapshot.load)
+
+    # --- status (cheap, any thread) ---------------------------------------------
+
+    def _peer_id(self, node) -> str | None:
+        if node is None:
+            return None
+        return self._id_by_address.get(node.address, node.address)
+
+    @property
+    def is_leader(self) -> bool:
+        node = self._node
+        return node is not None and node._isLeader()
+
+    @property
+    def leader_id(self) -> str | None:
+        node = self._node
+        return None if node is None else self._peer_id(node._getLeader())
+
+    @property
+    def term(self) -> int:
+        node = self._node
+        return 0 if node is None else node.raftCurrentTerm
+
+    @property
+    def commit_index(self) -> int:
+        node = self._node
+        return 0 if node is None else node.raftCommitIndex
+
+    @property
+    def applied_index(self) -> int:
+        node = self._node
+        return 0 if node is None else node.raftLastApplied
+
+    @property
+    def last_index(self) -> int:
+        """Index of the last entry in the local log (refreshed every tick)."""
+        return self._last_index
+
+    def last_leader_contact_s(self) -> float:
+        """Seconds since this node accepted append-entries from a leader; 0.0 on
+        the leader, +inf when it never has."""
+        node = self._node
+        if node is None:
+            return float("inf")
+        if node._isLeader():
+            return 0.0
+        last = node.last_leader_contact
+        return float("inf") if last is None else max(0.0, time.monotonic() - last)
+
+    def lease_valid(self) -> bool:
+        """Leader, and a majority (itself included) acknowledged append-entries
+        that this node *sent* within the last election_timeout_min_s × (1 −
+        lease_drift): the drift share is what a lease gives up so that it ends
+        before any follower's election timeout can, even if the two clocks run
+        at rates that differ by up to that share.
+
+        Counted from our own send times echoed back (RaftNode), so a leader
+        that was paused or cut off cannot renew its lease with replies that
+        were queued meanwhile. RaftNode's pre-vote makes followers that heard
+        from this leader within that time refuse to help elect another, so
+        the lease holds unless clocks drift apart faster than lease_drift (the
+        "lease" read level of docs/design.md, not a proof of leadership). No lease
+        while leadership is being handed over: the target may already lead.
+        """
+        node = self._node
+        if node is None or not node._isLeader() or self._transfer is not None:
+            return False
+        cfg = self.config
+        return node.quorum_ack_time() > time.monotonic() - cfg.election_timeout_min_s * (1 - cfg.lease_drift)
+
+    def quorum_contact_s(self) -> float:
+        """On the leader: seconds since a majority of the voters (itself included)
+        last acknowledged append-entries, counted from when this node sent what
+        they acknowledged (as lease_valid). 0.0 for a single voter; +inf on a
+        non-leader or before a majority ever answered in this term."""
+        node = self._node
+        if node is None or not node._isLeader():
+            return float("inf")
+        return max(0.0, time.monotonic() - node.quorum_ack_time())
+
+    def members_status(self) -> list[MemberState]:
+        """Every voting member as this node sees it; match_index and the others'
+        versions on the leader only."""
+        node = self._node
+        if node is None:
+            return []
+        leader = node._isLeader()
+        match = node.match_index.copy() if leader else {}
+        versions = node.member_versions.copy() if leader else {}
+        out = [] if self.readonly else [MemberState(self.me.id, self.me.address("raft"), True,
+                                                    self._last_index if leader else None, is_self=True,
+                                                    max_version=self.max_version)]
+        for n in sorted(node.otherNodes, key=lambda n: n.address):
+            out.append(MemberState(self._peer_id(n), n.address, node.isNodeConnected(n),
+                                   match.get(n) if leader else None, max_version=versions.get(n)))
+        return out
+
+    def members_support(self, version: int) -> bool:
+        """On the leader: every other voter and read replica has reported (in its
+        acknowledgements) that it supports log semantics `version`."""
+        node = self._node
+        if node is None or not node._isLeader() or self.max_version < version:
+            return False
+        reported = node.member_versions.copy()
+        others = list(node.otherNodes) + list(node.readonlyNodes)
+        return all(reported.get(n, 0) >= version for n in others)
+
+    @property
+    def waiting_to_join(self) -> bool:
+        """Started with --join and not yet contacted by a leader (it does not campaign)."""
+        return self._join_wait
+
+    @property
+    def apply_blocked(self) -> str:
+        """Why this node applies nothing right now ("" when it does): an entry that
+        needs a newer binary (see UpgradeRequiredError)."""
+        node = self._node
+        blocked = None if node is None else node.apply_blocked
+        return "" if blocked is None else blocked.message

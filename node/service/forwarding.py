@@ -1,0 +1,184 @@
+"""Node-to-node forwarding: a follower sends writes (and, to an older leader, reads) to the leader.
+
+One grpc.aio channel per peer, opened lazily, calling the leader's
+Internal.Forward / Internal.ForwardBatch (and Internal.ReportAccess: the
+keys a follower read, node/service/access.py) with the cluster secret in the
+call metadata. Errors come back as raftcache errors (UnavailableError and
+NotLeaderError are retryable; the service retries them against the next
+leader). Must not touch the keyspace or Raft.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from raftcache.node.service import grpc_codec
+from raftcache.node.config import Peer
+from raftcache.node.errors import CommandError, DeadlineError, Reason, UnavailableError
+from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2
+
+SECRET_METADATA = "x-raftcache-secret"
+_U32_MAX = (1 << 32) - 1
+
+
+class GrpcForwarder:
+    """Implements service.Forwarder over the peers' gRPC ports."""
+
+    def __init__(self, peers: dict[str, Peer], secret: str, timeout_s: float,
+                 max_request_bytes: int = 1 << 30):
+        self._peers = peers
+        self._max_request_bytes = max_request_bytes  # what the peers' gRPC servers accept
+        self._metadata = ((SECRET_METADATA, secret),)
+        self._timeout_s = timeout_s
+        self._stubs: dict[str, admin_pb2_grpc.InternalStub] = {}
+        self._channels: list[grpc.aio.Channel] = []
+
+    def _stub(self, node_id: str) -> admin_pb2_grpc.InternalStub:
+        stub = self._stubs.get(node_id)
+        if stub is None:
+            peer = self._peers.get(node_id)
+            if peer is None:
+                raise UnavailableError(f"leader {node_id} is not a known member")
+            channel = grpc.aio.insecure_channel(peer.address("grpc"),
+                                                options=grpc_codec.forwarder_options(self._max_request_bytes))
+            self._channels.append(channel)
+            stub = self._stubs[node_id] = admin_pb2_grpc.InternalStub(channel)
+        return stub
+
+    def _too_large(self, size: int) -> CommandError:
+        return CommandError(f"request of {size} bytes exceeds the largest request a node accepts "
+                            f"({self._max_request_bytes} bytes)", Reason.VALUE_TOO_LARGE)
+
+    async def forward(self, node_id, command, consistency, client_id, sequence):
+        request = grpc_codec.request_to_proto(command, consistency, client_id, sequence)
+        size = request.ByteSize()
+        if size > self._max_request_bytes:
+            raise self._too_large(size)
+        try:
+            reply = await self._stub(node_id).Forward(request, metadata=self._metadata, timeout=self._timeout_s)
+        except grpc.aio.AioRpcError as e:
+            raise _error(e) from None
+        outcome = grpc_codec.reply_to_outcome(reply)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def forward_batch(self, node_id, requests):
+        """One ForwardBatch per run of requests that fits the leader's message limit, in order
+        (a request too large alone gets its error in its slot and is not sent)."""
+        outcomes: list = []
+        batch, batch_bytes, slots = cache_pb2.RequestBatch(), 0, []
+        for command, consistency, client_id, sequence in requests:
+            request = grpc_codec.request_to_proto(command, consistency, client_id, sequence)
+            size = request.ByteSize() + 8   # with its tag and length in the batch
+            if size > self._max_request_bytes:
+                slots.append(self._too_large(size))
+                continue
+            if batch_bytes + size > self._max_request_bytes:
+                outcomes += await self._send_batch(node_id, batch, slots)
+                batch, batch_bytes, slots = cache_pb2.RequestBatch(), 0, []
+            batch.requests.append(request)
+            batch_bytes += size
+            slots.append(None)
+        return outcomes + await self._send_batch(node_id, batch, slots)
+
+    async def _send_batch(self, node_id, batch, slots: list) -> list:
+        """Outcomes for `slots` (None: the next request of `batch`; an error: that slot's outcome)."""
+        if not batch.requests:
+            return list(slots)
+        try:
+            replies = await self._stub(node_id).ForwardBatch(batch, metadata=self._metadata, timeout=self._timeout_s)
+        except grpc.aio.AioRpcError as e:
+            raise _error(e) from None
+        if len(replies.replies) != len(batch.requests):
+            raise UnavailableError(f"the leader answered {len(replies.replies)} of {len(batch.requests)} writes")
+        answered = iter([grpc_codec.reply_to_outcome(r) for r in replies.replies])
+        return [next(answered) if slot is None else slot for slot in slots]
+
+    async def report_access(self, node_id: str, reporter: str, report: list) -> None:
+        """Send the leader `node_id` the keys this node read: [(db, key, count, age_ms)]."""
+        request = admin_pb2.AccessReport(node_id=reporter, keys=[
+            admin_pb2.AccessedKey(db=db, key=key, count=min(count, _U32_MAX), age_ms=min(age_ms, _U32_MAX))
+            for db, key, count, age_ms in report])
+        try:
+            await self._stub(node_id).ReportAccess(request, metadata=self._metadata, timeout=self._timeout_s)
+        except grpc.aio.AioRpcError as e:
+            raise _error(e) from None
+
+    async def close(self) -> None:
+        for channel in self._channels:
+            await channel.close()
+
+
+class WriteCoalescer:
+    """Forwarded writes go to the leader in ForwardBatch RPCs, not a unary
+    Forward each: one RPC and, on the leader, one group commit for many
+    writes (a follower serving -P 1 Redis clients made the leader answer one
+    RPC per SET). At most `window` batches per leader are in flight; writes
+    arriving meanwhile wait for the next batch, so batches grow with the load.
+    Order is kept: the leader runs a batch in order, and a node's batches
+    leave in the order they were filled.
+
+    Each write keeps its own outcome: a per-slot error, or the batch's
+    transport error, fails only the futures it concerns, and the caller's
+    retry logic (Service._write, with the write's dedup identity) takes over.
+    """
+
+    def __init__(self, max_batch: int, window: int = 2):
+        self._max_batch = max_batch
+        self._window = window
+        self._queued: dict[str, list] = {}
+        self._in_flight: dict[str, int] = {}
+
+    def forward(self, forwarder, node_id: str, command, client_id: str, sequence: int) -> asyncio.Future:
+        """Queue one write for `node_id`; the future gives (result, index) or raises."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        queued = self._queued.setdefault(node_id, [])
+        queued.append(((command, None, client_id, sequence), fut))
+        if len(queued) == 1:
+            loop.call_soon(self._send, forwarder, node_id)  # after this loop turn's writes joined
+        return fut
+
+    def _send(self, forwarder, node_id: str) -> None:
+        queued = self._queued.get(node_id)
+        if not queued or self._in_flight.get(node_id, 0) >= self._window:
+            return  # the batch in flight sends the rest when it is answered
+        batch, rest = queued[:self._max_batch], queued[self._max_batch:]
+        if rest:
+            self._queued[node_id] = rest
+        else:
+            del self._queued[node_id]
+        self._in_flight[node_id] = self._in_flight.get(node_id, 0) + 1
+        asyncio.ensure_future(self._run(forwarder, node_id, batch))
+        if rest:
+            self._send(forwarder, node_id)
+
+    async def _run(self, forwarder, node_id: str, batch: list) -> None:
+        try:
+            if len(batch) == 1:
+                outcomes = [await forwarder.forward(node_id, *batch[0][0])]
+            else:
+                outcomes = await forwarder.forward_batch(node_id, [request for request, _ in batch])
+        except Exception as e:  # the whole batch's outcome (RaftcacheError, or a bug) goes to every caller
+            outcomes = [e] * len(batch)
+        finally:
+            self._in_flight[node_id] -= 1
+            self._send(forwarder, node_id)
+        if len(outcomes) != len(batch):
+            outcomes = [UnavailableError(f"the leader answered {len(outcomes)} of {len(batch)} writes")] * len(batch)
+        for (_, fut), outcome in zip(batch, outcomes):
+            if fut.done():  # the caller gave up (cancelled)
+                continue
+            if isinstance(outcome, BaseException):
+                fut.set_exception(outcome)
+            else:
+                fut.set_result(outcome)
+
+
+def _error(e: grpc.aio.AioRpcError):
+    if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return DeadlineError("the leader did not answer in time; the outcome is unknown")
+    return grpc_codec.error_from_status(e.code(), e.details(), e.trailing_metadata())

@@ -1,0 +1,720 @@
+"""execute(): where every command of a client goes, through its session (node/service/session.py).
+
+Front ends do not call it directly: a connection's Session runs its commands
+here (execute; the fast paths read_now, start_read, get_now and start_write),
+and the leader serves a follower's forwarded requests with execute_forwarded.
+Owns the leader check, forwarding writes to the leader, stamping entries
+(the leader's clock, relative TTLs made absolute, a random seed), proposing
+through the Replicator and waiting for apply. Reads at every level go
+through node/service/reads.py (ReadIndex, lease, bounded proofs) and are
+served from the local copy. Writes proposed in one event-loop turn are
+group-committed as one LogBatch. Also runs the leader-only active-expiry
+loop, which proposes deletions.
+
+Read-your-writes per connection: every write returns its index; the session
+keeps the highest as the connection's *floor* and passes it with each
+command (execute, read_now, start_read, get_now, wait_applied):
+a read is served only once this node applied the floor, on any node and at
+any level.
+
+When a write batch needs room, the leader's Evict (node/service/evictor.py)
+goes at its head; the leader-only eviction loop proposes deletions too, and
+the node keeps an access table (node/service/access.py): its reads, the
+leader's writes, and on a follower the report of its reads it sends the
+leader every second.
+
+Must not parse protocols or touch LMDB directly: reads go through
+StateMachine.read, writes through Replicator.propose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import time
+from typing import Protocol
+
+from raftcache.commandkeys import command_keys
+from raftcache.node import commands
+from raftcache.node.commands import Command, stamp  # noqa: F401 (stamp re-exported)
+from raftcache.node.config import NodeConfig, settings
+from raftcache.node.consistency import LEVELS, LINEARIZABLE, ReadConsistency  # noqa: F401 (re-exported)
+from raftcache.node.errors import (
+    CommandError,
+    NotLeaderError,
+    RaftcacheError,
+    Reason,
+    UnavailableError,
+)
+from raftcache.node.service.access import AccessTable
+from raftcache.node.service.evictor import EVICTION_INTERVAL_S, Evictor, estimate_growth
+from raftcache.node.service.forwarding import WriteCoalescer
+from raftcache.node.service.pubsub import Hub
+from raftcache.node.service.reads import Reads
+from raftcache.node.service.tracking import Tracker
+from raftcache.node.service.waiters import AppliedWatcher, Completions, settle, settle_batch
+from raftcache.proto import commands_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+#: Most writes grouped into one Raft entry (one LogBatch).
+MAX_BATCH_ENTRIES = 256
+#: …and at most about this many bytes of commands (a large value goes alone).
+MAX_BATCH_BYTES = 1 << 20
+#: How often a follower reports the keys it read to the leader (node/service/access.py).
+ACCESS_REPORT_INTERVAL_S = 0.5
+#: Reads that do not count as an access (Redis looks these keys up with LOOKUP_NOTOUCH).
+_NO_TOUCH = frozenset({"object_access", "object_encoding", "key_version", "type", "ttl", "scan", "db_size",
+                       "random_key"})
+#: Writes whose keys are not touched: they delete them.
+_DELETES = frozenset({"del", "delete_expired", "evict", "get_del", "flush_all", "flush_db"})
+#: What only the leader proposes: refused from clients.
+_LEADER_ONLY = frozenset({"set_version", "evict"})
+
+
+class Forwarder(Protocol):
+    """Sends a request to another node's Internal.Forward (node/service/forwarding.py)."""
+
+    async def forward(
+        self, node_id: str, command: Command, consistency: ReadConsistency | None, client_id: str, sequence: int
+    ) -> tuple[object, int]: ...
+
+    async def forward_batch(self, node_id: str, requests: list) -> list: ...
+
+
+#: Service.get_now's answer when the read must take the ordinary path.
+NOT_NOW = object()
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _ForwardLanes:
+    """Dedup identities (client id, sequence) for writes this node forwards
+    without one (Redis and memcached clients send none). A lane serves one
+    write at a time, with a new sequence each time, so the state machine's
+    one-result-per-client table needs as many entries as there are forwarded
+    writes in flight, not one per write."""
+
+    def __init__(self, node_id: str, rng: random.Random):
+        self._prefix = f"fwd/{node_id}/{rng.getrandbits(48):012x}/"
+        self._free: list[list] = []
+        self._made = 0
+        self._sequences: dict[str, int] = {}
+
+    def take(self) -> tuple[str, int]:
+        if self._free:
+            client_id = self._free.pop()
+        else:
+            self._made += 1
+            client_id = f"{self._prefix}{self._made}"
+        sequence = self._sequences.get(client_id, 0) + 1
+        self._sequences[client_id] = sequence
+        return client_id, sequence
+
+    def give_back(self, lane: tuple[str, int]) -> None:
+        self._free.append(lane[0])
+
+
+class Service:
+    """One execute() for all protocols; see the module docstring."""
+
+    def __init__(self, config: NodeConfig, statemachine, replicator, keyspace, forwarder: Forwarder | None = None):
+        self.config = config
+        self._sm = statemachine
+        #: This node's subscribers (node/service/pubsub.py) and tracking clients
+        #: (node/service/tracking.py), fed by what the log publishes and invalidates.
+        self.pubsub = Hub()
+        self.tracking = Tracker(on_change=statemachine.set_track_writes)
+        self.pubsub.on_invalidate = self.tracking.invalidate
+        self._raft = replicator
+        self._keyspace = keyspace
+        #: When each key was last used, and how often: reads here, writes proposed here (as leader).
+        self.access = AccessTable(wall_ms())
+        statemachine.access = self.access
+        self._coalescer = WriteCoalescer(MAX_BATCH_ENTRIES)
+        self._default = ReadConsistency.parse(config.service.default_read)
+        self._node_settings = settings.node_defaults(config)
+        self._settings_changed(statemachine.settings)
+        statemachine.on_settings_change.append(self._settings_changed)
+        self._timeout_s = config.service.request_timeout_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._completions: Completions | None = None
+        self.watcher: AppliedWatcher | None = None
+        self._background: list[asyncio.Task] = []
+        self._rng = random.Random(random.SystemRandom().getrandbits(64))  # seeds need not be secret
+        self._lanes = _ForwardLanes(config.id, self._rng)
+        self._batch: list[tuple[pb.LogEntry, asyncio.Future]] = []
+        self._batch_bytes = 0
+        self._batch_growth = 0       # an upper bound of what the queued writes add (evictor.estimate_growth)
+        self._in_flight_growth = 0   # …and of what the proposed, not yet applied ones add
+        self._evictor = Evictor(keyspace, self.access, self.setting, self._rng)
+        self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "batches": 0,
+                      "read_index_requests": 0}
+        self._reads = Reads(config.id, replicator, self._local_read, self._timeout_s, self.stats)
+        self.forwarder = forwarder
+
+    @property
+    def forwarder(self) -> Forwarder | None:
+        """How this node reaches the leader (node/service/forwarding.py)."""
+        return self._forwarder
+
+    @forwarder.setter
+    def forwarder(self, forwarder: Forwarder | None) -> None:
+        self._forwarder = self._reads.forwarder = forwarder
+
+    @property
+    def applied_index(self) -> int:
+        """The last log index applied on this node."""
+        return self._raft.applied_index
+
+    @property
+    def limits(self):
+        """Key/value/memory limits in force (the node's, with the cluster's CONFIG SET)."""
+        return self._sm.limits
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """Every CONFIG parameter's value on this node (node_defaults + replicated changes)."""
+        return settings.effective(self._node_settings, self._replicated)
+
+    def setting(self, name: str) -> str:
+        """One CONFIG parameter's value on this node."""
+        return self._replicated.get(name, self._node_settings[name])
+
+    def _settings_changed(self, replicated: dict[str, str]) -> None:
+        # Raft thread: reference assignments only, read by the event loop.
+        self._replicated = replicated
+        self._default = ReadConsistency.parse(self.setting("raftcache-default-read"))
+        values = settings.effective(self._node_settings, replicated)
+        self.access.configure(settings.eviction_number(values, "lfu-log-factor"),
+                              settings.eviction_number(values, "lfu-decay-time"))
+
+    async def wait_applied(self, index: int) -> None:
+        """Wait (bounded by the request timeout) until this node applied `index`: a connection's
+        floor before it looks at the local copy outside execute (blocking pops). DeadlineError
+        when it does not."""
+        await self._reads.catch_up(index)
+
+    def _level(self, consistency: ReadConsistency | None) -> ReadConsistency:
+        """The level a read is served at: its own, else the node's default."""
+        if consistency is not None and consistency.level:
+            return consistency
+        return self._default if self._default.level else LINEARIZABLE
+
+    # ------------------------------------------------------------ lifecycle
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Bind to the event loop that runs the front ends (call before serving)."""
+        self._loop = loop
+        self.watcher = AppliedWatcher(loop, lambda: self._raft.applied_index)
+        self._completions = Completions(loop)
+        self._reads.attach(loop, self.watcher, self._completions)
+        self.pubsub.attach(loop)
+        self._sm.on_events = self.pubsub.deliver_threadsafe
+
+    def on_applied(self, index: int) -> None:
+        """Called on the Raft thread after each apply."""
+        if self.watcher is not None:
+            self.watcher.notify(index)
+
+    @property
+    def log_version(self) -> int:
+        """The log's semantics version in force (front ends send version 4 fields and commands from 4 on)."""
+        return self._sm.log_version
+
+    def start_background(self) -> None:
+        self._background = [asyncio.ensure_future(self._expiry_loop()),
+                            asyncio.ensure_future(self._version_loop()),
+                            asyncio.ensure_future(self._eviction_loop()),
+                            asyncio.ensure_future(self._access_report_loop())]
+
+    async def close(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    @property
+    def is_leader(self) -> bool:
+        return self._raft.is_leader
+
+    @property
+    def leader_id(self) -> str | None:
+        return self._raft.leader_id
+
+    # ------------------------------------------------------------ execute
+
+    async def execute(
+        self,
+        command: Command,
+        consistency: ReadConsistency | None = None,
+        client_id: str = "",
+        sequence: int = 0,
+        floor: int = 0,
+    ) -> tuple[object, int]:
+        """Run one command; returns (result, index): a write's commit index, or the
+        applied index a read saw.
+
+        `floor` is the connection's read-your-writes floor (the module docstring):
+        a read waits until this node applied it. A command error is returned as a
+        CommandError result. Raises UnavailableError (no leader or quorum within the
+        request timeout: retryable) or DeadlineError (a write's outcome is unknown,
+        or this node did not reach the floor in time).
+        """
+        error = self._validate(command)
+        if error is not None:
+            return error, 0
+        if command.WhichOneof("op") in commands.READ_COMMANDS:
+            self.stats["reads"] += 1
+            return await self._reads.read(command, self._level(consistency), floor, forward=True)
+        self.stats["writes"] += 1
+        return await self._write(command, client_id, sequence, forward=True)
+
+    def _validate(self, command: Command) -> RaftcacheError | None:
+        self.stats["commands"] += 1
+        try:
+            name = commands.op_name(command)
+        except RaftcacheError as e:
+            return e
+        if name in _LEADER_ONLY:
+            return CommandError(f"{name} is proposed by the leader itself", Reason.INVALID_ARGUMENT)
+        needed = commands.SINCE_VERSION.get(name, 1)
+        if needed > self._sm.log_version:
+            return CommandError(f"'{name}' needs the log's semantics version {needed} (in force: "
+                                f"{self._sm.log_version}): the cluster is being upgraded; retry", Reason.UNAVAILABLE)
+        if self._sm.log_version < commands.EVICTION_VERSION:
+            # older replicas would refuse these fields; they never evict nor keep item state
+            command.ClearField("eviction")
+            if name == "set":
+                command.set.ClearField("stale_if_older")
+        limits = self._sm.limits
+        return commands.check_limits(
+            command,
+            databases=limits.databases,
+            max_key_bytes=limits.max_key_bytes,
+            max_value_bytes=limits.max_value_bytes,
+        )
+
+    def start_write(self, command: Command, client_id: str = "", sequence: int = 0,
+                    forward: bool = True) -> tuple[asyncio.Future, bool]:
+        """Begin a write now: (future of (result, index), proposed_here).
+
+        On the leader the entry is proposed before this returns, so writes
+        started one after the other are logged in that order (pipelines), and
+        no task is created. When `proposed_here`, a NotLeaderError or
+        UnavailableError from the future means the entry was not logged: the
+        caller may retry it with execute().
+        """
+        error = self._validate(command)
+        if error is not None:
+            fut = self._loop.create_future()
+            fut.set_result((error, 0))
+            return fut, False
+        self.stats["writes"] += 1
+        if self._raft.is_leader:
+            return self._propose_nowait(command, client_id, sequence), True
+        if not forward:
+            fut = self._loop.create_future()
+            fut.set_exception(NotLeaderError("not the leader"))
+            return fut, False
+        return asyncio.ensure_future(self._write(command, client_id, sequence, forward=True)), False
+
+    def lanes_for(self, requests: list) -> tuple[list, list]:
+        """`requests` with a forwarding lane as the identity of each write that has
+        none, and the lanes taken (give them back with give_back_lanes)."""
+        out, lanes = [], []
+        for request in requests:
+            command, consistency, client_id, _ = request
+            if not client_id and not commands.is_read(command):
+                lane = self._lanes.take()
+                lanes.append(lane)
+                request = (command, consistency, *lane)
+            out.append(request)
+        return out, lanes
+
+    def give_back_lanes(self, lanes: list) -> None:
+        for lane in lanes:
+            self._lanes.give_back(lane)
+
+    async def execute_forwarded(
+        self, command: Command, consistency: ReadConsistency | None, client_id: str, sequence: int
+    ) -> tuple[object, int]:
+        """A request another node forwarded: serve it here or raise NotLeaderError (never forward again).
+        Checked as a request from a client is (the forwarding node may be of another version)."""
+        if not self._raft.is_leader:
+            raise NotLeaderError("not the leader")
+        error = self._validate(command)
+        if error is not None:
+            return error, 0
+        if commands.is_read(command):
+            return await self._reads.read(command, consistency if consistency and consistency.level
+                                          else LINEARIZABLE, 0, forward=False)
+        return await self._write(command, client_id, sequence, forward=False)
+
+    # ------------------------------------------------------------ writes
+
+    async def _write(self, command: Command, client_id: str, sequence: int, forward: bool) -> tuple[object, int]:
+        deadline = self._loop.time() + self._timeout_s
+        delay_s = 0.01
+        lane = None
+        try:
+            while True:
+                try:
+                    if self._raft.is_leader:
+                        return await self._propose_nowait(command, client_id, sequence)
+                    if not forward:
+                        raise NotLeaderError("not the leader")
+                    leader = self._raft.leader_id
+                    if leader is not None and leader != self.config.id and self.forwarder is not None:
+                        if not client_id:
+                            # A forward that fails may still have been logged (the leader died
+                            # after committing it): retries carry one identity, so the state
+                            # machine applies the write once (docs/design.md invariant 5).
+                            lane = self._lanes.take()
+                            client_id, sequence = lane
+                        self.stats["forwarded"] += 1
+                        return await self._coalescer.forward(self.forwarder, leader, command, client_id, sequence)
+                except (NotLeaderError, UnavailableError):
+                    if not forward:
+                        raise
+                remaining = deadline - self._loop.time()
+                if remaining <= 0:
+                    raise UnavailableError("no leader could take the write; retry")
+                await asyncio.sleep(min(delay_s, remaining))
+                delay_s = min(delay_s * 2, 0.2)
+        finally:
+            if lane is not None:
+                self._lanes.give_back(lane)
+
+    def _propose_nowait(self, command: Command, client_id: str, sequence: int) -> asyncio.Future:
+        """Stamp `command` and queue it for the next group commit; the future gives (result, index).
+
+        Writes queued in the same event-loop turn become one LogBatch (one Raft
+        entry, one keyspace transaction), in the order they were queued. No
+        timeout of our own: the Replicator answers every proposal exactly once,
+        with DeadlineError after its proposal timeout at the latest.
+        """
+        now_ms = wall_ms()
+        entry = pb.LogEntry(
+            version=self._sm.log_version,
+            now_ms=now_ms,
+            client_id=client_id,
+            sequence=sequence,
+            seed=self._rng.getrandbits(63),
+        )
+        entry.command.CopyFrom(command)
+        fut = self._loop.create_future()
+        error = stamp(entry.command, now_ms)
+        if error is not None:
+            fut.set_result((error, 0))
+            return fut
+        self._touch_written(entry.command, now_ms)
+        self._batch_growth += estimate_growth(entry.command)
+        batch = self._batch
+        batch.append((entry, fut))
+        self._batch_bytes += entry.command.ByteSize()
+        if len(batch) == 1:
+            self._loop.call_soon(self._flush_batch)
+        if len(batch) >= MAX_BATCH_ENTRIES or self._batch_bytes >= MAX_BATCH_BYTES:
+            self._flush_batch()
+        return fut
+
+    def _flush_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        growth, self._batch_growth = self._batch_growth, 0
+        self._batch_bytes = 0
+        if not batch:
+            return
+        entries = [entry for entry, _ in batch]
+        futures = [fut for _, fut in batch]
+        evicts, named = self._plan_evictions(entries, growth)
+        if len(batch) > 1:
+            self.stats["batches"] += 1
+        entries[:0] = evicts
+        data = commands.encode_entry(entries[0]) if len(entries) == 1 else commands.encode_batch(entries)
+        self._in_flight_growth += growth
+        target = (futures, growth, named, len(evicts), len(entries) > 1)
+        try:
+            self._raft.propose(data, functools.partial(self._completions.put, self._settle, target))
+        except Exception as e:  # never leave a caller waiting forever
+            log.exception("proposal failed")
+            self._settle(target, None, 0, UnavailableError(f"proposal failed: {e}"))
+
+    def _settle(self, target: tuple, results, index: int, error) -> None:
+        """A proposed batch's outcome: release its eviction bookkeeping, answer its writes
+        (the results of the Evicts at its head answer nobody)."""
+        futures, growth, named, evicts, batched = target
+        self._in_flight_growth -= growth
+        if named:
+            self._evictor.release(named)
+        if not batched:
+            settle(futures[0], results, index, error)
+            return
+        if error is None and isinstance(results, list):
+            results = results[evicts:]
+        settle_batch(futures, results, index, error)
+
+    def _plan_evictions(self, entries: list[pb.LogEntry], growth: int) -> tuple[list[pb.LogEntry], list]:
+        """The Evicts to put ahead of a batch that needs room (the leader's choice; none before version 4)."""
+        version = self._sm.log_version
+        if version < commands.EVICTION_VERSION:
+            return [], []
+        try:
+            evicts, named = self._evictor.plan(entries, growth, self._in_flight_growth, entries[0].now_ms)
+        except Exception:  # a bug here must not lose the writes: they go without room (OOM at worst)
+            log.exception("choosing eviction victims failed")
+            return [], []
+        for entry in evicts:
+            entry.version = version
+        return evicts, named
+
+    def _touch_written(self, command: Command, now_ms: int) -> None:
+        """A write proposed here (the leader) is an access to its keys, as in Redis; the keys
+        it deletes leave the access table (a flush empties it)."""
+        name = command.WhichOneof("op")
+        access = self.access
+        db = command.db
+        if name in _DELETES:
+            if name in ("flush_all", "flush_db"):
+                access.clear()
+            else:
+                for key in command_keys(command):
+                    access.forget(db, key)
+            return
+        record = access.record
+        for key in command_keys(command):
+            record(db, key, now_ms)
+
+    def _submit(self, data: bytes) -> asyncio.Future:
+        """Propose an encoded entry on its own (the log version's raise); the future gives (result, index)."""
+        fut = self._loop.create_future()
+        self._raft.propose(data, functools.partial(self._completions.put, settle, fut))
+        return fut
+
+    # ------------------------------------------------------------ reads
+
+    def _local_read(self, command: Command) -> tuple[object, int]:
+        now_ms = wall_ms()
+        outcome = self._sm.read_at(command, now_ms, checked=True)  # execute() validated it
+        if command.WhichOneof("op") not in _NO_TOUCH:
+            record = self.access.record
+            db = command.db
+            for key in command_keys(command):
+                record(db, key, now_ms)
+        return outcome
+
+    def read_now(self, command: Command, consistency: ReadConsistency | None,
+                 floor: int = 0) -> tuple[object, int] | None:
+        """Serve a read without waiting when its level and the connection's `floor` allow
+        (node/service/reads.py: any; min_index, lease, bounded already covered here);
+        None when it needs execute(). Front ends use it to skip a task per read on the hot path."""
+        if command.WhichOneof("op") not in commands.READ_COMMANDS:
+            return None
+        if not self._reads.servable_now(self._level(consistency), floor):
+            return None
+        error = self._validate(command)
+        if error is not None:
+            return error, 0
+        self.stats["reads"] += 1
+        return self._local_read(command)
+
+    def start_read(self, command: Command, consistency: ReadConsistency | None = None,
+                   floor: int = 0) -> asyncio.Future:
+        """Begin a read now: a future of (result, index), as execute() would answer it.
+        Reads that wait for a read index are served from the shared round's callback, with
+        no task per read (front ends' hot path for one read at a time, like start_write)."""
+        error = self._validate(command)
+        if error is not None or command.WhichOneof("op") not in commands.READ_COMMANDS:
+            fut = self._loop.create_future()
+            fut.set_result((error or CommandError("not a read", Reason.INVALID_ARGUMENT), 0))
+            return fut
+        self.stats["reads"] += 1
+        return self._reads.start(command, self._level(consistency), floor)
+
+    def get_now(self, db: int, key: bytes, consistency: ReadConsistency | None,
+                floor: int = 0) -> bytes | None | object:
+        """GET `key` in `db` without a Command when no waiting is needed: the
+        value, None (absent), a CommandError (WRONGTYPE), or NOT_NOW when the
+        caller must take the ordinary path (read_now / execute). `db` must be
+        valid; an over-long key is NOT_NOW, so the ordinary path reports it."""
+        if len(key) > self._sm.limits.max_key_bytes or not self._reads.servable_now(self._level(consistency), floor):
+            return NOT_NOW
+        stats = self.stats
+        stats["commands"] += 1
+        stats["reads"] += 1
+        now_ms = wall_ms()
+        value = self._sm.get_string(db, key, now_ms)
+        if value is not None:
+            self.access.record(db, key, now_ms)
+        return value
+
+    # ------------------------------------------------------------ active expiry
+
+    async def _expiry_loop(self) -> None:
+        interval_s = self.config.service.expiry_interval_s
+        batch = self.config.service.expiry_batch
+        while True:
+            await asyncio.sleep(interval_s)
+            if not self._raft.is_leader:
+                continue
+            try:
+                with self._keyspace.reader() as txn:
+                    expired = txn.expired(wall_ms(), batch)
+                by_db: dict[int, list[bytes]] = {}
+                for db, key in expired:
+                    by_db.setdefault(db, []).append(key)
+                for db, keys in by_db.items():
+                    command = pb.Command(db=db)
+                    command.delete_expired.keys.extend(keys)
+                    await self._propose_nowait(command, "", 0)
+            except RaftcacheError as e:
+                log.debug("active expiry skipped a round: %s", e)
+            except Exception:
+                log.exception("active expiry failed")
+
+    # ------------------------------------------------------------ eviction and access reports
+
+    async def _eviction_loop(self) -> None:
+        """On the leader: a keyspace already past maxmemory (maxmemory lowered, a leader
+        change during a burst) is brought back under it, one bounded Evict at a time."""
+        while True:
+            await asyncio.sleep(EVICTION_INTERVAL_S)
+            if not self._raft.is_leader or self._sm.log_version < commands.EVICTION_VERSION:
+                continue
+            try:
+                entry, named = self._evictor.overdue(wall_ms())
+                if entry is None:
+                    continue
+                entry.version = self._sm.log_version
+                try:
+                    await self._submit(commands.encode_entry(entry))
+                finally:
+                    self._evictor.release(named)
+            except RaftcacheError as e:
+                log.debug("eviction skipped a round: %s", e)
+            except Exception:
+                log.exception("eviction failed")
+
+    async def _access_report_loop(self, interval_s: float = ACCESS_REPORT_INTERVAL_S) -> None:
+        """On a follower: send the leader the keys read here since the last report."""
+        access = self.access
+        while True:
+            await asyncio.sleep(interval_s)
+            raft = self._raft
+            access.reporting = not raft.is_leader
+            report = access.take_report(wall_ms())
+            leader = raft.leader_id
+            if not report or raft.is_leader or leader in (None, self.config.id) or self.forwarder is None:
+                continue
+            try:
+                await self.forwarder.report_access(leader, self.config.id, report)
+            except Exception as e:  # a lost report costs accuracy, nothing else
+                log.debug("access report to %s failed: %s", leader, e)
+
+    def merge_access_report(self, report: list) -> None:
+        """A follower's reads (Internal.ReportAccess): counted in the leader's table."""
+        if self._raft.is_leader:
+            self.access.merge(report, wall_ms())
+
+    # ------------------------------------------------------------ log semantics version
+
+    async def _version_loop(self, interval_s: float = 1.0) -> None:
+        """On the leader, raise the log's semantics version to the newest one every
+        member reports supporting (docs/operations.md, rolling upgrades)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                target = self._version_to_raise()
+                if target:
+                    await self._raise_version(target)
+            except RaftcacheError as e:
+                log.debug("log version not raised this round: %s", e)
+            except Exception:
+                log.exception("raising the log version failed")
+
+    def _version_to_raise(self) -> int:
+        """The newest version above the one in force that every member supports; 0 if none."""
+        raft = self._raft
+        if not raft.is_leader:
+            return 0
+        for version in range(raft.max_version, self._sm.log_version, -1):
+            if raft.members_support(version):
+                return version
+        return 0
+
+    async def _raise_version(self, version: int) -> None:
+        # Stamped with the new version: a member that does not support it stops at
+        # this entry (it cannot happen unless it was downgraded since it reported).
+        entry = pb.LogEntry(version=version, now_ms=wall_ms())
+        entry.command.set_version.version = version
+        await self._submit(commands.encode_entry(entry))
+        log.info("raised the log's semantics version to %d", version)
+
+    # ------------------------------------------------------------ status
+
+    def status(self) -> dict:
+        """What Admin.Status, INFO and /status report about this node."""
+        raft = self._raft
+        ks = self._keyspace.stats()
+        if raft.is_leader:
+            role = "leader"
+        elif raft.leader_id:
+            role = "follower"
+        else:
+            role = "joining" if raft.waiting_to_join else "candidate"
+        members = []
+        states = {m.id: m for m in raft.members_status()}
+        for peer in self.config.members:
+            state = states.get(peer.id)
+            members.append(
+                {
+                    "id": peer.id,
+                    "zone": peer.zone,
+                    "peer": peer,
+                    "connected": bool(state and state.connected) or peer.id == self.config.id,
+                    "match_index": (state.match_index or 0) if state else 0,
+                    "max_log_version": (state.max_version or 0) if state else 0,
+                }
+            )
+        return {
+            "id": self.config.id,
+            "zone": self.config.zone,
+            "role": role,
+            "leader_id": raft.leader_id or "",
+            "term": raft.term,
+            "commit_index": raft.commit_index,
+            "applied_index": raft.applied_index,
+            "changes_applied": self._sm.changes,
+            "last_index": raft.last_index,
+            "members": members,
+            "keys": sum(ks.keys),
+            "keys_per_db": list(ks.keys),
+            "expires_per_db": list(ks.expires),
+            "used_bytes": ks.used_bytes,
+            "maxmemory_bytes": self.limits.maxmemory_bytes,
+            "last_leader_contact_s": 0.0 if raft.is_leader else raft.last_leader_contact_s(),
+            "log_version": self._sm.log_version,
+            "max_log_version": raft.max_version,
+            "apply_blocked": raft.apply_blocked,
+            "quorum_contact_s": raft.quorum_contact_s(),   # leader only; +inf elsewhere
+            "appendfsync": self.config.replication.appendfsync,
+            "default_read": str(self._default),
+            "stats": dict(self.stats, **raft.read_index_counts),
+            "keyspace_hits": self._keyspace.hits,
+            "keyspace_misses": self._keyspace.misses,
+            "maxmemory_policy": self.setting("maxmemory-policy"),
+            "evicted_keys": sum(self._sm.evicted.values()),
+            "evicted_by_policy": dict(self._sm.evicted),
+            "map_used_bytes": self._keyspace.map_used_bytes(),
+            "access_table_keys": len(self.access),
+        }
+
+    def reset_stats(self) -> None:
+        """CONFIG RESETSTAT: zero the request counters, the keyspace hits and misses and the evictions."""
+        for name in self.stats:
+            self.stats[name] = 0
+        self._keyspace.hits = self._keyspace.misses = 0
+        self._sm.evicted.clear()
