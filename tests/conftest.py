@@ -7,7 +7,9 @@
   restarted, a leader is awaited and every database is flushed on every
   node. A module that changes cluster-wide settings (CONFIG SET) must put
   them back: at its end they are compared with the cluster's first ones
-  (an error names what it left changed, which is then restored).
+  (an error names what it left changed, which is then restored). A module
+  that needs nodes started with other options overrides `_module_cluster`
+  with a cluster of its own (test_eviction.py).
 Node logs are printed when a test that used a cluster fails.
 
 The processes the tests start (nodes, `raftcache ctl`, `raftcache up`) keep
