@@ -12,6 +12,7 @@ Must not import raftcache.node: the SDK mirrors the protocol (raftcache.proto).
 
 from raftcache.client._async import AsyncClient, AsyncPipeline
 from raftcache.client._sync import Client, Pipeline
+from raftcache.client.admin import Admin, AsyncAdmin
 from raftcache.client.errors import (
     AuthenticationError,
     CommandSyntaxError,
@@ -36,9 +37,12 @@ from raftcache.client.errors import (
     WrongTypeError,
 )
 from raftcache.client.options import ClientOptions, ReadLevel
+from raftcache.client.pubsub import Message
 from raftcache.client.retry import RetryPolicy
 
 __all__ = [
+    "Admin",
+    "AsyncAdmin",
     "AsyncClient",
     "AsyncPipeline",
     "AuthenticationError",
@@ -53,6 +57,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidExpireError",
     "KeyTooLargeError",
+    "Message",
     "NoSuchKeyError",
     "NotFloatError",
     "NotIntegerError",

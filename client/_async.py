@@ -14,10 +14,14 @@ from collections.abc import AsyncIterator, Callable, Iterable
 
 from raftcache.client import cache_aside
 from raftcache.client._engine import Engine
+from raftcache.client.admin import AsyncAdmin
 from raftcache.client.commands import StringCommands, to_python
 from raftcache.client.commands_containers import ContainerCommands
 from raftcache.client.errors import RaftcacheError
 from raftcache.client.options import ClientOptions, ReadLevel
+from raftcache.client.near_cache import MISS, NearCacheStats
+from raftcache.commandkeys import command_keys
+from raftcache.client.pubsub import Subscription
 from raftcache.client.transport import Transport
 from raftcache.proto import commands_pb2 as pb
 
@@ -72,6 +76,12 @@ class AsyncClient(Commands):
         return self._level if self._session is None else self._level.with_min_index(self._session.index)
 
     async def _call(self, command: pb.Command, post, read: bool):
+        cache = self._engine.near_cache
+        if cache is not None:
+            if read and command.WhichOneof("op") == "get":
+                return await self._cached_get(cache, command, post)
+            if not read:
+                cache.drop(command_keys(command))
         reply = await self._engine.execute(command, read, self._read_level() if read else None)
         if self._session is not None:
             self._session.observe(reply.index)
@@ -79,6 +89,34 @@ class AsyncClient(Commands):
         if isinstance(value, RaftcacheError):
             raise value
         return post(value) if post is not None else value
+
+    async def _cached_get(self, cache, command: pb.Command, post):
+        """GET through the near cache (client/near_cache.py)."""
+        self._engine.follow_invalidations()
+        db, key = command.db, command.get.key
+        value = cache.get(db, key)
+        if value is MISS:
+            cache.begin(db, key)
+            index = None
+            try:
+                level = self._read_level()
+                if level.level in ("any", "min_index"):   # no older than what the stream told of
+                    level = level.with_min_index(cache.seen)
+                reply = await self._engine.execute(command, True, level)
+                value, index = to_python(reply.value), reply.index
+                if isinstance(value, RaftcacheError):
+                    index = None
+                    raise value
+            finally:
+                cache.end(db, key, value, index)
+            if self._session is not None:
+                self._session.observe(reply.index)
+        return post(value) if post is not None else value
+
+    def near_cache_stats(self) -> NearCacheStats | None:
+        """Hits, misses, invalidations and size of the near cache (None when it is off)."""
+        cache = self._engine.near_cache
+        return None if cache is None else cache.snapshot_stats()
 
     # ------------------------------------------------------------ views
 
@@ -112,6 +150,18 @@ class AsyncClient(Commands):
     def last_index(self) -> int:
         """The session's read-your-writes token (0 outside a session)."""
         return self._session.index if self._session is not None else 0
+
+    # ------------------------------------------------------------ pub/sub
+
+    async def subscribe(self, *channels, patterns: Iterable = (), shard_channels: Iterable = ()) -> Subscription:
+        """`sub = await client.subscribe("news", patterns=["orders.*"])`, then `async for message in sub`:
+        the messages published through any node, from the nearest node, once this returns (the
+        subscription is in place); moves to another node (and subscribes again) when its node
+        fails. See raftcache.client.pubsub."""
+        subscription = Subscription(self._engine, self._encs(channels), self._encs(patterns),
+                                    self._encs(shard_channels))
+        await subscription.open(self._engine.options.timeout_s)
+        return subscription
 
     # ------------------------------------------------------------ helpers
 
@@ -164,6 +214,11 @@ class AsyncClient(Commands):
     def topology(self):
         """The client's view of the cluster (members, zones, leader); see client/topology.py."""
         return self._engine.topology
+
+    @property
+    def admin(self) -> AsyncAdmin:
+        """Operator calls: status, topology, health, backup, membership, leadership (client/admin.py)."""
+        return AsyncAdmin(self._engine)
 
     async def aclose(self) -> None:
         """Close every channel. Views share the engine: closing any closes them all."""

@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable
 
 from raftcache.client import retry
 from raftcache.client.errors import RaftcacheError, error_for_reason
+from raftcache.client.near_cache import NearCache
+from raftcache.client.pubsub import Subscription
 from raftcache.client.options import ClientOptions, ReadLevel
 from raftcache.client.topology import Topology
 from raftcache.client.transport import GrpcTransport, Transport
@@ -61,6 +63,9 @@ class Engine:
         self._last_refresh_end = float("-inf")
         self._closed = False
         self.flights: dict = {}   # cache-aside single-flight table, shared by every view
+        #: GET results kept in process (ClientOptions.near_cache), shared by every view.
+        self.near_cache = NearCache(options.near_cache) if options.near_cache else None
+        self._near_stream: asyncio.Task | None = None
 
     # ------------------------------------------------------------ identity
 
@@ -75,6 +80,22 @@ class Engine:
         lanes.append(lane)
         request.client_id = f"{self.client_id}.{lane}"
         request.sequence = next(self._sequence)
+
+    def follow_invalidations(self) -> None:
+        """Start (once) the invalidation stream that keeps the near cache correct."""
+        if self._near_stream is None and self.near_cache is not None and not self._closed:
+            async def follow() -> None:
+                async for _ in Subscription(self, [], [], [], invalidations=self.near_cache):
+                    pass   # no channels: the stream only carries invalidations
+
+            self._near_stream = asyncio.ensure_future(follow())
+
+    @property
+    def transport(self) -> Transport:
+        return self._transport
+
+    def now(self) -> float:
+        return self._clock()
 
     @property
     def lanes(self) -> int:
@@ -227,6 +248,9 @@ class Engine:
 
     async def close(self) -> None:
         self._closed = True
+        if self._near_stream is not None:
+            self._near_stream.cancel()
+            await asyncio.gather(self._near_stream, return_exceptions=True)
         if self._refresh_task is not None:
             self._refresh_task.cancel()
             await asyncio.gather(self._refresh_task, return_exceptions=True)

@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable, Iterator
 
 from raftcache.client import cache_aside
 from raftcache.client._async import AsyncClient, AsyncPipeline, Commands
+from raftcache.client.admin import Admin
 from raftcache.client.options import ClientOptions, ReadLevel
+from raftcache.client.pubsub import BlockingSubscription
 from raftcache.client.transport import Transport, ignore_poller_noise
 
 
@@ -102,6 +104,11 @@ class Client(Commands):
     last_index = property(lambda self: self._async.last_index)
     topology = property(lambda self: self._async.topology)
 
+    @property
+    def admin(self) -> Admin:
+        """Operator calls, blocking (see AsyncClient.admin and client/admin.py)."""
+        return Admin(self._runner, self._async.admin)
+
     # ------------------------------------------------------------ helpers
 
     def get_or_load(self, key, loader: Callable, ttl=None, *, negative_ttl=None,
@@ -118,6 +125,12 @@ class Client(Commands):
             if cursor == 0:
                 return
 
+    def subscribe(self, *channels, patterns=(), shard_channels=()) -> BlockingSubscription:
+        """`for message in client.subscribe("news")`: see AsyncClient.subscribe; `get(timeout_s)`
+        waits at most that long for the next message."""
+        return BlockingSubscription(self._runner, self._runner.run(self._async.subscribe(
+            *channels, patterns=patterns, shard_channels=shard_channels)))
+
     def scan_iter(self, match=None, count: int | None = None, _type: str | None = None) -> Iterator:
         return self._iter(self.scan, match=match, count=count, _type=_type)
 
@@ -129,6 +142,10 @@ class Client(Commands):
 
     def zscan_iter(self, name, match=None, count: int | None = None, score_cast_func=float) -> Iterator:
         return self._iter(self.zscan, name, match=match, count=count, score_cast_func=score_cast_func)
+
+    def near_cache_stats(self):
+        """Hits, misses, invalidations and size of the near cache (None when it is off)."""
+        return self._async.near_cache_stats()
 
     def ping(self) -> bool:
         return self._runner.run(self._async.ping())

@@ -264,6 +264,19 @@ class StringCommands(CoreCommands):
     def mget(self, keys, *args):
         return self._run(self._cmd("mget", keys=self._encs(_list_of(keys, args))), self._dec, READ)
 
+    # ---------------------------------------------------------------- pub/sub
+
+    def publish(self, channel: KeyT, message: EncodableT):
+        """Publish `message` on `channel`: through the log, so the subscribers of every node get it,
+        in one order; returns how many subscribers of the node that answered it reaches."""
+        op = pb.Publish(channel=self._enc(channel), message=self._enc(message))
+        return self._run(pb.Command(publish=op), None, WRITE)
+
+    def spublish(self, shard_channel: KeyT, message: EncodableT):
+        """Publish on a shard channel (SPUBLISH; shard channels are their own namespace)."""
+        op = pb.Publish(channel=self._enc(shard_channel), message=self._enc(message), sharded=True)
+        return self._run(pb.Command(publish=op), None, WRITE)
+
     # ---------------------------------------------------------------- keys
 
     def delete(self, *names: KeyT):

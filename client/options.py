@@ -91,6 +91,8 @@ class ClientOptions:
     metadata: tuple[tuple[str, str], ...] = ()  # sent with every call (e.g. ("authorization", "Bearer …"))
     channel_options: tuple[tuple[str, object], ...] = ()  # extra grpc channel options
     client_id: str | None = None                # None = random per client (the dedup identity of writes)
+    near_cache: int = 0                         # GET results kept in process, at most this many (0 = off); see near_cache.py
+    cluster_secret: str | None = None           # sent only with the operator calls that need it (client.admin)
 
     def validate(self) -> None:
         if not self.seeds:
@@ -106,6 +108,8 @@ class ClientOptions:
                 raise ConfigError(f"{name} must be positive")
         if self.topology_refresh_s < 0 or self.node_down_s < 0:
             raise ConfigError("topology_refresh_s and node_down_s must be >= 0")
+        if self.near_cache < 0:
+            raise ConfigError("near_cache must be >= 0 (0 = off)")
         if self.client_id is not None and not self.client_id:
             raise ConfigError("client_id must be non-empty (or None for a random one)")
         self.retry.validate()

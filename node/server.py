@@ -16,7 +16,6 @@ import os
 import signal
 import sys
 
-from raftcache.node.ops.backup import BackupSchedule
 from raftcache.node.config import NodeConfig
 from raftcache.node.errors import ConfigError
 
@@ -50,22 +49,6 @@ def _exit_disk_error(what: str, exc: BaseException) -> None:
                  "again: it rejoins from what it has on disk", what, exc, EXIT_DISK_ERROR)
     logging.shutdown()
     os._exit(EXIT_DISK_ERROR)
-ROLES = ("voter", "replica")
-
-
-@dataclasses.dataclass(frozen=True)
-class OperationsConfig:
-    """How this node takes part in operations (raftcache.nodeconfig builds it with NodeConfig)."""
-
-    role: str = "voter"                 # voter | replica (non-voting, follows the log, serves reads)
-    restore: str = ""                   # backup file that seeds this node before its first start; "" = none
-    join: bool = False                  # added to a running cluster: no election before the leader calls
-    backup: BackupSchedule = dataclasses.field(default_factory=BackupSchedule)  # automatic snapshots
-
-    def validate(self) -> None:
-        if self.role not in ROLES:
-            raise ConfigError(f"role must be one of {', '.join(ROLES)}")
-        self.backup.validate()
 
 
 def data_dir_of(config: NodeConfig) -> str:
@@ -73,7 +56,7 @@ def data_dir_of(config: NodeConfig) -> str:
     return os.path.dirname(os.path.abspath(config.replication.data_dir))
 
 
-def run(config: NodeConfig, ops_config: OperationsConfig | None = None) -> int:
+def run(config: NodeConfig) -> int:
     """Run a node until it is told to stop; returns the process exit status."""
     from raftcache.node.ops import backup
     from raftcache.node.service import grpc_codec
@@ -85,17 +68,15 @@ def run(config: NodeConfig, ops_config: OperationsConfig | None = None) -> int:
     from raftcache.node.service.service import Service
     from raftcache.node.commands.statemachine import StateMachine
 
-    ops_config = ops_config or OperationsConfig()
     config.validate()
-    ops_config.validate()
     data_dir = data_dir_of(config)
-    if ops_config.restore:
+    if config.restore:
         # Every check runs before anything is written (backup.restore_into).
-        meta, restored = backup.restore_into(ops_config.restore, data_dir, config.keyspace.path,
+        meta, restored = backup.restore_into(config.restore, data_dir, config.keyspace.path,
                                              config.replication.data_dir)
         if restored:
             log.info("restored from %s: index %d of cluster %s, %d keys",
-                     ops_config.restore, meta.applied_index, meta.cluster_id, meta.key_count)
+                     config.restore, meta.applied_index, meta.cluster_id, meta.key_count)
     os.makedirs(config.replication.data_dir, exist_ok=True)
     cluster_id = backup.cluster_id(data_dir, config.replication.cluster_secret)
     from raftcache.node import commands
@@ -122,11 +103,11 @@ def run(config: NodeConfig, ops_config: OperationsConfig | None = None) -> int:
         os._exit(EXIT_FATAL_APPLY)
 
     _journal.set_disk_error_handler(_exit_disk_error)
-    readonly = ops_config.role == "replica"
+    readonly = config.role == "replica"
     voters = [p for p in config.members if not (readonly and p.id == config.id)]
     replicator = Replicator(
         config.replication, config.self_peer, voters, apply, KeyspaceSnapshots(statemachine), on_fatal=fatal,
-        readonly=readonly, join=ops_config.join, max_version=max_version,
+        readonly=readonly, join=config.join, max_version=max_version,
     )
     forwarder_peers = {p.id: p for p in voters}
     forwarder = GrpcForwarder(forwarder_peers, config.replication.cluster_secret, config.service.request_timeout_s,
@@ -144,7 +125,7 @@ def run(config: NodeConfig, ops_config: OperationsConfig | None = None) -> int:
         except ImportError:
             runner = asyncio.run
         runner(_serve(config, service, forwarder, _OpsParts(
-            replicator, membership, keyspace, ops_config, cluster_id, data_dir)))
+            replicator, membership, keyspace, cluster_id, data_dir)))
     finally:
         replicator.close()
         keyspace.close()
@@ -173,7 +154,6 @@ class _OpsParts:
     replicator: object
     membership: object
     keyspace: object
-    config: OperationsConfig
     cluster_id: str
     data_dir: str
 
@@ -189,7 +169,7 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
     service.attach(loop)
     # The Admin servicer finds the operator verbs here (node/frontends/grpc_admin.py).
     service.operations = Operations(
-        service, parts.replicator, parts.membership, role=parts.config.role, cluster_id=parts.cluster_id,
+        service, parts.replicator, parts.membership, role=config.role, cluster_id=parts.cluster_id,
         secret=config.replication.cluster_secret, keyspace=parts.keyspace, data_dir=parts.data_dir)
     host = config.host
     # The health service (grpc.health.v1) is kept by the gRPC front end itself.
@@ -198,7 +178,7 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
     tasks = [
         asyncio.ensure_future(parts.membership.run()),
     ]
-    if parts.config.backup.dir:
+    if config.backup.dir:
         tasks.append(asyncio.ensure_future(_backup_loop(config, parts)))
     try:
         servers.append(await http.start_server(service, host, config.port("http")))
@@ -252,7 +232,7 @@ async def _backup_loop(config: NodeConfig, parts: _OpsParts) -> None:
     """Automatic snapshots every interval, keeping the newest `keep` (node/ops/backup.py)."""
     from raftcache.node.ops import backup
 
-    schedule = parts.config.backup
+    schedule = config.backup
     while True:
         await asyncio.sleep(schedule.interval_s)
         try:

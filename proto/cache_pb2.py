@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from raftcache.proto import commands_pb2 as raftcache_dot_proto_dot_commands__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1braftcache/proto/cache.proto\x12\x0craftcache.v1\x1a\x1eraftcache/proto/commands.proto\"\xc2\x01\n\x0fReadConsistency\x12\x32\n\x05level\x18\x01 \x01(\x0e\x32#.raftcache.v1.ReadConsistency.Level\x12\x10\n\x08\x62ound_ms\x18\x02 \x01(\r\x12\x11\n\tmin_index\x18\x03 \x01(\x04\"V\n\x05Level\x12\x0b\n\x07\x44\x45\x46\x41ULT\x10\x00\x12\x10\n\x0cLINEARIZABLE\x10\x01\x12\t\n\x05LEASE\x10\x02\x12\x0b\n\x07\x42OUNDED\x10\x03\x12\x07\n\x03\x41NY\x10\x04\x12\r\n\tMIN_INDEX\x10\x05\"\x8a\x01\n\x07Request\x12&\n\x07\x63ommand\x18\x01 \x01(\x0b\x32\x15.raftcache.v1.Command\x12\x32\n\x0b\x63onsistency\x18\x02 \x01(\x0b\x32\x1d.raftcache.v1.ReadConsistency\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x04\":\n\x05Reply\x12\"\n\x05value\x18\x01 \x01(\x0b\x32\x13.raftcache.v1.Value\x12\r\n\x05index\x18\x02 \x01(\x04\"7\n\x0cRequestBatch\x12\'\n\x08requests\x18\x01 \x03(\x0b\x32\x15.raftcache.v1.Request\"2\n\nReplyBatch\x12$\n\x07replies\x18\x01 \x03(\x0b\x32\x13.raftcache.v1.Reply2\x84\x01\n\x05\x43\x61\x63he\x12\x35\n\x07\x45xecute\x12\x15.raftcache.v1.Request\x1a\x13.raftcache.v1.Reply\x12\x44\n\x08Pipeline\x12\x1a.raftcache.v1.RequestBatch\x1a\x18.raftcache.v1.ReplyBatch(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1braftcache/proto/cache.proto\x12\x0craftcache.v1\x1a\x1eraftcache/proto/commands.proto\"\xc2\x01\n\x0fReadConsistency\x12\x32\n\x05level\x18\x01 \x01(\x0e\x32#.raftcache.v1.ReadConsistency.Level\x12\x10\n\x08\x62ound_ms\x18\x02 \x01(\r\x12\x11\n\tmin_index\x18\x03 \x01(\x04\"V\n\x05Level\x12\x0b\n\x07\x44\x45\x46\x41ULT\x10\x00\x12\x10\n\x0cLINEARIZABLE\x10\x01\x12\t\n\x05LEASE\x10\x02\x12\x0b\n\x07\x42OUNDED\x10\x03\x12\x07\n\x03\x41NY\x10\x04\x12\r\n\tMIN_INDEX\x10\x05\"\x8a\x01\n\x07Request\x12&\n\x07\x63ommand\x18\x01 \x01(\x0b\x32\x15.raftcache.v1.Command\x12\x32\n\x0b\x63onsistency\x18\x02 \x01(\x0b\x32\x1d.raftcache.v1.ReadConsistency\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x04\":\n\x05Reply\x12\"\n\x05value\x18\x01 \x01(\x0b\x32\x13.raftcache.v1.Value\x12\r\n\x05index\x18\x02 \x01(\x04\"7\n\x0cRequestBatch\x12\'\n\x08requests\x18\x01 \x03(\x0b\x32\x15.raftcache.v1.Request\"2\n\nReplyBatch\x12$\n\x07replies\x18\x01 \x03(\x0b\x32\x13.raftcache.v1.Reply\"e\n\x10SubscribeRequest\x12\x10\n\x08\x63hannels\x18\x01 \x03(\x0c\x12\x10\n\x08patterns\x18\x02 \x03(\x0c\x12\x16\n\x0eshard_channels\x18\x03 \x03(\x0c\x12\x15\n\rinvalidations\x18\x04 \x01(\x08\"w\n\rPubSubMessage\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\x0c\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0f\n\x07pattern\x18\x04 \x01(\x0c\x12\x0c\n\x04keys\x18\x05 \x03(\x0c\x12\r\n\x05index\x18\x06 \x01(\x04\x12\x0b\n\x03\x61ll\x18\x07 \x01(\x08\x32\xd0\x01\n\x05\x43\x61\x63he\x12\x35\n\x07\x45xecute\x12\x15.raftcache.v1.Request\x1a\x13.raftcache.v1.Reply\x12\x44\n\x08Pipeline\x12\x1a.raftcache.v1.RequestBatch\x1a\x18.raftcache.v1.ReplyBatch(\x01\x30\x01\x12J\n\tSubscribe\x12\x1e.raftcache.v1.SubscribeRequest\x1a\x1b.raftcache.v1.PubSubMessage0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,6 +44,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REQUESTBATCH']._serialized_end=530
   _globals['_REPLYBATCH']._serialized_start=532
   _globals['_REPLYBATCH']._serialized_end=582
-  _globals['_CACHE']._serialized_start=585
-  _globals['_CACHE']._serialized_end=717
+  _globals['_SUBSCRIBEREQUEST']._serialized_start=584
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=685
+  _globals['_PUBSUBMESSAGE']._serialized_start=687
+  _globals['_PUBSUBMESSAGE']._serialized_end=806
+  _globals['_CACHE']._serialized_start=809
+  _globals['_CACHE']._serialized_end=1017
 # @@protoc_insertion_point(module_scope)

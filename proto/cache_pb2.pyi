@@ -63,3 +63,33 @@ class ReplyBatch(_message.Message):
     REPLIES_FIELD_NUMBER: _ClassVar[int]
     replies: _containers.RepeatedCompositeFieldContainer[Reply]
     def __init__(self, replies: _Optional[_Iterable[_Union[Reply, _Mapping]]] = ...) -> None: ...
+
+class SubscribeRequest(_message.Message):
+    __slots__ = ("channels", "patterns", "shard_channels", "invalidations")
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    PATTERNS_FIELD_NUMBER: _ClassVar[int]
+    SHARD_CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    INVALIDATIONS_FIELD_NUMBER: _ClassVar[int]
+    channels: _containers.RepeatedScalarFieldContainer[bytes]
+    patterns: _containers.RepeatedScalarFieldContainer[bytes]
+    shard_channels: _containers.RepeatedScalarFieldContainer[bytes]
+    invalidations: bool
+    def __init__(self, channels: _Optional[_Iterable[bytes]] = ..., patterns: _Optional[_Iterable[bytes]] = ..., shard_channels: _Optional[_Iterable[bytes]] = ..., invalidations: bool = ...) -> None: ...
+
+class PubSubMessage(_message.Message):
+    __slots__ = ("kind", "channel", "data", "pattern", "keys", "index", "all")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    channel: bytes
+    data: bytes
+    pattern: bytes
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    index: int
+    all: bool
+    def __init__(self, kind: _Optional[str] = ..., channel: _Optional[bytes] = ..., data: _Optional[bytes] = ..., pattern: _Optional[bytes] = ..., keys: _Optional[_Iterable[bytes]] = ..., index: _Optional[int] = ..., all: bool = ...) -> None: ...

@@ -44,6 +44,11 @@ class CacheStub(object):
                 request_serializer=raftcache_dot_proto_dot_cache__pb2.RequestBatch.SerializeToString,
                 response_deserializer=raftcache_dot_proto_dot_cache__pb2.ReplyBatch.FromString,
                 _registered_method=True)
+        self.Subscribe = channel.unary_stream(
+                '/raftcache.v1.Cache/Subscribe',
+                request_serializer=raftcache_dot_proto_dot_cache__pb2.SubscribeRequest.SerializeToString,
+                response_deserializer=raftcache_dot_proto_dot_cache__pb2.PubSubMessage.FromString,
+                _registered_method=True)
 
 
 class CacheServicer(object):
@@ -65,6 +70,16 @@ class CacheServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Subscribe(self, request, context):
+        """Pub/Sub: the messages published (through any node) on the subscribed
+        channels, as this node delivers them, until the call ends. A subscriber
+        that falls behind by more than the pubsub output limit is ended with
+        RESOURCE_EXHAUSTED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CacheServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +92,11 @@ def add_CacheServicer_to_server(servicer, server):
                     servicer.Pipeline,
                     request_deserializer=raftcache_dot_proto_dot_cache__pb2.RequestBatch.FromString,
                     response_serializer=raftcache_dot_proto_dot_cache__pb2.ReplyBatch.SerializeToString,
+            ),
+            'Subscribe': grpc.unary_stream_rpc_method_handler(
+                    servicer.Subscribe,
+                    request_deserializer=raftcache_dot_proto_dot_cache__pb2.SubscribeRequest.FromString,
+                    response_serializer=raftcache_dot_proto_dot_cache__pb2.PubSubMessage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -133,6 +153,33 @@ class Cache(object):
             '/raftcache.v1.Cache/Pipeline',
             raftcache_dot_proto_dot_cache__pb2.RequestBatch.SerializeToString,
             raftcache_dot_proto_dot_cache__pb2.ReplyBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Subscribe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/raftcache.v1.Cache/Subscribe',
+            raftcache_dot_proto_dot_cache__pb2.SubscribeRequest.SerializeToString,
+            raftcache_dot_proto_dot_cache__pb2.PubSubMessage.FromString,
             options,
             channel_credentials,
             insecure,

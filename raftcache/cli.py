@@ -11,6 +11,7 @@ import os
 import sys
 
 from raftcache import __version__
+from raftcache.node.config import sources
 from raftcache.node.errors import RaftcacheError
 
 DEFAULT_BASE_PORT = 7000
@@ -23,39 +24,7 @@ def _node_parser(sub) -> None:
         description="Run one raftcache node. Options come from flags, then RAFTCACHE_* environment "
         "variables (e.g. RAFTCACHE_CLUSTER_SECRET), then a TOML file (--config), then defaults.",
     )
-    p.add_argument("--config", metavar="FILE", help="TOML file with the same keys as the flags (dashes as underscores)")
-    p.add_argument("--id", help="node id (default n1)")
-    p.add_argument("--zone", help="availability zone label (default a)")
-    p.add_argument("--host", help="address to bind and advertise (default 127.0.0.1)")
-    p.add_argument("--base-port", type=int, help="gRPC port; Redis +1, memcached +2, Raft +3, HTTP +4 (default 7000)")
-    p.add_argument("--advertise", metavar="HOST:BASEPORT",
-                   help="where clients outside the nodes' network reach this node (its ports follow BASEPORT); "
-                   "the topology the SDK reads lists it (default: --host and --base-port)")
-    p.add_argument("--peers", help="every member, this node included: ID@ZONE=HOST:BASEPORT,...")
-    p.add_argument("--data-dir", help="directory for the log, snapshots and keyspace (default ./data)")
-    p.add_argument("--cluster-secret", help="shared secret of the Raft and forwarding ports (prefer RAFTCACHE_CLUSTER_SECRET)")
-    p.add_argument("--appendfsync", choices=["always", "everysec", "no"], help="log fsync policy (default everysec)")
-    p.add_argument("--maxmemory", help="keyspace size at which writes are refused, e.g. 512mb, 2gb (default 1gb)")
-    p.add_argument("--databases", type=int, help="number of databases (default 16)")
-    p.add_argument("--default-read", metavar="LEVEL",
-                   help="read level when a request names none: linearizable (default), lease, bounded:<ms>, any")
-    p.add_argument("--redis-password", help="AUTH password for the Redis port (default none)")
-    p.add_argument("--role", choices=["voter", "replica"],
-                   help="voter (default), or replica: a non-voting read replica of the --peers voters")
-    p.add_argument("--restore", metavar="FILE",
-                   help="seed this node from a backup before its first start (an empty data dir; "
-                   "every node of the new cluster gets the same file)")
-    p.add_argument("--join", action="store_const", const=True, default=None,
-                   help="this node is being added to a running cluster (ctl add-node): it waits for the "
-                   "leader instead of standing for election while its log is empty")
-    p.add_argument("--backup-dir", metavar="DIR", help="write automatic snapshots here (default: none)")
-    p.add_argument("--backup-interval", type=float, metavar="SECONDS", help="seconds between automatic snapshots (default 3600)")
-    p.add_argument("--backup-keep", type=int, metavar="N", help="automatic snapshots kept (default 24)")
-    p.add_argument("--max-log-version", type=int, metavar="N",
-                   help="newest log semantics version this node accepts (default: all its binary supports); "
-                   "holding every node at the old version keeps a rolling upgrade reversible "
-                   "(docs/operations.md)")
-    p.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING")
+    sources.add_flags(p)
 
 
 def _up_parser(sub) -> None:
@@ -79,7 +48,7 @@ def _up_parser(sub) -> None:
 
 
 def _ctl_parser(sub) -> None:
-    from raftcache import ctl
+    from raftcache import ctl, offline
 
     p = sub.add_parser("ctl", help="admin command line (gRPC)", description="Talk to a node over gRPC.")
     p.add_argument("--endpoint", action="append", default=None, metavar="HOST:PORT",
@@ -92,7 +61,9 @@ def _ctl_parser(sub) -> None:
     p.add_argument("--cluster-secret", default=None,
                    help="cluster secret for backup and membership verbs (default: RAFTCACHE_CLUSTER_SECRET, "
                    "else DATA_DIR/cluster.secret with --data-dir)")
-    ctl.add_verbs(p.add_subparsers(dest="verb", metavar="VERB", required=True))
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    ctl.add_verbs(verbs)
+    offline.add_verbs(verbs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,20 +81,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "node":
-            from raftcache import nodeconfig
             from raftcache.node import server
 
-            config = nodeconfig.load(args, os.environ)
-            ops = nodeconfig.load_operations(args, os.environ)
-            server.configure_logging(args.log_level or os.environ.get("RAFTCACHE_LOG_LEVEL", "INFO"))
-            return server.run(config, ops)
+            config = sources.load(args, os.environ)
+            server.configure_logging(config.log_level)
+            return server.run(config)
         if args.command == "up":
             from raftcache import localcluster
 
             return localcluster.run(args)
-        from raftcache import ctl
+        from raftcache import ctl, offline
 
-        return ctl.run(args)
+        return (offline if args.verb in offline.VERBS else ctl).run(args)
     except RaftcacheError as e:
         print(f"raftcache: error: {e.message}", file=sys.stderr)
         return 2

@@ -48,7 +48,7 @@ MUTATIONS = [
     ),
     Mutation(
         "no-read-floor", "node/frontends/resp_blocking.py",
-        "    await service.wait_applied(conn.last_write_index)  # read-your-writes: this node has the connection's writes\n",
+        "    await service.wait_applied(conn.session.last_write_index)  # read-your-writes: this node has the connection's writes\n",
         "    pass  # MUTATION: a blocking pop looks before the connection's writes are applied here\n",
         ("tests/integration/test_follower_reads.py::test_a_blocking_pop_on_a_follower_sees_the_connections_own_pushes",),
     ),
@@ -106,9 +106,10 @@ MUTATIONS = [
     ),
     Mutation(
         "apply-twice", "node/commands/statemachine.py",
-        "        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)\n",
-        "        self._execute(txn, index, entry.command, entry.now_ms, entry.seed)  # MUTATION: applied twice\n"
-        "        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)\n",
+        "            result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)\n",
+        "            self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)"
+        "  # MUTATION: applied twice\n"
+        "            result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)\n",
         ("tests/unit/test_statemachine.py",),
     ),
 ]

@@ -32,13 +32,18 @@ import contextlib
 import dataclasses
 import logging
 import struct
+import threading
 
-from raftcache.node import commands, settings
+from raftcache.commandkeys import command_keys
+from raftcache.node import commands
 from raftcache.node.commands import READ_COMMANDS, Command, LogEntry
-from raftcache.node.config import KeyspaceConfig
+from raftcache.node.config import KeyspaceConfig, settings, values
 from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError
 from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
-from raftcache.node.commands import bits, hashes, lists, memcache_ops, sets, strings, transactions, zsets
+from raftcache.node.commands import (
+    bits, eviction, geo, hashes, hyperloglog, lists, memcache_ops, notifications, pubsub_ops, sets, streams,
+    strings, transactions, zsets,
+)
 from raftcache.node.commands.quota import run_with_quota
 from raftcache.node.commands.strings import Ctx
 from raftcache.proto import commands_pb2 as pb
@@ -67,7 +72,8 @@ _MISS = object()
 
 
 #: Handler modules, merged in this order (later ones win: memcache_ops wraps set/append).
-HANDLER_MODULES = (strings, bits, hashes, lists, sets, zsets, transactions, memcache_ops)
+HANDLER_MODULES = (strings, bits, hyperloglog, hashes, lists, sets, zsets, geo, streams, transactions, eviction,
+                   memcache_ops, pubsub_ops)
 
 
 def _merge_handlers() -> dict:
@@ -75,6 +81,20 @@ def _merge_handlers() -> dict:
     for module in HANDLER_MODULES:
         table.update(module.HANDLERS)
     return table
+
+
+#: Writes that change keys they do not name: a tracking client forgets every key.
+_FLUSHES = frozenset(("flush_all", "flush_db", "swap_db"))
+
+
+def _invalidated(command: Command, name: str, touched: set | None) -> list[bytes] | None:
+    """The keys a write changed, for CLIENT TRACKING (None: any key may have changed)."""
+    steps = [sub.WhichOneof("op") for sub in command.transaction.commands] if name == "transaction" else [name]
+    if _FLUSHES.intersection(steps):
+        return None
+    if touched:
+        return sorted({key for _, key in touched})
+    return command_keys(command)   # only a large collection's elements changed
 
 
 class FatalApplyError(RuntimeError):
@@ -104,8 +124,24 @@ class StateMachine:
         #: Write commands applied here since start that changed something (INFO's
         #: rdb_changes_since_last_save); local, not part of the replicated state.
         self.changes = 0
+        #: Keys evicted here since start, by the policy that chose them (INFO evicted_keys,
+        #: /metrics); local counters, equal on every replica that applied the same entries.
+        self.evicted: dict[str, int] = {}
+        #: The node's access table (node/service/access.py), given to reads only
+        #: (OBJECT IDLETIME/FREQ); apply never sees it (invariant 2).
+        self.access = None
         #: Called (on the Raft thread) with the replicated settings after they change.
         self.on_settings_change: list = []
+        #: Called (on the Raft thread) after each applied entry that published something, with
+        #: its messages in log order, ("message", channel, message, sharded): PUBLISH's, and
+        #: the keyspace notifications that are on (node/commands/notifications.py).
+        self.on_events = None
+        self._events: list = []
+        self._notify: frozenset[str] = frozenset()   # notify-keyspace-events classes in force
+        #: Set (set_track_writes) while a client of this node tracks keys (CLIENT TRACKING):
+        #: every write then also hands on ("invalidate", index, keys it touched | None: a flush).
+        self.track_writes = False
+        self._apply_lock = threading.Lock()   # apply vs. set_track_writes
         self._sync_settings()
 
     @property
@@ -136,6 +172,17 @@ class StateMachine:
         """
         if index <= self._keyspace.applied_index:
             return None
+        with self._apply_lock:
+            return self._apply(index, data)
+
+    def set_track_writes(self, on: bool) -> int:
+        """Switch the reporting of written keys; returns the applied index from which on every
+        later entry is reported (no entry is being applied while it switches)."""
+        with self._apply_lock:
+            self.track_writes = on
+            return self._keyspace.applied_index
+
+    def _apply(self, index: int, data: bytes) -> object:
         batch = data[:1] == commands.BATCH_MARKER
         try:
             entries = commands.decode_entries(bytes(data), self.max_version)
@@ -149,7 +196,7 @@ class StateMachine:
         self._sync_settings()  # a snapshot may have replaced the keyspace since the last apply
         changes = self.changes
         try:
-            return self._apply_entries(index, entries, batch, isolated=False)
+            result = self._apply_entries(index, entries, batch, isolated=False)
         except FatalApplyError:
             raise
         except Exception:
@@ -157,9 +204,15 @@ class StateMachine:
             # aborted; apply the entry again with each command in its own savepoint, so
             # the one that raises is rolled back alone and answers INTERNAL.
             self.changes = changes
+            self._events.clear()
             self._settings_generation = -1  # CONFIG SET may have switched in memory only
             self._sync_settings()
-            return self._apply_entries(index, entries, batch, isolated=True)
+            result = self._apply_entries(index, entries, batch, isolated=True)
+        if self._events:
+            events, self._events = self._events, []
+            if self.on_events is not None:
+                self.on_events(events)
+        return result
 
     @contextlib.contextmanager
     def _writer(self, index: int):
@@ -172,33 +225,40 @@ class StateMachine:
             raise
 
     def _apply_entries(self, index: int, entries: list[LogEntry], batch: bool, isolated: bool) -> object:
+        # an Evict at the head of a batch offers room to the writes after it
+        room = eviction.Room(self._evicted_event if "e" in self._notify else None)
         with self._writer(index) as txn:
             self._prune_dedup(txn, entries[-1].now_ms, DEDUP_PRUNE_BATCH * len(entries))
             apply_one = self._apply_isolated if isolated else self._apply_entry
             if batch:
                 # one result per entry, in order (a batch of group-committed writes)
-                return [apply_one(txn, index, entry) for entry in entries]
-            return apply_one(txn, index, entries[0])
+                results = [apply_one(txn, index, entry, room) for entry in entries]
+            else:
+                results = apply_one(txn, index, entries[0], room)
+        for policy, n in room.evicted.items():
+            self.evicted[policy] = self.evicted.get(policy, 0) + n
+        return results
 
-    def _apply_isolated(self, txn: WriteTxn, index: int, entry: LogEntry) -> object:
+    def _apply_isolated(self, txn: WriteTxn, index: int, entry: LogEntry, room: eviction.Room) -> object:
         """_apply_entry in a savepoint: an exception rolls back this command alone
         and becomes its error reply (the same on every replica: no exception text,
         which could name addresses, goes into it)."""
-        changes = self.changes
+        changes, events = self.changes, len(self._events)
         try:
             with txn.savepoint():
-                return self._apply_entry(txn, index, entry)
+                return self._apply_entry(txn, index, entry, room)
         except Exception as exc:
             if is_environment_error(exc):
                 raise
             self.changes = changes
+            del self._events[events:]
             name = entry.command.WhichOneof("op")
             log.error("applying '%s' at log index %d raised; answered as an internal error", name, index,
                       exc_info=exc)
             return CommandError(f"internal error while applying '{name}' ({type(exc).__name__}); "
                                 f"nothing was changed", Reason.INTERNAL)
 
-    def _apply_entry(self, txn: WriteTxn, index: int, entry: LogEntry) -> object:
+    def _apply_entry(self, txn: WriteTxn, index: int, entry: LogEntry, room: eviction.Room) -> object:
         name = entry.command.WhichOneof("op")
         dedup = bool(entry.client_id) and entry.sequence != 0 and name not in READ_COMMANDS
         if dedup:
@@ -206,14 +266,31 @@ class StateMachine:
             if previous is not _MISS:
                 return previous
         writes = txn.writes
-        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)
+        notify = self._notify if name in notifications.EVENTS or name == "transaction" else None
+        track = self.track_writes and name not in READ_COMMANDS
+        if notify or track:
+            txn.touched = set()
+        try:
+            if commands.required_version(entry.command) > max(entry.version, 1):
+                # An op an older release does not know, in an entry of its version: answered as it answers it.
+                result = CommandError("the command carries fields this version does not know", Reason.INVALID_ARGUMENT)
+            else:
+                result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)
+            touched = txn.touched
+        finally:
+            txn.touched = None
         if txn.writes != writes and not isinstance(result, CommandError):
             self.changes += 1  # as Redis's dirty counter: a write that changed nothing is not counted
+            if notify:
+                self._notify_keyspace(txn, entry, name, touched)
+            if track:
+                self._events.append(("invalidate", index, _invalidated(entry.command, name, touched)))
         if dedup:
             self._dedup_store(txn, entry, result, index)
         return result
 
-    def _execute(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int) -> object:
+    def _execute(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int,
+                 room: eviction.Room, version: int) -> object:
         name = command.WhichOneof("op")
         if commands.has_unknown_fields(command):
             # The leader refuses these (INVALID_ARGUMENT); one that got into the log
@@ -225,21 +302,45 @@ class StateMachine:
         if error is not None:
             return error
         if name == "config_set":
-            return self._config_set(txn, command.config_set)
+            return self._config_set(txn, command.config_set, version)
         if name == "set_version":
             return self._set_version(txn, command.set_version.version)
         handler = HANDLERS.get(name)
         if handler is None:
             return CommandError(f"unknown command '{name}'", Reason.SYNTAX)
-        ctx = self._context(txn, command.db, now_ms, index, seed)
+        ctx = self._context(txn, command.db, now_ms, index, seed, room=room, mode=command.eviction)
         op = getattr(command, name)
         if name in READ_COMMANDS:
             return handler(ctx, op)
         return run_with_quota(txn, handler, ctx, op)
 
-    def _context(self, txn, db: int, now_ms: int, index: int, seed: int) -> Ctx:
+    def _context(self, txn, db: int, now_ms: int, index: int, seed: int, room: eviction.Room | None = None,
+                 mode: int = 0, access=None) -> Ctx:
         limits = self._limits
-        return Ctx(txn, db, now_ms, index, limits.max_value_bytes, seed, limits.databases, limits, HANDLERS)
+        return Ctx(txn, db, now_ms, index, limits.max_value_bytes, seed, limits.databases, limits, HANDLERS,
+                   self._events, room, mode, access, self._settings)
+
+    def _notify_keyspace(self, txn: WriteTxn, entry: LogEntry, name: str, touched: set) -> None:
+        command = entry.command
+        now_ms = entry.now_ms
+
+        def exists(db: int, key: bytes) -> bool:
+            return txn.get(db, key, now_ms) is not None
+
+        # MULTI/EXEC: each queued command's events, in order, over what the transaction touched
+        steps = [(sub.WhichOneof("op"), sub) for sub in command.transaction.commands] \
+            if name == "transaction" else [(name, command)]
+        found = []
+        for step_name, step in steps:
+            op = getattr(step, step_name)
+            keys = touched if touched or not hasattr(op, "key") else {(step.db, op.key)}  # only items changed
+            found += notifications.events_for(step_name, op, step.db, keys, exists, self._notify)
+        for db, event, key in found:
+            self._events += notifications.messages(db, event, key, self._notify)
+
+    def _evicted_event(self, db: int, key: bytes) -> None:
+        """A key evicted to make room (Redis's `evicted`, class `e`), before its write's own events."""
+        self._events += notifications.messages(db, "evicted", key, self._notify)
 
     def _check_limits(self, command: Command) -> CommandError | None:
         limits = self._limits
@@ -299,12 +400,14 @@ class StateMachine:
 
     # ------------------------------------------------------------ replicated settings (CONFIG SET)
 
-    def _config_set(self, txn: WriteTxn, op: pb.ConfigSet) -> object:
-        """Validate every pair (all or nothing, as Redis's CONFIG SET), store them, switch."""
+    def _config_set(self, txn: WriteTxn, op: pb.ConfigSet, version: int) -> object:
+        """Validate every pair (all or nothing, as Redis's CONFIG SET) by the rules of the
+        entry's semantics version, store them, switch."""
         changes = {}
         for pair in op.parameters:
             try:
-                changes[pair.name] = settings.validate(pair.name, pair.value)
+                changes[pair.name] = settings.validate(pair.name, pair.value,
+                                                       before_eviction=version < commands.EVICTION_VERSION)
             except settings.SettingError as e:
                 return CommandError(f"CONFIG SET failed (possibly related to argument '{pair.name}') - {e}",
                                     Reason.INVALID_ARGUMENT)
@@ -331,7 +434,7 @@ class StateMachine:
             return
         with self._keyspace.reader() as txn:
             stored = {name[len(_SETTING):].decode(): value.decode()
-                      for name, value in txn.meta_range(_SETTING, len(settings.PARAMS))}
+                      for name, value in txn.meta_range(_SETTING, len(settings.SETTINGS))}
             version = txn.meta_get(_VERSION)
         self.log_version = 1 if version is None else _U32.unpack(version)[0]
         self._settings, self._settings_generation = stored, generation
@@ -354,6 +457,8 @@ class StateMachine:
         max_value = int(self._settings.get("proto-max-bulk-len", 0)) or node.max_value_bytes
         self._limits = dataclasses.replace(node, maxmemory_bytes=maxmemory, max_value_bytes=max_value)
         self._keyspace.maxmemory_bytes = maxmemory
+        flags = values.notify_flags(self._settings.get("notify-keyspace-events", ""))
+        self._notify = flags if notifications.enabled(flags) else frozenset()
 
     # ------------------------------------------------------------ reads, snapshots
 
@@ -379,7 +484,8 @@ class StateMachine:
         if handler is None:
             return CommandError(f"unknown command '{name}'", Reason.SYNTAX), self._keyspace.applied_index
         with self._keyspace.reader() as txn:
-            return handler(self._context(txn, command.db, now_ms, 0, 0), getattr(command, name)), txn.applied_index()
+            ctx = self._context(txn, command.db, now_ms, 0, 0, access=self.access)
+            return handler(ctx, getattr(command, name)), txn.applied_index()
 
     def get_string(self, db: int, key: bytes, now_ms: int) -> bytes | None | CommandError:
         """GET without a Command: the front ends' hot path (limits already checked)."""

@@ -33,7 +33,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from raftcache.node import settings
+from raftcache.node.config import settings
+from raftcache.node.config.values import parse_maxmemory_clients, parse_output_limits
 from raftcache.node.errors import ConfigError
 
 #: Unsent output above which a connection of an unlimited class is no longer read.
@@ -91,12 +92,13 @@ class ClientLimits:
 
 
 def from_settings(values: Mapping[str, str], max_value_bytes: int, maxmemory_bytes: int) -> ClientLimits:
-    """The limits for a node's CONFIG `values`, its value limit and its maxmemory."""
-    query = min(int(values.get("client-query-buffer-limit", 1 << 30)), 2 * max_value_bytes + QUERY_SLACK_BYTES)
-    classes = settings.parse_output_limits(values.get("client-output-buffer-limit", settings.DEFAULT_OUTPUT_LIMITS))
-    normal = OutputLimit(*classes.get("normal", (0, 0, 0)))
-    pubsub = OutputLimit(*classes.get("pubsub", (32 << 20, 8 << 20, 60)))
-    clients = settings.parse_maxmemory_clients(values.get("maxmemory-clients", "25%"), maxmemory_bytes)
+    """The limits for a node's CONFIG `values` (all of them: node/config/settings.py), its
+    value limit and its maxmemory. A class the output limits do not name keeps its default."""
+    query = min(int(values["client-query-buffer-limit"]), 2 * max_value_bytes + QUERY_SLACK_BYTES)
+    classes = {**parse_output_limits(settings.DEFAULT_OUTPUT_LIMITS),
+               **parse_output_limits(values["client-output-buffer-limit"])}
+    normal, pubsub = OutputLimit(*classes["normal"]), OutputLimit(*classes["pubsub"])
+    clients = parse_maxmemory_clients(values["maxmemory-clients"], maxmemory_bytes)
     if clients:
         clients = max(clients, query + normal.high_water_bytes)
     limits = ClientLimits(query, normal, pubsub, clients)

@@ -1,6 +1,7 @@
 """The gRPC front end (grpc.aio): Cache, Admin, Internal and the health service.
 
-Bytes in (protobuf requests), service.execute, replies out. Command errors of
+Bytes in (protobuf requests), run by the session runner (node/service/session.py:
+a Pipeline stream is one session), replies out. Command errors of
 a unary call become a gRPC status with an ErrorInfo reason (one table:
 node/grpc_codec.STATUS_CODES); inside a pipeline they are Value.error items
 and the stream goes on. No business logic here.
@@ -9,6 +10,7 @@ and the stream goes on. No business logic here.
 from __future__ import annotations
 
 import asyncio
+import collections
 import hmac
 
 import grpc
@@ -17,9 +19,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from raftcache.node.service import grpc_codec
 from raftcache.node.errors import CommandError, RaftcacheError, Reason
 from raftcache.node.service.forwarding import SECRET_METADATA
+from raftcache.node.frontends import client_limits
 from raftcache.node.frontends.grpc_admin import AdminServicer
-from raftcache.node.service.service import Service, execute_many
-from raftcache.proto import admin_pb2_grpc, cache_pb2, cache_pb2_grpc
+from raftcache.node.service.access import REPORT_MAX_KEYS
+from raftcache.node.service.service import Service
+from raftcache.node.service.session import Session
+from raftcache.node.service.tracking import Tracking
+from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2, cache_pb2_grpc
 
 
 
@@ -56,6 +62,11 @@ def _add_cache_servicer(servicer: "CacheServicer", server) -> None:
             request_deserializer=_lenient(cache_pb2.RequestBatch),
             response_serializer=cache_pb2.ReplyBatch.SerializeToString,
         ),
+        "Subscribe": grpc.unary_stream_rpc_method_handler(
+            servicer.Subscribe,
+            request_deserializer=_lenient(cache_pb2.SubscribeRequest),
+            response_serializer=cache_pb2.PubSubMessage.SerializeToString,
+        ),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("raftcache.v1.Cache", handlers),))
 
@@ -69,35 +80,120 @@ class CacheServicer(cache_pb2_grpc.CacheServicer):
             await _abort(context, CommandError("malformed request: not a raftcache.v1.Request", Reason.INVALID_ARGUMENT))
         try:
             command, consistency, client_id, sequence = grpc_codec.request_from_proto(request)
-            result, index = await self._service.execute(command, consistency, client_id, sequence)
         except RaftcacheError as e:
             await _abort(context, e)
-        if isinstance(result, CommandError):
-            await _abort(context, result)
-        return grpc_codec.outcome_to_reply((result, index))
+        outcome = await Session(self._service, "grpc", context.peer()).execute(command, consistency, client_id, sequence)
+        if isinstance(outcome, RaftcacheError):
+            await _abort(context, outcome)
+        if isinstance(outcome[0], CommandError):
+            await _abort(context, outcome[0])
+        return grpc_codec.outcome_to_reply(outcome)
 
     async def Pipeline(self, request_iterator, context):
-        floor = 0  # read-your-writes within the stream: the newest index it was answered
+        session = Session(self._service, "grpc", context.peer())
         async for batch in request_iterator:
             if batch is MALFORMED:
                 await _abort(context, CommandError("malformed request: not a raftcache.v1.RequestBatch", Reason.INVALID_ARGUMENT))
-            replies = await _run_batch(self._service, batch, forward=True, floor=floor)
-            floor = max([floor, *(reply.index for reply in replies.replies)])
-            yield replies
+            yield await _run_batch(session, batch)
 
 
-async def _run_batch(service: Service, batch, forward: bool, floor: int = 0) -> cache_pb2.ReplyBatch:
-    requests = []
-    out = cache_pb2.ReplyBatch()
-    bad: dict[int, RaftcacheError] = {}
-    for i, req in enumerate(batch.requests):
+    async def Subscribe(self, request, context):
+        """Pub/Sub: this node's deliveries of the subscribed channels (node/service/pubsub.py),
+        bounded by the pubsub class of client-output-buffer-limit's hard limit."""
+        if request is MALFORMED:
+            await _abort(context, CommandError("malformed request: not a raftcache.v1.SubscribeRequest",
+                                               Reason.INVALID_ARGUMENT))
+        service = self._service
+        stream = SubscriberStream(_pubsub_limit_bytes(service))
+        hub = service.pubsub
+        subs = hub.subscriptions(stream.push)
+        tracking = None
         try:
-            requests.append(grpc_codec.request_from_proto(req))
+            for channel in request.channels:
+                hub.subscribe(subs, channel)
+            for pattern in request.patterns:
+                hub.psubscribe(subs, pattern)
+            for channel in request.shard_channels:
+                hub.ssubscribe(subs, channel)
+            if request.invalidations:
+                tracking = Tracking(lambda keys, index: stream.push([b"invalidate", keys, index]), bcast=True)
+                service.tracking.start(tracking)
+            # Every write applied after this index has its invalidation on this stream
+            # (StateMachine.set_track_writes switched between two applies).
+            yield cache_pb2.PubSubMessage(kind="subscribed", index=service.applied_index)
+            while True:
+                frame = await stream.next()
+                if frame is None:
+                    await _abort(context, CommandError("the subscriber fell behind by more than the pubsub "
+                                                       "output limit", Reason.UNAVAILABLE))
+                if frame[0] == b"invalidate":
+                    yield cache_pb2.PubSubMessage(kind="invalidate", keys=frame[1] or [], index=frame[2],
+                                                  all=frame[1] is None)
+                elif frame[0] == b"pmessage":
+                    yield cache_pb2.PubSubMessage(kind="pmessage", pattern=frame[1], channel=frame[2],
+                                                  data=frame[3])
+                else:
+                    yield cache_pb2.PubSubMessage(kind=frame[0].decode(), channel=frame[1], data=frame[2])
+        finally:
+            hub.drop(subs)
+            if tracking is not None:
+                service.tracking.stop(tracking)
+
+
+def _pubsub_limit_bytes(service: Service) -> int:
+    limits = client_limits.from_settings(service.settings, service.limits.max_value_bytes,
+                                         service.limits.maxmemory_bytes)
+    return limits.pubsub.hard_bytes
+
+
+class SubscriberStream:
+    """The messages waiting for one gRPC subscriber, at most `limit_bytes` of them (0: no limit);
+    past it the stream ends (as Redis drops a subscriber past its output limit)."""
+
+    def __init__(self, limit_bytes: int):
+        self._queue: collections.deque = collections.deque()
+        self._bytes = 0
+        self._limit = limit_bytes
+        self._ready = asyncio.Event()
+        self.overflowed = False
+
+    def push(self, frame: list) -> None:
+        if self.overflowed:
+            return
+        size = sum(len(part) if type(part) is bytes else 64 for part in frame if part is not None)
+        if frame[0] == b"invalidate" and frame[1]:
+            size += sum(len(key) for key in frame[1])
+        if self._limit and self._bytes + size > self._limit:
+            self.overflowed = True
+        else:
+            self._queue.append((frame, size))
+            self._bytes += size
+        self._ready.set()
+
+    async def next(self) -> list | None:
+        """The next frame; None once the subscriber fell behind past the limit."""
+        while not self._queue or self.overflowed:
+            if self.overflowed:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        frame, size = self._queue.popleft()
+        self._bytes -= size
+        return frame
+
+
+async def _run_batch(session: Session, batch) -> cache_pb2.ReplyBatch:
+    run = session.run()
+    for request in batch.requests:
+        try:
+            command, consistency, client_id, sequence = grpc_codec.request_from_proto(request)
         except RaftcacheError as e:
-            bad[i] = e
-    outcomes = iter(await execute_many(service, requests, forward=forward, floor=floor))
-    for i in range(len(batch.requests)):
-        grpc_codec.outcome_to_reply(bad[i] if i in bad else next(outcomes), out.replies.add())
+            run.reply(grpc_codec.outcome_to_reply(e))
+            continue
+        await run.add(command, grpc_codec.outcome_to_reply, consistency, client_id, sequence)
+    await run.settle()
+    out = cache_pb2.ReplyBatch()
+    out.replies.extend(run.take())
     return out
 
 
@@ -117,16 +213,24 @@ class InternalServicer(admin_pb2_grpc.InternalServicer):
     async def Forward(self, request, context):
         await self._check(context)
         try:
-            outcome = await self._service.execute_forwarded(*grpc_codec.request_from_proto(request))
+            request = grpc_codec.request_from_proto(request)
         except RaftcacheError as e:
-            outcome = e
-        return grpc_codec.outcome_to_reply(outcome)
+            return grpc_codec.outcome_to_reply(e)
+        return grpc_codec.outcome_to_reply(await Session(self._service, "grpc", forwarded=True).execute(*request))
 
     async def ForwardBatch(self, request, context):
         await self._check(context)
         if not self._service.is_leader:
             await _abort(context, CommandError("not the leader", Reason.NOT_LEADER))
-        return await _run_batch(self._service, request, forward=False)
+        return await _run_batch(Session(self._service, "grpc", context.peer(), forwarded=True), request)
+
+    async def ReportAccess(self, request, context):
+        """A follower's reads, for the leader's eviction choices (bounded as the follower bounds them)."""
+        await self._check(context)
+        limit = self._service.limits.max_key_bytes
+        self._service.merge_access_report([(k.db, k.key, k.count, k.age_ms) for k in request.keys[:REPORT_MAX_KEYS]
+                                           if len(k.key) <= limit])
+        return admin_pb2.AccessReportReply()
 
 
 async def start_server(service: Service, host: str, port: int) -> tuple[grpc.aio.Server, health.HealthServicer]:

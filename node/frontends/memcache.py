@@ -19,16 +19,19 @@ import logging
 import os
 import time
 
-from raftcache.node.commands import OK, is_read
+from raftcache.node.commands import OK
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError, Reason
+from raftcache.node.frontends import memcache_admin
 from raftcache.node.frontends import memcache_meta as meta
 from raftcache.node.frontends.memcache_meta import (
     BAD_FORMAT, ERROR, TOO_LARGE, ReplyError, check_key, command, error_line, expiry,
     parse_int, parse_uint, touch_expiry,
 )
 from raftcache.node.consistency import ReadLevelError
-from raftcache.node.service.service import ReadConsistency, execute_many
+from raftcache.node.service.service import ReadConsistency
+from raftcache.node.service.session import Run, Session
+from raftcache.node.service.stream import Port, StreamConnection
 from raftcache.readlevel import USAGE
 from raftcache.proto import commands_pb2 as pb
 
@@ -47,72 +50,20 @@ _LINEARIZABLE = ReadConsistency("linearizable")
 _STORAGE = {b"set": pb.ALWAYS, b"add": pb.IF_ABSENT, b"replace": pb.IF_PRESENT,
             b"append": None, b"prepend": None, b"cas": pb.ALWAYS}
 _GET_PREFIXES = (b"get ", b"gets ", b"gat ", b"gats ")
+#: The longest data block a storage command may declare (memcached's INT_MAX - 2).
+_DATALEN_MAX = (1 << 31) - 3
 _NOREPLY_COMMANDS = frozenset((b"delete", b"incr", b"decr", b"touch", b"flush_all", b"verbosity", b"cache_memlimit"))
 
 
-#: set/add/replace/cas: their outcome is decided at apply, so on the leader a
-#: pipeline of them is proposed without waiting for each (append/prepend
-#: read, then write: they run alone).
+#: set/add/replace/cas: their outcome is decided at apply, so a pipeline of them
+#: runs as the session runner runs writes (append/prepend read, then write: they run alone).
 _OVERLAPPING = frozenset((b"set", b"add", b"replace", b"cas"))
 #: Flush replies to the socket after this many, even mid-pipeline…
 _MAX_UNWRITTEN = 1024
 #: …or this many bytes (then wait until the client reads: a client that does not read is not read).
 _FLUSH_BYTES = 1 << 16
-
-
-class _Replies:
-    """A connection's replies in request order: bytes, a running write's task, or
-    the place of a write waiting to be forwarded with the others of its run."""
-
-    __slots__ = ("parts", "running", "size", "forwarded", "_forward")
-
-    def __init__(self, forward) -> None:
-        self.parts: list = []
-        self.running = False
-        self.size = 0
-        self.forwarded: list = []   # (position in parts, command, finish(outcome) -> reply)
-        self._forward = forward     # async [commands] -> [(result, index) | RaftcacheError], in order
-
-    def add(self, reply: bytes) -> None:
-        if reply:
-            self.parts.append(reply)
-            self.size += len(reply)
-
-    def add_running(self, task: asyncio.Future) -> None:
-        self.parts.append(task)
-        self.running = True
-
-    def add_forwarded(self, command, finish) -> None:
-        self.forwarded.append((len(self.parts), command, finish))
-        self.parts.append(None)
-
-    async def settle(self) -> None:
-        """Wait for the running writes (their tasks never raise: see _line), then
-        forward the waiting ones as one batch."""
-        if self.running:
-            parts = self.parts
-            for i, part in enumerate(parts):
-                if type(part) is not bytes:
-                    parts[i] = await part
-                    self.size += len(parts[i])
-            self.running = False
-        if self.forwarded:
-            forwarded, self.forwarded = self.forwarded, []
-            try:
-                outcomes = await self._forward([command for _, command, _ in forwarded])
-            except Exception:  # a bug must cost these replies, not leave holes in the output
-                log.exception("forwarding a pipeline of writes failed")
-                outcomes = [RaftcacheError("internal error")] * len(forwarded)
-            for (i, _, finish), outcome in zip(forwarded, outcomes):
-                self.parts[i] = finish(outcome)
-                self.size += len(self.parts[i])
-
-    async def take(self) -> bytes:
-        await self.settle()
-        data = b"".join(self.parts)
-        self.parts.clear()
-        self.size = 0
-        return data
+#: How often idle clients are looked for (CONFIG `timeout`).
+_CHECK_INTERVAL_S = 0.25
 
 
 class ServerState:
@@ -121,14 +72,22 @@ class ServerState:
     def __init__(self, service, config: FrontendConfig, port: int):
         self.service = service
         self.config = config
-        self.port = port
+        self.port_number = port
+        # CONFIG `timeout` closes idle clients of this port too (0, the default: never).
+        self.port = Port(max_connections=lambda: config.max_connections,
+                         idle_timeout_s=lambda: int(service.setting("timeout")),
+                         refusal=b"ERROR Too many open connections\r\n")
+        self.checks: asyncio.Task | None = None
         self.item_max = min(config.memcached_item_size_max_bytes, service.limits.max_value_bytes)
+        #: What this port's writes may evict when full: memcached's LRU (database 0), or nothing (-M).
+        self.eviction = pb.EVICT_NEVER if config.memcached_disable_evictions else pb.EVICT_LRU
         self.started = time.time()
         self.stats = dict.fromkeys((
-            "curr_connections", "total_connections", "rejected_connections", "cmd_get", "cmd_set",
+            "cmd_get", "cmd_set",
             "cmd_flush", "cmd_touch", "get_hits", "get_misses", "get_expired", "delete_misses",
             "delete_hits", "incr_misses", "incr_hits", "decr_misses", "decr_hits", "cas_misses",
             "cas_hits", "cas_badval", "touch_hits", "touch_misses", "bytes_read", "bytes_written",
+            "total_items",
         ), 0)
         self.flush_timer: asyncio.TimerHandle | None = None
 
@@ -164,73 +123,49 @@ def _parse_level(text: bytes) -> ReadConsistency:
         raise ReplyError(b"CLIENT_ERROR " + detail.encode("ascii", "replace") + b"\r\n") from None
 
 
-class MemcacheProtocol(asyncio.Protocol):
+class MemcacheProtocol(StreamConnection):
     """One client connection: parses requests in order and answers each in order."""
 
     def __init__(self, state: ServerState):
+        super().__init__(state.port, Session(state.service, "memcache"))
         self.state = state
         self.service = state.service
         self.stats = state.stats
-        self.consistency: ReadConsistency | None = None   # None: the node's default level
         self.linearizable = _LINEARIZABLE
-        self.floor = 0                 # index of this connection's newest write: its reads wait for it
-        self.transport: asyncio.Transport | None = None
         self._buf = bytearray()
         self._swallow = 0              # bytes of a refused data block still to discard
         self._task: asyncio.Task | None = None
-        self._closing = False
-        self._eof = False              # the client half-closed: answer what it sent, then close
-        self._paused = False
-        self._can_write = asyncio.Event()
-        self._can_write.set()
-        self._out: _Replies | None = None  # the replies of the request loop (a get streams into it)
+        self._out: Run | None = None  # the replies of the request loop (a get streams into it)
 
-    # ------------------------------------------------------------ asyncio.Protocol
+    # ------------------------------------------------------------ the connection (node/service/stream.py)
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-        self.stats["total_connections"] += 1
-        self.stats["curr_connections"] += 1
-        if self.stats["curr_connections"] > self.state.config.max_connections:
-            self.stats["rejected_connections"] += 1
-            transport.write(b"ERROR Too many open connections\r\n")
-            self._close()
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def saturated(self) -> bool:
+        """The client sends faster than it is answered: more than a largest item and a
+        MiB waiting to be parsed."""
+        return len(self._buf) > self.state.item_max + (1 << 20)
 
     def connection_lost(self, exc) -> None:
-        self.stats["curr_connections"] -= 1
-        self._closing = True
-        self._can_write.set()
+        super().connection_lost(exc)
         if self._task is not None and not self._task.done():
             self._task.cancel()
 
-    def eof_received(self) -> bool:
-        """The client will send nothing more (e.g. `printf 'get k\r\n' | nc -q1 …`): keep the
-        connection open until every request it sent is answered, as memcached does."""
-        self._eof = True
-        if self._task is None or self._task.done():
-            self._close()
-        return True  # do not close the transport yet
-
-    def pause_writing(self) -> None:
-        self._can_write.clear()
-
-    def resume_writing(self) -> None:
-        self._can_write.set()
-
     def data_received(self, data: bytes) -> None:
         self.stats["bytes_read"] += len(data)
-        if self._closing:
+        if self.closing:
             return
+        self.touch()
         if self._swallow:
             drop = min(self._swallow, len(data))
             self._swallow -= drop
             data = data[drop:]
         self._buf += data
-        if self._task is None or self._task.done():
+        if not self.busy():
             self._task = asyncio.get_running_loop().create_task(self._run())
-        elif not self._paused and len(self._buf) > self.state.item_max + (1 << 20):
-            self._paused = True          # the client sends faster than we answer
-            self.transport.pause_reading()
+        else:
+            self.update_reading()
 
     async def wait_idle(self) -> None:
         """Wait until every complete request received so far has been answered (tests use it)."""
@@ -239,60 +174,51 @@ class MemcacheProtocol(asyncio.Protocol):
 
     # ------------------------------------------------------------ the request loop
 
-    def _close(self) -> None:
-        self._closing = True
-        if self.transport is not None:
-            self.transport.close()
-
-    async def _flush(self, out: _Replies) -> None:
-        data = await out.take()
-        if data and not self._closing:
+    async def _flush(self, out: Run) -> None:
+        await out.settle()
+        data = b"".join(out.take())
+        if not self.closing and self.write(data):
             self.stats["bytes_written"] += len(data)
-            self.transport.write(data)
 
     async def _run(self) -> None:
-        out = self._out = _Replies(self._forward_writes)
+        out = self._out = self.session.run()
         try:
-            while not self._closing:
+            while not self.closing:
                 if self._swallow:
                     drop = min(self._swallow, len(self._buf))
                     del self._buf[:drop]
                     self._swallow -= drop
                     if self._swallow:
-                        if not out.parts:
+                        if not out.out:
                             break
                         await self._flush(out)
                         continue
                 reply = await self._next(out)
                 if reply is None:  # no complete request left in the buffer
-                    if not out.parts:
+                    if not out.out:
                         break
                     # Writes may still be running: while they finish, more requests
                     # may arrive, which this task (not a new one) must then answer.
                     await self._flush(out)
                     continue
-                if out.size > _FLUSH_BYTES or len(out.parts) > _MAX_UNWRITTEN:
+                if out.size > _FLUSH_BYTES or len(out.out) > _MAX_UNWRITTEN:
                     await self._flush(out)
-                    await self._can_write.wait()
+                    await self.writable()
         except asyncio.CancelledError:
             return
         except Exception:  # a bug here must not take the node down; the client gets an error
             log.exception("memcached connection failed")
-            out.add(b"SERVER_ERROR internal error\r\n")
+            out.reply(b"SERVER_ERROR internal error\r\n")
             try:
                 await self._flush(out)  # may fail again the same way: the connection closes anyway
             except Exception:
                 log.debug("could not send the error reply", exc_info=True)
             finally:
-                self._close()
+                self.close()
             return
-        if self._eof:
-            self._close()  # every request of a half-closed client has its answer
-        elif self._paused and not self._closing:
-            self._paused = False
-            self.transport.resume_reading()
+        self.ran_dry()  # a half-closed client has every answer: closed
 
-    async def _next(self, out: _Replies) -> bool | None:
+    async def _next(self, out: Run) -> bool | None:
         """Answer the next complete request in the buffer; None when there is none."""
         buf = self._buf
         nl = buf.find(b"\n")
@@ -300,9 +226,9 @@ class MemcacheProtocol(asyncio.Protocol):
             is_get = buf.startswith(_GET_PREFIXES)
             if len(buf) > (GET_LINE_MAX_BYTES if is_get else LINE_MAX_BYTES):
                 if is_get:                # (memcached has no cap: it would buffer the whole line)
-                    out.add(LINE_TOO_LONG)
+                    out.reply(LINE_TOO_LONG)
                 await self._flush(out)    # memcached closes such a connection without a reply
-                self._close()
+                self.close()
             return None
         end = nl - 1 if nl and buf[nl - 1] == 13 else nl
         tokens = [t for t in bytes(buf[:end]).split(b" ") if t]
@@ -311,10 +237,16 @@ class MemcacheProtocol(asyncio.Protocol):
             return await self._storage(name, tokens, nl + 1, out)
         del buf[:nl + 1]
         handler = _TEXT.get(name)
+        if handler is None and name not in meta.META and len(tokens) > 1 and tokens[-1].startswith(b"HTTP/"):
+            await self._flush(out)  # an HTTP request on the memcached port: closed unanswered, as memcached does
+            self.close()
+            return None
         await out.settle()  # writes still running come first (a get sees them)
         try:
             if handler is not None:
                 reply = await handler(self, tokens)
+            elif name in memcache_admin.COMMANDS:
+                reply = memcache_admin.COMMANDS[name](tokens)
             elif name in meta.META:
                 reply = await meta.META[name](self, tokens)
             else:
@@ -327,12 +259,12 @@ class MemcacheProtocol(asyncio.Protocol):
             reply = b""            # memcached's noreply silences errors too (not a wrong arity)
         if reply is None:          # quit
             await self._flush(out)
-            self._close()
+            self.close()
             return None
-        out.add(reply)
+        out.reply(reply)
         return True
 
-    async def _storage(self, name: bytes, tokens: list[bytes], data_at: int, out: _Replies) -> bool | None:
+    async def _storage(self, name: bytes, tokens: list[bytes], data_at: int, out: Run) -> bool | None:
         """A command with a data block: parse the line, wait for the block, then run it."""
         if name == b"ms":
             datalen, request = meta.ms_header(tokens, self.state.item_max)
@@ -347,7 +279,7 @@ class MemcacheProtocol(asyncio.Protocol):
                 if request == TOO_LARGE:
                     self.stats["cmd_set"] += 1
             if not noreply or request == ERROR:
-                out.add(request)
+                out.reply(request)
             return True
         if len(buf) - data_at < datalen + 2:
             return None             # the data block has not all arrived
@@ -356,21 +288,13 @@ class MemcacheProtocol(asyncio.Protocol):
         del buf[:data_at + datalen + 2]
         if not ok:
             if not noreply:
-                out.add(b"CLIENT_ERROR bad data chunk\r\n")
+                out.reply(b"CLIENT_ERROR bad data chunk\r\n")
             return True
         if name in _OVERLAPPING:
-            if getattr(self.service, "is_leader", False):
-                # On the leader, pipelined writes are proposed back to back (the
-                # log keeps their order) and answered in order.
-                if out.forwarded:
-                    await out.settle()  # forwarded before this node became the leader: first
-                out.add_running(asyncio.ensure_future(self._stored_line(name, request, data, noreply)))
-            else:
-                # A follower sends the run to the leader as one batch, retried one
-                # by one in order if it fails (service.execute_many).
-                self.stats["cmd_set"] += 1
-                out.add_forwarded(_set_command(name, request, data),
-                                  lambda outcome: self._stored_reply(request, outcome, noreply))
+            # Pipelined: proposed back to back on the leader, forwarded as one batch from a follower.
+            self.stats["cmd_set"] += 1
+            await out.add(_set_command(name, request, data, self.state.eviction),
+                          lambda outcome: self._stored_reply(request, outcome, noreply))
             return True
         await out.settle()
         if name == b"ms":
@@ -378,7 +302,7 @@ class MemcacheProtocol(asyncio.Protocol):
         else:
             reply = await self._stored_line(name, request, data, noreply)
         if not noreply:
-            out.add(reply)
+            out.reply(reply)
         return True
 
     async def _stored_line(self, name: bytes, request: tuple, data: bytes, noreply: bool) -> bytes:
@@ -399,9 +323,11 @@ class MemcacheProtocol(asyncio.Protocol):
 
     async def execute_indexed(self, cmd: pb.Command, consistency: ReadConsistency | None = None):
         """(result, index); a returned CommandError becomes a ReplyError with its mapped line."""
-        result, index = await self.service.execute(cmd, consistency or self.consistency, floor=self.floor)
-        if not is_read(cmd):
-            self.floor = max(self.floor, index)
+        cmd.eviction = self.state.eviction   # a write makes room by memcached's rule (reads ignore it)
+        outcome = await self.session.execute(cmd, consistency)
+        if isinstance(outcome, RaftcacheError):
+            raise outcome
+        result, index = outcome
         if isinstance(result, CommandError):
             if result.reason == Reason.WRONGTYPE and cmd.WhichOneof("op") == "get_meta":
                 return None, index      # a Redis hash/list/…: not a memcached item
@@ -414,7 +340,7 @@ class MemcacheProtocol(asyncio.Protocol):
     def meta_consistency(self, flags: dict) -> ReadConsistency | None:
         """The `Q` meta flag: `Q` alone is linearizable, else `Q<level>` as `consistency` takes it."""
         if "Q" not in flags:
-            return self.consistency
+            return self.session.consistency
         if not flags["Q"]:
             return _LINEARIZABLE
         level = _parse_level(flags["Q"])
@@ -433,16 +359,11 @@ class MemcacheProtocol(asyncio.Protocol):
             change = (lambda old: old + data) if name == b"append" else (lambda old: data + old)
             status, _, _ = await meta.rewrite(self, key, change)
             reply = b"STORED\r\n" if status == "stored" else b"NOT_STORED\r\n"
+            self.stats["total_items"] += status == "stored"
         else:
-            outcome = await self.service.execute(_set_command(name, req, data))
-            self.floor = max(self.floor, outcome[1])
+            outcome = await self.session.execute(_set_command(name, req, data, self.state.eviction))
             reply = self._stored_reply(req, outcome, noreply=False)
         return b"" if noreply else reply
-
-    async def _forward_writes(self, commands: list) -> list:
-        outcomes = await execute_many(self.service, [(c, None, "", 0) for c in commands], floor=self.floor)
-        self.floor = max([self.floor] + [o[1] for o in outcomes if not isinstance(o, RaftcacheError)])
-        return outcomes
 
     def _stored_reply(self, req: tuple, outcome, noreply: bool) -> bytes:
         """The line for a set/add/replace/cas outcome: (result, index) or a RaftcacheError."""
@@ -453,6 +374,7 @@ class MemcacheProtocol(asyncio.Protocol):
             return b"" if noreply else error_line(result)
         if result == OK:
             reply = b"STORED\r\n"
+            self.stats["total_items"] += 1
         elif result is None:
             reply = b"NOT_STORED\r\n"
         else:
@@ -488,7 +410,7 @@ class MemcacheProtocol(asyncio.Protocol):
             self.stats["cmd_touch"] += len(keys)
         out = self._out
         held: list[bytes] = []       # outside the request loop (a direct call): one reply
-        add = out.add if out is not None else held.append
+        add = out.reply if out is not None else held.append
         start, count, largest = 0, GET_CHUNK_KEYS[0], 1
         while start < len(keys):
             chunk = keys[start:start + count]
@@ -506,7 +428,7 @@ class MemcacheProtocol(asyncio.Protocol):
                 self.count_get(item is not None)
                 if item is None:
                     continue
-                value, flags, cas, _deadline = item
+                value, flags, cas, _deadline = item[:4]
                 largest = max(largest, len(value))
                 if with_cas:
                     parts.append(b"VALUE %s %d %d %d\r\n%s\r\n" % (key, flags, len(value), cas, value))
@@ -518,8 +440,8 @@ class MemcacheProtocol(asyncio.Protocol):
             if out is not None and out.size > _FLUSH_BYTES:
                 await self._flush(out)
 
-                await self._can_write.wait()
-                if self._closing:
+                await self.writable()
+                if self.closing:
                     return b""
         return b"".join(held) + b"END\r\n"
 
@@ -593,8 +515,11 @@ class MemcacheProtocol(asyncio.Protocol):
         """Accepted and ignored: memory is bounded by the keyspace's maxmemory, the same on every node."""
         if len(tokens) not in (2, 3):
             return ERROR
-        if parse_uint(tokens[1]) is None:
+        megabytes = parse_uint(tokens[1])
+        if megabytes is None:
             return BAD_FORMAT
+        if megabytes < 8:
+            return b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n"
         return b"OK\r\n"
 
     async def _quit(self, tokens: list[bytes]) -> None:
@@ -607,19 +532,20 @@ class MemcacheProtocol(asyncio.Protocol):
         """raftcache: `consistency` shows, `consistency <level>` (any spelling of
         raftcache/readlevel.py, `default` included) sets this connection's read level."""
         if len(tokens) == 1:
-            return b"CONSISTENCY " + (str(self.consistency) if self.consistency else "default").encode() + b"\r\n"
+            current = self.session.consistency
+            return b"CONSISTENCY " + (str(current) if current else "default").encode() + b"\r\n"
         if len(tokens) > 3:
             return ERROR
         level = _parse_level(b" ".join(tokens[1:]))
-        self.consistency = level if level.level else None
+        self.session.consistency = level if level.level else None
         return b"OK\r\n"
 
     async def _stats(self, tokens: list[bytes]) -> bytes:
         return _render_stats(self.state, tokens[1:])
 
 
-def _set_command(name: bytes, req: tuple, data: bytes) -> pb.Command:
-    """The Set of a set/add/replace/cas request."""
+def _set_command(name: bytes, req: tuple, data: bytes, eviction: int) -> pb.Command:
+    """The Set of a set/add/replace/cas request (`eviction`: what it may evict when full)."""
     key, flags, exptime, cas, _ = req
     op = pb.Set(key=key, value=data, flags=flags, condition=_STORAGE[name])
     exp = expiry(exptime)
@@ -627,7 +553,9 @@ def _set_command(name: bytes, req: tuple, data: bytes) -> pb.Command:
         op.expiry.CopyFrom(exp)
     if cas is not None:
         op.cas_index = cas
-    return command(set=op)
+    cmd = command(set=op)
+    cmd.eviction = eviction
+    return cmd
 
 
 def _storage_header(name: bytes, tokens: list[bytes], item_max: int):
@@ -651,6 +579,8 @@ def _storage_header(name: bytes, tokens: list[bytes], item_max: int):
     cas = parse_uint(tokens[5]) if name == b"cas" else None
     if flags is None or exptime is None or datalen is None or (name == b"cas" and cas is None):
         return None, BAD_FORMAT
+    if datalen > _DATALEN_MAX:   # memcached: a bad line, its block is read as commands (not swallowed)
+        return None, BAD_FORMAT
     if datalen > item_max:
         return datalen, TOO_LARGE
     noreply = len(tokens) == need + 1 and tokens[-1] == _NOREPLY
@@ -673,13 +603,17 @@ async def start_server(service, host: str, port: int, config: FrontendConfig) ->
     state = ServerState(service, config, port)
     server = await asyncio.get_running_loop().create_server(
         lambda: MemcacheProtocol(state), host, port, reuse_address=True)
-    state.port = server.sockets[0].getsockname()[1] if server.sockets else port
+    state.port_number = server.sockets[0].getsockname()[1] if server.sockets else port
+    state.port.server = server
+    state.checks = asyncio.get_running_loop().create_task(state.port.check_loop(_CHECK_INTERVAL_S))
     return server
 
 
 def _render_stats(state: ServerState, args: list[bytes]) -> bytes:
     """`stats`, `stats settings`, `stats items`, `stats slabs`, `stats reset`: enough for common tools."""
     service, config = state.service, state.config
+    stats = dict(state.stats)
+    total_items = stats.pop("total_items")
     if not args:
         status = _status(service)
         now = time.time()
@@ -688,32 +622,43 @@ def _render_stats(state: ServerState, args: list[bytes]) -> bytes:
             ("pid", os.getpid()), ("uptime", int(now - state.started)), ("time", int(now)),
             ("version", VERSION.decode()), ("libevent", "asyncio"), ("pointer_size", 64),
             ("rusage_user", f"{usage.user:.6f}"), ("rusage_system", f"{usage.system:.6f}"),
-            ("max_connections", config.max_connections), *state.stats.items(),
+            ("max_connections", config.max_connections), ("curr_connections", len(state.port.connections)),
+            ("total_connections", state.port.stats["total_connections_received"]),
+            ("rejected_connections", state.port.stats["rejected_connections"]), *stats.items(),
             ("curr_items", status.get("keys_per_db", [0])[0] if status.get("keys_per_db") else status.get("keys", 0)),
-            ("total_items", status.get("keys", 0)), ("bytes", status.get("used_bytes", 0)),
-            ("limit_maxbytes", service.limits.maxmemory_bytes), ("threads", 1), ("evictions", 0),
+            ("total_items", total_items), ("bytes", status.get("used_bytes", 0)),
+            ("limit_maxbytes", service.limits.maxmemory_bytes), ("threads", 1),
+            ("evictions", status.get("evicted_keys", 0)),
             ("raftcache_role", status.get("role", "")), ("raftcache_leader_id", status.get("leader_id", "") or "-"),
             ("raftcache_applied_index", status.get("applied_index", 0)),
         ]
     elif args[0] == b"settings":
         rows = [
             ("maxbytes", service.limits.maxmemory_bytes), ("maxconns", config.max_connections),
-            ("tcpport", state.port), ("udpport", 0), ("verbosity", 0), ("evictions", "on"),
+            ("tcpport", state.port_number), ("udpport", 0), ("verbosity", 0),
+            ("evictions", "off" if config.memcached_disable_evictions else "on"),
             ("item_size_max", state.item_max), ("cas_enabled", "yes"), ("num_threads", 1),
             ("flush_enabled", "yes"), ("raftcache_default_read", _status(service).get("default_read", "")),
         ]
     elif args[0] == b"items":
         status = _status(service)
         count = status.get("keys_per_db", [0])[0] if status.get("keys_per_db") else 0
-        rows = [("items:1:number", count), ("items:1:age", 0), ("items:1:evicted", 0), ("items:1:outofmemory", 0)]
+        rows = [("items:1:number", count), ("items:1:age", 0), ("items:1:evicted", status.get("evicted_keys", 0)),
+                ("items:1:outofmemory", 0)]
     elif args[0] == b"slabs":
         rows = [("active_slabs", 1), ("total_malloced", _status(service).get("used_bytes", 0))]
     elif args[0] in (b"sizes", b"conns", b"extstore", b"cachedump"):
         rows = []
+    elif args[0] == b"detail":   # per-prefix stats: nothing recorded here
+        if args[1:] in ([b"on"], [b"off"]):
+            return b"OK\r\n"
+        if args[1:] == [b"dump"]:
+            return b"END\r\n"
+        return b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"
     elif args[0] == b"reset":
         for name in state.stats:
-            if name not in ("curr_connections", "total_connections"):
-                state.stats[name] = 0
+            state.stats[name] = 0
+        state.port.stats["rejected_connections"] = 0
         return b"RESET\r\n"
     else:
         return ERROR

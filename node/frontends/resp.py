@@ -11,47 +11,45 @@ encoding are in resp_protocol.py, the command table in resp_table.py (argument
 parsing in resp_args.py, resp_commands.py, resp_types.py, …), connection and server commands in resp_admin.py.
 
 Must not import lmdb or pysyncobj, nor hold business logic: every data
-command becomes one `Command` for `service.execute`, except `GET key` (the
-commonest cache request), answered by `service.get_now` when it needs no
-waiting. On a follower, a pipeline's run of writes goes to the leader as one
-batch (`service.execute_many`).
+command becomes one `Command` run by the connection's session
+(node/service/session.py: the read levels, group commit, forwarding and the
+order of a pipeline), except `GET key` (the commonest cache request),
+answered by `Session.get_now` when it needs no waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import itertools
 import logging
 import time
 
 from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
-from raftcache.node.errors import CommandError, NotLeaderError, RaftcacheError, UnavailableError
-from raftcache.node.frontends import client_limits, resp_admin, resp_blocking
+from raftcache.node.errors import CommandError, RaftcacheError
+from raftcache.node.frontends import (client_limits, resp_admin, resp_blocking, resp_pause, resp_pubsub,
+                                      resp_tracking)
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
     NULL_ARRAY,
     ProtocolError,
+    Push,
     RequestParser,
     RespError,
     encode,
     lone_frame,
 )
-from raftcache.node.service.service import NOT_NOW, execute_many
+from raftcache.node.service.service import LINEARIZABLE, NOT_NOW
+from raftcache.node.service.session import MAX_IN_FLIGHT, Outcome, Session
+from raftcache.node.service.stream import Port, StreamConnection
 from raftcache.proto import commands_pb2 as pb
 
 log = logging.getLogger(__name__)
 
-_ids = itertools.count(1)
 #: Stop reading from a client that has this many commands waiting (its replies are slow).
 _MAX_PENDING = 10_000
 #: Replies of a pipeline are written (and their reading awaited) in chunks of about this size.
 _OUT_CHUNK_BYTES = 256 << 10
-#: Waiting writes of a pipeline settled (and written) at most this many at a time…
-_MAX_IN_FLIGHT = 1024
-#: …and reads that must wait (their replies may be large: at most this many values are held at once).
-_MAX_READS_IN_FLIGHT = 32
 #: A connection whose memory grew by this much since its last check asks for a maxmemory-clients check.
 _MEMORY_STEP_BYTES = 1 << 20
 #: How often the server checks idle clients, soft output limits and maxmemory-clients.
@@ -80,15 +78,18 @@ class RespServer:
     def __init__(self, service, config: FrontendConfig, host: str, port: int):
         self.service = service
         self.config = config
-        self.host, self.port = host, port
-        self.connections: dict[int, Connection] = {}
+        self.host, self.port_number = host, port
+        self.port = Port(max_connections=lambda: int(service.setting("maxclients")),
+                         idle_timeout_s=lambda: int(service.setting("timeout")),
+                         refusal=b"-ERR max number of clients reached\r\n")
+        self.connections: dict[int, Connection] = self.port.connections
         self.started_s = time.time()
-        self.stats = collections.Counter()
+        self.stats = self.port.stats
         #: INFO commandstats: command name -> [calls, usec, rejected_calls, failed_calls]
         self.cmdstats: dict[str, list[int]] = {}
-        self.server: asyncio.AbstractServer | None = None
-        self._idle_task: asyncio.Task | None = None
+        self._checks_task: asyncio.Task | None = None
         self.limits = client_limits.ClientLimits()
+        self.pause = resp_pause.Pause()              # CLIENT PAUSE (this node's clients)
         self._limits_from: tuple | None = None
         self.refresh_limits()
 
@@ -155,83 +156,53 @@ class RespServer:
         (proposal order is preserved); forwarded writes must go one by one."""
         return bool(getattr(self.service, "is_leader", False))
 
-    async def idle_loop(self) -> None:
-        """Every _CHECK_INTERVAL_S: follow CONFIG changes of the buffer limits, apply the soft
-        output limits and maxmemory-clients, and close clients idle longer than CONFIG
-        `timeout` (0 = never, Redis's default). Ends when the server stops serving."""
-        while self.server is None or self.server.is_serving():
-            await asyncio.sleep(_CHECK_INTERVAL_S)
-            try:
-                self.refresh_limits()
-            except Exception:  # a bad value must not stop the checks: keep the limits in force
-                log.exception("cannot apply the client buffer limits")
-            now = time.monotonic()
-            for conn in list(self.connections.values()):
-                conn.check_output(now)
-            self.check_clients_memory()
-            timeout_s = int(self.service.setting("timeout"))
-            if timeout_s <= 0:
-                continue
-            for conn in list(self.connections.values()):
-                if now - conn.last_s > timeout_s and not conn.running:
-                    conn.close()
+    def check_connections(self, now: float) -> None:
+        """Every _CHECK_INTERVAL_S (with the idle sweep, node/service/stream.py): follow CONFIG
+        changes of the buffer limits, apply the soft output limits and maxmemory-clients."""
+        try:
+            self.refresh_limits()
+        except Exception:  # a bad value must not stop the checks: keep the limits in force
+            log.exception("cannot apply the client buffer limits")
+        for conn in list(self.connections.values()):
+            conn.check_output(now)
+        self.check_clients_memory()
 
 
-class Connection(asyncio.Protocol):
+class Connection(StreamConnection):
     """One client connection. Commands run strictly in order, replies too."""
 
     def __init__(self, server: RespServer):
+        super().__init__(server.port, Session(server.service, "resp"))
         self.server = server
         self.service = server.service
-        self.id = next(_ids)
-        self.transport: asyncio.Transport | None = None
+        self.id = self.session.id
         self.parser = RequestParser(server.service.limits.max_value_bytes)
         self.pending: collections.deque = collections.deque()
         self.task: asyncio.Task | None = None
         self.proto = 2
-        self.db = 0
-        self.name = ""
         self.lib = {"lib-name": "", "lib-ver": ""}
         self.authenticated = not server.password
         self.parser.authenticated = self.authenticated
-        self.consistency = None          # service.ReadConsistency or None: the node default
         self.multi: list | None = None   # queued (spec, args, command) while in MULTI
         self.multi_db = 0
         self.multi_error = False
         self.watches: dict[tuple[int, bytes], int] = {}
         self.unblocked: asyncio.Future | None = None   # set while blocked in a blocking pop
-        self.last_write_index = 0
-        self.created_s = time.time()
-        self.last_s = time.monotonic()
+        self.in_exec = False             # running EXEC's queued commands (nothing blocks then)
+        self.reply_off = False           # CLIENT REPLY OFF: no replies until ON
+        self.reply_skip_next = False     # CLIENT REPLY SKIP: no reply to the next command
         self.last_cmd = "NULL"
-        self.eof = False
-        self.closing = False
         self.running = False
-        self._write_paused: asyncio.Future | None = None
-        self.reading = True
         self.backlog = 0                 # bytes received since the command loop last took the pending commands
         self._over_soft_since: float | None = None
         self._memory_mark = _MEMORY_STEP_BYTES
-        self.addr = "?"
-        self.laddr = "?"
 
     # ------------------------------------------------------------ transport
 
     def connection_made(self, transport) -> None:
-        self.transport = transport
-        peer = transport.get_extra_info("peername") or ("?", 0)
-        sock = transport.get_extra_info("sockname") or ("?", 0)
-        self.addr, self.laddr = f"{peer[0]}:{peer[1]}", f"{sock[0]}:{sock[1]}"
-        server = self.server
-        server.stats["total_connections_received"] += 1
-        if len(server.connections) >= int(server.service.setting("maxclients")):
-            server.stats["rejected_connections"] += 1
-            transport.write(b"-ERR max number of clients reached\r\n")
-            transport.close()
-            self.closing = True
-            return
-        server.connections[self.id] = self
-        self.apply_write_limits()
+        super().connection_made(transport)
+        if not self.closing:
+            self.apply_write_limits()
 
     # ------------------------------------------------------------ buffer limits
 
@@ -247,12 +218,6 @@ class Connection(asyncio.Protocol):
         out = self.transport.get_write_buffer_size() if self.transport is not None else 0
         return self.parser.unfinished_bytes + self.backlog + out
 
-    def drop(self) -> None:
-        """Disconnect now, discarding unsent replies (a limit was exceeded)."""
-        self.closing = True
-        if self.transport is not None:
-            self.transport.abort()
-
     def check_output(self, now: float | None = None) -> None:
         """The output buffer limits of the `normal` class, after a write and periodically."""
         transport = self.transport
@@ -261,7 +226,9 @@ class Connection(asyncio.Protocol):
         size = transport.get_write_buffer_size()
         if size == 0 and self._over_soft_since is None:
             return
-        over, self._over_soft_since = self.server.limits.normal.over(
+        limits = self.server.limits
+        limit = limits.pubsub if self.session.subscriptions is not None else limits.normal
+        over, self._over_soft_since = limit.over(
             size, self._over_soft_since, time.monotonic() if now is None else now)
         if over:
             log.warning("client id=%d addr=%s closed for overcoming of output buffer limits (%d bytes)",
@@ -280,56 +247,34 @@ class Connection(asyncio.Protocol):
             self._memory_mark = memory + _MEMORY_STEP_BYTES
 
     def _write(self, data: bytes) -> None:
-        if not self.transport.is_closing():
-            self.transport.write(data)
+        if self.write(data):
             self.check_output()
 
-    def _update_reading(self) -> None:
-        """Read while replies are taken by the client and the commands waiting are few."""
-        want = (not self.closing and self.parser._error is None
-                and (self._write_paused is None or self._write_paused.done())
-                and len(self.pending) <= _MAX_PENDING and self.backlog <= client_limits.BACKLOG_BYTES)
-        if want != self.reading and self.transport is not None and not self.transport.is_closing():
-            self.reading = want
-            if want:
-                self.transport.resume_reading()
-            else:
-                self.transport.pause_reading()
+    def busy(self) -> bool:
+        return self.running or self.task is not None
+
+    def saturated(self) -> bool:
+        """A parse error (nothing more is read), or many commands or bytes waiting for the command loop."""
+        return (self.parser._error is not None or len(self.pending) > _MAX_PENDING
+                or self.backlog > client_limits.BACKLOG_BYTES)
 
     def connection_lost(self, exc) -> None:
-        self.closing = True
-        self.server.connections.pop(self.id, None)
-        if self._write_paused is not None and not self._write_paused.done():
-            self._write_paused.set_result(None)
+        super().connection_lost(exc)
+        if self.session.subscriptions is not None:
+            self.service.pubsub.drop(self.session.subscriptions)
+        resp_tracking.stop(self)
         if self.task is not None and not self.task.done():
             self.task.cancel()
-
-    def pause_writing(self) -> None:
-        if self._write_paused is None or self._write_paused.done():
-            self._write_paused = asyncio.get_running_loop().create_future()
-        self._update_reading()  # a client that does not read its replies is not read either
-
-    def resume_writing(self) -> None:
-        if self._write_paused is not None and not self._write_paused.done():
-            self._write_paused.set_result(None)
-        self._update_reading()
-
-    def eof_received(self) -> bool:
-        # Half-closed: answer what was sent, then close (keep the write side open).
-        self.eof = True
-        if self.task is None:
-            self.close()
-        return True
 
     def data_received(self, data: bytes) -> None:
         if self.closing or self.parser._error is not None:
             return
-        self.last_s = time.monotonic()
+        self.touch()
         args = None
         if not self.parser.buf and self.authenticated:
             args = lone_frame(data, self.parser.max_bulk_bytes)
         if args is not None:
-            if self.task is None and not self.pending:
+            if self.task is None and not self.pending and self.fast_paths_ok():
                 reply = self._get_now(args)
                 if reply is not None:
                     self._write(reply)
@@ -354,7 +299,7 @@ class Connection(asyncio.Protocol):
             self._dispatch()
         if self.pending:
             self.backlog += len(data)   # the command loop resets it when it takes them
-            self._update_reading()
+            self.update_reading()
         self._check_memory()
 
     def _get_now(self, args: list[bytes]) -> bytes | None:
@@ -364,10 +309,11 @@ class Connection(asyncio.Protocol):
         (Service.get_now); every other case, errors included, is the
         ordinary path's.
         """
-        if len(args) != 2 or args[0].lower() != b"get" or self.multi is not None or not self.authenticated:
+        if (len(args) != 2 or args[0].lower() != b"get" or self.multi is not None or not self.authenticated
+                or self.session.subscriptions is not None):
             return None
         started_ns = time.perf_counter_ns()
-        value = self.service.get_now(self.db, args[1], self.consistency, self.last_write_index)
+        value = self.session.get_now(args[1])
         if value is NOT_NOW:
             return None
         self.last_cmd = "get"
@@ -383,7 +329,7 @@ class Connection(asyncio.Protocol):
             self._write(b"".join(answered))
         if not self.pending:
             self.backlog = 0
-            self._update_reading()
+            self.update_reading()
         if self.task is not None:  # a lone write or read is in flight (_lone_done continues)
             return
         if self.pending:
@@ -397,15 +343,14 @@ class Connection(asyncio.Protocol):
         The hot paths of -P 1 clients: reads that need no waiting (a follower
         serving `any`, a leader under a lease) are answered here, from
         data_received; a lone write on the leader is proposed here and
-        answered from its future's callback, and so is a lone read that waits
-        for a read index (Service.start_read). Stops at the first command that
-        must wait otherwise (a pipelined read waiting for its index, a server command,
+        answered from its future's callback. Stops at the first command that
+        must wait otherwise (a read needing a barrier, a server command,
         MULTI, a pipeline of writes); the command loop takes the rest, in order.
         """
         out: list[bytes] = []
         size = 0
         pending = self.pending
-        while pending and self.multi is None and size < _OUT_CHUNK_BYTES:
+        while pending and self.multi is None and size < _OUT_CHUNK_BYTES and self.fast_paths_ok():
             # (past a chunk of replies, the command loop goes on, waiting for the client to read)
             args = pending[0]
             if type(args) is not list:
@@ -417,7 +362,7 @@ class Connection(asyncio.Protocol):
                 pending.popleft()
                 continue
             spec = TABLE.get(args[0].lower())
-            if spec is None or spec.build is None:
+            if spec is None or spec.build is None or "blocking" in spec.flags:
                 break
             if "readonly" not in spec.flags:
                 if len(pending) == 1 and self.server.writes_may_overlap():
@@ -429,12 +374,14 @@ class Connection(asyncio.Protocol):
                 out.append(step)
             else:
                 spec, command = step
-                served = self.service.read_now(command, self.consistency, self.last_write_index)
+                if command is None:   # run by the connection (XINFO HELP, …): the command loop's
+                    break
+                served = self.session.read_now(command)
                 if served is None:
-                    if len(pending) == 1:  # one read at a time (-P 1): answered from its future, no task
+                    if len(pending) == 1 and commands.is_read(command):  # -P 1: answered from its future, no task
                         self._start_lone_read(spec, command, started_ns)
                     break
-                reply = self.render(spec, command, served[0])
+                reply = self.render(spec, command, served)
                 self.server.count_call(spec.name, started_ns, reply)
                 out.append(reply)
                 size += len(reply)
@@ -453,57 +400,26 @@ class Connection(asyncio.Protocol):
             self._write(step)
             return
         spec, command = step
-        fut, proposed_here = self.service.start_write(command)
-        self.task, self.running = fut, True
-        fut.add_done_callback(lambda f: self._lone_done(spec, command, proposed_here, started_ns, f))
+        self.running = True
+        self.task = self.session.start_write(command, lambda outcome: self._lone_done(spec, command, started_ns, outcome))
 
     def _start_lone_read(self, spec: Spec, command, started_ns: int) -> None:
         self.pending.popleft()
         self.server.stats["total_commands_processed"] += 1
-        fut = self.service.start_read(command, self.consistency, self.last_write_index)
-        self.task, self.running = fut, True
-        fut.add_done_callback(lambda f: self._lone_done(spec, command, False, started_ns, f))
+        self.running = True
+        self.task = self.session.start_read(command, lambda outcome: self._lone_done(spec, command, started_ns, outcome))
 
-    def _lone_done(self, spec: Spec, command, proposed_here: bool, started_ns: int, fut: asyncio.Future) -> None:
+    def _lone_done(self, spec: Spec, command, started_ns: int, outcome: Outcome) -> None:
         self.task, self.running = None, False
-        if fut.cancelled() or self.closing:
+        if self.closing:
             return
-        error = fut.exception()
-        if error is not None and proposed_here and isinstance(error, (NotLeaderError, UnavailableError)):
-            # Not logged (leadership moved): execute() waits for the new leader and forwards.
-            self.task = asyncio.get_running_loop().create_task(self._retry_then_run(spec, command, started_ns))
-            return
-        reply = self._reply(spec, command, fut)
+        reply = self.render(spec, command, outcome)
         self.server.count_call(spec.name, started_ns, reply)
         self._write(reply)
         if self.pending:
             self._dispatch()
         elif self.eof:
             self.close()
-
-    def _reply(self, spec: Spec, command, fut: asyncio.Future) -> bytes:
-        error = fut.exception()
-        if isinstance(error, RaftcacheError):
-            return encode(error, self.proto)
-        if error is not None:
-            log.error("executing %s failed", spec.name, exc_info=error)
-            return b"-ERR internal error\r\n"
-        result, index = fut.result()
-        if index and not commands.is_read(command):
-            self.last_write_index = max(self.last_write_index, index)
-        return self.render(spec, command, result)
-
-    async def _retry_then_run(self, spec: Spec, command, started_ns: int) -> None:
-        self.running = True
-        reply = await self._execute(spec, command, started_ns)
-        self._write(reply)
-        await self._run()
-
-    def close(self) -> None:
-        if not self.closing:
-            self.closing = True
-            if self.transport is not None:
-                self.transport.close()
 
     # ------------------------------------------------------------ the command loop
 
@@ -513,12 +429,11 @@ class Connection(asyncio.Protocol):
             while self.pending and not self.closing:
                 batch, self.pending = self.pending, collections.deque()
                 self.backlog = 0
-                self._update_reading()
+                self.update_reading()
                 out = await self._run_batch(batch)
                 if out:
                     self._write(b"".join(out))
-                if self._write_paused is not None:
-                    await self._write_paused
+                await self.writable()
                 if self.closing:
                     self.transport.close()
                     return
@@ -534,111 +449,82 @@ class Connection(asyncio.Protocol):
             self.close()
 
     async def _run_batch(self, batch) -> list[bytes]:
-        out: list = []           # encoded replies, or tasks still running
-        running: list[int] = []  # positions in out of tasks
-        running_kind = None
-        forwarded: list = []     # a follower's run of writes: (position in out, spec, command, started_ns)
-        size = counted = 0       # bytes of the replies out[:counted], all encoded
+        run = self.session.run()
         for args in batch:
-            while counted < len(out) and type(out[counted]) is bytes:
-                size += len(out[counted])
-                counted += 1
-            in_flight = len(running) + len(forwarded)
-            if size > _OUT_CHUNK_BYTES or in_flight >= _MAX_IN_FLIGHT or (
-                    running_kind == "read" and in_flight >= _MAX_READS_IN_FLIGHT):
+            if run.size > _OUT_CHUNK_BYTES or run.in_flight >= MAX_IN_FLIGHT:
                 # Bounded output: write what is answered, wait until the client reads it.
-                await self._forward_writes(out, forwarded)
-                await self._settle(out, running)
-                running_kind = None
-                if out:
-                    self._write(b"".join(out))
-                    out.clear()
-                size = counted = 0
-                if self._write_paused is not None:
-                    await self._write_paused
+                await run.settle()
+                self._write(b"".join(run.take()))
+                await self.writable()
                 if self.closing:
                     break
             if isinstance(args, ProtocolError):
-                await self._forward_writes(out, forwarded)
-                await self._settle(out, running)
-                out.append(b"-ERR Protocol error: %s\r\n" % str(args).encode())
+                await run.settle()
+                run.reply(b"-ERR Protocol error: %s\r\n" % str(args).encode())
                 self.closing = True
                 break
             self.server.stats["total_commands_processed"] += 1
             started_ns = time.perf_counter_ns()
+            muted = self.mute(args)
             step = self._prepare(args)
             if type(step) is bytes:
-                out.append(step)
+                run.reply(b"" if muted else step)
                 continue
             spec, command = step
-            kind = None if command is None else "read" if commands.is_read(command) else "write"
-            if kind == "write" and not self.server.writes_may_overlap():
-                await self._settle(out, running)  # the reads before them first
-                running_kind = None
-                forwarded.append((len(out), spec, command, started_ns))
-                out.append(None)
-                continue
-            await self._forward_writes(out, forwarded)
-            if command is None:  # a connection/server command
-                await self._settle(out, running)
-                running_kind = None
-                if "blocking" in spec.flags and out:
-                    self._write(b"".join(out))  # replies before a blocking pop go out now
-                    out.clear()
-                    size = counted = 0
+            if self.server.pause.active() and self.server.pause.holds(self._writes(spec, command)):
+                await run.settle()
+                self._write(b"".join(run.take()))   # answered before the pause: sent now
+                await self.server.pause.wait(self, self._writes(spec, command))
+            if command is None:  # a connection/server command: after every command before it
+                await run.settle()
+                if "blocking" in spec.flags and run.out:
+                    self._write(b"".join(run.take()))  # replies before a blocking pop go out now
                 reply = await self._local(spec, args)
                 self.server.count_call(spec.name, started_ns, reply)
-                out.append(reply)
+                run.reply(b"" if muted else reply)
                 if self.closing:
                     break
                 continue
-            if kind == "read" and running_kind != "write":
-                served = self.service.read_now(command, self.consistency, self.last_write_index)
-                if served is not None:  # no waiting needed: answer inline, no task
-                    reply = self.render(spec, command, served[0])
-                    self.server.count_call(spec.name, started_ns, reply)
-                    out.append(reply)
-                    continue
-            if running and kind != running_kind:
-                await self._settle(out, running)
-            running_kind = kind  # reads, or writes on the leader: proposed back to back
-            running.append(len(out))
-            out.append(asyncio.ensure_future(self._execute(spec, command, started_ns)))
-        await self._forward_writes(out, forwarded)
-        await self._settle(out, running)
-        return out
+            await run.add(command, self._renderer(spec, command, started_ns, muted))
+        await run.settle()
+        return run.take()
 
-    async def _forward_writes(self, out: list, forwarded: list) -> None:
-        """Run a follower's pipelined writes as one batch for the leader (one RPC, one
-        group commit), in order: execute_many gives each a dedup identity and, after
-        a failure, retries them one by one in their order."""
-        if len(forwarded) == 1:
-            i, spec, command, started_ns = forwarded[0]
-            out[i] = await self._execute(spec, command, started_ns)
-        elif forwarded:
-            outcomes = await execute_many(self.service, [(command, None, "", 0) for _, _, command, _ in forwarded],
-                                          floor=self.last_write_index)
-            for (i, spec, command, started_ns), outcome in zip(forwarded, outcomes):
-                if isinstance(outcome, RaftcacheError):
-                    reply = encode(outcome, self.proto)
-                else:
-                    result, index = outcome
-                    self.last_write_index = max(self.last_write_index, index)
-                    reply = self.render(spec, command, result)
-                self.server.count_call(spec.name, started_ns, reply)
-                out[i] = reply
-        forwarded.clear()
+    def _renderer(self, spec: Spec, command, started_ns: int, muted: bool = False):
+        def render(outcome: Outcome) -> bytes:
+            reply = self.render(spec, command, outcome)
+            self.server.count_call(spec.name, started_ns, reply)
+            return b"" if muted else reply
+        return render
 
-    async def _settle(self, out: list, running: list[int]) -> None:
-        for i in running:
-            out[i] = await out[i]
-        running.clear()
+    def fast_paths_ok(self) -> bool:
+        """Commands may be answered without the command loop: no CLIENT REPLY muting and
+        no CLIENT PAUSE under way (the loop applies both, in order)."""
+        return not (self.reply_off or self.reply_skip_next) and not self.server.pause.active()
+
+    def mute(self, args) -> bool:
+        """Whether this command's reply is dropped (CLIENT REPLY, Redis's flags): every
+        reply while OFF, the next command's after SKIP; CLIENT REPLY answers for itself."""
+        skip, self.reply_skip_next = self.reply_skip_next, False
+        if type(args) is not list or (args[0].lower() == b"client" and args[1:2] and args[1].lower() == b"reply"):
+            return False
+        return self.reply_off or skip
+
+    def _writes(self, spec: Spec, command) -> bool:
+        """Whether CLIENT PAUSE WRITE holds the command: a write, one that may replicate
+        (PFCOUNT), a blocking pop, or an EXEC with a write queued."""
+        if command is not None:
+            return not commands.is_read(command)
+        if spec.name == "exec":
+            return any(isinstance(c, pb.Command) and not commands.is_read(c) for _, _, c in self.multi or ())
+        return "write" in spec.flags or "may_replicate" in spec.flags
 
     def _prepare(self, args: list[bytes]):
         """Validate one command: an immediate reply (bytes) or (spec, command | None)."""
         name = args[0].lower()
         spec: Spec | None = TABLE.get(name)
         if spec is None:
+            if self.multi is not None and name.decode(errors="replace") in resp_admin.REFUSED_IN_MULTI:
+                return self._reject("ERR Command not allowed inside a transaction")
             return self._reject(unknown_command(args))
         if (spec.arity > 0 and len(args) != spec.arity) or len(args) < -spec.arity:
             self.server.count_rejected(spec.name)
@@ -647,12 +533,15 @@ class Connection(asyncio.Protocol):
         if not self.authenticated and "noauth" not in spec.flags:
             self.server.count_rejected(spec.name)
             return self._reject("NOAUTH Authentication required.")
+        subs = self.session.subscriptions
+        if subs is not None and self.proto == 2 and subs.active and spec.name not in resp_pubsub.SUBSCRIBER_COMMANDS:
+            return self._reject(resp_pubsub.refused_in_subscriber_mode(spec.name))
         if self.multi is not None and name not in _MULTI_CONTROL:
             return self._queue(spec, args)
         if spec.build is None:
             return spec, None
         try:
-            return spec, spec.build(args, self.db)
+            return spec, spec.build(args, self.session.db)
         except RespError as e:  # a bad argument: the command ran and failed, as in Redis
             reply = b"-%s\r\n" % e.text.encode()
             self.server.count_call(spec.name, time.perf_counter_ns(), reply)
@@ -673,7 +562,7 @@ class Connection(asyncio.Protocol):
                 command = e
             self.multi.append((spec, args, command))
             return b"+QUEUED\r\n"
-        if spec.build is None and spec.name not in resp_admin.ALLOWED_IN_MULTI:
+        if spec.name in resp_admin.REFUSED_IN_MULTI:
             return self._reject("ERR Command not allowed inside a transaction")
         # As in Redis, only unknown commands and wrong arity (checked before this)
         # abort EXEC; a bad argument is this command's error in EXEC's reply.
@@ -691,22 +580,17 @@ class Connection(asyncio.Protocol):
         self.multi.append((spec, args, command))
         return b"+QUEUED\r\n"
 
-    async def _execute(self, spec: Spec, command, started_ns: int) -> bytes:
-        try:
-            result, index = await self.service.execute(command, self.consistency, floor=self.last_write_index)
-        except RaftcacheError as e:
-            reply = encode(e, self.proto)
-        except Exception:  # a bug must cost one reply, not the connection
-            log.exception("executing %s failed", spec.name)
-            reply = b"-ERR internal error\r\n"
-        else:
-            if index and not commands.is_read(command):
-                self.last_write_index = max(self.last_write_index, index)
-            reply = self.render(spec, command, result)
-        self.server.count_call(spec.name, started_ns, reply)
-        return reply
+    async def call(self, command, consistency=None) -> tuple[object, int]:
+        """Run one command through the session: (result, index); raises its RaftcacheError."""
+        outcome = await self.session.execute(command, consistency)
+        if isinstance(outcome, RaftcacheError):
+            raise outcome
+        return outcome
 
-    def render(self, spec: Spec, command, result) -> bytes:
+    def render(self, spec: Spec, command, outcome: Outcome) -> bytes:
+        if isinstance(outcome, RaftcacheError):
+            return encode(outcome, self.proto)
+        result = outcome[0]
         if isinstance(result, CommandError):
             return encode(result, self.proto)
         if spec.shape is not None:
@@ -734,7 +618,7 @@ class Connection(asyncio.Protocol):
     async def cmd_multi(self, args) -> bytes:
         if self.multi is not None:
             return b"-ERR MULTI calls can not be nested\r\n"
-        self.multi, self.multi_db, self.multi_error = [], self.db, False
+        self.multi, self.multi_db, self.multi_error = [], self.session.db, False
         return b"+OK\r\n"
 
     async def cmd_discard(self, args) -> bytes:
@@ -747,17 +631,15 @@ class Connection(asyncio.Protocol):
     async def cmd_watch(self, args) -> bytes:
         if self.multi is not None:
             return b"-ERR WATCH inside MULTI is not allowed\r\n"
-        keys = [k for k in args[1:] if (self.db, k) not in self.watches]
+        keys = [k for k in args[1:] if (self.session.db, k) not in self.watches]
         if keys:
-            command = pb.Command(db=self.db)
+            command = pb.Command(db=self.session.db)
             command.key_version.keys.extend(keys)
-            from raftcache.node.service.service import LINEARIZABLE
-
-            versions, _ = await self.service.execute(command, LINEARIZABLE)
+            versions, _ = await self.call(command, LINEARIZABLE)
             if isinstance(versions, CommandError):
                 return encode(versions, self.proto)
             for key, version in zip(keys, versions):
-                self.watches[(self.db, key)] = version
+                self.watches[(self.session.db, key)] = version
         return b"+OK\r\n"
 
     async def cmd_unwatch(self, args) -> bytes:
@@ -771,7 +653,7 @@ class Connection(asyncio.Protocol):
         watches, self.watches = self.watches, {}
         if self.multi_error:
             return b"-EXECABORT Transaction discarded because of previous errors.\r\n"
-        transaction = pb.Command(db=self.db)
+        transaction = pb.Command(db=self.session.db)
         tx = transaction.transaction
         tx.SetInParent()
         for (db, key), index in watches.items():
@@ -780,41 +662,64 @@ class Connection(asyncio.Protocol):
         for _, cmd in data:
             tx.commands.append(cmd)
         results: list = []
+        index = 0
         if data:
             try:
-                results, index = await self.service.execute(transaction, self.consistency)
+                results, index = await self.call(transaction)
             except RaftcacheError as e:
                 return encode(e, self.proto)
             if isinstance(results, CommandError):
                 return encode(results, self.proto)
             if results is None:
                 return encode(NULL_ARRAY, self.proto)
-            self.last_write_index = max(self.last_write_index, index)
         # Splice local commands (PING, SELECT, …) into their places, in order.
         parts = [b"*%d\r\n" % len(queued)]
         it = iter(results)
-        for spec, qargs, cmd in queued:
-            if cmd is None:
-                parts.append(await self._local(spec, qargs))
-            elif isinstance(cmd, RespError):
-                parts.append(b"-%s\r\n" % cmd.text.encode())
-            else:
-                parts.append(self.render(spec, cmd, next(it)))
+        self.in_exec = True
+        try:
+            for spec, qargs, cmd in queued:
+                if cmd is None:
+                    parts.append(await self._local(spec, qargs))
+                elif isinstance(cmd, RespError):
+                    parts.append(b"-%s\r\n" % cmd.text.encode())
+                else:
+                    parts.append(self.render(spec, cmd, (next(it), index)))
+        finally:
+            self.in_exec = False
         return b"".join(parts)
 
     async def cmd_quit(self, args) -> bytes:
         self.closing = True
         return b"+OK\r\n"
 
+    def subscriptions(self):
+        """This connection's pub/sub subscriptions (node/service/pubsub.py), made on first use."""
+        subs = self.session.subscriptions
+        if subs is None:
+            subs = self.session.subscriptions = self.service.pubsub.subscriptions(self.push)
+        return subs
+
+    def push(self, frame: list) -> None:
+        """An out-of-band frame (a pub/sub message, an invalidation): written now, between
+        whole replies (the pubsub class of client-output-buffer-limit bounds what a slow
+        subscriber holds)."""
+        if not self.closing:
+            self._write(encode(Push(frame), self.proto))
+
     async def cmd_reset(self, args) -> bytes:
-        self.multi, self.watches, self.db, self.proto, self.name = None, {}, 0, 2, ""
-        self.consistency = None
+        if self.session.subscriptions is not None:
+            self.service.pubsub.drop(self.session.subscriptions)
+            self.session.subscriptions = None
+        resp_tracking.stop(self)
+        self.multi, self.watches, self.proto = None, {}, 2
+        self.session.db, self.session.name, self.session.consistency = 0, "", None
         self.authenticated = not self.server.password
         self.parser.authenticated = self.authenticated
         return b"+RESET\r\n"
 
 
 _LOCAL = {
+    **resp_pubsub.HANDLERS,
     "multi": Connection.cmd_multi,
     "exec": Connection.cmd_exec,
     "discard": Connection.cmd_discard,
@@ -830,6 +735,7 @@ async def start_server(service, host: str, port: int, config: FrontendConfig) ->
     loop = asyncio.get_running_loop()
     state = RespServer(service, config, host, port)
     server = await loop.create_server(lambda: Connection(state), host, port, backlog=1024, reuse_address=True)
-    state.server = server
-    state._idle_task = loop.create_task(state.idle_loop())
+    state.port.server = server
+    service.tracking.route_redirects(resp_tracking.redirect_target(state))
+    state._checks_task = loop.create_task(state.port.check_loop(_CHECK_INTERVAL_S, state.check_connections))
     return server

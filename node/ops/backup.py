@@ -45,7 +45,8 @@ from dataclasses import dataclass
 from raftcache import __version__
 from raftcache.node.storage import keyspace as _keyspace
 from raftcache.node.raft.journal import fsync_dir, fsync_file, write_durably
-from raftcache.node.errors import ConfigError, RaftcacheError, Reason
+from raftcache.node.config import BackupConfig
+from raftcache.node.errors import RaftcacheError, Reason
 
 log = logging.getLogger(__name__)
 
@@ -89,21 +90,6 @@ class BackupMeta:
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
-class BackupSchedule:
-    """Automatic snapshots of one node."""
-
-    dir: str = ""               # where snapshots go; "" = no automatic snapshots
-    interval_s: float = 3600.0  # seconds between snapshots
-    keep: int = 24              # newest snapshots kept; older ones are deleted (at least 1)
-
-    def validate(self) -> None:
-        if self.dir and self.interval_s < 1:
-            raise ConfigError("backup interval must be at least 1 second")
-        if self.keep < 1:
-            raise ConfigError("backup retention (keep) must be at least 1")
 
 
 # ---------------------------------------------------------------- cluster id
@@ -393,7 +379,7 @@ def prune(directory: str, node_id: str, keep: int) -> list[str]:
     return doomed
 
 
-def take_scheduled(keyspace, schedule: BackupSchedule, *, cluster_id: str, term: int, node_id: str,
+def take_scheduled(keyspace, schedule: BackupConfig, *, cluster_id: str, term: int, node_id: str,
                    zone: str) -> str:
     """One automatic snapshot into schedule.dir (atomic), then retention. Returns its path."""
     os.makedirs(schedule.dir, exist_ok=True)

@@ -1,5 +1,8 @@
-"""execute(): the one entry point every front end calls.
+"""execute(): where every command of a client goes, through its session (node/service/session.py).
 
+Front ends do not call it directly: a connection's Session runs its commands
+here (execute; the fast paths read_now, start_read, get_now and start_write),
+and the leader serves a follower's forwarded requests with execute_forwarded.
 Owns the leader check, forwarding writes to the leader, stamping entries
 (the leader's clock, relative TTLs made absolute, a random seed), proposing
 through the Replicator and waiting for apply. Reads at every level go
@@ -8,11 +11,17 @@ served from the local copy. Writes proposed in one event-loop turn are
 group-committed as one LogBatch. Also runs the leader-only active-expiry
 loop, which proposes deletions.
 
-Read-your-writes per connection: every write returns its index; a front end
-(or session) keeps the highest as the connection's *floor* and passes it
-with each command (execute, read_now, get_now, execute_many, wait_applied):
+Read-your-writes per connection: every write returns its index; the session
+keeps the highest as the connection's *floor* and passes it with each
+command (execute, read_now, start_read, get_now, wait_applied):
 a read is served only once this node applied the floor, on any node and at
 any level.
+
+When a write batch needs room, the leader's Evict (node/service/evictor.py)
+goes at its head; the leader-only eviction loop proposes deletions too, and
+the node keeps an access table (node/service/access.py): its reads, the
+leader's writes, and on a follower the report of its reads it sends the
+leader every second.
 
 Must not parse protocols or touch LMDB directly: reads go through
 StateMachine.read, writes through Replicator.propose.
@@ -27,20 +36,24 @@ import random
 import time
 from typing import Protocol
 
-from raftcache.node import commands, settings
+from raftcache.commandkeys import command_keys
+from raftcache.node import commands
 from raftcache.node.commands import Command, stamp  # noqa: F401 (stamp re-exported)
-from raftcache.node.config import NodeConfig
+from raftcache.node.config import NodeConfig, settings
 from raftcache.node.consistency import LEVELS, LINEARIZABLE, ReadConsistency  # noqa: F401 (re-exported)
 from raftcache.node.errors import (
     CommandError,
-    DeadlineError,
     NotLeaderError,
     RaftcacheError,
     Reason,
     UnavailableError,
 )
+from raftcache.node.service.access import AccessTable
+from raftcache.node.service.evictor import EVICTION_INTERVAL_S, Evictor, estimate_growth
 from raftcache.node.service.forwarding import WriteCoalescer
+from raftcache.node.service.pubsub import Hub
 from raftcache.node.service.reads import Reads
+from raftcache.node.service.tracking import Tracker
 from raftcache.node.service.waiters import AppliedWatcher, Completions, settle, settle_batch
 from raftcache.proto import commands_pb2 as pb
 
@@ -50,6 +63,15 @@ log = logging.getLogger(__name__)
 MAX_BATCH_ENTRIES = 256
 #: …and at most about this many bytes of commands (a large value goes alone).
 MAX_BATCH_BYTES = 1 << 20
+#: How often a follower reports the keys it read to the leader (node/service/access.py).
+ACCESS_REPORT_INTERVAL_S = 0.5
+#: Reads that do not count as an access (Redis looks these keys up with LOOKUP_NOTOUCH).
+_NO_TOUCH = frozenset({"object_access", "object_encoding", "key_version", "type", "ttl", "scan", "db_size",
+                       "random_key"})
+#: Writes whose keys are not touched: they delete them.
+_DELETES = frozenset({"del", "delete_expired", "evict", "get_del", "flush_all", "flush_db"})
+#: What only the leader proposes: refused from clients.
+_LEADER_ONLY = frozenset({"set_version", "evict"})
 
 
 class Forwarder(Protocol):
@@ -103,8 +125,16 @@ class Service:
     def __init__(self, config: NodeConfig, statemachine, replicator, keyspace, forwarder: Forwarder | None = None):
         self.config = config
         self._sm = statemachine
+        #: This node's subscribers (node/service/pubsub.py) and tracking clients
+        #: (node/service/tracking.py), fed by what the log publishes and invalidates.
+        self.pubsub = Hub()
+        self.tracking = Tracker(on_change=statemachine.set_track_writes)
+        self.pubsub.on_invalidate = self.tracking.invalidate
         self._raft = replicator
         self._keyspace = keyspace
+        #: When each key was last used, and how often: reads here, writes proposed here (as leader).
+        self.access = AccessTable(wall_ms())
+        statemachine.access = self.access
         self._coalescer = WriteCoalescer(MAX_BATCH_ENTRIES)
         self._default = ReadConsistency.parse(config.service.default_read)
         self._node_settings = settings.node_defaults(config)
@@ -119,6 +149,9 @@ class Service:
         self._lanes = _ForwardLanes(config.id, self._rng)
         self._batch: list[tuple[pb.LogEntry, asyncio.Future]] = []
         self._batch_bytes = 0
+        self._batch_growth = 0       # an upper bound of what the queued writes add (evictor.estimate_growth)
+        self._in_flight_growth = 0   # …and of what the proposed, not yet applied ones add
+        self._evictor = Evictor(keyspace, self.access, self.setting, self._rng)
         self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "batches": 0,
                       "read_index_requests": 0}
         self._reads = Reads(config.id, replicator, self._local_read, self._timeout_s, self.stats)
@@ -156,6 +189,9 @@ class Service:
         # Raft thread: reference assignments only, read by the event loop.
         self._replicated = replicated
         self._default = ReadConsistency.parse(self.setting("raftcache-default-read"))
+        values = settings.effective(self._node_settings, replicated)
+        self.access.configure(settings.eviction_number(values, "lfu-log-factor"),
+                              settings.eviction_number(values, "lfu-decay-time"))
 
     async def wait_applied(self, index: int) -> None:
         """Wait (bounded by the request timeout) until this node applied `index`: a connection's
@@ -177,15 +213,24 @@ class Service:
         self.watcher = AppliedWatcher(loop, lambda: self._raft.applied_index)
         self._completions = Completions(loop)
         self._reads.attach(loop, self.watcher, self._completions)
+        self.pubsub.attach(loop)
+        self._sm.on_events = self.pubsub.deliver_threadsafe
 
     def on_applied(self, index: int) -> None:
         """Called on the Raft thread after each apply."""
         if self.watcher is not None:
             self.watcher.notify(index)
 
+    @property
+    def log_version(self) -> int:
+        """The log's semantics version in force (front ends send version 4 fields and commands from 4 on)."""
+        return self._sm.log_version
+
     def start_background(self) -> None:
         self._background = [asyncio.ensure_future(self._expiry_loop()),
-                            asyncio.ensure_future(self._version_loop())]
+                            asyncio.ensure_future(self._version_loop()),
+                            asyncio.ensure_future(self._eviction_loop()),
+                            asyncio.ensure_future(self._access_report_loop())]
 
     async def close(self) -> None:
         for task in self._background:
@@ -234,9 +279,17 @@ class Service:
             name = commands.op_name(command)
         except RaftcacheError as e:
             return e
-        if name == "set_version":
-            return CommandError("SetVersion is proposed by the leader itself, once every member supports "
-                                "the version", Reason.INVALID_ARGUMENT)
+        if name in _LEADER_ONLY:
+            return CommandError(f"{name} is proposed by the leader itself", Reason.INVALID_ARGUMENT)
+        needed = commands.required_version(command)
+        if needed > self._sm.log_version:
+            return CommandError(f"'{name}' needs the log's semantics version {needed} (in force: "
+                                f"{self._sm.log_version}): the cluster is being upgraded; retry", Reason.UNAVAILABLE)
+        if self._sm.log_version < commands.EVICTION_VERSION:
+            # older replicas would refuse these fields; they never evict nor keep item state
+            command.ClearField("eviction")
+            if name == "set":
+                command.set.ClearField("stale_if_older")
         limits = self._sm.limits
         return commands.check_limits(
             command,
@@ -358,6 +411,8 @@ class Service:
         if error is not None:
             fut.set_result((error, 0))
             return fut
+        self._touch_written(entry.command, now_ms)
+        self._batch_growth += estimate_growth(entry.command)
         batch = self._batch
         batch.append((entry, fut))
         self._batch_bytes += entry.command.ByteSize()
@@ -369,22 +424,69 @@ class Service:
 
     def _flush_batch(self) -> None:
         batch, self._batch = self._batch, []
+        growth, self._batch_growth = self._batch_growth, 0
         self._batch_bytes = 0
         if not batch:
             return
+        entries = [entry for entry, _ in batch]
         futures = [fut for _, fut in batch]
-        if len(batch) == 1:
-            data = commands.encode_entry(batch[0][0])
-            done = functools.partial(self._completions.put, settle, futures[0])
-        else:
+        evicts, named = self._plan_evictions(entries, growth)
+        if len(batch) > 1:
             self.stats["batches"] += 1
-            data = commands.encode_batch([entry for entry, _ in batch])
-            done = functools.partial(self._completions.put, settle_batch, futures)
+        entries[:0] = evicts
+        data = commands.encode_entry(entries[0]) if len(entries) == 1 else commands.encode_batch(entries)
+        self._in_flight_growth += growth
+        target = (futures, growth, named, len(evicts), len(entries) > 1)
         try:
-            self._raft.propose(data, done)
+            self._raft.propose(data, functools.partial(self._completions.put, self._settle, target))
         except Exception as e:  # never leave a caller waiting forever
             log.exception("proposal failed")
-            settle_batch(futures, None, 0, UnavailableError(f"proposal failed: {e}"))
+            self._settle(target, None, 0, UnavailableError(f"proposal failed: {e}"))
+
+    def _settle(self, target: tuple, results, index: int, error) -> None:
+        """A proposed batch's outcome: release its eviction bookkeeping, answer its writes
+        (the results of the Evicts at its head answer nobody)."""
+        futures, growth, named, evicts, batched = target
+        self._in_flight_growth -= growth
+        if named:
+            self._evictor.release(named)
+        if not batched:
+            settle(futures[0], results, index, error)
+            return
+        if error is None and isinstance(results, list):
+            results = results[evicts:]
+        settle_batch(futures, results, index, error)
+
+    def _plan_evictions(self, entries: list[pb.LogEntry], growth: int) -> tuple[list[pb.LogEntry], list]:
+        """The Evicts to put ahead of a batch that needs room (the leader's choice; none before version 4)."""
+        version = self._sm.log_version
+        if version < commands.EVICTION_VERSION:
+            return [], []
+        try:
+            evicts, named = self._evictor.plan(entries, growth, self._in_flight_growth, entries[0].now_ms)
+        except Exception:  # a bug here must not lose the writes: they go without room (OOM at worst)
+            log.exception("choosing eviction victims failed")
+            return [], []
+        for entry in evicts:
+            entry.version = version
+        return evicts, named
+
+    def _touch_written(self, command: Command, now_ms: int) -> None:
+        """A write proposed here (the leader) is an access to its keys, as in Redis; the keys
+        it deletes leave the access table (a flush empties it)."""
+        name = command.WhichOneof("op")
+        access = self.access
+        db = command.db
+        if name in _DELETES:
+            if name in ("flush_all", "flush_db"):
+                access.clear()
+            else:
+                for key in command_keys(command):
+                    access.forget(db, key)
+            return
+        record = access.record
+        for key in command_keys(command):
+            record(db, key, now_ms)
 
     def _submit(self, data: bytes) -> asyncio.Future:
         """Propose an encoded entry on its own (the log version's raise); the future gives (result, index)."""
@@ -395,7 +497,14 @@ class Service:
     # ------------------------------------------------------------ reads
 
     def _local_read(self, command: Command) -> tuple[object, int]:
-        return self._sm.read_at(command, wall_ms(), checked=True)  # execute() validated it
+        now_ms = wall_ms()
+        outcome = self._sm.read_at(command, now_ms, checked=True)  # execute() validated it
+        if command.WhichOneof("op") not in _NO_TOUCH:
+            record = self.access.record
+            db = command.db
+            for key in command_keys(command):
+                record(db, key, now_ms)
+        return outcome
 
     def read_now(self, command: Command, consistency: ReadConsistency | None,
                  floor: int = 0) -> tuple[object, int] | None:
@@ -436,7 +545,11 @@ class Service:
         stats = self.stats
         stats["commands"] += 1
         stats["reads"] += 1
-        return self._sm.get_string(db, key, wall_ms())
+        now_ms = wall_ms()
+        value = self._sm.get_string(db, key, now_ms)
+        if value is not None:
+            self.access.record(db, key, now_ms)
+        return value
 
     # ------------------------------------------------------------ active expiry
 
@@ -461,6 +574,50 @@ class Service:
                 log.debug("active expiry skipped a round: %s", e)
             except Exception:
                 log.exception("active expiry failed")
+
+    # ------------------------------------------------------------ eviction and access reports
+
+    async def _eviction_loop(self) -> None:
+        """On the leader: a keyspace already past maxmemory (maxmemory lowered, a leader
+        change during a burst) is brought back under it, one bounded Evict at a time."""
+        while True:
+            await asyncio.sleep(EVICTION_INTERVAL_S)
+            if not self._raft.is_leader or self._sm.log_version < commands.EVICTION_VERSION:
+                continue
+            try:
+                entry, named = self._evictor.overdue(wall_ms())
+                if entry is None:
+                    continue
+                entry.version = self._sm.log_version
+                try:
+                    await self._submit(commands.encode_entry(entry))
+                finally:
+                    self._evictor.release(named)
+            except RaftcacheError as e:
+                log.debug("eviction skipped a round: %s", e)
+            except Exception:
+                log.exception("eviction failed")
+
+    async def _access_report_loop(self, interval_s: float = ACCESS_REPORT_INTERVAL_S) -> None:
+        """On a follower: send the leader the keys read here since the last report."""
+        access = self.access
+        while True:
+            await asyncio.sleep(interval_s)
+            raft = self._raft
+            access.reporting = not raft.is_leader
+            report = access.take_report(wall_ms())
+            leader = raft.leader_id
+            if not report or raft.is_leader or leader in (None, self.config.id) or self.forwarder is None:
+                continue
+            try:
+                await self.forwarder.report_access(leader, self.config.id, report)
+            except Exception as e:  # a lost report costs accuracy, nothing else
+                log.debug("access report to %s failed: %s", leader, e)
+
+    def merge_access_report(self, report: list) -> None:
+        """A follower's reads (Internal.ReportAccess): counted in the leader's table."""
+        if self._raft.is_leader:
+            self.access.merge(report, wall_ms())
 
     # ------------------------------------------------------------ log semantics version
 
@@ -548,104 +705,16 @@ class Service:
             "stats": dict(self.stats, **raft.read_index_counts),
             "keyspace_hits": self._keyspace.hits,
             "keyspace_misses": self._keyspace.misses,
+            "maxmemory_policy": self.setting("maxmemory-policy"),
+            "evicted_keys": sum(self._sm.evicted.values()),
+            "evicted_by_policy": dict(self._sm.evicted),
+            "map_used_bytes": self._keyspace.map_used_bytes(),
+            "access_table_keys": len(self.access),
         }
 
     def reset_stats(self) -> None:
-        """CONFIG RESETSTAT: zero the request counters and the keyspace hits and misses."""
+        """CONFIG RESETSTAT: zero the request counters, the keyspace hits and misses and the evictions."""
         for name in self.stats:
             self.stats[name] = 0
         self._keyspace.hits = self._keyspace.misses = 0
-
-
-async def execute_many(service: "Service", requests: list, forward: bool = True, floor: int = 0) -> list:
-    """Run a pipeline in order: [(command, consistency, client_id, sequence)] -> [(result, index) | error].
-
-    On the leader, writes are proposed back to back without waiting for each
-    other (the log keeps their order); a follower sends them to the leader as
-    one batch, or one by one in order when that fails. A read waits for the
-    writes before it, so a pipeline sees its own writes as Redis pipelines
-    do (and the connection's `floor`, as execute). A request that fails with a
-    RaftcacheError yields that error in its slot.
-    """
-    if forward and not service.is_leader and any(not commands.is_read(r[0]) for r in requests):
-        leader = service.leader_id
-        if leader and leader != service.config.id and service.forwarder is not None:
-            # A batch that fails may still have been logged in part (the leader died
-            # after committing it): its writes carry identities the one-by-one retry
-            # reuses, so each is applied once (docs/design.md invariant 5).
-            requests, lanes = service.lanes_for(requests)
-            try:
-                try:
-                    return await service.forwarder.forward_batch(leader, requests)
-                except (NotLeaderError, UnavailableError):
-                    pass  # fall back to one-by-one, which waits for a leader
-                except DeadlineError as e:
-                    # The leader did not answer in time: every request's outcome is unknown
-                    # (a write may have been applied), so each slot says so.
-                    return [e] * len(requests)
-                return await _execute_each(service, requests, forward, floor)
-            finally:
-                service.give_back_lanes(lanes)
-    return await _execute_each(service, requests, forward, floor)
-
-
-async def _execute_each(service: "Service", requests: list, forward: bool, floor: int) -> list:
-    loop = asyncio.get_running_loop()
-    pending: list[asyncio.Future] = []
-    outstanding: list[asyncio.Future] = []
-    retry_if_unlogged: set[int] = set()
-    for i, (command, consistency, client_id, sequence) in enumerate(requests):
-        if commands.is_read(command):
-            if outstanding:
-                await _settled(outstanding)
-                floor = max([floor] + [f.result()[1] for f in outstanding if f.exception() is None])
-                outstanding.clear()
-            fut = loop.create_future()
-            try:
-                if forward:
-                    fut.set_result(await service.execute(command, consistency, client_id, sequence, floor))
-                else:
-                    fut.set_result(await service.execute_forwarded(command, consistency, client_id, sequence))
-            except RaftcacheError as e:
-                fut.set_exception(e)
-        else:
-            fut, proposed_here = service.start_write(command, client_id, sequence, forward=forward)
-            if proposed_here and forward:
-                retry_if_unlogged.add(i)
-            elif not proposed_here and not fut.done():
-                # Forwarded (or waiting for a leader): one by one, so that a write
-                # retried after a failure cannot land after a later one.
-                await _settled([fut])
-            outstanding.append(fut)
-        pending.append(fut)
-    await _settled(pending)
-    out = []
-    for i, fut in enumerate(pending):
-        exc = fut.exception()
-        if exc is None:
-            out.append(fut.result())
-        elif i in retry_if_unlogged and isinstance(exc, (NotLeaderError, UnavailableError)):
-            command, _, client_id, sequence = requests[i]  # leadership moved before it was logged
-            try:
-                out.append(await service.execute(command, None, client_id, sequence))
-            except RaftcacheError as e:
-                out.append(e)
-        elif isinstance(exc, RaftcacheError):
-            out.append(exc)
-        else:
-            raise exc
-    return out
-
-
-async def _settled(futures: list[asyncio.Future]) -> None:
-    """Wait until every future is done (their errors are read by the caller).
-
-    Cheaper than gather() for a pipeline: the writes of one group commit
-    complete together, so after the first wait the rest are already done.
-    """
-    for fut in futures:
-        if not fut.done():
-            try:
-                await fut
-            except Exception:  # noqa: S110 - the caller reads fut.exception()
-                pass
+        self._sm.evicted.clear()

@@ -158,7 +158,7 @@ def run_inside(args, network) -> int:
     wants_disk = any(s.kind in F.NEEDS_DISK for s in scripted) if scripted else any(k in F.NEEDS_DISK for k in kinds)
     disk_problem = None
     if wants_disk:
-        from tests import diskfault
+        from scripts.chaos import diskfault
 
         disk_problem = diskfault.unavailable(args.out)
         if disk_problem:

@@ -19,7 +19,7 @@ from pymemcache.client.hash import HashClient
 from pymemcache.exceptions import MemcacheClientError, MemcacheServerError
 
 from raftcache.proto import commands_pb2 as pb
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 
 def client(node, **kw) -> Client:
     """A pymemcache client that waits for every reply (pymemcache's default is noreply)."""
@@ -313,3 +313,31 @@ def test_a_client_that_half_closes_gets_every_answer(cluster):
         sock.close()
         assert received == (b"STORED\r\nVALUE half 0 5\r\nclose\r\nEND\r\nERROR\r\n"
                             b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n")
+
+
+def test_config_timeout_closes_idle_memcached_clients_as_it_does_redis_clients(cluster):
+    """One idle sweep for every stream port (node/service/stream.py): CONFIG `timeout`,
+    set over the Redis port, closes an idle memcached client; one that talks stays."""
+    import redis
+
+    host, port = cluster.leader().redis_address
+    admin = redis.Redis(host=host, port=port, socket_timeout=10)
+    node = cluster.followers()[0]
+    idle, chatty = Raw(node), Raw(node)
+    redis_idle = socket.create_connection(node.redis_address, timeout=10)
+    try:
+        assert admin.config_set("timeout", "1")
+        started = time.monotonic()
+        while time.monotonic() - started < 2.5:   # chatty keeps talking past the timeout
+            chatty.send(b"version\r\n")
+            assert chatty.read_until(b"\r\n").startswith(b"VERSION")
+            time.sleep(0.3)
+        for sock in (idle.sock, redis_idle):
+            sock.settimeout(5)
+            assert sock.recv(100) == b"", "the node closes an idle client"
+        chatty.send(b"version\r\n")
+        assert chatty.read_until(b"\r\n").startswith(b"VERSION")
+    finally:
+        admin.config_set("timeout", "0")
+        for sock in (idle.sock, chatty.sock, redis_idle):
+            sock.close()

@@ -11,8 +11,8 @@ import asyncio
 import random
 import time
 
-from raftcache.node import commands, settings
-from raftcache.node.config import FrontendConfig, KeyspaceConfig, NodeConfig
+from raftcache.node import commands
+from raftcache.node.config import FrontendConfig, KeyspaceConfig, NodeConfig, settings
 from raftcache.node.frontends import resp
 from raftcache.node.storage.keyspace import Keyspace
 from raftcache.node.service.service import NOT_NOW, stamp
@@ -30,6 +30,7 @@ class FakeService:
         self.is_leader = True
         self._rng = random.Random(7)
         self.password = ""  # the node's --redis-password
+        self.log_version = commands.MAX_VERSION
 
     async def execute(self, command, consistency=None, client_id="", sequence=0, floor=0):
         assert floor <= self.index, "a floor this node has not applied"

@@ -16,8 +16,8 @@ import struct
 import pytest
 
 from raftcache.node.ops import backup
-from raftcache.node.ops.backup import BackupError, BackupSchedule
-from raftcache.node.config import KeyspaceConfig
+from raftcache.node.ops.backup import BackupError
+from raftcache.node.config import BackupConfig, KeyspaceConfig
 from raftcache.node.storage.keyspace import Keyspace, Record, ValueType, snapshot_info
 
 
@@ -165,7 +165,7 @@ def test_header_that_lies_about_the_keyspace_is_refused(keyspace, tmp_path):
 
 
 def test_scheduled_snapshots_are_atomic_and_keep_the_newest(keyspace, tmp_path, monkeypatch):
-    schedule = BackupSchedule(dir=str(tmp_path / "snaps"), interval_s=60, keep=2)
+    schedule = BackupConfig(dir=str(tmp_path / "snaps"), interval_s=60, keep=2)
     clock = iter(range(1_700_000_000, 1_700_000_100, 10))
     monkeypatch.setattr(backup.time, "time", lambda: float(next(clock)))
     paths = [backup.take_scheduled(keyspace, schedule, cluster_id="rc-x", term=1, node_id="n1", zone="a")

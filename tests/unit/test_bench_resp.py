@@ -44,3 +44,8 @@ def test_one_run_names_a_case_per_level_and_per_write_target():
     assert bench_resp.writes_to("leader,follower") == ["leader", "follower"]
     with pytest.raises(argparse.ArgumentTypeError):
         bench_resp.writes_to("primary")
+
+
+def test_the_eviction_case_writes_three_times_maxmemory():
+    n = bench_resp.eviction_requests(16 << 20, 100)
+    assert n * (100 + len("key:000000000000") + 64) <= 3 * (16 << 20) < (n + 1) * (100 + 16 + 64)

@@ -1,14 +1,14 @@
-"""The client buffer limits as the Redis port applies them (node/frontends/client_limits.py, node/settings.py)."""
+"""The client buffer limits as the Redis port applies them (node/frontends/client_limits.py, node/config/settings.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from raftcache.node import settings
+from raftcache.node.config import NodeConfig, settings
 from raftcache.node.frontends.client_limits import BACKPRESSURE_BYTES, ClientLimits, OutputLimit, from_settings
 
 MiB = 1 << 20
-DEFAULTS = settings.CLIENT_LIMIT_DEFAULTS
+DEFAULTS = settings.node_defaults(NodeConfig())
 
 
 def test_defaults_cap_the_query_buffer_by_the_value_limit():

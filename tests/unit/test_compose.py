@@ -2,7 +2,7 @@
 
 Each service's command line must be accepted by `raftcache node` (the real
 argument parser and config loader, which validates it), and must run a node
-the way the integration tests do (tests/cluster.py): the same flags, one
+the way the integration tests do (raftcache/localcluster.py): the same flags, one
 shared peer list, one node per zone. Volumes, health checks and published
 ports are what docs/operations.md promises.
 """
@@ -13,8 +13,8 @@ import pathlib
 
 import pytest
 
-from raftcache import cli, nodeconfig
-from raftcache.node.config import PORT_OFFSETS, Peer
+from raftcache import cli
+from raftcache.node.config import PORT_OFFSETS, Peer, sources
 
 yaml = pytest.importorskip("yaml")
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -29,12 +29,11 @@ def _services(compose):
     return sorted(compose["services"].items())
 
 
-def _integration_flags(tmp_path, monkeypatch) -> set[str]:
-    """The flags tests/cluster.py passes to `raftcache node`."""
-    from tests import cluster
+def _integration_flags(tmp_path) -> set[str]:
+    """The flags the local cluster launcher (raftcache/localcluster.py) passes to `raftcache node`."""
+    from raftcache.localcluster import LocalCluster
 
-    monkeypatch.setattr(cluster, "free_base_port", iter(range(20000, 20100, 10)).__next__)  # no sockets
-    c = cluster.Cluster(str(tmp_path), 3)
+    c = LocalCluster(str(tmp_path), 3, base_port=20000)   # a fixed base port: no sockets
     argv = c.nodes[0].argv
     return {a for a in argv[argv.index("node") + 1:] if a.startswith("--")}
 
@@ -52,19 +51,18 @@ def test_each_command_is_accepted_by_raftcache_node(compose):
     for name, svc in _services(compose):
         args = parser.parse_args(svc["command"])
         assert args.command == "node"
-        config = nodeconfig.load(args, {"RAFTCACHE_CLUSTER_SECRET": "s"})   # validates
-        ops = nodeconfig.load_operations(args, {})
+        config = sources.load(args, {"RAFTCACHE_CLUSTER_SECRET": "s"})   # validates
         assert config.id == name and config.host == svc["hostname"] == name
         assert config.zone == svc["labels"]["raftcache.zone"]
-        assert ops.role == "voter" and ops.backup.dir == "/backups" and ops.backup.keep >= 1
+        assert config.role == "voter" and config.backup.dir == "/backups" and config.backup.keep >= 1
         peer_lists.add(args.peers)
         me = next(p for p in config.peers if p.id == name)
         assert (me.host, me.base_port, me.zone) == (config.host, config.base_port, config.zone)
     assert len(peer_lists) == 1, "every node must be started with the same member list"
 
 
-def test_commands_match_the_integration_tests(compose, tmp_path, monkeypatch):
-    expected = _integration_flags(tmp_path, monkeypatch)
+def test_commands_match_the_integration_tests(compose, tmp_path):
+    expected = _integration_flags(tmp_path)
     for name, svc in _services(compose):
         flags = {a for a in svc["command"] if a.startswith("--")}
         missing = expected - flags
@@ -121,7 +119,7 @@ def test_every_node_advertises_its_published_ports(compose):
     """The SDK on the host reaches each node at its advertised address: those ports must be published."""
     parser = cli.build_parser()
     for name, svc in _services(compose):
-        config = nodeconfig.load(parser.parse_args(svc["command"]), {"RAFTCACHE_CLUSTER_SECRET": "s"})
+        config = sources.load(parser.parse_args(svc["command"]), {"RAFTCACHE_CLUSTER_SECRET": "s"})
         advertised = config.advertised_peer
         published = dict((int(x) for x in str(mapping).split(":")) for mapping in svc["ports"])
         for kind in ("grpc", "redis", "memcached", "http"):

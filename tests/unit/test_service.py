@@ -15,9 +15,19 @@ from raftcache.node import commands
 from raftcache.node.config import KeyspaceConfig, NodeConfig, ReplicationConfig, ServiceConfig
 from raftcache.node.errors import CommandError, DeadlineError, NotLeaderError, Reason, UnavailableError
 from raftcache.node.storage.keyspace import Keyspace
-from raftcache.node.service.service import ReadConsistency, Service, execute_many, stamp
+from raftcache.node.service.service import ReadConsistency, Service, stamp
+from raftcache.node.service.session import Session
 from raftcache.node.commands.statemachine import StateMachine
 from raftcache.proto import commands_pb2 as pb
+
+
+async def pipeline(service: Service, requests: list) -> list:
+    """Run `requests` [(command, level, client_id, sequence)] as one pipeline of a session: their outcomes."""
+    run = Session(service, "grpc").run()
+    for command, consistency, client_id, sequence in requests:
+        await run.add(command, lambda outcome: outcome, consistency, client_id, sequence)
+    await run.settle()
+    return run.take()
 
 
 class FakeRaft:
@@ -331,7 +341,7 @@ def test_a_pipelines_reads_wait_for_its_forwarded_writes(env):
 
     async def go():
         service.attach(asyncio.get_running_loop())
-        out = asyncio.ensure_future(execute_many(service, [
+        out = asyncio.ensure_future(pipeline(service, [
             (pb.Command(set=pb.Set(key=b"k", value=b"v")), None, "", 0),
             (pb.Command(get=pb.Get(key=b"k")), ReadConsistency("any"), "", 0)]))
         for _ in range(10):
@@ -376,9 +386,10 @@ def test_a_forwarded_write_is_retried_with_one_dedup_identity(env):
 
 
 def test_a_forwarded_batch_is_retried_with_the_identities_it_was_sent_with(env):
-    """A pipeline forwarded as one batch may be logged in part before the link
-    fails: the one-by-one retry must reuse each write's identity (not add new
-    ones), so nothing is applied twice. Reads carry none; own identities stay."""
+    """A follower's run of pipelined writes forwarded as one batch may be logged in
+    part before the link fails: the one-by-one retry must reuse each write's
+    identity (not add new ones), so nothing is applied twice. Own identities stay;
+    the read after them is this node's, at its level."""
     service, raft, _ = env
     raft.is_leader, raft.leader_id = False, "n2"
     batches, retried = [], []
@@ -396,23 +407,23 @@ def test_a_forwarded_batch_is_retried_with_the_identities_it_was_sent_with(env):
     raft.applied_index = 7  # this follower applied what the leader answers (the read's floor)
     requests = [
         (pb.Command(set=pb.Set(key=b"a", value=b"1")), None, "", 0),
-        (pb.Command(get=pb.Get(key=b"a")), ReadConsistency("any"), "", 0),
         (pb.Command(set=pb.Set(key=b"b", value=b"2")), None, "", 0),
         (pb.Command(set=pb.Set(key=b"c", value=b"3")), None, "sdk", 4),
+        (pb.Command(get=pb.Get(key=b"a")), ReadConsistency("any"), "", 0),
     ]
 
     async def go():
         service.attach(asyncio.get_running_loop())
-        results = await execute_many(service, requests)
-        assert [r[0] for r in results] == [commands.OK, None, commands.OK, commands.OK]
+        results = await pipeline(service, requests)
+        assert [r[0] for r in results] == [commands.OK, commands.OK, commands.OK, None]
         sent = batches[0]
-        assert sent[1] == ("", 0) and sent[3] == ("sdk", 4)
-        assert sent[0][0].startswith("fwd/") and sent[2][0].startswith("fwd/") and sent[0] != sent[2]
-        assert retried == [sent[0], sent[2], sent[3]]
+        assert len(sent) == 3 and sent[2] == ("sdk", 4)
+        assert sent[0][0].startswith("fwd/") and sent[1][0].startswith("fwd/") and sent[0] != sent[1]
+        assert retried == sent
         assert len(batches) == 1, "the retries went one by one (forward), in order, not as another batch"
         retried.clear()
-        await execute_many(service, requests[:1])  # the lanes were given back: reused, next sequence
-        assert retried[0] in ((sent[0][0], sent[0][1] + 1), (sent[2][0], sent[2][1] + 1))
+        await pipeline(service, requests[:2])  # the lanes were given back: reused, next sequence
+        assert retried[0] in ((sent[0][0], sent[0][1] + 1), (sent[1][0], sent[1][1] + 1))
 
     run(go())
 
@@ -554,7 +565,7 @@ def test_pipeline_reads_see_earlier_writes(env):
     async def go():
         service.attach(asyncio.get_running_loop())
         any_level = ReadConsistency("any")
-        out = await execute_many(service, [
+        out = await pipeline(service, [
             (pb.Command(set=pb.Set(key=b"a", value=b"1")), None, "", 0),
             (pb.Command(incr_by=pb.IncrBy(key=b"a", delta=2)), None, "", 0),
             (pb.Command(get=pb.Get(key=b"a")), any_level, "", 0),
@@ -612,7 +623,7 @@ def test_pipeline_write_not_logged_because_leadership_moved_is_retried(env):
                 original(data, callback)
 
         raft.propose = flaky
-        out = await execute_many(service, [(pb.Command(set=pb.Set(key=b"a", value=b"1")), None, "", 0)])
+        out = await pipeline(service, [(pb.Command(set=pb.Set(key=b"a", value=b"1")), None, "", 0)])
         assert out == [(commands.OK, 1)]
         assert len(calls) == 2
 
@@ -647,11 +658,11 @@ def test_a_forwarded_batch_that_times_out_answers_timeout_in_every_slot(env):
 
     service.forwarder = SlowLeader()
     requests = [(pb.Command(set=pb.Set(key=b"a", value=b"1")), None, "", 0),
-                (pb.Command(get=pb.Get(key=b"a")), ReadConsistency("min_index", min_index=2**40), "", 0)]
+                (pb.Command(set=pb.Set(key=b"b", value=b"2")), None, "", 0)]
 
     async def go():
         service.attach(asyncio.get_running_loop())
-        results = await execute_many(service, requests)
+        results = await pipeline(service, requests)
         assert len(results) == 2 and all(isinstance(r, DeadlineError) for r in results)
 
     run(go())

@@ -1,65 +1,48 @@
-"""Frozen, typed configuration for every node component, with validate().
+"""NodeConfig and its parts: frozen dataclasses whose fields are the rows of PARAMS.
 
-One dataclass per component; `NodeConfig` holds them and the cluster's
-membership. Configuration is loaded once at start-up (flags, a TOML file,
-RAFTCACHE_* environment variables: raftcache.cli builds it) and each
-component receives only its own part. validate() raises ConfigError, never
-`assert` (python -O drops asserts).
+Each part's fields are the rows of node/config/params.py whose `field` is
+`PART.NAME` (NodeConfig's own: a name without a dot), with the row's default;
+the classes here add only what the values mean together: validate(), which
+raises ConfigError, never `assert` (python -O drops asserts), and derived
+values. Configuration is loaded once at start-up (node/config/sources.py)
+and each component receives only its own part. Fields are keyword-only.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass, field
 
 from raftcache import readlevel
+from raftcache.node.config.params import PARAMS
+from raftcache.node.config.values import (
+    EVICTION_POLICIES,
+    FSYNC_POLICIES,
+    MAX_KEY_BYTES_LIMIT,
+    PORT_OFFSETS,
+    READ_LEVELS,
+    ROLES,
+    Peer,
+)
 from raftcache.node.errors import ConfigError
 
-#: Port offsets from a node's base port (docs/design.md "Ports and processes").
-PORT_OFFSETS = {"grpc": 0, "redis": 1, "memcached": 2, "raft": 3, "http": 4}
-FSYNC_POLICIES = ("always", "everysec", "no")
-READ_LEVELS = ("linearizable", "lease", "bounded", "any")
-#: LMDB's key limit (511 bytes) less the prefixes the keyspace adds.
-MAX_KEY_BYTES_LIMIT = 500
 _NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-@dataclass(frozen=True)
-class Peer:
-    """A cluster member as the others reach it; its ports follow PORT_OFFSETS from `base_port`."""
-
-    id: str
-    zone: str
-    host: str
-    base_port: int
-
-    def port(self, kind: str) -> int:
-        return self.base_port + PORT_OFFSETS[kind]
-
-    def address(self, kind: str) -> str:
-        return f"{self.host}:{self.port(kind)}"
-
-    @classmethod
-    def parse(cls, spec: str) -> "Peer":
-        """Parse `ID@ZONE=HOST:BASEPORT`, e.g. `n2@b=127.0.0.1:7010`."""
-        m = re.fullmatch(r"([^@=\s]+)@([^=\s]+)=([^\s:]+|\[[0-9a-fA-F:]+\]):(\d+)", spec.strip())
-        if not m:
-            raise ConfigError(f"bad peer {spec!r}: expected ID@ZONE=HOST:BASEPORT")
-        return cls(id=m[1], zone=m[2], host=m[3], base_port=int(m[4]))
-
-    def spec(self) -> str:
-        return f"{self.id}@{self.zone}={self.host}:{self.base_port}"
+def _fields_of(part: str):
+    """Class decorator: a frozen, keyword-only dataclass with the rows of `part` as fields."""
+    def build(cls):
+        rows = [p for p in PARAMS if p.field and p.part == part]
+        for p in rows:
+            setattr(cls, p.attr, p.default)
+        cls.__annotations__ = {**{p.attr: p.type for p in rows}, **cls.__dict__.get("__annotations__", {})}
+        return dataclasses.dataclass(frozen=True, kw_only=True)(cls)
+    return build
 
 
-@dataclass(frozen=True)
+@_fields_of("keyspace")
 class KeyspaceConfig:
-    path: str = "data/keyspace"          # directory of the LMDB environment
-    databases: int = 16                  # numbered databases, as Redis's SELECT expects
-    maxmemory_bytes: int = 1 << 30       # logical size (keys + values + headers) at which writes get OOM; 0 = 1 GiB
-    max_key_bytes: int = 500             # longest key accepted; at most 500 (LMDB keys are <= 511 bytes with our prefixes)
-    max_value_bytes: int = 64 << 20      # longest value accepted (Redis's proto-max-bulk-len; Redis: 512 MiB)
-    map_size_bytes: int = 0              # LMDB map size; 0 = derived from maxmemory so the map never fills first
+    """The keyspace and its limits (node/storage/keyspace.py, node/commands/statemachine.py)."""
 
     def effective_map_size(self) -> int:
         if self.map_size_bytes:
@@ -81,28 +64,9 @@ class KeyspaceConfig:
             raise ConfigError("map_size_bytes must be at least twice maxmemory")
 
 
-@dataclass(frozen=True)
+@_fields_of("replication")
 class ReplicationConfig:
-    data_dir: str = "data"               # journal (the AOF), its .meta, and snapshots live here
-    appendfsync: str = "everysec"        # always | everysec | no (see docs/durability.md)
-    cluster_secret: str = ""             # required: encrypts and authenticates Raft traffic
-    heartbeat_s: float = 0.05            # leader's append-entries period when idle
-    tick_s: float = 0.02                 # longest the Raft thread sleeps with nothing to do
-    election_timeout_min_s: float = 0.6  # Raft election timeout range
-    election_timeout_max_s: float = 1.2
-    lease_drift: float = 0.1             # share of election_timeout_min_s a lease gives up to bound clock-rate drift
-    connection_retry_s: float = 0.5      # how soon a lost peer connection is retried
-    leader_fallback_s: float = 2.0       # a leader without majority contact this long steps down
-    compaction_min_entries: int = 50_000  # compact the log when it holds more entries than this…
-    compaction_min_s: float = 600.0      # …or this long after the last compaction
-    proposal_timeout_s: float = 5.0      # a proposal not committed by then fails with TIMEOUT
-    max_log_version: int = 0             # newest log semantics version this node accepts; 0 = all its binary knows
-    # Raft port limits (node/raft/peer_guard.py, node/raft/raft_wire.py; docs/operations.md "Raft port limits")
-    peer_first_frame_max_bytes: int = 4096     # a connection's first message, before it authenticated
-    peer_frame_max_bytes: int = 32 << 20       # any later message (a node sends <= ~1.1 MiB)
-    peer_max_connections: int = 32             # incoming Raft connections; excess closed at accept
-    peer_max_pending: int = 16                 # of which not yet authenticated and identified
-    peer_auth_timeout_s: float = 5.0           # a pending connection is closed after this long
+    """Raft: the journal, timing, compaction and the Raft port's limits (node/raft/)."""
 
     def validate(self) -> None:
         if self.max_log_version < 0:
@@ -131,12 +95,9 @@ class ReplicationConfig:
             raise ConfigError("peer_auth_timeout_s must be positive")
 
 
-@dataclass(frozen=True)
+@_fields_of("service")
 class ServiceConfig:
-    default_read: str = "linearizable"   # read level when a request names none (see docs/consistency.md)
-    request_timeout_s: float = 5.0       # total time a request may wait for a leader, commit or read index
-    expiry_interval_s: float = 0.1       # how often the leader looks for expired keys
-    expiry_batch: int = 200              # most keys deleted by one active-expiry proposal
+    """How the service serves requests (node/service/service.py)."""
 
     def validate(self) -> None:
         try:
@@ -149,31 +110,54 @@ class ServiceConfig:
             raise ConfigError("request_timeout_s must be positive")
         if self.expiry_interval_s <= 0 or self.expiry_batch <= 0:
             raise ConfigError("expiry interval and batch must be positive")
+        if self.maxmemory_policy not in EVICTION_POLICIES:
+            raise ConfigError(f"maxmemory policy must be one of {', '.join(EVICTION_POLICIES)}")
 
 
-@dataclass(frozen=True)
+@_fields_of("frontend")
 class FrontendConfig:
-    redis_password: str = ""             # AUTH password for the Redis port; empty = no auth
-    memcached_item_size_max_bytes: int = 1 << 20   # memcached's item_size_max
-    max_connections: int = 10_000
+    """The Redis and memcached ports (node/frontends/resp.py, memcache.py)."""
 
     def validate(self) -> None:
         if self.memcached_item_size_max_bytes < 1024:
             raise ConfigError("item_size_max must be at least 1 KiB")
 
 
-@dataclass(frozen=True)
+@_fields_of("backup")
+class BackupConfig:
+    """Automatic snapshots of one node (node/ops/backup.py); no dir = none."""
+
+    def validate(self) -> None:
+        if self.dir and self.interval_s < 1:
+            raise ConfigError("backup interval must be at least 1 second")
+        if self.keep < 1:
+            raise ConfigError("backup retention (keep) must be at least 1")
+
+
+@_fields_of("")
 class NodeConfig:
-    id: str = "n1"
-    zone: str = "a"
-    host: str = "127.0.0.1"              # address this node binds (and its peers reach it at)
-    base_port: int = 7000                # ports: base + PORT_OFFSETS
-    advertise: str = ""                  # HOST:BASEPORT clients reach this node at (topology); "" = host:base_port
-    peers: tuple[Peer, ...] = ()         # every voting member, this node included
-    keyspace: KeyspaceConfig = field(default_factory=KeyspaceConfig)
-    replication: ReplicationConfig = field(default_factory=ReplicationConfig)
-    service: ServiceConfig = field(default_factory=ServiceConfig)
-    frontend: FrontendConfig = field(default_factory=FrontendConfig)
+    """One node: who it is, its members, how it takes part (role, restore, join), and its parts."""
+
+    keyspace: KeyspaceConfig = dataclasses.field(default_factory=KeyspaceConfig)
+    replication: ReplicationConfig = dataclasses.field(default_factory=ReplicationConfig)
+    service: ServiceConfig = dataclasses.field(default_factory=ServiceConfig)
+    frontend: FrontendConfig = dataclasses.field(default_factory=FrontendConfig)
+    backup: BackupConfig = dataclasses.field(default_factory=BackupConfig)
+
+    @classmethod
+    def from_fields(cls, values: dict[str, object]) -> "NodeConfig":
+        """A NodeConfig from {field: value} (fields as PARAMS names them); the others keep their defaults."""
+        parts: dict[str, dict[str, object]] = {}
+        for name, value in values.items():
+            part, _, attr = name.rpartition(".")
+            parts.setdefault(part, {})[attr] = value
+        own = parts.pop("", {})
+        return cls(**own, **{part: _PARTS[part](**fields) for part, fields in parts.items()})
+
+    def value(self, field: str) -> object:
+        """The value of a field as PARAMS names it, e.g. "keyspace.maxmemory_bytes"."""
+        part, _, attr = field.rpartition(".")
+        return getattr(getattr(self, part) if part else self, attr)
 
     @property
     def self_peer(self) -> Peer:
@@ -212,8 +196,18 @@ class NodeConfig:
         me = next(p for p in self.members if p.id == self.id)
         if (me.host, me.base_port) != (self.host, self.base_port):
             raise ConfigError(f"peer entry for {self.id} does not match --host/--base-port")
-        for part in (self.keyspace, self.replication, self.service, self.frontend):
-            part.validate()
+        if self.role not in ROLES:
+            raise ConfigError(f"role must be one of {', '.join(ROLES)}")
+        for part in _PARTS:
+            getattr(self, part).validate()
+        if self.frontend.memcached_item_size_max_bytes > self.keyspace.max_value_bytes:
+            raise ConfigError(f"memcached item size max must not exceed the value limit "
+                              f"({self.keyspace.max_value_bytes} bytes)")
 
     def replace(self, **changes) -> "NodeConfig":
         return dataclasses.replace(self, **changes)
+
+
+#: NodeConfig's parts: name (as PARAMS prefixes their fields) -> class.
+_PARTS = {f.name: f.default_factory for f in dataclasses.fields(NodeConfig)
+          if f.default_factory is not dataclasses.MISSING}

@@ -1,6 +1,6 @@
 """Hypothesis strategies for hostile client traffic, one action per request.
 
-An action is a small tuple the driver (tests/fuzz/driver.py) knows how to send:
+An action is a small tuple the driver (scripts/fuzz/driver.py) knows how to send:
 
     ("resp", node, [arg, ...])           redis-py execute_command
     ("resp_raw", node, bytes)            raw socket, possibly malformed RESP
@@ -14,7 +14,7 @@ An action is a small tuple the driver (tests/fuzz/driver.py) knows how to send:
 
 Keys come from a small pool (KEYS) that `seed_actions` fills with one value
 of every type, so that every command meets every type (WRONGTYPE paths).
-The fuzzer never names the canary keys (tests/fuzz/checks.Canaries) nor
+The fuzzer never names the canary keys (scripts/fuzz/checks.Canaries) nor
 their database (CANARY_DB), and never sends what legitimately erases them
 (FLUSHALL, FLUSHDB, SWAPDB, memcached flush_all, CONFIG SET).
 
@@ -46,7 +46,7 @@ from raftcache.node.frontends.resp_table import TABLE
 from raftcache.proto import cache_pb2
 from raftcache.proto import commands_pb2 as pb
 
-#: Databases the cluster has (node/config.py default); canaries live in the last one.
+#: Databases the cluster has (the `databases` default, node/config/params.py); canaries live in the last one.
 DATABASES = 16
 CANARY_DB = DATABASES - 1
 KEYS = [b"k0", b"k1", b"k2", b"k3", b"k4", b"k5", b"k6", b"k7"]

@@ -1,0 +1,109 @@
+"""CLIENT TRACKING, CACHING, GETREDIR and TRACKINGINFO: client-side caching over RESP.
+
+The tracking itself (which keys, which modes, the invalidations of applied
+writes) is node/service/tracking.py's; the connection's session carries its
+`Tracking`. RESP3 clients get `invalidate` push frames; a RESP2 client names
+a REDIRECT connection that SUBSCRIBEs to `__redis__:invalidate`.
+"""
+
+from __future__ import annotations
+
+from raftcache.node.commands import OK
+from raftcache.node.frontends.resp_protocol import RespError, RespMap
+from raftcache.node.service.tracking import INVALIDATION_CHANNEL, Tracking
+
+#: CLIENT subcommands handled here, with Redis's arity (counting CLIENT and the subcommand).
+SUBCOMMANDS = {"tracking": -3, "caching": 3, "getredir": 2, "trackinginfo": 2}
+
+
+def invalidation_push(conn):
+    """The function that writes one invalidation to `conn` (RESP3 push frame)."""
+    return lambda keys, index: conn.push([b"invalidate", keys])
+
+
+def redirect_target(server):
+    """For the Tracker: the client id -> the push of its `__redis__:invalidate` subscription."""
+    def lookup(client_id: int):
+        target = server.connections.get(client_id)
+        subs = None if target is None else target.session.subscriptions
+        if subs is None or INVALIDATION_CHANNEL not in subs.channels:
+            return None
+        return subs.push
+    return lookup
+
+
+def stop(conn) -> None:
+    tracking = conn.session.tracking
+    if tracking is not None:
+        conn.service.tracking.stop(tracking)
+        conn.session.tracking = None
+
+
+def client(conn, sub: bytes, args: list[bytes]):
+    if sub == b"tracking":
+        return _tracking(conn, args)
+    tracking = conn.session.tracking
+    if sub == b"caching":
+        value = args[2].lower()
+        if value not in (b"yes", b"no"):
+            raise RespError("ERR syntax error")
+        if tracking is None or not (tracking.optin or tracking.optout):
+            raise RespError("ERR CLIENT CACHING can be called only when the client is in tracking mode "
+                            "with OPTIN or OPTOUT mode enabled")
+        if (value == b"yes") != tracking.optin:
+            raise RespError(f"ERR CLIENT CACHING {value.decode().upper()} is only valid when tracking is "
+                            f"enabled in {'OPTIN' if value == b'yes' else 'OPTOUT'} mode.")
+        tracking.caching = value == b"yes"
+        return OK
+    if sub == b"getredir":
+        return -1 if tracking is None else tracking.redirect
+    # trackinginfo
+    if tracking is None:
+        return RespMap([(b"flags", [b"off"]), (b"redirect", -1), (b"prefixes", [])])
+    return RespMap([(b"flags", tracking.flags()), (b"redirect", tracking.redirect),
+                    (b"prefixes", list(tracking.prefixes))])
+
+
+def _tracking(conn, args: list[bytes]):
+    mode = args[2].lower()
+    if mode == b"off":
+        stop(conn)
+        return OK
+    if mode != b"on":
+        raise RespError("ERR syntax error")
+    options = {"bcast": False, "optin": False, "optout": False, "noloop": False}
+    redirect, prefixes = 0, []
+    i = 3
+    while i < len(args):
+        word = args[i].lower().decode(errors="replace")
+        if word in options:
+            options[word] = True
+        elif word == "redirect" and i + 1 < len(args):
+            i += 1
+            try:
+                redirect = int(args[i])
+            except ValueError:
+                raise RespError("ERR value is not an integer or out of range") from None
+            if redirect != conn.id and redirect not in conn.server.connections:
+                raise RespError("ERR The client ID you want redirect to does not exist")
+        elif word == "prefix" and i + 1 < len(args):
+            i += 1
+            prefixes.append(args[i])
+        else:
+            raise RespError("ERR syntax error")
+        i += 1
+    if options["optin"] and options["optout"]:
+        raise RespError("ERR You can't use both OPTIN and OPTOUT")
+    if (options["optin"] or options["optout"]) and options["bcast"]:
+        raise RespError("ERR OPTIN and OPTOUT are not compatible with BCAST")
+    if prefixes and not options["bcast"]:
+        raise RespError("ERR PREFIX option requires BCAST mode to be enabled")
+    if conn.proto == 2 and not redirect:
+        raise RespError("ERR CLIENT TRACKING over RESP2 needs REDIRECT to a connection subscribed to "
+                        "__redis__:invalidate (or switch to RESP3 with HELLO 3)")
+    stop(conn)
+    tracking = Tracking(invalidation_push(conn), prefixes=tuple(prefixes),
+                        redirect=redirect if redirect != conn.id else 0, **options)
+    conn.session.tracking = tracking
+    conn.service.tracking.start(tracking)
+    return OK

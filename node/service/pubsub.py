@@ -1,0 +1,171 @@
+"""Pub/Sub on one node: who is subscribed to what, and the delivery of what the log publishes.
+
+Every node applies every PUBLISH (and every keyspace notification) in log
+order, so each node's `Hub` delivers to its own subscribers: a message
+published through any node reaches the subscribers of every node, in the
+order of the log. The state machine hands an applied entry's events over
+from the Raft thread (Service wires `StateMachine.on_events` to
+`deliver_threadsafe`); delivery runs on the event loop.
+
+A connection's subscriptions are a `Subscriptions` (held by its Session):
+channels, patterns (Redis glob) and shard channels (SSUBSCRIBE, their own
+namespace), and a `push` callback through which the front end renders and
+writes a message. Counts (PUBSUB NUMSUB …, PUBLISH's reply) are this node's.
+Invalidations of tracked keys travel the same way and go to `on_invalidate`
+(node/service/tracking.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+
+from raftcache.node.storage.glob import glob_match
+
+log = logging.getLogger(__name__)
+
+
+class Subscriptions:
+    """One connection's channels, patterns and shard channels."""
+
+    __slots__ = ("hub", "push", "channels", "patterns", "shard_channels")
+
+    def __init__(self, hub: Hub, push: Callable[[list], None]):
+        self.hub = hub
+        self.push = push        # push([kind, …]): render and write one message frame
+        self.channels: set[bytes] = set()
+        self.patterns: set[bytes] = set()
+        self.shard_channels: set[bytes] = set()
+
+    @property
+    def count(self) -> int:
+        """What (P)SUBSCRIBE and (P)UNSUBSCRIBE report: channels and patterns."""
+        return len(self.channels) + len(self.patterns)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.channels or self.patterns or self.shard_channels)
+
+
+class Hub:
+    """The node's subscriptions and their delivery."""
+
+    def __init__(self) -> None:
+        self._channels: dict[bytes, set[Subscriptions]] = {}
+        self._patterns: dict[bytes, set[Subscriptions]] = {}
+        self._shard: dict[bytes, set[Subscriptions]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.delivered = 0      # messages handed to subscribers (INFO, /metrics)
+        #: (index, keys | None): the keys the writes applied at index changed (CLIENT TRACKING).
+        self.on_invalidate: Callable[[int, list | None], None] = lambda index, keys: None
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def subscriptions(self, push: Callable[[list], None]) -> Subscriptions:
+        return Subscriptions(self, push)
+
+    # ------------------------------------------------------------ changes
+
+    @staticmethod
+    def _add(table: dict, name: bytes, sub: Subscriptions, mine: set) -> None:
+        if name not in mine:
+            mine.add(name)
+            table.setdefault(name, set()).add(sub)
+
+    @staticmethod
+    def _remove(table: dict, name: bytes, sub: Subscriptions, mine: set) -> None:
+        if name in mine:
+            mine.discard(name)
+            members = table.get(name)
+            if members is not None:
+                members.discard(sub)
+                if not members:
+                    del table[name]
+
+    def subscribe(self, sub: Subscriptions, channel: bytes) -> None:
+        self._add(self._channels, channel, sub, sub.channels)
+
+    def unsubscribe(self, sub: Subscriptions, channel: bytes) -> None:
+        self._remove(self._channels, channel, sub, sub.channels)
+
+    def psubscribe(self, sub: Subscriptions, pattern: bytes) -> None:
+        self._add(self._patterns, pattern, sub, sub.patterns)
+
+    def punsubscribe(self, sub: Subscriptions, pattern: bytes) -> None:
+        self._remove(self._patterns, pattern, sub, sub.patterns)
+
+    def ssubscribe(self, sub: Subscriptions, channel: bytes) -> None:
+        self._add(self._shard, channel, sub, sub.shard_channels)
+
+    def sunsubscribe(self, sub: Subscriptions, channel: bytes) -> None:
+        self._remove(self._shard, channel, sub, sub.shard_channels)
+
+    def drop(self, sub: Subscriptions) -> None:
+        """The connection is gone (or RESET): every subscription of it ends."""
+        for channel in list(sub.channels):
+            self.unsubscribe(sub, channel)
+        for pattern in list(sub.patterns):
+            self.punsubscribe(sub, pattern)
+        for channel in list(sub.shard_channels):
+            self.sunsubscribe(sub, channel)
+
+    # ------------------------------------------------------------ questions (PUBSUB, PUBLISH's reply)
+
+    def receivers(self, channel: bytes, sharded: bool = False) -> int:
+        """How many of this node's clients a message on `channel` reaches."""
+        if sharded:
+            return len(self._shard.get(channel, ()))
+        count = len(self._channels.get(channel, ()))
+        for pattern, members in self._patterns.items():
+            if glob_match(pattern, channel):
+                count += len(members)
+        return count
+
+    def channels(self, pattern: bytes | None = None, sharded: bool = False) -> list[bytes]:
+        names = self._shard if sharded else self._channels
+        return [c for c in names if pattern is None or glob_match(pattern, c)]
+
+    def numsub(self, channels: Iterable[bytes], sharded: bool = False) -> list:
+        names = self._shard if sharded else self._channels
+        out: list = []
+        for channel in channels:
+            out += [channel, len(names.get(channel, ()))]
+        return out
+
+    def numpat(self) -> int:
+        return len(self._patterns)
+
+    # ------------------------------------------------------------ delivery
+
+    def deliver_threadsafe(self, events: list) -> None:
+        """From the Raft thread: deliver an applied entry's events on the event loop, in order.
+        Before the loop runs (replaying the log at start) nobody is subscribed: dropped."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.deliver, events)
+
+    def deliver(self, events: list) -> None:
+        for event in events:
+            if event[0] == "invalidate":
+                self.on_invalidate(event[1], event[2])
+                continue
+            _, channel, message, sharded = event
+            if sharded:
+                for sub in tuple(self._shard.get(channel, ())):
+                    self._push(sub, [b"smessage", channel, message])
+                continue
+            for sub in tuple(self._channels.get(channel, ())):
+                self._push(sub, [b"message", channel, message])
+            for pattern, members in tuple(self._patterns.items()):
+                if glob_match(pattern, channel):
+                    for sub in tuple(members):
+                        self._push(sub, [b"pmessage", pattern, channel, message])
+
+    def _push(self, sub: Subscriptions, frame: list) -> None:
+        try:
+            sub.push(frame)
+            self.delivered += 1
+        except Exception:  # one broken subscriber must not cost the others their messages
+            log.exception("delivering a message to a subscriber failed")

@@ -1,0 +1,177 @@
+"""What a stream connection (Redis or memcached) does with its socket, once for both protocols.
+
+Owns admission (a port's connection limit, refused with the protocol's own
+line), half-close (a client that shuts its write side still gets every
+answer, then the close), back-pressure (a client that stops reading its
+replies stops being read; one that sends faster than it is answered is
+paused until it is), idle timeouts (CONFIG `timeout`) and the registry of a
+port's connections. A front end subclasses `StreamConnection`: it parses
+what `data_received` brings, runs it through `self.session`
+(node/service/session.py), writes replies with `write`, and says when it is
+`busy` (a command still running) and when it is `saturated` (too much
+received and not yet answered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Callable
+
+from raftcache.node.service.session import Session
+
+log = logging.getLogger(__name__)
+
+
+class Port:
+    """One listening port's connections: their registry, the connection limit and the idle sweep."""
+
+    def __init__(self, max_connections: Callable[[], int], idle_timeout_s: Callable[[], float], refusal: bytes):
+        self.connections: dict[int, StreamConnection] = {}
+        self.max_connections = max_connections
+        self.idle_timeout_s = idle_timeout_s
+        self.refusal = refusal           # the line a client past the limit gets before the close
+        self.stats = collections.Counter()
+        self.server: asyncio.AbstractServer | None = None
+
+    def admit(self, conn: StreamConnection) -> bool:
+        self.stats["total_connections_received"] += 1
+        if len(self.connections) >= self.max_connections():
+            self.stats["rejected_connections"] += 1
+            return False
+        self.connections[conn.session.id] = conn
+        return True
+
+    def close_idle(self, now: float) -> None:
+        """Close the connections idle longer than the timeout (0 = never, Redis's default)
+        that have no command running."""
+        timeout_s = self.idle_timeout_s()
+        if timeout_s <= 0:
+            return
+        for conn in list(self.connections.values()):
+            if now - conn.session.last_s > timeout_s and not conn.busy():
+                conn.close()
+
+    async def check_loop(self, interval_s: float, checks: Callable[[float], None] | None = None) -> None:
+        """Every `interval_s` while the server serves: `checks(now)` (the protocol's own, e.g.
+        output buffer limits), then the idle sweep. A failing check is logged, never fatal."""
+        while self.server is None or self.server.is_serving():
+            await asyncio.sleep(interval_s)
+            now = time.monotonic()
+            try:
+                if checks is not None:
+                    checks(now)
+                self.close_idle(now)
+            except Exception:
+                log.exception("connection checks failed")
+
+
+class StreamConnection(asyncio.Protocol):
+    """A client connection of a stream protocol: the transport's side of its session."""
+
+    def __init__(self, port: Port, session: Session):
+        self.port = port
+        self.session = session
+        self.transport: asyncio.Transport | None = None
+        self.addr = self.laddr = "?"
+        self.closing = False
+        self.eof = False                 # the client half-closed: answer what it sent, then close
+        self.reading = True
+        self._write_paused: asyncio.Future | None = None
+
+    # ------------------------------------------------------------ what the front end says
+
+    def busy(self) -> bool:
+        """A command of this connection is still running (its reply is not written yet)."""
+        raise NotImplementedError
+
+    def saturated(self) -> bool:
+        """Enough is received and not yet answered: stop reading until it is."""
+        return False
+
+    # ------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        sock = transport.get_extra_info("sockname") or ("?", 0)
+        self.addr, self.laddr = f"{peer[0]}:{peer[1]}", f"{sock[0]}:{sock[1]}"
+        self.session.addr = self.addr
+        if not self.port.admit(self):
+            transport.write(self.port.refusal)
+            self.close()
+
+    def connection_lost(self, exc) -> None:
+        self.closing = True
+        self.port.connections.pop(self.session.id, None)
+        if self._write_paused is not None and not self._write_paused.done():
+            self._write_paused.set_result(None)
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        if not self.busy():
+            self.close()
+        return True  # keep the write side open until every answer is out
+
+    def pause_writing(self) -> None:
+        if self._write_paused is None or self._write_paused.done():
+            self._write_paused = asyncio.get_running_loop().create_future()
+        self.update_reading()  # a client that does not read its replies is not read either
+
+    def resume_writing(self) -> None:
+        if self._write_paused is not None and not self._write_paused.done():
+            self._write_paused.set_result(None)
+        self.update_reading()
+
+    # ------------------------------------------------------------ for the front end
+
+    def touch(self) -> None:
+        """Bytes arrived: the connection is not idle."""
+        self.session.last_s = time.monotonic()
+
+    async def writable(self) -> None:
+        """Wait until the client reads what was written (back-pressure)."""
+        if self._write_paused is not None:
+            await self._write_paused
+
+    def write(self, data: bytes) -> bool:
+        """Write `data` unless the transport is closed (a reply decided before the close,
+        such as QUIT's, still goes); whether it was written."""
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+            return True
+        return False
+
+    def update_reading(self) -> None:
+        """Read while replies are taken by the client and the connection is not saturated."""
+        want = (not self.closing and (self._write_paused is None or self._write_paused.done())
+                and not self.saturated())
+        transport = self.transport
+        if want != self.reading and transport is not None and not transport.is_closing():
+            self.reading = want
+            if want:
+                transport.resume_reading()
+            else:
+                transport.pause_reading()
+
+    def ran_dry(self) -> None:
+        """Every command received is answered: close a half-closed connection, else read on."""
+        if self.eof:
+            self.close()
+        else:
+            self.update_reading()
+
+    def close(self) -> None:
+        """Close once the replies written so far are sent."""
+        if not self.closing:
+            self.closing = True
+            if self.transport is not None:
+                self.transport.close()
+
+    def drop(self) -> None:
+        """Disconnect now, discarding unsent replies (a limit was exceeded)."""
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()

@@ -1,0 +1,96 @@
+"""Keyspace notifications and PUBLISH at apply: the messages a StateMachine hands on
+(StateMachine.on_events) for real encoded entries, and the notify-keyspace-events flags."""
+
+from __future__ import annotations
+
+import pytest
+
+from raftcache.node.commands import notifications
+from raftcache.node.config import values
+from raftcache.proto import commands_pb2 as pb
+from tests.unit.test_statemachine import Node
+
+
+@pytest.fixture
+def node(tmp_path):
+    n = Node(str(tmp_path / "ks"))
+    n.published = []
+    n.sm.on_events = n.published.extend
+    yield n
+    n.ks.close()
+
+
+def _notify(node, flags: str) -> None:
+    assert node.run(config_set=pb.ConfigSet(parameters=[pb.ConfigPair(name="notify-keyspace-events",
+                                                                      value=flags)])) is not None
+
+
+def _events(node) -> list:
+    out, node.published[:] = list(node.published), []
+    return [(channel, message) for _, channel, message, _ in out]
+
+
+def test_flags_parse_and_print_as_redis_does():
+    assert values.notify_keyspace_events("KEA") == "AKE"
+    assert values.notify_keyspace_events("Eg$") == "g$E"
+    assert values.notify_keyspace_events("") == ""
+    with pytest.raises(values.SettingError, match="Invalid event class"):
+        values.notify_keyspace_events("Kq")
+    assert not notifications.enabled(values.notify_flags("A")), "no channel kind (K or E)"
+
+
+def test_publish_is_handed_on_after_apply_and_changes_no_key(node):
+    assert node.run(publish=pb.Publish(channel=b"c", message=b"m")) == 0
+    assert node.published == [("message", b"c", b"m", False)]
+    with node.ks.reader() as r:
+        assert r.db_size(0) == 0
+
+
+def test_nothing_is_published_while_notifications_are_off(node):
+    node.run(set=pb.Set(key=b"k", value=b"v"))
+    assert node.published == []
+
+
+def test_each_write_names_its_event_and_only_the_keys_it_changed(node):
+    _notify(node, "KEA")
+    node.run(set=pb.Set(key=b"a", value=b"1"))
+    assert _events(node) == [(b"__keyspace@0__:a", b"set"), (b"__keyevent@0__:set", b"a")]
+    node.run(**{"del": pb.Del(keys=[b"missing", b"a"])})
+    assert _events(node) == [(b"__keyspace@0__:a", b"del"), (b"__keyevent@0__:del", b"a")]
+    _notify(node, "El")
+    node.run(push=pb.Push(key=b"l", values=[b"x"], left=False))
+    node.run(pop=pb.Pop(key=b"l", left=True))
+    assert _events(node) == [(b"__keyevent@0__:rpush", b"l"), (b"__keyevent@0__:lpop", b"l")], \
+        "the emptied list's del is class g, which is off"
+    _notify(node, "Elg")
+    node.run(push=pb.Push(key=b"l", values=[b"x"], left=True))
+    node.run(pop=pb.Pop(key=b"l", left=False))
+    assert _events(node) == [(b"__keyevent@0__:lpush", b"l"), (b"__keyevent@0__:rpop", b"l"),
+                             (b"__keyevent@0__:del", b"l")]
+
+
+def test_a_refused_write_and_a_write_that_changes_nothing_are_silent(node):
+    _notify(node, "KEA")
+    node.run(set=pb.Set(key=b"a", value=b"1"))
+    _events(node)
+    node.run(set=pb.Set(key=b"a", value=b"2", condition=pb.IF_ABSENT))
+    node.run(incr_by=pb.IncrBy(key=b"l", delta=1))
+    node.run(hset=pb.HSet(key=b"l", pairs=[pb.KeyValue(key=b"f", value=b"v")]))  # WRONGTYPE
+    assert [m for _, m in _events(node)] == [b"incrby", b"l"]
+
+
+def test_move_and_rename_name_both_ends(node):
+    _notify(node, "Eg")
+    node.run(set=pb.Set(key=b"a", value=b"1"))
+    node.run(rename=pb.Rename(key=b"a", new_key=b"b"))
+    node.run(move=pb.Move(key=b"b", destination_db=3))
+    assert _events(node) == [(b"__keyevent@0__:rename_from", b"a"), (b"__keyevent@0__:rename_to", b"b"),
+                                 (b"__keyevent@0__:move_from", b"b"), (b"__keyevent@3__:move_to", b"b")]
+
+
+def test_commands_of_a_transaction_each_notify(node):
+    _notify(node, "E$")
+    tx = pb.Transaction(commands=[pb.Command(set=pb.Set(key=b"t1", value=b"1")),
+                                  pb.Command(incr_by=pb.IncrBy(key=b"t2", delta=2))])
+    node.run(transaction=tx)
+    assert _events(node) == [(b"__keyevent@0__:set", b"t1"), (b"__keyevent@0__:incrby", b"t2")]

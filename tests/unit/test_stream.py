@@ -1,0 +1,143 @@
+"""The stream connections' shared mechanics (node/service/stream.py) over real loopback sockets:
+admission, half-close, back-pressure and the idle sweep, with a minimal line protocol on top."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from raftcache.node.service.session import Session
+from raftcache.node.service.stream import Port, StreamConnection
+
+
+class LineEcho(StreamConnection):
+    """Answers every line with the line, after `delay_s` (a command that takes time)."""
+
+    delay_s = 0.0
+
+    def __init__(self, port: Port):
+        super().__init__(port, Session(service=None, protocol="test"))
+        self.buf = b""
+        self.task: asyncio.Task | None = None
+
+    def busy(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def saturated(self) -> bool:
+        return len(self.buf) > 1 << 16
+
+    def data_received(self, data: bytes) -> None:
+        self.touch()
+        self.buf += data
+        if not self.busy():
+            self.task = asyncio.get_running_loop().create_task(self.answer())
+        else:
+            self.update_reading()
+
+    async def answer(self) -> None:
+        while b"\n" in self.buf:
+            line, self.buf = self.buf.split(b"\n", 1)
+            await asyncio.sleep(self.delay_s)
+            self.write(line + b"\n")
+            await self.writable()
+        self.ran_dry()
+
+
+async def serve(port: Port, factory=LineEcho):
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: factory(port), "127.0.0.1", 0)
+    port.server = server
+    return server, server.sockets[0].getsockname()[1]
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 20))
+
+
+def test_a_client_past_the_limit_gets_the_refusal_line_and_the_close():
+    async def go():
+        port = Port(max_connections=lambda: 1, idle_timeout_s=lambda: 0, refusal=b"FULL\r\n")
+        server, number = await serve(port)
+        _, w1 = await asyncio.open_connection("127.0.0.1", number)
+        r2, w2 = await asyncio.open_connection("127.0.0.1", number)
+        assert await r2.read() == b"FULL\r\n"
+        assert port.stats["rejected_connections"] == 1 and len(port.connections) == 1
+        w1.close()
+        w2.close()
+        server.close()
+    run(go())
+
+
+def test_a_half_closed_client_gets_every_answer_then_the_close():
+    async def go():
+        port = Port(max_connections=lambda: 10, idle_timeout_s=lambda: 0, refusal=b"")
+
+        class Slow(LineEcho):
+            delay_s = 0.05
+
+        server, number = await serve(port, Slow)
+        reader, writer = await asyncio.open_connection("127.0.0.1", number)
+        writer.write(b"a\nb\nc\n")
+        writer.write_eof()
+        assert await reader.read() == b"a\nb\nc\n"  # read() returns at the server's close
+        server.close()
+    run(go())
+
+
+def test_a_client_that_does_not_read_its_replies_is_not_read_either():
+    async def go():
+        port = Port(max_connections=lambda: 10, idle_timeout_s=lambda: 0, refusal=b"")
+        server, number = await serve(port)
+        sock = socket.create_connection(("127.0.0.1", number))
+        sock.setblocking(False)
+        line = b"x" * 1000 + b"\n"
+        sent = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while loop.time() < deadline:   # write until the server stops reading us
+            try:
+                sent += sock.send(line * 64)
+            except BlockingIOError:
+                await asyncio.sleep(0.2)
+                try:
+                    sent += sock.send(line)
+                except BlockingIOError:
+                    break
+            await asyncio.sleep(0)
+        conn = next(iter(port.connections.values()))
+        assert not conn.reading, "the server still reads a client that takes none of its replies"
+        assert sent < 64 << 20, "every buffer has a bound"
+        sock.close()
+        server.close()
+    run(go())
+
+
+def test_idle_clients_are_closed_after_the_timeout_and_busy_ones_are_not():
+    async def go():
+        timeout = {"s": 0}
+        port = Port(max_connections=lambda: 10, idle_timeout_s=lambda: timeout["s"], refusal=b"")
+
+        class Slow(LineEcho):
+            delay_s = 3.0
+
+        server, number = await serve(port, Slow)
+        idle_r, idle_w = await asyncio.open_connection("127.0.0.1", number)
+        busy_r, busy_w = await asyncio.open_connection("127.0.0.1", number)
+        busy_w.write(b"working\n")
+        checks = asyncio.ensure_future(port.check_loop(0.05))
+        timeout["s"] = 1
+        assert await asyncio.wait_for(idle_r.read(), 5) == b""   # closed by the sweep
+        assert await asyncio.wait_for(busy_r.readline(), 5) == b"working\n"
+        checks.cancel()
+        busy_w.close()
+        server.close()
+    run(go())
+
+
+@pytest.mark.parametrize("limit", [0, 3])
+def test_the_limit_is_read_at_every_connection(limit):
+    port = Port(max_connections=lambda: limit, idle_timeout_s=lambda: 0, refusal=b"")
+    admitted = [port.admit(LineEcho(port)) for _ in range(5)]
+    assert admitted == [True] * limit + [False] * (5 - limit)
