@@ -258,6 +258,11 @@ class Connection(StreamConnection):
         return (self.parser._error is not None or len(self.pending) > _MAX_PENDING
                 or self.backlog > client_limits.BACKLOG_BYTES)
 
+    def eof_received(self) -> bool:
+        keep = super().eof_received()
+        resp_blocking.unblock(self, "gone")   # a blocked client that hung up waits no longer (Redis frees it)
+        return keep
+
     def connection_lost(self, exc) -> None:
         super().connection_lost(exc)
         if self.session.subscriptions is not None:

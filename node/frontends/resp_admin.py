@@ -461,7 +461,10 @@ def _info_text(conn, sections: set[str]) -> bytes:
     ])
     section("Clients", [
         ("connected_clients", len(server.connections)), ("maxclients", conn.service.setting("maxclients")),
-        ("blocked_clients", resp_blocking.blocked_clients() + server.pause.waiting), ("raftcache_read_consistency", consistency_text(conn)),
+        ("blocked_clients", resp_blocking.blocked_clients() + server.pause.waiting),
+        ("total_blocking_keys", resp_blocking.blocking_keys()[0]),
+        ("total_blocking_keys_on_nokey", resp_blocking.blocking_keys()[1]),
+        ("raftcache_read_consistency", consistency_text(conn)),
         ("raftcache_default_read", status.get("default_read", "")),
     ])
     used = status.get("used_bytes", 0)
