@@ -489,6 +489,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("client_query_buffer_limit_disconnections", st["client_query_buffer_limit_disconnections"]),
         ("client_output_buffer_limit_disconnections", st["client_output_buffer_limit_disconnections"]),
         ("keyspace_hits", status.get("keyspace_hits", 0)), ("keyspace_misses", status.get("keyspace_misses", 0)),
+        ("total_error_replies", sum(server.errorstats.values())),
         ("raftcache_reads", svc.get("reads", 0)), ("raftcache_writes", svc.get("writes", 0)),
         ("raftcache_forwarded", svc.get("forwarded", 0)), ("raftcache_read_barriers", svc.get("barriers", 0)),
     ])
@@ -529,6 +530,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
                    f"rejected_calls={rejected},failed_calls={failed}"
                    for name, (calls, usec, rejected, failed) in sorted(server.cmdstats.items()))
         out.append("")
+    section("Errorstats", [(f"errorstat_{prefix}", f"count={n}") for prefix, n in sorted(server.errorstats.items())])
     section("Cluster", [("cluster_enabled", 0)])   # tools read it to choose cluster mode
     section("Keyspace", [
         (f"db{i}", f"keys={n},expires={expires},avg_ttl=0")
@@ -561,6 +563,7 @@ async def config(conn, args):
     if sub == b"resetstat" and len(args) == 2:
         conn.server.stats.clear()
         conn.server.cmdstats.clear()
+        conn.server.errorstats.clear()
         conn.service.reset_stats()
         return OK
     if sub == b"rewrite":
