@@ -140,8 +140,8 @@ class CacheServicer(cache_pb2_grpc.CacheServicer):
 
 
 def _pubsub_limit_bytes(service: Service) -> int:
-    values = {"client-output-buffer-limit": service.setting("client-output-buffer-limit")}
-    limits = client_limits.from_settings(values, service.limits.max_value_bytes, service.limits.maxmemory_bytes)
+    limits = client_limits.from_settings(service.settings, service.limits.max_value_bytes,
+                                         service.limits.maxmemory_bytes)
     return limits.pubsub.hard_bytes
 
 

@@ -1,13 +1,11 @@
 """Fixtures of the integration tests: `protocol` and `r` for the redis-py modules
 (test_redis_*.py: every test that takes them runs once over RESP2 and once over
-RESP3), and `clusters` for the operations modules (clusters started ready for
-admin calls, their logs printed when a test fails)."""
+RESP3). Clusters come from tests/conftest.py (`cluster`, `make_cluster`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.cluster import Cluster
 from tests.integration.redis_helpers import PROTOCOLS, client
 
 
@@ -20,21 +18,3 @@ def protocol(request):
 def r(cluster, protocol):
     """A redis-py client on the leader, speaking `protocol`."""
     return client(cluster.leader(), protocol)
-
-
-@pytest.fixture
-def clusters(tmp_path, request):
-    made: list[Cluster] = []
-
-    def make(n: int = 3, **options) -> Cluster:
-        c = Cluster(str(tmp_path / f"cluster{len(made)}"), n, **options)
-        made.append(c)
-        return c.start(wait_ports=True)
-
-    yield make
-    failed = any(getattr(request.node, f"rep_{w}", None) is not None and getattr(request.node, f"rep_{w}").failed
-                 for w in ("setup", "call"))
-    for c in made:
-        if failed:
-            print(c.tail_logs())
-        c.close()

@@ -51,8 +51,7 @@ def lagging(tmp_path_factory):
     c = Cluster(str(tmp_path_factory.mktemp("lagging")), 3)
     try:
         c.start()
-        wait_until(lambda: all(c.status(n).log_version == commands.MAX_VERSION for n in c.nodes), 20,
-                   "the log version to be raised")
+        c.wait_log_version(commands.MAX_VERSION)
         leader = c.leader()
         old = c.execute(leader, set_cmd(b"lag", b"old"))
         c.wait_applied(old.index)

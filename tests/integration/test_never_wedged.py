@@ -80,9 +80,6 @@ def test_a_command_with_an_unknown_field_is_refused_before_it_is_logged(cluster)
 
 
 def test_clients_cannot_set_the_log_version(cluster):
-    # The leader raises the version itself within a second or so of its election.
-    wait_until(lambda: cluster.status(cluster.leader()).log_version == commands.MAX_VERSION, 15,
-               "the leader to raise the log version")
     with pytest.raises(grpc.RpcError) as info:
         cluster.execute(cluster.leader(), pb.Command(set_version=pb.SetVersion(version=99)))
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -127,8 +124,7 @@ def test_rolling_upgrade_raises_the_version_only_when_every_member_supports_it(t
         cluster.stop(old)
         _hold(old, None)
         cluster.restart(old)
-        wait_until(lambda: {cluster.status(n).log_version for n in cluster.nodes} == {commands.MAX_VERSION},
-                   20, "the log version to be raised on every node")
+        cluster.wait_log_version(commands.MAX_VERSION)
         index = _write(cluster, b"after", b"2")
         cluster.wait_applied(index)
 

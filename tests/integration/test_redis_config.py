@@ -15,9 +15,8 @@ from redis.retry import Retry
 
 from raftcache.localcluster import wait_until
 
-#: What each test may change, and the value that undoes it.
-RESET = {"maxmemory": "0", "requirepass": "", "raftcache-default-read": "linearizable",
-         "proto-max-bulk-len": "64mb", "hz": "10", "timeout": "0"}
+#: What each test may change (the `nodes` fixture puts back the values it found).
+CHANGED = ("maxmemory", "requirepass", "raftcache-default-read", "proto-max-bulk-len", "hz", "timeout")
 
 
 def client(node, **kw) -> redis.Redis:
@@ -30,14 +29,15 @@ def client(node, **kw) -> redis.Redis:
 def nodes(cluster):
     leader = cluster.leader()
     followers = [n for n in cluster.alive_nodes() if n is not leader]
+    found = client(leader, decode_responses=True).config_get("*")
     yield leader, followers
     fixer = client(leader)
     try:
         fixer.ping()
     except redis.exceptions.AuthenticationError:  # a failed test left the password set
         fixer = client(leader, password="letmein")
-    for name, value in RESET.items():
-        fixer.execute_command("CONFIG", "SET", name, value)
+    for name in CHANGED:
+        fixer.execute_command("CONFIG", "SET", name, found[name])
 
 
 def everywhere(cluster, name: str, value: str) -> None:
