@@ -35,6 +35,9 @@ class Reason(str, enum.Enum):
     TIMEOUT = "TIMEOUT"                # the deadline passed; the outcome may be unknown
     UNAUTHENTICATED = "UNAUTHENTICATED"
     INTERNAL = "INTERNAL"
+    INVALID_OBJECT = "INVALID_OBJECT"  # a stored value is corrupted (a HyperLogLog's registers)
+    NO_GROUP = "NO_GROUP"              # no such stream consumer group
+    BUSY_GROUP = "BUSY_GROUP"          # the stream consumer group already exists
 
 
 #: Reasons after which the same request may simply be sent again.
@@ -80,6 +83,10 @@ class UnavailableError(RaftcacheError):
     """No leader or no quorum right now; retrying later may succeed."""
 
     reason = Reason.UNAVAILABLE
+
+
+class ReadIndexUnsupported(UnavailableError):
+    """The leader runs a release without ReadIndex (internal: the service sends it the read)."""
 
 
 class NotLeaderError(RaftcacheError):

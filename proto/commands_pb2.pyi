@@ -41,6 +41,13 @@ class BitFieldOverflow(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OVERFLOW_SAT: _ClassVar[BitFieldOverflow]
     OVERFLOW_FAIL: _ClassVar[BitFieldOverflow]
 
+class PfDebugKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PFDEBUG_GETREG: _ClassVar[PfDebugKind]
+    PFDEBUG_DECODE: _ClassVar[PfDebugKind]
+    PFDEBUG_ENCODING: _ClassVar[PfDebugKind]
+    PFDEBUG_TODENSE: _ClassVar[PfDebugKind]
+
 class SetOpKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     SET_UNION: _ClassVar[SetOpKind]
@@ -58,6 +65,38 @@ class Aggregate(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AGG_SUM: _ClassVar[Aggregate]
     AGG_MIN: _ClassVar[Aggregate]
     AGG_MAX: _ClassVar[Aggregate]
+
+class EvictionMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVICT_BY_POLICY: _ClassVar[EvictionMode]
+    EVICT_LRU: _ClassVar[EvictionMode]
+    EVICT_NEVER: _ClassVar[EvictionMode]
+
+class GeoSort(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GEO_UNSORTED: _ClassVar[GeoSort]
+    GEO_ASC: _ClassVar[GeoSort]
+    GEO_DESC: _ClassVar[GeoSort]
+
+class StreamTrimBy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRIM_NONE: _ClassVar[StreamTrimBy]
+    TRIM_MAXLEN: _ClassVar[StreamTrimBy]
+    TRIM_MINID: _ClassVar[StreamTrimBy]
+
+class XGroupKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    XGROUP_CREATE: _ClassVar[XGroupKind]
+    XGROUP_SETID: _ClassVar[XGroupKind]
+    XGROUP_DESTROY: _ClassVar[XGroupKind]
+    XGROUP_CREATECONSUMER: _ClassVar[XGroupKind]
+    XGROUP_DELCONSUMER: _ClassVar[XGroupKind]
+
+class XInfoKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    XINFO_STREAM: _ClassVar[XInfoKind]
+    XINFO_GROUPS: _ClassVar[XInfoKind]
+    XINFO_CONSUMERS: _ClassVar[XInfoKind]
 ALWAYS: Condition
 IF_ABSENT: Condition
 IF_PRESENT: Condition
@@ -77,6 +116,10 @@ BITFIELD_INCRBY: BitFieldKind
 OVERFLOW_WRAP: BitFieldOverflow
 OVERFLOW_SAT: BitFieldOverflow
 OVERFLOW_FAIL: BitFieldOverflow
+PFDEBUG_GETREG: PfDebugKind
+PFDEBUG_DECODE: PfDebugKind
+PFDEBUG_ENCODING: PfDebugKind
+PFDEBUG_TODENSE: PfDebugKind
 SET_UNION: SetOpKind
 SET_INTER: SetOpKind
 SET_DIFF: SetOpKind
@@ -86,6 +129,23 @@ BY_LEX: RangeBy
 AGG_SUM: Aggregate
 AGG_MIN: Aggregate
 AGG_MAX: Aggregate
+EVICT_BY_POLICY: EvictionMode
+EVICT_LRU: EvictionMode
+EVICT_NEVER: EvictionMode
+GEO_UNSORTED: GeoSort
+GEO_ASC: GeoSort
+GEO_DESC: GeoSort
+TRIM_NONE: StreamTrimBy
+TRIM_MAXLEN: StreamTrimBy
+TRIM_MINID: StreamTrimBy
+XGROUP_CREATE: XGroupKind
+XGROUP_SETID: XGroupKind
+XGROUP_DESTROY: XGroupKind
+XGROUP_CREATECONSUMER: XGroupKind
+XGROUP_DELCONSUMER: XGroupKind
+XINFO_STREAM: XInfoKind
+XINFO_GROUPS: XInfoKind
+XINFO_CONSUMERS: XInfoKind
 
 class Value(_message.Message):
     __slots__ = ("bulk", "nil", "integer", "status", "array", "number", "error", "unsigned")
@@ -152,7 +212,7 @@ class Get(_message.Message):
     def __init__(self, key: _Optional[bytes] = ...) -> None: ...
 
 class Set(_message.Message):
-    __slots__ = ("key", "value", "condition", "expiry", "get", "flags", "cas_index")
+    __slots__ = ("key", "value", "condition", "expiry", "get", "flags", "cas_index", "stale_if_older")
     KEY_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     CONDITION_FIELD_NUMBER: _ClassVar[int]
@@ -160,6 +220,7 @@ class Set(_message.Message):
     GET_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
     CAS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    STALE_IF_OLDER_FIELD_NUMBER: _ClassVar[int]
     key: bytes
     value: bytes
     condition: Condition
@@ -167,7 +228,8 @@ class Set(_message.Message):
     get: bool
     flags: int
     cas_index: int
-    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., condition: _Optional[_Union[Condition, str]] = ..., expiry: _Optional[_Union[Expiry, _Mapping]] = ..., get: bool = ..., flags: _Optional[int] = ..., cas_index: _Optional[int] = ...) -> None: ...
+    stale_if_older: bool
+    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., condition: _Optional[_Union[Condition, str]] = ..., expiry: _Optional[_Union[Expiry, _Mapping]] = ..., get: bool = ..., flags: _Optional[int] = ..., cas_index: _Optional[int] = ..., stale_if_older: bool = ...) -> None: ...
 
 class GetDel(_message.Message):
     __slots__ = ("key",)
@@ -454,6 +516,36 @@ class BitField(_message.Message):
     key: bytes
     ops: _containers.RepeatedCompositeFieldContainer[BitFieldOp]
     def __init__(self, key: _Optional[bytes] = ..., ops: _Optional[_Iterable[_Union[BitFieldOp, _Mapping]]] = ...) -> None: ...
+
+class PfAdd(_message.Message):
+    __slots__ = ("key", "elements")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    ELEMENTS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    elements: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, key: _Optional[bytes] = ..., elements: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class PfCount(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class PfMerge(_message.Message):
+    __slots__ = ("key", "keys")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, key: _Optional[bytes] = ..., keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class PfDebug(_message.Message):
+    __slots__ = ("key", "kind")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    kind: PfDebugKind
+    def __init__(self, key: _Optional[bytes] = ..., kind: _Optional[_Union[PfDebugKind, str]] = ...) -> None: ...
 
 class HSet(_message.Message):
     __slots__ = ("key", "pairs", "if_absent")
@@ -963,6 +1055,346 @@ class ZSetOpStore(_message.Message):
     source: ZSetOp
     def __init__(self, key: _Optional[bytes] = ..., source: _Optional[_Union[ZSetOp, _Mapping]] = ...) -> None: ...
 
+class DbKey(_message.Message):
+    __slots__ = ("db", "key")
+    DB_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    db: int
+    key: bytes
+    def __init__(self, db: _Optional[int] = ..., key: _Optional[bytes] = ...) -> None: ...
+
+class Evict(_message.Message):
+    __slots__ = ("candidates", "until_bytes", "mode", "policy")
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    candidates: _containers.RepeatedCompositeFieldContainer[DbKey]
+    until_bytes: int
+    mode: EvictionMode
+    policy: str
+    def __init__(self, candidates: _Optional[_Iterable[_Union[DbKey, _Mapping]]] = ..., until_bytes: _Optional[int] = ..., mode: _Optional[_Union[EvictionMode, str]] = ..., policy: _Optional[str] = ...) -> None: ...
+
+class ObjectAccess(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    def __init__(self, key: _Optional[bytes] = ...) -> None: ...
+
+class MetaGet(_message.Message):
+    __slots__ = ("key", "vivify_ttl_ms", "recache_below_ms", "expiry")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VIVIFY_TTL_MS_FIELD_NUMBER: _ClassVar[int]
+    RECACHE_BELOW_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    vivify_ttl_ms: int
+    recache_below_ms: int
+    expiry: Expiry
+    def __init__(self, key: _Optional[bytes] = ..., vivify_ttl_ms: _Optional[int] = ..., recache_below_ms: _Optional[int] = ..., expiry: _Optional[_Union[Expiry, _Mapping]] = ...) -> None: ...
+
+class MetaInvalidate(_message.Message):
+    __slots__ = ("key", "expiry", "cas_index")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_FIELD_NUMBER: _ClassVar[int]
+    CAS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    expiry: Expiry
+    cas_index: int
+    def __init__(self, key: _Optional[bytes] = ..., expiry: _Optional[_Union[Expiry, _Mapping]] = ..., cas_index: _Optional[int] = ...) -> None: ...
+
+class GeoMembers(_message.Message):
+    __slots__ = ("key", "members")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    members: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, key: _Optional[bytes] = ..., members: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class GeoDist(_message.Message):
+    __slots__ = ("key", "member", "other", "unit")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    OTHER_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    member: bytes
+    other: bytes
+    unit: float
+    def __init__(self, key: _Optional[bytes] = ..., member: _Optional[bytes] = ..., other: _Optional[bytes] = ..., unit: _Optional[float] = ...) -> None: ...
+
+class GeoPoint(_message.Message):
+    __slots__ = ("longitude", "latitude")
+    LONGITUDE_FIELD_NUMBER: _ClassVar[int]
+    LATITUDE_FIELD_NUMBER: _ClassVar[int]
+    longitude: float
+    latitude: float
+    def __init__(self, longitude: _Optional[float] = ..., latitude: _Optional[float] = ...) -> None: ...
+
+class GeoSearch(_message.Message):
+    __slots__ = ("key", "new_key", "member", "point", "radius", "by_box", "width", "height", "unit", "count", "any", "sort", "with_dist", "with_hash", "with_coord", "store_dist")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    NEW_KEY_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    POINT_FIELD_NUMBER: _ClassVar[int]
+    RADIUS_FIELD_NUMBER: _ClassVar[int]
+    BY_BOX_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    ANY_FIELD_NUMBER: _ClassVar[int]
+    SORT_FIELD_NUMBER: _ClassVar[int]
+    WITH_DIST_FIELD_NUMBER: _ClassVar[int]
+    WITH_HASH_FIELD_NUMBER: _ClassVar[int]
+    WITH_COORD_FIELD_NUMBER: _ClassVar[int]
+    STORE_DIST_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    new_key: bytes
+    member: bytes
+    point: GeoPoint
+    radius: float
+    by_box: bool
+    width: float
+    height: float
+    unit: float
+    count: int
+    any: bool
+    sort: GeoSort
+    with_dist: bool
+    with_hash: bool
+    with_coord: bool
+    store_dist: bool
+    def __init__(self, key: _Optional[bytes] = ..., new_key: _Optional[bytes] = ..., member: _Optional[bytes] = ..., point: _Optional[_Union[GeoPoint, _Mapping]] = ..., radius: _Optional[float] = ..., by_box: bool = ..., width: _Optional[float] = ..., height: _Optional[float] = ..., unit: _Optional[float] = ..., count: _Optional[int] = ..., any: bool = ..., sort: _Optional[_Union[GeoSort, str]] = ..., with_dist: bool = ..., with_hash: bool = ..., with_coord: bool = ..., store_dist: bool = ...) -> None: ...
+
+class StreamId(_message.Message):
+    __slots__ = ("ms", "seq")
+    MS_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    ms: int
+    seq: int
+    def __init__(self, ms: _Optional[int] = ..., seq: _Optional[int] = ...) -> None: ...
+
+class StreamTrim(_message.Message):
+    __slots__ = ("by", "approx", "maxlen", "minid", "limit")
+    BY_FIELD_NUMBER: _ClassVar[int]
+    APPROX_FIELD_NUMBER: _ClassVar[int]
+    MAXLEN_FIELD_NUMBER: _ClassVar[int]
+    MINID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    by: StreamTrimBy
+    approx: bool
+    maxlen: int
+    minid: StreamId
+    limit: int
+    def __init__(self, by: _Optional[_Union[StreamTrimBy, str]] = ..., approx: bool = ..., maxlen: _Optional[int] = ..., minid: _Optional[_Union[StreamId, _Mapping]] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class XAdd(_message.Message):
+    __slots__ = ("key", "fields", "id", "seq_auto", "no_mkstream", "trim")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_AUTO_FIELD_NUMBER: _ClassVar[int]
+    NO_MKSTREAM_FIELD_NUMBER: _ClassVar[int]
+    TRIM_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    fields: _containers.RepeatedScalarFieldContainer[bytes]
+    id: StreamId
+    seq_auto: bool
+    no_mkstream: bool
+    trim: StreamTrim
+    def __init__(self, key: _Optional[bytes] = ..., fields: _Optional[_Iterable[bytes]] = ..., id: _Optional[_Union[StreamId, _Mapping]] = ..., seq_auto: bool = ..., no_mkstream: bool = ..., trim: _Optional[_Union[StreamTrim, _Mapping]] = ...) -> None: ...
+
+class XLen(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    def __init__(self, key: _Optional[bytes] = ...) -> None: ...
+
+class XRange(_message.Message):
+    __slots__ = ("key", "start", "end", "rev", "count")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    REV_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    start: StreamId
+    end: StreamId
+    rev: bool
+    count: int
+    def __init__(self, key: _Optional[bytes] = ..., start: _Optional[_Union[StreamId, _Mapping]] = ..., end: _Optional[_Union[StreamId, _Mapping]] = ..., rev: bool = ..., count: _Optional[int] = ...) -> None: ...
+
+class XDel(_message.Message):
+    __slots__ = ("key", "ids")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    ids: _containers.RepeatedCompositeFieldContainer[StreamId]
+    def __init__(self, key: _Optional[bytes] = ..., ids: _Optional[_Iterable[_Union[StreamId, _Mapping]]] = ...) -> None: ...
+
+class XTrim(_message.Message):
+    __slots__ = ("key", "trim")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TRIM_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    trim: StreamTrim
+    def __init__(self, key: _Optional[bytes] = ..., trim: _Optional[_Union[StreamTrim, _Mapping]] = ...) -> None: ...
+
+class XSetId(_message.Message):
+    __slots__ = ("key", "id", "entries_added", "max_deleted")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_ADDED_FIELD_NUMBER: _ClassVar[int]
+    MAX_DELETED_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    id: StreamId
+    entries_added: int
+    max_deleted: StreamId
+    def __init__(self, key: _Optional[bytes] = ..., id: _Optional[_Union[StreamId, _Mapping]] = ..., entries_added: _Optional[int] = ..., max_deleted: _Optional[_Union[StreamId, _Mapping]] = ...) -> None: ...
+
+class XRead(_message.Message):
+    __slots__ = ("keys", "ids", "count")
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    ids: _containers.RepeatedCompositeFieldContainer[StreamId]
+    count: int
+    def __init__(self, keys: _Optional[_Iterable[bytes]] = ..., ids: _Optional[_Iterable[_Union[StreamId, _Mapping]]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class XReadGroup(_message.Message):
+    __slots__ = ("group", "consumer", "keys", "ids", "count", "noack")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    NOACK_FIELD_NUMBER: _ClassVar[int]
+    group: bytes
+    consumer: bytes
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    ids: _containers.RepeatedCompositeFieldContainer[StreamId]
+    count: int
+    noack: bool
+    def __init__(self, group: _Optional[bytes] = ..., consumer: _Optional[bytes] = ..., keys: _Optional[_Iterable[bytes]] = ..., ids: _Optional[_Iterable[_Union[StreamId, _Mapping]]] = ..., count: _Optional[int] = ..., noack: bool = ...) -> None: ...
+
+class XAck(_message.Message):
+    __slots__ = ("key", "group", "ids")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    group: bytes
+    ids: _containers.RepeatedCompositeFieldContainer[StreamId]
+    def __init__(self, key: _Optional[bytes] = ..., group: _Optional[bytes] = ..., ids: _Optional[_Iterable[_Union[StreamId, _Mapping]]] = ...) -> None: ...
+
+class XPending(_message.Message):
+    __slots__ = ("key", "group", "extended", "min_idle", "start", "end", "count", "consumer")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    EXTENDED_FIELD_NUMBER: _ClassVar[int]
+    MIN_IDLE_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    group: bytes
+    extended: bool
+    min_idle: int
+    start: StreamId
+    end: StreamId
+    count: int
+    consumer: bytes
+    def __init__(self, key: _Optional[bytes] = ..., group: _Optional[bytes] = ..., extended: bool = ..., min_idle: _Optional[int] = ..., start: _Optional[_Union[StreamId, _Mapping]] = ..., end: _Optional[_Union[StreamId, _Mapping]] = ..., count: _Optional[int] = ..., consumer: _Optional[bytes] = ...) -> None: ...
+
+class XClaim(_message.Message):
+    __slots__ = ("key", "group", "consumer", "min_idle", "ids", "idle", "time", "retry_count", "force", "justid", "last_id")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    MIN_IDLE_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    IDLE_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    RETRY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    JUSTID_FIELD_NUMBER: _ClassVar[int]
+    LAST_ID_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    group: bytes
+    consumer: bytes
+    min_idle: int
+    ids: _containers.RepeatedCompositeFieldContainer[StreamId]
+    idle: int
+    time: int
+    retry_count: int
+    force: bool
+    justid: bool
+    last_id: StreamId
+    def __init__(self, key: _Optional[bytes] = ..., group: _Optional[bytes] = ..., consumer: _Optional[bytes] = ..., min_idle: _Optional[int] = ..., ids: _Optional[_Iterable[_Union[StreamId, _Mapping]]] = ..., idle: _Optional[int] = ..., time: _Optional[int] = ..., retry_count: _Optional[int] = ..., force: bool = ..., justid: bool = ..., last_id: _Optional[_Union[StreamId, _Mapping]] = ...) -> None: ...
+
+class XAutoClaim(_message.Message):
+    __slots__ = ("key", "group", "consumer", "min_idle", "start", "count", "justid")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    MIN_IDLE_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    JUSTID_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    group: bytes
+    consumer: bytes
+    min_idle: int
+    start: StreamId
+    count: int
+    justid: bool
+    def __init__(self, key: _Optional[bytes] = ..., group: _Optional[bytes] = ..., consumer: _Optional[bytes] = ..., min_idle: _Optional[int] = ..., start: _Optional[_Union[StreamId, _Mapping]] = ..., count: _Optional[int] = ..., justid: bool = ...) -> None: ...
+
+class XGroup(_message.Message):
+    __slots__ = ("key", "kind", "group", "id", "last", "mkstream", "entries_read", "consumer")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    MKSTREAM_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_READ_FIELD_NUMBER: _ClassVar[int]
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    kind: XGroupKind
+    group: bytes
+    id: StreamId
+    last: bool
+    mkstream: bool
+    entries_read: int
+    consumer: bytes
+    def __init__(self, key: _Optional[bytes] = ..., kind: _Optional[_Union[XGroupKind, str]] = ..., group: _Optional[bytes] = ..., id: _Optional[_Union[StreamId, _Mapping]] = ..., last: bool = ..., mkstream: bool = ..., entries_read: _Optional[int] = ..., consumer: _Optional[bytes] = ...) -> None: ...
+
+class XInfo(_message.Message):
+    __slots__ = ("key", "kind", "group", "full", "count")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    FULL_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    kind: XInfoKind
+    group: bytes
+    full: bool
+    count: int
+    def __init__(self, key: _Optional[bytes] = ..., kind: _Optional[_Union[XInfoKind, str]] = ..., group: _Optional[bytes] = ..., full: bool = ..., count: _Optional[int] = ...) -> None: ...
+
+class XProbe(_message.Message):
+    __slots__ = ("key", "group")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    group: bytes
+    def __init__(self, key: _Optional[bytes] = ..., group: _Optional[bytes] = ...) -> None: ...
+
 class RandomKey(_message.Message):
     __slots__ = ("seed",)
     SEED_FIELD_NUMBER: _ClassVar[int]
@@ -1056,8 +1488,9 @@ class Publish(_message.Message):
     def __init__(self, channel: _Optional[bytes] = ..., message: _Optional[bytes] = ..., sharded: bool = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("db", "noop", "get", "set", "get_del", "get_ex", "exists", "incr_by", "incr_by_float", "append", "str_len", "get_range", "set_range", "mset", "mset_nx", "mget", "expire", "persist", "ttl", "type", "rename", "scan", "db_size", "flush_all", "flush_db", "delete_expired", "mc_incr", "get_meta", "get_and_touch", "setbit", "getbit", "bitcount", "bitpos", "bitop", "lcs", "bitfield", "bitfield_ro", "hset", "hget", "hmget", "hdel", "hlen", "hexists", "hgetall", "hincrby", "hincrbyfloat", "hstrlen", "hrandfield", "element_scan", "push", "pop", "lrange", "llen", "lindex", "lset", "lrem", "ltrim", "linsert", "lpos", "lmove", "lmpop", "sadd", "srem", "smembers", "sismember", "scard", "spop", "srandmember", "smove", "set_op", "set_op_store", "zadd", "zrem", "zscore", "zcard", "zrange", "zremrange", "zrangestore", "zrank", "zpop", "zrandmember", "zset_op", "zset_op_store", "zmpop", "random_key", "copy", "move", "swap_db", "key_version", "object_encoding", "transaction", "config_set", "set_version", "publish")
+    __slots__ = ("db", "eviction", "noop", "get", "set", "get_del", "get_ex", "exists", "incr_by", "incr_by_float", "append", "str_len", "get_range", "set_range", "mset", "mset_nx", "mget", "expire", "persist", "ttl", "type", "rename", "scan", "db_size", "flush_all", "flush_db", "delete_expired", "mc_incr", "get_meta", "get_and_touch", "setbit", "getbit", "bitcount", "bitpos", "bitop", "lcs", "bitfield", "bitfield_ro", "pfadd", "pfcount", "pfcount_ro", "pfmerge", "pfdebug", "pfdebug_ro", "hset", "hget", "hmget", "hdel", "hlen", "hexists", "hgetall", "hincrby", "hincrbyfloat", "hstrlen", "hrandfield", "element_scan", "push", "pop", "lrange", "llen", "lindex", "lset", "lrem", "ltrim", "linsert", "lpos", "lmove", "lmpop", "sadd", "srem", "smembers", "sismember", "scard", "spop", "srandmember", "smove", "set_op", "set_op_store", "zadd", "zrem", "zscore", "zcard", "zrange", "zremrange", "zrangestore", "zrank", "zpop", "zrandmember", "zset_op", "zset_op_store", "zmpop", "geopos", "geohash", "geodist", "geosearch", "geosearch_store", "xadd", "xlen", "xrange", "xdel", "xtrim", "xsetid", "xread", "xreadgroup", "xack", "xpending", "xclaim", "xautoclaim", "xgroup", "xinfo", "xprobe", "random_key", "copy", "move", "swap_db", "key_version", "object_encoding", "object_access", "transaction", "config_set", "set_version", "publish", "evict", "meta_get", "meta_invalidate")
     DB_FIELD_NUMBER: _ClassVar[int]
+    EVICTION_FIELD_NUMBER: _ClassVar[int]
     NOOP_FIELD_NUMBER: _ClassVar[int]
     GET_FIELD_NUMBER: _ClassVar[int]
     SET_FIELD_NUMBER: _ClassVar[int]
@@ -1095,6 +1528,12 @@ class Command(_message.Message):
     LCS_FIELD_NUMBER: _ClassVar[int]
     BITFIELD_FIELD_NUMBER: _ClassVar[int]
     BITFIELD_RO_FIELD_NUMBER: _ClassVar[int]
+    PFADD_FIELD_NUMBER: _ClassVar[int]
+    PFCOUNT_FIELD_NUMBER: _ClassVar[int]
+    PFCOUNT_RO_FIELD_NUMBER: _ClassVar[int]
+    PFMERGE_FIELD_NUMBER: _ClassVar[int]
+    PFDEBUG_FIELD_NUMBER: _ClassVar[int]
+    PFDEBUG_RO_FIELD_NUMBER: _ClassVar[int]
     HSET_FIELD_NUMBER: _ClassVar[int]
     HGET_FIELD_NUMBER: _ClassVar[int]
     HMGET_FIELD_NUMBER: _ClassVar[int]
@@ -1142,17 +1581,42 @@ class Command(_message.Message):
     ZSET_OP_FIELD_NUMBER: _ClassVar[int]
     ZSET_OP_STORE_FIELD_NUMBER: _ClassVar[int]
     ZMPOP_FIELD_NUMBER: _ClassVar[int]
+    GEOPOS_FIELD_NUMBER: _ClassVar[int]
+    GEOHASH_FIELD_NUMBER: _ClassVar[int]
+    GEODIST_FIELD_NUMBER: _ClassVar[int]
+    GEOSEARCH_FIELD_NUMBER: _ClassVar[int]
+    GEOSEARCH_STORE_FIELD_NUMBER: _ClassVar[int]
+    XADD_FIELD_NUMBER: _ClassVar[int]
+    XLEN_FIELD_NUMBER: _ClassVar[int]
+    XRANGE_FIELD_NUMBER: _ClassVar[int]
+    XDEL_FIELD_NUMBER: _ClassVar[int]
+    XTRIM_FIELD_NUMBER: _ClassVar[int]
+    XSETID_FIELD_NUMBER: _ClassVar[int]
+    XREAD_FIELD_NUMBER: _ClassVar[int]
+    XREADGROUP_FIELD_NUMBER: _ClassVar[int]
+    XACK_FIELD_NUMBER: _ClassVar[int]
+    XPENDING_FIELD_NUMBER: _ClassVar[int]
+    XCLAIM_FIELD_NUMBER: _ClassVar[int]
+    XAUTOCLAIM_FIELD_NUMBER: _ClassVar[int]
+    XGROUP_FIELD_NUMBER: _ClassVar[int]
+    XINFO_FIELD_NUMBER: _ClassVar[int]
+    XPROBE_FIELD_NUMBER: _ClassVar[int]
     RANDOM_KEY_FIELD_NUMBER: _ClassVar[int]
     COPY_FIELD_NUMBER: _ClassVar[int]
     MOVE_FIELD_NUMBER: _ClassVar[int]
     SWAP_DB_FIELD_NUMBER: _ClassVar[int]
     KEY_VERSION_FIELD_NUMBER: _ClassVar[int]
     OBJECT_ENCODING_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_ACCESS_FIELD_NUMBER: _ClassVar[int]
     TRANSACTION_FIELD_NUMBER: _ClassVar[int]
     CONFIG_SET_FIELD_NUMBER: _ClassVar[int]
     SET_VERSION_FIELD_NUMBER: _ClassVar[int]
     PUBLISH_FIELD_NUMBER: _ClassVar[int]
+    EVICT_FIELD_NUMBER: _ClassVar[int]
+    META_GET_FIELD_NUMBER: _ClassVar[int]
+    META_INVALIDATE_FIELD_NUMBER: _ClassVar[int]
     db: int
+    eviction: EvictionMode
     noop: Noop
     get: Get
     set: Set
@@ -1189,6 +1653,12 @@ class Command(_message.Message):
     lcs: Lcs
     bitfield: BitField
     bitfield_ro: BitField
+    pfadd: PfAdd
+    pfcount: PfCount
+    pfcount_ro: PfCount
+    pfmerge: PfMerge
+    pfdebug: PfDebug
+    pfdebug_ro: PfDebug
     hset: HSet
     hget: HGet
     hmget: HMGet
@@ -1236,17 +1706,41 @@ class Command(_message.Message):
     zset_op: ZSetOp
     zset_op_store: ZSetOpStore
     zmpop: ZMPop
+    geopos: GeoMembers
+    geohash: GeoMembers
+    geodist: GeoDist
+    geosearch: GeoSearch
+    geosearch_store: GeoSearch
+    xadd: XAdd
+    xlen: XLen
+    xrange: XRange
+    xdel: XDel
+    xtrim: XTrim
+    xsetid: XSetId
+    xread: XRead
+    xreadgroup: XReadGroup
+    xack: XAck
+    xpending: XPending
+    xclaim: XClaim
+    xautoclaim: XAutoClaim
+    xgroup: XGroup
+    xinfo: XInfo
+    xprobe: XProbe
     random_key: RandomKey
     copy: Copy
     move: Move
     swap_db: SwapDb
     key_version: KeyVersion
     object_encoding: ObjectEncoding
+    object_access: ObjectAccess
     transaction: Transaction
     config_set: ConfigSet
     set_version: SetVersion
     publish: Publish
-    def __init__(self, db: _Optional[int] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., get: _Optional[_Union[Get, _Mapping]] = ..., set: _Optional[_Union[Set, _Mapping]] = ..., get_del: _Optional[_Union[GetDel, _Mapping]] = ..., get_ex: _Optional[_Union[GetEx, _Mapping]] = ..., exists: _Optional[_Union[Exists, _Mapping]] = ..., incr_by: _Optional[_Union[IncrBy, _Mapping]] = ..., incr_by_float: _Optional[_Union[IncrByFloat, _Mapping]] = ..., append: _Optional[_Union[Append, _Mapping]] = ..., str_len: _Optional[_Union[StrLen, _Mapping]] = ..., get_range: _Optional[_Union[GetRange, _Mapping]] = ..., set_range: _Optional[_Union[SetRange, _Mapping]] = ..., mset: _Optional[_Union[MSet, _Mapping]] = ..., mset_nx: _Optional[_Union[MSetNx, _Mapping]] = ..., mget: _Optional[_Union[MGet, _Mapping]] = ..., expire: _Optional[_Union[Expire, _Mapping]] = ..., persist: _Optional[_Union[Persist, _Mapping]] = ..., ttl: _Optional[_Union[Ttl, _Mapping]] = ..., type: _Optional[_Union[Type, _Mapping]] = ..., rename: _Optional[_Union[Rename, _Mapping]] = ..., scan: _Optional[_Union[Scan, _Mapping]] = ..., db_size: _Optional[_Union[DbSize, _Mapping]] = ..., flush_all: _Optional[_Union[FlushAll, _Mapping]] = ..., flush_db: _Optional[_Union[FlushDb, _Mapping]] = ..., delete_expired: _Optional[_Union[DeleteExpired, _Mapping]] = ..., mc_incr: _Optional[_Union[McIncr, _Mapping]] = ..., get_meta: _Optional[_Union[GetMeta, _Mapping]] = ..., get_and_touch: _Optional[_Union[GetAndTouch, _Mapping]] = ..., setbit: _Optional[_Union[SetBit, _Mapping]] = ..., getbit: _Optional[_Union[GetBit, _Mapping]] = ..., bitcount: _Optional[_Union[BitCount, _Mapping]] = ..., bitpos: _Optional[_Union[BitPos, _Mapping]] = ..., bitop: _Optional[_Union[BitOp, _Mapping]] = ..., lcs: _Optional[_Union[Lcs, _Mapping]] = ..., bitfield: _Optional[_Union[BitField, _Mapping]] = ..., bitfield_ro: _Optional[_Union[BitField, _Mapping]] = ..., hset: _Optional[_Union[HSet, _Mapping]] = ..., hget: _Optional[_Union[HGet, _Mapping]] = ..., hmget: _Optional[_Union[HMGet, _Mapping]] = ..., hdel: _Optional[_Union[HDel, _Mapping]] = ..., hlen: _Optional[_Union[HLen, _Mapping]] = ..., hexists: _Optional[_Union[HExists, _Mapping]] = ..., hgetall: _Optional[_Union[HGetAll, _Mapping]] = ..., hincrby: _Optional[_Union[HIncrBy, _Mapping]] = ..., hincrbyfloat: _Optional[_Union[HIncrByFloat, _Mapping]] = ..., hstrlen: _Optional[_Union[HStrLen, _Mapping]] = ..., hrandfield: _Optional[_Union[HRandField, _Mapping]] = ..., element_scan: _Optional[_Union[ElementScan, _Mapping]] = ..., push: _Optional[_Union[Push, _Mapping]] = ..., pop: _Optional[_Union[Pop, _Mapping]] = ..., lrange: _Optional[_Union[LRange, _Mapping]] = ..., llen: _Optional[_Union[LLen, _Mapping]] = ..., lindex: _Optional[_Union[LIndex, _Mapping]] = ..., lset: _Optional[_Union[LSet, _Mapping]] = ..., lrem: _Optional[_Union[LRem, _Mapping]] = ..., ltrim: _Optional[_Union[LTrim, _Mapping]] = ..., linsert: _Optional[_Union[LInsert, _Mapping]] = ..., lpos: _Optional[_Union[LPos, _Mapping]] = ..., lmove: _Optional[_Union[LMove, _Mapping]] = ..., lmpop: _Optional[_Union[LMPop, _Mapping]] = ..., sadd: _Optional[_Union[SAdd, _Mapping]] = ..., srem: _Optional[_Union[SRem, _Mapping]] = ..., smembers: _Optional[_Union[SMembers, _Mapping]] = ..., sismember: _Optional[_Union[SIsMember, _Mapping]] = ..., scard: _Optional[_Union[SCard, _Mapping]] = ..., spop: _Optional[_Union[SPop, _Mapping]] = ..., srandmember: _Optional[_Union[SRandMember, _Mapping]] = ..., smove: _Optional[_Union[SMove, _Mapping]] = ..., set_op: _Optional[_Union[SetOp, _Mapping]] = ..., set_op_store: _Optional[_Union[SetOpStore, _Mapping]] = ..., zadd: _Optional[_Union[ZAdd, _Mapping]] = ..., zrem: _Optional[_Union[ZRem, _Mapping]] = ..., zscore: _Optional[_Union[ZScore, _Mapping]] = ..., zcard: _Optional[_Union[ZCard, _Mapping]] = ..., zrange: _Optional[_Union[ZRange, _Mapping]] = ..., zremrange: _Optional[_Union[ZRemRange, _Mapping]] = ..., zrangestore: _Optional[_Union[ZRangeStore, _Mapping]] = ..., zrank: _Optional[_Union[ZRank, _Mapping]] = ..., zpop: _Optional[_Union[ZPop, _Mapping]] = ..., zrandmember: _Optional[_Union[ZRandMember, _Mapping]] = ..., zset_op: _Optional[_Union[ZSetOp, _Mapping]] = ..., zset_op_store: _Optional[_Union[ZSetOpStore, _Mapping]] = ..., zmpop: _Optional[_Union[ZMPop, _Mapping]] = ..., random_key: _Optional[_Union[RandomKey, _Mapping]] = ..., copy: _Optional[_Union[Copy, _Mapping]] = ..., move: _Optional[_Union[Move, _Mapping]] = ..., swap_db: _Optional[_Union[SwapDb, _Mapping]] = ..., key_version: _Optional[_Union[KeyVersion, _Mapping]] = ..., object_encoding: _Optional[_Union[ObjectEncoding, _Mapping]] = ..., transaction: _Optional[_Union[Transaction, _Mapping]] = ..., config_set: _Optional[_Union[ConfigSet, _Mapping]] = ..., set_version: _Optional[_Union[SetVersion, _Mapping]] = ..., publish: _Optional[_Union[Publish, _Mapping]] = ..., **kwargs) -> None: ...
+    evict: Evict
+    meta_get: MetaGet
+    meta_invalidate: MetaInvalidate
+    def __init__(self, db: _Optional[int] = ..., eviction: _Optional[_Union[EvictionMode, str]] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., get: _Optional[_Union[Get, _Mapping]] = ..., set: _Optional[_Union[Set, _Mapping]] = ..., get_del: _Optional[_Union[GetDel, _Mapping]] = ..., get_ex: _Optional[_Union[GetEx, _Mapping]] = ..., exists: _Optional[_Union[Exists, _Mapping]] = ..., incr_by: _Optional[_Union[IncrBy, _Mapping]] = ..., incr_by_float: _Optional[_Union[IncrByFloat, _Mapping]] = ..., append: _Optional[_Union[Append, _Mapping]] = ..., str_len: _Optional[_Union[StrLen, _Mapping]] = ..., get_range: _Optional[_Union[GetRange, _Mapping]] = ..., set_range: _Optional[_Union[SetRange, _Mapping]] = ..., mset: _Optional[_Union[MSet, _Mapping]] = ..., mset_nx: _Optional[_Union[MSetNx, _Mapping]] = ..., mget: _Optional[_Union[MGet, _Mapping]] = ..., expire: _Optional[_Union[Expire, _Mapping]] = ..., persist: _Optional[_Union[Persist, _Mapping]] = ..., ttl: _Optional[_Union[Ttl, _Mapping]] = ..., type: _Optional[_Union[Type, _Mapping]] = ..., rename: _Optional[_Union[Rename, _Mapping]] = ..., scan: _Optional[_Union[Scan, _Mapping]] = ..., db_size: _Optional[_Union[DbSize, _Mapping]] = ..., flush_all: _Optional[_Union[FlushAll, _Mapping]] = ..., flush_db: _Optional[_Union[FlushDb, _Mapping]] = ..., delete_expired: _Optional[_Union[DeleteExpired, _Mapping]] = ..., mc_incr: _Optional[_Union[McIncr, _Mapping]] = ..., get_meta: _Optional[_Union[GetMeta, _Mapping]] = ..., get_and_touch: _Optional[_Union[GetAndTouch, _Mapping]] = ..., setbit: _Optional[_Union[SetBit, _Mapping]] = ..., getbit: _Optional[_Union[GetBit, _Mapping]] = ..., bitcount: _Optional[_Union[BitCount, _Mapping]] = ..., bitpos: _Optional[_Union[BitPos, _Mapping]] = ..., bitop: _Optional[_Union[BitOp, _Mapping]] = ..., lcs: _Optional[_Union[Lcs, _Mapping]] = ..., bitfield: _Optional[_Union[BitField, _Mapping]] = ..., bitfield_ro: _Optional[_Union[BitField, _Mapping]] = ..., pfadd: _Optional[_Union[PfAdd, _Mapping]] = ..., pfcount: _Optional[_Union[PfCount, _Mapping]] = ..., pfcount_ro: _Optional[_Union[PfCount, _Mapping]] = ..., pfmerge: _Optional[_Union[PfMerge, _Mapping]] = ..., pfdebug: _Optional[_Union[PfDebug, _Mapping]] = ..., pfdebug_ro: _Optional[_Union[PfDebug, _Mapping]] = ..., hset: _Optional[_Union[HSet, _Mapping]] = ..., hget: _Optional[_Union[HGet, _Mapping]] = ..., hmget: _Optional[_Union[HMGet, _Mapping]] = ..., hdel: _Optional[_Union[HDel, _Mapping]] = ..., hlen: _Optional[_Union[HLen, _Mapping]] = ..., hexists: _Optional[_Union[HExists, _Mapping]] = ..., hgetall: _Optional[_Union[HGetAll, _Mapping]] = ..., hincrby: _Optional[_Union[HIncrBy, _Mapping]] = ..., hincrbyfloat: _Optional[_Union[HIncrByFloat, _Mapping]] = ..., hstrlen: _Optional[_Union[HStrLen, _Mapping]] = ..., hrandfield: _Optional[_Union[HRandField, _Mapping]] = ..., element_scan: _Optional[_Union[ElementScan, _Mapping]] = ..., push: _Optional[_Union[Push, _Mapping]] = ..., pop: _Optional[_Union[Pop, _Mapping]] = ..., lrange: _Optional[_Union[LRange, _Mapping]] = ..., llen: _Optional[_Union[LLen, _Mapping]] = ..., lindex: _Optional[_Union[LIndex, _Mapping]] = ..., lset: _Optional[_Union[LSet, _Mapping]] = ..., lrem: _Optional[_Union[LRem, _Mapping]] = ..., ltrim: _Optional[_Union[LTrim, _Mapping]] = ..., linsert: _Optional[_Union[LInsert, _Mapping]] = ..., lpos: _Optional[_Union[LPos, _Mapping]] = ..., lmove: _Optional[_Union[LMove, _Mapping]] = ..., lmpop: _Optional[_Union[LMPop, _Mapping]] = ..., sadd: _Optional[_Union[SAdd, _Mapping]] = ..., srem: _Optional[_Union[SRem, _Mapping]] = ..., smembers: _Optional[_Union[SMembers, _Mapping]] = ..., sismember: _Optional[_Union[SIsMember, _Mapping]] = ..., scard: _Optional[_Union[SCard, _Mapping]] = ..., spop: _Optional[_Union[SPop, _Mapping]] = ..., srandmember: _Optional[_Union[SRandMember, _Mapping]] = ..., smove: _Optional[_Union[SMove, _Mapping]] = ..., set_op: _Optional[_Union[SetOp, _Mapping]] = ..., set_op_store: _Optional[_Union[SetOpStore, _Mapping]] = ..., zadd: _Optional[_Union[ZAdd, _Mapping]] = ..., zrem: _Optional[_Union[ZRem, _Mapping]] = ..., zscore: _Optional[_Union[ZScore, _Mapping]] = ..., zcard: _Optional[_Union[ZCard, _Mapping]] = ..., zrange: _Optional[_Union[ZRange, _Mapping]] = ..., zremrange: _Optional[_Union[ZRemRange, _Mapping]] = ..., zrangestore: _Optional[_Union[ZRangeStore, _Mapping]] = ..., zrank: _Optional[_Union[ZRank, _Mapping]] = ..., zpop: _Optional[_Union[ZPop, _Mapping]] = ..., zrandmember: _Optional[_Union[ZRandMember, _Mapping]] = ..., zset_op: _Optional[_Union[ZSetOp, _Mapping]] = ..., zset_op_store: _Optional[_Union[ZSetOpStore, _Mapping]] = ..., zmpop: _Optional[_Union[ZMPop, _Mapping]] = ..., geopos: _Optional[_Union[GeoMembers, _Mapping]] = ..., geohash: _Optional[_Union[GeoMembers, _Mapping]] = ..., geodist: _Optional[_Union[GeoDist, _Mapping]] = ..., geosearch: _Optional[_Union[GeoSearch, _Mapping]] = ..., geosearch_store: _Optional[_Union[GeoSearch, _Mapping]] = ..., xadd: _Optional[_Union[XAdd, _Mapping]] = ..., xlen: _Optional[_Union[XLen, _Mapping]] = ..., xrange: _Optional[_Union[XRange, _Mapping]] = ..., xdel: _Optional[_Union[XDel, _Mapping]] = ..., xtrim: _Optional[_Union[XTrim, _Mapping]] = ..., xsetid: _Optional[_Union[XSetId, _Mapping]] = ..., xread: _Optional[_Union[XRead, _Mapping]] = ..., xreadgroup: _Optional[_Union[XReadGroup, _Mapping]] = ..., xack: _Optional[_Union[XAck, _Mapping]] = ..., xpending: _Optional[_Union[XPending, _Mapping]] = ..., xclaim: _Optional[_Union[XClaim, _Mapping]] = ..., xautoclaim: _Optional[_Union[XAutoClaim, _Mapping]] = ..., xgroup: _Optional[_Union[XGroup, _Mapping]] = ..., xinfo: _Optional[_Union[XInfo, _Mapping]] = ..., xprobe: _Optional[_Union[XProbe, _Mapping]] = ..., random_key: _Optional[_Union[RandomKey, _Mapping]] = ..., copy: _Optional[_Union[Copy, _Mapping]] = ..., move: _Optional[_Union[Move, _Mapping]] = ..., swap_db: _Optional[_Union[SwapDb, _Mapping]] = ..., key_version: _Optional[_Union[KeyVersion, _Mapping]] = ..., object_encoding: _Optional[_Union[ObjectEncoding, _Mapping]] = ..., object_access: _Optional[_Union[ObjectAccess, _Mapping]] = ..., transaction: _Optional[_Union[Transaction, _Mapping]] = ..., config_set: _Optional[_Union[ConfigSet, _Mapping]] = ..., set_version: _Optional[_Union[SetVersion, _Mapping]] = ..., publish: _Optional[_Union[Publish, _Mapping]] = ..., evict: _Optional[_Union[Evict, _Mapping]] = ..., meta_get: _Optional[_Union[MetaGet, _Mapping]] = ..., meta_invalidate: _Optional[_Union[MetaInvalidate, _Mapping]] = ..., **kwargs) -> None: ...
 
 class LogBatch(_message.Message):
     __slots__ = ("entries",)

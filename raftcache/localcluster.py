@@ -46,15 +46,15 @@ HOST = "127.0.0.1"
 ZONES = string.ascii_lowercase
 SECRET_FILE = "cluster.secret"
 CLUSTER_FILE = "cluster.json"
-#: The launcher's channels retry a refused connection within half a second (gRPC's
-#: default back-off grows from 1 s to 2 min: a node that restarts would answer late).
+_used_bases: set[int] = set()
+_port_locks: list[int] = []  # the descriptor of the reservations file, opened once per process
+#: The launcher's channels retry a refused connection within half a second (gRPC's default
+#: back-off grows from 1 s to 2 min: a node that restarts would answer late).
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 1 << 30),
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 500),
 ]
-_used_bases: set[int] = set()
-_port_locks: list[int] = []  # the descriptor of the reservations file, opened once per process
 
 
 # ---------------------------------------------------------------- waiting and ports
@@ -94,24 +94,41 @@ def _ports_free(host: str, base: int) -> bool:
     return True
 
 
-def _base_port_range() -> range:
-    """Base ports (multiples of 10) below the kernel's ephemeral range, where no outgoing
-    connection can take a port between the check and the node's bind; 20000-60000 when
-    that range starts too low to leave room."""
+def _ephemeral_ports() -> range:
+    """The ports the kernel hands out to outgoing connections (Linux's default where unknown)."""
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            ephemeral_low = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        ephemeral_low = 0
-    top = ephemeral_low - 10 if ephemeral_low >= 25000 else 60000
-    return range(20000, top, 10)
+            low, high = map(int, f.read().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+def free_base_port(nodes: int = 1, host: str = HOST) -> int:
+    """A base port whose five ports (PORT_OFFSETS) are free right now, and those of
+    `nodes` - 1 more nodes at base + 10, base + 20, … (as `raftcache up` lays them out).
+    Never the same one twice in a process, and outside the ephemeral port range: an
+    outgoing connection could take a port there between this check and the node's bind."""
+    ephemeral = _ephemeral_ports()
+    span = 10 * (nodes - 1) + max(PORT_OFFSETS.values())
+    candidates = [b for b in range(10000, 65000 - span, 10)
+                  if b + span < ephemeral.start or b >= ephemeral.stop]
+    for _ in range(500):
+        base = random.choice(candidates)
+        bases = [base + 10 * i for i in range(nodes)]
+        if (not _used_bases.intersection(bases) and all(_ports_free(host, b) for b in bases)
+                and all(_reserve(b) for b in bases)):
+            _used_bases.update(bases)
+            return base
+    raise RuntimeError("no free port range found")
 
 
 def _reserve(base: int) -> bool:
-    """Reserve `base` for this process against every other process on the machine (pytest-xdist
-    workers, other test runs): a lock on byte `base` of a shared file, held until the process exits."""
+    """Reserve `base` for this process against every other process on the machine that uses
+    free_base_port (parallel test workers, other runs): a lock on byte `base` of a shared
+    file, held until the process exits."""
     if not _port_locks:
-        path = os.path.join(tempfile.gettempdir(), "raftcache-test-ports.lock")
+        path = os.path.join(tempfile.gettempdir(), "raftcache-ports.lock")
         _port_locks.append(os.open(path, os.O_RDWR | os.O_CREAT, 0o666))
     try:
         fcntl.lockf(_port_locks[0], fcntl.LOCK_EX | fcntl.LOCK_NB, 1, base)
@@ -120,21 +137,8 @@ def _reserve(base: int) -> bool:
     return True
 
 
-def free_base_port(nodes: int = 1, host: str = HOST) -> int:
-    """A base port whose five ports (PORT_OFFSETS) are free right now, and those of
-    `nodes` - 1 more nodes at base + 10, base + 20, … (as `raftcache up` lays them out).
-
-    Each base is handed out once per process and reserved against other processes
-    using this function, so parallel workers never pick the same ports."""
-    candidates = _base_port_range()
-    for _ in range(500):
-        base = random.choice(candidates[: len(candidates) - nodes + 1])
-        bases = [base + 10 * i for i in range(nodes)]
-        if (not _used_bases.intersection(bases) and all(_ports_free(host, b) for b in bases)
-                and all(_reserve(b) for b in bases)):
-            _used_bases.update(bases)
-            return base
-    raise RuntimeError("no free port range found")
+def _ignore_connectivity(state: grpc.ChannelConnectivity) -> None:
+    """LocalCluster.channel's connectivity watcher: watching is what counts."""
 
 
 def wait_port(address: str, timeout_s: float = 30.0) -> None:
@@ -167,10 +171,6 @@ def load_or_create_secret(root: str) -> str:
         with os.fdopen(fd, "w") as f:
             f.write(secret + "\n")
         return secret
-
-
-def _ignore_connectivity(state: grpc.ChannelConnectivity) -> None:
-    """LocalCluster.channel's connectivity watcher: watching is what counts."""
 
 
 def _stop_with_parent() -> None:
@@ -258,12 +258,16 @@ class LocalCluster:
 
     # ------------------------------------------------------------ processes
 
-    def start(self, timeout_s: float = 30.0) -> LocalCluster:
-        """Start every node; return once each accepts gRPC connections and a leader is agreed."""
+    def start(self, timeout_s: float = 30.0, wait_ports: bool = True) -> LocalCluster:
+        """Start every node and wait for a leader every node agrees on.
+
+        With `wait_ports`, first wait until every gRPC port accepts connections,
+        so that no channel is refused and backs off: the leader is known sooner.
+        """
         deadline = time.monotonic() + timeout_s
         for node in self.nodes:
             self.spawn(node)
-        for node in self.nodes:
+        for node in self.nodes if wait_ports else ():
             wait_port(node.grpc_address, max(deadline - time.monotonic(), 0.1))
         self.leader(max(deadline - time.monotonic(), 0.1))
         return self
@@ -321,12 +325,13 @@ class LocalCluster:
         wait_port(node.grpc_address, timeout_s)
         wait_until(lambda: self.status(node), timeout_s, f"{node.id} to answer after restart")
 
-    def close(self, graceful: bool = False) -> None:
-        """Stop every node and wait for it: SIGKILL (a test of graceful stops calls stop()), or
-        with `graceful` SIGTERM first and SIGKILL only after 10 s (`raftcache up`)."""
+    def close(self, graceful: bool = True) -> None:
+        """Stop every node (SIGTERM, then SIGKILL after 10 s; at once unless `graceful`) and
+        close the channels."""
         self.close_channels()
-        for node in self.alive_nodes():
-            node.proc.send_signal(signal.SIGTERM if graceful else signal.SIGKILL)
+        for node in self.nodes:
+            if node.alive:
+                node.proc.terminate() if graceful else node.proc.kill()
         for node in self.nodes:
             if node.proc is not None:
                 try:
@@ -334,6 +339,12 @@ class LocalCluster:
                 except subprocess.TimeoutExpired:
                     node.proc.kill()
                     node.proc.wait()
+
+    def close_channels(self) -> None:
+        """Close the launcher's channels (and their watcher threads); later calls open new ones."""
+        for channel in self._channels.values():
+            channel.close()
+        self._channels.clear()
 
     def tail_logs(self, lines: int = 60) -> str:
         out = []
@@ -390,16 +401,10 @@ class LocalCluster:
         if ch is None:
             ch = self._channels[node.id] = grpc.insecure_channel(node.grpc_address, options=CHANNEL_OPTIONS)
             # A watched channel is polled: a sync channel that nobody watches runs its reconnect
-            # timers only on gRPC's 5 s backup poll, so one created before its node listened
+            # timers only on gRPC's 5 s backup poll, so one made before its node listened
             # answered 5-10 s after the node was up.
             ch.subscribe(_ignore_connectivity)
         return ch
-
-    def close_channels(self) -> None:
-        """Close the launcher's channels (and their watcher threads); later calls open new ones."""
-        for channel in self._channels.values():
-            channel.close()
-        self._channels.clear()
 
     def _drop_channel(self, node: Node) -> None:
         ch = self._channels.pop(node.id, None)
@@ -544,6 +549,6 @@ def run(args) -> int:
                     cluster.spawn(node)
                     print(f"raftcache: restarted node {node.id} (pid {node.pid})", flush=True)
     finally:
-        cluster.close(graceful=True)
+        cluster.close()
         print("raftcache: cluster stopped", flush=True)
     return 0

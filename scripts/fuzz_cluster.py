@@ -83,7 +83,7 @@ def main(argv=None) -> int:
         if "cluster" in holder:
             holder["cluster"].close()
         state["clusters"] += 1
-        holder["cluster"] = LocalCluster(os.path.join(root, f"cluster{state['clusters']}"), 3).start()
+        holder["cluster"] = LocalCluster(os.path.join(root, f"cluster{state['clusters']}"), 3).start(wait_ports=True)
         holder["canaries"] = session.start_canaries(holder["cluster"])
 
     @settings(max_examples=10**9, deadline=None, database=None, phases=[Phase.generate],

@@ -20,6 +20,10 @@ from raftcache.localcluster import LocalCluster, Node
 class Cluster(LocalCluster):
     """A LocalCluster (n nodes on free loopback ports) that tests drive; see tests/conftest.py."""
 
+    def close(self, graceful: bool = False) -> None:
+        """Tear down at once (SIGKILL): a test of graceful stops calls stop() itself."""
+        super().close(graceful)
+
     def ctl(self, *args: str, endpoint: Node | None = None, timeout_s: float = 90.0,
             check: bool = True) -> subprocess.CompletedProcess:
         """Run `raftcache ctl` against `endpoint` (default: the first live node) with the cluster secret."""

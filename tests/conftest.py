@@ -8,6 +8,8 @@
   node. A module that changes cluster-wide settings (CONFIG SET) must put
   them back: at its end they are compared with the cluster's first ones
   (an error names what it left changed, which is then restored).
+- `real_redis`: a client of a real redis-server (one per session, flushed for
+  each test) for the tests that compare replies or stored bytes with Redis's.
 Node logs are printed when a test that used a cluster fails.
 
 The processes the tests start (nodes, `raftcache ctl`, `raftcache up`) keep
@@ -25,6 +27,7 @@ import pytest
 import redis
 
 from raftcache.node import commands
+from tests.real_redis import RealRedis
 from raftcache.proto import commands_pb2 as pb
 from tests.cluster import Cluster
 
@@ -114,7 +117,8 @@ def _module_cluster(_shared_cluster, request):
     c, baseline = _shared_cluster
     yield c
     try:
-        changed = _restore_settings(c, baseline)
+        # a module with a cluster of its own (baseline None: it overrides _shared_cluster) may leave it as it likes
+        changed = _restore_settings(c, baseline) if baseline is not None else {}
     finally:
         c.close_channels()
     if changed:
@@ -135,3 +139,21 @@ def cluster(_module_cluster, request):
     yield c
     if _failed(request):
         print(c.tail_logs())
+
+
+@pytest.fixture(scope="session")
+def _redis_server():
+    server = RealRedis().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def real_redis(_redis_server):
+    """A client of a real redis-server (tests/real_redis.py), flushed for each test."""
+    r = _redis_server.client()
+    r.flushall()
+    r.config_set("hll-sparse-max-bytes", 3000)
+    return r

@@ -234,7 +234,10 @@ def check_bitfield_op(o: pb.BitFieldOp, ctx: Ctx) -> CommandError | None:
 
 
 def _field(buf, o: pb.BitFieldOp) -> int:
-    n = _bits_of(buf, o.offset, o.offset + o.bits - 1)
+    """The field's value; bits past the end of `buf` read as 0 (as Redis reads them)."""
+    lo, hi = o.offset, o.offset + o.bits - 1
+    chunk = bytes(buf[lo >> 3:(hi >> 3) + 1]).ljust((hi >> 3) - (lo >> 3) + 1, b"\x00")
+    n = _bits_of(chunk, lo & 7, (lo & 7) + o.bits - 1)
     if o.signed and n >> (o.bits - 1):
         n -= 1 << o.bits
     return n

@@ -30,7 +30,7 @@ from raftcache.proto import commands_pb2 as pb
 
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _TYPE_NAMES = {ValueType.STRING: "string", ValueType.HASH: "hash", ValueType.LIST: "list",
-               ValueType.SET: "set", ValueType.ZSET: "zset"}
+               ValueType.SET: "set", ValueType.ZSET: "zset", ValueType.STREAM: "stream"}
 _TYPES_BY_NAME = {name: vtype for vtype, name in _TYPE_NAMES.items()}
 # Redis's string2ll(): optional '-', no '+', no spaces, no leading zeros, not "-0".
 _INTEGER = re.compile(rb"-?[1-9][0-9]{0,19}|0")
@@ -50,6 +50,10 @@ class Ctx:
     limits: KeyspaceConfig | None = None   # the whole limits config (docs/interfaces.md's ApplyContext.limits)
     handlers: dict | None = None           # the merged dispatch table (a transaction runs its commands through it)
     events: list | None = None             # what this apply publishes (PUBLISH; StateMachine.on_events)
+    room: object | None = None             # apply: the log entry's eviction candidates (node/commands/eviction.Room)
+    eviction: int = 0                      # apply: what the command may evict (Command.eviction)
+    access: object | None = None           # reads only: the serving node's access table (OBJECT IDLETIME/FREQ)
+    settings: dict | None = None           # the replicated CONFIG SET values (node/config), same on every replica
 
 
 # ---------------------------------------------------------------- helpers

@@ -103,7 +103,8 @@ def random_key(ctx, op):
 
 #: OBJECT ENCODING's names for a container's two layouts (node/storage/itemview.py): (inline, itemized).
 _ENCODINGS = {"HASH": (b"listpack", b"hashtable"), "LIST": (b"listpack", b"quicklist"),
-              "SET": (b"listpack", b"hashtable"), "ZSET": (b"listpack", b"skiplist")}
+              "SET": (b"listpack", b"hashtable"), "ZSET": (b"listpack", b"skiplist"),
+              "STREAM": (b"stream", b"stream")}
 
 
 def object_encoding(ctx, op):

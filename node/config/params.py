@@ -111,7 +111,12 @@ PARAMS: tuple[Param, ...] = (
           config="appendfsync", kind="fixed", help="log fsync policy (default everysec)"),
     Param(key="maxmemory", field="keyspace.maxmemory_bytes", default=1 << 30, parse=v.parse_size,
           config="maxmemory", kind="cluster", check=v.memory_at_least(1 << 20),
-          help="keyspace size at which writes are refused, e.g. 512mb, 2gb (default 1gb)"),
+          help="keyspace size past which writes evict (or are refused: noeviction), e.g. 512mb, 2gb "
+          "(default 1gb)"),
+    Param(key="maxmemory_policy", field="service.maxmemory_policy", default="volatile-lru", metavar="POLICY",
+          choices=v.EVICTION_POLICIES, config="maxmemory-policy", kind="cluster", check=v.eviction_policy,
+          help="what a full keyspace does until CONFIG SET maxmemory-policy (default volatile-lru, "
+          "ElastiCache's; docs/eviction.md)"),
     Param(key="databases", field="keyspace.databases", default=16, error=_INTEGERS,
           config="databases", kind="fixed", help="number of databases (default 16)"),
     Param(key="default_read", field="service.default_read", default="linearizable", metavar="LEVEL",
@@ -119,6 +124,12 @@ PARAMS: tuple[Param, ...] = (
           help="read level when a request names none: linearizable (default), lease, bounded:<ms>, any"),
     Param(key="redis_password", field="frontend.redis_password", default="", config="requirepass", kind="cluster",
           help="AUTH password for the Redis port (default none)"),
+    Param(key="memcached_item_size_max", field="frontend.memcached_item_size_max_bytes", default=1 << 20,
+          parse=v.parse_size, metavar="SIZE",
+          help="largest memcached item, as memcached's -I (default 1mb; at most the value limit)"),
+    Param(key="memcached_disable_evictions", field="frontend.memcached_disable_evictions", default=False,
+          help="as memcached's -M: a full cache answers memcached sets with an error instead of evicting "
+          "the least recently used items"),
     Param(key="role", field="role", default="voter", choices=v.ROLES,
           help="voter (default), or replica: a non-voting read replica of the --peers voters"),
     Param(key="restore", field="restore", default="", metavar="FILE", parse=v.absolute_path_or_none,
@@ -173,17 +184,22 @@ PARAMS: tuple[Param, ...] = (
     Param(field="replication.peer_auth_timeout_s", default=5.0,
           help="a pending connection is closed after this long"),
     Param(field="service.request_timeout_s", default=5.0,
-          help="total time a request may wait for a leader, commit or barrier"),
+          help="total time a request may wait for a leader, commit or read index"),
     Param(field="service.expiry_interval_s", default=0.1, help="how often the leader looks for expired keys"),
     Param(field="service.expiry_batch", default=200, help="most keys deleted by one active-expiry proposal"),
-    Param(field="frontend.memcached_item_size_max_bytes", default=1 << 20, help="memcached's item_size_max"),
     Param(field="frontend.max_connections", default=10_000, config="maxclients", kind="cluster",
           check=v.positive_int, help="Redis-port connection limit"),
 
     # ---- CONFIG only: the node's value before any CONFIG SET.
     Param(config="timeout", kind="cluster", default="0", check=v.non_negative_int,
           help="idle Redis clients are closed after this many seconds (0 = never)"),
-    Param(config="maxmemory-policy", kind="cluster", default="noeviction", check=v.eviction_policy),
+    # Eviction (node/service/evictor.py, node/service/access.py); Redis's defaults.
+    Param(config="maxmemory-samples", kind="cluster", default="5", check=v.int_within(1, 64),
+          help="keys sampled per pick where eviction samples"),
+    Param(config="lfu-log-factor", kind="cluster", default="10", check=v.int_within(0, 2**31 - 1),
+          help="how slowly the LFU counter grows"),
+    Param(config="lfu-decay-time", kind="cluster", default="1", check=v.int_within(0, 2**31 - 1),
+          help="minutes per step the LFU counter decays (0: never)"),
     Param(config="notify-keyspace-events", kind="cluster", default="", check=v.notify_keyspace_events,
           help="keyspace notifications (Redis's class letters; empty: off)"),
     # The client buffer limits (node/frontends/client_limits.py applies them).
@@ -193,6 +209,11 @@ PARAMS: tuple[Param, ...] = (
           default="normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
     Param(config="maxmemory-clients", kind="cluster", default="25%", check=v.maxmemory_clients,
           help="of maxmemory; Redis's default is 0 (off)"),
+    # Decided at apply, the same on every replica (ctx.settings): layouts Redis tunes with them.
+    Param(config="hll-sparse-max-bytes", kind="cluster", default="3000", check=v.memory_at_least(0),
+          help="largest sparse HyperLogLog, in bytes (Redis's)"),
+    Param(config="stream-node-max-entries", kind="cluster", default="100", check=v.non_negative_int,
+          help="entries per stream node: what approximate trimming (~) removes at once"),
     Param(config="appendonly", kind="fixed", default="yes"),
     Param(config="appendfilename", kind="fixed", default="raft.journal"),
 
@@ -208,11 +229,11 @@ PARAMS: tuple[Param, ...] = (
         "activerehashing": "yes", "lazyfree-lazy-eviction": "no", "lazyfree-lazy-expire": "no",
         "lazyfree-lazy-server-del": "no", "lazyfree-lazy-user-del": "no", "lazyfree-lazy-user-flush": "no",
         "hz": "10", "dynamic-hz": "yes", "slowlog-log-slower-than": "10000", "slowlog-max-len": "128",
-        "latency-monitor-threshold": "0", "maxmemory-samples": "5",
-        "lfu-log-factor": "10", "lfu-decay-time": "1", "loglevel": "notice", "protected-mode": "no",
+        "latency-monitor-threshold": "0", "loglevel": "notice", "protected-mode": "no",
         "min-replicas-to-write": "0", "min-replicas-max-lag": "10", "replica-read-only": "yes",
         "stop-writes-on-bgsave-error": "no", "rdbcompression": "yes", "busy-reply-threshold": "5000",
         "lua-time-limit": "5000", "close-on-oom": "no", "enable-debug-command": "no",
+        "stream-node-max-bytes": "4096",
     }),
 )
 

@@ -16,6 +16,7 @@ import re
 from raftcache import readlevel
 from raftcache.node.config.params import PARAMS
 from raftcache.node.config.values import (
+    EVICTION_POLICIES,
     FSYNC_POLICIES,
     MAX_KEY_BYTES_LIMIT,
     PORT_OFFSETS,
@@ -109,6 +110,8 @@ class ServiceConfig:
             raise ConfigError("request_timeout_s must be positive")
         if self.expiry_interval_s <= 0 or self.expiry_batch <= 0:
             raise ConfigError("expiry interval and batch must be positive")
+        if self.maxmemory_policy not in EVICTION_POLICIES:
+            raise ConfigError(f"maxmemory policy must be one of {', '.join(EVICTION_POLICIES)}")
 
 
 @_fields_of("frontend")
@@ -197,6 +200,9 @@ class NodeConfig:
             raise ConfigError(f"role must be one of {', '.join(ROLES)}")
         for part in _PARTS:
             getattr(self, part).validate()
+        if self.frontend.memcached_item_size_max_bytes > self.keyspace.max_value_bytes:
+            raise ConfigError(f"memcached item size max must not exceed the value limit "
+                              f"({self.keyspace.max_value_bytes} bytes)")
 
     def replace(self, **changes) -> "NodeConfig":
         return dataclasses.replace(self, **changes)

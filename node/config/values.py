@@ -27,6 +27,9 @@ from raftcache.peers import PORT_OFFSETS, Peer, PeerSpecError  # noqa: F401 - PO
 FSYNC_POLICIES = ("always", "everysec", "no")
 READ_LEVELS = ("linearizable", "lease", "bounded", "any")
 ROLES = ("voter", "replica")
+#: Redis's maxmemory policies (docs/eviction.md); volatile-lru is ElastiCache's default.
+EVICTION_POLICIES = ("noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+                     "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl")
 #: LMDB's key limit (511 bytes) less the prefixes the keyspace adds.
 MAX_KEY_BYTES_LIMIT = 500
 #: Largest value `proto-max-bulk-len` may take (Redis's default). One entry of that
@@ -148,9 +151,28 @@ def default_read_level(text: str) -> str:
 
 
 def eviction_policy(text: str) -> str:
+    policy = text.strip().lower()
+    if policy not in EVICTION_POLICIES:
+        raise SettingError(f"argument(s) must be one of the following: {', '.join(EVICTION_POLICIES)}")
+    return policy
+
+
+def only_noeviction(text: str) -> str:
+    """maxmemory-policy as the log's semantics versions before eviction checked it."""
     if text.lower() != "noeviction":
-        raise SettingError("raftcache supports only 'noeviction' (writes get OOM at maxmemory)")
+        raise SettingError("raftcache supports only 'noeviction' until every node runs a release with "
+                           "eviction (the log's semantics version 4)")
     return "noeviction"
+
+
+def int_within(low: int, high: int) -> Callable[[str], str]:
+    """An integer from `low` to `high`."""
+    def check(text: str) -> str:
+        n = int(non_negative_int(text))
+        if not low <= n <= high:
+            raise SettingError(f"argument must be between {low} and {high} inclusive")
+        return str(n)
+    return check
 
 
 #: Keyspace-notification class letters (notify-keyspace-events); `A` is the alias of "g$lshzxetd".

@@ -21,10 +21,11 @@ from raftcache.node.errors import CommandError, RaftcacheError, Reason
 from raftcache.node.service.forwarding import SECRET_METADATA
 from raftcache.node.frontends import client_limits
 from raftcache.node.frontends.grpc_admin import AdminServicer
+from raftcache.node.service.access import REPORT_MAX_KEYS
 from raftcache.node.service.service import Service
 from raftcache.node.service.session import Session
 from raftcache.node.service.tracking import Tracking
-from raftcache.proto import admin_pb2_grpc, cache_pb2, cache_pb2_grpc
+from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2, cache_pb2_grpc
 
 
 
@@ -222,6 +223,14 @@ class InternalServicer(admin_pb2_grpc.InternalServicer):
         if not self._service.is_leader:
             await _abort(context, CommandError("not the leader", Reason.NOT_LEADER))
         return await _run_batch(Session(self._service, "grpc", context.peer(), forwarded=True), request)
+
+    async def ReportAccess(self, request, context):
+        """A follower's reads, for the leader's eviction choices (bounded as the follower bounds them)."""
+        await self._check(context)
+        limit = self._service.limits.max_key_bytes
+        self._service.merge_access_report([(k.db, k.key, k.count, k.age_ms) for k in request.keys[:REPORT_MAX_KEYS]
+                                           if len(k.key) <= limit])
+        return admin_pb2.AccessReportReply()
 
 
 async def start_server(service: Service, host: str, port: int) -> tuple[grpc.aio.Server, health.HealthServicer]:

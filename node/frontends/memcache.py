@@ -22,6 +22,7 @@ import time
 from raftcache.node.commands import OK
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError, Reason
+from raftcache.node.frontends import memcache_admin
 from raftcache.node.frontends import memcache_meta as meta
 from raftcache.node.frontends.memcache_meta import (
     BAD_FORMAT, ERROR, TOO_LARGE, ReplyError, check_key, command, error_line, expiry,
@@ -49,6 +50,8 @@ _LINEARIZABLE = ReadConsistency("linearizable")
 _STORAGE = {b"set": pb.ALWAYS, b"add": pb.IF_ABSENT, b"replace": pb.IF_PRESENT,
             b"append": None, b"prepend": None, b"cas": pb.ALWAYS}
 _GET_PREFIXES = (b"get ", b"gets ", b"gat ", b"gats ")
+#: The longest data block a storage command may declare (memcached's INT_MAX - 2).
+_DATALEN_MAX = (1 << 31) - 3
 _NOREPLY_COMMANDS = frozenset((b"delete", b"incr", b"decr", b"touch", b"flush_all", b"verbosity", b"cache_memlimit"))
 
 
@@ -76,12 +79,15 @@ class ServerState:
                          refusal=b"ERROR Too many open connections\r\n")
         self.checks: asyncio.Task | None = None
         self.item_max = min(config.memcached_item_size_max_bytes, service.limits.max_value_bytes)
+        #: What this port's writes may evict when full: memcached's LRU (database 0), or nothing (-M).
+        self.eviction = pb.EVICT_NEVER if config.memcached_disable_evictions else pb.EVICT_LRU
         self.started = time.time()
         self.stats = dict.fromkeys((
             "cmd_get", "cmd_set",
             "cmd_flush", "cmd_touch", "get_hits", "get_misses", "get_expired", "delete_misses",
             "delete_hits", "incr_misses", "incr_hits", "decr_misses", "decr_hits", "cas_misses",
             "cas_hits", "cas_badval", "touch_hits", "touch_misses", "bytes_read", "bytes_written",
+            "total_items",
         ), 0)
         self.flush_timer: asyncio.TimerHandle | None = None
 
@@ -231,10 +237,16 @@ class MemcacheProtocol(StreamConnection):
             return await self._storage(name, tokens, nl + 1, out)
         del buf[:nl + 1]
         handler = _TEXT.get(name)
+        if handler is None and name not in meta.META and len(tokens) > 1 and tokens[-1].startswith(b"HTTP/"):
+            await self._flush(out)  # an HTTP request on the memcached port: closed unanswered, as memcached does
+            self.close()
+            return None
         await out.settle()  # writes still running come first (a get sees them)
         try:
             if handler is not None:
                 reply = await handler(self, tokens)
+            elif name in memcache_admin.COMMANDS:
+                reply = memcache_admin.COMMANDS[name](tokens)
             elif name in meta.META:
                 reply = await meta.META[name](self, tokens)
             else:
@@ -281,7 +293,7 @@ class MemcacheProtocol(StreamConnection):
         if name in _OVERLAPPING:
             # Pipelined: proposed back to back on the leader, forwarded as one batch from a follower.
             self.stats["cmd_set"] += 1
-            await out.add(_set_command(name, request, data),
+            await out.add(_set_command(name, request, data, self.state.eviction),
                           lambda outcome: self._stored_reply(request, outcome, noreply))
             return True
         await out.settle()
@@ -311,6 +323,7 @@ class MemcacheProtocol(StreamConnection):
 
     async def execute_indexed(self, cmd: pb.Command, consistency: ReadConsistency | None = None):
         """(result, index); a returned CommandError becomes a ReplyError with its mapped line."""
+        cmd.eviction = self.state.eviction   # a write makes room by memcached's rule (reads ignore it)
         outcome = await self.session.execute(cmd, consistency)
         if isinstance(outcome, RaftcacheError):
             raise outcome
@@ -346,8 +359,9 @@ class MemcacheProtocol(StreamConnection):
             change = (lambda old: old + data) if name == b"append" else (lambda old: data + old)
             status, _, _ = await meta.rewrite(self, key, change)
             reply = b"STORED\r\n" if status == "stored" else b"NOT_STORED\r\n"
+            self.stats["total_items"] += status == "stored"
         else:
-            outcome = await self.session.execute(_set_command(name, req, data))
+            outcome = await self.session.execute(_set_command(name, req, data, self.state.eviction))
             reply = self._stored_reply(req, outcome, noreply=False)
         return b"" if noreply else reply
 
@@ -360,6 +374,7 @@ class MemcacheProtocol(StreamConnection):
             return b"" if noreply else error_line(result)
         if result == OK:
             reply = b"STORED\r\n"
+            self.stats["total_items"] += 1
         elif result is None:
             reply = b"NOT_STORED\r\n"
         else:
@@ -413,7 +428,7 @@ class MemcacheProtocol(StreamConnection):
                 self.count_get(item is not None)
                 if item is None:
                     continue
-                value, flags, cas, _deadline = item
+                value, flags, cas, _deadline = item[:4]
                 largest = max(largest, len(value))
                 if with_cas:
                     parts.append(b"VALUE %s %d %d %d\r\n%s\r\n" % (key, flags, len(value), cas, value))
@@ -500,8 +515,11 @@ class MemcacheProtocol(StreamConnection):
         """Accepted and ignored: memory is bounded by the keyspace's maxmemory, the same on every node."""
         if len(tokens) not in (2, 3):
             return ERROR
-        if parse_uint(tokens[1]) is None:
+        megabytes = parse_uint(tokens[1])
+        if megabytes is None:
             return BAD_FORMAT
+        if megabytes < 8:
+            return b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n"
         return b"OK\r\n"
 
     async def _quit(self, tokens: list[bytes]) -> None:
@@ -526,8 +544,8 @@ class MemcacheProtocol(StreamConnection):
         return _render_stats(self.state, tokens[1:])
 
 
-def _set_command(name: bytes, req: tuple, data: bytes) -> pb.Command:
-    """The Set of a set/add/replace/cas request."""
+def _set_command(name: bytes, req: tuple, data: bytes, eviction: int) -> pb.Command:
+    """The Set of a set/add/replace/cas request (`eviction`: what it may evict when full)."""
     key, flags, exptime, cas, _ = req
     op = pb.Set(key=key, value=data, flags=flags, condition=_STORAGE[name])
     exp = expiry(exptime)
@@ -535,7 +553,9 @@ def _set_command(name: bytes, req: tuple, data: bytes) -> pb.Command:
         op.expiry.CopyFrom(exp)
     if cas is not None:
         op.cas_index = cas
-    return command(set=op)
+    cmd = command(set=op)
+    cmd.eviction = eviction
+    return cmd
 
 
 def _storage_header(name: bytes, tokens: list[bytes], item_max: int):
@@ -558,6 +578,8 @@ def _storage_header(name: bytes, tokens: list[bytes], item_max: int):
     datalen = parse_uint(tokens[4], 1 << 31)
     cas = parse_uint(tokens[5]) if name == b"cas" else None
     if flags is None or exptime is None or datalen is None or (name == b"cas" and cas is None):
+        return None, BAD_FORMAT
+    if datalen > _DATALEN_MAX:   # memcached: a bad line, its block is read as commands (not swallowed)
         return None, BAD_FORMAT
     if datalen > item_max:
         return datalen, TOO_LARGE
@@ -590,6 +612,8 @@ async def start_server(service, host: str, port: int, config: FrontendConfig) ->
 def _render_stats(state: ServerState, args: list[bytes]) -> bytes:
     """`stats`, `stats settings`, `stats items`, `stats slabs`, `stats reset`: enough for common tools."""
     service, config = state.service, state.config
+    stats = dict(state.stats)
+    total_items = stats.pop("total_items")
     if not args:
         status = _status(service)
         now = time.time()
@@ -600,28 +624,37 @@ def _render_stats(state: ServerState, args: list[bytes]) -> bytes:
             ("rusage_user", f"{usage.user:.6f}"), ("rusage_system", f"{usage.system:.6f}"),
             ("max_connections", config.max_connections), ("curr_connections", len(state.port.connections)),
             ("total_connections", state.port.stats["total_connections_received"]),
-            ("rejected_connections", state.port.stats["rejected_connections"]), *state.stats.items(),
+            ("rejected_connections", state.port.stats["rejected_connections"]), *stats.items(),
             ("curr_items", status.get("keys_per_db", [0])[0] if status.get("keys_per_db") else status.get("keys", 0)),
-            ("total_items", status.get("keys", 0)), ("bytes", status.get("used_bytes", 0)),
-            ("limit_maxbytes", service.limits.maxmemory_bytes), ("threads", 1), ("evictions", 0),
+            ("total_items", total_items), ("bytes", status.get("used_bytes", 0)),
+            ("limit_maxbytes", service.limits.maxmemory_bytes), ("threads", 1),
+            ("evictions", status.get("evicted_keys", 0)),
             ("raftcache_role", status.get("role", "")), ("raftcache_leader_id", status.get("leader_id", "") or "-"),
             ("raftcache_applied_index", status.get("applied_index", 0)),
         ]
     elif args[0] == b"settings":
         rows = [
             ("maxbytes", service.limits.maxmemory_bytes), ("maxconns", config.max_connections),
-            ("tcpport", state.port_number), ("udpport", 0), ("verbosity", 0), ("evictions", "on"),
+            ("tcpport", state.port_number), ("udpport", 0), ("verbosity", 0),
+            ("evictions", "off" if config.memcached_disable_evictions else "on"),
             ("item_size_max", state.item_max), ("cas_enabled", "yes"), ("num_threads", 1),
             ("flush_enabled", "yes"), ("raftcache_default_read", _status(service).get("default_read", "")),
         ]
     elif args[0] == b"items":
         status = _status(service)
         count = status.get("keys_per_db", [0])[0] if status.get("keys_per_db") else 0
-        rows = [("items:1:number", count), ("items:1:age", 0), ("items:1:evicted", 0), ("items:1:outofmemory", 0)]
+        rows = [("items:1:number", count), ("items:1:age", 0), ("items:1:evicted", status.get("evicted_keys", 0)),
+                ("items:1:outofmemory", 0)]
     elif args[0] == b"slabs":
         rows = [("active_slabs", 1), ("total_malloced", _status(service).get("used_bytes", 0))]
     elif args[0] in (b"sizes", b"conns", b"extstore", b"cachedump"):
         rows = []
+    elif args[0] == b"detail":   # per-prefix stats: nothing recorded here
+        if args[1:] in ([b"on"], [b"off"]):
+            return b"OK\r\n"
+        if args[1:] == [b"dump"]:
+            return b"END\r\n"
+        return b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"
     elif args[0] == b"reset":
         for name in state.stats:
             state.stats[name] = 0

@@ -27,7 +27,8 @@ import time
 from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError
-from raftcache.node.frontends import client_limits, resp_admin, resp_blocking, resp_pubsub, resp_tracking
+from raftcache.node.frontends import (client_limits, resp_admin, resp_blocking, resp_pause, resp_pubsub,
+                                      resp_tracking)
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
     NULL_ARRAY,
@@ -88,6 +89,7 @@ class RespServer:
         self.cmdstats: dict[str, list[int]] = {}
         self._checks_task: asyncio.Task | None = None
         self.limits = client_limits.ClientLimits()
+        self.pause = resp_pause.Pause()              # CLIENT PAUSE (this node's clients)
         self._limits_from: tuple | None = None
         self.refresh_limits()
 
@@ -186,6 +188,9 @@ class Connection(StreamConnection):
         self.multi_error = False
         self.watches: dict[tuple[int, bytes], int] = {}
         self.unblocked: asyncio.Future | None = None   # set while blocked in a blocking pop
+        self.in_exec = False             # running EXEC's queued commands (nothing blocks then)
+        self.reply_off = False           # CLIENT REPLY OFF: no replies until ON
+        self.reply_skip_next = False     # CLIENT REPLY SKIP: no reply to the next command
         self.last_cmd = "NULL"
         self.running = False
         self.backlog = 0                 # bytes received since the command loop last took the pending commands
@@ -269,7 +274,7 @@ class Connection(StreamConnection):
         if not self.parser.buf and self.authenticated:
             args = lone_frame(data, self.parser.max_bulk_bytes)
         if args is not None:
-            if self.task is None and not self.pending:
+            if self.task is None and not self.pending and self.fast_paths_ok():
                 reply = self._get_now(args)
                 if reply is not None:
                     self._write(reply)
@@ -325,7 +330,7 @@ class Connection(StreamConnection):
         if not self.pending:
             self.backlog = 0
             self.update_reading()
-        if self.task is not None:  # a lone write is in flight (_write_done continues)
+        if self.task is not None:  # a lone write or read is in flight (_lone_done continues)
             return
         if self.pending:
             self.task = asyncio.get_running_loop().create_task(self._run())
@@ -345,7 +350,7 @@ class Connection(StreamConnection):
         out: list[bytes] = []
         size = 0
         pending = self.pending
-        while pending and self.multi is None and size < _OUT_CHUNK_BYTES:
+        while pending and self.multi is None and size < _OUT_CHUNK_BYTES and self.fast_paths_ok():
             # (past a chunk of replies, the command loop goes on, waiting for the client to read)
             args = pending[0]
             if type(args) is not list:
@@ -357,7 +362,7 @@ class Connection(StreamConnection):
                 pending.popleft()
                 continue
             spec = TABLE.get(args[0].lower())
-            if spec is None or spec.build is None:
+            if spec is None or spec.build is None or "blocking" in spec.flags:
                 break
             if "readonly" not in spec.flags:
                 if len(pending) == 1 and self.server.writes_may_overlap():
@@ -369,8 +374,12 @@ class Connection(StreamConnection):
                 out.append(step)
             else:
                 spec, command = step
+                if command is None:   # run by the connection (XINFO HELP, …): the command loop's
+                    break
                 served = self.session.read_now(command)
                 if served is None:
+                    if len(pending) == 1 and commands.is_read(command):  # -P 1: answered from its future, no task
+                        self._start_lone_read(spec, command, started_ns)
                     break
                 reply = self.render(spec, command, served)
                 self.server.count_call(spec.name, started_ns, reply)
@@ -392,9 +401,15 @@ class Connection(StreamConnection):
             return
         spec, command = step
         self.running = True
-        self.task = self.session.start_write(command, lambda outcome: self._write_done(spec, command, started_ns, outcome))
+        self.task = self.session.start_write(command, lambda outcome: self._lone_done(spec, command, started_ns, outcome))
 
-    def _write_done(self, spec: Spec, command, started_ns: int, outcome: Outcome) -> None:
+    def _start_lone_read(self, spec: Spec, command, started_ns: int) -> None:
+        self.pending.popleft()
+        self.server.stats["total_commands_processed"] += 1
+        self.running = True
+        self.task = self.session.start_read(command, lambda outcome: self._lone_done(spec, command, started_ns, outcome))
+
+    def _lone_done(self, spec: Spec, command, started_ns: int, outcome: Outcome) -> None:
         self.task, self.running = None, False
         if self.closing:
             return
@@ -450,37 +465,66 @@ class Connection(StreamConnection):
                 break
             self.server.stats["total_commands_processed"] += 1
             started_ns = time.perf_counter_ns()
+            muted = self.mute(args)
             step = self._prepare(args)
             if type(step) is bytes:
-                run.reply(step)
+                run.reply(b"" if muted else step)
                 continue
             spec, command = step
+            if self.server.pause.active() and self.server.pause.holds(self._writes(spec, command)):
+                await run.settle()
+                self._write(b"".join(run.take()))   # answered before the pause: sent now
+                await self.server.pause.wait(self, self._writes(spec, command))
             if command is None:  # a connection/server command: after every command before it
                 await run.settle()
                 if "blocking" in spec.flags and run.out:
                     self._write(b"".join(run.take()))  # replies before a blocking pop go out now
                 reply = await self._local(spec, args)
                 self.server.count_call(spec.name, started_ns, reply)
-                run.reply(reply)
+                run.reply(b"" if muted else reply)
                 if self.closing:
                     break
                 continue
-            await run.add(command, self._renderer(spec, command, started_ns))
+            await run.add(command, self._renderer(spec, command, started_ns, muted))
         await run.settle()
         return run.take()
 
-    def _renderer(self, spec: Spec, command, started_ns: int):
+    def _renderer(self, spec: Spec, command, started_ns: int, muted: bool = False):
         def render(outcome: Outcome) -> bytes:
             reply = self.render(spec, command, outcome)
             self.server.count_call(spec.name, started_ns, reply)
-            return reply
+            return b"" if muted else reply
         return render
+
+    def fast_paths_ok(self) -> bool:
+        """Commands may be answered without the command loop: no CLIENT REPLY muting and
+        no CLIENT PAUSE under way (the loop applies both, in order)."""
+        return not (self.reply_off or self.reply_skip_next) and not self.server.pause.active()
+
+    def mute(self, args) -> bool:
+        """Whether this command's reply is dropped (CLIENT REPLY, Redis's flags): every
+        reply while OFF, the next command's after SKIP; CLIENT REPLY answers for itself."""
+        skip, self.reply_skip_next = self.reply_skip_next, False
+        if type(args) is not list or (args[0].lower() == b"client" and args[1:2] and args[1].lower() == b"reply"):
+            return False
+        return self.reply_off or skip
+
+    def _writes(self, spec: Spec, command) -> bool:
+        """Whether CLIENT PAUSE WRITE holds the command: a write, one that may replicate
+        (PFCOUNT), a blocking pop, or an EXEC with a write queued."""
+        if command is not None:
+            return not commands.is_read(command)
+        if spec.name == "exec":
+            return any(isinstance(c, pb.Command) and not commands.is_read(c) for _, _, c in self.multi or ())
+        return "write" in spec.flags or "may_replicate" in spec.flags
 
     def _prepare(self, args: list[bytes]):
         """Validate one command: an immediate reply (bytes) or (spec, command | None)."""
         name = args[0].lower()
         spec: Spec | None = TABLE.get(name)
         if spec is None:
+            if self.multi is not None and name.decode(errors="replace") in resp_admin.REFUSED_IN_MULTI:
+                return self._reject("ERR Command not allowed inside a transaction")
             return self._reject(unknown_command(args))
         if (spec.arity > 0 and len(args) != spec.arity) or len(args) < -spec.arity:
             self.server.count_rejected(spec.name)
@@ -518,7 +562,7 @@ class Connection(StreamConnection):
                 command = e
             self.multi.append((spec, args, command))
             return b"+QUEUED\r\n"
-        if spec.build is None and spec.name not in resp_admin.ALLOWED_IN_MULTI:
+        if spec.name in resp_admin.REFUSED_IN_MULTI:
             return self._reject("ERR Command not allowed inside a transaction")
         # As in Redis, only unknown commands and wrong arity (checked before this)
         # abort EXEC; a bad argument is this command's error in EXEC's reply.
@@ -631,13 +675,17 @@ class Connection(StreamConnection):
         # Splice local commands (PING, SELECT, …) into their places, in order.
         parts = [b"*%d\r\n" % len(queued)]
         it = iter(results)
-        for spec, qargs, cmd in queued:
-            if cmd is None:
-                parts.append(await self._local(spec, qargs))
-            elif isinstance(cmd, RespError):
-                parts.append(b"-%s\r\n" % cmd.text.encode())
-            else:
-                parts.append(self.render(spec, cmd, (next(it), index)))
+        self.in_exec = True
+        try:
+            for spec, qargs, cmd in queued:
+                if cmd is None:
+                    parts.append(await self._local(spec, qargs))
+                elif isinstance(cmd, RespError):
+                    parts.append(b"-%s\r\n" % cmd.text.encode())
+                else:
+                    parts.append(self.render(spec, cmd, (next(it), index)))
+        finally:
+            self.in_exec = False
         return b"".join(parts)
 
     async def cmd_quit(self, args) -> bytes:

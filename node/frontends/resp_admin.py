@@ -18,19 +18,26 @@ import time
 from itertools import repeat
 
 from raftcache import __version__
+from raftcache.node import commands
 from raftcache.node.config import settings
-from raftcache.node.frontends import resp_blocking, resp_tracking
+from raftcache.node.frontends import (resp_blocking, resp_command_docs, resp_hyperloglog, resp_pause, resp_streams,
+                                      resp_tracking)
 from raftcache.node.commands import OK, Status
 from raftcache.node.consistency import ReadConsistency, ReadLevelError
 from raftcache.readlevel import USAGE
 from raftcache.node.errors import CommandError
 from raftcache.node.frontends.resp_args import cmd, to_int
 from raftcache.node.frontends.resp_table import TABLE
+from raftcache.node.storage.glob import glob_match
 from raftcache.proto import commands_pb2 as pb
-from raftcache.node.frontends.resp_protocol import RespError, RespMap, Verbatim
+from raftcache.node.frontends.resp_protocol import NO_REPLY, RespError, RespMap, Verbatim
 
-REDIS_VERSION = "7.2.0"  # what HELLO and INFO report: the Redis version whose commands we follow
-ALLOWED_IN_MULTI = {"ping", "echo", "select", "time", "info", "command", "lastsave"}
+#: What HELLO, INFO and LOLWUT report: the Redis version whose behaviour the node follows (the one
+#: COMMAND INFO/DOCS were taken from, scripts/gen_redis_commands.py).
+REDIS_VERSION = resp_command_docs.redis_version()
+#: Commands Redis refuses inside MULTI (its no-multi flag); every other command is queued,
+#: and a connection or server command runs at EXEC in its place.
+REFUSED_IN_MULTI = frozenset({"save", "shutdown", "sync", "psync"})
 _rng = random.SystemRandom()
 
 
@@ -38,12 +45,13 @@ _rng = random.SystemRandom()
 SUBCOMMANDS = {
     "client": {"setname": 3, "getname": 2, "id": 2, "info": 2, "list": -2, "setinfo": 4, "consistency": -2,
                "no-evict": 3, "no-touch": 3, "kill": -3, "reply": 3, "unblock": -3, "help": 2,
-               **resp_tracking.SUBCOMMANDS},
+               "pause": -3, "unpause": 2, **resp_tracking.SUBCOMMANDS},
     "command": {"count": 2, "info": -2, "docs": -2, "list": -2, "getkeys": -3, "help": 2},
     "config": {"get": -3, "set": -4, "resetstat": 2, "rewrite": 2, "help": 2},
     "object": {"encoding": 3, "freq": 3, "idletime": 3, "refcount": 3, "help": 2},
     "memory": {"usage": -3, "doctor": 2, "help": 2},
     "function": {"flush": -2, "list": -2, "help": 2},
+    **resp_streams.SUBCOMMANDS,
 }
 
 
@@ -227,6 +235,12 @@ async def client(conn, args):
         target = conn.server.connections.get(to_int(args[2]))
         return int(target is not None and resp_blocking.unblock(target, mode.decode()))
     if sub == b"reply" and n == 3:
+        return _client_reply(conn, args[2].lower())
+    if sub == b"pause":
+        resp_pause.client_pause(conn.server.pause, args)
+        return OK
+    if sub == b"unpause":
+        conn.server.pause.unpause()
         return OK
     if sub == b"help":
         return [b"CLIENT <subcommand> [<arg> ...]",
@@ -251,75 +265,175 @@ def _client_consistency(conn, args):
     return OK
 
 
-def _client_kill(conn, args):
-    targets = []
-    if len(args) == 3:
-        targets = [c for c in conn.server.connections.values() if c.addr == args[2].decode(errors="replace")]
-        if not targets:
-            raise RespError("ERR No such client")
-        for c in targets:
-            c.close()
-        return OK
-    i = 2
-    conns = list(conn.server.connections.values())
-    while i + 1 < len(args):
-        field, value = args[i].upper(), args[i + 1].decode(errors="replace")
+#: CLIENT KILL TYPE names (Redis's getClientTypeByName); every client here is a normal one.
+_CLIENT_TYPES = {"normal", "master", "replica", "slave", "pubsub"}
+
+
+def _kill_filter(conn, args):
+    """CLIENT KILL's filters (Redis 7.2, and MAXAGE of 7.4) as a predicate over connections,
+    and whether the calling connection is spared (SKIPME, default yes)."""
+    tests, skipme, i = [], True, 2
+    while i < len(args):
+        if i + 1 >= len(args):
+            raise RespError("ERR syntax error")
+        field, value = args[i].upper(), args[i + 1]
+        text = value.decode(errors="replace")
         if field == b"ID":
-            conns = [c for c in conns if str(c.id) == value]
+            try:
+                wanted = to_int(value)
+            except RespError:
+                wanted = 0
+            if wanted < 1:
+                raise RespError("ERR client-id should be greater than 0")
+            tests.append(lambda c, wanted=wanted: c.id == wanted)
+        elif field == b"MAXAGE":
+            try:
+                age = to_int(value)
+            except RespError:
+                raise RespError("ERR maxage is not an integer or out of range") from None
+            if age <= 0:
+                raise RespError("ERR maxage should be greater than 0")
+            tests.append(lambda c, age=age: int(time.time() - c.session.created_s) >= age)
+        elif field == b"TYPE":
+            if text.lower() not in _CLIENT_TYPES:
+                raise RespError(f"ERR Unknown client type '{text}'")
+            tests.append(lambda c, normal=text.lower() == "normal": normal)
         elif field == b"ADDR":
-            conns = [c for c in conns if c.addr == value]
+            tests.append(lambda c, text=text: c.addr == text)
+        elif field == b"LADDR":
+            tests.append(lambda c, text=text: c.laddr == text)
+        elif field == b"USER":
+            if text not in {"default"} | {_user(c) for c in conn.server.connections.values()}:
+                raise RespError(f"ERR No such user '{text}'")
+            tests.append(lambda c, text=text: _user(c) == text)
         elif field == b"SKIPME":
-            if value.lower() == "yes":
-                conns = [c for c in conns if c is not conn]
+            if text.lower() not in ("yes", "no"):
+                raise RespError("ERR syntax error")
+            skipme = text.lower() == "yes"
         else:
             raise RespError("ERR syntax error")
         i += 2
-    for c in conns:
+    return (lambda c: all(test(c) for test in tests)), skipme
+
+
+def _user(c) -> str:
+    return getattr(c, "user", "default") or "default"
+
+
+def _client_kill(conn, args):
+    """CLIENT KILL addr (old form: OK, or "No such client"; may kill the caller) or
+    CLIENT KILL <filter> <value> ... (the number killed). The caller, when killed,
+    is closed after this reply."""
+    if len(args) == 3:
+        matches, skipme = (lambda c: c.addr == args[2].decode(errors="replace")), False
+    else:
+        matches, skipme = _kill_filter(conn, args)
+    killed = [c for c in list(conn.server.connections.values()) if matches(c) and not (skipme and c is conn)]
+    for c in killed:
         if c is conn:
             conn.closing = True
         else:
             c.close()
-    return len(conns)
+    if len(args) == 3:
+        if not killed:
+            raise RespError("ERR No such client")
+        return OK
+    return len(killed)
+
+
+def _client_reply(conn, mode: bytes):
+    """CLIENT REPLY ON|OFF|SKIP, as Redis's client flags: OFF drops every reply (its own
+    too) until ON, SKIP the next command's (resp.py Connection.mute)."""
+    if mode == b"on":
+        conn.reply_off = conn.reply_skip_next = False
+        return OK
+    if mode == b"off":
+        conn.reply_off = True
+        return NO_REPLY
+    if mode == b"skip":
+        conn.reply_skip_next = not conn.reply_off
+        return NO_REPLY
+    raise RespError("ERR syntax error")
 
 
 # ---------------------------------------------------------------- COMMAND
 
 
-def _command_info(spec) -> list:
+def _command_info(name: str):
+    """COMMAND INFO's entry: Redis's own (resp_command_docs), its subcommands limited to those
+    implemented here; a minimal one for a command Redis does not have."""
+    container = name.partition("|")[0]
+    found = resp_command_docs.info(name, SUBCOMMANDS.get(container, ()))
+    spec = TABLE.get(name.encode())
+    if found is not None or spec is None:
+        return found
     flags = [Status(f) for f in spec.flags if f in ("write", "readonly", "denyoom", "admin", "noauth", "fast",
                                                      "stale", "loading", "noscript")]
     return [spec.name.encode(), spec.arity, flags, spec.first_key, spec.last_key, spec.step,
             [Status("@" + spec.group)], [], [], []]
 
 
+def _command_names() -> list[str]:
+    """Every command and implemented subcommand name (COMMAND LIST)."""
+    names = []
+    for key in TABLE:
+        name = key.decode()
+        names.append(name)
+        names.extend(resp_command_docs.subcommand_names(name, SUBCOMMANDS.get(name, ())))
+    return names
+
+
+def _command_list(args) -> list[bytes]:
+    names = _command_names()
+    if len(args) == 2:
+        return [n.encode() for n in names]
+    if len(args) != 5 or args[2].upper() != b"FILTERBY":
+        raise RespError("ERR syntax error")
+    kind, value = args[3].upper(), args[4].decode(errors="replace")
+    if kind == b"MODULE":
+        return []
+    if kind == b"ACLCAT":
+        return [n.encode() for n in names if value.lower() in resp_command_docs.acl_categories(n.partition("|")[0])]
+    if kind == b"PATTERN":
+        return [n.encode() for n in names if glob_match(args[4], n.encode())]
+    raise RespError("ERR syntax error")
+
+
 async def command(conn, args):
     if len(args) == 1:
-        return [_command_info(s) for s in TABLE.values()]
+        return [_command_info(n.decode()) for n in TABLE]
     sub = check_subcommand("command", args)
     if sub == b"count":
         return len(TABLE)
     if sub == b"info":
-        names = args[2:] or [k for k in TABLE]
-        return [(_command_info(TABLE[n.lower()]) if n.lower() in TABLE else None) for n in names]
+        names = [n.decode(errors="replace").lower() for n in args[2:]] or [k.decode() for k in TABLE]
+        return [_command_info(n) if n.partition("|")[0].encode() in TABLE else None for n in names]
     if sub == b"docs":
-        names = [n.lower() for n in args[2:]] or list(TABLE)
-        return RespMap(
-            (n, RespMap([("summary", f"raftcache {TABLE[n].name.upper()}"), ("since", "1.0.0"),
-                         ("group", TABLE[n].group)]))
-            for n in names if n in TABLE
-        )
+        names = [n.decode(errors="replace").lower() for n in args[2:]] or [k.decode() for k in TABLE]
+        found = []
+        for n in names:
+            if n.partition("|")[0].encode() in TABLE:
+                doc = resp_command_docs.docs(n, SUBCOMMANDS.get(n.partition("|")[0], ()))
+                if doc is not None:
+                    found.append((n.encode(), doc))
+        return RespMap(found)
     if sub == b"list":
-        return [n for n in TABLE]
+        return _command_list(args)
     if sub == b"getkeys" and len(args) >= 3:
         spec = TABLE.get(args[2].lower())
         rest = args[2:]
-        if spec is None or spec.first_key == 0:
+        if spec is None:
+            raise RespError("ERR Invalid command specified")
+        if (spec.arity > 0 and len(rest) != spec.arity) or len(rest) < -spec.arity:
+            raise RespError("ERR Invalid number of arguments specified for command")
+        if spec.first_key == 0:
             raise RespError("ERR The command has no key arguments")
         last = len(rest) + spec.last_key if spec.last_key < 0 else spec.last_key + 1
         return list(rest[spec.first_key:last:spec.step])
     if sub == b"help":
         return [b"COMMAND [<subcommand> [<arg> ...]]", b"COUNT", b"DOCS [<command-name> ...]",
-                b"GETKEYS <full-command>", b"INFO [<command-name> ...]", b"LIST"]
+                b"GETKEYS <full-command>", b"INFO [<command-name> ...]",
+                b"LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]"]
     raise RespError("ERR syntax error")
 
 
@@ -348,13 +462,17 @@ def _info_text(conn, sections: set[str]) -> bytes:
     ])
     section("Clients", [
         ("connected_clients", len(server.connections)), ("maxclients", conn.service.setting("maxclients")),
-        ("blocked_clients", resp_blocking.blocked_clients()), ("raftcache_read_consistency", consistency_text(conn)),
+        ("blocked_clients", resp_blocking.blocked_clients() + server.pause.waiting), ("raftcache_read_consistency", consistency_text(conn)),
         ("raftcache_default_read", status.get("default_read", "")),
     ])
     used = status.get("used_bytes", 0)
     section("Memory", [
         ("used_memory", used), ("used_memory_human", f"{used / 1048576:.2f}M"),
-        ("maxmemory", status.get("maxmemory_bytes", 0)), ("maxmemory_policy", "noeviction"),
+        ("maxmemory", status.get("maxmemory_bytes", 0)),
+        ("maxmemory_policy", status.get("maxmemory_policy", conn.service.setting("maxmemory-policy"))),
+        # the LMDB map's pages in use over the logical size (Redis: RSS over used_memory)
+        ("mem_fragmentation_ratio", f"{status.get('map_used_bytes', 0) / max(used, 1):.2f}"),
+        ("raftcache_map_used_bytes", status.get("map_used_bytes", 0)),
         ("mem_clients_normal", server.clients_memory()),
         ("maxmemory_clients", server.limits.maxmemory_clients_bytes),
     ])
@@ -373,8 +491,12 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("client_query_buffer_limit_disconnections", st["client_query_buffer_limit_disconnections"]),
         ("client_output_buffer_limit_disconnections", st["client_output_buffer_limit_disconnections"]),
         ("keyspace_hits", status.get("keyspace_hits", 0)), ("keyspace_misses", status.get("keyspace_misses", 0)),
+        ("evicted_keys", status.get("evicted_keys", 0)),
         ("raftcache_reads", svc.get("reads", 0)), ("raftcache_writes", svc.get("writes", 0)),
-        ("raftcache_forwarded", svc.get("forwarded", 0)), ("raftcache_read_barriers", svc.get("barriers", 0)),
+        ("raftcache_forwarded", svc.get("forwarded", 0)),
+        ("raftcache_read_index_heartbeat_rounds", svc.get("read_index_heartbeat_rounds", 0)),
+        ("raftcache_read_index_requests", svc.get("read_index_requests", 0)),
+        ("raftcache_read_index_served", svc.get("read_index_served", 0)),
     ])
     role = status.get("role", "")
     members = status.get("members", [])
@@ -413,6 +535,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
                    f"rejected_calls={rejected},failed_calls={failed}"
                    for name, (calls, usec, rejected, failed) in sorted(server.cmdstats.items()))
         out.append("")
+    section("Cluster", [("cluster_enabled", 0)])   # tools read it to choose cluster mode
     section("Keyspace", [
         (f"db{i}", f"keys={n},expires={expires},avg_ttl=0")
         for i, (n, expires) in enumerate(zip(status.get("keys_per_db", []), status.get("expires_per_db", repeat(0))))
@@ -469,7 +592,8 @@ async def _config_set(conn, pairs: list[tuple[str, str]]):
         try:
             if name == "client-output-buffer-limit":  # the classes not named keep their limits, as in Redis
                 value = settings.merge_output_limits(current.get(name, ""), value)
-            normalised = settings.validate(name, value, current.get(name))
+            normalised = settings.validate(name, value, current.get(name),
+                                           before_eviction=conn.service.log_version < commands.EVICTION_VERSION)
         except settings.SettingError as e:
             if name not in settings.SETTINGS:
                 raise RespError(f"ERR {e}") from None
@@ -505,6 +629,8 @@ async def wait(conn, args):
     wanted, timeout_ms = to_int(args[1]), to_int(args[2])
     if timeout_ms < 0:
         raise RespError("ERR timeout is negative")
+    if conn.in_exec:
+        wanted = 0   # inside MULTI nothing blocks (Redis): answer with what holds now
     deadline = time.monotonic() + (timeout_ms / 1000.0 if timeout_ms else 1e9)
     while True:
         status = _status(conn)
@@ -522,6 +648,39 @@ async def wait(conn, args):
 
 async def readonly(conn, args):
     return OK
+
+
+async def role(conn, args):
+    """ROLE: the leader is Redis's master, listing the followers (address, Redis port, match
+    index); a follower is a replica of the leader, "connected" while it has one."""
+    status = _status(conn)
+    members = status.get("members", [])
+    if status.get("role") == "leader":
+        followers = [m for m in members if m.get("id") != status.get("id")]
+        return [b"master", status.get("commit_index", 0),
+                [[_peer_host(m).encode(), str(_peer_port(m)).encode(), str(m.get("match_index", 0)).encode()]
+                 for m in followers]]
+    leader = next((m for m in members if m.get("id") == status.get("leader_id")), {})
+    return [b"slave", _peer_host(leader).encode(), _peer_port(leader),
+            b"connected" if status.get("leader_id") else b"connect", status.get("applied_index", 0)]
+
+
+def _peer_host(member: dict) -> str:
+    return getattr(member.get("peer"), "host", "")
+
+
+def _peer_port(member: dict) -> int:
+    peer = member.get("peer")
+    return peer.port("redis") if peer is not None and hasattr(peer, "port") else 0
+
+
+async def lolwut(conn, args):
+    """LOLWUT [VERSION v]: no art here, the version line Redis ends it with."""
+    if len(args) not in (1, 3) or (len(args) == 3 and args[1].upper() != b"VERSION"):
+        raise RespError("ERR syntax error")
+    if len(args) == 3:
+        to_int(args[2])
+    return Verbatim(f"Redis ver. {REDIS_VERSION}\n".encode())
 
 
 # ---------------------------------------------------------------- keys that need several steps
@@ -560,11 +719,23 @@ async def object_(conn, args):
     kind = kind.decode() if isinstance(kind, bytes) else str(kind)
     if kind == "none":
         return None
-    if sub == b"freq":
+    if sub == b"refcount":
+        return 1
+    lfu = conn.service.setting("maxmemory-policy").endswith("-lfu")
+    if sub == b"freq" and not lfu:
         raise RespError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
                         "that when switching between policies at runtime LRU and LFU data will take some time "
                         "to adjust.")
-    return 0 if sub == b"idletime" else 1
+    if sub == b"idletime" and lfu:
+        raise RespError("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when "
+                        "switching between policies at runtime LRU and LFU data will take some time to adjust.")
+    if conn.service.log_version < commands.EVICTION_VERSION:
+        return 0
+    # the access table of the node that serves the read (the leader's counts every node's reads)
+    result, _ = await conn.call(cmd(conn.session.db, "object_access", key=args[2]))
+    if not isinstance(result, list):
+        return result
+    return result[0] if sub == b"idletime" else result[1]
 
 
 async def memory(conn, args):
@@ -592,6 +763,9 @@ HANDLERS = {
     "ping": ping, "echo": echo, "auth": auth, "hello": hello, "select": select, "client": client,
     "command": command, "info": info, "config": config, "time": time_, "lastsave": lastsave,
     "wait": wait, "readonly": readonly, "readwrite": readonly, "keys": keys, "randomkey": randomkey,
+    "role": role, "lolwut": lolwut,
     "object": object_, "memory": memory, "function": function,
     **resp_blocking.COMMANDS,
+    **resp_hyperloglog.LOCAL,
+    **resp_streams.LOCAL,
 }

@@ -2,7 +2,8 @@
 BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP.
 
 A blocked client does not hold anything in the state machine: the node it
-is connected to watches its own applied index, and whenever a key it waits
+is connected to first applies the connection's own earlier writes (its
+read-your-writes floor), then watches its own applied index, and whenever a key it waits
 for holds something (checked on the local replica, no Raft round trip) it
 proposes the ordinary non-blocking pop (LPOP, LMOVE, LMPOP, ZPOPMIN, ZMPOP …
 — forwarded to the leader like any write). The log decides who gets an element when
@@ -36,7 +37,7 @@ from raftcache.node.frontends.resp_types import parse_mpop
 _LOCAL = ReadConsistency("any")
 _NOT_FLOAT = "ERR timeout is not a float or out of range"
 _LLONG_MAX = (1 << 63) - 1
-_blocked = 0  # clients of this process waiting in _block (INFO clients' blocked_clients)
+_blocked = 0  # clients of this process waiting in block() (INFO clients' blocked_clients)
 #: (db, key) -> the connections blocked on it here, first come first: a client
 #: may pop a key only when nobody blocked on it before (Redis's fairness).
 _queues: dict[tuple[int, bytes], list] = {}
@@ -105,8 +106,12 @@ def _side(arg: bytes) -> bool:
     return side == b"LEFT"
 
 
-async def _block(conn, keys: list[bytes], size_op: str, timeout_s: float, pop):
+async def block(conn, keys: list[bytes], size_op, timeout_s: float, pop, fair: bool = True):
     """Wait until one of `keys` is non-empty, then run `pop(key)`; None on timeout.
+
+    `size_op` names the read that sizes a key ("llen"), or is `ready(key)`, a local check
+    (XREAD's, node/frontends/resp_streams.py). `fair`: clients blocked on a key pop it in
+    the order they blocked; readers that take nothing (XREAD) are not queued.
 
     `pop(key)` returns the reply, or None when another client emptied the
     key first (then we wait again). Errors (WRONGTYPE …) found before blocking
@@ -118,7 +123,7 @@ async def _block(conn, keys: list[bytes], size_op: str, timeout_s: float, pop):
     db = conn.session.db
     waited = [False]  # set by _wait_and_pop at its first wait
     try:
-        return await _wait_and_pop(conn, db, keys, size_op, timeout_s, pop, waited)
+        return await _wait_and_pop(conn, db, keys, size_op, timeout_s, pop, waited, fair)
     finally:
         _leave(conn, db, keys)
         if waited[0]:
@@ -127,22 +132,27 @@ async def _block(conn, keys: list[bytes], size_op: str, timeout_s: float, pop):
             _blocked -= 1
 
 
-async def _wait_and_pop(conn, db: int, keys: list[bytes], size_op: str, timeout_s: float, pop, waited: list):
+async def _wait_and_pop(conn, db: int, keys: list[bytes], size_op, timeout_s: float, pop, waited: list,
+                        fair: bool = True):
     global _blocked
     service = conn.service
     loop = asyncio.get_running_loop()
     deadline = None if timeout_s == 0 else loop.time() + timeout_s
+    await service.wait_applied(conn.session.last_write_index)  # read-your-writes: this node has the connection's writes
     while True:
         if waited[0] and (conn.eof or conn.closing):
             return None
         seen = service.applied_index
         for key in keys:
-            size, _ = conn.session.read_now(cmd(conn.session.db, size_op, key=key), _LOCAL)
+            if callable(size_op):
+                size = size_op(key)
+            else:
+                size, _ = conn.session.read_now(cmd(conn.session.db, size_op, key=key), _LOCAL)
             if isinstance(size, CommandError):
                 if waited[0]:  # a key that became another type while we waited: keep waiting (Redis)
                     continue
                 return size
-            if size and _first_in_line(conn, db, key):
+            if size and (not fair or _first_in_line(conn, db, key)):
                 reply = await pop(key)
                 if reply is not None:
                     return reply
@@ -152,7 +162,8 @@ async def _wait_and_pop(conn, db: int, keys: list[bytes], size_op: str, timeout_
         if not waited[0]:
             _blocked += 1
             waited[0] = True
-        _join(conn, db, keys)
+        if fair:
+            _join(conn, db, keys)
         applied = asyncio.ensure_future(service.watcher.wait(seen + 1, 3600.0 if remaining is None else remaining))
         conn.unblocked = loop.create_future()  # CLIENT UNBLOCK sets "timeout" or "error"
         try:
@@ -184,7 +195,7 @@ def _list_pop(left: bool):
                 return value
             return None if value is None else [key, value]
 
-        reply = await _block(conn, keys, "llen", timeout_s, pop)
+        reply = await block(conn, keys, "llen", timeout_s, pop)
         return NULL_ARRAY if reply is None else reply
     return handler
 
@@ -204,7 +215,7 @@ async def _move(conn, source: bytes, destination: bytes, from_left: bool, to_lef
         return await _execute(conn, cmd(conn.session.db, "lmove", key=key, new_key=destination,
                                         from_left=from_left, to_left=to_left))
 
-    return await _block(conn, [source], "llen", timeout_s, pop)
+    return await block(conn, [source], "llen", timeout_s, pop)
 
 
 def _zset_pop(is_max: bool):
@@ -219,7 +230,7 @@ def _zset_pop(is_max: bool):
                 return None
             return [key, taken[0], taken[1]]  # key, member, score (a double in RESP3)
 
-        reply = await _block(conn, keys, "zcard", timeout_s, pop)
+        reply = await block(conn, keys, "zcard", timeout_s, pop)
         return NULL_ARRAY if reply is None else reply
     return handler
 
@@ -236,7 +247,7 @@ def _mpop(op_name: str, size_op: str, first: bytes, second: bytes):
             reply = await _execute(conn, cmd(conn.session.db, op_name, keys=[key], count=count, **side))
             return reply if isinstance(reply, CommandError) or reply else None
 
-        reply = await _block(conn, keys, size_op, timeout_s, pop)
+        reply = await block(conn, keys, size_op, timeout_s, pop)
         return NULL_ARRAY if reply is None else reply
     return handler
 
@@ -251,6 +262,10 @@ def _first_of_mpop(reply, proto=2, command=None):
     return [key, *item] if isinstance(item, list) else [key, item]
 
 
+#: name -> in_multi(args, db) of the blocking commands other modules run (XREAD, XREADGROUP).
+MULTI_FORMS: dict = {}
+
+
 def in_multi(name: str, args: list[bytes], db: int):
     """The non-blocking form of a blocking pop queued inside MULTI, as Redis runs it there:
     (Spec to render the reply with, Command). Raises RespError for bad arguments.
@@ -258,6 +273,8 @@ def in_multi(name: str, args: list[bytes], db: int):
     For the RESP front end's MULTI queue (resp.py): with it, EXEC answers BLPOP like
     LPOP would (nil array when every key is empty) instead of refusing the transaction.
     """
+    if name in MULTI_FORMS:
+        return MULTI_FORMS[name](args, db)
     if name in ("blpop", "brpop", "bzpopmin", "bzpopmax"):
         keys, _ = list(args[1:-1]), _timeout_s(args[-1])
         if name in ("blpop", "brpop"):

@@ -327,6 +327,13 @@ class RespDouble(float):
     __slots__ = ()
 
 
+class DoubleText(bytes):
+    """A double given as the text to send (RESP3 ','; RESP2 a bulk string): GEOPOS's
+    coordinates, which Redis writes with 17 decimals rather than the shortest form."""
+
+    __slots__ = ()
+
+
 class Verbatim(bytes):
     """A verbatim text reply (RESP3 '=' txt; RESP2 a bulk string): INFO, CLIENT INFO."""
 
@@ -340,6 +347,15 @@ class NullArray:
 
 
 NULL_ARRAY = NullArray()
+
+
+class NoReply:
+    """No reply at all: CLIENT REPLY OFF and SKIP answer nothing."""
+
+    __slots__ = ()
+
+
+NO_REPLY = NoReply()
 
 
 class RespError(Exception):
@@ -369,6 +385,9 @@ ERROR_PREFIX = {
     Reason.KEY_TOO_LARGE: "ERR",
     Reason.VALUE_TOO_LARGE: "ERR",
     Reason.INTERNAL: "ERR",
+    Reason.INVALID_OBJECT: "INVALIDOBJ",
+    Reason.NO_GROUP: "NOGROUP",
+    Reason.BUSY_GROUP: "BUSYGROUP",
 }
 
 
@@ -397,7 +416,7 @@ def encode(value, proto: int) -> bytes:
     """Encode one reply. Value types:
 
     bytes/bytearray/str -> bulk; Status -> simple string; bool/int -> integer;
-    None -> nil; float/RespDouble -> RESP3 double, RESP2 bulk string;
+    None -> nil; float/RespDouble/DoubleText -> RESP3 double, RESP2 bulk string;
     list/tuple -> array; Push -> push (RESP2 array); RespMap -> map; RespSet -> set; RespPairs -> flat
     (RESP2) or pairs (RESP3); Verbatim -> verbatim text; NULL_ARRAY;
     CommandError / RaftcacheError / RespError -> error line.
@@ -453,6 +472,8 @@ def _encode(value, proto: int, out: list) -> None:
             out.append(b"*%d\r\n" % len(value))
             for item in value:
                 _encode(item, proto, out)
+    elif t is DoubleText:
+        out.append(b",%s\r\n" % value if proto == 3 else b"$%d\r\n%s\r\n" % (len(value), bytes(value)))
     elif t is Verbatim:
         if proto == 3:
             out.append(b"=%d\r\ntxt:%s\r\n" % (len(value) + 4, bytes(value)))
@@ -460,6 +481,8 @@ def _encode(value, proto: int, out: list) -> None:
             out.append(b"$%d\r\n%s\r\n" % (len(value), bytes(value)))
     elif t is NullArray:
         out.append(b"_\r\n" if proto == 3 else b"*-1\r\n")
+    elif t is NoReply:
+        pass
     elif isinstance(value, BaseException):
         out.append(b"-%s\r\n" % error_text(value).encode("utf-8", "replace"))
     elif isinstance(value, str):  # str subclasses other than Status
@@ -480,7 +503,9 @@ def _encode(value, proto: int, out: list) -> None:
 
 __all__ = [
     "CommandError",
+    "DoubleText",
     "ERROR_PREFIX",
+    "NO_REPLY",
     "NULL_ARRAY",
     "ProtocolError",
     "RequestParser",

@@ -94,7 +94,9 @@ HANDLERS = {
 
 for _name, _arity in (("subscribe", -2), ("psubscribe", -2), ("ssubscribe", -2), ("unsubscribe", -1),
                       ("punsubscribe", -1), ("sunsubscribe", -1)):
-    register(_name, _arity, "pubsub noscript loading stale", keys=(0, 0, 0), group="pubsub")
+    # shard channels are keys (Redis's key specs): cluster clients route SSUBSCRIBE by them
+    register(_name, _arity, "pubsub noscript loading stale", keys=(1, -1, 1) if _name[0] == "s" and _name != "subscribe"
+             else (0, 0, 0), group="pubsub")
 register("pubsub", -2, "pubsub loading stale", keys=(0, 0, 0), group="pubsub")
 register("publish", 3, "pubsub loading stale fast write", build=_build_publish(False), keys=(0, 0, 0),
          group="pubsub")

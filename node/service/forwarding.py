@@ -1,7 +1,8 @@
-"""Node-to-node forwarding: a follower sends writes and strong reads to the leader.
+"""Node-to-node forwarding: a follower sends writes (and, to an older leader, reads) to the leader.
 
 One grpc.aio channel per peer, opened lazily, calling the leader's
-Internal.Forward / Internal.ForwardBatch with the cluster secret in the
+Internal.Forward / Internal.ForwardBatch (and Internal.ReportAccess: the
+keys a follower read, node/service/access.py) with the cluster secret in the
 call metadata. Errors come back as raftcache errors (UnavailableError and
 NotLeaderError are retryable; the service retries them against the next
 leader). Must not touch the keyspace or Raft.
@@ -16,9 +17,10 @@ import grpc
 from raftcache.node.service import grpc_codec
 from raftcache.node.config import Peer
 from raftcache.node.errors import CommandError, DeadlineError, Reason, UnavailableError
-from raftcache.proto import admin_pb2_grpc, cache_pb2
+from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2
 
 SECRET_METADATA = "x-raftcache-secret"
+_U32_MAX = (1 << 32) - 1
 
 
 class GrpcForwarder:
@@ -94,6 +96,16 @@ class GrpcForwarder:
             raise UnavailableError(f"the leader answered {len(replies.replies)} of {len(batch.requests)} writes")
         answered = iter([grpc_codec.reply_to_outcome(r) for r in replies.replies])
         return [next(answered) if slot is None else slot for slot in slots]
+
+    async def report_access(self, node_id: str, reporter: str, report: list) -> None:
+        """Send the leader `node_id` the keys this node read: [(db, key, count, age_ms)]."""
+        request = admin_pb2.AccessReport(node_id=reporter, keys=[
+            admin_pb2.AccessedKey(db=db, key=key, count=min(count, _U32_MAX), age_ms=min(age_ms, _U32_MAX))
+            for db, key, count, age_ms in report])
+        try:
+            await self._stub(node_id).ReportAccess(request, metadata=self._metadata, timeout=self._timeout_s)
+        except grpc.aio.AioRpcError as e:
+            raise _error(e) from None
 
     async def close(self) -> None:
         for channel in self._channels:

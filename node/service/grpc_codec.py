@@ -79,6 +79,9 @@ STATUS_CODES: dict[Reason, grpc.StatusCode] = {
     Reason.TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
     Reason.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
     Reason.INTERNAL: grpc.StatusCode.INTERNAL,
+    Reason.INVALID_OBJECT: grpc.StatusCode.DATA_LOSS,
+    Reason.NO_GROUP: grpc.StatusCode.NOT_FOUND,
+    Reason.BUSY_GROUP: grpc.StatusCode.ALREADY_EXISTS,
 }
 
 _LEVEL_NAMES = {

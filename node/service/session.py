@@ -5,11 +5,12 @@ runs the commands. It owns what the Redis, memcached and gRPC front ends
 share, so a behaviour is fixed once for all three:
 
 - the connection's state: its database, read level, client name, and the
-  index of its latest write (read-your-writes: WAIT and the read levels
-  start from it);
-- the fast paths (`read_now`, `get_now`, `start_write`): a read its level
-  lets this node serve without waiting is answered inline, with no task; a
-  lone write on the leader is proposed at once and answered from its future;
+  index of its latest write (read-your-writes: every read, on any node and
+  at any level, waits until this node applied it; WAIT counts from it);
+- the fast paths (`read_now`, `get_now`, `start_read`, `start_write`): a read
+  its level lets this node serve without waiting is answered inline, with no
+  task; a lone read that waits for a read index, and a lone write on the
+  leader, are answered from their future's callback;
 - the order of a pipeline (`Run`): outcomes come back in request order;
   consecutive writes on the leader are proposed back to back (one group
   commit); a follower's run of writes goes to the leader as one batch, and
@@ -118,7 +119,8 @@ class Session:
             if self.forwarded:
                 outcome = await self.service.execute_forwarded(command, consistency, client_id, sequence)
             else:
-                outcome = await self.service.execute(command, consistency or self.consistency, client_id, sequence)
+                outcome = await self.service.execute(command, consistency or self.consistency, client_id, sequence,
+                                                     self.last_write_index)
         except RaftcacheError as e:
             return self._note(command, e)
         except Exception:
@@ -129,7 +131,7 @@ class Session:
 
     def read_now(self, command: Command, consistency: ReadConsistency | None = None) -> Outcome | None:
         """The outcome of a read servable now at the connection's level; None: it must wait."""
-        outcome = self.service.read_now(command, consistency or self.consistency)
+        outcome = self.service.read_now(command, consistency or self.consistency, self.last_write_index)
         if outcome is not None and self.tracking is not None:
             self._track(command, outcome)
         return outcome
@@ -137,7 +139,7 @@ class Session:
     def get_now(self, key: bytes):
         """GET `key` in the connection's database when no waiting is needed: the value, None,
         a CommandError, or NOT_NOW (take the ordinary path). See Service.get_now."""
-        value = self.service.get_now(self.db, key, self.consistency)
+        value = self.service.get_now(self.db, key, self.consistency, self.last_write_index)
         if self.tracking is not None and value is not NOT_NOW and not isinstance(value, CommandError):
             self.service.tracking.remember(self.tracking, (key,))
         return value
@@ -162,6 +164,14 @@ class Session:
             done(self._settled_outcome(command, f))
 
         fut.add_done_callback(finished)
+        return fut
+
+    def start_read(self, command: Command, done: Callable[[Outcome], None]) -> asyncio.Future:
+        """A lone read that must wait (for a read index, or the connection's floor), begun now:
+        `done(outcome)` is called from the shared round's callback, with no task (as start_write).
+        Returns the read's future (cancel it to give up)."""
+        fut = self.service.start_read(command, self.consistency, self.last_write_index)
+        fut.add_done_callback(lambda f: f.cancelled() or done(self._settled_outcome(command, f)))
         return fut
 
     def _settled_outcome(self, command: Command, fut: asyncio.Future) -> Outcome:

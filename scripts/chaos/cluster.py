@@ -39,11 +39,11 @@ class ChaosCluster(LocalCluster):
         self.disk_faults = disk_faults
         self.disk_bytes = disk_bytes
 
-    def start(self, timeout_s: float = 30.0) -> "ChaosCluster":
+    def start(self, timeout_s: float = 30.0, wait_ports: bool = False) -> "ChaosCluster":
         if self.disk_faults:
             for node in self.nodes:
                 diskfault.mount_tmpfs(node.data_dir, self.disk_bytes)
-        return super().start(timeout_s)
+        return super().start(timeout_s, wait_ports)
 
     @property
     def zones(self) -> list[str]:

@@ -107,7 +107,7 @@ def run_power_cut(root: str, appendfsync: str, writing_s: float = 4.0, writers: 
     try:
         for mount in mounts:
             mount.mount()
-        cluster.start(timeout_s)
+        cluster.start(timeout_s, wait_ports=True)
         leader = cluster.leader(timeout_s)
         acked: dict[str, tuple[str, float]] = {}
         stop = threading.Event()
@@ -132,7 +132,7 @@ def run_power_cut(root: str, appendfsync: str, writing_s: float = 4.0, writers: 
                    if not os.path.exists(os.path.join(mount.backing, name))]
         for mount in mounts:
             mount.mount()
-        cluster.start(timeout_s)
+        cluster.start(timeout_s, wait_ports=True)
         found = _read_back(cluster, snapshot, timeout_s)
         lost = sorted((k for k, (v, _) in snapshot.items() if found.get(k) != v.encode()),
                       key=lambda k: snapshot[k][1])

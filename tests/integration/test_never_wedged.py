@@ -80,6 +80,9 @@ def test_a_command_with_an_unknown_field_is_refused_before_it_is_logged(cluster)
 
 
 def test_clients_cannot_set_the_log_version(cluster):
+    # The leader raises the version itself within a second or so of its election.
+    wait_until(lambda: cluster.status(cluster.leader()).log_version == commands.MAX_VERSION, 15,
+               "the leader to raise the log version")
     with pytest.raises(grpc.RpcError) as info:
         cluster.execute(cluster.leader(), pb.Command(set_version=pb.SetVersion(version=99)))
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -30,8 +30,10 @@ class FakeService:
         self.is_leader = True
         self._rng = random.Random(7)
         self.password = ""  # the node's --redis-password
+        self.log_version = commands.MAX_VERSION
 
-    async def execute(self, command, consistency=None, client_id="", sequence=0):
+    async def execute(self, command, consistency=None, client_id="", sequence=0, floor=0):
+        assert floor <= self.index, "a floor this node has not applied"
         return self._run(command)
 
     def start_write(self, command, client_id="", sequence=0, forward=True):
@@ -67,11 +69,17 @@ class FakeService:
     async def wait_applied(self, index: int) -> None:
         assert index <= self.index
 
-    def read_now(self, command, consistency=None):
+    def read_now(self, command, consistency=None, floor=0):
         """Like Service.read_now: this fake serves no read inline, so every read goes through execute()."""
         return None
 
-    def get_now(self, db, key, consistency=None):
+    def start_read(self, command, consistency=None, floor=0):
+        """Like Service.start_read: a future of (result, index)."""
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(self._run(command))
+        return fut
+
+    def get_now(self, db, key, consistency=None, floor=0):
         """Like Service.get_now at level `any`: a lone GET is served inline (the RESP hot path)."""
         if len(key) > self.limits.max_key_bytes:
             return NOT_NOW

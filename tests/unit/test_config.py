@@ -167,6 +167,8 @@ SAMPLES = {
     "role": ("replica", "replica"), "restore": ("x.rcbak", os.path.abspath("x.rcbak")), "join": ("yes", True),
     "backup_dir": ("snaps", os.path.abspath("snaps")), "backup_interval": ("60", 60.0), "backup_keep": ("3", 3),
     "max_log_version": ("1", 1), "log_level": ("DEBUG", "DEBUG"),
+    "maxmemory_policy": ("allkeys-lru", "allkeys-lru"), "memcached_item_size_max": ("2mb", 2 << 20),
+    "memcached_disable_evictions": ("yes", True),
 }
 _LOADER_ONLY = {"config", "data_dir"}   # the TOML file itself; the directory of keyspace.path and replication.data_dir
 

@@ -1,0 +1,102 @@
+"""memcached's tuning commands that have sub-commands: `slabs`, `lru`, `lru_crawler`.
+
+raftcache has no slabs, LRU or crawler (the keyspace is LMDB, memory is
+bounded by maxmemory), so these change nothing; they are answered with
+memcached 1.6's texts for the same arguments, so tools that tune a memcached
+keep working and a bad argument gets the error memcached gives: `slabs
+automove` 0-2 is OK, another number ERROR and a word "CLIENT_ERROR bad
+command line format"; `slabs reassign` finds no spare page; unknown
+sub-commands are ERROR. `lru_crawler metadump` has nothing to walk here
+and answers as memcached with its crawler off.
+
+Each handler takes the tokens of the request line (noreply included) and
+returns the reply bytes.
+"""
+
+from __future__ import annotations
+
+from raftcache.node.frontends.memcache_meta import BAD_FORMAT, ERROR
+
+_NOREPLY = b"noreply"
+#: The slab class ids of a default memcached (1.6: classes 1-39 with a 1 MiB item_size_max).
+_LARGEST_CLASS = 39
+OK = b"OK\r\n"
+
+
+def _int(token: bytes) -> int | None:
+    """strtol's whole-token integer (memcached's safe_strtol), None when it is not one."""
+    try:
+        return int(token)
+    except ValueError:
+        return None
+
+
+def _reply(tokens: list[bytes], line: bytes) -> bytes:
+    return b"" if tokens[-1] == _NOREPLY and line == OK else line
+
+
+def slabs(tokens: list[bytes]) -> bytes:
+    sub = tokens[1] if len(tokens) > 1 else b""
+    if sub == b"automove" and len(tokens) in (3, 4):
+        mode = _int(tokens[2])
+        if mode is None or mode < 0:
+            return BAD_FORMAT
+        return _reply(tokens, OK) if mode <= 2 else ERROR
+    if sub == b"reassign" and len(tokens) == 4:
+        src, dst = _int(tokens[2]), _int(tokens[3])
+        if src is None or dst is None:
+            return BAD_FORMAT
+        if src == dst:
+            return b"SAME src and dst class are identical\r\n"
+        if not (0 <= src <= _LARGEST_CLASS and 0 <= dst <= _LARGEST_CLASS):
+            return b"BADCLASS invalid src or dst class id\r\n"
+        return b"NOSPARE source class has no spare pages\r\n"
+    return ERROR
+
+
+def lru(tokens: list[bytes]) -> bytes:
+    sub, args = (tokens[1] if len(tokens) > 1 else b""), [t for t in tokens[2:] if t != _NOREPLY]
+    if sub == b"tune" and len(args) == 4 and all(_number(a) for a in args):
+        return _reply(tokens, OK)
+    if sub == b"mode" and len(args) == 1 and args[0] in (b"flat", b"segmented"):
+        return _reply(tokens, OK)
+    if sub == b"temp_ttl" and len(args) == 1 and _int(args[0]) is not None:
+        return _reply(tokens, OK)
+    return ERROR
+
+
+def _number(token: bytes) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def lru_crawler(tokens: list[bytes]) -> bytes:
+    sub = tokens[1] if len(tokens) > 1 else b""
+    if sub in (b"enable", b"disable") and len(tokens) == 2:
+        return OK
+    if sub in (b"sleep", b"tocrawl") and len(tokens) == 3:
+        n = _int(tokens[2])
+        if n is None or n < 0:
+            return BAD_FORMAT
+        if sub == b"sleep" and n > 1_000_000:
+            return b"CLIENT_ERROR sleep must be one second or less\r\n"
+        return OK
+    if sub in (b"crawl", b"metadump") and len(tokens) == 3:
+        if not _class_ids(tokens[2]):
+            return b"BADCLASS invalid class id\r\n"
+        return OK if sub == b"crawl" else b"CLIENT_ERROR lru crawler disabled\r\n"
+    return ERROR
+
+
+def _class_ids(arg: bytes) -> bool:
+    if arg == b"all":
+        return True
+    ids = [_int(part) for part in arg.split(b",")]
+    return all(i is not None and 1 <= i <= _LARGEST_CLASS for i in ids)
+
+
+#: name -> handler(tokens); memcache.py merges them into its text commands.
+COMMANDS = {b"slabs": slabs, b"lru": lru, b"lru_crawler": lru_crawler}

@@ -1,0 +1,111 @@
+"""Regenerate node/frontends/redis_commands.json: Redis's COMMAND INFO and COMMAND
+DOCS entries for every command the RESP front end implements.
+
+Usage: python scripts/gen_redis_commands.py --server /path/to/redis-server
+
+The server should be of the Redis version the front end follows
+(node/frontends/resp_admin.py REDIS_VERSION, 7.2); it is started on a free
+loopback port, asked `COMMAND INFO` and `COMMAND DOCS` (RESP3) for each name
+of the RESP command table, and stopped. The replies are stored with their
+RESP3 types (see node/frontends/resp_command_docs.py for the format), so the
+node answers COMMAND, COMMAND INFO/DOCS/LIST/COUNT with Redis's own arity,
+flags, key specs, ACL categories, tips and documentation. Run it again when
+a command is added to the table; tests/unit/test_command_docs.py checks that
+every command has its entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from raftcache.node.frontends.resp_table import TABLE  # noqa: E402 - after the checkout is on sys.path
+
+OUT = ROOT / "node" / "frontends" / "redis_commands.json"
+
+
+class Resp3:
+    """A minimal RESP3 reader producing the typed JSON values of the data file."""
+
+    def __init__(self, sock: socket.socket):
+        self.file = sock.makefile("rb")
+
+    def read(self):
+        line = self.file.readline()
+        kind, rest = line[:1], line[1:-2].decode()
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self.file.read(n + 2)[:-2].decode()
+        if kind == b"+":
+            return {"+": rest}
+        if kind == b"-":
+            raise RuntimeError(rest)
+        if kind == b":":
+            return int(rest)
+        if kind == b"_":
+            return None
+        if kind == b",":
+            return {",": rest}
+        if kind == b"*":
+            return [self.read() for _ in range(int(rest))]
+        if kind == b"~":
+            return {"~": [self.read() for _ in range(int(rest))]}
+        if kind == b"%":
+            return {"%": [[self.read(), self.read()] for _ in range(int(rest))]}
+        raise RuntimeError(f"unexpected reply type {line!r}")
+
+
+def _call(sock: socket.socket, reader: Resp3, *args: str):
+    sock.sendall(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in args))
+    return reader.read()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", required=True, help="a redis-server of the version followed (7.2)")
+    args = parser.parse_args()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as workdir:
+        proc = subprocess.Popen([args.server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no", "--dir", workdir], stdout=subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                try:
+                    sock = socket.create_connection(("127.0.0.1", port))
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            reader = Resp3(sock)
+            _call(sock, reader, "HELLO", "3")
+            version = dict(_call(sock, reader, "HELLO", "3")["%"])["version"]
+            commands = {}
+            for name in sorted(TABLE):
+                text = name.decode()
+                (info,) = _call(sock, reader, "COMMAND", "INFO", text)
+                docs = dict(_call(sock, reader, "COMMAND", "DOCS", text)["%"])
+                if info is not None:
+                    commands[text] = {"info": info, "docs": docs[text]}
+            sock.close()
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    OUT.write_text(json.dumps({"redis_version": version, "commands": commands}, indent=None,
+                              separators=(",", ":"), sort_keys=True) + "\n")
+    missing = sorted(n.decode() for n in TABLE if n.decode() not in commands)
+    print(f"wrote {len(commands)} commands of Redis {version} to {OUT.relative_to(ROOT)}"
+          + (f"; not in Redis: {', '.join(missing)}" if missing else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The HyperLogLog codec (node/storage/hyperloglog.py) against a real redis-server:
+the bytes of the value after the same PFADDs (sparse, dense, promotions at
+several hll-sparse-max-bytes), the counts, and values made by Redis read here."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from raftcache.node.storage import hyperloglog as hll
+
+
+def _elements(rng: random.Random, n: int) -> list[bytes]:
+    return [rng.randbytes(rng.randint(0, 24)) if rng.random() < 0.5 else str(rng.random()).encode()
+            for _ in range(n)]
+
+
+def _pfadd(value: bytearray | None, elements: list[bytes], sparse_max: int) -> bytearray:
+    """What PFADD does to a value (node/commands/hyperloglog.py's pfadd, without the keyspace)."""
+    created = value is None
+    value, changed = hll.add(hll.new() if created else value, elements, sparse_max)
+    if created or changed:
+        hll.invalidate(value)
+    return value
+
+
+def _pfcount(value: bytearray) -> int:
+    if hll.cached_count(value) is None:
+        hll.store_count(value, hll.count(value))
+    return hll.cached_count(value)
+
+
+@pytest.mark.parametrize("sparse_max", [3000, 300, 40])
+def test_pfadd_writes_the_bytes_redis_writes(real_redis, sparse_max):
+    real_redis.config_set("hll-sparse-max-bytes", sparse_max)
+    rng = random.Random(sparse_max)
+    for trial in range(25):
+        real_redis.delete("k")
+        value = None
+        for _ in range(rng.randint(1, 12)):
+            elements = _elements(rng, rng.choice([0, 1, 3, 40, 150]))
+            real_redis.execute_command("PFADD", "k", *elements)
+            value = _pfadd(value, elements, sparse_max)
+            if rng.random() < 0.3:
+                assert _pfcount(value) == real_redis.pfcount("k")
+        assert bytes(value) == real_redis.get("k"), (trial, hll.encoding(value))
+
+
+def test_dense_counts_and_unions_match_redis(real_redis):
+    rng = random.Random(7)
+    values = []
+    for i, n in enumerate((5, 900, 20_000)):
+        elements = _elements(rng, n)
+        for chunk in range(0, n, 5000):
+            real_redis.pfadd(f"h{i}", *elements[chunk:chunk + 5000])
+        values.append(_pfadd(None, elements, hll.SPARSE_MAX_BYTES))
+        assert _pfcount(values[-1]) == real_redis.pfcount(f"h{i}")
+        assert bytes(values[-1]) == real_redis.get(f"h{i}")
+    assert hll.encoding(values[-1]) == hll.DENSE
+    union = [0] * hll.REGISTERS
+    for value in values:
+        hll.merge_max(union, value)
+    assert hll.count_registers(union) == real_redis.pfcount("h0", "h1", "h2")
+
+
+def test_values_made_by_redis_count_the_same_here(real_redis):
+    rng = random.Random(3)
+    for n in (0, 1, 100, 3000, 50_000):
+        real_redis.delete("k")
+        real_redis.execute_command("PFADD", "k", *_elements(rng, n))
+        value = bytearray(real_redis.get("k"))
+        assert hll.is_hll(value)
+        assert hll.count(value) == real_redis.pfcount("k")
+        if hll.encoding(value) == hll.SPARSE:
+            assert real_redis.execute_command("PFDEBUG", "DECODE", "k").decode() == hll.decode_sparse(value)
+        assert hll.registers(value) == real_redis.execute_command("PFDEBUG", "GETREG", "k")
+        assert bytes(hll.to_dense(value))[16:] == real_redis.get("k")[16:]
+
+
+def test_the_hash_and_the_empty_value():
+    assert hll.new() == b"HYLL\x01" + bytes(11) + b"\x7f\xff"
+    assert hll.count(hll.new()) == 0
+    index, run = hll.pattern(b"a")
+    assert 0 <= index < hll.REGISTERS and 1 <= run <= hll.Q + 1
+    assert hll.murmur64a(b"") != hll.murmur64a(b"\x00")
+
+
+def test_corrupted_values_are_detected_not_raised_through():
+    value = _pfadd(None, [b"a", b"b", b"c"], 3000)
+    for broken in (value + b"hello", value[:-1], bytes(value[:16]) + b"\x40"):
+        with pytest.raises(hll.Invalid):
+            hll.count(broken)
+        with pytest.raises(hll.Invalid):
+            hll.registers(broken)
+    assert not hll.is_hll(b"HYLL\x02" + bytes(11))
+    assert not hll.is_hll(b"HYLL\x00" + bytes(20))       # dense of the wrong size
+    assert not hll.is_hll(b"0123" + bytes(value[4:]))
+    rng = random.Random(11)
+    for _ in range(300):  # random damage: an error or a value, never another exception
+        broken = bytearray(_pfadd(None, _elements(rng, rng.randint(0, 300)), 3000))
+        for _ in range(rng.randint(1, 4)):
+            broken[rng.randrange(16, len(broken))] = rng.randrange(256)
+        try:
+            hll.add(bytearray(broken), _elements(rng, 20), 3000)
+            hll.count(broken)
+        except hll.Invalid:
+            pass
+
+
+def test_selftest_passes():
+    assert hll.selftest(random.Random(1), cycles=1, limit=1000) is None
