@@ -7,7 +7,9 @@
   restarted, a leader is awaited and every database is flushed on every
   node. A module that changes cluster-wide settings (CONFIG SET) must put
   them back: at its end they are compared with the cluster's first ones
-  (an error names what it left changed, which is then restored).
+  (an error names what it left changed, which is then restored). A module
+  that needs nodes started with other options overrides `_module_cluster`
+  with a cluster of its own (test_eviction.py).
 - `real_redis`: a client of a real redis-server (one per session, flushed for
   each test) for the tests that compare replies or stored bytes with Redis's.
 Node logs are printed when a test that used a cluster fails.
@@ -29,7 +31,7 @@ import redis
 from raftcache.node import commands
 from tests.real_redis import RealRedis
 from raftcache.proto import commands_pb2 as pb
-from tests.cluster import Cluster
+from tests.cluster import Cluster, Node
 
 if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):  # children only; the source tree stays clean
     os.environ.setdefault("PYTHONPYCACHEPREFIX", os.path.join(tempfile.gettempdir(), "raftcache-test-pycache"))
@@ -61,6 +63,14 @@ def make_cluster(tmp_path, request):
         if _failed(request):
             print(c.tail_logs())
         c.close()
+
+
+def _revive(c: Cluster) -> Node:
+    """Restart the nodes a test left dead; returns the leader."""
+    for node in c.nodes:
+        if not node.alive:
+            c.restart(node)
+    return c.leader()
 
 
 def _settings(c: Cluster) -> dict[str, dict[str, str]]:
@@ -117,6 +127,7 @@ def _module_cluster(_shared_cluster, request):
     c, baseline = _shared_cluster
     yield c
     try:
+        _revive(c)
         changed = _restore_settings(c, baseline)
     finally:
         c.close_channels()
@@ -127,11 +138,7 @@ def _module_cluster(_shared_cluster, request):
 @pytest.fixture
 def cluster(_module_cluster, request):
     c = _module_cluster
-    for node in c.nodes:
-        if not node.alive:
-            c.restart(node)
-    leader = c.leader()
-    flushed = c.execute(leader, pb.Command(flush_all=pb.FlushAll()))
+    flushed = c.execute(_revive(c), pb.Command(flush_all=pb.FlushAll()))
     # every node, not just the leader: a follower's own reads (level any, blocking pops)
     # must not see the previous test's keys
     c.wait_applied(flushed.index)

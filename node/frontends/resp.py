@@ -88,6 +88,8 @@ class RespServer:
         self.stats = self.port.stats
         #: INFO commandstats: command name -> [calls, usec, rejected_calls, failed_calls]
         self.cmdstats: dict[str, list[int]] = {}
+        #: INFO errorstats: error prefix (ERR, WRONGTYPE, NOGROUP…) -> error replies
+        self.errorstats: collections.Counter = collections.Counter()
         self._checks_task: asyncio.Task | None = None
         self.limits = client_limits.ClientLimits()
         self.pause = resp_pause.Pause()              # CLIENT PAUSE (this node's clients)
@@ -143,9 +145,11 @@ class RespServer:
         stat[1] += (time.perf_counter_ns() - started_ns) // 1000
         if reply[:1] == b"-":
             stat[3] += 1
+            self.errorstats[reply[1:].split(b" ", 1)[0].strip().decode(errors="replace")] += 1
 
-    def count_rejected(self, name: str) -> None:
+    def count_rejected(self, name: str, prefix: str = "ERR") -> None:
         """Refused before it ran (wrong arity, not authenticated), as Redis's rejected_calls."""
+        self.errorstats[prefix] += 1
         self._cmdstat(name)[2] += 1
 
     def writes_may_overlap(self) -> bool:
@@ -287,6 +291,11 @@ class Connection(StreamConnection):
         return (self.parser._error is not None or len(self.pending) > _MAX_PENDING
                 or self.backlog > client_limits.BACKLOG_BYTES)
 
+    def eof_received(self) -> bool:
+        keep = super().eof_received()
+        resp_blocking.unblock(self, "gone")   # a blocked client that hung up waits no longer (Redis frees it)
+        return keep
+
     def connection_lost(self, exc) -> None:
         super().connection_lost(exc)
         if self.session.subscriptions is not None:
@@ -407,7 +416,7 @@ class Connection(StreamConnection):
                     break
                 served = self.session.read_now(command)
                 if served is None:
-                    if len(pending) == 1:  # one read at a time (-P 1): answered from its future, no task
+                    if len(pending) == 1 and commands.is_read(command):  # -P 1: answered from its future, no task
                         self._start_lone_read(spec, command, started_ns)
                     break
                 reply = self.render(spec, command, served)
@@ -509,7 +518,8 @@ class Connection(StreamConnection):
                 if "blocking" in spec.flags and run.out:
                     self._write(b"".join(run.take()))  # replies before a blocking pop go out now
                 reply = await self._local(spec, args)
-                self.server.count_call(spec.name, started_ns, reply)
+                if not ("blocking" in spec.flags and self.eof):   # hung up while blocked: freed, uncounted (Redis)
+                    self.server.count_call(spec.name, started_ns, reply)
                 run.reply(b"" if muted else reply)
                 if self.closing:
                     break
@@ -552,6 +562,7 @@ class Connection(StreamConnection):
         name = args[0].lower()
         spec: Spec | None = TABLE.get(name)
         if spec is None:
+            self.server.errorstats["ERR"] += 1
             if self.multi is not None and name.decode(errors="replace") in resp_admin.REFUSED_IN_MULTI:
                 return self._reject("ERR Command not allowed inside a transaction")
             return self._reject(unknown_command(args))
@@ -560,7 +571,7 @@ class Connection(StreamConnection):
             return self._reject(wrong_arity(spec.name))
         self.last_cmd = spec.name
         if not self.authenticated and "noauth" not in spec.flags:
-            self.server.count_rejected(spec.name)
+            self.server.count_rejected(spec.name, "NOAUTH")
             return self._reject("NOAUTH Authentication required.")
         if self.authenticated and "noauth" not in spec.flags:
             refusal = self._acl_refusal(spec, args)

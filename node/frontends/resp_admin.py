@@ -467,7 +467,10 @@ def _info_text(conn, sections: set[str]) -> bytes:
     ])
     section("Clients", [
         ("connected_clients", len(server.connections)), ("maxclients", conn.service.setting("maxclients")),
-        ("blocked_clients", resp_blocking.blocked_clients() + server.pause.waiting), ("raftcache_read_consistency", consistency_text(conn)),
+        ("blocked_clients", resp_blocking.blocked_clients() + server.pause.waiting),
+        ("total_blocking_keys", resp_blocking.blocking_keys()[0]),
+        ("total_blocking_keys_on_nokey", resp_blocking.blocking_keys()[1]),
+        ("raftcache_read_consistency", consistency_text(conn)),
         ("raftcache_default_read", status.get("default_read", "")),
     ])
     used = status.get("used_bytes", 0)
@@ -497,6 +500,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("client_output_buffer_limit_disconnections", st["client_output_buffer_limit_disconnections"]),
         ("keyspace_hits", status.get("keyspace_hits", 0)), ("keyspace_misses", status.get("keyspace_misses", 0)),
         ("evicted_keys", status.get("evicted_keys", 0)),
+        ("total_error_replies", sum(server.errorstats.values())),
         ("raftcache_reads", svc.get("reads", 0)), ("raftcache_writes", svc.get("writes", 0)),
         ("raftcache_forwarded", svc.get("forwarded", 0)),
         ("raftcache_read_index_heartbeat_rounds", svc.get("read_index_heartbeat_rounds", 0)),
@@ -540,6 +544,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
                    f"rejected_calls={rejected},failed_calls={failed}"
                    for name, (calls, usec, rejected, failed) in sorted(server.cmdstats.items()))
         out.append("")
+    section("Errorstats", [(f"errorstat_{prefix}", f"count={n}") for prefix, n in sorted(server.errorstats.items())])
     section("Cluster", [("cluster_enabled", 0)])   # tools read it to choose cluster mode
     section("Keyspace", [
         (f"db{i}", f"keys={n},expires={expires},avg_ttl=0")
@@ -572,6 +577,7 @@ async def config(conn, args):
     if sub == b"resetstat" and len(args) == 2:
         conn.server.stats.clear()
         conn.server.cmdstats.clear()
+        conn.server.errorstats.clear()
         conn.service.reset_stats()
         return OK
     if sub == b"rewrite":

@@ -38,14 +38,19 @@ _LOCAL = ReadConsistency("any")
 _NOT_FLOAT = "ERR timeout is not a float or out of range"
 _LLONG_MAX = (1 << 63) - 1
 _blocked = 0  # clients of this process waiting in block() (INFO clients' blocked_clients)
-#: (db, key) -> the connections blocked on it here, first come first: a client
-#: may pop a key only when nobody blocked on it before (Redis's fairness).
-_queues: dict[tuple[int, bytes], list] = {}
+#: (line, key) -> the connections blocked on it here, first come first: a client
+#: may pop a key only when nobody blocked on it before (Redis's fairness). A line is
+#: (db, what the clients wait for): list pops, sorted-set pops and each consumer group
+#: wait apart (a BLPOP client never holds up an XREADGROUP one).
+_queues: dict[tuple[tuple, bytes], list] = {}
+#: (db, key) -> [clients blocked on it here, of which blocked "on no key" (XREADGROUP: unblocked by
+#: an error when the key goes)]: INFO's total_blocking_keys and total_blocking_keys_on_nokey.
+_blocking: dict[tuple[int, bytes], list[int]] = {}
 
 
-def _first_in_line(conn, db: int, key: bytes) -> bool:
+def _first_in_line(conn, line: tuple, key: bytes) -> bool:
     """Nobody blocked on the key before `conn` (clients that have gone do not count)."""
-    for waiting in _queues.get((db, key), ()):
+    for waiting in _queues.get((line, key), ()):
         if waiting is conn:
             return True
         if not (waiting.eof or waiting.closing):
@@ -53,24 +58,25 @@ def _first_in_line(conn, db: int, key: bytes) -> bool:
     return True
 
 
-def _join(conn, db: int, keys: list[bytes]) -> None:
+def _join(conn, line: tuple, keys: list[bytes]) -> None:
     for key in keys:
-        queue = _queues.setdefault((db, key), [])
+        queue = _queues.setdefault((line, key), [])
         if conn not in queue:
             queue.append(conn)
 
 
-def _leave(conn, db: int, keys: list[bytes]) -> None:
+def _leave(conn, line: tuple, keys: list[bytes]) -> None:
     for key in keys:
-        queue = _queues.get((db, key))
+        queue = _queues.get((line, key))
         if queue is not None and conn in queue:
             queue.remove(conn)
             if not queue:
-                del _queues[(db, key)]
+                del _queues[(line, key)]
 
 
 def unblock(conn, mode: str) -> bool:
-    """CLIENT UNBLOCK: end `conn`'s wait as a timeout ("timeout") or with an error ("error")."""
+    """End `conn`'s wait: as a timeout ("timeout", CLIENT UNBLOCK and a client that hung up: "gone")
+    or with an error ("error")."""
     waiting = getattr(conn, "unblocked", None)
     if waiting is None or waiting.done():
         return False
@@ -81,6 +87,20 @@ def unblock(conn, mode: str) -> bool:
 def blocked_clients() -> int:
     """How many clients of this node are blocked in a blocking pop right now."""
     return _blocked
+
+
+def blocking_keys() -> tuple[int, int]:
+    """(keys some client of this node is blocked on, those with a client blocked on no key)."""
+    return len(_blocking), sum(1 for counts in _blocking.values() if counts[1])
+
+
+def _count_blocking(db: int, keys: list[bytes], nokey: bool, change: int) -> None:
+    for key in set(keys):
+        counts = _blocking.setdefault((db, key), [0, 0])
+        counts[0] += change
+        counts[1] += change if nokey else 0
+        if not counts[0]:
+            del _blocking[(db, key)]
 
 
 def _timeout_s(arg: bytes) -> float:
@@ -106,12 +126,15 @@ def _side(arg: bytes) -> bool:
     return side == b"LEFT"
 
 
-async def block(conn, keys: list[bytes], size_op, timeout_s: float, pop, fair: bool = True):
+async def block(conn, keys: list[bytes], size_op, timeout_s: float, pop, fair: bool = True, nokey: bool = False,
+                line: str = ""):
     """Wait until one of `keys` is non-empty, then run `pop(key)`; None on timeout.
 
     `size_op` names the read that sizes a key ("llen"), or is `ready(key)`, a local check
     (XREAD's, node/frontends/resp_streams.py). `fair`: clients blocked on a key pop it in
-    the order they blocked; readers that take nothing (XREAD) are not queued.
+    the order they blocked; readers that take nothing (XREAD) are not queued. `nokey`: the
+    client ends with an error when the key goes (XREADGROUP; INFO counts such keys). `line`:
+    what the client waits for, when `size_op` does not say it (an XREADGROUP's group).
 
     `pop(key)` returns the reply, or None when another client emptied the
     key first (then we wait again). Errors (WRONGTYPE …) found before blocking
@@ -121,19 +144,21 @@ async def block(conn, keys: list[bytes], size_op, timeout_s: float, pop, fair: b
     """
     global _blocked
     db = conn.session.db
+    queue = (db, line or size_op)
     waited = [False]  # set by _wait_and_pop at its first wait
     try:
-        return await _wait_and_pop(conn, db, keys, size_op, timeout_s, pop, waited, fair)
+        return await _wait_and_pop(conn, db, keys, size_op, timeout_s, pop, waited, fair, nokey, queue)
     finally:
-        _leave(conn, db, keys)
+        _leave(conn, queue, keys)
         if waited[0]:
+            _count_blocking(db, keys, nokey, -1)
             # Blocked until answered, its own pop's commit included: it stops counting
             # in the same loop step as its reply is counted (commandstats) and sent.
             _blocked -= 1
 
 
 async def _wait_and_pop(conn, db: int, keys: list[bytes], size_op, timeout_s: float, pop, waited: list,
-                        fair: bool = True):
+                        fair: bool, nokey: bool, queue: tuple):
     global _blocked
     service = conn.service
     loop = asyncio.get_running_loop()
@@ -152,7 +177,7 @@ async def _wait_and_pop(conn, db: int, keys: list[bytes], size_op, timeout_s: fl
                 if waited[0]:  # a key that became another type while we waited: keep waiting (Redis)
                     continue
                 return size
-            if size and (not fair or _first_in_line(conn, db, key)):
+            if size and (not fair or _first_in_line(conn, queue, key)):
                 reply = await pop(key)
                 if reply is not None:
                     return reply
@@ -162,8 +187,9 @@ async def _wait_and_pop(conn, db: int, keys: list[bytes], size_op, timeout_s: fl
         if not waited[0]:
             _blocked += 1
             waited[0] = True
+            _count_blocking(db, keys, nokey, +1)
         if fair:
-            _join(conn, db, keys)
+            _join(conn, queue, keys)
         applied = asyncio.ensure_future(service.watcher.wait(seen + 1, 3600.0 if remaining is None else remaining))
         conn.unblocked = loop.create_future()  # CLIENT UNBLOCK sets "timeout" or "error"
         try:

@@ -360,7 +360,7 @@ async def xread_blocking(conn, args):
 
     result = await read()
     if result is None:
-        result = await resp_blocking.block(conn, keys, ready, block / 1000.0, read, fair=False)
+        result = await resp_blocking.block(conn, keys, ready, block / 1000.0, read, fair=False, line="xread")
     return read_reply(result, conn.proto)
 
 
@@ -384,7 +384,8 @@ async def xreadgroup_blocking(conn, args):
 
     result = await read()
     if result is None:
-        result = await resp_blocking.block(conn, keys, ready, block / 1000.0, read)
+        result = await resp_blocking.block(conn, keys, ready, block / 1000.0, read, nokey=True,
+                                           line="group " + group_name.decode(errors="replace"))
     return result if isinstance(result, CommandError) else read_reply(result, conn.proto)
 
 

@@ -27,6 +27,7 @@ value (Redis's INVALIDOBJ). Must not import lmdb, grpc, time or random.
 from __future__ import annotations
 
 import bisect
+import collections
 import math
 import struct
 
@@ -152,14 +153,29 @@ def _dense_set(value: bytearray, index: int, count: int) -> int:
     return 1
 
 
-def _dense_registers(value: bytes) -> list[int]:
-    """The 16384 registers of a dense value (4 registers per 3 bytes)."""
+_AND63 = bytes(b & 63 for b in range(256))
+_SHR6 = bytes(b >> 6 for b in range(256))
+_AND15_SHL2 = bytes((b & 15) << 2 for b in range(256))
+_SHR4 = bytes(b >> 4 for b in range(256))
+_AND3_SHL4 = bytes((b & 3) << 4 for b in range(256))
+_SHR2 = bytes(b >> 2 for b in range(256))
+
+
+def _add_bytes(a: bytes, b: bytes) -> bytes:
+    """Byte-wise a + b where no sum passes 255 (big integers add without carries)."""
+    return (int.from_bytes(a, "big") + int.from_bytes(b, "big")).to_bytes(len(a), "big")
+
+
+def _dense_registers(value: bytes) -> bytearray:
+    """The 16384 registers of a dense value, one per byte (4 registers per 3 bytes,
+    unpacked with byte tables and big-integer additions rather than a loop)."""
     regs = value[HEADER_BYTES:DENSE_BYTES]
-    out = []
-    extend = out.extend
-    for i in range(0, len(regs), 3):
-        b0, b1, b2 = regs[i], regs[i + 1], regs[i + 2]
-        extend((b0 & 63, (b0 >> 6 | b1 << 2) & 63, (b1 >> 4 | b2 << 4) & 63, b2 >> 2))
+    b0, b1, b2 = regs[0::3], regs[1::3], regs[2::3]
+    out = bytearray(REGISTERS)
+    out[0::4] = b0.translate(_AND63)
+    out[1::4] = _add_bytes(b0.translate(_SHR6), b1.translate(_AND15_SHL2))
+    out[2::4] = _add_bytes(b1.translate(_SHR4), b2.translate(_AND3_SHL4))
+    out[3::4] = b2.translate(_SHR2)
     return out
 
 
@@ -361,7 +377,7 @@ def decode_sparse(value: bytes) -> str:
 def registers(value: bytes) -> list[int]:
     """All 16384 registers (hllMerge's reading). Raises Invalid for a corrupted sparse value."""
     if value[4] == DENSE:
-        return _dense_registers(value)
+        return list(_dense_registers(value))
     out: list[int] = []
     for run, reg in _opcodes(value):
         if reg and run + len(out) > REGISTERS:
@@ -374,9 +390,7 @@ def registers(value: bytes) -> list[int]:
 
 def merge_max(into: list[int], value: bytes) -> None:
     """into[i] = max(into[i], register i of value) (PFMERGE, PFCOUNT of several keys)."""
-    for i, reg in enumerate(registers(value)):
-        if reg > into[i]:
-            into[i] = reg
+    into[:] = map(max, into, registers(value))
 
 
 def count(value: bytes) -> int:
@@ -384,8 +398,8 @@ def count(value: bytes) -> int:
     a sparse value does not cover exactly 16384 registers."""
     histogram = [0] * 64
     if value[4] == DENSE:
-        for reg in _dense_registers(value):
-            histogram[reg] += 1
+        for reg, n in collections.Counter(_dense_registers(value)).items():
+            histogram[reg] = n
     else:
         index = 0
         for run, reg in _opcodes(value):
@@ -399,8 +413,8 @@ def count(value: bytes) -> int:
 def count_registers(regs: list[int]) -> int:
     """The cardinality of a plain register array (Redis's internal raw encoding)."""
     histogram = [0] * 64
-    for reg in regs:
-        histogram[reg] += 1
+    for reg, n in collections.Counter(regs).items():
+        histogram[reg] = n
     return estimate(histogram)
 
 

@@ -23,21 +23,23 @@ import pytest
 import redis
 from pymemcache.client.base import Client as Memcache
 
+from raftcache.localcluster import wait_until
 from raftcache.node import commands
-from tests.cluster import Cluster, wait_until
+from tests.cluster import Cluster
 from tests.integration.redis_helpers import client
 
 MAXMEMORY = 1 << 20
 
 
 @pytest.fixture(scope="module")
-def _shared_cluster(tmp_path_factory):
-    """The module's cluster (overrides tests/conftest.py's): room for CONFIG SET maxmemory up to 4 MiB."""
+def _module_cluster(tmp_path_factory):
+    """The module's own cluster (overrides tests/conftest.py's shared one): room for CONFIG SET maxmemory
+    up to 4 MiB."""
     c = Cluster(str(tmp_path_factory.mktemp("eviction")), 3, extra_args=["--maxmemory", "4mb"])
     try:
         c.start()
         wait_until(lambda: all(c.status(n).log_version >= commands.EVICTION_VERSION for n in c.nodes), 20,
-                   "the log's semantics version 3 (eviction) on every node")
+                   "the log's semantics version 4 (eviction) on every node")
         yield c
     finally:
         c.close()

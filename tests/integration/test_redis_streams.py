@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from raftcache.node import commands
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 from tests.integration.redis_helpers import client, leader_and_follower, raw, same_on_every_node
 
 
@@ -318,3 +318,35 @@ def test_consumer_group_survives_a_leader_failover(make_cluster):
     c.restart(old)
     c.wait_applied(c.status(new).applied_index)
     assert same_on_every_node(c, 3, lambda x: x.xpending("jobs", "workers")["pending"]) == 10
+
+
+def test_clients_blocked_on_one_key_for_other_things_do_not_wait_for_each_other(cluster):
+    """A BLPOP client blocked on a key first never holds up an XREADGROUP on it; a blocked
+    client that hangs up stops counting at once; INFO counts the keys (Redis 7.2)."""
+    leader = cluster.leader()
+    admin = client(leader, 2)
+
+    def counts():
+        info = admin.info("clients")
+        return info["blocked_clients"], info["total_blocking_keys"], info["total_blocking_keys_on_nokey"]
+
+    lister = client(leader, 2)
+    popper = threading.Thread(target=lambda: _swallow(lambda: lister.blpop(["s"], 0)))
+    popper.start()
+    wait_until(lambda: counts() == (1, 1, 0), 10, "the BLPOP to block")
+    admin.xadd("s", {"k": "v"}, id="666-0")
+    admin.xgroup_create("s", "g", id="$")
+    consumer = client(leader, 2)
+    _later(lambda: admin.xadd("s", {"k": "new"}, id="667-0"), 0.5)
+    got = raw(consumer, "XREADGROUP", "GROUP", "g", "c", "BLOCK", 10_000, "STREAMS", "s", ">")
+    assert _entries_of(got, b"s") == [[b"667-0", [b"k", b"new"]]]
+    lister.connection_pool.disconnect()   # the blocked BLPOP client hangs up
+    wait_until(lambda: counts() == (0, 0, 0), 10, "nothing blocked")
+    popper.join(10)
+
+
+def _swallow(action):
+    try:
+        action()
+    except redis.ConnectionError:
+        pass
