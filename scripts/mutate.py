@@ -48,8 +48,8 @@ MUTATIONS = [
     ),
     Mutation(
         "no-read-floor", "node/frontends/resp_blocking.py",
-        "    await service.wait_applied(conn.session.last_write_index)  # read-your-writes: this node has the connection's writes\n",
-        "    pass  # MUTATION: a blocking pop looks before the connection's writes are applied here\n",
+        "        await service.wait_applied(conn.session.last_write_index)\n",
+        "        pass  # MUTATION: a blocking pop looks before the connection's writes are applied here\n",
         ("tests/integration/test_follower_reads.py::test_a_blocking_pop_on_a_follower_sees_the_connections_own_pushes",),
     ),
     Mutation(
