@@ -29,6 +29,7 @@ import inspect
 import os
 from collections.abc import Awaitable, Callable
 
+from raftcache import backup_crypto
 from raftcache.client._engine import Engine
 from raftcache.client.errors import (
     ConfigError,
@@ -106,7 +107,7 @@ class AsyncAdmin:
 
     async def backup(self, path: str, *, address: str | None = None,
                      progress: Callable[[int, int], None] | None = None,
-                     timeout_s: float = 3600.0) -> admin_pb2.BackupInfo:
+                     timeout_s: float = 3600.0, encrypt_key: bytes | None = None) -> admin_pb2.BackupInfo:
         """Stream an online, consistent backup of one node's keyspace into the file `path`.
 
         The node takes it from one read transaction and checks it before
@@ -115,36 +116,42 @@ class AsyncAdmin:
         size and SHA-256 match what the node announced. `progress(done,
         total)` is called after each chunk. Returns the node's BackupInfo
         (cluster id, applied index, term, key count, size, node id).
+        With `encrypt_key` (32 bytes) the file is sealed with AES-256-GCM as it
+        arrives (raftcache/backup_crypto.py): no plaintext copy is written; the
+        checksums are checked on the plaintext stream.
         """
         metadata = self._secret_metadata("backup")
         address = address or await self.find_node()
         part = os.path.abspath(path) + ".part"
         try:
-            info = await self._receive(address, part, metadata, progress, timeout_s)
+            info = await self._receive(address, part, metadata, progress, timeout_s, encrypt_key)
             os.replace(part, path)
         except BaseException:
             _remove(part)
             raise
         return info
 
-    async def _receive(self, address, part, metadata, progress, timeout_s) -> admin_pb2.BackupInfo:
+    async def _receive(self, address, part, metadata, progress, timeout_s, encrypt_key=None) -> admin_pb2.BackupInfo:
         info = None
         done = 0
         digest = hashlib.sha256()
         tail = b""
         fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
+            sink = backup_crypto.Sealer(encrypt_key, f) if encrypt_key is not None else f
             async for chunk in self._transport.backup(address, timeout_s, metadata):
                 if chunk.HasField("info"):
                     info = chunk.info
                     continue
-                await asyncio.to_thread(f.write, chunk.data)
+                await asyncio.to_thread(sink.write, chunk.data)
                 data = tail + chunk.data
                 digest.update(data[:-_TRAILER_BYTES])
                 tail = data[-_TRAILER_BYTES:]
                 done += len(chunk.data)
                 if progress is not None and info is not None:
                     progress(done, info.total_bytes)
+            if encrypt_key is not None:
+                await asyncio.to_thread(sink.close)
             await asyncio.to_thread(_flush_and_sync, f)
         if info is None or done != info.total_bytes:
             raise ConnectionFailedError(f"backup stream from {address} ended early ({done} bytes)")

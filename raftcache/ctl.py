@@ -17,7 +17,11 @@ client's seeds, tried in turn until one answers. Membership and leadership
 verbs find the leader themselves. Backup and the membership verbs send the
 cluster secret (--cluster-secret, else RAFTCACHE_CLUSTER_SECRET, else
 DATA_DIR/cluster.secret with --data-dir); an authentication error names
-where the secret came from.
+where the secret came from. An ACL user's credentials and TLS come from
+--user/--password/--tls-* (else the SDK's RAFTCACHE_USERNAME,
+RAFTCACHE_PASSWORD, RAFTCACHE_TLS_* variables or --client-config file:
+client/auth.py), else, with --data-dir, the TLS files `raftcache up --tls`
+names in cluster.json (docs/security.md).
 """
 
 from __future__ import annotations
@@ -37,7 +41,9 @@ from raftcache.client import (
     RaftcacheError,
     ResponseError,
 )
+from raftcache import backup_crypto
 from raftcache.client.admin import parse_member
+from raftcache.client.auth import TLSConfig, from_environment
 
 DEFAULT_ENDPOINT = "127.0.0.1:7000"
 #: Verbs that send the cluster secret.
@@ -87,6 +93,8 @@ def _operation_verbs(sub) -> None:
     p = sub.add_parser("backup", help="stream an online, consistent backup of the node's keyspace to a file")
     p.add_argument("--out", required=True, metavar="FILE", help="backup file to write (written atomically)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--encrypt-key", metavar="KEYFILE", help="seal the backup with AES-256-GCM under this key "
+                   "(32 random bytes, raw or hex; docs/security.md)")
     p = sub.add_parser("add-node", help="add a voter (start it first with the full new --peers list)")
     p.add_argument("member", metavar="ID@ZONE=HOST:BASEPORT", help="the new member, as in --peers")
     p.add_argument("--no-wait", action="store_true", help="do not wait for the new node to catch up")
@@ -103,11 +111,11 @@ def run(args) -> int:
         seeds = endpoints(args)
         secret = cluster_secret(args) if args.verb in SECRET_VERBS else None
         with Client(seeds, timeout_s=args.timeout, attempt_timeout_s=args.timeout, connect_timeout_s=args.timeout,
-                    cluster_secret=secret) as client:
+                    cluster_secret=secret, **credentials(args)) as client:
             return VERBS[args.verb](client, args)
     except (ResponseError, AuthenticationError, InternalError) as e:   # the node refused, for a stated reason
         message = e.message
-        if isinstance(e, AuthenticationError):
+        if isinstance(e, AuthenticationError) and args.verb in SECRET_VERBS:
             message += f" (the cluster secret came from {secret_source(args)})"
         print(f"raftcache: error: {e.reason}: {message}", file=sys.stderr)
     except ConnectionFailedError as e:
@@ -115,6 +123,8 @@ def run(args) -> int:
         print(f"raftcache: error: {e.message}{hint}", file=sys.stderr)
     except RaftcacheError as e:
         print(f"raftcache: error: {e.message}", file=sys.stderr)
+    except backup_crypto.BackupKeyError as e:
+        print(f"raftcache: error: {e}", file=sys.stderr)
     return 1
 
 
@@ -137,6 +147,31 @@ def endpoints(args) -> list[str]:
         except (ValueError, KeyError, TypeError) as e:
             raise RaftcacheError(f"{path} is not a cluster description: {e}") from None
     return [DEFAULT_ENDPOINT]
+
+
+# ---------------------------------------------------------------- credentials and TLS
+
+def credentials(args) -> dict:
+    """Client keywords (username, password, tls): the flags, else the environment or the
+    --client-config file (client/auth.py), else the TLS files of --data-dir's cluster.json."""
+    given = from_environment(os.environ, getattr(args, "client_config", None))
+    if getattr(args, "user", None):
+        given["username"] = args.user
+    if getattr(args, "password", None):
+        given["password"] = args.password
+    if getattr(args, "tls_ca", None) or getattr(args, "tls_cert", None):
+        given["tls"] = TLSConfig(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key)
+    elif "tls" not in given and getattr(args, "data_dir", None):
+        try:
+            with open(os.path.join(args.data_dir, "cluster.json")) as f:
+                tls = json.load(f).get("tls")
+        except (OSError, ValueError):
+            tls = None
+        if tls:
+            given["tls"] = TLSConfig(ca=tls["ca"], cert=tls.get("cert"), key=tls.get("key"))
+    if "username" in given and "password" not in given:
+        raise RaftcacheError("--user needs a password (--password or RAFTCACHE_PASSWORD)")
+    return given
 
 
 # ---------------------------------------------------------------- the cluster secret
@@ -277,11 +312,12 @@ class _ProgressBar:
 
 def _backup(client: Client, args) -> int:
     out = os.path.abspath(args.out)
+    key = backup_crypto.load_key(args.encrypt_key) if args.encrypt_key else None
     bar = _ProgressBar(args.quiet)
-    info = client.admin.backup(out, progress=bar, timeout_s=max(args.timeout, 3600))
+    info = client.admin.backup(out, progress=bar, timeout_s=max(args.timeout, 3600), encrypt_key=key)
     bar.end()
     print(f"backup {out}: cluster {info.cluster_id}, index {info.applied_index}, term {info.term}, "
-          f"{info.key_count} keys, {info.total_bytes} bytes, from {info.node_id}")
+          f"{info.key_count} keys, {info.total_bytes} bytes, from {info.node_id}{', encrypted' if key else ''}")
     return 0
 
 

@@ -12,7 +12,12 @@ Its directory ROOT holds cluster.secret (0600; a cluster started again in
 the same ROOT reuses it), cluster.json (each node's id, zone, pid, endpoints,
 data dir and the argv that restarts it; `raftcache ctl --data-dir ROOT`
 reads it), and per node the data dir ROOT/ID and the log ROOT/ID.log. Only
-processes it started are ever signalled, by their PID.
+processes it started are ever signalled, by their PID. With `tls`, ROOT/tls
+holds a throwaway CA and certificates (raftcache/certs.py), every node runs
+TLS-only and cluster.json names the CA and the client certificate; with a
+`password`, the nodes' default user needs it (docs/security.md) and the
+launcher's own calls send it. `raftcache up` writes everything private to
+its user (umask 077).
 """
 
 from __future__ import annotations
@@ -34,8 +39,10 @@ from collections.abc import Callable
 
 import grpc
 
-from raftcache.client import Client
+from raftcache import certs
+from raftcache.client import Client, TLSConfig
 from raftcache.client.admin import SECRET_METADATA
+from raftcache.client.auth import basic_metadata
 from raftcache.client.options import ReadLevel
 from raftcache.node.errors import ConfigError
 from raftcache.peers import PORT_OFFSETS, Peer
@@ -234,17 +241,39 @@ class LocalCluster:
     def __init__(self, root: str, n: int = 3, *, host: str = HOST, base_port: int | None = None,
                  appendfsync: str = "everysec", extra_args: list[str] | None = None, env: dict | None = None,
                  peers: list[Peer] | None = None, exec_prefix: Callable[[str], list[str]] | None = None,
-                 own_session: bool = False):
+                 own_session: bool = False, tls: str = "", password: str = ""):
+        """`tls`: "" (plaintext) or the nodes' --tls-auth-clients (yes, no, optional); `password`:
+        the default user's (RAFTCACHE_REDIS_PASSWORD of every node)."""
+        os.umask(0o077)
         self.root = os.path.abspath(root)
         os.makedirs(self.root, exist_ok=True)
         self.secret = load_or_create_secret(self.root)
+        self.password = password
+        if password:
+            env = {**(env or {}), "RAFTCACHE_REDIS_PASSWORD": password}
         self.appendfsync = appendfsync
         self.exec_prefix = exec_prefix or (lambda node_id: [])
         self.own_session = own_session
         self.env = dict(os.environ, RAFTCACHE_CLUSTER_SECRET=self.secret, PYTHONUNBUFFERED="1", **(env or {}))
         peers = peers or cluster_peers(n, host, base_port)
-        self.nodes: list[Node] = [self._node(p, peers, list(extra_args or [])) for p in peers]
+        self.pairs = certs.ensure(os.path.join(self.root, "tls"), [p.id for p in peers],
+                                  sorted({p.host for p in peers})) if tls else None
+        self.nodes: list[Node] = [self._node(p, peers, list(extra_args or []) + self._tls_argv(p.id, tls))
+                                  for p in peers]
         self._channels: dict[str, grpc.Channel] = {}
+
+    def _tls_argv(self, node_id: str, auth_clients: str) -> list[str]:
+        if self.pairs is None:
+            return []
+        return ["--tls-cert-file", self.pairs[node_id].cert, "--tls-key-file", self.pairs[node_id].key,
+                "--tls-ca-cert-file", self.pairs["ca"].cert, "--tls-auth-clients", auth_clients]
+
+    @property
+    def tls(self) -> TLSConfig | None:
+        """The clients' TLS settings (the CA, the client certificate), when the nodes speak TLS."""
+        if self.pairs is None:
+            return None
+        return TLSConfig(ca=self.pairs["ca"].cert, cert=self.pairs["client"].cert, key=self.pairs["client"].key)
 
     def _node(self, peer: Peer, peers: list[Peer], extra: list[str]) -> Node:
         data_dir = os.path.join(self.root, peer.id)
@@ -289,8 +318,10 @@ class LocalCluster:
     def save(self) -> str:
         """Write ROOT/cluster.json (atomically); returns its path."""
         path = os.path.join(self.root, CLUSTER_FILE)
+        tls = self.tls
         with open(path + ".tmp", "w") as f:
-            json.dump({"nodes": [n.record() for n in self.nodes]}, f, indent=2)
+            json.dump({"nodes": [n.record() for n in self.nodes],
+                       **({"tls": {"ca": tls.ca, "cert": tls.cert, "key": tls.key}} if tls else {})}, f, indent=2)
             f.write("\n")
         os.replace(path + ".tmp", path)
         return path
@@ -362,7 +393,9 @@ class LocalCluster:
 
     def client(self, nodes: list[Node] | None = None, **options) -> Client:
         """An SDK client seeded with `nodes` (default: the live ones), holding the cluster secret (close it after use)."""
-        return Client([n.grpc_address for n in nodes or self.alive_nodes()], cluster_secret=self.secret, **options)
+        auth = {"password": self.password} if self.password else {}
+        return Client([n.grpc_address for n in nodes or self.alive_nodes()], cluster_secret=self.secret,
+                      tls=self.tls, **auth, **options)
 
     def voter_specs(self) -> list[str]:
         topo = self.admin(self.alive_nodes()[0]).Topology(admin_pb2.TopologyRequest(), timeout=2)
@@ -399,7 +432,11 @@ class LocalCluster:
     def channel(self, node: Node) -> grpc.Channel:
         ch = self._channels.get(node.id)
         if ch is None:
-            ch = self._channels[node.id] = grpc.insecure_channel(node.grpc_address, options=CHANNEL_OPTIONS)
+            if self.pairs is not None:
+                ch = grpc.secure_channel(node.grpc_address, self.tls.channel_credentials(), options=CHANNEL_OPTIONS)
+            else:
+                ch = grpc.insecure_channel(node.grpc_address, options=CHANNEL_OPTIONS)
+            self._channels[node.id] = ch
             # A watched channel is polled: a sync channel that nobody watches runs its reconnect
             # timers only on gRPC's 5 s backup poll, so one made before its node listened
             # answered 5-10 s after the node was up.
@@ -419,7 +456,8 @@ class LocalCluster:
         return ((SECRET_METADATA, self.secret),)
 
     def status(self, node: Node, timeout_s: float = 2.0) -> admin_pb2.StatusReply:
-        return self.admin(node).Status(admin_pb2.StatusRequest(), timeout=timeout_s)
+        # the secret identifies the launcher when the cluster needs a password (docs/security.md)
+        return self.admin(node).Status(admin_pb2.StatusRequest(), timeout=timeout_s, metadata=self.metadata())
 
     def cache(self, node: Node) -> cache_pb2_grpc.CacheStub:
         return cache_pb2_grpc.CacheStub(self.channel(node))
@@ -430,7 +468,8 @@ class LocalCluster:
         req = cache_pb2.Request(command=command, **request_fields)
         if level:
             ReadLevel.parse(level).to_proto(req.consistency)
-        return self.cache(node).Execute(req, timeout=timeout_s)
+        metadata = (basic_metadata(None, self.password),) if self.password else None
+        return self.cache(node).Execute(req, timeout=timeout_s, metadata=metadata)
 
     # ------------------------------------------------------------ conditions
 
@@ -470,13 +509,25 @@ class LocalCluster:
 
 # ---------------------------------------------------------------- raftcache up
 
-def seed_from_backup(path: str, data_dir: str, node_ids: list[str]) -> None:
+def seed_from_backup(path: str, data_dir: str, node_ids: list[str], key_path: str | None = None) -> None:
     """Seed every node's data dir from one backup before the first start (`up --restore`).
 
     The file is verified and every data dir checked before anything is
     written: a bad file or a data dir that already holds a cluster is
-    refused with one line (BackupError) and nothing changes.
+    refused with one line (BackupError) and nothing changes. An encrypted
+    backup (raftcache/backup_crypto.py) needs `key_path`.
     """
+    from raftcache import backup_crypto
+    from raftcache.node.ops import backup
+
+    try:
+        with backup_crypto.plaintext(path, key_path, data_dir) as plain:
+            _seed(plain, data_dir, node_ids, path)
+    except backup_crypto.BackupKeyError as e:
+        raise backup.BackupError(str(e)) from None
+
+
+def _seed(path: str, data_dir: str, node_ids: list[str], named: str) -> None:
     from raftcache.node.ops import backup
 
     verified = backup.verify(path, deep=True)
@@ -497,7 +548,7 @@ def seed_from_backup(path: str, data_dir: str, node_ids: list[str]) -> None:
         node_dir = os.path.join(data_dir, node_id)
         meta, restored = backup.restore_into(path, node_dir, os.path.join(node_dir, "keyspace"),
                                              os.path.join(node_dir, "raft"), verified)
-    print(f"raftcache: seeded {len(node_ids)} nodes from {path} (cluster {meta.cluster_id}, index "
+    print(f"raftcache: seeded {len(node_ids)} nodes from {named} (cluster {meta.cluster_id}, index "
           f"{meta.applied_index}, {meta.key_count} keys)", flush=True)
 
 
@@ -505,13 +556,16 @@ def run(args) -> int:
     """`raftcache up`: start the cluster, print the ready line, watch the nodes until Ctrl-C or SIGTERM."""
     if not 1 <= args.nodes <= len(ZONES):
         raise ConfigError(f"--nodes must be between 1 and {len(ZONES)}")
+    os.umask(0o077)  # cluster.json, logs, the secret: private to this user
     data_dir = os.path.abspath(args.data_dir)
     restore = getattr(args, "restore", None)
     if restore:
-        seed_from_backup(restore, data_dir, [f"n{i + 1}" for i in range(args.nodes)])
+        seed_from_backup(restore, data_dir, [f"n{i + 1}" for i in range(args.nodes)], getattr(args, "backup_key", None))
+    # `up --tls`: client certificates optional, so redis-cli --tls --cacert … connects without one.
     cluster = LocalCluster(data_dir, args.nodes, host=args.host, base_port=args.base_port,
                            appendfsync=args.appendfsync,
-                           extra_args=["--maxmemory", args.maxmemory] if args.maxmemory else [], own_session=True)
+                           extra_args=["--maxmemory", args.maxmemory] if args.maxmemory else [], own_session=True,
+                           tls="optional" if getattr(args, "tls", False) else "")
     stopping = False
 
     def stop(signum, frame):
@@ -528,11 +582,12 @@ def run(args) -> int:
                   f"{data_dir}", file=sys.stderr)
             return 1
         first = cluster.nodes[0].peer
+        tls = f"--tls --cacert {cluster.tls.ca} " if cluster.tls else ""
         print(
             f"raftcache ready: {len(cluster.nodes)} nodes in zones {','.join(sorted({n.zone for n in cluster.nodes}))}, "
-            f"leader {leader.id} (zone {leader.zone}); redis-cli -p {first.port('redis')} | "
+            f"leader {leader.id} (zone {leader.zone}); redis-cli {tls}-p {first.port('redis')} | "
             f"memcached {first.address('memcached')} | grpc {first.address('grpc')} | "
-            f"{os.path.join(data_dir, CLUSTER_FILE)}",
+            f"{os.path.join(data_dir, CLUSTER_FILE)}{' (TLS only)' if tls else ''}",
             flush=True,
         )
         reported: set[int] = set()

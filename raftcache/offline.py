@@ -9,9 +9,11 @@ etcdutl beside etcdctl. raftcache/cli.py sends the verb here.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
+from raftcache import backup_crypto
 from raftcache.node.errors import RaftcacheError
 from raftcache.node.ops import backup
 
@@ -22,13 +24,19 @@ def add_verbs(sub) -> None:
     p = sub.add_parser("verify", help="check a backup file offline (no node needed)")
     p.add_argument("file")
     p.add_argument("--json", action="store_true", help="print the backup's header as JSON")
+    p.add_argument("--key", metavar="KEYFILE", help="the key of an encrypted backup (ctl backup --encrypt-key); it "
+                   "is checked through a decrypted copy in a private scratch dir, removed after")
 
 
 def run(args) -> int:
     try:
-        meta = backup.verify(args.file, deep=True)
+        with backup_crypto.plaintext(args.file, args.key, os.path.dirname(os.path.abspath(args.file))) as plain:
+            meta = backup.verify(plain, deep=True)
     except RaftcacheError as e:
         print(f"raftcache: error: {e.message}", file=sys.stderr)
+        return 1
+    except backup_crypto.BackupKeyError as e:
+        print(f"raftcache: error: {e}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(meta.to_json(), indent=2))

@@ -38,10 +38,14 @@ LogEntry = pb.LogEntry
 #:      `Command.eviction`), memcached item state (MetaGet, MetaInvalidate,
 #:      `Set.stale_if_older`: stale items and recache wins), and the HyperLogLog,
 #:      geo and stream commands with the STREAM value type.
-SUPPORTED_VERSIONS = range(1, 5)
+#:   5: ACL users (AclSetUser, AclDelUser, AclLoad) and CONFIG SET requirepass as the
+#:      default user's hashed password (ConfigSet.default_user_rules).
+SUPPORTED_VERSIONS = range(1, 6)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4
+#: The first version with ACL users (node/commands/acl_store.py).
+ACL_VERSION = 5
 MAX_VERSION = SUPPORTED_VERSIONS[-1]
 #: The semantics version a command needs: the leader refuses it (UNAVAILABLE: retry) until
 #: the cluster's log runs at that version, so no member of an older release ever meets it.
@@ -53,7 +57,7 @@ SINCE_VERSION = {"publish": 3, **{name: 4 for name in (
     "geopos", "geohash", "geodist", "geosearch", "geosearch_store",
     "xadd", "xlen", "xrange", "xdel", "xtrim", "xsetid", "xread", "xreadgroup", "xack", "xpending", "xclaim",
     "xautoclaim", "xgroup", "xinfo", "xprobe",
-)}}
+)}, **{name: ACL_VERSION for name in ("acl_set_user", "acl_del_user", "acl_load")}}
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
 #: First byte of a LogBatch: several entries applied at one index.
@@ -76,6 +80,8 @@ def required_version(command: pb.Command) -> int:
     """The oldest log semantics version that knows every op in `command` (a transaction's too)."""
     name = command.WhichOneof("op")
     version = SINCE_VERSION.get(name, 1)
+    if name == "config_set" and command.config_set.default_user_rules:
+        version = ACL_VERSION
     if name == "transaction":
         version = max([version, *map(required_version, command.transaction.commands)])
     return version

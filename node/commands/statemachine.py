@@ -41,9 +41,10 @@ from raftcache.node.config import KeyspaceConfig, settings, values
 from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError
 from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
 from raftcache.node.commands import (
-    bits, eviction, geo, hashes, hyperloglog, lists, memcache_ops, notifications, pubsub_ops, sets, streams,
+    acl, bits, eviction, geo, hashes, hyperloglog, lists, memcache_ops, notifications, pubsub_ops, sets, streams,
     strings, transactions, zsets,
 )
+from raftcache.node.commands.acl_store import AclStore
 from raftcache.node.commands.quota import run_with_quota
 from raftcache.node.commands.strings import Ctx
 from raftcache.proto import commands_pb2 as pb
@@ -132,6 +133,9 @@ class StateMachine:
         self.access = None
         #: Called (on the Raft thread) with the replicated settings after they change.
         self.on_settings_change: list = []
+        #: The replicated ACL users (node/commands/acl_store.py); callbacks get them after a change.
+        self.acl = AclStore()
+        self.on_users_change: list = []
         #: Called (on the Raft thread) after each applied entry that published something, with
         #: its messages in log order, ("message", channel, message, sharded): PUBLISH's, and
         #: the keyspace notifications that are on (node/commands/notifications.py).
@@ -158,6 +162,12 @@ class StateMachine:
         """Parameters changed by CONFIG SET (replicated; name -> normalised value)."""
         self._sync_settings()
         return dict(self._settings)
+
+    @property
+    def users(self) -> dict[str, acl.User]:
+        """The replicated ACL users (name -> User); do not mutate."""
+        self._sync_settings()
+        return self.acl.users
 
     # ------------------------------------------------------------ apply
 
@@ -305,6 +315,12 @@ class StateMachine:
             return self._config_set(txn, command.config_set, version)
         if name == "set_version":
             return self._set_version(txn, command.set_version.version)
+        if name == "acl_set_user":
+            return self._users_changed(self.acl.set_user(txn, command.acl_set_user))
+        if name == "acl_del_user":
+            return self._users_changed(self.acl.del_users(txn, command.acl_del_user))
+        if name == "acl_load":
+            return self._users_changed(self.acl.load_all(txn, command.acl_load))
         handler = HANDLERS.get(name)
         if handler is None:
             return CommandError(f"unknown command '{name}'", Reason.SYNTAX)
@@ -402,7 +418,14 @@ class StateMachine:
 
     def _config_set(self, txn: WriteTxn, op: pb.ConfigSet, version: int) -> object:
         """Validate every pair (all or nothing, as Redis's CONFIG SET) by the rules of the
-        entry's semantics version, store them, switch."""
+        entry's semantics version, store them, switch.
+
+        From ACL_VERSION `requirepass` is the default user's password: the
+        proposer sends its rules (`default_user_rules`, a digest) and only the
+        digest is stored, with the ACL users. An entry of an older version is
+        applied as that version did (the value stored as a setting), so
+        replicas of both releases agree during an upgrade.
+        """
         changes = {}
         for pair in op.parameters:
             try:
@@ -411,6 +434,17 @@ class StateMachine:
             except settings.SettingError as e:
                 return CommandError(f"CONFIG SET failed (possibly related to argument '{pair.name}') - {e}",
                                     Reason.INVALID_ARGUMENT)
+        rules = list(op.default_user_rules)
+        if "requirepass" in changes and version >= commands.ACL_VERSION:
+            rules += settings.requirepass_rules(changes.pop("requirepass"))
+        if rules:
+            error = self.acl.set_default_rules(txn, rules)
+            if error is not None:
+                return CommandError(f"CONFIG SET failed (possibly related to argument 'requirepass') - "
+                                    f"{error.message}", Reason.INVALID_ARGUMENT)
+            txn.meta_delete(_SETTING + b"requirepass")  # a plaintext value of an older version
+            self._settings.pop("requirepass", None)
+            self._users_changed(None)
         for name, value in changes.items():
             txn.meta_put(_SETTING + name.encode(), value.encode())
         self._settings.update(changes)
@@ -418,6 +452,11 @@ class StateMachine:
         for callback in self.on_settings_change:
             callback(dict(self._settings))
         return commands.OK
+
+    def _users_changed(self, result: object) -> object:
+        for callback in self.on_users_change:
+            callback(self.acl.users)
+        return result
 
     def _set_version(self, txn: WriteTxn, version: int) -> object:
         """Raise the log's semantics version (never lowers it: a late duplicate is a no-op)."""
@@ -436,6 +475,8 @@ class StateMachine:
             stored = {name[len(_SETTING):].decode(): value.decode()
                       for name, value in txn.meta_range(_SETTING, len(settings.SETTINGS))}
             version = txn.meta_get(_VERSION)
+            self.acl.load(txn)
+        self._users_changed(None)
         self.log_version = 1 if version is None else _U32.unpack(version)[0]
         self._settings, self._settings_generation = stored, generation
         self._enforce_settings()

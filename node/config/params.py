@@ -123,7 +123,38 @@ PARAMS: tuple[Param, ...] = (
           config="raftcache-default-read", kind="cluster", check=v.default_read_level, show=v.default_read_level,
           help="read level when a request names none: linearizable (default), lease, bounded:<ms>, any"),
     Param(key="redis_password", field="frontend.redis_password", default="", config="requirepass", kind="cluster",
-          help="AUTH password for the Redis port (default none)"),
+          show=v.requirepass_text,
+          help="the default user's password on every port until the cluster changes it (CONFIG SET requirepass, "
+          "ACL SETUSER default); prefer RAFTCACHE_REDIS_PASSWORD (default none)"),
+    Param(key="aclfile", field="frontend.aclfile", default="", metavar="FILE", parse=v.absolute_path_or_none,
+          help="ACL file in Redis's format: seeds a new cluster's users; ACL LOAD reads it, ACL SAVE writes it "
+          "(docs/security.md)"),
+    Param(key="memcached_auth", field="frontend.memcached_auth", default="yes", choices=v.YES_NO,
+          help="memcached's text-protocol authentication when a password is needed (default yes; no: the port "
+          "serves everyone as the default user)"),
+    Param(key="http_auth", field="frontend.http_auth", default="no", choices=v.YES_NO,
+          help="/metrics and /status need credentials (HTTP Basic, an ACL user) when a password is needed "
+          "(default no; /health never does)"),
+    # TLS of every client port, with Redis's names (node/service/tls.py, docs/security.md)
+    Param(key="tls_cert_file", field="tls.cert_file", default="", metavar="FILE", parse=v.absolute_path_or_none,
+          help="the node's certificate (PEM): every client port (gRPC, Redis, memcached, HTTP) then speaks TLS "
+          "only; reloaded when it changes"),
+    Param(key="tls_key_file", field="tls.key_file", default="", metavar="FILE", parse=v.absolute_path_or_none,
+          help="its private key (PEM)"),
+    Param(key="tls_ca_cert_file", field="tls.ca_cert_file", default="", metavar="FILE",
+          parse=v.absolute_path_or_none, help="CA certificates for client and peer certificates"),
+    Param(key="tls_ca_cert_dir", field="tls.ca_cert_dir", default="", metavar="DIR", parse=v.absolute_path_or_none,
+          help="a directory of CA certificates (OpenSSL c_rehash)"),
+    Param(key="tls_auth_clients", field="tls.auth_clients", default="yes", choices=v.TLS_AUTH_CLIENTS,
+          help="client certificates: required (yes, the default, as Redis), no, or optional"),
+    Param(key="tls_auth_clients_user", field="tls.auth_clients_user", default="off", metavar="CN|off",
+          parse=v.tls_auth_clients_user,
+          help="CN: a verified client certificate's Common Name is the ACL user it logs in as"),
+    Param(key="tls_protocols", field="tls.protocols", default="", metavar="PROTOCOLS",
+          help='e.g. "TLSv1.2 TLSv1.3" (default: 1.2 and newer)'),
+    Param(key="tls_ciphers", field="tls.ciphers", default="", metavar="LIST", help="TLS 1.2 ciphers (OpenSSL syntax)"),
+    Param(key="tls_prefer_server_ciphers", field="tls.prefer_server_ciphers", default="no", choices=v.YES_NO,
+          help="the server's cipher order wins"),
     Param(key="memcached_item_size_max", field="frontend.memcached_item_size_max_bytes", default=1 << 20,
           parse=v.parse_size, metavar="SIZE",
           help="largest memcached item, as memcached's -I (default 1mb; at most the value limit)"),
@@ -135,6 +166,8 @@ PARAMS: tuple[Param, ...] = (
     Param(key="restore", field="restore", default="", metavar="FILE", parse=v.absolute_path_or_none,
           help="seed this node from a backup before its first start (an empty data dir; "
           "every node of the new cluster gets the same file)"),
+    Param(key="backup_key", field="backup_key", default="", metavar="KEYFILE", parse=v.absolute_path_or_none,
+          help="the key of an encrypted --restore backup (docs/security.md)"),
     Param(key="join", field="join", default=False,
           help="this node is being added to a running cluster (ctl add-node): it waits for the "
           "leader instead of standing for election while its log is empty"),
@@ -189,10 +222,14 @@ PARAMS: tuple[Param, ...] = (
     Param(field="service.expiry_batch", default=200, help="most keys deleted by one active-expiry proposal"),
     Param(field="frontend.max_connections", default=10_000, config="maxclients", kind="cluster",
           check=v.positive_int, help="Redis-port connection limit"),
+    Param(field="tls.reload_interval_s", default=2.0,
+          help="how often the TLS files are checked; a changed one is loaded (no restart)"),
 
     # ---- CONFIG only: the node's value before any CONFIG SET.
     Param(config="timeout", kind="cluster", default="0", check=v.non_negative_int,
           help="idle Redis clients are closed after this many seconds (0 = never)"),
+    Param(config="acllog-max-len", kind="cluster", default="128", check=v.non_negative_int,
+          help="entries kept in each node's ACL LOG"),
     # Eviction (node/service/evictor.py, node/service/access.py); Redis's defaults.
     Param(config="maxmemory-samples", kind="cluster", default="5", check=v.int_within(1, 64),
           help="keys sampled per pick where eviction samples"),

@@ -22,6 +22,7 @@ from raftcache.node.config.values import (
     PORT_OFFSETS,
     READ_LEVELS,
     ROLES,
+    TLS_PROTOCOLS,
     Peer,
 )
 from raftcache.node.errors import ConfigError
@@ -123,6 +124,29 @@ class FrontendConfig:
             raise ConfigError("item_size_max must be at least 1 KiB")
 
 
+@_fields_of("tls")
+class TlsConfig:
+    """TLS of every client port (Redis, memcached, gRPC, HTTP) and of node-to-node gRPC,
+    with Redis's parameter names (node/service/tls.py). Configured = TLS only."""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.cert_file or self.key_file)
+
+    def validate(self) -> None:
+        if not self.enabled:
+            return
+        if not (self.cert_file and self.key_file):
+            raise ConfigError("TLS needs both --tls-cert-file and --tls-key-file")
+        if self.auth_clients != "no" and not (self.ca_cert_file or self.ca_cert_dir):
+            raise ConfigError("--tls-auth-clients yes|optional needs --tls-ca-cert-file or --tls-ca-cert-dir")
+        unknown = set(self.protocols.split()) - set(TLS_PROTOCOLS)
+        if unknown:
+            raise ConfigError(f"--tls-protocols: unknown {' '.join(sorted(unknown))} (use TLSv1.2 and/or TLSv1.3)")
+        if self.reload_interval_s <= 0:
+            raise ConfigError("the TLS reload interval must be positive")
+
+
 @_fields_of("backup")
 class BackupConfig:
     """Automatic snapshots of one node (node/ops/backup.py); no dir = none."""
@@ -143,6 +167,7 @@ class NodeConfig:
     service: ServiceConfig = dataclasses.field(default_factory=ServiceConfig)
     frontend: FrontendConfig = dataclasses.field(default_factory=FrontendConfig)
     backup: BackupConfig = dataclasses.field(default_factory=BackupConfig)
+    tls: TlsConfig = dataclasses.field(default_factory=TlsConfig)
 
     @classmethod
     def from_fields(cls, values: dict[str, object]) -> "NodeConfig":

@@ -10,7 +10,8 @@ Three kinds of parameter (a row's `kind`):
   `proto-max-bulk-len` are enforced at apply, so replicas must agree on
   them; `maxmemory-policy`, `maxmemory-samples`, `lfu-log-factor` and
   `lfu-decay-time` steer the leader's evictions (node/service/evictor.py);
-  `requirepass`, `timeout`, `maxclients`, `raftcache-default-read`
+  `requirepass` (the default user's password: node/commands/acl_store.py),
+  `timeout`, `maxclients`, `raftcache-default-read`
   and the client buffer limits (`client-query-buffer-limit`,
   `client-output-buffer-limit`, `maxmemory-clients`: see
   node/frontends/client_limits.py) affect each node's front ends.
@@ -25,6 +26,7 @@ Must not import grpc, lmdb or pysyncobj: the state machine calls `validate`
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
 from raftcache.node.config.params import BY_CONFIG, Param
@@ -63,6 +65,14 @@ def validate(name: str, value: str, current: str | None = None, before_eviction:
             return value
         raise SettingError(f"raftcache sets '{name}' in the node configuration (restart the node to change it)")
     return param.check(value)
+
+
+def requirepass_rules(value: str) -> list[bytes]:
+    """`requirepass` as ACL rules for the default user (Redis: it is that user's password):
+    "" -> nopass, else the password's SHA-256 only. Pure: proposers and apply share it."""
+    if not value:
+        return [b"nopass"]
+    return [b"resetpass", b"#" + hashlib.sha256(value.encode()).hexdigest().encode()]
 
 
 def merge_output_limits(current: str, change: str) -> str:

@@ -15,6 +15,7 @@ raftcache/peers.py, shared with the SDK).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable
@@ -27,6 +28,9 @@ from raftcache.peers import PORT_OFFSETS, Peer, PeerSpecError  # noqa: F401 - PO
 FSYNC_POLICIES = ("always", "everysec", "no")
 READ_LEVELS = ("linearizable", "lease", "bounded", "any")
 ROLES = ("voter", "replica")
+TLS_AUTH_CLIENTS = ("yes", "no", "optional")
+YES_NO = ("yes", "no")
+TLS_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
 #: Redis's maxmemory policies (docs/eviction.md); volatile-lru is ElastiCache's default.
 EVICTION_POLICIES = ("noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
                      "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl")
@@ -203,6 +207,18 @@ def notify_keyspace_events(text: str) -> str:
 
 def any_text(text: str) -> str:
     return text
+
+
+def requirepass_text(password: str) -> str:
+    """What CONFIG GET requirepass shows: only the password's digest is kept (`#sha256`); "" = nopass."""
+    return "#" + hashlib.sha256(password.encode()).hexdigest() if password else ""
+
+
+def tls_auth_clients_user(value: object) -> str:
+    text = str(value)
+    if text.lower() not in ("cn", "off"):
+        raise ConfigError("--tls-auth-clients-user must be CN or off")
+    return "CN" if text.lower() == "cn" else "off"
 
 
 def parse_output_limits(text: str) -> dict[str, tuple[int, int, int]]:

@@ -22,7 +22,7 @@ import time
 from raftcache.node.commands import OK
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError, Reason
-from raftcache.node.frontends import memcache_admin
+from raftcache.node.frontends import acl_catalog, memcache_admin, memcache_auth
 from raftcache.node.frontends import memcache_meta as meta
 from raftcache.node.frontends.memcache_meta import (
     BAD_FORMAT, ERROR, TOO_LARGE, ReplyError, check_key, command, error_line, expiry,
@@ -31,7 +31,7 @@ from raftcache.node.frontends.memcache_meta import (
 from raftcache.node.consistency import ReadLevelError
 from raftcache.node.service.service import ReadConsistency
 from raftcache.node.service.session import Run, Session
-from raftcache.node.service.stream import Port, StreamConnection
+from raftcache.node.service.stream import Port, StreamConnection, tls_options
 from raftcache.readlevel import USAGE
 from raftcache.proto import commands_pb2 as pb
 
@@ -69,14 +69,14 @@ _CHECK_INTERVAL_S = 0.25
 class ServerState:
     """What every connection of one memcached port shares: counters and the pending delayed flush."""
 
-    def __init__(self, service, config: FrontendConfig, port: int):
+    def __init__(self, service, config: FrontendConfig, port: int, cn_login: bool = False):
         self.service = service
         self.config = config
         self.port_number = port
         # CONFIG `timeout` closes idle clients of this port too (0, the default: never).
         self.port = Port(max_connections=lambda: config.max_connections,
                          idle_timeout_s=lambda: int(service.setting("timeout")),
-                         refusal=b"ERROR Too many open connections\r\n")
+                         refusal=b"ERROR Too many open connections\r\n", cn_login=cn_login)
         self.checks: asyncio.Task | None = None
         self.item_max = min(config.memcached_item_size_max_bytes, service.limits.max_value_bytes)
         #: What this port's writes may evict when full: memcached's LRU (database 0), or nothing (-M).
@@ -126,8 +126,15 @@ def _parse_level(text: bytes) -> ReadConsistency:
 class MemcacheProtocol(StreamConnection):
     """One client connection: parses requests in order and answers each in order."""
 
+    version = VERSION
+
     def __init__(self, state: ServerState):
-        super().__init__(state.port, Session(state.service, "memcache"))
+        identity = state.service.identity
+        # Every command is checked as the Redis command it is (node/frontends/acl_catalog.py);
+        # with --memcached-auth no, everyone is the default user.
+        user = identity.login_user() if state.config.memcached_auth == "yes" else "default"
+        super().__init__(state.port, Session(state.service, "memcache", user=user,
+                                             guard=acl_catalog.command_guard))
         self.state = state
         self.service = state.service
         self.stats = state.stats
@@ -233,6 +240,12 @@ class MemcacheProtocol(StreamConnection):
         end = nl - 1 if nl and buf[nl - 1] == 13 else nl
         tokens = [t for t in bytes(buf[:end]).split(b" ") if t]
         name = tokens[0] if tokens else b""
+        if name != b"quit" and memcache_auth.needs_login(self):
+            reply = memcache_auth.request(self, name, tokens, nl + 1)
+            if reply is None:
+                return None
+            out.reply(reply)
+            return True
         if name in _STORAGE or name == b"ms":
             return await self._storage(name, tokens, nl + 1, out)
         del buf[:nl + 1]
@@ -495,6 +508,9 @@ class MemcacheProtocol(StreamConnection):
                 return b"CLIENT_ERROR invalid exptime argument\r\n"
         if delay > meta.RELATIVE_MAX_S:
             delay = max(0, int(delay - time.time()))     # an absolute Unix time
+        refused = self.session.guard(self.session, command(flush_db=pb.FlushDb()))
+        if refused is not None:  # checked now: a delayed flush runs later, as the node
+            raise refused
         self.stats["cmd_flush"] += 1
         self.state.schedule_flush(delay)
         if delay <= 0:
@@ -598,11 +614,12 @@ _TEXT = {
 }
 
 
-async def start_server(service, host: str, port: int, config: FrontendConfig) -> asyncio.Server:
-    """Listen for memcached clients on host:port; the node closes the returned server on shutdown."""
-    state = ServerState(service, config, port)
+async def start_server(service, host: str, port: int, config: FrontendConfig, tls=None) -> asyncio.Server:
+    """Listen for memcached clients on host:port (TLS only with `tls`, node/service/tls.TlsContexts);
+    the node closes the returned server on shutdown."""
+    state = ServerState(service, config, port, cn_login=tls is not None and tls.cn_login)
     server = await asyncio.get_running_loop().create_server(
-        lambda: MemcacheProtocol(state), host, port, reuse_address=True)
+        lambda: MemcacheProtocol(state), host, port, reuse_address=True, **tls_options(tls))
     state.port_number = server.sockets[0].getsockname()[1] if server.sockets else port
     state.port.server = server
     state.checks = asyncio.get_running_loop().create_task(state.port.check_loop(_CHECK_INTERVAL_S))

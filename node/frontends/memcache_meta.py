@@ -69,6 +69,7 @@ _REASON_LINES: dict[Reason, bytes | None] = {
     Reason.UNAVAILABLE: None,
     Reason.NOT_LEADER: None,
     Reason.TIMEOUT: None,
+    Reason.UNAUTHENTICATED: b"CLIENT_ERROR unauthenticated\r\n",
 }
 _REASON_PREFIX = {Reason.UNAVAILABLE: "unavailable", Reason.NOT_LEADER: "unavailable", Reason.TIMEOUT: "timeout"}
 
@@ -78,8 +79,10 @@ def error_line(error: RaftcacheError) -> bytes:
     line = _REASON_LINES.get(error.reason)
     if line is not None:
         return line
-    prefix = _REASON_PREFIX.get(error.reason, "error")
     message = " ".join(error.message.split())[:200]  # never a CR/LF inside a reply line
+    if error.reason == Reason.NO_PERMISSION:  # an ACL refusal (node/service/access.py): Redis's words
+        return f"CLIENT_ERROR NOPERM {message}\r\n".encode("utf-8", "replace")
+    prefix = _REASON_PREFIX.get(error.reason, "error")
     return f"SERVER_ERROR {prefix}: {message}\r\n".encode("utf-8", "replace")
 
 

@@ -26,6 +26,7 @@ from raftcache.node.commands import OK, Status
 from raftcache.node.consistency import ReadConsistency, ReadLevelError
 from raftcache.readlevel import USAGE
 from raftcache.node.errors import CommandError
+from raftcache.node.service.identity import AuthError
 from raftcache.node.frontends.resp_args import cmd, to_int
 from raftcache.node.frontends.resp_table import TABLE
 from raftcache.node.storage.glob import glob_match
@@ -52,6 +53,8 @@ SUBCOMMANDS = {
     "memory": {"usage": -3, "doctor": 2, "help": 2},
     "function": {"flush": -2, "list": -2, "help": 2},
     **resp_streams.SUBCOMMANDS,
+    "acl": {"cat": -2, "deluser": -3, "dryrun": -4, "genpass": -2, "getuser": 3, "list": 2, "load": 2, "log": -2,
+            "save": 2, "setuser": -3, "users": 2, "whoami": 2, "help": 2},
 }
 
 
@@ -91,16 +94,17 @@ async def echo(conn, args):
 
 
 def _check_password(conn, username: bytes | None, password: bytes) -> None:
-    """AUTH [username] password. Without a password the default user is Redis's
-    `nopass` user: AUTH default <anything> succeeds, the one-argument form is an error."""
-    expected = conn.server.password
-    if not expected and username is None:
+    """AUTH [username] password against the ACL users (node/service/identity.py). The
+    one-argument form is the default user's; while that user has nopass it is an
+    error, as in Redis."""
+    identity = conn.service.identity
+    if username is None and identity.users["default"].nopass:
         raise RespError("ERR AUTH <password> called without any password configured for the default user. "
                         "Are you sure your configuration is correct?")
-    if (username or b"default") != b"default" or (expected and password != expected.encode()):
-        raise RespError("WRONGPASS invalid username-password pair or user is disabled.")
-    conn.authenticated = True
-    conn.parser.authenticated = True
+    try:
+        conn.login(identity.authenticate(username, password, client_info_line(conn)))
+    except AuthError as e:
+        raise RespError(e.message) from None
 
 
 async def auth(conn, args):
@@ -180,7 +184,7 @@ def client_info_line(c) -> str:
         f"sub=0 psub=0 ssub=0 multi={len(c.multi) if c.multi is not None else -1} qbuf={c.parser.pending_bytes} "
         f"qbuf-free=0 argv-mem={c.parser.unfinished_bytes - c.parser.pending_bytes} multi-mem=0 rbs=0 rbp=0 "
         f"obl=0 oll=0 omem={omem} tot-mem={c.memory_bytes()} events=r "
-        f"cmd={c.last_cmd} user=default redir=-1 resp={c.proto} lib-name={c.lib['lib-name']} "
+        f"cmd={c.last_cmd} user={c.session.user or ''} redir=-1 resp={c.proto} lib-name={c.lib['lib-name']} "
         f"lib-ver={c.lib['lib-ver']} consistency={consistency_text(c)}"
     )
 
@@ -303,7 +307,7 @@ def _kill_filter(conn, args):
         elif field == b"LADDR":
             tests.append(lambda c, text=text: c.laddr == text)
         elif field == b"USER":
-            if text not in {"default"} | {_user(c) for c in conn.server.connections.values()}:
+            if text not in conn.service.identity.users:
                 raise RespError(f"ERR No such user '{text}'")
             tests.append(lambda c, text=text: _user(c) == text)
         elif field == b"SKIPME":
@@ -317,7 +321,8 @@ def _kill_filter(conn, args):
 
 
 def _user(c) -> str:
-    return getattr(c, "user", "default") or "default"
+    """The ACL user a connection acts as (node/service/identity.py); "" before it authenticates."""
+    return c.session.user or ""
 
 
 def _client_kill(conn, args):

@@ -48,8 +48,10 @@ from raftcache.node.errors import (
     Reason,
     UnavailableError,
 )
+from raftcache.node.commands import acl
 from raftcache.node.service.access import AccessTable
 from raftcache.node.service.evictor import EVICTION_INTERVAL_S, Evictor, estimate_growth
+from raftcache.node.service.identity import Identity
 from raftcache.node.service.forwarding import WriteCoalescer
 from raftcache.node.service.pubsub import Hub
 from raftcache.node.service.reads import Reads
@@ -119,6 +121,41 @@ class _ForwardLanes:
         self._free.append(lane[0])
 
 
+def without_passwords(command: Command, identity: Identity) -> Command:
+    """`command` with no password in the clear: ACL rules `>pass`/`<pass` as digests, CONFIG SET
+    requirepass as the default user's rules (node/commands/acl.py); the same command when it
+    holds none. What the log, the forwarding RPC and the ACL users ever see."""
+    name = command.WhichOneof("op")
+    if name == "config_set" and any(p.name == "requirepass" for p in command.config_set.parameters):
+        out = pb.Command()
+        out.CopyFrom(command)
+        pairs = out.config_set.parameters
+        password = [p.value for p in pairs if p.name == "requirepass"][-1]
+        kept = [p for p in pairs if p.name != "requirepass"]
+        out.config_set.ClearField("parameters")
+        out.config_set.parameters.extend(kept)
+        out.config_set.default_user_rules.extend(identity.default_rules_prefix() + settings.requirepass_rules(password))
+        return out
+    if name == "acl_set_user":
+        out = pb.Command()
+        out.CopyFrom(command)
+        rules = acl.hash_rules(out.acl_set_user.rules)
+        if out.acl_set_user.name == "default":
+            rules = identity.default_rules_prefix() + rules
+        out.acl_set_user.ClearField("rules")
+        out.acl_set_user.rules.extend(rules)
+        return out
+    if name == "acl_load":
+        out = pb.Command()
+        out.CopyFrom(command)
+        for user in out.acl_load.users:
+            rules = acl.hash_rules(user.rules)
+            user.ClearField("rules")
+            user.rules.extend(rules)
+        return out
+    return command
+
+
 class Service:
     """One execute() for all protocols; see the module docstring."""
 
@@ -140,6 +177,9 @@ class Service:
         self._node_settings = settings.node_defaults(config)
         self._settings_changed(statemachine.settings)
         statemachine.on_settings_change.append(self._settings_changed)
+        #: Who connections are and what they may do (node/service/identity.py).
+        self.identity = Identity(config.frontend.redis_password, statemachine.users, self.setting)
+        statemachine.on_users_change.append(self.identity.users_changed)
         self._timeout_s = config.service.request_timeout_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._completions: Completions | None = None
@@ -179,7 +219,13 @@ class Service:
     @property
     def settings(self) -> dict[str, str]:
         """Every CONFIG parameter's value on this node (node_defaults + replicated changes)."""
-        return settings.effective(self._node_settings, self._replicated)
+        values = settings.effective(self._node_settings, self._replicated)
+        values["requirepass"] = self.identity.requirepass_text()  # the default user's digest, never a password
+        return values
+
+    def replicated_users(self) -> dict:
+        """The ACL users the cluster replicated ({} until the first ACL change)."""
+        return self._sm.users
 
     def setting(self, name: str) -> str:
         """One CONFIG parameter's value on this node."""
@@ -264,7 +310,9 @@ class Service:
         request timeout: retryable) or DeadlineError (a write's outcome is unknown,
         or this node did not reach the floor in time).
         """
-        error = self._validate(command)
+        command, error = self._prepare(command)
+        if error is not None and error.reason == Reason.UNAVAILABLE and await self._version_raised(command):
+            error = None
         if error is not None:
             return error, 0
         if command.WhichOneof("op") in commands.READ_COMMANDS:
@@ -272,6 +320,27 @@ class Service:
             return await self._reads.read(command, self._level(consistency), floor, forward=True)
         self.stats["writes"] += 1
         return await self._write(command, client_id, sequence, forward=True)
+
+    def _prepare(self, command: Command) -> tuple[Command, RaftcacheError | None]:
+        """`command` as it may be proposed, or the error to answer instead.
+
+        Passwords never reach the log in the clear: ACL rules `>pass`/`<pass`
+        become digests, and CONFIG SET requirepass becomes the default user's
+        rules (node/commands/acl.py). A command of a newer semantics version
+        than the log's waits for it (UNAVAILABLE: retryable).
+        """
+        command = without_passwords(command, self.identity)
+        return command, self._validate(command)
+
+    async def _version_raised(self, command: Command) -> bool:
+        """Wait (up to the request timeout) for the log to reach the version `command` needs
+        (a new cluster raises it within a second or two of electing a leader)."""
+        deadline = self._loop.time() + self._timeout_s
+        while self._loop.time() < deadline:
+            if commands.required_version(command) <= self._sm.log_version:
+                return True
+            await asyncio.sleep(0.05)
+        return False
 
     def _validate(self, command: Command) -> RaftcacheError | None:
         self.stats["commands"] += 1
@@ -308,7 +377,7 @@ class Service:
         UnavailableError from the future means the entry was not logged: the
         caller may retry it with execute().
         """
-        error = self._validate(command)
+        command, error = self._prepare(command)
         if error is not None:
             fut = self._loop.create_future()
             fut.set_result((error, 0))
@@ -346,7 +415,7 @@ class Service:
         Checked as a request from a client is (the forwarding node may be of another version)."""
         if not self._raft.is_leader:
             raise NotLeaderError("not the leader")
-        error = self._validate(command)
+        command, error = self._prepare(command)
         if error is not None:
             return error, 0
         if commands.is_read(command):

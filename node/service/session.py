@@ -17,7 +17,12 @@ share, so a behaviour is fixed once for all three:
   one by one in order when that fails; a read waits for the writes before
   it; at most MAX_IN_FLIGHT commands are outstanding;
 - the identity of forwarded requests (Service.execute_forwarded for a batch
-  a follower sent, where each request carries its own identity and level).
+  a follower sent, where each request carries its own identity and level);
+- who the connection is: `user`, the ACL user it authenticated as (None:
+  not authenticated; node/service/identity.py), and `guard`, the check a port
+  puts before every command it runs through `execute` or `Run.add` (the
+  memcached and gRPC ports: node/frontends/acl_catalog.command_guard; the
+  Redis port checks each command by its Redis name itself).
 
 The stream transports' shared mechanics (half-close, back-pressure,
 connection limits, idle timeouts) are node/service/stream.py's.
@@ -63,7 +68,8 @@ def internal_error(what: str, error: BaseException | None = None) -> RaftcacheEr
 class Session:
     """One client connection's state and the way its commands reach the service."""
 
-    def __init__(self, service, protocol: str, addr: str = "", forwarded: bool = False):
+    def __init__(self, service, protocol: str, addr: str = "", forwarded: bool = False,
+                 user: str | None = None, guard: Callable | None = None):
         self.service = service
         self.protocol = protocol             # "resp" | "memcache" | "grpc"
         self.id = next(_ids)
@@ -79,6 +85,15 @@ class Session:
         #: A batch a follower forwarded to this leader: each request keeps its own identity
         #: and level, and nothing is forwarded again.
         self.forwarded = forwarded
+        #: The ACL user this connection acts as; None until it authenticates.
+        self.user = user
+        #: guard(session, command) -> the error to answer instead of running it, or None.
+        self.guard = guard
+
+    def client_info(self) -> str:
+        """The connection as ACL LOG entries describe it."""
+        return (f"id={self.id} addr={self.addr} name={self.name} age={int(time.time() - self.created_s)} "
+                f"db={self.db} user={self.user or ''} proto={self.protocol}")
 
     # ------------------------------------------------------------ outcomes
 
@@ -113,6 +128,10 @@ class Session:
     async def execute(self, command: Command, consistency: ReadConsistency | None = None,
                       client_id: str = "", sequence: int = 0) -> Outcome:
         """Run one command and wait for it: its outcome (never raises for a RaftcacheError)."""
+        if self.guard is not None:
+            refused = self.guard(self, command)
+            if refused is not None:
+                return refused
         if self.tracking is not None and not commands.is_read(command):
             self._writing(command)
         try:
@@ -230,6 +249,11 @@ class Run:
     async def add(self, command: Command, render: Render, consistency: ReadConsistency | None = None,
                   client_id: str = "", sequence: int = 0) -> None:
         session = self.session
+        if session.guard is not None:
+            refused = session.guard(session, command)
+            if refused is not None:
+                self.reply(render(refused))
+                return
         if self.in_flight >= MAX_IN_FLIGHT:
             await self.settle()
         request = (command, consistency, client_id, sequence)

@@ -15,7 +15,8 @@ from raftcache.node import commands
 from raftcache.node.config import FrontendConfig, KeyspaceConfig, NodeConfig, settings
 from raftcache.node.frontends import resp
 from raftcache.node.storage.keyspace import Keyspace
-from raftcache.node.service.service import NOT_NOW, stamp
+from raftcache.node.service.identity import Identity
+from raftcache.node.service.service import NOT_NOW, stamp, without_passwords
 from raftcache.node.commands.statemachine import StateMachine
 from raftcache.proto import commands_pb2 as pb
 
@@ -29,8 +30,18 @@ class FakeService:
         self.executed: list = []
         self.is_leader = True
         self._rng = random.Random(7)
-        self.password = ""  # the node's --redis-password
         self.log_version = commands.MAX_VERSION
+        self.set_password("")
+
+    def set_password(self, password: str) -> None:
+        """The node's --redis-password (before any connection is made)."""
+        self.password = password
+        self.identity = Identity(password, self.sm.users, self.setting)
+        self.sm.on_users_change[:] = [self.identity.users_changed]
+
+    @property
+    def config(self) -> NodeConfig:
+        return NodeConfig(keyspace=self.limits, frontend=FrontendConfig(redis_password=self.password))
 
     async def execute(self, command, consistency=None, client_id="", sequence=0, floor=0):
         assert floor <= self.index, "a floor this node has not applied"
@@ -43,6 +54,7 @@ class FakeService:
         return fut, True
 
     def _run(self, command):
+        command = without_passwords(command, self.identity)
         self.executed.append(command)
         error = commands.check_limits(command, databases=self.limits.databases,
                                       max_key_bytes=self.limits.max_key_bytes,
@@ -60,8 +72,10 @@ class FakeService:
 
     @property
     def settings(self) -> dict[str, str]:
-        node = NodeConfig(keyspace=self.limits, frontend=FrontendConfig(redis_password=self.password))
-        return settings.effective(settings.node_defaults(node), self.sm.settings)
+        values = settings.effective(settings.node_defaults(self.config), self.sm.settings)
+        if hasattr(self, "identity"):  # as Service.settings: the default user's digest
+            values["requirepass"] = self.identity.requirepass_text()
+        return values
 
     def setting(self, name: str) -> str:
         return self.settings[name]
@@ -139,7 +153,7 @@ class FakeTransport(asyncio.Transport):
 
 class Client:
     def __init__(self, service, password=""):
-        service.password = password
+        service.set_password(password)
         self.state = resp.RespServer(service, FrontendConfig(redis_password=password), "127.0.0.1", 0)
         self.conn = resp.Connection(self.state)
         self.transport = FakeTransport()

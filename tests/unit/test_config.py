@@ -3,6 +3,7 @@ validation, flag/env/TOML precedence, `raftcache node --help` and CONFIG's defau
 
 import argparse
 import dataclasses
+import hashlib
 import os
 import pathlib
 import re
@@ -169,8 +170,18 @@ SAMPLES = {
     "max_log_version": ("1", 1), "log_level": ("DEBUG", "DEBUG"),
     "maxmemory_policy": ("allkeys-lru", "allkeys-lru"), "memcached_item_size_max": ("2mb", 2 << 20),
     "memcached_disable_evictions": ("yes", True),
+    "backup_key": ("b.key", os.path.abspath("b.key")), "aclfile": ("users.acl", os.path.abspath("users.acl")),
+    "memcached_auth": ("no", "no"), "http_auth": ("yes", "yes"),
+    "tls_cert_file": ("n.crt", os.path.abspath("n.crt")), "tls_key_file": ("n.key", os.path.abspath("n.key")),
+    "tls_ca_cert_file": ("ca.crt", os.path.abspath("ca.crt")), "tls_ca_cert_dir": ("cas", os.path.abspath("cas")),
+    "tls_auth_clients": ("optional", "optional"), "tls_auth_clients_user": ("cn", "CN"),
+    "tls_protocols": ("TLSv1.3", "TLSv1.3"), "tls_ciphers": ("HIGH", "HIGH"),
+    "tls_prefer_server_ciphers": ("yes", "yes"),
 }
 _LOADER_ONLY = {"config", "data_dir"}   # the TOML file itself; the directory of keyspace.path and replication.data_dir
+#: What a key is valid only with (a TLS certificate needs its key, and a CA to check clients with).
+_TOGETHER = {"tls_cert_file": {"tls_key_file": "n.key", "tls_ca_cert_file": "ca.crt"},
+             "tls_key_file": {"tls_cert_file": "n.crt", "tls_ca_cert_file": "ca.crt"}}
 
 
 def test_every_key_has_a_sample():
@@ -181,7 +192,8 @@ def test_every_key_has_a_sample():
 def test_every_key_reaches_its_field_from_each_source(key, tmp_path):
     given, expected = SAMPLES[key]
     param = BY_KEY[key]
-    base = {"id": "n2", "zone": "b", "host": "127.0.0.2", "base_port": "7010", "cluster_secret": "s"}
+    base = {"id": "n2", "zone": "b", "host": "127.0.0.2", "base_port": "7010", "cluster_secret": "s",
+            **_TOGETHER.get(key, {})}
     env = {BY_KEY[k].env: v for k, v in base.items()}
     argv = ["node", param.flag] if param.type is bool else ["node", param.flag, given]
     flag = sources.load(cli.build_parser().parse_args(argv), env)
@@ -260,7 +272,8 @@ def test_config_defaults_come_from_the_node_configuration(tmp_path):
     assert {k: defaults[k] for k in ("port", "databases", "maxmemory", "appendfsync", "raftcache-default-read",
                                      "requirepass", "dir", "bind", "appendonly", "maxmemory-clients")} == {
         "port": "7011", "databases": "4", "maxmemory": str(64 << 20), "appendfsync": "always",
-        "raftcache-default-read": "bounded:0", "requirepass": "pw", "dir": str(tmp_path / "raft"),
+        "raftcache-default-read": "bounded:0", "requirepass": "#" + hashlib.sha256(b"pw").hexdigest(),
+        "dir": str(tmp_path / "raft"),
         "bind": "127.0.0.1", "appendonly": "yes", "maxmemory-clients": "25%"}
 
 

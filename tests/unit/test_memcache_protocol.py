@@ -21,6 +21,7 @@ from raftcache.node.config import FrontendConfig, KeyspaceConfig
 from raftcache.node.frontends import memcache
 from raftcache.node.frontends.memcache import MemcacheProtocol, ServerState
 from raftcache.node.storage.keyspace import Keyspace
+from raftcache.node.service.identity import Identity
 from raftcache.node.service.service import ReadConsistency, stamp
 from raftcache.proto import commands_pb2 as pb
 
@@ -37,6 +38,8 @@ class LocalService:
         self.is_leader = True                  # it applies writes itself
         self.log_version = commands.MAX_VERSION
         self.consistencies: list = []
+        self.identity = Identity("", self.sm.users, {"acllog-max-len": "128"}.__getitem__)
+        self.sm.on_users_change.append(self.identity.users_changed)
 
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000 + self.skew_ms
@@ -714,3 +717,47 @@ def test_tuning_commands_and_huge_lengths_answer_as_memcached(state):
         b"OK\r\nEND\r\nCLIENT_ERROR usage: stats detail on|off|dump\r\n"),
        (b"cache_memlimit 100\r\ncache_memlimit 0\r\ncache_memlimit 100 noreply\r\nmn\r\n",
         b"OK\r\nMEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\nMN\r\n"))
+
+
+# ---------------------------------------------------------------- authentication (memcached 1.6 -Y, ACL users)
+
+@pytest.fixture
+def locked(service):
+    """A memcached port of a node whose default user needs a password, with a user `alice` who may
+    read and write keys app:* (node/frontends/memcache_auth.py)."""
+    from raftcache.node.commands import acl
+
+    service.identity = Identity("s3cret", service.sm.users, {"acllog-max-len": "128", "requirepass": ""}.__getitem__)
+    service.sm.on_users_change[:] = [service.identity.users_changed]
+    set_user = commands.Command(acl_set_user=commands.pb.AclSetUser(
+        name="alice", rules=acl.hash_rules([b"on", b">apw", b"~app:*", b"+@read", b"+@write", b"-flushdb"])))
+    service._run(set_user)
+    return ServerState(service, FrontendConfig(memcached_item_size_max_bytes=4096), 11211)
+
+
+def test_nothing_but_auth_version_and_quit_before_authenticating(locked, service):
+    mc(locked,
+       (b"get app:1\r\n", b"CLIENT_ERROR unauthenticated\r\n"),
+       (b"flush_all\r\n", b"CLIENT_ERROR unauthenticated\r\n"),
+       (b"version\r\n", b"VERSION 1.6.21\r\n"),
+       (b"set auth 0 0 11\r\nalice wrong\r\n", b"CLIENT_ERROR authentication failure\r\n"),
+       (b"set auth 0 0 5\r\nalice\r\n", b"CLIENT_ERROR bad authentication token format\r\n"),
+       (b"set auth 0 0 9\r\nalice apw\r\n", b"STORED\r\n"),
+       (b"set app:1 0 0 1\r\nv\r\n", b"STORED\r\n"),
+       (b"get app:1\r\n", b"VALUE app:1 0 1\r\nv\r\nEND\r\n"),
+       (b"set other 0 0 1\r\nv\r\n", b"CLIENT_ERROR NOPERM No permissions to access a key\r\n"),
+       (b"flush_all\r\n", b"CLIENT_ERROR NOPERM User alice has no permissions to run the 'flushdb' command\r\n"),
+       (b"flush_all 60\r\n", b"CLIENT_ERROR NOPERM User alice has no permissions to run the 'flushdb' command\r\n"))
+    with service.keyspace.reader() as txn:
+        assert txn.get(0, b"other", 0) is None and txn.get(0, b"auth", 0) is None
+
+
+def test_the_default_user_s_password_opens_the_port(locked):
+    mc(locked,
+       (b"set x 0 0 14\r\ndefault s3cret\r\n", b"STORED\r\n"),
+       (b"set other 0 0 1\r\nv\r\n", b"STORED\r\n"))
+
+
+def test_memcached_auth_can_be_turned_off(locked, service):
+    open_state = ServerState(service, FrontendConfig(memcached_item_size_max_bytes=4096, memcached_auth="no"), 11211)
+    mc(open_state, (b"set k 0 0 1\r\nv\r\n", b"STORED\r\n"))
