@@ -56,16 +56,17 @@ class Room:
         pool.extend((db, key, policy) for db, key in candidates)
 
     def free(self, txn: WriteTxn, mode: int, until_bytes: int | None = None,
-             exclude: frozenset = frozenset()) -> list[tuple[int, bytes, str]]:
+             spare_db: int = -1, spare: tuple | list = ()) -> list[tuple[int, bytes, str]]:
         """Delete candidates of `mode` in order while used bytes exceed `until_bytes`
-        (None: maxmemory) and candidates remain; the (db, key) pairs in `exclude` are
-        dropped unharmed. Returns the deletions, (db, key, policy), for the caller to
-        `count` once it keeps them."""
+        (None: maxmemory) and candidates remain; the keys `spare` of database `spare_db`
+        are dropped unharmed. Returns the deletions, (db, key, policy), for the caller
+        to `count` once it keeps them."""
         pool = self._pools.get(mode)
         deleted: list[tuple[int, bytes, str]] = []
-        while pool and (txn.would_exceed(0) if until_bytes is None else txn.used_bytes() > until_bytes):
+        limit = txn.maxmemory_bytes() if until_bytes is None else until_bytes
+        while pool and txn.used_bytes() > limit:
             db, key, policy = pool.popleft()
-            if (db, key) not in exclude and txn.delete(db, key):
+            if not (db == spare_db and key in spare) and txn.delete(db, key):
                 deleted.append((db, key, policy))
         return deleted
 
@@ -78,7 +79,7 @@ class Room:
     def make_room(self, txn: WriteTxn, mode: int, db: int, op) -> bool:
         """A write of `mode` in `db` passed maxmemory: evict until it fits. True when it
         does (the deletions are counted); False when the candidates ran out."""
-        deleted = self.free(txn, mode, exclude=frozenset((db, key) for key in keys_of(op)))
+        deleted = self.free(txn, mode, spare_db=db, spare=(op.key,) if type(op) is pb.Set else keys_of(op))
         if txn.would_exceed(0):
             return False
         self.count(deleted)

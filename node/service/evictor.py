@@ -22,8 +22,9 @@ Choosing a victim, by policy:
   past the table's capacity); then the table's own recency order, least
   recently used first — exact, where Redis samples (and cheap: sampling in
   Python costs more than a write). volatile-lru takes keys with a deadline
-  only. When LRU_SCAN_MAX of the table's oldest entries gave too few (keys
-  without a deadline, keys gone since), it falls back to the pool below.
+  only. When LRU_SCAN_MAX of the table's oldest entries, or all of them, gave
+  too few (keys without a deadline, keys gone since), it samples with the
+  pool below.
 - *-lfu: Redis's eviction pool. Each pick samples `maxmemory-samples` keys
   from every non-empty database (allkeys-*, at a random key hash) or from the
   deadline index (volatile-*, at a random deadline), scores them with the
@@ -57,6 +58,8 @@ from raftcache.proto import commands_pb2 as pb
 MAX_CANDIDATES = 512
 #: Redis's EVPOOL_SIZE: the best candidates kept between picks.
 EVICTION_POOL_SIZE = 16
+#: How long after a sample found every key in the access table LRU looks for keys it lacks again.
+UNTRACKED_RECHECK_S = 0.1
 #: Most access-table entries one batch's LRU choice looks at before sampling instead.
 LRU_SCAN_MAX = 512
 #: How often the leader checks for a keyspace already past maxmemory.
@@ -111,6 +114,7 @@ class Evictor:
         self._pools: dict[tuple[str, int], list] = {}
         self._dbs: list[int] = []
         self._dbs_checked = float("-inf")
+        self._all_tracked_at: dict[tuple[str, int], float] = {}   # (policy, mode) -> when a sample found no gap
         #: mode -> candidates named by Evicts not yet applied (in the order named) -> how many name them
         self._in_flight: dict[int, dict[tuple[int, bytes], int]] = {}
 
@@ -274,11 +278,16 @@ class Evictor:
         volatile = policy.startswith("volatile")
         samples = self._samples_setting()
         dbs = self._databases(txn, mode)
-        # keys the table does not hold: the oldest write of each sample, while samples hold any
+        # keys the table does not hold: the oldest write of each sample, while samples hold any (once a
+        # sample held none, looked for again UNTRACKED_RECHECK_S later: the table usually holds every key)
         fruitless = 0
-        while fruitless < 8:
-            untracked = [s for s in self._samples(txn, volatile, dbs, samples) if not access.holds(s.db, s.key)]
+        now = time.monotonic()
+        while fruitless < 8 and now - self._all_tracked_at.get((policy, mode), float("-inf")) > UNTRACKED_RECHECK_S:
+            sampled = self._samples(txn, volatile, dbs, samples)
+            untracked = [s for s in sampled if not access.holds(s.db, s.key)]
             if not untracked:
+                if sampled:
+                    self._all_tracked_at[(policy, mode)] = now
                 break
             fresh = [s for s in untracked if (s.db, s.key) not in skip]
             if not fresh:
@@ -305,8 +314,9 @@ class Evictor:
         finally:
             for db, key in forget:
                 access.forget(db, key)
-        if looked > LRU_SCAN_MAX:   # the oldest entries had no deadline, or were gone: sample instead
-            yield from self._pooled(txn, policy, mode, skip, now_ms)
+        # still more to find (the oldest entries had no deadline or were gone, or the table ran
+        # out before the keyspace did): sample instead
+        yield from self._pooled(txn, policy, mode, skip, now_ms)
 
     def _nearest_deadlines(self, txn, skip: set):
         start = 0

@@ -476,6 +476,9 @@ class WriteTxn(ReadTxn):
     def used_bytes(self) -> int:
         return self._used
 
+    def maxmemory_bytes(self) -> int:
+        return self._ks.maxmemory_bytes
+
     def would_exceed(self, extra_bytes: int) -> bool:
         """True when used bytes plus `extra_bytes` would pass maxmemory (logical, replica-independent)."""
         return self._used + extra_bytes > self._ks.maxmemory_bytes
