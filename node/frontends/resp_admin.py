@@ -19,8 +19,8 @@ from itertools import repeat
 
 from raftcache import __version__
 from raftcache.node.config import settings
-from raftcache.node.frontends import (resp_blocking, resp_command_docs, resp_hyperloglog, resp_pause, resp_streams,
-                                      resp_tracking)
+from raftcache.node.frontends import (resp_blocking, resp_command_docs, resp_hyperloglog, resp_pause,
+                                      resp_stream_groups, resp_streams, resp_tracking)
 from raftcache.node.commands import OK, Status
 from raftcache.node.consistency import ReadConsistency, ReadLevelError
 from raftcache.readlevel import USAGE
@@ -50,7 +50,7 @@ SUBCOMMANDS = {
     "object": {"encoding": 3, "freq": 3, "idletime": 3, "refcount": 3, "help": 2},
     "memory": {"usage": -3, "doctor": 2, "help": 2},
     "function": {"flush": -2, "list": -2, "help": 2},
-    **resp_streams.SUBCOMMANDS,
+    **resp_stream_groups.SUBCOMMANDS,
 }
 
 
@@ -752,4 +752,5 @@ HANDLERS = {
     **resp_blocking.COMMANDS,
     **resp_hyperloglog.LOCAL,
     **resp_streams.LOCAL,
+    **resp_stream_groups.LOCAL,
 }
