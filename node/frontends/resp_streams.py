@@ -4,8 +4,7 @@ and the blocking XREAD / XREADGROUP; the consumer-group commands are in
 resp_stream_groups.py.
 
 Registers into resp_args.TABLE; the handlers live in node/commands/streams.py and
-stream_groups.py.
-Arguments are checked in Redis 7.2's order with its texts. XREAD and
+stream_groups.py. Arguments are checked in Redis 7.2's order with its texts. XREAD and
 XREADGROUP without BLOCK are ordinary commands (a read, a write); with BLOCK
 the builder gives no command and the connection runs `LOCAL[name]`, which
 follows the blocking pops (node/frontends/resp_blocking.py): the node the
@@ -32,6 +31,8 @@ INVALID_ID = "ERR Invalid stream ID specified as stream command argument"
 U64_MAX = (1 << 64) - 1
 LLONG_MAX = (1 << 63) - 1
 _DIGITS = re.compile(rb"[ \t\n\v\f\r]*\+?([0-9]+)|-(0+)")
+
+
 # ---------------------------------------------------------------- ids
 
 
