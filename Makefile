@@ -12,8 +12,9 @@ test-unit:
 test-slow:
 	$(PY) -m pytest -m slow
 
+# One run at a time (-n 0): the chaos runs measure timing (leases, staleness bounds).
 test-chaos:
-	$(PY) -m pytest -m chaos tests/chaos
+	$(PY) -m pytest -n 0 -m chaos tests/chaos
 
 bench:
 	$(PY) scripts/bench_grpc.py

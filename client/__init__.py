@@ -12,6 +12,8 @@ Must not import raftcache.node: the SDK mirrors the protocol (raftcache.proto).
 
 from raftcache.client._async import AsyncClient, AsyncPipeline
 from raftcache.client._sync import Client, Pipeline
+from raftcache.client.admin import Admin, AsyncAdmin
+from raftcache.client.auth import TLSConfig, from_environment
 from raftcache.client.errors import (
     AuthenticationError,
     CommandSyntaxError,
@@ -28,6 +30,7 @@ from raftcache.client.errors import (
     NotIntegerError,
     NotLeaderError,
     OutOfMemoryError,
+    PermissionDeniedError,
     StaleSequenceError,
     RaftcacheError,
     ResponseError,
@@ -40,6 +43,8 @@ from raftcache.client.pubsub import Message
 from raftcache.client.retry import RetryPolicy
 
 __all__ = [
+    "Admin",
+    "AsyncAdmin",
     "AsyncClient",
     "AsyncPipeline",
     "AuthenticationError",
@@ -60,7 +65,9 @@ __all__ = [
     "NotIntegerError",
     "NotLeaderError",
     "OutOfMemoryError",
+    "PermissionDeniedError",
     "StaleSequenceError",
+    "TLSConfig",
     "Pipeline",
     "RaftcacheError",
     "ReadLevel",
@@ -69,4 +76,5 @@ __all__ = [
     "UnavailableError",
     "ValueTooLargeError",
     "WrongTypeError",
+    "from_environment",
 ]

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 
 from raftcache.client import cache_aside
 from raftcache.client._engine import Engine
+from raftcache.client.admin import AsyncAdmin
 from raftcache.client.commands import StringCommands, to_python
 from raftcache.client.commands_containers import ContainerCommands
 from raftcache.client.errors import RaftcacheError
@@ -213,6 +214,11 @@ class AsyncClient(Commands):
     def topology(self):
         """The client's view of the cluster (members, zones, leader); see client/topology.py."""
         return self._engine.topology
+
+    @property
+    def admin(self) -> AsyncAdmin:
+        """Operator calls: status, topology, health, backup, membership, leadership (client/admin.py)."""
+        return AsyncAdmin(self._engine)
 
     async def aclose(self) -> None:
         """Close every channel. Views share the engine: closing any closes them all."""

@@ -52,7 +52,7 @@ class Engine:
         self.options = options
         self.client_id = options.client_id or secrets.token_hex(8)
         self.topology = Topology(list(options.seeds), options.zone, options.node_down_s)
-        self._transport = transport or GrpcTransport(options.credentials, options.metadata, options.channel_options)
+        self._transport = transport or GrpcTransport(*options.grpc_settings())
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()

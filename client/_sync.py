@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from raftcache.client import cache_aside
 from raftcache.client._async import AsyncClient, AsyncPipeline, Commands
+from raftcache.client.admin import Admin
 from raftcache.client.options import ClientOptions, ReadLevel
 from raftcache.client.pubsub import BlockingSubscription
 from raftcache.client.transport import Transport, ignore_poller_noise
@@ -102,6 +103,11 @@ class Client(Commands):
     client_id = property(lambda self: self._async.client_id)
     last_index = property(lambda self: self._async.last_index)
     topology = property(lambda self: self._async.topology)
+
+    @property
+    def admin(self) -> Admin:
+        """Operator calls, blocking (see AsyncClient.admin and client/admin.py)."""
+        return Admin(self._runner, self._async.admin)
 
     # ------------------------------------------------------------ helpers
 

@@ -116,7 +116,15 @@ class OutOfMemoryError(ResponseError):
 
 
 class AuthenticationError(RaftcacheError):
+    """No credentials, or wrong ones, where the cluster needs them (docs/security.md)."""
+
     reason = "UNAUTHENTICATED"
+
+
+class PermissionDeniedError(AuthenticationError):
+    """The ACL user may not run this command on these keys (Redis's -NOPERM)."""
+
+    reason = "NO_PERMISSION"
 
 
 class InternalError(RaftcacheError):
@@ -160,7 +168,8 @@ ERRORS_BY_REASON: dict[str, type[RaftcacheError]] = {
     for cls in (
         WrongTypeError, NotIntegerError, NotFloatError, IncrOverflowError, NoSuchKeyError,
         CommandSyntaxError, InvalidArgumentError, InvalidExpireError, KeyTooLargeError,
-        ValueTooLargeError, StaleSequenceError, OutOfMemoryError, AuthenticationError, InternalError,
+        ValueTooLargeError, StaleSequenceError, OutOfMemoryError, AuthenticationError, PermissionDeniedError,
+        InternalError,
         UnavailableError, NotLeaderError, DeadlineExceededError,
     )
 }
@@ -170,7 +179,7 @@ _ERRORS_BY_CODE: dict[grpc.StatusCode, type[RaftcacheError]] = {
     grpc.StatusCode.UNAVAILABLE: ConnectionFailedError,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
     grpc.StatusCode.UNAUTHENTICATED: AuthenticationError,
-    grpc.StatusCode.PERMISSION_DENIED: AuthenticationError,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
     grpc.StatusCode.RESOURCE_EXHAUSTED: ValueTooLargeError,   # message larger than the channel allows
 }

@@ -10,6 +10,7 @@ import dataclasses
 
 import grpc
 from raftcache import readlevel
+from raftcache.client.auth import TLSConfig, basic_metadata
 from raftcache.client.errors import ConfigError
 from raftcache.client.retry import RetryPolicy
 from raftcache.proto import cache_pb2
@@ -87,11 +88,15 @@ class ClientOptions:
     topology_refresh_s: float = 30.0            # re-read the topology this often while calls are made; 0 = only on errors
     retry: RetryPolicy = RetryPolicy()
     node_down_s: float = 1.0                    # route around a node that refused a connection for this long
-    credentials: grpc.ChannelCredentials | None = None  # TLS channel credentials; None = plaintext
-    metadata: tuple[tuple[str, str], ...] = ()  # sent with every call (e.g. ("authorization", "Bearer …"))
+    credentials: grpc.ChannelCredentials | None = None  # TLS channel credentials; None = plaintext (or `tls`)
+    metadata: tuple[tuple[str, str], ...] = ()  # sent with every call
+    username: str | None = None                 # ACL user (None with a password: the default user)
+    password: str | None = None                 # its password; None = no credentials (docs/security.md)
+    tls: TLSConfig | None = None                # TLS to the nodes (client/auth.py); or pass `credentials`
     channel_options: tuple[tuple[str, object], ...] = ()  # extra grpc channel options
     client_id: str | None = None                # None = random per client (the dedup identity of writes)
     near_cache: int = 0                         # GET results kept in process, at most this many (0 = off); see near_cache.py
+    cluster_secret: str | None = None           # sent only with the operator calls that need it (client.admin)
 
     def validate(self) -> None:
         if not self.seeds:
@@ -111,4 +116,17 @@ class ClientOptions:
             raise ConfigError("near_cache must be >= 0 (0 = off)")
         if self.client_id is not None and not self.client_id:
             raise ConfigError("client_id must be non-empty (or None for a random one)")
+        if self.username is not None and self.password is None:
+            raise ConfigError("a username needs a password")
+        if self.tls is not None and self.credentials is not None:
+            raise ConfigError("pass tls= or credentials=, not both")
         self.retry.validate()
+
+    def grpc_settings(self) -> tuple[grpc.ChannelCredentials | None, tuple, tuple]:
+        """(channel credentials, metadata of every call, channel options) from these options."""
+        credentials = self.tls.channel_credentials() if self.tls is not None else self.credentials
+        metadata = tuple(self.metadata)
+        if self.password is not None:
+            metadata += (basic_metadata(self.username, self.password),)
+        options = tuple(self.channel_options) + (self.tls.channel_options() if self.tls is not None else ())
+        return credentials, metadata, options

@@ -2,7 +2,9 @@
 
 `FakeCluster` answers Topology, Status and a few string commands (get, set,
 incr_by, mget, del, exists, noop) with the server's write deduplication
-(last (sequence, reply) per client id). Tests script failures: take a node
+(last (sequence, reply) per client id), and the operator calls of
+client.admin: health, a backup stream of `backup_bytes`, and AddNode,
+RemoveNode and TransferLeader on the leader with the cluster secret `secret`. Tests script failures: take a node
 down (its calls raise ConnectionFailedError), queue errors for a node's
 next calls, move the leader, or delay replies. Every call is recorded in
 `calls` as (method, address, request).
@@ -15,9 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 
 from raftcache.client.errors import (
+    AuthenticationError,
     ConnectionFailedError,
+    NotLeaderError,
     RaftcacheError,
     error_for_reason,
 )
@@ -46,6 +51,8 @@ class FakeCluster:
         self.calls: list[tuple[str, str, object]] = []
         self.delay_s = 0.0                    # every Execute sleeps this long first
         self.closed = False
+        self.secret = "fake-secret"           # what the operator calls must carry
+        self.backup_bytes = backup_file(b"fake keyspace image" * 100)
 
     # ------------------------------------------------------------ scripting
 
@@ -93,13 +100,54 @@ class FakeCluster:
         self._enter("topology", address, None)
         reply = admin_pb2.TopologyReply(leader_id=self.leader_id, term=self.term)
         for n in self.nodes:
-            reply.members.add(id=n.id, zone=n.zone, grpc_address=n.address)
+            reply.members.add(id=n.id, zone=n.zone, grpc_address=n.address, voter=True)
         return reply
 
     async def status(self, address, timeout_s):
         node = self._enter("status", address, None)
-        return admin_pb2.StatusReply(id=node.id, zone=node.zone, leader_id=self.leader_id,
-                                     role="leader" if node.id == self.leader_id else "follower")
+        return admin_pb2.StatusReply(id=node.id, zone=node.zone, leader_id=self.leader_id, term=self.term,
+                                     role="leader" if node.id == self.leader_id else "follower",
+                                     commit_index=self.index, applied_index=self.index)
+
+    async def admin(self, address, method, request, timeout_s, metadata=()):
+        if method in ("Status", "Topology"):
+            return await getattr(self, method.lower())(address, timeout_s)
+        node = self._enter(method, address, request)
+        self._check_secret(metadata)
+        if node.id != self.leader_id:
+            raise NotLeaderError(f"{node.id} is not the leader")
+        if method == "AddNode":
+            m = request.member
+            self.nodes.append(FakeNode(m.id, m.zone, m.grpc_address))
+        elif method == "RemoveNode":
+            self.nodes.remove(self.node(request.id))
+            if request.id == self.leader_id:
+                self.elect(self.nodes[0].id)
+        else:  # TransferLeader
+            self.elect(request.to or next(n.id for n in self.nodes if n.id != self.leader_id))
+            return admin_pb2.TransferLeaderReply(leader_id=self.leader_id, term=self.term)
+        reply = admin_pb2.MembershipReply(leader_id=self.leader_id)
+        for n in self.nodes:
+            reply.members.add(id=n.id, zone=n.zone, grpc_address=n.address, voter=True)
+        return reply
+
+    async def backup(self, address, timeout_s, metadata=()):
+        node = self._enter("backup", address, None)
+        self._check_secret(metadata)
+        data = self.backup_bytes
+        yield admin_pb2.BackupChunk(info=admin_pb2.BackupInfo(
+            format_version=1, cluster_id="rc-fake", applied_index=self.index, term=self.term,
+            total_bytes=len(data), node_id=node.id, sha256=data[-32:].hex()))
+        for start in range(0, len(data), 1000):
+            yield admin_pb2.BackupChunk(data=data[start:start + 1000])
+
+    async def health(self, address, timeout_s):
+        self._enter("health", address, None)
+        return "SERVING"
+
+    def _check_secret(self, metadata) -> None:
+        if dict(metadata).get("x-raftcache-secret") != self.secret:
+            raise AuthenticationError("this admin call needs the cluster secret (x-raftcache-secret metadata)")
 
     async def close(self) -> None:
         self.closed = True
@@ -164,6 +212,11 @@ class FakeCluster:
             out.status = "OK"
         else:
             raise error_for_reason("INTERNAL", f"FakeCluster does not implement {name}")
+
+
+def backup_file(body: bytes) -> bytes:
+    """Bytes shaped like a backup file for the client's checks: `body`, then b"RCBKEND1" and its SHA-256."""
+    return body + b"RCBKEND1" + hashlib.sha256(body).digest()
 
 
 def _error(reason: str, message: str) -> cache_pb2.Reply:

@@ -1,16 +1,18 @@
 """The client's network: one grpc.aio channel per node, calls that raise typed errors.
 
-`Transport` is the narrow interface the engine uses (httpcore-style: unit
-tests inject a fake one). `GrpcTransport` implements it over the Cache and
-Admin services; every failure comes out as a raftcache.client.errors
-exception, mapped from the status's ErrorInfo reason.
+`Transport` is the narrow interface the engine and the admin calls use
+(httpcore-style: unit tests inject a fake one). `GrpcTransport` implements it
+over the Cache, Admin and gRPC health services; every failure comes out as a
+raftcache.client.errors exception, mapped from the status's ErrorInfo reason.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from raftcache.client.errors import ConnectionFailedError, error_from_rpc
 from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2, cache_pb2_grpc
 
@@ -65,6 +67,16 @@ class Transport(Protocol):
     async def status(self, address: str, timeout_s: float) -> admin_pb2.StatusReply: ...
 
     def subscribe(self, address: str, request: cache_pb2.SubscribeRequest) -> SubscriptionCall: ...
+
+    async def admin(self, address: str, method: str, request, timeout_s: float,
+                    metadata: tuple[tuple[str, str], ...] = ()) -> object:
+        """A unary call of the Admin service by method name ("AddNode", …), with extra metadata."""
+
+    def backup(self, address: str, timeout_s: float,
+               metadata: tuple[tuple[str, str], ...] = ()) -> AsyncIterator[admin_pb2.BackupChunk]: ...
+
+    async def health(self, address: str, timeout_s: float) -> str:
+        """The node's gRPC health status name: "SERVING", "NOT_SERVING", …"""
 
     async def close(self) -> None: ...
 
@@ -130,18 +142,40 @@ class GrpcTransport:
         return SubscriptionCall(self._stubs(address)[1].Subscribe(request, metadata=self._metadata))
 
     async def topology(self, address, timeout_s):
+        return await self.admin(address, "Topology", admin_pb2.TopologyRequest(), timeout_s)
+
+    async def status(self, address, timeout_s):
+        return await self.admin(address, "Status", admin_pb2.StatusRequest(), timeout_s)
+
+    async def admin(self, address, method, request, timeout_s, metadata=()):
         try:
-            return await self._stubs(address)[2].Topology(admin_pb2.TopologyRequest(), timeout=timeout_s,
-                                                          metadata=self._metadata)
+            return await getattr(self._stubs(address)[2], method)(request, timeout=timeout_s,
+                                                                 metadata=self._with(metadata))
         except grpc.aio.AioRpcError as e:
             raise error_from_rpc(e) from None
 
-    async def status(self, address, timeout_s):
+    async def backup(self, address, timeout_s, metadata=()):
+        call = self._stubs(address)[2].Backup(admin_pb2.BackupRequest(), timeout=timeout_s,
+                                               metadata=self._with(metadata))
         try:
-            return await self._stubs(address)[2].Status(admin_pb2.StatusRequest(), timeout=timeout_s,
-                                                        metadata=self._metadata)
+            async for chunk in call:
+                yield chunk
         except grpc.aio.AioRpcError as e:
             raise error_from_rpc(e) from None
+        finally:
+            call.cancel()
+
+    async def health(self, address, timeout_s):
+        stub = health_pb2_grpc.HealthStub(self._stubs(address)[0])
+        try:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout_s,
+                                     metadata=self._metadata)
+        except grpc.aio.AioRpcError as e:
+            raise error_from_rpc(e) from None
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+    def _with(self, metadata: tuple[tuple[str, str], ...]) -> tuple | None:
+        return (self._metadata or ()) + tuple(metadata) or None
 
     async def close(self) -> None:
         channels, self._channels = self._channels, {}

@@ -34,6 +34,7 @@ class Reason(str, enum.Enum):
     UNAVAILABLE = "UNAVAILABLE"        # no leader / no quorum right now: retry
     TIMEOUT = "TIMEOUT"                # the deadline passed; the outcome may be unknown
     UNAUTHENTICATED = "UNAUTHENTICATED"
+    NO_PERMISSION = "NO_PERMISSION"    # the ACL user may not run this command on these keys (Redis -NOPERM)
     INTERNAL = "INTERNAL"
     INVALID_OBJECT = "INVALID_OBJECT"  # a stored value is corrupted (a HyperLogLog's registers)
     NO_GROUP = "NO_GROUP"              # no such stream consumer group
@@ -83,6 +84,10 @@ class UnavailableError(RaftcacheError):
     """No leader or no quorum right now; retrying later may succeed."""
 
     reason = Reason.UNAVAILABLE
+
+
+class ReadIndexUnsupported(UnavailableError):
+    """The leader runs a release without ReadIndex (internal: the service sends it the read)."""
 
 
 class NotLeaderError(RaftcacheError):

@@ -56,6 +56,26 @@ def data_dir_of(config: NodeConfig) -> str:
     return os.path.dirname(os.path.abspath(config.replication.data_dir))
 
 
+def private_files(data_dir: str) -> None:
+    """Every file and directory the node creates is 0600 / 0700 (umask), and those an older
+    version left under its data dir are made so (docs/security.md "Secrets at rest")."""
+    os.umask(0o077)
+    for root, dirs, files in os.walk(data_dir):
+        for name in dirs:
+            _chmod(os.path.join(root, name), 0o700)
+        for name in files:
+            _chmod(os.path.join(root, name), 0o600)
+    _chmod(data_dir, 0o700)
+
+
+def _chmod(path: str, mode: int) -> None:
+    try:
+        if os.stat(path, follow_symlinks=False).st_mode & 0o777 & ~mode:
+            os.chmod(path, mode, follow_symlinks=False)
+    except (OSError, NotImplementedError):
+        pass  # not ours to change (a symlink, another owner): left as it is
+
+
 def run(config: NodeConfig) -> int:
     """Run a node until it is told to stop; returns the process exit status."""
     from raftcache.node.ops import backup
@@ -70,10 +90,22 @@ def run(config: NodeConfig) -> int:
 
     config.validate()
     data_dir = data_dir_of(config)
+    os.makedirs(data_dir, exist_ok=True)
+    private_files(data_dir)
+    from raftcache.node.service.tls import TlsContexts
+
+    tls = TlsContexts(config.tls) if config.tls.enabled else None
+    peer_credentials = tls.channel_credentials() if tls is not None else None
     if config.restore:
+        from raftcache import backup_crypto
+
         # Every check runs before anything is written (backup.restore_into).
-        meta, restored = backup.restore_into(config.restore, data_dir, config.keyspace.path,
-                                             config.replication.data_dir)
+        try:
+            with backup_crypto.plaintext(config.restore, config.backup_key, data_dir) as plain:
+                meta, restored = backup.restore_into(plain, data_dir, config.keyspace.path,
+                                                     config.replication.data_dir)
+        except backup_crypto.BackupKeyError as e:
+            raise backup.BackupError(str(e)) from None
         if restored:
             log.info("restored from %s: index %d of cluster %s, %d keys",
                      config.restore, meta.applied_index, meta.cluster_id, meta.key_count)
@@ -112,10 +144,12 @@ def run(config: NodeConfig) -> int:
     forwarder_peers = {p.id: p for p in voters}
     forwarder = GrpcForwarder(forwarder_peers, config.replication.cluster_secret, config.service.request_timeout_s,
                               grpc_codec.request_size_limit(config.keyspace.max_value_bytes,
-                                                            statemachine.limits.max_value_bytes))
+                                                            statemachine.limits.max_value_bytes),
+                              credentials=peer_credentials)
     service = Service(config, statemachine, replicator, keyspace, forwarder)
     membership = Membership(os.path.join(data_dir, MEMBERSHIP_FILE), config.self_peer, voters, replicator,
-                            forwarder_peers, advertised=config.advertised_peer)
+                            forwarder_peers, advertised=config.advertised_peer, credentials=peer_credentials,
+                            secret=config.replication.cluster_secret)
     replicator.start()
     try:
         try:
@@ -125,7 +159,7 @@ def run(config: NodeConfig) -> int:
         except ImportError:
             runner = asyncio.run
         runner(_serve(config, service, forwarder, _OpsParts(
-            replicator, membership, keyspace, cluster_id, data_dir)))
+            replicator, membership, keyspace, cluster_id, data_dir, tls)))
     finally:
         replicator.close()
         keyspace.close()
@@ -156,6 +190,7 @@ class _OpsParts:
     keyspace: object
     cluster_id: str
     data_dir: str
+    tls: object = None       # node/service/tls.TlsContexts when the ports speak TLS
 
 
 async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> None:
@@ -172,27 +207,37 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
         service, parts.replicator, parts.membership, role=config.role, cluster_id=parts.cluster_id,
         secret=config.replication.cluster_secret, keyspace=parts.keyspace, data_dir=parts.data_dir)
     host = config.host
+    tls = parts.tls
     # The health service (grpc.health.v1) is kept by the gRPC front end itself.
-    grpc_server, _health = await grpc_frontend.start_server(service, host, config.port("grpc"))
+    grpc_server, _health = await grpc_frontend.start_server(service, host, config.port("grpc"), tls)
     servers: list[asyncio.Server] = []
     tasks = [
         asyncio.ensure_future(parts.membership.run()),
     ]
     if config.backup.dir:
         tasks.append(asyncio.ensure_future(_backup_loop(config, parts)))
+    if tls is not None:
+        tasks.append(asyncio.ensure_future(tls.run_reloader()))
+    if config.frontend.aclfile:
+        from raftcache.node.frontends import acl_catalog
+        from raftcache.node.ops import aclfile
+
+        tasks.append(asyncio.ensure_future(aclfile.seed(service, config.frontend.aclfile, acl_catalog.known)))
     try:
-        servers.append(await http.start_server(service, host, config.port("http")))
+        servers.append(await http.start_server(service, host, config.port("http"),
+                                               ssl=tls.server_context if tls is not None else None))
         for module, kind in ((resp_frontend, "redis"), (memcache_frontend, "memcached")):
-            servers.append(await module.start_server(service, host, config.port(kind), config.frontend))
+            servers.append(await module.start_server(service, host, config.port(kind), config.frontend, tls))
         service.start_background()
 
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         log.info(
-            "node %s (zone %s) serving: grpc %s:%d redis %d memcached %d raft %d http %d",
+            "node %s (zone %s) serving: grpc %s:%d redis %d memcached %d raft %d http %d%s",
             config.id, config.zone, host, config.port("grpc"), config.port("redis"),
             config.port("memcached"), config.port("raft"), config.port("http"),
+            " (TLS only on every client port)" if tls is not None else "",
         )
         await stop.wait()
         log.info("node %s stopping", config.id)

@@ -174,3 +174,27 @@ class TransferLeaderReply(_message.Message):
     leader_id: str
     term: int
     def __init__(self, leader_id: _Optional[str] = ..., term: _Optional[int] = ...) -> None: ...
+
+class AccessedKey(_message.Message):
+    __slots__ = ("db", "key", "count", "age_ms")
+    DB_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    AGE_MS_FIELD_NUMBER: _ClassVar[int]
+    db: int
+    key: bytes
+    count: int
+    age_ms: int
+    def __init__(self, db: _Optional[int] = ..., key: _Optional[bytes] = ..., count: _Optional[int] = ..., age_ms: _Optional[int] = ...) -> None: ...
+
+class AccessReport(_message.Message):
+    __slots__ = ("node_id", "keys")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    keys: _containers.RepeatedCompositeFieldContainer[AccessedKey]
+    def __init__(self, node_id: _Optional[str] = ..., keys: _Optional[_Iterable[_Union[AccessedKey, _Mapping]]] = ...) -> None: ...
+
+class AccessReportReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -337,6 +337,11 @@ class InternalStub(object):
                 request_serializer=raftcache_dot_proto_dot_cache__pb2.RequestBatch.SerializeToString,
                 response_deserializer=raftcache_dot_proto_dot_cache__pb2.ReplyBatch.FromString,
                 _registered_method=True)
+        self.ReportAccess = channel.unary_unary(
+                '/raftcache.v1.Internal/ReportAccess',
+                request_serializer=raftcache_dot_proto_dot_admin__pb2.AccessReport.SerializeToString,
+                response_deserializer=raftcache_dot_proto_dot_admin__pb2.AccessReportReply.FromString,
+                _registered_method=True)
 
 
 class InternalServicer(object):
@@ -358,6 +363,14 @@ class InternalServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportAccess(self, request, context):
+        """A follower's recent reads, merged into the leader's access table: its
+        LRU clocks and LFU counters count reads served by every node.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InternalServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -370,6 +383,11 @@ def add_InternalServicer_to_server(servicer, server):
                     servicer.ForwardBatch,
                     request_deserializer=raftcache_dot_proto_dot_cache__pb2.RequestBatch.FromString,
                     response_serializer=raftcache_dot_proto_dot_cache__pb2.ReplyBatch.SerializeToString,
+            ),
+            'ReportAccess': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportAccess,
+                    request_deserializer=raftcache_dot_proto_dot_admin__pb2.AccessReport.FromString,
+                    response_serializer=raftcache_dot_proto_dot_admin__pb2.AccessReportReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -428,6 +446,33 @@ class Internal(object):
             '/raftcache.v1.Internal/ForwardBatch',
             raftcache_dot_proto_dot_cache__pb2.RequestBatch.SerializeToString,
             raftcache_dot_proto_dot_cache__pb2.ReplyBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportAccess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/raftcache.v1.Internal/ReportAccess',
+            raftcache_dot_proto_dot_admin__pb2.AccessReport.SerializeToString,
+            raftcache_dot_proto_dot_admin__pb2.AccessReportReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -66,6 +66,12 @@ class Aggregate(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AGG_MIN: _ClassVar[Aggregate]
     AGG_MAX: _ClassVar[Aggregate]
 
+class EvictionMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVICT_BY_POLICY: _ClassVar[EvictionMode]
+    EVICT_LRU: _ClassVar[EvictionMode]
+    EVICT_NEVER: _ClassVar[EvictionMode]
+
 class GeoSort(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     GEO_UNSORTED: _ClassVar[GeoSort]
@@ -123,6 +129,9 @@ BY_LEX: RangeBy
 AGG_SUM: Aggregate
 AGG_MIN: Aggregate
 AGG_MAX: Aggregate
+EVICT_BY_POLICY: EvictionMode
+EVICT_LRU: EvictionMode
+EVICT_NEVER: EvictionMode
 GEO_UNSORTED: GeoSort
 GEO_ASC: GeoSort
 GEO_DESC: GeoSort
@@ -203,7 +212,7 @@ class Get(_message.Message):
     def __init__(self, key: _Optional[bytes] = ...) -> None: ...
 
 class Set(_message.Message):
-    __slots__ = ("key", "value", "condition", "expiry", "get", "flags", "cas_index")
+    __slots__ = ("key", "value", "condition", "expiry", "get", "flags", "cas_index", "stale_if_older")
     KEY_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     CONDITION_FIELD_NUMBER: _ClassVar[int]
@@ -211,6 +220,7 @@ class Set(_message.Message):
     GET_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
     CAS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    STALE_IF_OLDER_FIELD_NUMBER: _ClassVar[int]
     key: bytes
     value: bytes
     condition: Condition
@@ -218,7 +228,8 @@ class Set(_message.Message):
     get: bool
     flags: int
     cas_index: int
-    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., condition: _Optional[_Union[Condition, str]] = ..., expiry: _Optional[_Union[Expiry, _Mapping]] = ..., get: bool = ..., flags: _Optional[int] = ..., cas_index: _Optional[int] = ...) -> None: ...
+    stale_if_older: bool
+    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., condition: _Optional[_Union[Condition, str]] = ..., expiry: _Optional[_Union[Expiry, _Mapping]] = ..., get: bool = ..., flags: _Optional[int] = ..., cas_index: _Optional[int] = ..., stale_if_older: bool = ...) -> None: ...
 
 class GetDel(_message.Message):
     __slots__ = ("key",)
@@ -1044,6 +1055,54 @@ class ZSetOpStore(_message.Message):
     source: ZSetOp
     def __init__(self, key: _Optional[bytes] = ..., source: _Optional[_Union[ZSetOp, _Mapping]] = ...) -> None: ...
 
+class DbKey(_message.Message):
+    __slots__ = ("db", "key")
+    DB_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    db: int
+    key: bytes
+    def __init__(self, db: _Optional[int] = ..., key: _Optional[bytes] = ...) -> None: ...
+
+class Evict(_message.Message):
+    __slots__ = ("candidates", "until_bytes", "mode", "policy")
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    candidates: _containers.RepeatedCompositeFieldContainer[DbKey]
+    until_bytes: int
+    mode: EvictionMode
+    policy: str
+    def __init__(self, candidates: _Optional[_Iterable[_Union[DbKey, _Mapping]]] = ..., until_bytes: _Optional[int] = ..., mode: _Optional[_Union[EvictionMode, str]] = ..., policy: _Optional[str] = ...) -> None: ...
+
+class ObjectAccess(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    def __init__(self, key: _Optional[bytes] = ...) -> None: ...
+
+class MetaGet(_message.Message):
+    __slots__ = ("key", "vivify_ttl_ms", "recache_below_ms", "expiry")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VIVIFY_TTL_MS_FIELD_NUMBER: _ClassVar[int]
+    RECACHE_BELOW_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    vivify_ttl_ms: int
+    recache_below_ms: int
+    expiry: Expiry
+    def __init__(self, key: _Optional[bytes] = ..., vivify_ttl_ms: _Optional[int] = ..., recache_below_ms: _Optional[int] = ..., expiry: _Optional[_Union[Expiry, _Mapping]] = ...) -> None: ...
+
+class MetaInvalidate(_message.Message):
+    __slots__ = ("key", "expiry", "cas_index")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_FIELD_NUMBER: _ClassVar[int]
+    CAS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    expiry: Expiry
+    cas_index: int
+    def __init__(self, key: _Optional[bytes] = ..., expiry: _Optional[_Union[Expiry, _Mapping]] = ..., cas_index: _Optional[int] = ...) -> None: ...
+
 class GeoMembers(_message.Message):
     __slots__ = ("key", "members")
     KEY_FIELD_NUMBER: _ClassVar[int]
@@ -1407,10 +1466,40 @@ class ConfigPair(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class ConfigSet(_message.Message):
-    __slots__ = ("parameters",)
+    __slots__ = ("parameters", "default_user_rules")
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_USER_RULES_FIELD_NUMBER: _ClassVar[int]
     parameters: _containers.RepeatedCompositeFieldContainer[ConfigPair]
-    def __init__(self, parameters: _Optional[_Iterable[_Union[ConfigPair, _Mapping]]] = ...) -> None: ...
+    default_user_rules: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, parameters: _Optional[_Iterable[_Union[ConfigPair, _Mapping]]] = ..., default_user_rules: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class AclSetUser(_message.Message):
+    __slots__ = ("name", "rules")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    rules: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, name: _Optional[str] = ..., rules: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class AclDelUser(_message.Message):
+    __slots__ = ("names",)
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AclUserRules(_message.Message):
+    __slots__ = ("name", "rules")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    rules: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, name: _Optional[str] = ..., rules: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class AclLoad(_message.Message):
+    __slots__ = ("users",)
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedCompositeFieldContainer[AclUserRules]
+    def __init__(self, users: _Optional[_Iterable[_Union[AclUserRules, _Mapping]]] = ...) -> None: ...
 
 class SetVersion(_message.Message):
     __slots__ = ("version",)
@@ -1429,8 +1518,9 @@ class Publish(_message.Message):
     def __init__(self, channel: _Optional[bytes] = ..., message: _Optional[bytes] = ..., sharded: bool = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("db", "noop", "get", "set", "get_del", "get_ex", "exists", "incr_by", "incr_by_float", "append", "str_len", "get_range", "set_range", "mset", "mset_nx", "mget", "expire", "persist", "ttl", "type", "rename", "scan", "db_size", "flush_all", "flush_db", "delete_expired", "mc_incr", "get_meta", "get_and_touch", "setbit", "getbit", "bitcount", "bitpos", "bitop", "lcs", "bitfield", "bitfield_ro", "pfadd", "pfcount", "pfcount_ro", "pfmerge", "pfdebug", "pfdebug_ro", "hset", "hget", "hmget", "hdel", "hlen", "hexists", "hgetall", "hincrby", "hincrbyfloat", "hstrlen", "hrandfield", "element_scan", "push", "pop", "lrange", "llen", "lindex", "lset", "lrem", "ltrim", "linsert", "lpos", "lmove", "lmpop", "sadd", "srem", "smembers", "sismember", "scard", "spop", "srandmember", "smove", "set_op", "set_op_store", "zadd", "zrem", "zscore", "zcard", "zrange", "zremrange", "zrangestore", "zrank", "zpop", "zrandmember", "zset_op", "zset_op_store", "zmpop", "geopos", "geohash", "geodist", "geosearch", "geosearch_store", "xadd", "xlen", "xrange", "xdel", "xtrim", "xsetid", "xread", "xreadgroup", "xack", "xpending", "xclaim", "xautoclaim", "xgroup", "xinfo", "xprobe", "random_key", "copy", "move", "swap_db", "key_version", "object_encoding", "transaction", "config_set", "set_version", "publish")
+    __slots__ = ("db", "eviction", "noop", "get", "set", "get_del", "get_ex", "exists", "incr_by", "incr_by_float", "append", "str_len", "get_range", "set_range", "mset", "mset_nx", "mget", "expire", "persist", "ttl", "type", "rename", "scan", "db_size", "flush_all", "flush_db", "delete_expired", "mc_incr", "get_meta", "get_and_touch", "setbit", "getbit", "bitcount", "bitpos", "bitop", "lcs", "bitfield", "bitfield_ro", "pfadd", "pfcount", "pfcount_ro", "pfmerge", "pfdebug", "pfdebug_ro", "hset", "hget", "hmget", "hdel", "hlen", "hexists", "hgetall", "hincrby", "hincrbyfloat", "hstrlen", "hrandfield", "element_scan", "push", "pop", "lrange", "llen", "lindex", "lset", "lrem", "ltrim", "linsert", "lpos", "lmove", "lmpop", "sadd", "srem", "smembers", "sismember", "scard", "spop", "srandmember", "smove", "set_op", "set_op_store", "zadd", "zrem", "zscore", "zcard", "zrange", "zremrange", "zrangestore", "zrank", "zpop", "zrandmember", "zset_op", "zset_op_store", "zmpop", "geopos", "geohash", "geodist", "geosearch", "geosearch_store", "xadd", "xlen", "xrange", "xdel", "xtrim", "xsetid", "xread", "xreadgroup", "xack", "xpending", "xclaim", "xautoclaim", "xgroup", "xinfo", "xprobe", "random_key", "copy", "move", "swap_db", "key_version", "object_encoding", "object_access", "transaction", "config_set", "set_version", "acl_set_user", "acl_del_user", "acl_load", "publish", "evict", "meta_get", "meta_invalidate")
     DB_FIELD_NUMBER: _ClassVar[int]
+    EVICTION_FIELD_NUMBER: _ClassVar[int]
     NOOP_FIELD_NUMBER: _ClassVar[int]
     GET_FIELD_NUMBER: _ClassVar[int]
     SET_FIELD_NUMBER: _ClassVar[int]
@@ -1547,11 +1637,19 @@ class Command(_message.Message):
     SWAP_DB_FIELD_NUMBER: _ClassVar[int]
     KEY_VERSION_FIELD_NUMBER: _ClassVar[int]
     OBJECT_ENCODING_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_ACCESS_FIELD_NUMBER: _ClassVar[int]
     TRANSACTION_FIELD_NUMBER: _ClassVar[int]
     CONFIG_SET_FIELD_NUMBER: _ClassVar[int]
     SET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACL_SET_USER_FIELD_NUMBER: _ClassVar[int]
+    ACL_DEL_USER_FIELD_NUMBER: _ClassVar[int]
+    ACL_LOAD_FIELD_NUMBER: _ClassVar[int]
     PUBLISH_FIELD_NUMBER: _ClassVar[int]
+    EVICT_FIELD_NUMBER: _ClassVar[int]
+    META_GET_FIELD_NUMBER: _ClassVar[int]
+    META_INVALIDATE_FIELD_NUMBER: _ClassVar[int]
     db: int
+    eviction: EvictionMode
     noop: Noop
     get: Get
     set: Set
@@ -1667,11 +1765,18 @@ class Command(_message.Message):
     swap_db: SwapDb
     key_version: KeyVersion
     object_encoding: ObjectEncoding
+    object_access: ObjectAccess
     transaction: Transaction
     config_set: ConfigSet
     set_version: SetVersion
+    acl_set_user: AclSetUser
+    acl_del_user: AclDelUser
+    acl_load: AclLoad
     publish: Publish
-    def __init__(self, db: _Optional[int] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., get: _Optional[_Union[Get, _Mapping]] = ..., set: _Optional[_Union[Set, _Mapping]] = ..., get_del: _Optional[_Union[GetDel, _Mapping]] = ..., get_ex: _Optional[_Union[GetEx, _Mapping]] = ..., exists: _Optional[_Union[Exists, _Mapping]] = ..., incr_by: _Optional[_Union[IncrBy, _Mapping]] = ..., incr_by_float: _Optional[_Union[IncrByFloat, _Mapping]] = ..., append: _Optional[_Union[Append, _Mapping]] = ..., str_len: _Optional[_Union[StrLen, _Mapping]] = ..., get_range: _Optional[_Union[GetRange, _Mapping]] = ..., set_range: _Optional[_Union[SetRange, _Mapping]] = ..., mset: _Optional[_Union[MSet, _Mapping]] = ..., mset_nx: _Optional[_Union[MSetNx, _Mapping]] = ..., mget: _Optional[_Union[MGet, _Mapping]] = ..., expire: _Optional[_Union[Expire, _Mapping]] = ..., persist: _Optional[_Union[Persist, _Mapping]] = ..., ttl: _Optional[_Union[Ttl, _Mapping]] = ..., type: _Optional[_Union[Type, _Mapping]] = ..., rename: _Optional[_Union[Rename, _Mapping]] = ..., scan: _Optional[_Union[Scan, _Mapping]] = ..., db_size: _Optional[_Union[DbSize, _Mapping]] = ..., flush_all: _Optional[_Union[FlushAll, _Mapping]] = ..., flush_db: _Optional[_Union[FlushDb, _Mapping]] = ..., delete_expired: _Optional[_Union[DeleteExpired, _Mapping]] = ..., mc_incr: _Optional[_Union[McIncr, _Mapping]] = ..., get_meta: _Optional[_Union[GetMeta, _Mapping]] = ..., get_and_touch: _Optional[_Union[GetAndTouch, _Mapping]] = ..., setbit: _Optional[_Union[SetBit, _Mapping]] = ..., getbit: _Optional[_Union[GetBit, _Mapping]] = ..., bitcount: _Optional[_Union[BitCount, _Mapping]] = ..., bitpos: _Optional[_Union[BitPos, _Mapping]] = ..., bitop: _Optional[_Union[BitOp, _Mapping]] = ..., lcs: _Optional[_Union[Lcs, _Mapping]] = ..., bitfield: _Optional[_Union[BitField, _Mapping]] = ..., bitfield_ro: _Optional[_Union[BitField, _Mapping]] = ..., pfadd: _Optional[_Union[PfAdd, _Mapping]] = ..., pfcount: _Optional[_Union[PfCount, _Mapping]] = ..., pfcount_ro: _Optional[_Union[PfCount, _Mapping]] = ..., pfmerge: _Optional[_Union[PfMerge, _Mapping]] = ..., pfdebug: _Optional[_Union[PfDebug, _Mapping]] = ..., pfdebug_ro: _Optional[_Union[PfDebug, _Mapping]] = ..., hset: _Optional[_Union[HSet, _Mapping]] = ..., hget: _Optional[_Union[HGet, _Mapping]] = ..., hmget: _Optional[_Union[HMGet, _Mapping]] = ..., hdel: _Optional[_Union[HDel, _Mapping]] = ..., hlen: _Optional[_Union[HLen, _Mapping]] = ..., hexists: _Optional[_Union[HExists, _Mapping]] = ..., hgetall: _Optional[_Union[HGetAll, _Mapping]] = ..., hincrby: _Optional[_Union[HIncrBy, _Mapping]] = ..., hincrbyfloat: _Optional[_Union[HIncrByFloat, _Mapping]] = ..., hstrlen: _Optional[_Union[HStrLen, _Mapping]] = ..., hrandfield: _Optional[_Union[HRandField, _Mapping]] = ..., element_scan: _Optional[_Union[ElementScan, _Mapping]] = ..., push: _Optional[_Union[Push, _Mapping]] = ..., pop: _Optional[_Union[Pop, _Mapping]] = ..., lrange: _Optional[_Union[LRange, _Mapping]] = ..., llen: _Optional[_Union[LLen, _Mapping]] = ..., lindex: _Optional[_Union[LIndex, _Mapping]] = ..., lset: _Optional[_Union[LSet, _Mapping]] = ..., lrem: _Optional[_Union[LRem, _Mapping]] = ..., ltrim: _Optional[_Union[LTrim, _Mapping]] = ..., linsert: _Optional[_Union[LInsert, _Mapping]] = ..., lpos: _Optional[_Union[LPos, _Mapping]] = ..., lmove: _Optional[_Union[LMove, _Mapping]] = ..., lmpop: _Optional[_Union[LMPop, _Mapping]] = ..., sadd: _Optional[_Union[SAdd, _Mapping]] = ..., srem: _Optional[_Union[SRem, _Mapping]] = ..., smembers: _Optional[_Union[SMembers, _Mapping]] = ..., sismember: _Optional[_Union[SIsMember, _Mapping]] = ..., scard: _Optional[_Union[SCard, _Mapping]] = ..., spop: _Optional[_Union[SPop, _Mapping]] = ..., srandmember: _Optional[_Union[SRandMember, _Mapping]] = ..., smove: _Optional[_Union[SMove, _Mapping]] = ..., set_op: _Optional[_Union[SetOp, _Mapping]] = ..., set_op_store: _Optional[_Union[SetOpStore, _Mapping]] = ..., zadd: _Optional[_Union[ZAdd, _Mapping]] = ..., zrem: _Optional[_Union[ZRem, _Mapping]] = ..., zscore: _Optional[_Union[ZScore, _Mapping]] = ..., zcard: _Optional[_Union[ZCard, _Mapping]] = ..., zrange: _Optional[_Union[ZRange, _Mapping]] = ..., zremrange: _Optional[_Union[ZRemRange, _Mapping]] = ..., zrangestore: _Optional[_Union[ZRangeStore, _Mapping]] = ..., zrank: _Optional[_Union[ZRank, _Mapping]] = ..., zpop: _Optional[_Union[ZPop, _Mapping]] = ..., zrandmember: _Optional[_Union[ZRandMember, _Mapping]] = ..., zset_op: _Optional[_Union[ZSetOp, _Mapping]] = ..., zset_op_store: _Optional[_Union[ZSetOpStore, _Mapping]] = ..., zmpop: _Optional[_Union[ZMPop, _Mapping]] = ..., geopos: _Optional[_Union[GeoMembers, _Mapping]] = ..., geohash: _Optional[_Union[GeoMembers, _Mapping]] = ..., geodist: _Optional[_Union[GeoDist, _Mapping]] = ..., geosearch: _Optional[_Union[GeoSearch, _Mapping]] = ..., geosearch_store: _Optional[_Union[GeoSearch, _Mapping]] = ..., xadd: _Optional[_Union[XAdd, _Mapping]] = ..., xlen: _Optional[_Union[XLen, _Mapping]] = ..., xrange: _Optional[_Union[XRange, _Mapping]] = ..., xdel: _Optional[_Union[XDel, _Mapping]] = ..., xtrim: _Optional[_Union[XTrim, _Mapping]] = ..., xsetid: _Optional[_Union[XSetId, _Mapping]] = ..., xread: _Optional[_Union[XRead, _Mapping]] = ..., xreadgroup: _Optional[_Union[XReadGroup, _Mapping]] = ..., xack: _Optional[_Union[XAck, _Mapping]] = ..., xpending: _Optional[_Union[XPending, _Mapping]] = ..., xclaim: _Optional[_Union[XClaim, _Mapping]] = ..., xautoclaim: _Optional[_Union[XAutoClaim, _Mapping]] = ..., xgroup: _Optional[_Union[XGroup, _Mapping]] = ..., xinfo: _Optional[_Union[XInfo, _Mapping]] = ..., xprobe: _Optional[_Union[XProbe, _Mapping]] = ..., random_key: _Optional[_Union[RandomKey, _Mapping]] = ..., copy: _Optional[_Union[Copy, _Mapping]] = ..., move: _Optional[_Union[Move, _Mapping]] = ..., swap_db: _Optional[_Union[SwapDb, _Mapping]] = ..., key_version: _Optional[_Union[KeyVersion, _Mapping]] = ..., object_encoding: _Optional[_Union[ObjectEncoding, _Mapping]] = ..., transaction: _Optional[_Union[Transaction, _Mapping]] = ..., config_set: _Optional[_Union[ConfigSet, _Mapping]] = ..., set_version: _Optional[_Union[SetVersion, _Mapping]] = ..., publish: _Optional[_Union[Publish, _Mapping]] = ..., **kwargs) -> None: ...
+    evict: Evict
+    meta_get: MetaGet
+    meta_invalidate: MetaInvalidate
+    def __init__(self, db: _Optional[int] = ..., eviction: _Optional[_Union[EvictionMode, str]] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., get: _Optional[_Union[Get, _Mapping]] = ..., set: _Optional[_Union[Set, _Mapping]] = ..., get_del: _Optional[_Union[GetDel, _Mapping]] = ..., get_ex: _Optional[_Union[GetEx, _Mapping]] = ..., exists: _Optional[_Union[Exists, _Mapping]] = ..., incr_by: _Optional[_Union[IncrBy, _Mapping]] = ..., incr_by_float: _Optional[_Union[IncrByFloat, _Mapping]] = ..., append: _Optional[_Union[Append, _Mapping]] = ..., str_len: _Optional[_Union[StrLen, _Mapping]] = ..., get_range: _Optional[_Union[GetRange, _Mapping]] = ..., set_range: _Optional[_Union[SetRange, _Mapping]] = ..., mset: _Optional[_Union[MSet, _Mapping]] = ..., mset_nx: _Optional[_Union[MSetNx, _Mapping]] = ..., mget: _Optional[_Union[MGet, _Mapping]] = ..., expire: _Optional[_Union[Expire, _Mapping]] = ..., persist: _Optional[_Union[Persist, _Mapping]] = ..., ttl: _Optional[_Union[Ttl, _Mapping]] = ..., type: _Optional[_Union[Type, _Mapping]] = ..., rename: _Optional[_Union[Rename, _Mapping]] = ..., scan: _Optional[_Union[Scan, _Mapping]] = ..., db_size: _Optional[_Union[DbSize, _Mapping]] = ..., flush_all: _Optional[_Union[FlushAll, _Mapping]] = ..., flush_db: _Optional[_Union[FlushDb, _Mapping]] = ..., delete_expired: _Optional[_Union[DeleteExpired, _Mapping]] = ..., mc_incr: _Optional[_Union[McIncr, _Mapping]] = ..., get_meta: _Optional[_Union[GetMeta, _Mapping]] = ..., get_and_touch: _Optional[_Union[GetAndTouch, _Mapping]] = ..., setbit: _Optional[_Union[SetBit, _Mapping]] = ..., getbit: _Optional[_Union[GetBit, _Mapping]] = ..., bitcount: _Optional[_Union[BitCount, _Mapping]] = ..., bitpos: _Optional[_Union[BitPos, _Mapping]] = ..., bitop: _Optional[_Union[BitOp, _Mapping]] = ..., lcs: _Optional[_Union[Lcs, _Mapping]] = ..., bitfield: _Optional[_Union[BitField, _Mapping]] = ..., bitfield_ro: _Optional[_Union[BitField, _Mapping]] = ..., pfadd: _Optional[_Union[PfAdd, _Mapping]] = ..., pfcount: _Optional[_Union[PfCount, _Mapping]] = ..., pfcount_ro: _Optional[_Union[PfCount, _Mapping]] = ..., pfmerge: _Optional[_Union[PfMerge, _Mapping]] = ..., pfdebug: _Optional[_Union[PfDebug, _Mapping]] = ..., pfdebug_ro: _Optional[_Union[PfDebug, _Mapping]] = ..., hset: _Optional[_Union[HSet, _Mapping]] = ..., hget: _Optional[_Union[HGet, _Mapping]] = ..., hmget: _Optional[_Union[HMGet, _Mapping]] = ..., hdel: _Optional[_Union[HDel, _Mapping]] = ..., hlen: _Optional[_Union[HLen, _Mapping]] = ..., hexists: _Optional[_Union[HExists, _Mapping]] = ..., hgetall: _Optional[_Union[HGetAll, _Mapping]] = ..., hincrby: _Optional[_Union[HIncrBy, _Mapping]] = ..., hincrbyfloat: _Optional[_Union[HIncrByFloat, _Mapping]] = ..., hstrlen: _Optional[_Union[HStrLen, _Mapping]] = ..., hrandfield: _Optional[_Union[HRandField, _Mapping]] = ..., element_scan: _Optional[_Union[ElementScan, _Mapping]] = ..., push: _Optional[_Union[Push, _Mapping]] = ..., pop: _Optional[_Union[Pop, _Mapping]] = ..., lrange: _Optional[_Union[LRange, _Mapping]] = ..., llen: _Optional[_Union[LLen, _Mapping]] = ..., lindex: _Optional[_Union[LIndex, _Mapping]] = ..., lset: _Optional[_Union[LSet, _Mapping]] = ..., lrem: _Optional[_Union[LRem, _Mapping]] = ..., ltrim: _Optional[_Union[LTrim, _Mapping]] = ..., linsert: _Optional[_Union[LInsert, _Mapping]] = ..., lpos: _Optional[_Union[LPos, _Mapping]] = ..., lmove: _Optional[_Union[LMove, _Mapping]] = ..., lmpop: _Optional[_Union[LMPop, _Mapping]] = ..., sadd: _Optional[_Union[SAdd, _Mapping]] = ..., srem: _Optional[_Union[SRem, _Mapping]] = ..., smembers: _Optional[_Union[SMembers, _Mapping]] = ..., sismember: _Optional[_Union[SIsMember, _Mapping]] = ..., scard: _Optional[_Union[SCard, _Mapping]] = ..., spop: _Optional[_Union[SPop, _Mapping]] = ..., srandmember: _Optional[_Union[SRandMember, _Mapping]] = ..., smove: _Optional[_Union[SMove, _Mapping]] = ..., set_op: _Optional[_Union[SetOp, _Mapping]] = ..., set_op_store: _Optional[_Union[SetOpStore, _Mapping]] = ..., zadd: _Optional[_Union[ZAdd, _Mapping]] = ..., zrem: _Optional[_Union[ZRem, _Mapping]] = ..., zscore: _Optional[_Union[ZScore, _Mapping]] = ..., zcard: _Optional[_Union[ZCard, _Mapping]] = ..., zrange: _Optional[_Union[ZRange, _Mapping]] = ..., zremrange: _Optional[_Union[ZRemRange, _Mapping]] = ..., zrangestore: _Optional[_Union[ZRangeStore, _Mapping]] = ..., zrank: _Optional[_Union[ZRank, _Mapping]] = ..., zpop: _Optional[_Union[ZPop, _Mapping]] = ..., zrandmember: _Optional[_Union[ZRandMember, _Mapping]] = ..., zset_op: _Optional[_Union[ZSetOp, _Mapping]] = ..., zset_op_store: _Optional[_Union[ZSetOpStore, _Mapping]] = ..., zmpop: _Optional[_Union[ZMPop, _Mapping]] = ..., geopos: _Optional[_Union[GeoMembers, _Mapping]] = ..., geohash: _Optional[_Union[GeoMembers, _Mapping]] = ..., geodist: _Optional[_Union[GeoDist, _Mapping]] = ..., geosearch: _Optional[_Union[GeoSearch, _Mapping]] = ..., geosearch_store: _Optional[_Union[GeoSearch, _Mapping]] = ..., xadd: _Optional[_Union[XAdd, _Mapping]] = ..., xlen: _Optional[_Union[XLen, _Mapping]] = ..., xrange: _Optional[_Union[XRange, _Mapping]] = ..., xdel: _Optional[_Union[XDel, _Mapping]] = ..., xtrim: _Optional[_Union[XTrim, _Mapping]] = ..., xsetid: _Optional[_Union[XSetId, _Mapping]] = ..., xread: _Optional[_Union[XRead, _Mapping]] = ..., xreadgroup: _Optional[_Union[XReadGroup, _Mapping]] = ..., xack: _Optional[_Union[XAck, _Mapping]] = ..., xpending: _Optional[_Union[XPending, _Mapping]] = ..., xclaim: _Optional[_Union[XClaim, _Mapping]] = ..., xautoclaim: _Optional[_Union[XAutoClaim, _Mapping]] = ..., xgroup: _Optional[_Union[XGroup, _Mapping]] = ..., xinfo: _Optional[_Union[XInfo, _Mapping]] = ..., xprobe: _Optional[_Union[XProbe, _Mapping]] = ..., random_key: _Optional[_Union[RandomKey, _Mapping]] = ..., copy: _Optional[_Union[Copy, _Mapping]] = ..., move: _Optional[_Union[Move, _Mapping]] = ..., swap_db: _Optional[_Union[SwapDb, _Mapping]] = ..., key_version: _Optional[_Union[KeyVersion, _Mapping]] = ..., object_encoding: _Optional[_Union[ObjectEncoding, _Mapping]] = ..., object_access: _Optional[_Union[ObjectAccess, _Mapping]] = ..., transaction: _Optional[_Union[Transaction, _Mapping]] = ..., config_set: _Optional[_Union[ConfigSet, _Mapping]] = ..., set_version: _Optional[_Union[SetVersion, _Mapping]] = ..., acl_set_user: _Optional[_Union[AclSetUser, _Mapping]] = ..., acl_del_user: _Optional[_Union[AclDelUser, _Mapping]] = ..., acl_load: _Optional[_Union[AclLoad, _Mapping]] = ..., publish: _Optional[_Union[Publish, _Mapping]] = ..., evict: _Optional[_Union[Evict, _Mapping]] = ..., meta_get: _Optional[_Union[MetaGet, _Mapping]] = ..., meta_invalidate: _Optional[_Union[MetaInvalidate, _Mapping]] = ..., **kwargs) -> None: ...
 
 class LogBatch(_message.Message):
     __slots__ = ("entries",)

@@ -45,10 +45,13 @@ def _up_parser(sub) -> None:
     p.add_argument("--ready-timeout", type=float, default=30.0, help="seconds to wait for a leader (default 30)")
     p.add_argument("--restore", metavar="FILE", help="seed every node of the new cluster from this backup "
                    "(checked first; the data dir must not hold a cluster)")
+    p.add_argument("--backup-key", metavar="KEYFILE", help="the key of an encrypted --restore backup")
+    p.add_argument("--tls", action="store_true", help="make a local CA and certificates in DATA_DIR/tls/ and start "
+                   "every node TLS-only (redis-cli --tls --cacert DATA_DIR/tls/ca.crt …)")
 
 
 def _ctl_parser(sub) -> None:
-    from raftcache import ctl
+    from raftcache import ctl, offline
 
     p = sub.add_parser("ctl", help="admin command line (gRPC)", description="Talk to a node over gRPC.")
     p.add_argument("--endpoint", action="append", default=None, metavar="HOST:PORT",
@@ -61,7 +64,18 @@ def _ctl_parser(sub) -> None:
     p.add_argument("--cluster-secret", default=None,
                    help="cluster secret for backup and membership verbs (default: RAFTCACHE_CLUSTER_SECRET, "
                    "else DATA_DIR/cluster.secret with --data-dir)")
-    ctl.add_verbs(p.add_subparsers(dest="verb", metavar="VERB", required=True))
+    p.add_argument("--user", default=None, help="ACL user (default: RAFTCACHE_USERNAME; with only a password: "
+                   "the default user)")
+    p.add_argument("--password", default=None, help="its password (prefer RAFTCACHE_PASSWORD)")
+    p.add_argument("--tls-ca", default=None, metavar="FILE", help="CA of the nodes' certificates: connect with TLS "
+                   "(default: RAFTCACHE_TLS_CA, else DATA_DIR/tls/ca.crt of `up --tls`)")
+    p.add_argument("--tls-cert", default=None, metavar="FILE", help="client certificate (RAFTCACHE_TLS_CERT)")
+    p.add_argument("--tls-key", default=None, metavar="FILE", help="its key (RAFTCACHE_TLS_KEY)")
+    p.add_argument("--client-config", default=None, metavar="FILE", help="TOML with username, password, tls_ca, "
+                   "tls_cert, tls_key (default: RAFTCACHE_CLIENT_CONFIG)")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    ctl.add_verbs(verbs)
+    offline.add_verbs(verbs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             from raftcache import localcluster
 
             return localcluster.run(args)
-        from raftcache import ctl
+        from raftcache import ctl, offline
 
-        return ctl.run(args)
+        return (offline if args.verb in offline.VERBS else ctl).run(args)
     except RaftcacheError as e:
         print(f"raftcache: error: {e.message}", file=sys.stderr)
         return 2

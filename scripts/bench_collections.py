@@ -40,7 +40,7 @@ import redis
 
 from scripts import benchlib
 from scripts.bench_resp import RedisTrio
-from tests.cluster import Cluster
+from raftcache.localcluster import LocalCluster
 
 BATCH = 1000
 
@@ -112,7 +112,7 @@ def main() -> int:
         print("needs redis-server: apt-get install redis-server", file=sys.stderr)
         return 2
     root = tempfile.mkdtemp(prefix="bench-coll-")
-    cluster = Cluster(os.path.join(root, "raftcache"), 3)
+    cluster = LocalCluster(os.path.join(root, "raftcache"), 3)
     peer = RedisTrio(root)
     try:
         cluster.start()

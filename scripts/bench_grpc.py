@@ -3,7 +3,7 @@
 Usage: python scripts/bench_grpc.py [--duration 3] [--concurrency 1,16,64] [--streams 1,2,4,8]
            [--value-bytes 100] [--keys 10000] [--json]
 
-Starts a fresh cluster (tests/cluster.py) unless --leader/--follower name an
+Starts a fresh cluster (raftcache/localcluster.py) unless --leader/--follower name an
 existing one, writes every key a GET can ask for (bench:0 … bench:<keys - 1>,
 --value-bytes each) through the leader, then measures for each concurrency:
   - unary SET on the leader, unary GET (level any) on the leader and on a follower,
@@ -220,9 +220,9 @@ def main() -> int:
         if args.leader:
             leader, follower = args.leader, args.follower or args.leader
         else:
-            from tests.cluster import Cluster
+            from raftcache.localcluster import LocalCluster
 
-            cluster = Cluster(tempfile.mkdtemp(prefix="bench-grpc-"), 3, appendfsync=args.appendfsync).start()
+            cluster = LocalCluster(tempfile.mkdtemp(prefix="bench-grpc-"), 3, appendfsync=args.appendfsync).start()
             lead = cluster.leader()
             leader, follower = lead.grpc_address, cluster.followers()[0].grpc_address
             pids = {f"{'leader' if n is lead else 'follower'}-{n.id}": n.pid for n in cluster.alive_nodes()}

@@ -30,7 +30,7 @@ import redis
 
 from raftcache.proto import commands_pb2 as pb
 from scripts import benchlib
-from tests.cluster import Cluster
+from raftcache.localcluster import LocalCluster
 
 
 def summarize(size: int, errors: int, set_s: float, replicated_s: float | None, follower_lengths: list[int],
@@ -48,7 +48,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print JSON (the default; kept for uniformity)")
     args = parser.parse_args()
     root = tempfile.mkdtemp(prefix="bench-large-")
-    cluster = Cluster(os.path.join(root, "raftcache"), 3)
+    cluster = LocalCluster(os.path.join(root, "raftcache"), 3)
     started = time.time()
     try:
         cluster.start()

@@ -18,7 +18,7 @@ memcached port reads at the node's default level (linearizable).
     python scripts/bench_memcache.py                      # starts a 3-node cluster and memcached
     python scripts/bench_memcache.py --raftcache 127.0.0.1:7002 --memcached 127.0.0.1:11211
 
-Without --raftcache it starts a local 3-node cluster (tests/cluster.py, run
+Without --raftcache it starts a local 3-node cluster (raftcache/localcluster.py, run
 from a checkout) and benchmarks its leader's memcached port; without
 --memcached it starts `memcached` (Debian package `memcached`) on a free
 loopback port.
@@ -176,9 +176,9 @@ def main() -> int:
         if args.raftcache:
             rc_addr = _addr(args.raftcache)
         else:
-            from tests.cluster import Cluster    # a checkout's test helper: real node processes
+            from raftcache.localcluster import LocalCluster
 
-            cluster = Cluster(tempfile.mkdtemp(prefix="bench-mc-"), 3).start()
+            cluster = LocalCluster(tempfile.mkdtemp(prefix="bench-mc-"), 3).start()
             cleanup.append(cluster.close)
             lead = cluster.leader()
             rc_addr = lead.memcached_address

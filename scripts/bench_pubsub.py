@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from scripts import benchlib  # noqa: E402 (the repository root is put on the path first)
 from scripts.bench_resp import RedisTrio  # noqa: E402 (after the path, as above)
-from tests.cluster import Cluster  # noqa: E402 (after the path, as above)
+from raftcache.localcluster import LocalCluster  # noqa: E402 (after the path, as above)
 
 CHANNEL = b"bench"
 
@@ -111,7 +111,7 @@ def main() -> int:
         print("needs redis-server: apt-get install redis-server", file=sys.stderr)
         return 2
     root = tempfile.mkdtemp(prefix="bench-pubsub-")
-    cluster = Cluster(os.path.join(root, "raftcache"), 3)
+    cluster = LocalCluster(os.path.join(root, "raftcache"), 3)
     redis = RedisTrio(root)
     started = time.time()
     try:

@@ -122,7 +122,7 @@ def committed_rate(load: dict) -> float:
 
 
 def run_policy(policy: str, args, root: str) -> dict:
-    from tests.cluster import free_base_port
+    from raftcache.localcluster import free_base_port
 
     ctx = multiprocessing.get_context("spawn")
     specs = [f"n{i + 1}@{'abc'[i]}=127.0.0.1:{free_base_port()}" for i in range(3)]

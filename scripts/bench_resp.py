@@ -1,17 +1,19 @@
 """Redis-protocol benchmark: redis-benchmark against raftcache and against Redis, same run.
 
 Usage: python scripts/bench_resp.py [--requests 100000] [--clients 50] [--pipelines 1,16]
-           [--tests SET,GET,...] [--read-levels any,lease,linearizable] [--value-bytes 100] [--json]
+           [--tests SET,GET,...] [--read-levels linearizable,lease,bounded:100,any]
+           [--writes-to leader,follower] [--value-bytes 100] [--json]
 
 Starts a three-node raftcache cluster and a redis-server primary with two
 replicas (appendonly yes, appendfsync everysec), all on 127.0.0.1, and writes
 every key a GET can ask for (key:000000000000 … key:<keyspace - 1>, values of
 --value-bytes) to both before the first case. Runs redis-benchmark (-d
 --value-bytes, -r --keyspace) at -c CLIENTS with each -P: writes against
-raftcache's leader (or, with --writes-to follower, a follower, which forwards
-them) and Redis's primary; GET against a raftcache follower, once per
---read-levels level (set cluster-wide by CONFIG SET raftcache-default-read),
-and a Redis replica.
+raftcache's leader and, as another case, through a follower (which forwards
+them to the leader), each next to Redis's primary; GET against a raftcache
+follower, once per --read-levels level (set cluster-wide by CONFIG SET
+raftcache-default-read), next to a Redis replica. The defaults are issue 14's
+run: every read level, writes to the leader and through a follower.
 
 Per case and server: ops/s counting only successful replies (errors, from
 INFO commandstats failed_calls + rejected_calls, are reported apart), p50 and
@@ -19,6 +21,14 @@ p99, the GET hit rate (INFO keyspace_hits / keyspace_misses deltas), CPU µs
 per request of every raftcache and redis-server process (/proc/PID/stat),
 the idle wait before it, and the redis-benchmark command line. Prints JSON
 (always; --json is accepted for uniformity with the other scripts).
+
+The eviction case (unless --eviction-maxmemory 0) runs last: SET -P 1 of
+fresh keys (-r 100 x the requests) on each server twice, once with room
+(CONFIG SET maxmemory 0: Redis's no limit, raftcache's node value) and once with
+CONFIG SET maxmemory --eviction-maxmemory and maxmemory-policy allkeys-lru,
+filled to that size first; the requests write 3x maxmemory. Reported: both
+rates, their ratio (the target is >= 0.8 for raftcache), evicted_keys and
+used_memory after, and raftcache's rate against Redis's under eviction.
 """
 
 from __future__ import annotations
@@ -35,8 +45,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from raftcache.node.config.values import parse_size
 from scripts import benchlib
-from tests.cluster import Cluster, free_base_port, wait_until
+from raftcache.localcluster import LocalCluster, free_base_port, wait_until
 
 # redis-benchmark's own tests: LPUSH grows one list, HSET and ZADD add random
 # fields/members to one hash / sorted set. Value: the command INFO counts it under.
@@ -171,6 +182,68 @@ class RedisTrio:
                 p.kill()
 
 
+def writes_to(text: str) -> list[str]:
+    """--writes-to: leader, follower or both (comma-separated), in that order."""
+    targets = [t for t in text.split(",") if t]
+    if not targets or any(t not in ("leader", "follower") for t in targets):
+        raise argparse.ArgumentTypeError("use leader, follower or leader,follower")
+    return targets
+
+
+def case_name(test: str, pipeline: int, target: str, level: str | None) -> str:
+    """"GET -P 1 linearizable" (reads, on a follower); "SET -P 16 leader" / "SET -P 16 via follower"."""
+    if level:
+        return f"{test} -P {pipeline} {level}"
+    return f"{test} -P {pipeline} " + ("leader" if target == "leader" else "via follower")
+
+
+def config_set(port: int, *pairs: str) -> None:
+    subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port), "config", "set", *pairs],
+                   check=True, capture_output=True, timeout=10)
+
+
+def fill_to(port: int, maxmemory: int, value_bytes: int, batch: int = 500) -> int:
+    """MSET keys fill:* until the server's used_memory reaches 95 % of `maxmemory`; keys written."""
+    import redis
+
+    client = redis.Redis("127.0.0.1", port, socket_timeout=120)
+    value, n = b"f" * value_bytes, 0
+    while int(client.info("memory")["used_memory"]) < 0.95 * maxmemory:
+        client.mset({b"fill:%012d" % (n + i): value for i in range(batch)})
+        n += batch
+    client.close()
+    return n
+
+
+def eviction_requests(maxmemory: int, value_bytes: int) -> int:
+    """SETs that write 3x maxmemory of logical records (raftcache charges key + value + 64 bytes)."""
+    return 3 * maxmemory // (value_bytes + len("key:000000000000") + 64)
+
+
+def eviction_case(port: int, admin_ports: list[int], args, pids: dict[str, int], room: str) -> dict:
+    """One server's SET -P 1 rate with room (`room`: the maxmemory that leaves it) and at 3x
+    --eviction-maxmemory under allkeys-lru; `admin_ports` take the CONFIG SET and FLUSHALL."""
+    maxmemory = args.eviction_maxmemory
+    n = eviction_requests(maxmemory, args.value_bytes)
+    cases = {}
+    for name, limit in (("with_room", room), ("evicting", str(maxmemory))):
+        for admin in admin_ports:
+            subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(admin), "flushall"], check=True,
+                           capture_output=True, timeout=60)
+            config_set(admin, "maxmemory", limit, "maxmemory-policy", "allkeys-lru")
+        filled = fill_to(port, maxmemory, args.value_bytes) if name == "evicting" else 0
+        before = info(port)
+        keyspace_args = argparse.Namespace(**{**vars(args), "keyspace": 100 * n})
+        result = run_case(port, "SET", keyspace_args, 1, n, pids, [])
+        after = info(port)
+        result.update(prefilled_keys=filled, used_memory_after=int(after.get("used_memory", 0)),
+                      evicted_keys=int(after.get("evicted_keys", 0)) - int(before.get("evicted_keys", 0)))
+        cases[name] = result
+    cases["maxmemory"] = maxmemory
+    cases["evicting_vs_with_room"] = ratio(cases["evicting"], cases["with_room"])
+    return cases
+
+
 def ratio(ours: dict, theirs: dict) -> float | None:
     if "ops_per_s" in ours and "ops_per_s" in theirs and theirs["ops_per_s"]:
         return round(ours["ops_per_s"] / theirs["ops_per_s"], 3)
@@ -184,12 +257,16 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--pipelines", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16])
     parser.add_argument("--tests", type=lambda s: s.upper().split(","), default=list(TESTS))
-    parser.add_argument("--read-levels", type=lambda s: s.split(","), default=["any"],
+    parser.add_argument("--read-levels", type=lambda s: s.split(","),
+                        default=["linearizable", "lease", "bounded:100", "any"],
                         help="raftcache read levels GET runs at on the follower, one case each")
-    parser.add_argument("--writes-to", choices=("leader", "follower"), default="leader",
-                        help="the raftcache node that takes the writes (a follower forwards them to the leader)")
+    parser.add_argument("--writes-to", type=writes_to, default=["leader", "follower"],
+                        help="the raftcache nodes that take the writes, one case each: leader, follower "
+                             "(which forwards them to the leader) or both")
     parser.add_argument("--value-bytes", type=int, default=100, help="redis-benchmark -d and the populated values")
     parser.add_argument("--keyspace", type=int, default=100_000, help="redis-benchmark -r: keys written before reads")
+    parser.add_argument("--eviction-maxmemory", type=parse_size, default=16 << 20,
+                        help="maxmemory of the eviction case, e.g. 16mb (0: no eviction case)")
     parser.add_argument("--idle-timeout", type=float, default=30.0, help="longest idle wait before a case (s)")
     parser.add_argument("--case-timeout", type=float, default=300.0)
     parser.add_argument("--json", action="store_true", help="print JSON (the default; kept for uniformity)")
@@ -198,7 +275,7 @@ def main() -> int:
         print("needs redis-benchmark and redis-server: apt-get install redis-tools redis-server", file=sys.stderr)
         return 2
     root = tempfile.mkdtemp(prefix="bench-resp-")
-    cluster = Cluster(os.path.join(root, "raftcache"), 3)
+    cluster = LocalCluster(os.path.join(root, "raftcache"), 3)
     redis = RedisTrio(root)
     started = time.time()
     try:
@@ -206,7 +283,6 @@ def main() -> int:
         redis.start()
         leader = cluster.leader()
         follower = cluster.followers()[0]
-        writer = leader if args.writes_to == "leader" else follower
         pids = {f"raftcache-{'leader' if n is leader else 'follower'}-{n.id}": n.pid for n in cluster.alive_nodes()}
         pids.update(redis.pids())
         for port, read_port in ((leader.redis_address[1], follower.redis_address[1]), (redis.ports[0], redis.ports[1])):
@@ -217,25 +293,37 @@ def main() -> int:
             "cpus": os.cpu_count(), "clients": args.clients, "value_bytes": args.value_bytes,
             "keyspace": args.keyspace, "writes_to": args.writes_to, "processes": pids, "cases": {},
         }
+        nodes = {"leader": leader, "follower": follower}
         for pipeline in args.pipelines:
             n = args.requests * (4 if pipeline > 1 else 1)
             for test in args.tests:
-                for level in (args.read_levels if test in READS else [None]):
+                variants = [("follower", level) for level in args.read_levels] if test in READS else \
+                    [(target, None) for target in args.writes_to]
+                for target, level in variants:
                     if level:
                         set_read_level(leader.redis_address[1], follower.redis_address[1], level)
-                    ours_port = follower.redis_address[1] if test in READS else writer.redis_address[1]
                     theirs_port = redis.ports[1] if test in READS else redis.ports[0]
-                    ours = run_case(ours_port, test, args, pipeline, n, pids,
+                    ours = run_case(nodes[target].redis_address[1], test, args, pipeline, n, pids,
                                     [node.redis_address[1] for node in cluster.alive_nodes()])
                     theirs = run_case(theirs_port, test, args, pipeline, n, pids, redis.ports)
-                    name = f"{test} -P {pipeline}" + (f" {level}" if level else "")
+                    name = case_name(test, pipeline, target, level)
                     results["cases"][name] = {
-                        "raftcache_node": "follower" if test in READS else args.writes_to,
-                        "raftcache_read_level": level, "raftcache": ours, "redis": theirs,
-                        "ratio": ratio(ours, theirs),
+                        "raftcache_node": target, "raftcache_read_level": level, "raftcache": ours,
+                        "redis": theirs, "ratio": ratio(ours, theirs),
                     }
                     print(f"{name}: raftcache {ours.get('ops_per_s')} redis {theirs.get('ops_per_s')}",
                           file=sys.stderr, flush=True)
+        if args.eviction_maxmemory:
+            # maxmemory 0: raftcache's node value (1 GiB), Redis's "no limit"
+            ours = eviction_case(leader.redis_address[1], [leader.redis_address[1]], args, pids, room="0")
+            theirs = eviction_case(redis.ports[0], [redis.ports[0]], args, pids, room="0")
+            results["cases"]["SET -P 1 eviction allkeys-lru"] = {
+                "raftcache_node": "leader", "raftcache": ours, "redis": theirs,
+                "ratio": ratio(ours["evicting"], theirs["evicting"]),
+            }
+            print(f"SET -P 1 eviction: raftcache {ours['evicting'].get('ops_per_s')} "
+                  f"({ours['evicting_vs_with_room']} of its rate with room) redis "
+                  f"{theirs['evicting'].get('ops_per_s')}", file=sys.stderr, flush=True)
         results["elapsed_s"] = round(time.time() - started, 1)
         results["loadavg_1m_end"] = benchlib.load_average()
         print(json.dumps(results, indent=2))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Judge the SDK's failover: INCR a counter while the leader's zone is killed and restarted.
 
-Starts a fresh local cluster (tests/cluster.py: one process per node, zones
+Starts a fresh local cluster (raftcache/localcluster.py: one process per node, zones
 a, b, c, …), then runs writers through the SDK — `--threads` threads sharing
 one sync `Client` and `--tasks` asyncio tasks sharing one `AsyncClient` —
 each calling `incr("counter")` in a loop and counting the calls that
@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from raftcache.client import AsyncClient, Client
 from raftcache.client.transport import ignore_poller_noise
 
-from tests.cluster import Cluster, wait_until
+from raftcache.localcluster import LocalCluster, wait_until
 
 KEY = "counter"
 
@@ -115,7 +115,7 @@ def main() -> int:
     args = ap.parse_args()
 
     root = args.data_dir or tempfile.mkdtemp(prefix="raftcache-failover-")
-    cluster = Cluster(root, args.nodes)
+    cluster = LocalCluster(root, args.nodes)
     tally, stop, timeline = Tally(), threading.Event(), []
     t0 = time.monotonic()
 

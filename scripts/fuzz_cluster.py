@@ -2,11 +2,11 @@
 
     python scripts/fuzz_cluster.py --minutes 30 --seed 1 [--known-bugs] [--root DIR]
 
-Generates batches with tests/fuzz/strategies.py (seeded: the same seed and
+Generates batches with scripts/fuzz/strategies.py (seeded: the same seed and
 code give the same batches), sends them through redis-py, pymemcache, gRPC
-and raw sockets (tests/fuzz/driver.py), and checks after every batch that
+and raw sockets (scripts/fuzz/driver.py), and checks after every batch that
 every node is alive and answers, that the replicas' keyspace digests agree
-and that the canary keys are unchanged (tests/fuzz/checks.py).
+and that the canary keys are unchanged (scripts/fuzz/checks.py).
 
 A failing batch is recorded (its reproducer, once per distinct problem) and
 the run goes on; when a node died, the cluster is replaced by a fresh one.
@@ -30,8 +30,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from tests.cluster import Cluster
-from tests.fuzz import session, strategies
+from raftcache.localcluster import LocalCluster
+from scripts.fuzz import session, strategies
 
 
 class _TimeUp(Exception):
@@ -49,7 +49,7 @@ def _signature(text: str) -> str:
     return re.sub(r"\d+", "N", key)[:300]
 
 
-def _fatal_line(cluster: Cluster) -> str:
+def _fatal_line(cluster: LocalCluster) -> str:
     """The last CRITICAL line of a dead node's log (why it stopped), without numbers; "" when none died."""
     for node in cluster.nodes:
         if node.alive:
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
         if "cluster" in holder:
             holder["cluster"].close()
         state["clusters"] += 1
-        holder["cluster"] = Cluster(os.path.join(root, f"cluster{state['clusters']}"), 3).start_ready()
+        holder["cluster"] = LocalCluster(os.path.join(root, f"cluster{state['clusters']}"), 3).start(wait_ports=True)
         holder["canaries"] = session.start_canaries(holder["cluster"])
 
     @settings(max_examples=10**9, deadline=None, database=None, phases=[Phase.generate],

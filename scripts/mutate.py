@@ -41,10 +41,16 @@ class Mutation:
 
 MUTATIONS = [
     Mutation(
-        "skip-read-barrier", "node/service/service.py",
-        "        if raft.is_leader:\n            await self._barrier()\n",
-        "        if raft.is_leader:\n            pass  # MUTATION: no read barrier\n",
-        ("tests/unit/test_service.py",),
+        "skip-read-index-round", "node/raft/readindex.py",
+        "                elif acked > current.started:\n",
+        "                elif True:  # MUTATION: a read index without a heartbeat round\n",
+        ("tests/unit/test_readindex.py",),
+    ),
+    Mutation(
+        "no-read-floor", "node/frontends/resp_blocking.py",
+        "        await service.wait_applied(conn.session.last_write_index)\n",
+        "        pass  # MUTATION: a blocking pop looks before the connection's writes are applied here\n",
+        ("tests/integration/test_follower_reads.py::test_a_blocking_pop_on_a_follower_sees_the_connections_own_pushes",),
     ),
     Mutation(
         "disable-dedup", "node/commands/statemachine.py",
@@ -93,16 +99,17 @@ MUTATIONS = [
     ),
     Mutation(
         "lease-always-valid", "node/raft/replication.py",
-        "        return 1 + fresh > (len(voters) + 1) / 2\n",
+        "        return node.quorum_ack_time() > time.monotonic() - cfg.election_timeout_min_s * (1 - cfg.lease_drift)\n",
         "        return True  # MUTATION: the leader always holds a lease\n",
         ("tests/unit/test_replication_lease.py",
          "tests/chaos/test_lease_pause.py::test_lease_reads_at_a_leader_cut_from_its_peers_are_linearizable"),
     ),
     Mutation(
         "apply-twice", "node/commands/statemachine.py",
-        "        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)\n",
-        "        self._execute(txn, index, entry.command, entry.now_ms, entry.seed)  # MUTATION: applied twice\n"
-        "        result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)\n",
+        "            result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)\n",
+        "            self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)"
+        "  # MUTATION: applied twice\n"
+        "            result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)\n",
         ("tests/unit/test_statemachine.py",),
     ),
 ]

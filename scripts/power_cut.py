@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Repeated power cuts of a whole 3-node cluster; reports what each policy lost.
 
-Each run starts three nodes whose data dirs are tests/powercut_fs.py mounts,
+Each run starts three nodes whose data dirs are scripts/powercut/fs.py mounts,
 writes through redis-py for --writing-s seconds, kills every node (-9),
 drops every unsynced byte on every mount, restarts and reads every
-acknowledged write back (tests/power_cut_run.py). Needs FUSE (/dev/fuse,
+acknowledged write back (scripts/powercut/run.py). Needs FUSE (/dev/fuse,
 fusermount, fusepy over libfuse2) and root or a user allowed to mount.
 
 Usage:
@@ -26,8 +26,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.power_cut_run import run_power_cut
-from tests.powercut import unavailable
+from scripts.powercut.run import run_power_cut
+from scripts.powercut.mount import unavailable
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run Redis's own test suite (its tests/ directory) against a local raftcache cluster.
 
-Starts a fresh 3-node cluster (tests/cluster.py), runs each unit file with
+Starts a fresh 3-node cluster (raftcache/localcluster.py), runs each unit file with
 Redis's `tclsh tests/test_helper.tcl --host --port --single` against the
 leader's Redis port, stops the cluster and prints one JSON object:
 
@@ -32,8 +32,8 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from raftcache.localcluster import LocalCluster, wait_until
 from raftcache.node.commands import MAX_VERSION
-from tests.cluster import Cluster, wait_until
 
 FILES = ["unit/type/list", "unit/type/zset", "unit/type/hash", "unit/type/set", "unit/type/incr",
          "unit/keyspace", "unit/expire", "unit/type/stream", "unit/type/stream-cgroups", "unit/hyperloglog",
@@ -65,7 +65,7 @@ _LINE = re.compile(r"^\[(ok|err|exception|skip)\]", re.MULTILINE)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def redis_port(cluster: Cluster) -> int:
+def redis_port(cluster: LocalCluster) -> int:
     return cluster.leader().redis_address[1]
 
 
@@ -108,7 +108,7 @@ def main() -> int:
         skipfile = os.path.join(root, "skip.txt")
         with open(skipfile, "w") as f:
             f.write("\n".join(SKIP + ([] if args.include_slow else SLOW)) + "\n")
-        cluster = Cluster(os.path.join(root, "cluster"), 3).start()
+        cluster = LocalCluster(os.path.join(root, "cluster"), 3).start()
         try:
             # the newest commands wait for the leader to raise the log's semantics version
             wait_until(lambda: cluster.status(cluster.leader()).log_version == MAX_VERSION, 30, "the log version")

@@ -20,8 +20,8 @@ Usage:
   python scripts/rolling_restart.py --endpoint 127.0.0.1:7000 --cluster-json raftcache-data/cluster.json
   python scripts/rolling_restart.py --endpoint 127.0.0.1:7000 --restart-cmd 'docker compose restart {id}'
 
-The cluster secret (for TransferLeader) comes from --cluster-secret,
-RAFTCACHE_CLUSTER_SECRET or cluster.secret beside cluster.json.
+The cluster secret (for TransferLeader, and for every call on a cluster that needs a password)
+comes from --cluster-secret, RAFTCACHE_CLUSTER_SECRET or cluster.secret beside cluster.json.
 """
 
 from __future__ import annotations
@@ -81,11 +81,15 @@ class _Admin:
         if ch is not None:
             ch.close()
 
+    # The cluster secret identifies the caller to Status and Topology too, which a cluster whose
+    # default user needs a password asks for (docs/security.md).
     def status(self, address: str) -> admin_pb2.StatusReply:
-        return admin_pb2_grpc.AdminStub(self._channel(address)).Status(admin_pb2.StatusRequest(), timeout=2)
+        return admin_pb2_grpc.AdminStub(self._channel(address)).Status(
+            admin_pb2.StatusRequest(), timeout=2, metadata=((SECRET_METADATA, self._secret),))
 
     def topology(self, address: str) -> admin_pb2.TopologyReply:
-        return admin_pb2_grpc.AdminStub(self._channel(address)).Topology(admin_pb2.TopologyRequest(), timeout=2)
+        return admin_pb2_grpc.AdminStub(self._channel(address)).Topology(
+            admin_pb2.TopologyRequest(), timeout=2, metadata=((SECRET_METADATA, self._secret),))
 
     def transfer(self, address: str, to: str = "") -> admin_pb2.TransferLeaderReply:
         return admin_pb2_grpc.AdminStub(self._channel(address)).TransferLeader(

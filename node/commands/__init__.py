@@ -17,10 +17,10 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
-from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from raftcache.node.errors import CommandError, Reason
+from raftcache.commandkeys import KEY_FIELDS, command_keys
 from raftcache.proto import commands_pb2 as pb
 
 Command = pb.Command
@@ -34,19 +34,30 @@ LogEntry = pb.LogEntry
 #:      INTERNAL error reply, its writes rolled back); results above sint64 travel
 #:      as `Value.unsigned`; the SetVersion command.
 #:   3: PUBLISH / SPUBLISH (the Publish command); keyspace notifications at apply.
-#:   4: the HyperLogLog, geo and stream commands and the STREAM value type.
-SUPPORTED_VERSIONS = range(1, 5)
+#:   4: eviction (the leader's Evict ahead of the writes that need room,
+#:      `Command.eviction`), memcached item state (MetaGet, MetaInvalidate,
+#:      `Set.stale_if_older`: stale items and recache wins), and the HyperLogLog,
+#:      geo and stream commands with the STREAM value type.
+#:   5: ACL users (AclSetUser, AclDelUser, AclLoad) and CONFIG SET requirepass as the
+#:      default user's hashed password (ConfigSet.default_user_rules).
+SUPPORTED_VERSIONS = range(1, 6)
+#: The first version with eviction and memcached item state: the leader proposes
+#: Evict, and front ends send its fields and commands, only from this version on.
+EVICTION_VERSION = 4
+#: The first version with ACL users (node/commands/acl_store.py).
+ACL_VERSION = 5
 MAX_VERSION = SUPPORTED_VERSIONS[-1]
 #: The semantics version a command needs: the leader refuses it (UNAVAILABLE: retry) until
 #: the cluster's log runs at that version, so no member of an older release ever meets it.
 #: An entry of an older version that carries one is refused at apply as a binary of that
 #: version refuses it (fields it does not know), so replicas of two releases answer alike.
 SINCE_VERSION = {"publish": 3, **{name: 4 for name in (
+    "meta_get", "meta_invalidate",
     "pfadd", "pfcount", "pfcount_ro", "pfmerge", "pfdebug", "pfdebug_ro",
     "geopos", "geohash", "geodist", "geosearch", "geosearch_store",
     "xadd", "xlen", "xrange", "xdel", "xtrim", "xsetid", "xread", "xreadgroup", "xack", "xpending", "xclaim",
     "xautoclaim", "xgroup", "xinfo", "xprobe",
-)}}
+)}, **{name: ACL_VERSION for name in ("acl_set_user", "acl_del_user", "acl_load")}}
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
 #: First byte of a LogBatch: several entries applied at one index.
@@ -61,7 +72,7 @@ CommandType = enum.IntEnum(
 
 #: Commands that only read: served from the local keyspace per consistency level.
 READ_COMMANDS = frozenset(
-    {"get", "exists", "str_len", "get_range", "mget", "ttl", "type", "scan", "db_size", "get_meta", "hget", "hmget", "hlen", "hexists", "hgetall", "hstrlen", "hrandfield", "element_scan", "lrange", "llen", "lindex", "lpos", "smembers", "sismember", "scard", "srandmember", "set_op", "zscore", "zcard", "zrange", "zrank", "zrandmember", "zset_op", "random_key", "key_version", "object_encoding", "getbit", "bitcount", "bitpos", "lcs", "bitfield_ro", "pfcount_ro", "pfdebug_ro", "geopos", "geohash", "geodist", "geosearch", "xlen", "xrange", "xread", "xpending", "xinfo", "xprobe"}
+    {"get", "exists", "str_len", "get_range", "mget", "ttl", "type", "scan", "db_size", "get_meta", "hget", "hmget", "hlen", "hexists", "hgetall", "hstrlen", "hrandfield", "element_scan", "lrange", "llen", "lindex", "lpos", "smembers", "sismember", "scard", "srandmember", "set_op", "zscore", "zcard", "zrange", "zrank", "zrandmember", "zset_op", "random_key", "key_version", "object_encoding", "object_access", "getbit", "bitcount", "bitpos", "lcs", "bitfield_ro", "pfcount_ro", "pfdebug_ro", "geopos", "geohash", "geodist", "geosearch", "xlen", "xrange", "xread", "xpending", "xinfo", "xprobe"}
 )
 
 
@@ -69,6 +80,8 @@ def required_version(command: pb.Command) -> int:
     """The oldest log semantics version that knows every op in `command` (a transaction's too)."""
     name = command.WhichOneof("op")
     version = SINCE_VERSION.get(name, 1)
+    if name == "config_set" and command.config_set.default_user_rules:
+        version = ACL_VERSION
     if name == "transaction":
         version = max([version, *map(required_version, command.transaction.commands)])
     return version
@@ -113,36 +126,6 @@ def has_unknown_fields(message: Message) -> bool:
 
 def is_read(command: pb.Command) -> bool:
     return command.WhichOneof("op") in READ_COMMANDS
-
-
-def _key_fields(op_descriptor) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
-    fields = op_descriptor.fields_by_name
-
-    def is_bytes(name: str, repeated: bool) -> bool:
-        f = fields.get(name)
-        return f is not None and f.type == FieldDescriptor.TYPE_BYTES and f.is_repeated == repeated
-    return (
-        tuple(n for n in ("key", "new_key") if is_bytes(n, False)),
-        ("keys",) if is_bytes("keys", True) else (),
-        "pairs" in fields,
-    )
-
-
-# op name -> (single key fields, repeated key fields, has KeyValue pairs), from the schema once
-_KEY_FIELDS = {f.name: _key_fields(f.message_type) for f in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields}
-
-
-def command_keys(command: pb.Command) -> list[bytes]:
-    """Every key a command names (for size checks and routing)."""
-    name = command.WhichOneof("op") or "noop"
-    op = getattr(command, name)
-    single, repeated, pairs = _KEY_FIELDS[name]
-    keys = [getattr(op, f) for f in single]
-    for f in repeated:
-        keys.extend(getattr(op, f))
-    if pairs:
-        keys.extend(p.key for p in op.pairs)
-    return keys
 
 
 def encode_entry(entry: pb.LogEntry) -> bytes:
@@ -277,7 +260,7 @@ def check_limits(command: pb.Command, *, databases: int, max_key_bytes: int, max
         return CommandError("DB index is out of range", Reason.INVALID_ARGUMENT)
     name = command.WhichOneof("op")
     op = getattr(command, name) if name else None
-    single, repeated, pairs = _KEY_FIELDS[name or "noop"]
+    single, repeated, pairs = KEY_FIELDS[name or "noop"]
     for field in single:  # the common case, without building a list of keys
         key = getattr(op, field)
         if len(key) > max_key_bytes:

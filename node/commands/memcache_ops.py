@@ -15,8 +15,19 @@ Results (rendered by the front ends):
                 Status("EXISTS") / Status("NOT_FOUND") for a failed CAS compare
   mc_prepend    the new length (int), or None when the key is missing
   mc_incr       the new value (int), or None when the key is missing
-  get_meta      None, or [value, flags, cas_index, expires_at_ms (0 = never)]
-  get_and_touch like get_meta, after setting the new deadline
+  get_meta      None, or [value, flags, cas_index, expires_at_ms (0 = never), state]
+  get_and_touch None, or [value, flags, cas_index, expires_at_ms], after setting the new deadline
+  meta_get      None, or [value, flags, cas_index, expires_at_ms, won, stale, win sent before]
+  meta_invalidate  OK, None (no item) or Status("EXISTS") (CAS differs)
+
+Memcached 1.6's item state (meta protocol, log semantics version 4) is
+`Record.state`: ITEM_STALE (invalidated by `md I`, or stored over a newer
+CAS by `ms I`) and ITEM_WIN_SENT (one client was told it won the recache:
+the others get Z until the item is replaced). `meta_get` decides a win at
+apply, so exactly one client of the whole cluster wins: a miss with N
+(vivify: an empty item is created), a stale item, or with R a remaining TTL
+below the threshold, each only while no win was sent. A set replaces the
+state (a fresh item); a touch keeps it.
 
 The item's CAS unique is `Record.index`, the log index that last changed its
 value: identical on every replica, so a `gets` on one node and a `cas`
@@ -35,7 +46,7 @@ from __future__ import annotations
 from raftcache.node.commands import strings
 from raftcache.node.commands import OK, Status
 from raftcache.node.errors import CommandError, Reason, wrong_type
-from raftcache.node.storage.keyspace import Record, ValueType
+from raftcache.node.storage.keyspace import ITEM_STALE, ITEM_WIN_SENT, Record, ValueType
 from raftcache.proto import commands_pb2 as pb
 
 EXISTS = Status("EXISTS")
@@ -43,8 +54,9 @@ NOT_FOUND = Status("NOT_FOUND")
 _U64 = 1 << 64
 
 
-def _record(value: bytes, deadline: int, index: int, flags: int, vtype: ValueType = ValueType.STRING) -> Record:
-    return Record(type=vtype, value=value, expires_at_ms=deadline, index=index, flags=flags)
+def _record(value: bytes, deadline: int, index: int, flags: int, vtype: ValueType = ValueType.STRING,
+            state: int = 0) -> Record:
+    return Record(type=vtype, value=value, expires_at_ms=deadline, index=index, flags=flags, state=state)
 
 
 def not_numeric() -> CommandError:
@@ -73,17 +85,17 @@ def _deadline(expiry: pb.Expiry, now_ms: int, current_ms: int) -> int:
     return 0
 
 
-def _put(ctx, key: bytes, value: bytes, flags: int, deadline: int, index: int) -> None:
+def _put(ctx, key: bytes, value: bytes, flags: int, deadline: int, index: int, state: int = 0) -> None:
     """Store a string item, or remove the key when its deadline has passed already."""
     if deadline and deadline <= ctx.now_ms:
         ctx.txn.delete(ctx.db, key)     # memcached: an item stored with a past deadline is gone at once
     else:
-        ctx.txn.put(ctx.db, key, _record(value, deadline, index, flags))
+        ctx.txn.put(ctx.db, key, _record(value, deadline, index, flags, state=state))
 
 
 def wants_mc_set(op: pb.Set) -> bool:
     """True when a Set carries memcached fields and must be applied by mc_set."""
-    return op.flags != 0 or op.HasField("cas_index")
+    return op.flags != 0 or op.HasField("cas_index") or op.stale_if_older
 
 
 def mc_set(ctx, op: pb.Set):
@@ -95,7 +107,11 @@ def mc_set(ctx, op: pb.Set):
         if old is None:
             return NOT_FOUND
         if old.index != op.cas_index:
-            return EXISTS
+            if not (op.stale_if_older and op.cas_index < old.index and old.type == ValueType.STRING):
+                return EXISTS
+            # ms I: an older CAS still stores, marked stale, keeping the TTL and a win already sent
+            _put(ctx, op.key, op.value, op.flags, old.expires_at_ms, ctx.index, ITEM_STALE | old.state & ITEM_WIN_SENT)
+            return OK
     if op.condition == pb.IF_ABSENT and old is not None:
         return None
     if op.condition == pb.IF_PRESENT and old is None:
@@ -142,13 +158,13 @@ def mc_incr(ctx, op: pb.McIncr):
 
 
 def get_meta(ctx, op: pb.GetMeta):
-    """Reply: None, or [value, flags, cas_index, expires_at_ms]."""
+    """Reply: None, or [value, flags, cas_index, expires_at_ms, state]."""
     rec = ctx.txn.get(ctx.db, op.key, ctx.now_ms)
     if rec is None:
         return None
     if rec.type != ValueType.STRING:
         return wrong_type()
-    return [rec.value, rec.flags, rec.index, rec.expires_at_ms]
+    return [rec.value, rec.flags, rec.index, rec.expires_at_ms, rec.state]
 
 
 def get_and_touch(ctx, op: pb.GetAndTouch):
@@ -162,9 +178,51 @@ def get_and_touch(ctx, op: pb.GetAndTouch):
     if deadline and deadline <= ctx.now_ms:
         ctx.txn.delete(ctx.db, op.key)
     elif deadline != rec.expires_at_ms:
-        # The index (CAS unique) stays: memcached's touch does not change it.
-        ctx.txn.put(ctx.db, op.key, _record(rec.value, deadline, rec.index, rec.flags, rec.type))
+        # The index (CAS unique) and the item state stay: memcached's touch changes neither.
+        ctx.txn.put(ctx.db, op.key, rec._replace(expires_at_ms=deadline))
     return [rec.value, rec.flags, rec.index, deadline]
+
+
+def meta_get(ctx, op: pb.MetaGet):
+    """mg with N / R / T: [value, flags, cas, deadline, won, stale, win sent before], or None on a
+    miss without N. A win marks the item ITEM_WIN_SENT (its CAS unique unchanged)."""
+    rec = ctx.txn.get(ctx.db, op.key, ctx.now_ms)
+    if rec is None:
+        if not op.HasField("vivify_ttl_ms"):
+            return None
+        ttl = op.vivify_ttl_ms
+        deadline = 0 if ttl == 0 else max(ctx.now_ms + ttl, 1)
+        _put(ctx, op.key, b"", 0, deadline, ctx.index, ITEM_WIN_SENT)
+        return [b"", 0, ctx.index, deadline, 1, 0, 0]
+    if rec.type != ValueType.STRING:
+        return wrong_type()
+    sent_before = rec.state & ITEM_WIN_SENT
+    won = not sent_before and (
+        rec.state & ITEM_STALE
+        or (op.HasField("recache_below_ms") and rec.expires_at_ms != 0
+            and rec.expires_at_ms - ctx.now_ms < op.recache_below_ms))
+    deadline = _deadline(op.expiry, ctx.now_ms, rec.expires_at_ms) if op.HasField("expiry") else rec.expires_at_ms
+    state = rec.state | ITEM_WIN_SENT if won else rec.state
+    if deadline and deadline <= ctx.now_ms:
+        ctx.txn.delete(ctx.db, op.key)
+    elif state != rec.state or deadline != rec.expires_at_ms:
+        ctx.txn.put(ctx.db, op.key, rec._replace(expires_at_ms=deadline, state=state))
+    return [rec.value, rec.flags, rec.index, deadline, int(won), int(bool(rec.state & ITEM_STALE)),
+            int(bool(sent_before))]
+
+
+def meta_invalidate(ctx, op: pb.MetaInvalidate):
+    """md I: mark the item stale with a new CAS unique (its index), clearing a win sent; T sets its deadline."""
+    rec = ctx.txn.get(ctx.db, op.key, ctx.now_ms)
+    if rec is None:
+        return None
+    if rec.type != ValueType.STRING:
+        return wrong_type()
+    if op.HasField("cas_index") and op.cas_index != rec.index:
+        return EXISTS
+    deadline = _deadline(op.expiry, ctx.now_ms, rec.expires_at_ms) if op.HasField("expiry") else rec.expires_at_ms
+    _put(ctx, op.key, rec.value, rec.flags, deadline, ctx.index, ITEM_STALE)
+    return OK
 
 
 _STRING_SET = strings.HANDLERS["set"]
@@ -183,6 +241,8 @@ HANDLERS = {
     "mc_incr": mc_incr,
     "get_meta": get_meta,
     "get_and_touch": get_and_touch,
+    "meta_get": meta_get,
+    "meta_invalidate": meta_invalidate,
     "set": set_,          # wrapper: memcached fields here, the rest to strings
     "append": append,     # wrapper: prepend here, the rest to strings
 }

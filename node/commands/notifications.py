@@ -5,7 +5,8 @@ in log order: a subscriber on a follower sees `__keyevent@0__:set` for a write
 made through the leader. The state machine asks `events_for` after a write
 command changed something; a key gets its command's event when the write
 touched it (WriteTxn.touched), and `del` after it when the write left it
-gone (a list popped empty). Classes and event names are Redis's
+gone (a list popped empty); a key evicted to make room gets `evicted`
+(class `e`, node/commands/eviction.py). Classes and event names are Redis's
 (https://redis.io/docs/latest/develop/use/keyspace-notifications/); not
 emitted: `m` (key misses: reads are not applied) and `n` (new keys). The
 setting's letters are parsed by node/config/values.py (notify_flags).
@@ -17,8 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from raftcache.commandkeys import keys_of
+from raftcache.commandkeys import op_keys
 from raftcache.proto import commands_pb2 as pb
+
+def messages(db: int, event: str, key: bytes, flags: frozenset[str]) -> list[tuple]:
+    """The pub/sub messages of one event: the keyspace channel's, then the keyevent one's (Redis's order)."""
+    out = []
+    if "K" in flags:
+        out.append(("message", b"__keyspace@%d__:%s" % (db, key), event.encode(), False))
+    if "E" in flags:
+        out.append(("message", b"__keyevent@%d__:%s" % (db, event.encode()), key, False))
+    return out
+
 
 def enabled(flags: frozenset[str]) -> bool:
     """Anything is published at all: a channel kind (K, E) and a class."""
@@ -99,7 +110,7 @@ def _targets(name: str, op, db: int) -> list[tuple[int, bytes, str | None]]:
         return [(db if op.destination_db < 0 else op.destination_db, op.new_key, None)]
     if name == "move":
         return [(db, op.key, None), (op.destination_db, op.key, "move_to")]
-    return [(db, key, None) for key in keys_of(op)]
+    return [(db, key, None) for key in op_keys(name, op)]
 
 
 def events_for(name: str, op, db: int, touched: set[tuple[int, bytes]], exists: Callable[[int, bytes], bool],

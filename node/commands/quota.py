@@ -1,7 +1,10 @@
 """The quota wrapper of the apply chain: a write that fails, or that grows the data
 past maxmemory, is undone (Redis's denyoom rule, measured exactly rather than
-decided per command name). Used by the state machine for every write and by
-transactions for each queued command. Must not touch: time, random, grpc, Raft.
+decided per command name). A write that would pass maxmemory first evicts the
+candidates its log entry offers (node/commands/eviction.py) until it fits; only
+when none are left is it refused with OOM. Used by the state machine for every
+write and by transactions for each queued command. Must not touch: time,
+random, grpc, Raft.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ def run_with_quota(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
     if type(op) in _NEEDS_SAVEPOINT:
         with txn.savepoint() as sp:
             result = handler(ctx, op)
-            refused = _within_quota(txn, result, used_before)
+            refused = _within_quota(txn, ctx, op, result, used_before)
             if refused is not None:
                 sp.rollback()
         return result if refused is None else refused
@@ -39,17 +42,23 @@ def run_with_quota(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
     except BaseException:
         txn.end_undo(rollback=True)
         raise
-    refused = _within_quota(txn, result, used_before)
+    refused = _within_quota(txn, ctx, op, result, used_before)
     txn.end_undo(rollback=refused is not None)
     return result if refused is None else refused
 
 
-def _within_quota(txn: WriteTxn, result: object, used_before: int) -> CommandError | None:
-    """The error that undoes a command's writes (its own, or OOM), or None to keep them."""
+def _within_quota(txn: WriteTxn, ctx: Ctx, op, result: object, used_before: int) -> CommandError | None:
+    """The error that undoes a command's writes (its own, or OOM), or None to keep them.
+
+    A write past maxmemory evicts the entry's candidates of its mode first (in the
+    same undo scope or savepoint: refused, its evictions are undone with it).
+    """
     if isinstance(result, CommandError):
         return result
     if txn.used_bytes() > used_before and txn.would_exceed(0):
-        return out_of_memory()
+        room = ctx.room
+        if room is None or ctx.eviction == pb.EVICT_NEVER or not room.make_room(txn, ctx.eviction, ctx.db, op):
+            return out_of_memory()
     return None
 
 
@@ -59,4 +68,4 @@ def _within_quota(txn: WriteTxn, result: object, used_before: int) -> CommandErr
 _NEEDS_SAVEPOINT = (pb.FlushAll, pb.FlushDb, pb.SwapDb, pb.Transaction)
 #: Commands that only delete keys: they cannot fail or grow the data, so they run
 #: without an undo scope (which would copy every element of a large container).
-_ONLY_DELETE = (pb.Del, pb.DeleteExpired)
+_ONLY_DELETE = (pb.Del, pb.DeleteExpired, pb.Evict)

@@ -41,9 +41,10 @@ from raftcache.node.config import KeyspaceConfig, settings, values
 from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError
 from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
 from raftcache.node.commands import (
-    bits, geo, hashes, hyperloglog, lists, memcache_ops, notifications, pubsub_ops, sets, stream_groups, streams,
-    strings, transactions, zsets,
+    acl, bits, eviction, geo, hashes, hyperloglog, lists, memcache_ops, notifications, pubsub_ops, sets,
+    stream_groups, streams, strings, transactions, zsets,
 )
+from raftcache.node.commands.acl_store import AclStore
 from raftcache.node.commands.quota import run_with_quota
 from raftcache.node.commands.strings import Ctx
 from raftcache.proto import commands_pb2 as pb
@@ -73,7 +74,7 @@ _MISS = object()
 
 #: Handler modules, merged in this order (later ones win: memcache_ops wraps set/append).
 HANDLER_MODULES = (strings, bits, hyperloglog, hashes, lists, sets, zsets, geo, streams, stream_groups, transactions,
-                   memcache_ops, pubsub_ops)
+                   eviction, memcache_ops, pubsub_ops)
 
 
 def _merge_handlers() -> dict:
@@ -124,8 +125,17 @@ class StateMachine:
         #: Write commands applied here since start that changed something (INFO's
         #: rdb_changes_since_last_save); local, not part of the replicated state.
         self.changes = 0
+        #: Keys evicted here since start, by the policy that chose them (INFO evicted_keys,
+        #: /metrics); local counters, equal on every replica that applied the same entries.
+        self.evicted: dict[str, int] = {}
+        #: The node's access table (node/service/access.py), given to reads only
+        #: (OBJECT IDLETIME/FREQ); apply never sees it (invariant 2).
+        self.access = None
         #: Called (on the Raft thread) with the replicated settings after they change.
         self.on_settings_change: list = []
+        #: The replicated ACL users (node/commands/acl_store.py); callbacks get them after a change.
+        self.acl = AclStore()
+        self.on_users_change: list = []
         #: Called (on the Raft thread) after each applied entry that published something, with
         #: its messages in log order, ("message", channel, message, sharded): PUBLISH's, and
         #: the keyspace notifications that are on (node/commands/notifications.py).
@@ -152,6 +162,12 @@ class StateMachine:
         """Parameters changed by CONFIG SET (replicated; name -> normalised value)."""
         self._sync_settings()
         return dict(self._settings)
+
+    @property
+    def users(self) -> dict[str, acl.User]:
+        """The replicated ACL users (name -> User); do not mutate."""
+        self._sync_settings()
+        return self.acl.users
 
     # ------------------------------------------------------------ apply
 
@@ -219,22 +235,28 @@ class StateMachine:
             raise
 
     def _apply_entries(self, index: int, entries: list[LogEntry], batch: bool, isolated: bool) -> object:
+        # an Evict at the head of a batch offers room to the writes after it
+        room = eviction.Room(self._evicted_event if "e" in self._notify else None)
         with self._writer(index) as txn:
             self._prune_dedup(txn, entries[-1].now_ms, DEDUP_PRUNE_BATCH * len(entries))
             apply_one = self._apply_isolated if isolated else self._apply_entry
             if batch:
                 # one result per entry, in order (a batch of group-committed writes)
-                return [apply_one(txn, index, entry) for entry in entries]
-            return apply_one(txn, index, entries[0])
+                results = [apply_one(txn, index, entry, room) for entry in entries]
+            else:
+                results = apply_one(txn, index, entries[0], room)
+        for policy, n in room.evicted.items():
+            self.evicted[policy] = self.evicted.get(policy, 0) + n
+        return results
 
-    def _apply_isolated(self, txn: WriteTxn, index: int, entry: LogEntry) -> object:
+    def _apply_isolated(self, txn: WriteTxn, index: int, entry: LogEntry, room: eviction.Room) -> object:
         """_apply_entry in a savepoint: an exception rolls back this command alone
         and becomes its error reply (the same on every replica: no exception text,
         which could name addresses, goes into it)."""
         changes, events = self.changes, len(self._events)
         try:
             with txn.savepoint():
-                return self._apply_entry(txn, index, entry)
+                return self._apply_entry(txn, index, entry, room)
         except Exception as exc:
             if is_environment_error(exc):
                 raise
@@ -246,7 +268,7 @@ class StateMachine:
             return CommandError(f"internal error while applying '{name}' ({type(exc).__name__}); "
                                 f"nothing was changed", Reason.INTERNAL)
 
-    def _apply_entry(self, txn: WriteTxn, index: int, entry: LogEntry) -> object:
+    def _apply_entry(self, txn: WriteTxn, index: int, entry: LogEntry, room: eviction.Room) -> object:
         name = entry.command.WhichOneof("op")
         dedup = bool(entry.client_id) and entry.sequence != 0 and name not in READ_COMMANDS
         if dedup:
@@ -263,7 +285,7 @@ class StateMachine:
                 # An op an older release does not know, in an entry of its version: answered as it answers it.
                 result = CommandError("the command carries fields this version does not know", Reason.INVALID_ARGUMENT)
             else:
-                result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed)
+                result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)
             touched = txn.touched
         finally:
             txn.touched = None
@@ -277,7 +299,8 @@ class StateMachine:
             self._dedup_store(txn, entry, result, index)
         return result
 
-    def _execute(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int) -> object:
+    def _execute(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int,
+                 room: eviction.Room, version: int) -> object:
         name = command.WhichOneof("op")
         if commands.has_unknown_fields(command):
             # The leader refuses these (INVALID_ARGUMENT); one that got into the log
@@ -289,22 +312,29 @@ class StateMachine:
         if error is not None:
             return error
         if name == "config_set":
-            return self._config_set(txn, command.config_set)
+            return self._config_set(txn, command.config_set, version)
         if name == "set_version":
             return self._set_version(txn, command.set_version.version)
+        if name == "acl_set_user":
+            return self._users_changed(self.acl.set_user(txn, command.acl_set_user))
+        if name == "acl_del_user":
+            return self._users_changed(self.acl.del_users(txn, command.acl_del_user))
+        if name == "acl_load":
+            return self._users_changed(self.acl.load_all(txn, command.acl_load))
         handler = HANDLERS.get(name)
         if handler is None:
             return CommandError(f"unknown command '{name}'", Reason.SYNTAX)
-        ctx = self._context(txn, command.db, now_ms, index, seed)
+        ctx = self._context(txn, command.db, now_ms, index, seed, room=room, mode=command.eviction)
         op = getattr(command, name)
         if name in READ_COMMANDS:
             return handler(ctx, op)
         return run_with_quota(txn, handler, ctx, op)
 
-    def _context(self, txn, db: int, now_ms: int, index: int, seed: int) -> Ctx:
+    def _context(self, txn, db: int, now_ms: int, index: int, seed: int, room: eviction.Room | None = None,
+                 mode: int = 0, access=None) -> Ctx:
         limits = self._limits
         return Ctx(txn, db, now_ms, index, limits.max_value_bytes, seed, limits.databases, limits, HANDLERS,
-                   self._events, self._settings)
+                   self._events, room, mode, access, self._settings)
 
     def _notify_keyspace(self, txn: WriteTxn, entry: LogEntry, name: str, touched: set) -> None:
         command = entry.command
@@ -321,11 +351,12 @@ class StateMachine:
             op = getattr(step, step_name)
             keys = touched if touched or not hasattr(op, "key") else {(step.db, op.key)}  # only items changed
             found += notifications.events_for(step_name, op, step.db, keys, exists, self._notify)
-        for db, event, key in found:   # Redis's order: the keyspace channel, then the keyevent one
-            if "K" in self._notify:
-                self._events.append(("message", b"__keyspace@%d__:%s" % (db, key), event.encode(), False))
-            if "E" in self._notify:
-                self._events.append(("message", b"__keyevent@%d__:%s" % (db, event.encode()), key, False))
+        for db, event, key in found:
+            self._events += notifications.messages(db, event, key, self._notify)
+
+    def _evicted_event(self, db: int, key: bytes) -> None:
+        """A key evicted to make room (Redis's `evicted`, class `e`), before its write's own events."""
+        self._events += notifications.messages(db, "evicted", key, self._notify)
 
     def _check_limits(self, command: Command) -> CommandError | None:
         limits = self._limits
@@ -385,15 +416,35 @@ class StateMachine:
 
     # ------------------------------------------------------------ replicated settings (CONFIG SET)
 
-    def _config_set(self, txn: WriteTxn, op: pb.ConfigSet) -> object:
-        """Validate every pair (all or nothing, as Redis's CONFIG SET), store them, switch."""
+    def _config_set(self, txn: WriteTxn, op: pb.ConfigSet, version: int) -> object:
+        """Validate every pair (all or nothing, as Redis's CONFIG SET) by the rules of the
+        entry's semantics version, store them, switch.
+
+        From ACL_VERSION `requirepass` is the default user's password: the
+        proposer sends its rules (`default_user_rules`, a digest) and only the
+        digest is stored, with the ACL users. An entry of an older version is
+        applied as that version did (the value stored as a setting), so
+        replicas of both releases agree during an upgrade.
+        """
         changes = {}
         for pair in op.parameters:
             try:
-                changes[pair.name] = settings.validate(pair.name, pair.value)
+                changes[pair.name] = settings.validate(pair.name, pair.value,
+                                                       before_eviction=version < commands.EVICTION_VERSION)
             except settings.SettingError as e:
                 return CommandError(f"CONFIG SET failed (possibly related to argument '{pair.name}') - {e}",
                                     Reason.INVALID_ARGUMENT)
+        rules = list(op.default_user_rules)
+        if "requirepass" in changes and version >= commands.ACL_VERSION:
+            rules += settings.requirepass_rules(changes.pop("requirepass"))
+        if rules:
+            error = self.acl.set_default_rules(txn, rules)
+            if error is not None:
+                return CommandError(f"CONFIG SET failed (possibly related to argument 'requirepass') - "
+                                    f"{error.message}", Reason.INVALID_ARGUMENT)
+            txn.meta_delete(_SETTING + b"requirepass")  # a plaintext value of an older version
+            self._settings.pop("requirepass", None)
+            self._users_changed(None)
         for name, value in changes.items():
             txn.meta_put(_SETTING + name.encode(), value.encode())
         self._settings.update(changes)
@@ -401,6 +452,11 @@ class StateMachine:
         for callback in self.on_settings_change:
             callback(dict(self._settings))
         return commands.OK
+
+    def _users_changed(self, result: object) -> object:
+        for callback in self.on_users_change:
+            callback(self.acl.users)
+        return result
 
     def _set_version(self, txn: WriteTxn, version: int) -> object:
         """Raise the log's semantics version (never lowers it: a late duplicate is a no-op)."""
@@ -419,6 +475,8 @@ class StateMachine:
             stored = {name[len(_SETTING):].decode(): value.decode()
                       for name, value in txn.meta_range(_SETTING, len(settings.SETTINGS))}
             version = txn.meta_get(_VERSION)
+            self.acl.load(txn)
+        self._users_changed(None)
         self.log_version = 1 if version is None else _U32.unpack(version)[0]
         self._settings, self._settings_generation = stored, generation
         self._enforce_settings()
@@ -467,7 +525,8 @@ class StateMachine:
         if handler is None:
             return CommandError(f"unknown command '{name}'", Reason.SYNTAX), self._keyspace.applied_index
         with self._keyspace.reader() as txn:
-            return handler(self._context(txn, command.db, now_ms, 0, 0), getattr(command, name)), txn.applied_index()
+            ctx = self._context(txn, command.db, now_ms, 0, 0, access=self.access)
+            return handler(ctx, getattr(command, name)), txn.applied_index()
 
     def get_string(self, db: int, key: bytes, now_ms: int) -> bytes | None | CommandError:
         """GET without a Command: the front ends' hot path (limits already checked)."""

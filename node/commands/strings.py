@@ -50,6 +50,9 @@ class Ctx:
     limits: KeyspaceConfig | None = None   # the whole limits config (docs/interfaces.md's ApplyContext.limits)
     handlers: dict | None = None           # the merged dispatch table (a transaction runs its commands through it)
     events: list | None = None             # what this apply publishes (PUBLISH; StateMachine.on_events)
+    room: object | None = None             # apply: the log entry's eviction candidates (node/commands/eviction.Room)
+    eviction: int = 0                      # apply: what the command may evict (Command.eviction)
+    access: object | None = None           # reads only: the serving node's access table (OBJECT IDLETIME/FREQ)
     settings: dict | None = None           # the replicated CONFIG SET values (node/config), same on every replica
 
 

@@ -22,6 +22,7 @@ from raftcache.node.config.parts import (
     NodeConfig,
     ReplicationConfig,
     ServiceConfig,
+    TlsConfig,
 )
 from raftcache.node.config.values import (
     FSYNC_POLICIES,
@@ -34,5 +35,6 @@ from raftcache.node.config.values import (
 
 __all__ = [
     "BackupConfig", "FrontendConfig", "KeyspaceConfig", "NodeConfig", "ReplicationConfig", "ServiceConfig",
+    "TlsConfig",
     "FSYNC_POLICIES", "MAX_KEY_BYTES_LIMIT", "PORT_OFFSETS", "READ_LEVELS", "ROLES", "Peer",
 ]

@@ -16,11 +16,13 @@ import re
 from raftcache import readlevel
 from raftcache.node.config.params import PARAMS
 from raftcache.node.config.values import (
+    EVICTION_POLICIES,
     FSYNC_POLICIES,
     MAX_KEY_BYTES_LIMIT,
     PORT_OFFSETS,
     READ_LEVELS,
     ROLES,
+    TLS_PROTOCOLS,
     Peer,
 )
 from raftcache.node.errors import ConfigError
@@ -109,6 +111,8 @@ class ServiceConfig:
             raise ConfigError("request_timeout_s must be positive")
         if self.expiry_interval_s <= 0 or self.expiry_batch <= 0:
             raise ConfigError("expiry interval and batch must be positive")
+        if self.maxmemory_policy not in EVICTION_POLICIES:
+            raise ConfigError(f"maxmemory policy must be one of {', '.join(EVICTION_POLICIES)}")
 
 
 @_fields_of("frontend")
@@ -118,6 +122,29 @@ class FrontendConfig:
     def validate(self) -> None:
         if self.memcached_item_size_max_bytes < 1024:
             raise ConfigError("item_size_max must be at least 1 KiB")
+
+
+@_fields_of("tls")
+class TlsConfig:
+    """TLS of every client port (Redis, memcached, gRPC, HTTP) and of node-to-node gRPC,
+    with Redis's parameter names (node/service/tls.py). Configured = TLS only."""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.cert_file or self.key_file)
+
+    def validate(self) -> None:
+        if not self.enabled:
+            return
+        if not (self.cert_file and self.key_file):
+            raise ConfigError("TLS needs both --tls-cert-file and --tls-key-file")
+        if self.auth_clients != "no" and not (self.ca_cert_file or self.ca_cert_dir):
+            raise ConfigError("--tls-auth-clients yes|optional needs --tls-ca-cert-file or --tls-ca-cert-dir")
+        unknown = set(self.protocols.split()) - set(TLS_PROTOCOLS)
+        if unknown:
+            raise ConfigError(f"--tls-protocols: unknown {' '.join(sorted(unknown))} (use TLSv1.2 and/or TLSv1.3)")
+        if self.reload_interval_s <= 0:
+            raise ConfigError("the TLS reload interval must be positive")
 
 
 @_fields_of("backup")
@@ -140,6 +167,7 @@ class NodeConfig:
     service: ServiceConfig = dataclasses.field(default_factory=ServiceConfig)
     frontend: FrontendConfig = dataclasses.field(default_factory=FrontendConfig)
     backup: BackupConfig = dataclasses.field(default_factory=BackupConfig)
+    tls: TlsConfig = dataclasses.field(default_factory=TlsConfig)
 
     @classmethod
     def from_fields(cls, values: dict[str, object]) -> "NodeConfig":
@@ -197,6 +225,9 @@ class NodeConfig:
             raise ConfigError(f"role must be one of {', '.join(ROLES)}")
         for part in _PARTS:
             getattr(self, part).validate()
+        if self.frontend.memcached_item_size_max_bytes > self.keyspace.max_value_bytes:
+            raise ConfigError(f"memcached item size max must not exceed the value limit "
+                              f"({self.keyspace.max_value_bytes} bytes)")
 
     def replace(self, **changes) -> "NodeConfig":
         return dataclasses.replace(self, **changes)

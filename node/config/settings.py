@@ -8,7 +8,10 @@ Three kinds of parameter (a row's `kind`):
   function), stores it in the keyspace's meta table (snapshots and backups
   carry it) and switches at the same log index. `maxmemory` and
   `proto-max-bulk-len` are enforced at apply, so replicas must agree on
-  them; `requirepass`, `timeout`, `maxclients`, `raftcache-default-read`
+  them; `maxmemory-policy`, `maxmemory-samples`, `lfu-log-factor` and
+  `lfu-decay-time` steer the leader's evictions (node/service/evictor.py);
+  `requirepass` (the default user's password: node/commands/acl_store.py),
+  `timeout`, `maxclients`, `raftcache-default-read`
   and the client buffer limits (`client-query-buffer-limit`,
   `client-output-buffer-limit`, `maxmemory-clients`: see
   node/frontends/client_limits.py) affect each node's front ends.
@@ -23,24 +26,38 @@ Must not import grpc, lmdb or pysyncobj: the state machine calls `validate`
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
 from raftcache.node.config.params import BY_CONFIG, Param
 from raftcache.node.config.parts import NodeConfig
-from raftcache.node.config.values import SettingError, parse_output_limits, spell_output_limits
+from raftcache.node.config.values import (
+    SettingError, any_text, int_within, only_noeviction, parse_output_limits, spell_output_limits,
+)
 
 #: Every CONFIG parameter, by name.
 SETTINGS: dict[str, Param] = BY_CONFIG
 DEFAULT_OUTPUT_LIMITS: str = SETTINGS["client-output-buffer-limit"].default
 
 
-def validate(name: str, value: str, current: str | None = None) -> str:
+#: The eviction tunables: their checks before the log's semantics version with eviction took any text.
+EVICTION_TUNABLES = ("maxmemory-samples", "lfu-log-factor", "lfu-decay-time")
+
+
+def validate(name: str, value: str, current: str | None = None, before_eviction: bool = False) -> str:
     """The normalised value CONFIG SET stores for `name`, or SettingError.
 
     Pure (the state machine runs it at apply): `current` is the node's value
     of a fixed parameter, which may only be "set" to what it already is.
+    `before_eviction`: the change is applied under a log semantics version
+    older than eviction, whose replicas accepted only `noeviction` and took
+    any text for the eviction tunables: every replica must store the same.
     """
     param = SETTINGS.get(name)
+    if before_eviction and name == "maxmemory-policy":
+        return only_noeviction(value)
+    if before_eviction and name in EVICTION_TUNABLES:
+        return any_text(value)
     if param is None:
         raise SettingError(f"Unknown option or number of arguments for CONFIG SET - '{name}'")
     if param.kind == "fixed":
@@ -48,6 +65,14 @@ def validate(name: str, value: str, current: str | None = None) -> str:
             return value
         raise SettingError(f"raftcache sets '{name}' in the node configuration (restart the node to change it)")
     return param.check(value)
+
+
+def requirepass_rules(value: str) -> list[bytes]:
+    """`requirepass` as ACL rules for the default user (Redis: it is that user's password):
+    "" -> nopass, else the password's SHA-256 only. Pure: proposers and apply share it."""
+    if not value:
+        return [b"nopass"]
+    return [b"resetpass", b"#" + hashlib.sha256(value.encode()).hexdigest().encode()]
 
 
 def merge_output_limits(current: str, change: str) -> str:
@@ -60,6 +85,15 @@ def merge_output_limits(current: str, change: str) -> str:
 def node_defaults(config: NodeConfig) -> dict[str, str]:
     """Every parameter's value before any CONFIG SET, from a NodeConfig."""
     return {name: p.show(config.value(p.field) if p.field else p.default) for name, p in SETTINGS.items()}
+
+
+def eviction_number(values: Mapping[str, str], name: str) -> int:
+    """An eviction tunable as an int: its default when the stored value is not one
+    (set under a log version that took any text for it)."""
+    try:
+        return int(int_within(0, 2**31 - 1)(values.get(name, SETTINGS[name].default)))
+    except SettingError:
+        return int(SETTINGS[name].default)
 
 
 def effective(defaults: Mapping[str, str], replicated: Mapping[str, str]) -> dict[str, str]:

@@ -9,24 +9,31 @@ Two kinds of function, used by the rows of the parameter table
   Redis's notations (`100mb`, `5k` = 5000), so that tools that speak Redis
   keep working. They are pure: the state machine runs them at apply.
 
-Also the value types and limits those rules name: Peer and the port layout.
+Also the value types and limits those rules name (Peer and the port layout come from
+raftcache/peers.py, shared with the SDK).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
 import os
 import re
 from collections.abc import Callable
 
 from raftcache.node.consistency import ReadConsistency
 from raftcache.node.errors import ConfigError
+# The member spelling and the port layout are shared with the SDK and the command line.
+from raftcache.peers import PORT_OFFSETS, Peer, PeerSpecError  # noqa: F401 - PORT_OFFSETS re-exported
 
-#: Port offsets from a node's base port (docs/design.md "Ports and processes").
-PORT_OFFSETS = {"grpc": 0, "redis": 1, "memcached": 2, "raft": 3, "http": 4}
 FSYNC_POLICIES = ("always", "everysec", "no")
 READ_LEVELS = ("linearizable", "lease", "bounded", "any")
 ROLES = ("voter", "replica")
+TLS_AUTH_CLIENTS = ("yes", "no", "optional")
+YES_NO = ("yes", "no")
+TLS_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
+#: Redis's maxmemory policies (docs/eviction.md); volatile-lru is ElastiCache's default.
+EVICTION_POLICIES = ("noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+                     "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl")
 #: LMDB's key limit (511 bytes) less the prefixes the keyspace adds.
 MAX_KEY_BYTES_LIMIT = 500
 #: Largest value `proto-max-bulk-len` may take (Redis's default). One entry of that
@@ -34,33 +41,6 @@ MAX_KEY_BYTES_LIMIT = 500
 MAX_BULK_LIMIT = 512 << 20
 #: Redis's client classes of `client-output-buffer-limit`, as CONFIG GET shows them.
 OUTPUT_CLASSES = ("normal", "slave", "pubsub")
-
-
-@dataclasses.dataclass(frozen=True)
-class Peer:
-    """A cluster member as the others reach it; its ports follow PORT_OFFSETS from `base_port`."""
-
-    id: str
-    zone: str
-    host: str
-    base_port: int
-
-    def port(self, kind: str) -> int:
-        return self.base_port + PORT_OFFSETS[kind]
-
-    def address(self, kind: str) -> str:
-        return f"{self.host}:{self.port(kind)}"
-
-    @classmethod
-    def parse(cls, spec: str) -> "Peer":
-        """Parse `ID@ZONE=HOST:BASEPORT`, e.g. `n2@b=127.0.0.1:7010`."""
-        m = re.fullmatch(r"([^@=\s]+)@([^=\s]+)=([^\s:]+|\[[0-9a-fA-F:]+\]):(\d+)", spec.strip())
-        if not m:
-            raise ConfigError(f"bad peer {spec!r}: expected ID@ZONE=HOST:BASEPORT")
-        return cls(id=m[1], zone=m[2], host=m[3], base_port=int(m[4]))
-
-    def spec(self) -> str:
-        return f"{self.id}@{self.zone}={self.host}:{self.base_port}"
 
 
 # ---------------------------------------------------------------- start-up values (ConfigError)
@@ -83,7 +63,10 @@ def parse_size(text: str | int) -> int:
 def parse_peers(value: str | list | tuple) -> tuple[Peer, ...]:
     """A comma-separated string or (in TOML) a list of ID@ZONE=HOST:BASEPORT."""
     specs = value if isinstance(value, (list, tuple)) else [s for s in str(value).split(",") if s.strip()]
-    return tuple(s if isinstance(s, Peer) else Peer.parse(s) for s in specs)
+    try:
+        return tuple(s if isinstance(s, Peer) else Peer.parse(s) for s in specs)
+    except PeerSpecError as e:
+        raise ConfigError(str(e)) from None
 
 
 def parse_flag(value: object) -> bool:
@@ -172,9 +155,28 @@ def default_read_level(text: str) -> str:
 
 
 def eviction_policy(text: str) -> str:
+    policy = text.strip().lower()
+    if policy not in EVICTION_POLICIES:
+        raise SettingError(f"argument(s) must be one of the following: {', '.join(EVICTION_POLICIES)}")
+    return policy
+
+
+def only_noeviction(text: str) -> str:
+    """maxmemory-policy as the log's semantics versions before eviction checked it."""
     if text.lower() != "noeviction":
-        raise SettingError("raftcache supports only 'noeviction' (writes get OOM at maxmemory)")
+        raise SettingError("raftcache supports only 'noeviction' until every node runs a release with "
+                           "eviction (the log's semantics version 4)")
     return "noeviction"
+
+
+def int_within(low: int, high: int) -> Callable[[str], str]:
+    """An integer from `low` to `high`."""
+    def check(text: str) -> str:
+        n = int(non_negative_int(text))
+        if not low <= n <= high:
+            raise SettingError(f"argument must be between {low} and {high} inclusive")
+        return str(n)
+    return check
 
 
 #: Keyspace-notification class letters (notify-keyspace-events); `A` is the alias of "g$lshzxetd".
@@ -205,6 +207,18 @@ def notify_keyspace_events(text: str) -> str:
 
 def any_text(text: str) -> str:
     return text
+
+
+def requirepass_text(password: str) -> str:
+    """What CONFIG GET requirepass shows: only the password's digest is kept (`#sha256`); "" = nopass."""
+    return "#" + hashlib.sha256(password.encode()).hexdigest() if password else ""
+
+
+def tls_auth_clients_user(value: object) -> str:
+    text = str(value)
+    if text.lower() not in ("cn", "off"):
+        raise ConfigError("--tls-auth-clients-user must be CN or off")
+    return "CN" if text.lower() == "cn" else "off"
 
 
 def parse_output_limits(text: str) -> dict[str, tuple[int, int, int]]:

@@ -5,6 +5,10 @@ a Pipeline stream is one session), replies out. Command errors of
 a unary call become a gRPC status with an ErrorInfo reason (one table:
 node/grpc_codec.STATUS_CODES); inside a pipeline they are Value.error items
 and the stream goes on. No business logic here.
+
+Who calls: the ACL user of the call's credentials (node/frontends/grpc_auth.py),
+every command checked as the Redis command it is (acl_catalog.command_guard).
+With TLS configured the port speaks TLS only (node/service/tls.py).
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from raftcache.node.service import grpc_codec
 from raftcache.node.errors import CommandError, RaftcacheError, Reason
 from raftcache.node.service.forwarding import SECRET_METADATA
-from raftcache.node.frontends import client_limits
+from raftcache.node.frontends import acl_catalog, client_limits, grpc_auth
 from raftcache.node.frontends.grpc_admin import AdminServicer
+from raftcache.node.service.access import REPORT_MAX_KEYS
 from raftcache.node.service.service import Service
 from raftcache.node.service.session import Session
 from raftcache.node.service.tracking import Tracking
-from raftcache.proto import admin_pb2_grpc, cache_pb2, cache_pb2_grpc
+from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2, cache_pb2_grpc
 
 
 
@@ -71,17 +76,23 @@ def _add_cache_servicer(servicer: "CacheServicer", server) -> None:
 
 
 class CacheServicer(cache_pb2_grpc.CacheServicer):
-    def __init__(self, service: Service):
+    def __init__(self, service: Service, login: grpc_auth.Login):
         self._service = service
+        self._login = login
+
+    async def _session(self, context) -> Session:
+        user = await self._login.user(context)
+        return Session(self._service, "grpc", context.peer(), user=user, guard=acl_catalog.command_guard)
 
     async def Execute(self, request, context):
         if request is MALFORMED:
             await _abort(context, CommandError("malformed request: not a raftcache.v1.Request", Reason.INVALID_ARGUMENT))
+        session = await self._session(context)
         try:
             command, consistency, client_id, sequence = grpc_codec.request_from_proto(request)
         except RaftcacheError as e:
             await _abort(context, e)
-        outcome = await Session(self._service, "grpc", context.peer()).execute(command, consistency, client_id, sequence)
+        outcome = await session.execute(command, consistency, client_id, sequence)
         if isinstance(outcome, RaftcacheError):
             await _abort(context, outcome)
         if isinstance(outcome[0], CommandError):
@@ -89,7 +100,7 @@ class CacheServicer(cache_pb2_grpc.CacheServicer):
         return grpc_codec.outcome_to_reply(outcome)
 
     async def Pipeline(self, request_iterator, context):
-        session = Session(self._service, "grpc", context.peer())
+        session = await self._session(context)
         async for batch in request_iterator:
             if batch is MALFORMED:
                 await _abort(context, CommandError("malformed request: not a raftcache.v1.RequestBatch", Reason.INVALID_ARGUMENT))
@@ -103,6 +114,10 @@ class CacheServicer(cache_pb2_grpc.CacheServicer):
             await _abort(context, CommandError("malformed request: not a raftcache.v1.SubscribeRequest",
                                                Reason.INVALID_ARGUMENT))
         service = self._service
+        user = await self._login.user(context)
+        refused = acl_catalog.check_subscription(service.identity, user, request, f"addr={context.peer()} proto=grpc")
+        if refused is not None:
+            await _abort(context, refused)
         stream = SubscriberStream(_pubsub_limit_bytes(service))
         hub = service.pubsub
         subs = hub.subscriptions(stream.push)
@@ -223,9 +238,18 @@ class InternalServicer(admin_pb2_grpc.InternalServicer):
             await _abort(context, CommandError("not the leader", Reason.NOT_LEADER))
         return await _run_batch(Session(self._service, "grpc", context.peer(), forwarded=True), request)
 
+    async def ReportAccess(self, request, context):
+        """A follower's reads, for the leader's eviction choices (bounded as the follower bounds them)."""
+        await self._check(context)
+        limit = self._service.limits.max_key_bytes
+        self._service.merge_access_report([(k.db, k.key, k.count, k.age_ms) for k in request.keys[:REPORT_MAX_KEYS]
+                                           if len(k.key) <= limit])
+        return admin_pb2.AccessReportReply()
 
-async def start_server(service: Service, host: str, port: int) -> tuple[grpc.aio.Server, health.HealthServicer]:
-    """Start the gRPC server on host:port; returns it and its health servicer."""
+
+async def start_server(service: Service, host: str, port: int, tls=None) -> tuple[grpc.aio.Server, health.HealthServicer]:
+    """Start the gRPC server on host:port (TLS only when `tls`, node/service/tls.TlsContexts,
+    is given); returns it and its health servicer."""
     # Fixed at start: raising proto-max-bulk-len later takes effect here after a restart.
     max_request = grpc_codec.request_size_limit(service.config.keyspace.max_value_bytes,
                                                 service.limits.max_value_bytes)
@@ -235,15 +259,20 @@ async def start_server(service: Service, host: str, port: int) -> tuple[grpc.aio
             ("grpc.so_reuseport", 0),
         ]
     )
-    _add_cache_servicer(CacheServicer(service), server)
-    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(service), server)
+    login = grpc_auth.Login(service.identity, cn_login=tls is not None and tls.cn_login,
+                            secret=service.config.replication.cluster_secret)
+    _add_cache_servicer(CacheServicer(service, login), server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(service, login), server)
     admin_pb2_grpc.add_InternalServicer_to_server(
         InternalServicer(service, service.config.replication.cluster_secret), server
     )
     health_servicer = health.aio.HealthServicer()
     await health_servicer.set("", NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    if tls is not None:
+        bound = server.add_secure_port(f"{host}:{port}", tls.grpc_server_credentials())
+    else:
+        bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind gRPC port {host}:{port}")
     await server.start()

@@ -22,7 +22,7 @@ import time
 from raftcache.node.commands import OK
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError, Reason
-from raftcache.node.frontends import memcache_admin
+from raftcache.node.frontends import acl_catalog, memcache_admin, memcache_auth
 from raftcache.node.frontends import memcache_meta as meta
 from raftcache.node.frontends.memcache_meta import (
     BAD_FORMAT, ERROR, TOO_LARGE, ReplyError, check_key, command, error_line, expiry,
@@ -31,7 +31,7 @@ from raftcache.node.frontends.memcache_meta import (
 from raftcache.node.consistency import ReadLevelError
 from raftcache.node.service.service import ReadConsistency
 from raftcache.node.service.session import Run, Session
-from raftcache.node.service.stream import Port, StreamConnection
+from raftcache.node.service.stream import Port, StreamConnection, tls_options
 from raftcache.readlevel import USAGE
 from raftcache.proto import commands_pb2 as pb
 
@@ -69,22 +69,25 @@ _CHECK_INTERVAL_S = 0.25
 class ServerState:
     """What every connection of one memcached port shares: counters and the pending delayed flush."""
 
-    def __init__(self, service, config: FrontendConfig, port: int):
+    def __init__(self, service, config: FrontendConfig, port: int, cn_login: bool = False):
         self.service = service
         self.config = config
         self.port_number = port
         # CONFIG `timeout` closes idle clients of this port too (0, the default: never).
         self.port = Port(max_connections=lambda: config.max_connections,
                          idle_timeout_s=lambda: int(service.setting("timeout")),
-                         refusal=b"ERROR Too many open connections\r\n")
+                         refusal=b"ERROR Too many open connections\r\n", cn_login=cn_login)
         self.checks: asyncio.Task | None = None
         self.item_max = min(config.memcached_item_size_max_bytes, service.limits.max_value_bytes)
+        #: What this port's writes may evict when full: memcached's LRU (database 0), or nothing (-M).
+        self.eviction = pb.EVICT_NEVER if config.memcached_disable_evictions else pb.EVICT_LRU
         self.started = time.time()
         self.stats = dict.fromkeys((
             "cmd_get", "cmd_set",
             "cmd_flush", "cmd_touch", "get_hits", "get_misses", "get_expired", "delete_misses",
             "delete_hits", "incr_misses", "incr_hits", "decr_misses", "decr_hits", "cas_misses",
             "cas_hits", "cas_badval", "touch_hits", "touch_misses", "bytes_read", "bytes_written",
+            "total_items",
         ), 0)
         self.flush_timer: asyncio.TimerHandle | None = None
 
@@ -123,8 +126,15 @@ def _parse_level(text: bytes) -> ReadConsistency:
 class MemcacheProtocol(StreamConnection):
     """One client connection: parses requests in order and answers each in order."""
 
+    version = VERSION
+
     def __init__(self, state: ServerState):
-        super().__init__(state.port, Session(state.service, "memcache"))
+        identity = state.service.identity
+        # Every command is checked as the Redis command it is (node/frontends/acl_catalog.py);
+        # with --memcached-auth no, everyone is the default user.
+        user = identity.login_user() if state.config.memcached_auth == "yes" else "default"
+        super().__init__(state.port, Session(state.service, "memcache", user=user,
+                                             guard=acl_catalog.command_guard))
         self.state = state
         self.service = state.service
         self.stats = state.stats
@@ -230,10 +240,20 @@ class MemcacheProtocol(StreamConnection):
         end = nl - 1 if nl and buf[nl - 1] == 13 else nl
         tokens = [t for t in bytes(buf[:end]).split(b" ") if t]
         name = tokens[0] if tokens else b""
+        if name != b"quit" and memcache_auth.needs_login(self):
+            reply = memcache_auth.request(self, name, tokens, nl + 1)
+            if reply is None:
+                return None
+            out.reply(reply)
+            return True
         if name in _STORAGE or name == b"ms":
             return await self._storage(name, tokens, nl + 1, out)
         del buf[:nl + 1]
         handler = _TEXT.get(name)
+        if handler is None and name not in meta.META and len(tokens) > 1 and tokens[-1].startswith(b"HTTP/"):
+            await self._flush(out)  # an HTTP request on the memcached port: closed unanswered, as memcached does
+            self.close()
+            return None
         await out.settle()  # writes still running come first (a get sees them)
         try:
             if handler is not None:
@@ -286,7 +306,7 @@ class MemcacheProtocol(StreamConnection):
         if name in _OVERLAPPING:
             # Pipelined: proposed back to back on the leader, forwarded as one batch from a follower.
             self.stats["cmd_set"] += 1
-            await out.add(_set_command(name, request, data),
+            await out.add(_set_command(name, request, data, self.state.eviction),
                           lambda outcome: self._stored_reply(request, outcome, noreply))
             return True
         await out.settle()
@@ -316,6 +336,7 @@ class MemcacheProtocol(StreamConnection):
 
     async def execute_indexed(self, cmd: pb.Command, consistency: ReadConsistency | None = None):
         """(result, index); a returned CommandError becomes a ReplyError with its mapped line."""
+        cmd.eviction = self.state.eviction   # a write makes room by memcached's rule (reads ignore it)
         outcome = await self.session.execute(cmd, consistency)
         if isinstance(outcome, RaftcacheError):
             raise outcome
@@ -351,8 +372,9 @@ class MemcacheProtocol(StreamConnection):
             change = (lambda old: old + data) if name == b"append" else (lambda old: data + old)
             status, _, _ = await meta.rewrite(self, key, change)
             reply = b"STORED\r\n" if status == "stored" else b"NOT_STORED\r\n"
+            self.stats["total_items"] += status == "stored"
         else:
-            outcome = await self.session.execute(_set_command(name, req, data))
+            outcome = await self.session.execute(_set_command(name, req, data, self.state.eviction))
             reply = self._stored_reply(req, outcome, noreply=False)
         return b"" if noreply else reply
 
@@ -365,6 +387,7 @@ class MemcacheProtocol(StreamConnection):
             return b"" if noreply else error_line(result)
         if result == OK:
             reply = b"STORED\r\n"
+            self.stats["total_items"] += 1
         elif result is None:
             reply = b"NOT_STORED\r\n"
         else:
@@ -418,7 +441,7 @@ class MemcacheProtocol(StreamConnection):
                 self.count_get(item is not None)
                 if item is None:
                     continue
-                value, flags, cas, _deadline = item
+                value, flags, cas, _deadline = item[:4]
                 largest = max(largest, len(value))
                 if with_cas:
                     parts.append(b"VALUE %s %d %d %d\r\n%s\r\n" % (key, flags, len(value), cas, value))
@@ -485,6 +508,9 @@ class MemcacheProtocol(StreamConnection):
                 return b"CLIENT_ERROR invalid exptime argument\r\n"
         if delay > meta.RELATIVE_MAX_S:
             delay = max(0, int(delay - time.time()))     # an absolute Unix time
+        refused = self.session.guard(self.session, command(flush_db=pb.FlushDb()))
+        if refused is not None:  # checked now: a delayed flush runs later, as the node
+            raise refused
         self.stats["cmd_flush"] += 1
         self.state.schedule_flush(delay)
         if delay <= 0:
@@ -534,8 +560,8 @@ class MemcacheProtocol(StreamConnection):
         return _render_stats(self.state, tokens[1:])
 
 
-def _set_command(name: bytes, req: tuple, data: bytes) -> pb.Command:
-    """The Set of a set/add/replace/cas request."""
+def _set_command(name: bytes, req: tuple, data: bytes, eviction: int) -> pb.Command:
+    """The Set of a set/add/replace/cas request (`eviction`: what it may evict when full)."""
     key, flags, exptime, cas, _ = req
     op = pb.Set(key=key, value=data, flags=flags, condition=_STORAGE[name])
     exp = expiry(exptime)
@@ -543,7 +569,9 @@ def _set_command(name: bytes, req: tuple, data: bytes) -> pb.Command:
         op.expiry.CopyFrom(exp)
     if cas is not None:
         op.cas_index = cas
-    return command(set=op)
+    cmd = command(set=op)
+    cmd.eviction = eviction
+    return cmd
 
 
 def _storage_header(name: bytes, tokens: list[bytes], item_max: int):
@@ -586,11 +614,12 @@ _TEXT = {
 }
 
 
-async def start_server(service, host: str, port: int, config: FrontendConfig) -> asyncio.Server:
-    """Listen for memcached clients on host:port; the node closes the returned server on shutdown."""
-    state = ServerState(service, config, port)
+async def start_server(service, host: str, port: int, config: FrontendConfig, tls=None) -> asyncio.Server:
+    """Listen for memcached clients on host:port (TLS only with `tls`, node/service/tls.TlsContexts);
+    the node closes the returned server on shutdown."""
+    state = ServerState(service, config, port, cn_login=tls is not None and tls.cn_login)
     server = await asyncio.get_running_loop().create_server(
-        lambda: MemcacheProtocol(state), host, port, reuse_address=True)
+        lambda: MemcacheProtocol(state), host, port, reuse_address=True, **tls_options(tls))
     state.port_number = server.sockets[0].getsockname()[1] if server.sockets else port
     state.port.server = server
     state.checks = asyncio.get_running_loop().create_task(state.port.check_loop(_CHECK_INTERVAL_S))
@@ -600,6 +629,8 @@ async def start_server(service, host: str, port: int, config: FrontendConfig) ->
 def _render_stats(state: ServerState, args: list[bytes]) -> bytes:
     """`stats`, `stats settings`, `stats items`, `stats slabs`, `stats reset`: enough for common tools."""
     service, config = state.service, state.config
+    stats = dict(state.stats)
+    total_items = stats.pop("total_items")
     if not args:
         status = _status(service)
         now = time.time()
@@ -610,24 +641,27 @@ def _render_stats(state: ServerState, args: list[bytes]) -> bytes:
             ("rusage_user", f"{usage.user:.6f}"), ("rusage_system", f"{usage.system:.6f}"),
             ("max_connections", config.max_connections), ("curr_connections", len(state.port.connections)),
             ("total_connections", state.port.stats["total_connections_received"]),
-            ("rejected_connections", state.port.stats["rejected_connections"]), *state.stats.items(),
+            ("rejected_connections", state.port.stats["rejected_connections"]), *stats.items(),
             ("curr_items", status.get("keys_per_db", [0])[0] if status.get("keys_per_db") else status.get("keys", 0)),
-            ("total_items", status.get("keys", 0)), ("bytes", status.get("used_bytes", 0)),
-            ("limit_maxbytes", service.limits.maxmemory_bytes), ("threads", 1), ("evictions", 0),
+            ("total_items", total_items), ("bytes", status.get("used_bytes", 0)),
+            ("limit_maxbytes", service.limits.maxmemory_bytes), ("threads", 1),
+            ("evictions", status.get("evicted_keys", 0)),
             ("raftcache_role", status.get("role", "")), ("raftcache_leader_id", status.get("leader_id", "") or "-"),
             ("raftcache_applied_index", status.get("applied_index", 0)),
         ]
     elif args[0] == b"settings":
         rows = [
             ("maxbytes", service.limits.maxmemory_bytes), ("maxconns", config.max_connections),
-            ("tcpport", state.port_number), ("udpport", 0), ("verbosity", 0), ("evictions", "on"),
+            ("tcpport", state.port_number), ("udpport", 0), ("verbosity", 0),
+            ("evictions", "off" if config.memcached_disable_evictions else "on"),
             ("item_size_max", state.item_max), ("cas_enabled", "yes"), ("num_threads", 1),
             ("flush_enabled", "yes"), ("raftcache_default_read", _status(service).get("default_read", "")),
         ]
     elif args[0] == b"items":
         status = _status(service)
         count = status.get("keys_per_db", [0])[0] if status.get("keys_per_db") else 0
-        rows = [("items:1:number", count), ("items:1:age", 0), ("items:1:evicted", 0), ("items:1:outofmemory", 0)]
+        rows = [("items:1:number", count), ("items:1:age", 0), ("items:1:evicted", status.get("evicted_keys", 0)),
+                ("items:1:outofmemory", 0)]
     elif args[0] == b"slabs":
         rows = [("active_slabs", 1), ("total_malloced", _status(service).get("used_bytes", 0))]
     elif args[0] in (b"sizes", b"conns", b"extstore", b"cachedump"):

@@ -9,6 +9,15 @@ Must not touch: lmdb, raft, the state machine. Commands go through
 raftcache additions: the meta flag `Q` chooses the read consistency of one
 request (`Q` = linearizable, `Qany`, `Qlease`, `Qbounded:<ms>`,
 `Qmin_index:<n>`); docs/memcached-compat.md lists the differences.
+
+Anti-stampede (memcached 1.6): `mg` N (vivify on miss), R (recache below a
+TTL) and a stale item hand out W to one client; the decision is a MetaGet
+write applied by the log (node/commands/memcache_ops.py), so exactly one
+client of the whole cluster wins. `mg` first reads (at the request's level)
+and writes only when it might win or asked for T. `md I` marks stale
+(MetaInvalidate), `ms I` stores over a newer CAS as stale. These need the
+log's semantics version 4; before it, N creates the item without the win
+state and R, I are ignored.
 """
 
 from __future__ import annotations
@@ -18,8 +27,9 @@ import binascii
 import re
 import time
 
-from raftcache.node.commands import OK
+from raftcache.node.commands import EVICTION_VERSION, OK
 from raftcache.node.errors import RaftcacheError, Reason
+from raftcache.node.storage.keyspace import ITEM_STALE, ITEM_WIN_SENT
 from raftcache.proto import commands_pb2 as pb
 
 KEY_MAX_BYTES = 250
@@ -59,6 +69,7 @@ _REASON_LINES: dict[Reason, bytes | None] = {
     Reason.UNAVAILABLE: None,
     Reason.NOT_LEADER: None,
     Reason.TIMEOUT: None,
+    Reason.UNAUTHENTICATED: b"CLIENT_ERROR unauthenticated\r\n",
 }
 _REASON_PREFIX = {Reason.UNAVAILABLE: "unavailable", Reason.NOT_LEADER: "unavailable", Reason.TIMEOUT: "timeout"}
 
@@ -68,8 +79,10 @@ def error_line(error: RaftcacheError) -> bytes:
     line = _REASON_LINES.get(error.reason)
     if line is not None:
         return line
-    prefix = _REASON_PREFIX.get(error.reason, "error")
     message = " ".join(error.message.split())[:200]  # never a CR/LF inside a reply line
+    if error.reason == Reason.NO_PERMISSION:  # an ACL refusal (node/service/access.py): Redis's words
+        return f"CLIENT_ERROR NOPERM {message}\r\n".encode("utf-8", "replace")
+    prefix = _REASON_PREFIX.get(error.reason, "error")
     return f"SERVER_ERROR {prefix}: {message}\r\n".encode("utf-8", "replace")
 
 
@@ -141,7 +154,7 @@ async def rewrite(conn, key: bytes, change, cas: int | None = None, attempts: in
         item = await conn.execute(command(get_meta=pb.GetMeta(key=key)), conn.linearizable)
         if item is None:
             return "missing", 0, None
-        value, flags, index, _deadline = item
+        value, flags, index, _deadline = item[:4]
         if cas is not None and index != cas:
             return "exists", index, None
         new = change(value)
@@ -158,7 +171,7 @@ async def rewrite(conn, key: bytes, change, cas: int | None = None, attempts: in
 
 # ------------------------------------------------------------------ meta commands
 
-_MG = frozenset("bcfhklOqstuvNTEPLQ")
+_MG = frozenset("bcfhklOqstuvNRTEPLQ")
 _MS = frozenset("bcCFIklOqsTMEPLQ")
 _MD = frozenset("bCIkOqTxEPLQ")
 _MA = frozenset("bCNJDTMqtcvkOEPLQ")
@@ -204,8 +217,9 @@ class _Meta:
             raise ReplyError(BAD_TOKEN)
         return n
 
-    def render(self, code: bytes, values: dict[str, bytes], won: bool = False) -> bytes:
-        """`code` plus the requested return flags, in request order (`b` last, as memcached does)."""
+    def render(self, code: bytes, values: dict[str, bytes], extra: bytes = b"") -> bytes:
+        """`code` plus the requested return flags, in request order (`b` last, as memcached does),
+        then `extra`: the item state flags (Z, X, W) memcached appends."""
         parts = [code]
         for f, arg in self.order:
             if f == "O":
@@ -216,8 +230,8 @@ class _Meta:
                 parts.append(f.encode() + values[f])
         if "b" in self.flags and "k" in self.flags:
             parts.append(b"b")
-        if won:
-            parts.append(b"W")
+        if extra:
+            parts.append(extra)
         return b" ".join(parts) + b"\r\n"
 
 
@@ -228,23 +242,87 @@ def _item_values(value: bytes, flags: int, cas: int, deadline: int) -> dict[str,
     }
 
 
+def _state_flags(won: bool, stale: bool, sent_before: bool) -> bytes:
+    """memcached's order: Z (a win was sent before), X (stale), W (this client won)."""
+    return b" ".join(f for f, on in ((b"Z", sent_before), (b"X", stale), (b"W", won)) if on)
+
+
+def _relative_ms(ttl: int) -> int:
+    """A meta TTL token (memcached's expiry rule) as milliseconds from now; 0 = no expiry."""
+    exp = expiry(ttl)
+    if exp is None:
+        return 0
+    if exp.HasField("ttl_ms"):
+        return exp.ttl_ms
+    return max(exp.expire_at_ms - time.time_ns() // 1_000_000, -1)
+
+
+def _may_win(item: list, recache_s: int | None) -> bool:
+    """Whether a read item could hand out a win: then the log must decide who gets it."""
+    state = item[4] if len(item) > 4 else 0
+    if state & ITEM_WIN_SENT:
+        return False
+    if state & ITEM_STALE:
+        return True
+    deadline = item[3]
+    return recache_s is not None and deadline != 0 and deadline - time.time_ns() // 1_000_000 < recache_s * 1000
+
+
 async def mg(conn, tokens: list[bytes]) -> bytes:
     if len(tokens) < 2:
         return ERROR
     m = _Meta(tokens, _MG)
     consistency = conn.meta_consistency(m.flags)
-    if "T" in m.flags:
-        ttl = m.number("T", signed=True)
+    vivify = m.number("N", signed=True)
+    recache = m.number("R", signed=True)
+    ttl = m.number("T", signed=True)
+    if conn.service.log_version < EVICTION_VERSION:
+        return await _mg_before_v4(conn, m, consistency, vivify, ttl)
+    item = None
+    if ttl is None:
+        item = await conn.execute(command(get_meta=pb.GetMeta(key=m.key)), consistency)
+    hit = item is not None
+    won = sent_before = False
+    if ttl is not None or (item is None and vivify is not None) or (item is not None and _may_win(item, recache)):
+        op = pb.MetaGet(key=m.key)
+        if vivify is not None:
+            op.vivify_ttl_ms = _relative_ms(vivify)
+        if recache is not None:
+            op.recache_below_ms = recache * 1000
+        if ttl is not None:
+            op.expiry.CopyFrom(touch_expiry(ttl))
+        result, index = await conn.execute_indexed(command(meta_get=op))
+        hit = result is not None and result[2] != index   # an item created now (N) has this write's index
+        item = None
+        if result is not None:
+            item, won, sent_before = result[:4] + [ITEM_STALE if result[5] else 0], bool(result[4]), bool(result[6])
+    elif item is not None:
+        sent_before = bool(item[4] & ITEM_WIN_SENT) if len(item) > 4 else False
+    conn.count_get(hit)
+    if item is None:
+        return b"" if "q" in m.flags else b"EN\r\n"
+    value, flags, cas, deadline = item[:4]
+    stale = bool(item[4] & ITEM_STALE) if len(item) > 4 else False
+    extra = _state_flags(won, stale, sent_before)
+    values = _item_values(value, flags, cas, deadline)
+    if "v" in m.flags:
+        return m.render(b"VA %d" % len(value), values, extra)[:-2] + b"\r\n" + value + b"\r\n"
+    return m.render(b"HD", values, extra)
+
+
+async def _mg_before_v4(conn, m: _Meta, consistency, vivify: int | None, ttl: int | None) -> bytes:
+    """mg while the log is older than version 4: no item state (N creates the item and wins
+    its creator; R is ignored)."""
+    if ttl is not None:
         item = await conn.execute(command(get_and_touch=pb.GetAndTouch(key=m.key, expiry=touch_expiry(ttl))))
     else:
         item = await conn.execute(command(get_meta=pb.GetMeta(key=m.key)), consistency)
     won = False
-    if item is None and "N" in m.flags:
-        ttl = m.number("N", signed=True)
-        op = pb.Set(key=m.key, value=b"", condition=pb.IF_ABSENT, expiry=expiry(ttl))
+    if item is None and vivify is not None:
+        op = pb.Set(key=m.key, value=b"", condition=pb.IF_ABSENT, expiry=expiry(vivify))
         result, index = await conn.execute_indexed(command(set=op))
         if result == OK:
-            exp = expiry(ttl)
+            exp = expiry(vivify)
             deadline = 0 if exp is None else (exp.expire_at_ms or time.time_ns() // 1_000_000 + exp.ttl_ms)
             item, won = [b"", 0, index, deadline], True
         else:
@@ -252,11 +330,12 @@ async def mg(conn, tokens: list[bytes]) -> bytes:
     conn.count_get(item is not None)
     if item is None:
         return b"" if "q" in m.flags else b"EN\r\n"
-    value, flags, cas, deadline = item
+    value, flags, cas, deadline = item[:4]
     values = _item_values(value, flags, cas, deadline)
+    extra = b"W" if won else b""
     if "v" in m.flags:
-        return m.render(b"VA %d" % len(value), values, won)[:-2] + b"\r\n" + value + b"\r\n"
-    return m.render(b"HD", values, won)
+        return m.render(b"VA %d" % len(value), values, extra)[:-2] + b"\r\n" + value + b"\r\n"
+    return m.render(b"HD", values, extra)
 
 
 def ms_header(tokens: list[bytes], max_bytes: int):
@@ -289,9 +368,11 @@ async def ms(conn, m: _Meta, data: bytes) -> bytes:
     mode = m.flags.get("M", b"S").upper()
     cas = m.number("C")
     conn.stats["cmd_set"] += 1
+    size = len(data)
     if mode in (b"A", b"P"):
-        status, index, _ = await rewrite(conn, m.key, (lambda old: old + data) if mode == b"A" else (lambda old: data + old), cas)
+        status, index, new = await rewrite(conn, m.key, (lambda old: old + data) if mode == b"A" else (lambda old: data + old), cas)
         code = {"stored": b"HD", "missing": b"NS" if cas is None else b"NF", "exists": b"EX"}[status]
+        size = len(new) if new is not None else 0
     else:
         op = pb.Set(key=m.key, value=data, flags=m.number("F", 0, limit=1 << 32))
         exp = expiry(m.number("T", 0, signed=True))
@@ -303,11 +384,15 @@ async def ms(conn, m: _Meta, data: bytes) -> bytes:
             op.condition = pb.IF_PRESENT
         if cas is not None:
             op.cas_index = cas
+            # I: an older CAS stores anyway, marked stale (memcached 1.6; needs log version 4)
+            op.stale_if_older = "I" in m.flags and conn.service.log_version >= EVICTION_VERSION
         result, index = await conn.execute_indexed(command(set=op))
         code = b"HD" if result == OK else b"NS" if result is None else b"EX" if str(result) == "EXISTS" else b"NF"
-    if code == b"HD" and "q" in m.flags:
-        return b""
-    return m.render(code, {"c": b"%d" % (index if code == b"HD" else 0)})
+    if code == b"HD":
+        conn.stats["total_items"] += 1
+        if "q" in m.flags:
+            return b""
+    return m.render(code, {"c": b"%d" % (index if code == b"HD" else 0), "s": b"%d" % size})
 
 
 async def md(conn, tokens: list[bytes]) -> bytes:
@@ -315,10 +400,18 @@ async def md(conn, tokens: list[bytes]) -> bytes:
         return ERROR
     m = _Meta(tokens, _MD)
     cas = m.number("C")
-    m.number("T", signed=True)
-    if cas is None:
-        # `I` (mark stale) has no stale state here: the item is deleted, so
-        # clients recache instead of serving stale data (docs/memcached-compat.md).
+    ttl = m.number("T", signed=True)
+    if "I" in m.flags and conn.service.log_version >= EVICTION_VERSION:
+        # mark stale (new CAS, win cleared; T sets the TTL): the next reader wins the recache
+        op = pb.MetaInvalidate(key=m.key)
+        if cas is not None:
+            op.cas_index = cas
+        if ttl is not None:
+            op.expiry.CopyFrom(touch_expiry(ttl))
+        result = await conn.execute(command(meta_invalidate=op))
+        code = b"HD" if result == OK else b"EX" if str(result) == "EXISTS" else b"NF"
+    elif cas is None:
+        # before log version 4 there is no stale state: `I` deletes the item
         deleted = await conn.execute(command(**{"del": pb.Del(keys=[m.key])}))
         code = b"HD" if deleted else b"NF"
     else:
@@ -388,7 +481,7 @@ async def me(conn, tokens: list[bytes]) -> bytes:
     item = await conn.execute(command(get_meta=pb.GetMeta(key=m.key)), conn.meta_consistency({}))
     if item is None:
         return b"EN\r\n"
-    value, _flags, cas, deadline = item
+    value, _flags, cas, deadline = item[:4]
     return b"ME %s exp=%d la=0 cas=%d fetch=no cls=1 size=%d\r\n" % (
         m.raw_key, ttl_left_s(deadline), cas, len(m.key) + len(value))
 

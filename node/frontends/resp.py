@@ -27,8 +27,9 @@ import time
 from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError
-from raftcache.node.frontends import (client_limits, resp_admin, resp_blocking, resp_pause, resp_pubsub,
-                                      resp_tracking)
+from raftcache.node.frontends import (
+    acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_pause, resp_pubsub, resp_tracking,
+)
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
     NULL_ARRAY,
@@ -41,7 +42,7 @@ from raftcache.node.frontends.resp_protocol import (
 )
 from raftcache.node.service.service import LINEARIZABLE, NOT_NOW
 from raftcache.node.service.session import MAX_IN_FLIGHT, Outcome, Session
-from raftcache.node.service.stream import Port, StreamConnection
+from raftcache.node.service.stream import Port, StreamConnection, tls_options
 from raftcache.proto import commands_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -75,13 +76,13 @@ def wrong_arity(name: str) -> str:
 class RespServer:
     """Shared state of every connection of one node's Redis port."""
 
-    def __init__(self, service, config: FrontendConfig, host: str, port: int):
+    def __init__(self, service, config: FrontendConfig, host: str, port: int, cn_login: bool = False):
         self.service = service
         self.config = config
         self.host, self.port_number = host, port
         self.port = Port(max_connections=lambda: int(service.setting("maxclients")),
                          idle_timeout_s=lambda: int(service.setting("timeout")),
-                         refusal=b"-ERR max number of clients reached\r\n")
+                         refusal=b"-ERR max number of clients reached\r\n", cn_login=cn_login)
         self.connections: dict[int, Connection] = self.port.connections
         self.started_s = time.time()
         self.stats = self.port.stats
@@ -129,10 +130,6 @@ class RespServer:
             self.stats["evicted_clients"] += 1
             conn.drop()
             total -= size
-
-    @property
-    def password(self) -> str:
-        return self.service.setting("requirepass")
 
     def _cmdstat(self, name: str) -> list[int]:
         stat = self.cmdstats.get(name)
@@ -185,8 +182,7 @@ class Connection(StreamConnection):
         self.task: asyncio.Task | None = None
         self.proto = 2
         self.lib = {"lib-name": "", "lib-ver": ""}
-        self.authenticated = not server.password
-        self.parser.authenticated = self.authenticated
+        self.login(self.service.identity.login_user())
         self.multi: list | None = None   # queued (spec, args, command) while in MULTI
         self.multi_db = 0
         self.multi_error = False
@@ -207,6 +203,39 @@ class Connection(StreamConnection):
         super().connection_made(transport)
         if not self.closing:
             self.apply_write_limits()
+
+    # ------------------------------------------------------------ who the client is
+
+    @property
+    def authenticated(self) -> bool:
+        return self.session.user is not None
+
+    def login(self, user: str | None) -> None:
+        super().login(user)
+        self.parser.authenticated = user is not None
+
+    def _unrestricted(self) -> bool:
+        user = self.service.identity.users.get(self.session.user)
+        return user is not None and user.unrestricted
+
+    def _acl_refusal(self, spec: Spec, args: list[bytes]) -> bytes | None:
+        """-NOPERM (and an ACL LOG entry) when the user may not run this command on its keys."""
+        identity = self.service.identity
+        user = identity.users.get(self.session.user)
+        if user is None:  # the user was deleted: the connection is no longer authenticated
+            self.login(None)
+            return b"-NOAUTH Authentication required.\r\n"
+        if user.unrestricted:
+            return None
+        name, parent = acl_catalog.resp_name(spec, args)
+        error = identity.check(self.session.user, name, acl_catalog.categories(name),
+                             acl_catalog.resp_keys(spec, args, self.session.db), acl_catalog.resp_channels(spec, args),
+                             parent=parent, context="toplevel" if self.multi is None else "multi",
+                             client_info=resp_admin.client_info_line(self))
+        if error is None:
+            return None
+        self.server.count_rejected(spec.name)
+        return self._reject(f"NOPERM {error.message}")
 
     # ------------------------------------------------------------ buffer limits
 
@@ -318,7 +347,7 @@ class Connection(StreamConnection):
         (Service.get_now); every other case, errors included, is the
         ordinary path's.
         """
-        if (len(args) != 2 or args[0].lower() != b"get" or self.multi is not None or not self.authenticated
+        if (len(args) != 2 or args[0].lower() != b"get" or self.multi is not None or not self._unrestricted()
                 or self.session.subscriptions is not None):
             return None
         started_ns = time.perf_counter_ns()
@@ -339,7 +368,7 @@ class Connection(StreamConnection):
         if not self.pending:
             self.backlog = 0
             self.update_reading()
-        if self.task is not None:  # a lone write is in flight (_write_done continues)
+        if self.task is not None:  # a lone write or read is in flight (_lone_done continues)
             return
         if self.pending:
             self.task = asyncio.get_running_loop().create_task(self._run())
@@ -387,6 +416,8 @@ class Connection(StreamConnection):
                     break
                 served = self.session.read_now(command)
                 if served is None:
+                    if len(pending) == 1 and commands.is_read(command):  # -P 1: answered from its future, no task
+                        self._start_lone_read(spec, command, started_ns)
                     break
                 reply = self.render(spec, command, served)
                 self.server.count_call(spec.name, started_ns, reply)
@@ -408,9 +439,15 @@ class Connection(StreamConnection):
             return
         spec, command = step
         self.running = True
-        self.task = self.session.start_write(command, lambda outcome: self._write_done(spec, command, started_ns, outcome))
+        self.task = self.session.start_write(command, lambda outcome: self._lone_done(spec, command, started_ns, outcome))
 
-    def _write_done(self, spec: Spec, command, started_ns: int, outcome: Outcome) -> None:
+    def _start_lone_read(self, spec: Spec, command, started_ns: int) -> None:
+        self.pending.popleft()
+        self.server.stats["total_commands_processed"] += 1
+        self.running = True
+        self.task = self.session.start_read(command, lambda outcome: self._lone_done(spec, command, started_ns, outcome))
+
+    def _lone_done(self, spec: Spec, command, started_ns: int, outcome: Outcome) -> None:
         self.task, self.running = None, False
         if self.closing:
             return
@@ -536,6 +573,10 @@ class Connection(StreamConnection):
         if not self.authenticated and "noauth" not in spec.flags:
             self.server.count_rejected(spec.name, "NOAUTH")
             return self._reject("NOAUTH Authentication required.")
+        if self.authenticated and "noauth" not in spec.flags:
+            refusal = self._acl_refusal(spec, args)
+            if refusal is not None:
+                return refusal
         subs = self.session.subscriptions
         if subs is not None and self.proto == 2 and subs.active and spec.name not in resp_pubsub.SUBSCRIBER_COMMANDS:
             return self._reject(resp_pubsub.refused_in_subscriber_mode(spec.name))
@@ -609,7 +650,7 @@ class Connection(StreamConnection):
             local = _LOCAL.get(spec.name)
             if local is not None:
                 return await local(self, args)  # already encoded
-            reply = await resp_admin.HANDLERS[spec.name](self, args)
+            reply = await _HANDLERS[spec.name](self, args)
         except RespError as e:
             return b"-%s\r\n" % e.text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace")
         except RaftcacheError as e:
@@ -716,11 +757,12 @@ class Connection(StreamConnection):
         resp_tracking.stop(self)
         self.multi, self.watches, self.proto = None, {}, 2
         self.session.db, self.session.name, self.session.consistency = 0, "", None
-        self.authenticated = not self.server.password
-        self.parser.authenticated = self.authenticated
+        self.login(self.service.identity.login_user())
         return b"+RESET\r\n"
 
 
+#: Connection and server commands: resp_admin's and the ACL's (resp_acl.py).
+_HANDLERS = {**resp_admin.HANDLERS, **resp_acl.HANDLERS}
 _LOCAL = {
     **resp_pubsub.HANDLERS,
     "multi": Connection.cmd_multi,
@@ -733,11 +775,13 @@ _LOCAL = {
 }
 
 
-async def start_server(service, host: str, port: int, config: FrontendConfig) -> asyncio.AbstractServer:
-    """Serve the Redis protocol on host:port; the caller closes the returned server."""
+async def start_server(service, host: str, port: int, config: FrontendConfig, tls=None) -> asyncio.AbstractServer:
+    """Serve the Redis protocol on host:port (TLS only with `tls`, node/service/tls.TlsContexts);
+    the caller closes the returned server."""
     loop = asyncio.get_running_loop()
-    state = RespServer(service, config, host, port)
-    server = await loop.create_server(lambda: Connection(state), host, port, backlog=1024, reuse_address=True)
+    state = RespServer(service, config, host, port, cn_login=tls is not None and tls.cn_login)
+    server = await loop.create_server(lambda: Connection(state), host, port, backlog=1024, reuse_address=True,
+                                      **tls_options(tls))
     state.port.server = server
     service.tracking.route_redirects(resp_tracking.redirect_target(state))
     state._checks_task = loop.create_task(state.port.check_loop(_CHECK_INTERVAL_S, state.check_connections))

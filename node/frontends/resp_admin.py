@@ -19,6 +19,7 @@ from itertools import repeat
 
 from raftcache import __version__
 from raftcache.commandkeys import keys_of
+from raftcache.node import commands
 from raftcache.node.config import settings
 from raftcache.node.frontends import (resp_blocking, resp_command_docs, resp_hyperloglog, resp_pause,
                                       resp_stream_groups, resp_streams, resp_tracking)
@@ -26,6 +27,7 @@ from raftcache.node.commands import OK, Status
 from raftcache.node.consistency import ReadConsistency, ReadLevelError
 from raftcache.readlevel import USAGE
 from raftcache.node.errors import CommandError
+from raftcache.node.service.identity import AuthError
 from raftcache.node.frontends.resp_args import cmd, to_int
 from raftcache.node.frontends.resp_table import TABLE
 from raftcache.node.storage.glob import glob_match
@@ -52,6 +54,8 @@ SUBCOMMANDS = {
     "memory": {"usage": -3, "doctor": 2, "help": 2},
     "function": {"flush": -2, "list": -2, "help": 2},
     **resp_stream_groups.SUBCOMMANDS,
+    "acl": {"cat": -2, "deluser": -3, "dryrun": -4, "genpass": -2, "getuser": 3, "list": 2, "load": 2, "log": -2,
+            "save": 2, "setuser": -3, "users": 2, "whoami": 2, "help": 2},
 }
 
 
@@ -91,16 +95,17 @@ async def echo(conn, args):
 
 
 def _check_password(conn, username: bytes | None, password: bytes) -> None:
-    """AUTH [username] password. Without a password the default user is Redis's
-    `nopass` user: AUTH default <anything> succeeds, the one-argument form is an error."""
-    expected = conn.server.password
-    if not expected and username is None:
+    """AUTH [username] password against the ACL users (node/service/identity.py). The
+    one-argument form is the default user's; while that user has nopass it is an
+    error, as in Redis."""
+    identity = conn.service.identity
+    if username is None and identity.users["default"].nopass:
         raise RespError("ERR AUTH <password> called without any password configured for the default user. "
                         "Are you sure your configuration is correct?")
-    if (username or b"default") != b"default" or (expected and password != expected.encode()):
-        raise RespError("WRONGPASS invalid username-password pair or user is disabled.")
-    conn.authenticated = True
-    conn.parser.authenticated = True
+    try:
+        conn.login(identity.authenticate(username, password, client_info_line(conn)))
+    except AuthError as e:
+        raise RespError(e.message) from None
 
 
 async def auth(conn, args):
@@ -180,7 +185,7 @@ def client_info_line(c) -> str:
         f"sub=0 psub=0 ssub=0 multi={len(c.multi) if c.multi is not None else -1} qbuf={c.parser.pending_bytes} "
         f"qbuf-free=0 argv-mem={c.parser.unfinished_bytes - c.parser.pending_bytes} multi-mem=0 rbs=0 rbp=0 "
         f"obl=0 oll=0 omem={omem} tot-mem={c.memory_bytes()} events=r "
-        f"cmd={c.last_cmd} user=default redir=-1 resp={c.proto} lib-name={c.lib['lib-name']} "
+        f"cmd={c.last_cmd} user={c.session.user or ''} redir=-1 resp={c.proto} lib-name={c.lib['lib-name']} "
         f"lib-ver={c.lib['lib-ver']} consistency={consistency_text(c)}"
     )
 
@@ -303,7 +308,7 @@ def _kill_filter(conn, args):
         elif field == b"LADDR":
             tests.append(lambda c, text=text: c.laddr == text)
         elif field == b"USER":
-            if text not in {"default"} | {_user(c) for c in conn.server.connections.values()}:
+            if text not in conn.service.identity.users:
                 raise RespError(f"ERR No such user '{text}'")
             tests.append(lambda c, text=text: _user(c) == text)
         elif field == b"SKIPME":
@@ -317,7 +322,8 @@ def _kill_filter(conn, args):
 
 
 def _user(c) -> str:
-    return getattr(c, "user", "default") or "default"
+    """The ACL user a connection acts as (node/service/identity.py); "" before it authenticates."""
+    return c.session.user or ""
 
 
 def _client_kill(conn, args):
@@ -498,7 +504,11 @@ def _info_text(conn, sections: set[str]) -> bytes:
     used = status.get("used_bytes", 0)
     section("Memory", [
         ("used_memory", used), ("used_memory_human", f"{used / 1048576:.2f}M"),
-        ("maxmemory", status.get("maxmemory_bytes", 0)), ("maxmemory_policy", "noeviction"),
+        ("maxmemory", status.get("maxmemory_bytes", 0)),
+        ("maxmemory_policy", status.get("maxmemory_policy", conn.service.setting("maxmemory-policy"))),
+        # the LMDB map's pages in use over the logical size (Redis: RSS over used_memory)
+        ("mem_fragmentation_ratio", f"{status.get('map_used_bytes', 0) / max(used, 1):.2f}"),
+        ("raftcache_map_used_bytes", status.get("map_used_bytes", 0)),
         ("mem_clients_normal", server.clients_memory()),
         ("maxmemory_clients", server.limits.maxmemory_clients_bytes),
     ])
@@ -517,9 +527,13 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("client_query_buffer_limit_disconnections", st["client_query_buffer_limit_disconnections"]),
         ("client_output_buffer_limit_disconnections", st["client_output_buffer_limit_disconnections"]),
         ("keyspace_hits", status.get("keyspace_hits", 0)), ("keyspace_misses", status.get("keyspace_misses", 0)),
+        ("evicted_keys", status.get("evicted_keys", 0)),
         ("total_error_replies", sum(server.errorstats.values())),
         ("raftcache_reads", svc.get("reads", 0)), ("raftcache_writes", svc.get("writes", 0)),
-        ("raftcache_forwarded", svc.get("forwarded", 0)), ("raftcache_read_barriers", svc.get("barriers", 0)),
+        ("raftcache_forwarded", svc.get("forwarded", 0)),
+        ("raftcache_read_index_heartbeat_rounds", svc.get("read_index_heartbeat_rounds", 0)),
+        ("raftcache_read_index_requests", svc.get("read_index_requests", 0)),
+        ("raftcache_read_index_served", svc.get("read_index_served", 0)),
     ])
     role = status.get("role", "")
     members = status.get("members", [])
@@ -617,7 +631,8 @@ async def _config_set(conn, pairs: list[tuple[str, str]]):
         try:
             if name == "client-output-buffer-limit":  # the classes not named keep their limits, as in Redis
                 value = settings.merge_output_limits(current.get(name, ""), value)
-            normalised = settings.validate(name, value, current.get(name))
+            normalised = settings.validate(name, value, current.get(name),
+                                           before_eviction=conn.service.log_version < commands.EVICTION_VERSION)
         except settings.SettingError as e:
             if name not in settings.SETTINGS:
                 raise RespError(f"ERR {e}") from None
@@ -743,11 +758,23 @@ async def object_(conn, args):
     kind = kind.decode() if isinstance(kind, bytes) else str(kind)
     if kind == "none":
         return None
-    if sub == b"freq":
+    if sub == b"refcount":
+        return 1
+    lfu = conn.service.setting("maxmemory-policy").endswith("-lfu")
+    if sub == b"freq" and not lfu:
         raise RespError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
                         "that when switching between policies at runtime LRU and LFU data will take some time "
                         "to adjust.")
-    return 0 if sub == b"idletime" else 1
+    if sub == b"idletime" and lfu:
+        raise RespError("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when "
+                        "switching between policies at runtime LRU and LFU data will take some time to adjust.")
+    if conn.service.log_version < commands.EVICTION_VERSION:
+        return 0
+    # the access table of the node that serves the read (the leader's counts every node's reads)
+    result, _ = await conn.call(cmd(conn.session.db, "object_access", key=args[2]))
+    if not isinstance(result, list):
+        return result
+    return result[0] if sub == b"idletime" else result[1]
 
 
 async def memory(conn, args):

@@ -2,7 +2,8 @@
 BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP.
 
 A blocked client does not hold anything in the state machine: the node it
-is connected to watches its own applied index, and whenever a key it waits
+is connected to first applies the connection's own earlier writes (its
+read-your-writes floor), then watches its own applied index, and whenever a key it waits
 for holds something (checked on the local replica, no Raft round trip) it
 proposes the ordinary non-blocking pop (LPOP, LMOVE, LMPOP, ZPOPMIN, ZMPOP …
 — forwarded to the leader like any write). The log decides who gets an element when
@@ -162,6 +163,16 @@ async def _wait_and_pop(conn, db: int, keys: list[bytes], size_op, timeout_s: fl
     service = conn.service
     loop = asyncio.get_running_loop()
     deadline = None if timeout_s == 0 else loop.time() + timeout_s
+    try:  # read-your-writes: this node first applies the connection's own writes
+        await service.wait_applied(conn.session.last_write_index)
+    except DeadlineError:
+        # This replica lags (a loaded or cut-off node): the pops themselves go to the leader,
+        # which has those writes; try them once in order before waiting here as usual.
+        if not callable(size_op):
+            for key in keys:
+                reply = await pop(key)
+                if reply is not None:
+                    return reply
     while True:
         if waited[0] and (conn.eof or conn.closing):
             return None

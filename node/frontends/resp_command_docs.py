@@ -101,6 +101,14 @@ def subcommand_names(name: str, subcommands: Container[str] = ()) -> list[str]:
 
 
 def acl_categories(name: str) -> list[str]:
-    """The ACL categories (without "@") of a command, [] when unknown."""
-    entry = _data().get(name)
-    return [c["+"][1:] for c in entry["info"][6]["~"]] if entry else []
+    """The ACL categories (without "@") of a command or a `container|sub`command, [] when unknown."""
+    parent, _, sub = name.partition("|")
+    entry = _data().get(parent)
+    if entry is None:
+        return []
+    info = entry["info"]
+    if sub:
+        info = next((s for s in info[9] if s[0] == name), None)
+        if info is None:
+            return []
+    return [c["+"][1:] for c in info[6]["~"]]

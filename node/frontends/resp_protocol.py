@@ -374,6 +374,7 @@ ERROR_PREFIX = {
     Reason.NOT_LEADER: "TRYAGAIN",
     Reason.TIMEOUT: "TIMEOUT",
     Reason.UNAUTHENTICATED: "NOAUTH",
+    Reason.NO_PERMISSION: "NOPERM",
     Reason.NOT_INTEGER: "ERR",
     Reason.NOT_FLOAT: "ERR",
     Reason.OVERFLOW: "ERR",

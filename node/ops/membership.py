@@ -27,6 +27,7 @@ import grpc
 from raftcache.node.config import PORT_OFFSETS, Peer
 from raftcache.node.raft.journal import fsync_dir
 from raftcache.node.errors import CommandError, NotLeaderError, RaftcacheError, Reason, UnavailableError
+from raftcache.node.service.forwarding import SECRET_METADATA, peer_channel
 from raftcache.proto import admin_pb2, admin_pb2_grpc
 from raftcache.proto import commands_pb2 as pb
 
@@ -51,8 +52,10 @@ class Membership:
     """
 
     def __init__(self, path: str, me: Peer, configured: list[Peer], replicator, forwarder_peers: dict,
-                 advertised: Peer | None = None):
+                 advertised: Peer | None = None, credentials=None, secret: str = ""):
         self._path = path
+        self._credentials = credentials   # TLS to the peers' gRPC ports (node/service/tls.py); None: plaintext
+        self._secret = secret             # node-to-node Admin calls identify with the cluster secret
         self.me = me
         #: id -> the member as clients reach it (from its Status); this node's from its config.
         self._advertised: dict[str, Peer] = {me.id: advertised or me}
@@ -149,8 +152,9 @@ class Membership:
     async def _probe(self, address: str) -> None:
         guess = self._known.get(address) or peer_from_raft_address(address)
         try:
-            async with grpc.aio.insecure_channel(guess.address("grpc")) as channel:
-                reply = await admin_pb2_grpc.AdminStub(channel).Status(admin_pb2.StatusRequest(), timeout=1.0)
+            async with self.channel(guess.address("grpc")) as channel:
+                reply = await admin_pb2_grpc.AdminStub(channel).Status(admin_pb2.StatusRequest(), timeout=1.0,
+                                                                       metadata=self.metadata)
             peer = Peer(reply.id, reply.zone, guess.host, guess.base_port)
             self.learn(peer)
             advertised = reply.advertised.grpc_address if reply.HasField("advertised") else ""
@@ -161,6 +165,15 @@ class Membership:
             self._probe_failed[address] = time.monotonic()  # asked again after PROBE_RETRY_S
         finally:
             self._probing.discard(address)
+
+    def channel(self, address: str) -> grpc.aio.Channel:
+        """A channel to another node's gRPC port (TLS when this node has it)."""
+        return peer_channel(address, self._credentials)
+
+    @property
+    def metadata(self) -> tuple:
+        """Node-to-node Admin calls carry the cluster secret: it identifies a member."""
+        return ((SECRET_METADATA, self._secret),)
 
     async def run(self, interval_s: float = 0.2) -> None:
         while True:
@@ -270,11 +283,11 @@ class Operations:
         target = next((p for p in self.membership.voters() if p.id == leader_id), None)
         if target is None:
             raise UnavailableError(f"leadership moved to {leader_id}; retry remove-node there")
-        async with grpc.aio.insecure_channel(target.address("grpc")) as channel:
+        async with self.membership.channel(target.address("grpc")) as channel:
             stub = admin_pb2_grpc.AdminStub(channel)
             try:
                 reply = await stub.RemoveNode(admin_pb2.RemoveNodeRequest(id=member_id), timeout=timeout_s,
-                                              metadata=(("x-raftcache-secret", self.secret),))
+                                              metadata=self.membership.metadata)
             except grpc.aio.AioRpcError as e:
                 raise UnavailableError(f"leadership moved to {leader_id}, which refused the removal: {e.details()}") from None
         return [peer_from_raft_address(m.raft_address, m.id, m.zone) for m in reply.members]

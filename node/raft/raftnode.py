@@ -94,6 +94,11 @@ class RaftNode(SyncObj):
         self._rc_prevote_won = False
         self._rc_chunks: list[bytes] = []      # pieces of a large entry being received
         self.stale_term_stepdowns = 0          # times a peer's higher term (rc_term) made us adopt it
+        # ReadIndex (node/raft/readindex.py): whether our leader answers rc_read_index (it stamps
+        # rc_ri on its append-entries), and the Replicator's handlers of the two messages
+        self.rc_leader_read_index = False
+        self.rc_on_read_index: Callable[[object, dict], None] | None = None
+        self.rc_on_read_index_reply: Callable[[dict], None] | None = None
         self.rc_peer_limits = peer_limits      # ReplicationConfig read by node/peer_guard.GuardedTransport
         if transport_class is None and peer_limits is not None:
             transport_class = GuardedTransport
@@ -116,6 +121,7 @@ class RaftNode(SyncObj):
                 kind = message.get("type")
                 if kind == "append_entries":
                     message["rc_sent"] = time.monotonic()
+                    message["rc_ri"] = 1  # this leader answers rc_read_index
                 elif kind == "next_node_idx":
                     message["rc_version"] = self._rc_max_version
                     if self._rc_echo is not None:
@@ -178,6 +184,46 @@ class RaftNode(SyncObj):
     @property
     def match_index(self) -> dict:
         return self._SyncObj__raftMatchIndex
+
+    def quorum_ack_time(self) -> float:
+        """The latest send time T (time.monotonic() of this node) such that a majority
+        of the voters, this node included, acknowledged append-entries this node sent
+        at T or later in its current term: +inf with no other voter, -inf before a
+        majority answered in this term. The lease and ReadIndex rounds both count
+        from it. Any thread (it reads copies)."""
+        voters = self._SyncObj__otherNodes.copy()
+        others_needed = (len(voters) + 1) // 2   # a majority of len(voters) + 1, minus ourselves
+        if others_needed == 0:
+            return float("inf")
+        term = self._SyncObj__raftCurrentTerm
+        acks = self.ack_times.copy()
+        sent = sorted((acks[n][1] for n in voters if n in acks and acks[n][0] == term), reverse=True)
+        return sent[others_needed - 1] if len(sent) >= others_needed else float("-inf")
+
+    def term_at(self, index: int) -> int | None:
+        """Term of the local log entry at `index`; None when it is compacted or absent (tick thread)."""
+        entries = self._SyncObj__getEntries(index, 1)
+        return entries[0][2] if entries else None
+
+    def send_heartbeat(self) -> None:
+        """Send append-entries to every follower now (a ReadIndex round; tick thread, leader)."""
+        if self._isLeader():
+            self._SyncObj__sendAppendEntries()
+
+    @property
+    def leader_node(self):
+        """The leader this node knows of (a Node; None when unknown). Tick thread."""
+        return self._SyncObj__raftLeader
+
+    def send_read_index(self, leader, rid: int, lease: bool, timeout_s: float) -> None:
+        """Follower: ask `leader` for a read index (readindex.py). Tick thread."""
+        self._SyncObj__transport.send(leader, {"type": "rc_read_index", "id": rid, "lease": lease,
+                                              "timeout": timeout_s})
+
+    def send_read_index_reply(self, peer, rid: int, index: int, error: tuple | None) -> None:
+        """Leader: answer a follower's rc_read_index (error: (reason, message)). Tick thread."""
+        self._SyncObj__transport.send(peer, {"type": "rc_read_index_reply", "id": rid, "index": index,
+                                            "error": error})
 
     def postpone_election(self) -> None:
         """Push the election deadline one election timeout into the future (tick thread)."""
@@ -302,6 +348,12 @@ class RaftNode(SyncObj):
             self._on_pre_vote(node, message)
         elif mtype == "rc_pre_vote_response":
             self._on_pre_vote_response(message)
+        elif mtype == "rc_read_index":
+            if self.rc_on_read_index is not None:
+                self.rc_on_read_index(node, message)
+        elif mtype == "rc_read_index_reply":
+            if self.rc_on_read_index_reply is not None:
+                self.rc_on_read_index_reply(message)
         else:
             SyncObj._SyncObj__onMessageReceived(self, node, message)
 
@@ -379,6 +431,7 @@ class RaftNode(SyncObj):
         self._rc_round += 1  # a leader is there: forget any pre-vote in progress
         self._rc_prevote_won = False
         self._rc_echo = message.get("rc_sent")
+        self.rc_leader_read_index = bool(message.get("rc_ri"))
         self._SyncObj__leaderCommitIndex = leader_commit = message["commit_index"]
         verified = None  # last index this message proved equal to the leader's log
 

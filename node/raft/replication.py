@@ -2,11 +2,12 @@
 
 Owns the `Replicator` (docs/interfaces.md) over `RaftNode` (node/raft/raftnode.py:
 a `SyncObj` subclass with exactly one `@replicated` method taking encoded
-entry bytes), the fsync policy of the
-Raft journal (our AOF), the snapshot hooks, proposal deadlines, the
-leader-lease and leader-contact clocks, and the fix for PySyncObj's follower
-log-truncation bug (docs/design.md, PySyncObj note 7). Must not touch: protocol parsing,
-lmdb (snapshots go through the injected `SnapshotHooks`), the command set.
+entry bytes), the fsync policy of the Raft journal (our AOF), the snapshot
+hooks, proposal deadlines, the leader-lease and leader-contact clocks,
+ReadIndex (node/raft/readindex.py), and the fix for PySyncObj's follower
+log-truncation bug (docs/design.md, PySyncObj note 7). Must not touch:
+protocol parsing, lmdb (snapshots go through the injected `SnapshotHooks`),
+the command set.
 
 Durability (`ReplicationConfig.appendfsync`), like Redis's appendfsync:
 
@@ -51,6 +52,7 @@ from pysyncobj.syncobj import SyncObjException
 
 from raftcache.node.raft import journal as _journal
 from raftcache.node.raft.raftnode import RaftNode
+from raftcache.node.raft.readindex import ReadIndex
 from raftcache.node.config import Peer, ReplicationConfig
 from raftcache.node.errors import (
     DeadlineError,
@@ -173,6 +175,7 @@ class Replicator:
         self._pending: dict[int, ProposeCallback] = {}
         self._deadlines: collections.deque[tuple[float, int]] = collections.deque()
         self._ids = itertools.count(1)
+        self._reads = ReadIndex()
         self._last_everysec_flush = time.monotonic()
         self._last_index = 0
         self.fatal_error: BaseException | None = None
@@ -227,6 +230,9 @@ class Replicator:
         if self._join_wait and (node.raft_log[-1][1] > 1 or os.path.exists(snapshot_path)):
             self._join_wait = False  # it has a log: an ordinary restart
         self._node = node
+        node.rc_on_read_index = lambda peer, message: self._reads.on_request(node, peer, message,
+                                                                              self.lease_read_index)
+        node.rc_on_read_index_reply = self._reads.on_reply
         node.addOnTickCallback(self._on_tick)
         if self.readonly:
             return  # binds nothing (and PySyncObj never signals "bound" for it)
@@ -242,6 +248,7 @@ class Replicator:
         if node is None:
             return
         node.destroy_synchronous()
+        self._reads.close()
         for pid in list(self._pending):
             cb = self._pending.pop(pid, None)
             if cb is not None:
@@ -274,6 +281,40 @@ class Replicator:
         self._pending[pid] = callback
         self._deadlines.append((time.monotonic() + self.config.proposal_timeout_s, pid))
         node.apply_entry(data, callback=functools.partial(self._on_result, pid))
+        self._wake()
+
+    def read_index(self, callback: ProposeCallback, timeout_s: float, lease: bool = False) -> None:
+        """ReadIndex (node/raft/readindex.py): `callback(None, index, error)` once, with the index a
+        reader must have applied to see every write acknowledged before this call: on the
+        leader after a heartbeat round confirmed it still leads (`lease`: from its lease when
+        it holds one), on a follower as the leader answers it over the Raft connection.
+        Writes nothing to the log.
+
+        Thread-safe; the callback runs on the Raft thread. Errors: NotLeaderError (the
+        leader changed: retry), UnavailableError (no leader, or not confirmed within
+        `timeout_s`), ReadIndexUnsupported (the leader is of an older release).
+        """
+        node = self._node
+        if node is None:
+            callback(None, 0, UnavailableError("replicator not started"))
+            return
+        self._reads.request(callback, time.monotonic() + timeout_s, lease)
+        self._wake()
+
+    @property
+    def read_index_counts(self) -> dict[str, int]:
+        """ReadIndex heartbeat rounds started and followers' requests answered, as leader."""
+        return {"read_index_heartbeat_rounds": self._reads.rounds, "read_index_served": self._reads.served}
+
+    def lease_read_index(self) -> int | None:
+        """The read index this leader answers from its lease, without a heartbeat round: its
+        commit index while lease_valid() and once it committed an entry of its term; None
+        otherwise (then ask read_index). Any thread."""
+        if not self.lease_valid():
+            return None
+        return self._reads.ready_index(self._node)
+
+    def _wake(self) -> None:
         notifier = self._notifier
         if notifier is not None:
             try:
@@ -437,6 +478,7 @@ class Replicator:
             calls.popleft()()
         if self._transfer is not None:
             self._step_transfer(node)
+        self._reads.step(node, self.lease_read_index)
         node.send_if_new_entries()
         self._first_index = node.raft_log[0][1]
         if self.config.appendfsync == "everysec":
@@ -540,12 +582,7 @@ class Replicator:
         if node is None or not node._isLeader() or self._transfer is not None:
             return False
         cfg = self.config
-        horizon = time.monotonic() - cfg.election_timeout_min_s * (1 - cfg.lease_drift)
-        term = node.raftCurrentTerm
-        acks = node.ack_times.copy()
-        voters = node.otherNodes
-        fresh = sum(1 for n in voters if acks.get(n, (0, 0.0))[0] == term and acks[n][1] > horizon)
-        return 1 + fresh > (len(voters) + 1) / 2
+        return node.quorum_ack_time() > time.monotonic() - cfg.election_timeout_min_s * (1 - cfg.lease_drift)
 
     def quorum_contact_s(self) -> float:
         """On the leader: seconds since a majority of the voters (itself included)
@@ -555,16 +592,7 @@ class Replicator:
         node = self._node
         if node is None or not node._isLeader():
             return float("inf")
-        voters = node.otherNodes
-        others_needed = (len(voters) + 1) // 2   # a majority of len(voters) + 1, minus ourselves
-        if others_needed == 0:
-            return 0.0
-        term = node.raftCurrentTerm
-        acks = node.ack_times.copy()
-        sent = sorted((acks[n][1] for n in voters if n in acks and acks[n][0] == term), reverse=True)
-        if len(sent) < others_needed:
-            return float("inf")
-        return max(0.0, time.monotonic() - sent[others_needed - 1])
+        return max(0.0, time.monotonic() - node.quorum_ack_time())
 
     def members_status(self) -> list[MemberState]:
         """Every voting member as this node sees it; match_index and the others'

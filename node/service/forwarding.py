@@ -1,8 +1,9 @@
-"""Node-to-node forwarding: a follower sends writes and strong reads to the leader.
+"""Node-to-node forwarding: a follower sends writes (and, to an older leader, reads) to the leader.
 
 One grpc.aio channel per peer, opened lazily, calling the leader's
-Internal.Forward / Internal.ForwardBatch with the cluster secret in the
-call metadata. Errors come back as raftcache errors (UnavailableError and
+Internal.Forward / Internal.ForwardBatch (and Internal.ReportAccess: the
+keys a follower read, node/service/access.py) with the cluster secret in the
+call metadata, over mutual TLS when the node has TLS (`peer_channel`). Errors come back as raftcache errors (UnavailableError and
 NotLeaderError are retryable; the service retries them against the next
 leader). Must not touch the keyspace or Raft.
 """
@@ -16,17 +17,26 @@ import grpc
 from raftcache.node.service import grpc_codec
 from raftcache.node.config import Peer
 from raftcache.node.errors import CommandError, DeadlineError, Reason, UnavailableError
-from raftcache.proto import admin_pb2_grpc, cache_pb2
+from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2
 
 SECRET_METADATA = "x-raftcache-secret"
+_U32_MAX = (1 << 32) - 1
+
+
+def peer_channel(address: str, credentials: grpc.ChannelCredentials | None = None, options=()) -> grpc.aio.Channel:
+    """A channel to another node's gRPC port: TLS with `credentials` (node/service/tls.py), else plaintext."""
+    if credentials is not None:
+        return grpc.aio.secure_channel(address, credentials, options=options)
+    return grpc.aio.insecure_channel(address, options=options)
 
 
 class GrpcForwarder:
     """Implements service.Forwarder over the peers' gRPC ports."""
 
     def __init__(self, peers: dict[str, Peer], secret: str, timeout_s: float,
-                 max_request_bytes: int = 1 << 30):
+                 max_request_bytes: int = 1 << 30, credentials: grpc.ChannelCredentials | None = None):
         self._peers = peers
+        self._credentials = credentials
         self._max_request_bytes = max_request_bytes  # what the peers' gRPC servers accept
         self._metadata = ((SECRET_METADATA, secret),)
         self._timeout_s = timeout_s
@@ -39,8 +49,8 @@ class GrpcForwarder:
             peer = self._peers.get(node_id)
             if peer is None:
                 raise UnavailableError(f"leader {node_id} is not a known member")
-            channel = grpc.aio.insecure_channel(peer.address("grpc"),
-                                                options=grpc_codec.forwarder_options(self._max_request_bytes))
+            channel = peer_channel(peer.address("grpc"), self._credentials,
+                                   grpc_codec.forwarder_options(self._max_request_bytes))
             self._channels.append(channel)
             stub = self._stubs[node_id] = admin_pb2_grpc.InternalStub(channel)
         return stub
@@ -94,6 +104,16 @@ class GrpcForwarder:
             raise UnavailableError(f"the leader answered {len(replies.replies)} of {len(batch.requests)} writes")
         answered = iter([grpc_codec.reply_to_outcome(r) for r in replies.replies])
         return [next(answered) if slot is None else slot for slot in slots]
+
+    async def report_access(self, node_id: str, reporter: str, report: list) -> None:
+        """Send the leader `node_id` the keys this node read: [(db, key, count, age_ms)]."""
+        request = admin_pb2.AccessReport(node_id=reporter, keys=[
+            admin_pb2.AccessedKey(db=db, key=key, count=min(count, _U32_MAX), age_ms=min(age_ms, _U32_MAX))
+            for db, key, count, age_ms in report])
+        try:
+            await self._stub(node_id).ReportAccess(request, metadata=self._metadata, timeout=self._timeout_s)
+        except grpc.aio.AioRpcError as e:
+            raise _error(e) from None
 
     async def close(self) -> None:
         for channel in self._channels:

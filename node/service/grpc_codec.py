@@ -78,6 +78,7 @@ STATUS_CODES: dict[Reason, grpc.StatusCode] = {
     Reason.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     Reason.TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
     Reason.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    Reason.NO_PERMISSION: grpc.StatusCode.PERMISSION_DENIED,
     Reason.INTERNAL: grpc.StatusCode.INTERNAL,
     Reason.INVALID_OBJECT: grpc.StatusCode.DATA_LOSS,
     Reason.NO_GROUP: grpc.StatusCode.NOT_FOUND,
@@ -191,6 +192,7 @@ def error_from_status(code: grpc.StatusCode, details: str, trailing_metadata) ->
             grpc.StatusCode.CANCELLED: Reason.UNAVAILABLE,
             grpc.StatusCode.DEADLINE_EXCEEDED: Reason.TIMEOUT,
             grpc.StatusCode.UNAUTHENTICATED: Reason.UNAUTHENTICATED,
+            grpc.StatusCode.PERMISSION_DENIED: Reason.NO_PERMISSION,
         }.get(code, Reason.INTERNAL)
     cls = _RAISED.get(reason)
     return cls(details or "") if cls else CommandError(details or "", reason)

@@ -34,7 +34,8 @@ class NodeCollector:
         yield gauge("leader_contact_age_seconds", "seconds since the leader was last heard", s["last_leader_contact_s"])
         yield gauge("keys", "keys in all databases (expired but not yet deleted included)", s["keys"])
         yield gauge("used_bytes", "logical size of the keyspace", s["used_bytes"])
-        yield gauge("maxmemory_bytes", "size at which writes are refused", s["maxmemory_bytes"])
+        yield gauge("maxmemory_bytes", "size past which writes evict (or are refused under noeviction)",
+                    s["maxmemory_bytes"])
         lag = GaugeMetricFamily("raftcache_member_lag_entries", "leader's view of each member's lag", labels=["node", "member"])
         connected = GaugeMetricFamily("raftcache_member_connected", "1 when the member is connected", labels=["node", "member"])
         for m in s["members"]:
@@ -49,6 +50,12 @@ class NodeCollector:
         lookups.add_metric([s["id"], "hit"], s["keyspace_hits"])
         lookups.add_metric([s["id"], "miss"], s["keyspace_misses"])
         yield lookups
+        evicted = CounterMetricFamily("raftcache_evicted_keys", "keys evicted to stay under maxmemory (applied "
+                                      "here; the same on every replica), by the policy that chose them "
+                                      "(memcached-lru: the memcached port's own)", labels=["node", "policy"])
+        for policy, count in sorted(s.get("evicted_by_policy", {}).items()):
+            evicted.add_metric([s["id"], policy], count)
+        yield evicted
         counter = CounterMetricFamily("raftcache_requests", "requests by kind", labels=["node", "kind"])
         for kind, count in s["stats"].items():
             counter.add_metric([s["id"], kind], count)

@@ -1,13 +1,27 @@
 """execute(): where every command of a client goes, through its session (node/service/session.py).
 
 Front ends do not call it directly: a connection's Session runs its commands
-here (execute; the fast paths read_now, get_now and start_write), and the
-leader serves a follower's forwarded requests with execute_forwarded. Owns the leader check, forwarding writes (and strong reads) to the leader,
-stamping entries (the leader's clock, relative TTLs made absolute, a random
-seed), proposing through the Replicator and waiting for apply, and the read
-barriers of each consistency level (docs/design.md "Read levels").
-Writes proposed in one event-loop turn are group-committed as one LogBatch.
-Also runs the leader-only active-expiry loop, which proposes deletions.
+here (execute; the fast paths read_now, start_read, get_now and start_write),
+and the leader serves a follower's forwarded requests with execute_forwarded.
+Owns the leader check, forwarding writes to the leader, stamping entries
+(the leader's clock, relative TTLs made absolute, a random seed), proposing
+through the Replicator and waiting for apply. Reads at every level go
+through node/service/reads.py (ReadIndex, lease, bounded proofs) and are
+served from the local copy. Writes proposed in one event-loop turn are
+group-committed as one LogBatch. Also runs the leader-only active-expiry
+loop, which proposes deletions.
+
+Read-your-writes per connection: every write returns its index; the session
+keeps the highest as the connection's *floor* and passes it with each
+command (execute, read_now, start_read, get_now, wait_applied):
+a read is served only once this node applied the floor, on any node and at
+any level.
+
+When a write batch needs room, the leader's Evict (node/service/evictor.py)
+goes at its head; the leader-only eviction loop proposes deletions too, and
+the node keeps an access table (node/service/access.py): its reads, the
+leader's writes, and on a follower the report of its reads it sends the
+leader every second.
 
 Must not parse protocols or touch LMDB directly: reads go through
 StateMachine.read, writes through Replicator.propose.
@@ -22,20 +36,25 @@ import random
 import time
 from typing import Protocol
 
+from raftcache.commandkeys import command_keys
 from raftcache.node import commands
 from raftcache.node.commands import Command, stamp  # noqa: F401 (stamp re-exported)
 from raftcache.node.config import NodeConfig, settings
 from raftcache.node.consistency import LEVELS, LINEARIZABLE, ReadConsistency  # noqa: F401 (re-exported)
 from raftcache.node.errors import (
     CommandError,
-    DeadlineError,
     NotLeaderError,
     RaftcacheError,
     Reason,
     UnavailableError,
 )
+from raftcache.node.commands import acl
+from raftcache.node.service.access import AccessTable
+from raftcache.node.service.evictor import EVICTION_INTERVAL_S, Evictor, estimate_growth
+from raftcache.node.service.identity import Identity
 from raftcache.node.service.forwarding import WriteCoalescer
 from raftcache.node.service.pubsub import Hub
+from raftcache.node.service.reads import Reads
 from raftcache.node.service.tracking import Tracker
 from raftcache.node.service.waiters import AppliedWatcher, Completions, settle, settle_batch
 from raftcache.proto import commands_pb2 as pb
@@ -46,6 +65,15 @@ log = logging.getLogger(__name__)
 MAX_BATCH_ENTRIES = 256
 #: …and at most about this many bytes of commands (a large value goes alone).
 MAX_BATCH_BYTES = 1 << 20
+#: How often a follower reports the keys it read to the leader (node/service/access.py).
+ACCESS_REPORT_INTERVAL_S = 0.5
+#: Reads that do not count as an access (Redis looks these keys up with LOOKUP_NOTOUCH).
+_NO_TOUCH = frozenset({"object_access", "object_encoding", "key_version", "type", "ttl", "scan", "db_size",
+                       "random_key"})
+#: Writes whose keys are not touched: they delete them.
+_DELETES = frozenset({"del", "delete_expired", "evict", "get_del", "flush_all", "flush_db"})
+#: What only the leader proposes: refused from clients.
+_LEADER_ONLY = frozenset({"set_version", "evict"})
 
 
 class Forwarder(Protocol):
@@ -93,6 +121,41 @@ class _ForwardLanes:
         self._free.append(lane[0])
 
 
+def without_passwords(command: Command, identity: Identity) -> Command:
+    """`command` with no password in the clear: ACL rules `>pass`/`<pass` as digests, CONFIG SET
+    requirepass as the default user's rules (node/commands/acl.py); the same command when it
+    holds none. What the log, the forwarding RPC and the ACL users ever see."""
+    name = command.WhichOneof("op")
+    if name == "config_set" and any(p.name == "requirepass" for p in command.config_set.parameters):
+        out = pb.Command()
+        out.CopyFrom(command)
+        pairs = out.config_set.parameters
+        password = [p.value for p in pairs if p.name == "requirepass"][-1]
+        kept = [p for p in pairs if p.name != "requirepass"]
+        out.config_set.ClearField("parameters")
+        out.config_set.parameters.extend(kept)
+        out.config_set.default_user_rules.extend(identity.default_rules_prefix() + settings.requirepass_rules(password))
+        return out
+    if name == "acl_set_user":
+        out = pb.Command()
+        out.CopyFrom(command)
+        rules = acl.hash_rules(out.acl_set_user.rules)
+        if out.acl_set_user.name == "default":
+            rules = identity.default_rules_prefix() + rules
+        out.acl_set_user.ClearField("rules")
+        out.acl_set_user.rules.extend(rules)
+        return out
+    if name == "acl_load":
+        out = pb.Command()
+        out.CopyFrom(command)
+        for user in out.acl_load.users:
+            rules = acl.hash_rules(user.rules)
+            user.ClearField("rules")
+            user.rules.extend(rules)
+        return out
+    return command
+
+
 class Service:
     """One execute() for all protocols; see the module docstring."""
 
@@ -106,25 +169,42 @@ class Service:
         self.pubsub.on_invalidate = self.tracking.invalidate
         self._raft = replicator
         self._keyspace = keyspace
-        self.forwarder = forwarder
+        #: When each key was last used, and how often: reads here, writes proposed here (as leader).
+        self.access = AccessTable(wall_ms())
+        statemachine.access = self.access
         self._coalescer = WriteCoalescer(MAX_BATCH_ENTRIES)
         self._default = ReadConsistency.parse(config.service.default_read)
         self._node_settings = settings.node_defaults(config)
         self._settings_changed(statemachine.settings)
         statemachine.on_settings_change.append(self._settings_changed)
+        #: Who connections are and what they may do (node/service/identity.py).
+        self.identity = Identity(config.frontend.redis_password, statemachine.users, self.setting)
+        statemachine.on_users_change.append(self.identity.users_changed)
         self._timeout_s = config.service.request_timeout_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._completions: Completions | None = None
         self.watcher: AppliedWatcher | None = None
-        self._pending_barrier: asyncio.Future | None = None
-        self._freshness: tuple[float, int] = (float("-inf"), 0)  # (loop time asked, leader's applied index)
-        self._freshness_probe: asyncio.Future | None = None
         self._background: list[asyncio.Task] = []
         self._rng = random.Random(random.SystemRandom().getrandbits(64))  # seeds need not be secret
         self._lanes = _ForwardLanes(config.id, self._rng)
         self._batch: list[tuple[pb.LogEntry, asyncio.Future]] = []
         self._batch_bytes = 0
-        self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "barriers": 0, "batches": 0}
+        self._batch_growth = 0       # an upper bound of what the queued writes add (evictor.estimate_growth)
+        self._in_flight_growth = 0   # …and of what the proposed, not yet applied ones add
+        self._evictor = Evictor(keyspace, self.access, self.setting, self._rng)
+        self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "batches": 0,
+                      "read_index_requests": 0}
+        self._reads = Reads(config.id, replicator, self._local_read, self._timeout_s, self.stats)
+        self.forwarder = forwarder
+
+    @property
+    def forwarder(self) -> Forwarder | None:
+        """How this node reaches the leader (node/service/forwarding.py)."""
+        return self._forwarder
+
+    @forwarder.setter
+    def forwarder(self, forwarder: Forwarder | None) -> None:
+        self._forwarder = self._reads.forwarder = forwarder
 
     @property
     def applied_index(self) -> int:
@@ -139,7 +219,13 @@ class Service:
     @property
     def settings(self) -> dict[str, str]:
         """Every CONFIG parameter's value on this node (node_defaults + replicated changes)."""
-        return settings.effective(self._node_settings, self._replicated)
+        values = settings.effective(self._node_settings, self._replicated)
+        values["requirepass"] = self.identity.requirepass_text()  # the default user's digest, never a password
+        return values
+
+    def replicated_users(self) -> dict:
+        """The ACL users the cluster replicated ({} until the first ACL change)."""
+        return self._sm.users
 
     def setting(self, name: str) -> str:
         """One CONFIG parameter's value on this node."""
@@ -149,10 +235,21 @@ class Service:
         # Raft thread: reference assignments only, read by the event loop.
         self._replicated = replicated
         self._default = ReadConsistency.parse(self.setting("raftcache-default-read"))
+        values = settings.effective(self._node_settings, replicated)
+        self.access.configure(settings.eviction_number(values, "lfu-log-factor"),
+                              settings.eviction_number(values, "lfu-decay-time"))
 
     async def wait_applied(self, index: int) -> None:
-        """Wait (bounded by the request timeout) until this node applied `index`."""
-        await self.watcher.wait(index, self._timeout_s)
+        """Wait (bounded by the request timeout) until this node applied `index`: a connection's
+        floor before it looks at the local copy outside execute (blocking pops). DeadlineError
+        when it does not."""
+        await self._reads.catch_up(index)
+
+    def _level(self, consistency: ReadConsistency | None) -> ReadConsistency:
+        """The level a read is served at: its own, else the node's default."""
+        if consistency is not None and consistency.level:
+            return consistency
+        return self._default if self._default.level else LINEARIZABLE
 
     # ------------------------------------------------------------ lifecycle
 
@@ -161,6 +258,7 @@ class Service:
         self._loop = loop
         self.watcher = AppliedWatcher(loop, lambda: self._raft.applied_index)
         self._completions = Completions(loop)
+        self._reads.attach(loop, self.watcher, self._completions)
         self.pubsub.attach(loop)
         self._sm.on_events = self.pubsub.deliver_threadsafe
 
@@ -169,9 +267,16 @@ class Service:
         if self.watcher is not None:
             self.watcher.notify(index)
 
+    @property
+    def log_version(self) -> int:
+        """The log's semantics version in force (front ends send version 4 fields and commands from 4 on)."""
+        return self._sm.log_version
+
     def start_background(self) -> None:
         self._background = [asyncio.ensure_future(self._expiry_loop()),
-                            asyncio.ensure_future(self._version_loop())]
+                            asyncio.ensure_future(self._version_loop()),
+                            asyncio.ensure_future(self._eviction_loop()),
+                            asyncio.ensure_future(self._access_report_loop())]
 
     async def close(self) -> None:
         for task in self._background:
@@ -194,21 +299,48 @@ class Service:
         consistency: ReadConsistency | None = None,
         client_id: str = "",
         sequence: int = 0,
+        floor: int = 0,
     ) -> tuple[object, int]:
-        """Run one command; returns (result, index).
+        """Run one command; returns (result, index): a write's commit index, or the
+        applied index a read saw.
 
-        A command error is returned as a CommandError result. Raises
-        UnavailableError (no leader or quorum within the request timeout:
-        retryable) or DeadlineError (a write's outcome is unknown).
+        `floor` is the connection's read-your-writes floor (the module docstring):
+        a read waits until this node applied it. A command error is returned as a
+        CommandError result. Raises UnavailableError (no leader or quorum within the
+        request timeout: retryable) or DeadlineError (a write's outcome is unknown,
+        or this node did not reach the floor in time).
         """
-        error = self._validate(command)
+        command, error = self._prepare(command)
+        if error is not None and error.reason == Reason.UNAVAILABLE and await self._version_raised(command):
+            error = None
         if error is not None:
             return error, 0
         if command.WhichOneof("op") in commands.READ_COMMANDS:
             self.stats["reads"] += 1
-            return await self._read(command, consistency or self._default)
+            return await self._reads.read(command, self._level(consistency), floor, forward=True)
         self.stats["writes"] += 1
         return await self._write(command, client_id, sequence, forward=True)
+
+    def _prepare(self, command: Command) -> tuple[Command, RaftcacheError | None]:
+        """`command` as it may be proposed, or the error to answer instead.
+
+        Passwords never reach the log in the clear: ACL rules `>pass`/`<pass`
+        become digests, and CONFIG SET requirepass becomes the default user's
+        rules (node/commands/acl.py). A command of a newer semantics version
+        than the log's waits for it (UNAVAILABLE: retryable).
+        """
+        command = without_passwords(command, self.identity)
+        return command, self._validate(command)
+
+    async def _version_raised(self, command: Command) -> bool:
+        """Wait (up to the request timeout) for the log to reach the version `command` needs
+        (a new cluster raises it within a second or two of electing a leader)."""
+        deadline = self._loop.time() + self._timeout_s
+        while self._loop.time() < deadline:
+            if commands.required_version(command) <= self._sm.log_version:
+                return True
+            await asyncio.sleep(0.05)
+        return False
 
     def _validate(self, command: Command) -> RaftcacheError | None:
         self.stats["commands"] += 1
@@ -216,13 +348,17 @@ class Service:
             name = commands.op_name(command)
         except RaftcacheError as e:
             return e
-        if name == "set_version":
-            return CommandError("SetVersion is proposed by the leader itself, once every member supports "
-                                "the version", Reason.INVALID_ARGUMENT)
+        if name in _LEADER_ONLY:
+            return CommandError(f"{name} is proposed by the leader itself", Reason.INVALID_ARGUMENT)
         needed = commands.required_version(command)
         if needed > self._sm.log_version:
             return CommandError(f"'{name}' needs the log's semantics version {needed} (in force: "
                                 f"{self._sm.log_version}): the cluster is being upgraded; retry", Reason.UNAVAILABLE)
+        if self._sm.log_version < commands.EVICTION_VERSION:
+            # older replicas would refuse these fields; they never evict nor keep item state
+            command.ClearField("eviction")
+            if name == "set":
+                command.set.ClearField("stale_if_older")
         limits = self._sm.limits
         return commands.check_limits(
             command,
@@ -241,7 +377,7 @@ class Service:
         UnavailableError from the future means the entry was not logged: the
         caller may retry it with execute().
         """
-        error = self._validate(command)
+        command, error = self._prepare(command)
         if error is not None:
             fut = self._loop.create_future()
             fut.set_result((error, 0))
@@ -279,11 +415,12 @@ class Service:
         Checked as a request from a client is (the forwarding node may be of another version)."""
         if not self._raft.is_leader:
             raise NotLeaderError("not the leader")
-        error = self._validate(command)
+        command, error = self._prepare(command)
         if error is not None:
             return error, 0
         if commands.is_read(command):
-            return await self._read(command, consistency or LINEARIZABLE, forward=False)
+            return await self._reads.read(command, consistency if consistency and consistency.level
+                                          else LINEARIZABLE, 0, forward=False)
         return await self._write(command, client_id, sequence, forward=False)
 
     # ------------------------------------------------------------ writes
@@ -343,6 +480,8 @@ class Service:
         if error is not None:
             fut.set_result((error, 0))
             return fut
+        self._touch_written(entry.command, now_ms)
+        self._batch_growth += estimate_growth(entry.command)
         batch = self._batch
         batch.append((entry, fut))
         self._batch_bytes += entry.command.ByteSize()
@@ -354,127 +493,96 @@ class Service:
 
     def _flush_batch(self) -> None:
         batch, self._batch = self._batch, []
+        growth, self._batch_growth = self._batch_growth, 0
         self._batch_bytes = 0
         if not batch:
             return
+        entries = [entry for entry, _ in batch]
         futures = [fut for _, fut in batch]
-        if len(batch) == 1:
-            data = commands.encode_entry(batch[0][0])
-            done = functools.partial(self._completions.put, settle, futures[0])
-        else:
+        evicts, named = self._plan_evictions(entries, growth)
+        if len(batch) > 1:
             self.stats["batches"] += 1
-            data = commands.encode_batch([entry for entry, _ in batch])
-            done = functools.partial(self._completions.put, settle_batch, futures)
+        entries[:0] = evicts
+        data = commands.encode_entry(entries[0]) if len(entries) == 1 else commands.encode_batch(entries)
+        self._in_flight_growth += growth
+        target = (futures, growth, named, len(evicts), len(entries) > 1)
         try:
-            self._raft.propose(data, done)
+            self._raft.propose(data, functools.partial(self._completions.put, self._settle, target))
         except Exception as e:  # never leave a caller waiting forever
             log.exception("proposal failed")
-            settle_batch(futures, None, 0, UnavailableError(f"proposal failed: {e}"))
+            self._settle(target, None, 0, UnavailableError(f"proposal failed: {e}"))
+
+    def _settle(self, target: tuple, results, index: int, error) -> None:
+        """A proposed batch's outcome: release its eviction bookkeeping, answer its writes
+        (the results of the Evicts at its head answer nobody)."""
+        futures, growth, named, evicts, batched = target
+        self._in_flight_growth -= growth
+        if named:
+            self._evictor.release(named)
+        if not batched:
+            settle(futures[0], results, index, error)
+            return
+        if error is None and isinstance(results, list):
+            results = results[evicts:]
+        settle_batch(futures, results, index, error)
+
+    def _plan_evictions(self, entries: list[pb.LogEntry], growth: int) -> tuple[list[pb.LogEntry], list]:
+        """The Evicts to put ahead of a batch that needs room (the leader's choice; none before version 4)."""
+        version = self._sm.log_version
+        if version < commands.EVICTION_VERSION:
+            return [], []
+        try:
+            evicts, named = self._evictor.plan(entries, growth, self._in_flight_growth, entries[0].now_ms)
+        except Exception:  # a bug here must not lose the writes: they go without room (OOM at worst)
+            log.exception("choosing eviction victims failed")
+            return [], []
+        for entry in evicts:
+            entry.version = version
+        return evicts, named
+
+    def _touch_written(self, command: Command, now_ms: int) -> None:
+        """A write proposed here (the leader) is an access to its keys, as in Redis; the keys
+        it deletes leave the access table (a flush empties it)."""
+        name = command.WhichOneof("op")
+        access = self.access
+        db = command.db
+        if name in _DELETES:
+            if name in ("flush_all", "flush_db"):
+                access.clear()
+            else:
+                for key in command_keys(command):
+                    access.forget(db, key)
+            return
+        record = access.record
+        for key in command_keys(command):
+            record(db, key, now_ms)
 
     def _submit(self, data: bytes) -> asyncio.Future:
-        """Propose an encoded entry on its own (barriers); the future gives (result, index)."""
+        """Propose an encoded entry on its own (the log version's raise); the future gives (result, index)."""
         fut = self._loop.create_future()
         self._raft.propose(data, functools.partial(self._completions.put, settle, fut))
         return fut
 
     # ------------------------------------------------------------ reads
 
-    async def _read(self, command: Command, consistency: ReadConsistency, forward: bool = True) -> tuple[object, int]:
-        level = consistency.level or self._default.level
-        raft = self._raft
-        if level == "any":
-            return self._local_read(command)
-        if level == "min_index":
-            await self.watcher.wait(consistency.min_index, self._timeout_s)
-            return self._local_read(command)
-        if level == "bounded":
-            if raft.is_leader and raft.lease_valid():
-                return self._local_read(command)
-            if not raft.is_leader and forward and await self._fresh_within(consistency.bound_ms / 1000.0):
-                return self._local_read(command)
-            level = "lease"  # cannot prove freshness here: the leader answers
-        if level == "lease" and raft.is_leader and raft.lease_valid():
-            return self._local_read(command)
-        # linearizable (or a lease that does not hold)
-        if raft.is_leader:
-            await self._barrier()
-            return self._local_read(command)
-        if not forward:
-            raise NotLeaderError("not the leader")
-        return await self._forward_read(command, consistency)
-
-    async def _forward_read(self, command: Command, consistency: ReadConsistency) -> tuple[object, int]:
-        deadline = self._loop.time() + self._timeout_s
-        while True:
-            if self._raft.is_leader:
-                await self._barrier()
-                return self._local_read(command)
-            leader = self._raft.leader_id
-            if leader is not None and leader != self.config.id and self.forwarder is not None:
-                try:
-                    self.stats["forwarded"] += 1
-                    return await self.forwarder.forward(leader, command, consistency, "", 0)
-                except (NotLeaderError, UnavailableError):
-                    pass
-            if self._loop.time() >= deadline:
-                raise UnavailableError("no leader to serve a linearizable read; retry")
-            await asyncio.sleep(0.02)
-
-    async def _fresh_within(self, bound_s: float) -> bool:
-        """True when this follower's state is provably at most `bound_s` old.
-
-        Freshness comes from the leader, not from when its messages arrived
-        (a paused or partitioned follower receives stale messages late): at
-        time t0 we ask the leader for its applied index under a valid lease
-        (a cheap forwarded read); once we have applied that index, our state
-        includes every write acknowledged before t0. One request refreshes
-        the proof for every bounded read on this node.
-        """
-        loop = self._loop
-        sent, index = self._freshness
-        if loop.time() - sent > bound_s:
-            if self._freshness_probe is None or self._freshness_probe.done():
-                self._freshness_probe = asyncio.ensure_future(self._probe_freshness())
-                self._freshness_probe.add_done_callback(lambda f: f.cancelled() or f.exception())
-            try:
-                await asyncio.shield(self._freshness_probe)
-            except RaftcacheError:
-                return False
-            sent, index = self._freshness
-        if self._raft.applied_index < index:
-            try:
-                await self.watcher.wait(index, max(bound_s - (loop.time() - sent), 0.0))
-            except DeadlineError:
-                return False
-        return loop.time() - sent <= bound_s
-
-    async def _probe_freshness(self) -> None:
-        leader = self._raft.leader_id
-        if leader is None or self.forwarder is None:
-            raise UnavailableError("no leader to prove freshness against")
-        sent = self._loop.time()
-        probe = pb.Command()
-        probe.db_size.SetInParent()
-        _, index = await self.forwarder.forward(leader, probe, ReadConsistency("lease"), "", 0)
-        if sent > self._freshness[0]:
-            self._freshness = (sent, index)
-
     def _local_read(self, command: Command) -> tuple[object, int]:
-        return self._sm.read_at(command, wall_ms(), checked=True)  # execute() validated it
+        now_ms = wall_ms()
+        outcome = self._sm.read_at(command, now_ms, checked=True)  # execute() validated it
+        if command.WhichOneof("op") not in _NO_TOUCH:
+            record = self.access.record
+            db = command.db
+            for key in command_keys(command):
+                record(db, key, now_ms)
+        return outcome
 
-    def _servable_now(self, consistency: ReadConsistency | None) -> bool:
-        """A read at this level needs no waiting here: any, or lease/bounded under a leader's lease."""
-        level = (consistency or self._default).level or self._default.level
-        if level == "any":
-            return True
-        raft = self._raft
-        return level in ("lease", "bounded") and raft.is_leader and raft.lease_valid()
-
-    def read_now(self, command: Command, consistency: ReadConsistency | None) -> tuple[object, int] | None:
-        """Serve a read without waiting when its level allows (any; lease or bounded
-        with a lease on the leader); None when it needs execute(). Front ends use
-        it to skip a task per read on the hot path."""
-        if command.WhichOneof("op") not in commands.READ_COMMANDS or not self._servable_now(consistency):
+    def read_now(self, command: Command, consistency: ReadConsistency | None,
+                 floor: int = 0) -> tuple[object, int] | None:
+        """Serve a read without waiting when its level and the connection's `floor` allow
+        (node/service/reads.py: any; min_index, lease, bounded already covered here);
+        None when it needs execute(). Front ends use it to skip a task per read on the hot path."""
+        if command.WhichOneof("op") not in commands.READ_COMMANDS:
+            return None
+        if not self._reads.servable_now(self._level(consistency), floor):
             return None
         error = self._validate(command)
         if error is not None:
@@ -482,48 +590,35 @@ class Service:
         self.stats["reads"] += 1
         return self._local_read(command)
 
-    def get_now(self, db: int, key: bytes, consistency: ReadConsistency | None) -> bytes | None | object:
+    def start_read(self, command: Command, consistency: ReadConsistency | None = None,
+                   floor: int = 0) -> asyncio.Future:
+        """Begin a read now: a future of (result, index), as execute() would answer it.
+        Reads that wait for a read index are served from the shared round's callback, with
+        no task per read (front ends' hot path for one read at a time, like start_write)."""
+        error = self._validate(command)
+        if error is not None or command.WhichOneof("op") not in commands.READ_COMMANDS:
+            fut = self._loop.create_future()
+            fut.set_result((error or CommandError("not a read", Reason.INVALID_ARGUMENT), 0))
+            return fut
+        self.stats["reads"] += 1
+        return self._reads.start(command, self._level(consistency), floor)
+
+    def get_now(self, db: int, key: bytes, consistency: ReadConsistency | None,
+                floor: int = 0) -> bytes | None | object:
         """GET `key` in `db` without a Command when no waiting is needed: the
         value, None (absent), a CommandError (WRONGTYPE), or NOT_NOW when the
         caller must take the ordinary path (read_now / execute). `db` must be
         valid; an over-long key is NOT_NOW, so the ordinary path reports it."""
-        if len(key) > self._sm.limits.max_key_bytes or not self._servable_now(consistency):
+        if len(key) > self._sm.limits.max_key_bytes or not self._reads.servable_now(self._level(consistency), floor):
             return NOT_NOW
         stats = self.stats
         stats["commands"] += 1
         stats["reads"] += 1
-        return self._sm.get_string(db, key, wall_ms())
-
-    async def _barrier(self) -> None:
-        """Wait for a committed no-op proposed after this call: confirms leadership.
-
-        Reads arriving before the barrier is proposed share it (one
-        proposal per event-loop turn, however many reads wait).
-        """
-        if self._pending_barrier is None:
-            self._pending_barrier = self._loop.create_future()
-            # retrieve the outcome even when every waiter has given up (no "never retrieved" noise)
-            self._pending_barrier.add_done_callback(lambda f: f.cancelled() or f.exception())
-            self._loop.call_soon(self._launch_barrier)
-        await asyncio.shield(self._pending_barrier)
-
-    def _launch_barrier(self) -> None:
-        waiting, self._pending_barrier = self._pending_barrier, None
-        self.stats["barriers"] += 1
-        entry = pb.LogEntry(version=self._sm.log_version, now_ms=wall_ms())
-        entry.command.noop.SetInParent()
-
-        async def run():
-            try:
-                await self._submit(commands.encode_entry(entry))
-            except DeadlineError:
-                waiting.set_exception(UnavailableError("leadership could not be confirmed in time; retry"))
-            except RaftcacheError as e:
-                waiting.set_exception(UnavailableError(f"leadership could not be confirmed: {e.message}"))
-            else:
-                waiting.set_result(None)
-
-        asyncio.ensure_future(run())
+        now_ms = wall_ms()
+        value = self._sm.get_string(db, key, now_ms)
+        if value is not None:
+            self.access.record(db, key, now_ms)
+        return value
 
     # ------------------------------------------------------------ active expiry
 
@@ -548,6 +643,50 @@ class Service:
                 log.debug("active expiry skipped a round: %s", e)
             except Exception:
                 log.exception("active expiry failed")
+
+    # ------------------------------------------------------------ eviction and access reports
+
+    async def _eviction_loop(self) -> None:
+        """On the leader: a keyspace already past maxmemory (maxmemory lowered, a leader
+        change during a burst) is brought back under it, one bounded Evict at a time."""
+        while True:
+            await asyncio.sleep(EVICTION_INTERVAL_S)
+            if not self._raft.is_leader or self._sm.log_version < commands.EVICTION_VERSION:
+                continue
+            try:
+                entry, named = self._evictor.overdue(wall_ms())
+                if entry is None:
+                    continue
+                entry.version = self._sm.log_version
+                try:
+                    await self._submit(commands.encode_entry(entry))
+                finally:
+                    self._evictor.release(named)
+            except RaftcacheError as e:
+                log.debug("eviction skipped a round: %s", e)
+            except Exception:
+                log.exception("eviction failed")
+
+    async def _access_report_loop(self, interval_s: float = ACCESS_REPORT_INTERVAL_S) -> None:
+        """On a follower: send the leader the keys read here since the last report."""
+        access = self.access
+        while True:
+            await asyncio.sleep(interval_s)
+            raft = self._raft
+            access.reporting = not raft.is_leader
+            report = access.take_report(wall_ms())
+            leader = raft.leader_id
+            if not report or raft.is_leader or leader in (None, self.config.id) or self.forwarder is None:
+                continue
+            try:
+                await self.forwarder.report_access(leader, self.config.id, report)
+            except Exception as e:  # a lost report costs accuracy, nothing else
+                log.debug("access report to %s failed: %s", leader, e)
+
+    def merge_access_report(self, report: list) -> None:
+        """A follower's reads (Internal.ReportAccess): counted in the leader's table."""
+        if self._raft.is_leader:
+            self.access.merge(report, wall_ms())
 
     # ------------------------------------------------------------ log semantics version
 
@@ -632,13 +771,19 @@ class Service:
             "quorum_contact_s": raft.quorum_contact_s(),   # leader only; +inf elsewhere
             "appendfsync": self.config.replication.appendfsync,
             "default_read": str(self._default),
-            "stats": dict(self.stats),
+            "stats": dict(self.stats, **raft.read_index_counts),
             "keyspace_hits": self._keyspace.hits,
             "keyspace_misses": self._keyspace.misses,
+            "maxmemory_policy": self.setting("maxmemory-policy"),
+            "evicted_keys": sum(self._sm.evicted.values()),
+            "evicted_by_policy": dict(self._sm.evicted),
+            "map_used_bytes": self._keyspace.map_used_bytes(),
+            "access_table_keys": len(self.access),
         }
 
     def reset_stats(self) -> None:
-        """CONFIG RESETSTAT: zero the request counters and the keyspace hits and misses."""
+        """CONFIG RESETSTAT: zero the request counters, the keyspace hits and misses and the evictions."""
         for name in self.stats:
             self.stats[name] = 0
         self._keyspace.hits = self._keyspace.misses = 0
+        self._sm.evicted.clear()

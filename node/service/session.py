@@ -5,18 +5,24 @@ runs the commands. It owns what the Redis, memcached and gRPC front ends
 share, so a behaviour is fixed once for all three:
 
 - the connection's state: its database, read level, client name, and the
-  index of its latest write (read-your-writes: WAIT and the read levels
-  start from it);
-- the fast paths (`read_now`, `get_now`, `start_write`): a read its level
-  lets this node serve without waiting is answered inline, with no task; a
-  lone write on the leader is proposed at once and answered from its future;
+  index of its latest write (read-your-writes: every read, on any node and
+  at any level, waits until this node applied it; WAIT counts from it);
+- the fast paths (`read_now`, `get_now`, `start_read`, `start_write`): a read
+  its level lets this node serve without waiting is answered inline, with no
+  task; a lone read that waits for a read index, and a lone write on the
+  leader, are answered from their future's callback;
 - the order of a pipeline (`Run`): outcomes come back in request order;
   consecutive writes on the leader are proposed back to back (one group
   commit); a follower's run of writes goes to the leader as one batch, and
   one by one in order when that fails; a read waits for the writes before
   it; at most MAX_IN_FLIGHT commands are outstanding;
 - the identity of forwarded requests (Service.execute_forwarded for a batch
-  a follower sent, where each request carries its own identity and level).
+  a follower sent, where each request carries its own identity and level);
+- who the connection is: `user`, the ACL user it authenticated as (None:
+  not authenticated; node/service/identity.py), and `guard`, the check a port
+  puts before every command it runs through `execute` or `Run.add` (the
+  memcached and gRPC ports: node/frontends/acl_catalog.command_guard; the
+  Redis port checks each command by its Redis name itself).
 
 The stream transports' shared mechanics (half-close, back-pressure,
 connection limits, idle timeouts) are node/service/stream.py's.
@@ -62,7 +68,8 @@ def internal_error(what: str, error: BaseException | None = None) -> RaftcacheEr
 class Session:
     """One client connection's state and the way its commands reach the service."""
 
-    def __init__(self, service, protocol: str, addr: str = "", forwarded: bool = False):
+    def __init__(self, service, protocol: str, addr: str = "", forwarded: bool = False,
+                 user: str | None = None, guard: Callable | None = None):
         self.service = service
         self.protocol = protocol             # "resp" | "memcache" | "grpc"
         self.id = next(_ids)
@@ -78,6 +85,15 @@ class Session:
         #: A batch a follower forwarded to this leader: each request keeps its own identity
         #: and level, and nothing is forwarded again.
         self.forwarded = forwarded
+        #: The ACL user this connection acts as; None until it authenticates.
+        self.user = user
+        #: guard(session, command) -> the error to answer instead of running it, or None.
+        self.guard = guard
+
+    def client_info(self) -> str:
+        """The connection as ACL LOG entries describe it."""
+        return (f"id={self.id} addr={self.addr} name={self.name} age={int(time.time() - self.created_s)} "
+                f"db={self.db} user={self.user or ''} proto={self.protocol}")
 
     # ------------------------------------------------------------ outcomes
 
@@ -112,13 +128,18 @@ class Session:
     async def execute(self, command: Command, consistency: ReadConsistency | None = None,
                       client_id: str = "", sequence: int = 0) -> Outcome:
         """Run one command and wait for it: its outcome (never raises for a RaftcacheError)."""
+        if self.guard is not None:
+            refused = self.guard(self, command)
+            if refused is not None:
+                return refused
         if self.tracking is not None and not commands.is_read(command):
             self._writing(command)
         try:
             if self.forwarded:
                 outcome = await self.service.execute_forwarded(command, consistency, client_id, sequence)
             else:
-                outcome = await self.service.execute(command, consistency or self.consistency, client_id, sequence)
+                outcome = await self.service.execute(command, consistency or self.consistency, client_id, sequence,
+                                                     self.last_write_index)
         except RaftcacheError as e:
             return self._note(command, e)
         except Exception:
@@ -129,7 +150,7 @@ class Session:
 
     def read_now(self, command: Command, consistency: ReadConsistency | None = None) -> Outcome | None:
         """The outcome of a read servable now at the connection's level; None: it must wait."""
-        outcome = self.service.read_now(command, consistency or self.consistency)
+        outcome = self.service.read_now(command, consistency or self.consistency, self.last_write_index)
         if outcome is not None and self.tracking is not None:
             self._track(command, outcome)
         return outcome
@@ -137,7 +158,7 @@ class Session:
     def get_now(self, key: bytes):
         """GET `key` in the connection's database when no waiting is needed: the value, None,
         a CommandError, or NOT_NOW (take the ordinary path). See Service.get_now."""
-        value = self.service.get_now(self.db, key, self.consistency)
+        value = self.service.get_now(self.db, key, self.consistency, self.last_write_index)
         if self.tracking is not None and value is not NOT_NOW and not isinstance(value, CommandError):
             self.service.tracking.remember(self.tracking, (key,))
         return value
@@ -162,6 +183,14 @@ class Session:
             done(self._settled_outcome(command, f))
 
         fut.add_done_callback(finished)
+        return fut
+
+    def start_read(self, command: Command, done: Callable[[Outcome], None]) -> asyncio.Future:
+        """A lone read that must wait (for a read index, or the connection's floor), begun now:
+        `done(outcome)` is called from the shared round's callback, with no task (as start_write).
+        Returns the read's future (cancel it to give up)."""
+        fut = self.service.start_read(command, self.consistency, self.last_write_index)
+        fut.add_done_callback(lambda f: f.cancelled() or done(self._settled_outcome(command, f)))
         return fut
 
     def _settled_outcome(self, command: Command, fut: asyncio.Future) -> Outcome:
@@ -220,6 +249,11 @@ class Run:
     async def add(self, command: Command, render: Render, consistency: ReadConsistency | None = None,
                   client_id: str = "", sequence: int = 0) -> None:
         session = self.session
+        if session.guard is not None:
+            refused = session.guard(session, command)
+            if refused is not None:
+                self.reply(render(refused))
+                return
         if self.in_flight >= MAX_IN_FLIGHT:
             await self.settle()
         request = (command, consistency, client_id, sequence)

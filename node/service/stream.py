@@ -1,7 +1,8 @@
 """What a stream connection (Redis or memcached) does with its socket, once for both protocols.
 
 Owns admission (a port's connection limit, refused with the protocol's own
-line), half-close (a client that shuts its write side still gets every
+line), the login of a TLS client certificate (`tls-auth-clients-user CN`:
+node/service/tls.py), half-close (a client that shuts its write side still gets every
 answer, then the close), back-pressure (a client that stops reading its
 replies stops being read; one that sends faster than it is answered is
 paused until it is), idle timeouts (CONFIG `timeout`) and the registry of a
@@ -21,15 +22,29 @@ import time
 from collections.abc import Callable
 
 from raftcache.node.service.session import Session
+from raftcache.node.service.tls import peer_common_name
 
 log = logging.getLogger(__name__)
+
+#: A TLS client must finish its handshake within this long.
+TLS_HANDSHAKE_TIMEOUT_S = 10.0
+
+
+def tls_options(tls) -> dict:
+    """create_server's keyword arguments for a port that speaks TLS only (`tls`: node/service/
+    tls.TlsContexts), or none for plaintext."""
+    if tls is None:
+        return {}
+    return {"ssl": tls.server_context, "ssl_handshake_timeout": TLS_HANDSHAKE_TIMEOUT_S}
 
 
 class Port:
     """One listening port's connections: their registry, the connection limit and the idle sweep."""
 
-    def __init__(self, max_connections: Callable[[], int], idle_timeout_s: Callable[[], float], refusal: bytes):
+    def __init__(self, max_connections: Callable[[], int], idle_timeout_s: Callable[[], float], refusal: bytes,
+                 cn_login: bool = False):
         self.connections: dict[int, StreamConnection] = {}
+        self.cn_login = cn_login         # a verified client certificate's CN is the connection's ACL user
         self.max_connections = max_connections
         self.idle_timeout_s = idle_timeout_s
         self.refusal = refusal           # the line a client past the limit gets before the close
@@ -80,6 +95,7 @@ class StreamConnection(asyncio.Protocol):
         self.eof = False                 # the client half-closed: answer what it sent, then close
         self.reading = True
         self._write_paused: asyncio.Future | None = None
+        self.tls = False                 # over TLS: asyncio's TLS transports cannot half-close
 
     # ------------------------------------------------------------ what the front end says
 
@@ -99,9 +115,19 @@ class StreamConnection(asyncio.Protocol):
         sock = transport.get_extra_info("sockname") or ("?", 0)
         self.addr, self.laddr = f"{peer[0]}:{peer[1]}", f"{sock[0]}:{sock[1]}"
         self.session.addr = self.addr
+        self.tls = transport.get_extra_info("sslcontext") is not None
         if not self.port.admit(self):
             transport.write(self.port.refusal)
             self.close()
+            return
+        if self.port.cn_login:
+            cn = peer_common_name(transport)
+            if cn is not None:
+                self.login(self.session.service.identity.certificate_user(cn))
+
+    def login(self, user: str | None) -> None:
+        """Act as ACL user `user` from now on (None: not authenticated)."""
+        self.session.user = user
 
     def connection_lost(self, exc) -> None:
         self.closing = True
@@ -113,7 +139,9 @@ class StreamConnection(asyncio.Protocol):
         self.eof = True
         if not self.busy():
             self.close()
-        return True  # keep the write side open until every answer is out
+        # Keep the write side open until every answer is out; a TLS transport closes
+        # anyway (asyncio has no TLS half-close), with the answers already written.
+        return not self.tls
 
     def pause_writing(self) -> None:
         if self._write_paused is None or self._write_paused.done():

@@ -9,6 +9,7 @@ in by the caller, so the state machine above it stays deterministic.
 Layout (all integers big-endian):
 
     data    db u16 | crc32(key) u32 | key  ->  type u8 | expires_at_ms u64 | index u64 | flags u32 | value
+            (a string's type byte also holds its memcached item state in bits 6-7: ITEM_STALE, ITEM_WIN_SENT)
     expiry  deadline u64 | db u16 | key    ->  b""            (deadline index for active expiry)
     items   container id u64 | item key    ->  item value    (elements of a large container)
     meta    b"applied_index" -> u64;  b"used_bytes" -> u64;  b"keys/" db u16 -> u64;
@@ -88,6 +89,13 @@ class ValueType(enum.IntEnum):
 
 #: Record.flags of an itemized container (elements in the items database).
 ITEMIZED = 1
+#: Record.state bits of a string: memcached's item state (meta protocol), kept in the
+#: top two bits of the stored type byte. Stale: invalidated (md I), served with X.
+ITEM_STALE = 1
+#: A recache win (W) was handed out for this item: others get Z until it is replaced.
+ITEM_WIN_SENT = 2
+_STATE_SHIFT = 6
+_TYPE_MASK = (1 << _STATE_SHIFT) - 1
 #: Logical bytes charged per container element stored as its own record, on top of
 #: len(item key) + len(item value). Replicated state, as RECORD_OVERHEAD_BYTES.
 ITEM_OVERHEAD_BYTES = 16
@@ -102,6 +110,17 @@ class Record(NamedTuple):
     expires_at_ms: int = 0    # absolute Unix ms; 0 = no expiry
     index: int = 0            # log index that last wrote the value (memcached CAS unique)
     flags: int = 0            # u32 memcached client flags; 0 for everything else
+    state: int = 0            # a string's memcached item state: ITEM_STALE | ITEM_WIN_SENT
+
+
+class Sample(NamedTuple):
+    """A key found by sampling (eviction): where it is, its logical size and header."""
+
+    db: int
+    key: bytes
+    size: int                 # logical bytes deleting it frees (an itemized container's items estimated)
+    expires_at_ms: int
+    index: int
 
 
 _VALUE_TYPES = {t.value: t for t in ValueType}
@@ -166,7 +185,7 @@ def container_value(cid: int, count: int) -> bytes:
 def _itemized_id(raw: bytes, vtype: int, flags: int) -> int:
     """The container id of a stored raw record whose header holds `vtype` and `flags`,
     0 when it is not an itemized container."""
-    if vtype == ValueType.STRING or not flags & ITEMIZED:
+    if vtype & _TYPE_MASK == ValueType.STRING or not flags & ITEMIZED:
         return 0
     return _U64.unpack_from(raw, _HEADER.size)[0]
 
@@ -187,7 +206,21 @@ def item_bytes(ikey: bytes, value_len: int) -> int:
 
 def _decode(raw: bytes) -> Record:
     vtype, expires_at_ms, index, flags = _HEADER.unpack_from(raw)
-    return Record(_VALUE_TYPES[vtype], raw[_HEADER.size:], expires_at_ms, index, flags)
+    return Record(_VALUE_TYPES[vtype & _TYPE_MASK], raw[_HEADER.size:], expires_at_ms, index, flags,
+                  vtype >> _STATE_SHIFT)
+
+
+#: Logical bytes assumed per element of an itemized container when sampling
+#: (its items are not read): an estimate only the leader's eviction choice uses.
+_SAMPLED_ITEM_BYTES = 32
+
+
+def _sample(db: int, key: bytes, raw: bytes) -> Sample:
+    vtype, expires_at_ms, index, flags = _HEADER.unpack_from(raw)
+    size = record_bytes(key, len(raw) - _HEADER.size)
+    if _itemized_id(raw, vtype, flags):
+        size += _CONTAINER.unpack_from(raw, _HEADER.size)[1] * _SAMPLED_ITEM_BYTES
+    return Sample(db, key, size, expires_at_ms, index)
 
 
 class ReadTxn:
@@ -253,7 +286,7 @@ class ReadTxn:
                 vtype, expires_at_ms, _, _ = _HEADER.unpack_from(raw)
                 if expires_at_ms and expires_at_ms <= now_ms:
                     continue
-                if type is not None and vtype != type:
+                if type is not None and vtype & _TYPE_MASK != type:
                     continue
                 if use_match and not glob_match(match, key):
                     continue
@@ -286,6 +319,60 @@ class ReadTxn:
                 if _U64.unpack_from(ekey)[0] > now_ms or len(out) >= limit:
                     break
                 out.append((_U16.unpack_from(ekey, 8)[0], ekey[10:]))
+        return out
+
+    # -- sampling (the leader's eviction choice: node/service/evictor.py)
+    def sample(self, db: int, start_hash: int, count: int) -> list[Sample]:
+        """Up to `count` keys of `db` in key-hash order from `start_hash` (a random
+        start makes them random keys), wrapping round to the database's first key."""
+        prefix = _U16.pack(db)
+        out: list[Sample] = []
+        with self._txn.cursor(db=self._ks._data) as cur:
+            for start in (prefix + _HASH.pack(start_hash & 0xFFFFFFFF), prefix):
+                if not cur.set_range(start):
+                    continue
+                for data_key, raw in cur:
+                    if data_key[:2] != prefix or len(out) >= count or (out and data_key[6:] == out[0].key):
+                        break
+                    out.append(_sample(db, data_key[6:], raw))
+                if len(out) >= count or start_hash == 0:
+                    break
+        return out
+
+    def sample_key(self, db: int, key: bytes) -> Sample | None:
+        """`key` as sampling sees it (expired or not), None when absent."""
+        raw = self._txn.get(_data_key(db, key), db=self._ks._data)
+        return None if raw is None else _sample(db, key, raw)
+
+    def deadline_bounds(self) -> tuple[int, int] | None:
+        """(earliest, latest) deadline of any key with one, None when no key has one."""
+        with self._txn.cursor(db=self._ks._expiry) as cur:
+            if not cur.first():
+                return None
+            first = _U64.unpack_from(cur.key())[0]
+            cur.last()
+            return first, _U64.unpack_from(cur.key())[0]
+
+    def sample_expiring(self, from_deadline: int, count: int, wrap: bool = True) -> list[Sample]:
+        """Up to `count` keys with a deadline, in deadline order from `from_deadline`
+        (0: the nearest deadlines first), wrapping round to the earliest (unless not `wrap`)."""
+        out: list[Sample] = []
+        seen: set[bytes] = set()
+        data = self._ks._data
+        with self._txn.cursor(db=self._ks._expiry) as cur:
+            for start in (_U64.pack(max(from_deadline, 0)), b""):
+                if not (cur.set_range(start) if start else cur.first()):
+                    continue
+                for ekey in cur.iternext(keys=True, values=False):
+                    if len(out) >= count or ekey in seen:
+                        break
+                    seen.add(ekey)
+                    db, key = _U16.unpack_from(ekey, 8)[0], ekey[10:]
+                    raw = self._txn.get(_data_key(db, key), db=data)
+                    if raw is not None:
+                        out.append(_sample(db, key, raw))
+                if len(out) >= count or from_deadline <= 0 or not wrap:
+                    break
         return out
 
     # -- container items
@@ -402,7 +489,12 @@ class WriteTxn(ReadTxn):
         if not (0 <= record.expires_at_ms <= _MAX_U64 and 0 <= record.index <= _MAX_U64
                 and 0 <= record.flags < 1 << 32):
             raise ValueError("expires_at_ms and index must be u64, flags u32")
-        raw = _HEADER.pack(int(record.type), record.expires_at_ms, record.index, record.flags) + record.value
+        vtype = int(record.type)
+        if record.state:
+            if record.type != ValueType.STRING or not 0 < record.state <= ITEM_STALE | ITEM_WIN_SENT:
+                raise ValueError("only a string holds a memcached item state (ITEM_STALE | ITEM_WIN_SENT)")
+            vtype |= record.state << _STATE_SHIFT
+        raw = _HEADER.pack(vtype, record.expires_at_ms, record.index, record.flags) + record.value
         self._put_raw(db, key, raw, record.expires_at_ms)
 
     def _put_raw(self, db: int, key: bytes, raw: bytes, deadline: int, keep_items: bool = False) -> None:
@@ -743,6 +835,8 @@ class Keyspace:
         self.maxmemory_bytes = config.maxmemory_bytes or (1 << 30)
         #: Bumped each time the environment is (re)opened: state derived from it must be reloaded.
         self.generation = 0
+        #: The logical size as of the last commit (a plain attribute: the leader reads it per batch).
+        self.used_bytes = 0
         #: Read commands' key lookups that found a live key / did not (this node, since start or reset_stats).
         self.hits = 0
         self.misses = 0
@@ -764,7 +858,9 @@ class Keyspace:
         with self._env.begin() as txn:
             raw = txn.get(_APPLIED, db=self._meta)
             counted = txn.get(_EXPIRES_COUNTED, db=self._meta) is not None
+            used = txn.get(_USED, db=self._meta)
         self._applied_index = 0 if raw is None else _U64.unpack(raw)[0]
+        self.used_bytes = 0 if used is None else _U64.unpack(used)[0]
         if not counted:
             self._count_expiring()
         self.generation += 1
@@ -781,6 +877,10 @@ class Keyspace:
             for db, n in per_db.items():
                 txn.put(_EXPIRES + _U16.pack(db), _U64.pack(n), db=self._meta)
             txn.put(_EXPIRES_COUNTED, b"", db=self._meta)
+
+    @property
+    def databases(self) -> int:
+        return self._config.databases
 
     @property
     def applied_index(self) -> int:
@@ -811,6 +911,7 @@ class Keyspace:
             yield wtxn
             wtxn._finish(index)
             txn.commit()
+            self.used_bytes = wtxn._used
         except lmdb.MapFullError as exc:
             txn.abort()
             raise KeyspaceFullError(
@@ -829,6 +930,12 @@ class Keyspace:
             keys = [r.db_size(db) for db in range(self._config.databases)]
             expires = [r.expires(db) for db in range(self._config.databases)]
             return KeyspaceStats(keys, r.used_bytes(), self.maxmemory_bytes, self._applied_index, expires)
+
+    def map_used_bytes(self) -> int:
+        """Bytes of the LMDB map in use (pages up to the last one written): the
+        node's real footprint, which INFO compares with the logical size."""
+        with self._swap.shared():
+            return (self._env.info()["last_pgno"] + 1) * self._env.stat()["psize"]
 
     def copy_to(self, path: str) -> int:
         """Write a consistent, compacted copy of the environment to the file `path`.

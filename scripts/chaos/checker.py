@@ -592,6 +592,9 @@ def summarize(history: list[dict]) -> dict:
         ops[op["status"]] = ops.get(op["status"], 0) + 1
         ops.setdefault("by_f", {}).setdefault(op["f"], {}).setdefault(op["status"], 0)
         ops["by_f"][op["f"]][op["status"]] += 1
+        if op["f"] == "read" and op["status"] == "ok" and op.get("level") in LINEARIZABLE_LEVELS and op.get("node"):
+            by_node = ops.setdefault("linearizable_reads_by_node", {})  # who served them (followers too)
+            by_node[op["node"]] = by_node.get(op["node"], 0) + 1
     return ops
 
 

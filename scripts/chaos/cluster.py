@@ -1,60 +1,49 @@
-"""ChaosCluster: tests.cluster.Cluster, optionally with every node in its own network namespace.
+"""ChaosCluster: raftcache.localcluster.LocalCluster, optionally with every node in its own network namespace.
 
-Without a network it is exactly the loopback test cluster (kill, pause and
+Without a network it is exactly the loopback launcher (kill, pause and
 restart faults work; partitions do not). With a `NetnsNetwork`, node i binds
-and advertises 10.77.0.(11+i) on the same base port, and is started through
-`ip netns exec` (which execs in place, so PIDs are the nodes' own). The
-process that drives it must itself run in the network's client namespace
-(run.py arranges that).
+and advertises 10.77.0.(11+i) on the same base port, and is started through `ip netns exec`
+(which execs in place, so PIDs are the nodes' own). The process that drives
+it must itself run in the network's client namespace (run.py arranges that).
 
 With `disk_faults=True` (root only) every node's data dir is a tmpfs of
 `disk_bytes`, mounted before the nodes start and unmounted by close(), so
-that the read_only_disk and full_disk faults (tests/diskfault.py) can act
+that the read_only_disk and full_disk faults (scripts/chaos/diskfault.py) can act
 on one node's disk alone.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
-import sys
 
-from raftcache.node.config import Peer
-
-from tests.cluster import ZONES, Cluster, Node
+from raftcache.localcluster import LocalCluster, Node, cluster_peers
+from scripts.chaos import diskfault
 
 NETNS_BASE_PORT = 7000
 
 
-class ChaosCluster(Cluster):
+class ChaosCluster(LocalCluster):
     def __init__(self, root: str, n: int = 3, *, network=None, appendfsync: str = "everysec",
                  extra_args: list[str] | None = None, env: dict | None = None, disk_faults: bool = False,
                  disk_bytes: int = 128 << 20):
-        super().__init__(root, n, appendfsync=appendfsync, extra_args=extra_args, env=env)
+        peers = exec_prefix = None
+        if network is not None:
+            peers = [dataclasses.replace(p, host=network.address[p.id], base_port=NETNS_BASE_PORT)
+                     for p in cluster_peers(n, base_port=NETNS_BASE_PORT)]
+            exec_prefix = network.exec_prefix
+        super().__init__(root, n, appendfsync=appendfsync, extra_args=extra_args, env=env, peers=peers,
+                         exec_prefix=exec_prefix)
         self.network = network
         self.disk_faults = disk_faults
         self.disk_bytes = disk_bytes
-        if network is None:
-            return
-        peers = [Peer(node.id, node.zone, network.address[node.id], NETNS_BASE_PORT) for node in self.nodes]
-        spec = ",".join(p.spec() for p in peers)
-        nodes = []
-        for node, peer in zip(self.nodes, peers):
-            argv = [
-                *network.exec_prefix(peer.id), sys.executable, "-m", "raftcache", "node", "--id", peer.id,
-                "--zone", peer.zone, "--host", peer.host, "--base-port", str(peer.base_port), "--peers", spec,
-                "--data-dir", node.data_dir, "--appendfsync", appendfsync, *(extra_args or []),
-            ]
-            nodes.append(Node(peer, node.data_dir, node.log_path, argv, node.env))
-        self.nodes = nodes
 
-    def start(self, timeout_s: float = 30.0) -> "ChaosCluster":
+    def start(self, timeout_s: float = 30.0, wait_ports: bool = False) -> "ChaosCluster":
         if self.disk_faults:
-            from tests import diskfault
-
             for node in self.nodes:
                 diskfault.mount_tmpfs(node.data_dir, self.disk_bytes)
-        return super().start(timeout_s)
+        return super().start(timeout_s, wait_ports)
 
     @property
     def zones(self) -> list[str]:
@@ -80,10 +69,8 @@ class ChaosCluster(Cluster):
                     pass
         super().close()
         if self.disk_faults:
-            from tests import diskfault
-
             for node in self.nodes:
                 diskfault.unmount_all(node.data_dir)
 
 
-__all__ = ["ZONES", "ChaosCluster"]
+__all__ = ["ChaosCluster"]

@@ -2,7 +2,7 @@
 
 A fault acts only on processes the cluster started (by PID), on the
 network namespaces of the run and on the tmpfs data dirs the cluster
-mounted (disk faults, tests/diskfault.py). `heal()` is idempotent and safe to call when
+mounted (disk faults, scripts/chaos/diskfault.py). `heal()` is idempotent and safe to call when
 start() failed halfway. Every fault records what it hit in `detail`.
 """
 
@@ -183,12 +183,12 @@ class ReadOnlyDisk(_DiskFault):
     kind = "read_only_disk"
 
     def _break(self, cluster, node) -> None:
-        from tests import diskfault
+        from scripts.chaos import diskfault
 
         diskfault.make_readonly(node.data_dir, pid=node.pid if cluster.network is not None else None)
 
     def _mend(self, node) -> None:
-        from tests import diskfault
+        from scripts.chaos import diskfault
 
         diskfault.make_writable(node.data_dir)  # (in netns mode the bind mount died with the node's namespace)
 
@@ -205,12 +205,12 @@ class FullDisk(_DiskFault):
     kind = "full_disk"
 
     def _break(self, cluster, node) -> None:
-        from tests import diskfault
+        from scripts.chaos import diskfault
 
         diskfault.fill(node.data_dir)
 
     def _mend(self, node) -> None:
-        from tests import diskfault
+        from scripts.chaos import diskfault
 
         diskfault.unfill(node.data_dir)
 
@@ -256,7 +256,7 @@ def heal_everything(cluster) -> None:
     if cluster.network is not None:
         cluster.network.heal()
     if cluster.disk_faults:
-        from tests import diskfault
+        from scripts.chaos import diskfault
 
         for node in cluster.nodes:
             diskfault.unfill(node.data_dir)

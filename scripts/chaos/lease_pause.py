@@ -1,7 +1,9 @@
-"""Lease reads under leader pauses: would a lease that outlives leadership be caught?
+"""Lease (or linearizable) reads under leader pauses: would a lease that outlives leadership,
+or a deposed leader serving ReadIndex reads, be caught?
 
     python scripts/chaos/lease_pause.py --cycles 4 --pause 2.5 --out lease-run
     python scripts/chaos/lease_pause.py --cut --cycles 4 --pause 1.8 --out lease-cut   # root: netns
+    python scripts/chaos/lease_pause.py --cut --level linearizable --cycles 2 --pause 3 --out deposed
 
 Each cycle: find the leader L; writers write unique values to one register
 through the other nodes; SIGSTOP L for `--pause` seconds (longer than the
@@ -22,8 +24,16 @@ take writes: the partition in which a lease that outlives leadership shows.
 
 If L correctly refuses the lease (its acknowledgements count from send
 times, all older than the pause or cut), it confirms leadership or forwards,
-and the run is valid. Writes the history, faults and verdict like run.py; exit status
-0 valid, 1 anomaly, 2 undecided.
+and the run is valid.
+
+With `--level linearizable` the reads are linearizable ones: L must confirm
+leadership with a heartbeat round (ReadIndex) that a majority answers, which
+a leader cut from its peers never gets, so none of its reads may succeed
+while it is cut off (`lease_reads.ok_during_fault`, which the tests require
+to be 0; a lease read may succeed there for the lease's first ~0.54 s).
+
+Writes the history, faults and verdict like run.py; exit status 0 valid, 1
+anomaly, 2 undecided.
 """
 
 from __future__ import annotations
@@ -65,10 +75,11 @@ class Writer(W.GrpcWorker):
 
 
 class LeaseReader:
-    """Asynchronous `lease` reads of KEY sent to one node's gRPC port, each recorded when it completes."""
+    """Asynchronous `lease` (or `level`) reads of KEY sent to one node's gRPC port, each recorded
+    when it completes."""
 
-    def __init__(self, history: W.History, node_id: str, address: str, timeout_s: float):
-        self.history, self.node_id, self.timeout_s = history, node_id, timeout_s
+    def __init__(self, history: W.History, node_id: str, address: str, timeout_s: float, level: str = "lease"):
+        self.history, self.node_id, self.timeout_s, self.level = history, node_id, timeout_s, level
         self.channel = grpc.insecure_channel(address, options=[("grpc.enable_retries", 0)])
         self.stub = cache_pb2_grpc.CacheStub(self.channel)
         self._pending: list[grpc.Future] = []
@@ -77,9 +88,9 @@ class LeaseReader:
     def send(self) -> None:
         self._n += 1
         req = cache_pb2.Request(command=pb.Command(get=pb.Get(key=W._key(KEY))))
-        req.consistency.level = cache_pb2.ReadConsistency.LEASE
-        op = {"process": f"lease-{self.node_id}-{self._n}", "client": "grpc", "f": "read", "key": KEY,
-              "value": None, "level": "lease", "node": self.node_id, "t0": self.history.now()}
+        req.consistency.level = cache_pb2.ReadConsistency.Level.Value(self.level.upper())
+        op = {"process": f"{self.level}-{self.node_id}-{self._n}", "client": "grpc", "f": "read", "key": KEY,
+              "value": None, "level": self.level, "node": self.node_id, "t0": self.history.now()}
         fut = self.stub.Execute.future(req, timeout=self.timeout_s)
         fut.add_done_callback(lambda f, op=op: self._done(f, op))
         self._pending.append(fut)
@@ -121,7 +132,8 @@ def cycle(cluster, history: W.History, keys: W.Keys, n: int, args, faults: list[
     writers = [Writer(f"w{n}.{i}", [(o.id, o.grpc_address) for o in others[i:] + others[:i]], history, keys,
                       seed=n * 10 + i, stop=stop, deadline=deadline, run_id=f"lp{n}", write_timeout_s=4.0)
                for i in range(args.writers)]
-    reader = LeaseReader(history, leader.id, leader.grpc_address, timeout_s=args.pause + args.after + 10)
+    reader = LeaseReader(history, leader.id, leader.grpc_address, timeout_s=args.pause + args.after + 10,
+                         level=args.level)
     try:
         for w in writers:
             w.start()
@@ -157,18 +169,22 @@ def cycle(cluster, history: W.History, keys: W.Keys, n: int, args, faults: list[
         reader.close()
 
 
-def exposed_reads(history: list[dict], faults: list[dict]) -> dict:
-    """Lease reads sent to the paused leader after the new leader acknowledged a write: the ones a
-    lease outliving leadership would have answered with an overwritten value (the test's power)."""
-    leases = [op for op in history if op.get("level") == "lease"]
-    exposed = 0
+def exposed_reads(history: list[dict], faults: list[dict], level: str = "lease") -> dict:
+    """Reads at `level` sent to the paused leader after the new leader acknowledged a write: the ones a
+    lease outliving leadership (or a deposed leader's read) would have answered with an overwritten
+    value (the test's power); and those answered by it while it was paused or cut off."""
+    leases = [op for op in history if op.get("level") == level and op["f"] == "read" and not op.get("final")]
+    exposed = during = 0
     for fault in faults:
         acked = [op["t1"] for op in history if op["f"] == "write" and op["status"] == "ok"
                  and op["t0"] > fault["start"] and op["t1"] < fault["end"]]
         first = min(acked, default=None)
         exposed += sum(1 for op in leases if op["status"] == "ok" and first is not None
                        and first < op["t0"] <= fault["end"] and op["node"] == fault["target"])
-    return {"sent": len(leases), "ok": sum(op["status"] == "ok" for op in leases), "exposed_ok": exposed}
+        during += sum(1 for op in leases if op["status"] == "ok" and op["node"] == fault["target"]
+                      and fault["start"] < op["t0"] and op["t1"] < fault["end"])
+    return {"level": level, "sent": len(leases), "ok": sum(op["status"] == "ok" for op in leases),
+            "exposed_ok": exposed, "ok_during_fault": during}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None)
     p.add_argument("--cut", action="store_true",
                    help="cut the leader off from its peers (netns, root) instead of pausing it")
+    p.add_argument("--level", choices=["lease", "linearizable"], default="lease",
+                   help="the level of the reads sent to the old leader")
     p.add_argument("--inside", help=argparse.SUPPRESS)  # namespace prefix, set when re-run in the client netns
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -226,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     result = checker.verdict(history.ops, faults)
     if meta.get("aborted") and result["valid"] is not False:
         result["valid"] = None
-    result["lease_reads"] = exposed_reads(history.ops, faults)
+    result["lease_reads"] = exposed_reads(history.ops, faults, args.level)
     result["run"] = meta
     result["faults"] = faults
     with open(os.path.join(out, "faults.json"), "w") as f:

@@ -3,6 +3,7 @@
     python scripts/chaos/run.py --duration 600 --seed 7
     python scripts/chaos/run.py --duration 60 --seed 1 --network loopback --faults kill_leader,pause_zone
     python scripts/chaos/run.py --duration 90 --script kill_leader:3:5,partition_zone@a:4:8
+    python scripts/chaos/run.py --duration 120 --seed 3 --follower-reads   # reads spread over every node
 
 Writes into --out (default chaos-runs/seed<N>-<time>/): history.jsonl (one
 operation a line), faults.json (what the nemesis did, on the history's
@@ -61,6 +62,9 @@ def parse_args(argv=None):
     p.add_argument("--grpc-clients", type=int, default=5)
     p.add_argument("--redis-clients", type=int, default=2)
     p.add_argument("--sdk-clients", type=int, default=2, help="workers using raftcache.client (0: none)")
+    p.add_argument("--follower-reads", action="store_true",
+                   help="gRPC workers send each read to a node drawn at random (reads at every level, "
+                        "linearizable ones included, served by followers)")
     p.add_argument("--max-ops", type=int, default=200_000, help="most operations per client")
     p.add_argument("--write-timeout", type=float, default=12.0,
                    help="seconds a gRPC worker retries a write before recording it unknown")
@@ -154,7 +158,7 @@ def run_inside(args, network) -> int:
     wants_disk = any(s.kind in F.NEEDS_DISK for s in scripted) if scripted else any(k in F.NEEDS_DISK for k in kinds)
     disk_problem = None
     if wants_disk:
-        from tests import diskfault
+        from scripts.chaos import diskfault
 
         disk_problem = diskfault.unavailable(args.out)
         if disk_problem:
@@ -176,6 +180,7 @@ def run_inside(args, network) -> int:
         "seed": args.seed, "duration_s": args.duration, "nodes": args.nodes,
         "network": "netns" if network else "loopback", "fault_kinds": kinds,
         "planned": [s.__dict__ for s in steps], "grpc_clients": args.grpc_clients, "appendfsync": args.appendfsync,
+        "follower_reads": args.follower_reads,
         "disk_problem": disk_problem,
     }
     history = W.History(os.path.join(args.out, "history.jsonl"))
@@ -199,7 +204,7 @@ def run_inside(args, network) -> int:
             rot = grpc_targets[i % n:] + grpc_targets[:i % n]
             workers.append(W.GrpcWorker(f"g{i}", rot, history, keys, args.seed * 1000 + i, stop, deadline,
                                         args.max_ops, run_id, think_s=args.think,
-                                        write_timeout_s=args.write_timeout))
+                                        write_timeout_s=args.write_timeout, spread_reads=args.follower_reads))
         if not redis_problem:
             for i in range(args.redis_clients):
                 rot = redis_targets[i % n:] + redis_targets[:i % n]

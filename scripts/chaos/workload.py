@@ -105,9 +105,13 @@ class GrpcWorker(threading.Thread):
 
     def __init__(self, name: str, targets: list[tuple[str, str]], history: History, keys: Keys, seed: int,
                  stop: threading.Event, deadline: float, max_ops: int = 1_000_000, run_id: str = "run",
-                 write_timeout_s: float = 12.0, read_timeout_s: float = 6.0, think_s: float = 0.0):
+                 write_timeout_s: float = 12.0, read_timeout_s: float = 6.0, think_s: float = 0.0,
+                 spread_reads: bool = False):
         super().__init__(name=name, daemon=True)
         self.targets = targets  # [(node_id, "host:port")]
+        # each read to a node drawn at random (most often a follower: linearizable reads served
+        # by followers through ReadIndex); writes keep going to the current target
+        self.spread_reads = spread_reads
         self.history, self.keys, self.stop_event = history, keys, stop
         self.rng = random.Random(seed)
         self.deadline, self.max_ops = deadline, max_ops
@@ -136,14 +140,18 @@ class GrpcWorker(threading.Thread):
     def _rotate(self) -> None:
         self._target += 1
 
-    def _call(self, request: cache_pb2.Request, op_deadline: float, retry_reasons) -> tuple[object, int, str]:
-        """Execute with retries until a definite answer; raises _Definite or TimeoutError (outcome unknown)."""
+    def _call(self, request: cache_pb2.Request, op_deadline: float, retry_reasons,
+              spread: bool = False) -> tuple[object, int, str]:
+        """Execute with retries until a definite answer; raises _Definite or TimeoutError (outcome unknown).
+        `spread`: every attempt goes to a node drawn at random."""
         last = "no attempt"
         delay = 0.05
         while True:
             remaining = op_deadline - time.monotonic()
             if remaining <= 0.05 or self.stop_event.is_set() and remaining < 1.0:
                 raise TimeoutError(last)
+            if spread:
+                self._target = self.rng.randrange(len(self.targets))
             node_id, stub = self._stub()
             try:
                 reply = stub.Execute(request, timeout=min(remaining, self.attempt_timeout_s))
@@ -198,7 +206,7 @@ class GrpcWorker(threading.Thread):
         timeout = self.write_timeout_s if write else self.read_timeout_s
         try:
             result, index, node_id = self._call(self._request(command, level, write), time.monotonic() + timeout,
-                                                _RETRY_REASONS)
+                                                _RETRY_REASONS, spread=f == "read" and self.spread_reads)
             op.update(status="ok", result=decode(result), index=index, node=node_id, t1=self.history.now())
             if write:
                 self.last_index = max(self.last_index, index)

@@ -2,10 +2,15 @@
 
 - test_smoke_chaos_run: in the default suite (< 60 s): loopback, a leader
   kill, a zone pause and kill -9 of every node while clients run (writes
-  with an unknown outcome are certain); the checker's verdict must be valid
-  (exit status 0): linearizable, no acknowledged write lost, no anomaly.
+  with an unknown outcome are certain), reads spread over every node; the
+  checker's verdict must be valid (exit status 0): linearizable, no
+  acknowledged write lost, no anomaly.
 - test_chaos_run (marker `chaos`, `make test-chaos`): 90 s with every fault,
   partitions included when the process may create network namespaces.
+- test_follower_reads_chaos_run (marker `chaos`): 60 s of leader and zone
+  faults (partitions and a leader cut from its peers with network
+  namespaces) while every gRPC read goes to a node drawn at random: the
+  linearizable reads are served by followers through ReadIndex.
 - test_chaos_disk_faults (marker `chaos`): 40 s on loopback with a read-only
   and a full data dir (tmpfs per node; skipped with the reason unless root
   may mount); the node must stop with EXIT_DISK_ERROR and rejoin when healed.
@@ -63,7 +68,8 @@ def test_smoke_chaos_run(tmp_path):
     # longer than the workers' 2.5 s write timeout: writes with an unknown outcome are certain.
     v = _run(tmp_path, "--duration", "30", "--seed", "3", "--network", "loopback",
              "--script", "kill_leader:4:4,pause_zone@b:3:3,kill_all:3:4",
-             "--grpc-clients", "3", "--redis-clients", "1", "--write-timeout", "2.5", timeout_s=110)
+             "--grpc-clients", "3", "--redis-clients", "1", "--write-timeout", "2.5", "--follower-reads",
+             timeout_s=110)
     _assert_safe(v)
     assert v["operations"].get("unknown", 0) >= 1, v["operations"]
     assert v["anomalies"] == [] and v["undecided"] == [], (v["anomalies"], v["undecided"])
@@ -77,6 +83,18 @@ def test_chaos_run(tmp_path):
     _assert_safe(v)
     assert v["lease_linearizable"] in ("yes", None), v["lease_linearizability"]
     assert v["staleness_violations"] == 0, v["staleness"]
+
+
+@pytest.mark.chaos
+def test_follower_reads_chaos_run(tmp_path):
+    v = _run(tmp_path, "--duration", "60", "--seed", str(int(os.environ.get("CHAOS_SEED", "17"))),
+             "--follower-reads", "--quiet", "2,4", "--hold", "3,6",
+             "--faults", "kill_leader,pause_leader,pause_zone,kill_zone,partition_zone,partition_leader,"
+             "cut_leader_from_peers", timeout_s=400)
+    _assert_safe(v)
+    assert v["lease_linearizable"] in ("yes", None), v["lease_linearizability"]
+    assert v["staleness_violations"] == 0, v["staleness"]
+    assert len(v["operations"]["linearizable_reads_by_node"]) == 3, v["operations"]
 
 
 @pytest.mark.chaos

@@ -1,5 +1,5 @@
 """The fuzzer's invariant checks are not vacuous: they pass on a healthy cluster and catch a
-replica whose keyspace differs, a changed canary and a dead node (tests/fuzz/checks.py)."""
+replica whose keyspace differs, a changed canary and a dead node (scripts/fuzz/checks.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import lmdb
 import pytest
 
 from raftcache.proto import commands_pb2 as pb
-from tests.fuzz import checks
-from tests.fuzz.strategies import CANARY_DB
+from scripts.fuzz import checks
+from scripts.fuzz.strategies import CANARY_DB
 
 
 def _flip_one_data_byte(data_dir: str) -> None:

@@ -4,10 +4,10 @@ The short run (default suite, well under a minute) sends derandomized
 batches through all three protocols and the gRPC API, checking after each
 batch that every node answers, that the replicas' keyspace digests agree
 once they applied the same index, and that canary keys written before did
-not change (tests/fuzz/checks.py). Long runs: scripts/fuzz_cluster.py
+not change (scripts/fuzz/checks.py). Long runs: scripts/fuzz_cluster.py
 (docs/reliability.md, "Fuzzing").
 
-The bugs the fuzzer found that stopped a cluster (tests/fuzz/strategies.py
+The bugs the fuzzer found that stopped a cluster (scripts/fuzz/strategies.py
 KNOWN_BUGS: a memcached counter past 2**63, a gRPC command with unknown
 fields, a huge database number in a follower's pipeline, a follower's
 pipeline whose forwarded batch times out) keep a regression test each below,
@@ -22,7 +22,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
-from tests.fuzz import session, strategies
+from scripts.fuzz import session, strategies
 
 #: Shrinking is off: the cluster's state carries over from one example to the next,
 #: so a shrunk batch would not reproduce; the failing batch is reported as generated.

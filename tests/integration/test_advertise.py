@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from raftcache.client import Client
 from raftcache.proto import admin_pb2, admin_pb2_grpc
-from tests.cluster import Cluster, wait_until
+from raftcache.localcluster import wait_until
+from tests.cluster import Cluster
 
 
 def test_topology_lists_every_members_advertised_address(tmp_path):

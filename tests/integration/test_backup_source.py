@@ -55,8 +55,8 @@ def _digest_of_stopped(cluster: Cluster) -> set[str]:
     return digests
 
 
-def test_restore_equals_the_source_at_the_backup_index(clusters, tmp_path):
-    src = clusters(3)
+def test_restore_equals_the_source_at_the_backup_index(make_cluster, tmp_path):
+    src = make_cluster(3)
     leader = src.leader()
     _fill(leader)
     marker = src.execute(leader, pb.Command(set=pb.Set(key=b"marker", value=b"last")))
@@ -70,7 +70,7 @@ def test_restore_equals_the_source_at_the_backup_index(clusters, tmp_path):
     source_digests = _digest_of_stopped(src)        # no write after the marker: the source at the backup index
     assert len(source_digests) == 1, "the source's replicas disagree"
 
-    dst = clusters(3, extra_args=["--restore", path])
+    dst = make_cluster(3, extra_args=["--restore", path])
     r = client(dst.leader(), 2, db=15)
     assert r.hlen("h-big") == BIG and r.scard("s-big") == BIG and r.llen("l-big") == BIG
     assert r.zcard("z-big") == BIG and r.expiretime("z-big") == DEADLINE_S + 15

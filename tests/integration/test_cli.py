@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.cluster import free_base_port, wait_until
+from raftcache.localcluster import free_base_port, wait_until
 
 RAFTCACHE = [sys.executable, "-m", "raftcache"]
 

@@ -28,7 +28,7 @@ from raftcache.client import (
     WrongTypeError,
 )
 
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 
 KINDS = ["sync", "async"]
 
@@ -244,16 +244,24 @@ def test_session_reads_on_a_lagging_follower_see_the_sessions_writes(cluster, ki
 
 
 def write_loop(kind: str, cluster, stop: threading.Event, out: dict) -> None:
-    """INCR a counter until `stop`; record acknowledged calls and any exception."""
-    acked, errors = 0, []
+    """INCR a counter until `stop`; out["acked"] counts acknowledged calls as they return,
+    out["errors"] holds any exception, out["final"] the counter read at the end."""
+    out.update(acked=0, errors=[])
     with open_client(kind, cluster, timeout_s=30) as c:
         while not stop.is_set():
             try:
                 c.incr("counter")
-                acked += 1
+                out["acked"] += 1
             except Exception as e:  # noqa: BLE001 - the test asserts there are none
-                errors.append(repr(e))
-        out.update(acked=acked, errors=errors, final=int(c.get("counter") or 0))
+                out["errors"].append(repr(e))
+        out["final"] = int(c.get("counter") or 0)
+
+
+def more_writes(out: dict, what: str, count: int = 50) -> None:
+    """Wait until the write loop acknowledged `count` more INCRs (or failed one: the test reports it)."""
+    target = out.get("acked", 0) + count
+    wait_until(lambda: out.get("errors") or out.get("acked", 0) >= target, 30,
+               f"{count} more acknowledged writes {what}")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -264,14 +272,14 @@ def test_write_loop_survives_leader_failover_without_errors_or_duplicates(make_c
     thread = threading.Thread(target=write_loop, args=(kind, cluster, stop, out))
     thread.start()
     try:
-        time.sleep(1.0)
+        more_writes(out, "before the failover")
         old = cluster.leader()
         killed = cluster.kill_zone(old.zone) if victim == "zone" else [cluster.kill(old) or old]
         wait_until(lambda: cluster.leader(5).id != old.id, 30, "a new leader")
-        time.sleep(1.0)
+        more_writes(out, "under the new leader")
         for node in killed:
             cluster.restart(node)
-        time.sleep(1.0)
+        more_writes(out, "once the killed nodes are back")
     finally:
         stop.set()
         thread.join(60)

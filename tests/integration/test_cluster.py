@@ -16,7 +16,8 @@ import pytest
 from raftcache.node import commands
 from raftcache.proto import cache_pb2
 from raftcache.proto import commands_pb2 as pb
-from tests.cluster import Cluster, wait_until
+from raftcache.localcluster import wait_until
+from tests.cluster import Cluster
 
 
 def set_cmd(key: bytes, value: bytes, **kw) -> pb.Command:
@@ -50,8 +51,7 @@ def lagging(tmp_path_factory):
     c = Cluster(str(tmp_path_factory.mktemp("lagging")), 3)
     try:
         c.start()
-        wait_until(lambda: all(c.status(n).log_version == commands.MAX_VERSION for n in c.nodes), 20,
-                   "the log version to be raised")
+        c.wait_log_version(commands.MAX_VERSION)
         leader = c.leader()
         old = c.execute(leader, set_cmd(b"lag", b"old"))
         c.wait_applied(old.index)

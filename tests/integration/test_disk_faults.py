@@ -23,8 +23,9 @@ import pytest
 import redis
 
 from raftcache.node.raft.journal import DurableMetaStorer
-from tests import diskfault
-from tests.cluster import Cluster, wait_until
+from scripts.chaos import diskfault
+from raftcache.localcluster import wait_until
+from tests.cluster import Cluster
 
 EXIT_DISK_ERROR = 74
 

@@ -3,7 +3,8 @@
 Python: every ```python block of every page.
 A page's ```python blocks run in order in one namespace (a later block may use
 what an earlier one made), with the documented addresses 127.0.0.1:7000,
-:7010 and :7020 pointed at this test's nodes. A line whose trailing comment is
+:7010 and :7020 pointed at this test's nodes and RAFTCACHE_CLUSTER_SECRET set
+to their secret (as an operator's shell has it). A line whose trailing comment is
 a Python literal (`cache.get("k")   # b'v'`, also `print(x)  # 'v'` and
 `# 'v' — words`) is checked: the expression must equal it. So a page can no
 longer drift from the code. (```text blocks are signatures, not examples.)
@@ -29,7 +30,7 @@ import tokenize
 
 import pytest
 
-from tests.cluster import free_base_port
+from raftcache.localcluster import free_base_port
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PAGES = [p for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))] if "```python" in p.read_text()]
@@ -102,7 +103,8 @@ def test_a_stated_result_that_differs_fails():
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_every_python_example_runs_as_shown(cluster, page):
+def test_every_python_example_runs_as_shown(cluster, page, monkeypatch):
+    monkeypatch.setenv("RAFTCACHE_CLUSTER_SECRET", cluster.secret)
     ports = dict(zip(_DOC_PORTS, (node.grpc_address.rsplit(":", 1)[1] for node in cluster.nodes)))
     namespace: dict = {"__name__": "__docs__"}
     checked = 0

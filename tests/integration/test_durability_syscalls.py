@@ -53,7 +53,7 @@ def _run(tmp_path, appendfsync: str, write) -> tuple[list[float], NodeTrace, lis
     cluster = Cluster(str(tmp_path / appendfsync), 3, appendfsync=appendfsync)
     files = trace_nodes(cluster)
     try:
-        cluster.start_ready(60)
+        cluster.start(60, wait_ports=True)
         leader = cluster.leader()
         with socket.create_connection(leader.redis_address, timeout=10) as sock:
             client_port = sock.getsockname()[1]

@@ -12,7 +12,7 @@ import signal
 import urllib.error
 import urllib.request
 
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 
 CONTACT_LIMIT_S = 2.0   # health.contact_max_s with the default election timeouts
 

@@ -19,7 +19,7 @@ from pymemcache.client.hash import HashClient
 from pymemcache.exceptions import MemcacheClientError, MemcacheServerError
 
 from raftcache.proto import commands_pb2 as pb
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 
 def client(node, **kw) -> Client:
     """A pymemcache client that waits for every reply (pymemcache's default is noreply)."""

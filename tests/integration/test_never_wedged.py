@@ -20,7 +20,8 @@ from pymemcache.client.base import Client
 from raftcache.node import commands
 from raftcache.proto import cache_pb2
 from raftcache.proto import commands_pb2 as pb
-from tests.cluster import Cluster, wait_until
+from raftcache.localcluster import wait_until
+from tests.cluster import Cluster
 
 
 def _value(reply: cache_pb2.Reply):
@@ -55,7 +56,7 @@ def test_a_memcached_counter_past_2_63_is_answered_and_kept(make_cluster):
     for node in cluster.nodes:  # every journal replays the entries: none may stop a node
         cluster.kill(node, signal.SIGKILL)
     for node in cluster.nodes:
-        cluster._spawn(node)
+        cluster.spawn(node)
     cluster.leader(timeout_s=30)
     assert _get_everywhere(cluster, b"ctr") == [b"18446744073709551615"] * 3
     assert all(n.alive for n in cluster.nodes)
@@ -79,6 +80,9 @@ def test_a_command_with_an_unknown_field_is_refused_before_it_is_logged(cluster)
 
 
 def test_clients_cannot_set_the_log_version(cluster):
+    # The leader raises the version itself within a second or so of its election.
+    wait_until(lambda: cluster.status(cluster.leader()).log_version == commands.MAX_VERSION, 15,
+               "the leader to raise the log version")
     with pytest.raises(grpc.RpcError) as info:
         cluster.execute(cluster.leader(), pb.Command(set_version=pb.SetVersion(version=99)))
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -123,8 +127,7 @@ def test_rolling_upgrade_raises_the_version_only_when_every_member_supports_it(t
         cluster.stop(old)
         _hold(old, None)
         cluster.restart(old)
-        wait_until(lambda: {cluster.status(n).log_version for n in cluster.nodes} == {commands.MAX_VERSION},
-                   20, "the log version to be raised on every node")
+        cluster.wait_log_version(commands.MAX_VERSION)
         index = _write(cluster, b"after", b"2")
         cluster.wait_applied(index)
 

@@ -21,7 +21,8 @@ from raftcache.node.config import KeyspaceConfig
 from raftcache.node.storage.keyspace import Keyspace, Record, ValueType
 from raftcache.proto import admin_pb2
 from raftcache.proto import commands_pb2 as pb
-from tests.cluster import Cluster, wait_until
+from raftcache.localcluster import wait_until
+from tests.cluster import Cluster
 from tests.integration.ops_load import Load, value_of
 
 
@@ -47,8 +48,8 @@ def get(c: Cluster, node, key: bytes, level: str = "any") -> object:
 
 # ---------------------------------------------------------------- backup and restore
 
-def test_backup_under_write_load_restores_the_same_keyspace(clusters, tmp_path):
-    src = clusters(3)
+def test_backup_under_write_load_restores_the_same_keyspace(make_cluster, tmp_path):
+    src = make_cluster(3)
     path = str(tmp_path / "live.rcbak")
     with Load(addresses(src), prefix="b", max_ops=5_000) as load:
         load.wait_for(300)
@@ -62,7 +63,7 @@ def test_backup_under_write_load_restores_the_same_keyspace(clusters, tmp_path):
     meta = backup.verify(path)
     assert meta.key_count >= 300 and meta.applied_index > 0 and meta.cluster_id.startswith("rc-")
 
-    dst = clusters(3, extra_args=["--restore", path])
+    dst = make_cluster(3, extra_args=["--restore", path])
     check = str(tmp_path / "restored.rcbak")
     dst.ctl("backup", "--out", check)
     restored = backup.verify(check)
@@ -149,8 +150,8 @@ def test_corrupted_or_truncated_backup_is_refused_before_anything_changes(tmp_pa
 
 # ---------------------------------------------------------------- scaling
 
-def test_add_a_fourth_node_under_load_then_remove_a_follower_and_the_leader(clusters):
-    c = clusters(3)
+def test_add_a_fourth_node_under_load_then_remove_a_follower_and_the_leader(make_cluster):
+    c = make_cluster(3)
     with Load(addresses(c), prefix="s", max_ops=20_000, reads=True) as load:
         load.wait_for(100)
         n4 = c.new_node("n4", "a")
@@ -189,8 +190,8 @@ def test_add_a_fourth_node_under_load_then_remove_a_follower_and_the_leader(clus
     assert {m.member.id for m in status.members} == set(voters(c))
 
 
-def test_replace_a_dead_node(clusters):
-    c = clusters(3)
+def test_replace_a_dead_node(make_cluster):
+    c = make_cluster(3)
     leader = c.leader()
     for i in range(50):
         c.execute(leader, pb.Command(set=pb.Set(key=b"r%d" % i, value=b"%d" % i)))

@@ -26,7 +26,7 @@ import pytest
 from raftcache.node.ops import backup
 from raftcache.proto import admin_pb2
 from raftcache.proto import commands_pb2 as pb
-from tests.cluster import free_base_port, wait_port, wait_until
+from raftcache.localcluster import free_base_port, wait_port, wait_until
 from tests.integration.ops_load import Load
 from tests.integration.test_operations import _offline_backup, addresses, get
 
@@ -40,8 +40,8 @@ def _rolling_restart_module():
     return module
 
 
-def test_rolling_restart_with_zero_failed_requests(clusters):
-    c = clusters(3)
+def test_rolling_restart_with_zero_failed_requests(make_cluster):
+    c = make_cluster(3)
     rr = _rolling_restart_module()
     first_leader = c.leader()
     by_id = {n.id: n for n in c.nodes}
@@ -67,8 +67,8 @@ def test_rolling_restart_with_zero_failed_requests(clusters):
             assert get(c, node, key) == value, (node.id, key)
 
 
-def test_transfer_leader_to_a_named_node(clusters):
-    c = clusters(3)
+def test_transfer_leader_to_a_named_node(make_cluster):
+    c = make_cluster(3)
     old = c.leader()
     target = c.followers()[0]
     before = c.status(old)
@@ -90,8 +90,8 @@ def test_transfer_leader_to_a_named_node(clusters):
     assert reply.index > 0
 
 
-def test_read_replica_serves_reads_and_is_not_in_the_quorum(clusters, tmp_path):
-    c = clusters(3, extra_args=["--backup-dir", str(tmp_path / "snaps"), "--backup-interval", "1",
+def test_read_replica_serves_reads_and_is_not_in_the_quorum(make_cluster, tmp_path):
+    c = make_cluster(3, extra_args=["--backup-dir", str(tmp_path / "snaps"), "--backup-interval", "1",
                                 "--backup-keep", "2"])
     leader = c.leader()
     for i in range(20):
@@ -139,9 +139,7 @@ def test_read_replica_serves_reads_and_is_not_in_the_quorum(clusters, tmp_path):
 
 def test_up_restore_seeds_a_new_local_cluster(tmp_path):
     good = _offline_backup(tmp_path)
-    base = free_base_port()
-    for i in range(1, 3):
-        free_base_port()  # keep the next ranges away from other tests
+    base = free_base_port(nodes=3)
     data_dir = tmp_path / "up"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "raftcache", "up", "--nodes", "3", "--base-port", str(base),

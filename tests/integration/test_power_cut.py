@@ -1,9 +1,9 @@
 """Power cuts of every node at once lose no acknowledged write with appendfsync=always.
 
-Three real nodes, each data dir on its own tests/powercut_fs.py mount; two
+Three real nodes, each data dir on its own scripts/powercut/fs.py mount; two
 redis-py clients write unique keys and record every +OK; then every node is
 killed (-9) at once, every mount drops every byte that was not synced, and
-the cluster restarts from what is left (tests/power_cut_run.py). The mounts
+the cluster restarts from what is left (scripts/powercut/run.py). The mounts
 are strict about metadata: a creation, rename or unlink survives only if its
 directory was fsynced afterwards.
 
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.power_cut_run import run_power_cut
-from tests.powercut import unavailable
+from scripts.powercut.run import run_power_cut
+from scripts.powercut.mount import unavailable
 
 EVERYSEC_BOUND_S = 1.5
 WRITING_S = 4.0

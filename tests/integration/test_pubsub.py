@@ -15,7 +15,8 @@ import time
 import pytest
 import redis
 
-from tests.cluster import rss_bytes, wait_until
+from raftcache.localcluster import wait_until
+from tests.cluster import rss_bytes
 from tests.integration.redis_helpers import client
 
 
@@ -167,6 +168,7 @@ def test_a_subscriber_that_does_not_read_is_disconnected_at_its_limit_and_the_no
     leader = cluster.leader()
     node = cluster.followers()[0]
     admin = client(leader, 2)
+    found = admin.config_get("client-output-buffer-limit")["client-output-buffer-limit"]
     admin.config_set("client-output-buffer-limit", "normal 0 0 0 pubsub 1mb 256kb 5")
     slow = socket.create_connection(node.redis_address, timeout=10)
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -194,7 +196,7 @@ def test_a_subscriber_that_does_not_read_is_disconnected_at_its_limit_and_the_no
         assert info["client_output_buffer_limit_disconnections"] >= 1
     finally:
         slow.close()
-        admin.config_set("client-output-buffer-limit", "normal 0 0 0 pubsub 32mb 8mb 60")
+        admin.config_set("client-output-buffer-limit", found)
 
 
 def test_the_sdk_publishes_and_subscribes_and_moves_to_another_node_when_its_node_dies(make_cluster):

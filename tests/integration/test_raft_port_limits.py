@@ -17,7 +17,7 @@ import time
 
 import redis
 
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 from raftcache.proto import commands_pb2 as pb
 
 FIRST_FRAME_MAX_BYTES = 4096   # ReplicationConfig defaults

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 from tests.integration.redis_helpers import (
     COMPARING_WITH_REDIS,
     NOT_INTEGER,

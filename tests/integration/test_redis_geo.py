@@ -16,7 +16,6 @@ import redis
 
 from tests.integration.redis_helpers import client, leader_and_follower, same_on_every_node
 
-pytestmark = pytest.mark.usefixtures("current_log_version")
 
 
 def _reply(c: redis.Redis, args):

@@ -21,7 +21,6 @@ from tests.integration.redis_helpers import (
     same_on_every_node,
 )
 
-pytestmark = pytest.mark.usefixtures("current_log_version")
 
 NOT_HLL = "WRONGTYPE Key is not a valid HyperLogLog string value."
 CORRUPTED = "INVALIDOBJ Corrupted HLL object detected"

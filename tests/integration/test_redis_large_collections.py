@@ -58,7 +58,7 @@ def test_large_collections_behave_and_every_replica_agrees(cluster, protocol):
 
 
 def test_a_node_added_later_gets_large_collections_in_its_snapshot(tmp_path):
-    c = Cluster(str(tmp_path / "cluster"), 3).start_ready()
+    c = Cluster(str(tmp_path / "cluster"), 3).start(wait_ports=True)
     try:
         r = linearizable(client(c.leader(), 2))
         _fill(r)

@@ -13,10 +13,9 @@ import pytest
 import redis
 
 from raftcache.node.frontends.resp_table import TABLE
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 from tests.integration.redis_helpers import client, error, leader_and_follower, raw
 
-pytestmark = pytest.mark.usefixtures("current_log_version")
 
 
 def _raw_socket(node) -> socket.socket:
@@ -154,14 +153,14 @@ def test_bitfield_reads_past_what_it_wrote(r):
 def test_multi_refuses_what_redis_refuses_and_queues_config_set(cluster):
     sock = _raw_socket(cluster.leader())
     with sock:
-        _send(sock, ["MULTI"], ["SAVE"], ["EXEC"], ["MULTI"], ["CONFIG", "SET", "maxmemory-policy", "noeviction"],
+        _send(sock, ["MULTI"], ["SAVE"], ["EXEC"], ["MULTI"], ["CONFIG", "SET", "maxmemory-policy", "volatile-lru"],
               ["CLIENT", "SETNAME", "tx"], ["SET", "k", "1"], ["CONFIG", "GET", "maxmemory-policy"], ["EXEC"],
               ["CLIENT", "GETNAME"], ["PING", "last"])
         out = _read_until(sock, b"$4\r\nlast\r\n")
     assert out == (b"+OK\r\n-ERR Command not allowed inside a transaction\r\n"
                    b"-EXECABORT Transaction discarded because of previous errors.\r\n"
                    b"+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n"
-                   b"*4\r\n+OK\r\n+OK\r\n+OK\r\n*2\r\n$16\r\nmaxmemory-policy\r\n$10\r\nnoeviction\r\n"
+                   b"*4\r\n+OK\r\n+OK\r\n+OK\r\n*2\r\n$16\r\nmaxmemory-policy\r\n$12\r\nvolatile-lru\r\n"
                    b"$2\r\ntx\r\n$4\r\nlast\r\n")
 
 

@@ -14,10 +14,9 @@ import pytest
 import redis
 
 from raftcache.node import commands
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 from tests.integration.redis_helpers import client, leader_and_follower, raw, same_on_every_node
 
-pytestmark = pytest.mark.usefixtures("current_log_version")
 
 #: Lines whose reply changed in Redis 7.2 (the version followed): not compared with an older server.
 _SINCE_7_2 = {"XSETID s 1-0", "XGROUP HELP", "XINFO HELP"}

@@ -16,7 +16,7 @@ import time
 import pytest
 import redis
 
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 from tests.integration.redis_helpers import (
     NOT_INTEGER,
     WRONGTYPE,

@@ -15,7 +15,8 @@ from raftcache.node import commands
 from raftcache.node.config import FrontendConfig, KeyspaceConfig, NodeConfig, settings
 from raftcache.node.frontends import resp
 from raftcache.node.storage.keyspace import Keyspace
-from raftcache.node.service.service import NOT_NOW, stamp
+from raftcache.node.service.identity import Identity
+from raftcache.node.service.service import NOT_NOW, stamp, without_passwords
 from raftcache.node.commands.statemachine import StateMachine
 from raftcache.proto import commands_pb2 as pb
 
@@ -29,9 +30,21 @@ class FakeService:
         self.executed: list = []
         self.is_leader = True
         self._rng = random.Random(7)
-        self.password = ""  # the node's --redis-password
+        self.log_version = commands.MAX_VERSION
+        self.set_password("")
 
-    async def execute(self, command, consistency=None, client_id="", sequence=0):
+    def set_password(self, password: str) -> None:
+        """The node's --redis-password (before any connection is made)."""
+        self.password = password
+        self.identity = Identity(password, self.sm.users, self.setting)
+        self.sm.on_users_change[:] = [self.identity.users_changed]
+
+    @property
+    def config(self) -> NodeConfig:
+        return NodeConfig(keyspace=self.limits, frontend=FrontendConfig(redis_password=self.password))
+
+    async def execute(self, command, consistency=None, client_id="", sequence=0, floor=0):
+        assert floor <= self.index, "a floor this node has not applied"
         return self._run(command)
 
     def start_write(self, command, client_id="", sequence=0, forward=True):
@@ -41,6 +54,7 @@ class FakeService:
         return fut, True
 
     def _run(self, command):
+        command = without_passwords(command, self.identity)
         self.executed.append(command)
         error = commands.check_limits(command, databases=self.limits.databases,
                                       max_key_bytes=self.limits.max_key_bytes,
@@ -58,8 +72,10 @@ class FakeService:
 
     @property
     def settings(self) -> dict[str, str]:
-        node = NodeConfig(keyspace=self.limits, frontend=FrontendConfig(redis_password=self.password))
-        return settings.effective(settings.node_defaults(node), self.sm.settings)
+        values = settings.effective(settings.node_defaults(self.config), self.sm.settings)
+        if hasattr(self, "identity"):  # as Service.settings: the default user's digest
+            values["requirepass"] = self.identity.requirepass_text()
+        return values
 
     def setting(self, name: str) -> str:
         return self.settings[name]
@@ -67,11 +83,17 @@ class FakeService:
     async def wait_applied(self, index: int) -> None:
         assert index <= self.index
 
-    def read_now(self, command, consistency=None):
+    def read_now(self, command, consistency=None, floor=0):
         """Like Service.read_now: this fake serves no read inline, so every read goes through execute()."""
         return None
 
-    def get_now(self, db, key, consistency=None):
+    def start_read(self, command, consistency=None, floor=0):
+        """Like Service.start_read: a future of (result, index)."""
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(self._run(command))
+        return fut
+
+    def get_now(self, db, key, consistency=None, floor=0):
         """Like Service.get_now at level `any`: a lone GET is served inline (the RESP hot path)."""
         if len(key) > self.limits.max_key_bytes:
             return NOT_NOW
@@ -131,7 +153,7 @@ class FakeTransport(asyncio.Transport):
 
 class Client:
     def __init__(self, service, password=""):
-        service.password = password
+        service.set_password(password)
         self.state = resp.RespServer(service, FrontendConfig(redis_password=password), "127.0.0.1", 0)
         self.conn = resp.Connection(self.state)
         self.transport = FakeTransport()

@@ -2,7 +2,7 @@
 
 An exception while applying a committed entry happens on every replica (and
 again after every restart), so apply must answer every command with a result
-or a CommandError. Commands come from tests/fuzz/strategies.command(): every
+or a CommandError. Commands come from scripts/fuzz/strategies.command(): every
 op, every field at its type's extremes, unknown enum values, nested
 transactions; applied with and without a client id (the dedup record stores
 the result), reads run as reads. The keys hold one value of every type first.
@@ -20,7 +20,7 @@ from raftcache.node import commands
 from raftcache.node.errors import CommandError, Reason
 from raftcache.proto import cache_pb2
 from raftcache.proto import commands_pb2 as pb
-from tests.fuzz import strategies
+from scripts.fuzz import strategies
 from tests.unit.test_statemachine import Node
 
 

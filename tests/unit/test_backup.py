@@ -192,3 +192,67 @@ def test_meta_is_json_with_the_documented_fields(keyspace, tmp_path):
     fields = json.loads(raw[16:16 + meta_len])
     for name in ("format_version", "cluster_id", "applied_index", "term", "key_count", "digest", "data_sha256"):
         assert name in fields
+
+
+# ---------------------------------------------------------------- encryption (raftcache/backup_crypto.py)
+
+def _sealed(tmp_path, plain: bytes, key: bytes) -> str:
+    from raftcache import backup_crypto
+
+    path = str(tmp_path / "sealed")
+    with open(path, "wb") as f:
+        sealer = backup_crypto.Sealer(key, f)
+        for i in range(0, len(plain), 100_000):
+            sealer.write(plain[i:i + 100_000])
+        sealer.close()
+    return path
+
+
+def test_an_encrypted_backup_opens_only_whole_and_with_its_key(tmp_path):
+    from raftcache import backup_crypto
+
+    key = os.urandom(32)
+    plain = os.urandom(3 * backup_crypto.CHUNK_BYTES + 12345)
+    path = _sealed(tmp_path, plain, key)
+    sealed = open(path, "rb").read()
+    assert backup_crypto.is_encrypted(path) and plain[:4096] not in sealed
+    assert b"".join(backup_crypto.open_chunks(path, key)) == plain
+    with pytest.raises(backup_crypto.BackupKeyError, match="does not open with this key"):
+        list(backup_crypto.open_chunks(path, os.urandom(32)))
+    for broken in (sealed[:-(backup_crypto.CHUNK_BYTES // 2)],                 # cut
+                   sealed[:len(sealed) - 12345 - 16 - 4],                       # the last chunk dropped
+                   sealed[:100] + bytes([sealed[100] ^ 1]) + sealed[101:]):     # changed
+        with open(path, "wb") as f:
+            f.write(broken)
+        with pytest.raises(backup_crypto.BackupKeyError):
+            list(backup_crypto.open_chunks(path, key))
+
+
+def test_backup_keys_raw_or_hex(tmp_path):
+    from raftcache import backup_crypto
+
+    raw, text, bad = tmp_path / "raw", tmp_path / "hex", tmp_path / "bad"
+    raw.write_bytes(b"k" * 32)
+    text.write_text("ab" * 32 + "\n")
+    bad.write_text("short")
+    assert backup_crypto.load_key(str(raw)) == b"k" * 32
+    assert backup_crypto.load_key(str(text)) == b"\xab" * 32
+    with pytest.raises(backup_crypto.BackupKeyError):
+        backup_crypto.load_key(str(bad))
+
+
+def test_plaintext_decrypts_into_a_private_scratch_dir_and_removes_it(tmp_path):
+    import stat
+
+    from raftcache import backup_crypto
+
+    key_file = tmp_path / "key"
+    key_file.write_bytes(b"x" * 32)
+    path = _sealed(tmp_path, b"backup bytes", b"x" * 32)
+    with backup_crypto.plaintext(path, str(key_file), str(tmp_path)) as plain:
+        assert open(plain, "rb").read() == b"backup bytes"
+        assert stat.S_IMODE(os.stat(os.path.dirname(plain)).st_mode) == 0o700
+    assert not os.path.exists(plain)
+    with pytest.raises(backup_crypto.BackupKeyError, match="is encrypted"):
+        with backup_crypto.plaintext(path, None):
+            pass

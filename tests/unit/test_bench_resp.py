@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+
+import pytest
+
 from scripts import bench_resp
 
 
@@ -31,3 +35,17 @@ def test_writes_have_no_hit_rate_and_ratio_needs_both_sides():
     assert "hit_rate" not in out and out["ops_per_s"] == 500 and out["errors"] == 0
     assert bench_resp.ratio({"ops_per_s": 50}, {"ops_per_s": 200}) == 0.25
     assert bench_resp.ratio({"error": "timeout"}, {"ops_per_s": 200}) is None
+
+
+def test_one_run_names_a_case_per_level_and_per_write_target():
+    assert bench_resp.case_name("GET", 1, "follower", "bounded:100") == "GET -P 1 bounded:100"
+    assert bench_resp.case_name("SET", 16, "leader", None) == "SET -P 16 leader"
+    assert bench_resp.case_name("INCR", 1, "follower", None) == "INCR -P 1 via follower"
+    assert bench_resp.writes_to("leader,follower") == ["leader", "follower"]
+    with pytest.raises(argparse.ArgumentTypeError):
+        bench_resp.writes_to("primary")
+
+
+def test_the_eviction_case_writes_three_times_maxmemory():
+    n = bench_resp.eviction_requests(16 << 20, 100)
+    assert n * (100 + len("key:000000000000") + 64) <= 3 * (16 << 20) < (n + 1) * (100 + 16 + 64)

@@ -22,6 +22,14 @@ PINNED = {
 
 # LMPOP / ZMPOP (node/commands/lists.py, node/commands/zsets.py).
 PINNED_MPOP = {"LMPOP": 141, "ZMPOP": 212}
+# Eviction and memcached item state (log semantics version 4).
+PINNED_EVICTION = {"OBJECT_ACCESS": 306, "EVICT": 340, "META_GET": 341, "META_INVALIDATE": 342}
+
+
+def test_eviction_command_numbers_are_pinned():
+    actual = {t.name: t.value for t in commands.CommandType}
+    for name, number in PINNED_EVICTION.items():
+        assert actual.get(name) == number, f"{name} must keep type number {number}"
 
 
 def test_mpop_command_numbers_are_pinned():

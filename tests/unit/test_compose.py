@@ -2,7 +2,7 @@
 
 Each service's command line must be accepted by `raftcache node` (the real
 argument parser and config loader, which validates it), and must run a node
-the way the integration tests do (tests/cluster.py): the same flags, one
+the way the integration tests do (raftcache/localcluster.py): the same flags, one
 shared peer list, one node per zone. Volumes, health checks and published
 ports are what docs/operations.md promises.
 """
@@ -29,12 +29,11 @@ def _services(compose):
     return sorted(compose["services"].items())
 
 
-def _integration_flags(tmp_path, monkeypatch) -> set[str]:
-    """The flags tests/cluster.py passes to `raftcache node`."""
-    from tests import cluster
+def _integration_flags(tmp_path) -> set[str]:
+    """The flags the local cluster launcher (raftcache/localcluster.py) passes to `raftcache node`."""
+    from raftcache.localcluster import LocalCluster
 
-    monkeypatch.setattr(cluster, "free_base_port", iter(range(20000, 20100, 10)).__next__)  # no sockets
-    c = cluster.Cluster(str(tmp_path), 3)
+    c = LocalCluster(str(tmp_path), 3, base_port=20000)   # a fixed base port: no sockets
     argv = c.nodes[0].argv
     return {a for a in argv[argv.index("node") + 1:] if a.startswith("--")}
 
@@ -62,8 +61,8 @@ def test_each_command_is_accepted_by_raftcache_node(compose):
     assert len(peer_lists) == 1, "every node must be started with the same member list"
 
 
-def test_commands_match_the_integration_tests(compose, tmp_path, monkeypatch):
-    expected = _integration_flags(tmp_path, monkeypatch)
+def test_commands_match_the_integration_tests(compose, tmp_path):
+    expected = _integration_flags(tmp_path)
     for name, svc in _services(compose):
         flags = {a for a in svc["command"] if a.startswith("--")}
         missing = expected - flags

@@ -3,6 +3,7 @@ validation, flag/env/TOML precedence, `raftcache node --help` and CONFIG's defau
 
 import argparse
 import dataclasses
+import hashlib
 import os
 import pathlib
 import re
@@ -14,8 +15,9 @@ import pytest
 from raftcache import cli
 from raftcache.node.config import BackupConfig, KeyspaceConfig, NodeConfig, Peer, ReplicationConfig, settings, sources
 from raftcache.node.config.params import BY_CONFIG, BY_FIELD, BY_KEY, KINDS, PARAMS
-from raftcache.node.config.values import parse_size
+from raftcache.node.config.values import parse_peers, parse_size
 from raftcache.node.errors import ConfigError
+from raftcache.peers import PeerSpecError
 
 
 # ---------------------------------------------------------------- the table
@@ -81,8 +83,12 @@ def test_peer_spec_round_trip():
 
 @pytest.mark.parametrize("spec", ["n2", "n2@b", "n2@b=host", "n2@b=host:port", "@b=h:1", "n2@=h:1"])
 def test_bad_peer_specs_are_refused(spec):
-    with pytest.raises(ConfigError, match="expected ID@ZONE=HOST:BASEPORT"):
+    # The spelling is shared with the SDK (raftcache/peers.py), which raises its own error;
+    # the node's configuration loader turns it into a ConfigError.
+    with pytest.raises(PeerSpecError, match="expected ID@ZONE=HOST:BASEPORT"):
         Peer.parse(spec)
+    with pytest.raises(ConfigError, match="expected ID@ZONE=HOST:BASEPORT"):
+        parse_peers(f"n1@a=127.0.0.1:7000,{spec}")
 
 
 @pytest.mark.parametrize("text,expected", [("1048576", 1 << 20), ("512mb", 512 << 20), ("2GB", 2 << 30), ("64k", 64 << 10)])
@@ -162,8 +168,20 @@ SAMPLES = {
     "role": ("replica", "replica"), "restore": ("x.rcbak", os.path.abspath("x.rcbak")), "join": ("yes", True),
     "backup_dir": ("snaps", os.path.abspath("snaps")), "backup_interval": ("60", 60.0), "backup_keep": ("3", 3),
     "max_log_version": ("1", 1), "log_level": ("DEBUG", "DEBUG"),
+    "maxmemory_policy": ("allkeys-lru", "allkeys-lru"), "memcached_item_size_max": ("2mb", 2 << 20),
+    "memcached_disable_evictions": ("yes", True),
+    "backup_key": ("b.key", os.path.abspath("b.key")), "aclfile": ("users.acl", os.path.abspath("users.acl")),
+    "memcached_auth": ("no", "no"), "http_auth": ("yes", "yes"),
+    "tls_cert_file": ("n.crt", os.path.abspath("n.crt")), "tls_key_file": ("n.key", os.path.abspath("n.key")),
+    "tls_ca_cert_file": ("ca.crt", os.path.abspath("ca.crt")), "tls_ca_cert_dir": ("cas", os.path.abspath("cas")),
+    "tls_auth_clients": ("optional", "optional"), "tls_auth_clients_user": ("cn", "CN"),
+    "tls_protocols": ("TLSv1.3", "TLSv1.3"), "tls_ciphers": ("HIGH", "HIGH"),
+    "tls_prefer_server_ciphers": ("yes", "yes"),
 }
 _LOADER_ONLY = {"config", "data_dir"}   # the TOML file itself; the directory of keyspace.path and replication.data_dir
+#: What a key is valid only with (a TLS certificate needs its key, and a CA to check clients with).
+_TOGETHER = {"tls_cert_file": {"tls_key_file": "n.key", "tls_ca_cert_file": "ca.crt"},
+             "tls_key_file": {"tls_cert_file": "n.crt", "tls_ca_cert_file": "ca.crt"}}
 
 
 def test_every_key_has_a_sample():
@@ -174,7 +192,8 @@ def test_every_key_has_a_sample():
 def test_every_key_reaches_its_field_from_each_source(key, tmp_path):
     given, expected = SAMPLES[key]
     param = BY_KEY[key]
-    base = {"id": "n2", "zone": "b", "host": "127.0.0.2", "base_port": "7010", "cluster_secret": "s"}
+    base = {"id": "n2", "zone": "b", "host": "127.0.0.2", "base_port": "7010", "cluster_secret": "s",
+            **_TOGETHER.get(key, {})}
     env = {BY_KEY[k].env: v for k, v in base.items()}
     argv = ["node", param.flag] if param.type is bool else ["node", param.flag, given]
     flag = sources.load(cli.build_parser().parse_args(argv), env)
@@ -253,7 +272,8 @@ def test_config_defaults_come_from_the_node_configuration(tmp_path):
     assert {k: defaults[k] for k in ("port", "databases", "maxmemory", "appendfsync", "raftcache-default-read",
                                      "requirepass", "dir", "bind", "appendonly", "maxmemory-clients")} == {
         "port": "7011", "databases": "4", "maxmemory": str(64 << 20), "appendfsync": "always",
-        "raftcache-default-read": "bounded:0", "requirepass": "pw", "dir": str(tmp_path / "raft"),
+        "raftcache-default-read": "bounded:0", "requirepass": "#" + hashlib.sha256(b"pw").hexdigest(),
+        "dir": str(tmp_path / "raft"),
         "bind": "127.0.0.1", "appendonly": "yes", "maxmemory-clients": "25%"}
 
 

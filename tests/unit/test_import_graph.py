@@ -6,8 +6,10 @@ operator verbs (membership, backup), the service (service, forwarding,
 grpc_codec, health, …), the replication layer (replication, raftnode, journal, peer transport), the state
 machine and its handlers, storage (keyspace), configuration (node/config: every
 layer above may read it, the state machine included) and the leaves every
-layer may use (commands, errors, consistency). The SDK (client/) must not import
-the node. Read from the source with ast, imports inside functions included.
+layer may use (commands, errors, consistency). Neither the SDK (client/) nor
+`raftcache ctl`, which is built on it, may import the node, even through
+another module; no script (scripts/) imports the tests package. Read from the
+source with ast, imports inside functions included.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ _PACKAGES = {"raftcache": "raftcache", "raftcache.node": "node", "raftcache.clie
 #: Layer -> its modules; a name ending in "." is a whole sub-package. A module may
 #: import its own layer and any lower one.
 LAYERS = [
-    ("cli", {"raftcache.cli", "raftcache.ctl", "raftcache.localcluster", "raftcache.__main__"}),
+    ("cli", {"raftcache.cli", "raftcache.ctl", "raftcache.offline", "raftcache.localcluster", "raftcache.__main__",
+             "raftcache.certs"}),
     ("process", {"raftcache.node.server"}),
     ("frontends", {"raftcache.node.frontends."}),
     ("operations", {"raftcache.node.ops."}),
@@ -34,7 +37,8 @@ LAYERS = [
     ("storage", {"raftcache.node.storage."}),
     ("config", {"raftcache.node.config", "raftcache.node.config."}),
     ("leaves", {"raftcache.node.commands", "raftcache.node.errors", "raftcache.node.consistency",
-                "raftcache.readlevel", "raftcache.commandkeys", "raftcache", "raftcache.node"}),
+                "raftcache.readlevel", "raftcache.commandkeys", "raftcache.peers", "raftcache.backup_crypto",
+                "raftcache", "raftcache.node"}),
 ]
 
 
@@ -135,7 +139,50 @@ def test_imports_point_down(module):
     assert upward == [], f"{module} (layer {LAYERS[rank][0]}) imports a layer above it"
 
 
-def test_the_sdk_does_not_import_the_node():
-    offenders = {m: sorted(d for d in deps if d.startswith("raftcache.node"))
-                 for m, deps in GRAPH.items() if m.startswith("raftcache.client")}
-    assert {m: d for m, d in offenders.items() if d} == {}
+def _loaded_with(module: str) -> set[str]:
+    """Every project module that importing `module` loads: its imports, theirs, and their packages."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in MODULES:
+            continue
+        seen.add(name)
+        todo.extend(GRAPH[name])
+        todo.extend(".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1))
+    return seen
+
+
+@pytest.mark.parametrize("module", ["raftcache.ctl", *sorted(m for m in MODULES if m.startswith("raftcache.client"))])
+def test_the_sdk_and_ctl_do_not_import_the_node(module):
+    assert sorted(m for m in _loaded_with(module) if m.startswith("raftcache.node")) == []
+
+
+def test_the_closure_follows_imports_through_other_modules():
+    assert "raftcache.node.ops.backup" in _loaded_with("raftcache.offline")
+    assert "raftcache.node.config" in _loaded_with("raftcache.localcluster")
+
+
+def _imported_top_levels(path: pathlib.Path) -> set[str]:
+    """The top-level names of every module `path` imports (absolute imports; in functions too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+    return found
+
+
+SCRIPTS = sorted((ROOT / "scripts").rglob("*.py"))
+
+
+def test_the_scripts_are_found():
+    assert ROOT / "scripts" / "bench_resp.py" in SCRIPTS and ROOT / "scripts" / "chaos" / "run.py" in SCRIPTS
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_script_imports_the_tests_package(script):
+    """Scripts run the local cluster through raftcache/localcluster.py and their tools from scripts/;
+    the tests may import scripts, never the other way round."""
+    assert "tests" not in _imported_top_levels(script)

@@ -21,7 +21,9 @@ from raftcache.node.config import FrontendConfig, KeyspaceConfig
 from raftcache.node.frontends import memcache
 from raftcache.node.frontends.memcache import MemcacheProtocol, ServerState
 from raftcache.node.storage.keyspace import Keyspace
+from raftcache.node.service.identity import Identity
 from raftcache.node.service.service import ReadConsistency, stamp
+from raftcache.proto import commands_pb2 as pb
 
 
 class LocalService:
@@ -34,12 +36,15 @@ class LocalService:
         self.index = self.keyspace.applied_index
         self.skew_ms = 0                       # added to the wall clock: lets tests "wait" for expiry
         self.is_leader = True                  # it applies writes itself
+        self.log_version = commands.MAX_VERSION
         self.consistencies: list = []
+        self.identity = Identity("", self.sm.users, {"acllog-max-len": "128"}.__getitem__)
+        self.sm.on_users_change.append(self.identity.users_changed)
 
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000 + self.skew_ms
 
-    async def execute(self, command, consistency=None, client_id="", sequence=0):
+    async def execute(self, command, consistency=None, client_id="", sequence=0, floor=0):
         self.consistencies.append(consistency)
         return self._run(command)
 
@@ -458,7 +463,7 @@ def test_meta_base64_vivify_and_debug(state):
         reply = await c.send(b"mg viv N30 v c t\r\n")
         assert reply.startswith(b"VA 0 c") and b" W\r\n" in reply
         again = await c.send(b"mg viv N30 v\r\n")
-        assert again == b"VA 0\r\n\r\n"
+        assert again == b"VA 0 Z\r\n\r\n"   # a win was sent: the others see Z
         assert await c.send(b"mg x v P/foo L/bar E5 u\r\n") == b"EN\r\n"
     asyncio.run(go())
 
@@ -522,14 +527,14 @@ def test_pipelined_sets_on_the_leader_overlap_and_are_answered_in_order(service,
     running, most = 0, 0
     execute = service.execute
 
-    async def slow_execute(command, consistency=None, client_id="", sequence=0):
+    async def slow_execute(command, consistency=None, client_id="", sequence=0, floor=0):
         nonlocal running, most
         if not commands.is_read(command):
             running += 1
             most = max(most, running)
             await asyncio.sleep(0.01)  # the commit round trip
             running -= 1
-        return await execute(command, consistency, client_id, sequence)
+        return await execute(command, consistency, client_id, sequence, floor)
 
     start_write = service.start_write
 
@@ -603,6 +608,90 @@ def test_huge_exptimes_do_not_drop_the_connection(state):
        (b"get k\r\n", b"VALUE k 0 1\r\nx\r\nEND\r\n"))
 
 
+# ---------------------------------------------------------------- anti-stampede flags, stats, eviction mode
+
+def test_recache_hands_one_win_then_z_until_the_item_is_replaced(state):
+    async def go():
+        c = Client(state)
+        assert await c.send(b"ms k 1 T100\r\nv\r\n") == b"HD\r\n"
+        assert await c.send(b"mg k v R30\r\n") == b"VA 1\r\nv\r\n"        # 100 s left: no win
+        assert await c.send(b"mg k v R300\r\n") == b"VA 1 W\r\nv\r\n"
+        assert await c.send(b"mg k v R300\r\nmg k s\r\n") == b"VA 1 Z\r\nv\r\nHD s1 Z\r\n"
+        assert await c.send(b"ms k 2\r\nv2\r\nmg k v R300\r\n") == b"HD\r\nVA 2\r\nv2\r\n"   # replaced
+    asyncio.run(go())
+
+
+def test_invalidate_marks_stale_and_the_next_reader_alone_wins(state):
+    async def go():
+        c = Client(state)
+        assert await c.send(b"ms k 1\r\nv\r\n") == b"HD\r\n"
+        cas = int((await c.send(b"mg k c\r\n"))[4:-2])
+        assert await c.send(b"md k I T30\r\n") == b"HD\r\n"
+        reply = await c.send(b"mg k c t v\r\n")
+        new_cas = int(reply.split(b" ")[2][1:])
+        assert new_cas > cas and reply.endswith(b" t30 X W\r\nv\r\n")
+        assert (await c.send(b"mg k v\r\n")) == b"VA 1 Z X\r\nv\r\n"
+        # a late set with the old CAS is stored, stale; one with the current CAS is a fresh item
+        assert await c.send(b"ms k 4 C%d I\r\nlate\r\n" % cas) == b"HD\r\n"
+        assert await c.send(b"mg k v\r\n") == b"VA 4 Z X\r\nlate\r\n"
+        cas = int((await c.send(b"mg k c\r\n")).split(b" ")[1][1:])
+        assert await c.send(b"ms k 5 C%d I s\r\nfresh\r\n" % cas) == b"HD s5\r\n"
+        assert await c.send(b"mg k v\r\n") == b"VA 5\r\nfresh\r\n"
+        assert await c.send(b"md nope I\r\n") == b"NF\r\n"
+    asyncio.run(go())
+
+
+def test_ms_s_returns_the_size_stored_and_the_new_size_on_append(state):
+    mc(state, (b"ms k 3 s\r\nabc\r\n", b"HD s3\r\n"), (b"ms k 2 MA s\r\nde\r\n", b"HD s5\r\n"))
+
+
+def test_an_http_request_line_closes_the_connection_unanswered(state):
+    async def go():
+        c = Client(state)
+        assert await c.send(b"get a\r\nGET / HTTP/1.0\r\nget b\r\n") == b"END\r\n"
+        assert c.transport.closed
+    asyncio.run(go())
+
+
+def test_malformed_numbers_get_memcacheds_replies(state):
+    mc(state,
+       (b"set k abc 0 1\r\n", b"CLIENT_ERROR bad command line format\r\n"),
+       (b"x\r\n", b"ERROR\r\n"),
+       (b"set k 0 0 1x\r\n", b"CLIENT_ERROR bad command line format\r\n"),
+       (b"incr k 1a\r\n", b"CLIENT_ERROR invalid numeric delta argument\r\n"),
+       (b"touch k 1a\r\n", b"CLIENT_ERROR invalid exptime argument\r\n"))
+
+
+def test_stats_count_items_stored_and_report_evictions_and_the_limit(state, service):
+    async def go():
+        c = Client(state)
+        await c.send(b"set a 0 0 1\r\nx\r\nset b 0 0 1\r\ny\r\nadd a 0 0 1\r\nz\r\nms c 1\r\nw\r\n")
+        stats = await c.send(b"stats\r\n")
+        assert b"STAT total_items 3\r\n" in stats and b"STAT curr_items 3\r\n" in stats
+        assert b"STAT evictions 0\r\n" in stats and b"STAT limit_maxbytes %d\r\n" % (64 << 20) in stats
+        assert b"STAT evictions on\r\n" in await c.send(b"stats settings\r\n")
+        await c.send(b"stats reset\r\n")
+        assert b"STAT total_items 0\r\n" in await c.send(b"stats\r\n")
+    asyncio.run(go())
+
+
+def test_writes_carry_the_ports_eviction_mode(service):
+    for evictions, mode in ((True, pb.EVICT_LRU), (False, pb.EVICT_NEVER)):
+        seen = []
+        run = service._run
+
+        def spy(command):
+            seen.append(command.eviction)
+            return run(command)
+
+        service._run = spy
+        s = ServerState(service, FrontendConfig(memcached_disable_evictions=not evictions), 11211)
+        mc(s, (b"set a 0 0 1\r\nx\r\n", b"STORED\r\n"), (b"ms b 1\r\ny\r\n", b"HD\r\n"))
+        assert seen == [mode, mode]
+        assert (b"STAT evictions off\r\n" in asyncio.run(Client(s).send(b"stats settings\r\n"))) != evictions
+        service._run = run
+
+
 def test_tuning_commands_and_huge_lengths_answer_as_memcached(state):
     """What memcached 1.6.18 answered to the same bytes: a declared length past INT_MAX - 2
     is a bad line (the block is then read as commands, nothing is swallowed), and the
@@ -628,3 +717,47 @@ def test_tuning_commands_and_huge_lengths_answer_as_memcached(state):
         b"OK\r\nEND\r\nCLIENT_ERROR usage: stats detail on|off|dump\r\n"),
        (b"cache_memlimit 100\r\ncache_memlimit 0\r\ncache_memlimit 100 noreply\r\nmn\r\n",
         b"OK\r\nMEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\nMN\r\n"))
+
+
+# ---------------------------------------------------------------- authentication (memcached 1.6 -Y, ACL users)
+
+@pytest.fixture
+def locked(service):
+    """A memcached port of a node whose default user needs a password, with a user `alice` who may
+    read and write keys app:* (node/frontends/memcache_auth.py)."""
+    from raftcache.node.commands import acl
+
+    service.identity = Identity("s3cret", service.sm.users, {"acllog-max-len": "128", "requirepass": ""}.__getitem__)
+    service.sm.on_users_change[:] = [service.identity.users_changed]
+    set_user = commands.Command(acl_set_user=commands.pb.AclSetUser(
+        name="alice", rules=acl.hash_rules([b"on", b">apw", b"~app:*", b"+@read", b"+@write", b"-flushdb"])))
+    service._run(set_user)
+    return ServerState(service, FrontendConfig(memcached_item_size_max_bytes=4096), 11211)
+
+
+def test_nothing_but_auth_version_and_quit_before_authenticating(locked, service):
+    mc(locked,
+       (b"get app:1\r\n", b"CLIENT_ERROR unauthenticated\r\n"),
+       (b"flush_all\r\n", b"CLIENT_ERROR unauthenticated\r\n"),
+       (b"version\r\n", b"VERSION 1.6.21\r\n"),
+       (b"set auth 0 0 11\r\nalice wrong\r\n", b"CLIENT_ERROR authentication failure\r\n"),
+       (b"set auth 0 0 5\r\nalice\r\n", b"CLIENT_ERROR bad authentication token format\r\n"),
+       (b"set auth 0 0 9\r\nalice apw\r\n", b"STORED\r\n"),
+       (b"set app:1 0 0 1\r\nv\r\n", b"STORED\r\n"),
+       (b"get app:1\r\n", b"VALUE app:1 0 1\r\nv\r\nEND\r\n"),
+       (b"set other 0 0 1\r\nv\r\n", b"CLIENT_ERROR NOPERM No permissions to access a key\r\n"),
+       (b"flush_all\r\n", b"CLIENT_ERROR NOPERM User alice has no permissions to run the 'flushdb' command\r\n"),
+       (b"flush_all 60\r\n", b"CLIENT_ERROR NOPERM User alice has no permissions to run the 'flushdb' command\r\n"))
+    with service.keyspace.reader() as txn:
+        assert txn.get(0, b"other", 0) is None and txn.get(0, b"auth", 0) is None
+
+
+def test_the_default_user_s_password_opens_the_port(locked):
+    mc(locked,
+       (b"set x 0 0 14\r\ndefault s3cret\r\n", b"STORED\r\n"),
+       (b"set other 0 0 1\r\nv\r\n", b"STORED\r\n"))
+
+
+def test_memcached_auth_can_be_turned_off(locked, service):
+    open_state = ServerState(service, FrontendConfig(memcached_item_size_max_bytes=4096, memcached_auth="no"), 11211)
+    mc(open_state, (b"set k 0 0 1\r\nv\r\n", b"STORED\r\n"))

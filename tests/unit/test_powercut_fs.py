@@ -1,6 +1,6 @@
-"""tests/powercut_fs.py loses exactly what was not synced, through a real FUSE mount.
+"""scripts/powercut/fs.py loses exactly what was not synced, through a real FUSE mount.
 
-Each test mounts a powercut_fs (tests/powercut.py), writes through it with
+Each test mounts a powercut_fs (scripts/powercut/mount.py), writes through it with
 ordinary system calls (write, fsync, mmap + msync, rename, truncate), cuts
 the power and looks at what survived in the backing directory and through a
 fresh mount. Skipped, with the reason, where FUSE cannot be mounted.
@@ -17,7 +17,7 @@ import os
 import pytest
 
 from raftcache.node.raft.journal import _preallocate
-from tests.powercut import PowerCutMount, unavailable
+from scripts.powercut.mount import PowerCutMount, unavailable
 
 _WHY_NOT = unavailable()
 pytestmark = pytest.mark.skipif(bool(_WHY_NOT), reason=_WHY_NOT or "FUSE works")

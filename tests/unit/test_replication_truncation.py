@@ -18,7 +18,7 @@ from __future__ import annotations
 import pysyncobj.pickle as ps_pickle
 import pytest
 
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 from pysyncobj import SyncObj, SyncObjConf
 from pysyncobj.node import TCPNode
 from pysyncobj.transport import Transport

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 
 import pytest
 
@@ -352,4 +353,25 @@ def test_database_numbers_past_the_command_fields_are_out_of_range(service, args
         assert await c.send(cmd(*args)) == b"-ERR DB index is out of range\r\n"
         assert await c.send(cmd("GET", "a")) == b"$1\r\n1\r\n"
         assert not c.transport.closed
+    run(go())
+
+
+def test_object_idletime_and_freq_follow_the_policy_and_the_access_table(service):
+    from raftcache.node.service.access import AccessTable
+
+    service.sm.access = table = AccessTable(0)
+
+    async def go():
+        c = Client(service)
+        assert await c.send(cmd("SET", "k", "v")) == b"+OK\r\n"
+        table.record(0, b"k", time.time_ns() // 1_000_000 - 7_500)
+        assert await c.send(cmd("OBJECT", "IDLETIME", "k")) == b":7\r\n"
+        assert (await c.send(cmd("OBJECT", "FREQ", "k"))).startswith(b"-ERR An LFU maxmemory policy is not selected")
+        assert await c.send(cmd("OBJECT", "IDLETIME", "missing")) == b"$-1\r\n"
+        assert await c.send(cmd("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu")) == b"+OK\r\n"
+        assert await c.send(cmd("OBJECT", "FREQ", "k")) == b":5\r\n"      # a new key starts at LFU_INIT_VAL
+        assert (await c.send(cmd("OBJECT", "IDLETIME", "k"))).startswith(b"-ERR An LFU maxmemory policy is selected")
+        info = await c.send(cmd("INFO", "memory"))
+        assert b"maxmemory_policy:allkeys-lfu" in info and b"mem_fragmentation_ratio:" in info
+        assert b"evicted_keys:" in await c.send(cmd("INFO", "stats"))
     run(go())

@@ -1,8 +1,8 @@
 """Service.execute with a real state machine and keyspace, and a fake Raft neighbour.
 
 The fake replicator applies proposals in order (as a one-node Raft would)
-and counts them, so these tests can check barrier sharing, stamping,
-forwarding and retry decisions without sockets.
+and counts them and its ReadIndex rounds, so these tests can check round
+sharing, stamping, forwarding, read floors and retry decisions without sockets.
 """
 
 from __future__ import annotations
@@ -42,6 +42,13 @@ class FakeRaft:
         self.lease = True
         self.contact_s = 0.0
         self.reject_with: Exception | None = None
+        self.read_rounds = 0                 # as leader: heartbeat rounds
+        self.asks: list[bool] = []           # as follower: requests to the leader (lease?)
+        self.leader_index = 0                # what the leader answers them
+        self.held: list | None = None        # when a list: the leader's answers wait here
+        self.apply_blocked = ""
+        self.read_index_error: Exception | None = None
+        self.read_index_counts = {}
 
     def propose(self, data, callback):
         if self.reject_with is not None:
@@ -54,6 +61,30 @@ class FakeRaft:
             callback(self.sm.apply(self.applied_index, data), self.applied_index, None)
 
         asyncio.get_running_loop().call_soon(apply)
+
+    def read_index(self, callback, timeout_s, lease=False):
+        """On the leader one heartbeat round: answers the applied index (= commit index here);
+        on a follower a request to the leader, answered `leader_index`; next loop turn."""
+        loop = asyncio.get_running_loop()
+        error = self.read_index_error
+        if self.is_leader:
+            self.read_rounds += 1
+            loop.call_soon(callback, None, self.applied_index, error)
+            return
+        self.asks.append(lease)
+        answer = (callback, None, self.leader_index, error)
+        if self.held is not None:
+            self.held.append(answer)
+        else:
+            loop.call_soon(*answer)
+
+    def release(self):
+        held, self.held = self.held, []
+        for answer in held:
+            answer[0](*answer[1:])
+
+    def lease_read_index(self):
+        return self.applied_index if self.is_leader and self.lease else None
 
     def lease_valid(self):
         return self.lease
@@ -102,20 +133,22 @@ def test_write_then_read(env):
         service.attach(asyncio.get_running_loop())
         result, index = await service.execute(pb.Command(set=pb.Set(key=b"k", value=b"v")))
         assert (result, index) == (commands.OK, 1)
-        assert await service.execute(pb.Command(get=pb.Get(key=b"k"))) == (b"v", 2)  # barrier took index 2
+        assert await service.execute(pb.Command(get=pb.Get(key=b"k"))) == (b"v", 1)  # no log entry for the read
+        assert raft.read_rounds == 1 and len(raft.proposals) == 1
 
     run(go())
 
 
-def test_linearizable_reads_share_one_barrier(env):
+def test_linearizable_reads_share_one_heartbeat_round_and_write_nothing(env):
     service, raft, _ = env
 
     async def go():
         service.attach(asyncio.get_running_loop())
         reads = [service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("linearizable")) for _ in range(50)]
         results = await asyncio.gather(*reads)
-        assert all(r == (None, 1) for r in results)
-        assert [e.command.WhichOneof("op") for e in raft.proposals] == ["noop"]
+        assert all(r == (None, 0) for r in results)
+        assert raft.read_rounds == 1 and raft.proposals == []
+        assert service.stats["read_index_requests"] == 1
 
     run(go())
 
@@ -128,9 +161,10 @@ def test_any_and_lease_reads_propose_nothing(env):
         await service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("any"))
         await service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("lease"))
         assert raft.proposals == []
-        raft.lease = False  # a lease that does not hold falls back to a barrier
+        assert raft.read_rounds == 0
+        raft.lease = False  # a lease that does not hold falls back to a heartbeat round
         await service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("lease"))
-        assert len(raft.proposals) == 1
+        assert raft.read_rounds == 1 and raft.proposals == []
 
     run(go())
 
@@ -152,16 +186,172 @@ def test_leader_stamps_relative_ttl_and_seed(env):
     run(go())
 
 
-def test_follower_forwards_writes_and_linearizable_reads_but_serves_any_locally(env):
+def test_follower_forwards_writes_and_serves_linearizable_reads_after_a_read_index(env):
     service, raft, forwarder = env
     raft.is_leader, raft.leader_id = False, "n2"
 
     async def go():
         service.attach(asyncio.get_running_loop())
         assert await service.execute(pb.Command(set=pb.Set(key=b"k", value=b"v"))) == (commands.OK, 99)
-        await service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("linearizable"))
+        assert await service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("linearizable")) == (None, 0)
+        assert await service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("lease")) == (None, 0)
         assert await service.execute(pb.Command(get=pb.Get(key=b"k")), ReadConsistency("any")) == (None, 0)
-        assert [c[:2] for c in forwarder.calls] == [("n2", "set"), ("n2", "get")]
+        assert forwarder.calls == [("n2", "set", None)], "reads are not forwarded"
+        assert raft.asks == [False, True], "one ReadIndex request each, linearizable then lease"
+
+    run(go())
+
+
+def test_follower_reads_waiting_together_share_one_read_index_request(env):
+    """Reads arriving while ASK_WINDOW ReadIndex requests are in flight wait for the next one:
+    one request per round, not per read; each read is served once this node applied the answer."""
+    from raftcache.node.service.reads import ASK_WINDOW
+
+    service, raft, _ = env
+    raft.is_leader, raft.leader_id = False, "n2"
+    raft.leader_index = 2
+    raft.held = []
+    get = pb.Command(get=pb.Get(key=b"k"))
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        groups = []
+        for _ in range(ASK_WINDOW + 1):
+            groups.append([asyncio.ensure_future(service.execute(get)) for _ in range(20)])
+            for _ in range(3):
+                await asyncio.sleep(0)  # this group's request is sent (while a slot is free)
+        assert len(raft.asks) == ASK_WINDOW, "the last group waits for a free slot"
+        raft.release()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        raft.release()  # the last group's request went out when a slot was freed
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert raft.asks == [False] * (ASK_WINDOW + 1)
+        first, second = groups[0], sum(groups[1:], [])
+        assert not any(f.done() for f in first + second), "nothing is read before the index is applied"
+        for i in (1, 2):  # the leader's entries reach this node
+            raft.applied_index = i
+            raft.sm.apply(i, commands.encode_entry(pb.LogEntry(version=1, command=pb.Command(
+                set=pb.Set(key=b"k", value=b"v%d" % i)))))
+            service.on_applied(i)
+        results = await asyncio.gather(*first, *second)
+        assert results == [(b"v2", 2)] * 20 * (ASK_WINDOW + 1)
+        assert service.stats["read_index_requests"] == ASK_WINDOW + 1
+
+    run(go())
+
+
+def test_start_read_serves_reads_from_the_shared_rounds_callback(env):
+    """Service.start_read: a future per read, no task, one round for the reads started together;
+    a read whose index is not applied yet, or whose round failed, still gets its answer."""
+    service, raft, forwarder = env
+    raft.is_leader, raft.leader_id = False, "n2"
+    get = pb.Command(get=pb.Get(key=b"k"))
+    linearizable = ReadConsistency("linearizable")
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        futures = [service.start_read(get, linearizable) for _ in range(30)]
+        assert all(isinstance(f, asyncio.Future) and not isinstance(f, asyncio.Task) for f in futures)
+        assert await asyncio.gather(*futures) == [(None, 0)] * 30
+        assert raft.asks == [False] and forwarder.calls == []
+        raft.leader_index = 1  # the leader is ahead: served once applied here
+        late = service.start_read(get, linearizable)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not late.done()
+        raft.applied_index = 1
+        raft.sm.apply(1, commands.encode_entry(pb.LogEntry(version=1, command=pb.Command(
+            set=pb.Set(key=b"k", value=b"v")))))
+        service.on_applied(1)
+        assert await late == (b"v", 1)
+        raft.is_leader = True  # on the leader: its own round; a failed round is retried
+        raft.read_index_error = NotLeaderError("deposed meanwhile")
+        failing = service.start_read(get, linearizable)
+        await asyncio.sleep(0.05)
+        raft.read_index_error = None
+        assert await failing == (b"v", 1)
+        assert (await service.start_read(pb.Command(set=pb.Set(key=b"k", value=b"x"))))[0].reason \
+            is Reason.INVALID_ARGUMENT, "not a read"
+
+    run(go())
+
+
+def test_a_leader_without_read_index_is_sent_the_read(env):
+    """An older leader (no ReadIndex) during a rolling upgrade: the read is forwarded."""
+    from raftcache.node.errors import ReadIndexUnsupported
+
+    service, raft, forwarder = env
+    raft.is_leader, raft.leader_id = False, "n2"
+    raft.read_index_error = ReadIndexUnsupported("n2 has no ReadIndex")
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        assert await service.execute(pb.Command(get=pb.Get(key=b"k"))) == (commands.OK, 99)
+        assert [c[:2] for c in forwarder.calls] == [("n2", "get")]
+
+    run(go())
+
+
+def test_a_read_waits_for_the_connections_floor_at_every_level(env):
+    """Read-your-writes: a follower serves a connection's read only once it applied
+    that connection's newest write (its floor), whatever the level."""
+    from raftcache.node.service.service import NOT_NOW
+
+    service, raft, forwarder = env
+    raft.is_leader, raft.leader_id = False, "n2"
+    get = pb.Command(get=pb.Get(key=b"k"))
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        any_level = ReadConsistency("any")
+        assert service.read_now(get, any_level) == (None, 0)
+        assert service.read_now(get, any_level, floor=1) is None
+        assert service.get_now(0, b"k", any_level, floor=1) is NOT_NOW
+        reads = [asyncio.ensure_future(service.execute(get, level, floor=1))
+                 for level in (any_level, ReadConsistency("min_index", min_index=0), ReadConsistency("linearizable"),
+                               ReadConsistency("bounded", bound_ms=1000))]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not any(r.done() for r in reads)
+        raft.applied_index = 1
+        raft.sm.apply(1, commands.encode_entry(pb.LogEntry(version=1, command=pb.Command(
+            set=pb.Set(key=b"k", value=b"mine")))))
+        service.on_applied(1)
+        assert [r[0] for r in await asyncio.gather(*reads)] == [b"mine"] * 4
+        assert service.get_now(0, b"k", any_level, floor=1) == b"mine"
+
+    run(go())
+
+
+def test_a_pipelines_reads_wait_for_its_forwarded_writes(env):
+    """On a follower the leader answers a forwarded write once it applied it; the read
+    after it in the pipeline waits until this node applied it too."""
+    service, raft, forwarder = env
+    raft.is_leader, raft.leader_id = False, "n2"
+    forwarder.index = 1
+
+    class OneByOne(FakeForwarder):
+        async def forward_batch(self, node_id, requests):
+            raise UnavailableError("no batch today")
+
+    service.forwarder = one = OneByOne()
+    one.index = 1
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        out = asyncio.ensure_future(pipeline(service, [
+            (pb.Command(set=pb.Set(key=b"k", value=b"v")), None, "", 0),
+            (pb.Command(get=pb.Get(key=b"k")), ReadConsistency("any"), "", 0)]))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert not out.done()
+        raft.applied_index = 1
+        raft.sm.apply(1, commands.encode_entry(pb.LogEntry(version=1, command=pb.Command(
+            set=pb.Set(key=b"k", value=b"v")))))
+        service.on_applied(1)
+        assert [o[0] for o in await out] == [commands.OK, b"v"]
 
     run(go())
 
@@ -214,6 +404,7 @@ def test_a_forwarded_batch_is_retried_with_the_identities_it_was_sent_with(env):
             return commands.OK, 7
 
     service.forwarder = FlakyForwarder()
+    raft.applied_index = 7  # this follower applied what the leader answers (the read's floor)
     requests = [
         (pb.Command(set=pb.Set(key=b"a", value=b"1")), None, "", 0),
         (pb.Command(set=pb.Set(key=b"b", value=b"2")), None, "", 0),
@@ -280,22 +471,21 @@ def test_a_retried_write_reports_the_index_it_was_first_applied_at(env):
 def test_bounded_reads_prove_freshness_with_the_leader_not_with_message_arrival(env):
     service, raft, forwarder = env
     raft.is_leader, raft.leader_id = False, "n2"
-    forwarder.index = 0  # the leader's applied index when asked
     bounded = ReadConsistency("bounded", bound_ms=200)
     get = pb.Command(get=pb.Get(key=b"k"))
 
     async def go():
         service.attach(asyncio.get_running_loop())
         raft.contact_s = 0.0  # fresh-looking heartbeats prove nothing by themselves
+        assert service.read_now(get, bounded) is None, "no proof yet"
         await service.execute(get, bounded)
-        assert [c[1] for c in forwarder.calls] == ["db_size"], "one freshness probe, then a local read"
+        assert raft.asks == [True], "one lease ReadIndex, then a local read"
         await service.execute(get, bounded)
-        assert len(forwarder.calls) == 1, "the proof is reused within the bound"
-        # the leader is ahead of us and we cannot catch up within the bound: the leader answers
-        service._freshness = (float("-inf"), 0)
-        forwarder.index = 50
+        assert service.read_now(get, bounded) == (None, 0), "the proof is reused within the bound"
+        assert raft.asks == [True] and forwarder.calls == []
+        await asyncio.sleep(0.25)  # the proof is older than the bound: a new one
         await service.execute(get, bounded)
-        assert [c[1] for c in forwarder.calls] == ["db_size", "db_size", "get"]
+        assert raft.asks == [True, True]
 
     run(go())
 

@@ -8,7 +8,7 @@ import threading
 from pysyncobj.config import SERIALIZER_STATE
 
 from raftcache.node.raft.snapshot_serializer import BackgroundSerializer
-from tests.cluster import wait_until
+from raftcache.localcluster import wait_until
 
 
 def make(tmp_path, write):

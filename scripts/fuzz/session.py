@@ -6,23 +6,23 @@ scripts/fuzz_cluster.py (long runs).
 
 from __future__ import annotations
 
-from tests.cluster import Cluster
-from tests.fuzz import checks, driver
-from tests.fuzz.strategies import CANARY_DB
+from raftcache.localcluster import LocalCluster
+from scripts.fuzz import checks, driver
+from scripts.fuzz.strategies import CANARY_DB
 
 
 class BatchFailed(AssertionError):
     """A batch broke an invariant or caused a problem; the message holds the batch and the logs."""
 
 
-def start_canaries(cluster: Cluster) -> checks.Canaries:
+def start_canaries(cluster: LocalCluster) -> checks.Canaries:
     canaries = checks.Canaries(CANARY_DB)
     canaries.write(cluster)
     checks.check_cluster(cluster, canaries)
     return canaries
 
 
-def run_and_check(cluster: Cluster, canaries: checks.Canaries, actions: list[tuple], timeout_s: float = 30.0) -> None:
+def run_and_check(cluster: LocalCluster, canaries: checks.Canaries, actions: list[tuple], timeout_s: float = 30.0) -> None:
     """Send `actions`, then check every invariant (waiting up to `timeout_s`); raise BatchFailed with a reproducer."""
     problems = driver.run_batch(cluster, actions)
     try:

@@ -1,4 +1,4 @@
-"""Sends the actions of tests/fuzz/strategies.py to a real cluster, through the real clients.
+"""Sends the actions of scripts/fuzz/strategies.py to a real cluster, through the real clients.
 
 A command error is a normal outcome. What counts as a problem (returned by
 `run_batch`, and failing the fuzz test) is what a hostile client must never
@@ -28,8 +28,8 @@ from pymemcache.client.base import Client as MemcacheClient
 from pymemcache import exceptions as mc_errors
 
 from raftcache.proto import cache_pb2
-from tests.cluster import Cluster
-from tests.fuzz.strategies import varint
+from raftcache.localcluster import LocalCluster
+from scripts.fuzz.strategies import varint
 
 REQUEST_TIMEOUT_S = 10.0
 #: How long a raw connection waits for its sentinel's reply (a frame left open swallows it).
@@ -69,7 +69,7 @@ def _request_text(data: bytes) -> str:
 class Driver:
     """One batch's connections to every node, opened lazily, closed by close()."""
 
-    def __init__(self, cluster: Cluster, timeout_s: float = REQUEST_TIMEOUT_S):
+    def __init__(self, cluster: LocalCluster, timeout_s: float = REQUEST_TIMEOUT_S):
         self.cluster = cluster
         self.timeout_s = timeout_s
         self._resp: dict[int, redis.Connection] = {}
@@ -257,7 +257,7 @@ class Driver:
         raise AssertionError(f"unknown action kind {kind!r}")
 
 
-def run_batch(cluster: Cluster, actions: list[tuple]) -> list[Problem]:
+def run_batch(cluster: LocalCluster, actions: list[tuple]) -> list[Problem]:
     """Send every action in order; the problems found (empty when all went as allowed)."""
     driver = Driver(cluster)
     problems = []

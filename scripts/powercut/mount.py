@@ -1,4 +1,4 @@
-"""Power cuts for node data dirs: each on its own tests/powercut_fs.py mount, driven by PID.
+"""Power cuts for node data dirs: each on its own scripts/powercut/fs.py mount, driven by PID.
 
 Used by tests/integration/test_power_cut.py, tests/unit/test_powercut_fs.py
 and scripts/power_cut.py. `unavailable()` says why FUSE cannot be used here.
@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-DAEMON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "powercut_fs.py")
+DAEMON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fs.py")
 
 
 def _fusermount() -> str | None:

@@ -3,7 +3,7 @@
 Used by tests/integration/test_power_cut.py and scripts/power_cut.py.
 
 `run_power_cut` starts three real nodes whose data dirs are each a
-tests/powercut.py mount, has `writers` redis-py clients SET unique keys on the
+scripts/powercut/mount.py mount, has `writers` redis-py clients SET unique keys on the
 leader and record every acknowledged write with the time of its +OK, then
 cuts the power of every node at once: kill -9 of every node (the instant
 of the cut), then every mount discards what was not synced and is unmounted.
@@ -23,8 +23,8 @@ import time
 
 import redis
 
-from tests.cluster import Cluster, wait_until
-from tests.powercut import PowerCutMount
+from raftcache.localcluster import LocalCluster, wait_until
+from scripts.powercut.mount import PowerCutMount
 
 #: What a node writes durably (fsync, rename, directory fsync) in its data dir: each must survive a cut.
 DURABLE_FILES = ("cluster.id", "membership.json", "raft/raft.journal", "raft/raft.journal.meta")
@@ -72,7 +72,7 @@ def _writer(address, prefix: str, acked: dict, stop: threading.Event) -> None:
         client.close()
 
 
-def _read_back(cluster: Cluster, acked: dict, timeout_s: float) -> dict[str, bytes | None]:
+def _read_back(cluster: LocalCluster, acked: dict, timeout_s: float) -> dict[str, bytes | None]:
     """Every acknowledged key's value through the leader, after one write in the new term."""
 
     def read():
@@ -100,14 +100,14 @@ def run_power_cut(root: str, appendfsync: str, writing_s: float = 4.0, writers: 
                   timeout_s: float = 60.0, extra_args: list[str] | None = None,
                   strict_metadata: bool = False) -> PowerCutResult:
     """One run (module docstring); `strict_metadata`: name changes survive only after a directory fsync."""
-    cluster = Cluster(root, 3, appendfsync=appendfsync, extra_args=extra_args)
+    cluster = LocalCluster(root, 3, appendfsync=appendfsync, extra_args=extra_args)
     mounts = [PowerCutMount(node.data_dir + ".backing", node.data_dir, log_path=node.data_dir + ".fs.log",
                             strict_metadata=strict_metadata)
               for node in cluster.nodes]
     try:
         for mount in mounts:
             mount.mount()
-        cluster.start_ready(timeout_s)
+        cluster.start(timeout_s, wait_ports=True)
         leader = cluster.leader(timeout_s)
         acked: dict[str, tuple[str, float]] = {}
         stop = threading.Event()
@@ -132,7 +132,7 @@ def run_power_cut(root: str, appendfsync: str, writing_s: float = 4.0, writers: 
                    if not os.path.exists(os.path.join(mount.backing, name))]
         for mount in mounts:
             mount.mount()
-        cluster.start_ready(timeout_s)
+        cluster.start(timeout_s, wait_ports=True)
         found = _read_back(cluster, snapshot, timeout_s)
         lost = sorted((k for k, (v, _) in snapshot.items() if found.get(k) != v.encode()),
                       key=lambda k: snapshot[k][1])

@@ -1,7 +1,7 @@
 """Disk faults for a node's data dir: a tmpfs per node, made read-only or full, then healed.
 
-Used by tests/integration/test_disk_faults.py and the chaos harness
-(scripts/chaos/faults.py). Needs root (mount); `unavailable()` says why not.
+Used by the chaos harness (scripts/chaos/faults.py, cluster.py) and
+tests/integration/test_disk_faults.py. Needs root (mount); `unavailable()` says why not.
 
 Read-only: `mount -o remount,ro` of a file system is refused (EBUSY) while
 a process holds files open for writing, as a node always does. So the fault

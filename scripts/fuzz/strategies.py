@@ -1,6 +1,6 @@
 """Hypothesis strategies for hostile client traffic, one action per request.
 
-An action is a small tuple the driver (tests/fuzz/driver.py) knows how to send:
+An action is a small tuple the driver (scripts/fuzz/driver.py) knows how to send:
 
     ("resp", node, [arg, ...])           redis-py execute_command
     ("resp_raw", node, bytes)            raw socket, possibly malformed RESP
@@ -14,7 +14,7 @@ An action is a small tuple the driver (tests/fuzz/driver.py) knows how to send:
 
 Keys come from a small pool (KEYS) that `seed_actions` fills with one value
 of every type, so that every command meets every type (WRONGTYPE paths).
-The fuzzer never names the canary keys (tests/fuzz/checks.Canaries) nor
+The fuzzer never names the canary keys (scripts/fuzz/checks.Canaries) nor
 their database (CANARY_DB), and never sends what legitimately erases them
 (FLUSHALL, FLUSHDB, SWAPDB, memcached flush_all, CONFIG SET).
 

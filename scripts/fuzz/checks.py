@@ -27,14 +27,15 @@ import redis
 from raftcache.node.ops import backup
 from raftcache.proto import admin_pb2, admin_pb2_grpc
 from raftcache.proto import commands_pb2 as pb
-from tests.cluster import Cluster, Node, WaitTimeout, wait_until
+from raftcache.localcluster import Node, WaitTimeout, wait_until
+from raftcache.localcluster import LocalCluster
 
 
 class InvariantBroken(AssertionError):
     """A node died, stopped answering, diverged from the others, or a canary changed."""
 
 
-def node_digest(cluster: Cluster, node: Node, timeout_s: float = 20.0) -> tuple[int, str, int]:
+def node_digest(cluster: LocalCluster, node: Node, timeout_s: float = 20.0) -> tuple[int, str, int]:
     """(applied_index, digest, key_count) of `node`'s keyspace, from an online backup of it."""
     stub = admin_pb2_grpc.AdminStub(cluster.channel(node))
     with tempfile.TemporaryDirectory(prefix="fuzz-digest-") as work:
@@ -46,7 +47,7 @@ def node_digest(cluster: Cluster, node: Node, timeout_s: float = 20.0) -> tuple[
     return meta.applied_index, meta.digest, meta.key_count
 
 
-def ping_all(cluster: Cluster, timeout_s: float = 10.0) -> None:
+def ping_all(cluster: LocalCluster, timeout_s: float = 10.0) -> None:
     """Every node is alive and answers RESP PING, memcached `version` and gRPC Status."""
     dead = [n for n in cluster.nodes if not n.alive]
     if dead:
@@ -79,7 +80,7 @@ def _read_line(s: socket.socket, timeout_s: float) -> bytes:
     return buf
 
 
-def wait_converged(cluster: Cluster, timeout_s: float = 30.0) -> tuple[int, str]:
+def wait_converged(cluster: LocalCluster, timeout_s: float = 30.0) -> tuple[int, str]:
     """Wait until every node applied the same index with the same digest; returns (index, digest).
 
     Background writes (active expiry) may move the index between two
@@ -104,7 +105,7 @@ def wait_converged(cluster: Cluster, timeout_s: float = 30.0) -> tuple[int, str]
         raise InvariantBroken(f"replicas disagree: {last} ({e})") from None
 
 
-def check_cluster(cluster: Cluster, canaries: "Canaries | None" = None, timeout_s: float = 30.0) -> None:
+def check_cluster(cluster: LocalCluster, canaries: "Canaries | None" = None, timeout_s: float = 30.0) -> None:
     """All three invariants; raises InvariantBroken (with log tails) when one fails."""
     try:
         ping_all(cluster)
@@ -155,7 +156,7 @@ class Canaries:
                                                                    with_scores=True))))
         return reads
 
-    def write(self, cluster: Cluster) -> None:
+    def write(self, cluster: LocalCluster) -> None:
         """(Re)write every canary on the leader, then record what the leader reads back."""
         leader = cluster.leader()
         for db in (0, self.db):
@@ -163,7 +164,7 @@ class Canaries:
                 cluster.execute(leader, command)
         self.expected = {key: value for key, value in self._read_all(cluster, leader).items()}
 
-    def _read_all(self, cluster: Cluster, node: Node) -> dict:
+    def _read_all(self, cluster: LocalCluster, node: Node) -> dict:
         out = {}
         for db in (0, self.db):
             for name, command in self._reads(db):
@@ -174,7 +175,7 @@ class Canaries:
                     out[(db, name)] = value.SerializeToString()
         return out
 
-    def check(self, cluster: Cluster) -> None:
+    def check(self, cluster: LocalCluster) -> None:
         """Every node (after wait_converged) reads exactly what was recorded."""
         for node in cluster.nodes:
             got = self._read_all(cluster, node)

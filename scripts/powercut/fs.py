@@ -1,7 +1,7 @@
 """A fault-injecting FUSE passthrough file system that can lose what was not synced (LazyFS-style).
 
-Used by tests/powercut.py (mounts, power cuts) and its tests. Run as a
-process: `python tests/powercut_fs.py [--strict-metadata] BACKING MOUNTPOINT`; it serves
+Used by scripts/powercut/mount.py (mounts, power cuts) and its tests. Run as a
+process: `python scripts/powercut/fs.py [--strict-metadata] BACKING MOUNTPOINT`; it serves
 MOUNTPOINT in the foreground and reads commands, one per line, on stdin:
 
 - `cut`: a power cut. Every byte written since the last fsync/fdatasync of
@@ -372,7 +372,7 @@ def main(argv: list[str]) -> int:
     strict = "--strict-metadata" in argv
     argv = [a for a in argv if a != "--strict-metadata"]
     if len(argv) != 2:
-        print("usage: powercut_fs.py [--strict-metadata] BACKING MOUNTPOINT", file=sys.stderr)
+        print("usage: fs.py [--strict-metadata] BACKING MOUNTPOINT", file=sys.stderr)
         return 2
     backing, mountpoint = argv
     fs = PowerCutFS(backing, strict_metadata=strict)

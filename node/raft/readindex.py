@@ -1,0 +1,216 @@
+"""ReadIndex (Raft thesis 6.4) on the Raft thread: the index a linearizable read must reach.
+
+A request asks "which index must a reader have applied to see every write
+acknowledged before now?". The leader answers with its commit index, once
+
+1. it has committed an entry of its current term (PySyncObj appends a no-op
+   on election), so its commit index covers every write an earlier leader
+   acknowledged; and
+2. a majority of the voters, itself included, acknowledged append-entries it
+   sent after the request was registered (RaftNode.quorum_ack_time: the send
+   times followers echo back, the same clock the lease uses, compared on this
+   node only). A voter that answered was in this term when the message
+   reached it, so no other leader had been elected when the request was
+   registered: nothing was acknowledged that this commit index misses.
+
+A `lease` request is answered at once while the leader holds its lease
+(`lease_index`, node/raft/replication.py), without a round.
+
+No log entry is written. Requests that arrive while ROUND_WINDOW rounds are
+in flight wait and share the next one: one heartbeat (one append-entries per
+follower) confirms every request waiting, however many. A leader cut off from a
+majority never confirms a round: its requests fail with UnavailableError at
+their deadline, or with NotLeaderError once it steps down.
+
+On a follower a request goes to the leader as an `rc_read_index` message on
+the Raft connection (authenticated and encrypted like every peer message)
+and comes back as `rc_read_index_reply`; the leader registers it like its
+own. A leader that does not stamp `rc_ri` on its append-entries (an older
+release) gets none: ReadIndexUnsupported, and the service sends it the read.
+
+`request` may be called from any thread (a deque append); everything else
+runs on the tick thread. Must not touch: the keyspace, the event loop.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from raftcache.node.errors import NotLeaderError, RaftcacheError, ReadIndexUnsupported, Reason, UnavailableError
+
+#: callback(None, index, error): the shape of a proposal's callback (replication.ProposeCallback).
+ReadIndexCallback = Callable[[None, int, "RaftcacheError | None"], None]
+#: The longest a leader keeps a follower's request (the follower gives up at its own deadline).
+REMOTE_TIMEOUT_S = 10.0
+#: Heartbeat rounds in flight at once; requests arriving meanwhile share the next one.
+ROUND_WINDOW = 2
+
+_WIRE_ERRORS = {Reason.NOT_LEADER.value: NotLeaderError, Reason.UNAVAILABLE.value: UnavailableError}
+
+
+@dataclass
+class _Round:
+    term: int
+    started: float             # time.monotonic() at registration; sends after it confirm the round
+    index: int                 # the commit index at registration: the answer
+    waiters: list = field(default_factory=list)   # [(callback, deadline)]
+
+
+class ReadIndex:
+    """Leadership confirmations for reads, one heartbeat round at a time (module docstring)."""
+
+    def __init__(self) -> None:
+        self._incoming: collections.deque = collections.deque()   # (callback, deadline, lease), any thread
+        self._waiting: list = []                                   # leader: not yet in a round
+        self._rounds: list[_Round] = []                            # in flight, oldest first
+        self._asks: dict[int, tuple] = {}                          # follower: id -> (callback, deadline, leader)
+        self._ids = itertools.count(1)
+        #: (term, commit index) once this leader committed an entry of `term` (0, 0: not yet)
+        self.ready: tuple[int, int] = (0, 0)
+        self.rounds = 0        # heartbeat rounds started
+        self.served = 0        # followers' requests answered (as leader)
+
+    def request(self, callback: ReadIndexCallback, deadline: float, lease: bool = False) -> None:
+        """Ask for a read index; `callback(None, index, error)` runs once, on the tick thread.
+        `deadline` is a time.monotonic() after which it fails with UnavailableError. Any thread."""
+        self._incoming.append((callback, deadline, lease))
+
+    def ready_index(self, node) -> int | None:
+        """The read index a leader may answer without a round (under its lease): its commit
+        index once it committed an entry of its current term; else None. Any thread."""
+        term, _ = self.ready
+        return node.raftCommitIndex if term and term == node.raftCurrentTerm and node._isLeader() else None
+
+    # ------------------------------------------------------------ tick thread
+
+    def step(self, node, lease_index: Callable[[], int | None]) -> None:
+        """Every tick: take new requests, confirm, expire, start the next round."""
+        now = time.monotonic()
+        incoming = self._incoming
+        while incoming:
+            callback, deadline, lease = incoming.popleft()
+            self._take(node, callback, deadline, lease, lease_index)
+        self._step_asks(node, now)
+        if not node._isLeader():
+            self.ready = (0, 0)
+            if self._rounds or self._waiting:
+                self._fail_rounds_and_waiting(NotLeaderError("leadership lost before the read was confirmed; retry"))
+            return
+        term = node.raftCurrentTerm
+        if self.ready[0] != term:
+            commit = node.raftCommitIndex
+            if commit and node.term_at(commit) == term:
+                self.ready = (term, commit)
+        if self._rounds:
+            acked = node.quorum_ack_time()
+            for current in list(self._rounds):
+                if current.term != term:
+                    self._rounds.remove(current)
+                    self._answer(current.waiters, 0, NotLeaderError("the term changed before the read was confirmed"))
+                elif acked > current.started:
+                    self._rounds.remove(current)
+                    self._answer(current.waiters, current.index, None)
+        self._expire(now)
+        if len(self._rounds) < ROUND_WINDOW and self._waiting and self.ready[0] == term:
+            self._start(node, term)
+
+    def _take(self, node, callback, deadline: float, lease: bool, lease_index) -> None:
+        if node._isLeader():
+            index = lease_index() if lease else None
+            if index is not None:
+                callback(None, index, None)
+            else:
+                self._waiting.append((callback, deadline))
+            return
+        leader = node.leader_node
+        if leader is None:
+            callback(None, 0, UnavailableError("no leader to ask for a read index"))
+        elif not node.rc_leader_read_index:
+            callback(None, 0, ReadIndexUnsupported("the leader runs a release without ReadIndex"))
+        else:
+            rid = next(self._ids)
+            self._asks[rid] = (callback, deadline, leader)
+            node.send_read_index(leader, rid, lease, max(0.0, deadline - time.monotonic()))
+
+    def _step_asks(self, node, now: float) -> None:
+        """Follower: fail the requests whose deadline passed or whose leader changed."""
+        if not self._asks:
+            return
+        leader = None if node._isLeader() else node.leader_node
+        for rid, (callback, deadline, asked) in list(self._asks.items()):
+            if asked != leader:
+                del self._asks[rid]
+                callback(None, 0, NotLeaderError("the leader changed before it answered the read index"))
+            elif deadline <= now:
+                del self._asks[rid]
+                callback(None, 0, UnavailableError("the leader did not answer the read index in time"))
+
+    def on_request(self, node, peer, message: dict, lease_index: Callable[[], int | None]) -> None:
+        """Leader: a follower's `rc_read_index` message; the answer goes back to `peer`."""
+        rid = message["id"]
+
+        def reply(_result, index: int, error: RaftcacheError | None) -> None:
+            self.served += 1
+            node.send_read_index_reply(peer, rid, index, None if error is None else (error.reason.value, error.message))
+
+        if not node._isLeader():
+            reply(None, 0, NotLeaderError("not the leader"))
+            return
+        timeout = min(float(message.get("timeout", REMOTE_TIMEOUT_S)), REMOTE_TIMEOUT_S)
+        self._take(node, reply, time.monotonic() + timeout, bool(message.get("lease")), lease_index)
+
+    def on_reply(self, message: dict) -> None:
+        """Follower: the leader's `rc_read_index_reply`."""
+        ask = self._asks.pop(message["id"], None)
+        if ask is None:
+            return  # expired or failed already
+        error = message.get("error")
+        if error is None:
+            ask[0](None, message["index"], None)
+        else:
+            reason, text = error
+            ask[0](None, 0, _WIRE_ERRORS.get(reason, UnavailableError)(text))
+
+    def _start(self, node, term: int) -> None:
+        self.rounds += 1
+        started = time.monotonic()
+        current = _Round(term, started, node.raftCommitIndex, self._waiting)
+        self._waiting = []
+        if node.quorum_ack_time() > started:  # no other voter: nobody to ask
+            self._answer(current.waiters, current.index, None)
+            return
+        self._rounds.append(current)
+        node.send_heartbeat()
+
+    def _expire(self, now: float) -> None:
+        lists = [self._waiting] + [r.waiters for r in self._rounds]
+        for waiters in lists:
+            if any(w[1] <= now for w in waiters):
+                expired = [w for w in waiters if w[1] <= now]
+                waiters[:] = [w for w in waiters if w[1] > now]
+                self._answer(expired, 0, UnavailableError("leadership could not be confirmed in time; retry"))
+
+    def close(self) -> None:
+        """Fail every request (the tick thread has stopped)."""
+        incoming = self._incoming
+        while incoming:
+            callback, deadline, _ = incoming.popleft()
+            self._waiting.append((callback, deadline))
+        asks = [(callback, deadline) for callback, deadline, _ in self._asks.values()]
+        self._asks = {}
+        self._waiting += asks
+        self._fail_rounds_and_waiting(UnavailableError("replicator closed"))
+
+    def _fail_rounds_and_waiting(self, error: RaftcacheError) -> None:
+        waiters = self._waiting + [w for r in self._rounds for w in r.waiters]
+        self._waiting, self._rounds = [], []
+        self._answer(waiters, 0, error)
+
+    @staticmethod
+    def _answer(waiters: list, index: int, error: RaftcacheError | None) -> None:
+        for callback, _ in waiters:
+            callback(None, index, error)

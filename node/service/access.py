@@ -1,0 +1,160 @@
+"""The node's access table: when each key was last used and how often (Redis's LRU
+clock and LFU counter), for the leader's eviction choices and OBJECT IDLETIME/FREQ.
+
+Every node records the keys its own reads touch; the leader also records the
+keys of the writes it proposes. A follower keeps what it read since its last
+report apart (sampled: at most REPORT_MAX_KEYS keys per report, the first
+ones read) and sends it to the leader twice a second
+(Internal.ReportAccess); the leader merges it, so its clocks and counters
+count the reads every node served. A key's last access from a report is the
+leader's clock less the age the follower reported, so the nodes' clocks need
+not agree.
+
+Bounded: at most `capacity` keys, in recency order; past it the least
+recently used one is forgotten. A key the table does not hold is colder than
+any it holds (idle since the table began, LFU counter 0) — for LRU that is
+exact: it was not used since the oldest key still held was. Redis's own LRU
+is approximated the same way, by sampling (docs/redis-compat.md "Eviction").
+
+LFU follows Redis (evict.c): a logarithmic 8-bit counter, new keys start at
+LFU_INIT_VAL, each access increments with probability
+1 / ((counter - LFU_INIT_VAL) * lfu-log-factor + 1), and the counter loses one
+per lfu-decay-time minutes without access.
+
+Not replicated and never consulted by apply (docs/design.md invariant 2): it
+only steers which keys the leader names in an Evict. Runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+
+#: Keys a table remembers (about 250 bytes each: 100,000 keys ~ 25 MB).
+DEFAULT_CAPACITY = 100_000
+#: Most keys one follower report carries (~40 bytes each plus the key).
+REPORT_MAX_KEYS = 4096
+#: Redis's starting LFU counter of a new key, and the counter's ceiling.
+LFU_INIT_VAL = 5
+_LFU_MAX = 255
+#: Most log-increments one access report applies to a key (the counter is logarithmic).
+_MAX_INCREMENTS = 64
+_MINUTE_MS = 60_000
+
+
+class AccessTable:
+    """(db, key) -> last access (ms) and LFU counter, packed as `last_ms << 8 | counter`."""
+
+    def __init__(self, now_ms: int, capacity: int = DEFAULT_CAPACITY, rng: random.Random | None = None):
+        self.capacity = capacity
+        #: When this table began: the idle time of a key it does not hold is counted from here.
+        self.since_ms = now_ms
+        self.lfu_log_factor = 10
+        self.lfu_decay_time = 1          # minutes; 0: counters never decay
+        #: True on a follower: reads are also kept for the next report to the leader.
+        self.reporting = False
+        self.reports_dropped = 0         # keys left out of full reports (sampling)
+        self._keys: OrderedDict = OrderedDict()
+        self._pending: dict = {}
+        self._random = (rng or random.Random()).random
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def configure(self, lfu_log_factor: int, lfu_decay_time: int) -> None:
+        self.lfu_log_factor, self.lfu_decay_time = lfu_log_factor, lfu_decay_time
+
+    # ------------------------------------------------------------ recording
+
+    def record(self, db: int, key: bytes, now_ms: int) -> None:
+        """One access to `key` (a read this node served, or a write the leader proposed).
+        On every read's path: _touch for one access, inlined."""
+        k = (db, key)
+        keys = self._keys
+        packed = keys.get(k)
+        if packed is None:
+            keys[k] = now_ms << 8 | LFU_INIT_VAL
+            if len(keys) > self.capacity:
+                keys.popitem(last=False)
+        else:
+            last_ms = packed >> 8
+            counter = packed & 0xFF if now_ms - last_ms < _MINUTE_MS else self._decayed(packed, now_ms)
+            if counter < _LFU_MAX and self._random() < 1.0 / (max(counter - LFU_INIT_VAL, 0) * self.lfu_log_factor + 1):
+                counter += 1
+            keys[k] = (now_ms if now_ms > last_ms else last_ms) << 8 | counter
+            keys.move_to_end(k)
+        if self.reporting:
+            pending = self._pending.get(k)
+            if pending is not None:
+                pending[0] += 1
+                pending[1] = now_ms
+            elif len(self._pending) < REPORT_MAX_KEYS:
+                self._pending[k] = [1, now_ms]
+            else:
+                self.reports_dropped += 1
+
+    def forget(self, db: int, key: bytes) -> None:
+        self._keys.pop((db, key), None)
+
+    def clear(self) -> None:
+        self._keys.clear()
+
+    def holds(self, db: int, key: bytes) -> bool:
+        return (db, key) in self._keys
+
+    def oldest(self):
+        """The keys, least recently used first: do not change the table until done with it."""
+        return iter(self._keys)
+
+    def _touch(self, k: tuple, now_ms: int, count: int) -> None:
+        keys = self._keys
+        packed = keys.get(k)
+        if packed is None:  # first seen: as a key Redis creates, LFU_INIT_VAL (the first access is that)
+            last_ms, counter, count = now_ms, LFU_INIT_VAL, count - 1
+        else:
+            last_ms, counter = max(packed >> 8, now_ms), self._decayed(packed, now_ms)
+        for _ in range(min(count, _MAX_INCREMENTS)):
+            if counter >= _LFU_MAX:
+                break
+            if self._random() < 1.0 / (max(counter - LFU_INIT_VAL, 0) * self.lfu_log_factor + 1):
+                counter += 1
+        keys[k] = last_ms << 8 | counter
+        if packed is not None:
+            keys.move_to_end(k)
+        elif len(keys) > self.capacity:
+            keys.popitem(last=False)
+
+    def _decayed(self, packed: int, now_ms: int) -> int:
+        counter = packed & 0xFF
+        if self.lfu_decay_time <= 0:
+            return counter
+        periods = max(now_ms - (packed >> 8), 0) // _MINUTE_MS // self.lfu_decay_time
+        return max(counter - periods, 0)
+
+    # ------------------------------------------------------------ reading
+
+    def idle_ms(self, db: int, key: bytes, now_ms: int) -> int:
+        """Milliseconds since the key's last access (since the table began when it holds none)."""
+        packed = self._keys.get((db, key))
+        last_ms = self.since_ms if packed is None else packed >> 8
+        return max(now_ms - last_ms, 0)
+
+    def freq(self, db: int, key: bytes, now_ms: int) -> int:
+        """The key's LFU counter after decay (OBJECT FREQ); 0 when the table holds none."""
+        packed = self._keys.get((db, key))
+        return 0 if packed is None else self._decayed(packed, now_ms)
+
+    def idle_and_freq(self, db: int, key: bytes, now_ms: int) -> tuple[int, int]:
+        return self.idle_ms(db, key, now_ms), self.freq(db, key, now_ms)
+
+    # ------------------------------------------------------------ follower reports
+
+    def take_report(self, now_ms: int) -> list[tuple[int, bytes, int, int]]:
+        """The reads kept since the last report: [(db, key, count, age_ms)], and start a new one."""
+        pending, self._pending = self._pending, {}
+        return [(db, key, count, max(now_ms - last_ms, 0)) for (db, key), (count, last_ms) in pending.items()]
+
+    def merge(self, report, now_ms: int) -> None:
+        """A follower's report, [(db, key, count, age_ms)], into this (the leader's) table."""
+        for db, key, count, age_ms in report:
+            self._touch((db, key), now_ms - age_ms, count)

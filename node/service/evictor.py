@@ -1,0 +1,392 @@
+"""The leader's eviction choices: which keys an Evict names, and when.
+
+Apply frees room only by deleting keys the log names (node/commands/eviction.py);
+this module names them, on the leader alone, with Redis's algorithms (evict.c).
+
+- `plan(entries, growth)`: for each group commit. When the keyspace, plus the
+  writes in flight, plus this batch (`growth`: an upper bound of what its
+  writes add, `estimate_growth`) would pass maxmemory, it returns Evict
+  entries to put at the head of the batch, one per eviction mode its writes
+  use: candidates whose sizes cover the batch's growth and any excess,
+  coldest first. Apply deletes only as many as the writes turn out to need.
+- `overdue()`: an Evict that deletes now down to maxmemory when the
+  keyspace is over it already (maxmemory lowered, a leader change during a
+  burst); the service proposes it every EVICTION_INTERVAL_S until it fits.
+
+Choosing a victim, by policy:
+- *-lru (and memcached writes, Command.eviction = EVICT_LRU: allkeys-lru over
+  database 0): a key the access table (node/service/access.py) does not hold
+  is colder than any it holds, so first, while sampling finds such keys, the
+  oldest-written of each `maxmemory-samples` sampled keys (Redis's
+  approximation, used where there is nothing better: after a failover, or
+  past the table's capacity); then the table's own recency order, least
+  recently used first — exact, where Redis samples (and cheap: sampling in
+  Python costs more than a write). volatile-lru takes keys with a deadline
+  only. When LRU_SCAN_MAX of the table's oldest entries gave too few (keys
+  without a deadline, keys gone since), it falls back to the pool below.
+- *-lfu: Redis's eviction pool. Each pick samples `maxmemory-samples` keys
+  from every non-empty database (allkeys-*, at a random key hash) or from the
+  deadline index (volatile-*, at a random deadline), scores them with the
+  access table (255 - LFU counter, then idle time), keeps the
+  EVICTION_POOL_SIZE best across picks and takes the best of them.
+- *-random: a random key (allkeys) or key with a deadline (volatile).
+- volatile-ttl: the nearest deadlines, in order (exact, where Redis samples).
+
+Keys the batch names are never offered. Candidates of Evicts still in flight
+(proposed, not applied) are not chosen again; under volatile-ttl an Evict
+repeats them, in their order, ahead of its new ones: the writes before it
+may not need them all, and the ones they leave must go first. Work is
+bounded: at most MAX_CANDIDATES keys per Evict, and LRU_SCAN_MAX table
+entries looked at per batch.
+Runs on the event loop; reads the keyspace through read transactions only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import time
+
+from raftcache.commandkeys import command_keys
+from raftcache.node import commands
+from raftcache.node.config import settings
+from raftcache.node.storage.keyspace import Sample, record_bytes
+from raftcache.proto import commands_pb2 as pb
+
+#: Most keys one Evict offers (apply ignores any past its own, larger bound).
+MAX_CANDIDATES = 512
+#: Redis's EVPOOL_SIZE: the best candidates kept between picks.
+EVICTION_POOL_SIZE = 16
+#: Most access-table entries one batch's LRU choice looks at before sampling instead.
+LRU_SCAN_MAX = 512
+#: How often the leader checks for a keyspace already past maxmemory.
+EVICTION_INTERVAL_S = 0.1
+#: The label memcached's own LRU evictions are counted under.
+MEMCACHED_POLICY = "memcached-lru"
+#: Logical bytes charged per element a container command adds, on top of twice its encoded
+#: size (a sorted set stores each member twice, each item record has ITEM_OVERHEAD_BYTES).
+_ELEMENT_BYTES = 48
+#: Writes that delete or only read: they add nothing.
+_NO_GROWTH = frozenset({"del", "delete_expired", "evict", "get_del", "pop", "lmpop", "spop", "zpop", "zmpop",
+                        "srem", "hdel", "zrem", "zremrange", "ltrim", "lrem", "persist", "expire", "rename",
+                        "move", "swap_db", "flush_all", "flush_db", "noop", "config_set", "set_version",
+                        "get_and_touch", "meta_invalidate"})
+#: Writes whose result is built from other keys: the sources' sizes bound it (looked up when planning).
+_FROM_SOURCES = frozenset({"copy", "set_op_store", "zset_op_store", "zrangestore", "bitop"})
+
+
+def estimate_growth(command: pb.Command) -> int:
+    """An upper bound of the logical bytes `command` adds (0 for reads and deletes); for
+    commands built from other keys, only the part their arguments give (see _FROM_SOURCES)."""
+    name = command.WhichOneof("op")
+    if name == "set":
+        op = command.set
+        return record_bytes(op.key, len(op.value))
+    if name is None or name in _NO_GROWTH or name in commands.READ_COMMANDS:
+        return 0
+    op = getattr(command, name)
+    if name in ("mset", "mset_nx"):
+        return sum(record_bytes(p.key, len(p.value)) for p in op.pairs)
+    if name == "append":
+        return record_bytes(op.key, len(op.value))
+    if name == "set_range":
+        return record_bytes(op.key, op.offset + len(op.value))
+    if name == "setbit":
+        return record_bytes(op.key, op.offset // 8 + 1)
+    if name == "bitfield":
+        return record_bytes(op.key, max((o.offset + o.bits for o in op.ops), default=0) // 8 + 8)
+    elements = sum(len(value) for field, value in op.ListFields() if field.is_repeated)
+    return 2 * command.ByteSize() + _ELEMENT_BYTES * elements + record_bytes(b"", 0)
+
+
+class Evictor:
+    """Chooses victims for the leader (see the module docstring)."""
+
+    def __init__(self, keyspace, access, setting, rng: random.Random | None = None):
+        """`setting(name)`: this node's value of a CONFIG parameter (maxmemory-policy, maxmemory-samples)."""
+        self._keyspace = keyspace
+        self._access = access
+        self._setting = setting
+        self._rng = rng or random.Random()
+        self._pools: dict[tuple[str, int], list] = {}
+        self._dbs: list[int] = []
+        self._dbs_checked = float("-inf")
+        #: mode -> candidates named by Evicts not yet applied (in the order named) -> how many name them
+        self._in_flight: dict[int, dict[tuple[int, bytes], int]] = {}
+
+    # ------------------------------------------------------------ when
+
+    def plan(self, entries: list[pb.LogEntry], growth: int, in_flight_bytes: int,
+             now_ms: int) -> tuple[list[pb.LogEntry], list]:
+        """Evict entries for the head of a batch whose writes add at most `growth` bytes
+        while `in_flight_bytes` more are proposed and not yet applied; and the candidates
+        to hand back to `release` once the batch is applied."""
+        maxmemory = self._keyspace.maxmemory_bytes
+        used = self._keyspace.used_bytes
+        derived = [e for e in entries if e.command.WhichOneof("op") in _FROM_SOURCES]
+        if derived:
+            with self._keyspace.reader() as txn:
+                growth += self._sources_bytes(txn, derived)
+        if used + in_flight_bytes + growth <= maxmemory:
+            return [], []
+        modes = {e.command.eviction for e in entries} - {pb.EVICT_NEVER}
+        if not modes:
+            return [], []
+        exclude = {(e.command.db, k) for e in entries for k in command_keys(e.command)}
+        out, named = [], []
+        with self._keyspace.reader() as txn:
+            need = growth + max(used - maxmemory, 0)
+            for mode in sorted(modes):
+                policy = self._policy(mode)
+                if policy == "noeviction":
+                    continue
+                victims, freed = self._choose(txn, policy, mode, need, exclude, now_ms)
+                if victims:
+                    again = []
+                    if policy == "volatile-ttl":  # the order is the promise: what is left in flight goes first
+                        held = self._in_flight.get(mode, {})
+                        again = [k for k in held if k not in exclude][:MAX_CANDIDATES - len(victims)]
+                    entry = _evict_entry(again + victims, mode, policy, now_ms)
+                    if freed < need:
+                        # too few to cover the batch (a value larger than MAX_CANDIDATES keys, or few
+                        # keys left to evict): delete them now, so that even if a write is refused,
+                        # its retry finds the room made (Redis evicts what it can, too)
+                        entry.command.evict.until_bytes = max(maxmemory - need, 0)
+                    out.append(entry)
+                    named += [(mode, k) for k in victims]
+        self._hold(named)
+        return out, named
+
+    def overdue(self, now_ms: int) -> tuple[pb.LogEntry | None, list]:
+        """An Evict deleting now down to maxmemory when the keyspace is past it, else None."""
+        maxmemory = self._keyspace.maxmemory_bytes
+        excess = self._keyspace.used_bytes - maxmemory
+        policy = self._policy(pb.EVICT_BY_POLICY)
+        if excess <= 0 or policy == "noeviction":
+            return None, []
+        with self._keyspace.reader() as txn:
+            victims, _ = self._choose(txn, policy, pb.EVICT_BY_POLICY, excess, set(), now_ms)
+        if not victims:
+            return None, []
+        entry = _evict_entry(victims, pb.EVICT_BY_POLICY, policy, now_ms)
+        entry.command.evict.until_bytes = maxmemory
+        named = [(pb.EVICT_BY_POLICY, k) for k in victims]
+        self._hold(named)
+        return entry, named
+
+    def release(self, named: list) -> None:
+        """The Evicts naming these (mode, candidate)s were applied (or failed): they may be chosen again."""
+        for mode, k in named:
+            held = self._in_flight.get(mode, {})
+            n = held.get(k, 0) - 1
+            if n > 0:
+                held[k] = n
+            else:
+                held.pop(k, None)
+
+    def _hold(self, named: list) -> None:
+        for mode, k in named:
+            held = self._in_flight.setdefault(mode, {})
+            held[k] = held.get(k, 0) + 1
+
+    def _samples_setting(self) -> int:
+        name = "maxmemory-samples"
+        return min(max(settings.eviction_number({name: self._setting(name)}, name), 1), 64)
+
+    def _policy(self, mode: int) -> str:
+        return MEMCACHED_POLICY if mode == pb.EVICT_LRU else self._setting("maxmemory-policy")
+
+    @staticmethod
+    def _sources_bytes(txn, entries: list[pb.LogEntry]) -> int:
+        """What the batch's COPY / *STORE / BITOP commands may add: their sources' sizes."""
+        total = 0
+        for e in entries:
+            sources = _sources(e.command)
+            if sources:
+                found = (txn.sample_key(e.command.db, k) for k in sources)
+                total += sum(s.size for s in found if s is not None)
+        return total
+
+    # ------------------------------------------------------------ which
+
+    def _choose(self, txn, policy: str, mode: int, need: int, exclude: set, now_ms: int) -> tuple[list, int]:
+        """Victims [(db, key)] whose sizes add up to `need` (or as many as there are, at most
+        MAX_CANDIDATES), and the bytes they hold."""
+        skip = set(exclude)
+        for held in self._in_flight.values():
+            skip.update(held)
+        if policy == "volatile-ttl":
+            pick = self._nearest_deadlines(txn, skip)
+        elif policy.endswith("-random"):
+            pick = self._random(txn, policy.startswith("volatile"), mode, skip)
+        elif policy.endswith("-lru"):
+            pick = self._lru(txn, policy, mode, skip, now_ms)
+        else:
+            pick = self._pooled(txn, policy, mode, skip, now_ms)
+        victims: list = []
+        freed = 0
+        while freed < need and len(victims) < MAX_CANDIDATES:
+            sample = next(pick, None)
+            if sample is None:
+                break
+            k = (sample.db, sample.key)
+            skip.add(k)
+            victims.append(k)
+            freed += sample.size
+        return victims, freed
+
+    def _databases(self, txn, mode: int) -> list[int]:
+        """The databases holding keys (looked up again at most once a second: 16 lookups a batch add up)."""
+        if mode == pb.EVICT_LRU:
+            return [0] if txn.db_size(0) else []
+        now = time.monotonic()
+        if not self._dbs or now - self._dbs_checked > 1.0:
+            self._dbs = [db for db in range(self._keyspace.databases) if txn.db_size(db)]
+            self._dbs_checked = now
+        return self._dbs
+
+    def _samples(self, txn, volatile: bool, dbs: list[int], count: int):
+        """`count` random keys from each database of `dbs` (volatile: `count` keys with a deadline)."""
+        if volatile:
+            bounds = txn.deadline_bounds()
+            if bounds is None:
+                return []
+            return txn.sample_expiring(self._rng.randint(*bounds), count)
+        out: list[Sample] = []
+        for db in dbs:
+            out += txn.sample(db, self._rng.getrandbits(32), count)
+        return out
+
+    def _random(self, txn, volatile: bool, mode: int, skip: set):
+        dbs = self._databases(txn, mode)
+        misses = 0
+        while misses < 16 and (dbs or volatile):
+            db = [self._rng.choice(dbs)] if dbs else []
+            found = [s for s in self._samples(txn, volatile, db, 1) if (s.db, s.key) not in skip]
+            if not found:
+                misses += 1
+                continue
+            misses = 0
+            yield found[0]
+
+    def _lru(self, txn, policy: str, mode: int, skip: set, now_ms: int):
+        access = self._access
+        volatile = policy.startswith("volatile")
+        samples = self._samples_setting()
+        dbs = self._databases(txn, mode)
+        # keys the table does not hold: the oldest write of each sample, while samples hold any
+        fruitless = 0
+        while fruitless < 8:
+            untracked = [s for s in self._samples(txn, volatile, dbs, samples) if not access.holds(s.db, s.key)]
+            if not untracked:
+                break
+            fresh = [s for s in untracked if (s.db, s.key) not in skip]
+            if not fresh:
+                fruitless += 1      # only keys already offered: sample again, a few times
+                continue
+            fruitless = 0
+            yield min(fresh, key=lambda s: s.index)
+        # then the table, least recently used first; a key offered (or found deleted) is forgotten
+        # once this choice ends: offered, it is colder than any key the table holds
+        only_db = 0 if mode == pb.EVICT_LRU else None
+        looked, forget = 0, []
+        try:
+            for db, key in access.oldest():
+                looked += 1
+                if looked > LRU_SCAN_MAX:
+                    break
+                if (db, key) in skip or (only_db is not None and db != only_db):
+                    continue
+                sample = txn.sample_key(db, key)
+                if sample is None or not volatile or sample.expires_at_ms:
+                    forget.append((db, key))
+                    if sample is not None:
+                        yield sample
+        finally:
+            for db, key in forget:
+                access.forget(db, key)
+        if looked > LRU_SCAN_MAX:   # the oldest entries had no deadline, or were gone: sample instead
+            yield from self._pooled(txn, policy, mode, skip, now_ms)
+
+    def _nearest_deadlines(self, txn, skip: set):
+        start = 0
+        while True:
+            batch = txn.sample_expiring(start, 16, wrap=False)
+            fresh = [s for s in batch if (s.db, s.key) not in skip]
+            yield from fresh
+            if len(batch) < 16:
+                return
+            if batch[-1].expires_at_ms == start and not fresh:
+                return  # 16 keys at one deadline, all taken already: give up rather than spin
+            start = batch[-1].expires_at_ms
+
+    def _pooled(self, txn, policy: str, mode: int, skip: set, now_ms: int):
+        """Redis's eviction pool: sample, keep the EVICTION_POOL_SIZE best, take the best (the
+        pool outlives the batch, as Redis's; what it holds is checked again when taken)."""
+        volatile = policy.startswith("volatile")
+        lfu = policy.endswith("-lfu")
+        access = self._access
+        samples = self._samples_setting()
+        pool = self._pools.setdefault((policy, mode), [])
+        dbs = self._databases(txn, mode)
+        while True:
+            pooled = {(p[1], p[2]) for p in pool}
+            for sample in self._samples(txn, volatile, dbs, samples):
+                k = (sample.db, sample.key)
+                if k in skip or k in pooled:
+                    continue
+                entry = self._scored(sample, lfu, access, now_ms)
+                if len(pool) >= EVICTION_POOL_SIZE and entry <= pool[0]:
+                    continue
+                bisect.insort(pool, entry)
+                pooled.add(k)
+                if len(pool) > EVICTION_POOL_SIZE:
+                    del pool[0]
+            while pool:
+                score, db, key, _ = pool.pop()
+                if (db, key) in skip:
+                    continue
+                sample = txn.sample_key(db, key)
+                if sample is None:
+                    continue
+                fresh = self._scored(sample, lfu, access, now_ms)
+                if fresh[0] < score and pool and fresh <= pool[-1]:
+                    bisect.insort(pool, fresh)   # used since it was sampled: not the coldest any more
+                    continue
+                yield sample
+                break
+            else:
+                return
+
+    @staticmethod
+    def _scored(sample: Sample, lfu: bool, access, now_ms: int) -> tuple:
+        """(score, db, key, size): a higher score is evicted first."""
+        idle = access.idle_ms(sample.db, sample.key, now_ms)
+        # the oldest write first among equally idle keys (keys the table never saw)
+        score = (idle, -sample.index) if not lfu else (255 - access.freq(sample.db, sample.key, now_ms), idle,
+                                                       -sample.index)
+        return (score, sample.db, sample.key, sample.size)
+
+
+def _sources(command: pb.Command) -> list[bytes]:
+    """The keys a COPY / *STORE / BITOP builds its result from ([] for any other command)."""
+    name = command.WhichOneof("op")
+    if name not in _FROM_SOURCES:
+        return []
+    op = getattr(command, name)
+    if name == "copy":
+        return [op.key]
+    if name == "zset_op_store":
+        return list(op.source.keys)
+    if name == "zrangestore":
+        return [op.range.key]
+    return list(op.keys)      # set_op_store, bitop
+
+
+def _evict_entry(victims: list, mode: int, policy: str, now_ms: int) -> pb.LogEntry:
+    entry = pb.LogEntry(now_ms=now_ms)
+    op = entry.command.evict
+    op.mode = mode
+    op.policy = policy
+    op.candidates.extend(pb.DbKey(db=db, key=key) for db, key in victims)
+    return entry

@@ -1,0 +1,295 @@
+"""The read path (docs/consistency.md): every level is "read the local copy once its applied index reaches a target".
+
+The target of a read is the highest of
+
+* the connection's *floor*: the index of its newest write (read-your-writes
+  on whichever node serves it; front ends pass it, Service.execute returns
+  the indexes they keep);
+* per level: `any` nothing more; `min_index:n` n; `linearizable` the
+  leader's ReadIndex (node/raft/readindex.py: its commit index once a
+  heartbeat round confirmed it still leads); `lease` the same index answered
+  from the leader's lease, without a round; `bounded:<ms>` on a follower, the
+  index of the newest freshness proof when it is at most <ms> old (a lease
+  ReadIndex answer obtained at time t covers every write acknowledged before
+  t), else a new proof; on the leader as `lease`.
+
+Every read waiting at the same moment on a node shares one ReadIndex request
+(SharedRounds; ASK_WINDOW requests in flight per kind): on the leader one
+heartbeat round, on a follower one message to the leader over the Raft
+connection, whose answer is applied locally before the reads go on. Nothing
+is written to the log for a read. The read itself is sent to the leader
+(Internal.Forward) only when the leader is of an older release, without
+ReadIndex, or when this node cannot apply (it waits for an upgrade).
+
+Must not touch: the log (reads never propose), protocol parsing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Awaitable, Callable
+
+from raftcache.node.consistency import ReadConsistency
+from raftcache.node.errors import DeadlineError, NotLeaderError, ReadIndexUnsupported, UnavailableError
+from raftcache.node.service.waiters import settle
+
+_LEASE = ReadConsistency("lease")
+#: ReadIndex requests a node keeps in flight per kind; reads arriving meanwhile share the next one.
+#: 2 rather than 1: a read arriving during a request waits less (measured, docs/performance.md).
+ASK_WINDOW = 2
+
+
+class SharedRounds:
+    """Many waiters, one call of `fetch`: waiters arriving while `window` calls are in flight
+    (None: no limit, but one call per event-loop turn) share the next call. After the call,
+    `after(index)` runs (e.g. wait until this node applied it) before the waiters get the
+    index; the call's slot is free again as soon as `fetch` returns. An error of either goes
+    to every waiter of that call."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fetch: Callable[[], Awaitable[int]],
+                 after: Callable[[int], Awaitable[None]] | None = None, window: int | None = None):
+        self._loop = loop
+        self._fetch = fetch
+        self._after = after
+        self._window = window
+        self._waiting: list[asyncio.Future] = []
+        self._in_flight = 0
+        self._scheduled = False
+        self.calls = 0
+
+    def join(self) -> asyncio.Future:
+        """A future of the index of the next call."""
+        fut = self._loop.create_future()
+        self._waiting.append(fut)
+        self._schedule()
+        return fut
+
+    def _schedule(self) -> None:
+        if not self._scheduled and self._waiting and (self._window is None or self._in_flight < self._window):
+            self._scheduled = True
+            self._loop.call_soon(self._start)  # after this loop turn's reads joined
+
+    def _start(self) -> None:
+        self._scheduled = False
+        waiters, self._waiting = self._waiting, []
+        self._in_flight += 1
+        self.calls += 1
+        asyncio.ensure_future(self._run(waiters))
+
+    async def _run(self, waiters: list[asyncio.Future]) -> None:
+        try:
+            try:
+                index = await self._fetch()
+            finally:
+                self._in_flight -= 1
+                self._schedule()
+            if self._after is not None:
+                await self._after(index)
+        except Exception as e:  # noqa: BLE001 - the call's outcome, for every waiter
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_exception(e)
+            return
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(index)
+
+
+class Reads:
+    """One node's read path (module docstring). Service owns one; `attach` binds it to the loop."""
+
+    def __init__(self, node_id: str, raft, local_read: Callable, timeout_s: float, stats: dict):
+        self._node_id = node_id
+        self._raft = raft
+        self._local_read = local_read
+        self._timeout_s = timeout_s
+        self._stats = stats
+        self.forwarder = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watcher = None
+        self._completions = None
+        self._rounds: dict[bool, SharedRounds] = {}   # lease? -> the shared ReadIndex requests
+        # (loop time before asking, index): applying `index` gives a state that holds
+        # every write acknowledged before that time (the proof of `bounded` reads)
+        self._freshness: tuple[float, int] = (float("-inf"), 0)
+
+    def attach(self, loop: asyncio.AbstractEventLoop, watcher, completions) -> None:
+        self._loop, self._watcher, self._completions = loop, watcher, completions
+        self._rounds = {lease: SharedRounds(loop, functools.partial(self._read_index, lease), self.catch_up,
+                                            window=ASK_WINDOW)
+                        for lease in (False, True)}
+
+    # ------------------------------------------------------------ entry points
+
+    def servable_now(self, consistency: ReadConsistency, floor: int) -> bool:
+        """A read at `consistency` (a level, never the default) may be served locally right now."""
+        raft = self._raft
+        applied = raft.applied_index
+        if applied < floor:
+            return False
+        level = consistency.level
+        if level == "any":
+            return True
+        if level == "min_index":
+            return applied >= consistency.min_index
+        if level == "linearizable":
+            return False
+        if raft.is_leader:  # lease, or bounded: the lease's index
+            index = raft.lease_read_index()
+            return index is not None and applied >= index
+        if level == "bounded":
+            sent, index = self._freshness
+            return applied >= index and self._loop.time() - sent <= consistency.bound_ms / 1000.0
+        return False
+
+    async def read(self, command, consistency: ReadConsistency, floor: int, forward: bool) -> tuple[object, int]:
+        """Serve a read at `consistency` (a level, never the default); see the module docstring.
+        `forward=False` (a request another node forwarded): answer here or raise NotLeaderError."""
+        level = consistency.level
+        if level == "min_index":
+            floor = max(floor, consistency.min_index)
+        elif level != "any":
+            if forward and self._raft.apply_blocked:  # this node cannot catch up (it needs an upgrade)
+                return await self._forward_read(command, consistency)
+            try:
+                floor = max(floor, await self.target(consistency, forward))
+            except ReadIndexUnsupported:
+                return await self._forward_read(command, consistency)
+        if self._raft.applied_index < floor:
+            await self.catch_up(floor)
+        return self._local_read(command)
+
+    def start(self, command, consistency: ReadConsistency, floor: int) -> asyncio.Future:
+        """`read` without a task per read on the common paths: a future of (result, index).
+        A linearizable or lease read joins the shared round (or takes the lease's index)
+        and is served from the round's callback; anything else (no leader yet, an error
+        to retry, a floor not applied yet, other levels) runs `read` as a task."""
+        loop = self._loop
+        if self.servable_now(consistency, floor):
+            fut = loop.create_future()
+            self._settle_local(fut, command)
+            return fut
+        shared = None
+        if consistency.level in ("linearizable", "lease") and not self._raft.apply_blocked:
+            shared = self._shared_target(consistency.level == "lease")
+        if shared is None:
+            return asyncio.ensure_future(self.read(command, consistency, floor, forward=True))
+        fut = loop.create_future()
+        shared.add_done_callback(functools.partial(self._after_target, fut, command, consistency, floor))
+        return fut
+
+    def _shared_target(self, lease: bool) -> asyncio.Future | None:
+        """A future of this moment's read index when one is at hand without waiting for a leader."""
+        raft = self._raft
+        if raft.is_leader:
+            index = raft.lease_read_index() if lease else None
+            if index is not None:
+                done = self._loop.create_future()
+                done.set_result(index)
+                return done
+        elif raft.leader_id in (None, self._node_id):
+            return None
+        return self._rounds[lease].join()
+
+    def _after_target(self, fut: asyncio.Future, command, consistency: ReadConsistency, floor: int,
+                      target: asyncio.Future) -> None:
+        if fut.done():  # the caller gave up
+            return
+        if target.exception() is None and self._raft.applied_index >= max(floor, target.result()):
+            self._settle_local(fut, command)
+            return
+        # an error (leadership moved, an older leader…) or an index not applied yet: the full path
+        task = asyncio.ensure_future(self.read(command, consistency, max(floor, target.result())
+                                               if target.exception() is None else floor, forward=True))
+        task.add_done_callback(functools.partial(_copy_outcome, fut))
+
+    def _settle_local(self, fut: asyncio.Future, command) -> None:
+        try:
+            fut.set_result(self._local_read(command))
+        except Exception as e:  # noqa: BLE001 - the read's outcome, for the caller
+            fut.set_exception(e)
+
+    async def catch_up(self, index: int) -> None:
+        """Wait (up to the request timeout) until this node applied `index`; DeadlineError if not."""
+        if self._raft.applied_index < index:
+            await self._watcher.wait(index, self._timeout_s)
+
+    async def target(self, consistency: ReadConsistency, forward: bool = True) -> int:
+        """The index a read at `consistency` must find applied here (lease, bounded, linearizable).
+
+        Waits for a leader up to the request timeout. Raises UnavailableError (no leader, or
+        leadership not confirmed in time), NotLeaderError (forward=False, not the leader) or
+        ReadIndexUnsupported (the leader is of an older release).
+        """
+        raft = self._raft
+        lease = consistency.level != "linearizable"
+        if consistency.level == "bounded" and forward and not raft.is_leader:
+            return await self._proof_within(consistency.bound_ms / 1000.0)
+        deadline = self._loop.time() + self._timeout_s
+        last: Exception | None = None
+        while True:
+            leader = raft.is_leader
+            if not leader and not forward:
+                raise NotLeaderError("not the leader")
+            index = raft.lease_read_index() if leader and lease else None
+            if index is not None:
+                return index
+            if leader or raft.leader_id not in (None, self._node_id):
+                try:
+                    return await self._rounds[lease].join()
+                except ReadIndexUnsupported:
+                    raise
+                except NotLeaderError as e:
+                    if not forward:
+                        raise
+                    last = e  # the leader changed: ask the next one
+                except (UnavailableError, DeadlineError) as e:
+                    last = e  # no answer in time, or this node did not catch up: again, within the deadline
+            if self._loop.time() >= deadline:
+                why = f" ({last.message})" if last is not None else ""
+                raise UnavailableError(f"no leader could confirm the read in time{why}; retry")
+            await asyncio.sleep(0.02)
+
+    # ------------------------------------------------------------ the index
+
+    async def _read_index(self, lease: bool) -> int:
+        """One ReadIndex request for every read waiting (Replicator.read_index): a heartbeat
+        round on the leader, a message to the leader on a follower."""
+        self._stats["read_index_requests"] += 1
+        fut = self._loop.create_future()
+        self._raft.read_index(functools.partial(self._completions.put, settle, fut), self._timeout_s, lease)
+        _, index = await fut
+        return index
+
+    async def _proof_within(self, bound_s: float) -> int:
+        """A follower's `bounded` target: the newest proof's index if it is at most `bound_s`
+        old, else a new proof (a lease ReadIndex, shared with lease reads). Waiting for the
+        index to be applied only makes the read fresher, so it cannot break the bound."""
+        sent, index = self._freshness
+        if self._loop.time() - sent <= bound_s:
+            return index
+        sent = self._loop.time()
+        index = await self.target(_LEASE)
+        if sent > self._freshness[0]:
+            self._freshness = (sent, index)
+        return index
+
+    async def _forward_read(self, command, consistency: ReadConsistency) -> tuple[object, int]:
+        """The leader serves the read itself (an older leader, or this node cannot apply)."""
+        leader = self._raft.leader_id
+        if leader is None or self.forwarder is None:
+            raise UnavailableError("no leader to serve the read; retry")
+        self._stats["forwarded"] += 1
+        return await self.forwarder.forward(leader, command, consistency, "", 0)
+
+
+def _copy_outcome(fut: asyncio.Future, task: asyncio.Future) -> None:
+    if fut.done():
+        return
+    if task.cancelled():
+        fut.cancel()
+    elif task.exception() is not None:
+        fut.set_exception(task.exception())
+    else:
+        fut.set_result(task.result())

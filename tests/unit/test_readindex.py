@@ -1,0 +1,300 @@
+"""ReadIndex rounds (node/raft/readindex.py) on a real RaftNode without sockets.
+
+The leader is built as in tests/unit/test_replication_lease.py (autoTick off,
+a recording transport, a fake monotonic clock); followers' replies are fed to
+its `_on_next_node_idx` with the send time they echo. A round must answer
+only after a majority acknowledged append-entries sent after the request was
+registered, with the commit index of that moment, and never on a leader cut
+off from its majority.
+"""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+from pysyncobj.node import TCPNode
+from pysyncobj.syncobj import _RAFT_STATE
+
+from raftcache.node.errors import NotLeaderError, ReadIndexUnsupported, UnavailableError
+from raftcache.node.raft import readindex as readindex_module
+
+from tests.unit.test_replication_lease import TERM, ack, clock, leader  # noqa: F401 - clock is a fixture
+from tests.unit.test_replication_truncation import PEER, make_node
+
+
+@pytest.fixture
+def reads_clock(clock, monkeypatch):  # noqa: F811 - the fixture imported above
+    monkeypatch.setattr(readindex_module, "time", types.SimpleNamespace(monotonic=clock))
+    return clock
+
+
+class Answers:
+    """Records callback(None, index, error) calls."""
+
+    def __init__(self):
+        self.got: list[tuple[int, object]] = []
+
+    def __call__(self, _result, index, error):
+        self.got.append((index, error))
+
+
+def ready_leader(tmp_path, voters: int = 3):
+    """A leader that committed an entry of its term (index 2) and has nothing else pending."""
+    rep, node, peers = leader(tmp_path, voters)
+    node.raft_log.add(b"\x01", 2, TERM)  # the no-op PySyncObj appends on election
+    node._SyncObj__raftCommitIndex = 2
+    for peer in peers:  # connected and up to date: a heartbeat carries no entries
+        node._SyncObj__connectedNodes.add(peer)
+        node._SyncObj__raftNextIndex[peer] = 3
+    return rep, node, peers
+
+
+def heartbeats(node) -> int:
+    return sum(1 for _, m in node._SyncObj__transport.sent if m.get("type") == "append_entries")
+
+
+def test_a_round_answers_once_a_majority_acked_a_heartbeat_sent_after_the_request(tmp_path, reads_clock):
+    rep, node, (a, b) = ready_leader(tmp_path)
+    reads, answers = rep._reads, Answers()
+    ack(node, a, reads_clock.now)           # an acknowledgement from before the request
+    reads_clock.now += 0.01
+    reads.request(answers, reads_clock.now + 5)
+    sent_before = heartbeats(node)
+    reads.step(node, rep.lease_read_index)
+    assert heartbeats(node) == sent_before + 2, "one heartbeat to each follower"
+    started = reads._rounds[0].started
+    node._SyncObj__raftCommitIndex = 3      # commits after the request do not change its answer
+    reads.step(node, rep.lease_read_index)
+    assert answers.got == [], "acks of earlier sends confirm nothing"
+    ack(node, a, started)                   # sent at the very moment of registration: not after it
+    reads.step(node, rep.lease_read_index)
+    assert answers.got == []
+    ack(node, b, started + 0.001)           # with the leader itself: 2 of 3
+    reads.step(node, rep.lease_read_index)
+    assert answers.got == [(2, None)]
+
+
+def test_requests_waiting_while_rounds_are_in_flight_share_the_next_one(tmp_path, reads_clock):
+    rep, node, (a, b) = ready_leader(tmp_path)
+    reads = rep._reads
+    groups = []
+    for i in range(readindex_module.ROUND_WINDOW + 1):
+        node._SyncObj__raftCommitIndex = 2 + i   # each round answers the commit index of its start
+        groups.append([Answers() for _ in range(10)])
+        for answers in groups[-1]:
+            reads.request(answers, reads_clock.now + 5)
+        reads.step(node, rep.lease_read_index)
+        reads_clock.now += 0.01
+    assert reads.rounds == readindex_module.ROUND_WINDOW, "the last group waits for a round to end"
+    before = heartbeats(node)
+    ack(node, a, reads._rounds[0].started + 0.001)  # confirms the first round only
+    reads.step(node, rep.lease_read_index)       # ... and the waiting group's round starts
+    assert all(x.got == [(2, None)] for x in groups[0]) and all(x.got == [] for g in groups[1:] for x in g)
+    assert reads.rounds == readindex_module.ROUND_WINDOW + 1 and heartbeats(node) == before + 2
+    reads_clock.now += 0.01
+    ack(node, b, reads_clock.now)
+    reads.step(node, rep.lease_read_index)
+    for i, group in enumerate(groups[1:], start=1):
+        assert all(x.got == [(2 + i, None)] for x in group)
+
+
+def test_a_leader_cut_off_from_its_majority_never_answers(tmp_path, reads_clock):
+    """The deposed-leader case: its followers elected another leader and answer nobody
+    here (or only with acks of old sends), so the read fails at its deadline."""
+    rep, node, (a, b) = ready_leader(tmp_path, voters=3)
+    reads, answers = rep._reads, Answers()
+    ack(node, a, reads_clock.now)
+    ack(node, b, reads_clock.now)
+    reads_clock.now += 0.5
+    reads.request(answers, reads_clock.now + 1.0)
+    reads.step(node, rep.lease_read_index)
+    for _ in range(10):
+        reads_clock.now += 0.05
+        ack(node, a, reads_clock.now - 0.6)  # replies queued before the cut arrive late
+        reads.step(node, rep.lease_read_index)
+    assert answers.got == []
+    reads_clock.now += 1.0
+    reads.step(node, rep.lease_read_index)
+    (index, error), = answers.got
+    assert isinstance(error, UnavailableError) and error.retryable
+
+
+def test_acks_of_an_older_term_confirm_nothing(tmp_path, reads_clock):
+    rep, node, (a, b) = ready_leader(tmp_path)
+    reads, answers = rep._reads, Answers()
+    reads.request(answers, reads_clock.now + 5)
+    reads.step(node, rep.lease_read_index)
+    node.ack_times[a] = (TERM - 1, reads_clock.now + 1)
+    node.ack_times[b] = (TERM - 1, reads_clock.now + 1)
+    reads.step(node, rep.lease_read_index)
+    assert answers.got == []
+
+
+def test_no_round_before_the_leader_committed_an_entry_of_its_term(tmp_path, reads_clock):
+    rep, node, (a, b) = leader(tmp_path)
+    node.raft_log.add(b"\x01", 2, TERM)      # the election no-op, not committed yet
+    node._SyncObj__raftCommitIndex = 1       # an entry of an earlier term
+    reads, answers = rep._reads, Answers()
+    reads.request(answers, reads_clock.now + 5)
+    reads.step(node, rep.lease_read_index)
+    assert reads.rounds == 0 and reads._rounds == []
+    ack(node, a, reads_clock.now + 1)
+    node._SyncObj__raftCommitIndex = 2
+    reads.step(node, rep.lease_read_index)                         # ready now: the round starts
+    assert reads.rounds == 1
+    reads_clock.now += 0.01
+    ack(node, a, reads_clock.now)
+    reads.step(node, rep.lease_read_index)
+    assert answers.got == [(2, None)]
+
+
+def test_losing_leadership_fails_the_waiting_reads_with_not_leader(tmp_path, reads_clock):
+    rep, node, _ = ready_leader(tmp_path)
+    reads, waiting, in_round = rep._reads, Answers(), Answers()
+    reads.request(in_round, reads_clock.now + 5)
+    reads.step(node, rep.lease_read_index)
+    reads.request(waiting, reads_clock.now + 5)
+    reads.step(node, rep.lease_read_index)  # waits for the next round
+    node._SyncObj__raftState = _RAFT_STATE.FOLLOWER
+    reads.step(node, rep.lease_read_index)
+    for answers in (in_round, waiting):
+        (_, error), = answers.got
+        assert isinstance(error, NotLeaderError)
+
+
+def test_a_new_term_fails_the_round_of_the_old_one(tmp_path, reads_clock):
+    rep, node, (a, b) = ready_leader(tmp_path)
+    reads, answers = rep._reads, Answers()
+    reads.request(answers, reads_clock.now + 5)
+    reads.step(node, rep.lease_read_index)
+    node._SyncObj__raftCurrentTerm = TERM + 1
+    reads_clock.now += 0.01
+    ack(node, a, reads_clock.now)
+    reads.step(node, rep.lease_read_index)
+    (_, error), = answers.got
+    assert isinstance(error, NotLeaderError)
+
+
+def test_a_single_voter_answers_without_a_round_trip(tmp_path, reads_clock):
+    rep, node, _ = ready_leader(tmp_path, voters=1)
+    reads, answers = rep._reads, Answers()
+    reads.request(answers, reads_clock.now + 5)
+    reads.step(node, rep.lease_read_index)
+    assert answers.got == [(2, None)]
+
+
+def sent(node, kind: str) -> list[tuple]:
+    return [(peer, m) for peer, m in node._SyncObj__transport.sent if m.get("type") == kind]
+
+
+def follower_of(tmp_path, leader_supports: bool = True):
+    """A follower whose leader is its first peer (which stamps rc_ri when `leader_supports`)."""
+    rep, node, peers = ready_leader(tmp_path)
+    node._SyncObj__raftState = _RAFT_STATE.FOLLOWER
+    node._SyncObj__raftLeader = peers[0]
+    node.rc_leader_read_index = leader_supports
+    return rep, node, peers
+
+
+def test_a_follower_asks_its_leader_and_gets_the_answer_back(tmp_path, reads_clock):
+    rep, node, (leader, _) = follower_of(tmp_path)
+    answers = Answers()
+    rep.read_index(answers, 2.0, lease=True)
+    rep._reads.step(node, rep.lease_read_index)
+    (peer, message), = sent(node, "rc_read_index")
+    assert peer == leader and message["lease"] is True and 0 < message["timeout"] <= 2.0
+    rep._reads.on_reply({"type": "rc_read_index_reply", "id": message["id"], "index": 41, "error": None})
+    assert answers.got == [(41, None)]
+    rep._reads.on_reply({"type": "rc_read_index_reply", "id": message["id"], "index": 42, "error": None})
+    assert answers.got == [(41, None)], "an answer counts once"
+
+
+def test_a_followers_request_fails_when_the_leader_changes_errs_or_stays_silent(tmp_path, reads_clock):
+    rep, node, (leader, other) = follower_of(tmp_path)
+    moved, refused, silent = Answers(), Answers(), Answers()
+    for answers in (moved, refused):
+        rep.read_index(answers, 2.0)
+    rep._reads.step(node, rep.lease_read_index)
+    (_, first), (_, second) = sent(node, "rc_read_index")
+    rep._reads.on_reply({"type": "rc_read_index_reply", "id": second["id"], "index": 0,
+                         "error": ("NOT_LEADER", "not the leader")})
+    assert isinstance(refused.got[0][1], NotLeaderError)
+    node._SyncObj__raftLeader = other  # a new leader before the first one answered
+    rep._reads.step(node, rep.lease_read_index)
+    assert isinstance(moved.got[0][1], NotLeaderError)
+    rep.read_index(silent, 1.0)
+    rep._reads.step(node, rep.lease_read_index)
+    reads_clock.now += 1.5
+    rep._reads.step(node, rep.lease_read_index)
+    (_, error), = silent.got
+    assert isinstance(error, UnavailableError)
+
+
+def test_a_follower_of_an_older_leader_or_of_none_gets_an_error_at_once(tmp_path, reads_clock):
+    rep, node, _ = follower_of(tmp_path, leader_supports=False)
+    answers = Answers()
+    rep.read_index(answers, 1.0)
+    rep._reads.step(node, rep.lease_read_index)
+    assert isinstance(answers.got[0][1], ReadIndexUnsupported) and sent(node, "rc_read_index") == []
+    node._SyncObj__raftLeader = None
+    rep.read_index(answers, 1.0)
+    rep._reads.step(node, rep.lease_read_index)
+    assert isinstance(answers.got[1][1], UnavailableError)
+
+
+def test_the_leader_answers_a_followers_request_after_its_round_or_from_its_lease(tmp_path, reads_clock):
+    rep, node, (a, b) = ready_leader(tmp_path)
+    reads = rep._reads
+    reads.on_request(node, a, {"type": "rc_read_index", "id": 7, "lease": True, "timeout": 2.0},
+                     rep.lease_read_index)          # no lease yet: it waits for a round
+    reads.on_request(node, b, {"type": "rc_read_index", "id": 8, "lease": False, "timeout": 2.0},
+                     rep.lease_read_index)
+    reads.step(node, rep.lease_read_index)
+    assert sent(node, "rc_read_index_reply") == []
+    reads_clock.now += 0.01
+    ack(node, a, reads_clock.now)
+    reads.step(node, rep.lease_read_index)
+    replies = {m["id"]: (peer, m["index"], m["error"]) for peer, m in sent(node, "rc_read_index_reply")}
+    assert replies == {7: (a, 2, None), 8: (b, 2, None)}
+    assert rep.lease_read_index() == 2  # the ack holds the lease now: answered at once
+    reads.on_request(node, a, {"type": "rc_read_index", "id": 9, "lease": True, "timeout": 2.0},
+                     rep.lease_read_index)
+    assert sent(node, "rc_read_index_reply")[-1][1]["index"] == 2 and reads.served == 3
+    node._SyncObj__raftState = _RAFT_STATE.FOLLOWER
+    reads.on_request(node, a, {"type": "rc_read_index", "id": 10, "lease": False, "timeout": 2.0},
+                     rep.lease_read_index)
+    assert sent(node, "rc_read_index_reply")[-1][1]["error"][0] == "NOT_LEADER"
+
+
+def test_the_lease_answers_the_commit_index_only_when_ready_and_held(tmp_path, reads_clock):
+    rep, node, (a, b) = leader(tmp_path)
+    node.raft_log.add(b"\x01", 2, TERM)
+    node._SyncObj__raftCommitIndex = 1
+    ack(node, a, reads_clock.now)
+    assert rep.lease_valid() and rep.lease_read_index() is None, "no entry of its term committed yet"
+    node._SyncObj__raftCommitIndex = 2
+    rep._reads.step(node, rep.lease_read_index)
+    node._SyncObj__raftCommitIndex = 5
+    assert rep.lease_read_index() == 5
+    reads_clock.now += 10  # the lease ran out
+    assert rep.lease_read_index() is None
+
+
+def test_the_raft_node_stamps_rc_ri_and_routes_read_index_messages(tmp_path, reads_clock):
+    node, transport, _ = make_node(tmp_path)
+    peer = TCPNode(PEER)
+    transport.send(peer, {"type": "append_entries", "term": 1})
+    assert transport.sent[-1][1]["rc_ri"] == 1, "a leader says it answers rc_read_index"
+    node._SyncObj__onMessageReceived(peer, {"type": "append_entries", "term": 1, "commit_index": 0,
+                                            "entries": [], "prevLogIdx": 1, "prevLogTerm": 0, "rc_ri": 1})
+    assert node.rc_leader_read_index is True
+    node._SyncObj__onMessageReceived(peer, {"type": "append_entries", "term": 1, "commit_index": 0,
+                                            "entries": [], "prevLogIdx": 1, "prevLogTerm": 0})
+    assert node.rc_leader_read_index is False, "an older leader"
+    got = []
+    node.rc_on_read_index = lambda sender, message: got.append(("request", sender, message["id"]))
+    node.rc_on_read_index_reply = lambda message: got.append(("reply", message["id"]))
+    node._SyncObj__onMessageReceived(peer, {"type": "rc_read_index", "id": 3, "lease": False})
+    node._SyncObj__onMessageReceived(peer, {"type": "rc_read_index_reply", "id": 4, "index": 1, "error": None})
+    assert got == [("request", peer, 3), ("reply", 4)]
