@@ -18,10 +18,11 @@ import time
 from itertools import repeat
 
 from raftcache import __version__
+from raftcache.commandkeys import keys_of
 from raftcache.node import commands
 from raftcache.node.config import settings
-from raftcache.node.frontends import (resp_blocking, resp_command_docs, resp_hyperloglog, resp_pause, resp_streams,
-                                      resp_tracking)
+from raftcache.node.frontends import (resp_blocking, resp_command_docs, resp_hyperloglog, resp_pause,
+                                      resp_stream_groups, resp_streams, resp_tracking)
 from raftcache.node.commands import OK, Status
 from raftcache.node.consistency import ReadConsistency, ReadLevelError
 from raftcache.readlevel import USAGE
@@ -52,7 +53,7 @@ SUBCOMMANDS = {
     "object": {"encoding": 3, "freq": 3, "idletime": 3, "refcount": 3, "help": 2},
     "memory": {"usage": -3, "doctor": 2, "help": 2},
     "function": {"flush": -2, "list": -2, "help": 2},
-    **resp_streams.SUBCOMMANDS,
+    **resp_stream_groups.SUBCOMMANDS,
     "acl": {"cat": -2, "deluser": -3, "dryrun": -4, "genpass": -2, "getuser": 3, "list": 2, "load": 2, "log": -2,
             "save": 2, "setuser": -3, "users": 2, "whoami": 2, "help": 2},
 }
@@ -404,6 +405,30 @@ def _command_list(args) -> list[bytes]:
     raise RespError("ERR syntax error")
 
 
+def _movable_keys(spec, args: list[bytes]) -> list[bytes]:
+    """The keys of a command whose keys move with its arguments (ZUNIONSTORE, XREAD, GEORADIUS
+    … STORE, LMPOP): read from the command its parser builds; [] when it builds none."""
+    info = resp_command_docs.info(spec.name)
+    if spec.build is None or info is None or Status("movablekeys") not in info[2]:
+        return []
+    try:
+        built = spec.build(args, 0)
+    except RespError:
+        raise RespError("ERR Invalid arguments specified for command") from None
+    if built is None:
+        return []
+    return [key for key in _keys_in(getattr(built, built.WhichOneof("op"))) if key]
+
+
+def _keys_in(op) -> list[bytes]:
+    """An op's keys, then those of the messages inside it (ZUNIONSTORE's sources, ZRANGESTORE's)."""
+    keys = keys_of(op)
+    for field, value in op.ListFields():
+        if field.message_type is not None and not field.is_repeated:
+            keys += _keys_in(value)
+    return keys
+
+
 async def command(conn, args):
     if len(args) == 1:
         return [_command_info(n.decode()) for n in TABLE]
@@ -431,6 +456,9 @@ async def command(conn, args):
             raise RespError("ERR Invalid command specified")
         if (spec.arity > 0 and len(rest) != spec.arity) or len(rest) < -spec.arity:
             raise RespError("ERR Invalid number of arguments specified for command")
+        movable = _movable_keys(spec, rest)
+        if movable:
+            return movable
         if spec.first_key == 0:
             raise RespError("ERR The command has no key arguments")
         last = len(rest) + spec.last_key if spec.last_key < 0 else spec.last_key + 1
@@ -779,4 +807,5 @@ HANDLERS = {
     **resp_blocking.COMMANDS,
     **resp_hyperloglog.LOCAL,
     **resp_streams.LOCAL,
+    **resp_stream_groups.LOCAL,
 }

@@ -1,8 +1,10 @@
-"""RESP parsers of the stream commands (XADD … XINFO), their reply shapes, and the
-blocking XREAD / XREADGROUP.
+"""RESP parsers of the stream commands that add, read and trim entries (XADD, XLEN,
+XRANGE, XREVRANGE, XDEL, XTRIM, XSETID, XREAD, XREADGROUP), their reply shapes,
+and the blocking XREAD / XREADGROUP; the consumer-group commands are in
+resp_stream_groups.py.
 
-Registers into resp_args.TABLE; the handlers live in node/commands/streams.py.
-Arguments are checked in Redis 7.2's order with its texts. XREAD and
+Registers into resp_args.TABLE; the handlers live in node/commands/streams.py and
+stream_groups.py. Arguments are checked in Redis 7.2's order with its texts. XREAD and
 XREADGROUP without BLOCK are ordinary commands (a read, a write); with BLOCK
 the builder gives no command and the connection runs `LOCAL[name]`, which
 follows the blocking pops (node/frontends/resp_blocking.py): the node the
@@ -18,7 +20,6 @@ from __future__ import annotations
 import re
 import time
 
-from raftcache.node.commands import Status
 from raftcache.node.errors import CommandError
 from raftcache.node.frontends import resp_blocking
 from raftcache.node.frontends.resp_args import NOT_INTEGER, SYNTAX, Spec, cmd, register, to_int
@@ -27,40 +28,9 @@ from raftcache.node.storage.stream import MAX_ID, MIN_ID, decr, incr
 from raftcache.proto import commands_pb2 as pb
 
 INVALID_ID = "ERR Invalid stream ID specified as stream command argument"
-_U64_MAX = (1 << 64) - 1
-_LLONG_MAX = (1 << 63) - 1
+U64_MAX = (1 << 64) - 1
+LLONG_MAX = (1 << 63) - 1
 _DIGITS = re.compile(rb"[ \t\n\v\f\r]*\+?([0-9]+)|-(0+)")
-#: XGROUP and XINFO subcommands and their Redis arity (COMMAND INFO lists these).
-SUBCOMMANDS = {
-    "xgroup": {"create": -5, "setid": -5, "destroy": 4, "createconsumer": 5, "delconsumer": 5, "help": 2},
-    "xinfo": {"stream": -3, "groups": 3, "consumers": 4, "help": 2},
-}
-_HELP = {
-    "xgroup": ["XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-               "CREATE <key> <groupname> <id|$> [option]",
-               "    Create a new consumer group. Options are:",
-               "    * MKSTREAM",
-               "      Create the empty stream if it does not exist.",
-               "    * ENTRIESREAD entries_read",
-               "      Set the group's entries_read counter (internal use).",
-               "CREATECONSUMER <key> <groupname> <consumer>",
-               "    Create a new consumer in the specified group.",
-               "DELCONSUMER <key> <groupname> <consumer>",
-               "    Remove the specified consumer.",
-               "DESTROY <key> <groupname>",
-               "    Remove the specified group.",
-               "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
-               "    Set the current group ID and entries_read counter.",
-               "HELP", "    Print this help."],
-    "xinfo": ["XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-              "CONSUMERS <key> <groupname>",
-              "    Show consumers of <groupname>.",
-              "GROUPS <key>",
-              "    Show the stream consumer groups.",
-              "STREAM <key> [FULL [COUNT <count>]",
-              "    Show information about the stream.",
-              "HELP", "    Print this help."],
-}
 
 
 # ---------------------------------------------------------------- ids
@@ -72,7 +42,7 @@ def _u64(text: bytes) -> int | None:
     if m is None:
         return None
     value = int(m.group(1) or m.group(2))
-    return value if value <= _U64_MAX else None
+    return value if value <= U64_MAX else None
 
 
 def parse_id(arg: bytes, missing_seq: int = 0, strict: bool = False, seq_auto: bool = False):
@@ -98,11 +68,11 @@ def parse_id(arg: bytes, missing_seq: int = 0, strict: bool = False, seq_auto: b
     return (ms, seq), True
 
 
-def _sid(sid) -> pb.StreamId:
+def pb_id(sid) -> pb.StreamId:
     return pb.StreamId(ms=sid[0], seq=sid[1])
 
 
-def _interval(arg: bytes, missing_seq: int, start: bool):
+def interval(arg: bytes, missing_seq: int, start: bool):
     """An XRANGE/XPENDING/XAUTOCLAIM bound, inclusive: "(" excludes (strict id) and moves it."""
     if len(arg) > 1 and arg[:1] == b"(":
         sid, _ = parse_id(arg[1:], missing_seq, strict=True)
@@ -113,7 +83,7 @@ def _interval(arg: bytes, missing_seq: int, start: bool):
     return parse_id(arg, missing_seq)[0]
 
 
-def _int(arg: bytes, error: str = NOT_INTEGER) -> int:
+def int_arg(arg: bytes, error: str = NOT_INTEGER) -> int:
     try:
         return to_int(arg)
     except RespError:
@@ -122,10 +92,10 @@ def _int(arg: bytes, error: str = NOT_INTEGER) -> int:
 
 def _timeout_ms(arg: bytes) -> int:
     """getTimeoutFromObjectOrReply in milliseconds: 0 blocks forever."""
-    ms = _int(arg, "ERR timeout is not an integer or out of range")
+    ms = int_arg(arg, "ERR timeout is not an integer or out of range")
     if ms < 0:
         raise RespError("ERR timeout is negative")
-    if ms > _LLONG_MAX - int(time.time() * 1000):
+    if ms > LLONG_MAX - int(time.time() * 1000):
         raise RespError("ERR timeout is out of range")
     return ms
 
@@ -149,16 +119,16 @@ def _add_or_trim(args, xadd: bool):
                 trim.approx = args[i + 1] == b"~"
                 i += 1
             if opt == b"maxlen":
-                maxlen = _int(args[i + 1])
+                maxlen = int_arg(args[i + 1])
                 if maxlen < 0:
                     raise RespError("ERR The MAXLEN argument must be >= 0.")
                 trim.maxlen, trim.by = maxlen, pb.TRIM_MAXLEN
             else:
-                trim.minid.CopyFrom(_sid(parse_id(args[i + 1], strict=True)[0]))
+                trim.minid.CopyFrom(pb_id(parse_id(args[i + 1], strict=True)[0]))
                 trim.by = pb.TRIM_MINID
             i += 1
         elif opt == b"limit" and more:
-            limit = _int(args[i + 1])
+            limit = int_arg(args[i + 1])
             if limit < 0:
                 raise RespError("ERR The LIMIT argument must be >= 0.")
             trim.limit, limit_given = limit, True
@@ -189,7 +159,7 @@ def _xadd(args, db):
     op = command.xadd
     op.trim.CopyFrom(trim)
     if sid is not None:
-        op.id.CopyFrom(_sid(sid))
+        op.id.CopyFrom(pb_id(sid))
         op.seq_auto = not seq_given
     return command
 
@@ -204,38 +174,38 @@ def _xtrim(args, db):
 def _xrange(rev: bool):
     def build(args, db):
         first, second = (args[3], args[2]) if rev else (args[2], args[3])
-        start, end = _interval(first, 0, start=True), _interval(second, _U64_MAX, start=False)
+        start, end = interval(first, 0, start=True), interval(second, U64_MAX, start=False)
         command = cmd(db, "xrange", key=args[1], rev=rev)
-        command.xrange.start.CopyFrom(_sid(start))
-        command.xrange.end.CopyFrom(_sid(end))
+        command.xrange.start.CopyFrom(pb_id(start))
+        command.xrange.end.CopyFrom(pb_id(end))
         i = 4
         while i < len(args):
             if args[i].lower() != b"count" or i + 1 >= len(args):
                 raise RespError(SYNTAX)
-            command.xrange.count = max(_int(args[i + 1]), 0)
+            command.xrange.count = max(int_arg(args[i + 1]), 0)
             i += 2
         return command
     return build
 
 
 def _xdel(args, db):
-    return cmd(db, "xdel", key=args[1], ids=[_sid(parse_id(a, strict=True)[0]) for a in args[2:]])
+    return cmd(db, "xdel", key=args[1], ids=[pb_id(parse_id(a, strict=True)[0]) for a in args[2:]])
 
 
 def _xsetid(args, db):
     command = cmd(db, "xsetid", key=args[1])
     op = command.xsetid
-    op.id.CopyFrom(_sid(parse_id(args[2], strict=True)[0]))
+    op.id.CopyFrom(pb_id(parse_id(args[2], strict=True)[0]))
     i = 3
     while i < len(args):
         opt, more = args[i].lower(), len(args) - 1 - i
         if opt == b"entriesadded" and more:
-            added = _int(args[i + 1])
+            added = int_arg(args[i + 1])
             if added < 0:
                 raise RespError("ERR entries_added must be positive")
             op.entries_added = added
         elif opt == b"maxdeletedid" and more:
-            op.max_deleted.CopyFrom(_sid(parse_id(args[i + 1], strict=True)[0]))
+            op.max_deleted.CopyFrom(pb_id(parse_id(args[i + 1], strict=True)[0]))
         else:
             raise RespError(SYNTAX)
         i += 2
@@ -256,7 +226,7 @@ def _parse_read(args, group: bool):
             block = _timeout_ms(args[i + 1])
             i += 1
         elif opt == b"count" and more:
-            count = max(_int(args[i + 1]), 0)
+            count = max(int_arg(args[i + 1]), 0)
             i += 1
         elif opt == b"streams" and more:
             streams = args[i + 1:]
@@ -307,9 +277,9 @@ def _read_ids(ids: list[bytes], group: bool) -> list:
 
 def _read_command(db: int, group: bool, count: int, group_name, consumer, noack, keys, ids) -> pb.Command:
     if group:
-        return cmd(db, "xreadgroup", group=group_name, consumer=consumer, keys=keys, ids=[_sid(i) for i in ids],
+        return cmd(db, "xreadgroup", group=group_name, consumer=consumer, keys=keys, ids=[pb_id(i) for i in ids],
                    count=count, noack=noack)
-    return cmd(db, "xread", keys=keys, ids=[_sid(i) for i in ids], count=count)
+    return cmd(db, "xread", keys=keys, ids=[pb_id(i) for i in ids], count=count)
 
 
 def _read_builder(group: bool):
@@ -389,175 +359,10 @@ async def xreadgroup_blocking(conn, args):
     return result if isinstance(result, CommandError) else read_reply(result, conn.proto)
 
 
-# ---------------------------------------------------------------- consumer groups
-
-
-def _xack(args, db):
-    return cmd(db, "xack", key=args[1], group=args[2], ids=[_sid(parse_id(a, strict=True)[0]) for a in args[3:]])
-
-
-def _xpending(args, db):
-    n = len(args)
-    if n != 3 and not 6 <= n <= 9:
-        raise RespError(SYNTAX)
-    command = cmd(db, "xpending", key=args[1], group=args[2])
-    op = command.xpending
-    if n >= 6:
-        start = 3
-        if args[3].lower() == b"idle":
-            op.min_idle = _int(args[4])
-            if n < 8:
-                raise RespError(SYNTAX)
-            start = 5
-        op.extended = True
-        op.count = max(_int(args[start + 2]), 0)
-        op.start.CopyFrom(_sid(_interval(args[start], 0, start=True)))
-        op.end.CopyFrom(_sid(_interval(args[start + 1], _U64_MAX, start=False)))
-        if start + 3 < n:
-            op.consumer = args[start + 3]
-    return command
-
-
-def _xclaim(args, db):
-    command = cmd(db, "xclaim", key=args[1], group=args[2], consumer=args[3])
-    op = command.xclaim
-    op.min_idle = _int(args[4], "ERR Invalid min-idle-time argument for XCLAIM")
-    j = 5
-    while j < len(args):
-        try:
-            op.ids.append(_sid(parse_id(args[j], strict=True)[0]))
-        except RespError:
-            break
-        j += 1
-    while j < len(args):
-        opt, more = args[j].lower(), len(args) - 1 - j
-        if opt == b"force":
-            op.force = True
-        elif opt == b"justid":
-            op.justid = True
-        elif opt in (b"idle", b"time", b"retrycount") and more:
-            name = {b"idle": "IDLE", b"time": "TIME", b"retrycount": "RETRYCOUNT"}[opt]
-            value = _int(args[j + 1], f"ERR Invalid {name} option argument for XCLAIM")
-            setattr(op, {b"idle": "idle", b"time": "time", b"retrycount": "retry_count"}[opt], value)
-            j += 1
-        elif opt == b"lastid" and more:
-            op.last_id.CopyFrom(_sid(parse_id(args[j + 1], strict=True)[0]))
-            j += 1
-        else:
-            raise RespError(f"ERR Unrecognized XCLAIM option '{args[j].decode(errors='replace')}'")
-        j += 1
-    return command
-
-
-def _xautoclaim(args, db):
-    command = cmd(db, "xautoclaim", key=args[1], group=args[2], consumer=args[3], count=100)
-    op = command.xautoclaim
-    op.min_idle = _int(args[4], "ERR Invalid min-idle-time argument for XAUTOCLAIM")
-    op.start.CopyFrom(_sid(_interval(args[5], 0, start=True)))
-    j = 6
-    while j < len(args):
-        opt = args[j].lower()
-        if opt == b"count" and j + 1 < len(args):
-            try:
-                count = to_int(args[j + 1])
-            except RespError:
-                count = 0
-            if not 1 <= count <= _LLONG_MAX // 16:
-                raise RespError("ERR COUNT must be > 0")
-            op.count = count
-            j += 1
-        elif opt == b"justid":
-            op.justid = True
-        else:
-            raise RespError(SYNTAX)
-        j += 1
-    return command
-
-
-def _subcommand(container: str, args) -> str:
-    sub = args[1].decode(errors="replace").lower()
-    arity = SUBCOMMANDS[container].get(sub)
-    if arity is None:
-        raise RespError(f"ERR unknown subcommand '{args[1].decode(errors='replace')[:128]}'. "
-                        f"Try {container.upper()} HELP.")
-    if (arity > 0 and len(args) != arity) or len(args) < -arity:
-        raise RespError(f"ERR wrong number of arguments for '{container}|{sub}' command")
-    return sub
-
-
-def _syntax(container: str, args) -> RespError:
-    return RespError(f"ERR unknown subcommand or wrong number of arguments for "
-                     f"'{args[1].decode(errors='replace')[:128]}'. Try {container.upper()} HELP.")
-
-
-_XGROUP_KINDS = {"create": pb.XGROUP_CREATE, "setid": pb.XGROUP_SETID, "destroy": pb.XGROUP_DESTROY,
-                 "createconsumer": pb.XGROUP_CREATECONSUMER, "delconsumer": pb.XGROUP_DELCONSUMER}
-
-
-def _xgroup(args, db):
-    sub = _subcommand("xgroup", args)
-    if sub == "help":
-        return None
-    command = cmd(db, "xgroup", key=args[2], group=args[3], kind=_XGROUP_KINDS[sub])
-    op = command.xgroup
-    i = 5
-    while i < len(args) and sub in ("create", "setid"):
-        opt = args[i].lower()
-        if sub == "create" and opt == b"mkstream":
-            op.mkstream = True
-            i += 1
-        elif opt == b"entriesread" and i + 1 < len(args):
-            read = _int(args[i + 1])
-            if read < 0 and read != -1:
-                raise RespError("ERR value for ENTRIESREAD must be positive or -1")
-            op.entries_read = read
-            i += 2
-        else:
-            raise _syntax("xgroup", args)
-    if sub in ("create", "setid"):
-        if (sub == "create" and not 5 <= len(args) <= 8) or (sub == "setid" and len(args) not in (5, 7)):
-            raise _syntax("xgroup", args)
-        if args[4] == b"$":
-            op.last = True
-        else:
-            op.id.CopyFrom(_sid(parse_id(args[4], strict=sub == "create")[0]))
-    elif sub in ("createconsumer", "delconsumer"):
-        op.consumer = args[4]
-    return command
-
-
-def _xinfo(args, db):
-    sub = _subcommand("xinfo", args)
-    if sub == "help":
-        return None
-    command = cmd(db, "xinfo", key=args[2], kind={"stream": pb.XINFO_STREAM, "groups": pb.XINFO_GROUPS,
-                                                  "consumers": pb.XINFO_CONSUMERS}[sub])
-    op = command.xinfo
-    if sub == "consumers":
-        op.group = args[3]
-    elif sub == "stream":
-        options = args[3:]
-        if options:
-            if len(options) not in (1, 3) or options[0].lower() != b"full" or \
-                    (len(options) == 3 and options[1].lower() != b"count"):
-                raise _syntax("xinfo", args)
-            op.full = True
-            op.count = 10
-            if len(options) == 3:
-                count = _int(options[2])
-                op.count = count if count >= 0 else 10
-    return command
-
-
-async def help_reply(conn, args):
-    """XGROUP HELP / XINFO HELP (their builders give no command for it)."""
-    return [Status(line) for line in _HELP[args[0].decode().lower()]]
-
-
 # ---------------------------------------------------------------- reply shapes
 
 
-def _entries(entries: list) -> list:
+def entries_reply(entries: list) -> list:
     """[[id, [field, value, …]] …]; a pending entry whose entry is gone: [id, nil array]."""
     return [[sid, NULL_ARRAY if fields is None else fields] for sid, fields in entries]
 
@@ -568,57 +373,12 @@ def read_reply(result, proto, command=None):
         return NULL_ARRAY
     if not isinstance(result, list):
         return result
-    pairs = [(key, _entries(entries)) for key, entries in result]
+    pairs = [(key, entries_reply(entries)) for key, entries in result]
     return RespMap(pairs) if proto == 3 else [list(p) for p in pairs]
 
 
 def _range_reply(result, proto, command=None):
-    return NULL_ARRAY if result is None else (_entries(result) if isinstance(result, list) else result)
-
-
-def _claim_reply(result, proto, command=None):
-    if isinstance(result, list) and not command.xclaim.justid:
-        return _entries(result)
-    return result
-
-
-def _autoclaim_reply(result, proto, command=None):
-    if isinstance(result, list) and not command.xautoclaim.justid:
-        return [result[0], _entries(result[1]), result[2]]
-    return result
-
-
-def _pending_reply(result, proto, command=None):
-    if isinstance(result, list) and not command.xpending.extended and result[3] is None:
-        return result[:3] + [NULL_ARRAY]
-    return result
-
-
-def _map(flat: list) -> RespMap:
-    return RespMap(zip(flat[0::2], flat[1::2]))
-
-
-def _info_reply(result, proto, command=None):
-    """XINFO's maps (flat lists from the handler), nested for STREAM FULL."""
-    if not isinstance(result, list):
-        return result
-    op = command.xinfo
-    if op.kind != pb.XINFO_STREAM:
-        return [_map(item) for item in result]
-    shaped = []
-    for name, value in zip(result[0::2], result[1::2]):
-        if name in (b"first-entry", b"last-entry") and value is not None:
-            value = _entries([value])[0]
-        elif name == b"entries":
-            value = _entries(value)
-        elif name == b"groups" and op.full:
-            value = [_group_map(g) for g in value]
-        shaped.append((name, value))
-    return RespMap(shaped)
-
-
-def _group_map(flat: list) -> RespMap:
-    return RespMap((k, [_map(c) for c in v] if k == b"consumers" else v) for k, v in zip(flat[0::2], flat[1::2]))
+    return NULL_ARRAY if result is None else (entries_reply(result) if isinstance(result, list) else result)
 
 
 # ---------------------------------------------------------------- the table
@@ -635,14 +395,8 @@ register("xread", -4, f"{R} blocking movablekeys", _read_builder(False), read_re
          group="stream")
 register("xreadgroup", -7, f"{W} blocking movablekeys", _read_builder(True), read_reply, keys=(0, 0, 0),
          group="stream")
-register("xack", -4, f"{W} fast", _xack, group="stream")
-register("xpending", -3, R, _xpending, _pending_reply, group="stream")
-register("xclaim", -6, f"{W} fast", _xclaim, _claim_reply, group="stream")
-register("xautoclaim", -6, f"{W} fast", _xautoclaim, _autoclaim_reply, group="stream")
-register("xgroup", -2, W, _xgroup, keys=(0, 0, 0), group="stream")
-register("xinfo", -2, R, _xinfo, _info_reply, keys=(0, 0, 0), group="stream")
 
 #: Commands the connection runs itself (resp_admin.HANDLERS takes them in): the blocking
-#: reads (their builder gives no command when BLOCK is given) and XGROUP/XINFO HELP.
-LOCAL = {"xread": xread_blocking, "xreadgroup": xreadgroup_blocking, "xgroup": help_reply, "xinfo": help_reply}
+#: reads (their builder gives no command when BLOCK is given).
+LOCAL = {"xread": xread_blocking, "xreadgroup": xreadgroup_blocking}
 resp_blocking.MULTI_FORMS.update(xread=_in_multi(False), xreadgroup=_in_multi(True))

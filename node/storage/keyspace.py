@@ -17,7 +17,8 @@ Layout (all integers big-endian):
             b"t/" name -> bytes       (small state-machine tables: meta_get / meta_put);
             b"next_container_id" -> u64
 
-A container (hash, list, set, sorted set) is stored one of two ways. Small,
+A container (hash, list, set, sorted set) is stored one of two ways (a stream,
+node/storage/stream.py, always the second, its header in the record). Small,
 it is one record whose value encodes every element (node/storage/containers.py).
 Large, it is "itemized": its record's flags hold ITEMIZED and its value is
 `container id u64 | element count u64` (a list adds its head position), and

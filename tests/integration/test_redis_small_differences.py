@@ -130,6 +130,8 @@ def test_command_covers_every_command_with_redis_metadata(r):
     assert set(raw(r, "COMMAND", "LIST", "FILTERBY", "ACLCAT", "hyperloglog")) >= {b"pfadd", b"pfcount"}
     assert raw(r, "COMMAND", "LIST", "FILTERBY", "PATTERN", "geo*")[0].startswith(b"geo")
     assert raw(r, "COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2") == [b"a", b"b"]
+    assert raw(r, "COMMAND", "GETKEYS", "ZUNIONSTORE", "d", 2, "a", "b") == [b"d", b"a", b"b"]
+    assert raw(r, "COMMAND", "GETKEYS", "XREAD", "COUNT", 1, "STREAMS", "s1", "s2", 0, 0) == [b"s1", b"s2"]
 
 
 def test_command_info_is_redis_own(r, real_redis, protocol):
