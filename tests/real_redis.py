@@ -3,17 +3,17 @@ bytes with Redis's (HyperLogLog values, geohash scores and distances, stream
 replies).
 
 `RealRedis.start()` runs /usr/bin/redis-server (or $RAFTCACHE_REDIS_SERVER)
-on a free loopback port with no persistence; `stop()` ends that process by
-its pid. Tests that need it skip when no redis-server is installed. The
-installed server may be older than the Redis version raftcache follows
-(7.2): comparisons leave out the fields a newer Redis added.
+on a free loopback port (the launcher's free_base_port) with no
+persistence; `stop()` ends that process by its pid. Tests that need it skip
+when no redis-server is installed. The installed server may be older than
+the Redis version raftcache follows (7.2): comparisons leave out the fields
+a newer Redis added.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -21,13 +21,9 @@ import time
 import pytest
 import redis
 
+from raftcache.localcluster import free_base_port
+
 SERVER = os.environ.get("RAFTCACHE_REDIS_SERVER") or shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RealRedis:
@@ -41,7 +37,9 @@ class RealRedis:
     def start(self, timeout_s: float = 10.0) -> "RealRedis":
         if not os.path.exists(SERVER):
             pytest.skip(f"no redis-server at {SERVER}")
-        self.port = _free_port()
+        # the launcher's ports: below the ephemeral range (an outgoing connection cannot take it
+        # before the server binds) and reserved against the other test workers
+        self.port = free_base_port()
         self.proc = subprocess.Popen(
             [SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", self.dir, "--enable-debug-command", "yes"],
