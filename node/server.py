@@ -139,7 +139,7 @@ def run(config: NodeConfig) -> int:
     voters = [p for p in config.members if not (readonly and p.id == config.id)]
     replicator = Replicator(
         config.replication, config.self_peer, voters, apply, KeyspaceSnapshots(statemachine), on_fatal=fatal,
-        readonly=readonly, join=config.join, max_version=max_version,
+        readonly=readonly, join=config.join, max_version=max_version, peer_tls=tls.peer_tls() if tls else None,
     )
     forwarder_peers = {p.id: p for p in voters}
     forwarder = GrpcForwarder(forwarder_peers, config.replication.cluster_secret, config.service.request_timeout_s,
@@ -209,7 +209,10 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
     host = config.host
     tls = parts.tls
     # The health service (grpc.health.v1) is kept by the gRPC front end itself.
-    grpc_server, _health = await grpc_frontend.start_server(service, host, config.port("grpc"), tls)
+    # `--tls-plaintext-port-offset N`: each client port also serves plaintext at its port + N.
+    plain = config.tls.plaintext_port_offset if tls is not None else 0
+    grpc_server, _health = await grpc_frontend.start_server(service, host, config.port("grpc"), tls,
+                                                            config.port("grpc") + plain if plain else 0)
     servers: list[asyncio.Server] = []
     tasks = [
         asyncio.ensure_future(parts.membership.run()),
@@ -228,6 +231,10 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
                                                ssl=tls.server_context if tls is not None else None))
         for module, kind in ((resp_frontend, "redis"), (memcache_frontend, "memcached")):
             servers.append(await module.start_server(service, host, config.port(kind), config.frontend, tls))
+        if plain:
+            servers.append(await http.start_server(service, host, config.port("http") + plain))
+            for module, kind in ((resp_frontend, "redis"), (memcache_frontend, "memcached")):
+                servers.append(await module.start_server(service, host, config.port(kind) + plain, config.frontend))
         service.start_background()
 
         stop = asyncio.Event()
@@ -237,7 +244,8 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
             "node %s (zone %s) serving: grpc %s:%d redis %d memcached %d raft %d http %d%s",
             config.id, config.zone, host, config.port("grpc"), config.port("redis"),
             config.port("memcached"), config.port("raft"), config.port("http"),
-            " (TLS only on every client port)" if tls is not None else "",
+            "" if tls is None else f" (TLS; plaintext too at each client port + {plain})" if plain
+            else " (TLS only on every client port)",
         )
         await stop.wait()
         log.info("node %s stopping", config.id)

@@ -153,6 +153,15 @@ PARAMS: tuple[Param, ...] = (
     Param(key="tls_protocols", field="tls.protocols", default="", metavar="PROTOCOLS",
           help='e.g. "TLSv1.2 TLSv1.3" (default: 1.2 and newer)'),
     Param(key="tls_ciphers", field="tls.ciphers", default="", metavar="LIST", help="TLS 1.2 ciphers (OpenSSL syntax)"),
+    Param(key="tls_ciphersuites", field="tls.ciphersuites", default="", metavar="SUITES", parse=v.tls_ciphersuites,
+          help="TLS 1.3 cipher suites, colon-separated (e.g. TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256)"),
+    Param(key="tls_replication", field="tls.replication", default="yes", choices=v.YES_NO,
+          help="with TLS, the Raft port speaks mutual TLS too (default yes; peers' certificates checked against "
+          "the CA), in addition to the cluster secret"),
+    Param(key="tls_plaintext_port_offset", field="tls.plaintext_port_offset", default=0, metavar="N",
+          parse=v.plaintext_port_offset,
+          help="with TLS, also serve plaintext clients on each client port + N (Redis's port beside tls-port, "
+          "to migrate clients; default 0: TLS only)"),
     Param(key="tls_prefer_server_ciphers", field="tls.prefer_server_ciphers", default="no", choices=v.YES_NO,
           help="the server's cipher order wins"),
     Param(key="memcached_item_size_max", field="frontend.memcached_item_size_max_bytes", default=1 << 20,

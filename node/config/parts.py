@@ -145,6 +145,14 @@ class TlsConfig:
             raise ConfigError(f"--tls-protocols: unknown {' '.join(sorted(unknown))} (use TLSv1.2 and/or TLSv1.3)")
         if self.reload_interval_s <= 0:
             raise ConfigError("the TLS reload interval must be positive")
+        if self.replication == "yes" and not (self.ca_cert_file or self.ca_cert_dir):
+            raise ConfigError("--tls-replication yes (the default with TLS) needs --tls-ca-cert-file or "
+                              "--tls-ca-cert-dir to check the peers' certificates (or --tls-replication no)")
+
+    @property
+    def peers_use_tls(self) -> bool:
+        """The Raft port speaks mutual TLS (`--tls-replication yes` with TLS configured)."""
+        return self.enabled and self.replication == "yes"
 
 
 @_fields_of("backup")

@@ -31,6 +31,11 @@ ROLES = ("voter", "replica")
 TLS_AUTH_CLIENTS = ("yes", "no", "optional")
 YES_NO = ("yes", "no")
 TLS_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
+#: The TLS 1.3 cipher suites OpenSSL knows (RFC 8446 names), as `tls-ciphersuites` takes them.
+TLS13_SUITES = ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+                "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256")
+#: The smallest plaintext port offset: the node's own ports are its base port + 0..4.
+MIN_PLAINTEXT_PORT_OFFSET = 5
 #: Redis's maxmemory policies (docs/eviction.md); volatile-lru is ElastiCache's default.
 EVICTION_POLICIES = ("noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
                      "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl")
@@ -212,6 +217,28 @@ def any_text(text: str) -> str:
 def requirepass_text(password: str) -> str:
     """What CONFIG GET requirepass shows: only the password's digest is kept (`#sha256`); "" = nopass."""
     return "#" + hashlib.sha256(password.encode()).hexdigest() if password else ""
+
+
+def tls_ciphersuites(value: object) -> str:
+    """`TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256`: known TLS 1.3 suite names only."""
+    names = [n.strip() for n in str(value).split(":") if n.strip()]
+    unknown = [n for n in names if n not in TLS13_SUITES]
+    if unknown:
+        raise ConfigError(f"--tls-ciphersuites: unknown TLS 1.3 cipher suite {', '.join(unknown)} "
+                          f"(known: {', '.join(TLS13_SUITES)})")
+    return ":".join(names)
+
+
+def plaintext_port_offset(value: object) -> int:
+    """0 (none) or at least MIN_PLAINTEXT_PORT_OFFSET, so the plaintext ports miss the node's own."""
+    try:
+        offset = int(str(value))
+    except ValueError:
+        raise ConfigError(f"--tls-plaintext-port-offset: not a number: {value!r}") from None
+    if offset != 0 and not MIN_PLAINTEXT_PORT_OFFSET <= offset <= 60000:
+        raise ConfigError(f"--tls-plaintext-port-offset {offset}: use 0 (TLS only) or "
+                          f"{MIN_PLAINTEXT_PORT_OFFSET}..60000 (the node's own ports are base + 0..4)")
+    return offset
 
 
 def tls_auth_clients_user(value: object) -> str:

@@ -247,9 +247,11 @@ class InternalServicer(admin_pb2_grpc.InternalServicer):
         return admin_pb2.AccessReportReply()
 
 
-async def start_server(service: Service, host: str, port: int, tls=None) -> tuple[grpc.aio.Server, health.HealthServicer]:
+async def start_server(service: Service, host: str, port: int, tls=None,
+                       plaintext_port: int = 0) -> tuple[grpc.aio.Server, health.HealthServicer]:
     """Start the gRPC server on host:port (TLS only when `tls`, node/service/tls.TlsContexts,
-    is given); returns it and its health servicer."""
+    is given; with `plaintext_port` too, plaintext there as well: `--tls-plaintext-port-offset`);
+    returns it and its health servicer."""
     # Fixed at start: raising proto-max-bulk-len later takes effect here after a restart.
     max_request = grpc_codec.request_size_limit(service.config.keyspace.max_value_bytes,
                                                 service.limits.max_value_bytes)
@@ -275,6 +277,8 @@ async def start_server(service: Service, host: str, port: int, tls=None) -> tupl
         bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind gRPC port {host}:{port}")
+    if tls is not None and plaintext_port and server.add_insecure_port(f"{host}:{plaintext_port}") == 0:
+        raise OSError(f"cannot bind the plaintext gRPC port {host}:{plaintext_port}")
     await server.start()
     _background.add(asyncio.ensure_future(_track_health(service, health_servicer)))
     return server, health_servicer

@@ -14,6 +14,11 @@ on upgrade) with three limits from ReplicationConfig:
   (`peer_first_frame_max_bytes` before authentication,
   `peer_frame_max_bytes` after).
 
+With `--tls-replication yes` it also starts TLS on every peer connection
+(node/raft/peer_tls.py): at accept, and when an outgoing connect completes.
+A connection still in its TLS handshake counts as pending, so the
+authentication deadline closes one that never finishes it.
+
 Must not touch: Raft state, message contents, the cipher.
 """
 
@@ -23,6 +28,8 @@ import logging
 import time
 
 from pysyncobj.transport import TCPTransport
+
+from raftcache.node.raft import peer_tls
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +43,7 @@ class GuardedTransport(TCPTransport):
 
     def __init__(self, syncObj, selfNode, otherNodes):  # noqa: N803 (PySyncObj's names)
         self._rc_limits = syncObj.rc_peer_limits
+        self._rc_tls = getattr(syncObj, "rc_peer_tls", None)   # node/raft/peer_tls.PeerTls, or None: no TLS
         self._rc_incoming: dict = {}   # TcpConnection -> time.monotonic() at accept
         self.rc_refused = 0            # connections closed at accept (caps)
         self.rc_timed_out = 0          # pending connections closed at the authentication deadline
@@ -65,9 +73,19 @@ class GuardedTransport(TCPTransport):
                                limits.peer_max_connections, limits.peer_max_pending, self.rc_refused)
             conn.disconnect()
             return
+        if self._rc_tls is not None and not peer_tls.wrap_incoming(conn, self._rc_tls):
+            return
         self._apply_limits(conn)
         self._rc_incoming[conn] = time.monotonic()
         super()._onNewIncomingConnection(conn)
+
+    def _onOutgoingConnected(self, conn):  # PySyncObj's name
+        if self._rc_tls is not None:
+            node = self._connToNode(conn)
+            if node is None or not peer_tls.wrap_outgoing(conn, self._rc_tls, node.host):
+                conn.disconnect()
+                return
+        super()._onOutgoingConnected(conn)
 
     def _onDisconnected(self, conn):  # PySyncObj's name
         self._rc_incoming.pop(conn, None)

@@ -12,7 +12,10 @@ its proposal timed out. `install()` replaces four of its methods:
 * `__processSend`, `__processRead`, `__processParseMessage`: `bytearray`
   buffers consumed in place, so a large message costs linear time.
 
-Message framing and encryption are unchanged (wire compatible). The peer
+Reads and writes first complete a TLS handshake when the Raft port speaks
+TLS (node/raft/peer_tls.py, which also wraps `__processConnection`); TLS's
+"try again" answers are treated as EAGAIN. Message framing and encryption
+are unchanged (wire compatible). The peer
 cipher and the pickle protocol are set elsewhere (node/raft/raftnode.py).
 
 Frame limits (the Raft port is reachable by anyone who can connect to it):
@@ -31,12 +34,15 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import ssl
 import struct
 import zlib
 
 import pysyncobj.pickle as _ps_pickle
 from pysyncobj.monotonic import monotonic as _monotonic
 from pysyncobj.tcp_connection import TcpConnection
+
+from raftcache.node.raft import peer_tls
 
 _LENGTH = struct.Struct("i")
 _COMPRESSION_LEVEL = 0
@@ -81,11 +87,17 @@ def _send(self: TcpConnection, message) -> None:
 
 
 def _process_send(self: TcpConnection) -> bool:
+    if not peer_tls.handshake(self):
+        return False
     out = _buffer(self, "_TcpConnection__writeBuffer")
     if not out:
         return False
     try:
         sent = self._TcpConnection__socket.send(out)
+    except ssl.SSLWantWriteError:
+        return False
+    except ssl.SSLWantReadError:
+        return False
     except OSError as e:
         if e.errno not in (errno.EAGAIN, errno.EWOULDBLOCK):
             self.disconnect()
@@ -100,9 +112,13 @@ def _process_send(self: TcpConnection) -> bool:
 
 
 def _process_read(self: TcpConnection) -> bool:
+    if not peer_tls.handshake(self):
+        return False
     sock = self._TcpConnection__socket
     try:
         incoming = sock.recv(self._TcpConnection__recvBufferSize)
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        return False
     except OSError as e:
         if e.errno not in (errno.EAGAIN, errno.EWOULDBLOCK):
             self.disconnect()
@@ -176,6 +192,7 @@ _original_disconnect = TcpConnection.disconnect
 
 def _disconnect(self: TcpConnection) -> None:
     self.rc_authenticated = False  # an outgoing connection object is reused on reconnect
+    self.rc_tls_done = True        # its next socket is plain until node/raft/peer_tls.py wraps it
     _original_disconnect(self)
 
 
@@ -186,6 +203,12 @@ def install() -> None:
     TcpConnection._TcpConnection__processRead = _process_read
     TcpConnection._TcpConnection__processParseMessage = _process_parse_message
     TcpConnection.disconnect = _disconnect
+    if not hasattr(TcpConnection, "rc_original_process_connection"):
+        TcpConnection.rc_original_process_connection = TcpConnection._TcpConnection__processConnection
+        TcpConnection._TcpConnection__processConnection = peer_tls.wrap_process_connection(
+            TcpConnection.rc_original_process_connection)
+    TcpConnection.rc_tls_done = True
+    TcpConnection.rc_tls_want_write = False
     TcpConnection.rc_authenticated = False
     TcpConnection.rc_rejected = False
     TcpConnection.rc_first_frame_max_bytes = FIRST_FRAME_MAX_BYTES

@@ -69,7 +69,7 @@ class RaftNode(SyncObj):
                  apply: Callable[[int, bytes], object],
                  on_fatal: Callable[[BaseException], None] | None = None,
                  flush_before_ack: bool = False, transport_class=None, peer_limits=None,
-                 max_version: int = 1):
+                 max_version: int = 1, peer_tls=None):
         # Set before SyncObj.__init__, which starts the tick thread.
         self._rc_max_version = max_version     # newest log semantics version apply supports (reported to the leader)
         #: Leader: node -> the newest semantics version it reported in its acknowledgements.
@@ -100,6 +100,7 @@ class RaftNode(SyncObj):
         self.rc_on_read_index: Callable[[object, dict], None] | None = None
         self.rc_on_read_index_reply: Callable[[dict], None] | None = None
         self.rc_peer_limits = peer_limits      # ReplicationConfig read by node/peer_guard.GuardedTransport
+        self.rc_peer_tls = peer_tls            # node/raft/peer_tls.PeerTls (mutual TLS on the Raft port), or None
         if transport_class is None and peer_limits is not None:
             transport_class = GuardedTransport
         kwargs = {"transportClass": transport_class} if transport_class is not None else {}

@@ -143,8 +143,9 @@ class Replicator:
     def __init__(self, config: ReplicationConfig, me: Peer, members: Sequence[Peer],
                  apply: Callable[[int, bytes], object], snapshot: SnapshotHooks,
                  on_fatal: Callable[[BaseException], None] | None = None, readonly: bool = False,
-                 join: bool = False, max_version: int = 1):
+                 join: bool = False, max_version: int = 1, peer_tls=None):
         config.validate()
+        self._peer_tls = peer_tls   # node/raft/peer_tls.PeerTls: the Raft port speaks mutual TLS
         if not readonly and me.id not in {p.id for p in members}:
             raise RaftcacheError(f"{me.id} is not one of the members")
         # readonly: a non-voting read replica (PySyncObj's SyncObj(None, members)):
@@ -226,6 +227,7 @@ class Replicator:
             None if self.readonly else self.me.address("raft"), others, conf,
             apply=self._apply, on_fatal=self._fatal,
             flush_before_ack=cfg.appendfsync == "always", peer_limits=cfg, max_version=self.max_version,
+            peer_tls=self._peer_tls,
         )
         if self._join_wait and (node.raft_log[-1][1] > 1 or os.path.exists(snapshot_path)):
             self._join_wait = False  # it has a log: an ordinary restart

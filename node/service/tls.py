@@ -5,7 +5,9 @@ the Redis, memcached and HTTP ports through one `ssl.SSLContext`
 (`server_context`), the gRPC port through gRPC's dynamic server credentials.
 Redis's parameters (node/config.py TlsConfig): client certificates
 required, optional or not asked for (`tls-auth-clients`), the CAs that sign
-them, the protocol versions and TLS 1.2 ciphers.
+them, the protocol versions, TLS 1.2 ciphers and TLS 1.3 suites
+(node/service/tls13.py). The Raft port's contexts (`--tls-replication yes`,
+node/raft/peer_tls.py) always require a peer certificate signed by the CA.
 
 Reload: `reload_if_changed` (every `reload_interval_s`, `run_reloader`) looks
 at the files' modification times and sizes; when one changed, the new
@@ -30,6 +32,9 @@ import ssl
 import grpc
 
 from raftcache.node.config import TlsConfig
+from raftcache.node.errors import ConfigError
+from raftcache.node.raft.peer_tls import PeerTls
+from raftcache.node.service.tls13 import TlsSuitesError, set_ciphersuites
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,7 @@ class TlsContexts:
         self.config = config
         self.cn_login = config.auth_clients_user.lower() == "cn"
         self.server_context = self._new_server_context()
+        self.peer_server_context, self.peer_client_context = self._new_peer_contexts()
         self._stamp = self._file_stamp()
         self.generation = 0
         self._grpc_generation = -1
@@ -75,20 +81,50 @@ class TlsContexts:
         self.cert_pem, self.key_pem = _read(c.cert_file), _read(c.key_file)
         self.ca_pem = _read(c.ca_cert_file) if c.ca_cert_file else None
 
-    def _new_server_context(self) -> ssl.SSLContext:
+    def _new_context(self, protocol: int, verify_mode: ssl.VerifyMode) -> ssl.SSLContext:
+        """A context with this node's versions, ciphers, suites, certificate and CAs."""
         c = self.config
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx = ssl.SSLContext(protocol)
         versions = [_VERSIONS[v] for v in c.protocols.split()] or [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3]
         ctx.minimum_version, ctx.maximum_version = min(versions), max(versions)
         if c.ciphers:
-            ctx.set_ciphers(c.ciphers)
+            try:
+                ctx.set_ciphers(c.ciphers)
+            except ssl.SSLError:
+                raise ConfigError(f"--tls-ciphers {c.ciphers!r}: OpenSSL knows no such cipher") from None
         if c.prefer_server_ciphers == "yes":
             ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
         ctx.load_cert_chain(c.cert_file, c.key_file)
-        ctx.verify_mode = _VERIFY[c.auth_clients]
+        ctx.verify_mode = verify_mode
         if c.ca_cert_file or c.ca_cert_dir:
             ctx.load_verify_locations(cafile=c.ca_cert_file or None, capath=c.ca_cert_dir or None)
+        if c.ciphersuites:
+            try:
+                set_ciphersuites(ctx, c.ciphersuites)
+            except TlsSuitesError as e:
+                raise ConfigError(str(e)) from None
         return ctx
+
+    def _new_server_context(self) -> ssl.SSLContext:
+        return self._new_context(ssl.PROTOCOL_TLS_SERVER, _VERIFY[self.config.auth_clients])
+
+    def _new_peer_contexts(self) -> tuple[ssl.SSLContext, ssl.SSLContext] | tuple[None, None]:
+        """The Raft port's contexts (`--tls-replication yes`): as server, a client certificate
+        signed by the CA is required whatever `tls-auth-clients` says; as client, this node's
+        certificate is presented and the peer's checked (CA and host name)."""
+        if not self.config.peers_use_tls:
+            return None, None
+        client = self._new_context(ssl.PROTOCOL_TLS_CLIENT, ssl.CERT_REQUIRED)
+        return self._new_context(ssl.PROTOCOL_TLS_SERVER, ssl.CERT_REQUIRED), client
+
+    def peer_tls(self) -> PeerTls | None:
+        """The Raft port's contexts (node/raft/peer_tls.py), or None without `--tls-replication yes`."""
+        if self.peer_server_context is None:
+            return None
+        return PeerTls(server=self.peer_server_context, client=self.peer_client_context)
+
+    def _contexts(self) -> list[ssl.SSLContext]:
+        return [ctx for ctx in (self.server_context, self.peer_server_context, self.peer_client_context) if ctx]
 
     # ------------------------------------------------------------ reload
 
@@ -103,9 +139,10 @@ class TlsContexts:
             # Check the whole set in a scratch context first: a half-written or mismatched
             # pair must not replace a working certificate.
             self._new_server_context()
-            self.server_context.load_cert_chain(c.cert_file, c.key_file)
-            if c.ca_cert_file or c.ca_cert_dir:
-                self.server_context.load_verify_locations(cafile=c.ca_cert_file or None, capath=c.ca_cert_dir or None)
+            for ctx in self._contexts():
+                ctx.load_cert_chain(c.cert_file, c.key_file)
+                if c.ca_cert_file or c.ca_cert_dir:
+                    ctx.load_verify_locations(cafile=c.ca_cert_file or None, capath=c.ca_cert_dir or None)
             self._load_pem()
         except (OSError, ssl.SSLError, ValueError) as e:
             log.error("TLS files changed but cannot be loaded (%s); keeping the current certificate", e)

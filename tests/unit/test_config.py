@@ -13,7 +13,8 @@ import sys
 import pytest
 
 from raftcache import cli
-from raftcache.node.config import BackupConfig, KeyspaceConfig, NodeConfig, Peer, ReplicationConfig, settings, sources
+from raftcache.node.config import (BackupConfig, KeyspaceConfig, NodeConfig, Peer, ReplicationConfig, TlsConfig,
+                                   settings, sources)
 from raftcache.node.config.params import BY_CONFIG, BY_FIELD, BY_KEY, KINDS, PARAMS
 from raftcache.node.config.values import parse_peers, parse_size
 from raftcache.node.errors import ConfigError
@@ -135,6 +136,7 @@ def test_duplicate_peer_ids():
         (KeyspaceConfig(maxmemory_bytes=10), "maxmemory"),
         (ReplicationConfig(cluster_secret="s", appendfsync="sometimes"), "appendfsync"),
         (ReplicationConfig(cluster_secret="s", election_timeout_min_s=2, election_timeout_max_s=1), "election"),
+    (TlsConfig(cert_file="/n.crt", key_file="/n.key", auth_clients="no"), "--tls-replication yes .* needs"),
     ],
 )
 def test_invalid_parts(part, message):
@@ -177,6 +179,8 @@ SAMPLES = {
     "tls_auth_clients": ("optional", "optional"), "tls_auth_clients_user": ("cn", "CN"),
     "tls_protocols": ("TLSv1.3", "TLSv1.3"), "tls_ciphers": ("HIGH", "HIGH"),
     "tls_prefer_server_ciphers": ("yes", "yes"),
+    "tls_ciphersuites": ("TLS_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384"), "tls_replication": ("no", "no"),
+    "tls_plaintext_port_offset": ("5", 5),
 }
 _LOADER_ONLY = {"config", "data_dir"}   # the TOML file itself; the directory of keyspace.path and replication.data_dir
 #: What a key is valid only with (a TLS certificate needs its key, and a CA to check clients with).
@@ -237,6 +241,8 @@ def test_unknown_toml_keys_are_refused(tmp_path, text):
     ("databases", "x", "base_port, databases and max_log_version must be integers"),
     ("backup_keep", "x", "backup_interval must be a number of seconds and backup_keep an integer"),
     ("maxmemory", "lots", "bad size"),
+    ("tls_ciphersuites", "TLS_AES_256_GCM_SHA384:TLS_RSA_WITH_RC4", "unknown TLS 1.3 cipher suite TLS_RSA_WITH_RC4"),
+    ("tls_plaintext_port_offset", "3", "the node's own ports are base"),
 ])
 def test_bad_values_from_the_environment(key, value, message):
     with pytest.raises(ConfigError, match=message):
