@@ -14,7 +14,9 @@ after the other on 127.0.0.1:
   `--tls-port` with the same certificate.
 
 Every GET key is written first. Per case: ops/s (redis-benchmark's rps), p50
-and p99, and the idle wait before it (scripts/benchlib.settle). Then, per test
+and p99, CPU µs per operation of each process, and the idle wait before it
+(scripts/benchlib.settle). `--raft` measures only what mutual TLS on the Raft
+port costs: two TLS clusters, `--tls-replication no` then `yes`. Then, per test
 and pipeline depth, raftcache/Redis without TLS, the same with TLS, and the
 target of docs/performance.md "TLS": TLS may cost raftcache no more than it
 costs Redis in relative terms, i.e. (ratio with TLS) >= 0.8 x (ratio
@@ -67,12 +69,14 @@ def run_case(port: int, ca: str | None, test: str, args, pipeline: int, pids: di
     argv = benchmark_argv(port, test, args.clients, pipeline, args.requests, args.value_bytes, args.keyspace)
     if ca:
         argv = tls_argv(argv, ca)
+    before = benchlib.cpu_ticks(pids)
     try:
         run = subprocess.run(argv, capture_output=True, text=True, timeout=args.case_timeout)
         parsed = benchlib.parse_redis_benchmark_csv(run.stdout)
     except (subprocess.TimeoutExpired, ValueError) as e:
         return {"error": str(e)[-300:], "command": shlex.join(argv), "idle_wait": idle}
     return {"ops_per_s": round(parsed["rps"]), "p50_ms": parsed["p50_ms"], "p99_ms": parsed["p99_ms"],
+            "cpu_us_per_op": benchlib.cpu_us_per_op(before, benchlib.cpu_ticks(pids), args.requests),
             "command": shlex.join(argv), "idle_wait": idle}
 
 
@@ -143,6 +147,9 @@ def main() -> int:
     parser.add_argument("--idle-timeout", type=float, default=30.0)
     parser.add_argument("--case-timeout", type=float, default=600.0)
     parser.add_argument("--json", action="store_true", help="(always JSON)")
+    parser.add_argument("--raft", action="store_true",
+                        help="only what mutual TLS on the Raft port costs: TLS clusters with --tls-replication no "
+                        "and yes, same cases, CPU µs per operation of each node")
     args = parser.parse_args()
     pipelines = [int(p) for p in args.pipelines.split(",")]
     tests = [t.strip().upper() for t in args.tests.split(",")]
@@ -151,6 +158,16 @@ def main() -> int:
         parser.error(f"unknown tests {sorted(unknown)}")
     root = tempfile.mkdtemp(prefix="bench-tls-")
     started = time.time()
+    if args.raft:
+        out = {}
+        for replication in ("no", "yes"):
+            cluster = LocalCluster(os.path.join(root, f"raft-tls-{replication}"), 3, tls="no",
+                                   extra_args=["--tls-replication", replication]).start()
+            out[f"tls-replication {replication}"] = measure_raftcache(cluster, args, pipelines, tests)
+        print(json.dumps({"script": "bench_tls", "command": benchlib.command_line(), "started": started,
+                          "load_average": benchlib.load_average(), "clients": args.clients,
+                          "requests": args.requests, "value_bytes": args.value_bytes, "raft": out}, indent=2))
+        return 0
     plain = LocalCluster(os.path.join(root, "plain"), 3).start()
     raftcache = {"plain": measure_raftcache(plain, args, pipelines, tests)}
     # TLS only, no client certificate asked for (as `raftcache up --tls`, whose clients give the CA alone)

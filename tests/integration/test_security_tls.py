@@ -160,7 +160,8 @@ def test_certificates_are_reloaded_without_a_restart(tc):
     node = tc.nodes[0]
     host = node.peer.host
     ports = {"redis": (host, node.peer.port("redis")), "memcached": (host, node.peer.port("memcached")),
-             "http": (host, node.peer.port("http")), "grpc": (host, node.peer.port("grpc"))}
+             "http": (host, node.peer.port("http")), "grpc": (host, node.peer.port("grpc")),
+             "raft": (host, node.peer.port("raft"))}   # mutual TLS: the client certificate is from the CA
     before = {name: _served_serial(tc, addr, ["h2"] if name == "grpc" else None) for name, addr in ports.items()}
     tls_dir = os.path.dirname(tc.pairs[node.id].cert)
     new = certs.make_cert(tls_dir, f"{node.id}-next", tc.pairs["ca"], ["127.0.0.1"])
