@@ -139,7 +139,7 @@ def run(config: NodeConfig) -> int:
     voters = [p for p in config.members if not (readonly and p.id == config.id)]
     replicator = Replicator(
         config.replication, config.self_peer, voters, apply, KeyspaceSnapshots(statemachine), on_fatal=fatal,
-        readonly=readonly, join=config.join, max_version=max_version, peer_tls=tls.peer_tls() if tls else None,
+        readonly=readonly, join=config.join, max_version=max_version, peer_tls=tls.peer if tls else None,
     )
     forwarder_peers = {p.id: p for p in voters}
     forwarder = GrpcForwarder(forwarder_peers, config.replication.cluster_secret, config.service.request_timeout_s,

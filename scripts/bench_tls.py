@@ -150,6 +150,7 @@ def main() -> int:
     parser.add_argument("--raft", action="store_true",
                         help="only what mutual TLS on the Raft port costs: TLS clusters with --tls-replication no "
                         "and yes, same cases, CPU µs per operation of each node")
+    parser.add_argument("--raft-order", default="no,yes", help="with --raft: the order of the two clusters")
     args = parser.parse_args()
     pipelines = [int(p) for p in args.pipelines.split(",")]
     tests = [t.strip().upper() for t in args.tests.split(",")]
@@ -160,7 +161,7 @@ def main() -> int:
     started = time.time()
     if args.raft:
         out = {}
-        for replication in ("no", "yes"):
+        for replication in args.raft_order.split(","):
             cluster = LocalCluster(os.path.join(root, f"raft-tls-{replication}"), 3, tls="no",
                                    extra_args=["--tls-replication", replication]).start()
             out[f"tls-replication {replication}"] = measure_raftcache(cluster, args, pipelines, tests)

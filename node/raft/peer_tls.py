@@ -44,9 +44,10 @@ _failures = 0
 _failure_logged_at = -1.0
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class PeerTls:
-    """The Raft port's TLS contexts (node/service/tls.py builds and reloads them)."""
+    """The Raft port's TLS contexts (node/service/tls.py builds them, and replaces them whole
+    when the files change: a connection takes whichever is current when it starts)."""
 
     server: ssl.SSLContext
     client: ssl.SSLContext

@@ -15,7 +15,9 @@ certificate and key are loaded into the same context (new connections get
 them, open ones keep theirs) and gRPC's credential fetcher hands gRPC the
 new configuration at its next handshake. A bad new file is logged and the
 old certificate kept. New CA certificates are added to those trusted (a CA
-that was removed stays trusted until the node restarts).
+that was removed stays trusted until the node restarts). The Raft port's
+contexts are made anew and swapped in instead (the Raft thread makes
+connections from them meanwhile), so there the CA files are read afresh.
 
 Node-to-node gRPC (forwarding, membership) dials the peers' TLS ports with
 `channel_credentials`: the CA file to check the peer, this node's
@@ -54,7 +56,10 @@ class TlsContexts:
         self.config = config
         self.cn_login = config.auth_clients_user.lower() == "cn"
         self.server_context = self._new_server_context()
-        self.peer_server_context, self.peer_client_context = self._new_peer_contexts()
+        server, client = self._new_peer_contexts()
+        # The Raft port's (node/raft/peer_tls.py); replaced whole at a reload, never changed in place:
+        # the Raft thread makes connections from them while the reload runs on the event loop.
+        self.peer = PeerTls(server=server, client=client) if server is not None else None
         self._stamp = self._file_stamp()
         self.generation = 0
         self._grpc_generation = -1
@@ -117,14 +122,6 @@ class TlsContexts:
         client = self._new_context(ssl.PROTOCOL_TLS_CLIENT, ssl.CERT_REQUIRED)
         return self._new_context(ssl.PROTOCOL_TLS_SERVER, ssl.CERT_REQUIRED), client
 
-    def peer_tls(self) -> PeerTls | None:
-        """The Raft port's contexts (node/raft/peer_tls.py), or None without `--tls-replication yes`."""
-        if self.peer_server_context is None:
-            return None
-        return PeerTls(server=self.peer_server_context, client=self.peer_client_context)
-
-    def _contexts(self) -> list[ssl.SSLContext]:
-        return [ctx for ctx in (self.server_context, self.peer_server_context, self.peer_client_context) if ctx]
 
     # ------------------------------------------------------------ reload
 
@@ -139,10 +136,12 @@ class TlsContexts:
             # Check the whole set in a scratch context first: a half-written or mismatched
             # pair must not replace a working certificate.
             self._new_server_context()
-            for ctx in self._contexts():
-                ctx.load_cert_chain(c.cert_file, c.key_file)
-                if c.ca_cert_file or c.ca_cert_dir:
-                    ctx.load_verify_locations(cafile=c.ca_cert_file or None, capath=c.ca_cert_dir or None)
+            peer_server, peer_client = self._new_peer_contexts()
+            self.server_context.load_cert_chain(c.cert_file, c.key_file)
+            if c.ca_cert_file or c.ca_cert_dir:
+                self.server_context.load_verify_locations(cafile=c.ca_cert_file or None, capath=c.ca_cert_dir or None)
+            if self.peer is not None:
+                self.peer.server, self.peer.client = peer_server, peer_client
             self._load_pem()
         except (OSError, ssl.SSLError, ValueError) as e:
             log.error("TLS files changed but cannot be loaded (%s); keeping the current certificate", e)
