@@ -161,10 +161,12 @@ def main() -> int:
     started = time.time()
     if args.raft:
         out = {}
-        for replication in args.raft_order.split(","):
-            cluster = LocalCluster(os.path.join(root, f"raft-tls-{replication}"), 3, tls="no",
+        for i, replication in enumerate(args.raft_order.split(",")):
+            cluster = LocalCluster(os.path.join(root, f"raft-tls-{i}-{replication}"), 3, tls="no",
                                    extra_args=["--tls-replication", replication]).start()
-            out[f"tls-replication {replication}"] = measure_raftcache(cluster, args, pipelines, tests)
+            name = f"tls-replication {replication}"
+            out[name if name not in out else f"{name} ({i + 1})"] = measure_raftcache(cluster, args, pipelines,
+                                                                                       tests)
         print(json.dumps({"script": "bench_tls", "command": benchlib.command_line(), "started": started,
                           "load_average": benchlib.load_average(), "clients": args.clients,
                           "requests": args.requests, "value_bytes": args.value_bytes, "raft": out}, indent=2))

@@ -13,14 +13,15 @@ descriptor, so the poller needs no change:
 
 The handshake runs without blocking (`handshake`, called by the reads and
 writes of node/raft/raft_wire.py before any data): SSLWantRead waits for the
-socket to be readable, SSLWantWrite for it to be writable (`want_write`);
-a failed handshake (no certificate, another CA, a plaintext client) closes
-the connection. Two things the poller cannot see are handled by
-`process_connection` (wrapping PySyncObj's event handler): while the
-handshake waits for the peer, the socket is not watched for writability
-(it always is writable: that would spin the tick thread); and bytes TLS
-has already decrypted (`SSLSocket.pending()`) are read at once, since no
-poll event announces them.
+socket to be readable, SSLWantWrite for it to be writable
+(`rc_tls_want_write`); a failed handshake (no certificate, another CA, a
+plaintext client) closes the connection. What the poller cannot see is
+handled by `wrap_process_connection` (around PySyncObj's event handler):
+while the handshake waits for the peer the socket is not watched for
+writability (it always is writable: that would spin the tick thread);
+bytes TLS has already decrypted (`SSLSocket.pending()`) are read at once,
+since no poll event announces them; and messages queued during the
+handshake are sent as soon as it completes.
 
 The cluster secret's encryption (node/raft/peer_crypto.py) runs inside TLS,
 unchanged: a peer needs both a certificate and the secret. Must not touch:
