@@ -135,6 +135,9 @@ class TlsConfig:
 
     def validate(self) -> None:
         if not self.enabled:
+            if self.plaintext_port_offset:
+                raise ConfigError("--tls-plaintext-port-offset needs TLS (--tls-cert-file, --tls-key-file): "
+                                  "without it every port is plaintext already")
             return
         if not (self.cert_file and self.key_file):
             raise ConfigError("TLS needs both --tls-cert-file and --tls-key-file")

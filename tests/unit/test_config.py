@@ -137,6 +137,7 @@ def test_duplicate_peer_ids():
         (ReplicationConfig(cluster_secret="s", appendfsync="sometimes"), "appendfsync"),
         (ReplicationConfig(cluster_secret="s", election_timeout_min_s=2, election_timeout_max_s=1), "election"),
     (TlsConfig(cert_file="/n.crt", key_file="/n.key", auth_clients="no"), "--tls-replication yes .* needs"),
+    (TlsConfig(plaintext_port_offset=5), "--tls-plaintext-port-offset needs TLS"),
     ],
 )
 def test_invalid_parts(part, message):
@@ -184,8 +185,10 @@ SAMPLES = {
 }
 _LOADER_ONLY = {"config", "data_dir"}   # the TOML file itself; the directory of keyspace.path and replication.data_dir
 #: What a key is valid only with (a TLS certificate needs its key, and a CA to check clients with).
+_TLS = {"tls_cert_file": "n.crt", "tls_key_file": "n.key", "tls_ca_cert_file": "ca.crt"}
 _TOGETHER = {"tls_cert_file": {"tls_key_file": "n.key", "tls_ca_cert_file": "ca.crt"},
-             "tls_key_file": {"tls_cert_file": "n.crt", "tls_ca_cert_file": "ca.crt"}}
+             "tls_key_file": {"tls_cert_file": "n.crt", "tls_ca_cert_file": "ca.crt"},
+             "tls_plaintext_port_offset": _TLS}
 
 
 def test_every_key_has_a_sample():
