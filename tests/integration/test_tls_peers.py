@@ -109,6 +109,44 @@ def test_a_restarted_follower_catches_up_over_tls(tc):
     assert again.get("big") == big
 
 
+def test_a_node_whose_certificate_is_from_another_ca_gets_no_raft_traffic(tc):
+    """A member restarted with a certificate the CA did not sign (cluster secret and data dir
+    unchanged): the others refuse its handshakes and it misses the writes; with its own certificate
+    back it catches up."""
+    leader = tc.leader()
+    node = tc.followers()[0]
+    others = [n for n in tc.nodes if n is not node]
+    good_argv, own, forged = list(node.argv), tc.pairs[node.id], tc.pairs["forged"]
+    tc.kill(node)
+    log_offsets = {n.id: os.path.getsize(n.log_path) for n in others}
+
+    def refusals() -> str:
+        text = ""
+        for n in others:
+            with open(n.log_path, errors="replace") as f:
+                f.seek(log_offsets[n.id])
+                text += f.read()
+        return text
+
+    node.argv = [{own.cert: forged.cert, own.key: forged.key}.get(a, a) for a in good_argv]
+    try:
+        tc.spawn(node)
+        assert tc.redis(leader).set("cut-off", "1")   # (tc.leader() would ask the forged node too)
+        wait_until(lambda: "TLS handshake failed" in refusals(), 30, "the others to refuse its handshake")
+        stranger = redis.Redis(*node.redis_address, password=PASSWORD, ssl=True, ssl_cert_reqs="none",
+                               ssl_certfile=tc.pairs["client"].cert, ssl_keyfile=tc.pairs["client"].key,
+                               socket_timeout=10)
+        wait_until(lambda: stranger.ping(), 30, f"{node.id} to serve with the forged certificate")
+        stranger.execute_command("CLIENT", "CONSISTENCY", "any")
+        assert stranger.get("cut-off") is None
+    finally:
+        tc.kill(node)
+        node.argv = good_argv
+    tc.restart(node)
+    back = tc.redis(node)
+    wait_until(lambda: back.get("cut-off") == b"1", 30, f"{node.id} to catch up with its own certificate")
+
+
 @pytest.mark.parametrize("who", ["plaintext", "no certificate", "another CA"])
 def test_the_raft_port_closes_a_peer_without_a_valid_certificate(tc, who):
     node = tc.followers()[0]
