@@ -90,6 +90,9 @@ class RespServer:
         self.cmdstats: dict[str, list[int]] = {}
         #: INFO errorstats: error prefix (ERR, WRONGTYPE, NOGROUP…) -> error replies
         self.errorstats: collections.Counter = collections.Counter()
+        #: The node's per-protocol latency (node/service/opstats.py): every call counted here too.
+        self.latency = service.opstats.latency["resp"]
+        service.opstats.count_clients("resp", lambda: len(self.connections))
         self._checks_task: asyncio.Task | None = None
         self.limits = client_limits.ClientLimits()
         self.pause = resp_pause.Pause()              # CLIENT PAUSE (this node's clients)
@@ -141,8 +144,10 @@ class RespServer:
         """One command answered: `usec` is the time from taking it to its reply, Raft commit
         included (Redis counts only its own execution: nothing here waits for replicas)."""
         stat = self._cmdstat(name)
+        usec = (time.perf_counter_ns() - started_ns) // 1000
         stat[0] += 1
-        stat[1] += (time.perf_counter_ns() - started_ns) // 1000
+        stat[1] += usec
+        self.latency.add(usec)
         if reply[:1] == b"-":
             stat[3] += 1
             self.errorstats[reply[1:].split(b" ", 1)[0].strip().decode(errors="replace")] += 1

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from raftcache.node.service.opstats import OpStats
 from raftcache.node import commands
 from raftcache.node.commands import memcache_ops, statemachine, strings
 from raftcache.node.config import FrontendConfig, KeyspaceConfig
@@ -32,6 +33,7 @@ class LocalService:
     def __init__(self, path: str):
         self.limits = KeyspaceConfig(path=path, maxmemory_bytes=64 << 20, map_size_bytes=256 << 20)
         self.keyspace = Keyspace(self.limits)
+        self.opstats = OpStats()
         self.sm = statemachine.StateMachine(self.keyspace, self.limits)
         self.index = self.keyspace.applied_index
         self.skew_ms = 0                       # added to the wall clock: lets tests "wait" for expiry
