@@ -80,7 +80,7 @@ def _authorized(service, head: bytes, peer) -> bool:
 async def start_server(service, host: str, port: int, ssl=None, ssl_client=None) -> asyncio.Server:
     """`ssl`: the port's server context (HTTPS only); `ssl_client`: () -> the context this
     node dials its peers' HTTP ports with for /cluster."""
-    registry = metrics.registry_for(service.status)
+    registry = metrics.registry_for(service.status, lambda: service.opstats.redis_port)
     contact_limit_s = health.contact_max_s(service.config.replication.election_timeout_max_s)
     assets = dashboard.load_assets()
     cluster = dashboard.ClusterView(lambda: _jsonable(service.status()), ssl_client)

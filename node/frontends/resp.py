@@ -93,6 +93,7 @@ class RespServer:
         #: The node's per-protocol latency (node/service/opstats.py): every call counted here too.
         self.latency = service.opstats.latency["resp"]
         service.opstats.count_clients("resp", lambda: len(self.connections))
+        service.opstats.redis_port = self.exporter_stats
         self._checks_task: asyncio.Task | None = None
         self.limits = client_limits.ClientLimits()
         self.pause = resp_pause.Pause()              # CLIENT PAUSE (this node's clients)
@@ -133,6 +134,13 @@ class RespServer:
             self.stats["evicted_clients"] += 1
             conn.drop()
             total -= size
+
+    def exporter_stats(self) -> dict:
+        """What /metrics exports under redis_exporter's names (node/service/metrics.py): copies."""
+        return {"connected_clients": len(self.connections), "blocked_clients": resp_blocking.blocked_clients(),
+                "started_s": self.started_s, "stats": dict(self.stats), "redis_version": resp_admin.REDIS_VERSION,
+                "cmdstats": {name: list(stat) for name, stat in list(self.cmdstats.items())},
+                "errorstats": dict(self.errorstats)}
 
     def _cmdstat(self, name: str) -> list[int]:
         stat = self.cmdstats.get(name)

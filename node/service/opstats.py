@@ -25,6 +25,8 @@ class OpStats:
     def __init__(self):
         self.latency = {name: Latency() for name in self.PROTOCOLS}
         self._clients: dict[str, Callable[[], int]] = {}
+        #: The Redis port's counters for redis_exporter's metric names (RespServer.exporter_stats), once it runs.
+        self.redis_port: Callable[[], dict] | None = None
 
     def count_clients(self, protocol: str, clients: Callable[[], int]) -> None:
         """A port's live connection count, read at snapshot time."""
