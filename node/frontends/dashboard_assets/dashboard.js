@@ -106,7 +106,8 @@ function niceMax(v) {
   return 10 * p;
 }
 
-// series: [{name, color, points: [[t, v|null], …]}]; draws the last WINDOW_S seconds up to `now`.
+// series: [{name, color, points: [[t, v|null], …]}]; draws the seconds up to `now` that the
+// history covers: at least one minute, at most WINDOW_S.
 function drawChart(canvas, series, now) {
   const dpr = window.devicePixelRatio || 1;
   const w = canvas.clientWidth || 400, h = canvas.clientHeight || 170;
@@ -118,9 +119,14 @@ function drawChart(canvas, series, now) {
   const fmt = UNIT_FORMAT[canvas.dataset.unit] || fmtNum;
   const left = 62, right = 8, top = 6, bottom = 18;
   const pw = w - left - right, ph = h - top - bottom;
-  let max = 0;
-  for (const s of series) for (const p of s.points) if (p[1] !== null && p[1] > max) max = p[1];
-  max = niceMax(max);
+  let max = 0, oldest = now;
+  for (const s of series) for (const p of s.points) {
+    if (p[1] !== null && p[1] > max) max = p[1];
+    if (p[0] < oldest) oldest = p[0];
+  }
+  const span = Math.min(WINDOW_S, Math.max(60, Math.ceil((now - oldest) / 60) * 60));
+  const counts = canvas.dataset.unit === "n" || canvas.dataset.unit === "ops";
+  max = Math.max(niceMax(max), counts ? 4 : 0);
   ctx.font = "11px system-ui, sans-serif";
   ctx.strokeStyle = "#334155";
   ctx.fillStyle = "#94a3b8";
@@ -134,9 +140,11 @@ function drawChart(canvas, series, now) {
   }
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
-  for (let m = 0; m <= WINDOW_S / 60; m++) {
-    const x = left + pw - (pw * m * 60) / WINDOW_S;
-    ctx.fillText(m ? "-" + m + " min" : "now", Math.min(Math.max(x, left + 16), w - right - 12), top + ph + 4);
+  const step = span <= 60 ? 10 : span <= 180 ? 30 : 60;
+  for (let ago = 0; ago <= span; ago += step) {
+    const x = left + pw - (pw * ago) / span;
+    const label = !ago ? "now" : span <= 180 ? "-" + ago + " s" : "-" + ago / 60 + " min";
+    ctx.fillText(label, Math.min(Math.max(x, left + 16), w - right - 12), top + ph + 4);
   }
   let drawn = 0;
   ctx.lineWidth = 1.8;
@@ -146,8 +154,8 @@ function drawChart(canvas, series, now) {
     ctx.beginPath();
     let pen = false;
     for (const [t, v] of s.points) {
-      if (t < now - WINDOW_S || v === null) { pen = false; continue; }
-      const x = left + pw - (pw * (now - t)) / WINDOW_S;
+      if (t < now - span || v === null) { pen = false; continue; }
+      const x = left + pw - (pw * (now - t)) / span;
       const y = top + ph - (ph * v) / max;
       if (pen) ctx.lineTo(x, y); else ctx.moveTo(x, y);
       pen = true;
