@@ -56,6 +56,7 @@ class Browser:
             close_fds=False, preexec_fn=pipes_at_3_and_4)
         os.close(to_child_r)
         os.close(from_child_w)
+        self._size = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
         self._buf = b""
         self._next_id = 0
         self._session: str | None = None
@@ -88,6 +89,7 @@ class Browser:
         target = self._send("Target.createTarget", {"url": "about:blank"})["targetId"]
         self._session = self._send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         self._send("Page.enable", session=self._session)
+        self._send("Emulation.setDeviceMetricsOverride", self._size, session=self._session)
         self._send("Page.navigate", {"url": url}, session=self._session)
 
     def evaluate(self, expression: str):

@@ -14,12 +14,12 @@ import json
 import pathlib
 import re
 import threading
+import urllib.error
 import urllib.request
 
 import redis
 from pymemcache.client.base import Client as MemcacheClient
 
-from raftcache.localcluster import wait_until
 from tests.integration.browser import Browser, find_chromium
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
