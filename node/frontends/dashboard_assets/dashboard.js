@@ -126,7 +126,12 @@ function drawChart(canvas, series, now) {
   }
   const span = Math.min(WINDOW_S, Math.max(60, Math.ceil((now - oldest) / 60) * 60));
   const counts = canvas.dataset.unit === "n" || canvas.dataset.unit === "ops";
-  max = Math.max(niceMax(max), counts ? 4 : 0);
+  if (canvas.dataset.unit === "bytes") {     // round in KiB, MiB… so the labels come out even
+    const scale = Math.pow(1024, Math.max(0, Math.floor(Math.log(Math.max(max, 1)) / Math.log(1024))));
+    max = niceMax(max / scale) * scale;
+  } else {
+    max = Math.max(niceMax(max), counts ? 4 : 0);
+  }
   ctx.font = "11px system-ui, sans-serif";
   ctx.strokeStyle = "#334155";
   ctx.fillStyle = "#94a3b8";
