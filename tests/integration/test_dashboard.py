@@ -225,3 +225,29 @@ def test_every_metric_the_grafana_dashboard_queries_exists(cluster):
     _, _, body = _get(leader, "/metrics")
     assert re.search(rb'^redis_commands_total\{cmd="set"\} [1-9]', body, re.M), body[:2000]
     assert re.search(rb'^redis_db_keys\{db="db0"\} [1-9]', body, re.M)
+
+
+def test_the_dashboard_warns_of_an_even_number_of_voters_and_memory_near_the_limit(make_cluster):
+    find_chromium()
+    cluster = make_cluster(2, extra_args=["--maxmemory", "1mb", "--maxmemory-policy", "noeviction"])
+    leader = cluster.leader()
+    host, port = leader.redis_address
+    r = redis.Redis(host=host, port=port)
+    try:
+        for i in range(200):
+            r.set(f"fill{i}", "x" * 5000)
+    except redis.ResponseError as e:      # -OOM once full: that is the point
+        assert "OOM" in str(e)
+    browser = Browser()
+    try:
+        host, port = leader.http_address
+        browser.open(f"http://{host}:{port}/")
+        banners = browser.wait_for("""(() => { const b = [...document.querySelectorAll('.banner')].map(b => b.innerText);
+            return b.some(t => t.includes('maxmemory')) && b.some(t => t.includes('even number')) && b; })()""",
+                                   20, "the memory and even-voters banners")
+        assert any("2 voters" in b for b in banners), banners
+        assert any("writes will be refused" in b for b in banners), banners
+        bar = browser.evaluate(f"document.querySelector('article[data-id=\"{leader.id}\"] .bar > i').className")
+        assert bar in ("high", "full"), bar
+    finally:
+        browser.close()
