@@ -37,6 +37,7 @@ function fmtBytes(v) {
 }
 function fmtUs(us) {
   if (us === null || us === undefined) return "–";
+  if (us === 0) return "0";
   if (us < 1000) return Math.round(us) + " µs";
   if (us < 1e6) return (us / 1000).toFixed(us < 1e4 ? 2 : 1) + " ms";
   return (us / 1e6).toFixed(2) + " s";
