@@ -14,8 +14,8 @@ With TLS configured the port speaks TLS only (node/service/tls.py).
 from __future__ import annotations
 
 import asyncio
-import functools
 import collections
+import functools
 import hmac
 import time
 

@@ -33,8 +33,6 @@ MAX_REQUEST_BYTES = 8192
 NO_STORE = "Cache-Control: no-store\r\n"
 _REASONS = {200: "OK", 304: "Not Modified", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
             405: "Method Not Allowed", 500: "Internal Server Error", 503: "Service Unavailable"}
-
-
 #: How long a browser may keep the dashboard's files before revalidating them (ETag).
 ASSET_MAX_AGE_S = 300
 
