@@ -228,7 +228,8 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
         tasks.append(asyncio.ensure_future(aclfile.seed(service, config.frontend.aclfile, acl_catalog.known)))
     try:
         servers.append(await http.start_server(service, host, config.port("http"),
-                                               ssl=tls.server_context if tls is not None else None))
+                                               ssl=tls.server_context if tls is not None else None,
+                                               ssl_client=tls.client_context if tls is not None else None))
         for module, kind in ((resp_frontend, "redis"), (memcache_frontend, "memcached")):
             servers.append(await module.start_server(service, host, config.port(kind), config.frontend, tls))
         if plain:

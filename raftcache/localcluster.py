@@ -587,6 +587,7 @@ def run(args) -> int:
             f"raftcache ready: {len(cluster.nodes)} nodes in zones {','.join(sorted({n.zone for n in cluster.nodes}))}, "
             f"leader {leader.id} (zone {leader.zone}); redis-cli {tls}-p {first.port('redis')} | "
             f"memcached {first.address('memcached')} | grpc {first.address('grpc')} | "
+            f"dashboard {'https' if tls else 'http'}://{first.address('http')}/ | "
             f"{os.path.join(data_dir, CLUSTER_FILE)}{' (TLS only)' if tls else ''}",
             flush=True,
         )

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import hmac
+import time
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -87,12 +89,14 @@ class CacheServicer(cache_pb2_grpc.CacheServicer):
     async def Execute(self, request, context):
         if request is MALFORMED:
             await _abort(context, CommandError("malformed request: not a raftcache.v1.Request", Reason.INVALID_ARGUMENT))
+        started_ns = time.perf_counter_ns()
         session = await self._session(context)
         try:
             command, consistency, client_id, sequence = grpc_codec.request_from_proto(request)
         except RaftcacheError as e:
             await _abort(context, e)
         outcome = await session.execute(command, consistency, client_id, sequence)
+        self._service.opstats.latency["grpc"].record(started_ns)
         if isinstance(outcome, RaftcacheError):
             await _abort(context, outcome)
         if isinstance(outcome[0], CommandError):
@@ -197,6 +201,9 @@ class SubscriberStream:
 
 
 async def _run_batch(session: Session, batch) -> cache_pb2.ReplyBatch:
+    """One RequestBatch of a Pipeline stream; each request's latency counts from the batch's arrival."""
+    latency = session.service.opstats.latency["grpc"]
+    render = functools.partial(_timed_reply, latency, time.perf_counter_ns())
     run = session.run()
     for request in batch.requests:
         try:
@@ -204,11 +211,16 @@ async def _run_batch(session: Session, batch) -> cache_pb2.ReplyBatch:
         except RaftcacheError as e:
             run.reply(grpc_codec.outcome_to_reply(e))
             continue
-        await run.add(command, grpc_codec.outcome_to_reply, consistency, client_id, sequence)
+        await run.add(command, render, consistency, client_id, sequence)
     await run.settle()
     out = cache_pb2.ReplyBatch()
     out.replies.extend(run.take())
     return out
+
+
+def _timed_reply(latency, started_ns: int, outcome):
+    latency.record(started_ns)
+    return grpc_codec.outcome_to_reply(outcome)
 
 
 class InternalServicer(admin_pb2_grpc.InternalServicer):

@@ -90,6 +90,9 @@ class ServerState:
             "total_items",
         ), 0)
         self.flush_timer: asyncio.TimerHandle | None = None
+        #: The node's per-protocol latency (node/service/opstats.py): every request answered.
+        self.latency = service.opstats.latency["memcache"]
+        service.opstats.count_clients("memcache", lambda: len(self.port.connections))
 
     def schedule_flush(self, delay_s: int) -> None:
         """flush_all <delay>: a FlushDb of database 0 issued by this node when the delay ends.
@@ -237,6 +240,7 @@ class MemcacheProtocol(StreamConnection):
                 await self._flush(out)    # memcached closes such a connection without a reply
                 self.close()
             return None
+        started_ns = time.perf_counter_ns()
         end = nl - 1 if nl and buf[nl - 1] == 13 else nl
         tokens = [t for t in bytes(buf[:end]).split(b" ") if t]
         name = tokens[0] if tokens else b""
@@ -247,7 +251,7 @@ class MemcacheProtocol(StreamConnection):
             out.reply(reply)
             return True
         if name in _STORAGE or name == b"ms":
-            return await self._storage(name, tokens, nl + 1, out)
+            return await self._storage(name, tokens, nl + 1, out, started_ns)
         del buf[:nl + 1]
         handler = _TEXT.get(name)
         if handler is None and name not in meta.META and len(tokens) > 1 and tokens[-1].startswith(b"HTTP/"):
@@ -274,10 +278,12 @@ class MemcacheProtocol(StreamConnection):
             await self._flush(out)
             self.close()
             return None
+        self.state.latency.record(started_ns)
         out.reply(reply)
         return True
 
-    async def _storage(self, name: bytes, tokens: list[bytes], data_at: int, out: Run) -> bool | None:
+    async def _storage(self, name: bytes, tokens: list[bytes], data_at: int, out: Run,
+                       started_ns: int) -> bool | None:
         """A command with a data block: parse the line, wait for the block, then run it."""
         if name == b"ms":
             datalen, request = meta.ms_header(tokens, self.state.item_max)
@@ -306,14 +312,19 @@ class MemcacheProtocol(StreamConnection):
         if name in _OVERLAPPING:
             # Pipelined: proposed back to back on the leader, forwarded as one batch from a follower.
             self.stats["cmd_set"] += 1
-            await out.add(_set_command(name, request, data, self.state.eviction),
-                          lambda outcome: self._stored_reply(request, outcome, noreply))
+            latency = self.state.latency
+
+            def render(outcome):
+                latency.record(started_ns)
+                return self._stored_reply(request, outcome, noreply)
+            await out.add(_set_command(name, request, data, self.state.eviction), render)
             return True
         await out.settle()
         if name == b"ms":
             reply = await self._line(meta.ms(self, request, data))
         else:
             reply = await self._stored_line(name, request, data, noreply)
+        self.state.latency.record(started_ns)
         if not noreply:
             out.reply(reply)
         return True

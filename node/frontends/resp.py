@@ -90,6 +90,10 @@ class RespServer:
         self.cmdstats: dict[str, list[int]] = {}
         #: INFO errorstats: error prefix (ERR, WRONGTYPE, NOGROUP…) -> error replies
         self.errorstats: collections.Counter = collections.Counter()
+        #: The node's per-protocol latency (node/service/opstats.py): every call counted here too.
+        self.latency = service.opstats.latency["resp"]
+        service.opstats.count_clients("resp", lambda: len(self.connections))
+        service.opstats.redis_port = self.exporter_stats
         self._checks_task: asyncio.Task | None = None
         self.limits = client_limits.ClientLimits()
         self.pause = resp_pause.Pause()              # CLIENT PAUSE (this node's clients)
@@ -131,6 +135,13 @@ class RespServer:
             conn.drop()
             total -= size
 
+    def exporter_stats(self) -> dict:
+        """What /metrics exports under redis_exporter's names (node/service/metrics.py): copies."""
+        return {"connected_clients": len(self.connections), "blocked_clients": resp_blocking.blocked_clients(),
+                "started_s": self.started_s, "stats": dict(self.stats), "redis_version": resp_admin.REDIS_VERSION,
+                "cmdstats": {name: list(stat) for name, stat in list(self.cmdstats.items())},
+                "errorstats": dict(self.errorstats)}
+
     def _cmdstat(self, name: str) -> list[int]:
         stat = self.cmdstats.get(name)
         if stat is None:
@@ -141,8 +152,10 @@ class RespServer:
         """One command answered: `usec` is the time from taking it to its reply, Raft commit
         included (Redis counts only its own execution: nothing here waits for replicas)."""
         stat = self._cmdstat(name)
+        usec = (time.perf_counter_ns() - started_ns) // 1000
         stat[0] += 1
-        stat[1] += (time.perf_counter_ns() - started_ns) // 1000
+        stat[1] += usec
+        self.latency.add(usec)
         if reply[:1] == b"-":
             stat[3] += 1
             self.errorstats[reply[1:].split(b" ", 1)[0].strip().decode(errors="replace")] += 1

@@ -35,12 +35,15 @@ import pickle
 import shutil
 import struct
 import tarfile
+import time
 from typing import Callable
 
 import pysyncobj.syncobj
 from pysyncobj.journal import FileJournal, MemoryJournal
 from pysyncobj.pickle import dumps as _psync_dumps
 from pysyncobj.pickle import loads as _psync_loads
+
+from raftcache.node.latency import Latency
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +160,7 @@ class DurableFileJournal(FileJournal):
         self._FileJournal__metaStorer = DurableMetaStorer(journal_file + ".meta")
         self.dirty = False
         self.flush_count = 0
+        self.fsync_latency = Latency()   # the flushes that wrote something (msync + fsync)
         self._allocated = 0
         self._guard_growth()
         # The journal file may have just been created: make its name durable.
@@ -234,11 +238,13 @@ class DurableFileJournal(FileJournal):
         if not self.dirty:
             return
         resizable = self._FileJournal__journalFile
+        started_ns = time.perf_counter_ns()
         try:
             resizable.flush()  # msync(MS_SYNC) of the mapping
             os.fsync(resizable._ResizableFile__f.fileno())  # file size / metadata after growth
         except OSError as exc:
             _disk_failed("the Raft journal (fsync)", exc)
+        self.fsync_latency.record(started_ns)
         self.dirty = False
         self.flush_count += 1
 

@@ -86,6 +86,7 @@ class RaftNode(SyncObj):
         # its latest reply answers): the lease counts from sends, so replies
         # queued while this process was paused cannot renew it.
         self.ack_times: dict = {}
+        self.elections_started = 0             # elections this node stood in (its term raised to campaign)
         self._rc_echo: float | None = None     # follower: the leader's send time to echo back
         # Pre-vote (Raft thesis 9.6): the current round, the yes votes it got, and
         # whether it won (the next tick then lets PySyncObj start the election).
@@ -306,6 +307,7 @@ class RaftNode(SyncObj):
             return
         if self._rc_prevote_won or self._SyncObj__transferInProgress:
             self._rc_prevote_won = False  # the parent starts the election on this tick
+            self.elections_started += 1
             return
         if not self._SyncObj__connectedToAnyone():
             return  # the parent would not start one either

@@ -94,6 +94,7 @@ class MemberState:
     match_index: int | None  # highest index known replicated there; leader only, else None
     is_self: bool = False
     max_version: int | None = None  # newest log semantics version it supports (itself; others: leader only)
+    contact_s: float | None = None  # leader only: seconds since what it last acknowledged was sent (None: never)
 
 
 @dataclass
@@ -178,6 +179,8 @@ class Replicator:
         self._ids = itertools.count(1)
         self._reads = ReadIndex()
         self._last_everysec_flush = time.monotonic()
+        #: Snapshots written (log compaction, backups) and installed: [count, total seconds, last seconds].
+        self._snapshot_times = {"write": [0, 0.0, 0.0], "load": [0, 0.0, 0.0]}
         self._last_index = 0
         self.fatal_error: BaseException | None = None
 
@@ -512,10 +515,36 @@ class Replicator:
     # --- snapshots (run on the tick thread, synchronously: no fork) -------------
 
     def _write_snapshot(self, path: str, raft_state: tuple) -> None:
+        started = time.monotonic()
         _journal.write_snapshot(path, raft_state, self._snapshot.save)
+        self._time_snapshot("write", started)
 
     def _read_snapshot(self, path: str) -> tuple:
-        return _journal.read_snapshot(path, lambda: self._snapshot.applied_index, self._snapshot.load)
+        started = time.monotonic()
+        state = _journal.read_snapshot(path, lambda: self._snapshot.applied_index, self._snapshot.load)
+        self._time_snapshot("load", started)
+        return state
+
+    def _time_snapshot(self, kind: str, started: float) -> None:
+        took = time.monotonic() - started
+        times = self._snapshot_times[kind]
+        times[0] += 1
+        times[1] += took
+        times[2] = took
+
+    def counters(self) -> dict:
+        """Raft activity for /status and /metrics (any thread: it reads copies): proposals
+        waiting for their commit, elections this node started, snapshot timings and the
+        journal's fsync latency (node/latency.py snapshot; None without a file journal)."""
+        node = self._node
+        fsync = getattr(node.raft_log, "fsync_latency", None) if node is not None else None
+        return {
+            "proposals_in_flight": len(self._pending),
+            "elections_started": node.elections_started if node is not None else 0,
+            "snapshots": {kind: {"count": t[0], "seconds": t[1], "last_seconds": t[2]}
+                          for kind, t in self._snapshot_times.items()},
+            "fsync": fsync.snapshot() if fsync is not None else None,
+        }
 
     # --- status (cheap, any thread) ---------------------------------------------
 
@@ -605,12 +634,16 @@ class Replicator:
         leader = node._isLeader()
         match = node.match_index.copy() if leader else {}
         versions = node.member_versions.copy() if leader else {}
+        acks = node.ack_times.copy() if leader else {}
+        now = time.monotonic()
         out = [] if self.readonly else [MemberState(self.me.id, self.me.address("raft"), True,
                                                     self._last_index if leader else None, is_self=True,
                                                     max_version=self.max_version)]
         for n in sorted(node.otherNodes, key=lambda n: n.address):
+            ack = acks.get(n)
             out.append(MemberState(self._peer_id(n), n.address, node.isNodeConnected(n),
-                                   match.get(n) if leader else None, max_version=versions.get(n)))
+                                   match.get(n) if leader else None, max_version=versions.get(n),
+                                   contact_s=max(0.0, now - ack[1]) if ack is not None else None))
         return out
 
     def members_support(self, version: int) -> bool:

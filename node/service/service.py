@@ -53,6 +53,7 @@ from raftcache.node.service.access import AccessTable
 from raftcache.node.service.evictor import EVICTION_INTERVAL_S, Evictor, estimate_growth
 from raftcache.node.service.identity import Identity
 from raftcache.node.service.forwarding import WriteCoalescer
+from raftcache.node.service.opstats import OpStats
 from raftcache.node.service.pubsub import Hub
 from raftcache.node.service.reads import Reads
 from raftcache.node.service.tracking import Tracker
@@ -194,6 +195,8 @@ class Service:
         self._evictor = Evictor(keyspace, self.access, self.setting, self._rng)
         self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "batches": 0,
                       "read_index_requests": 0}
+        #: Requests answered and their latency per protocol (the front ends record; /status reads).
+        self.opstats = OpStats()
         self._reads = Reads(config.id, replicator, self._local_read, self._timeout_s, self.stats)
         self.forwarder = forwarder
 
@@ -746,6 +749,7 @@ class Service:
                     "connected": bool(state and state.connected) or peer.id == self.config.id,
                     "match_index": (state.match_index or 0) if state else 0,
                     "max_log_version": (state.max_version or 0) if state else 0,
+                    "contact_s": state.contact_s if state else None,   # leader only: last acknowledgement's age
                 }
             )
         return {
@@ -779,6 +783,8 @@ class Service:
             "evicted_by_policy": dict(self._sm.evicted),
             "map_used_bytes": self._keyspace.map_used_bytes(),
             "access_table_keys": len(self.access),
+            "protocols": self.opstats.snapshot(),
+            "raft": self._raft.counters(),
         }
 
     def reset_stats(self) -> None:

@@ -180,6 +180,14 @@ class TlsContexts:
         return grpc.dynamic_ssl_server_credentials(self._grpc_configuration(), fetch,
                                                    require_client_authentication=self.config.auth_clients == "yes")
 
+    def client_context(self) -> ssl.SSLContext:
+        """A node's context for dialling its peers' HTTPS ports (the dashboard's /cluster):
+        it trusts the cluster's CA and shows this node's certificate."""
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.config.ca_cert_file or None,
+                                         capath=self.config.ca_cert_dir or None)
+        ctx.load_cert_chain(self.config.cert_file, self.config.key_file)
+        return ctx
+
     def channel_credentials(self) -> grpc.ChannelCredentials:
         """A node's credentials for dialling its peers' gRPC ports (mutual TLS)."""
         return grpc.ssl_channel_credentials(root_certificates=self.ca_pem, private_key=self.key_pem,

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
@@ -44,6 +45,9 @@ def up(tmp_path):
 def test_up_runs_a_three_zone_cluster_and_stops_it(up):
     proc, base, data, ready = up
     assert "3 nodes in zones a,b,c" in ready
+    assert f"dashboard http://127.0.0.1:{base + 4}/" in ready, ready
+    with urllib.request.urlopen(f"http://127.0.0.1:{base + 4}/", timeout=10) as page:
+        assert page.status == 200 and b"/dashboard.js" in page.read()
     info = json.loads((data / "cluster.json").read_text())
     nodes = info["nodes"]
     assert [(n["id"], n["zone"]) for n in nodes] == [("n1", "a"), ("n2", "b"), ("n3", "c")]

@@ -8,6 +8,7 @@ the issue names (no client certificate), in test_up_tls.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import signal
@@ -136,6 +137,20 @@ def test_http_status_needs_credentials_health_does_not(tc):
     assert _https(tc, node, "/metrics", "default:wrong")[0] == 401
     code, body = _https(tc, node, "/status", f"default:{PASSWORD}")
     assert code == 200 and b"leader_id" in body
+
+
+def test_the_dashboard_needs_credentials_and_reaches_every_member_over_tls(tc):
+    node = tc.nodes[0]
+    assert _https(tc, node, "/")[0] == 401
+    assert _https(tc, node, "/cluster")[0] == 401
+    code, body = _https(tc, node, "/", f"default:{PASSWORD}")
+    assert code == 200 and b"dashboard.js" in body
+    # the node asks its peers over HTTPS with its own certificate, passing the credentials on
+    code, body = _https(tc, node, "/cluster", f"default:{PASSWORD}")
+    assert code == 200
+    members = json.loads(body)["members"]
+    assert [m["id"] for m in members if not m["reachable"]] == [], members
+    assert {m["status"]["id"] for m in members} == {n.id for n in tc.nodes}
 
 
 def test_ctl_over_tls(tc):

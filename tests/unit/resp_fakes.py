@@ -11,6 +11,7 @@ import asyncio
 import random
 import time
 
+from raftcache.node.service.opstats import OpStats
 from raftcache.node import commands
 from raftcache.node.config import FrontendConfig, KeyspaceConfig, NodeConfig, settings
 from raftcache.node.frontends import resp
@@ -25,6 +26,7 @@ class FakeService:
     def __init__(self, path: str, databases: int = 16):
         self.limits = KeyspaceConfig(path=path, databases=databases, maxmemory_bytes=64 << 20)
         self.keyspace = Keyspace(self.limits)
+        self.opstats = OpStats()
         self.sm = StateMachine(self.keyspace, self.limits)
         self.index = self.keyspace.applied_index
         self.executed: list = []
