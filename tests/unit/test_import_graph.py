@@ -36,7 +36,7 @@ LAYERS = [
     ("commands", {"raftcache.node.commands."}),
     ("storage", {"raftcache.node.storage."}),
     ("config", {"raftcache.node.config", "raftcache.node.config."}),
-    ("leaves", {"raftcache.node.commands", "raftcache.node.errors", "raftcache.node.consistency",
+    ("leaves", {"raftcache.node.commands", "raftcache.node.errors", "raftcache.node.consistency", "raftcache.node.latency",
                 "raftcache.readlevel", "raftcache.commandkeys", "raftcache.peers", "raftcache.backup_crypto",
                 "raftcache", "raftcache.node"}),
 ]
