@@ -200,10 +200,13 @@ class AsyncAdmin:
             id=peer.id, zone=peer.zone, voter=True, **{f"{kind}_address": peer.address(kind) for kind in PORT_OFFSETS}))
         return await self._on_leader("add_node", "AddNode", request, timeout_s)
 
-    async def wait_caught_up(self, member_spec: str | Peer, *, timeout_s: float = 60.0) -> int:
+    async def wait_caught_up(self, member_spec: str | Peer, *, timeout_s: float = 60.0,
+                             progress: Callable[[int, int], None] | None = None) -> int:
         """Wait until the member has applied the leader's current commit index; returns its applied index.
 
-        Raises DeadlineExceededError after `timeout_s`, naming the index it reached.
+        `progress(applied, target)` is called at each poll (applied is -1 while the member does not
+        answer, e.g. while it installs the leader's snapshot). Raises DeadlineExceededError after
+        `timeout_s`, naming the index it reached.
         """
         peer = parse_member(member_spec)
         t = self._engine.options.attempt_timeout_s
@@ -214,6 +217,8 @@ class AsyncAdmin:
                 applied = (await self._transport.status(peer.address("grpc"), t)).applied_index
             except (UnavailableError, DeadlineExceededError):
                 applied = -1
+            if progress is not None:
+                progress(applied, target)
             if applied >= target:
                 return applied
             if self._clock() >= deadline:

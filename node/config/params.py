@@ -182,6 +182,9 @@ PARAMS: tuple[Param, ...] = (
           help="newest log semantics version this node accepts (default: all its binary supports); "
           "holding every node at the old version keeps a rolling upgrade reversible (docs/operations.md)"),
     Param(key="log_level", field="log_level", default="INFO", toml=False, help="DEBUG, INFO (default), WARNING"),
+    Param(key="log_format", field="log_format", default="text", choices=("text", "json"), toml=False,
+          help="log lines on stderr: text (default) or json, one event per line with the node id, term and "
+          "index (docs/observability.md)"),
 
     # ---- Fixed in code (tests and benchmarks construct the parts with other values), by part.
     Param(field="keyspace.path", default="data/keyspace", help="directory of the LMDB environment (DATA_DIR/keyspace)"),

@@ -53,6 +53,7 @@ from pysyncobj.syncobj import SyncObjException
 from raftcache.node.raft import journal as _journal
 from raftcache.node.raft.raftnode import RaftNode
 from raftcache.node.raft.readindex import ReadIndex
+from raftcache.node.raft.watch import RaftWatch
 from raftcache.node.config import Peer, ReplicationConfig
 from raftcache.node.errors import (
     DeadlineError,
@@ -179,6 +180,8 @@ class Replicator:
         self._last_everysec_flush = time.monotonic()
         self._last_index = 0
         self.fatal_error: BaseException | None = None
+        #: Latency events and progress lines (node/raft/watch.py); the server gives it the node's monitor.
+        self.watch = RaftWatch()
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -224,7 +227,7 @@ class Replicator:
         others = [p.address("raft") for p in self._members if p.id != self.me.id]
         node = RaftNode(
             None if self.readonly else self.me.address("raft"), others, conf,
-            apply=self._apply, on_fatal=self._fatal,
+            apply=self.watch.wrap_apply(self._apply), on_fatal=self._fatal,
             flush_before_ack=cfg.appendfsync == "always", peer_limits=cfg, max_version=self.max_version,
         )
         if self._join_wait and (node.raft_log[-1][1] > 1 or os.path.exists(snapshot_path)):
@@ -233,6 +236,7 @@ class Replicator:
         node.rc_on_read_index = lambda peer, message: self._reads.on_request(node, peer, message,
                                                                               self.lease_read_index)
         node.rc_on_read_index_reply = self._reads.on_reply
+        node.rc_on_snapshot_piece = self.watch.snapshot_received
         node.addOnTickCallback(self._on_tick)
         if self.readonly:
             return  # binds nothing (and PySyncObj never signals "bound" for it)
@@ -278,7 +282,7 @@ class Replicator:
             callback(None, 0, NotLeaderError("leadership transfer in progress"))
             return
         pid = next(self._ids)
-        self._pending[pid] = callback
+        self._pending[pid] = self.watch.wrap_commit(callback)
         self._deadlines.append((time.monotonic() + self.config.proposal_timeout_s, pid))
         node.apply_entry(data, callback=functools.partial(self._on_result, pid))
         self._wake()
@@ -485,9 +489,11 @@ class Replicator:
             now = time.monotonic()
             if now - self._last_everysec_flush >= 1.0:
                 self._last_everysec_flush = now
-                node.raft_log.flush()
+                self.watch.flush(node.raft_log)
         self._last_index = node.raft_log[-1][1]
         self._expire_proposals()
+        self.watch.tick(self._peer_id(node._getLeader()), node.raftCurrentTerm, node.raftCommitIndex,
+                        node.raftLastApplied)
 
     def _expire_proposals(self) -> None:
         deadlines = self._deadlines
@@ -510,10 +516,14 @@ class Replicator:
     # --- snapshots (run on the tick thread, synchronously: no fork) -------------
 
     def _write_snapshot(self, path: str, raft_state: tuple) -> None:
-        _journal.write_snapshot(path, raft_state, self._snapshot.save)
+        self.watch.snapshot("writing", lambda: _journal.write_snapshot(path, raft_state, self._snapshot.save),
+                            self.term, self._snapshot.applied_index)
 
     def _read_snapshot(self, path: str) -> tuple:
-        return _journal.read_snapshot(path, lambda: self._snapshot.applied_index, self._snapshot.load)
+        return self.watch.snapshot(
+            "installing", lambda: _journal.read_snapshot(path, lambda: self._snapshot.applied_index,
+                                                         self._snapshot.load),
+            self.term, self._snapshot.applied_index)
 
     # --- status (cheap, any thread) ---------------------------------------------
 

@@ -15,6 +15,7 @@ from raftcache.node import commands
 from raftcache.node.config import FrontendConfig, KeyspaceConfig, NodeConfig, settings
 from raftcache.node.frontends import resp
 from raftcache.node.storage.keyspace import Keyspace
+from raftcache.node.service.diagnostics import Diagnostics
 from raftcache.node.service.identity import Identity
 from raftcache.node.service.service import NOT_NOW, stamp, without_passwords
 from raftcache.node.commands.statemachine import StateMachine
@@ -32,6 +33,8 @@ class FakeService:
         self._rng = random.Random(7)
         self.log_version = commands.MAX_VERSION
         self.set_password("")
+        self.diagnostics = Diagnostics()
+        self.diagnostics.configure(settings.node_defaults(self.config))
 
     def set_password(self, password: str) -> None:
         """The node's --redis-password (before any connection is made)."""

@@ -36,9 +36,9 @@ LAYERS = [
     ("commands", {"raftcache.node.commands."}),
     ("storage", {"raftcache.node.storage."}),
     ("config", {"raftcache.node.config", "raftcache.node.config."}),
-    ("leaves", {"raftcache.node.commands", "raftcache.node.errors", "raftcache.node.consistency", "raftcache.node.latency",
-                "raftcache.readlevel", "raftcache.commandkeys", "raftcache.peers", "raftcache.backup_crypto",
-                "raftcache", "raftcache.node"}),
+    ("leaves", {"raftcache.node.commands", "raftcache.node.errors", "raftcache.node.consistency",
+                "raftcache.node.latency", "raftcache.node.logformat", "raftcache.readlevel", "raftcache.commandkeys",
+                "raftcache.peers", "raftcache.backup_crypto", "raftcache.progress", "raftcache", "raftcache.node"}),
 ]
 
 
