@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import hmac
+import time
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -26,6 +27,7 @@ from raftcache.node.service.forwarding import SECRET_METADATA
 from raftcache.node.frontends import acl_catalog, client_limits, grpc_auth
 from raftcache.node.frontends.grpc_admin import AdminServicer
 from raftcache.node.service.access import REPORT_MAX_KEYS
+from raftcache.node.service.diagnostics import command_args
 from raftcache.node.service.service import Service
 from raftcache.node.service.session import Session
 from raftcache.node.service.tracking import Tracking
@@ -92,7 +94,9 @@ class CacheServicer(cache_pb2_grpc.CacheServicer):
             command, consistency, client_id, sequence = grpc_codec.request_from_proto(request)
         except RaftcacheError as e:
             await _abort(context, e)
+        started_ns = time.perf_counter_ns()
         outcome = await session.execute(command, consistency, client_id, sequence)
+        _finished(session, command, started_ns)
         if isinstance(outcome, RaftcacheError):
             await _abort(context, outcome)
         if isinstance(outcome[0], CommandError):
@@ -196,6 +200,21 @@ class SubscriberStream:
         return frame
 
 
+def _finished(session: Session, command, started_ns: int) -> None:
+    """The node's diagnostics see the command under its Redis name (SLOWLOG, LATENCY, MONITOR)."""
+    session.finished(acl_catalog.op_command(command), command_args(command),
+                     (time.perf_counter_ns() - started_ns) // 1000)
+
+
+def _timed_render(session: Session, command):
+    started_ns = time.perf_counter_ns()
+
+    def render(outcome):
+        _finished(session, command, started_ns)
+        return grpc_codec.outcome_to_reply(outcome)
+    return render
+
+
 async def _run_batch(session: Session, batch) -> cache_pb2.ReplyBatch:
     run = session.run()
     for request in batch.requests:
@@ -204,7 +223,7 @@ async def _run_batch(session: Session, batch) -> cache_pb2.ReplyBatch:
         except RaftcacheError as e:
             run.reply(grpc_codec.outcome_to_reply(e))
             continue
-        await run.add(command, grpc_codec.outcome_to_reply, consistency, client_id, sequence)
+        await run.add(command, _timed_render(session, command), consistency, client_id, sequence)
     await run.settle()
     out = cache_pb2.ReplyBatch()
     out.replies.extend(run.take())

@@ -120,7 +120,7 @@ def command_args(command) -> list[bytes]:
     if op_name in _SECRET_OPS:
         return [*args, REDACTED]
     for field, value in getattr(command, op_name).ListFields():
-        values = value if field.label == field.LABEL_REPEATED else [value]
+        values = value if hasattr(value, "extend") else [value]   # a repeated field
         for item in values:
             if isinstance(item, bytes):
                 args.append(item)

@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from raftcache.localcluster import wait_until
+from raftcache.proto import commands_pb2 as pb
 from tests.integration.redis_helpers import client, leader_and_follower
 
 LOCAL = ("slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "latency-tracking",
@@ -224,6 +225,19 @@ def test_monitor_log_streams_every_write_a_follower_applies(local_settings):
     (line,) = read_lines(mon, 1)
     mon.close()
     assert re.match(rb'^\+\d+\.\d{6} \[0 log:\d+\] "set" "logged" "value"', line), line
+
+
+def test_grpc_commands_enter_the_same_slowlog_and_monitor(local_settings):
+    leader = local_settings.leader()
+    r = client(leader, 2)
+    r.config_set("slowlog-log-slower-than", 0)
+    mon = raw(leader, resp("MONITOR"))
+    assert read_lines(mon, 1) == [b"+OK"]
+    local_settings.execute(leader, pb.Command(set=pb.Set(key=b"via-grpc", value=b"v")))
+    (line,) = read_lines(mon, 1)
+    mon.close()
+    assert re.match(rb'^\+\d+\.\d{6} \[0 ipv4:127\.0\.0\.1:\d+\] "set" "via-grpc" "v"', line), line
+    assert [b"set", b"via-grpc", b"v"] in [e[3] for e in r.execute_command("SLOWLOG", "GET", "-1")]
 
 
 def test_a_monitor_that_does_not_read_is_disconnected(local_settings):
