@@ -181,7 +181,7 @@ class Replicator:
         self._last_index = 0
         self.fatal_error: BaseException | None = None
         #: Latency events and progress lines (node/raft/watch.py); the server gives it the node's monitor.
-        self.watch = RaftWatch()
+        self.watch = RaftWatch(me=me.id)
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -493,7 +493,7 @@ class Replicator:
         self._last_index = node.raft_log[-1][1]
         self._expire_proposals()
         self.watch.tick(self._peer_id(node._getLeader()), node.raftCurrentTerm, node.raftCommitIndex,
-                        node.raftLastApplied)
+                        node.raftLastApplied, node.last_leader_contact)
 
     def _expire_proposals(self) -> None:
         deadlines = self._deadlines

@@ -29,10 +29,13 @@ PROGRESS_EVERY_S = 5.0
 class RaftWatch:
     """Latency events and progress lines of one node's Raft layer."""
 
-    def __init__(self, latency: LatencyMonitor | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, latency: LatencyMonitor | None = None, clock: Callable[[], float] = time.monotonic,
+                 me: str = ""):
         self.latency = latency or LatencyMonitor()
         self._clock = clock
-        self._leaderless_since: float | None = None
+        self._me = me
+        self._heard: float | None = None        # when a leader was last heard from (or, leading, now)
+        self._leaderless_since: float | None = clock()
         self._leader: str | None = None
         self._catch_up: tuple[float, int] | None = None   # (when, applied) of the last progress line
         self._snapshot_in: tuple[float, int, float] | None = None   # (started, bytes, last line)
@@ -100,25 +103,31 @@ class RaftWatch:
                         received / (1 << 20) / max(now - started, 1e-6))
         self._snapshot_in = (started, received, shown)
 
-    def tick(self, leader_id: str | None, term: int, commit_index: int, applied_index: int) -> None:
-        """Every tick: elections (how long without a leader), and a lagging node's catch-up."""
+    def tick(self, leader_id: str | None, term: int, commit_index: int, applied_index: int,
+             last_contact: float | None = None) -> None:
+        """Every tick: elections, and a lagging node's catch-up. `last_contact`: when (this clock)
+        a leader's append-entries last arrived here (None: never); the time from the old
+        leader's last message to the new leader is the `election` event."""
         now = self._clock()
-        if leader_id is None:
-            if self._leaderless_since is None:
-                self._leaderless_since = now
-                if self._leader is not None:
-                    logger.warning("lost the leader %s", self._leader, extra={"term": term})
-            self._leader = None
-        elif leader_id != self._leader:
-            if self._leaderless_since is not None:
-                waited_ms = (now - self._leaderless_since) * 1000
-                self.latency.record("election", waited_ms)
-                logger.info("leader is %s (after %.0f ms without one)", leader_id, waited_ms,
-                            extra={"term": term, "index": commit_index})
+        if leader_id != self._leader:
+            if leader_id is None:
+                logger.warning("lost the leader %s", self._leader, extra={"term": term})
+                self._leaderless_since = self._heard if self._heard is not None else now
             else:
-                logger.info("leader is %s", leader_id, extra={"term": term, "index": commit_index})
-            self._leaderless_since = None
+                since = self._leaderless_since
+                if since is None and self._leader is not None:
+                    since = self._heard      # straight from one leader to the next
+                if since is not None:
+                    waited_ms = max(now - since, 0.0) * 1000
+                    self.latency.record("election", waited_ms)
+                    logger.info("leader is %s (after %.0f ms without one)", leader_id, waited_ms,
+                                extra={"term": term, "index": commit_index})
+                else:
+                    logger.info("leader is %s", leader_id, extra={"term": term, "index": commit_index})
+                self._leaderless_since = None
             self._leader = leader_id
+        if leader_id is not None:
+            self._heard = last_contact if last_contact is not None and leader_id != self._me else now
         behind = commit_index - applied_index
         if behind < CATCH_UP_MIN_ENTRIES:
             if self._catch_up is not None:

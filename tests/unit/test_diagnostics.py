@@ -161,15 +161,23 @@ def test_log_monitor_lines_show_writes_and_hide_secrets():
 
 def test_raft_watch_times_elections_and_logs_catch_up(caplog):
     clock = Clock()
-    watch = RaftWatch(LatencyMonitor(threshold_ms=1, clock=clock), clock=clock)
+    watch = RaftWatch(LatencyMonitor(threshold_ms=1, clock=clock), clock=clock, me="n3")
     caplog.set_level(logging.INFO, logger="raftcache.node.raft.watch")
-    watch.tick("n1", 1, 10, 10)
+    clock.now += 0.5
+    watch.tick("n1", 1, 10, 10, clock.now)                  # the first leader, 500 ms after start
+    heard = clock.now
     clock.now += 1
-    watch.tick(None, 1, 10, 10)
-    clock.now += 0.75
-    watch.tick("n2", 2, 11, 11)
-    assert watch.latency.history("election") == [(int(clock.now), 750)]
-    assert any("leader is n2 (after 750 ms" in r.getMessage() and r.term == 2 for r in caplog.records)
+    watch.tick("n1", 1, 10, 10, heard)                      # n1 went silent…
+    clock.now += 0.25
+    watch.tick(None, 1, 10, 10, heard)                      # …its followers' timeout…
+    clock.now += 0.5
+    watch.tick("n2", 2, 11, 11, clock.now)                  # …and n2 won: 1750 ms after n1's last message
+    assert watch.latency.history("election") == [(int(clock.now - 1.75), 500), (int(clock.now), 1750)]
+    assert any("leader is n2 (after 1750 ms" in r.getMessage() and r.term == 2 for r in caplog.records)
+    heard = clock.now
+    clock.now += 0.8
+    watch.tick("n3", 3, 12, 12, heard)                      # straight to this node, which leads now
+    assert watch.latency.history("election")[-1][1] == 800
     commit = 20 + 2 * CATCH_UP_MIN_ENTRIES
     watch.tick("n2", 2, commit, 20)
     clock.now += 5
