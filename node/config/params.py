@@ -184,7 +184,7 @@ PARAMS: tuple[Param, ...] = (
     Param(key="log_level", field="log_level", default="INFO", toml=False, help="DEBUG, INFO (default), WARNING"),
     Param(key="log_format", field="log_format", default="text", choices=("text", "json"), toml=False,
           help="log lines on stderr: text (default) or json, one event per line with the node id, term and "
-          "index (docs/observability.md)"),
+          "index (docs/diagnostics.md)"),
 
     # ---- Fixed in code (tests and benchmarks construct the parts with other values), by part.
     Param(field="keyspace.path", default="data/keyspace", help="directory of the LMDB environment (DATA_DIR/keyspace)"),

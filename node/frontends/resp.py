@@ -547,13 +547,7 @@ class Connection(StreamConnection):
         log, latency, MONITOR) under its Redis name (`client|list` for a known subcommand)."""
         usec = (time.perf_counter_ns() - started_ns) // 1000
         self.server.count_call(spec.name, usec, reply)
-        name = spec.name
-        subs = resp_admin.SUBCOMMANDS.get(name)
-        if subs is not None and len(args) > 1:
-            sub = args[1].lower().decode(errors="replace")
-            if sub in subs:   # only known ones: the names kept are bounded
-                name = f"{name}|{sub}"
-        self.session.finished(name, args, usec, "fast" in spec.flags)
+        self.session.finished(_redis_name(spec, args), args, usec, "fast" in spec.flags)
 
     def monitor_line(self, line: bytes) -> None:
         """One MONITOR line (node/service/diagnostics.Monitors): written now, between whole
@@ -595,7 +589,7 @@ class Connection(StreamConnection):
         if (spec.arity > 0 and len(args) != spec.arity) or len(args) < -spec.arity:
             self.server.count_rejected(spec.name)
             return self._reject(wrong_arity(spec.name))
-        self.last_cmd = spec.name
+        self.last_cmd = _redis_name(spec, args)
         if not self.authenticated and "noauth" not in spec.flags:
             self.server.count_rejected(spec.name, "NOAUTH")
             return self._reject("NOAUTH Authentication required.")
@@ -791,6 +785,17 @@ class Connection(StreamConnection):
 
 
 _GET_SPEC = TABLE[b"get"]
+
+
+def _redis_name(spec: Spec, args: list[bytes]) -> str:
+    """Redis's name of a command: `client|list` for a known subcommand (only known ones, so the
+    names the diagnostics keep are bounded), else the command's."""
+    subs = resp_admin.SUBCOMMANDS.get(spec.name)
+    if subs is not None and len(args) > 1:
+        sub = args[1].lower().decode(errors="replace")
+        if sub in subs:
+            return f"{spec.name}|{sub}"
+    return spec.name
 
 #: Connection and server commands: resp_admin's, the ACL's (resp_acl.py) and the diagnostic ones (resp_diag.py).
 _HANDLERS = {**resp_admin.HANDLERS, **resp_acl.HANDLERS, **resp_diag.HANDLERS}

@@ -6,7 +6,7 @@ One `RaftWatch` per Replicator, driven from the tick thread (`tick`) and
 from the points it wraps; it never changes what Raft does. `latency` is
 the node's monitor (the server hands the service's one over; its threshold
 is 0 until CONFIG SET latency-monitor-threshold, and then nothing is timed).
-Log lines carry the term and index they are about (docs/observability.md).
+Log lines carry the term and index they are about (docs/diagnostics.md).
 """
 
 from __future__ import annotations
