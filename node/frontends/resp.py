@@ -740,8 +740,10 @@ class Connection(StreamConnection):
         parts = [b"*%d\r\n" % len(queued)]
         it = iter(results)
         self.in_exec = True
+        diagnostics = self.service.diagnostics
         try:
             for spec, qargs, cmd in queued:
+                diagnostics.monitor(_redis_name(spec, qargs), qargs, self.session.db, self.addr)  # as Redis 7
                 if cmd is None:
                     parts.append(await self._local(spec, qargs))
                 elif isinstance(cmd, RespError):

@@ -249,6 +249,10 @@ class Diagnostics:
             self.slowlog.add(usec, redact(name.partition("|")[0], args), addr, client_name)
         if self.latency.threshold_ms:
             self.latency.record("fast-command" if fast else "command", usec / 1000)
+        self.monitor(name, args, db, addr)
+
+    def monitor(self, name: str, args: list[bytes], db: int, addr: str) -> None:
+        """MONITOR's line for one command run (also each command an EXEC runs), unless an admin one."""
         if self.monitors.active and name not in NOT_MONITORED and name.partition("|")[0] not in NOT_MONITORED:
             self.monitors.feed(monitor_line(time.time(), db, addr, redact(name.partition("|")[0], args)))
 

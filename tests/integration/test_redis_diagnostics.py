@@ -217,6 +217,24 @@ def test_monitor_streams_commands_as_redis_with_passwords_redacted(local_setting
         assert all(re.match(rb"^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] ", line) for line in lines)
 
 
+def test_monitor_shows_a_transaction_as_redis(local_settings, real_redis):
+    leader = local_settings.leader()
+    targets = [(leader.redis_address, client(leader, 2)),
+               (("127.0.0.1", real_redis.connection_pool.connection_kwargs["port"]), real_redis)]
+    for address, r in targets:
+        mon = socket.create_connection(address, timeout=10)
+        mon.sendall(resp("MONITOR"))
+        assert read_lines(mon, 1) == [b"+OK"]
+        pipe = r.pipeline(transaction=True)
+        pipe.set("t", "1")
+        pipe.incr("t")
+        pipe.execute()
+        lines = read_lines(mon, 4, skip=b'"CLIENT" "SETINFO"')
+        mon.close()
+        assert [line.split(b"] ", 1)[1] for line in lines] == [b'"MULTI"', b'"SET" "t" "1"', b'"INCRBY" "t" "1"',
+                                                                 b'"EXEC"']
+
+
 def test_monitor_log_streams_every_write_a_follower_applies(local_settings):
     leader, follower = leader_and_follower(local_settings)
     mon = raw(follower, resp("MONITOR", "LOG"))

@@ -228,6 +228,16 @@ def test_progress_writes_a_line_per_tenth_off_a_terminal():
     assert eta_text(3725) == "1h02m" and eta_text(float("inf")) == "?"
 
 
+def test_progress_on_a_terminal_is_a_bar_with_rate_and_eta(capsys):
+    bar = Progress("backup", 64 << 20, tty=True)
+    for done in range(0, 65, 16):
+        bar(done << 20)
+    bar.step("sealed")
+    bar.close()
+    err = capsys.readouterr().err
+    assert "backup: 100%|" in err and "64.0M/64.0M" in err and "B/s]" in err and "backup: sealed" in err
+
+
 def test_json_log_lines_are_one_event_with_node_term_and_index():
     context = logformat.configure("INFO", "json", "n7")
     stream = io.StringIO()
