@@ -201,9 +201,18 @@ class SubscriberStream:
 
 
 def _finished(session: Session, command, started_ns: int) -> None:
-    """The node's diagnostics see the command under its Redis name (SLOWLOG, LATENCY, MONITOR)."""
-    session.finished(acl_catalog.op_command(command), command_args(command),
-                     (time.perf_counter_ns() - started_ns) // 1000)
+    """The node's diagnostics see the command under its Redis name (SLOWLOG, LATENCY, MONITOR).
+    A command too malformed to name (an enum out of range: it was answered with an error) is
+    recorded under its op's name; nothing here may fail the reply."""
+    if session.forwarded:
+        return   # a follower's clients' commands: that follower recorded them
+    try:
+        name = acl_catalog.op_command(command)
+    except (KeyError, IndexError, ValueError):
+        name = command.WhichOneof("op") or "noop"
+    usec = (time.perf_counter_ns() - started_ns) // 1000
+    wanted = session.service.diagnostics.wants_args(usec)   # rendering them costs: only when they are shown
+    session.finished(name, command_args(command) if wanted else [], usec)
 
 
 def _timed_render(session: Session, command):

@@ -665,7 +665,8 @@ async def config(conn, args):
 
 async def _config_set(conn, pairs: list[tuple[str, str]]):
     """Check every pair here (clear errors before proposing), then one ConfigSet
-    entry; reply once this node applied it, so the caller reads its own change."""
+    entry; reply once this node applied it, so the caller reads its own change.
+    The node-local parameters are set on this node once the rest succeeded."""
     current = conn.service.settings
     command = pb.Command()
     command.config_set.SetInParent()
@@ -679,19 +680,16 @@ async def _config_set(conn, pairs: list[tuple[str, str]]):
         try:
             if name == "client-output-buffer-limit":  # the classes not named keep their limits, as in Redis
                 value = settings.merge_output_limits(current.get(name, ""), value)
-            if settings.SETTINGS.get(name) is not None and settings.SETTINGS[name].kind == "node":
-                settings.check_local(name, value)
-            else:
-                normalised = settings.validate(name, value, current.get(name),
-                                               before_eviction=conn.service.log_version < commands.EVICTION_VERSION)
+            if name in settings.NODE_LOCAL:   # slowlog-*, latency-*: this node's own, not proposed
+                local[name] = settings.check_local(name, value)
+                continue
+            normalised = settings.validate(name, value, current.get(name),
+                                           before_eviction=conn.service.log_version < commands.EVICTION_VERSION)
         except settings.SettingError as e:
             if name not in settings.SETTINGS:
                 raise RespError(f"ERR {e}") from None
             raise RespError(f"ERR CONFIG SET failed (possibly related to argument '{name}') - {e}") from None
-        kind = settings.SETTINGS[name].kind
-        if kind == "node":
-            local[name] = settings.check_local(name, value)
-        elif kind != "fixed":
+        if settings.SETTINGS[name].kind != "fixed":
             command.config_set.parameters.add(name=name, value=normalised)
     if command.config_set.parameters:
         result, index = await conn.call(command)

@@ -144,7 +144,7 @@ async def monitor(conn, args):
     if len(args) > 2 or (len(args) == 2 and args[1].upper() != b"LOG"):
         raise RespError("ERR syntax error: MONITOR [LOG]")
     if conn.multi is not None or conn.in_exec:
-        raise RespError("ERR MONITOR isn't allowed inside a transaction")
+        raise RespError("ERR MONITOR isn't allowed for DENY BLOCKING client")   # Redis's, in EXEC
     monitors = conn.service.diagnostics.monitors
     monitors.remove(conn.id)
     monitors.add(conn.id, conn.monitor_line, log=len(args) == 2)

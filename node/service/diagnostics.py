@@ -251,6 +251,10 @@ class Diagnostics:
             self.latency.record("fast-command" if fast else "command", usec / 1000)
         self.monitor(name, args, db, addr)
 
+    def wants_args(self, usec: int) -> bool:
+        """Whether a command that took `usec` will be shown (slow log, MONITOR): its arguments are needed."""
+        return self.monitors.active or usec >= self.slowlog.slower_than_usec >= 0
+
     def monitor(self, name: str, args: list[bytes], db: int, addr: str) -> None:
         """MONITOR's line for one command run (also each command an EXEC runs), unless an admin one."""
         if self.monitors.active and name not in NOT_MONITORED and name.partition("|")[0] not in NOT_MONITORED:

@@ -99,8 +99,9 @@ class Session:
         """A command this connection sent was answered after `usec` µs: the node's slow log,
         latency histograms and events, and MONITOR see it (node/service/diagnostics.py).
         `name` is Redis's (`client|list`), `args` what the client sent (passwords included:
-        they are redacted there)."""
-        self.service.diagnostics.finished(name, args, usec, self.db, self.addr, self.name, fast)
+        they are redacted there). A batch a follower forwarded is not recorded again here."""
+        if not self.forwarded:
+            self.service.diagnostics.finished(name, args, usec, self.db, self.addr, self.name, fast)
 
     # ------------------------------------------------------------ outcomes
 
