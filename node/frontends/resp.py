@@ -547,7 +547,7 @@ class Connection(StreamConnection):
         log, latency, MONITOR) under its Redis name (`client|list` for a known subcommand)."""
         usec = (time.perf_counter_ns() - started_ns) // 1000
         self.server.count_call(spec.name, usec, reply)
-        self.session.finished(_redis_name(spec, args), args, usec, "fast" in spec.flags)
+        self.session.finished(_redis_name(spec, args), args, usec, "fast" in spec.flags, _may_block(spec, args))
 
     def monitor_line(self, line: bytes) -> None:
         """One MONITOR line (node/service/diagnostics.Monitors): written now, between whole
@@ -787,6 +787,13 @@ class Connection(StreamConnection):
 
 
 _GET_SPEC = TABLE[b"get"]
+
+
+def _may_block(spec: Spec, args: list[bytes]) -> bool:
+    """A blocking pop, or XREAD/XREADGROUP with BLOCK: its time is mostly a wait."""
+    if "blocking" not in spec.flags:
+        return False
+    return not spec.name.startswith("xread") or any(a.upper() == b"BLOCK" for a in args[1:])
 
 
 def _redis_name(spec: Spec, args: list[bytes]) -> str:

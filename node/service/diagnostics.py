@@ -237,14 +237,19 @@ class Diagnostics:
         self.percentiles = tuple(float(p) for p in values["latency-tracking-info-percentiles"].split())
 
     def finished(self, name: str, args: list[bytes], usec: int, db: int, addr: str, client_name: str,
-                 fast: bool = False) -> None:
+                 fast: bool = False, blocking: bool = False) -> None:
         """One command served (`name`: Redis's, `container|sub` for a known subcommand; `args` as
-        the client sent them): its histogram, the slow log, the latency monitor and MONITOR."""
+        the client sent them): its histogram, the slow log, the latency monitor and MONITOR.
+        A `blocking` command (BLPOP, …) enters neither the slow log nor the latency events:
+        its time is mostly its wait, which Redis leaves out of both."""
         if self.tracking:
             histogram = self.histograms.get(name)
             if histogram is None:
                 histogram = self.histograms[name] = Histogram()
             histogram.add(usec)
+        if blocking:
+            self.monitor(name, args, db, addr)
+            return
         if usec >= self.slowlog.slower_than_usec >= 0:
             self.slowlog.add(usec, redact(name.partition("|")[0], args), addr, client_name)
         if self.latency.threshold_ms:

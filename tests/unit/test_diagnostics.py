@@ -141,6 +141,16 @@ def test_diagnostics_feed_monitors_but_not_admin_commands():
     assert diag.histograms["set"].calls == 2 and diag.latencystats()[0][0] == "latency_percentiles_usec_set"
 
 
+def test_a_blocking_pop_enters_neither_the_slowlog_nor_the_latency_events():
+    diag = Diagnostics()
+    diag.configure({"slowlog-log-slower-than": "0", "slowlog-max-len": "10", "latency-monitor-threshold": "1",
+                    "latency-tracking": "yes", "latency-tracking-info-percentiles": "50"})
+    diag.finished("blpop", [b"BLPOP", b"q", b"5"], 5_000_000, 0, "h:1", "", blocking=True)
+    assert len(diag.slowlog) == 0 and diag.latency.latest() == [] and diag.histograms["blpop"].calls == 1
+    diag.finished("get", [b"GET", b"k"], 5_000, 0, "h:1", "", fast=True)
+    assert len(diag.slowlog) == 1 and [e[0] for e in diag.latency.latest()] == ["fast-command"]
+
+
 def test_log_monitor_lines_show_writes_and_hide_secrets():
     watching: list[bool] = []
     diag = Diagnostics()
