@@ -201,20 +201,27 @@ class AsyncAdmin:
         return await self._on_leader("add_node", "AddNode", request, timeout_s)
 
     async def wait_caught_up(self, member_spec: str | Peer, *, timeout_s: float = 60.0,
-                             progress: Callable[[int, int], None] | None = None) -> int:
+                             progress: Callable[[int, int], None] | None = None,
+                             snapshot_progress: Callable[[int, int], None] | None = None) -> int:
         """Wait until the member has applied the leader's current commit index; returns its applied index.
 
-        `progress(applied, target)` is called at each poll (applied is -1 while the member does not
-        answer, e.g. while it installs the leader's snapshot). Raises DeadlineExceededError after
-        `timeout_s`, naming the index it reached.
+        At each poll, `progress(applied, target)` (applied is -1 while the member does not
+        answer) and, while the member receives the leader's snapshot, `snapshot_progress(bytes
+        received, the leader's snapshot size)`. Raises DeadlineExceededError after `timeout_s`,
+        naming the index it reached.
         """
         peer = parse_member(member_spec)
         t = self._engine.options.attempt_timeout_s
-        target = (await self._transport.status(await self.leader_address(), t)).commit_index
+        leader = await self._transport.status(await self.leader_address(), t)
+        target = leader.commit_index
         deadline = self._clock() + timeout_s
         while True:
             try:
-                applied = (await self._transport.status(peer.address("grpc"), t)).applied_index
+                status = await self._transport.status(peer.address("grpc"), t)
+                applied = status.applied_index
+                if snapshot_progress is not None and status.snapshot_received_bytes:
+                    snapshot_progress(status.snapshot_received_bytes,
+                                      max(leader.snapshot_bytes, status.snapshot_received_bytes))
             except (UnavailableError, DeadlineExceededError):
                 applied = -1
             if progress is not None:

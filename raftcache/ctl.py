@@ -304,13 +304,17 @@ def _add_node(client: Client, args) -> int:
     reply = client.admin.add_node(peer, timeout_s=max(args.timeout, 30.0))
     print(f"added {peer.id}: voters {', '.join(m.id for m in reply.members)}")
     if not args.no_wait:
+        # the leader's snapshot arriving (bytes), then the log (entries)
+        snapshot = Progress(f"{peer.id} snapshot", quiet=args.quiet)
         bar = Progress(f"{peer.id} catching up", unit="entries", quiet=args.quiet)
         try:
             applied = client.admin.wait_caught_up(peer, timeout_s=args.wait_timeout,
-                                                  progress=lambda applied, target: bar(max(applied, 0), target))
+                                                  progress=lambda applied, target: bar(max(applied, 0), target),
+                                                  snapshot_progress=snapshot)
         except DeadlineExceededError as e:
             raise DeadlineExceededError(f"{e.message}; is it running with the full new --peers list?") from None
         finally:
+            snapshot.close()
             bar.close()
         print(f"{peer.id} caught up (applied index {applied})")
     return 0

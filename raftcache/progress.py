@@ -55,11 +55,15 @@ class Progress:
         self._bar = None
         if tty is None:
             tty = write is None and sys.stderr.isatty()
-        if tty and not quiet:
+        self._tty = tty and not quiet   # the bar is drawn at the first report (a task may never start)
+
+    def _draw(self):
+        if self._bar is None and self._tty:
             from tqdm import tqdm  # only on a terminal
 
-            self._bar = tqdm(total=total or None, desc=what, unit=unit, unit_scale=unit == "B",
+            self._bar = tqdm(total=self.total or None, desc=self.what, unit=self.unit, unit_scale=self.unit == "B",
                              unit_divisor=1024, file=sys.stderr, dynamic_ncols=True, leave=True)
+        return self._bar
 
     def __call__(self, done: int, total: int | None = None) -> None:
         """`done` of `total` (the total given at the start when None)."""
@@ -67,7 +71,7 @@ class Progress:
             self.total = total
             if self._bar is not None:
                 self._bar.total = total
-        if self._bar is not None:
+        if self._draw() is not None:
             self._bar.update(max(done - self._done, 0))
             self._done = done
             return
@@ -94,9 +98,9 @@ class Progress:
 
     def step(self, text: str) -> None:
         """A stage of the task with no size of its own."""
-        if self.quiet or (self._bar is None and self._small()):
+        if self.quiet or (not self._tty and self._small()):
             return
-        if self._bar is not None:
+        if self._draw() is not None:
             self._bar.write(f"{self.what}: {text}", file=sys.stderr)
         else:
             self._write(f"{self.what}: {text}")
@@ -105,3 +109,4 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        self._tty = False

@@ -632,6 +632,14 @@ class Replicator:
         return all(reported.get(n, 0) >= version for n in others)
 
     @property
+    def snapshot_bytes(self) -> int:
+        """Size of this node's latest snapshot file (what a new or lagging follower is sent); 0: none."""
+        try:
+            return os.path.getsize(os.path.join(self.config.data_dir, SNAPSHOT_NAME))
+        except OSError:
+            return 0
+
+    @property
     def waiting_to_join(self) -> bool:
         """Started with --join and not yet contacted by a leader (it does not campaign)."""
         return self._join_wait

@@ -84,6 +84,12 @@ class RaftWatch:
             self.latency.record("snapshot", ms)
             logger.info("%s snapshot finished in %.2f s", what, ms / 1000, extra={"term": term, "index": index})
 
+    @property
+    def snapshot_received_bytes(self) -> int:
+        """Bytes of the leader's snapshot received so far while one arrives; 0 otherwise."""
+        receiving = self._snapshot_in
+        return receiving[1] if receiving is not None else 0
+
     def snapshot_received(self, nbytes: int, last: bool) -> None:
         """A piece of the leader's snapshot arrived (a new or lagging follower): logged every
         PROGRESS_EVERY_S with the bytes so far and the rate, and when complete."""

@@ -791,6 +791,8 @@ class Service:
             "log_version": self._sm.log_version,
             "max_log_version": raft.max_version,
             "apply_blocked": raft.apply_blocked,
+            "snapshot_bytes": getattr(raft, "snapshot_bytes", 0),
+            "snapshot_received_bytes": raft.watch.snapshot_received_bytes if hasattr(raft, "watch") else 0,
             "quorum_contact_s": raft.quorum_contact_s(),   # leader only; +inf elsewhere
             "appendfsync": self.config.replication.appendfsync,
             "default_read": str(self._default),
