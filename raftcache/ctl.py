@@ -309,7 +309,7 @@ def _add_node(client: Client, args) -> int:
         bar = Progress(f"{peer.id} catching up", unit="entries", quiet=args.quiet)
         try:
             applied = client.admin.wait_caught_up(peer, timeout_s=args.wait_timeout,
-                                                  progress=lambda applied, target: bar(max(applied, 0), target),
+                                                  progress=lambda applied, target: bar(min(max(applied, 0), target), target),
                                                   snapshot_progress=snapshot)
         except DeadlineExceededError as e:
             raise DeadlineExceededError(f"{e.message}; is it running with the full new --peers list?") from None
