@@ -308,9 +308,9 @@ def _add_node(client: Client, args) -> int:
         snapshot = Progress(f"{peer.id} snapshot", quiet=args.quiet)
         bar = Progress(f"{peer.id} catching up", unit="entries", quiet=args.quiet)
         try:
-            applied = client.admin.wait_caught_up(peer, timeout_s=args.wait_timeout,
-                                                  progress=lambda applied, target: bar(min(max(applied, 0), target), target),
-                                                  snapshot_progress=snapshot)
+            applied = client.admin.wait_caught_up(
+                peer, timeout_s=args.wait_timeout, snapshot_progress=snapshot,
+                progress=lambda applied, target: bar(min(max(applied, 0), target), target))
         except DeadlineExceededError as e:
             raise DeadlineExceededError(f"{e.message}; is it running with the full new --peers list?") from None
         finally:
