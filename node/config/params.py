@@ -258,8 +258,8 @@ PARAMS: tuple[Param, ...] = (
     # This node's diagnostics (node/service/diagnostics.py): node-local, as each Redis server's own.
     Param(config="slowlog-log-slower-than", kind="node", default="10000", check=v.any_int,
           help="commands taking at least this many microseconds enter SLOWLOG (negative: none; 0: all)"),
-    Param(config="slowlog-max-len", kind="node", default="128", check=v.non_negative_int,
-          help="entries SLOWLOG keeps"),
+    Param(config="slowlog-max-len", kind="node", default="128", check=v.int_within(0, 100_000),
+          help="entries SLOWLOG keeps (at most 100000: an entry may hold ~5 KB; Redis has no cap)"),
     Param(config="latency-monitor-threshold", kind="node", default="0", check=v.non_negative_int,
           help="latency events of at least this many milliseconds are recorded (LATENCY; 0: off)"),
     Param(config="latency-tracking", kind="node", default="yes", check=v.yes_no,
