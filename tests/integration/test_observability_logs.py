@@ -34,7 +34,8 @@ def test_json_logs_name_node_term_index_and_hold_no_secret(make_cluster):
         pass
     r.execute_command("ACL", "SETUSER", "alice", "on", f">{PASSWORDS[3]}", "~*", "+@all")
     _client(leader, PASSWORDS[3], username="alice").set("a", "1")
-    r.execute_command("HELLO", "3", "AUTH", "default", PASSWORDS[0], "SETNAME", PASSWORDS[4][:2])
+    r.execute_command("ACL", "SETUSER", "bob", "on", f">{PASSWORDS[4]}", "~*", "+@all")
+    _client(leader, PASSWORDS[0]).execute_command("HELLO", "3", "AUTH", "bob", PASSWORDS[4], "SETNAME", "bob")
     r.config_set("requirepass", PASSWORDS[2])
     _client(leader, PASSWORDS[2]).execute_command("SLOWLOG", "GET", "-1")
     monitor.close()
