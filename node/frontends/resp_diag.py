@@ -248,9 +248,10 @@ def memory_stats(conn, status: dict) -> RespMap:
     fields += [
         (b"overhead.total", overhead), (b"keys.count", keys),
         (b"keys.bytes-per-key", dataset // keys if keys else 0), (b"dataset.bytes", dataset),
-        (b"dataset.percentage", Status(f"{100 * dataset / rss if rss else 0:.4f}")),
-        (b"peak.percentage", Status(f"{100 * rss / peak if peak else 0:.4f}")),
-        (b"fragmentation", Status(f"{map_used / dataset if dataset else 0:.4f}")),
+        # doubles, as Redis's (RESP3 doubles, RESP2 bulk strings)
+        (b"dataset.percentage", round(100 * dataset / rss, 4) if rss else 0.0),
+        (b"peak.percentage", round(100 * rss / peak, 4) if peak else 0.0),
+        (b"fragmentation", round(map_used / dataset, 4) if dataset else 0.0),
         (b"fragmentation.bytes", max(map_used - dataset, 0)),
         (b"raftcache.map-used-bytes", map_used),
     ]
