@@ -35,6 +35,7 @@ import pickle
 import shutil
 import struct
 import tarfile
+import time
 from typing import Callable
 
 import pysyncobj.syncobj
@@ -157,6 +158,8 @@ class DurableFileJournal(FileJournal):
         self._FileJournal__metaStorer = DurableMetaStorer(journal_file + ".meta")
         self.dirty = False
         self.flush_count = 0
+        #: on_flush(ms) after each flush that wrote something (the latency monitor's `fsync`).
+        self.on_flush: Callable[[float], None] | None = None
         self._allocated = 0
         self._guard_growth()
         # The journal file may have just been created: make its name durable.
@@ -233,6 +236,8 @@ class DurableFileJournal(FileJournal):
         """Make every entry written so far durable (msync + fsync); no-op when clean."""
         if not self.dirty:
             return
+        on_flush = self.on_flush
+        started = time.perf_counter() if on_flush is not None else 0.0
         resizable = self._FileJournal__journalFile
         try:
             resizable.flush()  # msync(MS_SYNC) of the mapping
@@ -241,6 +246,8 @@ class DurableFileJournal(FileJournal):
             _disk_failed("the Raft journal (fsync)", exc)
         self.dirty = False
         self.flush_count += 1
+        if on_flush is not None:
+            on_flush((time.perf_counter() - started) * 1000)
 
     def _destroy(self):
         try:

@@ -237,6 +237,8 @@ class Replicator:
                                                                               self.lease_read_index)
         node.rc_on_read_index_reply = self._reads.on_reply
         node.rc_on_snapshot_piece = self.watch.snapshot_received
+        if hasattr(node.raft_log, "on_flush"):   # the durable journal: every fsync, whatever the policy
+            node.raft_log.on_flush = self.watch.fsync_done
         node.addOnTickCallback(self._on_tick)
         if self.readonly:
             return  # binds nothing (and PySyncObj never signals "bound" for it)
@@ -489,7 +491,7 @@ class Replicator:
             now = time.monotonic()
             if now - self._last_everysec_flush >= 1.0:
                 self._last_everysec_flush = now
-                self.watch.flush(node.raft_log)
+                node.raft_log.flush()
         self._last_index = node.raft_log[-1][1]
         self._expire_proposals()
         self.watch.tick(self._peer_id(node._getLeader()), node.raftCurrentTerm, node.raftCommitIndex,

@@ -67,11 +67,9 @@ class RaftWatch:
             callback(result, index, error)
         return done
 
-    def flush(self, journal) -> None:
-        """The journal's fsync (appendfsync everysec), timed as `fsync`."""
-        started = time.perf_counter()
-        journal.flush()
-        self.latency.record("fsync", (time.perf_counter() - started) * 1000)
+    def fsync_done(self, ms: float) -> None:
+        """The journal's fsync took `ms` (any appendfsync policy): the `fsync` event."""
+        self.latency.record("fsync", ms)
 
     def snapshot(self, what: str, run: Callable[[], object], term: int, index: int) -> object:
         """Write or install a snapshot (`what`): timed as `snapshot`, logged with its duration."""

@@ -213,6 +213,23 @@ def test_raft_watch_times_commits_only_while_the_monitor_is_on():
     assert done == [5]
 
 
+def test_every_journal_fsync_is_timed(tmp_path):
+    from raftcache.node.raft import journal
+
+    log = journal.DurableFileJournal(str(tmp_path / "raft.journal"))
+    timed: list[float] = []
+    log.on_flush = timed.append
+    log.add(b"entry", 1, 1)
+    log.flush()
+    log.flush()              # clean: nothing written, not timed
+    assert len(timed) == 1 and timed[0] >= 0
+    log._destroy()
+    watch = RaftWatch(LatencyMonitor(threshold_ms=1))
+    watch.fsync_done(0.5)
+    watch.fsync_done(7.5)
+    assert [ms for _, ms in watch.latency.history("fsync")] == [7]
+
+
 # ---------------------------------------------------------------- progress and log lines
 
 
