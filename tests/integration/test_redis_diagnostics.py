@@ -170,6 +170,19 @@ def test_latency_latest_history_reset_as_redis(local_settings):
     assert r.execute_command("LATENCY", "HISTORY", "command") == []
 
 
+def test_latency_reports_the_raft_events_of_large_writes(local_settings):
+    nodes = local_settings.alive_nodes()
+    leader = local_settings.leader()
+    for node in nodes:
+        client(node, 2).config_set("latency-monitor-threshold", 1)
+    r = client(leader, 2)
+    for i in range(5):
+        r.set(f"big{i}", b"x" * (2 << 20))   # 2 MiB: a commit and an apply take milliseconds
+    events = {node.id: {e[0] for e in client(node, 2).execute_command("LATENCY", "LATEST")} for node in nodes}
+    assert b"commit" in events[leader.id], events
+    assert any(b"apply" in seen for seen in events.values()), events
+
+
 def test_latency_histogram_and_info_latencystats(local_settings, real_redis):
     leader = local_settings.leader()
     for r in (client(leader, 3), resp3(real_redis)):
