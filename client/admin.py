@@ -200,20 +200,32 @@ class AsyncAdmin:
             id=peer.id, zone=peer.zone, voter=True, **{f"{kind}_address": peer.address(kind) for kind in PORT_OFFSETS}))
         return await self._on_leader("add_node", "AddNode", request, timeout_s)
 
-    async def wait_caught_up(self, member_spec: str | Peer, *, timeout_s: float = 60.0) -> int:
+    async def wait_caught_up(self, member_spec: str | Peer, *, timeout_s: float = 60.0,
+                             progress: Callable[[int, int], None] | None = None,
+                             snapshot_progress: Callable[[int, int], None] | None = None) -> int:
         """Wait until the member has applied the leader's current commit index; returns its applied index.
 
-        Raises DeadlineExceededError after `timeout_s`, naming the index it reached.
+        At each poll, `progress(applied, target)` (applied is -1 while the member does not
+        answer) and, while the member receives the leader's snapshot, `snapshot_progress(bytes
+        received, the leader's snapshot size)`. Raises DeadlineExceededError after `timeout_s`,
+        naming the index it reached.
         """
         peer = parse_member(member_spec)
         t = self._engine.options.attempt_timeout_s
-        target = (await self._transport.status(await self.leader_address(), t)).commit_index
+        leader = await self._transport.status(await self.leader_address(), t)
+        target = leader.commit_index
         deadline = self._clock() + timeout_s
         while True:
             try:
-                applied = (await self._transport.status(peer.address("grpc"), t)).applied_index
+                status = await self._transport.status(peer.address("grpc"), t)
+                applied = status.applied_index
+                if snapshot_progress is not None and status.snapshot_received_bytes:
+                    snapshot_progress(status.snapshot_received_bytes,
+                                      max(leader.snapshot_bytes, status.snapshot_received_bytes))
             except (UnavailableError, DeadlineExceededError):
                 applied = -1
+            if progress is not None:
+                progress(applied, target)
             if applied >= target:
                 return applied
             if self._clock() >= deadline:

@@ -14,7 +14,6 @@ import errno
 import logging
 import os
 import signal
-import sys
 
 from raftcache.node.config import NodeConfig
 from raftcache.node.errors import ConfigError
@@ -100,10 +99,14 @@ def run(config: NodeConfig) -> int:
         from raftcache import backup_crypto
 
         # Every check runs before anything is written (backup.restore_into).
+        from raftcache.progress import Progress
+
+        restoring = Progress("restore", write=log.info)   # a line per tenth in the node's log
         try:
             with backup_crypto.plaintext(config.restore, config.backup_key, data_dir) as plain:
                 meta, restored = backup.restore_into(plain, data_dir, config.keyspace.path,
-                                                     config.replication.data_dir)
+                                                     config.replication.data_dir,
+                                                     progress=restoring, step=restoring.step)
         except backup_crypto.BackupKeyError as e:
             raise backup.BackupError(str(e)) from None
         if restored:
@@ -147,6 +150,9 @@ def run(config: NodeConfig) -> int:
                                                             statemachine.limits.max_value_bytes),
                               credentials=peer_credentials)
     service = Service(config, statemachine, replicator, keyspace, forwarder)
+    replicator.watch.latency = service.diagnostics.latency   # LATENCY's commit/apply/fsync/snapshot/election
+    if _log_context is not None:
+        _log_context.state = lambda: (replicator.term, replicator.applied_index)
     membership = Membership(os.path.join(data_dir, MEMBERSHIP_FILE), config.self_peer, voters, replicator,
                             forwarder_peers, advertised=config.advertised_peer, credentials=peer_credentials,
                             secret=config.replication.cluster_secret)
@@ -298,9 +304,13 @@ async def _backup_loop(config: NodeConfig, parts: _OpsParts) -> None:
             log.exception("automatic snapshot failed")
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+#: The log's node context (node/logformat.py): told the term and index once Raft runs.
+_log_context = None
+
+
+def configure_logging(level: str = "INFO", log_format: str = "text", node_id: str = "") -> None:
+    """The node's log on stderr: `text` or `json` lines naming the node, the term and the index."""
+    global _log_context
+    from raftcache.node import logformat
+
+    _log_context = logformat.configure(level, log_format, node_id)

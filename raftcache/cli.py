@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             from raftcache.node import server
 
             config = sources.load(args, os.environ)
-            server.configure_logging(config.log_level)
+            server.configure_logging(config.log_level, config.log_format, config.id)
             return server.run(config)
         if args.command == "up":
             from raftcache import localcluster

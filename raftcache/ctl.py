@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 
 from raftcache import readlevel
 from raftcache.client import (
@@ -42,6 +41,7 @@ from raftcache.client import (
     ResponseError,
 )
 from raftcache import backup_crypto
+from raftcache.progress import Progress
 from raftcache.client.admin import parse_member
 from raftcache.client.auth import TLSConfig, from_environment
 
@@ -92,13 +92,14 @@ def add_verbs(sub) -> None:
 def _operation_verbs(sub) -> None:
     p = sub.add_parser("backup", help="stream an online, consistent backup of the node's keyspace to a file")
     p.add_argument("--out", required=True, metavar="FILE", help="backup file to write (written atomically)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress (a bar on a terminal, else a line per 10%%)")
     p.add_argument("--encrypt-key", metavar="KEYFILE", help="seal the backup with AES-256-GCM under this key "
                    "(32 random bytes, raw or hex; docs/security.md)")
     p = sub.add_parser("add-node", help="add a voter (start it first with the full new --peers list)")
     p.add_argument("member", metavar="ID@ZONE=HOST:BASEPORT", help="the new member, as in --peers")
     p.add_argument("--no-wait", action="store_true", help="do not wait for the new node to catch up")
     p.add_argument("--wait-timeout", type=float, default=60.0, help="seconds to wait for catch-up (default 60)")
+    p.add_argument("--quiet", action="store_true", help="no catch-up progress")
     p = sub.add_parser("remove-node", help="remove a voter (the leader hands leadership over first)")
     p.add_argument("id", help="member id")
     p = sub.add_parser("transfer-leader", help="hand leadership to another voter")
@@ -285,37 +286,14 @@ def _data(client: Client, args) -> int:
     return 0
 
 
-class _ProgressBar:
-    """A progress bar on stderr for a backup over 8 MiB, or any on a terminal (not with --quiet)."""
-
-    WIDTH = 30
-
-    def __init__(self, quiet: bool):
-        self.quiet = quiet
-        self.start = time.monotonic()
-        self.shown = False
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.quiet or not (total >= 8 << 20 or sys.stderr.isatty()):
-            return
-        self.shown = True
-        frac = done / total if total else 1.0
-        rate = done / max(time.monotonic() - self.start, 1e-6) / (1 << 20)
-        bar = "#" * int(frac * self.WIDTH)
-        print(f"\r[{bar:<{self.WIDTH}}] {frac * 100:5.1f}%  {done / (1 << 20):.1f}/{total / (1 << 20):.1f} MiB  "
-              f"{rate:.1f} MiB/s", end="", file=sys.stderr, flush=True)
-
-    def end(self) -> None:
-        if self.shown:
-            print(file=sys.stderr)
-
-
 def _backup(client: Client, args) -> int:
     out = os.path.abspath(args.out)
     key = backup_crypto.load_key(args.encrypt_key) if args.encrypt_key else None
-    bar = _ProgressBar(args.quiet)
-    info = client.admin.backup(out, progress=bar, timeout_s=max(args.timeout, 3600), encrypt_key=key)
-    bar.end()
+    bar = Progress("backup", quiet=args.quiet)
+    try:
+        info = client.admin.backup(out, progress=bar, timeout_s=max(args.timeout, 3600), encrypt_key=key)
+    finally:
+        bar.close()
     print(f"backup {out}: cluster {info.cluster_id}, index {info.applied_index}, term {info.term}, "
           f"{info.key_count} keys, {info.total_bytes} bytes, from {info.node_id}{', encrypted' if key else ''}")
     return 0
@@ -326,10 +304,18 @@ def _add_node(client: Client, args) -> int:
     reply = client.admin.add_node(peer, timeout_s=max(args.timeout, 30.0))
     print(f"added {peer.id}: voters {', '.join(m.id for m in reply.members)}")
     if not args.no_wait:
+        # the leader's snapshot arriving (bytes), then the log (entries)
+        snapshot = Progress(f"{peer.id} snapshot", quiet=args.quiet)
+        bar = Progress(f"{peer.id} catching up", unit="entries", quiet=args.quiet)
         try:
-            applied = client.admin.wait_caught_up(peer, timeout_s=args.wait_timeout)
+            applied = client.admin.wait_caught_up(
+                peer, timeout_s=args.wait_timeout, snapshot_progress=snapshot,
+                progress=lambda applied, target: bar(min(max(applied, 0), target), target))
         except DeadlineExceededError as e:
             raise DeadlineExceededError(f"{e.message}; is it running with the full new --peers list?") from None
+        finally:
+            snapshot.close()
+            bar.close()
         print(f"{peer.id} caught up (applied index {applied})")
     return 0
 

@@ -16,6 +16,7 @@ import time
 from raftcache import backup_crypto
 from raftcache.node.errors import RaftcacheError
 from raftcache.node.ops import backup
+from raftcache.progress import Progress
 
 VERBS = ("verify",)
 
@@ -29,15 +30,18 @@ def add_verbs(sub) -> None:
 
 
 def run(args) -> int:
+    bar = Progress("verify", quiet=args.json)
     try:
         with backup_crypto.plaintext(args.file, args.key, os.path.dirname(os.path.abspath(args.file))) as plain:
-            meta = backup.verify(plain, deep=True)
+            meta = backup.verify(plain, deep=True, progress=bar, step=bar.step)
     except RaftcacheError as e:
         print(f"raftcache: error: {e.message}", file=sys.stderr)
         return 1
     except backup_crypto.BackupKeyError as e:
         print(f"raftcache: error: {e}", file=sys.stderr)
         return 1
+    finally:
+        bar.close()
     if args.json:
         print(json.dumps(meta.to_json(), indent=2))
     else:

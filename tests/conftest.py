@@ -29,6 +29,7 @@ import pytest
 import redis
 
 from raftcache.node import commands
+from raftcache.node.config import settings
 from tests.real_redis import RealRedis
 from raftcache.proto import commands_pb2 as pb
 from tests.cluster import Cluster, Node
@@ -74,13 +75,14 @@ def _revive(c: Cluster) -> Node:
 
 
 def _settings(c: Cluster) -> dict[str, dict[str, str]]:
-    """Every node's CONFIG GET *, once it applied everything committed so far."""
+    """Every node's CONFIG GET * but the node-local parameters (slowlog-*, latency-*: a test that
+    changes them puts them back on each node itself), once it applied everything committed so far."""
     c.wait_applied(c.status(c.leader()).commit_index)
     out = {}
     for node in c.nodes:
         host, port = node.redis_address
         with redis.Redis(host=host, port=port, socket_timeout=10, decode_responses=True) as r:
-            out[node.id] = r.config_get("*")
+            out[node.id] = {k: v for k, v in r.config_get("*").items() if k not in settings.NODE_LOCAL}
     return out
 
 

@@ -140,6 +140,9 @@ class StateMachine:
         #: its messages in log order, ("message", channel, message, sharded): PUBLISH's, and
         #: the keyspace notifications that are on (node/commands/notifications.py).
         self.on_events = None
+        #: Set while someone watches the log (MONITOR LOG): called (on the Raft thread) with
+        #: (index, entries) after each applied entry. An observer: it changes nothing.
+        self.on_entries = None
         self._events: list = []
         self._notify: frozenset[str] = frozenset()   # notify-keyspace-events classes in force
         #: Set (set_track_writes) while a client of this node tracks keys (CLIENT TRACKING):
@@ -222,6 +225,12 @@ class StateMachine:
             events, self._events = self._events, []
             if self.on_events is not None:
                 self.on_events(events)
+        watcher = self.on_entries
+        if watcher is not None:
+            try:
+                watcher(index, entries)
+            except Exception:  # noqa: BLE001 - a watcher's bug must not stop apply
+                log.exception("the log watcher failed at index %d", index)
         return result
 
     @contextlib.contextmanager

@@ -14,8 +14,9 @@ A row says what a parameter is and everything derived from it:
 - `config`: its CONFIG GET/SET name and `kind` (node/config/settings.py):
   `cluster` (replicated through the log, with an effect: `check` normalises a
   value or refuses it), `tuning` (Redis's knobs that mean nothing here:
-  replicated, reported back, no effect) or `fixed` (the node's configuration;
-  CONFIG SET refuses a different value). `show` spells the field's value as
+  replicated, reported back, no effect), `fixed` (the node's configuration;
+  CONFIG SET refuses a different value) or `node` (this node's own diagnostics:
+  CONFIG SET changes it on the node it is sent to, nothing is replicated). `show` spells the field's value as
   CONFIG GET reports it before any CONFIG SET.
 
 A parameter with no field is read by the loader itself (`config`, `data_dir`)
@@ -32,7 +33,7 @@ from collections.abc import Callable
 
 from raftcache.node.config import values as v
 
-KINDS = ("cluster", "tuning", "fixed")
+KINDS = ("cluster", "tuning", "fixed", "node")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -190,6 +191,9 @@ PARAMS: tuple[Param, ...] = (
           help="newest log semantics version this node accepts (default: all its binary supports); "
           "holding every node at the old version keeps a rolling upgrade reversible (docs/operations.md)"),
     Param(key="log_level", field="log_level", default="INFO", toml=False, help="DEBUG, INFO (default), WARNING"),
+    Param(key="log_format", field="log_format", default="text", choices=("text", "json"), toml=False,
+          help="log lines on stderr: text (default) or json, one event per line with the node id, term and "
+          "index (docs/diagnostics.md)"),
 
     # ---- Fixed in code (tests and benchmarks construct the parts with other values), by part.
     Param(field="keyspace.path", default="data/keyspace", help="directory of the LMDB environment (DATA_DIR/keyspace)"),
@@ -260,6 +264,17 @@ PARAMS: tuple[Param, ...] = (
           help="largest sparse HyperLogLog, in bytes (Redis's)"),
     Param(config="stream-node-max-entries", kind="cluster", default="100", check=v.non_negative_int,
           help="entries per stream node: what approximate trimming (~) removes at once"),
+    # This node's diagnostics (node/service/diagnostics.py): node-local, as each Redis server's own.
+    Param(config="slowlog-log-slower-than", kind="node", default="10000", check=v.any_int,
+          help="commands taking at least this many microseconds enter SLOWLOG (negative: none; 0: all)"),
+    Param(config="slowlog-max-len", kind="node", default="128", check=v.int_within(0, 100_000),
+          help="entries SLOWLOG keeps (at most 100000: an entry may hold ~5 KB; Redis has no cap)"),
+    Param(config="latency-monitor-threshold", kind="node", default="0", check=v.non_negative_int,
+          help="latency events of at least this many milliseconds are recorded (LATENCY; 0: off)"),
+    Param(config="latency-tracking", kind="node", default="yes", check=v.yes_no,
+          help="per-command latency histograms (INFO latencystats, LATENCY HISTOGRAM)"),
+    Param(config="latency-tracking-info-percentiles", kind="node", default="50 99 99.9", check=v.percentiles,
+          help="the percentiles INFO latencystats reports"),
     Param(config="appendonly", kind="fixed", default="yes"),
     Param(config="appendfilename", kind="fixed", default="raft.journal"),
 
@@ -274,8 +289,7 @@ PARAMS: tuple[Param, ...] = (
         "zset-max-ziplist-entries": "128", "zset-max-ziplist-value": "64",
         "activerehashing": "yes", "lazyfree-lazy-eviction": "no", "lazyfree-lazy-expire": "no",
         "lazyfree-lazy-server-del": "no", "lazyfree-lazy-user-del": "no", "lazyfree-lazy-user-flush": "no",
-        "hz": "10", "dynamic-hz": "yes", "slowlog-log-slower-than": "10000", "slowlog-max-len": "128",
-        "latency-monitor-threshold": "0", "loglevel": "notice", "protected-mode": "no",
+        "hz": "10", "dynamic-hz": "yes", "loglevel": "notice", "protected-mode": "no",
         "min-replicas-to-write": "0", "min-replicas-max-lag": "10", "replica-read-only": "yes",
         "stop-writes-on-bgsave-error": "no", "rdbcompression": "yes", "busy-reply-threshold": "5000",
         "lua-time-limit": "5000", "close-on-oom": "no", "enable-debug-command": "no",

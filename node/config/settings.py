@@ -19,6 +19,9 @@ Three kinds of parameter (a row's `kind`):
   …): replicated the same way, stored and reported back, no effect.
 - ``fixed``: set by the node's configuration at start (`databases`,
   `appendfsync`, …); CONFIG SET refuses a different value.
+- ``node``: this node's diagnostics (`slowlog-*`, `latency-*`): CONFIG SET
+  checks them with `check_local` and changes them on the node it is sent to,
+  as each Redis server has its own; nothing goes through the log.
 
 Must not import grpc, lmdb or pysyncobj: the state machine calls `validate`
 (tests/unit/test_config.py checks what importing this package loads).
@@ -38,6 +41,13 @@ from raftcache.node.config.values import (
 #: Every CONFIG parameter, by name.
 SETTINGS: dict[str, Param] = BY_CONFIG
 DEFAULT_OUTPUT_LIMITS: str = SETTINGS["client-output-buffer-limit"].default
+
+
+#: Node-local parameters that older releases replicated as `tuning` ones: a ConfigSet entry
+#: naming them (proposed by an older node) is still applied as it was (any text, no effect).
+WAS_TUNING = ("slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold")
+#: The node-local parameters, by name.
+NODE_LOCAL = frozenset(name for name, p in SETTINGS.items() if p.kind == "node")
 
 
 #: The eviction tunables: their checks before the log's semantics version with eviction took any text.
@@ -60,11 +70,20 @@ def validate(name: str, value: str, current: str | None = None, before_eviction:
         return any_text(value)
     if param is None:
         raise SettingError(f"Unknown option or number of arguments for CONFIG SET - '{name}'")
+    if param.kind == "node":  # only in an entry an older node proposed (see WAS_TUNING)
+        if name in WAS_TUNING:
+            return any_text(value)
+        raise SettingError(f"Unknown option or number of arguments for CONFIG SET - '{name}'")
     if param.kind == "fixed":
         if current is not None and value == current:
             return value
         raise SettingError(f"raftcache sets '{name}' in the node configuration (restart the node to change it)")
     return param.check(value)
+
+
+def check_local(name: str, value: str) -> str:
+    """The normalised value of a node-local parameter, or SettingError."""
+    return SETTINGS[name].check(value)
 
 
 def requirepass_rules(value: str) -> list[bytes]:
@@ -97,5 +116,6 @@ def eviction_number(values: Mapping[str, str], name: str) -> int:
 
 
 def effective(defaults: Mapping[str, str], replicated: Mapping[str, str]) -> dict[str, str]:
-    """The values in force on a node: its defaults overlaid with the cluster's CONFIG SETs."""
-    return {**defaults, **replicated}
+    """The values in force on a node: its defaults overlaid with the cluster's CONFIG SETs
+    (a node-local parameter an older release replicated keeps the node's own value)."""
+    return {**defaults, **{k: v for k, v in replicated.items() if k not in NODE_LOCAL}}

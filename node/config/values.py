@@ -141,6 +141,35 @@ def non_negative_int(text: str) -> str:
     return str(n)
 
 
+def any_int(text: str) -> str:
+    """An integer, negative ones included (slowlog-log-slower-than: negative = off)."""
+    try:
+        return str(int(text))
+    except ValueError:
+        raise SettingError("argument couldn't be parsed into an integer") from None
+
+
+def yes_no(text: str) -> str:
+    value = text.strip().lower()
+    if value not in YES_NO:
+        raise SettingError("argument must be 'yes' or 'no'")
+    return value
+
+
+def percentiles(text: str) -> str:
+    """latency-tracking-info-percentiles: numbers from 0 to 100 separated by spaces (Redis's check)."""
+    out = []
+    for word in text.split():
+        try:
+            p = float(word)
+        except ValueError:
+            raise SettingError("argument(s) must be a list of percentiles (numbers between 0 and 100)") from None
+        if not 0.0 <= p <= 100.0:
+            raise SettingError("argument(s) must be a list of percentiles (numbers between 0 and 100)")
+        out.append(f"{p:g}")
+    return " ".join(out)
+
+
 def positive_int(text: str) -> str:
     n = int(non_negative_int(text))
     if n < 1:

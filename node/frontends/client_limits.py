@@ -14,7 +14,9 @@ buffers" and docs/operations.md "Memory of client connections":
   the `pubsub` class is stored and checked but no client belongs to it):
   a client whose unsent replies exceed the hard limit, or stay above the
   soft limit for the soft seconds, is disconnected. 0 = no such limit, as in
-  Redis.
+  Redis. A MONITOR connection is held to the `replica` (`slave`) class
+  (256mb hard, 64mb for 60 s soft by default): a monitor that does not read
+  is disconnected rather than buffered without end.
 - Back-pressure, always on: a connection whose unsent replies are above
   `output_high_water_bytes` is no longer read (nor answered) until the
   client reads. The mark sits above the class's limits so those still
@@ -80,6 +82,8 @@ class ClientLimits:
     query_buffer_bytes: int = 2 * (64 << 20) + QUERY_SLACK_BYTES
     normal: OutputLimit = OutputLimit()
     pubsub: OutputLimit = OutputLimit(32 << 20, 8 << 20, 60)
+    #: Redis's `replica` (`slave`) class: here it bounds MONITOR connections (node/frontends/resp_diag.py).
+    replica: OutputLimit = OutputLimit(256 << 20, 64 << 20, 60)
     maxmemory_clients_bytes: int = 256 << 20   # 0 = off
 
     def validate(self) -> None:
@@ -89,6 +93,7 @@ class ClientLimits:
             raise ConfigError("maxmemory-clients must be non-negative")
         self.normal.validate()
         self.pubsub.validate()
+        self.replica.validate()
 
 
 def from_settings(values: Mapping[str, str], max_value_bytes: int, maxmemory_bytes: int) -> ClientLimits:
@@ -101,6 +106,7 @@ def from_settings(values: Mapping[str, str], max_value_bytes: int, maxmemory_byt
     clients = parse_maxmemory_clients(values["maxmemory-clients"], maxmemory_bytes)
     if clients:
         clients = max(clients, query + normal.high_water_bytes)
-    limits = ClientLimits(query, normal, pubsub, clients)
+    limits = ClientLimits(query, normal, pubsub, replica=OutputLimit(*classes["slave"]),
+                          maxmemory_clients_bytes=clients)
     limits.validate()
     return limits

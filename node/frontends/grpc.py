@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import hmac
 import time
 
@@ -28,6 +27,7 @@ from raftcache.node.service.forwarding import SECRET_METADATA
 from raftcache.node.frontends import acl_catalog, client_limits, grpc_auth
 from raftcache.node.frontends.grpc_admin import AdminServicer
 from raftcache.node.service.access import REPORT_MAX_KEYS
+from raftcache.node.service.diagnostics import command_args
 from raftcache.node.service.service import Service
 from raftcache.node.service.session import Session
 from raftcache.node.service.tracking import Tracking
@@ -95,8 +95,10 @@ class CacheServicer(cache_pb2_grpc.CacheServicer):
             command, consistency, client_id, sequence = grpc_codec.request_from_proto(request)
         except RaftcacheError as e:
             await _abort(context, e)
+        started_ns = time.perf_counter_ns()
         outcome = await session.execute(command, consistency, client_id, sequence)
         self._service.opstats.latency["grpc"].record(started_ns)
+        _finished(session, command, started_ns)
         if isinstance(outcome, RaftcacheError):
             await _abort(context, outcome)
         if isinstance(outcome[0], CommandError):
@@ -200,10 +202,37 @@ class SubscriberStream:
         return frame
 
 
+def _finished(session: Session, command, started_ns: int) -> None:
+    """The node's diagnostics see the command under its Redis name (SLOWLOG, LATENCY, MONITOR).
+    A command too malformed to name (an enum out of range: it was answered with an error) is
+    recorded under its op's name; nothing here may fail the reply."""
+    if session.forwarded:
+        return   # a follower's clients' commands: that follower recorded them
+    try:
+        name = acl_catalog.op_command(command)
+    except (KeyError, IndexError, ValueError):
+        name = command.WhichOneof("op") or "noop"
+    usec = (time.perf_counter_ns() - started_ns) // 1000
+    wanted = session.service.diagnostics.wants_args(usec)   # rendering them costs: only when they are shown
+    session.finished(name, command_args(command) if wanted else [], usec)
+
+
+def _timed_render(session: Session, command, latency, arrived_ns: int):
+    """The reply of one request of a batch: its time in the slow log and histograms from now,
+    in the per-protocol latency (`latency`) from the batch's arrival."""
+    started_ns = time.perf_counter_ns()
+
+    def render(outcome):
+        _finished(session, command, started_ns)
+        latency.record(arrived_ns)
+        return grpc_codec.outcome_to_reply(outcome)
+    return render
+
+
 async def _run_batch(session: Session, batch) -> cache_pb2.ReplyBatch:
     """One RequestBatch of a Pipeline stream; each request's latency counts from the batch's arrival."""
     latency = session.service.opstats.latency["grpc"]
-    render = functools.partial(_timed_reply, latency, time.perf_counter_ns())
+    arrived_ns = time.perf_counter_ns()
     run = session.run()
     for request in batch.requests:
         try:
@@ -211,16 +240,11 @@ async def _run_batch(session: Session, batch) -> cache_pb2.ReplyBatch:
         except RaftcacheError as e:
             run.reply(grpc_codec.outcome_to_reply(e))
             continue
-        await run.add(command, render, consistency, client_id, sequence)
+        await run.add(command, _timed_render(session, command, latency, arrived_ns), consistency, client_id, sequence)
     await run.settle()
     out = cache_pb2.ReplyBatch()
     out.replies.extend(run.take())
     return out
-
-
-def _timed_reply(latency, started_ns: int, outcome):
-    latency.record(started_ns)
-    return grpc_codec.outcome_to_reply(outcome)
 
 
 class InternalServicer(admin_pb2_grpc.InternalServicer):

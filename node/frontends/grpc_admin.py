@@ -136,6 +136,8 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             log_version=s["log_version"],
             max_log_version=s["max_log_version"],
             apply_blocked=s["apply_blocked"],
+            snapshot_bytes=s.get("snapshot_bytes", 0),
+            snapshot_received_bytes=s.get("snapshot_received_bytes", 0),
         )
         if ops is not None:
             reply.advertised.CopyFrom(member_proto(ops.membership.advertised(ops.membership.me), voter=ops.voter))

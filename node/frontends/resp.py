@@ -28,7 +28,8 @@ from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError
 from raftcache.node.frontends import (
-    acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_pause, resp_pubsub, resp_tracking,
+    acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_diag, resp_pause, resp_pubsub,
+    resp_tracking,
 )
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
@@ -148,11 +149,10 @@ class RespServer:
             stat = self.cmdstats[name] = [0, 0, 0, 0]
         return stat
 
-    def count_call(self, name: str, started_ns: int, reply: bytes) -> None:
+    def count_call(self, name: str, usec: int, reply: bytes) -> None:
         """One command answered: `usec` is the time from taking it to its reply, Raft commit
         included (Redis counts only its own execution: nothing here waits for replicas)."""
         stat = self._cmdstat(name)
-        usec = (time.perf_counter_ns() - started_ns) // 1000
         stat[0] += 1
         stat[1] += usec
         self.latency.add(usec)
@@ -205,6 +205,7 @@ class Connection(StreamConnection):
         self.reply_off = False           # CLIENT REPLY OFF: no replies until ON
         self.reply_skip_next = False     # CLIENT REPLY SKIP: no reply to the next command
         self.last_cmd = "NULL"
+        self.monitoring = False          # MONITOR: lines of commands (or applied writes) are streamed
         self.running = False
         self.backlog = 0                 # bytes received since the command loop last took the pending commands
         self._over_soft_since: float | None = None
@@ -273,7 +274,8 @@ class Connection(StreamConnection):
         if size == 0 and self._over_soft_since is None:
             return
         limits = self.server.limits
-        limit = limits.pubsub if self.session.subscriptions is not None else limits.normal
+        limit = (limits.replica if self.monitoring else
+                 limits.pubsub if self.session.subscriptions is not None else limits.normal)
         over, self._over_soft_since = limit.over(
             size, self._over_soft_since, time.monotonic() if now is None else now)
         if over:
@@ -311,6 +313,8 @@ class Connection(StreamConnection):
 
     def connection_lost(self, exc) -> None:
         super().connection_lost(exc)
+        if self.monitoring:
+            self.service.diagnostics.monitors.remove(self.id)
         if self.session.subscriptions is not None:
             self.service.pubsub.drop(self.session.subscriptions)
         resp_tracking.stop(self)
@@ -370,7 +374,7 @@ class Connection(StreamConnection):
         self.last_cmd = "get"
         self.server.stats["total_commands_processed"] += 1
         reply = b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes else encode(value, self.proto)
-        self.server.count_call("get", started_ns, reply)
+        self.count(_GET_SPEC, args, started_ns, reply)
         return reply
 
     def _dispatch(self) -> None:
@@ -430,10 +434,10 @@ class Connection(StreamConnection):
                 served = self.session.read_now(command)
                 if served is None:
                     if len(pending) == 1 and commands.is_read(command):  # -P 1: answered from its future, no task
-                        self._start_lone_read(spec, command, started_ns)
+                        self._start_lone_read(spec, command, started_ns, args)
                     break
                 reply = self.render(spec, command, served)
-                self.server.count_call(spec.name, started_ns, reply)
+                self.count(spec, args, started_ns, reply)
                 out.append(reply)
                 size += len(reply)
             pending.popleft()
@@ -452,20 +456,22 @@ class Connection(StreamConnection):
             return
         spec, command = step
         self.running = True
-        self.task = self.session.start_write(command, lambda outcome: self._lone_done(spec, command, started_ns, outcome))
+        self.task = self.session.start_write(
+            command, lambda outcome: self._lone_done(spec, command, started_ns, args, outcome))
 
-    def _start_lone_read(self, spec: Spec, command, started_ns: int) -> None:
+    def _start_lone_read(self, spec: Spec, command, started_ns: int, args: list[bytes]) -> None:
         self.pending.popleft()
         self.server.stats["total_commands_processed"] += 1
         self.running = True
-        self.task = self.session.start_read(command, lambda outcome: self._lone_done(spec, command, started_ns, outcome))
+        self.task = self.session.start_read(
+            command, lambda outcome: self._lone_done(spec, command, started_ns, args, outcome))
 
-    def _lone_done(self, spec: Spec, command, started_ns: int, outcome: Outcome) -> None:
+    def _lone_done(self, spec: Spec, command, started_ns: int, args: list[bytes], outcome: Outcome) -> None:
         self.task, self.running = None, False
         if self.closing:
             return
         reply = self.render(spec, command, outcome)
-        self.server.count_call(spec.name, started_ns, reply)
+        self.count(spec, args, started_ns, reply)
         self._write(reply)
         if self.pending:
             self._dispatch()
@@ -532,21 +538,34 @@ class Connection(StreamConnection):
                     self._write(b"".join(run.take()))  # replies before a blocking pop go out now
                 reply = await self._local(spec, args)
                 if not ("blocking" in spec.flags and self.eof):   # hung up while blocked: freed, uncounted (Redis)
-                    self.server.count_call(spec.name, started_ns, reply)
+                    self.count(spec, args, started_ns, reply)
                 run.reply(b"" if muted else reply)
                 if self.closing:
                     break
                 continue
-            await run.add(command, self._renderer(spec, command, started_ns, muted))
+            await run.add(command, self._renderer(spec, command, started_ns, args, muted))
         await run.settle()
         return run.take()
 
-    def _renderer(self, spec: Spec, command, started_ns: int, muted: bool = False):
+    def _renderer(self, spec: Spec, command, started_ns: int, args: list[bytes], muted: bool = False):
         def render(outcome: Outcome) -> bytes:
             reply = self.render(spec, command, outcome)
-            self.server.count_call(spec.name, started_ns, reply)
+            self.count(spec, args, started_ns, reply)
             return b"" if muted else reply
         return render
+
+    def count(self, spec: Spec, args: list[bytes], started_ns: int, reply: bytes) -> None:
+        """One command answered: INFO commandstats/errorstats, and the node's diagnostics (slow
+        log, latency, MONITOR) under its Redis name (`client|list` for a known subcommand)."""
+        usec = (time.perf_counter_ns() - started_ns) // 1000
+        self.server.count_call(spec.name, usec, reply)
+        self.session.finished(_redis_name(spec, args), args, usec, "fast" in spec.flags, _may_block(spec, args))
+
+    def monitor_line(self, line: bytes) -> None:
+        """One MONITOR line (node/service/diagnostics.Monitors): written now, between whole
+        replies; the `replica` class of client-output-buffer-limit bounds what it holds."""
+        if not self.closing:
+            self._write(b"+%s\r\n" % line)
 
     def fast_paths_ok(self) -> bool:
         """Commands may be answered without the command loop: no CLIENT REPLY muting and
@@ -582,7 +601,7 @@ class Connection(StreamConnection):
         if (spec.arity > 0 and len(args) != spec.arity) or len(args) < -spec.arity:
             self.server.count_rejected(spec.name)
             return self._reject(wrong_arity(spec.name))
-        self.last_cmd = spec.name
+        self.last_cmd = _redis_name(spec, args)
         if not self.authenticated and "noauth" not in spec.flags:
             self.server.count_rejected(spec.name, "NOAUTH")
             return self._reject("NOAUTH Authentication required.")
@@ -601,7 +620,7 @@ class Connection(StreamConnection):
             return spec, spec.build(args, self.session.db)
         except RespError as e:  # a bad argument: the command ran and failed, as in Redis
             reply = b"-%s\r\n" % e.text.encode()
-            self.server.count_call(spec.name, time.perf_counter_ns(), reply)
+            self.count(spec, args, time.perf_counter_ns(), reply)
             return reply
 
     def _reject(self, text: str) -> bytes:
@@ -733,8 +752,10 @@ class Connection(StreamConnection):
         parts = [b"*%d\r\n" % len(queued)]
         it = iter(results)
         self.in_exec = True
+        diagnostics = self.service.diagnostics
         try:
             for spec, qargs, cmd in queued:
+                diagnostics.monitor(_redis_name(spec, qargs), qargs, self.session.db, self.addr)  # as Redis 7
                 if cmd is None:
                     parts.append(await self._local(spec, qargs))
                 elif isinstance(cmd, RespError):
@@ -764,6 +785,9 @@ class Connection(StreamConnection):
             self._write(encode(Push(frame), self.proto))
 
     async def cmd_reset(self, args) -> bytes:
+        if self.monitoring:
+            self.service.diagnostics.monitors.remove(self.id)
+            self.monitoring = False
         if self.session.subscriptions is not None:
             self.service.pubsub.drop(self.session.subscriptions)
             self.session.subscriptions = None
@@ -774,8 +798,28 @@ class Connection(StreamConnection):
         return b"+RESET\r\n"
 
 
-#: Connection and server commands: resp_admin's and the ACL's (resp_acl.py).
-_HANDLERS = {**resp_admin.HANDLERS, **resp_acl.HANDLERS}
+_GET_SPEC = TABLE[b"get"]
+
+
+def _may_block(spec: Spec, args: list[bytes]) -> bool:
+    """A blocking pop, or XREAD/XREADGROUP with BLOCK: its time is mostly a wait."""
+    if "blocking" not in spec.flags:
+        return False
+    return not spec.name.startswith("xread") or any(a.upper() == b"BLOCK" for a in args[1:])
+
+
+def _redis_name(spec: Spec, args: list[bytes]) -> str:
+    """Redis's name of a command: `client|list` for a known subcommand (only known ones, so the
+    names the diagnostics keep are bounded), else the command's."""
+    subs = resp_admin.SUBCOMMANDS.get(spec.name)
+    if subs is not None and len(args) > 1:
+        sub = args[1].lower().decode(errors="replace")
+        if sub in subs:
+            return f"{spec.name}|{sub}"
+    return spec.name
+
+#: Connection and server commands: resp_admin's, the ACL's (resp_acl.py) and the diagnostic ones (resp_diag.py).
+_HANDLERS = {**resp_admin.HANDLERS, **resp_acl.HANDLERS, **resp_diag.HANDLERS}
 _LOCAL = {
     **resp_pubsub.HANDLERS,
     "multi": Connection.cmd_multi,

@@ -1,6 +1,6 @@
 """Connection and server commands of the Redis front end: PING, ECHO, HELLO,
 AUTH, SELECT, CLIENT, COMMAND, INFO, CONFIG, TIME, WAIT, KEYS, RANDOMKEY,
-OBJECT, MEMORY, LASTSAVE, READONLY/READWRITE.
+OBJECT, LASTSAVE, READONLY/READWRITE (the diagnostic ones, MEMORY among them, are resp_diag.py's).
 
 Each handler is `async def handler(conn, args) -> reply value`, encoded for
 the connection's protocol by resp.py (bytes are bulk strings). State
@@ -51,7 +51,10 @@ SUBCOMMANDS = {
     "command": {"count": 2, "info": -2, "docs": -2, "list": -2, "getkeys": -3, "help": 2},
     "config": {"get": -3, "set": -4, "resetstat": 2, "rewrite": 2, "help": 2},
     "object": {"encoding": 3, "freq": 3, "idletime": 3, "refcount": 3, "help": 2},
-    "memory": {"usage": -3, "doctor": 2, "help": 2},
+    "memory": {"usage": -3, "doctor": 2, "stats": 2, "help": 2},
+    # resp_diag.py's
+    "slowlog": {"get": -2, "len": 2, "reset": 2, "help": 2},
+    "latency": {"latest": 2, "history": 3, "reset": -2, "doctor": 2, "graph": 3, "histogram": -2, "help": 2},
     "function": {"flush": -2, "list": -2, "help": 2},
     **resp_stream_groups.SUBCOMMANDS,
     "acl": {"cat": -2, "deluser": -3, "dryrun": -4, "genpass": -2, "getuser": 3, "list": 2, "load": 2, "log": -2,
@@ -176,13 +179,34 @@ def _status(conn) -> dict:
 # ---------------------------------------------------------------- CLIENT
 
 
+def client_flags(c) -> str:
+    """Redis's client flags, in Redis's order: O monitor, P subscriber, x in MULTI, b blocked,
+    t tracking; N none."""
+    subs = c.session.subscriptions
+    flags = "".join(letter for letter, on in (
+        ("O", c.monitoring), ("P", subs is not None and subs.active), ("x", c.multi is not None),
+        ("b", c.unblocked is not None), ("t", c.session.tracking is not None)) if on)
+    return flags or "N"
+
+
+def client_type(c) -> str:
+    """CLIENT LIST/KILL TYPE: pubsub for a subscriber, else normal (a monitor is a normal client,
+    as in Redis; there are no replica or master connections on the Redis port)."""
+    subs = c.session.subscriptions
+    return "pubsub" if subs is not None and subs.active else "normal"
+
+
 def client_info_line(c) -> str:
     now = time.time()
     omem = c.transport.get_write_buffer_size() if c.transport is not None else 0
+    subs = c.session.subscriptions
+    sub, psub, ssub = ((len(subs.channels), len(subs.patterns), len(subs.shard_channels)) if subs is not None
+                       else (0, 0, 0))
     return (
         f"id={c.id} addr={c.addr} laddr={c.laddr} fd=-1 name={c.session.name} age={int(now - c.session.created_s)} "
-        f"idle={int(time.monotonic() - c.session.last_s)} flags={'x' if c.multi is not None else 'N'} db={c.session.db} "
-        f"sub=0 psub=0 ssub=0 multi={len(c.multi) if c.multi is not None else -1} qbuf={c.parser.pending_bytes} "
+        f"idle={int(time.monotonic() - c.session.last_s)} flags={client_flags(c)} db={c.session.db} "
+        f"sub={sub} psub={psub} ssub={ssub} multi={len(c.multi) if c.multi is not None else -1} "
+        f"qbuf={c.parser.pending_bytes} "
         f"qbuf-free=0 argv-mem={c.parser.unfinished_bytes - c.parser.pending_bytes} multi-mem=0 rbs=0 rbp=0 "
         f"obl=0 oll=0 omem={omem} tot-mem={c.memory_bytes()} events=r "
         f"cmd={c.last_cmd} user={c.session.user or ''} redir=-1 resp={c.proto} lib-name={c.lib['lib-name']} "
@@ -214,11 +238,7 @@ async def client(conn, args):
     if sub == b"info" and n == 2:
         return Verbatim(client_info_line(conn).encode() + b"\n")
     if sub == b"list":
-        conns = conn.server.connections.values()
-        if n >= 4 and args[2].upper() == b"ID":
-            wanted = {to_int(a) for a in args[3:]}
-            conns = [c for c in conns if c.id in wanted]
-        return Verbatim("".join(client_info_line(c) + "\n" for c in conns).encode())
+        return Verbatim("".join(client_info_line(c) + "\n" for c in _client_list(conn, args)).encode())
     if sub == b"setinfo" and n == 4:
         attr = args[2].lower().decode(errors="replace")
         if attr not in ("lib-name", "lib-ver"):
@@ -251,6 +271,28 @@ async def client(conn, args):
         return [b"CLIENT <subcommand> [<arg> ...]",
                 b"CONSISTENCY linearizable|lease|bounded:<ms>|any|min_index:<n>|default",
                 b"GETNAME", b"ID", b"INFO", b"KILL", b"LIST", b"SETINFO", b"SETNAME <name>"]
+    raise RespError("ERR syntax error")
+
+
+def _client_list(conn, args) -> list:
+    """CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id [id ...]] (Redis 7: either filter)."""
+    conns = list(conn.server.connections.values())
+    if len(args) == 2:
+        return conns
+    option = args[2].upper()
+    if option == b"TYPE" and len(args) == 4:
+        kind = args[3].decode(errors="replace").lower()
+        if kind not in _CLIENT_TYPES:
+            raise RespError(f"ERR Unknown client type '{args[3].decode(errors='replace')}'")
+        return [c for c in conns if client_type(c) == kind]
+    if option == b"ID" and len(args) >= 4:
+        wanted = set()
+        for a in args[3:]:
+            try:
+                wanted.add(to_int(a))
+            except RespError:
+                raise RespError("ERR Invalid client ID") from None
+        return [c for c in conns if c.id in wanted]
     raise RespError("ERR syntax error")
 
 
@@ -302,7 +344,8 @@ def _kill_filter(conn, args):
         elif field == b"TYPE":
             if text.lower() not in _CLIENT_TYPES:
                 raise RespError(f"ERR Unknown client type '{text}'")
-            tests.append(lambda c, normal=text.lower() == "normal": normal)
+            kind = "replica" if text.lower() == "slave" else text.lower()
+            tests.append(lambda c, kind=kind: client_type(c) == kind)
         elif field == b"ADDR":
             tests.append(lambda c, text=text: c.addr == text)
         elif field == b"LADDR":
@@ -572,6 +615,10 @@ def _info_text(conn, sections: set[str]) -> bytes:
                    f"rejected_calls={rejected},failed_calls={failed}"
                    for name, (calls, usec, rejected, failed) in sorted(server.cmdstats.items()))
         out.append("")
+    if sections & {"all", "everything", "latencystats"}:  # not in the default sections either
+        out.append("# Latencystats")
+        out.extend(f"{k}:{v}" for k, v in conn.service.diagnostics.latencystats())
+        out.append("")
     section("Errorstats", [(f"errorstat_{prefix}", f"count={n}") for prefix, n in sorted(server.errorstats.items())])
     section("Cluster", [("cluster_enabled", 0)])   # tools read it to choose cluster mode
     section("Keyspace", [
@@ -587,8 +634,8 @@ async def info(conn, args):
 
 
 async def config(conn, args):
-    """CONFIG GET from this node's values; CONFIG SET through the log, cluster-wide
-    (node/config/settings.py says which parameters exist and what they change)."""
+    """CONFIG GET from this node's values; CONFIG SET through the log, cluster-wide, except the
+    node-local ones (node/config/settings.py says which parameters exist and what they change)."""
     sub = check_subcommand("config", args)
     if sub == b"get" and len(args) >= 3:
         values = conn.service.settings
@@ -618,11 +665,13 @@ async def config(conn, args):
 
 async def _config_set(conn, pairs: list[tuple[str, str]]):
     """Check every pair here (clear errors before proposing), then one ConfigSet
-    entry; reply once this node applied it, so the caller reads its own change."""
+    entry; reply once this node applied it, so the caller reads its own change.
+    The node-local parameters are set on this node once the rest succeeded."""
     current = conn.service.settings
     command = pb.Command()
     command.config_set.SetInParent()
     names = set()
+    local: dict[str, str] = {}
     for name, value in pairs:
         if name in names:
             raise RespError(f"ERR CONFIG SET failed (possibly related to argument '{name}') - "
@@ -631,6 +680,9 @@ async def _config_set(conn, pairs: list[tuple[str, str]]):
         try:
             if name == "client-output-buffer-limit":  # the classes not named keep their limits, as in Redis
                 value = settings.merge_output_limits(current.get(name, ""), value)
+            if name in settings.NODE_LOCAL:   # slowlog-*, latency-*: this node's own, not proposed
+                local[name] = settings.check_local(name, value)
+                continue
             normalised = settings.validate(name, value, current.get(name),
                                            before_eviction=conn.service.log_version < commands.EVICTION_VERSION)
         except settings.SettingError as e:
@@ -639,13 +691,14 @@ async def _config_set(conn, pairs: list[tuple[str, str]]):
             raise RespError(f"ERR CONFIG SET failed (possibly related to argument '{name}') - {e}") from None
         if settings.SETTINGS[name].kind != "fixed":
             command.config_set.parameters.add(name=name, value=normalised)
-    if not command.config_set.parameters:
-        return OK
-    result, index = await conn.call(command)
-    if isinstance(result, CommandError):
-        return result
-    await conn.service.wait_applied(index)
-    conn.server.refresh_limits()  # other nodes follow within resp.py's check interval
+    if command.config_set.parameters:
+        result, index = await conn.call(command)
+        if isinstance(result, CommandError):
+            return result
+        await conn.service.wait_applied(index)
+        conn.server.refresh_limits()  # other nodes follow within resp.py's check interval
+    for name, value in local.items():   # this node's own (slowlog-*, latency-*): after the rest succeeded
+        conn.service.set_local(name, value)
     return OK
 
 
@@ -777,16 +830,6 @@ async def object_(conn, args):
     return result[0] if sub == b"idletime" else result[1]
 
 
-async def memory(conn, args):
-    sub = check_subcommand("memory", args)
-    if sub == b"usage":
-        result, _ = await conn.call(cmd(conn.session.db, "exists", keys=[args[2]]))
-        return None if not result else 64 + len(args[2])
-    if sub == b"doctor":
-        return b"Sam, I have no memory problems"
-    return [b"MEMORY <subcommand> [<arg> ...]", b"DOCTOR", b"USAGE <key> [SAMPLES <count>]"]
-
-
 async def function(conn, args):
     """There are no functions (no scripting): FUNCTION FLUSH has nothing to do and
     FUNCTION LIST is empty, so tools and test harnesses that reset them keep working."""
@@ -803,7 +846,7 @@ HANDLERS = {
     "command": command, "info": info, "config": config, "time": time_, "lastsave": lastsave,
     "wait": wait, "readonly": readonly, "readwrite": readonly, "keys": keys, "randomkey": randomkey,
     "role": role, "lolwut": lolwut,
-    "object": object_, "memory": memory, "function": function,
+    "object": object_, "function": function,
     **resp_blocking.COMMANDS,
     **resp_hyperloglog.LOCAL,
     **resp_streams.LOCAL,

@@ -297,6 +297,9 @@ register("move", 3, f"{W} fast", build_move)
 register("swapdb", 3, f"{W} fast", build_swapdb, keys=(0, 0, 0), group="server")
 register("object", -2, R, None, keys=(2, 2, 1))
 
+#: Commands that take more arguments here than in Redis (raftcache's extensions): name -> arity.
+EXTENDED_ARITY = {"monitor": -1}   # MONITOR LOG
+
 # Connection, server and transaction commands: run by resp.py itself.
 for _name, _arity, _flags in [
     ("ping", -1, "fast stale"), ("echo", 2, "fast stale"), ("hello", -1, "noauth fast stale"),
@@ -308,6 +311,9 @@ for _name, _arity, _flags in [
     ("readonly", 1, "fast stale"), ("readwrite", 1, "fast stale"), ("memory", -2, "readonly"),
     ("function", -2, "noscript"), ("role", 1, "noscript loading stale fast"), ("lolwut", -1, "readonly fast"),
     ("acl", -2, "noscript stale"),
+    # resp_diag.py's; MONITOR takes raftcache's optional LOG (Redis's arity is 1)
+    ("slowlog", -2, "admin random loading stale"), ("latency", -2, "admin noscript loading stale"),
+    ("monitor", EXTENDED_ARITY["monitor"], "admin noscript loading stale"), ("debug", -2, "admin noscript loading stale"),
 ]:
     register(_name, _arity, _flags, None, keys=(1, -1, 1) if _name == "watch" else (0, 0, 0),
              group="transactions" if _name in ("multi", "exec", "discard", "watch", "unwatch") else "connection")

@@ -223,13 +223,15 @@ def read_meta(path: str) -> tuple[BackupMeta, int]:
 
 
 def verify(path: str, deep: bool = True,
-           progress: Callable[[int, int], None] | None = None) -> BackupMeta:
+           progress: Callable[[int, int], None] | None = None,
+           step: Callable[[str], None] | None = None) -> BackupMeta:
     """Check a backup file; returns its meta or raises BackupError with one clear line.
 
     Checks the header, sizes and trailer checksum; with `deep`, also opens
     the LMDB copy and checks its applied index, key counts and digest
     against the header. Changes nothing on disk (a deep check extracts the
-    copy to a temporary directory, removed afterwards).
+    copy to a temporary directory, removed afterwards). `progress(done,
+    total)` follows the checksum pass, `step(text)` names the later stages.
     """
     meta, offset = read_meta(path)
     size = os.path.getsize(path)
@@ -260,7 +262,11 @@ def verify(path: str, deep: bool = True,
         work = tempfile.mkdtemp(prefix=".rcbak-verify-")
         try:
             copy = os.path.join(work, "data.mdb")
+            if step:
+                step(f"checksums match; extracting the keyspace copy ({meta.data_bytes} bytes)")
             extract_data(path, copy, meta, offset)
+            if step:
+                step(f"checking the keyspace copy ({meta.key_count} keys)")
             _check_copy(path, copy, meta)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -303,7 +309,9 @@ def extract_data(path: str, out: str, meta: BackupMeta | None = None, offset: in
 # ---------------------------------------------------------------- restoring
 
 def restore_into(path: str, data_dir: str, keyspace_dir: str, raft_dir: str,
-                 verified: BackupMeta | None = None) -> tuple[BackupMeta, bool]:
+                 verified: BackupMeta | None = None,
+                 progress: Callable[[int, int], None] | None = None,
+                 step: Callable[[str], None] | None = None) -> tuple[BackupMeta, bool]:
     """Seed a node's data dir from a backup, before the node's first start.
 
     Returns (meta, restored): restored is False when this data dir was
@@ -313,8 +321,9 @@ def restore_into(path: str, data_dir: str, keyspace_dir: str, raft_dir: str,
     anything. The keyspace is rebased (applied_index 0, see
     keyspace.rebase_copy) so that the new cluster's log is applied on top.
     `verified`: the meta `verify(path)` already returned (skips a second check).
+    `progress` and `step` report how far it is (as verify's).
     """
-    meta = verified or verify(path, deep=True)
+    meta = verified or verify(path, deep=True, progress=progress, step=step)
     checksum = file_sha256(path)
     marker = os.path.join(data_dir, RESTORED_MARKER)
     try:
@@ -332,7 +341,11 @@ def restore_into(path: str, data_dir: str, keyspace_dir: str, raft_dir: str,
         raise BackupError(f"{data_dir} already holds a node's data; restore needs an empty data dir")
     os.makedirs(keyspace_dir, exist_ok=True)
     tmp = live + ".restore"
+    if step:
+        step(f"verified; writing the keyspace ({meta.data_bytes} bytes, {meta.key_count} keys)")
     extract_data(path, tmp, meta)
+    if step:
+        step("rebasing the keyspace on the new cluster's log")
     _keyspace.rebase_copy(tmp)
     fsync_file(tmp)
     for leftover in ("lock.mdb", "data.mdb.restore-lock"):

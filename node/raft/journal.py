@@ -161,6 +161,8 @@ class DurableFileJournal(FileJournal):
         self.dirty = False
         self.flush_count = 0
         self.fsync_latency = Latency()   # the flushes that wrote something (msync + fsync)
+        #: on_flush(ms) after each flush that wrote something (the latency monitor's `fsync`).
+        self.on_flush: Callable[[float], None] | None = None
         self._allocated = 0
         self._guard_growth()
         # The journal file may have just been created: make its name durable.
@@ -244,9 +246,12 @@ class DurableFileJournal(FileJournal):
             os.fsync(resizable._ResizableFile__f.fileno())  # file size / metadata after growth
         except OSError as exc:
             _disk_failed("the Raft journal (fsync)", exc)
-        self.fsync_latency.record(started_ns)
+        took_ns = time.perf_counter_ns() - started_ns
+        self.fsync_latency.add(took_ns // 1000)
         self.dirty = False
         self.flush_count += 1
+        if self.on_flush is not None:
+            self.on_flush(took_ns / 1e6)
 
     def _destroy(self):
         try:

@@ -100,6 +100,8 @@ class RaftNode(SyncObj):
         self.rc_leader_read_index = False
         self.rc_on_read_index: Callable[[object, dict], None] | None = None
         self.rc_on_read_index_reply: Callable[[dict], None] | None = None
+        #: (bytes, last) for each piece of a leader's snapshot this follower receives (progress lines).
+        self.rc_on_snapshot_piece: Callable[[int, bool], None] | None = None
         self.rc_peer_limits = peer_limits      # ReplicationConfig read by node/peer_guard.GuardedTransport
         self.rc_peer_tls = peer_tls            # node/raft/peer_tls.PeerTls (mutual TLS on the Raft port), or None
         if transport_class is None and peer_limits is not None:
@@ -478,7 +480,10 @@ class RaftNode(SyncObj):
             verified = entries[-1][1] if entries else prev_idx
             self._SyncObj__sendNextNodeIdx(node, nextNodeIdx=verified + 1, success=True)
         elif message.get("serialized") is not None:  # snapshot install
-            if self._SyncObj__serializer.setTransmissionData(message["serialized"]):
+            piece = message["serialized"]
+            if self.rc_on_snapshot_piece is not None and isinstance(piece, tuple) and len(piece) == 3:
+                self.rc_on_snapshot_piece(len(piece[0] or b""), bool(piece[2]))
+            if self._SyncObj__serializer.setTransmissionData(piece):
                 self._SyncObj__loadDumpFile(clearJournal=True)
                 self._SyncObj__sendNextNodeIdx(node, success=True)
                 verified = self._SyncObj__raftLog[-1][1]

@@ -53,6 +53,7 @@ from pysyncobj.syncobj import SyncObjException
 from raftcache.node.raft import journal as _journal
 from raftcache.node.raft.raftnode import RaftNode
 from raftcache.node.raft.readindex import ReadIndex
+from raftcache.node.raft.watch import RaftWatch
 from raftcache.node.config import Peer, ReplicationConfig
 from raftcache.node.errors import (
     DeadlineError,
@@ -183,6 +184,8 @@ class Replicator:
         self._snapshot_times = {"write": [0, 0.0, 0.0], "load": [0, 0.0, 0.0]}
         self._last_index = 0
         self.fatal_error: BaseException | None = None
+        #: Latency events and progress lines (node/raft/watch.py); the server gives it the node's monitor.
+        self.watch = RaftWatch(me=me.id)
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -228,7 +231,7 @@ class Replicator:
         others = [p.address("raft") for p in self._members if p.id != self.me.id]
         node = RaftNode(
             None if self.readonly else self.me.address("raft"), others, conf,
-            apply=self._apply, on_fatal=self._fatal,
+            apply=self.watch.wrap_apply(self._apply), on_fatal=self._fatal,
             flush_before_ack=cfg.appendfsync == "always", peer_limits=cfg, max_version=self.max_version,
             peer_tls=self._peer_tls,
         )
@@ -238,6 +241,9 @@ class Replicator:
         node.rc_on_read_index = lambda peer, message: self._reads.on_request(node, peer, message,
                                                                               self.lease_read_index)
         node.rc_on_read_index_reply = self._reads.on_reply
+        node.rc_on_snapshot_piece = self.watch.snapshot_received
+        if hasattr(node.raft_log, "on_flush"):   # the durable journal: every fsync, whatever the policy
+            node.raft_log.on_flush = self.watch.fsync_done
         node.addOnTickCallback(self._on_tick)
         if self.readonly:
             return  # binds nothing (and PySyncObj never signals "bound" for it)
@@ -283,7 +289,7 @@ class Replicator:
             callback(None, 0, NotLeaderError("leadership transfer in progress"))
             return
         pid = next(self._ids)
-        self._pending[pid] = callback
+        self._pending[pid] = self.watch.wrap_commit(callback)
         self._deadlines.append((time.monotonic() + self.config.proposal_timeout_s, pid))
         node.apply_entry(data, callback=functools.partial(self._on_result, pid))
         self._wake()
@@ -493,6 +499,8 @@ class Replicator:
                 node.raft_log.flush()
         self._last_index = node.raft_log[-1][1]
         self._expire_proposals()
+        self.watch.tick(self._peer_id(node._getLeader()), node.raftCurrentTerm, node.raftCommitIndex,
+                        node.raftLastApplied, node.last_leader_contact)
 
     def _expire_proposals(self) -> None:
         deadlines = self._deadlines
@@ -516,12 +524,16 @@ class Replicator:
 
     def _write_snapshot(self, path: str, raft_state: tuple) -> None:
         started = time.monotonic()
-        _journal.write_snapshot(path, raft_state, self._snapshot.save)
+        self.watch.snapshot("writing", lambda: _journal.write_snapshot(path, raft_state, self._snapshot.save),
+                            self.term, self._snapshot.applied_index)
         self._time_snapshot("write", started)
 
     def _read_snapshot(self, path: str) -> tuple:
         started = time.monotonic()
-        state = _journal.read_snapshot(path, lambda: self._snapshot.applied_index, self._snapshot.load)
+        state = self.watch.snapshot(
+            "installing", lambda: _journal.read_snapshot(path, lambda: self._snapshot.applied_index,
+                                                         self._snapshot.load),
+            self.term, self._snapshot.applied_index)
         self._time_snapshot("load", started)
         return state
 
@@ -655,6 +667,14 @@ class Replicator:
         reported = node.member_versions.copy()
         others = list(node.otherNodes) + list(node.readonlyNodes)
         return all(reported.get(n, 0) >= version for n in others)
+
+    @property
+    def snapshot_bytes(self) -> int:
+        """Size of this node's latest snapshot file (what a new or lagging follower is sent); 0: none."""
+        try:
+            return os.path.getsize(os.path.join(self.config.data_dir, SNAPSHOT_NAME))
+        except OSError:
+            return 0
 
     @property
     def waiting_to_join(self) -> bool:

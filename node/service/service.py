@@ -50,6 +50,7 @@ from raftcache.node.errors import (
 )
 from raftcache.node.commands import acl
 from raftcache.node.service.access import AccessTable
+from raftcache.node.service.diagnostics import Diagnostics, log_lines
 from raftcache.node.service.evictor import EVICTION_INTERVAL_S, Evictor, estimate_growth
 from raftcache.node.service.identity import Identity
 from raftcache.node.service.forwarding import WriteCoalescer
@@ -176,6 +177,9 @@ class Service:
         self._coalescer = WriteCoalescer(MAX_BATCH_ENTRIES)
         self._default = ReadConsistency.parse(config.service.default_read)
         self._node_settings = settings.node_defaults(config)
+        #: SLOWLOG, latency histograms and events, MONITOR (node/service/diagnostics.py).
+        self.diagnostics = Diagnostics()
+        self.diagnostics.configure(self._node_settings)
         self._settings_changed(statemachine.settings)
         statemachine.on_settings_change.append(self._settings_changed)
         #: Who connections are and what they may do (node/service/identity.py).
@@ -234,8 +238,15 @@ class Service:
         """One CONFIG parameter's value on this node."""
         return self._replicated.get(name, self._node_settings[name])
 
+    def set_local(self, name: str, value: str) -> None:
+        """CONFIG SET of a node-local parameter (checked by settings.check_local): this node only."""
+        self._node_settings = {**self._node_settings, name: value}
+        self.diagnostics.configure(self._node_settings)
+
     def _settings_changed(self, replicated: dict[str, str]) -> None:
         # Raft thread: reference assignments only, read by the event loop.
+        if not settings.NODE_LOCAL.isdisjoint(replicated):  # stored by an older release: not in force here
+            replicated = {k: v for k, v in replicated.items() if k not in settings.NODE_LOCAL}
         self._replicated = replicated
         self._default = ReadConsistency.parse(self.setting("raftcache-default-read"))
         values = settings.effective(self._node_settings, replicated)
@@ -264,6 +275,18 @@ class Service:
         self._reads.attach(loop, self.watcher, self._completions)
         self.pubsub.attach(loop)
         self._sm.on_events = self.pubsub.deliver_threadsafe
+        self.diagnostics.monitors.on_log_watch = self._watch_log
+
+    def _watch_log(self, on: bool) -> None:
+        """MONITOR LOG: the state machine hands over what it applies while someone watches."""
+        monitors, loop = self.diagnostics.monitors, self._loop
+
+        def applied(index: int, entries) -> None:   # Raft thread
+            lines = log_lines(index, entries)
+            if lines:
+                loop.call_soon_threadsafe(monitors.feed_all, lines, True)
+
+        self._sm.on_entries = applied if on else None
 
     def on_applied(self, index: int) -> None:
         """Called on the Raft thread after each apply."""
@@ -772,6 +795,8 @@ class Service:
             "log_version": self._sm.log_version,
             "max_log_version": raft.max_version,
             "apply_blocked": raft.apply_blocked,
+            "snapshot_bytes": getattr(raft, "snapshot_bytes", 0),
+            "snapshot_received_bytes": raft.watch.snapshot_received_bytes if hasattr(raft, "watch") else 0,
             "quorum_contact_s": raft.quorum_contact_s(),   # leader only; +inf elsewhere
             "appendfsync": self.config.replication.appendfsync,
             "default_read": str(self._default),
@@ -793,3 +818,4 @@ class Service:
             self.stats[name] = 0
         self._keyspace.hits = self._keyspace.misses = 0
         self._sm.evicted.clear()
+        self.diagnostics.reset_stats()

@@ -95,6 +95,14 @@ class Session:
         return (f"id={self.id} addr={self.addr} name={self.name} age={int(time.time() - self.created_s)} "
                 f"db={self.db} user={self.user or ''} proto={self.protocol}")
 
+    def finished(self, name: str, args: list[bytes], usec: int, fast: bool = False, blocking: bool = False) -> None:
+        """A command this connection sent was answered after `usec` µs: the node's slow log,
+        latency histograms and events, and MONITOR see it (node/service/diagnostics.py).
+        `name` is Redis's (`client|list`), `args` what the client sent (passwords included:
+        they are redacted there). A batch a follower forwarded is not recorded again here."""
+        if not self.forwarded:
+            self.service.diagnostics.finished(name, args, usec, self.db, self.addr, self.name, fast, blocking)
+
     # ------------------------------------------------------------ outcomes
 
     def _note(self, command: Command, outcome: Outcome) -> Outcome:

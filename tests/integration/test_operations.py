@@ -158,7 +158,11 @@ def test_add_a_fourth_node_under_load_then_remove_a_follower_and_the_leader(make
         c.spawn_ready(n4)
         waiting = c.status(n4)
         assert (waiting.role, waiting.leader_id) == ("joining", ""), "it waits to be added; it does not campaign"
-        c.ctl("add-node", n4.peer.spec(), "--wait-timeout", "30", endpoint=c.alive_nodes()[0])
+        added = c.ctl("add-node", n4.peer.spec(), "--wait-timeout", "30", endpoint=c.alive_nodes()[0])
+        assert "n4 catching up: 100%" in added.stderr, added.stderr   # the progress, a line per tenth off a tty
+        with open(n4.log_path, encoding="utf-8") as f:
+            joined = f.read()
+        assert "snapshot received:" in joined and "installing snapshot finished" in joined, joined[-3000:]
         load.addresses.append(n4.grpc_address)
         assert_voters(c, ["n1", "n2", "n3", "n4"])
         mark = len(load.acked)

@@ -16,6 +16,7 @@ from raftcache.node import commands
 from raftcache.node.config import FrontendConfig, KeyspaceConfig, NodeConfig, settings
 from raftcache.node.frontends import resp
 from raftcache.node.storage.keyspace import Keyspace
+from raftcache.node.service.diagnostics import Diagnostics
 from raftcache.node.service.identity import Identity
 from raftcache.node.service.service import NOT_NOW, stamp, without_passwords
 from raftcache.node.commands.statemachine import StateMachine
@@ -36,6 +37,8 @@ class FakeService:
         self.skew_ms = 0                       # added to the wall clock: lets tests "wait" for expiry
         self.consistencies: list = []          # the level of every execute(), in order
         self.set_password("")
+        self.diagnostics = Diagnostics()
+        self.diagnostics.configure(settings.node_defaults(self.config))
 
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000 + self.skew_ms

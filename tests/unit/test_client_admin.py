@@ -105,6 +105,34 @@ def test_wait_caught_up_names_the_index_it_waited_for():
         run(main())
 
 
+def test_wait_caught_up_reports_the_snapshot_then_the_log():
+    fake = FakeCluster()
+    fake.index = 7
+    status = fake.status
+    polls = iter([(0, 100), (0, 300), (7, 0)])   # the member: (applied, snapshot bytes received so far)
+
+    async def member_receiving(address, timeout_s):
+        reply = await status(address, timeout_s)
+        if reply.id == fake.leader_id:
+            reply.snapshot_bytes = 400
+        else:
+            reply.applied_index, reply.snapshot_received_bytes = next(polls)
+        return reply
+
+    fake.status = member_receiving
+    seen: list = []
+
+    async def main():
+        async with make(fake) as c:
+            follower = next(n for n in fake.nodes if n.id != fake.leader_id)
+            return await c.admin.wait_caught_up(
+                Peer(follower.id, follower.zone, follower.address.split(":")[0], 7000), timeout_s=5,
+                progress=lambda applied, target: seen.append(("log", applied, target)),
+                snapshot_progress=lambda done, total: seen.append(("snapshot", done, total)))
+    assert run(main()) == 7
+    assert seen == [("snapshot", 100, 400), ("log", 0, 7), ("snapshot", 300, 400), ("log", 0, 7), ("log", 7, 7)]
+
+
 def test_a_backup_is_written_private_and_renamed_once_checked(tmp_path):
     fake = FakeCluster()
     path = tmp_path / "b.rcbak"

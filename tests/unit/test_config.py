@@ -170,7 +170,7 @@ SAMPLES = {
     "databases": ("4", 4), "default_read": ("lease", "lease"), "redis_password": ("pw", "pw"),
     "role": ("replica", "replica"), "restore": ("x.rcbak", os.path.abspath("x.rcbak")), "join": ("yes", True),
     "backup_dir": ("snaps", os.path.abspath("snaps")), "backup_interval": ("60", 60.0), "backup_keep": ("3", 3),
-    "max_log_version": ("1", 1), "log_level": ("DEBUG", "DEBUG"),
+    "max_log_version": ("1", 1), "log_level": ("DEBUG", "DEBUG"), "log_format": ("json", "json"),
     "maxmemory_policy": ("allkeys-lru", "allkeys-lru"), "memcached_item_size_max": ("2mb", 2 << 20),
     "memcached_disable_evictions": ("yes", True),
     "backup_key": ("b.key", os.path.abspath("b.key")), "aclfile": ("users.acl", os.path.abspath("users.acl")),

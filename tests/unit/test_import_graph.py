@@ -36,9 +36,10 @@ LAYERS = [
     ("commands", {"raftcache.node.commands."}),
     ("storage", {"raftcache.node.storage."}),
     ("config", {"raftcache.node.config", "raftcache.node.config."}),
-    ("leaves", {"raftcache.node.commands", "raftcache.node.errors", "raftcache.node.consistency", "raftcache.node.latency",
+    ("leaves", {"raftcache.node.commands", "raftcache.node.errors", "raftcache.node.consistency",
+                "raftcache.node.latency", "raftcache.node.latency_events", "raftcache.node.logformat",
                 "raftcache.readlevel", "raftcache.commandkeys", "raftcache.peers", "raftcache.backup_crypto",
-                "raftcache", "raftcache.node"}),
+                "raftcache.progress", "raftcache", "raftcache.node"}),
 ]
 
 
