@@ -285,10 +285,13 @@ class StateMachine:
                 # An op an older release does not know, in an entry of its version: answered as it answers it.
                 result = CommandError("the command carries fields this version does not know", Reason.INVALID_ARGUMENT)
             else:
+                if entry.version >= commands.WATCH_VERSION:
+                    txn.watch_tracking(index, entry.now_ms)
                 result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)
             touched = txn.touched
         finally:
             txn.touched = None
+            txn.stop_watch_tracking()
         if txn.writes != writes and not isinstance(result, CommandError):
             self.changes += 1  # as Redis's dirty counter: a write that changed nothing is not counted
             if notify:
@@ -324,17 +327,17 @@ class StateMachine:
         handler = HANDLERS.get(name)
         if handler is None:
             return CommandError(f"unknown command '{name}'", Reason.SYNTAX)
-        ctx = self._context(txn, command.db, now_ms, index, seed, room=room, mode=command.eviction)
+        ctx = self._context(txn, command.db, now_ms, index, seed, room=room, mode=command.eviction, version=version)
         op = getattr(command, name)
         if name in READ_COMMANDS:
             return handler(ctx, op)
         return run_with_quota(txn, handler, ctx, op)
 
     def _context(self, txn, db: int, now_ms: int, index: int, seed: int, room: eviction.Room | None = None,
-                 mode: int = 0, access=None) -> Ctx:
+                 mode: int = 0, access=None, version: int = 1) -> Ctx:
         limits = self._limits
         return Ctx(txn, db, now_ms, index, limits.max_value_bytes, seed, limits.databases, limits, HANDLERS,
-                   self._events, room, mode, access, self._settings)
+                   self._events, room, mode, access, self._settings, version)
 
     def _notify_keyspace(self, txn: WriteTxn, entry: LogEntry, name: str, touched: set) -> None:
         command = entry.command

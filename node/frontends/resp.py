@@ -186,7 +186,7 @@ class Connection(StreamConnection):
         self.multi: list | None = None   # queued (spec, args, command) while in MULTI
         self.multi_db = 0
         self.multi_error = False
-        self.watches: dict[tuple[int, bytes], int] = {}
+        self.watches: dict[tuple[int, bytes], tuple[int, int]] = {}  # (db, key) -> (version, seen_at)
         self.unblocked: asyncio.Future | None = None   # set while blocked in a blocking pop
         self.in_exec = False             # running EXEC's queued commands (nothing blocks then)
         self.reply_off = False           # CLIENT REPLY OFF: no replies until ON
@@ -679,11 +679,11 @@ class Connection(StreamConnection):
         if keys:
             command = pb.Command(db=self.session.db)
             command.key_version.keys.extend(keys)
-            versions, _ = await self.call(command, LINEARIZABLE)
+            versions, seen_at = await self.call(command, LINEARIZABLE)
             if isinstance(versions, CommandError):
                 return encode(versions, self.proto)
             for key, version in zip(keys, versions):
-                self.watches[(self.session.db, key)] = version
+                self.watches[(self.session.db, key)] = (version, seen_at)
         return b"+OK\r\n"
 
     async def cmd_unwatch(self, args) -> bytes:
@@ -700,14 +700,17 @@ class Connection(StreamConnection):
         transaction = pb.Command(db=self.session.db)
         tx = transaction.transaction
         tx.SetInParent()
-        for (db, key), index in watches.items():
-            tx.watches.add(db=db, key=key, index=index)
+        as_redis = self.service.log_version >= commands.WATCH_VERSION
+        for (db, key), (index, seen_at) in watches.items():
+            watched = tx.watches.add(db=db, key=key, index=index)
+            if as_redis:
+                watched.seen_at = seen_at
         data = [(spec, cmd) for spec, _, cmd in queued if isinstance(cmd, pb.Command)]
         for _, cmd in data:
             tx.commands.append(cmd)
         results: list = []
         index = 0
-        if data:
+        if data or (watches and as_redis):  # a transaction of local commands still checks its watches
             try:
                 results, index = await self.call(transaction)
             except RaftcacheError as e:
