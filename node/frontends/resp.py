@@ -684,6 +684,9 @@ class Connection(StreamConnection):
                 return encode(versions, self.proto)
             for key, version in zip(keys, versions):
                 self.watches[(self.session.db, key)] = (version, seen_at)
+            # The reads that follow (redis-py's WATCH; GET; MULTI …) see at least what WATCH
+            # saw, on a follower too: a value older than the watched version would commit stale.
+            self.session.last_write_index = max(self.session.last_write_index, seen_at)
         return b"+OK\r\n"
 
     async def cmd_unwatch(self, args) -> bytes:
