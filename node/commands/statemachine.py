@@ -41,8 +41,8 @@ from raftcache.node.config import KeyspaceConfig, settings, values
 from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError
 from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
 from raftcache.node.commands import (
-    acl, bits, eviction, geo, hashes, hyperloglog, lists, memcache_ops, notifications, pubsub_ops, sets,
-    stream_groups, streams, strings, transactions, zsets,
+    acl, bits, dump_restore, eviction, geo, hashes, hyperloglog, lists, memcache_ops, notifications, pubsub_ops,
+    sets, sort, stream_groups, streams, strings, transactions, zsets,
 )
 from raftcache.node.commands.acl_store import AclStore
 from raftcache.node.commands.quota import run_with_quota
@@ -74,7 +74,7 @@ _MISS = object()
 
 #: Handler modules, merged in this order (later ones win: memcache_ops wraps set/append).
 HANDLER_MODULES = (strings, bits, hyperloglog, hashes, lists, sets, zsets, geo, streams, stream_groups, transactions,
-                   eviction, memcache_ops, pubsub_ops)
+                   eviction, memcache_ops, pubsub_ops, sort, dump_restore)
 
 
 def _merge_handlers() -> dict:
