@@ -157,7 +157,6 @@ def test_the_gone_table_is_bounded_and_old_watches_of_absent_keys_abort(node, mo
 
 
 def test_entries_before_version_6_compare_the_index_alone(node):
-    w = watch(node, b"x")
     put(node, b"x")
     node.run(**{'del': pb.Del(keys=[b"x"])})
     node.index += 1
