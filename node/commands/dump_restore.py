@@ -50,9 +50,11 @@ def check(payload: bytes, max_value_bytes: int):
     """The decoded value of a RESTORE payload, or the CommandError RESTORE answers
     (the front end's check before proposing; apply runs it again)."""
     try:
-        kind, data = rdb.decode(payload)
+        kind, data = rdb.decode(payload, min(max_value_bytes, rdb.MAX_STRING_BYTES))
     except rdb.RdbError as e:
         text = str(e)
+        if text == "string too large":
+            return CommandError("string exceeds maximum allowed size (proto-max-bulk-len)", Reason.VALUE_TOO_LARGE)
         if text.startswith("DUMP payload") or "not supported" in text:
             return CommandError(text, Reason.INVALID_ARGUMENT)
         return CommandError(BAD_FORMAT, Reason.INVALID_ARGUMENT)

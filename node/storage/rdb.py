@@ -78,10 +78,10 @@ def encode(kind: str, data) -> bytes:
 # ---------------------------------------------------------------- decoding
 
 class _Reader:
-    __slots__ = ("buf", "pos")
+    __slots__ = ("buf", "pos", "max_string_bytes")
 
-    def __init__(self, buf: bytes):
-        self.buf, self.pos = buf, 0
+    def __init__(self, buf: bytes, max_string_bytes: int):
+        self.buf, self.pos, self.max_string_bytes = buf, 0, max_string_bytes
 
     def take(self, n: int) -> bytes:
         if n < 0 or self.pos + n > len(self.buf):
@@ -128,6 +128,8 @@ class _Reader:
         if n == 3:
             clen, _ = self.length()
             size, _ = self.length()
+            if size > self.max_string_bytes:
+                raise RdbError("string too large")
             return lzf_decompress(self.take(clen), size)
         raise RdbError("unknown string encoding")
 
@@ -301,15 +303,16 @@ def _object(r: _Reader, rdb_type: int):
     raise RdbError(f"RDB object type {rdb_type} is not supported")
 
 
-def decode(payload: bytes):
-    """(kind, data) of a DUMP payload; RdbError when it is not one raftcache can restore."""
+def decode(payload: bytes, max_string_bytes: int = MAX_STRING_BYTES):
+    """(kind, data) of a DUMP payload; RdbError when it is not one raftcache can restore
+    (a compressed string expanding past `max_string_bytes` included)."""
     if len(payload) < 10:
         raise RdbError("DUMP payload version or checksum are wrong")
     body, footer = payload[:-8], payload[-8:]
     version = struct.unpack_from("<H", body, len(body) - 2)[0]
     if version > MAX_RDB_VERSION or _U64.unpack(footer)[0] != crc64(body):
         raise RdbError("DUMP payload version or checksum are wrong")
-    r = _Reader(body[:-2])
+    r = _Reader(body[:-2], max_string_bytes)
     value = _object(r, r.byte())
     if r.pos != len(r.buf):
         raise RdbError("trailing bytes")
