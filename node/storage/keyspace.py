@@ -624,7 +624,8 @@ class WriteTxn(ReadTxn):
     def flush_db(self, db: int, keep_items: Container[int] = (), watched: bool = True) -> None:
         """Delete every key of `db` with their items, except the items of the
         containers whose ids are in `keep_items` (SWAPDB puts those records back).
-        `watched`: record the flush for WATCH (SWAPDB records its keys one by one)."""
+        `watched`: record the flush for WATCH; else each key is recorded as gone (SWAPDB
+        deletes the keys it moves one by one and flushes the expired rest)."""
         self._no_undo("flush_db")
         if watched and self._tracking is not None:
             self._note_flushed(db)
@@ -634,6 +635,8 @@ class WriteTxn(ReadTxn):
             found = cur.set_range(prefix)
             while found and cur.key()[:2] == prefix:
                 data_key, raw = cur.item()
+                if not watched and self._tracking is not None:
+                    self._note_gone(db, data_key[6:], raw)
                 vtype, deadline, _, flags = _HEADER.unpack_from(raw)
                 if deadline:
                     self._txn.delete(_expiry_key(deadline, db, data_key[6:]), db=self._ks._expiry)

@@ -163,3 +163,14 @@ def test_entries_before_version_6_compare_the_index_alone(node):
     old = pb.LogEntry(version=5, now_ms=NOW, command=pb.Command(transaction=pb.Transaction(
         watches=[pb.Watched(db=0, key=b"x", index=0)], commands=[pb.Command(get=pb.Get(key=b"p"))])))
     assert node.sm.apply(node.index, commands.encode_entry(old)) == [None]
+
+
+def test_swapdb_of_a_key_created_after_watch_that_expired_aborts(node):
+    w = watch(node, b"x")
+    put(node, b"x", expiry=pb.Expiry(expire_at_ms=NOW + 1000))
+    node.now_ms = NOW + 2000
+    node.run(swap_db=pb.SwapDb(other_db=1))
+    assert exec_(node, w) is None
+    stale = watch(node, b"y")
+    node.run(swap_db=pb.SwapDb(other_db=1))
+    assert exec_(node, stale) == [None]
