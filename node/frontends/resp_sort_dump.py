@@ -3,8 +3,9 @@
 Registers into resp_args.TABLE; the handlers live in node/commands/sort.py and
 node/commands/dump_restore.py. SORT with STORE is the `sort_store` write, any
 other SORT and SORT_RO the `sort` read. RESTORE's payload is decoded here
-before anything is proposed (a payload that does not decode never reaches
-the log); apply decodes it again.
+before anything is proposed: a payload that does not decode never reaches
+the log (a few-byte stand-in that fails alike does, when the key may exist
+and Redis would answer BUSYKEY first); apply decodes it again.
 """
 
 from __future__ import annotations
@@ -74,13 +75,16 @@ def build_restore(args, db):
         else:
             raise RespError(SYNTAX)
         i += 1
+    if op.idle_s < 0 or not 0 <= op.freq <= 255:  # checked with the options, before the key
+        raise RespError(f"ERR {dump_restore.check_options(op).message}")
     op.ttl_ms = to_int(args[2])
-    error = dump_restore.check_options(op)
-    if error is None:
-        checked = dump_restore.check(op.payload, _ANY_SIZE)
-        error = checked if not isinstance(checked, tuple) else None
-    if error is not None:
-        raise RespError(f"ERR {error.message}")
+    checked = dump_restore.check(op.payload, _ANY_SIZE)
+    if isinstance(checked, tuple):
+        return pb.Command(db=db, restore=op)
+    stand_in = None if op.replace else dump_restore.stand_in(checked)
+    if stand_in is None:
+        raise RespError(f"ERR {checked.message}")
+    op.payload = stand_in  # Redis checks the key (BUSYKEY) and the TTL first: apply decides
     return pb.Command(db=db, restore=op)
 
 

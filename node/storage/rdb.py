@@ -35,6 +35,10 @@ _F64 = struct.Struct("<d")
 _U64 = struct.Struct("<Q")
 
 
+STREAMS_UNSUPPORTED = "streams are not supported by DUMP/RESTORE in raftcache"
+BAD_CHECKSUM = "DUMP payload version or checksum are wrong"
+
+
 class RdbError(ValueError):
     """A payload RESTORE cannot take (Redis: "Bad data format")."""
 
@@ -71,6 +75,11 @@ def encode(kind: str, data) -> bytes:
         body = b"".join([bytes([ZSET_2]), _length(len(data)), *(_string(m) + _F64.pack(s) for m, s in data)])
     else:
         raise RdbError(f"cannot serialize a {kind}")
+    return sealed(body)
+
+
+def sealed(body: bytes) -> bytes:
+    """`body` (an RDB type byte and object) with DUMP's footer: version and CRC64."""
     body += struct.pack("<H", DUMP_RDB_VERSION)
     return body + _U64.pack(crc64(body))
 
@@ -299,19 +308,19 @@ def _object(r: _Reader, rdb_type: int):
                 raise RdbError("bad quicklist node")
         return "list", out
     if rdb_type in _STREAMS:
-        raise RdbError("streams are not supported by DUMP/RESTORE in raftcache")
-    raise RdbError(f"RDB object type {rdb_type} is not supported")
+        raise RdbError(STREAMS_UNSUPPORTED)
+    raise RdbError(f"RDB object type {rdb_type} unknown")
 
 
 def decode(payload: bytes, max_string_bytes: int = MAX_STRING_BYTES):
     """(kind, data) of a DUMP payload; RdbError when it is not one raftcache can restore
     (a compressed string expanding past `max_string_bytes` included)."""
     if len(payload) < 10:
-        raise RdbError("DUMP payload version or checksum are wrong")
+        raise RdbError(BAD_CHECKSUM)
     body, footer = payload[:-8], payload[-8:]
     version = struct.unpack_from("<H", body, len(body) - 2)[0]
     if version > MAX_RDB_VERSION or _U64.unpack(footer)[0] != crc64(body):
-        raise RdbError("DUMP payload version or checksum are wrong")
+        raise RdbError(BAD_CHECKSUM)
     r = _Reader(body[:-2], max_string_bytes)
     value = _object(r, r.byte())
     if r.pos != len(r.buf):
