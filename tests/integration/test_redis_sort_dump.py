@@ -148,3 +148,21 @@ def test_sort_as_redis(cluster, real_redis):
         replies.append(seen)
     for (step, expected), (_, got) in zip(*replies):
         assert got == expected, step
+
+
+def test_restore_and_sort_store_inside_multi_as_redis(cluster, real_redis):
+    rc = client(cluster.leader(), 2)
+    replies = []
+    for r in (real_redis, rc):
+        r.rpush("l", 3, 1, 2)
+        payload = r.dump("l")
+        pipe = r.pipeline(transaction=True)
+        pipe.restore("copy", 0, payload)
+        pipe.restore("l", 0, payload)  # BUSYKEY, in its place
+        pipe.execute_command("SORT", "copy", "DESC", "STORE", "sorted")
+        pipe.execute_command("SORT_RO", "sorted", "LIMIT", 0, 2)
+        pipe.lrange("sorted", 0, -1)
+        replies.append([str(x) if isinstance(x, Exception) else x
+                        for x in pipe.execute(raise_on_error=False)])
+    assert replies[1] == replies[0]
+    assert replies[0][2] == 3
