@@ -5,9 +5,10 @@
 `decode(payload)` reads those and the compact encodings Redis 7.0 - 7.2 emit:
 integer and LZF-compressed strings, listpacks (small hashes, sorted sets,
 sets, and the nodes of LIST_QUICKLIST_2), intsets, and the old ZSET; RDB
-versions up to 11 (Redis 7.2). Streams, modules and the ziplist encodings of
-Redis before 7 are refused with RdbError, as is any payload whose footer or
-checksum is wrong or whose bytes do not parse to the end.
+versions up to 11 (Redis 7.2); and the ziplists of Redis 3.2 - 6.2 (small
+hashes and sorted sets, LIST_QUICKLIST's nodes). Streams, modules and the
+zipmap of Redis 2 are refused with RdbError, as is any payload whose footer
+or checksum is wrong or whose bytes do not parse to the end.
 
 A value is (kind, data): ("string", bytes), ("list", [bytes]), ("set", [bytes]),
 ("hash", [(field, value)]), ("zset", [(member, score)]).
@@ -28,7 +29,8 @@ DUMP_RDB_VERSION = 10
 MAX_RDB_VERSION = 11
 
 STRING, LIST, SET, ZSET, HASH, ZSET_2 = 0, 1, 2, 3, 4, 5
-SET_INTSET, HASH_LISTPACK, ZSET_LISTPACK, LIST_QUICKLIST_2, SET_LISTPACK = 11, 16, 17, 18, 20
+LIST_ZIPLIST, SET_INTSET, ZSET_ZIPLIST, HASH_ZIPLIST, LIST_QUICKLIST = 10, 11, 12, 13, 14
+HASH_LISTPACK, ZSET_LISTPACK, LIST_QUICKLIST_2, SET_LISTPACK = 16, 17, 18, 20
 _STREAMS = (15, 19, 21)
 _CRC64 = anycrc.Model("CRC64-REDIS")
 _F64 = struct.Struct("<d")
@@ -245,6 +247,46 @@ def listpack(blob: bytes) -> list[bytes]:
     return out
 
 
+def ziplist(blob: bytes) -> list[bytes]:
+    """The entries of a ziplist (Redis before 7.0; integers as their decimal text)."""
+    if len(blob) < 11 or struct.unpack_from("<I", blob)[0] != len(blob) or blob[-1] != 0xFF:
+        raise RdbError("bad ziplist")
+    out: list[bytes] = []
+    i, end = 10, len(blob) - 1
+    while i < end:
+        i += 5 if blob[i] == 0xFE else 1  # the previous entry's length
+        if i >= end:
+            raise RdbError("bad ziplist")
+        b = blob[i]
+        kind = b >> 6
+        if kind == 0:
+            n, i = b & 0x3F, i + 1
+        elif kind == 1:
+            if i + 2 > end:
+                raise RdbError("bad ziplist")
+            n, i = ((b & 0x3F) << 8) | blob[i + 1], i + 2
+        elif b == 0x80:
+            if i + 5 > end:
+                raise RdbError("bad ziplist")
+            n, i = struct.unpack_from(">I", blob, i + 1)[0], i + 5
+        else:
+            width = {0xC0: 2, 0xD0: 4, 0xE0: 8, 0xF0: 3, 0xFE: 1}.get(b)
+            if width is None and 0xF1 <= b <= 0xFD:
+                out.append(b"%d" % ((b & 0x0F) - 1))
+                i += 1
+                continue
+            if width is None or i + 1 + width > end:
+                raise RdbError("bad ziplist entry")
+            out.append(b"%d" % int.from_bytes(blob[i + 1:i + 1 + width], "little", signed=True))
+            i += 1 + width
+            continue
+        if i + n > end:
+            raise RdbError("bad ziplist")
+        out.append(bytes(blob[i:i + n]))
+        i += n
+    return out
+
+
 def intset(blob: bytes) -> list[bytes]:
     if len(blob) < 8:
         raise RdbError("bad intset")
@@ -295,6 +337,14 @@ def _object(r: _Reader, rdb_type: int):
         return "hash", _pairs(listpack(r.string()))
     if rdb_type == ZSET_LISTPACK:
         return "zset", [(m, _score(s)) for m, s in _pairs(listpack(r.string()))]
+    if rdb_type == LIST_ZIPLIST:
+        return "list", ziplist(r.string())
+    if rdb_type == HASH_ZIPLIST:
+        return "hash", _pairs(ziplist(r.string()))
+    if rdb_type == ZSET_ZIPLIST:
+        return "zset", [(m, _score(s)) for m, s in _pairs(ziplist(r.string()))]
+    if rdb_type == LIST_QUICKLIST:
+        return "list", [e for _ in range(r.count()) for e in ziplist(r.string())]
     if rdb_type == LIST_QUICKLIST_2:
         out = []
         for _ in range(r.count()):

@@ -95,3 +95,31 @@ def test_random_payloads_raise_only_rdb_errors():
             rdb.decode(body + struct.pack("<Q", rdb.crc64(body)))
         except rdb.RdbError:
             pass
+
+
+def ziplist(*entries: bytes) -> bytes:
+    """A ziplist as Redis 6 wrote them: each entry after its previous entry's length."""
+    body, previous = b"", 0
+    for entry in entries:
+        item = (bytes([previous]) if previous < 254 else b"\xfe" + struct.pack("<I", previous)) + entry
+        body += item
+        previous = len(item)
+    return struct.pack("<IIH", 10 + len(body) + 1, 10 + len(body) - previous, len(entries)) + body + b"\xff"
+
+
+def test_redis_6_ziplists_decode():
+    long = b"L" * 300
+    zl = ziplist(b"\x01f", b"\x01v", b"\x01n", b"\xf6", b"\x01i", b"\xc0" + struct.pack("<h", -2),
+                 b"\x01w", b"\xfe\x7f", b"\x01z", b"\xf0" + (-70000).to_bytes(3, "little", signed=True),
+                 b"\x01b", b"\x41\x2c" + long, b"\x01q", b"\xe0" + struct.pack("<q", 2**40))
+    fields = [(b"f", b"v"), (b"n", b"5"), (b"i", b"-2"), (b"w", b"127"), (b"z", b"-70000"), (b"b", long),
+              (b"q", b"%d" % 2**40)]
+    assert rdb.decode(payload(bytes([rdb.HASH_ZIPLIST, 0x40 | (len(zl) >> 8), len(zl) & 0xFF]) + zl)) == \
+        ("hash", fields)
+    scores = ziplist(b"\x01a", b"\x031.5", b"\x01b", b"\xf3")
+    assert rdb.decode(payload(bytes([rdb.ZSET_ZIPLIST, len(scores)]) + scores)) == ("zset", [(b"a", 1.5), (b"b", 2.0)])
+    node = ziplist(b"\x01x", b"\xf1")
+    assert rdb.decode(payload(bytes([rdb.LIST_QUICKLIST, 2, len(node)]) + node + bytes([len(node)]) + node)) == \
+        ("list", [b"x", b"0", b"x", b"0"])
+    with pytest.raises(rdb.RdbError):
+        rdb.ziplist(zl[:-2] + b"\xff")
