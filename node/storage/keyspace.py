@@ -478,6 +478,7 @@ class WriteTxn(ReadTxn):
         self.touched: set[tuple[int, bytes]] | None = None
         #: (index, now_ms) of the entry being applied while deletions are tracked for WATCH.
         self._tracking: tuple[int, int] | None = None
+        self._gone_checked = False
         self._written_dbs: set[int] = set()
 
     def watch_tracking(self, index: int, now_ms: int) -> None:
@@ -486,6 +487,7 @@ class WriteTxn(ReadTxn):
         if self._tracking is None and self.watch_floor() is None:
             self._txn.put(_WATCH_FLOOR, _U64.pack(index), db=self._ks._meta)
         self._tracking = (index, now_ms)
+        self._gone_checked = False
 
     def stop_watch_tracking(self) -> None:
         self._tracking = None
@@ -497,9 +499,12 @@ class WriteTxn(ReadTxn):
         if deadline and deadline <= now_ms:
             index = last  # already expired: it last existed when it was last written
         gone = self._ks._gone
-        if self._txn.stat(gone)["entries"] >= GONE_LIMIT:
-            self._txn.drop(gone, delete=False)
-            self._txn.put(_WATCH_FLOOR, _U64.pack(self._tracking[0]), db=self._ks._meta)
+        # The bound is checked once per entry (one entry may pass it by its own deletions).
+        if not self._gone_checked:
+            self._gone_checked = True
+            if self._txn.stat(gone)["entries"] >= GONE_LIMIT:
+                self._txn.drop(gone, delete=False)
+                self._txn.put(_WATCH_FLOOR, _U64.pack(self._tracking[0]), db=self._ks._meta)
         self._txn.put(_data_key(db, key), _U64.pack(index), db=gone)
 
     def _note_flushed(self, db: int) -> None:
