@@ -25,7 +25,7 @@ was watched needs to know whether it existed at any point since: while the state
 machine turns `watch_tracking` on (log semantics version 6), every deletion writes
 the index of the key's last existence to `gone` (the deleting entry's index for a
 live key, the record's own index for one already expired), a flush records per
-database the last index that wrote to it (`flushed/`), and `gone` is bounded:
+database the newest record index it removed (`flushed/`), and `gone` is bounded:
 past GONE_LIMIT entries it is emptied and `watch_floor` moves to the current index
 (a transaction watching an absent key since before the floor aborts).
 
@@ -88,8 +88,7 @@ _TABLE = b"t/"
 _NEXT_CONTAINER_ID = b"next_container_id"
 _RESTORED_FROM = b"restored_from_index"
 _WATCH_FLOOR = b"watch_floor"
-_FLUSHED = b"flushed/"                    # + db: the last index that wrote to it before its latest flush
-_LAST_WRITE = b"last_write/"              # + db: the last index that put a record in it (watch tracking on)
+_FLUSHED = b"flushed/"                    # + db: the newest record index its flushes removed
 #: Most entries of the `gone` table; reaching it empties the table and raises the watch floor.
 GONE_LIMIT = 100_000   # set by rebase_copy: the backup's applied index
 _SNAPSHOT_FILE = "data.mdb"
@@ -479,7 +478,6 @@ class WriteTxn(ReadTxn):
         #: (index, now_ms) of the entry being applied while deletions are tracked for WATCH.
         self._tracking: tuple[int, int] | None = None
         self._gone_checked = False
-        self._written_dbs: set[int] = set()
 
     def watch_tracking(self, index: int, now_ms: int) -> None:
         """Track deletions and flushes for WATCH while applying the entry at `index`
@@ -507,15 +505,12 @@ class WriteTxn(ReadTxn):
                 self._txn.put(_WATCH_FLOOR, _U64.pack(self._tracking[0]), db=self._ks._meta)
         self._txn.put(_data_key(db, key), _U64.pack(index), db=gone)
 
-    def _note_flushed(self, db: int) -> None:
-        if db in self._written_dbs:
-            last = self._tracking[0]
-        else:
-            raw = self._txn.get(_LAST_WRITE + _U16.pack(db), db=self._ks._meta)
-            if raw is None:
-                return
-            last = _U64.unpack(raw)[0]
-        self._txn.put(_FLUSHED + _U16.pack(db), _U64.pack(last), db=self._ks._meta)
+    def _note_flushed(self, db: int, newest: int) -> None:
+        """A flush of `db` removed records written up to index `newest`."""
+        name = _FLUSHED + _U16.pack(db)
+        raw = self._txn.get(name, db=self._ks._meta)
+        if newest and (raw is None or _U64.unpack(raw)[0] < newest):
+            self._txn.put(name, _U64.pack(newest), db=self._ks._meta)
 
     def get(self, db: int, key: bytes, now_ms: int) -> Record | None:
         """As ReadTxn.get; a write's own lookups are not counted as hits or misses."""
@@ -590,8 +585,6 @@ class WriteTxn(ReadTxn):
         if self.touched is not None:
             self.touched.add((db, key))
         self.writes += 1
-        if self._tracking is not None:
-            self._written_dbs.add(db)
         self._txn.put(dkey, raw, db=self._ks._data)
         if old_cid and old_cid != _raw_itemized_id(raw):
             self._drop_items(old_cid)  # the key now holds another value
@@ -632,17 +625,16 @@ class WriteTxn(ReadTxn):
         `watched`: record the flush for WATCH; else each key is recorded as gone (SWAPDB
         deletes the keys it moves one by one and flushes the expired rest)."""
         self._no_undo("flush_db")
-        if watched and self._tracking is not None:
-            self._note_flushed(db)
         prefix = _U16.pack(db)
-        freed = removed = expiring = 0
+        freed = removed = expiring = newest = 0
         with self._txn.cursor(db=self._ks._data) as cur:
             found = cur.set_range(prefix)
             while found and cur.key()[:2] == prefix:
                 data_key, raw = cur.item()
                 if not watched and self._tracking is not None:
                     self._note_gone(db, data_key[6:], raw)
-                vtype, deadline, _, flags = _HEADER.unpack_from(raw)
+                vtype, deadline, written, flags = _HEADER.unpack_from(raw)
+                newest = max(newest, written)
                 if deadline:
                     self._txn.delete(_expiry_key(deadline, db, data_key[6:]), db=self._ks._expiry)
                     expiring += 1
@@ -652,6 +644,8 @@ class WriteTxn(ReadTxn):
                 if cid and cid not in keep_items:
                     self._drop_items(cid)
                 found = cur.delete()      # moves to the next item
+        if watched and self._tracking is not None:
+            self._note_flushed(db, newest)
         self.writes += removed
         self._adjust(db, -removed, -freed)
         if expiring:
@@ -659,9 +653,14 @@ class WriteTxn(ReadTxn):
 
     def flush_all(self) -> None:
         self._no_undo("flush_all")
-        if self._tracking is not None:
-            for db in range(self._ks.databases):
-                self._note_flushed(db)
+        if self._tracking is not None:  # a read pass: the newest record of each database
+            newest: dict[int, int] = {}
+            with self._txn.cursor(db=self._ks._data) as cur:
+                for data_key, raw in cur:
+                    db = _U16.unpack_from(data_key)[0]
+                    newest[db] = max(newest.get(db, 0), _HEADER.unpack_from(raw)[2])
+            for db, index in newest.items():
+                self._note_flushed(db, index)
         self.writes += 1
         self._txn.drop(self._ks._data, delete=False)
         self._txn.drop(self._ks._expiry, delete=False)
@@ -829,8 +828,6 @@ class WriteTxn(ReadTxn):
             self._txn.put(_EXPIRES + _U16.pack(db), _U64.pack(n), db=meta)
         if self._used_dirty:
             self._txn.put(_USED, _U64.pack(self._used), db=meta)
-        for db in self._written_dbs:
-            self._txn.put(_LAST_WRITE + _U16.pack(db), _U64.pack(index), db=meta)
         self._txn.put(_APPLIED, _U64.pack(index), db=meta)
 
 
