@@ -28,7 +28,8 @@ from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError
 from raftcache.node.frontends import (
-    acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_pause, resp_pubsub, resp_tracking,
+    acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_pause, resp_pubsub, resp_sort_dump,
+    resp_tracking,
 )
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
@@ -233,6 +234,8 @@ class Connection(StreamConnection):
                              parent=parent, context="toplevel" if self.multi is None else "multi",
                              client_info=resp_admin.client_info_line(self))
         if error is None:
+            if spec.name in ("sort", "sort_ro"):  # BY / GET patterns read keys the command does not name
+                return resp_sort_dump.pattern_refusal(user, args, acl_catalog.categories(name))
             return None
         self.server.count_rejected(spec.name)
         return self._reject(f"NOPERM {error.message}")

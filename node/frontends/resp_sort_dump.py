@@ -10,7 +10,7 @@ and Redis would answer BUSYKEY first); apply decodes it again.
 
 from __future__ import annotations
 
-from raftcache.node.commands import dump_restore
+from raftcache.node.commands import acl, dump_restore
 from raftcache.node.frontends.resp_args import SYNTAX, cmd, register, to_int
 from raftcache.node.frontends.resp_protocol import RespError
 from raftcache.proto import commands_pb2 as pb
@@ -54,6 +54,20 @@ def _sort_builder(read_only: bool):
         (command.sort_store if op.store else command.sort).CopyFrom(op)
         return command
     return build
+
+
+def pattern_refusal(user: acl.User, args: list[bytes], categories: frozenset[str]) -> bytes | None:
+    """Redis 7's rule for SORT / SORT_RO: BY with a pattern and GET read keys the command does
+    not name, so they need a selector that allows the command on every key; the error reply
+    when the user has none (None: allowed)."""
+    name = args[0].decode(errors="replace").lower()
+    if any(sel.all_keys and acl.command_allowed(sel, name, categories) for sel in (user.root, *user.selectors)):
+        return None
+    for i in range(2, len(args) - 1):
+        option = args[i].upper()
+        if (option == b"BY" and b"*" in args[i + 1]) or option == b"GET":
+            return b"-ERR %s option of SORT denied due to insufficient ACL permissions.\r\n" % option
+    return None
 
 
 def build_restore(args, db):

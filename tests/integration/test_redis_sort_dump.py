@@ -166,3 +166,27 @@ def test_restore_and_sort_store_inside_multi_as_redis(cluster, real_redis):
                         for x in pipe.execute(raise_on_error=False)])
     assert replies[1] == replies[0]
     assert replies[0][2] == 3
+
+
+def test_sort_patterns_need_access_to_every_key_as_redis(cluster, real_redis):
+    """A user limited to some keys may SORT them, but not with BY/GET patterns (they read
+    keys the command does not name): Redis 7's rule and error texts."""
+    rc = client(cluster.leader(), 2)
+    replies = []
+    for r in (real_redis, rc):
+        r.rpush("app:l", 2, 1)
+        r.execute_command("ACL", "SETUSER", "sorter", "on", ">pw", "~app:*", "+@all")
+        port = r.connection_pool.connection_kwargs["port"]
+        limited = redis.Redis(host="127.0.0.1", port=port, username="sorter", password="pw")
+        seen = []
+        for step in (("SORT", "app:l"), ("SORT", "app:l", "BY", "w_*"), ("SORT", "app:l", "BY", "nosort"),
+                     ("SORT_RO", "app:l", "GET", "#")):
+            try:
+                seen.append(limited.execute_command(*step))
+            except redis.ResponseError as e:
+                seen.append(("error", str(e)))
+        limited.close()
+        r.execute_command("ACL", "DELUSER", "sorter")
+        replies.append(seen)
+    assert replies[1] == replies[0]
+    assert replies[0][1] == ("error", "BY option of SORT denied due to insufficient ACL permissions.")
