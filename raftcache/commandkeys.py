@@ -2,7 +2,7 @@
 eviction, keyspace notifications, CLIENT TRACKING) and the SDK (what its near cache
 forgets on a write).
 
-A command's keys are its op's `key`, `new_key` and `keys` fields and the keys of
+A command's keys are its op's `key`, `new_key`, `store` (when set) and `keys` fields and the keys of
 its key/value `pairs` (which ops have which is read from the schema once); a
 transaction's are those of its commands.
 """
@@ -21,7 +21,7 @@ def _key_fields(op_descriptor) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
         f = fields.get(name)
         return f is not None and f.type == FieldDescriptor.TYPE_BYTES and f.is_repeated == repeated
     return (
-        tuple(n for n in ("key", "new_key") if is_bytes(n, False)),
+        tuple(n for n in ("key", "new_key", "store") if is_bytes(n, False)),
         ("keys",) if is_bytes("keys", True) else (),
         "pairs" in fields,
     )
@@ -36,7 +36,7 @@ def op_keys(name: str, op) -> list[bytes]:
     if name == "transaction":
         return [key for sub in op.commands for key in command_keys(sub)]
     single, repeated, pairs = KEY_FIELDS[name]
-    keys = [getattr(op, f) for f in single]
+    keys = [getattr(op, f) for f in single if f != "store" or getattr(op, f)]  # SORT's STORE: when given
     for f in repeated:
         keys.extend(getattr(op, f))
     if pairs:

@@ -44,13 +44,8 @@ TAGS = ["-needs:debug", "-needs:repl", "-needs:save", "-needs:config-maxmemory"]
 
 #: Tests that need commands raftcache deliberately lacks ("/x" is a regexp, as in --skiptest).
 SKIP = [
-    "List of various encodings",                   # DUMP / RESTORE
-    "List of various encodings - sanitize dump",   # DUMP / RESTORE
-    "Hash ziplist of various encodings",           # DUMP / RESTORE
-    "Hash ziplist of various encodings - sanitize dump",
-    "Consumer seen-time and active-time",          # DUMP / RESTORE
+    "Consumer seen-time and active-time",          # DUMP / RESTORE of a stream
     "/Loading from legacy",                        # RESTORE of Redis 6.2 / 7.0 stream payloads
-    "/created by SORT",                            # SORT … STORE
     "Regression for pattern matching very long nested loops",  # 50,000-byte keys (raftcache: 500, an LMDB limit)
     "Circular BRPOPLPUSH",  # Redis serves chained blocked clients inside the push; raftcache just after it
 ]

@@ -74,6 +74,8 @@ _SPECIAL = {
     "bitop": lambda op: [(op.key, WRITE), *((k, READ) for k in op.keys)],
     "zrangestore": lambda op: [(op.key, WRITE), (op.range.key, READ)],
     "zremrange": lambda op: [(op.key, RW)],
+    "sort_store": lambda op: [(op.key, READ), (op.store, WRITE)],
+    "restore": lambda op: [(op.key, WRITE)],
     "set_op": lambda op: [(k, READ) for k in op.keys],
     "zset_op": lambda op: [(k, READ) for k in op.keys],
     "transaction": _transaction,

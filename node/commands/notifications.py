@@ -86,6 +86,7 @@ EVENTS: dict[str, tuple[str, Event]] = {
     "get_del": ("g", "del"), "del": ("g", "del"), "expire": ("g", "expire"), "persist": ("g", "persist"),
     "get_ex": ("g", _expire_or_persist), "get_and_touch": ("g", "expire"), "rename": ("g", _rename),
     "copy": ("g", "copy_to"), "move": ("g", "move_from"),
+    "restore": ("g", "restore"), "sort_store": ("l", "sortstore"),
     "delete_expired": ("x", "expired"),
     "push": ("l", _side("lpush", "rpush")), "pop": ("l", _side("lpop", "rpop")), "lset": ("l", "lset"),
     "lrem": ("l", "lrem"), "ltrim": ("l", "ltrim"), "linsert": ("l", "linsert"), "lmove": ("l", _lmove),

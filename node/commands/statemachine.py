@@ -41,8 +41,8 @@ from raftcache.node.config import KeyspaceConfig, settings, values
 from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError
 from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
 from raftcache.node.commands import (
-    acl, bits, eviction, geo, hashes, hyperloglog, lists, memcache_ops, notifications, pubsub_ops, sets,
-    stream_groups, streams, strings, transactions, zsets,
+    acl, bits, dump_restore, eviction, geo, hashes, hyperloglog, lists, memcache_ops, notifications, pubsub_ops,
+    sets, sort, stream_groups, streams, strings, transactions, zsets,
 )
 from raftcache.node.commands.acl_store import AclStore
 from raftcache.node.commands.quota import run_with_quota
@@ -74,7 +74,7 @@ _MISS = object()
 
 #: Handler modules, merged in this order (later ones win: memcache_ops wraps set/append).
 HANDLER_MODULES = (strings, bits, hyperloglog, hashes, lists, sets, zsets, geo, streams, stream_groups, transactions,
-                   eviction, memcache_ops, pubsub_ops)
+                   eviction, memcache_ops, pubsub_ops, sort, dump_restore)
 
 
 def _merge_handlers() -> dict:
@@ -294,10 +294,13 @@ class StateMachine:
                 # An op an older release does not know, in an entry of its version: answered as it answers it.
                 result = CommandError("the command carries fields this version does not know", Reason.INVALID_ARGUMENT)
             else:
+                if entry.version >= commands.WATCH_VERSION:
+                    txn.watch_tracking(index, entry.now_ms)
                 result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)
             touched = txn.touched
         finally:
             txn.touched = None
+            txn.stop_watch_tracking()
         if txn.writes != writes and not isinstance(result, CommandError):
             self.changes += 1  # as Redis's dirty counter: a write that changed nothing is not counted
             if notify:
@@ -333,17 +336,17 @@ class StateMachine:
         handler = HANDLERS.get(name)
         if handler is None:
             return CommandError(f"unknown command '{name}'", Reason.SYNTAX)
-        ctx = self._context(txn, command.db, now_ms, index, seed, room=room, mode=command.eviction)
+        ctx = self._context(txn, command.db, now_ms, index, seed, room=room, mode=command.eviction, version=version)
         op = getattr(command, name)
         if name in READ_COMMANDS:
             return handler(ctx, op)
         return run_with_quota(txn, handler, ctx, op)
 
     def _context(self, txn, db: int, now_ms: int, index: int, seed: int, room: eviction.Room | None = None,
-                 mode: int = 0, access=None) -> Ctx:
+                 mode: int = 0, access=None, version: int = 1) -> Ctx:
         limits = self._limits
         return Ctx(txn, db, now_ms, index, limits.max_value_bytes, seed, limits.databases, limits, HANDLERS,
-                   self._events, room, mode, access, self._settings)
+                   self._events, room, mode, access, self._settings, version)
 
     def _notify_keyspace(self, txn: WriteTxn, entry: LogEntry, name: str, touched: set) -> None:
         command = entry.command

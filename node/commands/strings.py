@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from raftcache.node.storage import containers
-from raftcache.node.commands import OK, Status
+from raftcache.node.commands import OK, WATCH_VERSION, Status
 from raftcache.node.errors import CommandError, Reason, not_float, not_integer, overflow, syntax_error, wrong_type
 from raftcache.node.config import KeyspaceConfig
 from raftcache.node.storage.keyspace import ReadTxn, Record, ValueType
@@ -54,6 +54,7 @@ class Ctx:
     eviction: int = 0                      # apply: what the command may evict (Command.eviction)
     access: object | None = None           # reads only: the serving node's access table (OBJECT IDLETIME/FREQ)
     settings: dict | None = None           # the replicated CONFIG SET values (node/config), same on every replica
+    version: int = 1                       # apply: the entry's log semantics version (WATCH_VERSION changes WATCH)
 
 
 # ---------------------------------------------------------------- helpers
@@ -111,8 +112,11 @@ def _store(txn, db: int, ctx, key: bytes, value: bytes, deadline: int, vtype: Va
 
 
 def _retime(txn, db: int, ctx, key: bytes, record: Record, deadline: int) -> None:
-    """Change only the expiry: the value, flags and CAS index stay (as memcached's touch)."""
-    _store(txn, db, ctx, key, record.value, deadline, record.type, record.index, record.flags)
+    """Change only the expiry: value and flags stay. Before log version 6 the CAS index
+    stayed too (as memcached's touch); from it EXPIRE, PERSIST and GETEX's expiry are a
+    change of the key a WATCH sees, as in Redis."""
+    index = record.index if ctx.version < WATCH_VERSION else ctx.index
+    _store(txn, db, ctx, key, record.value, deadline, record.type, index, record.flags)
 
 
 def _keep(record: Record | None) -> tuple:

@@ -6,8 +6,10 @@ transaction apply opened, so an EXEC is atomic on every replica: nothing
 else interleaves, and a crash commits all or none of it (applied_index is in
 the same LMDB transaction). WATCH is optimistic: the front end reads each
 watched key's version (the log index that last wrote it, 0 when absent)
-with `key_version`; EXEC carries those versions and the transaction runs
-only if none changed (reply nil otherwise, like Redis).
+with `key_version`, and the applied index it read at (`seen_at`); EXEC carries
+them and the transaction runs only if no watched key changed since, by Redis's
+rules (`_watch_changed`; reply nil otherwise). The check runs at apply, so it
+holds in the log's order whichever node the client is connected to.
 
 Sub-commands get the entry's clock (a relative TTL inside MULTI is made
 absolute with ctx.now_ms, which the leader stamped) and a seed derived from
@@ -22,6 +24,7 @@ import dataclasses
 import random
 
 from raftcache.node import commands
+from raftcache.node.commands import WATCH_VERSION
 from raftcache.node.storage import containers as c
 from raftcache.node.config import MAX_KEY_BYTES_LIMIT
 from raftcache.node.errors import CommandError, Reason
@@ -42,8 +45,7 @@ def transaction(ctx, op):
     for w in op.watches:
         if w.db >= c.databases(ctx):  # a gRPC client's number: it does not fit a keyspace key
             return CommandError("DB index is out of range", Reason.INVALID_ARGUMENT)
-        record = txn.get(w.db, w.key, ctx.now_ms)
-        if (record.index if record is not None else 0) != w.index:
+        if _watch_changed(txn, w, ctx):
             return None  # a watched key changed: EXEC aborts
     table = ctx.handlers
     results = []
@@ -69,6 +71,26 @@ def transaction(ctx, op):
         sub_ctx = dataclasses.replace(ctx, db=sub.db)
         results.append(_run_one(txn, handler, sub_ctx, getattr(sub, name)))
     return results
+
+
+def _watch_changed(txn, w, ctx) -> bool:
+    """Whether the watched key changed since WATCH read it (Redis's rules, docs/design.md).
+
+    A key that existed then is unchanged only while the same record lives: every
+    write (EXPIRE and PERSIST included, log version 6) stamps a new index, and a
+    deletion or an expiry removes it. A key absent then (or already expired: Redis
+    does not count the deletion of a stale key as a change) is unchanged only if it
+    did not exist at any point since `seen_at`; older entries compare the index alone."""
+    record = txn.get(w.db, w.key, ctx.now_ms)
+    if w.index or not w.HasField("seen_at") or ctx.version < WATCH_VERSION:
+        return (record.index if record is not None else 0) != w.index
+    if record is not None:
+        return True
+    raw = txn.get_raw(w.db, w.key)
+    if raw is not None and raw.index > w.seen_at:  # written since, expired since
+        return True
+    floor = txn.watch_floor()
+    return floor is None or w.seen_at < floor or txn.vanished_at(w.db, w.key) > w.seen_at
 
 
 def key_version(ctx, op):
@@ -169,14 +191,19 @@ def swap_db(ctx, op):
     a = [(k, txn.get(db, k, now)) for k in _all_keys(txn, db, now)]
     b = [(k, txn.get(other, k, now)) for k in _all_keys(txn, other, now)]
     moved = {container_ref(r)[0] for _, r in a + b if r is not None and is_itemized(r)}
-    txn.flush_db(db, keep_items=moved)  # the live records are put back below, with their elements
-    txn.flush_db(other, keep_items=moved)
-    for k, r in a:
-        if r is not None:
-            txn.put(other, k, r)
-    for k, r in b:
-        if r is not None:
-            txn.put(db, k, r)
+    if ctx.version < WATCH_VERSION:
+        txn.flush_db(db, keep_items=moved)  # the live records are put back below, with their elements
+        txn.flush_db(other, keep_items=moved)
+    else:  # key by key, so that a WATCH sees each key that moves (and only those)
+        for source, records in ((db, a), (other, b)):
+            for k, r in records:
+                if r is not None:
+                    txn.delete(source, k, keep_items=True)
+            txn.flush_db(source, keep_items=moved, watched=False)  # the expired records
+    for target, records in ((other, a), (db, b)):
+        for k, r in records:
+            if r is not None:
+                txn.put(target, k, r if ctx.version < WATCH_VERSION else r._replace(index=ctx.index))
     return commands.OK
 
 

@@ -29,6 +29,7 @@ from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError
 from raftcache.node.frontends import (
     acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_diag, resp_pause, resp_pubsub,
+    resp_sort_dump,
     resp_tracking,
 )
 from raftcache.node.frontends.resp_table import TABLE, Spec
@@ -199,7 +200,7 @@ class Connection(StreamConnection):
         self.multi: list | None = None   # queued (spec, args, command) while in MULTI
         self.multi_db = 0
         self.multi_error = False
-        self.watches: dict[tuple[int, bytes], int] = {}
+        self.watches: dict[tuple[int, bytes], tuple[int, int]] = {}  # (db, key) -> (version, seen_at)
         self.unblocked: asyncio.Future | None = None   # set while blocked in a blocking pop
         self.in_exec = False             # running EXEC's queued commands (nothing blocks then)
         self.reply_off = False           # CLIENT REPLY OFF: no replies until ON
@@ -247,6 +248,8 @@ class Connection(StreamConnection):
                              parent=parent, context="toplevel" if self.multi is None else "multi",
                              client_info=resp_admin.client_info_line(self))
         if error is None:
+            if spec.name in ("sort", "sort_ro"):  # BY / GET patterns read keys the command does not name
+                return resp_sort_dump.pattern_refusal(user, args, acl_catalog.categories(name))
             return None
         self.server.count_rejected(spec.name)
         return self._reject(f"NOPERM {error.message}")
@@ -711,11 +714,14 @@ class Connection(StreamConnection):
         if keys:
             command = pb.Command(db=self.session.db)
             command.key_version.keys.extend(keys)
-            versions, _ = await self.call(command, LINEARIZABLE)
+            versions, seen_at = await self.call(command, LINEARIZABLE)
             if isinstance(versions, CommandError):
                 return encode(versions, self.proto)
             for key, version in zip(keys, versions):
-                self.watches[(self.session.db, key)] = version
+                self.watches[(self.session.db, key)] = (version, seen_at)
+            # The reads that follow (redis-py's WATCH; GET; MULTI …) see at least what WATCH
+            # saw, on a follower too: a value older than the watched version would commit stale.
+            self.session.last_write_index = max(self.session.last_write_index, seen_at)
         return b"+OK\r\n"
 
     async def cmd_unwatch(self, args) -> bytes:
@@ -732,14 +738,17 @@ class Connection(StreamConnection):
         transaction = pb.Command(db=self.session.db)
         tx = transaction.transaction
         tx.SetInParent()
-        for (db, key), index in watches.items():
-            tx.watches.add(db=db, key=key, index=index)
+        as_redis = self.service.log_version >= commands.WATCH_VERSION
+        for (db, key), (index, seen_at) in watches.items():
+            watched = tx.watches.add(db=db, key=key, index=index)
+            if as_redis:
+                watched.seen_at = seen_at
         data = [(spec, cmd) for spec, _, cmd in queued if isinstance(cmd, pb.Command)]
         for _, cmd in data:
             tx.commands.append(cmd)
         results: list = []
         index = 0
-        if data:
+        if data or (watches and as_redis):  # a transaction of local commands still checks its watches
             try:
                 results, index = await self.call(transaction)
             except RaftcacheError as e:

@@ -389,6 +389,7 @@ ERROR_PREFIX = {
     Reason.INVALID_OBJECT: "INVALIDOBJ",
     Reason.NO_GROUP: "NOGROUP",
     Reason.BUSY_GROUP: "BUSYGROUP",
+    Reason.BUSY_KEY: "BUSYKEY",
 }
 
 

@@ -15,7 +15,19 @@ Layout (all integers big-endian):
     meta    b"applied_index" -> u64;  b"used_bytes" -> u64;  b"keys/" db u16 -> u64;
             b"restored_from_index" -> u64  (only in a keyspace seeded from a backup);
             b"t/" name -> bytes       (small state-machine tables: meta_get / meta_put);
-            b"next_container_id" -> u64
+            b"next_container_id" -> u64;
+            b"watch_floor" -> u64;  b"flushed/" db u16 -> u64  (WATCH: see below)
+    gone    db u16 | crc32(key) u32 | key  ->  u64   (WATCH: the last index at which a deleted key existed)
+
+WATCH (docs/design.md, "Transactions"): a record's index changes with every write,
+so a watched key that exists is checked by its index alone. A key absent when it
+was watched needs to know whether it existed at any point since: while the state
+machine turns `watch_tracking` on (log semantics version 6), every deletion writes
+the index of the key's last existence to `gone` (the deleting entry's index for a
+live key, the record's own index for one already expired), a flush records per
+database the newest record index it removed (`flushed/`), and `gone` is bounded:
+past GONE_LIMIT entries it is emptied and `watch_floor` moves to the current index
+(a transaction watching an absent key since before the floor aborts).
 
 A container (hash, list, set, sorted set) is stored one of two ways (a stream,
 node/storage/stream.py, always the second, its header in the record). Small,
@@ -74,7 +86,11 @@ _EXPIRES = b"expires/"                   # + db: how many of its keys have a dea
 _EXPIRES_COUNTED = b"expires_counted"     # set once the expires/ counters exist (older data: counted at open)
 _TABLE = b"t/"
 _NEXT_CONTAINER_ID = b"next_container_id"
-_RESTORED_FROM = b"restored_from_index"   # set by rebase_copy: the backup's applied index
+_RESTORED_FROM = b"restored_from_index"
+_WATCH_FLOOR = b"watch_floor"
+_FLUSHED = b"flushed/"                    # + db: the newest record index its flushes removed
+#: Most entries of the `gone` table; reaching it empties the table and raises the watch floor.
+GONE_LIMIT = 100_000   # set by rebase_copy: the backup's applied index
 _SNAPSHOT_FILE = "data.mdb"
 
 
@@ -405,6 +421,18 @@ class ReadTxn:
                 yield k[skip:], cur.value()
                 found = step()
 
+    def watch_floor(self) -> int | None:
+        """The index from which deletions are tracked for WATCH (None: not yet tracking)."""
+        raw = self._txn.get(_WATCH_FLOOR, db=self._ks._meta)
+        return None if raw is None else _U64.unpack(raw)[0]
+
+    def vanished_at(self, db: int, key: bytes) -> int:
+        """The last index at which `key`, absent now, may have existed: its deletion
+        record or its database's last flush (0 when neither is known)."""
+        gone = self._txn.get(_data_key(db, key), db=self._ks._gone)
+        flushed = self._txn.get(_FLUSHED + _U16.pack(db), db=self._ks._meta)
+        return max(0 if gone is None else _U64.unpack(gone)[0], 0 if flushed is None else _U64.unpack(flushed)[0])
+
     def meta_get(self, name: bytes) -> bytes | None:
         """A small state-machine table entry (dedup, config), or None."""
         return self._txn.get(_TABLE + name, db=self._ks._meta)
@@ -447,6 +475,42 @@ class WriteTxn(ReadTxn):
         self.writes = 0
         #: When a set: (db, key) of every record put or deleted (keyspace notifications).
         self.touched: set[tuple[int, bytes]] | None = None
+        #: (index, now_ms) of the entry being applied while deletions are tracked for WATCH.
+        self._tracking: tuple[int, int] | None = None
+        self._gone_checked = False
+
+    def watch_tracking(self, index: int, now_ms: int) -> None:
+        """Track deletions and flushes for WATCH while applying the entry at `index`
+        (log semantics version 6 on; see the module docstring)."""
+        if self._tracking is None and self.watch_floor() is None:
+            self._txn.put(_WATCH_FLOOR, _U64.pack(index), db=self._ks._meta)
+        self._tracking = (index, now_ms)
+        self._gone_checked = False
+
+    def stop_watch_tracking(self) -> None:
+        self._tracking = None
+
+    def _note_gone(self, db: int, key: bytes, raw: bytes) -> None:
+        """Record that `key` (whose stored record was `raw`) no longer exists."""
+        index, now_ms = self._tracking
+        _, deadline, last, _ = _HEADER.unpack_from(raw)
+        if deadline and deadline <= now_ms:
+            index = last  # already expired: it last existed when it was last written
+        gone = self._ks._gone
+        # The bound is checked once per entry (one entry may pass it by its own deletions).
+        if not self._gone_checked:
+            self._gone_checked = True
+            if self._txn.stat(gone)["entries"] >= GONE_LIMIT:
+                self._txn.drop(gone, delete=False)
+                self._txn.put(_WATCH_FLOOR, _U64.pack(self._tracking[0]), db=self._ks._meta)
+        self._txn.put(_data_key(db, key), _U64.pack(index), db=gone)
+
+    def _note_flushed(self, db: int, newest: int) -> None:
+        """A flush of `db` removed records written up to index `newest`."""
+        name = _FLUSHED + _U16.pack(db)
+        raw = self._txn.get(name, db=self._ks._meta)
+        if newest and (raw is None or _U64.unpack(raw)[0] < newest):
+            self._txn.put(name, _U64.pack(newest), db=self._ks._meta)
 
     def get(self, db: int, key: bytes, now_ms: int) -> Record | None:
         """As ReadTxn.get; a write's own lookups are not counted as hits or misses."""
@@ -543,6 +607,8 @@ class WriteTxn(ReadTxn):
         if self.touched is not None:
             self.touched.add((db, key))
         self.writes += 1
+        if self._tracking is not None:
+            self._note_gone(db, key, old)
         vtype, deadline, _, flags = _HEADER.unpack_from(old)
         cid = 0 if keep_items else _itemized_id(old, vtype, flags)
         if cid:
@@ -553,17 +619,22 @@ class WriteTxn(ReadTxn):
         self._adjust(db, -1, -record_bytes(key, len(old) - _HEADER.size))
         return True
 
-    def flush_db(self, db: int, keep_items: Container[int] = ()) -> None:
+    def flush_db(self, db: int, keep_items: Container[int] = (), watched: bool = True) -> None:
         """Delete every key of `db` with their items, except the items of the
-        containers whose ids are in `keep_items` (SWAPDB puts those records back)."""
+        containers whose ids are in `keep_items` (SWAPDB puts those records back).
+        `watched`: record the flush for WATCH; else each key is recorded as gone (SWAPDB
+        deletes the keys it moves one by one and flushes the expired rest)."""
         self._no_undo("flush_db")
         prefix = _U16.pack(db)
-        freed = removed = expiring = 0
+        freed = removed = expiring = newest = 0
         with self._txn.cursor(db=self._ks._data) as cur:
             found = cur.set_range(prefix)
             while found and cur.key()[:2] == prefix:
                 data_key, raw = cur.item()
-                vtype, deadline, _, flags = _HEADER.unpack_from(raw)
+                if not watched and self._tracking is not None:
+                    self._note_gone(db, data_key[6:], raw)
+                vtype, deadline, written, flags = _HEADER.unpack_from(raw)
+                newest = max(newest, written)
                 if deadline:
                     self._txn.delete(_expiry_key(deadline, db, data_key[6:]), db=self._ks._expiry)
                     expiring += 1
@@ -573,6 +644,8 @@ class WriteTxn(ReadTxn):
                 if cid and cid not in keep_items:
                     self._drop_items(cid)
                 found = cur.delete()      # moves to the next item
+        if watched and self._tracking is not None:
+            self._note_flushed(db, newest)
         self.writes += removed
         self._adjust(db, -removed, -freed)
         if expiring:
@@ -580,6 +653,14 @@ class WriteTxn(ReadTxn):
 
     def flush_all(self) -> None:
         self._no_undo("flush_all")
+        if self._tracking is not None:  # a read pass: the newest record of each database
+            newest: dict[int, int] = {}
+            with self._txn.cursor(db=self._ks._data) as cur:
+                for data_key, raw in cur:
+                    db = _U16.unpack_from(data_key)[0]
+                    newest[db] = max(newest.get(db, 0), _HEADER.unpack_from(raw)[2])
+            for db, index in newest.items():
+                self._note_flushed(db, index)
         self.writes += 1
         self._txn.drop(self._ks._data, delete=False)
         self._txn.drop(self._ks._expiry, delete=False)
@@ -719,6 +800,14 @@ class WriteTxn(ReadTxn):
     def _write_back(self, undo: list[tuple[int, bytes, bytes | None]]) -> None:
         # Every item the scope changed has its own entry here: records are written back
         # with keep_items, or undoing a RENAME of a large container would drop its items.
+        # A key that comes and goes inside the undone scope never existed: no `gone` record.
+        tracking, self._tracking = self._tracking, None
+        try:
+            self._write_back_records(undo)
+        finally:
+            self._tracking = tracking
+
+    def _write_back_records(self, undo: list[tuple[int, bytes, bytes | None]]) -> None:
         for db, key, old in reversed(undo):
             if db is None:  # a container item (full item key)
                 self._set_item(key, old, self._txn.get(key, db=self._ks._items))
@@ -858,6 +947,7 @@ class Keyspace:
         self._expiry = self._env.open_db(b"expiry")
         self._meta = self._env.open_db(b"meta")
         self._items = self._env.open_db(b"items")
+        self._gone = self._env.open_db(b"gone")
         with self._env.begin() as txn:
             raw = txn.get(_APPLIED, db=self._meta)
             counted = txn.get(_EXPIRES_COUNTED, db=self._meta) is not None

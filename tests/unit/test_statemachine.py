@@ -453,9 +453,14 @@ def test_noop_and_empty_command(node):
 def test_records_carry_the_writing_index(node):
     node.run(set=Set(b"k", b"v"))
     written = node.index
-    node.run(expire=pb.Expire(key=b"k", expiry=pb.Expiry(ttl_ms=100_000)))   # TTL change keeps the CAS
+    node.index += 1  # before log version 6 a TTL change kept the CAS
+    node.sm.apply(node.index, commands.encode_entry(pb.LogEntry(version=5, now_ms=NOW, command=pb.Command(
+        expire=pb.Expire(key=b"k", expiry=pb.Expiry(expire_at_ms=NOW + 100_000))))))
     with node.ks.reader() as r:
         assert r.get(0, b"k", NOW).index == written
+    node.run(expire=pb.Expire(key=b"k", expiry=pb.Expiry(ttl_ms=200_000)))   # from it, a change WATCH sees
+    with node.ks.reader() as r:
+        assert r.get(0, b"k", NOW).index == node.index
     node.run(append=pb.Append(key=b"k", value=b"w"))
     with node.ks.reader() as r:
         assert r.get(0, b"k", NOW).index == node.index

@@ -1,0 +1,134 @@
+"""DUMP and RESTORE: a key's value in Redis's serialization (node/storage/rdb.py).
+
+`dump` (a read) serializes the live value of any type but a stream. `restore`
+(a write, log version 6) decodes the payload again at apply (the front end
+decoded it already to refuse a bad one before proposing; the decoder is pure,
+so every replica gets the same value) and builds the key through the container
+views, so a large value is itemized as if it had been written element by
+element. IDLETIME and FREQ are accepted and not kept: the access clock here is
+each node's own (OBJECT IDLETIME), not replicated state.
+
+Must not import lmdb, grpc or time.
+"""
+
+from __future__ import annotations
+
+from raftcache.node.commands import OK
+from raftcache.node.errors import CommandError, Reason
+from raftcache.node.storage import itemlist, itemmap, itemzset, rdb
+from raftcache.node.storage.keyspace import Record, ValueType
+
+BAD_FORMAT = "Bad data format"
+
+
+def _value_of(txn, db: int, key: bytes, ctx, record: Record):
+    kind = record.type
+    if kind == ValueType.STRING:
+        return "string", record.value
+    if kind == ValueType.HASH:
+        return "hash", itemmap.ItemMap(txn, db, key, "HASH", record, pairs=True).items()
+    if kind == ValueType.SET:
+        return "set", itemmap.ItemMap(txn, db, key, "SET", record, pairs=False).keys()
+    if kind == ValueType.LIST:
+        return "list", itemlist.ItemList(txn, db, key, record).all()
+    if kind == ValueType.ZSET:
+        return "zset", [(m, s) for s, m in itemzset.ItemZSet(txn, db, key, record).entries()]
+    return kind.name.lower(), None
+
+
+def dump(ctx, op):
+    record = ctx.txn.get(ctx.db, op.key, ctx.now_ms)
+    if record is None:
+        return None
+    kind, data = _value_of(ctx.txn, ctx.db, op.key, ctx, record)
+    if data is None:
+        return CommandError(f"DUMP of a {kind} is not supported by raftcache", Reason.INVALID_ARGUMENT)
+    return rdb.encode(kind, data)
+
+
+def check(payload: bytes, max_value_bytes: int):
+    """The decoded value of a RESTORE payload, or the CommandError RESTORE answers
+    (the front end's check before proposing; apply runs it again)."""
+    try:
+        kind, data = rdb.decode(payload, min(max_value_bytes, rdb.MAX_STRING_BYTES))
+    except rdb.RdbError as e:
+        text = str(e)
+        if text == "string too large":
+            return CommandError("string exceeds maximum allowed size (proto-max-bulk-len)", Reason.VALUE_TOO_LARGE)
+        if text in (rdb.BAD_CHECKSUM, rdb.STREAMS_UNSUPPORTED):
+            return CommandError(text, Reason.INVALID_ARGUMENT)
+        return CommandError(BAD_FORMAT, Reason.INVALID_ARGUMENT)
+    sizes = [data] if kind == "string" else [x for e in data for x in (e if isinstance(e, tuple) else (e,))
+                                            if isinstance(x, bytes)]
+    if any(len(s) > max_value_bytes for s in sizes):
+        return CommandError("string exceeds maximum allowed size (proto-max-bulk-len)", Reason.VALUE_TOO_LARGE)
+    return kind, data
+
+
+#: A payload of a few bytes that fails as each refusal does (see stand_in).
+_STAND_INS = {rdb.BAD_CHECKSUM: b"", rdb.STREAMS_UNSUPPORTED: rdb.sealed(b"\x0f"), BAD_FORMAT: rdb.sealed(b"\xff")}
+
+
+def stand_in(error: CommandError) -> bytes | None:
+    """A tiny payload that apply refuses with `error`, or None. A bad payload onto an
+    existing key answers BUSYKEY in Redis (it checks the key first): the front end
+    proposes this instead of the payload, so the log never carries the bad bytes."""
+    return _STAND_INS.get(error.message)
+
+
+def busy_key() -> CommandError:
+    return CommandError("Target key name already exists.", Reason.BUSY_KEY)
+
+
+def check_options(op) -> CommandError | None:
+    if op.ttl_ms < 0:
+        return CommandError("Invalid TTL value, must be >= 0", Reason.INVALID_EXPIRE)
+    if op.idle_s < 0:
+        return CommandError("Invalid IDLETIME value, must be >= 0", Reason.INVALID_ARGUMENT)
+    if not 0 <= op.freq <= 255:
+        return CommandError("Invalid FREQ value, must be >= 0 and <= 255", Reason.INVALID_ARGUMENT)
+    return None
+
+
+def restore(ctx, op):
+    txn, db = ctx.txn, ctx.db
+    # Redis's order of checks: the key, the TTL, the checksum, the value.
+    if not op.replace and txn.get(db, op.key, ctx.now_ms) is not None:
+        return busy_key()
+    error = check_options(op)
+    if error is not None:
+        return error
+    value = check(op.payload, ctx.max_value_bytes)
+    if isinstance(value, CommandError):
+        return value
+    deadline = 0 if op.ttl_ms == 0 else op.ttl_ms if op.absttl else ctx.now_ms + op.ttl_ms
+    txn.delete(db, op.key)
+    if deadline and deadline <= ctx.now_ms:
+        return OK  # already expired: Redis answers OK and stores nothing
+    kind, data = value
+    if kind == "string":
+        txn.put(db, op.key, Record(ValueType.STRING, data, deadline, ctx.index))
+        return OK
+    if kind == "hash":
+        _, view = itemmap.load(txn, db, op.key, ctx, "HASH", pairs=True)
+        for field, v in data:
+            view[field] = v
+    elif kind == "set":
+        _, view = itemmap.load(txn, db, op.key, ctx, "SET", pairs=False)
+        for member in data:
+            view[member] = None
+    elif kind == "list":
+        _, view = itemlist.load(txn, db, op.key, ctx)
+        view.push(data, left=False)
+    else:
+        _, view = itemzset.load(txn, db, op.key, ctx)
+        for member, score in data:
+            view.set(member, score)
+    view.save(ctx)
+    if deadline:
+        record = txn.get_raw(db, op.key)
+        txn.put(db, op.key, record._replace(expires_at_ms=deadline))
+    return OK
+
+
+HANDLERS = {"dump": dump, "restore": restore}
