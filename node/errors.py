@@ -39,6 +39,7 @@ class Reason(str, enum.Enum):
     INVALID_OBJECT = "INVALID_OBJECT"  # a stored value is corrupted (a HyperLogLog's registers)
     NO_GROUP = "NO_GROUP"              # no such stream consumer group
     BUSY_GROUP = "BUSY_GROUP"          # the stream consumer group already exists
+    SCRIPT_ERROR = "SCRIPT_ERROR"      # a script's error reply: the message is the whole line, its first word included
 
 
 #: Reasons after which the same request may simply be sent again.

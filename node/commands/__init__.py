@@ -40,12 +40,16 @@ LogEntry = pb.LogEntry
 #:      geo and stream commands with the STREAM value type.
 #:   5: ACL users (AclSetUser, AclDelUser, AclLoad) and CONFIG SET requirepass as the
 #:      default user's hashed password (ConfigSet.default_user_rules).
-SUPPORTED_VERSIONS = range(1, 6)
+#:   6: scripting (Eval, ScriptLoad, ScriptFlush, FunctionLoad, FunctionDelete, FunctionFlush,
+#:      FunctionRestore; node/scripting/): scripts and function libraries in the keyspace's meta.
+SUPPORTED_VERSIONS = range(1, 7)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4
 #: The first version with ACL users (node/commands/acl_store.py).
 ACL_VERSION = 5
+#: The first version with server-side scripts (node/commands/scripting.py).
+SCRIPTING_VERSION = 6
 MAX_VERSION = SUPPORTED_VERSIONS[-1]
 #: The semantics version a command needs: the leader refuses it (UNAVAILABLE: retry) until
 #: the cluster's log runs at that version, so no member of an older release ever meets it.
@@ -57,7 +61,10 @@ SINCE_VERSION = {"publish": 3, **{name: 4 for name in (
     "geopos", "geohash", "geodist", "geosearch", "geosearch_store",
     "xadd", "xlen", "xrange", "xdel", "xtrim", "xsetid", "xread", "xreadgroup", "xack", "xpending", "xclaim",
     "xautoclaim", "xgroup", "xinfo", "xprobe",
-)}, **{name: ACL_VERSION for name in ("acl_set_user", "acl_del_user", "acl_load")}}
+)}, **{name: ACL_VERSION for name in ("acl_set_user", "acl_del_user", "acl_load")},
+   **{name: SCRIPTING_VERSION for name in (
+       "eval", "eval_ro", "script_load", "script_exists", "script_flush", "function_load", "function_delete",
+       "function_flush", "function_restore", "function_list")}}
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
 #: First byte of a LogBatch: several entries applied at one index.
@@ -72,7 +79,8 @@ CommandType = enum.IntEnum(
 
 #: Commands that only read: served from the local keyspace per consistency level.
 READ_COMMANDS = frozenset(
-    {"get", "exists", "str_len", "get_range", "mget", "ttl", "type", "scan", "db_size", "get_meta", "hget", "hmget", "hlen", "hexists", "hgetall", "hstrlen", "hrandfield", "element_scan", "lrange", "llen", "lindex", "lpos", "smembers", "sismember", "scard", "srandmember", "set_op", "zscore", "zcard", "zrange", "zrank", "zrandmember", "zset_op", "random_key", "key_version", "object_encoding", "object_access", "getbit", "bitcount", "bitpos", "lcs", "bitfield_ro", "pfcount_ro", "pfdebug_ro", "geopos", "geohash", "geodist", "geosearch", "xlen", "xrange", "xread", "xpending", "xinfo", "xprobe"}
+    {"get", "exists", "str_len", "get_range", "mget", "ttl", "type", "scan", "db_size", "get_meta", "hget", "hmget", "hlen", "hexists", "hgetall", "hstrlen", "hrandfield", "element_scan", "lrange", "llen", "lindex", "lpos", "smembers", "sismember", "scard", "srandmember", "set_op", "zscore", "zcard", "zrange", "zrank", "zrandmember", "zset_op", "random_key", "key_version", "object_encoding", "object_access", "getbit", "bitcount", "bitpos", "lcs", "bitfield_ro", "pfcount_ro", "pfdebug_ro", "geopos", "geohash", "geodist", "geosearch", "xlen", "xrange", "xread", "xpending", "xinfo", "xprobe",
+     "eval_ro", "script_exists", "function_list"}
 )
 
 

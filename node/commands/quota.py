@@ -62,10 +62,12 @@ def _within_quota(txn: WriteTxn, ctx: Ctx, op, result: object, used_before: int)
     return None
 
 
-#: Commands that flush whole databases (or nest commands that may): a rollback
+#: Commands that flush whole databases (or nest commands that may, or write the meta table:
+#: scripts and function libraries): a rollback
 #: needs a nested LMDB transaction; every other command only puts and deletes
 #: records, which WriteTxn.undo_scope() can write back more cheaply.
-_NEEDS_SAVEPOINT = (pb.FlushAll, pb.FlushDb, pb.SwapDb, pb.Transaction)
+_NEEDS_SAVEPOINT = (pb.FlushAll, pb.FlushDb, pb.SwapDb, pb.Transaction, pb.Eval, pb.ScriptLoad, pb.ScriptFlush,
+                    pb.FunctionLoad, pb.FunctionDelete, pb.FunctionFlush, pb.FunctionRestore)
 #: Commands that only delete keys: they cannot fail or grow the data, so they run
 #: without an undo scope (which would copy every element of a large container).
 _ONLY_DELETE = (pb.Del, pb.DeleteExpired, pb.Evict)

@@ -14,9 +14,11 @@ is the command name; it raises RespError for bad arguments. A shaper is
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import re
+import threading
 import time
 from collections.abc import Callable
 
@@ -35,7 +37,25 @@ _CLOCK_MARGIN_MS = 86_400_000
 
 
 def relative_ms_limit() -> int:
-    return I64_MAX - int(time.time() * 1000) - _CLOCK_MARGIN_MS
+    now_ms = getattr(_FIXED_CLOCK, "now_ms", None)
+    if now_ms is None:
+        now_ms = int(time.time() * 1000)
+    return I64_MAX - now_ms - _CLOCK_MARGIN_MS
+
+
+_FIXED_CLOCK = threading.local()
+
+
+@contextlib.contextmanager
+def clock_at(now_ms: int):
+    """Build commands with `now_ms` as the clock (a script's redis.call at apply: the entry's
+    clock, so every replica refuses the same TTLs)."""
+    before = getattr(_FIXED_CLOCK, "now_ms", None)
+    _FIXED_CLOCK.now_ms = now_ms
+    try:
+        yield
+    finally:
+        _FIXED_CLOCK.now_ms = before
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -83,6 +83,7 @@ STATUS_CODES: dict[Reason, grpc.StatusCode] = {
     Reason.INVALID_OBJECT: grpc.StatusCode.DATA_LOSS,
     Reason.NO_GROUP: grpc.StatusCode.NOT_FOUND,
     Reason.BUSY_GROUP: grpc.StatusCode.ALREADY_EXISTS,
+    Reason.SCRIPT_ERROR: grpc.StatusCode.ABORTED,
 }
 
 _LEVEL_NAMES = {
