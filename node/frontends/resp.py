@@ -28,7 +28,8 @@ from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError
 from raftcache.node.frontends import (
-    acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_pause, resp_pubsub, resp_tracking,
+    acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_pause, resp_pubsub, resp_script_admin,
+    resp_tracking,
 )
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
@@ -762,7 +763,7 @@ class Connection(StreamConnection):
 
 
 #: Connection and server commands: resp_admin's and the ACL's (resp_acl.py).
-_HANDLERS = {**resp_admin.HANDLERS, **resp_acl.HANDLERS}
+_HANDLERS = {**resp_admin.HANDLERS, **resp_acl.HANDLERS, **resp_script_admin.HANDLERS}
 _LOCAL = {
     **resp_pubsub.HANDLERS,
     "multi": Connection.cmd_multi,

@@ -52,7 +52,9 @@ SUBCOMMANDS = {
     "config": {"get": -3, "set": -4, "resetstat": 2, "rewrite": 2, "help": 2},
     "object": {"encoding": 3, "freq": 3, "idletime": 3, "refcount": 3, "help": 2},
     "memory": {"usage": -3, "doctor": 2, "help": 2},
-    "function": {"flush": -2, "list": -2, "help": 2},
+    "script": {"load": 3, "exists": -3, "flush": -2, "kill": 2, "help": 2},
+    "function": {"load": -3, "delete": 3, "flush": -2, "list": -2, "dump": 2, "restore": -3, "stats": 2,
+                 "kill": 2, "help": 2},
     **resp_stream_groups.SUBCOMMANDS,
     "acl": {"cat": -2, "deluser": -3, "dryrun": -4, "genpass": -2, "getuser": 3, "list": 2, "load": 2, "log": -2,
             "save": 2, "setuser": -3, "users": 2, "whoami": 2, "help": 2},
@@ -787,23 +789,12 @@ async def memory(conn, args):
     return [b"MEMORY <subcommand> [<arg> ...]", b"DOCTOR", b"USAGE <key> [SAMPLES <count>]"]
 
 
-async def function(conn, args):
-    """There are no functions (no scripting): FUNCTION FLUSH has nothing to do and
-    FUNCTION LIST is empty, so tools and test harnesses that reset them keep working."""
-    sub = args[1].lower()
-    if sub == b"flush" and (len(args) == 2 or (len(args) == 3 and args[2].lower() in (b"sync", b"async"))):
-        return OK
-    if sub == b"list":
-        return []
-    raise RespError("ERR raftcache does not support functions or scripting (FUNCTION LOAD, FCALL, EVAL)")
-
-
 HANDLERS = {
     "ping": ping, "echo": echo, "auth": auth, "hello": hello, "select": select, "client": client,
     "command": command, "info": info, "config": config, "time": time_, "lastsave": lastsave,
     "wait": wait, "readonly": readonly, "readwrite": readonly, "keys": keys, "randomkey": randomkey,
     "role": role, "lolwut": lolwut,
-    "object": object_, "memory": memory, "function": function,
+    "object": object_, "memory": memory,
     **resp_blocking.COMMANDS,
     **resp_hyperloglog.LOCAL,
     **resp_streams.LOCAL,

@@ -306,7 +306,7 @@ for _name, _arity, _flags in [
     ("wait", 3, "stale"), ("multi", 1, "fast stale"), ("exec", 1, "stale"), ("discard", 1, "fast stale"),
     ("watch", -2, "fast stale"), ("unwatch", 1, "fast stale"), ("lastsave", 1, "fast stale"),
     ("readonly", 1, "fast stale"), ("readwrite", 1, "fast stale"), ("memory", -2, "readonly"),
-    ("function", -2, "noscript"), ("role", 1, "noscript loading stale fast"), ("lolwut", -1, "readonly fast"),
+    ("role", 1, "noscript loading stale fast"), ("lolwut", -1, "readonly fast"),
     ("acl", -2, "noscript stale"),
 ]:
     register(_name, _arity, _flags, None, keys=(1, -1, 1) if _name == "watch" else (0, 0, 0),

@@ -14,18 +14,25 @@ from raftcache.node import commands
 from raftcache.node.commands import scripting as _ops
 
 
+def _eval(ctx, op, read_only: bool):
+    """EVAL / EVALSHA, or FCALL when the op names a function."""
+    if op.function:
+        from raftcache.node.scripting import functions
+        return functions.fcall(ctx, op, read_only)
+    from raftcache.node.scripting import engine
+    return engine.eval_script(ctx, op, read_only)
+
+
 class _Runner:
     """The functions node/commands/scripting.py calls, one per op."""
 
     @staticmethod
     def eval(ctx, op):
-        from raftcache.node.scripting import engine
-        return engine.eval_script(ctx, op, read_only=False)
+        return _eval(ctx, op, read_only=False)
 
     @staticmethod
     def eval_ro(ctx, op):
-        from raftcache.node.scripting import engine
-        return engine.eval_script(ctx, op, read_only=True)
+        return _eval(ctx, op, read_only=True)
 
     @staticmethod
     def script_load(ctx, op):

@@ -128,6 +128,7 @@ class Run:
     resp: int = 2
     crashed: BaseException | None = None
     registering: dict | None = None   # FUNCTION LOAD: the functions registered so far
+    on_register: object = None        # FUNCTION LOAD: register(registering, args) (functions.register)
 
 
 class Engine:
@@ -310,11 +311,10 @@ class Engine:
         return True
 
     def _register_function(self, *args):
-        from raftcache.node.scripting import functions   # the library loader owns registration
         run = self.current
         if run is None or run.registering is None:
             raise lualibs.LuaLibError("redis.register_function can only be called on FUNCTION LOAD command")
-        functions.register(run.registering, args)
+        run.on_register(run.registering, args)
 
     # ------------------------------------------------------------ conversions
 
@@ -456,9 +456,6 @@ SCRIPT_FLAGS = ("no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cr
 
 def eval_script(ctx, op, read_only: bool) -> object:
     """EVAL / EVALSHA (read_only: the _RO forms, on a read transaction)."""
-    if op.function:
-        from raftcache.node.scripting import functions
-        return functions.fcall(ctx, op, read_only)
     if op.body:
         body = op.body
         sha = sha1hex(body)

@@ -99,7 +99,7 @@ def _load(ctx, code: bytes, run_name: str, keep_run: bool = False):
     chunk, error = engine.box.compile("user_function", body)
     if chunk is None:
         return script_error(f"ERR Error compiling function: {error}")
-    run = Run(ctx, True, run_name or name, "user_function", ctx.db, registering={})
+    run = Run(ctx, True, run_name or name, "user_function", ctx.db, registering={}, on_register=register)
     result = engine.run(run, engine.box.m.load_library, chunk, engine.redis)
     if isinstance(result, CommandError):
         message = result.message
