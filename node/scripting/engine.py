@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 #: Redis's default 5000 ms gives 10 million, about 0.1-0.3 s of Lua on one core.
 INSTRUCTIONS_PER_MS = 2_000
 DEFAULT_THRESHOLD_MS = 5_000
+#: What one redis.call / redis.pcall counts for in the budget (it runs a command in Python:
+#: about as long as this many Lua instructions).
+CALL_COST_INSTRUCTIONS = 300
 #: Lua memory one run may allocate.
 MEMORY_LIMIT_BYTES = 64 << 20
 #: Deepest table a script's reply may nest (deeper levels become nil).
@@ -57,12 +60,15 @@ _REDIS_API = r"""
 local M, py = ...
 local error, type = error, type
 local redis = {}
+local charge, CALL_COST = M.charge, py.call_cost
 redis.call = function(...)
+  charge(CALL_COST)
   local r, failed = py.call(false, ...)
   if failed then error({err = r, line = M.caller_line()}, 0) end
   return r
 end
 redis.pcall = function(...)
+  charge(CALL_COST)
   local r = py.call(true, ...)
   return r
 end
@@ -137,7 +143,7 @@ class Engine:
     def __init__(self, box: Sandbox):
         self.box = box
         self.current: Run | None = None
-        py = box.table({b"call": self._call, b"sha1hex": self._sha1hex, b"log": self._log,
+        py = box.table({b"call_cost": CALL_COST_INSTRUCTIONS, b"call": self._call, b"sha1hex": self._sha1hex, b"log": self._log,
                         b"setresp": self._setresp, b"acl_check_cmd": self._acl_check_cmd,
                         b"register_function": self._register_function})
         self.redis = box.lua.execute(_REDIS_API, box.m, py)

@@ -31,6 +31,8 @@ from raftcache.node.scripting import lualibs
 
 #: VM instructions between two calls of the budget hook.
 HOOK_STEP = 1000
+#: string.rep charges one instruction per this many bytes it builds.
+BYTES_PER_INSTRUCTION = 8
 #: The message a run stopped by its budget fails with.
 BUDGET_EXCEEDED = "__raftcache_budget_exceeded__"
 
@@ -55,6 +57,18 @@ hook = function()
   end
   debug_sethook(hook, "", 1)
   error(BUDGET, 0)
+end
+
+-- Work done outside the VM (a string built in C, a command run in Python) is charged in
+-- instructions too, so that a few instructions cannot buy unbounded time.
+local function charge(instructions)
+  if not state.armed then return end
+  state.left = state.left - instructions / STEP
+  if state.left < 0 then
+    state.exhausted = true
+    debug_sethook(hook, "", 1)
+    error(BUDGET, 0)
+  end
 end
 
 local READONLY = "Attempt to modify a readonly table"
@@ -90,7 +104,14 @@ base.rawset = function(t, k, v)
   return rawset(t, k, v)
 end
 base._VERSION = _VERSION
-base.string = readonly(string)
+local strings = copy(string)
+local rep = string.rep
+strings.rep = function(s, n, ...)
+  if type(n) == "number" and n > 0 then charge(#tostring(s) * n / py.bytes_per_instruction) end
+  return rep(s, n, ...)
+end
+getmetatable("").__index = strings   -- ("x"):rep(n) is charged alike
+base.string = readonly(strings)
 base.table = readonly(table)
 local mathlib = copy(math)
 mathlib.random = function(m, n)
@@ -137,6 +158,7 @@ end
 
 local M = {}
 M.state = state
+M.charge = charge
 M.readonly = readonly
 M.lib = lib
 function M.compile(body, name)
@@ -204,6 +226,7 @@ class Sandbox:
         self.msgpack = lualibs.Cmsgpack(self.lua)
         py = self.lua.table_from({
             b"budget_message": BUDGET_EXCEEDED.encode(), b"step": HOOK_STEP,
+            b"bytes_per_instruction": BYTES_PER_INSTRUCTION,
             b"random": self._random, b"randomseed": self._randomseed,
             b"bit": self.lua.table_from({k.encode(): v for k, v in lualibs.BIT.items()}),
             b"struct": self.lua.table_from({k.encode(): v for k, v in lualibs.STRUCT.items()}),
