@@ -14,7 +14,6 @@ is the command name; it raises RespError for bad arguments. A shaper is
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import re
@@ -46,16 +45,10 @@ def relative_ms_limit() -> int:
 _FIXED_CLOCK = threading.local()
 
 
-@contextlib.contextmanager
-def clock_at(now_ms: int):
-    """Build commands with `now_ms` as the clock (a script's redis.call at apply: the entry's
-    clock, so every replica refuses the same TTLs)."""
-    before = getattr(_FIXED_CLOCK, "now_ms", None)
+def set_clock(now_ms: int | None) -> None:
+    """Build commands on this thread with `now_ms` as the clock (a script's redis.call at apply:
+    the entry's clock, so every replica refuses the same TTLs); None: the wall clock again."""
     _FIXED_CLOCK.now_ms = now_ms
-    try:
-        yield
-    finally:
-        _FIXED_CLOCK.now_ms = before
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

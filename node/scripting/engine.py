@@ -167,8 +167,8 @@ class Engine:
         self.current = run
         box.set_memory_limit(MEMORY_LIMIT_BYTES)
         try:
-            with resp_args.clock_at(ctx.now_ms):
-                outcome = start(*args, steps)
+            resp_args.set_clock(ctx.now_ms)
+            outcome = start(*args, steps)
         except lua51.LuaMemoryError:
             box.disarm()
             outcome = (False, "not enough memory", None)
@@ -176,6 +176,7 @@ class Engine:
             box.disarm()
             outcome = (False, BUDGET_EXCEEDED if box.state[b"exhausted"] else str(e), None)
         finally:
+            resp_args.set_clock(None)
             self.current = None
             box.set_memory_limit(0)
         if run.crashed is not None:
@@ -280,7 +281,7 @@ class Engine:
         handler = ctx.handlers.get(op_name)
         if handler is None:
             return script_error("ERR This Redis command is not allowed from script")
-        sub_ctx = dataclasses.replace(ctx, db=command.db)
+        sub_ctx = ctx if command.db == ctx.db else dataclasses.replace(ctx, db=command.db)
         op = getattr(command, op_name)
         if is_read or not hasattr(ctx.txn, "savepoint"):
             return handler(sub_ctx, op)

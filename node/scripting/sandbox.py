@@ -144,16 +144,17 @@ base.cjson = readonly(cjson)
 base.cmsgpack = readonly({pack = lib(py.msgpack_pack), unpack = lib(py.msgpack_unpack)})
 getmetatable("").__metatable = false   -- the string library stays out of reach
 
+local env_meta = {__index = function(t, k)
+  local v = base[k]
+  if v == nil then
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end
+  return v
+end, __newindex = refuse, __metatable = false}
 local function new_env(redis, keys, argv)
   local env = {KEYS = keys, ARGV = argv, redis = redis}
   env._G = env
-  return setmetatable(env, {__index = function(t, k)
-    local v = base[k]
-    if v == nil then
-      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-    end
-    return v
-  end, __newindex = refuse, __metatable = false})
+  return setmetatable(env, env_meta)
 end
 
 local M = {}
@@ -221,6 +222,7 @@ class Sandbox:
         self.lua = lua51.LuaRuntime(encoding=None, unpack_returned_tuples=True, register_eval=False,
                                     register_builtins=False, max_memory=0)
         self._rng = random.Random(0)
+        self._seed: int | None = None   # the run's seed, applied on first use (seeding costs µs)
         null = self.lua.eval("newproxy(false)")  # cjson.null: one light value scripts compare with
         self.cjson = lualibs.Cjson(self.lua, null)
         self.msgpack = lualibs.Cmsgpack(self.lua)
@@ -250,12 +252,16 @@ class Sandbox:
     # ---- the run's generator (math.random), seeded from the log entry
 
     def seed(self, seed: int) -> None:
-        self._rng.seed(seed)
+        self._seed = seed
 
     def _random(self) -> float:
+        if self._seed is not None:
+            self._rng.seed(self._seed)
+            self._seed = None
         return self._rng.random()
 
     def _randomseed(self, x=0) -> None:
+        self._seed = None
         self._rng.seed(int(x) if isinstance(x, (int, float)) else 0)
 
     # ---- compiling (cached by name: a script's SHA1 or a library's code digest)
