@@ -47,8 +47,10 @@ DEFAULT_THRESHOLD_MS = 5_000
 #: What one redis.call / redis.pcall counts for in the budget (it runs a command in Python:
 #: about as long as this many Lua instructions).
 CALL_COST_INSTRUCTIONS = 300
-#: Lua memory one run may allocate.
+#: Lua memory one run may allocate (beyond what the runtime held when it started).
 MEMORY_LIMIT_BYTES = 64 << 20
+#: A full collection runs before a script when the runtime holds more than this.
+GC_ABOVE_BYTES = 16 << 20
 #: Deepest table a script's reply may nest (deeper levels become nil).
 MAX_REPLY_DEPTH = 256
 #: Commands a script may not call (besides those the RESP table marks noscript).
@@ -165,6 +167,8 @@ class Engine:
         box.seed(ctx.seed)
         steps = max(budget_instructions(ctx.settings) // 1000, 1)
         self.current = run
+        if box.lua.get_memory_used() > GC_ABOVE_BYTES:
+            box.gc()   # garbage left by earlier runs would eat into this run's bound
         box.set_memory_limit(MEMORY_LIMIT_BYTES)
         try:
             resp_args.set_clock(ctx.now_ms)

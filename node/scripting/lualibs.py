@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct as _struct
 
 import msgpack
 from lupa import lua51
 
-#: Deepest table nesting cjson / cmsgpack walk (cjson's default encode depth is 1000).
-MAX_DEPTH = 1000
+#: Deepest nesting cjson and cmsgpack encode or decode (lua-cjson's default is 1000; a lower
+#: fixed bound keeps every replica far from Python's recursion limit, whose distance depends
+#: on the thread's stack: the same input must fail alike everywhere).
+MAX_DEPTH = 128
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_JSON_BRACKETS = re.compile(rb"[\[\]{}]")
 
 
 class LuaLibError(Exception):
@@ -191,6 +196,12 @@ class Cjson:
     def decode(self, text) -> object:
         if not isinstance(text, bytes):
             raise LuaLibError("bad argument #1 to 'decode' (string expected)")
+        depth = deepest = 0
+        for bracket in _JSON_BRACKETS.findall(_JSON_STRING.sub(b"", text)):
+            depth += 1 if bracket in b"[{" else -1
+            deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            raise LuaLibError(f"Found too many nested data structures ({MAX_DEPTH + 1})")
         try:
             parsed = json.loads(text.decode("utf-8", "surrogateescape"), parse_constant=_no_constant)
         except (ValueError, RecursionError) as e:
@@ -252,17 +263,19 @@ class Cmsgpack:
         unpacker = msgpack.Unpacker(raw=True, strict_map_key=False, max_buffer_size=max(len(data), 1))
         unpacker.feed(data)
         try:
-            out = [self._to_lua(v) for v in unpacker]
+            out = [self._to_lua(v, 0) for v in unpacker]
         except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
             raise LuaLibError(f"Missing bytes in input. ({e})") from None
         return tuple(out)
 
-    def _to_lua(self, value):
+    def _to_lua(self, value, depth: int):
+        if depth > MAX_DEPTH:
+            raise LuaLibError(f"MessagePack data nested deeper than {MAX_DEPTH}")
         if isinstance(value, list):
-            return self._tables.table_from([self._to_lua(v) for v in value])
+            return self._tables.table_from([self._to_lua(v, depth + 1) for v in value])
         if isinstance(value, dict):
-            return self._tables.table_from({self._to_lua(k): self._to_lua(v) for k, v in value.items()
-                                            if k is not None})
+            return self._tables.table_from({self._to_lua(k, depth + 1): self._to_lua(v, depth + 1)
+                                            for k, v in value.items() if k is not None})
         if isinstance(value, msgpack.ExtType):
             return None
         return value
