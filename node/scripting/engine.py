@@ -47,8 +47,9 @@ DEFAULT_THRESHOLD_MS = 5_000
 #: What one redis.call / redis.pcall counts for in the budget (it runs a command in Python:
 #: about as long as this many Lua instructions).
 CALL_COST_INSTRUCTIONS = 300
-#: Lua memory one run may allocate (beyond what the runtime held when it started).
-MEMORY_LIMIT_BYTES = 64 << 20
+#: Lua memory one run may allocate (beyond what the runtime held when it started; the
+#: collector does not run during a run, so garbage counts: node/scripting/sandbox.py).
+MEMORY_LIMIT_BYTES = 256 << 20
 #: A full collection runs before a script when the runtime holds more than this.
 GC_ABOVE_BYTES = 16 << 20
 #: Deepest table a script's reply may nest (deeper levels become nil).
@@ -100,6 +101,12 @@ return M.readonly(redis)
 """
 
 
+def box_out_of_memory(box: Sandbox) -> bool:
+    """Whether the run just ended used up its memory bound (a conversion in Python may have
+    been the allocation refused)."""
+    return box.lua.get_memory_used() + (1 << 20) >= box.lua.get_max_memory()
+
+
 def script_error(text: str) -> CommandError:
     """An error reply whose text (with its own first word) is given whole."""
     return CommandError(text, Reason.SCRIPT_ERROR)
@@ -135,6 +142,7 @@ class Run:
     db: int
     resp: int = 2
     crashed: BaseException | None = None
+    memory_exhausted: bool = False
     registering: dict | None = None   # FUNCTION LOAD: the functions registered so far
     on_register: object = None        # FUNCTION LOAD: register(registering, args) (functions.register)
 
@@ -182,6 +190,7 @@ class Engine:
         finally:
             resp_args.set_clock(None)
             self.current = None
+            run.memory_exhausted = box_out_of_memory(box)
             box.set_memory_limit(0)
         if run.crashed is not None:
             raise HandlerCrash(f"a command called by script {run.name} raised") from run.crashed
@@ -200,7 +209,7 @@ class Engine:
 
     def _run_error(self, run: Run, message, line) -> CommandError:
         text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
-        if text == "not enough memory":
+        if text in ("not enough memory", "") or run.memory_exhausted:
             return script_error(f"ERR Error running script {run.name}: it used more than "
                                 f"{MEMORY_LIMIT_BYTES} bytes of Lua memory; its writes were rolled back")
         if line is None:  # a Lua error (a string): Redis prefixes ERR and takes the line from its position
@@ -219,7 +228,7 @@ class Engine:
         else:
             try:
                 reply = self._dispatch(run, args)
-            except HandlerCrash:
+            except (HandlerCrash, lua51.LuaMemoryError):
                 raise
             except Exception as e:  # a bug in a handler or a builder
                 run.crashed = e

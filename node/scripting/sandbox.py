@@ -13,7 +13,10 @@ The budget: a count hook fires every `HOOK_STEP` Lua VM instructions; after the
 run's allowance it raises, and from then on fires at every instruction, so a
 `pcall` cannot keep the script alive. Counting instructions (not time) stops a
 runaway script at the same point on every replica. The memory bound is lupa's
-`max_memory`, counted from the run's start.
+`max_memory`, counted from the run's start with the collector stopped for the run:
+what a run may allocate is then the sum of its own allocations, the same on every
+replica whatever garbage earlier runs left (a collection would free it at times that
+depend on the node's history).
 
 Every run gets a fresh global table (nothing a run leaves behind reaches the next:
 replicas that restarted and replicas that did not behave alike). This module knows
@@ -41,7 +44,7 @@ local py = ...
 local debug_sethook, debug_getinfo = debug.sethook, debug.getinfo
 local pcall, error, type, setmetatable, getmetatable, setfenv, tostring, select, rawset, unpack, pairs, ipairs =
       pcall, error, type, setmetatable, getmetatable, setfenv, tostring, select, rawset, unpack, pairs, ipairs
-local loadstring, co_create, co_wrap = loadstring, coroutine.create, coroutine.wrap
+local loadstring, co_create, co_wrap, gc = loadstring, coroutine.create, coroutine.wrap, collectgarbage
 local floor = math.floor
 local BUDGET = py.budget_message
 local STEP = py.step
@@ -170,6 +173,7 @@ end
 local function finish(ok, ...)
   state.armed = false
   debug_sethook()
+  gc("restart")
   if ok then return true, (...) end
   local e = ...
   if type(e) == "table" then
@@ -180,23 +184,26 @@ local function finish(ok, ...)
   return false, tostring(e)
 end
 function M.run_chunk(chunk, redis, keys, argv, steps)
+  gc("stop")
   state.left, state.exhausted, state.armed = steps, false, true
   setfenv(chunk, new_env(redis, keys, argv))
   debug_sethook(hook, "", STEP)
   return finish(pcall(chunk))
 end
 function M.load_library(chunk, redis, steps)
+  gc("stop")
   state.left, state.exhausted, state.armed = steps, false, true
   setfenv(chunk, new_env(redis, {}, {}))
   debug_sethook(hook, "", STEP)
   return finish(pcall(chunk))
 end
 function M.call(fn, keys, argv, steps)
+  gc("stop")
   state.left, state.exhausted, state.armed = steps, false, true
   debug_sethook(hook, "", STEP)
   return finish(pcall(fn, keys, argv))
 end
-function M.clear_hook() debug_sethook() end
+function M.clear_hook() debug_sethook() gc("restart") end
 function M.caller_line()
   -- the script line that called into redis.* (from level 3: this, the redis function, the
   -- script; a tail call `return redis.call(...)` leaves no frame of the script: the first
