@@ -173,3 +173,13 @@ def test_libraries(node):
 def result_reason():
     from raftcache.node.errors import Reason
     return Reason.SCRIPT_ERROR
+
+
+def test_the_memory_bound_stops_a_script_at_the_same_point_whatever_ran_before(node):
+    fill = ("local base, kept, n = string.rep('x', 1000000), {}, 0 "
+            "local ok = pcall(function() while true do n = n + 1 kept[n] = base .. n end end) return {tostring(ok), n}")
+    first = run(node, fill)
+    assert first[0] == b"false" and 100 < first[1] < 300   # ~256 MiB of 1 MB strings
+    run(node, "for i = 1, 200000 do local s = 'garbage' .. i end")   # leaves garbage behind
+    assert run(node, fill) == first
+    assert "Lua memory" in error_text(run(node, "local s = 'x' for i = 1, 40 do s = s .. s end"))
