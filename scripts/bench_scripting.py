@@ -54,11 +54,13 @@ def run_case(port: int, case: str, args, pipeline: int, requests: int, pids: dic
     argv = benchmark_argv(port, case, args.clients, pipeline, requests, args.keyspace)
     command = CASES[case][1]
     before, cpu_before = bench_resp.info(port), benchlib.cpu_ticks(pids)
+    run = None
     try:
         run = subprocess.run(argv, capture_output=True, text=True, timeout=args.case_timeout)
         parsed = benchlib.parse_redis_benchmark_csv(run.stdout)
     except (subprocess.TimeoutExpired, ValueError) as e:
-        return {"error": str(e)[-300:], "command": shlex.join(argv), "idle_wait": idle}
+        return {"error": str(e)[-300:], "stderr": run.stderr[-300:] if run is not None else "",
+                "command": shlex.join(argv), "idle_wait": idle}
     cpu_after, after = benchlib.cpu_ticks(pids), bench_resp.info(port)
     errors = benchlib.command_errors(after, command) - benchlib.command_errors(before, command)
     elapsed_s = requests / parsed["rps"]
