@@ -220,3 +220,20 @@ def test_replies_match_redis(cluster, real_redis, _redis_server, nodes, protocol
         ours.evalsha("0" * 40, 0)
     with pytest.raises(redis.ResponseError, match="Write commands are not allowed from read-only scripts"):
         ours.eval_ro("return redis.call('SET', 'k', 'v')", 0)
+
+
+def test_scripts_inside_multi_and_script_commands(cluster, nodes):
+    leader, follower = nodes
+    pipe = follower.pipeline(transaction=True)
+    pipe.set("m", "1")
+    pipe.eval("return redis.call('INCRBY', KEYS[1], ARGV[1])", 1, "m", 5)
+    pipe.eval("return redis.call('NOSUCH')", 0)
+    results = pipe.execute(raise_on_error=False)
+    assert results[:2] == [True, 6] and "Unknown Redis command called from script" in str(results[2])
+    sha = follower.script_load("return 'loaded'")
+    assert leader.evalsha(sha, 0) == b"loaded"
+    assert follower.script_exists(sha, "0" * 40) == [True, False]
+    assert leader.script_flush() is True
+    assert follower.script_exists(sha) == [False]
+    with pytest.raises(redis.ResponseError, match="NOTBUSY"):
+        leader.script_kill()
