@@ -30,6 +30,12 @@ def installed() -> bool:
     return _runner is not None
 
 
+def needs_savepoint(txn, op) -> bool:
+    """Whether the script `op` runs must be rolled back with a nested transaction (it may
+    flush a database) rather than an undo scope (cheaper)."""
+    return _runner is None or _runner.needs_savepoint(txn, op)
+
+
 def _handler(name: str):
     def handle(ctx, op):
         if _runner is None:

@@ -27,6 +27,11 @@ class _Runner:
     """The functions node/commands/scripting.py calls, one per op."""
 
     @staticmethod
+    def needs_savepoint(txn, op) -> bool:
+        from raftcache.node.scripting import store
+        return store.may_flush(txn, op)
+
+    @staticmethod
     def eval(ctx, op):
         return _eval(ctx, op, read_only=False)
 

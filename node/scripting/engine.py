@@ -36,6 +36,7 @@ from raftcache.node.frontends.resp_protocol import (
 )
 from raftcache.node.frontends.resp_table import TABLE
 from raftcache.node.scripting import lualibs, store
+from raftcache.proto import commands_pb2 as pb
 from raftcache.node.scripting.sandbox import BUDGET_EXCEEDED, Sandbox
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,9 @@ MAX_REPLY_DEPTH = 256
 #: Commands a script may not call (besides those the RESP table marks noscript).
 _NOT_IN_SCRIPTS = frozenset({"eval", "eval_ro", "script_load", "script_flush", "function_load", "function_delete",
                              "function_flush", "function_restore", "transaction", "evict"})
+#: What an undo scope cannot undo (node/storage/keyspace.py): only scripts that name them run
+#: in a savepoint (node/scripting/store.may_flush).
+_UNDO_REFUSES = (pb.FlushAll, pb.FlushDb, pb.SwapDb)
 _POSITION = re.compile(r"user_(?:script|function):(\d+):")
 
 _REDIS_API = r"""
@@ -169,7 +173,8 @@ class Engine:
     # ------------------------------------------------------------ running
 
     def run(self, run: Run, start, *args) -> object:
-        """Run `start(*args, steps)` (a prelude runner) as `run`; returns the reply or a CommandError."""
+        """Run `start(*args, steps)` (a prelude runner) as `run`; returns the reply or a CommandError.
+        A list in `args` (KEYS, ARGV) becomes a Lua table once the run's memory is counted."""
         box = self.box
         ctx = run.ctx
         box.seed(ctx.seed)
@@ -177,9 +182,13 @@ class Engine:
         self.current = run
         if box.lua.get_memory_used() > GC_ABOVE_BYTES:
             box.gc()   # garbage left by earlier runs would eat into this run's bound
+        # The collector stops before the bound is set: from here on what the run may still
+        # allocate depends only on the run (node/scripting/sandbox.py).
+        box.m.stop_gc()
         box.set_memory_limit(MEMORY_LIMIT_BYTES)
         try:
             resp_args.set_clock(ctx.now_ms)
+            args = [box.table(a) if type(a) is list else a for a in args]
             outcome = start(*args, steps)
         except lua51.LuaMemoryError:
             box.disarm()
@@ -296,9 +305,21 @@ class Engine:
             return script_error("ERR This Redis command is not allowed from script")
         sub_ctx = ctx if command.db == ctx.db else dataclasses.replace(ctx, db=command.db)
         op = getattr(command, op_name)
-        if is_read or not hasattr(ctx.txn, "savepoint"):
+        txn = ctx.txn
+        if is_read or not hasattr(txn, "savepoint"):
             return handler(sub_ctx, op)
-        return run_with_quota(ctx.txn, handler, sub_ctx, op)
+        if not txn.undoing:   # the script runs in a savepoint: each command as the state machine runs it
+            return run_with_quota(txn, handler, sub_ctx, op)
+        # The script runs in an undo scope (the quota wrapper checks maxmemory for the whole
+        # script); a command that fails is undone alone, back to its mark.
+        if type(op) in _UNDO_REFUSES:
+            return script_error(f"ERR {command.WhichOneof('op').upper()} inside a script needs its name in the "
+                                f"script's code")
+        mark = txn.undo_mark()
+        result = handler(sub_ctx, op)
+        if isinstance(result, CommandError):
+            txn.undo_to(mark)
+        return result
 
     # ------------------------------------------------------------ the other redis.* functions
 
@@ -494,7 +515,4 @@ def eval_script(ctx, op, read_only: bool) -> object:
     if chunk is None:
         return script_error(f"ERR Error compiling script (new function): {error}")
     run = Run(ctx, read_only or "no-writes" in flags, f"{sha}", "user_script", ctx.db)
-    box = engine.box
-    keys = box.table(list(op.keys))
-    argv = box.table(list(op.args))
-    return engine.run(run, box.m.run_chunk, chunk, engine.redis, keys, argv)
+    return engine.run(run, engine.box.m.run_chunk, chunk, engine.redis, list(op.keys), list(op.args))

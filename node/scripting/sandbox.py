@@ -183,22 +183,20 @@ local function finish(ok, ...)
   end
   return false, tostring(e)
 end
+function M.stop_gc() gc("stop") end
 function M.run_chunk(chunk, redis, keys, argv, steps)
-  gc("stop")
   state.left, state.exhausted, state.armed = steps, false, true
   setfenv(chunk, new_env(redis, keys, argv))
   debug_sethook(hook, "", STEP)
   return finish(pcall(chunk))
 end
 function M.load_library(chunk, redis, steps)
-  gc("stop")
   state.left, state.exhausted, state.armed = steps, false, true
   setfenv(chunk, new_env(redis, {}, {}))
   debug_sethook(hook, "", STEP)
   return finish(pcall(chunk))
 end
 function M.call(fn, keys, argv, steps)
-  gc("stop")
   state.left, state.exhausted, state.armed = steps, false, true
   debug_sethook(hook, "", STEP)
   return finish(pcall(fn, keys, argv))
@@ -291,9 +289,10 @@ class Sandbox:
         return self.lua.table_from(items)
 
     def set_memory_limit(self, limit_bytes: int) -> None:
-        """Allow `limit_bytes` more Lua memory from now on (0: no limit)."""
+        """Allow `limit_bytes` more Lua memory from now on (0: no limit). (lupa's own
+        `total=False` counts from the runtime's creation, not from now.)"""
         if limit_bytes:
-            self.lua.set_max_memory(limit_bytes, total=False)
+            self.lua.set_max_memory(self.lua.get_memory_used() + limit_bytes, total=False)
         else:
             self.lua.set_max_memory(0, total=True)
 

@@ -12,6 +12,7 @@ then the CRC32 of what precedes it. Must not import lmdb (it is given transactio
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 
@@ -40,6 +41,21 @@ def put_script(txn, sha: str, body: bytes) -> None:
 
 def _names(txn, prefix: bytes) -> list[tuple[bytes, bytes]]:
     return [(n[len(prefix):], v) for n, v in txn.meta_range(prefix, MAX_LIBRARY_ENTRIES)]
+
+
+_FLUSHES = re.compile(rb"flush|swapdb", re.IGNORECASE)
+
+
+def may_flush(txn, op) -> bool:
+    """Whether the code an Eval op runs names FLUSHALL, FLUSHDB or SWAPDB (or cannot be
+    read): such a script runs in a savepoint; a script that builds those names at run
+    time is refused them (node/scripting/engine.py)."""
+    if op.function:
+        info = function(txn, op.function)
+        code = library(txn, info["library"]) if info is not None else None
+    else:
+        code = op.body or script(txn, op.sha)
+    return code is None or _FLUSHES.search(code) is not None
 
 
 def flush_scripts(txn) -> None:

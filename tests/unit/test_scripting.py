@@ -14,6 +14,7 @@ import pytest
 from raftcache.node import commands, scripting
 from raftcache.node.commands import Status
 from raftcache.node.errors import CommandError
+from raftcache.node.scripting import engine
 from raftcache.proto import commands_pb2 as pb
 from tests.unit.test_statemachine import Node
 
@@ -97,7 +98,13 @@ def test_the_budget_follows_busy_reply_threshold(node):
     assert run(node, "for i = 1, 100 do end return 1") == 1
 
 
-def test_memory_is_bounded(node):
+@pytest.fixture
+def small_memory(monkeypatch):
+    """A 16 MiB bound per run, so that the tests reach it quickly."""
+    monkeypatch.setattr(engine, "MEMORY_LIMIT_BYTES", 16 << 20)
+
+
+def test_memory_is_bounded(node, small_memory):
     result = run(node, "local t = {} for i = 1, 1e6 do t[i] = string.rep('y', 100) .. i end")
     assert "Lua memory" in error_text(result) or "budget" in error_text(result)
 
@@ -175,11 +182,26 @@ def result_reason():
     return Reason.SCRIPT_ERROR
 
 
-def test_the_memory_bound_stops_a_script_at_the_same_point_whatever_ran_before(node):
+def test_the_memory_bound_stops_a_script_at_the_same_point_whatever_ran_before(node, small_memory):
     fill = ("local base, kept, n = string.rep('x', 1000000), {}, 0 "
             "local ok = pcall(function() while true do n = n + 1 kept[n] = base .. n end end) return {tostring(ok), n}")
     first = run(node, fill)
-    assert first[0] == b"false" and 100 < first[1] < 300   # ~256 MiB of 1 MB strings
+    assert first[0] == b"false" and 5 < first[1] < 17   # ~16 MiB of 1 MB strings
     run(node, "for i = 1, 200000 do local s = 'garbage' .. i end")   # leaves garbage behind
     assert run(node, fill) == first
     assert "Lua memory" in error_text(run(node, "local s = 'x' for i = 1, 40 do s = s .. s end"))
+
+
+def test_a_failed_command_is_undone_alone_and_flushes_need_their_name(node):
+    node.run(hset=pb.HSet(key=b"h", pairs=[pb.KeyValue(key=b"f", value=b"v")]))
+    assert run(node, "redis.call('SET', 'a', '1') local r = redis.pcall('INCR', 'h') "
+                     "redis.call('SET', 'b', '2') return r.err") .startswith(b"WRONGTYPE")
+    assert node.get(b"a") == b"1" and node.get(b"b") == b"2"
+    assert run(node, "redis.call('SET', 'c', '3') redis.call('FLUSHALL') return redis.call('DBSIZE')") == 0
+    assert run(node, "redis.call('SET', 'd', '4') return redis.call('FLUS' .. 'HDB')").message.startswith(
+        "ERR FLUSH_DB inside a script")
+    assert node.get(b"d") is None   # the script failed: rolled back
+    node.run(set=pb.Set(key=b"keep", value=b"1"))
+    assert run(node, "redis.call('FLUSHDB') redis.call('HSET', 'x', 'f', 'v') return redis.call('INCR', 'x')"
+               ).message.startswith("WRONGTYPE")
+    assert node.get(b"keep") == b"1"   # the error rolled the flush back
