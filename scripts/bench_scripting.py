@@ -5,7 +5,7 @@ Usage: python scripts/bench_scripting.py [--requests 50000] [--clients 50] [--pi
            [--keyspace 10000] [--writes-to leader,follower]
 
 Starts a three-node raftcache cluster and a redis-server primary with two replicas
-(bench_resp.py's RedisTrio: appendonly yes, everysec), loads the script
+(scripts/benchrig.py: appendonly yes, everysec), loads the script
     redis.call('INCRBY', KEYS[1], ARGV[1]) redis.call('EXPIRE', KEYS[1], 3600) return 1
 with SCRIPT LOAD on both, then runs redis-benchmark at -c CLIENTS with each -P:
 `EVALSHA <sha> 1 key:__rand_int__ 1` (-r --keyspace) and `-t incr`, on raftcache's
@@ -28,13 +28,11 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from scripts import bench_resp, benchlib
-from raftcache.localcluster import LocalCluster
+from scripts import bench_resp, benchlib, benchrig
 
 SCRIPT = "redis.call('INCRBY', KEYS[1], ARGV[1]) redis.call('EXPIRE', KEYS[1], 3600) return 1"
 SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
@@ -92,30 +90,18 @@ def main() -> int:
     if not shutil.which("redis-benchmark") or not shutil.which("redis-server"):
         print("needs redis-benchmark and redis-server: apt-get install redis-tools redis-server", file=sys.stderr)
         return 2
-    root = tempfile.mkdtemp(prefix="bench-scripting-")
-    cluster = LocalCluster(os.path.join(root, "raftcache"), 3)
-    redis = bench_resp.RedisTrio(root)
-    started = time.time()
-    try:
-        cluster.start()
-        redis.start()
-        leader, follower = cluster.leader(), cluster.followers()[0]
-        pids = {f"raftcache-{'leader' if n is leader else 'follower'}-{n.id}": n.pid for n in cluster.alive_nodes()}
-        pids.update(redis.pids())
+    with benchrig.Rig("bench-scripting-") as rig:
+        leader, follower = rig.leader, rig.followers[0]
         script_load(leader.redis_address[1])
-        script_load(redis.ports[0])
-        results: dict = {
-            "command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(), "args": vars(args),
-            "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "cpus": os.cpu_count(),
-            "script": SCRIPT, "processes": pids, "cases": {}, "summary": {},
-        }
+        script_load(rig.redis.ports[0])
+        results: dict = {**rig.header(args), "script": SCRIPT, "processes": rig.pids, "cases": {}, "summary": {}}
         nodes = {"leader": leader, "follower": follower}
         for pipeline in args.pipelines:
             n = args.requests * (4 if pipeline > 1 else 1)
             for target in args.writes_to:
                 port = nodes[target].redis_address[1]
-                figures = {case: {"raftcache": run_case(port, case, args, pipeline, n, pids),
-                                  "redis": run_case(redis.ports[0], case, args, pipeline, n, pids)}
+                figures = {case: {"raftcache": run_case(port, case, args, pipeline, n, rig.pids),
+                                  "redis": run_case(rig.redis.ports[0], case, args, pipeline, n, rig.pids)}
                            for case in CASES}
                 for case, both in figures.items():
                     name = f"{case} -P {pipeline} raftcache {target}"
@@ -128,13 +114,9 @@ def main() -> int:
                     "raftcache_over_redis_evalsha": bench_resp.ratio(figures["EVALSHA"]["raftcache"],
                                                                      figures["EVALSHA"]["redis"]),
                 }
-        results["elapsed_s"] = round(time.time() - started, 1)
+        results["elapsed_s"] = round(time.time() - rig.started, 1)
         results["loadavg_1m_end"] = benchlib.load_average()
         print(json.dumps(results, indent=2))
-    finally:
-        cluster.close()
-        redis.close()
-        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 
