@@ -61,6 +61,7 @@ _NOT_IN_SCRIPTS = frozenset({"eval", "eval_ro", "script_load", "script_flush", "
 #: What an undo scope cannot undo (node/storage/keyspace.py): only scripts that name them run
 #: in a savepoint (node/scripting/store.may_flush).
 _UNDO_REFUSES = (pb.FlushAll, pb.FlushDb, pb.SwapDb)
+_INT64_MIN = -(1 << 63)
 _POSITION = re.compile(r"user_(?:script|function):(\d+):")
 
 _REDIS_API = r"""
@@ -413,9 +414,10 @@ class Engine:
             return value
         if isinstance(value, (int, float)):
             try:
-                return int(value)
+                n = int(value)
             except (OverflowError, ValueError):  # inf, nan
-                return -(1 << 63)
+                return _INT64_MIN
+            return n if _INT64_MIN <= n < -_INT64_MIN else _INT64_MIN   # C's (long long) cast on x86, as Redis
         if lualibs.lua_type(value) != "table" or depth > MAX_REPLY_DEPTH:
             return None
         err = value[b"err"]

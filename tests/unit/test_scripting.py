@@ -205,3 +205,7 @@ def test_a_failed_command_is_undone_alone_and_flushes_need_their_name(node):
     assert run(node, "redis.call('FLUSHDB') redis.call('HSET', 'x', 'f', 'v') return redis.call('INCR', 'x')"
                ).message.startswith("WRONGTYPE")
     assert node.get(b"keep") == b"1"   # the error rolled the flush back
+
+
+def test_numbers_become_integers_as_in_redis(node):
+    assert run(node, "return {3.99, -2.5, 1e300, 0/0, 2^53}") == [3, -2, -(1 << 63), -(1 << 63), 1 << 53]
