@@ -238,7 +238,7 @@ class Engine:
         else:
             try:
                 reply = self._dispatch(run, args)
-            except (HandlerCrash, lua51.LuaMemoryError):
+            except (HandlerCrash, lua51.LuaError):   # the budget or the memory bound stopped the run
                 raise
             except Exception as e:  # a bug in a handler or a builder
                 run.crashed = e
@@ -469,8 +469,25 @@ def _echo(engine: Engine, run: Run, argv) -> object:
     return argv[1]
 
 
+def _keys(engine: Engine, run: Run, argv) -> object:
+    """KEYS: SCAN to the end, as the front end runs it (every step counts in the budget)."""
+    pattern = argv[1]
+    found: list[bytes] = []
+    cursor = 0
+    while True:
+        command = resp_args.cmd(run.db, "scan", cursor=cursor, match=b"" if pattern == b"*" else pattern, count=1000)
+        result = engine._execute(run, command, "scan", True)
+        if isinstance(result, CommandError):
+            return result
+        cursor = int(result[0])
+        found.extend(result[1])
+        if cursor == 0:
+            return found
+        engine.box.m.charge(CALL_COST_INSTRUCTIONS)
+
+
 #: Commands the RESP front end runs itself that a script may call, answered here.
-_LOCAL = {"time": _time, "select": _select, "ping": _ping, "echo": _echo}
+_LOCAL = {"time": _time, "select": _select, "ping": _ping, "echo": _echo, "keys": _keys}
 
 
 def strip_shebang(body: bytes) -> tuple[bytes, list[str] | CommandError]:

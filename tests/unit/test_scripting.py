@@ -209,3 +209,18 @@ def test_a_failed_command_is_undone_alone_and_flushes_need_their_name(node):
 
 def test_numbers_become_integers_as_in_redis(node):
     assert run(node, "return {3.99, -2.5, 1e300, 0/0, 2^53}") == [3, -2, -(1 << 63), -(1 << 63), 1 << 53]
+
+
+def test_keys_select_ping_echo_inside_a_script(node):
+    assert run(node, "redis.call('SET', 'k1', 1) redis.call('SET', 'k2', 2) redis.call('SET', 'x', 3) "
+                     "local ks = redis.call('KEYS', 'k*') table.sort(ks) return ks") == [b"k1", b"k2"]
+    assert run(node, "redis.call('SELECT', 1) redis.call('SET', 'in1', 'v') return redis.call('DBSIZE')") == 1
+    assert node.read(db=1, get=pb.Get(key=b"in1")) == b"v"
+    assert run(node, "return {redis.call('PING'), redis.call('ECHO', 'e')}") == [Status("PONG"), b"e"]
+    assert "not allowed from script" in error_text(run(node, "return redis.call('CONFIG', 'GET', 'x')"))
+
+
+def test_keys_counts_in_the_budget(node):
+    node.run(config_set=pb.ConfigSet(parameters=[pb.ConfigPair(name="busy-reply-threshold", value="1")]))
+    node.run(mset=pb.MSet(pairs=[pb.KeyValue(key=b"k%d" % i, value=b"v") for i in range(3000)]))
+    assert "ran past its budget" in error_text(run(node, "for i = 1, 10 do redis.call('KEYS', '*') end"))
