@@ -11,7 +11,8 @@ Lua the reply as Redis converts it (RESP2, or RESP3 after `redis.setresp(3)`).
 
 The script is atomic: any error it ends with (a failed `redis.call`, a Lua error, the
 instruction budget, the memory bound) is its error reply and its writes are rolled
-back (the quota wrapper's savepoint). Errors carry Redis 7's texts, with the
+back by the quota wrapper (an undo scope, or a savepoint for a script that names a
+flush); a command that fails under redis.pcall is undone alone. Errors carry Redis 7's texts, with the
 " script: <sha>, on @user_script:<line>." suffix.
 
 Imports the RESP front end's command table (it translates Redis commands, as the
@@ -36,8 +37,8 @@ from raftcache.node.frontends.resp_protocol import (
 )
 from raftcache.node.frontends.resp_table import TABLE
 from raftcache.node.scripting import lualibs, store
-from raftcache.proto import commands_pb2 as pb
 from raftcache.node.scripting.sandbox import BUDGET_EXCEEDED, Sandbox
+from raftcache.proto import commands_pb2 as pb
 
 log = logging.getLogger(__name__)
 

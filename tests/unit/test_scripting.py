@@ -224,3 +224,15 @@ def test_keys_counts_in_the_budget(node):
     node.run(config_set=pb.ConfigSet(parameters=[pb.ConfigPair(name="busy-reply-threshold", value="1")]))
     node.run(mset=pb.MSet(pairs=[pb.KeyValue(key=b"k%d" % i, value=b"v") for i in range(3000)]))
     assert "ran past its budget" in error_text(run(node, "for i = 1, 10 do redis.call('KEYS', '*') end"))
+
+
+def test_a_handler_that_raises_inside_a_script_is_an_internal_error_and_changes_nothing(node, monkeypatch):
+    from raftcache.node.commands import statemachine
+
+    def broken(ctx, op):
+        raise RuntimeError("a bug")
+    monkeypatch.setitem(statemachine.HANDLERS, "incr_by", broken)
+    result = run(node, "redis.call('SET', 'a', '1') return redis.pcall('INCR', 'a')")
+    assert "internal error while applying 'eval' (HandlerCrash)" in error_text(result)
+    assert node.get(b"a") is None
+    assert run(node, "return redis.call('SET', 'a', '2')") == commands.OK   # the node goes on
