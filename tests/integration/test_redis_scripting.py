@@ -237,3 +237,19 @@ def test_scripts_inside_multi_and_script_commands(cluster, nodes):
     assert follower.script_exists(sha) == [False]
     with pytest.raises(redis.ResponseError, match="NOTBUSY"):
         leader.script_kill()
+
+
+def test_read_only_scripts_run_on_the_node_asked(cluster, nodes):
+    leader, follower = nodes
+    leader.set("ro", "v")
+    wait_until(lambda: follower.execute_command("CLIENT", "CONSISTENCY", "any") and follower.get("ro") == b"v", 10,
+               "the follower applies the SET")
+    sha = leader.script_load("return redis.call('GET', KEYS[1])")
+    wait_until(lambda: follower.script_exists(sha) == [True], 10, "the follower applies SCRIPT LOAD")
+    before = leader.info("replication")["raftcache_last_index"]
+    assert follower.eval_ro("return redis.call('GET', KEYS[1])", 1, "ro") == b"v"
+    assert follower.eval("#!lua flags=no-writes\nreturn redis.call('GET', KEYS[1])", 1, "ro") == b"v"
+    assert follower.evalsha_ro(sha, 1, "ro") == b"v"
+    assert leader.info("replication")["raftcache_last_index"] == before   # no log entry for any of them
+    with pytest.raises(redis.ResponseError, match="Write commands are not allowed from read-only scripts"):
+        follower.eval("#!lua flags=no-writes\nreturn redis.call('SET', KEYS[1], 'x')", 1, "ro")
