@@ -29,7 +29,7 @@ from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError
 from raftcache.node.frontends import (
     acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_pause, resp_pubsub, resp_script_admin,
-    resp_tracking,
+    resp_scripting, resp_tracking,
 )
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
@@ -586,7 +586,10 @@ class Connection(StreamConnection):
         if spec.build is None:
             return spec, None
         try:
-            return spec, spec.build(args, self.session.db)
+            command = spec.build(args, self.session.db)
+            if spec.name == "fcall":
+                command = resp_scripting.read_if_no_writes(command, self.session)
+            return spec, command
         except RespError as e:  # a bad argument: the command ran and failed, as in Redis
             reply = b"-%s\r\n" % e.text.encode()
             self.server.count_call(spec.name, time.perf_counter_ns(), reply)

@@ -8,7 +8,8 @@ no writes runs as a read. Nothing here runs a script: node/scripting/ does, at a
 
 from __future__ import annotations
 
-from raftcache.node.frontends.resp_args import register, to_int
+from raftcache.node.consistency import ReadConsistency
+from raftcache.node.frontends.resp_args import cmd, register, to_int
 from raftcache.node.frontends.resp_protocol import RespError
 from raftcache.proto import commands_pb2 as pb
 
@@ -52,6 +53,22 @@ def build_eval(read_only: bool, by_sha: bool):
         (command.eval_ro if ro else command.eval).CopyFrom(op)
         return command
     return build
+
+
+_LOCAL = ReadConsistency("any")
+
+
+def read_if_no_writes(command, session):
+    """FCALL of a function this node knows as `no-writes` runs as FCALL_RO does: a read at the
+    connection's level, no log entry. When the node cannot tell at once (it has not applied the
+    connection's last write, the log is older than scripting), FCALL stays a write."""
+    op = command.eval
+    outcome = session.read_now(cmd(command.db, "function_list", what="flags", pattern=op.function.encode()), _LOCAL)
+    if not isinstance(outcome, tuple) or not isinstance(outcome[0], list) or b"no-writes" not in outcome[0]:
+        return command
+    read = pb.Command(db=command.db)
+    read.eval_ro.CopyFrom(op)
+    return read
 
 
 def build_fcall(read_only: bool):

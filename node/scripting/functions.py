@@ -165,6 +165,9 @@ def listing(ctx, op) -> object:
     txn = ctx.txn
     if op.what == "dump":
         return store.dump(txn)
+    if op.what == "flags":   # one function's flags (nil: no such function)
+        info = store.function(txn, op.pattern.decode("utf-8", "replace"))
+        return None if info is None else [flag.encode() for flag in info["flags"]]
     libraries = store.libraries(txn)
     functions = store.functions(txn)
     if op.what == "stats":

@@ -245,11 +245,14 @@ def test_read_only_scripts_run_on_the_node_asked(cluster, nodes):
     wait_until(lambda: follower.execute_command("CLIENT", "CONSISTENCY", "any") and follower.get("ro") == b"v", 10,
                "the follower applies the SET")
     sha = leader.script_load("return redis.call('GET', KEYS[1])")
-    wait_until(lambda: follower.script_exists(sha) == [True], 10, "the follower applies SCRIPT LOAD")
+    leader.function_load(LIBRARY)
+    wait_until(lambda: follower.script_exists(sha) == [True] and follower.function_list(), 10,
+               "the follower applies SCRIPT LOAD and FUNCTION LOAD")
     before = leader.info("replication")["raftcache_last_index"]
     assert follower.eval_ro("return redis.call('GET', KEYS[1])", 1, "ro") == b"v"
     assert follower.eval("#!lua flags=no-writes\nreturn redis.call('GET', KEYS[1])", 1, "ro") == b"v"
     assert follower.evalsha_ro(sha, 1, "ro") == b"v"
+    assert follower.fcall("peek", 1, "ro") == b"v"   # a no-writes function: FCALL runs as FCALL_RO
     assert leader.info("replication")["raftcache_last_index"] == before   # no log entry for any of them
     with pytest.raises(redis.ResponseError, match="Write commands are not allowed from read-only scripts"):
         follower.eval("#!lua flags=no-writes\nreturn redis.call('SET', KEYS[1], 'x')", 1, "ro")
