@@ -515,24 +515,32 @@ def strip_shebang(body: bytes) -> tuple[bytes, list[str] | CommandError]:
 SCRIPT_FLAGS = ("no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys")
 
 
+def compile_script(engine: Engine, body: bytes) -> tuple[object, list[str] | CommandError]:
+    """(chunk, shebang flags), or (None, the error: a bad shebang, a compile error)."""
+    code, flags = strip_shebang(body)
+    if isinstance(flags, CommandError):
+        return None, flags
+    chunk, error = engine.box.compile("user_script", code)
+    if chunk is None:
+        return None, script_error(f"ERR Error compiling script (new function): {error}")
+    return chunk, flags
+
+
 def eval_script(ctx, op, read_only: bool) -> object:
     """EVAL / EVALSHA (read_only: the _RO forms, on a read transaction)."""
     if op.body:
         body = op.body
         sha = sha1hex(body)
-        if not read_only:
-            store.put_script(ctx.txn, sha, body)
     else:
         sha = op.sha.lower()
         body = store.script(ctx.txn, sha)
         if body is None:
             return script_error("NOSCRIPT No matching script. Please use EVAL.")
-    code, flags = strip_shebang(body)
-    if isinstance(flags, CommandError):
-        return flags
     engine = Engine.for_thread()
-    chunk, error = engine.box.compile("user_script", code)
+    chunk, flags = compile_script(engine, body)
     if chunk is None:
-        return script_error(f"ERR Error compiling script (new function): {error}")
+        return flags
+    if op.body and not read_only:
+        store.put_script(ctx.txn, sha, body)   # as Redis caches it: EVALSHA works from now on
     run = Run(ctx, read_only or "no-writes" in flags, f"{sha}", "user_script", ctx.db)
     return engine.run(run, engine.box.m.run_chunk, chunk, engine.redis, list(op.keys), list(op.args))

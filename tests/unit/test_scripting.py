@@ -236,3 +236,10 @@ def test_a_handler_that_raises_inside_a_script_is_an_internal_error_and_changes_
     assert "internal error while applying 'eval' (HandlerCrash)" in error_text(result)
     assert node.get(b"a") is None
     assert run(node, "return redis.call('SET', 'a', '2')") == commands.OK   # the node goes on
+
+
+def test_a_script_that_does_not_compile_is_not_stored(node):
+    body = b"return )"
+    assert node.run(script_load=pb.ScriptLoad(body=body)).message.startswith("ERR Error compiling script")
+    assert node.run(eval=pb.Eval(body=body)).message.startswith("ERR Error compiling script")
+    assert node.read(script_exists=pb.ScriptExists(shas=[hashlib.sha1(body).hexdigest()])) == [0]
