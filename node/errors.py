@@ -40,6 +40,7 @@ class Reason(str, enum.Enum):
     NO_GROUP = "NO_GROUP"              # no such stream consumer group
     BUSY_GROUP = "BUSY_GROUP"          # the stream consumer group already exists
     BUSY_KEY = "BUSY_KEY"              # RESTORE onto an existing key without REPLACE
+    SCRIPT_ERROR = "SCRIPT_ERROR"      # a script's error reply: the message is the whole line, its first word included
 
 
 #: Reasons after which the same request may simply be sent again.

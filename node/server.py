@@ -114,12 +114,13 @@ def run(config: NodeConfig) -> int:
                      config.restore, meta.applied_index, meta.cluster_id, meta.key_count)
     os.makedirs(config.replication.data_dir, exist_ok=True)
     cluster_id = backup.cluster_id(data_dir, config.replication.cluster_secret)
-    from raftcache.node import commands
+    from raftcache.node import commands, scripting
 
     max_version = config.replication.max_log_version or commands.MAX_VERSION
     if max_version > commands.MAX_VERSION:
         raise ConfigError(f"max_log_version {max_version}: this binary supports up to {commands.MAX_VERSION}")
     keyspace = Keyspace(config.keyspace)
+    scripting.install()   # EVAL / FCALL at apply (node/commands/scripting.py)
     statemachine = StateMachine(keyspace, config.keyspace, max_version)
     service: Service | None = None
 

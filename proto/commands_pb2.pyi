@@ -1519,8 +1519,74 @@ class Publish(_message.Message):
     sharded: bool
     def __init__(self, channel: _Optional[bytes] = ..., message: _Optional[bytes] = ..., sharded: bool = ...) -> None: ...
 
+class Eval(_message.Message):
+    __slots__ = ("body", "sha", "keys", "args", "function")
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    SHA_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    ARGS_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_FIELD_NUMBER: _ClassVar[int]
+    body: bytes
+    sha: str
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    args: _containers.RepeatedScalarFieldContainer[bytes]
+    function: str
+    def __init__(self, body: _Optional[bytes] = ..., sha: _Optional[str] = ..., keys: _Optional[_Iterable[bytes]] = ..., args: _Optional[_Iterable[bytes]] = ..., function: _Optional[str] = ...) -> None: ...
+
+class ScriptLoad(_message.Message):
+    __slots__ = ("body",)
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    body: bytes
+    def __init__(self, body: _Optional[bytes] = ...) -> None: ...
+
+class ScriptExists(_message.Message):
+    __slots__ = ("shas",)
+    SHAS_FIELD_NUMBER: _ClassVar[int]
+    shas: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, shas: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ScriptFlush(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class FunctionLoad(_message.Message):
+    __slots__ = ("code", "replace")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FIELD_NUMBER: _ClassVar[int]
+    code: bytes
+    replace: bool
+    def __init__(self, code: _Optional[bytes] = ..., replace: bool = ...) -> None: ...
+
+class FunctionDelete(_message.Message):
+    __slots__ = ("library",)
+    LIBRARY_FIELD_NUMBER: _ClassVar[int]
+    library: str
+    def __init__(self, library: _Optional[str] = ...) -> None: ...
+
+class FunctionFlush(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class FunctionRestore(_message.Message):
+    __slots__ = ("payload", "policy")
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    payload: bytes
+    policy: str
+    def __init__(self, payload: _Optional[bytes] = ..., policy: _Optional[str] = ...) -> None: ...
+
+class FunctionList(_message.Message):
+    __slots__ = ("what", "pattern", "with_code")
+    WHAT_FIELD_NUMBER: _ClassVar[int]
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    WITH_CODE_FIELD_NUMBER: _ClassVar[int]
+    what: str
+    pattern: bytes
+    with_code: bool
+    def __init__(self, what: _Optional[str] = ..., pattern: _Optional[bytes] = ..., with_code: bool = ...) -> None: ...
+
 class Command(_message.Message):
-    __slots__ = ("db", "eviction", "noop", "get", "set", "get_del", "get_ex", "exists", "incr_by", "incr_by_float", "append", "str_len", "get_range", "set_range", "mset", "mset_nx", "mget", "expire", "persist", "ttl", "type", "rename", "scan", "db_size", "flush_all", "flush_db", "delete_expired", "mc_incr", "get_meta", "get_and_touch", "setbit", "getbit", "bitcount", "bitpos", "bitop", "lcs", "bitfield", "bitfield_ro", "pfadd", "pfcount", "pfcount_ro", "pfmerge", "pfdebug", "pfdebug_ro", "hset", "hget", "hmget", "hdel", "hlen", "hexists", "hgetall", "hincrby", "hincrbyfloat", "hstrlen", "hrandfield", "element_scan", "push", "pop", "lrange", "llen", "lindex", "lset", "lrem", "ltrim", "linsert", "lpos", "lmove", "lmpop", "sadd", "srem", "smembers", "sismember", "scard", "spop", "srandmember", "smove", "set_op", "set_op_store", "zadd", "zrem", "zscore", "zcard", "zrange", "zremrange", "zrangestore", "zrank", "zpop", "zrandmember", "zset_op", "zset_op_store", "zmpop", "geopos", "geohash", "geodist", "geosearch", "geosearch_store", "xadd", "xlen", "xrange", "xdel", "xtrim", "xsetid", "xread", "xreadgroup", "xack", "xpending", "xclaim", "xautoclaim", "xgroup", "xinfo", "xprobe", "random_key", "copy", "move", "swap_db", "key_version", "object_encoding", "object_access", "transaction", "config_set", "set_version", "acl_set_user", "acl_del_user", "acl_load", "publish", "evict", "meta_get", "meta_invalidate", "sort", "sort_store", "dump", "restore")
+    __slots__ = ("db", "eviction", "noop", "get", "set", "get_del", "get_ex", "exists", "incr_by", "incr_by_float", "append", "str_len", "get_range", "set_range", "mset", "mset_nx", "mget", "expire", "persist", "ttl", "type", "rename", "scan", "db_size", "flush_all", "flush_db", "delete_expired", "mc_incr", "get_meta", "get_and_touch", "setbit", "getbit", "bitcount", "bitpos", "bitop", "lcs", "bitfield", "bitfield_ro", "pfadd", "pfcount", "pfcount_ro", "pfmerge", "pfdebug", "pfdebug_ro", "hset", "hget", "hmget", "hdel", "hlen", "hexists", "hgetall", "hincrby", "hincrbyfloat", "hstrlen", "hrandfield", "element_scan", "push", "pop", "lrange", "llen", "lindex", "lset", "lrem", "ltrim", "linsert", "lpos", "lmove", "lmpop", "sadd", "srem", "smembers", "sismember", "scard", "spop", "srandmember", "smove", "set_op", "set_op_store", "zadd", "zrem", "zscore", "zcard", "zrange", "zremrange", "zrangestore", "zrank", "zpop", "zrandmember", "zset_op", "zset_op_store", "zmpop", "geopos", "geohash", "geodist", "geosearch", "geosearch_store", "xadd", "xlen", "xrange", "xdel", "xtrim", "xsetid", "xread", "xreadgroup", "xack", "xpending", "xclaim", "xautoclaim", "xgroup", "xinfo", "xprobe", "random_key", "copy", "move", "swap_db", "key_version", "object_encoding", "object_access", "transaction", "config_set", "set_version", "acl_set_user", "acl_del_user", "acl_load", "publish", "evict", "meta_get", "meta_invalidate", "sort", "sort_store", "dump", "restore", "eval", "eval_ro", "script_load", "script_exists", "script_flush", "function_load", "function_delete", "function_flush", "function_restore", "function_list")
     DB_FIELD_NUMBER: _ClassVar[int]
     EVICTION_FIELD_NUMBER: _ClassVar[int]
     NOOP_FIELD_NUMBER: _ClassVar[int]
@@ -1654,6 +1720,16 @@ class Command(_message.Message):
     SORT_STORE_FIELD_NUMBER: _ClassVar[int]
     DUMP_FIELD_NUMBER: _ClassVar[int]
     RESTORE_FIELD_NUMBER: _ClassVar[int]
+    EVAL_FIELD_NUMBER: _ClassVar[int]
+    EVAL_RO_FIELD_NUMBER: _ClassVar[int]
+    SCRIPT_LOAD_FIELD_NUMBER: _ClassVar[int]
+    SCRIPT_EXISTS_FIELD_NUMBER: _ClassVar[int]
+    SCRIPT_FLUSH_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_LOAD_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_DELETE_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_FLUSH_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_RESTORE_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_LIST_FIELD_NUMBER: _ClassVar[int]
     db: int
     eviction: EvictionMode
     noop: Noop
@@ -1786,7 +1862,17 @@ class Command(_message.Message):
     sort_store: Sort
     dump: Dump
     restore: Restore
-    def __init__(self, db: _Optional[int] = ..., eviction: _Optional[_Union[EvictionMode, str]] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., get: _Optional[_Union[Get, _Mapping]] = ..., set: _Optional[_Union[Set, _Mapping]] = ..., get_del: _Optional[_Union[GetDel, _Mapping]] = ..., get_ex: _Optional[_Union[GetEx, _Mapping]] = ..., exists: _Optional[_Union[Exists, _Mapping]] = ..., incr_by: _Optional[_Union[IncrBy, _Mapping]] = ..., incr_by_float: _Optional[_Union[IncrByFloat, _Mapping]] = ..., append: _Optional[_Union[Append, _Mapping]] = ..., str_len: _Optional[_Union[StrLen, _Mapping]] = ..., get_range: _Optional[_Union[GetRange, _Mapping]] = ..., set_range: _Optional[_Union[SetRange, _Mapping]] = ..., mset: _Optional[_Union[MSet, _Mapping]] = ..., mset_nx: _Optional[_Union[MSetNx, _Mapping]] = ..., mget: _Optional[_Union[MGet, _Mapping]] = ..., expire: _Optional[_Union[Expire, _Mapping]] = ..., persist: _Optional[_Union[Persist, _Mapping]] = ..., ttl: _Optional[_Union[Ttl, _Mapping]] = ..., type: _Optional[_Union[Type, _Mapping]] = ..., rename: _Optional[_Union[Rename, _Mapping]] = ..., scan: _Optional[_Union[Scan, _Mapping]] = ..., db_size: _Optional[_Union[DbSize, _Mapping]] = ..., flush_all: _Optional[_Union[FlushAll, _Mapping]] = ..., flush_db: _Optional[_Union[FlushDb, _Mapping]] = ..., delete_expired: _Optional[_Union[DeleteExpired, _Mapping]] = ..., mc_incr: _Optional[_Union[McIncr, _Mapping]] = ..., get_meta: _Optional[_Union[GetMeta, _Mapping]] = ..., get_and_touch: _Optional[_Union[GetAndTouch, _Mapping]] = ..., setbit: _Optional[_Union[SetBit, _Mapping]] = ..., getbit: _Optional[_Union[GetBit, _Mapping]] = ..., bitcount: _Optional[_Union[BitCount, _Mapping]] = ..., bitpos: _Optional[_Union[BitPos, _Mapping]] = ..., bitop: _Optional[_Union[BitOp, _Mapping]] = ..., lcs: _Optional[_Union[Lcs, _Mapping]] = ..., bitfield: _Optional[_Union[BitField, _Mapping]] = ..., bitfield_ro: _Optional[_Union[BitField, _Mapping]] = ..., pfadd: _Optional[_Union[PfAdd, _Mapping]] = ..., pfcount: _Optional[_Union[PfCount, _Mapping]] = ..., pfcount_ro: _Optional[_Union[PfCount, _Mapping]] = ..., pfmerge: _Optional[_Union[PfMerge, _Mapping]] = ..., pfdebug: _Optional[_Union[PfDebug, _Mapping]] = ..., pfdebug_ro: _Optional[_Union[PfDebug, _Mapping]] = ..., hset: _Optional[_Union[HSet, _Mapping]] = ..., hget: _Optional[_Union[HGet, _Mapping]] = ..., hmget: _Optional[_Union[HMGet, _Mapping]] = ..., hdel: _Optional[_Union[HDel, _Mapping]] = ..., hlen: _Optional[_Union[HLen, _Mapping]] = ..., hexists: _Optional[_Union[HExists, _Mapping]] = ..., hgetall: _Optional[_Union[HGetAll, _Mapping]] = ..., hincrby: _Optional[_Union[HIncrBy, _Mapping]] = ..., hincrbyfloat: _Optional[_Union[HIncrByFloat, _Mapping]] = ..., hstrlen: _Optional[_Union[HStrLen, _Mapping]] = ..., hrandfield: _Optional[_Union[HRandField, _Mapping]] = ..., element_scan: _Optional[_Union[ElementScan, _Mapping]] = ..., push: _Optional[_Union[Push, _Mapping]] = ..., pop: _Optional[_Union[Pop, _Mapping]] = ..., lrange: _Optional[_Union[LRange, _Mapping]] = ..., llen: _Optional[_Union[LLen, _Mapping]] = ..., lindex: _Optional[_Union[LIndex, _Mapping]] = ..., lset: _Optional[_Union[LSet, _Mapping]] = ..., lrem: _Optional[_Union[LRem, _Mapping]] = ..., ltrim: _Optional[_Union[LTrim, _Mapping]] = ..., linsert: _Optional[_Union[LInsert, _Mapping]] = ..., lpos: _Optional[_Union[LPos, _Mapping]] = ..., lmove: _Optional[_Union[LMove, _Mapping]] = ..., lmpop: _Optional[_Union[LMPop, _Mapping]] = ..., sadd: _Optional[_Union[SAdd, _Mapping]] = ..., srem: _Optional[_Union[SRem, _Mapping]] = ..., smembers: _Optional[_Union[SMembers, _Mapping]] = ..., sismember: _Optional[_Union[SIsMember, _Mapping]] = ..., scard: _Optional[_Union[SCard, _Mapping]] = ..., spop: _Optional[_Union[SPop, _Mapping]] = ..., srandmember: _Optional[_Union[SRandMember, _Mapping]] = ..., smove: _Optional[_Union[SMove, _Mapping]] = ..., set_op: _Optional[_Union[SetOp, _Mapping]] = ..., set_op_store: _Optional[_Union[SetOpStore, _Mapping]] = ..., zadd: _Optional[_Union[ZAdd, _Mapping]] = ..., zrem: _Optional[_Union[ZRem, _Mapping]] = ..., zscore: _Optional[_Union[ZScore, _Mapping]] = ..., zcard: _Optional[_Union[ZCard, _Mapping]] = ..., zrange: _Optional[_Union[ZRange, _Mapping]] = ..., zremrange: _Optional[_Union[ZRemRange, _Mapping]] = ..., zrangestore: _Optional[_Union[ZRangeStore, _Mapping]] = ..., zrank: _Optional[_Union[ZRank, _Mapping]] = ..., zpop: _Optional[_Union[ZPop, _Mapping]] = ..., zrandmember: _Optional[_Union[ZRandMember, _Mapping]] = ..., zset_op: _Optional[_Union[ZSetOp, _Mapping]] = ..., zset_op_store: _Optional[_Union[ZSetOpStore, _Mapping]] = ..., zmpop: _Optional[_Union[ZMPop, _Mapping]] = ..., geopos: _Optional[_Union[GeoMembers, _Mapping]] = ..., geohash: _Optional[_Union[GeoMembers, _Mapping]] = ..., geodist: _Optional[_Union[GeoDist, _Mapping]] = ..., geosearch: _Optional[_Union[GeoSearch, _Mapping]] = ..., geosearch_store: _Optional[_Union[GeoSearch, _Mapping]] = ..., xadd: _Optional[_Union[XAdd, _Mapping]] = ..., xlen: _Optional[_Union[XLen, _Mapping]] = ..., xrange: _Optional[_Union[XRange, _Mapping]] = ..., xdel: _Optional[_Union[XDel, _Mapping]] = ..., xtrim: _Optional[_Union[XTrim, _Mapping]] = ..., xsetid: _Optional[_Union[XSetId, _Mapping]] = ..., xread: _Optional[_Union[XRead, _Mapping]] = ..., xreadgroup: _Optional[_Union[XReadGroup, _Mapping]] = ..., xack: _Optional[_Union[XAck, _Mapping]] = ..., xpending: _Optional[_Union[XPending, _Mapping]] = ..., xclaim: _Optional[_Union[XClaim, _Mapping]] = ..., xautoclaim: _Optional[_Union[XAutoClaim, _Mapping]] = ..., xgroup: _Optional[_Union[XGroup, _Mapping]] = ..., xinfo: _Optional[_Union[XInfo, _Mapping]] = ..., xprobe: _Optional[_Union[XProbe, _Mapping]] = ..., random_key: _Optional[_Union[RandomKey, _Mapping]] = ..., copy: _Optional[_Union[Copy, _Mapping]] = ..., move: _Optional[_Union[Move, _Mapping]] = ..., swap_db: _Optional[_Union[SwapDb, _Mapping]] = ..., key_version: _Optional[_Union[KeyVersion, _Mapping]] = ..., object_encoding: _Optional[_Union[ObjectEncoding, _Mapping]] = ..., object_access: _Optional[_Union[ObjectAccess, _Mapping]] = ..., transaction: _Optional[_Union[Transaction, _Mapping]] = ..., config_set: _Optional[_Union[ConfigSet, _Mapping]] = ..., set_version: _Optional[_Union[SetVersion, _Mapping]] = ..., acl_set_user: _Optional[_Union[AclSetUser, _Mapping]] = ..., acl_del_user: _Optional[_Union[AclDelUser, _Mapping]] = ..., acl_load: _Optional[_Union[AclLoad, _Mapping]] = ..., publish: _Optional[_Union[Publish, _Mapping]] = ..., evict: _Optional[_Union[Evict, _Mapping]] = ..., meta_get: _Optional[_Union[MetaGet, _Mapping]] = ..., meta_invalidate: _Optional[_Union[MetaInvalidate, _Mapping]] = ..., sort: _Optional[_Union[Sort, _Mapping]] = ..., sort_store: _Optional[_Union[Sort, _Mapping]] = ..., dump: _Optional[_Union[Dump, _Mapping]] = ..., restore: _Optional[_Union[Restore, _Mapping]] = ..., **kwargs) -> None: ...
+    eval: Eval
+    eval_ro: Eval
+    script_load: ScriptLoad
+    script_exists: ScriptExists
+    script_flush: ScriptFlush
+    function_load: FunctionLoad
+    function_delete: FunctionDelete
+    function_flush: FunctionFlush
+    function_restore: FunctionRestore
+    function_list: FunctionList
+    def __init__(self, db: _Optional[int] = ..., eviction: _Optional[_Union[EvictionMode, str]] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., get: _Optional[_Union[Get, _Mapping]] = ..., set: _Optional[_Union[Set, _Mapping]] = ..., get_del: _Optional[_Union[GetDel, _Mapping]] = ..., get_ex: _Optional[_Union[GetEx, _Mapping]] = ..., exists: _Optional[_Union[Exists, _Mapping]] = ..., incr_by: _Optional[_Union[IncrBy, _Mapping]] = ..., incr_by_float: _Optional[_Union[IncrByFloat, _Mapping]] = ..., append: _Optional[_Union[Append, _Mapping]] = ..., str_len: _Optional[_Union[StrLen, _Mapping]] = ..., get_range: _Optional[_Union[GetRange, _Mapping]] = ..., set_range: _Optional[_Union[SetRange, _Mapping]] = ..., mset: _Optional[_Union[MSet, _Mapping]] = ..., mset_nx: _Optional[_Union[MSetNx, _Mapping]] = ..., mget: _Optional[_Union[MGet, _Mapping]] = ..., expire: _Optional[_Union[Expire, _Mapping]] = ..., persist: _Optional[_Union[Persist, _Mapping]] = ..., ttl: _Optional[_Union[Ttl, _Mapping]] = ..., type: _Optional[_Union[Type, _Mapping]] = ..., rename: _Optional[_Union[Rename, _Mapping]] = ..., scan: _Optional[_Union[Scan, _Mapping]] = ..., db_size: _Optional[_Union[DbSize, _Mapping]] = ..., flush_all: _Optional[_Union[FlushAll, _Mapping]] = ..., flush_db: _Optional[_Union[FlushDb, _Mapping]] = ..., delete_expired: _Optional[_Union[DeleteExpired, _Mapping]] = ..., mc_incr: _Optional[_Union[McIncr, _Mapping]] = ..., get_meta: _Optional[_Union[GetMeta, _Mapping]] = ..., get_and_touch: _Optional[_Union[GetAndTouch, _Mapping]] = ..., setbit: _Optional[_Union[SetBit, _Mapping]] = ..., getbit: _Optional[_Union[GetBit, _Mapping]] = ..., bitcount: _Optional[_Union[BitCount, _Mapping]] = ..., bitpos: _Optional[_Union[BitPos, _Mapping]] = ..., bitop: _Optional[_Union[BitOp, _Mapping]] = ..., lcs: _Optional[_Union[Lcs, _Mapping]] = ..., bitfield: _Optional[_Union[BitField, _Mapping]] = ..., bitfield_ro: _Optional[_Union[BitField, _Mapping]] = ..., pfadd: _Optional[_Union[PfAdd, _Mapping]] = ..., pfcount: _Optional[_Union[PfCount, _Mapping]] = ..., pfcount_ro: _Optional[_Union[PfCount, _Mapping]] = ..., pfmerge: _Optional[_Union[PfMerge, _Mapping]] = ..., pfdebug: _Optional[_Union[PfDebug, _Mapping]] = ..., pfdebug_ro: _Optional[_Union[PfDebug, _Mapping]] = ..., hset: _Optional[_Union[HSet, _Mapping]] = ..., hget: _Optional[_Union[HGet, _Mapping]] = ..., hmget: _Optional[_Union[HMGet, _Mapping]] = ..., hdel: _Optional[_Union[HDel, _Mapping]] = ..., hlen: _Optional[_Union[HLen, _Mapping]] = ..., hexists: _Optional[_Union[HExists, _Mapping]] = ..., hgetall: _Optional[_Union[HGetAll, _Mapping]] = ..., hincrby: _Optional[_Union[HIncrBy, _Mapping]] = ..., hincrbyfloat: _Optional[_Union[HIncrByFloat, _Mapping]] = ..., hstrlen: _Optional[_Union[HStrLen, _Mapping]] = ..., hrandfield: _Optional[_Union[HRandField, _Mapping]] = ..., element_scan: _Optional[_Union[ElementScan, _Mapping]] = ..., push: _Optional[_Union[Push, _Mapping]] = ..., pop: _Optional[_Union[Pop, _Mapping]] = ..., lrange: _Optional[_Union[LRange, _Mapping]] = ..., llen: _Optional[_Union[LLen, _Mapping]] = ..., lindex: _Optional[_Union[LIndex, _Mapping]] = ..., lset: _Optional[_Union[LSet, _Mapping]] = ..., lrem: _Optional[_Union[LRem, _Mapping]] = ..., ltrim: _Optional[_Union[LTrim, _Mapping]] = ..., linsert: _Optional[_Union[LInsert, _Mapping]] = ..., lpos: _Optional[_Union[LPos, _Mapping]] = ..., lmove: _Optional[_Union[LMove, _Mapping]] = ..., lmpop: _Optional[_Union[LMPop, _Mapping]] = ..., sadd: _Optional[_Union[SAdd, _Mapping]] = ..., srem: _Optional[_Union[SRem, _Mapping]] = ..., smembers: _Optional[_Union[SMembers, _Mapping]] = ..., sismember: _Optional[_Union[SIsMember, _Mapping]] = ..., scard: _Optional[_Union[SCard, _Mapping]] = ..., spop: _Optional[_Union[SPop, _Mapping]] = ..., srandmember: _Optional[_Union[SRandMember, _Mapping]] = ..., smove: _Optional[_Union[SMove, _Mapping]] = ..., set_op: _Optional[_Union[SetOp, _Mapping]] = ..., set_op_store: _Optional[_Union[SetOpStore, _Mapping]] = ..., zadd: _Optional[_Union[ZAdd, _Mapping]] = ..., zrem: _Optional[_Union[ZRem, _Mapping]] = ..., zscore: _Optional[_Union[ZScore, _Mapping]] = ..., zcard: _Optional[_Union[ZCard, _Mapping]] = ..., zrange: _Optional[_Union[ZRange, _Mapping]] = ..., zremrange: _Optional[_Union[ZRemRange, _Mapping]] = ..., zrangestore: _Optional[_Union[ZRangeStore, _Mapping]] = ..., zrank: _Optional[_Union[ZRank, _Mapping]] = ..., zpop: _Optional[_Union[ZPop, _Mapping]] = ..., zrandmember: _Optional[_Union[ZRandMember, _Mapping]] = ..., zset_op: _Optional[_Union[ZSetOp, _Mapping]] = ..., zset_op_store: _Optional[_Union[ZSetOpStore, _Mapping]] = ..., zmpop: _Optional[_Union[ZMPop, _Mapping]] = ..., geopos: _Optional[_Union[GeoMembers, _Mapping]] = ..., geohash: _Optional[_Union[GeoMembers, _Mapping]] = ..., geodist: _Optional[_Union[GeoDist, _Mapping]] = ..., geosearch: _Optional[_Union[GeoSearch, _Mapping]] = ..., geosearch_store: _Optional[_Union[GeoSearch, _Mapping]] = ..., xadd: _Optional[_Union[XAdd, _Mapping]] = ..., xlen: _Optional[_Union[XLen, _Mapping]] = ..., xrange: _Optional[_Union[XRange, _Mapping]] = ..., xdel: _Optional[_Union[XDel, _Mapping]] = ..., xtrim: _Optional[_Union[XTrim, _Mapping]] = ..., xsetid: _Optional[_Union[XSetId, _Mapping]] = ..., xread: _Optional[_Union[XRead, _Mapping]] = ..., xreadgroup: _Optional[_Union[XReadGroup, _Mapping]] = ..., xack: _Optional[_Union[XAck, _Mapping]] = ..., xpending: _Optional[_Union[XPending, _Mapping]] = ..., xclaim: _Optional[_Union[XClaim, _Mapping]] = ..., xautoclaim: _Optional[_Union[XAutoClaim, _Mapping]] = ..., xgroup: _Optional[_Union[XGroup, _Mapping]] = ..., xinfo: _Optional[_Union[XInfo, _Mapping]] = ..., xprobe: _Optional[_Union[XProbe, _Mapping]] = ..., random_key: _Optional[_Union[RandomKey, _Mapping]] = ..., copy: _Optional[_Union[Copy, _Mapping]] = ..., move: _Optional[_Union[Move, _Mapping]] = ..., swap_db: _Optional[_Union[SwapDb, _Mapping]] = ..., key_version: _Optional[_Union[KeyVersion, _Mapping]] = ..., object_encoding: _Optional[_Union[ObjectEncoding, _Mapping]] = ..., object_access: _Optional[_Union[ObjectAccess, _Mapping]] = ..., transaction: _Optional[_Union[Transaction, _Mapping]] = ..., config_set: _Optional[_Union[ConfigSet, _Mapping]] = ..., set_version: _Optional[_Union[SetVersion, _Mapping]] = ..., acl_set_user: _Optional[_Union[AclSetUser, _Mapping]] = ..., acl_del_user: _Optional[_Union[AclDelUser, _Mapping]] = ..., acl_load: _Optional[_Union[AclLoad, _Mapping]] = ..., publish: _Optional[_Union[Publish, _Mapping]] = ..., evict: _Optional[_Union[Evict, _Mapping]] = ..., meta_get: _Optional[_Union[MetaGet, _Mapping]] = ..., meta_invalidate: _Optional[_Union[MetaInvalidate, _Mapping]] = ..., sort: _Optional[_Union[Sort, _Mapping]] = ..., sort_store: _Optional[_Union[Sort, _Mapping]] = ..., dump: _Optional[_Union[Dump, _Mapping]] = ..., restore: _Optional[_Union[Restore, _Mapping]] = ..., eval: _Optional[_Union[Eval, _Mapping]] = ..., eval_ro: _Optional[_Union[Eval, _Mapping]] = ..., script_load: _Optional[_Union[ScriptLoad, _Mapping]] = ..., script_exists: _Optional[_Union[ScriptExists, _Mapping]] = ..., script_flush: _Optional[_Union[ScriptFlush, _Mapping]] = ..., function_load: _Optional[_Union[FunctionLoad, _Mapping]] = ..., function_delete: _Optional[_Union[FunctionDelete, _Mapping]] = ..., function_flush: _Optional[_Union[FunctionFlush, _Mapping]] = ..., function_restore: _Optional[_Union[FunctionRestore, _Mapping]] = ..., function_list: _Optional[_Union[FunctionList, _Mapping]] = ..., **kwargs) -> None: ...
 
 class Sort(_message.Message):
     __slots__ = ("key", "by", "no_sort", "limited", "offset", "count", "get", "desc", "alpha", "store")

@@ -1,7 +1,7 @@
 """Regenerate node/frontends/redis_commands.json: Redis's COMMAND INFO and COMMAND
 DOCS entries for every command the RESP front end implements.
 
-Usage: python scripts/gen_redis_commands.py --server /path/to/redis-server [--only NAME ...]
+Usage: python scripts/gen_redis_commands.py --server /path/to/redis-server [--only eval,evalsha]
 
 The server should be of the Redis version the front end follows
 (node/frontends/resp_admin.py REDIS_VERSION, 7.2); it is started on a free
@@ -11,9 +11,9 @@ RESP3 types (see node/frontends/resp_command_docs.py for the format), so the
 node answers COMMAND, COMMAND INFO/DOCS/LIST/COUNT with Redis's own arity,
 flags, key specs, ACL categories, tips and documentation. Run it again when
 a command is added to the table; tests/unit/test_command_docs.py checks that
-every command has its entry. `--only` asks only for the named commands and
-merges them into the existing file (its recorded version unchanged), for a
-command added when no server of the followed version is at hand.
+every command has its entry. With --only, just those commands are asked and merged
+into the existing file (its version stays; each such entry records the version it came
+from under "from"): for a command added when no server of the followed version is at hand.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def _call(sock: socket.socket, reader: Resp3, *args: str):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", required=True, help="a redis-server of the version followed (7.2)")
-    parser.add_argument("--only", nargs="+", metavar="NAME", help="merge only these commands into the file")
+    parser.add_argument("--only", type=lambda s: [n.lower() for n in s.split(",") if n],
+                        help="comma-separated commands to (re)generate, merged into the existing file")
     args = parser.parse_args()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -96,6 +97,8 @@ def main() -> None:
             names = [n.encode() for n in args.only] if args.only else sorted(TABLE)
             for name in names:
                 text = name.decode()
+                if args.only and text not in args.only:
+                    continue
                 (info,) = _call(sock, reader, "COMMAND", "INFO", text)
                 docs = dict(_call(sock, reader, "COMMAND", "DOCS", text)["%"])
                 if info is not None:
@@ -105,8 +108,10 @@ def main() -> None:
             proc.terminate()
             proc.wait(10)
     if args.only:
-        old = json.loads(OUT.read_text())
-        version, commands = old["redis_version"], {**old["commands"], **commands}
+        existing = json.loads(OUT.read_text())
+        for entry in commands.values():
+            entry["from"] = version
+        commands, version = {**existing["commands"], **commands}, existing["redis_version"]
     OUT.write_text(json.dumps({"redis_version": version, "commands": commands}, indent=None,
                               separators=(",", ":"), sort_keys=True) + "\n")
     missing = sorted(n.decode() for n in TABLE if n.decode() not in commands)

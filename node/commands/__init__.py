@@ -42,7 +42,9 @@ LogEntry = pb.LogEntry
 #:      default user's hashed password (ConfigSet.default_user_rules).
 #:   6: WATCH as Redis (`Watched.seen_at`: deletions, flushes, EXPIRE/PERSIST and SWAPDB
 #:      change a watched key's version), SORT / SORT_RO, DUMP / RESTORE.
-SUPPORTED_VERSIONS = range(1, 7)
+#:   7: scripting (Eval, ScriptLoad, ScriptFlush, FunctionLoad, FunctionDelete, FunctionFlush,
+#:      FunctionRestore; node/scripting/): scripts and function libraries in the keyspace's meta.
+SUPPORTED_VERSIONS = range(1, 8)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4
@@ -50,6 +52,8 @@ EVICTION_VERSION = 4
 ACL_VERSION = 5
 #: The first version with WATCH as Redis, SORT and DUMP / RESTORE.
 WATCH_VERSION = 6
+#: The first version with server-side scripts (node/commands/scripting.py).
+SCRIPTING_VERSION = 7
 MAX_VERSION = SUPPORTED_VERSIONS[-1]
 #: The semantics version a command needs: the leader refuses it (UNAVAILABLE: retry) until
 #: the cluster's log runs at that version, so no member of an older release ever meets it.
@@ -62,7 +66,10 @@ SINCE_VERSION = {"publish": 3, **{name: 4 for name in (
     "xadd", "xlen", "xrange", "xdel", "xtrim", "xsetid", "xread", "xreadgroup", "xack", "xpending", "xclaim",
     "xautoclaim", "xgroup", "xinfo", "xprobe",
 )}, **{name: ACL_VERSION for name in ("acl_set_user", "acl_del_user", "acl_load")},
-    **{name: WATCH_VERSION for name in ("sort", "sort_store", "dump", "restore")}}
+    **{name: WATCH_VERSION for name in ("sort", "sort_store", "dump", "restore")},
+    **{name: SCRIPTING_VERSION for name in (
+       "eval", "eval_ro", "script_load", "script_exists", "script_flush", "function_load", "function_delete",
+       "function_flush", "function_restore", "function_list")}}
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
 #: First byte of a LogBatch: several entries applied at one index.
@@ -77,7 +84,8 @@ CommandType = enum.IntEnum(
 
 #: Commands that only read: served from the local keyspace per consistency level.
 READ_COMMANDS = frozenset(
-    {"get", "exists", "str_len", "get_range", "mget", "ttl", "type", "scan", "db_size", "get_meta", "hget", "hmget", "hlen", "hexists", "hgetall", "hstrlen", "hrandfield", "element_scan", "lrange", "llen", "lindex", "lpos", "smembers", "sismember", "scard", "srandmember", "set_op", "zscore", "zcard", "zrange", "zrank", "zrandmember", "zset_op", "random_key", "key_version", "object_encoding", "object_access", "getbit", "bitcount", "bitpos", "lcs", "bitfield_ro", "pfcount_ro", "pfdebug_ro", "geopos", "geohash", "geodist", "geosearch", "xlen", "xrange", "xread", "xpending", "xinfo", "xprobe", "sort", "dump"}
+    {"get", "exists", "str_len", "get_range", "mget", "ttl", "type", "scan", "db_size", "get_meta", "hget", "hmget", "hlen", "hexists", "hgetall", "hstrlen", "hrandfield", "element_scan", "lrange", "llen", "lindex", "lpos", "smembers", "sismember", "scard", "srandmember", "set_op", "zscore", "zcard", "zrange", "zrank", "zrandmember", "zset_op", "random_key", "key_version", "object_encoding", "object_access", "getbit", "bitcount", "bitpos", "lcs", "bitfield_ro", "pfcount_ro", "pfdebug_ro", "geopos", "geohash", "geodist", "geosearch", "xlen", "xrange", "xread", "xpending", "xinfo", "xprobe", "sort", "dump",
+     "eval_ro", "script_exists", "function_list"}
 )
 
 

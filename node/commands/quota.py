@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from raftcache.node.commands import scripting
 from raftcache.node.errors import CommandError, out_of_memory
 from raftcache.node.storage.keyspace import WriteTxn
 from raftcache.proto import commands_pb2 as pb
@@ -29,7 +30,7 @@ def run_with_quota(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
     if type(op) in _ONLY_DELETE:
         return handler(ctx, op)  # never refused, never an error: nothing to undo
     used_before = txn.used_bytes()
-    if type(op) in _NEEDS_SAVEPOINT:
+    if type(op) in _NEEDS_SAVEPOINT or (type(op) is pb.Eval and scripting.needs_savepoint(txn, op)):
         with txn.savepoint() as sp:
             result = handler(ctx, op)
             refused = _within_quota(txn, ctx, op, result, used_before)
@@ -62,10 +63,15 @@ def _within_quota(txn: WriteTxn, ctx: Ctx, op, result: object, used_before: int)
     return None
 
 
-#: Commands that flush whole databases (or nest commands that may): a rollback
+#: Commands that flush whole databases (or nest commands that may, or write the meta table:
+#: scripts and function libraries): a rollback
 #: needs a nested LMDB transaction; every other command only puts and deletes
 #: records, which WriteTxn.undo_scope() can write back more cheaply.
-_NEEDS_SAVEPOINT = (pb.FlushAll, pb.FlushDb, pb.SwapDb, pb.Transaction)
+_NEEDS_SAVEPOINT = (pb.FlushAll, pb.FlushDb, pb.SwapDb, pb.Transaction, pb.ScriptLoad, pb.ScriptFlush,
+                    pb.FunctionLoad, pb.FunctionDelete, pb.FunctionFlush, pb.FunctionRestore)
+# A script (pb.Eval) runs in an undo scope, each command it calls undone alone on error
+# (WriteTxn.undo_mark), unless its code names a flush: then in a savepoint
+# (node/commands/scripting.needs_savepoint).
 #: Commands that only delete keys: they cannot fail or grow the data, so they run
 #: without an undo scope (which would copy every element of a large container).
 _ONLY_DELETE = (pb.Del, pb.DeleteExpired, pb.Evict)

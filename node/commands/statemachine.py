@@ -16,7 +16,7 @@ for an upgrade: UpgradeRequiredError) and faults of this node's own machine
 (storage, memory: FatalApplyError), where answering would let replicas differ.
 
 Handlers live in small modules by family (strings, memcache_ops, hashes,
-lists, sets, zsets, transactions), each exporting `HANDLERS`; `HANDLERS` here
+lists, sets, zsets, transactions, scripting), each exporting `HANDLERS`; `HANDLERS` here
 is their merge, one dispatch table over `Command.WhichOneof("op")`, called as
 `handler(ctx, op)` with node/strings.Ctx. `read(command, now_ms)` runs a
 read command on a read transaction.
@@ -42,7 +42,7 @@ from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError
 from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
 from raftcache.node.commands import (
     acl, bits, dump_restore, eviction, geo, hashes, hyperloglog, lists, memcache_ops, notifications, pubsub_ops,
-    sets, sort, stream_groups, streams, strings, transactions, zsets,
+    scripting, sets, sort, stream_groups, streams, strings, transactions, zsets,
 )
 from raftcache.node.commands.acl_store import AclStore
 from raftcache.node.commands.quota import run_with_quota
@@ -74,7 +74,7 @@ _MISS = object()
 
 #: Handler modules, merged in this order (later ones win: memcache_ops wraps set/append).
 HANDLER_MODULES = (strings, bits, hyperloglog, hashes, lists, sets, zsets, geo, streams, stream_groups, transactions,
-                   eviction, memcache_ops, pubsub_ops, sort, dump_restore)
+                   eviction, memcache_ops, pubsub_ops, sort, dump_restore, scripting)
 
 
 def _merge_handlers() -> dict:

@@ -275,6 +275,11 @@ PARAMS: tuple[Param, ...] = (
           help="per-command latency histograms (INFO latencystats, LATENCY HISTOGRAM)"),
     Param(config="latency-tracking-info-percentiles", kind="node", default="50 99 99.9", check=v.percentiles,
           help="the percentiles INFO latencystats reports"),
+    # Scripts (node/scripting/engine.py): the instruction budget, 2,000 Lua instructions per ms.
+    Param(config="busy-reply-threshold", kind="cluster", default="5000", check=v.non_negative_int,
+          help="a script's budget, in ms of Lua at 2,000 instructions per ms (0 is taken as 1)"),
+    Param(config="lua-time-limit", kind="cluster", default="5000", check=v.non_negative_int,
+          help="Redis's older name of busy-reply-threshold (used when that one was never set)"),
     Param(config="appendonly", kind="fixed", default="yes"),
     Param(config="appendfilename", kind="fixed", default="raft.journal"),
 
@@ -291,8 +296,7 @@ PARAMS: tuple[Param, ...] = (
         "lazyfree-lazy-server-del": "no", "lazyfree-lazy-user-del": "no", "lazyfree-lazy-user-flush": "no",
         "hz": "10", "dynamic-hz": "yes", "loglevel": "notice", "protected-mode": "no",
         "min-replicas-to-write": "0", "min-replicas-max-lag": "10", "replica-read-only": "yes",
-        "stop-writes-on-bgsave-error": "no", "rdbcompression": "yes", "busy-reply-threshold": "5000",
-        "lua-time-limit": "5000", "close-on-oom": "no", "enable-debug-command": "no",
+        "stop-writes-on-bgsave-error": "no", "rdbcompression": "yes", "close-on-oom": "no", "enable-debug-command": "no",
         "stream-node-max-bytes": "4096",
     }),
 )

@@ -148,16 +148,21 @@ _OP_NAMES = {
     "xprobe": "xread", "object_access": "object|freq", "meta_get": "get", "meta_invalidate": "del",
     "evict": "config|set",   # proposed by the leader only (refused from clients anyway)
     "sort": "sort_ro", "sort_store": "sort",
+    "eval_ro": "eval_ro", "script_load": "script|load", "script_exists": "script|exists",
+    "script_flush": "script|flush", "function_load": "function|load", "function_delete": "function|delete",
+    "function_flush": "function|flush", "function_restore": "function|restore", "function_list": "function|list",
 }
 
 
 def op_command(command: pb.Command) -> str:
     """The Redis command (`cmd` or `cmd|sub`) that does what `command` does."""
     name = command.WhichOneof("op") or "noop"
+    op = getattr(command, name)
+    if name in ("eval", "eval_ro") and op.function:
+        return "fcall" if name == "eval" else "fcall_ro"
     fixed = _OP_NAMES.get(name)
     if fixed is not None:
         return fixed
-    op = getattr(command, name)
     if name == "push":
         return "lpush" if op.left else "rpush"
     if name == "pop":

@@ -29,8 +29,7 @@ from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError
 from raftcache.node.frontends import (
     acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_diag, resp_pause, resp_pubsub,
-    resp_sort_dump,
-    resp_tracking,
+    resp_script_admin, resp_scripting, resp_sort_dump, resp_tracking,
 )
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
@@ -620,7 +619,10 @@ class Connection(StreamConnection):
         if spec.build is None:
             return spec, None
         try:
-            return spec, spec.build(args, self.session.db)
+            command = spec.build(args, self.session.db)
+            if spec.name == "fcall":
+                command = resp_scripting.read_if_no_writes(command, self.session)
+            return spec, command
         except RespError as e:  # a bad argument: the command ran and failed, as in Redis
             reply = b"-%s\r\n" % e.text.encode()
             self.count(spec, args, time.perf_counter_ns(), reply)
@@ -827,8 +829,9 @@ def _redis_name(spec: Spec, args: list[bytes]) -> str:
             return f"{spec.name}|{sub}"
     return spec.name
 
-#: Connection and server commands: resp_admin's, the ACL's (resp_acl.py) and the diagnostic ones (resp_diag.py).
-_HANDLERS = {**resp_admin.HANDLERS, **resp_acl.HANDLERS, **resp_diag.HANDLERS}
+#: Connection and server commands: resp_admin's, the ACL's (resp_acl.py), the diagnostic ones (resp_diag.py)
+#: and the scripts' (resp_script_admin.py).
+_HANDLERS = {**resp_admin.HANDLERS, **resp_acl.HANDLERS, **resp_diag.HANDLERS, **resp_script_admin.HANDLERS}
 _LOCAL = {
     **resp_pubsub.HANDLERS,
     "multi": Connection.cmd_multi,

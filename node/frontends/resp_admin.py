@@ -55,7 +55,10 @@ SUBCOMMANDS = {
     # resp_diag.py's
     "slowlog": {"get": -2, "len": 2, "reset": 2, "help": 2},
     "latency": {"latest": 2, "history": 3, "reset": -2, "doctor": 2, "graph": 3, "histogram": -2, "help": 2},
-    "function": {"flush": -2, "list": -2, "help": 2},
+    # resp_script_admin.py's
+    "script": {"load": 3, "exists": -3, "flush": -2, "kill": 2, "help": 2},
+    "function": {"load": -3, "delete": 3, "flush": -2, "list": -2, "dump": 2, "restore": -3, "stats": 2,
+                 "kill": 2, "help": 2},
     **resp_stream_groups.SUBCOMMANDS,
     "acl": {"cat": -2, "deluser": -3, "dryrun": -4, "genpass": -2, "getuser": 3, "list": 2, "load": 2, "log": -2,
             "save": 2, "setuser": -3, "users": 2, "whoami": 2, "help": 2},
@@ -830,15 +833,6 @@ async def object_(conn, args):
     return result[0] if sub == b"idletime" else result[1]
 
 
-async def function(conn, args):
-    """There are no functions (no scripting): FUNCTION FLUSH has nothing to do and
-    FUNCTION LIST is empty, so tools and test harnesses that reset them keep working."""
-    sub = args[1].lower()
-    if sub == b"flush" and (len(args) == 2 or (len(args) == 3 and args[2].lower() in (b"sync", b"async"))):
-        return OK
-    if sub == b"list":
-        return []
-    raise RespError("ERR raftcache does not support functions or scripting (FUNCTION LOAD, FCALL, EVAL)")
 
 
 HANDLERS = {
@@ -846,7 +840,7 @@ HANDLERS = {
     "command": command, "info": info, "config": config, "time": time_, "lastsave": lastsave,
     "wait": wait, "readonly": readonly, "readwrite": readonly, "keys": keys, "randomkey": randomkey,
     "role": role, "lolwut": lolwut,
-    "object": object_, "function": function,
+    "object": object_,
     **resp_blocking.COMMANDS,
     **resp_hyperloglog.LOCAL,
     **resp_streams.LOCAL,

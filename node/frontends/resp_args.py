@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import threading
 import time
 from collections.abc import Callable
 
@@ -35,7 +36,19 @@ _CLOCK_MARGIN_MS = 86_400_000
 
 
 def relative_ms_limit() -> int:
-    return I64_MAX - int(time.time() * 1000) - _CLOCK_MARGIN_MS
+    now_ms = getattr(_FIXED_CLOCK, "now_ms", None)
+    if now_ms is None:
+        now_ms = int(time.time() * 1000)
+    return I64_MAX - now_ms - _CLOCK_MARGIN_MS
+
+
+_FIXED_CLOCK = threading.local()
+
+
+def set_clock(now_ms: int | None) -> None:
+    """Build commands on this thread with `now_ms` as the clock (a script's redis.call at apply:
+    the entry's clock, so every replica refuses the same TTLs); None: the wall clock again."""
+    _FIXED_CLOCK.now_ms = now_ms
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

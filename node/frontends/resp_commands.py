@@ -309,7 +309,7 @@ for _name, _arity, _flags in [
     ("wait", 3, "stale"), ("multi", 1, "fast stale"), ("exec", 1, "stale"), ("discard", 1, "fast stale"),
     ("watch", -2, "fast stale"), ("unwatch", 1, "fast stale"), ("lastsave", 1, "fast stale"),
     ("readonly", 1, "fast stale"), ("readwrite", 1, "fast stale"), ("memory", -2, "readonly"),
-    ("function", -2, "noscript"), ("role", 1, "noscript loading stale fast"), ("lolwut", -1, "readonly fast"),
+    ("role", 1, "noscript loading stale fast"), ("lolwut", -1, "readonly fast"),
     ("acl", -2, "noscript stale"),
     # resp_diag.py's; MONITOR takes raftcache's optional LOG (Redis's arity is 1)
     ("slowlog", -2, "admin random loading stale"), ("latency", -2, "admin noscript loading stale"),

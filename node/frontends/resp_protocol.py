@@ -390,6 +390,7 @@ ERROR_PREFIX = {
     Reason.NO_GROUP: "NOGROUP",
     Reason.BUSY_GROUP: "BUSYGROUP",
     Reason.BUSY_KEY: "BUSYKEY",
+    Reason.SCRIPT_ERROR: "",   # the message carries its own first word (NOSCRIPT, ERR, a script's own)
 }
 
 
@@ -400,7 +401,7 @@ def error_text(error: BaseException) -> str:
     else:
         reason = getattr(error, "reason", Reason.INTERNAL)
         message = getattr(error, "message", "") or str(error) or reason.value.lower()
-        text = f"{ERROR_PREFIX.get(reason, 'ERR')} {message}"
+        text = message if reason is Reason.SCRIPT_ERROR else f"{ERROR_PREFIX.get(reason, 'ERR')} {message}"
     return text.replace("\r", " ").replace("\n", " ")
 
 

@@ -84,6 +84,7 @@ STATUS_CODES: dict[Reason, grpc.StatusCode] = {
     Reason.NO_GROUP: grpc.StatusCode.NOT_FOUND,
     Reason.BUSY_GROUP: grpc.StatusCode.ALREADY_EXISTS,
     Reason.BUSY_KEY: grpc.StatusCode.ALREADY_EXISTS,
+    Reason.SCRIPT_ERROR: grpc.StatusCode.ABORTED,
 }
 
 _LEVEL_NAMES = {

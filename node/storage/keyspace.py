@@ -797,6 +797,26 @@ class WriteTxn(ReadTxn):
         if rollback and undo:
             self._write_back(undo)
 
+    @property
+    def undoing(self) -> bool:
+        """Whether an undo scope is open (begin_undo without end_undo)."""
+        return self._undo is not None
+
+    def undo_mark(self) -> int:
+        """A point inside the open undo scope that undo_to() can return to (nested undo:
+        one command of a script rolled back alone, the scope kept for the whole script)."""
+        return len(self._undo)
+
+    def undo_to(self, mark: int) -> None:
+        """Write back what was replaced since `mark`; the scope stays open (the earlier
+        entries still undo the whole scope)."""
+        undo, self._undo = self._undo, None
+        try:
+            self._write_back(undo[mark:])
+        finally:
+            del undo[mark:]
+            self._undo = undo
+
     def _write_back(self, undo: list[tuple[int, bytes, bytes | None]]) -> None:
         # Every item the scope changed has its own entry here: records are written back
         # with keep_items, or undoing a RENAME of a large container would drop its items.

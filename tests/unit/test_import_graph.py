@@ -29,6 +29,7 @@ LAYERS = [
     ("cli", {"raftcache.cli", "raftcache.ctl", "raftcache.offline", "raftcache.localcluster", "raftcache.__main__",
              "raftcache.certs"}),
     ("process", {"raftcache.node.server"}),
+    ("scripting", {"raftcache.node.scripting", "raftcache.node.scripting."}),
     ("frontends", {"raftcache.node.frontends."}),
     ("operations", {"raftcache.node.ops."}),
     ("service", {"raftcache.node.service."}),

@@ -1,0 +1,48 @@
+"""The scripting commands of the state machine (log semantics version 7): EVAL / EVALSHA /
+FCALL (`eval`, a write, applied on every replica) and their _RO forms (`eval_ro`, a
+read), SCRIPT LOAD / EXISTS / FLUSH and FUNCTION LOAD / DELETE / FLUSH / RESTORE / LIST.
+
+Thin: the runner (node/scripting/, which translates a script's Redis commands with the
+RESP front end's table, a layer above this one) is installed by the node's process
+wiring with `install()` before the first entry is applied. The quota wrapper runs each
+write here in a savepoint, so a script that fails leaves nothing behind. Must not touch
+time, random, grpc, Raft or lmdb.
+"""
+
+from __future__ import annotations
+
+from raftcache.node.errors import CommandError, Reason
+
+#: The installed runner: an object with one function per op name below, `(ctx, op)`.
+_runner = None
+
+OPS = ("eval", "eval_ro", "script_load", "script_exists", "script_flush", "function_load", "function_delete",
+       "function_flush", "function_restore", "function_list")
+
+
+def install(runner) -> None:
+    """Make `runner` run the scripting ops (raftcache.node.scripting.install() does it)."""
+    global _runner
+    _runner = runner
+
+
+def installed() -> bool:
+    return _runner is not None
+
+
+def needs_savepoint(txn, op) -> bool:
+    """Whether the script `op` runs must be rolled back with a nested transaction (it may
+    flush a database) rather than an undo scope (cheaper)."""
+    return _runner is None or _runner.needs_savepoint(txn, op)
+
+
+def _handler(name: str):
+    def handle(ctx, op):
+        if _runner is None:
+            return CommandError("scripting is not installed on this node", Reason.INTERNAL)
+        return getattr(_runner, name)(ctx, op)
+    handle.__name__ = name
+    return handle
+
+
+HANDLERS = {name: _handler(name) for name in OPS}

@@ -1,0 +1,91 @@
+"""Server-side scripting: EVAL / EVALSHA / FCALL with Redis's Lua API, run inside the
+state machine (node/commands/scripting.py dispatches to the functions here once
+`install()` has been called by the node's process wiring).
+
+Modules: sandbox.py (the Lua 5.1 runtime, its read-only environment, the instruction
+budget), lualibs.py (bit, cjson, cmsgpack, struct), engine.py (a script run and
+redis.call), functions.py (FUNCTION libraries, FCALL), store.py (scripts and libraries
+in the keyspace's meta table). docs/scripting.md is the user's page.
+"""
+
+from __future__ import annotations
+
+from raftcache.node import commands
+from raftcache.node.commands import scripting as _ops
+
+
+def _eval(ctx, op, read_only: bool):
+    """EVAL / EVALSHA, or FCALL when the op names a function."""
+    if op.function:
+        from raftcache.node.scripting import functions
+        return functions.fcall(ctx, op, read_only)
+    from raftcache.node.scripting import engine
+    return engine.eval_script(ctx, op, read_only)
+
+
+class _Runner:
+    """The functions node/commands/scripting.py calls, one per op."""
+
+    @staticmethod
+    def needs_savepoint(txn, op) -> bool:
+        from raftcache.node.scripting import store
+        return store.may_flush(txn, op)
+
+    @staticmethod
+    def eval(ctx, op):
+        return _eval(ctx, op, read_only=False)
+
+    @staticmethod
+    def eval_ro(ctx, op):
+        return _eval(ctx, op, read_only=True)
+
+    @staticmethod
+    def script_load(ctx, op):
+        from raftcache.node.scripting import engine, store
+        chunk, error = engine.compile_script(engine.Engine.for_thread(), op.body)
+        if chunk is None:
+            return error   # as Redis: a script that does not compile is not stored
+        sha = engine.sha1hex(op.body)
+        store.put_script(ctx.txn, sha, op.body)
+        return sha.encode()
+
+    @staticmethod
+    def script_exists(ctx, op):
+        from raftcache.node.scripting import store
+        return [int(store.script(ctx.txn, sha) is not None) for sha in op.shas]
+
+    @staticmethod
+    def script_flush(ctx, op):
+        from raftcache.node.scripting import store
+        store.flush_scripts(ctx.txn)
+        return commands.OK
+
+    @staticmethod
+    def function_load(ctx, op):
+        from raftcache.node.scripting import functions
+        return functions.load(ctx, op.code, op.replace)
+
+    @staticmethod
+    def function_delete(ctx, op):
+        from raftcache.node.scripting import functions
+        return functions.delete(ctx, op.library)
+
+    @staticmethod
+    def function_flush(ctx, op):
+        from raftcache.node.scripting import functions
+        return functions.flush(ctx)
+
+    @staticmethod
+    def function_restore(ctx, op):
+        from raftcache.node.scripting import functions
+        return functions.restore(ctx, op.payload, op.policy)
+
+    @staticmethod
+    def function_list(ctx, op):
+        from raftcache.node.scripting import functions
+        return functions.listing(ctx, op)
+
+
+def install() -> None:
+    """Let this process's state machines run scripts (the Lua runtime starts on first use)."""
+    _ops.install(_Runner)

@@ -1,0 +1,546 @@
+"""Running one script: EVAL / EVALSHA / FCALL and their _RO forms, inside the state
+machine (a write: at apply, in the entry's write transaction; a read: on a read
+transaction of the serving node).
+
+`redis.call` turns its arguments into a raftcache Command with the RESP front end's
+own builders (node/frontends/resp_table.py: the same parsing and error texts as a
+client's command), runs it through the state machine's handlers (ctx.handlers, with
+the limits check, TTL stamping and quota rule a MULTI/EXEC command gets), and gives
+Lua the reply as Redis converts it (RESP2, or RESP3 after `redis.setresp(3)`).
+`TIME` answers the entry's clock; `math.random` draws from the entry's seed.
+
+The script is atomic: any error it ends with (a failed `redis.call`, a Lua error, the
+instruction budget, the memory bound) is its error reply and its writes are rolled
+back by the quota wrapper (an undo scope, or a savepoint for a script that names a
+flush); a command that fails under redis.pcall is undone alone. Errors carry Redis 7's texts, with the
+" script: <sha>, on @user_script:<line>." suffix.
+
+Imports the RESP front end's command table (it translates Redis commands, as the
+front end does); must not touch time, random, sockets, Raft or lmdb.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import re
+
+from lupa import lua51
+
+from raftcache.node import commands
+from raftcache.node.commands.quota import run_with_quota
+from raftcache.node.errors import CommandError, Reason
+from raftcache.node.frontends import resp_args, resp_blocking
+from raftcache.node.frontends.resp_protocol import (
+    DoubleText, NullArray, RespDouble, RespError, RespMap, RespPairs, RespSet, error_text, format_double,
+)
+from raftcache.node.frontends.resp_table import TABLE
+from raftcache.node.scripting import lualibs, store
+from raftcache.node.scripting.sandbox import BUDGET_EXCEEDED, Sandbox
+from raftcache.proto import commands_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+#: Lua VM instructions allowed per millisecond of busy-reply-threshold (lua-time-limit):
+#: Redis's default 5000 ms gives 10 million, about 0.1-0.3 s of Lua on one core.
+INSTRUCTIONS_PER_MS = 2_000
+DEFAULT_THRESHOLD_MS = 5_000
+#: What one redis.call / redis.pcall counts for in the budget (it runs a command in Python:
+#: about as long as this many Lua instructions).
+CALL_COST_INSTRUCTIONS = 300
+#: Lua memory one run may allocate (beyond what the runtime held when it started; the
+#: collector does not run during a run, so garbage counts: node/scripting/sandbox.py).
+MEMORY_LIMIT_BYTES = 256 << 20
+#: A full collection runs before a script when the runtime holds more than this.
+GC_ABOVE_BYTES = 16 << 20
+#: Deepest table a script's reply may nest (deeper levels become nil).
+MAX_REPLY_DEPTH = 256
+#: Commands a script may not call (besides those the RESP table marks noscript).
+_NOT_IN_SCRIPTS = frozenset({"eval", "eval_ro", "script_load", "script_flush", "function_load", "function_delete",
+                             "function_flush", "function_restore", "transaction", "evict"})
+#: What an undo scope cannot undo (node/storage/keyspace.py): only scripts that name them run
+#: in a savepoint (node/scripting/store.may_flush).
+_UNDO_REFUSES = (pb.FlushAll, pb.FlushDb, pb.SwapDb)
+_INT64_MIN = -(1 << 63)
+_POSITION = re.compile(r"user_(?:script|function):(\d+):")
+
+_REDIS_API = r"""
+local M, py = ...
+local error, type = error, type
+local redis = {}
+local charge, CALL_COST = M.charge, py.call_cost
+redis.call = function(...)
+  charge(CALL_COST)
+  local r, failed = py.call(false, ...)
+  if failed then error({err = r, line = M.caller_line()}, 0) end
+  return r
+end
+redis.pcall = function(...)
+  charge(CALL_COST)
+  local r = py.call(true, ...)
+  return r
+end
+redis.error_reply = function(e)
+  if type(e) ~= "string" then error("wrong number or type of arguments", 2) end
+  if e:sub(1, 1) == "-" then e = e:sub(2) end
+  if not e:find(" ", 1, true) then e = "ERR " .. e end
+  return {err = e}
+end
+redis.status_reply = function(s)
+  if type(s) ~= "string" then error("wrong number or type of arguments", 2) end
+  return {ok = s}
+end
+redis.sha1hex = M.lib(py.sha1hex)
+redis.log = M.lib(py.log)
+redis.setresp = M.lib(py.setresp)
+redis.set_repl = function(x) end
+redis.replicate_commands = function() return true end
+redis.breakpoint = function() return false end
+redis.debug = function() end
+redis.acl_check_cmd = M.lib(py.acl_check_cmd)
+redis.register_function = M.lib(py.register_function)
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = "7.2.0", 459264
+return M.readonly(redis)
+"""
+
+
+def box_out_of_memory(box: Sandbox) -> bool:
+    """Whether the run just ended used up its memory bound (a conversion in Python may have
+    been the allocation refused)."""
+    return box.lua.get_memory_used() + (1 << 20) >= box.lua.get_max_memory()
+
+
+def script_error(text: str) -> CommandError:
+    """An error reply whose text (with its own first word) is given whole."""
+    return CommandError(text, Reason.SCRIPT_ERROR)
+
+
+def sha1hex(body: bytes) -> str:
+    return hashlib.sha1(body).hexdigest()
+
+
+def budget_instructions(settings: dict | None) -> int:
+    settings = settings or {}
+    raw = settings.get("busy-reply-threshold") or settings.get("lua-time-limit") or str(DEFAULT_THRESHOLD_MS)
+    try:
+        ms = int(raw)
+    except ValueError:
+        ms = DEFAULT_THRESHOLD_MS
+    return max(ms, 1) * INSTRUCTIONS_PER_MS
+
+
+class HandlerCrash(Exception):
+    """A command handler raised inside redis.call: re-raised after the run, so the state
+    machine answers it as it answers any handler bug (INTERNAL, rolled back)."""
+
+
+@dataclasses.dataclass
+class Run:
+    """One script run's state (the sandbox's current run)."""
+
+    ctx: object
+    read_only: bool
+    name: str            # the sha, or the function's name
+    chunk_name: str      # user_script / user_function
+    db: int
+    resp: int = 2
+    crashed: BaseException | None = None
+    memory_exhausted: bool = False
+    registering: dict | None = None   # FUNCTION LOAD: the functions registered so far
+    on_register: object = None        # FUNCTION LOAD: register(registering, args) (functions.register)
+
+
+class Engine:
+    """The `redis` API of one sandbox, and the runs on it."""
+
+    def __init__(self, box: Sandbox):
+        self.box = box
+        self.current: Run | None = None
+        py = box.table({b"call_cost": CALL_COST_INSTRUCTIONS, b"call": self._call, b"sha1hex": self._sha1hex, b"log": self._log,
+                        b"setresp": self._setresp, b"acl_check_cmd": self._acl_check_cmd,
+                        b"register_function": self._register_function})
+        self.redis = box.lua.execute(_REDIS_API, box.m, py)
+
+    @classmethod
+    def for_thread(cls) -> Engine:
+        box = Sandbox.for_thread()
+        engine = getattr(box, "engine", None)
+        if engine is None:
+            engine = box.engine = cls(box)
+        return engine
+
+    # ------------------------------------------------------------ running
+
+    def run(self, run: Run, start, *args) -> object:
+        """Run `start(*args, steps)` (a prelude runner) as `run`; returns the reply or a CommandError.
+        A list in `args` (KEYS, ARGV) becomes a Lua table once the run's memory is counted."""
+        box = self.box
+        ctx = run.ctx
+        box.seed(ctx.seed)
+        steps = max(budget_instructions(ctx.settings) // 1000, 1)
+        self.current = run
+        if box.lua.get_memory_used() > GC_ABOVE_BYTES:
+            box.gc()   # garbage left by earlier runs would eat into this run's bound
+        # The collector stops before the bound is set: from here on what the run may still
+        # allocate depends only on the run (node/scripting/sandbox.py).
+        box.m.stop_gc()
+        box.set_memory_limit(MEMORY_LIMIT_BYTES)
+        try:
+            resp_args.set_clock(ctx.now_ms)
+            args = [box.table(a) if type(a) is list else a for a in args]
+            outcome = start(*args, steps)
+        except lua51.LuaMemoryError:
+            box.disarm()
+            outcome = (False, "not enough memory", None)
+        except lua51.LuaError as e:
+            box.disarm()
+            outcome = (False, BUDGET_EXCEEDED if box.state[b"exhausted"] else str(e), None)
+        finally:
+            resp_args.set_clock(None)
+            self.current = None
+            run.memory_exhausted = box_out_of_memory(box)
+            box.set_memory_limit(0)
+        if run.crashed is not None:
+            raise HandlerCrash(f"a command called by script {run.name} raised") from run.crashed
+        ok, value = outcome[0], outcome[1]
+        if box.state[b"exhausted"]:
+            return self._budget_error(run)
+        if ok:
+            return self.from_lua(value, 0)
+        return self._run_error(run, value, outcome[2] if len(outcome) > 2 else None)
+
+    def _budget_error(self, run: Run) -> CommandError:
+        budget = budget_instructions(run.ctx.settings)
+        return script_error(
+            f"ERR Error running script {run.name}: it ran past its budget of {budget} Lua instructions "
+            f"(busy-reply-threshold / lua-time-limit); its writes were rolled back")
+
+    def _run_error(self, run: Run, message, line) -> CommandError:
+        text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+        if text in ("not enough memory", "") or run.memory_exhausted:
+            return script_error(f"ERR Error running script {run.name}: it used more than "
+                                f"{MEMORY_LIMIT_BYTES} bytes of Lua memory; its writes were rolled back")
+        if line is None:  # a Lua error (a string): Redis prefixes ERR and takes the line from its position
+            found = _POSITION.match(text)
+            line = int(found.group(1)) if found else 0
+            if not text.startswith("ERR "):
+                text = "ERR " + text
+        return script_error(f"{text} script: {run.name}, on @{run.chunk_name}:{int(line)}.")
+
+    # ------------------------------------------------------------ redis.call
+
+    def _call(self, protected, *args):
+        run = self.current
+        if run is None or run.registering is not None:
+            text = "ERR redis.call is not available while a library loads"
+        else:
+            try:
+                reply = self._dispatch(run, args)
+            except (HandlerCrash, lua51.LuaError):   # the budget or the memory bound stopped the run
+                raise
+            except Exception as e:  # a bug in a handler or a builder
+                run.crashed = e
+                raise HandlerCrash("handler raised") from e
+            if not isinstance(reply, CommandError):
+                return self.to_lua(reply, run.resp, 0), False
+            text = error_text(reply)
+        if protected:
+            return self.box.table({b"err": text.encode()}), True
+        return text.encode(), True
+
+    def _dispatch(self, run: Run, args) -> object:
+        argv = []
+        for a in args:
+            if isinstance(a, bytes):
+                argv.append(a)
+            elif isinstance(a, (int, float)) and not isinstance(a, bool):
+                argv.append(lualibs.number_text(a))
+            else:
+                return script_error("ERR Lua redis lib command arguments must be strings or integers")
+        if not argv:
+            return script_error("ERR Please specify at least one argument for this redis lib call")
+        name = argv[0].lower()
+        spec = TABLE.get(name)
+        if spec is None:
+            return script_error("ERR Unknown Redis command called from script")
+        if (spec.arity > 0 and len(argv) != spec.arity) or len(argv) < -spec.arity:
+            return script_error("ERR Wrong number of args calling Redis command from script")
+        local = _LOCAL.get(spec.name)
+        if local is not None:
+            return local(self, run, argv)
+        try:
+            if "blocking" in spec.flags:
+                spec, command = resp_blocking.in_multi(spec.name, argv, run.db)
+            elif spec.build is None or "noscript" in spec.flags:
+                return script_error("ERR This Redis command is not allowed from script")
+            else:
+                command = spec.build(argv, run.db)
+        except RespError as e:
+            return script_error(e.text)
+        op_name = command.WhichOneof("op")
+        if op_name in _NOT_IN_SCRIPTS:
+            return script_error("ERR This Redis command is not allowed from script")
+        is_read = op_name in commands.READ_COMMANDS
+        if not is_read and run.read_only:
+            return script_error("ERR Write commands are not allowed from read-only scripts.")
+        result = self._execute(run, command, op_name, is_read)
+        if isinstance(result, CommandError) or spec.shape is None:
+            return result
+        return spec.shape(result, run.resp, command)
+
+    def _execute(self, run: Run, command, op_name: str, is_read: bool) -> object:
+        ctx = run.ctx
+        limits = ctx.limits
+        error = commands.check_limits(
+            command, databases=ctx.databases or 16,
+            max_key_bytes=limits.max_key_bytes if limits is not None else 1 << 30,
+            max_value_bytes=ctx.max_value_bytes)
+        if error is None:
+            error = commands.stamp(command, ctx.now_ms)
+        if error is not None:
+            return error
+        handler = ctx.handlers.get(op_name)
+        if handler is None:
+            return script_error("ERR This Redis command is not allowed from script")
+        sub_ctx = ctx if command.db == ctx.db else dataclasses.replace(ctx, db=command.db)
+        op = getattr(command, op_name)
+        txn = ctx.txn
+        if is_read or not hasattr(txn, "savepoint"):
+            return handler(sub_ctx, op)
+        if not txn.undoing:   # the script runs in a savepoint: each command as the state machine runs it
+            return run_with_quota(txn, handler, sub_ctx, op)
+        # The script runs in an undo scope (the quota wrapper checks maxmemory for the whole
+        # script); a command that fails is undone alone, back to its mark.
+        if type(op) in _UNDO_REFUSES:
+            return script_error(f"ERR {command.WhichOneof('op').upper()} inside a script needs its name in the "
+                                f"script's code")
+        mark = txn.undo_mark()
+        result = handler(sub_ctx, op)
+        if isinstance(result, CommandError):
+            txn.undo_to(mark)
+        return result
+
+    # ------------------------------------------------------------ the other redis.* functions
+
+    def _sha1hex(self, data=None):
+        if not isinstance(data, (bytes, int, float)):
+            raise lualibs.LuaLibError("wrong number of arguments")
+        return sha1hex(data if isinstance(data, bytes) else lualibs.number_text(data)).encode()
+
+    def _log(self, level=None, *parts):
+        if not isinstance(level, int) or not parts:
+            raise lualibs.LuaLibError("redis.log() requires two arguments or more.")
+        if not 0 <= level <= 3:
+            raise lualibs.LuaLibError("Invalid debug level.")
+        text = b" ".join(p if isinstance(p, bytes) else lualibs.number_text(p) if isinstance(p, (int, float))
+                         else b"" for p in parts)
+        log.log((logging.DEBUG, logging.DEBUG, logging.INFO, logging.WARNING)[level], "script: %s",
+                text[:4096].decode("utf-8", "replace"))
+
+    def _setresp(self, version=None):
+        if version not in (2, 3):
+            raise lualibs.LuaLibError("RESP version must be 2 or 3.")
+        if self.current is not None:
+            self.current.resp = version
+
+    def _acl_check_cmd(self, *args):
+        if not args or not isinstance(args[0], bytes):
+            raise lualibs.LuaLibError("Please specify at least one argument for this redis lib call")
+        if args[0].lower() not in TABLE:
+            raise lualibs.LuaLibError("Invalid command passed to redis.acl_check_cmd()")
+        return True
+
+    def _register_function(self, *args):
+        run = self.current
+        if run is None or run.registering is None:
+            raise lualibs.LuaLibError("redis.register_function can only be called on FUNCTION LOAD command")
+        run.on_register(run.registering, args)
+
+    # ------------------------------------------------------------ conversions
+
+    def to_lua(self, value, resp: int, depth: int):
+        """A command's reply as Redis gives it to Lua (RESP2 or RESP3 rules)."""
+        t = type(value)
+        if t is bytes:
+            return value
+        if t is int:
+            return value
+        if t is commands.Status:
+            return self.box.table({b"ok": value.encode()})
+        if value is None or t is NullArray:
+            return False if resp == 2 else None
+        if t is bool:
+            return (1 if value else 0) if resp == 2 else value
+        if t in (float, RespDouble):
+            return format_double(value) if resp == 2 else self.box.table({b"double": value})
+        if t is DoubleText:
+            return bytes(value) if resp == 2 else self.box.table({b"double": float(value)})
+        if t is RespMap:
+            if resp == 2:
+                return self.box.table([self.to_lua(x, resp, depth + 1) for pair in value for x in pair])
+            return self.box.table({b"map": self.box.table({self._key(k, resp, depth): self.to_lua(v, resp, depth + 1)
+                                                           for k, v in value})})
+        if t is RespSet and resp == 3:
+            return self.box.table({b"set": self.box.table({self._key(m, resp, depth): True for m in value})})
+        if t is RespPairs and resp == 3:
+            return self.box.table([self.box.table([self.to_lua(value[i], resp, depth + 1),
+                                                   self.to_lua(value[i + 1], resp, depth + 1)])
+                                   for i in range(0, len(value) - 1, 2)])
+        if isinstance(value, (list, tuple)):
+            return self.box.table([self.to_lua(x, resp, depth + 1) for x in value])
+        if isinstance(value, str):
+            return value.encode()
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return bytes(value)
+        if isinstance(value, CommandError):
+            return self.box.table({b"err": error_text(value).encode()})
+        if isinstance(value, int):
+            return int(value)
+        return None
+
+    def _key(self, value, resp: int, depth: int):
+        key = self.to_lua(value, resp, depth + 1)
+        return key if isinstance(key, (bytes, int, float)) else b""
+
+    def from_lua(self, value, depth: int) -> object:
+        """A script's return value as the reply (Redis's Lua -> RESP rules)."""
+        if value is None or value is False:
+            return None
+        if value is True:
+            return 1
+        if isinstance(value, bytes):
+            return value
+        if isinstance(value, (int, float)):
+            try:
+                n = int(value)
+            except (OverflowError, ValueError):  # inf, nan
+                return _INT64_MIN
+            return n if _INT64_MIN <= n < -_INT64_MIN else _INT64_MIN   # C's (long long) cast on x86, as Redis
+        if lualibs.lua_type(value) != "table" or depth > MAX_REPLY_DEPTH:
+            return None
+        err = value[b"err"]
+        if isinstance(err, bytes):
+            return script_error(err.decode("utf-8", "replace"))
+        ok = value[b"ok"]
+        if isinstance(ok, bytes):
+            return commands.Status(ok.decode("utf-8", "replace"))
+        double = value[b"double"]
+        if isinstance(double, (int, float)):
+            return float(double)
+        mapping = value[b"map"]
+        if lualibs.lua_type(mapping) == "table":
+            return [self.from_lua(x, depth + 1) for k, v in mapping.items() for x in (k, v)]
+        members = value[b"set"]
+        if lualibs.lua_type(members) == "table":
+            return [self.from_lua(k, depth + 1) for k in members.keys()]
+        out = []
+        i = 1
+        while True:
+            item = value[i]
+            if item is None:
+                return out
+            out.append(self.from_lua(item, depth + 1))
+            i += 1
+
+
+def _time(engine: Engine, run: Run, argv) -> object:
+    now_ms = run.ctx.now_ms
+    return [str(now_ms // 1000).encode(), str((now_ms % 1000) * 1000).encode()]
+
+
+def _select(engine: Engine, run: Run, argv) -> object:
+    try:
+        db = resp_args.to_int(argv[1])
+    except RespError:
+        return script_error("ERR value is not an integer or out of range")
+    if not 0 <= db < (run.ctx.databases or 16):
+        return script_error("ERR DB index is out of range")
+    run.db = db
+    return commands.OK
+
+
+def _ping(engine: Engine, run: Run, argv) -> object:
+    return argv[1] if len(argv) > 1 else commands.Status("PONG")
+
+
+def _echo(engine: Engine, run: Run, argv) -> object:
+    return argv[1]
+
+
+def _keys(engine: Engine, run: Run, argv) -> object:
+    """KEYS: SCAN to the end, as the front end runs it (every step counts in the budget)."""
+    pattern = argv[1]
+    found: list[bytes] = []
+    cursor = 0
+    while True:
+        command = resp_args.cmd(run.db, "scan", cursor=cursor, match=b"" if pattern == b"*" else pattern, count=1000)
+        result = engine._execute(run, command, "scan", True)
+        if isinstance(result, CommandError):
+            return result
+        cursor = int(result[0])
+        found.extend(result[1])
+        if cursor == 0:
+            return found
+        engine.box.m.charge(CALL_COST_INSTRUCTIONS)
+
+
+#: Commands the RESP front end runs itself that a script may call, answered here.
+_LOCAL = {"time": _time, "select": _select, "ping": _ping, "echo": _echo, "keys": _keys}
+
+
+def strip_shebang(body: bytes) -> tuple[bytes, list[str] | CommandError]:
+    """(code, flags) of an EVAL body: a `#!lua flags=a,b` first line is read and blanked."""
+    if not body.startswith(b"#!"):
+        return body, []
+    line, _, rest = body.partition(b"\n")
+    parts = line[2:].decode("utf-8", "replace").split()
+    if not parts or parts[0] != "lua":
+        return body, script_error(f"ERR Could not find engine '{parts[0] if parts else ''}'")
+    flags: list[str] = []
+    for part in parts[1:]:
+        key, _, value = part.partition("=")
+        if key != "flags":
+            return body, script_error(f"ERR Unknown lua shebang option: {key}")
+        flags += [f for f in value.split(",") if f]
+    for flag in flags:
+        if flag not in SCRIPT_FLAGS:
+            return body, script_error(f"ERR Unexpected flag in script shebang: {flag}")
+    return b"\n" + rest, flags
+
+
+#: The flags a script's shebang or a function may declare (Redis 7's).
+SCRIPT_FLAGS = ("no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys")
+
+
+def compile_script(engine: Engine, body: bytes) -> tuple[object, list[str] | CommandError]:
+    """(chunk, shebang flags), or (None, the error: a bad shebang, a compile error)."""
+    code, flags = strip_shebang(body)
+    if isinstance(flags, CommandError):
+        return None, flags
+    chunk, error = engine.box.compile("user_script", code)
+    if chunk is None:
+        return None, script_error(f"ERR Error compiling script (new function): {error}")
+    return chunk, flags
+
+
+def eval_script(ctx, op, read_only: bool) -> object:
+    """EVAL / EVALSHA (read_only: the _RO forms, on a read transaction)."""
+    if op.body:
+        body = op.body
+        sha = sha1hex(body)
+    else:
+        sha = op.sha.lower()
+        body = store.script(ctx.txn, sha)
+        if body is None:
+            return script_error("NOSCRIPT No matching script. Please use EVAL.")
+    engine = Engine.for_thread()
+    chunk, flags = compile_script(engine, body)
+    if chunk is None:
+        return flags
+    if op.body and not read_only:
+        store.put_script(ctx.txn, sha, body)   # as Redis caches it: EVALSHA works from now on
+    run = Run(ctx, read_only or "no-writes" in flags, f"{sha}", "user_script", ctx.db)
+    return engine.run(run, engine.box.m.run_chunk, chunk, engine.redis, list(op.keys), list(op.args))

@@ -1,0 +1,208 @@
+"""Redis 7 functions: `#!lua name=<library>` libraries that call `redis.register_function`,
+FUNCTION LOAD / DELETE / FLUSH / RESTORE at apply, FUNCTION LIST / DUMP / STATS as reads,
+and FCALL / FCALL_RO.
+
+A library is stored as its code (node/scripting/store.py). Every FCALL loads it anew
+in a fresh environment and calls the function it registered: nothing a call leaves in
+a library's upvalues reaches the next call, so a replica that restarted and one that
+did not answer alike. Must not touch time, random, sockets, Raft or lmdb.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+
+from raftcache.node import commands
+from raftcache.node.errors import CommandError
+from raftcache.node.scripting import lualibs, store
+from raftcache.node.scripting.engine import SCRIPT_FLAGS, Engine, Run, script_error
+
+_NAME = re.compile(rb"\A[A-Za-z0-9_]+\Z")
+
+
+def register(registering: dict, args: tuple) -> None:
+    """redis.register_function(name, callback) or redis.register_function{function_name=…,
+    callback=…, flags={…}, description=…}: adds to `registering` (name -> info)."""
+    flags: list[str] = []
+    description = None
+    if len(args) == 1 and lualibs.lua_type(args[0]) == "table":
+        table = args[0]
+        for key in table.keys():
+            if key not in (b"function_name", b"callback", b"flags", b"description"):
+                raise lualibs.LuaLibError(f"unknown argument given to redis.register_function: "
+                                          f"{key.decode(errors='replace') if isinstance(key, bytes) else key}")
+        name, callback = table[b"function_name"], table[b"callback"]
+        raw_flags = table[b"flags"]
+        if raw_flags is not None:
+            if lualibs.lua_type(raw_flags) != "table":
+                raise lualibs.LuaLibError("flags argument to redis.register_function must be a table "
+                                          "representing function flags")
+            for flag in raw_flags.values():
+                text = flag.decode(errors="replace") if isinstance(flag, bytes) else str(flag)
+                if text not in SCRIPT_FLAGS:
+                    raise lualibs.LuaLibError("unknown flag given")
+                flags.append(text)
+        raw_desc = table[b"description"]
+        if raw_desc is not None:
+            if not isinstance(raw_desc, bytes):
+                raise lualibs.LuaLibError("description argument given to redis.register_function must be a string")
+            description = raw_desc.decode("utf-8", "replace")
+    elif len(args) == 2:
+        name, callback = args
+    else:
+        raise lualibs.LuaLibError("wrong number of arguments to redis.register_function")
+    if not isinstance(name, bytes):
+        raise lualibs.LuaLibError("function_name argument given to redis.register_function must be a string")
+    if lualibs.lua_type(callback) != "function":
+        raise lualibs.LuaLibError("callback argument given to redis.register_function must be a function")
+    if not _NAME.match(name):
+        raise lualibs.LuaLibError("Function names can only contain letters, numbers, or underscores(_) "
+                                  "and must be at least one character long")
+    text = name.decode()
+    if text in registering:
+        raise lualibs.LuaLibError("Function already exists in the library")
+    registering[text] = {"flags": sorted(set(flags)), "description": description, "callback": callback}
+
+
+def parse_header(code: bytes) -> tuple[str, bytes] | CommandError:
+    """(library name, code with the shebang line blanked) of a library, or the error."""
+    if not code.startswith(b"#!"):
+        return script_error("ERR Missing library metadata")
+    line, _, rest = code.partition(b"\n")
+    parts = line[2:].decode("utf-8", "replace").split()
+    if not parts:
+        return script_error("ERR Missing library metadata")
+    if parts[0] != "lua":
+        return script_error(f"ERR Engine '{parts[0]}' not found")
+    name = None
+    for part in parts[1:]:
+        key, eq, value = part.partition("=")
+        if key != "name" or not eq:
+            return script_error(f"ERR Invalid metadata value given: {part}")
+        name = value
+    if not name:
+        return script_error("ERR Library name was not given")
+    if not _NAME.match(name.encode()):
+        return script_error("ERR Library names can only contain letters, numbers, or underscores(_) and must "
+                            "be at least one character long")
+    return name, b"\n" + rest
+
+
+def _load(ctx, code: bytes, run_name: str, keep_run: bool = False):
+    """Run library `code`'s loader: (name, {function: info}, engine, run) or a CommandError."""
+    header = parse_header(code)
+    if isinstance(header, CommandError):
+        return header
+    name, body = header
+    engine = Engine.for_thread()
+    chunk, error = engine.box.compile("user_function", body)
+    if chunk is None:
+        return script_error(f"ERR Error compiling function: {error}")
+    run = Run(ctx, True, run_name or name, "user_function", ctx.db, registering={}, on_register=register)
+    result = engine.run(run, engine.box.m.load_library, chunk, engine.redis)
+    if isinstance(result, CommandError):
+        message = result.message
+        return script_error(message if message.startswith("ERR Error running script")
+                            else f"ERR Error registering functions: {message}")
+    if not run.registering:
+        return script_error("ERR No functions registered")
+    return name, run.registering, engine, run
+
+
+def load(ctx, code: bytes, replace: bool) -> object:
+    """FUNCTION LOAD at apply: the library's name, or the error (nothing stored)."""
+    loaded = _load(ctx, code, "")
+    if isinstance(loaded, CommandError):
+        return loaded
+    name, registered, _, _ = loaded
+    txn = ctx.txn
+    if store.library(txn, name) is not None and not replace:
+        return script_error(f"ERR Library '{name}' already exists")
+    existing = store.functions(txn)
+    for fname in registered:
+        other = existing.get(fname)
+        if other is not None and other["library"] != name:
+            return script_error(f"ERR Function {fname} already exists")
+    if len(existing) + len(registered) > store.MAX_LIBRARY_ENTRIES:
+        return script_error(f"ERR too many functions (at most {store.MAX_LIBRARY_ENTRIES})")
+    store.put_library(txn, name, code, registered)
+    return name.encode()
+
+
+def delete(ctx, library: str) -> object:
+    if not store.delete_library(ctx.txn, library):
+        return script_error("ERR Library not found")
+    return commands.OK
+
+
+def flush(ctx) -> object:
+    store.flush_libraries(ctx.txn)
+    return commands.OK
+
+
+def restore(ctx, payload: bytes, policy: str) -> object:
+    """FUNCTION RESTORE: every library of the payload loads, or none (the caller's savepoint)."""
+    policy = (policy or "APPEND").upper()
+    if policy not in ("APPEND", "REPLACE", "FLUSH"):
+        return script_error("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.")
+    libraries = store.parse_dump(payload)
+    if libraries is None:
+        return script_error("ERR payload version or checksum are wrong")
+    if policy == "FLUSH":
+        store.flush_libraries(ctx.txn)
+    for name, code in libraries:
+        if policy == "APPEND" and store.library(ctx.txn, name) is not None:
+            return script_error(f"ERR Library {name} already exists")
+        result = load(ctx, code, replace=True)
+        if isinstance(result, CommandError):
+            return result
+    return commands.OK
+
+
+def listing(ctx, op) -> object:
+    """FUNCTION LIST / DUMP / STATS (a read)."""
+    txn = ctx.txn
+    if op.what == "dump":
+        return store.dump(txn)
+    if op.what == "flags":   # one function's flags (nil: no such function)
+        info = store.function(txn, op.pattern.decode("utf-8", "replace"))
+        return None if info is None else [flag.encode() for flag in info["flags"]]
+    libraries = store.libraries(txn)
+    functions = store.functions(txn)
+    if op.what == "stats":
+        return [b"running_script", None, b"engines",
+                [b"LUA", [b"libraries_count", len(libraries), b"functions_count", len(functions)]]]
+    pattern = op.pattern.decode("utf-8", "replace") if op.pattern else None
+    out = []
+    for name, code in libraries:
+        if pattern is not None and not fnmatch.fnmatchcase(name, pattern):
+            continue
+        fns = [[b"name", fname.encode(), b"description",
+                None if info["description"] is None else info["description"].encode(),
+                b"flags", [f.encode() for f in info["flags"]]]
+               for fname, info in sorted(functions.items()) if info["library"] == name]
+        entry = [b"library_name", name.encode(), b"engine", b"LUA", b"functions", fns]
+        if op.with_code:
+            entry += [b"library_code", code]
+        out.append(entry)
+    return out
+
+
+def fcall(ctx, op, read_only: bool) -> object:
+    """FCALL / FCALL_RO: load the function's library afresh and call it."""
+    txn = ctx.txn
+    info = store.function(txn, op.function)
+    if info is None:
+        return script_error("ERR Function not found")
+    no_writes = "no-writes" in info["flags"]
+    if read_only and not no_writes:
+        return script_error("ERR Can not execute a script with write flag using *_ro command.")
+    code = store.library(txn, info["library"])
+    loaded = _load(ctx, code, op.function) if code is not None else None
+    if not isinstance(loaded, tuple) or op.function not in loaded[1]:
+        return loaded if isinstance(loaded, CommandError) else script_error("ERR Function not found")
+    _, registered, engine, _ = loaded
+    run = Run(ctx, read_only or no_writes, op.function, "user_function", ctx.db)
+    box = engine.box
+    return engine.run(run, box.m.call, registered[op.function]["callback"], list(op.keys), list(op.args))

@@ -1,0 +1,408 @@
+"""The C libraries Redis links into its Lua (bit, cjson, cmsgpack, struct), written in
+Python for the sandbox (node/scripting/sandbox.py exposes them as read-only tables).
+
+Each function takes and returns what lupa passes (Lua strings as bytes, numbers as
+int/float, tables as lupa tables) and builds Lua tables with the `Tables` helper it is
+given. Errors are raised as `LuaLibError` with Lua's message, which the sandbox turns
+into a Lua error at the caller's position. Deterministic and pure: no clock, no
+randomness, no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import struct as _struct
+
+import msgpack
+from lupa import lua51
+
+#: Deepest nesting cjson and cmsgpack encode or decode (lua-cjson's default is 1000; a lower
+#: fixed bound keeps every replica far from Python's recursion limit, whose distance depends
+#: on the thread's stack: the same input must fail alike everywhere).
+MAX_DEPTH = 128
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_JSON_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+class LuaLibError(Exception):
+    """A library function's error, raised as a Lua error with this message."""
+
+
+def lua_type(value) -> str | None:
+    return lua51.lua_type(value)
+
+
+def number_text(n) -> bytes:
+    """A Lua number as Lua 5.1 writes it (LUA_NUMBER_FMT "%.14g")."""
+    if isinstance(n, bool):
+        raise TypeError("not a number")
+    if isinstance(n, int) and abs(n) < 10**14:
+        return b"%d" % n
+    f = float(n)
+    if math.isinf(f):
+        return b"inf" if f > 0 else b"-inf"
+    if math.isnan(f):
+        return b"nan" if math.copysign(1, f) > 0 else b"-nan"
+    return (b"%.14g" % f)
+
+
+def array_length(table) -> int | None:
+    """n when the keys of `table` are exactly 1..n (n may be 0), else None."""
+    n = 0
+    for key in table.keys():
+        if type(key) not in (int, float) or key != int(key) or key < 1:
+            return None
+        n += 1
+    for i in range(1, n + 1):
+        if table[i] is None:
+            return None
+    return n
+
+
+# ---------------------------------------------------------------- bit (LuaBitOp semantics)
+
+def _tobit(x) -> int:
+    if not isinstance(x, (int, float)) or isinstance(x, bool):
+        raise LuaLibError("bad argument to bit function (number expected)")
+    if isinstance(x, float):
+        if math.isnan(x) or math.isinf(x):
+            return 0
+        x = math.floor(x + 0.5) if x - math.floor(x) == 0.5 else round(x)  # LuaBitOp rounds via 2^52+2^51
+    x &= 0xFFFFFFFF
+    return x - (1 << 32) if x & 0x80000000 else x
+
+
+def _u32(x) -> int:
+    return _tobit(x) & 0xFFFFFFFF
+
+
+def _signed(x: int) -> int:
+    x &= 0xFFFFFFFF
+    return x - (1 << 32) if x & 0x80000000 else x
+
+
+def _tohex(x, n=8) -> bytes:
+    n = 8 if n is None else int(n)
+    digits = "0123456789ABCDEF" if n < 0 else "0123456789abcdef"
+    n = min(abs(n), 8) or 8 if n != 0 else 8
+    v = _u32(x)
+    return "".join(digits[(v >> (4 * i)) & 15] for i in reversed(range(n))).encode()
+
+
+def _fold(op):
+    def f(*args):
+        if not args:
+            raise LuaLibError("bad argument #1 to bit function (number expected, got no value)")
+        acc = _u32(args[0])
+        for a in args[1:]:
+            acc = op(acc, _u32(a))
+        return _signed(acc)
+    return f
+
+
+BIT = {
+    "tobit": _tobit,
+    "tohex": _tohex,
+    "bnot": lambda x: _signed(~_u32(x)),
+    "band": _fold(lambda a, b: a & b),
+    "bor": _fold(lambda a, b: a | b),
+    "bxor": _fold(lambda a, b: a ^ b),
+    "lshift": lambda x, n: _signed(_u32(x) << (_u32(n) & 31)),
+    "rshift": lambda x, n: _signed(_u32(x) >> (_u32(n) & 31)),
+    "arshift": lambda x, n: _signed(_tobit(x) >> (_u32(n) & 31)),
+    "rol": lambda x, n: _signed((_u32(x) << (_u32(n) & 31)) | (_u32(x) >> ((32 - (_u32(n) & 31)) & 31))),
+    "ror": lambda x, n: _signed((_u32(x) >> (_u32(n) & 31)) | (_u32(x) << ((32 - (_u32(n) & 31)) & 31))),
+    "bswap": lambda x: _signed(int.from_bytes(_u32(x).to_bytes(4, "little"), "big")),
+}
+
+
+# ---------------------------------------------------------------- cjson
+
+_JSON_ESCAPES = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+                 "\t": "\\t"}
+
+
+def _json_string(data: bytes) -> str:
+    text = data.decode("latin-1")  # cjson escapes bytes, never decodes UTF-8
+    out = ['"']
+    for ch in text:
+        esc = _JSON_ESCAPES.get(ch)
+        if esc is not None:
+            out.append(esc)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append("\\u%04x" % ord(ch))
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+class Cjson:
+    """cjson.encode / cjson.decode with lua-cjson 2.1's rules (Redis's)."""
+
+    def __init__(self, tables, null):
+        self._tables = tables
+        self.null = null
+
+    def encode(self, value) -> bytes:
+        out: list[str] = []
+        self._encode(value, out, 0)
+        return "".join(out).encode("latin-1")
+
+    def _encode(self, value, out: list, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            raise LuaLibError("Cannot serialise, excessive nesting (1001)")
+        if value is None or value is self.null or (lua_type(value) == "userdata" and value == self.null):
+            out.append("null")
+        elif value is True or value is False:
+            out.append("true" if value else "false")
+        elif isinstance(value, (int, float)):
+            if isinstance(value, float) and (math.isinf(value) or math.isnan(value)):
+                raise LuaLibError("Cannot serialise number: must not be NaN or Inf")
+            out.append(number_text(value).decode())
+        elif isinstance(value, bytes):
+            out.append(_json_string(value))
+        elif lua_type(value) == "table":
+            n = array_length(value)
+            if n is not None and n > 0:
+                out.append("[")
+                for i in range(1, n + 1):
+                    if i > 1:
+                        out.append(",")
+                    self._encode(value[i], out, depth + 1)
+                out.append("]")
+                return
+            out.append("{")
+            first = True
+            for k, v in value.items():
+                if isinstance(k, bytes):
+                    name = k
+                elif isinstance(k, (int, float)) and not isinstance(k, bool):
+                    name = number_text(k)
+                else:
+                    raise LuaLibError("Cannot serialise table: table key must be a number or string")
+                if not first:
+                    out.append(",")
+                first = False
+                out.append(_json_string(name))
+                out.append(":")
+                self._encode(v, out, depth + 1)
+            out.append("}")
+        else:
+            raise LuaLibError(f"Cannot serialise {lua_type(value) or type(value).__name__}: type not supported")
+
+    def decode(self, text) -> object:
+        if not isinstance(text, bytes):
+            raise LuaLibError("bad argument #1 to 'decode' (string expected)")
+        depth = deepest = 0
+        for bracket in _JSON_BRACKETS.findall(_JSON_STRING.sub(b"", text)):
+            depth += 1 if bracket in b"[{" else -1
+            deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            raise LuaLibError(f"Found too many nested data structures ({MAX_DEPTH + 1})")
+        try:
+            parsed = json.loads(text.decode("utf-8", "surrogateescape"), parse_constant=_no_constant)
+        except (ValueError, RecursionError) as e:
+            raise LuaLibError(f"Expected value but found invalid token ({e})") from None
+        return self._to_lua(parsed, 0)
+
+    def _to_lua(self, value, depth: int):
+        if depth > MAX_DEPTH:
+            raise LuaLibError("Found too many nested data structures")
+        if value is None:
+            return self.null
+        if isinstance(value, str):
+            return value.encode("utf-8", "surrogateescape")
+        if isinstance(value, list):
+            return self._tables.table_from([self._to_lua(v, depth + 1) for v in value])
+        if isinstance(value, dict):
+            return self._tables.table_from({k.encode("utf-8", "surrogateescape"): self._to_lua(v, depth + 1)
+                                            for k, v in value.items()})
+        return value
+
+
+def _no_constant(name):
+    raise ValueError(f"invalid number {name}")
+
+
+# ---------------------------------------------------------------- cmsgpack
+
+class Cmsgpack:
+    """cmsgpack.pack / cmsgpack.unpack (Redis's lua-cmsgpack): tables whose keys are 1..n are
+    arrays, other tables maps; integral numbers are integers, others doubles."""
+
+    def __init__(self, tables):
+        self._tables = tables
+
+    def pack(self, *values) -> bytes:
+        if not values:
+            raise LuaLibError("MessagePack pack needs input.")
+        return b"".join(msgpack.packb(self._to_py(v, 0), use_bin_type=False) for v in values)
+
+    def _to_py(self, value, depth: int):
+        if depth > 16:  # lua-cmsgpack's LUACMSGPACK_MAX_NESTING: deeper tables pack as nil
+            return None
+        if value is None or isinstance(value, (bool, bytes)):
+            return value
+        if isinstance(value, (int, float)):
+            if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+                return int(value)
+            return value
+        if lua_type(value) == "table":
+            n = array_length(value)
+            if n is not None and n > 0:
+                return [self._to_py(value[i], depth + 1) for i in range(1, n + 1)]
+            return {self._to_py(k, depth + 1): self._to_py(v, depth + 1) for k, v in value.items()}
+        return None
+
+    def unpack(self, data):
+        if not isinstance(data, bytes):
+            raise LuaLibError("bad argument #1 to 'unpack' (string expected)")
+        unpacker = msgpack.Unpacker(raw=True, strict_map_key=False, max_buffer_size=max(len(data), 1))
+        unpacker.feed(data)
+        try:
+            out = [self._to_lua(v, 0) for v in unpacker]
+        except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
+            raise LuaLibError(f"Missing bytes in input. ({e})") from None
+        return tuple(out)
+
+    def _to_lua(self, value, depth: int):
+        if depth > MAX_DEPTH:
+            raise LuaLibError(f"MessagePack data nested deeper than {MAX_DEPTH}")
+        if isinstance(value, list):
+            return self._tables.table_from([self._to_lua(v, depth + 1) for v in value])
+        if isinstance(value, dict):
+            return self._tables.table_from({self._to_lua(k, depth + 1): self._to_lua(v, depth + 1)
+                                            for k, v in value.items() if k is not None})
+        if isinstance(value, msgpack.ExtType):
+            return None
+        return value
+
+
+# ---------------------------------------------------------------- struct (Roberto Ierusalimschy's)
+
+_INTS = {b"b": (1, True), b"B": (1, False), b"h": (2, True), b"H": (2, False), b"l": (8, True),
+         b"L": (8, False), b"T": (8, False)}
+
+
+def _formats(fmt: bytes):
+    """Yield (option, size) from a struct format, with '<' '>' '=' '!' applied as endianness."""
+    i, endian = 0, "<"
+    while i < len(fmt):
+        opt = fmt[i:i + 1]
+        i += 1
+        j = i
+        while j < len(fmt) and fmt[j:j + 1].isdigit():
+            j += 1
+        num = int(fmt[i:j]) if j > i else None
+        i = j
+        if opt in (b"<", b"="):
+            endian = "<"
+        elif opt == b">":
+            endian = ">"
+        elif opt in (b" ", b"!"):
+            continue
+        else:
+            yield opt, num, endian
+
+
+def _int_size(opt: bytes, num):
+    if opt in (b"i", b"I"):
+        size = 4 if num is None else num
+        if not 1 <= size <= 8:
+            raise LuaLibError(f"integral size {size} is larger than limit of 8")
+        return size, opt == b"i"
+    return _INTS[opt]
+
+
+def struct_pack(fmt, *args) -> bytes:
+    out = bytearray()
+    args = list(args)
+    for opt, num, endian in _formats(fmt):
+        if opt == b"x":
+            out += b"\0"
+            continue
+        if not args:
+            raise LuaLibError("bad argument to 'pack' (no value)")
+        arg = args.pop(0)
+        if opt in _INTS or opt in (b"i", b"I"):
+            size, signed = _int_size(opt, num)
+            n = int(arg) & ((1 << (8 * size)) - 1)
+            out += n.to_bytes(size, "little" if endian == "<" else "big")
+        elif opt in (b"f", b"d"):
+            out += _struct.pack(endian + opt.decode(), float(arg))
+        elif opt == b"c":
+            data = arg if isinstance(arg, bytes) else number_text(arg)
+            size = len(data) if not num else num
+            if len(data) < size:
+                raise LuaLibError("bad argument to 'pack' (string too short)")
+            out += data[:size]
+        elif opt == b"s":
+            data = arg if isinstance(arg, bytes) else number_text(arg)
+            out += data + b"\0"
+        else:
+            raise LuaLibError(f"invalid format option '{opt.decode(errors='replace')}'")
+    return bytes(out)
+
+
+def struct_unpack(fmt, data, pos=1):
+    out: list = []
+    i = int(pos) - 1
+    prev_size = None
+    for opt, num, endian in _formats(fmt):
+        if opt == b"x":
+            i += 1
+            continue
+        if opt in _INTS or opt in (b"i", b"I"):
+            size, signed = _int_size(opt, num)
+            if i + size > len(data):
+                raise LuaLibError("bad argument #2 to 'unpack' (data string too short)")
+            n = int.from_bytes(data[i:i + size], "little" if endian == "<" else "big", signed=signed)
+            out.append(n)
+            prev_size = n
+            i += size
+        elif opt in (b"f", b"d"):
+            size = 4 if opt == b"f" else 8
+            if i + size > len(data):
+                raise LuaLibError("bad argument #2 to 'unpack' (data string too short)")
+            out.append(_struct.unpack(endian + opt.decode(), data[i:i + size])[0])
+            i += size
+        elif opt == b"c":
+            size = num if num else (prev_size or 0) if num == 0 else 1
+            if num == 0:
+                out.pop() if out else None
+            if i + size > len(data):
+                raise LuaLibError("bad argument #2 to 'unpack' (data string too short)")
+            out.append(data[i:i + size])
+            i += size
+        elif opt == b"s":
+            end = data.find(b"\0", i)
+            if end < 0:
+                raise LuaLibError("bad argument #2 to 'unpack' (unfinished string in data)")
+            out.append(data[i:end])
+            i = end + 1
+        else:
+            raise LuaLibError(f"invalid format option '{opt.decode(errors='replace')}'")
+    out.append(i + 1)
+    return tuple(out)
+
+
+def struct_size(fmt) -> int:
+    size = 0
+    for opt, num, _ in _formats(fmt):
+        if opt == b"x":
+            size += 1
+        elif opt in _INTS or opt in (b"i", b"I"):
+            size += _int_size(opt, num)[0]
+        elif opt in (b"f", b"d"):
+            size += 4 if opt == b"f" else 8
+        elif opt == b"c":
+            size += num or 1
+        else:
+            raise LuaLibError("options 's' and 'c0' have no fixed size")
+    return size
+
+
+STRUCT = {"pack": struct_pack, "unpack": struct_unpack, "size": struct_size}

@@ -1,0 +1,310 @@
+"""The Lua 5.1 sandbox scripts run in: one lupa runtime per thread, its privileged
+prelude, the read-only environment a script sees, and the instruction budget.
+
+What a script sees (Redis 7's sandbox): the base functions (no `loadstring`,
+`dofile`, `loadfile`, `require`, `module`, `getfenv`, `setfenv`, `collectgarbage`,
+`print`, `newproxy`), the `string`, `table`, `math`, `coroutine` libraries and
+`bit`, `cjson`, `cmsgpack`, `struct`, `redis`, all read-only; KEYS and ARGV. There is
+no `os`, `io`, `debug` or `package`. Globals are protected: reading an undefined one
+or assigning any is an error with Redis's text. `math.random` / `math.randomseed`
+draw from the run's generator, seeded by the log entry (no randomness of its own).
+
+The budget: a count hook fires every `HOOK_STEP` Lua VM instructions; after the
+run's allowance it raises, and from then on fires at every instruction, so a
+`pcall` cannot keep the script alive. Counting instructions (not time) stops a
+runaway script at the same point on every replica. The memory bound is lupa's
+`max_memory`, counted from the run's start with the collector stopped for the run:
+what a run may allocate is then the sum of its own allocations, the same on every
+replica whatever garbage earlier runs left (a collection would free it at times that
+depend on the node's history).
+
+Every run gets a fresh global table (nothing a run leaves behind reaches the next:
+replicas that restarted and replicas that did not behave alike). This module knows
+nothing of Redis commands: node/scripting/engine.py gives it the `redis` table.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+
+from lupa import lua51
+
+from raftcache.node.scripting import lualibs
+
+#: VM instructions between two calls of the budget hook.
+HOOK_STEP = 1000
+#: string.rep charges one instruction per this many bytes it builds.
+BYTES_PER_INSTRUCTION = 8
+#: The message a run stopped by its budget fails with.
+BUDGET_EXCEEDED = "__raftcache_budget_exceeded__"
+
+_PRELUDE = r"""
+local py = ...
+local debug_sethook, debug_getinfo = debug.sethook, debug.getinfo
+local pcall, error, type, setmetatable, getmetatable, setfenv, tostring, select, rawset, unpack, pairs, ipairs =
+      pcall, error, type, setmetatable, getmetatable, setfenv, tostring, select, rawset, unpack, pairs, ipairs
+local loadstring, co_create, co_wrap, gc = loadstring, coroutine.create, coroutine.wrap, collectgarbage
+local floor = math.floor
+local BUDGET = py.budget_message
+local STEP = py.step
+
+local state = {left = 0, exhausted = false, armed = false}
+local hook
+hook = function()
+  if not state.armed then return end
+  if not state.exhausted then
+    state.left = state.left - 1
+    if state.left >= 0 then return end
+    state.exhausted = true
+  end
+  debug_sethook(hook, "", 1)
+  error(BUDGET, 0)
+end
+
+-- Work done outside the VM (a string built in C, a command run in Python) is charged in
+-- instructions too, so that a few instructions cannot buy unbounded time.
+local function charge(instructions)
+  if not state.armed then return end
+  state.left = state.left - instructions / STEP
+  if state.left < 0 then
+    state.exhausted = true
+    debug_sethook(hook, "", 1)
+    error(BUDGET, 0)
+  end
+end
+
+local READONLY = "Attempt to modify a readonly table"
+local protected = setmetatable({}, {__mode = "k"})
+local function refuse() error(READONLY, 2) end
+local function readonly(t)
+  local p = setmetatable({}, {__index = t, __newindex = refuse, __metatable = false})
+  protected[p] = true
+  return p
+end
+local function copy(t) local c = {} for k, v in pairs(t) do c[k] = v end return c end
+
+-- Python functions raise; a script sees a Lua error at its own line.
+local function pass(ok, ...)
+  if not ok then error(tostring((...)), 2) end
+  return ...
+end
+local function lib(f) return function(...) return pass(pcall(f, ...)) end end
+local function pylib(t)
+  local out = {}
+  for k, v in pairs(t) do out[k] = lib(v) end
+  return out
+end
+
+local base = {}
+for _, name in ipairs({"assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall", "select", "tonumber",
+                       "tostring", "type", "unpack", "rawequal", "rawget", "getmetatable", "setmetatable", "gcinfo"}) do
+  base[name] = _G[name]
+end
+base.gcinfo = nil
+base.rawset = function(t, k, v)
+  if protected[t] then error(READONLY, 2) end
+  return rawset(t, k, v)
+end
+base._VERSION = _VERSION
+local strings = copy(string)
+local rep = string.rep
+strings.rep = function(s, n, ...)
+  if type(n) == "number" and n > 0 then charge(#tostring(s) * n / py.bytes_per_instruction) end
+  return rep(s, n, ...)
+end
+getmetatable("").__index = strings   -- ("x"):rep(n) is charged alike
+base.string = readonly(strings)
+base.table = readonly(table)
+local mathlib = copy(math)
+mathlib.random = function(m, n)
+  local r = py.random()
+  if m == nil then return r end
+  m = floor(m)
+  if n == nil then
+    if m < 1 then error("bad argument #1 to 'random' (interval is empty)", 2) end
+    return floor(r * m) + 1
+  end
+  n = floor(n)
+  if m > n then error("bad argument #2 to 'random' (interval is empty)", 2) end
+  return floor(r * (n - m + 1)) + m
+end
+mathlib.randomseed = function(x) py.randomseed(x) end
+base.math = readonly(mathlib)
+local co = copy(coroutine)
+co.create = function(f) local c = co_create(f) debug_sethook(c, hook, "", STEP) return c end
+co.wrap = function(f)
+  local c = co.create(f)
+  return function(...) return pass(coroutine.resume(c, ...)) end
+end
+base.coroutine = readonly(co)
+base.bit = readonly(pylib(py.bit))
+base.struct = readonly(pylib(py.struct))
+local cjson = {encode = lib(py.cjson_encode), decode = lib(py.cjson_decode), null = py.null,
+               encode_keep_buffer = function() end, decode_max_depth = function() end,
+               encode_max_depth = function() end, encode_invalid_numbers = function() end}
+base.cjson = readonly(cjson)
+base.cmsgpack = readonly({pack = lib(py.msgpack_pack), unpack = lib(py.msgpack_unpack)})
+getmetatable("").__metatable = false   -- the string library stays out of reach
+
+local env_meta = {__index = function(t, k)
+  local v = base[k]
+  if v == nil then
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end
+  return v
+end, __newindex = refuse, __metatable = false}
+local function new_env(redis, keys, argv)
+  local env = {KEYS = keys, ARGV = argv, redis = redis}
+  env._G = env
+  return setmetatable(env, env_meta)
+end
+
+local M = {}
+M.state = state
+M.charge = charge
+M.readonly = readonly
+M.lib = lib
+function M.compile(body, name)
+  return loadstring(body, "@" .. name)
+end
+-- Run fn (a compiled chunk, or a function with its environment) under the budget.
+-- Returns ok, value, or false, message (a table error's .err), line.
+local function finish(ok, ...)
+  state.armed = false
+  debug_sethook()
+  gc("restart")
+  if ok then return true, (...) end
+  local e = ...
+  if type(e) == "table" then
+    local text = e.err
+    if text == nil then text = "(error object is not a string)" end
+    return false, tostring(text), e.line
+  end
+  return false, tostring(e)
+end
+function M.stop_gc() gc("stop") end
+function M.run_chunk(chunk, redis, keys, argv, steps)
+  state.left, state.exhausted, state.armed = steps, false, true
+  setfenv(chunk, new_env(redis, keys, argv))
+  debug_sethook(hook, "", STEP)
+  return finish(pcall(chunk))
+end
+function M.load_library(chunk, redis, steps)
+  state.left, state.exhausted, state.armed = steps, false, true
+  setfenv(chunk, new_env(redis, {}, {}))
+  debug_sethook(hook, "", STEP)
+  return finish(pcall(chunk))
+end
+function M.call(fn, keys, argv, steps)
+  state.left, state.exhausted, state.armed = steps, false, true
+  debug_sethook(hook, "", STEP)
+  return finish(pcall(fn, keys, argv))
+end
+function M.clear_hook() debug_sethook() gc("restart") end
+function M.caller_line()
+  -- the script line that called into redis.* (from level 3: this, the redis function, the
+  -- script; a tail call `return redis.call(...)` leaves no frame of the script: the first
+  -- script frame above it, or 0)
+  for level = 3, 12 do
+    local info = debug_getinfo(level, "Sl")
+    if info == nil then break end
+    if info.currentline and info.currentline > 0 and info.source:sub(1, 6) == "@user_" then
+      return info.currentline
+    end
+  end
+  return 0
+end
+function M.error_table(text, line) error({err = text, line = line}, 0) end
+return M
+"""
+
+
+class Sandbox:
+    """One thread's Lua runtime with the prelude loaded. Not thread-safe: use `for_thread()`."""
+
+    def __init__(self):
+        self.lua = lua51.LuaRuntime(encoding=None, unpack_returned_tuples=True, register_eval=False,
+                                    register_builtins=False, max_memory=0)
+        self._rng = random.Random(0)
+        self._seed: int | None = None   # the run's seed, applied on first use (seeding costs µs)
+        null = self.lua.eval("newproxy(false)")  # cjson.null: one light value scripts compare with
+        self.cjson = lualibs.Cjson(self.lua, null)
+        self.msgpack = lualibs.Cmsgpack(self.lua)
+        py = self.lua.table_from({
+            b"budget_message": BUDGET_EXCEEDED.encode(), b"step": HOOK_STEP,
+            b"bytes_per_instruction": BYTES_PER_INSTRUCTION,
+            b"random": self._random, b"randomseed": self._randomseed,
+            b"bit": self.lua.table_from({k.encode(): v for k, v in lualibs.BIT.items()}),
+            b"struct": self.lua.table_from({k.encode(): v for k, v in lualibs.STRUCT.items()}),
+            b"cjson_encode": self.cjson.encode, b"cjson_decode": self.cjson.decode, b"null": null,
+            b"msgpack_pack": self.msgpack.pack, b"msgpack_unpack": self.msgpack.unpack,
+        })
+        self.m = self.lua.execute(_PRELUDE, py)
+        g = self.lua.globals()
+        g.python = None  # lupa's bridge; never reachable from a script's environment anyway
+        self.state = self.m.state
+        self._compiled: dict[bytes, object] = {}
+
+    @classmethod
+    def for_thread(cls) -> Sandbox:
+        local = _THREAD
+        box = getattr(local, "sandbox", None)
+        if box is None:
+            box = local.sandbox = cls()
+        return box
+
+    # ---- the run's generator (math.random), seeded from the log entry
+
+    def seed(self, seed: int) -> None:
+        self._seed = seed
+
+    def _random(self) -> float:
+        if self._seed is not None:
+            self._rng.seed(self._seed)
+            self._seed = None
+        return self._rng.random()
+
+    def _randomseed(self, x=0) -> None:
+        self._seed = None
+        self._rng.seed(int(x) if isinstance(x, (int, float)) else 0)
+
+    # ---- compiling (cached by name: a script's SHA1 or a library's code digest)
+
+    def compile(self, name: str, body: bytes) -> tuple[object | None, str | None]:
+        """(chunk, None) or (None, Lua's compile error)."""
+        chunk = self._compiled.get(body)
+        if chunk is not None:
+            return chunk, None
+        result = self.m.compile(body, name.encode())
+        chunk, error = (result, None) if not isinstance(result, tuple) else result
+        if chunk is None:
+            return None, (error or b"").decode("utf-8", "replace")
+        if len(self._compiled) >= _COMPILED_MAX:
+            self._compiled.pop(next(iter(self._compiled)))
+        self._compiled[body] = chunk
+        return chunk, None
+
+    def table(self, items) -> object:
+        return self.lua.table_from(items)
+
+    def set_memory_limit(self, limit_bytes: int) -> None:
+        """Allow `limit_bytes` more Lua memory from now on (0: no limit). (lupa's own
+        `total=False` counts from the runtime's creation, not from now.)"""
+        if limit_bytes:
+            self.lua.set_max_memory(self.lua.get_memory_used() + limit_bytes, total=False)
+        else:
+            self.lua.set_max_memory(0, total=True)
+
+    def gc(self) -> None:
+        self.lua.execute("collectgarbage()")
+
+    def disarm(self) -> None:
+        """After a run that raised out of the prelude (the budget or memory stopped it)."""
+        self.state[b"armed"] = False
+        self.m.clear_hook()
+
+
+_THREAD = threading.local()
+#: Compiled chunks kept per runtime (EVAL bodies and libraries; recompiled when dropped).
+_COMPILED_MAX = 512

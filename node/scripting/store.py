@@ -1,0 +1,129 @@
+"""Where stored scripts and function libraries live: the keyspace's meta table, so every
+replica holds them, and snapshots, backups and restarts carry them.
+
+    script/<sha1 hex>          -> the script's body (SCRIPT LOAD, or an EVAL that ran)
+    function/lib/<library>     -> the library's code (FUNCTION LOAD)
+    function/fn/<function>     -> JSON {"library", "flags", "description"}
+
+Also the FUNCTION DUMP payload: b"RCFN", a format byte, MessagePack [[name, code]…],
+then the CRC32 of what precedes it. Must not import lmdb (it is given transactions).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import zlib
+
+import msgpack
+
+_SCRIPT = b"script/"
+_LIB = b"function/lib/"
+_FN = b"function/fn/"
+#: Entries deleted per meta_range call while flushing scripts.
+_CHUNK = 1024
+#: Most libraries, and most functions, listed at once (FUNCTION LOAD refuses more).
+MAX_LIBRARY_ENTRIES = 10_000
+_DUMP_MAGIC = b"RCFN\x01"
+_CRC = struct.Struct(">I")
+
+
+def script(txn, sha: str) -> bytes | None:
+    return txn.meta_get(_SCRIPT + sha.lower().encode())
+
+
+def put_script(txn, sha: str, body: bytes) -> None:
+    name = _SCRIPT + sha.encode()
+    if txn.meta_get(name) is None:
+        txn.meta_put(name, body)
+
+
+def _names(txn, prefix: bytes) -> list[tuple[bytes, bytes]]:
+    return [(n[len(prefix):], v) for n, v in txn.meta_range(prefix, MAX_LIBRARY_ENTRIES)]
+
+
+_FLUSHES = re.compile(rb"flush|swapdb", re.IGNORECASE)
+
+
+def may_flush(txn, op) -> bool:
+    """Whether the code an Eval op runs names FLUSHALL, FLUSHDB or SWAPDB (or cannot be
+    read): such a script runs in a savepoint; a script that builds those names at run
+    time is refused them (node/scripting/engine.py)."""
+    if op.function:
+        info = function(txn, op.function)
+        code = library(txn, info["library"]) if info is not None else None
+    else:
+        code = op.body or script(txn, op.sha)
+    return code is None or _FLUSHES.search(code) is not None
+
+
+def flush_scripts(txn) -> None:
+    while True:
+        chunk = txn.meta_range(_SCRIPT, _CHUNK)
+        for name, _ in chunk:
+            txn.meta_delete(name)
+        if len(chunk) < _CHUNK:
+            return
+
+
+def library(txn, name: str) -> bytes | None:
+    return txn.meta_get(_LIB + name.encode())
+
+
+def libraries(txn) -> list[tuple[str, bytes]]:
+    """Every library (name, code), by name."""
+    return [(n.decode(), v) for n, v in _names(txn, _LIB)]
+
+
+def function(txn, name: str) -> dict | None:
+    raw = txn.meta_get(_FN + name.encode())
+    return None if raw is None else json.loads(raw)
+
+
+def functions(txn) -> dict[str, dict]:
+    return {n.decode(): json.loads(v) for n, v in _names(txn, _FN)}
+
+
+def put_library(txn, name: str, code: bytes, registered: dict[str, dict]) -> None:
+    """Store library `name` with its functions (name -> {"flags", "description"}), replacing
+    any library of that name and its functions."""
+    delete_library(txn, name)
+    txn.meta_put(_LIB + name.encode(), code)
+    for fname, info in registered.items():
+        record = {"library": name, "flags": info["flags"], "description": info["description"]}
+        txn.meta_put(_FN + fname.encode(), json.dumps(record, sort_keys=True).encode())
+
+
+def delete_library(txn, name: str) -> bool:
+    if txn.meta_get(_LIB + name.encode()) is None:
+        return False
+    for fname, info in functions(txn).items():
+        if info["library"] == name:
+            txn.meta_delete(_FN + fname.encode())
+    txn.meta_delete(_LIB + name.encode())
+    return True
+
+
+def flush_libraries(txn) -> None:
+    for name, _ in libraries(txn):
+        delete_library(txn, name)
+
+
+def dump(txn) -> bytes:
+    body = _DUMP_MAGIC + msgpack.packb([[name, code] for name, code in libraries(txn)], use_bin_type=True)
+    return body + _CRC.pack(zlib.crc32(body))
+
+
+def parse_dump(payload: bytes) -> list[tuple[str, bytes]] | None:
+    """The (name, code) pairs of a FUNCTION DUMP payload, or None when it is not one."""
+    if len(payload) < len(_DUMP_MAGIC) + _CRC.size or not payload.startswith(_DUMP_MAGIC):
+        return None
+    body, crc = payload[:-_CRC.size], _CRC.unpack(payload[-_CRC.size:])[0]
+    if zlib.crc32(body) != crc:
+        return None
+    try:
+        items = msgpack.unpackb(body[len(_DUMP_MAGIC):], raw=False)
+        return [(str(name), bytes(code)) for name, code in items]
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+        return None

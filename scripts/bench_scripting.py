@@ -1,0 +1,124 @@
+"""Scripting benchmark: EVALSHA of a small write script against raftcache and Redis, same run,
+next to each server's own plain INCR.
+
+Usage: python scripts/bench_scripting.py [--requests 50000] [--clients 50] [--pipelines 1,16]
+           [--keyspace 10000] [--writes-to leader,follower]
+
+Starts a three-node raftcache cluster and a redis-server primary with two replicas
+(scripts/benchrig.py: appendonly yes, everysec), loads the script
+    redis.call('INCRBY', KEYS[1], ARGV[1]) redis.call('EXPIRE', KEYS[1], 3600) return 1
+with SCRIPT LOAD on both, then runs redis-benchmark at -c CLIENTS with each -P:
+`EVALSHA <sha> 1 key:__rand_int__ 1` (-r --keyspace) and `-t incr`, on raftcache's
+leader (and, as another case, through a follower) and on Redis's primary.
+
+Per case and server: ops/s counting only successful replies (INFO commandstats
+failed_calls + rejected_calls reported apart), p50 and p99, CPU µs per request of
+every process. Also per -P: raftcache's EVALSHA rate over its own INCR rate (the
+target is >= 0.5) and raftcache's over Redis's. Prints JSON; the load average
+before and after is in it (the machine may be shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from scripts import bench_resp, benchlib, benchrig
+
+SCRIPT = "redis.call('INCRBY', KEYS[1], ARGV[1]) redis.call('EXPIRE', KEYS[1], 3600) return 1"
+SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+#: case -> (redis-benchmark's arguments after the common ones, the INFO commandstats name)
+CASES = {"EVALSHA": (["EVALSHA", SHA, "1", "key:__rand_int__", "1"], "evalsha"), "INCR": (["-t", "incr"], "incr")}
+
+
+def benchmark_argv(port: int, case: str, clients: int, pipeline: int, requests: int, keyspace: int) -> list[str]:
+    """The redis-benchmark command line of one case."""
+    return ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(clients), "-P", str(pipeline),
+            "-n", str(requests), "-r", str(keyspace), "--csv", "-q", *CASES[case][0]]
+
+
+def run_case(port: int, case: str, args, pipeline: int, requests: int, pids: dict[str, int]) -> dict:
+    """Wait for idle, run redis-benchmark once against `port`, measure around it."""
+    idle = benchlib.settle(pids, timeout_s=args.idle_timeout)
+    argv = benchmark_argv(port, case, args.clients, pipeline, requests, args.keyspace)
+    command = CASES[case][1]
+    before, cpu_before = bench_resp.info(port), benchlib.cpu_ticks(pids)
+    run = None
+    try:
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=args.case_timeout)
+        parsed = benchlib.parse_redis_benchmark_csv(run.stdout)
+    except (subprocess.TimeoutExpired, ValueError) as e:
+        return {"error": str(e)[-300:], "stderr": run.stderr[-300:] if run is not None else "",
+                "command": shlex.join(argv), "idle_wait": idle}
+    cpu_after, after = benchlib.cpu_ticks(pids), bench_resp.info(port)
+    errors = benchlib.command_errors(after, command) - benchlib.command_errors(before, command)
+    elapsed_s = requests / parsed["rps"]
+    return {
+        "ops_per_s": round(benchlib.successful_rate(requests, errors, elapsed_s)),
+        "p50_ms": parsed["p50_ms"], "p99_ms": parsed["p99_ms"], "requests": requests, "errors": errors,
+        "cpu_us_per_op": benchlib.cpu_us_per_op(cpu_before, cpu_after, requests),
+        "command": shlex.join(argv), "idle_wait": idle,
+    }
+
+
+def script_load(port: int) -> None:
+    out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port), "SCRIPT", "LOAD", SCRIPT],
+                         capture_output=True, text=True, timeout=30).stdout.strip()
+    if out != SHA:
+        raise RuntimeError(f"SCRIPT LOAD on port {port} answered {out!r}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=50_000, help="requests per case at -P 1 (x4 for larger -P)")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--pipelines", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16])
+    parser.add_argument("--keyspace", type=int, default=10_000, help="redis-benchmark -r")
+    parser.add_argument("--writes-to", type=bench_resp.writes_to, default=["leader", "follower"])
+    parser.add_argument("--idle-timeout", type=float, default=30.0, help="longest idle wait before a case (s)")
+    parser.add_argument("--case-timeout", type=float, default=300.0)
+    args = parser.parse_args()
+    if not shutil.which("redis-benchmark") or not shutil.which("redis-server"):
+        print("needs redis-benchmark and redis-server: apt-get install redis-tools redis-server", file=sys.stderr)
+        return 2
+    with benchrig.Rig("bench-scripting-") as rig:
+        leader, follower = rig.leader, rig.followers[0]
+        script_load(leader.redis_address[1])
+        script_load(rig.redis.ports[0])
+        results: dict = {**rig.header(args), "script": SCRIPT, "processes": rig.pids, "cases": {}, "summary": {}}
+        nodes = {"leader": leader, "follower": follower}
+        for pipeline in args.pipelines:
+            n = args.requests * (4 if pipeline > 1 else 1)
+            for target in args.writes_to:
+                port = nodes[target].redis_address[1]
+                figures = {case: {"raftcache": run_case(port, case, args, pipeline, n, rig.pids),
+                                  "redis": run_case(rig.redis.ports[0], case, args, pipeline, n, rig.pids)}
+                           for case in CASES}
+                for case, both in figures.items():
+                    name = f"{case} -P {pipeline} raftcache {target}"
+                    results["cases"][name] = {**both, "ratio": bench_resp.ratio(both["raftcache"], both["redis"])}
+                    print(f"{name}: raftcache {both['raftcache'].get('ops_per_s')} "
+                          f"redis {both['redis'].get('ops_per_s')}", file=sys.stderr, flush=True)
+                results["summary"][f"-P {pipeline} raftcache {target}"] = {
+                    "evalsha_over_incr": bench_resp.ratio(figures["EVALSHA"]["raftcache"], figures["INCR"]["raftcache"]),
+                    "target": 0.5,
+                    "raftcache_over_redis_evalsha": bench_resp.ratio(figures["EVALSHA"]["raftcache"],
+                                                                     figures["EVALSHA"]["redis"]),
+                }
+        results["elapsed_s"] = round(time.time() - rig.started, 1)
+        results["loadavg_1m_end"] = benchlib.load_average()
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

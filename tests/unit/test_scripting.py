@@ -1,0 +1,245 @@
+"""Unit tests of the script sandbox and of scripts applied by the state machine (real
+encoded log entries on a temporary LMDB, no sockets): no clock, no randomness and no
+os / io of its own, protected globals, the instruction budget (a loop, a pcall or a
+coroutine cannot outlive it) with the script's writes rolled back, the same entry
+giving the same results and state on two state machines, scripts and libraries kept
+across a restart and a snapshot, scripts inside MULTI, and the Lua libraries."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from raftcache.node import commands, scripting
+from raftcache.node.commands import Status
+from raftcache.node.errors import CommandError
+from raftcache.node.scripting import engine
+from raftcache.proto import commands_pb2 as pb
+from tests.unit.test_statemachine import Node
+
+scripting.install()
+
+
+def run(node: Node, body: str, keys=(), args=(), seed: int = 0, **entry):
+    node.index += 1
+    data = commands.encode_entry(pb.LogEntry(
+        version=commands.MAX_VERSION, now_ms=entry.get("now_ms", node.now_ms), seed=seed,
+        command=pb.Command(eval=pb.Eval(body=body.encode(), keys=[k.encode() for k in keys],
+                                        args=[str(a).encode() for a in args]))))
+    return node.sm.apply(node.index, data)
+
+
+@pytest.fixture
+def node(tmp_path):
+    return Node(str(tmp_path / "a"))
+
+
+def error_text(result) -> str:
+    assert isinstance(result, CommandError), result
+    return result.message
+
+
+@pytest.mark.parametrize("name", ["os", "io", "require", "loadfile", "dofile", "loadstring", "debug", "package",
+                                  "getfenv", "setfenv", "collectgarbage", "newproxy", "print", "module"])
+def test_no_clock_io_or_loading(node, name):
+    assert "Script attempted to access nonexistent global variable" in error_text(run(node, f"return {name}"))
+
+
+def test_globals_are_protected_and_nothing_outlives_a_run(node):
+    assert "Attempt to modify a readonly table" in error_text(run(node, "x = 1"))
+    assert "Attempt to modify a readonly table" in error_text(run(node, "string.upper = nil"))
+    assert "Attempt to modify a readonly table" in error_text(run(node, "rawset(cjson, 'x', 1)"))
+    assert "protected metatable" in error_text(run(node, "setmetatable(math, {})"))
+    assert run(node, "local t = {} rawset(t, 'a', 1) return t.a") == 1
+    assert run(node, "return string.upper('x')") == b"X"
+
+
+def test_time_and_random_come_from_the_entry(tmp_path):
+    a, b = Node(str(tmp_path / "a")), Node(str(tmp_path / "b"))
+    body = "return {tostring(math.random()), math.random(10, 99), redis.call('TIME')}"
+    first = run(a, body, seed=42, now_ms=1_700_000_123_456)
+    assert first == run(b, body, seed=42, now_ms=1_700_000_123_456)
+    assert first[2] == [b"1700000123", b"456000"]
+    assert run(a, body, seed=43, now_ms=1_700_000_123_456) != first
+    assert run(a, "math.randomseed(7) return math.random(1000)") == run(b, "math.randomseed(7) return math.random(1000)")
+
+
+def test_the_same_entries_leave_two_state_machines_identical(tmp_path):
+    a, b = Node(str(tmp_path / "a")), Node(str(tmp_path / "b"))
+    script = ("for i = 1, 20 do redis.call('ZADD', KEYS[1], math.random(1000), 'm' .. i) end "
+              "redis.call('HSET', KEYS[2], 'at', table.concat(redis.call('TIME'), '.'), 'r', math.random()) "
+              "return redis.call('ZRANGE', KEYS[1], 0, 2)")
+    for seed in (1, 2, 3):
+        assert run(a, script, ["z", "h"], seed=seed) == run(b, script, ["z", "h"], seed=seed)
+    assert a.dump() == b.dump()
+
+
+@pytest.mark.parametrize("body", [
+    "while true do end",
+    "while true do pcall(function() while true do end end) end",
+    "pcall(function() while true do pcall(function() while true do end end) end end) while true do end",
+    "local c = coroutine.wrap(function() while true do end end) c()",
+    "while true do local ok = pcall(coroutine.wrap(function() while true do end end)) end",
+    "local s = string.rep('x', 1e9)",
+    "for i = 1, 1e7 do redis.call('GET', 'k') end",
+])
+def test_a_runaway_script_is_stopped_and_its_writes_rolled_back(node, body):
+    node.run(set=pb.Set(key=b"k", value=b"before"))
+    result = run(node, f"redis.call('SET', 'k', 'during') redis.call('DEL', 'gone') {body}")
+    assert "ran past its budget" in error_text(result) or "Lua memory" in error_text(result)
+    assert node.get(b"k") == b"before"
+    assert run(node, "return redis.call('GET', 'k')") == b"before"   # the sandbox still works
+
+
+def test_the_budget_follows_busy_reply_threshold(node):
+    node.run(config_set=pb.ConfigSet(parameters=[pb.ConfigPair(name="busy-reply-threshold", value="1")]))
+    assert "budget of 2000 Lua instructions" in error_text(run(node, "for i = 1, 3000 do end"))
+    assert run(node, "for i = 1, 100 do end return 1") == 1
+
+
+@pytest.fixture
+def small_memory(monkeypatch):
+    """A 16 MiB bound per run, so that the tests reach it quickly."""
+    monkeypatch.setattr(engine, "MEMORY_LIMIT_BYTES", 16 << 20)
+
+
+def test_memory_is_bounded(node, small_memory):
+    result = run(node, "local t = {} for i = 1, 1e6 do t[i] = string.rep('y', 100) .. i end")
+    assert "Lua memory" in error_text(result) or "budget" in error_text(result)
+
+
+def test_errors_roll_back_and_reads_are_read_only(node):
+    assert run(node, "redis.call('SET', 'a', '1') return redis.call('INCR', 'nokey') + redis.call('HGET', 'a', 'f')"
+               ).message.startswith("WRONGTYPE")
+    assert node.get(b"a") is None
+    refused = node.read(eval_ro=pb.Eval(body=b"return redis.call('SET', 'a', '1')"))
+    assert "Write commands are not allowed from read-only scripts" in error_text(refused)
+    assert "Write commands are not allowed" in error_text(run(node, "#!lua flags=no-writes\nredis.call('SET','a','1')"))
+
+
+def test_scripts_and_libraries_survive_restart_and_snapshot(tmp_path):
+    a = Node(str(tmp_path / "a"))
+    body = b"return redis.call('INCRBY', KEYS[1], ARGV[1])"
+    sha = hashlib.sha1(body).hexdigest()
+    assert a.run(script_load=pb.ScriptLoad(body=body)) == sha.encode()
+    library = b"#!lua name=lib\nredis.register_function('count', function(k, a) return redis.call('INCR', k[1]) end)"
+    assert a.run(function_load=pb.FunctionLoad(code=library)) == b"lib"
+    a.ks.close()
+    a = Node(str(tmp_path / "a"))
+    assert a.run(eval=pb.Eval(sha=sha, keys=[b"n"], args=[b"5"])) == 5
+    assert a.run(eval=pb.Eval(function="count", keys=[b"n"])) == 6
+    a.sm.snapshot(str(tmp_path / "snap"))
+    b = Node(str(tmp_path / "b"))
+    b.sm.restore(str(tmp_path / "snap"))
+    assert b.read(script_exists=pb.ScriptExists(shas=[sha, "0" * 40])) == [1, 0]
+    b.index = b.ks.applied_index
+    assert b.run(eval=pb.Eval(function="count", keys=[b"n"])) == 7
+    assert b.run(script_flush=pb.ScriptFlush()) == commands.OK
+    assert b.run(eval=pb.Eval(sha=sha)).message.startswith("NOSCRIPT")
+
+
+def test_a_library_keeps_no_state_between_calls(node):
+    library = (b"#!lua name=counter\nlocal calls = 0\n"
+               b"redis.register_function('bump', function() calls = calls + 1 return calls end)")
+    node.run(function_load=pb.FunctionLoad(code=library))
+    assert [node.run(eval=pb.Eval(function="bump")) for _ in range(3)] == [1, 1, 1]
+
+
+def test_a_script_inside_multi(node):
+    tx = pb.Command()
+    tx.transaction.commands.add(set=pb.Set(key=b"k", value=b"1"))
+    tx.transaction.commands.add(eval=pb.Eval(body=b"return redis.call('INCR', KEYS[1])", keys=[b"k"]))
+    tx.transaction.commands.add(eval=pb.Eval(body=b"return redis.call('NOSUCH')"))
+    node.index += 1
+    results = node.sm.apply(node.index, commands.encode_entry(pb.LogEntry(version=commands.MAX_VERSION,
+                                                                           now_ms=node.now_ms, command=tx)))
+    assert results[:2] == [commands.OK, 2] and "Unknown Redis command" in results[2].message
+
+
+def test_libraries(node):
+    assert run(node, "return cjson.encode({1, 'a/b', {x = true}})") == b'[1,"a\\/b",{"x":true}]'
+    assert run(node, "local t = cjson.decode('{\"a\":[1,null,3]}') return {t.a[3], tostring(t.a[2] == cjson.null)}") \
+        == [3, b"true"]
+    assert run(node, "return {bit.band(0xff, 0x0f), bit.bnot(0), bit.lshift(1, 31), bit.tohex(-1), "
+                     "bit.rshift(-1, 28), bit.arshift(-16, 2), bit.bswap(0x01020304), bit.rol(1, 33)}") \
+        == [15, -1, -2147483648, b"ffffffff", 15, -4, 0x04030201, 2]
+    assert run(node, "return {struct.unpack('<i4HBs', struct.pack('<i4HBs', -2, 513, 7, 'abc'))}") \
+        == [-2, 513, 7, b"abc", 12]
+    assert run(node, "return struct.size('>I2i8d')") == 18
+    assert run(node, "local t = cmsgpack.unpack(cmsgpack.pack({1, 'x', {y = 2}})) return {t[1], t[2], t[3].y}") \
+        == [1, b"x", 2]
+    assert run(node, "return cmsgpack.pack(1, 'a')") == b"\x01\xa1a"
+    assert run(node, "return redis.sha1hex('')") == b"da39a3ee5e6b4b0d3255bfef95601890afd80709"
+    assert run(node, "return redis.status_reply('FINE')") == Status("FINE")
+    assert run(node, "return redis.error_reply('MY bad')") == CommandError("MY bad", result_reason())
+    assert run(node, "redis.set_repl(redis.REPL_ALL) redis.replicate_commands() redis.log(redis.LOG_NOTICE, 'hi') "
+                     "return 1") == 1
+
+
+def result_reason():
+    from raftcache.node.errors import Reason
+    return Reason.SCRIPT_ERROR
+
+
+def test_the_memory_bound_stops_a_script_at_the_same_point_whatever_ran_before(node, small_memory):
+    fill = ("local base, kept, n = string.rep('x', 1000000), {}, 0 "
+            "local ok = pcall(function() while true do n = n + 1 kept[n] = base .. n end end) return {tostring(ok), n}")
+    first = run(node, fill)
+    assert first[0] == b"false" and 5 < first[1] < 17   # ~16 MiB of 1 MB strings
+    run(node, "for i = 1, 200000 do local s = 'garbage' .. i end")   # leaves garbage behind
+    assert run(node, fill) == first
+    assert "Lua memory" in error_text(run(node, "local s = 'x' for i = 1, 40 do s = s .. s end"))
+
+
+def test_a_failed_command_is_undone_alone_and_flushes_need_their_name(node):
+    node.run(hset=pb.HSet(key=b"h", pairs=[pb.KeyValue(key=b"f", value=b"v")]))
+    assert run(node, "redis.call('SET', 'a', '1') local r = redis.pcall('INCR', 'h') "
+                     "redis.call('SET', 'b', '2') return r.err") .startswith(b"WRONGTYPE")
+    assert node.get(b"a") == b"1" and node.get(b"b") == b"2"
+    assert run(node, "redis.call('SET', 'c', '3') redis.call('FLUSHALL') return redis.call('DBSIZE')") == 0
+    assert run(node, "redis.call('SET', 'd', '4') return redis.call('FLUS' .. 'HDB')").message.startswith(
+        "ERR FLUSH_DB inside a script")
+    assert node.get(b"d") is None   # the script failed: rolled back
+    node.run(set=pb.Set(key=b"keep", value=b"1"))
+    assert run(node, "redis.call('FLUSHDB') redis.call('HSET', 'x', 'f', 'v') return redis.call('INCR', 'x')"
+               ).message.startswith("WRONGTYPE")
+    assert node.get(b"keep") == b"1"   # the error rolled the flush back
+
+
+def test_numbers_become_integers_as_in_redis(node):
+    assert run(node, "return {3.99, -2.5, 1e300, 0/0, 2^53}") == [3, -2, -(1 << 63), -(1 << 63), 1 << 53]
+
+
+def test_keys_select_ping_echo_inside_a_script(node):
+    assert run(node, "redis.call('SET', 'k1', 1) redis.call('SET', 'k2', 2) redis.call('SET', 'x', 3) "
+                     "local ks = redis.call('KEYS', 'k*') table.sort(ks) return ks") == [b"k1", b"k2"]
+    assert run(node, "redis.call('SELECT', 1) redis.call('SET', 'in1', 'v') return redis.call('DBSIZE')") == 1
+    assert node.read(db=1, get=pb.Get(key=b"in1")) == b"v"
+    assert run(node, "return {redis.call('PING'), redis.call('ECHO', 'e')}") == [Status("PONG"), b"e"]
+    assert "not allowed from script" in error_text(run(node, "return redis.call('CONFIG', 'GET', 'x')"))
+
+
+def test_keys_counts_in_the_budget(node):
+    node.run(config_set=pb.ConfigSet(parameters=[pb.ConfigPair(name="busy-reply-threshold", value="1")]))
+    node.run(mset=pb.MSet(pairs=[pb.KeyValue(key=b"k%d" % i, value=b"v") for i in range(3000)]))
+    assert "ran past its budget" in error_text(run(node, "for i = 1, 10 do redis.call('KEYS', '*') end"))
+
+
+def test_a_handler_that_raises_inside_a_script_is_an_internal_error_and_changes_nothing(node, monkeypatch):
+    from raftcache.node.commands import statemachine
+
+    def broken(ctx, op):
+        raise RuntimeError("a bug")
+    monkeypatch.setitem(statemachine.HANDLERS, "incr_by", broken)
+    result = run(node, "redis.call('SET', 'a', '1') return redis.pcall('INCR', 'a')")
+    assert "internal error while applying 'eval' (HandlerCrash)" in error_text(result)
+    assert node.get(b"a") is None
+    assert run(node, "return redis.call('SET', 'a', '2')") == commands.OK   # the node goes on
+
+
+def test_a_script_that_does_not_compile_is_not_stored(node):
+    body = b"return )"
+    assert node.run(script_load=pb.ScriptLoad(body=body)).message.startswith("ERR Error compiling script")
+    assert node.run(eval=pb.Eval(body=body)).message.startswith("ERR Error compiling script")
+    assert node.read(script_exists=pb.ScriptExists(shas=[hashlib.sha1(body).hexdigest()])) == [0]
