@@ -40,7 +40,11 @@ LogEntry = pb.LogEntry
 #:      geo and stream commands with the STREAM value type.
 #:   5: ACL users (AclSetUser, AclDelUser, AclLoad) and CONFIG SET requirepass as the
 #:      default user's hashed password (ConfigSet.default_user_rules).
-SUPPORTED_VERSIONS = range(1, 6)
+#:   CLUSTER_VERSION: cluster mode: a shard's owned hash slots in its log (ClaimSlots).
+#: CLUSTER_VERSION is the one constant that numbers cluster mode's version: when
+#: another version is added alongside it, renumbering it is a one-line change.
+CLUSTER_VERSION = 6
+SUPPORTED_VERSIONS = range(1, CLUSTER_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4
@@ -57,7 +61,8 @@ SINCE_VERSION = {"publish": 3, **{name: 4 for name in (
     "geopos", "geohash", "geodist", "geosearch", "geosearch_store",
     "xadd", "xlen", "xrange", "xdel", "xtrim", "xsetid", "xread", "xreadgroup", "xack", "xpending", "xclaim",
     "xautoclaim", "xgroup", "xinfo", "xprobe",
-)}, **{name: ACL_VERSION for name in ("acl_set_user", "acl_del_user", "acl_load")}}
+)}, **{name: ACL_VERSION for name in ("acl_set_user", "acl_del_user", "acl_load")},
+   "claim_slots": CLUSTER_VERSION}
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
 #: First byte of a LogBatch: several entries applied at one index.

@@ -147,6 +147,7 @@ _OP_NAMES = {
     "acl_load": "acl|load", "bitfield_ro": "bitfield_ro", "pfcount_ro": "pfcount", "pfdebug_ro": "pfdebug",
     "xprobe": "xread", "object_access": "object|freq", "meta_get": "get", "meta_invalidate": "del",
     "evict": "config|set",   # proposed by the leader only (refused from clients anyway)
+    "claim_slots": "cluster|addslots",   # likewise
 }
 
 

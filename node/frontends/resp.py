@@ -28,7 +28,8 @@ from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError
 from raftcache.node.frontends import (
-    acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_pause, resp_pubsub, resp_tracking,
+    acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_cluster, resp_pause, resp_pubsub,
+    resp_tracking,
 )
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
@@ -84,6 +85,8 @@ class RespServer:
                          idle_timeout_s=lambda: int(service.setting("timeout")),
                          refusal=b"-ERR max number of clients reached\r\n", cn_login=cn_login)
         self.connections: dict[int, Connection] = self.port.connections
+        #: Cluster mode: the slot owners (node/service/cluster.py); None when not sharded.
+        self.cluster = service.cluster
         self.started_s = time.time()
         self.stats = self.port.stats
         #: INFO commandstats: command name -> [calls, usec, rejected_calls, failed_calls]
@@ -350,6 +353,8 @@ class Connection(StreamConnection):
         if (len(args) != 2 or args[0].lower() != b"get" or self.multi is not None or not self._unrestricted()
                 or self.session.subscriptions is not None):
             return None
+        if self.server.cluster is not None and not resp_cluster.serves(self.server.cluster, args[1]):
+            return None   # the ordinary path answers -MOVED
         started_ns = time.perf_counter_ns()
         value = self.session.get_now(args[1])
         if value is NOT_NOW:
@@ -580,6 +585,10 @@ class Connection(StreamConnection):
         subs = self.session.subscriptions
         if subs is not None and self.proto == 2 and subs.active and spec.name not in resp_pubsub.SUBSCRIBER_COMMANDS:
             return self._reject(resp_pubsub.refused_in_subscriber_mode(spec.name))
+        if self.server.cluster is not None:
+            refused = self._slot_refusal(spec, args)
+            if refused is not None:
+                return refused
         if self.multi is not None and name not in _MULTI_CONTROL:
             return self._queue(spec, args)
         if spec.build is None:
@@ -590,6 +599,22 @@ class Connection(StreamConnection):
             reply = b"-%s\r\n" % e.text.encode()
             self.server.count_call(spec.name, time.perf_counter_ns(), reply)
             return reply
+
+    def _slot_refusal(self, spec: Spec, args: list[bytes]) -> bytes | None:
+        """Cluster mode: -MOVED / -CROSSSLOT when this shard does not serve the command's keys
+        (node/frontends/resp_cluster.py); checked after the ACL, as Redis does."""
+        command = None
+        if spec.build is not None:
+            try:
+                command = spec.build(args, self.session.db)
+            except RespError:
+                return None   # answered with its argument error by the ordinary path
+        refused = resp_cluster.refusal(self.server.cluster, resp_cluster.keys_of(spec, args, self.session.db, command))
+        if refused is not None:
+            self.server.errorstats[refused[1:].split(b" ", 1)[0].decode()] += 1
+            if self.multi is not None:
+                self.multi_error = True
+        return refused
 
     def _reject(self, text: str) -> bytes:
         if self.multi is not None:
@@ -697,6 +722,15 @@ class Connection(StreamConnection):
         watches, self.watches = self.watches, {}
         if self.multi_error:
             return b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+        if self.server.cluster is not None:
+            # One transaction, one slot (Redis Cluster): every queued command's keys together.
+            keys = [key for spec, qargs, cmd in queued
+                    for key in resp_cluster.keys_of(spec, qargs, self.session.db,
+                                                    cmd if isinstance(cmd, pb.Command) else None)
+                    if not isinstance(cmd, RespError)]
+            refused = resp_cluster.refusal(self.server.cluster, keys)
+            if refused is not None:
+                return refused
         transaction = pb.Command(db=self.session.db)
         tx = transaction.transaction
         tx.SetInParent()

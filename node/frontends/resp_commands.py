@@ -307,7 +307,7 @@ for _name, _arity, _flags in [
     ("watch", -2, "fast stale"), ("unwatch", 1, "fast stale"), ("lastsave", 1, "fast stale"),
     ("readonly", 1, "fast stale"), ("readwrite", 1, "fast stale"), ("memory", -2, "readonly"),
     ("function", -2, "noscript"), ("role", 1, "noscript loading stale fast"), ("lolwut", -1, "readonly fast"),
-    ("acl", -2, "noscript stale"),
+    ("acl", -2, "noscript stale"), ("cluster", -2, "stale"), ("asking", 1, "fast"),
 ]:
     register(_name, _arity, _flags, None, keys=(1, -1, 1) if _name == "watch" else (0, 0, 0),
              group="transactions" if _name in ("multi", "exec", "discard", "watch", "unwatch") else "connection")

@@ -73,7 +73,7 @@ _NO_TOUCH = frozenset({"object_access", "object_encoding", "key_version", "type"
 #: Writes whose keys are not touched: they delete them.
 _DELETES = frozenset({"del", "delete_expired", "evict", "get_del", "flush_all", "flush_db"})
 #: What only the leader proposes: refused from clients.
-_LEADER_ONLY = frozenset({"set_version", "evict"})
+_LEADER_ONLY = frozenset({"set_version", "evict", "claim_slots"})
 
 
 class Forwarder(Protocol):
@@ -181,6 +181,8 @@ class Service:
         self.identity = Identity(config.frontend.redis_password, statemachine.users, self.setting)
         statemachine.on_users_change.append(self.identity.users_changed)
         self._timeout_s = config.service.request_timeout_s
+        #: Cluster mode: which shard owns each hash slot (node/service/cluster.py); None when not sharded.
+        self.cluster = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._completions: Completions | None = None
         self.watcher: AppliedWatcher | None = None
@@ -722,6 +724,28 @@ class Service:
         await self._submit(commands.encode_entry(entry))
         log.info("raised the log's semantics version to %d", version)
 
+    async def propose_leader_only(self, command: Command) -> tuple[object, int]:
+        """Propose one of the commands only the leader proposes (a shard's ClaimSlots,
+        node/service/cluster.py), stamped with the log's version in force: (result, index).
+        Raises NotLeaderError on a follower."""
+        if not self._raft.is_leader:
+            raise NotLeaderError("not the leader")
+        needed = commands.required_version(command)
+        if needed > self._sm.log_version:
+            raise UnavailableError(f"needs the log's semantics version {needed} (in force: {self._sm.log_version})")
+        entry = pb.LogEntry(version=self._sm.log_version, now_ms=wall_ms())
+        entry.command.CopyFrom(command)
+        return await self._submit(commands.encode_entry(entry))
+
+    @property
+    def slot_claim(self):
+        """Cluster mode: the slots this shard's log records (node/commands/slot_claims.SlotClaim)."""
+        return self._sm.slots.current
+
+    def on_slots_change(self, callback) -> None:
+        """Call `callback(claim)` (on the Raft thread) whenever the recorded claim changes."""
+        self._sm.on_slots_change.append(callback)
+
     # ------------------------------------------------------------ status
 
     def status(self) -> dict:
@@ -779,6 +803,7 @@ class Service:
             "evicted_by_policy": dict(self._sm.evicted),
             "map_used_bytes": self._keyspace.map_used_bytes(),
             "access_table_keys": len(self.access),
+            **({"shard": self.cluster.status()} if self.cluster is not None else {}),
         }
 
     def reset_stats(self) -> None:

@@ -31,6 +31,7 @@ class FakeService:
         self.is_leader = True
         self._rng = random.Random(7)
         self.log_version = commands.MAX_VERSION
+        self.cluster = None   # not sharded (node/service/cluster.py)
         self.set_password("")
 
     def set_password(self, password: str) -> None:
