@@ -103,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
             server.configure_logging(config.log_level)
             return server.run(config)
         if args.command == "up":
-            from raftcache import localcluster
+            from raftcache import localcluster, shardedcluster
 
-            return localcluster.run(args)
+            return (localcluster if args.shards == 1 else shardedcluster).run(args)
         from raftcache import ctl, offline
 
         return (offline if args.verb in offline.VERBS else ctl).run(args)

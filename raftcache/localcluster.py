@@ -557,14 +557,10 @@ def _seed(path: str, data_dir: str, node_ids: list[str], named: str) -> None:
 
 
 def run(args) -> int:
-    """`raftcache up`: start the cluster, print the ready line, watch the nodes until Ctrl-C or SIGTERM
-    (with `--shards` above 1, raftcache/shardedcluster.py's run)."""
+    """`raftcache up` (without --shards): start the cluster, print the ready line, watch the nodes
+    until Ctrl-C or SIGTERM."""
     if not 1 <= args.nodes <= len(ZONES):
         raise ConfigError(f"--nodes must be between 1 and {len(ZONES)}")
-    if getattr(args, "shards", 1) != 1:
-        from raftcache import shardedcluster
-
-        return shardedcluster.run(args)
     os.umask(0o077)  # cluster.json, logs, the secret: private to this user
     data_dir = os.path.abspath(args.data_dir)
     restore = getattr(args, "restore", None)

@@ -84,7 +84,7 @@ def _tuning(defaults: dict[str, str]) -> tuple[Param, ...]:
     return tuple(Param(config=name, kind="tuning", default=value) for name, value in defaults.items())
 
 
-_INTEGERS = "base_port, databases, max_log_version and shard must be integers"
+_INTEGERS = "base_port, databases and max_log_version must be integers"
 _BACKUP_NUMBERS = "backup_interval must be a number of seconds and backup_keep an integer"
 
 PARAMS: tuple[Param, ...] = (
@@ -180,7 +180,7 @@ PARAMS: tuple[Param, ...] = (
     Param(key="max_log_version", field="replication.max_log_version", default=0, metavar="N", error=_INTEGERS,
           help="newest log semantics version this node accepts (default: all its binary supports); "
           "holding every node at the old version keeps a rolling upgrade reversible (docs/operations.md)"),
-    Param(key="shard", field="shard", default=0, metavar="K", error=_INTEGERS,
+    Param(key="shard", field="shard", default=0, metavar="K", error="shard must be an integer",
           help="cluster mode: this node's shard, 1..S (default 0: not sharded; docs/cluster-mode.md)"),
     Param(key="cluster_map", field="cluster_map", default="", metavar="FILE", parse=v.absolute_path_or_none,
           help="cluster mode: JSON file whose \"shards\" list gives every shard's members and initial slots "

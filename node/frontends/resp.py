@@ -24,6 +24,7 @@ import collections
 import logging
 import time
 
+from raftcache.commandkeys import command_keys
 from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError
@@ -72,6 +73,22 @@ def unknown_command(args: list[bytes]) -> str:
 
 def wrong_arity(name: str) -> str:
     return f"ERR wrong number of arguments for '{name}' command"
+
+
+#: Shard channels are routed by their slot, as keys are (Redis 7's sharded pub/sub).
+_SHARD_CHANNELS = {"spublish": slice(1, 2), "ssubscribe": slice(1, None), "sunsubscribe": slice(1, None)}
+
+
+def slot_keys(spec: Spec, args: list[bytes], db: int, command=None) -> list[bytes]:
+    """What cluster mode's slot check hashes: the keys of the command built from `args`
+    (raftcache/commandkeys.py), or of a command the connection runs itself (blocking pops,
+    WATCH, OBJECT: acl_catalog.resp_keys), or a sharded pub/sub command's channels."""
+    if command is not None:
+        return command_keys(command)
+    channels = _SHARD_CHANNELS.get(spec.name)
+    if channels is not None:
+        return args[channels]
+    return [key for key, _ in acl_catalog.resp_keys(spec, args, db)]
 
 
 class RespServer:
@@ -609,7 +626,7 @@ class Connection(StreamConnection):
                 command = spec.build(args, self.session.db)
             except RespError:
                 return None   # answered with its argument error by the ordinary path
-        refused = resp_cluster.refusal(self.server.cluster, resp_cluster.keys_of(spec, args, self.session.db, command))
+        refused = resp_cluster.refusal(self.server.cluster, slot_keys(spec, args, self.session.db, command))
         if refused is not None:
             self.server.errorstats[refused[1:].split(b" ", 1)[0].decode()] += 1
             if self.multi is not None:
@@ -725,8 +742,7 @@ class Connection(StreamConnection):
         if self.server.cluster is not None:
             # One transaction, one slot (Redis Cluster): every queued command's keys together.
             keys = [key for spec, qargs, cmd in queued
-                    for key in resp_cluster.keys_of(spec, qargs, self.session.db,
-                                                    cmd if isinstance(cmd, pb.Command) else None)
+                    for key in slot_keys(spec, qargs, self.session.db, cmd if isinstance(cmd, pb.Command) else None)
                     if not isinstance(cmd, RespError)]
             refused = resp_cluster.refusal(self.server.cluster, keys)
             if refused is not None:

@@ -11,27 +11,22 @@ answers them, which is what redis-py's RedisCluster, `redis-cli -c` and
 `redis-benchmark --cluster` parse. Without cluster mode CLUSTER answers Redis's
 "cluster support disabled" and nothing else changes.
 
-Keys come from the command the front end builds (raftcache/commandkeys.py),
-or for commands the connection runs itself (blocking pops, WATCH, OBJECT) from
-acl_catalog.resp_keys. Must not touch the keyspace or Raft.
+The front end (resp.py `slot_keys`) finds a command's keys. Must not touch
+the keyspace or Raft.
 """
 
 from __future__ import annotations
 
 from raftcache import slots as slotmath
 from raftcache.clustermap import redis_node_id, redis_shard_id
-from raftcache.commandkeys import command_keys
 from raftcache.node.commands import OK
 from raftcache.node.errors import CommandError
-from raftcache.node.frontends import acl_catalog
 from raftcache.node.frontends.resp_args import cmd, to_int
 from raftcache.node.frontends.resp_protocol import RespError, RespMap, Verbatim
 
 CROSSSLOT = b"-CROSSSLOT Keys in request don't hash to the same slot\r\n"
 _UNSERVED = b"-CLUSTERDOWN Hash slot not served\r\n"
 DISABLED = "ERR This instance has cluster support disabled"
-#: Shard channels are routed by their slot, as keys are (Redis 7's sharded pub/sub).
-_SHARD_CHANNELS = {"spublish": slice(1, 2), "ssubscribe": slice(1, None), "sunsubscribe": slice(1, None)}
 
 #: CLUSTER subcommands -> Redis arity (counting CLUSTER and the subcommand).
 SUBCOMMANDS = {"slots": 2, "shards": 2, "nodes": 2, "myid": 2, "myshardid": 2, "info": 2, "keyslot": 3,
@@ -39,16 +34,6 @@ SUBCOMMANDS = {"slots": 2, "shards": 2, "nodes": 2, "myid": 2, "myshardid": 2, "
 
 
 # ---------------------------------------------------------------- the slot check
-
-def keys_of(spec, args: list[bytes], db: int, command=None) -> list[bytes]:
-    """The keys (and shard channels) a command names, for the slot check."""
-    if command is not None:
-        return command_keys(command)
-    channels = _SHARD_CHANNELS.get(spec.name)
-    if channels is not None:
-        return args[channels]
-    return [key for key, _ in acl_catalog.resp_keys(spec, args, db)]
-
 
 def refusal(view, keys: list[bytes]) -> bytes | None:
     """-MOVED / -CROSSSLOT / -CLUSTERDOWN for a command naming `keys`; None when this shard serves them."""
