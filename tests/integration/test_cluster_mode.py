@@ -1,0 +1,145 @@
+"""Cluster mode end to end: 2 shards x 3 nodes (raftcache/shardedcluster.py, as `raftcache up
+--shards 2` starts them), driven by unmodified Redis Cluster clients: redis-py's RedisCluster
+and `redis-cli -c`. One cluster for the whole module (six nodes start slowly on a small box).
+
+What a user of ElastiCache's cluster mode checks: keys spread over both shards, a node
+answers -MOVED for another shard's key and the clients follow it, multi-key commands and
+transactions across slots are -CROSSSLOT while hash-tagged ones work, CLUSTER SLOTS / NODES
+/ SHARDS / INFO describe the cluster, and each shard's log records the slots it owns.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+from redis.exceptions import ClusterCrossSlotError, MovedError
+
+from raftcache.clustermap import redis_node_id
+from raftcache.localcluster import wait_until
+from raftcache.node import commands
+from raftcache.shardedcluster import ShardedCluster
+
+
+@pytest.fixture(scope="module")
+def sharded(tmp_path_factory, request):
+    cluster = ShardedCluster(str(tmp_path_factory.mktemp("sharded")), 2, 3)
+    failed = request.session.testsfailed
+    try:
+        cluster.start(timeout_s=90)
+        yield cluster
+    finally:
+        if request.session.testsfailed != failed:
+            print(cluster.tail_logs())
+        cluster.close()
+
+
+def _plain(node) -> redis.Redis:
+    host, port = node.redis_address
+    return redis.Redis(host=host, port=port, socket_timeout=10)
+
+
+@pytest.fixture
+def rc(sharded):
+    host, port = sharded.nodes[0].redis_address
+    client = RedisCluster(host=host, port=port, socket_timeout=10)
+    yield client
+    client.close()
+
+
+def _shard_keys(sharded, shard: int) -> int:
+    """The keys a shard holds (DBSIZE on its leader)."""
+    with _plain(sharded.shards[shard - 1].leader()) as r:
+        return r.dbsize()
+
+
+def test_redis_cluster_client_spreads_keys_over_both_shards(sharded, rc):
+    before = [_shard_keys(sharded, s) for s in (1, 2)]
+    for i in range(200):
+        rc.set(f"spread:{i}", i)
+    assert [int(rc.get(f"spread:{i}")) for i in range(200)] == list(range(200))
+    added = [_shard_keys(sharded, s) - b for s, b in zip((1, 2), before)]
+    assert sum(added) == 200 and min(added) > 50, f"keys per shard: {added}"
+
+
+def test_a_node_answers_moved_for_another_shards_key(sharded):
+    shard2_ports = {n.redis_address[1] for n in sharded.shards[1].nodes}
+    with _plain(sharded.shards[0].nodes[0]) as r:
+        with pytest.raises(MovedError) as moved:
+            r.get("foo")   # slot 12182: shard 2
+        assert moved.value.slot_id == 12182 and moved.value.port in shard2_ports
+        assert r.cluster("keyslot", "foo") == 12182
+    with redis.Redis(host=moved.value.host, port=moved.value.port, socket_timeout=10) as r2:
+        assert r2.set("foo", "there") and r2.get("foo") == b"there"
+
+
+def test_every_member_of_the_owning_shard_serves_its_slots(sharded):
+    # slot 5061 ("bar") is shard 1's: a follower forwards the write, no -MOVED
+    for node in sharded.shards[0].nodes:
+        with _plain(node) as r:
+            assert r.set("bar", node.id) and r.get("bar") == node.id.encode()
+
+
+def test_multi_key_commands_across_slots_are_crossslot(sharded, rc):
+    with _plain(sharded.shards[0].nodes[0]) as r:
+        with pytest.raises(ClusterCrossSlotError):
+            r.execute_command("MSET", "{a}1", "x", "{b}1", "y")
+        with pytest.raises(ClusterCrossSlotError):
+            r.execute_command("SUNIONSTORE", "{user1000}.d", "{user1000}.s", "other")
+        pipe = r.pipeline(transaction=True)
+        pipe.set("{user1000}.a", 1).set("{bar}.b", 2)   # slots 3443 and 5061: both shard 1's
+        with pytest.raises(ClusterCrossSlotError):
+            pipe.execute()
+        assert r.exists("{user1000}.a") == 0, "a refused transaction ran nothing"
+    assert rc.mset({"{user1000}.following": "a", "{user1000}.followers": "b"})
+    assert rc.mget("{user1000}.following", "{user1000}.followers") == [b"a", b"b"]
+    with rc.pipeline(transaction=True) as pipe:
+        assert pipe.incr("{tx}.n").incr("{tx}.n").execute() == [1, 2]
+
+
+def test_redis_cli_follows_moved(sharded):
+    if shutil.which("redis-cli") is None:
+        pytest.skip("no redis-cli")
+    host, port = sharded.shards[0].nodes[0].redis_address   # "foo" lives on shard 2
+
+    def cli(*args: str) -> str:
+        return subprocess.run(["redis-cli", "-c", "-h", host, "-p", str(port), *args], capture_output=True,
+                              text=True, timeout=30, check=True).stdout.strip()
+
+    assert cli("SET", "foo", "via-cli") == "OK"
+    assert cli("GET", "foo") == "via-cli"
+
+
+def test_cluster_commands_describe_the_cluster(sharded, rc):
+    node = sharded.shards[0].nodes[0]
+    with _plain(node) as r:
+        info = r.cluster("info")
+        assert info["cluster_state"] == "ok" and info["cluster_size"] == "2" and info["cluster_known_nodes"] == "6"
+        assert r.info("cluster")["cluster_enabled"] == 1
+        assert r.execute_command("CLUSTER", "MYID") == redis_node_id(node.id).encode()
+        slots = sorted((entry[0], entry[1]) for entry in r.execute_command("CLUSTER", "SLOTS"))
+        assert slots == [(0, 8191), (8192, 16383)]
+        shards = r.execute_command("CLUSTER", "SHARDS")   # redis-py parses each shard into a dict
+        assert sorted(s[b"slots"] for s in shards) == [[0, 8191], [8192, 16383]]
+        assert all(len(s[b"nodes"]) == 3 and s[b"nodes"][0][b"role"] == b"master" for s in shards)
+        r.set("bar", "x")
+        assert r.execute_command("CLUSTER", "COUNTKEYSINSLOT", 5061) == 1
+        assert r.execute_command("CLUSTER", "GETKEYSINSLOT", 5061, 10) == [b"bar"]
+        assert r.execute_command("ASKING") is True and r.execute_command("READONLY") is True
+        with pytest.raises(redis.ResponseError, match="SELECT is not allowed in cluster mode"):
+            r.select(1)
+    assert len(rc.get_nodes()) == 6 and len(rc.get_primaries()) == 2
+
+
+def test_each_shards_log_records_its_slots(sharded):
+    sharded.wait_log_version(commands.MAX_VERSION, timeout_s=60)
+    expected = {1: [(0, 8191)], 2: [(8192, 16383)]}
+    for number, shard in enumerate(sharded.shards, start=1):
+        for node in shard.nodes:
+            status = wait_until(lambda: (s := shard.status(node)).shard.epoch == 1 and s, 30,
+                                f"{node.id} to apply its shard's slot claim")
+            assert status.shard.shard == number
+            assert [(r.first, r.last) for r in status.shard.slots] == expected[number]
