@@ -9,6 +9,11 @@ This map is what every node is started with (`raftcache node --shard K
     {"shards": [{"id": 1, "slots": "0-8191", "members": ["s1n1@a=10.0.0.1:7000", ...]},
                 {"id": 2, "slots": "8192-16383", "members": [...]}]}
 
+A shard may add `"advertise": {"s1n1": "localhost:7000", ...}`: where clients
+outside the nodes' network reach a member (HOST:BASEPORT, as a node's
+--advertise). CLUSTER SLOTS / NODES / SHARDS and -MOVED name those addresses;
+the nodes reach each other at the members' own.
+
 The slots here are the initial assignment only (epoch 0); what each shard
 owns afterwards is what its own log records (node/commands/slot_claims.py).
 Also here: the `up` layout (node k shard-major at BASE+10k, ids s{shard}n{i},
@@ -42,10 +47,20 @@ class Shard:
     id: int
     slots: tuple[slotmath.Range, ...]
     members: tuple[Peer, ...]
+    advertise: tuple[tuple[str, str], ...] = ()   # (member id, HOST:BASEPORT clients use)
+
+    def client_peer(self, peer: Peer) -> Peer:
+        """`peer` as clients reach it: its advertised address, else its own."""
+        address = dict(self.advertise).get(peer.id)
+        if address is None:
+            return peer
+        host, _, base = address.rpartition(":")
+        return Peer(peer.id, peer.zone, host, int(base))
 
     def to_json(self) -> dict:
         return {"id": self.id, "slots": slotmath.format_ranges(self.slots),
-                "members": [p.spec() for p in self.members]}
+                "members": [p.spec() for p in self.members],
+                **({"advertise": dict(self.advertise)} if self.advertise else {})}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,8 +86,14 @@ class ClusterMap:
         out = []
         for entry in shards:
             try:
-                out.append(Shard(int(entry["id"]), tuple(slotmath.parse_ranges(str(entry["slots"]))),
-                                 tuple(Peer.parse(m) for m in entry["members"])))
+                shard = Shard(int(entry["id"]), tuple(slotmath.parse_ranges(str(entry["slots"]))),
+                              tuple(Peer.parse(m) for m in entry["members"]),
+                              tuple(sorted(dict(entry.get("advertise", {})).items())))
+                for peer in shard.members:
+                    shard.client_peer(peer)   # a bad advertised address fails here
+                if not {node for node, _ in shard.advertise} <= {p.id for p in shard.members}:
+                    raise ValueError("advertise names a node that is not a member")
+                out.append(shard)
             except (KeyError, TypeError, ValueError, PeerSpecError) as e:
                 raise ClusterMapError(f"bad shard entry {entry!r}: {e}") from None
         cmap = cls(tuple(out))

@@ -70,9 +70,10 @@ def _owned_ranges(view) -> list[tuple[int, int, int]]:
 
 
 def _members(view, shard: int) -> list:
-    """The shard's members, its leader first (Redis's master, then its replicas)."""
+    """The shard's members as clients reach them, its leader first (Redis's master, then its replicas)."""
     leader = view.leader_of(shard)
-    return [leader] + [p for p in view.map.shard(shard).members if p.id != leader.id]
+    members = [leader] + [p for p in view.map.shard(shard).members if p.id != leader.id]
+    return [view.client_peer(shard, p) for p in members]
 
 
 def _slots(view) -> list:

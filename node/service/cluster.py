@@ -116,9 +116,13 @@ class ClusterView:
         leader = self._service.leader_id if shard == self.shard else self.leaders.get(shard)
         return next((p for p in members if p.id == leader), members[0])
 
+    def client_peer(self, shard: int, peer: Peer) -> Peer:
+        """A member as clients reach it (the map's advertised address, else its own)."""
+        return self.map.shard(shard).client_peer(peer)
+
     def address_of(self, shard: int) -> str:
         """Where -MOVED sends a client: the Redis port of the shard's leader."""
-        return self.leader_of(shard).address("redis")
+        return self.client_peer(shard, self.leader_of(shard)).address("redis")
 
     def status(self) -> dict:
         """This shard's slots for Admin.Status and /status."""
