@@ -39,6 +39,8 @@ class Reason(str, enum.Enum):
     INVALID_OBJECT = "INVALID_OBJECT"  # a stored value is corrupted (a HyperLogLog's registers)
     NO_GROUP = "NO_GROUP"              # no such stream consumer group
     BUSY_GROUP = "BUSY_GROUP"          # the stream consumer group already exists
+    WRONG_SHARD = "WRONG_SHARD"        # cluster mode: another shard serves the key's slot ("SLOT HOST:PORT", -MOVED)
+    CROSS_SLOT = "CROSS_SLOT"          # cluster mode: the keys of one command are in several slots (-CROSSSLOT)
 
 
 #: Reasons after which the same request may simply be sent again.

@@ -389,6 +389,8 @@ ERROR_PREFIX = {
     Reason.INVALID_OBJECT: "INVALIDOBJ",
     Reason.NO_GROUP: "NOGROUP",
     Reason.BUSY_GROUP: "BUSYGROUP",
+    Reason.WRONG_SHARD: "MOVED",
+    Reason.CROSS_SLOT: "CROSSSLOT",
 }
 
 

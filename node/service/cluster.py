@@ -27,9 +27,10 @@ import grpc
 
 from raftcache import slots as slotmath
 from raftcache.clustermap import ClusterMap, Shard
+from raftcache.commandkeys import command_keys
 from raftcache.node import commands
 from raftcache.node.commands.slot_claims import SlotClaim
-from raftcache.node.errors import RaftcacheError
+from raftcache.node.errors import CommandError, RaftcacheError, Reason
 from raftcache.node.service.forwarding import SECRET_METADATA, peer_channel
 from raftcache.peers import Peer
 from raftcache.proto import admin_pb2, admin_pb2_grpc
@@ -123,6 +124,22 @@ class ClusterView:
     def address_of(self, shard: int) -> str:
         """Where -MOVED sends a client: the Redis port of the shard's leader."""
         return self.client_peer(shard, self.leader_of(shard)).address("redis")
+
+    def misrouted(self, command) -> CommandError | None:
+        """The error for a command whose keys this shard does not serve (every protocol's last
+        check: the Redis port answers -MOVED before; memcached and gRPC clients get this), else None."""
+        keys = command_keys(command)
+        if not keys:
+            return None
+        slot = slotmath.key_slot(keys[0])
+        if any(slotmath.key_slot(key) != slot for key in keys[1:]):
+            return CommandError("Keys in request don't hash to the same slot", Reason.CROSS_SLOT)
+        owner = self.owners[slot]
+        if owner == self.shard:
+            return None
+        if owner == 0:
+            return CommandError(f"hash slot {slot} is not served", Reason.UNAVAILABLE)
+        return CommandError(f"{slot} {self.address_of(owner)}", Reason.WRONG_SHARD)   # Redis's -MOVED text
 
     def status(self) -> dict:
         """This shard's slots for Admin.Status and /status."""

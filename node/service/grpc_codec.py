@@ -83,6 +83,8 @@ STATUS_CODES: dict[Reason, grpc.StatusCode] = {
     Reason.INVALID_OBJECT: grpc.StatusCode.DATA_LOSS,
     Reason.NO_GROUP: grpc.StatusCode.NOT_FOUND,
     Reason.BUSY_GROUP: grpc.StatusCode.ALREADY_EXISTS,
+    Reason.WRONG_SHARD: grpc.StatusCode.FAILED_PRECONDITION,
+    Reason.CROSS_SLOT: grpc.StatusCode.INVALID_ARGUMENT,
 }
 
 _LEVEL_NAMES = {

@@ -352,6 +352,10 @@ class Service:
             return e
         if name in _LEADER_ONLY:
             return CommandError(f"{name} is proposed by the leader itself", Reason.INVALID_ARGUMENT)
+        if self.cluster is not None:   # cluster mode: no key is stored in a shard that does not own its slot
+            error = self.cluster.misrouted(command)
+            if error is not None:
+                return error
         needed = commands.required_version(command)
         if needed > self._sm.log_version:
             return CommandError(f"'{name}' needs the log's semantics version {needed} (in force: "

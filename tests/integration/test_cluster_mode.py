@@ -18,6 +18,7 @@ import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import ClusterCrossSlotError, MovedError
 
+from raftcache.client.errors import ResponseError
 from raftcache.clustermap import redis_node_id
 from raftcache.localcluster import wait_until
 from raftcache.node import commands
@@ -143,3 +144,22 @@ def test_each_shards_log_records_its_slots(sharded):
                                 f"{node.id} to apply its shard's slot claim")
             assert status.shard.shard == number
             assert [(r.first, r.last) for r in status.shard.slots] == expected[number]
+
+
+def test_memcached_and_grpc_refuse_another_shards_key(sharded):
+    """Until they forward keys to their owners, memcached and gRPC store nothing in the wrong shard."""
+    import socket
+
+    node = sharded.shards[0].nodes[0]
+    with socket.create_connection(node.memcached_address, timeout=10) as s:
+        s.sendall(b"set foo 0 0 1\r\nv\r\nset bar 0 0 1\r\nv\r\n")
+        replies = b""
+        while replies.count(b"\r\n") < 2:
+            replies += s.recv(4096)
+    refused, stored = replies.split(b"\r\n")[:2]
+    assert refused.startswith(b"SERVER_ERROR MOVED: 12182 127.0.0.1:")
+    assert stored == b"STORED"
+    with sharded.shards[0].client() as client:
+        with pytest.raises(ResponseError) as refused:
+            client.set("foo", b"v")
+        assert refused.value.reason == "WRONG_SHARD" and str(refused.value).startswith("12182 127.0.0.1:")

@@ -200,3 +200,13 @@ def test_cluster_slots_lists_the_leader_first(view):
     first, second = resp_cluster._slots(view)
     assert first[:2] == [0, 8191] and [m[1] for m in first[2:]] == [7011, 7001, 7021]
     assert second[:2] == [8192, 16383] and len(second) == 5
+
+
+def test_the_service_refuses_keys_of_another_shard(view):
+    """The last check of every protocol (memcached and gRPC have no -MOVED)."""
+    assert view.misrouted(pb.Command(get=pb.Get(key=b"bar"))) is None
+    assert view.misrouted(pb.Command(flush_all=pb.FlushAll())) is None
+    moved = view.misrouted(pb.Command(set=pb.Set(key=b"foo", value=b"v")))
+    assert (moved.reason, moved.message) == (Reason.WRONG_SHARD, "12182 127.0.0.1:7031")
+    cross = pb.Command(mget=pb.MGet(keys=[b"bar", b"foo"]))
+    assert view.misrouted(cross).reason == Reason.CROSS_SLOT
