@@ -163,3 +163,30 @@ def test_memcached_and_grpc_refuse_another_shards_key(sharded):
         with pytest.raises(ResponseError) as refused:
             client.set("foo", b"v")
         assert refused.value.reason == "WRONG_SHARD" and str(refused.value).startswith("12182 127.0.0.1:")
+
+
+def test_a_transaction_with_another_shards_key_is_aborted(sharded):
+    with _plain(sharded.shards[0].nodes[0]) as r:
+        pipe = r.pipeline(transaction=True)
+        pipe.set("bar", "in-tx").set("foo", "elsewhere")   # "foo" is shard 2's: -MOVED while queued
+        with pytest.raises(redis.ResponseError):
+            pipe.execute()
+        assert r.get("bar") != b"in-tx", "EXECABORT: nothing of the transaction ran"
+
+
+def test_the_cluster_client_keeps_working_when_a_zone_dies(sharded, rc):
+    """Last in the module: zone a's node of every shard is killed; RedisCluster finds the new
+    leaders (CLUSTER SLOTS from the nodes left) and every acknowledged write is still there."""
+    written = {f"zone:{i}": str(i) for i in range(100)}
+    for key, value in written.items():
+        rc.set(key, value)
+    for shard in sharded.shards:
+        shard.kill_zone("a")
+    sharded.leaders(timeout_s=30)
+    survivor = next(n for n in sharded.nodes if n.alive)
+    host, port = survivor.redis_address
+    with RedisCluster(host=host, port=port, socket_timeout=10) as after:
+        assert {key: after.get(key).decode() for key in written} == written
+        for i in range(100, 150):
+            assert after.set(f"zone:{i}", str(i))
+        assert after.get("zone:149") == b"149"
