@@ -171,10 +171,13 @@ class ClusterView:
         command.claim_slots.CopyFrom(SlotClaim(self.shard, 1, self.me.slots).to_proto())
         try:
             result, index = await service.propose_leader_only(command)
-            log.info("recorded this shard's slots %s at epoch 1 (index %d): %s",
-                     slotmath.format_ranges(self.me.slots), index, result)
         except RaftcacheError as e:
             log.info("the initial slot claim is not recorded yet: %s", e)
+            return
+        if isinstance(result, CommandError):   # another claim got there first (a newer epoch)
+            log.warning("the initial slot claim was refused at index %d: %s", index, result.message)
+        else:
+            log.info("recorded this shard's slots %s at epoch 1 (index %d)", slotmath.format_ranges(self.me.slots), index)
 
     def _stub(self, peer: Peer) -> admin_pb2_grpc.AdminStub:
         stub = self._stubs.get(peer.id)

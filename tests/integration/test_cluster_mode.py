@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 
 import pytest
 import redis
@@ -144,6 +145,10 @@ def test_each_shards_log_records_its_slots(sharded):
                                 f"{node.id} to apply its shard's slot claim")
             assert status.shard.shard == number
             assert [(r.first, r.last) for r in status.shard.slots] == expected[number]
+    node = sharded.shards[1].nodes[0]
+    out = subprocess.run([sys.executable, "-m", "raftcache", "ctl", "--endpoint", node.grpc_address, "status"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "shard 2: slots 8192-16383, epoch 1" in out
 
 
 def test_memcached_and_grpc_refuse_another_shards_key(sharded):
