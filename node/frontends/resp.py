@@ -602,14 +602,17 @@ class Connection(StreamConnection):
         subs = self.session.subscriptions
         if subs is not None and self.proto == 2 and subs.active and spec.name not in resp_pubsub.SUBSCRIBER_COMMANDS:
             return self._reject(resp_pubsub.refused_in_subscriber_mode(spec.name))
+        built = None
         if self.server.cluster is not None:
-            refused = self._slot_refusal(spec, args)
+            refused, built = self._slot_refusal(spec, args)
             if refused is not None:
                 return refused
         if self.multi is not None and name not in _MULTI_CONTROL:
             return self._queue(spec, args)
         if spec.build is None:
             return spec, None
+        if built is not None:
+            return spec, built
         try:
             return spec, spec.build(args, self.session.db)
         except RespError as e:  # a bad argument: the command ran and failed, as in Redis
@@ -617,21 +620,22 @@ class Connection(StreamConnection):
             self.server.count_call(spec.name, time.perf_counter_ns(), reply)
             return reply
 
-    def _slot_refusal(self, spec: Spec, args: list[bytes]) -> bytes | None:
-        """Cluster mode: -MOVED / -CROSSSLOT when this shard does not serve the command's keys
-        (node/frontends/resp_cluster.py); checked after the ACL, as Redis does."""
+    def _slot_refusal(self, spec: Spec, args: list[bytes]) -> tuple[bytes | None, object]:
+        """Cluster mode: (-MOVED / -CROSSSLOT when this shard does not serve the command's keys,
+        node/frontends/resp_cluster.py; the command built to find them, or None). Checked after
+        the ACL, as Redis does."""
         command = None
         if spec.build is not None:
             try:
                 command = spec.build(args, self.session.db)
             except RespError:
-                return None   # answered with its argument error by the ordinary path
+                return None, None   # answered with its argument error by the ordinary path
         refused = resp_cluster.refusal(self.server.cluster, slot_keys(spec, args, self.session.db, command))
         if refused is not None:
             self.server.errorstats[refused[1:].split(b" ", 1)[0].decode()] += 1
             if self.multi is not None:
                 self.multi_error = True
-        return refused
+        return refused, command
 
     def _reject(self, text: str) -> bytes:
         if self.multi is not None:
