@@ -21,9 +21,10 @@ from redis.exceptions import ClusterCrossSlotError, MovedError
 
 from raftcache.client.errors import ResponseError
 from raftcache.clustermap import redis_node_id
-from raftcache.localcluster import wait_until
+from raftcache.localcluster import free_base_port, wait_until
 from raftcache.node import commands
 from raftcache.shardedcluster import ShardedCluster
+from tests.real_redis import RealRedis
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +68,14 @@ def test_redis_cluster_client_spreads_keys_over_both_shards(sharded, rc):
     assert sum(added) == 200 and min(added) > 50, f"keys per shard: {added}"
 
 
+def test_redis_cluster_client_over_resp3(sharded):
+    host, port = sharded.nodes[3].redis_address
+    with RedisCluster(host=host, port=port, protocol=3, socket_timeout=10) as client:
+        assert client.set("resp3:{x}", "a") and client.hset("resp3:{x}h", mapping={"f": "v"})
+        assert client.get("resp3:{x}") == b"a" and client.hgetall("resp3:{x}h") == {b"f": b"v"}
+        assert len(client.get_primaries()) == 2
+
+
 def test_a_node_answers_moved_for_another_shards_key(sharded):
     shard2_ports = {n.redis_address[1] for n in sharded.shards[1].nodes}
     with _plain(sharded.shards[0].nodes[0]) as r:
@@ -100,6 +109,27 @@ def test_multi_key_commands_across_slots_are_crossslot(sharded, rc):
     assert rc.mget("{user1000}.following", "{user1000}.followers") == [b"a", b"b"]
     with rc.pipeline(transaction=True) as pipe:
         assert pipe.incr("{tx}.n").incr("{tx}.n").execute() == [1, 2]
+
+
+def test_key_slots_match_a_real_redis_cluster_node(sharded):
+    """CLUSTER KEYSLOT of random keys (binary, empty, with and without hash tags) on a node and on a
+    cluster-enabled redis-server."""
+    import random
+
+    rng = random.Random(16384)
+    keys = [bytes(rng.randrange(256) for _ in range(rng.randrange(0, 12))) for _ in range(600)]
+    keys += [k[:2] + b"{" + k[2:5] + b"}" + k[5:] for k in keys[:300]] + [b"{}", b"{}{a}", b"a{b}{c}", b"{{x}}"]
+    # the cluster bus port (default: port + 10000) from the launcher's free ports too
+    real = RealRedis("--cluster-enabled", "yes", "--cluster-port", str(free_base_port())).start()
+    try:
+        with real.client() as theirs, _plain(sharded.nodes[0]) as ours:
+            pipe_theirs, pipe_ours = theirs.pipeline(transaction=False), ours.pipeline(transaction=False)
+            for key in keys:
+                pipe_theirs.execute_command("CLUSTER", "KEYSLOT", key)
+                pipe_ours.execute_command("CLUSTER", "KEYSLOT", key)
+            assert pipe_ours.execute() == pipe_theirs.execute()
+    finally:
+        real.stop()
 
 
 def test_redis_cli_follows_moved(sharded):
