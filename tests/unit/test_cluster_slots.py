@@ -210,3 +210,13 @@ def test_the_service_refuses_keys_of_another_shard(view):
     assert (moved.reason, moved.message) == (Reason.WRONG_SHARD, "12182 127.0.0.1:7031")
     cross = pb.Command(mget=pb.MGet(keys=[b"bar", b"foo"]))
     assert view.misrouted(cross).reason == Reason.CROSS_SLOT
+
+
+def test_hset_fields_are_not_keys(view):
+    """HSET's pairs are (field, value): its one key decides the slot (MSET's pairs are keys)."""
+    from raftcache.commandkeys import command_keys
+
+    hset = pb.Command(hset=pb.HSet(key=b"{user1000}.h", pairs=[pb.KeyValue(key=b"foo", value=b"v")]))
+    assert command_keys(hset) == [b"{user1000}.h"] and view.misrouted(hset) is None
+    mset = pb.Command(mset=pb.MSet(pairs=[pb.KeyValue(key=b"a", value=b"1"), pb.KeyValue(key=b"b", value=b"2")]))
+    assert command_keys(mset) == [b"a", b"b"]
