@@ -83,6 +83,8 @@ class AsyncClient(Commands):
             if not read:
                 cache.drop(command_keys(command))
         reply = await self._engine.execute(command, read, self._read_level() if read else None)
+        if cache is not None and not read:
+            cache.wrote(command_keys(command), reply.index)
         if self._session is not None:
             self._session.observe(reply.index)
         value = to_python(reply.value)
@@ -279,6 +281,11 @@ class AsyncPipeline(Commands):
             values = [to_python(r.value) for r in batch.replies]
         if client._session is not None:
             client._session.observe(max(indexes))
+        cache = engine.near_cache
+        if cache is not None:   # read-your-writes through the near cache (NearCache.wrote)
+            for (command, _, read), index in zip(queue, indexes * len(queue) if self._transaction else indexes):
+                if not read:
+                    cache.wrote(command_keys(command), index)
         results = []
         for (_, post, _), value in zip(queue, values):
             if not isinstance(value, RaftcacheError) and post is not None:

@@ -9,7 +9,8 @@ applied, i; the value is kept only when i >= S and no invalidation of the key
 newer than i arrived while the read was in flight. So a kept value is never
 older than an invalidation the client was told of, whichever node served the
 read; and a miss is read at min_index = the newest index the stream told of,
-so not even a miss returns such a value. Losing the stream (its node failed) empties the cache until a new one
+so not even a miss returns such a value. The client's own writes count as told of
+(read-your-writes at level `any`). Losing the stream (its node failed) empties the cache until a new one
 is in place. At most `capacity` keys, least recently used first out.
 """
 
@@ -91,8 +92,17 @@ class NearCache:
             for db in self._dbs_of.pop(key, ()):
                 self._entries.pop((db, key), None)
 
+    def wrote(self, keys, index: int) -> None:
+        """This client's write of `keys` was applied at `index`: later misses read at least
+        that fresh (read-your-writes at level `any`, whichever replica serves them), and a
+        read of these keys still in flight keeps nothing older."""
+        self._forget(list(keys), index)
+
     def invalidate(self, keys: list[bytes], index: int) -> None:
         self.stats.invalidations += 1
+        self._forget(keys, index)
+
+    def _forget(self, keys: list[bytes], index: int) -> None:
         self.seen = max(self.seen, index)
         for key in keys:
             if any(k == key for _, k in self._reading):

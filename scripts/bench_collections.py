@@ -31,16 +31,13 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import redis
 
-from scripts import benchlib
-from scripts.bench_resp import RedisTrio
-from raftcache.localcluster import LocalCluster
+from scripts import benchlib, benchrig
 
 BATCH = 1000
 
@@ -107,38 +104,24 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print JSON (the default; kept for uniformity)")
     args = parser.parse_args()
     WIDTH[0] = args.value_bytes
-    started = time.time()
     if not shutil.which("redis-server"):
         print("needs redis-server: apt-get install redis-server", file=sys.stderr)
         return 2
-    root = tempfile.mkdtemp(prefix="bench-coll-")
-    cluster = LocalCluster(os.path.join(root, "raftcache"), 3)
-    peer = RedisTrio(root)
-    try:
-        cluster.start()
-        peer.start()
-        ours = redis.Redis(*cluster.leader().redis_address, socket_timeout=120)
-        theirs = redis.Redis("127.0.0.1", peer.ports[0], socket_timeout=120)
-        lead = cluster.leader()
-        pids = {f"raftcache-{'leader' if n is lead else 'follower'}-{n.id}": n.pid for n in cluster.alive_nodes()}
-        pids.update(peer.pids())
+    with benchrig.Rig("bench-coll-") as rig:
+        ours = redis.Redis(*rig.leader.redis_address, socket_timeout=120)
+        theirs = redis.Redis("127.0.0.1", rig.redis.ports[0], socket_timeout=120)
+        results = rig.header(args)
         cases = {}
         for kind in args.types:
             for size in args.sizes:
-                a = measure(ours, kind, size, args.writes, pids, args.idle_timeout)
-                b = measure(theirs, kind, size, args.writes, pids, args.idle_timeout)
+                a = measure(ours, kind, size, args.writes, rig.pids, args.idle_timeout)
+                b = measure(theirs, kind, size, args.writes, rig.pids, args.idle_timeout)
                 cases[f"{kind} {size}"] = {"raftcache": a, "redis": b}
                 print(f"{kind} {size}: raftcache p50 {a['p50_ms']} ms, redis p50 {b['p50_ms']} ms",
                       file=sys.stderr, flush=True)
-        print(json.dumps({"command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(), "args": vars(args),
-                          "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-                          "cpus": os.cpu_count(), "sizes": args.sizes, "writes": args.writes,
-                          "value_bytes": args.value_bytes, "reads": 0, "processes": pids, "cases": cases,
-                          "elapsed_s": round(time.time() - started, 1)}, indent=2))
-    finally:
-        cluster.close()
-        peer.close()
-        shutil.rmtree(root, ignore_errors=True)
+        print(json.dumps({**results, "sizes": args.sizes, "writes": args.writes,
+                          "value_bytes": args.value_bytes, "reads": 0, "processes": rig.pids, "cases": cases,
+                          "elapsed_s": round(time.time() - rig.started, 1)}, indent=2))
     return 0
 
 

@@ -21,16 +21,13 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 
 import hiredis
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from scripts import benchlib  # noqa: E402 (the repository root is put on the path first)
-from scripts.bench_resp import RedisTrio  # noqa: E402 (after the path, as above)
-from raftcache.localcluster import LocalCluster  # noqa: E402 (after the path, as above)
+from scripts import benchlib, benchrig  # noqa: E402 (the repository root is put on the path first)
 
 CHANNEL = b"bench"
 
@@ -110,32 +107,18 @@ def main() -> int:
     if not shutil.which("redis-server"):
         print("needs redis-server: apt-get install redis-server", file=sys.stderr)
         return 2
-    root = tempfile.mkdtemp(prefix="bench-pubsub-")
-    cluster = LocalCluster(os.path.join(root, "raftcache"), 3)
-    redis = RedisTrio(root)
-    started = time.time()
-    try:
-        cluster.start()
-        redis.start()
-        leader = cluster.leader()
-        pids = {f"raftcache-{'leader' if n is leader else 'follower'}-{n.id}": n.pid for n in cluster.alive_nodes()}
-        redis_pids = redis.pids()
-        results = {"command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(),
-                   "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-                   "cpus": os.cpu_count(), "args": vars(args)}
-        benchlib.settle({**pids, **redis_pids})
+    with benchrig.Rig("bench-pubsub-") as rig:
+        pids, redis_pids = rig.raftcache_pids, rig.redis.pids()
+        results = rig.header(args)
+        benchlib.settle(rig.pids)
         results["raftcache"] = asyncio.run(_run(
-            leader.redis_address[1], [n.redis_address[1] for n in cluster.followers()], args, pids))
-        benchlib.settle({**pids, **redis_pids})
-        results["redis"] = asyncio.run(_run(redis.ports[0], redis.ports[1:], args, redis_pids))
+            rig.leader.redis_address[1], [n.redis_address[1] for n in rig.followers], args, pids))
+        benchlib.settle(rig.pids)
+        results["redis"] = asyncio.run(_run(rig.redis.ports[0], rig.redis.ports[1:], args, redis_pids))
         theirs = results["redis"]["delivered_per_s"]
         results["ratio"] = round(results["raftcache"]["delivered_per_s"] / theirs, 3) if theirs else None
         results["loadavg_1m_end"] = benchlib.load_average()
         print(json.dumps(results, indent=2))
-    finally:
-        cluster.close()
-        redis.close()
-        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 

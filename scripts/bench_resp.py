@@ -40,14 +40,13 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from raftcache.node.config.values import parse_size
-from scripts import benchlib
-from raftcache.localcluster import LocalCluster, free_base_port, wait_until
+from scripts import benchlib, benchrig
+from raftcache.localcluster import wait_until
 
 # redis-benchmark's own tests: LPUSH grows one list, HSET and ZADD add random
 # fields/members to one hash / sorted set. Value: the command INFO counts it under.
@@ -146,42 +145,6 @@ def set_read_level(leader_port: int, follower_port: int, level: str) -> None:
         capture_output=True, text=True).stdout, 20, f"the follower to read at {level}")
 
 
-class RedisTrio:
-    """A redis-server primary and two replicas, appendonly everysec, in a temp dir."""
-
-    def __init__(self, root: str):
-        self.root = root
-        self.procs: list[subprocess.Popen] = []
-        self.ports = [free_base_port() for _ in range(3)]
-
-    def start(self) -> "RedisTrio":
-        for i, port in enumerate(self.ports):
-            d = os.path.join(self.root, f"redis{i}")
-            os.makedirs(d)
-            argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", d, "--save", "",
-                    "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "no"]
-            if i:
-                argv += ["--replicaof", "127.0.0.1", str(self.ports[0])]
-            self.procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for port in self.ports[1:]:
-            wait_until(lambda: b"master_link_status:up" in subprocess.run(
-                ["redis-cli", "-p", str(port), "info", "replication"], capture_output=True).stdout, 20,
-                f"redis replica {port} to sync")
-        return self
-
-    def pids(self) -> dict[str, int]:
-        return {("redis-primary" if i == 0 else f"redis-replica{i}"): p.pid for i, p in enumerate(self.procs)}
-
-    def close(self) -> None:
-        for p in self.procs:
-            p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-
-
 def writes_to(text: str) -> list[str]:
     """--writes-to: leader, follower or both (comma-separated), in that order."""
     targets = [t for t in text.split(",") if t]
@@ -274,23 +237,13 @@ def main() -> int:
     if not shutil.which("redis-benchmark") or not shutil.which("redis-server"):
         print("needs redis-benchmark and redis-server: apt-get install redis-tools redis-server", file=sys.stderr)
         return 2
-    root = tempfile.mkdtemp(prefix="bench-resp-")
-    cluster = LocalCluster(os.path.join(root, "raftcache"), 3)
-    redis = RedisTrio(root)
-    started = time.time()
-    try:
-        cluster.start()
-        redis.start()
-        leader = cluster.leader()
-        follower = cluster.followers()[0]
-        pids = {f"raftcache-{'leader' if n is leader else 'follower'}-{n.id}": n.pid for n in cluster.alive_nodes()}
-        pids.update(redis.pids())
+    with benchrig.Rig("bench-resp-") as rig:
+        leader, follower, redis, pids = rig.leader, rig.followers[0], rig.redis, rig.pids
         for port, read_port in ((leader.redis_address[1], follower.redis_address[1]), (redis.ports[0], redis.ports[1])):
             populate(port, args.keyspace, args.value_bytes)
             wait_until(lambda: dbsize(read_port) >= args.keyspace, 60, f"{args.keyspace} keys on port {read_port}")
         results: dict = {
-            "command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(), "args": vars(args), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-            "cpus": os.cpu_count(), "clients": args.clients, "value_bytes": args.value_bytes,
+            **rig.header(args), "clients": args.clients, "value_bytes": args.value_bytes,
             "keyspace": args.keyspace, "writes_to": args.writes_to, "processes": pids, "cases": {},
         }
         nodes = {"leader": leader, "follower": follower}
@@ -304,7 +257,7 @@ def main() -> int:
                         set_read_level(leader.redis_address[1], follower.redis_address[1], level)
                     theirs_port = redis.ports[1] if test in READS else redis.ports[0]
                     ours = run_case(nodes[target].redis_address[1], test, args, pipeline, n, pids,
-                                    [node.redis_address[1] for node in cluster.alive_nodes()])
+                                    [node.redis_address[1] for node in rig.cluster.alive_nodes()])
                     theirs = run_case(theirs_port, test, args, pipeline, n, pids, redis.ports)
                     name = case_name(test, pipeline, target, level)
                     results["cases"][name] = {
@@ -324,13 +277,9 @@ def main() -> int:
             print(f"SET -P 1 eviction: raftcache {ours['evicting'].get('ops_per_s')} "
                   f"({ours['evicting_vs_with_room']} of its rate with room) redis "
                   f"{theirs['evicting'].get('ops_per_s')}", file=sys.stderr, flush=True)
-        results["elapsed_s"] = round(time.time() - started, 1)
+        results["elapsed_s"] = round(time.time() - rig.started, 1)
         results["loadavg_1m_end"] = benchlib.load_average()
         print(json.dumps(results, indent=2))
-    finally:
-        cluster.close()
-        redis.close()
-        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 

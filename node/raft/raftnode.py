@@ -112,13 +112,25 @@ class RaftNode(SyncObj):
 
     def _stamp_sends(self) -> None:
         """Tag our append-entries with their send time and echo the leader's
-        tag in our next_node_idx replies (extra dict keys; PySyncObj ignores them)."""
+        tag in our next_node_idx replies (extra dict keys; PySyncObj ignores them).
+
+        And never forward a proposal: a node that lost leadership between
+        queueing an entry and its tick would send it to the new leader as one
+        `apply_command` message, which for a large value exceeds the Raft
+        port's frame bound (peer_guard.py) and is never answered. The proposal
+        fails NOT_LEADER instead (nothing was logged), and the service retries
+        it through the leader's client API, as it does any write on a follower."""
         transport = self._SyncObj__transport
         send = transport.send
 
         def stamped_send(node, message, _send=send):
             if type(message) is dict:
                 kind = message.get("type")
+                if kind == "apply_command":
+                    callback = self._SyncObj__commandsWaitingReply.pop(message.get("request_id"), None)
+                    if callback is not None:
+                        callback(None, FAIL_REASON.NOT_LEADER)
+                    return True
                 if kind == "append_entries":
                     message["rc_sent"] = time.monotonic()
                     message["rc_ri"] = 1  # this leader answers rc_read_index

@@ -19,7 +19,10 @@ heartbeat round, on a follower one message to the leader over the Raft
 connection, whose answer is applied locally before the reads go on. Nothing
 is written to the log for a read. The read itself is sent to the leader
 (Internal.Forward) only when the leader is of an older release, without
-ReadIndex, or when this node cannot apply (it waits for an upgrade).
+ReadIndex, when this node cannot apply (it waits for an upgrade), or when
+this node lags: its target not applied within LAG_FORWARD_S (a loaded or
+cut-off replica), the leader serves the read at `min_index:<target>`
+instead of the reader waiting out the request timeout.
 
 Must not touch: the log (reads never propose), protocol parsing.
 """
@@ -38,6 +41,8 @@ _LEASE = ReadConsistency("lease")
 #: ReadIndex requests a node keeps in flight per kind; reads arriving meanwhile share the next one.
 #: 2 rather than 1: a read arriving during a request waits less (measured, docs/performance.md).
 ASK_WINDOW = 2
+#: How long a read waits for this node to apply its target before the leader serves it.
+LAG_FORWARD_S = 1.0
 
 
 class SharedRounds:
@@ -157,7 +162,16 @@ class Reads:
             except ReadIndexUnsupported:
                 return await self._forward_read(command, consistency)
         if self._raft.applied_index < floor:
-            await self.catch_up(floor)
+            if not forward or self.forwarder is None or self._timeout_s <= LAG_FORWARD_S:
+                await self.catch_up(floor)
+            else:
+                try:
+                    await self._watcher.wait(floor, LAG_FORWARD_S)
+                except DeadlineError:
+                    if self._raft.leader_id in (None, self._node_id):
+                        await self._watcher.wait(floor, self._timeout_s - LAG_FORWARD_S)
+                    else:   # this replica lags: the leader serves it once it applied the target
+                        return await self._forward_read(command, ReadConsistency("min_index", min_index=floor))
         return self._local_read(command)
 
     def start(self, command, consistency: ReadConsistency, floor: int) -> asyncio.Future:
@@ -276,7 +290,7 @@ class Reads:
         return index
 
     async def _forward_read(self, command, consistency: ReadConsistency) -> tuple[object, int]:
-        """The leader serves the read itself (an older leader, or this node cannot apply)."""
+        """The leader serves the read itself (an older leader, this node cannot apply, or it lags)."""
         leader = self._raft.leader_id
         if leader is None or self.forwarder is None:
             raise UnavailableError("no leader to serve the read; retry")

@@ -32,7 +32,12 @@ class FakeService:
         self._rng = random.Random(7)
         self.log_version = commands.MAX_VERSION
         self.cluster = None   # not sharded (node/service/cluster.py)
+        self.skew_ms = 0                       # added to the wall clock: lets tests "wait" for expiry
+        self.consistencies: list = []          # the level of every execute(), in order
         self.set_password("")
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000 + self.skew_ms
 
     def set_password(self, password: str) -> None:
         """The node's --redis-password (before any connection is made)."""
@@ -46,6 +51,7 @@ class FakeService:
 
     async def execute(self, command, consistency=None, client_id="", sequence=0, floor=0):
         assert floor <= self.index, "a floor this node has not applied"
+        self.consistencies.append(consistency)
         return self._run(command)
 
     def start_write(self, command, client_id="", sequence=0, forward=True):
@@ -62,7 +68,7 @@ class FakeService:
                                       max_value_bytes=self.limits.max_value_bytes)
         if error is not None:
             return error, 0
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = self.now_ms()
         if commands.is_read(command):
             return self.sm.read(command, now_ms), self.index
         entry = pb.LogEntry(version=commands.MAX_VERSION, now_ms=now_ms, seed=self._rng.getrandbits(63))
@@ -98,7 +104,7 @@ class FakeService:
         """Like Service.get_now at level `any`: a lone GET is served inline (the RESP hot path)."""
         if len(key) > self.limits.max_key_bytes:
             return NOT_NOW
-        return self.sm.get_string(db, key, time.time_ns() // 1_000_000)
+        return self.sm.get_string(db, key, self.now_ms())
 
     def status(self) -> dict:
         stats = self.keyspace.stats()

@@ -1,8 +1,8 @@
 """memcached front end: raw bytes in, raw bytes out, no sockets.
 
 The protocol object gets a fake transport (httpcore's mock-stream style) and
-a `LocalService` whose execute() applies commands to a real StateMachine +
-Keyspace in a temporary directory, numbering log entries itself (no Raft).
+the `FakeService` of resp_fakes.py, whose execute() applies commands to a real
+StateMachine + Keyspace in a temporary directory, numbering log entries itself (no Raft).
 Expected replies follow memcached 1.6's protocol.txt and, for bad input, what
 a real memcached 1.6.18 answered to the same bytes.
 """
@@ -17,63 +17,13 @@ import pytest
 
 from raftcache.node import commands
 from raftcache.node.commands import memcache_ops, statemachine, strings
-from raftcache.node.config import FrontendConfig, KeyspaceConfig
+from raftcache.node.config import FrontendConfig
 from raftcache.node.frontends import memcache
 from raftcache.node.frontends.memcache import MemcacheProtocol, ServerState
-from raftcache.node.storage.keyspace import Keyspace
 from raftcache.node.service.identity import Identity
-from raftcache.node.service.service import ReadConsistency, stamp
+from raftcache.node.service.service import ReadConsistency
 from raftcache.proto import commands_pb2 as pb
-
-
-class LocalService:
-    """Service.execute over a local state machine: reads on a read txn, writes as numbered entries."""
-
-    def __init__(self, path: str):
-        self.limits = KeyspaceConfig(path=path, maxmemory_bytes=64 << 20, map_size_bytes=256 << 20)
-        self.keyspace = Keyspace(self.limits)
-        self.sm = statemachine.StateMachine(self.keyspace, self.limits)
-        self.index = self.keyspace.applied_index
-        self.skew_ms = 0                       # added to the wall clock: lets tests "wait" for expiry
-        self.is_leader = True                  # it applies writes itself
-        self.log_version = commands.MAX_VERSION
-        self.consistencies: list = []
-        self.identity = Identity("", self.sm.users, {"acllog-max-len": "128"}.__getitem__)
-        self.sm.on_users_change.append(self.identity.users_changed)
-
-    def now_ms(self) -> int:
-        return time.time_ns() // 1_000_000 + self.skew_ms
-
-    async def execute(self, command, consistency=None, client_id="", sequence=0, floor=0):
-        self.consistencies.append(consistency)
-        return self._run(command)
-
-    def start_write(self, command, client_id="", sequence=0, forward=True):
-        """Like Service.start_write on the leader: (future of (result, index), proposed here)."""
-        fut = asyncio.get_running_loop().create_future()
-        fut.set_result(self._run(command))
-        return fut, True
-
-    def read_now(self, command, consistency=None):
-        """Like Service.read_now when the level needs waiting: every read goes through execute()."""
-        return None
-
-    def _run(self, command):
-        error = commands.check_limits(command, databases=16, max_key_bytes=500, max_value_bytes=self.limits.max_value_bytes)
-        if error is not None:
-            return error, 0
-        now = self.now_ms()
-        if commands.is_read(command):
-            return self.sm.read(command, now), self.index
-        stamp(command, now)
-        self.index += 1
-        entry = commands.LogEntry(version=commands.MAX_VERSION, now_ms=now, command=command)
-        return self.sm.apply(self.index, commands.encode_entry(entry)), self.index
-
-    def status(self) -> dict:
-        stats = self.keyspace.stats()
-        return {"keys": sum(stats.keys), "keys_per_db": list(stats.keys), "used_bytes": stats.used_bytes,
-                "role": "leader", "leader_id": "n1", "applied_index": self.index, "default_read": "linearizable"}
+from tests.unit.resp_fakes import FakeService
 
 
 class FakeTransport:
@@ -113,7 +63,7 @@ def _merged_handlers(monkeypatch):
 
 @pytest.fixture
 def service(tmp_path):
-    svc = LocalService(str(tmp_path / "ks"))
+    svc = FakeService(str(tmp_path / "ks"))
     yield svc
     svc.keyspace.close()
 

@@ -66,3 +66,16 @@ def test_the_least_recently_used_goes_first_and_stats_count():
     assert cache.get(0, b"b") is MISS and cache.get(0, b"a") == b"1"
     stats = cache.snapshot_stats()
     assert (stats.hits, stats.misses, stats.size) == (2, 1, 2)
+
+
+def test_the_clients_own_write_makes_later_misses_read_at_least_its_index():
+    cache = NearCache(10)
+    cache.floor = 1
+    _read(cache, b"k", b"old", 5)
+    cache.begin(0, b"k")                   # a read in flight when the client writes k at 9
+    cache.wrote([b"k"], 9)
+    assert cache.get(0, b"k") is MISS, "the client's own write drops its cached value"
+    assert cache.seen == 9, "a miss now reads at min_index 9: a lagging replica cannot answer 'old'"
+    cache.end(0, b"k", b"old", 8)          # that read saw 8: older than the write
+    assert cache.get(0, b"k") is MISS
+    assert cache.stats.invalidations == 0, "a write of its own is not an invalidation"

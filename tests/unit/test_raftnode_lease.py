@@ -46,3 +46,18 @@ def test_append_entries_helper_still_works_without_a_stamp(tmp_path):
     append_entries(node, TCPNode(PEER), (1, 0), [entry(2, 1)], commit=1)
     replies = [m for _, m in transport.sent if m["type"] == "next_node_idx"]
     assert replies[-1]["success"] and "rc_echo" not in replies[-1]
+
+
+def test_a_follower_never_forwards_a_proposal_over_the_raft_port(tmp_path):
+    """A proposal queued just before this node lost leadership: PySyncObj would send it to the
+    leader as one apply_command message (for a large value, past the frame bound, never
+    answered). It fails NOT_LEADER instead, so the service retries it through the leader."""
+    from pysyncobj.config import FAIL_REASON
+
+    node, transport, _ = make_node(tmp_path)
+    append_entries(node, TCPNode(PEER), (1, 0), [entry(2, 1)], commit=1)   # a leader is known
+    outcomes = []
+    node.apply_entry(b"x" * 1000, callback=lambda result, error: outcomes.append(error))
+    node._onTick(0.0)
+    assert outcomes == [FAIL_REASON.NOT_LEADER]
+    assert not [m for _, m in transport.sent if m.get("type") == "apply_command"]
