@@ -814,8 +814,8 @@ async def function(conn, args):
 HANDLERS = {
     "ping": ping, "echo": echo, "auth": auth, "hello": hello, "select": select, "client": client,
     "command": command, "info": info, "config": config, "time": time_, "lastsave": lastsave,
-    "wait": wait, "readonly": readonly, "readwrite": readonly, "cluster": cluster, "asking": resp_cluster.asking, "keys": keys, "randomkey": randomkey,
-    "role": role, "lolwut": lolwut,
+    "wait": wait, "readonly": readonly, "readwrite": readonly, "keys": keys, "randomkey": randomkey,
+    "role": role, "lolwut": lolwut, "cluster": cluster, "asking": resp_cluster.asking,
     "object": object_, "memory": memory, "function": function,
     **resp_blocking.COMMANDS,
     **resp_hyperloglog.LOCAL,
