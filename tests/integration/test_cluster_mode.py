@@ -16,7 +16,7 @@ import sys
 
 import pytest
 import redis
-from redis.cluster import RedisCluster
+from redis.cluster import LoadBalancingStrategy, RedisCluster
 from redis.exceptions import ClusterCrossSlotError, MovedError
 
 from raftcache.client.errors import ResponseError
@@ -74,6 +74,17 @@ def test_redis_cluster_client_over_resp3(sharded):
         assert client.set("resp3:{x}", "a") and client.hset("resp3:{x}h", mapping={"f": "v"})
         assert client.get("resp3:{x}") == b"a" and client.hgetall("resp3:{x}h") == {b"f": b"v"}
         assert len(client.get_primaries()) == 2
+
+
+def test_replica_reads_see_every_acknowledged_write(sharded, rc):
+    """RedisCluster reading from replicas (READONLY on each follower): a follower serves the read at
+    the connection's level, linearizable by default, so it sees the write just acknowledged."""
+    host, port = sharded.nodes[0].redis_address
+    with RedisCluster(host=host, port=port, socket_timeout=10,
+                      load_balancing_strategy=LoadBalancingStrategy.RANDOM_REPLICA) as replicas:
+        for i in range(30):
+            rc.set(f"replica:{i}", i)
+            assert replicas.get(f"replica:{i}") == str(i).encode()
 
 
 def test_a_node_answers_moved_for_another_shards_key(sharded):
