@@ -41,6 +41,8 @@ class Reason(str, enum.Enum):
     BUSY_GROUP = "BUSY_GROUP"          # the stream consumer group already exists
     BUSY_KEY = "BUSY_KEY"              # RESTORE onto an existing key without REPLACE
     SCRIPT_ERROR = "SCRIPT_ERROR"      # a script's error reply: the message is the whole line, its first word included
+    WRONG_SHARD = "WRONG_SHARD"        # cluster mode: another shard serves the key's slot ("SLOT HOST:PORT", -MOVED)
+    CROSS_SLOT = "CROSS_SLOT"          # cluster mode: the keys of one command are in several slots (-CROSSSLOT)
 
 
 #: Reasons after which the same request may simply be sent again.

@@ -154,6 +154,19 @@ def run(config: NodeConfig) -> int:
     replicator.watch.latency = service.diagnostics.latency   # LATENCY's commit/apply/fsync/snapshot/election
     if _log_context is not None:
         _log_context.state = lambda: (replicator.term, replicator.applied_index)
+    if config.shard:
+        from raftcache.clustermap import ClusterMap, ClusterMapError
+        from raftcache.node.service.cluster import ClusterView
+
+        try:
+            cluster_map = ClusterMap.load(config.cluster_map)
+            members = {p.id for p in cluster_map.shard(config.shard).members}
+        except ClusterMapError as e:
+            raise ConfigError(str(e)) from None
+        if config.id not in members:
+            raise ConfigError(f"node {config.id} is not a member of shard {config.shard} in {config.cluster_map}")
+        service.cluster = ClusterView(cluster_map, config.shard, service, config.replication.cluster_secret,
+                                      peer_credentials)
     membership = Membership(os.path.join(data_dir, MEMBERSHIP_FILE), config.self_peer, voters, replicator,
                             forwarder_peers, advertised=config.advertised_peer, credentials=peer_credentials,
                             secret=config.replication.cluster_secret)
@@ -224,6 +237,8 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
     tasks = [
         asyncio.ensure_future(parts.membership.run()),
     ]
+    if service.cluster is not None:
+        tasks.append(asyncio.ensure_future(service.cluster.run()))
     if config.backup.dir:
         tasks.append(asyncio.ensure_future(_backup_loop(config, parts)))
     if tls is not None:

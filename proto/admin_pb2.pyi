@@ -1,4 +1,5 @@
 from raftcache.proto import cache_pb2 as _cache_pb2
+from raftcache.proto import commands_pb2 as _commands_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -46,7 +47,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatusReply(_message.Message):
-    __slots__ = ("id", "zone", "role", "leader_id", "term", "commit_index", "applied_index", "last_index", "members", "keys", "used_bytes", "maxmemory_bytes", "last_leader_contact_s", "appendfsync", "version", "cluster_id", "voter", "replicas", "replicas_connected", "log_version", "max_log_version", "apply_blocked", "advertised", "snapshot_received_bytes", "snapshot_bytes")
+    __slots__ = ("id", "zone", "role", "leader_id", "term", "commit_index", "applied_index", "last_index", "members", "keys", "used_bytes", "maxmemory_bytes", "last_leader_contact_s", "appendfsync", "version", "cluster_id", "voter", "replicas", "replicas_connected", "log_version", "max_log_version", "apply_blocked", "advertised", "snapshot_received_bytes", "snapshot_bytes", "shard")
     ID_FIELD_NUMBER: _ClassVar[int]
     ZONE_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +73,7 @@ class StatusReply(_message.Message):
     ADVERTISED_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_RECEIVED_BYTES_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHARD_FIELD_NUMBER: _ClassVar[int]
     id: str
     zone: str
     role: str
@@ -97,7 +99,18 @@ class StatusReply(_message.Message):
     advertised: Member
     snapshot_received_bytes: int
     snapshot_bytes: int
-    def __init__(self, id: _Optional[str] = ..., zone: _Optional[str] = ..., role: _Optional[str] = ..., leader_id: _Optional[str] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., members: _Optional[_Iterable[_Union[MemberStatus, _Mapping]]] = ..., keys: _Optional[int] = ..., used_bytes: _Optional[int] = ..., maxmemory_bytes: _Optional[int] = ..., last_leader_contact_s: _Optional[float] = ..., appendfsync: _Optional[str] = ..., version: _Optional[str] = ..., cluster_id: _Optional[str] = ..., voter: bool = ..., replicas: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., replicas_connected: _Optional[int] = ..., log_version: _Optional[int] = ..., max_log_version: _Optional[int] = ..., apply_blocked: _Optional[str] = ..., advertised: _Optional[_Union[Member, _Mapping]] = ..., snapshot_received_bytes: _Optional[int] = ..., snapshot_bytes: _Optional[int] = ...) -> None: ...
+    shard: ShardStatus
+    def __init__(self, id: _Optional[str] = ..., zone: _Optional[str] = ..., role: _Optional[str] = ..., leader_id: _Optional[str] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., members: _Optional[_Iterable[_Union[MemberStatus, _Mapping]]] = ..., keys: _Optional[int] = ..., used_bytes: _Optional[int] = ..., maxmemory_bytes: _Optional[int] = ..., last_leader_contact_s: _Optional[float] = ..., appendfsync: _Optional[str] = ..., version: _Optional[str] = ..., cluster_id: _Optional[str] = ..., voter: bool = ..., replicas: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., replicas_connected: _Optional[int] = ..., log_version: _Optional[int] = ..., max_log_version: _Optional[int] = ..., apply_blocked: _Optional[str] = ..., advertised: _Optional[_Union[Member, _Mapping]] = ..., snapshot_received_bytes: _Optional[int] = ..., snapshot_bytes: _Optional[int] = ..., shard: _Optional[_Union[ShardStatus, _Mapping]] = ...) -> None: ...
+
+class ShardStatus(_message.Message):
+    __slots__ = ("shard", "epoch", "slots")
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
+    shard: int
+    epoch: int
+    slots: _containers.RepeatedCompositeFieldContainer[_commands_pb2.SlotRange]
+    def __init__(self, shard: _Optional[int] = ..., epoch: _Optional[int] = ..., slots: _Optional[_Iterable[_Union[_commands_pb2.SlotRange, _Mapping]]] = ...) -> None: ...
 
 class TopologyRequest(_message.Message):
     __slots__ = ()

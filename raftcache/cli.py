@@ -35,7 +35,11 @@ def _up_parser(sub) -> None:
         "+1 Redis, +2 memcached, +3 Raft, +4 HTTP. Writes DATA_DIR/cluster.json, prints a ready line once a "
         "leader is elected, stops every node on Ctrl-C or SIGTERM.",
     )
-    p.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")
+    p.add_argument("--shards", type=int, default=1,
+                   help="cluster mode: this many shards of --nodes nodes each, node k (shard 1's first) s{shard}n{i} "
+                   "on ports B+10k+…, Redis Cluster protocol on every Redis port (default 1: not sharded; "
+                   "docs/cluster-mode.md)")
+    p.add_argument("--nodes", type=int, default=3, help="number of nodes (per shard with --shards; default 3)")
     p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help=f"first port (default {DEFAULT_BASE_PORT})")
     p.add_argument("--data-dir", default="./raftcache-data", help="where each node keeps its data (default ./raftcache-data)")
     p.add_argument("--host", default="127.0.0.1", help="address every node binds (default 127.0.0.1)")
@@ -99,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
             server.configure_logging(config.log_level, config.log_format, config.id)
             return server.run(config)
         if args.command == "up":
-            from raftcache import localcluster
+            from raftcache import localcluster, shardedcluster
 
-            return localcluster.run(args)
+            return (localcluster if args.shards == 1 else shardedcluster).run(args)
         from raftcache import ctl, offline
 
         return (offline if args.verb in offline.VERBS else ctl).run(args)

@@ -2,9 +2,10 @@
 eviction, keyspace notifications, CLIENT TRACKING) and the SDK (what its near cache
 forgets on a write).
 
-A command's keys are its op's `key`, `new_key`, `store` (when set) and `keys` fields and the keys of
-its key/value `pairs` (which ops have which is read from the schema once); a
-transaction's are those of its commands.
+A command's keys are its op's `key`, `new_key`, `store` (when set) and `keys` fields and, for an op
+naming no key of its own (MSET, MSETNX), the keys of its key/value `pairs` --
+HSET's pairs are its fields (which ops have which is read from the schema
+once); a transaction's are those of its commands.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ def _key_fields(op_descriptor) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
     def is_bytes(name: str, repeated: bool) -> bool:
         f = fields.get(name)
         return f is not None and f.type == FieldDescriptor.TYPE_BYTES and f.is_repeated == repeated
+    single = tuple(n for n in ("key", "new_key", "store") if is_bytes(n, False))
     return (
-        tuple(n for n in ("key", "new_key", "store") if is_bytes(n, False)),
+        single,
         ("keys",) if is_bytes("keys", True) else (),
-        "pairs" in fields,
+        "pairs" in fields and not single,   # HSET key pairs=(field, value)…: the pairs are not keys
     )
 
 

@@ -242,6 +242,10 @@ def _print_status(reply) -> None:
     print(f"index: commit={reply.commit_index} applied={reply.applied_index} last={reply.last_index}")
     print(f"keys={reply.keys} used={reply.used_bytes}B maxmemory={reply.maxmemory_bytes}B appendfsync={reply.appendfsync}")
     print(f"log version={reply.log_version} (this node supports up to {reply.max_log_version})")
+    if reply.HasField("shard"):   # cluster mode (docs/cluster-mode.md)
+        slots = ",".join(f"{r.first}-{r.last}" for r in reply.shard.slots)
+        recorded = f"epoch {reply.shard.epoch}" if reply.shard.epoch else "the cluster map's (not yet in the log)"
+        print(f"shard {reply.shard.shard}: slots {slots or '-'}, {recorded}")
     if reply.apply_blocked:
         print(f"warning: applying nothing: {reply.apply_blocked}")
     for m in reply.members:

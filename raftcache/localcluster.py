@@ -261,6 +261,8 @@ class LocalCluster:
         self.nodes: list[Node] = [self._node(p, peers, list(extra_args or []) + self._tls_argv(p.id, tls))
                                   for p in peers]
         self._channels: dict[str, grpc.Channel] = {}
+        #: A ShardedCluster this cluster is one shard of (raftcache/shardedcluster.py): it writes cluster.json.
+        self.owner = None
 
     def _tls_argv(self, node_id: str, auth_clients: str) -> list[str]:
         if self.pairs is None:
@@ -316,7 +318,9 @@ class LocalCluster:
         wait_until(lambda: self.status(node), timeout_s, f"{node.id} to answer")
 
     def save(self) -> str:
-        """Write ROOT/cluster.json (atomically); returns its path."""
+        """Write ROOT/cluster.json (atomically; a shard's owner writes every shard's); returns its path."""
+        if self.owner is not None:
+            return self.owner.save()
         path = os.path.join(self.root, CLUSTER_FILE)
         tls = self.tls
         with open(path + ".tmp", "w") as f:
@@ -553,7 +557,8 @@ def _seed(path: str, data_dir: str, node_ids: list[str], named: str) -> None:
 
 
 def run(args) -> int:
-    """`raftcache up`: start the cluster, print the ready line, watch the nodes until Ctrl-C or SIGTERM."""
+    """`raftcache up` (without --shards): start the cluster, print the ready line, watch the nodes
+    until Ctrl-C or SIGTERM."""
     if not 1 <= args.nodes <= len(ZONES):
         raise ConfigError(f"--nodes must be between 1 and {len(ZONES)}")
     os.umask(0o077)  # cluster.json, logs, the secret: private to this user
@@ -591,20 +596,25 @@ def run(args) -> int:
             f"{os.path.join(data_dir, CLUSTER_FILE)}{' (TLS only)' if tls else ''}",
             flush=True,
         )
-        reported: set[int] = set()
-        while not stopping:
-            time.sleep(0.2)
-            for node in cluster.nodes:
-                code = node.proc.poll()
-                if code is None or node.pid in reported:
-                    continue
-                reported.add(node.pid)
-                how = f"signal {-code}" if code < 0 else f"status {code}"
-                print(f"raftcache: node {node.id} (pid {node.pid}) exited with {how}", flush=True)
-                if args.restart_dead and not stopping:
-                    cluster.spawn(node)
-                    print(f"raftcache: restarted node {node.id} (pid {node.pid})", flush=True)
+        watch(cluster.nodes, cluster.spawn, args.restart_dead, lambda: stopping)
     finally:
         cluster.close()
         print("raftcache: cluster stopped", flush=True)
     return 0
+
+
+def watch(nodes: list[Node], spawn: Callable[[Node], None], restart_dead: bool, stopped: Callable[[], bool]) -> None:
+    """`up`'s watch until `stopped()`: report a node whose process exits, restart it when asked."""
+    reported: set[int] = set()
+    while not stopped():
+        time.sleep(0.2)
+        for node in nodes:
+            code = node.proc.poll()
+            if code is None or node.pid in reported:
+                continue
+            reported.add(node.pid)
+            how = f"signal {-code}" if code < 0 else f"status {code}"
+            print(f"raftcache: node {node.id} (pid {node.pid}) exited with {how}", flush=True)
+            if restart_dead and not stopped():
+                spawn(node)
+                print(f"raftcache: restarted node {node.id} (pid {node.pid})", flush=True)

@@ -29,7 +29,9 @@ SERVER = os.environ.get("RAFTCACHE_REDIS_SERVER") or shutil.which("redis-server"
 class RealRedis:
     """One redis-server process on loopback."""
 
-    def __init__(self) -> None:
+    def __init__(self, *extra_args: str) -> None:
+        """`extra_args`: more redis-server options, e.g. "--cluster-enabled", "yes"."""
+        self.extra_args = extra_args
         self.port = 0
         self.proc: subprocess.Popen | None = None
         self.dir = tempfile.mkdtemp(prefix="real-redis-")
@@ -42,7 +44,7 @@ class RealRedis:
         self.port = free_base_port()
         self.proc = subprocess.Popen(
             [SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir, "--enable-debug-command", "yes"],
+             "--dir", self.dir, "--enable-debug-command", "yes", *self.extra_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
         while True:

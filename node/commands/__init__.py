@@ -44,7 +44,10 @@ LogEntry = pb.LogEntry
 #:      change a watched key's version), SORT / SORT_RO, DUMP / RESTORE.
 #:   7: scripting (Eval, ScriptLoad, ScriptFlush, FunctionLoad, FunctionDelete, FunctionFlush,
 #:      FunctionRestore; node/scripting/): scripts and function libraries in the keyspace's meta.
-SUPPORTED_VERSIONS = range(1, 8)
+#:   8: cluster mode: a shard's owned hash slots in its log (ClaimSlots).
+#: The first version with cluster mode (docs/cluster-mode.md).
+CLUSTER_VERSION = 8
+SUPPORTED_VERSIONS = range(1, CLUSTER_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4
@@ -69,7 +72,8 @@ SINCE_VERSION = {"publish": 3, **{name: 4 for name in (
     **{name: WATCH_VERSION for name in ("sort", "sort_store", "dump", "restore")},
     **{name: SCRIPTING_VERSION for name in (
        "eval", "eval_ro", "script_load", "script_exists", "script_flush", "function_load", "function_delete",
-       "function_flush", "function_restore", "function_list")}}
+       "function_flush", "function_restore", "function_list")},
+    "claim_slots": CLUSTER_VERSION}
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
 #: First byte of a LogBatch: several entries applied at one index.

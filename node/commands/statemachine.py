@@ -46,6 +46,7 @@ from raftcache.node.commands import (
 )
 from raftcache.node.commands.acl_store import AclStore
 from raftcache.node.commands.quota import run_with_quota
+from raftcache.node.commands.slot_claims import SlotClaims
 from raftcache.node.commands.strings import Ctx
 from raftcache.proto import commands_pb2 as pb
 
@@ -136,6 +137,10 @@ class StateMachine:
         #: The replicated ACL users (node/commands/acl_store.py); callbacks get them after a change.
         self.acl = AclStore()
         self.on_users_change: list = []
+        #: Cluster mode: the hash slots this shard's log records (node/commands/slot_claims.py);
+        #: callbacks (on the Raft thread) get the claim after it changes.
+        self.slots = SlotClaims()
+        self.on_slots_change: list = []
         #: Called (on the Raft thread) after each applied entry that published something, with
         #: its messages in log order, ("message", channel, message, sharded): PUBLISH's, and
         #: the keyspace notifications that are on (node/commands/notifications.py).
@@ -327,6 +332,8 @@ class StateMachine:
             return self._config_set(txn, command.config_set, version)
         if name == "set_version":
             return self._set_version(txn, command.set_version.version)
+        if name == "claim_slots":
+            return self._slots_changed(self.slots.claim(txn, command.claim_slots))
         if name == "acl_set_user":
             return self._users_changed(self.acl.set_user(txn, command.acl_set_user))
         if name == "acl_del_user":
@@ -470,6 +477,11 @@ class StateMachine:
             callback(self.acl.users)
         return result
 
+    def _slots_changed(self, result: object) -> object:
+        for callback in self.on_slots_change:
+            callback(self.slots.current)
+        return result
+
     def _set_version(self, txn: WriteTxn, version: int) -> object:
         """Raise the log's semantics version (never lowers it: a late duplicate is a no-op)."""
         if version > self.log_version:
@@ -488,7 +500,9 @@ class StateMachine:
                       for name, value in txn.meta_range(_SETTING, len(settings.SETTINGS))}
             version = txn.meta_get(_VERSION)
             self.acl.load(txn)
+            self.slots.load(txn)
         self._users_changed(None)
+        self._slots_changed(None)
         self.log_version = 1 if version is None else _U32.unpack(version)[0]
         self._settings, self._settings_generation = stored, generation
         self._enforce_settings()

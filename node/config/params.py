@@ -190,6 +190,11 @@ PARAMS: tuple[Param, ...] = (
     Param(key="max_log_version", field="replication.max_log_version", default=0, metavar="N", error=_INTEGERS,
           help="newest log semantics version this node accepts (default: all its binary supports); "
           "holding every node at the old version keeps a rolling upgrade reversible (docs/operations.md)"),
+    Param(key="shard", field="shard", default=0, metavar="K", error="shard must be an integer",
+          help="cluster mode: this node's shard, 1..S (default 0: not sharded; docs/cluster-mode.md)"),
+    Param(key="cluster_map", field="cluster_map", default="", metavar="FILE", parse=v.absolute_path_or_none,
+          help="cluster mode: JSON file whose \"shards\" list gives every shard's members and initial slots "
+          "(raftcache up writes it into DATA_DIR/cluster.json)"),
     Param(key="log_level", field="log_level", default="INFO", toml=False, help="DEBUG, INFO (default), WARNING"),
     Param(key="log_format", field="log_format", default="text", choices=("text", "json"), toml=False,
           help="log lines on stderr: text (default) or json, one event per line with the node id, term and "

@@ -232,6 +232,8 @@ class NodeConfig:
         me = next(p for p in self.members if p.id == self.id)
         if (me.host, me.base_port) != (self.host, self.base_port):
             raise ConfigError(f"peer entry for {self.id} does not match --host/--base-port")
+        if self.shard < 0 or bool(self.shard) != bool(self.cluster_map):
+            raise ConfigError("cluster mode needs both --shard (1..S) and --cluster-map, or neither")
         if self.role not in ROLES:
             raise ConfigError(f"role must be one of {', '.join(ROLES)}")
         for part in _PARTS:

@@ -151,6 +151,7 @@ _OP_NAMES = {
     "eval_ro": "eval_ro", "script_load": "script|load", "script_exists": "script|exists",
     "script_flush": "script|flush", "function_load": "function|load", "function_delete": "function|delete",
     "function_flush": "function|flush", "function_restore": "function|restore", "function_list": "function|list",
+    "claim_slots": "cluster|addslots",   # likewise
 }
 
 

@@ -30,7 +30,7 @@ from raftcache.node.config import Peer
 from raftcache.node.errors import CommandError, RaftcacheError, Reason, UnavailableError
 from raftcache.node.frontends import acl_catalog
 from raftcache.node.frontends.grpc_auth import CLUSTER
-from raftcache.proto import admin_pb2, admin_pb2_grpc
+from raftcache.proto import admin_pb2, admin_pb2_grpc, commands_pb2
 
 SECRET_METADATA = "x-raftcache-secret"
 
@@ -139,6 +139,10 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             snapshot_bytes=s.get("snapshot_bytes", 0),
             snapshot_received_bytes=s.get("snapshot_received_bytes", 0),
         )
+        shard = s.get("shard")
+        if shard is not None:
+            reply.shard.shard, reply.shard.epoch = shard["shard"], shard["epoch"]
+            reply.shard.slots.extend(commands_pb2.SlotRange(first=a, last=b) for a, b in shard["slots"])
         if ops is not None:
             reply.advertised.CopyFrom(member_proto(ops.membership.advertised(ops.membership.me), voter=ops.voter))
         states = {m["id"]: m for m in s["members"]}

@@ -71,7 +71,8 @@ _REASON_LINES: dict[Reason, bytes | None] = {
     Reason.TIMEOUT: None,
     Reason.UNAUTHENTICATED: b"CLIENT_ERROR unauthenticated\r\n",
 }
-_REASON_PREFIX = {Reason.UNAVAILABLE: "unavailable", Reason.NOT_LEADER: "unavailable", Reason.TIMEOUT: "timeout"}
+_REASON_PREFIX = {Reason.UNAVAILABLE: "unavailable", Reason.NOT_LEADER: "unavailable", Reason.TIMEOUT: "timeout",
+                  Reason.WRONG_SHARD: "MOVED", Reason.CROSS_SLOT: "CROSSSLOT"}
 
 
 def error_line(error: RaftcacheError) -> bytes:

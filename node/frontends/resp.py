@@ -24,12 +24,13 @@ import collections
 import logging
 import time
 
+from raftcache.commandkeys import command_keys
 from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError
 from raftcache.node.frontends import (
-    acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_diag, resp_pause, resp_pubsub,
-    resp_script_admin, resp_scripting, resp_sort_dump, resp_tracking,
+    acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_cluster, resp_diag, resp_pause,
+    resp_pubsub, resp_script_admin, resp_scripting, resp_sort_dump, resp_tracking,
 )
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
@@ -74,6 +75,22 @@ def wrong_arity(name: str) -> str:
     return f"ERR wrong number of arguments for '{name}' command"
 
 
+#: Shard channels are routed by their slot, as keys are (Redis 7's sharded pub/sub).
+_SHARD_CHANNELS = {"spublish": slice(1, 2), "ssubscribe": slice(1, None), "sunsubscribe": slice(1, None)}
+
+
+def slot_keys(spec: Spec, args: list[bytes], db: int, command=None) -> list[bytes]:
+    """What cluster mode's slot check hashes: the keys of the command built from `args`
+    (raftcache/commandkeys.py), or of a command the connection runs itself (blocking pops,
+    WATCH, OBJECT: acl_catalog.resp_keys), or a sharded pub/sub command's channels."""
+    if command is not None:
+        return command_keys(command)
+    channels = _SHARD_CHANNELS.get(spec.name)
+    if channels is not None:
+        return args[channels]
+    return [key for key, _ in acl_catalog.resp_keys(spec, args, db)]
+
+
 class RespServer:
     """Shared state of every connection of one node's Redis port."""
 
@@ -85,6 +102,8 @@ class RespServer:
                          idle_timeout_s=lambda: int(service.setting("timeout")),
                          refusal=b"-ERR max number of clients reached\r\n", cn_login=cn_login)
         self.connections: dict[int, Connection] = self.port.connections
+        #: Cluster mode: the slot owners (node/service/cluster.py); None when not sharded.
+        self.cluster = service.cluster
         self.started_s = time.time()
         self.stats = self.port.stats
         #: INFO commandstats: command name -> [calls, usec, rejected_calls, failed_calls]
@@ -369,6 +388,8 @@ class Connection(StreamConnection):
         if (len(args) != 2 or args[0].lower() != b"get" or self.multi is not None or not self._unrestricted()
                 or self.session.subscriptions is not None):
             return None
+        if self.server.cluster is not None and not resp_cluster.serves(self.server.cluster, args[1]):
+            return None   # the ordinary path answers -MOVED
         started_ns = time.perf_counter_ns()
         value = self.session.get_now(args[1])
         if value is NOT_NOW:
@@ -614,10 +635,17 @@ class Connection(StreamConnection):
         subs = self.session.subscriptions
         if subs is not None and self.proto == 2 and subs.active and spec.name not in resp_pubsub.SUBSCRIBER_COMMANDS:
             return self._reject(resp_pubsub.refused_in_subscriber_mode(spec.name))
+        built = None
+        if self.server.cluster is not None:
+            refused, built = self._slot_refusal(spec, args)
+            if refused is not None:
+                return refused
         if self.multi is not None and name not in _MULTI_CONTROL:
             return self._queue(spec, args)
         if spec.build is None:
             return spec, None
+        if built is not None:
+            return spec, built
         try:
             command = spec.build(args, self.session.db)
             if spec.name == "fcall":
@@ -627,6 +655,23 @@ class Connection(StreamConnection):
             reply = b"-%s\r\n" % e.text.encode()
             self.count(spec, args, time.perf_counter_ns(), reply)
             return reply
+
+    def _slot_refusal(self, spec: Spec, args: list[bytes]) -> tuple[bytes | None, object]:
+        """Cluster mode: (-MOVED / -CROSSSLOT when this shard does not serve the command's keys,
+        node/frontends/resp_cluster.py; the command built to find them, or None). Checked after
+        the ACL, as Redis does."""
+        command = None
+        if spec.build is not None:
+            try:
+                command = spec.build(args, self.session.db)
+            except RespError:
+                return None, None   # answered with its argument error by the ordinary path
+        refused = resp_cluster.refusal(self.server.cluster, slot_keys(spec, args, self.session.db, command))
+        if refused is not None:
+            self.server.errorstats[refused[1:].split(b" ", 1)[0].decode()] += 1
+            if self.multi is not None:
+                self.multi_error = True
+        return refused, command
 
     def _reject(self, text: str) -> bytes:
         if self.multi is not None:
@@ -737,6 +782,14 @@ class Connection(StreamConnection):
         watches, self.watches = self.watches, {}
         if self.multi_error:
             return b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+        if self.server.cluster is not None:
+            # One transaction, one slot (Redis Cluster): every queued command's keys together.
+            keys = [key for spec, qargs, cmd in queued
+                    for key in slot_keys(spec, qargs, self.session.db, cmd if isinstance(cmd, pb.Command) else None)
+                    if not isinstance(cmd, RespError)]
+            refused = resp_cluster.refusal(self.server.cluster, keys)
+            if refused is not None:
+                return refused
         transaction = pb.Command(db=self.session.db)
         tx = transaction.transaction
         tx.SetInParent()

@@ -21,7 +21,7 @@ from raftcache import __version__
 from raftcache.commandkeys import keys_of
 from raftcache.node import commands
 from raftcache.node.config import settings
-from raftcache.node.frontends import (resp_blocking, resp_command_docs, resp_hyperloglog, resp_pause,
+from raftcache.node.frontends import (resp_blocking, resp_cluster, resp_command_docs, resp_hyperloglog, resp_pause,
                                       resp_stream_groups, resp_streams, resp_tracking)
 from raftcache.node.commands import OK, Status
 from raftcache.node.consistency import ReadConsistency, ReadLevelError
@@ -59,6 +59,7 @@ SUBCOMMANDS = {
     "script": {"load": 3, "exists": -3, "flush": -2, "kill": 2, "help": 2},
     "function": {"load": -3, "delete": 3, "flush": -2, "list": -2, "dump": 2, "restore": -3, "stats": 2,
                  "kill": 2, "help": 2},
+    "cluster": resp_cluster.SUBCOMMANDS,
     **resp_stream_groups.SUBCOMMANDS,
     "acl": {"cat": -2, "deluser": -3, "dryrun": -4, "genpass": -2, "getuser": 3, "list": 2, "load": 2, "log": -2,
             "save": 2, "setuser": -3, "users": 2, "whoami": 2, "help": 2},
@@ -81,6 +82,8 @@ def parse_db(conn, arg: bytes) -> int:
     n = to_int(arg)
     if not 0 <= n < conn.service.limits.databases:
         raise RespError("ERR DB index is out of range")
+    if n and conn.service.cluster is not None:
+        raise RespError("ERR SELECT is not allowed in cluster mode")
     return n
 
 
@@ -533,7 +536,8 @@ def _info_text(conn, sections: set[str]) -> bytes:
 
     now = time.time()
     section("Server", [
-        ("redis_version", REDIS_VERSION), ("raftcache_version", __version__), ("redis_mode", "standalone"),
+        ("redis_version", REDIS_VERSION), ("raftcache_version", __version__),
+        ("redis_mode", "standalone" if conn.service.cluster is None else "cluster"),
         ("os", os.uname().sysname), ("arch_bits", 64), ("process_id", os.getpid()),
         ("tcp_port", server.port_number), ("uptime_in_seconds", int(now - server.started_s)),
         ("uptime_in_days", int(now - server.started_s) // 86400),
@@ -623,7 +627,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
         out.extend(f"{k}:{v}" for k, v in conn.service.diagnostics.latencystats())
         out.append("")
     section("Errorstats", [(f"errorstat_{prefix}", f"count={n}") for prefix, n in sorted(server.errorstats.items())])
-    section("Cluster", [("cluster_enabled", 0)])   # tools read it to choose cluster mode
+    section("Cluster", [("cluster_enabled", int(conn.service.cluster is not None))])   # tools choose cluster mode by it
     section("Keyspace", [
         (f"db{i}", f"keys={n},expires={expires},avg_ttl=0")
         for i, (n, expires) in enumerate(zip(status.get("keys_per_db", []), status.get("expires_per_db", repeat(0))))
@@ -742,7 +746,16 @@ async def wait(conn, args):
 
 
 async def readonly(conn, args):
+    """READONLY / READWRITE: OK. Every member of a shard serves its slots (docs/cluster-mode.md),
+    reads at the connection's read level (CLIENT CONSISTENCY): neither changes what a connection may do."""
     return OK
+
+
+async def cluster(conn, args):
+    """CLUSTER …: node/frontends/resp_cluster.py (Redis's error without cluster mode)."""
+    if conn.service.cluster is None:
+        raise RespError(resp_cluster.DISABLED)
+    return await resp_cluster.run(conn, check_subcommand("cluster", args), args, _status(conn))
 
 
 async def role(conn, args):
@@ -839,7 +852,7 @@ HANDLERS = {
     "ping": ping, "echo": echo, "auth": auth, "hello": hello, "select": select, "client": client,
     "command": command, "info": info, "config": config, "time": time_, "lastsave": lastsave,
     "wait": wait, "readonly": readonly, "readwrite": readonly, "keys": keys, "randomkey": randomkey,
-    "role": role, "lolwut": lolwut,
+    "role": role, "lolwut": lolwut, "cluster": cluster, "asking": resp_cluster.asking,
     "object": object_,
     **resp_blocking.COMMANDS,
     **resp_hyperloglog.LOCAL,

@@ -310,7 +310,7 @@ for _name, _arity, _flags in [
     ("watch", -2, "fast stale"), ("unwatch", 1, "fast stale"), ("lastsave", 1, "fast stale"),
     ("readonly", 1, "fast stale"), ("readwrite", 1, "fast stale"), ("memory", -2, "readonly"),
     ("role", 1, "noscript loading stale fast"), ("lolwut", -1, "readonly fast"),
-    ("acl", -2, "noscript stale"),
+    ("acl", -2, "noscript stale"), ("cluster", -2, "stale"), ("asking", 1, "fast"),
     # resp_diag.py's; MONITOR takes raftcache's optional LOG (Redis's arity is 1)
     ("slowlog", -2, "admin random loading stale"), ("latency", -2, "admin noscript loading stale"),
     ("monitor", EXTENDED_ARITY["monitor"], "admin noscript loading stale"), ("debug", -2, "admin noscript loading stale"),

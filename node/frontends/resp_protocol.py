@@ -391,6 +391,8 @@ ERROR_PREFIX = {
     Reason.BUSY_GROUP: "BUSYGROUP",
     Reason.BUSY_KEY: "BUSYKEY",
     Reason.SCRIPT_ERROR: "",   # the message carries its own first word (NOSCRIPT, ERR, a script's own)
+    Reason.WRONG_SHARD: "MOVED",
+    Reason.CROSS_SLOT: "CROSSSLOT",
 }
 
 

@@ -72,7 +72,7 @@ _ELEMENT_BYTES = 48
 #: Writes that delete or only read: they add nothing.
 _NO_GROWTH = frozenset({"del", "delete_expired", "evict", "get_del", "pop", "lmpop", "spop", "zpop", "zmpop",
                         "srem", "hdel", "zrem", "zremrange", "ltrim", "lrem", "persist", "expire", "rename",
-                        "move", "swap_db", "flush_all", "flush_db", "noop", "config_set", "set_version",
+                        "move", "swap_db", "flush_all", "flush_db", "noop", "config_set", "set_version", "claim_slots",
                         "get_and_touch", "meta_invalidate"})
 #: Writes whose result is built from other keys: the sources' sizes bound it (looked up when planning).
 _FROM_SOURCES = frozenset({"copy", "set_op_store", "zset_op_store", "zrangestore", "bitop"})

@@ -85,6 +85,8 @@ STATUS_CODES: dict[Reason, grpc.StatusCode] = {
     Reason.BUSY_GROUP: grpc.StatusCode.ALREADY_EXISTS,
     Reason.BUSY_KEY: grpc.StatusCode.ALREADY_EXISTS,
     Reason.SCRIPT_ERROR: grpc.StatusCode.ABORTED,
+    Reason.WRONG_SHARD: grpc.StatusCode.FAILED_PRECONDITION,
+    Reason.CROSS_SLOT: grpc.StatusCode.INVALID_ARGUMENT,
 }
 
 _LEVEL_NAMES = {

@@ -75,7 +75,7 @@ _NO_TOUCH = frozenset({"object_access", "object_encoding", "key_version", "type"
 #: Writes whose keys are not touched: they delete them.
 _DELETES = frozenset({"del", "delete_expired", "evict", "get_del", "flush_all", "flush_db"})
 #: What only the leader proposes: refused from clients.
-_LEADER_ONLY = frozenset({"set_version", "evict"})
+_LEADER_ONLY = frozenset({"set_version", "evict", "claim_slots"})
 
 
 class Forwarder(Protocol):
@@ -186,6 +186,8 @@ class Service:
         self.identity = Identity(config.frontend.redis_password, statemachine.users, self.setting)
         statemachine.on_users_change.append(self.identity.users_changed)
         self._timeout_s = config.service.request_timeout_s
+        #: Cluster mode: which shard owns each hash slot (node/service/cluster.py); None when not sharded.
+        self.cluster = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._completions: Completions | None = None
         self.watcher: AppliedWatcher | None = None
@@ -376,6 +378,10 @@ class Service:
             return e
         if name in _LEADER_ONLY:
             return CommandError(f"{name} is proposed by the leader itself", Reason.INVALID_ARGUMENT)
+        if self.cluster is not None:   # cluster mode: no key is stored in a shard that does not own its slot
+            error = self.cluster.misrouted(command)
+            if error is not None:
+                return error
         needed = commands.required_version(command)
         if needed > self._sm.log_version:
             return CommandError(f"'{name}' needs the log's semantics version {needed} (in force: "
@@ -748,6 +754,28 @@ class Service:
         await self._submit(commands.encode_entry(entry))
         log.info("raised the log's semantics version to %d", version)
 
+    async def propose_leader_only(self, command: Command) -> tuple[object, int]:
+        """Propose one of the commands only the leader proposes (a shard's ClaimSlots,
+        node/service/cluster.py), stamped with the log's version in force: (result, index).
+        Raises NotLeaderError on a follower."""
+        if not self._raft.is_leader:
+            raise NotLeaderError("not the leader")
+        needed = commands.required_version(command)
+        if needed > self._sm.log_version:
+            raise UnavailableError(f"needs the log's semantics version {needed} (in force: {self._sm.log_version})")
+        entry = pb.LogEntry(version=self._sm.log_version, now_ms=wall_ms())
+        entry.command.CopyFrom(command)
+        return await self._submit(commands.encode_entry(entry))
+
+    @property
+    def slot_claim(self):
+        """Cluster mode: the slots this shard's log records (node/commands/slot_claims.SlotClaim)."""
+        return self._sm.slots.current
+
+    def on_slots_change(self, callback) -> None:
+        """Call `callback(claim)` (on the Raft thread) whenever the recorded claim changes."""
+        self._sm.on_slots_change.append(callback)
+
     # ------------------------------------------------------------ status
 
     def status(self) -> dict:
@@ -810,6 +838,7 @@ class Service:
             "access_table_keys": len(self.access),
             "protocols": self.opstats.snapshot(),
             "raft": self._raft.counters(),
+            **({"shard": self.cluster.status()} if self.cluster is not None else {}),
         }
 
     def reset_stats(self) -> None:

@@ -136,3 +136,31 @@ def test_ctl_names_what_it_tried():
     assert r.returncode == 1 and str(ports[0]) in r.stderr and str(ports[1]) in r.stderr
     r = run("ctl", "--timeout", "1", "--endpoint", f"127.0.0.1:{ports[0]}", "status")
     assert "--data-dir" in r.stderr
+
+
+def test_up_shards_runs_a_sharded_cluster(tmp_path):
+    """`raftcache up --shards 2 --nodes 2`: s1n1, s1n2, s2n1, s2n2 shard-major on BASE+10k, zones a, b in
+    each shard, cluster.json with each node's shard and the cluster map, Redis Cluster on every Redis port."""
+    from redis.cluster import RedisCluster
+
+    base = free_base_port(nodes=4)
+    data = tmp_path / "data"
+    proc = subprocess.Popen([*RAFTCACHE, "up", "--shards", "2", "--nodes", "2", "--base-port", str(base),
+                             "--data-dir", str(data)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        ready = proc.stdout.readline()
+        assert ready.startswith("raftcache ready: 2 shards x 2 nodes"), ready + proc.stdout.read()
+        info = json.loads((data / "cluster.json").read_text())
+        assert [(n["id"], n["zone"], n["shard"], n["redis"]) for n in info["nodes"]] == [
+            ("s1n1", "a", 1, f"127.0.0.1:{base + 1}"), ("s1n2", "b", 1, f"127.0.0.1:{base + 11}"),
+            ("s2n1", "a", 2, f"127.0.0.1:{base + 21}"), ("s2n2", "b", 2, f"127.0.0.1:{base + 31}")]
+        assert [s["slots"] for s in info["shards"]] == ["0-8191", "8192-16383"]
+        with RedisCluster(host="127.0.0.1", port=base + 1, socket_timeout=10) as rc:
+            assert rc.set("foo", "bar") and rc.set("bar", "foo")   # slots 12182 and 5061: both shards
+            assert (rc.get("foo"), rc.get("bar")) == (b"bar", b"foo")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert proc.returncode == 0
+    for n in info["nodes"]:
+        wait_until(lambda: not _alive(n["pid"]), 10, f"{n['id']} to stop")

@@ -34,6 +34,7 @@ class FakeService:
         self.is_leader = True
         self._rng = random.Random(7)
         self.log_version = commands.MAX_VERSION
+        self.cluster = None   # not sharded (node/service/cluster.py)
         self.skew_ms = 0                       # added to the wall clock: lets tests "wait" for expiry
         self.consistencies: list = []          # the level of every execute(), in order
         self.set_password("")

@@ -125,3 +125,30 @@ def test_every_node_advertises_its_published_ports(compose):
         for kind in ("grpc", "redis", "memcached", "http"):
             assert published.get(advertised.port(kind)) == config.port(kind), f"{name}: {kind} not published"
         assert advertised.host == "localhost"
+
+
+# ---------------------------------------------------------------- docker-compose.sharded.yml
+
+def test_sharded_compose_matches_its_cluster_map():
+    """2 shards x 3 nodes: each command is accepted by `raftcache node`, names its shard's members
+    as --peers exactly as cluster.sharded.json does, and advertises what the map advertises
+    (a published port: -MOVED and CLUSTER SLOTS send host clients there)."""
+    from raftcache.clustermap import ClusterMap
+
+    compose = yaml.safe_load((ROOT / "docker-compose.sharded.yml").read_text())
+    cmap = ClusterMap.load(str(ROOT / "cluster.sharded.json"))
+    parser = cli.build_parser()
+    seen = set()
+    for name, svc in _services(compose):
+        config = sources.load(parser.parse_args(svc["command"]), {"RAFTCACHE_CLUSTER_SECRET": "s"})  # validates
+        shard = cmap.shard(config.shard)
+        assert config.cluster_map == "/etc/raftcache/cluster.json"
+        assert "./cluster.sharded.json:/etc/raftcache/cluster.json:ro" in svc["volumes"]
+        assert [p.spec() for p in config.peers] == [p.spec() for p in shard.members]
+        assert svc["labels"]["raftcache.shard"] == str(config.shard)
+        me = next(p for p in shard.members if p.id == name)
+        assert shard.client_peer(me) == config.advertised_peer
+        published = dict((int(x) for x in str(mapping).split(":")) for mapping in svc["ports"])
+        assert published.get(config.advertised_peer.port("redis")) == config.port("redis")
+        seen.add(name)
+    assert seen == {p.id for s in cmap.shards for p in s.members} and len(cmap.shards) == 2

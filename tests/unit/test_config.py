@@ -171,6 +171,7 @@ SAMPLES = {
     "role": ("replica", "replica"), "restore": ("x.rcbak", os.path.abspath("x.rcbak")), "join": ("yes", True),
     "backup_dir": ("snaps", os.path.abspath("snaps")), "backup_interval": ("60", 60.0), "backup_keep": ("3", 3),
     "max_log_version": ("1", 1), "log_level": ("DEBUG", "DEBUG"), "log_format": ("json", "json"),
+    "shard": ("2", 2), "cluster_map": ("cluster.json", os.path.abspath("cluster.json")),
     "maxmemory_policy": ("allkeys-lru", "allkeys-lru"), "memcached_item_size_max": ("2mb", 2 << 20),
     "memcached_disable_evictions": ("yes", True),
     "backup_key": ("b.key", os.path.abspath("b.key")), "aclfile": ("users.acl", os.path.abspath("users.acl")),
@@ -188,7 +189,8 @@ _LOADER_ONLY = {"config", "data_dir"}   # the TOML file itself; the directory of
 _TLS = {"tls_cert_file": "n.crt", "tls_key_file": "n.key", "tls_ca_cert_file": "ca.crt"}
 _TOGETHER = {"tls_cert_file": {"tls_key_file": "n.key", "tls_ca_cert_file": "ca.crt"},
              "tls_key_file": {"tls_cert_file": "n.crt", "tls_ca_cert_file": "ca.crt"},
-             "tls_plaintext_port_offset": _TLS}
+             "tls_plaintext_port_offset": _TLS,
+             "shard": {"cluster_map": "cluster.json"}, "cluster_map": {"shard": "1"}}
 
 
 def test_every_key_has_a_sample():

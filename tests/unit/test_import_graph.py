@@ -26,7 +26,7 @@ _PACKAGES = {"raftcache": "raftcache", "raftcache.node": "node", "raftcache.clie
 #: Layer -> its modules; a name ending in "." is a whole sub-package. A module may
 #: import its own layer and any lower one.
 LAYERS = [
-    ("cli", {"raftcache.cli", "raftcache.ctl", "raftcache.offline", "raftcache.localcluster", "raftcache.__main__",
+    ("cli", {"raftcache.cli", "raftcache.ctl", "raftcache.offline", "raftcache.localcluster", "raftcache.shardedcluster", "raftcache.__main__",
              "raftcache.certs"}),
     ("process", {"raftcache.node.server"}),
     ("scripting", {"raftcache.node.scripting", "raftcache.node.scripting."}),
@@ -40,7 +40,7 @@ LAYERS = [
     ("leaves", {"raftcache.node.commands", "raftcache.node.errors", "raftcache.node.consistency",
                 "raftcache.node.latency", "raftcache.node.latency_events", "raftcache.node.logformat",
                 "raftcache.readlevel", "raftcache.commandkeys", "raftcache.peers", "raftcache.backup_crypto",
-                "raftcache.progress", "raftcache", "raftcache.node"}),
+                "raftcache.progress", "raftcache.slots", "raftcache.clustermap", "raftcache", "raftcache.node"}),
 ]
 
 
