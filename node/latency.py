@@ -1,7 +1,7 @@
 """A lock-free latency histogram: calls, total µs, and log-linear buckets.
 
-Four buckets per power of two, so a percentile read from it is within about
-20 % of the true value. Recording is two integer additions and one
+Eight buckets per power of two, so a percentile read from it is within
+12.5 % of the true value. Recording is two integer additions and one
 list-element bump: no lock, no allocation. One thread records into a
 `Latency` (the event loop for the front ends, the Raft tick thread for the
 journal's fsyncs); readers take copies. A leaf: imports nothing of the node.
@@ -11,29 +11,32 @@ from __future__ import annotations
 
 import time
 
-#: Durations at or beyond 2**MAX_POWER µs (about 18 min) share the last bucket.
-MAX_POWER = 30
-_SUB = 4                                   # buckets per power of two
-_BUCKETS = _SUB * MAX_POWER                # index 0..7 are 0..7 µs, then four per power of two
+#: Sub-buckets per power of two: a bucket's width is at most 1/8 of its values (12.5 %).
+_SUB_BITS = 3
+_SUB = 1 << _SUB_BITS
+#: Durations up to 2**40 µs (12 days) have their own bucket; longer ones share the last.
+_MAX_BITS = 40
+BUCKETS = (_MAX_BITS - _SUB_BITS) * _SUB + 2 * _SUB
 
 
 def bucket_of(usec: int) -> int:
-    """The bucket index of a duration in µs (exact below 8 µs)."""
-    if usec < 8:
-        return usec if usec > 0 else 0
+    """The bucket of a duration in µs (exact below 16 µs; monotonic in `usec`)."""
     bits = usec.bit_length()
-    if bits > MAX_POWER:
-        return _BUCKETS - 1
-    return _SUB * bits - 8 + ((usec >> (bits - 3)) & 3)
+    if bits <= _SUB_BITS + 1:
+        return usec if usec > 0 else 0
+    if bits > _MAX_BITS:
+        return BUCKETS - 1
+    shift = bits - _SUB_BITS - 1
+    return shift * _SUB + (usec >> shift)
 
 
 def bucket_bounds(index: int) -> tuple[int, int]:
     """[low, high) in µs of a bucket."""
-    if index < 8:
+    if index < 2 * _SUB:
         return index, index + 1
-    bits, sub = divmod(index + 8, _SUB)
-    low = (4 + sub) << (bits - 3)
-    return low, low + (1 << (bits - 3))
+    shift = index // _SUB - 1
+    low = (index - shift * _SUB) << shift
+    return low, low + (1 << shift)
 
 
 class Latency:
@@ -44,7 +47,7 @@ class Latency:
     def __init__(self):
         self.calls = 0
         self.usec = 0
-        self.buckets = [0] * _BUCKETS
+        self.buckets = [0] * BUCKETS
 
     def add(self, usec: int) -> None:
         self.calls += 1
@@ -61,12 +64,47 @@ class Latency:
         return {"calls": self.calls, "usec": self.usec,
                 "buckets": [[*bucket_bounds(i), n] for i, n in enumerate(counts) if n]}
 
+    def percentile(self, p: float) -> float:
+        """The duration (µs, the middle of its bucket) at or below which `p` % of calls took
+        (INFO latencystats); 0.0 without calls."""
+        if not self.calls:
+            return 0.0
+        rank = max(1, -(-self.calls * p // 100))
+        seen = 0
+        for index, n in enumerate(self.buckets):
+            seen += n
+            if n and seen >= rank:
+                low, high = bucket_bounds(index)
+                return low if high - low == 1 else (low + high - 1) / 2
+        return float(bucket_bounds(BUCKETS - 1)[0])
+
+    def cumulative_powers_of_two(self) -> list[tuple[int, int]]:
+        """LATENCY HISTOGRAM's `histogram_usec`: (2**k, calls that took less than 2**k µs), for
+        each power of two whose range holds calls (Redis's buckets; ours nest in them)."""
+        out: list[tuple[int, int]] = []
+        seen = 0
+        bound, in_range = 1, 0
+        for index, n in enumerate(self.buckets):
+            if not n:
+                continue
+            low, _ = bucket_bounds(index)
+            while low >= bound:
+                if in_range:
+                    out.append((bound, seen))
+                    in_range = 0
+                bound <<= 1
+            seen += n
+            in_range += n
+        if in_range:
+            out.append((bound, seen))
+        return out
+
     def cumulative(self, bounds_us: list[int]) -> list[int]:
         """Calls that took less than each bound (µs; each a power of two ≥ 8, so a bucket edge)."""
         counts = list(self.buckets)
         out, total, i = [], 0, 0
         for bound in bounds_us:
-            while i < _BUCKETS and bucket_bounds(i)[1] <= bound:
+            while i < BUCKETS and bucket_bounds(i)[1] <= bound:
                 total += counts[i]
                 i += 1
             out.append(total)

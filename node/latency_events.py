@@ -1,5 +1,6 @@
 """Latency events of one node, as Redis's latency monitor keeps them (LATENCY LATEST/HISTORY/
-RESET/DOCTOR), and a fixed-size latency histogram (INFO latencystats, LATENCY HISTOGRAM).
+RESET/DOCTOR). The per-command histograms (INFO latencystats, LATENCY HISTOGRAM) are
+node/latency.py's `Latency`.
 
 A leaf: the Raft layer reports `commit`, `apply`, `fsync`, `snapshot` and
 `election` here from its own thread, the Redis front end `command` and
@@ -117,81 +118,3 @@ class LatencyMonitor:
         lines += ["", "Advice:"]
         lines += [f"- {name}: {ADVICE[name]}" for name, *_ in sorted(report) if name in ADVICE]
         return "\n".join(lines) + "\n"
-
-
-# ---------------------------------------------------------------- histograms
-
-#: Sub-buckets per power of two: a bucket's width is at most 1/8 of its values (12.5 %).
-_SUB_BITS = 3
-_SUB = 1 << _SUB_BITS
-#: Values up to 2**40 microseconds (12 days) have their own bucket; larger share the last.
-_MAX_BITS = 40
-BUCKETS = (_MAX_BITS - _SUB_BITS) * _SUB + 2 * _SUB
-
-
-def bucket_of(usec: int) -> int:
-    """The histogram bucket of a latency in microseconds (monotonic in `usec`)."""
-    bits = usec.bit_length()
-    if bits <= _SUB_BITS + 1:
-        return usec
-    if bits > _MAX_BITS:
-        return BUCKETS - 1
-    shift = bits - _SUB_BITS - 1
-    return shift * _SUB + (usec >> shift)
-
-
-def bucket_bounds(index: int) -> tuple[int, int]:
-    """The [low, high) microseconds of a bucket."""
-    if index < 2 * _SUB:
-        return index, index + 1
-    shift = index // _SUB - 1
-    low = (index - shift * _SUB) << shift
-    return low, low + (1 << shift)
-
-
-class Histogram:
-    """Latencies of one command: a fixed array of counts (no list of samples grows)."""
-
-    __slots__ = ("counts", "calls")
-
-    def __init__(self) -> None:
-        self.counts = [0] * BUCKETS
-        self.calls = 0
-
-    def add(self, usec: int) -> None:
-        self.counts[bucket_of(usec)] += 1
-        self.calls += 1
-
-    def percentile(self, p: float) -> float:
-        """The latency (microseconds, the middle of its bucket) at or below which `p` % of calls took."""
-        if not self.calls:
-            return 0.0
-        rank = max(1, -(-self.calls * p // 100))
-        seen = 0
-        for index, n in enumerate(self.counts):
-            seen += n
-            if n and seen >= rank:
-                low, high = bucket_bounds(index)
-                return low if high - low == 1 else (low + high - 1) / 2
-        return float(bucket_bounds(BUCKETS - 1)[0])
-
-    def cumulative_powers_of_two(self) -> list[tuple[int, int]]:
-        """LATENCY HISTOGRAM's `histogram_usec`: (2**k, calls that took less than 2**k µs), for
-        each power of two whose range holds calls (Redis's buckets; ours nest in them)."""
-        out: list[tuple[int, int]] = []
-        seen = 0
-        bound, in_range = 1, 0
-        for index, n in enumerate(self.counts):
-            if not n:
-                continue
-            low, _ = bucket_bounds(index)
-            while low >= bound:
-                if in_range:
-                    out.append((bound, seen))
-                    in_range = 0
-                bound <<= 1
-            seen += n
-            in_range += n
-        if in_range:
-            out.append((bound, seen))
-        return out

@@ -29,7 +29,8 @@ from collections.abc import Callable
 
 from google.protobuf import text_format
 
-from raftcache.node.latency_events import Histogram, LatencyMonitor
+from raftcache.node.latency import Latency
+from raftcache.node.latency_events import LatencyMonitor
 
 #: Redis's limits on what one slow log entry keeps (SLOWLOG_ENTRY_MAX_ARGC/_STRING).
 SLOWLOG_MAX_ARGC = 32
@@ -224,7 +225,7 @@ class Diagnostics:
         self.latency = LatencyMonitor()
         self.monitors = Monitors()
         #: Redis name ("get", "config|set") -> its latency histogram (INFO latencystats).
-        self.histograms: dict[str, Histogram] = {}
+        self.histograms: dict[str, Latency] = {}
         self.tracking = True
         self.percentiles: tuple[float, ...] = (50.0, 99.0, 99.9)
 
@@ -245,7 +246,7 @@ class Diagnostics:
         if self.tracking:
             histogram = self.histograms.get(name)
             if histogram is None:
-                histogram = self.histograms[name] = Histogram()
+                histogram = self.histograms[name] = Latency()
             histogram.add(usec)
         if blocking:
             self.monitor(name, args, db, addr)

@@ -1,5 +1,5 @@
 """The pieces behind SLOWLOG, LATENCY, MONITOR and the node's progress and log lines, without
-sockets: node/latency_events.py, node/service/diagnostics.py, node/raft/watch.py, raftcache/progress.py
+sockets: node/latency.py, node/latency_events.py, node/service/diagnostics.py, node/raft/watch.py, raftcache/progress.py
 and node/logformat.py."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import random
 import pytest
 
 from raftcache.node import logformat
-from raftcache.node.latency_events import BUCKETS, HISTORY_LEN, Histogram, LatencyMonitor, bucket_bounds, bucket_of
+from raftcache.node.latency import BUCKETS, Latency, bucket_bounds, bucket_of
+from raftcache.node.latency_events import HISTORY_LEN, LatencyMonitor
 from raftcache.node.raft.watch import CATCH_UP_MIN_ENTRIES, RaftWatch
 from raftcache.node.service.diagnostics import (
     Diagnostics, SlowLog, command_args, log_lines, monitor_line, quote, redact,
@@ -43,17 +44,17 @@ def test_every_latency_falls_in_its_bucket_and_buckets_are_ordered():
 def test_percentiles_are_within_a_bucket_of_the_exact_ones():
     rng = random.Random(2)
     samples = sorted(int(rng.lognormvariate(6, 1.5)) for _ in range(10_000))
-    h = Histogram()
+    h = Latency()
     for s in samples:
         h.add(s)
     for p in (50, 90, 99, 99.9):
         exact = samples[int(len(samples) * p / 100) - 1]
         assert abs(h.percentile(p) - exact) <= exact / 8 + 1, p
-    assert h.calls == 10_000 and len(h.counts) == BUCKETS   # fixed size, whatever was added
+    assert h.calls == 10_000 and len(h.buckets) == BUCKETS   # fixed size, whatever was added
 
 
 def test_latency_histogram_reply_counts_cumulatively_by_powers_of_two():
-    h = Histogram()
+    h = Latency()
     for usec in (1, 3, 3, 5, 100):
         h.add(usec)
     assert h.cumulative_powers_of_two() == [(2, 1), (4, 3), (8, 4), (128, 5)]
