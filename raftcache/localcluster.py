@@ -571,6 +571,27 @@ def run(args) -> int:
                            appendfsync=args.appendfsync,
                            extra_args=["--maxmemory", args.maxmemory] if args.maxmemory else [], own_session=True,
                            tls="optional" if getattr(args, "tls", False) else "")
+
+    def ready_line() -> str:
+        leader = cluster.start(args.ready_timeout).leader()
+        first = cluster.nodes[0].peer
+        tls = f"--tls --cacert {cluster.tls.ca} " if cluster.tls else ""
+        return (
+            f"raftcache ready: {len(cluster.nodes)} nodes in zones {','.join(sorted({n.zone for n in cluster.nodes}))}, "
+            f"leader {leader.id} (zone {leader.zone}); redis-cli {tls}-p {first.port('redis')} | "
+            f"memcached {first.address('memcached')} | grpc {first.address('grpc')} | "
+            f"dashboard {'https' if tls else 'http'}://{first.address('http')}/ | "
+            f"{os.path.join(data_dir, CLUSTER_FILE)}{' (TLS only)' if tls else ''}"
+        )
+    return serve(cluster, ready_line, f"no leader elected within {args.ready_timeout:.0f}s; node logs are in {data_dir}",
+                 cluster.spawn, args.restart_dead)
+
+
+def serve(cluster, ready_line: Callable[[], str], not_ready: str, spawn: Callable[[Node], None],
+          restart_dead: bool) -> int:
+    """`up`'s life once its cluster is built (one shard or several): `ready_line()` starts it and
+    says how to reach it; then watch the nodes until Ctrl-C or SIGTERM, and stop them. 1 when the
+    cluster did not become ready (`not_ready` says why), else 0."""
     stopping = False
 
     def stop(signum, frame):
@@ -581,22 +602,12 @@ def run(args) -> int:
     signal.signal(signal.SIGINT, stop)
     try:
         try:
-            leader = cluster.start(args.ready_timeout).leader()
+            line = ready_line()
         except WaitTimeout:
-            print(f"raftcache: error: no leader elected within {args.ready_timeout:.0f}s; node logs are in "
-                  f"{data_dir}", file=sys.stderr)
+            print(f"raftcache: error: {not_ready}", file=sys.stderr)
             return 1
-        first = cluster.nodes[0].peer
-        tls = f"--tls --cacert {cluster.tls.ca} " if cluster.tls else ""
-        print(
-            f"raftcache ready: {len(cluster.nodes)} nodes in zones {','.join(sorted({n.zone for n in cluster.nodes}))}, "
-            f"leader {leader.id} (zone {leader.zone}); redis-cli {tls}-p {first.port('redis')} | "
-            f"memcached {first.address('memcached')} | grpc {first.address('grpc')} | "
-            f"dashboard {'https' if tls else 'http'}://{first.address('http')}/ | "
-            f"{os.path.join(data_dir, CLUSTER_FILE)}{' (TLS only)' if tls else ''}",
-            flush=True,
-        )
-        watch(cluster.nodes, cluster.spawn, args.restart_dead, lambda: stopping)
+        print(line, flush=True)
+        watch(cluster.nodes, spawn, restart_dead, lambda: stopping)
     finally:
         cluster.close()
         print("raftcache: cluster stopped", flush=True)

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import sys
 
 from raftcache.clustermap import ClusterMap
-from raftcache.localcluster import CLUSTER_FILE, HOST, LocalCluster, Node, WaitTimeout, free_base_port, watch
+from raftcache.localcluster import CLUSTER_FILE, HOST, LocalCluster, Node, free_base_port, serve
 from raftcache.node.errors import ConfigError
 
 
@@ -99,31 +97,15 @@ def run(args) -> int:
     cluster = ShardedCluster(args.data_dir, args.shards, args.nodes, host=args.host, base_port=args.base_port,
                              appendfsync=args.appendfsync,
                              extra_args=["--maxmemory", args.maxmemory] if args.maxmemory else [], own_session=True)
-    stopping = False
 
-    def stop(signum, frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        try:
-            leaders = cluster.start(args.ready_timeout).leaders(args.ready_timeout)
-        except WaitTimeout:
-            print(f"raftcache: error: not every shard elected a leader within {args.ready_timeout:.0f}s; node logs "
-                  f"are in {cluster.root}", file=sys.stderr)
-            return 1
+    def ready_line() -> str:
+        leaders = cluster.start(args.ready_timeout).leaders(args.ready_timeout)
         first = cluster.nodes[0].peer
-        print(
+        return (
             f"raftcache ready: {len(cluster.shards)} shards x {args.nodes} nodes, leaders "
             f"{','.join(n.id for n in leaders)}; redis-cli -c -p {first.port('redis')} | "
-            f"memcached {first.address('memcached')} | grpc {first.address('grpc')} | {cluster.path}",
-            flush=True,
+            f"memcached {first.address('memcached')} | grpc {first.address('grpc')} | {cluster.path}"
         )
-        watch(cluster.nodes, lambda node: cluster.shards[cluster.shard_of(node) - 1].spawn(node), args.restart_dead,
-              lambda: stopping)
-    finally:
-        cluster.close()
-        print("raftcache: cluster stopped", flush=True)
-    return 0
+    return serve(cluster, ready_line,
+                 f"not every shard elected a leader within {args.ready_timeout:.0f}s; node logs are in {cluster.root}",
+                 lambda node: cluster.shards[cluster.shard_of(node) - 1].spawn(node), args.restart_dead)
