@@ -172,10 +172,10 @@ def op_command(command: pb.Command) -> str:
         return "zpopmax" if op.max else "zpopmin"
     if name in ("set_op", "set_op_store"):
         card = name == "set_op" and op.card
-        return "sintercard" if card else f"s{_SET_OPS[op.op]}{'store' if name == 'set_op_store' else ''}"
+        return "sintercard" if card else f"s{_SET_OPS.get(op.op, 'unknownop')}{'store' if name == 'set_op_store' else ''}"
     if name in ("zset_op", "zset_op_store"):
         kind = op.op if name == "zset_op" else op.source.op
-        return f"z{_SET_OPS[kind]}{'store' if name == 'zset_op_store' else ''}"
+        return f"z{_SET_OPS.get(kind, 'unknownop')}{'store' if name == 'zset_op_store' else ''}"
     return name.replace("_", "")
 
 

@@ -293,3 +293,11 @@ def test_acl_load_replaces_every_user_and_keeps_a_default(sm):
     load = pb.Command(acl_load=pb.AclLoad(users=[pb.AclUserRules(name="new", rules=[b"on", b"nopass"])]))
     assert _apply(sm, 2, load) == "OK"
     assert set(sm.users) == {"new", "default"} and sm.users["default"] == acl.default_user()
+
+
+def test_a_set_operation_unknown_to_this_release_is_named_and_refused_not_a_crash():
+    """A gRPC client (or a forwarded batch) may send an enum value this release does not know."""
+    u = user(b"on", b"~*", b"+@read")
+    name = acl_catalog.op_command(pb.Command(set_op=pb.SetOp(op=99, keys=[b"k"])))
+    assert name == "sunknownop" and not allowed(u, name)
+    assert acl_catalog.op_command(pb.Command(zset_op_store=pb.ZSetOpStore(source=pb.ZSetOp(op=77)))) == "zunknownopstore"
