@@ -209,14 +209,19 @@ def test_latency_histogram_and_info_latencystats(local_settings, real_redis):
 # ---------------------------------------------------------------- MONITOR
 
 
-def test_monitor_streams_commands_as_redis_with_passwords_redacted(local_settings, real_redis):
-    leader = local_settings.leader()
-    targets = [(leader.redis_address, client(leader, 2)),
-               (("127.0.0.1", real_redis.connection_pool.connection_kwargs["port"]), real_redis)]
-    for address, r in targets:
+def _monitoring(cluster, real_redis):
+    """(address, client, a connection that sent MONITOR) for the leader, then the real redis-server."""
+    leader = cluster.leader()
+    for address, r in ((leader.redis_address, client(leader, 2)),
+                       (("127.0.0.1", real_redis.connection_pool.connection_kwargs["port"]), real_redis)):
         mon = socket.create_connection(address, timeout=10)
         mon.sendall(resp("MONITOR"))
         assert read_lines(mon, 1) == [b"+OK"]
+        yield address, r, mon
+
+
+def test_monitor_streams_commands_as_redis_with_passwords_redacted(local_settings, real_redis):
+    for address, r, mon in _monitoring(local_settings, real_redis):
         attempt(address, resp("AUTH", "someone", "hunter2"))
         attempt(address, resp("HELLO", "2", "AUTH", "default", "hunter3"))
         r.set("a b", 'x"y\nz')
@@ -231,13 +236,7 @@ def test_monitor_streams_commands_as_redis_with_passwords_redacted(local_setting
 
 
 def test_monitor_shows_a_transaction_as_redis(local_settings, real_redis):
-    leader = local_settings.leader()
-    targets = [(leader.redis_address, client(leader, 2)),
-               (("127.0.0.1", real_redis.connection_pool.connection_kwargs["port"]), real_redis)]
-    for address, r in targets:
-        mon = socket.create_connection(address, timeout=10)
-        mon.sendall(resp("MONITOR"))
-        assert read_lines(mon, 1) == [b"+OK"]
+    for address, r, mon in _monitoring(local_settings, real_redis):
         pipe = r.pipeline(transaction=True)
         pipe.set("t", "1")
         pipe.incr("t")

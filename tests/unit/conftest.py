@@ -10,6 +10,14 @@ from tests.unit.resp_fakes import Client, FakeService, cmd
 
 
 @pytest.fixture
+def service(tmp_path):
+    """A FakeService (resp_fakes.py): the front ends' service over a real state machine, no Raft."""
+    s = FakeService(str(tmp_path / "ks"))
+    yield s
+    s.close()
+
+
+@pytest.fixture
 def r(tmp_path):
     """Call the RESP front end with raw bytes: r("SET", "k", "v") -> b"+OK\\r\\n"."""
     service = FakeService(str(tmp_path / "ks"))

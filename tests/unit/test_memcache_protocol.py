@@ -23,7 +23,6 @@ from raftcache.node.frontends.memcache import MemcacheProtocol, ServerState
 from raftcache.node.service.identity import Identity
 from raftcache.node.service.service import ReadConsistency
 from raftcache.proto import commands_pb2 as pb
-from tests.unit.resp_fakes import FakeService
 
 
 class FakeTransport:
@@ -59,13 +58,6 @@ def _merged_handlers(monkeypatch):
     merged = {**strings.HANDLERS, **memcache_ops.HANDLERS}
     if statemachine.HANDLERS.get("set") is not memcache_ops.HANDLERS["set"]:
         monkeypatch.setattr(statemachine, "HANDLERS", merged)
-
-
-@pytest.fixture
-def service(tmp_path):
-    svc = FakeService(str(tmp_path / "ks"))
-    yield svc
-    svc.keyspace.close()
 
 
 class Client:

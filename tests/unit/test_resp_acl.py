@@ -6,17 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 
 from raftcache.node.commands import acl
-from tests.unit.resp_fakes import Client, FakeService, cmd
-
-
-@pytest.fixture
-def service(tmp_path):
-    s = FakeService(str(tmp_path / "ks"))
-    yield s
-    s.close()
+from tests.unit.resp_fakes import Client, cmd
 
 
 def run(coro):

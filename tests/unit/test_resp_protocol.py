@@ -15,14 +15,7 @@ import time
 import pytest
 
 from raftcache.node.frontends.resp_protocol import ProtocolError, RequestParser, lone_frame, split_args
-from tests.unit.resp_fakes import Client, FakeService, cmd
-
-
-@pytest.fixture
-def service(tmp_path):
-    s = FakeService(str(tmp_path / "ks"))
-    yield s
-    s.close()
+from tests.unit.resp_fakes import Client, cmd
 
 
 def run(coro):
