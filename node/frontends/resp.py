@@ -42,6 +42,7 @@ from raftcache.node.frontends.resp_protocol import (
     encode,
     lone_frame,
 )
+from raftcache.node.service.pubsub import Message
 from raftcache.node.service.service import LINEARIZABLE, NOT_NOW
 from raftcache.node.service.session import MAX_IN_FLIGHT, Outcome, Session
 from raftcache.node.service.stream import Port, StreamConnection, tls_options
@@ -838,15 +839,30 @@ class Connection(StreamConnection):
         """This connection's pub/sub subscriptions (node/service/pubsub.py), made on first use."""
         subs = self.session.subscriptions
         if subs is None:
-            subs = self.session.subscriptions = self.service.pubsub.subscriptions(self.push)
+            subs = self.session.subscriptions = self.service.pubsub.subscriptions(self.push, self.push_many)
         return subs
 
     def push(self, frame: list) -> None:
         """An out-of-band frame (a pub/sub message, an invalidation): written now, between
         whole replies (the pubsub class of client-output-buffer-limit bounds what a slow
         subscriber holds)."""
-        if not self.closing:
-            self._write(encode(Push(frame), self.proto))
+        self.push_many((frame,))
+
+    def push_many(self, frames: list) -> None:
+        """Several frames of one delivery round, in order, in one write. A shared
+        pubsub.Message is rendered once per protocol for all its subscribers."""
+        if self.closing:
+            return
+        proto = self.proto
+        parts = []
+        for frame in frames:
+            rendered = frame.rendered.get(proto) if type(frame) is Message else None
+            if rendered is None:
+                rendered = encode(Push(frame), proto)
+                if type(frame) is Message:
+                    frame.rendered[proto] = rendered
+            parts.append(rendered)
+        self._write(b"".join(parts) if len(parts) > 1 else parts[0])
 
     async def cmd_reset(self, args) -> bytes:
         if self.monitoring:

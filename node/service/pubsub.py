@@ -5,7 +5,13 @@ order, so each node's `Hub` delivers to its own subscribers: a message
 published through any node reaches the subscribers of every node, in the
 order of the log. The state machine hands an applied entry's events over
 from the Raft thread (Service wires `StateMachine.on_events` to
-`deliver_threadsafe`); delivery runs on the event loop.
+`deliver_threadsafe`); delivery runs on the event loop, once per loop turn
+for whatever was applied since the last one.
+
+Delivery is grouped: a message's frame is one `Message` shared by every
+subscriber it goes to (a front end renders it once per protocol and keeps
+the rendering on it), and each subscriber gets the frames of one delivery
+round in one `push_many` call (one socket write), in log order.
 
 A connection's subscriptions are a `Subscriptions` (held by its Session):
 channels, patterns (Redis glob) and shard channels (SSUBSCRIBE, their own
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Iterable
 
 from raftcache.node.storage.glob import glob_match
@@ -26,14 +33,27 @@ from raftcache.node.storage.glob import glob_match
 log = logging.getLogger(__name__)
 
 
+class Message(list):
+    """One delivered frame ([kind, …]), shared by every subscriber it goes to: a front end
+    keeps its rendering in `rendered` (protocol -> bytes), so it is rendered once."""
+
+    __slots__ = ("rendered",)
+
+    def __init__(self, items: list):
+        super().__init__(items)
+        self.rendered: dict = {}
+
+
 class Subscriptions:
     """One connection's channels, patterns and shard channels."""
 
-    __slots__ = ("hub", "push", "channels", "patterns", "shard_channels")
+    __slots__ = ("hub", "push", "push_many", "channels", "patterns", "shard_channels")
 
-    def __init__(self, hub: Hub, push: Callable[[list], None]):
+    def __init__(self, hub: Hub, push: Callable[[list], None], push_many: Callable[[list], None] | None = None):
         self.hub = hub
         self.push = push        # push([kind, …]): render and write one message frame
+        #: push_many([frame, …]): render and write several frames at once, in order
+        self.push_many = push_many or (lambda frames: [push(frame) for frame in frames])
         self.channels: set[bytes] = set()
         self.patterns: set[bytes] = set()
         self.shard_channels: set[bytes] = set()
@@ -56,6 +76,11 @@ class Hub:
         self._patterns: dict[bytes, set[Subscriptions]] = {}
         self._shard: dict[bytes, set[Subscriptions]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Events applied and not yet delivered (handed over by the Raft thread), and whether
+        #: a delivery round is scheduled on the loop for them.
+        self._applied: list = []
+        self._scheduled = False
+        self._handover = threading.Lock()
         self.delivered = 0      # messages handed to subscribers (INFO, /metrics)
         #: (index, keys | None): the keys the writes applied at index changed (CLIENT TRACKING).
         self.on_invalidate: Callable[[int, list | None], None] = lambda index, keys: None
@@ -63,8 +88,9 @@ class Hub:
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
-    def subscriptions(self, push: Callable[[list], None]) -> Subscriptions:
-        return Subscriptions(self, push)
+    def subscriptions(self, push: Callable[[list], None],
+                      push_many: Callable[[list], None] | None = None) -> Subscriptions:
+        return Subscriptions(self, push, push_many)
 
     # ------------------------------------------------------------ changes
 
@@ -141,31 +167,69 @@ class Hub:
 
     def deliver_threadsafe(self, events: list) -> None:
         """From the Raft thread: deliver an applied entry's events on the event loop, in order.
-        Before the loop runs (replaying the log at start) nobody is subscribed: dropped."""
+        What is applied before the loop takes it joins the same delivery round (one wake-up
+        of the loop, one write per subscriber). Messages are dropped when nobody on this node
+        is subscribed at apply (a SUBSCRIBE answered before the PUBLISH was proposed is in
+        place by then), and before the loop runs (replaying the log at start)."""
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self.deliver, events)
+        if loop is None or loop.is_closed():
+            return
+        if not (self._channels or self._patterns or self._shard):
+            events = [event for event in events if event[0] == "invalidate"]
+            if not events:
+                return
+        with self._handover:
+            self._applied += events
+            if self._scheduled:
+                return
+            self._scheduled = True
+        try:
+            loop.call_soon_threadsafe(self._deliver_applied)
+        except RuntimeError:  # the loop closed meanwhile: nobody is left to deliver to
+            pass
+
+    def _deliver_applied(self) -> None:
+        with self._handover:
+            events, self._applied = self._applied, []
+            self._scheduled = False
+        self.deliver(events)
 
     def deliver(self, events: list) -> None:
+        """Deliver `events` in order: each subscriber's frames in one push_many (an
+        invalidation goes out after the messages before it)."""
+        rounds: dict[Subscriptions, list] = {}
         for event in events:
             if event[0] == "invalidate":
+                if rounds:
+                    self._flush(rounds)
+                    rounds = {}
                 self.on_invalidate(event[1], event[2])
                 continue
             _, channel, message, sharded = event
             if sharded:
-                for sub in tuple(self._shard.get(channel, ())):
-                    self._push(sub, [b"smessage", channel, message])
+                members = self._shard.get(channel)
+                if members:
+                    frame = Message([b"smessage", channel, message])
+                    for sub in members:
+                        rounds.setdefault(sub, []).append(frame)
                 continue
-            for sub in tuple(self._channels.get(channel, ())):
-                self._push(sub, [b"message", channel, message])
-            for pattern, members in tuple(self._patterns.items()):
+            members = self._channels.get(channel)
+            if members:
+                frame = Message([b"message", channel, message])
+                for sub in members:
+                    rounds.setdefault(sub, []).append(frame)
+            for pattern, members in self._patterns.items():
                 if glob_match(pattern, channel):
-                    for sub in tuple(members):
-                        self._push(sub, [b"pmessage", pattern, channel, message])
+                    frame = Message([b"pmessage", pattern, channel, message])
+                    for sub in members:
+                        rounds.setdefault(sub, []).append(frame)
+        if rounds:
+            self._flush(rounds)
 
-    def _push(self, sub: Subscriptions, frame: list) -> None:
-        try:
-            sub.push(frame)
-            self.delivered += 1
-        except Exception:  # one broken subscriber must not cost the others their messages
-            log.exception("delivering a message to a subscriber failed")
+    def _flush(self, rounds: dict) -> None:
+        for sub, frames in rounds.items():
+            try:
+                sub.push_many(frames)
+                self.delivered += len(frames)
+            except Exception:  # one broken subscriber must not cost the others their messages
+                log.exception("delivering a message to a subscriber failed")
