@@ -45,9 +45,12 @@ LogEntry = pb.LogEntry
 #:   7: scripting (Eval, ScriptLoad, ScriptFlush, FunctionLoad, FunctionDelete, FunctionFlush,
 #:      FunctionRestore; node/scripting/): scripts and function libraries in the keyspace's meta.
 #:   8: cluster mode: a shard's owned hash slots in its log (ClaimSlots).
+#:   9: PublishBatch: the leader logs a group commit's consecutive PUBLISHes as one entry.
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
-SUPPORTED_VERSIONS = range(1, CLUSTER_VERSION + 1)
+#: The first version with PublishBatch (node/service/publish_groups.py).
+PUBLISH_BATCH_VERSION = 9
+SUPPORTED_VERSIONS = range(1, PUBLISH_BATCH_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4
@@ -73,7 +76,7 @@ SINCE_VERSION = {"publish": 3, **{name: 4 for name in (
     **{name: SCRIPTING_VERSION for name in (
        "eval", "eval_ro", "script_load", "script_exists", "script_flush", "function_load", "function_delete",
        "function_flush", "function_restore", "function_list")},
-    "claim_slots": CLUSTER_VERSION}
+    "claim_slots": CLUSTER_VERSION, "publish_batch": PUBLISH_BATCH_VERSION}
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
 #: First byte of a LogBatch: several entries applied at one index.

@@ -17,4 +17,10 @@ def publish(ctx, op: pb.Publish) -> int:
     return 0
 
 
-HANDLERS = {"publish": publish}
+def publish_batch(ctx, op: pb.PublishBatch) -> int:
+    for message in op.messages:
+        publish(ctx, message)
+    return len(op.messages)
+
+
+HANDLERS = {"publish": publish, "publish_batch": publish_batch}

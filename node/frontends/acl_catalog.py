@@ -152,6 +152,7 @@ _OP_NAMES = {
     "script_flush": "script|flush", "function_load": "function|load", "function_delete": "function|delete",
     "function_flush": "function|flush", "function_restore": "function|restore", "function_list": "function|list",
     "claim_slots": "cluster|addslots",   # likewise
+    "publish_batch": "publish",          # likewise (the leader's grouping of PUBLISHes)
 }
 
 

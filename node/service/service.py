@@ -8,7 +8,8 @@ Owns the leader check, forwarding writes to the leader, stamping entries
 through the Replicator and waiting for apply. Reads at every level go
 through node/service/reads.py (ReadIndex, lease, bounded proofs) and are
 served from the local copy. Writes proposed in one event-loop turn are
-group-committed as one LogBatch. Also runs the leader-only active-expiry
+group-committed as one LogBatch (its consecutive PUBLISHes as one entry:
+node/service/publish_groups.py). Also runs the leader-only active-expiry
 loop, which proposes deletions.
 
 Read-your-writes per connection: every write returns its index; the session
@@ -55,6 +56,7 @@ from raftcache.node.service.evictor import EVICTION_INTERVAL_S, Evictor, estimat
 from raftcache.node.service.identity import Identity
 from raftcache.node.service.forwarding import WriteCoalescer
 from raftcache.node.service.opstats import OpStats
+from raftcache.node.service import publish_groups
 from raftcache.node.service.pubsub import Hub
 from raftcache.node.service.reads import Reads
 from raftcache.node.service.tracking import Tracker
@@ -75,7 +77,7 @@ _NO_TOUCH = frozenset({"object_access", "object_encoding", "key_version", "type"
 #: Writes whose keys are not touched: they delete them.
 _DELETES = frozenset({"del", "delete_expired", "evict", "get_del", "flush_all", "flush_db"})
 #: What only the leader proposes: refused from clients.
-_LEADER_ONLY = frozenset({"set_version", "evict", "claim_slots"})
+_LEADER_ONLY = frozenset({"set_version", "evict", "claim_slots", "publish_batch"})
 
 
 class Forwarder(Protocol):
@@ -534,10 +536,13 @@ class Service:
         evicts, named = self._plan_evictions(entries, growth)
         if len(batch) > 1:
             self.stats["batches"] += 1
+            entries, sizes = publish_groups.group(entries)
+        else:
+            sizes = None
         entries[:0] = evicts
         data = commands.encode_entry(entries[0]) if len(entries) == 1 else commands.encode_batch(entries)
         self._in_flight_growth += growth
-        target = (futures, growth, named, len(evicts), len(entries) > 1)
+        target = (futures, growth, named, len(evicts), len(entries) > 1, sizes)
         try:
             self._raft.propose(data, functools.partial(self._completions.put, self._settle, target))
         except Exception as e:  # never leave a caller waiting forever
@@ -547,15 +552,17 @@ class Service:
     def _settle(self, target: tuple, results, index: int, error) -> None:
         """A proposed batch's outcome: release its eviction bookkeeping, answer its writes
         (the results of the Evicts at its head answer nobody)."""
-        futures, growth, named, evicts, batched = target
+        futures, growth, named, evicts, batched, sizes = target
         self._in_flight_growth -= growth
         if named:
             self._evictor.release(named)
-        if not batched:
+        if not batched and sizes is None:
             settle(futures[0], results, index, error)
             return
         if error is None and isinstance(results, list):
             results = results[evicts:]
+        if sizes is not None and error is None:   # PUBLISHes logged as one PublishBatch entry
+            results = publish_groups.expand(results if batched else [results], sizes)
         settle_batch(futures, results, index, error)
 
     def _plan_evictions(self, entries: list[pb.LogEntry], growth: int) -> tuple[list[pb.LogEntry], list]:

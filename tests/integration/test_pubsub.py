@@ -68,6 +68,65 @@ def test_a_message_published_through_any_node_reaches_every_nodes_subscribers_in
     assert publishers[0].publish("nobody-listens", "x") == 0
 
 
+def _log_line_with(sock: socket.socket, needle: bytes, timeout_s: float = 10.0) -> bytes:
+    """The first MONITOR LOG line the socket receives that contains `needle` (b"" if none in time)."""
+    buf = b""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        *lines, buf = buf.split(b"\r\n")
+        for line in lines:
+            if needle in line:
+                return line
+        try:
+            buf += sock.recv(65536)
+        except socket.timeout:
+            pass
+    return b""
+
+
+def test_a_pipeline_of_publishes_mixed_with_writes_keeps_its_order_and_counts_on_every_node(cluster):
+    """The leader logs a pipeline's consecutive PUBLISHes as one entry (MONITOR LOG shows it);
+    subscribers on both followers get every message in publish order, each PUBLISH answers
+    the leader's receivers, and the other writes of the pipeline land between them."""
+    leader, a, b = cluster.leader(), *cluster.followers()
+    on_a = client(a, 2).pubsub()
+    on_a.subscribe("chat")
+    _subscribed(on_a, "subscribe", 1)
+    on_b = client(b, 3).pubsub()
+    on_b.psubscribe("chat*")
+    _subscribed(on_b, "psubscribe", 1)
+    on_leader = client(leader, 2).pubsub()
+    on_leader.subscribe("chat")
+    _subscribed(on_leader, "subscribe", 1)
+    on_leader.psubscribe("chat*")
+    _subscribed(on_leader, "psubscribe", 1)
+    monitor = socket.create_connection(a.redis_address, timeout=1)
+    monitor.sendall(b"*2\r\n$7\r\nMONITOR\r\n$3\r\nLOG\r\n")
+    assert _log_line_with(monitor, b"+OK") == b"+OK"
+    r = client(leader, 2)
+    pipe = r.pipeline(transaction=False)
+    for i in range(5):
+        pipe.publish("chat", f"m{i}")
+    pipe.set("between", "v")
+    pipe.publish("chat", "m5")
+    pipe.incr("counter")
+    pipe.publish("chatter", "x")      # the pattern only
+    pipe.publish("other", "nobody")   # no receiver
+    for i in range(6, 10):
+        pipe.publish("chat", f"m{i}")
+    pipe.get("between")
+    assert pipe.execute() == [2] * 5 + [True, 2, 1, 1, 0] + [2] * 4 + [b"v"]
+    grouped = _log_line_with(monitor, b"publish_batch")
+    monitor.close()
+    assert all(f"m{i}".encode() in grouped for i in range(5)), grouped
+    chat = [f"m{i}".encode() for i in range(10)]
+    assert [m["data"] for m in _messages(on_a, 10)] == chat
+    got = _messages(on_b, 11)
+    assert [(m["channel"], m["data"]) for m in got] == \
+        [(b"chat", m) for m in chat[:6]] + [(b"chatter", b"x")] + [(b"chat", m) for m in chat[6:]]
+    assert r.get("counter") == b"1"
+
+
 def test_patterns_and_shard_channels_and_the_counts_pubsub_reports(cluster, protocol):
     node = cluster.followers()[0]
     r = client(node, protocol)

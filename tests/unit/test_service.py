@@ -604,6 +604,28 @@ def test_writes_in_one_loop_turn_are_group_committed(env):
     run(go())
 
 
+def test_a_pipelines_publishes_are_logged_as_one_entry_and_each_answers_its_receivers(env):
+    service, raft, _ = env
+    service._sm.log_version = commands.PUBLISH_BATCH_VERSION
+
+    def publish(message: bytes) -> tuple:
+        return pb.Command(publish=pb.Publish(channel=b"c", message=message)), None, "", 0
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        subs = service.pubsub.subscriptions(lambda frame: None)
+        service.pubsub.subscribe(subs, b"c")
+        mixed = [publish(b"1"), publish(b"2"), (pb.Command(set=pb.Set(key=b"k", value=b"v")), None, "", 0),
+                 publish(b"3")]
+        assert await pipeline(service, mixed) == [(1, 1), (1, 1), (commands.OK, 1), (1, 1)]
+        assert [e.command.WhichOneof("op") for e in raft.proposals] == ["publish_batch", "set", "publish"]
+        assert await pipeline(service, [publish(b"4"), publish(b"5")]) == [(1, 2), (1, 2)], \
+            "a group commit of PUBLISHes only: one entry, not a batch"
+        assert [m.message for m in raft.proposals[-1].command.publish_batch.messages] == [b"4", b"5"]
+
+    run(go())
+
+
 def test_pipeline_write_not_logged_because_leadership_moved_is_retried(env):
     service, raft, _ = env
 
