@@ -252,3 +252,9 @@ def test_a_reply_is_read_without_the_tables_metatables(node):
     assert run(node, "return setmetatable({}, {__index = function() return 'x' end})") == []
     assert run(node, "return setmetatable({1, 2}, {__index = {err = 'no'}})") == [1, 2]
     assert run(node, "return {err = 'boom'}").message == "boom"
+
+
+def test_the_engine_name_of_a_library_is_case_insensitive(node):
+    library = b"#!LUA name=upper\nredis.register_function('f', function() return 1 end)"
+    assert node.run(function_load=pb.FunctionLoad(code=library)) == b"upper"
+    assert "Engine 'js' not found" in error_text(node.run(function_load=pb.FunctionLoad(code=b"#!js name=x\n")))
