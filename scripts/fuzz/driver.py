@@ -29,7 +29,7 @@ from pymemcache import exceptions as mc_errors
 
 from raftcache.proto import cache_pb2
 from raftcache.localcluster import LocalCluster
-from scripts.fuzz.strategies import varint
+from scripts.fuzz.strategies import resp_frame, varint
 
 REQUEST_TIMEOUT_S = 10.0
 #: How long a raw connection waits for its sentinel's reply (a frame left open swallows it).
@@ -38,6 +38,9 @@ SENTINEL_WAIT_S = 2.0
 _SENTINELS = {"redis": (b"\r\nPING\r\n", b"+PONG\r\n"), "memcached": (b"\r\nmn\r\n", b"MN\r\n")}
 #: Requests that may legitimately end the connection (or the client's view of it).
 _MAY_CLOSE = {b"quit", b"reset", b"client", b"hello", b"auth", b"multi", b"exec", b"watch"}
+#: Their replies are pub/sub frames, which redis-py's Connection hands to its pub/sub handler and
+#: then waits for another reply (against Redis too): sent on a raw socket instead.
+_PUSH_REPLIES = {b"subscribe", b"psubscribe", b"ssubscribe", b"unsubscribe", b"punsubscribe", b"sunsubscribe"}
 
 
 @dataclasses.dataclass
@@ -99,6 +102,8 @@ class Driver:
 
     def resp(self, action) -> str | None:
         _, i, args = action
+        if args and args[0].lower() in _PUSH_REPLIES:
+            return self.raw(("resp_raw", i, resp_frame(args)), "redis")
         conn = self._resp_conn(i)
         try:
             conn.send_command(*args)

@@ -206,7 +206,8 @@ def resp_commands() -> st.SearchStrategy[list[bytes]]:
     return st.one_of(resp_random(), resp_shaped(), resp_shaped(), resp_safe_extras(), resp_many())
 
 
-def _frame(args: list[bytes]) -> bytes:
+def resp_frame(args: list[bytes]) -> bytes:
+    """`args` as one RESP request."""
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
 
 
@@ -214,7 +215,7 @@ def _frame(args: list[bytes]) -> bytes:
 def resp_malformed(draw) -> bytes:
     """Bytes on a raw RESP connection: broken framing, lying lengths, odd types, inline commands."""
     args = draw(st.one_of(resp_random(), resp_shaped()))
-    frame = _frame(args)
+    frame = resp_frame(args)
     kind = draw(st.integers(0, 11))
     if kind == 0:  # random bytes
         return draw(st.binary(min_size=1, max_size=64))
@@ -247,7 +248,7 @@ def resp_malformed(draw) -> bytes:
         return frame * draw(st.integers(2, 20))
     if kind == 10:  # HELLO with odd versions and options
         v = draw(st.sampled_from([b"3", b"2", b"4", b"-1", b"x", b"9223372036854775808"]))
-        return _frame([b"HELLO", v] + draw(st.lists(st.sampled_from([b"AUTH", b"SETNAME", b"a", b""]), max_size=3)))
+        return resp_frame([b"HELLO", v] + draw(st.lists(st.sampled_from([b"AUTH", b"SETNAME", b"a", b""]), max_size=3)))
     return frame
 
 
