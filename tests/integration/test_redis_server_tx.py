@@ -265,6 +265,9 @@ def test_info_sections(cluster, protocol):
     assert "redis_version" in several and "role" in several and "connected_clients" not in several
     replication = r.info("replication")
     assert replication["role"] == "master"
+    cpu = r.info("cpu")   # what redis_exporter and INFO-reading dashboards chart
+    assert cpu["used_cpu_user"] > 0 and cpu["used_cpu_user_main_thread"] <= cpu["used_cpu_user"]
+    assert {"used_cpu_sys", "used_cpu_sys_children", "used_cpu_user_children"} <= set(cpu)
     if COMPARING_WITH_REDIS:
         return
     assert (replication["raftcache_leader_id"], replication["raftcache_zone"]) == (leader.id, leader.zone)
