@@ -321,6 +321,13 @@ def test_info_commandstats(r):
     assert "cmdstat_set" not in stats  # reset
     assert not any(k.startswith("cmdstat_") for k in r.info())
     assert "cmdstat_get" in r.info("everything")
+    r.config_resetstat()
+    with r.pipeline(transaction=True) as tx:   # as Redis: EXEC, and each command it ran under its name
+        tx.set("m", "1").incr("n").get("m")
+        tx.execute(raise_on_error=False)
+    stats = r.info("commandstats")
+    assert [stats[f"cmdstat_{name}"]["calls"] for name in ("multi", "exec", "set", "incrby", "get")] == [1] * 5
+    assert stats["cmdstat_incrby"]["failed_calls"] == 1   # (redis-py sends INCRBY)
 
 
 def test_config_get_set_resetstat(r):
