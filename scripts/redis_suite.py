@@ -54,7 +54,6 @@ SKIP = [
     "EVAL - Scripts do not block on waitaof",        # appendonly is node configuration; no WAITAOF
     "FUNCTION - test function case insensitive",     # function names are case-sensitive here
     "Keyspace notifications: stream events test",    # no xgroup-createconsumer from XREADGROUP/XCLAIM
-    "Keyspace notifications: new key test",          # no `n` (new key) events
     "Tracking only occurs for scripts when a command calls a read-only command",  # script reads untracked
 ]
 
