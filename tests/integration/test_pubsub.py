@@ -375,6 +375,22 @@ def test_a_gone_redirect_target_is_reported_to_the_tracking_client(cluster):
         tracked.close()
 
 
+def test_bcast_prefixes_add_up_and_must_not_overlap_as_in_redis(cluster):
+    conn = Resp(cluster.leader())
+    try:
+        error = conn.call("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "FOOBAR", "PREFIX", "FOO")
+        assert "Prefix 'FOOBAR' overlaps with another provided prefix 'FOO'" in str(error)
+        assert conn.call("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "FOO", "PREFIX", "BAR") == b"OK"
+        assert "Prefix 'FO' overlaps with an existing prefix 'FOO'" in str(
+            conn.call("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "FO"))
+        assert conn.call("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "BAZ") == b"OK"
+        info = conn.call("CLIENT", "TRACKINGINFO")
+        assert sorted((info[b"prefixes"] if isinstance(info, dict) else info[5])) == [b"BAR", b"BAZ", b"FOO"]
+        assert "switch BCAST mode" in str(conn.call("CLIENT", "TRACKING", "ON"))
+    finally:
+        conn.close()
+
+
 def test_the_sdk_near_cache_serves_hits_and_never_a_value_older_than_an_invalidation(cluster):
     """A Client with near_cache: a second GET is a hit; a write through another client and
     another node invalidates it; the next GET returns the new value, every time."""
