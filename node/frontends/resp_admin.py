@@ -509,10 +509,16 @@ async def command(conn, args):
         movable = _movable_keys(spec, rest)
         if movable:
             return movable
-        if spec.first_key == 0:
+        first, last_key, step = spec.first_key, spec.last_key, spec.step
+        if first == 0 and len(rest) > 1:   # a container's subcommand has its own key positions (MEMORY USAGE)
+            sub = rest[1].lower().decode(errors="replace")
+            entry = resp_command_docs.info(f"{spec.name}|{sub}", (sub,))
+            if entry is not None:
+                first, last_key, step = entry[3], entry[4], entry[5]
+        if first == 0:
             raise RespError("ERR The command has no key arguments")
-        last = len(rest) + spec.last_key if spec.last_key < 0 else spec.last_key + 1
-        return list(rest[spec.first_key:last:spec.step])
+        last = len(rest) + last_key if last_key < 0 else last_key + 1
+        return list(rest[first:last:step])
     if sub == b"help":
         return [b"COMMAND [<subcommand> [<arg> ...]]", b"COUNT", b"DOCS [<command-name> ...]",
                 b"GETKEYS <full-command>", b"INFO [<command-name> ...]",
