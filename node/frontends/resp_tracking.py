@@ -24,21 +24,24 @@ def invalidation_push(conn):
 
 
 def redirect_target(server):
-    """For the Tracker: the client id -> the push of its `__redis__:invalidate` subscription
-    (a no-op when it is not subscribed to it), or None when no such client is connected."""
+    """For the Tracker: the client id -> send(keys) to that REDIRECT target, as Redis: an
+    `invalidate` push to a RESP3 target, a `__redis__:invalidate` message to a RESP2 one
+    subscribed to it (nothing to one that is not); None when no such client is connected."""
     def lookup(client_id: int):
         target = server.connections.get(client_id)
         if target is None:
             return None
+        if target.proto >= 3:
+            return lambda keys: target.push([b"invalidate", keys])
         subs = target.session.subscriptions
         if subs is None or INVALIDATION_CHANNEL not in subs.channels:
             return _nowhere
-        return subs.push
+        return lambda keys: subs.push([b"message", INVALIDATION_CHANNEL, keys])
     return lookup
 
 
-def _nowhere(frame: list) -> None:
-    """A REDIRECT target that is not subscribed to the invalidation channel gets nothing."""
+def _nowhere(keys) -> None:
+    """A RESP2 REDIRECT target that is not subscribed to the invalidation channel gets nothing."""
 
 
 def _resp3_notice(conn):

@@ -83,11 +83,12 @@ class Tracker:
         self._clients: set[Tracking] = set()
         self._on_change = on_change   # whether the state machine must report writes (it syncs with apply)
         self._table_max_keys = table_max_keys
-        self._redirects: Callable[[int], Callable[[list], None] | None] = lambda client_id: None
+        self._redirects: Callable[[int], Callable[[list | None], None] | None] = lambda client_id: None
         self.invalidations = 0
 
-    def route_redirects(self, lookup: Callable[[int], Callable[[list], None] | None]) -> None:
-        """`lookup(client id)` -> the push of that connection's `__redis__:invalidate` subscription, or None."""
+    def route_redirects(self, lookup: Callable[[int], Callable[[list | None], None] | None]) -> None:
+        """`lookup(client id)` -> send(keys) to that REDIRECT target (node/frontends/resp_tracking.py),
+        or None when it is gone."""
         self._redirects = lookup
 
     @property
@@ -202,7 +203,7 @@ class Tracker:
                     tracking.broken_redirect = True
                     tracking.notice([b"tracking-redir-broken", tracking.redirect])
                 else:
-                    push([b"message", INVALIDATION_CHANNEL, keys])
+                    push(keys)
                 return
             tracking.push(keys, index)
         except Exception:  # one broken client must not cost the others their invalidations

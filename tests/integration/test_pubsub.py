@@ -375,6 +375,20 @@ def test_a_gone_redirect_target_is_reported_to_the_tracking_client(cluster):
         tracked.close()
 
 
+def test_a_resp3_redirect_target_gets_invalidate_pushes(cluster):
+    """As Redis: a RESP3 REDIRECT target is sent `invalidate` pushes (a RESP2 one, messages)."""
+    leader = cluster.leader()
+    target, tracked = Resp(leader), Resp(leader, resp3=False)
+    try:
+        assert tracked.call("CLIENT", "TRACKING", "ON", "REDIRECT", target.call("CLIENT", "ID")) == b"OK"
+        tracked.call("GET", "redir3")
+        client(leader, 2).set("redir3", "1")
+        assert target.frame() == [b"invalidate", [b"redir3"]]
+    finally:
+        target.close()
+        tracked.close()
+
+
 def test_bcast_prefixes_add_up_and_must_not_overlap_as_in_redis(cluster):
     conn = Resp(cluster.leader())
     try:
