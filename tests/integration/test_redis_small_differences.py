@@ -173,6 +173,8 @@ def test_command_covers_every_command_with_redis_metadata(r):
     assert raw(r, "COMMAND", "GETKEYS", "XREAD", "COUNT", 1, "STREAMS", "s1", "s2", 0, 0) == [b"s1", b"s2"]
     assert raw(r, "COMMAND", "GETKEYS", "MEMORY", "USAGE", "k") == [b"k"]   # a subcommand's own key positions
     assert raw(r, "COMMAND", "GETKEYS", "OBJECT", "ENCODING", "k") == [b"k"]
+    assert raw(r, "COMMAND", "GETKEYS", "EVAL", "return 1", 1, "k") == [b"k"]
+    assert raw(r, "COMMAND", "GETKEYS", "EVAL", "return 1", 0) == []   # movable keys, none given
 
 
 def test_command_info_is_redis_own(r, real_redis, protocol):
