@@ -248,7 +248,7 @@ class Service:
     def _configure_local(self) -> None:
         """The node-local settings to the parts that use them."""
         self.diagnostics.configure(self._node_settings)
-        self.tracking.table_max_keys = int(self._node_settings["tracking-table-max-keys"])
+        self.tracking.limit(int(self._node_settings["tracking-table-max-keys"]))
 
     def _settings_changed(self, replicated: dict[str, str]) -> None:
         # Raft thread: reference assignments only, read by the event loop.

@@ -134,6 +134,12 @@ class Tracker:
         if 0 < self.table_max_keys < len(self._keys):
             self._make_room()
 
+    def limit(self, table_max_keys: int) -> None:
+        """tracking-table-max-keys changed (0: no limit): past the new bound, keys go at once."""
+        self.table_max_keys = table_max_keys
+        if 0 < table_max_keys < len(self._keys):
+            self._make_room()
+
     def _make_room(self) -> None:
         """Redis's rule past tracking-table-max-keys: invalidate keys early (their holders drop them)."""
         victims = random.sample(list(self._keys), len(self._keys) - self.table_max_keys)
