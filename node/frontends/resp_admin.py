@@ -449,7 +449,7 @@ def _command_list(args) -> list[bytes]:
     if kind == b"MODULE":
         return []
     if kind == b"ACLCAT":
-        return [n.encode() for n in names if value.lower() in resp_command_docs.acl_categories(n.partition("|")[0])]
+        return [n.encode() for n in names if value.lower() in resp_command_docs.acl_categories(n)]
     if kind == b"PATTERN":
         return [n.encode() for n in names if glob_match(args[4], n.encode())]
     raise RespError("ERR syntax error")

@@ -167,6 +167,8 @@ def test_command_covers_every_command_with_redis_metadata(r):
     docs = _as_dict(_as_dict(raw(r, "COMMAND", "DOCS", "pfadd"))[b"pfadd"])
     assert docs[b"summary"] and docs[b"group"] == b"hyperloglog" and docs[b"since"] == b"2.8.9"
     assert set(raw(r, "COMMAND", "LIST", "FILTERBY", "ACLCAT", "hyperloglog")) >= {b"pfadd", b"pfcount"}
+    scripting = raw(r, "COMMAND", "LIST", "FILTERBY", "ACLCAT", "scripting")   # subcommands by their own
+    assert b"script|kill" in scripting and b"eval" in scripting and b"set" not in scripting
     assert raw(r, "COMMAND", "LIST", "FILTERBY", "PATTERN", "geo*")[0].startswith(b"geo")
     assert raw(r, "COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2") == [b"a", b"b"]
     assert raw(r, "COMMAND", "GETKEYS", "ZUNIONSTORE", "d", 2, "a", "b") == [b"d", b"a", b"b"]
