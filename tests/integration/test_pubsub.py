@@ -448,6 +448,27 @@ def test_a_resp3_redirect_target_gets_invalidate_pushes(cluster):
         tracked.close()
 
 
+def test_tracking_table_max_keys_is_a_node_local_config(cluster):
+    """Past tracking-table-max-keys a key is invalidated early (Redis's rule); node-local CONFIG."""
+    leader, follower = cluster.leader(), cluster.followers()[0]
+    admin = client(leader, 2)
+    conn = Resp(leader)
+    try:
+        assert conn.call("CLIENT", "TRACKING", "ON") == b"OK"
+        conn.call("GET", "t1")
+        conn.call("GET", "t2")
+        assert admin.config_set("tracking-table-max-keys", 1) is True   # trims the table at once
+        assert client(follower, 2).config_get("tracking-table-max-keys") == {"tracking-table-max-keys": "1000000"}
+        frame = conn.frame()
+        assert frame[0] == b"invalidate" and frame[1][0] in (b"t1", b"t2"), frame
+        conn.call("GET", "t3")
+        frame = conn.frame()
+        assert frame[0] == b"invalidate" and frame[1][0] in (b"t1", b"t2", b"t3"), frame
+    finally:
+        admin.config_set("tracking-table-max-keys", 1000000)
+        conn.close()
+
+
 def test_bcast_prefixes_add_up_and_must_not_overlap_as_in_redis(cluster):
     conn = Resp(cluster.leader())
     try:

@@ -167,12 +167,16 @@ def test_command_covers_every_command_with_redis_metadata(r):
     docs = _as_dict(_as_dict(raw(r, "COMMAND", "DOCS", "pfadd"))[b"pfadd"])
     assert docs[b"summary"] and docs[b"group"] == b"hyperloglog" and docs[b"since"] == b"2.8.9"
     assert set(raw(r, "COMMAND", "LIST", "FILTERBY", "ACLCAT", "hyperloglog")) >= {b"pfadd", b"pfcount"}
+    scripting = raw(r, "COMMAND", "LIST", "FILTERBY", "ACLCAT", "scripting")   # subcommands by their own
+    assert b"script|kill" in scripting and b"eval" in scripting and b"set" not in scripting
     assert raw(r, "COMMAND", "LIST", "FILTERBY", "PATTERN", "geo*")[0].startswith(b"geo")
     assert raw(r, "COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2") == [b"a", b"b"]
     assert raw(r, "COMMAND", "GETKEYS", "ZUNIONSTORE", "d", 2, "a", "b") == [b"d", b"a", b"b"]
     assert raw(r, "COMMAND", "GETKEYS", "XREAD", "COUNT", 1, "STREAMS", "s1", "s2", 0, 0) == [b"s1", b"s2"]
     assert raw(r, "COMMAND", "GETKEYS", "MEMORY", "USAGE", "k") == [b"k"]   # a subcommand's own key positions
     assert raw(r, "COMMAND", "GETKEYS", "OBJECT", "ENCODING", "k") == [b"k"]
+    assert raw(r, "COMMAND", "GETKEYS", "EVAL", "return 1", 1, "k") == [b"k"]
+    assert raw(r, "COMMAND", "GETKEYS", "EVAL", "return 1", 0) == []   # movable keys, none given
 
 
 def test_command_info_is_redis_own(r, real_redis, protocol):
