@@ -53,6 +53,8 @@ _RETRY_IN_BATCH = {"UNAVAILABLE", "NOT_LEADER", "TIMEOUT"}
 _MIN_REFRESH_INTERVAL_S = 0.05
 #: WRONG_SHARD answers one call follows before giving up (Redis Cluster clients allow a few too).
 _MAX_REDIRECTS = 5
+#: Keyless commands a sharded cluster runs on every shard (DBSIZE's answers are summed).
+_EVERY_SHARD = {"db_size", "flush_db", "flush_all"}
 
 
 class Engine:
@@ -123,6 +125,8 @@ class Engine:
     async def execute(self, command: pb.Command, read: bool, level: ReadLevel | None = None,
                       timeout_s: float | None = None) -> cache_pb2.Reply:
         """Run one command with retries; raise a typed error for a command error or when out of time."""
+        if self.shards is not None and command.WhichOneof("op") in _EVERY_SHARD:
+            return await self._on_every_shard(command, read, level, timeout_s)
         request = cache_pb2.Request(command=command)
         lanes: list[int] = []
         if read:
@@ -137,6 +141,30 @@ class Engine:
                 route=lambda: self.topology if self.shards is None else self.shards.topology_for(command))
         finally:
             self._free_lanes.extend(lanes)
+
+    async def _on_every_shard(self, command: pb.Command, read: bool, level: ReadLevel | None,
+                              timeout_s: float | None) -> cache_pb2.Reply:
+        """DBSIZE (summed), FLUSHDB, FLUSHALL on a sharded cluster: run on every shard, as Redis
+        Cluster clients send them to every primary."""
+        async def one(topology: Topology) -> cache_pb2.Reply:
+            request = cache_pb2.Request(command=command)
+            lanes: list[int] = []
+            if read:
+                (self._shard_level(level) or ReadLevel()).to_proto(request.consistency)
+            else:
+                self._stamp(request, lanes)
+            try:
+                return await self._with_retries(lambda address, t: self._transport.execute(address, request, t),
+                                                any_node=False, timeout_s=timeout_s, route=lambda: topology)
+            finally:
+                self._free_lanes.extend(lanes)
+
+        replies = await asyncio.gather(*(one(t) for t in list(self.shards.topologies.values())))
+        if command.WhichOneof("op") != "db_size":
+            return replies[0]
+        total = cache_pb2.Reply(index=max(r.index for r in replies))
+        total.value.integer = sum(r.value.integer for r in replies)
+        return total
 
     def _shard_level(self, level: ReadLevel | None) -> ReadLevel | None:
         """Log indexes are per shard: a session's min_index read goes to the leader instead."""
