@@ -89,6 +89,9 @@ class Session:
         self.user = user
         #: guard(session, command) -> the error to answer instead of running it, or None.
         self.guard = guard
+        #: Cluster mode, memcached: a ShardForwarder running other shards' commands there; None: refused
+        #: (WRONG_SHARD) as on the other ports.
+        self.remote = None
 
     def client_info(self) -> str:
         """The connection as ACL LOG entries describe it."""
@@ -145,6 +148,9 @@ class Session:
         try:
             if self.forwarded:
                 outcome = await self.service.execute_forwarded(command, consistency, client_id, sequence)
+            elif self.remote is not None and (shard := self.remote.owner(command)):
+                # another shard's log index: not this connection's read-your-writes floor here
+                return await self.remote.execute(shard, command, consistency or self.consistency)
             else:
                 outcome = await self.service.execute(command, consistency or self.consistency, client_id, sequence,
                                                      self.last_write_index)
@@ -265,6 +271,10 @@ class Run:
         if self.in_flight >= MAX_IN_FLIGHT:
             await self.settle()
         request = (command, consistency, client_id, sequence)
+        if session.remote is not None and session.remote.owner(command):   # another shard's key (memcached)
+            await self.settle()
+            self.reply(render(await session.execute(*request)))
+            return
         if commands.is_read(command):
             if not self._writes and not self._forward and not session.forwarded:
                 served = session.read_now(command, consistency)

@@ -141,3 +141,40 @@ def test_async_sdk_routes_by_slot(sharded):
 
     values, keys = asyncio.run(main())
     assert values == [k.encode() for k in keys]
+
+
+# ---------------------------------------------------------------- memcached
+
+
+def _memcached(node):
+    from pymemcache.client.base import Client as Memcache
+    host, port = node.memcached_address
+    return Memcache((host, port), timeout=10, connect_timeout=10)
+
+
+def test_memcached_port_of_one_node_serves_keys_of_both_shards(sharded):
+    one, two = _keys_on(1, "mc:", 4), _keys_on(2, "mc:", 4)
+    mc = _memcached(sharded.shards[0].nodes[2])   # a follower of shard 1, most likely
+    try:
+        for key in one + two:
+            assert mc.set(key, key.upper(), noreply=False)
+        for key in one + two:
+            assert mc.get(key) == key.upper().encode()
+        assert mc.get_many(one + two) == {k: k.upper().encode() for k in one + two}   # one `get`, both shards
+        assert mc.set(two[0] + ":n", "41", noreply=False) and mc.incr(two[0] + ":n", 1) == 42
+        assert mc.decr(two[0] + ":n", 2) == 40
+        value, cas = mc.gets(two[1])
+        assert mc.cas(two[1], "changed", cas, noreply=False) and not mc.cas(two[1], "again", cas, noreply=False)
+        assert mc.add(two[2], "x", noreply=False) is False and mc.add(two[2] + ":new", "x", noreply=False)
+        assert mc.delete(two[3], noreply=False) and mc.get(two[3]) is None
+        many = [f"pipelined:{i}" for i in range(40)]
+        mc.set_many({k: k for k in many}, noreply=True)   # pipelined sets, answered in order
+        assert mc.get_many(many) == {k: k.encode() for k in many}
+    finally:
+        mc.close()
+    # what the memcached port stored is where Redis Cluster clients find it
+    from redis.cluster import RedisCluster
+    host, port = sharded.nodes[0].redis_address
+    with RedisCluster(host=host, port=port, socket_timeout=10) as rc:
+        assert rc.get(two[1]) == b"changed" and rc.get(two[0] + ":n") == b"40"
+        assert rc.get(one[0]) == one[0].upper().encode()
