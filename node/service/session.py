@@ -119,6 +119,8 @@ class Session:
             if command.HasField("publish") and type(outcome[0]) is int:
                 # PUBLISH answers how many of this node's subscribers the message reaches
                 op = command.publish
+                if not op.sharded and not self.forwarded and self.service.shard_forwarder is not None:
+                    self.service.shard_forwarder.relay_publish(command)   # cluster mode: every shard's too
                 return self.service.pubsub.receivers(op.channel, op.sharded), outcome[1]
         return outcome
 

@@ -178,3 +178,54 @@ def test_memcached_port_of_one_node_serves_keys_of_both_shards(sharded):
     with RedisCluster(host=host, port=port, socket_timeout=10) as rc:
         assert rc.get(two[1]) == b"changed" and rc.get(two[0] + ":n") == b"40"
         assert rc.get(one[0]) == one[0].upper().encode()
+
+
+# ---------------------------------------------------------------- PUBLISH
+
+
+def _subscribed(node, channel: str):
+    host, port = node.redis_address
+    client = redis.Redis(host=host, port=port, socket_timeout=10)
+    pubsub = client.pubsub()
+    pubsub.subscribe(channel)
+    assert pubsub.get_message(timeout=10)["type"] == "subscribe"
+    return client, pubsub
+
+
+def _messages(pubsub, n: int, timeout_s: float = 20.0) -> list[bytes]:
+    got: list[bytes] = []
+
+    def arrived() -> bool:
+        message = pubsub.get_message(timeout=0.2)
+        if message is not None and message["type"] == "message":
+            got.append(message["data"])
+        return len(got) >= n
+    wait_until(arrived, timeout_s, f"{n} messages")
+    return got
+
+
+def test_publish_reaches_subscribers_on_every_shard(sharded):
+    one, two = sharded.shards
+    subscribers = [_subscribed(two.nodes[1], "news"), _subscribed(two.nodes[2], "news"),
+                   _subscribed(one.nodes[1], "news")]
+    try:
+        host, port = one.nodes[0].redis_address
+        with redis.Redis(host=host, port=port, socket_timeout=10) as publisher:
+            for i in range(5):
+                publisher.publish("news", f"m{i}")
+        for _, pubsub in subscribers:   # every node of both shards, in the order published
+            assert _messages(pubsub, 5) == [f"m{i}".encode() for i in range(5)]
+        # SPUBLISH stays with the shard of its channel's slot, as in Redis Cluster
+        shard_channel = _keys_on(1, "events:", 1)[0]
+        host, port = one.leader().redis_address
+        with redis.Redis(host=host, port=port, socket_timeout=10) as publisher:
+            remote = subscribers[0][1]
+            remote.subscribe(shard_channel)   # a plain SUBSCRIBE of that name on shard 2: not the shard channel
+            assert remote.get_message(timeout=10)["type"] == "subscribe"
+            publisher.spublish(shard_channel, "only-here")
+            publisher.publish("news", "after")
+            assert _messages(remote, 1) == [b"after"]
+    finally:
+        for client, pubsub in subscribers:
+            pubsub.close()
+            client.close()
