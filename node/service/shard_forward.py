@@ -36,7 +36,7 @@ import logging
 
 from raftcache import slots as slotmath
 from raftcache.commandkeys import command_keys
-from raftcache.node.errors import NotLeaderError, RaftcacheError, UnavailableError
+from raftcache.node.errors import CommandError, NotLeaderError, RaftcacheError, Reason, UnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +80,23 @@ class ShardForwarder:
         local write would when no leader answers in time."""
         requests, lanes = self._service.lanes_for([(command, consistency, "", 0)])
         try:
-            return await self._on_leader(shard, lambda peer: self._forwarder.forward(peer.id, *requests[0]))
+            outcome = await self._on_leader(shard, lambda peer: self._forwarder.forward(peer.id, *requests[0]))
+            moved_to = self._moved_to(outcome[0])
+            if moved_to and moved_to not in (shard, self._view.shard):   # the slot just moved on: one more hop
+                outcome = await self._on_leader(moved_to, lambda peer: self._forwarder.forward(peer.id, *requests[0]))
+            return outcome
         finally:
             self._service.give_back_lanes(lanes)
+
+    def _moved_to(self, result) -> int:
+        """The shard a WRONG_SHARD answer ("SLOT HOST:PORT", a leader's Redis address) names, else 0."""
+        if not isinstance(result, CommandError) or result.reason != Reason.WRONG_SHARD:
+            return 0
+        address = result.message.partition(" ")[2].strip()
+        for shard in self._view.map.shards:
+            if any(self._view.client_peer(shard.id, p).address("redis") == address for p in shard.members):
+                return shard.id
+        return 0
 
     async def _on_leader(self, shard: int, send):
         """send(peer) on the shard's leader as this node knows it, else on each member in turn,
