@@ -257,7 +257,7 @@ class Engine:
         redirects = 0
         while True:
             topology = self.topology if route is None else route()
-            if not topology.known:
+            if topology is not self.topology and not topology.known:   # a shard not yet asked
                 await self.refresh(deadline, topology)
             now = self._clock()
             node = topology.pick(any_node, now, failed)
