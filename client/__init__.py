@@ -30,6 +30,8 @@ from raftcache.client.errors import (
     NotIntegerError,
     NotLeaderError,
     OutOfMemoryError,
+    WrongShardError,
+    CrossSlotError,
     PermissionDeniedError,
     StaleSequenceError,
     RaftcacheError,
@@ -41,8 +43,10 @@ from raftcache.client.errors import (
 from raftcache.client.options import ClientOptions, ReadLevel
 from raftcache.client.pubsub import Message
 from raftcache.client.retry import RetryPolicy
+from raftcache.client.shards import cluster_file_seeds
 
 __all__ = [
+    "cluster_file_seeds",
     "Admin",
     "AsyncAdmin",
     "AsyncClient",
@@ -65,6 +69,8 @@ __all__ = [
     "NotIntegerError",
     "NotLeaderError",
     "OutOfMemoryError",
+    "WrongShardError",
+    "CrossSlotError",
     "PermissionDeniedError",
     "StaleSequenceError",
     "TLSConfig",

@@ -218,6 +218,11 @@ class AsyncClient(Commands):
         return self._engine.topology
 
     @property
+    def shards(self):
+        """On a sharded cluster, the slot map and each shard's topology (client/shards.py); else None."""
+        return self._engine.shards
+
+    @property
     def admin(self) -> AsyncAdmin:
         """Operator calls: status, topology, health, backup, membership, leadership (client/admin.py)."""
         return AsyncAdmin(self._engine)

@@ -14,6 +14,14 @@ A call takes a free lane (or opens one) for its whole life, retries
 included, and returns it after; the number of lanes is this client's peak
 write concurrency. Sequences come from one counter, so they increase per
 lane and per client.
+
+Cluster mode (client/shards.py): when the first Admin.Status the engine reads
+names a shard, the engine routes by hash slot: each command to a Topology of
+its own shard, a pipeline split per shard (the parts sent at once, the replies
+merged in order), a WRONG_SHARD answer followed at once and the slot map
+re-read. Lanes and sequences stay one set for the whole client (a slot's
+dedup entries may move between shards with it). An unsharded cluster never
+builds the map: nothing changes for it.
 """
 
 from __future__ import annotations
@@ -27,10 +35,11 @@ import time
 from collections.abc import Awaitable, Callable
 
 from raftcache.client import retry
-from raftcache.client.errors import RaftcacheError, error_for_reason
+from raftcache.client.errors import RaftcacheError, WrongShardError, error_for_reason
 from raftcache.client.near_cache import NearCache
 from raftcache.client.pubsub import Subscription
 from raftcache.client.options import ClientOptions, ReadLevel
+from raftcache.client.shards import ShardMap
 from raftcache.client.topology import Topology
 from raftcache.client.transport import GrpcTransport, Transport
 from raftcache.proto import cache_pb2
@@ -42,6 +51,10 @@ log = logging.getLogger("raftcache.client")
 _RETRY_IN_BATCH = {"UNAVAILABLE", "NOT_LEADER", "TIMEOUT"}
 #: Do not re-read the topology more often than this because of errors.
 _MIN_REFRESH_INTERVAL_S = 0.05
+#: WRONG_SHARD answers one call follows before giving up (Redis Cluster clients allow a few too).
+_MAX_REDIRECTS = 5
+#: Keyless commands a sharded cluster runs on every shard (DBSIZE's answers are summed).
+_EVERY_SHARD = {"db_size", "flush_db", "flush_all"}
 
 
 class Engine:
@@ -59,8 +72,13 @@ class Engine:
         self._sequence = itertools.count(1)
         self._free_lanes: list[int] = []
         self._lane_count = 0
-        self._refresh_task: asyncio.Task | None = None
-        self._last_refresh_end = float("-inf")
+        self._refresh_tasks: dict[int, asyncio.Task] = {}     # id(Topology) -> its refresh in progress
+        self._last_refresh_end: dict[int, float] = {}
+        #: cluster mode: slot -> shard and each shard's Topology; None for an unsharded cluster
+        self.shards: ShardMap | None = None
+        self._sharding_checked = False
+        self._map_task: asyncio.Task | None = None
+        self._map_refreshed = float("-inf")
         self._closed = False
         self.flights: dict = {}   # cache-aside single-flight table, shared by every view
         #: GET results kept in process (ClientOptions.near_cache), shared by every view.
@@ -107,18 +125,52 @@ class Engine:
     async def execute(self, command: pb.Command, read: bool, level: ReadLevel | None = None,
                       timeout_s: float | None = None) -> cache_pb2.Reply:
         """Run one command with retries; raise a typed error for a command error or when out of time."""
+        if self.shards is not None and command.WhichOneof("op") in _EVERY_SHARD:
+            return await self._on_every_shard(command, read, level, timeout_s)
         request = cache_pb2.Request(command=command)
         lanes: list[int] = []
         if read:
+            level = self._shard_level(level)
             (level or ReadLevel()).to_proto(request.consistency)
         else:
             self._stamp(request, lanes)
         try:
             return await self._with_retries(
                 lambda address, t: self._transport.execute(address, request, t),
-                any_node=read and level is not None and level.any_node, timeout_s=timeout_s)
+                any_node=read and level is not None and level.any_node, timeout_s=timeout_s,
+                route=lambda: self.topology if self.shards is None else self.shards.topology_for(command))
         finally:
             self._free_lanes.extend(lanes)
+
+    async def _on_every_shard(self, command: pb.Command, read: bool, level: ReadLevel | None,
+                              timeout_s: float | None) -> cache_pb2.Reply:
+        """DBSIZE (summed), FLUSHDB, FLUSHALL on a sharded cluster: run on every shard, as Redis
+        Cluster clients send them to every primary."""
+        async def one(topology: Topology) -> cache_pb2.Reply:
+            request = cache_pb2.Request(command=command)
+            lanes: list[int] = []
+            if read:
+                (self._shard_level(level) or ReadLevel()).to_proto(request.consistency)
+            else:
+                self._stamp(request, lanes)
+            try:
+                return await self._with_retries(lambda address, t: self._transport.execute(address, request, t),
+                                                any_node=False, timeout_s=timeout_s, route=lambda: topology)
+            finally:
+                self._free_lanes.extend(lanes)
+
+        replies = await asyncio.gather(*(one(t) for t in list(self.shards.topologies.values())))
+        if command.WhichOneof("op") != "db_size":
+            return replies[0]
+        total = cache_pb2.Reply(index=max(r.index for r in replies))
+        total.value.integer = sum(r.value.integer for r in replies)
+        return total
+
+    def _shard_level(self, level: ReadLevel | None) -> ReadLevel | None:
+        """Log indexes are per shard: a session's min_index read goes to the leader instead."""
+        if self.shards is not None and level is not None and level.level == "min_index":
+            return None
+        return level
 
     async def execute_batch(self, requests: list[tuple[pb.Command, bool, ReadLevel | None]],
                             timeout_s: float | None = None) -> cache_pb2.ReplyBatch:
@@ -127,28 +179,71 @@ class Engine:
         batch = cache_pb2.RequestBatch()
         lanes: list[int] = []
         any_node = True
+        if not self.topology.known and not self._closed:
+            await self.refresh(self._clock() + (timeout_s or self.options.timeout_s))
         for command, read, level in requests:
             request = batch.requests.add(command=command)
             if read:
+                level = self._shard_level(level)
                 (level or ReadLevel()).to_proto(request.consistency)
                 any_node = any_node and level is not None and level.any_node
             else:
                 self._stamp(request, lanes)
                 any_node = False
 
-        async def send(address, t):
-            reply = await self._transport.pipeline(address, batch, t)
-            for item in reply.replies:
-                if item.value.WhichOneof("kind") == "error" and item.value.error.reason in _RETRY_IN_BATCH:
-                    raise error_for_reason(item.value.error.reason, item.value.error.message)
-            return reply
-
         try:
-            return await self._with_retries(send, any_node=any_node, timeout_s=timeout_s)
+            if self.shards is not None:
+                return await self._sharded_batch(batch, any_node, timeout_s)
+            return await self._with_retries(lambda address, t: self._send_batch(address, batch, t),
+                                            any_node=any_node, timeout_s=timeout_s)
         finally:
             self._free_lanes.extend(lanes)
 
-    async def _with_retries(self, send, any_node: bool, timeout_s: float | None):
+    async def _send_batch(self, address: str, batch: cache_pb2.RequestBatch, timeout_s: float) -> cache_pb2.ReplyBatch:
+        reply = await self._transport.pipeline(address, batch, timeout_s)
+        for item in reply.replies:
+            if item.value.WhichOneof("kind") == "error" and item.value.error.reason in _RETRY_IN_BATCH:
+                raise error_for_reason(item.value.error.reason, item.value.error.message)
+        return reply
+
+    async def _sharded_batch(self, batch: cache_pb2.RequestBatch, any_node: bool,
+                             timeout_s: float | None) -> cache_pb2.ReplyBatch:
+        """A pipeline over several shards: one sub-batch per shard, sent at once, the replies put
+        back in order; requests answered WRONG_SHARD are routed again after the map is re-read
+        (the others ran: a write keeps its lane and sequence, so nothing runs twice)."""
+        deadline = self._clock() + (timeout_s or self.options.timeout_s)
+        replies: list = [None] * len(batch.requests)
+        pending = list(range(len(batch.requests)))
+        for redirect in range(_MAX_REDIRECTS + 1):
+            groups: dict[int, list[int]] = {}
+            for i in pending:
+                groups.setdefault(id(self.shards.topology_for(batch.requests[i].command)), []).append(i)
+            parts = list(groups.values())
+
+            async def send_part(part: list[int]) -> cache_pb2.ReplyBatch:
+                sub = cache_pb2.RequestBatch(requests=[batch.requests[i] for i in part])
+                topology = self.shards.topology_for(sub.requests[0].command)
+                return await self._with_retries(lambda address, t: self._send_batch(address, sub, t), any_node,
+                                                max(deadline - self._clock(), 0.001), route=lambda: topology)
+
+            answers = await asyncio.gather(*(send_part(p) for p in parts))
+            pending = []
+            for part, answer in zip(parts, answers):
+                for i, item in zip(part, answer.replies):
+                    error = item.value.error if item.value.WhichOneof("kind") == "error" else None
+                    if error is not None and error.reason == WrongShardError.reason and redirect < _MAX_REDIRECTS:
+                        self.shards.moved(error.message)
+                        pending.append(i)
+                    else:
+                        replies[i] = item
+            if not pending:
+                break
+            await self.refresh_map(deadline)
+        out = cache_pb2.ReplyBatch()
+        out.replies.extend(replies)
+        return out
+
+    async def _with_retries(self, send, any_node: bool, timeout_s: float | None, route=None):
         if self._closed:
             raise RuntimeError("the client is closed")
         opts = self.options
@@ -159,63 +254,152 @@ class Engine:
             self._maybe_periodic_refresh()
         failed: set[str] = set()
         attempt = 0
+        redirects = 0
         while True:
+            topology = self.topology if route is None else route()
+            if topology is not self.topology and not topology.known:   # a shard not yet asked
+                await self.refresh(deadline, topology)
             now = self._clock()
-            node = self.topology.pick(any_node, now, failed)
+            node = topology.pick(any_node, now, failed)
             timeout = max(min(opts.attempt_timeout_s, deadline - now), 0.001)
             node.inflight += 1
             try:
                 result = await send(node.address, timeout)
             except RaftcacheError as error:
+                if (isinstance(error, WrongShardError) and route is not None and redirects < _MAX_REDIRECTS
+                        and await self._redirected(error, node.address, deadline)):
+                    redirects += 1
+                    failed.clear()
+                    continue
                 if not retry.is_retryable(error):
                     raise
                 now = self._clock()
                 log.debug("attempt %d on %s failed: %r", attempt + 1, node.address, error)
                 if retry.node_failed(error):
-                    self.topology.mark_failed(node.address, now)
+                    topology.mark_failed(node.address, now)
                 failed.add(node.address)
-                if len(failed) >= len(self.topology.nodes()):
+                if len(failed) >= len(topology.nodes()):
                     failed.clear()
                 pause = retry.sleep_for(opts.retry, attempt, now, deadline, self._rng)
                 if pause is None:
                     raise
                 if retry.needs_refresh(error):
-                    await self.refresh(deadline)
+                    await self.refresh(deadline, topology)
                     pause = retry.sleep_for(opts.retry, attempt, self._clock(), deadline, self._rng)
                     if pause is None:
                         raise
                 await self._sleep(pause)
                 attempt += 1
             else:
-                self.topology.mark_ok(node.address)
+                topology.mark_ok(node.address)
                 return result
             finally:
                 node.inflight -= 1
+
+    async def _redirected(self, error: WrongShardError, address: str, deadline: float) -> bool:
+        """Follow a WRONG_SHARD answer: route its slot to the shard it names and re-read the map.
+        False when the cluster turns out not to be one this client can route in (then it raises)."""
+        if self.shards is None:
+            await self._check_sharded(address)   # the first discovery missed it (no leader then)
+            if self.shards is None:
+                return False
+        self.shards.moved(error.message)
+        await self.refresh_map(deadline)
+        return True
 
     # ------------------------------------------------------------ topology
 
     def _maybe_periodic_refresh(self) -> None:
         every = self.options.topology_refresh_s
-        updated = self.topology.updated_at
-        if every and updated is not None and self._clock() - updated > every and self._refresh_task is None:
-            self._refresh_task = asyncio.ensure_future(self._refresh_once())
+        if not every:
+            return
+        now = self._clock()
+        for topology in (self.topology,) if self.shards is None else self.shards.topologies.values():
+            updated = topology.updated_at
+            if updated is not None and now - updated > every and id(topology) not in self._refresh_tasks:
+                self._refresh_tasks[id(topology)] = asyncio.ensure_future(self._refresh_once(topology))
+        if self.shards is not None and now - self._map_refreshed > every and self._map_task is None:
+            self._map_task = asyncio.ensure_future(self._refresh_map_once())
 
-    async def refresh(self, deadline: float | None = None) -> None:
-        """Re-read the topology now (one refresh at a time; concurrent callers share it)."""
-        if self._refresh_task is None:
-            if self._clock() - self._last_refresh_end < _MIN_REFRESH_INTERVAL_S and self.topology.known:
+    async def refresh(self, deadline: float | None = None, topology: Topology | None = None) -> None:
+        """Re-read a topology now (the client's, or one shard's; one refresh of each at a time,
+        concurrent callers share it). On a sharded cluster, refreshing the client's own also
+        re-reads the slot map."""
+        if topology is None and self.shards is not None:
+            await asyncio.gather(*(self.refresh(deadline, t) for t in self.shards.topologies.values()),
+                                 self.refresh_map(deadline))
+            return
+        topology = topology or self.topology
+        key = id(topology)
+        if key not in self._refresh_tasks:
+            if self._clock() - self._last_refresh_end.get(key, float("-inf")) < _MIN_REFRESH_INTERVAL_S \
+                    and topology.known:
                 return
-            self._refresh_task = asyncio.ensure_future(self._refresh_once())
-        task = self._refresh_task
+            self._refresh_tasks[key] = asyncio.ensure_future(self._refresh_once(topology))
+        await self._wait(self._refresh_tasks[key], deadline)
+
+    async def _wait(self, task: asyncio.Task, deadline: float | None) -> None:
         timeout = None if deadline is None else max(deadline - self._clock(), 0.001)
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout)
         except TimeoutError:
             pass
 
-    async def _refresh_once(self) -> None:
+    async def refresh_map(self, deadline: float | None = None) -> None:
+        """Cluster mode: re-read the slot map (Admin.Status of one node per shard) now."""
+        if self.shards is None:
+            return
+        if self._map_task is None:
+            if self._clock() - self._map_refreshed < _MIN_REFRESH_INTERVAL_S:
+                return
+            self._map_task = asyncio.ensure_future(self._refresh_map_once())
+        await self._wait(self._map_task, deadline)
+
+    async def _refresh_map_once(self) -> None:
         try:
-            addresses = self.topology.query_addresses()
+            addresses = self.shards.status_addresses()
+            answers = await asyncio.gather(
+                *(self._transport.status(a, self.options.connect_timeout_s) for a in addresses),
+                return_exceptions=True)
+            replies = []
+            for address, answer in zip(addresses, answers):
+                if isinstance(answer, BaseException):
+                    log.debug("status of %s failed: %r", address, answer)
+                else:
+                    replies.append(answer)
+            self.shards.apply(replies, self._clock())
+        finally:
+            self._map_task = None
+            self._map_refreshed = self._clock()
+
+    async def _check_sharded(self, address: str) -> None:
+        """Enter cluster mode when the node at `address` says it is in a shard (once per client)."""
+        try:
+            status = await self._transport.status(address, self.options.connect_timeout_s)
+        except RaftcacheError as e:
+            log.debug("status of %s failed: %r", address, e)
+            return
+        self._sharding_checked = True
+        self._note_shard(status)
+
+    def _note_shard(self, status) -> None:
+        """From a node's Status: build the slot map the first time a node names its shard."""
+        if self.shards is not None or not status.HasField("shard"):
+            return
+        if self.near_cache is not None:
+            log.warning("the near cache is off on a sharded cluster (its invalidation stream is one shard's)")
+            self.near_cache = None
+        self.shards = ShardMap(self.options.zone, self.options.node_down_s, status.shard.shard, self.topology)
+        self.shards.apply([status], self._clock())
+        members = set(self.shards.members(status.shard.shard))
+        if members:   # seeds of other shards are theirs: the home topology asks only its own
+            self.topology.seeds = [a for a in self.topology.seeds if a in members]
+        self._map_refreshed = self._clock()
+        log.info("sharded cluster: %r", self.shards)
+
+    async def _refresh_once(self, topology: Topology) -> None:
+        try:
+            addresses = topology.query_addresses()
             t = self.options.connect_timeout_s
             answers = await asyncio.gather(*(self._transport.topology(a, t) for a in addresses),
                                            return_exceptions=True)
@@ -224,26 +408,35 @@ class Engine:
             for address, answer in zip(addresses, answers):
                 if isinstance(answer, BaseException):
                     if retry.node_failed(answer):
-                        self.topology.mark_failed(address, now)
+                        topology.mark_failed(address, now)
                     log.debug("topology query to %s failed: %r", address, answer)
                 else:
                     replies.append(answer)
-            self.topology.apply(replies, now)
-            leader = self.topology.leader
+            topology.apply(replies, now)
+            leader = topology.leader
             if leader is not None:
                 try:
-                    self.topology.apply_lag(await self._transport.status(leader.address, t))
+                    status = await self._transport.status(leader.address, t)
                 except RaftcacheError as e:
                     log.debug("status of leader %s failed: %r", leader.address, e)
+                else:
+                    topology.apply_lag(status)
+                    self._sharding_checked = True
+                    if self.shards is not None:
+                        self.shards.apply([status], self._clock())
+                    else:
+                        self._note_shard(status)
+            elif not self._sharding_checked and topology.known:
+                await self._check_sharded(topology.nodes()[0].address)   # is it a shard? (first discovery only)
         finally:
-            self._refresh_task = None
-            self._last_refresh_end = self._clock()
+            self._refresh_tasks.pop(id(topology), None)
+            self._last_refresh_end[id(topology)] = self._clock()
 
     async def status(self, address: str | None = None) -> object:
         """Admin.Status of one node (the leader when known, else any)."""
         if not self.topology.known:
             await self.refresh(self._clock() + self.options.timeout_s)
-        node = self.topology.pick(address is None and self.topology.leader is None, self._clock())
+        node = self.topology.pick(address is None and self.topology.leader is None, self._clock())  # home shard's
         return await self._transport.status(address or node.address, self.options.connect_timeout_s)
 
     async def close(self) -> None:
@@ -251,8 +444,9 @@ class Engine:
         if self._near_stream is not None:
             self._near_stream.cancel()
             await asyncio.gather(self._near_stream, return_exceptions=True)
-        if self._refresh_task is not None:
-            self._refresh_task.cancel()
-            await asyncio.gather(self._refresh_task, return_exceptions=True)
+        tasks = [*self._refresh_tasks.values(), *([self._map_task] if self._map_task is not None else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._transport.close()
 

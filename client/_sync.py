@@ -103,6 +103,7 @@ class Client(Commands):
     client_id = property(lambda self: self._async.client_id)
     last_index = property(lambda self: self._async.last_index)
     topology = property(lambda self: self._async.topology)
+    shards = property(lambda self: self._async.shards)
 
     @property
     def admin(self) -> Admin:

@@ -115,6 +115,20 @@ class OutOfMemoryError(ResponseError):
     reason = "OUT_OF_MEMORY"
 
 
+class WrongShardError(ResponseError):
+    """Cluster mode: another shard serves the key's slot; the message is "SLOT HOST:PORT" (that
+    shard's leader's Redis address, as -MOVED). A client seeded with a sharded cluster's nodes
+    routes by slot and follows it itself (docs/client.md "Sharded clusters")."""
+
+    reason = "WRONG_SHARD"
+
+
+class CrossSlotError(ResponseError):
+    """Cluster mode: the keys of one command (or transaction) hash to several slots."""
+
+    reason = "CROSS_SLOT"
+
+
 class AuthenticationError(RaftcacheError):
     """No credentials, or wrong ones, where the cluster needs them (docs/security.md)."""
 
@@ -168,7 +182,8 @@ ERRORS_BY_REASON: dict[str, type[RaftcacheError]] = {
     for cls in (
         WrongTypeError, NotIntegerError, NotFloatError, IncrOverflowError, NoSuchKeyError,
         CommandSyntaxError, InvalidArgumentError, InvalidExpireError, KeyTooLargeError,
-        ValueTooLargeError, StaleSequenceError, OutOfMemoryError, AuthenticationError, PermissionDeniedError,
+        ValueTooLargeError, StaleSequenceError, OutOfMemoryError, WrongShardError, CrossSlotError,
+        AuthenticationError, PermissionDeniedError,
         InternalError,
         UnavailableError, NotLeaderError, DeadlineExceededError,
     )

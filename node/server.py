@@ -167,6 +167,13 @@ def run(config: NodeConfig) -> int:
             raise ConfigError(f"node {config.id} is not a member of shard {config.shard} in {config.cluster_map}")
         service.cluster = ClusterView(cluster_map, config.shard, service, config.replication.cluster_secret,
                                       peer_credentials)
+        from raftcache.node.service.shard_forward import ShardForwarder
+
+        others = {p.id: p for s in cluster_map.shards if s.id != config.shard for p in s.members}
+        service.shard_forwarder = ShardForwarder(service.cluster, service, GrpcForwarder(
+            others, config.replication.cluster_secret, config.service.request_timeout_s,
+            grpc_codec.request_size_limit(config.keyspace.max_value_bytes, statemachine.limits.max_value_bytes),
+            credentials=peer_credentials), config.service.request_timeout_s)
     membership = Membership(os.path.join(data_dir, MEMBERSHIP_FILE), config.self_peer, voters, replicator,
                             forwarder_peers, advertised=config.advertised_peer, credentials=peer_credentials,
                             secret=config.replication.cluster_secret)
@@ -284,6 +291,8 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
         await grpc_server.stop(grace=SHUTDOWN_GRACE_S)
         await service.close()
         await forwarder.close()
+        if service.shard_forwarder is not None:
+            await service.shard_forwarder.close()
 
 
 #: How long a stopping node lets in-flight gRPC requests finish.

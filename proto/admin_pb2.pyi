@@ -47,7 +47,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatusReply(_message.Message):
-    __slots__ = ("id", "zone", "role", "leader_id", "term", "commit_index", "applied_index", "last_index", "members", "keys", "used_bytes", "maxmemory_bytes", "last_leader_contact_s", "appendfsync", "version", "cluster_id", "voter", "replicas", "replicas_connected", "log_version", "max_log_version", "apply_blocked", "advertised", "snapshot_received_bytes", "snapshot_bytes", "shard")
+    __slots__ = ("id", "zone", "role", "leader_id", "term", "commit_index", "applied_index", "last_index", "members", "keys", "used_bytes", "maxmemory_bytes", "last_leader_contact_s", "appendfsync", "version", "cluster_id", "voter", "replicas", "replicas_connected", "log_version", "max_log_version", "apply_blocked", "advertised", "snapshot_received_bytes", "snapshot_bytes", "shard", "cluster")
     ID_FIELD_NUMBER: _ClassVar[int]
     ZONE_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +74,7 @@ class StatusReply(_message.Message):
     SNAPSHOT_RECEIVED_BYTES_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_BYTES_FIELD_NUMBER: _ClassVar[int]
     SHARD_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
     id: str
     zone: str
     role: str
@@ -100,7 +101,8 @@ class StatusReply(_message.Message):
     snapshot_received_bytes: int
     snapshot_bytes: int
     shard: ShardStatus
-    def __init__(self, id: _Optional[str] = ..., zone: _Optional[str] = ..., role: _Optional[str] = ..., leader_id: _Optional[str] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., members: _Optional[_Iterable[_Union[MemberStatus, _Mapping]]] = ..., keys: _Optional[int] = ..., used_bytes: _Optional[int] = ..., maxmemory_bytes: _Optional[int] = ..., last_leader_contact_s: _Optional[float] = ..., appendfsync: _Optional[str] = ..., version: _Optional[str] = ..., cluster_id: _Optional[str] = ..., voter: bool = ..., replicas: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., replicas_connected: _Optional[int] = ..., log_version: _Optional[int] = ..., max_log_version: _Optional[int] = ..., apply_blocked: _Optional[str] = ..., advertised: _Optional[_Union[Member, _Mapping]] = ..., snapshot_received_bytes: _Optional[int] = ..., snapshot_bytes: _Optional[int] = ..., shard: _Optional[_Union[ShardStatus, _Mapping]] = ...) -> None: ...
+    cluster: _containers.RepeatedCompositeFieldContainer[ShardView]
+    def __init__(self, id: _Optional[str] = ..., zone: _Optional[str] = ..., role: _Optional[str] = ..., leader_id: _Optional[str] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., members: _Optional[_Iterable[_Union[MemberStatus, _Mapping]]] = ..., keys: _Optional[int] = ..., used_bytes: _Optional[int] = ..., maxmemory_bytes: _Optional[int] = ..., last_leader_contact_s: _Optional[float] = ..., appendfsync: _Optional[str] = ..., version: _Optional[str] = ..., cluster_id: _Optional[str] = ..., voter: bool = ..., replicas: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., replicas_connected: _Optional[int] = ..., log_version: _Optional[int] = ..., max_log_version: _Optional[int] = ..., apply_blocked: _Optional[str] = ..., advertised: _Optional[_Union[Member, _Mapping]] = ..., snapshot_received_bytes: _Optional[int] = ..., snapshot_bytes: _Optional[int] = ..., shard: _Optional[_Union[ShardStatus, _Mapping]] = ..., cluster: _Optional[_Iterable[_Union[ShardView, _Mapping]]] = ...) -> None: ...
 
 class ShardStatus(_message.Message):
     __slots__ = ("shard", "epoch", "slots")
@@ -111,6 +113,20 @@ class ShardStatus(_message.Message):
     epoch: int
     slots: _containers.RepeatedCompositeFieldContainer[_commands_pb2.SlotRange]
     def __init__(self, shard: _Optional[int] = ..., epoch: _Optional[int] = ..., slots: _Optional[_Iterable[_Union[_commands_pb2.SlotRange, _Mapping]]] = ...) -> None: ...
+
+class ShardView(_message.Message):
+    __slots__ = ("shard", "epoch", "slots", "leader_id", "members")
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    shard: int
+    epoch: int
+    slots: _containers.RepeatedCompositeFieldContainer[_commands_pb2.SlotRange]
+    leader_id: str
+    members: _containers.RepeatedCompositeFieldContainer[Member]
+    def __init__(self, shard: _Optional[int] = ..., epoch: _Optional[int] = ..., slots: _Optional[_Iterable[_Union[_commands_pb2.SlotRange, _Mapping]]] = ..., leader_id: _Optional[str] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ...) -> None: ...
 
 class TopologyRequest(_message.Message):
     __slots__ = ()

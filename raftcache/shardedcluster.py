@@ -28,7 +28,7 @@ class ShardedCluster:
 
     def __init__(self, root: str, shards: int = 2, nodes: int = 3, *, host: str = HOST, base_port: int | None = None,
                  appendfsync: str = "everysec", extra_args: list[str] | None = None, env: dict | None = None,
-                 own_session: bool = False, password: str = ""):
+                 own_session: bool = False, password: str = "", tls: str = ""):
         # 1 shard is cluster mode over one Raft group (scripts/bench_cluster.py's baseline);
         # `raftcache up --shards 1` runs the unsharded cluster instead (raftcache/cli.py).
         os.umask(0o077)
@@ -44,10 +44,12 @@ class ShardedCluster:
         for shard in self.map.shards:
             cluster = LocalCluster(self.root, peers=list(shard.members), appendfsync=appendfsync,
                                    extra_args=[*(extra_args or []), "--shard", str(shard.id), "--cluster-map", self.path],
-                                   env=env, own_session=own_session, password=password)
+                                   env=env, own_session=own_session, password=password, tls=tls)
             cluster.owner = self
             self.shards.append(cluster)
         self.secret = self.shards[0].secret
+        #: the clients' TLS settings when the nodes speak TLS (one CA for every shard: DATA_DIR/tls)
+        self.tls = self.shards[0].tls
         self.save()   # the nodes read the map from it
 
     @property
@@ -61,7 +63,9 @@ class ShardedCluster:
         """Write ROOT/cluster.json (atomically): every node with its shard, and the cluster map."""
         records = [{**node.record(), "shard": i + 1} for i, shard in enumerate(self.shards) for node in shard.nodes]
         with open(self.path + ".tmp", "w") as f:
-            json.dump({"nodes": records, "shards": self.map.to_json()}, f, indent=2)
+            tls = self.tls
+            json.dump({"nodes": records, "shards": self.map.to_json(),
+                       **({"tls": {"ca": tls.ca, "cert": tls.cert, "key": tls.key}} if tls else {})}, f, indent=2)
             f.write("\n")
         os.replace(self.path + ".tmp", self.path)
         return self.path
@@ -92,18 +96,22 @@ class ShardedCluster:
 
 def run(args) -> int:
     """`raftcache up --shards S`: start every shard, print the ready line, watch the nodes until stopped."""
-    if getattr(args, "restore", None) or getattr(args, "tls", False):
-        raise ConfigError("--restore and --tls are not supported with --shards yet (docs/cluster-mode.md)")
+    if getattr(args, "restore", None):
+        raise ConfigError("--restore is not supported with --shards (a backup is one shard's keyspace; "
+                          "docs/cluster-mode.md)")
+    # `up --tls`: one CA for every shard (the nodes of different shards talk TLS to each other too)
     cluster = ShardedCluster(args.data_dir, args.shards, args.nodes, host=args.host, base_port=args.base_port,
                              appendfsync=args.appendfsync,
-                             extra_args=["--maxmemory", args.maxmemory] if args.maxmemory else [], own_session=True)
+                             extra_args=["--maxmemory", args.maxmemory] if args.maxmemory else [], own_session=True,
+                             tls="optional" if getattr(args, "tls", False) else "")
 
     def ready_line() -> str:
         leaders = cluster.start(args.ready_timeout).leaders(args.ready_timeout)
         first = cluster.nodes[0].peer
+        tls = f"--tls --cacert {cluster.tls.ca} " if cluster.tls else ""
         return (
             f"raftcache ready: {len(cluster.shards)} shards x {args.nodes} nodes, leaders "
-            f"{','.join(n.id for n in leaders)}; redis-cli -c -p {first.port('redis')} | "
+            f"{','.join(n.id for n in leaders)}; redis-cli -c {tls}-p {first.port('redis')} | "
             f"memcached {first.address('memcached')} | grpc {first.address('grpc')} | {cluster.path}"
         )
     return serve(cluster, ready_line,

@@ -143,6 +143,10 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         if shard is not None:
             reply.shard.shard, reply.shard.epoch = shard["shard"], shard["epoch"]
             reply.shard.slots.extend(commands_pb2.SlotRange(first=a, last=b) for a, b in shard["slots"])
+            for view in self._service.cluster.shard_views():
+                reply.cluster.add(shard=view["shard"], epoch=view["epoch"], leader_id=view["leader_id"],
+                                  slots=[commands_pb2.SlotRange(first=a, last=b) for a, b in view["slots"]],
+                                  members=[member_proto(p) for p in view["members"]])
         if ops is not None:
             reply.advertised.CopyFrom(member_proto(ops.membership.advertised(ops.membership.me), voter=ops.voter))
         states = {m["id"]: m for m in s["members"]}

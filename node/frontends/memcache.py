@@ -140,6 +140,7 @@ class MemcacheProtocol(StreamConnection):
                                              guard=acl_catalog.command_guard))
         self.state = state
         self.service = state.service
+        self.session.remote = state.service.shard_forwarder   # cluster mode: every key (shard_forward.py)
         self.stats = state.stats
         self.linearizable = _LINEARIZABLE
         self._buf = bytearray()

@@ -147,6 +147,17 @@ class ClusterView:
         return {"shard": self.shard, "epoch": claim.epoch,
                 "slots": [list(r) for r in (claim.ranges if claim.epoch else self.me.slots)]}
 
+    def shard_views(self) -> list[dict]:
+        """Every shard as this node knows it, for Admin.Status's `cluster` (what the SDK routes by):
+        its claim, its leader's id ("" unknown) and its members as clients reach them."""
+        views = []
+        for shard in self.map.shards:
+            claim = self.claims[shard.id]
+            leader = self._service.leader_id if shard.id == self.shard else self.leaders.get(shard.id, "")
+            views.append({"shard": shard.id, "epoch": claim.epoch, "slots": [list(r) for r in claim.ranges],
+                          "leader_id": leader or "", "members": [shard.client_peer(p) for p in shard.members]})
+        return views
+
     # ------------------------------------------------------------ background
 
     async def run(self) -> None:

@@ -190,6 +190,8 @@ class Service:
         self._timeout_s = config.service.request_timeout_s
         #: Cluster mode: which shard owns each hash slot (node/service/cluster.py); None when not sharded.
         self.cluster = None
+        #: Cluster mode: runs another shard's commands there (node/service/shard_forward.py; memcached).
+        self.shard_forwarder = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._completions: Completions | None = None
         self.watcher: AppliedWatcher | None = None

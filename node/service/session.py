@@ -89,6 +89,9 @@ class Session:
         self.user = user
         #: guard(session, command) -> the error to answer instead of running it, or None.
         self.guard = guard
+        #: Cluster mode, memcached: a ShardForwarder running other shards' commands there; None: refused
+        #: (WRONG_SHARD) as on the other ports.
+        self.remote = None
 
     def client_info(self) -> str:
         """The connection as ACL LOG entries describe it."""
@@ -114,6 +117,9 @@ class Session:
             if outcome[1] > self.last_write_index:
                 self.last_write_index = outcome[1]
             if command.HasField("publish"):
+                if (type(outcome[0]) is int and not command.publish.sharded and not self.forwarded
+                        and self.service.shard_forwarder is not None):
+                    self.service.shard_forwarder.relay_publish(command)   # cluster mode: every shard's too
                 return self.publish_reply(command, outcome[0]), outcome[1]
         return outcome
 
@@ -150,6 +156,9 @@ class Session:
         try:
             if self.forwarded:
                 outcome = await self.service.execute_forwarded(command, consistency, client_id, sequence)
+            elif self.remote is not None and (shard := self.remote.owner(command)):
+                # another shard's log index: not this connection's read-your-writes floor here
+                return await self.remote.execute(shard, command, consistency or self.consistency)
             else:
                 outcome = await self.service.execute(command, consistency or self.consistency, client_id, sequence,
                                                      self.last_write_index)
@@ -270,6 +279,10 @@ class Run:
         if self.in_flight >= MAX_IN_FLIGHT:
             await self.settle()
         request = (command, consistency, client_id, sequence)
+        if session.remote is not None and session.remote.owner(command):   # another shard's key (memcached)
+            await self.settle()
+            self.reply(render(await session.execute(*request)))
+            return
         if commands.is_read(command):
             if not self._writes and not self._forward and not session.forwarded:
                 served = session.read_now(command, consistency)

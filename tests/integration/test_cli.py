@@ -164,3 +164,46 @@ def test_up_shards_runs_a_sharded_cluster(tmp_path):
     assert proc.returncode == 0
     for n in info["nodes"]:
         wait_until(lambda: not _alive(n["pid"]), 10, f"{n['id']} to stop")
+
+
+def test_up_shards_tls_serves_every_shard_over_tls(tmp_path):
+    """`raftcache up --shards 2 --tls`: one CA for every shard; RedisCluster, the memcached port
+    (forwarding to the other shard, node to node over TLS) and the SDK connect with the CA alone."""
+    import ssl
+
+    from pymemcache.client.base import Client as Memcache
+    from redis.cluster import RedisCluster
+
+    from raftcache.client import Client, TLSConfig, cluster_file_seeds
+
+    base = free_base_port(nodes=2)
+    data = tmp_path / "data"
+    proc = subprocess.Popen([*RAFTCACHE, "up", "--shards", "2", "--nodes", "1", "--tls", "--base-port", str(base),
+                             "--data-dir", str(data)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        ready = proc.stdout.readline()
+        assert ready.startswith("raftcache ready: 2 shards x 1 nodes") and "--tls --cacert" in ready, \
+            ready + proc.stdout.read()
+        ca = str(data / "tls" / "ca.crt")
+        assert json.loads((data / "cluster.json").read_text())["tls"]["ca"] == ca
+        with RedisCluster(host="127.0.0.1", port=base + 1, ssl=True, ssl_ca_certs=ca, socket_timeout=10) as rc:
+            assert rc.set("foo", "bar") and rc.set("bar", "foo")   # slots 12182 and 5061: both shards
+        mc = Memcache(("127.0.0.1", base + 2), tls_context=ssl.create_default_context(cafile=ca), timeout=10)
+        try:
+            assert mc.get_many(["foo", "bar"]) == {"foo": b"bar", "bar": b"foo"}
+        finally:
+            mc.close()
+        with Client(cluster_file_seeds(str(data / "cluster.json")), tls=TLSConfig(ca=ca)) as sdk:
+            assert (sdk.get("foo"), sdk.get("bar")) == (b"bar", b"foo")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert proc.returncode == 0
+
+
+def test_up_shards_refuses_restore(tmp_path):
+    """A backup is one Raft group's keyspace image: `up --shards --restore` says so and starts nothing."""
+    out = subprocess.run([*RAFTCACHE, "up", "--shards", "2", "--restore", str(tmp_path / "x.rcbak"),
+                          "--data-dir", str(tmp_path / "data")], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "--restore is not supported with --shards" in out.stderr + out.stdout
+    assert not (tmp_path / "data" / "cluster.json").exists()

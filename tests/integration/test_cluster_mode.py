@@ -19,7 +19,6 @@ import redis
 from redis.cluster import LoadBalancingStrategy, RedisCluster
 from redis.exceptions import ClusterCrossSlotError, MovedError
 
-from raftcache.client.errors import ResponseError
 from raftcache.clustermap import redis_node_id
 from raftcache.localcluster import free_base_port, wait_until
 from raftcache.node import commands
@@ -192,9 +191,14 @@ def test_each_shards_log_records_its_slots(sharded):
     assert "shard 2: slots 8192-16383, epoch 1" in out
 
 
-def test_memcached_and_grpc_refuse_another_shards_key(sharded):
-    """Until they forward keys to their owners, memcached and gRPC store nothing in the wrong shard."""
+def test_grpc_refuses_another_shards_key_and_memcached_forwards_it(sharded):
+    """No key is stored in the wrong shard: the gRPC API answers WRONG_SHARD (the SDK routes by slot
+    itself), the memcached port forwards the key to its shard (tests/integration/test_cluster_clients.py)."""
     import socket
+
+    import grpc
+    from raftcache.client.errors import reason_from_metadata
+    from raftcache.proto import commands_pb2 as pb
 
     node = sharded.shards[0].nodes[0]
     with socket.create_connection(node.memcached_address, timeout=10) as s:
@@ -202,13 +206,13 @@ def test_memcached_and_grpc_refuse_another_shards_key(sharded):
         replies = b""
         while replies.count(b"\r\n") < 2:
             replies += s.recv(4096)
-    refused, stored = replies.split(b"\r\n")[:2]
-    assert refused.startswith(b"SERVER_ERROR MOVED: 12182 127.0.0.1:")
-    assert stored == b"STORED"
-    with sharded.shards[0].client() as client:
-        with pytest.raises(ResponseError) as refused:
-            client.set("foo", b"v")
-        assert refused.value.reason == "WRONG_SHARD" and str(refused.value).startswith("12182 127.0.0.1:")
+    assert replies.split(b"\r\n")[:2] == [b"STORED", b"STORED"]
+    with pytest.raises(grpc.RpcError) as refused:
+        sharded.shards[0].execute(node, pb.Command(set=pb.Set(key=b"foo", value=b"w")))
+    assert reason_from_metadata(refused.value.trailing_metadata()) == "WRONG_SHARD"
+    assert refused.value.details().startswith("12182 127.0.0.1:")
+    with _plain(sharded.shards[1].leader()) as r:
+        assert r.get("foo") == b"v"
 
 
 def test_a_transaction_with_another_shards_key_is_aborted(sharded):

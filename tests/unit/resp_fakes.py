@@ -35,6 +35,7 @@ class FakeService:
         self._rng = random.Random(7)
         self.log_version = commands.MAX_VERSION
         self.cluster = None   # not sharded (node/service/cluster.py)
+        self.shard_forwarder = None   # not sharded (node/service/shard_forward.py)
         self.skew_ms = 0                       # added to the wall clock: lets tests "wait" for expiry
         self.consistencies: list = []          # the level of every execute(), in order
         self.set_password("")
