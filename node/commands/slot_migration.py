@@ -78,6 +78,8 @@ class SlotMigration:
         self.frozen: frozenset[bytes] = frozenset()
         #: Set by the cluster view: shard -> "HOST:PORT" that -ASK names (the text of an error reply).
         self.address_of = None
+        #: (epoch, shard) of the last move out of this shard that finished here since start (the view's hint).
+        self.gave_to: tuple[int, int] = (0, 0)
 
     @property
     def active(self) -> bool:
@@ -240,6 +242,8 @@ class SlotMigration:
         return OK, SlotClaim(claim.shard, record.epoch, tuple(ranges)).to_proto()
 
     def clear(self, txn) -> None:
+        if self.current.role == MIGRATING:
+            self.gave_to = (self.current.epoch, self.current.peer)
         self._store(txn, pb.BeginMigration())
 
 

@@ -152,6 +152,8 @@ _OP_NAMES = {
     "script_flush": "script|flush", "function_load": "function|load", "function_delete": "function|delete",
     "function_flush": "function|flush", "function_restore": "function|restore", "function_list": "function|list",
     "claim_slots": "cluster|addslots",   # likewise
+    **{name: "cluster|setslot" for name in (   # resharding's steps: likewise
+       "begin_migration", "migrate_keys", "restore_keys", "drop_migrated", "finish_migration")},
 }
 
 

@@ -44,6 +44,10 @@ POLL_INTERVAL_S = 1.0
 POLL_TIMEOUT_S = 1.0
 
 
+def _slots(ranges) -> set[int]:
+    return {s for first, last in ranges for s in range(first, last + 1)}
+
+
 class ClusterView:
     """The slot owners as this node knows them (see the module docstring)."""
 
@@ -65,6 +69,9 @@ class ClusterView:
         self._channels: list = []
         self._next_member: dict[int, int] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Resharding: the slots this shard's log says are moving (node/commands/slot_migration.py)
+        self.migration = service.migration
+        self.migration.address_of = self.address_of   # -ASK names the target shard's leader
         self._rebuild()
         self._own_claim(service.slot_claim)
         service.on_slots_change(self._claim_applied)
@@ -72,6 +79,8 @@ class ClusterView:
     # ------------------------------------------------------------ the merged map
 
     def _rebuild(self) -> None:
+        """Per slot, the claim of the highest epoch; a slot no known claim covers (its old owner
+        gave it up, its new owner's claim is not heard of yet) keeps its owner, which redirects."""
         owners = self.owners
         epochs = [-1] * slotmath.SLOTS
         for shard in sorted(self.claims):   # ties go to the lower shard number
@@ -88,20 +97,28 @@ class ClusterView:
             self.claims[shard] = claim
             self._rebuild()
 
-    def _own_claim(self, claim: SlotClaim) -> None:
+    def _own_claim(self, claim: SlotClaim, moved_to: int = 0) -> None:
         if claim.epoch and claim.shard != self.shard:
             log.error("this node's log records slots of shard %d, but it runs as shard %d: check --shard",
                       claim.shard, self.shard)
             return
+        if claim.epoch and moved_to and claim.epoch > self.claims[moved_to].epoch:
+            # This shard gave slots to `moved_to`, which claimed them at this epoch first (the mover
+            # flips the target, then the source): known here before the next poll says so.
+            given = _slots(self.claims[self.shard].ranges) - _slots(claim.ranges)
+            ranges = slotmath.normalise([*self.claims[moved_to].ranges, *((s, s) for s in sorted(given))])
+            self._learn(moved_to, SlotClaim(moved_to, claim.epoch, tuple(ranges)))
         if claim.epoch:
             self._learn(self.shard, claim)
 
     def _claim_applied(self, claim: SlotClaim) -> None:
         """From the Raft thread (node/commands/statemachine.py on_slots_change)."""
+        epoch, peer = self.migration.gave_to
+        moved_to = peer if claim.epoch and epoch == claim.epoch else 0
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._own_claim, claim)
+            self._loop.call_soon_threadsafe(self._own_claim, claim, moved_to)
         else:
-            self._own_claim(claim)
+            self._own_claim(claim, moved_to)
 
     @property
     def epoch(self) -> int:
@@ -137,15 +154,30 @@ class ClusterView:
         owner = self.owners[slot]
         if owner == self.shard:
             return None
+        if command.asking and self.importing(slot):
+            return None   # sent by the migrating shard's -ASK (docs/cluster-mode.md "Resharding")
         if owner == 0:
             return CommandError(f"hash slot {slot} is not served", Reason.UNAVAILABLE)
         return CommandError(f"{slot} {self.address_of(owner)}", Reason.WRONG_SHARD)   # Redis's -MOVED text
 
+    def importing(self, slot: int) -> bool:
+        """Whether this shard's log says `slot` is moving into it (served after ASKING)."""
+        return bool(self.migration.moving[slot]) and self.migration.current.role == self.migration.current.IMPORTING
+
+    def moving(self, slot: int) -> bool:
+        """Whether `slot` is moving into or out of this shard (served through the log's -ASK check)."""
+        return bool(self.migration.moving[slot])
+
     def status(self) -> dict:
-        """This shard's slots for Admin.Status and /status."""
+        """This shard's slots for Admin.Status and /status (and the move in progress, if any)."""
         claim = self._service.slot_claim
+        record = self.migration.current
         return {"shard": self.shard, "epoch": claim.epoch,
-                "slots": [list(r) for r in (claim.ranges if claim.epoch else self.me.slots)]}
+                "slots": [list(r) for r in (claim.ranges if claim.epoch else self.me.slots)],
+                **({"migration": {"role": "migrating" if record.role == record.MIGRATING else "importing",
+                                  "peer": record.peer, "epoch": record.epoch,
+                                  "slots": [[r.first, r.last] for r in record.ranges],
+                                  "frozen_keys": len(record.frozen)}} if self.migration.active else {})}
 
     # ------------------------------------------------------------ background
 

@@ -13,6 +13,7 @@ from raftcache.clustermap import ClusterMap, ClusterMapError, redis_node_id
 from raftcache.node import commands
 from raftcache.node.commands import OK
 from raftcache.node.commands.slot_claims import SlotClaim
+from raftcache.node.commands.slot_migration import SlotMigration
 from raftcache.node.commands.statemachine import StateMachine
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.frontends import resp_cluster
@@ -154,6 +155,7 @@ class _Service:
 
     def __init__(self, leader_id: str = "s1n2"):
         self.slot_claim = SlotClaim()
+        self.migration = SlotMigration()
         self.leader_id = leader_id
         self.callbacks = []
 
