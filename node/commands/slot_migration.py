@@ -45,7 +45,7 @@ MIGRATING = pb.BeginMigration.MIGRATING
 IMPORTING = pb.BeginMigration.IMPORTING
 #: Most keys one MigrateKeys freezes (bounds an entry's result and the frozen set).
 MAX_BATCH_KEYS = 1000
-#: The steps themselves: never refused by `check` (they name the keys they move).
+#: The steps themselves (not checked by `check`: they name the keys they move).
 STEPS = frozenset({"begin_migration", "migrate_keys", "restore_keys", "drop_migrated", "finish_migration"})
 TRYAGAIN_TEXT = "Multiple keys request during rehashing of slot"
 
@@ -76,8 +76,10 @@ class SlotMigration:
         self.current = pb.BeginMigration()
         self.moving = bytearray(slotmath.SLOTS)   # 1 for a slot of the recorded migration
         self.frozen: frozenset[bytes] = frozenset()
-        #: Set by the cluster view: shard -> "HOST:PORT" that -ASK names (the text of an error reply).
+        #: Set by the cluster view: shard -> "HOST:PORT" that -ASK / -MOVED name (the text of an error
+        #: reply), and slot -> the shard the view says owns it.
         self.address_of = None
+        self.owner_of = lambda slot: self.gave_to[1]
         #: (epoch, shard) of the last move out of this shard that finished here since start (the view's hint).
         self.gave_to: tuple[int, int] = (0, 0)
 
@@ -107,29 +109,35 @@ class SlotMigration:
 
     # ------------------------------------------------------------ where a command runs
 
-    def check(self, txn, command: pb.Command, now_ms: int, read: bool = False) -> CommandError | None:
-        """None when this shard runs `command`, else the -ASK / -TRYAGAIN refusal. A read of a
-        frozen key is served (its value cannot change until it is dropped)."""
-        if command.WhichOneof("op") in STEPS:
-            return None
+    def check(self, txn, command: pb.Command, now_ms: int, owned: bytearray, read: bool = False) -> CommandError | None:
+        """None when this shard runs `command` (its log records the slot as its own, or as importing),
+        else the refusal: -MOVED for a slot it does not own (a command checked against a view
+        older than the log, e.g. validated before the slot moved and applied after), -ASK /
+        -TRYAGAIN while the slot migrates. A read of a frozen key is served (its value cannot
+        change until it is dropped)."""
         keys = command_keys(command)
         if not keys:
             return None
         slot = slotmath.key_slot(keys[0])
-        if not self.moving[slot]:
+        moving = self.moving[slot]
+        if not owned[slot]:
+            if moving and self.current.role == IMPORTING:
+                return None   # the front ends let it through only after ASKING (Service._validate)
+            return CommandError(f"{slot} {self._address(self.owner_of(slot))}", Reason.WRONG_SHARD)
+        if not moving or self.current.role != MIGRATING:
             return None
-        record = self.current
-        if record.role == IMPORTING:
-            return None   # the front ends let a command through only with ASKING (Service._validate)
         if not read and any(key in self.frozen for key in keys):
             return CommandError(TRYAGAIN_TEXT, Reason.TRY_AGAIN)
-        present = sum(1 for key in set(keys) if txn.get(command.db, key, now_ms) is not None)
-        if present == len(set(keys)):
+        distinct = set(keys)
+        present = sum(1 for key in distinct if txn.get(command.db, key, now_ms) is not None)
+        if present == len(distinct):
             return None
         if present:
             return CommandError(TRYAGAIN_TEXT, Reason.TRY_AGAIN)
-        address = self.address_of(record.peer) if self.address_of is not None else f"shard-{record.peer}"
-        return CommandError(f"{slot} {address}", Reason.ASK)
+        return CommandError(f"{slot} {self._address(self.current.peer)}", Reason.ASK)
+
+    def _address(self, shard: int) -> str:
+        return self.address_of(shard) if self.address_of is not None and shard else f"shard-{shard}"
 
     # ------------------------------------------------------------ the steps
 

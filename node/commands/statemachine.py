@@ -88,7 +88,10 @@ def _merge_handlers() -> dict:
 
 #: Resharding's steps (node/commands/slot_migration.py), and the refusals that ran nothing here
 #: (not kept for retries: their text names another node, which each replica knows on its own).
-_NOT_HERE = frozenset((Reason.ASK, Reason.TRY_AGAIN))
+_NOT_HERE = frozenset((Reason.ASK, Reason.TRY_AGAIN, Reason.WRONG_SHARD))
+#: Entries that name no slot of their own: never refused by the slot check at apply.
+_UNCHECKED = frozenset(("config_set", "set_version", "acl_set_user", "acl_del_user", "acl_load", "publish", "evict",
+                        "delete_expired"))
 
 #: Writes that change keys they do not name: a tracking client forgets every key.
 _FLUSHES = frozenset(("flush_all", "flush_db", "swap_db"))
@@ -341,7 +344,8 @@ class StateMachine:
             return self._set_version(txn, command.set_version.version)
         if name == "claim_slots":
             return self._slots_changed(self.slots.claim(txn, command.claim_slots))
-        if self.migration.active or name in slot_migration.STEPS:
+        if name in slot_migration.STEPS or (self.slots.current.epoch and name not in _UNCHECKED):
+            # cluster mode, once the log records this shard's slots: the slot check at apply
             error = self._migration_step(txn, index, command, now_ms, seed, name)
             if error is not _MISS:
                 return error
@@ -363,7 +367,8 @@ class StateMachine:
     def _migration_step(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int,
                         name: str) -> object:
         """Resharding (node/commands/slot_migration.py): a step's result, a command's -ASK /
-        -TRYAGAIN refusal while slots migrate, or _MISS (run the command as usual)."""
+        -TRYAGAIN refusal while slots migrate, -MOVED for a slot the log does not give this shard,
+        or _MISS (run the command as usual)."""
         migration = self.migration
         if name == "begin_migration":
             return migration.begin(txn, command.begin_migration, self.slots.current)
@@ -381,7 +386,7 @@ class StateMachine:
                     migration.clear(txn)
                 self._slots_changed(result)
             return result
-        error = migration.check(txn, command, now_ms)
+        error = migration.check(txn, command, now_ms, self.slots.owned)
         return _MISS if error is None else error
 
     def _context(self, txn, db: int, now_ms: int, index: int, seed: int, room: eviction.Room | None = None,
@@ -587,8 +592,8 @@ class StateMachine:
         if handler is None:
             return CommandError(f"unknown command '{name}'", Reason.SYNTAX), self._keyspace.applied_index
         with self._keyspace.reader() as txn:
-            if self.migration.active:
-                error = self.migration.check(txn, command, now_ms, read=True)
+            if self.slots.current.epoch:   # cluster mode: as at apply (_migration_step)
+                error = self.migration.check(txn, command, now_ms, self.slots.owned, read=True)
                 if error is not None:
                     return error, txn.applied_index()
             ctx = self._context(txn, command.db, now_ms, 0, 0, access=self.access)

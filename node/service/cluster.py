@@ -71,7 +71,8 @@ class ClusterView:
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Resharding: the slots this shard's log says are moving (node/commands/slot_migration.py)
         self.migration = service.migration
-        self.migration.address_of = self.address_of   # -ASK names the target shard's leader
+        self.migration.address_of = self.address_of   # -ASK / -MOVED at apply name the shard's leader
+        self.migration.owner_of = self._redirect
         self._rebuild()
         self._own_claim(service.slot_claim)
         service.on_slots_change(self._claim_applied)
@@ -159,6 +160,12 @@ class ClusterView:
         if owner == 0:
             return CommandError(f"hash slot {slot} is not served", Reason.UNAVAILABLE)
         return CommandError(f"{slot} {self.address_of(owner)}", Reason.WRONG_SHARD)   # Redis's -MOVED text
+
+    def _redirect(self, slot: int) -> int:
+        """The shard a command the log refuses for `slot` is sent to (-MOVED at apply): the view's
+        owner, else, while the view still names this shard, the one the last move gave the slot to."""
+        owner = self.owners[slot]
+        return owner if owner != self.shard else self.migration.gave_to[1]
 
     def importing(self, slot: int) -> bool:
         """Whether this shard's log says `slot` is moving into it (served after ASKING)."""

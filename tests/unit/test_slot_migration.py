@@ -78,7 +78,10 @@ def test_a_slot_moves_with_its_keys(shards):
     assert source.sm.slots.current == SlotClaim(1, 2, ((0, 99), (102, 8191)))
     assert source.run(finish_migration=pb.FinishMigration(epoch=2)) == OK, "finishing again is a no-op"
     assert not source.sm.migration.active and not target.sm.migration.active
-    assert _set(source, other, b"v") == OK, "no migration: the service's slot check decides again"
+    moved = _set(source, other, b"v")   # validated against an older view, applied after the move
+    assert isinstance(moved, CommandError) and moved.reason == Reason.WRONG_SHARD and moved.message == "101 shard-2"
+    assert source.read(get=pb.Get(key=a)).reason == Reason.WRONG_SHARD
+    assert _set(target, other, b"v") == OK and target.get(a) == b"1b"
 
 
 def test_finish_waits_for_frozen_keys_and_begin_checks_ownership(shards):
