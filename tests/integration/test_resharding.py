@@ -280,3 +280,18 @@ def test_a_source_leader_killed_mid_move_loses_nothing(sharded):
         shard1.restart(victim)
         writer.check(rc)
     assert _owner(sharded, first) == 2 and _left_in(sharded, 1, first, last) == []
+
+
+def test_rebalance_evens_the_slots_out(sharded):
+    """Last but one: after the moves above shard 2 owns more than half; rebalance gives the surplus
+    back (its highest slots) and every key stays readable."""
+    keys = _keys_in(16300, 16383, 100, "rebalance")
+    with _rc(sharded) as rc:
+        for key in keys:
+            rc.set(key, key)
+        done = _ctl(sharded, "rebalance", "--batch", "50")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert [rc.get(key) for key in keys] == [key.encode() for key in keys]
+    out = _ctl(sharded, "shards").stdout
+    assert "shard 1: 8192 slots" in out and "shard 2: 8192 slots" in out, out
+    assert "the slots are balanced already" in _ctl(sharded, "rebalance").stdout
