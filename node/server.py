@@ -166,7 +166,7 @@ def run(config: NodeConfig) -> int:
         if config.id not in members:
             raise ConfigError(f"node {config.id} is not a member of shard {config.shard} in {config.cluster_map}")
         service.cluster = ClusterView(cluster_map, config.shard, service, config.replication.cluster_secret,
-                                      peer_credentials)
+                                      peer_credentials, map_path=config.cluster_map)
     membership = Membership(os.path.join(data_dir, MEMBERSHIP_FILE), config.self_peer, voters, replicator,
                             forwarder_peers, advertised=config.advertised_peer, credentials=peer_credentials,
                             secret=config.replication.cluster_secret)

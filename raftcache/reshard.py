@@ -24,7 +24,10 @@ raftcache.node or raftcache.client.
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
 import sys
 import time
 
@@ -32,6 +35,7 @@ import grpc
 
 from raftcache import slots as slotmath
 from raftcache.clustermap import ClusterMap, ClusterMapError
+from raftcache.peers import Peer
 from raftcache.proto import admin_pb2, admin_pb2_grpc
 from raftcache.proto import commands_pb2 as pb
 
@@ -58,9 +62,20 @@ def add_verbs(sub) -> None:
                    help="give this shard no slots (empty it before remove-shard); repeatable")
     p.add_argument("--batch", type=int, default=BATCH_KEYS, help=f"keys per copied batch (default {BATCH_KEYS})")
     sub.add_parser("shards", help="cluster mode: every shard's slots, epoch, leader and move in progress")
+    p = sub.add_parser("add-shard", help="cluster mode: add a shard to --data-dir's cluster.json (next ports of "
+                       "the `up` layout), start its nodes with --start, then rebalance onto it")
+    p.add_argument("--nodes", type=int, default=3, help="members of the new shard (default 3)")
+    p.add_argument("--start", action="store_true", help="start the new shard's node processes (detached; their "
+                   "logs and data under --data-dir)")
+    p.add_argument("--no-rebalance", action="store_true", help="only register (and start) the shard")
+    p.add_argument("--batch", type=int, default=BATCH_KEYS, help=f"keys per copied batch (default {BATCH_KEYS})")
+    p = sub.add_parser("remove-shard", help="cluster mode: remove the last shard from --data-dir's cluster.json "
+                       "once it owns no slot (empty it first: rebalance --exclude SHARD)")
+    p.add_argument("shard", type=int)
+    p.add_argument("--stop", action="store_true", help="also stop its nodes (SIGTERM to the pids cluster.json records)")
 
 
-VERBS = ("reshard", "rebalance", "shards")
+VERBS = ("reshard", "rebalance", "shards", "add-shard", "remove-shard")
 
 
 # ---------------------------------------------------------------- talking to the shards
@@ -354,14 +369,123 @@ def _print_shards(cluster: Cluster) -> None:
         print(line)
 
 
+# ---------------------------------------------------------------- adding and removing shards
+
+def _load_doc(data_dir: str) -> tuple[str, dict]:
+    path = os.path.join(data_dir or "", "cluster.json")
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+        ClusterMap.from_json(doc.get("shards"))
+    except (OSError, ValueError, ClusterMapError) as e:
+        raise ReshardError(f"add-shard and remove-shard need --data-dir of `raftcache up --shards`: {path}: {e}") \
+            from None
+    return path, doc
+
+
+def _save_doc(path: str, doc: dict) -> None:
+    ClusterMap.from_json(doc["shards"])   # never write a map the nodes would refuse
+    with open(path + ".tmp", "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+
+
+def add_shard(data_dir: str, nodes: int, start: bool, secret: str) -> tuple[int, list[str]]:
+    """Register a shard with no slots in DATA_DIR/cluster.json, its members at the next ports of the
+    `up` layout (ids s{K}n{i}, zones a, b, c …); with `start`, start them. Returns (shard, grpc addresses)."""
+    path, doc = _load_doc(data_dir)
+    cmap = ClusterMap.from_json(doc["shards"])
+    shard = max(s.id for s in cmap.shards) + 1
+    last = max((p for s in cmap.shards for p in s.members), key=lambda p: p.base_port)
+    fresh = ClusterMap.layout(1, nodes, last.host, last.base_port + 10).shards[0]
+    members = [Peer(f"s{shard}n{i + 1}", p.zone, p.host, p.base_port) for i, p in enumerate(fresh.members)]
+    doc["shards"].append({"id": shard, "slots": "", "members": [p.spec() for p in members]})
+    records = []
+    for peer in members:
+        node_dir = os.path.join(os.path.abspath(data_dir), peer.id)
+        argv = [sys.executable, "-m", "raftcache", "node", "--id", peer.id, "--zone", peer.zone, "--host", peer.host,
+                "--base-port", str(peer.base_port), "--peers", ",".join(p.spec() for p in members),
+                "--data-dir", node_dir, "--shard", str(shard), "--cluster-map", os.path.abspath(path)]
+        records.append({"id": peer.id, "zone": peer.zone, "pid": None, "data_dir": node_dir, "shard": shard,
+                        **{kind: peer.address(kind) for kind in ("grpc", "redis", "memcached", "raft", "http")},
+                        "argv": argv})
+    doc["nodes"] = doc.get("nodes", []) + records
+    _save_doc(path, doc)   # before the nodes start: they read their shard from it
+    for record in records:
+        if start:
+            os.makedirs(record["data_dir"], exist_ok=True)
+            with open(os.path.join(os.path.dirname(record["data_dir"]), f"{record['id']}.log"), "ab") as log:
+                proc = subprocess.Popen(record["argv"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                        env=dict(os.environ, RAFTCACHE_CLUSTER_SECRET=secret, PYTHONUNBUFFERED="1"))
+            record["pid"] = proc.pid
+        else:
+            print("start: RAFTCACHE_CLUSTER_SECRET=… " + " ".join(record["argv"]))
+    if start:
+        _save_doc(path, doc)
+    return shard, [p.address("grpc") for p in members]
+
+
+def _wait_ready(shards: Shards, shard: int, timeout_s: float = 120.0) -> None:
+    """Until the shard has a leader and its log records its (empty) claim."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            status = shards.status(shard)
+            if status.role == "leader" and status.shard.epoch >= 1:
+                return
+        except ReshardError:
+            pass
+        time.sleep(0.5)
+    raise ReshardError(f"shard {shard} has no leader with its slots recorded after {timeout_s:.0f}s")
+
+
+def remove_shard(cluster: Cluster, data_dir: str, shard: int, stop: bool) -> None:
+    path, doc = _load_doc(data_dir)
+    ids = [s["id"] for s in doc["shards"]]
+    if shard not in ids:
+        raise ReshardError(f"there is no shard {shard}")
+    if shard != max(ids):
+        raise ReshardError(f"only the last shard ({max(ids)}) can be removed: shards are numbered 1..S")
+    owned = sum(1 for owner in cluster.owners() if owner == shard)
+    if owned or cluster.migration(shard).role != pb.BeginMigration.NONE:
+        raise ReshardError(f"shard {shard} owns {owned} slots (or is moving some): empty it first with "
+                           f"`ctl rebalance --exclude {shard}` (or reshard its slots elsewhere)")
+    doc["shards"] = [s for s in doc["shards"] if s["id"] != shard]
+    gone = [n for n in doc.get("nodes", []) if n.get("shard") == shard]
+    doc["nodes"] = [n for n in doc.get("nodes", []) if n.get("shard") != shard]
+    _save_doc(path, doc)
+    for node in gone:
+        if stop and node.get("pid"):
+            try:
+                os.kill(int(node["pid"]), signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+    print(f"removed shard {shard}" + ("; its nodes were sent SIGTERM" if stop else "; its nodes may be stopped"))
+
+
 def run(args) -> int:
     from raftcache import ctl
 
     try:
-        shards = Shards(members(args), ctl.cluster_secret(args), args.timeout)
+        secret = ctl.cluster_secret(args)
+        if args.verb == "add-shard":
+            if args.nodes < 1:
+                raise ReshardError("--nodes must be at least 1")
+            shard, addresses = add_shard(args.data_dir, args.nodes, args.start, secret)
+            print(f"added shard {shard} ({', '.join(addresses)}) with no slots")
+        shards = Shards(members(args), secret, args.timeout)
         try:
+            if args.verb == "add-shard":
+                if not args.start and args.no_rebalance:
+                    return 0
+                _wait_ready(shards, shard)
             cluster = Cluster(shards)
-            if args.verb == "shards":
+            if args.verb == "remove-shard":
+                remove_shard(cluster, args.data_dir, args.shard, args.stop)
+            elif args.verb == "add-shard" and args.no_rebalance:
+                pass
+            elif args.verb == "shards":
                 _print_shards(cluster)
             elif args.verb == "reshard":
                 try:
@@ -370,7 +494,7 @@ def run(args) -> int:
                     raise ReshardError(str(e)) from None
                 reshard(cluster, ranges, args.to, max(1, args.batch))
             else:
-                moves = plan_rebalance(cluster.owners(), sorted(cluster.status), set(args.exclude))
+                moves = plan_rebalance(cluster.owners(), sorted(cluster.status), set(getattr(args, "exclude", ())))
                 for source, target, ranges in moves:
                     move(cluster, source, target, ranges, max(1, args.batch))
                 if not moves:

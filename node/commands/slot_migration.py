@@ -137,7 +137,12 @@ class SlotMigration:
         return CommandError(f"{slot} {self._address(self.current.peer)}", Reason.ASK)
 
     def _address(self, shard: int) -> str:
-        return self.address_of(shard) if self.address_of is not None and shard else f"shard-{shard}"
+        if self.address_of is not None and shard:
+            try:
+                return self.address_of(shard)
+            except ValueError:   # a shard this node's map does not list yet (ClusterMapError)
+                pass
+        return f"shard-{shard}"
 
     # ------------------------------------------------------------ the steps
 

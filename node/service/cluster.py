@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import grpc
 
 from raftcache import slots as slotmath
-from raftcache.clustermap import ClusterMap, Shard
+from raftcache.clustermap import ClusterMap, ClusterMapError, Shard
 from raftcache.commandkeys import command_keys
 from raftcache.node import commands
 from raftcache.node.commands.slot_claims import SlotClaim
@@ -44,6 +45,14 @@ POLL_INTERVAL_S = 1.0
 POLL_TIMEOUT_S = 1.0
 
 
+def _stamp(path: str) -> tuple:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return (st.st_mtime_ns, st.st_size)
+
+
 def _slots(ranges) -> set[int]:
     return {s for first, last in ranges for s in range(first, last + 1)}
 
@@ -52,8 +61,10 @@ class ClusterView:
     """The slot owners as this node knows them (see the module docstring)."""
 
     def __init__(self, cluster_map: ClusterMap, shard: int, service, secret: str,
-                 credentials: grpc.ChannelCredentials | None = None):
+                 credentials: grpc.ChannelCredentials | None = None, map_path: str = ""):
         self.map = cluster_map
+        self._map_path = map_path   # re-read when it changes: shards added or removed (ctl add-shard)
+        self._map_stamp = _stamp(map_path)
         self.shard = shard
         self.me: Shard = cluster_map.shard(shard)
         self._service = service
@@ -103,7 +114,7 @@ class ClusterView:
             log.error("this node's log records slots of shard %d, but it runs as shard %d: check --shard",
                       claim.shard, self.shard)
             return
-        if claim.epoch and moved_to and claim.epoch > self.claims[moved_to].epoch:
+        if claim.epoch and moved_to in self.claims and claim.epoch > self.claims[moved_to].epoch:
             # This shard gave slots to `moved_to`, which claimed them at this epoch first (the mover
             # flips the target, then the source): known here before the next poll says so.
             given = _slots(self.claims[self.shard].ranges) - _slots(claim.ranges)
@@ -194,6 +205,7 @@ class ClusterView:
         self._own_claim(self._service.slot_claim)
         try:
             while True:
+                self._reload_map()
                 await asyncio.gather(*(self._poll(s) for s in self.map.shards if s.id != self.shard))
                 await self._claim_initial()
                 await asyncio.sleep(POLL_INTERVAL_S)
@@ -217,6 +229,32 @@ class ClusterView:
             log.warning("the initial slot claim was refused at index %d: %s", index, result.message)
         else:
             log.info("recorded this shard's slots %s at epoch 1 (index %d)", slotmath.format_ranges(self.me.slots), index)
+
+    def _reload_map(self) -> None:
+        """Adopt the map file's shards when it changed: a shard added (with no slots, or its static
+        ones) joins the view; a shard removed leaves it only if no slot is known to be its."""
+        stamp = _stamp(self._map_path)
+        if stamp == self._map_stamp:
+            return
+        self._map_stamp = stamp
+        try:
+            new = ClusterMap.load(self._map_path)
+            new.shard(self.shard)
+        except ClusterMapError as e:
+            log.warning("the cluster map %s changed but cannot be used: %s", self._map_path, e)
+            return
+        ids = {s.id for s in new.shards}
+        kept = [s for s in self.map.shards if s.id not in ids and self.claims[s.id].ranges]
+        if kept:
+            log.warning("the cluster map dropped shards %s, which still own slots: kept", [s.id for s in kept])
+        self.map = ClusterMap(tuple(sorted((*new.shards, *kept), key=lambda s: s.id)))
+        for shard in self.map.shards:
+            self.claims.setdefault(shard.id, SlotClaim(shard.id, 0, shard.slots))
+            self.leaders.setdefault(shard.id, "")
+        for gone in set(self.claims) - {s.id for s in self.map.shards}:
+            del self.claims[gone], self.leaders[gone]
+        log.info("the cluster map now has shards %s", [s.id for s in self.map.shards])
+        self._rebuild()
 
     def _stub(self, peer: Peer) -> admin_pb2_grpc.AdminStub:
         stub = self._stubs.get(peer.id)

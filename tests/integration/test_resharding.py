@@ -295,3 +295,43 @@ def test_rebalance_evens_the_slots_out(sharded):
     out = _ctl(sharded, "shards").stdout
     assert "shard 1: 8192 slots" in out and "shard 2: 8192 slots" in out, out
     assert "the slots are balanced already" in _ctl(sharded, "rebalance").stdout
+
+
+def test_add_a_shard_then_empty_and_remove_it(sharded):
+    """Last: `ctl add-shard --start` registers a third shard in cluster.json, starts its nodes and
+    rebalances onto it (every node reads the new map); `rebalance --exclude 3` empties it and
+    `remove-shard 3 --stop` takes it out. Every key written before stays readable throughout."""
+    import json
+    import os
+
+    keys = _keys_in(0, 16383, 300, "scale")
+    with _rc(sharded) as rc:
+        for key in keys:
+            rc.set(key, key)
+    try:
+        added = _ctl(sharded, "add-shard", "--nodes", "3", "--start", "--batch", "100", timeout_s=600)
+        assert added.returncode == 0, added.stdout + added.stderr
+        out = _ctl(sharded, "shards").stdout
+        assert all(f"shard {s}: " in out for s in (1, 2, 3)), out
+        assert "shard 3: 5461 slots" in out, out
+        with _rc(sharded) as rc:
+            assert [rc.get(key) for key in keys] == [key.encode() for key in keys]
+            assert len(rc.get_primaries()) == 3
+        refused = _ctl(sharded, "remove-shard", "3")
+        assert refused.returncode == 1 and "owns 5461 slots" in refused.stderr
+        emptied = _ctl(sharded, "rebalance", "--exclude", "3", "--batch", "100", timeout_s=600)
+        assert emptied.returncode == 0, emptied.stdout + emptied.stderr
+        removed = _ctl(sharded, "remove-shard", "3", "--stop")
+        assert removed.returncode == 0, removed.stdout + removed.stderr
+        out = _ctl(sharded, "shards").stdout
+        assert "shard 3" not in out and "shard 1: 8192 slots" in out, out
+        with _rc(sharded) as rc:
+            assert [rc.get(key) for key in keys] == [key.encode() for key in keys]
+    finally:   # the new shard's processes were started by `ctl add-shard`: stop them whatever happened
+        with open(os.path.join(sharded.root, "cluster.json")) as f:
+            pids = [n["pid"] for n in json.load(f)["nodes"] if n.get("shard") == 3 and n.get("pid")]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
