@@ -17,8 +17,12 @@ SUBCOMMANDS = {"tracking": -3, "caching": 3, "getredir": 2, "trackinginfo": 2}
 
 
 def invalidation_push(conn):
-    """The function that writes one invalidation to `conn` (RESP3 push frame)."""
-    return lambda keys, index: conn.push([b"invalidate", keys])
+    """The function that writes one invalidation to `conn` (RESP3 push frame). A RESP2
+    connection tracking without REDIRECT gets nothing, as in Redis: RESP2 has no pushes."""
+    def push(keys, index) -> None:
+        if conn.proto >= 3:
+            conn.push([b"invalidate", keys])
+    return push
 
 
 def redirect_target(server):
@@ -98,9 +102,6 @@ def _tracking(conn, args: list[bytes]):
         raise RespError("ERR OPTIN and OPTOUT are not compatible with BCAST")
     if prefixes and not options["bcast"]:
         raise RespError("ERR PREFIX option requires BCAST mode to be enabled")
-    if conn.proto == 2 and not redirect:
-        raise RespError("ERR CLIENT TRACKING over RESP2 needs REDIRECT to a connection subscribed to "
-                        "__redis__:invalidate (or switch to RESP3 with HELLO 3)")
     stop(conn)
     tracking = Tracking(invalidation_push(conn), prefixes=tuple(prefixes),
                         redirect=redirect if redirect != conn.id else 0, **options)
