@@ -644,8 +644,10 @@ class Service:
         valid; an over-long key is NOT_NOW, so the ordinary path reports it."""
         if len(key) > self._sm.limits.max_key_bytes or not self._reads.servable_now(self._level(consistency), floor):
             return NOT_NOW
-        if self._sm.migration.active and self._sm.migration.moving[key_slot(key)]:
-            return NOT_NOW   # the read decides -ASK (node/commands/slot_migration.py)
+        if self.cluster is not None:   # cluster mode: the read path decides -ASK / -MOVED against the log's slots
+            slot = key_slot(key)
+            if self._sm.migration.moving[slot] or not self._sm.slots.owned[slot] and self._sm.slots.current.epoch:
+                return NOT_NOW
         stats = self.stats
         stats["commands"] += 1
         stats["reads"] += 1
