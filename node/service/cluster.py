@@ -15,7 +15,11 @@ soon as a node has heard of the claim.
 The shard's leader proposes the initial claim (epoch 1, the static slots) once
 the log runs at commands.CLUSTER_VERSION. The front ends ask `owner_of(slot)`
 and `address_of(shard)` (the Redis port of the shard's leader, else of its
-first member) for -MOVED. Must not touch the keyspace or Raft directly.
+first member) for -MOVED. Resharding: the view exposes the shard's recorded
+slot move (`migration`, node/commands/slot_migration.py) to the front ends
+(`importing`, `moving`) and gives the state machine the addresses -ASK and
+-MOVED at apply name; it re-reads the map file when it changes (shards added
+or removed, `ctl add-shard`). Must not touch the keyspace or Raft directly.
 """
 
 from __future__ import annotations
