@@ -48,7 +48,7 @@ class Reason(str, enum.Enum):
 
 
 #: Reasons after which the same request may simply be sent again.
-RETRYABLE = frozenset({Reason.UNAVAILABLE, Reason.NOT_LEADER, Reason.TRY_AGAIN})
+RETRYABLE = frozenset({Reason.UNAVAILABLE, Reason.NOT_LEADER})
 
 
 class RaftcacheError(Exception):
