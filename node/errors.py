@@ -43,6 +43,8 @@ class Reason(str, enum.Enum):
     SCRIPT_ERROR = "SCRIPT_ERROR"      # a script's error reply: the message is the whole line, its first word included
     WRONG_SHARD = "WRONG_SHARD"        # cluster mode: another shard serves the key's slot ("SLOT HOST:PORT", -MOVED)
     CROSS_SLOT = "CROSS_SLOT"          # cluster mode: the keys of one command are in several slots (-CROSSSLOT)
+    ASK = "ASK"                        # resharding: the key's slot is moving and the key is already at "SLOT HOST:PORT" (-ASK)
+    TRY_AGAIN = "TRY_AGAIN"            # resharding: the key is being copied to its new shard right now; retry (-TRYAGAIN)
 
 
 #: Reasons after which the same request may simply be sent again.

@@ -166,7 +166,7 @@ def run(config: NodeConfig) -> int:
         if config.id not in members:
             raise ConfigError(f"node {config.id} is not a member of shard {config.shard} in {config.cluster_map}")
         service.cluster = ClusterView(cluster_map, config.shard, service, config.replication.cluster_secret,
-                                      peer_credentials)
+                                      peer_credentials, map_path=config.cluster_map)
         from raftcache.node.service.shard_forward import ShardForwarder
 
         others = {p.id: p for s in cluster_map.shards if s.id != config.shard for p in s.members}

@@ -26,7 +26,7 @@ from raftcache.proto import cache_pb2 as raftcache_dot_proto_dot_cache__pb2
 from raftcache.proto import commands_pb2 as raftcache_dot_proto_dot_commands__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1braftcache/proto/admin.proto\x12\x0craftcache.v1\x1a\x1braftcache/proto/cache.proto\x1a\x1eraftcache/proto/commands.proto\"\xa5\x01\n\x06Member\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\x14\n\x0cgrpc_address\x18\x03 \x01(\t\x12\x15\n\rredis_address\x18\x04 \x01(\t\x12\x19\n\x11memcached_address\x18\x05 \x01(\t\x12\x14\n\x0craft_address\x18\x06 \x01(\t\x12\x14\n\x0chttp_address\x18\x07 \x01(\t\x12\r\n\x05voter\x18\x08 \x01(\x08\"\x82\x01\n\x0cMemberStatus\x12$\n\x06member\x18\x01 \x01(\x0b\x32\x14.raftcache.v1.Member\x12\x11\n\tconnected\x18\x02 \x01(\x08\x12\x13\n\x0bmatch_index\x18\x03 \x01(\x04\x12\x0b\n\x03lag\x18\x04 \x01(\x04\x12\x17\n\x0fmax_log_version\x18\x05 \x01(\r\"\x0f\n\rStatusRequest\"\xa7\x05\n\x0bStatusReply\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x11\n\tleader_id\x18\x04 \x01(\t\x12\x0c\n\x04term\x18\x05 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x06 \x01(\x04\x12\x15\n\rapplied_index\x18\x07 \x01(\x04\x12\x12\n\nlast_index\x18\x08 \x01(\x04\x12+\n\x07members\x18\t \x03(\x0b\x32\x1a.raftcache.v1.MemberStatus\x12\x0c\n\x04keys\x18\n \x01(\x04\x12\x12\n\nused_bytes\x18\x0b \x01(\x04\x12\x17\n\x0fmaxmemory_bytes\x18\x0c \x01(\x04\x12\x1d\n\x15last_leader_contact_s\x18\r \x01(\x01\x12\x13\n\x0b\x61ppendfsync\x18\x0e \x01(\t\x12\x0f\n\x07version\x18\x0f \x01(\t\x12\x12\n\ncluster_id\x18\x10 \x01(\t\x12\r\n\x05voter\x18\x11 \x01(\x08\x12&\n\x08replicas\x18\x12 \x03(\x0b\x32\x14.raftcache.v1.Member\x12\x1a\n\x12replicas_connected\x18\x13 \x01(\x04\x12\x13\n\x0blog_version\x18\x14 \x01(\r\x12\x17\n\x0fmax_log_version\x18\x15 \x01(\r\x12\x15\n\rapply_blocked\x18\x16 \x01(\t\x12(\n\nadvertised\x18\x17 \x01(\x0b\x32\x14.raftcache.v1.Member\x12\x1f\n\x17snapshot_received_bytes\x18\x18 \x01(\x04\x12\x16\n\x0esnapshot_bytes\x18\x19 \x01(\x04\x12(\n\x05shard\x18\x1a \x01(\x0b\x32\x19.raftcache.v1.ShardStatus\x12(\n\x07\x63luster\x18\x1b \x03(\x0b\x32\x17.raftcache.v1.ShardView\"S\n\x0bShardStatus\x12\r\n\x05shard\x18\x01 \x01(\r\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12&\n\x05slots\x18\x03 \x03(\x0b\x32\x17.raftcache.v1.SlotRange\"\x8b\x01\n\tShardView\x12\r\n\x05shard\x18\x01 \x01(\r\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12&\n\x05slots\x18\x03 \x03(\x0b\x32\x17.raftcache.v1.SlotRange\x12\x11\n\tleader_id\x18\x04 \x01(\t\x12%\n\x07members\x18\x05 \x03(\x0b\x32\x14.raftcache.v1.Member\"\x11\n\x0fTopologyRequest\"W\n\rTopologyReply\x12%\n\x07members\x18\x01 \x03(\x0b\x32\x14.raftcache.v1.Member\x12\x11\n\tleader_id\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\"\x0f\n\rBackupRequest\"\xa6\x01\n\nBackupInfo\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\r\x12\x12\n\ncluster_id\x18\x02 \x01(\t\x12\x15\n\rapplied_index\x18\x03 \x01(\x04\x12\x0c\n\x04term\x18\x04 \x01(\x04\x12\x11\n\tkey_count\x18\x05 \x01(\x04\x12\x13\n\x0btotal_bytes\x18\x06 \x01(\x04\x12\x0f\n\x07node_id\x18\x07 \x01(\t\x12\x0e\n\x06sha256\x18\x08 \x01(\t\"C\n\x0b\x42\x61\x63kupChunk\x12&\n\x04info\x18\x01 \x01(\x0b\x32\x18.raftcache.v1.BackupInfo\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"6\n\x0e\x41\x64\x64NodeRequest\x12$\n\x06member\x18\x01 \x01(\x0b\x32\x14.raftcache.v1.Member\"\x1f\n\x11RemoveNodeRequest\x12\n\n\x02id\x18\x01 \x01(\t\"K\n\x0fMembershipReply\x12%\n\x07members\x18\x01 \x03(\x0b\x32\x14.raftcache.v1.Member\x12\x11\n\tleader_id\x18\x02 \x01(\t\"#\n\x15TransferLeaderRequest\x12\n\n\x02to\x18\x01 \x01(\t\"6\n\x13TransferLeaderReply\x12\x11\n\tleader_id\x18\x01 \x01(\t\x12\x0c\n\x04term\x18\x02 \x01(\x04\"E\n\x0b\x41\x63\x63\x65ssedKey\x12\n\n\x02\x64\x62\x18\x01 \x01(\r\x12\x0b\n\x03key\x18\x02 \x01(\x0c\x12\r\n\x05\x63ount\x18\x03 \x01(\r\x12\x0e\n\x06\x61ge_ms\x18\x04 \x01(\r\"H\n\x0c\x41\x63\x63\x65ssReport\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\'\n\x04keys\x18\x02 \x03(\x0b\x32\x19.raftcache.v1.AccessedKey\"\x13\n\x11\x41\x63\x63\x65ssReportReply2\xc5\x03\n\x05\x41\x64min\x12@\n\x06Status\x12\x1b.raftcache.v1.StatusRequest\x1a\x19.raftcache.v1.StatusReply\x12\x46\n\x08Topology\x12\x1d.raftcache.v1.TopologyRequest\x1a\x1b.raftcache.v1.TopologyReply\x12\x42\n\x06\x42\x61\x63kup\x12\x1b.raftcache.v1.BackupRequest\x1a\x19.raftcache.v1.BackupChunk0\x01\x12\x46\n\x07\x41\x64\x64Node\x12\x1c.raftcache.v1.AddNodeRequest\x1a\x1d.raftcache.v1.MembershipReply\x12L\n\nRemoveNode\x12\x1f.raftcache.v1.RemoveNodeRequest\x1a\x1d.raftcache.v1.MembershipReply\x12X\n\x0eTransferLeader\x12#.raftcache.v1.TransferLeaderRequest\x1a!.raftcache.v1.TransferLeaderReply2\xd4\x01\n\x08Internal\x12\x35\n\x07\x46orward\x12\x15.raftcache.v1.Request\x1a\x13.raftcache.v1.Reply\x12\x44\n\x0c\x46orwardBatch\x12\x1a.raftcache.v1.RequestBatch\x1a\x18.raftcache.v1.ReplyBatch\x12K\n\x0cReportAccess\x12\x1a.raftcache.v1.AccessReport\x1a\x1f.raftcache.v1.AccessReportReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1braftcache/proto/admin.proto\x12\x0craftcache.v1\x1a\x1braftcache/proto/cache.proto\x1a\x1eraftcache/proto/commands.proto\"\xa5\x01\n\x06Member\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\x14\n\x0cgrpc_address\x18\x03 \x01(\t\x12\x15\n\rredis_address\x18\x04 \x01(\t\x12\x19\n\x11memcached_address\x18\x05 \x01(\t\x12\x14\n\x0craft_address\x18\x06 \x01(\t\x12\x14\n\x0chttp_address\x18\x07 \x01(\t\x12\r\n\x05voter\x18\x08 \x01(\x08\"\x82\x01\n\x0cMemberStatus\x12$\n\x06member\x18\x01 \x01(\x0b\x32\x14.raftcache.v1.Member\x12\x11\n\tconnected\x18\x02 \x01(\x08\x12\x13\n\x0bmatch_index\x18\x03 \x01(\x04\x12\x0b\n\x03lag\x18\x04 \x01(\x04\x12\x17\n\x0fmax_log_version\x18\x05 \x01(\r\"\x0f\n\rStatusRequest\"\xa7\x05\n\x0bStatusReply\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x11\n\tleader_id\x18\x04 \x01(\t\x12\x0c\n\x04term\x18\x05 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x06 \x01(\x04\x12\x15\n\rapplied_index\x18\x07 \x01(\x04\x12\x12\n\nlast_index\x18\x08 \x01(\x04\x12+\n\x07members\x18\t \x03(\x0b\x32\x1a.raftcache.v1.MemberStatus\x12\x0c\n\x04keys\x18\n \x01(\x04\x12\x12\n\nused_bytes\x18\x0b \x01(\x04\x12\x17\n\x0fmaxmemory_bytes\x18\x0c \x01(\x04\x12\x1d\n\x15last_leader_contact_s\x18\r \x01(\x01\x12\x13\n\x0b\x61ppendfsync\x18\x0e \x01(\t\x12\x0f\n\x07version\x18\x0f \x01(\t\x12\x12\n\ncluster_id\x18\x10 \x01(\t\x12\r\n\x05voter\x18\x11 \x01(\x08\x12&\n\x08replicas\x18\x12 \x03(\x0b\x32\x14.raftcache.v1.Member\x12\x1a\n\x12replicas_connected\x18\x13 \x01(\x04\x12\x13\n\x0blog_version\x18\x14 \x01(\r\x12\x17\n\x0fmax_log_version\x18\x15 \x01(\r\x12\x15\n\rapply_blocked\x18\x16 \x01(\t\x12(\n\nadvertised\x18\x17 \x01(\x0b\x32\x14.raftcache.v1.Member\x12\x1f\n\x17snapshot_received_bytes\x18\x18 \x01(\x04\x12\x16\n\x0esnapshot_bytes\x18\x19 \x01(\x04\x12(\n\x05shard\x18\x1a \x01(\x0b\x32\x19.raftcache.v1.ShardStatus\x12(\n\x07\x63luster\x18\x1b \x03(\x0b\x32\x17.raftcache.v1.ShardView\"\x84\x01\n\x0bShardStatus\x12\r\n\x05shard\x18\x01 \x01(\r\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12&\n\x05slots\x18\x03 \x03(\x0b\x32\x17.raftcache.v1.SlotRange\x12/\n\tmigration\x18\x04 \x01(\x0b\x32\x1c.raftcache.v1.BeginMigration\"\x8b\x01\n\tShardView\x12\r\n\x05shard\x18\x01 \x01(\r\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12&\n\x05slots\x18\x03 \x03(\x0b\x32\x17.raftcache.v1.SlotRange\x12\x11\n\tleader_id\x18\x04 \x01(\t\x12%\n\x07members\x18\x05 \x03(\x0b\x32\x14.raftcache.v1.Member\"\x11\n\x0fTopologyRequest\"W\n\rTopologyReply\x12%\n\x07members\x18\x01 \x03(\x0b\x32\x14.raftcache.v1.Member\x12\x11\n\tleader_id\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\"\x0f\n\rBackupRequest\"\xa6\x01\n\nBackupInfo\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\r\x12\x12\n\ncluster_id\x18\x02 \x01(\t\x12\x15\n\rapplied_index\x18\x03 \x01(\x04\x12\x0c\n\x04term\x18\x04 \x01(\x04\x12\x11\n\tkey_count\x18\x05 \x01(\x04\x12\x13\n\x0btotal_bytes\x18\x06 \x01(\x04\x12\x0f\n\x07node_id\x18\x07 \x01(\t\x12\x0e\n\x06sha256\x18\x08 \x01(\t\"C\n\x0b\x42\x61\x63kupChunk\x12&\n\x04info\x18\x01 \x01(\x0b\x32\x18.raftcache.v1.BackupInfo\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"6\n\x0e\x41\x64\x64NodeRequest\x12$\n\x06member\x18\x01 \x01(\x0b\x32\x14.raftcache.v1.Member\"\x1f\n\x11RemoveNodeRequest\x12\n\n\x02id\x18\x01 \x01(\t\"K\n\x0fMembershipReply\x12%\n\x07members\x18\x01 \x03(\x0b\x32\x14.raftcache.v1.Member\x12\x11\n\tleader_id\x18\x02 \x01(\t\"#\n\x15TransferLeaderRequest\x12\n\n\x02to\x18\x01 \x01(\t\"6\n\x13TransferLeaderReply\x12\x11\n\tleader_id\x18\x01 \x01(\t\x12\x0c\n\x04term\x18\x02 \x01(\x04\"\x80\x02\n\x10MigrationRequest\x12-\n\x05\x62\x65gin\x18\x01 \x01(\x0b\x32\x1c.raftcache.v1.BeginMigrationH\x00\x12*\n\x06\x65xport\x18\x02 \x01(\x0b\x32\x18.raftcache.v1.ExportKeysH\x00\x12,\n\x07restore\x18\x03 \x01(\x0b\x32\x19.raftcache.v1.RestoreKeysH\x00\x12*\n\x04\x64rop\x18\x04 \x01(\x0b\x32\x1a.raftcache.v1.DropMigratedH\x00\x12/\n\x06\x66inish\x18\x05 \x01(\x0b\x32\x1d.raftcache.v1.FinishMigrationH\x00\x42\x06\n\x04step\"+\n\nExportKeys\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x04\x12\r\n\x05\x63ount\x18\x02 \x01(\r\"X\n\x0eMigrationReply\x12\'\n\x04keys\x18\x01 \x03(\x0b\x32\x19.raftcache.v1.MigratedKey\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\x04\x12\r\n\x05index\x18\x03 \x01(\x04\"E\n\x0b\x41\x63\x63\x65ssedKey\x12\n\n\x02\x64\x62\x18\x01 \x01(\r\x12\x0b\n\x03key\x18\x02 \x01(\x0c\x12\r\n\x05\x63ount\x18\x03 \x01(\r\x12\x0e\n\x06\x61ge_ms\x18\x04 \x01(\r\"H\n\x0c\x41\x63\x63\x65ssReport\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\'\n\x04keys\x18\x02 \x03(\x0b\x32\x19.raftcache.v1.AccessedKey\"\x13\n\x11\x41\x63\x63\x65ssReportReply2\x8e\x04\n\x05\x41\x64min\x12@\n\x06Status\x12\x1b.raftcache.v1.StatusRequest\x1a\x19.raftcache.v1.StatusReply\x12\x46\n\x08Topology\x12\x1d.raftcache.v1.TopologyRequest\x1a\x1b.raftcache.v1.TopologyReply\x12\x42\n\x06\x42\x61\x63kup\x12\x1b.raftcache.v1.BackupRequest\x1a\x19.raftcache.v1.BackupChunk0\x01\x12\x46\n\x07\x41\x64\x64Node\x12\x1c.raftcache.v1.AddNodeRequest\x1a\x1d.raftcache.v1.MembershipReply\x12L\n\nRemoveNode\x12\x1f.raftcache.v1.RemoveNodeRequest\x1a\x1d.raftcache.v1.MembershipReply\x12X\n\x0eTransferLeader\x12#.raftcache.v1.TransferLeaderRequest\x1a!.raftcache.v1.TransferLeaderReply\x12G\n\x07Migrate\x12\x1e.raftcache.v1.MigrationRequest\x1a\x1c.raftcache.v1.MigrationReply2\xd4\x01\n\x08Internal\x12\x35\n\x07\x46orward\x12\x15.raftcache.v1.Request\x1a\x13.raftcache.v1.Reply\x12\x44\n\x0c\x46orwardBatch\x12\x1a.raftcache.v1.RequestBatch\x1a\x18.raftcache.v1.ReplyBatch\x12K\n\x0cReportAccess\x12\x1a.raftcache.v1.AccessReport\x1a\x1f.raftcache.v1.AccessReportReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,38 +41,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STATUSREQUEST']._serialized_end=422
   _globals['_STATUSREPLY']._serialized_start=425
   _globals['_STATUSREPLY']._serialized_end=1104
-  _globals['_SHARDSTATUS']._serialized_start=1106
-  _globals['_SHARDSTATUS']._serialized_end=1189
-  _globals['_SHARDVIEW']._serialized_start=1192
-  _globals['_SHARDVIEW']._serialized_end=1331
-  _globals['_TOPOLOGYREQUEST']._serialized_start=1333
-  _globals['_TOPOLOGYREQUEST']._serialized_end=1350
-  _globals['_TOPOLOGYREPLY']._serialized_start=1352
-  _globals['_TOPOLOGYREPLY']._serialized_end=1439
-  _globals['_BACKUPREQUEST']._serialized_start=1441
-  _globals['_BACKUPREQUEST']._serialized_end=1456
-  _globals['_BACKUPINFO']._serialized_start=1459
-  _globals['_BACKUPINFO']._serialized_end=1625
-  _globals['_BACKUPCHUNK']._serialized_start=1627
-  _globals['_BACKUPCHUNK']._serialized_end=1694
-  _globals['_ADDNODEREQUEST']._serialized_start=1696
-  _globals['_ADDNODEREQUEST']._serialized_end=1750
-  _globals['_REMOVENODEREQUEST']._serialized_start=1752
-  _globals['_REMOVENODEREQUEST']._serialized_end=1783
-  _globals['_MEMBERSHIPREPLY']._serialized_start=1785
-  _globals['_MEMBERSHIPREPLY']._serialized_end=1860
-  _globals['_TRANSFERLEADERREQUEST']._serialized_start=1862
-  _globals['_TRANSFERLEADERREQUEST']._serialized_end=1897
-  _globals['_TRANSFERLEADERREPLY']._serialized_start=1899
-  _globals['_TRANSFERLEADERREPLY']._serialized_end=1953
-  _globals['_ACCESSEDKEY']._serialized_start=1955
-  _globals['_ACCESSEDKEY']._serialized_end=2024
-  _globals['_ACCESSREPORT']._serialized_start=2026
-  _globals['_ACCESSREPORT']._serialized_end=2098
-  _globals['_ACCESSREPORTREPLY']._serialized_start=2100
-  _globals['_ACCESSREPORTREPLY']._serialized_end=2119
-  _globals['_ADMIN']._serialized_start=2122
-  _globals['_ADMIN']._serialized_end=2575
-  _globals['_INTERNAL']._serialized_start=2578
-  _globals['_INTERNAL']._serialized_end=2790
+  _globals['_SHARDSTATUS']._serialized_start=1107
+  _globals['_SHARDSTATUS']._serialized_end=1239
+  _globals['_SHARDVIEW']._serialized_start=1242
+  _globals['_SHARDVIEW']._serialized_end=1381
+  _globals['_TOPOLOGYREQUEST']._serialized_start=1383
+  _globals['_TOPOLOGYREQUEST']._serialized_end=1400
+  _globals['_TOPOLOGYREPLY']._serialized_start=1402
+  _globals['_TOPOLOGYREPLY']._serialized_end=1489
+  _globals['_BACKUPREQUEST']._serialized_start=1491
+  _globals['_BACKUPREQUEST']._serialized_end=1506
+  _globals['_BACKUPINFO']._serialized_start=1509
+  _globals['_BACKUPINFO']._serialized_end=1675
+  _globals['_BACKUPCHUNK']._serialized_start=1677
+  _globals['_BACKUPCHUNK']._serialized_end=1744
+  _globals['_ADDNODEREQUEST']._serialized_start=1746
+  _globals['_ADDNODEREQUEST']._serialized_end=1800
+  _globals['_REMOVENODEREQUEST']._serialized_start=1802
+  _globals['_REMOVENODEREQUEST']._serialized_end=1833
+  _globals['_MEMBERSHIPREPLY']._serialized_start=1835
+  _globals['_MEMBERSHIPREPLY']._serialized_end=1910
+  _globals['_TRANSFERLEADERREQUEST']._serialized_start=1912
+  _globals['_TRANSFERLEADERREQUEST']._serialized_end=1947
+  _globals['_TRANSFERLEADERREPLY']._serialized_start=1949
+  _globals['_TRANSFERLEADERREPLY']._serialized_end=2003
+  _globals['_MIGRATIONREQUEST']._serialized_start=2006
+  _globals['_MIGRATIONREQUEST']._serialized_end=2262
+  _globals['_EXPORTKEYS']._serialized_start=2264
+  _globals['_EXPORTKEYS']._serialized_end=2307
+  _globals['_MIGRATIONREPLY']._serialized_start=2309
+  _globals['_MIGRATIONREPLY']._serialized_end=2397
+  _globals['_ACCESSEDKEY']._serialized_start=2399
+  _globals['_ACCESSEDKEY']._serialized_end=2468
+  _globals['_ACCESSREPORT']._serialized_start=2470
+  _globals['_ACCESSREPORT']._serialized_end=2542
+  _globals['_ACCESSREPORTREPLY']._serialized_start=2544
+  _globals['_ACCESSREPORTREPLY']._serialized_end=2563
+  _globals['_ADMIN']._serialized_start=2566
+  _globals['_ADMIN']._serialized_end=3092
+  _globals['_INTERNAL']._serialized_start=3095
+  _globals['_INTERNAL']._serialized_end=3307
 # @@protoc_insertion_point(module_scope)

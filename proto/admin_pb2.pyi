@@ -105,14 +105,16 @@ class StatusReply(_message.Message):
     def __init__(self, id: _Optional[str] = ..., zone: _Optional[str] = ..., role: _Optional[str] = ..., leader_id: _Optional[str] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., members: _Optional[_Iterable[_Union[MemberStatus, _Mapping]]] = ..., keys: _Optional[int] = ..., used_bytes: _Optional[int] = ..., maxmemory_bytes: _Optional[int] = ..., last_leader_contact_s: _Optional[float] = ..., appendfsync: _Optional[str] = ..., version: _Optional[str] = ..., cluster_id: _Optional[str] = ..., voter: bool = ..., replicas: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., replicas_connected: _Optional[int] = ..., log_version: _Optional[int] = ..., max_log_version: _Optional[int] = ..., apply_blocked: _Optional[str] = ..., advertised: _Optional[_Union[Member, _Mapping]] = ..., snapshot_received_bytes: _Optional[int] = ..., snapshot_bytes: _Optional[int] = ..., shard: _Optional[_Union[ShardStatus, _Mapping]] = ..., cluster: _Optional[_Iterable[_Union[ShardView, _Mapping]]] = ...) -> None: ...
 
 class ShardStatus(_message.Message):
-    __slots__ = ("shard", "epoch", "slots")
+    __slots__ = ("shard", "epoch", "slots", "migration")
     SHARD_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     SLOTS_FIELD_NUMBER: _ClassVar[int]
+    MIGRATION_FIELD_NUMBER: _ClassVar[int]
     shard: int
     epoch: int
     slots: _containers.RepeatedCompositeFieldContainer[_commands_pb2.SlotRange]
-    def __init__(self, shard: _Optional[int] = ..., epoch: _Optional[int] = ..., slots: _Optional[_Iterable[_Union[_commands_pb2.SlotRange, _Mapping]]] = ...) -> None: ...
+    migration: _commands_pb2.BeginMigration
+    def __init__(self, shard: _Optional[int] = ..., epoch: _Optional[int] = ..., slots: _Optional[_Iterable[_Union[_commands_pb2.SlotRange, _Mapping]]] = ..., migration: _Optional[_Union[_commands_pb2.BeginMigration, _Mapping]] = ...) -> None: ...
 
 class ShardView(_message.Message):
     __slots__ = ("shard", "epoch", "slots", "leader_id", "members")
@@ -207,6 +209,38 @@ class TransferLeaderReply(_message.Message):
     leader_id: str
     term: int
     def __init__(self, leader_id: _Optional[str] = ..., term: _Optional[int] = ...) -> None: ...
+
+class MigrationRequest(_message.Message):
+    __slots__ = ("begin", "export", "restore", "drop", "finish")
+    BEGIN_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_FIELD_NUMBER: _ClassVar[int]
+    DROP_FIELD_NUMBER: _ClassVar[int]
+    FINISH_FIELD_NUMBER: _ClassVar[int]
+    begin: _commands_pb2.BeginMigration
+    export: ExportKeys
+    restore: _commands_pb2.RestoreKeys
+    drop: _commands_pb2.DropMigrated
+    finish: _commands_pb2.FinishMigration
+    def __init__(self, begin: _Optional[_Union[_commands_pb2.BeginMigration, _Mapping]] = ..., export: _Optional[_Union[ExportKeys, _Mapping]] = ..., restore: _Optional[_Union[_commands_pb2.RestoreKeys, _Mapping]] = ..., drop: _Optional[_Union[_commands_pb2.DropMigrated, _Mapping]] = ..., finish: _Optional[_Union[_commands_pb2.FinishMigration, _Mapping]] = ...) -> None: ...
+
+class ExportKeys(_message.Message):
+    __slots__ = ("cursor", "count")
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    cursor: int
+    count: int
+    def __init__(self, cursor: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
+
+class MigrationReply(_message.Message):
+    __slots__ = ("keys", "cursor", "index")
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[_commands_pb2.MigratedKey]
+    cursor: int
+    index: int
+    def __init__(self, keys: _Optional[_Iterable[_Union[_commands_pb2.MigratedKey, _Mapping]]] = ..., cursor: _Optional[int] = ..., index: _Optional[int] = ...) -> None: ...
 
 class AccessedKey(_message.Message):
     __slots__ = ("db", "key", "count", "age_ms")

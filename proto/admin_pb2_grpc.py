@@ -65,6 +65,11 @@ class AdminStub(object):
                 request_serializer=raftcache_dot_proto_dot_admin__pb2.TransferLeaderRequest.SerializeToString,
                 response_deserializer=raftcache_dot_proto_dot_admin__pb2.TransferLeaderReply.FromString,
                 _registered_method=True)
+        self.Migrate = channel.unary_unary(
+                '/raftcache.v1.Admin/Migrate',
+                request_serializer=raftcache_dot_proto_dot_admin__pb2.MigrationRequest.SerializeToString,
+                response_deserializer=raftcache_dot_proto_dot_admin__pb2.MigrationReply.FromString,
+                _registered_method=True)
 
 
 class AdminServicer(object):
@@ -109,6 +114,13 @@ class AdminServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Migrate(self, request, context):
+        """Cluster mode: one step of moving hash slots between shards (`ctl reshard`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -141,6 +153,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.TransferLeader,
                     request_deserializer=raftcache_dot_proto_dot_admin__pb2.TransferLeaderRequest.FromString,
                     response_serializer=raftcache_dot_proto_dot_admin__pb2.TransferLeaderReply.SerializeToString,
+            ),
+            'Migrate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Migrate,
+                    request_deserializer=raftcache_dot_proto_dot_admin__pb2.MigrationRequest.FromString,
+                    response_serializer=raftcache_dot_proto_dot_admin__pb2.MigrationReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -305,6 +322,33 @@ class Admin(object):
             '/raftcache.v1.Admin/TransferLeader',
             raftcache_dot_proto_dot_admin__pb2.TransferLeaderRequest.SerializeToString,
             raftcache_dot_proto_dot_admin__pb2.TransferLeaderReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Migrate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/raftcache.v1.Admin/Migrate',
+            raftcache_dot_proto_dot_admin__pb2.MigrationRequest.SerializeToString,
+            raftcache_dot_proto_dot_admin__pb2.MigrationReply.FromString,
             options,
             channel_credentials,
             insecure,

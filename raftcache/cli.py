@@ -55,7 +55,7 @@ def _up_parser(sub) -> None:
 
 
 def _ctl_parser(sub) -> None:
-    from raftcache import ctl, offline
+    from raftcache import ctl, offline, reshard
 
     p = sub.add_parser("ctl", help="admin command line (gRPC)", description="Talk to a node over gRPC.")
     p.add_argument("--endpoint", action="append", default=None, metavar="HOST:PORT",
@@ -80,6 +80,7 @@ def _ctl_parser(sub) -> None:
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     ctl.add_verbs(verbs)
     offline.add_verbs(verbs)
+    reshard.add_verbs(verbs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
             from raftcache import localcluster, shardedcluster
 
             return (localcluster if args.shards == 1 else shardedcluster).run(args)
-        from raftcache import ctl, offline
+        from raftcache import ctl, offline, reshard
 
+        if args.verb in reshard.VERBS:
+            return reshard.run(args)
         return (offline if args.verb in offline.VERBS else ctl).run(args)
     except RaftcacheError as e:
         print(f"raftcache: error: {e.message}", file=sys.stderr)

@@ -86,7 +86,8 @@ class ClusterMap:
         out = []
         for entry in shards:
             try:
-                shard = Shard(int(entry["id"]), tuple(slotmath.parse_ranges(str(entry["slots"]))),
+                text = str(entry["slots"]).strip()   # "": a shard added with no slots (ctl add-shard)
+                shard = Shard(int(entry["id"]), tuple(slotmath.parse_ranges(text)) if text else (),
                               tuple(Peer.parse(m) for m in entry["members"]),
                               tuple(sorted(dict(entry.get("advertise", {})).items())))
                 for peer in shard.members:
@@ -111,7 +112,8 @@ class ClusterMap:
         return cls.from_json(doc.get("shards") if isinstance(doc, dict) else None)
 
     def validate(self) -> None:
-        """Shards numbered 1..S, unique member ids, every slot assigned to exactly one shard."""
+        """Shards numbered 1..S, unique member ids, every slot assigned to exactly one shard (a shard
+        may start with none: one added to a running cluster, which resharding gives slots)."""
         ids = sorted(s.id for s in self.shards)
         if ids != list(range(1, len(ids) + 1)):
             raise ClusterMapError(f"shards must be numbered 1..{len(ids)}, got {ids}")

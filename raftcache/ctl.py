@@ -2,7 +2,8 @@
 
 Verbs: status, topology, get, set, del, incr, ttl, expire, scan, dbsize,
 flushall; operations: backup, add-node, remove-node, transfer-leader, health;
-and verify (offline, raftcache/offline.py). Values are printed as text when
+verify (offline, raftcache/offline.py); and, for cluster mode, reshard,
+rebalance and shards (raftcache/reshard.py). Values are printed as text when
 they are valid UTF-8, as Python bytes literals otherwise. Errors are one line
 on stderr and exit status 1.
 

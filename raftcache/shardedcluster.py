@@ -60,11 +60,22 @@ class ShardedCluster:
         return next(i + 1 for i, shard in enumerate(self.shards) if node in shard.nodes)
 
     def save(self) -> str:
-        """Write ROOT/cluster.json (atomically): every node with its shard, and the cluster map."""
+        """Write ROOT/cluster.json (atomically): every node with its shard, and the cluster map. Shards
+        `ctl add-shard` added to the file since (not this launcher's) are kept, with their nodes."""
         records = [{**node.record(), "shard": i + 1} for i, shard in enumerate(self.shards) for node in shard.nodes]
+        shards = self.map.to_json()
+        try:
+            with open(self.path) as f:
+                before = json.load(f)
+            mine = {s["id"] for s in shards}
+            added = [s for s in before["shards"] if s["id"] not in mine]
+            shards += added
+            records += [n for n in before["nodes"] if n.get("shard") in {s["id"] for s in added}]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
         with open(self.path + ".tmp", "w") as f:
             tls = self.tls
-            json.dump({"nodes": records, "shards": self.map.to_json(),
+            json.dump({"nodes": records, "shards": shards,
                        **({"tls": {"ca": tls.ca, "cert": tls.cert, "key": tls.key}} if tls else {})}, f, indent=2)
             f.write("\n")
         os.replace(self.path + ".tmp", self.path)

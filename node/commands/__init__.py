@@ -46,11 +46,16 @@ LogEntry = pb.LogEntry
 #:      FunctionRestore; node/scripting/): scripts and function libraries in the keyspace's meta.
 #:   8: cluster mode: a shard's owned hash slots in its log (ClaimSlots).
 #:   9: PublishBatch: the leader logs a group commit's consecutive PUBLISHes as one entry.
+#:  10: resharding: slot migration states and key copies in each shard's log (BeginMigration,
+#:      MigrateKeys, RestoreKeys, DropMigrated, FinishMigration; `Command.asking`), and a
+#:      migrating shard answering -ASK / -TRYAGAIN at apply (node/commands/slot_migration.py).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
 PUBLISH_BATCH_VERSION = 9
-SUPPORTED_VERSIONS = range(1, PUBLISH_BATCH_VERSION + 1)
+#: The first version with resharding (docs/cluster-mode.md "Resharding").
+RESHARD_VERSION = 10
+SUPPORTED_VERSIONS = range(1, RESHARD_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4
@@ -76,7 +81,9 @@ SINCE_VERSION = {"publish": 3, **{name: 4 for name in (
     **{name: SCRIPTING_VERSION for name in (
        "eval", "eval_ro", "script_load", "script_exists", "script_flush", "function_load", "function_delete",
        "function_flush", "function_restore", "function_list")},
-    "claim_slots": CLUSTER_VERSION, "publish_batch": PUBLISH_BATCH_VERSION}
+    "claim_slots": CLUSTER_VERSION, "publish_batch": PUBLISH_BATCH_VERSION,
+    **{name: RESHARD_VERSION for name in (
+       "begin_migration", "migrate_keys", "restore_keys", "drop_migrated", "finish_migration")}}
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
 #: First byte of a LogBatch: several entries applied at one index.
@@ -102,6 +109,8 @@ def required_version(command: pb.Command) -> int:
     version = SINCE_VERSION.get(name, 1)
     if name == "config_set" and command.config_set.default_user_rules:
         version = ACL_VERSION
+    if command.asking:
+        version = max(version, RESHARD_VERSION)
     if name == "transaction":
         version = max([version, *map(required_version, command.transaction.commands)])
         if any(w.HasField("seen_at") for w in command.transaction.watches):

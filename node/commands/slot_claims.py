@@ -43,14 +43,20 @@ class SlotClaim:
 
 
 class SlotClaims:
-    """The recorded claim, mirrored in memory (`current`)."""
+    """The recorded claim, mirrored in memory (`current`, and `owned`: 1 per slot it claims)."""
 
     def __init__(self):
-        self.current = SlotClaim()
+        self._set(SlotClaim())
+
+    def _set(self, claim: SlotClaim) -> None:
+        owned = bytearray(slotmath.SLOTS)
+        for first, last in claim.ranges:
+            owned[first:last + 1] = b"\x01" * (last - first + 1)
+        self.current, self.owned = claim, owned
 
     def load(self, txn) -> None:
         raw = txn.meta_get(_META_KEY)
-        self.current = SlotClaim() if raw is None else SlotClaim.of(pb.ClaimSlots.FromString(bytes(raw)))
+        self._set(SlotClaim() if raw is None else SlotClaim.of(pb.ClaimSlots.FromString(bytes(raw))))
 
     def claim(self, txn, op: pb.ClaimSlots) -> object:
         """Apply one ClaimSlots: OK when recorded (or already recorded), else an error value."""
@@ -66,5 +72,5 @@ class SlotClaims:
             return CommandError(f"stale slot claim: epoch {claim.epoch}, the log records epoch "
                                 f"{self.current.epoch}", Reason.INVALID_ARGUMENT)
         txn.meta_put(_META_KEY, claim.to_proto().SerializeToString())
-        self.current = claim
+        self._set(claim)
         return OK

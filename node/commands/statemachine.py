@@ -47,6 +47,7 @@ from raftcache.node.commands import (
 from raftcache.node.commands.acl_store import AclStore
 from raftcache.node.commands.quota import run_with_quota
 from raftcache.node.commands.slot_claims import SlotClaims
+from raftcache.node.commands import slot_migration
 from raftcache.node.commands.strings import Ctx
 from raftcache.proto import commands_pb2 as pb
 
@@ -84,6 +85,13 @@ def _merge_handlers() -> dict:
         table.update(module.HANDLERS)
     return table
 
+
+#: Resharding's steps (node/commands/slot_migration.py), and the refusals that ran nothing here
+#: (not kept for retries: their text names another node, which each replica knows on its own).
+_NOT_HERE = frozenset((Reason.ASK, Reason.TRY_AGAIN, Reason.WRONG_SHARD))
+#: Entries that name no slot of their own: never refused by the slot check at apply.
+_UNCHECKED = frozenset(("config_set", "set_version", "acl_set_user", "acl_del_user", "acl_load", "publish", "evict",
+                        "delete_expired"))
 
 #: Writes that change keys they do not name: a tracking client forgets every key.
 _FLUSHES = frozenset(("flush_all", "flush_db", "swap_db"))
@@ -141,6 +149,8 @@ class StateMachine:
         #: callbacks (on the Raft thread) get the claim after it changes.
         self.slots = SlotClaims()
         self.on_slots_change: list = []
+        #: Resharding: the slots this shard is moving out or in (node/commands/slot_migration.py).
+        self.migration = slot_migration.SlotMigration()
         #: Called (on the Raft thread) after each applied entry that published something, with
         #: its messages in log order, ("message", channel, message, sharded): PUBLISH's, and
         #: the keyspace notifications that are on (node/commands/notifications.py).
@@ -313,7 +323,7 @@ class StateMachine:
                 self._notify_keyspace(txn, entry, name, touched, created)
             if track:
                 self._events.append(("invalidate", index, _invalidated(entry.command, name, touched)))
-        if dedup:
+        if dedup and not (isinstance(result, CommandError) and result.reason in _NOT_HERE):
             self._dedup_store(txn, entry, result, index)
         return result
 
@@ -335,6 +345,11 @@ class StateMachine:
             return self._set_version(txn, command.set_version.version)
         if name == "claim_slots":
             return self._slots_changed(self.slots.claim(txn, command.claim_slots))
+        if name in slot_migration.STEPS or (self.slots.current.epoch and name not in _UNCHECKED):
+            # cluster mode, once the log records this shard's slots: the slot check at apply
+            error = self._migration_step(txn, index, command, now_ms, seed, name)
+            if error is not _MISS:
+                return error
         if name == "acl_set_user":
             return self._users_changed(self.acl.set_user(txn, command.acl_set_user))
         if name == "acl_del_user":
@@ -349,6 +364,31 @@ class StateMachine:
         if name in READ_COMMANDS:
             return handler(ctx, op)
         return run_with_quota(txn, handler, ctx, op)
+
+    def _migration_step(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int,
+                        name: str) -> object:
+        """Resharding (node/commands/slot_migration.py): a step's result, a command's -ASK /
+        -TRYAGAIN refusal while slots migrate, -MOVED for a slot the log does not give this shard,
+        or _MISS (run the command as usual)."""
+        migration = self.migration
+        if name == "begin_migration":
+            return migration.begin(txn, command.begin_migration, self.slots.current)
+        if name == "migrate_keys":
+            return migration.migrate_keys(self._context(txn, 0, now_ms, index, seed), command.migrate_keys)
+        if name == "restore_keys":
+            return migration.restore_keys(self._context(txn, 0, now_ms, index, seed), command.restore_keys)
+        if name == "drop_migrated":
+            return migration.drop_migrated(txn, command.drop_migrated)
+        if name == "finish_migration":
+            result, claim = migration.finish(command.finish_migration, self.slots.current)
+            if claim is not None:
+                result = self.slots.claim(txn, claim)
+                if not isinstance(result, CommandError):
+                    migration.clear(txn)
+                self._slots_changed(result)
+            return result
+        error = migration.check(txn, command, now_ms, self.slots.owned)
+        return _MISS if error is None else error
 
     def _context(self, txn, db: int, now_ms: int, index: int, seed: int, room: eviction.Room | None = None,
                  mode: int = 0, access=None, version: int = 1) -> Ctx:
@@ -503,6 +543,7 @@ class StateMachine:
             version = txn.meta_get(_VERSION)
             self.acl.load(txn)
             self.slots.load(txn)
+            self.migration.load(txn)
         self._users_changed(None)
         self._slots_changed(None)
         self.log_version = 1 if version is None else _U32.unpack(version)[0]
@@ -553,6 +594,10 @@ class StateMachine:
         if handler is None:
             return CommandError(f"unknown command '{name}'", Reason.SYNTAX), self._keyspace.applied_index
         with self._keyspace.reader() as txn:
+            if self.slots.current.epoch:   # cluster mode: as at apply (_migration_step)
+                error = self.migration.check(txn, command, now_ms, self.slots.owned, read=True)
+                if error is not None:
+                    return error, txn.applied_index()
             ctx = self._context(txn, command.db, now_ms, 0, 0, access=self.access)
             return handler(ctx, getattr(command, name)), txn.applied_index()
 

@@ -30,6 +30,7 @@ from raftcache.node.config import Peer
 from raftcache.node.errors import CommandError, RaftcacheError, Reason, UnavailableError
 from raftcache.node.frontends import acl_catalog
 from raftcache.node.frontends.grpc_auth import CLUSTER
+from raftcache.node.service import resharding
 from raftcache.proto import admin_pb2, admin_pb2_grpc, commands_pb2
 
 SECRET_METADATA = "x-raftcache-secret"
@@ -67,7 +68,7 @@ async def _abort(context, error: RaftcacheError):
 
 #: The Redis command each operator verb is checked as (ACL rules name these).
 VERB_COMMANDS = {"Backup": "save", "AddNode": "cluster|meet", "RemoveNode": "cluster|forget",
-                 "TransferLeader": "failover"}
+                 "TransferLeader": "failover", "Migrate": "cluster|setslot"}
 
 
 class AdminServicer(admin_pb2_grpc.AdminServicer):
@@ -147,6 +148,9 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
                 reply.cluster.add(shard=view["shard"], epoch=view["epoch"], leader_id=view["leader_id"],
                                   slots=[commands_pb2.SlotRange(first=a, last=b) for a, b in view["slots"]],
                                   members=[member_proto(p) for p in view["members"]])
+            if self._service.cluster is not None and self._service.migration.active:
+                reply.shard.migration.CopyFrom(self._service.migration.current)
+                reply.shard.migration.ClearField("frozen")
         if ops is not None:
             reply.advertised.CopyFrom(member_proto(ops.membership.advertised(ops.membership.me), voter=ops.voter))
         states = {m["id"]: m for m in s["members"]}
@@ -236,6 +240,16 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         except RaftcacheError as e:
             await _abort(context, e)
         return self._membership_reply(voters)
+
+    async def Migrate(self, request, context):
+        """One step of a slot move (node/service/resharding.py), on this shard's leader."""
+        await self._require_ops(context, "Migrate")
+        if self._service.cluster is None:
+            await _abort(context, CommandError("this node is not in cluster mode", Reason.INVALID_ARGUMENT))
+        try:
+            return await resharding.run_step(self._service, request)
+        except RaftcacheError as e:
+            await _abort(context, e)
 
     async def TransferLeader(self, request, context):
         ops = await self._require_ops(context, "TransferLeader")

@@ -223,6 +223,7 @@ class Connection(StreamConnection):
         self.multi: list | None = None   # queued (spec, args, command) while in MULTI
         self.multi_db = 0
         self.multi_error = False
+        self.asking = False   # cluster mode: ASKING was the previous command (resp_cluster.asking)
         self.watches: dict[tuple[int, bytes], tuple[int, int]] = {}  # (db, key) -> (version, seen_at)
         self.unblocked: asyncio.Future | None = None   # set while blocked in a blocking pop
         self.in_exec = False             # running EXEC's queued commands (nothing blocks then)
@@ -397,8 +398,8 @@ class Connection(StreamConnection):
         if (len(args) != 2 or args[0].lower() != b"get" or self.multi is not None or not self._unrestricted()
                 or self.session.subscriptions is not None):
             return None
-        if self.server.cluster is not None and not resp_cluster.serves(self.server.cluster, args[1]):
-            return None   # the ordinary path answers -MOVED
+        if self.server.cluster is not None and (self.asking or not resp_cluster.serves(self.server.cluster, args[1])):
+            return None   # the ordinary path answers -MOVED / -ASK
         started_ns = time.perf_counter_ns()
         value = self.session.get_now(args[1])
         if value is NOT_NOW:
@@ -642,6 +643,9 @@ class Connection(StreamConnection):
             self.server.count_rejected(spec.name)
             return self._reject(wrong_arity(spec.name))
         self.last_cmd = _redis_name(spec, args)
+        asking = self.asking and spec.name != "asking"
+        if asking:
+            self.asking = False   # ASKING holds for one command, as in Redis
         if not self.authenticated and "noauth" not in spec.flags:
             self.server.count_rejected(spec.name, "NOAUTH")
             return self._reject("NOAUTH Authentication required.")
@@ -654,7 +658,7 @@ class Connection(StreamConnection):
             return self._reject(resp_pubsub.refused_in_subscriber_mode(spec.name))
         built = None
         if self.server.cluster is not None:
-            refused, built = self._slot_refusal(spec, args)
+            refused, built = self._slot_refusal(spec, args, asking)
             if refused is not None:
                 return refused
         if self.multi is not None and name not in _MULTI_CONTROL:
@@ -673,17 +677,22 @@ class Connection(StreamConnection):
             self.count(spec, args, time.perf_counter_ns(), reply)
             return reply
 
-    def _slot_refusal(self, spec: Spec, args: list[bytes]) -> tuple[bytes | None, object]:
+    def _slot_refusal(self, spec: Spec, args: list[bytes], asking: bool = False) -> tuple[bytes | None, object]:
         """Cluster mode: (-MOVED / -CROSSSLOT when this shard does not serve the command's keys,
         node/frontends/resp_cluster.py; the command built to find them, or None). Checked after
-        the ACL, as Redis does."""
+        the ACL, as Redis does. After ASKING, a slot this shard imports is served: the command
+        says so (`Command.asking`) to the service and the leader it is forwarded to."""
         command = None
         if spec.build is not None:
             try:
                 command = spec.build(args, self.session.db)
             except RespError:
                 return None, None   # answered with its argument error by the ordinary path
-        refused = resp_cluster.refusal(self.server.cluster, slot_keys(spec, args, self.session.db, command))
+        keys = slot_keys(spec, args, self.session.db, command)
+        if asking and isinstance(command, pb.Command) and resp_cluster.asked(self.server.cluster, keys):
+            command.asking = True
+            return None, command
+        refused = resp_cluster.refusal(self.server.cluster, keys)
         if refused is not None:
             self.server.errorstats[refused[1:].split(b" ", 1)[0].decode()] += 1
             if self.multi is not None:

@@ -52,8 +52,17 @@ def refusal(view, keys: list[bytes]) -> bytes | None:
 
 
 def serves(view, key: bytes) -> bool:
-    """Whether this node's shard owns `key`'s slot (the GET fast path's check)."""
-    return view.owners[slotmath.key_slot(key)] == view.shard
+    """Whether this node's shard owns `key`'s slot and it is not moving (the GET fast path's check)."""
+    slot = slotmath.key_slot(key)
+    return view.owners[slot] == view.shard and not view.moving(slot)
+
+
+def asked(view, keys: list[bytes]) -> bool:
+    """After ASKING: whether the keys are of one slot this shard is importing (then it serves them)."""
+    if not keys:
+        return False
+    slot = slotmath.key_slot(keys[0])
+    return all(slotmath.key_slot(k) == slot for k in keys[1:]) and view.importing(slot)
 
 
 # ---------------------------------------------------------------- CLUSTER
@@ -204,7 +213,8 @@ async def run(conn, sub: bytes, args: list[bytes], status: dict):
 
 
 async def asking(conn, args):
-    """ASKING: OK (slots in migration come with resharding, docs/cluster-mode.md)."""
+    """ASKING: the next command may name a key of a slot this shard is importing (docs/cluster-mode.md)."""
     if conn.service.cluster is None:
         raise RespError(DISABLED)
+    conn.asking = True
     return OK

@@ -393,6 +393,8 @@ ERROR_PREFIX = {
     Reason.SCRIPT_ERROR: "",   # the message carries its own first word (NOSCRIPT, ERR, a script's own)
     Reason.WRONG_SHARD: "MOVED",
     Reason.CROSS_SLOT: "CROSSSLOT",
+    Reason.ASK: "ASK",
+    Reason.TRY_AGAIN: "TRYAGAIN",
 }
 
 

@@ -15,18 +15,23 @@ soon as a node has heard of the claim.
 The shard's leader proposes the initial claim (epoch 1, the static slots) once
 the log runs at commands.CLUSTER_VERSION. The front ends ask `owner_of(slot)`
 and `address_of(shard)` (the Redis port of the shard's leader, else of its
-first member) for -MOVED. Must not touch the keyspace or Raft directly.
+first member) for -MOVED. Resharding: the view exposes the shard's recorded
+slot move (`migration`, node/commands/slot_migration.py) to the front ends
+(`importing`, `moving`) and gives the state machine the addresses -ASK and
+-MOVED at apply name; it re-reads the map file when it changes (shards added
+or removed, `ctl add-shard`). Must not touch the keyspace or Raft directly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import grpc
 
 from raftcache import slots as slotmath
-from raftcache.clustermap import ClusterMap, Shard
+from raftcache.clustermap import ClusterMap, ClusterMapError, Shard
 from raftcache.commandkeys import command_keys
 from raftcache.node import commands
 from raftcache.node.commands.slot_claims import SlotClaim
@@ -44,12 +49,26 @@ POLL_INTERVAL_S = 1.0
 POLL_TIMEOUT_S = 1.0
 
 
+def _stamp(path: str) -> tuple:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _slots(ranges) -> set[int]:
+    return {s for first, last in ranges for s in range(first, last + 1)}
+
+
 class ClusterView:
     """The slot owners as this node knows them (see the module docstring)."""
 
     def __init__(self, cluster_map: ClusterMap, shard: int, service, secret: str,
-                 credentials: grpc.ChannelCredentials | None = None):
+                 credentials: grpc.ChannelCredentials | None = None, map_path: str = ""):
         self.map = cluster_map
+        self._map_path = map_path   # re-read when it changes: shards added or removed (ctl add-shard)
+        self._map_stamp = _stamp(map_path)
         self.shard = shard
         self.me: Shard = cluster_map.shard(shard)
         self._service = service
@@ -65,6 +84,10 @@ class ClusterView:
         self._channels: list = []
         self._next_member: dict[int, int] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Resharding: the slots this shard's log says are moving (node/commands/slot_migration.py)
+        self.migration = service.migration
+        self.migration.address_of = self.address_of   # -ASK / -MOVED at apply name the shard's leader
+        self.migration.owner_of = self._redirect
         self._rebuild()
         self._own_claim(service.slot_claim)
         service.on_slots_change(self._claim_applied)
@@ -72,6 +95,8 @@ class ClusterView:
     # ------------------------------------------------------------ the merged map
 
     def _rebuild(self) -> None:
+        """Per slot, the claim of the highest epoch; a slot no known claim covers (its old owner
+        gave it up, its new owner's claim is not heard of yet) keeps its owner, which redirects."""
         owners = self.owners
         epochs = [-1] * slotmath.SLOTS
         for shard in sorted(self.claims):   # ties go to the lower shard number
@@ -88,20 +113,28 @@ class ClusterView:
             self.claims[shard] = claim
             self._rebuild()
 
-    def _own_claim(self, claim: SlotClaim) -> None:
+    def _own_claim(self, claim: SlotClaim, moved_to: int = 0) -> None:
         if claim.epoch and claim.shard != self.shard:
             log.error("this node's log records slots of shard %d, but it runs as shard %d: check --shard",
                       claim.shard, self.shard)
             return
+        if claim.epoch and moved_to in self.claims and claim.epoch > self.claims[moved_to].epoch:
+            # This shard gave slots to `moved_to`, which claimed them at this epoch first (the mover
+            # flips the target, then the source): known here before the next poll says so.
+            given = _slots(self.claims[self.shard].ranges) - _slots(claim.ranges)
+            ranges = slotmath.normalise([*self.claims[moved_to].ranges, *((s, s) for s in sorted(given))])
+            self._learn(moved_to, SlotClaim(moved_to, claim.epoch, tuple(ranges)))
         if claim.epoch:
             self._learn(self.shard, claim)
 
     def _claim_applied(self, claim: SlotClaim) -> None:
         """From the Raft thread (node/commands/statemachine.py on_slots_change)."""
+        epoch, peer = self.migration.gave_to
+        moved_to = peer if claim.epoch and epoch == claim.epoch else 0
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._own_claim, claim)
+            self._loop.call_soon_threadsafe(self._own_claim, claim, moved_to)
         else:
-            self._own_claim(claim)
+            self._own_claim(claim, moved_to)
 
     @property
     def epoch(self) -> int:
@@ -137,15 +170,36 @@ class ClusterView:
         owner = self.owners[slot]
         if owner == self.shard:
             return None
+        if command.asking and self.importing(slot):
+            return None   # sent by the migrating shard's -ASK (docs/cluster-mode.md "Resharding")
         if owner == 0:
             return CommandError(f"hash slot {slot} is not served", Reason.UNAVAILABLE)
         return CommandError(f"{slot} {self.address_of(owner)}", Reason.WRONG_SHARD)   # Redis's -MOVED text
 
+    def _redirect(self, slot: int) -> int:
+        """The shard a command the log refuses for `slot` is sent to (-MOVED at apply): the view's
+        owner, else, while the view still names this shard, the one the last move gave the slot to."""
+        owner = self.owners[slot]
+        return owner if owner != self.shard else self.migration.gave_to[1]
+
+    def importing(self, slot: int) -> bool:
+        """Whether this shard's log says `slot` is moving into it (served after ASKING)."""
+        return bool(self.migration.moving[slot]) and self.migration.current.role == self.migration.current.IMPORTING
+
+    def moving(self, slot: int) -> bool:
+        """Whether `slot` is moving into or out of this shard (served through the log's -ASK check)."""
+        return bool(self.migration.moving[slot])
+
     def status(self) -> dict:
-        """This shard's slots for Admin.Status and /status."""
+        """This shard's slots for Admin.Status and /status (and the move in progress, if any)."""
         claim = self._service.slot_claim
+        record = self.migration.current
         return {"shard": self.shard, "epoch": claim.epoch,
-                "slots": [list(r) for r in (claim.ranges if claim.epoch else self.me.slots)]}
+                "slots": [list(r) for r in (claim.ranges if claim.epoch else self.me.slots)],
+                **({"migration": {"role": "migrating" if record.role == record.MIGRATING else "importing",
+                                  "peer": record.peer, "epoch": record.epoch,
+                                  "slots": [[r.first, r.last] for r in record.ranges],
+                                  "frozen_keys": len(record.frozen)}} if self.migration.active else {})}
 
     def shard_views(self) -> list[dict]:
         """Every shard as this node knows it, for Admin.Status's `cluster` (what the SDK routes by):
@@ -166,6 +220,7 @@ class ClusterView:
         self._own_claim(self._service.slot_claim)
         try:
             while True:
+                self._reload_map()
                 await asyncio.gather(*(self._poll(s) for s in self.map.shards if s.id != self.shard))
                 await self._claim_initial()
                 await asyncio.sleep(POLL_INTERVAL_S)
@@ -189,6 +244,32 @@ class ClusterView:
             log.warning("the initial slot claim was refused at index %d: %s", index, result.message)
         else:
             log.info("recorded this shard's slots %s at epoch 1 (index %d)", slotmath.format_ranges(self.me.slots), index)
+
+    def _reload_map(self) -> None:
+        """Adopt the map file's shards when it changed: a shard added (with no slots, or its static
+        ones) joins the view; a shard removed leaves it only if no slot is known to be its."""
+        stamp = _stamp(self._map_path)
+        if stamp == self._map_stamp:
+            return
+        self._map_stamp = stamp
+        try:
+            new = ClusterMap.load(self._map_path)
+            new.shard(self.shard)
+        except ClusterMapError as e:
+            log.warning("the cluster map %s changed but cannot be used: %s", self._map_path, e)
+            return
+        ids = {s.id for s in new.shards}
+        kept = [s for s in self.map.shards if s.id not in ids and self.claims[s.id].ranges]
+        if kept:
+            log.warning("the cluster map dropped shards %s, which still own slots: kept", [s.id for s in kept])
+        self.map = ClusterMap(tuple(sorted((*new.shards, *kept), key=lambda s: s.id)))
+        for shard in self.map.shards:
+            self.claims.setdefault(shard.id, SlotClaim(shard.id, 0, shard.slots))
+            self.leaders.setdefault(shard.id, "")
+        for gone in set(self.claims) - {s.id for s in self.map.shards}:
+            del self.claims[gone], self.leaders[gone]
+        log.info("the cluster map now has shards %s", [s.id for s in self.map.shards])
+        self._rebuild()
 
     def _stub(self, peer: Peer) -> admin_pb2_grpc.AdminStub:
         stub = self._stubs.get(peer.id)

@@ -87,6 +87,8 @@ STATUS_CODES: dict[Reason, grpc.StatusCode] = {
     Reason.SCRIPT_ERROR: grpc.StatusCode.ABORTED,
     Reason.WRONG_SHARD: grpc.StatusCode.FAILED_PRECONDITION,
     Reason.CROSS_SLOT: grpc.StatusCode.INVALID_ARGUMENT,
+    Reason.ASK: grpc.StatusCode.FAILED_PRECONDITION,
+    Reason.TRY_AGAIN: grpc.StatusCode.UNAVAILABLE,
 }
 
 _LEVEL_NAMES = {

@@ -38,6 +38,7 @@ import time
 from typing import Protocol
 
 from raftcache.commandkeys import command_keys
+from raftcache.slots import key_slot
 from raftcache.node import commands
 from raftcache.node.commands import Command, stamp  # noqa: F401 (stamp re-exported)
 from raftcache.node.config import NodeConfig, settings
@@ -49,7 +50,7 @@ from raftcache.node.errors import (
     Reason,
     UnavailableError,
 )
-from raftcache.node.commands import acl
+from raftcache.node.commands import acl, slot_migration
 from raftcache.node.service.access import AccessTable
 from raftcache.node.service.diagnostics import Diagnostics, log_lines
 from raftcache.node.service.evictor import EVICTION_INTERVAL_S, Evictor, estimate_growth
@@ -77,7 +78,7 @@ _NO_TOUCH = frozenset({"object_access", "object_encoding", "key_version", "type"
 #: Writes whose keys are not touched: they delete them.
 _DELETES = frozenset({"del", "delete_expired", "evict", "get_del", "flush_all", "flush_db"})
 #: What only the leader proposes: refused from clients.
-_LEADER_ONLY = frozenset({"set_version", "evict", "claim_slots", "publish_batch"})
+_LEADER_ONLY = frozenset({"set_version", "evict", "claim_slots", "publish_batch", *slot_migration.STEPS})
 
 
 class Forwarder(Protocol):
@@ -657,6 +658,10 @@ class Service:
         valid; an over-long key is NOT_NOW, so the ordinary path reports it."""
         if len(key) > self._sm.limits.max_key_bytes or not self._reads.servable_now(self._level(consistency), floor):
             return NOT_NOW
+        if self.cluster is not None:   # cluster mode: the read path decides -ASK / -MOVED against the log's slots
+            slot = key_slot(key)
+            if self._sm.migration.moving[slot] or not self._sm.slots.owned[slot] and self._sm.slots.current.epoch:
+                return NOT_NOW
         stats = self.stats
         stats["commands"] += 1
         stats["reads"] += 1
@@ -780,6 +785,15 @@ class Service:
         entry = pb.LogEntry(version=self._sm.log_version, now_ms=wall_ms())
         entry.command.CopyFrom(command)
         return await self._submit(commands.encode_entry(entry))
+
+    def local_read(self, command: Command) -> tuple[object, int]:
+        """A read of this node's keyspace as it is now, without any wait or check (resharding's export)."""
+        return self._sm.read_at(command, wall_ms())
+
+    @property
+    def migration(self):
+        """Cluster mode: the slots this shard's log says are moving (node/commands/slot_migration.SlotMigration)."""
+        return self._sm.migration
 
     @property
     def slot_claim(self):

@@ -13,6 +13,7 @@ from raftcache.clustermap import ClusterMap, ClusterMapError, redis_node_id
 from raftcache.node import commands
 from raftcache.node.commands import OK
 from raftcache.node.commands.slot_claims import SlotClaim
+from raftcache.node.commands.slot_migration import SlotMigration
 from raftcache.node.commands.statemachine import StateMachine
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.frontends import resp_cluster
@@ -154,6 +155,7 @@ class _Service:
 
     def __init__(self, leader_id: str = "s1n2"):
         self.slot_claim = SlotClaim()
+        self.migration = SlotMigration()
         self.leader_id = leader_id
         self.callbacks = []
 
@@ -220,3 +222,27 @@ def test_hset_fields_are_not_keys(view):
     assert command_keys(hset) == [b"{user1000}.h"] and view.misrouted(hset) is None
     mset = pb.Command(mset=pb.MSet(pairs=[pb.KeyValue(key=b"a", value=b"1"), pb.KeyValue(key=b"b", value=b"2")]))
     assert command_keys(mset) == [b"a", b"b"]
+
+
+def test_the_view_adopts_shards_added_to_and_removed_from_the_map_file(tmp_path):
+    """`ctl add-shard` / `remove-shard` rewrite the map file; a node re-reads it when it changes."""
+    import json
+    import os
+
+    path = str(tmp_path / "cluster.json")
+    cmap = ClusterMap.layout(2, 3, "127.0.0.1", 7000)
+    with open(path, "w") as f:
+        json.dump({"shards": cmap.to_json()}, f)
+    view = ClusterView(cmap, 1, _Service(), secret="s", map_path=path)
+    added = [*cmap.to_json(), {"id": 3, "slots": "", "members": ["s3n1@a=127.0.0.1:7060"]}]
+    with open(path, "w") as f:
+        json.dump({"shards": added}, f)
+    os.utime(path, ns=(1, 1))
+    view._reload_map()
+    assert sorted(view.claims) == [1, 2, 3] and view.map.shard(3).slots == ()
+    assert view.owner_of(0) == 1 and view.owner_of(16383) == 2, "a shard with no slots changes no owner"
+    with open(path, "w") as f:
+        json.dump({"shards": cmap.to_json()}, f)
+    os.utime(path, ns=(2, 2))
+    view._reload_map()
+    assert sorted(view.claims) == [1, 2]

@@ -26,7 +26,7 @@ _PACKAGES = {"raftcache": "raftcache", "raftcache.node": "node", "raftcache.clie
 #: Layer -> its modules; a name ending in "." is a whole sub-package. A module may
 #: import its own layer and any lower one.
 LAYERS = [
-    ("cli", {"raftcache.cli", "raftcache.ctl", "raftcache.offline", "raftcache.localcluster", "raftcache.shardedcluster", "raftcache.__main__",
+    ("cli", {"raftcache.cli", "raftcache.ctl", "raftcache.offline", "raftcache.localcluster", "raftcache.shardedcluster", "raftcache.reshard", "raftcache.__main__",
              "raftcache.certs"}),
     ("process", {"raftcache.node.server"}),
     ("scripting", {"raftcache.node.scripting", "raftcache.node.scripting."}),

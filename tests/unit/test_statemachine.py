@@ -17,6 +17,7 @@ from raftcache.node.storage.keyspace import Keyspace, Record, ValueType
 from raftcache.node.errors import UpgradeRequiredError
 from raftcache.node.commands.statemachine import DEDUP_WINDOW_MS, StateMachine
 from raftcache.node.commands.statemachine import HANDLERS
+from raftcache.node.commands import slot_migration
 from raftcache.proto import commands_pb2 as pb
 
 NOW = 1_700_000_000_000
@@ -118,7 +119,7 @@ def test_a_batch_that_does_not_decode_is_an_error_reply(node):
 def test_every_command_has_a_handler():
     ops = {f.name for f in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields}
     applied_by_the_state_machine = {"config_set", "set_version", "acl_set_user", "acl_del_user", "acl_load",
-                                    "claim_slots"}
+                                    "claim_slots", *slot_migration.STEPS}
     assert ops - applied_by_the_state_machine <= set(HANDLERS)
 
 

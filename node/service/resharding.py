@@ -1,0 +1,78 @@
+"""Cluster mode: one step of a slot move, run by this shard's leader for the mover (Admin.Migrate).
+
+The mover (`raftcache ctl reshard`, raftcache/reshard.py) drives a move of
+slots from shard S to shard T as steps on the two shards' leaders; each step
+here is one entry of this shard's own log (node/commands/slot_migration.py),
+proposed by the leader itself, so a step's outcome is what the log says and a
+re-run mover finds every step done so far. `export` also chooses the keys: a
+SCAN of this node's keyspace (the leader's, which holds every committed
+write it answered) from the mover's cursor, keeping the keys of the
+migrating slots, then MigrateKeys freezes and copies them at one log index.
+
+Must not touch the keyspace or Raft except through the service.
+"""
+
+from __future__ import annotations
+
+from raftcache import slots as slotmath
+from raftcache.node.errors import CommandError, Reason
+from raftcache.proto import admin_pb2
+from raftcache.proto import commands_pb2 as pb
+
+#: Stored keys one export step visits at most (whether they are in the moving slots or not).
+SCAN_PER_STEP = 5000
+#: Keys one export step copies at most.
+MAX_EXPORT_KEYS = 500
+
+
+async def _propose(service, **op) -> tuple[object, int]:
+    result, index = await service.propose_leader_only(pb.Command(**op))
+    if isinstance(result, CommandError):
+        raise result
+    return result, index
+
+
+async def run_step(service, request: admin_pb2.MigrationRequest) -> admin_pb2.MigrationReply:
+    """Run one step on the leader; raises NotLeaderError elsewhere and CommandError when the log refuses it."""
+    step = request.WhichOneof("step")
+    if step == "begin":
+        _, index = await _propose(service, begin_migration=request.begin)
+        return admin_pb2.MigrationReply(index=index)
+    if step == "export":
+        return await _export(service, request.export)
+    if step == "restore":
+        result, index = await _propose(service, restore_keys=request.restore)
+        return admin_pb2.MigrationReply(index=index)
+    if step == "drop":
+        _, index = await _propose(service, drop_migrated=request.drop)
+        return admin_pb2.MigrationReply(index=index)
+    if step == "finish":
+        _, index = await _propose(service, finish_migration=request.finish)
+        return admin_pb2.MigrationReply(index=index)
+    raise CommandError("a migration step is needed", Reason.INVALID_ARGUMENT)
+
+
+async def _export(service, op: admin_pb2.ExportKeys) -> admin_pb2.MigrationReply:
+    migration = service.migration
+    if migration.current.role != pb.BeginMigration.MIGRATING:
+        raise CommandError("no slots are migrating from this shard", Reason.INVALID_ARGUMENT)
+    limit = min(op.count or MAX_EXPORT_KEYS, MAX_EXPORT_KEYS)
+    cursor = op.cursor
+    keys: list[bytes] = []
+    if not migration.frozen:   # else: a batch frozen before the mover stopped, answered again
+        visited = 0
+        while visited < SCAN_PER_STEP and len(keys) < limit:
+            result, _ = service.local_read(pb.Command(scan=pb.Scan(cursor=cursor, count=200)))
+            if isinstance(result, CommandError):
+                raise result
+            cursor = int(result[0])
+            found = result[1]
+            visited += len(found) or 1
+            keys.extend(k for k in found if migration.moving[slotmath.key_slot(k)])
+            if cursor == 0:
+                break
+    reply = admin_pb2.MigrationReply(cursor=cursor)
+    if keys or migration.frozen:
+        batch, reply.index = await _propose(service, migrate_keys=pb.MigrateKeys(keys=keys))
+        reply.keys.extend(pb.MigratedKey(key=k, payload=p, expire_at_ms=e) for k, p, e in batch)
+    return reply
