@@ -45,9 +45,13 @@ LogEntry = pb.LogEntry
 #:   7: scripting (Eval, ScriptLoad, ScriptFlush, FunctionLoad, FunctionDelete, FunctionFlush,
 #:      FunctionRestore; node/scripting/): scripts and function libraries in the keyspace's meta.
 #:   8: cluster mode: a shard's owned hash slots in its log (ClaimSlots).
+#:   9: hash field expiration (Redis 7.4: HExpire, HPersist, HTtl, the leader's
+#:      DeleteExpiredFields; a hash record's FIELD_TTLS layout, node/storage/itemmap.py).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
-SUPPORTED_VERSIONS = range(1, CLUSTER_VERSION + 1)
+#: The first version with hash field expiration (node/commands/hashes.py).
+HFE_VERSION = 9
+SUPPORTED_VERSIONS = range(1, HFE_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4
@@ -73,7 +77,8 @@ SINCE_VERSION = {"publish": 3, **{name: 4 for name in (
     **{name: SCRIPTING_VERSION for name in (
        "eval", "eval_ro", "script_load", "script_exists", "script_flush", "function_load", "function_delete",
        "function_flush", "function_restore", "function_list")},
-    "claim_slots": CLUSTER_VERSION}
+    "claim_slots": CLUSTER_VERSION,
+    **{name: HFE_VERSION for name in ("hexpire", "hpersist", "httl", "delete_expired_fields")}}
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
 #: First byte of a LogBatch: several entries applied at one index.
@@ -88,7 +93,7 @@ CommandType = enum.IntEnum(
 
 #: Commands that only read: served from the local keyspace per consistency level.
 READ_COMMANDS = frozenset(
-    {"get", "exists", "str_len", "get_range", "mget", "ttl", "type", "scan", "db_size", "get_meta", "hget", "hmget", "hlen", "hexists", "hgetall", "hstrlen", "hrandfield", "element_scan", "lrange", "llen", "lindex", "lpos", "smembers", "sismember", "scard", "srandmember", "set_op", "zscore", "zcard", "zrange", "zrank", "zrandmember", "zset_op", "random_key", "key_version", "object_encoding", "object_access", "getbit", "bitcount", "bitpos", "lcs", "bitfield_ro", "pfcount_ro", "pfdebug_ro", "geopos", "geohash", "geodist", "geosearch", "xlen", "xrange", "xread", "xpending", "xinfo", "xprobe", "sort", "dump",
+    {"get", "exists", "str_len", "get_range", "mget", "ttl", "type", "scan", "db_size", "get_meta", "hget", "hmget", "hlen", "hexists", "hgetall", "hstrlen", "hrandfield", "httl", "element_scan", "lrange", "llen", "lindex", "lpos", "smembers", "sismember", "scard", "srandmember", "set_op", "zscore", "zcard", "zrange", "zrank", "zrandmember", "zset_op", "random_key", "key_version", "object_encoding", "object_access", "getbit", "bitcount", "bitpos", "lcs", "bitfield_ro", "pfcount_ro", "pfdebug_ro", "geopos", "geohash", "geodist", "geosearch", "xlen", "xrange", "xread", "xpending", "xinfo", "xprobe", "sort", "dump",
      "eval_ro", "script_exists", "function_list"}
 )
 

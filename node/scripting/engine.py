@@ -102,7 +102,7 @@ redis.acl_check_cmd = M.lib(py.acl_check_cmd)
 redis.register_function = M.lib(py.register_function)
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
-redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = "7.2.0", 459264
+redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = "7.4.0", 459776
 return M.readonly(redis)
 """
 
