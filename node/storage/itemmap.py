@@ -238,6 +238,12 @@ class ItemMap(itemview.ContainerView):
             return None
         return _DEADLINE.unpack_from(raw)[0] if self._prefixed else 0
 
+    def has_deadlines(self) -> bool:
+        """Whether a live field has a deadline."""
+        if self._inline is not None:
+            return bool(self._deadlines)
+        return self._prefixed and any(_DEADLINE.unpack_from(raw)[0] > self._now for _, raw in self._txn.items(self._cid))
+
     def set_deadline(self, field: bytes, deadline: int) -> None:
         """Give a live field a deadline (0: none, HPERSIST). The deadline must be in the future."""
         self._dirty = True
