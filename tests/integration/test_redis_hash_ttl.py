@@ -84,7 +84,7 @@ def test_writes_keep_or_drop_a_fields_ttl_as_redis(hfe, protocol):
     assert r.hsetnx("h", "c", "y") == 0          # HSETNX on an existing field: nothing changes
     assert r.hincrby("h", "b", 5) == 7           # HINCRBY / HINCRBYFLOAT keep the TTL
     assert float(r.hincrbyfloat("h", "d", 1)) == 2.5
-    r.hmset("h", {"e": "e2"})
+    r.execute_command("HMSET", "h", "e", "e2")
     ttl = r.httl("h", "a", "b", "c", "d", "e")
     assert ttl[0] == -1 and ttl[4] == -1 and all(0 < t <= 100 for t in ttl[1:4])
     r.hdel("h", "b")
