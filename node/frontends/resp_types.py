@@ -183,6 +183,10 @@ def _fields_command(op: str, **options):
     return build
 
 
+#: The commands of log semantics version 9 (hash field expiration): a script applied under
+#: an older version does not know them, as the binaries of that version do not.
+SINCE_HFE = frozenset({"hexpire", "hpexpire", "hexpireat", "hpexpireat", "hpersist", "httl", "hpttl",
+                       "hexpiretime", "hpexpiretime"})
 register("hexpire", -6, f"{W} denyoom fast", _hexpire(1000, False), group="hash")
 register("hpexpire", -6, f"{W} denyoom fast", _hexpire(1, False), group="hash")
 register("hexpireat", -6, f"{W} denyoom fast", _hexpire(1000, True), group="hash")

@@ -6,7 +6,7 @@ is refused as a binary of that version refuses it. No sockets: a keyspace and a 
 
 from __future__ import annotations
 
-from raftcache.node import commands
+from raftcache.node import commands, scripting
 from raftcache.proto import commands_pb2 as pb
 from tests.unit.test_statemachine import NOW, Node, node  # noqa: F401 - `node` is a fixture used by name
 
@@ -70,3 +70,18 @@ def test_an_entry_of_log_version_8_with_hexpire_is_refused_as_version_8_refuses_
     assert isinstance(result, commands.CommandError) and "does not know" in result.message
     assert commands.required_version(entry.command) == commands.HFE_VERSION
     assert node.read(httl=pb.HTtl(key=b"h", fields=[b"a"])) == [-1]
+
+
+def test_a_script_applied_under_log_version_8_does_not_know_the_field_expiration_commands(node):
+    scripting.install()
+    _hset(node, b"h", {b"a": b"1"})
+    body = b"return redis.pcall('HPEXPIRE', KEYS[1], 1000, 'FIELDS', 1, 'a')"
+    for version, want in ((commands.CLUSTER_VERSION, "Unknown Redis command called from script"), (None, None)):
+        node.index += 1
+        entry = pb.LogEntry(version=version or commands.MAX_VERSION, now_ms=NOW,
+                            command=pb.Command(eval=pb.Eval(body=body, keys=[b"h"])))
+        result = node.sm.apply(node.index, commands.encode_entry(entry))
+        if want:
+            assert isinstance(result, commands.CommandError) and want in result.message, result
+        else:
+            assert result == [1]
