@@ -6,9 +6,18 @@ is refused as a binary of that version refuses it. No sockets: a keyspace and a 
 
 from __future__ import annotations
 
+import pytest
+
 from raftcache.node import commands, scripting
 from raftcache.proto import commands_pb2 as pb
-from tests.unit.test_statemachine import NOW, Node, node  # noqa: F401 - `node` is a fixture used by name
+from tests.unit.test_statemachine import NOW, Node
+
+
+@pytest.fixture
+def node(tmp_path):
+    n = Node(str(tmp_path / "ks"))
+    yield n
+    n.ks.close()
 
 
 def _hset(n: Node, key: bytes, fields: dict) -> None:
