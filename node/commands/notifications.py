@@ -10,8 +10,9 @@ gone (a list popped empty); a key evicted to make room gets `evicted`
 it found (HEXPIRE's `hexpire` or `hdel`, HPERSIST's `hpersist`, `hexpired`
 for hash fields whose deadline passed) notes it in WriteTxn.notes instead;
 those come first, and `del` after them for a hash they left gone. Classes and event names are Redis's
-(https://redis.io/docs/latest/develop/use/keyspace-notifications/); not
-emitted: `m` (key misses: reads are not applied) and `n` (new keys). The
+(https://redis.io/docs/latest/develop/use/keyspace-notifications/); `new`
+(class `n`) comes from WriteTxn.created, before the write's events; not
+emitted: `m` (key misses: reads are not applied). The
 setting's letters are parsed by node/config/values.py (notify_flags).
 
 Must not import lmdb, grpc or pysyncobj: it runs at apply.

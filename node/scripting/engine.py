@@ -489,6 +489,12 @@ def _keys(engine: Engine, run: Run, argv) -> object:
         engine.box.m.charge(CALL_COST_INSTRUCTIONS)
 
 
+def _wait(engine: Engine, run: Run, argv) -> object:
+    """WAIT: a script never blocks (Redis answers at once); 0, the same on every replica, since
+    a reply a script may store must not depend on the replica's view of the others."""
+    return 0
+
+
 #: Commands the RESP front end runs itself that a script may call, answered here.
 def _applied_before(ctx, version: int) -> bool:
     """The script is applied from a log entry of a semantics version older than `version`
@@ -496,7 +502,7 @@ def _applied_before(ctx, version: int) -> bool:
     return hasattr(ctx.txn, "savepoint") and ctx.version < version
 
 
-_LOCAL = {"time": _time, "select": _select, "ping": _ping, "echo": _echo, "keys": _keys}
+_LOCAL = {"time": _time, "select": _select, "ping": _ping, "echo": _echo, "keys": _keys, "wait": _wait}
 
 
 def strip_shebang(body: bytes) -> tuple[bytes, list[str] | CommandError]:
