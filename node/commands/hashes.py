@@ -227,8 +227,9 @@ def element_scan(ctx, op):
 
 # ---------------------------------------------------------------- field expiration (Redis 7.4)
 
-#: The latest field deadline Redis 7.4 accepts (HFE_MAX_ABS_TIME_MSEC: 2**48 - 1 ms).
-MAX_FIELD_DEADLINE_MS = (1 << 48) - 1
+#: The latest field deadline Redis 7.4 accepts (HFE_MAX_ABS_TIME_MSEC: 2**46 - 1 ms, its 48-bit
+#: deadlines with 2 bits reserved).
+MAX_FIELD_DEADLINE_MS = (1 << 46) - 1
 
 
 def _refused(condition, current: int, deadline: int) -> bool:

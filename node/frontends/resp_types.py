@@ -25,6 +25,7 @@ from raftcache.node.frontends.resp_args import (
     to_float,
     to_int,
 )
+from raftcache.node.commands.hashes import MAX_FIELD_DEADLINE_MS
 from raftcache.node.frontends.resp_protocol import RespError, RespMap, RespPairs, RespSet
 from raftcache.proto import commands_pb2 as pb
 
@@ -128,7 +129,6 @@ register("hscan", -3, R, element_scan, as_scan, group="hash")
 # of another type is reported at apply, after them (Redis checks the type first).
 
 _FIELD_CONDITIONS = {b"NX": pb.EXPIRE_NX, b"XX": pb.EXPIRE_XX, b"GT": pb.EXPIRE_GT, b"LT": pb.EXPIRE_LT}
-_MAX_FIELD_DEADLINE_MS = (1 << 48) - 1   # Redis's HFE_MAX_ABS_TIME_MSEC
 
 
 def _fields(args, at: int, count_error: str) -> list[bytes]:
@@ -156,10 +156,10 @@ def _hexpire(unit_ms: int, absolute: bool):
         if n < 0:
             raise RespError("ERR invalid expire time, must be >= 0")
         invalid = RespError(f"ERR invalid expire time in '{name}' command")
-        if n > _MAX_FIELD_DEADLINE_MS // unit_ms:
+        if n > MAX_FIELD_DEADLINE_MS // unit_ms:
             raise invalid
         ms = n * unit_ms
-        if not absolute and ms + clock_ms() > _MAX_FIELD_DEADLINE_MS:
+        if not absolute and ms + clock_ms() > MAX_FIELD_DEADLINE_MS:
             raise invalid
         at, condition = 3, pb.EXPIRE_ALWAYS
         if args[3].upper() in _FIELD_CONDITIONS:
