@@ -6,7 +6,7 @@ replies).
 on a free loopback port (the launcher's free_base_port) with no
 persistence; `stop()` ends that process by its pid. Tests that need it skip
 when no redis-server is installed. The installed server may be older than
-the Redis version raftcache follows (7.2): comparisons leave out the fields
+the Redis version raftcache follows (7.4): comparisons leave out the fields
 a newer Redis added.
 """
 

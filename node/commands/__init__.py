@@ -49,13 +49,19 @@ LogEntry = pb.LogEntry
 #:  10: resharding: slot migration states and key copies in each shard's log (BeginMigration,
 #:      MigrateKeys, RestoreKeys, DropMigrated, FinishMigration; `Command.asking`), and a
 #:      migrating shard answering -ASK / -TRYAGAIN at apply (node/commands/slot_migration.py).
+#:  11: hash field expiration (Redis 7.4: HExpire, HPersist, HTtl, the leader's
+#:      DeleteExpiredFields; a hash record's FIELD_TTLS layout, node/storage/itemmap.py),
+#:      and Redis 7.4's rules for scripts and function libraries (node/scripting/).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
 PUBLISH_BATCH_VERSION = 9
 #: The first version with resharding (docs/cluster-mode.md "Resharding").
 RESHARD_VERSION = 10
-SUPPORTED_VERSIONS = range(1, RESHARD_VERSION + 1)
+#: The first version with hash field expiration (node/commands/hashes.py), and with Redis 7.4's
+#: rules for scripts and function libraries (node/scripting/: REDIS74_VERSION).
+HFE_VERSION = REDIS74_VERSION = 11
+SUPPORTED_VERSIONS = range(1, HFE_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4
@@ -83,7 +89,8 @@ SINCE_VERSION = {"publish": 3, **{name: 4 for name in (
        "function_flush", "function_restore", "function_list")},
     "claim_slots": CLUSTER_VERSION, "publish_batch": PUBLISH_BATCH_VERSION,
     **{name: RESHARD_VERSION for name in (
-       "begin_migration", "migrate_keys", "restore_keys", "drop_migrated", "finish_migration")}}
+       "begin_migration", "migrate_keys", "restore_keys", "drop_migrated", "finish_migration")},
+    **{name: HFE_VERSION for name in ("hexpire", "hpersist", "httl", "delete_expired_fields")}}
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
 #: First byte of a LogBatch: several entries applied at one index.
@@ -98,7 +105,7 @@ CommandType = enum.IntEnum(
 
 #: Commands that only read: served from the local keyspace per consistency level.
 READ_COMMANDS = frozenset(
-    {"get", "exists", "str_len", "get_range", "mget", "ttl", "type", "scan", "db_size", "get_meta", "hget", "hmget", "hlen", "hexists", "hgetall", "hstrlen", "hrandfield", "element_scan", "lrange", "llen", "lindex", "lpos", "smembers", "sismember", "scard", "srandmember", "set_op", "zscore", "zcard", "zrange", "zrank", "zrandmember", "zset_op", "random_key", "key_version", "object_encoding", "object_access", "getbit", "bitcount", "bitpos", "lcs", "bitfield_ro", "pfcount_ro", "pfdebug_ro", "geopos", "geohash", "geodist", "geosearch", "xlen", "xrange", "xread", "xpending", "xinfo", "xprobe", "sort", "dump",
+    {"get", "exists", "str_len", "get_range", "mget", "ttl", "type", "scan", "db_size", "get_meta", "hget", "hmget", "hlen", "hexists", "hgetall", "hstrlen", "hrandfield", "httl", "element_scan", "lrange", "llen", "lindex", "lpos", "smembers", "sismember", "scard", "srandmember", "set_op", "zscore", "zcard", "zrange", "zrank", "zrandmember", "zset_op", "random_key", "key_version", "object_encoding", "object_access", "getbit", "bitcount", "bitpos", "lcs", "bitfield_ro", "pfcount_ro", "pfdebug_ro", "geopos", "geohash", "geodist", "geosearch", "xlen", "xrange", "xread", "xpending", "xinfo", "xprobe", "sort", "dump",
      "eval_ro", "script_exists", "function_list"}
 )
 

@@ -26,7 +26,10 @@ def _value_of(txn, db: int, key: bytes, ctx, record: Record):
     if kind == ValueType.STRING:
         return "string", record.value
     if kind == ValueType.HASH:
-        return "hash", itemmap.ItemMap(txn, db, key, "HASH", record, pairs=True).items()
+        view = itemmap.ItemMap(txn, db, key, "HASH", record, pairs=True, now_ms=ctx.now_ms)
+        if view.has_deadlines():   # Redis 7.4's RDB_TYPE_HASH_*_EX: not written, never dropped silently
+            return "hash with field expirations", None
+        return "hash", view.items()
     if kind == ValueType.SET:
         return "set", itemmap.ItemMap(txn, db, key, "SET", record, pairs=False).keys()
     if kind == ValueType.LIST:

@@ -6,7 +6,10 @@ made through the leader. The state machine asks `events_for` after a write
 command changed something; a key gets its command's event when the write
 touched it (WriteTxn.touched), and `del` after it when the write left it
 gone (a list popped empty); a key evicted to make room gets `evicted`
-(class `e`, node/commands/eviction.py). Classes and event names are Redis's
+(class `e`, node/commands/eviction.py). A write whose event depends on what
+it found (HEXPIRE's `hexpire` or `hdel`, HPERSIST's `hpersist`, `hexpired`
+for hash fields whose deadline passed) notes it in WriteTxn.notes instead;
+those come first, and `del` after them for a hash they left gone. Classes and event names are Redis's
 (https://redis.io/docs/latest/develop/use/keyspace-notifications/); `new`
 (class `n`) comes from WriteTxn.created, before the write's events; not
 emitted: `m` (key misses: reads are not applied). The
@@ -104,6 +107,29 @@ EVENTS: dict[str, tuple[str, Event]] = {
     "xadd": ("t", "xadd"), "xdel": ("t", "xdel"), "xtrim": ("t", "xtrim"), "xsetid": ("t", "xsetid"),
     "xgroup": ("t", lambda op, key: "xgroup-" + pb.XGroupKind.Name(op.kind).split("_", 1)[1].lower()),
 }
+
+
+#: Writes whose events are only the ones their handlers note (WriteTxn.notes), and MULTI/EXEC.
+NOTING = frozenset({"transaction", "hexpire", "hpersist", "delete_expired_fields"})
+
+
+def noted_events(notes: list | None, flags: frozenset[str]) -> list[tuple[int, str, bytes]]:
+    """(db, event, key) of the events handlers noted, of the classes enabled."""
+    return [(db, event, key) for db, klass, event, key in notes or () if klass in flags]
+
+
+def noted_deletions(notes: list | None, found: list[tuple[int, str, bytes]], exists: Callable[[int, bytes], bool],
+                    flags: frozenset[str]) -> list[tuple[int, str, bytes]]:
+    """`del` for each key a noted event left gone (the last field of a hash expired), unless
+    `found` has it already (when `g` is on)."""
+    if "g" not in flags:
+        return []
+    out: list[tuple[int, str, bytes]] = []
+    for db, _, _, key in notes or ():
+        event = (db, "del", key)
+        if event not in found and event not in out and not exists(db, key):
+            out.append(event)
+    return out
 
 
 def _targets(name: str, op, db: int) -> list[tuple[int, bytes, str | None]]:

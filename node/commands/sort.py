@@ -58,7 +58,7 @@ def lookup(txn, db: int, pattern: bytes, element: bytes, now_ms: int) -> bytes |
         return record.value if record.type == ValueType.STRING else None
     if record.type != ValueType.HASH:
         return None
-    return itemmap.ItemMap(txn, db, key, "HASH", record, pairs=True).get(field)
+    return itemmap.ItemMap(txn, db, key, "HASH", record, pairs=True, now_ms=now_ms).get(field)
 
 
 def _elements(txn, db: int, key: bytes, record: Record, op) -> list[bytes] | CommandError:

@@ -300,11 +300,13 @@ class StateMachine:
             if previous is not _MISS:
                 return previous
         writes = txn.writes
-        notify = self._notify if name in notifications.EVENTS or name == "transaction" else None
+        notify = self._notify if name in notifications.EVENTS or name in notifications.NOTING else None
         track = self.track_writes and name not in READ_COMMANDS
         if notify or track:
             txn.touched = set()
             txn.created = {} if notify and "n" in self._notify else None
+        if notify:
+            txn.notes = []
         try:
             if commands.required_version(entry.command) > max(entry.version, 1):
                 # An op an older release does not know, in an entry of its version: answered as it answers it.
@@ -313,14 +315,14 @@ class StateMachine:
                 if entry.version >= commands.WATCH_VERSION:
                     txn.watch_tracking(index, entry.now_ms)
                 result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)
-            touched, created = txn.touched, txn.created
+            touched, created, notes = txn.touched, txn.created, txn.notes
         finally:
-            txn.touched = txn.created = None
+            txn.touched = txn.created = txn.notes = None
             txn.stop_watch_tracking()
         if txn.writes != writes and not isinstance(result, CommandError):
             self.changes += 1  # as Redis's dirty counter: a write that changed nothing is not counted
             if notify:
-                self._notify_keyspace(txn, entry, name, touched, created)
+                self._notify_keyspace(txn, entry, name, touched, created, notes)
             if track:
                 self._events.append(("invalidate", index, _invalidated(entry.command, name, touched)))
         if dedup and not (isinstance(result, CommandError) and result.reason in _NOT_HERE):
@@ -397,7 +399,7 @@ class StateMachine:
                    self._events, room, mode, access, self._settings, version)
 
     def _notify_keyspace(self, txn: WriteTxn, entry: LogEntry, name: str, touched: set,
-                         created: dict | None = None) -> None:
+                         created: dict | None = None, notes: list | None = None) -> None:
         command = entry.command
         now_ms = entry.now_ms
 
@@ -408,10 +410,12 @@ class StateMachine:
         steps = [(sub.WhichOneof("op"), sub) for sub in command.transaction.commands] \
             if name == "transaction" else [(name, command)]
         found = [(db, "new", key) for db, key in created or ()]   # Redis's `n`: a key added (before its command's event)
+        found += notifications.noted_events(notes, self._notify)   # e.g. hash fields expired before the write
         for step_name, step in steps:
             op = getattr(step, step_name)
             keys = touched if touched or not hasattr(op, "key") else {(step.db, op.key)}  # only items changed
             found += notifications.events_for(step_name, op, step.db, keys, exists, self._notify)
+        found += notifications.noted_deletions(notes, found, exists, self._notify)
         for db, event, key in found:
             self._events += notifications.messages(db, event, key, self._notify)
 

@@ -141,6 +141,7 @@ def resp_channels(spec: Spec, args: list[bytes]) -> list[tuple[bytes, bool]]:
 _SET_OPS = {pb.SET_UNION: "union", pb.SET_INTER: "inter", pb.SET_DIFF: "diff"}
 _OP_NAMES = {
     "noop": "ping", "delete_expired": "del", "mc_incr": "incrby", "get_meta": "get", "get_and_touch": "getex",
+    "delete_expired_fields": "hdel",   # proposed by the leader only
     "element_scan": "hscan", "zremrange": "zremrangebyscore", "random_key": "randomkey", "swap_db": "swapdb",
     "key_version": "watch", "object_encoding": "object|encoding", "transaction": "exec", "config_set": "config|set",
     "set_version": "config|set", "acl_set_user": "acl|setuser", "acl_del_user": "acl|deluser",

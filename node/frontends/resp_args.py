@@ -35,11 +35,14 @@ I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
 _CLOCK_MARGIN_MS = 86_400_000
 
 
-def relative_ms_limit() -> int:
+def clock_ms() -> int:
+    """This thread's clock for building commands: the wall clock, or set_clock's."""
     now_ms = getattr(_FIXED_CLOCK, "now_ms", None)
-    if now_ms is None:
-        now_ms = int(time.time() * 1000)
-    return I64_MAX - now_ms - _CLOCK_MARGIN_MS
+    return int(time.time() * 1000) if now_ms is None else now_ms
+
+
+def relative_ms_limit() -> int:
+    return I64_MAX - clock_ms() - _CLOCK_MARGIN_MS
 
 
 _FIXED_CLOCK = threading.local()

@@ -36,6 +36,7 @@ from raftcache.node.frontends.resp_protocol import (
     DoubleText, NullArray, RespDouble, RespError, RespMap, RespPairs, RespSet, error_text, format_double,
 )
 from raftcache.node.frontends.resp_table import TABLE
+from raftcache.node.frontends.resp_types import SINCE_HFE
 from raftcache.node.scripting import lualibs, store
 from raftcache.node.scripting.sandbox import BUDGET_EXCEEDED, Sandbox
 from raftcache.proto import commands_pb2 as pb
@@ -102,7 +103,7 @@ redis.acl_check_cmd = M.lib(py.acl_check_cmd)
 redis.register_function = M.lib(py.register_function)
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
-redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = "7.2.0", 459264
+redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = "7.4.0", 459776
 return M.readonly(redis)
 """
 
@@ -264,7 +265,7 @@ class Engine:
             return script_error("ERR Please specify at least one argument for this redis lib call")
         name = argv[0].lower()
         spec = TABLE.get(name)
-        if spec is None:
+        if spec is None or (spec.name in SINCE_HFE and _applied_before(run.ctx, commands.HFE_VERSION)):
             return script_error("ERR Unknown Redis command called from script")
         if (spec.arity > 0 and len(argv) != spec.arity) or len(argv) < -spec.arity:
             return script_error("ERR Wrong number of args calling Redis command from script")
@@ -495,6 +496,12 @@ def _wait(engine: Engine, run: Run, argv) -> object:
 
 
 #: Commands the RESP front end runs itself that a script may call, answered here.
+def _applied_before(ctx, version: int) -> bool:
+    """The script is applied from a log entry of a semantics version older than `version`
+    (replicas of that older release run it too: it must not know newer commands)."""
+    return hasattr(ctx.txn, "savepoint") and ctx.version < version
+
+
 _LOCAL = {"time": _time, "select": _select, "ping": _ping, "echo": _echo, "keys": _keys, "wait": _wait}
 
 

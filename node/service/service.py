@@ -681,15 +681,19 @@ class Service:
             if not self._raft.is_leader:
                 continue
             try:
+                now_ms = wall_ms()
                 with self._keyspace.reader() as txn:
-                    expired = txn.expired(wall_ms(), batch)
-                by_db: dict[int, list[bytes]] = {}
-                for db, key in expired:
-                    by_db.setdefault(db, []).append(key)
-                for db, keys in by_db.items():
-                    command = pb.Command(db=db)
-                    command.delete_expired.keys.extend(keys)
-                    await self._propose_nowait(command, "", 0)
+                    expired = txn.expired(now_ms, batch)
+                    # hashes with fields past their deadline (none before log version 9)
+                    fields = txn.fields_expiring(now_ms, batch) if self._sm.log_version >= commands.HFE_VERSION else []
+                for op, found in (("delete_expired", expired), ("delete_expired_fields", fields)):
+                    by_db: dict[int, list[bytes]] = {}
+                    for db, key in found:
+                        by_db.setdefault(db, []).append(key)
+                    for db, keys in by_db.items():
+                        command = pb.Command(db=db)
+                        getattr(command, op).keys.extend(keys)
+                        await self._propose_nowait(command, "", 0)
             except RaftcacheError as e:
                 log.debug("active expiry skipped a round: %s", e)
             except Exception:

@@ -55,6 +55,11 @@ class ContainerView:
     def itemized(self) -> bool:
         return self._cid != 0
 
+    @property
+    def record(self) -> Record | None:
+        """The container's record as last loaded or saved (None: the key is absent)."""
+        return self._record
+
     # -- what a subclass provides
     def _open_itemized(self, record: Record) -> None:
         """Read anything beyond (id, count) from an itemized record."""
@@ -76,6 +81,10 @@ class ContainerView:
     def _header(self) -> bytes:
         return container_value(self._cid, self._count)
 
+    def _layout_flags(self) -> int:
+        """Record flags beyond ITEMIZED that the current layout needs (a hash's FIELD_TTLS)."""
+        return 0
+
     # -- writing back
     def save(self, ctx) -> None:
         if not self._dirty:
@@ -83,14 +92,16 @@ class ContainerView:
         self._dirty = False
         txn, old = self._txn, self._record
         if not self.itemized and self._inline_len() <= INLINE_MAX:
-            self._record = c.store(txn, self._db, self._key, self._type, self._inline_value(), ctx, old)
+            self._record = c.store(txn, self._db, self._key, self._type, self._inline_value(), ctx, old,
+                                   self._layout_flags())
             return
         if not self.itemized:  # grew past INLINE_MAX: one record per element from now on
             self._cid, self._count = txn.new_container_id(), 0
             self._itemize()
             self._dirty = False
         value = self._header() if self._count else None
-        self._record = c.store(txn, self._db, self._key, self._type, value, ctx, old, ITEMIZED)
+        self._record = c.store(txn, self._db, self._key, self._type, value, ctx, old,
+                               ITEMIZED | self._layout_flags())
 
 
 def load(txn, db: int, key: bytes, ctx, type_name: str, view):

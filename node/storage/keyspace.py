@@ -11,6 +11,7 @@ Layout (all integers big-endian):
     data    db u16 | crc32(key) u32 | key  ->  type u8 | expires_at_ms u64 | index u64 | flags u32 | value
             (a string's type byte also holds its memcached item state in bits 6-7: ITEM_STALE, ITEM_WIN_SENT)
     expiry  deadline u64 | db u16 | key    ->  b""            (deadline index for active expiry)
+    fexpiry deadline u64 | db u16 | key    ->  b""            (a hash's earliest field deadline: active field expiry)
     items   container id u64 | item key    ->  item value    (elements of a large container)
     meta    b"applied_index" -> u64;  b"used_bytes" -> u64;  b"keys/" db u16 -> u64;
             b"restored_from_index" -> u64  (only in a keyspace seeded from a backup);
@@ -39,6 +40,12 @@ itemmap.py, itemlist.py, itemzset.py), so a write costs O(log n). The id stays
 with the record when the key is renamed, moved or swapped to another
 database; deleting or overwriting the record deletes its items; a copy gets
 a new id and copies of the items.
+
+A hash whose fields have deadlines (HEXPIRE, log semantics version 9) carries
+FIELD_TTLS in its record's flags and ends its value with a u64 lower bound of
+its fields' deadlines (node/storage/itemmap.py owns the rest of that layout);
+put/delete/flush keep `fexpiry` in step with that bound, as `expiry` with the
+key's own deadline, so the leader finds the hashes with fields to expire.
 
 Keys are ordered by a hash prefix within a database so that a SCAN cursor is
 simply "the next hash value + 1": a batch never ends inside one hash value,
@@ -116,6 +123,9 @@ _TYPE_MASK = (1 << _STATE_SHIFT) - 1
 #: len(item key) + len(item value). Replicated state, as RECORD_OVERHEAD_BYTES.
 ITEM_OVERHEAD_BYTES = 16
 _CONTAINER = struct.Struct(">QQ")     # container id, element count
+#: Record.flags of a hash whose fields may have deadlines: its value ends with the
+#: u64 field-deadline bound indexed in `fexpiry` (see the module docstring).
+FIELD_TTLS = 2
 
 
 class Record(NamedTuple):
@@ -204,6 +214,16 @@ def _itemized_id(raw: bytes, vtype: int, flags: int) -> int:
     if vtype & _TYPE_MASK == ValueType.STRING or not flags & ITEMIZED:
         return 0
     return _U64.unpack_from(raw, _HEADER.size)[0]
+
+
+def _field_bound(raw: bytes | None) -> int:
+    """The field-deadline bound of a stored raw record, 0 when it is not a hash with FIELD_TTLS."""
+    if raw is None:
+        return 0
+    vtype, _, _, flags = _HEADER.unpack_from(raw)
+    if vtype & _TYPE_MASK != ValueType.HASH or not flags & FIELD_TTLS or len(raw) < _HEADER.size + _U64.size:
+        return 0
+    return _U64.unpack_from(raw, len(raw) - _U64.size)[0]
 
 
 def _raw_itemized_id(raw: bytes) -> int:
@@ -329,6 +349,20 @@ class ReadTxn:
         if limit <= 0 or now_ms <= 0:
             return out
         with self._txn.cursor(db=self._ks._expiry) as cur:
+            if not cur.first():
+                return out
+            for ekey in cur.iternext(keys=True, values=False):
+                if _U64.unpack_from(ekey)[0] > now_ms or len(out) >= limit:
+                    break
+                out.append((_U16.unpack_from(ekey, 8)[0], ekey[10:]))
+        return out
+
+    def fields_expiring(self, now_ms: int, limit: int) -> list[tuple[int, bytes]]:
+        """Up to `limit` (db, key) of hashes whose field-deadline bound is <= now_ms, earliest first."""
+        out: list[tuple[int, bytes]] = []
+        if limit <= 0 or now_ms <= 0:
+            return out
+        with self._txn.cursor(db=self._ks._fexpiry) as cur:
             if not cur.first():
                 return out
             for ekey in cur.iternext(keys=True, values=False):
@@ -477,6 +511,9 @@ class WriteTxn(ReadTxn):
         self.touched: set[tuple[int, bytes]] | None = None
         #: When a dict (insertion-ordered): (db, key) of every record put where none was (`new` events).
         self.created: dict[tuple[int, bytes], None] | None = None
+        #: When a list: keyspace events handlers noted beyond their command's own, as
+        #: (db, class, event, key) (hash fields expired, HEXPIRE's outcome).
+        self.notes: list[tuple[int, str, str, bytes]] | None = None
         #: (index, now_ms) of the entry being applied while deletions are tracked for WATCH.
         self._tracking: tuple[int, int] | None = None
         self._gone_checked = False
@@ -594,7 +631,17 @@ class WriteTxn(ReadTxn):
             self._drop_items(old_cid)  # the key now holds another value
         if deadline:
             self._txn.put(_expiry_key(deadline, db, key), b"", db=self._ks._expiry)
+        self._index_fields(db, key, _field_bound(old), _field_bound(raw))
         self._adjust(db, keys, size)
+
+    def _index_fields(self, db: int, key: bytes, old_bound: int, new_bound: int) -> None:
+        """Move a hash's entry in `fexpiry` from `old_bound` to `new_bound` (0: none)."""
+        if old_bound == new_bound:
+            return
+        if old_bound:
+            self._txn.delete(_expiry_key(old_bound, db, key), db=self._ks._fexpiry)
+        if new_bound:
+            self._txn.put(_expiry_key(new_bound, db, key), b"", db=self._ks._fexpiry)
 
     def delete(self, db: int, key: bytes, keep_items: bool = False) -> bool:
         """Remove `key` (expired or not); True when something was stored.
@@ -620,6 +667,7 @@ class WriteTxn(ReadTxn):
         if deadline:
             self._txn.delete(_expiry_key(deadline, db, key), db=self._ks._expiry)
             self._adjust_expiring(db, -1)
+        self._index_fields(db, key, _field_bound(old), 0)
         self._adjust(db, -1, -record_bytes(key, len(old) - _HEADER.size))
         return True
 
@@ -642,6 +690,7 @@ class WriteTxn(ReadTxn):
                 if deadline:
                     self._txn.delete(_expiry_key(deadline, db, data_key[6:]), db=self._ks._expiry)
                     expiring += 1
+                self._index_fields(db, data_key[6:], _field_bound(raw), 0)
                 freed += record_bytes(data_key[6:], len(raw) - _HEADER.size)
                 removed += 1
                 cid = _itemized_id(raw, vtype, flags)
@@ -668,6 +717,7 @@ class WriteTxn(ReadTxn):
         self.writes += 1
         self._txn.drop(self._ks._data, delete=False)
         self._txn.drop(self._ks._expiry, delete=False)
+        self._txn.drop(self._ks._fexpiry, delete=False)
         self._txn.drop(self._ks._items, delete=False)
         with self._txn.cursor(db=self._ks._meta) as cur:
             if cur.set_range(_KEYS):
@@ -972,6 +1022,7 @@ class Keyspace:
         self._meta = self._env.open_db(b"meta")
         self._items = self._env.open_db(b"items")
         self._gone = self._env.open_db(b"gone")
+        self._fexpiry = self._env.open_db(b"fexpiry")
         with self._env.begin() as txn:
             raw = txn.get(_APPLIED, db=self._meta)
             counted = txn.get(_EXPIRES_COUNTED, db=self._meta) is not None

@@ -36,4 +36,4 @@ def test_containers_list_only_implemented_subcommands():
 
 
 def test_the_version_reported_is_the_one_the_data_came_from():
-    assert REDIS_VERSION == resp_command_docs.redis_version() and REDIS_VERSION.startswith("7.2")
+    assert REDIS_VERSION == resp_command_docs.redis_version() and REDIS_VERSION.startswith("7.4")
