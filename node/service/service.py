@@ -574,20 +574,27 @@ class Service:
 
     def _touch_written(self, command: Command, now_ms: int) -> None:
         """A write proposed here (the leader) is an access to its keys, as in Redis; the keys
-        it deletes leave the access table (a flush empties it)."""
+        it deletes leave the access table (a flush or SWAPDB empties it, and the keys left
+        are seeded again). A plain SET tells the table its key's size (the eviction choice
+        then needs no keyspace read); other writes leave it unknown."""
         name = command.WhichOneof("op")
         access = self.access
         db = command.db
-        if name in _DELETES:
-            if name in ("flush_all", "flush_db"):
+        if name == "set":
+            op = command.set
+            access.record(db, op.key, now_ms, 0 if op.condition else estimate_growth(command))
+            return
+        if name in _DELETES or name == "swap_db":
+            if name in ("flush_all", "flush_db", "swap_db"):
                 access.clear()
+                self._evictor.start_seeding()
             else:
                 for key in command_keys(command):
                     access.forget(db, key)
             return
         record = access.record
         for key in command_keys(command):
-            record(db, key, now_ms)
+            record(db, key, now_ms, 0)
 
     def _submit(self, data: bytes) -> asyncio.Future:
         """Propose an encoded entry on its own (the log version's raise); the future gives (result, index)."""
@@ -680,12 +687,22 @@ class Service:
 
     async def _eviction_loop(self) -> None:
         """On the leader: a keyspace already past maxmemory (maxmemory lowered, a leader
-        change during a burst) is brought back under it, one bounded Evict at a time."""
+        change during a burst) is brought back under it, one bounded Evict at a time. A node
+        that begins to lead seeds its access table with the keys it never saw used, a slice
+        a turn (node/service/evictor.py)."""
+        leading = False
         while True:
             await asyncio.sleep(EVICTION_INTERVAL_S)
-            if not self._raft.is_leader or self._sm.log_version < commands.EVICTION_VERSION:
+            if not self._raft.is_leader:
+                leading = False
+                continue
+            if not leading:
+                leading = True
+                self._evictor.start_seeding()
+            if self._sm.log_version < commands.EVICTION_VERSION:
                 continue
             try:
+                self._evictor.seed_step()
                 entry, named = self._evictor.overdue(wall_ms())
                 if entry is None:
                     continue

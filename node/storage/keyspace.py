@@ -360,6 +360,31 @@ class ReadTxn:
         raw = self._txn.get(_data_key(db, key), db=self._ks._data)
         return None if raw is None else _sample(db, key, raw)
 
+    def holds_key(self, db: int, key: bytes) -> bool:
+        """Whether `key` is stored (expired or not)."""
+        return self._txn.get(_data_key(db, key), db=self._ks._data) is not None
+
+    def sample_from(self, db: int, start_hash: int, count: int) -> tuple[list[Sample], int | None]:
+        """Up to `count` keys of `db` in key-hash order from `start_hash`, never wrapping; and
+        the hash to go on from, None when the database has no more. Keys sharing a hash
+        all come in one call (it may return a few more than `count`)."""
+        prefix = _U16.pack(db)
+        out: list[Sample] = []
+        last = None
+        with self._txn.cursor(db=self._ks._data) as cur:
+            if not cur.set_range(prefix + _HASH.pack(start_hash & 0xFFFFFFFF)):
+                return out, None
+            for data_key, raw in cur:
+                if data_key[:2] != prefix:
+                    return out, None
+                h = data_key[2:6]
+                if len(out) >= count and h != last:
+                    following = _HASH.unpack(h)[0]
+                    return out, following
+                last = h
+                out.append(_sample(db, data_key[6:], raw))
+        return out, None
+
     def deadline_bounds(self) -> tuple[int, int] | None:
         """(earliest, latest) deadline of any key with one, None when no key has one."""
         with self._txn.cursor(db=self._ks._expiry) as cur:

@@ -220,7 +220,7 @@ def test_the_batchs_keys_are_never_offered_nor_keys_in_flight_named_again(leader
     first, named = x.plan(overwrite)
     offered = {c.key for c in first[0].command.evict.candidates}
     assert offered and not offered & set(keys[:5])
-    second, named2 = x.plan(overwrite)
+    second, named2 = x.plan(overwrite * 3, in_flight=sum(estimate_growth(c) for c in overwrite))
     assert not offered & {c.key for c in second[0].command.evict.candidates}, "in flight: not named twice"
     x.evictor.release(named + named2)
 
@@ -232,7 +232,7 @@ def test_volatile_ttl_repeats_candidates_in_flight_first_to_keep_the_order(leade
     first, named = x.plan(writes(2))
     offered = [c.key for c in first[0].command.evict.candidates]
     assert offered == keys[::-1][:len(offered)]
-    second, named2 = x.plan(writes(2))
+    second, named2 = x.plan(writes(12), in_flight=sum(estimate_growth(c) for c in writes(2)))
     again = [c.key for c in second[0].command.evict.candidates]
     # the first batch may leave some: they go first, in order; then the next nearest deadlines
     assert again == keys[::-1][:len(again)] and len(again) > len(offered)
