@@ -12,7 +12,7 @@ import pytest
 from raftcache.node import commands
 from raftcache.node.commands import OK
 from raftcache.node.service.access import LFU_INIT_VAL, REPORT_MAX_KEYS, AccessTable
-from raftcache.node.service.evictor import MAX_CANDIDATES, Evictor, estimate_growth
+from raftcache.node.service.evictor import MAX_CANDIDATES, Evictor, estimate_growth, headroom
 from raftcache.node.storage.keyspace import record_bytes, snapshot_info
 from raftcache.proto import commands_pb2 as pb
 from tests.unit.test_statemachine import NOW, Node
@@ -335,3 +335,90 @@ def test_a_value_larger_than_one_entrys_candidates_gets_room_over_retries(leader
         if results[-1] == OK:
             break
     assert results[-1] == OK and x.node.ks.used_bytes <= x.node.ks.maxmemory_bytes
+
+
+def _apply(x: Leader, evicts: list, batch: list[pb.Command]) -> list:
+    entries = [*evicts, *(pb.LogEntry(now_ms=NOW, command=c) for c in batch)]
+    for e in entries:
+        e.version = commands.MAX_VERSION
+    x.node.index += 1
+    return x.node.sm.apply(x.node.index, commands.encode_batch(entries))
+
+
+def test_a_new_leaders_table_is_seeded_with_the_keys_it_never_saw_as_the_coldest(leader):
+    x = leader("allkeys-lru")
+    keys = x.fill(60)                       # written in this order (one log entry each)
+    hot = keys[::3]
+    for key in hot:                         # all this leader saw: reads reported since it began to lead
+        x.access.record(0, key, NOW)
+    x.evictor.start_seeding()
+    assert x.evictor.seed_step(budget=25) > 0 and x.evictor.seed_step(budget=25) > 0
+    while x.evictor.seed_step(budget=25):
+        pass
+    assert len(x.access) == 60
+    assert x.access.idle_ms(0, keys[1], NOW) == 1000, "seeded keys are idle since the table began"
+    x.node.ks.maxmemory_bytes = x.node.ks.used_bytes
+    victims = [k for _, k in x.victims(writes(10))]
+    assert len(victims) >= 10 and not set(victims) & set(hot), "the keys it saw used are the last to go"
+
+
+def test_the_seeded_keys_go_oldest_write_first(leader):
+    x = leader("allkeys-lru")
+    keys = x.fill(40)
+    x.evictor.start_seeding()
+    while x.evictor.seed_step():
+        pass
+    x.node.ks.maxmemory_bytes = x.node.ks.used_bytes
+    victims = [k for _, k in x.victims(writes(3))]
+    assert victims == keys[:len(victims)]
+
+
+def test_candidates_left_undeleted_stay_the_coldest_and_deleted_ones_leave_the_table(leader):
+    x = leader("allkeys-lru")
+    keys = x.fill(40)
+    for i, key in enumerate(keys):
+        x.access.record(0, key, NOW + i, RECORD)
+    x.node.ks.maxmemory_bytes = x.node.ks.used_bytes
+    evicts, named = x.plan(writes(2))
+    offered = [c.key for c in evicts[0].command.evict.candidates]
+    assert offered == keys[:len(offered)]
+    assert not any(x.access.holds(0, k) for k in offered), "in flight: out of the table"
+    x.evictor.release(named)                # proposed but never applied (a failed proposal)
+    assert all(x.access.holds(0, k) for k in offered)
+    evicts, named = x.plan(writes(2))
+    assert [c.key for c in evicts[0].command.evict.candidates] == offered, "still the coldest, in order"
+    assert _apply(x, evicts, writes(2))[1:] == [OK, OK]
+    x.evictor.release(named)
+    gone = [k for k in offered if x.node.get(k) is None]
+    assert gone and not any(x.access.holds(0, k) for k in gone)
+    assert all(x.access.holds(0, k) for k in offered if k not in gone)
+
+
+def test_one_evict_deletes_ahead_and_makes_room_for_the_next_batches(leader):
+    x = leader("allkeys-lru")
+    keys = x.fill(200)
+    for key in keys:
+        x.access.record(0, key, NOW, RECORD)
+    x.node.ks.maxmemory_bytes = maxmemory = x.node.ks.used_bytes
+    batch = writes(2)
+    evicts, named = x.plan(batch)
+    growth = sum(estimate_growth(c) for c in batch)
+    assert evicts[0].command.evict.until_bytes == maxmemory - headroom(maxmemory) - growth
+    assert _apply(x, evicts, batch)[1:] == [OK, OK]
+    x.evictor.release(named)
+    assert x.node.ks.used_bytes <= maxmemory - headroom(maxmemory)
+    follow = [pb.Command(set=pb.Set(key=b"next%d" % i, value=b"y" * 100)) for i in range(3)]
+    assert x.plan(follow) == ([], []), "the headroom serves the next batch"
+    assert _apply(x, [], follow) == [OK, OK, OK]
+
+
+def test_the_table_keeps_the_size_a_write_gave_and_reads_keep_it():
+    t = AccessTable(NOW)
+    t.record(0, b"k", NOW, 180)
+    t.record(0, b"k", NOW + 10)
+    t.merge([(0, b"k", 3, 0)], NOW + 20)
+    (_, packed), = t.oldest()
+    assert t.size_of(packed) == 180 and t.idle_ms(0, b"k", NOW + 30) == 10
+    t.record(0, b"k", NOW + 40, 0)            # a write of unknown size
+    (_, packed), = t.oldest()
+    assert t.size_of(packed) == 0
