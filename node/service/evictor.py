@@ -185,8 +185,10 @@ class Evictor:
                     # reserve (Redis evicts what it can, too, when the candidates run short)
                     entry.command.evict.until_bytes = max(target - share, 0)
                     out.append(entry)
+                    # an Evict's head (the bytes it should delete, the candidates ahead of the
+                    # ones named here), then its candidates
+                    named.append((mode, None, (min(freed, need), len(again))))
                     named += [(mode, k, size) for k, size in victims]
-                    named.append((mode, None, min(freed, need)))
         self._hold(named)
         return out, named
 
@@ -203,27 +205,40 @@ class Evictor:
             return None, []
         entry = _evict_entry([k for k, _ in victims], pb.EVICT_BY_POLICY, policy, now_ms)
         entry.command.evict.until_bytes = maxmemory
-        named = [(pb.EVICT_BY_POLICY, k, size) for k, size in victims]
+        named = [(pb.EVICT_BY_POLICY, None, (0, 0))] + [(pb.EVICT_BY_POLICY, k, size) for k, size in victims]
         self._hold(named)
         return entry, named
 
-    def release(self, named: list) -> None:
+    def release(self, named: list, replies: list | None = None) -> None:
         """The Evicts naming these candidates were applied (or failed): they may be chosen
         again. Those still stored go back to the access table as the coldest keys (in the
-        order named); those gone leave it."""
+        order named); those gone leave it. `replies`: the Evicts' own replies, in order,
+        when applied (keys each deleted: its first that many candidates are gone for sure,
+        as apply deletes in order; only the others are looked up)."""
         access = self._access
-        back = []
+        back, gone = [], []
+        evict, pos, offset = -1, 0, 0
         for mode, k, size in named:
-            if k is None:               # the bytes the Evict was planned to delete
-                self._freeing -= size
+            if k is None:               # an Evict's head: the bytes it was planned to delete
+                freed, offset = size
+                self._freeing -= freed
+                evict, pos = evict + 1, 0
                 continue
+            pos += 1
             held = self._in_flight.get(mode, {})
             n = held.get(k, 0) - 1
             if n > 0:
                 held[k] = n
+                continue
+            held.pop(k, None)
+            reply = replies[evict] if replies is not None and 0 <= evict < len(replies) else None
+            if type(reply) is int and offset + pos <= reply:
+                gone.append(k)
             else:
-                held.pop(k, None)
                 back.append(k)
+        for db, key in gone:
+            self._taken.pop((db, key), None)
+            access.forget(db, key)
         if not back:
             return
         with self._keyspace.reader() as txn:
@@ -238,12 +253,20 @@ class Evictor:
     def _hold(self, named: list) -> None:
         for mode, k, size in named:
             if k is None:
-                self._freeing += size
+                self._freeing += size[0]
             else:
                 held = self._in_flight.setdefault(mode, {})
                 held[k] = held.get(k, 0) + 1
 
     # ------------------------------------------------------------ seeding a new leader's table
+
+    def began_leading(self) -> None:
+        """This node begins to lead: forget what an earlier term left in flight (its outcome
+        may never be reported here) and seed the access table."""
+        self._in_flight.clear()
+        self._taken.clear()
+        self._freeing = 0
+        self.start_seeding()
 
     def start_seeding(self) -> None:
         """Begin (again) to seed the access table with the keys it lacks (this node began

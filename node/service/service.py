@@ -549,12 +549,13 @@ class Service:
         (the results of the Evicts at its head answer nobody)."""
         futures, growth, named, evicts, batched = target
         self._in_flight_growth -= growth
+        applied = error is None and isinstance(results, list)
         if named:
-            self._evictor.release(named)
+            self._evictor.release(named, results[:evicts] if applied else None)
         if not batched:
             settle(futures[0], results, index, error)
             return
-        if error is None and isinstance(results, list):
+        if applied:
             results = results[evicts:]
         settle_batch(futures, results, index, error)
 
@@ -698,7 +699,7 @@ class Service:
                 continue
             if not leading:
                 leading = True
-                self._evictor.start_seeding()
+                self._evictor.began_leading()
             if self._sm.log_version < commands.EVICTION_VERSION:
                 continue
             try:
