@@ -515,8 +515,9 @@ class WriteTxn(ReadTxn):
     def stop_watch_tracking(self) -> None:
         self._tracking = None
 
-    def _note_gone(self, db: int, key: bytes, raw: bytes) -> None:
-        """Record that `key` (whose stored record was `raw`) no longer exists."""
+    def _note_gone(self, db: int, key: bytes, raw: bytes, data_key: bytes | None = None) -> None:
+        """Record that `key` (whose stored record was `raw`, under `data_key` when the
+        caller has it) no longer exists."""
         index, now_ms = self._tracking
         _, deadline, last, _ = _HEADER.unpack_from(raw)
         if deadline and deadline <= now_ms:
@@ -528,7 +529,7 @@ class WriteTxn(ReadTxn):
             if self._txn.stat(gone)["entries"] >= GONE_LIMIT:
                 self._txn.drop(gone, delete=False)
                 self._txn.put(_WATCH_FLOOR, _U64.pack(self._tracking[0]), db=self._ks._meta)
-        self._txn.put(_data_key(db, key), _U64.pack(index), db=gone)
+        self._txn.put(data_key or _data_key(db, key), _U64.pack(index), db=gone)
 
     def _note_flushed(self, db: int, newest: int) -> None:
         """A flush of `db` removed records written up to index `newest`."""
@@ -633,7 +634,7 @@ class WriteTxn(ReadTxn):
             self.touched.add((db, key))
         self.writes += 1
         if self._tracking is not None:
-            self._note_gone(db, key, old)
+            self._note_gone(db, key, old, dkey)
         vtype, deadline, _, flags = _HEADER.unpack_from(old)
         cid = 0 if keep_items else _itemized_id(old, vtype, flags)
         if cid:
@@ -657,7 +658,7 @@ class WriteTxn(ReadTxn):
             while found and cur.key()[:2] == prefix:
                 data_key, raw = cur.item()
                 if not watched and self._tracking is not None:
-                    self._note_gone(db, data_key[6:], raw)
+                    self._note_gone(db, data_key[6:], raw, data_key)
                 vtype, deadline, written, flags = _HEADER.unpack_from(raw)
                 newest = max(newest, written)
                 if deadline:
