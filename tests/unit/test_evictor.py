@@ -387,9 +387,11 @@ def test_candidates_left_undeleted_stay_the_coldest_and_deleted_ones_leave_the_t
     assert all(x.access.holds(0, k) for k in offered)
     evicts, named = x.plan(writes(2))
     assert [c.key for c in evicts[0].command.evict.candidates] == offered, "still the coldest, in order"
-    assert _apply(x, evicts, writes(2))[1:] == [OK, OK]
-    x.evictor.release(named)
+    results = _apply(x, evicts, writes(2))
+    assert results[1:] == [OK, OK]
+    x.evictor.release(named, results[:1])   # the Evict's reply: how many of its first candidates it deleted
     gone = [k for k in offered if x.node.get(k) is None]
+    assert 0 < len(gone) == results[0] and gone == offered[:len(gone)]
     assert gone and not any(x.access.holds(0, k) for k in gone)
     assert all(x.access.holds(0, k) for k in offered if k not in gone)
 
