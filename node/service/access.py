@@ -20,8 +20,9 @@ seeds it (`seed`) with the keys it lacks, as the coldest, oldest write first:
 Redis's approximation for keys whose clock is old.
 
 Each entry also keeps the key's logical size when the leader knows it (a
-plain SET it proposed, or the seeding scan), so that choosing a victim needs
-no keyspace read; 0 means unknown (the evictor looks it up).
+plain SET it proposed: the table changes when a write is proposed, so it
+never lags the log), so that choosing a victim needs no keyspace read; 0
+means unknown (the evictor looks it up).
 
 LFU follows Redis (evict.c): a logarithmic 8-bit counter, new keys start at
 LFU_INIT_VAL, each access increments with probability

@@ -28,7 +28,7 @@ Choosing a victim, by policy:
   approximation, used where there is nothing better: while a new leader's
   table is being seeded, or past the table's capacity); then the table's own
   recency order, least recently used first — exact, where Redis samples (and
-  cheap: the table keeps the size of the keys the leader wrote or seeded, so
+  cheap: the table keeps the size of the keys the leader wrote with SET, so
   most victims need no keyspace read). volatile-lru takes keys with a deadline
   only. When LRU_SCAN_MAX of the table's oldest entries, or all of them, gave
   too few (keys without a deadline, keys gone since), it samples with the
@@ -294,7 +294,10 @@ class Evictor:
         held = self._taken
         lacking = [s for s in found if not access.holds(s.db, s.key) and (s.db, s.key) not in held]
         lacking.sort(key=lambda s: s.index, reverse=True)
-        return access.seed((s.db, s.key, s.size) for s in lacking)
+        # seeded without their size: the scan sees the applied keyspace, and a deletion proposed
+        # but not yet applied (a FLUSHALL that just emptied the table) must not leave an entry
+        # that the choice would trust without reading the keyspace
+        return access.seed((s.db, s.key, 0) for s in lacking)
 
     def _samples_setting(self) -> int:
         name = "maxmemory-samples"

@@ -424,3 +424,20 @@ def test_the_table_keeps_the_size_a_write_gave_and_reads_keep_it():
     t.record(0, b"k", NOW + 40, 0)            # a write of unknown size
     (_, packed), = t.oldest()
     assert t.size_of(packed) == 0
+
+
+def test_keys_seeded_before_a_flush_applies_are_never_offered_once_gone(leader):
+    x = leader("allkeys-lru")
+    old = x.fill(30, prefix=b"old")
+    x.access.clear()                         # FLUSHALL proposed: the table empties at once…
+    x.evictor.start_seeding()
+    while x.evictor.seed_step():             # …while the scan still sees the keyspace before it
+        pass
+    assert len(x.access) == 30
+    assert x.node.run(flush_all=pb.FlushAll()) == OK
+    new = x.fill(20, prefix=b"new")
+    for key in new:
+        x.access.record(0, key, NOW, RECORD)
+    x.node.ks.maxmemory_bytes = x.node.ks.used_bytes
+    victims = {k for _, k in x.victims(writes(3))}
+    assert victims and victims <= set(new) and not victims & set(old)
