@@ -42,6 +42,9 @@ class Tracking:
     optout: bool = False
     noloop: bool = False
     redirect: int = 0                      # client id; 0: this connection
+    #: notice(frame): an out-of-band push to this connection itself (RESP3 only), e.g. tracking-redir-broken
+    notice: Callable[[list], None] = lambda frame: None
+    broken_redirect: bool = False          # the REDIRECT target was gone when an invalidation was due
     caching: bool | None = None            # CLIENT CACHING yes/no, for the next command only
     #: NOLOOP: keys of this client's writes still waiting for their outcome -> invalidations held back
     own_pending: dict[bytes, list[int]] = dataclasses.field(default_factory=dict)
@@ -54,6 +57,8 @@ class Tracking:
                                       (b"noloop", self.noloop)) if on]
         if self.caching is not None:
             out.append(b"caching-yes" if self.caching else b"caching-no")
+        if self.broken_redirect:
+            out.append(b"broken_redirect")
         return out
 
     def wants_read_tracked(self) -> bool:
@@ -162,15 +167,17 @@ class Tracker:
             for tracking in list(self._clients):
                 self._send(tracking, None, index)
             return
-        owed: dict[Tracking, list[bytes]] = {}
+        # One message per client for its read keys, and, as Redis's BCAST, one per client and
+        # matching prefix (a key under two of a client's prefixes is in both messages).
+        owed: dict[tuple[Tracking, bytes | None], list[bytes]] = {}
         for key in keys:
             for tracking in self._keys.pop(key, ()):
-                owed.setdefault(tracking, []).append(key)
+                owed.setdefault((tracking, None), []).append(key)
             for prefix, members in self._bcast.items():
                 if key.startswith(prefix):
                     for tracking in members:
-                        owed.setdefault(tracking, []).append(key)
-        for tracking, owed_keys in owed.items():
+                        owed.setdefault((tracking, prefix), []).append(key)
+        for (tracking, _), owed_keys in owed.items():
             if tracking.noloop:
                 owed_keys = self._not_own(tracking, owed_keys, index)
             if owed_keys:
@@ -191,7 +198,10 @@ class Tracker:
         try:
             if tracking.redirect:
                 push = self._redirects(tracking.redirect)
-                if push is not None:
+                if push is None:   # the target is gone: the client is told instead, as Redis does
+                    tracking.broken_redirect = True
+                    tracking.notice([b"tracking-redir-broken", tracking.redirect])
+                else:
                     push([b"message", INVALIDATION_CHANNEL, keys])
                 return
             tracking.push(keys, index)
