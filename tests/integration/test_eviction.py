@@ -134,7 +134,6 @@ def test_a_leader_change_before_the_cache_fills_still_evicts_the_cold_keys_first
 
     assert fill(r, 3 * MAXMEMORY, b"x" * 400, "fill", between=read_hot) == []
     settled(cluster)
-    assert cluster.leader() is other
     assert len({client(n, 2).dbsize() for n in cluster.nodes}) == 1
     kept_hot = sum(r.exists(k) for k in hot)
     kept_cold = sum(r.exists(k) for k in cold)
