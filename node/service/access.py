@@ -51,6 +51,7 @@ _MINUTE_MS = 60_000
 #: An entry is packed as `size << _SIZE_SHIFT | last_ms << 8 | counter` (last_ms: 48 bits).
 _SIZE_SHIFT = 56
 _MS_MASK = (1 << 48) - 1
+_NO_SIZE = (1 << _SIZE_SHIFT) - 1
 
 
 class AccessTable:
@@ -132,12 +133,13 @@ class AccessTable:
 
     def put_back(self, db: int, key: bytes, packed: int | None) -> None:
         """Return an entry `take` removed, as the coldest, unless the key was used since
-        (the table holds a newer entry) or the table is full."""
+        (the table holds a newer entry) or the table is full; without its size (a deletion
+        proposed before and applied after this may be on its way)."""
         k = (db, key)
         keys = self._keys
         if k in keys or len(keys) >= self.capacity:
             return
-        keys[k] = self.since_ms << 8 | LFU_INIT_VAL if packed is None else packed
+        keys[k] = self.since_ms << 8 | LFU_INIT_VAL if packed is None else packed & _NO_SIZE
         keys.move_to_end(k, last=False)
 
     def room(self) -> int:

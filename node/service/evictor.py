@@ -12,6 +12,9 @@ this module names them, on the leader alone, with Redis's algorithms (evict.c).
   (`headroom`: 1/128 of maxmemory, at most HEADROOM_MAX_BYTES), so that one
   Evict makes room for the next several batches, and offers a few candidates
   more (a reserve) to the batch's own writes should they need them.
+  A batch that fits only thanks to the Evicts in flight still gets an Evict
+  of candidates for its own growth, without `until_bytes` (deleted only if
+  its writes need them): should those Evicts fall short, it finds room.
 - `overdue()`: an Evict that deletes now down to maxmemory when the
   keyspace is over it already (maxmemory lowered, a leader change during a
   burst); the service proposes it every EVICTION_INTERVAL_S until it fits.
@@ -153,8 +156,12 @@ class Evictor:
             with self._keyspace.reader() as txn:
                 growth += self._sources_bytes(txn, derived)
         projected = used + in_flight_bytes - self._freeing + growth
-        if projected <= maxmemory:
+        if used + in_flight_bytes + growth <= maxmemory:
             return [], []
+        # the Evicts in flight make room for this batch unless their deletions fall short (a
+        # write that added more than its estimate, candidates gone since): then this batch
+        # still gets candidates for its own growth, deleted only if its writes need them
+        spare = projected <= maxmemory
         modes = {e.command.eviction for e in entries} - {pb.EVICT_NEVER}
         if not modes:
             return [], []
@@ -170,7 +177,7 @@ class Evictor:
                 # and Redis writes meet in one event-loop turn)
                 share = growth if len(modes) == 1 else sum(
                     estimate_growth(e.command) for e in entries if e.command.eviction == mode)
-                need = max(projected - target, 0) - growth + share
+                need = share if spare else max(projected - target, 0) - growth + share
                 if need <= 0:
                     continue
                 victims, freed = self._choose(txn, policy, mode, need + need // 8, exclude, now_ms)
@@ -183,11 +190,12 @@ class Evictor:
                     # delete now, down to what leaves this mode's writes room and some to spare: one
                     # Evict serves the next batches too; the rest of the candidates are this entry's
                     # reserve (Redis evicts what it can, too, when the candidates run short)
-                    entry.command.evict.until_bytes = max(target - share, 0)
+                    if not spare:
+                        entry.command.evict.until_bytes = max(target - share, 0)
                     out.append(entry)
                     # an Evict's head (the bytes it should delete, the candidates ahead of the
                     # ones named here), then its candidates
-                    named.append((mode, None, (min(freed, need), len(again))))
+                    named.append((mode, None, (0 if spare else min(freed, need), len(again))))
                     named += [(mode, k, size) for k, size in victims]
         self._hold(named)
         return out, named
