@@ -142,6 +142,13 @@ class AccessTable:
         keys[k] = self.since_ms << 8 | LFU_INIT_VAL if packed is None else packed & _NO_SIZE
         keys.move_to_end(k, last=False)
 
+    def forget_sizes(self) -> None:
+        """Drop every entry's size (a node that begins to lead: while it followed, the
+        leader's writes and evictions changed keys it does not know of)."""
+        keys = self._keys
+        for k in list(keys):
+            keys[k] &= _NO_SIZE
+
     def room(self) -> int:
         """How many more keys the table can hold."""
         return max(self.capacity - len(self._keys), 0)

@@ -269,11 +269,13 @@ class Evictor:
     # ------------------------------------------------------------ seeding a new leader's table
 
     def began_leading(self) -> None:
-        """This node begins to lead: forget what an earlier term left in flight (its outcome
-        may never be reported here) and seed the access table."""
+        """This node begins to lead (its term): forget what an earlier term left in flight
+        (its outcome may never be reported here) and the sizes its access table kept (keys
+        changed or deleted since), and seed the table."""
         self._in_flight.clear()
         self._taken.clear()
         self._freeing = 0
+        self._access.forget_sizes()
         self.start_seeding()
 
     def start_seeding(self) -> None:

@@ -199,6 +199,7 @@ class Service:
         self._batch_growth = 0       # an upper bound of what the queued writes add (evictor.estimate_growth)
         self._in_flight_growth = 0   # …and of what the proposed, not yet applied ones add
         self._evictor = Evictor(keyspace, self.access, self.setting, self._rng)
+        self._led_term = -1          # the term of the last batch this node proposed as leader
         self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "batches": 0,
                       "read_index_requests": 0}
         #: Requests answered and their latency per protocol (the front ends record; /status reads).
@@ -531,6 +532,9 @@ class Service:
             return
         entries = [entry for entry, _ in batch]
         futures = [fut for _, fut in batch]
+        if self._led_term != self._raft.term:   # the first batch of this term: no stale eviction state
+            self._led_term = self._raft.term
+            self._evictor.began_leading()
         evicts, named = self._plan_evictions(entries, growth)
         if len(batch) > 1:
             self.stats["batches"] += 1
@@ -699,7 +703,9 @@ class Service:
                 continue
             if not leading:
                 leading = True
-                self._evictor.began_leading()
+                if self._led_term != self._raft.term:
+                    self._led_term = self._raft.term
+                    self._evictor.began_leading()
             if self._sm.log_version < commands.EVICTION_VERSION:
                 continue
             try:

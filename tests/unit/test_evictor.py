@@ -441,3 +441,16 @@ def test_keys_seeded_before_a_flush_applies_are_never_offered_once_gone(leader):
     x.node.ks.maxmemory_bytes = x.node.ks.used_bytes
     victims = {k for _, k in x.victims(writes(3))}
     assert victims and victims <= set(new) and not victims & set(old)
+
+
+def test_a_node_that_begins_to_lead_trusts_no_size_it_kept_before(leader):
+    x = leader("allkeys-lru")
+    keys = x.fill(30)
+    for key in keys:
+        x.access.record(0, key, NOW, RECORD)
+    for key in keys[:10]:                    # deleted by another leader's writes while this node followed
+        assert x.node.run(**{"del": pb.Del(keys=[key])}) == 1
+    x.evictor.began_leading()
+    x.node.ks.maxmemory_bytes = x.node.ks.used_bytes
+    victims = {k for _, k in x.victims(writes(3))}
+    assert victims and not victims & set(keys[:10]), "a key gone since is never offered"
