@@ -280,6 +280,10 @@ PARAMS: tuple[Param, ...] = (
           help="per-command latency histograms (INFO latencystats, LATENCY HISTOGRAM)"),
     Param(config="latency-tracking-info-percentiles", kind="node", default="50 99 99.9", check=v.percentiles,
           help="the percentiles INFO latencystats reports"),
+    # Client-side caching (node/service/tracking.py): node-local, as each Redis server's own table.
+    Param(config="tracking-table-max-keys", kind="node", default="1000000", check=v.non_negative_int,
+          help="keys the tracking table remembers for default-mode clients (0: no limit); past it keys "
+               "are invalidated early"),
     # Scripts (node/scripting/engine.py): the instruction budget, 2,000 Lua instructions per ms.
     Param(config="busy-reply-threshold", kind="cluster", default="5000", check=v.non_negative_int,
           help="a script's budget, in ms of Lua at 2,000 instructions per ms (0 is taken as 1)"),

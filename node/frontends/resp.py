@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 _MAX_PENDING = 10_000
 #: Replies of a pipeline are written (and their reading awaited) in chunks of about this size.
 _OUT_CHUNK_BYTES = 256 << 10
+#: Pushes held back while a command runs, at most (Connection.push); past it they go out at once.
+_HELD_PUSH_BYTES = 64 << 10
 #: A connection whose memory grew by this much since its last check asks for a maxmemory-clients check.
 _MEMORY_STEP_BYTES = 1 << 20
 #: How often the server checks idle clients, soft output limits and maxmemory-clients.
@@ -228,6 +230,7 @@ class Connection(StreamConnection):
         self.last_cmd = "NULL"
         self.monitoring = False          # MONITOR: lines of commands (or applied writes) are streamed
         self.running = False
+        self.held_pushes: list[bytes] = []   # pushes that came while a command ran: sent after its reply
         self.backlog = 0                 # bytes received since the command loop last took the pending commands
         self._over_soft_since: float | None = None
         self._memory_mark = _MEMORY_STEP_BYTES
@@ -318,6 +321,9 @@ class Connection(StreamConnection):
             self._memory_mark = memory + _MEMORY_STEP_BYTES
 
     def _write(self, data: bytes) -> None:
+        if self.held_pushes:   # after the reply they came during (Redis's pending push messages)
+            data += b"".join(self.held_pushes)
+            self.held_pushes = []
         if self.write(data):
             self.check_output()
 
@@ -527,6 +533,8 @@ class Connection(StreamConnection):
         finally:
             self.running = False
             self.task = None
+            if self.held_pushes and not self.closing:
+                self._write(b"")
         if self.eof:
             self.close()
 
@@ -833,7 +841,10 @@ class Connection(StreamConnection):
                 elif isinstance(cmd, RespError):
                     parts.append(b"-%s\r\n" % cmd.text.encode())
                 else:
-                    parts.append(self.render(spec, cmd, (next(it), index)))
+                    result = next(it)
+                    if cmd.HasField("publish"):
+                        result = self.session.publish_reply(cmd, result)
+                    parts.append(self.render(spec, cmd, (result, index)))
                 self.server.count_call(spec.name, 0, parts[-1], timed=False)   # as Redis: each under its name
         finally:
             self.in_exec = False
@@ -851,11 +862,20 @@ class Connection(StreamConnection):
         return subs
 
     def push(self, frame: list) -> None:
-        """An out-of-band frame (a pub/sub message, an invalidation): written now, between
-        whole replies (the pubsub class of client-output-buffer-limit bounds what a slow
-        subscriber holds)."""
-        if not self.closing:
-            self._write(encode(Push(frame), self.proto))
+        """An out-of-band frame (a pub/sub message, an invalidation): written between whole
+        replies (the pubsub class of client-output-buffer-limit bounds what a slow subscriber
+        holds). While a command of this connection runs, after its reply, as Redis sends a
+        client the messages its own command caused (a PUBLISH to itself, the invalidation of
+        a key it wrote); not while it is blocked or paused, and never more than
+        _HELD_PUSH_BYTES held."""
+        if self.closing:
+            return
+        data = encode(Push(frame), self.proto)
+        if (self.running and self.unblocked is None and not self.server.pause.active()
+                and sum(map(len, self.held_pushes)) + len(data) <= _HELD_PUSH_BYTES):
+            self.held_pushes.append(data)
+        else:
+            self._write(data)
 
     async def cmd_reset(self, args) -> bytes:
         if self.monitoring:

@@ -449,24 +449,25 @@ def _command_list(args) -> list[bytes]:
     if kind == b"MODULE":
         return []
     if kind == b"ACLCAT":
-        return [n.encode() for n in names if value.lower() in resp_command_docs.acl_categories(n.partition("|")[0])]
+        return [n.encode() for n in names if value.lower() in resp_command_docs.acl_categories(n)]
     if kind == b"PATTERN":
         return [n.encode() for n in names if glob_match(args[4], n.encode())]
     raise RespError("ERR syntax error")
 
 
-def _movable_keys(spec, args: list[bytes]) -> list[bytes]:
+def _movable_keys(spec, args: list[bytes]) -> list[bytes] | None:
     """The keys of a command whose keys move with its arguments (ZUNIONSTORE, XREAD, GEORADIUS
-    … STORE, LMPOP): read from the command its parser builds; [] when it builds none."""
+    … STORE, LMPOP, EVAL): read from the command its parser builds ([] for none, as EVAL … 0);
+    None for a command whose keys do not move, or whose parser builds nothing."""
     info = resp_command_docs.info(spec.name)
     if spec.build is None or info is None or Status("movablekeys") not in info[2]:
-        return []
+        return None
     try:
         built = spec.build(args, 0)
     except RespError:
         raise RespError("ERR Invalid arguments specified for command") from None
     if built is None:
-        return []
+        return None
     return [key for key in _keys_in(getattr(built, built.WhichOneof("op"))) if key]
 
 
@@ -507,12 +508,18 @@ async def command(conn, args):
         if (spec.arity > 0 and len(rest) != spec.arity) or len(rest) < -spec.arity:
             raise RespError("ERR Invalid number of arguments specified for command")
         movable = _movable_keys(spec, rest)
-        if movable:
+        if movable is not None:
             return movable
-        if spec.first_key == 0:
+        first, last_key, step = spec.first_key, spec.last_key, spec.step
+        if first == 0 and len(rest) > 1:   # a container's subcommand has its own key positions (MEMORY USAGE)
+            sub = rest[1].lower().decode(errors="replace")
+            entry = resp_command_docs.info(f"{spec.name}|{sub}", (sub,))
+            if entry is not None:
+                first, last_key, step = entry[3], entry[4], entry[5]
+        if first == 0:
             raise RespError("ERR The command has no key arguments")
-        last = len(rest) + spec.last_key if spec.last_key < 0 else spec.last_key + 1
-        return list(rest[spec.first_key:last:spec.step])
+        last = len(rest) + last_key if last_key < 0 else last_key + 1
+        return list(rest[first:last:step])
     if sub == b"help":
         return [b"COMMAND [<subcommand> [<arg> ...]]", b"COUNT", b"DOCS [<command-name> ...]",
                 b"GETKEYS <full-command>", b"INFO [<command-name> ...]",

@@ -24,21 +24,24 @@ def invalidation_push(conn):
 
 
 def redirect_target(server):
-    """For the Tracker: the client id -> the push of its `__redis__:invalidate` subscription
-    (a no-op when it is not subscribed to it), or None when no such client is connected."""
+    """For the Tracker: the client id -> send(keys) to that REDIRECT target, as Redis: an
+    `invalidate` push to a RESP3 target, a `__redis__:invalidate` message to a RESP2 one
+    subscribed to it (nothing to one that is not); None when no such client is connected."""
     def lookup(client_id: int):
         target = server.connections.get(client_id)
         if target is None:
             return None
+        if target.proto >= 3:
+            return lambda keys: target.push([b"invalidate", keys])
         subs = target.session.subscriptions
         if subs is None or INVALIDATION_CHANNEL not in subs.channels:
             return _nowhere
-        return subs.push
+        return lambda keys: subs.push([b"message", INVALIDATION_CHANNEL, keys])
     return lookup
 
 
-def _nowhere(frame: list) -> None:
-    """A REDIRECT target that is not subscribed to the invalidation channel gets nothing."""
+def _nowhere(keys) -> None:
+    """A RESP2 REDIRECT target that is not subscribed to the invalidation channel gets nothing."""
 
 
 def _resp3_notice(conn):
@@ -114,9 +117,33 @@ def _tracking(conn, args: list[bytes]):
         raise RespError("ERR OPTIN and OPTOUT are not compatible with BCAST")
     if prefixes and not options["bcast"]:
         raise RespError("ERR PREFIX option requires BCAST mode to be enabled")
+    current = conn.session.tracking
+    if current is not None and current.bcast != options["bcast"]:
+        raise RespError("ERR You can't switch BCAST mode on/off before disabling tracking for this client, "
+                        "and then re-enabling it with a different mode.")
+    kept = (current.prefixes or (b"",)) if current is not None and current.bcast else ()
+    _check_prefix_collisions(kept, prefixes)
+    prefixes = [p for p in kept if p] + prefixes   # as Redis: turning BCAST on again adds prefixes
     stop(conn)
     tracking = Tracking(invalidation_push(conn), notice=_resp3_notice(conn), prefixes=tuple(prefixes),
                         redirect=redirect if redirect != conn.id else 0, **options)
     conn.session.tracking = tracking
     conn.service.tracking.start(tracking)
     return OK
+
+
+def _check_prefix_collisions(kept: tuple[bytes, ...], new: list[bytes]) -> None:
+    """Redis's rule: no two BCAST prefixes of one client may both match a key (one starts the other)."""
+    def overlap(a: bytes, b: bytes) -> bool:
+        return a.startswith(b) or b.startswith(a)
+
+    for i, prefix in enumerate(new):
+        for existing in kept:
+            if overlap(existing, prefix):
+                raise RespError(f"ERR Prefix '{prefix.decode(errors='replace')}' overlaps with an existing prefix "
+                                f"'{existing.decode(errors='replace')}'. Prefixes for a single client must not overlap.")
+        for other in new[i + 1:]:
+            if overlap(prefix, other):
+                raise RespError(f"ERR Prefix '{prefix.decode(errors='replace')}' overlaps with another provided "
+                                f"prefix '{other.decode(errors='replace')}'. Prefixes for a single client must not "
+                                f"overlap.")

@@ -179,7 +179,7 @@ class Service:
         self._node_settings = settings.node_defaults(config)
         #: SLOWLOG, latency histograms and events, MONITOR (node/service/diagnostics.py).
         self.diagnostics = Diagnostics()
-        self.diagnostics.configure(self._node_settings)
+        self._configure_local()
         self._settings_changed(statemachine.settings)
         statemachine.on_settings_change.append(self._settings_changed)
         #: Who connections are and what they may do (node/service/identity.py).
@@ -244,7 +244,12 @@ class Service:
     def set_local(self, name: str, value: str) -> None:
         """CONFIG SET of a node-local parameter (checked by settings.check_local): this node only."""
         self._node_settings = {**self._node_settings, name: value}
+        self._configure_local()
+
+    def _configure_local(self) -> None:
+        """The node-local settings to the parts that use them."""
         self.diagnostics.configure(self._node_settings)
+        self.tracking.limit(int(self._node_settings["tracking-table-max-keys"]))
 
     def _settings_changed(self, replicated: dict[str, str]) -> None:
         # Raft thread: reference assignments only, read by the event loop.

@@ -82,12 +82,13 @@ class Tracker:
         self._bcast: dict[bytes, set[Tracking]] = {}    # prefix (b"" = every key) -> clients
         self._clients: set[Tracking] = set()
         self._on_change = on_change   # whether the state machine must report writes (it syncs with apply)
-        self._table_max_keys = table_max_keys
-        self._redirects: Callable[[int], Callable[[list], None] | None] = lambda client_id: None
+        self.table_max_keys = table_max_keys   # tracking-table-max-keys; 0: no limit
+        self._redirects: Callable[[int], Callable[[list | None], None] | None] = lambda client_id: None
         self.invalidations = 0
 
-    def route_redirects(self, lookup: Callable[[int], Callable[[list], None] | None]) -> None:
-        """`lookup(client id)` -> the push of that connection's `__redis__:invalidate` subscription, or None."""
+    def route_redirects(self, lookup: Callable[[int], Callable[[list | None], None] | None]) -> None:
+        """`lookup(client id)` -> send(keys) to that REDIRECT target (node/frontends/resp_tracking.py),
+        or None when it is gone."""
         self._redirects = lookup
 
     @property
@@ -130,12 +131,18 @@ class Tracker:
             return
         for key in keys:
             self._keys.setdefault(key, set()).add(tracking)
-        if len(self._keys) > self._table_max_keys:
+        if 0 < self.table_max_keys < len(self._keys):
+            self._make_room()
+
+    def limit(self, table_max_keys: int) -> None:
+        """tracking-table-max-keys changed (0: no limit): past the new bound, keys go at once."""
+        self.table_max_keys = table_max_keys
+        if 0 < table_max_keys < len(self._keys):
             self._make_room()
 
     def _make_room(self) -> None:
         """Redis's rule past tracking-table-max-keys: invalidate keys early (their holders drop them)."""
-        victims = random.sample(list(self._keys), len(self._keys) - self._table_max_keys)
+        victims = random.sample(list(self._keys), len(self._keys) - self.table_max_keys)
         for key in victims:
             for tracking in self._keys.pop(key, ()):
                 self._send(tracking, [key], 0)
@@ -202,7 +209,7 @@ class Tracker:
                     tracking.broken_redirect = True
                     tracking.notice([b"tracking-redir-broken", tracking.redirect])
                 else:
-                    push([b"message", INVALIDATION_CHANNEL, keys])
+                    push(keys)
                 return
             tracking.push(keys, index)
         except Exception:  # one broken client must not cost the others their invalidations

@@ -375,6 +375,57 @@ def test_a_gone_redirect_target_is_reported_to_the_tracking_client(cluster):
         tracked.close()
 
 
+def test_a_resp3_redirect_target_gets_invalidate_pushes(cluster):
+    """As Redis: a RESP3 REDIRECT target is sent `invalidate` pushes (a RESP2 one, messages)."""
+    leader = cluster.leader()
+    target, tracked = Resp(leader), Resp(leader, resp3=False)
+    try:
+        assert tracked.call("CLIENT", "TRACKING", "ON", "REDIRECT", target.call("CLIENT", "ID")) == b"OK"
+        tracked.call("GET", "redir3")
+        client(leader, 2).set("redir3", "1")
+        assert target.frame() == [b"invalidate", [b"redir3"]]
+    finally:
+        target.close()
+        tracked.close()
+
+
+def test_tracking_table_max_keys_is_a_node_local_config(cluster):
+    """Past tracking-table-max-keys a key is invalidated early (Redis's rule); node-local CONFIG."""
+    leader, follower = cluster.leader(), cluster.followers()[0]
+    admin = client(leader, 2)
+    conn = Resp(leader)
+    try:
+        assert conn.call("CLIENT", "TRACKING", "ON") == b"OK"
+        conn.call("GET", "t1")
+        conn.call("GET", "t2")
+        assert admin.config_set("tracking-table-max-keys", 1) is True   # trims the table at once
+        assert client(follower, 2).config_get("tracking-table-max-keys") == {"tracking-table-max-keys": "1000000"}
+        frame = conn.frame()
+        assert frame[0] == b"invalidate" and frame[1][0] in (b"t1", b"t2"), frame
+        conn.call("GET", "t3")
+        frame = conn.frame()
+        assert frame[0] == b"invalidate" and frame[1][0] in (b"t1", b"t2", b"t3"), frame
+    finally:
+        admin.config_set("tracking-table-max-keys", 1000000)
+        conn.close()
+
+
+def test_bcast_prefixes_add_up_and_must_not_overlap_as_in_redis(cluster):
+    conn = Resp(cluster.leader())
+    try:
+        error = conn.call("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "FOOBAR", "PREFIX", "FOO")
+        assert "Prefix 'FOOBAR' overlaps with another provided prefix 'FOO'" in str(error)
+        assert conn.call("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "FOO", "PREFIX", "BAR") == b"OK"
+        assert "Prefix 'FO' overlaps with an existing prefix 'FOO'" in str(
+            conn.call("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "FO"))
+        assert conn.call("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "BAZ") == b"OK"
+        info = conn.call("CLIENT", "TRACKINGINFO")
+        assert sorted((info[b"prefixes"] if isinstance(info, dict) else info[5])) == [b"BAR", b"BAZ", b"FOO"]
+        assert "switch BCAST mode" in str(conn.call("CLIENT", "TRACKING", "ON"))
+    finally:
+        conn.close()
+
+
 def test_the_sdk_near_cache_serves_hits_and_never_a_value_older_than_an_invalidation(cluster):
     """A Client with near_cache: a second GET is a hit; a write through another client and
     another node invalidates it; the next GET returns the new value, every time."""

@@ -86,6 +86,25 @@ def test_client_reply_off_still_sends_pubsub_pushes(cluster, r):
         assert _read_until(sock, b":1\r\n") == b"*3\r\n$10\r\npsubscribe\r\n$2\r\nc*\r\n:1\r\n"
 
 
+def test_a_clients_own_publish_and_invalidation_come_after_its_reply(cluster):
+    """As Redis: what a client's own command causes (a message to itself, the invalidation of a
+    key it tracked and wrote) is pushed after that command's reply, not inside it."""
+    sock = _raw_socket(cluster.leader())
+    with sock:
+        _send(sock, ["HELLO", "3"])
+        _read_until(sock, b"modules\r\n*0\r\n")
+        _send(sock, ["SUBSCRIBE", "foo"])
+        _read_until(sock, b":1\r\n")
+        _send(sock, ["MULTI"], ["PING", "abc"], ["PUBLISH", "foo", "bar"], ["PING", "def"], ["EXEC"])
+        assert _read_until(sock, b"$3\r\nbar\r\n") == (
+            b"+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n$3\r\nabc\r\n:1\r\n$3\r\ndef\r\n"
+            b">3\r\n$7\r\nmessage\r\n$3\r\nfoo\r\n$3\r\nbar\r\n")
+        _send(sock, ["CLIENT", "TRACKING", "ON"], ["SET", "mine", "1"], ["GET", "mine"])
+        _read_until(sock, b"$1\r\n1\r\n")
+        _send(sock, ["SET", "mine", "2"])
+        assert _read_until(sock, b"mine\r\n") == b"+OK\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$4\r\nmine\r\n"
+
+
 def test_client_kill_filters(cluster, r):
     leader = cluster.leader()
     victims = [client(leader, 2) for _ in range(3)]
@@ -148,10 +167,16 @@ def test_command_covers_every_command_with_redis_metadata(r):
     docs = _as_dict(_as_dict(raw(r, "COMMAND", "DOCS", "pfadd"))[b"pfadd"])
     assert docs[b"summary"] and docs[b"group"] == b"hyperloglog" and docs[b"since"] == b"2.8.9"
     assert set(raw(r, "COMMAND", "LIST", "FILTERBY", "ACLCAT", "hyperloglog")) >= {b"pfadd", b"pfcount"}
+    scripting = raw(r, "COMMAND", "LIST", "FILTERBY", "ACLCAT", "scripting")   # subcommands by their own
+    assert b"script|kill" in scripting and b"eval" in scripting and b"set" not in scripting
     assert raw(r, "COMMAND", "LIST", "FILTERBY", "PATTERN", "geo*")[0].startswith(b"geo")
     assert raw(r, "COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2") == [b"a", b"b"]
     assert raw(r, "COMMAND", "GETKEYS", "ZUNIONSTORE", "d", 2, "a", "b") == [b"d", b"a", b"b"]
     assert raw(r, "COMMAND", "GETKEYS", "XREAD", "COUNT", 1, "STREAMS", "s1", "s2", 0, 0) == [b"s1", b"s2"]
+    assert raw(r, "COMMAND", "GETKEYS", "MEMORY", "USAGE", "k") == [b"k"]   # a subcommand's own key positions
+    assert raw(r, "COMMAND", "GETKEYS", "OBJECT", "ENCODING", "k") == [b"k"]
+    assert raw(r, "COMMAND", "GETKEYS", "EVAL", "return 1", 1, "k") == [b"k"]
+    assert raw(r, "COMMAND", "GETKEYS", "EVAL", "return 1", 0) == []   # movable keys, none given
 
 
 def test_command_info_is_redis_own(r, real_redis, protocol):
