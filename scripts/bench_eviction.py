@@ -36,7 +36,7 @@ def run(maxmemory: int, fill_bytes: int, sets: int, batch: int, value_bytes: int
     from raftcache.node.config import KeyspaceConfig
     from raftcache.node.service.access import AccessTable
     from raftcache.node.service.evictor import Evictor, estimate_growth
-    from raftcache.node.storage.keyspace import Keyspace
+    from raftcache.node.storage.keyspace import Keyspace, record_bytes
     from raftcache.proto import commands_pb2 as pb
 
     root = tempfile.mkdtemp(prefix="bench-eviction-")
@@ -57,8 +57,8 @@ def run(maxmemory: int, fill_bytes: int, sets: int, batch: int, value_bytes: int
         while ks.used_bytes < 0.95 * fill_bytes:
             keys = [b"fill:%012d" % (filled + i) for i in range(500)]
             command = pb.Command(mset=pb.MSet(pairs=[pb.KeyValue(key=k, value=b"f" * value_bytes) for k in keys]))
-            for key in keys:
-                access.record(0, key, now, 0)
+            for key in keys:                        # as the leader records an MSET it proposes
+                access.record(0, key, now, record_bytes(key, value_bytes))
             filled += 500
             index += 1
             data = commands.encode_entry(pb.LogEntry(version=commands.MAX_VERSION, now_ms=now, command=command))

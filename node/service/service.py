@@ -52,6 +52,7 @@ from raftcache.node.commands import acl
 from raftcache.node.service.access import AccessTable
 from raftcache.node.service.diagnostics import Diagnostics, log_lines
 from raftcache.node.service.evictor import EVICTION_INTERVAL_S, Evictor, estimate_growth
+from raftcache.node.storage.keyspace import record_bytes
 from raftcache.node.service.identity import Identity
 from raftcache.node.service.forwarding import WriteCoalescer
 from raftcache.node.service.opstats import OpStats
@@ -585,14 +586,18 @@ class Service:
     def _touch_written(self, command: Command, now_ms: int) -> None:
         """A write proposed here (the leader) is an access to its keys, as in Redis; the keys
         it deletes leave the access table (a flush or SWAPDB empties it, and the keys left
-        are seeded again). A plain SET tells the table its key's size (the eviction choice
-        then needs no keyspace read); other writes leave it unknown."""
+        are seeded again). A plain SET or MSET tells the table its keys' sizes (the eviction
+        choice then needs no keyspace read); other writes leave them unknown."""
         name = command.WhichOneof("op")
         access = self.access
         db = command.db
         if name == "set":
             op = command.set
             access.record(db, op.key, now_ms, 0 if op.condition else estimate_growth(command))
+            return
+        if name == "mset":
+            for pair in command.mset.pairs:
+                access.record(db, pair.key, now_ms, record_bytes(pair.key, len(pair.value)))
             return
         if name in _DELETES or name == "swap_db":
             if name in ("flush_all", "flush_db", "swap_db"):
