@@ -111,7 +111,8 @@ def run_case(port: int, test: str, args, pipeline: int, requests: int, pids: dic
         run = subprocess.run(argv, capture_output=True, text=True, timeout=args.case_timeout)
         parsed = benchlib.parse_redis_benchmark_csv(run.stdout)
     except (subprocess.TimeoutExpired, ValueError) as e:
-        return {"error": str(e)[-300:], "command": shlex.join(argv), "idle_wait": idle}
+        stderr = run.stderr[-300:] if isinstance(e, ValueError) else ""
+        return {"error": str(e)[-300:], "stderr": stderr, "command": shlex.join(argv), "idle_wait": idle}
     cpu_after, after, lookups_after = benchlib.cpu_ticks(pids), info(port), lookup_counts(lookup_ports)
     lookups = (lookups_after[0] - lookups_before[0], lookups_after[1] - lookups_before[1])
     result = summarize(test, requests, parsed, before, after, cpu_before, cpu_after, lookups)

@@ -15,6 +15,14 @@ recently used one is forgotten. A key the table does not hold is colder than
 any it holds (idle since the table began, LFU counter 0) — for LRU that is
 exact: it was not used since the oldest key still held was. Redis's own LRU
 is approximated the same way, by sampling (docs/redis-compat.md "Eviction").
+A new leader's table knows only what happened since it began, so the leader
+seeds it (`seed`) with the keys it lacks, as the coldest, oldest write first:
+Redis's approximation for keys whose clock is old.
+
+Each entry also keeps the key's logical size when the leader knows it (a
+plain SET it proposed: the table changes when a write is proposed, so it
+never lags the log), so that choosing a victim needs no keyspace read; 0
+means unknown (the evictor looks it up).
 
 LFU follows Redis (evict.c): a logarithmic 8-bit counter, new keys start at
 LFU_INIT_VAL, each access increments with probability
@@ -40,10 +48,15 @@ _LFU_MAX = 255
 #: Most log-increments one access report applies to a key (the counter is logarithmic).
 _MAX_INCREMENTS = 64
 _MINUTE_MS = 60_000
+#: An entry is packed as `size << _SIZE_SHIFT | last_ms << 8 | counter` (last_ms: 48 bits).
+_SIZE_SHIFT = 56
+_MS_MASK = (1 << 48) - 1
+_NO_SIZE = (1 << _SIZE_SHIFT) - 1
 
 
 class AccessTable:
-    """(db, key) -> last access (ms) and LFU counter, packed as `last_ms << 8 | counter`."""
+    """(db, key) -> size, last access (ms) and LFU counter, packed as
+    `size << 56 | last_ms << 8 | counter` (size 0: unknown)."""
 
     def __init__(self, now_ms: int, capacity: int = DEFAULT_CAPACITY, rng: random.Random | None = None):
         self.capacity = capacity
@@ -66,22 +79,24 @@ class AccessTable:
 
     # ------------------------------------------------------------ recording
 
-    def record(self, db: int, key: bytes, now_ms: int) -> None:
+    def record(self, db: int, key: bytes, now_ms: int, size: int | None = None) -> None:
         """One access to `key` (a read this node served, or a write the leader proposed).
-        On every read's path: _touch for one access, inlined."""
+        `size`: the key's logical size after a write (0: unknown); None (a read) keeps
+        what the table knows. On every read's path: _touch for one access, inlined."""
         k = (db, key)
         keys = self._keys
         packed = keys.get(k)
         if packed is None:
-            keys[k] = now_ms << 8 | LFU_INIT_VAL
+            keys[k] = (size or 0) << _SIZE_SHIFT | now_ms << 8 | LFU_INIT_VAL
             if len(keys) > self.capacity:
                 keys.popitem(last=False)
         else:
-            last_ms = packed >> 8
+            last_ms = packed >> 8 & _MS_MASK
             counter = packed & 0xFF if now_ms - last_ms < _MINUTE_MS else self._decayed(packed, now_ms)
             if counter < _LFU_MAX and self._random() < 1.0 / (max(counter - LFU_INIT_VAL, 0) * self.lfu_log_factor + 1):
                 counter += 1
-            keys[k] = (now_ms if now_ms > last_ms else last_ms) << 8 | counter
+            keys[k] = ((packed >> _SIZE_SHIFT if size is None else size) << _SIZE_SHIFT
+                       | (now_ms if now_ms > last_ms else last_ms) << 8 | counter)
             keys.move_to_end(k)
         if self.reporting:
             pending = self._pending.get(k)
@@ -103,22 +118,73 @@ class AccessTable:
         return (db, key) in self._keys
 
     def oldest(self):
-        """The keys, least recently used first: do not change the table until done with it."""
-        return iter(self._keys)
+        """((db, key), packed entry), least recently used first: do not change the table
+        until done with it (`size_of` reads an entry's size)."""
+        return iter(self._keys.items())
+
+    @staticmethod
+    def size_of(packed: int) -> int:
+        """The logical size an entry keeps (0: unknown)."""
+        return packed >> _SIZE_SHIFT
+
+    def take(self, db: int, key: bytes) -> int | None:
+        """Remove `key`'s entry and return it (for `put_back`), None when the table holds none."""
+        return self._keys.pop((db, key), None)
+
+    def put_back(self, db: int, key: bytes, packed: int | None) -> None:
+        """Return an entry `take` removed, as the coldest, unless the key was used since
+        (the table holds a newer entry) or the table is full; without its size (a deletion
+        proposed before and applied after this may be on its way)."""
+        k = (db, key)
+        keys = self._keys
+        if k in keys or len(keys) >= self.capacity:
+            return
+        keys[k] = self.since_ms << 8 | LFU_INIT_VAL if packed is None else packed & _NO_SIZE
+        keys.move_to_end(k, last=False)
+
+    def forget_sizes(self) -> None:
+        """Drop every entry's size (a node that begins to lead: while it followed, the
+        leader's writes and evictions changed keys it does not know of)."""
+        keys = self._keys
+        for k in list(keys):
+            keys[k] &= _NO_SIZE
+
+    def room(self) -> int:
+        """How many more keys the table can hold."""
+        return max(self.capacity - len(self._keys), 0)
+
+    def seed(self, keys) -> int:
+        """Keys the table lacks, [(db, key, size)] coldest last, as colder than every key it
+        holds: idle since the table began, Redis's starting LFU counter (decayed since).
+        At most `room()` of them; returns how many were added."""
+        table = self._keys
+        added = 0
+        base = self.since_ms << 8 | LFU_INIT_VAL
+        for db, key, size in keys:
+            k = (db, key)
+            if k in table:
+                continue
+            if len(table) >= self.capacity:
+                break
+            table[k] = size << _SIZE_SHIFT | base
+            table.move_to_end(k, last=False)
+            added += 1
+        return added
 
     def _touch(self, k: tuple, now_ms: int, count: int) -> None:
         keys = self._keys
         packed = keys.get(k)
         if packed is None:  # first seen: as a key Redis creates, LFU_INIT_VAL (the first access is that)
-            last_ms, counter, count = now_ms, LFU_INIT_VAL, count - 1
+            last_ms, counter, count, size = now_ms, LFU_INIT_VAL, count - 1, 0
         else:
-            last_ms, counter = max(packed >> 8, now_ms), self._decayed(packed, now_ms)
+            last_ms, counter = max(packed >> 8 & _MS_MASK, now_ms), self._decayed(packed, now_ms)
+            size = packed >> _SIZE_SHIFT
         for _ in range(min(count, _MAX_INCREMENTS)):
             if counter >= _LFU_MAX:
                 break
             if self._random() < 1.0 / (max(counter - LFU_INIT_VAL, 0) * self.lfu_log_factor + 1):
                 counter += 1
-        keys[k] = last_ms << 8 | counter
+        keys[k] = size << _SIZE_SHIFT | last_ms << 8 | counter
         if packed is not None:
             keys.move_to_end(k)
         elif len(keys) > self.capacity:
@@ -128,7 +194,7 @@ class AccessTable:
         counter = packed & 0xFF
         if self.lfu_decay_time <= 0:
             return counter
-        periods = max(now_ms - (packed >> 8), 0) // _MINUTE_MS // self.lfu_decay_time
+        periods = max(now_ms - (packed >> 8 & _MS_MASK), 0) // _MINUTE_MS // self.lfu_decay_time
         return max(counter - periods, 0)
 
     # ------------------------------------------------------------ reading
@@ -136,7 +202,7 @@ class AccessTable:
     def idle_ms(self, db: int, key: bytes, now_ms: int) -> int:
         """Milliseconds since the key's last access (since the table began when it holds none)."""
         packed = self._keys.get((db, key))
-        last_ms = self.since_ms if packed is None else packed >> 8
+        last_ms = self.since_ms if packed is None else packed >> 8 & _MS_MASK
         return max(now_ms - last_ms, 0)
 
     def freq(self, db: int, key: bytes, now_ms: int) -> int:

@@ -4,24 +4,35 @@ Apply frees room only by deleting keys the log names (node/commands/eviction.py)
 this module names them, on the leader alone, with Redis's algorithms (evict.c).
 
 - `plan(entries, growth)`: for each group commit. When the keyspace, plus the
-  writes in flight, plus this batch (`growth`: an upper bound of what its
-  writes add, `estimate_growth`) would pass maxmemory, it returns Evict
-  entries to put at the head of the batch, one per eviction mode its writes
-  use: candidates whose sizes cover the batch's growth and any excess,
-  coldest first. Apply deletes only as many as the writes turn out to need.
+  writes in flight less what the Evicts in flight will delete, plus this batch
+  (`growth`: an upper bound of what its writes add, `estimate_growth`) would
+  pass maxmemory, it returns Evict entries to put at the head of the batch,
+  one per eviction mode its writes use. Each deletes at once (`until_bytes`)
+  down to maxmemory less the batch's growth less a little hysteresis
+  (`headroom`: 1/128 of maxmemory, at most HEADROOM_MAX_BYTES), so that one
+  Evict makes room for the next several batches, and offers a few candidates
+  more (a reserve) to the batch's own writes should they need them.
+  A batch that fits only thanks to the Evicts in flight still gets an Evict
+  of candidates for its own growth, without `until_bytes` (deleted only if
+  its writes need them): should those Evicts fall short, it finds room.
 - `overdue()`: an Evict that deletes now down to maxmemory when the
   keyspace is over it already (maxmemory lowered, a leader change during a
   burst); the service proposes it every EVICTION_INTERVAL_S until it fits.
+- `start_seeding()` / `seed_step()`: a new leader's access table knows nothing
+  of what was used before it led; the leader scans the keyspace, a bounded
+  slice at a time, and seeds the table with every key it lacks as colder than
+  any it holds, oldest write first within a slice (node/service/access.py).
 
 Choosing a victim, by policy:
 - *-lru (and memcached writes, Command.eviction = EVICT_LRU: allkeys-lru over
   database 0): a key the access table (node/service/access.py) does not hold
   is colder than any it holds, so first, while sampling finds such keys, the
   oldest-written of each `maxmemory-samples` sampled keys (Redis's
-  approximation, used where there is nothing better: after a failover, or
-  past the table's capacity); then the table's own recency order, least
-  recently used first — exact, where Redis samples (and cheap: sampling in
-  Python costs more than a write). volatile-lru takes keys with a deadline
+  approximation, used where there is nothing better: while a new leader's
+  table is being seeded, or past the table's capacity); then the table's own
+  recency order, least recently used first — exact, where Redis samples (and
+  cheap: the table keeps the size of the keys the leader wrote with SET, so
+  most victims need no keyspace read). volatile-lru takes keys with a deadline
   only. When LRU_SCAN_MAX of the table's oldest entries, or all of them, gave
   too few (keys without a deadline, keys gone since), it samples with the
   pool below.
@@ -36,9 +47,12 @@ Choosing a victim, by policy:
 Keys the batch names are never offered. Candidates of Evicts still in flight
 (proposed, not applied) are not chosen again; under volatile-ttl an Evict
 repeats them, in their order, ahead of its new ones: the writes before it
-may not need them all, and the ones they leave must go first. Work is
-bounded: at most MAX_CANDIDATES keys per Evict, and LRU_SCAN_MAX table
-entries looked at per batch.
+may not need them all, and the ones they leave must go first. The table's
+entries of the candidates LRU names leave it while they are in flight; once
+their entry is applied (`release`) the ones still stored go back as the
+coldest, the others are forgotten. Work is bounded: at most MAX_CANDIDATES
+keys per Evict, LRU_SCAN_MAX table entries looked at per batch, SEED_SLICE
+keys scanned per seeding step.
 Runs on the event loop; reads the keyspace through read transactions only.
 """
 
@@ -64,6 +78,10 @@ UNTRACKED_RECHECK_S = 0.1
 LRU_SCAN_MAX = 512
 #: How often the leader checks for a keyspace already past maxmemory.
 EVICTION_INTERVAL_S = 0.1
+#: The most hysteresis an Evict deletes below what its batch needs (see `headroom`).
+HEADROOM_MAX_BYTES = 64 << 10
+#: Keys of the keyspace one seeding step looks at (the eviction loop takes one a turn).
+SEED_SLICE = 4096
 #: The label memcached's own LRU evictions are counted under.
 MEMCACHED_POLICY = "memcached-lru"
 #: Logical bytes charged per element a container command adds, on top of twice its encoded
@@ -117,6 +135,12 @@ class Evictor:
         self._all_tracked_at: dict[tuple[str, int], float] = {}   # (policy, mode) -> when a sample found no gap
         #: mode -> candidates named by Evicts not yet applied (in the order named) -> how many name them
         self._in_flight: dict[int, dict[tuple[int, bytes], int]] = {}
+        #: (db, key) -> the access table entry taken while it is a candidate in flight (None: none)
+        self._taken: dict[tuple[int, bytes], int | None] = {}
+        #: Bytes the Evicts in flight are planned to delete.
+        self._freeing = 0
+        #: The seeding scan: (database, next key hash) still to look at; None when not seeding.
+        self._seed_at: tuple[int, int] | None = None
 
     # ------------------------------------------------------------ when
 
@@ -131,33 +155,48 @@ class Evictor:
         if derived:
             with self._keyspace.reader() as txn:
                 growth += self._sources_bytes(txn, derived)
+        projected = used + in_flight_bytes - self._freeing + growth
         if used + in_flight_bytes + growth <= maxmemory:
             return [], []
+        # the Evicts in flight make room for this batch unless their deletions fall short (a
+        # write that added more than its estimate, candidates gone since): then this batch
+        # still gets candidates for its own growth, deleted only if its writes need them
+        spare = projected <= maxmemory
         modes = {e.command.eviction for e in entries} - {pb.EVICT_NEVER}
         if not modes:
             return [], []
         exclude = {(e.command.db, k) for e in entries for k in command_keys(e.command)}
+        target = maxmemory - headroom(maxmemory)
         out, named = [], []
         with self._keyspace.reader() as txn:
-            need = growth + max(used - maxmemory, 0)
             for mode in sorted(modes):
                 policy = self._policy(mode)
                 if policy == "noeviction":
                     continue
-                victims, freed = self._choose(txn, policy, mode, need, exclude, now_ms)
+                # this mode's writes' share of the batch (a batch mixes modes only when memcached
+                # and Redis writes meet in one event-loop turn)
+                share = growth if len(modes) == 1 else sum(
+                    estimate_growth(e.command) for e in entries if e.command.eviction == mode)
+                need = share if spare else max(projected - target, 0) - growth + share
+                if need <= 0:
+                    continue
+                victims, freed = self._choose(txn, policy, mode, need + need // 8, exclude, now_ms)
                 if victims:
                     again = []
                     if policy == "volatile-ttl":  # the order is the promise: what is left in flight goes first
                         held = self._in_flight.get(mode, {})
                         again = [k for k in held if k not in exclude][:MAX_CANDIDATES - len(victims)]
-                    entry = _evict_entry(again + victims, mode, policy, now_ms)
-                    if freed < need:
-                        # too few to cover the batch (a value larger than MAX_CANDIDATES keys, or few
-                        # keys left to evict): delete them now, so that even if a write is refused,
-                        # its retry finds the room made (Redis evicts what it can, too)
-                        entry.command.evict.until_bytes = max(maxmemory - need, 0)
+                    entry = _evict_entry(again + [k for k, _ in victims], mode, policy, now_ms)
+                    # delete now, down to what leaves this mode's writes room and some to spare: one
+                    # Evict serves the next batches too; the rest of the candidates are this entry's
+                    # reserve (Redis evicts what it can, too, when the candidates run short)
+                    if not spare:
+                        entry.command.evict.until_bytes = max(target - share, 0)
                     out.append(entry)
-                    named += [(mode, k) for k in victims]
+                    # an Evict's head (the bytes it should delete, the candidates ahead of the
+                    # ones named here), then its candidates
+                    named.append((mode, None, (0 if spare else min(freed, need), len(again))))
+                    named += [(mode, k, size) for k, size in victims]
         self._hold(named)
         return out, named
 
@@ -172,26 +211,103 @@ class Evictor:
             victims, _ = self._choose(txn, policy, pb.EVICT_BY_POLICY, excess, set(), now_ms)
         if not victims:
             return None, []
-        entry = _evict_entry(victims, pb.EVICT_BY_POLICY, policy, now_ms)
+        entry = _evict_entry([k for k, _ in victims], pb.EVICT_BY_POLICY, policy, now_ms)
         entry.command.evict.until_bytes = maxmemory
-        named = [(pb.EVICT_BY_POLICY, k) for k in victims]
+        named = [(pb.EVICT_BY_POLICY, None, (0, 0))] + [(pb.EVICT_BY_POLICY, k, size) for k, size in victims]
         self._hold(named)
         return entry, named
 
-    def release(self, named: list) -> None:
-        """The Evicts naming these (mode, candidate)s were applied (or failed): they may be chosen again."""
-        for mode, k in named:
+    def release(self, named: list, replies: list | None = None) -> None:
+        """The Evicts naming these candidates were applied (or failed): they may be chosen
+        again. Those still stored go back to the access table as the coldest keys (in the
+        order named); those gone leave it. `replies`: the Evicts' own replies, in order,
+        when applied (keys each deleted: its first that many candidates are gone for sure,
+        as apply deletes in order; only the others are looked up)."""
+        access = self._access
+        back, gone = [], []
+        evict, pos, offset = -1, 0, 0
+        for mode, k, size in named:
+            if k is None:               # an Evict's head: the bytes it was planned to delete
+                freed, offset = size
+                self._freeing -= freed
+                evict, pos = evict + 1, 0
+                continue
+            pos += 1
             held = self._in_flight.get(mode, {})
             n = held.get(k, 0) - 1
             if n > 0:
                 held[k] = n
+                continue
+            held.pop(k, None)
+            reply = replies[evict] if replies is not None and 0 <= evict < len(replies) else None
+            if type(reply) is int and offset + pos <= reply:
+                gone.append(k)
             else:
-                held.pop(k, None)
+                back.append(k)
+        for db, key in gone:
+            self._taken.pop((db, key), None)
+            access.forget(db, key)
+        if not back:
+            return
+        with self._keyspace.reader() as txn:
+            stored = [txn.holds_key(db, key) for db, key in back]
+        for (db, key), kept in zip(reversed(back), reversed(stored)):
+            packed = self._taken.pop((db, key), None)
+            if kept:
+                access.put_back(db, key, packed)
+            else:
+                access.forget(db, key)
 
     def _hold(self, named: list) -> None:
-        for mode, k in named:
-            held = self._in_flight.setdefault(mode, {})
-            held[k] = held.get(k, 0) + 1
+        for mode, k, size in named:
+            if k is None:
+                self._freeing += size[0]
+            else:
+                held = self._in_flight.setdefault(mode, {})
+                held[k] = held.get(k, 0) + 1
+
+    # ------------------------------------------------------------ seeding a new leader's table
+
+    def began_leading(self) -> None:
+        """This node begins to lead (its term): forget what an earlier term left in flight
+        (its outcome may never be reported here) and the sizes its access table kept (keys
+        changed or deleted since), and seed the table."""
+        self._in_flight.clear()
+        self._taken.clear()
+        self._freeing = 0
+        self._access.forget_sizes()
+        self.start_seeding()
+
+    def start_seeding(self) -> None:
+        """Begin (again) to seed the access table with the keys it lacks (this node began
+        to lead, or its table was emptied while keys stayed)."""
+        self._seed_at = (0, 0)
+
+    def seed_step(self, budget: int = SEED_SLICE) -> int:
+        """Look at up to `budget` keys of the seeding scan and seed the table with those
+        it lacks (the oldest write first as the coldest); returns how many were added."""
+        if self._seed_at is None:
+            return 0
+        access = self._access
+        if not access.room():
+            self._seed_at = None
+            return 0
+        db, start = self._seed_at
+        with self._keyspace.reader() as txn:
+            found, following = txn.sample_from(db, start, budget)
+        if following is not None:
+            self._seed_at = (db, following)
+        elif db + 1 < self._keyspace.databases:
+            self._seed_at = (db + 1, 0)
+        else:
+            self._seed_at = None
+        held = self._taken
+        lacking = [s for s in found if not access.holds(s.db, s.key) and (s.db, s.key) not in held]
+        lacking.sort(key=lambda s: s.index, reverse=True)
+        # seeded without their size: the scan sees the applied keyspace, and a deletion proposed
+        # but not yet applied (a FLUSHALL that just emptied the table) must not leave an entry
+        # that the choice would trust without reading the keyspace
+        return access.seed((s.db, s.key, 0) for s in lacking)
 
     def _samples_setting(self) -> int:
         name = "maxmemory-samples"
@@ -214,8 +330,8 @@ class Evictor:
     # ------------------------------------------------------------ which
 
     def _choose(self, txn, policy: str, mode: int, need: int, exclude: set, now_ms: int) -> tuple[list, int]:
-        """Victims [(db, key)] whose sizes add up to `need` (or as many as there are, at most
-        MAX_CANDIDATES), and the bytes they hold."""
+        """Victims [((db, key), size)] whose sizes add up to `need` (or as many as there are,
+        at most MAX_CANDIDATES), and the bytes they hold."""
         skip = set(exclude)
         for held in self._in_flight.values():
             skip.update(held)
@@ -235,7 +351,7 @@ class Evictor:
                 break
             k = (sample.db, sample.key)
             skip.add(k)
-            victims.append(k)
+            victims.append((k, sample.size))
             freed += sample.size
         return victims, freed
 
@@ -295,25 +411,35 @@ class Evictor:
                 continue
             fruitless = 0
             yield min(fresh, key=lambda s: s.index)
-        # then the table, least recently used first; a key offered (or found deleted) is forgotten
-        # once this choice ends: offered, it is colder than any key the table holds
+        # then the table, least recently used first: an entry that knows its key's size needs
+        # no keyspace read; the entries of the keys offered leave the table until `release`
+        # (a key found deleted is forgotten)
         only_db = 0 if mode == pb.EVICT_LRU else None
-        looked, forget = 0, []
+        size_of = access.size_of
+        looked, forget, taken = 0, [], []
         try:
-            for db, key in access.oldest():
+            for k, packed in access.oldest():
                 looked += 1
                 if looked > LRU_SCAN_MAX:
                     break
-                if (db, key) in skip or (only_db is not None and db != only_db):
+                if k in skip or (only_db is not None and k[0] != only_db):
                     continue
-                sample = txn.sample_key(db, key)
-                if sample is None or not volatile or sample.expires_at_ms:
-                    forget.append((db, key))
-                    if sample is not None:
-                        yield sample
+                size = size_of(packed)
+                if size and not volatile:
+                    taken.append(k)
+                    yield Sample(k[0], k[1], size, 0, 0)
+                    continue
+                sample = txn.sample_key(*k)
+                if sample is None:
+                    forget.append(k)
+                elif not volatile or sample.expires_at_ms:
+                    taken.append(k)
+                    yield sample
         finally:
             for db, key in forget:
                 access.forget(db, key)
+            for k in taken:
+                self._taken[k] = access.take(*k)
         # still more to find (the oldest entries had no deadline or were gone, or the table ran
         # out before the keyspace did): sample instead
         yield from self._pooled(txn, policy, mode, skip, now_ms)
@@ -376,6 +502,12 @@ class Evictor:
         score = (idle, -sample.index) if not lfu else (255 - access.freq(sample.db, sample.key, now_ms), idle,
                                                        -sample.index)
         return (score, sample.db, sample.key, sample.size)
+
+
+def headroom(maxmemory: int) -> int:
+    """How far below maxmemory an Evict deletes beyond what its batch needs (hysteresis:
+    one Evict makes room for several batches), 1/128 of maxmemory, at most HEADROOM_MAX_BYTES."""
+    return min(maxmemory // 128, HEADROOM_MAX_BYTES)
 
 
 def _sources(command: pb.Command) -> list[bytes]:

@@ -54,6 +54,7 @@ from raftcache.node.commands import acl, slot_migration
 from raftcache.node.service.access import AccessTable
 from raftcache.node.service.diagnostics import Diagnostics, log_lines
 from raftcache.node.service.evictor import EVICTION_INTERVAL_S, Evictor, estimate_growth
+from raftcache.node.storage.keyspace import record_bytes
 from raftcache.node.service.identity import Identity
 from raftcache.node.service.forwarding import WriteCoalescer
 from raftcache.node.service.opstats import OpStats
@@ -204,6 +205,7 @@ class Service:
         self._batch_growth = 0       # an upper bound of what the queued writes add (evictor.estimate_growth)
         self._in_flight_growth = 0   # …and of what the proposed, not yet applied ones add
         self._evictor = Evictor(keyspace, self.access, self.setting, self._rng)
+        self._led_term = -1          # the term of the last batch this node proposed as leader
         self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "batches": 0,
                       "read_index_requests": 0}
         #: Requests answered and their latency per protocol (the front ends record; /status reads).
@@ -541,6 +543,9 @@ class Service:
             return
         entries = [entry for entry, _ in batch]
         futures = [fut for _, fut in batch]
+        if self._led_term != self._raft.term:   # the first batch of this term: no stale eviction state
+            self._led_term = self._raft.term
+            self._evictor.began_leading()
         evicts, named = self._plan_evictions(entries, growth)
         if len(batch) > 1:
             self.stats["batches"] += 1
@@ -562,12 +567,13 @@ class Service:
         (the results of the Evicts at its head answer nobody)."""
         futures, growth, named, evicts, batched, sizes = target
         self._in_flight_growth -= growth
+        applied = error is None and isinstance(results, list)
         if named:
-            self._evictor.release(named)
+            self._evictor.release(named, results[:evicts] if applied else None)
         if not batched and sizes is None:
             settle(futures[0], results, index, error)
             return
-        if error is None and isinstance(results, list):
+        if applied:
             results = results[evicts:]
         if sizes is not None and error is None:   # PUBLISHes logged as one PublishBatch entry
             results = publish_groups.expand(results if batched else [results], sizes)
@@ -589,20 +595,31 @@ class Service:
 
     def _touch_written(self, command: Command, now_ms: int) -> None:
         """A write proposed here (the leader) is an access to its keys, as in Redis; the keys
-        it deletes leave the access table (a flush empties it)."""
+        it deletes leave the access table (a flush or SWAPDB empties it, and the keys left
+        are seeded again). A plain SET or MSET tells the table its keys' sizes (the eviction
+        choice then needs no keyspace read); other writes leave them unknown."""
         name = command.WhichOneof("op")
         access = self.access
         db = command.db
-        if name in _DELETES:
-            if name in ("flush_all", "flush_db"):
+        if name == "set":
+            op = command.set
+            access.record(db, op.key, now_ms, 0 if op.condition else estimate_growth(command))
+            return
+        if name == "mset":
+            for pair in command.mset.pairs:
+                access.record(db, pair.key, now_ms, record_bytes(pair.key, len(pair.value)))
+            return
+        if name in _DELETES or name == "swap_db":
+            if name in ("flush_all", "flush_db", "swap_db"):
                 access.clear()
+                self._evictor.start_seeding()
             else:
                 for key in command_keys(command):
                     access.forget(db, key)
             return
         record = access.record
         for key in command_keys(command):
-            record(db, key, now_ms)
+            record(db, key, now_ms, 0)
 
     def _submit(self, data: bytes) -> asyncio.Future:
         """Propose an encoded entry on its own (the log version's raise); the future gives (result, index)."""
@@ -703,12 +720,24 @@ class Service:
 
     async def _eviction_loop(self) -> None:
         """On the leader: a keyspace already past maxmemory (maxmemory lowered, a leader
-        change during a burst) is brought back under it, one bounded Evict at a time."""
+        change during a burst) is brought back under it, one bounded Evict at a time. A node
+        that begins to lead seeds its access table with the keys it never saw used, a slice
+        a turn (node/service/evictor.py)."""
+        leading = False
         while True:
             await asyncio.sleep(EVICTION_INTERVAL_S)
-            if not self._raft.is_leader or self._sm.log_version < commands.EVICTION_VERSION:
+            if not self._raft.is_leader:
+                leading = False
+                continue
+            if not leading:
+                leading = True
+                if self._led_term != self._raft.term:
+                    self._led_term = self._raft.term
+                    self._evictor.began_leading()
+            if self._sm.log_version < commands.EVICTION_VERSION:
                 continue
             try:
+                self._evictor.seed_step()
                 entry, named = self._evictor.overdue(wall_ms())
                 if entry is None:
                     continue

@@ -394,6 +394,31 @@ class ReadTxn:
         raw = self._txn.get(_data_key(db, key), db=self._ks._data)
         return None if raw is None else _sample(db, key, raw)
 
+    def holds_key(self, db: int, key: bytes) -> bool:
+        """Whether `key` is stored (expired or not)."""
+        return self._txn.get(_data_key(db, key), db=self._ks._data) is not None
+
+    def sample_from(self, db: int, start_hash: int, count: int) -> tuple[list[Sample], int | None]:
+        """Up to `count` keys of `db` in key-hash order from `start_hash`, never wrapping; and
+        the hash to go on from, None when the database has no more. Keys sharing a hash
+        all come in one call (it may return a few more than `count`)."""
+        prefix = _U16.pack(db)
+        out: list[Sample] = []
+        last = None
+        with self._txn.cursor(db=self._ks._data) as cur:
+            if not cur.set_range(prefix + _HASH.pack(start_hash & 0xFFFFFFFF)):
+                return out, None
+            for data_key, raw in cur:
+                if data_key[:2] != prefix:
+                    return out, None
+                h = data_key[2:6]
+                if len(out) >= count and h != last:
+                    following = _HASH.unpack(h)[0]
+                    return out, following
+                last = h
+                out.append(_sample(db, data_key[6:], raw))
+        return out, None
+
     def deadline_bounds(self) -> tuple[int, int] | None:
         """(earliest, latest) deadline of any key with one, None when no key has one."""
         with self._txn.cursor(db=self._ks._expiry) as cur:
@@ -529,8 +554,9 @@ class WriteTxn(ReadTxn):
     def stop_watch_tracking(self) -> None:
         self._tracking = None
 
-    def _note_gone(self, db: int, key: bytes, raw: bytes) -> None:
-        """Record that `key` (whose stored record was `raw`) no longer exists."""
+    def _note_gone(self, db: int, key: bytes, raw: bytes, data_key: bytes | None = None) -> None:
+        """Record that `key` (whose stored record was `raw`, under `data_key` when the
+        caller has it) no longer exists."""
         index, now_ms = self._tracking
         _, deadline, last, _ = _HEADER.unpack_from(raw)
         if deadline and deadline <= now_ms:
@@ -542,7 +568,7 @@ class WriteTxn(ReadTxn):
             if self._txn.stat(gone)["entries"] >= GONE_LIMIT:
                 self._txn.drop(gone, delete=False)
                 self._txn.put(_WATCH_FLOOR, _U64.pack(self._tracking[0]), db=self._ks._meta)
-        self._txn.put(_data_key(db, key), _U64.pack(index), db=gone)
+        self._txn.put(data_key or _data_key(db, key), _U64.pack(index), db=gone)
 
     def _note_flushed(self, db: int, newest: int) -> None:
         """A flush of `db` removed records written up to index `newest`."""
@@ -659,7 +685,7 @@ class WriteTxn(ReadTxn):
             self.touched.add((db, key))
         self.writes += 1
         if self._tracking is not None:
-            self._note_gone(db, key, old)
+            self._note_gone(db, key, old, dkey)
         vtype, deadline, _, flags = _HEADER.unpack_from(old)
         cid = 0 if keep_items else _itemized_id(old, vtype, flags)
         if cid:
@@ -684,7 +710,7 @@ class WriteTxn(ReadTxn):
             while found and cur.key()[:2] == prefix:
                 data_key, raw = cur.item()
                 if not watched and self._tracking is not None:
-                    self._note_gone(db, data_key[6:], raw)
+                    self._note_gone(db, data_key[6:], raw, data_key)
                 vtype, deadline, written, flags = _HEADER.unpack_from(raw)
                 newest = max(newest, written)
                 if deadline:

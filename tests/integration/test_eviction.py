@@ -4,7 +4,9 @@ One three-node cluster for the module (started with --maxmemory 4mb; each
 test sets maxmemory and the policy with CONFIG SET, cluster-wide). Filling to
 3x maxmemory under allkeys-lru while a hot set is read through a follower
 gives no -OOM, keeps the hot set (the follower's reads reach the leader's
-access table), and leaves every node with the same keys and evicted_keys;
+access table), and leaves every node with the same keys and evicted_keys,
+also when the leader changes before the cache fills (the new leader seeds its
+access table with the keys it never saw used, as the coldest);
 volatile-ttl evicts the nearest deadline first; noeviction still answers
 -OOM; the memcached port evicts by LRU whatever the Redis policy and never
 fails a set; the meta protocol's recache win goes to exactly one of many
@@ -109,6 +111,33 @@ def test_allkeys_lru_fill_keeps_the_hot_set_read_through_a_follower_and_every_no
     assert r.object("idletime", hot[0]) <= 2
     metrics = urllib.request.urlopen("http://%s:%d/metrics" % cluster.nodes[0].http_address, timeout=10).read()
     assert b'raftcache_evicted_keys_total{node="n1",policy="allkeys-lru"}' in metrics
+
+
+def test_a_leader_change_before_the_cache_fills_still_evicts_the_cold_keys_first(cluster):
+    """The new leader never saw the cold keys used: it seeds its access table with them as the coldest."""
+    r = configure(cluster, "allkeys-lru")
+    reader, other = cluster.followers()
+    follower = client(reader, 2)
+    follower.execute_command("CLIENT", "CONSISTENCY", "any")
+    hot = [f"hot{i}" for i in range(100)]
+    cold = [f"cold{i}" for i in range(100)]
+    r.mset({k: "h" * 100 for k in hot + cold})
+    pipelines = [0]
+
+    def read_hot():
+        pipelines[0] += 1
+        assert all(v is not None for v in follower.mget(hot)), "a hot key was evicted"
+        if pipelines[0] == 3:          # well before the fill reaches maxmemory
+            cluster.ctl("transfer-leader", "--to", other.id)
+            wait_until(lambda: cluster.leader() is other, 20, f"{other.id} leads")
+        time.sleep(0.05)
+
+    assert fill(r, 3 * MAXMEMORY, b"x" * 400, "fill", between=read_hot) == []
+    settled(cluster)
+    assert len({client(n, 2).dbsize() for n in cluster.nodes}) == 1
+    kept_hot = sum(r.exists(k) for k in hot)
+    kept_cold = sum(r.exists(k) for k in cold)
+    assert kept_hot >= 80 and kept_cold <= 20, (kept_hot, kept_cold)
 
 
 def test_volatile_ttl_evicts_the_nearest_deadline_first_then_writes_get_oom(cluster):

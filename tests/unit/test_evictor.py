@@ -12,7 +12,7 @@ import pytest
 from raftcache.node import commands
 from raftcache.node.commands import OK
 from raftcache.node.service.access import LFU_INIT_VAL, REPORT_MAX_KEYS, AccessTable
-from raftcache.node.service.evictor import MAX_CANDIDATES, Evictor, estimate_growth
+from raftcache.node.service.evictor import MAX_CANDIDATES, Evictor, estimate_growth, headroom
 from raftcache.node.storage.keyspace import record_bytes, snapshot_info
 from raftcache.proto import commands_pb2 as pb
 from tests.unit.test_statemachine import NOW, Node
@@ -220,7 +220,7 @@ def test_the_batchs_keys_are_never_offered_nor_keys_in_flight_named_again(leader
     first, named = x.plan(overwrite)
     offered = {c.key for c in first[0].command.evict.candidates}
     assert offered and not offered & set(keys[:5])
-    second, named2 = x.plan(overwrite)
+    second, named2 = x.plan(overwrite * 3, in_flight=sum(estimate_growth(c) for c in overwrite))
     assert not offered & {c.key for c in second[0].command.evict.candidates}, "in flight: not named twice"
     x.evictor.release(named + named2)
 
@@ -232,7 +232,7 @@ def test_volatile_ttl_repeats_candidates_in_flight_first_to_keep_the_order(leade
     first, named = x.plan(writes(2))
     offered = [c.key for c in first[0].command.evict.candidates]
     assert offered == keys[::-1][:len(offered)]
-    second, named2 = x.plan(writes(2))
+    second, named2 = x.plan(writes(12), in_flight=sum(estimate_growth(c) for c in writes(2)))
     again = [c.key for c in second[0].command.evict.candidates]
     # the first batch may leave some: they go first, in order; then the next nearest deadlines
     assert again == keys[::-1][:len(again)] and len(again) > len(offered)
@@ -335,3 +335,122 @@ def test_a_value_larger_than_one_entrys_candidates_gets_room_over_retries(leader
         if results[-1] == OK:
             break
     assert results[-1] == OK and x.node.ks.used_bytes <= x.node.ks.maxmemory_bytes
+
+
+def _apply(x: Leader, evicts: list, batch: list[pb.Command]) -> list:
+    entries = [*evicts, *(pb.LogEntry(now_ms=NOW, command=c) for c in batch)]
+    for e in entries:
+        e.version = commands.MAX_VERSION
+    x.node.index += 1
+    return x.node.sm.apply(x.node.index, commands.encode_batch(entries))
+
+
+def test_a_new_leaders_table_is_seeded_with_the_keys_it_never_saw_as_the_coldest(leader):
+    x = leader("allkeys-lru")
+    keys = x.fill(60)                       # written in this order (one log entry each)
+    hot = keys[::3]
+    for key in hot:                         # all this leader saw: reads reported since it began to lead
+        x.access.record(0, key, NOW)
+    x.evictor.start_seeding()
+    assert x.evictor.seed_step(budget=25) > 0 and x.evictor.seed_step(budget=25) > 0
+    while x.evictor.seed_step(budget=25):
+        pass
+    assert len(x.access) == 60
+    assert x.access.idle_ms(0, keys[1], NOW) == 1000, "seeded keys are idle since the table began"
+    x.node.ks.maxmemory_bytes = x.node.ks.used_bytes
+    victims = [k for _, k in x.victims(writes(10))]
+    assert len(victims) >= 10 and not set(victims) & set(hot), "the keys it saw used are the last to go"
+
+
+def test_the_seeded_keys_go_oldest_write_first(leader):
+    x = leader("allkeys-lru")
+    keys = x.fill(40)
+    x.evictor.start_seeding()
+    while x.evictor.seed_step():
+        pass
+    x.node.ks.maxmemory_bytes = x.node.ks.used_bytes
+    victims = [k for _, k in x.victims(writes(3))]
+    assert victims == keys[:len(victims)]
+
+
+def test_candidates_left_undeleted_stay_the_coldest_and_deleted_ones_leave_the_table(leader):
+    x = leader("allkeys-lru")
+    keys = x.fill(40)
+    for i, key in enumerate(keys):
+        x.access.record(0, key, NOW + i, RECORD)
+    x.node.ks.maxmemory_bytes = x.node.ks.used_bytes
+    evicts, named = x.plan(writes(2))
+    offered = [c.key for c in evicts[0].command.evict.candidates]
+    assert offered == keys[:len(offered)]
+    assert not any(x.access.holds(0, k) for k in offered), "in flight: out of the table"
+    x.evictor.release(named)                # proposed but never applied (a failed proposal)
+    assert all(x.access.holds(0, k) for k in offered)
+    evicts, named = x.plan(writes(2))
+    assert [c.key for c in evicts[0].command.evict.candidates] == offered, "still the coldest, in order"
+    results = _apply(x, evicts, writes(2))
+    assert results[1:] == [OK, OK]
+    x.evictor.release(named, results[:1])   # the Evict's reply: how many of its first candidates it deleted
+    gone = [k for k in offered if x.node.get(k) is None]
+    assert 0 < len(gone) == results[0] and gone == offered[:len(gone)]
+    assert gone and not any(x.access.holds(0, k) for k in gone)
+    assert all(x.access.holds(0, k) for k in offered if k not in gone)
+
+
+def test_one_evict_deletes_ahead_and_makes_room_for_the_next_batches(leader):
+    x = leader("allkeys-lru")
+    keys = x.fill(200)
+    for key in keys:
+        x.access.record(0, key, NOW, RECORD)
+    x.node.ks.maxmemory_bytes = maxmemory = x.node.ks.used_bytes
+    batch = writes(2)
+    evicts, named = x.plan(batch)
+    growth = sum(estimate_growth(c) for c in batch)
+    assert evicts[0].command.evict.until_bytes == maxmemory - headroom(maxmemory) - growth
+    assert _apply(x, evicts, batch)[1:] == [OK, OK]
+    x.evictor.release(named)
+    assert x.node.ks.used_bytes <= maxmemory - headroom(maxmemory)
+    follow = [pb.Command(set=pb.Set(key=b"next%d" % i, value=b"y" * 100)) for i in range(3)]
+    assert x.plan(follow) == ([], []), "the headroom serves the next batch"
+    assert _apply(x, [], follow) == [OK, OK, OK]
+
+
+def test_the_table_keeps_the_size_a_write_gave_and_reads_keep_it():
+    t = AccessTable(NOW)
+    t.record(0, b"k", NOW, 180)
+    t.record(0, b"k", NOW + 10)
+    t.merge([(0, b"k", 3, 0)], NOW + 20)
+    (_, packed), = t.oldest()
+    assert t.size_of(packed) == 180 and t.idle_ms(0, b"k", NOW + 30) == 10
+    t.record(0, b"k", NOW + 40, 0)            # a write of unknown size
+    (_, packed), = t.oldest()
+    assert t.size_of(packed) == 0
+
+
+def test_keys_seeded_before_a_flush_applies_are_never_offered_once_gone(leader):
+    x = leader("allkeys-lru")
+    old = x.fill(30, prefix=b"old")
+    x.access.clear()                         # FLUSHALL proposed: the table empties at once…
+    x.evictor.start_seeding()
+    while x.evictor.seed_step():             # …while the scan still sees the keyspace before it
+        pass
+    assert len(x.access) == 30
+    assert x.node.run(flush_all=pb.FlushAll()) == OK
+    new = x.fill(20, prefix=b"new")
+    for key in new:
+        x.access.record(0, key, NOW, RECORD)
+    x.node.ks.maxmemory_bytes = x.node.ks.used_bytes
+    victims = {k for _, k in x.victims(writes(3))}
+    assert victims and victims <= set(new) and not victims & set(old)
+
+
+def test_a_node_that_begins_to_lead_trusts_no_size_it_kept_before(leader):
+    x = leader("allkeys-lru")
+    keys = x.fill(30)
+    for key in keys:
+        x.access.record(0, key, NOW, RECORD)
+    for key in keys[:10]:                    # deleted by another leader's writes while this node followed
+        assert x.node.run(**{"del": pb.Del(keys=[key])}) == 1
+    x.evictor.began_leading()
+    x.node.ks.maxmemory_bytes = x.node.ks.used_bytes
+    victims = {k for _, k in x.victims(writes(3))}
+    assert victims and not victims & set(keys[:10]), "a key gone since is never offered"

@@ -37,6 +37,7 @@ class FakeRaft:
         self.sm = sm
         self.is_leader = True
         self.leader_id = "n1"
+        self.term = 1
         self.applied_index = 0
         self.proposals: list[pb.LogEntry] = []
         self.lease = True
