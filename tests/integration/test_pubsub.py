@@ -353,6 +353,28 @@ def test_bcast_sends_one_invalidation_per_prefix_as_redis(cluster):
         bcast.close()
 
 
+def test_a_gone_redirect_target_is_reported_to_the_tracking_client(cluster):
+    """As Redis: once the REDIRECT target has disconnected, a RESP3 tracking client gets
+    `tracking-redir-broken` instead of the invalidation, and TRACKINGINFO says so."""
+    leader = cluster.leader()
+    target, tracked = Resp(leader, resp3=False), Resp(leader)
+    try:
+        target_id = target.call("CLIENT", "ID")
+        assert target.call("SUBSCRIBE", "__redis__:invalidate")[0] == b"subscribe"
+        assert tracked.call("CLIENT", "TRACKING", "ON", "REDIRECT", target_id) == b"OK"
+        tracked.call("GET", "redir")
+        target.close()
+        admin = client(leader, 2)
+        wait_until(lambda: admin.client_list(client_id=[target_id]) == [], 10, "the target to be gone")
+        client(leader, 2).set("redir", "1")
+        assert tracked.frame() == [b"tracking-redir-broken", target_id]
+        info = tracked.call("CLIENT", "TRACKINGINFO")
+        flags = info[b"flags"] if isinstance(info, dict) else info[1]
+        assert b"broken_redirect" in flags
+    finally:
+        tracked.close()
+
+
 def test_the_sdk_near_cache_serves_hits_and_never_a_value_older_than_an_invalidation(cluster):
     """A Client with near_cache: a second GET is a hit; a write through another client and
     another node invalidates it; the next GET returns the new value, every time."""
