@@ -16,7 +16,7 @@ import re
 from raftcache.node import commands
 from raftcache.node.errors import CommandError
 from raftcache.node.scripting import lualibs, store
-from raftcache.node.scripting.engine import SCRIPT_FLAGS, Engine, Run, script_error
+from raftcache.node.scripting.engine import SCRIPT_FLAGS, Engine, Run, applied_before, script_error
 
 _NAME = re.compile(rb"\A[A-Za-z0-9_]+\Z")
 
@@ -122,7 +122,8 @@ def parse_header(code: bytes, redis74: bool = True) -> tuple[str, bytes] | Comma
 
 def _load(ctx, code: bytes, run_name: str, keep_run: bool = False):
     """Run library `code`'s loader: (name, {function: info}, engine, run) or a CommandError."""
-    header = parse_header(code, redis74=not applied_before(ctx, commands.REDIS74_VERSION))
+    redis74 = not applied_before(ctx, commands.REDIS74_VERSION)
+    header = parse_header(code, redis74=redis74)
     if isinstance(header, CommandError):
         return header
     name, body = header
@@ -131,7 +132,7 @@ def _load(ctx, code: bytes, run_name: str, keep_run: bool = False):
     if chunk is None:
         return script_error(f"ERR Error compiling function: {error}")
     run = Run(ctx, True, run_name or name, "user_function", ctx.db, registering={}, on_register=register)
-    result = engine.run(run, engine.box.m.load_library, chunk, engine.redis)
+    result = engine.run(run, engine.box.m.load_library, chunk, engine.redis, redis74)
     if isinstance(result, CommandError):
         message = result.message
         return script_error(message if message.startswith("ERR Error running script")

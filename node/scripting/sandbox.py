@@ -191,11 +191,38 @@ function M.run_chunk(chunk, redis, keys, argv, steps)
   debug_sethook(hook, "", STEP)
   return finish(pcall(chunk))
 end
-function M.load_library(chunk, redis, steps)
+local function missing(t, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end
+-- What a library's top level may use while it loads (Redis 7.4's library API): redis.* below.
+local LOAD_API = {"register_function", "log", "LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING",
+                  "REDIS_VERSION", "REDIS_VERSION_NUM"}
+local function load_api(redis)
+  local api = {}
+  for _, name in ipairs(LOAD_API) do api[name] = redis[name] end
+  return setmetatable(api, {__index = missing, __newindex = refuse, __metatable = false})
+end
+local function after_load(env, meta, redis, ...)
+  -- as Redis swaps its globals back: the functions registered see the whole API when called
+  rawset(env, "redis", redis)
+  meta.__index = env_meta.__index
+  return ...
+end
+-- Run a library's top level. `restricted` (Redis 7.4's rules): only the library API while it
+-- loads; else (older log versions) the whole environment.
+function M.load_library(chunk, redis, restricted, steps)
   state.left, state.exhausted, state.armed = steps, false, true
-  setfenv(chunk, new_env(redis, {}, {}))
+  if not restricted then
+    setfenv(chunk, new_env(redis, {}, {}))
+    debug_sethook(hook, "", STEP)
+    return finish(pcall(chunk))
+  end
+  local meta = {__index = missing, __newindex = refuse, __metatable = false}
+  local env = {redis = load_api(redis)}
+  env._G = env
+  setfenv(chunk, setmetatable(env, meta))
   debug_sethook(hook, "", STEP)
-  return finish(pcall(chunk))
+  return after_load(env, meta, redis, finish(pcall(chunk)))
 end
 function M.call(fn, keys, argv, steps)
   state.left, state.exhausted, state.armed = steps, false, true
