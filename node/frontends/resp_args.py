@@ -28,6 +28,14 @@ from raftcache.proto import commands_pb2 as pb
 NOT_INTEGER = "ERR value is not an integer or out of range"
 NOT_FLOAT = "ERR value is not a valid float"
 SYNTAX = "ERR syntax error"
+
+
+def subcommand_syntax_error(container: str, sub: bytes) -> RespError:
+    """Redis's addReplySubcommandSyntaxError: a container subcommand that checks its own arguments."""
+    return RespError(f"ERR unknown subcommand or wrong number of arguments for "
+                     f"'{sub.decode(errors='replace')[:128]}'. Try {container.upper()} HELP.")
+
+
 I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
 #: A relative TTL becomes absolute on the leader (its clock + ttl, an int64). Redis refuses a
 #: TTL whose deadline would overflow; we refuse it here, with a day of margin for the leader's

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from raftcache.node.errors import CommandError
 from raftcache.node.frontends.resp_admin import check_subcommand
-from raftcache.node.frontends.resp_args import cmd
+from raftcache.node.frontends.resp_args import cmd, subcommand_syntax_error
 from raftcache.node.frontends.resp_protocol import RespError, RespMap
 from raftcache.proto import commands_pb2 as pb
 
@@ -17,6 +17,8 @@ NOTBUSY = "NOTBUSY No scripts in execution right now."
 
 
 def _flush_mode(args) -> None:
+    if args[0].lower() == b"function" and len(args) > 3:
+        raise subcommand_syntax_error("function", args[1])
     if len(args) > 3 or (len(args) == 3 and args[2].lower() not in (b"async", b"sync")):
         raise RespError("ERR SCRIPT FLUSH only support SYNC|ASYNC option" if args[0].lower() == b"script"
                         else "ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
@@ -60,7 +62,7 @@ async def function(conn, args):
         return await _run(conn, cmd(db, "function_flush"))
     if sub == b"restore":
         if len(args) > 4:
-            raise RespError("ERR wrong number of arguments for 'function|restore' command")
+            raise subcommand_syntax_error("function", args[1])
         policy = args[3].decode("latin-1").upper() if len(args) == 4 else "APPEND"
         return await _run(conn, cmd(db, "function_restore", payload=args[2], policy=policy))
     if sub in (b"dump", b"stats"):
@@ -79,7 +81,9 @@ async def function(conn, args):
             if opt == b"withcode" and not op.with_code:
                 op.with_code = True
                 i += 1
-            elif opt == b"libraryname" and i + 1 < len(args) and not op.pattern:
+            elif opt == b"libraryname" and not op.pattern:
+                if i + 1 >= len(args):
+                    raise RespError("ERR library name argument was not given")
                 op.pattern = args[i + 1]
                 i += 2
             else:

@@ -16,11 +16,12 @@ from raftcache.proto import commands_pb2 as pb
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
 
 
-def _keys_and_args(args, first: int) -> tuple[list[bytes], list[bytes]]:
+def _keys_and_args(args, first: int, bad_numkeys: str = "ERR value is not an integer or out of range"
+                   ) -> tuple[list[bytes], list[bytes]]:
     try:
         numkeys = to_int(args[first])
     except RespError:
-        raise RespError("ERR value is not an integer or out of range") from None
+        raise RespError(bad_numkeys) from None
     if numkeys < 0:
         raise RespError("ERR Number of keys can't be negative")
     rest = args[first + 1:]
@@ -73,7 +74,7 @@ def read_if_no_writes(command, session):
 
 def build_fcall(read_only: bool):
     def build(args, db):
-        keys, argv = _keys_and_args(args, 2)
+        keys, argv = _keys_and_args(args, 2, "ERR Bad number of keys provided")
         command = pb.Command(db=db)
         op = command.eval_ro if read_only else command.eval
         op.function = args[1].decode("utf-8", "replace")

@@ -10,7 +10,7 @@ and streams.py (XINFO). Arguments are checked in Redis 7.2's order with its text
 from __future__ import annotations
 
 from raftcache.node.commands import Status
-from raftcache.node.frontends.resp_args import SYNTAX, cmd, register, to_int
+from raftcache.node.frontends.resp_args import SYNTAX, cmd, register, subcommand_syntax_error, to_int
 from raftcache.node.frontends.resp_protocol import NULL_ARRAY, RespError, RespMap
 from raftcache.node.frontends.resp_streams import LLONG_MAX, U64_MAX, entries_reply, int_arg, interval, pb_id, parse_id
 from raftcache.proto import commands_pb2 as pb
@@ -142,11 +142,6 @@ def _subcommand(container: str, args) -> str:
     return sub
 
 
-def _syntax(container: str, args) -> RespError:
-    return RespError(f"ERR unknown subcommand or wrong number of arguments for "
-                     f"'{args[1].decode(errors='replace')[:128]}'. Try {container.upper()} HELP.")
-
-
 _XGROUP_KINDS = {"create": pb.XGROUP_CREATE, "setid": pb.XGROUP_SETID, "destroy": pb.XGROUP_DESTROY,
                  "createconsumer": pb.XGROUP_CREATECONSUMER, "delconsumer": pb.XGROUP_DELCONSUMER}
 
@@ -170,10 +165,10 @@ def _xgroup(args, db):
             op.entries_read = read
             i += 2
         else:
-            raise _syntax("xgroup", args)
+            raise subcommand_syntax_error("xgroup", args[1])
     if sub in ("create", "setid"):
         if (sub == "create" and not 5 <= len(args) <= 8) or (sub == "setid" and len(args) not in (5, 7)):
-            raise _syntax("xgroup", args)
+            raise subcommand_syntax_error("xgroup", args[1])
         if args[4] == b"$":
             op.last = True
         else:
@@ -197,7 +192,7 @@ def _xinfo(args, db):
         if options:
             if len(options) not in (1, 3) or options[0].lower() != b"full" or \
                     (len(options) == 3 and options[1].lower() != b"count"):
-                raise _syntax("xinfo", args)
+                raise subcommand_syntax_error("xinfo", args[1])
             op.full = True
             op.count = 10
             if len(options) == 3:

@@ -150,6 +150,7 @@ class Run:
     resp: int = 2
     crashed: BaseException | None = None
     memory_exhausted: bool = False
+    redis74: bool = True              # Redis 7.4's rules (commands.REDIS74_VERSION), else the older log versions
     registering: dict | None = None   # FUNCTION LOAD: the functions registered so far
     on_register: object = None        # FUNCTION LOAD: register(registering, args) (functions.register)
 
@@ -160,6 +161,7 @@ class Engine:
     def __init__(self, box: Sandbox):
         self.box = box
         self.current: Run | None = None
+        self.redis74_reply = True   # the rules from_lua follows: the last run's (Run.redis74)
         py = box.table({b"call_cost": CALL_COST_INSTRUCTIONS, b"call": self._call, b"sha1hex": self._sha1hex, b"log": self._log,
                         b"setresp": self._setresp, b"acl_check_cmd": self._acl_check_cmd,
                         b"register_function": self._register_function})
@@ -181,6 +183,8 @@ class Engine:
         box = self.box
         ctx = run.ctx
         box.seed(ctx.seed)
+        box.cjson.reset()
+        box.cjson.depth_settable = run.redis74 = not applied_before(ctx, commands.REDIS74_VERSION)
         steps = max(budget_instructions(ctx.settings) // 1000, 1)
         self.current = run
         if box.lua.get_memory_used() > GC_ABOVE_BYTES:
@@ -210,6 +214,7 @@ class Engine:
         if box.state[b"exhausted"]:
             return self._budget_error(run)
         if ok:
+            self.redis74_reply = run.redis74
             return self.from_lua(value, 0)
         return self._run_error(run, value, outcome[2] if len(outcome) > 2 else None)
 
@@ -270,7 +275,7 @@ class Engine:
         if (spec.arity > 0 and len(argv) != spec.arity) or len(argv) < -spec.arity:
             return script_error("ERR Wrong number of args calling Redis command from script")
         local = _LOCAL.get(spec.name)
-        if local is not None:
+        if local is not None and (run.redis74 or spec.name != "wait"):
             return local(self, run, argv)
         try:
             if "blocking" in spec.flags:
@@ -422,7 +427,8 @@ class Engine:
             return n if _INT64_MIN <= n < -_INT64_MIN else _INT64_MIN   # C's (long long) cast on x86, as Redis
         if lualibs.lua_type(value) != "table" or depth > MAX_REPLY_DEPTH:
             return None
-        raw = self.box.m.rawget   # as Redis: a table's metatable plays no part in the reply
+        # as Redis: a table's metatable plays no part in the reply (before 7.4's rules: it did)
+        raw = self.box.m.rawget if self.redis74_reply else _indexed
         err = raw(value, b"err")
         if isinstance(err, bytes):
             return script_error(err.decode("utf-8", "replace"))
@@ -487,6 +493,16 @@ def _keys(engine: Engine, run: Run, argv) -> object:
         if cursor == 0:
             return found
         engine.box.m.charge(CALL_COST_INSTRUCTIONS)
+
+
+def _indexed(table, key):
+    return table[key]
+
+
+def applied_before(ctx, version: int) -> bool:
+    """The script is applied from a log entry of a semantics version older than `version`
+    (replicas of that older release run it too: it must behave as they do)."""
+    return hasattr(ctx.txn, "savepoint") and ctx.version < version
 
 
 def _wait(engine: Engine, run: Run, argv) -> object:

@@ -16,48 +16,64 @@ import re
 from raftcache.node import commands
 from raftcache.node.errors import CommandError
 from raftcache.node.scripting import lualibs, store
-from raftcache.node.scripting.engine import SCRIPT_FLAGS, Engine, Run, script_error
+from raftcache.node.scripting.engine import SCRIPT_FLAGS, Engine, Run, applied_before, script_error
 
 _NAME = re.compile(rb"\A[A-Za-z0-9_]+\Z")
 
 
 def register(registering: dict, args: tuple) -> None:
     """redis.register_function(name, callback) or redis.register_function{function_name=…,
-    callback=…, flags={…}, description=…}: adds to `registering` (name -> info)."""
+    callback=…, flags={…}, description=…}: adds to `registering` (name -> info). Errors are
+    Redis 7.4's texts (function_lua.c), quirks included."""
     flags: list[str] = []
     description = None
-    if len(args) == 1 and lualibs.lua_type(args[0]) == "table":
-        table = args[0]
-        for key in table.keys():
-            if key not in (b"function_name", b"callback", b"flags", b"description"):
-                raise lualibs.LuaLibError(f"unknown argument given to redis.register_function: "
-                                          f"{key.decode(errors='replace') if isinstance(key, bytes) else key}")
-        name, callback = table[b"function_name"], table[b"callback"]
-        raw_flags = table[b"flags"]
-        if raw_flags is not None:
-            if lualibs.lua_type(raw_flags) != "table":
-                raise lualibs.LuaLibError("flags argument to redis.register_function must be a table "
-                                          "representing function flags")
-            for flag in raw_flags.values():
-                text = flag.decode(errors="replace") if isinstance(flag, bytes) else str(flag)
-                if text not in SCRIPT_FLAGS:
-                    raise lualibs.LuaLibError("unknown flag given")
-                flags.append(text)
-        raw_desc = table[b"description"]
-        if raw_desc is not None:
-            if not isinstance(raw_desc, bytes):
-                raise lualibs.LuaLibError("description argument given to redis.register_function must be a string")
-            description = raw_desc.decode("utf-8", "replace")
+    if len(args) == 1:
+        if lualibs.lua_type(args[0]) != "table":
+            raise lualibs.LuaLibError("calling redis.register_function with a single argument is only applicable "
+                                      "to Lua table (representing named arguments).")
+        name = callback = None
+        for key, value in args[0].items():
+            # keys and values exactly as log versions before 9 took them (replicas of every
+            # release accept the same libraries); only the error texts are Redis 7.4's
+            if key == b"function_name":
+                if not isinstance(value, bytes):
+                    raise lualibs.LuaLibError("function_name argument given to redis.register_function must be a string")
+                name = value
+            elif key == b"description":
+                if not isinstance(value, bytes):
+                    raise lualibs.LuaLibError("description argument given to redis.register_function must be a string")
+                description = value.decode("utf-8", "replace")
+            elif key == b"callback":
+                if lualibs.lua_type(value) != "function":
+                    raise lualibs.LuaLibError("callback argument given to redis.register_function must be a function")
+                callback = value
+            elif key == b"flags":
+                if lualibs.lua_type(value) != "table":
+                    raise lualibs.LuaLibError("flags argument to redis.register_function must be a table "
+                                              "representing function flags")
+                for flag in value.values():
+                    text = flag.decode(errors="replace") if isinstance(flag, bytes) else str(flag)
+                    if text not in SCRIPT_FLAGS:
+                        raise lualibs.LuaLibError("unknown flag given")
+                    flags.append(text)
+            elif isinstance(key, (bytes, int, float)):
+                raise lualibs.LuaLibError("unknown argument given to redis.register_function")
+            else:
+                raise lualibs.LuaLibError("named argument key given to redis.register_function is not a string")
+        if name is None:
+            raise lualibs.LuaLibError("redis.register_function must get a function name argument")
+        if callback is None:
+            raise lualibs.LuaLibError("redis.register_function must get a callback argument")
     elif len(args) == 2:
         name, callback = args
+        if not isinstance(name, bytes):
+            raise lualibs.LuaLibError("first argument to redis.register_function must be a string")
+        if lualibs.lua_type(callback) != "function":
+            raise lualibs.LuaLibError("second argument to redis.register_function must be a function")
     else:
         raise lualibs.LuaLibError("wrong number of arguments to redis.register_function")
-    if not isinstance(name, bytes):
-        raise lualibs.LuaLibError("function_name argument given to redis.register_function must be a string")
-    if lualibs.lua_type(callback) != "function":
-        raise lualibs.LuaLibError("callback argument given to redis.register_function must be a function")
-    if not _NAME.match(name):
-        raise lualibs.LuaLibError("Function names can only contain letters, numbers, or underscores(_) "
+    if not _NAME.match(name):   # Redis names libraries in this message for functions too
+        raise lualibs.LuaLibError("Library names can only contain letters, numbers, or underscores(_) "
                                   "and must be at least one character long")
     text = name.decode()
     if text in registering:
@@ -65,24 +81,39 @@ def register(registering: dict, args: tuple) -> None:
     registering[text] = {"flags": sorted(set(flags)), "description": description, "callback": callback}
 
 
-def parse_header(code: bytes) -> tuple[str, bytes] | CommandError:
-    """(library name, code with the shebang line blanked) of a library, or the error."""
+def parse_header(code: bytes, redis74: bool = True) -> tuple[str, bytes] | CommandError:
+    """(library name, code with the shebang line blanked) of a library, or the error. `redis74`:
+    Redis 7.4's functionExtractLibMetaData (`#!<engine>` the first word, the engine and `name=`
+    case-insensitive, one name); False: the rules of log versions before 7.4 compatibility
+    (commands.REDIS74_VERSION), which replicas of those releases apply."""
     if not code.startswith(b"#!"):
         return script_error("ERR Missing library metadata")
-    line, _, rest = code.partition(b"\n")
-    parts = line[2:].decode("utf-8", "replace").split()
-    if not parts:
-        return script_error("ERR Missing library metadata")
-    if parts[0].lower() != "lua":   # Redis looks engines up case-insensitively
-        return script_error(f"ERR Engine '{parts[0]}' not found")
+    line, newline, rest = code.partition(b"\n")
+    if redis74:
+        parts = line.decode("utf-8", "replace").split()
+        if not newline or not parts:
+            return script_error("ERR Invalid library metadata")
+        engine, options = parts[0][2:], parts[1:]
+    else:
+        parts = line[2:].decode("utf-8", "replace").split()
+        if not parts:
+            return script_error("ERR Missing library metadata")
+        engine, options = parts[0], parts[1:]
+        if engine != "lua":
+            return script_error(f"ERR Engine '{engine}' not found")
     name = None
-    for part in parts[1:]:
+    for part in options:
         key, eq, value = part.partition("=")
-        if key != "name" or not eq:
+        if redis74 and eq and key.lower() == "name":
+            if name is not None:
+                return script_error("ERR Invalid metadata value, name argument was given multiple times")
+        elif redis74 or key != "name" or not eq:
             return script_error(f"ERR Invalid metadata value given: {part}")
         name = value
     if not name:
         return script_error("ERR Library name was not given")
+    if engine.lower() != "lua":
+        return script_error(f"ERR Engine '{engine}' not found")
     if not _NAME.match(name.encode()):
         return script_error("ERR Library names can only contain letters, numbers, or underscores(_) and must "
                             "be at least one character long")
@@ -91,7 +122,8 @@ def parse_header(code: bytes) -> tuple[str, bytes] | CommandError:
 
 def _load(ctx, code: bytes, run_name: str, keep_run: bool = False):
     """Run library `code`'s loader: (name, {function: info}, engine, run) or a CommandError."""
-    header = parse_header(code)
+    redis74 = not applied_before(ctx, commands.REDIS74_VERSION)
+    header = parse_header(code, redis74=redis74)
     if isinstance(header, CommandError):
         return header
     name, body = header
@@ -100,7 +132,7 @@ def _load(ctx, code: bytes, run_name: str, keep_run: bool = False):
     if chunk is None:
         return script_error(f"ERR Error compiling function: {error}")
     run = Run(ctx, True, run_name or name, "user_function", ctx.db, registering={}, on_register=register)
-    result = engine.run(run, engine.box.m.load_library, chunk, engine.redis)
+    result = engine.run(run, engine.box.m.load_library, chunk, engine.redis, redis74)
     if isinstance(result, CommandError):
         message = result.message
         return script_error(message if message.startswith("ERR Error running script")

@@ -145,6 +145,29 @@ class Cjson:
     def __init__(self, tables, null):
         self._tables = tables
         self.null = null
+        self.depth_settable = True
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to lua-cjson's defaults: every run starts alike, whatever ran before on this node."""
+        self.encode_depth = self.decode_depth = MAX_DEPTH
+
+    def encode_max_depth(self, n=None) -> int:
+        return self._set_depth("encode_depth", "encode_max_depth", n)
+
+    def decode_max_depth(self, n=None) -> int:
+        return self._set_depth("decode_depth", "decode_max_depth", n)
+
+    def _set_depth(self, attribute: str, name: str, n) -> int:
+        """cjson.encode_max_depth / decode_max_depth: set for the rest of this run (reset() at
+        the next); a no-op under the rules of log versions before 7.4's (depth_settable)."""
+        if n is None:
+            return getattr(self, attribute)
+        if not isinstance(n, (int, float)) or not 1 <= n <= 2**31 - 1:
+            raise LuaLibError(f"bad argument #1 to '{name}' (expected integer between 1 and 2147483647)")
+        if self.depth_settable:
+            setattr(self, attribute, int(n))
+        return int(n)
 
     def encode(self, value) -> bytes:
         out: list[str] = []
@@ -152,7 +175,7 @@ class Cjson:
         return "".join(out).encode("latin-1")
 
     def _encode(self, value, out: list, depth: int) -> None:
-        if depth > MAX_DEPTH:
+        if not self.depth_settable and depth > MAX_DEPTH:   # the check of log versions before 7.4's rules
             raise LuaLibError("Cannot serialise, excessive nesting (1001)")
         if value is None or value is self.null or (lua_type(value) == "userdata" and value == self.null):
             out.append("null")
@@ -165,6 +188,8 @@ class Cjson:
         elif isinstance(value, bytes):
             out.append(_json_string(value))
         elif lua_type(value) == "table":
+            if self.depth_settable and depth + 1 > self.encode_depth:   # lua-cjson counts tables from 1
+                raise LuaLibError(f"Cannot serialise, excessive nesting ({depth + 1})")
             n = array_length(value)
             if n is not None and n > 0:
                 out.append("[")
@@ -200,8 +225,8 @@ class Cjson:
         for bracket in _JSON_BRACKETS.findall(_JSON_STRING.sub(b"", text)):
             depth += 1 if bracket in b"[{" else -1
             deepest = max(deepest, depth)
-        if deepest > MAX_DEPTH:
-            raise LuaLibError(f"Found too many nested data structures ({MAX_DEPTH + 1})")
+        if deepest > self.decode_depth:
+            raise LuaLibError(f"Found too many nested data structures ({self.decode_depth + 1})")
         try:
             parsed = json.loads(text.decode("utf-8", "surrogateescape"), parse_constant=_no_constant)
         except (ValueError, RecursionError) as e:

@@ -141,8 +141,8 @@ base.coroutine = readonly(co)
 base.bit = readonly(pylib(py.bit))
 base.struct = readonly(pylib(py.struct))
 local cjson = {encode = lib(py.cjson_encode), decode = lib(py.cjson_decode), null = py.null,
-               encode_keep_buffer = function() end, decode_max_depth = function() end,
-               encode_max_depth = function() end, encode_invalid_numbers = function() end}
+               encode_keep_buffer = function() end, decode_max_depth = lib(py.cjson_decode_max_depth),
+               encode_max_depth = lib(py.cjson_encode_max_depth), encode_invalid_numbers = function() end}
 base.cjson = readonly(cjson)
 base.cmsgpack = readonly({pack = lib(py.msgpack_pack), unpack = lib(py.msgpack_unpack)})
 getmetatable("").__metatable = false   -- the string library stays out of reach
@@ -191,11 +191,38 @@ function M.run_chunk(chunk, redis, keys, argv, steps)
   debug_sethook(hook, "", STEP)
   return finish(pcall(chunk))
 end
-function M.load_library(chunk, redis, steps)
+local function missing(t, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end
+-- What a library's top level may use while it loads (Redis 7.4's library API): redis.* below.
+local LOAD_API = {"register_function", "log", "LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING",
+                  "REDIS_VERSION", "REDIS_VERSION_NUM"}
+local function load_api(redis)
+  local api = {}
+  for _, name in ipairs(LOAD_API) do api[name] = redis[name] end
+  return setmetatable(api, {__index = missing, __newindex = refuse, __metatable = false})
+end
+local function after_load(env, meta, redis, ...)
+  -- as Redis swaps its globals back: the functions registered see the whole API when called
+  rawset(env, "redis", redis)
+  meta.__index = env_meta.__index
+  return ...
+end
+-- Run a library's top level. `restricted` (Redis 7.4's rules): only the library API while it
+-- loads; else (older log versions) the whole environment.
+function M.load_library(chunk, redis, restricted, steps)
   state.left, state.exhausted, state.armed = steps, false, true
-  setfenv(chunk, new_env(redis, {}, {}))
+  if not restricted then
+    setfenv(chunk, new_env(redis, {}, {}))
+    debug_sethook(hook, "", STEP)
+    return finish(pcall(chunk))
+  end
+  local meta = {__index = missing, __newindex = refuse, __metatable = false}
+  local env = {redis = load_api(redis)}
+  env._G = env
+  setfenv(chunk, setmetatable(env, meta))
   debug_sethook(hook, "", STEP)
-  return finish(pcall(chunk))
+  return after_load(env, meta, redis, finish(pcall(chunk)))
 end
 function M.call(fn, keys, argv, steps)
   state.left, state.exhausted, state.armed = steps, false, true
@@ -239,6 +266,8 @@ class Sandbox:
             b"bit": self.lua.table_from({k.encode(): v for k, v in lualibs.BIT.items()}),
             b"struct": self.lua.table_from({k.encode(): v for k, v in lualibs.STRUCT.items()}),
             b"cjson_encode": self.cjson.encode, b"cjson_decode": self.cjson.decode, b"null": null,
+            b"cjson_encode_max_depth": self.cjson.encode_max_depth,
+            b"cjson_decode_max_depth": self.cjson.decode_max_depth,
             b"msgpack_pack": self.msgpack.pack, b"msgpack_unpack": self.msgpack.unpack,
         })
         self.m = self.lua.execute(_PRELUDE, py)
