@@ -270,7 +270,7 @@ class Engine:
             return script_error("ERR Please specify at least one argument for this redis lib call")
         name = argv[0].lower()
         spec = TABLE.get(name)
-        if spec is None or (spec.name in SINCE_HFE and _applied_before(run.ctx, commands.HFE_VERSION)):
+        if spec is None or (spec.name in SINCE_HFE and applied_before(run.ctx, commands.HFE_VERSION)):
             return script_error("ERR Unknown Redis command called from script")
         if (spec.arity > 0 and len(argv) != spec.arity) or len(argv) < -spec.arity:
             return script_error("ERR Wrong number of args calling Redis command from script")
@@ -512,12 +512,6 @@ def _wait(engine: Engine, run: Run, argv) -> object:
 
 
 #: Commands the RESP front end runs itself that a script may call, answered here.
-def _applied_before(ctx, version: int) -> bool:
-    """The script is applied from a log entry of a semantics version older than `version`
-    (replicas of that older release run it too: it must not know newer commands)."""
-    return hasattr(ctx.txn, "savepoint") and ctx.version < version
-
-
 _LOCAL = {"time": _time, "select": _select, "ping": _ping, "echo": _echo, "keys": _keys, "wait": _wait}
 
 

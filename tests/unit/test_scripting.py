@@ -21,10 +21,10 @@ from tests.unit.test_statemachine import Node
 scripting.install()
 
 
-def run(node: Node, body: str, keys=(), args=(), seed: int = 0, **entry):
+def run(node: Node, body: str, keys=(), args=(), seed: int = 0, version: int = commands.MAX_VERSION, **entry):
     node.index += 1
     data = commands.encode_entry(pb.LogEntry(
-        version=commands.MAX_VERSION, now_ms=entry.get("now_ms", node.now_ms), seed=seed,
+        version=version, now_ms=entry.get("now_ms", node.now_ms), seed=seed,
         command=pb.Command(eval=pb.Eval(body=body.encode(), keys=[k.encode() for k in keys],
                                         args=[str(a).encode() for a in args]))))
     return node.sm.apply(node.index, data)
@@ -262,3 +262,27 @@ def test_the_engine_name_of_a_library_is_case_insensitive(node):
 
 def test_wait_in_a_script_does_not_block_and_answers_zero(node):
     assert run(node, "return redis.pcall('wait', '1', '0')") == 0
+
+
+
+def test_entries_of_older_log_versions_keep_their_script_rules(node):
+    """Redis 7.4's script and library rules start at REDIS74_VERSION: an entry of an older version
+    is applied as that release applies it, so replicas of both releases stay identical."""
+    older = commands.REDIS74_VERSION - 1
+    assert "not allowed from script" in error_text(run(node, "return redis.call('wait', '1', '0')", version=older))
+    assert run(node, "return redis.call('wait', '1', '0')") == 0
+    depth = "cjson.encode_max_depth(1) return cjson.encode({{1}})"
+    assert run(node, depth, version=older) == b"[[1]]"
+    assert "excessive nesting" in error_text(run(node, depth))
+    node.index += 1
+    upper = pb.LogEntry(version=older, now_ms=node.now_ms, command=pb.Command(function_load=pb.FunctionLoad(
+        code=b"#!LUA name=old\nredis.register_function('f', function() return 1 end)")))
+    assert "Engine 'LUA' not found" in error_text(node.sm.apply(node.index, commands.encode_entry(upper)))
+
+
+def test_a_library_top_level_sees_only_the_library_api_while_it_loads(node):
+    loading = b"#!lua name=lib\nlocal x = math.random()\nredis.register_function('f', function() return 1 end)"
+    assert "nonexistent global variable 'math'" in error_text(node.run(function_load=pb.FunctionLoad(code=loading)))
+    fine = b"#!lua name=lib\nredis.register_function('f', function() return math.floor(2.5) end)"
+    assert node.run(function_load=pb.FunctionLoad(code=fine)) == b"lib"
+    assert node.run(eval=pb.Eval(function="f")) == 2, "a function called later sees the whole API"
