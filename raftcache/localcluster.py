@@ -496,9 +496,9 @@ class LocalCluster:
         return wait_until(agreed, timeout_s, "a leader every live node agrees on")
 
     def wait_log_version(self, version: int, timeout_s: float = 20.0) -> None:
-        """Wait until every live node runs the log at semantics `version` (a leader raises the
-        version on its own about a second after every member reported supporting it)."""
-        wait_until(lambda: all(self.status(n).log_version == version for n in self.alive_nodes()), timeout_s,
+        """Wait until every live node runs the log at semantics `version` or newer (a leader
+        raises the version on its own about a second after every member reported supporting it)."""
+        wait_until(lambda: all(self.status(n).log_version >= version for n in self.alive_nodes()), timeout_s,
                    f"every node to run log version {version}")
 
     def followers(self) -> list[Node]:
