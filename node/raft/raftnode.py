@@ -69,8 +69,13 @@ class RaftNode(SyncObj):
                  apply: Callable[[int, bytes], object],
                  on_fatal: Callable[[BaseException], None] | None = None,
                  flush_before_ack: bool = False, transport_class=None, peer_limits=None,
-                 max_version: int = 1, peer_tls=None):
+                 max_version: int = 1, peer_tls=None, poller=None, apply_budget_s: float | None = None):
         # Set before SyncObj.__init__, which starts the tick thread.
+        #: The poller PySyncObj's sockets use instead of its own (node/raft/loop_driver.LoopPoller:
+        #: the event loop watches them; then conf.autoTick is off and the loop ticks).
+        self._rc_poller_override = poller
+        #: Longest one tick applies committed entries (None: all of them); the rest waits for the next tick.
+        self._rc_apply_budget_s = apply_budget_s
         self._rc_max_version = max_version     # newest log semantics version apply supports (reported to the leader)
         #: Leader: node -> the newest semantics version it reported in its acknowledgements.
         self.member_versions: dict = {}
@@ -147,6 +152,19 @@ class RaftNode(SyncObj):
         transport.send = stamped_send
 
     @property
+    def _poller(self):
+        return self._rc_poller
+
+    @_poller.setter
+    def _poller(self, poller):  # SyncObj.__init__ creates its own: use ours when given
+        self._rc_poller = poller if self._rc_poller_override is None else self._rc_poller_override
+
+    @property
+    def apply_behind(self) -> bool:
+        """Committed entries wait to be applied (a tick stopped at its apply budget)."""
+        return self._SyncObj__raftCommitIndex > self._SyncObj__raftLastApplied and self.apply_blocked is None
+
+    @property
     def encryptor(self):
         """The peer-message cipher PySyncObj's transport uses (node/raft/peer_crypto.py)."""
         return self._rc_cipher
@@ -177,7 +195,11 @@ class RaftNode(SyncObj):
         if count <= 0:
             return False
         waiting = self._SyncObj__commandsWaitingCommit
+        budget = self._rc_apply_budget_s
+        stop_at = time.monotonic() + budget if budget is not None else None
         for data, index, term in self._SyncObj__getEntries(last_applied + 1, count):
+            if stop_at is not None and index > last_applied + 1 and time.monotonic() > stop_at:
+                break  # the rest next tick: heartbeats and client I/O go on meanwhile
             try:
                 result = self._SyncObj__doApplyCommand(data)
             except UpgradeRequiredError as exc:
