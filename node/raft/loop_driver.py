@@ -120,6 +120,7 @@ class LoopDriver:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scheduled = False
         self._timer: asyncio.TimerHandle | None = None
+        self._later: asyncio.TimerHandle | None = None
         self.ticks = 0
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -128,10 +129,22 @@ class LoopDriver:
         self.soon()
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for handle in (self._timer, self._later):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._later = None
         self._loop = None
+
+    def later(self, delay_s: float, callback: Callable[[], None]) -> None:
+        """`callback()` on the loop in `delay_s`, unless one is pending already (one at a time)."""
+        if self._later is not None or self._loop is None:
+            return
+        self._later = self._loop.call_later(delay_s, self._run_later, callback)
+
+    def _run_later(self, callback: Callable[[], None]) -> None:
+        self._later = None
+        if self._loop is not None:
+            callback()
 
     def soon(self) -> None:
         if self._scheduled or self._loop is None:

@@ -267,13 +267,22 @@ class RaftNode(SyncObj):
         """Push the election deadline one election timeout into the future (tick thread)."""
         self._SyncObj__raftElectionDeadline = _ps_monotonic() + self._SyncObj__generateRaftTimeout()
 
-    def send_if_new_entries(self) -> None:
+    def send_if_new_entries(self, commit_only: bool = True) -> bool:
         """On the leader, send append-entries now when entries were appended or the
-        commit index moved since the last send, instead of waiting a heartbeat."""
+        commit index moved since the last send, instead of waiting a heartbeat.
+
+        `commit_only=False`: when only the commit index moved, send nothing and return
+        True (the caller sends it a moment later, unless new entries carry it first)."""
         if not self._isLeader():
-            return
-        if (self._SyncObj__raftLog[-1][1], self._SyncObj__raftCommitIndex) != self._rc_sent:
-            self._SyncObj__sendAppendEntries()
+            return False
+        last = self._SyncObj__raftLog[-1][1]
+        sent = self._rc_sent
+        if (last, self._SyncObj__raftCommitIndex) == sent:
+            return False
+        if last == sent[0] and not commit_only:
+            return True
+        self._SyncObj__sendAppendEntries()
+        return False
 
     def _SyncObj__sendAppendEntries(self):
         log = self._SyncObj__raftLog
