@@ -86,6 +86,7 @@ class RaftNode(SyncObj):
         self._rc_on_fatal = on_fatal
         self._rc_flush_before_ack = flush_before_ack
         self._rc_sent = (0, 0)                 # (last log index, commit index) last sent as leader
+        self._rc_commit_notice = False         # sending a commit-only notice (send_commit_notice)
         self.last_leader_contact: float | None = None   # time.monotonic() of the last accepted append_entries
         # node -> (term, time.monotonic() at which *we sent* the append-entries
         # its latest reply answers): the lease counts from sends, so replies
@@ -143,6 +144,8 @@ class RaftNode(SyncObj):
                 if kind == "append_entries":
                     message["rc_sent"] = time.monotonic()
                     message["rc_ri"] = 1  # this leader answers rc_read_index
+                    if self._rc_commit_notice and "prevLogIdx" in message and not message.get("entries"):
+                        message["rc_noack"] = 1  # only a new commit index: no acknowledgement wanted
                 elif kind == "next_node_idx":
                     message["rc_version"] = self._rc_max_version
                     if self._rc_echo is not None:
@@ -272,7 +275,8 @@ class RaftNode(SyncObj):
         commit index moved since the last send, instead of waiting a heartbeat.
 
         `commit_only=False`: when only the commit index moved, send nothing and return
-        True (the caller sends it a moment later, unless new entries carry it first)."""
+        True (the caller sends it with send_commit_notice a moment later, unless the
+        next entries carry it first)."""
         if not self._isLeader():
             return False
         last = self._SyncObj__raftLog[-1][1]
@@ -283,6 +287,18 @@ class RaftNode(SyncObj):
             return True
         self._SyncObj__sendAppendEntries()
         return False
+
+    def send_commit_notice(self) -> None:
+        """On the leader, tell the followers a commit index no append-entries carried yet.
+        A follower that has every entry does not acknowledge such a message (`rc_noack`):
+        heartbeats and entries keep the leader's view of it (leases, ReadIndex) current."""
+        if not self._isLeader() or self._SyncObj__raftCommitIndex == self._rc_sent[1]:
+            return
+        self._rc_commit_notice = True
+        try:
+            self._SyncObj__sendAppendEntries()
+        finally:
+            self._rc_commit_notice = False
 
     def _SyncObj__sendAppendEntries(self):
         log = self._SyncObj__raftLog
@@ -509,7 +525,8 @@ class RaftNode(SyncObj):
                 return
             self._merge_entries(entries)
             verified = entries[-1][1] if entries else prev_idx
-            self._SyncObj__sendNextNodeIdx(node, nextNodeIdx=verified + 1, success=True)
+            if entries or not message.get("rc_noack"):
+                self._SyncObj__sendNextNodeIdx(node, nextNodeIdx=verified + 1, success=True)
         elif message.get("serialized") is not None:  # snapshot install
             piece = message["serialized"]
             if self.rc_on_snapshot_piece is not None and isinstance(piece, tuple) and len(piece) == 3:

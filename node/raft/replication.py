@@ -76,8 +76,8 @@ SNAPSHOT_NAME = "raft.snapshot"   # PySyncObj's fullDumpFile
 #: On the event loop, the longest one tick applies committed entries before it lets the loop serve.
 APPLY_BUDGET_S = 0.01
 #: On the event loop, how long the leader holds back an append-entries that would only carry a
-#: new commit index (followers apply that much later at most; it saves a message and its
-#: acknowledgement per follower per commit when writes keep coming).
+#: new commit index (followers apply that much later at most; the next batch's entries usually
+#: carry it first). Sent, it asks for no acknowledgement (RaftNode.send_commit_notice).
 COMMIT_NOTICE_S = 0.002
 
 ProposeCallback = Callable[[object, int, "RaftcacheError | None"], None]
@@ -542,7 +542,7 @@ class Replicator:
         elif node.send_if_new_entries(commit_only=False):
             # Only the commit index moved: tell the followers COMMIT_NOTICE_S later, unless the
             # next batch's append-entries carries it first (at -P 1 it nearly always does).
-            driver.later(COMMIT_NOTICE_S, self._send_commit)
+            driver.later(COMMIT_NOTICE_S, node.send_commit_notice)
         self._first_index = node.raft_log[0][1]
         if self.config.appendfsync == "everysec":
             now = time.monotonic()
@@ -553,11 +553,6 @@ class Replicator:
         self._expire_proposals()
         self.watch.tick(self._peer_id(node._getLeader()), node.raftCurrentTerm, node.raftCommitIndex,
                         node.raftLastApplied, node.last_leader_contact)
-
-    def _send_commit(self) -> None:
-        node = self._node
-        if node is not None:
-            node.send_if_new_entries()
 
     def _expire_proposals(self) -> None:
         deadlines = self._deadlines
