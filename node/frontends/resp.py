@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 _MAX_PENDING = 10_000
 #: Replies of a pipeline are written (and their reading awaited) in chunks of about this size.
 _OUT_CHUNK_BYTES = 256 << 10
+#: Pushes held back while a command runs, at most (Connection.push); past it they go out at once.
+_HELD_PUSH_BYTES = 64 << 10
 #: A connection whose memory grew by this much since its last check asks for a maxmemory-clients check.
 _MEMORY_STEP_BYTES = 1 << 20
 #: How often the server checks idle clients, soft output limits and maxmemory-clients.
@@ -168,13 +170,15 @@ class RespServer:
             stat = self.cmdstats[name] = [0, 0, 0, 0]
         return stat
 
-    def count_call(self, name: str, usec: int, reply: bytes) -> None:
+    def count_call(self, name: str, usec: int, reply: bytes, timed: bool = True) -> None:
         """One command answered: `usec` is the time from taking it to its reply, Raft commit
-        included (Redis counts only its own execution: nothing here waits for replicas)."""
+        included (Redis counts only its own execution: nothing here waits for replicas).
+        `timed=False`: a command run inside EXEC (counted, its time is EXEC's)."""
         stat = self._cmdstat(name)
         stat[0] += 1
         stat[1] += usec
-        self.latency.add(usec)
+        if timed:
+            self.latency.add(usec)
         if reply[:1] == b"-":
             stat[3] += 1
             self.errorstats[reply[1:].split(b" ", 1)[0].strip().decode(errors="replace")] += 1
@@ -226,6 +230,7 @@ class Connection(StreamConnection):
         self.last_cmd = "NULL"
         self.monitoring = False          # MONITOR: lines of commands (or applied writes) are streamed
         self.running = False
+        self.held_pushes: list[bytes] = []   # pushes that came while a command ran: sent after its reply
         self.backlog = 0                 # bytes received since the command loop last took the pending commands
         self._over_soft_since: float | None = None
         self._memory_mark = _MEMORY_STEP_BYTES
@@ -316,6 +321,9 @@ class Connection(StreamConnection):
             self._memory_mark = memory + _MEMORY_STEP_BYTES
 
     def _write(self, data: bytes) -> None:
+        if self.held_pushes:   # after the reply they came during (Redis's pending push messages)
+            data += b"".join(self.held_pushes)
+            self.held_pushes = []
         if self.write(data):
             self.check_output()
 
@@ -525,6 +533,8 @@ class Connection(StreamConnection):
         finally:
             self.running = False
             self.task = None
+            if self.held_pushes and not self.closing:
+                self._write(b"")
         if self.eof:
             self.close()
 
@@ -597,9 +607,15 @@ class Connection(StreamConnection):
 
     def mute(self, args) -> bool:
         """Whether this command's reply is dropped (CLIENT REPLY, Redis's flags): every
-        reply while OFF, the next command's after SKIP; CLIENT REPLY answers for itself."""
+        reply while OFF, the next command's after SKIP; CLIENT REPLY answers for itself, and
+        an (un)subscribe's confirmations are sent regardless (Redis 7.2+ sends them as pushes
+        in both protocols, and pushes ignore the silencing flags)."""
         skip, self.reply_skip_next = self.reply_skip_next, False
-        if type(args) is not list or (args[0].lower() == b"client" and args[1:2] and args[1].lower() == b"reply"):
+        if type(args) is not list:
+            return False
+        name = args[0].lower()
+        if (name == b"client" and args[1:2] and args[1].lower() == b"reply") or (
+                name.decode(errors="replace") in resp_pubsub.PUSH_REPLY_COMMANDS):
             return False
         return self.reply_off or skip
 
@@ -825,7 +841,11 @@ class Connection(StreamConnection):
                 elif isinstance(cmd, RespError):
                     parts.append(b"-%s\r\n" % cmd.text.encode())
                 else:
-                    parts.append(self.render(spec, cmd, (next(it), index)))
+                    result = next(it)
+                    if cmd.HasField("publish"):
+                        result = self.session.publish_reply(cmd, result)
+                    parts.append(self.render(spec, cmd, (result, index)))
+                self.server.count_call(spec.name, 0, parts[-1], timed=False)   # as Redis: each under its name
         finally:
             self.in_exec = False
         return b"".join(parts)
@@ -842,11 +862,20 @@ class Connection(StreamConnection):
         return subs
 
     def push(self, frame: list) -> None:
-        """An out-of-band frame (a pub/sub message, an invalidation): written now, between
-        whole replies (the pubsub class of client-output-buffer-limit bounds what a slow
-        subscriber holds)."""
-        if not self.closing:
-            self._write(encode(Push(frame), self.proto))
+        """An out-of-band frame (a pub/sub message, an invalidation): written between whole
+        replies (the pubsub class of client-output-buffer-limit bounds what a slow subscriber
+        holds). While a command of this connection runs, after its reply, as Redis sends a
+        client the messages its own command caused (a PUBLISH to itself, the invalidation of
+        a key it wrote); not while it is blocked or paused, and never more than
+        _HELD_PUSH_BYTES held."""
+        if self.closing:
+            return
+        data = encode(Push(frame), self.proto)
+        if (self.running and self.unblocked is None and not self.server.pause.active()
+                and sum(map(len, self.held_pushes)) + len(data) <= _HELD_PUSH_BYTES):
+            self.held_pushes.append(data)
+        else:
+            self._write(data)
 
     async def cmd_reset(self, args) -> bytes:
         if self.monitoring:

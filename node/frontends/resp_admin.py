@@ -14,6 +14,7 @@ import asyncio
 import fnmatch
 import os
 import random
+import resource
 import time
 from itertools import repeat
 
@@ -508,10 +509,16 @@ async def command(conn, args):
         movable = _movable_keys(spec, rest)
         if movable:
             return movable
-        if spec.first_key == 0:
+        first, last_key, step = spec.first_key, spec.last_key, spec.step
+        if first == 0 and len(rest) > 1:   # a container's subcommand has its own key positions (MEMORY USAGE)
+            sub = rest[1].lower().decode(errors="replace")
+            entry = resp_command_docs.info(f"{spec.name}|{sub}", (sub,))
+            if entry is not None:
+                first, last_key, step = entry[3], entry[4], entry[5]
+        if first == 0:
             raise RespError("ERR The command has no key arguments")
-        last = len(rest) + spec.last_key if spec.last_key < 0 else spec.last_key + 1
-        return list(rest[spec.first_key:last:spec.step])
+        last = len(rest) + last_key if last_key < 0 else last_key + 1
+        return list(rest[first:last:step])
     if sub == b"help":
         return [b"COMMAND [<subcommand> [<arg> ...]]", b"COUNT", b"DOCS [<command-name> ...]",
                 b"GETKEYS <full-command>", b"INFO [<command-name> ...]",
@@ -616,6 +623,13 @@ def _info_text(conn, sections: set[str]) -> bytes:
                  ("connected_slaves", 0)]
     repl.append(("master_repl_offset", status.get("commit_index", 0)))
     section("Replication", repl)
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    main = resource.getrusage(resource.RUSAGE_THREAD)   # INFO runs on the event loop's thread
+    section("CPU", [
+        ("used_cpu_sys", f"{own.ru_stime:.6f}"), ("used_cpu_user", f"{own.ru_utime:.6f}"),
+        ("used_cpu_sys_children", f"{children.ru_stime:.6f}"), ("used_cpu_user_children", f"{children.ru_utime:.6f}"),
+        ("used_cpu_sys_main_thread", f"{main.ru_stime:.6f}"), ("used_cpu_user_main_thread", f"{main.ru_utime:.6f}"),
+    ])
     if sections & {"all", "everything", "commandstats"}:  # not in the default sections, as in Redis
         out.append("# Commandstats")
         out.extend(f"cmdstat_{name}:calls={calls},usec={usec},usec_per_call={usec / max(calls, 1):.2f},"

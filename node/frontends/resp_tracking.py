@@ -17,19 +17,38 @@ SUBCOMMANDS = {"tracking": -3, "caching": 3, "getredir": 2, "trackinginfo": 2}
 
 
 def invalidation_push(conn):
-    """The function that writes one invalidation to `conn` (RESP3 push frame)."""
-    return lambda keys, index: conn.push([b"invalidate", keys])
+    """The function that writes one invalidation to `conn` (RESP3 push frame). A RESP2
+    connection tracking without REDIRECT gets nothing, as in Redis: RESP2 has no pushes."""
+    notice = _resp3_notice(conn)
+    return lambda keys, index: notice([b"invalidate", keys])
 
 
 def redirect_target(server):
-    """For the Tracker: the client id -> the push of its `__redis__:invalidate` subscription."""
+    """For the Tracker: the client id -> send(keys) to that REDIRECT target, as Redis: an
+    `invalidate` push to a RESP3 target, a `__redis__:invalidate` message to a RESP2 one
+    subscribed to it (nothing to one that is not); None when no such client is connected."""
     def lookup(client_id: int):
         target = server.connections.get(client_id)
-        subs = None if target is None else target.session.subscriptions
-        if subs is None or INVALIDATION_CHANNEL not in subs.channels:
+        if target is None:
             return None
-        return subs.push
+        if target.proto >= 3:
+            return lambda keys: target.push([b"invalidate", keys])
+        subs = target.session.subscriptions
+        if subs is None or INVALIDATION_CHANNEL not in subs.channels:
+            return _nowhere
+        return lambda keys: subs.push([b"message", INVALIDATION_CHANNEL, keys])
     return lookup
+
+
+def _nowhere(keys) -> None:
+    """A RESP2 REDIRECT target that is not subscribed to the invalidation channel gets nothing."""
+
+
+def _resp3_notice(conn):
+    def notice(frame: list) -> None:
+        if conn.proto >= 3:
+            conn.push(frame)
+    return notice
 
 
 def stop(conn) -> None:
@@ -98,12 +117,33 @@ def _tracking(conn, args: list[bytes]):
         raise RespError("ERR OPTIN and OPTOUT are not compatible with BCAST")
     if prefixes and not options["bcast"]:
         raise RespError("ERR PREFIX option requires BCAST mode to be enabled")
-    if conn.proto == 2 and not redirect:
-        raise RespError("ERR CLIENT TRACKING over RESP2 needs REDIRECT to a connection subscribed to "
-                        "__redis__:invalidate (or switch to RESP3 with HELLO 3)")
+    current = conn.session.tracking
+    if current is not None and current.bcast != options["bcast"]:
+        raise RespError("ERR You can't switch BCAST mode on/off before disabling tracking for this client, "
+                        "and then re-enabling it with a different mode.")
+    kept = (current.prefixes or (b"",)) if current is not None and current.bcast else ()
+    _check_prefix_collisions(kept, prefixes)
+    prefixes = [p for p in kept if p] + prefixes   # as Redis: turning BCAST on again adds prefixes
     stop(conn)
-    tracking = Tracking(invalidation_push(conn), prefixes=tuple(prefixes),
+    tracking = Tracking(invalidation_push(conn), notice=_resp3_notice(conn), prefixes=tuple(prefixes),
                         redirect=redirect if redirect != conn.id else 0, **options)
     conn.session.tracking = tracking
     conn.service.tracking.start(tracking)
     return OK
+
+
+def _check_prefix_collisions(kept: tuple[bytes, ...], new: list[bytes]) -> None:
+    """Redis's rule: no two BCAST prefixes of one client may both match a key (one starts the other)."""
+    def overlap(a: bytes, b: bytes) -> bool:
+        return a.startswith(b) or b.startswith(a)
+
+    for i, prefix in enumerate(new):
+        for existing in kept:
+            if overlap(existing, prefix):
+                raise RespError(f"ERR Prefix '{prefix.decode(errors='replace')}' overlaps with an existing prefix "
+                                f"'{existing.decode(errors='replace')}'. Prefixes for a single client must not overlap.")
+        for other in new[i + 1:]:
+            if overlap(prefix, other):
+                raise RespError(f"ERR Prefix '{prefix.decode(errors='replace')}' overlaps with another provided "
+                                f"prefix '{other.decode(errors='replace')}'. Prefixes for a single client must not "
+                                f"overlap.")

@@ -113,11 +113,16 @@ class Session:
         if type(outcome) is tuple and outcome[1] and not commands.is_read(command):
             if outcome[1] > self.last_write_index:
                 self.last_write_index = outcome[1]
-            if command.HasField("publish") and type(outcome[0]) is int:
-                # PUBLISH answers how many of this node's subscribers the message reaches
-                op = command.publish
-                return self.service.pubsub.receivers(op.channel, op.sharded), outcome[1]
+            if command.HasField("publish"):
+                return self.publish_reply(command, outcome[0]), outcome[1]
         return outcome
+
+    def publish_reply(self, command: Command, result: object) -> object:
+        """PUBLISH answers how many of this node's subscribers the message reaches (alone or in EXEC)."""
+        if type(result) is not int:
+            return result
+        op = command.publish
+        return self.service.pubsub.receivers(op.channel, op.sharded)
 
     def _track(self, command: Command, outcome: Outcome) -> None:
         keys = command_keys(command)

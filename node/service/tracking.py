@@ -42,6 +42,9 @@ class Tracking:
     optout: bool = False
     noloop: bool = False
     redirect: int = 0                      # client id; 0: this connection
+    #: notice(frame): an out-of-band push to this connection itself (RESP3 only), e.g. tracking-redir-broken
+    notice: Callable[[list], None] = lambda frame: None
+    broken_redirect: bool = False          # the REDIRECT target was gone when an invalidation was due
     caching: bool | None = None            # CLIENT CACHING yes/no, for the next command only
     #: NOLOOP: keys of this client's writes still waiting for their outcome -> invalidations held back
     own_pending: dict[bytes, list[int]] = dataclasses.field(default_factory=dict)
@@ -54,6 +57,8 @@ class Tracking:
                                       (b"noloop", self.noloop)) if on]
         if self.caching is not None:
             out.append(b"caching-yes" if self.caching else b"caching-no")
+        if self.broken_redirect:
+            out.append(b"broken_redirect")
         return out
 
     def wants_read_tracked(self) -> bool:
@@ -78,11 +83,12 @@ class Tracker:
         self._clients: set[Tracking] = set()
         self._on_change = on_change   # whether the state machine must report writes (it syncs with apply)
         self._table_max_keys = table_max_keys
-        self._redirects: Callable[[int], Callable[[list], None] | None] = lambda client_id: None
+        self._redirects: Callable[[int], Callable[[list | None], None] | None] = lambda client_id: None
         self.invalidations = 0
 
-    def route_redirects(self, lookup: Callable[[int], Callable[[list], None] | None]) -> None:
-        """`lookup(client id)` -> the push of that connection's `__redis__:invalidate` subscription, or None."""
+    def route_redirects(self, lookup: Callable[[int], Callable[[list | None], None] | None]) -> None:
+        """`lookup(client id)` -> send(keys) to that REDIRECT target (node/frontends/resp_tracking.py),
+        or None when it is gone."""
         self._redirects = lookup
 
     @property
@@ -162,15 +168,17 @@ class Tracker:
             for tracking in list(self._clients):
                 self._send(tracking, None, index)
             return
-        owed: dict[Tracking, list[bytes]] = {}
+        # One message per client for its read keys, and, as Redis's BCAST, one per client and
+        # matching prefix (a key under two of a client's prefixes is in both messages).
+        owed: dict[tuple[Tracking, bytes | None], list[bytes]] = {}
         for key in keys:
             for tracking in self._keys.pop(key, ()):
-                owed.setdefault(tracking, []).append(key)
+                owed.setdefault((tracking, None), []).append(key)
             for prefix, members in self._bcast.items():
                 if key.startswith(prefix):
                     for tracking in members:
-                        owed.setdefault(tracking, []).append(key)
-        for tracking, owed_keys in owed.items():
+                        owed.setdefault((tracking, prefix), []).append(key)
+        for (tracking, _), owed_keys in owed.items():
             if tracking.noloop:
                 owed_keys = self._not_own(tracking, owed_keys, index)
             if owed_keys:
@@ -191,8 +199,11 @@ class Tracker:
         try:
             if tracking.redirect:
                 push = self._redirects(tracking.redirect)
-                if push is not None:
-                    push([b"message", INVALIDATION_CHANNEL, keys])
+                if push is None:   # the target is gone: the client is told instead, as Redis does
+                    tracking.broken_redirect = True
+                    tracking.notice([b"tracking-redir-broken", tracking.redirect])
+                else:
+                    push(keys)
                 return
             tracking.push(keys, index)
         except Exception:  # one broken client must not cost the others their invalidations

@@ -66,6 +66,45 @@ def test_client_reply_off_skip_on(cluster):
         assert _read_until(sock, b"$4\r\nlast\r\n") == b"+OK\r\n$1\r\n1\r\n$4\r\nlast\r\n"
 
 
+def test_client_reply_off_still_sends_pubsub_pushes(cluster, r):
+    """As Redis 7.2+: pub/sub confirmations and messages bypass CLIENT REPLY OFF and SKIP."""
+    sock = _raw_socket(cluster.leader())
+    with sock:
+        _send(sock, ["HELLO", "3"])
+        _read_until(sock, b"modules\r\n*0\r\n")
+        _send(sock, ["CLIENT", "REPLY", "OFF"], ["SUBSCRIBE", "ch"], ["PSUBSCRIBE", "c*"])
+        assert _read_until(sock, b"$2\r\nc*\r\n:2\r\n") == (
+            b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n>3\r\n$10\r\npsubscribe\r\n$2\r\nc*\r\n:2\r\n")
+        assert r.publish("ch", "hi") == 2
+        assert _read_until(sock, b"$2\r\nhi\r\n>4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$2\r\nhi\r\n") \
+            == b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n>4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$2\r\nhi\r\n"
+        _send(sock, ["PING", "muted"], ["UNSUBSCRIBE", "ch"])
+        assert _read_until(sock, b"$2\r\nch\r\n:1\r\n") == b">3\r\n$11\r\nunsubscribe\r\n$2\r\nch\r\n:1\r\n"
+    sock = _raw_socket(cluster.leader())
+    with sock:   # RESP2: the confirmations too, as Redis 7.2+
+        _send(sock, ["CLIENT", "REPLY", "SKIP"], ["PSUBSCRIBE", "c*"])
+        assert _read_until(sock, b":1\r\n") == b"*3\r\n$10\r\npsubscribe\r\n$2\r\nc*\r\n:1\r\n"
+
+
+def test_a_clients_own_publish_and_invalidation_come_after_its_reply(cluster):
+    """As Redis: what a client's own command causes (a message to itself, the invalidation of a
+    key it tracked and wrote) is pushed after that command's reply, not inside it."""
+    sock = _raw_socket(cluster.leader())
+    with sock:
+        _send(sock, ["HELLO", "3"])
+        _read_until(sock, b"modules\r\n*0\r\n")
+        _send(sock, ["SUBSCRIBE", "foo"])
+        _read_until(sock, b":1\r\n")
+        _send(sock, ["MULTI"], ["PING", "abc"], ["PUBLISH", "foo", "bar"], ["PING", "def"], ["EXEC"])
+        assert _read_until(sock, b"$3\r\nbar\r\n") == (
+            b"+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n$3\r\nabc\r\n:1\r\n$3\r\ndef\r\n"
+            b">3\r\n$7\r\nmessage\r\n$3\r\nfoo\r\n$3\r\nbar\r\n")
+        _send(sock, ["CLIENT", "TRACKING", "ON"], ["SET", "mine", "1"], ["GET", "mine"])
+        _read_until(sock, b"$1\r\n1\r\n")
+        _send(sock, ["SET", "mine", "2"])
+        assert _read_until(sock, b"mine\r\n") == b"+OK\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$4\r\nmine\r\n"
+
+
 def test_client_kill_filters(cluster, r):
     leader = cluster.leader()
     victims = [client(leader, 2) for _ in range(3)]
@@ -132,6 +171,8 @@ def test_command_covers_every_command_with_redis_metadata(r):
     assert raw(r, "COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2") == [b"a", b"b"]
     assert raw(r, "COMMAND", "GETKEYS", "ZUNIONSTORE", "d", 2, "a", "b") == [b"d", b"a", b"b"]
     assert raw(r, "COMMAND", "GETKEYS", "XREAD", "COUNT", 1, "STREAMS", "s1", "s2", 0, 0) == [b"s1", b"s2"]
+    assert raw(r, "COMMAND", "GETKEYS", "MEMORY", "USAGE", "k") == [b"k"]   # a subcommand's own key positions
+    assert raw(r, "COMMAND", "GETKEYS", "OBJECT", "ENCODING", "k") == [b"k"]
 
 
 def test_command_info_is_redis_own(r, real_redis, protocol):
