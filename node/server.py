@@ -177,7 +177,7 @@ def run(config: NodeConfig) -> int:
     membership = Membership(os.path.join(data_dir, MEMBERSHIP_FILE), config.self_peer, voters, replicator,
                             forwarder_peers, advertised=config.advertised_peer, credentials=peer_credentials,
                             secret=config.replication.cluster_secret)
-    replicator.start()
+    replicator.start(on_loop=config.replication.raft_on_loop)
     try:
         try:
             import uvloop
@@ -229,6 +229,8 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
 
     loop = asyncio.get_running_loop()
     service.attach(loop)
+    if parts.replicator.on_loop:
+        parts.replicator.attach_loop(loop)   # from here this loop runs the Raft ticks (one thread)
     # The Admin servicer finds the operator verbs here (node/frontends/grpc_admin.py).
     service.operations = Operations(
         service, parts.replicator, parts.membership, role=config.role, cluster_id=parts.cluster_id,

@@ -212,6 +212,9 @@ PARAMS: tuple[Param, ...] = (
           help="journal (the AOF), its .meta, and snapshots (DATA_DIR/raft)"),
     Param(field="replication.heartbeat_s", default=0.05, help="leader's append-entries period when idle"),
     Param(field="replication.tick_s", default=0.02, help="longest the Raft thread sleeps with nothing to do"),
+    Param(field="replication.raft_on_loop", default=True,
+          help="the node's event loop runs the Raft ticks (one thread; node/raft/loop_driver.py), "
+          "not a PySyncObj tick thread"),
     Param(field="replication.election_timeout_min_s", default=0.6, help="Raft election timeout range: lower end"),
     Param(field="replication.election_timeout_max_s", default=1.2, help="Raft election timeout range: upper end"),
     Param(field="replication.lease_drift", default=0.1,

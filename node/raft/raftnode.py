@@ -69,8 +69,13 @@ class RaftNode(SyncObj):
                  apply: Callable[[int, bytes], object],
                  on_fatal: Callable[[BaseException], None] | None = None,
                  flush_before_ack: bool = False, transport_class=None, peer_limits=None,
-                 max_version: int = 1, peer_tls=None):
+                 max_version: int = 1, peer_tls=None, poller=None, apply_budget_s: float | None = None):
         # Set before SyncObj.__init__, which starts the tick thread.
+        #: The poller PySyncObj's sockets use instead of its own (node/raft/loop_driver.LoopPoller:
+        #: the event loop watches them; then conf.autoTick is off and the loop ticks).
+        self._rc_poller_override = poller
+        #: Longest one tick applies committed entries (None: all of them); the rest waits for the next tick.
+        self._rc_apply_budget_s = apply_budget_s
         self._rc_max_version = max_version     # newest log semantics version apply supports (reported to the leader)
         #: Leader: node -> the newest semantics version it reported in its acknowledgements.
         self.member_versions: dict = {}
@@ -81,6 +86,7 @@ class RaftNode(SyncObj):
         self._rc_on_fatal = on_fatal
         self._rc_flush_before_ack = flush_before_ack
         self._rc_sent = (0, 0)                 # (last log index, commit index) last sent as leader
+        self._rc_commit_notice = False         # sending a commit-only notice (send_commit_notice)
         self.last_leader_contact: float | None = None   # time.monotonic() of the last accepted append_entries
         # node -> (term, time.monotonic() at which *we sent* the append-entries
         # its latest reply answers): the lease counts from sends, so replies
@@ -138,6 +144,8 @@ class RaftNode(SyncObj):
                 if kind == "append_entries":
                     message["rc_sent"] = time.monotonic()
                     message["rc_ri"] = 1  # this leader answers rc_read_index
+                    if self._rc_commit_notice and "prevLogIdx" in message and not message.get("entries"):
+                        message["rc_noack"] = 1  # only a new commit index: no acknowledgement wanted
                 elif kind == "next_node_idx":
                     message["rc_version"] = self._rc_max_version
                     if self._rc_echo is not None:
@@ -145,6 +153,19 @@ class RaftNode(SyncObj):
             return _send(node, message)
 
         transport.send = stamped_send
+
+    @property
+    def _poller(self):
+        return self._rc_poller
+
+    @_poller.setter
+    def _poller(self, poller):  # SyncObj.__init__ creates its own: use ours when given
+        self._rc_poller = poller if self._rc_poller_override is None else self._rc_poller_override
+
+    @property
+    def apply_behind(self) -> bool:
+        """Committed entries wait to be applied (a tick stopped at its apply budget)."""
+        return self._SyncObj__raftCommitIndex > self._SyncObj__raftLastApplied and self.apply_blocked is None
 
     @property
     def encryptor(self):
@@ -177,7 +198,11 @@ class RaftNode(SyncObj):
         if count <= 0:
             return False
         waiting = self._SyncObj__commandsWaitingCommit
+        budget = self._rc_apply_budget_s
+        stop_at = time.monotonic() + budget if budget is not None else None
         for data, index, term in self._SyncObj__getEntries(last_applied + 1, count):
+            if stop_at is not None and index > last_applied + 1 and time.monotonic() > stop_at:
+                break  # the rest next tick: heartbeats and client I/O go on meanwhile
             try:
                 result = self._SyncObj__doApplyCommand(data)
             except UpgradeRequiredError as exc:
@@ -245,13 +270,35 @@ class RaftNode(SyncObj):
         """Push the election deadline one election timeout into the future (tick thread)."""
         self._SyncObj__raftElectionDeadline = _ps_monotonic() + self._SyncObj__generateRaftTimeout()
 
-    def send_if_new_entries(self) -> None:
+    def send_if_new_entries(self, commit_only: bool = True) -> bool:
         """On the leader, send append-entries now when entries were appended or the
-        commit index moved since the last send, instead of waiting a heartbeat."""
+        commit index moved since the last send, instead of waiting a heartbeat.
+
+        `commit_only=False`: when only the commit index moved, send nothing and return
+        True (the caller sends it with send_commit_notice a moment later, unless the
+        next entries carry it first)."""
         if not self._isLeader():
+            return False
+        last = self._SyncObj__raftLog[-1][1]
+        sent = self._rc_sent
+        if (last, self._SyncObj__raftCommitIndex) == sent:
+            return False
+        if last == sent[0] and not commit_only:
+            return True
+        self._SyncObj__sendAppendEntries()
+        return False
+
+    def send_commit_notice(self) -> None:
+        """On the leader, tell the followers a commit index no append-entries carried yet.
+        A follower that has every entry does not acknowledge such a message (`rc_noack`):
+        heartbeats and entries keep the leader's view of it (leases, ReadIndex) current."""
+        if not self._isLeader() or self._SyncObj__raftCommitIndex == self._rc_sent[1]:
             return
-        if (self._SyncObj__raftLog[-1][1], self._SyncObj__raftCommitIndex) != self._rc_sent:
+        self._rc_commit_notice = True
+        try:
             self._SyncObj__sendAppendEntries()
+        finally:
+            self._rc_commit_notice = False
 
     def _SyncObj__sendAppendEntries(self):
         log = self._SyncObj__raftLog
@@ -478,7 +525,8 @@ class RaftNode(SyncObj):
                 return
             self._merge_entries(entries)
             verified = entries[-1][1] if entries else prev_idx
-            self._SyncObj__sendNextNodeIdx(node, nextNodeIdx=verified + 1, success=True)
+            if entries or not message.get("rc_noack"):
+                self._SyncObj__sendNextNodeIdx(node, nextNodeIdx=verified + 1, success=True)
         elif message.get("serialized") is not None:  # snapshot install
             piece = message["serialized"]
             if self.rc_on_snapshot_piece is not None and isinstance(piece, tuple) and len(piece) == 3:

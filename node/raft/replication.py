@@ -27,11 +27,15 @@ In every policy term and votedFor are fsynced (tmp + fsync + rename + dir
 fsync) before PySyncObj uses them, and snapshot files are fsynced and their
 rename made durable before the journal is compacted (node/raft/journal.py).
 
-Threading: PySyncObj runs one tick thread per node that does networking,
-journal writes, apply, callbacks and snapshots. Everything here that runs on
-it must not block. `propose` and the read-only properties are safe from any
-thread; they rely on CPython's atomic dict/deque/list operations rather than
-locks, so the tick thread never waits on a caller.
+Threading: either PySyncObj's own tick thread (`start()`), or the node's
+event loop (`start(on_loop=True)` then `attach_loop(loop)`: node/raft/loop_driver.py,
+what the server runs): the loop watches the Raft sockets and runs the ticks,
+so a node is one thread and nothing of a write crosses threads. Whichever
+runs them, ticks do networking, journal writes, apply, callbacks and
+snapshots and must not block ("the Raft thread" below). With the thread,
+`propose` and the read-only properties are safe from any thread; they rely
+on CPython's atomic dict/deque/list operations rather than locks, so the
+tick thread never waits on a caller. On the loop, call them on the loop.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.syncobj import SyncObjException
 
 from raftcache.node.raft import journal as _journal
+from raftcache.node.raft.loop_driver import LoopDriver, LoopPoller
 from raftcache.node.raft.raftnode import RaftNode
 from raftcache.node.raft.readindex import ReadIndex
 from raftcache.node.raft.watch import RaftWatch
@@ -68,6 +73,12 @@ __all__ = ["MemberState", "Replicator", "SnapshotHooks", "JOURNAL_NAME", "SNAPSH
 
 JOURNAL_NAME = "raft.journal"     # in ReplicationConfig.data_dir; its meta is raft.journal.meta
 SNAPSHOT_NAME = "raft.snapshot"   # PySyncObj's fullDumpFile
+#: On the event loop, the longest one tick applies committed entries before it lets the loop serve.
+APPLY_BUDGET_S = 0.01
+#: On the event loop, how long the leader holds back an append-entries that would only carry a
+#: new commit index (followers apply that much later at most; the next batch's entries usually
+#: carry it first). Sent, it asks for no acknowledgement (RaftNode.send_commit_notice).
+COMMIT_NOTICE_S = 0.002
 
 ProposeCallback = Callable[[object, int, "RaftcacheError | None"], None]
 
@@ -171,6 +182,8 @@ class Replicator:
         self._id_by_address = {p.address("raft"): p.id for p in members}
         self._node: RaftNode | None = None
         self._notifier: PipeNotifier | None = None
+        self._driver: LoopDriver | None = None    # set when the event loop runs the ticks
+        self._loop_poller: LoopPoller | None = None
         # Pending proposals: id -> callback, and (deadline, id) in deadline
         # order (one timeout for all, so appending keeps the deque sorted).
         # dict.pop and deque.append/popleft are atomic: no lock is shared
@@ -189,12 +202,13 @@ class Replicator:
 
     # --- lifecycle ------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, on_loop: bool = False) -> None:
         """Open the journal, bind the Raft port and start the tick thread.
 
         Call from the main thread: PySyncObj's tick thread stops when the
         thread that created it dies. Raises RaftcacheError when the Raft
-        port cannot be bound.
+        port cannot be bound. `on_loop`: no tick thread; nothing ticks until
+        `attach_loop` hands the node to an event loop.
         """
         if self._node is not None:
             raise RaftcacheError("replicator already started")
@@ -227,14 +241,20 @@ class Replicator:
             recvBufferSize=1 << 20,
             maxBindRetries=5,
             bindRetryTime=0.5,
+            autoTick=not on_loop,
         )
         others = [p.address("raft") for p in self._members if p.id != self.me.id]
-        node = RaftNode(
-            None if self.readonly else self.me.address("raft"), others, conf,
-            apply=self.watch.wrap_apply(self._apply), on_fatal=self._fatal,
-            flush_before_ack=cfg.appendfsync == "always", peer_limits=cfg, max_version=self.max_version,
-            peer_tls=self._peer_tls,
-        )
+        self._loop_poller = LoopPoller() if on_loop else None
+        try:
+            node = RaftNode(
+                None if self.readonly else self.me.address("raft"), others, conf,
+                apply=self.watch.wrap_apply(self._apply), on_fatal=self._fatal,
+                flush_before_ack=cfg.appendfsync == "always", peer_limits=cfg, max_version=self.max_version,
+                peer_tls=self._peer_tls, poller=self._loop_poller,
+                apply_budget_s=APPLY_BUDGET_S if on_loop else None,
+            )
+        except SyncObjException as exc:   # on_loop: PySyncObj binds while it is constructed
+            raise RaftcacheError(f"cannot bind the Raft port {self.me.address('raft')}") from exc
         if self._join_wait and (node.raft_log[-1][1] > 1 or os.path.exists(snapshot_path)):
             self._join_wait = False  # it has a log: an ordinary restart
         self._node = node
@@ -245,6 +265,10 @@ class Replicator:
         if hasattr(node.raft_log, "on_flush"):   # the durable journal: every fsync, whatever the policy
             node.raft_log.on_flush = self.watch.fsync_done
         node.addOnTickCallback(self._on_tick)
+        if on_loop:
+            self._driver = LoopDriver(lambda: node._onTick(0), lambda: node.apply_behind, cfg.tick_s)
+            self._loop_poller.on_event = self._driver.soon
+            return  # bound already (SyncObj.__init__ does it without a tick thread)
         if self.readonly:
             return  # binds nothing (and PySyncObj never signals "bound" for it)
         try:
@@ -253,12 +277,30 @@ class Replicator:
             node.destroy()
             raise RaftcacheError(f"cannot bind the Raft port {self.me.address('raft')}") from exc
 
+    def attach_loop(self, loop) -> None:
+        """After `start(on_loop=True)`: the event loop watches the Raft sockets and runs the
+        ticks from now on (call on that loop, before serving)."""
+        if self._driver is None:
+            raise RaftcacheError("replicator not started on_loop")
+        self._loop_poller.attach(loop)
+        self._driver.attach(loop)
+
+    @property
+    def on_loop(self) -> bool:
+        """The event loop runs the ticks (one thread per node)."""
+        return self._driver is not None
+
     def close(self) -> None:
         """Stop the tick thread, flush and close the journal. Pending proposals fail."""
         node, self._node = self._node, None
         if node is None:
             return
-        node.destroy_synchronous()
+        if self._driver is not None:
+            self._driver.close()
+            node.destroy()   # without a tick thread it closes the sockets and the journal now
+            self._loop_poller.detach()
+        else:
+            node.destroy_synchronous()
         self._reads.close()
         for pid in list(self._pending):
             cb = self._pending.pop(pid, None)
@@ -326,6 +368,10 @@ class Replicator:
         return self._reads.ready_index(self._node)
 
     def _wake(self) -> None:
+        driver = self._driver
+        if driver is not None:
+            driver.soon()  # a tick in the next loop iteration (one for every request of this turn)
+            return
         notifier = self._notifier
         if notifier is not None:
             try:
@@ -476,7 +522,7 @@ class Replicator:
         node = self._node
         if node is None:
             return
-        if self._notifier is None:
+        if self._notifier is None and self._driver is None:
             # Created here so the poller is only ever touched by its own thread.
             self._notifier = PipeNotifier(node._poller)
         if self._join_wait:
@@ -490,7 +536,13 @@ class Replicator:
         if self._transfer is not None:
             self._step_transfer(node)
         self._reads.step(node, self.lease_read_index)
-        node.send_if_new_entries()
+        driver = self._driver
+        if driver is None:
+            node.send_if_new_entries()
+        elif node.send_if_new_entries(commit_only=False):
+            # Only the commit index moved: tell the followers COMMIT_NOTICE_S later, unless the
+            # next batch's append-entries carries it first (at -P 1 it nearly always does).
+            driver.later(COMMIT_NOTICE_S, node.send_commit_notice)
         self._first_index = node.raft_log[0][1]
         if self.config.appendfsync == "everysec":
             now = time.monotonic()

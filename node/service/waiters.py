@@ -2,7 +2,9 @@
 
 The Raft (PySyncObj tick) thread must never block and must not touch
 asyncio objects directly; these two helpers batch its notifications into
-`call_soon_threadsafe` calls. No Raft or keyspace logic here.
+`call_soon_threadsafe` calls. When the event loop runs the Raft ticks itself
+(node/raft/loop_driver.py), outcomes are settled at once, on the loop.
+No Raft or keyspace logic here.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import heapq
+import threading
 from collections.abc import Callable
 
 from raftcache.node.commands import Replayed
@@ -66,10 +69,14 @@ class Completions:
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self._loop = loop
+        self._loop_thread = threading.get_ident()   # created on the loop (Service.attach)
         self._queue: collections.deque = collections.deque()
         self._scheduled = False
 
     def put(self, settle, target, result, index, error) -> None:  # any thread
+        if threading.get_ident() == self._loop_thread:
+            settle(target, result, index, error)   # the loop runs the Raft ticks: answer now
+            return
         self._queue.append((settle, target, result, index, error))
         # append before reading the flag: a drain that cleared it after our
         # append sees our item; one that cleared it before makes us schedule.

@@ -1,0 +1,130 @@
+"""Replicators whose ticks run on an asyncio event loop (node/raft/loop_driver.py), real sockets.
+
+Three `Replicator`s started with `on_loop=True` and attached to one event loop
+in this process (so the whole cluster is one thread): they elect a leader,
+replicate and apply every proposal in order on every node, on the loop's own
+thread, and nodes working through a long apply backlog keep hearing the
+leader (no election, the term does not move).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from raftcache.localcluster import free_base_port
+from raftcache.node.config import Peer, ReplicationConfig
+from raftcache.node.raft.replication import Replicator
+
+SECRET = "test-secret"
+
+
+class _Node:
+    def __init__(self, peer: Peer, peers: list[Peer], data_dir: str, apply_delay_s: float = 0.0):
+        self.entries: list[tuple[int, bytes]] = []
+        self.threads: set[int] = set()
+        self.applied = 0
+        self.apply_delay_s = apply_delay_s
+        config = ReplicationConfig(
+            data_dir=data_dir, cluster_secret=SECRET, heartbeat_s=0.05, tick_s=0.02,
+            election_timeout_min_s=0.4, election_timeout_max_s=0.8, connection_retry_s=0.2,
+            leader_fallback_s=1.0, proposal_timeout_s=60.0)
+        self.rep = Replicator(config, peer, peers, self._apply, self)
+
+    def _apply(self, index: int, data: bytes):
+        self.threads.add(threading.get_ident())
+        if self.apply_delay_s and data.startswith(b"slow"):
+            time.sleep(self.apply_delay_s)   # a long apply, as a large batch or a big key's write
+        self.entries.append((index, data))
+        self.applied = index
+        return len(self.entries)
+
+    # SnapshotHooks (no compaction happens in these tests)
+    @property
+    def applied_index(self) -> int:
+        return self.applied
+
+    def save(self, path: str) -> int:
+        with open(path, "wb") as f:
+            f.write(b"-")
+        return self.applied
+
+    def load(self, path: str) -> None:
+        raise AssertionError("no snapshot install expected")
+
+
+async def _until(predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def _run_cluster(tmp_path, scenario, apply_delay_s: float = 0.0):
+    base = free_base_port(3)
+    peers = [Peer(f"n{i + 1}", "z", "127.0.0.1", base + 10 * i) for i in range(3)]
+    nodes = [_Node(p, peers, str(tmp_path / p.id), apply_delay_s) for p in peers]
+    for node in nodes:
+        node.rep.start(on_loop=True)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        for node in nodes:
+            node.rep.attach_loop(loop)
+        await _until(lambda: sum(n.rep.is_leader for n in nodes) == 1, 15, "a leader")
+        await scenario(nodes)
+
+    try:
+        asyncio.run(main())
+    finally:
+        for node in nodes:
+            node.rep.close()
+    return nodes
+
+
+async def _propose(rep: Replicator, data: bytes):
+    fut = asyncio.get_running_loop().create_future()
+
+    def done(result, index, error):
+        fut.set_exception(error) if error is not None else fut.set_result((result, index))
+
+    rep.propose(data, done)
+    return await asyncio.wait_for(fut, 60)
+
+
+def test_one_thread_elects_replicates_and_applies_in_order(tmp_path):
+    loop_thread = threading.get_ident()
+
+    async def scenario(nodes):
+        leader = next(n for n in nodes if n.rep.is_leader)
+        results = await asyncio.gather(*(_propose(leader.rep, b"e%d" % i) for i in range(300)))
+        indexes = [index for _, index in results]
+        assert indexes == sorted(indexes) and len(set(indexes)) == 300
+        await _until(lambda: all(n.applied >= indexes[-1] for n in nodes), 10, "every node applied")
+        for node in nodes:
+            mine = [data for _, data in node.entries if data.startswith(b"e")]
+            assert mine == [b"e%d" % i for i in range(300)]
+
+    nodes = _run_cluster(tmp_path, scenario)
+    # No tick thread: every node applied on the thread that ran the event loop.
+    assert {t for n in nodes for t in n.threads} == {loop_thread}
+
+
+@pytest.mark.parametrize("delay_s", [0.003])
+def test_a_long_apply_backlog_does_not_stop_heartbeats(tmp_path, delay_s):
+    async def scenario(nodes):
+        leader = next(n for n in nodes if n.rep.is_leader)
+        term = leader.rep.term
+        # 300 entries of 3 ms each: ~0.9 s of applying per node, longer than the election
+        # timeout, all committed at once. Applied in slices, heartbeats go on between them.
+        results = await asyncio.gather(*(_propose(leader.rep, b"slow%d" % i) for i in range(300)))
+        last = max(index for _, index in results)
+        await _until(lambda: all(n.applied >= last for n in nodes), 60, "every node applied the backlog")
+        assert [n.rep.term for n in nodes] == [term] * 3
+        assert leader.rep.is_leader
+
+    _run_cluster(tmp_path, scenario, apply_delay_s=delay_s)
