@@ -45,9 +45,14 @@ LogEntry = pb.LogEntry
 #:   7: scripting (Eval, ScriptLoad, ScriptFlush, FunctionLoad, FunctionDelete, FunctionFlush,
 #:      FunctionRestore; node/scripting/): scripts and function libraries in the keyspace's meta.
 #:   8: cluster mode: a shard's owned hash slots in its log (ClaimSlots).
+#:   9: the script budget at apply (SCRIPT_BUDGET_VERSION): a writing script that runs at apply
+#:      gets node/scripting/engine.APPLY_BUDGET (busy-reply-threshold capped at 100 ms,
+#:      calibrated costs), not the read-only scripts' budget.
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
-SUPPORTED_VERSIONS = range(1, CLUSTER_VERSION + 1)
+#: The first version whose writing scripts run under the apply budget (docs/scripting.md).
+SCRIPT_BUDGET_VERSION = 9
+SUPPORTED_VERSIONS = range(1, SCRIPT_BUDGET_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4
