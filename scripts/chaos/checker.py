@@ -688,6 +688,8 @@ def verdict(history: list[dict], faults: list[dict] | None = None, time_budget_s
         "duplicated_writes": lost["duplicated"],
         "lost_writes": lost,
         "scripts": {k: scripts[k] for k in ("acknowledged", "not_atomic", "replicas_differ")},
+        "script_not_atomic": len(scripts["not_atomic"]),
+        "replicas_differ": sum(1 for r in scripts["replicas_differ"] if r["differs"]),
         "max_staleness_ms": {k: v["max_staleness_ms"] for k, v in stale["levels"].items()},
         "staleness": stale,
         "staleness_violations": stale["violations"],
