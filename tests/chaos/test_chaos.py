@@ -94,7 +94,7 @@ def test_write_scripts_chaos_run(tmp_path):
     kills, pauses and partitions: every acknowledged run in the list once, the counter the sum
     of the listed increments, every node's copy the same (docs/reliability.md)."""
     v = _run(tmp_path, "--duration", "60", "--seed", str(int(os.environ.get("CHAOS_SEED", "23"))),
-             "--script-clients", "3", "--grpc-clients", "2", "--sdk-clients", "0", "--network", "loopback",
+             "--script-clients", "3", "--grpc-clients", "2", "--sdk-clients", "0",
              "--quiet", "2,4", "--hold", "3,6",
              "--faults", "kill_leader,pause_leader,pause_zone,kill_zone,partition_zone,partition_leader",
              timeout_s=400)
