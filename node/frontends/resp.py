@@ -597,9 +597,14 @@ class Connection(StreamConnection):
 
     def mute(self, args) -> bool:
         """Whether this command's reply is dropped (CLIENT REPLY, Redis's flags): every
-        reply while OFF, the next command's after SKIP; CLIENT REPLY answers for itself."""
+        reply while OFF, the next command's after SKIP; CLIENT REPLY answers for itself, and
+        a RESP3 (un)subscribe's pushes are sent regardless, as Redis sends every push."""
         skip, self.reply_skip_next = self.reply_skip_next, False
-        if type(args) is not list or (args[0].lower() == b"client" and args[1:2] and args[1].lower() == b"reply"):
+        if type(args) is not list:
+            return False
+        name = args[0].lower()
+        if (name == b"client" and args[1:2] and args[1].lower() == b"reply") or (
+                self.proto == 3 and name.decode(errors="replace") in resp_pubsub.PUSH_REPLY_COMMANDS):
             return False
         return self.reply_off or skip
 

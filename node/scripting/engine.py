@@ -451,25 +451,26 @@ class Engine:
             return n if _INT64_MIN <= n < -_INT64_MIN else _INT64_MIN   # C's (long long) cast on x86, as Redis
         if lualibs.lua_type(value) != "table" or depth > MAX_REPLY_DEPTH:
             return None
-        err = value[b"err"]
+        raw = self.box.m.rawget   # as Redis: a table's metatable plays no part in the reply
+        err = raw(value, b"err")
         if isinstance(err, bytes):
             return script_error(err.decode("utf-8", "replace"))
-        ok = value[b"ok"]
+        ok = raw(value, b"ok")
         if isinstance(ok, bytes):
             return commands.Status(ok.decode("utf-8", "replace"))
-        double = value[b"double"]
+        double = raw(value, b"double")
         if isinstance(double, (int, float)):
             return float(double)
-        mapping = value[b"map"]
+        mapping = raw(value, b"map")
         if lualibs.lua_type(mapping) == "table":
             return [self.from_lua(x, depth + 1) for k, v in mapping.items() for x in (k, v)]
-        members = value[b"set"]
+        members = raw(value, b"set")
         if lualibs.lua_type(members) == "table":
             return [self.from_lua(k, depth + 1) for k in members.keys()]
         out = []
         i = 1
         while True:
-            item = value[i]
+            item = raw(value, i)
             if item is None:
                 return out
             out.append(self.from_lua(item, depth + 1))

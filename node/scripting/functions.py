@@ -73,7 +73,7 @@ def parse_header(code: bytes) -> tuple[str, bytes] | CommandError:
     parts = line[2:].decode("utf-8", "replace").split()
     if not parts:
         return script_error("ERR Missing library metadata")
-    if parts[0] != "lua":
+    if parts[0].lower() != "lua":   # Redis looks engines up case-insensitively
         return script_error(f"ERR Engine '{parts[0]}' not found")
     name = None
     for part in parts[1:]:

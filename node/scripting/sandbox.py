@@ -165,6 +165,7 @@ M.state = state
 M.charge = charge
 M.readonly = readonly
 M.lib = lib
+M.rawget = rawget   -- reading a script's reply must not run its metatables (_G's raises)
 function M.compile(body, name)
   return loadstring(body, "@" .. name)
 end

@@ -162,15 +162,17 @@ class Tracker:
             for tracking in list(self._clients):
                 self._send(tracking, None, index)
             return
-        owed: dict[Tracking, list[bytes]] = {}
+        # One message per client for its read keys, and, as Redis's BCAST, one per client and
+        # matching prefix (a key under two of a client's prefixes is in both messages).
+        owed: dict[tuple[Tracking, bytes | None], list[bytes]] = {}
         for key in keys:
             for tracking in self._keys.pop(key, ()):
-                owed.setdefault(tracking, []).append(key)
+                owed.setdefault((tracking, None), []).append(key)
             for prefix, members in self._bcast.items():
                 if key.startswith(prefix):
                     for tracking in members:
-                        owed.setdefault(tracking, []).append(key)
-        for tracking, owed_keys in owed.items():
+                        owed.setdefault((tracking, prefix), []).append(key)
+        for (tracking, _), owed_keys in owed.items():
             if tracking.noloop:
                 owed_keys = self._not_own(tracking, owed_keys, index)
             if owed_keys:

@@ -338,6 +338,20 @@ def test_tracking_modes_bcast_optin_noloop_and_resp2_redirect(cluster):
             conn.close()
 
 
+def test_bcast_sends_one_invalidation_per_prefix_as_redis(cluster):
+    """Redis's BCAST: a write of keys under two of a client's prefixes gives one message per prefix."""
+    leader, follower = cluster.leader(), cluster.followers()[0]
+    bcast = Resp(follower)
+    try:
+        assert bcast.call("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "a:", "PREFIX", "b:") == b"OK"
+        client(leader, 2).mset({"a:1{t}": 1, "a:2{t}": 2, "b:1{t}": 3, "c:1{t}": 4})
+        frames = [bcast.frame(), bcast.frame()]
+        assert sorted(sorted(f[1]) for f in frames) == [[b"a:1{t}", b"a:2{t}"], [b"b:1{t}"]], frames
+        assert bcast.frame(1) is None
+    finally:
+        bcast.close()
+
+
 def test_the_sdk_near_cache_serves_hits_and_never_a_value_older_than_an_invalidation(cluster):
     """A Client with near_cache: a second GET is a hit; a write through another client and
     another node invalidates it; the next GET returns the new value, every time."""

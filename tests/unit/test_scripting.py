@@ -266,3 +266,18 @@ def test_a_script_that_does_not_compile_is_not_stored(node):
     assert node.run(script_load=pb.ScriptLoad(body=body)).message.startswith("ERR Error compiling script")
     assert node.run(eval=pb.Eval(body=body)).message.startswith("ERR Error compiling script")
     assert node.read(script_exists=pb.ScriptExists(shas=[hashlib.sha1(body).hexdigest()])) == [0]
+
+
+def test_a_reply_is_read_without_the_tables_metatables(node):
+    """Redis reads a returned table raw: _G (whose missing globals raise) and a table whose
+    __index answers anything convert by their own fields only, and nothing raises at apply."""
+    assert run(node, "return _G") == []
+    assert run(node, "return setmetatable({}, {__index = function() return 'x' end})") == []
+    assert run(node, "return setmetatable({1, 2}, {__index = {err = 'no'}})") == [1, 2]
+    assert run(node, "return {err = 'boom'}").message == "boom"
+
+
+def test_the_engine_name_of_a_library_is_case_insensitive(node):
+    library = b"#!LUA name=upper\nredis.register_function('f', function() return 1 end)"
+    assert node.run(function_load=pb.FunctionLoad(code=library)) == b"upper"
+    assert "Engine 'js' not found" in error_text(node.run(function_load=pb.FunctionLoad(code=b"#!js name=x\n")))
