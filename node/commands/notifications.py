@@ -7,8 +7,9 @@ command changed something; a key gets its command's event when the write
 touched it (WriteTxn.touched), and `del` after it when the write left it
 gone (a list popped empty); a key evicted to make room gets `evicted`
 (class `e`, node/commands/eviction.py). Classes and event names are Redis's
-(https://redis.io/docs/latest/develop/use/keyspace-notifications/); not
-emitted: `m` (key misses: reads are not applied) and `n` (new keys). The
+(https://redis.io/docs/latest/develop/use/keyspace-notifications/); `new`
+(class `n`) comes from WriteTxn.created, before the write's events; not
+emitted: `m` (key misses: reads are not applied). The
 setting's letters are parsed by node/config/values.py (notify_flags).
 
 Must not import lmdb, grpc or pysyncobj: it runs at apply.

@@ -294,6 +294,7 @@ class StateMachine:
         track = self.track_writes and name not in READ_COMMANDS
         if notify or track:
             txn.touched = set()
+            txn.created = {} if notify and "n" in self._notify else None
         try:
             if commands.required_version(entry.command) > max(entry.version, 1):
                 # An op an older release does not know, in an entry of its version: answered as it answers it.
@@ -302,14 +303,14 @@ class StateMachine:
                 if entry.version >= commands.WATCH_VERSION:
                     txn.watch_tracking(index, entry.now_ms)
                 result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)
-            touched = txn.touched
+            touched, created = txn.touched, txn.created
         finally:
-            txn.touched = None
+            txn.touched = txn.created = None
             txn.stop_watch_tracking()
         if txn.writes != writes and not isinstance(result, CommandError):
             self.changes += 1  # as Redis's dirty counter: a write that changed nothing is not counted
             if notify:
-                self._notify_keyspace(txn, entry, name, touched)
+                self._notify_keyspace(txn, entry, name, touched, created)
             if track:
                 self._events.append(("invalidate", index, _invalidated(entry.command, name, touched)))
         if dedup:
@@ -355,7 +356,8 @@ class StateMachine:
         return Ctx(txn, db, now_ms, index, limits.max_value_bytes, seed, limits.databases, limits, HANDLERS,
                    self._events, room, mode, access, self._settings, version)
 
-    def _notify_keyspace(self, txn: WriteTxn, entry: LogEntry, name: str, touched: set) -> None:
+    def _notify_keyspace(self, txn: WriteTxn, entry: LogEntry, name: str, touched: set,
+                         created: dict | None = None) -> None:
         command = entry.command
         now_ms = entry.now_ms
 
@@ -365,7 +367,7 @@ class StateMachine:
         # MULTI/EXEC: each queued command's events, in order, over what the transaction touched
         steps = [(sub.WhichOneof("op"), sub) for sub in command.transaction.commands] \
             if name == "transaction" else [(name, command)]
-        found = []
+        found = [(db, "new", key) for db, key in created or ()]   # Redis's `n`: a key added (before its command's event)
         for step_name, step in steps:
             op = getattr(step, step_name)
             keys = touched if touched or not hasattr(op, "key") else {(step.db, op.key)}  # only items changed

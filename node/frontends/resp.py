@@ -168,13 +168,15 @@ class RespServer:
             stat = self.cmdstats[name] = [0, 0, 0, 0]
         return stat
 
-    def count_call(self, name: str, usec: int, reply: bytes) -> None:
+    def count_call(self, name: str, usec: int, reply: bytes, timed: bool = True) -> None:
         """One command answered: `usec` is the time from taking it to its reply, Raft commit
-        included (Redis counts only its own execution: nothing here waits for replicas)."""
+        included (Redis counts only its own execution: nothing here waits for replicas).
+        `timed=False`: a command run inside EXEC (counted, its time is EXEC's)."""
         stat = self._cmdstat(name)
         stat[0] += 1
         stat[1] += usec
-        self.latency.add(usec)
+        if timed:
+            self.latency.add(usec)
         if reply[:1] == b"-":
             stat[3] += 1
             self.errorstats[reply[1:].split(b" ", 1)[0].strip().decode(errors="replace")] += 1
@@ -598,13 +600,14 @@ class Connection(StreamConnection):
     def mute(self, args) -> bool:
         """Whether this command's reply is dropped (CLIENT REPLY, Redis's flags): every
         reply while OFF, the next command's after SKIP; CLIENT REPLY answers for itself, and
-        a RESP3 (un)subscribe's pushes are sent regardless, as Redis sends every push."""
+        an (un)subscribe's confirmations are sent regardless (Redis 7.2+ sends them as pushes
+        in both protocols, and pushes ignore the silencing flags)."""
         skip, self.reply_skip_next = self.reply_skip_next, False
         if type(args) is not list:
             return False
         name = args[0].lower()
         if (name == b"client" and args[1:2] and args[1].lower() == b"reply") or (
-                self.proto == 3 and name.decode(errors="replace") in resp_pubsub.PUSH_REPLY_COMMANDS):
+                name.decode(errors="replace") in resp_pubsub.PUSH_REPLY_COMMANDS):
             return False
         return self.reply_off or skip
 
@@ -831,6 +834,7 @@ class Connection(StreamConnection):
                     parts.append(b"-%s\r\n" % cmd.text.encode())
                 else:
                     parts.append(self.render(spec, cmd, (next(it), index)))
+                self.server.count_call(spec.name, 0, parts[-1], timed=False)   # as Redis: each under its name
         finally:
             self.in_exec = False
         return b"".join(parts)

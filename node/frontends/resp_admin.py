@@ -14,6 +14,7 @@ import asyncio
 import fnmatch
 import os
 import random
+import resource
 import time
 from itertools import repeat
 
@@ -616,6 +617,13 @@ def _info_text(conn, sections: set[str]) -> bytes:
                  ("connected_slaves", 0)]
     repl.append(("master_repl_offset", status.get("commit_index", 0)))
     section("Replication", repl)
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    main = resource.getrusage(resource.RUSAGE_THREAD)   # INFO runs on the event loop's thread
+    section("CPU", [
+        ("used_cpu_sys", f"{own.ru_stime:.6f}"), ("used_cpu_user", f"{own.ru_utime:.6f}"),
+        ("used_cpu_sys_children", f"{children.ru_stime:.6f}"), ("used_cpu_user_children", f"{children.ru_utime:.6f}"),
+        ("used_cpu_sys_main_thread", f"{main.ru_stime:.6f}"), ("used_cpu_user_main_thread", f"{main.ru_utime:.6f}"),
+    ])
     if sections & {"all", "everything", "commandstats"}:  # not in the default sections, as in Redis
         out.append("# Commandstats")
         out.extend(f"cmdstat_{name}:calls={calls},usec={usec},usec_per_call={usec / max(calls, 1):.2f},"

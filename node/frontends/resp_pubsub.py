@@ -17,7 +17,7 @@ from raftcache.node.frontends.resp_protocol import Push, RespError, encode
 #: What a RESP2 connection in subscriber mode may still run.
 SUBSCRIBER_COMMANDS = frozenset(("subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe",
                                  "sunsubscribe", "ping", "quit", "reset"))
-#: Commands whose every reply is a push frame in RESP3: Redis sends pushes even under CLIENT REPLY OFF.
+#: Commands whose replies Redis 7.2+ sends as pushes (in RESP2 too): CLIENT REPLY OFF/SKIP do not silence them.
 PUSH_REPLY_COMMANDS = frozenset(("subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe",
                                  "sunsubscribe"))
 _SUBCOMMANDS = {"channels": -2, "numsub": -2, "numpat": 2, "shardchannels": -2, "shardnumsub": -2, "help": 2}

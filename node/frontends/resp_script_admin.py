@@ -48,12 +48,10 @@ async def function(conn, args):
     db = conn.session.db
     if sub == b"load":
         replace = False
-        if len(args) == 4:
-            if args[2].lower() != b"replace":
-                raise RespError(f"ERR Unknown option given: {args[2].decode(errors='replace')}")
+        for option in args[2:-1]:   # Redis's loop: any number of REPLACE, nothing else
+            if option.lower() != b"replace":
+                raise RespError(f"ERR Unknown option given: {option.decode(errors='replace')}")
             replace = True
-        elif len(args) > 4:
-            raise RespError("ERR wrong number of arguments for 'function|load' command")
         return await _run(conn, cmd(db, "function_load", code=args[-1], replace=replace))
     if sub == b"delete":
         return await _run(conn, cmd(db, "function_delete", library=args[2].decode("utf-8", "replace")))

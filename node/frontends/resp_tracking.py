@@ -17,19 +17,35 @@ SUBCOMMANDS = {"tracking": -3, "caching": 3, "getredir": 2, "trackinginfo": 2}
 
 
 def invalidation_push(conn):
-    """The function that writes one invalidation to `conn` (RESP3 push frame)."""
-    return lambda keys, index: conn.push([b"invalidate", keys])
+    """The function that writes one invalidation to `conn` (RESP3 push frame). A RESP2
+    connection tracking without REDIRECT gets nothing, as in Redis: RESP2 has no pushes."""
+    notice = _resp3_notice(conn)
+    return lambda keys, index: notice([b"invalidate", keys])
 
 
 def redirect_target(server):
-    """For the Tracker: the client id -> the push of its `__redis__:invalidate` subscription."""
+    """For the Tracker: the client id -> the push of its `__redis__:invalidate` subscription
+    (a no-op when it is not subscribed to it), or None when no such client is connected."""
     def lookup(client_id: int):
         target = server.connections.get(client_id)
-        subs = None if target is None else target.session.subscriptions
-        if subs is None or INVALIDATION_CHANNEL not in subs.channels:
+        if target is None:
             return None
+        subs = target.session.subscriptions
+        if subs is None or INVALIDATION_CHANNEL not in subs.channels:
+            return _nowhere
         return subs.push
     return lookup
+
+
+def _nowhere(frame: list) -> None:
+    """A REDIRECT target that is not subscribed to the invalidation channel gets nothing."""
+
+
+def _resp3_notice(conn):
+    def notice(frame: list) -> None:
+        if conn.proto >= 3:
+            conn.push(frame)
+    return notice
 
 
 def stop(conn) -> None:
@@ -98,11 +114,8 @@ def _tracking(conn, args: list[bytes]):
         raise RespError("ERR OPTIN and OPTOUT are not compatible with BCAST")
     if prefixes and not options["bcast"]:
         raise RespError("ERR PREFIX option requires BCAST mode to be enabled")
-    if conn.proto == 2 and not redirect:
-        raise RespError("ERR CLIENT TRACKING over RESP2 needs REDIRECT to a connection subscribed to "
-                        "__redis__:invalidate (or switch to RESP3 with HELLO 3)")
     stop(conn)
-    tracking = Tracking(invalidation_push(conn), prefixes=tuple(prefixes),
+    tracking = Tracking(invalidation_push(conn), notice=_resp3_notice(conn), prefixes=tuple(prefixes),
                         redirect=redirect if redirect != conn.id else 0, **options)
     conn.session.tracking = tracking
     conn.service.tracking.start(tracking)

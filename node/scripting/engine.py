@@ -518,8 +518,14 @@ def _keys(engine: Engine, run: Run, argv) -> object:
         engine.box.m.charge(run.budget.call_cost)
 
 
+def _wait(engine: Engine, run: Run, argv) -> object:
+    """WAIT: a script never blocks (Redis answers at once); 0, the same on every replica, since
+    a reply a script may store must not depend on the replica's view of the others."""
+    return 0
+
+
 #: Commands the RESP front end runs itself that a script may call, answered here.
-_LOCAL = {"time": _time, "select": _select, "ping": _ping, "echo": _echo, "keys": _keys}
+_LOCAL = {"time": _time, "select": _select, "ping": _ping, "echo": _echo, "keys": _keys, "wait": _wait}
 
 
 def strip_shebang(body: bytes) -> tuple[bytes, list[str] | CommandError]:

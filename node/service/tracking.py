@@ -42,6 +42,9 @@ class Tracking:
     optout: bool = False
     noloop: bool = False
     redirect: int = 0                      # client id; 0: this connection
+    #: notice(frame): an out-of-band push to this connection itself (RESP3 only), e.g. tracking-redir-broken
+    notice: Callable[[list], None] = lambda frame: None
+    broken_redirect: bool = False          # the REDIRECT target was gone when an invalidation was due
     caching: bool | None = None            # CLIENT CACHING yes/no, for the next command only
     #: NOLOOP: keys of this client's writes still waiting for their outcome -> invalidations held back
     own_pending: dict[bytes, list[int]] = dataclasses.field(default_factory=dict)
@@ -54,6 +57,8 @@ class Tracking:
                                       (b"noloop", self.noloop)) if on]
         if self.caching is not None:
             out.append(b"caching-yes" if self.caching else b"caching-no")
+        if self.broken_redirect:
+            out.append(b"broken_redirect")
         return out
 
     def wants_read_tracked(self) -> bool:
@@ -193,7 +198,10 @@ class Tracker:
         try:
             if tracking.redirect:
                 push = self._redirects(tracking.redirect)
-                if push is not None:
+                if push is None:   # the target is gone: the client is told instead, as Redis does
+                    tracking.broken_redirect = True
+                    tracking.notice([b"tracking-redir-broken", tracking.redirect])
+                else:
                     push([b"message", INVALIDATION_CHANNEL, keys])
                 return
             tracking.push(keys, index)

@@ -475,6 +475,8 @@ class WriteTxn(ReadTxn):
         self.writes = 0
         #: When a set: (db, key) of every record put or deleted (keyspace notifications).
         self.touched: set[tuple[int, bytes]] | None = None
+        #: When a dict (insertion-ordered): (db, key) of every record put where none was (`new` events).
+        self.created: dict[tuple[int, bytes], None] | None = None
         #: (index, now_ms) of the entry being applied while deletions are tracked for WATCH.
         self._tracking: tuple[int, int] | None = None
         self._gone_checked = False
@@ -584,6 +586,8 @@ class WriteTxn(ReadTxn):
             self._undo.append((db, key, old))
         if self.touched is not None:
             self.touched.add((db, key))
+            if old is None and self.created is not None:
+                self.created[(db, key)] = None
         self.writes += 1
         self._txn.put(dkey, raw, db=self._ks._data)
         if old_cid and old_cid != _raw_itemized_id(raw):

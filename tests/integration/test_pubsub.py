@@ -309,10 +309,9 @@ def test_tracking_modes_bcast_optin_noloop_and_resp2_redirect(cluster):
         assert target.call("SUBSCRIBE", "__redis__:invalidate")[0] == b"subscribe"
         assert redirected.call("CLIENT", "TRACKING", "ON", "REDIRECT", target_id) == b"OK"
         assert redirected.call("CLIENT", "GETREDIR") == target_id
-        refused = Resp(follower, resp3=False)
-        reply = refused.call("CLIENT", "TRACKING", "ON")
-        refused.close()
-        assert isinstance(reply, Exception) and "REDIRECT" in str(reply), "RESP2 needs REDIRECT"
+        silent = Resp(follower, resp3=False)   # as Redis: accepted, and told nothing (RESP2 has no pushes)
+        assert silent.call("CLIENT", "TRACKING", "ON") == b"OK"
+        assert silent.call("GET", "k") is None
         writer.set("user:1", "a")
         writer.set("k", "a")
         wait_until(lambda: client(follower, 2).get("k") == b"a", 10, "the follower to have the keys")
@@ -333,6 +332,8 @@ def test_tracking_modes_bcast_optin_noloop_and_resp2_redirect(cluster):
         writer.set("k", "again")
         assert noloop.frame() == [b"invalidate", [b"k"]], "another client's write reaches a NOLOOP client"
         assert optin.frame(1) is None, "k was never tracked for the OPTIN client"
+        assert silent.call("PING") == b"PONG", "no invalidation frame in a RESP2 reply stream"
+        silent.close()
     finally:
         for conn in (bcast, optin, noloop, target, redirected):
             conn.close()
@@ -350,6 +351,28 @@ def test_bcast_sends_one_invalidation_per_prefix_as_redis(cluster):
         assert bcast.frame(1) is None
     finally:
         bcast.close()
+
+
+def test_a_gone_redirect_target_is_reported_to_the_tracking_client(cluster):
+    """As Redis: once the REDIRECT target has disconnected, a RESP3 tracking client gets
+    `tracking-redir-broken` instead of the invalidation, and TRACKINGINFO says so."""
+    leader = cluster.leader()
+    target, tracked = Resp(leader, resp3=False), Resp(leader)
+    try:
+        target_id = target.call("CLIENT", "ID")
+        assert target.call("SUBSCRIBE", "__redis__:invalidate")[0] == b"subscribe"
+        assert tracked.call("CLIENT", "TRACKING", "ON", "REDIRECT", target_id) == b"OK"
+        tracked.call("GET", "redir")
+        target.close()
+        admin = client(leader, 2)
+        wait_until(lambda: admin.client_list(client_id=[target_id]) == [], 10, "the target to be gone")
+        client(leader, 2).set("redir", "1")
+        assert tracked.frame() == [b"tracking-redir-broken", target_id]
+        info = tracked.call("CLIENT", "TRACKINGINFO")
+        flags = info[b"flags"] if isinstance(info, dict) else info[1]
+        assert b"broken_redirect" in flags
+    finally:
+        tracked.close()
 
 
 def test_the_sdk_near_cache_serves_hits_and_never_a_value_older_than_an_invalidation(cluster):

@@ -265,6 +265,9 @@ def test_info_sections(cluster, protocol):
     assert "redis_version" in several and "role" in several and "connected_clients" not in several
     replication = r.info("replication")
     assert replication["role"] == "master"
+    cpu = r.info("cpu")   # what redis_exporter and INFO-reading dashboards chart
+    assert cpu["used_cpu_user"] > 0 and cpu["used_cpu_user_main_thread"] <= cpu["used_cpu_user"]
+    assert {"used_cpu_sys", "used_cpu_sys_children", "used_cpu_user_children"} <= set(cpu)
     if COMPARING_WITH_REDIS:
         return
     assert (replication["raftcache_leader_id"], replication["raftcache_zone"]) == (leader.id, leader.zone)
@@ -318,6 +321,13 @@ def test_info_commandstats(r):
     assert "cmdstat_set" not in stats  # reset
     assert not any(k.startswith("cmdstat_") for k in r.info())
     assert "cmdstat_get" in r.info("everything")
+    r.config_resetstat()
+    with r.pipeline(transaction=True) as tx:   # as Redis: EXEC, and each command it ran under its name
+        tx.set("m", "1").incr("n").get("m")
+        tx.execute(raise_on_error=False)
+    stats = r.info("commandstats")
+    assert [stats[f"cmdstat_{name}"]["calls"] for name in ("multi", "exec", "set", "incrby", "get")] == [1] * 5
+    assert stats["cmdstat_incrby"]["failed_calls"] == 1   # (redis-py sends INCRBY)
 
 
 def test_config_get_set_resetstat(r):

@@ -66,8 +66,8 @@ def test_client_reply_off_skip_on(cluster):
         assert _read_until(sock, b"$4\r\nlast\r\n") == b"+OK\r\n$1\r\n1\r\n$4\r\nlast\r\n"
 
 
-def test_client_reply_off_still_sends_resp3_pushes(cluster, r):
-    """As Redis: pushes (subscribe confirmations, messages) bypass CLIENT REPLY OFF in RESP3."""
+def test_client_reply_off_still_sends_pubsub_pushes(cluster, r):
+    """As Redis 7.2+: pub/sub confirmations and messages bypass CLIENT REPLY OFF and SKIP."""
     sock = _raw_socket(cluster.leader())
     with sock:
         _send(sock, ["HELLO", "3"])
@@ -80,6 +80,10 @@ def test_client_reply_off_still_sends_resp3_pushes(cluster, r):
             == b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n>4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$2\r\nhi\r\n"
         _send(sock, ["PING", "muted"], ["UNSUBSCRIBE", "ch"])
         assert _read_until(sock, b"$2\r\nch\r\n:1\r\n") == b">3\r\n$11\r\nunsubscribe\r\n$2\r\nch\r\n:1\r\n"
+    sock = _raw_socket(cluster.leader())
+    with sock:   # RESP2: the confirmations too, as Redis 7.2+
+        _send(sock, ["CLIENT", "REPLY", "SKIP"], ["PSUBSCRIBE", "c*"])
+        assert _read_until(sock, b":1\r\n") == b"*3\r\n$10\r\npsubscribe\r\n$2\r\nc*\r\n:1\r\n"
 
 
 def test_client_kill_filters(cluster, r):

@@ -94,3 +94,17 @@ def test_commands_of_a_transaction_each_notify(node):
                                   pb.Command(incr_by=pb.IncrBy(key=b"t2", delta=2))])
     node.run(transaction=tx)
     assert _events(node) == [(b"__keyevent@0__:set", b"t1"), (b"__keyevent@0__:incrby", b"t2")]
+
+
+def test_n_announces_a_new_key_once_before_its_commands_event(node):
+    """Redis's `n` class (not in A): `new` when a write adds a key, not when it overwrites one."""
+    _notify(node, "En$")
+    node.run(set=pb.Set(key=b"foo", value=b"bar"))
+    node.run(set=pb.Set(key=b"foo", value=b"baz"))
+    node.run(set=pb.Set(key=b"bar", value=b"bar"))
+    assert _events(node) == [(b"__keyevent@0__:new", b"foo"), (b"__keyevent@0__:set", b"foo"),
+                             (b"__keyevent@0__:set", b"foo"),
+                             (b"__keyevent@0__:new", b"bar"), (b"__keyevent@0__:set", b"bar")]
+    _notify(node, "EA")
+    node.run(set=pb.Set(key=b"other", value=b"1"))
+    assert _events(node) == [(b"__keyevent@0__:set", b"other")], "A does not include n"

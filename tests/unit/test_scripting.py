@@ -281,3 +281,7 @@ def test_the_engine_name_of_a_library_is_case_insensitive(node):
     library = b"#!LUA name=upper\nredis.register_function('f', function() return 1 end)"
     assert node.run(function_load=pb.FunctionLoad(code=library)) == b"upper"
     assert "Engine 'js' not found" in error_text(node.run(function_load=pb.FunctionLoad(code=b"#!js name=x\n")))
+
+
+def test_wait_in_a_script_does_not_block_and_answers_zero(node):
+    assert run(node, "return redis.pcall('wait', '1', '0')") == 0
