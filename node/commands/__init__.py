@@ -52,6 +52,9 @@ LogEntry = pb.LogEntry
 #:  11: hash field expiration (Redis 7.4: HExpire, HPersist, HTtl, the leader's
 #:      DeleteExpiredFields; a hash record's FIELD_TTLS layout, node/storage/itemmap.py),
 #:      and Redis 7.4's rules for scripts and function libraries (node/scripting/).
+#:  12: the script budget at apply (SCRIPT_BUDGET_VERSION): a writing script that runs at apply
+#:      gets node/scripting/engine.APPLY_BUDGET (busy-reply-threshold capped at 100 ms,
+#:      calibrated costs), not the read-only scripts' budget.
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -61,7 +64,9 @@ RESHARD_VERSION = 10
 #: The first version with hash field expiration (node/commands/hashes.py), and with Redis 7.4's
 #: rules for scripts and function libraries (node/scripting/: REDIS74_VERSION).
 HFE_VERSION = REDIS74_VERSION = 11
-SUPPORTED_VERSIONS = range(1, HFE_VERSION + 1)
+#: The first version whose writing scripts run under the apply budget (docs/scripting.md).
+SCRIPT_BUDGET_VERSION = 12
+SUPPORTED_VERSIONS = range(1, SCRIPT_BUDGET_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4

@@ -43,13 +43,38 @@ from raftcache.proto import commands_pb2 as pb
 
 log = logging.getLogger(__name__)
 
-#: Lua VM instructions allowed per millisecond of busy-reply-threshold (lua-time-limit):
-#: Redis's default 5000 ms gives 10 million, about 0.1-0.3 s of Lua on one core.
-INSTRUCTIONS_PER_MS = 2_000
 DEFAULT_THRESHOLD_MS = 5_000
-#: What one redis.call / redis.pcall counts for in the budget (it runs a command in Python:
-#: about as long as this many Lua instructions).
-CALL_COST_INSTRUCTIONS = 300
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """How busy-reply-threshold (lua-time-limit) becomes a run's instruction budget."""
+
+    per_ms: int            # Lua VM instructions allowed per millisecond of the threshold
+    call_cost: int         # what one redis.call / redis.pcall (and each KEYS scan step) counts for
+    element_cost: int = 0  # ... plus this much per element of its reply turned into Lua
+    cap_ms: int = 0        # the threshold is taken as at most this many ms (0: no cap)
+
+    def instructions(self, settings: dict | None) -> int:
+        settings = settings or {}
+        raw = settings.get("busy-reply-threshold") or settings.get("lua-time-limit") or str(DEFAULT_THRESHOLD_MS)
+        try:
+            ms = int(raw)
+        except ValueError:
+            ms = DEFAULT_THRESHOLD_MS
+        ms = max(ms, 1)
+        return (min(ms, self.cap_ms) if self.cap_ms else ms) * self.per_ms
+
+
+#: Read-only scripts (on the serving node, no log entry), and runs at apply in entries
+#: before SCRIPT_BUDGET_VERSION: Redis's default 5000 ms gives 10 million instructions,
+#: 0.03 s of a pure Lua loop but 0.3-2.5 s of redis.call loops.
+READ_BUDGET = Budget(per_ms=2_000, call_cost=300)
+#: Scripts that run at apply (EVAL / EVALSHA / FCALL of a writing script, on every replica,
+#: on the Raft thread), in entries of SCRIPT_BUDGET_VERSION on: the apply stalls the
+#: node's heartbeats, so the threshold is capped at 100 ms, and the costs are calibrated
+#: so that 100 ms of budget is about 100 ms of one core (docs/scripting.md, "The budget").
+APPLY_BUDGET = Budget(per_ms=20_000, call_cost=2_000, element_cost=20, cap_ms=100)
 #: Lua memory one run may allocate (beyond what the runtime held when it started; the
 #: collector does not run during a run, so garbage counts: node/scripting/sandbox.py).
 MEMORY_LIMIT_BYTES = 256 << 20
@@ -70,15 +95,15 @@ _REDIS_API = r"""
 local M, py = ...
 local error, type = error, type
 local redis = {}
-local charge, CALL_COST = M.charge, py.call_cost
+local charge, state = M.charge, M.state
 redis.call = function(...)
-  charge(CALL_COST)
+  charge(state.call_cost)
   local r, failed = py.call(false, ...)
   if failed then error({err = r, line = M.caller_line()}, 0) end
   return r
 end
 redis.pcall = function(...)
-  charge(CALL_COST)
+  charge(state.call_cost)
   local r = py.call(true, ...)
   return r
 end
@@ -123,14 +148,13 @@ def sha1hex(body: bytes) -> str:
     return hashlib.sha1(body).hexdigest()
 
 
-def budget_instructions(settings: dict | None) -> int:
-    settings = settings or {}
-    raw = settings.get("busy-reply-threshold") or settings.get("lua-time-limit") or str(DEFAULT_THRESHOLD_MS)
-    try:
-        ms = int(raw)
-    except ValueError:
-        ms = DEFAULT_THRESHOLD_MS
-    return max(ms, 1) * INSTRUCTIONS_PER_MS
+def budget_for(ctx) -> Budget:
+    """The budget of a run: anything that runs at apply (a script, a read-only one inside
+    MULTI, a library's load) in an entry of SCRIPT_BUDGET_VERSION or later gets APPLY_BUDGET
+    (the same on every replica: it depends on the entry only)."""
+    if ctx.index and ctx.version >= commands.SCRIPT_BUDGET_VERSION:
+        return APPLY_BUDGET
+    return READ_BUDGET
 
 
 class HandlerCrash(Exception):
@@ -149,6 +173,7 @@ class Run:
     db: int
     resp: int = 2
     crashed: BaseException | None = None
+    budget: Budget = READ_BUDGET
     memory_exhausted: bool = False
     redis74: bool = True              # Redis 7.4's rules (commands.REDIS74_VERSION), else the older log versions
     registering: dict | None = None   # FUNCTION LOAD: the functions registered so far
@@ -162,7 +187,7 @@ class Engine:
         self.box = box
         self.current: Run | None = None
         self.redis74_reply = True   # the rules from_lua follows: the last run's (Run.redis74)
-        py = box.table({b"call_cost": CALL_COST_INSTRUCTIONS, b"call": self._call, b"sha1hex": self._sha1hex, b"log": self._log,
+        py = box.table({b"call": self._call, b"sha1hex": self._sha1hex, b"log": self._log,
                         b"setresp": self._setresp, b"acl_check_cmd": self._acl_check_cmd,
                         b"register_function": self._register_function})
         self.redis = box.lua.execute(_REDIS_API, box.m, py)
@@ -185,7 +210,9 @@ class Engine:
         box.seed(ctx.seed)
         box.cjson.reset()
         box.cjson.depth_settable = run.redis74 = not applied_before(ctx, commands.REDIS74_VERSION)
-        steps = max(budget_instructions(ctx.settings) // 1000, 1)
+        run.budget = budget_for(ctx)
+        steps = max(run.budget.instructions(ctx.settings) // 1000, 1)
+        box.state[b"call_cost"] = run.budget.call_cost
         self.current = run
         if box.lua.get_memory_used() > GC_ABOVE_BYTES:
             box.gc()   # garbage left by earlier runs would eat into this run's bound
@@ -219,10 +246,11 @@ class Engine:
         return self._run_error(run, value, outcome[2] if len(outcome) > 2 else None)
 
     def _budget_error(self, run: Run) -> CommandError:
-        budget = budget_instructions(run.ctx.settings)
+        budget = run.budget.instructions(run.ctx.settings)
+        capped = f", at most {run.budget.cap_ms} ms for a script that writes" if run.budget.cap_ms else ""
         return script_error(
             f"ERR Error running script {run.name}: it ran past its budget of {budget} Lua instructions "
-            f"(busy-reply-threshold / lua-time-limit); its writes were rolled back")
+            f"(busy-reply-threshold / lua-time-limit{capped}); its writes were rolled back")
 
     def _run_error(self, run: Run, message, line) -> CommandError:
         text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
@@ -251,6 +279,8 @@ class Engine:
                 run.crashed = e
                 raise HandlerCrash("handler raised") from e
             if not isinstance(reply, CommandError):
+                if run.budget.element_cost and isinstance(reply, (list, tuple)):
+                    self.box.m.charge(run.budget.element_cost * len(reply))   # its conversion is Python's work
                 return self.to_lua(reply, run.resp, 0), False
             text = error_text(reply)
         if protected:
@@ -492,7 +522,7 @@ def _keys(engine: Engine, run: Run, argv) -> object:
         found.extend(result[1])
         if cursor == 0:
             return found
-        engine.box.m.charge(CALL_COST_INSTRUCTIONS)
+        engine.box.m.charge(run.budget.call_cost)
 
 
 def _indexed(table, key):

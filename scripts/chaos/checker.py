@@ -357,9 +357,59 @@ def check_lost_writes(history: list[dict]) -> dict:
                         lost.append({"key": key, "id": newest["id"], "value": newest["value"],
                                      "why": f"final value {value!r} is older (index {writer['index']}) "
                                             f"than the acknowledged write at index {newest['index']}"})
+    scripts = check_scripts(history)
+    acknowledged += scripts["acknowledged"]
+    lost += scripts["lost"]
+    phantom += scripts["phantom"]
+    duplicated += scripts["duplicated"]
+    notes += scripts["notes"]
     return {"acknowledged_writes": acknowledged, "lost": len(lost), "lost_examples": lost[:20],
             "phantom": len(phantom), "phantom_examples": phantom[:20],
             "duplicated": len(duplicated), "duplicated_examples": duplicated[:20], "notes": notes}
+
+
+def check_scripts(history: list[dict]) -> dict:
+    """The write script's effects (scripts/chaos/workload.ScriptWorker: INCRBY the counter by d,
+    RPUSH `<id>:<d>` onto the list, in one script): in the final list every acknowledged
+    element once, none never attempted or reported failed; the final counter equals the sum
+    of the listed d's (both effects or neither, exactly once); and every node's own copy
+    (`replica` reads, after every node applied the same index) equals the final state."""
+    ops = [op for op in history if op["f"] == "script"]
+    out = {"acknowledged": sum(1 for op in ops if op["status"] == "ok"), "lost": [], "phantom": [],
+           "duplicated": [], "not_atomic": [], "replicas_differ": [], "notes": []}
+    if not ops:
+        return out
+    finals = {op["f"]: op for op in history if op.get("final") and op["status"] == "ok"
+              and op["f"] in ("read_list", "read_counter")}
+    if len(finals) < 2:
+        out["notes"].append("no final read of the script's list and counter: its writes were not checked")
+        return out
+    listed, counter = finals["read_list"]["result"], int(finals["read_counter"]["result"] or 0)
+    key = finals["read_list"]["key"]
+    present = set(listed)
+    attempted = {op["value"]: op for op in ops}
+    for op in ops:
+        if op["status"] == "ok" and op["value"] not in present:
+            out["lost"].append({"key": key, "id": op["id"], "value": op["value"], "t1": op["t1"]})
+    for element in sorted(present):
+        if element not in attempted:
+            out["phantom"].append({"key": key, "value": element, "why": "never written"})
+        elif attempted[element]["status"] == "fail":
+            out["phantom"].append({"key": key, "value": element, "why": "script reported failed"})
+    if len(listed) != len(present):
+        out["duplicated"].append({"key": key, "why": f"{len(listed) - len(present)} elements listed twice"})
+    total = sum(int(element.rsplit(":", 1)[1]) for element in listed)
+    if counter != total:
+        out["not_atomic"].append({"key": key, "why": f"counter {counter} != {total}, the sum of the listed deltas"})
+    for op in history:
+        if op["f"] == "replica":
+            expected = listed if op["key"] == key else counter
+            if op["status"] != "ok" or op["result"] != expected:
+                out["replicas_differ"].append({"node": op.get("node"), "key": op["key"], "status": op["status"],
+                                               "differs": op["status"] == "ok"})
+                if op["status"] != "ok":
+                    out["notes"].append(f"node {op.get('node')}'s copy of {op['key']} could not be read")
+    return out
 
 
 # ---------------------------------------------------------------- reads at every level
@@ -623,6 +673,7 @@ def verdict(history: list[dict], faults: list[dict] | None = None, time_budget_s
     lease = check_linearizability(history, include_lease=True, time_budget_s=time_budget_s * 0.4) \
         if any(op.get("level") == "lease" for op in history) else None
     lost = check_lost_writes(history)
+    scripts = check_scripts(history)
     stale = check_staleness(history)
     out = {
         "operations": summarize(history),
@@ -636,6 +687,9 @@ def verdict(history: list[dict], faults: list[dict] | None = None, time_budget_s
         "acknowledged_writes_lost": lost["lost"],
         "duplicated_writes": lost["duplicated"],
         "lost_writes": lost,
+        "scripts": {k: scripts[k] for k in ("acknowledged", "not_atomic", "replicas_differ")},
+        "script_not_atomic": len(scripts["not_atomic"]),
+        "replicas_differ": sum(1 for r in scripts["replicas_differ"] if r["differs"]),
         "max_staleness_ms": {k: v["max_staleness_ms"] for k, v in stale["levels"].items()},
         "staleness": stale,
         "staleness_violations": stale["violations"],
@@ -649,6 +703,8 @@ def verdict(history: list[dict], faults: list[dict] | None = None, time_budget_s
         "lost_writes": lost["lost"],
         "phantom_writes": lost["phantom"],
         "duplicated_writes": lost["duplicated"],
+        "script_not_atomic": len(scripts["not_atomic"]),
+        "replicas_differ": sum(1 for r in scripts["replicas_differ"] if r["differs"]),
         "staleness_violations": stale["violations"],
         "never_written_reads": stale["never_written"],
         "read_index_anomalies": stale["index_anomalies"],

@@ -61,6 +61,8 @@ def parse_args(argv=None):
     p.add_argument("--hold", default="4,12", help="min,max seconds a fault lasts")
     p.add_argument("--grpc-clients", type=int, default=5)
     p.add_argument("--redis-clients", type=int, default=2)
+    p.add_argument("--script-clients", type=int, default=1,
+                   help="redis-py workers running a write script (EVALSHA / FCALL: INCRBY + RPUSH; 0: none)")
     p.add_argument("--sdk-clients", type=int, default=2, help="workers using raftcache.client (0: none)")
     p.add_argument("--follower-reads", action="store_true",
                    help="gRPC workers send each read to a node drawn at random (reads at every level, "
@@ -193,6 +195,7 @@ def run_inside(args, network) -> int:
         history.t_start = time.monotonic()
         redis_problem = _redis_works(cluster) if args.redis_clients else "disabled"
         meta["redis_clients"] = 0 if redis_problem else args.redis_clients
+        meta["script_clients"] = 0 if redis_problem else args.script_clients
         meta["redis_problem"] = redis_problem
         keys = W.Keys(args.registers, args.counters, 1)
         deadline = time.monotonic() + args.duration
@@ -211,6 +214,10 @@ def run_inside(args, network) -> int:
                 level = "linearizable" if i % 2 == 0 else "any"
                 workers.append(W.RedisWorker(f"r{i}", rot, history, keys, args.seed * 1000 + 500 + i, stop,
                                              deadline, args.max_ops, run_id, level=level, think_s=args.think))
+            for i in range(args.script_clients):
+                rot = redis_targets[(i + 1) % n:] + redis_targets[:(i + 1) % n]
+                workers.append(W.ScriptWorker(f"e{i}", rot, history, keys, args.seed * 1000 + 600 + i, stop,
+                                              deadline, args.max_ops, run_id, think_s=args.think))
         if args.sdk_clients:
             meta["sdk_problem"] = _sdk_works(grpc_targets)
             meta["sdk_clients"] = 0 if meta["sdk_problem"] else args.sdk_clients
@@ -232,6 +239,8 @@ def run_inside(args, network) -> int:
         F.heal_everything(cluster)
         cluster.leader(timeout_s=60)
         W.final_reads(grpc_targets, history, keys, timeout_s=60)
+        if args.script_clients and not redis_problem:
+            W.replica_reads(cluster, history, timeout_s=60)
     except Exception as e:
         log.exception("run aborted")
         meta["aborted"] = repr(e)
@@ -260,7 +269,8 @@ def run_inside(args, network) -> int:
         json.dump(result, f, indent=1, default=str)
     print(json.dumps({k: result[k] for k in ("valid", "anomalies", "undecided", "linearizable", "lease_linearizable",
                                               "acknowledged_writes",
-                                              "acknowledged_writes_lost", "max_staleness_ms", "staleness_violations",
+                                              "acknowledged_writes_lost", "script_not_atomic", "replicas_differ",
+                                              "max_staleness_ms", "staleness_violations",
                                               "read_index_anomalies", "faults_injected",
                                               "availability")} | {"operations": result["operations"]["total"],
                                                                   "out": args.out}, indent=1, default=str))

@@ -6,6 +6,9 @@ Keys (database 0, prefixed `chaos:`):
                     `cas_index`; from an absent key a Set NX)
   counters  c0..cK  increments (IncrBy, which returns the new value) and reads
   set       s0      adds of unique elements (the lost-write check)
+  scripts   sc0/sl0 ScriptWorker's EVALSHA / FCALL of one write script: INCRBY sc0 by d and
+                    RPUSH onto sl0 the unique element `<id>:<d>`, atomically (the checker: every
+                    acknowledged element in the list once, sc0 = the sum of the listed d's)
 
 gRPC workers use raw stubs with (client_id, sequence) on every write and
 retry a write with the *same* sequence until it has a definite answer or its
@@ -196,7 +199,7 @@ class GrpcWorker(threading.Thread):
 
     def _run_op(self, f: str, key: str, command: pb.Command, *, value=None, expect=None, level=None,
                 decode=_text, extra: dict | None = None) -> dict:
-        write = f != "read" and f != "read_set"
+        write = f not in ("read", "read_set", "read_counter", "read_list", "replica")
         if write:
             self.sequence += 1
         op = {"process": self.process, "client": "grpc", "f": f, "key": key, "value": value, "level": level,
@@ -410,6 +413,63 @@ class RedisWorker(threading.Thread):
                 self._conn[1].close()
 
 
+#: ScriptWorker's script: one counter and one list, changed together.
+SCRIPT_BODY = ("local n = redis.call('INCRBY', KEYS[1], ARGV[1]) "
+               "redis.call('RPUSH', KEYS[2], ARGV[2]) return n")
+#: The same as a function (FCALL chaos_incr_push 2 counter list d element).
+SCRIPT_LIBRARY = ("#!lua name=chaos\n"
+                  "redis.register_function('chaos_incr_push', function(keys, args) " + SCRIPT_BODY.replace(
+                      "KEYS", "keys").replace("ARGV", "args") + " end)")
+SCRIPT_KEYS = ("sc0", "sl0")
+
+
+class ScriptWorker(RedisWorker):
+    """A redis-py client that only runs the write script (EVALSHA through redis-py's
+    register_script, or FCALL of the same code), recorded as `script` on the list key."""
+
+    def _connect(self):
+        node_id, conn = super()._connect()
+        conn.function_load(SCRIPT_LIBRARY, replace=True)
+        self._script = conn.register_script(SCRIPT_BODY)
+        return node_id, conn
+
+    def step(self) -> None:
+        counter, key = SCRIPT_KEYS
+        delta = self.rng.randint(1, 3)
+        element = f"{self._unique()}:{delta}"
+        if self.rng.random() < 0.5:
+            def call(c):
+                return self._script(keys=[PREFIX + counter, PREFIX + key], args=[delta, element], client=c)
+        else:
+            def call(c):
+                return c.fcall("chaos_incr_push", 2, PREFIX + counter, PREFIX + key, delta, element)
+        self._op("script", key, call, value=element, decode=int)
+
+
+def replica_reads(cluster, history: History, timeout_s: float = 60.0) -> list[dict]:
+    """After the final reads: once every node applied the same index, each node's own copy
+    of the script keys (read at level `any` on that node), recorded as `replica`."""
+    from raftcache.localcluster import wait_until
+
+    def same_applied():
+        applied = {cluster.status(n).applied_index for n in cluster.alive_nodes()}
+        return len(applied) == 1
+    wait_until(same_applied, timeout_s, "every node applied the same index")
+    out = []
+    for node in cluster.alive_nodes():
+        worker = GrpcWorker("replica", [(node.id, node.grpc_address)], history, Keys(), 0, threading.Event(),
+                            time.monotonic() + timeout_s, read_timeout_s=timeout_s)
+        counter, key = SCRIPT_KEYS
+        value = worker._run_op("replica", counter, pb.Command(get=pb.Get(key=_key(counter))), level="any",
+                               decode=lambda v: None if v is None else int(v), extra={"node": node.id})
+        listed = worker._run_op("replica", key, pb.Command(lrange=pb.LRange(key=_key(key), start=0, stop=-1)),
+                                level="any", decode=lambda v: [_text(x) for x in (v or [])], extra={"node": node.id})
+        out += [value, listed]
+        for ch in worker._channels.values():
+            ch.close()
+    return out
+
+
 def final_reads(targets: list[tuple[str, str]], history: History, keys: Keys, timeout_s: float = 60.0) -> list[dict]:
     """After healing: a linearizable read of every key (marked final), retried until it succeeds."""
     worker = GrpcWorker("final", targets, history, keys, 0, threading.Event(), time.monotonic() + timeout_s,
@@ -423,6 +483,13 @@ def final_reads(targets: list[tuple[str, str]], history: History, keys: Keys, ti
         out.append(worker._run_op("read_set", key, pb.Command(smembers=pb.SMembers(key=_key(key))),
                                   level="linearizable", extra={"final": True},
                                   decode=lambda v: sorted(_text(x) for x in (v or []))))
+    counter, key = SCRIPT_KEYS
+    out.append(worker._run_op("read_counter", counter, pb.Command(get=pb.Get(key=_key(counter))),
+                              level="linearizable", extra={"final": True},
+                              decode=lambda v: None if v is None else int(v)))
+    out.append(worker._run_op("read_list", key, pb.Command(lrange=pb.LRange(key=_key(key), start=0, stop=-1)),
+                              level="linearizable", extra={"final": True},
+                              decode=lambda v: [_text(x) for x in (v or [])]))
     for ch in worker._channels.values():
         ch.close()
     return out

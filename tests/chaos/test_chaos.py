@@ -61,6 +61,9 @@ def _assert_safe(v: dict) -> None:
     assert v["linearizable"] == "yes", (summary, v["linearizability"])
     assert v["acknowledged_writes_lost"] == 0, v["lost_writes"]
     assert v["lost_writes"]["phantom"] == 0, v["lost_writes"]
+    assert v["script_not_atomic"] == 0 and v["replicas_differ"] == 0, v["scripts"]
+    if v["run"].get("script_clients"):
+        assert v["scripts"]["acknowledged"] > 0, v["operations"]
 
 
 def test_smoke_chaos_run(tmp_path):
@@ -83,6 +86,21 @@ def test_chaos_run(tmp_path):
     _assert_safe(v)
     assert v["lease_linearizable"] in ("yes", None), v["lease_linearizability"]
     assert v["staleness_violations"] == 0, v["staleness"]
+
+
+@pytest.mark.chaos
+def test_write_scripts_chaos_run(tmp_path):
+    """EVALSHA / FCALL of one write script (INCRBY + RPUSH) from three clients under leader
+    kills, pauses and partitions: every acknowledged run in the list once, the counter the sum
+    of the listed increments, every node's copy the same (docs/reliability.md)."""
+    v = _run(tmp_path, "--duration", "60", "--seed", str(int(os.environ.get("CHAOS_SEED", "23"))),
+             "--script-clients", "3", "--grpc-clients", "2", "--sdk-clients", "0",
+             "--quiet", "2,4", "--hold", "3,6",
+             "--faults", "kill_leader,pause_leader,pause_zone,kill_zone,partition_zone,partition_leader",
+             timeout_s=400)
+    _assert_safe(v)
+    assert v["scripts"]["acknowledged"] > 50 and not v["scripts"]["replicas_differ"], v["scripts"]
+    assert v["valid"] is True, (v["anomalies"], v["undecided"])
 
 
 @pytest.mark.chaos

@@ -7,6 +7,8 @@ and error texts compared with a real redis-server."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import redis
 
@@ -143,7 +145,7 @@ def test_function_load_on_one_node_fcall_on_another(cluster, nodes):
 
 def test_runaway_script_is_stopped_and_rolled_back(cluster, nodes):
     leader, follower = nodes
-    leader.config_set("busy-reply-threshold", 100)  # 200,000 instructions
+    leader.config_set("busy-reply-threshold", 10)  # 200,000 instructions at apply
     try:
         with pytest.raises(redis.ResponseError, match="ran past its budget of 200000 Lua instructions"):
             follower.eval("redis.call('SET', 'partial', 'x') while true do end", 0)
@@ -153,6 +155,41 @@ def test_runaway_script_is_stopped_and_rolled_back(cluster, nodes):
     finally:
         leader.config_set("busy-reply-threshold", 5000)
     _replicas_agree(cluster, "partial", "after")
+
+
+def test_a_runaway_write_script_at_the_default_threshold_causes_no_election(cluster, nodes):
+    """Every replica runs a write script on its Raft thread: the budget at apply is capped far
+    below the election timeout, so a script looping in redis.call until it is stopped leaves the
+    leader and the term as they were, and a follower keeps answering reads meanwhile."""
+    leader, follower = nodes
+    leader.set("g", "1")
+    before = {n.id: cluster.status(n).term for n in cluster.alive_nodes()}
+    leader_id = cluster.status(cluster.leader()).leader_id
+    stop, read_errors, reads = threading.Event(), [], []
+
+    def reader():
+        r = client(cluster.followers()[0], 2)
+        while not stop.is_set():
+            try:
+                reads.append(r.get("g"))
+            except redis.RedisError as e:
+                read_errors.append(e)
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for body in ("while true do redis.call('HSET', KEYS[1], 'f' .. math.random(50), 1) end",
+                     "while true do redis.call('INCR', KEYS[2]) redis.call('RPUSH', KEYS[3], 'x') end",
+                     "local t = {} while true do t[#t + 1] = tostring(#t) end"):
+            with pytest.raises(redis.ResponseError, match="at most 100 ms for a script that writes"):
+                follower.eval(body, 3, "h", "n", "l")
+        assert leader.set("after", "1")
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not read_errors and reads and set(reads) == {b"1"}
+    assert {n.id: cluster.status(n).term for n in cluster.alive_nodes()} == before
+    assert cluster.status(cluster.leader()).leader_id == leader_id
+    assert _replicas_agree(cluster, "h", "n", "l", "after") == [None, None, None, b"1"]
 
 
 def test_random_and_time_are_the_same_on_every_replica(cluster, nodes):

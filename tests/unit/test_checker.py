@@ -434,3 +434,31 @@ def test_unknown_outcomes_are_accepted_either_way():
     # …but an unknown write seen, replaced, and then seen again is not.
     h3 = h[:6] + [w(10, 11, "z", index=5), r(12, 13, "u1"), r(100, 101, "z", final=True)]
     assert checker.verdict(h3)["valid"] is False
+
+
+# ---------------------------------------------------------------- the write script's effects
+
+def _script_history(listed, counter, ops=(("a:1", "ok"), ("b:2", "ok"), ("c:3", "unknown")), replicas=None):
+    history = [{"id": i, "f": "script", "key": "sl0", "value": v, "status": s, "t0": i, "t1": i + 0.5}
+               for i, (v, s) in enumerate(ops, 1)]
+    history += [{"id": 90, "f": "read_list", "key": "sl0", "status": "ok", "result": listed, "final": True, "t0": 50},
+                {"id": 91, "f": "read_counter", "key": "sc0", "status": "ok", "result": counter, "final": True, "t0": 50}]
+    for n, (lst, cnt) in enumerate(replicas or [(listed, counter)] * 3):
+        history += [{"id": 100 + n, "f": "replica", "key": "sl0", "node": f"n{n}", "status": "ok", "result": lst, "t0": 60},
+                    {"id": 200 + n, "f": "replica", "key": "sc0", "node": f"n{n}", "status": "ok", "result": cnt, "t0": 60}]
+    return history
+
+
+def test_script_effects_checked_against_the_final_list_and_counter():
+    ok = checker.check_scripts(_script_history(["a:1", "c:3", "b:2"], 6))
+    assert (ok["lost"], ok["phantom"], ok["duplicated"], ok["not_atomic"], ok["replicas_differ"]) == ([],) * 5
+    assert ok["acknowledged"] == 2
+    assert checker.check_scripts(_script_history(["a:1"], 1))["lost"][0]["value"] == "b:2"
+    assert checker.check_scripts(_script_history(["a:1", "b:2", "x:1"], 4))["phantom"][0]["value"] == "x:1"
+    assert checker.check_scripts(_script_history(["a:1", "b:2", "b:2"], 5))["duplicated"]
+    assert checker.check_scripts(_script_history(["a:1", "b:2"], 4))["not_atomic"]   # an INCRBY without its RPUSH
+    differ = checker.check_scripts(_script_history(["a:1", "b:2"], 3, replicas=[(["a:1", "b:2"], 3), (["a:1"], 1)]))
+    assert [r["node"] for r in differ["replicas_differ"]] == ["n1", "n1"]
+    verdict = checker.verdict(_script_history(["a:1", "b:2"], 4))
+    assert verdict["valid"] is False and "script_not_atomic" in verdict["anomalies"]
+    assert checker.verdict(_script_history(["a:1", "b:2"], 3))["valid"] is True
