@@ -151,12 +151,20 @@ class Cjson:
     def reset(self) -> None:
         """Back to lua-cjson's defaults: every run starts alike, whatever ran before on this node."""
         self.encode_depth = self.decode_depth = MAX_DEPTH
+        self.invalid_numbers = False
 
     def encode_max_depth(self, n=None) -> int:
         return self._set_depth("encode_depth", "encode_max_depth", n)
 
     def decode_max_depth(self, n=None) -> int:
         return self._set_depth("decode_depth", "decode_max_depth", n)
+
+    def encode_invalid_numbers(self, allowed=None) -> bool:
+        """cjson.encode_invalid_numbers(true): NaN and Inf encode as `nan` / `inf` (lua-cjson's
+        %.14g) for the rest of this run; a no-op under the rules of older log versions."""
+        if allowed is not None and self.depth_settable:
+            self.invalid_numbers = bool(allowed)
+        return self.invalid_numbers
 
     def _set_depth(self, attribute: str, name: str, n) -> int:
         """cjson.encode_max_depth / decode_max_depth: set for the rest of this run (reset() at
@@ -183,7 +191,10 @@ class Cjson:
             out.append("true" if value else "false")
         elif isinstance(value, (int, float)):
             if isinstance(value, float) and (math.isinf(value) or math.isnan(value)):
-                raise LuaLibError("Cannot serialise number: must not be NaN or Inf")
+                if not self.invalid_numbers:
+                    raise LuaLibError("Cannot serialise number: must not be NaN or Inf")
+                out.append("nan" if math.isnan(value) else "inf" if value > 0 else "-inf")
+                return
             out.append(number_text(value).decode())
         elif isinstance(value, bytes):
             out.append(_json_string(value))

@@ -142,7 +142,8 @@ base.bit = readonly(pylib(py.bit))
 base.struct = readonly(pylib(py.struct))
 local cjson = {encode = lib(py.cjson_encode), decode = lib(py.cjson_decode), null = py.null,
                encode_keep_buffer = function() end, decode_max_depth = lib(py.cjson_decode_max_depth),
-               encode_max_depth = lib(py.cjson_encode_max_depth), encode_invalid_numbers = function() end}
+               encode_max_depth = lib(py.cjson_encode_max_depth),
+               encode_invalid_numbers = lib(py.cjson_encode_invalid_numbers)}
 base.cjson = readonly(cjson)
 base.cmsgpack = readonly({pack = lib(py.msgpack_pack), unpack = lib(py.msgpack_unpack)})
 getmetatable("").__metatable = false   -- the string library stays out of reach
@@ -268,6 +269,7 @@ class Sandbox:
             b"cjson_encode": self.cjson.encode, b"cjson_decode": self.cjson.decode, b"null": null,
             b"cjson_encode_max_depth": self.cjson.encode_max_depth,
             b"cjson_decode_max_depth": self.cjson.decode_max_depth,
+            b"cjson_encode_invalid_numbers": self.cjson.encode_invalid_numbers,
             b"msgpack_pack": self.msgpack.pack, b"msgpack_unpack": self.msgpack.unpack,
         })
         self.m = self.lua.execute(_PRELUDE, py)

@@ -297,6 +297,10 @@ def test_entries_of_older_log_versions_keep_their_script_rules(node):
     depth = "cjson.encode_max_depth(1) return cjson.encode({{1}})"
     assert run(node, depth, version=older) == b"[[1]]"
     assert "excessive nesting" in error_text(run(node, depth))
+    nan = "cjson.encode_invalid_numbers(true) return cjson.encode({0/0})"
+    assert "must not be NaN or Inf" in error_text(run(node, nan, version=older))
+    assert run(node, nan) == b"[nan]"
+    assert "must not be NaN or Inf" in error_text(run(node, "return cjson.encode({0/0})")), "reset at each run"
     node.index += 1
     upper = pb.LogEntry(version=older, now_ms=node.now_ms, command=pb.Command(function_load=pb.FunctionLoad(
         code=b"#!LUA name=old\nredis.register_function('f', function() return 1 end)")))
