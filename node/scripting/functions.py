@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import shlex
 
 from raftcache.node import commands
 from raftcache.node.errors import CommandError
@@ -90,7 +91,10 @@ def parse_header(code: bytes, redis74: bool = True) -> tuple[str, bytes] | Comma
         return script_error("ERR Missing library metadata")
     line, newline, rest = code.partition(b"\n")
     if redis74:
-        parts = line.decode("utf-8", "replace").split()
+        try:   # Redis splits it as sdssplitargs does: quotes group ("name=\"foo\"" is foo)
+            parts = shlex.split(line.decode("utf-8", "replace"))
+        except ValueError:
+            parts = []
         if not newline or not parts:
             return script_error("ERR Invalid library metadata")
         engine, options = parts[0][2:], parts[1:]

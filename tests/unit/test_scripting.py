@@ -313,3 +313,8 @@ def test_a_library_top_level_sees_only_the_library_api_while_it_loads(node):
     fine = b"#!lua name=lib\nredis.register_function('f', function() return math.floor(2.5) end)"
     assert node.run(function_load=pb.FunctionLoad(code=fine)) == b"lib"
     assert node.run(eval=pb.Eval(function="f")) == 2, "a function called later sees the whole API"
+
+
+def test_a_library_name_may_be_quoted_as_redis_splits_its_shebang(node):
+    quoted = b'#!lua name="quoted"\nredis.register_function("f", function() return 1 end)'
+    assert node.run(function_load=pb.FunctionLoad(code=quoted)) == b"quoted"
