@@ -10,11 +10,13 @@ boolean that a caller could forget to check.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 
 from raftcache.localcluster import LocalCluster, Node
+from raftcache.shardedcluster import ShardedCluster
 
 
 class Cluster(LocalCluster):
@@ -43,3 +45,18 @@ def rss_bytes(node: Node) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise RuntimeError(f"no VmRSS for {node}")
+
+
+@contextlib.contextmanager
+def running_sharded(tmp_path_factory, request, name: str, shards: int = 2, nodes: int = 3):
+    """A started `up --shards` cluster for a module's tests; its nodes' logs are printed when a
+    test of the module failed, and it is stopped at the end."""
+    cluster = ShardedCluster(str(tmp_path_factory.mktemp(name)), shards, nodes)
+    failed = request.session.testsfailed
+    try:
+        cluster.start(timeout_s=90)
+        yield cluster
+    finally:
+        if request.session.testsfailed != failed:
+            print(cluster.tail_logs())
+        cluster.close()

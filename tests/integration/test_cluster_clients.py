@@ -14,20 +14,14 @@ import redis
 from raftcache import slots as slotmath
 from raftcache.client import AsyncClient, Client, cluster_file_seeds
 from raftcache.localcluster import wait_until
-from raftcache.shardedcluster import ShardedCluster
+
+from tests.cluster import running_sharded
 
 
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory, request):
-    cluster = ShardedCluster(str(tmp_path_factory.mktemp("sharded-clients")), 2, 3)
-    failed = request.session.testsfailed
-    try:
-        cluster.start(timeout_s=90)
+    with running_sharded(tmp_path_factory, request, "sharded-clients") as cluster:
         yield cluster
-    finally:
-        if request.session.testsfailed != failed:
-            print(cluster.tail_logs())
-        cluster.close()
 
 
 def _shard_of(key: str) -> int:

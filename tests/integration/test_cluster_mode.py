@@ -22,21 +22,14 @@ from redis.exceptions import ClusterCrossSlotError, MovedError
 from raftcache.clustermap import redis_node_id
 from raftcache.localcluster import free_base_port, wait_until
 from raftcache.node import commands
-from raftcache.shardedcluster import ShardedCluster
+from tests.cluster import running_sharded
 from tests.real_redis import RealRedis
 
 
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory, request):
-    cluster = ShardedCluster(str(tmp_path_factory.mktemp("sharded")), 2, 3)
-    failed = request.session.testsfailed
-    try:
-        cluster.start(timeout_s=90)
+    with running_sharded(tmp_path_factory, request, "sharded") as cluster:
         yield cluster
-    finally:
-        if request.session.testsfailed != failed:
-            print(cluster.tail_logs())
-        cluster.close()
 
 
 def _plain(node) -> redis.Redis:

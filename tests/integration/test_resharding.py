@@ -26,24 +26,17 @@ from raftcache.localcluster import wait_until
 from raftcache.node import commands
 from raftcache.proto import commands_pb2 as pb
 from raftcache.reshard import Cluster, Shards
-from raftcache.shardedcluster import ShardedCluster
+from tests.cluster import running_sharded
 
 
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory, request):
-    cluster = ShardedCluster(str(tmp_path_factory.mktemp("reshard")), 2, 3)
-    failed = request.session.testsfailed
-    try:
-        cluster.start(timeout_s=90)
+    with running_sharded(tmp_path_factory, request, "reshard") as cluster:
         cluster.wait_log_version(commands.RESHARD_VERSION, timeout_s=60)
         for shard in cluster.shards:   # every node has applied its shard's initial claim
             for node in shard.nodes:
                 wait_until(lambda: shard.status(node).shard.epoch >= 1, 30, f"{node.id}'s slot claim")
         yield cluster
-    finally:
-        if request.session.testsfailed != failed:
-            print(cluster.tail_logs())
-        cluster.close()
 
 
 def _rc(sharded) -> RedisCluster:
