@@ -38,7 +38,7 @@ from raftcache.node.frontends.resp_protocol import (
 from raftcache.node.frontends.resp_table import TABLE
 from raftcache.node.frontends.resp_types import SINCE_HFE
 from raftcache.node.scripting import lualibs, store
-from raftcache.node.scripting.sandbox import BUDGET_EXCEEDED, Sandbox
+from raftcache.node.scripting.sandbox import HOOK_STEP, Sandbox
 from raftcache.proto import commands_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,9 @@ _NOT_IN_SCRIPTS = frozenset({"eval", "eval_ro", "script_load", "script_flush", "
 #: in a savepoint (node/scripting/store.may_flush).
 _UNDO_REFUSES = (pb.FlushAll, pb.FlushDb, pb.SwapDb)
 _INT64_MIN = -(1 << 63)
+#: A script with at most this many KEYS and ARGV gets them as values of one call into Lua
+#: (which builds the tables); more go as two tables built from Python.
+VALUES_MAX = 32
 _POSITION = re.compile(r"user_(?:script|function):(\d+):")
 
 _REDIS_API = r"""
@@ -191,6 +194,12 @@ class Engine:
                         b"setresp": self._setresp, b"acl_check_cmd": self._acl_check_cmd,
                         b"register_function": self._register_function})
         self.redis = box.lua.execute(_REDIS_API, box.m, py)
+        m = box.m
+        self.run_chunk, self.run_chunk_values, self._stop_gc = m.run_chunk, m.run_chunk_values, m.stop_gc
+        self._call_cost = None   # what the Lua side's state.call_cost holds
+        #: (op, txn, body): the stored script an EVALSHA op names, read by needs_savepoint
+        #: (node/scripting/__init__.py) just before the op runs in that transaction.
+        self.read_ahead: tuple | None = None
 
     @classmethod
     def for_thread(cls) -> Engine:
@@ -203,33 +212,36 @@ class Engine:
     # ------------------------------------------------------------ running
 
     def run(self, run: Run, start, *args) -> object:
-        """Run `start(*args, steps)` (a prelude runner) as `run`; returns the reply or a CommandError.
+        """Run `start(steps, *args)` (a prelude runner) as `run`; returns the reply or a CommandError.
         A list in `args` (KEYS, ARGV) becomes a Lua table once the run's memory is counted."""
         box = self.box
         ctx = run.ctx
         box.seed(ctx.seed)
-        box.cjson.reset()
-        box.cjson.depth_settable = run.redis74 = not applied_before(ctx, commands.REDIS74_VERSION)
-        run.budget = budget_for(ctx)
-        steps = max(run.budget.instructions(ctx.settings) // 1000, 1)
-        box.state[b"call_cost"] = run.budget.call_cost
+        cjson = box.cjson
+        cjson.reset()
+        cjson.depth_settable = run.redis74 = not applied_before(ctx, commands.REDIS74_VERSION)
+        run.budget = budget = budget_for(ctx)
+        steps = max(budget.instructions(ctx.settings) // HOOK_STEP, 1)
+        if budget.call_cost != self._call_cost:
+            box.state[b"call_cost"] = self._call_cost = budget.call_cost
         self.current = run
         if box.lua.get_memory_used() > GC_ABOVE_BYTES:
             box.gc()   # garbage left by earlier runs would eat into this run's bound
         # The collector stops before the bound is set: from here on what the run may still
         # allocate depends only on the run (node/scripting/sandbox.py).
-        box.m.stop_gc()
+        self._stop_gc()
         box.set_memory_limit(MEMORY_LIMIT_BYTES)
         try:
             resp_args.set_clock(ctx.now_ms)
             args = [box.table(a) if type(a) is list else a for a in args]
-            outcome = start(*args, steps)
+            # (ok, exhausted, the value) or (ok, exhausted, the message[, its line])
+            outcome = start(steps, *args)
         except lua51.LuaMemoryError:
             box.disarm()
-            outcome = (False, "not enough memory", None)
+            outcome = (False, False, "not enough memory")
         except lua51.LuaError as e:
             box.disarm()
-            outcome = (False, BUDGET_EXCEEDED if box.state[b"exhausted"] else str(e), None)
+            outcome = (False, bool(box.state[b"exhausted"]), str(e))
         finally:
             resp_args.set_clock(None)
             self.current = None
@@ -237,13 +249,12 @@ class Engine:
             box.set_memory_limit(0)
         if run.crashed is not None:
             raise HandlerCrash(f"a command called by script {run.name} raised") from run.crashed
-        ok, value = outcome[0], outcome[1]
-        if box.state[b"exhausted"]:
+        if outcome[1]:
             return self._budget_error(run)
-        if ok:
+        if outcome[0]:
             self.redis74_reply = run.redis74
-            return self.from_lua(value, 0)
-        return self._run_error(run, value, outcome[2] if len(outcome) > 2 else None)
+            return self.from_lua(outcome[2], 0)
+        return self._run_error(run, outcome[2], outcome[3] if len(outcome) > 3 else None)
 
     def _budget_error(self, run: Run) -> CommandError:
         budget = run.budget.instructions(run.ctx.settings)
@@ -582,19 +593,26 @@ def compile_script(engine: Engine, body: bytes) -> tuple[object, list[str] | Com
 
 def eval_script(ctx, op, read_only: bool) -> object:
     """EVAL / EVALSHA (read_only: the _RO forms, on a read transaction)."""
+    engine = Engine.for_thread()
+    ahead, engine.read_ahead = engine.read_ahead, None
     if op.body:
         body = op.body
         sha = sha1hex(body)
     else:
         sha = op.sha.lower()
-        body = store.script(ctx.txn, sha)
+        if ahead is not None and ahead[0] is op and ahead[1] is ctx.txn:
+            body = ahead[2]   # the quota wrapper's needs_savepoint read it just now
+        else:
+            body = store.script(ctx.txn, sha)
         if body is None:
             return script_error("NOSCRIPT No matching script. Please use EVAL.")
-    engine = Engine.for_thread()
     chunk, flags = compile_script(engine, body)
     if chunk is None:
         return flags
     if op.body and not read_only:
         store.put_script(ctx.txn, sha, body)   # as Redis caches it: EVALSHA works from now on
-    run = Run(ctx, read_only or "no-writes" in flags, f"{sha}", "user_script", ctx.db)
-    return engine.run(run, engine.box.m.run_chunk, chunk, engine.redis, list(op.keys), list(op.args))
+    run = Run(ctx, read_only or "no-writes" in flags, sha, "user_script", ctx.db)
+    keys, args = op.keys, op.args
+    if len(keys) + len(args) <= VALUES_MAX:
+        return engine.run(run, engine.run_chunk_values, chunk, engine.redis, len(keys), *keys, *args)
+    return engine.run(run, engine.run_chunk, chunk, engine.redis, list(keys), list(args))

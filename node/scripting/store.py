@@ -55,6 +55,11 @@ def may_flush(txn, op) -> bool:
         code = library(txn, info["library"]) if info is not None else None
     else:
         code = op.body or script(txn, op.sha)
+    return flushes(code)
+
+
+def flushes(code: bytes | None) -> bool:
+    """may_flush's rule for the code itself (None: a script that cannot be read)."""
     return code is None or _FLUSHES.search(code) is not None
 
 
