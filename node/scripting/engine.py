@@ -28,6 +28,7 @@ import re
 
 from lupa import lua51
 
+from raftcache.commandkeys import KEY_FIELDS
 from raftcache.node import commands
 from raftcache.node.commands.quota import run_with_quota
 from raftcache.node.errors import CommandError, Reason
@@ -83,6 +84,13 @@ GC_ABOVE_BYTES = 16 << 20
 #: Deepest table a script's reply may nest (deeper levels become nil).
 MAX_REPLY_DEPTH = 256
 #: Commands a script may not call (besides those the RESP table marks noscript).
+#: Ops whose message has an `expiry` (commands.stamp turns its ttl_ms into a deadline).
+_EXPIRY_OPS = frozenset(f.name for f in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields
+                        if "expiry" in f.message_type.fields_by_name)
+#: Ops whose values commands.check_limits checks besides their keys.
+_VALUE_CHECKED = frozenset({"set", "append", "set_range", "mset", "mset_nx"})
+#: Command names (as a script spells them) remembered with their Spec.
+_SPECS_MAX = 1024
 _NOT_IN_SCRIPTS = frozenset({"eval", "eval_ro", "script_load", "script_flush", "function_load", "function_delete",
                              "function_flush", "function_restore", "transaction", "evict"})
 #: What an undo scope cannot undo (node/storage/keyspace.py): only scripts that name them run
@@ -200,6 +208,7 @@ class Engine:
         #: (op, txn, body): the stored script an EVALSHA op names, read by needs_savepoint
         #: (node/scripting/__init__.py) just before the op runs in that transaction.
         self.read_ahead: tuple | None = None
+        self._specs: dict[bytes, object] = {}   # a command's name as called -> its Spec
 
     @classmethod
     def for_thread(cls) -> Engine:
@@ -299,19 +308,24 @@ class Engine:
         return text.encode(), True
 
     def _dispatch(self, run: Run, args) -> object:
-        argv = []
-        for a in args:
-            if isinstance(a, bytes):
-                argv.append(a)
-            elif isinstance(a, (int, float)) and not isinstance(a, bool):
-                argv.append(lualibs.number_text(a))
-            else:
-                return script_error("ERR Lua redis lib command arguments must be strings or integers")
+        argv = list(args)
+        for i, a in enumerate(argv):
+            if type(a) is not bytes:
+                if isinstance(a, (int, float)) and not isinstance(a, bool):
+                    argv[i] = lualibs.number_text(a)
+                elif not isinstance(a, bytes):
+                    return script_error("ERR Lua redis lib command arguments must be strings or integers")
         if not argv:
             return script_error("ERR Please specify at least one argument for this redis lib call")
-        name = argv[0].lower()
-        spec = TABLE.get(name)
-        if spec is None or (spec.name in SINCE_HFE and applied_before(run.ctx, commands.HFE_VERSION)):
+        spec = self._specs.get(argv[0])
+        if spec is None:
+            spec = TABLE.get(argv[0].lower())
+            if spec is None:
+                return script_error("ERR Unknown Redis command called from script")
+            if len(self._specs) >= _SPECS_MAX:
+                self._specs.clear()
+            self._specs[argv[0]] = spec
+        if spec.name in SINCE_HFE and applied_before(run.ctx, commands.HFE_VERSION):
             return script_error("ERR Unknown Redis command called from script")
         if (spec.arity > 0 and len(argv) != spec.arity) or len(argv) < -spec.arity:
             return script_error("ERR Wrong number of args calling Redis command from script")
@@ -334,18 +348,15 @@ class Engine:
         if not is_read and run.read_only:
             return script_error("ERR Write commands are not allowed from read-only scripts.")
         result = self._execute(run, command, op_name, is_read)
-        if isinstance(result, CommandError) or spec.shape is None:
+        if spec.shape is None or isinstance(result, CommandError):
             return result
         return spec.shape(result, run.resp, command)
 
     def _execute(self, run: Run, command, op_name: str, is_read: bool) -> object:
         ctx = run.ctx
-        limits = ctx.limits
-        error = commands.check_limits(
-            command, databases=ctx.databases or 16,
-            max_key_bytes=limits.max_key_bytes if limits is not None else 1 << 30,
-            max_value_bytes=ctx.max_value_bytes)
-        if error is None:
+        op = getattr(command, op_name)
+        error = self._limits(ctx, command, op_name, op)
+        if error is None and op_name in _EXPIRY_OPS and op.HasField("expiry"):
             error = commands.stamp(command, ctx.now_ms)
         if error is not None:
             return error
@@ -353,7 +364,6 @@ class Engine:
         if handler is None:
             return script_error("ERR This Redis command is not allowed from script")
         sub_ctx = ctx if command.db == ctx.db else dataclasses.replace(ctx, db=command.db)
-        op = getattr(command, op_name)
         txn = ctx.txn
         if is_read or not hasattr(txn, "savepoint"):
             return handler(sub_ctx, op)
@@ -362,13 +372,29 @@ class Engine:
         # The script runs in an undo scope (the quota wrapper checks maxmemory for the whole
         # script); a command that fails is undone alone, back to its mark.
         if type(op) in _UNDO_REFUSES:
-            return script_error(f"ERR {command.WhichOneof('op').upper()} inside a script needs its name in the "
+            return script_error(f"ERR {op_name.upper()} inside a script needs its name in the "
                                 f"script's code")
         mark = txn.undo_mark()
         result = handler(sub_ctx, op)
         if isinstance(result, CommandError):
             txn.undo_to(mark)
         return result
+
+    @staticmethod
+    def _limits(ctx, command, op_name: str, op) -> CommandError | None:
+        """commands.check_limits, with the common case (the keys of single-key fields, a known
+        database, no value to check) done here."""
+        limits = ctx.limits
+        max_key_bytes = limits.max_key_bytes if limits is not None else 1 << 30
+        single, repeated, pairs = KEY_FIELDS[op_name]
+        if repeated or pairs or op_name in _VALUE_CHECKED or command.db >= (ctx.databases or 16):
+            return commands.check_limits(command, databases=ctx.databases or 16, max_key_bytes=max_key_bytes,
+                                         max_value_bytes=ctx.max_value_bytes)
+        for field in single:
+            if len(getattr(op, field)) > max_key_bytes:
+                return commands.check_limits(command, databases=ctx.databases or 16, max_key_bytes=max_key_bytes,
+                                             max_value_bytes=ctx.max_value_bytes)
+        return None
 
     # ------------------------------------------------------------ the other redis.* functions
 
