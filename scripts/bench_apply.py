@@ -14,7 +14,7 @@ returns a CommandError) apart, and the GET hit rate. Prints JSON (always;
 
 With --scripts N: N entries of each of INCR, EVALSHA of scripts/bench_scripting.py's
 script (INCRBY + EXPIRE) and EVALSHA of `return 1`, applied in LogBatches of --batch
-entries (a -P 16 pipeline reaching apply) on --keys random keys, the case order
+entries (a -P 16 pipeline reaching apply) on --keys random counters (not the SET keys), the case order
 interleaved over --rounds rounds; CPU µs per entry, the least of the rounds (the
 machine may be shared), and INCR's CPU over EVALSHA's (the rate ratio apply alone allows).
 """
@@ -134,7 +134,7 @@ def scripting_apply(sm, index: int, now_ms: int, args) -> dict:
              "evalsha": lambda key: [b"EVALSHA", shas["evalsha"], b"1", key, b"1"],
              "evalsha_return_1": lambda key: [b"EVALSHA", shas["evalsha_return_1"], b"0"]}
     batches = {name: [commands.encode_batch([
-        entry(TABLE[argv(b"x")[0].lower()].build(argv(b"key:%d" % rng.randrange(args.keys)), 0))
+        entry(TABLE[argv(b"x")[0].lower()].build(argv(b"counter:%d" % rng.randrange(args.keys)), 0))
         for _ in range(args.batch)]) for _ in range(max(args.scripts // args.batch, 1))] for name, argv in argvs.items()}
     best: dict[str, float] = {}
     errors = dict.fromkeys(batches, 0)
