@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import time
 
@@ -365,6 +366,8 @@ class Connection(StreamConnection):
                 if reply is not None:
                     self._write(reply)
                     return
+                if self._start_lone_get(args):
+                    return
             self.pending.append(args)
         else:
             self.parser.feed(data)
@@ -395,20 +398,65 @@ class Connection(StreamConnection):
         (Service.get_now); every other case, errors included, is the
         ordinary path's.
         """
-        if (len(args) != 2 or args[0].lower() != b"get" or self.multi is not None or not self._unrestricted()
-                or self.session.subscriptions is not None):
+        if not self._plain_get(args):
             return None
-        if self.server.cluster is not None and (self.asking or not resp_cluster.serves(self.server.cluster, args[1])):
-            return None   # the ordinary path answers -MOVED / -ASK
         started_ns = time.perf_counter_ns()
         value = self.session.get_now(args[1])
         if value is NOT_NOW:
             return None
         self.last_cmd = "get"
         self.server.stats["total_commands_processed"] += 1
+        return self._get_reply(args, started_ns, value)
+
+    def _plain_get(self, args: list[bytes]) -> bool:
+        """`args` is a GET the fast paths may answer (no MULTI, ACL restriction, subscriber
+        mode, or cluster redirection: the ordinary path answers those)."""
+        if (len(args) != 2 or args[0].lower() != b"get" or self.multi is not None or not self._unrestricted()
+                or self.session.subscriptions is not None):
+            return False
+        # in cluster mode the ordinary path answers -MOVED / -ASK
+        return self.server.cluster is None or not (self.asking or not resp_cluster.serves(self.server.cluster, args[1]))
+
+    def _get_reply(self, args: list[bytes], started_ns: int, value) -> bytes:
         reply = b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes else encode(value, self.proto)
         self.count(_GET_SPEC, args, started_ns, reply)
         return reply
+
+    def _start_lone_get(self, args: list[bytes]) -> bool:
+        """A lone GET at a level that waits for a read index (-P 1 on a follower at linearizable
+        or lease), on the node's shared round with no Command or task (Session.start_get); its
+        reply is written from the round's completion (_lone_get_done). False: not this path."""
+        if not self._plain_get(args):
+            return False
+        started_ns = time.perf_counter_ns()
+        handle = self.session.start_get(args[1], functools.partial(self._lone_get_done, args, started_ns))
+        if handle is None:
+            return False
+        self.last_cmd = "get"
+        self.server.stats["total_commands_processed"] += 1
+        self.running = True
+        self.task = handle
+        return True
+
+    def _lone_get_done(self, args: list[bytes], started_ns: int, outcome: tuple | None) -> None:
+        self.task, self.running = None, False
+        if self.closing:
+            return
+        if outcome is None:   # an error or a floor to wait for: the ordinary lone read answers it
+            self.server.stats["total_commands_processed"] -= 1   # counted again there
+            step = self._prepare(args)
+            if type(step) is bytes:
+                self._write(step)
+            else:
+                self.pending.appendleft(args)
+                self._start_lone_read(step[0], step[1], started_ns, args)
+                return
+        else:
+            self._write(self._get_reply(args, started_ns, outcome[0]))
+        if self.pending:
+            self._dispatch()
+        elif self.eof:
+            self.close()
 
     def _dispatch(self) -> None:
         """Answer what needs no waiting now; hand the rest to the command loop."""
@@ -449,6 +497,9 @@ class Connection(StreamConnection):
                 size += len(reply)
                 pending.popleft()
                 continue
+            if len(pending) == 1 and self._start_lone_get(args):   # -P 1: answered from the round
+                pending.popleft()
+                break
             spec = TABLE.get(args[0].lower())
             if spec is None or spec.build is None or "blocking" in spec.flags:
                 break

@@ -35,7 +35,7 @@ import functools
 import logging
 import random
 import time
-from typing import Protocol
+from typing import Callable, Protocol
 
 from raftcache.commandkeys import command_keys
 from raftcache.slots import key_slot
@@ -675,10 +675,27 @@ class Service:
         valid; an over-long key is NOT_NOW, so the ordinary path reports it."""
         if len(key) > self._sm.limits.max_key_bytes or not self._reads.servable_now(self._level(consistency), floor):
             return NOT_NOW
-        if self.cluster is not None:   # cluster mode: the read path decides -ASK / -MOVED against the log's slots
-            slot = key_slot(key)
-            if self._sm.migration.moving[slot] or not self._sm.slots.owned[slot] and self._sm.slots.current.epoch:
-                return NOT_NOW
+        if self.cluster is not None and self._not_here(key):
+            return NOT_NOW
+        return self._get_value(db, key)
+
+    def start_get(self, db: int, key: bytes, consistency: ReadConsistency | None, floor: int,
+                  done: Callable[[tuple | None], None]) -> asyncio.Future | None:
+        """GET `key` at a level that waits for a read index (linearizable, lease), on this
+        moment's shared round, without a Command, task or future of its own (Reads.start_get):
+        `done((value,))` with what get_now would answer, or `done(None)`: take the ordinary
+        path. Returns a handle to cancel, or None when the read does not take this path."""
+        if len(key) > self._sm.limits.max_key_bytes or (self.cluster is not None and self._not_here(key)):
+            return None
+        return self._reads.start_get(self._level(consistency), floor,
+                                     functools.partial(self._get_value, db, key), done)
+
+    def _not_here(self, key: bytes) -> bool:
+        """Cluster mode: the read path decides -ASK / -MOVED against the log's slots."""
+        slot = key_slot(key)
+        return bool(self._sm.migration.moving[slot] or not self._sm.slots.owned[slot] and self._sm.slots.current.epoch)
+
+    def _get_value(self, db: int, key: bytes):
         stats = self.stats
         stats["commands"] += 1
         stats["reads"] += 1

@@ -185,6 +185,18 @@ class Session:
             self.service.tracking.remember(self.tracking, (key,))
         return value
 
+    def start_get(self, key: bytes, done: Callable[[tuple | None], None]) -> asyncio.Future | None:
+        """GET `key` at a level that waits for a read index, on the shared round with no
+        Command or task (Service.start_get): `done((value,))`, or `done(None)` (take the
+        ordinary path). Returns a handle to cancel, or None: not this path."""
+        def got(outcome: tuple | None) -> None:
+            tracking = self.tracking
+            if outcome is not None and tracking is not None and not isinstance(outcome[0], CommandError):
+                self.service.tracking.remember(tracking, (key,))
+            done(outcome)
+
+        return self.service.start_get(self.db, key, self.consistency, self.last_write_index, got)
+
     def start_write(self, command: Command, done: Callable[[Outcome], None]) -> asyncio.Future:
         """A lone write, begun now: on the leader it is proposed before this returns (so writes
         started one after another are logged in that order) and `done(outcome)` is called from
