@@ -419,7 +419,9 @@ class Connection(StreamConnection):
 
     def _get_reply(self, args: list[bytes], started_ns: int, value) -> bytes:
         reply = b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes else encode(value, self.proto)
-        self.count(_GET_SPEC, args, started_ns, reply)
+        usec = (time.perf_counter_ns() - started_ns) // 1000   # count() for GET: no subcommand, never blocks
+        self.server.count_call("get", usec, reply)
+        self.session.finished("get", args, usec, True)
         return reply
 
     def _start_lone_get(self, args: list[bytes]) -> bool:

@@ -856,16 +856,27 @@ class Service:
 
     # ------------------------------------------------------------ status
 
+    def role(self) -> str:
+        raft = self._raft
+        if raft.is_leader:
+            return "leader"
+        if raft.leader_id:
+            return "follower"
+        return "joining" if raft.waiting_to_join else "candidate"
+
+    def health_fields(self) -> dict:
+        """The part of status() node/service/health.assess reads, without the rest (keyspace
+        sizes, latency and per-op figures): what a health check polled several times a second needs."""
+        raft = self._raft
+        return {"role": self.role(), "commit_index": raft.commit_index, "applied_index": raft.applied_index,
+                "last_leader_contact_s": 0.0 if raft.is_leader else raft.last_leader_contact_s(),
+                "quorum_contact_s": raft.quorum_contact_s()}
+
     def status(self) -> dict:
         """What Admin.Status, INFO and /status report about this node."""
         raft = self._raft
         ks = self._keyspace.stats()
-        if raft.is_leader:
-            role = "leader"
-        elif raft.leader_id:
-            role = "follower"
-        else:
-            role = "joining" if raft.waiting_to_join else "candidate"
+        role = self.role()
         members = []
         states = {m.id: m for m in raft.members_status()}
         for peer in self.config.members:
