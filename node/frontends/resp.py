@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import itertools
 import logging
 import time
 
@@ -45,7 +46,7 @@ from raftcache.node.frontends.resp_protocol import (
 )
 from raftcache.node.service.pubsub import Message
 from raftcache.node.service.service import LINEARIZABLE, NOT_NOW
-from raftcache.node.service.session import MAX_IN_FLIGHT, Outcome, Session
+from raftcache.node.service.session import MAX_IN_FLIGHT, MAX_READS_IN_FLIGHT, Outcome, Session
 from raftcache.node.service.stream import Port, StreamConnection, tls_options
 from raftcache.proto import commands_pb2 as pb
 
@@ -366,7 +367,7 @@ class Connection(StreamConnection):
                 if reply is not None:
                     self._write(reply)
                     return
-                if self._start_lone_get(args):
+                if self._plain_get(args) and self._start_round_gets([args]):
                     return
             self.pending.append(args)
         else:
@@ -417,6 +418,9 @@ class Connection(StreamConnection):
         # in cluster mode the ordinary path answers -MOVED / -ASK
         return self.server.cluster is None or not (self.asking or not resp_cluster.serves(self.server.cluster, args[1]))
 
+    def _plain_get_item(self, item) -> bool:
+        return type(item) is list and self._plain_get(item)
+
     def _get_reply(self, args: list[bytes], started_ns: int, value) -> bytes:
         reply = b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes else encode(value, self.proto)
         usec = (time.perf_counter_ns() - started_ns) // 1000   # count() for GET: no subcommand, never blocks
@@ -424,37 +428,34 @@ class Connection(StreamConnection):
         self.session.finished("get", args, usec, True)
         return reply
 
-    def _start_lone_get(self, args: list[bytes]) -> bool:
-        """A lone GET at a level that waits for a read index (-P 1 on a follower at linearizable
-        or lease), on the node's shared round with no Command or task (Session.start_get); its
-        reply is written from the round's completion (_lone_get_done). False: not this path."""
-        if not self._plain_get(args):
-            return False
+    def _start_round_gets(self, burst: list[list[bytes]]) -> bool:
+        """Plain GETs (`burst`, in order, taken from the front of `pending` or never in it) at a
+        level that waits for a read index (a follower at linearizable or lease): they join the
+        node's shared round together, with no Command or task (Session.start_gets), and their
+        replies go out in one write from the round's completion (_round_gets_done). False: not
+        this path (nothing was started)."""
         started_ns = time.perf_counter_ns()
-        handle = self.session.start_get(args[1], functools.partial(self._lone_get_done, args, started_ns))
+        handle = self.session.start_gets([args[1] for args in burst],
+                                         functools.partial(self._round_gets_done, burst, started_ns))
         if handle is None:
             return False
         self.last_cmd = "get"
-        self.server.stats["total_commands_processed"] += 1
+        self.server.stats["total_commands_processed"] += len(burst)
         self.running = True
         self.task = handle
         return True
 
-    def _lone_get_done(self, args: list[bytes], started_ns: int, outcome: tuple | None) -> None:
+    def _round_gets_done(self, burst: list[list[bytes]], started_ns: int, outcome: tuple | None) -> None:
         self.task, self.running = None, False
         if self.closing:
             return
-        if outcome is None:   # an error or a floor to wait for: the ordinary lone read answers it
-            self.server.stats["total_commands_processed"] -= 1   # counted again there
-            step = self._prepare(args)
-            if type(step) is bytes:
-                self._write(step)
-            else:
-                self.pending.appendleft(args)
-                self._start_lone_read(step[0], step[1], started_ns, args)
-                return
-        else:
-            self._write(self._get_reply(args, started_ns, outcome[0]))
+        if outcome is None:   # an error or a floor to wait for: the command loop runs them, in order
+            self.server.stats["total_commands_processed"] -= len(burst)   # counted again there
+            self.pending.extendleft(reversed(burst))
+            self.task = asyncio.get_running_loop().create_task(self._run())
+            return
+        get_reply = self._get_reply
+        self._write(b"".join([get_reply(args, started_ns, value) for args, value in zip(burst, outcome[0])]))
         if self.pending:
             self._dispatch()
         elif self.eof:
@@ -499,9 +500,12 @@ class Connection(StreamConnection):
                 size += len(reply)
                 pending.popleft()
                 continue
-            if len(pending) == 1 and self._start_lone_get(args):   # -P 1: answered from the round
-                pending.popleft()
-                break
+            if self._plain_get(args):   # GETs waiting for a read index: the run of them shares one round
+                burst = list(itertools.takewhile(self._plain_get_item, itertools.islice(pending, MAX_READS_IN_FLIGHT)))
+                if self._start_round_gets(burst):
+                    for _ in burst:
+                        pending.popleft()
+                    break
             spec = TABLE.get(args[0].lower())
             if spec is None or spec.build is None or "blocking" in spec.flags:
                 break

@@ -679,21 +679,26 @@ class Service:
             return NOT_NOW
         return self._get_value(db, key)
 
-    def start_get(self, db: int, key: bytes, consistency: ReadConsistency | None, floor: int,
-                  done: Callable[[tuple | None], None]) -> asyncio.Future | None:
-        """GET `key` at a level that waits for a read index (linearizable, lease), on this
-        moment's shared round, without a Command, task or future of its own (Reads.start_get):
-        `done((value,))` with what get_now would answer, or `done(None)`: take the ordinary
-        path. Returns a handle to cancel, or None when the read does not take this path."""
-        if len(key) > self._sm.limits.max_key_bytes or (self.cluster is not None and self._not_here(key)):
+    def start_gets(self, db: int, keys: list[bytes], consistency: ReadConsistency | None, floor: int,
+                   done: Callable[[tuple | None], None]) -> asyncio.Future | None:
+        """GETs of `keys` in `db` at a level that waits for a read index (linearizable, lease),
+        all on this moment's shared round, without a Command, task or future of their own
+        (Reads.start_get): `done((values,))`, each value what get_now would answer, or
+        `done(None)`: take the ordinary path. Returns a handle to cancel, or None when the
+        reads do not take this path."""
+        limit = self._sm.limits.max_key_bytes
+        if any(len(key) > limit or (self.cluster is not None and self._not_here(key)) for key in keys):
             return None
         return self._reads.start_get(self._level(consistency), floor,
-                                     functools.partial(self._get_value, db, key), done)
+                                     functools.partial(self._get_values, db, keys), done)
 
     def _not_here(self, key: bytes) -> bool:
         """Cluster mode: the read path decides -ASK / -MOVED against the log's slots."""
         slot = key_slot(key)
         return bool(self._sm.migration.moving[slot] or not self._sm.slots.owned[slot] and self._sm.slots.current.epoch)
+
+    def _get_values(self, db: int, keys: list[bytes]) -> list:
+        return [self._get_value(db, key) for key in keys]
 
     def _get_value(self, db: int, key: bytes):
         stats = self.stats

@@ -112,8 +112,8 @@ class FakeService:
             return NOT_NOW
         return self.sm.get_string(db, key, self.now_ms())
 
-    def start_get(self, db, key, consistency=None, floor=0, done=None):
-        """Like Service.start_get: this fake has no read index to wait for (None: not this path)."""
+    def start_gets(self, db, keys, consistency=None, floor=0, done=None):
+        """Like Service.start_gets: this fake has no read index to wait for (None: not this path)."""
         return None
 
     def status(self) -> dict:
