@@ -231,7 +231,7 @@ class Reads:
             try:
                 value = read()
             except Exception:  # noqa: BLE001 - the ordinary path answers it (and reports the bug)
-                value = None
+                pass
             else:
                 done((value,))
                 return
