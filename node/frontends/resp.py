@@ -457,7 +457,10 @@ class Connection(StreamConnection):
         get_reply = self._get_reply
         self._write(b"".join([get_reply(args, started_ns, value) for args, value in zip(burst, outcome[0])]))
         if self.pending:
-            self._dispatch()
+            if self.write_paused():   # the client is not reading: the command loop waits for it
+                self.task = asyncio.get_running_loop().create_task(self._run())
+            else:
+                self._dispatch()
         elif self.eof:
             self.close()
 
@@ -500,7 +503,7 @@ class Connection(StreamConnection):
                 size += len(reply)
                 pending.popleft()
                 continue
-            if self._plain_get(args):   # GETs waiting for a read index: the run of them shares one round
+            if self._plain_get(args) and not self.write_paused():   # GETs waiting for a read index: one round
                 burst = list(itertools.takewhile(self._plain_get_item, itertools.islice(pending, MAX_READS_IN_FLIGHT)))
                 if self._start_round_gets(burst):
                     for _ in burst:
@@ -573,6 +576,7 @@ class Connection(StreamConnection):
     async def _run(self) -> None:
         self.running = True
         try:
+            await self.writable()   # replies already written wait for the client first (round GETs')
             while self.pending and not self.closing:
                 batch, self.pending = self.pending, collections.deque()
                 self.backlog = 0
