@@ -10,6 +10,7 @@ killed mid-move loses nothing acknowledged.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -22,6 +23,9 @@ from redis.cluster import RedisCluster
 from redis.exceptions import AskError, MovedError
 
 from raftcache import slots
+from raftcache.client import Client
+from raftcache.client.errors import DeadlineExceededError
+from raftcache.client.transport import GrpcTransport
 from raftcache.localcluster import wait_until
 from raftcache.node import commands
 from raftcache.proto import commands_pb2 as pb
@@ -32,7 +36,7 @@ from tests.cluster import running_sharded
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory, request):
     with running_sharded(tmp_path_factory, request, "reshard") as cluster:
-        cluster.wait_log_version(commands.RESHARD_VERSION, timeout_s=60)
+        cluster.wait_log_version(commands.RESHARD_DEDUP_VERSION, timeout_s=60)
         for shard in cluster.shards:   # every node has applied its shard's initial claim
             for node in shard.nodes:
                 wait_until(lambda: shard.status(node).shard.epoch >= 1, 30, f"{node.id}'s slot claim")
@@ -273,6 +277,71 @@ def test_a_source_leader_killed_mid_move_loses_nothing(sharded):
         shard1.restart(victim)
         writer.check(rc)
     assert _owner(sharded, first) == 2 and _left_in(sharded, 1, first, last) == []
+
+
+class _LosesOneReply:
+    """The SDK's network, except that the reply to the first write `lose` picks is lost: the write
+    was applied, `then` runs (the slot moves), and the client sees a timeout (so it retries)."""
+
+    def __init__(self, lose, then):
+        self._inner, self._lose, self._then = GrpcTransport(), lose, then
+        self.lost: list = []
+
+    async def execute(self, address, request, timeout_s):
+        reply = await self._inner.execute(address, request, timeout_s)
+        if not self.lost and self._lose(request):
+            self.lost.append((request.client_id, request.sequence, reply))
+            await asyncio.to_thread(self._then)
+            raise DeadlineExceededError("the reply was lost")
+        return reply
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def test_an_sdk_write_retried_after_its_slot_moved_is_applied_once(sharded):
+    """The SDK's INCR is applied by the old shard, its reply is lost, the slot moves, and the retry
+    (same client id and sequence) reaches the new shard: it answers the first outcome, it does not
+    increment again (the move carried the old shard's dedup table)."""
+    slot = 600
+    key = _keys_in(slot, slot, 1, "once")[0]
+    moved = []
+
+    def move():
+        moved.append(_ctl(sharded, "reshard", "--slots", str(slot), "--to", "2"))
+
+    transport = _LosesOneReply(lambda r: r.command.WhichOneof("op") == "incr_by", move)
+    with Client([sharded.shards[0].nodes[0].grpc_address], transport=transport, timeout_s=240) as cache:
+        assert cache.set(key, 10)
+        assert _owner(sharded, slot) == 1
+        assert cache.incr(key) == 11, "the retry answers the first attempt's outcome"
+        assert moved and moved[0].returncode == 0, moved[0].stdout + moved[0].stderr
+        assert transport.lost and transport.lost[0][2].value.integer == 11
+        assert _owner(sharded, slot) == 2
+        assert cache.get(key) == b"11", "applied once"
+        assert cache.incr(key) == 12
+    with _rc(sharded) as rc:
+        assert rc.get(key) == b"12"
+    assert _left_in(sharded, 1, slot, slot) == []
+
+
+def test_a_stream_moves_with_its_slot(sharded):
+    slot = 610
+    key = _keys_in(slot, slot, 1, "stream")[0]
+    with _rc(sharded) as rc:
+        ids = [rc.xadd(key, {"n": n}) for n in range(50)]
+        rc.xgroup_create(key, "workers", id="0")
+        rc.xreadgroup("workers", "alice", {key: ">"}, count=20)
+        rc.xack(key, "workers", ids[0])
+        before = (rc.xrange(key), rc.xinfo_groups(key), rc.xpending(key, "workers"))
+        with pytest.raises(redis.ResponseError):
+            rc.dump(key)   # DUMP still does not serialise a stream for users
+        done = _ctl(sharded, "reshard", "--slots", str(slot), "--to", "2")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert _owner(sharded, slot) == 2 and _left_in(sharded, 1, slot, slot) == []
+        assert (rc.xrange(key), rc.xinfo_groups(key), rc.xpending(key, "workers")) == before
+        assert rc.xadd(key, {"n": "after"}) > ids[-1]
+        assert rc.xlen(key) == 51
 
 
 def test_rebalance_evens_the_slots_out(sharded):
