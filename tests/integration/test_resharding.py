@@ -359,6 +359,57 @@ def test_rebalance_evens_the_slots_out(sharded):
     assert "the slots are balanced already" in _ctl(sharded, "rebalance").stdout
 
 
+def _check_the_old_nodes_reach_the_new_shard(sharded, keys: list[str]) -> None:
+    """A node started before `add-shard` (its map had 2 shards) forwards memcached commands for the
+    new shard's keys there and relays PUBLISH to the new shard's subscribers."""
+    import json
+    import os
+
+    from pymemcache.client.base import Client as Memcache
+
+    with open(os.path.join(sharded.root, "cluster.json")) as f:
+        new_nodes = [n for n in json.load(f)["nodes"] if n.get("shard") == 3]
+    new_redis = [(h, int(p)) for h, _, p in (n["redis"].rpartition(":") for n in new_nodes)]
+    old = sharded.shards[0].nodes[0]
+    with redis.Redis(*old.redis_address, socket_timeout=10) as r:
+        third = [(a, b) for a, b, master, *_ in r.execute_command("CLUSTER", "SLOTS")
+                 if int(master[1]) in {port for _, port in new_redis}]
+    assert third, "the old node's view names shard 3's slots"
+    moved = [k for k in keys if any(a <= slots.key_slot(k.encode()) <= b for a, b in third)]
+    fresh = [k for k in _keys_in(0, 16383, 400, "mc-new") if any(a <= slots.key_slot(k.encode()) <= b
+                                                                 for a, b in third)][:10]
+    assert moved and fresh
+    mc = Memcache(old.memcached_address, timeout=10, connect_timeout=10)
+    try:
+        assert mc.get_many(moved) == {k: k.encode() for k in moved}, "keys that moved to shard 3"
+        for key in fresh:
+            assert mc.set(key, "via-old-node", noreply=False)
+        assert mc.get_many(fresh) == dict.fromkeys(fresh, b"via-old-node")
+    finally:
+        mc.close()
+    with redis.Redis(*new_redis[0], socket_timeout=10) as r:   # stored in shard 3 itself
+        assert [r.get(k) for k in fresh] == [b"via-old-node"] * len(fresh)
+    subscriber = redis.Redis(*new_redis[1], socket_timeout=10)
+    pubsub = subscriber.pubsub()
+    try:
+        pubsub.subscribe("scale-news")
+        assert pubsub.get_message(timeout=10)["type"] == "subscribe"
+        with redis.Redis(*old.redis_address, socket_timeout=10) as publisher:
+            publisher.publish("scale-news", "to-shard-3")
+        got: list = []
+
+        def arrived() -> bool:
+            message = pubsub.get_message(timeout=0.2)
+            if message is not None and message["type"] == "message":
+                got.append(message["data"])
+            return bool(got)
+        wait_until(arrived, 20, "the PUBLISH relayed to shard 3")
+        assert got == [b"to-shard-3"]
+    finally:
+        pubsub.close()
+        subscriber.close()
+
+
 def test_add_a_shard_then_empty_and_remove_it(sharded):
     """Last: `ctl add-shard --start` registers a third shard in cluster.json, starts its nodes and
     rebalances onto it (every node reads the new map); `rebalance --exclude 3` empties it and
@@ -379,6 +430,7 @@ def test_add_a_shard_then_empty_and_remove_it(sharded):
         with _rc(sharded) as rc:
             assert [rc.get(key) for key in keys] == [key.encode() for key in keys]
             assert len(rc.get_primaries()) == 3
+        _check_the_old_nodes_reach_the_new_shard(sharded, keys)
         refused = _ctl(sharded, "remove-shard", "3")
         assert refused.returncode == 1 and "owns 5461 slots" in refused.stderr
         emptied = _ctl(sharded, "rebalance", "--exclude", "3", "--batch", "100", timeout_s=600)
