@@ -1606,16 +1606,18 @@ class MigratedKey(_message.Message):
     def __init__(self, key: _Optional[bytes] = ..., payload: _Optional[bytes] = ..., expire_at_ms: _Optional[int] = ..., record: _Optional[_Union[StoredRecord, _Mapping]] = ...) -> None: ...
 
 class StoredRecord(_message.Message):
-    __slots__ = ("type", "value", "flags", "items")
+    __slots__ = ("type", "value", "flags", "items", "state")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
     type: int
     value: bytes
     flags: int
     items: _containers.RepeatedCompositeFieldContainer[StoredItem]
-    def __init__(self, type: _Optional[int] = ..., value: _Optional[bytes] = ..., flags: _Optional[int] = ..., items: _Optional[_Iterable[_Union[StoredItem, _Mapping]]] = ...) -> None: ...
+    state: int
+    def __init__(self, type: _Optional[int] = ..., value: _Optional[bytes] = ..., flags: _Optional[int] = ..., items: _Optional[_Iterable[_Union[StoredItem, _Mapping]]] = ..., state: _Optional[int] = ...) -> None: ...
 
 class StoredItem(_message.Message):
     __slots__ = ("key", "value")

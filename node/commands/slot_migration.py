@@ -12,9 +12,9 @@ leader for the mover (`raftcache ctl reshard`):
     T: FinishMigration(E)  (claims its slots + R at E)   S: FinishMigration(E)  (its slots - R at E)
 
 From log semantics version 13 (commands.RESHARD_DEDUP_VERSION) a key DUMP
-does not serialise (a stream, a hash with field deadlines) is answered as
-the record as stored (`MigratedKey.record`: type, value, flags, item
-records) and T stores exactly that, under a container id of its own; and S's
+does not serialise (a stream, a hash with field deadlines, a string with
+memcached flags or item state) is answered as the record as stored
+(`MigratedKey.record`: type, value, flags, state, item records) and T stores exactly that, under a container id of its own; and S's
 dedup table reaches T before T claims R (node/commands/dedup.py says why a
 merge where the higher sequence wins is exact), so a write retried after its
 slot moved is not applied twice.
@@ -205,12 +205,16 @@ class SlotMigration:
             if record is None:   # a frozen key that expired (or was evicted) since: nothing to copy
                 out.append([key, b"", -1])
                 continue
-            payload = dump_restore.dump(ctx, pb.Dump(key=key))
-            if isinstance(payload, CommandError):
-                if ctx.version < commands.RESHARD_DEDUP_VERSION:
-                    return CommandError(f"key {key!r} cannot be moved: {payload.message}", payload.reason)
+            stored = ctx.version >= commands.RESHARD_DEDUP_VERSION
+            if stored and not (record.type == ValueType.STRING and (record.flags or record.state)):
+                payload = dump_restore.dump(ctx, pb.Dump(key=key))
+                stored = isinstance(payload, CommandError)   # a value DUMP does not serialise
+            if stored:
                 out.append([key, b"", record.expires_at_ms, _stored(ctx.txn, record).SerializeToString()])
                 continue
+            payload = dump_restore.dump(ctx, pb.Dump(key=key))
+            if isinstance(payload, CommandError):
+                return CommandError(f"key {key!r} cannot be moved: {payload.message}", payload.reason)
             out.append([key, payload, record.expires_at_ms])
         if keys and not self.current.frozen:
             record = pb.BeginMigration()
@@ -297,7 +301,7 @@ class SlotMigration:
 
 def _stored(txn, record: Record) -> pb.StoredRecord:
     """`record` as stored, with its item records when it is an itemized container."""
-    out = pb.StoredRecord(type=int(record.type), value=record.value, flags=record.flags)
+    out = pb.StoredRecord(type=int(record.type), value=record.value, flags=record.flags, state=record.state)
     if is_itemized(record):
         cid, _ = container_ref(record)
         out.items.extend(pb.StoredItem(key=k, value=v) for k, v in txn.items(cid))
@@ -310,7 +314,9 @@ def _restore_stored(ctx, key: bytes, stored: pb.StoredRecord, expire_at_ms: int)
         kind = ValueType(stored.type)
     except ValueError:
         return CommandError(f"key {key!r}: unknown value type {stored.type}", Reason.INVALID_ARGUMENT)
-    record = Record(kind, stored.value, max(expire_at_ms, 0), ctx.index, stored.flags)
+    if stored.state and (kind != ValueType.STRING or stored.state > 3):
+        return CommandError(f"key {key!r}: a bad item state", Reason.INVALID_ARGUMENT)
+    record = Record(kind, stored.value, max(expire_at_ms, 0), ctx.index, stored.flags, stored.state)
     txn = ctx.txn
     if is_itemized(record):
         if len(stored.value) < CONTAINER_BYTES:

@@ -227,3 +227,13 @@ def test_before_version_13_a_stream_stops_the_move(shards):
     record = pb.MigratedKey(key=key, record=pb.StoredRecord(type=6))
     assert commands.required_version(pb.Command(restore_keys=pb.RestoreKeys(keys=[record]))) \
         == commands.RESHARD_DEDUP_VERSION
+
+
+def test_a_memcached_item_keeps_its_flags_when_it_moves(shards):
+    source, target = shards
+    flagged, plain = _key_in(100, b"mc"), _key_in(100, b"plain")
+    assert _set(source, flagged, b"v", flags=7) == OK and _set(source, plain, b"w") == OK
+    batch = _move_all(source, target, [flagged, plain])
+    assert {k: len(item) for k, *item in batch} == {flagged: 3, plain: 2}, "only the flagged one as stored"
+    assert target.read(get_meta=pb.GetMeta(key=flagged))[1] == 7
+    assert target.get(flagged) == b"v" and target.get(plain) == b"w"
