@@ -142,20 +142,82 @@ class Writer:
         assert not wrong, f"{len(wrong)} keys read back wrong (got, acknowledged): {list(wrong.items())[:5]}"
 
 
+class Counters:
+    """The SDK incrementing counters round-robin in a thread, for at most `max_s` (or until stopped):
+    each acknowledged INCR's answer is recorded. `check`: a counter's answers are distinct and its
+    final value counts every acknowledged INCR once -- at most the failed ones (outcome unknown)
+    more -- so an INCR applied twice (a retry applied again) shows."""
+
+    def __init__(self, sharded, keys: list[str], max_s: float = 120.0):
+        self.keys, self.max_s = keys, max_s
+        self.seeds = [n.grpc_address for n in sharded.nodes if n.alive]
+        self.answers: dict[str, list[int]] = {k: [] for k in keys}
+        self.failed: dict[str, int] = dict.fromkeys(keys, 0)
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(self.max_s + 60)
+
+    @property
+    def acked(self) -> int:
+        return sum(map(len, self.answers.values()))
+
+    def _run(self) -> None:
+        from raftcache.client.errors import RaftcacheError
+
+        deadline = time.monotonic() + self.max_s
+        with Client(self.seeds, timeout_s=30) as cache:
+            n = 0
+            while not self._stop.is_set() and time.monotonic() < deadline and n < 100_000:
+                key = self.keys[n % len(self.keys)]
+                n += 1
+                try:
+                    self.answers[key].append(cache.incr(key))
+                except RaftcacheError as e:
+                    self.errors.append(f"{type(e).__name__}: {e}")
+                    self.failed[key] += 1
+
+    def wait_acked(self, n: int, timeout_s: float = 60) -> None:
+        start = self.acked
+        wait_until(lambda: self.acked >= start + n, timeout_s, f"{n} more acknowledged INCRs")
+
+    def check(self, client: RedisCluster) -> None:
+        wrong = {}
+        for key in self.keys:
+            answers = self.answers[key]
+            final = int(client.get(key) or 0)
+            if len(set(answers)) != len(answers) or not len(answers) <= final <= len(answers) + self.failed[key] \
+                    or (answers and max(answers) > final):
+                wrong[key] = (final, len(answers), self.failed[key], answers[-5:])
+        assert not wrong, f"counters off (final, acknowledged, failed, last answers): {list(wrong.items())[:5]}"
+
+
 def test_reshard_under_a_writing_client_loses_nothing(sharded):
     first, last = 100, 149
     keys = _keys_in(first, last, 150, "moving") + _keys_in(200, 16383, 50, "staying")
     with _rc(sharded) as rc:
         for i, key in enumerate(keys):
             rc.set(key, "seed")
-        with Writer(sharded, keys, seeded="seed") as writer:
+        counters = Counters(sharded, _keys_in(first, last, 20, "count"))
+        with Writer(sharded, keys, seeded="seed") as writer, counters:
             writer.wait_writes(100)
+            counters.wait_acked(20)
             done = _ctl(sharded, "reshard", "--slots", f"{first}-{last}", "--to", "2", "--batch", "20")
             assert done.returncode == 0, done.stdout + done.stderr
             assert "moved slots 100-149 from shard 1 to shard 2" in done.stdout
             writer.wait_writes(100)
+            counters.wait_acked(20)
         assert writer.writes > 200, writer.errors[:5]
         writer.check(rc)
+        counters.check(rc)   # the SDK's INCRs, through the move: each applied once
+    assert not counters.errors, f"the SDK failed calls during the move: {counters.errors[:5]}"
     assert _owner(sharded, first) == 2 and _owner(sharded, last) == 2 and _owner(sharded, last + 1) == 1
     assert _left_in(sharded, 1, first, last) == [], "the old shard holds no copy of a moved key"
     out = _ctl(sharded, "shards").stdout
@@ -199,13 +261,19 @@ def test_ask_and_asking_while_a_slot_migrates(sharded):
         with _rc(sharded) as rc:   # redis-py follows -ASK (sending ASKING) for a new key
             assert rc.set(f"{{{fresh}}}:2", "new-key") and rc.get(f"{{{fresh}}}:2") == b"new-key"
             assert rc.get(fresh) == b"via-asking" and rc.get(held) == b"at-source"
+        with Client([sharded.shards[0].nodes[0].grpc_address], timeout_s=30) as cache:   # the SDK follows ASK too
+            assert cache.get(held) == b"at-source" and cache.get(fresh) == b"via-asking"
+            assert cache.set(f"{{{fresh}}}:sdk", "sdk-new") and cache.get(f"{{{fresh}}}:sdk") == b"sdk-new"
+            assert cache.incr(f"{{{fresh}}}:n") == 1 and cache.incr(f"{{{fresh}}}:n") == 2
+            pipe = cache.pipeline(transaction=False)   # a pipeline's requests follow ASK one by one
+            assert pipe.get(held).get(fresh).incr(f"{{{fresh}}}:n").execute() == [b"at-source", b"via-asking", 3]
     finally:
         shards.close()
     done = _ctl(sharded, "reshard", "--slots", str(slot), "--to", "2")   # finishes the move begun by hand
     assert done.returncode == 0, done.stdout + done.stderr
     with _rc(sharded) as rc:
         assert rc.get(held) == b"at-source" and rc.get(fresh) == b"via-asking"
-        assert rc.get(f"{{{fresh}}}:2") == b"new-key"
+        assert rc.get(f"{{{fresh}}}:2") == b"new-key" and rc.get(f"{{{fresh}}}:n") == b"3"
     assert _owner(sharded, slot) == 2 and _left_in(sharded, 1, slot, slot) == []
 
 
