@@ -14,10 +14,11 @@ leader for the mover (`raftcache ctl reshard`):
 From log semantics version 13 (commands.RESHARD_DEDUP_VERSION) a key DUMP
 does not serialise (a stream, a hash with field deadlines, a string with
 memcached flags or item state) is answered as the record as stored
-(`MigratedKey.record`: type, value, flags, state, item records) and T stores exactly that, under a container id of its own; and S's
-dedup table reaches T before T claims R (node/commands/dedup.py says why a
-merge where the higher sequence wins is exact), so a write retried after its
-slot moved is not applied twice.
+(`MigratedKey.record`: type, value, flags, state, item records) and T
+stores exactly that, under a container id of its own; and S's dedup table
+reaches T before T claims R (node/commands/dedup.py says why a merge where
+the higher sequence wins is exact), so a write retried after its slot moved
+is not applied twice.
 
 While S migrates R, apply decides where each command on R runs, as Redis
 Cluster's migrating state does: a command whose keys all exist in S runs in
@@ -48,7 +49,9 @@ from raftcache.node import commands
 from raftcache.node.commands import OK, dedup, dump_restore
 from raftcache.node.commands.slot_claims import SlotClaim
 from raftcache.node.errors import CommandError, Reason
-from raftcache.node.storage.keyspace import Record, ValueType, container_ref, container_value, is_itemized
+from raftcache.node.storage.keyspace import (
+    ITEM_STALE, ITEM_WIN_SENT, Record, ValueType, container_ref, container_value, is_itemized,
+)
 from raftcache.proto import commands_pb2 as pb
 
 _META_KEY = b"cluster/migration"
@@ -205,17 +208,16 @@ class SlotMigration:
             if record is None:   # a frozen key that expired (or was evicted) since: nothing to copy
                 out.append([key, b"", -1])
                 continue
-            stored = ctx.version >= commands.RESHARD_DEDUP_VERSION
-            if stored and not (record.type == ValueType.STRING and (record.flags or record.state)):
+            as_stored = ctx.version >= commands.RESHARD_DEDUP_VERSION
+            payload = None
+            if not (as_stored and record.type == ValueType.STRING and (record.flags or record.state)):
                 payload = dump_restore.dump(ctx, pb.Dump(key=key))
-                stored = isinstance(payload, CommandError)   # a value DUMP does not serialise
-            if stored:
+            if as_stored and (payload is None or isinstance(payload, CommandError)):   # what DUMP leaves out
                 out.append([key, b"", record.expires_at_ms, _stored(ctx.txn, record).SerializeToString()])
-                continue
-            payload = dump_restore.dump(ctx, pb.Dump(key=key))
-            if isinstance(payload, CommandError):
+            elif isinstance(payload, CommandError):
                 return CommandError(f"key {key!r} cannot be moved: {payload.message}", payload.reason)
-            out.append([key, payload, record.expires_at_ms])
+            else:
+                out.append([key, payload, record.expires_at_ms])
         if keys and not self.current.frozen:
             record = pb.BeginMigration()
             record.CopyFrom(self.current)
@@ -314,7 +316,7 @@ def _restore_stored(ctx, key: bytes, stored: pb.StoredRecord, expire_at_ms: int)
         kind = ValueType(stored.type)
     except ValueError:
         return CommandError(f"key {key!r}: unknown value type {stored.type}", Reason.INVALID_ARGUMENT)
-    if stored.state and (kind != ValueType.STRING or stored.state > 3):
+    if stored.state and (kind != ValueType.STRING or stored.state & ~(ITEM_STALE | ITEM_WIN_SENT)):
         return CommandError(f"key {key!r}: a bad item state", Reason.INVALID_ARGUMENT)
     record = Record(kind, stored.value, max(expire_at_ms, 0), ctx.index, stored.flags, stored.state)
     txn = ctx.txn
