@@ -55,6 +55,9 @@ LogEntry = pb.LogEntry
 #:  12: the script budget at apply (SCRIPT_BUDGET_VERSION): a writing script that runs at apply
 #:      gets node/scripting/engine.APPLY_BUDGET (busy-reply-threshold capped at 100 ms,
 #:      calibrated costs), not the read-only scripts' budget.
+#:  13: resharding carries the source's dedup table to the target before the flip (ExportDedup,
+#:      ImportDedup; node/commands/dedup.py), and a key DUMP does not serialise (a stream, a hash
+#:      with field deadlines) as the record as stored (MigratedKey.record).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -66,7 +69,9 @@ RESHARD_VERSION = 10
 HFE_VERSION = REDIS74_VERSION = 11
 #: The first version whose writing scripts run under the apply budget (docs/scripting.md).
 SCRIPT_BUDGET_VERSION = 12
-SUPPORTED_VERSIONS = range(1, SCRIPT_BUDGET_VERSION + 1)
+#: The first version whose slot moves carry the dedup table and stored records (slot_migration.py).
+RESHARD_DEDUP_VERSION = 13
+SUPPORTED_VERSIONS = range(1, RESHARD_DEDUP_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4
@@ -95,7 +100,8 @@ SINCE_VERSION = {"publish": 3, **{name: 4 for name in (
     "claim_slots": CLUSTER_VERSION, "publish_batch": PUBLISH_BATCH_VERSION,
     **{name: RESHARD_VERSION for name in (
        "begin_migration", "migrate_keys", "restore_keys", "drop_migrated", "finish_migration")},
-    **{name: HFE_VERSION for name in ("hexpire", "hpersist", "httl", "delete_expired_fields")}}
+    **{name: HFE_VERSION for name in ("hexpire", "hpersist", "httl", "delete_expired_fields")},
+    **{name: RESHARD_DEDUP_VERSION for name in ("export_dedup", "import_dedup")}}
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
 #: First byte of a LogBatch: several entries applied at one index.
@@ -123,6 +129,8 @@ def required_version(command: pb.Command) -> int:
         version = ACL_VERSION
     if command.asking:
         version = max(version, RESHARD_VERSION)
+    if name == "restore_keys" and any(k.HasField("record") for k in command.restore_keys.keys):
+        version = max(version, RESHARD_DEDUP_VERSION)
     if name == "transaction":
         version = max([version, *map(required_version, command.transaction.commands)])
         if any(w.HasField("seen_at") for w in command.transaction.watches):

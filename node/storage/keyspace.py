@@ -496,12 +496,13 @@ class ReadTxn:
         """A small state-machine table entry (dedup, config), or None."""
         return self._txn.get(_TABLE + name, db=self._ks._meta)
 
-    def meta_range(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
-        """Up to `limit` (name, value) table entries whose name starts with `prefix`, in name order."""
+    def meta_range(self, prefix: bytes, limit: int, start: bytes = b"") -> list[tuple[bytes, bytes]]:
+        """Up to `limit` (name, value) table entries whose name starts with `prefix`, in name order,
+        from `prefix + start` on."""
         out: list[tuple[bytes, bytes]] = []
         full = _TABLE + prefix
         with self._txn.cursor(db=self._ks._meta) as cur:
-            if not cur.set_range(full):
+            if not cur.set_range(full + start):
                 return out
             for name, value in cur:
                 if len(out) >= limit or not name.startswith(full):

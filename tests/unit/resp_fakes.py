@@ -12,6 +12,7 @@ import random
 import time
 
 from raftcache.node.service.opstats import OpStats
+from raftcache.node.service.tracking import Tracker
 from raftcache.node import commands
 from raftcache.node.config import FrontendConfig, KeyspaceConfig, NodeConfig, settings
 from raftcache.node.frontends import resp
@@ -36,6 +37,7 @@ class FakeService:
         self._rng = random.Random(7)
         self.log_version = commands.MAX_VERSION
         self.cluster = None   # not sharded (node/service/cluster.py)
+        self.tracking = Tracker()   # client-side caching (INFO reads its counts)
         self.shard_forwarder = None   # not sharded (node/service/shard_forward.py)
         self.skew_ms = 0                       # added to the wall clock: lets tests "wait" for expiry
         self.consistencies: list = []          # the level of every execute(), in order
@@ -113,6 +115,10 @@ class FakeService:
         if len(key) > self.limits.max_key_bytes:
             return NOT_NOW
         return self.sm.get_string(db, key, self.now_ms())
+
+    def start_gets(self, db, keys, consistency=None, floor=0, done=None):
+        """Like Service.start_gets: this fake has no read index to wait for (None: not this path)."""
+        return None
 
     def status(self) -> dict:
         stats = self.keyspace.stats()
