@@ -20,7 +20,6 @@ from raftcache.node.storage.keyspace import Keyspace
 from raftcache.node.service.diagnostics import Diagnostics
 from raftcache.node.service.identity import Identity
 from raftcache.node.service.service import NOT_NOW, stamp, without_passwords
-from raftcache.node.service.tracking import Tracker
 from raftcache.node.commands.statemachine import StateMachine
 from raftcache.proto import commands_pb2 as pb
 
@@ -44,7 +43,6 @@ class FakeService:
         self.set_password("")
         self.diagnostics = Diagnostics()
         self.diagnostics.configure(settings.node_defaults(self.config))
-        self.tracking = Tracker(on_change=self.sm.set_track_writes)   # as Service: INFO reads its stats
 
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000 + self.skew_ms
