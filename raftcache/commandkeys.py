@@ -40,7 +40,7 @@ def op_keys(name: str, op) -> list[bytes]:
     single, repeated, pairs = KEY_FIELDS[name]
     keys = [getattr(op, f) for f in single if f != "store" or getattr(op, f)]  # SORT's STORE: when given
     for f in repeated:
-        keys.extend(getattr(op, f))
+        keys += getattr(op, f)[:]   # a slice: much cheaper than iterating a protobuf repeated field
     if pairs:
         keys.extend(p.key for p in op.pairs)
     return keys

@@ -131,18 +131,18 @@ _EXPIRE_CONDITIONS = {b"NX": pb.EXPIRE_NX, b"XX": pb.EXPIRE_XX, b"GT": pb.EXPIRE
 
 def build_expire(unit_ms, absolute):
     def build(args, db):
-        name = args[0].decode(errors="replace").lower()
         n = to_int(args[2])
-        if (unit_ms == 1000 and not -(I64_MAX // 1000) <= n <= I64_MAX // 1000):
-            raise RespError(f"ERR invalid expire time in '{name}' command")
         ms = n * unit_ms
-        if not absolute and ms > relative_ms_limit():
-            raise RespError(f"ERR invalid expire time in '{name}' command")
+        if ((unit_ms == 1000 and not -(I64_MAX // 1000) <= n <= I64_MAX // 1000)
+                or (not absolute and ms > relative_ms_limit())):
+            raise RespError(f"ERR invalid expire time in '{args[0].decode(errors='replace').lower()}' command")
         command = cmd(db, "expire", key=args[1])
         if absolute:
             command.expire.expiry.expire_at_ms = ms
         else:
             command.expire.expiry.ttl_ms = ms
+        if len(args) == 3:
+            return command
         flags = set()
         for arg in args[3:]:
             flag = arg.upper()

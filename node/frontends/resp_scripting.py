@@ -41,17 +41,16 @@ def _no_writes(body: bytes) -> bool:
 def build_eval(read_only: bool, by_sha: bool):
     def build(args, db):
         keys, argv = _keys_and_args(args, 2)
-        op = pb.Eval(keys=keys, args=argv)
+        if by_sha and len(args[1]) != 40:
+            raise RespError(NOSCRIPT)
+        command = pb.Command(db=db)
+        op = command.eval_ro if read_only or (not by_sha and _no_writes(args[1])) else command.eval
         if by_sha:
-            sha = args[1]
-            if len(sha) != 40:
-                raise RespError(NOSCRIPT)
-            op.sha = sha.decode("latin-1").lower()
+            op.sha = args[1].decode("latin-1").lower()
         else:
             op.body = args[1]
-        command = pb.Command(db=db)
-        ro = read_only or (not by_sha and _no_writes(args[1]))
-        (command.eval_ro if ro else command.eval).CopyFrom(op)
+        op.keys.extend(keys)
+        op.args.extend(argv)
         return command
     return build
 

@@ -28,8 +28,12 @@ class _Runner:
 
     @staticmethod
     def needs_savepoint(txn, op) -> bool:
-        from raftcache.node.scripting import store
-        return store.may_flush(txn, op)
+        from raftcache.node.scripting import engine, store
+        if op.function or op.body:
+            return store.may_flush(txn, op)
+        body = store.script(txn, op.sha)
+        engine.Engine.for_thread().read_ahead = (op, txn, body)   # the run that follows reads it here
+        return store.flushes(body)
 
     @staticmethod
     def eval(ctx, op):

@@ -28,6 +28,7 @@ import re
 
 from lupa import lua51
 
+from raftcache.commandkeys import KEY_FIELDS
 from raftcache.node import commands
 from raftcache.node.commands.quota import run_with_quota
 from raftcache.node.errors import CommandError, Reason
@@ -38,7 +39,7 @@ from raftcache.node.frontends.resp_protocol import (
 from raftcache.node.frontends.resp_table import TABLE
 from raftcache.node.frontends.resp_types import SINCE_HFE
 from raftcache.node.scripting import lualibs, store
-from raftcache.node.scripting.sandbox import BUDGET_EXCEEDED, Sandbox
+from raftcache.node.scripting.sandbox import HOOK_STEP, Sandbox
 from raftcache.proto import commands_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -83,12 +84,22 @@ GC_ABOVE_BYTES = 16 << 20
 #: Deepest table a script's reply may nest (deeper levels become nil).
 MAX_REPLY_DEPTH = 256
 #: Commands a script may not call (besides those the RESP table marks noscript).
+#: Ops whose message has an `expiry` (commands.stamp turns its ttl_ms into a deadline).
+_EXPIRY_OPS = frozenset(f.name for f in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields
+                        if "expiry" in f.message_type.fields_by_name)
+#: Ops whose values commands.check_limits checks besides their keys.
+_VALUE_CHECKED = frozenset({"set", "append", "set_range", "mset", "mset_nx"})
+#: Command names (as a script spells them) remembered with their Spec.
+_SPECS_MAX = 1024
 _NOT_IN_SCRIPTS = frozenset({"eval", "eval_ro", "script_load", "script_flush", "function_load", "function_delete",
                              "function_flush", "function_restore", "transaction", "evict"})
 #: What an undo scope cannot undo (node/storage/keyspace.py): only scripts that name them run
 #: in a savepoint (node/scripting/store.may_flush).
 _UNDO_REFUSES = (pb.FlushAll, pb.FlushDb, pb.SwapDb)
 _INT64_MIN = -(1 << 63)
+#: A script with at most this many KEYS and ARGV gets them as values of one call into Lua
+#: (which builds the tables); more go as two tables built from Python.
+VALUES_MAX = 32
 _POSITION = re.compile(r"user_(?:script|function):(\d+):")
 
 _REDIS_API = r"""
@@ -162,7 +173,7 @@ class HandlerCrash(Exception):
     machine answers it as it answers any handler bug (INTERNAL, rolled back)."""
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Run:
     """One script run's state (the sandbox's current run)."""
 
@@ -191,6 +202,13 @@ class Engine:
                         b"setresp": self._setresp, b"acl_check_cmd": self._acl_check_cmd,
                         b"register_function": self._register_function})
         self.redis = box.lua.execute(_REDIS_API, box.m, py)
+        m = box.m
+        self.run_chunk, self.run_chunk_values, self._stop_gc = m.run_chunk, m.run_chunk_values, m.stop_gc
+        self._call_cost = None   # what the Lua side's state.call_cost holds
+        #: (op, txn, body): the stored script an EVALSHA op names, read by needs_savepoint
+        #: (node/scripting/__init__.py) just before the op runs in that transaction.
+        self.read_ahead: tuple | None = None
+        self._specs: dict[bytes, object] = {}   # a command's name as called -> its Spec
 
     @classmethod
     def for_thread(cls) -> Engine:
@@ -203,33 +221,36 @@ class Engine:
     # ------------------------------------------------------------ running
 
     def run(self, run: Run, start, *args) -> object:
-        """Run `start(*args, steps)` (a prelude runner) as `run`; returns the reply or a CommandError.
+        """Run `start(steps, *args)` (a prelude runner) as `run`; returns the reply or a CommandError.
         A list in `args` (KEYS, ARGV) becomes a Lua table once the run's memory is counted."""
         box = self.box
         ctx = run.ctx
         box.seed(ctx.seed)
-        box.cjson.reset()
-        box.cjson.depth_settable = run.redis74 = not applied_before(ctx, commands.REDIS74_VERSION)
-        run.budget = budget_for(ctx)
-        steps = max(run.budget.instructions(ctx.settings) // 1000, 1)
-        box.state[b"call_cost"] = run.budget.call_cost
+        cjson = box.cjson
+        cjson.reset()
+        cjson.depth_settable = run.redis74 = not applied_before(ctx, commands.REDIS74_VERSION)
+        run.budget = budget = budget_for(ctx)
+        steps = max(budget.instructions(ctx.settings) // HOOK_STEP, 1)
+        if budget.call_cost != self._call_cost:
+            box.state[b"call_cost"] = self._call_cost = budget.call_cost
         self.current = run
         if box.lua.get_memory_used() > GC_ABOVE_BYTES:
             box.gc()   # garbage left by earlier runs would eat into this run's bound
         # The collector stops before the bound is set: from here on what the run may still
         # allocate depends only on the run (node/scripting/sandbox.py).
-        box.m.stop_gc()
+        self._stop_gc()
         box.set_memory_limit(MEMORY_LIMIT_BYTES)
         try:
             resp_args.set_clock(ctx.now_ms)
             args = [box.table(a) if type(a) is list else a for a in args]
-            outcome = start(*args, steps)
+            # (ok, exhausted, the value) or (ok, exhausted, the message[, its line])
+            outcome = start(steps, *args)
         except lua51.LuaMemoryError:
             box.disarm()
-            outcome = (False, "not enough memory", None)
+            outcome = (False, False, "not enough memory")
         except lua51.LuaError as e:
             box.disarm()
-            outcome = (False, BUDGET_EXCEEDED if box.state[b"exhausted"] else str(e), None)
+            outcome = (False, bool(box.state[b"exhausted"]), str(e))
         finally:
             resp_args.set_clock(None)
             self.current = None
@@ -237,13 +258,12 @@ class Engine:
             box.set_memory_limit(0)
         if run.crashed is not None:
             raise HandlerCrash(f"a command called by script {run.name} raised") from run.crashed
-        ok, value = outcome[0], outcome[1]
-        if box.state[b"exhausted"]:
+        if outcome[1]:
             return self._budget_error(run)
-        if ok:
+        if outcome[0]:
             self.redis74_reply = run.redis74
-            return self.from_lua(value, 0)
-        return self._run_error(run, value, outcome[2] if len(outcome) > 2 else None)
+            return self.from_lua(outcome[2], 0)
+        return self._run_error(run, outcome[2], outcome[3] if len(outcome) > 3 else None)
 
     def _budget_error(self, run: Run) -> CommandError:
         budget = run.budget.instructions(run.ctx.settings)
@@ -288,19 +308,24 @@ class Engine:
         return text.encode(), True
 
     def _dispatch(self, run: Run, args) -> object:
-        argv = []
-        for a in args:
-            if isinstance(a, bytes):
-                argv.append(a)
-            elif isinstance(a, (int, float)) and not isinstance(a, bool):
-                argv.append(lualibs.number_text(a))
-            else:
-                return script_error("ERR Lua redis lib command arguments must be strings or integers")
+        argv = list(args)
+        for i, a in enumerate(argv):
+            if type(a) is not bytes:
+                if isinstance(a, (int, float)) and not isinstance(a, bool):
+                    argv[i] = lualibs.number_text(a)
+                elif not isinstance(a, bytes):
+                    return script_error("ERR Lua redis lib command arguments must be strings or integers")
         if not argv:
             return script_error("ERR Please specify at least one argument for this redis lib call")
-        name = argv[0].lower()
-        spec = TABLE.get(name)
-        if spec is None or (spec.name in SINCE_HFE and applied_before(run.ctx, commands.HFE_VERSION)):
+        spec = self._specs.get(argv[0])
+        if spec is None:
+            spec = TABLE.get(argv[0].lower())
+            if spec is None:
+                return script_error("ERR Unknown Redis command called from script")
+            if len(self._specs) >= _SPECS_MAX:
+                self._specs.clear()
+            self._specs[argv[0]] = spec
+        if spec.name in SINCE_HFE and applied_before(run.ctx, commands.HFE_VERSION):
             return script_error("ERR Unknown Redis command called from script")
         if (spec.arity > 0 and len(argv) != spec.arity) or len(argv) < -spec.arity:
             return script_error("ERR Wrong number of args calling Redis command from script")
@@ -323,18 +348,15 @@ class Engine:
         if not is_read and run.read_only:
             return script_error("ERR Write commands are not allowed from read-only scripts.")
         result = self._execute(run, command, op_name, is_read)
-        if isinstance(result, CommandError) or spec.shape is None:
+        if spec.shape is None or isinstance(result, CommandError):
             return result
         return spec.shape(result, run.resp, command)
 
     def _execute(self, run: Run, command, op_name: str, is_read: bool) -> object:
         ctx = run.ctx
-        limits = ctx.limits
-        error = commands.check_limits(
-            command, databases=ctx.databases or 16,
-            max_key_bytes=limits.max_key_bytes if limits is not None else 1 << 30,
-            max_value_bytes=ctx.max_value_bytes)
-        if error is None:
+        op = getattr(command, op_name)
+        error = self._limits(ctx, command, op_name, op)
+        if error is None and op_name in _EXPIRY_OPS and op.HasField("expiry"):
             error = commands.stamp(command, ctx.now_ms)
         if error is not None:
             return error
@@ -342,7 +364,6 @@ class Engine:
         if handler is None:
             return script_error("ERR This Redis command is not allowed from script")
         sub_ctx = ctx if command.db == ctx.db else dataclasses.replace(ctx, db=command.db)
-        op = getattr(command, op_name)
         txn = ctx.txn
         if is_read or not hasattr(txn, "savepoint"):
             return handler(sub_ctx, op)
@@ -351,13 +372,29 @@ class Engine:
         # The script runs in an undo scope (the quota wrapper checks maxmemory for the whole
         # script); a command that fails is undone alone, back to its mark.
         if type(op) in _UNDO_REFUSES:
-            return script_error(f"ERR {command.WhichOneof('op').upper()} inside a script needs its name in the "
+            return script_error(f"ERR {op_name.upper()} inside a script needs its name in the "
                                 f"script's code")
         mark = txn.undo_mark()
         result = handler(sub_ctx, op)
         if isinstance(result, CommandError):
             txn.undo_to(mark)
         return result
+
+    @staticmethod
+    def _limits(ctx, command, op_name: str, op) -> CommandError | None:
+        """commands.check_limits, with the common case (the keys of single-key fields, a known
+        database, no value to check) done here."""
+        limits = ctx.limits
+        max_key_bytes = limits.max_key_bytes if limits is not None else 1 << 30
+        single, repeated, pairs = KEY_FIELDS[op_name]
+        if repeated or pairs or op_name in _VALUE_CHECKED or command.db >= (ctx.databases or 16):
+            return commands.check_limits(command, databases=ctx.databases or 16, max_key_bytes=max_key_bytes,
+                                         max_value_bytes=ctx.max_value_bytes)
+        for field in single:
+            if len(getattr(op, field)) > max_key_bytes:
+                return commands.check_limits(command, databases=ctx.databases or 16, max_key_bytes=max_key_bytes,
+                                             max_value_bytes=ctx.max_value_bytes)
+        return None
 
     # ------------------------------------------------------------ the other redis.* functions
 
@@ -582,19 +619,26 @@ def compile_script(engine: Engine, body: bytes) -> tuple[object, list[str] | Com
 
 def eval_script(ctx, op, read_only: bool) -> object:
     """EVAL / EVALSHA (read_only: the _RO forms, on a read transaction)."""
+    engine = Engine.for_thread()
+    ahead, engine.read_ahead = engine.read_ahead, None
     if op.body:
         body = op.body
         sha = sha1hex(body)
     else:
         sha = op.sha.lower()
-        body = store.script(ctx.txn, sha)
+        if ahead is not None and ahead[0] is op and ahead[1] is ctx.txn:
+            body = ahead[2]   # the quota wrapper's needs_savepoint read it just now
+        else:
+            body = store.script(ctx.txn, sha)
         if body is None:
             return script_error("NOSCRIPT No matching script. Please use EVAL.")
-    engine = Engine.for_thread()
     chunk, flags = compile_script(engine, body)
     if chunk is None:
         return flags
     if op.body and not read_only:
         store.put_script(ctx.txn, sha, body)   # as Redis caches it: EVALSHA works from now on
-    run = Run(ctx, read_only or "no-writes" in flags, f"{sha}", "user_script", ctx.db)
-    return engine.run(run, engine.box.m.run_chunk, chunk, engine.redis, list(op.keys), list(op.args))
+    run = Run(ctx, read_only or "no-writes" in flags, sha, "user_script", ctx.db)
+    keys, args = op.keys[:], op.args[:]   # slices: lists, far cheaper than iterating the repeated fields
+    if len(keys) + len(args) <= VALUES_MAX:
+        return engine.run(run, engine.run_chunk_values, chunk, engine.redis, len(keys), *keys, *args)
+    return engine.run(run, engine.run_chunk, chunk, engine.redis, keys, args)

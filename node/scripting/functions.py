@@ -241,4 +241,4 @@ def fcall(ctx, op, read_only: bool) -> object:
     _, registered, engine, _ = loaded
     run = Run(ctx, read_only or no_writes, op.function, "user_function", ctx.db)
     box = engine.box
-    return engine.run(run, box.m.call, registered[op.function]["callback"], list(op.keys), list(op.args))
+    return engine.run(run, box.m.call, registered[op.function]["callback"], op.keys[:], op.args[:])

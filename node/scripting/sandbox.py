@@ -172,25 +172,35 @@ function M.compile(body, name)
 end
 -- Run fn (a compiled chunk, or a function with its environment) under the budget.
 -- Returns ok, value, or false, message (a table error's .err), line.
+-- Returns ok, exhausted (the budget stopped it), then the value, or the message and line.
 local function finish(ok, ...)
   state.armed = false
   debug_sethook()
   gc("restart")
-  if ok then return true, (...) end
+  local exhausted = state.exhausted
+  if ok then return true, exhausted, (...) end
   local e = ...
   if type(e) == "table" then
     local text = e.err
     if text == nil then text = "(error object is not a string)" end
-    return false, tostring(text), e.line
+    return false, exhausted, tostring(text), e.line
   end
-  return false, tostring(e)
+  return false, exhausted, tostring(e)
 end
 function M.stop_gc() gc("stop") end
-function M.run_chunk(chunk, redis, keys, argv, steps)
+function M.run_chunk(steps, chunk, redis, keys, argv)
   state.left, state.exhausted, state.armed = steps, false, true
   setfenv(chunk, new_env(redis, keys, argv))
   debug_sethook(hook, "", STEP)
   return finish(pcall(chunk))
+end
+-- run_chunk with KEYS and ARGV given as values (nkeys keys, then the arguments): one call
+-- from Python instead of building two tables there first (few values only: see engine.py).
+function M.run_chunk_values(steps, chunk, redis, nkeys, ...)
+  local keys, argv = {}, {}
+  for i = 1, nkeys do keys[i] = (select(i, ...)) end
+  for i = nkeys + 1, select("#", ...) do argv[i - nkeys] = (select(i, ...)) end
+  return M.run_chunk(steps, chunk, redis, keys, argv)
 end
 local function missing(t, k)
   error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
@@ -211,7 +221,7 @@ local function after_load(env, meta, redis, ...)
 end
 -- Run a library's top level. `restricted` (Redis 7.4's rules): only the library API while it
 -- loads; else (older log versions) the whole environment.
-function M.load_library(chunk, redis, restricted, steps)
+function M.load_library(steps, chunk, redis, restricted)
   state.left, state.exhausted, state.armed = steps, false, true
   if not restricted then
     setfenv(chunk, new_env(redis, {}, {}))
@@ -225,7 +235,7 @@ function M.load_library(chunk, redis, restricted, steps)
   debug_sethook(hook, "", STEP)
   return after_load(env, meta, redis, finish(pcall(chunk)))
 end
-function M.call(fn, keys, argv, steps)
+function M.call(steps, fn, keys, argv)
   state.left, state.exhausted, state.armed = steps, false, true
   debug_sethook(hook, "", STEP)
   return finish(pcall(fn, keys, argv))

@@ -12,7 +12,6 @@ then the CRC32 of what precedes it. Must not import lmdb (it is given transactio
 from __future__ import annotations
 
 import json
-import re
 import struct
 import zlib
 
@@ -43,9 +42,6 @@ def _names(txn, prefix: bytes) -> list[tuple[bytes, bytes]]:
     return [(n[len(prefix):], v) for n, v in txn.meta_range(prefix, MAX_LIBRARY_ENTRIES)]
 
 
-_FLUSHES = re.compile(rb"flush|swapdb", re.IGNORECASE)
-
-
 def may_flush(txn, op) -> bool:
     """Whether the code an Eval op runs names FLUSHALL, FLUSHDB or SWAPDB (or cannot be
     read): such a script runs in a savepoint; a script that builds those names at run
@@ -55,7 +51,15 @@ def may_flush(txn, op) -> bool:
         code = library(txn, info["library"]) if info is not None else None
     else:
         code = op.body or script(txn, op.sha)
-    return code is None or _FLUSHES.search(code) is not None
+    return flushes(code)
+
+
+def flushes(code: bytes | None) -> bool:
+    """may_flush's rule for the code itself (None: a script that cannot be read)."""
+    if code is None:
+        return True
+    code = code.lower()   # as re.IGNORECASE on bytes: ASCII letters only
+    return b"flush" in code or b"swapdb" in code
 
 
 def flush_scripts(txn) -> None:

@@ -636,12 +636,15 @@ class WriteTxn(ReadTxn):
         keys, size = 1, record_bytes(key, len(raw) - _HEADER.size)
         expiring = 1 if deadline else 0
         old_cid = 0
+        indexed = False   # the expiry index already holds (deadline, key)
         if old is not None:
             old_type, old_deadline, _, old_flags = _HEADER.unpack_from(old)
             if not keep_items:
                 old_cid = _itemized_id(old, old_type, old_flags)
             if old_deadline:
-                self._txn.delete(_expiry_key(old_deadline, db, key), db=self._ks._expiry)
+                indexed = old_deadline == deadline
+                if not indexed:
+                    self._txn.delete(_expiry_key(old_deadline, db, key), db=self._ks._expiry)
                 expiring -= 1
             keys, size = 0, size - record_bytes(key, len(old) - _HEADER.size)
         if expiring:
@@ -656,7 +659,7 @@ class WriteTxn(ReadTxn):
         self._txn.put(dkey, raw, db=self._ks._data)
         if old_cid and old_cid != _raw_itemized_id(raw):
             self._drop_items(old_cid)  # the key now holds another value
-        if deadline:
+        if deadline and not indexed:
             self._txn.put(_expiry_key(deadline, db, key), b"", db=self._ks._expiry)
         self._index_fields(db, key, _field_bound(old), _field_bound(raw))
         self._adjust(db, keys, size)

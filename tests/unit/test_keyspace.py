@@ -132,6 +132,15 @@ def test_expiry_index_tracks_deadline_changes(ks):
         w.delete(0, b"a")
     with ks.reader() as r:
         assert r.expired(1000, 10) == [(0, b"c")]
+    with ks.writer(3) as w:
+        w.put(0, b"c", Record(S, b"new value", 500, 3))   # rewritten with its deadline (INCR of a key with a TTL)
+        assert w.expires(0) == 1
+        w.begin_undo()
+        w.put(0, b"c", Record(S, b"undone", 500, 3))
+        w.end_undo(rollback=True)
+    with ks.reader() as r:
+        assert r.expired(1000, 10) == [(0, b"c")] and r.expires(0) == 1
+        assert r.get(0, b"c", 0).value == b"new value"
 
 
 def test_put_refuses_out_of_range_fields(ks):

@@ -180,6 +180,30 @@ def test_a_script_inside_multi(node):
     assert results[:2] == [commands.OK, 2] and "Unknown Redis command" in results[2].message
 
 
+def test_evalsha_after_script_flush_in_the_same_transaction_finds_no_script(node):
+    body = b"return redis.call('INCR', KEYS[1])"
+    sha = hashlib.sha1(body).hexdigest()
+    assert node.run(script_load=pb.ScriptLoad(body=body)) == sha.encode()
+    tx = pb.Command()
+    tx.transaction.commands.add(eval=pb.Eval(sha=sha, keys=[b"k"]))
+    tx.transaction.commands.add(script_flush=pb.ScriptFlush())
+    tx.transaction.commands.add(eval=pb.Eval(sha=sha, keys=[b"k"]))
+    node.index += 1
+    results = node.sm.apply(node.index, commands.encode_entry(pb.LogEntry(version=commands.MAX_VERSION,
+                                                                           now_ms=node.now_ms, command=tx)))
+    assert results[:2] == [1, commands.OK] and results[2].message.startswith("NOSCRIPT")
+    assert node.run(eval=pb.Eval(sha=sha, keys=[b"k"])).message.startswith("NOSCRIPT")
+
+
+@pytest.mark.parametrize("count", [0, 1, engine.VALUES_MAX, engine.VALUES_MAX + 1, 300])
+def test_keys_and_argv_reach_the_script_whatever_their_number(node, count):
+    keys = [f"k{i}" for i in range(count // 2)]
+    args = [f"a{i}" for i in range(count - len(keys))]
+    body = "return {#KEYS, #ARGV, KEYS[1] or false, KEYS[#KEYS] or false, ARGV[1] or false, ARGV[#ARGV] or false}"
+    assert run(node, body, keys, args) == [len(keys), len(args), *[x.encode() if x else None for x in (
+        keys[0] if keys else None, keys[-1] if keys else None, args[0] if args else None, args[-1] if args else None)]]
+
+
 def test_libraries(node):
     assert run(node, "return cjson.encode({1, 'a/b', {x = true}})") == b'[1,"a\\/b",{"x":true}]'
     assert run(node, "local t = cjson.decode('{\"a\":[1,null,3]}') return {t.a[3], tostring(t.a[2] == cjson.null)}") \
