@@ -530,5 +530,10 @@ def _evict_entry(victims: list, mode: int, policy: str, now_ms: int) -> pb.LogEn
     op = entry.command.evict
     op.mode = mode
     op.policy = policy
-    op.candidates.extend(pb.DbKey(db=db, key=key) for db, key in victims)
+    add = op.candidates.add      # built in place: a DbKey made apart and copied in costs ~5x more
+    for db, key in victims:
+        candidate = add()
+        candidate.key = key
+        if db:
+            candidate.db = db
     return entry
