@@ -26,7 +26,8 @@ was watched needs to know whether it existed at any point since: while the state
 machine turns `watch_tracking` on (log semantics version 6), every deletion writes
 the index of the key's last existence to `gone` (the deleting entry's index for a
 live key, the record's own index for one already expired), a flush records per
-database the newest record index it removed (`flushed/`), and `gone` is bounded:
+database the newest record index it removed (`flushed/`; from log version 13 an
+eviction of a record written long before does the same, `WriteTxn.evict`), and `gone` is bounded:
 past GONE_LIMIT entries it is emptied and `watch_floor` moves to the current index
 (a transaction watching an absent key since before the floor aborts).
 
@@ -95,7 +96,7 @@ _TABLE = b"t/"
 _NEXT_CONTAINER_ID = b"next_container_id"
 _RESTORED_FROM = b"restored_from_index"
 _WATCH_FLOOR = b"watch_floor"
-_FLUSHED = b"flushed/"                    # + db: the newest record index its flushes removed
+_FLUSHED = b"flushed/"                    # + db: the newest record index its flushes (and quiet evictions) removed
 #: Most entries of the `gone` table; reaching it empties the table and raises the watch floor.
 GONE_LIMIT = 100_000   # set by rebase_copy: the backup's applied index
 _SNAPSHOT_FILE = "data.mdb"
