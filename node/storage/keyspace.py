@@ -699,27 +699,27 @@ class WriteTxn(ReadTxn):
         of a random `gone` page per victim.
         """
         deleted = []
-        txn, data = self._txn, self._ks._data
         tracking = self._tracking is not None
         newest: dict[int, int] = {}
-        while victims and self._used > limit:
-            victim = victims.popleft()
-            db, key = victim[0], victim[1]
-            if db == spare_db and key in spare:
-                continue
-            dkey = _data_key(db, key)
-            old = txn.pop(dkey, db=data)
-            if old is None:
-                continue
-            if tracking:
-                written = _HEADER.unpack_from(old)[2]
-                if quiet_before is not None and written < quiet_before:
-                    if written > newest.get(db, 0):
-                        newest[db] = written
-                else:
-                    self._note_gone(db, key, old, dkey)
-            self._removed(db, key, old)
-            deleted.append(victim)
+        with self._txn.cursor(db=self._ks._data) as cursor:    # one cursor: Transaction.pop opens one a call
+            while victims and self._used > limit:
+                victim = victims.popleft()
+                db, key = victim[0], victim[1]
+                if db == spare_db and key in spare:
+                    continue
+                dkey = _data_key(db, key)
+                old = cursor.pop(dkey)
+                if old is None:
+                    continue
+                if tracking:
+                    written = _HEADER.unpack_from(old)[2]
+                    if quiet_before is not None and written < quiet_before:
+                        if written > newest.get(db, 0):
+                            newest[db] = written
+                    else:
+                        self._note_gone(db, key, old, dkey)
+                self._removed(db, key, old)
+                deleted.append(victim)
         for db, index in newest.items():
             self._note_flushed(db, index)
         return deleted
