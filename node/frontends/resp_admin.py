@@ -551,8 +551,10 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("uptime_in_days", int(now - server.started_s) // 86400),
         ("run_id", status.get("id", "")),
     ])
+    tracking = conn.service.tracking.stats()
     section("Clients", [
         ("connected_clients", len(server.connections)), ("maxclients", conn.service.setting("maxclients")),
+        ("tracking_clients", tracking["tracking_clients"]),
         ("blocked_clients", resp_blocking.blocked_clients() + server.pause.waiting),
         ("total_blocking_keys", resp_blocking.blocking_keys()[0]),
         ("total_blocking_keys_on_nokey", resp_blocking.blocking_keys()[1]),
@@ -587,6 +589,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("keyspace_hits", status.get("keyspace_hits", 0)), ("keyspace_misses", status.get("keyspace_misses", 0)),
         ("evicted_keys", status.get("evicted_keys", 0)),
         ("total_error_replies", sum(server.errorstats.values())),
+        *((name, tracking[name]) for name in ("tracking_total_keys", "tracking_total_items", "tracking_total_prefixes")),
         ("raftcache_reads", svc.get("reads", 0)), ("raftcache_writes", svc.get("writes", 0)),
         ("raftcache_forwarded", svc.get("forwarded", 0)),
         ("raftcache_read_index_heartbeat_rounds", svc.get("read_index_heartbeat_rounds", 0)),

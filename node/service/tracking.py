@@ -95,6 +95,13 @@ class Tracker:
     def active(self) -> bool:
         return bool(self._clients)
 
+    def stats(self) -> dict[str, int]:
+        """INFO's tracking fields, as Redis counts them: clients tracking, keys in the table, the
+        (key, client) pairs they hold, and BCAST prefixes."""
+        return {"tracking_clients": len(self._clients), "tracking_total_keys": len(self._keys),
+                "tracking_total_items": sum(len(members) for members in self._keys.values()),
+                "tracking_total_prefixes": len(self._bcast)}
+
     def start(self, tracking: Tracking) -> None:
         self._clients.add(tracking)
         for prefix in tracking.prefixes or ((b"",) if tracking.bcast else ()):

@@ -469,6 +469,30 @@ def test_tracking_table_max_keys_is_a_node_local_config(cluster):
         conn.close()
 
 
+def test_info_counts_tracking_clients_keys_items_and_prefixes_as_redis(cluster):
+    follower = cluster.followers()[0]
+    info = client(follower, 2)
+    fields = ("tracking_clients", "tracking_total_keys", "tracking_total_items", "tracking_total_prefixes")
+
+    def counts():
+        return tuple(info.info("everything")[name] for name in fields)
+
+    before = counts()
+    first, second, bcast = Resp(follower), Resp(follower), Resp(follower)
+    try:
+        for conn in (first, second):
+            assert conn.call("CLIENT", "TRACKING", "ON") == b"OK"
+            conn.call("GET", "info-tracked")
+        first.call("GET", "info-tracked-2")
+        assert bcast.call("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "p1:", "PREFIX", "p2:") == b"OK"
+        # 3 clients; 2 keys; 3 (key, client) pairs; 2 prefixes
+        assert counts() == tuple(b + d for b, d in zip(before, (3, 2, 3, 2)))
+    finally:
+        for conn in (first, second, bcast):
+            conn.close()
+    wait_until(lambda: counts() == before, timeout_s=10, what="the closed connections' tracking forgotten")
+
+
 def test_bcast_prefixes_add_up_and_must_not_overlap_as_in_redis(cluster):
     conn = Resp(cluster.leader())
     try:
