@@ -65,7 +65,8 @@ class Room:
              spare_db: int = -1, spare: tuple | list = (), quiet_before: int | None = None) -> list[tuple[int, bytes, str]]:
         """Delete candidates of `mode` in order while used bytes exceed `until_bytes`
         (None: maxmemory) and candidates remain; the keys `spare` of database `spare_db`
-        are dropped unharmed. `quiet_before`: see `quiet_before`. Returns the deletions,
+        are dropped unharmed. `quiet_before`: what the module's `quiet_before(ctx)` gives
+        (None: every victim gets its `gone` record). Returns the deletions,
         (db, key, policy), for the caller to `count` once it keeps them."""
         pool = self._pools.get(mode)
         if not pool:
