@@ -18,6 +18,7 @@ from raftcache.node.frontends import resp
 from raftcache.node.storage.keyspace import Keyspace
 from raftcache.node.service.diagnostics import Diagnostics
 from raftcache.node.service.identity import Identity
+from raftcache.node.service.tracking import Tracker
 from raftcache.node.service.service import NOT_NOW, stamp, without_passwords
 from raftcache.node.commands.statemachine import StateMachine
 from raftcache.proto import commands_pb2 as pb
@@ -41,6 +42,7 @@ class FakeService:
         self.set_password("")
         self.diagnostics = Diagnostics()
         self.diagnostics.configure(settings.node_defaults(self.config))
+        self.tracking = Tracker()             # INFO's tracking_* fields (node/service/tracking.py)
 
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000 + self.skew_ms
