@@ -35,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from raftcache.client import retry
-from raftcache.client.errors import RaftcacheError, WrongShardError, error_for_reason
+from raftcache.client.errors import AskError, RaftcacheError, TryAgainError, WrongShardError, error_for_reason
 from raftcache.client.near_cache import NearCache
 from raftcache.client.pubsub import Subscription
 from raftcache.client.options import ClientOptions, ReadLevel
@@ -53,6 +53,8 @@ _RETRY_IN_BATCH = {"UNAVAILABLE", "NOT_LEADER", "TIMEOUT"}
 _MIN_REFRESH_INTERVAL_S = 0.05
 #: WRONG_SHARD answers one call follows before giving up (Redis Cluster clients allow a few too).
 _MAX_REDIRECTS = 5
+#: Pause before resending what a moving slot answered TRY_AGAIN (a key being copied: a few commits).
+_TRY_AGAIN_PAUSE_S = 0.02
 #: Keyless commands a sharded cluster runs on every shard (DBSIZE's answers are summed).
 _EVERY_SHARD = {"db_size", "flush_db", "flush_all"}
 
@@ -138,7 +140,8 @@ class Engine:
             return await self._with_retries(
                 lambda address, t: self._transport.execute(address, request, t),
                 any_node=read and level is not None and level.any_node, timeout_s=timeout_s,
-                route=lambda: self.topology if self.shards is None else self.shards.topology_for(command))
+                route=lambda: self.topology if self.shards is None else self.shards.topology_for(command),
+                ask=request.command)
         finally:
             self._free_lanes.extend(lanes)
 
@@ -209,41 +212,69 @@ class Engine:
     async def _sharded_batch(self, batch: cache_pb2.RequestBatch, any_node: bool,
                              timeout_s: float | None) -> cache_pb2.ReplyBatch:
         """A pipeline over several shards: one sub-batch per shard, sent at once, the replies put
-        back in order; requests answered WRONG_SHARD are routed again after the map is re-read
-        (the others ran: a write keeps its lane and sequence, so nothing runs twice)."""
+        back in order; requests answered WRONG_SHARD are routed again after the map is re-read,
+        ASK sent marked `asking` to the shard named, TRY_AGAIN sent again after a pause (the
+        others ran: a write keeps its lane and sequence, so nothing runs twice)."""
         deadline = self._clock() + (timeout_s or self.options.timeout_s)
         replies: list = [None] * len(batch.requests)
         pending = list(range(len(batch.requests)))
-        for redirect in range(_MAX_REDIRECTS + 1):
+        asked: dict[int, Topology] = {}   # request -> the importing shard an ASK named
+        redirects = 0
+
+        def topology_of(i: int) -> Topology:
+            return asked.get(i) or self.shards.topology_for(batch.requests[i].command)
+
+        while True:
             groups: dict[int, list[int]] = {}
             for i in pending:
-                groups.setdefault(id(self.shards.topology_for(batch.requests[i].command)), []).append(i)
+                groups.setdefault(id(topology_of(i)), []).append(i)
             parts = list(groups.values())
 
             async def send_part(part: list[int]) -> cache_pb2.ReplyBatch:
                 sub = cache_pb2.RequestBatch(requests=[batch.requests[i] for i in part])
-                topology = self.shards.topology_for(sub.requests[0].command)
+                topology = topology_of(part[0])
                 return await self._with_retries(lambda address, t: self._send_batch(address, sub, t), any_node,
                                                 max(deadline - self._clock(), 0.001), route=lambda: topology)
 
             answers = await asyncio.gather(*(send_part(p) for p in parts))
-            pending = []
+            pending, moved, redirected, again = [], False, False, False
+            may_redirect = redirects < _MAX_REDIRECTS
             for part, answer in zip(parts, answers):
                 for i, item in zip(part, answer.replies):
                     error = item.value.error if item.value.WhichOneof("kind") == "error" else None
-                    if error is not None and error.reason == WrongShardError.reason and redirect < _MAX_REDIRECTS:
+                    reason = error.reason if error is not None else None
+                    if reason == WrongShardError.reason and may_redirect:
                         self.shards.moved(error.message)
-                        pending.append(i)
+                        asked.pop(i, None)
+                        batch.requests[i].command.asking = False
+                        moved = redirected = True
+                    elif reason == AskError.reason and may_redirect and self._asked(error) is not None:
+                        asked[i] = self._asked(error)
+                        batch.requests[i].command.asking = True
+                        redirected = True
+                    elif reason == TryAgainError.reason and self._clock() + _TRY_AGAIN_PAUSE_S < deadline:
+                        again = True
                     else:
                         replies[i] = item
+                        continue
+                    pending.append(i)
             if not pending:
                 break
-            await self.refresh_map(deadline)
+            redirects += redirected
+            if moved:
+                await self.refresh_map(deadline)
+            if again:
+                await self._sleep(_TRY_AGAIN_PAUSE_S)
         out = cache_pb2.ReplyBatch()
         out.replies.extend(replies)
         return out
 
-    async def _with_retries(self, send, any_node: bool, timeout_s: float | None, route=None):
+    async def _with_retries(self, send, any_node: bool, timeout_s: float | None, route=None,
+                            ask: pb.Command | None = None):
+        """send(address, timeout) on the node `route()` picks (the client's topology without one),
+        retrying what may succeed elsewhere or later until the deadline. Cluster mode: WRONG_SHARD
+        re-routes; ASK (the key is at the slot's importing shard) resends `ask`, the command `send`
+        sends, marked `asking` to the shard named, for the rest of the call."""
         if self._closed:
             raise RuntimeError("the client is closed")
         opts = self.options
@@ -255,8 +286,9 @@ class Engine:
         failed: set[str] = set()
         attempt = 0
         redirects = 0
+        asked: Topology | None = None   # the importing shard an ASK sent this call to
         while True:
-            topology = self.topology if route is None else route()
+            topology = asked or (self.topology if route is None else route())
             if topology is not self.topology and not topology.known:   # a shard not yet asked
                 await self.refresh(deadline, topology)
             now = self._clock()
@@ -270,7 +302,16 @@ class Engine:
                         and await self._redirected(error, node.address, deadline)):
                     redirects += 1
                     failed.clear()
+                    if ask is not None:
+                        ask.asking, asked = False, None
                     continue
+                if isinstance(error, AskError) and ask is not None and redirects < _MAX_REDIRECTS:
+                    asked = self._asked(error)
+                    if asked is not None:
+                        ask.asking = True
+                        redirects += 1
+                        failed.clear()
+                        continue
                 if not retry.is_retryable(error):
                     raise
                 now = self._clock()
@@ -295,6 +336,11 @@ class Engine:
                 return result
             finally:
                 node.inflight -= 1
+
+    def _asked(self, error) -> Topology | None:
+        """The topology of the shard an ASK answer names, None when this client does not know it."""
+        shard = None if self.shards is None else self.shards.shard_at(error.message)
+        return None if shard is None else self.shards.topologies.get(shard)
 
     async def _redirected(self, error: WrongShardError, address: str, deadline: float) -> bool:
         """Follow a WRONG_SHARD answer: route its slot to the shard it names and re-read the map.

@@ -123,6 +123,22 @@ class WrongShardError(ResponseError):
     reason = "WRONG_SHARD"
 
 
+class AskError(ResponseError):
+    """Cluster mode, while a slot moves: the key is at the shard the message names ("SLOT
+    HOST:PORT", as -ASK). The engine resends the command there, marked `asking`, once per call
+    step; raised only when that shard is not known."""
+
+    reason = "ASK"
+
+
+class TryAgainError(ResponseError):
+    """Cluster mode, while a slot moves: the key is being copied to its new shard right now
+    (-TRYAGAIN). Retried with the same identity (nothing ran), as an unavailable node is."""
+
+    reason = "TRY_AGAIN"
+    retryable = True
+
+
 class CrossSlotError(ResponseError):
     """Cluster mode: the keys of one command (or transaction) hash to several slots."""
 
@@ -183,6 +199,7 @@ ERRORS_BY_REASON: dict[str, type[RaftcacheError]] = {
         WrongTypeError, NotIntegerError, NotFloatError, IncrOverflowError, NoSuchKeyError,
         CommandSyntaxError, InvalidArgumentError, InvalidExpireError, KeyTooLargeError,
         ValueTooLargeError, StaleSequenceError, OutOfMemoryError, WrongShardError, CrossSlotError,
+        AskError, TryAgainError,
         AuthenticationError, PermissionDeniedError,
         InternalError,
         UnavailableError, NotLeaderError, DeadlineExceededError,

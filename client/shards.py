@@ -131,6 +131,10 @@ class ShardMap:
                     if epoch > epochs[slot]:
                         epochs[slot], self.owners[slot] = epoch, shard
 
+    def shard_at(self, message: str) -> int | None:
+        """The shard whose member's Redis address a WRONG_SHARD / ASK answer ("SLOT HOST:PORT") names."""
+        return self._redis_addresses.get(message.strip().partition(" ")[2].strip())
+
     def moved(self, message: str) -> bool:
         """A WRONG_SHARD answer ("SLOT HOST:PORT"): route the slot to the shard that owns HOST:PORT
         now; True when that shard is known (else only a map refresh can tell)."""

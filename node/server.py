@@ -156,7 +156,7 @@ def run(config: NodeConfig) -> int:
         _log_context.state = lambda: (replicator.term, replicator.applied_index)
     if config.shard:
         from raftcache.clustermap import ClusterMap, ClusterMapError
-        from raftcache.node.service.cluster import ClusterView
+        from raftcache.node.service.cluster import ClusterView, OtherShardsPeers
 
         try:
             cluster_map = ClusterMap.load(config.cluster_map)
@@ -169,7 +169,8 @@ def run(config: NodeConfig) -> int:
                                       peer_credentials, map_path=config.cluster_map)
         from raftcache.node.service.shard_forward import ShardForwarder
 
-        others = {p.id: p for s in cluster_map.shards if s.id != config.shard for p in s.members}
+        # the other shards' members as the view's map has them now (ctl add-shard adds some)
+        others = OtherShardsPeers(service.cluster)
         service.shard_forwarder = ShardForwarder(service.cluster, service, GrpcForwarder(
             others, config.replication.cluster_secret, config.service.request_timeout_s,
             grpc_codec.request_size_limit(config.keyspace.max_value_bytes, statemachine.limits.max_value_bytes),

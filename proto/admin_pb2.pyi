@@ -211,18 +211,22 @@ class TransferLeaderReply(_message.Message):
     def __init__(self, leader_id: _Optional[str] = ..., term: _Optional[int] = ...) -> None: ...
 
 class MigrationRequest(_message.Message):
-    __slots__ = ("begin", "export", "restore", "drop", "finish")
+    __slots__ = ("begin", "export", "restore", "drop", "finish", "export_dedup", "import_dedup")
     BEGIN_FIELD_NUMBER: _ClassVar[int]
     EXPORT_FIELD_NUMBER: _ClassVar[int]
     RESTORE_FIELD_NUMBER: _ClassVar[int]
     DROP_FIELD_NUMBER: _ClassVar[int]
     FINISH_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_DEDUP_FIELD_NUMBER: _ClassVar[int]
+    IMPORT_DEDUP_FIELD_NUMBER: _ClassVar[int]
     begin: _commands_pb2.BeginMigration
     export: ExportKeys
     restore: _commands_pb2.RestoreKeys
     drop: _commands_pb2.DropMigrated
     finish: _commands_pb2.FinishMigration
-    def __init__(self, begin: _Optional[_Union[_commands_pb2.BeginMigration, _Mapping]] = ..., export: _Optional[_Union[ExportKeys, _Mapping]] = ..., restore: _Optional[_Union[_commands_pb2.RestoreKeys, _Mapping]] = ..., drop: _Optional[_Union[_commands_pb2.DropMigrated, _Mapping]] = ..., finish: _Optional[_Union[_commands_pb2.FinishMigration, _Mapping]] = ...) -> None: ...
+    export_dedup: _commands_pb2.ExportDedup
+    import_dedup: _commands_pb2.ImportDedup
+    def __init__(self, begin: _Optional[_Union[_commands_pb2.BeginMigration, _Mapping]] = ..., export: _Optional[_Union[ExportKeys, _Mapping]] = ..., restore: _Optional[_Union[_commands_pb2.RestoreKeys, _Mapping]] = ..., drop: _Optional[_Union[_commands_pb2.DropMigrated, _Mapping]] = ..., finish: _Optional[_Union[_commands_pb2.FinishMigration, _Mapping]] = ..., export_dedup: _Optional[_Union[_commands_pb2.ExportDedup, _Mapping]] = ..., import_dedup: _Optional[_Union[_commands_pb2.ImportDedup, _Mapping]] = ...) -> None: ...
 
 class ExportKeys(_message.Message):
     __slots__ = ("cursor", "count")
@@ -233,14 +237,18 @@ class ExportKeys(_message.Message):
     def __init__(self, cursor: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
 
 class MigrationReply(_message.Message):
-    __slots__ = ("keys", "cursor", "index")
+    __slots__ = ("keys", "cursor", "index", "dedup", "dedup_after")
     KEYS_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
+    DEDUP_FIELD_NUMBER: _ClassVar[int]
+    DEDUP_AFTER_FIELD_NUMBER: _ClassVar[int]
     keys: _containers.RepeatedCompositeFieldContainer[_commands_pb2.MigratedKey]
     cursor: int
     index: int
-    def __init__(self, keys: _Optional[_Iterable[_Union[_commands_pb2.MigratedKey, _Mapping]]] = ..., cursor: _Optional[int] = ..., index: _Optional[int] = ...) -> None: ...
+    dedup: _containers.RepeatedCompositeFieldContainer[_commands_pb2.DedupEntry]
+    dedup_after: str
+    def __init__(self, keys: _Optional[_Iterable[_Union[_commands_pb2.MigratedKey, _Mapping]]] = ..., cursor: _Optional[int] = ..., index: _Optional[int] = ..., dedup: _Optional[_Iterable[_Union[_commands_pb2.DedupEntry, _Mapping]]] = ..., dedup_after: _Optional[str] = ...) -> None: ...
 
 class AccessedKey(_message.Message):
     __slots__ = ("db", "key", "count", "age_ms")

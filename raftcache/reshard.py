@@ -6,7 +6,13 @@ shard's leader through Admin.Migrate (node/service/resharding.py)::
 
     T begin IMPORTING  ->  S begin MIGRATING  ->  repeat { S export (freeze, copy)
     -> T restore -> S drop }  until a full scan of S finds no key of R
+    ->  repeat { S export_dedup -> T import_dedup }  (S's dedup table, page by page)
     ->  T finish (claims R at the move's epoch)  ->  S finish (gives R up)
+
+The dedup table goes over once no key of R is left in S (no write of R can
+be applied there any more), so a write applied in S and retried after the
+flip finds its first outcome in T (docs/cluster-mode.md "Exactly once
+across the move"); skipped when either log runs below version 13.
 
 The mover keeps no state of its own: what is done is what the two logs say
 (Admin.Status reports each shard's slots, epoch and move in progress), and
@@ -45,6 +51,8 @@ STEP_DEADLINE_S = 60.0
 #: Keys copied per batch.
 BATCH_KEYS = 200
 MIGRATING, IMPORTING = pb.BeginMigration.MIGRATING, pb.BeginMigration.IMPORTING
+#: The log semantics version from which a move carries the dedup table (node/commands RESHARD_DEDUP_VERSION).
+DEDUP_LOG_VERSION = 13
 
 
 class ReshardError(Exception):
@@ -233,6 +241,8 @@ def move(cluster: Cluster, source: int, target: int, ranges: list[tuple[int, int
     copied = 0
     if not target_done:
         copied = _copy(shards, source, target, batch)
+        if min(cluster.status[source].log_version, cluster.status[target].log_version) >= DEDUP_LOG_VERSION:
+            _copy_dedup(shards, source, target)
         shards.step(target, finish=pb.FinishMigration(epoch=epoch))
     shards.step(source, finish=pb.FinishMigration(epoch=epoch))
     cluster.refresh(source, target)
@@ -255,6 +265,18 @@ def _copy(shards: Shards, source: int, target: int, batch: int) -> int:
             if not found:
                 return copied
             found = False   # keys were moved during this pass: one more, to see none is left
+
+
+def _copy_dedup(shards: Shards, source: int, target: int) -> None:
+    """Merge the source's whole dedup table into the target's, a page at a time."""
+    after = ""
+    while True:
+        reply = shards.step(source, export_dedup=pb.ExportDedup(after=after))
+        if reply.dedup:
+            shards.step(target, import_dedup=pb.ImportDedup(entries=reply.dedup))
+        after = reply.dedup_after
+        if not after:
+            return
 
 
 def reshard(cluster: Cluster, ranges: list[tuple[int, int]], to: int, batch: int, say=print) -> int:

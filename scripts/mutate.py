@@ -54,9 +54,15 @@ MUTATIONS = [
     ),
     Mutation(
         "disable-dedup", "node/commands/statemachine.py",
-        "        dedup = bool(entry.client_id) and entry.sequence != 0 and name not in READ_COMMANDS\n",
-        "        dedup = False  # MUTATION: retried writes are applied again\n",
+        "        deduped = bool(entry.client_id) and entry.sequence != 0 and name not in READ_COMMANDS\n",
+        "        deduped = False  # MUTATION: retried writes are applied again\n",
         ("tests/unit/test_statemachine.py", "tests/unit/test_apply_total.py"),
+    ),
+    Mutation(
+        "dedup-stays-behind", "node/commands/dedup.py",
+        "        if raw is not None and _HEAD.unpack_from(raw)[0] >= entry.sequence:\n",
+        "        if True:  # MUTATION: a slot move does not carry the dedup entries\n",
+        ("tests/unit/test_slot_migration.py::test_a_retried_write_is_not_applied_again_after_its_slot_moved",),
     ),
     Mutation(
         "skip-fsync", "node/raft/journal.py",

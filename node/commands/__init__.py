@@ -55,7 +55,10 @@ LogEntry = pb.LogEntry
 #:  12: the script budget at apply (SCRIPT_BUDGET_VERSION): a writing script that runs at apply
 #:      gets node/scripting/engine.APPLY_BUDGET (busy-reply-threshold capped at 100 ms,
 #:      calibrated costs), not the read-only scripts' budget.
-#:  13: quiet evictions (EVICT_QUIET_VERSION): a victim last written more than
+#:  13: resharding carries the source's dedup table to the target before the flip (ExportDedup,
+#:      ImportDedup; node/commands/dedup.py), and a key DUMP does not serialise (a stream, a hash
+#:      with field deadlines) as the record as stored (MigratedKey.record).
+#:  14: quiet evictions (EVICT_QUIET_VERSION): a victim last written more than
 #:      eviction.QUIET_AGE_ENTRIES entries before the entry evicting it gets no `gone` record
 #:      for WATCH; its database's flush index rises to its record's index instead
 #:      (node/storage/keyspace.WriteTxn.evict).
@@ -70,8 +73,10 @@ RESHARD_VERSION = 10
 HFE_VERSION = REDIS74_VERSION = 11
 #: The first version whose writing scripts run under the apply budget (docs/scripting.md).
 SCRIPT_BUDGET_VERSION = 12
+#: The first version whose slot moves carry the dedup table and stored records (slot_migration.py).
+RESHARD_DEDUP_VERSION = 13
 #: The first version whose evictions of keys written long ago are not recorded one by one for WATCH.
-EVICT_QUIET_VERSION = 13
+EVICT_QUIET_VERSION = 14
 SUPPORTED_VERSIONS = range(1, EVICT_QUIET_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
@@ -101,7 +106,8 @@ SINCE_VERSION = {"publish": 3, **{name: 4 for name in (
     "claim_slots": CLUSTER_VERSION, "publish_batch": PUBLISH_BATCH_VERSION,
     **{name: RESHARD_VERSION for name in (
        "begin_migration", "migrate_keys", "restore_keys", "drop_migrated", "finish_migration")},
-    **{name: HFE_VERSION for name in ("hexpire", "hpersist", "httl", "delete_expired_fields")}}
+    **{name: HFE_VERSION for name in ("hexpire", "hpersist", "httl", "delete_expired_fields")},
+    **{name: RESHARD_DEDUP_VERSION for name in ("export_dedup", "import_dedup")}}
 #: First byte of every raftcache log entry (PySyncObj adds its own type byte before it).
 ENTRY_MARKER = b"\x01"
 #: First byte of a LogBatch: several entries applied at one index.
@@ -129,6 +135,8 @@ def required_version(command: pb.Command) -> int:
         version = ACL_VERSION
     if command.asking:
         version = max(version, RESHARD_VERSION)
+    if name == "restore_keys" and any(k.HasField("record") for k in command.restore_keys.keys):
+        version = max(version, RESHARD_DEDUP_VERSION)
     if name == "transaction":
         version = max([version, *map(required_version, command.transaction.commands)])
         if any(w.HasField("seen_at") for w in command.transaction.watches):

@@ -104,7 +104,7 @@ def evict(ctx, op: pb.Evict) -> int:
 
 
 def quiet_before(ctx) -> int | None:
-    """From log semantics version 13 (EVICT_QUIET_VERSION): the log index before which a
+    """From log semantics version 14 (EVICT_QUIET_VERSION): the log index before which a
     victim's last write makes its eviction a raise of its database's flush index rather
     than a `gone` record of its own (WriteTxn.evict); None before."""
     if ctx.version < EVICT_QUIET_VERSION:

@@ -8,7 +8,17 @@ leader for the mover (`raftcache ctl reshard`):
     T: BeginMigration(IMPORTING, peer S, E, R)   S: BeginMigration(MIGRATING, peer T, E, R)
     repeat:  S: MigrateKeys(keys)  -> the keys frozen and their values (DUMP payload, expiry)
              T: RestoreKeys(values)            S: DropMigrated(keys)
+    from version 13:  S: ExportDedup(after) -> a page of its dedup table   T: ImportDedup(page)  (until done)
     T: FinishMigration(E)  (claims its slots + R at E)   S: FinishMigration(E)  (its slots - R at E)
+
+From log semantics version 13 (commands.RESHARD_DEDUP_VERSION) a key DUMP
+does not serialise (a stream, a hash with field deadlines, a string with
+memcached flags or item state) is answered as the record as stored
+(`MigratedKey.record`: type, value, flags, state, item records) and T
+stores exactly that, under a container id of its own; and S's dedup table
+reaches T before T claims R (node/commands/dedup.py says why a merge where
+the higher sequence wins is exact), so a write retried after its slot moved
+is not applied twice.
 
 While S migrates R, apply decides where each command on R runs, as Redis
 Cluster's migrating state does: a command whose keys all exist in S runs in
@@ -35,18 +45,25 @@ from __future__ import annotations
 
 from raftcache import slots as slotmath
 from raftcache.commandkeys import command_keys
-from raftcache.node.commands import OK, dump_restore
+from raftcache.node import commands
+from raftcache.node.commands import OK, dedup, dump_restore
 from raftcache.node.commands.slot_claims import SlotClaim
 from raftcache.node.errors import CommandError, Reason
+from raftcache.node.storage.keyspace import (
+    ITEM_STALE, ITEM_WIN_SENT, Record, ValueType, container_ref, container_value, is_itemized,
+)
 from raftcache.proto import commands_pb2 as pb
 
 _META_KEY = b"cluster/migration"
+#: An itemized container record's value starts with container id u64 | count u64.
+CONTAINER_BYTES = 16
 MIGRATING = pb.BeginMigration.MIGRATING
 IMPORTING = pb.BeginMigration.IMPORTING
 #: Most keys one MigrateKeys freezes (bounds an entry's result and the frozen set).
 MAX_BATCH_KEYS = 1000
 #: The steps themselves (not checked by `check`: they name the keys they move).
-STEPS = frozenset({"begin_migration", "migrate_keys", "restore_keys", "drop_migrated", "finish_migration"})
+STEPS = frozenset({"begin_migration", "migrate_keys", "restore_keys", "drop_migrated", "finish_migration",
+                   "export_dedup", "import_dedup"})
 TRYAGAIN_TEXT = "Multiple keys request during rehashing of slot"
 
 
@@ -191,10 +208,16 @@ class SlotMigration:
             if record is None:   # a frozen key that expired (or was evicted) since: nothing to copy
                 out.append([key, b"", -1])
                 continue
-            payload = dump_restore.dump(ctx, pb.Dump(key=key))
-            if isinstance(payload, CommandError):
+            as_stored = ctx.version >= commands.RESHARD_DEDUP_VERSION
+            payload = None
+            if not (as_stored and record.type == ValueType.STRING and (record.flags or record.state)):
+                payload = dump_restore.dump(ctx, pb.Dump(key=key))
+            if as_stored and (payload is None or isinstance(payload, CommandError)):   # what DUMP leaves out
+                out.append([key, b"", record.expires_at_ms, _stored(ctx.txn, record).SerializeToString()])
+            elif isinstance(payload, CommandError):
                 return CommandError(f"key {key!r} cannot be moved: {payload.message}", payload.reason)
-            out.append([key, payload, record.expires_at_ms])
+            else:
+                out.append([key, payload, record.expires_at_ms])
         if keys and not self.current.frozen:
             record = pb.BeginMigration()
             record.CopyFrom(self.current)
@@ -213,12 +236,30 @@ class SlotMigration:
             if item.expire_at_ms < 0:   # gone at the source while frozen
                 ctx.txn.delete(0, item.key)
                 continue
+            if item.HasField("record"):
+                result = _restore_stored(ctx, item.key, item.record, item.expire_at_ms)
+                if isinstance(result, CommandError):
+                    return result
+                restored += 1
+                continue
             result = dump_restore.restore(ctx, pb.Restore(key=item.key, payload=item.payload, replace=True,
                                                           absttl=True, ttl_ms=item.expire_at_ms))
             if isinstance(result, CommandError):
                 return result
             restored += 1
         return restored
+
+    def export_dedup(self, txn, op: pb.ExportDedup) -> object:
+        """[next client to continue after (b"": done), [[client, sequence, now_ms, result], ...]]."""
+        if self.current.role != MIGRATING:
+            return CommandError("no slots are migrating from this shard", Reason.INVALID_ARGUMENT)
+        page, after = dedup.export_page(txn, op.after)
+        return [after.encode(), [[e.client_id.encode(), e.sequence, e.now_ms, e.result] for e in page]]
+
+    def import_dedup(self, txn, op: pb.ImportDedup) -> object:
+        if self.current.role != IMPORTING:
+            return CommandError("no slots are importing into this shard", Reason.INVALID_ARGUMENT)
+        return dedup.merge(txn, op.entries)
 
     def drop_migrated(self, txn, op: pb.DropMigrated) -> object:
         if self.current.role != MIGRATING:
@@ -258,6 +299,39 @@ class SlotMigration:
         if self.current.role == MIGRATING:
             self.gave_to = (self.current.epoch, self.current.peer)
         self._store(txn, pb.BeginMigration())
+
+
+def _stored(txn, record: Record) -> pb.StoredRecord:
+    """`record` as stored, with its item records when it is an itemized container."""
+    out = pb.StoredRecord(type=int(record.type), value=record.value, flags=record.flags, state=record.state)
+    if is_itemized(record):
+        cid, _ = container_ref(record)
+        out.items.extend(pb.StoredItem(key=k, value=v) for k, v in txn.items(cid))
+    return out
+
+
+def _restore_stored(ctx, key: bytes, stored: pb.StoredRecord, expire_at_ms: int) -> CommandError | None:
+    """Store a record copied as stored: its items under a new container id of this keyspace."""
+    try:
+        kind = ValueType(stored.type)
+    except ValueError:
+        return CommandError(f"key {key!r}: unknown value type {stored.type}", Reason.INVALID_ARGUMENT)
+    if stored.state and (kind != ValueType.STRING or stored.state & ~(ITEM_STALE | ITEM_WIN_SENT)):
+        return CommandError(f"key {key!r}: a bad item state", Reason.INVALID_ARGUMENT)
+    record = Record(kind, stored.value, max(expire_at_ms, 0), ctx.index, stored.flags, stored.state)
+    txn = ctx.txn
+    if is_itemized(record):
+        if len(stored.value) < CONTAINER_BYTES:
+            return CommandError(f"key {key!r}: a container record too short", Reason.INVALID_ARGUMENT)
+        cid = txn.new_container_id()
+        for item in stored.items:
+            txn.item_put(cid, item.key, item.value)
+        record = record._replace(value=container_value(cid, container_ref(record)[1])
+                                 + stored.value[CONTAINER_BYTES:])
+    elif stored.items:
+        return CommandError(f"key {key!r}: items for a record that has none", Reason.INVALID_ARGUMENT)
+    txn.put(0, key, record)
+    return None
 
 
 def _text(record: pb.BeginMigration) -> str:

@@ -41,7 +41,7 @@ from raftcache.node.config import KeyspaceConfig, settings, values
 from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError
 from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
 from raftcache.node.commands import (
-    acl, bits, dump_restore, eviction, geo, hashes, hyperloglog, lists, memcache_ops, notifications, pubsub_ops,
+    acl, bits, dedup, dump_restore, eviction, geo, hashes, hyperloglog, lists, memcache_ops, notifications, pubsub_ops,
     scripting, sets, sort, stream_groups, streams, strings, transactions, zsets,
 )
 from raftcache.node.commands.acl_store import AclStore
@@ -51,20 +51,9 @@ from raftcache.node.commands import slot_migration
 from raftcache.node.commands.strings import Ctx
 from raftcache.proto import commands_pb2 as pb
 
-#: How long a client's last (sequence, result) is kept for retries, in the log's clock.
-DEDUP_WINDOW_MS = 3_600_000
-#: Most expired dedup entries removed per entry of an applied index (bounds the work of one apply).
-DEDUP_PRUNE_BATCH = 64
-
-# Dedup tables in keyspace meta (saved in snapshots with the data):
-#   dedup/c/<client_id>            -> sequence u64 | now_ms (+2^63) u64 | encoded Value
-#   dedup/t/<now_ms (+2^63)><client_id> -> b""      (age index for pruning)
-_DEDUP_CLIENT = b"dedup/c/"
-_DEDUP_AGE = b"dedup/t/"
-_DEDUP_INDEX = b"dedup/i/"    # + client: the log index of its last applied write (absent: written before it existed)
-_DEDUP_HEAD = struct.Struct(">QQ")
-_U64_INDEX = struct.Struct(">Q")
-_CLOCK_BIAS = 1 << 63          # sorts signed now_ms as unsigned big-endian
+# The dedup table (invariant 5): node/commands/dedup.py
+DEDUP_WINDOW_MS = dedup.DEDUP_WINDOW_MS
+DEDUP_PRUNE_BATCH = dedup.DEDUP_PRUNE_BATCH
 # CONFIG SET values in keyspace meta:  setting/<name> -> normalised value
 _SETTING = b"setting/"
 # The log's semantics version in force (SetVersion), u32; absent: 1
@@ -262,7 +251,7 @@ class StateMachine:
         # an Evict at the head of a batch offers room to the writes after it
         room = eviction.Room(self._evicted_event if "e" in self._notify else None)
         with self._writer(index) as txn:
-            self._prune_dedup(txn, entries[-1].now_ms, DEDUP_PRUNE_BATCH * len(entries))
+            dedup.prune(txn, entries[-1].now_ms, DEDUP_PRUNE_BATCH * len(entries))
             apply_one = self._apply_isolated if isolated else self._apply_entry
             if batch:
                 # one result per entry, in order (a batch of group-committed writes)
@@ -294,10 +283,10 @@ class StateMachine:
 
     def _apply_entry(self, txn: WriteTxn, index: int, entry: LogEntry, room: eviction.Room) -> object:
         name = entry.command.WhichOneof("op")
-        dedup = bool(entry.client_id) and entry.sequence != 0 and name not in READ_COMMANDS
-        if dedup:
-            previous = self._dedup_lookup(txn, entry)
-            if previous is not _MISS:
+        deduped = bool(entry.client_id) and entry.sequence != 0 and name not in READ_COMMANDS
+        if deduped:
+            previous = dedup.lookup(txn, entry.client_id, entry.sequence)
+            if previous is not dedup.MISS:
                 return previous
         writes = txn.writes
         notify = self._notify if name in notifications.EVENTS or name in notifications.NOTING else None
@@ -325,8 +314,8 @@ class StateMachine:
                 self._notify_keyspace(txn, entry, name, touched, created, notes)
             if track:
                 self._events.append(("invalidate", index, _invalidated(entry.command, name, touched)))
-        if dedup and not (isinstance(result, CommandError) and result.reason in _NOT_HERE):
-            self._dedup_store(txn, entry, result, index)
+        if deduped and not (isinstance(result, CommandError) and result.reason in _NOT_HERE):
+            dedup.store(txn, entry.client_id, entry.sequence, entry.now_ms, result, index)
         return result
 
     def _execute(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int,
@@ -349,7 +338,7 @@ class StateMachine:
             return self._slots_changed(self.slots.claim(txn, command.claim_slots))
         if name in slot_migration.STEPS or (self.slots.current.epoch and name not in _UNCHECKED):
             # cluster mode, once the log records this shard's slots: the slot check at apply
-            error = self._migration_step(txn, index, command, now_ms, seed, name)
+            error = self._migration_step(txn, index, command, now_ms, seed, name, version)
             if error is not _MISS:
                 return error
         if name == "acl_set_user":
@@ -368,7 +357,7 @@ class StateMachine:
         return run_with_quota(txn, handler, ctx, op)
 
     def _migration_step(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int,
-                        name: str) -> object:
+                        name: str, version: int) -> object:
         """Resharding (node/commands/slot_migration.py): a step's result, a command's -ASK /
         -TRYAGAIN refusal while slots migrate, -MOVED for a slot the log does not give this shard,
         or _MISS (run the command as usual)."""
@@ -376,9 +365,14 @@ class StateMachine:
         if name == "begin_migration":
             return migration.begin(txn, command.begin_migration, self.slots.current)
         if name == "migrate_keys":
-            return migration.migrate_keys(self._context(txn, 0, now_ms, index, seed), command.migrate_keys)
+            return migration.migrate_keys(self._context(txn, 0, now_ms, index, seed, version=version),
+                                          command.migrate_keys)
         if name == "restore_keys":
             return migration.restore_keys(self._context(txn, 0, now_ms, index, seed), command.restore_keys)
+        if name == "export_dedup":
+            return migration.export_dedup(txn, command.export_dedup)
+        if name == "import_dedup":
+            return migration.import_dedup(txn, command.import_dedup)
         if name == "drop_migrated":
             return migration.drop_migrated(txn, command.drop_migrated)
         if name == "finish_migration":
@@ -428,56 +422,6 @@ class StateMachine:
         return commands.check_limits(command, databases=limits.databases,
                                      max_key_bytes=limits.max_key_bytes,
                                      max_value_bytes=limits.max_value_bytes)
-
-    # ------------------------------------------------------------ dedup (invariant 5)
-
-    @staticmethod
-    def _dedup_lookup(txn: WriteTxn, entry: LogEntry) -> object:
-        raw = txn.meta_get(_DEDUP_CLIENT + entry.client_id.encode())
-        if raw is None:
-            return _MISS
-        sequence, _ = _DEDUP_HEAD.unpack_from(raw)
-        if entry.sequence == sequence:
-            result = commands.from_value(pb.Value.FromString(raw[_DEDUP_HEAD.size:]))
-            index = txn.meta_get(_DEDUP_INDEX + entry.client_id.encode())
-            return result if index is None else commands.Replayed(result, _U64_INDEX.unpack(index)[0])
-        if entry.sequence < sequence:
-            # Only the last result per client is kept: an older sequence is a
-            # stale retry whose outcome is no longer known. Refuse, never re-apply.
-            return CommandError(
-                f"request sequence {entry.sequence} is older than this client's last applied "
-                f"sequence {sequence}; its outcome is unknown", Reason.STALE_SEQUENCE)
-        return _MISS
-
-    @staticmethod
-    def _dedup_store(txn: WriteTxn, entry: LogEntry, result: object, index: int) -> None:
-        client = entry.client_id.encode()
-        name = _DEDUP_CLIENT + client
-        old = txn.meta_get(name)
-        if old is not None:
-            _, old_clock = _DEDUP_HEAD.unpack_from(old)
-            txn.meta_delete(_DEDUP_AGE + struct.pack(">Q", old_clock) + client)
-        clock = entry.now_ms + _CLOCK_BIAS
-        encoded = commands.to_value(result).SerializeToString()
-        txn.meta_put(name, _DEDUP_HEAD.pack(entry.sequence, clock) + encoded)
-        txn.meta_put(_DEDUP_AGE + struct.pack(">Q", clock) + client, b"")
-        txn.meta_put(_DEDUP_INDEX + client, _U64_INDEX.pack(index))
-
-    @staticmethod
-    def _prune_dedup(txn: WriteTxn, now_ms: int, limit: int) -> None:
-        """Forget up to `limit` clients idle for DEDUP_WINDOW_MS of log time, oldest
-        first (deterministic: the clock is the entry's). Runs once per log index."""
-        horizon = now_ms - DEDUP_WINDOW_MS + _CLOCK_BIAS
-        for _ in range(limit):
-            oldest = txn.meta_range(_DEDUP_AGE, 1)
-            if not oldest:
-                return
-            name = oldest[0][0]
-            if struct.unpack_from(">Q", name, len(_DEDUP_AGE))[0] >= horizon:
-                return
-            txn.meta_delete(name)
-            txn.meta_delete(_DEDUP_CLIENT + name[len(_DEDUP_AGE) + 8:])
-            txn.meta_delete(_DEDUP_INDEX + name[len(_DEDUP_AGE) + 8:])
 
     # ------------------------------------------------------------ replicated settings (CONFIG SET)
 

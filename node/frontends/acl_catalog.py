@@ -155,7 +155,8 @@ _OP_NAMES = {
     "claim_slots": "cluster|addslots",   # likewise
     "publish_batch": "publish",          # likewise (the leader's grouping of PUBLISHes)
     **{name: "cluster|setslot" for name in (   # resharding's steps: likewise
-       "begin_migration", "migrate_keys", "restore_keys", "drop_migrated", "finish_migration")},
+       "begin_migration", "migrate_keys", "restore_keys", "drop_migrated", "finish_migration",
+       "export_dedup", "import_dedup")},
 }
 
 

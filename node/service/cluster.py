@@ -296,3 +296,21 @@ class ClusterView:
                                                 tuple((r.first, r.last) for r in reply.shard.slots)))
             return
         self.leaders[shard.id] = ""
+
+
+class OtherShardsPeers:
+    """The members of the other shards in a ClusterView's current map, by node id: the cross-shard
+    forwarder's peers (node/service/shard_forward.py), so a shard added to the map file later is
+    reached too. Only `get` (what GrpcForwarder asks)."""
+
+    def __init__(self, view: ClusterView):
+        self._view = view
+
+    def get(self, node_id: str, default: Peer | None = None) -> Peer | None:
+        view = self._view
+        for shard in view.map.shards:
+            if shard.id != view.shard:
+                for peer in shard.members:
+                    if peer.id == node_id:
+                        return peer
+        return default

@@ -11,6 +11,7 @@ leader). Must not touch the keyspace or Raft.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 import grpc
 
@@ -33,27 +34,27 @@ def peer_channel(address: str, credentials: grpc.ChannelCredentials | None = Non
 class GrpcForwarder:
     """Implements service.Forwarder over the peers' gRPC ports."""
 
-    def __init__(self, peers: dict[str, Peer], secret: str, timeout_s: float,
+    def __init__(self, peers: Mapping[str, Peer], secret: str, timeout_s: float,
                  max_request_bytes: int = 1 << 30, credentials: grpc.ChannelCredentials | None = None):
         self._peers = peers
         self._credentials = credentials
         self._max_request_bytes = max_request_bytes  # what the peers' gRPC servers accept
         self._metadata = ((SECRET_METADATA, secret),)
         self._timeout_s = timeout_s
-        self._stubs: dict[str, admin_pb2_grpc.InternalStub] = {}
+        self._stubs: dict[str, tuple[str, admin_pb2_grpc.InternalStub]] = {}   # node id -> (address, stub)
         self._channels: list[grpc.aio.Channel] = []
 
     def _stub(self, node_id: str) -> admin_pb2_grpc.InternalStub:
-        stub = self._stubs.get(node_id)
-        if stub is None:
-            peer = self._peers.get(node_id)
-            if peer is None:
-                raise UnavailableError(f"leader {node_id} is not a known member")
-            channel = peer_channel(peer.address("grpc"), self._credentials,
-                                   grpc_codec.forwarder_options(self._max_request_bytes))
+        peer = self._peers.get(node_id)   # looked up each time: `peers` may be a live view (a cluster map)
+        if peer is None:
+            raise UnavailableError(f"leader {node_id} is not a known member")
+        address = peer.address("grpc")
+        known = self._stubs.get(node_id)
+        if known is None or known[0] != address:
+            channel = peer_channel(address, self._credentials, grpc_codec.forwarder_options(self._max_request_bytes))
             self._channels.append(channel)
-            stub = self._stubs[node_id] = admin_pb2_grpc.InternalStub(channel)
-        return stub
+            known = self._stubs[node_id] = (address, admin_pb2_grpc.InternalStub(channel))
+        return known[1]
 
     def _too_large(self, size: int) -> CommandError:
         return CommandError(f"request of {size} bytes exceeds the largest request a node accepts "

@@ -8,6 +8,7 @@ re-run mover finds every step done so far. `export` also chooses the keys: a
 SCAN of this node's keyspace (the leader's, which holds every committed
 write it answered) from the mover's cursor, keeping the keys of the
 migrating slots, then MigrateKeys freezes and copies them at one log index.
+`export_dedup` answers a page of the dedup table at one log index of its own.
 
 Must not touch the keyspace or Raft except through the service.
 """
@@ -46,6 +47,13 @@ async def run_step(service, request: admin_pb2.MigrationRequest) -> admin_pb2.Mi
     if step == "drop":
         _, index = await _propose(service, drop_migrated=request.drop)
         return admin_pb2.MigrationReply(index=index)
+    if step == "export_dedup":
+        (after, page), index = await _propose(service, export_dedup=request.export_dedup)
+        return admin_pb2.MigrationReply(index=index, dedup_after=after.decode(), dedup=[
+            pb.DedupEntry(client_id=c.decode(), sequence=q, now_ms=t, result=r) for c, q, t, r in page])
+    if step == "import_dedup":
+        _, index = await _propose(service, import_dedup=request.import_dedup)
+        return admin_pb2.MigrationReply(index=index)
     if step == "finish":
         _, index = await _propose(service, finish_migration=request.finish)
         return admin_pb2.MigrationReply(index=index)
@@ -74,5 +82,8 @@ async def _export(service, op: admin_pb2.ExportKeys) -> admin_pb2.MigrationReply
     reply = admin_pb2.MigrationReply(cursor=cursor)
     if keys or migration.frozen:
         batch, reply.index = await _propose(service, migrate_keys=pb.MigrateKeys(keys=keys))
-        reply.keys.extend(pb.MigratedKey(key=k, payload=p, expire_at_ms=e) for k, p, e in batch)
+        for key, payload, expiry, *stored in batch:   # stored: a record DUMP does not serialise (version 13)
+            item = reply.keys.add(key=key, payload=payload, expire_at_ms=expiry)
+            if stored:
+                item.record.ParseFromString(stored[0])
     return reply

@@ -26,7 +26,7 @@ was watched needs to know whether it existed at any point since: while the state
 machine turns `watch_tracking` on (log semantics version 6), every deletion writes
 the index of the key's last existence to `gone` (the deleting entry's index for a
 live key, the record's own index for one already expired), a flush records per
-database the newest record index it removed (`flushed/`; from log version 13 an
+database the newest record index it removed (`flushed/`; from log version 14 an
 eviction of a record written long before does the same, `WriteTxn.evict`), and `gone` is bounded:
 past GONE_LIMIT entries it is emptied and `watch_floor` moves to the current index
 (a transaction watching an absent key since before the floor aborts).
@@ -497,12 +497,13 @@ class ReadTxn:
         """A small state-machine table entry (dedup, config), or None."""
         return self._txn.get(_TABLE + name, db=self._ks._meta)
 
-    def meta_range(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
-        """Up to `limit` (name, value) table entries whose name starts with `prefix`, in name order."""
+    def meta_range(self, prefix: bytes, limit: int, start: bytes = b"") -> list[tuple[bytes, bytes]]:
+        """Up to `limit` (name, value) table entries whose name starts with `prefix`, in name order,
+        from `prefix + start` on."""
         out: list[tuple[bytes, bytes]] = []
         full = _TABLE + prefix
         with self._txn.cursor(db=self._ks._meta) as cur:
-            if not cur.set_range(full):
+            if not cur.set_range(full + start):
                 return out
             for name, value in cur:
                 if len(out) >= limit or not name.startswith(full):
@@ -691,7 +692,7 @@ class WriteTxn(ReadTxn):
         used bytes exceed `limit`; keys `spare` of database `spare_db` are dropped unharmed.
         Returns the (db, key, tag) deleted.
 
-        `quiet_before` (log semantics version 13 on): a victim whose record was last
+        `quiet_before` (log semantics version 14 on): a victim whose record was last
         written before that index gets no `gone` record for WATCH; its database's
         `flushed/` index rises to the record's index instead, as a flush of it would
         (a transaction watching since then, absent keys only, aborts: exact for keys

@@ -10,6 +10,7 @@ killed mid-move loses nothing acknowledged.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -22,6 +23,9 @@ from redis.cluster import RedisCluster
 from redis.exceptions import AskError, MovedError
 
 from raftcache import slots
+from raftcache.client import Client
+from raftcache.client.errors import DeadlineExceededError
+from raftcache.client.transport import GrpcTransport
 from raftcache.localcluster import wait_until
 from raftcache.node import commands
 from raftcache.proto import commands_pb2 as pb
@@ -32,7 +36,7 @@ from tests.cluster import running_sharded
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory, request):
     with running_sharded(tmp_path_factory, request, "reshard") as cluster:
-        cluster.wait_log_version(commands.RESHARD_VERSION, timeout_s=60)
+        cluster.wait_log_version(commands.RESHARD_DEDUP_VERSION, timeout_s=60)
         for shard in cluster.shards:   # every node has applied its shard's initial claim
             for node in shard.nodes:
                 wait_until(lambda: shard.status(node).shard.epoch >= 1, 30, f"{node.id}'s slot claim")
@@ -138,20 +142,82 @@ class Writer:
         assert not wrong, f"{len(wrong)} keys read back wrong (got, acknowledged): {list(wrong.items())[:5]}"
 
 
+class Counters:
+    """The SDK incrementing counters round-robin in a thread, for at most `max_s` (or until stopped):
+    each acknowledged INCR's answer is recorded. `check`: a counter's answers are distinct and its
+    final value counts every acknowledged INCR once -- at most the failed ones (outcome unknown)
+    more -- so an INCR applied twice (a retry applied again) shows."""
+
+    def __init__(self, sharded, keys: list[str], max_s: float = 120.0):
+        self.keys, self.max_s = keys, max_s
+        self.seeds = [n.grpc_address for n in sharded.nodes if n.alive]
+        self.answers: dict[str, list[int]] = {k: [] for k in keys}
+        self.failed: dict[str, int] = dict.fromkeys(keys, 0)
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(self.max_s + 60)
+
+    @property
+    def acked(self) -> int:
+        return sum(map(len, self.answers.values()))
+
+    def _run(self) -> None:
+        from raftcache.client.errors import RaftcacheError
+
+        deadline = time.monotonic() + self.max_s
+        with Client(self.seeds, timeout_s=30) as cache:
+            n = 0
+            while not self._stop.is_set() and time.monotonic() < deadline and n < 100_000:
+                key = self.keys[n % len(self.keys)]
+                n += 1
+                try:
+                    self.answers[key].append(cache.incr(key))
+                except RaftcacheError as e:
+                    self.errors.append(f"{type(e).__name__}: {e}")
+                    self.failed[key] += 1
+
+    def wait_acked(self, n: int, timeout_s: float = 60) -> None:
+        start = self.acked
+        wait_until(lambda: self.acked >= start + n, timeout_s, f"{n} more acknowledged INCRs")
+
+    def check(self, client: RedisCluster) -> None:
+        wrong = {}
+        for key in self.keys:
+            answers = self.answers[key]
+            final = int(client.get(key) or 0)
+            if len(set(answers)) != len(answers) or not len(answers) <= final <= len(answers) + self.failed[key] \
+                    or (answers and max(answers) > final):
+                wrong[key] = (final, len(answers), self.failed[key], answers[-5:])
+        assert not wrong, f"counters off (final, acknowledged, failed, last answers): {list(wrong.items())[:5]}"
+
+
 def test_reshard_under_a_writing_client_loses_nothing(sharded):
     first, last = 100, 149
     keys = _keys_in(first, last, 150, "moving") + _keys_in(200, 16383, 50, "staying")
     with _rc(sharded) as rc:
         for i, key in enumerate(keys):
             rc.set(key, "seed")
-        with Writer(sharded, keys, seeded="seed") as writer:
+        counters = Counters(sharded, _keys_in(first, last, 20, "count"))
+        with Writer(sharded, keys, seeded="seed") as writer, counters:
             writer.wait_writes(100)
+            counters.wait_acked(20)
             done = _ctl(sharded, "reshard", "--slots", f"{first}-{last}", "--to", "2", "--batch", "20")
             assert done.returncode == 0, done.stdout + done.stderr
             assert "moved slots 100-149 from shard 1 to shard 2" in done.stdout
             writer.wait_writes(100)
+            counters.wait_acked(20)
         assert writer.writes > 200, writer.errors[:5]
         writer.check(rc)
+        counters.check(rc)   # the SDK's INCRs, through the move: each applied once
+    assert not counters.errors, f"the SDK failed calls during the move: {counters.errors[:5]}"
     assert _owner(sharded, first) == 2 and _owner(sharded, last) == 2 and _owner(sharded, last + 1) == 1
     assert _left_in(sharded, 1, first, last) == [], "the old shard holds no copy of a moved key"
     out = _ctl(sharded, "shards").stdout
@@ -195,13 +261,19 @@ def test_ask_and_asking_while_a_slot_migrates(sharded):
         with _rc(sharded) as rc:   # redis-py follows -ASK (sending ASKING) for a new key
             assert rc.set(f"{{{fresh}}}:2", "new-key") and rc.get(f"{{{fresh}}}:2") == b"new-key"
             assert rc.get(fresh) == b"via-asking" and rc.get(held) == b"at-source"
+        with Client([sharded.shards[0].nodes[0].grpc_address], timeout_s=30) as cache:   # the SDK follows ASK too
+            assert cache.get(held) == b"at-source" and cache.get(fresh) == b"via-asking"
+            assert cache.set(f"{{{fresh}}}:sdk", "sdk-new") and cache.get(f"{{{fresh}}}:sdk") == b"sdk-new"
+            assert cache.incr(f"{{{fresh}}}:n") == 1 and cache.incr(f"{{{fresh}}}:n") == 2
+            pipe = cache.pipeline(transaction=False)   # a pipeline's requests follow ASK one by one
+            assert pipe.get(held).get(fresh).incr(f"{{{fresh}}}:n").execute() == [b"at-source", b"via-asking", 3]
     finally:
         shards.close()
     done = _ctl(sharded, "reshard", "--slots", str(slot), "--to", "2")   # finishes the move begun by hand
     assert done.returncode == 0, done.stdout + done.stderr
     with _rc(sharded) as rc:
         assert rc.get(held) == b"at-source" and rc.get(fresh) == b"via-asking"
-        assert rc.get(f"{{{fresh}}}:2") == b"new-key"
+        assert rc.get(f"{{{fresh}}}:2") == b"new-key" and rc.get(f"{{{fresh}}}:n") == b"3"
     assert _owner(sharded, slot) == 2 and _left_in(sharded, 1, slot, slot) == []
 
 
@@ -275,6 +347,71 @@ def test_a_source_leader_killed_mid_move_loses_nothing(sharded):
     assert _owner(sharded, first) == 2 and _left_in(sharded, 1, first, last) == []
 
 
+class _LosesOneReply:
+    """The SDK's network, except that the reply to the first write `lose` picks is lost: the write
+    was applied, `then` runs (the slot moves), and the client sees a timeout (so it retries)."""
+
+    def __init__(self, lose, then):
+        self._inner, self._lose, self._then = GrpcTransport(), lose, then
+        self.lost: list = []
+
+    async def execute(self, address, request, timeout_s):
+        reply = await self._inner.execute(address, request, timeout_s)
+        if not self.lost and self._lose(request):
+            self.lost.append((request.client_id, request.sequence, reply))
+            await asyncio.to_thread(self._then)
+            raise DeadlineExceededError("the reply was lost")
+        return reply
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def test_an_sdk_write_retried_after_its_slot_moved_is_applied_once(sharded):
+    """The SDK's INCR is applied by the old shard, its reply is lost, the slot moves, and the retry
+    (same client id and sequence) reaches the new shard: it answers the first outcome, it does not
+    increment again (the move carried the old shard's dedup table)."""
+    slot = 600
+    key = _keys_in(slot, slot, 1, "once")[0]
+    moved = []
+
+    def move():
+        moved.append(_ctl(sharded, "reshard", "--slots", str(slot), "--to", "2"))
+
+    transport = _LosesOneReply(lambda r: r.command.WhichOneof("op") == "incr_by", move)
+    with Client([sharded.shards[0].nodes[0].grpc_address], transport=transport, timeout_s=240) as cache:
+        assert cache.set(key, 10)
+        assert _owner(sharded, slot) == 1
+        assert cache.incr(key) == 11, "the retry answers the first attempt's outcome"
+        assert moved and moved[0].returncode == 0, moved[0].stdout + moved[0].stderr
+        assert transport.lost and transport.lost[0][2].value.integer == 11
+        assert _owner(sharded, slot) == 2
+        assert cache.get(key) == b"11", "applied once"
+        assert cache.incr(key) == 12
+    with _rc(sharded) as rc:
+        assert rc.get(key) == b"12"
+    assert _left_in(sharded, 1, slot, slot) == []
+
+
+def test_a_stream_moves_with_its_slot(sharded):
+    slot = 610
+    key = _keys_in(slot, slot, 1, "stream")[0]
+    with _rc(sharded) as rc:
+        ids = [rc.xadd(key, {"n": n}) for n in range(50)]
+        rc.xgroup_create(key, "workers", id="0")
+        rc.xreadgroup("workers", "alice", {key: ">"}, count=20)
+        rc.xack(key, "workers", ids[0])
+        before = (rc.xrange(key), rc.xinfo_groups(key), rc.xpending(key, "workers"))
+        with pytest.raises(redis.ResponseError):
+            rc.dump(key)   # DUMP still does not serialise a stream for users
+        done = _ctl(sharded, "reshard", "--slots", str(slot), "--to", "2")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert _owner(sharded, slot) == 2 and _left_in(sharded, 1, slot, slot) == []
+        assert (rc.xrange(key), rc.xinfo_groups(key), rc.xpending(key, "workers")) == before
+        assert rc.xadd(key, {"n": "after"}) > ids[-1]
+        assert rc.xlen(key) == 51
+
+
 def test_rebalance_evens_the_slots_out(sharded):
     """Last but one: after the moves above shard 2 owns more than half; rebalance gives the surplus
     back (its highest slots) and every key stays readable."""
@@ -288,6 +425,57 @@ def test_rebalance_evens_the_slots_out(sharded):
     out = _ctl(sharded, "shards").stdout
     assert "shard 1: 8192 slots" in out and "shard 2: 8192 slots" in out, out
     assert "the slots are balanced already" in _ctl(sharded, "rebalance").stdout
+
+
+def _check_the_old_nodes_reach_the_new_shard(sharded, keys: list[str]) -> None:
+    """A node started before `add-shard` (its map had 2 shards) forwards memcached commands for the
+    new shard's keys there and relays PUBLISH to the new shard's subscribers."""
+    import json
+    import os
+
+    from pymemcache.client.base import Client as Memcache
+
+    with open(os.path.join(sharded.root, "cluster.json")) as f:
+        new_nodes = [n for n in json.load(f)["nodes"] if n.get("shard") == 3]
+    new_redis = [(h, int(p)) for h, _, p in (n["redis"].rpartition(":") for n in new_nodes)]
+    old = sharded.shards[0].nodes[0]
+    with redis.Redis(*old.redis_address, socket_timeout=10) as r:
+        third = [(a, b) for a, b, master, *_ in r.execute_command("CLUSTER", "SLOTS")
+                 if int(master[1]) in {port for _, port in new_redis}]
+    assert third, "the old node's view names shard 3's slots"
+    moved = [k for k in keys if any(a <= slots.key_slot(k.encode()) <= b for a, b in third)]
+    fresh = [k for k in _keys_in(0, 16383, 400, "mc-new") if any(a <= slots.key_slot(k.encode()) <= b
+                                                                 for a, b in third)][:10]
+    assert moved and fresh
+    mc = Memcache(old.memcached_address, timeout=10, connect_timeout=10)
+    try:
+        assert mc.get_many(moved) == {k: k.encode() for k in moved}, "keys that moved to shard 3"
+        for key in fresh:
+            assert mc.set(key, "via-old-node", noreply=False)
+        assert mc.get_many(fresh) == dict.fromkeys(fresh, b"via-old-node")
+    finally:
+        mc.close()
+    with redis.Redis(*new_redis[0], socket_timeout=10) as r:   # stored in shard 3 itself
+        assert [r.get(k) for k in fresh] == [b"via-old-node"] * len(fresh)
+    subscriber = redis.Redis(*new_redis[1], socket_timeout=10)
+    pubsub = subscriber.pubsub()
+    try:
+        pubsub.subscribe("scale-news")
+        assert pubsub.get_message(timeout=10)["type"] == "subscribe"
+        with redis.Redis(*old.redis_address, socket_timeout=10) as publisher:
+            publisher.publish("scale-news", "to-shard-3")
+        got: list = []
+
+        def arrived() -> bool:
+            message = pubsub.get_message(timeout=0.2)
+            if message is not None and message["type"] == "message":
+                got.append(message["data"])
+            return bool(got)
+        wait_until(arrived, 20, "the PUBLISH relayed to shard 3")
+        assert got == [b"to-shard-3"]
+    finally:
+        pubsub.close()
+        subscriber.close()
 
 
 def test_add_a_shard_then_empty_and_remove_it(sharded):
@@ -310,6 +498,7 @@ def test_add_a_shard_then_empty_and_remove_it(sharded):
         with _rc(sharded) as rc:
             assert [rc.get(key) for key in keys] == [key.encode() for key in keys]
             assert len(rc.get_primaries()) == 3
+        _check_the_old_nodes_reach_the_new_shard(sharded, keys)
         refused = _ctl(sharded, "remove-shard", "3")
         assert refused.returncode == 1 and "owns 5461 slots" in refused.stderr
         emptied = _ctl(sharded, "rebalance", "--exclude", "3", "--batch", "100", timeout_s=600)

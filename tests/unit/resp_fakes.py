@@ -36,13 +36,13 @@ class FakeService:
         self._rng = random.Random(7)
         self.log_version = commands.MAX_VERSION
         self.cluster = None   # not sharded (node/service/cluster.py)
+        self.tracking = Tracker()   # client-side caching (INFO reads its counts)
         self.shard_forwarder = None   # not sharded (node/service/shard_forward.py)
         self.skew_ms = 0                       # added to the wall clock: lets tests "wait" for expiry
         self.consistencies: list = []          # the level of every execute(), in order
         self.set_password("")
         self.diagnostics = Diagnostics()
         self.diagnostics.configure(settings.node_defaults(self.config))
-        self.tracking = Tracker()             # INFO's tracking_* fields (node/service/tracking.py)
 
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000 + self.skew_ms

@@ -114,7 +114,7 @@ def evict_now(node: Node, *keys: bytes, version: int = commands.MAX_VERSION) -> 
 
 
 def test_a_key_written_long_before_its_eviction_is_recorded_as_a_flush_of_its_database(node):
-    """From log version 13 an eviction of a key last written QUIET_AGE_ENTRIES entries
+    """From log version 14 an eviction of a key last written QUIET_AGE_ENTRIES entries
     ago or more writes no `gone` record: its database's flush index rises to the key's
     own index, so absent keys watched since then stay unchanged, and anything created
     since and evicted still aborts."""
