@@ -12,13 +12,13 @@ import random
 import time
 
 from raftcache.node.service.opstats import OpStats
+from raftcache.node.service.tracking import Tracker
 from raftcache.node import commands
 from raftcache.node.config import FrontendConfig, KeyspaceConfig, NodeConfig, settings
 from raftcache.node.frontends import resp
 from raftcache.node.storage.keyspace import Keyspace
 from raftcache.node.service.diagnostics import Diagnostics
 from raftcache.node.service.identity import Identity
-from raftcache.node.service.tracking import Tracker
 from raftcache.node.service.service import NOT_NOW, stamp, without_passwords
 from raftcache.node.commands.statemachine import StateMachine
 from raftcache.proto import commands_pb2 as pb
