@@ -336,8 +336,7 @@ async def _track_health(service: Service, servicer, interval_s: float = 0.2) -> 
     contact_limit_s = health.contact_max_s(service.config.replication.election_timeout_max_s)
     current = None
     while True:
-        s = service.status()
-        ready = health.assess(s, contact_limit_s).healthy
+        ready = health.assess(service.health_fields(), contact_limit_s).healthy
         status = SERVING if ready else NOT_SERVING
         if status != current:
             current = status

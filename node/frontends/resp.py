@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
+import itertools
 import logging
 import time
 
@@ -44,7 +46,7 @@ from raftcache.node.frontends.resp_protocol import (
 )
 from raftcache.node.service.pubsub import Message
 from raftcache.node.service.service import LINEARIZABLE, NOT_NOW
-from raftcache.node.service.session import MAX_IN_FLIGHT, Outcome, Session
+from raftcache.node.service.session import MAX_IN_FLIGHT, MAX_READS_IN_FLIGHT, Outcome, Session
 from raftcache.node.service.stream import Port, StreamConnection, tls_options
 from raftcache.proto import commands_pb2 as pb
 
@@ -365,6 +367,8 @@ class Connection(StreamConnection):
                 if reply is not None:
                     self._write(reply)
                     return
+                if self._plain_get(args) and self._start_round_gets([args]):
+                    return
             self.pending.append(args)
         else:
             self.parser.feed(data)
@@ -395,20 +399,70 @@ class Connection(StreamConnection):
         (Service.get_now); every other case, errors included, is the
         ordinary path's.
         """
-        if (len(args) != 2 or args[0].lower() != b"get" or self.multi is not None or not self._unrestricted()
-                or self.session.subscriptions is not None):
+        if not self._plain_get(args):
             return None
-        if self.server.cluster is not None and (self.asking or not resp_cluster.serves(self.server.cluster, args[1])):
-            return None   # the ordinary path answers -MOVED / -ASK
         started_ns = time.perf_counter_ns()
         value = self.session.get_now(args[1])
         if value is NOT_NOW:
             return None
         self.last_cmd = "get"
         self.server.stats["total_commands_processed"] += 1
+        return self._get_reply(args, started_ns, value)
+
+    def _plain_get(self, args: list[bytes]) -> bool:
+        """`args` is a GET the fast paths may answer (no MULTI, ACL restriction, subscriber
+        mode, or cluster redirection: the ordinary path answers those)."""
+        if (len(args) != 2 or args[0].lower() != b"get" or self.multi is not None or not self._unrestricted()
+                or self.session.subscriptions is not None):
+            return False
+        # in cluster mode the ordinary path answers -MOVED / -ASK
+        return self.server.cluster is None or not (self.asking or not resp_cluster.serves(self.server.cluster, args[1]))
+
+    def _plain_get_item(self, item) -> bool:
+        return type(item) is list and self._plain_get(item)
+
+    def _get_reply(self, args: list[bytes], started_ns: int, value) -> bytes:
         reply = b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes else encode(value, self.proto)
-        self.count(_GET_SPEC, args, started_ns, reply)
+        usec = (time.perf_counter_ns() - started_ns) // 1000   # count() for GET: no subcommand, never blocks
+        self.server.count_call("get", usec, reply)
+        self.session.finished("get", args, usec, True)
         return reply
+
+    def _start_round_gets(self, burst: list[list[bytes]]) -> bool:
+        """Plain GETs (`burst`, in order, taken from the front of `pending` or never in it) at a
+        level that waits for a read index (a follower at linearizable or lease): they join the
+        node's shared round together, with no Command or task (Session.start_gets), and their
+        replies go out in one write from the round's completion (_round_gets_done). False: not
+        this path (nothing was started)."""
+        started_ns = time.perf_counter_ns()
+        handle = self.session.start_gets([args[1] for args in burst],
+                                         functools.partial(self._round_gets_done, burst, started_ns))
+        if handle is None:
+            return False
+        self.last_cmd = "get"
+        self.server.stats["total_commands_processed"] += len(burst)
+        self.running = True
+        self.task = handle
+        return True
+
+    def _round_gets_done(self, burst: list[list[bytes]], started_ns: int, outcome: tuple | None) -> None:
+        self.task, self.running = None, False
+        if self.closing:
+            return
+        if outcome is None:   # an error or a floor to wait for: the command loop runs them, in order
+            self.server.stats["total_commands_processed"] -= len(burst)   # counted again there
+            self.pending.extendleft(reversed(burst))
+            self.task = asyncio.get_running_loop().create_task(self._run())
+            return
+        get_reply = self._get_reply
+        self._write(b"".join([get_reply(args, started_ns, value) for args, value in zip(burst, outcome[0])]))
+        if self.pending:
+            if self.write_paused():   # the client is not reading: the command loop waits for it
+                self.task = asyncio.get_running_loop().create_task(self._run())
+            else:
+                self._dispatch()
+        elif self.eof:
+            self.close()
 
     def _dispatch(self) -> None:
         """Answer what needs no waiting now; hand the rest to the command loop."""
@@ -449,6 +503,12 @@ class Connection(StreamConnection):
                 size += len(reply)
                 pending.popleft()
                 continue
+            if self._plain_get(args) and not self.write_paused():   # GETs waiting for a read index: one round
+                burst = list(itertools.takewhile(self._plain_get_item, itertools.islice(pending, MAX_READS_IN_FLIGHT)))
+                if self._start_round_gets(burst):
+                    for _ in burst:
+                        pending.popleft()
+                    break
             spec = TABLE.get(args[0].lower())
             if spec is None or spec.build is None or "blocking" in spec.flags:
                 break
@@ -516,6 +576,7 @@ class Connection(StreamConnection):
     async def _run(self) -> None:
         self.running = True
         try:
+            await self.writable()   # replies already written wait for the client first (round GETs')
             while self.pending and not self.closing:
                 batch, self.pending = self.pending, collections.deque()
                 self.backlog = 0

@@ -6,7 +6,11 @@ keys of the writes it proposes. A follower keeps what it read since its last
 report apart (sampled: at most REPORT_MAX_KEYS keys per report, the first
 ones read) and sends it to the leader twice a second
 (Internal.ReportAccess); the leader merges it, so its clocks and counters
-count the reads every node served. A key's last access from a report is the
+count the reads every node served. A follower's own table takes those same
+kept reads when the report is taken (a read costs one dict lookup on its
+path, not a table update), and a key's kept reads at once when OBJECT
+IDLETIME/FREQ asks about it; reads past the sample are not recorded there
+either. A key's last access from a report is the
 leader's clock less the age the follower reported, so the nodes' clocks need
 not agree.
 
@@ -40,8 +44,10 @@ from collections import OrderedDict
 
 #: Keys a table remembers (about 250 bytes each: 100,000 keys ~ 25 MB).
 DEFAULT_CAPACITY = 100_000
-#: Most keys one follower report carries (~40 bytes each plus the key).
-REPORT_MAX_KEYS = 4096
+#: Most keys one follower report carries (~40 bytes each plus the key): a sample, the first
+#: distinct keys read in the interval (4,096 cost a follower serving 25,000 GET/s ~5 % of its CPU
+#: and the leader as much again to merge; docs/eviction.md).
+REPORT_MAX_KEYS = 1024
 #: Redis's starting LFU counter of a new key, and the counter's ceiling.
 LFU_INIT_VAL = 5
 _LFU_MAX = 255
@@ -87,6 +93,18 @@ class AccessTable:
         `size`: the key's logical size after a write (0: unknown); None (a read) keeps
         what the table knows. On every read's path: _touch for one access, inlined."""
         k = (db, key)
+        if self.reporting and size is None:
+            # A follower's read: kept for the next report only; this table takes it then
+            # (take_report), so a read costs one dict lookup here (module docstring).
+            pending = self._pending.get(k)
+            if pending is not None:
+                pending[0] += 1
+                pending[1] = now_ms
+            elif len(self._pending) < REPORT_MAX_KEYS:
+                self._pending[k] = [1, now_ms, 0]
+            else:
+                self.reports_dropped += 1
+            return
         keys = self._keys
         packed = keys.get(k)
         if packed is None:
@@ -101,15 +119,6 @@ class AccessTable:
             keys[k] = ((packed >> _SIZE_SHIFT if size is None else size) << _SIZE_SHIFT
                        | (now_ms if now_ms > last_ms else last_ms) << 8 | counter)
             keys.move_to_end(k)
-        if self.reporting:
-            pending = self._pending.get(k)
-            if pending is not None:
-                pending[0] += 1
-                pending[1] = now_ms
-            elif len(self._pending) < REPORT_MAX_KEYS:
-                self._pending[k] = [1, now_ms]
-            else:
-                self.reports_dropped += 1
 
     def forget(self, db: int, key: bytes) -> None:
         self._keys.pop((db, key), None)
@@ -197,14 +206,26 @@ class AccessTable:
 
     # ------------------------------------------------------------ reading
 
+    def _catch_up(self, k: tuple) -> None:
+        """A follower: the reads of `k` kept for the next report, into this table now (OBJECT
+        IDLETIME/FREQ see them at once); the report still carries them."""
+        pending = self._pending.get(k)
+        if pending is not None and pending[0] > pending[2]:
+            self._touch(k, pending[1], pending[0] - pending[2])
+            pending[2] = pending[0]
+
     def idle_ms(self, db: int, key: bytes, now_ms: int) -> int:
         """Milliseconds since the key's last access (since the table began when it holds none)."""
+        if self._pending:
+            self._catch_up((db, key))
         packed = self._keys.get((db, key))
         last_ms = self.since_ms if packed is None else packed >> 8 & _MS_MASK
         return max(now_ms - last_ms, 0)
 
     def freq(self, db: int, key: bytes, now_ms: int) -> int:
         """The key's LFU counter after decay (OBJECT FREQ); 0 when the table holds none."""
+        if self._pending:
+            self._catch_up((db, key))
         packed = self._keys.get((db, key))
         return 0 if packed is None else self._decayed(packed, now_ms)
 
@@ -214,9 +235,14 @@ class AccessTable:
     # ------------------------------------------------------------ follower reports
 
     def take_report(self, now_ms: int) -> list[tuple[int, bytes, int, int]]:
-        """The reads kept since the last report: [(db, key, count, age_ms)], and start a new one."""
+        """The reads kept since the last report: [(db, key, count, age_ms)], and start a new one.
+        They enter this table here (a follower's own reads wait for this, see record)."""
         pending, self._pending = self._pending, {}
-        return [(db, key, count, max(now_ms - last_ms, 0)) for (db, key), (count, last_ms) in pending.items()]
+        touch = self._touch
+        for k, (count, last_ms, applied) in pending.items():
+            if count > applied:
+                touch(k, last_ms, count - applied)
+        return [(db, key, count, max(now_ms - last_ms, 0)) for (db, key), (count, last_ms, _) in pending.items()]
 
     def merge(self, report, now_ms: int) -> None:
         """A follower's report, [(db, key, count, age_ms)], into this (the leader's) table."""

@@ -31,11 +31,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from typing import Awaitable, Callable
 
 from raftcache.node.consistency import ReadConsistency
 from raftcache.node.errors import DeadlineError, NotLeaderError, ReadIndexUnsupported, UnavailableError
 from raftcache.node.service.waiters import settle
+
+log = logging.getLogger(__name__)
 
 _LEASE = ReadConsistency("lease")
 #: ReadIndex requests a node keeps in flight per kind; reads arriving meanwhile share the next one.
@@ -58,7 +61,7 @@ class SharedRounds:
         self._fetch = fetch
         self._after = after
         self._window = window
-        self._waiting: list[asyncio.Future] = []
+        self._waiting: list = []   # futures and join_callback callbacks
         self._in_flight = 0
         self._scheduled = False
         self.calls = 0
@@ -69,6 +72,13 @@ class SharedRounds:
         self._waiting.append(fut)
         self._schedule()
         return fut
+
+    def join_callback(self, callback: Callable[[int, Exception | None], None]) -> None:
+        """`callback(index, error)` once the next call (and `after`) finished: called from
+        the round's own completion, in the same loop turn as every other waiter (a future
+        per waiter costs a loop turn for each of its callbacks)."""
+        self._waiting.append(callback)
+        self._schedule()
 
     def _schedule(self) -> None:
         if not self._scheduled and self._waiting and (self._window is None or self._in_flight < self._window):
@@ -92,13 +102,9 @@ class SharedRounds:
             if self._after is not None:
                 await self._after(index)
         except Exception as e:  # noqa: BLE001 - the call's outcome, for every waiter
-            for fut in waiters:
-                if not fut.done():
-                    fut.set_exception(e)
+            _answer(waiters, 0, e)
             return
-        for fut in waiters:
-            if not fut.done():
-                fut.set_result(index)
+        _answer(waiters, index, None)
 
 
 class Reads:
@@ -192,6 +198,44 @@ class Reads:
         fut = loop.create_future()
         shared.add_done_callback(functools.partial(self._after_target, fut, command, consistency, floor))
         return fut
+
+    def start_get(self, consistency: ReadConsistency, floor: int, read: Callable[[], object],
+                  done: Callable[[object], None]) -> asyncio.Future | None:
+        """A linearizable or lease read that joins this moment's shared round with no future,
+        task or Command of its own (the Redis port's GET): once the round's index is applied
+        here, `done((read(),))` is called from the round's completion, in one loop turn with
+        every read of that round; `done(None)` when the outcome must come from the ordinary
+        path instead (an error to retry, a floor not applied). Returns a handle to cancel
+        (the caller gave up), or None when this read does not take this path (another level,
+        no leader, a lease or floor at hand: `start` decides)."""
+        level = consistency.level
+        if (level != "linearizable" and level != "lease") or self._raft.apply_blocked:
+            return None
+        lease = level == "lease"
+        raft = self._raft
+        if raft.is_leader:
+            if lease:
+                return None   # the lease's index: servable_now, or `start`
+        elif raft.leader_id in (None, self._node_id):
+            return None
+        handle = self._loop.create_future()
+        self._rounds[lease].join_callback(functools.partial(self._got_index, handle, floor, read, done))
+        return handle
+
+    def _got_index(self, handle: asyncio.Future, floor: int, read: Callable[[], object],
+                   done: Callable[[object], None], index: int, error: Exception | None) -> None:
+        if handle.done():   # cancelled: the caller gave up
+            return
+        handle.set_result(None)
+        if error is None and self._raft.applied_index >= max(floor, index):
+            try:
+                value = read()
+            except Exception:  # noqa: BLE001 - the ordinary path answers it (and reports the bug)
+                pass
+            else:
+                done((value,))
+                return
+        done(None)
 
     def _shared_target(self, lease: bool) -> asyncio.Future | None:
         """A future of this moment's read index when one is at hand without waiting for a leader."""
@@ -296,6 +340,22 @@ class Reads:
             raise UnavailableError("no leader to serve the read; retry")
         self._stats["forwarded"] += 1
         return await self.forwarder.forward(leader, command, consistency, "", 0)
+
+
+def _answer(waiters: list, index: int, error: Exception | None) -> None:
+    """A round's outcome to its waiters: futures, and callbacks called here and now."""
+    for waiter in waiters:
+        if isinstance(waiter, asyncio.Future):
+            if not waiter.done():
+                if error is None:
+                    waiter.set_result(index)
+                else:
+                    waiter.set_exception(error)
+            continue
+        try:
+            waiter(index, error)
+        except Exception:  # noqa: BLE001 - one waiter's failure is not the others'
+            log.exception("a read waiting for a read index failed")
 
 
 def _copy_outcome(fut: asyncio.Future, task: asyncio.Future) -> None:

@@ -35,7 +35,7 @@ import functools
 import logging
 import random
 import time
-from typing import Protocol
+from typing import Callable, Protocol
 
 from raftcache.commandkeys import command_keys
 from raftcache.slots import key_slot
@@ -675,10 +675,32 @@ class Service:
         valid; an over-long key is NOT_NOW, so the ordinary path reports it."""
         if len(key) > self._sm.limits.max_key_bytes or not self._reads.servable_now(self._level(consistency), floor):
             return NOT_NOW
-        if self.cluster is not None:   # cluster mode: the read path decides -ASK / -MOVED against the log's slots
-            slot = key_slot(key)
-            if self._sm.migration.moving[slot] or not self._sm.slots.owned[slot] and self._sm.slots.current.epoch:
-                return NOT_NOW
+        if self.cluster is not None and self._not_here(key):
+            return NOT_NOW
+        return self._get_value(db, key)
+
+    def start_gets(self, db: int, keys: list[bytes], consistency: ReadConsistency | None, floor: int,
+                   done: Callable[[tuple | None], None]) -> asyncio.Future | None:
+        """GETs of `keys` in `db` at a level that waits for a read index (linearizable, lease),
+        all on this moment's shared round, without a Command, task or future of their own
+        (Reads.start_get): `done((values,))`, each value what get_now would answer, or
+        `done(None)`: take the ordinary path. Returns a handle to cancel, or None when the
+        reads do not take this path."""
+        limit = self._sm.limits.max_key_bytes
+        if any(len(key) > limit or (self.cluster is not None and self._not_here(key)) for key in keys):
+            return None
+        return self._reads.start_get(self._level(consistency), floor,
+                                     functools.partial(self._get_values, db, keys), done)
+
+    def _not_here(self, key: bytes) -> bool:
+        """Cluster mode: the read path decides -ASK / -MOVED against the log's slots."""
+        slot = key_slot(key)
+        return bool(self._sm.migration.moving[slot] or not self._sm.slots.owned[slot] and self._sm.slots.current.epoch)
+
+    def _get_values(self, db: int, keys: list[bytes]) -> list:
+        return [self._get_value(db, key) for key in keys]
+
+    def _get_value(self, db: int, key: bytes):
         stats = self.stats
         stats["commands"] += 1
         stats["reads"] += 1
@@ -839,16 +861,27 @@ class Service:
 
     # ------------------------------------------------------------ status
 
+    def role(self) -> str:
+        raft = self._raft
+        if raft.is_leader:
+            return "leader"
+        if raft.leader_id:
+            return "follower"
+        return "joining" if raft.waiting_to_join else "candidate"
+
+    def health_fields(self) -> dict:
+        """The part of status() node/service/health.assess reads, without the rest (keyspace
+        sizes, latency and per-op figures): what a health check polled several times a second needs."""
+        raft = self._raft
+        return {"role": self.role(), "commit_index": raft.commit_index, "applied_index": raft.applied_index,
+                "last_leader_contact_s": 0.0 if raft.is_leader else raft.last_leader_contact_s(),
+                "quorum_contact_s": raft.quorum_contact_s()}
+
     def status(self) -> dict:
         """What Admin.Status, INFO and /status report about this node."""
         raft = self._raft
         ks = self._keyspace.stats()
-        if raft.is_leader:
-            role = "leader"
-        elif raft.leader_id:
-            role = "follower"
-        else:
-            role = "joining" if raft.waiting_to_join else "candidate"
+        role = self.role()
         members = []
         states = {m.id: m for m in raft.members_status()}
         for peer in self.config.members:

@@ -185,6 +185,23 @@ class Session:
             self.service.tracking.remember(self.tracking, (key,))
         return value
 
+    def start_gets(self, keys: list[bytes], done: Callable[[tuple | None], None]) -> asyncio.Future | None:
+        """GETs of `keys` at a level that waits for a read index, on the shared round with no
+        Command or task (Service.start_gets): `done((values,))`, or `done(None)` (take the
+        ordinary path). Returns a handle to cancel, or None: not this path (and for more than
+        one key under CLIENT TRACKING, whose OPTIN/OPTOUT choice is per command)."""
+        if self.tracking is not None and len(keys) > 1:
+            return None
+
+        def got(outcome: tuple | None) -> None:
+            tracking = self.tracking
+            if outcome is not None and tracking is not None:
+                self.service.tracking.remember(tracking, [key for key, value in zip(keys, outcome[0])
+                                                          if not isinstance(value, CommandError)])
+            done(outcome)
+
+        return self.service.start_gets(self.db, keys, self.consistency, self.last_write_index, got)
+
     def start_write(self, command: Command, done: Callable[[Outcome], None]) -> asyncio.Future:
         """A lone write, begun now: on the leader it is proposed before this returns (so writes
         started one after another are logged in that order) and `done(outcome)` is called from

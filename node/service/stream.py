@@ -159,6 +159,10 @@ class StreamConnection(asyncio.Protocol):
         """Bytes arrived: the connection is not idle."""
         self.session.last_s = time.monotonic()
 
+    def write_paused(self) -> bool:
+        """The transport holds more than its high-water mark of unsent replies."""
+        return self._write_paused is not None and not self._write_paused.done()
+
     async def writable(self) -> None:
         """Wait until the client reads what was written (back-pressure)."""
         if self._write_paused is not None:

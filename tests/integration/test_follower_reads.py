@@ -124,3 +124,29 @@ def test_a_follower_read_index_read_sees_a_write_made_through_another_node(clust
     assert reader.get("other") == b"last"
     writer.close()
     reader.close()
+
+
+@pytest.mark.parametrize("level", ["linearizable", "lease"])
+def test_a_pipeline_of_gets_between_other_commands_is_answered_in_order_on_a_follower(cluster, level):
+    """GETs waiting for a read index share one round and are answered together (resp.py's
+    round GETs); the commands around them, errors included, keep their order and see them."""
+    for node, r in _follower_clients(cluster, level):
+        for i in range(20):
+            a, h = f"{node.id}:pa{i}", f"{node.id}:ph{i}"
+            with r.pipeline(transaction=False) as p:
+                p.get(a)
+                p.set(a, "1")
+                p.get(a)
+                p.get(a)
+                p.hset(h, "f", "v")
+                p.get(h)
+                p.incr(a)
+                p.get(a)
+                p.get(a)
+                p.delete(a)
+                p.get(a)
+                replies = p.execute(raise_on_error=False)
+            assert replies[:5] == [None, True, b"1", b"1", 1], f"round {i} on {node.id}"
+            assert isinstance(replies[5], redis.ResponseError) and "WRONGTYPE" in str(replies[5])
+            assert replies[6:] == [2, b"2", b"2", 1, None], f"round {i} on {node.id}"
+        r.close()

@@ -114,6 +114,10 @@ class FakeService:
             return NOT_NOW
         return self.sm.get_string(db, key, self.now_ms())
 
+    def start_gets(self, db, keys, consistency=None, floor=0, done=None):
+        """Like Service.start_gets: this fake has no read index to wait for (None: not this path)."""
+        return None
+
     def status(self) -> dict:
         stats = self.keyspace.stats()
         return {"id": "n1", "zone": "a", "role": "leader", "leader_id": "n1", "term": 1,

@@ -67,6 +67,23 @@ def test_follower_reports_are_bounded_and_merge_into_the_leaders_clock():
     assert leader.freq(0, b"k0", NOW + 50_000) > leader.freq(0, b"k1", NOW + 50_000)
 
 
+def test_a_followers_reads_enter_its_own_table_with_the_report_or_when_asked():
+    """A follower's read costs a report entry only: its own table takes the reads when the
+    report is taken, or at once for a key OBJECT IDLETIME/FREQ asks about (reported still)."""
+    follower = AccessTable(NOW)
+    follower.reporting = True
+    follower.record(0, b"asked", NOW + 100)
+    follower.record(0, b"later", NOW + 200)
+    assert not follower.holds(0, b"later")
+    assert follower.idle_ms(0, b"asked", NOW + 300) == 200       # caught up for the question
+    follower.record(0, b"asked", NOW + 250)
+    assert follower.idle_ms(0, b"asked", NOW + 300) == 50
+    report = follower.take_report(NOW + 1000)
+    assert sorted(report) == [(0, b"asked", 2, 750), (0, b"later", 1, 800)]
+    assert follower.holds(0, b"later") and follower.idle_ms(0, b"later", NOW + 1000) == 800
+    assert follower.freq(0, b"asked", NOW + 1000) >= LFU_INIT_VAL
+
+
 # ---------------------------------------------------------------- choosing victims
 
 class Leader:

@@ -279,6 +279,60 @@ def test_start_read_serves_reads_from_the_shared_rounds_callback(env):
     run(go())
 
 
+def test_start_gets_answers_a_rounds_gets_from_its_completion_in_one_loop_turn(env):
+    """Service.start_gets (the Redis port's GETs at linearizable): the GETs started together
+    share one ReadIndex request and are all answered from the round's completion, in the same
+    loop turn, with what the node holds once the leader's index is applied; a failed round or
+    a floor this node has not applied answers None (the ordinary path serves it)."""
+    service, raft, forwarder = env
+    raft.is_leader, raft.leader_id = False, "n2"
+    linearizable = ReadConsistency("linearizable")
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        service.attach(loop)
+        assert service.start_gets(0, [b"k"], ReadConsistency("any"), 0, print) is None, "served by get_now"
+        raft.leader_index = 1   # the leader is ahead: answered once this node applied index 1
+        answers, turns, turn = [], [], [0]
+
+        def count_turns():     # one call per loop turn
+            turn[0] += 1
+            loop.call_soon(count_turns)
+
+        count_turns()
+        for _ in range(10):
+            assert service.start_gets(0, [b"k"], linearizable, 0,
+                                     lambda outcome: (answers.append(outcome), turns.append(turn[0]))) is not None
+        cancelled = service.start_gets(0, [b"k"], linearizable, 0, answers.append)
+        cancelled.cancel()      # the connection went away: no answer
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert answers == [], "nothing is read before the index is applied"
+        raft.applied_index = 1
+        raft.sm.apply(1, commands.encode_entry(pb.LogEntry(version=1, command=pb.Command(
+            set=pb.Set(key=b"k", value=b"v")))))
+        service.on_applied(1)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert answers == [([b"v"],)] * 10 and len(set(turns)) == 1
+        assert raft.asks == [False], "one ReadIndex request for the ten"
+        assert forwarder.calls == []
+        raft.read_index_error = NotLeaderError("the leader changed")
+        failed = []
+        service.start_gets(0, [b"k"], linearizable, 0, failed.append)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert failed == [None], "a failed round: the ordinary path answers"
+        raft.read_index_error = None
+        floor = []
+        service.start_gets(0, [b"k"], linearizable, 5, floor.append)   # a write of this connection not applied here
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert floor == [None]
+
+    run(go())
+
+
 def test_a_leader_without_read_index_is_sent_the_read(env):
     """An older leader (no ReadIndex) during a rolling upgrade: the read is forwarded."""
     from raftcache.node.errors import ReadIndexUnsupported
