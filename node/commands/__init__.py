@@ -58,6 +58,10 @@ LogEntry = pb.LogEntry
 #:  13: resharding carries the source's dedup table to the target before the flip (ExportDedup,
 #:      ImportDedup; node/commands/dedup.py), and a key DUMP does not serialise (a stream, a hash
 #:      with field deadlines) as the record as stored (MigratedKey.record).
+#:  14: quiet evictions (EVICT_QUIET_VERSION): a victim last written more than
+#:      eviction.QUIET_AGE_ENTRIES entries before the entry evicting it gets no `gone` record
+#:      for WATCH; its database's flush index rises to its record's index instead
+#:      (node/storage/keyspace.WriteTxn.evict).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -71,7 +75,9 @@ HFE_VERSION = REDIS74_VERSION = 11
 SCRIPT_BUDGET_VERSION = 12
 #: The first version whose slot moves carry the dedup table and stored records (slot_migration.py).
 RESHARD_DEDUP_VERSION = 13
-SUPPORTED_VERSIONS = range(1, RESHARD_DEDUP_VERSION + 1)
+#: The first version whose evictions of keys written long ago are not recorded one by one for WATCH.
+EVICT_QUIET_VERSION = 14
+SUPPORTED_VERSIONS = range(1, EVICT_QUIET_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4
@@ -203,7 +209,27 @@ def stamp(command: pb.Command, now_ms: int) -> CommandError | None:
 
 
 def encode_batch(entries: list[pb.LogEntry]) -> bytes:
-    return BATCH_MARKER + pb.LogBatch(entries=entries).SerializeToString()
+    """BATCH_MARKER + a serialized LogBatch of `entries`, built from each entry's own bytes
+    (the same bytes as LogBatch(entries=...) gives, without copying the entries into one)."""
+    parts = [BATCH_MARKER]
+    for entry in entries:
+        data = entry.SerializeToString()
+        parts.append(_BATCH_ENTRY_TAG + _varint(len(data)))
+        parts.append(data)
+    return b"".join(parts)
+
+
+#: LogBatch.entries' tag: field 1, length-delimited.
+_BATCH_ENTRY_TAG = b"\x0a"
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
 
 
 class NewerVersionError(ValueError):

@@ -27,12 +27,16 @@ from __future__ import annotations
 from collections import deque
 
 from raftcache.commandkeys import keys_of
+from raftcache.node.commands import EVICT_QUIET_VERSION
 from raftcache.node.storage import containers as c
 from raftcache.node.storage.keyspace import WriteTxn
 from raftcache.proto import commands_pb2 as pb
 
 #: Most candidates one Evict offers; the rest are ignored (a bound on one entry's work).
 MAX_CANDIDATES = 1024
+#: From EVICT_QUIET_VERSION on, a victim last written more than this many log entries before
+#: the entry that evicts it is not recorded one by one for WATCH (`quiet_before`).
+QUIET_AGE_ENTRIES = 1024
 
 
 class Room:
@@ -51,24 +55,24 @@ class Room:
         self.evicted: dict[str, int] = {}
         self._on_evicted = on_evicted
 
-    def offer(self, mode: int, candidates, policy: str) -> None:
+    def offer(self, mode: int, candidates, policy: str, databases: int) -> None:
+        """Add an Evict's candidates (DbKey messages, at most MAX_CANDIDATES of them are
+        taken) to the pool of `mode`; those of databases past `databases` are ignored."""
         pool = self._pools.setdefault(mode, deque())
-        pool.extend((db, key, policy) for db, key in candidates)
+        pool.extend((k.db, k.key, policy) for k in candidates[:MAX_CANDIDATES] if k.db < databases)
 
     def free(self, txn: WriteTxn, mode: int, until_bytes: int | None = None,
-             spare_db: int = -1, spare: tuple | list = ()) -> list[tuple[int, bytes, str]]:
+             spare_db: int = -1, spare: tuple | list = (), quiet_before: int | None = None) -> list[tuple[int, bytes, str]]:
         """Delete candidates of `mode` in order while used bytes exceed `until_bytes`
         (None: maxmemory) and candidates remain; the keys `spare` of database `spare_db`
-        are dropped unharmed. Returns the deletions, (db, key, policy), for the caller
-        to `count` once it keeps them."""
+        are dropped unharmed. `quiet_before`: what the module's `quiet_before(ctx)` gives
+        (None: every victim gets its `gone` record). Returns the deletions,
+        (db, key, policy), for the caller to `count` once it keeps them."""
         pool = self._pools.get(mode)
-        deleted: list[tuple[int, bytes, str]] = []
+        if not pool:
+            return []
         limit = txn.maxmemory_bytes() if until_bytes is None else until_bytes
-        while pool and txn.used_bytes() > limit:
-            db, key, policy = pool.popleft()
-            if not (db == spare_db and key in spare) and txn.delete(db, key):
-                deleted.append((db, key, policy))
-        return deleted
+        return txn.evict(pool, limit, spare_db, spare, quiet_before)
 
     def count(self, deleted: list[tuple[int, bytes, str]]) -> None:
         for db, key, policy in deleted:
@@ -76,10 +80,12 @@ class Room:
             if self._on_evicted is not None:
                 self._on_evicted(db, key)
 
-    def make_room(self, txn: WriteTxn, mode: int, db: int, op) -> bool:
-        """A write of `mode` in `db` passed maxmemory: evict until it fits. True when it
-        does (the deletions are counted); False when the candidates ran out."""
-        deleted = self.free(txn, mode, spare_db=db, spare=(op.key,) if type(op) is pb.Set else keys_of(op))
+    def make_room(self, ctx, op) -> bool:
+        """A write (`ctx.eviction`'s mode, in `ctx.db`) passed maxmemory: evict until it fits.
+        True when it does (the deletions are counted); False when the candidates ran out."""
+        txn = ctx.txn
+        deleted = self.free(txn, ctx.eviction, spare_db=ctx.db, spare=(op.key,) if type(op) is pb.Set else keys_of(op),
+                            quiet_before=quiet_before(ctx))
         if txn.would_exceed(0):
             return False
         self.count(deleted)
@@ -89,14 +95,21 @@ class Room:
 def evict(ctx, op: pb.Evict) -> int:
     """Offer the leader's candidates to this entry; delete now down to `until_bytes` when set."""
     room = ctx.room if ctx.room is not None else Room()
-    databases = c.databases(ctx)
-    candidates = [(k.db, k.key) for k in op.candidates[:MAX_CANDIDATES] if k.db < databases]
-    room.offer(op.mode, candidates, op.policy or "unknown")
+    room.offer(op.mode, op.candidates, op.policy or "unknown", c.databases(ctx))
     if not op.HasField("until_bytes"):
         return 0
-    deleted = room.free(ctx.txn, op.mode, op.until_bytes)
+    deleted = room.free(ctx.txn, op.mode, op.until_bytes, quiet_before=quiet_before(ctx))
     room.count(deleted)
     return len(deleted)
+
+
+def quiet_before(ctx) -> int | None:
+    """From log semantics version 14 (EVICT_QUIET_VERSION): the log index before which a
+    victim's last write makes its eviction a raise of its database's flush index rather
+    than a `gone` record of its own (WriteTxn.evict); None before."""
+    if ctx.version < EVICT_QUIET_VERSION:
+        return None
+    return max(ctx.index - QUIET_AGE_ENTRIES, 0)
 
 
 def object_access(ctx, op: pb.ObjectAccess):

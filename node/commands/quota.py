@@ -58,7 +58,7 @@ def _within_quota(txn: WriteTxn, ctx: Ctx, op, result: object, used_before: int)
         return result
     if txn.used_bytes() > used_before and txn.would_exceed(0):
         room = ctx.room
-        if room is None or ctx.eviction == pb.EVICT_NEVER or not room.make_room(txn, ctx.eviction, ctx.db, op):
+        if room is None or ctx.eviction == pb.EVICT_NEVER or not room.make_room(ctx, op):
             return out_of_memory()
     return None
 

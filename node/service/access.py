@@ -64,6 +64,9 @@ class AccessTable:
     """(db, key) -> size, last access (ms) and LFU counter, packed as
     `size << 56 | last_ms << 8 | counter` (size 0: unknown)."""
 
+    #: An entry's logical size is `packed >> SIZE_SHIFT` (0: unknown).
+    SIZE_SHIFT = _SIZE_SHIFT
+
     def __init__(self, now_ms: int, capacity: int = DEFAULT_CAPACITY, rng: random.Random | None = None):
         self.capacity = capacity
         #: When this table began: the idle time of a key it does not hold is counted from here.
@@ -128,13 +131,8 @@ class AccessTable:
 
     def oldest(self):
         """((db, key), packed entry), least recently used first: do not change the table
-        until done with it (`size_of` reads an entry's size)."""
+        until done with it (`packed >> SIZE_SHIFT` is an entry's size, 0: unknown)."""
         return iter(self._keys.items())
-
-    @staticmethod
-    def size_of(packed: int) -> int:
-        """The logical size an entry keeps (0: unknown)."""
-        return packed >> _SIZE_SHIFT
 
     def take(self, db: int, key: bytes) -> int | None:
         """Remove `key`'s entry and return it (for `put_back`), None when the table holds none."""

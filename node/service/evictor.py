@@ -225,28 +225,31 @@ class Evictor:
         as apply deletes in order; only the others are looked up)."""
         access = self._access
         back, gone = [], []
-        evict, pos, offset = -1, 0, 0
+        evict, pos, deleted, held = -1, 0, -1, {}
         for mode, k, size in named:
             if k is None:               # an Evict's head: the bytes it was planned to delete
                 freed, offset = size
                 self._freeing -= freed
                 evict, pos = evict + 1, 0
+                held = self._in_flight.get(mode, {})
+                reply = replies[evict] if replies is not None and evict < len(replies) else None
+                # its first `reply` candidates are gone for sure (apply deletes in order)
+                deleted = reply - offset if type(reply) is int else -1
                 continue
             pos += 1
-            held = self._in_flight.get(mode, {})
             n = held.get(k, 0) - 1
             if n > 0:
                 held[k] = n
                 continue
             held.pop(k, None)
-            reply = replies[evict] if replies is not None and 0 <= evict < len(replies) else None
-            if type(reply) is int and offset + pos <= reply:
+            if pos <= deleted:
                 gone.append(k)
             else:
                 back.append(k)
-        for db, key in gone:
-            self._taken.pop((db, key), None)
-            access.forget(db, key)
+        taken = self._taken
+        for k in gone:
+            taken.pop(k, None)
+            access.forget(*k)
         if not back:
             return
         with self._keyspace.reader() as txn:
@@ -336,23 +339,24 @@ class Evictor:
         for held in self._in_flight.values():
             skip.update(held)
         if policy == "volatile-ttl":
-            pick = self._nearest_deadlines(txn, skip)
+            pick = _pairs(self._nearest_deadlines(txn, skip))
         elif policy.endswith("-random"):
-            pick = self._random(txn, policy.startswith("volatile"), mode, skip)
+            pick = _pairs(self._random(txn, policy.startswith("volatile"), mode, skip))
         elif policy.endswith("-lru"):
             pick = self._lru(txn, policy, mode, skip, now_ms)
         else:
-            pick = self._pooled(txn, policy, mode, skip, now_ms)
+            pick = _pairs(self._pooled(txn, policy, mode, skip, now_ms))
         victims: list = []
         freed = 0
-        while freed < need and len(victims) < MAX_CANDIDATES:
-            sample = next(pick, None)
-            if sample is None:
-                break
-            k = (sample.db, sample.key)
-            skip.add(k)
-            victims.append((k, sample.size))
-            freed += sample.size
+        if need > 0:
+            add, append = skip.add, victims.append
+            for victim in pick:
+                add(victim[0])
+                append(victim)
+                freed += victim[1]
+                if freed >= need or len(victims) >= MAX_CANDIDATES:
+                    break
+        pick.close()     # now: the LRU choice takes the table entries of its victims on closing
         return victims, freed
 
     def _databases(self, txn, mode: int) -> list[int]:
@@ -410,12 +414,13 @@ class Evictor:
                 fruitless += 1      # only keys already offered: sample again, a few times
                 continue
             fruitless = 0
-            yield min(fresh, key=lambda s: s.index)
+            oldest = min(fresh, key=lambda s: s.index)
+            yield (oldest.db, oldest.key), oldest.size
         # then the table, least recently used first: an entry that knows its key's size needs
         # no keyspace read; the entries of the keys offered leave the table until `release`
         # (a key found deleted is forgotten)
         only_db = 0 if mode == pb.EVICT_LRU else None
-        size_of = access.size_of
+        size_shift = access.SIZE_SHIFT
         looked, forget, taken = 0, [], []
         try:
             for k, packed in access.oldest():
@@ -424,17 +429,17 @@ class Evictor:
                     break
                 if k in skip or (only_db is not None and k[0] != only_db):
                     continue
-                size = size_of(packed)
+                size = packed >> size_shift
                 if size and not volatile:
                     taken.append(k)
-                    yield Sample(k[0], k[1], size, 0, 0)
+                    yield k, size
                     continue
                 sample = txn.sample_key(*k)
                 if sample is None:
                     forget.append(k)
                 elif not volatile or sample.expires_at_ms:
                     taken.append(k)
-                    yield sample
+                    yield k, sample.size
         finally:
             for db, key in forget:
                 access.forget(db, key)
@@ -442,7 +447,7 @@ class Evictor:
                 self._taken[k] = access.take(*k)
         # still more to find (the oldest entries had no deadline or were gone, or the table ran
         # out before the keyspace did): sample instead
-        yield from self._pooled(txn, policy, mode, skip, now_ms)
+        yield from _pairs(self._pooled(txn, policy, mode, skip, now_ms))
 
     def _nearest_deadlines(self, txn, skip: set):
         start = 0
@@ -504,6 +509,12 @@ class Evictor:
         return (score, sample.db, sample.key, sample.size)
 
 
+def _pairs(samples):
+    """((db, key), size) of each Sample."""
+    for sample in samples:
+        yield (sample.db, sample.key), sample.size
+
+
 def headroom(maxmemory: int) -> int:
     """How far below maxmemory an Evict deletes beyond what its batch needs (hysteresis:
     one Evict makes room for several batches), 1/128 of maxmemory, at most HEADROOM_MAX_BYTES."""
@@ -530,5 +541,10 @@ def _evict_entry(victims: list, mode: int, policy: str, now_ms: int) -> pb.LogEn
     op = entry.command.evict
     op.mode = mode
     op.policy = policy
-    op.candidates.extend(pb.DbKey(db=db, key=key) for db, key in victims)
+    add = op.candidates.add      # built in place: a DbKey made apart and copied in costs ~5x more
+    for db, key in victims:
+        candidate = add()
+        candidate.key = key
+        if db:
+            candidate.db = db
     return entry

@@ -26,7 +26,8 @@ was watched needs to know whether it existed at any point since: while the state
 machine turns `watch_tracking` on (log semantics version 6), every deletion writes
 the index of the key's last existence to `gone` (the deleting entry's index for a
 live key, the record's own index for one already expired), a flush records per
-database the newest record index it removed (`flushed/`), and `gone` is bounded:
+database the newest record index it removed (`flushed/`; from log version 14 an
+eviction of a record written long before does the same, `WriteTxn.evict`), and `gone` is bounded:
 past GONE_LIMIT entries it is emptied and `watch_floor` moves to the current index
 (a transaction watching an absent key since before the floor aborts).
 
@@ -95,7 +96,7 @@ _TABLE = b"t/"
 _NEXT_CONTAINER_ID = b"next_container_id"
 _RESTORED_FROM = b"restored_from_index"
 _WATCH_FLOOR = b"watch_floor"
-_FLUSHED = b"flushed/"                    # + db: the newest record index its flushes removed
+_FLUSHED = b"flushed/"                    # + db: the newest record index its flushes (and quiet evictions) removed
 #: Most entries of the `gone` table; reaching it empties the table and raises the watch floor.
 GONE_LIMIT = 100_000   # set by rebase_copy: the backup's applied index
 _SNAPSHOT_FILE = "data.mdb"
@@ -683,23 +684,68 @@ class WriteTxn(ReadTxn):
         old = self._txn.pop(dkey, db=self._ks._data)
         if old is None:
             return False
+        if self._tracking is not None:
+            self._note_gone(db, key, old, dkey)
+        self._removed(db, key, old, keep_items)
+        return True
+
+    def evict(self, victims, limit: int, spare_db: int = -1, spare: Container[bytes] = (),
+              quiet_before: int | None = None) -> list:
+        """Delete `victims` (a deque of (db, key, tag), taken from its left) in order while
+        used bytes exceed `limit`; keys `spare` of database `spare_db` are dropped unharmed.
+        Returns the (db, key, tag) deleted.
+
+        `quiet_before` (log semantics version 14 on): a victim whose record was last
+        written before that index gets no `gone` record for WATCH; its database's
+        `flushed/` index rises to the record's index instead, as a flush of it would
+        (a transaction watching since then, absent keys only, aborts: exact for keys
+        written since, conservative for the others). One meta write per call instead
+        of a random `gone` page per victim.
+        """
+        deleted = []
+        tracking = self._tracking is not None
+        newest: dict[int, int] = {}
+        with self._txn.cursor(db=self._ks._data) as cursor:    # one cursor: Transaction.pop opens one a call
+            while victims and self._used > limit:
+                victim = victims.popleft()
+                db, key = victim[0], victim[1]
+                if db == spare_db and key in spare:
+                    continue
+                dkey = _data_key(db, key)
+                old = cursor.pop(dkey)
+                if old is None:
+                    continue
+                if tracking:
+                    written = _HEADER.unpack_from(old)[2]
+                    if quiet_before is not None and written < quiet_before:
+                        if written > newest.get(db, 0):
+                            newest[db] = written
+                    else:
+                        self._note_gone(db, key, old, dkey)
+                self._removed(db, key, old)
+                deleted.append(victim)
+        for db, index in newest.items():
+            self._note_flushed(db, index)
+        return deleted
+
+    def _removed(self, db: int, key: bytes, old: bytes, keep_items: bool = False) -> None:
+        """The bookkeeping of a record `old` just removed from `key`: undo, notifications,
+        its items, deadline and field-deadline index entries, the counters."""
         if self._undo is not None:
             self._undo.append((db, key, old))
         if self.touched is not None:
             self.touched.add((db, key))
         self.writes += 1
-        if self._tracking is not None:
-            self._note_gone(db, key, old, dkey)
         vtype, deadline, _, flags = _HEADER.unpack_from(old)
-        cid = 0 if keep_items else _itemized_id(old, vtype, flags)
-        if cid:
-            self._drop_items(cid)
+        if flags:   # an itemized container, a hash with field deadlines (a string's flags are 0 or memcached's)
+            cid = 0 if keep_items else _itemized_id(old, vtype, flags)
+            if cid:
+                self._drop_items(cid)
+            self._index_fields(db, key, _field_bound(old), 0)
         if deadline:
             self._txn.delete(_expiry_key(deadline, db, key), db=self._ks._expiry)
             self._adjust_expiring(db, -1)
-        self._index_fields(db, key, _field_bound(old), 0)
         self._adjust(db, -1, -record_bytes(key, len(old) - _HEADER.size))
-        return True
 
     def flush_db(self, db: int, keep_items: Container[int] = (), watched: bool = True) -> None:
         """Delete every key of `db` with their items, except the items of the

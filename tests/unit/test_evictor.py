@@ -437,10 +437,10 @@ def test_the_table_keeps_the_size_a_write_gave_and_reads_keep_it():
     t.record(0, b"k", NOW + 10)
     t.merge([(0, b"k", 3, 0)], NOW + 20)
     (_, packed), = t.oldest()
-    assert t.size_of(packed) == 180 and t.idle_ms(0, b"k", NOW + 30) == 10
+    assert packed >> t.SIZE_SHIFT == 180 and t.idle_ms(0, b"k", NOW + 30) == 10
     t.record(0, b"k", NOW + 40, 0)            # a write of unknown size
     (_, packed), = t.oldest()
-    assert t.size_of(packed) == 0
+    assert packed >> t.SIZE_SHIFT == 0
 
 
 def test_keys_seeded_before_a_flush_applies_are_never_offered_once_gone(leader):

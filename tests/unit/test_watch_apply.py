@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from raftcache.node import commands
-from raftcache.node.commands import OK
+from raftcache.node.commands import OK, eviction
 from raftcache.node.storage import keyspace
 from raftcache.proto import commands_pb2 as pb
 from tests.unit.test_statemachine import NOW, Node
@@ -103,6 +103,44 @@ def test_eviction_aborts(node):
                                    policy="allkeys-lru", until_bytes=0)) == 2
     assert exec_(node, present) is None
     assert exec_(node, absent) is None
+
+
+def evict_now(node: Node, *keys: bytes, version: int = commands.MAX_VERSION) -> int:
+    """An Evict of `keys` deleting them all at once, in an entry of `version`."""
+    node.index += 1
+    op = pb.Evict(candidates=[pb.DbKey(db=0, key=k) for k in keys], policy="allkeys-lru", until_bytes=0)
+    data = commands.encode_entry(pb.LogEntry(version=version, now_ms=NOW, command=pb.Command(evict=op)))
+    return node.sm.apply(node.index, data)
+
+
+def test_a_key_written_long_before_its_eviction_is_recorded_as_a_flush_of_its_database(node):
+    """From log version 14 an eviction of a key last written QUIET_AGE_ENTRIES entries
+    ago or more writes no `gone` record: its database's flush index rises to the key's
+    own index, so absent keys watched since then stay unchanged, and anything created
+    since and evicted still aborts."""
+    put(node, b"old")
+    written = node.index
+    node.index += eviction.QUIET_AGE_ENTRIES
+    present, absent = watch(node, b"old"), watch(node, b"never")
+    assert evict_now(node, b"old") == 1
+    with node.ks.reader() as r:
+        assert r.vanished_at(0, b"old") == written      # no record of its own: the raised flush index
+    assert exec_(node, present) is None                  # the watched key is gone
+    assert exec_(node, absent) == [None]                 # nothing written since its WATCH was evicted
+    w = watch(node, b"new")
+    put(node, b"new")
+    node.index += eviction.QUIET_AGE_ENTRIES
+    assert evict_now(node, b"new") == 1
+    assert exec_(node, w) is None                        # created after WATCH, evicted quietly since
+
+
+def test_a_key_written_recently_or_evicted_by_an_older_entry_gets_its_gone_record(node):
+    for version in (commands.MAX_VERSION, commands.EVICT_QUIET_VERSION - 1):
+        put(node, b"x")
+        node.index += 1 if version == commands.MAX_VERSION else eviction.QUIET_AGE_ENTRIES
+        assert evict_now(node, b"x", version=version) == 1
+        with node.ks.reader() as r:
+            assert r.vanished_at(0, b"x") == node.index  # the evicting entry's own index
 
 
 @pytest.mark.parametrize("flush", [{"flush_all": pb.FlushAll()}, {"flush_db": pb.FlushDb()}])
