@@ -304,6 +304,36 @@ class Cmsgpack:
             raise LuaLibError(f"Missing bytes in input. ({e})") from None
         return tuple(out)
 
+    def unpack_one(self, data, offset=0):
+        return self.unpack_limit(data, 1, offset)
+
+    def unpack_limit(self, data, limit, offset=0):
+        """At most `limit` values from byte `offset` on, after the offset of the next value (-1 when
+        the input is used up); lua-cmsgpack's rule: limit and offset both 0 decode everything, with
+        no offset returned."""
+        if not isinstance(data, bytes):
+            raise LuaLibError("bad argument #1 to 'unpack_limit' (string expected)")
+        limit, offset = int(limit), int(offset)
+        if limit < 0 or offset < 0:
+            raise LuaLibError(f"Invalid request to unpack with offset of {offset} and limit of {limit}.")
+        if offset > len(data):
+            raise LuaLibError(f"Start offset {offset} greater than input length {len(data)}.")
+        if limit == 0 and offset == 0:
+            return self.unpack(data)
+        rest = data[offset:]
+        unpacker = msgpack.Unpacker(raw=True, strict_map_key=False, max_buffer_size=max(len(rest), 1))
+        unpacker.feed(rest)
+        out: list = []
+        try:
+            while len(out) < limit and unpacker.tell() < len(rest):
+                out.append(self._to_lua(unpacker.unpack(), 0))
+        except msgpack.OutOfData:
+            raise LuaLibError("Missing bytes in input.") from None
+        except (ValueError, msgpack.FormatError, msgpack.StackError):
+            raise LuaLibError("Bad data format in input.") from None
+        consumed = offset + unpacker.tell()
+        return (-1 if consumed == len(data) else consumed, *out)
+
     def _to_lua(self, value, depth: int):
         if depth > MAX_DEPTH:
             raise LuaLibError(f"MessagePack data nested deeper than {MAX_DEPTH}")

@@ -145,7 +145,8 @@ local cjson = {encode = lib(py.cjson_encode), decode = lib(py.cjson_decode), nul
                encode_max_depth = lib(py.cjson_encode_max_depth),
                encode_invalid_numbers = lib(py.cjson_encode_invalid_numbers)}
 base.cjson = readonly(cjson)
-base.cmsgpack = readonly({pack = lib(py.msgpack_pack), unpack = lib(py.msgpack_unpack)})
+base.cmsgpack = readonly({pack = lib(py.msgpack_pack), unpack = lib(py.msgpack_unpack),
+                          unpack_one = lib(py.msgpack_unpack_one), unpack_limit = lib(py.msgpack_unpack_limit)})
 getmetatable("").__metatable = false   -- the string library stays out of reach
 
 local env_meta = {__index = function(t, k)
@@ -281,6 +282,7 @@ class Sandbox:
             b"cjson_decode_max_depth": self.cjson.decode_max_depth,
             b"cjson_encode_invalid_numbers": self.cjson.encode_invalid_numbers,
             b"msgpack_pack": self.msgpack.pack, b"msgpack_unpack": self.msgpack.unpack,
+            b"msgpack_unpack_one": self.msgpack.unpack_one, b"msgpack_unpack_limit": self.msgpack.unpack_limit,
         })
         self.m = self.lua.execute(_PRELUDE, py)
         g = self.lua.globals()

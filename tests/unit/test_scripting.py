@@ -217,6 +217,12 @@ def test_libraries(node):
     assert run(node, "local t = cmsgpack.unpack(cmsgpack.pack({1, 'x', {y = 2}})) return {t[1], t[2], t[3].y}") \
         == [1, b"x", 2]
     assert run(node, "return cmsgpack.pack(1, 'a')") == b"\x01\xa1a"
+    assert run(node, "return {cmsgpack.unpack_one(cmsgpack.pack(1, 'a', 3))}") == [1, 1]
+    assert run(node, "return {cmsgpack.unpack_one(cmsgpack.pack(1, 'a'), 1)}") == [-1, b"a"]
+    assert run(node, "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2)}") == [2, 1, 2]
+    assert run(node, "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2), 0)}") == [1, 2]
+    assert "Start offset 5 greater than input length 2." in str(run(node, "return cmsgpack.unpack_one('ab', 5)"))
+    assert "Missing bytes in input." in str(run(node, "return cmsgpack.unpack_one(string.sub(cmsgpack.pack('abc'), 1, 2))"))
     assert run(node, "return redis.sha1hex('')") == b"da39a3ee5e6b4b0d3255bfef95601890afd80709"
     assert run(node, "return redis.status_reply('FINE')") == Status("FINE")
     assert run(node, "return redis.error_reply('MY bad')") == CommandError("MY bad", result_reason())
