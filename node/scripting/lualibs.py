@@ -278,8 +278,6 @@ class Cmsgpack:
         return b"".join(msgpack.packb(self._to_py(v, 0), use_bin_type=False) for v in values)
 
     def _to_py(self, value, depth: int):
-        if depth > 16:  # lua-cmsgpack's LUACMSGPACK_MAX_NESTING: deeper tables pack as nil
-            return None
         if value is None or isinstance(value, (bool, bytes)):
             return value
         if isinstance(value, (int, float)):
@@ -287,6 +285,8 @@ class Cmsgpack:
                 return int(value)
             return value
         if lua_type(value) == "table":
+            if depth >= 16:  # lua-cmsgpack's LUACMSGPACK_MAX_NESTING: a table that deep packs as nil
+                return None
             n = array_length(value)
             if n is not None and n > 0:
                 return [self._to_py(value[i], depth + 1) for i in range(1, n + 1)]

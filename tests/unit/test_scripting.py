@@ -217,6 +217,9 @@ def test_libraries(node):
     assert run(node, "local t = cmsgpack.unpack(cmsgpack.pack({1, 'x', {y = 2}})) return {t[1], t[2], t[3].y}") \
         == [1, b"x", 2]
     assert run(node, "return cmsgpack.pack(1, 'a')") == b"\x01\xa1a"
+    # tables nest 16 deep at most, the 17th packs as nil (lua-cmsgpack's LUACMSGPACK_MAX_NESTING)
+    assert run(node, "local a = {} a.x = a local t = cmsgpack.unpack(cmsgpack.pack(a)) local n = 0 "
+                     "while t do n = n + 1 t = t.x end return n") == 16
     assert run(node, "return {cmsgpack.unpack_one(cmsgpack.pack(1, 'a', 3))}") == [1, 1]
     assert run(node, "return {cmsgpack.unpack_one(cmsgpack.pack(1, 'a'), 1)}") == [-1, b"a"]
     assert run(node, "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2)}") == [2, 1, 2]
