@@ -312,7 +312,8 @@ class Engine:
         for i, a in enumerate(argv):
             if type(a) is not bytes:
                 if isinstance(a, (int, float)) and not isinstance(a, bool):
-                    argv[i] = lualibs.number_text(a)
+                    argv[i] = (lualibs.number_text(a) if applied_before(run.ctx, commands.SCRIPT_NUMBERS_VERSION)
+                               else lualibs.command_number_text(a))
                 elif not isinstance(a, bytes):
                     return script_error("ERR Lua redis lib command arguments must be strings or integers")
         if not argv:

@@ -48,6 +48,19 @@ def number_text(n) -> bytes:
     return (b"%.14g" % f)
 
 
+def command_number_text(n) -> bytes:
+    """A Lua number given to redis.call, as Redis 7.2+ writes it: an integral value within
+    64 bits as an integer, another as the shortest text that reads back the same double."""
+    f = float(n)
+    if f.is_integer() and -2.0**63 <= f < 2.0**63:
+        return b"%d" % int(f)
+    if math.isinf(f):
+        return b"inf" if f > 0 else b"-inf"
+    if math.isnan(f):
+        return b"nan"
+    return repr(f).encode()
+
+
 def array_length(table) -> int | None:
     """n when the keys of `table` are exactly 1..n (n may be 0), else None."""
     n = 0

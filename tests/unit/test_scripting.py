@@ -351,3 +351,15 @@ def test_a_library_top_level_sees_only_the_library_api_while_it_loads(node):
 def test_a_library_name_may_be_quoted_as_redis_splits_its_shebang(node):
     quoted = b'#!lua name="quoted"\nredis.register_function("f", function() return 1 end)'
     assert node.run(function_load=pb.FunctionLoad(code=quoted)) == b"quoted"
+
+
+def test_number_arguments_reach_commands_at_full_precision_from_log_version_15(node):
+    """Redis 7.2+ writes a number given to redis.call as an integer, or as the shortest text that
+    reads back the same double; entries of older versions keep Lua's "%.14g", as their replicas did."""
+    body = "redis.call('SET', KEYS[1], ARGV[1] == 'int' and 9007199254740991 or 1/3) return redis.call('GET', KEYS[1])"
+    assert run(node, body, ["k"], ["int"]) == b"9007199254740991"
+    assert run(node, body, ["k"], ["frac"]) == b"0.3333333333333333"
+    assert run(node, "return redis.call('INCRBYFLOAT', KEYS[1], 0.1)", ["f"]) == b"0.1"
+    older = commands.SCRIPT_NUMBERS_VERSION - 1
+    assert run(node, body, ["k"], ["int"], version=older) == b"9.007199254741e+15"
+    assert run(node, body, ["k"], ["frac"], version=older) == b"0.33333333333333"
