@@ -81,8 +81,11 @@ APPLY_BUDGET = Budget(per_ms=20_000, call_cost=2_000, element_cost=20, cap_ms=10
 MEMORY_LIMIT_BYTES = 256 << 20
 #: A full collection runs before a script when the runtime holds more than this.
 GC_ABOVE_BYTES = 16 << 20
-#: Deepest table a script's reply may nest (deeper levels become nil).
+#: Deepest table a script's reply may nest before log version 15 (deeper levels became nil).
 MAX_REPLY_DEPTH = 256
+#: From log version 15: deepest table a reply nests (a Reply message between nodes must stay
+#: within protobuf's nesting limit); the next level is Redis's "reached lua stack limit" error.
+REPLY_DEPTH_LIMIT = 32
 #: Commands a script may not call (besides those the RESP table marks noscript).
 #: Ops whose message has an `expiry` (commands.stamp turns its ttl_ms into a deadline).
 _EXPIRY_OPS = frozenset(f.name for f in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields
@@ -198,6 +201,7 @@ class Engine:
         self.box = box
         self.current: Run | None = None
         self.redis74_reply = True   # the rules from_lua follows: the last run's (Run.redis74)
+        self.reply_depth = REPLY_DEPTH_LIMIT   # and the deepest table it follows (the last run's)
         py = box.table({b"call": self._call, b"sha1hex": self._sha1hex, b"log": self._log,
                         b"setresp": self._setresp, b"acl_check_cmd": self._acl_check_cmd,
                         b"register_function": self._register_function})
@@ -262,6 +266,8 @@ class Engine:
             return self._budget_error(run)
         if outcome[0]:
             self.redis74_reply = run.redis74
+            self.reply_depth = (MAX_REPLY_DEPTH if applied_before(ctx, commands.SCRIPT_CONVERSIONS_VERSION)
+                                else REPLY_DEPTH_LIMIT)
             return self.from_lua(outcome[2], 0)
         return self._run_error(run, outcome[2], outcome[3] if len(outcome) > 3 else None)
 
@@ -312,7 +318,7 @@ class Engine:
         for i, a in enumerate(argv):
             if type(a) is not bytes:
                 if isinstance(a, (int, float)) and not isinstance(a, bool):
-                    argv[i] = (lualibs.number_text(a) if applied_before(run.ctx, commands.SCRIPT_NUMBERS_VERSION)
+                    argv[i] = (lualibs.number_text(a) if applied_before(run.ctx, commands.SCRIPT_CONVERSIONS_VERSION)
                                else lualibs.command_number_text(a))
                 elif not isinstance(a, bytes):
                     return script_error("ERR Lua redis lib command arguments must be strings or integers")
@@ -493,8 +499,10 @@ class Engine:
             except (OverflowError, ValueError):  # inf, nan
                 return _INT64_MIN
             return n if _INT64_MIN <= n < -_INT64_MIN else _INT64_MIN   # C's (long long) cast on x86, as Redis
-        if lualibs.lua_type(value) != "table" or depth > MAX_REPLY_DEPTH:
+        if lualibs.lua_type(value) != "table":
             return None
+        if depth > self.reply_depth:
+            return None if self.reply_depth == MAX_REPLY_DEPTH else script_error("ERR reached lua stack limit")
         # as Redis: a table's metatable plays no part in the reply (before 7.4's rules: it did)
         raw = self.box.m.rawget if self.redis74_reply else _indexed
         err = raw(value, b"err")

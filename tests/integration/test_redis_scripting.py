@@ -299,3 +299,15 @@ def test_read_only_scripts_run_on_the_node_asked(cluster, nodes):
     assert leader.info("replication")["raftcache_last_index"] == before   # no log entry for any of them
     with pytest.raises(redis.ResponseError, match="Write commands are not allowed from read-only scripts"):
         follower.eval("#!lua flags=no-writes\nreturn redis.call('SET', KEYS[1], 'x')", 1, "ro")
+
+
+def test_a_recursive_reply_through_a_follower_nests_then_errors_as_redis(cluster, nodes):
+    """A self-referencing table returned through a follower: nested arrays, then Redis's
+    `reached lua stack limit` error (it was an internal error: the forwarded reply nested
+    deeper than a node-to-node message may), and the connection still works."""
+    r = client(cluster.followers()[0], 2)
+    reply, depth = r.eval("local a = {} local b = {a} a[1] = b return a", 0), 0
+    while isinstance(reply, list):
+        reply, depth = reply[0], depth + 1
+    assert depth == 33 and "reached lua stack limit" in str(reply), (depth, reply)
+    assert r.ping() is True

@@ -360,6 +360,19 @@ def test_number_arguments_reach_commands_at_full_precision_from_log_version_15(n
     assert run(node, body, ["k"], ["int"]) == b"9007199254740991"
     assert run(node, body, ["k"], ["frac"]) == b"0.3333333333333333"
     assert run(node, "return redis.call('INCRBYFLOAT', KEYS[1], 0.1)", ["f"]) == b"0.1"
-    older = commands.SCRIPT_NUMBERS_VERSION - 1
+    older = commands.SCRIPT_CONVERSIONS_VERSION - 1
     assert run(node, body, ["k"], ["int"], version=older) == b"9.007199254741e+15"
     assert run(node, body, ["k"], ["frac"], version=older) == b"0.33333333333333"
+
+
+def test_a_recursive_reply_nests_32_deep_then_answers_redis_stack_limit_error(node):
+    body = "local a = {} local b = {a} a[1] = b return a"
+    reply, depth = run(node, body), 0
+    while isinstance(reply, list):
+        assert len(reply) == 1
+        reply, depth = reply[0], depth + 1
+    assert depth == 33 and isinstance(reply, CommandError) and str(reply).startswith("ERR reached lua stack limit")
+    reply, depth = run(node, body, version=commands.SCRIPT_CONVERSIONS_VERSION - 1), 0
+    while isinstance(reply, list):
+        reply, depth = reply[0], depth + 1
+    assert depth == 257 and reply is None   # older entries: nil past 256, as their replicas answered
