@@ -50,7 +50,7 @@ SKIP = [
     "Circular BRPOPLPUSH",  # Redis serves chained blocked clients inside the push; raftcache just after it
     # Scripts stop at a deterministic instruction budget, never by time: no -BUSY, no SCRIPT KILL
     # of a running write script (docs/scripting.md).
-    "/and script timeout",
+    "/and script timeout", "/^Timedout ",
     "EVAL - Scripts do not block on waitaof",        # appendonly is node configuration; no WAITAOF
     "FUNCTION - test function case insensitive",     # function names are case-sensitive here
     "Keyspace notifications: stream events test",    # no xgroup-createconsumer from XREADGROUP/XCLAIM
@@ -67,7 +67,7 @@ SKIP = [
 #: each a Raft write or a linearizable read (~2 ms on loopback, ~0.05 ms on Redis).
 SLOW = ["/ZDIFF fuzzing", "/SDIFF fuzzing", "/ZRANGEBYSCORE fuzzy test", "/ZRANGEBYLEX fuzzy test",
         "/Fuzzing dense/sparse encoding", "/PFCOUNT multiple-keys merge returns cardinality of union",
-        "/GEOSEARCH fuzzy test"]
+        "/GEOSEARCH fuzzy test", "Verify Lua performs GC correctly after script loading"]
 
 _LINE = re.compile(r"^\[(ok|err|exception|skip)\]", re.MULTILINE)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -63,11 +63,12 @@ LogEntry = pb.LogEntry
 #:      for WATCH; its database's flush index rises to its record's index instead
 #:      (node/storage/keyspace.WriteTxn.evict).
 #:  15: a script's number arguments to redis.call / redis.pcall are written as Redis 7.2+ writes
-#:      them (SCRIPT_CONVERSIONS_VERSION): an integral value as an integer, another in the shortest
+#:      them (SCRIPT_COMPAT_VERSION): an integral value as an integer, another in the shortest
 #:      text that reads back the same double, not Lua's "%.14g" (9007199254740991, not
 #:      9.007199254741e+15); a script's reply nests tables 32 deep at most, the next level
 #:      answered "ERR reached lua stack limit" (was nil past 256, deeper than a node-to-node
-#:      Reply message may nest).
+#:      Reply message may nest); math.randomseed takes a numeric string as its number (was 0);
+#:      EVAL of another engine's shebang answers Redis 7's "Unexpected engine in script shebang".
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -83,9 +84,9 @@ SCRIPT_BUDGET_VERSION = 12
 RESHARD_DEDUP_VERSION = 13
 #: The first version whose evictions of keys written long ago are not recorded one by one for WATCH.
 EVICT_QUIET_VERSION = 14
-#: The first version whose scripts pass numbers at full precision and nest replies 32 deep (node/scripting/).
-SCRIPT_CONVERSIONS_VERSION = 15
-SUPPORTED_VERSIONS = range(1, SCRIPT_CONVERSIONS_VERSION + 1)
+#: The first version whose scripts follow the Redis details listed at 15 above (node/scripting/).
+SCRIPT_COMPAT_VERSION = 15
+SUPPORTED_VERSIONS = range(1, SCRIPT_COMPAT_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4

@@ -46,7 +46,7 @@ class _Runner:
     @staticmethod
     def script_load(ctx, op):
         from raftcache.node.scripting import engine, store
-        chunk, error = engine.compile_script(engine.Engine.for_thread(), op.body)
+        chunk, error = engine.compile_script(engine.Engine.for_thread(), op.body, ctx)
         if chunk is None:
             return error   # as Redis: a script that does not compile is not stored
         sha = engine.sha1hex(op.body)

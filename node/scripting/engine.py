@@ -107,18 +107,25 @@ _POSITION = re.compile(r"user_(?:script|function):(\d+):")
 
 _REDIS_API = r"""
 local M, py = ...
-local error, type = error, type
+local error, type, select = error, type, select
 local redis = {}
 local charge, state = M.charge, M.state
+-- Many arguments go to Python in one table: a call into Python with thousands of values
+-- would overflow Lua's C stack (Redis takes `redis.call(cmd, key, unpack(t))` of ~8,000).
+local function call(protected, ...)
+  local n = select("#", ...)
+  if n > 256 then return py.call_table(protected, n, {...}) end
+  return py.call(protected, ...)
+end
 redis.call = function(...)
   charge(state.call_cost)
-  local r, failed = py.call(false, ...)
+  local r, failed = call(false, ...)
   if failed then error({err = r, line = M.caller_line()}, 0) end
   return r
 end
 redis.pcall = function(...)
   charge(state.call_cost)
-  local r = py.call(true, ...)
+  local r = call(true, ...)
   return r
 end
 redis.error_reply = function(e)
@@ -202,7 +209,7 @@ class Engine:
         self.current: Run | None = None
         self.redis74_reply = True   # the rules from_lua follows: the last run's (Run.redis74)
         self.reply_depth = REPLY_DEPTH_LIMIT   # and the deepest table it follows (the last run's)
-        py = box.table({b"call": self._call, b"sha1hex": self._sha1hex, b"log": self._log,
+        py = box.table({b"call": self._call, b"call_table": self._call_table, b"sha1hex": self._sha1hex, b"log": self._log,
                         b"setresp": self._setresp, b"acl_check_cmd": self._acl_check_cmd,
                         b"register_function": self._register_function})
         self.redis = box.lua.execute(_REDIS_API, box.m, py)
@@ -229,7 +236,7 @@ class Engine:
         A list in `args` (KEYS, ARGV) becomes a Lua table once the run's memory is counted."""
         box = self.box
         ctx = run.ctx
-        box.seed(ctx.seed)
+        box.seed(ctx.seed, numeric_strings=not applied_before(ctx, commands.SCRIPT_COMPAT_VERSION))
         cjson = box.cjson
         cjson.reset()
         cjson.depth_settable = run.redis74 = not applied_before(ctx, commands.REDIS74_VERSION)
@@ -266,7 +273,7 @@ class Engine:
             return self._budget_error(run)
         if outcome[0]:
             self.redis74_reply = run.redis74
-            self.reply_depth = (MAX_REPLY_DEPTH if applied_before(ctx, commands.SCRIPT_CONVERSIONS_VERSION)
+            self.reply_depth = (MAX_REPLY_DEPTH if applied_before(ctx, commands.SCRIPT_COMPAT_VERSION)
                                 else REPLY_DEPTH_LIMIT)
             return self.from_lua(outcome[2], 0)
         return self._run_error(run, outcome[2], outcome[3] if len(outcome) > 3 else None)
@@ -291,6 +298,9 @@ class Engine:
         return script_error(f"{text} script: {run.name}, on @{run.chunk_name}:{int(line)}.")
 
     # ------------------------------------------------------------ redis.call
+
+    def _call_table(self, protected, n, args):
+        return self._call(protected, *(args[i] for i in range(1, int(n) + 1)))
 
     def _call(self, protected, *args):
         run = self.current
@@ -318,7 +328,7 @@ class Engine:
         for i, a in enumerate(argv):
             if type(a) is not bytes:
                 if isinstance(a, (int, float)) and not isinstance(a, bool):
-                    argv[i] = (lualibs.number_text(a) if applied_before(run.ctx, commands.SCRIPT_CONVERSIONS_VERSION)
+                    argv[i] = (lualibs.number_text(a) if applied_before(run.ctx, commands.SCRIPT_COMPAT_VERSION)
                                else lualibs.command_number_text(a))
                 elif not isinstance(a, bytes):
                     return script_error("ERR Lua redis lib command arguments must be strings or integers")
@@ -591,13 +601,16 @@ def _wait(engine: Engine, run: Run, argv) -> object:
 _LOCAL = {"time": _time, "select": _select, "ping": _ping, "echo": _echo, "keys": _keys, "wait": _wait}
 
 
-def strip_shebang(body: bytes) -> tuple[bytes, list[str] | CommandError]:
-    """(code, flags) of an EVAL body: a `#!lua flags=a,b` first line is read and blanked."""
+def strip_shebang(body: bytes, redis72_texts: bool = True) -> tuple[bytes, list[str] | CommandError]:
+    """(code, flags) of an EVAL body: a `#!lua flags=a,b` first line is read and blanked
+    (`redis72_texts`: Redis 7's error for another engine, from log version 15)."""
     if not body.startswith(b"#!"):
         return body, []
     line, _, rest = body.partition(b"\n")
     parts = line[2:].decode("utf-8", "replace").split()
     if not parts or parts[0] != "lua":
+        if redis72_texts:
+            return body, script_error(f"ERR Unexpected engine in script shebang: {line.split()[0].decode('utf-8', 'replace')}")
         return body, script_error(f"ERR Could not find engine '{parts[0] if parts else ''}'")
     flags: list[str] = []
     for part in parts[1:]:
@@ -615,9 +628,10 @@ def strip_shebang(body: bytes) -> tuple[bytes, list[str] | CommandError]:
 SCRIPT_FLAGS = ("no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys")
 
 
-def compile_script(engine: Engine, body: bytes) -> tuple[object, list[str] | CommandError]:
-    """(chunk, shebang flags), or (None, the error: a bad shebang, a compile error)."""
-    code, flags = strip_shebang(body)
+def compile_script(engine: Engine, body: bytes, ctx=None) -> tuple[object, list[str] | CommandError]:
+    """(chunk, shebang flags), or (None, the error: a bad shebang, a compile error); `ctx`: the
+    entry applied (its version decides error texts), None off the log."""
+    code, flags = strip_shebang(body, ctx is None or not applied_before(ctx, commands.SCRIPT_COMPAT_VERSION))
     if isinstance(flags, CommandError):
         return None, flags
     chunk, error = engine.box.compile("user_script", code)
@@ -641,7 +655,7 @@ def eval_script(ctx, op, read_only: bool) -> object:
             body = store.script(ctx.txn, sha)
         if body is None:
             return script_error("NOSCRIPT No matching script. Please use EVAL.")
-    chunk, flags = compile_script(engine, body)
+    chunk, flags = compile_script(engine, body, ctx)
     if chunk is None:
         return flags
     if op.body and not read_only:

@@ -48,6 +48,15 @@ def number_text(n) -> bytes:
     return (b"%.14g" % f)
 
 
+def lua_tonumber(text: bytes) -> int | float | None:
+    """Lua 5.1's tonumber of a string: decimal (with exponent) or 0x hex, blanks around; else None."""
+    t = text.strip()
+    try:
+        return int(t, 16) if t[:2].lower() in (b"0x",) or t[:3].lower() in (b"-0x", b"+0x") else float(t)
+    except ValueError:
+        return None
+
+
 def command_number_text(n) -> bytes:
     """A Lua number given to redis.call, as Redis 7.2+ writes it: an integral value within
     64 bits as an integer, another as the shortest text that reads back the same double."""

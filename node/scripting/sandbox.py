@@ -268,6 +268,7 @@ class Sandbox:
                                     register_builtins=False, max_memory=0)
         self._rng = random.Random(0)
         self._seed: int | None = None   # the run's seed, applied on first use (seeding costs µs)
+        self._seed_strings = True
         null = self.lua.eval("newproxy(false)")  # cjson.null: one light value scripts compare with
         self.cjson = lualibs.Cjson(self.lua, null)
         self.msgpack = lualibs.Cmsgpack(self.lua)
@@ -300,8 +301,11 @@ class Sandbox:
 
     # ---- the run's generator (math.random), seeded from the log entry
 
-    def seed(self, seed: int) -> None:
+    def seed(self, seed: int, numeric_strings: bool = True) -> None:
+        """The run's generator starts from the entry's `seed`; `numeric_strings`: math.randomseed
+        takes a numeric string as its number, as Lua does (log version 15 on; before, as 0)."""
         self._seed = seed
+        self._seed_strings = numeric_strings
 
     def _random(self) -> float:
         if self._seed is not None:
@@ -310,6 +314,10 @@ class Sandbox:
         return self._rng.random()
 
     def _randomseed(self, x=0) -> None:
+        if isinstance(x, bytes) and self._seed_strings:
+            x = lualibs.lua_tonumber(x)
+            if x is None:
+                raise lualibs.LuaLibError("bad argument #1 to 'randomseed' (number expected, got string)")
         self._seed = None
         self._rng.seed(int(x) if isinstance(x, (int, float)) else 0)
 

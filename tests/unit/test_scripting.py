@@ -360,7 +360,7 @@ def test_number_arguments_reach_commands_at_full_precision_from_log_version_15(n
     assert run(node, body, ["k"], ["int"]) == b"9007199254740991"
     assert run(node, body, ["k"], ["frac"]) == b"0.3333333333333333"
     assert run(node, "return redis.call('INCRBYFLOAT', KEYS[1], 0.1)", ["f"]) == b"0.1"
-    older = commands.SCRIPT_CONVERSIONS_VERSION - 1
+    older = commands.SCRIPT_COMPAT_VERSION - 1
     assert run(node, body, ["k"], ["int"], version=older) == b"9.007199254741e+15"
     assert run(node, body, ["k"], ["frac"], version=older) == b"0.33333333333333"
 
@@ -372,7 +372,27 @@ def test_a_recursive_reply_nests_32_deep_then_answers_redis_stack_limit_error(no
         assert len(reply) == 1
         reply, depth = reply[0], depth + 1
     assert depth == 33 and isinstance(reply, CommandError) and str(reply).startswith("ERR reached lua stack limit")
-    reply, depth = run(node, body, version=commands.SCRIPT_CONVERSIONS_VERSION - 1), 0
+    reply, depth = run(node, body, version=commands.SCRIPT_COMPAT_VERSION - 1), 0
     while isinstance(reply, list):
         reply, depth = reply[0], depth + 1
     assert depth == 257 and reply is None   # older entries: nil past 256, as their replicas answered
+
+
+def test_a_command_called_with_thousands_of_arguments_as_redis_allows(node):
+    body = "local a = {} for i = 1, 7999 do a[i] = i end return redis.call('RPUSH', KEYS[1], unpack(a))"
+    assert run(node, body, ["l"]) == 7999
+    assert run(node, "local a = {} for i = 1, 300 do a[i] = 'x' end a[301] = 'y' "
+                     "return redis.pcall('SADD', KEYS[1], unpack(a))", ["s"]) == 2
+    assert "must be strings or integers" in str(run(node, "return redis.pcall('SADD', KEYS[1], "
+                                                        "unpack({1, 2, nil, 4}, 1, 300))", ["t"]))
+
+
+def test_randomseed_takes_numeric_strings_and_eval_names_an_unknown_engine_as_redis(node):
+    body = "math.randomseed(ARGV[1]) return tostring(math.random())"
+    assert run(node, body, (), ["10"]) == run(node, body, (), ["10"]) != run(node, body, (), ["20"])
+    assert run(node, body, (), ["0x10"]) == run(node, body, (), ["16"])
+    assert "number expected, got string" in str(run(node, body, (), ["ten"]))
+    assert str(run(node, "#!not-lua\nreturn 1")).startswith("ERR Unexpected engine in script shebang: #!not-lua")
+    older = commands.SCRIPT_COMPAT_VERSION - 1   # older entries: as their replicas answered
+    assert run(node, body, (), ["10"], version=older) == run(node, body, (), ["20"], version=older)
+    assert str(run(node, "#!not-lua\nreturn 1", version=older)).startswith("ERR Could not find engine 'not-lua'")
