@@ -205,7 +205,7 @@ class Reads:
         task or Command of its own (the Redis port's GET): once the round's index is applied
         here, `done((read(),))` is called from the round's completion, in one loop turn with
         every read of that round; `done(None)` when the outcome must come from the ordinary
-        path instead (an error to retry, a floor not applied). Returns a handle to cancel
+        path instead (an error to retry, a floor not applied, `read()` answering None). Returns a handle to cancel
         (the caller gave up), or None when this read does not take this path (another level,
         no leader, a lease or floor at hand: `start` decides)."""
         level = consistency.level
@@ -231,8 +231,8 @@ class Reads:
             try:
                 value = read()
             except Exception:  # noqa: BLE001 - the ordinary path answers it (and reports the bug)
-                pass
-            else:
+                value = None
+            if value is not None:   # None: not readable here now (read's own rule)
                 done((value,))
                 return
         done(None)

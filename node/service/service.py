@@ -697,7 +697,11 @@ class Service:
         slot = key_slot(key)
         return bool(self._sm.migration.moving[slot] or not self._sm.slots.owned[slot] and self._sm.slots.current.epoch)
 
-    def _get_values(self, db: int, keys: list[bytes]) -> list:
+    def _get_values(self, db: int, keys: list[bytes]) -> list | None:
+        """The round's GETs, read once its index is applied; None: a key's slot has started
+        moving or moved since the GETs joined (the ordinary path answers -ASK / -MOVED)."""
+        if self.cluster is not None and any(self._not_here(key) for key in keys):
+            return None
         return [self._get_value(db, key) for key in keys]
 
     def _get_value(self, db: int, key: bytes):

@@ -329,6 +329,16 @@ def test_start_gets_answers_a_rounds_gets_from_its_completion_in_one_loop_turn(e
         for _ in range(5):
             await asyncio.sleep(0)
         assert floor == [None]
+        # cluster mode: the key's slot starts moving after the GET joined the round, before its
+        # index is applied here: the ordinary path answers (-ASK / -MOVED), not a read of this node
+        moving = [False]
+        service.cluster, service._not_here = object(), lambda key: moving[0]
+        moved = []
+        assert service.start_gets(0, [b"k"], linearizable, 0, moved.append) is not None
+        moving[0] = True
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert moved == [None]
 
     run(go())
 
