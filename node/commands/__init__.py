@@ -68,7 +68,9 @@ LogEntry = pb.LogEntry
 #:      9.007199254741e+15); a script's reply nests tables 32 deep at most, the next level
 #:      answered "ERR reached lua stack limit" (was nil past 256, deeper than a node-to-node
 #:      Reply message may nest); math.randomseed takes a numeric string as its number (was 0);
-#:      EVAL of another engine's shebang answers Redis 7's "Unexpected engine in script shebang".
+#:      EVAL of another engine's shebang answers Redis 7's "Unexpected engine in script shebang";
+#:      cmsgpack.unpack_one / unpack_limit exist, cmsgpack packs a table 16 deep as nil (was 17),
+#:      and redis.call takes thousands of arguments (was a Lua stack error near 8,000).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).

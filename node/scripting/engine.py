@@ -114,7 +114,7 @@ local charge, state = M.charge, M.state
 -- would overflow Lua's C stack (Redis takes `redis.call(cmd, key, unpack(t))` of ~8,000).
 local function call(protected, ...)
   local n = select("#", ...)
-  if n > 256 then return py.call_table(protected, n, {...}) end
+  if n > 256 and state.compat then return py.call_table(protected, n, {...}) end
   return py.call(protected, ...)
 end
 redis.call = function(...)
@@ -216,6 +216,7 @@ class Engine:
         m = box.m
         self.run_chunk, self.run_chunk_values, self._stop_gc = m.run_chunk, m.run_chunk_values, m.stop_gc
         self._call_cost = None   # what the Lua side's state.call_cost holds
+        self._compat = True      # what the Lua side's state.compat holds
         #: (op, txn, body): the stored script an EVALSHA op names, read by needs_savepoint
         #: (node/scripting/__init__.py) just before the op runs in that transaction.
         self.read_ahead: tuple | None = None
@@ -236,7 +237,11 @@ class Engine:
         A list in `args` (KEYS, ARGV) becomes a Lua table once the run's memory is counted."""
         box = self.box
         ctx = run.ctx
-        box.seed(ctx.seed, numeric_strings=not applied_before(ctx, commands.SCRIPT_COMPAT_VERSION))
+        compat = not applied_before(ctx, commands.SCRIPT_COMPAT_VERSION)   # log version 15's rules
+        box.seed(ctx.seed, numeric_strings=compat)
+        box.msgpack.compat = compat
+        if compat is not self._compat:
+            box.state[b"compat"] = self._compat = compat
         cjson = box.cjson
         cjson.reset()
         cjson.depth_settable = run.redis74 = not applied_before(ctx, commands.REDIS74_VERSION)

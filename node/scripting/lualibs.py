@@ -293,6 +293,9 @@ class Cmsgpack:
 
     def __init__(self, tables):
         self._tables = tables
+        #: log version 15's rule (set per run): a table 16 deep packs as nil; before, any value
+        #: deeper than 16 did (one level more of tables)
+        self.compat = True
 
     def pack(self, *values) -> bytes:
         if not values:
@@ -300,6 +303,8 @@ class Cmsgpack:
         return b"".join(msgpack.packb(self._to_py(v, 0), use_bin_type=False) for v in values)
 
     def _to_py(self, value, depth: int):
+        if not self.compat and depth > 16:
+            return None
         if value is None or isinstance(value, (bool, bytes)):
             return value
         if isinstance(value, (int, float)):
@@ -307,7 +312,7 @@ class Cmsgpack:
                 return int(value)
             return value
         if lua_type(value) == "table":
-            if depth >= 16:  # lua-cmsgpack's LUACMSGPACK_MAX_NESTING: a table that deep packs as nil
+            if depth >= 16 and self.compat:  # lua-cmsgpack's LUACMSGPACK_MAX_NESTING: a table that deep packs as nil
                 return None
             n = array_length(value)
             if n is not None and n > 0:

@@ -49,7 +49,8 @@ local floor = math.floor
 local BUDGET = py.budget_message
 local STEP = py.step
 
-local state = {left = 0, exhausted = false, armed = false}
+-- compat: the run follows log version 15's additions (node/scripting/engine.py sets it per run)
+local state = {left = 0, exhausted = false, armed = false, compat = true}
 local hook
 hook = function()
   if not state.armed then return end
@@ -145,8 +146,14 @@ local cjson = {encode = lib(py.cjson_encode), decode = lib(py.cjson_decode), nul
                encode_max_depth = lib(py.cjson_encode_max_depth),
                encode_invalid_numbers = lib(py.cjson_encode_invalid_numbers)}
 base.cjson = readonly(cjson)
-base.cmsgpack = readonly({pack = lib(py.msgpack_pack), unpack = lib(py.msgpack_unpack),
-                          unpack_one = lib(py.msgpack_unpack_one), unpack_limit = lib(py.msgpack_unpack_limit)})
+local msgpack = {pack = lib(py.msgpack_pack), unpack = lib(py.msgpack_unpack),
+                 unpack_one = lib(py.msgpack_unpack_one), unpack_limit = lib(py.msgpack_unpack_limit)}
+local MSGPACK_SINCE_15 = {unpack_one = true, unpack_limit = true}   -- absent for older entries
+base.cmsgpack = setmetatable({}, {__index = function(t, k)
+  if MSGPACK_SINCE_15[k] and not state.compat then return nil end
+  return msgpack[k]
+end, __newindex = refuse, __metatable = false})
+protected[base.cmsgpack] = true
 getmetatable("").__metatable = false   -- the string library stays out of reach
 
 local env_meta = {__index = function(t, k)

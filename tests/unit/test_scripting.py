@@ -396,3 +396,17 @@ def test_randomseed_takes_numeric_strings_and_eval_names_an_unknown_engine_as_re
     older = commands.SCRIPT_COMPAT_VERSION - 1   # older entries: as their replicas answered
     assert run(node, body, (), ["10"], version=older) == run(node, body, (), ["20"], version=older)
     assert str(run(node, "#!not-lua\nreturn 1", version=older)).startswith("ERR Could not find engine 'not-lua'")
+
+
+def test_older_entries_keep_their_cmsgpack_and_argument_count_rules(node):
+    """Log version 15's additions do not reach entries of older versions (their replicas applied
+    them without): unpack_one / unpack_limit absent, tables 17 deep packed, ~8,000 arguments refused."""
+    older = commands.SCRIPT_COMPAT_VERSION - 1
+    assert "attempt to call field 'unpack_one' (a nil value)" in str(
+        run(node, "return cmsgpack.unpack_one(cmsgpack.pack(1))", version=older))
+    deep = "local t = 1 for i = 1, 20 do t = {t} end return cmsgpack.pack(t)"
+    assert run(node, deep) == b"\x91" * 16 + b"\xc0"
+    assert run(node, deep, version=older) == b"\x91" * 17 + b"\xc0"
+    many = "local a = {} for i = 1, 7999 do a[i] = i end return redis.call('RPUSH', KEYS[1], unpack(a))"
+    assert isinstance(run(node, many, ["l2"], version=older), CommandError)
+    assert run(node, many, ["l3"]) == 7999
