@@ -41,8 +41,9 @@ class GrpcForwarder:
         self._max_request_bytes = max_request_bytes  # what the peers' gRPC servers accept
         self._metadata = ((SECRET_METADATA, secret),)
         self._timeout_s = timeout_s
-        self._stubs: dict[str, tuple[str, admin_pb2_grpc.InternalStub]] = {}   # node id -> (address, stub)
-        self._channels: list[grpc.aio.Channel] = []
+        #: node id -> (address, channel, stub)
+        self._stubs: dict[str, tuple[str, grpc.aio.Channel, admin_pb2_grpc.InternalStub]] = {}
+        self._retired: dict[asyncio.Task, grpc.aio.Channel] = {}   # moved peers' channels, closing
 
     def _stub(self, node_id: str) -> admin_pb2_grpc.InternalStub:
         peer = self._peers.get(node_id)   # looked up each time: `peers` may be a live view (a cluster map)
@@ -51,10 +52,13 @@ class GrpcForwarder:
         address = peer.address("grpc")
         known = self._stubs.get(node_id)
         if known is None or known[0] != address:
+            if known is not None:   # the peer moved: its old channel closes once its calls end
+                task = asyncio.ensure_future(known[1].close(grace=self._timeout_s))
+                self._retired[task] = known[1]
+                task.add_done_callback(lambda done: self._retired.pop(done, None))
             channel = peer_channel(address, self._credentials, grpc_codec.forwarder_options(self._max_request_bytes))
-            self._channels.append(channel)
-            known = self._stubs[node_id] = (address, admin_pb2_grpc.InternalStub(channel))
-        return known[1]
+            known = self._stubs[node_id] = (address, channel, admin_pb2_grpc.InternalStub(channel))
+        return known[2]
 
     def _too_large(self, size: int) -> CommandError:
         return CommandError(f"request of {size} bytes exceeds the largest request a node accepts "
@@ -117,7 +121,7 @@ class GrpcForwarder:
             raise _error(e) from None
 
     async def close(self) -> None:
-        for channel in self._channels:
+        for channel in [channel for _, channel, _ in self._stubs.values()] + list(self._retired.values()):
             await channel.close()
 
 
