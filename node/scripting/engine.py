@@ -197,6 +197,7 @@ class Run:
     budget: Budget = READ_BUDGET
     memory_exhausted: bool = False
     redis74: bool = True              # Redis 7.4's rules (commands.REDIS74_VERSION), else the older log versions
+    compat: bool = True               # log version 15's rules (commands.SCRIPT_COMPAT_VERSION)
     registering: dict | None = None   # FUNCTION LOAD: the functions registered so far
     on_register: object = None        # FUNCTION LOAD: register(registering, args) (functions.register)
 
@@ -237,7 +238,7 @@ class Engine:
         A list in `args` (KEYS, ARGV) becomes a Lua table once the run's memory is counted."""
         box = self.box
         ctx = run.ctx
-        compat = not applied_before(ctx, commands.SCRIPT_COMPAT_VERSION)   # log version 15's rules
+        compat = run.compat = not applied_before(ctx, commands.SCRIPT_COMPAT_VERSION)
         box.seed(ctx.seed, numeric_strings=compat)
         box.msgpack.compat = compat
         if compat is not self._compat:
@@ -278,8 +279,7 @@ class Engine:
             return self._budget_error(run)
         if outcome[0]:
             self.redis74_reply = run.redis74
-            self.reply_depth = (MAX_REPLY_DEPTH if applied_before(ctx, commands.SCRIPT_COMPAT_VERSION)
-                                else REPLY_DEPTH_LIMIT)
+            self.reply_depth = REPLY_DEPTH_LIMIT if run.compat else MAX_REPLY_DEPTH
             return self.from_lua(outcome[2], 0)
         return self._run_error(run, outcome[2], outcome[3] if len(outcome) > 3 else None)
 
@@ -333,8 +333,7 @@ class Engine:
         for i, a in enumerate(argv):
             if type(a) is not bytes:
                 if isinstance(a, (int, float)) and not isinstance(a, bool):
-                    argv[i] = (lualibs.number_text(a) if applied_before(run.ctx, commands.SCRIPT_COMPAT_VERSION)
-                               else lualibs.command_number_text(a))
+                    argv[i] = lualibs.command_number_text(a) if run.compat else lualibs.number_text(a)
                 elif not isinstance(a, bytes):
                     return script_error("ERR Lua redis lib command arguments must be strings or integers")
         if not argv:

@@ -33,30 +33,23 @@ async def _propose(service, **op) -> tuple[object, int]:
     return result, index
 
 
+#: Steps whose reply is only the index their log entry committed at: step -> the Command field.
+_INDEX_ONLY_STEPS = {"begin": "begin_migration", "restore": "restore_keys", "drop": "drop_migrated",
+                     "import_dedup": "import_dedup", "finish": "finish_migration"}
+
+
 async def run_step(service, request: admin_pb2.MigrationRequest) -> admin_pb2.MigrationReply:
     """Run one step on the leader; raises NotLeaderError elsewhere and CommandError when the log refuses it."""
     step = request.WhichOneof("step")
-    if step == "begin":
-        _, index = await _propose(service, begin_migration=request.begin)
+    if step in _INDEX_ONLY_STEPS:
+        _, index = await _propose(service, **{_INDEX_ONLY_STEPS[step]: getattr(request, step)})
         return admin_pb2.MigrationReply(index=index)
     if step == "export":
         return await _export(service, request.export)
-    if step == "restore":
-        result, index = await _propose(service, restore_keys=request.restore)
-        return admin_pb2.MigrationReply(index=index)
-    if step == "drop":
-        _, index = await _propose(service, drop_migrated=request.drop)
-        return admin_pb2.MigrationReply(index=index)
     if step == "export_dedup":
         (after, page), index = await _propose(service, export_dedup=request.export_dedup)
         return admin_pb2.MigrationReply(index=index, dedup_after=after.decode(), dedup=[
             pb.DedupEntry(client_id=c.decode(), sequence=q, now_ms=t, result=r) for c, q, t, r in page])
-    if step == "import_dedup":
-        _, index = await _propose(service, import_dedup=request.import_dedup)
-        return admin_pb2.MigrationReply(index=index)
-    if step == "finish":
-        _, index = await _propose(service, finish_migration=request.finish)
-        return admin_pb2.MigrationReply(index=index)
     raise CommandError("a migration step is needed", Reason.INVALID_ARGUMENT)
 
 

@@ -86,20 +86,23 @@ def _left_in(sharded, shard: int, first: int, last: int) -> list[bytes]:
         return [k for k in r.scan_iter(count=1000) if first <= slots.key_slot(k) <= last]
 
 
-class Writer:
-    """RedisCluster writing keys round-robin in a thread, for at most `max_s` (or until stopped):
-    `acked` holds each key's last acknowledged value, `doubt` the values of writes whose outcome
-    is unknown (an error after sending)."""
+class _Load:
+    """A client load over `keys` in a thread (`_run`), for at most `max_s` or until the `with`
+    block ends; `errors` collects what its requests raised."""
 
-    def __init__(self, sharded, keys: list[str], max_s: float = 120.0, seeded: str | None = None):
+    join_grace_s = 30.0
+
+    def __init__(self, keys: list[str], max_s: float):
         self.keys, self.max_s = keys, max_s
-        self.acked: dict[str, str] = {} if seeded is None else dict.fromkeys(keys, seeded)
-        self.doubt: dict[str, set[str]] = {}
         self.errors: list[str] = []
-        self.writes = 0
         self._stop = threading.Event()
-        self._client = _rc(sharded)
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Release what the load holds once its thread is done."""
 
     def __enter__(self):
         self._thread.start()
@@ -107,7 +110,23 @@ class Writer:
 
     def __exit__(self, *exc):
         self._stop.set()
-        self._thread.join(self.max_s + 30)
+        self._thread.join(self.max_s + self.join_grace_s)
+        self._close()
+
+
+class Writer(_Load):
+    """RedisCluster writing keys round-robin in a thread, for at most `max_s` (or until stopped):
+    `acked` holds each key's last acknowledged value, `doubt` the values of writes whose outcome
+    is unknown (an error after sending)."""
+
+    def __init__(self, sharded, keys: list[str], max_s: float = 120.0, seeded: str | None = None):
+        super().__init__(keys, max_s)
+        self.acked: dict[str, str] = {} if seeded is None else dict.fromkeys(keys, seeded)
+        self.doubt: dict[str, set[str]] = {}
+        self.writes = 0
+        self._client = _rc(sharded)
+
+    def _close(self) -> None:
         self._client.close()
 
     def _run(self) -> None:
@@ -142,28 +161,19 @@ class Writer:
         assert not wrong, f"{len(wrong)} keys read back wrong (got, acknowledged): {list(wrong.items())[:5]}"
 
 
-class Counters:
+class Counters(_Load):
     """The SDK incrementing counters round-robin in a thread, for at most `max_s` (or until stopped):
     each acknowledged INCR's answer is recorded. `check`: a counter's answers are distinct and its
     final value counts every acknowledged INCR once -- at most the failed ones (outcome unknown)
     more -- so an INCR applied twice (a retry applied again) shows."""
 
+    join_grace_s = 60.0
+
     def __init__(self, sharded, keys: list[str], max_s: float = 120.0):
-        self.keys, self.max_s = keys, max_s
+        super().__init__(keys, max_s)
         self.seeds = [n.grpc_address for n in sharded.nodes if n.alive]
         self.answers: dict[str, list[int]] = {k: [] for k in keys}
         self.failed: dict[str, int] = dict.fromkeys(keys, 0)
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(self.max_s + 60)
 
     @property
     def acked(self) -> int:
