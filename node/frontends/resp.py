@@ -292,15 +292,13 @@ class Connection(StreamConnection):
     def memory_bytes(self) -> int:
         """What this client makes the node hold: the command being received, commands
         received and not yet taken, and replies not yet sent."""
-        out = self.transport.get_write_buffer_size() if self.transport is not None else 0
-        return self.parser.unfinished_bytes + self.backlog + out
+        return self.parser.unfinished_bytes + self.backlog + self.output_bytes()
 
     def check_output(self, now: float | None = None) -> None:
-        """The output buffer limits of the `normal` class, after a write and periodically."""
-        transport = self.transport
-        if transport is None or self.closing:
+        """The output buffer limits of the `normal` class, after a send and periodically."""
+        if self.transport is None or self.closing:
             return
-        size = transport.get_write_buffer_size()
+        size = self.output_bytes()
         if size == 0 and self._over_soft_since is None:
             return
         limits = self.server.limits
@@ -328,8 +326,10 @@ class Connection(StreamConnection):
         if self.held_pushes:   # after the reply they came during (Redis's pending push messages)
             data += b"".join(self.held_pushes)
             self.held_pushes = []
-        if self.write(data):
-            self.check_output()
+        self.write(data)
+
+    def flushed(self) -> None:
+        self.check_output()
 
     def busy(self) -> bool:
         return self.running or self.task is not None
@@ -586,7 +586,7 @@ class Connection(StreamConnection):
                     self._write(b"".join(out))
                 await self.writable()
                 if self.closing:
-                    self.transport.close()
+                    self.shut()
                     return
         except asyncio.CancelledError:
             raise

@@ -205,7 +205,7 @@ def client_type(c) -> str:
 
 def client_info_line(c) -> str:
     now = time.time()
-    omem = c.transport.get_write_buffer_size() if c.transport is not None else 0
+    omem = c.output_bytes()
     subs = c.session.subscriptions
     sub, psub, ssub = ((len(subs.channels), len(subs.patterns), len(subs.shard_channels)) if subs is not None
                        else (0, 0, 0))

@@ -182,6 +182,7 @@ class Client:
         self.conn.data_received(data)
         while self.conn.task is not None:
             await asyncio.sleep(0)
+        await asyncio.sleep(0)   # the port sends the turn's replies after the turn (StreamConnection.write)
         out = b"".join(self.transport.writes)
         self.transport.writes.clear()
         return out

@@ -39,6 +39,7 @@ def test_pipeline_is_answered_in_order_in_one_write(service):
         c.conn.data_received(data)
         while c.conn.task is not None:
             await asyncio.sleep(0)
+        await asyncio.sleep(0)   # the end of the turn, when replies are sent
         assert len(c.transport.writes) == 1
         assert c.transport.writes[0] == b"+OK\r\n" * 500 + b"$3\r\n499\r\n:1\r\n"
     run(go())

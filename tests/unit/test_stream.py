@@ -141,3 +141,75 @@ def test_the_limit_is_read_at_every_connection(limit):
     port = Port(max_connections=lambda: limit, idle_timeout_s=lambda: 0, refusal=b"")
     admitted = [port.admit(LineEcho(port)) for _ in range(5)]
     assert admitted == [True] * limit + [False] * (5 - limit)
+
+
+class Burst(StreamConnection):
+    """Answers every line of a read with its own write; `bye` closes after its answer. Counts
+    the writes that reach the transport (sent_at_once: those made before data_received returned)."""
+
+    def __init__(self, port: Port):
+        super().__init__(port, Session(service=None, protocol="test"))
+        self.transport_writes = 0
+        self.sent_at_once = 0
+
+    def busy(self) -> bool:
+        return False
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        write = transport.write
+
+        def counted(data) -> None:
+            self.transport_writes += 1
+            write(data)
+        transport.write = counted
+
+    def data_received(self, data: bytes) -> None:
+        for line in data.splitlines():
+            self.write(line + b"\n" if line != b"big" else b"b" * (256 * 1024) + b"\n")
+            if line == b"bye":
+                self.close()
+        self.sent_at_once = self.transport_writes
+
+
+def _read_until(sock: socket.socket, size: int) -> bytes:
+    got = b""
+    while len(got) < size:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def test_the_replies_of_one_turn_reach_the_transport_in_one_write_in_order():
+    async def go():
+        port = Port(lambda: 10, lambda: 0, b"")
+        server, number = await serve(port, Burst)
+        lines = b"".join(b"line %d\n" % i for i in range(200))
+        with socket.create_connection(("127.0.0.1", number)) as sock:
+            sock.sendall(lines)
+            got = await asyncio.to_thread(_read_until, sock, len(lines))
+            conn = next(iter(port.connections.values()))
+            assert got == lines
+            assert conn.sent_at_once == 0         # queued while the turn ran
+            assert conn.transport_writes <= 2     # one per read of the 200 lines (TCP may split them)
+        server.close()
+    run(go())
+
+
+def test_a_big_reply_goes_out_at_once_and_a_close_sends_what_was_queued_first():
+    async def go():
+        port = Port(lambda: 10, lambda: 0, b"")
+        server, number = await serve(port, Burst)
+        with socket.create_connection(("127.0.0.1", number)) as sock:
+            sock.sendall(b"big\n")
+            got = await asyncio.to_thread(_read_until, sock, 256 * 1024 + 1)
+            conn = next(iter(port.connections.values()))
+            assert len(got) == 256 * 1024 + 1
+            assert conn.sent_at_once == 1         # past COALESCE_BYTES: not held to the turn's end
+            sock.sendall(b"one\nbye\n")
+            rest = await asyncio.to_thread(_read_until, sock, 1 << 30)   # until the close
+            assert rest == b"one\nbye\n"
+        server.close()
+    run(go())
