@@ -49,10 +49,11 @@ class Latency:
         self.usec = 0
         self.buckets = [0] * BUCKETS
 
-    def add(self, usec: int) -> None:
-        self.calls += 1
-        self.usec += usec
-        self.buckets[bucket_of(usec)] += 1
+    def add(self, usec: int, calls: int = 1) -> None:
+        """`calls` calls that took `usec` each."""
+        self.calls += calls
+        self.usec += usec * calls
+        self.buckets[bucket_of(usec)] += calls
 
     def record(self, started_ns: int) -> None:
         """One call that started at time.perf_counter_ns() `started_ns` ended now."""

@@ -554,6 +554,11 @@ class StateMachine:
         with self._keyspace.reader() as txn:
             return strings.string_value(txn, db, key, now_ms)
 
+    def get_strings(self, db: int, keys: list[bytes], now_ms: int) -> list:
+        """`get_string` of each of `keys`, in one read transaction (a pipeline's or a round's GETs)."""
+        with self._keyspace.reader() as txn:
+            return strings.string_values(txn, db, keys, now_ms)
+
     def snapshot(self, path: str) -> int:
         """Write a consistent, fsynced copy of the keyspace to `path`; returns the index it covers."""
         return self._keyspace.copy_to(path)

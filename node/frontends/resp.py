@@ -186,6 +186,17 @@ class RespServer:
             stat[3] += 1
             self.errorstats[reply[1:].split(b" ", 1)[0].strip().decode(errors="replace")] += 1
 
+    def count_calls(self, name: str, usec: int, replies: list[bytes]) -> None:
+        """`count_call` for commands answered together, `usec` each."""
+        stat = self._cmdstat(name)
+        stat[0] += len(replies)
+        stat[1] += usec * len(replies)
+        self.latency.add(usec, len(replies))
+        for reply in replies:
+            if reply[:1] == b"-":
+                stat[3] += 1
+                self.errorstats[reply[1:].split(b" ", 1)[0].strip().decode(errors="replace")] += 1
+
     def count_rejected(self, name: str, prefix: str = "ERR") -> None:
         """Refused before it ran (wrong arity, not authenticated), as Redis's rejected_calls."""
         self.errorstats[prefix] += 1
@@ -362,12 +373,12 @@ class Connection(StreamConnection):
         if not self.parser.buf and self.authenticated:
             args = lone_frame(data, self.parser.max_bulk_bytes)
         if args is not None:
-            if self.task is None and not self.pending and self.fast_paths_ok():
-                reply = self._get_now(args)
+            if self.task is None and not self.pending and self.fast_paths_ok() and self._plain_get(args):
+                reply = self._gets_now([args])
                 if reply is not None:
                     self._write(reply)
                     return
-                if self._plain_get(args) and self._start_round_gets([args]):
+                if self._start_round_gets([args]):
                     return
             self.pending.append(args)
         else:
@@ -392,22 +403,21 @@ class Connection(StreamConnection):
             self.update_reading()
         self._check_memory()
 
-    def _get_now(self, args: list[bytes]) -> bytes | None:
-        """The reply to `args` if it is `GET key` servable now; None: take the ordinary path.
+    def _gets_now(self, burst: list[list[bytes]]) -> bytes | None:
+        """The replies to `burst` (plain GETs, in order) if they are servable now, read in one
+        transaction; None: take the ordinary path.
 
-        The commonest request of a cache, served without Command or task
+        The commonest requests of a cache, served without Command or task
         (Service.get_now); every other case, errors included, is the
         ordinary path's.
         """
-        if not self._plain_get(args):
-            return None
         started_ns = time.perf_counter_ns()
-        value = self.session.get_now(args[1])
-        if value is NOT_NOW:
+        values = self.session.get_now([args[1] for args in burst])
+        if values is NOT_NOW:
             return None
-        self.last_cmd = "get"
-        self.server.stats["total_commands_processed"] += 1
-        return self._get_reply(args, started_ns, value)
+        self.server.stats["total_commands_processed"] += len(burst)
+        usec = (time.perf_counter_ns() - started_ns) // 1000 // len(burst)   # one read served them all
+        return self._get_replies(burst, values, usec)
 
     def _plain_get(self, args: list[bytes]) -> bool:
         """`args` is a GET the fast paths may answer (no MULTI, ACL restriction, subscriber
@@ -421,12 +431,16 @@ class Connection(StreamConnection):
     def _plain_get_item(self, item) -> bool:
         return type(item) is list and self._plain_get(item)
 
-    def _get_reply(self, args: list[bytes], started_ns: int, value) -> bytes:
-        reply = b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes else encode(value, self.proto)
-        usec = (time.perf_counter_ns() - started_ns) // 1000   # count() for GET: no subcommand, never blocks
-        self.server.count_call("get", usec, reply)
-        self.session.finished("get", args, usec, True)
-        return reply
+    def _get_replies(self, burst: list[list[bytes]], values: list, usec: int) -> bytes:
+        """The replies to GETs `burst` whose `values` were read, each counted as taking `usec`
+        (count(): GET has no subcommand and never blocks)."""
+        proto = self.proto
+        replies = [b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes else encode(value, proto)
+                   for value in values]
+        self.last_cmd = "get"
+        self.server.count_calls("get", usec, replies)
+        self.session.finished_many("get", burst, usec)
+        return b"".join(replies)
 
     def _start_round_gets(self, burst: list[list[bytes]]) -> bool:
         """Plain GETs (`burst`, in order, taken from the front of `pending` or never in it) at a
@@ -454,8 +468,8 @@ class Connection(StreamConnection):
             self.pending.extendleft(reversed(burst))
             self.task = asyncio.get_running_loop().create_task(self._run())
             return
-        get_reply = self._get_reply
-        self._write(b"".join([get_reply(args, started_ns, value) for args, value in zip(burst, outcome[0])]))
+        # each GET waited for the whole round
+        self._write(self._get_replies(burst, outcome[0], (time.perf_counter_ns() - started_ns) // 1000))
         if self.pending:
             if self.write_paused():   # the client is not reading: the command loop waits for it
                 self.task = asyncio.get_running_loop().create_task(self._run())
@@ -497,15 +511,17 @@ class Connection(StreamConnection):
             args = pending[0]
             if type(args) is not list:
                 break
-            reply = self._get_now(args)
-            if reply is not None:  # a pipeline of GETs, each as a lone one
-                out.append(reply)
-                size += len(reply)
-                pending.popleft()
-                continue
-            if self._plain_get(args) and not self.write_paused():   # GETs waiting for a read index: one round
-                burst = list(itertools.takewhile(self._plain_get_item, itertools.islice(pending, MAX_READS_IN_FLIGHT)))
-                if self._start_round_gets(burst):
+            if self._plain_get(args):   # a pipeline's GETs: read together now, or wait for one round together
+                burst = list(itertools.takewhile(self._plain_get_item, itertools.islice(
+                    pending, MAX_READS_IN_FLIGHT if self.session.tracking is None else 1)))  # (tracking: per command)
+                reply = self._gets_now(burst)
+                if reply is not None:
+                    out.append(reply)
+                    size += len(reply)
+                    for _ in burst:
+                        pending.popleft()
+                    continue
+                if not self.write_paused() and self._start_round_gets(burst):
                     for _ in burst:
                         pending.popleft()
                     break

@@ -667,17 +667,18 @@ class Service:
         self.stats["reads"] += 1
         return self._reads.start(command, self._level(consistency), floor)
 
-    def get_now(self, db: int, key: bytes, consistency: ReadConsistency | None,
-                floor: int = 0) -> bytes | None | object:
-        """GET `key` in `db` without a Command when no waiting is needed: the
-        value, None (absent), a CommandError (WRONGTYPE), or NOT_NOW when the
-        caller must take the ordinary path (read_now / execute). `db` must be
-        valid; an over-long key is NOT_NOW, so the ordinary path reports it."""
-        if len(key) > self._sm.limits.max_key_bytes or not self._reads.servable_now(self._level(consistency), floor):
+    def get_now(self, db: int, keys: list[bytes], consistency: ReadConsistency | None,
+                floor: int = 0) -> list | object:
+        """GETs of `keys` in `db` without a Command when no waiting is needed, read in one
+        transaction: each value bytes, None (absent) or a CommandError (WRONGTYPE); or
+        NOT_NOW when the caller must take the ordinary path (read_now / execute). `db` must
+        be valid; an over-long key makes it NOT_NOW, so the ordinary path reports it."""
+        if max(map(len, keys)) > self._sm.limits.max_key_bytes or \
+                not self._reads.servable_now(self._level(consistency), floor):
             return NOT_NOW
-        if self.cluster is not None and self._not_here(key):
+        if self.cluster is not None and any(self._not_here(key) for key in keys):
             return NOT_NOW
-        return self._get_value(db, key)
+        return self._read_strings(db, keys)
 
     def start_gets(self, db: int, keys: list[bytes], consistency: ReadConsistency | None, floor: int,
                    done: Callable[[tuple | None], None]) -> asyncio.Future | None:
@@ -702,17 +703,20 @@ class Service:
         moving or moved since the GETs joined (the ordinary path answers -ASK / -MOVED)."""
         if self.cluster is not None and any(self._not_here(key) for key in keys):
             return None
-        return [self._get_value(db, key) for key in keys]
+        return self._read_strings(db, keys)
 
-    def _get_value(self, db: int, key: bytes):
+    def _read_strings(self, db: int, keys: list[bytes]) -> list:
+        """GETs' values in one read transaction; every key found counts as an access."""
         stats = self.stats
-        stats["commands"] += 1
-        stats["reads"] += 1
+        stats["commands"] += len(keys)
+        stats["reads"] += len(keys)
         now_ms = wall_ms()
-        value = self._sm.get_string(db, key, now_ms)
-        if value is not None:
-            self.access.record(db, key, now_ms)
-        return value
+        values = self._sm.get_strings(db, keys, now_ms)
+        record = self.access.record
+        for key, value in zip(keys, values):
+            if value is not None:
+                record(db, key, now_ms)
+        return values
 
     # ------------------------------------------------------------ active expiry
 

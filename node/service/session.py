@@ -106,6 +106,11 @@ class Session:
         if not self.forwarded:
             self.service.diagnostics.finished(name, args, usec, self.db, self.addr, self.name, fast, blocking)
 
+    def finished_many(self, name: str, calls: list[list[bytes]], usec: int) -> None:
+        """`finished` for fast commands served together, `usec` each (Diagnostics.finished_many)."""
+        if not self.forwarded:
+            self.service.diagnostics.finished_many(name, calls, usec, self.db, self.addr, self.name)
+
     # ------------------------------------------------------------ outcomes
 
     def _note(self, command: Command, outcome: Outcome) -> Outcome:
@@ -177,13 +182,15 @@ class Session:
             self._track(command, outcome)
         return outcome
 
-    def get_now(self, key: bytes):
-        """GET `key` in the connection's database when no waiting is needed: the value, None,
-        a CommandError, or NOT_NOW (take the ordinary path). See Service.get_now."""
-        value = self.service.get_now(self.db, key, self.consistency, self.last_write_index)
-        if self.tracking is not None and value is not NOT_NOW and not isinstance(value, CommandError):
-            self.service.tracking.remember(self.tracking, (key,))
-        return value
+    def get_now(self, keys: list[bytes]):
+        """GETs of `keys` in the connection's database when no waiting is needed: their values
+        (each bytes, None or a CommandError), or NOT_NOW (take the ordinary path). See
+        Service.get_now."""
+        values = self.service.get_now(self.db, keys, self.consistency, self.last_write_index)
+        if self.tracking is not None and values is not NOT_NOW:
+            self.service.tracking.remember(self.tracking, [key for key, value in zip(keys, values)
+                                                           if not isinstance(value, CommandError)])
+        return values
 
     def start_gets(self, keys: list[bytes], done: Callable[[tuple | None], None]) -> asyncio.Future | None:
         """GETs of `keys` at a level that waits for a read index, on the shared round with no

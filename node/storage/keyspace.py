@@ -151,6 +151,8 @@ class Sample(NamedTuple):
 
 
 _VALUE_TYPES = {t.value: t for t in ValueType}
+_STRING = int(ValueType.STRING)
+_HEADER_SIZE = _HEADER.size
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +289,32 @@ class ReadTxn:
         else:
             self._ks.hits += 1
         return record
+
+    def string_values(self, db: int, keys: list[bytes], now_ms: int) -> list:
+        """GET's lookups of `keys`, in one pass without a Record each: a live string's value,
+        None when the key is absent or expired at `now_ms`, or the ValueType of a key that
+        holds something else. Counts hits and misses as `get` does."""
+        get, data = self._txn.get, self._ks._data
+        prefix = _U16.pack(db)
+        pack_hash = _HASH.pack
+        unpack_header = _HEADER.unpack_from
+        out = []
+        hits = 0
+        for key in keys:
+            raw = get(prefix + pack_hash(zlib.crc32(key) & 0xFFFFFFFF) + key, None, data)
+            if raw is None:
+                out.append(None)
+                continue
+            vtype, expires_at_ms, _, _ = unpack_header(raw)
+            if expires_at_ms and expires_at_ms <= now_ms:
+                out.append(None)
+                continue
+            hits += 1
+            vtype &= _TYPE_MASK
+            out.append(raw[_HEADER_SIZE:] if vtype == _STRING else _VALUE_TYPES[vtype])
+        self._ks.hits += hits
+        self._ks.misses += len(keys) - hits
+        return out
 
     def get_raw(self, db: int, key: bytes) -> Record | None:
         """The stored record even when expired (active expiry and tests)."""

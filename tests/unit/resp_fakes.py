@@ -108,11 +108,11 @@ class FakeService:
         fut.set_result(self._run(command))
         return fut
 
-    def get_now(self, db, key, consistency=None, floor=0):
-        """Like Service.get_now at level `any`: a lone GET is served inline (the RESP hot path)."""
-        if len(key) > self.limits.max_key_bytes:
+    def get_now(self, db, keys, consistency=None, floor=0):
+        """Like Service.get_now at level `any`: GETs are served inline (the RESP hot path)."""
+        if max(map(len, keys)) > self.limits.max_key_bytes:
             return NOT_NOW
-        return self.sm.get_string(db, key, self.now_ms())
+        return self.sm.get_strings(db, keys, self.now_ms())
 
     def start_gets(self, db, keys, consistency=None, floor=0, done=None):
         """Like Service.start_gets: this fake has no read index to wait for (None: not this path)."""

@@ -369,3 +369,21 @@ def test_object_idletime_and_freq_follow_the_policy_and_the_access_table(service
         assert b"maxmemory_policy:allkeys-lfu" in info and b"mem_fragmentation_ratio:" in info
         assert b"evicted_keys:" in await c.send(cmd("INFO", "stats"))
     run(go())
+
+
+def test_a_pipeline_of_gets_read_together_answers_each_as_a_lone_get(service):
+    """GETs served in one read (Service.get_now of a burst): values, misses, WRONGTYPE and an
+    expired key answer as one at a time would, in order, and each is counted."""
+    async def go():
+        c = Client(service)
+        assert await c.send(cmd("SET", "a", "1") + cmd("HSET", "h", "f", "v") + cmd("SET", "gone", "x", "PX", "1")
+                            ) == b"+OK\r\n:1\r\n+OK\r\n"
+        service.skew_ms = 10   # "gone" has expired
+        gets = [cmd("GET", k) for k in ("a", "missing", "h", "gone", "a")]
+        one_by_one = [await c.send(g) for g in gets]
+        assert one_by_one == [b"$1\r\n1\r\n", b"$-1\r\n", b"-WRONGTYPE Operation against a key holding the wrong kind "
+                              b"of value\r\n", b"$-1\r\n", b"$1\r\n1\r\n"]
+        assert await c.send(b"".join(gets)) == b"".join(one_by_one)
+        stats = (await c.send(cmd("INFO", "commandstats"))).decode()
+        assert "cmdstat_get:calls=10," in stats and "failed_calls=2" in stats
+    run(go())

@@ -373,7 +373,7 @@ def test_a_read_waits_for_the_connections_floor_at_every_level(env):
         any_level = ReadConsistency("any")
         assert service.read_now(get, any_level) == (None, 0)
         assert service.read_now(get, any_level, floor=1) is None
-        assert service.get_now(0, b"k", any_level, floor=1) is NOT_NOW
+        assert service.get_now(0, [b"k"], any_level, floor=1) is NOT_NOW
         reads = [asyncio.ensure_future(service.execute(get, level, floor=1))
                  for level in (any_level, ReadConsistency("min_index", min_index=0), ReadConsistency("linearizable"),
                                ReadConsistency("bounded", bound_ms=1000))]
@@ -385,7 +385,7 @@ def test_a_read_waits_for_the_connections_floor_at_every_level(env):
             set=pb.Set(key=b"k", value=b"mine")))))
         service.on_applied(1)
         assert [r[0] for r in await asyncio.gather(*reads)] == [b"mine"] * 4
-        assert service.get_now(0, b"k", any_level, floor=1) == b"mine"
+        assert service.get_now(0, [b"k"], any_level, floor=1) == [b"mine"]
 
     run(go())
 
