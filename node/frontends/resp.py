@@ -42,7 +42,7 @@ from raftcache.node.frontends.resp_protocol import (
     RequestParser,
     RespError,
     encode,
-    lone_frame,
+    whole_frames,
 )
 from raftcache.node.service.pubsub import Message
 from raftcache.node.service.service import LINEARIZABLE, NOT_NOW
@@ -369,18 +369,19 @@ class Connection(StreamConnection):
         if self.closing or self.parser._error is not None:
             return
         self.touch()
-        args = None
+        frames = None
         if not self.parser.buf and self.authenticated:
-            args = lone_frame(data, self.parser.max_bulk_bytes)
-        if args is not None:
-            if self.task is None and not self.pending and self.fast_paths_ok() and self._plain_get(args):
-                reply = self._gets_now([args])
+            frames = whole_frames(data, self.parser.max_bulk_bytes)
+        if frames:
+            if len(frames) == 1 and self.task is None and not self.pending and self.fast_paths_ok() \
+                    and self._plain_get(frames[0]):   # -P 1's GET
+                reply = self._gets_now(frames)
                 if reply is not None:
                     self._write(reply)
                     return
-                if self._start_round_gets([args]):
+                if self._start_round_gets(frames):
                     return
-            self.pending.append(args)
+            self.pending.extend(frames)
         else:
             self.parser.feed(data)
             try:

@@ -174,31 +174,44 @@ LONE_FRAME_MAX_ARGS = 64
 _THREE_LETTERS_ONE_ARGUMENT = b"*2\r\n$3\r\n"
 
 
-def lone_frame(data: bytes, max_bulk_bytes: int) -> list[bytes] | None:
-    """The arguments when `data` is exactly one complete multibulk frame, else None.
+def whole_frames(data: bytes, max_bulk_bytes: int) -> list[list[bytes]] | None:
+    """The commands when `data` is nothing but complete multibulk frames, else None.
 
-    The hot path of -P 1 clients, whose every read from the socket is one
-    command: such a frame needs no parser state (the caller checks the
-    parser's buffer is empty). Anything unusual (more than
-    LONE_FRAME_MAX_ARGS arguments, a pipeline, a partial or malformed frame,
-    a bulk over `max_bulk_bytes`) returns None and goes through
-    RequestParser, which gives Redis's errors.
+    The hot path of clients whose every read from the socket is whole commands
+    (one at -P 1, a pipeline at -P 16): such frames need no parser state (the
+    caller checks the parser's buffer is empty). Anything unusual (a frame of
+    more than LONE_FRAME_MAX_ARGS arguments, a partial or malformed one, an
+    inline command, a bulk over `max_bulk_bytes`) returns None and goes
+    through RequestParser, which gives Redis's errors.
     """
-    if data.startswith(_THREE_LETTERS_ONE_ARGUMENT) and data[11:14] == b"\r\n$":
+    frames = []
+    pos, end = 0, len(data)
+    while pos < end:
+        got = _frame_at(data, pos, max_bulk_bytes)
+        if got is None:
+            return None
+        args, pos = got
+        frames.append(args)
+    return frames
+
+
+def _frame_at(data: bytes, pos: int, max_bulk_bytes: int) -> tuple[list[bytes], int] | None:
+    """(arguments, the position after it) of the complete, well-formed frame at `pos`, or None."""
+    if data.startswith(_THREE_LETTERS_ONE_ARGUMENT, pos) and data[pos + 11:pos + 14] == b"\r\n$":
         # GET key, INCR key, TTL key, DEL key …: the commonest shape, without the loop
-        nl = data.find(b"\r\n", 14)
-        size = data[14:nl]
+        nl = data.find(b"\r\n", pos + 14)
+        size = data[pos + 14:nl]
         if nl > 0 and size.isdigit() and len(size) <= 10:
             start = nl + 2
             end = start + int(size)
-            if len(data) == end + 2 and end - start <= max_bulk_bytes and data[end:] == b"\r\n":
-                return [data[8:11], data[start:end]]
+            if end - start <= max_bulk_bytes and data[end:end + 2] == b"\r\n":
+                return [data[pos + 8:pos + 11], data[start:end]], end + 2
         return None
-    if data[:1] != b"*":
+    if data[pos:pos + 1] != b"*":
         return None
     find = data.find
-    nl = find(b"\r\n", 1)
-    count = data[1:nl]
+    nl = find(b"\r\n", pos + 1)
+    count = data[pos + 1:nl]
     if nl < 0 or not count.isdigit() or len(count) > 2:
         return None
     count = int(count)
@@ -217,7 +230,7 @@ def lone_frame(data: bytes, max_bulk_bytes: int) -> list[bytes] | None:
             return None
         args.append(data[start:pos])
         pos += 2
-    return args if pos == len(data) else None
+    return args, pos
 
 
 def _to_int(text) -> int | None:

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from raftcache.node.frontends.resp_protocol import ProtocolError, RequestParser, lone_frame, split_args
+from raftcache.node.frontends.resp_protocol import ProtocolError, RequestParser, split_args, whole_frames
 from tests.unit.resp_fakes import Client, cmd
 
 
@@ -252,12 +252,15 @@ def test_expire_with_xx_and_lt_needs_an_existing_expiry(service):
     run(go())
 
 
-@pytest.mark.parametrize("frame, args", [
-    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", [b"GET", b"k"]),
-    (b"*2\r\n$3\r\ngEt\r\n$0\r\n\r\n", [b"gEt", b""]),
-    (b"*2\r\n$3\r\nget\r\n$4\r\na\r\nb\r\n", [b"get", b"a\r\nb"]),  # binary-safe: the length decides
-    (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nvv\r\n", [b"SET", b"k", b"vv"]),
-    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", None),  # a pipeline
+@pytest.mark.parametrize("data, frames", [
+    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", [[b"GET", b"k"]]),
+    (b"*2\r\n$3\r\ngEt\r\n$0\r\n\r\n", [[b"gEt", b""]]),
+    (b"*2\r\n$3\r\nget\r\n$4\r\na\r\nb\r\n", [[b"get", b"a\r\nb"]]),  # binary-safe: the length decides
+    (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nvv\r\n", [[b"SET", b"k", b"vv"]]),
+    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*1\r\n$4\r\nPING\r\n",
+     [[b"GET", b"k"], [b"SET", b"k", b"v"], [b"PING"]]),                  # a pipeline received whole
+    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*2\r\n$3\r\nGET\r\n$1\r\n", None),  # its last frame cut short
+    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nGET k\r\n", None),           # then an inline command
     (b"*2\r\n$3\r\nGET\r\n$2\r\nk\r\n", None),    # truncated
     (b"*2\r\n$3\r\nGET\r\n$1\r\nkXY", None),      # bad terminator: the parser's business
     (b"*2\r\n$3\r\nGET\r\n$-1\r\n\r\n", None),
@@ -269,8 +272,8 @@ def test_expire_with_xx_and_lt_needs_an_existing_expiry(service):
     (b"*2\r\n$3\r\nSET\r\n$11\r\nhello world\r\n", None),  # over max_bulk_bytes (10)
     (b"GET k\r\n", None),                              # inline
 ])
-def test_lone_frame_recognised_exactly(frame, args):
-    assert lone_frame(frame, max_bulk_bytes=10) == args
+def test_whole_frames_recognised_exactly(data, frames):
+    assert whole_frames(data, max_bulk_bytes=10) == frames
 
 
 def test_lone_get_keeps_redis_semantics(service, tmp_path):
