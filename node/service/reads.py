@@ -30,9 +30,10 @@ Must not touch: the log (reads never propose), protocol parsing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, ContextManager
 
 from raftcache.node.consistency import ReadConsistency
 from raftcache.node.errors import DeadlineError, NotLeaderError, ReadIndexUnsupported, UnavailableError
@@ -56,11 +57,13 @@ class SharedRounds:
     to every waiter of that call."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fetch: Callable[[], Awaitable[int]],
-                 after: Callable[[int], Awaitable[None]] | None = None, window: int | None = None):
+                 after: Callable[[int], Awaitable[None]] | None = None, window: int | None = None,
+                 together: Callable[[], ContextManager] = contextlib.nullcontext):
         self._loop = loop
         self._fetch = fetch
         self._after = after
         self._window = window
+        self._together = together   # around answering a call's waiters (their reads share one view)
         self._waiting: list = []   # futures and join_callback callbacks
         self._in_flight = 0
         self._scheduled = False
@@ -104,13 +107,16 @@ class SharedRounds:
         except Exception as e:  # noqa: BLE001 - the call's outcome, for every waiter
             _answer(waiters, 0, e)
             return
-        _answer(waiters, index, None)
+        with self._together():
+            _answer(waiters, index, None)
 
 
 class Reads:
     """One node's read path (module docstring). Service owns one; `attach` binds it to the loop."""
 
-    def __init__(self, node_id: str, raft, local_read: Callable, timeout_s: float, stats: dict):
+    def __init__(self, node_id: str, raft, local_read: Callable, timeout_s: float, stats: dict,
+                 reads_together: Callable[[], ContextManager] = contextlib.nullcontext):
+        self._reads_together = reads_together   # the keyspace's: a round's reads share one transaction
         self._node_id = node_id
         self._raft = raft
         self._local_read = local_read
@@ -128,7 +134,7 @@ class Reads:
     def attach(self, loop: asyncio.AbstractEventLoop, watcher, completions) -> None:
         self._loop, self._watcher, self._completions = loop, watcher, completions
         self._rounds = {lease: SharedRounds(loop, functools.partial(self._read_index, lease), self.catch_up,
-                                            window=ASK_WINDOW)
+                                            window=ASK_WINDOW, together=self._reads_together)
                         for lease in (False, True)}
 
     # ------------------------------------------------------------ entry points

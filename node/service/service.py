@@ -210,7 +210,8 @@ class Service:
                       "read_index_requests": 0}
         #: Requests answered and their latency per protocol (the front ends record; /status reads).
         self.opstats = OpStats()
-        self._reads = Reads(config.id, replicator, self._local_read, self._timeout_s, self.stats)
+        self._reads = Reads(config.id, replicator, self._local_read, self._timeout_s, self.stats,
+                            reads_together=self._keyspace.reads_together)
         self.forwarder = forwarder
 
     @property
@@ -673,8 +674,8 @@ class Service:
         transaction: each value bytes, None (absent) or a CommandError (WRONGTYPE); or
         NOT_NOW when the caller must take the ordinary path (read_now / execute). `db` must
         be valid; an over-long key makes it NOT_NOW, so the ordinary path reports it."""
-        if max(map(len, keys)) > self._sm.limits.max_key_bytes or \
-                not self._reads.servable_now(self._level(consistency), floor):
+        if not self._reads.servable_now(self._level(consistency), floor) or \
+                max(map(len, keys)) > self._sm.limits.max_key_bytes:
             return NOT_NOW
         if self.cluster is not None and any(self._not_here(key) for key in keys):
             return NOT_NOW

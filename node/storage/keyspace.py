@@ -1097,6 +1097,33 @@ class _Reading:
             self._ks._swap.release_shared()
 
 
+class _SharedReading:
+    """Keyspace.reads_together()'s transaction, as `reader()` hands it out: opened by the first
+    `with`, kept open by the others' exits, closed by `close`."""
+
+    __slots__ = ("_reading", "_txn", "thread", "applied_index", "generation")
+
+    def __init__(self, keyspace: "Keyspace"):
+        self._reading = _Reading(keyspace)
+        self._txn: ReadTxn | None = None
+        self.thread = threading.get_ident()
+        self.applied_index = keyspace.applied_index
+        self.generation = keyspace.generation
+
+    def __enter__(self) -> ReadTxn:
+        if self._txn is None:
+            self._txn = self._reading.__enter__()
+        return self._txn
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def close(self) -> None:
+        if self._txn is not None:
+            self._txn = None
+            self._reading.__exit__(None, None, None)
+
+
 class Keyspace:
     """The LMDB environment at `config.path` (a directory, created if needed)."""
 
@@ -1111,6 +1138,7 @@ class Keyspace:
         self.hits = 0
         self.misses = 0
         self._swap = _SwapLock()
+        self._together: _SharedReading | None = None   # reads_together()'s, while it lasts
         os.makedirs(config.path, exist_ok=True)
         self._open()
 
@@ -1166,7 +1194,26 @@ class Keyspace:
         environment on the Raft thread: closing an LMDB env under an open
         transaction is undefined behaviour, so the two exclude each other.
         """
+        together = self._together
+        if together is not None and together.thread == threading.get_ident() \
+                and together.applied_index == self._applied_index and together.generation == self.generation:
+            return together
         return _Reading(self)
+
+    @contextmanager
+    def reads_together(self) -> Iterator[None]:
+        """Within it, this thread's `reader()`s share one read transaction while nothing is
+        applied (many reads answered in one event-loop turn, such as a ReadIndex round's:
+        one begin and one abort for them all). Closed at the end."""
+        if self._together is not None:   # nested: the outer one shares
+            yield
+            return
+        together = self._together = _SharedReading(self)
+        try:
+            yield
+        finally:
+            self._together = None
+            together.close()
 
     @contextmanager
     def writer(self, index: int) -> Iterator[WriteTxn]:

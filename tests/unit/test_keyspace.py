@@ -487,3 +487,37 @@ def test_expiring_keys_are_counted_per_database(ks, config):
     reopened = Keyspace(config)
     assert reopened.stats().expires[2] == 2
     reopened.close()
+
+
+def test_string_values_answer_as_get_does_in_one_pass(ks):
+    w = Writer(ks)
+    with w() as txn:
+        txn.put(0, b"s", Record(S, b"v"))
+        txn.put(0, b"old", Record(S, b"x", expires_at_ms=1_000))
+        txn.put(0, b"h", Record(ValueType.HASH, b""))
+    keys = [b"s", b"missing", b"old", b"h", b"s"]
+    with ks.reader() as txn:
+        hits, misses = ks.hits, ks.misses
+        values = txn.string_values(0, keys, now_ms=2_000)
+        assert (ks.hits - hits, ks.misses - misses) == (3, 2)
+        one_by_one = [txn.get(0, key, 2_000) for key in keys]
+    assert values == [b"v", None, None, ValueType.HASH, b"v"]
+    assert [r if r is None else (r.value if r.type is S else r.type) for r in one_by_one] == values
+
+
+def test_reads_together_share_one_transaction_until_something_is_applied(ks):
+    w = Writer(ks)
+    with w() as txn:
+        txn.put(0, b"k", Record(S, b"1"))
+    with ks.reads_together():
+        with ks.reader() as first:
+            assert first.get(0, b"k", 0).value == b"1"
+        with ks.reader() as second:
+            assert second is first                 # no new transaction
+        with w() as txn:                           # an apply in between: the next read sees it
+            txn.put(0, b"k", Record(S, b"2"))
+        with ks.reader() as third:
+            assert third is not first and third.get(0, b"k", 0).value == b"2"
+    with ks.reader() as after:
+        assert after is not first and after.get(0, b"k", 0).value == b"2"
+    assert ks._swap._readers == 0                  # the shared transaction was closed
