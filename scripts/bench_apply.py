@@ -7,7 +7,7 @@ What every replica does per committed SET: `StateMachine.apply` of an encoded
 log entry (one SET of a --value-bytes value) to a temporary LMDB keyspace, as
 node/raft/replication.py calls it on the Raft thread. The keys are written once
 before timing (so timed SETs overwrite, and every GET hits). Then the GET
-fast path's keyspace part (`StateMachine.get_string`) for the same keys.
+fast path's keyspace part (`StateMachine.get_strings` of one key) for the same keys.
 Reports wall µs and process CPU µs per operation, errors (an apply that
 returns a CommandError) apart, and the GET hit rate. Prints JSON (always;
 --json is accepted for uniformity) with the command line.
@@ -84,7 +84,7 @@ def main() -> int:
         hits = misses = get_errors = 0
         cpu0, t0 = time.process_time(), time.perf_counter()
         for key in keys:
-            got = sm.get_string(0, key, now_ms)
+            got = sm.get_strings(0, [key], now_ms)[0]
             if got is None:
                 misses += 1
             elif isinstance(got, CommandError):

@@ -549,13 +549,10 @@ class StateMachine:
             ctx = self._context(txn, command.db, now_ms, 0, 0, access=self.access)
             return handler(ctx, getattr(command, name)), txn.applied_index()
 
-    def get_string(self, db: int, key: bytes, now_ms: int) -> bytes | None | CommandError:
-        """GET without a Command: the front ends' hot path (limits already checked)."""
-        with self._keyspace.reader() as txn:
-            return strings.string_value(txn, db, key, now_ms)
-
     def get_strings(self, db: int, keys: list[bytes], now_ms: int) -> list:
-        """`get_string` of each of `keys`, in one read transaction (a pipeline's or a round's GETs)."""
+        """GETs without a Command, in one read transaction (the front ends' hot path: one GET, a
+        pipeline's or a ReadIndex round's; limits already checked): each value bytes, None or
+        WRONGTYPE's CommandError."""
         with self._keyspace.reader() as txn:
             return strings.string_values(txn, db, keys, now_ms)
 

@@ -14,7 +14,8 @@ Must not import lmdb or pysyncobj, nor hold business logic: every data
 command becomes one `Command` run by the connection's session
 (node/service/session.py: the read levels, group commit, forwarding and the
 order of a pipeline), except `GET key` (the commonest cache request),
-answered by `Session.get_now` when it needs no waiting.
+answered by `Session.get_now` when it needs no waiting (a pipeline's GETs
+together, in one read).
 """
 
 from __future__ import annotations
@@ -183,8 +184,7 @@ class RespServer:
         if timed:
             self.latency.add(usec)
         if reply[:1] == b"-":
-            stat[3] += 1
-            self.errorstats[reply[1:].split(b" ", 1)[0].strip().decode(errors="replace")] += 1
+            self._count_error(stat, reply)
 
     def count_calls(self, name: str, usec: int, replies: list[bytes]) -> None:
         """`count_call` for commands answered together, `usec` each."""
@@ -194,8 +194,11 @@ class RespServer:
         self.latency.add(usec, len(replies))
         for reply in replies:
             if reply[:1] == b"-":
-                stat[3] += 1
-                self.errorstats[reply[1:].split(b" ", 1)[0].strip().decode(errors="replace")] += 1
+                self._count_error(stat, reply)
+
+    def _count_error(self, stat: list[int], reply: bytes) -> None:
+        stat[3] += 1
+        self.errorstats[reply[1:].split(b" ", 1)[0].strip().decode(errors="replace")] += 1
 
     def count_rejected(self, name: str, prefix: str = "ERR") -> None:
         """Refused before it ran (wrong arity, not authenticated), as Redis's rejected_calls."""

@@ -244,10 +244,7 @@ class Diagnostics:
         A `blocking` command (BLPOP, …) enters neither the slow log nor the latency events:
         its time is mostly its wait, which Redis leaves out of both."""
         if self.tracking:
-            histogram = self.histograms.get(name)
-            if histogram is None:
-                histogram = self.histograms[name] = Latency()
-            histogram.add(usec)
+            self._histogram(name).add(usec)
         if blocking:
             self.monitor(name, args, db, addr)
             return
@@ -262,10 +259,7 @@ class Diagnostics:
         """`finished` for commands served together (a pipeline's GETs in one read), `usec` each:
         one histogram update and one latency event for them all."""
         if self.tracking:
-            histogram = self.histograms.get(name)
-            if histogram is None:
-                histogram = self.histograms[name] = Latency()
-            histogram.add(usec, len(calls))
+            self._histogram(name).add(usec, len(calls))
         if usec >= self.slowlog.slower_than_usec >= 0:
             for args in calls:
                 self.slowlog.add(usec, redact(name.partition("|")[0], args), addr, client_name)
@@ -274,6 +268,12 @@ class Diagnostics:
         if self.monitors.active:
             for args in calls:
                 self.monitor(name, args, db, addr)
+
+    def _histogram(self, name: str) -> Latency:
+        histogram = self.histograms.get(name)
+        if histogram is None:
+            histogram = self.histograms[name] = Latency()
+        return histogram
 
     def wants_args(self, usec: int) -> bool:
         """Whether a command that took `usec` will be shown (slow log, MONITOR): its arguments are needed."""
