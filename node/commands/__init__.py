@@ -71,6 +71,13 @@ LogEntry = pb.LogEntry
 #:      EVAL of another engine's shebang answers Redis 7's "Unexpected engine in script shebang";
 #:      cmsgpack.unpack_one / unpack_limit exist, cmsgpack packs a table 16 deep as nil (was 17),
 #:      and redis.call takes thousands of arguments (was a Lua stack error near 8,000).
+#:  16: a script's global table is read-only as Redis 7's (SCRIPT_SANDBOX_VERSION): assigning KEYS,
+#:      ARGV, `redis` or `_G` is refused like any other global, setmetatable on it (and on the
+#:      libraries) answers "Attempt to modify a readonly table" and getmetatable(_G) gives a
+#:      read-only table (was false); `loadstring` exists for text chunks (bytecode: nil); a
+#:      library's shebang is split as Redis's sdssplitargs (a backslash outside quotes is kept:
+#:      `name=bad\0x` is refused; shell rules made it `bad0x`); a function, once loaded, sees
+#:      `redis` without register_function (Redis 7.4: calling it is Lua's nil-call error).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -88,7 +95,10 @@ RESHARD_DEDUP_VERSION = 13
 EVICT_QUIET_VERSION = 14
 #: The first version whose scripts follow the Redis details listed at 15 above (node/scripting/).
 SCRIPT_COMPAT_VERSION = 15
-SUPPORTED_VERSIONS = range(1, SCRIPT_COMPAT_VERSION + 1)
+#: The first version whose scripts see a read-only global table and `loadstring`, and whose
+#: library shebangs are split as Redis splits them (16 above).
+SCRIPT_SANDBOX_VERSION = 16
+SUPPORTED_VERSIONS = range(1, SCRIPT_SANDBOX_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4

@@ -30,6 +30,11 @@ def installed() -> bool:
     return _runner is not None
 
 
+def counts(txn) -> dict[str, int]:
+    """The stored scripts, functions and libraries, counted (INFO memory); none without a runner."""
+    return {} if _runner is None else _runner.counts(txn)
+
+
 def needs_savepoint(txn, op) -> bool:
     """Whether the script `op` runs must be rolled back with a nested transaction (it may
     flush a database) rather than an undo scope (cheaper)."""

@@ -556,6 +556,11 @@ class StateMachine:
         with self._keyspace.reader() as txn:
             return strings.string_values(txn, db, keys, now_ms)
 
+    def script_counts(self) -> dict[str, int]:
+        """The stored scripts, functions and libraries, counted (INFO memory's number_of_*)."""
+        with self._keyspace.reader() as txn:
+            return scripting.counts(txn)
+
     def snapshot(self, path: str) -> int:
         """Write a consistent, fsynced copy of the keyspace to `path`; returns the index it covers."""
         return self._keyspace.copy_to(path)

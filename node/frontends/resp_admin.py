@@ -571,6 +571,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("raftcache_map_used_bytes", status.get("map_used_bytes", 0)),
         ("mem_clients_normal", server.clients_memory()),
         ("maxmemory_clients", server.limits.maxmemory_clients_bytes),
+        *conn.service.script_counts().items(),
     ])
     section("Persistence", [
         ("loading", 0), ("aof_enabled", 1), ("raftcache_appendfsync", status.get("appendfsync", "")),

@@ -59,6 +59,11 @@ class _Runner:
         return [int(store.script(ctx.txn, sha) is not None) for sha in op.shas]
 
     @staticmethod
+    def counts(txn) -> dict[str, int]:
+        from raftcache.node.scripting import store
+        return store.counts(txn)
+
+    @staticmethod
     def script_flush(ctx, op):
         from raftcache.node.scripting import store
         store.flush_scripts(ctx.txn)

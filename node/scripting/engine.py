@@ -218,6 +218,7 @@ class Engine:
         self.run_chunk, self.run_chunk_values, self._stop_gc = m.run_chunk, m.run_chunk_values, m.stop_gc
         self._call_cost = None   # what the Lua side's state.call_cost holds
         self._compat = True      # what the Lua side's state.compat holds
+        self._readonly_globals = True   # …and its state.readonly_globals
         #: (op, txn, body): the stored script an EVALSHA op names, read by needs_savepoint
         #: (node/scripting/__init__.py) just before the op runs in that transaction.
         self.read_ahead: tuple | None = None
@@ -243,6 +244,9 @@ class Engine:
         box.msgpack.compat = compat
         if compat is not self._compat:
             box.state[b"compat"] = self._compat = compat
+        readonly_globals = not applied_before(ctx, commands.SCRIPT_SANDBOX_VERSION)
+        if readonly_globals is not self._readonly_globals:
+            box.state[b"readonly_globals"] = self._readonly_globals = readonly_globals
         cjson = box.cjson
         cjson.reset()
         cjson.depth_settable = run.redis74 = not applied_before(ctx, commands.REDIS74_VERSION)
@@ -285,6 +289,9 @@ class Engine:
 
     def _budget_error(self, run: Run) -> CommandError:
         budget = run.budget.instructions(run.ctx.settings)
+        if run.registering is not None:   # a library's top level (Redis: "FUNCTION LOAD timeout")
+            return script_error(f"ERR FUNCTION LOAD timeout: library {run.name}'s top level ran past its budget "
+                                f"of {budget} Lua instructions; nothing was loaded")
         capped = f", at most {run.budget.cap_ms} ms for a script that writes" if run.budget.cap_ms else ""
         return script_error(
             f"ERR Error running script {run.name}: it ran past its budget of {budget} Lua instructions "

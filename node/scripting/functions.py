@@ -16,6 +16,7 @@ import shlex
 
 from raftcache.node import commands
 from raftcache.node.errors import CommandError
+from raftcache.node.frontends.resp_protocol import split_args
 from raftcache.node.scripting import lualibs, store
 from raftcache.node.scripting.engine import SCRIPT_FLAGS, Engine, Run, applied_before, script_error
 
@@ -82,19 +83,25 @@ def register(registering: dict, args: tuple) -> None:
     registering[text] = {"flags": sorted(set(flags)), "description": description, "callback": callback}
 
 
-def parse_header(code: bytes, redis74: bool = True) -> tuple[str, bytes] | CommandError:
+def parse_header(code: bytes, redis74: bool = True, sds: bool = True) -> tuple[str, bytes] | CommandError:
     """(library name, code with the shebang line blanked) of a library, or the error. `redis74`:
     Redis 7.4's functionExtractLibMetaData (`#!<engine>` the first word, the engine and `name=`
     case-insensitive, one name); False: the rules of log versions before 7.4 compatibility
-    (commands.REDIS74_VERSION), which replicas of those releases apply."""
+    (commands.REDIS74_VERSION), which replicas of those releases apply. `sds`: the line is split
+    as Redis's sdssplitargs (from log version 16); else with shell rules, as before."""
     if not code.startswith(b"#!"):
         return script_error("ERR Missing library metadata")
     line, newline, rest = code.partition(b"\n")
     if redis74:
-        try:   # Redis splits it as sdssplitargs does: quotes group ("name=\"foo\"" is foo)
-            parts = shlex.split(line.decode("utf-8", "replace"))
-        except ValueError:
-            parts = []
+        # quotes group ("name=\"foo\"" is foo)
+        if sds:
+            words = split_args(line)
+            parts = [w.decode("utf-8", "replace") for w in words] if words is not None else []
+        else:
+            try:
+                parts = shlex.split(line.decode("utf-8", "replace"))
+            except ValueError:
+                parts = []
         if not newline or not parts:
             return script_error("ERR Invalid library metadata")
         engine, options = parts[0][2:], parts[1:]
@@ -127,7 +134,7 @@ def parse_header(code: bytes, redis74: bool = True) -> tuple[str, bytes] | Comma
 def _load(ctx, code: bytes, run_name: str, keep_run: bool = False):
     """Run library `code`'s loader: (name, {function: info}, engine, run) or a CommandError."""
     redis74 = not applied_before(ctx, commands.REDIS74_VERSION)
-    header = parse_header(code, redis74=redis74)
+    header = parse_header(code, redis74=redis74, sds=not applied_before(ctx, commands.SCRIPT_SANDBOX_VERSION))
     if isinstance(header, CommandError):
         return header
     name, body = header

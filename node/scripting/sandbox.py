@@ -1,12 +1,14 @@
 """The Lua 5.1 sandbox scripts run in: one lupa runtime per thread, its privileged
 prelude, the read-only environment a script sees, and the instruction budget.
 
-What a script sees (Redis 7's sandbox): the base functions (no `loadstring`,
-`dofile`, `loadfile`, `require`, `module`, `getfenv`, `setfenv`, `collectgarbage`,
-`print`, `newproxy`), the `string`, `table`, `math`, `coroutine` libraries and
-`bit`, `cjson`, `cmsgpack`, `struct`, `redis`, all read-only; KEYS and ARGV. There is
-no `os`, `io`, `debug` or `package`. Globals are protected: reading an undefined one
-or assigning any is an error with Redis's text. `math.random` / `math.randomseed`
+What a script sees (Redis 7's sandbox): the base functions (no `dofile`,
+`loadfile`, `require`, `module`, `getfenv`, `setfenv`, `collectgarbage`, `print`,
+`newproxy`; `loadstring` of text only, from log version 16), the `string`, `table`,
+`math`, `coroutine` libraries and `bit`, `cjson`, `cmsgpack`, `struct`, `redis`, all
+read-only; KEYS and ARGV. There is no `os`, `io`, `debug` or `package`. Globals are
+protected: reading an undefined one or assigning any is an error with Redis's text
+(from log version 16 also KEYS, ARGV, `redis` and `_G` themselves, and `_G`'s metatable,
+as Redis 7's read-only global table; before, those four could be reassigned). `math.random` / `math.randomseed`
 draw from the run's generator, seeded by the log entry (no randomness of its own).
 
 The budget: a count hook fires every `HOOK_STEP` Lua VM instructions; after the
@@ -42,15 +44,17 @@ BUDGET_EXCEEDED = "__raftcache_budget_exceeded__"
 _PRELUDE = r"""
 local py = ...
 local debug_sethook, debug_getinfo = debug.sethook, debug.getinfo
-local pcall, error, type, setmetatable, getmetatable, setfenv, tostring, select, rawset, unpack, pairs, ipairs =
-      pcall, error, type, setmetatable, getmetatable, setfenv, tostring, select, rawset, unpack, pairs, ipairs
+local pcall, error, type, setmetatable, getmetatable, setfenv, getfenv, tostring, select, rawset, unpack, pairs,
+      ipairs = pcall, error, type, setmetatable, getmetatable, setfenv, getfenv, tostring, select, rawset, unpack,
+      pairs, ipairs
 local loadstring, co_create, co_wrap, gc = loadstring, coroutine.create, coroutine.wrap, collectgarbage
 local floor = math.floor
 local BUDGET = py.budget_message
 local STEP = py.step
 
--- compat: the run follows log version 15's additions (node/scripting/engine.py sets it per run)
-local state = {left = 0, exhausted = false, armed = false, compat = true}
+-- compat, readonly_globals: the run follows log version 15's / 16's additions (node/scripting/
+-- engine.py sets them per run); env: the global table of the run under way (loadstring's)
+local state = {left = 0, exhausted = false, armed = false, compat = true, readonly_globals = true}
 local hook
 hook = function()
   if not state.armed then return end
@@ -107,6 +111,23 @@ base.rawset = function(t, k, v)
   if protected[t] then error(READONLY, 2) end
   return rawset(t, k, v)
 end
+base.setmetatable = function(t, meta)
+  if protected[t] and state.readonly_globals then error(READONLY, 2) end
+  return setmetatable(t, meta)
+end
+-- Text chunks only (Redis 7 refuses bytecode: nil), compiled into the run's own globals
+-- (Lua's would give them the unsandboxed table), charged by their size.
+base.loadstring = function(text, name)
+  if type(text) == "string" then
+    charge(#text / py.bytes_per_instruction)
+    if text:byte(1) == 27 then return nil, "binary chunks are not loaded" end
+  end
+  local chunk, message = loadstring(text, name)
+  if chunk == nil then return nil, message end
+  setfenv(chunk, state.env)
+  return chunk
+end
+local SINCE_16 = {loadstring = true}   -- absent for older entries
 base._VERSION = _VERSION
 local strings = copy(string)
 local rep = string.rep
@@ -156,17 +177,36 @@ end, __newindex = refuse, __metatable = false})
 protected[base.cmsgpack] = true
 getmetatable("").__metatable = false   -- the string library stays out of reach
 
-local env_meta = {__index = function(t, k)
+local function base_global(t, k)
   local v = base[k]
-  if v == nil then
+  if v == nil or SINCE_16[k] and not state.readonly_globals then
     error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
   end
   return v
-end, __newindex = refuse, __metatable = false}
+end
+-- getmetatable(_G) from log version 16: a table a script can read and not change (Redis's).
+local GLOBALS_META = readonly({})
+-- A run's global table over `values` (KEYS, ARGV, redis…), then `index` (the base library, or
+-- an error): (the table, the values, the values' metatable). From log version 16 it is an empty
+-- table in front of them, so assigning any global, existing or not, is refused; before, the
+-- values sat in it and could be reassigned.
+local function globals(values, index)
+  if not state.readonly_globals then
+    local meta = {__index = index, __newindex = refuse, __metatable = false}
+    values._G = values
+    state.env = setmetatable(values, meta)
+    return values, values, meta
+  end
+  local meta = {__index = index}
+  local env = setmetatable({}, {__index = setmetatable(values, meta), __newindex = refuse,
+                                __metatable = GLOBALS_META})
+  values._G = env
+  protected[env] = true
+  state.env = env
+  return env, values, meta
+end
 local function new_env(redis, keys, argv)
-  local env = {KEYS = keys, ARGV = argv, redis = redis}
-  env._G = env
-  return setmetatable(env, env_meta)
+  return (globals({KEYS = keys, ARGV = argv, redis = redis}, base_global))
 end
 
 local M = {}
@@ -221,10 +261,24 @@ local function load_api(redis)
   for _, name in ipairs(LOAD_API) do api[name] = redis[name] end
   return setmetatable(api, {__index = missing, __newindex = refuse, __metatable = false})
 end
-local function after_load(env, meta, redis, ...)
+-- The `redis` a library's functions see when called, from log version 16 (Redis 7.4's): the
+-- whole API but register_function, so calling it there is Lua's "attempt to call field
+-- 'register_function' (a nil value)". One per API table.
+local called_apis = setmetatable({}, {__mode = "k"})
+local function called_api(redis)
+  local api = called_apis[redis]
+  if api == nil then
+    api = readonly(setmetatable({}, {__index = function(t, k)
+      if k ~= "register_function" then return redis[k] end
+    end}))
+    called_apis[redis] = api
+  end
+  return api
+end
+local function after_load(values, meta, redis, ...)
   -- as Redis swaps its globals back: the functions registered see the whole API when called
-  rawset(env, "redis", redis)
-  meta.__index = env_meta.__index
+  rawset(values, "redis", state.readonly_globals and called_api(redis) or redis)
+  meta.__index = base_global
   return ...
 end
 -- Run a library's top level. `restricted` (Redis 7.4's rules): only the library API while it
@@ -236,15 +290,14 @@ function M.load_library(steps, chunk, redis, restricted)
     debug_sethook(hook, "", STEP)
     return finish(pcall(chunk))
   end
-  local meta = {__index = missing, __newindex = refuse, __metatable = false}
-  local env = {redis = load_api(redis)}
-  env._G = env
-  setfenv(chunk, setmetatable(env, meta))
+  local env, values, meta = globals({redis = load_api(redis)}, missing)
+  setfenv(chunk, env)
   debug_sethook(hook, "", STEP)
-  return after_load(env, meta, redis, finish(pcall(chunk)))
+  return after_load(values, meta, redis, finish(pcall(chunk)))
 end
 function M.call(steps, fn, keys, argv)
   state.left, state.exhausted, state.armed = steps, false, true
+  state.env = getfenv(fn)
   debug_sethook(hook, "", STEP)
   return finish(pcall(fn, keys, argv))
 end

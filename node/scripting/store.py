@@ -38,6 +38,12 @@ def put_script(txn, sha: str, body: bytes) -> None:
         txn.meta_put(name, body)
 
 
+def counts(txn) -> dict[str, int]:
+    """INFO's number_of_cached_scripts, number_of_functions and number_of_libraries."""
+    return {"number_of_cached_scripts": txn.meta_count(_SCRIPT), "number_of_functions": txn.meta_count(_FN),
+            "number_of_libraries": txn.meta_count(_LIB)}
+
+
 def _names(txn, prefix: bytes) -> list[tuple[bytes, bytes]]:
     return [(n[len(prefix):], v) for n, v in txn.meta_range(prefix, MAX_LIBRARY_ENTRIES)]
 

@@ -694,6 +694,10 @@ class Service:
         return self._reads.start_get(self._level(consistency), floor,
                                      functools.partial(self._get_values, db, keys), done)
 
+    def script_counts(self) -> dict[str, int]:
+        """INFO memory's number_of_cached_scripts, number_of_functions, number_of_libraries (this node)."""
+        return self._sm.script_counts()
+
     def _not_here(self, key: bytes) -> bool:
         """Cluster mode: the read path decides -ASK / -MOVED against the log's slots."""
         slot = key_slot(key)

@@ -525,6 +525,18 @@ class ReadTxn:
         """A small state-machine table entry (dedup, config), or None."""
         return self._txn.get(_TABLE + name, db=self._ks._meta)
 
+    def meta_count(self, prefix: bytes) -> int:
+        """How many table entries' names start with `prefix` (their values are not read)."""
+        full = _TABLE + prefix
+        n = 0
+        with self._txn.cursor(db=self._ks._meta) as cur:
+            if cur.set_range(full):
+                for name in cur.iternext(keys=True, values=False):
+                    if not name.startswith(full):
+                        break
+                    n += 1
+        return n
+
     def meta_range(self, prefix: bytes, limit: int, start: bytes = b"") -> list[tuple[bytes, bytes]]:
         """Up to `limit` (name, value) table entries whose name starts with `prefix`, in name order,
         from `prefix + start` on."""

@@ -311,3 +311,21 @@ def test_a_recursive_reply_through_a_follower_nests_then_errors_as_redis(cluster
         reply, depth = reply[0], depth + 1
     assert depth == 33 and "reached lua stack limit" in str(reply), (depth, reply)
     assert r.ping() is True
+
+
+def test_info_memory_counts_stored_scripts_functions_and_libraries_on_every_node(cluster, nodes):
+    r, follower = nodes
+    for j in range(5):
+        r.script_load(f"return {j}")
+    r.eval("return 'also cached'", 0)
+    r.function_load("#!lua name=counted\nredis.register_function('one', function() return 1 end)\n"
+                    "redis.register_function('two', function() return 2 end)")
+
+    def counts(c):
+        memory = c.info("memory")
+        return [memory["number_of_cached_scripts"], memory["number_of_functions"], memory["number_of_libraries"]]
+    assert counts(r) == [6, 2, 1]
+    wait_until(lambda: counts(follower) == [6, 2, 1], 10, "the follower to count what it applied")
+    r.script_flush("ASYNC")
+    r.function_flush()
+    wait_until(lambda: counts(r) == counts(follower) == [0, 0, 0], 10, "every count back to 0")

@@ -114,6 +114,9 @@ class FakeService:
             return NOT_NOW
         return self.sm.get_strings(db, keys, self.now_ms())
 
+    def script_counts(self):
+        return self.sm.script_counts()
+
     def start_gets(self, db, keys, consistency=None, floor=0, done=None):
         """Like Service.start_gets: this fake has no read index to wait for (None: not this path)."""
         return None

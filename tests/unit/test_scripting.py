@@ -40,17 +40,57 @@ def error_text(result) -> str:
     return result.message
 
 
-@pytest.mark.parametrize("name", ["os", "io", "require", "loadfile", "dofile", "loadstring", "debug", "package",
+@pytest.mark.parametrize("name", ["os", "io", "require", "loadfile", "dofile", "debug", "package",
                                   "getfenv", "setfenv", "collectgarbage", "newproxy", "print", "module"])
 def test_no_clock_io_or_loading(node, name):
     assert "Script attempted to access nonexistent global variable" in error_text(run(node, f"return {name}"))
+
+
+@pytest.mark.parametrize("body", [
+    "setmetatable(_G, {})",
+    "local g = getmetatable(_G) g.__index = {}",
+    "redis = function() return 1 end",
+    "_G = {}",
+    "KEYS = {}",
+    "ARGV = {}",
+    "rawset(_G, 'redis', 1)",
+    "setmetatable(cjson, {})",
+])
+def test_the_global_table_is_read_only_as_redis_7s(node, body):
+    """Redis's "Try trick global protection" tests: the globals a run starts with cannot be
+    replaced either (log version 16); a script's own tables stay writable."""
+    assert "Attempt to modify a readonly table" in error_text(run(node, body))
+    assert run(node, "ARGV[1] = 'x' local t = setmetatable({}, {}) return ARGV[1]", args=["a"]) == b"x"
+
+
+def test_loadstring_compiles_text_into_the_scripts_own_globals(node):
+    assert run(node, "return loadstring('return 1 + ...')(41)") == 42
+    assert run(node, "return loadstring('return KEYS[1]')()", ["k"]) == b"k"
+    # bytecode is refused (nil), as Redis 7 refuses it
+    assert "attempt to call a nil value" in error_text(run(node, "return loadstring(string.dump(function() "
+                                                                 "return 1 end))()"))
+    # however it is called, the chunk sees the sandbox's globals, never the runtime's own
+    for body in ("return loadstring('return os')()", "local ok, f = pcall(loadstring, 'return io') return f()",
+                 "return loadstring('x = 1')()"):
+        text = error_text(run(node, body))
+        assert "nonexistent global variable" in text or "Attempt to modify a readonly table" in text
+
+
+def test_entries_before_log_version_16_keep_their_globals(node):
+    """What replicas of version 15 did with these scripts, a node replaying their entries does."""
+    older = commands.SCRIPT_SANDBOX_VERSION - 1
+    assert run(node, "redis = 1 return 1", version=older) == 1
+    assert run(node, "KEYS = {'x'} return KEYS[1]", version=older) == b"x"
+    assert "protected metatable" in error_text(run(node, "setmetatable(_G, {})", version=older))
+    assert "nonexistent global variable 'loadstring'" in error_text(run(node, "return loadstring('return 1')()",
+                                                                        version=older))
 
 
 def test_globals_are_protected_and_nothing_outlives_a_run(node):
     assert "Attempt to modify a readonly table" in error_text(run(node, "x = 1"))
     assert "Attempt to modify a readonly table" in error_text(run(node, "string.upper = nil"))
     assert "Attempt to modify a readonly table" in error_text(run(node, "rawset(cjson, 'x', 1)"))
-    assert "protected metatable" in error_text(run(node, "setmetatable(math, {})"))
+    assert "Attempt to modify a readonly table" in error_text(run(node, "setmetatable(math, {})"))
     assert run(node, "local t = {} rawset(t, 'a', 1) return t.a") == 1
     assert run(node, "return string.upper('x')") == b"X"
 
@@ -348,9 +388,34 @@ def test_a_library_top_level_sees_only_the_library_api_while_it_loads(node):
     assert node.run(eval=pb.Eval(function="f")) == 2, "a function called later sees the whole API"
 
 
+def test_a_function_cannot_register_functions_when_called_and_a_looping_library_times_out(node):
+    nested = (b"#!lua name=lib\nredis.register_function('f1', function() "
+              b"redis.register_function('f2', function() return 2 end) return 1 end)")
+    assert node.run(function_load=pb.FunctionLoad(code=nested)) == b"lib"
+    assert "attempt to call field 'register_function' (a nil value)" in error_text(
+        node.run(eval=pb.Eval(function="f1")))
+    node.index += 1   # before log version 16: the text its replicas gave
+    older = pb.LogEntry(version=commands.SCRIPT_SANDBOX_VERSION - 1, now_ms=node.now_ms,
+                        command=pb.Command(eval=pb.Eval(function="f1")))
+    assert "can only be called on FUNCTION LOAD" in error_text(node.sm.apply(node.index, commands.encode_entry(older)))
+    looping = b"#!lua name=loops\nlocal a = 1 while true do a = a + 1 end"
+    assert "FUNCTION LOAD timeout" in error_text(node.run(function_load=pb.FunctionLoad(code=looping)))
+
+
 def test_a_library_name_may_be_quoted_as_redis_splits_its_shebang(node):
     quoted = b'#!lua name="quoted"\nredis.register_function("f", function() return 1 end)'
     assert node.run(function_load=pb.FunctionLoad(code=quoted)) == b"quoted"
+
+
+def test_a_backslash_outside_quotes_stays_in_a_library_name_from_log_version_16(node):
+    """Redis splits the shebang with sdssplitargs: `name=bad\\0x` keeps its backslash and is
+    refused; entries of version 15 split it with shell rules (`bad0x`), as their replicas did."""
+    code = b'#!lua name=bad\\0x\nredis.register_function("f", function() return 1 end)'
+    assert "Library names can only contain letters" in error_text(node.run(function_load=pb.FunctionLoad(code=code)))
+    node.index += 1
+    older = pb.LogEntry(version=commands.SCRIPT_SANDBOX_VERSION - 1, now_ms=node.now_ms,
+                        command=pb.Command(function_load=pb.FunctionLoad(code=code)))
+    assert node.sm.apply(node.index, commands.encode_entry(older)) == b"bad0x"
 
 
 def test_number_arguments_reach_commands_at_full_precision_from_log_version_15(node):
