@@ -373,7 +373,7 @@ class Connection(StreamConnection):
             return
         self.touch()
         frames = None
-        if not self.parser.buf and self.authenticated:
+        if self.parser.idle and self.authenticated:
             frames = whole_frames(data, self.parser.max_bulk_bytes)
         if frames:
             if len(frames) == 1 and self.task is None and not self.pending and self.fast_paths_ok() \

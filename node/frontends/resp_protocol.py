@@ -60,6 +60,12 @@ class RequestParser:
         return len(self.buf)
 
     @property
+    def idle(self) -> bool:
+        """No command is partly received (nothing buffered, no multibulk under way): the next
+        bytes start a new command."""
+        return not self.buf and self._args is None
+
+    @property
     def unfinished_bytes(self) -> int:
         """Memory held for the command still being received: its arguments read so far and
         the unparsed input (Redis's query buffer; after parse() the buffer holds no complete command)."""
@@ -179,7 +185,8 @@ def whole_frames(data: bytes, max_bulk_bytes: int) -> list[list[bytes]] | None:
 
     The hot path of clients whose every read from the socket is whole commands
     (one at -P 1, a pipeline at -P 16): such frames need no parser state (the
-    caller checks the parser's buffer is empty). Anything unusual (a frame of
+    caller checks the parser is `idle`: a read that is the rest of a command, a
+    value sent apart from its header, is never taken for commands). Anything unusual (a frame of
     more than LONE_FRAME_MAX_ARGS arguments, a partial or malformed one, an
     inline command, a bulk over `max_bulk_bytes`) returns None and goes
     through RequestParser, which gives Redis's errors.

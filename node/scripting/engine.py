@@ -289,8 +289,9 @@ class Engine:
 
     def _budget_error(self, run: Run) -> CommandError:
         budget = run.budget.instructions(run.ctx.settings)
-        if run.registering is not None:   # a library's top level (Redis: "FUNCTION LOAD timeout")
-            return script_error(f"ERR FUNCTION LOAD timeout: library {run.name}'s top level ran past its budget "
+        if run.registering is not None and not applied_before(run.ctx, commands.SCRIPT_SANDBOX_VERSION):
+            # a library's top level (Redis's text; functions._load prefixes "ERR Error registering functions")
+            return script_error(f"FUNCTION LOAD timeout: library {run.name}'s top level ran past its budget "
                                 f"of {budget} Lua instructions; nothing was loaded")
         capped = f", at most {run.budget.cap_ms} ms for a script that writes" if run.budget.cap_ms else ""
         return script_error(

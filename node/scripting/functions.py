@@ -131,13 +131,18 @@ def parse_header(code: bytes, redis74: bool = True, sds: bool = True) -> tuple[s
     return name, b"\n" + rest
 
 
-def _load(ctx, code: bytes, run_name: str, keep_run: bool = False):
-    """Run library `code`'s loader: (name, {function: info}, engine, run) or a CommandError."""
+def _load(ctx, code: bytes, run_name: str, keep_run: bool = False, stored: bool = False):
+    """Run library `code`'s loader: (name, {function: info}, engine, run) or a CommandError.
+    `stored`: a library FUNCTION LOAD accepted (FCALL loads it afresh)."""
     redis74 = not applied_before(ctx, commands.REDIS74_VERSION)
-    header = parse_header(code, redis74=redis74, sds=not applied_before(ctx, commands.SCRIPT_SANDBOX_VERSION))
-    if isinstance(header, CommandError):
-        return header
-    name, body = header
+    sds = not applied_before(ctx, commands.SCRIPT_SANDBOX_VERSION)
+    if stored and sds:   # its header passed when it was loaded, under that entry's rules: not read again
+        name, body = run_name, b"\n" + code.partition(b"\n")[2]
+    else:
+        header = parse_header(code, redis74=redis74, sds=sds)
+        if isinstance(header, CommandError):
+            return header
+        name, body = header
     engine = Engine.for_thread()
     chunk, error = engine.box.compile("user_function", body)
     if chunk is None:
@@ -242,7 +247,7 @@ def fcall(ctx, op, read_only: bool) -> object:
     if read_only and not no_writes:
         return script_error("ERR Can not execute a script with write flag using *_ro command.")
     code = store.library(txn, info["library"])
-    loaded = _load(ctx, code, op.function) if code is not None else None
+    loaded = _load(ctx, code, op.function, stored=True) if code is not None else None
     if not isinstance(loaded, tuple) or op.function not in loaded[1]:
         return loaded if isinstance(loaded, CommandError) else script_error("ERR Function not found")
     _, registered, engine, _ = loaded

@@ -44,9 +44,10 @@ BUDGET_EXCEEDED = "__raftcache_budget_exceeded__"
 _PRELUDE = r"""
 local py = ...
 local debug_sethook, debug_getinfo = debug.sethook, debug.getinfo
-local pcall, error, type, setmetatable, getmetatable, setfenv, getfenv, tostring, select, rawset, unpack, pairs,
-      ipairs = pcall, error, type, setmetatable, getmetatable, setfenv, getfenv, tostring, select, rawset, unpack,
+local pcall, error, type, setmetatable, getmetatable, setfenv, tostring, select, rawset, rawget, unpack, pairs,
+      ipairs = pcall, error, type, setmetatable, getmetatable, setfenv, tostring, select, rawset, rawget, unpack,
       pairs, ipairs
+local debug_getmetatable = debug.getmetatable
 local loadstring, co_create, co_wrap, gc = loadstring, coroutine.create, coroutine.wrap, collectgarbage
 local floor = math.floor
 local BUDGET = py.budget_message
@@ -111,23 +112,6 @@ base.rawset = function(t, k, v)
   if protected[t] then error(READONLY, 2) end
   return rawset(t, k, v)
 end
-base.setmetatable = function(t, meta)
-  if protected[t] and state.readonly_globals then error(READONLY, 2) end
-  return setmetatable(t, meta)
-end
--- Text chunks only (Redis 7 refuses bytecode: nil), compiled into the run's own globals
--- (Lua's would give them the unsandboxed table), charged by their size.
-base.loadstring = function(text, name)
-  if type(text) == "string" then
-    charge(#text / py.bytes_per_instruction)
-    if text:byte(1) == 27 then return nil, "binary chunks are not loaded" end
-  end
-  local chunk, message = loadstring(text, name)
-  if chunk == nil then return nil, message end
-  setfenv(chunk, state.env)
-  return chunk
-end
-local SINCE_16 = {loadstring = true}   -- absent for older entries
 base._VERSION = _VERSION
 local strings = copy(string)
 local rep = string.rep
@@ -177,12 +161,63 @@ end, __newindex = refuse, __metatable = false})
 protected[base.cmsgpack] = true
 getmetatable("").__metatable = false   -- the string library stays out of reach
 
-local function base_global(t, k)
+-- Log version 16's base functions (Redis 7's): `setmetatable` refuses the read-only tables with
+-- Redis's text, `loadstring` compiles text. Entries of older versions keep `base` exactly as
+-- their replicas had it (the budget counts the instructions a wrapper would add). Errors are
+-- raised at the script's line with Lua's own texts.
+local function arg_type(n, ...)
+  if select("#", ...) < n then return "no value" end
+  return type((select(n, ...)))
+end
+local base16 = copy(base)
+base16.setmetatable = function(...)
+  local t, meta = ...
+  if protected[t] then error(READONLY, 2) end
+  if type(t) ~= "table" then
+    error("bad argument #1 to 'setmetatable' (table expected, got " .. arg_type(1, ...) .. ")", 2)
+  end
+  if meta ~= nil and type(meta) ~= "table" then error("bad argument #2 to 'setmetatable' (nil or table expected)", 2) end
+  local old = debug_getmetatable(t)
+  if old ~= nil and rawget(old, "__metatable") ~= nil then error("cannot change a protected metatable", 2) end
+  return setmetatable(t, meta)
+end
+-- Text chunks only (Redis 7 refuses bytecode: nil), compiled into the run's own globals
+-- (Lua's would give them the unsandboxed table), charged by their size.
+base16.loadstring = function(...)
+  local text, name = ...
+  local kind = arg_type(1, ...)
+  if kind ~= "string" and kind ~= "number" then
+    error("bad argument #1 to 'loadstring' (string expected, got " .. kind .. ")", 2)
+  end
+  if name ~= nil and type(name) ~= "string" and type(name) ~= "number" then
+    error("bad argument #2 to 'loadstring' (string expected, got " .. type(name) .. ")", 2)
+  end
+  text = tostring(text)
+  charge(#text / py.bytes_per_instruction)
+  if text:byte(1) == 27 then return nil, "binary chunks are not loaded" end
+  local chunk, message = loadstring(text, name)
+  if chunk == nil then return nil, message end
+  setfenv(chunk, state.env)
+  return chunk
+end
+
+local function base_global15(t, k)   -- the index of every version before 16, unchanged
   local v = base[k]
-  if v == nil or SINCE_16[k] and not state.readonly_globals then
+  if v == nil then
     error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
   end
   return v
+end
+local function base_global16(t, k)
+  local v = base16[k]
+  if v == nil then
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end
+  return v
+end
+local function base_global()
+  if state.readonly_globals then return base_global16 end
+  return base_global15
 end
 -- getmetatable(_G) from log version 16: a table a script can read and not change (Redis's).
 local GLOBALS_META = readonly({})
@@ -206,7 +241,7 @@ local function globals(values, index)
   return env, values, meta
 end
 local function new_env(redis, keys, argv)
-  return (globals({KEYS = keys, ARGV = argv, redis = redis}, base_global))
+  return (globals({KEYS = keys, ARGV = argv, redis = redis}, base_global()))
 end
 
 local M = {}
@@ -278,7 +313,7 @@ end
 local function after_load(values, meta, redis, ...)
   -- as Redis swaps its globals back: the functions registered see the whole API when called
   rawset(values, "redis", state.readonly_globals and called_api(redis) or redis)
-  meta.__index = base_global
+  meta.__index = base_global()
   return ...
 end
 -- Run a library's top level. `restricted` (Redis 7.4's rules): only the library API while it
@@ -296,8 +331,7 @@ function M.load_library(steps, chunk, redis, restricted)
   return after_load(values, meta, redis, finish(pcall(chunk)))
 end
 function M.call(steps, fn, keys, argv)
-  state.left, state.exhausted, state.armed = steps, false, true
-  state.env = getfenv(fn)
+  state.left, state.exhausted, state.armed = steps, false, true   -- (state.env: its library's, just loaded)
   debug_sethook(hook, "", STEP)
   return finish(pcall(fn, keys, argv))
 end

@@ -170,8 +170,12 @@ class StreamConnection(asyncio.Protocol):
         self.eof = True
         if not self.busy():
             self.close()
-        # Keep the write side open until every answer is out; a TLS transport closes
-        # anyway (asyncio has no TLS half-close), with the answers already written.
+        elif self.tls:
+            # asyncio has no TLS half-close: the transport closes when this returns, so the
+            # replies queued this turn go to it now (those of the command still running are lost,
+            # as they always were over TLS)
+            self.flush()
+        # Keep the write side open until every answer is out.
         return not self.tls
 
     def pause_writing(self) -> None:

@@ -1207,8 +1207,12 @@ class Keyspace:
         transaction is undefined behaviour, so the two exclude each other.
         """
         together = self._together
-        if together is not None and together.thread == threading.get_ident() \
-                and together.applied_index == self._applied_index and together.generation == self.generation:
+        if together is not None and together.thread == threading.get_ident():
+            if together.applied_index != self._applied_index or together.generation != self.generation:
+                # something was applied since it opened: a new view, and the old one closed first
+                # (restore_from, on another thread, may be waiting for every reader to end)
+                together.close()
+                together = self._together = _SharedReading(self)
             return together
         return _Reading(self)
 
@@ -1220,11 +1224,11 @@ class Keyspace:
         if self._together is not None:   # nested: the outer one shares
             yield
             return
-        together = self._together = _SharedReading(self)
+        self._together = _SharedReading(self)
         try:
             yield
         finally:
-            self._together = None
+            together, self._together = self._together, None
             together.close()
 
     @contextmanager

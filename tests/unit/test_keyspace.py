@@ -518,6 +518,9 @@ def test_reads_together_share_one_transaction_until_something_is_applied(ks):
             txn.put(0, b"k", Record(S, b"2"))
         with ks.reader() as third:
             assert third is not first and third.get(0, b"k", 0).value == b"2"
+            # the stale view was closed first: one reader at a time, so a snapshot install on
+            # another thread (restore_from waits for every reader) can never wait on this one
+            assert ks._swap._readers == 1
     with ks.reader() as after:
         assert after is not first and after.get(0, b"k", 0).value == b"2"
     assert ks._swap._readers == 0                  # the shared transaction was closed

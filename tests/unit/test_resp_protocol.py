@@ -390,3 +390,17 @@ def test_a_pipeline_of_gets_read_together_answers_each_as_a_lone_get(service):
         stats = (await c.send(cmd("INFO", "commandstats"))).decode()
         assert "cmdstat_get:calls=10," in stats and "failed_calls=2" in stats
     run(go())
+
+
+def test_a_value_sent_apart_from_its_header_is_never_run_as_commands(service):
+    """A client (redis-py does it past 6,000 bytes) may send a command's value in its own write:
+    when that value looks like RESP commands it is still the value, not commands to run."""
+    async def go():
+        c = Client(service)
+        value = cmd("SET", "victim", "injected")
+        assert await c.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n" % len(value)) == b""
+        assert await c.send(value) == b""
+        assert await c.send(b"\r\n") == b"+OK\r\n"
+        assert await c.send(cmd("GET", "k")) == b"$%d\r\n%s\r\n" % (len(value), value)
+        assert await c.send(cmd("EXISTS", "victim")) == b":0\r\n"
+    run(go())

@@ -77,13 +77,25 @@ def test_loadstring_compiles_text_into_the_scripts_own_globals(node):
 
 
 def test_entries_before_log_version_16_keep_their_globals(node):
-    """What replicas of version 15 did with these scripts, a node replaying their entries does."""
+    """What replicas of version 15 did with these scripts, a node replaying their entries does:
+    the same replies, the same texts a pcall can store, the same budget."""
     older = commands.SCRIPT_SANDBOX_VERSION - 1
     assert run(node, "redis = 1 return 1", version=older) == 1
     assert run(node, "KEYS = {'x'} return KEYS[1]", version=older) == b"x"
-    assert "protected metatable" in error_text(run(node, "setmetatable(_G, {})", version=older))
+    assert run(node, "local ok, e = pcall(setmetatable, _G, {}) return e", version=older) \
+        == b"cannot change a protected metatable"
     assert "nonexistent global variable 'loadstring'" in error_text(run(node, "return loadstring('return 1')()",
                                                                         version=older))
+
+
+def test_base_function_errors_point_at_the_script_line_with_luas_texts(node):
+    assert "user_script:1: bad argument #1 to 'setmetatable' (table expected, got number)" in error_text(
+        run(node, "setmetatable(1, {})"))
+    assert "user_script:1: bad argument #1 to 'loadstring' (string expected, got nil)" in error_text(
+        run(node, "loadstring(nil)"))
+    assert "user_script:1: cannot change a protected metatable" in error_text(
+        run(node, "local t = setmetatable({}, {__metatable = 1}) setmetatable(t, {})"))
+    assert run(node, "local f, e = loadstring(42) return {type(f), type(e)}") == [b"nil", b"string"]  # "42" is its text
 
 
 def test_globals_are_protected_and_nothing_outlives_a_run(node):
@@ -399,7 +411,12 @@ def test_a_function_cannot_register_functions_when_called_and_a_looping_library_
                         command=pb.Command(eval=pb.Eval(function="f1")))
     assert "can only be called on FUNCTION LOAD" in error_text(node.sm.apply(node.index, commands.encode_entry(older)))
     looping = b"#!lua name=loops\nlocal a = 1 while true do a = a + 1 end"
-    assert "FUNCTION LOAD timeout" in error_text(node.run(function_load=pb.FunctionLoad(code=looping)))
+    assert error_text(node.run(function_load=pb.FunctionLoad(code=looping))).startswith(
+        "ERR Error registering functions: FUNCTION LOAD timeout: library loops")
+    node.index += 1   # the text a version-15 replica gave (a client's reply is kept in the dedup table)
+    older = pb.LogEntry(version=commands.SCRIPT_SANDBOX_VERSION - 1, now_ms=node.now_ms,
+                        command=pb.Command(function_load=pb.FunctionLoad(code=looping)))
+    assert error_text(node.sm.apply(node.index, commands.encode_entry(older))).startswith("ERR Error running script")
 
 
 def test_a_library_name_may_be_quoted_as_redis_splits_its_shebang(node):
@@ -416,6 +433,8 @@ def test_a_backslash_outside_quotes_stays_in_a_library_name_from_log_version_16(
     older = pb.LogEntry(version=commands.SCRIPT_SANDBOX_VERSION - 1, now_ms=node.now_ms,
                         command=pb.Command(function_load=pb.FunctionLoad(code=code)))
     assert node.sm.apply(node.index, commands.encode_entry(older)) == b"bad0x"
+    # loaded then, it is still called once the cluster runs version 16
+    assert node.run(eval=pb.Eval(function="f")) == 1
 
 
 def test_number_arguments_reach_commands_at_full_precision_from_log_version_15(node):

@@ -213,3 +213,75 @@ def test_a_big_reply_goes_out_at_once_and_a_close_sends_what_was_queued_first():
             assert rest == b"one\nbye\n"
         server.close()
     run(go())
+
+
+class AnswerThenWork(StreamConnection):
+    """Answers a request at once, then keeps a command running for a while (a GET, then a write)."""
+
+    def __init__(self, port: Port):
+        super().__init__(port, Session(service=None, protocol="test"))
+        self.task: asyncio.Task | None = None
+
+    def busy(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def data_received(self, data: bytes) -> None:
+        self.write(b"answered-now\n")
+
+        async def work() -> None:
+            await asyncio.sleep(0.3)
+            self.ran_dry()
+        self.task = asyncio.get_running_loop().create_task(work())
+
+
+def _tls_request_then_close_notify(port: int) -> bytes:
+    """Send one request and TLS's close_notify in one segment; what comes back before the close."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                incoming.write(raw.recv(65536))
+        raw.sendall(outgoing.read())
+        tls.write(b"cmd\n")
+        try:
+            tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        raw.sendall(outgoing.read())
+        got = b""
+        while data := raw.recv(65536):
+            incoming.write(data)
+            try:
+                got += tls.read(65536)
+            except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                pass
+        return got
+
+
+def test_over_tls_a_client_that_closes_right_after_asking_gets_the_replies_already_decided(tmp_path):
+    import ssl
+
+    from raftcache import certs
+
+    ca = certs.make_ca(str(tmp_path))
+    pair = certs.make_cert(str(tmp_path), "server", ca)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pair.cert, pair.key)
+
+    async def go():
+        port = Port(lambda: 10, lambda: 0, b"")
+        server = await asyncio.get_running_loop().create_server(lambda: AnswerThenWork(port), "127.0.0.1", 0,
+                                                                ssl=context)
+        got = await asyncio.to_thread(_tls_request_then_close_notify, server.sockets[0].getsockname()[1])
+        server.close()
+        return got
+    assert run(go()) == b"answered-now\n"
