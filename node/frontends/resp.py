@@ -433,7 +433,10 @@ class Connection(StreamConnection):
         return self.server.cluster is None or not (self.asking or not resp_cluster.serves(self.server.cluster, args[1]))
 
     def _plain_get_item(self, item) -> bool:
-        return type(item) is list and self._plain_get(item)
+        """`item` (pending) may join a burst whose first GET passed _plain_get: the connection's
+        state is that GET's, so only its shape (and, in cluster mode, its slot) is checked."""
+        return type(item) is list and len(item) == 2 and item[0].lower() == b"get" and (
+            self.server.cluster is None or resp_cluster.serves(self.server.cluster, item[1]))
 
     def _get_replies(self, burst: list[list[bytes]], values: list, usec: int) -> bytes:
         """The replies to GETs `burst` whose `values` were read, each counted as taking `usec`
