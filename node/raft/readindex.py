@@ -28,8 +28,10 @@ and comes back as `rc_read_index_reply`; the leader registers it like its
 own. A leader that does not stamp `rc_ri` on its append-entries (an older
 release) gets none: ReadIndexUnsupported, and the service sends it the read.
 
-`request` may be called from any thread (a deque append); everything else
-runs on the tick thread. Must not touch: the keyspace, the event loop.
+`request` may be called from any thread (a deque append; the next tick takes
+it); everything else runs on the tick thread, `ask` included (a follower's
+request sent at once: when the event loop runs the ticks, the reads waiting on
+it need not wait for a tick first). Must not touch: the keyspace, the event loop.
 """
 
 from __future__ import annotations
@@ -78,6 +80,10 @@ class ReadIndex:
         """Ask for a read index; `callback(None, index, error)` runs once, on the tick thread.
         `deadline` is a time.monotonic() after which it fails with UnavailableError. Any thread."""
         self._incoming.append((callback, deadline, lease))
+
+    def ask(self, node, callback: ReadIndexCallback, deadline: float, lease: bool = False) -> None:
+        """`request` on a follower, sent to the leader now: only from the thread that ticks."""
+        self._take(node, callback, deadline, lease, lambda: None)
 
     def ready_index(self, node) -> int | None:
         """The read index a leader may answer without a round (under its lease): its commit

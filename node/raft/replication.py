@@ -351,6 +351,10 @@ class Replicator:
         if node is None:
             callback(None, 0, UnavailableError("replicator not started"))
             return
+        if self._driver is not None and not node._isLeader():
+            # on the event loop a follower asks the leader now rather than from the next tick
+            self._reads.ask(node, callback, time.monotonic() + timeout_s, lease)
+            return
         self._reads.request(callback, time.monotonic() + timeout_s, lease)
         self._wake()
 

@@ -128,3 +128,23 @@ def test_a_long_apply_backlog_does_not_stop_heartbeats(tmp_path, delay_s):
         assert leader.rep.is_leader
 
     _run_cluster(tmp_path, scenario, apply_delay_s=delay_s)
+
+
+def test_a_followers_read_index_request_leaves_at_once_not_at_its_next_tick(tmp_path):
+    """On the loop a follower sends its ReadIndex request when asked (its ticks do not carry it):
+    the answer, the leader's commit index, comes back as for a request sent from a tick."""
+    async def scenario(nodes):
+        leader = next(n for n in nodes if n.rep.is_leader)
+        _, index = await _propose(leader.rep, b"x")
+        follower = next(n for n in nodes if not n.rep.is_leader)
+        ticks = follower.rep._driver.ticks
+        fut = asyncio.get_running_loop().create_future()
+
+        def answered(_result, index, error):
+            fut.set_exception(error) if error is not None else fut.set_result(index)
+
+        follower.rep.read_index(answered, 5.0)
+        assert follower.rep._driver.ticks == ticks and follower.rep._reads._asks, "sent before any tick"
+        assert await asyncio.wait_for(fut, 10) >= index
+
+    _run_cluster(tmp_path, scenario)
