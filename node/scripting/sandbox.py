@@ -201,20 +201,17 @@ base16.loadstring = function(...)
   return chunk
 end
 
-local function base_global15(t, k)   -- the index of every version before 16, unchanged
-  local v = base[k]
-  if v == nil then
-    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+-- A global table's index over `functions` (the same instructions for every version: the budget counts them).
+local function index_over(functions)
+  return function(t, k)
+    local v = functions[k]
+    if v == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end
+    return v
   end
-  return v
 end
-local function base_global16(t, k)
-  local v = base16[k]
-  if v == nil then
-    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-  end
-  return v
-end
+local base_global15, base_global16 = index_over(base), index_over(base16)
 local function base_global()
   if state.readonly_globals then return base_global16 end
   return base_global15
