@@ -216,9 +216,8 @@ class Engine:
         self.redis = box.lua.execute(_REDIS_API, box.m, py)
         m = box.m
         self.run_chunk, self.run_chunk_values, self._stop_gc = m.run_chunk, m.run_chunk_values, m.stop_gc
-        self._call_cost = None   # what the Lua side's state.call_cost holds
-        self._compat = True      # what the Lua side's state.compat holds
-        self._readonly_globals = True   # …and its state.readonly_globals
+        #: what the Lua side's `state` holds of the per-run settings (set only when they change)
+        self._lua_state: dict[bytes, object] = {b"compat": True, b"readonly_globals": True, b"call_cost": None}
         #: (op, txn, body): the stored script an EVALSHA op names, read by needs_savepoint
         #: (node/scripting/__init__.py) just before the op runs in that transaction.
         self.read_ahead: tuple | None = None
@@ -242,18 +241,14 @@ class Engine:
         compat = run.compat = not applied_before(ctx, commands.SCRIPT_COMPAT_VERSION)
         box.seed(ctx.seed, numeric_strings=compat)
         box.msgpack.compat = compat
-        if compat is not self._compat:
-            box.state[b"compat"] = self._compat = compat
-        readonly_globals = not applied_before(ctx, commands.SCRIPT_SANDBOX_VERSION)
-        if readonly_globals is not self._readonly_globals:
-            box.state[b"readonly_globals"] = self._readonly_globals = readonly_globals
+        self._set_lua_state(b"compat", compat)
+        self._set_lua_state(b"readonly_globals", not applied_before(ctx, commands.SCRIPT_SANDBOX_VERSION))
         cjson = box.cjson
         cjson.reset()
         cjson.depth_settable = run.redis74 = not applied_before(ctx, commands.REDIS74_VERSION)
         run.budget = budget = budget_for(ctx)
         steps = max(budget.instructions(ctx.settings) // HOOK_STEP, 1)
-        if budget.call_cost != self._call_cost:
-            box.state[b"call_cost"] = self._call_cost = budget.call_cost
+        self._set_lua_state(b"call_cost", budget.call_cost)
         self.current = run
         if box.lua.get_memory_used() > GC_ABOVE_BYTES:
             box.gc()   # garbage left by earlier runs would eat into this run's bound
@@ -286,6 +281,10 @@ class Engine:
             self.reply_depth = REPLY_DEPTH_LIMIT if run.compat else MAX_REPLY_DEPTH
             return self.from_lua(outcome[2], 0)
         return self._run_error(run, outcome[2], outcome[3] if len(outcome) > 3 else None)
+
+    def _set_lua_state(self, name: bytes, value) -> None:
+        if self._lua_state[name] != value:
+            self.box.state[name] = self._lua_state[name] = value
 
     def _budget_error(self, run: Run) -> CommandError:
         budget = run.budget.instructions(run.ctx.settings)

@@ -674,10 +674,7 @@ class Service:
         transaction: each value bytes, None (absent) or a CommandError (WRONGTYPE); or
         NOT_NOW when the caller must take the ordinary path (read_now / execute). `db` must
         be valid; an over-long key makes it NOT_NOW, so the ordinary path reports it."""
-        if not self._reads.servable_now(self._level(consistency), floor) or \
-                max(map(len, keys)) > self._sm.limits.max_key_bytes:
-            return NOT_NOW
-        if self.cluster is not None and any(self._not_here(key) for key in keys):
+        if not self._reads.servable_now(self._level(consistency), floor) or not self._gets_here(keys):
             return NOT_NOW
         return self._read_strings(db, keys)
 
@@ -688,8 +685,7 @@ class Service:
         (Reads.start_get): `done((values,))`, each value what get_now would answer, or
         `done(None)`: take the ordinary path. Returns a handle to cancel, or None when the
         reads do not take this path."""
-        limit = self._sm.limits.max_key_bytes
-        if any(len(key) > limit or (self.cluster is not None and self._not_here(key)) for key in keys):
+        if not self._gets_here(keys):
             return None
         return self._reads.start_get(self._level(consistency), floor,
                                      functools.partial(self._get_values, db, keys), done)
@@ -697,6 +693,12 @@ class Service:
     def script_counts(self) -> dict[str, int]:
         """INFO memory's number_of_cached_scripts, number_of_functions, number_of_libraries (this node)."""
         return self._sm.script_counts()
+
+    def _gets_here(self, keys: list[bytes]) -> bool:
+        """GETs of `keys` may take the fast paths: no key over the length limit (the ordinary
+        path reports it), none whose slot is moving or elsewhere (cluster mode: -ASK / -MOVED)."""
+        return max(map(len, keys)) <= self._sm.limits.max_key_bytes and (
+            self.cluster is None or not any(self._not_here(key) for key in keys))
 
     def _not_here(self, key: bytes) -> bool:
         """Cluster mode: the read path decides -ASK / -MOVED against the log's slots."""

@@ -188,9 +188,13 @@ class Session:
         Service.get_now."""
         values = self.service.get_now(self.db, keys, self.consistency, self.last_write_index)
         if self.tracking is not None and values is not NOT_NOW:
-            self.service.tracking.remember(self.tracking, [key for key, value in zip(keys, values)
-                                                           if not isinstance(value, CommandError)])
+            self._track_gets(keys, values)
         return values
+
+    def _track_gets(self, keys: list[bytes], values: list) -> None:
+        """CLIENT TRACKING learns the keys of GETs answered with a value or nil (not WRONGTYPE)."""
+        self.service.tracking.remember(self.tracking, [key for key, value in zip(keys, values)
+                                                       if not isinstance(value, CommandError)])
 
     def start_gets(self, keys: list[bytes], done: Callable[[tuple | None], None]) -> asyncio.Future | None:
         """GETs of `keys` at a level that waits for a read index, on the shared round with no
@@ -201,10 +205,8 @@ class Session:
             return None
 
         def got(outcome: tuple | None) -> None:
-            tracking = self.tracking
-            if outcome is not None and tracking is not None:
-                self.service.tracking.remember(tracking, [key for key, value in zip(keys, outcome[0])
-                                                          if not isinstance(value, CommandError)])
+            if outcome is not None and self.tracking is not None:
+                self._track_gets(keys, outcome[0])
             done(outcome)
 
         return self.service.start_gets(self.db, keys, self.consistency, self.last_write_index, got)

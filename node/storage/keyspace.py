@@ -301,7 +301,7 @@ class ReadTxn:
         out = []
         hits = 0
         for key in keys:
-            raw = get(prefix + pack_hash(zlib.crc32(key) & 0xFFFFFFFF) + key, None, data)
+            raw = get(prefix + pack_hash(zlib.crc32(key) & 0xFFFFFFFF) + key, None, data)   # _data_key, inlined
             if raw is None:
                 out.append(None)
                 continue
