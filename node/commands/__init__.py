@@ -220,12 +220,20 @@ def stamp(command: pb.Command, now_ms: int) -> CommandError | None:
     """
     name = command.WhichOneof("op")
     op = getattr(command, name)
-    if hasattr(op, "expiry") and op.HasField("expiry") and op.expiry.HasField("ttl_ms"):
-        deadline = now_ms + op.expiry.ttl_ms
+    if hasattr(op, "expiry") and op.HasField("expiry"):
+        return stamp_op(name, op, now_ms)
+    return None
+
+
+def stamp_op(name: str, op, now_ms: int) -> CommandError | None:
+    """stamp() of the op `name` (the message `op`), known to have its `expiry` set."""
+    expiry = op.expiry
+    if expiry.HasField("ttl_ms"):
+        deadline = now_ms + expiry.ttl_ms
         if not -(1 << 63) <= deadline < (1 << 63):
             return CommandError(f"invalid expire time in '{name}' command", Reason.INVALID_EXPIRE)
-        op.expiry.expire_at_ms = deadline
-        op.expiry.ClearField("ttl_ms")
+        expiry.expire_at_ms = deadline
+        expiry.ClearField("ttl_ms")
     return None
 
 
@@ -363,7 +371,11 @@ def check_limits(command: pb.Command, *, databases: int, max_key_bytes: int, max
         key = getattr(op, field)
         if len(key) > max_key_bytes:
             return _key_too_large(key, max_key_bytes)
-    if repeated or pairs:
+    for field in repeated:   # a slice: far cheaper than iterating a protobuf repeated field
+        for key in getattr(op, field)[:]:
+            if len(key) > max_key_bytes:
+                return _key_too_large(key, max_key_bytes)
+    if pairs:
         for key in command_keys(command):
             if len(key) > max_key_bytes:
                 return _key_too_large(key, max_key_bytes)

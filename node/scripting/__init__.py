@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from raftcache.node import commands
 from raftcache.node.commands import scripting as _ops
+from raftcache.node.scripting import engine, functions, store
 
 
 def _eval(ctx, op, read_only: bool):
     """EVAL / EVALSHA, or FCALL when the op names a function."""
     if op.function:
-        from raftcache.node.scripting import functions
         return functions.fcall(ctx, op, read_only)
-    from raftcache.node.scripting import engine
     return engine.eval_script(ctx, op, read_only)
 
 
@@ -28,7 +27,6 @@ class _Runner:
 
     @staticmethod
     def needs_savepoint(txn, op) -> bool:
-        from raftcache.node.scripting import engine, store
         if op.function or op.body:
             return store.may_flush(txn, op)
         body = store.script(txn, op.sha)
@@ -45,7 +43,6 @@ class _Runner:
 
     @staticmethod
     def script_load(ctx, op):
-        from raftcache.node.scripting import engine, store
         chunk, error = engine.compile_script(engine.Engine.for_thread(), op.body, ctx)
         if chunk is None:
             return error   # as Redis: a script that does not compile is not stored
@@ -55,43 +52,35 @@ class _Runner:
 
     @staticmethod
     def script_exists(ctx, op):
-        from raftcache.node.scripting import store
         return [int(store.script(ctx.txn, sha) is not None) for sha in op.shas]
 
     @staticmethod
     def counts(txn) -> dict[str, int]:
-        from raftcache.node.scripting import store
         return store.counts(txn)
 
     @staticmethod
     def script_flush(ctx, op):
-        from raftcache.node.scripting import store
         store.flush_scripts(ctx.txn)
         return commands.OK
 
     @staticmethod
     def function_load(ctx, op):
-        from raftcache.node.scripting import functions
         return functions.load(ctx, op.code, op.replace)
 
     @staticmethod
     def function_delete(ctx, op):
-        from raftcache.node.scripting import functions
         return functions.delete(ctx, op.library)
 
     @staticmethod
     def function_flush(ctx, op):
-        from raftcache.node.scripting import functions
         return functions.flush(ctx)
 
     @staticmethod
     def function_restore(ctx, op):
-        from raftcache.node.scripting import functions
         return functions.restore(ctx, op.payload, op.policy)
 
     @staticmethod
     def function_list(ctx, op):
-        from raftcache.node.scripting import functions
         return functions.listing(ctx, op)
 
 

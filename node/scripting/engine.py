@@ -217,7 +217,7 @@ class Engine:
         m = box.m
         self.run_chunk, self.run_chunk_values, self._stop_gc = m.run_chunk, m.run_chunk_values, m.stop_gc
         #: what the Lua side's `state` holds of the per-run settings (set only when they change)
-        self._lua_state: dict[bytes, object] = {b"compat": True, b"readonly_globals": True, b"call_cost": None}
+        self._lua_state: tuple = (True, True, None)
         #: (op, txn, body): the stored script an EVALSHA op names, read by needs_savepoint
         #: (node/scripting/__init__.py) just before the op runs in that transaction.
         self.read_ahead: tuple | None = None
@@ -238,17 +238,17 @@ class Engine:
         A list in `args` (KEYS, ARGV) becomes a Lua table once the run's memory is counted."""
         box = self.box
         ctx = run.ctx
-        compat = run.compat = not applied_before(ctx, commands.SCRIPT_COMPAT_VERSION)
+        # the entry's version at apply (its replicas' rules); off the log, the newest rules
+        version = ctx.version if hasattr(ctx.txn, "savepoint") else commands.MAX_VERSION
+        compat = run.compat = version >= commands.SCRIPT_COMPAT_VERSION
         box.seed(ctx.seed, numeric_strings=compat)
         box.msgpack.compat = compat
-        self._set_lua_state(b"compat", compat)
-        self._set_lua_state(b"readonly_globals", not applied_before(ctx, commands.SCRIPT_SANDBOX_VERSION))
         cjson = box.cjson
         cjson.reset()
-        cjson.depth_settable = run.redis74 = not applied_before(ctx, commands.REDIS74_VERSION)
+        cjson.depth_settable = run.redis74 = version >= commands.REDIS74_VERSION
         run.budget = budget = budget_for(ctx)
         steps = max(budget.instructions(ctx.settings) // HOOK_STEP, 1)
-        self._set_lua_state(b"call_cost", budget.call_cost)
+        self._set_lua_state((compat, version >= commands.SCRIPT_SANDBOX_VERSION, budget.call_cost))
         self.current = run
         if box.lua.get_memory_used() > GC_ABOVE_BYTES:
             box.gc()   # garbage left by earlier runs would eat into this run's bound
@@ -282,9 +282,12 @@ class Engine:
             return self.from_lua(outcome[2], 0)
         return self._run_error(run, outcome[2], outcome[3] if len(outcome) > 3 else None)
 
-    def _set_lua_state(self, name: bytes, value) -> None:
-        if self._lua_state[name] != value:
-            self.box.state[name] = self._lua_state[name] = value
+    def _set_lua_state(self, values: tuple) -> None:
+        """The Lua side's (compat, readonly_globals, call_cost): written only when they change."""
+        if values != self._lua_state:
+            self._lua_state = values
+            state = self.box.state
+            state[b"compat"], state[b"readonly_globals"], state[b"call_cost"] = values
 
     def _budget_error(self, run: Run) -> CommandError:
         budget = run.budget.instructions(run.ctx.settings)
@@ -385,7 +388,7 @@ class Engine:
         op = getattr(command, op_name)
         error = self._limits(ctx, command, op_name, op)
         if error is None and op_name in _EXPIRY_OPS and op.HasField("expiry"):
-            error = commands.stamp(command, ctx.now_ms)
+            error = commands.stamp_op(op_name, op, ctx.now_ms)
         if error is not None:
             return error
         handler = ctx.handlers.get(op_name)

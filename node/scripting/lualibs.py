@@ -57,9 +57,15 @@ def lua_tonumber(text: bytes) -> int | float | None:
         return None
 
 
+#: The largest integer every smaller one of which a double holds exactly (2**53).
+_EXACT = 1 << 53
+
+
 def command_number_text(n) -> bytes:
     """A Lua number given to redis.call, as Redis 7.2+ writes it: an integral value within
     64 bits as an integer, another as the shortest text that reads back the same double."""
+    if type(n) is int and -_EXACT <= n <= _EXACT:
+        return b"%d" % n   # what the float route gives an int a double holds exactly
     f = float(n)
     if f.is_integer() and -2.0**63 <= f < 2.0**63:
         return b"%d" % int(f)
