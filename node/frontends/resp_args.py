@@ -186,8 +186,8 @@ def upper(arg: bytes) -> bytes:
 
 def cmd(db: int, name: str, **fields) -> pb.Command:
     command = pb.Command(db=db)
-    getattr(command, name).SetInParent()
     op = getattr(command, name)
+    op.SetInParent()
     for k, v in fields.items():
         if isinstance(v, list):
             getattr(op, k).extend(v)
