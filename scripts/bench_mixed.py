@@ -25,7 +25,6 @@ after is in it: the machine may be shared).
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import random
@@ -34,7 +33,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from scripts import benchlib, benchrig
+from scripts import bench_resp, benchlib, benchrig
 
 CASES = ("raftcache-follower", "redis-replica-reads", "redis-primary")
 
@@ -148,10 +147,6 @@ def run_case(read_port: int, write_port: int, args, seed: int, pids: dict[str, i
     return {**figures, "cpu_us_per_op": benchlib.cpu_us_per_op(cpu_before, cpu_after, ops), "idle_wait": idle}
 
 
-def ratio(ours: dict, theirs: dict) -> float | None:
-    return round(ours["ops_per_s"] / theirs["ops_per_s"], 3) if theirs.get("ops_per_s") else None
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=8, help="client processes (one redis-py client each)")
@@ -176,12 +171,10 @@ def main() -> int:
             print(f"{case}: {results['cases'][case]['ops_per_s']} ops/s, "
                   f"{results['cases'][case]['stale_reads']} stale reads", file=sys.stderr, flush=True)
         ours = results["cases"]["raftcache-follower"]
-        results["summary"] = {"raftcache_over_redis_replica_reads": ratio(ours, results["cases"]["redis-replica-reads"]),
-                              "raftcache_over_redis_primary": ratio(ours, results["cases"]["redis-primary"]),
+        results["summary"] = {"raftcache_over_redis_replica_reads": bench_resp.ratio(ours, results["cases"]["redis-replica-reads"]),
+                              "raftcache_over_redis_primary": bench_resp.ratio(ours, results["cases"]["redis-primary"]),
                               "raftcache_stale_reads": ours["stale_reads"]}
-        results["elapsed_s"] = round(time.time() - rig.started, 1)
-        results["loadavg_1m_end"] = benchlib.load_average()
-        print(json.dumps(results, indent=2))
+        rig.report(results)
     return 0
 
 

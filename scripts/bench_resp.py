@@ -34,13 +34,11 @@ used_memory after, and raftcache's rate against Redis's under eviction.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import shutil
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -278,9 +276,7 @@ def main() -> int:
             print(f"SET -P 1 eviction: raftcache {ours['evicting'].get('ops_per_s')} "
                   f"({ours['evicting_vs_with_room']} of its rate with room) redis "
                   f"{theirs['evicting'].get('ops_per_s')}", file=sys.stderr, flush=True)
-        results["elapsed_s"] = round(time.time() - rig.started, 1)
-        results["loadavg_1m_end"] = benchlib.load_average()
-        print(json.dumps(results, indent=2))
+        rig.report(results)
     return 0
 
 

@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import shlex
 import shutil
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -114,9 +112,7 @@ def main() -> int:
                     "raftcache_over_redis_evalsha": bench_resp.ratio(figures["EVALSHA"]["raftcache"],
                                                                      figures["EVALSHA"]["redis"]),
                 }
-        results["elapsed_s"] = round(time.time() - rig.started, 1)
-        results["loadavg_1m_end"] = benchlib.load_average()
-        print(json.dumps(results, indent=2))
+        rig.report(results)
     return 0
 
 

@@ -12,6 +12,7 @@ On exit both are stopped and the directory is removed.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -87,6 +88,12 @@ class Rig:
         return {"command": benchlib.command_line(), "loadavg_1m": benchlib.load_average(), "args": vars(args),
                 "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
                 "cpus": os.cpu_count()}
+
+    def report(self, results: dict) -> None:
+        """Print `results` as the run's JSON, with its elapsed time and the load average at its end."""
+        results["elapsed_s"] = round(time.time() - self.started, 1)
+        results["loadavg_1m_end"] = benchlib.load_average()
+        print(json.dumps(results, indent=2))
 
     def __exit__(self, *exc) -> None:
         self.cluster.close()
