@@ -80,7 +80,8 @@ def run(config: NodeConfig) -> int:
     from raftcache.node.ops import backup
     from raftcache.node.service import grpc_codec
     from raftcache.node.raft import journal as _journal
-    from raftcache.node.service.forwarding import GrpcForwarder
+    from raftcache.node.frontends.grpc import RaftForwardedBatches
+    from raftcache.node.service.forwarding import GrpcForwarder, RaftForwarder
     from raftcache.node.storage.keyspace import Keyspace
     from raftcache.node.ops.membership import MEMBERSHIP_FILE, Membership
     from raftcache.node.raft.replication import Replicator
@@ -150,7 +151,10 @@ def run(config: NodeConfig) -> int:
                               grpc_codec.request_size_limit(config.keyspace.max_value_bytes,
                                                             statemachine.limits.max_value_bytes),
                               credentials=peer_credentials)
+    # forwarded writes over the Raft connection where the leader answers them, else gRPC
+    forwarder = RaftForwarder(forwarder, replicator, config.service.request_timeout_s)
     service = Service(config, statemachine, replicator, keyspace, forwarder)
+    replicator.serve_forwards(RaftForwardedBatches(service))
     replicator.watch.latency = service.diagnostics.latency   # LATENCY's commit/apply/fsync/snapshot/election
     if _log_context is not None:
         _log_context.state = lambda: (replicator.term, replicator.applied_index)

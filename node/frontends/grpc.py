@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import hmac
+import logging
 import time
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from raftcache.node.service import grpc_codec
-from raftcache.node.errors import CommandError, RaftcacheError, Reason
+from raftcache.node.errors import CommandError, NotLeaderError, RaftcacheError, Reason, UnavailableError
 from raftcache.node.service.forwarding import SECRET_METADATA
 from raftcache.node.frontends import acl_catalog, client_limits, grpc_auth
 from raftcache.node.frontends.grpc_admin import AdminServicer
@@ -33,6 +34,7 @@ from raftcache.node.service.session import Session
 from raftcache.node.service.tracking import Tracking
 from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2, cache_pb2_grpc
 
+log = logging.getLogger(__name__)
 
 
 async def _abort(context, error: RaftcacheError):
@@ -245,6 +247,40 @@ async def _run_batch(session: Session, batch) -> cache_pb2.ReplyBatch:
     out = cache_pb2.ReplyBatch()
     out.replies.extend(run.take())
     return out
+
+
+class RaftForwardedBatches:
+    """The leader's end of forwarding over the Raft connection (node/raft/forwards.py,
+    Replicator.serve_forwards): each follower's batch runs as a ForwardBatch call does, in
+    a task of its own; `reply` gets the ReplyBatch's bytes or the batch's error, once."""
+
+    def __init__(self, service: Service):
+        self._service = service
+        self._tasks: set[asyncio.Task] = set()
+
+    def __call__(self, data: bytes, reply) -> None:
+        task = asyncio.ensure_future(self._run(data, reply))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, data: bytes, reply) -> None:
+        batch = _lenient(cache_pb2.RequestBatch)(data)
+        if batch is MALFORMED:
+            reply(None, UnavailableError("malformed forwarded batch: not a raftcache.v1.RequestBatch"))
+            return
+        if not self._service.is_leader:
+            reply(None, NotLeaderError("not the leader"))
+            return
+        try:
+            out = await _run_batch(Session(self._service, "grpc", "raft-peer", forwarded=True), batch)
+        except asyncio.CancelledError:
+            reply(None, UnavailableError("the node is stopping"))
+            raise
+        except Exception as e:   # a bug: the follower retries (the writes carry their dedup identity)
+            log.exception("a forwarded batch failed")
+            reply(None, UnavailableError(f"the forwarded batch failed on the leader ({type(e).__name__})"))
+            return
+        reply(out.SerializeToString(), None)
 
 
 class InternalServicer(admin_pb2_grpc.InternalServicer):

@@ -106,6 +106,12 @@ class RaftNode(SyncObj):
         self.rc_leader_read_index = False
         self.rc_on_read_index: Callable[[object, dict], None] | None = None
         self.rc_on_read_index_reply: Callable[[dict], None] | None = None
+        # Forwarded writes over the Raft connection (node/raft/forwards.py): whether our leader
+        # answers rc_forward (it stamps rc_fw), whether we do as leader, and the two handlers
+        self.rc_leader_forwards = False
+        self.rc_serves_forwards = False
+        self.rc_on_forward: Callable[[object, dict], None] | None = None
+        self.rc_on_forward_reply: Callable[[dict], None] | None = None
         #: (bytes, last) for each piece of a leader's snapshot this follower receives (progress lines).
         self.rc_on_snapshot_piece: Callable[[int, bool], None] | None = None
         self.rc_peer_limits = peer_limits      # ReplicationConfig read by node/peer_guard.GuardedTransport
@@ -144,6 +150,8 @@ class RaftNode(SyncObj):
                 if kind == "append_entries":
                     message["rc_sent"] = time.monotonic()
                     message["rc_ri"] = 1  # this leader answers rc_read_index
+                    if self.rc_serves_forwards:
+                        message["rc_fw"] = 1  # ... and rc_forward
                     if self._rc_commit_notice and "prevLogIdx" in message and not message.get("entries"):
                         message["rc_noack"] = 1  # only a new commit index: no acknowledgement wanted
                 elif kind == "next_node_idx":
@@ -265,6 +273,14 @@ class RaftNode(SyncObj):
         """Leader: answer a follower's rc_read_index (error: (reason, message)). Tick thread."""
         self._SyncObj__transport.send(peer, {"type": "rc_read_index_reply", "id": rid, "index": index,
                                             "error": error})
+
+    def send_forward(self, leader, fid: int, data: bytes, timeout_s: float) -> None:
+        """Follower: send `leader` a batch of forwarded writes (forwards.py). Tick thread."""
+        self._SyncObj__transport.send(leader, {"type": "rc_forward", "id": fid, "data": data, "timeout": timeout_s})
+
+    def send_forward_reply(self, peer, fid: int, data: bytes | None, error: tuple | None) -> None:
+        """Leader: answer a follower's rc_forward (error: (reason, message)). Tick thread."""
+        self._SyncObj__transport.send(peer, {"type": "rc_forward_reply", "id": fid, "data": data, "error": error})
 
     def postpone_election(self) -> None:
         """Push the election deadline one election timeout into the future (tick thread)."""
@@ -418,6 +434,12 @@ class RaftNode(SyncObj):
         elif mtype == "rc_read_index_reply":
             if self.rc_on_read_index_reply is not None:
                 self.rc_on_read_index_reply(message)
+        elif mtype == "rc_forward":
+            if self.rc_on_forward is not None:
+                self.rc_on_forward(node, message)
+        elif mtype == "rc_forward_reply":
+            if self.rc_on_forward_reply is not None:
+                self.rc_on_forward_reply(message)
         else:
             SyncObj._SyncObj__onMessageReceived(self, node, message)
 
@@ -496,6 +518,7 @@ class RaftNode(SyncObj):
         self._rc_prevote_won = False
         self._rc_echo = message.get("rc_sent")
         self.rc_leader_read_index = bool(message.get("rc_ri"))
+        self.rc_leader_forwards = bool(message.get("rc_fw"))
         self._SyncObj__leaderCommitIndex = leader_commit = message["commit_index"]
         verified = None  # last index this message proved equal to the leader's log
 

@@ -57,6 +57,7 @@ from pysyncobj.syncobj import SyncObjException
 from raftcache.node.raft import journal as _journal
 from raftcache.node.raft.loop_driver import LoopDriver, LoopPoller
 from raftcache.node.raft.raftnode import RaftNode
+from raftcache.node.raft.forwards import ForwardCallback, RaftForwards
 from raftcache.node.raft.readindex import ReadIndex
 from raftcache.node.raft.watch import RaftWatch
 from raftcache.node.config import Peer, ReplicationConfig
@@ -192,6 +193,7 @@ class Replicator:
         self._deadlines: collections.deque[tuple[float, int]] = collections.deque()
         self._ids = itertools.count(1)
         self._reads = ReadIndex()
+        self._forwards = RaftForwards()
         self._last_everysec_flush = time.monotonic()
         #: Snapshots written (log compaction, backups) and installed: [count, total seconds, last seconds].
         self._snapshot_times = {"write": [0, 0.0, 0.0], "load": [0, 0.0, 0.0]}
@@ -261,6 +263,10 @@ class Replicator:
         node.rc_on_read_index = lambda peer, message: self._reads.on_request(node, peer, message,
                                                                               self.lease_read_index)
         node.rc_on_read_index_reply = self._reads.on_reply
+        if on_loop:   # forwarded writes over the Raft connection need the loop's thread (forwards.py)
+            node.rc_on_forward = lambda peer, message: self._forwards.on_request(node, peer, message)
+            node.rc_on_forward_reply = self._forwards.on_reply
+            node.rc_serves_forwards = self._forwards.handler is not None
         node.rc_on_snapshot_piece = self.watch.snapshot_received
         if hasattr(node.raft_log, "on_flush"):   # the durable journal: every fsync, whatever the policy
             node.raft_log.on_flush = self.watch.fsync_done
@@ -302,6 +308,7 @@ class Replicator:
         else:
             node.destroy_synchronous()
         self._reads.close()
+        self._forwards.close()
         for pid in list(self._pending):
             cb = self._pending.pop(pid, None)
             if cb is not None:
@@ -358,10 +365,29 @@ class Replicator:
         self._reads.request(callback, time.monotonic() + timeout_s, lease)
         self._wake()
 
+    def forward(self, data: bytes, timeout_s: float, callback: ForwardCallback) -> bool:
+        """Follower with Raft on the event loop: send the leader `data` (a serialized RequestBatch
+        of forwarded writes) over the Raft connection (node/raft/forwards.py); `callback(reply,
+        error)` runs once, on the loop. False when nothing was sent (no leader, a leader that does
+        not answer rc_forward, a batch too large, Raft off the loop): send it over gRPC."""
+        node = self._node
+        if node is None or self._driver is None:
+            return False
+        return self._forwards.ask(node, data, time.monotonic() + timeout_s, callback)
+
+    def serve_forwards(self, handler) -> None:
+        """As leader, run followers' forwarded batches with `handler(data, reply)` (it calls
+        `reply(reply_bytes, error)` once, on the loop); only with Raft on the event loop."""
+        self._forwards.handler = handler
+        if self._node is not None and self._driver is not None:
+            self._node.rc_serves_forwards = True
+
     @property
-    def read_index_counts(self) -> dict[str, int]:
-        """ReadIndex heartbeat rounds started and followers' requests answered, as leader."""
-        return {"read_index_heartbeat_rounds": self._reads.rounds, "read_index_served": self._reads.served}
+    def peer_request_counts(self) -> dict[str, int]:
+        """ReadIndex heartbeat rounds started and followers' requests answered, as leader; batches
+        of forwarded writes sent over the Raft connection (as follower) and answered (as leader)."""
+        return {"read_index_heartbeat_rounds": self._reads.rounds, "read_index_served": self._reads.served,
+                "raft_forward_batches_sent": self._forwards.sent, "raft_forward_batches_served": self._forwards.served}
 
     def lease_read_index(self) -> int | None:
         """The read index this leader answers from its lease, without a heartbeat round: its
@@ -540,6 +566,7 @@ class Replicator:
         if self._transfer is not None:
             self._step_transfer(node)
         self._reads.step(node, self.lease_read_index)
+        self._forwards.step(node, time.monotonic())
         driver = self._driver
         if driver is None:
             node.send_if_new_entries()

@@ -18,6 +18,7 @@ import grpc
 from raftcache.node.service import grpc_codec
 from raftcache.node.config import Peer
 from raftcache.node.errors import CommandError, DeadlineError, Reason, UnavailableError
+from raftcache.node.raft.forwards import ResendOverGrpc
 from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2
 
 SECRET_METADATA = "x-raftcache-secret"
@@ -123,6 +124,57 @@ class GrpcForwarder:
     async def close(self) -> None:
         for channel in [channel for _, channel, _ in self._stubs.values()] + list(self._retired.values()):
             await channel.close()
+
+
+class RaftForwarder:
+    """Forwards over the Raft connection when it can (node/raft/forwards.py: one message each
+    way instead of a gRPC call), else as `grpc` (a GrpcForwarder) does: to a leader that does
+    not answer rc_forward, with Raft off the loop, for a batch too large, and again over gRPC
+    for a reply too large for a Raft message (the dedup table answers the writes it applied).
+    Reads (their replies may be large), writes without a dedup identity (a second run would apply
+    them again) and reports of accessed keys go over gRPC."""
+
+    def __init__(self, grpc_forwarder: GrpcForwarder, replicator, timeout_s: float):
+        self._grpc = grpc_forwarder
+        self._replicator = replicator
+        self._timeout_s = timeout_s
+
+    async def forward(self, node_id, command, consistency, client_id, sequence):
+        outcome = (await self.forward_batch(node_id, [(command, consistency, client_id, sequence)]))[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def forward_batch(self, node_id, requests):
+        if node_id != self._replicator.leader_id or not all(
+                consistency is None and client_id and sequence for _, consistency, client_id, sequence in requests):
+            # reads (their replies may be large), writes without a dedup identity (not safe to resend)
+            return await self._grpc.forward_batch(node_id, requests)
+        batch = cache_pb2.RequestBatch()
+        for request in requests:
+            grpc_codec.request_to_proto(*request, out=batch.requests.add())
+        fut = asyncio.get_running_loop().create_future()
+
+        def answered(data: bytes | None, error) -> None:
+            if not fut.done():
+                fut.set_exception(error) if error is not None else fut.set_result(data)
+
+        if not self._replicator.forward(batch.SerializeToString(), self._timeout_s, answered):
+            return await self._grpc.forward_batch(node_id, requests)
+        try:
+            data = await fut
+        except ResendOverGrpc:
+            return await self._grpc.forward_batch(node_id, requests)
+        replies = cache_pb2.ReplyBatch.FromString(data)
+        if len(replies.replies) != len(requests):
+            raise UnavailableError(f"the leader answered {len(replies.replies)} of {len(requests)} writes")
+        return [grpc_codec.reply_to_outcome(r) for r in replies.replies]
+
+    async def report_access(self, node_id: str, reporter: str, report: list) -> None:
+        await self._grpc.report_access(node_id, reporter, report)
+
+    async def close(self) -> None:
+        await self._grpc.close()
 
 
 class WriteCoalescer:

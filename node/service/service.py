@@ -937,7 +937,7 @@ class Service:
             "quorum_contact_s": raft.quorum_contact_s(),   # leader only; +inf elsewhere
             "appendfsync": self.config.replication.appendfsync,
             "default_read": str(self._default),
-            "stats": dict(self.stats, **raft.read_index_counts),
+            "stats": dict(self.stats, **raft.peer_request_counts),
             "keyspace_hits": self._keyspace.hits,
             "keyspace_misses": self._keyspace.misses,
             "maxmemory_policy": self.setting("maxmemory-policy"),

@@ -49,7 +49,7 @@ class FakeRaft:
         self.held: list | None = None        # when a list: the leader's answers wait here
         self.apply_blocked = ""
         self.read_index_error: Exception | None = None
-        self.read_index_counts = {}
+        self.peer_request_counts = {}
 
     def propose(self, data, callback):
         if self.reject_with is not None:

@@ -1,0 +1,230 @@
+"""Forwarded writes over the Raft connection: node/raft/forwards.py on a real RaftNode without
+sockets (the recording transport of test_replication_truncation), and the service's
+RaftForwarder (node/service/forwarding.py) choosing between it and gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import types
+
+import pytest
+from pysyncobj.node import TCPNode
+
+from raftcache.node.errors import DeadlineError, NotLeaderError, Reason, UnavailableError
+from raftcache.node.raft import forwards as forwards_module
+from raftcache.node.raft.forwards import REMOTE_MAX_BYTES, RaftForwards, ResendOverGrpc
+from raftcache.node.service import grpc_codec
+from raftcache.node.service.forwarding import RaftForwarder
+from raftcache.proto import cache_pb2, commands_pb2 as pb
+
+from tests.unit.test_replication_truncation import PEER, make_node
+from tests.unit.test_readindex import follower_of, ready_leader, sent
+from tests.unit.test_replication_lease import clock  # noqa: F401 - a fixture
+
+
+class Answers:
+    """Records callback(data, error) calls."""
+
+    def __init__(self):
+        self.got: list[tuple] = []
+
+    def __call__(self, data, error):
+        self.got.append((data, error))
+
+
+@pytest.fixture
+def fw_clock(clock, monkeypatch):  # noqa: F811 - the fixture imported above
+    monkeypatch.setattr(forwards_module, "time", types.SimpleNamespace(monotonic=clock))
+    return clock
+
+
+def forwarding_follower(tmp_path, leader_forwards: bool = True):
+    rep, node, peers = follower_of(tmp_path)
+    node.rc_leader_forwards = leader_forwards
+    return rep, node, peers
+
+
+def test_the_raft_node_stamps_rc_fw_only_when_it_serves_forwards_and_routes_the_messages(tmp_path):
+    node, transport, _ = make_node(tmp_path)
+    peer = TCPNode(PEER)
+    transport.send(peer, {"type": "append_entries", "term": 1})
+    assert "rc_fw" not in transport.sent[-1][1], "no handler: the leader does not offer it"
+    node.rc_serves_forwards = True
+    transport.send(peer, {"type": "append_entries", "term": 1})
+    assert transport.sent[-1][1]["rc_fw"] == 1
+    heartbeat = {"type": "append_entries", "term": 1, "commit_index": 0, "entries": [], "prevLogIdx": 1,
+                 "prevLogTerm": 0}
+    node._SyncObj__onMessageReceived(peer, dict(heartbeat, rc_fw=1))
+    assert node.rc_leader_forwards is True
+    node._SyncObj__onMessageReceived(peer, dict(heartbeat))
+    assert node.rc_leader_forwards is False, "an older leader"
+    got = []
+    node.rc_on_forward = lambda sender, message: got.append(("request", sender, message["id"]))
+    node.rc_on_forward_reply = lambda message: got.append(("reply", message["id"]))
+    node._SyncObj__onMessageReceived(peer, {"type": "rc_forward", "id": 3, "data": b"x"})
+    node._SyncObj__onMessageReceived(peer, {"type": "rc_forward_reply", "id": 4, "data": b"y", "error": None})
+    assert got == [("request", peer, 3), ("reply", 4)]
+
+
+def test_a_follower_sends_its_batch_to_the_leader_and_gets_the_reply(tmp_path, fw_clock):
+    rep, node, (leader, _) = forwarding_follower(tmp_path)
+    answers = Answers()
+    assert rep._forwards.ask(node, b"batch", fw_clock.now + 2.0, answers)
+    (peer, message), = sent(node, "rc_forward")
+    assert peer == leader and message["data"] == b"batch" and 0 < message["timeout"] <= 2.0
+    rep._forwards.on_reply({"type": "rc_forward_reply", "id": message["id"], "data": b"replies", "error": None})
+    rep._forwards.on_reply({"type": "rc_forward_reply", "id": message["id"], "data": b"again", "error": None})
+    assert answers.got == [(b"replies", None)], "one answer per ask"
+
+
+def test_a_follower_does_not_send_what_must_go_over_grpc(tmp_path, fw_clock):
+    rep, node, _ = forwarding_follower(tmp_path, leader_forwards=False)
+    assert not rep._forwards.ask(node, b"batch", fw_clock.now + 2.0, Answers()), "an older leader"
+    node.rc_leader_forwards = True
+    assert not rep._forwards.ask(node, b"x" * (REMOTE_MAX_BYTES + 1), fw_clock.now + 2.0, Answers()), "too large"
+    node._SyncObj__raftLeader = None
+    assert not rep._forwards.ask(node, b"batch", fw_clock.now + 2.0, Answers()), "no leader"
+    assert sent(node, "rc_forward") == []
+
+
+def test_an_ask_fails_when_the_leader_changes_or_its_deadline_passes(tmp_path, fw_clock):
+    rep, node, (leader, other) = forwarding_follower(tmp_path)
+    changed, late = Answers(), Answers()
+    rep._forwards.ask(node, b"one", fw_clock.now + 2.0, changed)
+    node._SyncObj__raftLeader = other
+    rep._forwards.ask(node, b"two", fw_clock.now + 2.0, late)
+    rep._forwards.step(node, fw_clock.now)
+    assert isinstance(changed.got[0][1], NotLeaderError) and late.got == []
+    fw_clock.now += 2.5
+    rep._forwards.step(node, fw_clock.now)
+    assert isinstance(late.got[0][1], DeadlineError), "the outcome is unknown, as a gRPC deadline"
+
+
+def test_a_leaders_errors_come_back_as_their_exceptions(tmp_path, fw_clock):
+    rep, node, _ = forwarding_follower(tmp_path)
+    answers = Answers()
+    for _ in range(3):
+        rep._forwards.ask(node, b"batch", fw_clock.now + 2.0, answers)
+    ids = [m["id"] for _, m in sent(node, "rc_forward")]
+    rep._forwards.on_reply({"id": ids[0], "data": None, "error": (Reason.NOT_LEADER.value, "not the leader")})
+    rep._forwards.on_reply({"id": ids[1], "data": None, "error": ("resend", "too large")})
+    rep._forwards.on_reply({"id": ids[2], "data": None, "error": "garbage"})
+    kinds = [type(error) for _, error in answers.got]
+    assert kinds == [NotLeaderError, ResendOverGrpc, UnavailableError]
+
+
+def test_closing_fails_every_ask(tmp_path, fw_clock):
+    rep, node, _ = forwarding_follower(tmp_path)
+    answers = Answers()
+    rep._forwards.ask(node, b"batch", fw_clock.now + 2.0, answers)
+    rep._forwards.close()   # (Replicator.close calls it once the node is down)
+    assert isinstance(answers.got[0][1], UnavailableError)
+    assert not rep._forwards.ask(node, b"batch", fw_clock.now + 2.0, answers), "nothing more is sent"
+
+
+def test_the_leader_runs_a_batch_with_the_handler_and_answers_once(tmp_path):
+    rep, node, (follower, _) = ready_leader(tmp_path)
+    forwards = RaftForwards()
+    running = []
+    forwards.handler = lambda data, reply: running.append((data, reply))
+    forwards.on_request(node, follower, {"type": "rc_forward", "id": 7, "data": b"batch"})
+    (data, reply), = running
+    assert data == b"batch" and sent(node, "rc_forward_reply") == []
+    reply(b"replies", None)
+    (peer, message), = sent(node, "rc_forward_reply")
+    assert peer == follower and message == {"type": "rc_forward_reply", "id": 7, "data": b"replies", "error": None}
+    assert forwards.served == 1
+
+
+def test_the_leader_refuses_what_it_cannot_run(tmp_path):
+    rep, node, (follower, _) = ready_leader(tmp_path)
+    forwards = RaftForwards()
+    forwards.on_request(node, follower, {"id": 1, "data": b"batch"})   # no handler installed
+    forwards.handler = lambda data, reply: None                        # runs forever
+    forwards.on_request(node, follower, {"id": 2, "data": "not bytes"})
+    for i in range(forwards_module.MAX_RUNNING_PER_PEER + 1):
+        forwards.on_request(node, follower, {"id": 10 + i, "data": b"batch"})
+    errors = [m["error"] for _, m in sent(node, "rc_forward_reply")]
+    assert errors[0][0] == Reason.NOT_LEADER.value and errors[1][0] == Reason.UNAVAILABLE.value
+    assert len(errors) == 3 and "too many" in errors[2][1], "one more than the bound is refused"
+
+
+def test_a_reply_too_large_for_a_raft_message_asks_for_grpc(tmp_path):
+    rep, node, (follower, _) = ready_leader(tmp_path)
+    forwards = RaftForwards()
+    forwards.handler = lambda data, reply: reply(b"x" * (REMOTE_MAX_BYTES + 1), None)
+    forwards.on_request(node, follower, {"id": 1, "data": b"batch"})
+    (_, message), = sent(node, "rc_forward_reply")
+    assert message["data"] is None and message["error"][0] == "resend"
+
+
+# ---------------------------------------------------------------- the service's RaftForwarder
+
+
+class FakeReplicator:
+    def __init__(self, leader_id="n1", accepts=True):
+        self.leader_id = leader_id
+        self.accepts = accepts
+        self.sent: list[bytes] = []
+        self.answer = None   # (data, error) given at once
+
+    def forward(self, data, timeout_s, callback):
+        if not self.accepts:
+            return False
+        self.sent.append(data)
+        callback(*self.answer)
+        return True
+
+
+class FakeGrpc:
+    def __init__(self):
+        self.batches = []
+
+    async def forward_batch(self, node_id, requests):
+        self.batches.append((node_id, requests))
+        return [("grpc", 0)] * len(requests)
+
+
+def write(key: bytes, sequence: int = 1):
+    return (pb.Command(set=pb.Set(key=key, value=b"v")), None, "client", sequence)
+
+
+def replies_for(outcomes) -> bytes:
+    batch = cache_pb2.ReplyBatch()
+    for outcome in outcomes:
+        grpc_codec.outcome_to_reply(outcome, batch.replies.add())
+    return batch.SerializeToString()
+
+
+def test_writes_with_identities_to_the_raft_leader_go_over_the_raft_connection():
+    replicator, grpc_forwarder = FakeReplicator(), FakeGrpc()
+    replicator.answer = (replies_for([(1, 5), (1, 6)]), None)
+    forwarder = RaftForwarder(grpc_forwarder, replicator, 5.0)
+    outcomes = asyncio.run(forwarder.forward_batch("n1", [write(b"a", 1), write(b"b", 2)]))
+    assert outcomes == [(1, 5), (1, 6)]
+    sent = cache_pb2.RequestBatch.FromString(replicator.sent[0])
+    assert [r.command.set.key for r in sent.requests] == [b"a", b"b"] and [r.sequence for r in sent.requests] == [1, 2]
+    assert grpc_forwarder.batches == []
+
+
+def test_reads_writes_without_identity_and_other_leaders_go_over_grpc():
+    replicator, grpc_forwarder = FakeReplicator(), FakeGrpc()
+    forwarder = RaftForwarder(grpc_forwarder, replicator, 5.0)
+    read = (pb.Command(get=pb.Get(key=b"a")), object(), "", 0)
+    asyncio.run(forwarder.forward_batch("n1", [read]))
+    asyncio.run(forwarder.forward_batch("n1", [write(b"a", 0)]))
+    asyncio.run(forwarder.forward_batch("n2", [write(b"a")]))
+    replicator.accepts = False
+    asyncio.run(forwarder.forward_batch("n1", [write(b"a")]))
+    assert replicator.sent == [] and len(grpc_forwarder.batches) == 4
+
+
+def test_a_reply_too_large_is_fetched_again_over_grpc_and_errors_raise():
+    replicator, grpc_forwarder = FakeReplicator(), FakeGrpc()
+    forwarder = RaftForwarder(grpc_forwarder, replicator, 5.0)
+    replicator.answer = (None, ResendOverGrpc("too large"))
+    assert asyncio.run(forwarder.forward_batch("n1", [write(b"a")])) == [("grpc", 0)]
+    assert len(replicator.sent) == 1 and len(grpc_forwarder.batches) == 1
+    replicator.answer = (None, NotLeaderError("the leader changed"))
+    with pytest.raises(NotLeaderError):
+        asyncio.run(forwarder.forward_batch("n1", [write(b"a")]))
