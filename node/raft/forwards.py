@@ -25,16 +25,15 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 from typing import Callable
 
 from raftcache.node.errors import DeadlineError, NotLeaderError, RaftcacheError, Reason, UnavailableError
 
 logger = logging.getLogger(__name__)
 
-#: Largest batch (and reply) sent over the Raft connection; larger ones go over gRPC.
-#: (A node sends frames of ~1.1 MiB at most: peer_frame_max_bytes is at least 4 MiB.)
-REMOTE_MAX_BYTES = 512 << 10
+#: Largest batch (and reply) sent over the Raft connection; larger ones go over gRPC, so that
+#: no forwarded value holds up the heartbeats and acknowledgements sharing the connection.
+REMOTE_MAX_BYTES = 64 << 10
 #: Forwarded batches a leader runs at once for one follower (its coalescer sends two at a time).
 MAX_RUNNING_PER_PEER = 16
 
@@ -75,7 +74,7 @@ class RaftForwards:
         fid = next(self._ids)
         self._asks[fid] = (callback, deadline, leader)
         self.sent += 1
-        node.send_forward(leader, fid, data, max(0.0, deadline - time.monotonic()))
+        node.send_forward(leader, fid, data)
         return True
 
     def step(self, node, now: float) -> None:

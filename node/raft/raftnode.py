@@ -274,9 +274,9 @@ class RaftNode(SyncObj):
         self._SyncObj__transport.send(peer, {"type": "rc_read_index_reply", "id": rid, "index": index,
                                             "error": error})
 
-    def send_forward(self, leader, fid: int, data: bytes, timeout_s: float) -> None:
+    def send_forward(self, leader, fid: int, data: bytes) -> None:
         """Follower: send `leader` a batch of forwarded writes (forwards.py). Tick thread."""
-        self._SyncObj__transport.send(leader, {"type": "rc_forward", "id": fid, "data": data, "timeout": timeout_s})
+        self._SyncObj__transport.send(leader, {"type": "rc_forward", "id": fid, "data": data})
 
     def send_forward_reply(self, peer, fid: int, data: bytes | None, error: tuple | None) -> None:
         """Leader: answer a follower's rc_forward (error: (reason, message)). Tick thread."""
