@@ -277,22 +277,36 @@ def decode_entries(data: bytes, max_version: int = MAX_VERSION) -> list[pb.LogEn
     always decodes), ValueError or protobuf's DecodeError when the bytes are
     not an entry at all.
     """
+    return _decode(data, max_version)[0]
+
+
+def decode_for_apply(data: bytes, max_version: int = MAX_VERSION) -> tuple[list[pb.LogEntry], bool]:
+    """decode_entries, and True when no entry carries a field this binary does not know:
+    measured once for the whole batch, so apply checks each command (has_unknown_fields)
+    only when this is False."""
+    entries, envelope = _decode(data, max_version)
+    if not has_unknown_fields(envelope):
+        return entries, True
+    return _decode(data, max_version)[0], False   # afresh: the measure dropped the unknown fields
+
+
+def _decode(data: bytes, max_version: int) -> tuple[list[pb.LogEntry], pb.LogBatch | pb.LogEntry]:
     if data[:1] == BATCH_MARKER:
-        batch = pb.LogBatch()
-        batch.ParseFromString(data[1:])
-        if not batch.entries:
+        envelope = pb.LogBatch()
+        envelope.ParseFromString(data[1:])
+        if not envelope.entries:
             raise ValueError("empty log batch")
-        entries = list(batch.entries)
+        entries = list(envelope.entries)
     elif data[:1] == ENTRY_MARKER:
-        entry = pb.LogEntry()
-        entry.ParseFromString(data[1:])
-        entries = [entry]
+        envelope = pb.LogEntry()
+        envelope.ParseFromString(data[1:])
+        entries = [envelope]
     else:
         raise ValueError(f"unknown log entry marker {data[:1]!r}")
     for entry in entries:
         if entry.version > max_version:
             raise NewerVersionError(entry.version, max_version)
-    return entries
+    return entries, envelope
 
 
 def to_value(result, out: pb.Value | None = None) -> pb.Value:

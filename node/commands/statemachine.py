@@ -153,6 +153,8 @@ class StateMachine:
         #: every write then also hands on ("invalidate", index, keys it touched | None: a flush).
         self.track_writes = False
         self._apply_lock = threading.Lock()   # apply vs. set_track_writes
+        #: the entries being applied carry no field this binary does not know (commands.decode_for_apply)
+        self._fields_known = False
         self._sync_settings()
 
     @property
@@ -202,7 +204,7 @@ class StateMachine:
     def _apply(self, index: int, data: bytes) -> object:
         batch = data[:1] == commands.BATCH_MARKER
         try:
-            entries = commands.decode_entries(bytes(data), self.max_version)
+            entries, self._fields_known = commands.decode_for_apply(bytes(data), self.max_version)
         except commands.NewerVersionError as exc:
             raise UpgradeRequiredError(index, exc.version, self.max_version) from exc
         except Exception as exc:  # DecodeError, ValueError: the same bytes fail alike everywhere
@@ -321,7 +323,7 @@ class StateMachine:
     def _execute(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int,
                  room: eviction.Room, version: int) -> object:
         name = command.WhichOneof("op")
-        if commands.has_unknown_fields(command):
+        if not self._fields_known and commands.has_unknown_fields(command):
             # The leader refuses these (INVALID_ARGUMENT); one that got into the log
             # is refused here alike by every replica of this version.
             return CommandError("the command carries fields this version does not know", Reason.INVALID_ARGUMENT)

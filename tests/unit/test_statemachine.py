@@ -523,6 +523,21 @@ def test_a_command_unknown_to_this_binary_is_refused_alike_everywhere(node):
     assert node.ks.applied_index == 1
 
 
+def test_in_a_batch_only_the_entry_carrying_an_unknown_field_is_refused(node):
+    known = pb.LogEntry(version=1, now_ms=NOW, command=pb.Command(set=Set(b"k", b"v"))).SerializeToString()
+    raw = pb.LogEntry(version=1, now_ms=NOW).SerializeToString()
+    unknown_command = pb.Command(set=Set(b"k2", b"v2")).SerializeToString() + bytes([0xF8, 0x06, 0x01])
+    unknown = raw + bytes([0x32, len(unknown_command)]) + unknown_command
+    def batch(*entries: bytes) -> bytes:   # LogBatch: entries = 1
+        return commands.BATCH_MARKER + b"".join(bytes([0x0A, len(e)]) + e for e in entries)
+
+    results = node.sm.apply(1, batch(known, unknown, known))
+    assert results[0] == commands.OK and results[2] == commands.OK
+    assert err(Reason.INVALID_ARGUMENT)(results[1]) and "does not know" in results[1].message
+    assert node.get(b"k") == b"v" and node.get(b"k2") is None
+    assert node.sm.apply(2, batch(known, known)) == [commands.OK, commands.OK], "the next batch is checked afresh"
+
+
 def test_an_entry_of_a_newer_version_waits_for_an_upgrade(node):
     node.run(set=Set(b"k", b"v"))
     newer = commands.encode_entry(pb.LogEntry(version=commands.MAX_VERSION + 1, now_ms=NOW,
