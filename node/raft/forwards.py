@@ -11,39 +11,48 @@ same code as ForwardBatch, and stamps `rc_fw` on its append-entries so its
 followers know it answers; a follower of a leader that does not (an older
 release, Raft off the loop) or with a batch over REMOTE_MAX_BYTES uses gRPC.
 
-Every ask gets exactly one callback: the reply, NotLeaderError when the
-leader changed before it answered (retryable: the writes carry their dedup
-identity), DeadlineError at the caller's deadline (the outcome is unknown,
-as a gRPC deadline), UnavailableError when the replicator closes. A reply
-too large for a Raft message comes back as RESEND: the caller sends the
-same batch over gRPC, where the dedup table answers the writes already
-applied. Runs on the thread that ticks (the event loop); must not touch the
+Every ask gets exactly one callback: the reply (only from the leader asked,
+and ids start at random so a restarted follower never takes its previous
+process's answers), NotLeaderError when the leader changed before it
+answered and UnavailableError when the connection to it dropped (both
+retryable: the writes carry their dedup identity), DeadlineError at the
+caller's deadline (the outcome is unknown, as a gRPC deadline),
+UnavailableError when the replicator closes. RESEND (ResendOverGrpc) asks
+the caller to send the same batch over gRPC: the leader ran it but the
+reply is too large for a Raft message (the dedup table then answers the
+writes already applied), or it was running too many of that follower's
+batches and ran nothing. Both ends are bounded: MAX_ASKS batches of at most
+REMOTE_MAX_BYTES on the follower (more go over gRPC), MAX_RUNNING_PER_PEER
+on the leader. Runs on the thread that ticks (the event loop); must not touch the
 keyspace.
 """
 
 from __future__ import annotations
 
 import itertools
-import logging
+import random
 from typing import Callable
 
 from raftcache.node.errors import DeadlineError, NotLeaderError, RaftcacheError, Reason, UnavailableError
-
-logger = logging.getLogger(__name__)
+from raftcache.node.raft.readindex import error_from_wire
 
 #: Largest batch (and reply) sent over the Raft connection; larger ones go over gRPC, so that
 #: no forwarded value holds up the heartbeats and acknowledgements sharing the connection.
 REMOTE_MAX_BYTES = 64 << 10
-#: Forwarded batches a leader runs at once for one follower (its coalescer sends two at a time).
-MAX_RUNNING_PER_PEER = 16
+#: Follower: batches on the Raft connection at once (so at most 1 MiB); more go over gRPC.
+MAX_ASKS = 16
+#: Leader: batches it runs at once for one follower (above the follower's own bound); more
+#: are answered RESEND without running them.
+MAX_RUNNING_PER_PEER = 2 * MAX_ASKS
 
 #: callback(reply bytes or None, error or None)
 ForwardCallback = Callable[[bytes | None, RaftcacheError | None], None]
 
 
 class ResendOverGrpc(UnavailableError):
-    """The leader ran the batch but its reply is too large for a Raft message: send it again
-    over gRPC (the writes' dedup identities make the second run answer, not apply, them)."""
+    """Send the batch again over gRPC: the leader did not run it (too many at once), or ran it
+    and its reply is too large for a Raft message (the writes' dedup identities then make the
+    second run answer them, not apply them again)."""
 
 
 _RESEND = "resend"
@@ -54,13 +63,15 @@ class RaftForwards:
     """Both ends of forwarding over the Raft connection (module docstring)."""
 
     def __init__(self) -> None:
-        self._asks: dict[int, tuple[ForwardCallback, float, object]] = {}   # follower: id -> (callback, deadline, leader)
-        self._ids = itertools.count(1)
+        #: follower: id -> (callback, deadline, leader); ids start at random, so a reply meant
+        #: for this node's previous process (same peer, same id) never matches an ask
+        self._asks: dict[int, tuple[ForwardCallback, float, object]] = {}
+        self._ids = itertools.count(random.getrandbits(62))
         self._running: dict[object, int] = {}   # leader: peer -> batches running for it
         #: leader: handler(data, reply) runs a batch and calls reply(data, error) once; None: not served here
         self.handler: Callable[[bytes, ForwardCallback], None] | None = None
         self.sent = 0        # batches sent as follower
-        self.served = 0      # batches answered as leader
+        self.served = 0      # batches run and answered as leader
         self.closed = False
 
     # ------------------------------------------------------------ follower
@@ -69,68 +80,81 @@ class RaftForwards:
         """Send `data` to the leader; False (nothing sent) when it must go over gRPC."""
         leader = node.leader_node
         if (self.closed or leader is None or node._isLeader() or not node.rc_leader_forwards
-                or len(data) > REMOTE_MAX_BYTES):
+                or len(data) > REMOTE_MAX_BYTES or len(self._asks) >= MAX_ASKS):
             return False
         fid = next(self._ids)
+        if not node.send_forward(leader, fid, data):
+            return False   # no connection to the leader now
         self._asks[fid] = (callback, deadline, leader)
         self.sent += 1
-        node.send_forward(leader, fid, data)
         return True
 
     def step(self, node, now: float) -> None:
-        """Every tick: fail the asks whose leader changed or whose deadline passed."""
+        """Every tick: fail the asks whose leader changed, whose connection to it dropped (the
+        message or its answer may be lost: retryable, the writes carry their dedup identity),
+        or whose deadline passed."""
         if not self._asks:
             return
         leader = None if node._isLeader() else node.leader_node
+        connected = leader is not None and node.connected_to(leader)
         for fid, (callback, deadline, asked) in list(self._asks.items()):
             if asked != leader:
                 del self._asks[fid]
                 callback(None, NotLeaderError("the leader changed before it answered the forwarded writes"))
+            elif not connected:
+                del self._asks[fid]
+                callback(None, UnavailableError("the connection to the leader dropped; retry"))
             elif deadline <= now:
                 del self._asks[fid]
                 callback(None, DeadlineError("the leader did not answer in time; the outcome is unknown"))
 
-    def on_reply(self, message: dict) -> None:
-        """Follower: the leader's `rc_forward_reply`."""
-        ask = self._asks.pop(message.get("id"), None)
-        if ask is None:
-            return  # failed already (deadline, leader change)
-        error = message.get("error")
-        data = message.get("data")
+    def on_reply(self, sender, message: dict) -> None:
+        """Follower: the leader's `rc_forward_reply` (from `sender`: only the leader asked counts)."""
+        fid = message.get("id")
+        ask = self._asks.get(fid) if type(fid) is int else None
+        if ask is None or ask[2] != sender:
+            return  # failed already (deadline, leader change), or not the answer to our ask
+        del self._asks[fid]
+        callback = ask[0]
+        error, data = message.get("error"), message.get("data")
         if error is None and type(data) is bytes:
-            ask[0](data, None)
-            return
-        reason, text = error if isinstance(error, tuple) and len(error) == 2 else (None, "malformed reply")
-        ask[0](None, _WIRE_ERRORS.get(reason, UnavailableError)(str(text)))
+            callback(data, None)
+        else:
+            callback(None, error_from_wire(error, _WIRE_ERRORS))
 
     # ------------------------------------------------------------ leader
 
     def on_request(self, node, peer, message: dict) -> None:
         """Leader: a follower's `rc_forward`; the answer goes back to `peer` once."""
-        fid = message.get("id")
+        fid, data = message.get("id"), message.get("data")
+        if type(fid) is not int:
+            return   # malformed: nobody could match an answer
 
-        def reply(data: bytes | None, error: RaftcacheError | None) -> None:
+        def refuse(error: RaftcacheError) -> None:
+            if not self.closed:
+                node.send_forward_reply(peer, fid, None, (_RESEND if isinstance(error, ResendOverGrpc)
+                                                          else error.reason.value, error.message))
+
+        def reply(result: bytes | None, error: RaftcacheError | None) -> None:
             self._running[peer] -= 1
             if not self._running[peer]:
                 del self._running[peer]
-            if self.closed:
-                return
-            if error is None and len(data) > REMOTE_MAX_BYTES:
+            if error is None and len(result) > REMOTE_MAX_BYTES:
                 error = ResendOverGrpc("the reply is too large for the Raft connection")
-            self.served += 1
-            wire = None if error is None else (_RESEND if isinstance(error, ResendOverGrpc) else error.reason.value,
-                                               error.message)
-            node.send_forward_reply(peer, fid, None if error is not None else data, wire)
+            if error is not None:
+                refuse(error)
+            elif not self.closed:
+                self.served += 1
+                node.send_forward_reply(peer, fid, result, None)
 
-        data = message.get("data")
-        self._running[peer] = self._running.get(peer, 0) + 1
         if self.handler is None or not node._isLeader():
-            reply(None, NotLeaderError("not the leader"))
+            refuse(NotLeaderError("not the leader"))
         elif type(data) is not bytes:
-            reply(None, UnavailableError("a forwarded batch must be bytes"))
-        elif self._running[peer] > MAX_RUNNING_PER_PEER:
-            reply(None, UnavailableError("too many forwarded batches at once; retry"))
+            refuse(UnavailableError("a forwarded batch must be bytes"))
+        elif self._running.get(peer, 0) >= MAX_RUNNING_PER_PEER:
+            refuse(ResendOverGrpc("too many forwarded batches at once"))
         else:
+            self._running[peer] = self._running.get(peer, 0) + 1
             self.handler(data, reply)
 
     def close(self) -> None:

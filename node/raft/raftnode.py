@@ -20,6 +20,7 @@ import pysyncobj.pickle as _ps_pickle
 from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.config import FAIL_REASON
 from pysyncobj.monotonic import monotonic as _ps_monotonic
+from pysyncobj.tcp_connection import CONNECTION_STATE
 
 from raftcache.node.raft import raft_wire
 from raftcache.node.errors import UpgradeRequiredError
@@ -105,13 +106,13 @@ class RaftNode(SyncObj):
         # rc_ri on its append-entries), and the Replicator's handlers of the two messages
         self.rc_leader_read_index = False
         self.rc_on_read_index: Callable[[object, dict], None] | None = None
-        self.rc_on_read_index_reply: Callable[[dict], None] | None = None
+        self.rc_on_read_index_reply: Callable[[object, dict], None] | None = None
         # Forwarded writes over the Raft connection (node/raft/forwards.py): whether our leader
         # answers rc_forward (it stamps rc_fw), whether we do as leader, and the two handlers
         self.rc_leader_forwards = False
         self.rc_serves_forwards = False
         self.rc_on_forward: Callable[[object, dict], None] | None = None
-        self.rc_on_forward_reply: Callable[[dict], None] | None = None
+        self.rc_on_forward_reply: Callable[[object, dict], None] | None = None
         #: (bytes, last) for each piece of a leader's snapshot this follower receives (progress lines).
         self.rc_on_snapshot_piece: Callable[[int, bool], None] | None = None
         self.rc_peer_limits = peer_limits      # ReplicationConfig read by node/peer_guard.GuardedTransport
@@ -274,9 +275,15 @@ class RaftNode(SyncObj):
         self._SyncObj__transport.send(peer, {"type": "rc_read_index_reply", "id": rid, "index": index,
                                             "error": error})
 
-    def send_forward(self, leader, fid: int, data: bytes) -> None:
-        """Follower: send `leader` a batch of forwarded writes (forwards.py). Tick thread."""
-        self._SyncObj__transport.send(leader, {"type": "rc_forward", "id": fid, "data": data})
+    def send_forward(self, leader, fid: int, data: bytes) -> bool:
+        """Follower: send `leader` a batch of forwarded writes (forwards.py); False when the
+        connection to it is down (nothing sent). Tick thread."""
+        return bool(self._SyncObj__transport.send(leader, {"type": "rc_forward", "id": fid, "data": data}))
+
+    def connected_to(self, node) -> bool:
+        """Whether the Raft connection to `node` is up. Tick thread."""
+        conn = self._SyncObj__transport._connections.get(node)
+        return conn is not None and conn.state == CONNECTION_STATE.CONNECTED
 
     def send_forward_reply(self, peer, fid: int, data: bytes | None, error: tuple | None) -> None:
         """Leader: answer a follower's rc_forward (error: (reason, message)). Tick thread."""
@@ -433,13 +440,13 @@ class RaftNode(SyncObj):
                 self.rc_on_read_index(node, message)
         elif mtype == "rc_read_index_reply":
             if self.rc_on_read_index_reply is not None:
-                self.rc_on_read_index_reply(message)
+                self.rc_on_read_index_reply(node, message)
         elif mtype == "rc_forward":
             if self.rc_on_forward is not None:
                 self.rc_on_forward(node, message)
         elif mtype == "rc_forward_reply":
             if self.rc_on_forward_reply is not None:
-                self.rc_on_forward_reply(message)
+                self.rc_on_forward_reply(node, message)
         else:
             SyncObj._SyncObj__onMessageReceived(self, node, message)
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -52,6 +53,14 @@ REMOTE_TIMEOUT_S = 10.0
 ROUND_WINDOW = 2
 
 _WIRE_ERRORS = {Reason.NOT_LEADER.value: NotLeaderError, Reason.UNAVAILABLE.value: UnavailableError}
+
+
+def error_from_wire(error, errors: dict) -> RaftcacheError:
+    """A peer's (reason, message) answer as its exception (`errors`: reason -> class; any other
+    reason, or a malformed answer, is UnavailableError)."""
+    if isinstance(error, tuple) and len(error) == 2 and type(error[0]) is str:
+        return errors.get(error[0], UnavailableError)(str(error[1]))
+    return UnavailableError("malformed answer from the leader")
 
 
 @dataclass
@@ -70,7 +79,8 @@ class ReadIndex:
         self._waiting: list = []                                   # leader: not yet in a round
         self._rounds: list[_Round] = []                            # in flight, oldest first
         self._asks: dict[int, tuple] = {}                          # follower: id -> (callback, deadline, leader)
-        self._ids = itertools.count(1)
+        # random first id: a reply meant for this node's previous process never matches an ask
+        self._ids = itertools.count(random.getrandbits(62))
         #: (term, commit index) once this leader committed an entry of `term` (0, 0: not yet)
         self.ready: tuple[int, int] = (0, 0)
         self.rounds = 0        # heartbeat rounds started
@@ -157,7 +167,7 @@ class ReadIndex:
 
     def on_request(self, node, peer, message: dict, lease_index: Callable[[], int | None]) -> None:
         """Leader: a follower's `rc_read_index` message; the answer goes back to `peer`."""
-        rid = message["id"]
+        rid = message.get("id")
 
         def reply(_result, index: int, error: RaftcacheError | None) -> None:
             self.served += 1
@@ -166,20 +176,22 @@ class ReadIndex:
         if not node._isLeader():
             reply(None, 0, NotLeaderError("not the leader"))
             return
-        timeout = min(float(message.get("timeout", REMOTE_TIMEOUT_S)), REMOTE_TIMEOUT_S)
+        timeout = message.get("timeout", REMOTE_TIMEOUT_S)
+        timeout = max(0.0, min(float(timeout), REMOTE_TIMEOUT_S)) if type(timeout) in (int, float) else REMOTE_TIMEOUT_S
         self._take(node, reply, time.monotonic() + timeout, bool(message.get("lease")), lease_index)
 
-    def on_reply(self, message: dict) -> None:
-        """Follower: the leader's `rc_read_index_reply`."""
-        ask = self._asks.pop(message["id"], None)
-        if ask is None:
-            return  # expired or failed already
-        error = message.get("error")
-        if error is None:
-            ask[0](None, message["index"], None)
+    def on_reply(self, sender, message: dict) -> None:
+        """Follower: the leader's `rc_read_index_reply` (from `sender`: only the leader asked counts)."""
+        rid = message.get("id")
+        ask = self._asks.get(rid) if type(rid) is int else None
+        if ask is None or ask[2] != sender:
+            return  # expired or failed already, or not the answer to our ask
+        del self._asks[rid]
+        error, index = message.get("error"), message.get("index")
+        if error is None and type(index) is int:
+            ask[0](None, index, None)
         else:
-            reason, text = error
-            ask[0](None, 0, _WIRE_ERRORS.get(reason, UnavailableError)(text))
+            ask[0](None, 0, error_from_wire(error, _WIRE_ERRORS))
 
     def _start(self, node, term: int) -> None:
         self.rounds += 1

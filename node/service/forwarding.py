@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Mapping
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from raftcache.node.service import grpc_codec
 from raftcache.node.config import Peer
@@ -128,27 +129,35 @@ class GrpcForwarder:
 
 class RaftForwarder:
     """Forwards over the Raft connection when it can (node/raft/forwards.py: one message each
-    way instead of a gRPC call), else as `grpc` (a GrpcForwarder) does: to a leader that does
-    not answer rc_forward, with Raft off the loop, for a batch too large, and again over gRPC
-    for a reply too large for a Raft message (the dedup table answers the writes it applied).
-    Reads (their replies may be large), writes without a dedup identity (a second run would apply
-    them again) and reports of accessed keys go over gRPC."""
+    way instead of a gRPC call), else as `grpc_forwarder` (a GrpcForwarder) does: to a leader
+    that does not answer rc_forward, with Raft off the loop, for a batch too large or beyond the
+    follower's bound, and again over gRPC when the leader asks (ResendOverGrpc: a reply too
+    large for a Raft message, the dedup table then answering the writes it applied). Only
+    writes that carry a dedup identity, each its own client's, take the Raft path (a second
+    run must answer them, not apply them again); reads (their replies may be large) and
+    reports of accessed keys go over gRPC."""
 
     def __init__(self, grpc_forwarder: GrpcForwarder, replicator, timeout_s: float):
         self._grpc = grpc_forwarder
         self._replicator = replicator
         self._timeout_s = timeout_s
 
+    def _raft_path(self, node_id, requests) -> bool:
+        return node_id == self._replicator.leader_id and all(
+            consistency is None and client_id and sequence for _, consistency, client_id, sequence in requests
+        ) and len({client_id for _, _, client_id, _ in requests}) == len(requests)
+
     async def forward(self, node_id, command, consistency, client_id, sequence):
-        outcome = (await self.forward_batch(node_id, [(command, consistency, client_id, sequence)]))[0]
+        request = (command, consistency, client_id, sequence)
+        if not self._raft_path(node_id, [request]):
+            return await self._grpc.forward(node_id, *request)
+        outcome = (await self.forward_batch(node_id, [request]))[0]
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
 
     async def forward_batch(self, node_id, requests):
-        if node_id != self._replicator.leader_id or not all(
-                consistency is None and client_id and sequence for _, consistency, client_id, sequence in requests):
-            # reads (their replies may be large), writes without a dedup identity (not safe to resend)
+        if not self._raft_path(node_id, requests):
             return await self._grpc.forward_batch(node_id, requests)
         batch = cache_pb2.RequestBatch()
         for request in requests:
@@ -165,7 +174,10 @@ class RaftForwarder:
             data = await fut
         except ResendOverGrpc:
             return await self._grpc.forward_batch(node_id, requests)
-        replies = cache_pb2.ReplyBatch.FromString(data)
+        try:
+            replies = cache_pb2.ReplyBatch.FromString(data)
+        except DecodeError:
+            raise UnavailableError("the leader's answer to the forwarded writes does not decode") from None
         if len(replies.replies) != len(requests):
             raise UnavailableError(f"the leader answered {len(replies.replies)} of {len(requests)} writes")
         return [grpc_codec.reply_to_outcome(r) for r in replies.replies]

@@ -5,7 +5,11 @@ one, go over gRPC instead, and a write is applied once either way."""
 
 from __future__ import annotations
 
+import threading
+
 import redis
+
+from raftcache.localcluster import wait_until
 
 
 def _stat(r: redis.Redis, field: str) -> int:
@@ -53,4 +57,41 @@ def test_what_is_too_large_for_a_raft_message_goes_over_grpc_and_is_applied_once
     assert at_follower.lpop("fw:list") == b"x" * (600 << 10)     # again a reply too large
     assert at_leader.llen("fw:list") == 0
     at_follower.close()
+    at_leader.close()
+
+
+def test_counting_through_a_follower_across_a_leader_kill_applies_each_write_once(cluster):
+    """INCRs sent to a follower while the leader is killed: every acknowledged one is counted,
+    none twice (a failed one may or may not have been applied: its outcome is unknown)."""
+    leader = cluster.leader()
+    follower = next(node for node in cluster.nodes if node is not leader)
+    r = redis.Redis(*follower.redis_address, socket_timeout=10)
+    sent = _stat(r, "raftcache_raft_forward_batches_sent")
+    counts = {"acked": 0, "failed": 0}
+    stop = threading.Event()
+
+    def count() -> None:
+        while not stop.is_set() and counts["acked"] + counts["failed"] < 50_000:
+            try:
+                r.incr("fw:kill")
+                counts["acked"] += 1
+            except redis.RedisError:
+                counts["failed"] += 1
+
+    worker = threading.Thread(target=count)
+    worker.start()
+    try:
+        wait_until(lambda: counts["acked"] >= 200, 20, "200 INCRs through the follower")
+        assert _stat(r, "raftcache_raft_forward_batches_sent") > sent, "over the Raft connection"
+        cluster.kill(leader)
+        before = counts["acked"]
+        wait_until(lambda: counts["acked"] >= before + 200, 30, "200 more INCRs under the next leader")
+    finally:
+        stop.set()
+        worker.join(30)
+    new_leader = cluster.leader()
+    at_leader = redis.Redis(*new_leader.redis_address, socket_timeout=10)
+    value = int(at_leader.get("fw:kill"))
+    assert counts["acked"] <= value <= counts["acked"] + counts["failed"], counts
+    r.close()
     at_leader.close()

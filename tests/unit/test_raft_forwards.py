@@ -5,6 +5,7 @@ RaftForwarder (node/service/forwarding.py) choosing between it and gRPC."""
 from __future__ import annotations
 
 import asyncio
+import types
 
 import pytest
 from pysyncobj.node import TCPNode
@@ -37,8 +38,12 @@ def fw_clock(clock):  # noqa: F811 - the fixture imported above
 
 
 def forwarding_follower(tmp_path, leader_forwards: bool = True):
+    """A follower whose leader (its first peer) stamps rc_fw when `leader_forwards`; the
+    recording transport connects nothing, so `node.link_up` says whether the link is up."""
     rep, node, peers = follower_of(tmp_path)
     node.rc_leader_forwards = leader_forwards
+    node.link_up = True
+    node.connected_to = lambda peer: node.link_up
     return rep, node, peers
 
 
@@ -58,21 +63,43 @@ def test_the_raft_node_stamps_rc_fw_only_when_it_serves_forwards_and_routes_the_
     assert node.rc_leader_forwards is False, "an older leader"
     got = []
     node.rc_on_forward = lambda sender, message: got.append(("request", sender, message["id"]))
-    node.rc_on_forward_reply = lambda message: got.append(("reply", message["id"]))
+    node.rc_on_forward_reply = lambda sender, message: got.append(("reply", sender, message["id"]))
     node._SyncObj__onMessageReceived(peer, {"type": "rc_forward", "id": 3, "data": b"x"})
     node._SyncObj__onMessageReceived(peer, {"type": "rc_forward_reply", "id": 4, "data": b"y", "error": None})
-    assert got == [("request", peer, 3), ("reply", 4)]
+    assert got == [("request", peer, 3), ("reply", peer, 4)]
 
 
 def test_a_follower_sends_its_batch_to_the_leader_and_gets_the_reply(tmp_path, fw_clock):
-    rep, node, (leader, _) = forwarding_follower(tmp_path)
+    rep, node, (leader, other) = forwarding_follower(tmp_path)
     answers = Answers()
     assert rep._forwards.ask(node, b"batch", fw_clock.now + 2.0, answers)
     (peer, message), = sent(node, "rc_forward")
     assert peer == leader and message["data"] == b"batch"
-    rep._forwards.on_reply({"type": "rc_forward_reply", "id": message["id"], "data": b"replies", "error": None})
-    rep._forwards.on_reply({"type": "rc_forward_reply", "id": message["id"], "data": b"again", "error": None})
+    reply = {"type": "rc_forward_reply", "id": message["id"], "data": b"replies", "error": None}
+    rep._forwards.on_reply(other, dict(reply, data=b"not ours"))
+    assert answers.got == [], "only the leader asked answers"
+    rep._forwards.on_reply(leader, reply)
+    rep._forwards.on_reply(leader, dict(reply, data=b"again"))
     assert answers.got == [(b"replies", None)], "one answer per ask"
+
+
+def test_a_restarted_follower_never_takes_its_previous_processs_answers():
+    first, second = RaftForwards(), RaftForwards()
+    assert next(first._ids) != next(second._ids), "ids start at random (a collision: 1 in 2**62)"
+
+
+def test_malformed_answers_never_raise(tmp_path, fw_clock):
+    rep, node, (leader, _) = forwarding_follower(tmp_path)
+    answers = Answers()
+    rep._forwards.ask(node, b"batch", fw_clock.now + 2.0, answers)
+    (_, message), = sent(node, "rc_forward")
+    for bad in ({"id": [1]}, {"id": "x"}, {}):
+        rep._forwards.on_reply(leader, bad)
+    rep._forwards.on_reply(leader, {"id": message["id"], "data": None, "error": ([1], "x")})
+    assert isinstance(answers.got[0][1], UnavailableError)
+    rep._forwards.on_request(node, leader, {"id": [2], "data": b"x"})
+    rep._forwards.on_request(node, leader, {"data": b"x"})
+    assert sent(node, "rc_forward_reply") == [], "no id: nothing to answer"
 
 
 def test_a_follower_does_not_send_what_must_go_over_grpc(tmp_path, fw_clock):
@@ -80,14 +107,28 @@ def test_a_follower_does_not_send_what_must_go_over_grpc(tmp_path, fw_clock):
     assert not rep._forwards.ask(node, b"batch", fw_clock.now + 2.0, Answers()), "an older leader"
     node.rc_leader_forwards = True
     assert not rep._forwards.ask(node, b"x" * (REMOTE_MAX_BYTES + 1), fw_clock.now + 2.0, Answers()), "too large"
+    transport_send = node._SyncObj__transport.send
+    node._SyncObj__transport.send = lambda peer, message: False   # the link is down
+    assert not rep._forwards.ask(node, b"batch", fw_clock.now + 2.0, Answers()), "not sent"
+    node._SyncObj__transport.send = transport_send
     node._SyncObj__raftLeader = None
     assert not rep._forwards.ask(node, b"batch", fw_clock.now + 2.0, Answers()), "no leader"
-    assert sent(node, "rc_forward") == []
+    assert sent(node, "rc_forward") == [] and rep._forwards._asks == {}
+
+
+def test_a_follower_keeps_at_most_max_asks_on_the_raft_connection(tmp_path, fw_clock):
+    rep, node, (leader, _) = forwarding_follower(tmp_path)
+    asks = [rep._forwards.ask(node, b"batch", fw_clock.now + 2.0, Answers()) for _ in range(forwards_module.MAX_ASKS + 1)]
+    assert asks == [True] * forwards_module.MAX_ASKS + [False], "the next goes over gRPC"
+    first = sent(node, "rc_forward")[0][1]["id"]
+    rep._forwards.on_reply(leader, {"id": first, "data": b"r", "error": None})
+    assert rep._forwards.ask(node, b"batch", fw_clock.now + 2.0, Answers()), "room again"
+    assert forwards_module.MAX_ASKS * REMOTE_MAX_BYTES <= 1 << 20, "at most 1 MiB waits on the connection"
 
 
 def test_an_ask_fails_when_the_leader_changes_or_its_deadline_passes(tmp_path, fw_clock):
     rep, node, (leader, other) = forwarding_follower(tmp_path)
-    changed, late = Answers(), Answers()
+    changed, late, dropped = Answers(), Answers(), Answers()
     rep._forwards.ask(node, b"one", fw_clock.now + 2.0, changed)
     node._SyncObj__raftLeader = other
     rep._forwards.ask(node, b"two", fw_clock.now + 2.0, late)
@@ -96,6 +137,10 @@ def test_an_ask_fails_when_the_leader_changes_or_its_deadline_passes(tmp_path, f
     fw_clock.now += 2.5
     rep._forwards.step(node, fw_clock.now)
     assert isinstance(late.got[0][1], DeadlineError), "the outcome is unknown, as a gRPC deadline"
+    rep._forwards.ask(node, b"three", fw_clock.now + 2.0, dropped)
+    node.link_up = False   # the message or its answer may be lost: retry (the writes carry their identity)
+    rep._forwards.step(node, fw_clock.now)
+    assert type(dropped.got[0][1]) is UnavailableError
 
 
 def test_a_leaders_errors_come_back_as_their_exceptions(tmp_path, fw_clock):
@@ -104,9 +149,10 @@ def test_a_leaders_errors_come_back_as_their_exceptions(tmp_path, fw_clock):
     for _ in range(3):
         rep._forwards.ask(node, b"batch", fw_clock.now + 2.0, answers)
     ids = [m["id"] for _, m in sent(node, "rc_forward")]
-    rep._forwards.on_reply({"id": ids[0], "data": None, "error": (Reason.NOT_LEADER.value, "not the leader")})
-    rep._forwards.on_reply({"id": ids[1], "data": None, "error": ("resend", "too large")})
-    rep._forwards.on_reply({"id": ids[2], "data": None, "error": "garbage"})
+    leader = node.leader_node
+    rep._forwards.on_reply(leader, {"id": ids[0], "data": None, "error": (Reason.NOT_LEADER.value, "not the leader")})
+    rep._forwards.on_reply(leader, {"id": ids[1], "data": None, "error": ("resend", "too large")})
+    rep._forwards.on_reply(leader, {"id": ids[2], "data": None, "error": "garbage"})
     kinds = [type(error) for _, error in answers.got]
     assert kinds == [NotLeaderError, ResendOverGrpc, UnavailableError]
 
@@ -144,7 +190,8 @@ def test_the_leader_refuses_what_it_cannot_run(tmp_path):
         forwards.on_request(node, follower, {"id": 10 + i, "data": b"batch"})
     errors = [m["error"] for _, m in sent(node, "rc_forward_reply")]
     assert errors[0][0] == Reason.NOT_LEADER.value and errors[1][0] == Reason.UNAVAILABLE.value
-    assert len(errors) == 3 and "too many" in errors[2][1], "one more than the bound is refused"
+    assert len(errors) == 3 and errors[2][0] == "resend", "one more than the bound: nothing ran, over gRPC"
+    assert forwards.served == 0
 
 
 def test_a_reply_too_large_for_a_raft_message_asks_for_grpc(tmp_path):
@@ -183,8 +230,9 @@ class FakeGrpc:
         return [("grpc", 0)] * len(requests)
 
 
-def write(key: bytes, sequence: int = 1):
-    return (pb.Command(set=pb.Set(key=key, value=b"v")), None, "client", sequence)
+def write(key: bytes, sequence: int = 1, client: str | None = None):
+    """A SET as the service forwards it: its own client id (the key's unless given) and sequence."""
+    return (pb.Command(set=pb.Set(key=key, value=b"v")), None, client or f"client-{key.decode()}", sequence)
 
 
 def replies_for(outcomes) -> bytes:
@@ -212,9 +260,10 @@ def test_reads_writes_without_identity_and_other_leaders_go_over_grpc():
     asyncio.run(forwarder.forward_batch("n1", [read]))
     asyncio.run(forwarder.forward_batch("n1", [write(b"a", 0)]))
     asyncio.run(forwarder.forward_batch("n2", [write(b"a")]))
+    asyncio.run(forwarder.forward_batch("n1", [write(b"a", 1, "c"), write(b"b", 2, "c")]))   # one client twice
     replicator.accepts = False
     asyncio.run(forwarder.forward_batch("n1", [write(b"a")]))
-    assert replicator.sent == [] and len(grpc_forwarder.batches) == 4
+    assert replicator.sent == [] and len(grpc_forwarder.batches) == 5
 
 
 def test_a_reply_too_large_is_fetched_again_over_grpc_and_errors_raise():
@@ -226,3 +275,19 @@ def test_a_reply_too_large_is_fetched_again_over_grpc_and_errors_raise():
     replicator.answer = (None, NotLeaderError("the leader changed"))
     with pytest.raises(NotLeaderError):
         asyncio.run(forwarder.forward_batch("n1", [write(b"a")]))
+
+
+def test_the_leader_end_refuses_a_malformed_batch_and_a_batch_it_cannot_lead():
+    from raftcache.node.frontends.grpc import RaftForwardedBatches
+
+    async def run(service, data: bytes):
+        answers = Answers()
+        RaftForwardedBatches(service)(data, answers)
+        for _ in range(10):   # the batch runs in a task of its own
+            await asyncio.sleep(0)
+        return answers.got
+
+    (data, error), = asyncio.run(run(types.SimpleNamespace(is_leader=True), b"\xff\xff\xff"))
+    assert data is None and isinstance(error, UnavailableError) and "malformed" in error.message
+    (data, error), = asyncio.run(run(types.SimpleNamespace(is_leader=False), cache_pb2.RequestBatch().SerializeToString()))
+    assert data is None and isinstance(error, NotLeaderError)

@@ -198,15 +198,17 @@ def follower_of(tmp_path, leader_supports: bool = True):
 
 
 def test_a_follower_asks_its_leader_and_gets_the_answer_back(tmp_path, reads_clock):
-    rep, node, (leader, _) = follower_of(tmp_path)
+    rep, node, (leader, other) = follower_of(tmp_path)
     answers = Answers()
     rep.read_index(answers, 2.0, lease=True)
     rep._reads.step(node, rep.lease_read_index)
     (peer, message), = sent(node, "rc_read_index")
     assert peer == leader and message["lease"] is True and 0 < message["timeout"] <= 2.0
-    rep._reads.on_reply({"type": "rc_read_index_reply", "id": message["id"], "index": 41, "error": None})
+    rep._reads.on_reply(other, {"type": "rc_read_index_reply", "id": message["id"], "index": 40, "error": None})
+    assert answers.got == [], "only the leader asked answers"
+    rep._reads.on_reply(leader, {"type": "rc_read_index_reply", "id": message["id"], "index": 41, "error": None})
     assert answers.got == [(41, None)]
-    rep._reads.on_reply({"type": "rc_read_index_reply", "id": message["id"], "index": 42, "error": None})
+    rep._reads.on_reply(leader, {"type": "rc_read_index_reply", "id": message["id"], "index": 42, "error": None})
     assert answers.got == [(41, None)], "an answer counts once"
 
 
@@ -217,8 +219,8 @@ def test_a_followers_request_fails_when_the_leader_changes_errs_or_stays_silent(
         rep.read_index(answers, 2.0)
     rep._reads.step(node, rep.lease_read_index)
     (_, first), (_, second) = sent(node, "rc_read_index")
-    rep._reads.on_reply({"type": "rc_read_index_reply", "id": second["id"], "index": 0,
-                         "error": ("NOT_LEADER", "not the leader")})
+    rep._reads.on_reply(leader, {"type": "rc_read_index_reply", "id": second["id"], "index": 0,
+                                 "error": ("NOT_LEADER", "not the leader")})
     assert isinstance(refused.got[0][1], NotLeaderError)
     node._SyncObj__raftLeader = other  # a new leader before the first one answered
     rep._reads.step(node, rep.lease_read_index)
@@ -294,7 +296,7 @@ def test_the_raft_node_stamps_rc_ri_and_routes_read_index_messages(tmp_path, rea
     assert node.rc_leader_read_index is False, "an older leader"
     got = []
     node.rc_on_read_index = lambda sender, message: got.append(("request", sender, message["id"]))
-    node.rc_on_read_index_reply = lambda message: got.append(("reply", message["id"]))
+    node.rc_on_read_index_reply = lambda sender, message: got.append(("reply", sender, message["id"]))
     node._SyncObj__onMessageReceived(peer, {"type": "rc_read_index", "id": 3, "lease": False})
     node._SyncObj__onMessageReceived(peer, {"type": "rc_read_index_reply", "id": 4, "index": 1, "error": None})
-    assert got == [("request", peer, 3), ("reply", 4)]
+    assert got == [("request", peer, 3), ("reply", peer, 4)]
