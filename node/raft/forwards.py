@@ -21,9 +21,9 @@ UnavailableError when the replicator closes. RESEND (ResendOverGrpc) asks
 the caller to send the same batch over gRPC: the leader ran it but the
 reply is too large for a Raft message (the dedup table then answers the
 writes already applied), or it was running too many of that follower's
-batches and ran nothing. Both ends are bounded: MAX_ASKS batches of at most
-REMOTE_MAX_BYTES on the follower (more go over gRPC), MAX_RUNNING_PER_PEER
-on the leader. Runs on the thread that ticks (the event loop); must not touch the
+batches and ran nothing. Both ends are bounded: MAX_ASKS batches and
+MAX_ASK_BYTES on the follower (more go over gRPC), MAX_RUNNING_PER_PEER on
+the leader. Runs on the thread that ticks (the event loop); must not touch the
 keyspace.
 """
 
@@ -39,8 +39,9 @@ from raftcache.node.raft.readindex import error_from_wire
 #: Largest batch (and reply) sent over the Raft connection; larger ones go over gRPC, so that
 #: no forwarded value holds up the heartbeats and acknowledgements sharing the connection.
 REMOTE_MAX_BYTES = 64 << 10
-#: Follower: batches on the Raft connection at once (so at most 1 MiB); more go over gRPC.
-MAX_ASKS = 16
+#: Follower: batches, and their bytes, on the Raft connection at once; more go over gRPC.
+MAX_ASKS = 64
+MAX_ASK_BYTES = 1 << 20
 #: Leader: batches it runs at once for one follower (above the follower's own bound); more
 #: are answered RESEND without running them.
 MAX_RUNNING_PER_PEER = 2 * MAX_ASKS
@@ -63,9 +64,10 @@ class RaftForwards:
     """Both ends of forwarding over the Raft connection (module docstring)."""
 
     def __init__(self) -> None:
-        #: follower: id -> (callback, deadline, leader); ids start at random, so a reply meant
-        #: for this node's previous process (same peer, same id) never matches an ask
-        self._asks: dict[int, tuple[ForwardCallback, float, object]] = {}
+        #: follower: id -> (callback, deadline, leader, bytes); ids start at random, so a reply
+        #: meant for this node's previous process (same peer, same id) never matches an ask
+        self._asks: dict[int, tuple[ForwardCallback, float, object, int]] = {}
+        self._ask_bytes = 0
         self._ids = itertools.count(random.getrandbits(62))
         self._running: dict[object, int] = {}   # leader: peer -> batches running for it
         #: leader: handler(data, reply) runs a batch and calls reply(data, error) once; None: not served here
@@ -80,12 +82,14 @@ class RaftForwards:
         """Send `data` to the leader; False (nothing sent) when it must go over gRPC."""
         leader = node.leader_node
         if (self.closed or leader is None or node._isLeader() or not node.rc_leader_forwards
-                or len(data) > REMOTE_MAX_BYTES or len(self._asks) >= MAX_ASKS):
+                or len(data) > REMOTE_MAX_BYTES or len(self._asks) >= MAX_ASKS
+                or self._ask_bytes + len(data) > MAX_ASK_BYTES):
             return False
         fid = next(self._ids)
         if not node.send_forward(leader, fid, data):
             return False   # no connection to the leader now
-        self._asks[fid] = (callback, deadline, leader)
+        self._asks[fid] = (callback, deadline, leader, len(data))
+        self._ask_bytes += len(data)
         self.sent += 1
         return True
 
@@ -97,16 +101,19 @@ class RaftForwards:
             return
         leader = None if node._isLeader() else node.leader_node
         connected = leader is not None and node.connected_to(leader)
-        for fid, (callback, deadline, asked) in list(self._asks.items()):
+        for fid, (_, deadline, asked, _) in list(self._asks.items()):
             if asked != leader:
-                del self._asks[fid]
-                callback(None, NotLeaderError("the leader changed before it answered the forwarded writes"))
+                self._take(fid)(None, NotLeaderError("the leader changed before it answered the forwarded writes"))
             elif not connected:
-                del self._asks[fid]
-                callback(None, UnavailableError("the connection to the leader dropped; retry"))
+                self._take(fid)(None, UnavailableError("the connection to the leader dropped; retry"))
             elif deadline <= now:
-                del self._asks[fid]
-                callback(None, DeadlineError("the leader did not answer in time; the outcome is unknown"))
+                self._take(fid)(None, DeadlineError("the leader did not answer in time; the outcome is unknown"))
+
+    def _take(self, fid: int) -> ForwardCallback:
+        """The callback of ask `fid`, which ends here."""
+        callback, _, _, size = self._asks.pop(fid)
+        self._ask_bytes -= size
+        return callback
 
     def on_reply(self, sender, message: dict) -> None:
         """Follower: the leader's `rc_forward_reply` (from `sender`: only the leader asked counts)."""
@@ -114,8 +121,7 @@ class RaftForwards:
         ask = self._asks.get(fid) if type(fid) is int else None
         if ask is None or ask[2] != sender:
             return  # failed already (deadline, leader change), or not the answer to our ask
-        del self._asks[fid]
-        callback = ask[0]
+        callback = self._take(fid)
         error, data = message.get("error"), message.get("data")
         if error is None and type(data) is bytes:
             callback(data, None)
@@ -160,6 +166,6 @@ class RaftForwards:
     def close(self) -> None:
         """Fail every ask (the replicator stops); replies still running are dropped."""
         self.closed = True
-        asks, self._asks = self._asks, {}
-        for callback, _, _ in asks.values():
+        asks, self._asks, self._ask_bytes = self._asks, {}, 0
+        for callback, _, _, _ in asks.values():
             callback(None, UnavailableError("replicator closed"))

@@ -123,7 +123,12 @@ def test_a_follower_keeps_at_most_max_asks_on_the_raft_connection(tmp_path, fw_c
     first = sent(node, "rc_forward")[0][1]["id"]
     rep._forwards.on_reply(leader, {"id": first, "data": b"r", "error": None})
     assert rep._forwards.ask(node, b"batch", fw_clock.now + 2.0, Answers()), "room again"
-    assert forwards_module.MAX_ASKS * REMOTE_MAX_BYTES <= 1 << 20, "at most 1 MiB waits on the connection"
+    big = b"x" * REMOTE_MAX_BYTES
+    (tmp_path / "bytes").mkdir()
+    rep2, node2, _ = forwarding_follower(tmp_path / "bytes")
+    fits = forwards_module.MAX_ASK_BYTES // len(big)
+    assert [rep2._forwards.ask(node2, big, fw_clock.now + 2.0, Answers()) for _ in range(fits + 1)] == \
+        [True] * fits + [False], "and at most MAX_ASK_BYTES"
 
 
 def test_an_ask_fails_when_the_leader_changes_or_its_deadline_passes(tmp_path, fw_clock):
