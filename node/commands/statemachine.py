@@ -226,6 +226,8 @@ class StateMachine:
             self._events.clear()
             self._settings_generation = -1  # CONFIG SET may have switched in memory only
             self._sync_settings()
+            # afresh: the first pass's check for unknown fields dropped them from the commands it measured
+            entries, self._fields_known = commands.decode_for_apply(bytes(data), self.max_version)
             result = self._apply_entries(index, entries, batch, isolated=True)
         if self._events:
             events, self._events = self._events, []

@@ -20,7 +20,6 @@ import pysyncobj.pickle as _ps_pickle
 from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.config import FAIL_REASON
 from pysyncobj.monotonic import monotonic as _ps_monotonic
-from pysyncobj.tcp_connection import CONNECTION_STATE
 
 from raftcache.node.raft import raft_wire
 from raftcache.node.errors import UpgradeRequiredError
@@ -265,10 +264,11 @@ class RaftNode(SyncObj):
         """The leader this node knows of (a Node; None when unknown). Tick thread."""
         return self._SyncObj__raftLeader
 
-    def send_read_index(self, leader, rid: int, lease: bool, timeout_s: float) -> None:
-        """Follower: ask `leader` for a read index (readindex.py). Tick thread."""
-        self._SyncObj__transport.send(leader, {"type": "rc_read_index", "id": rid, "lease": lease,
-                                              "timeout": timeout_s})
+    def send_read_index(self, leader, rid: int, lease: bool, timeout_s: float) -> bool:
+        """Follower: ask `leader` for a read index (readindex.py); False when the connection to
+        it is not up (nothing sent). Tick thread."""
+        return self.connected_to(leader) and bool(self._SyncObj__transport.send(
+            leader, {"type": "rc_read_index", "id": rid, "lease": lease, "timeout": timeout_s}))
 
     def send_read_index_reply(self, peer, rid: int, index: int, error: tuple | None) -> None:
         """Leader: answer a follower's rc_read_index (error: (reason, message)). Tick thread."""
@@ -277,13 +277,14 @@ class RaftNode(SyncObj):
 
     def send_forward(self, leader, fid: int, data: bytes) -> bool:
         """Follower: send `leader` a batch of forwarded writes (forwards.py); False when the
-        connection to it is down (nothing sent). Tick thread."""
-        return bool(self._SyncObj__transport.send(leader, {"type": "rc_forward", "id": fid, "data": data}))
+        connection to it is not up (nothing sent). Tick thread."""
+        return self.connected_to(leader) and bool(
+            self._SyncObj__transport.send(leader, {"type": "rc_forward", "id": fid, "data": data}))
 
     def connected_to(self, node) -> bool:
-        """Whether the Raft connection to `node` is up. Tick thread."""
-        conn = self._SyncObj__transport._connections.get(node)
-        return conn is not None and conn.state == CONNECTION_STATE.CONNECTED
+        """Whether the Raft connection to `node` is up, its keys exchanged: PySyncObj marks a
+        dialled connection CONNECTED before that, and a message sent then closes it. Tick thread."""
+        return self.isNodeConnected(node)
 
     def send_forward_reply(self, peer, fid: int, data: bytes | None, error: tuple | None) -> None:
         """Leader: answer a follower's rc_forward (error: (reason, message)). Tick thread."""

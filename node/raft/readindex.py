@@ -149,8 +149,10 @@ class ReadIndex:
             callback(None, 0, ReadIndexUnsupported("the leader runs a release without ReadIndex"))
         else:
             rid = next(self._ids)
+            if not node.send_read_index(leader, rid, lease, max(0.0, deadline - time.monotonic())):
+                callback(None, 0, UnavailableError("no connection to the leader to ask for a read index"))
+                return
             self._asks[rid] = (callback, deadline, leader)
-            node.send_read_index(leader, rid, lease, max(0.0, deadline - time.monotonic()))
 
     def _step_asks(self, node, now: float) -> None:
         """Follower: fail the requests whose deadline passed or whose leader changed."""

@@ -48,6 +48,18 @@ def test_a_command_that_raises_answers_internal_and_changes_nothing(tmp_path, bu
     assert node.run(set=Set(b"after", b"1")) == commands.OK
 
 
+def test_a_command_refused_for_unknown_fields_stays_refused_when_another_raises(tmp_path, buggy_append):
+    node = Node(str(tmp_path / "ks"))
+    unknown = pb.Command(set=Set(b"k", b"v")).SerializeToString() + bytes([0xF8, 0x06, 0x01])   # field 111
+    raw = pb.LogEntry(version=commands.MAX_VERSION, now_ms=NOW).SerializeToString()
+    refused = raw + bytes([0x32, len(unknown)]) + unknown
+    raises = _entry(append=pb.Append(key=b"b", value=b"x")).SerializeToString()
+    batch = commands.BATCH_MARKER + b"".join(bytes([0x0A, len(e)]) + e for e in (refused, raises))
+    results = node.sm.apply(1, batch)
+    assert err(Reason.INVALID_ARGUMENT)(results[0]) and err(Reason.INTERNAL)(results[1])
+    assert node.get(b"k") is None, "the second pass refuses it too"
+
+
 def test_one_bad_command_in_a_batch_leaves_the_others_applied(tmp_path, buggy_append):
     node = Node(str(tmp_path / "ks"))
     batch = commands.encode_batch([

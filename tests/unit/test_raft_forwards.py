@@ -296,3 +296,15 @@ def test_the_leader_end_refuses_a_malformed_batch_and_a_batch_it_cannot_lead():
     assert data is None and isinstance(error, UnavailableError) and "malformed" in error.message
     (data, error), = asyncio.run(run(types.SimpleNamespace(is_leader=False), cache_pb2.RequestBatch().SerializeToString()))
     assert data is None and isinstance(error, NotLeaderError)
+
+
+def test_nothing_is_sent_to_a_leader_before_its_connection_is_up(tmp_path):
+    """PySyncObj marks a dialled connection CONNECTED before the keys are exchanged; a message
+    sent then would close it. Only a node PySyncObj counts as connected gets one."""
+    node, transport, _ = make_node(tmp_path)
+    peer = TCPNode(PEER)
+    assert not node.send_forward(peer, 1, b"batch") and not node.send_read_index(peer, 2, False, 1.0)
+    assert transport.sent == []
+    node._SyncObj__connectedNodes.add(peer)
+    assert node.send_forward(peer, 1, b"batch") and node.send_read_index(peer, 2, False, 1.0)
+    assert [m["type"] for _, m in transport.sent] == ["rc_forward", "rc_read_index"]

@@ -300,3 +300,12 @@ def test_the_raft_node_stamps_rc_ri_and_routes_read_index_messages(tmp_path, rea
     node._SyncObj__onMessageReceived(peer, {"type": "rc_read_index", "id": 3, "lease": False})
     node._SyncObj__onMessageReceived(peer, {"type": "rc_read_index_reply", "id": 4, "index": 1, "error": None})
     assert got == [("request", peer, 3), ("reply", peer, 4)]
+
+
+def test_a_follower_without_a_connection_to_its_leader_is_answered_at_once(tmp_path, reads_clock):
+    rep, node, (leader, _) = follower_of(tmp_path)
+    node._SyncObj__connectedNodes.discard(leader)
+    answers = Answers()
+    rep.read_index(answers, 2.0)
+    rep._reads.step(node, rep.lease_read_index)
+    assert sent(node, "rc_read_index") == [] and isinstance(answers.got[0][1], UnavailableError)
