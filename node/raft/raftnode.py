@@ -40,6 +40,11 @@ _FOLLOWER = 0  # pysyncobj.syncobj._RAFT_STATE
 _LEADER = 2
 
 
+#: Peer messages of raftcache's own -> the RaftNode attribute holding their handler(node, message).
+_PEER_REQUESTS = {"rc_read_index": "rc_on_read_index", "rc_read_index_reply": "rc_on_read_index_reply",
+                  "rc_forward": "rc_on_forward", "rc_forward_reply": "rc_on_forward_reply"}
+
+
 class RaftNode(SyncObj):
     """SyncObj with raftcache's one replicated entry point and handler fixes.
 
@@ -436,18 +441,10 @@ class RaftNode(SyncObj):
             self._on_pre_vote(node, message)
         elif mtype == "rc_pre_vote_response":
             self._on_pre_vote_response(message)
-        elif mtype == "rc_read_index":
-            if self.rc_on_read_index is not None:
-                self.rc_on_read_index(node, message)
-        elif mtype == "rc_read_index_reply":
-            if self.rc_on_read_index_reply is not None:
-                self.rc_on_read_index_reply(node, message)
-        elif mtype == "rc_forward":
-            if self.rc_on_forward is not None:
-                self.rc_on_forward(node, message)
-        elif mtype == "rc_forward_reply":
-            if self.rc_on_forward_reply is not None:
-                self.rc_on_forward_reply(node, message)
+        elif mtype in _PEER_REQUESTS:   # ReadIndex and forwarded writes: the Replicator's handlers
+            handler = getattr(self, _PEER_REQUESTS[mtype])
+            if handler is not None:
+                handler(node, message)
         else:
             SyncObj._SyncObj__onMessageReceived(self, node, message)
 
