@@ -238,8 +238,7 @@ class Engine:
         A list in `args` (KEYS, ARGV) becomes a Lua table once the run's memory is counted."""
         box = self.box
         ctx = run.ctx
-        # the entry's version at apply (its replicas' rules); off the log, the newest rules
-        version = ctx.version if hasattr(ctx.txn, "savepoint") else commands.MAX_VERSION
+        version = rules_version(ctx)
         compat = run.compat = version >= commands.SCRIPT_COMPAT_VERSION
         box.seed(ctx.seed, numeric_strings=compat)
         box.msgpack.compat = compat
@@ -599,10 +598,15 @@ def _indexed(table, key):
     return table[key]
 
 
+def rules_version(ctx) -> int:
+    """The log semantics version whose rules a run follows: its entry's at apply (replicas of
+    that older release run it too: it must behave as they do), the newest off the log."""
+    return ctx.version if hasattr(ctx.txn, "savepoint") else commands.MAX_VERSION
+
+
 def applied_before(ctx, version: int) -> bool:
-    """The script is applied from a log entry of a semantics version older than `version`
-    (replicas of that older release run it too: it must behave as they do)."""
-    return hasattr(ctx.txn, "savepoint") and ctx.version < version
+    """The script is applied from a log entry of a semantics version older than `version`."""
+    return rules_version(ctx) < version
 
 
 def _wait(engine: Engine, run: Run, argv) -> object:

@@ -143,15 +143,20 @@ class RaftForwarder:
         self._timeout_s = timeout_s
 
     def _raft_path(self, node_id, requests) -> bool:
-        return node_id == self._replicator.leader_id and all(
-            consistency is None and client_id and sequence for _, consistency, client_id, sequence in requests
-        ) and len({client_id for _, _, client_id, _ in requests}) == len(requests)
+        if node_id != self._replicator.leader_id:
+            return False
+        clients = set()
+        for _, consistency, client_id, sequence in requests:
+            if consistency is not None or not client_id or not sequence or client_id in clients:
+                return False
+            clients.add(client_id)
+        return True
 
     async def forward(self, node_id, command, consistency, client_id, sequence):
         request = (command, consistency, client_id, sequence)
         if not self._raft_path(node_id, [request]):
             return await self._grpc.forward(node_id, *request)
-        outcome = (await self.forward_batch(node_id, [request]))[0]
+        outcome = (await self._over_raft(node_id, [request]))[0]
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
@@ -159,6 +164,10 @@ class RaftForwarder:
     async def forward_batch(self, node_id, requests):
         if not self._raft_path(node_id, requests):
             return await self._grpc.forward_batch(node_id, requests)
+        return await self._over_raft(node_id, requests)
+
+    async def _over_raft(self, node_id, requests) -> list:
+        """forward_batch's outcomes for `requests`, which may take the Raft path."""
         batch = cache_pb2.RequestBatch()
         for request in requests:
             grpc_codec.request_to_proto(*request, out=batch.requests.add())
