@@ -43,6 +43,7 @@ from raftcache.node.frontends.resp_protocol import (
     RequestParser,
     RespError,
     encode,
+    only_gets,
     whole_frames,
 )
 from raftcache.node.service.pubsub import Message
@@ -374,16 +375,10 @@ class Connection(StreamConnection):
         self.touch()
         frames = None
         if self.parser.idle and self.authenticated:
+            if self.task is None and not self.pending and self._answer_gets(data):
+                return
             frames = whole_frames(data, self.parser.max_bulk_bytes)
         if frames:
-            if len(frames) == 1 and self.task is None and not self.pending and self.fast_paths_ok() \
-                    and self._plain_get(frames[0]):   # -P 1's GET
-                reply = self._gets_now(frames)
-                if reply is not None:
-                    self._write(reply)
-                    return
-                if self._start_round_gets(frames):
-                    return
             self.pending.extend(frames)
         else:
             self.parser.feed(data)
@@ -407,16 +402,35 @@ class Connection(StreamConnection):
             self.update_reading()
         self._check_memory()
 
-    def _gets_now(self, burst: list[list[bytes]]) -> bytes | None:
-        """The replies to `burst` (plain GETs, in order) if they are servable now, read in one
-        transaction; None: take the ordinary path.
+    def _answer_gets(self, data: bytes) -> bool:
+        """`data` is nothing but GETs (a -P 1 client's GET, a pipeline's) the fast paths may
+        take, and they were answered now or joined the node's read round; False: the
+        ordinary path takes `data`, nothing was done."""
+        gets = only_gets(data)
+        if gets is None:
+            return False
+        names, keys = gets
+        if (len(keys) > (MAX_READS_IN_FLIGHT if self.session.tracking is None else 1)   # (tracking: per command)
+                or not self.fast_paths_ok() or not self._gets_allowed(keys)):
+            return False
+        burst = list(zip(names, keys))
+        reply = self._gets_now(burst, keys)
+        if reply is not None:
+            self._write(reply)
+            self._check_memory()
+            return True
+        return not self.write_paused() and self._start_round_gets(burst, keys)
+
+    def _gets_now(self, burst: list, keys: list[bytes]) -> bytes | None:
+        """The replies to `burst` (plain GETs, in order, each its arguments; `keys` their keys)
+        if they are servable now, read in one transaction; None: take the ordinary path.
 
         The commonest requests of a cache, served without Command or task
         (Service.get_now); every other case, errors included, is the
         ordinary path's.
         """
         started_ns = time.perf_counter_ns()
-        values = self.session.get_now([args[1] for args in burst])
+        values = self.session.get_now(keys)
         if values is NOT_NOW:
             return None
         self.server.stats["total_commands_processed"] += len(burst)
@@ -424,13 +438,17 @@ class Connection(StreamConnection):
         return self._get_replies(burst, values, usec)
 
     def _plain_get(self, args: list[bytes]) -> bool:
-        """`args` is a GET the fast paths may answer (no MULTI, ACL restriction, subscriber
-        mode, or cluster redirection: the ordinary path answers those)."""
-        if (len(args) != 2 or args[0].lower() != b"get" or self.multi is not None or not self._unrestricted()
-                or self.session.subscriptions is not None):
+        """`args` is a GET the fast paths may answer (see _gets_allowed)."""
+        return len(args) == 2 and args[0].lower() == b"get" and self._gets_allowed(args[1:])
+
+    def _gets_allowed(self, keys: list[bytes]) -> bool:
+        """GETs of `keys`, in this connection's state, may take the fast paths: no MULTI, ACL
+        restriction, subscriber mode, or cluster redirection (the ordinary path answers those)."""
+        if self.multi is not None or not self._unrestricted() or self.session.subscriptions is not None:
             return False
         # in cluster mode the ordinary path answers -MOVED / -ASK
-        return self.server.cluster is None or not (self.asking or not resp_cluster.serves(self.server.cluster, args[1]))
+        cluster = self.server.cluster
+        return cluster is None or not self.asking and all(resp_cluster.serves(cluster, key) for key in keys)
 
     def _plain_get_item(self, item) -> bool:
         """`item` (pending) may join a burst whose first GET passed _plain_get: the connection's
@@ -438,7 +456,7 @@ class Connection(StreamConnection):
         return type(item) is list and len(item) == 2 and item[0].lower() == b"get" and (
             self.server.cluster is None or resp_cluster.serves(self.server.cluster, item[1]))
 
-    def _get_replies(self, burst: list[list[bytes]], values: list, usec: int) -> bytes:
+    def _get_replies(self, burst: list, values: list, usec: int) -> bytes:
         """The replies to GETs `burst` whose `values` were read, each counted as taking `usec`
         (count(): GET has no subcommand and never blocks)."""
         proto = self.proto
@@ -449,14 +467,15 @@ class Connection(StreamConnection):
         self.session.finished_many("get", burst, usec)
         return b"".join(replies)
 
-    def _start_round_gets(self, burst: list[list[bytes]]) -> bool:
-        """Plain GETs (`burst`, in order, taken from the front of `pending` or never in it) at a
+    def _start_round_gets(self, burst: list, keys: list[bytes]) -> bool:
+        """Plain GETs (`burst`, in order, taken from the front of `pending` or never in it; `keys`
+        their keys) at a
         level that waits for a read index (a follower at linearizable or lease): they join the
         node's shared round together, with no Command or task (Session.start_gets), and their
         replies go out in one write from the round's completion (_round_gets_done). False: not
         this path (nothing was started)."""
         started_ns = time.perf_counter_ns()
-        handle = self.session.start_gets([args[1] for args in burst],
+        handle = self.session.start_gets(keys,
                                          functools.partial(self._round_gets_done, burst, started_ns))
         if handle is None:
             return False
@@ -466,13 +485,13 @@ class Connection(StreamConnection):
         self.task = handle
         return True
 
-    def _round_gets_done(self, burst: list[list[bytes]], started_ns: int, outcome: tuple | None) -> None:
+    def _round_gets_done(self, burst: list, started_ns: int, outcome: tuple | None) -> None:
         self.task, self.running = None, False
         if self.closing:
             return
         if outcome is None:   # an error or a floor to wait for: the command loop runs them, in order
             self.server.stats["total_commands_processed"] -= len(burst)   # counted again there
-            self.pending.extendleft(reversed(burst))
+            self.pending.extendleft(list(args) for args in reversed(burst))
             self.task = asyncio.get_running_loop().create_task(self._run())
             return
         # each GET waited for the whole round
@@ -521,14 +540,15 @@ class Connection(StreamConnection):
             if self._plain_get(args):   # a pipeline's GETs: read together now, or wait for one round together
                 burst = list(itertools.takewhile(self._plain_get_item, itertools.islice(
                     pending, MAX_READS_IN_FLIGHT if self.session.tracking is None else 1)))  # (tracking: per command)
-                reply = self._gets_now(burst)
+                keys = [args[1] for args in burst]
+                reply = self._gets_now(burst, keys)
                 if reply is not None:
                     out.append(reply)
                     size += len(reply)
                     for _ in burst:
                         pending.popleft()
                     continue
-                if not self.write_paused() and self._start_round_gets(burst):
+                if not self.write_paused() and self._start_round_gets(burst, keys):
                     for _ in burst:
                         pending.popleft()
                     break

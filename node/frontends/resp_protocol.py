@@ -182,6 +182,37 @@ LONE_FRAME_MAX_ARGS = 64
 _THREE_LETTERS_ONE_ARGUMENT = re.compile(rb"\*2\r\n\$3\r\n(...)\r\n\$([0-9]{1,10})\r\n", re.DOTALL)
 
 
+#: what each frame of a read that is nothing but GETs starts with
+_GET_FRAME_START = b"*2\r\n$3\r\n"
+_BULK_HEADER = b"$%d".__mod__
+
+
+def only_gets(data: bytes) -> tuple[list[bytes], list[bytes]] | None:
+    """(names as sent, keys) when `data` is nothing but complete `GET key` frames, else None.
+
+    The commonest read of a cache's socket (one GET at -P 1, a pipeline of them
+    at -P 16), taken apart by one split and C-level checks instead of a frame at
+    a time: every frame is exactly `*2`, `$3`, a GET in any case, `$<length>`
+    (no leading zero), a key of that length holding no CR LF. Anything else,
+    including a key with CR LF in it, returns None and goes the general way
+    (whole_frames, then RequestParser). As whole_frames, the caller checks the
+    parser is idle. Keys longer than any limit are the caller's to refuse.
+    """
+    if not data.startswith(_GET_FRAME_START) or data[8:11].lower() != b"get":
+        return None
+    parts = data.split(b"\r\n")
+    count = len(parts) // 5
+    if len(parts) != 5 * count + 1 or parts[-1]:
+        return None
+    keys = parts[4::5]
+    names = parts[2::5]
+    if (parts[0::5].count(b"*2") != count or parts[1::5].count(b"$3") != count
+            or list(map(_BULK_HEADER, map(len, keys))) != parts[3::5]
+            or names.count(b"GET") != count and any(name.lower() != b"get" for name in names)):
+        return None
+    return names, keys
+
+
 def whole_frames(data: bytes, max_bulk_bytes: int) -> list[list[bytes]] | None:
     """The commands when `data` is nothing but complete multibulk frames, else None.
 

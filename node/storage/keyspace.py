@@ -86,6 +86,8 @@ _HEADER = struct.Struct(">BQQI")      # type, expires_at_ms, index, flags
 _U64 = struct.Struct(">Q")
 _U16 = struct.Struct(">H")
 _HASH = struct.Struct(">I")
+_DB_HASH = struct.Struct(">HI")        # a data key's prefix: database, key_hash
+_TYPE_EXPIRY = struct.Struct(">BQ")    # the start of _HEADER: what a GET looks at
 _MAX_U64 = (1 << 64) - 1
 _APPLIED = b"applied_index"
 _USED = b"used_bytes"
@@ -191,7 +193,7 @@ def key_hash(key: bytes) -> int:
 
 
 def _data_key(db: int, key: bytes) -> bytes:
-    return _U16.pack(db) + _HASH.pack(key_hash(key)) + key
+    return _DB_HASH.pack(db, key_hash(key)) + key
 
 
 def _expiry_key(deadline_ms: int, db: int, key: bytes) -> bytes:
@@ -295,17 +297,16 @@ class ReadTxn:
         None when the key is absent or expired at `now_ms`, or the ValueType of a key that
         holds something else. Counts hits and misses as `get` does."""
         get, data = self._txn.get, self._ks._data
-        prefix = _U16.pack(db)
-        pack_hash = _HASH.pack
-        unpack_header = _HEADER.unpack_from
+        pack_prefix, crc32 = _DB_HASH.pack, zlib.crc32
+        unpack_header = _TYPE_EXPIRY.unpack_from
         out = []
         hits = 0
         for key in keys:
-            raw = get(prefix + pack_hash(zlib.crc32(key) & 0xFFFFFFFF) + key, None, data)   # _data_key, inlined
+            raw = get(pack_prefix(db, crc32(key)) + key, None, data)   # _data_key, inlined (crc32 is unsigned)
             if raw is None:
                 out.append(None)
                 continue
-            vtype, expires_at_ms, _, _ = unpack_header(raw)
+            vtype, expires_at_ms = unpack_header(raw)
             if expires_at_ms and expires_at_ms <= now_ms:
                 out.append(None)
                 continue

@@ -13,8 +13,10 @@ import random
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from raftcache.node.frontends.resp_protocol import ProtocolError, RequestParser, split_args, whole_frames
+from raftcache.node.frontends.resp_protocol import ProtocolError, RequestParser, only_gets, split_args, whole_frames
 from tests.unit.resp_fakes import Client, cmd
 
 
@@ -274,6 +276,42 @@ def test_expire_with_xx_and_lt_needs_an_existing_expiry(service):
 ])
 def test_whole_frames_recognised_exactly(data, frames):
     assert whole_frames(data, max_bulk_bytes=10) == frames
+
+
+@pytest.mark.parametrize("data, gets", [
+    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", ([b"GET"], [b"k"])),
+    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*2\r\n$3\r\ngEt\r\n$0\r\n\r\n*2\r\n$3\r\nget\r\n$2\r\nab\r\n",
+     ([b"GET", b"gEt", b"get"], [b"k", b"", b"ab"])),
+    (b"*2\r\n$3\r\nGET\r\n$4\r\na\r\nb\r\n", None),    # a key holding CR LF: whole_frames takes it
+    (b"*2\r\n$3\r\nGET\r\n$21\r\na\r\n*2\r\n$3\r\nGET\r\n$1\r\nb\r\n", None),  # one key that looks like two
+    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*2\r\n$3\r\nSET\r\n$1\r\nk\r\n", None),  # not only GETs
+    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*2\r\n$3\r\nGET\r\n$1\r\n", None),  # the last cut short
+    (b"*2\r\n$3\r\nGET\r\n$2\r\nk\r\n", None),
+    (b"*2\r\n$3\r\nGET\r\n$01\r\nk\r\n", None),      # the parser's business
+    (b"*2\r\n$3\r\nGET\r\n$+1\r\nk\r\n", None),
+    (b"*2\r\n$3\r\nGET\r\n$-1\r\n\r\n", None),
+    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nGET k\r\n", None),
+    (b"*3\r\n$3\r\nGET\r\n$1\r\nk\r\n$1\r\nx\r\n", None),
+    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n\r\n", None),
+    (b"GET k\r\n", None),
+    (b"", None),
+])
+def test_only_gets_recognised_exactly(data, gets):
+    assert only_gets(data) == gets
+
+
+@given(st.lists(st.tuples(st.sampled_from([b"GET", b"get", b"GeT", b"SET", b"GETX"]),
+                          st.binary(max_size=12), st.sampled_from([0, 1, -1])), max_size=6),
+       st.integers(min_value=0, max_value=3))
+def test_only_gets_agrees_with_whole_frames(frames, cut):
+    """Whatever only_gets accepts, the general splitter reads as the same GETs."""
+    data = b"".join(b"*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(name), name, len(key) + skew, key)
+                    for name, key, skew in frames)
+    data = data[:len(data) - cut]
+    gets = only_gets(data)
+    if gets is not None:
+        assert [list(frame) for frame in zip(*gets)] == whole_frames(data, max_bulk_bytes=1 << 20)
+        assert all(name.lower() == b"get" for name in gets[0])
 
 
 def test_lone_get_keeps_redis_semantics(service, tmp_path):
