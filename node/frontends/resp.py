@@ -417,7 +417,8 @@ class Connection(StreamConnection):
         reply = self._gets_now(burst, keys)
         if reply is not None:
             self._write(reply)
-            self._check_memory()
+            if len(keys) > 1:   # a pipeline's replies (a lone reply's limits are checked as it is sent)
+                self._check_memory()
             return True
         return not self.write_paused() and self._start_round_gets(burst, keys)
 

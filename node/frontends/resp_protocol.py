@@ -185,6 +185,7 @@ _THREE_LETTERS_ONE_ARGUMENT = re.compile(rb"\*2\r\n\$3\r\n(...)\r\n\$([0-9]{1,10
 #: what each frame of a read that is nothing but GETs starts with
 _GET_FRAME_START = b"*2\r\n$3\r\n"
 _BULK_HEADER = b"$%d".__mod__
+_ONE_GET = re.compile(rb"\*2\r\n\$3\r\n(...)\r\n\$(0|[1-9][0-9]{0,9})\r\n(.*)\r\n", re.DOTALL)
 
 
 def only_gets(data: bytes) -> tuple[list[bytes], list[bytes]] | None:
@@ -193,13 +194,16 @@ def only_gets(data: bytes) -> tuple[list[bytes], list[bytes]] | None:
     The commonest read of a cache's socket (one GET at -P 1, a pipeline of them
     at -P 16), taken apart by one split and C-level checks instead of a frame at
     a time: every frame is exactly `*2`, `$3`, a GET in any case, `$<length>`
-    (no leading zero), a key of that length holding no CR LF. Anything else,
-    including a key with CR LF in it, returns None and goes the general way
+    (no leading zero), a key of that length (holding no CR LF, unless it is the
+    only frame). Anything else returns None and goes the general way
     (whole_frames, then RequestParser). As whole_frames, the caller checks the
     parser is idle. Keys longer than any limit are the caller's to refuse.
     """
     if not data.startswith(_GET_FRAME_START) or data[8:11].lower() != b"get":
         return None
+    one = _ONE_GET.fullmatch(data)   # -P 1: one frame, or its key would run into the next
+    if one is not None and int(one.group(2)) == len(one.group(3)):
+        return [one.group(1)], [one.group(3)]
     parts = data.split(b"\r\n")
     count = len(parts) // 5
     if len(parts) != 5 * count + 1 or parts[-1]:
