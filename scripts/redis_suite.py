@@ -56,7 +56,6 @@ SKIP = [
     "Keyspace notifications: stream events test",    # no xgroup-createconsumer from XREADGROUP/XCLAIM
     "Tracking only occurs for scripts when a command calls a read-only command",  # script reads untracked
     "TTL, TYPE and EXISTS do not alter the last access time of a key",   # EXISTS touches (TOUCH runs as it)
-    "command stats for scripts",                     # commands a script calls are not in commandstats
     "/GETKEYSANDFLAGS",                              # no COMMAND GETKEYSANDFLAGS
     # no `os` at all in the sandbox (Redis 7.4 keeps os.clock): scripts have no clock of their own
     "Measures elapsed time os.clock()", "Prohibit dangerous lua methods in sandbox",

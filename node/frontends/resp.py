@@ -166,8 +166,18 @@ class RespServer:
         """What /metrics exports under redis_exporter's names (node/service/metrics.py): copies."""
         return {"connected_clients": len(self.connections), "blocked_clients": resp_blocking.blocked_clients(),
                 "started_s": self.started_s, "stats": dict(self.stats), "redis_version": resp_admin.REDIS_VERSION,
-                "cmdstats": {name: list(stat) for name, stat in list(self.cmdstats.items())},
+                "cmdstats": self.command_stats(),
                 "errorstats": dict(self.errorstats)}
+
+    def command_stats(self) -> dict[str, list[int]]:
+        """INFO commandstats (copies): the commands clients sent here and those scripts called
+        (as Redis, a command a script calls is counted under its own name too)."""
+        merged = {name: list(stat) for name, stat in list(self.cmdstats.items())}
+        for name, stat in self.service.script_call_stats().items():
+            mine = merged.setdefault(name, [0, 0, 0, 0])
+            for i, n in enumerate(stat):
+                mine[i] += n
+        return merged
 
     def _cmdstat(self, name: str) -> list[int]:
         stat = self.cmdstats.get(name)

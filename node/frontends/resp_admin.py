@@ -641,7 +641,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
         out.append("# Commandstats")
         out.extend(f"cmdstat_{name}:calls={calls},usec={usec},usec_per_call={usec / max(calls, 1):.2f},"
                    f"rejected_calls={rejected},failed_calls={failed}"
-                   for name, (calls, usec, rejected, failed) in sorted(server.cmdstats.items()))
+                   for name, (calls, usec, rejected, failed) in sorted(server.command_stats().items()))
         out.append("")
     if sections & {"all", "everything", "latencystats"}:  # not in the default sections either
         out.append("# Latencystats")

@@ -25,6 +25,7 @@ import dataclasses
 import hashlib
 import logging
 import re
+import time
 
 from lupa import lua51
 
@@ -45,6 +46,10 @@ from raftcache.proto import commands_pb2 as pb
 log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD_MS = 5_000
+#: INFO commandstats of the commands scripts called, in this process (every replica runs a
+#: script, so every node counts its commands, as a Redis replica counts the commands it is
+#: sent): command name -> [calls, usec, rejected_calls, failed_calls], as the front end's.
+CALL_STATS: dict[str, list[int]] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,6 +207,12 @@ class Run:
     on_register: object = None        # FUNCTION LOAD: register(registering, args) (functions.register)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Rejected:
+    """A script's command refused before it ran (wrong arity, not allowed from scripts)."""
+    error: CommandError
+
+
 class Engine:
     """The `redis` API of one sandbox, and the runs on it."""
 
@@ -357,8 +368,25 @@ class Engine:
             self._specs[argv[0]] = spec
         if spec.name in SINCE_HFE and applied_before(run.ctx, commands.HFE_VERSION):
             return script_error("ERR Unknown Redis command called from script")
+        stat = CALL_STATS.get(spec.name)
+        if stat is None:
+            stat = CALL_STATS[spec.name] = [0, 0, 0, 0]
+        started_ns = time.perf_counter_ns()
+        result = self._command(run, spec, argv)
+        if type(result) is _Rejected:
+            stat[2] += 1
+            return result.error
+        stat[0] += 1
+        stat[1] += (time.perf_counter_ns() - started_ns) // 1000
+        if isinstance(result, CommandError):
+            stat[3] += 1
+        return result
+
+    def _command(self, run: Run, spec, argv: list) -> object:
+        """Run the command `argv` (its `spec` known): its reply or CommandError, or _Rejected
+        when it was refused before it ran (INFO commandstats' rejected_calls)."""
         if (spec.arity > 0 and len(argv) != spec.arity) or len(argv) < -spec.arity:
-            return script_error("ERR Wrong number of args calling Redis command from script")
+            return _Rejected(script_error("ERR Wrong number of args calling Redis command from script"))
         local = _LOCAL.get(spec.name)
         if local is not None and (run.redis74 or spec.name != "wait"):
             return local(self, run, argv)
@@ -366,17 +394,17 @@ class Engine:
             if "blocking" in spec.flags:
                 spec, command = resp_blocking.in_multi(spec.name, argv, run.db)
             elif spec.build is None or "noscript" in spec.flags:
-                return script_error("ERR This Redis command is not allowed from script")
+                return _Rejected(script_error("ERR This Redis command is not allowed from script"))
             else:
                 command = spec.build(argv, run.db)
         except RespError as e:
             return script_error(e.text)
         op_name = command.WhichOneof("op")
         if op_name in _NOT_IN_SCRIPTS:
-            return script_error("ERR This Redis command is not allowed from script")
+            return _Rejected(script_error("ERR This Redis command is not allowed from script"))
         is_read = op_name in commands.READ_COMMANDS
         if not is_read and run.read_only:
-            return script_error("ERR Write commands are not allowed from read-only scripts.")
+            return _Rejected(script_error("ERR Write commands are not allowed from read-only scripts."))
         result = self._execute(run, command, op_name, is_read)
         if spec.shape is None or isinstance(result, CommandError):
             return result

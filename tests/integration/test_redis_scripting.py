@@ -329,3 +329,29 @@ def test_info_memory_counts_stored_scripts_functions_and_libraries_on_every_node
     r.script_flush("ASYNC")
     r.function_flush()
     wait_until(lambda: counts(r) == counts(follower) == [0, 0, 0], 10, "every count back to 0")
+
+
+def test_info_commandstats_counts_the_commands_scripts_call_on_every_node(cluster, nodes):
+    """As Redis: a command a script calls is counted under its own name (every replica runs the
+    script, so every node counts it), refused ones as rejected, error replies as failed; CONFIG
+    RESETSTAT forgets them."""
+    r, follower = nodes
+    r.set("not-a-number", "x")
+    for c in (r, follower):
+        c.config_resetstat()
+    script = r.register_script("redis.call('INCRBY', KEYS[1], ARGV[1]) redis.call('EXPIRE', KEYS[1], 3600) "
+                               "redis.pcall('GET') redis.pcall('INCR', KEYS[2]) return 1")
+    assert script(keys=["counted", "not-a-number"], args=[5]) == 1
+    assert script(keys=["counted", "not-a-number"], args=[5], client=follower) == 1
+
+    def stats(c):
+        got = c.info("commandstats")
+        return [(got.get(f"cmdstat_{name}") or {}).get(field, 0) for name, field in (
+            ("incrby", "calls"), ("expire", "calls"), ("get", "rejected_calls"), ("incr", "failed_calls"),
+            ("evalsha", "calls"))]
+    assert stats(r)[:4] == [2, 2, 2, 2]
+    wait_until(lambda: stats(follower)[:4] == [2, 2, 2, 2], 10, "the follower to count what its runs called")
+    assert stats(follower)[4] == 1   # it served one EVALSHA (the leader two: NOSCRIPT, then after the load)
+    assert r.get("counted") == b"10"
+    r.config_resetstat()
+    assert stats(r) == [0, 0, 0, 0, 0]
