@@ -35,18 +35,6 @@ def counts(txn) -> dict[str, int]:
     return {} if _runner is None else _runner.counts(txn)
 
 
-def call_stats() -> dict[str, list[int]]:
-    """INFO commandstats of the commands scripts called in this process (a copy): name ->
-    [calls, usec, rejected_calls, failed_calls]; none without a runner."""
-    return {} if _runner is None else _runner.call_stats()
-
-
-def reset_call_stats() -> None:
-    """CONFIG RESETSTAT: forget call_stats."""
-    if _runner is not None:
-        _runner.reset_call_stats()
-
-
 def needs_savepoint(txn, op) -> bool:
     """Whether the script `op` runs must be rolled back with a nested transaction (it may
     flush a database) rather than an undo scope (cheaper)."""

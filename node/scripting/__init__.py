@@ -59,14 +59,6 @@ class _Runner:
         return store.counts(txn)
 
     @staticmethod
-    def call_stats() -> dict[str, list[int]]:
-        return {name: list(stat) for name, stat in list(engine.CALL_STATS.items())}
-
-    @staticmethod
-    def reset_call_stats() -> None:
-        engine.CALL_STATS.clear()
-
-    @staticmethod
     def script_flush(ctx, op):
         store.flush_scripts(ctx.txn)
         return commands.OK

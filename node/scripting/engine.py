@@ -16,7 +16,8 @@ flush); a command that fails under redis.pcall is undone alone. Errors carry Red
 " script: <sha>, on @user_script:<line>." suffix.
 
 Imports the RESP front end's command table (it translates Redis commands, as the
-front end does); must not touch time, random, sockets, Raft or lmdb.
+front end does); must not touch time (but the duration of a called command, for INFO
+commandstats, which is not replicated state), random, sockets, Raft or lmdb.
 """
 
 from __future__ import annotations
@@ -46,10 +47,6 @@ from raftcache.proto import commands_pb2 as pb
 log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD_MS = 5_000
-#: INFO commandstats of the commands scripts called, in this process (every replica runs a
-#: script, so every node counts its commands, as a Redis replica counts the commands it is
-#: sent): command name -> [calls, usec, rejected_calls, failed_calls], as the front end's.
-CALL_STATS: dict[str, list[int]] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -368,19 +365,20 @@ class Engine:
             self._specs[argv[0]] = spec
         if spec.name in SINCE_HFE and applied_before(run.ctx, commands.HFE_VERSION):
             return script_error("ERR Unknown Redis command called from script")
-        stat = CALL_STATS.get(spec.name)
-        if stat is None:
-            stat = CALL_STATS[spec.name] = [0, 0, 0, 0]
         started_ns = time.perf_counter_ns()
         result = self._command(run, spec, argv)
-        if type(result) is _Rejected:
-            stat[2] += 1
-            return result.error
-        stat[0] += 1
-        stat[1] += (time.perf_counter_ns() - started_ns) // 1000
-        if isinstance(result, CommandError):
-            stat[3] += 1
-        return result
+        stats = run.ctx.call_stats
+        if stats is not None:   # INFO commandstats (ctx.call_stats: a counter; no replicated state)
+            stat = stats.get(spec.name)
+            if stat is None:
+                stat = stats[spec.name] = [0, 0, 0, 0]
+            if type(result) is _Rejected:
+                stat[2] += 1
+            else:
+                stat[0] += 1
+                stat[1] += (time.perf_counter_ns() - started_ns) // 1000
+                stat[3] += isinstance(result, CommandError)
+        return result.error if type(result) is _Rejected else result
 
     def _command(self, run: Run, spec, argv: list) -> object:
         """Run the command `argv` (its `spec` known): its reply or CommandError, or _Rejected
@@ -406,11 +404,13 @@ class Engine:
         if not is_read and run.read_only:
             return _Rejected(script_error("ERR Write commands are not allowed from read-only scripts."))
         result = self._execute(run, command, op_name, is_read)
-        if spec.shape is None or isinstance(result, CommandError):
+        if spec.shape is None or isinstance(result, (CommandError, _Rejected)):
             return result
         return spec.shape(result, run.resp, command)
 
     def _execute(self, run: Run, command, op_name: str, is_read: bool) -> object:
+        """Run one command of the script in its transaction: the handler's result, a
+        CommandError, or _Rejected (refused before it ran: INFO commandstats)."""
         ctx = run.ctx
         op = getattr(command, op_name)
         error = self._limits(ctx, command, op_name, op)
@@ -420,18 +420,20 @@ class Engine:
             return error
         handler = ctx.handlers.get(op_name)
         if handler is None:
-            return script_error("ERR This Redis command is not allowed from script")
+            return _Rejected(script_error("ERR This Redis command is not allowed from script"))
         sub_ctx = ctx if command.db == ctx.db else dataclasses.replace(ctx, db=command.db)
         txn = ctx.txn
         if is_read or not hasattr(txn, "savepoint"):
             return handler(sub_ctx, op)
         if not txn.undoing:   # the script runs in a savepoint: each command as the state machine runs it
-            return run_with_quota(txn, handler, sub_ctx, op)
+            result = run_with_quota(txn, handler, sub_ctx, op)
+            refused = isinstance(result, CommandError) and result.reason == Reason.OUT_OF_MEMORY
+            return _Rejected(result) if refused else result
         # The script runs in an undo scope (the quota wrapper checks maxmemory for the whole
         # script); a command that fails is undone alone, back to its mark.
         if type(op) in _UNDO_REFUSES:
-            return script_error(f"ERR {op_name.upper()} inside a script needs its name in the "
-                                f"script's code")
+            return _Rejected(script_error(f"ERR {op_name.upper()} inside a script needs its name in the "
+                                          f"script's code"))
         mark = txn.undo_mark()
         result = handler(sub_ctx, op)
         if isinstance(result, CommandError):
@@ -613,7 +615,7 @@ def _keys(engine: Engine, run: Run, argv) -> object:
     while True:
         command = resp_args.cmd(run.db, "scan", cursor=cursor, match=b"" if pattern == b"*" else pattern, count=1000)
         result = engine._execute(run, command, "scan", True)
-        if isinstance(result, CommandError):
+        if isinstance(result, (CommandError, _Rejected)):
             return result
         cursor = int(result[0])
         found.extend(result[1])

@@ -51,7 +51,6 @@ from raftcache.node.errors import (
     UnavailableError,
 )
 from raftcache.node.commands import acl, slot_migration
-from raftcache.node.commands import scripting as script_ops
 from raftcache.node.service.access import AccessTable
 from raftcache.node.service.diagnostics import Diagnostics, log_lines
 from raftcache.node.service.evictor import EVICTION_INTERVAL_S, Evictor, estimate_growth
@@ -695,11 +694,10 @@ class Service:
         """INFO memory's number_of_cached_scripts, number_of_functions, number_of_libraries (this node)."""
         return self._sm.script_counts()
 
-    @staticmethod
-    def script_call_stats() -> dict[str, list[int]]:
+    def script_call_stats(self) -> dict[str, list[int]]:
         """INFO commandstats of the commands scripts called on this node (every replica runs
-        them): name -> [calls, usec, rejected_calls, failed_calls]."""
-        return script_ops.call_stats()
+        them): name -> [calls, usec, rejected_calls, failed_calls] (copies)."""
+        return {name: list(stat) for name, stat in list(self._sm.script_call_stats.items())}
 
     def _gets_here(self, keys: list[bytes]) -> bool:
         """GETs of `keys` may take the fast paths: no key over the length limit (the ordinary
@@ -964,4 +962,4 @@ class Service:
         self._keyspace.hits = self._keyspace.misses = 0
         self._sm.evicted.clear()
         self.diagnostics.reset_stats()
-        script_ops.reset_call_stats()
+        self._sm.script_call_stats.clear()

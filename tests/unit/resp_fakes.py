@@ -20,7 +20,6 @@ from raftcache.node.storage.keyspace import Keyspace
 from raftcache.node.service.diagnostics import Diagnostics
 from raftcache.node.service.identity import Identity
 from raftcache.node.service.service import NOT_NOW, stamp, without_passwords
-from raftcache.node.commands import scripting as script_ops
 from raftcache.node.commands.statemachine import StateMachine
 from raftcache.proto import commands_pb2 as pb
 
@@ -118,9 +117,8 @@ class FakeService:
     def script_counts(self):
         return self.sm.script_counts()
 
-    @staticmethod
-    def script_call_stats():
-        return script_ops.call_stats()
+    def script_call_stats(self):
+        return {name: list(stat) for name, stat in self.sm.script_call_stats.items()}
 
     def start_gets(self, db, keys, consistency=None, floor=0, done=None):
         """Like Service.start_gets: this fake has no read index to wait for (None: not this path)."""
