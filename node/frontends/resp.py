@@ -385,9 +385,13 @@ class Connection(StreamConnection):
         self.touch()
         frames = None
         if self.parser.idle and self.authenticated:
-            if self.task is None and not self.pending and self._answer_gets(data):
+            gets = only_gets(data)
+            if gets is None:
+                frames = whole_frames(data, self.parser.max_bulk_bytes)
+            elif self.task is None and not self.pending and self._answer_gets(*gets):
                 return
-            frames = whole_frames(data, self.parser.max_bulk_bytes)
+            else:
+                frames = [list(frame) for frame in zip(*gets)]
         if frames:
             self.pending.extend(frames)
         else:
@@ -412,14 +416,10 @@ class Connection(StreamConnection):
             self.update_reading()
         self._check_memory()
 
-    def _answer_gets(self, data: bytes) -> bool:
-        """`data` is nothing but GETs (a -P 1 client's GET, a pipeline's) the fast paths may
-        take, and they were answered now or joined the node's read round; False: the
-        ordinary path takes `data`, nothing was done."""
-        gets = only_gets(data)
-        if gets is None:
-            return False
-        names, keys = gets
+    def _answer_gets(self, names: list[bytes], keys: list[bytes]) -> bool:
+        """GETs (a read that was nothing but them: a -P 1 client's GET, a pipeline's; `names`
+        as sent, and `keys`) the fast paths may take, answered now or joined to the node's
+        read round; False: the ordinary path takes them, nothing was done."""
         if (len(keys) > (MAX_READS_IN_FLIGHT if self.session.tracking is None else 1)   # (tracking: per command)
                 or not self.fast_paths_ok() or not self._gets_allowed(keys)):
             return False

@@ -431,6 +431,13 @@ def test_a_pipeline_of_gets_read_together_answers_each_as_a_lone_get(service):
         assert await c.send(b"".join(gets)) == b"".join(one_by_one)
         stats = (await c.send(cmd("INFO", "commandstats"))).decode()
         assert "cmdstat_get:calls=10," in stats and "failed_calls=2" in stats
+        # more GETs than one burst takes (session.MAX_READS_IN_FLIGHT), and GETs behind a write
+        assert await c.send(b"".join(gets * 8)) == b"".join(one_by_one * 8)
+        assert await c.send(cmd("SET", "a", "2") + b"".join(gets[:2])) == b"+OK\r\n$1\r\n2\r\n$-1\r\n"
+        c.conn.data_received(cmd("SET", "a", "3"))
+        assert c.conn.task is not None            # the write is in flight: the GETs wait behind it
+        c.conn.data_received(b"".join(gets[:2]))
+        assert await c.send(b"") == b"+OK\r\n$1\r\n3\r\n$-1\r\n"
     run(go())
 
 
