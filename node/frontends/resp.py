@@ -480,11 +480,10 @@ class Connection(StreamConnection):
 
     def _start_round_gets(self, burst: list, keys: list[bytes]) -> bool:
         """Plain GETs (`burst`, in order, taken from the front of `pending` or never in it; `keys`
-        their keys) at a
-        level that waits for a read index (a follower at linearizable or lease): they join the
-        node's shared round together, with no Command or task (Session.start_gets), and their
-        replies go out in one write from the round's completion (_round_gets_done). False: not
-        this path (nothing was started)."""
+        their keys) at a level that waits for a read index (a follower at linearizable or
+        lease): they join the node's shared round together, with no Command or task
+        (Session.start_gets), and their replies go out in one write from the round's
+        completion (_round_gets_done). False: not this path (nothing was started)."""
         started_ns = time.perf_counter_ns()
         handle = self.session.start_gets(keys,
                                          functools.partial(self._round_gets_done, burst, started_ns))

@@ -206,7 +206,8 @@ class Run:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Rejected:
-    """A script's command refused before it ran (wrong arity, not allowed from scripts)."""
+    """A script's command refused before it ran (wrong arity, not allowed from scripts,
+    maxmemory): INFO commandstats counts it in rejected_calls."""
     error: CommandError
 
 
