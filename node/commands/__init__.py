@@ -78,6 +78,9 @@ LogEntry = pb.LogEntry
 #:      library's shebang is split as Redis's sdssplitargs (a backslash outside quotes is kept:
 #:      `name=bad\0x` is refused; shell rules made it `bad0x`); a function, once loaded, sees
 #:      `redis` without register_function (Redis 7.4: calling it is Lua's nil-call error).
+#:  17: a script run by a restricted ACL user carries the user (Eval.user, SCRIPT_ACL_VERSION):
+#:      every command the script runs is checked against that user's rules as the log has them
+#:      at the entry, refused with Redis's NOPERM, and redis.acl_check_cmd answers for the user.
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -98,7 +101,9 @@ SCRIPT_COMPAT_VERSION = 15
 #: The first version whose scripts see a read-only global table and `loadstring`, and whose
 #: library shebangs are split as Redis splits them (16 above).
 SCRIPT_SANDBOX_VERSION = 16
-SUPPORTED_VERSIONS = range(1, SCRIPT_SANDBOX_VERSION + 1)
+#: The first version whose scripts run their commands under the caller's ACL rules (17 above).
+SCRIPT_ACL_VERSION = 17
+SUPPORTED_VERSIONS = range(1, SCRIPT_ACL_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4
@@ -158,6 +163,8 @@ def required_version(command: pb.Command) -> int:
         version = max(version, RESHARD_VERSION)
     if name == "restore_keys" and any(k.HasField("record") for k in command.restore_keys.keys):
         version = max(version, RESHARD_DEDUP_VERSION)
+    if name in ("eval", "eval_ro") and getattr(command, name).user:
+        version = max(version, SCRIPT_ACL_VERSION)
     if name == "transaction":
         version = max([version, *map(required_version, command.transaction.commands)])
         if any(w.HasField("seen_at") for w in command.transaction.watches):

@@ -408,6 +408,15 @@ def check(user: User, name: str, categories: frozenset[str], keys: list[tuple[by
 
 # ---------------------------------------------------------------- ACL GETUSER, storage
 
+def denial_text(username: str, denial: Denial) -> str:
+    """Redis 7.2's -NOPERM text (without the prefix, which each front end adds)."""
+    if denial.kind == DENIED_COMMAND:
+        return f"User {username} has no permissions to run the '{denial.object.decode('utf-8', 'replace')}' command"
+    if denial.kind == DENIED_KEY:
+        return "No permissions to access a key"
+    return "No permissions to access a channel"
+
+
 def getuser_reply(user: User) -> list:
     """ACL GETUSER's reply as (name, value) pairs (rendered as a map)."""
     flags = [b"on" if user.enabled else b"off"] + ([b"nopass"] if user.nopass else [])

@@ -36,6 +36,12 @@ def base_user(name: str, users: dict[str, acl.User]) -> acl.User:
     return acl.default_user() if name == "default" else acl.new_user(name)
 
 
+def stored_user(txn, name: str) -> acl.User | None:
+    """The user `name` as the keyspace holds it (None: never stored, or deleted)."""
+    raw = txn.meta_get(_USER + name.encode())
+    return None if raw is None else acl.decode(raw)
+
+
 class AclStore:
     """The users a state machine applied (see the module docstring)."""
 

@@ -234,5 +234,25 @@ def check_subscription(identity, username: str | None, request, client_info: str
 
 
 def command_guard(session, command: pb.Command) -> RaftcacheError | None:
-    """The session guard of the memcached and gRPC ports (node/service/session.py)."""
-    return check_command(session.service.identity, session.user, command, session.client_info())
+    """The session guard of the memcached and gRPC ports (node/service/session.py); a script
+    the command runs is stamped with its caller (stamp_script_caller)."""
+    error = check_command(session.service.identity, session.user, command, session.client_info())
+    if error is None:
+        stamp_script_caller(command, session.service.identity.user(session.user))
+    return error
+
+
+#: RESP commands whose op runs a script (stamp_script_caller)
+SCRIPT_RUNNERS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
+
+
+def stamp_script_caller(command: pb.Command, user) -> None:
+    """A script `command` runs (in a transaction, each one) carries its caller `user` when the
+    caller is restricted (Eval.user: every command the script runs is checked for that user
+    at apply, log version 17), and no user otherwise (a client's own value is cleared)."""
+    name = command.WhichOneof("op")
+    if name == "transaction":
+        for sub in command.transaction.commands:
+            stamp_script_caller(sub, user)
+    elif name in ("eval", "eval_ro"):
+        getattr(command, name).user = user.name if user is not None and not user.unrestricted else ""

@@ -780,11 +780,15 @@ class Connection(StreamConnection):
         if spec.build is None:
             return spec, None
         if built is not None:
+            if spec.name in acl_catalog.SCRIPT_RUNNERS:
+                acl_catalog.stamp_script_caller(built, self.service.identity.users.get(self.session.user))
             return spec, built
         try:
             command = spec.build(args, self.session.db)
-            if spec.name == "fcall":
-                command = resp_scripting.read_if_no_writes(command, self.session)
+            if spec.name in acl_catalog.SCRIPT_RUNNERS:
+                if spec.name == "fcall":
+                    command = resp_scripting.read_if_no_writes(command, self.session)
+                acl_catalog.stamp_script_caller(command, self.service.identity.users.get(self.session.user))
             return spec, command
         except RespError as e:  # a bad argument: the command ran and failed, as in Redis
             reply = b"-%s\r\n" % e.text.encode()
@@ -836,6 +840,8 @@ class Connection(StreamConnection):
         if spec.build is not None:
             try:
                 command = spec.build(args, self.multi_db)
+                if spec.name in acl_catalog.SCRIPT_RUNNERS:
+                    acl_catalog.stamp_script_caller(command, self.service.identity.users.get(self.session.user))
             except RespError as e:
                 command = e
         elif spec.name == "select":

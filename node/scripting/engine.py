@@ -32,9 +32,12 @@ from lupa import lua51
 
 from raftcache.commandkeys import KEY_FIELDS
 from raftcache.node import commands
+from raftcache.node.commands import acl
+from raftcache.node.commands.acl_keys import access_keys
+from raftcache.node.commands.acl_store import stored_user
 from raftcache.node.commands.quota import run_with_quota
 from raftcache.node.errors import CommandError, Reason
-from raftcache.node.frontends import resp_args, resp_blocking
+from raftcache.node.frontends import acl_catalog, resp_args, resp_blocking
 from raftcache.node.frontends.resp_protocol import (
     DoubleText, NullArray, RespDouble, RespError, RespMap, RespPairs, RespSet, error_text, format_double,
 )
@@ -202,6 +205,7 @@ class Run:
     compat: bool = True               # log version 15's rules (commands.SCRIPT_COMPAT_VERSION)
     registering: dict | None = None   # FUNCTION LOAD: the functions registered so far
     on_register: object = None        # FUNCTION LOAD: register(registering, args) (functions.register)
+    user: acl.User | None = None      # the restricted caller every command is checked for (Eval.user)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -388,6 +392,10 @@ class Engine:
             return _Rejected(script_error("ERR Wrong number of args calling Redis command from script"))
         local = _LOCAL.get(spec.name)
         if local is not None and (run.redis74 or spec.name != "wait"):
+            if run.user is not None:
+                refused = _acl_refusal(run.user, spec, argv, ())
+                if refused is not None:
+                    return refused
             return local(self, run, argv)
         try:
             if "blocking" in spec.flags:
@@ -401,6 +409,10 @@ class Engine:
         op_name = command.WhichOneof("op")
         if op_name in _NOT_IN_SCRIPTS:
             return _Rejected(script_error("ERR This Redis command is not allowed from script"))
+        if run.user is not None:
+            refused = _acl_refusal(run.user, spec, argv, access_keys(command))
+            if refused is not None:
+                return refused
         is_read = op_name in commands.READ_COMMANDS
         if not is_read and run.read_only:
             return _Rejected(script_error("ERR Write commands are not allowed from read-only scripts."))
@@ -481,11 +493,19 @@ class Engine:
             self.current.resp = version
 
     def _acl_check_cmd(self, *args):
+        """redis.acl_check_cmd(command, args…): whether the script's caller may run it on
+        its keys (always, for a caller that is not checked: Eval.user)."""
         if not args or not isinstance(args[0], bytes):
             raise lualibs.LuaLibError("Please specify at least one argument for this redis lib call")
-        if args[0].lower() not in TABLE:
+        spec = TABLE.get(args[0].lower())
+        if spec is None:
             raise lualibs.LuaLibError("Invalid command passed to redis.acl_check_cmd()")
-        return True
+        run = self.current
+        if run is None or run.user is None:
+            return True
+        argv = [a if isinstance(a, bytes) else lualibs.command_number_text(a) if isinstance(a, (int, float))
+                else b"" for a in args]
+        return _acl_refusal(run.user, spec, argv, acl_catalog.resp_keys(spec, argv, run.db)) is None
 
     def _register_function(self, *args):
         run = self.current
@@ -582,6 +602,25 @@ class Engine:
                 return out
             out.append(self.from_lua(item, depth + 1))
             i += 1
+
+
+def caller(ctx, op) -> acl.User | None:
+    """The restricted user a script of `op` runs its commands for (Eval.user, log version 17),
+    as the log's ACL has it at this entry: the same rules on every replica. A user deleted
+    since the script was sent may run nothing. None: not checked."""
+    if not op.user:
+        return None
+    return stored_user(ctx.txn, op.user) or acl.new_user(op.user)
+
+
+def _acl_refusal(user: acl.User, spec, argv: list, keys) -> _Rejected | None:
+    """Redis's refusal of a script's command its caller's ACL does not allow (ACL failure in script)."""
+    name, parent = acl_catalog.resp_name(spec, argv)
+    denial = acl.check(user, name, acl_catalog.categories(name), keys, acl_catalog.resp_channels(spec, argv),
+                       parent=parent)
+    if denial is None:
+        return None
+    return _Rejected(script_error(f"ERR ACL failure in script: {acl.denial_text(user.name, denial)}"))
 
 
 def _time(engine: Engine, run: Run, argv) -> object:
@@ -709,7 +748,7 @@ def eval_script(ctx, op, read_only: bool) -> object:
         return flags
     if op.body and not read_only:
         store.put_script(ctx.txn, sha, body)   # as Redis caches it: EVALSHA works from now on
-    run = Run(ctx, read_only or "no-writes" in flags, sha, "user_script", ctx.db)
+    run = Run(ctx, read_only or "no-writes" in flags, sha, "user_script", ctx.db, user=caller(ctx, op))
     keys, args = op.keys[:], op.args[:]   # slices: lists, far cheaper than iterating the repeated fields
     if len(keys) + len(args) <= VALUES_MAX:
         return engine.run(run, engine.run_chunk_values, chunk, engine.redis, len(keys), *keys, *args)

@@ -18,7 +18,7 @@ from raftcache.node import commands
 from raftcache.node.errors import CommandError
 from raftcache.node.frontends.resp_protocol import split_args
 from raftcache.node.scripting import lualibs, store
-from raftcache.node.scripting.engine import SCRIPT_FLAGS, Engine, Run, applied_before, script_error
+from raftcache.node.scripting.engine import SCRIPT_FLAGS, Engine, Run, applied_before, caller, script_error
 
 _NAME = re.compile(rb"\A[A-Za-z0-9_]+\Z")
 
@@ -251,6 +251,6 @@ def fcall(ctx, op, read_only: bool) -> object:
     if not isinstance(loaded, tuple) or op.function not in loaded[1]:
         return loaded if isinstance(loaded, CommandError) else script_error("ERR Function not found")
     _, registered, engine, _ = loaded
-    run = Run(ctx, read_only or no_writes, op.function, "user_function", ctx.db)
+    run = Run(ctx, read_only or no_writes, op.function, "user_function", ctx.db, user=caller(ctx, op))
     box = engine.box
     return engine.run(run, box.m.call, registered[op.function]["callback"], op.keys[:], op.args[:])

@@ -152,7 +152,7 @@ class Identity:
             return None
         shown = denial.object.decode("utf-8", "replace")
         self.record(_REASONS[denial.kind], context, shown, username, client_info)
-        return RaftcacheError(denial_text(username, denial), Reason.NO_PERMISSION)
+        return RaftcacheError(acl.denial_text(username, denial), Reason.NO_PERMISSION)
 
     def record(self, reason: str, context: str, obj: str, username: str, client_info: str) -> None:
         """Add a refusal to the ACL LOG (a repeat within a minute counts on the same entry)."""
@@ -168,15 +168,6 @@ class Identity:
         self.log.insert(0, LogEntry(self._next_log_id, reason, context, obj, username, client_info, now, now))
         self._next_log_id += 1
         del self.log[max(int(self._setting("acllog-max-len")), 0):]
-
-
-def denial_text(username: str, denial: acl.Denial) -> str:
-    """Redis 7.2's -NOPERM text (without the prefix, which each front end adds)."""
-    if denial.kind == acl.DENIED_COMMAND:
-        return f"User {username} has no permissions to run the '{denial.object.decode('utf-8', 'replace')}' command"
-    if denial.kind == acl.DENIED_KEY:
-        return "No permissions to access a key"
-    return "No permissions to access a channel"
 
 
 def dryrun_text(denial: acl.Denial) -> str:

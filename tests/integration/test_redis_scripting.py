@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from raftcache.localcluster import wait_until
-from tests.integration.redis_helpers import client, leader_and_follower, same_on_every_node
+from tests.integration.redis_helpers import COMPARING_WITH_REDIS, client, leader_and_follower, same_on_every_node
 
 
 @pytest.fixture
@@ -355,3 +355,43 @@ def test_info_commandstats_counts_the_commands_scripts_call_on_every_node(cluste
     assert r.get("counted") == b"10"
     r.config_resetstat()
     assert stats(r) == [0, 0, 0, 0, 0]
+
+
+def _acl_failure(error: redis.ResponseError, what: str) -> bool:
+    """Redis 7.4's text for a script command the caller's ACL refuses (7.0's, for a run against it)."""
+    text = str(error)
+    return f"ACL failure in script: {what}" in text or "The user executing the script" in text
+
+
+def test_a_scripts_commands_are_checked_against_its_callers_acl(cluster, nodes):
+    """As Redis: every command a script runs must pass the caller's ACL (command and keys, declared
+    or not), through the leader and through a follower; a refused one fails the script, whose
+    writes are rolled back; redis.acl_check_cmd answers for the caller; others are not limited."""
+    r, follower = nodes
+    leader_node, follower_node = leader_and_follower(cluster)
+    r.execute_command("ACL", "SETUSER", "bob", "on", ">123", "+@scripting", "+set", "+get", "~x*")
+    try:
+        for node in (leader_node, follower_node):
+            bob = client(node, 2, username="bob", password="123")
+            assert bob.eval("return redis.call('set', KEYS[1], 'v')", 1, "xa") == b"OK"
+            with pytest.raises(redis.ResponseError) as denied:
+                bob.eval("return redis.call('set', 'yy', 'v')", 0)   # a key it did not declare
+            assert _acl_failure(denied.value, "No permissions to access a key"), denied.value
+            with pytest.raises(redis.ResponseError) as denied:
+                bob.eval("return redis.call('hset', 'xh', 'f', 'v')", 0)
+            assert _acl_failure(denied.value, "User bob has no permissions to run the 'hset' command"), denied.value
+            with pytest.raises(redis.ResponseError):   # the script fails: its first SET is undone
+                bob.eval("redis.call('set', KEYS[1], 'w') return redis.call('set', 'yy', 'v')", 1, "xa")
+            assert bob.eval("return redis.pcall('get', 'yy')['err'] ~= nil", 0) == 1
+            assert [bob.eval(f"return redis.acl_check_cmd({args})", 0) for args in (
+                "'set', 'xx', 1", "'hset', 'xx', 'f', 1", "'set', 'yy', 1")] == [1, None, None]
+            with pytest.raises(redis.ResponseError, match="Invalid command passed to redis.acl_check_cmd"):
+                bob.eval("return redis.acl_check_cmd('invalid-cmd', 'arg')", 0)
+            bob.close()
+        # (Redis keeps a failed script's earlier writes: docs/scripting.md)
+        assert r.get("xa") == (b"w" if COMPARING_WITH_REDIS else b"v") and r.exists("yy", "xh") == 0
+        assert r.eval("return redis.call('set', 'yy', 'v')", 0) == b"OK"   # the default user is not limited
+        assert r.eval("return redis.acl_check_cmd('hset', 'yy', 'f', 1)", 0) == 1
+    finally:
+        r.execute_command("ACL", "DELUSER", "bob")
+        r.delete("xa", "yy")

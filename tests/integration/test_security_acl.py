@@ -352,3 +352,24 @@ def test_no_password_or_secret_in_any_file_the_run_left(sc):
                 assert stat.S_IMODE(os.stat(os.path.join(root, name)).st_mode) == 0o700, os.path.join(root, name)
             for name in files:
                 assert stat.S_IMODE(os.stat(os.path.join(root, name)).st_mode) == 0o600, os.path.join(root, name)
+
+
+def test_a_grpc_clients_script_runs_its_commands_under_its_acl(sc):
+    """A script sent over gRPC carries its restricted caller whatever the request says
+    (Eval.user is the port's to set): its commands are checked as over RESP."""
+    r = sc.redis(sc.leader())
+    r.execute_command("ACL", "SETUSER", "erin", "reset", "on", ">erin-pw-31", "+@scripting", "+set", "~x*")
+    cache = cache_pb2_grpc.CacheStub(grpc.insecure_channel(sc.followers()[0].grpc_address))
+    erin = (basic_metadata("erin", "erin-pw-31"),)
+
+    def run(body: str, user: str = "") -> object:
+        request = cache_pb2.Request(command=pb.Command(eval=pb.Eval(body=body.encode(), user=user)))
+        try:
+            return cache.Execute(request, timeout=10, metadata=erin).value
+        except grpc.RpcError as e:
+            return e.details()
+    assert run("return redis.call('set', 'xg', 'v')").status == "OK"
+    for forged in ("", "default"):   # a forged or empty user changes nothing
+        refused = run("return redis.call('set', 'yg', 'v')", forged)
+        assert "ACL failure in script: No permissions to access a key" in refused, refused
+    assert r.exists("yg") == 0 and r.get("xg") == b"v"

@@ -10,7 +10,8 @@ from raftcache.node.commands.acl import READ, WRITE, AclError, apply_rules, chec
 from raftcache.node.commands.acl_keys import access_keys
 from raftcache.node.frontends import acl_catalog
 from raftcache.node.frontends.resp_table import TABLE
-from raftcache.node.service.identity import Identity, denial_text, dryrun_text
+from raftcache.node.commands.acl import denial_text
+from raftcache.node.service.identity import Identity, dryrun_text
 from raftcache.proto import commands_pb2 as pb
 
 SHA_PW = acl.sha256_hex(b"pw")

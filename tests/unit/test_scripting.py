@@ -21,12 +21,13 @@ from tests.unit.test_statemachine import Node
 scripting.install()
 
 
-def run(node: Node, body: str, keys=(), args=(), seed: int = 0, version: int = commands.MAX_VERSION, **entry):
+def run(node: Node, body: str, keys=(), args=(), seed: int = 0, version: int = commands.MAX_VERSION, user: str = "",
+        **entry):
     node.index += 1
     data = commands.encode_entry(pb.LogEntry(
         version=version, now_ms=entry.get("now_ms", node.now_ms), seed=seed,
         command=pb.Command(eval=pb.Eval(body=body.encode(), keys=[k.encode() for k in keys],
-                                        args=[str(a).encode() for a in args]))))
+                                        args=[str(a).encode() for a in args], user=user))))
     return node.sm.apply(node.index, data)
 
 
@@ -494,3 +495,35 @@ def test_older_entries_keep_their_cmsgpack_and_argument_count_rules(node):
     many = "local a = {} for i = 1, 7999 do a[i] = i end return redis.call('RPUSH', KEYS[1], unpack(a))"
     assert isinstance(run(node, many, ["l2"], version=older), CommandError)
     assert run(node, many, ["l3"]) == 7999
+
+
+def test_a_scripts_commands_follow_its_callers_acl_as_the_log_has_it(tmp_path):
+    """Eval.user (log version 17): every command the script runs is checked against that user's
+    rules at this point of the log, the same on every replica; a refused one fails the script
+    (its writes rolled back); an unknown user may run nothing; older entries never carry it."""
+    nodes = [Node(str(tmp_path / name)) for name in "ab"]
+    results = []
+    for node in nodes:
+        node.run(acl_set_user=pb.AclSetUser(name="bob", rules=[b"on", b"+@scripting", b"+set", b"~x*"]))
+        results.append([
+            run(node, "return redis.call('set', KEYS[1], 'v')", keys=["xa"], user="bob"),
+            run(node, "redis.call('set', 'xa', 'w') return redis.call('set', 'yy', 'v')", user="bob"),
+            run(node, "return redis.call('get', 'xa')", user="bob"),
+            run(node, "return {redis.acl_check_cmd('set', 'xb', 1), redis.acl_check_cmd('set', 'yy', 1)}", user="bob"),
+            run(node, "return redis.call('set', 'xa', 'v')", user="ghost"),
+            run(node, "return redis.call('set', 'yy', 'v')", user="bob", version=commands.SCRIPT_SANDBOX_VERSION),
+            node.run(acl_set_user=pb.AclSetUser(name="bob", rules=[b"allkeys"])),
+            run(node, "return redis.call('set', 'yy', 'v')", user="bob"),
+        ])
+    assert results[0] == results[1]   # the same entries, the same answers on every replica
+    ok, key_refused, command_refused, check, ghost, old_version, _, after_change = results[0]
+    assert ok == Status("OK")
+    assert "ACL failure in script: No permissions to access a key" in error_text(key_refused)
+    assert "ACL failure in script: User bob has no permissions to run the 'get' command" in error_text(command_refused)
+    assert check == [1, None]   # true, then false (nil to the client)
+    assert "User ghost has no permissions to run the 'set' command" in error_text(ghost)
+    assert "fields this version does not know" in error_text(old_version)
+    assert after_change == Status("OK")
+    assert nodes[0].get(b"xa") == b"v"   # the refused script's first SET was undone
+    assert commands.required_version(pb.Command(eval=pb.Eval(sha="x", user="bob"))) == commands.SCRIPT_ACL_VERSION
+    assert commands.required_version(pb.Command(eval=pb.Eval(sha="x"))) == commands.SCRIPTING_VERSION
