@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 
+from raftcache.node.commands import SCRIPT_ACL_VERSION
 from raftcache.node.commands.acl_keys import access_keys
 from raftcache.node.errors import RaftcacheError, Reason
 from raftcache.node.frontends import resp_blocking, resp_command_docs
@@ -238,7 +239,7 @@ def command_guard(session, command: pb.Command) -> RaftcacheError | None:
     the command runs is stamped with its caller (stamp_script_caller)."""
     error = check_command(session.service.identity, session.user, command, session.client_info())
     if error is None:
-        stamp_script_caller(command, session.service.identity.user(session.user))
+        stamp_script_caller(command, session.user, session.service)
     return error
 
 
@@ -246,13 +247,21 @@ def command_guard(session, command: pb.Command) -> RaftcacheError | None:
 SCRIPT_RUNNERS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
 
 
-def stamp_script_caller(command: pb.Command, user) -> None:
-    """A script `command` runs (in a transaction, each one) carries its caller `user` when the
-    caller is restricted (Eval.user: every command the script runs is checked for that user
-    at apply, log version 17), and no user otherwise (a client's own value is cleared)."""
+def stamp_script_caller(command: pb.Command, username: str | None, service) -> None:
+    """A script `command` runs (in a transaction, each one) carries its caller (Eval.user:
+    every command the script runs is checked at apply against that user's rules as the log
+    has them, log version 17; a client's own value is replaced). Once the log runs version 17
+    every caller is named, and apply decides from the log's rules; before, only a caller this
+    node knows as restricted (its scripts wait for the upgrade: -TRYAGAIN)."""
     name = command.WhichOneof("op")
     if name == "transaction":
         for sub in command.transaction.commands:
-            stamp_script_caller(sub, user)
+            stamp_script_caller(sub, username, service)
     elif name in ("eval", "eval_ro"):
-        getattr(command, name).user = user.name if user is not None and not user.unrestricted else ""
+        username = username or "default"
+        if service.log_version < SCRIPT_ACL_VERSION:
+            user = service.identity.users.get(username)
+            if user is None or user.unrestricted:
+                username = ""
+        getattr(command, name).user = username
+

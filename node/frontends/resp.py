@@ -781,14 +781,14 @@ class Connection(StreamConnection):
             return spec, None
         if built is not None:
             if spec.name in acl_catalog.SCRIPT_RUNNERS:
-                acl_catalog.stamp_script_caller(built, self.service.identity.users.get(self.session.user))
+                acl_catalog.stamp_script_caller(built, self.session.user, self.service)
             return spec, built
         try:
             command = spec.build(args, self.session.db)
             if spec.name in acl_catalog.SCRIPT_RUNNERS:
                 if spec.name == "fcall":
                     command = resp_scripting.read_if_no_writes(command, self.session)
-                acl_catalog.stamp_script_caller(command, self.service.identity.users.get(self.session.user))
+                acl_catalog.stamp_script_caller(command, self.session.user, self.service)
             return spec, command
         except RespError as e:  # a bad argument: the command ran and failed, as in Redis
             reply = b"-%s\r\n" % e.text.encode()
@@ -841,7 +841,7 @@ class Connection(StreamConnection):
             try:
                 command = spec.build(args, self.multi_db)
                 if spec.name in acl_catalog.SCRIPT_RUNNERS:
-                    acl_catalog.stamp_script_caller(command, self.service.identity.users.get(self.session.user))
+                    acl_catalog.stamp_script_caller(command, self.session.user, self.service)
             except RespError as e:
                 command = e
         elif spec.name == "select":

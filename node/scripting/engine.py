@@ -37,7 +37,7 @@ from raftcache.node.commands.acl_keys import access_keys
 from raftcache.node.commands.acl_store import stored_user
 from raftcache.node.commands.quota import run_with_quota
 from raftcache.node.errors import CommandError, Reason
-from raftcache.node.frontends import acl_catalog, resp_args, resp_blocking
+from raftcache.node.frontends import acl_catalog, resp_args, resp_blocking, resp_sort_dump
 from raftcache.node.frontends.resp_protocol import (
     DoubleText, NullArray, RespDouble, RespError, RespMap, RespPairs, RespSet, error_text, format_double,
 )
@@ -413,6 +413,10 @@ class Engine:
             refused = _acl_refusal(run.user, spec, argv, access_keys(command))
             if refused is not None:
                 return refused
+            if spec.name in ("sort", "sort_ro"):   # BY / GET patterns read keys the command does not name
+                refused = resp_sort_dump.pattern_refusal(run.user, argv, acl_catalog.categories(spec.name))
+                if refused is not None:
+                    return script_error(refused[1:].rstrip(b"\r\n").decode())
         is_read = op_name in commands.READ_COMMANDS
         if not is_read and run.read_only:
             return _Rejected(script_error("ERR Write commands are not allowed from read-only scripts."))
@@ -497,15 +501,24 @@ class Engine:
         its keys (always, for a caller that is not checked: Eval.user)."""
         if not args or not isinstance(args[0], bytes):
             raise lualibs.LuaLibError("Please specify at least one argument for this redis lib call")
-        spec = TABLE.get(args[0].lower())
+        argv = []
+        for a in args:
+            if isinstance(a, (int, float)) and not isinstance(a, bool):
+                a = lualibs.command_number_text(a)
+            elif not isinstance(a, bytes):
+                raise lualibs.LuaLibError("Lua redis lib command arguments must be strings or integers")
+            argv.append(a)
+        spec = TABLE.get(argv[0].lower())
         if spec is None:
             raise lualibs.LuaLibError("Invalid command passed to redis.acl_check_cmd()")
         run = self.current
         if run is None or run.user is None:
             return True
-        argv = [a if isinstance(a, bytes) else lualibs.command_number_text(a) if isinstance(a, (int, float))
-                else b"" for a in args]
-        return _acl_refusal(run.user, spec, argv, acl_catalog.resp_keys(spec, argv, run.db)) is None
+        try:
+            keys = acl_catalog.resp_keys(spec, argv, run.db)
+        except Exception:   # too few arguments to find its keys (Redis checks the command alone then)
+            keys = []
+        return _acl_refusal(run.user, spec, argv, keys) is None
 
     def _register_function(self, *args):
         run = self.current
@@ -605,12 +618,17 @@ class Engine:
 
 
 def caller(ctx, op) -> acl.User | None:
-    """The restricted user a script of `op` runs its commands for (Eval.user, log version 17),
-    as the log's ACL has it at this entry: the same rules on every replica. A user deleted
-    since the script was sent may run nothing. None: not checked."""
+    """The user whose rules every command a script of `op` runs must pass (Eval.user, log
+    version 17), as the log's ACL has it at this entry: the same rules on every replica.
+    None: not checked (no user, one allowed everything, or the default user the log never
+    changed, which is Redis's: everything). A user deleted since the script was sent may run
+    nothing."""
     if not op.user:
         return None
-    return stored_user(ctx.txn, op.user) or acl.new_user(op.user)
+    user = stored_user(ctx.txn, op.user)
+    if user is None:
+        return None if op.user == "default" else acl.new_user(op.user)
+    return None if user.unrestricted else user
 
 
 def _acl_refusal(user: acl.User, spec, argv: list, keys) -> _Rejected | None:

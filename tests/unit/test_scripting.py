@@ -525,5 +525,15 @@ def test_a_scripts_commands_follow_its_callers_acl_as_the_log_has_it(tmp_path):
     assert "fields this version does not know" in error_text(old_version)
     assert after_change == Status("OK")
     assert nodes[0].get(b"xa") == b"v"   # the refused script's first SET was undone
+    node = nodes[0]
+    node.run(acl_set_user=pb.AclSetUser(name="carl", rules=[b"on", b"+@all", b"~x*"]))
+    node.run(push=pb.Push(key=b"xl", values=[b"1"]))
+    node.run(set=pb.Set(key=b"secret:1", value=b"s"))
+    assert run(node, "return redis.call('set', 'yy', 'w')", user="default") == Status("OK")   # Redis's default: all
+    sort = run(node, "return redis.call('sort', 'xl', 'get', 'secret:*')", user="carl")
+    assert error_text(sort).startswith("ERR GET option of SORT denied due to insufficient ACL permissions."), sort
+    assert run(node, "return {redis.acl_check_cmd('get'), redis.acl_check_cmd('set', 'xa')}", user="carl") == [1, 1]
+    assert "arguments must be strings or integers" in error_text(
+        run(node, "return redis.acl_check_cmd('get', {})", user="carl"))
     assert commands.required_version(pb.Command(eval=pb.Eval(sha="x", user="bob"))) == commands.SCRIPT_ACL_VERSION
     assert commands.required_version(pb.Command(eval=pb.Eval(sha="x"))) == commands.SCRIPTING_VERSION
