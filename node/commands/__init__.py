@@ -78,9 +78,9 @@ LogEntry = pb.LogEntry
 #:      library's shebang is split as Redis's sdssplitargs (a backslash outside quotes is kept:
 #:      `name=bad\0x` is refused; shell rules made it `bad0x`); a function, once loaded, sees
 #:      `redis` without register_function (Redis 7.4: calling it is Lua's nil-call error).
-#:  17: a script run by a restricted ACL user carries the user (Eval.user, SCRIPT_ACL_VERSION):
-#:      every command the script runs is checked against that user's rules as the log has them
-#:      at the entry, refused with Redis's NOPERM, and redis.acl_check_cmd answers for the user.
+#:  17: a script's entry names its caller (Eval.user, SCRIPT_ACL_VERSION): every command the
+#:      script runs is checked against that user's rules as the log has them at the entry,
+#:      refused with Redis's NOPERM text, and redis.acl_check_cmd answers for the user.
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).

@@ -264,4 +264,3 @@ def stamp_script_caller(command: pb.Command, username: str | None, service) -> N
             if user is None or user.unrestricted:
                 username = ""
         getattr(command, name).user = username
-
