@@ -301,7 +301,8 @@ class Connection(StreamConnection):
                              client_info=resp_admin.client_info_line(self))
         if error is None:
             if spec.name in ("sort", "sort_ro"):  # BY / GET patterns read keys the command does not name
-                return resp_sort_dump.pattern_refusal(user, args, acl_catalog.categories(name))
+                refused = resp_sort_dump.pattern_refusal(user, args, acl_catalog.categories(name))
+                return None if refused is None else b"-%s\r\n" % refused.encode()
             return None
         self.server.count_rejected(spec.name)
         return self._reject(f"NOPERM {error.message}")
@@ -779,21 +780,18 @@ class Connection(StreamConnection):
             return self._queue(spec, args)
         if spec.build is None:
             return spec, None
-        if built is not None:
-            if spec.name in acl_catalog.SCRIPT_RUNNERS:
-                acl_catalog.stamp_script_caller(built, self.session.user, self.service)
-            return spec, built
-        try:
-            command = spec.build(args, self.session.db)
-            if spec.name in acl_catalog.SCRIPT_RUNNERS:
+        if built is None:
+            try:
+                built = spec.build(args, self.session.db)
                 if spec.name == "fcall":
-                    command = resp_scripting.read_if_no_writes(command, self.session)
-                acl_catalog.stamp_script_caller(command, self.session.user, self.service)
-            return spec, command
-        except RespError as e:  # a bad argument: the command ran and failed, as in Redis
-            reply = b"-%s\r\n" % e.text.encode()
-            self.count(spec, args, time.perf_counter_ns(), reply)
-            return reply
+                    built = resp_scripting.read_if_no_writes(built, self.session)
+            except RespError as e:  # a bad argument: the command ran and failed, as in Redis
+                reply = b"-%s\r\n" % e.text.encode()
+                self.count(spec, args, time.perf_counter_ns(), reply)
+                return reply
+        if spec.name in acl_catalog.SCRIPT_RUNNERS:
+            acl_catalog.stamp_script_caller(built, self.session.user, self.service)
+        return spec, built
 
     def _slot_refusal(self, spec: Spec, args: list[bytes], asking: bool = False) -> tuple[bytes | None, object]:
         """Cluster mode: (-MOVED / -CROSSSLOT when this shard does not serve the command's keys,

@@ -56,9 +56,9 @@ def _sort_builder(read_only: bool):
     return build
 
 
-def pattern_refusal(user: acl.User, args: list[bytes], categories: frozenset[str]) -> bytes | None:
+def pattern_refusal(user: acl.User, args: list[bytes], categories: frozenset[str]) -> str | None:
     """Redis 7's rule for SORT / SORT_RO: BY with a pattern and GET read keys the command does
-    not name, so they need a selector that allows the command on every key; the error reply
+    not name, so they need a selector that allows the command on every key; the error's text
     when the user has none (None: allowed)."""
     name = args[0].decode(errors="replace").lower()
     if any(sel.all_keys and acl.command_allowed(sel, name, categories) for sel in (user.root, *user.selectors)):
@@ -66,7 +66,7 @@ def pattern_refusal(user: acl.User, args: list[bytes], categories: frozenset[str
     for i in range(2, len(args) - 1):
         option = args[i].upper()
         if (option == b"BY" and b"*" in args[i + 1]) or option == b"GET":
-            return b"-ERR %s option of SORT denied due to insufficient ACL permissions.\r\n" % option
+            return f"ERR {option.decode()} option of SORT denied due to insufficient ACL permissions."
     return None
 
 

@@ -372,18 +372,19 @@ class Engine:
             return script_error("ERR Unknown Redis command called from script")
         started_ns = time.perf_counter_ns()
         result = self._command(run, spec, argv)
+        rejected = type(result) is _Rejected
         stats = run.ctx.call_stats
         if stats is not None:   # INFO commandstats (ctx.call_stats: a counter; no replicated state)
             stat = stats.get(spec.name)
             if stat is None:
                 stat = stats[spec.name] = [0, 0, 0, 0]
-            if type(result) is _Rejected:
+            if rejected:
                 stat[2] += 1
             else:
                 stat[0] += 1
                 stat[1] += (time.perf_counter_ns() - started_ns) // 1000
                 stat[3] += isinstance(result, CommandError)
-        return result.error if type(result) is _Rejected else result
+        return result.error if rejected else result
 
     def _command(self, run: Run, spec, argv: list) -> object:
         """Run the command `argv` (its `spec` known): its reply or CommandError, or _Rejected
@@ -416,7 +417,7 @@ class Engine:
             if spec.name in ("sort", "sort_ro"):   # BY / GET patterns read keys the command does not name
                 refused = resp_sort_dump.pattern_refusal(run.user, argv, acl_catalog.categories(spec.name))
                 if refused is not None:
-                    return script_error(refused[1:].rstrip(b"\r\n").decode())
+                    return script_error(refused)
         is_read = op_name in commands.READ_COMMANDS
         if not is_read and run.read_only:
             return _Rejected(script_error("ERR Write commands are not allowed from read-only scripts."))
