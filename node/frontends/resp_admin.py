@@ -596,6 +596,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("raftcache_read_index_heartbeat_rounds", svc.get("read_index_heartbeat_rounds", 0)),
         ("raftcache_read_index_requests", svc.get("read_index_requests", 0)),
         ("raftcache_read_index_served", svc.get("read_index_served", 0)),
+        ("raftcache_read_index_vouched", svc.get("read_index_vouched", 0)),
         ("raftcache_raft_forward_batches_sent", svc.get("raft_forward_batches_sent", 0)),
         ("raftcache_raft_forward_batches_served", svc.get("raft_forward_batches_served", 0)),
     ])

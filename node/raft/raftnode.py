@@ -254,6 +254,12 @@ class RaftNode(SyncObj):
         sent = sorted((acks[n][1] for n in voters if n in acks and acks[n][0] == term), reverse=True)
         return sent[others_needed - 1] if len(sent) >= others_needed else float("-inf")
 
+    def majority_with(self, node) -> bool:
+        """Whether this node and `node`, a voter, alone are a majority of the voters (two or
+        three voters): a ReadIndex request `node` sent in this term needs no round. Tick thread."""
+        voters = self._SyncObj__otherNodes
+        return (len(voters) + 1) // 2 == 1 and node in voters
+
     def term_at(self, index: int) -> int | None:
         """Term of the local log entry at `index`; None when it is compacted or absent (tick thread)."""
         entries = self._SyncObj__getEntries(index, 1)
@@ -273,7 +279,8 @@ class RaftNode(SyncObj):
         """Follower: ask `leader` for a read index (readindex.py); False when the connection to
         it is not up (nothing sent). Tick thread."""
         return self.connected_to(leader) and bool(self._SyncObj__transport.send(
-            leader, {"type": "rc_read_index", "id": rid, "lease": lease, "timeout": timeout_s}))
+            leader, {"type": "rc_read_index", "id": rid, "lease": lease, "timeout": timeout_s,
+                     "term": self._SyncObj__raftCurrentTerm}))
 
     def send_read_index_reply(self, peer, rid: int, index: int, error: tuple | None) -> None:
         """Leader: answer a follower's rc_read_index (error: (reason, message)). Tick thread."""

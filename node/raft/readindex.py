@@ -16,6 +16,20 @@ acknowledged before now?". The leader answers with its commit index, once
 A `lease` request is answered at once while the leader holds its lease
 (`lease_index`, node/raft/replication.py), without a round.
 
+A follower's request carries the follower's term. When the leader and that
+follower alone are a majority of the voters (three voters, or two) and the
+request was sent in the leader's current term, the request itself is the
+follower's acknowledgement: it is answered at once, with no round and no
+clock assumption. Why that is enough: any newer leader needs a vote from the
+leader or from the follower; the leader had given none when it answered (it
+is still leader of the term), and the follower had given none when it sent
+the request (it was still in the term), which was after every read the
+answer serves arrived. A newer leader elected with the follower's vote after
+that can only acknowledge writes that completed after those reads began:
+concurrent with them, so a read may miss them and stay linearizable. Larger
+clusters (and requests from an older release, which carry no term) take a
+round.
+
 No log entry is written. Requests that arrive while ROUND_WINDOW rounds are
 in flight wait and share the next one: one heartbeat (one append-entries per
 follower) confirms every request waiting, however many. A leader cut off from a
@@ -85,6 +99,7 @@ class ReadIndex:
         self.ready: tuple[int, int] = (0, 0)
         self.rounds = 0        # heartbeat rounds started
         self.served = 0        # followers' requests answered (as leader)
+        self.vouched = 0       # ... of them, answered at once on the follower's own term (no round)
 
     def request(self, callback: ReadIndexCallback, deadline: float, lease: bool = False) -> None:
         """Ask for a read index; `callback(None, index, error)` runs once, on the tick thread.
@@ -134,9 +149,14 @@ class ReadIndex:
         if len(self._rounds) < ROUND_WINDOW and self._waiting and self.ready[0] == term:
             self._start(node, term)
 
-    def _take(self, node, callback, deadline: float, lease: bool, lease_index) -> None:
+    def _take(self, node, callback, deadline: float, lease: bool, lease_index, vouched: bool = False) -> None:
+        """Answer, queue or send one request; `vouched`: a follower's request that acknowledges
+        this leader's term for a majority (module docstring), answered without a round."""
         if node._isLeader():
             index = lease_index() if lease else None
+            if index is None and vouched:
+                index = self.ready_index(node)
+                self.vouched += index is not None
             if index is not None:
                 callback(None, index, None)
             else:
@@ -180,7 +200,9 @@ class ReadIndex:
             return
         timeout = message.get("timeout", REMOTE_TIMEOUT_S)
         timeout = max(0.0, min(float(timeout), REMOTE_TIMEOUT_S)) if type(timeout) in (int, float) else REMOTE_TIMEOUT_S
-        self._take(node, reply, time.monotonic() + timeout, bool(message.get("lease")), lease_index)
+        term = message.get("term")
+        vouched = type(term) is int and term == node.raftCurrentTerm and node.majority_with(peer)
+        self._take(node, reply, time.monotonic() + timeout, bool(message.get("lease")), lease_index, vouched)
 
     def on_reply(self, sender, message: dict) -> None:
         """Follower: the leader's `rc_read_index_reply` (from `sender`: only the leader asked counts)."""

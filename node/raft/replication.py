@@ -384,9 +384,11 @@ class Replicator:
 
     @property
     def peer_request_counts(self) -> dict[str, int]:
-        """ReadIndex heartbeat rounds started and followers' requests answered, as leader; batches
-        of forwarded writes sent over the Raft connection (as follower) and answered (as leader)."""
+        """ReadIndex heartbeat rounds started and followers' requests answered (and how many of
+        those without a round: readindex.py), as leader; batches of forwarded writes sent over
+        the Raft connection (as follower) and answered (as leader)."""
         return {"read_index_heartbeat_rounds": self._reads.rounds, "read_index_served": self._reads.served,
+                "read_index_vouched": self._reads.vouched,
                 "raft_forward_batches_sent": self._forwards.sent, "raft_forward_batches_served": self._forwards.served}
 
     def lease_read_index(self) -> int | None:

@@ -204,6 +204,7 @@ def test_a_follower_asks_its_leader_and_gets_the_answer_back(tmp_path, reads_clo
     rep._reads.step(node, rep.lease_read_index)
     (peer, message), = sent(node, "rc_read_index")
     assert peer == leader and message["lease"] is True and 0 < message["timeout"] <= 2.0
+    assert message["term"] == node.raftCurrentTerm   # the leader may take it as this follower's acknowledgement
     rep._reads.on_reply(other, {"type": "rc_read_index_reply", "id": message["id"], "index": 40, "error": None})
     assert answers.got == [], "only the leader asked answers"
     rep._reads.on_reply(leader, {"type": "rc_read_index_reply", "id": message["id"], "index": 41, "error": None})
@@ -267,6 +268,46 @@ def test_the_leader_answers_a_followers_request_after_its_round_or_from_its_leas
     reads.on_request(node, a, {"type": "rc_read_index", "id": 10, "lease": False, "timeout": 2.0},
                      rep.lease_read_index)
     assert sent(node, "rc_read_index_reply")[-1][1]["error"][0] == "NOT_LEADER"
+
+
+def test_a_request_sent_in_the_leaders_term_by_a_voter_of_three_needs_no_round(tmp_path, reads_clock):
+    rep, node, (a, b) = ready_leader(tmp_path)
+    reads = rep._reads
+
+    def ask(peer, rid, **fields):
+        reads.on_request(node, peer, {"type": "rc_read_index", "id": rid, "lease": False, "timeout": 2.0, **fields},
+                         rep.lease_read_index)
+
+    ask(a, 1, term=TERM)   # before the leader committed an entry of its term: it waits
+    assert sent(node, "rc_read_index_reply") == []
+    reads.step(node, rep.lease_read_index)   # ready now: the waiting request takes a round
+    node._SyncObj__raftCommitIndex = 3
+    ask(b, 2, term=TERM)
+    assert sent(node, "rc_read_index_reply")[-1][1] == {"type": "rc_read_index_reply", "id": 2, "index": 3,
+                                                        "error": None}
+    assert reads.vouched == 1 and reads.rounds == 1, "the first request's round is still the only one"
+    before = heartbeats(node)
+    for rid, fields in ((3, {"term": TERM - 1}), (4, {}), (5, {"term": "x"})):   # older term, older release
+        ask(b, rid, **fields)
+    ask(TCPNode("127.0.0.1:9"), 6, term=TERM)   # not a voter
+    reads.step(node, rep.lease_read_index)
+    assert [m["id"] for _, m in sent(node, "rc_read_index_reply")] == [2], "those wait for a round"
+    assert heartbeats(node) > before and reads.vouched == 1
+
+
+def test_with_five_voters_a_followers_request_takes_a_round(tmp_path, reads_clock):
+    rep, node, peers = ready_leader(tmp_path, voters=5)
+    reads = rep._reads
+    reads.step(node, rep.lease_read_index)
+    reads.on_request(node, peers[0], {"type": "rc_read_index", "id": 1, "lease": False, "timeout": 2.0,
+                                      "term": TERM}, rep.lease_read_index)
+    reads.step(node, rep.lease_read_index)
+    assert sent(node, "rc_read_index_reply") == [] and reads.rounds == 1 and reads.vouched == 0
+    reads_clock.now += 0.01
+    ack(node, peers[1], reads_clock.now)
+    ack(node, peers[2], reads_clock.now)
+    reads.step(node, rep.lease_read_index)
+    assert [m["index"] for _, m in sent(node, "rc_read_index_reply")] == [2]
 
 
 def test_the_lease_answers_the_commit_index_only_when_ready_and_held(tmp_path, reads_clock):
