@@ -43,8 +43,11 @@ log = logging.getLogger(__name__)
 
 _LEASE = ReadConsistency("lease")
 #: ReadIndex requests a node keeps in flight per kind; reads arriving meanwhile share the next one.
-#: 2 rather than 1: a read arriving during a request waits less (measured, docs/performance.md).
-ASK_WINDOW = 2
+#: 1: since a three-voter leader answers a follower at once (node/raft/readindex.py) a request is
+#: short, and fewer, larger requests cost a busy follower less (+10 % GET -P 1 at 50 clients,
+#: no change at -P 16 or with 8 clients; docs/performance.md). It was 2 while every request
+#: waited for a heartbeat round.
+ASK_WINDOW = 1
 #: How long a read waits for this node to apply its target before the leader serves it.
 LAG_FORWARD_S = 1.0
 
