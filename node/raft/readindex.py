@@ -26,8 +26,8 @@ is still leader of the term), and the follower had given none when it sent
 the request (it was still in the term), which was after every read the
 answer serves arrived. A newer leader elected with the follower's vote after
 that can only acknowledge writes that completed after those reads began:
-concurrent with them, so a read may miss them and stay linearizable. Larger
-clusters (and requests from an older release, which carry no term) take a
+concurrent with them, so a read may miss them and stay linearizable. Four or
+more voters (and requests from an older release, which carry no term) take a
 round.
 
 No log entry is written. Requests that arrive while ROUND_WINDOW rounds are
@@ -92,7 +92,7 @@ class ReadIndex:
         self._incoming: collections.deque = collections.deque()   # (callback, deadline, lease), any thread
         self._waiting: list = []                                   # leader: not yet in a round
         self._rounds: list[_Round] = []                            # in flight, oldest first
-        self._asks: dict[int, tuple] = {}                          # follower: id -> (callback, deadline, leader)
+        self._asks: dict[int, tuple] = {}                          # follower: id -> (callback, deadline, leader, term)
         # random first id: a reply meant for this node's previous process never matches an ask
         self._ids = itertools.count(random.getrandbits(62))
         #: (term, commit index) once this leader committed an entry of `term` (0, 0: not yet)
@@ -172,17 +172,24 @@ class ReadIndex:
             if not node.send_read_index(leader, rid, lease, max(0.0, deadline - time.monotonic())):
                 callback(None, 0, UnavailableError("no connection to the leader to ask for a read index"))
                 return
-            self._asks[rid] = (callback, deadline, leader)
+            self._asks[rid] = (callback, deadline, leader, node.raftCurrentTerm)
 
     def _step_asks(self, node, now: float) -> None:
-        """Follower: fail the requests whose deadline passed or whose leader changed."""
+        """Follower: fail the requests whose leader or term changed, whose connection to the
+        leader dropped (the request or its answer may be lost: a read waiting on it would wait
+        out its deadline), or whose deadline passed."""
         if not self._asks:
             return
         leader = None if node._isLeader() else node.leader_node
-        for rid, (callback, deadline, asked) in list(self._asks.items()):
-            if asked != leader:
+        connected = leader is not None and node.connected_to(leader)
+        term = node.raftCurrentTerm
+        for rid, (callback, deadline, asked, asked_in) in list(self._asks.items()):
+            if asked != leader or asked_in != term:
                 del self._asks[rid]
                 callback(None, 0, NotLeaderError("the leader changed before it answered the read index"))
+            elif not connected:
+                del self._asks[rid]
+                callback(None, 0, UnavailableError("the connection to the leader dropped; retry"))
             elif deadline <= now:
                 del self._asks[rid]
                 callback(None, 0, UnavailableError("the leader did not answer the read index in time"))
@@ -242,7 +249,7 @@ class ReadIndex:
         while incoming:
             callback, deadline, _ = incoming.popleft()
             self._waiting.append((callback, deadline))
-        asks = [(callback, deadline) for callback, deadline, _ in self._asks.values()]
+        asks = [(callback, deadline) for callback, deadline, _, _ in self._asks.values()]
         self._asks = {}
         self._waiting += asks
         self._fail_rounds_and_waiting(UnavailableError("replicator closed"))

@@ -391,6 +391,16 @@ class Replicator:
                 "read_index_vouched": self._reads.vouched,
                 "raft_forward_batches_sent": self._forwards.sent, "raft_forward_batches_served": self._forwards.served}
 
+    @property
+    def read_index_at_once(self) -> bool:
+        """A follower whose ReadIndex requests the leader answers without a round: it and the
+        leader are a majority of the voters (node/raft/readindex.py). Any thread."""
+        node = self._node
+        if node is None or node._isLeader():
+            return False
+        leader = node.leader_node
+        return leader is not None and node.majority_with(leader)
+
     def lease_read_index(self) -> int | None:
         """The read index this leader answers from its lease, without a heartbeat round: its
         commit index while lease_valid() and once it committed an entry of its term; None

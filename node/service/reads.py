@@ -14,7 +14,7 @@ The target of a read is the highest of
   t), else a new proof; on the leader as `lease`.
 
 Every read waiting at the same moment on a node shares one ReadIndex request
-(SharedRounds; ASK_WINDOW requests in flight per kind): on the leader one
+(SharedRounds; ASK_WINDOW requests in flight per kind, or ASK_WINDOW_AT_ONCE): on the leader one
 heartbeat round, on a follower one message to the leader over the Raft
 connection, whose answer is applied locally before the reads go on. Nothing
 is written to the log for a read. The read itself is sent to the leader
@@ -43,24 +43,26 @@ log = logging.getLogger(__name__)
 
 _LEASE = ReadConsistency("lease")
 #: ReadIndex requests a node keeps in flight per kind; reads arriving meanwhile share the next one.
-#: 1: since a three-voter leader answers a follower at once (node/raft/readindex.py) a request is
-#: short, and fewer, larger requests cost a busy follower less (+10 % GET -P 1 at 50 clients,
-#: no change at -P 16 or with 8 clients; docs/performance.md). It was 2 while every request
-#: waited for a heartbeat round.
-ASK_WINDOW = 1
+#: A request that takes a heartbeat round (the leader's own, a follower's with four or more
+#: voters): two, so a read arriving during one waits less. A follower's request that the leader
+#: answers at once (three voters, node/raft/readindex.py): one, since fewer, larger requests cost
+#: a busy follower less (+10 % GET -P 1 at 50 clients, no change at -P 16 or with 8 clients;
+#: docs/performance.md).
+ASK_WINDOW = 2
+ASK_WINDOW_AT_ONCE = 1
 #: How long a read waits for this node to apply its target before the leader serves it.
 LAG_FORWARD_S = 1.0
 
 
 class SharedRounds:
-    """Many waiters, one call of `fetch`: waiters arriving while `window` calls are in flight
+    """Many waiters, one call of `fetch`: waiters arriving while `window()` calls are in flight
     (None: no limit, but one call per event-loop turn) share the next call. After the call,
     `after(index)` runs (e.g. wait until this node applied it) before the waiters get the
     index; the call's slot is free again as soon as `fetch` returns. An error of either goes
     to every waiter of that call."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fetch: Callable[[], Awaitable[int]],
-                 after: Callable[[int], Awaitable[None]] | None = None, window: int | None = None,
+                 after: Callable[[int], Awaitable[None]] | None = None, window: Callable[[], int] | None = None,
                  together: Callable[[], ContextManager] = contextlib.nullcontext):
         self._loop = loop
         self._fetch = fetch
@@ -87,7 +89,7 @@ class SharedRounds:
         self._schedule()
 
     def _schedule(self) -> None:
-        if not self._scheduled and self._waiting and (self._window is None or self._in_flight < self._window):
+        if not self._scheduled and self._waiting and (self._window is None or self._in_flight < self._window()):
             self._scheduled = True
             self._loop.call_soon(self._start)  # after this loop turn's reads joined
 
@@ -137,8 +139,12 @@ class Reads:
     def attach(self, loop: asyncio.AbstractEventLoop, watcher, completions) -> None:
         self._loop, self._watcher, self._completions = loop, watcher, completions
         self._rounds = {lease: SharedRounds(loop, functools.partial(self._read_index, lease), self.catch_up,
-                                            window=ASK_WINDOW, together=self._reads_together)
+                                            window=self._ask_window, together=self._reads_together)
                         for lease in (False, True)}
+
+    def _ask_window(self) -> int:
+        """How many ReadIndex requests of a kind this node keeps in flight (ASK_WINDOW)."""
+        return ASK_WINDOW_AT_ONCE if self._raft.read_index_at_once else ASK_WINDOW
 
     # ------------------------------------------------------------ entry points
 

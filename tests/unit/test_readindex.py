@@ -234,6 +234,26 @@ def test_a_followers_request_fails_when_the_leader_changes_errs_or_stays_silent(
     assert isinstance(error, UnavailableError)
 
 
+def test_a_followers_request_fails_when_its_link_drops_or_the_term_moves_on(tmp_path, reads_clock):
+    """The request or its answer may be lost: the reads waiting on it retry at once rather than
+    waiting out their deadline (one request is in flight at a time)."""
+    rep, node, (leader, _) = follower_of(tmp_path)
+    dropped, newer = Answers(), Answers()
+    rep.read_index(dropped, 5.0)
+    rep._reads.step(node, rep.lease_read_index)
+    node._SyncObj__connectedNodes.discard(leader)
+    rep._reads.step(node, rep.lease_read_index)
+    (_, error), = dropped.got
+    assert isinstance(error, UnavailableError)
+    node._SyncObj__connectedNodes.add(leader)
+    rep.read_index(newer, 5.0)
+    rep._reads.step(node, rep.lease_read_index)
+    node._SyncObj__raftCurrentTerm = TERM + 1   # the same leader, elected again
+    rep._reads.step(node, rep.lease_read_index)
+    (_, error), = newer.got
+    assert isinstance(error, NotLeaderError)
+
+
 def test_a_follower_of_an_older_leader_or_of_none_gets_an_error_at_once(tmp_path, reads_clock):
     rep, node, _ = follower_of(tmp_path, leader_supports=False)
     answers = Answers()

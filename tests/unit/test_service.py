@@ -49,6 +49,7 @@ class FakeRaft:
         self.held: list | None = None        # when a list: the leader's answers wait here
         self.apply_blocked = ""
         self.read_index_error: Exception | None = None
+        self.read_index_at_once = False      # as follower: the leader answers without a round
         self.peer_request_counts = {}
 
     def propose(self, data, callback):
@@ -203,13 +204,17 @@ def test_follower_forwards_writes_and_serves_linearizable_reads_after_a_read_ind
     run(go())
 
 
-def test_follower_reads_waiting_together_share_one_read_index_request(env):
-    """Reads arriving while ASK_WINDOW ReadIndex requests are in flight wait for the next one:
-    one request per round, not per read; each read is served once this node applied the answer."""
-    from raftcache.node.service.reads import ASK_WINDOW
+@pytest.mark.parametrize("at_once", [False, True])
+def test_follower_reads_waiting_together_share_one_read_index_request(env, at_once):
+    """Reads arriving while ASK_WINDOW ReadIndex requests are in flight (ASK_WINDOW_AT_ONCE when
+    the leader answers without a round) wait for the next one: one request per round, not per
+    read; each read is served once this node applied the answer."""
+    from raftcache.node.service.reads import ASK_WINDOW, ASK_WINDOW_AT_ONCE
 
+    window = ASK_WINDOW_AT_ONCE if at_once else ASK_WINDOW
     service, raft, _ = env
     raft.is_leader, raft.leader_id = False, "n2"
+    raft.read_index_at_once = at_once
     raft.leader_index = 2
     raft.held = []
     get = pb.Command(get=pb.Get(key=b"k"))
@@ -217,18 +222,18 @@ def test_follower_reads_waiting_together_share_one_read_index_request(env):
     async def go():
         service.attach(asyncio.get_running_loop())
         groups = []
-        for _ in range(ASK_WINDOW + 1):
+        for _ in range(window + 1):
             groups.append([asyncio.ensure_future(service.execute(get)) for _ in range(20)])
             for _ in range(3):
                 await asyncio.sleep(0)  # this group's request is sent (while a slot is free)
-        assert len(raft.asks) == ASK_WINDOW, "the last group waits for a free slot"
+        assert len(raft.asks) == window, "the last group waits for a free slot"
         raft.release()
         for _ in range(5):
             await asyncio.sleep(0)
         raft.release()  # the last group's request went out when a slot was freed
         for _ in range(5):
             await asyncio.sleep(0)
-        assert raft.asks == [False] * (ASK_WINDOW + 1)
+        assert raft.asks == [False] * (window + 1)
         first, second = groups[0], sum(groups[1:], [])
         assert not any(f.done() for f in first + second), "nothing is read before the index is applied"
         for i in (1, 2):  # the leader's entries reach this node
@@ -237,8 +242,8 @@ def test_follower_reads_waiting_together_share_one_read_index_request(env):
                 set=pb.Set(key=b"k", value=b"v%d" % i)))))
             service.on_applied(i)
         results = await asyncio.gather(*first, *second)
-        assert results == [(b"v2", 2)] * 20 * (ASK_WINDOW + 1)
-        assert service.stats["read_index_requests"] == ASK_WINDOW + 1
+        assert results == [(b"v2", 2)] * 20 * (window + 1)
+        assert service.stats["read_index_requests"] == window + 1
 
     run(go())
 
