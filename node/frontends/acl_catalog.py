@@ -24,7 +24,7 @@ import functools
 from raftcache.node.commands import SCRIPT_ACL_VERSION
 from raftcache.node.commands.acl_keys import access_keys
 from raftcache.node.errors import RaftcacheError, Reason
-from raftcache.node.frontends import resp_blocking, resp_command_docs
+from raftcache.node.frontends import resp_blocking, resp_command_docs, resp_sort_dump
 from raftcache.node.frontends.resp_admin import SUBCOMMANDS
 from raftcache.node.frontends.resp_protocol import RespError
 from raftcache.node.frontends.resp_table import TABLE, Spec
@@ -213,7 +213,22 @@ def check_command(identity, username: str | None, command: pb.Command, client_in
                              client_info=client_info)
         if error is not None:
             return error
+    for sort_name, op in _sorts(command):   # BY / GET patterns read keys the command does not name
+        refused = resp_sort_dump.patterns_refusal(user, sort_name, categories(sort_name),
+                                                  resp_sort_dump.op_pattern_option(op))
+        if refused is not None:
+            return RaftcacheError(refused.removeprefix("ERR "), Reason.NO_PERMISSION)
     return None
+
+
+def _sorts(command: pb.Command) -> list[tuple[str, pb.Sort]]:
+    """(Redis command, op) of each SORT `command` runs (in a transaction, each one)."""
+    name = command.WhichOneof("op")
+    if name == "transaction":
+        return [found for nested in command.transaction.commands for found in _sorts(nested)]
+    if name in ("sort", "sort_store"):
+        return [(op_command(command), getattr(command, name))]
+    return []
 
 
 def check_subscription(identity, username: str | None, request, client_info: str = "") -> RaftcacheError | None:

@@ -57,17 +57,30 @@ def _sort_builder(read_only: bool):
 
 
 def pattern_refusal(user: acl.User, args: list[bytes], categories: frozenset[str]) -> str | None:
-    """Redis 7's rule for SORT / SORT_RO: BY with a pattern and GET read keys the command does
-    not name, so they need a selector that allows the command on every key; the error's text
-    when the user has none (None: allowed)."""
-    name = args[0].decode(errors="replace").lower()
-    if any(sel.all_keys and acl.command_allowed(sel, name, categories) for sel in (user.root, *user.selectors)):
-        return None
+    """Redis 7's rule for SORT / SORT_RO as sent (`args`): see patterns_refusal."""
+    option = None
     for i in range(2, len(args) - 1):
-        option = args[i].upper()
-        if (option == b"BY" and b"*" in args[i + 1]) or option == b"GET":
-            return f"ERR {option.decode()} option of SORT denied due to insufficient ACL permissions."
-    return None
+        found = args[i].upper()
+        if (found == b"BY" and b"*" in args[i + 1]) or found == b"GET":
+            option = found.decode()
+            break
+    return patterns_refusal(user, args[0].decode(errors="replace").lower(), categories, option)
+
+
+def op_pattern_option(op: pb.Sort) -> str | None:
+    """The first option of a built SORT that reads keys by pattern: "BY" (the builder keeps only
+    a BY pattern holding `*`), "GET", or None."""
+    return "BY" if op.HasField("by") else "GET" if op.get else None
+
+
+def patterns_refusal(user: acl.User, name: str, categories: frozenset[str], option: str | None) -> str | None:
+    """Redis 7's rule for SORT / SORT_RO (`name`): BY with a pattern and GET (`option`, the first
+    of them given) read keys the command does not name, so they need a selector that allows the
+    command on every key; the error's text when the user has none (None: allowed)."""
+    if option is None or any(sel.all_keys and acl.command_allowed(sel, name, categories)
+                             for sel in (user.root, *user.selectors)):
+        return None
+    return f"ERR {option} option of SORT denied due to insufficient ACL permissions."
 
 
 def build_restore(args, db):

@@ -225,6 +225,32 @@ def test_admin_calls_obey_the_acl(sc):
         == grpc.StatusCode.PERMISSION_DENIED
 
 
+def test_sort_patterns_need_every_key_on_redis_and_grpc(sc):
+    """SORT ... BY pattern / GET read keys the command does not name (Redis 7): a user whose keys
+    are limited may sort its own list, not read others' keys through it, on any port."""
+    node = sc.leader()
+    sc.redis(node).acl_setuser("sorter", reset=True, enabled=True, passwords=["+sorter-pw-8d2"], keys=["app:*"],
+                               commands=["+sort", "+sort_ro", "+rpush"])
+    sorter = sc.redis(node, "sorter", "sorter-pw-8d2")
+    sorter.rpush("app:ids", 2, 1)
+    sc.redis(node).set("secret:1", "hidden")
+    assert sorter.sort("app:ids") == [b"1", b"2"]
+    for kwargs in ({"get": "secret:*"}, {"by": "secret:*"}):
+        with pytest.raises(redis.exceptions.ResponseError, match="option of SORT denied"):
+            sorter.sort("app:ids", **kwargs)
+    cache = cache_pb2_grpc.CacheStub(grpc.insecure_channel(node.grpc_address))
+    metadata = (basic_metadata("sorter", "sorter-pw-8d2"),)
+    plain = pb.Command(sort=pb.Sort(key=b"app:ids"))
+    assert list(cache.Execute(cache_pb2.Request(command=plain), timeout=5, metadata=metadata).value.array.items)
+    for op in (pb.Sort(key=b"app:ids", get=[b"secret:*"]), pb.Sort(key=b"app:ids", by=b"secret:*"),
+               pb.Sort(key=b"app:ids", by=b"secret:*", store=b"app:out")):
+        command = pb.Command(sort_store=op) if op.store else pb.Command(sort=op)
+        with pytest.raises(grpc.RpcError) as refused:
+            cache.Execute(cache_pb2.Request(command=command), timeout=5, metadata=metadata)
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "option of SORT denied" in refused.value.details()
+
+
 def test_requirepass_and_acl_changes_through_grpc_are_hashed_and_need_admin(sc):
     node = sc.nodes[2]
     cache = cache_pb2_grpc.CacheStub(grpc.insecure_channel(node.grpc_address))
