@@ -68,9 +68,9 @@ def pattern_refusal(user: acl.User, args: list[bytes], categories: frozenset[str
 
 
 def op_pattern_option(op: pb.Sort) -> str | None:
-    """The first option of a built SORT that reads keys by pattern: "BY" (the builder keeps only
-    a BY pattern holding `*`), "GET", or None."""
-    return "BY" if op.HasField("by") else "GET" if op.get else None
+    """The first option of a SORT op that reads keys by pattern: "BY" (a pattern holding `*`:
+    without one it does not sort, as the Redis port's `BY nosort`), "GET", or None."""
+    return "BY" if op.HasField("by") and b"*" in op.by else "GET" if op.get else None
 
 
 def patterns_refusal(user: acl.User, name: str, categories: frozenset[str], option: str | None) -> str | None:

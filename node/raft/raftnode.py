@@ -256,7 +256,9 @@ class RaftNode(SyncObj):
 
     def majority_with(self, node) -> bool:
         """Whether this node and `node`, a voter, alone are a majority of the voters (two or
-        three voters): a ReadIndex request `node` sent in this term needs no round. Tick thread."""
+        three voters): a ReadIndex request `node` sent in this term needs no round. Tick thread
+        for that answer (readindex.py); Replicator.read_index_at_once asks from any thread, where
+        a stale view changes only how many requests a follower keeps in flight."""
         voters = self._SyncObj__otherNodes
         return (len(voters) + 1) // 2 == 1 and node in voters
 

@@ -186,7 +186,8 @@ class ReadIndex:
         for rid, (callback, deadline, asked, asked_in) in list(self._asks.items()):
             if asked != leader or asked_in != term:
                 del self._asks[rid]
-                callback(None, 0, NotLeaderError("the leader changed before it answered the read index"))
+                callback(None, 0, NotLeaderError("the leader or the term changed before the leader answered the "
+                                                  "read index"))
             elif not connected:
                 del self._asks[rid]
                 callback(None, 0, UnavailableError("the connection to the leader dropped; retry"))

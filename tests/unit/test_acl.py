@@ -229,6 +229,24 @@ def test_replicated_users_replace_the_node_s_default():
         access.authenticate(None, b"node-password")
 
 
+def test_a_sort_op_reading_keys_by_pattern_needs_every_key_on_grpc_as_on_resp():
+    """Redis 7's SORT rule for ops (check_command): a BY pattern holding `*` or a GET, alone or in a
+    transaction, needs a selector allowing SORT on every key; BY without `*` does not sort (as
+    the Redis port's `BY nosort`)."""
+    limited = user(b"on", b"~app:*", b"+@all")
+    access = _access(users={"limited": limited, "all": user(b"on", b"~*", b"+@all")})
+    refused = [pb.Command(sort=pb.Sort(key=b"app:l", get=[b"x:*"])),
+               pb.Command(sort_store=pb.Sort(key=b"app:l", by=b"w:*", store=b"app:out")),
+               pb.Command(transaction=pb.Transaction(commands=[pb.Command(sort=pb.Sort(key=b"app:l", by=b"w:*"))]))]
+    allowed_ops = [pb.Command(sort=pb.Sort(key=b"app:l")), pb.Command(sort=pb.Sort(key=b"app:l", by=b"nosort"))]
+    for command in refused:
+        error = acl_catalog.check_command(access, "limited", command)
+        assert error is not None and "option of SORT denied" in error.message, command
+        assert acl_catalog.check_command(access, "all", command) is None
+    for command in allowed_ops:
+        assert acl_catalog.check_command(access, "limited", command) is None, command
+
+
 def test_the_acl_log_groups_repeats_and_is_bounded():
     access = _access(users={"alice": user(b"on", b"nopass", b"+get")})
     for _ in range(3):
