@@ -14,9 +14,10 @@ The target of a read is the highest of
   t), else a new proof; on the leader as `lease`.
 
 Every read waiting at the same moment on a node shares one ReadIndex request
-(SharedRounds; ASK_WINDOW requests in flight per kind, or ASK_WINDOW_AT_ONCE): on the leader one
-heartbeat round, on a follower one message to the leader over the Raft
-connection, whose answer is applied locally before the reads go on. Nothing
+(SharedRounds; ASK_WINDOW, or ASK_WINDOW_AT_ONCE, requests in flight per kind):
+on the leader one heartbeat round, on a follower one message to the leader over
+the Raft connection (answered at once with three voters, node/raft/readindex.py),
+whose answer is applied locally before the reads go on. Nothing
 is written to the log for a read. The read itself is sent to the leader
 (Internal.Forward) only when the leader is of an older release, without
 ReadIndex, when this node cannot apply (it waits for an upgrade), or when
