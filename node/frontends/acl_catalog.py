@@ -114,12 +114,22 @@ def resp_keys(spec: Spec, args: list[bytes], db: int) -> list:
         if "blocking" in spec.flags:
             return access_keys(resp_blocking.in_multi(spec.name, args, db)[1])
     except RespError:
-        return []  # bad arguments: the command is refused for them next
+        return positional_keys(spec, args)  # bad arguments: refused for them next, unless the keys are not the user's
     if spec.name == "watch":
         return [(key, 0) for key in args[1:]]
     if spec.first_key and len(args) > spec.first_key:
         return [(args[spec.first_key], 0)]  # OBJECT / MEMORY USAGE: the key they inspect
     return []
+
+
+def positional_keys(spec: Spec, args: list[bytes]) -> list:
+    """The arguments at the command's key positions (Redis's first/last/step range) as keys of
+    access 0 (any pattern of the user's must match): the keys of a command whose arguments do
+    not parse, which Redis checks against the ACL before the arguments."""
+    if spec.first_key <= 0 or len(args) <= spec.first_key:
+        return []
+    last = min(spec.last_key if spec.last_key >= 0 else len(args) + spec.last_key, len(args) - 1)
+    return [(args[i], 0) for i in range(spec.first_key, last + 1, max(spec.step, 1))]
 
 
 #: Pub/sub commands -> whether the channels they name are patterns (PSUBSCRIBE: a pattern must

@@ -406,6 +406,10 @@ class Engine:
             else:
                 command = spec.build(argv, run.db)
         except RespError as e:
+            if run.user is not None:   # Redis checks the ACL (the keys at their positions) first
+                refused = _acl_refusal(run.user, spec, argv, acl_catalog.positional_keys(spec, argv))
+                if refused is not None:
+                    return refused
             return script_error(e.text)
         op_name = command.WhichOneof("op")
         if op_name in _NOT_IN_SCRIPTS:

@@ -351,6 +351,36 @@ def test_acl_dryrun_agrees_with_redis_server(sc, redis_server, rules, commands):
         assert (mine == b"OK") == (theirs == b"OK"), (rules, command, mine, theirs)
 
 
+def test_a_malformed_command_on_a_key_outside_the_users_patterns_is_refused_first_as_in_redis_server(
+        sc, redis_server):
+    """Redis checks the ACL (the keys at the command's key positions) before the arguments: a
+    key-limited user's malformed SET on someone else's key gets NOPERM, on its own key the
+    argument error; inside a script the same order holds (ACL failure in script)."""
+    ours = sc.redis(sc.leader())
+    servers = {}
+    for name, admin in (("raftcache", ours), ("redis", redis_server)):
+        admin.execute_command("ACL", "SETUSER", "narrow", "reset", "on", ">narrow-pw-61c", "~app:*", "+@all")
+        port = admin.connection_pool.connection_kwargs["port"]
+        servers[name] = redis.Redis("127.0.0.1", port, username="narrow", password="narrow-pw-61c")
+
+    def outcome(r, *args):   # the error's class, and whether it is a refusal by the ACL (7.0 and 7.2 word them apart)
+        try:
+            return ("ok", r.execute_command(*args))
+        except redis.exceptions.ResponseError as e:
+            text = str(e).lower()
+            return (type(e).__name__, any(words in text for words in ("acl failure", "permissions", "can't access")))
+
+    cases = [("SET", "other", "v", "EX", "soon"), ("SET", "app:1", "v", "EX", "soon"),
+             ("EXPIRE", "other", "x"), ("EVAL", "return redis.call('set', 'other', 'v', 'EX', 'soon')", "0"),
+             ("EVAL", "return redis.call('set', 'app:2', 'v', 'EX', 'soon')", "0")]
+    for case in cases:
+        mine, theirs = outcome(servers["raftcache"], *case), outcome(servers["redis"], *case)
+        assert mine == theirs, (case, mine, theirs)
+    assert [outcome(servers["raftcache"], *case) for case in cases[:2]] == [("NoPermissionError", True),
+                                                                           ("ResponseError", False)]
+    assert outcome(servers["raftcache"], *cases[3]) == ("ResponseError", True)
+
+
 # ---------------------------------------------------------------- secrets at rest (last: after everything above)
 
 def test_no_password_or_secret_in_any_file_the_run_left(sc):
