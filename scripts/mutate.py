@@ -47,6 +47,18 @@ MUTATIONS = [
         ("tests/unit/test_readindex.py",),
     ),
     Mutation(
+        "vouch-any-term", "node/raft/readindex.py",
+        "        vouched = type(term) is int and term == node.raftCurrentTerm and node.majority_with(peer)\n",
+        "        vouched = node.majority_with(peer)  # MUTATION: a request of an older term answered without a round\n",
+        ("tests/unit/test_readindex.py",),
+    ),
+    Mutation(
+        "vouch-any-cluster", "node/raft/raftnode.py",
+        "        return (len(voters) + 1) // 2 == 1 and node in voters\n",
+        "        return True  # MUTATION: five voters, or a read-only peer, answered without a round\n",
+        ("tests/unit/test_readindex.py",),
+    ),
+    Mutation(
         "no-read-floor", "node/frontends/resp_blocking.py",
         "        await service.wait_applied(conn.session.last_write_index)\n",
         "        pass  # MUTATION: a blocking pop looks before the connection's writes are applied here\n",
