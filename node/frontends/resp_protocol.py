@@ -487,6 +487,15 @@ def encode(value, proto: int) -> bytes:
     return b"".join(out)
 
 
+def _encode_items(items, proto: int, out: list) -> None:
+    """The elements of an aggregate, a bulk string (the common element) without a call."""
+    for item in items:
+        if type(item) is bytes:
+            out.append(b"$%d\r\n%s\r\n" % (len(item), item))
+        else:
+            _encode(item, proto, out)
+
+
 def _encode(value, proto: int, out: list) -> None:
     t = type(value)
     if t is bytes or t is bytearray:
@@ -499,8 +508,7 @@ def _encode(value, proto: int, out: list) -> None:
         out.append(b"_\r\n" if proto == 3 else b"$-1\r\n")
     elif t is list or t is tuple:
         out.append(b"*%d\r\n" % len(value))
-        for item in value:
-            _encode(item, proto, out)
+        _encode_items(value, proto, out)
     elif t is str:
         data = value.encode()
         out.append(b"$%d\r\n%s\r\n" % (len(data), data))
@@ -512,16 +520,17 @@ def _encode(value, proto: int, out: list) -> None:
     elif t is RespMap:
         out.append((b"%%%d\r\n" if proto == 3 else b"*%d\r\n") % (len(value) if proto == 3 else 2 * len(value)))
         for k, v in value:
-            _encode(k, proto, out)
-            _encode(v, proto, out)
+            if type(k) is bytes and type(v) is bytes:   # a hash's field and value, without a call
+                out.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(v), v))
+            else:
+                _encode(k, proto, out)
+                _encode(v, proto, out)
     elif t is RespSet:
         out.append((b"~%d\r\n" if proto == 3 else b"*%d\r\n") % len(value))
-        for item in value:
-            _encode(item, proto, out)
+        _encode_items(value, proto, out)
     elif t is Push:
         out.append((b">%d\r\n" if proto == 3 else b"*%d\r\n") % len(value))
-        for item in value:
-            _encode(item, proto, out)
+        _encode_items(value, proto, out)
     elif t is RespPairs:
         if proto == 3:
             out.append(b"*%d\r\n" % (len(value) // 2))

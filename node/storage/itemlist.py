@@ -77,12 +77,7 @@ class ItemList(itemview.ContainerView):
         """Elements start..stop inclusive (0 <= start <= stop < len)."""
         if self._inline is not None:
             return self._inline[start:stop + 1]
-        out = []
-        for _, value in self._txn.items(self._cid, _ikey(self._head + start)):
-            out.append(value)
-            if len(out) > stop - start:
-                break
-        return out
+        return self._txn.item_values(self._cid, _ikey(self._head + start), stop - start + 1)
 
     def iterate(self, reverse: bool = False) -> Iterator[tuple[int, bytes]]:
         """(index, element) from the head, or from the tail when `reverse`."""

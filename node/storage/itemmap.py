@@ -179,14 +179,16 @@ class ItemMap(itemview.ContainerView):
         if self._prefixed:
             live = ((ikey[4:], self._live(raw)) for ikey, raw in self._txn.items(self._cid))
             return [(k, v) for k, v in live if v is not None]
-        return [(ikey[4:], value if self._pairs else None) for ikey, value in self._txn.items(self._cid)]
+        if self._pairs:
+            return self._txn.item_pairs(self._cid, _HASH.size)
+        return [(member, None) for member in self._txn.item_keys(self._cid, _HASH.size)]
 
     def keys(self) -> list[bytes]:
         if self._inline is not None:
             return list(self._inline)
         if self._prefixed:
             return [k for k, _ in self.items()]
-        return [ikey[4:] for ikey, _ in self._txn.items(self._cid)]
+        return self._txn.item_keys(self._cid, _HASH.size)
 
     def values(self) -> list:
         return [v for _, v in self.items()]

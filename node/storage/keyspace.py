@@ -61,6 +61,7 @@ The environment runs without per-commit fsync (the Raft log rebuilds it);
 from __future__ import annotations
 
 import enum
+import itertools
 import os
 import shutil
 import struct
@@ -492,23 +493,67 @@ class ReadTxn:
         prefix = _U64.pack(cid)
         skip = len(prefix)
         with self._txn.cursor(db=self._ks._items) as cur:
-            if reverse:
-                probe = prefix + start if start else _U64.pack(cid + 1)
-                found = cur.set_range(probe)
-                if not found:
-                    found = cur.last()
-                elif not start or cur.key() != probe:
-                    found = cur.prev()
-                step = cur.prev
-            else:
-                found = cur.set_range(prefix + start)
-                step = cur.next
+            if not reverse:
+                if cur.set_range(prefix + start):
+                    for k, value in cur.iternext():   # (key, value) pairs made in C
+                        if k[:skip] != prefix:
+                            return
+                        yield k[skip:], value
+                return
+            probe = prefix + start if start else _U64.pack(cid + 1)
+            found = cur.set_range(probe)
+            if not found:
+                found = cur.last()
+            elif not start or cur.key() != probe:
+                found = cur.prev()
             while found:
                 k = cur.key()
                 if k[:skip] != prefix:
                     return
                 yield k[skip:], cur.value()
-                found = step()
+                found = cur.prev()
+
+    def item_keys(self, cid: int, strip: int = 0) -> list[bytes]:
+        """The item keys of container `cid`, in order, without their first `strip` bytes; their
+        values not read (a set's members)."""
+        prefix = _U64.pack(cid)
+        skip = len(prefix)
+        start = skip + strip
+        out: list[bytes] = []
+        with self._txn.cursor(db=self._ks._items) as cur:
+            if cur.set_range(prefix):
+                for k in cur.iternext(values=False):   # keys made in C
+                    if k[:skip] != prefix:
+                        break
+                    out.append(k[start:])
+        return out
+
+    def item_pairs(self, cid: int, strip: int = 0) -> list[tuple[bytes, bytes]]:
+        """(item key without its first `strip` bytes, value) of container `cid`, in order, in one
+        list (a hash's fields and values)."""
+        prefix = _U64.pack(cid)
+        skip = len(prefix)
+        start = skip + strip
+        out: list[tuple[bytes, bytes]] = []
+        with self._txn.cursor(db=self._ks._items) as cur:
+            if cur.set_range(prefix):
+                for k, value in cur.iternext():   # (key, value) pairs made in C
+                    if k[:skip] != prefix:
+                        break
+                    out.append((k[start:], value))
+        return out
+
+    def item_values(self, cid: int, start: bytes, count: int) -> list[bytes]:
+        """The values of at most `count` items of container `cid` from the first key >= `start`,
+        in item-key order (LRANGE's run of consecutive elements), read by the cursor in C."""
+        prefix = _U64.pack(cid)
+        with self._txn.cursor(db=self._ks._items) as cur:
+            if not cur.set_range(prefix + start):
+                return []
+            values = list(itertools.islice(cur.iternext(keys=False), count))
+            if cur.key().startswith(prefix):   # the last one read is the container's: so are all (keys are sorted)
+                return values
+        return [value for _, value in itertools.islice(self.items(cid, start), count)]
 
     def watch_floor(self) -> int | None:
         """The index from which deletions are tracked for WATCH (None: not yet tracking)."""

@@ -524,3 +524,23 @@ def test_reads_together_share_one_transaction_until_something_is_applied(ks):
     with ks.reader() as after:
         assert after is not first and after.get(0, b"k", 0).value == b"2"
     assert ks._swap._readers == 0                  # the shared transaction was closed
+
+
+def test_a_run_of_container_items_never_crosses_into_another_container(ks):
+    """ReadTxn.item_values (LRANGE's consecutive elements, read by the cursor in C) and items():
+    a run that reaches past its container, or past the last key, keeps only its own items."""
+    u64 = keyspace_mod._U64.pack
+    with ks.writer(1) as txn:
+        for cid in (5, 6):
+            for i in range(10):
+                txn._txn.put(u64(cid) + u64(i), b"%d:%d" % (cid, i), db=ks._items)
+    with ks.reader() as txn:
+        assert txn.item_values(5, u64(3), 3) == [b"5:3", b"5:4", b"5:5"]
+        assert txn.item_values(5, u64(8), 5) == [b"5:8", b"5:9"]       # the next container's are not its
+        assert txn.item_values(6, u64(8), 5) == [b"6:8", b"6:9"]       # the end of the database
+        assert txn.item_values(7, b"", 3) == []
+        assert [v for _, v in txn.items(5, u64(8))] == [b"5:8", b"5:9"]
+        assert [v for _, v in txn.items(6, u64(1), reverse=True)] == [b"6:1", b"6:0"]
+        assert txn.item_keys(5) == [u64(i) for i in range(10)] and txn.item_keys(7) == []
+        assert txn.item_keys(6, strip=7) == [bytes([i]) for i in range(10)]
+        assert txn.item_pairs(6, strip=7)[-1] == (b"\x09", b"6:9") and len(txn.item_pairs(5)) == 10
