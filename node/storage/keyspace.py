@@ -506,12 +506,11 @@ class ReadTxn:
                 found = cur.last()
             elif not start or cur.key() != probe:
                 found = cur.prev()
-            while found:
-                k = cur.key()
-                if k[:skip] != prefix:
-                    return
-                yield k[skip:], cur.value()
-                found = cur.prev()
+            if found:
+                for k, value in cur.iterprev():   # from the current pair backwards, made in C
+                    if k[:skip] != prefix:
+                        return
+                    yield k[skip:], value
 
     def item_keys(self, cid: int, strip: int = 0) -> list[bytes]:
         """The item keys of container `cid`, in order, without their first `strip` bytes; their
