@@ -515,31 +515,32 @@ class ReadTxn:
     def item_keys(self, cid: int, strip: int = 0) -> list[bytes]:
         """The item keys of container `cid`, in order, without their first `strip` bytes; their
         values not read (a set's members)."""
-        prefix = _U64.pack(cid)
-        skip = len(prefix)
-        start = skip + strip
-        out: list[bytes] = []
-        with self._txn.cursor(db=self._ks._items) as cur:
-            if cur.set_range(prefix):
-                for k in cur.iternext(values=False):   # keys made in C
-                    if k[:skip] != prefix:
-                        break
-                    out.append(k[start:])
-        return out
+        return self._item_run(cid, strip, False)
 
     def item_pairs(self, cid: int, strip: int = 0) -> list[tuple[bytes, bytes]]:
         """(item key without its first `strip` bytes, value) of container `cid`, in order, in one
         list (a hash's fields and values)."""
+        return self._item_run(cid, strip, True)
+
+    def _item_run(self, cid: int, strip: int, values: bool) -> list:
+        """item_keys / item_pairs: one pass of the cursor's C iterator over the container."""
         prefix = _U64.pack(cid)
         skip = len(prefix)
         start = skip + strip
-        out: list[tuple[bytes, bytes]] = []
+        out: list = []
         with self._txn.cursor(db=self._ks._items) as cur:
-            if cur.set_range(prefix):
-                for k, value in cur.iternext():   # (key, value) pairs made in C
+            if not cur.set_range(prefix):
+                return out
+            if values:
+                for k, value in cur.iternext():
                     if k[:skip] != prefix:
                         break
                     out.append((k[start:], value))
+            else:
+                for k in cur.iternext(values=False):
+                    if k[:skip] != prefix:
+                        break
+                    out.append(k[start:])
         return out
 
     def item_values(self, cid: int, start: bytes, count: int) -> list[bytes]:
