@@ -115,17 +115,15 @@ def resp_keys(spec: Spec, args: list[bytes], db: int) -> list:
             return access_keys(resp_blocking.in_multi(spec.name, args, db)[1])
     except RespError:
         return positional_keys(spec, args)  # bad arguments: refused for them next, unless the keys are not the user's
-    if spec.name == "watch":
-        return [(key, 0) for key in args[1:]]
-    if spec.first_key and len(args) > spec.first_key:
-        return [(args[spec.first_key], 0)]  # OBJECT / MEMORY USAGE: the key they inspect
-    return []
+    if "pubsub" in spec.flags:
+        return []   # SSUBSCRIBE's "keys" are shard channels: the ACL checks them as channels (Redis: NOT_KEY)
+    return positional_keys(spec, args)   # WATCH, OBJECT: the keys they name
 
 
 def positional_keys(spec: Spec, args: list[bytes]) -> list:
     """The arguments at the command's key positions (Redis's first/last/step range) as keys of
-    access 0 (any pattern of the user's must match): the keys of a command whose arguments do
-    not parse, which Redis checks against the ACL before the arguments."""
+    access 0 (any pattern of the user's must match): the keys of a command with no Command to
+    read them from, or whose arguments do not parse (Redis checks the ACL before them)."""
     if spec.first_key <= 0 or len(args) <= spec.first_key:
         return []
     last = min(spec.last_key if spec.last_key >= 0 else len(args) + spec.last_key, len(args) - 1)

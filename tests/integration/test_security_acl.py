@@ -322,6 +322,8 @@ _RULE_CASES = [
     (["~*", "+config|get", "+client", "-client|kill"], [("CONFIG", "GET", "x"), ("CONFIG", "SET", "x", "y"),
                                                         ("CLIENT", "ID"), ("CLIENT", "KILL", "ID", "1")]),
     (["~*", "+@all", "-@write", "+del"], [("DEL", "k"), ("SET", "k", "v"), ("GET", "k"), ("LPUSH", "l", "a")]),
+    (["&news*", "+@all"], [("SSUBSCRIBE", "news"), ("SSUBSCRIBE", "other"), ("SUBSCRIBE", "news"), ("GET", "k"),
+                           ("WATCH", "k"), ("OBJECT", "ENCODING", "k")]),
 ]
 
 
