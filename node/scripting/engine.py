@@ -351,13 +351,9 @@ class Engine:
         return text.encode(), True
 
     def _dispatch(self, run: Run, args) -> object:
-        argv = list(args)
-        for i, a in enumerate(argv):
-            if type(a) is not bytes:
-                if isinstance(a, (int, float)) and not isinstance(a, bool):
-                    argv[i] = lualibs.command_number_text(a) if run.compat else lualibs.number_text(a)
-                elif not isinstance(a, bytes):
-                    return script_error("ERR Lua redis lib command arguments must be strings or integers")
+        argv = _command_argv(args, run.compat)
+        if argv is None:
+            return script_error("ERR Lua redis lib command arguments must be strings or integers")
         if not argv:
             return script_error("ERR Please specify at least one argument for this redis lib call")
         spec = self._specs.get(argv[0])
@@ -506,13 +502,9 @@ class Engine:
         its keys (always, for a caller that is not checked: Eval.user)."""
         if not args or not isinstance(args[0], bytes):
             raise lualibs.LuaLibError("Please specify at least one argument for this redis lib call")
-        argv = []
-        for a in args:
-            if isinstance(a, (int, float)) and not isinstance(a, bool):
-                a = lualibs.command_number_text(a)
-            elif not isinstance(a, bytes):
-                raise lualibs.LuaLibError("Lua redis lib command arguments must be strings or integers")
-            argv.append(a)
+        argv = _command_argv(args, True)
+        if argv is None:
+            raise lualibs.LuaLibError("Lua redis lib command arguments must be strings or integers")
         spec = TABLE.get(argv[0].lower())
         if spec is None:
             raise lualibs.LuaLibError("Invalid command passed to redis.acl_check_cmd()")
@@ -620,6 +612,19 @@ class Engine:
                 return out
             out.append(self.from_lua(item, depth + 1))
             i += 1
+
+
+def _command_argv(args, compat: bool) -> list[bytes] | None:
+    """A command's arguments as a script passes them (numbers as Redis writes them: `compat`,
+    log version 15's rules); None when one is neither a string nor a number."""
+    argv = list(args)
+    for i, a in enumerate(argv):
+        if type(a) is not bytes:
+            if isinstance(a, (int, float)) and not isinstance(a, bool):
+                argv[i] = lualibs.command_number_text(a) if compat else lualibs.number_text(a)
+            elif not isinstance(a, bytes):
+                return None
+    return argv
 
 
 def caller(ctx, op) -> acl.User | None:
