@@ -57,7 +57,8 @@ LAG_FORWARD_S = 1.0
 
 class SharedRounds:
     """Many waiters, one call of `fetch`: waiters arriving while `window()` calls are in flight
-    (None: no limit, but one call per event-loop turn) share the next call. After the call,
+    (None: no limit, but one call per event-loop turn; asked when a call starts, not on every
+    waiter's join) share the next call. After the call,
     `after(index)` runs (e.g. wait until this node applied it) before the waiters get the
     index; the call's slot is free again as soon as `fetch` returns. An error of either goes
     to every waiter of that call."""
@@ -72,6 +73,7 @@ class SharedRounds:
         self._together = together   # around answering a call's waiters (their reads share one view)
         self._waiting: list = []   # futures and join_callback callbacks
         self._in_flight = 0
+        self._limit = 1   # window() when the last call started: the calls that may be in flight
         self._scheduled = False
         self.calls = 0
 
@@ -90,7 +92,8 @@ class SharedRounds:
         self._schedule()
 
     def _schedule(self) -> None:
-        if not self._scheduled and self._waiting and (self._window is None or self._in_flight < self._window()):
+        if not self._scheduled and self._waiting and (self._window is None or self._in_flight < self._limit
+                                                      or not self._in_flight):
             self._scheduled = True
             self._loop.call_soon(self._start)  # after this loop turn's reads joined
 
@@ -98,6 +101,8 @@ class SharedRounds:
         self._scheduled = False
         waiters, self._waiting = self._waiting, []
         self._in_flight += 1
+        if self._window is not None:
+            self._limit = self._window()
         self.calls += 1
         asyncio.ensure_future(self._run(waiters))
 
