@@ -109,8 +109,10 @@ class RaftNode(SyncObj):
         # ReadIndex (node/raft/readindex.py): whether our leader answers rc_read_index (it stamps
         # rc_ri on its append-entries), and the Replicator's handlers of the two messages
         self.rc_leader_read_index = False
-        self.rc_on_read_index: Callable[[object, dict], None] | None = None
-        self.rc_on_read_index_reply: Callable[[object, dict], None] | None = None
+        self.rc_on_read_index: Callable[[object, dict], bool] | None = None         # True: answered at once
+        self.rc_on_read_index_reply: Callable[[object, dict], bool] | None = None   # True: always
+        self._rc_quiet = 0   # messages since took_only_quiet's last call that need no tick ...
+        self._rc_loud = 0    # ... and the others
         # Forwarded writes over the Raft connection (node/raft/forwards.py): whether our leader
         # answers rc_forward (it stamps rc_fw), whether we do as leader, and the two handlers
         self.rc_leader_forwards = False
@@ -432,6 +434,22 @@ class RaftNode(SyncObj):
     # --- message handling -------------------------------------------------------
 
     def _SyncObj__onMessageReceived(self, node, message):
+        if self._on_message(node, message) is True:
+            self._rc_quiet += 1
+        else:
+            self._rc_loud += 1
+
+    def took_only_quiet(self) -> bool:
+        """Whether every message handled since the last call needs no tick after it (a
+        ReadIndex request answered at once, a ReadIndex answer: nothing a tick acts on
+        changed), and there was at least one. Resets the count: the event loop asks after
+        each Raft socket event (node/raft/replication.py)."""
+        quiet = self._rc_quiet > 0 and self._rc_loud == 0
+        self._rc_quiet = self._rc_loud = 0
+        return quiet
+
+    def _on_message(self, node, message) -> bool | None:
+        """One peer message; True when it needs no tick after it (took_only_quiet)."""
         mtype = message.get("type") if isinstance(message, dict) else None
         if mtype == "append_entries" and message["term"] >= self._SyncObj__raftCurrentTerm:
             self._on_append_entries(node, message)
@@ -453,9 +471,10 @@ class RaftNode(SyncObj):
         elif mtype in _PEER_REQUESTS:   # ReadIndex and forwarded writes: the Replicator's handlers
             handler = getattr(self, _PEER_REQUESTS[mtype])
             if handler is not None:
-                handler(node, message)
+                return handler(node, message)
         else:
             SyncObj._SyncObj__onMessageReceived(self, node, message)
+        return None
 
     def _on_higher_term(self, term: int) -> None:
         """A peer answered our append-entries with a higher term: step down and

@@ -149,9 +149,10 @@ class ReadIndex:
         if len(self._rounds) < ROUND_WINDOW and self._waiting and self.ready[0] == term:
             self._start(node, term)
 
-    def _take(self, node, callback, deadline: float, lease: bool, lease_index, vouched: bool = False) -> None:
+    def _take(self, node, callback, deadline: float, lease: bool, lease_index, vouched: bool = False) -> bool:
         """Answer, queue or send one request; `vouched`: a follower's request that acknowledges
-        this leader's term for a majority (module docstring), answered without a round."""
+        this leader's term for a majority (module docstring), answered without a round. True
+        when the leader answered it here (False: queued for a round, or sent, or failed)."""
         if node._isLeader():
             index = lease_index() if lease else None
             if index is None and vouched:
@@ -159,9 +160,9 @@ class ReadIndex:
                 self.vouched += index is not None
             if index is not None:
                 callback(None, index, None)
-            else:
-                self._waiting.append((callback, deadline))
-            return
+                return True
+            self._waiting.append((callback, deadline))
+            return False
         leader = node.leader_node
         if leader is None:
             callback(None, 0, UnavailableError("no leader to ask for a read index"))
@@ -171,8 +172,9 @@ class ReadIndex:
             rid = next(self._ids)
             if not node.send_read_index(leader, rid, lease, max(0.0, deadline - time.monotonic())):
                 callback(None, 0, UnavailableError("no connection to the leader to ask for a read index"))
-                return
+                return False
             self._asks[rid] = (callback, deadline, leader, node.raftCurrentTerm)
+        return False
 
     def _step_asks(self, node, now: float) -> None:
         """Follower: fail the requests whose leader or term changed, whose connection to the
@@ -195,8 +197,9 @@ class ReadIndex:
                 del self._asks[rid]
                 callback(None, 0, UnavailableError("the leader did not answer the read index in time"))
 
-    def on_request(self, node, peer, message: dict, lease_index: Callable[[], int | None]) -> None:
-        """Leader: a follower's `rc_read_index` message; the answer goes back to `peer`."""
+    def on_request(self, node, peer, message: dict, lease_index: Callable[[], int | None]) -> bool:
+        """Leader: a follower's `rc_read_index` message; the answer goes back to `peer`. True
+        when it was answered here and now (no tick needed after it: RaftNode.took_only_quiet)."""
         rid = message.get("id")
 
         def reply(_result, index: int, error: RaftcacheError | None) -> None:
@@ -205,25 +208,27 @@ class ReadIndex:
 
         if not node._isLeader():
             reply(None, 0, NotLeaderError("not the leader"))
-            return
+            return True
         timeout = message.get("timeout", REMOTE_TIMEOUT_S)
         timeout = max(0.0, min(float(timeout), REMOTE_TIMEOUT_S)) if type(timeout) in (int, float) else REMOTE_TIMEOUT_S
         term = message.get("term")
         vouched = type(term) is int and term == node.raftCurrentTerm and node.majority_with(peer)
-        self._take(node, reply, time.monotonic() + timeout, bool(message.get("lease")), lease_index, vouched)
+        return self._take(node, reply, time.monotonic() + timeout, bool(message.get("lease")), lease_index, vouched)
 
-    def on_reply(self, sender, message: dict) -> None:
-        """Follower: the leader's `rc_read_index_reply` (from `sender`: only the leader asked counts)."""
+    def on_reply(self, sender, message: dict) -> bool:
+        """Follower: the leader's `rc_read_index_reply` (from `sender`: only the leader asked
+        counts). True: an answer needs no tick after it (RaftNode.took_only_quiet)."""
         rid = message.get("id")
         ask = self._asks.get(rid) if type(rid) is int else None
         if ask is None or ask[2] != sender:
-            return  # expired or failed already, or not the answer to our ask
+            return True  # expired or failed already, or not the answer to our ask
         del self._asks[rid]
         error, index = message.get("error"), message.get("index")
         if error is None and type(index) is int:
             ask[0](None, index, None)
         else:
             ask[0](None, 0, error_from_wire(error, _WIRE_ERRORS))
+        return True
 
     def _start(self, node, term: int) -> None:
         self.rounds += 1

@@ -273,7 +273,7 @@ class Replicator:
         node.addOnTickCallback(self._on_tick)
         if on_loop:
             self._driver = LoopDriver(lambda: node._onTick(0), lambda: node.apply_behind, cfg.tick_s)
-            self._loop_poller.on_event = self._driver.soon
+            self._loop_poller.on_event = self._after_raft_event
             return  # bound already (SyncObj.__init__ does it without a tick thread)
         if self.readonly:
             return  # binds nothing (and PySyncObj never signals "bound" for it)
@@ -282,6 +282,13 @@ class Replicator:
         except SyncObjException as exc:
             node.destroy()
             raise RaftcacheError(f"cannot bind the Raft port {self.me.address('raft')}") from exc
+
+    def _after_raft_event(self) -> None:
+        """The loop dispatched a Raft socket event: a tick in the next iteration, unless the
+        event only carried messages that need none (a follower's ReadIndex answer, a read
+        index the leader answered at once: RaftNode.took_only_quiet). The timer's ticks go on."""
+        if not self._node.took_only_quiet():
+            self._driver.soon()
 
     def attach_loop(self, loop) -> None:
         """After `start(on_loop=True)`: the event loop watches the Raft sockets and runs the

@@ -370,3 +370,33 @@ def test_a_follower_without_a_connection_to_its_leader_is_answered_at_once(tmp_p
     rep.read_index(answers, 2.0)
     rep._reads.step(node, rep.lease_read_index)
     assert sent(node, "rc_read_index") == [] and isinstance(answers.got[0][1], UnavailableError)
+
+
+def test_only_read_index_traffic_answered_at_once_skips_the_tick_after_it(tmp_path, reads_clock):
+    rep, node, (a, b) = ready_leader(tmp_path)
+    node.rc_on_read_index = lambda peer, message: rep._reads.on_request(node, peer, message, rep.lease_read_index)
+    rep._reads.step(node, rep.lease_read_index)   # ready: a vouched request is answered at once
+    assert node.took_only_quiet() is False, "no message at all: the event still ticks"
+    node._SyncObj__onMessageReceived(a, {"type": "rc_read_index", "id": 1, "lease": False, "term": TERM})
+    node._SyncObj__onMessageReceived(b, {"type": "rc_read_index", "id": 2, "lease": False, "term": TERM})
+    assert [m["id"] for _, m in sent(node, "rc_read_index_reply")] == [1, 2]
+    assert node.took_only_quiet() is True
+    node._SyncObj__onMessageReceived(a, {"type": "rc_read_index", "id": 3, "lease": False})   # an older release's
+    assert node.took_only_quiet() is False, "it waits for a round, which a tick starts"
+    node._SyncObj__onMessageReceived(a, {"type": "rc_read_index", "id": 4, "lease": False, "term": TERM})
+    node._SyncObj__onMessageReceived(b, {"type": "next_node_idx", "next_node_idx": 3, "success": True,
+                                         "reset": False, "rc_echo": reads_clock.now})
+    assert node.took_only_quiet() is False, "an append-entries answer in the same event: the tick runs"
+    assert node.took_only_quiet() is False, "each call starts the count again"
+
+
+def test_a_followers_read_index_answer_needs_no_tick(tmp_path, reads_clock):
+    rep, node, (leader, _) = follower_of(tmp_path)
+    node.rc_on_read_index_reply = rep._reads.on_reply
+    answers = Answers()
+    rep.read_index(answers, 2.0)
+    rep._reads.step(node, rep.lease_read_index)
+    (_, message), = sent(node, "rc_read_index")
+    node._SyncObj__onMessageReceived(leader, {"type": "rc_read_index_reply", "id": message["id"], "index": 9,
+                                              "error": None})
+    assert answers.got == [(9, None)] and node.took_only_quiet() is True
