@@ -30,9 +30,10 @@ def installed() -> bool:
     return _runner is not None
 
 
-def counts(txn) -> dict[str, int]:
-    """The stored scripts, functions and libraries, counted (INFO memory); none without a runner."""
-    return {} if _runner is None else _runner.counts(txn)
+def usage(txn) -> dict[str, int]:
+    """INFO memory's scripting fields (the stored scripts, functions and libraries, counted and
+    their bytes; the Lua runtime's bytes: node/scripting/__init__.py); none without a runner."""
+    return {} if _runner is None else _runner.usage(txn)
 
 
 def needs_savepoint(txn, op) -> bool:

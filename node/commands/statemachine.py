@@ -563,10 +563,11 @@ class StateMachine:
         with self._keyspace.reader() as txn:
             return strings.string_values(txn, db, keys, now_ms)
 
-    def script_counts(self) -> dict[str, int]:
-        """The stored scripts, functions and libraries, counted (INFO memory's number_of_*)."""
+    def script_usage(self) -> dict[str, int]:
+        """INFO memory's scripting fields: the stored scripts, functions and libraries (counts
+        and bytes), the Lua runtime's bytes (node/commands/scripting.usage)."""
         with self._keyspace.reader() as txn:
-            return scripting.counts(txn)
+            return scripting.usage(txn)
 
     def snapshot(self, path: str) -> int:
         """Write a consistent, fsynced copy of the keyspace to `path`; returns the index it covers."""

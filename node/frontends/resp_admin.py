@@ -530,6 +530,35 @@ async def command(conn, args):
 # ---------------------------------------------------------------- INFO / CONFIG
 
 
+def bytes_to_human(n: int) -> str:
+    """Redis's INFO `*_human` form of a byte count: 200B, 32.00K, 1.05M, 2.00G, ..."""
+    if n < 1024:
+        return f"{n}B"
+    for unit, scale in (("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("T", 1 << 40), ("P", 1 << 50)):
+        if n < scale << 10:
+            return f"{n / scale:.2f}{unit}"
+    return f"{n}B"
+
+
+def _script_memory(usage: dict[str, int]) -> list[tuple[str, object]]:
+    """INFO memory's scripting fields, named and ordered as Redis 7's. One Lua runtime runs
+    both EVAL scripts and functions here (Redis keeps two): its bytes are the `eval` VM's,
+    `used_memory_vm_functions` is 0 (docs/scripting.md)."""
+    lua = usage.get("used_memory_vm_eval", 0)
+    scripts = usage.get("used_memory_scripts_eval", 0)
+    stored = scripts + usage.get("used_memory_functions", 0)
+    return [
+        ("used_memory_lua", lua), ("used_memory_vm_eval", lua), ("used_memory_lua_human", bytes_to_human(lua)),
+        ("used_memory_scripts_eval", scripts),
+        *((name, usage.get(name, 0)) for name in ("number_of_cached_scripts", "number_of_functions",
+                                                  "number_of_libraries")),
+        ("used_memory_vm_functions", 0), ("used_memory_vm_total", lua),
+        ("used_memory_vm_total_human", bytes_to_human(lua)),
+        ("used_memory_functions", usage.get("used_memory_functions", 0)),
+        ("used_memory_scripts", stored), ("used_memory_scripts_human", bytes_to_human(stored)),
+    ]
+
+
 def _info_text(conn, sections: set[str]) -> bytes:
     server = conn.server
     status = _status(conn)
@@ -563,7 +592,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
     ])
     used = status.get("used_bytes", 0)
     section("Memory", [
-        ("used_memory", used), ("used_memory_human", f"{used / 1048576:.2f}M"),
+        ("used_memory", used), ("used_memory_human", bytes_to_human(used)),
         ("maxmemory", status.get("maxmemory_bytes", 0)),
         ("maxmemory_policy", status.get("maxmemory_policy", conn.service.setting("maxmemory-policy"))),
         # the LMDB map's pages in use over the logical size (Redis: RSS over used_memory)
@@ -571,7 +600,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("raftcache_map_used_bytes", status.get("map_used_bytes", 0)),
         ("mem_clients_normal", server.clients_memory()),
         ("maxmemory_clients", server.limits.maxmemory_clients_bytes),
-        *conn.service.script_counts().items(),
+        *_script_memory(conn.service.script_usage()),
     ])
     section("Persistence", [
         ("loading", 0), ("aof_enabled", 1), ("raftcache_appendfsync", status.get("appendfsync", "")),

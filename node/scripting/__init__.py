@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from raftcache.node import commands
 from raftcache.node.commands import scripting as _ops
-from raftcache.node.scripting import engine, functions, store
+from raftcache.node.scripting import engine, functions, sandbox, store
 
 
 def _eval(ctx, op, read_only: bool):
@@ -55,12 +55,13 @@ class _Runner:
         return [int(store.script(ctx.txn, sha) is not None) for sha in op.shas]
 
     @staticmethod
-    def counts(txn) -> dict[str, int]:
-        return store.counts(txn)
+    def usage(txn) -> dict[str, int]:
+        return {**store.usage(txn), "used_memory_vm_eval": sandbox.memory_used()}
 
     @staticmethod
     def script_flush(ctx, op):
         store.flush_scripts(ctx.txn)
+        sandbox.Sandbox.for_thread().forget_compiled()
         return commands.OK
 
     @staticmethod
@@ -73,7 +74,9 @@ class _Runner:
 
     @staticmethod
     def function_flush(ctx, op):
-        return functions.flush(ctx)
+        result = functions.flush(ctx)
+        sandbox.Sandbox.for_thread().forget_compiled()
+        return result
 
     @staticmethod
     def function_restore(ctx, op):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import random
 import threading
+import weakref
 
 from lupa import lua51
 
@@ -381,6 +382,7 @@ class Sandbox:
         g.python = None  # lupa's bridge; never reachable from a script's environment anyway
         self.state = self.m.state
         self._compiled: dict[bytes, object] = {}
+        _RUNTIMES.add(self)
 
     @classmethod
     def for_thread(cls) -> Sandbox:
@@ -442,6 +444,12 @@ class Sandbox:
     def gc(self) -> None:
         self.lua.execute("collectgarbage()")
 
+    def forget_compiled(self) -> None:
+        """Drop the compiled chunks and collect (SCRIPT FLUSH, FUNCTION FLUSH: Redis resets its
+        Lua VM; here the runtime stays, and what only the flushed code used is freed)."""
+        self._compiled.clear()
+        self.gc()
+
     def disarm(self) -> None:
         """After a run that raised out of the prelude (the budget or memory stopped it)."""
         self.state[b"armed"] = False
@@ -449,5 +457,13 @@ class Sandbox:
 
 
 _THREAD = threading.local()
+#: Every thread's runtime (memory_used).
+_RUNTIMES: weakref.WeakSet = weakref.WeakSet()
+
+
+def memory_used() -> int:
+    """Bytes this process's Lua runtimes hold (one per thread that ran a script: EVAL scripts
+    and functions share it), 0 before any ran."""
+    return sum(box.lua.get_memory_used() or 0 for box in list(_RUNTIMES))
 #: Compiled chunks kept per runtime (EVAL bodies and libraries; recompiled when dropped).
 _COMPILED_MAX = 512

@@ -38,10 +38,17 @@ def put_script(txn, sha: str, body: bytes) -> None:
         txn.meta_put(name, body)
 
 
-def counts(txn) -> dict[str, int]:
-    """INFO's number_of_cached_scripts, number_of_functions and number_of_libraries."""
-    return {"number_of_cached_scripts": txn.meta_count(_SCRIPT), "number_of_functions": txn.meta_count(_FN),
-            "number_of_libraries": txn.meta_count(_LIB)}
+def usage(txn) -> dict[str, int]:
+    """What the node stores of scripts and libraries, for INFO memory: the counts
+    (number_of_cached_scripts, number_of_functions, number_of_libraries) and the bytes
+    (used_memory_scripts_eval: the scripts' names and bodies; used_memory_functions: the
+    libraries' code and their functions' records)."""
+    scripts, script_bytes = txn.meta_usage(_SCRIPT)
+    functions, function_bytes = txn.meta_usage(_FN)
+    libraries, library_bytes = txn.meta_usage(_LIB)
+    return {"number_of_cached_scripts": scripts, "number_of_functions": functions,
+            "number_of_libraries": libraries, "used_memory_scripts_eval": script_bytes,
+            "used_memory_functions": function_bytes + library_bytes}
 
 
 def _names(txn, prefix: bytes) -> list[tuple[bytes, bytes]]:

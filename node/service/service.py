@@ -690,9 +690,9 @@ class Service:
         return self._reads.start_get(self._level(consistency), floor,
                                      functools.partial(self._get_values, db, keys), done)
 
-    def script_counts(self) -> dict[str, int]:
-        """INFO memory's number_of_cached_scripts, number_of_functions, number_of_libraries (this node)."""
-        return self._sm.script_counts()
+    def script_usage(self) -> dict[str, int]:
+        """INFO memory's scripting fields on this node (StateMachine.script_usage)."""
+        return self._sm.script_usage()
 
     def script_call_stats(self) -> dict[str, list[int]]:
         """INFO commandstats of the commands scripts called on this node (every replica runs

@@ -571,17 +571,19 @@ class ReadTxn:
         """A small state-machine table entry (dedup, config), or None."""
         return self._txn.get(_TABLE + name, db=self._ks._meta)
 
-    def meta_count(self, prefix: bytes) -> int:
-        """How many table entries' names start with `prefix` (their values are not read)."""
+    def meta_usage(self, prefix: bytes) -> tuple[int, int]:
+        """(how many table entries' names start with `prefix`, the bytes of those names
+        and values), in one pass over them."""
         full = _TABLE + prefix
-        n = 0
+        n = size = 0
         with self._txn.cursor(db=self._ks._meta) as cur:
             if cur.set_range(full):
-                for name in cur.iternext(keys=True, values=False):
+                for name, value in cur.iternext(keys=True, values=True):
                     if not name.startswith(full):
                         break
                     n += 1
-        return n
+                    size += len(name) - len(_TABLE) + len(value)
+        return n, size
 
     def meta_range(self, prefix: bytes, limit: int, start: bytes = b"") -> list[tuple[bytes, bytes]]:
         """Up to `limit` (name, value) table entries whose name starts with `prefix`, in name order,

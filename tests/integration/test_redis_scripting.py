@@ -13,7 +13,10 @@ import pytest
 import redis
 
 from raftcache.localcluster import wait_until
-from tests.integration.redis_helpers import COMPARING_WITH_REDIS, client, leader_and_follower, same_on_every_node
+from raftcache.node.frontends import resp_admin
+from tests.integration.redis_helpers import (
+    COMPARING_WITH_REDIS, client, leader_and_follower, raw, same_on_every_node,
+)
 
 
 @pytest.fixture
@@ -314,6 +317,7 @@ def test_a_recursive_reply_through_a_follower_nests_then_errors_as_redis(cluster
 
 
 def test_info_memory_counts_stored_scripts_functions_and_libraries_on_every_node(cluster, nodes):
+    """The counts on every node; the bytes (names and bodies stored, the Lua runtime's) as Redis's fields."""
     r, follower = nodes
     for j in range(5):
         r.script_load(f"return {j}")
@@ -326,9 +330,41 @@ def test_info_memory_counts_stored_scripts_functions_and_libraries_on_every_node
         return [memory["number_of_cached_scripts"], memory["number_of_functions"], memory["number_of_libraries"]]
     assert counts(r) == [6, 2, 1]
     wait_until(lambda: counts(follower) == [6, 2, 1], 10, "the follower to count what it applied")
+    memory = r.info("memory")
+    assert memory["used_memory_scripts_eval"] >= sum(len(f"return {j}") for j in range(5)) + len("return 'also cached'")
+    assert memory["used_memory_functions"] > len("redis.register_function('one', function() return 1 end)")
+    assert memory["used_memory_scripts"] == memory["used_memory_scripts_eval"] + memory["used_memory_functions"]
+    assert memory["used_memory_lua"] == memory["used_memory_vm_eval"] == memory["used_memory_vm_total"] > 0, \
+        "the Lua runtime that ran them (EVAL scripts and functions share it)"
+    assert memory["used_memory_vm_functions"] == 0
     r.script_flush("ASYNC")
     r.function_flush()
     wait_until(lambda: counts(r) == counts(follower) == [0, 0, 0], 10, "every count back to 0")
+    memory = r.info("memory")
+    assert memory["used_memory_scripts_eval"] == memory["used_memory_functions"] == memory["used_memory_scripts"] == 0
+    assert memory["used_memory_scripts_human"] == "0B"
+
+
+def _raw_info(client, section: str) -> list[tuple[str, str]]:
+    text = raw(client, "INFO", section).decode()
+    return [tuple(line.split(":", 1)) for line in text.splitlines() if ":" in line]
+
+
+def test_info_memory_scripting_fields_are_redis_own(cluster, nodes, real_redis):
+    """The scripting fields of INFO memory have Redis's names, order and `*_human` form."""
+    r, _ = nodes
+    for c in (r, real_redis):
+        c.eval("return 1", 0)
+    scripting = ("lua", "vm_", "script", "function", "librar")
+    real = [(k, v) for k, v in _raw_info(real_redis, "memory") if any(w in k for w in scripting)]
+    ours = dict(_raw_info(r, "memory"))
+    assert [k for k in ours if any(w in k for w in scripting) and k in dict(real)] == [k for k, _ in real]
+    for name, value in real:   # Redis's own numbers written as Redis writes them (bytesToHuman)
+        if name.endswith("_human"):
+            assert resp_admin.bytes_to_human(int(dict(real)[name[:-len("_human")]])) == value, name
+    for n, text in ((0, "0B"), (1023, "1023B"), (1024, "1.00K"), (66560, "65.00K"), (1100000, "1.05M"),
+                    (3 << 30, "3.00G")):
+        assert resp_admin.bytes_to_human(n) == text
 
 
 def test_info_commandstats_counts_the_commands_scripts_call_on_every_node(cluster, nodes):

@@ -114,8 +114,8 @@ class FakeService:
             return NOT_NOW
         return self.sm.get_strings(db, keys, self.now_ms())
 
-    def script_counts(self):
-        return self.sm.script_counts()
+    def script_usage(self):
+        return self.sm.script_usage()
 
     def script_call_stats(self):
         return {name: list(stat) for name, stat in self.sm.script_call_stats.items()}

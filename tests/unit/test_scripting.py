@@ -537,3 +537,19 @@ def test_a_scripts_commands_follow_its_callers_acl_as_the_log_has_it(tmp_path):
         run(node, "return redis.acl_check_cmd('get', {})", user="carl"))
     assert commands.required_version(pb.Command(eval=pb.Eval(sha="x", user="bob"))) == commands.SCRIPT_ACL_VERSION
     assert commands.required_version(pb.Command(eval=pb.Eval(sha="x"))) == commands.SCRIPTING_VERSION
+
+
+def test_info_counts_what_is_stored_and_script_flush_frees_the_runtime(node):
+    """INFO memory's scripting fields (StateMachine.script_usage): the stored scripts' bytes,
+    and the Lua runtime's, which SCRIPT FLUSH gives back as Redis's VM reset does."""
+    bodies = [f"local t = {{}} for i = 1, 20 do t[i] = i * {j} end return #t" for j in range(300)]
+    for body in bodies:
+        assert run(node, body) == 20
+    usage = node.sm.script_usage()
+    assert usage["number_of_cached_scripts"] == 300
+    assert usage["used_memory_scripts_eval"] == sum(len("script/") + 40 + len(body) for body in bodies)
+    before = usage["used_memory_vm_eval"]
+    assert node.run(script_flush=pb.ScriptFlush()) == commands.OK
+    usage = node.sm.script_usage()
+    assert usage["number_of_cached_scripts"] == usage["used_memory_scripts_eval"] == 0
+    assert usage["used_memory_vm_eval"] < before - 100_000, (before, usage["used_memory_vm_eval"])
