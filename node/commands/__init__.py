@@ -81,6 +81,11 @@ LogEntry = pb.LogEntry
 #:  17: a script's entry names its caller (Eval.user, SCRIPT_ACL_VERSION): every command the
 #:      script runs is checked against that user's rules as the log has them at the entry,
 #:      refused with Redis's NOPERM text, and redis.acl_check_cmd answers for the user.
+#:  18: EVAL's script cache is bounded as Redis 7.4's (SCRIPT_EVICT_VERSION): EVAL stores a new
+#:      script in an LRU list of at most 500 and forgets the least recently used one past it
+#:      (EVALSHA answers NOSCRIPT for it); EVAL and EVALSHA from the log move a script to the
+#:      list's end; SCRIPT LOAD takes a script out of it (never evicted). Before, every script
+#:      an EVAL ran stayed until SCRIPT FLUSH (node/scripting/store.py).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -103,7 +108,9 @@ SCRIPT_COMPAT_VERSION = 15
 SCRIPT_SANDBOX_VERSION = 16
 #: The first version whose scripts run their commands under the caller's ACL rules (17 above).
 SCRIPT_ACL_VERSION = 17
-SUPPORTED_VERSIONS = range(1, SCRIPT_ACL_VERSION + 1)
+#: The first version whose EVAL script cache is bounded, least recently used out (18 above).
+SCRIPT_EVICT_VERSION = 18
+SUPPORTED_VERSIONS = range(1, SCRIPT_EVICT_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4

@@ -11,6 +11,8 @@ time, random, grpc, Raft or lmdb.
 
 from __future__ import annotations
 
+import dataclasses
+
 from raftcache.node.errors import CommandError, Reason
 
 #: The installed runner: an object with one function per op name below, `(ctx, op)`.
@@ -18,6 +20,21 @@ _runner = None
 
 OPS = ("eval", "eval_ro", "script_load", "script_exists", "script_flush", "function_load", "function_delete",
        "function_flush", "function_restore", "function_list")
+
+
+@dataclasses.dataclass
+class ScriptStats:
+    """What scripts did on this node (counters, not replicated state; every replica runs the
+    scripts that write, so every node counts them): INFO commandstats of the commands they
+    called (name -> [calls, usec, rejected_calls, failed_calls]) and INFO's evicted_scripts."""
+
+    calls: dict[str, list[int]] = dataclasses.field(default_factory=dict)
+    evicted: int = 0
+
+    def reset(self) -> None:
+        """CONFIG RESETSTAT."""
+        self.calls.clear()
+        self.evicted = 0
 
 
 def install(runner) -> None:

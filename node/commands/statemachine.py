@@ -150,7 +150,7 @@ class StateMachine:
         self._events: list = []
         #: INFO commandstats of the commands scripts called at apply on this node (a counter,
         #: never replicated state): name -> [calls, usec, rejected_calls, failed_calls].
-        self.script_call_stats: dict[str, list[int]] = {}
+        self.script_stats = scripting.ScriptStats()
         self._notify: frozenset[str] = frozenset()   # notify-keyspace-events classes in force
         #: Set (set_track_writes) while a client of this node tracks keys (CLIENT TRACKING):
         #: every write then also hands on ("invalidate", index, keys it touched | None: a flush).
@@ -397,7 +397,7 @@ class StateMachine:
                  mode: int = 0, access=None, version: int = 1) -> Ctx:
         limits = self._limits
         return Ctx(txn, db, now_ms, index, limits.max_value_bytes, seed, limits.databases, limits, HANDLERS,
-                   self._events, room, mode, access, self._settings, version, self.script_call_stats)
+                   self._events, room, mode, access, self._settings, version, self.script_stats)
 
     def _notify_keyspace(self, txn: WriteTxn, entry: LogEntry, name: str, touched: set,
                          created: dict | None = None, notes: list | None = None) -> None:

@@ -55,7 +55,7 @@ class Ctx:
     access: object | None = None           # reads only: the serving node's access table (OBJECT IDLETIME/FREQ)
     settings: dict | None = None           # the replicated CONFIG SET values (node/config), same on every replica
     version: int = 1                       # apply: the entry's log semantics version (WATCH_VERSION changes WATCH)
-    call_stats: dict | None = None         # INFO commandstats of what scripts call (StateMachine.script_call_stats)
+    script_stats: object | None = None     # what scripts did on this node (commands/scripting.ScriptStats)
 
 
 # ---------------------------------------------------------------- helpers

@@ -617,7 +617,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("client_query_buffer_limit_disconnections", st["client_query_buffer_limit_disconnections"]),
         ("client_output_buffer_limit_disconnections", st["client_output_buffer_limit_disconnections"]),
         ("keyspace_hits", status.get("keyspace_hits", 0)), ("keyspace_misses", status.get("keyspace_misses", 0)),
-        ("evicted_keys", status.get("evicted_keys", 0)),
+        ("evicted_keys", status.get("evicted_keys", 0)), ("evicted_scripts", conn.service.scripts_evicted()),
         ("total_error_replies", sum(server.errorstats.values())),
         *((name, tracking[name]) for name in ("tracking_total_keys", "tracking_total_items", "tracking_total_prefixes")),
         ("raftcache_reads", svc.get("reads", 0)), ("raftcache_writes", svc.get("writes", 0)),

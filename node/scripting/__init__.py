@@ -48,6 +48,8 @@ class _Runner:
             return error   # as Redis: a script that does not compile is not stored
         sha = engine.sha1hex(op.body)
         store.put_script(ctx.txn, sha, op.body)
+        if not engine.applied_before(ctx, commands.SCRIPT_EVICT_VERSION):
+            store.keep(ctx.txn, sha)   # out of EVAL's bounded cache: a loaded script stays
         return sha.encode()
 
     @staticmethod

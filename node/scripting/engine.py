@@ -369,11 +369,11 @@ class Engine:
         started_ns = time.perf_counter_ns()
         result = self._command(run, spec, argv)
         rejected = type(result) is _Rejected
-        stats = run.ctx.call_stats
-        if stats is not None:   # INFO commandstats (ctx.call_stats: a counter; no replicated state)
-            stat = stats.get(spec.name)
+        stats = run.ctx.script_stats
+        if stats is not None:   # INFO commandstats (counters; no replicated state)
+            stat = stats.calls.get(spec.name)
             if stat is None:
-                stat = stats[spec.name] = [0, 0, 0, 0]
+                stat = stats.calls[spec.name] = [0, 0, 0, 0]
             if rejected:
                 stat[2] += 1
             else:
@@ -756,6 +756,20 @@ def compile_script(engine: Engine, body: bytes, ctx=None) -> tuple[object, list[
     return chunk, flags
 
 
+def _cache(ctx, sha: str, body: bytes | None) -> None:
+    """EVAL stores its script as Redis caches it (EVALSHA works from then on); from log version
+    18 in a bounded LRU cache that EVAL and EVALSHA from the log refresh (store.cache_evaled)."""
+    if applied_before(ctx, commands.SCRIPT_EVICT_VERSION):
+        if body is not None:
+            store.put_script(ctx.txn, sha, body)
+    elif body is None:
+        store.touch(ctx.txn, sha)
+    else:
+        evicted = store.cache_evaled(ctx.txn, sha, body)
+        if evicted and ctx.script_stats is not None:
+            ctx.script_stats.evicted += evicted   # INFO evicted_scripts
+
+
 def eval_script(ctx, op, read_only: bool) -> object:
     """EVAL / EVALSHA (read_only: the _RO forms, on a read transaction)."""
     engine = Engine.for_thread()
@@ -774,8 +788,8 @@ def eval_script(ctx, op, read_only: bool) -> object:
     chunk, flags = compile_script(engine, body, ctx)
     if chunk is None:
         return flags
-    if op.body and not read_only:
-        store.put_script(ctx.txn, sha, body)   # as Redis caches it: EVALSHA works from now on
+    if not read_only:
+        _cache(ctx, sha, body if op.body else None)
     run = Run(ctx, read_only or "no-writes" in flags, sha, "user_script", ctx.db, user=caller(ctx, op))
     keys, args = op.keys[:], op.args[:]   # slices: lists, far cheaper than iterating the repeated fields
     if len(keys) + len(args) <= VALUES_MAX:

@@ -2,6 +2,9 @@
 replica holds them, and snapshots, backups and restarts carry them.
 
     script/<sha1 hex>          -> the script's body (SCRIPT LOAD, or an EVAL that ran)
+    evalcache/<sha1 hex>       -> its place in EVAL's cache (8 bytes), while EVAL's cache holds it
+    evalorder/<place><sha1 hex> -> b"": EVAL's cache in least-recently-used order
+    evalclock                  -> the next place and how many scripts EVAL's cache holds
     function/lib/<library>     -> the library's code (FUNCTION LOAD)
     function/fn/<function>     -> JSON {"library", "flags", "description"}
 
@@ -18,6 +21,14 @@ import zlib
 import msgpack
 
 _SCRIPT = b"script/"
+_EVAL = b"evalcache/"
+_EVAL_ORDER = b"evalorder/"
+_EVAL_CLOCK = b"evalclock"
+_PLACE = struct.Struct(">Q")
+_CLOCK = struct.Struct(">QQ")
+#: Most scripts EVAL's cache holds (Redis 7.4's: its LRU list of EVAL-cached scripts). Scripts
+#: SCRIPT LOAD stored are not in it and are never evicted.
+EVAL_CACHE_MAX = 500
 _LIB = b"function/lib/"
 _FN = b"function/fn/"
 #: Entries deleted per meta_range call while flushing scripts.
@@ -36,6 +47,66 @@ def put_script(txn, sha: str, body: bytes) -> None:
     name = _SCRIPT + sha.encode()
     if txn.meta_get(name) is None:
         txn.meta_put(name, body)
+
+
+def cache_evaled(txn, sha: str, body: bytes) -> int:
+    """EVAL's script cache (log version 18 on, Redis 7.4's): a script new to the node is stored
+    at the cache's most recent place, the least recently used ones past EVAL_CACHE_MAX are
+    forgotten first; a script the cache holds moves to its most recent place; one SCRIPT LOAD
+    stored stays as it is. Returns how many scripts were evicted."""
+    name = _SCRIPT + sha.encode()
+    if txn.meta_get(name) is not None:
+        touch(txn, sha)
+        return 0
+    txn.meta_put(name, body)
+    place, held = _clock(txn)
+    evicted = 0
+    while held >= EVAL_CACHE_MAX:
+        oldest = txn.meta_range(_EVAL_ORDER, 1)
+        if not oldest:
+            break
+        victim = oldest[0][0][len(_EVAL_ORDER) + _PLACE.size:]
+        for gone in (oldest[0][0], _EVAL + victim, _SCRIPT + victim):
+            txn.meta_delete(gone)
+        held -= 1
+        evicted += 1
+    _put_place(txn, sha.encode(), place)
+    txn.meta_put(_EVAL_CLOCK, _CLOCK.pack(place + 1, held + 1))
+    return evicted
+
+
+def touch(txn, sha: str) -> None:
+    """A script ran from the log by EVAL or EVALSHA: to EVAL's cache's most recent place, when
+    the cache holds it (log version 18 on)."""
+    raw = txn.meta_get(_EVAL + sha.encode())
+    if raw is None:
+        return
+    txn.meta_delete(_EVAL_ORDER + raw + sha.encode())
+    place, held = _clock(txn)
+    _put_place(txn, sha.encode(), place)
+    txn.meta_put(_EVAL_CLOCK, _CLOCK.pack(place + 1, held))
+
+
+def keep(txn, sha: str) -> None:
+    """SCRIPT LOAD of a script EVAL's cache holds: out of the cache, never evicted (version 18 on)."""
+    raw = txn.meta_get(_EVAL + sha.encode())
+    if raw is None:
+        return
+    txn.meta_delete(_EVAL_ORDER + raw + sha.encode())
+    txn.meta_delete(_EVAL + sha.encode())
+    place, held = _clock(txn)
+    txn.meta_put(_EVAL_CLOCK, _CLOCK.pack(place, held - 1))
+
+
+def _clock(txn) -> tuple[int, int]:
+    raw = txn.meta_get(_EVAL_CLOCK)
+    return (0, 0) if raw is None else _CLOCK.unpack(raw)
+
+
+def _put_place(txn, sha: bytes, place: int) -> None:
+    packed = _PLACE.pack(place)
+    txn.meta_put(_EVAL + sha, packed)
+    txn.meta_put(_EVAL_ORDER + packed + sha, b"")
 
 
 def usage(txn) -> dict[str, int]:
@@ -76,12 +147,14 @@ def flushes(code: bytes | None) -> bool:
 
 
 def flush_scripts(txn) -> None:
-    while True:
-        chunk = txn.meta_range(_SCRIPT, _CHUNK)
-        for name, _ in chunk:
-            txn.meta_delete(name)
-        if len(chunk) < _CHUNK:
-            return
+    for prefix in (_SCRIPT, _EVAL, _EVAL_ORDER):
+        while True:
+            chunk = txn.meta_range(prefix, _CHUNK)
+            for name, _ in chunk:
+                txn.meta_delete(name)
+            if len(chunk) < _CHUNK:
+                break
+    txn.meta_delete(_EVAL_CLOCK)
 
 
 def library(txn, name: str) -> bytes | None:

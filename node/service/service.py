@@ -697,7 +697,11 @@ class Service:
     def script_call_stats(self) -> dict[str, list[int]]:
         """INFO commandstats of the commands scripts called on this node (every replica runs
         them): name -> [calls, usec, rejected_calls, failed_calls] (copies)."""
-        return {name: list(stat) for name, stat in list(self._sm.script_call_stats.items())}
+        return {name: list(stat) for name, stat in list(self._sm.script_stats.calls.items())}
+
+    def scripts_evicted(self) -> int:
+        """INFO's evicted_scripts: EVAL-cached scripts this node's apply evicted (docs/scripting.md)."""
+        return self._sm.script_stats.evicted
 
     def _gets_here(self, keys: list[bytes]) -> bool:
         """GETs of `keys` may take the fast paths: no key over the length limit (the ordinary
@@ -962,4 +966,4 @@ class Service:
         self._keyspace.hits = self._keyspace.misses = 0
         self._sm.evicted.clear()
         self.diagnostics.reset_stats()
-        self._sm.script_call_stats.clear()
+        self._sm.script_stats.reset()

@@ -7,6 +7,7 @@ and error texts compared with a real redis-server."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
 import pytest
@@ -343,6 +344,28 @@ def test_info_memory_counts_stored_scripts_functions_and_libraries_on_every_node
     memory = r.info("memory")
     assert memory["used_memory_scripts_eval"] == memory["used_memory_functions"] == memory["used_memory_scripts"] == 0
     assert memory["used_memory_scripts_human"] == "0B"
+
+
+def test_evals_cache_evicts_the_least_recently_used_past_500_on_every_node(cluster, nodes):
+    """Redis 7.4's bound on EVAL's script cache, replicated: every node forgets the same script."""
+    r, follower = nodes
+    for c in (r, follower):
+        c.config_resetstat()
+    loaded = r.script_load("return 'loaded'")
+    pipe = r.pipeline(transaction=False)
+    for j in range(501):
+        pipe.eval(f"return {j}", 0)
+    assert pipe.execute() == list(range(501))
+    first, second = (hashlib.sha1(f"return {j}".encode()).hexdigest() for j in (0, 1))
+    with pytest.raises(redis.exceptions.NoScriptError):
+        r.evalsha(first, 0)
+    assert follower.script_exists(first, second, loaded) == [False, True, True]
+    assert follower.evalsha(second, 0) == 1       # through the leader's log: "return 1" is recent now
+    r.eval("return 'new'", 0)
+    assert r.script_exists(second, hashlib.sha1(b"return 2").hexdigest()) == [True, False]
+    for c in (r, follower):
+        wait_until(lambda c=c: c.info("stats")["evicted_scripts"] == 2
+                   and c.info("memory")["number_of_cached_scripts"] == 501, 10, "every node to evict the same two")
 
 
 def _raw_info(client, section: str) -> list[tuple[str, str]]:

@@ -118,7 +118,10 @@ class FakeService:
         return self.sm.script_usage()
 
     def script_call_stats(self):
-        return {name: list(stat) for name, stat in self.sm.script_call_stats.items()}
+        return {name: list(stat) for name, stat in self.sm.script_stats.calls.items()}
+
+    def scripts_evicted(self):
+        return self.sm.script_stats.evicted
 
     def start_gets(self, db, keys, consistency=None, floor=0, done=None):
         """Like Service.start_gets: this fake has no read index to wait for (None: not this path)."""

@@ -8,6 +8,7 @@ across a restart and a snapshot, scripts inside MULTI, and the Lua libraries."""
 from __future__ import annotations
 
 import hashlib
+import random
 
 import pytest
 
@@ -553,3 +554,59 @@ def test_info_counts_what_is_stored_and_script_flush_frees_the_runtime(node):
     usage = node.sm.script_usage()
     assert usage["number_of_cached_scripts"] == usage["used_memory_scripts_eval"] == 0
     assert usage["used_memory_vm_eval"] < before - 100_000, (before, usage["used_memory_vm_eval"])
+
+
+def evalsha(node: Node, body: str, version: int = commands.MAX_VERSION):
+    node.index += 1
+    return node.sm.apply(node.index, commands.encode_entry(pb.LogEntry(
+        version=version, now_ms=node.now_ms,
+        command=pb.Command(eval=pb.Eval(sha=hashlib.sha1(body.encode()).hexdigest())))))
+
+
+def cached(node: Node, *bodies: str) -> list[int]:
+    shas = [hashlib.sha1(b.encode()).hexdigest() for b in bodies]
+    return node.read(script_exists=pb.ScriptExists(shas=shas))
+
+
+def test_evals_cache_keeps_the_500_most_recently_used_as_redis_74(node):
+    for j in range(1, 501):
+        assert run(node, f"return {j}") == j
+    assert node.sm.script_usage()["number_of_cached_scripts"] == 500 and node.sm.script_stats.evicted == 0
+    assert run(node, "return 1") == 1            # EVAL of a cached script: to the end of the list
+    assert evalsha(node, "return 2") == 2        # so does EVALSHA from the log
+    assert run(node, "return 1000") == 1000      # a new one: "return 3", least recently used, goes
+    assert cached(node, "return 1", "return 2", "return 3", "return 500", "return 1000") == [1, 1, 0, 1, 1]
+    assert "NOSCRIPT" in error_text(evalsha(node, "return 3"))
+    assert node.sm.script_usage()["number_of_cached_scripts"] == 500 and node.sm.script_stats.evicted == 1
+
+
+def test_script_load_keeps_a_script_out_of_evals_cache(node):
+    assert node.run(script_load=pb.ScriptLoad(body=b"return 'loaded'")) == hashlib.sha1(b"return 'loaded'").hexdigest().encode()
+    assert run(node, "return 'evaled then loaded'") == b"evaled then loaded"
+    node.run(script_load=pb.ScriptLoad(body=b"return 'evaled then loaded'"))
+    for j in range(600):
+        run(node, f"return {j}")
+    assert cached(node, "return 'loaded'", "return 'evaled then loaded'", "return 0", "return 100", "return 599") == \
+        [1, 1, 0, 1, 1]
+    assert node.sm.script_usage()["number_of_cached_scripts"] == 502 and node.sm.script_stats.evicted == 100
+    assert node.run(script_flush=pb.ScriptFlush()) == commands.OK
+    for j in range(500):
+        run(node, f"return {j}")
+    assert node.sm.script_stats.evicted == 100, "the flush emptied the list: 500 fit again"
+
+
+def test_entries_before_version_18_cache_every_evaled_script(node):
+    for j in range(520):
+        run(node, f"return {j}", version=commands.SCRIPT_EVICT_VERSION - 1)
+    assert node.sm.script_usage()["number_of_cached_scripts"] == 520 and node.sm.script_stats.evicted == 0
+
+
+def test_two_replicas_evict_the_same_scripts(tmp_path):
+    a, b = Node(str(tmp_path / "a")), Node(str(tmp_path / "b"))
+    rng = random.Random(5)
+    steps = [(evalsha if rng.random() < 0.3 else run, f"return {rng.randrange(700)}") for _ in range(2000)]
+    for n in (a, b):
+        for step, body in steps:
+            step(n, body)
+    every = [f"return {j}" for j in range(700)]
+    assert cached(a, *every) == cached(b, *every) and sum(cached(a, *every)) == 500
