@@ -1686,20 +1686,22 @@ class PublishBatch(_message.Message):
     def __init__(self, messages: _Optional[_Iterable[_Union[Publish, _Mapping]]] = ...) -> None: ...
 
 class Eval(_message.Message):
-    __slots__ = ("body", "sha", "keys", "args", "function", "user")
+    __slots__ = ("body", "sha", "keys", "args", "function", "user", "caller")
     BODY_FIELD_NUMBER: _ClassVar[int]
     SHA_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     FUNCTION_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
     body: bytes
     sha: str
     keys: _containers.RepeatedScalarFieldContainer[bytes]
     args: _containers.RepeatedScalarFieldContainer[bytes]
     function: str
     user: str
-    def __init__(self, body: _Optional[bytes] = ..., sha: _Optional[str] = ..., keys: _Optional[_Iterable[bytes]] = ..., args: _Optional[_Iterable[bytes]] = ..., function: _Optional[str] = ..., user: _Optional[str] = ...) -> None: ...
+    caller: str
+    def __init__(self, body: _Optional[bytes] = ..., sha: _Optional[str] = ..., keys: _Optional[_Iterable[bytes]] = ..., args: _Optional[_Iterable[bytes]] = ..., function: _Optional[str] = ..., user: _Optional[str] = ..., caller: _Optional[str] = ...) -> None: ...
 
 class ScriptLoad(_message.Message):
     __slots__ = ("body",)

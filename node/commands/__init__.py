@@ -85,7 +85,9 @@ LogEntry = pb.LogEntry
 #:      script in an LRU list of at most 500 and forgets the least recently used one past it
 #:      (EVALSHA answers NOSCRIPT for it); EVAL and EVALSHA from the log move a script to the
 #:      list's end; SCRIPT LOAD takes a script out of it (never evicted). Before, every script
-#:      an EVAL ran stayed until SCRIPT FLUSH (node/scripting/store.py).
+#:      an EVAL ran stayed until SCRIPT FLUSH (node/scripting/store.py). A restricted user's
+#:      script names its serving node and connection (Eval.caller, SCRIPT_CALLER_VERSION): that
+#:      node records the script's ACL refusals in its ACL LOG.
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -109,7 +111,7 @@ SCRIPT_SANDBOX_VERSION = 16
 #: The first version whose scripts run their commands under the caller's ACL rules (17 above).
 SCRIPT_ACL_VERSION = 17
 #: The first version whose EVAL script cache is bounded, least recently used out (18 above).
-SCRIPT_EVICT_VERSION = 18
+SCRIPT_EVICT_VERSION = SCRIPT_CALLER_VERSION = 18
 SUPPORTED_VERSIONS = range(1, SCRIPT_EVICT_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
@@ -170,8 +172,12 @@ def required_version(command: pb.Command) -> int:
         version = max(version, RESHARD_VERSION)
     if name == "restore_keys" and any(k.HasField("record") for k in command.restore_keys.keys):
         version = max(version, RESHARD_DEDUP_VERSION)
-    if name in ("eval", "eval_ro") and getattr(command, name).user:
-        version = max(version, SCRIPT_ACL_VERSION)
+    if name in ("eval", "eval_ro"):
+        op = getattr(command, name)
+        if op.caller:
+            version = max(version, SCRIPT_CALLER_VERSION)
+        elif op.user:
+            version = max(version, SCRIPT_ACL_VERSION)
     if name == "transaction":
         version = max([version, *map(required_version, command.transaction.commands)])
         if any(w.HasField("seen_at") for w in command.transaction.watches):

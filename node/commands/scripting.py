@@ -12,6 +12,7 @@ time, random, grpc, Raft or lmdb.
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 from raftcache.node.errors import CommandError, Reason
 
@@ -26,10 +27,14 @@ OPS = ("eval", "eval_ro", "script_load", "script_exists", "script_flush", "funct
 class ScriptStats:
     """What scripts did on this node (counters, not replicated state; every replica runs the
     scripts that write, so every node counts them): INFO commandstats of the commands they
-    called (name -> [calls, usec, rejected_calls, failed_calls]) and INFO's evicted_scripts."""
+    called (name -> [calls, usec, rejected_calls, failed_calls]) and INFO's evicted_scripts;
+    and where their ACL refusals are reported."""
 
     calls: dict[str, list[int]] = dataclasses.field(default_factory=dict)
     evicted: int = 0
+    #: on_denial(caller, username, denial): a script's command its caller's ACL refused (the
+    #: node's ACL LOG, when Eval.caller names this node). Must not raise: apply calls it.
+    on_denial: Callable[[str, str, object], None] | None = None
 
     def reset(self) -> None:
         """CONFIG RESETSTAT."""

@@ -20,8 +20,9 @@ op has categories.
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
-from raftcache.node.commands import SCRIPT_ACL_VERSION
+from raftcache.node.commands import SCRIPT_ACL_VERSION, SCRIPT_CALLER_VERSION
 from raftcache.node.commands.acl_keys import access_keys
 from raftcache.node.errors import RaftcacheError, Reason
 from raftcache.node.frontends import resp_blocking, resp_command_docs, resp_sort_dump
@@ -262,7 +263,7 @@ def command_guard(session, command: pb.Command) -> RaftcacheError | None:
     the command runs is stamped with its caller (stamp_script_caller)."""
     error = check_command(session.service.identity, session.user, command, session.client_info())
     if error is None:
-        stamp_script_caller(command, session.user, session.service)
+        stamp_script_caller(command, session.user, session.service, session.client_info)
     return error
 
 
@@ -270,20 +271,24 @@ def command_guard(session, command: pb.Command) -> RaftcacheError | None:
 SCRIPT_RUNNERS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
 
 
-def stamp_script_caller(command: pb.Command, username: str | None, service) -> None:
+def stamp_script_caller(command: pb.Command, username: str | None, service,
+                        client_info: Callable[[], str] | None = None) -> None:
     """A script `command` runs (in a transaction, each one) carries its caller (Eval.user:
     every command the script runs is checked at apply against that user's rules as the log
     has them, log version 17; a client's own value is replaced). Once the log runs version 17
     every caller is named, and apply decides from the log's rules; before, only a caller this
-    node knows as restricted (its scripts wait for the upgrade: -TRYAGAIN)."""
+    node knows as restricted (its scripts wait for the upgrade: -TRYAGAIN). From version 18 a
+    restricted caller's script also names this node and `client_info()` (Eval.caller): this
+    node's ACL LOG records the script's refusals."""
     name = command.WhichOneof("op")
     if name == "transaction":
         for sub in command.transaction.commands:
-            stamp_script_caller(sub, username, service)
+            stamp_script_caller(sub, username, service, client_info)
     elif name in ("eval", "eval_ro"):
+        op = getattr(command, name)
         username = username or "default"
-        if service.log_version < SCRIPT_ACL_VERSION:
-            user = service.identity.users.get(username)
-            if user is None or user.unrestricted:
-                username = ""
-        getattr(command, name).user = username
+        user = service.identity.users.get(username)
+        restricted = user is None or not user.unrestricted
+        op.user = username if restricted or service.log_version >= SCRIPT_ACL_VERSION else ""
+        op.caller = (service.script_caller(client_info()) if restricted and client_info is not None
+                     and service.log_version >= SCRIPT_CALLER_VERSION else "")

@@ -285,6 +285,10 @@ class Connection(StreamConnection):
         user = self.service.identity.users.get(self.session.user)
         return user is not None and user.unrestricted
 
+    def _client_info(self) -> str:
+        """This connection as CLIENT INFO and ACL LOG entries describe it."""
+        return resp_admin.client_info_line(self)
+
     def _acl_refusal(self, spec: Spec, args: list[bytes]) -> bytes | None:
         """-NOPERM (and an ACL LOG entry) when the user may not run this command on its keys."""
         identity = self.service.identity
@@ -298,7 +302,7 @@ class Connection(StreamConnection):
         error = identity.check(self.session.user, name, acl_catalog.categories(name),
                              acl_catalog.resp_keys(spec, args, self.session.db), acl_catalog.resp_channels(spec, args),
                              parent=parent, context="toplevel" if self.multi is None else "multi",
-                             client_info=resp_admin.client_info_line(self))
+                             client_info=self._client_info())
         if error is None:
             if spec.name in ("sort", "sort_ro"):  # BY / GET patterns read keys the command does not name
                 refused = resp_sort_dump.pattern_refusal(user, args, acl_catalog.categories(name))
@@ -790,7 +794,7 @@ class Connection(StreamConnection):
                 self.count(spec, args, time.perf_counter_ns(), reply)
                 return reply
         if spec.name in acl_catalog.SCRIPT_RUNNERS:
-            acl_catalog.stamp_script_caller(built, self.session.user, self.service)
+            acl_catalog.stamp_script_caller(built, self.session.user, self.service, self._client_info)
         return spec, built
 
     def _slot_refusal(self, spec: Spec, args: list[bytes], asking: bool = False) -> tuple[bytes | None, object]:
@@ -839,7 +843,7 @@ class Connection(StreamConnection):
             try:
                 command = spec.build(args, self.multi_db)
                 if spec.name in acl_catalog.SCRIPT_RUNNERS:
-                    acl_catalog.stamp_script_caller(command, self.session.user, self.service)
+                    acl_catalog.stamp_script_caller(command, self.session.user, self.service, self._client_info)
             except RespError as e:
                 command = e
         elif spec.name == "select":

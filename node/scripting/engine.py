@@ -206,6 +206,7 @@ class Run:
     registering: dict | None = None   # FUNCTION LOAD: the functions registered so far
     on_register: object = None        # FUNCTION LOAD: register(registering, args) (functions.register)
     user: acl.User | None = None      # the restricted caller every command is checked for (Eval.user)
+    caller: str = ""                  # its node and connection, for the ACL LOG (Eval.caller)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -390,7 +391,7 @@ class Engine:
         local = _LOCAL.get(spec.name)
         if local is not None and (run.redis74 or spec.name != "wait"):
             if run.user is not None:
-                refused = _acl_refusal(run.user, spec, argv, ())
+                refused = _acl_refusal(run, spec, argv, ())
                 if refused is not None:
                     return refused
             return local(self, run, argv)
@@ -403,7 +404,7 @@ class Engine:
                 command = spec.build(argv, run.db)
         except RespError as e:
             if run.user is not None:   # Redis checks the ACL (the keys at their positions) first
-                refused = _acl_refusal(run.user, spec, argv, acl_catalog.positional_keys(spec, argv))
+                refused = _acl_refusal(run, spec, argv, acl_catalog.positional_keys(spec, argv))
                 if refused is not None:
                     return refused
             return script_error(e.text)
@@ -411,7 +412,7 @@ class Engine:
         if op_name in _NOT_IN_SCRIPTS:
             return _Rejected(script_error("ERR This Redis command is not allowed from script"))
         if run.user is not None:
-            refused = _acl_refusal(run.user, spec, argv, access_keys(command))
+            refused = _acl_refusal(run, spec, argv, access_keys(command))
             if refused is not None:
                 return refused
             if spec.name in ("sort", "sort_ro"):   # BY / GET patterns read keys the command does not name
@@ -515,7 +516,7 @@ class Engine:
             keys = acl_catalog.resp_keys(spec, argv, run.db)
         except Exception:   # too few arguments to find its keys (Redis checks the command alone then)
             keys = []
-        return _acl_refusal(run.user, spec, argv, keys) is None
+        return _acl_refusal(run, spec, argv, keys, logged=False) is None
 
     def _register_function(self, *args):
         run = self.current
@@ -641,13 +642,18 @@ def caller(ctx, op) -> acl.User | None:
     return None if user.unrestricted else user
 
 
-def _acl_refusal(user: acl.User, spec, argv: list, keys) -> _Rejected | None:
-    """Redis's refusal of a script's command its caller's ACL does not allow (ACL failure in script)."""
+def _acl_refusal(run: Run, spec, argv: list, keys, logged: bool = True) -> _Rejected | None:
+    """Redis's refusal of a script's command its caller's ACL does not allow (ACL failure in
+    script); `logged`: also an ACL LOG entry on the caller's node (redis.acl_check_cmd: none)."""
+    user = run.user
     name, parent = acl_catalog.resp_name(spec, argv)
     denial = acl.check(user, name, acl_catalog.categories(name), keys, acl_catalog.resp_channels(spec, argv),
                        parent=parent)
     if denial is None:
         return None
+    stats = run.ctx.script_stats
+    if logged and run.caller and stats is not None and stats.on_denial is not None:
+        stats.on_denial(run.caller, user.name, denial)
     return _Rejected(script_error(f"ERR ACL failure in script: {acl.denial_text(user.name, denial)}"))
 
 
@@ -790,7 +796,7 @@ def eval_script(ctx, op, read_only: bool) -> object:
         return flags
     if not read_only:
         _cache(ctx, sha, body if op.body else None)
-    run = Run(ctx, read_only or "no-writes" in flags, sha, "user_script", ctx.db, user=caller(ctx, op))
+    run = Run(ctx, read_only or "no-writes" in flags, sha, "user_script", ctx.db, user=caller(ctx, op), caller=op.caller)
     keys, args = op.keys[:], op.args[:]   # slices: lists, far cheaper than iterating the repeated fields
     if len(keys) + len(args) <= VALUES_MAX:
         return engine.run(run, engine.run_chunk_values, chunk, engine.redis, len(keys), *keys, *args)

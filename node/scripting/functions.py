@@ -251,6 +251,7 @@ def fcall(ctx, op, read_only: bool) -> object:
     if not isinstance(loaded, tuple) or op.function not in loaded[1]:
         return loaded if isinstance(loaded, CommandError) else script_error("ERR Function not found")
     _, registered, engine, _ = loaded
-    run = Run(ctx, read_only or no_writes, op.function, "user_function", ctx.db, user=caller(ctx, op))
+    run = Run(ctx, read_only or no_writes, op.function, "user_function", ctx.db, user=caller(ctx, op),
+              caller=op.caller)
     box = engine.box
     return engine.run(run, box.m.call, registered[op.function]["callback"], op.keys[:], op.args[:])

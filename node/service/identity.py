@@ -150,9 +150,12 @@ class Identity:
         denial = acl.check(user, name, categories, keys, channels, parent)
         if denial is None:
             return None
-        shown = denial.object.decode("utf-8", "replace")
-        self.record(_REASONS[denial.kind], context, shown, username, client_info)
+        self.record_denial(denial, context, username, client_info)
         return RaftcacheError(acl.denial_text(username, denial), Reason.NO_PERMISSION)
+
+    def record_denial(self, denial: acl.Denial, context: str, username: str, client_info: str) -> None:
+        """Add an ACL refusal (a command, key or channel) to the ACL LOG."""
+        self.record(_REASONS[denial.kind], context, denial.object.decode("utf-8", "replace"), username, client_info)
 
     def record(self, reason: str, context: str, obj: str, username: str, client_info: str) -> None:
         """Add a refusal to the ACL LOG (a repeat within a minute counts on the same entry)."""

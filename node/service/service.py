@@ -73,6 +73,8 @@ MAX_BATCH_ENTRIES = 256
 MAX_BATCH_BYTES = 1 << 20
 #: How often a follower reports the keys it read to the leader (node/service/access.py).
 ACCESS_REPORT_INTERVAL_S = 0.5
+#: Most of a connection's client info line a script's entry carries for the ACL LOG (Eval.caller).
+CALLER_INFO_MAX_BYTES = 1024
 #: Reads that do not count as an access (Redis looks these keys up with LOOKUP_NOTOUCH).
 _NO_TOUCH = frozenset({"object_access", "object_encoding", "key_version", "type", "ttl", "scan", "db_size",
                        "random_key"})
@@ -188,6 +190,7 @@ class Service:
         statemachine.on_settings_change.append(self._settings_changed)
         #: Who connections are and what they may do (node/service/identity.py).
         self.identity = Identity(config.frontend.redis_password, statemachine.users, self.setting)
+        statemachine.script_stats.on_denial = self._script_denied
         statemachine.on_users_change.append(self.identity.users_changed)
         self._timeout_s = config.service.request_timeout_s
         #: Cluster mode: which shard owns each hash slot (node/service/cluster.py); None when not sharded.
@@ -698,6 +701,23 @@ class Service:
         """INFO commandstats of the commands scripts called on this node (every replica runs
         them): name -> [calls, usec, rejected_calls, failed_calls] (copies)."""
         return {name: list(stat) for name, stat in list(self._sm.script_stats.calls.items())}
+
+    def script_caller(self, client_info: str) -> str:
+        """Eval.caller of a script a restricted user runs through this node: the node that
+        records the script's ACL refusals in its ACL LOG, and the connection it names there."""
+        return f"{self.config.id}\n{client_info[:CALLER_INFO_MAX_BYTES]}"
+
+    def _script_denied(self, caller: str, username: str, denial) -> None:
+        """A script's command its caller's ACL refused (at apply on every replica, or in a
+        read-only run here): an ACL LOG entry, context "lua", on the node the caller is
+        connected to. Never raises: apply calls it."""
+        node, _, client_info = caller.partition("\n")
+        if node != self.config.id:
+            return
+        try:
+            self.identity.record_denial(denial, "lua", username, client_info)
+        except Exception:  # noqa: BLE001 - node-local bookkeeping must not change an apply's outcome
+            log.exception("recording a script's ACL refusal in the ACL LOG failed")
 
     def scripts_evicted(self) -> int:
         """INFO's evicted_scripts: EVAL-cached scripts this node's apply evicted (docs/scripting.md)."""

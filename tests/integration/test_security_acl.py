@@ -383,6 +383,39 @@ def test_a_malformed_command_on_a_key_outside_the_users_patterns_is_refused_firs
     assert outcome(servers["raftcache"], *cases[3]) == ("ResponseError", True)
 
 
+def test_a_scripts_acl_refusals_are_in_the_acl_log_of_the_node_serving_it_as_in_redis_server(sc, redis_server):
+    """Redis logs a command a script may not run (even one redis.pcall caught) with context
+    "lua" and the EVAL client's info; here the node the client is connected to logs it."""
+    leader, follower = sc.leader(), sc.followers()[0]
+    admins = {"redis": redis_server, "leader": sc.redis(leader), "follower": sc.redis(follower)}
+    for name in ("redis", "leader"):
+        admins[name].execute_command("ACL", "SETUSER", "lua-user", "reset", "on", ">lua-pw-7c", "~app:*",
+                                     "+@all", "-incr")
+    for admin in admins.values():
+        admin.execute_command("ACL", "LOG", "RESET")
+
+    def user_of(name):
+        port = admins[name].connection_pool.connection_kwargs["port"]
+        return redis.Redis("127.0.0.1", port, username="lua-user", password="lua-pw-7c")
+
+    def lua_entries(admin):
+        return [e for e in admin.acl_log() if e["context"] == "lua"]
+
+    for name in ("redis", "follower"):
+        client = user_of(name)
+        with pytest.raises(redis.exceptions.ResponseError, match="ACL failure in script|can't run this command"):
+            client.eval("return redis.call('incr', 'app:n')", 0)   # (Redis 7.0 and 7.2 word it apart)
+        assert client.eval("return redis.pcall('incr', 'app:n')['err'] ~= nil", 0) == 1
+        assert client.eval_ro("return redis.pcall('get', 'other')['err'] ~= nil", 1, "app:k") == 1
+    wait_until(lambda: len(lua_entries(admins["follower"])) == 2, 10, "the follower to log the script's refusals")
+    mine, theirs = lua_entries(admins["follower"]), lua_entries(admins["redis"])
+    assert [(e["reason"], e["object"], e["username"], e["count"]) for e in mine] == \
+        [(e["reason"], e["object"], e["username"], e["count"]) for e in theirs] == \
+        [("key", "other", "lua-user", 1), ("command", "incr", "lua-user", 2)]
+    assert [e["client-info"]["cmd"] for e in mine] == [e["client-info"]["cmd"] for e in theirs] == ["eval_ro", "eval"]
+    assert lua_entries(admins["leader"]) == [], "only the node the client is connected to logs it"
+
+
 # ---------------------------------------------------------------- secrets at rest (last: after everything above)
 
 def test_no_password_or_secret_in_any_file_the_run_left(sc):
@@ -431,3 +464,7 @@ def test_a_grpc_clients_script_runs_its_commands_under_its_acl(sc):
         refused = run("return redis.call('set', 'yg', 'v')", forged)
         assert "ACL failure in script: No permissions to access a key" in refused, refused
     assert r.exists("yg") == 0 and r.get("xg") == b"v"
+    served_by = sc.redis(sc.followers()[0])
+    wait_until(lambda: [(e["reason"], e["object"], e["count"]) for e in served_by.acl_log()
+                        if e["context"] == "lua" and e["username"] == "erin"] == [("key", "yg", 2)], 10,
+               "the serving node's ACL LOG to record the script's refusals")

@@ -610,3 +610,24 @@ def test_two_replicas_evict_the_same_scripts(tmp_path):
             step(n, body)
     every = [f"return {j}" for j in range(700)]
     assert cached(a, *every) == cached(b, *every) and sum(cached(a, *every)) == 500
+
+
+def test_a_scripts_acl_refusals_go_to_the_nodes_hook_with_its_caller(node):
+    """Eval.caller (log version 18): every replica reports a refusal, caught or not, to its
+    node's hook (the service keeps those whose caller is connected to it: the ACL LOG)."""
+    node.run(acl_set_user=pb.AclSetUser(name="bob", rules=[b"on", b"+@scripting", b"+set", b"~x*"]))
+    seen = []
+    node.sm.script_stats.on_denial = lambda caller, user, denial: seen.append((caller, user, denial.object))
+
+    def run_as_bob(body: str, caller: str = "n1\nid=7 cmd=eval") -> object:
+        node.index += 1
+        return node.sm.apply(node.index, commands.encode_entry(pb.LogEntry(
+            version=commands.MAX_VERSION, now_ms=node.now_ms,
+            command=pb.Command(eval=pb.Eval(body=body.encode(), user="bob", caller=caller)))))
+    assert run_as_bob("return redis.pcall('set', 'yy', 'v')['err'] ~= nil") == 1
+    assert "ACL failure in script" in error_text(run_as_bob("return redis.call('get', 'xa')"))
+    assert run_as_bob("return redis.acl_check_cmd('get')") is None   # asked, not refused: not logged
+    run_as_bob("return redis.call('get', 'xa')", caller="")          # no caller named: nobody to tell
+    assert seen == [("n1\nid=7 cmd=eval", "bob", b"yy"), ("n1\nid=7 cmd=eval", "bob", b"get")]
+    assert commands.required_version(pb.Command(eval=pb.Eval(sha="x", user="bob", caller="n1\n"))) == \
+        commands.SCRIPT_CALLER_VERSION
