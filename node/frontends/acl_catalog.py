@@ -288,7 +288,7 @@ def stamp_script_caller(command: pb.Command, username: str | None, service,
         op = getattr(command, name)
         username = username or "default"
         user = service.identity.users.get(username)
-        restricted = user is None or not user.unrestricted
-        op.user = username if restricted or service.log_version >= SCRIPT_ACL_VERSION else ""
+        restricted = user is None or not user.unrestricted   # (a deleted user may run nothing)
+        op.user = username if (user is not None and restricted) or service.log_version >= SCRIPT_ACL_VERSION else ""
         op.caller = (service.script_caller(client_info()) if restricted and client_info is not None
                      and service.log_version >= SCRIPT_CALLER_VERSION else "")
