@@ -381,7 +381,7 @@ class Sandbox:
         g = self.lua.globals()
         g.python = None  # lupa's bridge; never reachable from a script's environment anyway
         self.state = self.m.state
-        self._compiled: dict[bytes, object] = {}
+        self._compiled: dict[tuple[str, bytes], object] = {}
         _RUNTIMES.add(self)
 
     @classmethod
@@ -414,11 +414,14 @@ class Sandbox:
         self._seed = None
         self._rng.seed(int(x) if isinstance(x, (int, float)) else 0)
 
-    # ---- compiling (cached by name: a script's SHA1 or a library's code digest)
+    # ---- compiling (cached by chunk name and code)
 
     def compile(self, name: str, body: bytes) -> tuple[object | None, str | None]:
-        """(chunk, None) or (None, Lua's compile error)."""
-        chunk = self._compiled.get(body)
+        """(chunk, None) or (None, Lua's compile error). The name is part of the chunk (error
+        texts say `user_script:2:` or `user_function:2:`): the same code under the other name
+        is another chunk, or replicas whose caches differ would answer differently."""
+        key = (name, body)
+        chunk = self._compiled.get(key)
         if chunk is not None:
             return chunk, None
         result = self.m.compile(body, name.encode())
@@ -427,7 +430,7 @@ class Sandbox:
             return None, (error or b"").decode("utf-8", "replace")
         if len(self._compiled) >= _COMPILED_MAX:
             self._compiled.pop(next(iter(self._compiled)))
-        self._compiled[body] = chunk
+        self._compiled[key] = chunk
         return chunk, None
 
     def table(self, items) -> object:

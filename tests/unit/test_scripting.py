@@ -631,3 +631,13 @@ def test_a_scripts_acl_refusals_go_to_the_nodes_hook_with_its_caller(node):
     assert seen == [("n1\nid=7 cmd=eval", "bob", b"yy"), ("n1\nid=7 cmd=eval", "bob", b"get")]
     assert commands.required_version(pb.Command(eval=pb.Eval(sha="x", user="bob", caller="n1\n"))) == \
         commands.SCRIPT_CALLER_VERSION
+
+
+def test_the_same_code_as_a_script_and_as_a_library_compiles_under_each_name(node):
+    """An error's text names the chunk (`user_script:2:` / `user_function:2:`): a node that ran
+    the code as a read-only script first (no log entry, this node only) must still answer a
+    function's call as every other replica does."""
+    rest = "redis.register_function('f', function() local ok, e = pcall(function() error('boom') end) return e end)"
+    assert "can only be called on FUNCTION LOAD" in error_text(node.read(eval_ro=pb.Eval(body=("#!lua\n" + rest).encode())))
+    node.run(function_load=pb.FunctionLoad(code=("#!lua name=lib\n" + rest).encode()))
+    assert node.run(eval=pb.Eval(function="f")) == b"user_function:2: boom"
