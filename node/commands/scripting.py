@@ -27,11 +27,10 @@ OPS = ("eval", "eval_ro", "script_load", "script_exists", "script_flush", "funct
 class ScriptStats:
     """What scripts did on this node (counters, not replicated state; every replica runs the
     scripts that write, so every node counts them): INFO commandstats of the commands they
-    called (name -> [calls, usec, rejected_calls, failed_calls]) and INFO's evicted_scripts;
-    and where their ACL refusals are reported."""
+    called (name -> [calls, usec, rejected_calls, failed_calls]); and where their ACL
+    refusals are reported."""
 
     calls: dict[str, list[int]] = dataclasses.field(default_factory=dict)
-    evicted: int = 0
     #: on_denial(caller, username, denial): a script's command its caller's ACL refused (the
     #: node's ACL LOG, when Eval.caller names this node). Must not raise: apply calls it.
     on_denial: Callable[[str, str, object], None] | None = None
@@ -39,7 +38,6 @@ class ScriptStats:
     def reset(self) -> None:
         """CONFIG RESETSTAT."""
         self.calls.clear()
-        self.evicted = 0
 
 
 def install(runner) -> None:
@@ -56,6 +54,11 @@ def usage(txn) -> dict[str, int]:
     """INFO memory's scripting fields (the stored scripts, functions and libraries, counted and
     their bytes; the Lua runtime's bytes: node/scripting/__init__.py); none without a runner."""
     return {} if _runner is None else _runner.usage(txn)
+
+
+def evicted_total(txn) -> int:
+    """How many scripts EVAL's cache evicted since the log began (INFO evicted_scripts); 0 without a runner."""
+    return 0 if _runner is None else _runner.evicted_total(txn)
 
 
 def needs_savepoint(txn, op) -> bool:

@@ -148,8 +148,8 @@ class StateMachine:
         #: (index, entries) after each applied entry. An observer: it changes nothing.
         self.on_entries = None
         self._events: list = []
-        #: INFO commandstats of the commands scripts called at apply on this node (a counter,
-        #: never replicated state): name -> [calls, usec, rejected_calls, failed_calls].
+        #: What scripts did on this node (never replicated state): INFO commandstats of the
+        #: commands they called, and where their ACL refusals go (commands/scripting.ScriptStats).
         self.script_stats = scripting.ScriptStats()
         self._notify: frozenset[str] = frozenset()   # notify-keyspace-events classes in force
         #: Set (set_track_writes) while a client of this node tracks keys (CLIENT TRACKING):
@@ -562,6 +562,11 @@ class StateMachine:
         WRONGTYPE's CommandError."""
         with self._keyspace.reader() as txn:
             return strings.string_values(txn, db, keys, now_ms)
+
+    def scripts_evicted_total(self) -> int:
+        """How many scripts EVAL's cache evicted since the log began (replicated, so exact)."""
+        with self._keyspace.reader() as txn:
+            return scripting.evicted_total(txn)
 
     def script_usage(self) -> dict[str, int]:
         """INFO memory's scripting fields: the stored scripts, functions and libraries (counts

@@ -2,9 +2,10 @@
 
 Owns `LoopPoller` (PySyncObj's poller interface over `loop.add_reader` /
 `loop.add_writer`: the Raft sockets are watched by the event loop itself) and
-`LoopDriver` (when a tick runs: once per loop turn after a Raft socket event,
-a proposal or a read-index request, and on a `tick_s` timer for election
-timeouts and heartbeats). With both, a node is one thread: proposals, apply,
+`LoopDriver` (when a tick runs: once per loop turn after a Raft socket event
+— unless the event only carried ReadIndex traffic answered on the spot,
+RaftNode.took_only_quiet — a proposal or a read-index request, and on a
+`tick_s` timer for election timeouts and heartbeats). With both, a node is one thread: proposals, apply,
 completions and replies never cross threads, and an entry proposed in a turn
 is sent to the followers in the next iteration of the loop.
 
@@ -37,7 +38,8 @@ class LoopPoller:
     constructed, before the loop runs) are recorded and registered at attach.
     ERROR is not watched on its own: PySyncObj's connections check SO_ERROR on
     every read or write event, and a hung-up socket reads as closed.
-    `on_event` runs after each dispatched event (the driver schedules a tick).
+    `on_event` runs after each dispatched event (the Replicator schedules a tick, unless
+    the event needs none: RaftNode.took_only_quiet).
     """
 
     def __init__(self) -> None:

@@ -57,13 +57,17 @@ class _Runner:
         return [int(store.script(ctx.txn, sha) is not None) for sha in op.shas]
 
     @staticmethod
+    def evicted_total(txn) -> int:
+        return store.evicted_total(txn)
+
+    @staticmethod
     def usage(txn) -> dict[str, int]:
         return {**store.usage(txn), "used_memory_vm_eval": sandbox.memory_used()}
 
     @staticmethod
     def script_flush(ctx, op):
         store.flush_scripts(ctx.txn)
-        sandbox.Sandbox.for_thread().forget_compiled()
+        sandbox.forget_compiled_here()
         return commands.OK
 
     @staticmethod
@@ -77,7 +81,7 @@ class _Runner:
     @staticmethod
     def function_flush(ctx, op):
         result = functions.flush(ctx)
-        sandbox.Sandbox.for_thread().forget_compiled()
+        sandbox.forget_compiled_here()
         return result
 
     @staticmethod

@@ -771,9 +771,7 @@ def _cache(ctx, sha: str, body: bytes | None) -> None:
     elif body is None:
         store.touch(ctx.txn, sha)
     else:
-        evicted = store.cache_evaled(ctx.txn, sha, body)
-        if evicted and ctx.script_stats is not None:
-            ctx.script_stats.evicted += evicted   # INFO evicted_scripts
+        store.cache_evaled(ctx.txn, sha, body)
 
 
 def eval_script(ctx, op, read_only: bool) -> object:

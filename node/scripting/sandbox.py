@@ -382,7 +382,8 @@ class Sandbox:
         g.python = None  # lupa's bridge; never reachable from a script's environment anyway
         self.state = self.m.state
         self._compiled: dict[tuple[str, bytes], object] = {}
-        _RUNTIMES.add(self)
+        with _RUNTIMES_LOCK:
+            _RUNTIMES.add(self)
 
     @classmethod
     def for_thread(cls) -> Sandbox:
@@ -460,13 +461,24 @@ class Sandbox:
 
 
 _THREAD = threading.local()
-#: Every thread's runtime (memory_used).
+#: Every thread's runtime (memory_used), added to under _RUNTIMES_LOCK.
 _RUNTIMES: weakref.WeakSet = weakref.WeakSet()
+_RUNTIMES_LOCK = threading.Lock()
 
 
 def memory_used() -> int:
-    """Bytes this process's Lua runtimes hold (one per thread that ran a script: EVAL scripts
-    and functions share it), 0 before any ran."""
-    return sum(box.lua.get_memory_used() or 0 for box in list(_RUNTIMES))
+    """Bytes this process's Lua runtimes hold, all of it (one runtime per thread that ran a
+    script: EVAL scripts and functions share it), 0 before any ran."""
+    with _RUNTIMES_LOCK:
+        boxes = list(_RUNTIMES)
+    return sum(box.lua.get_memory_used(total=True) or 0 for box in boxes)
+
+
+def forget_compiled_here() -> None:
+    """SCRIPT FLUSH / FUNCTION FLUSH at apply: this thread's runtime drops its compiled chunks
+    (Sandbox.forget_compiled); a thread that never ran a script has nothing to drop."""
+    box = getattr(_THREAD, "sandbox", None)
+    if box is not None:
+        box.forget_compiled()
 #: Compiled chunks kept per runtime (EVAL bodies and libraries; recompiled when dropped).
 _COMPILED_MAX = 512

@@ -4,7 +4,8 @@ replica holds them, and snapshots, backups and restarts carry them.
     script/<sha1 hex>          -> the script's body (SCRIPT LOAD, or an EVAL that ran)
     evalcache/<sha1 hex>       -> its place in EVAL's cache (8 bytes), while EVAL's cache holds it
     evalorder/<place><sha1 hex> -> b"": EVAL's cache in least-recently-used order
-    evalclock                  -> the next place and how many scripts EVAL's cache holds
+    evalclock                  -> the next place, how many scripts EVAL's cache holds, how many
+                                  it ever evicted (INFO evicted_scripts counts from it)
     function/lib/<library>     -> the library's code (FUNCTION LOAD)
     function/fn/<function>     -> JSON {"library", "flags", "description"}
 
@@ -25,7 +26,7 @@ _EVAL = b"evalcache/"
 _EVAL_ORDER = b"evalorder/"
 _EVAL_CLOCK = b"evalclock"
 _PLACE = struct.Struct(">Q")
-_CLOCK = struct.Struct(">QQ")
+_CLOCK = struct.Struct(">QQQ")
 #: Most scripts EVAL's cache holds (Redis 7.4's: its LRU list of EVAL-cached scripts). Scripts
 #: SCRIPT LOAD stored are not in it and are never evicted.
 EVAL_CACHE_MAX = 500
@@ -49,18 +50,17 @@ def put_script(txn, sha: str, body: bytes) -> None:
         txn.meta_put(name, body)
 
 
-def cache_evaled(txn, sha: str, body: bytes) -> int:
+def cache_evaled(txn, sha: str, body: bytes) -> None:
     """EVAL's script cache (log version 18 on, Redis 7.4's): a script new to the node is stored
     at the cache's most recent place, the least recently used ones past EVAL_CACHE_MAX are
-    forgotten first; a script the cache holds moves to its most recent place; one SCRIPT LOAD
-    stored stays as it is. Returns how many scripts were evicted."""
+    forgotten first (counted in the same transaction: a rolled-back eviction is not counted);
+    a script the cache holds moves to its most recent place; one SCRIPT LOAD stored stays."""
     name = _SCRIPT + sha.encode()
     if txn.meta_get(name) is not None:
         touch(txn, sha)
-        return 0
+        return
     txn.meta_put(name, body)
-    place, held = _clock(txn)
-    evicted = 0
+    place, held, evicted = _clock(txn)
     while held >= EVAL_CACHE_MAX:
         oldest = txn.meta_range(_EVAL_ORDER, 1)
         if not oldest:
@@ -71,8 +71,7 @@ def cache_evaled(txn, sha: str, body: bytes) -> int:
         held -= 1
         evicted += 1
     _put_place(txn, sha.encode(), place)
-    txn.meta_put(_EVAL_CLOCK, _CLOCK.pack(place + 1, held + 1))
-    return evicted
+    txn.meta_put(_EVAL_CLOCK, _CLOCK.pack(place + 1, held + 1, evicted))
 
 
 def touch(txn, sha: str) -> None:
@@ -82,9 +81,9 @@ def touch(txn, sha: str) -> None:
     if raw is None:
         return
     txn.meta_delete(_EVAL_ORDER + raw + sha.encode())
-    place, held = _clock(txn)
+    place, held, evicted = _clock(txn)
     _put_place(txn, sha.encode(), place)
-    txn.meta_put(_EVAL_CLOCK, _CLOCK.pack(place + 1, held))
+    txn.meta_put(_EVAL_CLOCK, _CLOCK.pack(place + 1, held, evicted))
 
 
 def keep(txn, sha: str) -> None:
@@ -94,13 +93,19 @@ def keep(txn, sha: str) -> None:
         return
     txn.meta_delete(_EVAL_ORDER + raw + sha.encode())
     txn.meta_delete(_EVAL + sha.encode())
-    place, held = _clock(txn)
-    txn.meta_put(_EVAL_CLOCK, _CLOCK.pack(place, held - 1))
+    place, held, evicted = _clock(txn)
+    txn.meta_put(_EVAL_CLOCK, _CLOCK.pack(place, held - 1, evicted))
 
 
-def _clock(txn) -> tuple[int, int]:
+def evicted_total(txn) -> int:
+    """How many scripts EVAL's cache evicted since the log began (the same on every replica)."""
+    return _clock(txn)[2]
+
+
+def _clock(txn) -> tuple[int, int, int]:
+    """(the next place, how many scripts EVAL's cache holds, how many it evicted)."""
     raw = txn.meta_get(_EVAL_CLOCK)
-    return (0, 0) if raw is None else _CLOCK.unpack(raw)
+    return (0, 0, 0) if raw is None else _CLOCK.unpack(raw)
 
 
 def _put_place(txn, sha: bytes, place: int) -> None:
@@ -154,7 +159,11 @@ def flush_scripts(txn) -> None:
                 txn.meta_delete(name)
             if len(chunk) < _CHUNK:
                 break
-    txn.meta_delete(_EVAL_CLOCK)
+    evicted = evicted_total(txn)   # a statistic: the flush does not reset it
+    if evicted:
+        txn.meta_put(_EVAL_CLOCK, _CLOCK.pack(0, 0, evicted))
+    else:
+        txn.meta_delete(_EVAL_CLOCK)
 
 
 def library(txn, name: str) -> bytes | None:

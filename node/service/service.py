@@ -129,6 +129,14 @@ class _ForwardLanes:
         self._free.append(lane[0])
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, or None (another thread)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def without_passwords(command: Command, identity: Identity) -> Command:
     """`command` with no password in the clear: ACL rules `>pass`/`<pass` as digests, CONFIG SET
     requirepass as the default user's rules (node/commands/acl.py); the same command when it
@@ -191,6 +199,7 @@ class Service:
         #: Who connections are and what they may do (node/service/identity.py).
         self.identity = Identity(config.frontend.redis_password, statemachine.users, self.setting)
         statemachine.script_stats.on_denial = self._script_denied
+        self._scripts_evicted_before = statemachine.scripts_evicted_total()   # INFO counts from here
         statemachine.on_users_change.append(self.identity.users_changed)
         self._timeout_s = config.service.request_timeout_s
         #: Cluster mode: which shard owns each hash slot (node/service/cluster.py); None when not sharded.
@@ -710,18 +719,25 @@ class Service:
     def _script_denied(self, caller: str, username: str, denial) -> None:
         """A script's command its caller's ACL refused (at apply on every replica, or in a
         read-only run here): an ACL LOG entry, context "lua", on the node the caller is
-        connected to. Never raises: apply calls it."""
+        connected to, written on the event loop (apply may run on PySyncObj's own thread).
+        Never raises: apply calls it."""
         node, _, client_info = caller.partition("\n")
         if node != self.config.id:
             return
         try:
-            self.identity.record_denial(denial, "lua", username, client_info)
+            record = functools.partial(self.identity.record_denial, denial, "lua", username, client_info)
+            loop = self._loop
+            if loop is None or _running_loop() is loop:
+                record()
+            else:
+                loop.call_soon_threadsafe(record)
         except Exception:  # noqa: BLE001 - node-local bookkeeping must not change an apply's outcome
             log.exception("recording a script's ACL refusal in the ACL LOG failed")
 
     def scripts_evicted(self) -> int:
-        """INFO's evicted_scripts: EVAL-cached scripts this node's apply evicted (docs/scripting.md)."""
-        return self._sm.script_stats.evicted
+        """INFO's evicted_scripts: scripts EVAL's cache evicted since this process started or
+        CONFIG RESETSTAT (docs/scripting.md)."""
+        return max(self._sm.scripts_evicted_total() - self._scripts_evicted_before, 0)
 
     def _gets_here(self, keys: list[bytes]) -> bool:
         """GETs of `keys` may take the fast paths: no key over the length limit (the ordinary
@@ -987,3 +1003,4 @@ class Service:
         self._sm.evicted.clear()
         self.diagnostics.reset_stats()
         self._sm.script_stats.reset()
+        self._scripts_evicted_before = self._sm.scripts_evicted_total()

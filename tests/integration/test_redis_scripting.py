@@ -366,6 +366,8 @@ def test_evals_cache_evicts_the_least_recently_used_past_500_on_every_node(clust
     for c in (r, follower):
         wait_until(lambda c=c: c.info("stats")["evicted_scripts"] == 2
                    and c.info("memory")["number_of_cached_scripts"] == 501, 10, "every node to evict the same two")
+    follower.config_resetstat()
+    assert follower.info("stats")["evicted_scripts"] == 0 and r.info("stats")["evicted_scripts"] == 2
 
 
 def _raw_info(client, section: str) -> list[tuple[str, str]]:

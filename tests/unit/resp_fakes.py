@@ -121,7 +121,7 @@ class FakeService:
         return {name: list(stat) for name, stat in self.sm.script_stats.calls.items()}
 
     def scripts_evicted(self):
-        return self.sm.script_stats.evicted
+        return self.sm.scripts_evicted_total()
 
     def start_gets(self, db, keys, consistency=None, floor=0, done=None):
         """Like Service.start_gets: this fake has no read index to wait for (None: not this path)."""

@@ -400,3 +400,16 @@ def test_a_followers_read_index_answer_needs_no_tick(tmp_path, reads_clock):
     node._SyncObj__onMessageReceived(leader, {"type": "rc_read_index_reply", "id": message["id"], "index": 9,
                                               "error": None})
     assert answers.got == [(9, None)] and node.took_only_quiet() is True
+
+
+def test_the_loop_ticks_after_a_raft_event_unless_it_was_quiet(tmp_path, reads_clock):
+    rep, node, (a, _) = ready_leader(tmp_path)
+    ticks = []
+    rep._driver = types.SimpleNamespace(soon=lambda: ticks.append(1))
+    node.rc_on_read_index = lambda peer, message: rep._reads.on_request(node, peer, message, rep.lease_read_index)
+    rep._reads.step(node, rep.lease_read_index)
+    node._SyncObj__onMessageReceived(a, {"type": "rc_read_index", "id": 1, "lease": False, "term": TERM})
+    rep._after_raft_event()
+    assert ticks == [], "a request answered at once"
+    rep._after_raft_event()   # an event that carried no message (a write-ready socket, a partial frame)
+    assert ticks == [1]

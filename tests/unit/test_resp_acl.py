@@ -5,9 +5,11 @@ the clear in what is stored."""
 from __future__ import annotations
 
 import asyncio
-
+import types
 
 from raftcache.node.commands import acl
+from raftcache.node.frontends import acl_catalog
+from raftcache.proto import commands_pb2 as pb
 from tests.unit.resp_fakes import Client, cmd
 
 
@@ -131,3 +133,26 @@ def test_the_node_password_carries_into_the_first_change_of_the_default_user(ser
         assert await fresh.send(cmd("AUTH", "node-pw")) == b"+OK\r\n"
         assert (await fresh.send(cmd("FLUSHALL"))).startswith(b"-NOPERM")
     run(go())
+
+
+def test_a_scripts_caller_is_stamped_by_the_port_for_restricted_users_from_log_version_18():
+    """Eval.user and Eval.caller are the port's to set: a client's own values are replaced.
+    Before version 17 only a user this node knows as restricted is named; from 17 every
+    caller; the caller's node and connection (for the ACL LOG) only for a restricted or
+    unknown user, from version 18."""
+    users = {"default": types.SimpleNamespace(unrestricted=True), "bob": types.SimpleNamespace(unrestricted=False)}
+    got = {}
+    for version in (16, 17, 18):
+        service = types.SimpleNamespace(log_version=version, identity=types.SimpleNamespace(users=users),
+                                        script_caller=lambda info: "n1\n" + info)
+        for who in (None, "bob", "ghost"):
+            command = pb.Command(transaction=pb.Transaction(commands=[
+                pb.Command(eval=pb.Eval(body=b"return 1", user="forged", caller="forged"))]))
+            acl_catalog.stamp_script_caller(command, who, service, lambda: "id=7")
+            op = command.transaction.commands[0].eval
+            got[version, who] = (op.user, op.caller)
+    assert got == {
+        (16, None): ("", ""), (16, "bob"): ("bob", ""), (16, "ghost"): ("", ""),
+        (17, None): ("default", ""), (17, "bob"): ("bob", ""), (17, "ghost"): ("ghost", ""),
+        (18, None): ("default", ""), (18, "bob"): ("bob", "n1\nid=7"), (18, "ghost"): ("ghost", "n1\nid=7"),
+    }

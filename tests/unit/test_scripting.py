@@ -571,13 +571,13 @@ def cached(node: Node, *bodies: str) -> list[int]:
 def test_evals_cache_keeps_the_500_most_recently_used_as_redis_74(node):
     for j in range(1, 501):
         assert run(node, f"return {j}") == j
-    assert node.sm.script_usage()["number_of_cached_scripts"] == 500 and node.sm.script_stats.evicted == 0
+    assert node.sm.script_usage()["number_of_cached_scripts"] == 500 and node.sm.scripts_evicted_total() == 0
     assert run(node, "return 1") == 1            # EVAL of a cached script: to the end of the list
     assert evalsha(node, "return 2") == 2        # so does EVALSHA from the log
     assert run(node, "return 1000") == 1000      # a new one: "return 3", least recently used, goes
     assert cached(node, "return 1", "return 2", "return 3", "return 500", "return 1000") == [1, 1, 0, 1, 1]
     assert "NOSCRIPT" in error_text(evalsha(node, "return 3"))
-    assert node.sm.script_usage()["number_of_cached_scripts"] == 500 and node.sm.script_stats.evicted == 1
+    assert node.sm.script_usage()["number_of_cached_scripts"] == 500 and node.sm.scripts_evicted_total() == 1
 
 
 def test_script_load_keeps_a_script_out_of_evals_cache(node):
@@ -588,17 +588,17 @@ def test_script_load_keeps_a_script_out_of_evals_cache(node):
         run(node, f"return {j}")
     assert cached(node, "return 'loaded'", "return 'evaled then loaded'", "return 0", "return 100", "return 599") == \
         [1, 1, 0, 1, 1]
-    assert node.sm.script_usage()["number_of_cached_scripts"] == 502 and node.sm.script_stats.evicted == 100
+    assert node.sm.script_usage()["number_of_cached_scripts"] == 502 and node.sm.scripts_evicted_total() == 100
     assert node.run(script_flush=pb.ScriptFlush()) == commands.OK
     for j in range(500):
         run(node, f"return {j}")
-    assert node.sm.script_stats.evicted == 100, "the flush emptied the list: 500 fit again"
+    assert node.sm.scripts_evicted_total() == 100, "the flush emptied the list: 500 fit again"
 
 
 def test_entries_before_version_18_cache_every_evaled_script(node):
     for j in range(520):
         run(node, f"return {j}", version=commands.SCRIPT_EVICT_VERSION - 1)
-    assert node.sm.script_usage()["number_of_cached_scripts"] == 520 and node.sm.script_stats.evicted == 0
+    assert node.sm.script_usage()["number_of_cached_scripts"] == 520 and node.sm.scripts_evicted_total() == 0
 
 
 def test_two_replicas_evict_the_same_scripts(tmp_path):
@@ -641,3 +641,14 @@ def test_the_same_code_as_a_script_and_as_a_library_compiles_under_each_name(nod
     assert "can only be called on FUNCTION LOAD" in error_text(node.read(eval_ro=pb.Eval(body=("#!lua\n" + rest).encode())))
     node.run(function_load=pb.FunctionLoad(code=("#!lua name=lib\n" + rest).encode()))
     assert node.run(eval=pb.Eval(function="f")) == b"user_function:2: boom"
+
+
+def test_an_eviction_a_failed_script_rolled_back_is_not_counted(node):
+    """A script whose code names a flush runs in a savepoint: failing, it takes back its own
+    caching and the eviction that made room for it (the count lives in the same transaction)."""
+    for j in range(500):
+        run(node, f"return {j}")
+    assert "boom" in error_text(run(node, "if false then redis.call('flushall') end error('boom')"))
+    assert cached(node, "return 0") == [1] and node.sm.scripts_evicted_total() == 0
+    run(node, "return 'flushall is only a word here'")
+    assert cached(node, "return 0") == [0] and node.sm.scripts_evicted_total() == 1
