@@ -278,8 +278,8 @@ def stamp_script_caller(command: pb.Command, username: str | None, service,
     has them, log version 17; a client's own value is replaced). Once the log runs version 17
     every caller is named, and apply decides from the log's rules; before, only a caller this
     node knows as restricted (its scripts wait for the upgrade: -TRYAGAIN). From version 18 a
-    restricted caller's script also names this node and `client_info()` (Eval.caller): this
-    node's ACL LOG records the script's refusals."""
+    restricted caller's script also names this node (Eval.caller; Service.script_caller keeps
+    the connection's `client_info()`): this node's ACL LOG records the script's refusals."""
     name = command.WhichOneof("op")
     if name == "transaction":
         for sub in command.transaction.commands:

@@ -31,6 +31,7 @@ StateMachine.read, writes through Replicator.propose.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import random
@@ -73,8 +74,9 @@ MAX_BATCH_ENTRIES = 256
 MAX_BATCH_BYTES = 1 << 20
 #: How often a follower reports the keys it read to the leader (node/service/access.py).
 ACCESS_REPORT_INTERVAL_S = 0.5
-#: Most of a connection's client info line a script's entry carries for the ACL LOG (Eval.caller).
-CALLER_INFO_MAX_BYTES = 1024
+#: Client info lines of the scripts that named this node (Eval.caller) kept for the ACL LOG: the
+#: most recent ones, at most this many.
+SCRIPT_CALLERS_KEPT = 1024
 #: Reads that do not count as an access (Redis looks these keys up with LOOKUP_NOTOUCH).
 _NO_TOUCH = frozenset({"object_access", "object_encoding", "key_version", "type", "ttl", "scan", "db_size",
                        "random_key"})
@@ -199,6 +201,8 @@ class Service:
         #: Who connections are and what they may do (node/service/identity.py).
         self.identity = Identity(config.frontend.redis_password, statemachine.users, self.setting)
         statemachine.script_stats.on_denial = self._script_denied
+        self._script_callers: collections.OrderedDict[int, str] = collections.OrderedDict()   # script_caller
+        self._scripts_sent = 0
         self._scripts_evicted_before = statemachine.scripts_evicted_total()   # INFO counts from here
         statemachine.on_users_change.append(self.identity.users_changed)
         self._timeout_s = config.service.request_timeout_s
@@ -712,20 +716,27 @@ class Service:
         return {name: list(stat) for name, stat in list(self._sm.script_stats.calls.items())}
 
     def script_caller(self, client_info: str) -> str:
-        """Eval.caller of a script a restricted user runs through this node: the node that
-        records the script's ACL refusals in its ACL LOG, and the connection it names there."""
-        return f"{self.config.id}\n{client_info[:CALLER_INFO_MAX_BYTES]}"
+        """Eval.caller of a script a restricted user sends through this node: "<node id>\n<n>",
+        the node that records the script's ACL refusals in its ACL LOG, and the number under
+        which it keeps the sending connection's `client_info` line as it is now (the entry
+        does not carry it; the most recent SCRIPT_CALLERS_KEPT are kept)."""
+        self._scripts_sent += 1
+        callers = self._script_callers
+        callers[self._scripts_sent] = client_info
+        if len(callers) > SCRIPT_CALLERS_KEPT:
+            callers.popitem(last=False)
+        return f"{self.config.id}\n{self._scripts_sent}"
 
     def _script_denied(self, caller: str, username: str, denial) -> None:
         """A script's command its caller's ACL refused (at apply on every replica, or in a
         read-only run here): an ACL LOG entry, context "lua", on the node the caller is
         connected to, written on the event loop (apply may run on PySyncObj's own thread).
         Never raises: apply calls it."""
-        node, _, client_info = caller.partition("\n")
+        node, _, sent = caller.partition("\n")
         if node != self.config.id:
             return
         try:
-            record = functools.partial(self.identity.record_denial, denial, "lua", username, client_info)
+            record = functools.partial(self._record_script_denial, sent, username, denial)
             loop = self._loop
             if loop is None or _running_loop() is loop:
                 record()
@@ -733,6 +744,10 @@ class Service:
                 loop.call_soon_threadsafe(record)
         except Exception:  # noqa: BLE001 - node-local bookkeeping must not change an apply's outcome
             log.exception("recording a script's ACL refusal in the ACL LOG failed")
+
+    def _record_script_denial(self, sent: str, username: str, denial) -> None:
+        client_info = self._script_callers.get(int(sent)) if sent.isdigit() else None
+        self.identity.record_denial(denial, "lua", username, client_info or "")
 
     def scripts_evicted(self) -> int:
         """INFO's evicted_scripts: scripts EVAL's cache evicted since this process started or

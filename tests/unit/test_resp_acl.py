@@ -148,11 +148,11 @@ def test_a_scripts_caller_is_stamped_by_the_port_for_restricted_users_from_log_v
         for who in (None, "bob", "ghost"):
             command = pb.Command(transaction=pb.Transaction(commands=[
                 pb.Command(eval=pb.Eval(body=b"return 1", user="forged", caller="forged"))]))
-            acl_catalog.stamp_script_caller(command, who, service, lambda: "id=7")
+            acl_catalog.stamp_script_caller(command, who, service, lambda: "7")
             op = command.transaction.commands[0].eval
             got[version, who] = (op.user, op.caller)
     assert got == {
         (16, None): ("", ""), (16, "bob"): ("bob", ""), (16, "ghost"): ("", ""),
         (17, None): ("default", ""), (17, "bob"): ("bob", ""), (17, "ghost"): ("ghost", ""),
-        (18, None): ("default", ""), (18, "bob"): ("bob", "n1\nid=7"), (18, "ghost"): ("ghost", "n1\nid=7"),
+        (18, None): ("default", ""), (18, "bob"): ("bob", "n1\n7"), (18, "ghost"): ("ghost", "n1\n7"),
     }

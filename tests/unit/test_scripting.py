@@ -619,7 +619,7 @@ def test_a_scripts_acl_refusals_go_to_the_nodes_hook_with_its_caller(node):
     seen = []
     node.sm.script_stats.on_denial = lambda caller, user, denial: seen.append((caller, user, denial.object))
 
-    def run_as_bob(body: str, caller: str = "n1\nid=7 cmd=eval") -> object:
+    def run_as_bob(body: str, caller: str = "n1\n7") -> object:
         node.index += 1
         return node.sm.apply(node.index, commands.encode_entry(pb.LogEntry(
             version=commands.MAX_VERSION, now_ms=node.now_ms,
@@ -628,7 +628,7 @@ def test_a_scripts_acl_refusals_go_to_the_nodes_hook_with_its_caller(node):
     assert "ACL failure in script" in error_text(run_as_bob("return redis.call('get', 'xa')"))
     assert run_as_bob("return redis.acl_check_cmd('get')") is None   # asked, not refused: not logged
     run_as_bob("return redis.call('get', 'xa')", caller="")          # no caller named: nobody to tell
-    assert seen == [("n1\nid=7 cmd=eval", "bob", b"yy"), ("n1\nid=7 cmd=eval", "bob", b"get")]
+    assert seen == [("n1\n7", "bob", b"yy"), ("n1\n7", "bob", b"get")]
     assert commands.required_version(pb.Command(eval=pb.Eval(sha="x", user="bob", caller="n1\n"))) == \
         commands.SCRIPT_CALLER_VERSION
 
