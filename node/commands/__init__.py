@@ -86,8 +86,8 @@ LogEntry = pb.LogEntry
 #:      (EVALSHA answers NOSCRIPT for it); EVAL and EVALSHA from the log move a script to the
 #:      list's end; SCRIPT LOAD takes a script out of it (never evicted). Before, every script
 #:      an EVAL ran stayed until SCRIPT FLUSH (node/scripting/store.py). A restricted user's
-#:      script names its serving node and connection (Eval.caller, SCRIPT_CALLER_VERSION): that
-#:      node records the script's ACL refusals in its ACL LOG.
+#:      script names its serving node (Eval.caller, SCRIPT_CALLER_VERSION): that node records
+#:      the script's ACL refusals in its ACL LOG, with the client info it kept for it.
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).

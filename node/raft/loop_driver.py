@@ -5,9 +5,10 @@ Owns `LoopPoller` (PySyncObj's poller interface over `loop.add_reader` /
 `LoopDriver` (when a tick runs: once per loop turn after a Raft socket event
 — unless the event only carried ReadIndex traffic answered on the spot,
 RaftNode.took_only_quiet — a proposal or a read-index request, and on a
-`tick_s` timer for election timeouts and heartbeats). With both, a node is one thread: proposals, apply,
-completions and replies never cross threads, and an entry proposed in a turn
-is sent to the followers in the next iteration of the loop.
+`tick_s` timer for election timeouts and heartbeats). With both, a node is
+one thread: proposals, apply, completions and replies never cross threads,
+and an entry proposed in a turn is sent to the followers in the next
+iteration of the loop.
 
 A tick applies for at most `apply_budget_s` (RaftNode's apply loop stops
 there) and schedules the next one at once, so a long apply backlog leaves the

@@ -206,7 +206,7 @@ class Run:
     registering: dict | None = None   # FUNCTION LOAD: the functions registered so far
     on_register: object = None        # FUNCTION LOAD: register(registering, args) (functions.register)
     user: acl.User | None = None      # the restricted caller every command is checked for (Eval.user)
-    caller: str = ""                  # its node and connection, for the ACL LOG (Eval.caller)
+    caller: str = ""                  # the node whose ACL LOG records its refusals (Eval.caller)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -794,7 +794,8 @@ def eval_script(ctx, op, read_only: bool) -> object:
         return flags
     if not read_only:
         _cache(ctx, sha, body if op.body else None)
-    run = Run(ctx, read_only or "no-writes" in flags, sha, "user_script", ctx.db, user=caller(ctx, op), caller=op.caller)
+    run = Run(ctx, read_only or "no-writes" in flags, sha, "user_script", ctx.db, user=caller(ctx, op),
+              caller=op.caller)
     keys, args = op.keys[:], op.args[:]   # slices: lists, far cheaper than iterating the repeated fields
     if len(keys) + len(args) <= VALUES_MAX:
         return engine.run(run, engine.run_chunk_values, chunk, engine.redis, len(keys), *keys, *args)
