@@ -38,7 +38,6 @@ from typing import Awaitable, Callable, ContextManager
 
 from raftcache.node.consistency import ReadConsistency
 from raftcache.node.errors import DeadlineError, NotLeaderError, ReadIndexUnsupported, UnavailableError
-from raftcache.node.service.waiters import settle
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +57,20 @@ LAG_FORWARD_S = 1.0
 class SharedRounds:
     """Many waiters, one call of `fetch`: waiters arriving while `window()` calls are in flight
     (None: no limit, but one call per event-loop turn; asked when a call starts, not on every
-    waiter's join) share the next call. After the call,
-    `after(index)` runs (e.g. wait until this node applied it) before the waiters get the
-    index; the call's slot is free again as soon as `fetch` returns. An error of either goes
-    to every waiter of that call."""
+    waiter's join) share the next call. `fetch(callback)` calls `callback(index, error)` on
+    the loop, with no task; then, unless `ready(index)` says there is nothing to wait for,
+    `after(index)` runs in a task (e.g. wait until this node applied it) before the waiters
+    get the index. The call's slot is free again as soon as `fetch` answers. An error of
+    either goes to every waiter of that call."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, fetch: Callable[[], Awaitable[int]],
-                 after: Callable[[int], Awaitable[None]] | None = None, window: Callable[[], int] | None = None,
+    def __init__(self, loop: asyncio.AbstractEventLoop, fetch: Callable[[Callable[[int, Exception | None], None]], None],
+                 after: Callable[[int], Awaitable[None]] | None = None, ready: Callable[[int], bool] | None = None,
+                 window: Callable[[], int] | None = None,
                  together: Callable[[], ContextManager] = contextlib.nullcontext):
         self._loop = loop
         self._fetch = fetch
         self._after = after
+        self._ready = ready
         self._window = window
         self._together = together   # around answering a call's waiters (their reads share one view)
         self._waiting: list = []   # futures and join_callback callbacks
@@ -104,17 +106,27 @@ class SharedRounds:
         if self._window is not None:
             self._limit = self._window()
         self.calls += 1
-        asyncio.ensure_future(self._run(waiters))
-
-    async def _run(self, waiters: list[asyncio.Future]) -> None:
         try:
-            try:
-                index = await self._fetch()
-            finally:
-                self._in_flight -= 1
-                self._schedule()
-            if self._after is not None:
-                await self._after(index)
+            self._fetch(functools.partial(self._fetched, waiters))
+        except Exception as e:  # noqa: BLE001 - the call's outcome, for every waiter
+            self._fetched(waiters, 0, e)
+
+    def _fetched(self, waiters: list, index: int, error: Exception | None) -> None:
+        """fetch's outcome: the waiters are answered here when `after` has nothing to wait for
+        (the common case: no task, no extra loop turn), else by a task that waits."""
+        self._in_flight -= 1
+        self._schedule()
+        if error is not None:
+            _answer(waiters, 0, error)
+        elif self._after is None or (self._ready is not None and self._ready(index)):
+            with self._together():
+                _answer(waiters, index, None)
+        else:
+            asyncio.ensure_future(self._answer_after(waiters, index))
+
+    async def _answer_after(self, waiters: list, index: int) -> None:
+        try:
+            await self._after(index)
         except Exception as e:  # noqa: BLE001 - the call's outcome, for every waiter
             _answer(waiters, 0, e)
             return
@@ -145,7 +157,8 @@ class Reads:
     def attach(self, loop: asyncio.AbstractEventLoop, watcher, completions) -> None:
         self._loop, self._watcher, self._completions = loop, watcher, completions
         self._rounds = {lease: SharedRounds(loop, functools.partial(self._read_index, lease), self.catch_up,
-                                            window=self._ask_window, together=self._reads_together)
+                                            ready=self._applied, window=self._ask_window,
+                                            together=self._reads_together)
                         for lease in (False, True)}
 
     def _ask_window(self) -> int:
@@ -332,14 +345,16 @@ class Reads:
 
     # ------------------------------------------------------------ the index
 
-    async def _read_index(self, lease: bool) -> int:
+    def _read_index(self, lease: bool, callback: Callable[[int, Exception | None], None]) -> None:
         """One ReadIndex request for every read waiting (Replicator.read_index): a heartbeat
-        round on the leader, a message to the leader on a follower."""
+        round on the leader, a message to the leader on a follower; `callback(index, error)`
+        on the loop."""
         self._stats["read_index_requests"] += 1
-        fut = self._loop.create_future()
-        self._raft.read_index(functools.partial(self._completions.put, settle, fut), self._timeout_s, lease)
-        _, index = await fut
-        return index
+        self._raft.read_index(functools.partial(self._completions.put, _index_to, callback), self._timeout_s, lease)
+
+    def _applied(self, index: int) -> bool:
+        """Nothing to wait for before reading at `index` here (SharedRounds' `ready`)."""
+        return self._raft.applied_index >= index
 
     async def _proof_within(self, bound_s: float) -> int:
         """A follower's `bounded` target: the newest proof's index if it is at most `bound_s`
@@ -377,6 +392,11 @@ def _answer(waiters: list, index: int, error: Exception | None) -> None:
             waiter(index, error)
         except Exception:  # noqa: BLE001 - one waiter's failure is not the others'
             log.exception("a read waiting for a read index failed")
+
+
+def _index_to(callback: Callable[[int, Exception | None], None], _result, index: int, error) -> None:
+    """A ReadIndex outcome (Completions' settle signature) to `callback(index, error)`."""
+    callback(index, error)
 
 
 def _copy_outcome(fut: asyncio.Future, task: asyncio.Future) -> None:
