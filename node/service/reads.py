@@ -57,8 +57,8 @@ LAG_FORWARD_S = 1.0
 class SharedRounds:
     """Many waiters, one call of `fetch`: waiters arriving while `window()` calls are in flight
     (None: no limit, but one call per event-loop turn; asked when a call starts, not on every
-    waiter's join) share the next call. `fetch(callback)` calls `callback(index, error)` on
-    the loop, with no task; then, unless `ready(index)` says there is nothing to wait for,
+    waiter's join) share the next call. `fetch(callback)` calls `callback(index, error)` once
+    on the loop, with no task; then, unless `ready(index)` says there is nothing to wait for,
     `after(index)` runs in a task (e.g. wait until this node applied it) before the waiters
     get the index. The call's slot is free again as soon as `fetch` answers. An error of
     either goes to every waiter of that call."""
@@ -106,23 +106,34 @@ class SharedRounds:
         if self._window is not None:
             self._limit = self._window()
         self.calls += 1
+        answered = False
+
+        def fetched(index: int, error: Exception | None) -> None:   # once, whatever fetch does
+            nonlocal answered
+            if not answered:
+                answered = True
+                self._fetched(waiters, index, error)
         try:
-            self._fetch(functools.partial(self._fetched, waiters))
+            self._fetch(fetched)
         except Exception as e:  # noqa: BLE001 - the call's outcome, for every waiter
-            self._fetched(waiters, 0, e)
+            fetched(0, e)
 
     def _fetched(self, waiters: list, index: int, error: Exception | None) -> None:
         """fetch's outcome: the waiters are answered here when `after` has nothing to wait for
-        (the common case: no task, no extra loop turn), else by a task that waits."""
-        self._in_flight -= 1
-        self._schedule()
-        if error is not None:
-            _answer(waiters, 0, error)
-        elif self._after is None or (self._ready is not None and self._ready(index)):
-            with self._together():
-                _answer(waiters, index, None)
-        else:
-            asyncio.ensure_future(self._answer_after(waiters, index))
+        (the common case: no task), else by a task that waits. Never raises."""
+        try:
+            self._in_flight -= 1
+            self._schedule()
+            if error is not None:
+                _answer(waiters, 0, error)
+            elif self._after is None or (self._ready is not None and self._ready(index)):
+                with self._together():
+                    _answer(waiters, index, None)
+            else:
+                asyncio.ensure_future(self._answer_after(waiters, index))
+        except Exception as e:  # noqa: BLE001 - a bug here must not strand the waiters
+            log.exception("answering a shared read round failed")
+            _answer(waiters, 0, e)
 
     async def _answer_after(self, waiters: list, index: int) -> None:
         try:
@@ -348,9 +359,11 @@ class Reads:
     def _read_index(self, lease: bool, callback: Callable[[int, Exception | None], None]) -> None:
         """One ReadIndex request for every read waiting (Replicator.read_index): a heartbeat
         round on the leader, a message to the leader on a follower; `callback(index, error)`
-        on the loop."""
+        in a later turn of the loop, never inside Raft's own code (its tick, a message's
+        handling), which the reads it answers must not hold up or break."""
         self._stats["read_index_requests"] += 1
-        self._raft.read_index(functools.partial(self._completions.put, _index_to, callback), self._timeout_s, lease)
+        self._raft.read_index(functools.partial(self._completions.put, _index_soon, (self._loop, callback)),
+                              self._timeout_s, lease)
 
     def _applied(self, index: int) -> bool:
         """Nothing to wait for before reading at `index` here (SharedRounds' `ready`)."""
@@ -394,9 +407,11 @@ def _answer(waiters: list, index: int, error: Exception | None) -> None:
             log.exception("a read waiting for a read index failed")
 
 
-def _index_to(callback: Callable[[int, Exception | None], None], _result, index: int, error) -> None:
-    """A ReadIndex outcome (Completions' settle signature) to `callback(index, error)`."""
-    callback(index, error)
+def _index_soon(target: tuple, _result, index: int, error) -> None:
+    """A ReadIndex outcome (Completions' settle signature): `callback(index, error)` called
+    soon on `loop` (target = (loop, callback))."""
+    loop, callback = target
+    loop.call_soon(callback, index, error)
 
 
 def _copy_outcome(fut: asyncio.Future, task: asyncio.Future) -> None:
