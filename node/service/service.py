@@ -131,14 +131,6 @@ class _ForwardLanes:
         self._free.append(lane[0])
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    """The event loop running in this thread, or None (another thread)."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
 def without_passwords(command: Command, identity: Identity) -> Command:
     """`command` with no password in the clear: ACL rules `>pass`/`<pass` as digests, CONFIG SET
     requirepass as the default user's rules (node/commands/acl.py); the same command when it
@@ -737,11 +729,10 @@ class Service:
             return
         try:
             record = functools.partial(self._record_script_denial, sent, username, denial)
-            loop = self._loop
-            if loop is None or _running_loop() is loop:
+            if self._completions is None:
                 record()
             else:
-                loop.call_soon_threadsafe(record)
+                self._completions.call(record)
         except Exception:  # noqa: BLE001 - node-local bookkeeping must not change an apply's outcome
             log.exception("recording a script's ACL refusal in the ACL LOG failed")
 

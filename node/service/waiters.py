@@ -84,12 +84,20 @@ class Completions:
             self._scheduled = True
             self._loop.call_soon_threadsafe(self._drain)
 
+    def call(self, fn) -> None:  # any thread
+        """`fn()` on the loop: at once when called there, else with the next burst."""
+        self.put(_call, fn, None, 0, None)
+
     def _drain(self) -> None:
         self._scheduled = False
         queue = self._queue
         while queue:
             settle, target, result, index, error = queue.popleft()
             settle(target, result, index, error)
+
+
+def _call(fn, _result, _index, _error) -> None:
+    fn()
 
 
 def settle_batch(futures: list[asyncio.Future], results, index, error) -> None:
