@@ -33,7 +33,7 @@ def run_with_quota(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
     if type(op) in _NEEDS_SAVEPOINT or (type(op) is pb.Eval and scripting.needs_savepoint(txn, op)):
         with txn.savepoint() as sp:
             result = handler(ctx, op)
-            refused = _within_quota(txn, ctx, op, result, used_before)
+            refused = within_quota(txn, ctx, op, result, used_before)
             if refused is not None:
                 sp.rollback()
         return result if refused is None else refused
@@ -43,12 +43,12 @@ def run_with_quota(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
     except BaseException:
         txn.end_undo(rollback=True)
         raise
-    refused = _within_quota(txn, ctx, op, result, used_before)
+    refused = within_quota(txn, ctx, op, result, used_before)
     txn.end_undo(rollback=refused is not None)
     return result if refused is None else refused
 
 
-def _within_quota(txn: WriteTxn, ctx: Ctx, op, result: object, used_before: int) -> CommandError | None:
+def within_quota(txn: WriteTxn, ctx: Ctx, op, result: object, used_before: int) -> CommandError | None:
     """The error that undoes a command's writes (its own, or OOM), or None to keep them.
 
     A write past maxmemory evicts the entry's candidates of its mode first (in the

@@ -111,7 +111,7 @@ PARAMS: tuple[Param, ...] = (
     Param(key="appendfsync", field="replication.appendfsync", default="everysec", choices=v.FSYNC_POLICIES,
           config="appendfsync", kind="fixed", help="log fsync policy (default everysec)"),
     Param(key="maxmemory", field="keyspace.maxmemory_bytes", default=1 << 30, parse=v.parse_size,
-          config="maxmemory", kind="cluster", check=v.memory_at_least(1 << 20),
+          config="maxmemory", kind="cluster", check=v.memory_at_least(0),
           help="keyspace size past which writes evict (or are refused: noeviction), e.g. 512mb, 2gb "
           "(default 1gb)"),
     Param(key="maxmemory_policy", field="service.maxmemory_policy", default="volatile-lru", metavar="POLICY",

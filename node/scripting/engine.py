@@ -35,8 +35,8 @@ from raftcache.node import commands
 from raftcache.node.commands import acl
 from raftcache.node.commands.acl_keys import access_keys
 from raftcache.node.commands.acl_store import stored_user
-from raftcache.node.commands.quota import run_with_quota
-from raftcache.node.errors import CommandError, Reason
+from raftcache.node.commands.quota import run_with_quota, within_quota
+from raftcache.node.errors import CommandError, Reason, out_of_memory
 from raftcache.node.frontends import acl_catalog, resp_args, resp_blocking, resp_sort_dump
 from raftcache.node.frontends.resp_protocol import (
     DoubleText, NullArray, RespDouble, RespError, RespMap, RespPairs, RespSet, error_text, format_double,
@@ -448,16 +448,25 @@ class Engine:
             result = run_with_quota(txn, handler, sub_ctx, op)
             refused = isinstance(result, CommandError) and result.reason == Reason.OUT_OF_MEMORY
             return _Rejected(result) if refused else result
-        # The script runs in an undo scope (the quota wrapper checks maxmemory for the whole
-        # script); a command that fails is undone alone, back to its mark.
+        # The script runs in an undo scope; a command that fails is undone alone, back to its
+        # mark, and so is one that grows the data past maxmemory, refused as a rejected call (log
+        # version 19; before, the quota wrapper checked maxmemory for the whole script only).
         if type(op) in _UNDO_REFUSES:
             return _Rejected(script_error(f"ERR {op_name.upper()} inside a script needs its name in the "
                                           f"script's code"))
         mark = txn.undo_mark()
+        if applied_before(ctx, commands.SCRIPT_OOM_VERSION):
+            result = handler(sub_ctx, op)
+            if isinstance(result, CommandError):
+                txn.undo_to(mark)
+            return result
+        used_before = txn.used_bytes()
         result = handler(sub_ctx, op)
-        if isinstance(result, CommandError):
-            txn.undo_to(mark)
-        return result
+        refused = within_quota(txn, sub_ctx, op, result, used_before)
+        if refused is None:
+            return result
+        txn.undo_to(mark)
+        return result if refused is result else _Rejected(refused)
 
     @staticmethod
     def _limits(ctx, command, op_name: str, op) -> CommandError | None:
@@ -774,6 +783,22 @@ def _cache(ctx, sha: str, body: bytes | None) -> None:
         store.cache_evaled(ctx.txn, sha, body)
 
 
+def refused_for_memory(ctx, op, flags: list[str]) -> CommandError | None:
+    """Redis 7's rule for a script that declares its flags (a shebang, every function): unless
+    they say `allow-oom` or `no-writes`, it is refused with OOM before it runs (and before EVAL
+    caches it) while the keyspace is past maxmemory and the entry's eviction candidates cannot
+    bring it under (from log version 19). A script without a shebang is not: each write it
+    makes is measured (node/commands/quota.py)."""
+    if "allow-oom" in flags or "no-writes" in flags or applied_before(ctx, commands.SCRIPT_OOM_VERSION):
+        return None
+    if not ctx.txn.would_exceed(0):
+        return None
+    room = ctx.room
+    if room is not None and ctx.eviction != pb.EVICT_NEVER and room.make_room(ctx, op):
+        return None
+    return out_of_memory()
+
+
 def eval_script(ctx, op, read_only: bool) -> object:
     """EVAL / EVALSHA (read_only: the _RO forms, on a read transaction)."""
     engine = Engine.for_thread()
@@ -793,6 +818,10 @@ def eval_script(ctx, op, read_only: bool) -> object:
     if chunk is None:
         return flags
     if not read_only:
+        if body.startswith(b"#!"):
+            refused = refused_for_memory(ctx, op, flags)
+            if refused is not None:
+                return refused
         _cache(ctx, sha, body if op.body else None)
     run = Run(ctx, read_only or "no-writes" in flags, sha, "user_script", ctx.db, user=caller(ctx, op),
               caller=op.caller)

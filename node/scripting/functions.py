@@ -18,7 +18,7 @@ from raftcache.node import commands
 from raftcache.node.errors import CommandError
 from raftcache.node.frontends.resp_protocol import split_args
 from raftcache.node.scripting import lualibs, store
-from raftcache.node.scripting.engine import SCRIPT_FLAGS, Engine, Run, applied_before, caller, script_error
+from raftcache.node.scripting.engine import SCRIPT_FLAGS, Engine, Run, applied_before, caller, refused_for_memory, script_error
 
 _NAME = re.compile(rb"\A[A-Za-z0-9_]+\Z")
 
@@ -246,6 +246,10 @@ def fcall(ctx, op, read_only: bool) -> object:
     no_writes = "no-writes" in info["flags"]
     if read_only and not no_writes:
         return script_error("ERR Can not execute a script with write flag using *_ro command.")
+    if not read_only:
+        refused = refused_for_memory(ctx, op, info["flags"])
+        if refused is not None:
+            return refused
     code = store.library(txn, info["library"])
     loaded = _load(ctx, code, op.function, stored=True) if code is not None else None
     if not isinstance(loaded, tuple) or op.function not in loaded[1]:

@@ -456,3 +456,40 @@ def test_a_scripts_commands_are_checked_against_its_callers_acl(cluster, nodes):
     finally:
         r.execute_command("ACL", "DELUSER", "bob")
         r.delete("xa", "yy")
+
+
+def test_a_flagged_script_past_maxmemory_is_refused_as_redis_refuses_it(cluster, nodes, real_redis):
+    """CONFIG SET maxmemory takes any value, as Redis's does; past it, a script that declares its
+    flags without allow-oom (or a function registered so) answers Redis's OOM error before it
+    runs, through the leader and through a follower, and its body is not cached; a script
+    without a shebang still runs, and a write in it is refused alone (redis.pcall catches it)."""
+    r, f = nodes
+    flagged = "#!lua\nreturn 1"
+    library = "#!lua name=oomlib\nredis.register_function('plain', function() return 2 end)"
+    saved = {c: c.config_get("maxmemory")["maxmemory"] for c in (r, real_redis)}
+    for c in (r, real_redis):
+        c.set("oom:filler", "x" * 100)
+        c.function_load(library)
+        c.config_set("maxmemory", "1")
+    try:
+        wait_until(lambda: f.config_get("maxmemory")["maxmemory"] == "1", 10, "the follower's maxmemory")
+        refusals, caught = [], []
+        for c in (r, f, real_redis):
+            for call in (lambda: c.eval(flagged, 0), lambda: c.fcall("plain", 0)):
+                with pytest.raises(redis.exceptions.OutOfMemoryError) as e:
+                    call()
+                refusals.append(str(e.value))
+            assert c.script_exists(hashlib.sha1(flagged.encode()).hexdigest()) == [False]
+            assert c.eval("#!lua flags=allow-oom\nreturn 3", 0) == 3
+            assert c.eval("return 4", 0) == 4
+            caught.append(c.eval("local t = redis.pcall('set', KEYS[1], 'v') return {t['err'], "
+                                 "redis.call('exists', KEYS[1])}", 1, "oom:k"))
+        assert len(set(refusals)) == 1, refusals
+        assert caught == [[b"OOM " + refusals[0].encode(), 0]] * 3, "a write past maxmemory, caught by pcall"
+
+    finally:
+        for c in (r, real_redis):
+            c.config_set("maxmemory", saved[c])
+            c.delete("oom:filler")
+            c.function_flush()
+    assert r.eval(flagged, 0) == 1

@@ -14,7 +14,7 @@ import pytest
 
 from raftcache.node import commands, scripting
 from raftcache.node.commands import Status
-from raftcache.node.errors import CommandError
+from raftcache.node.errors import CommandError, Reason
 from raftcache.node.scripting import engine
 from raftcache.proto import commands_pb2 as pb
 from tests.unit.test_statemachine import Node
@@ -652,3 +652,38 @@ def test_an_eviction_a_failed_script_rolled_back_is_not_counted(node):
     assert cached(node, "return 0") == [1] and node.sm.scripts_evicted_total() == 0
     run(node, "return 'flushall is only a word here'")
     assert cached(node, "return 0") == [0] and node.sm.scripts_evicted_total() == 1
+
+
+def test_a_flagged_script_is_refused_past_maxmemory_unless_it_allows_oom(node):
+    """Redis 7's rules (log version 19): a script that declares its flags (a shebang, a function)
+    without allow-oom or no-writes is refused with OOM before it runs, and EVAL does not cache
+    it, while the keyspace is past maxmemory; in any script a write that would pass maxmemory
+    is refused alone (redis.pcall catches it); an entry of version 18 runs the flagged script
+    and refuses a script whose writes pass maxmemory as a whole."""
+    node.run(set=pb.Set(key=b"filler", value=b"x" * 100))
+    node.run(config_set=pb.ConfigSet(parameters=[pb.ConfigPair(name="maxmemory", value="1")]))
+    flagged = "#!lua\nreturn 1"
+    assert "OOM" not in str(run(node, flagged, version=commands.SCRIPT_OOM_VERSION - 1))
+    assert cached(node, flagged) == [1]
+    node.run(script_flush=pb.ScriptFlush())
+    refused = run(node, flagged)
+    assert isinstance(refused, CommandError) and refused.reason == Reason.OUT_OF_MEMORY, refused
+    assert "command not allowed when used memory > 'maxmemory'" in refused.message
+    assert cached(node, flagged) == [0], "a refused EVAL does not cache its script"
+    assert run(node, "#!lua flags=allow-oom\nreturn redis.call('strlen', 'filler')") == 100
+    assert run(node, "#!lua flags=no-writes\nreturn 2") == 2
+    assert run(node, "return 3") == 3, "no shebang: only its writes are measured"
+    assert "used memory > 'maxmemory'" in error_text(run(node, "return redis.call('set', 'k', 'v')"))
+    caught = "local t = redis.pcall('set', 'k', 'v') return {t['err'], redis.call('exists', 'k')}"
+    assert run(node, caught) == [b"OOM command not allowed when used memory > 'maxmemory'.", 0], \
+        "the write alone is refused, as a Redis error pcall catches"
+    assert "used memory > 'maxmemory'" in error_text(run(node, caught, version=commands.SCRIPT_OOM_VERSION - 1)), \
+        "version 18: the script as a whole"
+    node.run(function_load=pb.FunctionLoad(code=b"#!lua name=lib\n"
+                                           b"redis.register_function('plain', function() return 4 end)\n"
+                                           b"redis.register_function{function_name='oomok', callback=function() "
+                                           b"return 5 end, flags={'allow-oom'}}"))
+    assert error_text(node.run(eval=pb.Eval(function="plain"))).startswith("command not allowed when used memory")
+    assert node.run(eval=pb.Eval(function="oomok")) == 5
+    node.run(config_set=pb.ConfigSet(parameters=[pb.ConfigPair(name="maxmemory", value="0")]))
+    assert run(node, flagged) == 1 and node.run(eval=pb.Eval(function="plain")) == 4
