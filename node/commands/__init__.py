@@ -91,7 +91,9 @@ LogEntry = pb.LogEntry
 #:  19: a script that declares its flags (a shebang, or a function) without `allow-oom` or
 #:      `no-writes` is refused with OOM before it runs, and before EVAL caches it, when the
 #:      keyspace is past maxmemory and the entry's eviction candidates cannot bring it under
-#:      (SCRIPT_OOM_VERSION; Redis 7's rule; before, only its writes were measured).
+#:      (SCRIPT_OOM_VERSION; Redis 7's rule; before, only its writes were measured). The error
+#:      table of a command a script called carries Redis 7's `ignore_error_stats_update = true`
+#:      (SCRIPT_ERRORSTATS_VERSION: INFO errorstats counts such errors once, as Redis does).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -117,7 +119,7 @@ SCRIPT_ACL_VERSION = 17
 #: The first version whose EVAL script cache is bounded, least recently used out (18 above).
 SCRIPT_EVICT_VERSION = SCRIPT_CALLER_VERSION = 18
 #: The first version that refuses a flagged script past maxmemory unless it allows OOM (19 above).
-SCRIPT_OOM_VERSION = 19
+SCRIPT_OOM_VERSION = SCRIPT_ERRORSTATS_VERSION = 19
 SUPPORTED_VERSIONS = range(1, SCRIPT_OOM_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.

@@ -11,6 +11,7 @@ time, random, grpc, Raft or lmdb.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from typing import Callable
 
@@ -27,10 +28,12 @@ OPS = ("eval", "eval_ro", "script_load", "script_exists", "script_flush", "funct
 class ScriptStats:
     """What scripts did on this node (counters, not replicated state; every replica runs the
     scripts that write, so every node counts them): INFO commandstats of the commands they
-    called (name -> [calls, usec, rejected_calls, failed_calls]); and where their ACL
-    refusals are reported."""
+    called (name -> [calls, usec, rejected_calls, failed_calls]); INFO errorstats of the errors
+    those commands answered that the script's own reply does not carry (prefix -> count: the
+    client's node counts that reply); and where their ACL refusals are reported."""
 
     calls: dict[str, list[int]] = dataclasses.field(default_factory=dict)
+    errors: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     #: on_denial(caller, username, denial): a script's command its caller's ACL refused (the
     #: node's ACL LOG, when Eval.caller names this node). Must not raise: apply calls it.
     on_denial: Callable[[str, str, object], None] | None = None
@@ -38,6 +41,7 @@ class ScriptStats:
     def reset(self) -> None:
         """CONFIG RESETSTAT."""
         self.calls.clear()
+        self.errors.clear()
 
 
 def install(runner) -> None:

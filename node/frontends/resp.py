@@ -167,7 +167,14 @@ class RespServer:
         return {"connected_clients": len(self.connections), "blocked_clients": resp_blocking.blocked_clients(),
                 "started_s": self.started_s, "stats": dict(self.stats), "redis_version": resp_admin.REDIS_VERSION,
                 "cmdstats": self.command_stats(),
-                "errorstats": dict(self.errorstats)}
+                "errorstats": self.error_stats()}
+
+    def error_stats(self) -> dict[str, int]:
+        """INFO errorstats (a copy): the error replies sent here and the errors of commands in
+        scripts that no reply carried (as Redis counts those too)."""
+        merged = collections.Counter(self.errorstats)
+        merged.update(self.service.script_error_stats())
+        return dict(merged)
 
     def command_stats(self) -> dict[str, list[int]]:
         """INFO commandstats (copies): the commands clients sent here and those scripts called

@@ -609,6 +609,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
     ])
     st = server.stats
     svc = status.get("stats", {})
+    errorstats = server.error_stats()
     section("Stats", [
         ("total_connections_received", st["total_connections_received"]),
         ("total_commands_processed", st["total_commands_processed"]),
@@ -618,7 +619,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("client_output_buffer_limit_disconnections", st["client_output_buffer_limit_disconnections"]),
         ("keyspace_hits", status.get("keyspace_hits", 0)), ("keyspace_misses", status.get("keyspace_misses", 0)),
         ("evicted_keys", status.get("evicted_keys", 0)), ("evicted_scripts", conn.service.scripts_evicted()),
-        ("total_error_replies", sum(server.errorstats.values())),
+        ("total_error_replies", sum(errorstats.values())),
         *((name, tracking[name]) for name in ("tracking_total_keys", "tracking_total_items", "tracking_total_prefixes")),
         ("raftcache_reads", svc.get("reads", 0)), ("raftcache_writes", svc.get("writes", 0)),
         ("raftcache_forwarded", svc.get("forwarded", 0)),
@@ -677,7 +678,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
         out.append("# Latencystats")
         out.extend(f"{k}:{v}" for k, v in conn.service.diagnostics.latencystats())
         out.append("")
-    section("Errorstats", [(f"errorstat_{prefix}", f"count={n}") for prefix, n in sorted(server.errorstats.items())])
+    section("Errorstats", [(f"errorstat_{prefix}", f"count={n}") for prefix, n in sorted(errorstats.items())])
     section("Cluster", [("cluster_enabled", int(conn.service.cluster is not None))])   # tools choose cluster mode by it
     section("Keyspace", [
         (f"db{i}", f"keys={n},expires={expires},avg_ttl=0")

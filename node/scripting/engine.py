@@ -125,7 +125,7 @@ end
 redis.call = function(...)
   charge(state.call_cost)
   local r, failed = call(false, ...)
-  if failed then error({err = r, line = M.caller_line()}, 0) end
+  if failed then error({err = r, line = M.caller_line(), ignore_error_stats_update = state.errorstats or nil}, 0) end
   return r
 end
 redis.pcall = function(...)
@@ -207,6 +207,27 @@ class Run:
     on_register: object = None        # FUNCTION LOAD: register(registering, args) (functions.register)
     user: acl.User | None = None      # the restricted caller every command is checked for (Eval.user)
     caller: str = ""                  # the node whose ACL LOG records its refusals (Eval.caller)
+    errorstats: bool = True           # its commands' errors in INFO errorstats (commands.SCRIPT_ERRORSTATS_VERSION)
+
+
+def _prefix(error: CommandError) -> str:
+    """An error's INFO errorstats name: the first word of its Redis text (ERR, WRONGTYPE, OOM…)."""
+    return error_text(error).split(" ", 1)[0]
+
+
+def _reply_carries(run: Run, error: CommandError) -> None:
+    """The script answers with the error one of its commands gave (and errorstats counted):
+    the node the client is connected to counts that reply, so the command's count is taken
+    back (on every replica: the others send no reply). As Redis's ignore_error_stats_update."""
+    stats = run.ctx.script_stats
+    if stats is None:
+        return
+    errors = stats.errors
+    prefix = _prefix(error)
+    if errors.get(prefix, 0) > 1:
+        errors[prefix] -= 1
+    else:
+        errors.pop(prefix, None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -231,7 +252,7 @@ class Engine:
         m = box.m
         self.run_chunk, self.run_chunk_values, self._stop_gc = m.run_chunk, m.run_chunk_values, m.stop_gc
         #: what the Lua side's `state` holds of the per-run settings (set only when they change)
-        self._lua_state: tuple = (True, True, None)
+        self._lua_state: tuple = (True, True, None, None)
         #: (op, txn, body): the stored script an EVALSHA op names, read by needs_savepoint
         #: (node/scripting/__init__.py) just before the op runs in that transaction.
         self.read_ahead: tuple | None = None
@@ -261,7 +282,8 @@ class Engine:
         cjson.depth_settable = run.redis74 = version >= commands.REDIS74_VERSION
         run.budget = budget = budget_for(ctx)
         steps = max(budget.instructions(ctx.settings) // HOOK_STEP, 1)
-        self._set_lua_state((compat, version >= commands.SCRIPT_SANDBOX_VERSION, budget.call_cost))
+        run.errorstats = errorstats = version >= commands.SCRIPT_ERRORSTATS_VERSION
+        self._set_lua_state((compat, version >= commands.SCRIPT_SANDBOX_VERSION, budget.call_cost, errorstats))
         self.current = run
         if box.lua.get_memory_used() > GC_ABOVE_BYTES:
             box.gc()   # garbage left by earlier runs would eat into this run's bound
@@ -292,15 +314,22 @@ class Engine:
         if outcome[0]:
             self.redis74_reply = run.redis74
             self.reply_depth = REPLY_DEPTH_LIMIT if run.compat else MAX_REPLY_DEPTH
-            return self.from_lua(outcome[2], 0)
-        return self._run_error(run, outcome[2], outcome[3] if len(outcome) > 3 else None)
+            reply = self.from_lua(outcome[2], 0)
+            if type(reply) is CommandError and run.errorstats and lualibs.lua_type(outcome[2]) == "table" \
+                    and self.box.m.rawget(outcome[2], b"ignore_error_stats_update"):
+                _reply_carries(run, reply)   # a redis.pcall's error table returned
+            return reply
+        error = self._run_error(run, outcome[2], outcome[3] if len(outcome) > 3 else None)
+        if len(outcome) > 4 and outcome[4] and run.errorstats:
+            _reply_carries(run, error)   # redis.call's error raised out of the script
+        return error
 
     def _set_lua_state(self, values: tuple) -> None:
-        """The Lua side's (compat, readonly_globals, call_cost): written only when they change."""
+        """The Lua side's (compat, readonly_globals, call_cost, errorstats): written only when they change."""
         if values != self._lua_state:
             self._lua_state = values
             state = self.box.state
-            state[b"compat"], state[b"readonly_globals"], state[b"call_cost"] = values
+            state[b"compat"], state[b"readonly_globals"], state[b"call_cost"], state[b"errorstats"] = values
 
     def _budget_error(self, run: Run) -> CommandError:
         budget = run.budget.instructions(run.ctx.settings)
@@ -348,6 +377,8 @@ class Engine:
                 return self.to_lua(reply, run.resp, 0), False
             text = error_text(reply)
         if protected:
+            if run is not None and run.errorstats:
+                return self.box.table({b"err": text.encode(), b"ignore_error_stats_update": True}), True
             return self.box.table({b"err": text.encode()}), True
         return text.encode(), True
 
@@ -371,7 +402,7 @@ class Engine:
         result = self._command(run, spec, argv)
         rejected = type(result) is _Rejected
         stats = run.ctx.script_stats
-        if stats is not None:   # INFO commandstats (counters; no replicated state)
+        if stats is not None:   # INFO commandstats and errorstats (counters; no replicated state)
             stat = stats.calls.get(spec.name)
             if stat is None:
                 stat = stats.calls[spec.name] = [0, 0, 0, 0]
@@ -381,6 +412,8 @@ class Engine:
                 stat[0] += 1
                 stat[1] += (time.perf_counter_ns() - started_ns) // 1000
                 stat[3] += isinstance(result, CommandError)
+            if (rejected or isinstance(result, CommandError)) and run.errorstats:
+                stats.errors[_prefix(result.error if rejected else result)] += 1
         return result.error if rejected else result
 
     def _command(self, run: Run, spec, argv: list) -> object:

@@ -264,7 +264,7 @@ local function finish(ok, ...)
   if type(e) == "table" then
     local text = e.err
     if text == nil then text = "(error object is not a string)" end
-    return false, exhausted, tostring(text), e.line
+    return false, exhausted, tostring(text), e.line, e.ignore_error_stats_update
   end
   return false, exhausted, tostring(e)
 end

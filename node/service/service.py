@@ -707,6 +707,11 @@ class Service:
         them): name -> [calls, usec, rejected_calls, failed_calls] (copies)."""
         return {name: list(stat) for name, stat in list(self._sm.script_stats.calls.items())}
 
+    def script_error_stats(self) -> dict[str, int]:
+        """INFO errorstats of the errors commands in scripts answered on this node that no reply
+        carried (node/commands/scripting.ScriptStats.errors): prefix -> count (a copy)."""
+        return dict(self._sm.script_stats.errors)
+
     def script_caller(self, client_info: str) -> str:
         """Eval.caller of a script a restricted user sends through this node: "<node id>\n<n>",
         the node that records the script's ACL refusals in its ACL LOG, and the number under

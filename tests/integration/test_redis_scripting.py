@@ -418,6 +418,35 @@ def test_info_commandstats_counts_the_commands_scripts_call_on_every_node(cluste
     assert stats(r) == [0, 0, 0, 0, 0]
 
 
+def test_info_errorstats_counts_a_scripts_errors_once_as_redis(cluster, nodes, real_redis):
+    """As Redis 7: an error a command in a script answers is counted in INFO errorstats once,
+    whether redis.pcall caught it, the script raised it with redis.call or returned pcall's
+    table (then the reply carries it, counted by the node the client is connected to); an
+    error_reply the script makes is counted as its reply. The same counts as redis-server's,
+    through the leader and through a follower."""
+    r, follower = nodes
+    scripts = ["return redis.call('incr', KEYS[1])", "local t = redis.pcall('incr', KEYS[1]) return 1",
+               "return redis.pcall('incr', KEYS[1])", "return redis.pcall('get', KEYS[1], 'extra')",
+               "return redis.error_reply('MYERR made here')", "return redis.call('lpush', KEYS[1], 'x')"]
+
+    def errorstats(c):
+        info = c.info("all")
+        return {k: v for k, v in info.items() if k.startswith("errorstat_")}, info["total_error_replies"]
+    seen = []
+    for c in (r, follower, real_redis):   # each read right after its own run
+        c.set("errs:text", "not a number")
+        wait_until(lambda: c.get("errs:text") == b"not a number", 10, "the key")
+        c.config_resetstat()
+        for script in scripts:
+            try:
+                c.eval(script, 1, "errs:text")
+            except redis.ResponseError:
+                pass
+        seen.append(errorstats(c))
+    assert seen[0] == seen[1] == seen[2], seen
+    assert seen[0][1] == 6
+
+
 def _acl_failure(error: redis.ResponseError, what: str) -> bool:
     """Redis 7.4's text for a script command the caller's ACL refuses (7.0's, for a run against it)."""
     text = str(error)

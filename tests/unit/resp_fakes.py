@@ -120,6 +120,9 @@ class FakeService:
     def script_call_stats(self):
         return {name: list(stat) for name, stat in self.sm.script_stats.calls.items()}
 
+    def script_error_stats(self):
+        return dict(self.sm.script_stats.errors)
+
     def scripts_evicted(self):
         return self.sm.scripts_evicted_total()
 

@@ -687,3 +687,25 @@ def test_a_flagged_script_is_refused_past_maxmemory_unless_it_allows_oom(node):
     assert node.run(eval=pb.Eval(function="oomok")) == 5
     node.run(config_set=pb.ConfigSet(parameters=[pb.ConfigPair(name="maxmemory", value="0")]))
     assert run(node, flagged) == 1 and node.run(eval=pb.Eval(function="plain")) == 4
+
+
+def test_errors_of_a_scripts_commands_are_counted_once(node):
+    """INFO errorstats (log version 19, as Redis 7): an error a command answered is counted
+    where it happened unless the script's reply carries it (the client's node counts that
+    reply); the error tables carry Redis's ignore_error_stats_update field."""
+    node.run(set=pb.Set(key=b"text", value=b"abc"))
+    errors = node.sm.script_stats.errors
+    assert "ERR" in error_text(run(node, "return redis.call('incr', KEYS[1])", ["text"]))
+    assert "ERR" in error_text(run(node, "return redis.pcall('incr', KEYS[1])", ["text"]))
+    assert dict(errors) == {}, "each reply carries its error"
+    assert run(node, "local ok, e = pcall(redis.call, 'incr', KEYS[1]) return e.err", ["text"]).startswith(b"ERR")
+    assert run(node, "local t = redis.pcall('incr', KEYS[1]) "
+                     "return tostring(t.ignore_error_stats_update)", ["text"]) == b"true"
+    assert run(node, "redis.pcall('lpush', KEYS[1], 'x') return 1", ["text"]) == 1
+    assert dict(errors) == {"ERR": 2, "WRONGTYPE": 1}, "caught: no reply carries them"
+    old = commands.SCRIPT_ERRORSTATS_VERSION - 1
+    assert run(node, "local t = redis.pcall('incr', KEYS[1]) return tostring(t.ignore_error_stats_update)",
+               ["text"], version=old) == b"nil"
+    assert dict(errors) == {"ERR": 2, "WRONGTYPE": 1}, "an older entry's scripts are not counted"
+    node.sm.script_stats.reset()
+    assert dict(errors) == {}
