@@ -796,6 +796,8 @@ class Connection(StreamConnection):
                 built = spec.build(args, self.session.db)
                 if spec.name == "fcall":
                     built = resp_scripting.read_if_no_writes(built, self.session)
+                elif spec.name == "evalsha":
+                    built = resp_scripting.carry_read_cached(built)
             except RespError as e:  # a bad argument: the command ran and failed, as in Redis
                 reply = b"-%s\r\n" % e.text.encode()
                 self.count(spec, args, time.perf_counter_ns(), reply)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from raftcache.node.consistency import ReadConsistency
 from raftcache.node.frontends.resp_args import cmd, register, to_int
 from raftcache.node.frontends.resp_protocol import RespError
+from raftcache.node.commands import script_read_cache as read_cache
 from raftcache.proto import commands_pb2 as pb
 
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
@@ -69,6 +70,20 @@ def read_if_no_writes(command, session):
     read = pb.Command(db=command.db)
     read.eval_ro.CopyFrom(op)
     return read
+
+
+def carry_read_cached(command):
+    """An EVALSHA this node sends as a write, of a script it only knows from a read it ran
+    (EVAL_RO: node/scripting/read_cache.py), carries the script's body: every replica runs
+    it (and caches it, as an EVAL does)."""
+    op = command.eval if command.HasField("eval") else None
+    if op is None or not op.sha:
+        return command
+    body = read_cache.body(op.sha)
+    if body is not None:
+        op.body = body
+        op.sha = ""
+    return command
 
 
 def build_fcall(read_only: bool):

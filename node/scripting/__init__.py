@@ -5,13 +5,15 @@ state machine (node/commands/scripting.py dispatches to the functions here once
 Modules: sandbox.py (the Lua 5.1 runtime, its read-only environment, the instruction
 budget), lualibs.py (bit, cjson, cmsgpack, struct), engine.py (a script run and
 redis.call), functions.py (FUNCTION libraries, FCALL), store.py (scripts and libraries
-in the keyspace's meta table). docs/scripting.md is the user's page.
+in the keyspace's meta table); node/commands/script_read_cache.py keeps the scripts a
+node ran as reads. docs/scripting.md is the user's page.
 """
 
 from __future__ import annotations
 
 from raftcache.node import commands
 from raftcache.node.commands import scripting as _ops
+from raftcache.node.commands import script_read_cache as read_cache
 from raftcache.node.scripting import engine, functions, sandbox, store
 
 
@@ -54,7 +56,9 @@ class _Runner:
 
     @staticmethod
     def script_exists(ctx, op):
-        return [int(store.script(ctx.txn, sha) is not None) for sha in op.shas]
+        cached = engine.serving_read(ctx)   # and the scripts this node ran as reads
+        return [int(store.script(ctx.txn, sha) is not None or (cached and read_cache.body(sha) is not None))
+                for sha in op.shas]
 
     @staticmethod
     def evicted_total(txn) -> int:
@@ -67,6 +71,7 @@ class _Runner:
     @staticmethod
     def script_flush(ctx, op):
         store.flush_scripts(ctx.txn)
+        read_cache.forget()
         sandbox.forget_compiled_here()
         return commands.OK
 

@@ -43,6 +43,7 @@ from raftcache.node.frontends.resp_protocol import (
 )
 from raftcache.node.frontends.resp_table import TABLE
 from raftcache.node.frontends.resp_types import SINCE_HFE
+from raftcache.node.commands import script_read_cache as read_cache
 from raftcache.node.scripting import lualibs, store
 from raftcache.node.scripting.sandbox import HOOK_STEP, Sandbox
 from raftcache.proto import commands_pb2 as pb
@@ -750,6 +751,12 @@ def rules_version(ctx) -> int:
     return ctx.version if hasattr(ctx.txn, "savepoint") else commands.MAX_VERSION
 
 
+def serving_read(ctx) -> bool:
+    """The script runs as a read this node serves (its own read transaction), not as part of
+    an entry applied from the log (the same on every replica)."""
+    return not hasattr(ctx.txn, "savepoint")
+
+
 def applied_before(ctx, version: int) -> bool:
     """The script is applied from a log entry of a semantics version older than `version`."""
     return rules_version(ctx) < version
@@ -845,11 +852,15 @@ def eval_script(ctx, op, read_only: bool) -> object:
             body = ahead[2]   # the quota wrapper's needs_savepoint read it just now
         else:
             body = store.script(ctx.txn, sha)
+        if body is None and serving_read(ctx):
+            body = read_cache.body(sha)
         if body is None:
             return script_error("NOSCRIPT No matching script. Please use EVAL.")
     chunk, flags = compile_script(engine, body, ctx)
     if chunk is None:
         return flags
+    if op.body and serving_read(ctx):
+        read_cache.remember(sha, body)
     if not read_only:
         if body.startswith(b"#!"):
             refused = refused_for_memory(ctx, op, flags)

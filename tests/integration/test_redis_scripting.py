@@ -305,6 +305,28 @@ def test_read_only_scripts_run_on_the_node_asked(cluster, nodes):
         follower.eval("#!lua flags=no-writes\nreturn redis.call('SET', KEYS[1], 'x')", 1, "ro")
 
 
+def test_a_script_run_as_a_read_is_cached_as_redis_caches_it(cluster, nodes, real_redis):
+    """EVAL_RO and EVAL of a no-writes script cache the script, as Redis's do: EVALSHA_RO and
+    SCRIPT EXISTS on that node find it (go-redis's RunRO: EVALSHA_RO, then EVAL_RO on NOSCRIPT),
+    and an EVALSHA through that node runs it as a write on every replica; SCRIPT FLUSH
+    forgets it. Another node does not know it (a read has no log entry)."""
+    leader, follower = nodes
+    ro = "return 'read: ' .. KEYS[1]"
+    no_writes = "#!lua flags=no-writes\nreturn 'no-writes'"
+    shas = [hashlib.sha1(body.encode()).hexdigest() for body in (ro, no_writes)]
+    for c in (follower, real_redis):
+        c.script_flush()
+        assert c.eval_ro(ro, 1, "k") == b"read: k" and c.eval(no_writes, 0) == b"no-writes"
+        assert c.script_exists(*shas) == [True, True]
+        assert c.evalsha_ro(shas[0], 1, "k") == b"read: k" and c.evalsha_ro(shas[1], 0) == b"no-writes"
+        assert c.evalsha(shas[0], 1, "k") == b"read: k"
+    assert leader.script_exists(shas[1]) == [False], "the leader never ran it"
+    assert leader.evalsha(shas[0], 1, "x") == b"read: x", "the EVALSHA through the follower carried it"
+    follower.script_flush()
+    with pytest.raises(redis.exceptions.NoScriptError):
+        follower.evalsha_ro(shas[1], 0)
+
+
 def test_a_recursive_reply_through_a_follower_nests_then_errors_as_redis(cluster, nodes):
     """A self-referencing table returned through a follower: nested arrays, then Redis's
     `reached lua stack limit` error (it was an internal error: the forwarded reply nested

@@ -13,7 +13,7 @@ import random
 import pytest
 
 from raftcache.node import commands, scripting
-from raftcache.node.commands import Status
+from raftcache.node.commands import Status, script_read_cache
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.scripting import engine
 from raftcache.proto import commands_pb2 as pb
@@ -709,3 +709,24 @@ def test_errors_of_a_scripts_commands_are_counted_once(node):
     assert dict(errors) == {"ERR": 2, "WRONGTYPE": 1}, "an older entry's scripts are not counted"
     node.sm.script_stats.reset()
     assert dict(errors) == {}
+
+
+def test_a_script_a_read_ran_is_kept_by_the_node_only(node):
+    """EVAL_RO caches its script as Redis's does, in the node's own cache (a read has no log
+    entry): EVALSHA_RO and SCRIPT EXISTS served here find it; an entry applied from the log
+    never does (replicas' caches differ); SCRIPT FLUSH forgets it."""
+    script_read_cache.forget()
+    body = b"return 'read here'"
+    sha = hashlib.sha1(body).hexdigest()
+    assert node.read(eval_ro=pb.Eval(body=body)) == b"read here"
+    assert node.read(eval_ro=pb.Eval(sha=sha)) == b"read here"
+    assert node.read(script_exists=pb.ScriptExists(shas=[sha, "0" * 40])) == [1, 0]
+    assert "NOSCRIPT" in error_text(node.run(eval=pb.Eval(sha=sha))), "apply never reads the node's cache"
+    queued = node.run(transaction=pb.Transaction(commands=[pb.Command(eval_ro=pb.Eval(sha=sha))]))
+    assert "NOSCRIPT" in error_text(queued[0]), "nor an EVALSHA_RO queued in MULTI (applied from the log)"
+    node.run(script_flush=pb.ScriptFlush())
+    assert "NOSCRIPT" in error_text(node.read(eval_ro=pb.Eval(sha=sha)))
+    for j in range(script_read_cache.READ_CACHE_MAX + 1):
+        node.read(eval_ro=pb.Eval(body=f"return {j}".encode()))
+    assert "NOSCRIPT" in error_text(node.read(eval_ro=pb.Eval(sha=hashlib.sha1(b"return 0").hexdigest())))
+    assert node.read(eval_ro=pb.Eval(sha=hashlib.sha1(b"return 1").hexdigest())) == 1
