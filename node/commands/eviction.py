@@ -46,7 +46,7 @@ class Room:
     batch offers candidates to the writes after it in the same entry.
     """
 
-    __slots__ = ("_pools", "evicted", "_on_evicted")
+    __slots__ = ("_pools", "evicted", "_on_evicted", "_held")
 
     def __init__(self, on_evicted=None) -> None:
         """`on_evicted(db, key)`: called for each eviction kept (keyspace notifications)."""
@@ -54,6 +54,7 @@ class Room:
         #: policy name -> keys evicted by this entry (counted once the write that needed them is kept)
         self.evicted: dict[str, int] = {}
         self._on_evicted = on_evicted
+        self._held: list | None = None   # hold(): deletions counted once the write is kept
 
     def offer(self, mode: int, candidates, policy: str, databases: int) -> None:
         """Add an Evict's candidates (DbKey messages, at most MAX_CANDIDATES of them are
@@ -75,10 +76,26 @@ class Room:
         return txn.evict(pool, limit, spare_db, spare, quiet_before)
 
     def count(self, deleted: list[tuple[int, bytes, str]]) -> None:
+        if self._held is not None:
+            self._held.extend(deleted)
+            return
         for db, key, policy in deleted:
             self.evicted[policy] = self.evicted.get(policy, 0) + 1
             if self._on_evicted is not None:
                 self._on_evicted(db, key)
+
+    def hold(self) -> list | None:
+        """Until `release`, deletions are kept aside rather than counted (a script: the
+        evictions its commands made count only if the script's writes are kept). Returns
+        what `release` needs (holds nest)."""
+        outer, self._held = self._held, []
+        return outer
+
+    def release(self, outer: list | None, keep: bool) -> None:
+        """End a `hold`: count the deletions held (`keep`), or forget them (undone)."""
+        held, self._held = self._held, outer
+        if keep and held:
+            self.count(held)
 
     def make_room(self, ctx, op) -> bool:
         """A write (`ctx.eviction`'s mode, in `ctx.db`) passed maxmemory: evict until it fits.

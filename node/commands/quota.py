@@ -3,7 +3,9 @@ past maxmemory, is undone (Redis's denyoom rule, measured exactly rather than
 decided per command name). A write that would pass maxmemory first evicts the
 candidates its log entry offers (node/commands/eviction.py) until it fits; only
 when none are left is it refused with OOM. Used by the state machine for every
-write and by transactions for each queued command. Must not touch: time,
+write, by transactions for each queued command, and by scripts for each command
+they run (`within_quota`: node/scripting/engine.py); the evictions a script's
+commands make are counted only if the script is kept. Must not touch: time,
 random, grpc, Raft.
 """
 
@@ -29,6 +31,21 @@ def run_with_quota(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
     """
     if type(op) in _ONLY_DELETE:
         return handler(ctx, op)  # never refused, never an error: nothing to undo
+    room = ctx.room
+    if type(op) is pb.Eval and room is not None:
+        # evictions a script's commands make count (INFO, notifications) only if it is kept
+        outer = room.hold()
+        kept = False
+        try:
+            result = _run(txn, handler, ctx, op)
+            kept = not isinstance(result, CommandError)   # an error rolls the script back
+        finally:
+            room.release(outer, keep=kept)
+        return result
+    return _run(txn, handler, ctx, op)
+
+
+def _run(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
     used_before = txn.used_bytes()
     if type(op) in _NEEDS_SAVEPOINT or (type(op) is pb.Eval and scripting.needs_savepoint(txn, op)):
         with txn.savepoint() as sp:

@@ -446,7 +446,8 @@ class StateMachine:
         for pair in op.parameters:
             try:
                 changes[pair.name] = settings.validate(pair.name, pair.value,
-                                                       before_eviction=version < commands.EVICTION_VERSION)
+                                                       before_eviction=version < commands.EVICTION_VERSION,
+                                                       any_maxmemory=version >= commands.ANY_MAXMEMORY_VERSION)
             except settings.SettingError as e:
                 return CommandError(f"CONFIG SET failed (possibly related to argument '{pair.name}') - {e}",
                                     Reason.INVALID_ARGUMENT)

@@ -35,8 +35,11 @@ from collections.abc import Mapping
 from raftcache.node.config.params import BY_CONFIG, Param
 from raftcache.node.config.parts import NodeConfig
 from raftcache.node.config.values import (
-    SettingError, any_text, int_within, only_noeviction, parse_output_limits, spell_output_limits,
+    SettingError, any_text, int_within, memory_at_least, only_noeviction, parse_output_limits, spell_output_limits,
 )
+
+#: The smallest maxmemory CONFIG SET took before log version 19 (commands.ANY_MAXMEMORY_VERSION).
+MAXMEMORY_MIN_BEFORE_19 = 1 << 20
 
 #: Every CONFIG parameter, by name.
 SETTINGS: dict[str, Param] = BY_CONFIG
@@ -54,7 +57,8 @@ NODE_LOCAL = frozenset(name for name, p in SETTINGS.items() if p.kind == "node")
 EVICTION_TUNABLES = ("maxmemory-samples", "lfu-log-factor", "lfu-decay-time")
 
 
-def validate(name: str, value: str, current: str | None = None, before_eviction: bool = False) -> str:
+def validate(name: str, value: str, current: str | None = None, before_eviction: bool = False,
+             any_maxmemory: bool = True) -> str:
     """The normalised value CONFIG SET stores for `name`, or SettingError.
 
     Pure (the state machine runs it at apply): `current` is the node's value
@@ -62,8 +66,12 @@ def validate(name: str, value: str, current: str | None = None, before_eviction:
     `before_eviction`: the change is applied under a log semantics version
     older than eviction, whose replicas accepted only `noeviction` and took
     any text for the eviction tunables: every replica must store the same.
+    `any_maxmemory=False`: the version is older than the one that takes any maxmemory
+    (commands.ANY_MAXMEMORY_VERSION), whose replicas refused one under 1 MiB.
     """
     param = SETTINGS.get(name)
+    if name == "maxmemory" and not any_maxmemory:
+        return memory_at_least(MAXMEMORY_MIN_BEFORE_19)(value)
     if before_eviction and name == "maxmemory-policy":
         return only_noeviction(value)
     if before_eviction and name in EVICTION_TUNABLES:

@@ -742,8 +742,10 @@ async def _config_set(conn, pairs: list[tuple[str, str]]):
             if name in settings.NODE_LOCAL:   # slowlog-*, latency-*: this node's own, not proposed
                 local[name] = settings.check_local(name, value)
                 continue
+            version = conn.service.log_version
             normalised = settings.validate(name, value, current.get(name),
-                                           before_eviction=conn.service.log_version < commands.EVICTION_VERSION)
+                                           before_eviction=version < commands.EVICTION_VERSION,
+                                           any_maxmemory=version >= commands.ANY_MAXMEMORY_VERSION)
         except settings.SettingError as e:
             if name not in settings.SETTINGS:
                 raise RespError(f"ERR {e}") from None

@@ -12,8 +12,11 @@ Lua the reply as Redis converts it (RESP2, or RESP3 after `redis.setresp(3)`).
 The script is atomic: any error it ends with (a failed `redis.call`, a Lua error, the
 instruction budget, the memory bound) is its error reply and its writes are rolled
 back by the quota wrapper (an undo scope, or a savepoint for a script that names a
-flush); a command that fails under redis.pcall is undone alone. Errors carry Redis 7's texts, with the
-" script: <sha>, on @user_script:<line>." suffix.
+flush); a command that fails under redis.pcall is undone alone, and so is one whose write would
+pass maxmemory (refused as Redis's OOM, log version 19; a script that declares flags without
+allow-oom is refused before it runs while the keyspace is past maxmemory). Errors carry Redis
+7's texts, with the " script: <sha>, on @user_script:<line>." suffix, and are counted in INFO
+errorstats once (ScriptStats.errors, unless the script's reply carries them).
 
 Imports the RESP front end's command table (it translates Redis commands, as the
 front end does); must not touch time (but the duration of a called command, for INFO
@@ -125,8 +128,8 @@ local function call(protected, ...)
 end
 redis.call = function(...)
   charge(state.call_cost)
-  local r, failed = call(false, ...)
-  if failed then error({err = r, line = M.caller_line(), ignore_error_stats_update = state.errorstats or nil}, 0) end
+  local r, failed, counted = call(false, ...)
+  if failed then error({err = r, line = M.caller_line(), ignore_error_stats_update = counted or nil}, 0) end
   return r
 end
 redis.pcall = function(...)
@@ -225,9 +228,8 @@ def _reply_carries(run: Run, error: CommandError) -> None:
         return
     errors = stats.errors
     prefix = _prefix(error)
-    if errors.get(prefix, 0) > 1:
-        errors[prefix] -= 1
-    else:
+    errors[prefix] -= 1
+    if errors[prefix] <= 0:   # (a CONFIG RESETSTAT may have cleared it meanwhile)
         errors.pop(prefix, None)
 
 
@@ -361,12 +363,15 @@ class Engine:
         return self._call(protected, *(args[i] for i in range(1, int(n) + 1)))
 
     def _call(self, protected, *args):
+        """(the reply in Lua, False), or (the error, True, whether INFO errorstats counted it:
+        its error table then carries Redis's ignore_error_stats_update)."""
         run = self.current
+        counted = False
         if run is None or run.registering is not None:
             text = "ERR redis.call is not available while a library loads"
         else:
             try:
-                reply = self._dispatch(run, args)
+                reply, counted = self._dispatch(run, args)
             except (HandlerCrash, lua51.LuaError):   # the budget or the memory bound stopped the run
                 raise
             except Exception as e:  # a bug in a handler or a builder
@@ -378,32 +383,35 @@ class Engine:
                 return self.to_lua(reply, run.resp, 0), False
             text = error_text(reply)
         if protected:
-            if run is not None and run.errorstats:
-                return self.box.table({b"err": text.encode(), b"ignore_error_stats_update": True}), True
-            return self.box.table({b"err": text.encode()}), True
-        return text.encode(), True
+            if counted:
+                return self.box.table({b"err": text.encode(), b"ignore_error_stats_update": True}), True, True
+            return self.box.table({b"err": text.encode()}), True, False
+        return text.encode(), True, counted
 
-    def _dispatch(self, run: Run, args) -> object:
+    def _dispatch(self, run: Run, args) -> tuple[object, bool]:
+        """(the command's reply or CommandError, whether INFO errorstats counted that error:
+        as Redis, an error the command answered or a refusal, an unknown command too, but not
+        arguments Lua could not pass)."""
         argv = _command_argv(args, run.compat)
         if argv is None:
-            return script_error("ERR Lua redis lib command arguments must be strings or integers")
+            return script_error("ERR Lua redis lib command arguments must be strings or integers"), False
         if not argv:
-            return script_error("ERR Please specify at least one argument for this redis lib call")
+            return script_error("ERR Please specify at least one argument for this redis lib call"), False
         spec = self._specs.get(argv[0])
         if spec is None:
             spec = TABLE.get(argv[0].lower())
             if spec is None:
-                return script_error("ERR Unknown Redis command called from script")
+                return self._counted(run, script_error("ERR Unknown Redis command called from script"))
             if len(self._specs) >= _SPECS_MAX:
                 self._specs.clear()
             self._specs[argv[0]] = spec
         if spec.name in SINCE_HFE and applied_before(run.ctx, commands.HFE_VERSION):
-            return script_error("ERR Unknown Redis command called from script")
+            return self._counted(run, script_error("ERR Unknown Redis command called from script"))
         started_ns = time.perf_counter_ns()
         result = self._command(run, spec, argv)
         rejected = type(result) is _Rejected
         stats = run.ctx.script_stats
-        if stats is not None:   # INFO commandstats and errorstats (counters; no replicated state)
+        if stats is not None:   # INFO commandstats (counters; no replicated state)
             stat = stats.calls.get(spec.name)
             if stat is None:
                 stat = stats.calls[spec.name] = [0, 0, 0, 0]
@@ -413,9 +421,20 @@ class Engine:
                 stat[0] += 1
                 stat[1] += (time.perf_counter_ns() - started_ns) // 1000
                 stat[3] += isinstance(result, CommandError)
-            if (rejected or isinstance(result, CommandError)) and run.errorstats:
-                stats.errors[_prefix(result.error if rejected else result)] += 1
-        return result.error if rejected else result
+        if rejected:
+            return self._counted(run, result.error)
+        if isinstance(result, CommandError):
+            return self._counted(run, result)
+        return result, False
+
+    @staticmethod
+    def _counted(run: Run, error: CommandError) -> tuple[CommandError, bool]:
+        """`error`, counted in INFO errorstats (from log version 19: SCRIPT_ERRORSTATS_VERSION)."""
+        stats = run.ctx.script_stats
+        if stats is None or not run.errorstats:
+            return error, False
+        stats.errors[_prefix(error)] += 1
+        return error, True
 
     def _command(self, run: Run, spec, argv: list) -> object:
         """Run the command `argv` (its `spec` known): its reply or CommandError, or _Rejected

@@ -264,7 +264,8 @@ local function finish(ok, ...)
   if type(e) == "table" then
     local text = e.err
     if text == nil then text = "(error object is not a string)" end
-    return false, exhausted, tostring(text), e.line, e.ignore_error_stats_update
+    -- (log version 19 on: a table raised by an older entry's script is read as before)
+    return false, exhausted, tostring(text), e.line, state.errorstats and rawget(e, "ignore_error_stats_update") or nil
   end
   return false, exhausted, tostring(e)
 end

@@ -297,6 +297,8 @@ def test_config_set_checks():
     with pytest.raises(settings.SettingError, match="Unknown option"):
         settings.validate("no-such-parameter", "1")
     assert settings.validate("maxmemory", "1") == "1", "any maxmemory, as Redis takes it"
+    with pytest.raises(settings.SettingError, match="at least 1048576"):
+        settings.validate("maxmemory", "1000", any_maxmemory=False)   # an entry before log version 19
     with pytest.raises(settings.SettingError, match="memory value"):
         settings.validate("maxmemory", "lots")
 

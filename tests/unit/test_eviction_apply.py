@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from raftcache.node import commands
+from raftcache.node import commands, scripting
 from raftcache.node.commands import OK
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.storage.keyspace import record_bytes, snapshot_info
@@ -191,3 +191,21 @@ def test_an_eviction_is_an_evicted_keyspace_notification_before_its_writes_event
         ("message", b"__keyspace@0__:new", b"set", False),
         ("message", b"__keyevent@0__:set", b"new", False),
     ]
+
+
+def test_evictions_a_failed_script_made_room_with_are_undone_and_not_counted(full):
+    """A script's command that passes maxmemory evicts the entry's candidates (log version 19);
+    when the script then fails, its writes and those evictions are undone, and neither INFO's
+    evicted_keys nor the `evicted` notifications count them; a script kept counts them."""
+    scripting.install()
+    node, keys = full
+    failing = pb.Eval(body=b"redis.call('set', KEYS[1], ARGV[1]) return redis.call('incr', KEYS[1])",
+                      keys=[b"new"], args=[VALUE])
+    result = apply_batch(node, [evict_entry([(0, keys[0]), (0, keys[1])]), entry(eval=failing)])
+    assert isinstance(result[1], CommandError) and "not an integer" in result[1].message
+    assert exists(node, keys[0]) and not exists(node, b"new")
+    assert node.sm.evicted == {}
+    kept = pb.Eval(body=b"return redis.call('set', KEYS[1], ARGV[1])", keys=[b"new"], args=[VALUE])
+    assert apply_batch(node, [evict_entry([(0, keys[0]), (0, keys[1])]), entry(eval=kept)])[1] == OK
+    assert not exists(node, keys[0]) and exists(node, b"new")
+    assert node.sm.evicted == {"allkeys-lru": 1}

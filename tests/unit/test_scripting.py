@@ -703,10 +703,15 @@ def test_errors_of_a_scripts_commands_are_counted_once(node):
                      "return tostring(t.ignore_error_stats_update)", ["text"]) == b"true"
     assert run(node, "redis.pcall('lpush', KEYS[1], 'x') return 1", ["text"]) == 1
     assert dict(errors) == {"ERR": 2, "WRONGTYPE": 1}, "caught: no reply carries them"
+    assert run(node, "return tostring(redis.pcall('nosuch').ignore_error_stats_update)") == b"true"
+    assert run(node, "return tostring(redis.pcall().ignore_error_stats_update)") == b"nil"
+    assert dict(errors) == {"ERR": 3, "WRONGTYPE": 1}, "an unknown command counts, arguments Lua cannot pass do not"
+    assert "Please specify at least one argument" in error_text(run(node, "return redis.pcall()"))
+    assert dict(errors) == {"ERR": 3, "WRONGTYPE": 1}, "an error never counted is not taken back"
     old = commands.SCRIPT_ERRORSTATS_VERSION - 1
     assert run(node, "local t = redis.pcall('incr', KEYS[1]) return tostring(t.ignore_error_stats_update)",
                ["text"], version=old) == b"nil"
-    assert dict(errors) == {"ERR": 2, "WRONGTYPE": 1}, "an older entry's scripts are not counted"
+    assert dict(errors) == {"ERR": 3, "WRONGTYPE": 1}, "an older entry's scripts are not counted"
     node.sm.script_stats.reset()
     assert dict(errors) == {}
 
@@ -730,3 +735,12 @@ def test_a_script_a_read_ran_is_kept_by_the_node_only(node):
         node.read(eval_ro=pb.Eval(body=f"return {j}".encode()))
     assert "NOSCRIPT" in error_text(node.read(eval_ro=pb.Eval(sha=hashlib.sha1(b"return 0").hexdigest())))
     assert node.read(eval_ro=pb.Eval(sha=hashlib.sha1(b"return 1").hexdigest())) == 1
+
+
+@pytest.mark.parametrize("version", [commands.SCRIPT_ERRORSTATS_VERSION - 1, commands.MAX_VERSION])
+def test_a_raised_tables_metatable_is_not_asked_for_the_errorstats_field(node, version):
+    """The field is read raw, and only for entries of version 19 on: a table raised with a
+    strict metatable gives the reply the release before gave."""
+    body = ("error(setmetatable({err = 'ERR x', line = 1}, "
+            "{__index = function(t, k) error('strict: ' .. k) end}))")
+    assert error_text(run(node, body, version=version)).startswith("ERR x script: ")

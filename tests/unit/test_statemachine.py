@@ -735,6 +735,14 @@ def test_config_set_maxmemory_takes_effect_at_its_index_and_never_above_the_node
     assert n.ks.stats().maxmemory_bytes == 4 << 20
     assert n.run(config_set=config_set(maxmemory="0")) == OK     # 0 = the node's own value
     assert n.ks.stats().maxmemory_bytes == 4 << 20
+    assert n.run(config_set=config_set(maxmemory="1000")) == OK  # any value from log version 19, as Redis
+    assert n.ks.stats().maxmemory_bytes == 1000
+    n.index += 1
+    older = n.sm.apply(n.index, commands.encode_entry(pb.LogEntry(
+        version=commands.ANY_MAXMEMORY_VERSION - 1, now_ms=n.now_ms,
+        command=pb.Command(config_set=config_set(maxmemory="2000")))))
+    assert isinstance(older, CommandError) and "at least 1048576" in older.message   # as that release did
+    assert n.ks.stats().maxmemory_bytes == 1000
     n.ks.close()
 
 
