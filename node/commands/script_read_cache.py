@@ -4,9 +4,10 @@ Redis caches every script an EVAL runs, so EVALSHA_RO (or EVALSHA) after EVAL_RO
 here has no log entry, so these scripts cannot join the replicated cache (node/scripting/store.py);
 this node keeps them itself, at most READ_CACHE_MAX, the least recently used forgotten first.
 Only reads served here consult it (never an entry applied from the log: replicas' caches differ);
-an EVALSHA the RESP port turns into a write carries the body of a script only this cache holds,
-so every replica can run it (node/frontends/resp_scripting.carry_read_cached). SCRIPT FLUSH
-empties it on every node. Must not touch: the keyspace, Raft.
+an EVALSHA the RESP port sends as a write (or an EVALSHA_RO queued in MULTI) carries the body of
+a script only this cache holds, so every replica can run it
+(node/frontends/resp_scripting.carry_read_cached). SCRIPT FLUSH empties it on every node, and
+so does installing a snapshot. Must not touch: the keyspace, Raft.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ def body(sha: str) -> bytes | None:
         if found is not None:
             _scripts.move_to_end(sha)
         return found
+
+
+def holds(sha: str) -> bool:
+    """Whether this node keeps the script (SCRIPT EXISTS: its place in the order stays)."""
+    return sha in _scripts
 
 
 def forget() -> None:

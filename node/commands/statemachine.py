@@ -47,7 +47,7 @@ from raftcache.node.commands import (
 from raftcache.node.commands.acl_store import AclStore
 from raftcache.node.commands.quota import run_with_quota
 from raftcache.node.commands.slot_claims import SlotClaims
-from raftcache.node.commands import slot_migration
+from raftcache.node.commands import script_read_cache, slot_migration
 from raftcache.node.commands.strings import Ctx
 from raftcache.proto import commands_pb2 as pb
 
@@ -584,6 +584,7 @@ class StateMachine:
         with a snapshot; the settings it holds are in force at once (status, CONFIG GET)."""
         self._keyspace.restore_from(path)
         self._sync_settings()
+        script_read_cache.forget()   # the snapshot may be past a SCRIPT FLUSH
 
 
 #: The merged dispatch table (a MULTI/EXEC transaction gets it through Ctx.handlers).

@@ -794,14 +794,14 @@ class Connection(StreamConnection):
         if built is None:
             try:
                 built = spec.build(args, self.session.db)
-                if spec.name == "fcall":
-                    built = resp_scripting.read_if_no_writes(built, self.session)
-                elif spec.name == "evalsha":
-                    built = resp_scripting.carry_read_cached(built)
             except RespError as e:  # a bad argument: the command ran and failed, as in Redis
                 reply = b"-%s\r\n" % e.text.encode()
                 self.count(spec, args, time.perf_counter_ns(), reply)
                 return reply
+        if spec.name == "fcall":
+            built = resp_scripting.read_if_no_writes(built, self.session)
+        elif spec.name == "evalsha":
+            built = resp_scripting.carry_read_cached(built, self.session)
         if spec.name in acl_catalog.SCRIPT_RUNNERS:
             acl_catalog.stamp_script_caller(built, self.session.user, self.service, self._client_info)
         return spec, built
@@ -851,6 +851,8 @@ class Connection(StreamConnection):
         if spec.build is not None:
             try:
                 command = spec.build(args, self.multi_db)
+                if spec.name in ("evalsha", "evalsha_ro"):   # the transaction is a log entry
+                    command = resp_scripting.carry_read_cached(command, self.session)
                 if spec.name in acl_catalog.SCRIPT_RUNNERS:
                     acl_catalog.stamp_script_caller(command, self.session.user, self.service, self._client_info)
             except RespError as e:

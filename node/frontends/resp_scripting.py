@@ -72,12 +72,14 @@ def read_if_no_writes(command, session):
     return read
 
 
-def carry_read_cached(command):
-    """An EVALSHA this node sends as a write, of a script it only knows from a read it ran
-    (EVAL_RO: node/scripting/read_cache.py), carries the script's body: every replica runs
-    it (and caches it, as an EVAL does)."""
-    op = command.eval if command.HasField("eval") else None
-    if op is None or not op.sha:
+def carry_read_cached(command, session):
+    """An EVALSHA this node sends as a write (or an EVALSHA_RO queued in MULTI, which the log
+    applies), of a script it only knows from a read it ran (EVAL_RO:
+    node/commands/script_read_cache.py), carries the script's body: every replica runs it (and
+    an EVAL caches it). Not before the node applied the connection's last write (its own
+    SCRIPT FLUSH must be seen)."""
+    op = command.eval if command.HasField("eval") else command.eval_ro if command.HasField("eval_ro") else None
+    if op is None or not op.sha or session.service.applied_index < session.last_write_index:
         return command
     body = read_cache.body(op.sha)
     if body is not None:

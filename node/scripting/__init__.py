@@ -57,8 +57,7 @@ class _Runner:
     @staticmethod
     def script_exists(ctx, op):
         cached = engine.serving_read(ctx)   # and the scripts this node ran as reads
-        return [int(store.script(ctx.txn, sha) is not None or (cached and read_cache.body(sha) is not None))
-                for sha in op.shas]
+        return [int(store.script(ctx.txn, sha) is not None or (cached and read_cache.holds(sha))) for sha in op.shas]
 
     @staticmethod
     def evicted_total(txn) -> int:

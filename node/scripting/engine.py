@@ -430,10 +430,11 @@ class Engine:
     @staticmethod
     def _counted(run: Run, error: CommandError) -> tuple[CommandError, bool]:
         """`error`, counted in INFO errorstats (from log version 19: SCRIPT_ERRORSTATS_VERSION)."""
-        stats = run.ctx.script_stats
-        if stats is None or not run.errorstats:
+        if not run.errorstats:
             return error, False
-        stats.errors[_prefix(error)] += 1
+        stats = run.ctx.script_stats
+        if stats is not None:
+            stats.errors[_prefix(error)] += 1
         return error, True
 
     def _command(self, run: Run, spec, argv: list) -> object:
@@ -771,9 +772,9 @@ def rules_version(ctx) -> int:
 
 
 def serving_read(ctx) -> bool:
-    """The script runs as a read this node serves (its own read transaction), not as part of
-    an entry applied from the log (the same on every replica)."""
-    return not hasattr(ctx.txn, "savepoint")
+    """The script runs as a read this node serves, not as part of an entry applied from the
+    log (the same on every replica): a read's context has no log index (as budget_for)."""
+    return not ctx.index
 
 
 def applied_before(ctx, version: int) -> bool:
@@ -878,8 +879,8 @@ def eval_script(ctx, op, read_only: bool) -> object:
     chunk, flags = compile_script(engine, body, ctx)
     if chunk is None:
         return flags
-    if op.body and serving_read(ctx):
-        read_cache.remember(sha, body)
+    if op.body and serving_read(ctx) and store.script(ctx.txn, sha) is None:
+        read_cache.remember(sha, body)   # a script the log did not store: this node keeps it
     if not read_only:
         if body.startswith(b"#!"):
             refused = refused_for_memory(ctx, op, flags)

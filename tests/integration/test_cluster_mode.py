@@ -10,6 +10,7 @@ transactions across slots are -CROSSSLOT while hash-tagged ones work, CLUSTER SL
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -95,6 +96,16 @@ def test_every_member_of_the_owning_shard_serves_its_slots(sharded):
     for node in sharded.shards[0].nodes:
         with _plain(node) as r:
             assert r.set("bar", node.id) and r.get("bar") == node.id.encode()
+
+
+def test_a_script_run_as_a_read_is_cached_by_the_node_in_cluster_mode(sharded):
+    """EVAL_RO on a shard's follower, then EVALSHA_RO and EVALSHA there (the write carries the
+    script to the shard's other replicas), as on an unsharded cluster."""
+    body = "return 'ro ' .. KEYS[1]"
+    sha = hashlib.sha1(body.encode()).hexdigest()
+    with _plain(sharded.shards[0].followers()[0]) as r:
+        assert r.eval_ro(body, 1, "bar") == b"ro bar"
+        assert r.evalsha_ro(sha, 1, "bar") == b"ro bar" and r.evalsha(sha, 1, "bar") == b"ro bar"
 
 
 def test_multi_key_commands_across_slots_are_crossslot(sharded, rc):

@@ -322,7 +322,15 @@ def test_a_script_run_as_a_read_is_cached_as_redis_caches_it(cluster, nodes, rea
         assert c.evalsha(shas[0], 1, "k") == b"read: k"
     assert leader.script_exists(shas[1]) == [False], "the leader never ran it"
     assert leader.evalsha(shas[0], 1, "x") == b"read: x", "the EVALSHA through the follower carried it"
-    follower.script_flush()
+    follower.eval_ro(ro, 1, "k")
+    with follower.pipeline(transaction=True) as tx:   # MULTI is a log entry: the bodies go with it
+        tx.evalsha(shas[1], 0).evalsha_ro(shas[1], 0)
+        assert tx.execute() == [b"no-writes", b"no-writes"]
+    for _ in range(20):   # a follower has not always applied the client's own flush yet: not carried
+        follower.eval_ro(ro, 1, "k")
+        follower.script_flush()
+        with pytest.raises(redis.exceptions.NoScriptError):
+            follower.evalsha(shas[0], 1, "k")
     with pytest.raises(redis.exceptions.NoScriptError):
         follower.evalsha_ro(shas[1], 0)
 

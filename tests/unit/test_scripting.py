@@ -34,7 +34,8 @@ def run(node: Node, body: str, keys=(), args=(), seed: int = 0, version: int = c
 
 @pytest.fixture
 def node(tmp_path):
-    return Node(str(tmp_path / "a"))
+    yield Node(str(tmp_path / "a"))
+    script_read_cache.forget()   # the process's own cache of scripts run as reads
 
 
 def error_text(result) -> str:
