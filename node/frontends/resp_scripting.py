@@ -8,10 +8,10 @@ no writes runs as a read. Nothing here runs a script: node/scripting/ does, at a
 
 from __future__ import annotations
 
+from raftcache.node.commands import script_read_cache as read_cache
 from raftcache.node.consistency import ReadConsistency
 from raftcache.node.frontends.resp_args import cmd, register, to_int
 from raftcache.node.frontends.resp_protocol import RespError
-from raftcache.node.commands import script_read_cache as read_cache
 from raftcache.proto import commands_pb2 as pb
 
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."

@@ -38,6 +38,7 @@ from raftcache.node import commands
 from raftcache.node.commands import acl
 from raftcache.node.commands.acl_keys import access_keys
 from raftcache.node.commands.acl_store import stored_user
+from raftcache.node.commands import script_read_cache as read_cache
 from raftcache.node.commands.quota import run_with_quota, within_quota
 from raftcache.node.errors import CommandError, Reason, out_of_memory
 from raftcache.node.frontends import acl_catalog, resp_args, resp_blocking, resp_sort_dump
@@ -46,7 +47,6 @@ from raftcache.node.frontends.resp_protocol import (
 )
 from raftcache.node.frontends.resp_table import TABLE
 from raftcache.node.frontends.resp_types import SINCE_HFE
-from raftcache.node.commands import script_read_cache as read_cache
 from raftcache.node.scripting import lualibs, store
 from raftcache.node.scripting.sandbox import HOOK_STEP, Sandbox
 from raftcache.proto import commands_pb2 as pb
