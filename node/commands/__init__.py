@@ -95,6 +95,7 @@ LogEntry = pb.LogEntry
 #:      table of a command a script called carries Redis 7's `ignore_error_stats_update = true`
 #:      (SCRIPT_ERRORSTATS_VERSION: INFO errorstats counts such errors once, as Redis does).
 #:      CONFIG SET maxmemory takes any value, as Redis's (ANY_MAXMEMORY_VERSION; was >= 1 MiB).
+#:      FUNCTION RESTORE takes Redis 7's payload (FUNCTION_DUMP_VERSION; raftcache's own too).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -120,7 +121,7 @@ SCRIPT_ACL_VERSION = 17
 #: The first version whose EVAL script cache is bounded, least recently used out (18 above).
 SCRIPT_EVICT_VERSION = SCRIPT_CALLER_VERSION = 18
 #: The first version that refuses a flagged script past maxmemory unless it allows OOM (19 above).
-SCRIPT_OOM_VERSION = SCRIPT_ERRORSTATS_VERSION = ANY_MAXMEMORY_VERSION = 19
+SCRIPT_OOM_VERSION = SCRIPT_ERRORSTATS_VERSION = ANY_MAXMEMORY_VERSION = FUNCTION_DUMP_VERSION = 19
 SUPPORTED_VERSIONS = range(1, SCRIPT_OOM_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.

@@ -194,12 +194,18 @@ def restore(ctx, payload: bytes, policy: str) -> object:
     policy = (policy or "APPEND").upper()
     if policy not in ("APPEND", "REPLACE", "FLUSH"):
         return script_error("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.")
-    libraries = store.parse_dump(payload)
-    if libraries is None:
-        return script_error("ERR payload version or checksum are wrong")
+    libraries = store.parse_dump(payload, not applied_before(ctx, commands.FUNCTION_DUMP_VERSION),
+                                 ctx.max_value_bytes)
+    if isinstance(libraries, str):
+        return script_error(f"ERR {libraries}")
     if policy == "FLUSH":
         store.flush_libraries(ctx.txn)
     for name, code in libraries:
+        if name is None:   # Redis's payload: the name is in the code's header
+            header = parse_header(code)
+            if isinstance(header, CommandError):
+                return header
+            name = header[0]
         if policy == "APPEND" and store.library(ctx.txn, name) is not None:
             return script_error(f"ERR Library {name} already exists")
         result = load(ctx, code, replace=True)

@@ -9,8 +9,11 @@ replica holds them, and snapshots, backups and restarts carry them.
     function/lib/<library>     -> the library's code (FUNCTION LOAD)
     function/fn/<function>     -> JSON {"library", "flags", "description"}
 
-Also the FUNCTION DUMP payload: b"RCFN", a format byte, MessagePack [[name, code]…],
-then the CRC32 of what precedes it. Must not import lmdb (it is given transactions).
+Also the FUNCTION DUMP payload: Redis 7's (node/storage/rdb.py: each library's code after
+RDB_OPCODE_FUNCTION2, the RDB version, a CRC64), restored from log version 19 on; FUNCTION
+RESTORE still takes the payload earlier releases dumped: b"RCFN", a format byte, MessagePack
+[[name, code]…], then the CRC32 of what precedes it. Must not import lmdb (it is given
+transactions).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import struct
 import zlib
 
 import msgpack
+
+from raftcache.node.storage import rdb
 
 _SCRIPT = b"script/"
 _EVAL = b"evalcache/"
@@ -36,7 +41,8 @@ _FN = b"function/fn/"
 _CHUNK = 1024
 #: Most libraries, and most functions, listed at once (FUNCTION LOAD refuses more).
 MAX_LIBRARY_ENTRIES = 10_000
-_DUMP_MAGIC = b"RCFN\x01"
+_DUMP_MAGIC = b"RCFN\x01"   # FUNCTION DUMP's payload before log version 19 (still restored)
+_BAD_PAYLOAD = "payload version or checksum are wrong"
 _CRC = struct.Struct(">I")
 
 
@@ -210,19 +216,28 @@ def flush_libraries(txn) -> None:
 
 
 def dump(txn) -> bytes:
-    body = _DUMP_MAGIC + msgpack.packb([[name, code] for name, code in libraries(txn)], use_bin_type=True)
-    return body + _CRC.pack(zlib.crc32(body))
+    """FUNCTION DUMP's payload, as Redis 7 writes it (FUNCTION RESTORE on Redis takes it)."""
+    return rdb.function_libraries(code for _, code in libraries(txn))
 
 
-def parse_dump(payload: bytes) -> list[tuple[str, bytes]] | None:
-    """The (name, code) pairs of a FUNCTION DUMP payload, or None when it is not one."""
-    if len(payload) < len(_DUMP_MAGIC) + _CRC.size or not payload.startswith(_DUMP_MAGIC):
-        return None
+def parse_dump(payload: bytes, redis_format: bool, max_code_bytes: int) -> list[tuple[str | None, bytes]] | str:
+    """The (name, code) pairs of a FUNCTION DUMP payload (name None: the code's header says
+    it), or the error text. Redis 7's payload when `redis_format` (log version 19 on), and
+    raftcache's own of earlier releases (b"RCFN", MessagePack, CRC32)."""
+    if not payload.startswith(_DUMP_MAGIC):
+        if not redis_format:
+            return _BAD_PAYLOAD
+        try:
+            return [(None, code) for code in rdb.decode_function_libraries(payload, max_code_bytes)]
+        except rdb.RdbError as e:
+            return _BAD_PAYLOAD if str(e) == rdb.BAD_CHECKSUM else str(e)
+    if len(payload) < len(_DUMP_MAGIC) + _CRC.size:
+        return _BAD_PAYLOAD
     body, crc = payload[:-_CRC.size], _CRC.unpack(payload[-_CRC.size:])[0]
     if zlib.crc32(body) != crc:
-        return None
+        return _BAD_PAYLOAD
     try:
         items = msgpack.unpackb(body[len(_DUMP_MAGIC):], raw=False)
         return [(str(name), bytes(code)) for name, code in items]
     except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
-        return None
+        return _BAD_PAYLOAD

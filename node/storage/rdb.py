@@ -13,6 +13,8 @@ or checksum is wrong or whose bytes do not parse to the end.
 A value is (kind, data): ("string", bytes), ("list", [bytes]), ("set", [bytes]),
 ("hash", [(field, value)]), ("zset", [(member, score)]).
 
+Also FUNCTION DUMP's payload (`function_libraries`, `decode_function_libraries`): each
+library's code as an RDB string after the RDB_OPCODE_FUNCTION2 byte, with the same footer.
 Pure: no lmdb, no clocks; every length read is checked against the payload,
 so a hostile payload costs at most its own size.
 """
@@ -27,11 +29,15 @@ import anycrc
 #: The RDB version DUMP writes (Redis 7.0's), and the newest RESTORE reads (Redis 7.2's).
 DUMP_RDB_VERSION = 10
 MAX_RDB_VERSION = 11
+#: The newest RDB version a FUNCTION RESTORE payload may say (Redis 7.4's: its format is 7.0's).
+FUNCTIONS_MAX_RDB_VERSION = 12
 
 STRING, LIST, SET, ZSET, HASH, ZSET_2 = 0, 1, 2, 3, 4, 5
 LIST_ZIPLIST, SET_INTSET, ZSET_ZIPLIST, HASH_ZIPLIST, LIST_QUICKLIST = 10, 11, 12, 13, 14
 HASH_LISTPACK, ZSET_LISTPACK, LIST_QUICKLIST_2, SET_LISTPACK = 16, 17, 18, 20
 _STREAMS = (15, 19, 21)
+#: FUNCTION DUMP's opcodes: a library's code (Redis 7.0 GA on), and the release candidates' format.
+FUNCTION2, FUNCTION_PRE_GA = 245, 246
 _CRC64 = anycrc.Model("CRC64-REDIS")
 _F64 = struct.Struct("<d")
 _U64 = struct.Struct("<Q")
@@ -78,6 +84,12 @@ def encode(kind: str, data) -> bytes:
     else:
         raise RdbError(f"cannot serialize a {kind}")
     return sealed(body)
+
+
+def function_libraries(codes) -> bytes:
+    """FUNCTION DUMP's payload as Redis 7 writes it: each library's code after
+    RDB_OPCODE_FUNCTION2, then DUMP's footer."""
+    return sealed(b"".join(bytes([FUNCTION2]) + _string(code) for code in codes))
 
 
 def sealed(body: bytes) -> bytes:
@@ -362,16 +374,36 @@ def _object(r: _Reader, rdb_type: int):
     raise RdbError(f"RDB object type {rdb_type} unknown")
 
 
-def decode(payload: bytes, max_string_bytes: int = MAX_STRING_BYTES):
-    """(kind, data) of a DUMP payload; RdbError when it is not one raftcache can restore
-    (a compressed string expanding past `max_string_bytes` included)."""
+def _opened(payload: bytes, max_string_bytes: int, max_version: int = MAX_RDB_VERSION) -> _Reader:
+    """A reader of a DUMP payload's body, its footer (RDB version, CRC64) checked."""
     if len(payload) < 10:
         raise RdbError(BAD_CHECKSUM)
     body, footer = payload[:-8], payload[-8:]
     version = struct.unpack_from("<H", body, len(body) - 2)[0]
-    if version > MAX_RDB_VERSION or _U64.unpack(footer)[0] != crc64(body):
+    if version > max_version or _U64.unpack(footer)[0] != crc64(body):
         raise RdbError(BAD_CHECKSUM)
-    r = _Reader(body[:-2], max_string_bytes)
+    return _Reader(body[:-2], max_string_bytes)
+
+
+def decode_function_libraries(payload: bytes, max_string_bytes: int = MAX_STRING_BYTES) -> list[bytes]:
+    """The libraries' code in a FUNCTION DUMP payload of Redis 7 (RdbError with Redis's text
+    when it is not one; a code expanding past `max_string_bytes` is refused)."""
+    r = _opened(payload, max_string_bytes, FUNCTIONS_MAX_RDB_VERSION)
+    codes = []
+    while r.pos < len(r.buf):
+        kind = r.byte()
+        if kind == FUNCTION_PRE_GA:
+            raise RdbError("Pre-GA function format not supported")
+        if kind != FUNCTION2:
+            raise RdbError("given type is not a function")
+        codes.append(r.string())
+    return codes
+
+
+def decode(payload: bytes, max_string_bytes: int = MAX_STRING_BYTES):
+    """(kind, data) of a DUMP payload; RdbError when it is not one raftcache can restore
+    (a compressed string expanding past `max_string_bytes` included)."""
+    r = _opened(payload, max_string_bytes)
     value = _object(r, r.byte())
     if r.pos != len(r.buf):
         raise RdbError("trailing bytes")

@@ -147,6 +147,26 @@ def test_function_load_on_one_node_fcall_on_another(cluster, nodes):
     _replicas_agree(cluster, "k", "n")
 
 
+def test_function_dump_and_restore_move_libraries_between_redis_and_raftcache(cluster, nodes, real_redis):
+    """FUNCTION DUMP on a real redis-server (its code LZF-compressed), FUNCTION RESTORE through a
+    follower, FCALL on every node; and back: raftcache's FUNCTION DUMP restored by Redis."""
+    leader, follower = nodes
+    long_library = LIBRARY + "\n-- " + "padding " * 40   # long enough for Redis to compress it
+    real_redis.function_flush()
+    real_redis.function_load(long_library)
+    real_redis.set("k", "from redis")
+    assert follower.function_restore(real_redis.function_dump()) in (True, b"OK")
+    leader.set("k", "from raftcache")
+    for c in (leader, follower):
+        assert c.fcall("peek", 1, "k") == b"from raftcache"
+    assert leader.function_list(withcode=True)[0][-1] == long_library.encode()
+    real_redis.function_flush()
+    assert real_redis.function_restore(leader.function_dump()) in (True, b"OK")
+    assert real_redis.fcall("peek", 1, "k") == b"from redis"
+    with pytest.raises(redis.ResponseError, match="Library kv already exists"):
+        follower.function_restore(real_redis.function_dump())
+
+
 def test_runaway_script_is_stopped_and_rolled_back(cluster, nodes):
     leader, follower = nodes
     leader.config_set("busy-reply-threshold", 10)  # 200,000 instructions at apply

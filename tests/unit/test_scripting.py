@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import random
+import struct
+import zlib
+
+import msgpack
 
 import pytest
 
@@ -16,6 +20,7 @@ from raftcache.node import commands, scripting
 from raftcache.node.commands import Status, script_read_cache
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.scripting import engine
+from raftcache.node.storage import rdb
 from raftcache.proto import commands_pb2 as pb
 from tests.unit.test_statemachine import Node
 
@@ -745,3 +750,57 @@ def test_a_raised_tables_metatable_is_not_asked_for_the_errorstats_field(node, v
     body = ("error(setmetatable({err = 'ERR x', line = 1}, "
             "{__index = function(t, k) error('strict: ' .. k) end}))")
     assert error_text(run(node, body, version=version)).startswith("ERR x script: ")
+
+
+LIB_A = b"#!lua name=liba\nredis.register_function('fa', function() return 'a' end)"
+LIB_B = b"#!lua name=libb\nredis.register_function('fb', function() return 'b' end)"
+
+
+def test_function_dump_is_redis_payload_and_restore_takes_both_formats(node):
+    """FUNCTION DUMP writes Redis 7's payload (RDB_OPCODE_FUNCTION2 + each library's code, the
+    RDB version, CRC64); FUNCTION RESTORE takes it from log version 19 on, an LZF-compressed
+    code too (Redis compresses), and the payload raftcache dumped before."""
+    for lib in (LIB_A, LIB_B):
+        node.run(function_load=pb.FunctionLoad(code=lib))
+    payload = node.read(function_list=pb.FunctionList(what="dump"))
+    assert sorted(rdb.decode_function_libraries(payload)) == [LIB_A, LIB_B]
+    assert payload == rdb.function_libraries([LIB_A, LIB_B])
+    node.run(function_flush=pb.FunctionFlush())
+    old = commands.FUNCTION_DUMP_VERSION - 1
+
+    def restore(data, policy="APPEND", version=commands.MAX_VERSION):
+        node.index += 1
+        return node.sm.apply(node.index, commands.encode_entry(pb.LogEntry(
+            version=version, now_ms=node.now_ms,
+            command=pb.Command(function_restore=pb.FunctionRestore(payload=data, policy=policy)))))
+    assert error_text(restore(payload, version=old)) == "ERR payload version or checksum are wrong"
+    assert restore(payload) == commands.OK and node.run(eval=pb.Eval(function="fb")) == b"b"
+    assert error_text(restore(payload)) == "ERR Library liba already exists"
+    corrupt = payload[:-1] + bytes([payload[-1] ^ 1])
+    assert error_text(restore(corrupt, "REPLACE")) == "ERR payload version or checksum are wrong"
+    assert error_text(restore(rdb.sealed(b"\x00\x01x"), "REPLACE")) == "ERR given type is not a function"
+    # Redis's own way of writing a code longer than 20 bytes: an LZF-compressed RDB string
+    packed = b"\xc3" + _rdb_length(len(_LZF_LITERAL_OF_A)) + _rdb_length(len(LIB_A)) + _LZF_LITERAL_OF_A
+    node.run(function_flush=pb.FunctionFlush())
+    assert restore(rdb.sealed(bytes([rdb.FUNCTION2]) + packed)) == commands.OK
+    assert node.run(eval=pb.Eval(function="fa")) == b"a"
+    earlier = b"RCFN\x01" + msgpack.packb([["libb", LIB_B]], use_bin_type=True)
+    earlier += struct.pack(">I", zlib.crc32(earlier))
+    assert restore(earlier, "FLUSH", version=old) == commands.OK and node.run(eval=pb.Eval(function="fb")) == b"b"
+
+
+def _lzf_literals(data: bytes) -> bytes:
+    """`data` as LZF literal runs only (valid LZF: a control byte 0-31 says 1-32 literal bytes)."""
+    out = b""
+    for i in range(0, len(data), 32):
+        run = data[i:i + 32]
+        out += bytes([len(run) - 1]) + run
+    return out
+
+
+def _rdb_length(n: int) -> bytes:
+    """An RDB length below 16384 (6 or 14 bits)."""
+    return bytes([n]) if n < 64 else bytes([0x40 | n >> 8, n & 0xFF])
+
+
+_LZF_LITERAL_OF_A = _lzf_literals(LIB_A)
