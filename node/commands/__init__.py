@@ -15,6 +15,7 @@ This module must not import grpc, lmdb or pysyncobj.
 from __future__ import annotations
 
 import enum
+import struct
 from typing import NamedTuple
 
 from google.protobuf.message import Message
@@ -133,6 +134,19 @@ WATCH_VERSION = 6
 #: The first version with server-side scripts (node/commands/scripting.py).
 SCRIPTING_VERSION = 7
 MAX_VERSION = SUPPORTED_VERSIONS[-1]
+#: Where the keyspace's meta table keeps the log's semantics version in force (SetVersion).
+LOG_VERSION_KEY = b"log-version"
+_U32 = struct.Struct(">I")
+
+
+def stored_log_version(txn) -> int:
+    """The log's semantics version in force as of `txn` (1 before any SetVersion)."""
+    raw = txn.meta_get(LOG_VERSION_KEY)
+    return 1 if raw is None else _U32.unpack(raw)[0]
+
+
+def log_version_bytes(version: int) -> bytes:
+    return _U32.pack(version)
 #: The semantics version a command needs: the leader refuses it (UNAVAILABLE: retry) until
 #: the cluster's log runs at that version, so no member of an older release ever meets it.
 #: An entry of an older version that carries one is refused at apply as a binary of that

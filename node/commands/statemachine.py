@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import struct
 import threading
 
 from raftcache.commandkeys import command_keys
@@ -57,8 +56,6 @@ DEDUP_PRUNE_BATCH = dedup.DEDUP_PRUNE_BATCH
 # CONFIG SET values in keyspace meta:  setting/<name> -> normalised value
 _SETTING = b"setting/"
 # The log's semantics version in force (SetVersion), u32; absent: 1
-_VERSION = b"log-version"
-_U32 = struct.Struct(">I")
 log = logging.getLogger(__name__)
 _MISS = object()
 
@@ -483,7 +480,7 @@ class StateMachine:
     def _set_version(self, txn: WriteTxn, version: int) -> object:
         """Raise the log's semantics version (never lowers it: a late duplicate is a no-op)."""
         if version > self.log_version:
-            txn.meta_put(_VERSION, _U32.pack(version))
+            txn.meta_put(commands.LOG_VERSION_KEY, commands.log_version_bytes(version))
             self.log_version = version
             log.info("the log's semantics version is now %d", version)
         return commands.OK
@@ -496,13 +493,13 @@ class StateMachine:
         with self._keyspace.reader() as txn:
             stored = {name[len(_SETTING):].decode(): value.decode()
                       for name, value in txn.meta_range(_SETTING, len(settings.SETTINGS))}
-            version = txn.meta_get(_VERSION)
+            version = commands.stored_log_version(txn)
             self.acl.load(txn)
             self.slots.load(txn)
             self.migration.load(txn)
         self._users_changed(None)
         self._slots_changed(None)
-        self.log_version = 1 if version is None else _U32.unpack(version)[0]
+        self.log_version = version
         self._settings, self._settings_generation = stored, generation
         self._enforce_settings()
         for callback in self.on_settings_change:

@@ -198,16 +198,43 @@ def restore(ctx, payload: bytes, policy: str) -> object:
                                  ctx.max_value_bytes)
     if isinstance(libraries, str):
         return script_error(f"ERR {libraries}")
+    if libraries and libraries[0][0] is None:
+        return _restore_redis(ctx, [code for _, code in libraries], policy)
     if policy == "FLUSH":
         store.flush_libraries(ctx.txn)
     for name, code in libraries:
-        if name is None:   # Redis's payload: the name is in the code's header
-            header = parse_header(code)
-            if isinstance(header, CommandError):
-                return header
-            name = header[0]
         if policy == "APPEND" and store.library(ctx.txn, name) is not None:
             return script_error(f"ERR Library {name} already exists")
+        result = load(ctx, code, replace=True)
+        if isinstance(result, CommandError):
+            return result
+    return commands.OK
+
+def _restore_redis(ctx, codes: list[bytes], policy: str) -> object:
+    """FUNCTION RESTORE of Redis 7's payload as Redis's functionRestoreCommand: every library
+    loads on its own first (a name twice in the payload is refused), then they join the stored
+    ones: APPEND refuses a name stored already, REPLACE drops the libraries it replaces before
+    the function names are checked, FLUSH drops them all. A failure leaves nothing changed
+    (the caller's savepoint)."""
+    names: list[str] = []
+    for code in codes:
+        loaded = _load(ctx, code, "")
+        if isinstance(loaded, CommandError):
+            return loaded
+        if loaded[0] in names:
+            return script_error(f"ERR Library '{loaded[0]}' already exists")
+        names.append(loaded[0])
+    txn = ctx.txn
+    if policy == "FLUSH":
+        store.flush_libraries(txn)
+    elif policy == "APPEND":
+        for name in names:
+            if store.library(txn, name) is not None:
+                return script_error(f"ERR Library {name} already exists")
+    else:
+        for name in names:
+            store.delete_library(txn, name)
+    for code in codes:
         result = load(ctx, code, replace=True)
         if isinstance(result, CommandError):
             return result
@@ -218,7 +245,7 @@ def listing(ctx, op) -> object:
     """FUNCTION LIST / DUMP / STATS (a read)."""
     txn = ctx.txn
     if op.what == "dump":
-        return store.dump(txn)
+        return store.dump(txn, commands.stored_log_version(txn) >= commands.FUNCTION_DUMP_VERSION)
     if op.what == "flags":   # one function's flags (nil: no such function)
         info = store.function(txn, op.pattern.decode("utf-8", "replace"))
         return None if info is None else [flag.encode() for flag in info["flags"]]

@@ -43,6 +43,7 @@ _CHUNK = 1024
 MAX_LIBRARY_ENTRIES = 10_000
 _DUMP_MAGIC = b"RCFN\x01"   # FUNCTION DUMP's payload before log version 19 (still restored)
 _BAD_PAYLOAD = "payload version or checksum are wrong"
+_REDIS_PAYLOAD_ERRORS = (rdb.BAD_CHECKSUM, rdb.NOT_A_FUNCTION, rdb.PRE_GA_FUNCTIONS)
 _CRC = struct.Struct(">I")
 
 
@@ -215,9 +216,13 @@ def flush_libraries(txn) -> None:
         delete_library(txn, name)
 
 
-def dump(txn) -> bytes:
-    """FUNCTION DUMP's payload, as Redis 7 writes it (FUNCTION RESTORE on Redis takes it)."""
-    return rdb.function_libraries(code for _, code in libraries(txn))
+def dump(txn, redis_format: bool) -> bytes:
+    """FUNCTION DUMP's payload: as Redis 7 writes it (FUNCTION RESTORE on Redis takes it) once
+    the log runs version 19, before that the format the whole cluster restores."""
+    if redis_format:
+        return rdb.function_libraries(code for _, code in libraries(txn))
+    body = _DUMP_MAGIC + msgpack.packb([[name, code] for name, code in libraries(txn)], use_bin_type=True)
+    return body + _CRC.pack(zlib.crc32(body))
 
 
 def parse_dump(payload: bytes, redis_format: bool, max_code_bytes: int) -> list[tuple[str | None, bytes]] | str:
@@ -229,8 +234,8 @@ def parse_dump(payload: bytes, redis_format: bool, max_code_bytes: int) -> list[
             return _BAD_PAYLOAD
         try:
             return [(None, code) for code in rdb.decode_function_libraries(payload, max_code_bytes)]
-        except rdb.RdbError as e:
-            return _BAD_PAYLOAD if str(e) == rdb.BAD_CHECKSUM else str(e)
+        except rdb.RdbError as e:   # Redis's texts
+            return str(e) if str(e) in _REDIS_PAYLOAD_ERRORS else "Failed loading library payload"
     if len(payload) < len(_DUMP_MAGIC) + _CRC.size:
         return _BAD_PAYLOAD
     body, crc = payload[:-_CRC.size], _CRC.unpack(payload[-_CRC.size:])[0]
@@ -238,6 +243,8 @@ def parse_dump(payload: bytes, redis_format: bool, max_code_bytes: int) -> list[
         return _BAD_PAYLOAD
     try:
         items = msgpack.unpackb(body[len(_DUMP_MAGIC):], raw=False)
-        return [(str(name), bytes(code)) for name, code in items]
-    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+        # bytes(n) of a number is n zero bytes: "Missing library metadata" whatever n, so a
+        # number is taken as no code (a huge n must not exhaust a replica's memory)
+        return [(str(name), b"" if isinstance(code, int) else bytes(code)) for name, code in items]
+    except (ValueError, TypeError, OverflowError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
         return _BAD_PAYLOAD

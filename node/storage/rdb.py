@@ -45,6 +45,8 @@ _U64 = struct.Struct("<Q")
 
 STREAMS_UNSUPPORTED = "streams are not supported by DUMP/RESTORE in raftcache"
 BAD_CHECKSUM = "DUMP payload version or checksum are wrong"
+NOT_A_FUNCTION = "given type is not a function"
+PRE_GA_FUNCTIONS = "Pre-GA function format not supported"
 
 
 class RdbError(ValueError):
@@ -393,9 +395,9 @@ def decode_function_libraries(payload: bytes, max_string_bytes: int = MAX_STRING
     while r.pos < len(r.buf):
         kind = r.byte()
         if kind == FUNCTION_PRE_GA:
-            raise RdbError("Pre-GA function format not supported")
+            raise RdbError(PRE_GA_FUNCTIONS)
         if kind != FUNCTION2:
-            raise RdbError("given type is not a function")
+            raise RdbError(NOT_A_FUNCTION)
         codes.append(r.string())
     return codes
 

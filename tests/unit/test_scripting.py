@@ -758,10 +758,14 @@ LIB_B = b"#!lua name=libb\nredis.register_function('fb', function() return 'b' e
 
 def test_function_dump_is_redis_payload_and_restore_takes_both_formats(node):
     """FUNCTION DUMP writes Redis 7's payload (RDB_OPCODE_FUNCTION2 + each library's code, the
-    RDB version, CRC64); FUNCTION RESTORE takes it from log version 19 on, an LZF-compressed
-    code too (Redis compresses), and the payload raftcache dumped before."""
+    RDB version, CRC64) once the log runs version 19 (before, the format every release restores);
+    FUNCTION RESTORE takes it from log version 19 on, an LZF-compressed code too (Redis
+    compresses), with Redis's texts and join rules, and the payload raftcache dumped before."""
     for lib in (LIB_A, LIB_B):
         node.run(function_load=pb.FunctionLoad(code=lib))
+    earlier = node.read(function_list=pb.FunctionList(what="dump"))
+    assert earlier.startswith(b"RCFN"), "the log does not run version 19 yet"
+    node.run(set_version=pb.SetVersion(version=commands.FUNCTION_DUMP_VERSION))
     payload = node.read(function_list=pb.FunctionList(what="dump"))
     assert sorted(rdb.decode_function_libraries(payload)) == [LIB_A, LIB_B]
     assert payload == rdb.function_libraries([LIB_A, LIB_B])
@@ -777,16 +781,24 @@ def test_function_dump_is_redis_payload_and_restore_takes_both_formats(node):
     assert restore(payload) == commands.OK and node.run(eval=pb.Eval(function="fb")) == b"b"
     assert error_text(restore(payload)) == "ERR Library liba already exists"
     corrupt = payload[:-1] + bytes([payload[-1] ^ 1])
-    assert error_text(restore(corrupt, "REPLACE")) == "ERR payload version or checksum are wrong"
+    assert error_text(restore(corrupt, "REPLACE")) == "ERR DUMP payload version or checksum are wrong"
     assert error_text(restore(rdb.sealed(b"\x00\x01x"), "REPLACE")) == "ERR given type is not a function"
+    assert error_text(restore(rdb.sealed(b"\xf5\x40"), "REPLACE")) == "ERR Failed loading library payload"
+    assert error_text(restore(rdb.function_libraries([LIB_A, LIB_A]), "REPLACE")) == \
+        "ERR Library 'liba' already exists"
+    # REPLACE drops the libraries it replaces before it checks function names (payload order
+    # does not matter): libb now registers fa, liba fx
+    swapped = [LIB_B.replace(b"'fb'", b"'fa'"), LIB_A.replace(b"'fa'", b"'fx'")]
+    assert restore(rdb.function_libraries(swapped), "REPLACE") == commands.OK
+    assert node.run(eval=pb.Eval(function="fa")) == b"b" and node.run(eval=pb.Eval(function="fx")) == b"a"
     # Redis's own way of writing a code longer than 20 bytes: an LZF-compressed RDB string
     packed = b"\xc3" + _rdb_length(len(_LZF_LITERAL_OF_A)) + _rdb_length(len(LIB_A)) + _LZF_LITERAL_OF_A
-    node.run(function_flush=pb.FunctionFlush())
-    assert restore(rdb.sealed(bytes([rdb.FUNCTION2]) + packed)) == commands.OK
+    assert restore(rdb.sealed(bytes([rdb.FUNCTION2]) + packed), "FLUSH") == commands.OK
     assert node.run(eval=pb.Eval(function="fa")) == b"a"
-    earlier = b"RCFN\x01" + msgpack.packb([["libb", LIB_B]], use_bin_type=True)
-    earlier += struct.pack(">I", zlib.crc32(earlier))
     assert restore(earlier, "FLUSH", version=old) == commands.OK and node.run(eval=pb.Eval(function="fb")) == b"b"
+    body = b"RCFN\x01" + msgpack.packb([["huge", 1 << 62]], use_bin_type=True)   # a number as the code
+    assert error_text(restore(body + struct.pack(">I", zlib.crc32(body)), "FLUSH", version=old)) == \
+        "ERR Missing library metadata", "as n zero bytes were, without allocating them"
 
 
 def _lzf_literals(data: bytes) -> bytes:
