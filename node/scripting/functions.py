@@ -21,6 +21,8 @@ from raftcache.node.scripting import lualibs, store
 from raftcache.node.scripting.engine import SCRIPT_FLAGS, Engine, Run, applied_before, caller, refused_for_memory, script_error
 
 _NAME = re.compile(rb"\A[A-Za-z0-9_]+\Z")
+#: How many times its payload's size a FUNCTION RESTORE's LZF-compressed code may expand to (plus 1 MiB).
+RESTORE_EXPANSION = 16
 
 
 def register(registering: dict, args: tuple) -> None:
@@ -194,8 +196,10 @@ def restore(ctx, payload: bytes, policy: str) -> object:
     policy = (policy or "APPEND").upper()
     if policy not in ("APPEND", "REPLACE", "FLUSH"):
         return script_error("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.")
-    libraries = store.parse_dump(payload, not applied_before(ctx, commands.FUNCTION_DUMP_VERSION),
-                                 ctx.max_value_bytes)
+    # a compressed code may expand ~88 times: at most what real code does (LZF gives it 2-5
+    # times), so a small payload cannot hold up every replica's apply for seconds
+    max_code_bytes = min(ctx.max_value_bytes, RESTORE_EXPANSION * len(payload) + (1 << 20))
+    libraries = store.parse_dump(payload, not applied_before(ctx, commands.FUNCTION_DUMP_VERSION), max_code_bytes)
     if isinstance(libraries, str):
         return script_error(f"ERR {libraries}")
     if libraries and libraries[0][0] is None:

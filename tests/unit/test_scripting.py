@@ -796,6 +796,12 @@ def test_function_dump_is_redis_payload_and_restore_takes_both_formats(node):
     assert restore(rdb.sealed(bytes([rdb.FUNCTION2]) + packed), "FLUSH") == commands.OK
     assert node.run(eval=pb.Eval(function="fa")) == b"a"
     assert restore(earlier, "FLUSH", version=old) == commands.OK and node.run(eval=pb.Eval(function="fb")) == b"b"
+    # LZF's back-references can expand a string ~88 times: past functions.RESTORE_EXPANSION times
+    # the payload (+ 1 MiB), refused before it is inflated
+    bomb = b"\x00a" + b"\xe0\xff\x00" * 20_000   # one literal, then 264 bytes per 3-byte reference
+    bomb_payload = rdb.sealed(bytes([rdb.FUNCTION2]) + b"\xc3" + b"\x80" + struct.pack(">I", len(bomb))
+                              + b"\x80" + struct.pack(">I", 1 + 264 * 20_000) + bomb)
+    assert error_text(restore(bomb_payload, "FLUSH")) == "ERR Failed loading library payload"
     body = b"RCFN\x01" + msgpack.packb([["huge", 1 << 62]], use_bin_type=True)   # a number as the code
     assert error_text(restore(body + struct.pack(">I", zlib.crc32(body)), "FLUSH", version=old)) == \
         "ERR Missing library metadata", "as n zero bytes were, without allocating them"
