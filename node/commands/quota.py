@@ -31,8 +31,8 @@ def run_with_quota(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
     """
     if type(op) in _ONLY_DELETE:
         return handler(ctx, op)  # never refused, never an error: nothing to undo
-    room = ctx.room
-    if type(op) is pb.Eval and room is not None:
+    if type(op) is pb.Eval and ctx.room is not None:
+        room = ctx.room
         # evictions a script's commands make count (INFO, notifications) only if it is kept
         outer = room.hold()
         kept = False

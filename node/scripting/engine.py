@@ -212,6 +212,7 @@ class Run:
     user: acl.User | None = None      # the restricted caller every command is checked for (Eval.user)
     caller: str = ""                  # the node whose ACL LOG records its refusals (Eval.caller)
     errorstats: bool = True           # its commands' errors in INFO errorstats (commands.SCRIPT_ERRORSTATS_VERSION)
+    write_quota: bool = True          # each write measured against maxmemory alone (commands.SCRIPT_OOM_VERSION)
 
 
 def _prefix(error: CommandError) -> str:
@@ -286,6 +287,7 @@ class Engine:
         run.budget = budget = budget_for(ctx)
         steps = max(budget.instructions(ctx.settings) // HOOK_STEP, 1)
         run.errorstats = errorstats = version >= commands.SCRIPT_ERRORSTATS_VERSION
+        run.write_quota = version >= commands.SCRIPT_OOM_VERSION
         self._set_lua_state((compat, version >= commands.SCRIPT_SANDBOX_VERSION, budget.call_cost, errorstats))
         self.current = run
         if box.lua.get_memory_used() > GC_ABOVE_BYTES:
@@ -509,7 +511,7 @@ class Engine:
             return _Rejected(script_error(f"ERR {op_name.upper()} inside a script needs its name in the "
                                           f"script's code"))
         mark = txn.undo_mark()
-        if applied_before(ctx, commands.SCRIPT_OOM_VERSION):
+        if not run.write_quota:
             result = handler(sub_ctx, op)
             if isinstance(result, CommandError):
                 txn.undo_to(mark)
