@@ -76,15 +76,22 @@ class Budget:
         return (min(ms, self.cap_ms) if self.cap_ms else ms) * self.per_ms
 
 
-#: Read-only scripts (on the serving node, no log entry), and runs at apply in entries
-#: before SCRIPT_BUDGET_VERSION: Redis's default 5000 ms gives 10 million instructions,
-#: 0.03 s of a pure Lua loop but 0.3-2.5 s of redis.call loops.
+#: Runs at apply in entries before SCRIPT_BUDGET_VERSION (and, before this release,
+#: read-only scripts on the serving node): Redis's default 5000 ms gives 10 million
+#: instructions, 0.03 s of a pure Lua loop but 0.3-2.5 s of redis.call loops, and a
+#: command's reply cost nothing however long (a loop of LRANGE over a 100,000-element list
+#: held a node's event loop for half an hour).
 READ_BUDGET = Budget(per_ms=2_000, call_cost=300)
 #: Scripts that run at apply (EVAL / EVALSHA / FCALL of a writing script, on every replica,
 #: on the Raft thread), in entries of SCRIPT_BUDGET_VERSION on: the apply stalls the
 #: node's heartbeats, so the threshold is capped at 100 ms, and the costs are calibrated
 #: so that 100 ms of budget is about 100 ms of one core (docs/scripting.md, "The budget").
 APPLY_BUDGET = Budget(per_ms=20_000, call_cost=2_000, element_cost=20, cap_ms=100)
+#: Read-only scripts on the serving node (EVAL_RO, FCALL_RO, no-writes scripts; no log entry):
+#: they hold the node's event loop as a write's apply does (the Raft heartbeats a leader sends,
+#: every other client), so they get the same calibrated costs and the same 100 ms cap. Not part
+#: of the log's semantics: a read is never replayed.
+SERVING_BUDGET = APPLY_BUDGET
 #: Lua memory one run may allocate (beyond what the runtime held when it started; the
 #: collector does not run during a run, so garbage counts: node/scripting/sandbox.py).
 MEMORY_LIMIT_BYTES = 256 << 20
@@ -179,10 +186,13 @@ def sha1hex(body: bytes) -> str:
 
 
 def budget_for(ctx) -> Budget:
-    """The budget of a run: anything that runs at apply (a script, a read-only one inside
-    MULTI, a library's load) in an entry of SCRIPT_BUDGET_VERSION or later gets APPLY_BUDGET
-    (the same on every replica: it depends on the entry only)."""
-    if ctx.index and ctx.version >= commands.SCRIPT_BUDGET_VERSION:
+    """The budget of a run: a read this node serves gets SERVING_BUDGET; anything that runs at
+    apply (a script, a read-only one inside MULTI, a library's load) gets APPLY_BUDGET in an
+    entry of SCRIPT_BUDGET_VERSION or later, READ_BUDGET in an older one (the same on every
+    replica: it depends on the entry only)."""
+    if serving_read(ctx):
+        return SERVING_BUDGET
+    if ctx.version >= commands.SCRIPT_BUDGET_VERSION:
         return APPLY_BUDGET
     return READ_BUDGET
 
@@ -342,7 +352,8 @@ class Engine:
             # a library's top level (Redis's text; functions._load prefixes "ERR Error registering functions")
             return script_error(f"FUNCTION LOAD timeout: library {run.name}'s top level ran past its budget "
                                 f"of {budget} Lua instructions; nothing was loaded")
-        capped = f", at most {run.budget.cap_ms} ms for a script that writes" if run.budget.cap_ms else ""
+        whose = "" if serving_read(run.ctx) else " for a script that writes"
+        capped = f", at most {run.budget.cap_ms} ms{whose}" if run.budget.cap_ms else ""
         return script_error(
             f"ERR Error running script {run.name}: it ran past its budget of {budget} Lua instructions "
             f"(busy-reply-threshold / lua-time-limit{capped}); its writes were rolled back")
@@ -775,7 +786,7 @@ def rules_version(ctx) -> int:
 
 def serving_read(ctx) -> bool:
     """The script runs as a read this node serves, not as part of an entry applied from the
-    log (the same on every replica): a read's context has no log index (as budget_for)."""
+    log (the same on every replica): a read's context has no log index."""
     return not ctx.index
 
 

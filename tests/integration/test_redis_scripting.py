@@ -216,6 +216,25 @@ def test_a_runaway_write_script_at_the_default_threshold_causes_no_election(clus
     assert _replicas_agree(cluster, "h", "n", "l", "after") == [None, None, None, b"1"]
 
 
+def test_a_runaway_read_only_script_on_the_leader_causes_no_election(cluster, nodes):
+    """A read-only script runs on the serving node's one thread, the leader's too: a loop of
+    commands with long replies is stopped within the same cap as a write script (before, the
+    replies cost nothing: this loop held the node for many minutes), and the leader stays."""
+    leader, follower = nodes
+    for start in range(0, 50_000, 5_000):
+        leader.rpush("big", *range(start, start + 5_000))
+    before = {n.id: cluster.status(n).term for n in cluster.alive_nodes()}
+    leader_id = cluster.status(cluster.leader()).leader_id
+    for r in (leader, follower):
+        with pytest.raises(redis.ResponseError, match="ran past its budget .* at most 100 ms\\)"):
+            r.eval_ro("while true do redis.call('LRANGE', KEYS[1], 0, -1) end", 1, "big")
+        with pytest.raises(redis.ResponseError, match="ran past its budget"):
+            r.eval_ro("while true do redis.call('GET', KEYS[1]) end", 1, "g")
+        assert r.ping()
+    assert {n.id: cluster.status(n).term for n in cluster.alive_nodes()} == before
+    assert cluster.status(cluster.leader()).leader_id == leader_id
+
+
 def test_random_and_time_are_the_same_on_every_replica(cluster, nodes):
     leader, _ = nodes
     leader.eval("redis.call('SET', KEYS[1], math.random() .. ':' .. math.random(1000000)) "
