@@ -23,7 +23,7 @@ from raftcache.node.commands import OK
 from raftcache.node.commands.strings import Ctx
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.storage import stream as st
-from raftcache.node.storage.stream import INVALID_ENTRIES_READ, MAX_ID, MIN_ID, Group
+from raftcache.node.storage.stream import INVALID_ENTRIES_READ, LAST_ENTRY_ID, MAX_ID, MIN_ID, Group
 from raftcache.proto import commands_pb2 as pb
 
 NODE_MAX_ENTRIES = 100          # Redis's stream-node-max-entries default
@@ -214,9 +214,13 @@ def xread(ctx: Ctx, op: pb.XRead):
         streams.append(s if record is not None else None)
     out = []
     for key, pid, s in zip(op.keys, op.ids, streams):
+        gt = sid_of(pid)
+        if gt == LAST_ENTRY_ID and s is not None:
+            gt = st.decr(s.last_id)
+            if gt is None:
+                return CommandError("the stream last element ID is 0-0", Reason.INVALID_ARGUMENT)
         if s is None or not s.length:
             continue
-        gt = sid_of(pid)
         if (s.last_entry_id() or MIN_ID) > gt:
             out.append([key, [entry_reply(sid, f) for sid, f in entries_after(s, gt, op.count)]])
     return out or None

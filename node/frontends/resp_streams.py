@@ -24,7 +24,7 @@ from raftcache.node.errors import CommandError
 from raftcache.node.frontends import resp_blocking
 from raftcache.node.frontends.resp_args import NOT_INTEGER, SYNTAX, Spec, cmd, register, to_int
 from raftcache.node.frontends.resp_protocol import NULL_ARRAY, RespError, RespMap
-from raftcache.node.storage.stream import MAX_ID, MIN_ID, decr, incr
+from raftcache.node.storage.stream import LAST_ENTRY_ID, MAX_ID, MIN_ID, decr, incr
 from raftcache.proto import commands_pb2 as pb
 
 INVALID_ID = "ERR Invalid stream ID specified as stream command argument"
@@ -256,10 +256,17 @@ def _parse_read(args, group: bool):
 
 
 def _read_ids(ids: list[bytes], group: bool) -> list:
-    """The ids of XREAD ("$": MAX, nothing yet; a resolved one for BLOCK) or XREADGROUP (">": MAX)."""
+    """The ids of XREAD ("$": MAX, nothing yet; "+": LAST_ENTRY_ID, the last entry; resolved ones
+    for BLOCK) or XREADGROUP (">": MAX)."""
     out = []
     for arg in ids:
-        if arg == b"$":
+        if arg == b"+":
+            if group:
+                raise RespError("ERR The + ID is meaningless in the context of XREADGROUP: you want to read the "
+                                "history of this consumer by specifying a proper ID, or use the > ID to get new "
+                                "messages. The + ID would just return an empty result set.")
+            out.append(LAST_ENTRY_ID)
+        elif arg == b"$":
             if group:
                 raise RespError("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the "
                                 "history of this consumer by specifying a proper ID, or use the > ID to get new "
@@ -310,25 +317,28 @@ def _probe(conn, key: bytes, group: bytes = b""):
 
 
 async def xread_blocking(conn, args):
-    """XREAD BLOCK ms … STREAMS keys ids: `$` resolved here, then read until something
+    """XREAD BLOCK ms … STREAMS keys ids: read (a `+` answers the last entry there is), then
+    with `$` and `+` resolved here (the last id; the last id less one), read until something
     arrives after the ids, the timeout passes, or CLIENT UNBLOCK."""
     block, count, _, _, _, keys, raw_ids = _parse_read(args, group=False)
-    ids = _read_ids(raw_ids, group=False)
+    first = _read_ids(raw_ids, group=False)
+    ids = list(first)
     for i, (key, arg) in enumerate(zip(keys, raw_ids)):
-        if arg == b"$":
+        if arg in (b"$", b"+"):
             probe = _probe(conn, key)
-            ids[i] = parse_id(probe[0])[0] if isinstance(probe, list) else MIN_ID
+            last = parse_id(probe[0])[0] if isinstance(probe, list) else MIN_ID
+            ids[i] = (decr(last) or MIN_ID) if arg == b"+" else last
     after = dict(zip(keys, ids))
 
     def ready(key: bytes) -> int:
         probe = _probe(conn, key)
         return int(isinstance(probe, list) and probe[1] is not None and parse_id(probe[1])[0] > after[key])
 
-    async def read(_key=None):
+    async def read(_key=None, ids=ids):
         result, _ = await conn.call(_read_command(conn.session.db, False, count or 1000, None, None, False, keys, ids))
         return result or None
 
-    result = await read()
+    result = await read(ids=first)
     if result is None:
         result = await resp_blocking.block(conn, keys, ready, block / 1000.0, read, fair=False, line="xread")
     return read_reply(result, conn.proto)

@@ -40,6 +40,10 @@ from raftcache.node.storage.keyspace import ITEMIZED, Record
 StreamId = tuple[int, int]
 MIN_ID: StreamId = (0, 0)
 MAX_ID: StreamId = ((1 << 64) - 1, (1 << 64) - 1)
+#: XREAD's `+` (Redis 7.4: the stream's last entry) as an XRead command carries it: the reader
+#: resolves it on the stream it reads, as Redis does (the stream's last id, less one). The
+#: literal id it borrows can only ever precede MAX_ID, which no XADD can follow.
+LAST_ENTRY_ID: StreamId = ((1 << 64) - 1, (1 << 64) - 2)
 #: Longest group or consumer name: both go into item keys (at most 511 bytes with the id).
 MAX_NAME_BYTES = 200
 _ID = struct.Struct(">QQ")

@@ -228,6 +228,42 @@ def test_blocking_xread_on_the_leader_and_a_follower(cluster, protocol):
         assert not pipe.execute()[0]   # nil (redis-py shows it as [] or None)
 
 
+def test_xread_plus_reads_the_last_entry_as_redis_7_4(cluster, protocol):
+    """Redis 7.4's `+` in XREAD (its tests, type/stream "XREAD last element …"; the Redis here
+    is older, so the replies are Redis 7.4's as its tests give them)."""
+    leader, follower = leader_and_follower(cluster)
+    writer = client(leader, 2)
+    for i in (1, 2, 3):
+        writer.xadd("{ls}1", {f"k{i}": f"v{i}"}, id=f"{i}-0")
+        writer.xadd("{ls}2", {f"k{i}": f"w{i}"}, id=f"{i}-0")
+    writer.xgroup_create("{ls}empty", "g", id="0", mkstream=True)
+    for node in (leader, follower):
+        reader = client(node, protocol)
+        assert reader.xread({"{ls}1": "+", "{ls}2": "+", "{ls}3": "+"}) == (
+            {b"{ls}1": [[(b"3-0", {b"k3": b"v3"})]], b"{ls}2": [[(b"3-0", {b"k3": b"w3"})]]} if protocol == 3 else
+            [[b"{ls}1", [(b"3-0", {b"k3": b"v3"})]], [b"{ls}2", [(b"3-0", {b"k3": b"w3"})]]])
+        one = _entries_of(raw(reader, "XREAD", "COUNT", 3, "STREAMS", "{ls}1", "+"), b"{ls}1")
+        assert [entry[0] for entry in one] == [b"3-0"]   # COUNT changes nothing
+        one = _entries_of(raw(reader, "XREAD", "BLOCK", 100_000, "STREAMS", "{ls}1", "+"), b"{ls}1")
+        assert [entry[0] for entry in one] == [b"3-0"]   # answered at once
+        for block in ((), ("BLOCK", 100)):
+            with pytest.raises(redis.ResponseError, match="the stream last element ID is 0-0"):
+                raw(reader, "XREAD", *block, "STREAMS", "{ls}empty", "+")
+        with pytest.raises(redis.ResponseError, match=r"The \+ ID is meaningless in the context of XREADGROUP"):
+            raw(reader, "XREADGROUP", "GROUP", "g", "c", "STREAMS", "{ls}empty", "+")
+        # from a stream that does not exist yet, BLOCK waits for its first entry
+        writer.delete("{ls}new")
+        _later(lambda: writer.xadd("{ls}new", {"k1": "v1"}, id="1-0"))
+        got = raw(reader, "XREAD", "BLOCK", 20_000, "STREAMS", "{ls}new", "+")
+        assert [entry[0] for entry in _entries_of(got, b"{ls}new")] == [b"1-0"]
+    writer.xdel("{ls}1", "3-0")   # the last id stays 3-0: nothing is after 2-18446744073709551615 now
+    assert raw(client(leader, protocol), "XREAD", "STREAMS", "{ls}1", "+") is None
+    r = client(leader, protocol)
+    with r.pipeline(transaction=True) as pipe:   # inside MULTI: read at EXEC, the same reply
+        pipe.execute_command("XREAD", "STREAMS", "{ls}2", "+")
+        assert pipe.execute()[0] == r.execute_command("XREAD", "STREAMS", "{ls}2", "+")
+
+
 def _keys_of(reply):
     return reply.keys() if isinstance(reply, dict) else [pair[0] for pair in reply]
 
