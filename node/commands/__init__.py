@@ -97,6 +97,9 @@ LogEntry = pb.LogEntry
 #:      (SCRIPT_ERRORSTATS_VERSION: INFO errorstats counts such errors once, as Redis does).
 #:      CONFIG SET maxmemory takes any value, as Redis's (ANY_MAXMEMORY_VERSION; was >= 1 MiB).
 #:      FUNCTION RESTORE takes Redis 7's payload (FUNCTION_DUMP_VERSION; raftcache's own too).
+#:  20: the writes a script makes emit their keyspace notifications, as Redis's (SCRIPT_NOTIFY_VERSION;
+#:      every node emits the same events for an entry, so a release that emits them must not
+#:      apply entries an older one also applies); before, a script emitted none.
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -123,7 +126,9 @@ SCRIPT_ACL_VERSION = 17
 SCRIPT_EVICT_VERSION = SCRIPT_CALLER_VERSION = 18
 #: The first version that refuses a flagged script past maxmemory unless it allows OOM (19 above).
 SCRIPT_OOM_VERSION = SCRIPT_ERRORSTATS_VERSION = ANY_MAXMEMORY_VERSION = FUNCTION_DUMP_VERSION = 19
-SUPPORTED_VERSIONS = range(1, SCRIPT_OOM_VERSION + 1)
+#: The first version whose scripts' writes emit keyspace notifications (20 above).
+SCRIPT_NOTIFY_VERSION = 20
+SUPPORTED_VERSIONS = range(1, SCRIPT_NOTIFY_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4

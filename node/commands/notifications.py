@@ -9,7 +9,9 @@ gone (a list popped empty); a key evicted to make room gets `evicted`
 (class `e`, node/commands/eviction.py). A write whose event depends on what
 it found (HEXPIRE's `hexpire` or `hdel`, HPERSIST's `hpersist`, `hexpired`
 for hash fields whose deadline passed) notes it in WriteTxn.notes instead;
-those come first, and `del` after them for a hash they left gone. Classes and event names are Redis's
+those come first, and `del` after them for a hash they left gone. Each command a script
+runs notes the events it would emit alone (class already checked: DECIDED; log version 20,
+node/scripting/engine.py), dropped with the script if it fails (node/commands/quota.py). Classes and event names are Redis's
 (https://redis.io/docs/latest/develop/use/keyspace-notifications/); `new`
 (class `n`) comes from WriteTxn.created, before the write's events; not
 emitted: `m` (key misses: reads are not applied). The
@@ -109,13 +111,16 @@ EVENTS: dict[str, tuple[str, Event]] = {
 }
 
 
-#: Writes whose events are only the ones their handlers note (WriteTxn.notes), and MULTI/EXEC.
-NOTING = frozenset({"transaction", "hexpire", "hpersist", "delete_expired_fields"})
+#: Writes whose events are only the ones their handlers note (WriteTxn.notes), MULTI/EXEC,
+#: and scripts (each command a script runs notes its events: node/scripting/engine.py).
+NOTING = frozenset({"transaction", "hexpire", "hpersist", "delete_expired_fields", "eval"})
+#: The class of a noted event whose class was checked already (a script's command's events).
+DECIDED = ""
 
 
 def noted_events(notes: list | None, flags: frozenset[str]) -> list[tuple[int, str, bytes]]:
     """(db, event, key) of the events handlers noted, of the classes enabled."""
-    return [(db, event, key) for db, klass, event, key in notes or () if klass in flags]
+    return [(db, event, key) for db, klass, event, key in notes or () if klass == DECIDED or klass in flags]
 
 
 def noted_deletions(notes: list | None, found: list[tuple[int, str, bytes]], exists: Callable[[int, bytes], bool],

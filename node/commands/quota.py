@@ -31,18 +31,27 @@ def run_with_quota(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
     """
     if type(op) in _ONLY_DELETE:
         return handler(ctx, op)  # never refused, never an error: nothing to undo
-    if type(op) is pb.Eval and ctx.room is not None:
-        room = ctx.room
-        # evictions a script's commands make count (INFO, notifications) only if it is kept
-        outer = room.hold()
-        kept = False
-        try:
-            result = _run(txn, handler, ctx, op)
-            kept = not isinstance(result, CommandError)   # an error rolls the script back
-        finally:
-            room.release(outer, keep=kept)
-        return result
+    if type(op) is pb.Eval:
+        return _run_script(txn, handler, ctx, op)
     return _run(txn, handler, ctx, op)
+
+
+def _run_script(txn: WriteTxn, handler, ctx: Ctx, op: pb.Eval) -> object:
+    """A script: what its commands leave besides their writes (the evictions they made, counted
+    in INFO and notified; the keyspace events they noted) is kept only if the script is."""
+    room, notes = ctx.room, txn.notes
+    outer = room.hold() if room is not None else None
+    noted = len(notes) if notes is not None else 0
+    kept = False
+    try:
+        result = _run(txn, handler, ctx, op)
+        kept = not isinstance(result, CommandError)   # an error rolls the script back
+    finally:
+        if room is not None:
+            room.release(outer, keep=kept)
+        if notes is not None and not kept:
+            del notes[noted:]
+    return result
 
 
 def _run(txn: WriteTxn, handler, ctx: Ctx, op) -> object:

@@ -35,11 +35,12 @@ from lupa import lua51
 
 from raftcache.commandkeys import KEY_FIELDS
 from raftcache.node import commands
-from raftcache.node.commands import acl
+from raftcache.node.commands import acl, notifications
 from raftcache.node.commands.acl_keys import access_keys
 from raftcache.node.commands.acl_store import stored_user
 from raftcache.node.commands import script_read_cache as read_cache
 from raftcache.node.commands.quota import run_with_quota, within_quota
+from raftcache.node.config.values import notify_flags
 from raftcache.node.errors import CommandError, Reason, out_of_memory
 from raftcache.node.frontends import acl_catalog, resp_args, resp_blocking, resp_sort_dump
 from raftcache.node.frontends.resp_protocol import (
@@ -223,6 +224,7 @@ class Run:
     caller: str = ""                  # the node whose ACL LOG records its refusals (Eval.caller)
     errorstats: bool = True           # its commands' errors in INFO errorstats (commands.SCRIPT_ERRORSTATS_VERSION)
     write_quota: bool = True          # each write measured against maxmemory alone (commands.SCRIPT_OOM_VERSION)
+    notify: frozenset | None = None   # the keyspace events its writes note (commands.SCRIPT_NOTIFY_VERSION)
 
 
 def _prefix(error: CommandError) -> str:
@@ -298,6 +300,8 @@ class Engine:
         steps = max(budget.instructions(ctx.settings) // HOOK_STEP, 1)
         run.errorstats = errorstats = version >= commands.SCRIPT_ERRORSTATS_VERSION
         run.write_quota = version >= commands.SCRIPT_OOM_VERSION
+        if getattr(ctx.txn, "notes", None) is not None and version >= commands.SCRIPT_NOTIFY_VERSION:
+            run.notify = notify_flags((ctx.settings or {}).get("notify-keyspace-events", ""))
         self._set_lua_state((compat, version >= commands.SCRIPT_SANDBOX_VERSION, budget.call_cost, errorstats))
         self.current = run
         if box.lua.get_memory_used() > GC_ABOVE_BYTES:
@@ -511,6 +515,31 @@ class Engine:
         txn = ctx.txn
         if is_read or not hasattr(txn, "savepoint"):
             return handler(sub_ctx, op)
+        if run.notify is None:
+            return self._write(run, txn, handler, sub_ctx, op, op_name)
+        # Keyspace notifications are on: the command's own touched keys give its events (as the
+        # state machine's for a command of its own), noted if it is kept (and dropped with the
+        # script by the quota wrapper if the script is not).
+        outer, txn.touched = txn.touched, set()
+        writes, noted = txn.writes, len(txn.notes)
+        try:
+            result = self._write(run, txn, handler, sub_ctx, op, op_name)
+        finally:
+            touched, txn.touched = txn.touched, outer
+            outer |= touched
+        if isinstance(result, (CommandError, _Rejected)):
+            del txn.notes[noted:]   # what its handler noted went with its writes
+        elif txn.writes != writes:
+            now_ms = ctx.now_ms
+            for db, event, key in notifications.events_for(
+                    op_name, op, command.db, touched, lambda db, key: txn.get(db, key, now_ms) is not None,
+                    run.notify):
+                txn.notes.append((db, notifications.DECIDED, event, key))
+        return result
+
+    def _write(self, run: Run, txn, handler, sub_ctx, op, op_name: str) -> object:
+        """Run one write of the script: the handler's result, a CommandError (its writes undone),
+        or _Rejected (refused: past maxmemory, or a flush in an undo scope)."""
         if not txn.undoing:   # the script runs in a savepoint: each command as the state machine runs it
             result = run_with_quota(txn, handler, sub_ctx, op)
             refused = isinstance(result, CommandError) and result.reason == Reason.OUT_OF_MEMORY

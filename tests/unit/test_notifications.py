@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from raftcache.node import commands, scripting
 from raftcache.node.commands import notifications
 from raftcache.node.config import values
 from raftcache.proto import commands_pb2 as pb
 from tests.unit.test_statemachine import Node
+
+scripting.install()
 
 
 @pytest.fixture
@@ -108,3 +111,40 @@ def test_n_announces_a_new_key_once_before_its_commands_event(node):
     _notify(node, "EA")
     node.run(set=pb.Set(key=b"other", value=b"1"))
     assert _events(node) == [(b"__keyevent@0__:set", b"other")], "A does not include n"
+
+
+def _eval(node, body: bytes, *keys: bytes, version: int = commands.MAX_VERSION):
+    node.index += 1
+    return node.sm.apply(node.index, commands.encode_entry(pb.LogEntry(
+        version=version, now_ms=node.now_ms, command=pb.Command(eval=pb.Eval(body=body, keys=list(keys))))))
+
+
+def test_a_scripts_commands_each_notify_as_redis(node):
+    """From log version 20 the writes a script makes emit their events, in order, as Redis's
+    commands inside a script do; a command that changed nothing emits none."""
+    _notify(node, "KEA")
+    body = (b"redis.call('SET', KEYS[1], '1') redis.call('INCRBY', KEYS[1], 2) redis.call('RPUSH', KEYS[2], 'x') "
+            b"redis.call('LPOP', KEYS[2]) redis.call('SADD', KEYS[3], 'm') redis.call('SADD', KEYS[3], 'm') "
+            b"redis.call('EXPIRE', KEYS[1], 100) return 1")
+    assert _eval(node, body, b"k", b"l", b"s") == 1
+    events = [(channel, message) for channel, message in _events(node) if channel.startswith(b"__keyevent")]
+    assert events == [(b"__keyevent@0__:set", b"k"), (b"__keyevent@0__:incrby", b"k"),
+                      (b"__keyevent@0__:rpush", b"l"), (b"__keyevent@0__:lpop", b"l"), (b"__keyevent@0__:del", b"l"),
+                      (b"__keyevent@0__:sadd", b"s"), (b"__keyevent@0__:expire", b"k")]
+    # a script rolled back emits nothing; a command undone under pcall emits nothing
+    assert "ERR" in str(_eval(node, b"redis.call('SET', KEYS[1], '2') return redis.call('INCR', 'nokey', 'x')", b"k"))
+    assert _events(node) == []
+    assert _eval(node, b"redis.call('SET', KEYS[1], 'v') redis.pcall('INCR', KEYS[1]) return 1", b"k") == 1
+    assert [m for c, m in _events(node) if c.startswith(b"__keyevent")] == [b"k"]
+    # entries of an older version emitted nothing, as the release that wrote them
+    assert _eval(node, b"return redis.call('SET', KEYS[1], '3')", b"k", version=commands.SCRIPT_NOTIFY_VERSION - 1)
+    assert _events(node) == []
+
+
+def test_a_script_inside_multi_notifies_with_the_other_commands(node):
+    _notify(node, "E$")
+    tx = pb.Transaction(commands=[pb.Command(set=pb.Set(key=b"t1", value=b"1")),
+                                  pb.Command(eval=pb.Eval(body=b"return redis.call('INCRBY', KEYS[1], 2)", keys=[b"t2"])),
+                                  pb.Command(eval=pb.Eval(body=b"redis.call('SET', KEYS[1], 'x') error('no')", keys=[b"t3"]))])
+    node.run(transaction=tx)
+    assert sorted(_events(node)) == [(b"__keyevent@0__:incrby", b"t2"), (b"__keyevent@0__:set", b"t1")]
