@@ -1,33 +1,60 @@
-"""Redis glob patterns (KEYS, SCAN MATCH, HSCAN/SSCAN/ZSCAN MATCH) on bytes.
+"""Redis glob patterns (KEYS, SCAN MATCH, HSCAN/SSCAN/ZSCAN MATCH, PSUBSCRIBE, ACL key and
+channel patterns, COMMAND LIST FILTERBY PATTERN) on bytes.
 
 Follows Redis's stringmatchlen(): `*`, `?`, `[...]` classes with ranges and
-`^` negation, and backslash escapes. Pure functions; no I/O.
+`^` negation, and backslash escapes. A pattern is compiled once (`Glob`, kept by
+compile_glob) and matched against many strings: a long pattern used to be parsed
+again for every key, channel or command name it was matched against (a 900 KB
+pattern held a node for tens of seconds). Pure functions; no I/O.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 
-def _glob_tokens(pattern: bytes) -> list[tuple]:
+
+_STAR, _ANY = "*", "?"
+#: The bytes that are not literal in a glob (a literal run ends at the next one).
+_SPECIAL = re.compile(rb"[*?\[\\]")
+#: Patterns up to this long are kept compiled (an LRU of SMALL_CACHED); longer ones, only the
+#: last BIG_CACHED (a huge pattern compiles to a few bytes per byte of it).
+SMALL_PATTERN_BYTES = 16 << 10
+SMALL_CACHED = 256
+BIG_CACHED = 8
+
+
+def _glob_tokens(pattern: bytes) -> list:
     """Parse a Redis glob into tokens, following stringmatchlen() in util.c.
 
-    ("*",) any run; ("?",) one byte; ("=", c) a literal byte;
-    ("[", negate, singles, ranges) a class. `\\x` is a literal x (a trailing
-    backslash is literal); inside a class `\\` escapes too, `a-z` is a range
-    (reversed ends are swapped) and an unterminated class ends the pattern.
+    _STAR any run (consecutive stars are one); _ANY one byte; bytes a literal run; a tuple
+    (negate, singles, ranges) a class. `\\x` is a literal x (a trailing backslash is
+    literal); inside a class `\\` escapes too, `a-z` is a range (reversed ends are swapped)
+    and an unterminated class ends the pattern. Literal runs are found by one regex search.
     """
-    tokens: list[tuple] = []
+    tokens: list = []
+    literal = bytearray()
     i, n = 0, len(pattern)
     while i < n:
         c = pattern[i]
         if c == 0x2A:                                   # *
-            if not tokens or tokens[-1] != ("*",):
-                tokens.append(("*",))
             i += 1
+            if literal:
+                tokens.append(bytes(literal))
+                literal.clear()
+            if not tokens or tokens[-1] is not _STAR:
+                tokens.append(_STAR)
         elif c == 0x3F:                                 # ?
-            tokens.append(("?",))
             i += 1
+            if literal:
+                tokens.append(bytes(literal))
+                literal.clear()
+            tokens.append(_ANY)
         elif c == 0x5B:                                 # [
             i += 1
+            if literal:
+                tokens.append(bytes(literal))
+                literal.clear()
             negate = i < n and pattern[i] == 0x5E       # ^
             if negate:
                 i += 1
@@ -48,53 +75,106 @@ def _glob_tokens(pattern: bytes) -> list[tuple]:
                 else:
                     singles.add(c)
                     i += 1
-            tokens.append(("[", negate, frozenset(singles), tuple(ranges)))
+            tokens.append((negate, frozenset(singles), tuple(ranges)))
         elif c == 0x5C and i + 1 < n:                   # \x
-            tokens.append(("=", pattern[i + 1]))
+            literal.append(pattern[i + 1])
             i += 2
         else:
-            tokens.append(("=", c))
-            i += 1
+            found = _SPECIAL.search(pattern, i + 1)
+            end = found.start() if found else n
+            literal += pattern[i:end]
+            i = end
+    if literal:
+        tokens.append(bytes(literal))
     return tokens
 
 
-def _token_matches(token: tuple, c: int) -> bool:
-    kind = token[0]
-    if kind == "?":
-        return True
-    if kind == "=":
-        return token[1] == c
-    hit = c in token[2] or any(lo <= c <= hi for lo, hi in token[3])
-    return hit != token[1]
+class Glob:
+    """A compiled Redis glob: match() costs what the string and the pattern's tokens need,
+    never a parse; a string shorter than the pattern's fixed part fails at once."""
 
+    __slots__ = ("empty", "tokens", "min_len", "starred")
 
-def glob_match(pattern: bytes, string: bytes) -> bool:
-    """Redis glob matching (KEYS, SCAN MATCH): `*`, `?`, `[...]`, `[^...]`, `[a-z]`, `\\` escapes.
+    def __init__(self, pattern: bytes):
+        self.empty = not pattern
+        self.tokens = tuple(_glob_tokens(pattern))
+        self.starred = _STAR in self.tokens
+        self.min_len = sum(len(t) if type(t) is bytes else 1 for t in self.tokens if t is not _STAR)
 
-    Linear backtracking over the last `*` (O(len(pattern) * len(string)), no
-    recursion). Like Redis, an empty string matches only an empty pattern.
-    """
-    if not string:
-        return not pattern
-    tokens = _glob_tokens(pattern)
-    t = s = 0
-    star_t, star_s = -1, 0
-    while s < len(string):
-        if t < len(tokens) and tokens[t] == ("*",):
-            star_t, star_s = t, s
-            t += 1
-        elif t < len(tokens) and _token_matches(tokens[t], string[s]):
-            t += 1
-            s += 1
-        elif star_t >= 0:
+    def match(self, string: bytes) -> bool:
+        """Redis glob matching: `*`, `?`, `[...]`, `[^...]`, `[a-z]`, `\\` escapes.
+
+        Backtracking over the last `*` only (O(len(pattern) * len(string)), no recursion).
+        Like Redis, an empty string matches only an empty pattern.
+        """
+        n = len(string)
+        if not n:
+            return self.empty
+        if n < self.min_len or (n != self.min_len and not self.starred):
+            return False
+        tokens = self.tokens
+        count = len(tokens)
+        t = s = 0
+        star_t, star_s = -1, 0
+        while s < n:
+            if t < count:
+                token = tokens[t]
+                if token is _STAR:
+                    star_t, star_s = t, s
+                    t += 1
+                    continue
+                kind = type(token)
+                if kind is bytes:
+                    if string.startswith(token, s):
+                        t += 1
+                        s += len(token)
+                        continue
+                elif token is _ANY:
+                    t += 1
+                    s += 1
+                    continue
+                else:
+                    negate, singles, ranges = token
+                    c = string[s]
+                    if (c in singles or any(lo <= c <= hi for lo, hi in ranges)) != negate:
+                        t += 1
+                        s += 1
+                        continue
+            if star_t < 0:
+                return False
             star_s += 1
             s = star_s
             t = star_t + 1
-        else:
-            return False
-    while t < len(tokens) and tokens[t] == ("*",):
-        t += 1
-    return t == len(tokens)
+        while t < count and tokens[t] is _STAR:
+            t += 1
+        return t == count
+
+
+@functools.lru_cache(maxsize=SMALL_CACHED)
+def _compile_small(pattern: bytes) -> Glob:
+    return Glob(pattern)
+
+
+_big: dict[bytes, Glob] = {}
+
+
+def compile_glob(pattern: bytes) -> Glob:
+    """The compiled `pattern`, kept for the calls that follow (a SCAN step, a PUBLISH, a
+    COMMAND LIST match it against many strings: each parse of a long pattern used to be
+    paid once per string)."""
+    if len(pattern) <= SMALL_PATTERN_BYTES:
+        return _compile_small(pattern)
+    glob = _big.get(pattern)
+    if glob is None:
+        if len(_big) >= BIG_CACHED:
+            _big.pop(next(iter(_big)))
+        glob = _big[pattern] = Glob(pattern)
+    return glob
+
+
+def glob_match(pattern: bytes, string: bytes) -> bool:
+    """Redis glob matching (KEYS, SCAN MATCH, PSUBSCRIBE, COMMAND LIST FILTERBY PATTERN)."""
+    return compile_glob(pattern).match(string)
 
 
 # ---------------------------------------------------------------- transactions

@@ -6,9 +6,12 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from raftcache.node.storage import keyspace as keyspace_mod
 from raftcache.node.config import KeyspaceConfig
+from raftcache.node.storage import glob as glob_mod
 from raftcache.node.storage.glob import glob_match
 from raftcache.node.storage.keyspace import (
     RECORD_OVERHEAD_BYTES, Keyspace, KeyspaceFullError, Record, ValueType,
@@ -367,6 +370,120 @@ def test_glob_matches_like_redis(pattern, string, expected):
 
 def test_glob_backtracking_stays_linear_per_star():
     assert glob_match(b"*a" * 20 + b"b", b"a" * 200) is False
+
+
+# The matcher before patterns were compiled (a parse per string matched), kept as the oracle the
+# compiled one must agree with; the table above checks it against Redis's behaviour.
+def _reference_tokens(pattern: bytes) -> list[tuple]:
+    """Parse a Redis glob into tokens, following stringmatchlen() in util.c.
+
+    ("*",) any run; ("?",) one byte; ("=", c) a literal byte;
+    ("[", negate, singles, ranges) a class. `\\x` is a literal x (a trailing
+    backslash is literal); inside a class `\\` escapes too, `a-z` is a range
+    (reversed ends are swapped) and an unterminated class ends the pattern.
+    """
+    tokens: list[tuple] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == 0x2A:                                   # *
+            if not tokens or tokens[-1] != ("*",):
+                tokens.append(("*",))
+            i += 1
+        elif c == 0x3F:                                 # ?
+            tokens.append(("?",))
+            i += 1
+        elif c == 0x5B:                                 # [
+            i += 1
+            negate = i < n and pattern[i] == 0x5E       # ^
+            if negate:
+                i += 1
+            singles: set[int] = set()
+            ranges: list[tuple[int, int]] = []
+            while i < n:
+                c = pattern[i]
+                if c == 0x5C and i + 1 < n:             # \ escapes inside a class
+                    singles.add(pattern[i + 1])
+                    i += 2
+                elif c == 0x5D:                         # ]
+                    i += 1
+                    break
+                elif i + 2 < n and pattern[i + 1] == 0x2D:   # a-z
+                    lo, hi = sorted((c, pattern[i + 2]))
+                    ranges.append((lo, hi))
+                    i += 3
+                else:
+                    singles.add(c)
+                    i += 1
+            tokens.append(("[", negate, frozenset(singles), tuple(ranges)))
+        elif c == 0x5C and i + 1 < n:                   # \x
+            tokens.append(("=", pattern[i + 1]))
+            i += 2
+        else:
+            tokens.append(("=", c))
+            i += 1
+    return tokens
+
+
+def _reference_token_matches(token: tuple, c: int) -> bool:
+    kind = token[0]
+    if kind == "?":
+        return True
+    if kind == "=":
+        return token[1] == c
+    hit = c in token[2] or any(lo <= c <= hi for lo, hi in token[3])
+    return hit != token[1]
+
+
+def _reference_match(pattern: bytes, string: bytes) -> bool:
+    """Redis glob matching (KEYS, SCAN MATCH): `*`, `?`, `[...]`, `[^...]`, `[a-z]`, `\\` escapes.
+
+    Linear backtracking over the last `*` (O(len(pattern) * len(string)), no
+    recursion). Like Redis, an empty string matches only an empty pattern.
+    """
+    if not string:
+        return not pattern
+    tokens = _reference_tokens(pattern)
+    t = s = 0
+    star_t, star_s = -1, 0
+    while s < len(string):
+        if t < len(tokens) and tokens[t] == ("*",):
+            star_t, star_s = t, s
+            t += 1
+        elif t < len(tokens) and _reference_token_matches(tokens[t], string[s]):
+            t += 1
+            s += 1
+        elif star_t >= 0:
+            star_s += 1
+            s = star_s
+            t = star_t + 1
+        else:
+            return False
+    while t < len(tokens) and tokens[t] == ("*",):
+        t += 1
+    return t == len(tokens)
+
+
+_GLOB_BYTES = st.sampled_from(list(b"ab*?[]^-\\x"))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_GLOB_BYTES, max_size=12).map(bytes), st.lists(st.sampled_from(list(b"ab*?[]-\\x")), max_size=10).map(bytes))
+def test_the_compiled_glob_matches_as_the_reference(pattern, string):
+    assert glob_match(pattern, string) is _reference_match(pattern, string)
+
+
+def test_a_long_pattern_is_parsed_once_not_once_per_string(monkeypatch):
+    """A 1 MB pattern matched against 20,000 strings (a SCAN step, COMMAND LIST, a PUBLISH to
+    many patterns) is compiled once: before, each string paid the whole parse (minutes)."""
+    parses = []
+    real = glob_mod._glob_tokens
+    monkeypatch.setattr(glob_mod, "_glob_tokens", lambda pattern: parses.append(pattern) or real(pattern))
+    patterns = (b"x" * (1 << 20), b"*a" * (1 << 19), b"[ab]" * (1 << 18), b"key:*:[0-9]")
+    for pattern in patterns:
+        assert sum(glob_match(pattern, b"key:%d:%d" % (i, i % 10)) for i in range(20_000)) == (
+            20_000 if pattern == b"key:*:[0-9]" else 0)
+    assert len(parses) <= len(patterns)
 
 
 # ---------------------------------------------------------------- snapshots
