@@ -8,6 +8,8 @@ a REDIRECT connection that SUBSCRIBEs to `__redis__:invalidate`.
 
 from __future__ import annotations
 
+import bisect
+
 from raftcache.node.commands import OK
 from raftcache.node.frontends.resp_protocol import RespError, RespMap
 from raftcache.node.service.tracking import INVALIDATION_CHANNEL, Tracking
@@ -133,17 +135,32 @@ def _tracking(conn, args: list[bytes]):
 
 
 def _check_prefix_collisions(kept: tuple[bytes, ...], new: list[bytes]) -> None:
-    """Redis's rule: no two BCAST prefixes of one client may both match a key (one starts the other)."""
-    def overlap(a: bytes, b: bytes) -> bool:
-        return a.startswith(b) or b.startswith(a)
-
+    """Redis's rule: no two BCAST prefixes of one client may both match a key (one starts the
+    other). The error names the collision Redis's own check finds first (the new prefixes in
+    order; for each, the client's prefixes in byte order, then the first later new one), found
+    in O(n log n) rather than Redis's pairwise scan (10,000 prefixes held a node for seconds)."""
+    existing = sorted(kept)   # never overlapping each other
+    partner: list[int | None] = [None] * len(new)   # the least index of a new prefix it overlaps
+    chain: list[int] = []     # in byte order, each a prefix of the next: every prefix of the one at hand
+    for i in sorted(range(len(new)), key=new.__getitem__):
+        while chain and not new[i].startswith(new[chain[-1]]):
+            chain.pop()
+        for j in chain:
+            partner[j] = i if partner[j] is None else min(partner[j], i)
+            partner[i] = j if partner[i] is None else min(partner[i], j)
+        chain.append(i)
     for i, prefix in enumerate(new):
-        for existing in kept:
-            if overlap(existing, prefix):
-                raise RespError(f"ERR Prefix '{prefix.decode(errors='replace')}' overlaps with an existing prefix "
-                                f"'{existing.decode(errors='replace')}'. Prefixes for a single client must not overlap.")
-        for other in new[i + 1:]:
-            if overlap(prefix, other):
-                raise RespError(f"ERR Prefix '{prefix.decode(errors='replace')}' overlaps with another provided "
-                                f"prefix '{other.decode(errors='replace')}'. Prefixes for a single client must not "
-                                f"overlap.")
+        # The client's prefix just before it in byte order may start it (one between them would
+        # overlap it), the one from it on may start with it; Redis names the first in byte order.
+        k = bisect.bisect_right(existing, prefix)
+        found = existing[k - 1] if k and prefix.startswith(existing[k - 1]) else None
+        if found is None and k < len(existing) and existing[k].startswith(prefix):
+            found = existing[k]
+        if found is not None:
+            raise RespError(f"ERR Prefix '{prefix.decode(errors='replace')}' overlaps with an existing prefix "
+                            f"'{found.decode(errors='replace')}'. Prefixes for a single client must not overlap.")
+        if partner[i] is not None:   # the first prefix with a partner: every partner comes later
+            other = new[partner[i]]
+            raise RespError(f"ERR Prefix '{prefix.decode(errors='replace')}' overlaps with another provided "
+                            f"prefix '{other.decode(errors='replace')}'. Prefixes for a single client must not "
+                            f"overlap.")
