@@ -190,10 +190,14 @@ def hrandfield(ctx, op):
     picked = h.random_elements(rng, count)
     if count is None or not op.with_values:
         return picked
+    values: dict[bytes, object] = {}   # a negative count repeats fields: each read once
     flat = []
     for f in picked:
+        value = values.get(f)
+        if value is None:
+            value = values[f] = h.get(f)
         flat.append(f)
-        flat.append(h.get(f))
+        flat.append(value)
     return flat
 
 

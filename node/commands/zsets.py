@@ -257,7 +257,11 @@ def zrandmember(ctx, op):
     picked = z.random_members(random.Random(op.seed or c.seed_of(ctx)), count)
     if count is None or not op.with_scores:
         return picked
-    return _flat([(z.score(m), m) for m in picked], True)
+    scores: dict[bytes, float] = {}   # a negative count repeats members: each read once
+    for m in picked:
+        if m not in scores:
+            scores[m] = z.score(m)
+    return _flat([(scores[m], m) for m in picked], True)
 
 
 def _as_scores(txn, db, key, ctx):

@@ -225,8 +225,11 @@ def test_random_picks_of_an_itemized_set_follow_redis_count_rules_and_the_seed(n
     for count in (1, 5, BIG // 2, BIG, BIG + 10):
         got = pick(count)
         assert len(got) == min(count, BIG) and len(set(got)) == len(got) and set(got) <= members
-    repeats = pick(-1000)
-    assert len(repeats) == 1000 and set(repeats) <= members
+    repeats = pick(-1000)   # more picks than a quarter of the members: drawn from one pass
+    assert len(repeats) == 1000 and set(repeats) <= members and len(set(repeats)) > BIG // 4
+    assert repeats == pick(-1000)   # the seed decides, on every replica
+    few = pick(-3)          # a seek per pick
+    assert len(few) == 3 and set(few) <= members
     seen = {pick(seed=s) for s in range(300)}
     assert len(seen) > BIG // 4  # picks spread over the set
 
@@ -245,9 +248,10 @@ def test_spop_removes_exactly_the_members_it_returns(node):
 def test_hrandfield_with_values_pairs_fields_with_their_values(node):
     pairs = dict(_fields(BIG))
     _hset(node, b"h", pairs.items())
-    flat = node.read(hrandfield=pb.HRandField(key=b"h", count=-50, with_values=True, seed=3))
-    assert len(flat) == 100
-    assert all(pairs[f] == v for f, v in zip(flat[0::2], flat[1::2]))
+    for count in (-3, -50, -5000):   # a seek per pick; drawn from one pass (each value read once)
+        flat = node.read(hrandfield=pb.HRandField(key=b"h", count=count, with_values=True, seed=3))
+        assert len(flat) == -2 * count
+        assert all(pairs[f] == v for f, v in zip(flat[0::2], flat[1::2]))
 
 
 def test_set_algebra_and_store_over_itemized_sets(node):
