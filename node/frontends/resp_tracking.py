@@ -81,8 +81,9 @@ def client(conn, sub: bytes, args: list[bytes]):
     # trackinginfo
     if tracking is None:
         return RespMap([(b"flags", [b"off"]), (b"redirect", -1), (b"prefixes", [])])
-    return RespMap([(b"flags", tracking.flags()), (b"redirect", tracking.redirect),
-                    (b"prefixes", list(tracking.prefixes))])
+    # BCAST without PREFIX tracks the prefix "" (every key), and Redis lists it so
+    prefixes = list(tracking.prefixes) or ([b""] if tracking.bcast else [])
+    return RespMap([(b"flags", tracking.flags()), (b"redirect", tracking.redirect), (b"prefixes", prefixes)])
 
 
 def _tracking(conn, args: list[bytes]):
