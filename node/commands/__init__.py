@@ -99,7 +99,9 @@ LogEntry = pb.LogEntry
 #:      FUNCTION RESTORE takes Redis 7's payload (FUNCTION_DUMP_VERSION; raftcache's own too).
 #:  20: the writes a script makes emit their keyspace notifications, as Redis's (SCRIPT_NOTIFY_VERSION;
 #:      every node emits the same events for an entry, so a release that emits them must not
-#:      apply entries an older one also applies); before, a script emitted none.
+#:      apply entries an older one also applies); before, a script emitted none. SORT takes at
+#:      most node/commands/sort.MAX_GETS GET options (SORT_GETS_VERSION; SORT ... STORE and a
+#:      script's SORT at apply; before, any number).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -126,8 +128,9 @@ SCRIPT_ACL_VERSION = 17
 SCRIPT_EVICT_VERSION = SCRIPT_CALLER_VERSION = 18
 #: The first version that refuses a flagged script past maxmemory unless it allows OOM (19 above).
 SCRIPT_OOM_VERSION = SCRIPT_ERRORSTATS_VERSION = ANY_MAXMEMORY_VERSION = FUNCTION_DUMP_VERSION = 19
-#: The first version whose scripts' writes emit keyspace notifications (20 above).
-SCRIPT_NOTIFY_VERSION = 20
+#: The first version whose scripts' writes emit keyspace notifications, and whose SORT bounds
+#: its GET options (20 above).
+SCRIPT_NOTIFY_VERSION = SORT_GETS_VERSION = 20
 SUPPORTED_VERSIONS = range(1, SCRIPT_NOTIFY_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.

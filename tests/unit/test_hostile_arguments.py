@@ -128,3 +128,22 @@ def test_zrange_limit_past_sys_maxsize(node, by):
     rng.offset, rng.count = 1, 2**63 - 1
     assert node.read(zrange=rng) == [b"b"]
     assert node.run(zrangestore=pb.ZRangeStore(key=b"d", range=rng)) == 1
+
+
+def test_sort_takes_a_bounded_number_of_get_options(node):
+    """SORT l BY nosort with 10,000 `GET #` built 10 million values on the node's one thread:
+    more than MAX_GETS are refused on a read and at apply from log version 20, and an older
+    entry still stores what it stored."""
+    from raftcache.node import commands
+    from raftcache.node.commands.sort import MAX_GETS
+    node.run(push=pb.Push(key=b"l", values=[b"%d" % i for i in range(3)]))
+    many, allowed = [b"#"] * (MAX_GETS + 1), [b"#"] * MAX_GETS
+    refused = node.read(sort=pb.Sort(key=b"l", no_sort=True, get=many))
+    assert isinstance(refused, CommandError) and "at most 64 GET options" in refused.message
+    assert len(node.read(sort=pb.Sort(key=b"l", no_sort=True, get=allowed))) == 3 * MAX_GETS
+    stored = node.run(sort_store=pb.Sort(key=b"l", no_sort=True, get=many, store=b"out"))
+    assert isinstance(stored, CommandError) and node.read(llen=pb.LLen(key=b"out")) == 0
+    node.index += 1
+    old = commands.encode_entry(pb.LogEntry(version=commands.SORT_GETS_VERSION - 1, now_ms=node.now_ms, command=pb.Command(
+        sort_store=pb.Sort(key=b"l", no_sort=True, get=many, store=b"out"))))
+    assert node.sm.apply(node.index, old) == 3 * (MAX_GETS + 1)
