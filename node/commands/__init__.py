@@ -99,7 +99,8 @@ LogEntry = pb.LogEntry
 #:      FUNCTION RESTORE takes Redis 7's payload (FUNCTION_DUMP_VERSION; raftcache's own too).
 #:  20: the writes a script makes emit their keyspace notifications, as Redis's (SCRIPT_NOTIFY_VERSION;
 #:      every node emits the same events for an entry, so a release that emits them must not
-#:      apply entries an older one also applies); before, a script emitted none. SORT takes at
+#:      apply entries an older one also applies); before, a script emitted none. Inside MULTI a
+#:      command's noted events come in its place (notifications.STEP; before, first). SORT takes at
 #:      most node/commands/sort.MAX_GETS GET options (SORT_GETS_VERSION; SORT ... STORE and a
 #:      script's SORT at apply; before, any number).
 #: The first version with cluster mode (docs/cluster-mode.md).

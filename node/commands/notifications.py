@@ -111,16 +111,36 @@ EVENTS: dict[str, tuple[str, Event]] = {
 }
 
 
-#: Writes whose events are only the ones their handlers note (WriteTxn.notes), MULTI/EXEC,
-#: and scripts (each command a script runs notes its events: node/scripting/engine.py).
-NOTING = frozenset({"transaction", "hexpire", "hpersist", "delete_expired_fields", "eval"})
-#: The class of a noted event whose class was checked already (a script's command's events).
+#: Writes whose events are only the ones their handlers note (WriteTxn.notes), and MULTI/EXEC.
+NOTING = frozenset({"transaction", "hexpire", "hpersist", "delete_expired_fields"})
+#: ... and, from log version 20 (commands.SCRIPT_NOTIFY_VERSION), scripts: each command a script
+#: runs notes its events (node/scripting/engine.py).
+NOTING_SINCE_20 = NOTING | {"eval"}
+#: The class of a noted event whose class was checked already (a script's command's events,
+#: `new` included, in order): taken as it is, never followed by a `del` of noted_deletions.
 DECIDED = ""
+#: In the notes of a MULTI/EXEC from log version 20: the next queued command starts here (what it
+#: notes comes just before its own events; before, every noted event came first).
+STEP = (-1, "step", "", b"")
 
 
 def noted_events(notes: list | None, flags: frozenset[str]) -> list[tuple[int, str, bytes]]:
     """(db, event, key) of the events handlers noted, of the classes enabled."""
     return [(db, event, key) for db, klass, event, key in notes or () if klass == DECIDED or klass in flags]
+
+
+def by_step(notes: list, count: int) -> list[list] | None:
+    """A MULTI/EXEC's notes split at its STEP marks: what came before the first command, then
+    each of its `count` commands' own; None when the entry has no marks (before version 20)."""
+    if STEP not in notes:
+        return None
+    groups: list[list] = [[]]
+    for note in notes:
+        if note is STEP:
+            groups.append([])
+        else:
+            groups[-1].append(note)
+    return groups + [[] for _ in range(count + 1 - len(groups))]
 
 
 def noted_deletions(notes: list | None, found: list[tuple[int, str, bytes]], exists: Callable[[int, bytes], bool],
@@ -130,7 +150,9 @@ def noted_deletions(notes: list | None, found: list[tuple[int, str, bytes]], exi
     if "g" not in flags:
         return []
     out: list[tuple[int, str, bytes]] = []
-    for db, _, _, key in notes or ():
+    for db, klass, _, key in notes or ():
+        if klass == DECIDED or klass == STEP[1]:
+            continue   # a script's command's events say their `del` themselves
         event = (db, "del", key)
         if event not in found and event not in out and not exists(db, key):
             out.append(event)

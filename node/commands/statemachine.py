@@ -293,7 +293,9 @@ class StateMachine:
             if previous is not dedup.MISS:
                 return previous
         writes = txn.writes
-        notify = self._notify if name in notifications.EVENTS or name in notifications.NOTING else None
+        noting = notifications.NOTING_SINCE_20 if entry.version >= commands.SCRIPT_NOTIFY_VERSION \
+            else notifications.NOTING
+        notify = self._notify if name in notifications.EVENTS or name in noting else None
         track = self.track_writes and name not in READ_COMMANDS
         if notify or track:
             txn.touched = set()
@@ -408,8 +410,13 @@ class StateMachine:
         steps = [(sub.WhichOneof("op"), sub) for sub in command.transaction.commands] \
             if name == "transaction" else [(name, command)]
         found = [(db, "new", key) for db, key in created or ()]   # Redis's `n`: a key added (before its command's event)
-        found += notifications.noted_events(notes, self._notify)   # e.g. hash fields expired before the write
-        for step_name, step in steps:
+        groups = notifications.by_step(notes, len(steps)) if name == "transaction" and notes else None
+        # e.g. hash fields expired before the write; from log version 20 each queued command's
+        # notes come just before its own events
+        found += notifications.noted_events(notes if groups is None else groups[0], self._notify)
+        for i, (step_name, step) in enumerate(steps):
+            if groups is not None:
+                found += notifications.noted_events(groups[i + 1], self._notify)
             op = getattr(step, step_name)
             keys = touched if touched or not hasattr(op, "key") else {(step.db, op.key)}  # only items changed
             found += notifications.events_for(step_name, op, step.db, keys, exists, self._notify)

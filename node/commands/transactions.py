@@ -24,7 +24,7 @@ import dataclasses
 import random
 
 from raftcache.node import commands
-from raftcache.node.commands import WATCH_VERSION
+from raftcache.node.commands import WATCH_VERSION, notifications
 from raftcache.node.storage import containers as c
 from raftcache.node.config import MAX_KEY_BYTES_LIMIT
 from raftcache.node.errors import CommandError, Reason
@@ -49,7 +49,11 @@ def transaction(ctx, op):
             return None  # a watched key changed: EXEC aborts
     table = ctx.handlers
     results = []
+    # each command's noted keyspace events in its place (log version 20: notifications.STEP)
+    notes = txn.notes if ctx.version >= commands.SCRIPT_NOTIFY_VERSION else None
     for sub in op.commands:
+        if notes is not None:
+            notes.append(notifications.STEP)
         name = sub.WhichOneof("op")
         handler = table.get(name)
         if handler is None or name == "transaction":

@@ -223,12 +223,14 @@ def test_keyspace_events_of_writes_through_the_leader_reach_a_subscriber_on_a_fo
         leader.config_set("notify-keyspace-events", "Kq")
 
 
-#: A script whose commands emit 18 events of several classes (the second SADD and the failed INCR none).
+#: A script whose commands emit 22 messages of several classes (the second SADD and the failed
+#: INCR none; the key RENAME moves away no `del`).
 _SCRIPT_WITH_EVENTS = ("redis.call('SET', KEYS[1], '1') redis.call('INCRBY', KEYS[1], 2) "
                        "redis.call('RPUSH', KEYS[2], 'x') redis.call('LPOP', KEYS[2]) "
                        "redis.call('SADD', KEYS[3], 'm') redis.call('SADD', KEYS[3], 'm') "
                        "redis.call('HSET', KEYS[4], 'f', 'v') redis.call('EXPIRE', KEYS[1], 100) "
-                       "redis.pcall('INCR', KEYS[4]) redis.call('DEL', KEYS[3]) return 1")
+                       "redis.pcall('INCR', KEYS[4]) redis.call('DEL', KEYS[3]) "
+                       "redis.call('RENAME', KEYS[1], KEYS[5]) return 1")
 
 
 def test_the_writes_of_a_script_emit_the_keyspace_events_redis_emits(cluster, real_redis):
@@ -236,14 +238,14 @@ def test_the_writes_of_a_script_emit_the_keyspace_events_redis_emits(cluster, re
     seen by a subscriber on a follower; compared with a real redis-server."""
     leader = client(cluster.leader(), 2)
     follower = cluster.followers()[0]
-    keys = ("{s}k", "{s}l", "{s}s", "{s}h")
+    keys = ("{s}k", "{s}l", "{s}s", "{s}h", "{s}r")
 
     def events(r: redis.Redis, subscriber: redis.Redis) -> list:
         p = subscriber.pubsub()
         p.psubscribe("__key*__:*")
         _subscribed(p, "psubscribe", 1)
         assert r.eval(_SCRIPT_WITH_EVENTS, len(keys), *keys) == 1
-        got = [(m["channel"], m["data"]) for m in _messages(p, 18)]
+        got = [(m["channel"], m["data"]) for m in _messages(p, 22)]
         assert _messages(p, 1, timeout_s=1) == [], "no more"
         p.close()
         return got
