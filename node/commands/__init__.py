@@ -102,7 +102,10 @@ LogEntry = pb.LogEntry
 #:      apply entries an older one also applies); before, a script emitted none. Inside MULTI a
 #:      command's noted events come in its place (notifications.STEP; before, first). SORT takes at
 #:      most node/commands/sort.MAX_GETS GET options (SORT_GETS_VERSION; SORT ... STORE and a
-#:      script's SORT at apply; before, any number).
+#:      script's SORT at apply; before, any number). *RANDMEMBER's picks with repeats are drawn
+#:      from one pass over a large container, at most 100,000 (RANDOM_PICKS_VERSION; before, a
+#:      seek per pick, at most 1,000,000: a script's SRANDMEMBER decides what it writes). A
+#:      script's XREAD takes `+` (before: an invalid stream id).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -131,7 +134,7 @@ SCRIPT_EVICT_VERSION = SCRIPT_CALLER_VERSION = 18
 SCRIPT_OOM_VERSION = SCRIPT_ERRORSTATS_VERSION = ANY_MAXMEMORY_VERSION = FUNCTION_DUMP_VERSION = 19
 #: The first version whose scripts' writes emit keyspace notifications, and whose SORT bounds
 #: its GET options (20 above).
-SCRIPT_NOTIFY_VERSION = SORT_GETS_VERSION = 20
+SCRIPT_NOTIFY_VERSION = SORT_GETS_VERSION = RANDOM_PICKS_VERSION = 20
 SUPPORTED_VERSIONS = range(1, SCRIPT_NOTIFY_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
@@ -464,3 +467,9 @@ def check_limits(command: pb.Command, *, databases: int, max_key_bytes: int, max
 
 def _key_too_large(key: bytes, max_key_bytes: int) -> CommandError:
     return CommandError(f"key is {len(key)} bytes; the limit is {max_key_bytes}", Reason.KEY_TOO_LARGE)
+
+
+def one_pass_picks(ctx) -> bool:
+    """*RANDMEMBER's picks with repeats follow RANDOM_PICKS_VERSION's rules: on a read this node
+    serves, and at apply from that version (an older entry keeps its release's)."""
+    return not ctx.index or ctx.version >= RANDOM_PICKS_VERSION

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import random
 
+from raftcache.node import commands
 from raftcache.node.storage import containers as c
 from raftcache.node.storage import itemmap, itemzset
 from raftcache.node.errors import CommandError, Reason, overflow
@@ -184,10 +185,11 @@ def hrandfield(ctx, op):
         return record
     rng = random.Random(op.seed or c.seed_of(ctx))
     count = op.count if op.HasField("count") else None
-    refused = c.repeats_refused(count)
+    one_pass = commands.one_pass_picks(ctx)
+    refused = c.repeats_refused(count, one_pass)
     if refused is not None:
         return refused
-    picked = h.random_elements(rng, count)
+    picked = h.random_elements(rng, count, one_pass)
     if count is None or not op.with_values:
         return picked
     values: dict[bytes, object] = {}   # a negative count repeats fields: each read once

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 
+from raftcache.node import commands
 from raftcache.node.storage import containers as c
 from raftcache.node.storage import itemmap
 from raftcache.node.errors import CommandError, Reason
@@ -105,7 +106,9 @@ def srandmember(ctx, op):
     if s is None:
         return record
     count = op.count if op.HasField("count") else None
-    return c.repeats_refused(count) or s.random_elements(random.Random(op.seed or c.seed_of(ctx)), count)
+    one_pass = commands.one_pass_picks(ctx)
+    return c.repeats_refused(count, one_pass) or s.random_elements(random.Random(op.seed or c.seed_of(ctx)), count,
+                                                                   one_pass)
 
 
 def smove(ctx, op):

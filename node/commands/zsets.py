@@ -16,6 +16,7 @@ import math
 import random
 import sys
 
+from raftcache.node import commands
 from raftcache.node.storage import containers as c
 from raftcache.node.storage import itemmap, itemzset
 from raftcache.node.errors import CommandError, Reason, wrong_type
@@ -251,10 +252,11 @@ def zrandmember(ctx, op):
     if z is None:
         return record
     count = op.count if op.HasField("count") else None
-    refused = c.repeats_refused(count)
+    one_pass = commands.one_pass_picks(ctx)
+    refused = c.repeats_refused(count, one_pass)
     if refused is not None:
         return refused
-    picked = z.random_members(random.Random(op.seed or c.seed_of(ctx)), count)
+    picked = z.random_members(random.Random(op.seed or c.seed_of(ctx)), count, one_pass)
     if count is None or not op.with_scores:
         return picked
     scores: dict[bytes, float] = {}   # a negative count repeats members: each read once

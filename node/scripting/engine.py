@@ -50,6 +50,7 @@ from raftcache.node.frontends.resp_table import TABLE
 from raftcache.node.frontends.resp_types import SINCE_HFE
 from raftcache.node.scripting import lualibs, store
 from raftcache.node.scripting.sandbox import HOOK_STEP, Sandbox
+from raftcache.node.storage.containers import seed_of
 from raftcache.proto import commands_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,10 @@ REPLY_DEPTH_LIMIT = 32
 #: Ops whose message has an `expiry` (commands.stamp turns its ttl_ms into a deadline).
 _EXPIRY_OPS = frozenset(f.name for f in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields
                         if "expiry" in f.message_type.fields_by_name)
+#: Ops that carry the seed of their random choice (*RANDMEMBER, RANDOMKEY): the builder draws one
+#: from the system; a script at apply gets one from its entry instead (_execute).
+_SEEDED_OPS = frozenset(f.name for f in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields
+                        if "seed" in f.message_type.fields_by_name)
 #: Ops whose values commands.check_limits checks besides their keys.
 _VALUE_CHECKED = frozenset({"set", "append", "set_range", "mset", "mset_nx"})
 #: Command names (as a script spells them) remembered with their Spec.
@@ -227,6 +232,7 @@ class Run:
     errorstats: bool = True           # its commands' errors in INFO errorstats (commands.SCRIPT_ERRORSTATS_VERSION)
     write_quota: bool = True          # each write measured against maxmemory alone (commands.SCRIPT_OOM_VERSION)
     notify: frozenset | None = None   # the keyspace events its writes note (commands.SCRIPT_NOTIFY_VERSION)
+    picks: int = 0                    # random choices its commands made so far (_execute's seeds)
 
 
 def _prefix(error: CommandError) -> str:
@@ -510,6 +516,11 @@ class Engine:
         error = self._limits(ctx, command, op_name, op)
         if error is None and op_name in _EXPIRY_OPS and op.HasField("expiry"):
             error = commands.stamp_op(op_name, op, ctx.now_ms)
+        if op_name in _SEEDED_OPS and not serving_read(ctx):
+            # at apply every replica must choose alike: the n-th random choice of the run draws
+            # from the entry's seed and n (the builder drew from the system: replicas differed)
+            run.picks += 1
+            op.seed = (seed_of(ctx) * 0x9E3779B97F4A7C15 + run.picks) % ((1 << 63) - 1) + 1
         if error is not None:
             return error
         handler = ctx.handlers.get(op_name)

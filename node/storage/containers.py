@@ -148,12 +148,15 @@ def seed_of(ctx) -> int:
 #: loop: a million picks WITHVALUES held a node 1.1–1.5 s, past the shortest election
 #: timeout (0.6 s); a hundred thousand take ~0.15 s.
 MAX_RANDOM_REPEATS = 100_000
+#: ... in entries applied before log semantics version 20 (commands.RANDOM_PICKS_VERSION).
+OLD_MAX_RANDOM_REPEATS = 1_000_000
 
 
-def repeats_refused(count: int | None) -> CommandError | None:
-    """The error for a negative random count past MAX_RANDOM_REPEATS, or None."""
-    if count is not None and count < -MAX_RANDOM_REPEATS:
-        return CommandError(f"value is out of range, at most {MAX_RANDOM_REPEATS} elements can be picked "
+def repeats_refused(count: int | None, one_pass: bool = True) -> CommandError | None:
+    """The error for a negative random count past the bound of its rules (commands.one_pass_picks), or None."""
+    limit = MAX_RANDOM_REPEATS if one_pass else OLD_MAX_RANDOM_REPEATS
+    if count is not None and count < -limit:
+        return CommandError(f"value is out of range, at most {limit} elements can be picked "
                             "with repeats", Reason.INVALID_ARGUMENT)
     return None
 

@@ -298,14 +298,15 @@ class ItemMap(itemview.ContainerView):
             raise KeyError(element)
 
     # -- random picks (SRANDMEMBER, SPOP, HRANDFIELD) and SCAN
-    def random_elements(self, rng, count: int | None):
+    def random_elements(self, rng, count: int | None, one_pass: bool = True):
         """Redis's *RANDMEMBER count rules over the elements: one element (count None),
-        up to count distinct ones (count > 0), or |count| with repeats (count < 0)."""
+        up to count distinct ones (count > 0), or |count| with repeats (count < 0; see
+        random_hashed for `one_pass`)."""
         if self._inline is not None:
             return c.random_pick(rng, list(self._inline), count)
         if self._stale:
             return c.random_pick(rng, self.keys(), count)
-        return random_hashed(self._txn, self._cid, self._count, b"", rng, count)
+        return random_hashed(self._txn, self._cid, self._count, b"", rng, count, one_pass)
 
     def scan(self, cursor: int, count: int, match: bytes) -> tuple[int, list[tuple[bytes, object]]]:
         """One *SCAN step: (next cursor, [(element, value)]). An inline container is
@@ -354,12 +355,14 @@ def _pick_one(txn, cid: int, prefix: bytes, rng) -> bytes:
 _REPEATS_PER_SCAN = 4
 
 
-def random_hashed(txn, cid: int, size: int, prefix: bytes, rng, count: int | None):
-    """*RANDMEMBER's count rules (see ItemMap.random_elements) over a family of `size` elements."""
+def random_hashed(txn, cid: int, size: int, prefix: bytes, rng, count: int | None, one_pass: bool = True):
+    """*RANDMEMBER's count rules (see ItemMap.random_elements) over a family of `size` elements.
+    `one_pass` (commands.one_pass_picks): many picks with repeats may come from one pass over the
+    elements; without it (an entry of an older log version at apply) every pick seeks."""
     if count is None:
         return _pick_one(txn, cid, prefix, rng)
     if count < 0:
-        if -count * _REPEATS_PER_SCAN < size:
+        if not one_pass or -count * _REPEATS_PER_SCAN < size:
             return [_pick_one(txn, cid, prefix, rng) for _ in range(-count)]
         # as many picks as a fraction of the elements: one pass over them costs less than a
         # seek per pick (a million picks of 200 fields took seconds)

@@ -214,10 +214,10 @@ class ItemZSet(itemview.ContainerView):
         return True
 
     # -- random picks (ZRANDMEMBER) and ZSCAN
-    def random_members(self, rng, count: int | None):
+    def random_members(self, rng, count: int | None, one_pass: bool = True):
         if self._entries is not None:
             return c.random_pick(rng, [m for _, m in self._entries], count)
-        return random_hashed(self._txn, self._cid, self._count, _MEMBERS, rng, count)
+        return random_hashed(self._txn, self._cid, self._count, _MEMBERS, rng, count, one_pass)
 
     def scan(self, cursor: int, count: int, match: bytes) -> tuple[int, list[tuple[bytes, float]]]:
         """One ZSCAN step: (next cursor, [(member, score)]); an inline set comes whole."""

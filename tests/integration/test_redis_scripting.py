@@ -237,9 +237,12 @@ def test_a_runaway_read_only_script_on_the_leader_causes_no_election(cluster, no
 
 def test_random_and_time_are_the_same_on_every_replica(cluster, nodes):
     leader, _ = nodes
+    leader.sadd("members", *range(300))
     leader.eval("redis.call('SET', KEYS[1], math.random() .. ':' .. math.random(1000000)) "
-                "redis.call('SET', KEYS[2], table.concat(redis.call('TIME'), '.'))", 2, "rand", "time")
-    values = _replicas_agree(cluster, "rand", "time")
+                "redis.call('SET', KEYS[2], table.concat(redis.call('TIME'), '.')) "
+                "redis.call('SET', KEYS[3], table.concat(redis.call('SRANDMEMBER', KEYS[4], -20), ','))",
+                4, "rand", "time", "picked", "members")
+    values = _replicas_agree(cluster, "rand", "time", "picked")
     assert all(values)
     assert leader.eval("return redis.call('GET', KEYS[1])", 1, "rand") != leader.eval(
         "return math.random() .. ':' .. math.random(1000000)", 0)

@@ -832,3 +832,28 @@ def _rdb_length(n: int) -> bytes:
 
 
 _LZF_LITERAL_OF_A = _lzf_literals(LIB_A)
+
+
+def test_a_scripts_random_picks_with_repeats_keep_their_releases_rules(node):
+    """A script's SRANDMEMBER decides what it writes: every replica must pick alike (the n-th
+    random choice of a run draws from the entry's seed; the builder's system seed made replicas
+    differ), and an entry of an older log version picks as its release did (a seek per pick;
+    from version 20, many picks of a large set come from one pass)."""
+    run(node, "for i = 1, 200 do redis.call('SADD', KEYS[1], 'm' .. i) end", ["s"])
+    body = "local m = redis.call('SRANDMEMBER', KEYS[1], ARGV[1]) redis.call('DEL', KEYS[2]) " \
+           "redis.call('RPUSH', KEYS[2], unpack(m)) return #m"
+    old, new = commands.RANDOM_PICKS_VERSION - 1, commands.RANDOM_PICKS_VERSION
+    assert run(node, body, ["s", "old"], [-100], seed=11, version=old) == 100
+    assert run(node, body, ["s", "new"], [-100], seed=11, version=new) == 100
+    picked_old = node.read(lrange=pb.LRange(key=b"old", start=0, stop=-1))
+    picked_new = node.read(lrange=pb.LRange(key=b"new", start=0, stop=-1))
+    assert picked_old != picked_new   # the seed is the same, the rules are not
+    assert run(node, body, ["s", "again"], [-100], seed=11, version=old) == 100
+    assert node.read(lrange=pb.LRange(key=b"again", start=0, stop=-1)) == picked_old
+    # two choices in one run differ; the same entry on another replica makes the same two
+    twice = "return {redis.call('SRANDMEMBER', KEYS[1]), redis.call('HRANDFIELD', KEYS[2]), " \
+            "redis.call('SRANDMEMBER', KEYS[1]), redis.call('HRANDFIELD', KEYS[2])}"
+    run(node, "for i = 1, 200 do redis.call('HSET', KEYS[1], 'f' .. i, i) end", ["h"])
+    first = run(node, twice, ["s", "h"], seed=5)
+    assert first[0] != first[2] or first[1] != first[3]
+    assert run(node, twice, ["s", "h"], seed=5) == first
