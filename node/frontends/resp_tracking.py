@@ -139,17 +139,21 @@ def _check_prefix_collisions(kept: tuple[bytes, ...], new: list[bytes]) -> None:
     """Redis's rule: no two BCAST prefixes of one client may both match a key (one starts the
     other). The error names the collision Redis's own check finds first (the new prefixes in
     order; for each, the client's prefixes in byte order, then the first later new one), found
-    in O(n log n) rather than Redis's pairwise scan (10,000 prefixes held a node for seconds)."""
+    in O(n log n) (a sort, then one pass) rather than Redis's pairwise scan (10,000 prefixes held
+    a node for seconds)."""
     existing = sorted(kept)   # never overlapping each other
-    partner: list[int | None] = [None] * len(new)   # the least index of a new prefix it overlaps
-    chain: list[int] = []     # in byte order, each a prefix of the next: every prefix of the one at hand
-    for i in sorted(range(len(new)), key=new.__getitem__):
-        while chain and not new[i].startswith(new[chain[-1]]):
+    order = sorted(range(len(new)), key=new.__getitem__)
+    # A prefix overlaps another new one iff one starts the other: in byte order, the one just
+    # after it starts with it, or one before it is its prefix (then the chain of prefixes, each
+    # starting the next, that ends before it is not empty).
+    overlapping = [False] * len(new)
+    chain: list[bytes] = []
+    for rank, i in enumerate(order):
+        prefix = new[i]
+        while chain and not prefix.startswith(chain[-1]):
             chain.pop()
-        for j in chain:
-            partner[j] = i if partner[j] is None else min(partner[j], i)
-            partner[i] = j if partner[i] is None else min(partner[i], j)
-        chain.append(i)
+        overlapping[i] = bool(chain) or (rank + 1 < len(order) and new[order[rank + 1]].startswith(prefix))
+        chain.append(prefix)
     for i, prefix in enumerate(new):
         # The client's prefix just before it in byte order may start it (one between them would
         # overlap it), the one from it on may start with it; Redis names the first in byte order.
@@ -160,8 +164,8 @@ def _check_prefix_collisions(kept: tuple[bytes, ...], new: list[bytes]) -> None:
         if found is not None:
             raise RespError(f"ERR Prefix '{prefix.decode(errors='replace')}' overlaps with an existing prefix "
                             f"'{found.decode(errors='replace')}'. Prefixes for a single client must not overlap.")
-        if partner[i] is not None:   # the first prefix with a partner: every partner comes later
-            other = new[partner[i]]
+        if overlapping[i]:   # the first new prefix that overlaps another: every such other comes later
+            other = next(p for p in new[i + 1:] if p.startswith(prefix) or prefix.startswith(p))
             raise RespError(f"ERR Prefix '{prefix.decode(errors='replace')}' overlaps with another provided "
                             f"prefix '{other.decode(errors='replace')}'. Prefixes for a single client must not "
                             f"overlap.")

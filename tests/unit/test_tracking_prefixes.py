@@ -4,6 +4,7 @@ request of many prefixes checked at once rather than pair by pair."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -54,15 +55,25 @@ def test_the_verdict_and_the_text_are_redis_s(kept, new):
     assert _check(kept, new) == _redis_check(kept, new)
 
 
-def test_many_prefixes_are_checked_without_comparing_every_pair():
-    new = [b"p%05d:" % i for i in range(4_000)] + [b"p03999"]   # the last starts the one before it
-    compared = []
-    real = bytes.startswith
-    class Counting(bytes):
-        def startswith(self, other, *args):
-            compared.append(1)
-            return real(self, other, *args)
-    text = _check((b"zz",), [Counting(p) for p in new])
-    assert text == ("ERR Prefix 'p03999:' overlaps with another provided prefix 'p03999'. "
-                    "Prefixes for a single client must not overlap.")
-    assert len(compared) < 10 * len(new)   # the pairwise check makes ~8 million
+class _Counting(bytes):
+    """A prefix that counts the comparisons made with it."""
+    compared = [0]
+
+    def startswith(self, other, *args):
+        _Counting.compared[0] += 1
+        return bytes.startswith(self, other, *args)
+
+
+@pytest.mark.parametrize("new, expected", [
+    # the last one starts the one before it: the pairwise check makes ~8 million comparisons
+    ([b"p%05d:" % i for i in range(4_000)] + [b"p03999"], ("p03999:", "p03999")),
+    ([b"a"] * 4_000, ("a", "a")),                                # every pair overlaps
+    ([b"a" * n for n in range(1, 4_001)], ("a", "aa")),          # a chain, each starting the next
+    ([b""] + [b"x%d" % i for i in range(4_000)], ("", "x0")),
+])
+def test_many_prefixes_are_checked_without_comparing_every_pair(new, expected):
+    _Counting.compared[0] = 0
+    assert _check((), [_Counting(p) for p in new]) == (
+        f"ERR Prefix '{expected[0]}' overlaps with another provided prefix '{expected[1]}'. "
+        f"Prefixes for a single client must not overlap.")
+    assert _Counting.compared[0] < 10 * len(new)
