@@ -28,7 +28,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 
-from raftcache.node.storage.glob import glob_match
+from raftcache.node.storage.glob import Glob, compile_glob, glob_match
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ class Hub:
     def __init__(self) -> None:
         self._channels: dict[bytes, set[Subscriptions]] = {}
         self._patterns: dict[bytes, set[Subscriptions]] = {}
+        self._globs: dict[bytes, Glob] = {}   # each subscribed pattern compiled once (matched per message)
         self._shard: dict[bytes, set[Subscriptions]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Events applied and not yet delivered (handed over by the Raft thread), and whether
@@ -118,9 +119,13 @@ class Hub:
 
     def psubscribe(self, sub: Subscriptions, pattern: bytes) -> None:
         self._add(self._patterns, pattern, sub, sub.patterns)
+        if pattern not in self._globs:
+            self._globs[pattern] = compile_glob(pattern)
 
     def punsubscribe(self, sub: Subscriptions, pattern: bytes) -> None:
         self._remove(self._patterns, pattern, sub, sub.patterns)
+        if pattern not in self._patterns:
+            self._globs.pop(pattern, None)
 
     def ssubscribe(self, sub: Subscriptions, channel: bytes) -> None:
         self._add(self._shard, channel, sub, sub.shard_channels)
@@ -145,7 +150,7 @@ class Hub:
             return len(self._shard.get(channel, ()))
         count = len(self._channels.get(channel, ()))
         for pattern, members in self._patterns.items():
-            if glob_match(pattern, channel):
+            if self._globs[pattern].match(channel):
                 count += len(members)
         return count
 
@@ -219,7 +224,7 @@ class Hub:
                 for sub in members:
                     rounds.setdefault(sub, []).append(frame)
             for pattern, members in self._patterns.items():
-                if glob_match(pattern, channel):
+                if self._globs[pattern].match(channel):
                     frame = Message([b"pmessage", pattern, channel, message])
                     for sub in members:
                         rounds.setdefault(sub, []).append(frame)

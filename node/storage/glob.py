@@ -3,9 +3,10 @@ channel patterns, COMMAND LIST FILTERBY PATTERN) on bytes.
 
 Follows Redis's stringmatchlen(): `*`, `?`, `[...]` classes with ranges and
 `^` negation, and backslash escapes. A pattern is compiled once (`Glob`, kept by
-compile_glob) and matched against many strings: a long pattern used to be parsed
-again for every key, channel or command name it was matched against (a 900 KB
-pattern held a node for tens of seconds). Pure functions; no I/O.
+compile_glob; a subscribed one by node/service/pubsub.py) and matched against many
+strings: a long pattern used to be parsed again for every key, channel or command name
+it was matched against (a 900 KB pattern held a node for tens of seconds). Pure
+functions; no I/O.
 """
 
 from __future__ import annotations
@@ -18,21 +19,37 @@ _STAR, _ANY = "*", "?"
 #: The bytes that are not literal in a glob (a literal run ends at the next one).
 _SPECIAL = re.compile(rb"[*?\[\\]")
 #: Patterns up to this long are kept compiled (an LRU of SMALL_CACHED); longer ones, only the
-#: last BIG_CACHED (a huge pattern compiles to a few bytes per byte of it).
-SMALL_PATTERN_BYTES = 16 << 10
+#: last BIG_CACHED. A compiled pattern holds at most ~10 bytes per byte of it (a pointer per
+#: token; equal classes share one bitmap), so the caches hold at most ~10 MB and ~40 MB of
+#: patterns as long as a client's request (1 MB).
+SMALL_PATTERN_BYTES = 4 << 10
 SMALL_CACHED = 256
-BIG_CACHED = 8
+BIG_CACHED = 4
+
+
+_ALL_BYTES = (1 << 256) - 1
+
+
+def _class_mask(negate: bool, singles: set[int], ranges: list[tuple[int, int]]) -> int:
+    """A `[...]` class as an int whose bit c says whether it matches byte c (negation applied)."""
+    mask = 0
+    for c in singles:
+        mask |= 1 << c
+    for lo, hi in ranges:
+        mask |= ((1 << (hi - lo + 1)) - 1) << lo
+    return mask ^ _ALL_BYTES if negate else mask
 
 
 def _glob_tokens(pattern: bytes) -> list:
     """Parse a Redis glob into tokens, following stringmatchlen() in util.c.
 
-    _STAR any run (consecutive stars are one); _ANY one byte; bytes a literal run; a tuple
-    (negate, singles, ranges) a class. `\\x` is a literal x (a trailing backslash is
+    _STAR any run (consecutive stars are one); _ANY one byte; bytes a literal run; an int
+    the bytes a class matches (_class_mask). `\\x` is a literal x (a trailing backslash is
     literal); inside a class `\\` escapes too, `a-z` is a range (reversed ends are swapped)
     and an unterminated class ends the pattern. Literal runs are found by one regex search.
     """
     tokens: list = []
+    classes: dict[bytes, int] = {}   # equal classes share one mask
     literal = bytearray()
     i, n = 0, len(pattern)
     while i < n:
@@ -51,6 +68,7 @@ def _glob_tokens(pattern: bytes) -> list:
                 literal.clear()
             tokens.append(_ANY)
         elif c == 0x5B:                                 # [
+            start = i
             i += 1
             if literal:
                 tokens.append(bytes(literal))
@@ -75,7 +93,11 @@ def _glob_tokens(pattern: bytes) -> list:
                 else:
                     singles.add(c)
                     i += 1
-            tokens.append((negate, frozenset(singles), tuple(ranges)))
+            text = pattern[start:i]
+            found = classes.get(text)
+            if found is None:
+                found = classes[text] = _class_mask(negate, singles, ranges)
+            tokens.append(found)
         elif c == 0x5C and i + 1 < n:                   # \x
             literal.append(pattern[i + 1])
             i += 2
@@ -133,13 +155,10 @@ class Glob:
                     t += 1
                     s += 1
                     continue
-                else:
-                    negate, singles, ranges = token
-                    c = string[s]
-                    if (c in singles or any(lo <= c <= hi for lo, hi in ranges)) != negate:
-                        t += 1
-                        s += 1
-                        continue
+                elif token >> string[s] & 1:   # a class's mask
+                    t += 1
+                    s += 1
+                    continue
             if star_t < 0:
                 return False
             star_s += 1
