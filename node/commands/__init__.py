@@ -134,7 +134,7 @@ SCRIPT_EVICT_VERSION = SCRIPT_CALLER_VERSION = 18
 SCRIPT_OOM_VERSION = SCRIPT_ERRORSTATS_VERSION = ANY_MAXMEMORY_VERSION = FUNCTION_DUMP_VERSION = 19
 #: The first version whose scripts' writes emit keyspace notifications, and whose SORT bounds
 #: its GET options (20 above).
-SCRIPT_NOTIFY_VERSION = SORT_GETS_VERSION = RANDOM_PICKS_VERSION = 20
+SCRIPT_NOTIFY_VERSION = SORT_GETS_VERSION = RANDOM_PICKS_VERSION = XREAD_LAST_VERSION = 20
 SUPPORTED_VERSIONS = range(1, SCRIPT_NOTIFY_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.

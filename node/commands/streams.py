@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from raftcache.node.commands import OK
+from raftcache.node.commands import OK, XREAD_LAST_VERSION
 from raftcache.node.commands.strings import Ctx
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.storage import stream as st
@@ -206,6 +206,9 @@ def entries_after(s: st.Stream, gt: st.StreamId, count: int):
 def xread(ctx: Ctx, op: pb.XRead):
     if len(op.keys) != len(op.ids):
         return CommandError("each stream key needs an id", Reason.SYNTAX)
+    if ctx.index and ctx.version < XREAD_LAST_VERSION and any(sid_of(i) == LAST_ENTRY_ID for i in op.ids):
+        # a script's XREAD … + in an entry of an older release, which refused `+` as it built the command
+        return CommandError("Invalid stream ID specified as stream command argument", Reason.INVALID_ARGUMENT)
     streams = []
     for key in op.keys:
         record, s = load(ctx, key)

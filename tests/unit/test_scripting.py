@@ -857,3 +857,13 @@ def test_a_scripts_random_picks_with_repeats_keep_their_releases_rules(node):
     first = run(node, twice, ["s", "h"], seed=5)
     assert first[0] != first[2] or first[1] != first[3]
     assert run(node, twice, ["s", "h"], seed=5) == first
+
+
+def test_a_scripts_xread_plus_keeps_its_releases_rule(node):
+    """XREAD's `+` (Redis 7.4) from a script: an entry of an older log version answers the
+    invalid-id error that release's command builder gave, so the script fails as it did."""
+    run(node, "redis.call('XADD', KEYS[1], '5-0', 'f', 'v')", ["s"])
+    body = "local r = redis.call('XREAD', 'STREAMS', KEYS[1], '+') redis.call('SET', KEYS[2], r[1][2][1][1]) return 1"
+    assert "Invalid stream ID" in error_text(run(node, body, ["s", "x"], version=commands.XREAD_LAST_VERSION - 1))
+    assert node.get(b"x") is None
+    assert run(node, body, ["s", "x"]) == 1 and node.get(b"x") == b"5-0"
