@@ -129,6 +129,17 @@ def noted_events(notes: list | None, flags: frozenset[str]) -> list[tuple[int, s
     return [(db, event, key) for db, klass, event, key in notes or () if klass == DECIDED or klass in flags]
 
 
+def decide(notes: list, start: int, flags: frozenset[str], exists: Callable[[int, bytes], bool]) -> None:
+    """From log version 20, for a command of a script or of a MULTI/EXEC: the events noted from
+    `start` on (its handler's) become DECIDED events of the classes on, with a `del` for each key
+    they left gone decided now, not after the whole entry."""
+    raw = notes[start:]
+    del notes[start:]
+    found = noted_events(raw, flags)
+    found += noted_deletions(raw, found, exists, flags)
+    notes += [(db, DECIDED, event, key) for db, event, key in found]
+
+
 def by_step(notes: list, count: int) -> list[list] | None:
     """A MULTI/EXEC's notes split at its STEP marks: what came before the first command, then
     each of its `count` commands' own; None when the entry has no marks (before version 20)."""

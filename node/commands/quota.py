@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from raftcache.node import commands
 from raftcache.node.commands import scripting
 from raftcache.node.errors import CommandError, out_of_memory
 from raftcache.node.storage.keyspace import WriteTxn
@@ -49,8 +50,8 @@ def _run_script(txn: WriteTxn, handler, ctx: Ctx, op: pb.Eval) -> object:
     finally:
         if room is not None:
             room.release(outer, keep=kept)
-        if notes is not None and not kept:
-            del notes[noted:]
+        if notes is not None and not kept and ctx.version >= commands.SCRIPT_NOTIFY_VERSION:
+            del notes[noted:]   # (an older release kept what its commands' handlers noted)
     return result
 
 

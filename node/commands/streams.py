@@ -206,9 +206,9 @@ def entries_after(s: st.Stream, gt: st.StreamId, count: int):
 def xread(ctx: Ctx, op: pb.XRead):
     if len(op.keys) != len(op.ids):
         return CommandError("each stream key needs an id", Reason.SYNTAX)
-    if ctx.index and ctx.version < XREAD_LAST_VERSION and any(sid_of(i) == LAST_ENTRY_ID for i in op.ids):
-        # a script's XREAD … + in an entry of an older release, which refused `+` as it built the command
-        return CommandError("Invalid stream ID specified as stream command argument", Reason.INVALID_ARGUMENT)
+    # LAST_ENTRY_ID stands for `+`, except in an entry of an older release (a script's XREAD:
+    # `+` refused there as that release did, node/scripting/engine.py; this id is typed out)
+    plus = not ctx.index or ctx.version >= XREAD_LAST_VERSION
     streams = []
     for key in op.keys:
         record, s = load(ctx, key)
@@ -218,7 +218,7 @@ def xread(ctx: Ctx, op: pb.XRead):
     out = []
     for key, pid, s in zip(op.keys, op.ids, streams):
         gt = sid_of(pid)
-        if gt == LAST_ENTRY_ID and s is not None:
+        if gt == LAST_ENTRY_ID and s is not None and plus:
             gt = st.decr(s.last_id)
             if gt is None:
                 return CommandError("the stream last element ID is 0-0", Reason.INVALID_ARGUMENT)

@@ -27,6 +27,7 @@ from raftcache.node import commands
 from raftcache.node.commands import WATCH_VERSION, notifications
 from raftcache.node.storage import containers as c
 from raftcache.node.config import MAX_KEY_BYTES_LIMIT
+from raftcache.node.config.values import notify_flags
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.storage.keyspace import container_ref, is_itemized
 from raftcache.node.commands.quota import run_with_quota
@@ -49,32 +50,47 @@ def transaction(ctx, op):
             return None  # a watched key changed: EXEC aborts
     table = ctx.handlers
     results = []
-    # each command's noted keyspace events in its place (log version 20: notifications.STEP)
+    # each command's noted keyspace events in its place, decided after it, none for one that
+    # failed (log version 20: notifications.STEP, notifications.decide; before, all came first)
     notes = txn.notes if ctx.version >= commands.SCRIPT_NOTIFY_VERSION else None
+    flags = notify_flags((ctx.settings or {}).get("notify-keyspace-events", "")) if notes is not None else None
+
+    def exists(db: int, key: bytes) -> bool:
+        return txn.get(db, key, ctx.now_ms) is not None
     for sub in op.commands:
-        if notes is not None:
-            notes.append(notifications.STEP)
-        name = sub.WhichOneof("op")
-        handler = table.get(name)
-        if handler is None or name == "transaction":
-            results.append(CommandError(f"command {name!r} is not allowed in a transaction", Reason.SYNTAX))
+        if notes is None:
+            results.append(_queued(txn, ctx, table, sub))
             continue
-        error = commands.check_limits(
-            sub,
-            databases=c.databases(ctx),
-            max_key_bytes=MAX_KEY_BYTES_LIMIT,
-            max_value_bytes=ctx.max_value_bytes,
-        )
-        if error is not None:
-            results.append(error)
-            continue
-        error = commands.stamp(sub, ctx.now_ms)
-        if error is not None:
-            results.append(error)
-            continue
-        sub_ctx = dataclasses.replace(ctx, db=sub.db)
-        results.append(_run_one(txn, handler, sub_ctx, getattr(sub, name)))
+        notes.append(notifications.STEP)
+        start = len(notes)
+        result = _queued(txn, ctx, table, sub)
+        if isinstance(result, CommandError):
+            del notes[start:]
+        else:
+            notifications.decide(notes, start, flags, exists)
+        results.append(result)
     return results
+
+
+def _queued(txn, ctx, table: dict, sub) -> object:
+    """One queued command of the transaction, run as it would run alone (its reply or error)."""
+    name = sub.WhichOneof("op")
+    handler = table.get(name)
+    if handler is None or name == "transaction":
+        return CommandError(f"command {name!r} is not allowed in a transaction", Reason.SYNTAX)
+    error = commands.check_limits(
+        sub,
+        databases=c.databases(ctx),
+        max_key_bytes=MAX_KEY_BYTES_LIMIT,
+        max_value_bytes=ctx.max_value_bytes,
+    )
+    if error is not None:
+        return error
+    error = commands.stamp(sub, ctx.now_ms)
+    if error is not None:
+        return error
+    sub_ctx = dataclasses.replace(ctx, db=sub.db)
+    return _run_one(txn, handler, sub_ctx, getattr(sub, name))
 
 
 def _watch_changed(txn, w, ctx) -> bool:

@@ -476,6 +476,8 @@ class Engine:
                 if refused is not None:
                     return refused
             return local(self, run, argv)
+        if spec.name == "xread" and applied_before(run.ctx, commands.XREAD_LAST_VERSION) and _reads_last(argv):
+            return script_error("ERR Invalid stream ID specified as stream command argument")   # as that release
         try:
             if "blocking" in spec.flags:
                 spec, command = resp_blocking.in_multi(spec.name, argv, run.db)
@@ -551,11 +553,15 @@ class Engine:
             del notes[noted:]   # what its handler noted went with its writes
         elif txn.writes != writes:
             now_ms = ctx.now_ms
-            notes += [(db, notifications.DECIDED, "new", key) for db, key in created or ()]
-            for db, event, key in notifications.events_for(
-                    op_name, op, command.db, touched, lambda db, key: txn.get(db, key, now_ms) is not None,
-                    run.notify):
-                notes.append((db, notifications.DECIDED, event, key))
+
+            def exists(db: int, key: bytes) -> bool:
+                return txn.get(db, key, now_ms) is not None
+            notifications.decide(notes, noted, run.notify, exists)   # what its handler noted (fields expired…)
+            notes[noted:noted] = [(db, notifications.DECIDED, "new", key) for db, key in created or ()]
+            decided = set(notes[noted:])
+            for db, event, key in notifications.events_for(op_name, op, command.db, touched, exists, run.notify):
+                if (db, notifications.DECIDED, event, key) not in decided:   # a `del` said already
+                    notes.append((db, notifications.DECIDED, event, key))
         return result
 
     def _write(self, run: Run, txn, handler, sub_ctx, op, op_name: str) -> object:
@@ -843,6 +849,15 @@ def serving_read(ctx) -> bool:
 def applied_before(ctx, version: int) -> bool:
     """The script is applied from a log entry of a semantics version older than `version`."""
     return rules_version(ctx) < version
+
+
+def _reads_last(argv: list) -> bool:
+    """An XREAD's ids (after STREAMS: the second half) include `+` (Redis 7.4's last entry)."""
+    words = [a.lower() for a in argv]
+    if b"streams" not in words:
+        return False
+    rest = argv[words.index(b"streams") + 1:]
+    return b"+" in rest[len(rest) // 2:]
 
 
 def _wait(engine: Engine, run: Run, argv) -> object:

@@ -30,6 +30,9 @@ from collections.abc import Callable, Iterable
 
 from raftcache.node.storage.glob import Glob, compile_glob, glob_match
 
+#: Subscribed patterns up to this long are kept compiled with the subscription.
+KEPT_GLOB_BYTES = 64 << 10
+
 log = logging.getLogger(__name__)
 
 
@@ -74,7 +77,9 @@ class Hub:
     def __init__(self) -> None:
         self._channels: dict[bytes, set[Subscriptions]] = {}
         self._patterns: dict[bytes, set[Subscriptions]] = {}
-        self._globs: dict[bytes, Glob] = {}   # each subscribed pattern compiled once (matched per message)
+        #: the subscribed patterns up to KEPT_GLOB_BYTES compiled once (matched per message; a longer
+        #: one comes from glob.compile_glob's bounded cache: kept here, it could hold ~10 bytes per byte)
+        self._globs: dict[bytes, Glob] = {}
         self._shard: dict[bytes, set[Subscriptions]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Events applied and not yet delivered (handed over by the Raft thread), and whether
@@ -119,13 +124,17 @@ class Hub:
 
     def psubscribe(self, sub: Subscriptions, pattern: bytes) -> None:
         self._add(self._patterns, pattern, sub, sub.patterns)
-        if pattern not in self._globs:
+        if len(pattern) <= KEPT_GLOB_BYTES and pattern not in self._globs:
             self._globs[pattern] = compile_glob(pattern)
 
     def punsubscribe(self, sub: Subscriptions, pattern: bytes) -> None:
         self._remove(self._patterns, pattern, sub, sub.patterns)
         if pattern not in self._patterns:
             self._globs.pop(pattern, None)
+
+    def _glob(self, pattern: bytes) -> Glob:
+        glob = self._globs.get(pattern)
+        return glob if glob is not None else compile_glob(pattern)
 
     def ssubscribe(self, sub: Subscriptions, channel: bytes) -> None:
         self._add(self._shard, channel, sub, sub.shard_channels)
@@ -150,7 +159,7 @@ class Hub:
             return len(self._shard.get(channel, ()))
         count = len(self._channels.get(channel, ()))
         for pattern, members in self._patterns.items():
-            if self._globs[pattern].match(channel):
+            if self._glob(pattern).match(channel):
                 count += len(members)
         return count
 
@@ -224,7 +233,7 @@ class Hub:
                 for sub in members:
                     rounds.setdefault(sub, []).append(frame)
             for pattern, members in self._patterns.items():
-                if self._globs[pattern].match(channel):
+                if self._glob(pattern).match(channel):
                     frame = Message([b"pmessage", pattern, channel, message])
                     for sub in members:
                         rounds.setdefault(sub, []).append(frame)

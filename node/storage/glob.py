@@ -28,6 +28,8 @@ BIG_CACHED = 4
 
 
 _ALL_BYTES = (1 << 256) - 1
+#: One-byte literal runs as CPython's shared one-byte objects (bytes(bytearray) makes new ones).
+_BYTE = [bytes((c,)) for c in range(256)]
 
 
 def _class_mask(negate: bool, singles: set[int], ranges: list[tuple[int, int]]) -> int:
@@ -57,21 +59,21 @@ def _glob_tokens(pattern: bytes) -> list:
         if c == 0x2A:                                   # *
             i += 1
             if literal:
-                tokens.append(bytes(literal))
+                tokens.append(_BYTE[literal[0]] if len(literal) == 1 else bytes(literal))
                 literal.clear()
             if not tokens or tokens[-1] is not _STAR:
                 tokens.append(_STAR)
         elif c == 0x3F:                                 # ?
             i += 1
             if literal:
-                tokens.append(bytes(literal))
+                tokens.append(_BYTE[literal[0]] if len(literal) == 1 else bytes(literal))
                 literal.clear()
             tokens.append(_ANY)
         elif c == 0x5B:                                 # [
             start = i
             i += 1
             if literal:
-                tokens.append(bytes(literal))
+                tokens.append(_BYTE[literal[0]] if len(literal) == 1 else bytes(literal))
                 literal.clear()
             negate = i < n and pattern[i] == 0x5E       # ^
             if negate:
@@ -107,7 +109,7 @@ def _glob_tokens(pattern: bytes) -> list:
             literal += pattern[i:end]
             i = end
     if literal:
-        tokens.append(bytes(literal))
+        tokens.append(_BYTE[literal[0]] if len(literal) == 1 else bytes(literal))
     return tokens
 
 

@@ -182,3 +182,48 @@ def test_an_older_script_entry_emits_only_what_its_release_emitted(node):
     body = b"redis.call('HSET', KEYS[1], 'f', 'v') redis.call('HEXPIRE', KEYS[1], 100, 'FIELDS', 1, 'f') return 1"
     assert _eval(node, body, b"h", version=commands.SCRIPT_NOTIFY_VERSION - 1) == 1
     assert _events(node) == []
+
+
+def _apply(node, version: int, **op):
+    node.index += 1
+    return node.sm.apply(node.index, commands.encode_entry(pb.LogEntry(
+        version=version, now_ms=node.now_ms, seed=7, command=pb.Command(**op))))
+
+
+def _keyevents(node) -> list:
+    return [(channel.rsplit(b":", 1)[1], key) for channel, key in _events(node) if channel.startswith(b"__keyevent")]
+
+
+@pytest.mark.parametrize("then", [b"y", b"h"])
+def test_a_hash_emptied_by_a_noted_event_is_deleted_in_its_place(node, then):
+    """From log version 20 a MULTI command's noted events (HEXPIRE's) and the `del` of a hash they
+    emptied come where it ran, decided then (Redis's order; before, after the whole entry, or not
+    at all when a later command wrote the key again); inside a script alike."""
+    _notify(node, "KEA")
+    expected = [(b"hdel", b"h"), (b"del", b"h"), (b"set", then)]
+    for run_it in ("multi", "script"):
+        node.run(**{"del": pb.Del(keys=[b"h"])})
+        node.run(hset=pb.HSet(key=b"h", pairs=[pb.KeyValue(key=b"f", value=b"v")]))
+        _events(node)
+        if run_it == "multi":
+            _apply(node, commands.MAX_VERSION, transaction=pb.Transaction(commands=[
+                pb.Command(hexpire=pb.HExpire(key=b"h", expiry=pb.Expiry(expire_at_ms=1), fields=[b"f"])),
+                pb.Command(set=pb.Set(key=then, value=b"1"))]))
+        else:
+            assert _eval(node, b"redis.call('HPEXPIRE', 'h', 0, 'FIELDS', 1, 'f') "
+                               b"redis.call('SET', '" + then + b"', '1') return 1") == 1
+        assert _keyevents(node) == expected, run_it
+
+
+def test_an_older_multi_keeps_what_a_failed_scripts_commands_noted(node):
+    """Before log version 20 a script that failed inside MULTI kept the events its commands'
+    handlers noted (a hash field expired on the way): replayed, the entry emits them still."""
+    _notify(node, "KEA")
+    node.run(hset=pb.HSet(key=b"h", pairs=[pb.KeyValue(key=b"f", value=b"v"), pb.KeyValue(key=b"g", value=b"w")]))
+    node.run(hexpire=pb.HExpire(key=b"h", expiry=pb.Expiry(expire_at_ms=node.now_ms + 10), fields=[b"f"]))
+    _events(node)
+    node.now_ms += 1000
+    failing = pb.Eval(body=b"redis.call('HSET', KEYS[1], 'g', 'z') error('boom')", keys=[b"h"])
+    tx = pb.Transaction(commands=[pb.Command(set=pb.Set(key=b"x", value=b"1")), pb.Command(eval=failing)])
+    _apply(node, commands.SCRIPT_NOTIFY_VERSION - 1, transaction=tx)
+    assert _keyevents(node) == [(b"hexpired", b"h"), (b"set", b"x")]

@@ -867,3 +867,7 @@ def test_a_scripts_xread_plus_keeps_its_releases_rule(node):
     assert "Invalid stream ID" in error_text(run(node, body, ["s", "x"], version=commands.XREAD_LAST_VERSION - 1))
     assert node.get(b"x") is None
     assert run(node, body, ["s", "x"]) == 1 and node.get(b"x") == b"5-0"
+    # the id that stands for `+` in a command, typed out by an older entry's script, is that id
+    run(node, "redis.call('XADD', KEYS[1], '18446744073709551615-18446744073709551615', 'f', 'v')", ["m"])
+    typed = "return redis.call('XREAD', 'STREAMS', KEYS[1], '18446744073709551615-18446744073709551614')[1][2][1][1]"
+    assert run(node, typed, ["m"], version=commands.XREAD_LAST_VERSION - 1) == b"18446744073709551615-18446744073709551615"
