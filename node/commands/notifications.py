@@ -9,9 +9,12 @@ gone (a list popped empty); a key evicted to make room gets `evicted`
 (class `e`, node/commands/eviction.py). A write whose event depends on what
 it found (HEXPIRE's `hexpire` or `hdel`, HPERSIST's `hpersist`, `hexpired`
 for hash fields whose deadline passed) notes it in WriteTxn.notes instead;
-those come first, and `del` after them for a hash they left gone. Each command a script
-runs notes the events it would emit alone (class already checked: DECIDED; log version 20,
-node/scripting/engine.py), dropped with the script if it fails (node/commands/quota.py). Classes and event names are Redis's
+those come first, and `del` after them for a hash they left gone. From log version 20 each
+command a script runs notes the events it would emit alone, `new` and the `del` of what it
+emptied included (class already checked: DECIDED; node/scripting/engine.py), dropped with the
+script if it fails (node/commands/quota.py), and a MULTI/EXEC marks where each queued command
+begins (STEP) and decides its noted events after it (`decide`), so they come in its place.
+Classes and event names are Redis's
 (https://redis.io/docs/latest/develop/use/keyspace-notifications/); `new`
 (class `n`) comes from WriteTxn.created, before the write's events; not
 emitted: `m` (key misses: reads are not applied). The

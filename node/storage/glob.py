@@ -20,7 +20,7 @@ _STAR, _ANY = "*", "?"
 _SPECIAL = re.compile(rb"[*?\[\\]")
 #: Patterns up to this long are kept compiled (an LRU of SMALL_CACHED); longer ones, only the
 #: last BIG_CACHED. A compiled pattern holds at most ~10 bytes per byte of it (a pointer per
-#: token; equal classes share one bitmap), so the caches hold at most ~10 MB and ~40 MB of
+#: token; equal classes share one mask), so the caches hold at most ~10 MB and ~40 MB of
 #: patterns as long as a client's request (1 MB).
 SMALL_PATTERN_BYTES = 4 << 10
 SMALL_CACHED = 256
@@ -28,8 +28,15 @@ BIG_CACHED = 4
 
 
 _ALL_BYTES = (1 << 256) - 1
-#: One-byte literal runs as CPython's shared one-byte objects (bytes(bytearray) makes new ones).
+#: One-byte literal runs share these 256 objects (bytes(bytearray) would make a new one each).
 _BYTE = [bytes((c,)) for c in range(256)]
+
+
+def _flush(tokens: list, literal: bytearray) -> None:
+    """End the literal run under way (if any) as a token."""
+    if literal:
+        tokens.append(_BYTE[literal[0]] if len(literal) == 1 else bytes(literal))
+        literal.clear()
 
 
 def _class_mask(negate: bool, singles: set[int], ranges: list[tuple[int, int]]) -> int:
@@ -58,23 +65,17 @@ def _glob_tokens(pattern: bytes) -> list:
         c = pattern[i]
         if c == 0x2A:                                   # *
             i += 1
-            if literal:
-                tokens.append(_BYTE[literal[0]] if len(literal) == 1 else bytes(literal))
-                literal.clear()
+            _flush(tokens, literal)
             if not tokens or tokens[-1] is not _STAR:
                 tokens.append(_STAR)
         elif c == 0x3F:                                 # ?
             i += 1
-            if literal:
-                tokens.append(_BYTE[literal[0]] if len(literal) == 1 else bytes(literal))
-                literal.clear()
+            _flush(tokens, literal)
             tokens.append(_ANY)
         elif c == 0x5B:                                 # [
             start = i
             i += 1
-            if literal:
-                tokens.append(_BYTE[literal[0]] if len(literal) == 1 else bytes(literal))
-                literal.clear()
+            _flush(tokens, literal)
             negate = i < n and pattern[i] == 0x5E       # ^
             if negate:
                 i += 1
@@ -108,8 +109,7 @@ def _glob_tokens(pattern: bytes) -> list:
             end = found.start() if found else n
             literal += pattern[i:end]
             i = end
-    if literal:
-        tokens.append(_BYTE[literal[0]] if len(literal) == 1 else bytes(literal))
+    _flush(tokens, literal)
     return tokens
 
 
@@ -188,7 +188,7 @@ def compile_glob(pattern: bytes) -> Glob:
     glob = _big.get(pattern)
     if glob is None:
         if len(_big) >= BIG_CACHED:
-            _big.pop(next(iter(_big)))
+            _big.clear()   # (one step, safe should two threads match at once)
         glob = _big[pattern] = Glob(pattern)
     return glob
 
