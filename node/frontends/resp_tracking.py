@@ -81,8 +81,8 @@ def client(conn, sub: bytes, args: list[bytes]):
     # trackinginfo
     if tracking is None:
         return RespMap([(b"flags", [b"off"]), (b"redirect", -1), (b"prefixes", [])])
-    # BCAST without PREFIX tracks the prefix "" (every key), and Redis lists it so
-    prefixes = list(tracking.prefixes) or ([b""] if tracking.bcast else [])
+    # BCAST without PREFIX tracks the prefix "" (every key), and Redis lists it so; in byte order
+    prefixes = sorted(tracking.prefixes) or ([b""] if tracking.bcast else [])
     return RespMap([(b"flags", tracking.flags()), (b"redirect", tracking.redirect), (b"prefixes", prefixes)])
 
 
@@ -126,7 +126,9 @@ def _tracking(conn, args: list[bytes]):
                         "and then re-enabling it with a different mode.")
     kept = (current.prefixes or (b"",)) if current is not None and current.bcast else ()
     _check_prefix_collisions(kept, prefixes)
-    prefixes = [p for p in kept if p] + prefixes   # as Redis: turning BCAST on again adds prefixes
+    # as Redis: turning BCAST on again adds prefixes, and BCAST without PREFIX adds "" (every key)
+    merged = list(dict.fromkeys([*kept, *(prefixes or ([b""] if options["bcast"] else []))]))
+    prefixes = [] if merged == [b""] else merged   # () stands for "" alone
     stop(conn)
     tracking = Tracking(invalidation_push(conn), notice=_resp3_notice(conn), prefixes=tuple(prefixes),
                         redirect=redirect if redirect != conn.id else 0, **options)
@@ -141,7 +143,7 @@ def _check_prefix_collisions(kept: tuple[bytes, ...], new: list[bytes]) -> None:
     order; for each, the client's prefixes in byte order, then the first later new one), found
     in O(n log n) (a sort, then one pass) rather than Redis's pairwise scan (10,000 prefixes held
     a node for seconds)."""
-    existing = sorted(kept)   # never overlapping each other
+    existing = sorted(kept)   # never overlapping each other, but for "" (BCAST without PREFIX adds it)
     order = sorted(range(len(new)), key=new.__getitem__)
     # A prefix overlaps another new one iff one starts the other: in byte order, the one just
     # after it starts with it, or one before it is its prefix (then the chain of prefixes, each
@@ -159,6 +161,8 @@ def _check_prefix_collisions(kept: tuple[bytes, ...], new: list[bytes]) -> None:
         # overlap it), the one from it on may start with it; Redis names the first in byte order.
         k = bisect.bisect_right(existing, prefix)
         found = existing[k - 1] if k and prefix.startswith(existing[k - 1]) else None
+        if existing and existing[0] == b"":
+            found = b""   # it starts every prefix, and comes first in byte order
         if found is None and k < len(existing) and existing[k].startswith(prefix):
             found = existing[k]
         if found is not None:

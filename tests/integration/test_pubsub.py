@@ -543,7 +543,13 @@ def test_bcast_prefixes_add_up_and_must_not_overlap_as_in_redis(cluster):
         info = conn.call("CLIENT", "TRACKINGINFO")
         assert sorted((info[b"prefixes"] if isinstance(info, dict) else info[5])) == [b"BAR", b"BAZ", b"FOO"]
         assert "switch BCAST mode" in str(conn.call("CLIENT", "TRACKING", "ON"))
-        # BCAST without PREFIX tracks every key: Redis lists the prefix "" (its tracking.tcl)
+        # BCAST without PREFIX tracks every key: Redis lists the prefix "" (its tracking.tcl), and
+        # adds it to the prefixes a client has (then a new prefix overlaps it)
+        assert conn.call("CLIENT", "TRACKING", "ON", "BCAST") == b"OK"
+        info = conn.call("CLIENT", "TRACKINGINFO")
+        assert (info[b"prefixes"] if isinstance(info, dict) else info[5]) == [b"", b"BAR", b"BAZ", b"FOO"]
+        assert "Prefix 'QUX' overlaps with an existing prefix ''" in str(
+            conn.call("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "QUX"))
         assert conn.call("CLIENT", "TRACKING", "OFF") == b"OK"
         assert conn.call("CLIENT", "TRACKING", "ON", "BCAST") == b"OK"
         info = conn.call("CLIENT", "TRACKINGINFO")

@@ -49,8 +49,14 @@ def _non_overlapping(prefixes: list[bytes]) -> tuple[bytes, ...]:
     return tuple(kept)
 
 
+def _with_every_key(kept: tuple[bytes, ...], bcast_again: bool) -> tuple[bytes, ...]:
+    """CLIENT TRACKING ON BCAST without PREFIX adds "" to a client's prefixes, unchecked (Redis)."""
+    return kept + (b"",) if bcast_again and b"" not in kept else kept
+
+
 @settings(max_examples=800, deadline=None)
-@given(st.lists(_PREFIX, max_size=6).map(_non_overlapping), st.lists(_PREFIX, max_size=8))
+@given(st.builds(_with_every_key, st.lists(_PREFIX, max_size=6).map(_non_overlapping), st.booleans()),
+       st.lists(_PREFIX, max_size=8))
 def test_the_verdict_and_the_text_are_redis_s(kept, new):
     assert _check(kept, new) == _redis_check(kept, new)
 
