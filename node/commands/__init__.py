@@ -105,7 +105,8 @@ LogEntry = pb.LogEntry
 #:      script's SORT at apply; before, any number). *RANDMEMBER's picks with repeats are drawn
 #:      from one pass over a large container, at most 100,000 (RANDOM_PICKS_VERSION; before, a
 #:      seek per pick, at most 1,000,000: a script's SRANDMEMBER decides what it writes). A
-#:      script's XREAD takes `+` (before: an invalid stream id).
+#:      script's XREAD takes `+` (before: an invalid stream id). Each command queued in a MULTI draws
+#:      from its own seed (TXN_SEEDS_VERSION; before, all from the entry's: two scripts drew alike).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -134,7 +135,7 @@ SCRIPT_EVICT_VERSION = SCRIPT_CALLER_VERSION = 18
 SCRIPT_OOM_VERSION = SCRIPT_ERRORSTATS_VERSION = ANY_MAXMEMORY_VERSION = FUNCTION_DUMP_VERSION = 19
 #: The first version whose scripts' writes emit keyspace notifications, and whose SORT bounds
 #: its GET options (20 above).
-SCRIPT_NOTIFY_VERSION = SORT_GETS_VERSION = RANDOM_PICKS_VERSION = XREAD_LAST_VERSION = 20
+SCRIPT_NOTIFY_VERSION = SORT_GETS_VERSION = RANDOM_PICKS_VERSION = XREAD_LAST_VERSION = TXN_SEEDS_VERSION = 20
 SUPPORTED_VERSIONS = range(1, SCRIPT_NOTIFY_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.

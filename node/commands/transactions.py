@@ -57,13 +57,16 @@ def transaction(ctx, op):
 
     def exists(db: int, key: bytes) -> bool:
         return txn.get(db, key, ctx.now_ms) is not None
-    for sub in op.commands:
+    for position, sub in enumerate(op.commands):
+        # from log version 20 each queued command draws from its own seed (two scripts, or two
+        # SPOPs, of one transaction drew the same numbers); before, all from the entry's
+        seed = _seed_at(ctx.seed, position) if ctx.version >= commands.TXN_SEEDS_VERSION and ctx.seed else ctx.seed
         if notes is None:
-            results.append(_queued(txn, ctx, table, sub))
+            results.append(_queued(txn, ctx, table, sub, seed))
             continue
         notes.append(notifications.STEP)
         start = len(notes)
-        result = _queued(txn, ctx, table, sub)
+        result = _queued(txn, ctx, table, sub, seed)
         if isinstance(result, CommandError):
             del notes[start:]
         else:
@@ -72,7 +75,12 @@ def transaction(ctx, op):
     return results
 
 
-def _queued(txn, ctx, table: dict, sub) -> object:
+def _seed_at(seed: int, position: int) -> int:
+    """The seed of the queued command at `position`: the entry's mixed with it (never 0)."""
+    return (seed * 0x9E3779B97F4A7C15 + position + 1) % ((1 << 63) - 1) + 1
+
+
+def _queued(txn, ctx, table: dict, sub, seed: int) -> object:
     """One queued command of the transaction, run as it would run alone (its reply or error)."""
     name = sub.WhichOneof("op")
     handler = table.get(name)
@@ -89,7 +97,7 @@ def _queued(txn, ctx, table: dict, sub) -> object:
     error = commands.stamp(sub, ctx.now_ms)
     if error is not None:
         return error
-    sub_ctx = dataclasses.replace(ctx, db=sub.db)
+    sub_ctx = dataclasses.replace(ctx, db=sub.db, seed=seed)
     return _run_one(txn, handler, sub_ctx, getattr(sub, name))
 
 

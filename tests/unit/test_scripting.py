@@ -871,3 +871,21 @@ def test_a_scripts_xread_plus_keeps_its_releases_rule(node):
     run(node, "redis.call('XADD', KEYS[1], '18446744073709551615-18446744073709551615', 'f', 'v')", ["m"])
     typed = "return redis.call('XREAD', 'STREAMS', KEYS[1], '18446744073709551615-18446744073709551614')[1][2][1][1]"
     assert run(node, typed, ["m"], version=commands.XREAD_LAST_VERSION - 1) == b"18446744073709551615-18446744073709551615"
+
+
+def test_two_scripts_of_one_transaction_draw_their_own_numbers(node):
+    """From log version 20 each command queued in a MULTI draws from its own seed (two scripts of
+    one transaction drew the same numbers); an older entry draws as its release did."""
+    draw = pb.Command(eval=pb.Eval(body=b"return math.random(1000000000)"))
+    pick = pb.Command(srandmember=pb.SRandMember(key=b"s"))
+    run(node, "for i = 1, 300 do redis.call('SADD', KEYS[1], i) end", ["s"])
+
+    def apply(version):
+        node.index += 1
+        return node.sm.apply(node.index, commands.encode_entry(pb.LogEntry(
+            version=version, now_ms=node.now_ms, seed=99, command=pb.Command(
+                transaction=pb.Transaction(commands=[draw, draw, pick, pick])))))
+    new = apply(commands.TXN_SEEDS_VERSION)
+    assert new[0] != new[1] and new == apply(commands.TXN_SEEDS_VERSION)   # and the same on every replica
+    old = apply(commands.TXN_SEEDS_VERSION - 1)
+    assert old[0] == old[1] and old[2] == old[3]
