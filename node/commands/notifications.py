@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from raftcache.commandkeys import op_keys
+from raftcache.node.config.values import notify_flags
 from raftcache.proto import commands_pb2 as pb
 
 def messages(db: int, event: str, key: bytes, flags: frozenset[str]) -> list[tuple]:
@@ -38,6 +39,16 @@ def messages(db: int, event: str, key: bytes, flags: frozenset[str]) -> list[tup
     if "E" in flags:
         out.append(("message", b"__keyevent@%d__:%s" % (db, event.encode()), key, False))
     return out
+
+
+def flags_of(settings: dict | None) -> frozenset[str]:
+    """The classes the cluster's `notify-keyspace-events` setting enables."""
+    return notify_flags((settings or {}).get("notify-keyspace-events", ""))
+
+
+def key_exists(txn, now_ms: int) -> Callable[[int, bytes], bool]:
+    """`exists(db, key)` as the event helpers below ask it: the key lives in `txn` at `now_ms`."""
+    return lambda db, key: txn.get(db, key, now_ms) is not None
 
 
 def enabled(flags: frozenset[str]) -> bool:

@@ -36,7 +36,7 @@ import threading
 from raftcache.commandkeys import command_keys
 from raftcache.node import commands
 from raftcache.node.commands import READ_COMMANDS, Command, LogEntry
-from raftcache.node.config import KeyspaceConfig, settings, values
+from raftcache.node.config import KeyspaceConfig, settings
 from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError
 from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
 from raftcache.node.commands import (
@@ -401,10 +401,7 @@ class StateMachine:
     def _notify_keyspace(self, txn: WriteTxn, entry: LogEntry, name: str, touched: set,
                          created: dict | None = None, notes: list | None = None) -> None:
         command = entry.command
-        now_ms = entry.now_ms
-
-        def exists(db: int, key: bytes) -> bool:
-            return txn.get(db, key, now_ms) is not None
+        exists = notifications.key_exists(txn, entry.now_ms)
 
         # MULTI/EXEC: each queued command's events, in order, over what the transaction touched
         steps = [(sub.WhichOneof("op"), sub) for sub in command.transaction.commands] \
@@ -527,7 +524,7 @@ class StateMachine:
         max_value = int(self._settings.get("proto-max-bulk-len", 0)) or node.max_value_bytes
         self._limits = dataclasses.replace(node, maxmemory_bytes=maxmemory, max_value_bytes=max_value)
         self._keyspace.maxmemory_bytes = maxmemory
-        flags = values.notify_flags(self._settings.get("notify-keyspace-events", ""))
+        flags = notifications.flags_of(self._settings)
         self._notify = flags if notifications.enabled(flags) else frozenset()
 
     # ------------------------------------------------------------ reads, snapshots

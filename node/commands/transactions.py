@@ -27,7 +27,6 @@ from raftcache.node import commands
 from raftcache.node.commands import WATCH_VERSION, notifications
 from raftcache.node.storage import containers as c
 from raftcache.node.config import MAX_KEY_BYTES_LIMIT
-from raftcache.node.config.values import notify_flags
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.storage.keyspace import container_ref, is_itemized
 from raftcache.node.commands.quota import run_with_quota
@@ -53,14 +52,13 @@ def transaction(ctx, op):
     # each command's noted keyspace events in its place, decided after it, none for one that
     # failed (log version 20: notifications.STEP, notifications.decide; before, all came first)
     notes = txn.notes if ctx.version >= commands.SCRIPT_NOTIFY_VERSION else None
-    flags = notify_flags((ctx.settings or {}).get("notify-keyspace-events", "")) if notes is not None else None
-
-    def exists(db: int, key: bytes) -> bool:
-        return txn.get(db, key, ctx.now_ms) is not None
+    flags = notifications.flags_of(ctx.settings) if notes is not None else None
+    exists = notifications.key_exists(txn, ctx.now_ms)
     for position, sub in enumerate(op.commands):
         # from log version 20 each queued command draws from its own seed (two scripts, or two
         # SPOPs, of one transaction drew the same numbers); before, all from the entry's
-        seed = _seed_at(ctx.seed, position) if ctx.version >= commands.TXN_SEEDS_VERSION and ctx.seed else ctx.seed
+        seed = c.mixed_seed(ctx.seed, position + 1) if ctx.version >= commands.TXN_SEEDS_VERSION and ctx.seed \
+            else ctx.seed
         if notes is None:
             results.append(_queued(txn, ctx, table, sub, seed))
             continue
@@ -73,11 +71,6 @@ def transaction(ctx, op):
             notifications.decide(notes, start, flags, exists)
         results.append(result)
     return results
-
-
-def _seed_at(seed: int, position: int) -> int:
-    """The seed of the queued command at `position`: the entry's mixed with it (never 0)."""
-    return (seed * 0x9E3779B97F4A7C15 + position + 1) % ((1 << 63) - 1) + 1
 
 
 def _queued(txn, ctx, table: dict, sub, seed: int) -> object:

@@ -40,7 +40,6 @@ from raftcache.node.commands.acl_keys import access_keys
 from raftcache.node.commands.acl_store import stored_user
 from raftcache.node.commands import script_read_cache as read_cache
 from raftcache.node.commands.quota import run_with_quota, within_quota
-from raftcache.node.config.values import notify_flags
 from raftcache.node.errors import CommandError, Reason, out_of_memory
 from raftcache.node.frontends import acl_catalog, resp_args, resp_blocking, resp_sort_dump
 from raftcache.node.frontends.resp_protocol import (
@@ -50,7 +49,7 @@ from raftcache.node.frontends.resp_table import TABLE
 from raftcache.node.frontends.resp_types import SINCE_HFE
 from raftcache.node.scripting import lualibs, store
 from raftcache.node.scripting.sandbox import HOOK_STEP, Sandbox
-from raftcache.node.storage.containers import seed_of
+from raftcache.node.storage.containers import mixed_seed, seed_of
 from raftcache.proto import commands_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -309,7 +308,7 @@ class Engine:
         run.errorstats = errorstats = version >= commands.SCRIPT_ERRORSTATS_VERSION
         run.write_quota = version >= commands.SCRIPT_OOM_VERSION
         if getattr(ctx.txn, "notes", None) is not None and version >= commands.SCRIPT_NOTIFY_VERSION:
-            run.notify = notify_flags((ctx.settings or {}).get("notify-keyspace-events", ""))
+            run.notify = notifications.flags_of(ctx.settings)
         self._set_lua_state((compat, version >= commands.SCRIPT_SANDBOX_VERSION, budget.call_cost, errorstats))
         self.current = run
         if box.lua.get_memory_used() > GC_ABOVE_BYTES:
@@ -522,7 +521,7 @@ class Engine:
             # at apply every replica must choose alike: the n-th random choice of the run draws
             # from the entry's seed and n (the builder drew from the system: replicas differed)
             run.picks += 1
-            op.seed = (seed_of(ctx) * 0x9E3779B97F4A7C15 + run.picks) % ((1 << 63) - 1) + 1
+            op.seed = mixed_seed(seed_of(ctx), run.picks)
         if error is not None:
             return error
         handler = ctx.handlers.get(op_name)
@@ -552,10 +551,7 @@ class Engine:
         if isinstance(result, (CommandError, _Rejected)):
             del notes[noted:]   # what its handler noted went with its writes
         elif txn.writes != writes:
-            now_ms = ctx.now_ms
-
-            def exists(db: int, key: bytes) -> bool:
-                return txn.get(db, key, now_ms) is not None
+            exists = notifications.key_exists(txn, ctx.now_ms)
             notifications.decide(notes, noted, run.notify, exists)   # what its handler noted (fields expired…)
             notes[noted:noted] = [(db, notifications.DECIDED, "new", key) for db, key in created or ()]
             decided = set(notes[noted:])

@@ -133,6 +133,11 @@ def elements_too_large(elements: Iterable[bytes]) -> CommandError | None:
     return None
 
 
+def mixed_seed(seed: int, n: int) -> int:
+    """A seed derived from `seed` for its n-th user (n >= 1), never 0: the same on every replica."""
+    return (seed * 0x9E3779B97F4A7C15 + n) % ((1 << 63) - 1) + 1
+
+
 def seed_of(ctx) -> int:
     """The seed of a write's random choice: the entry's seed when the context carries
     one, else derived from the log index and the entry's clock (identical on every
