@@ -39,6 +39,8 @@ moved by small deltas, so no result reaches 2**63.
 
 from __future__ import annotations
 
+import hashlib
+
 from hypothesis import strategies as st
 from google.protobuf.descriptor import FieldDescriptor as FD
 
@@ -203,7 +205,92 @@ def resp_safe_extras() -> st.SearchStrategy[list[bytes]]:
 
 
 def resp_commands() -> st.SearchStrategy[list[bytes]]:
-    return st.one_of(resp_random(), resp_shaped(), resp_shaped(), resp_safe_extras(), resp_many())
+    return st.one_of(resp_random(), resp_shaped(), resp_shaped(), resp_safe_extras(), resp_many(),
+                     resp_script())
+
+
+# ---------------------------------------------------------------- Lua
+
+def lua_string(data: bytes) -> str:
+    """`data` as a Lua 5.1 string literal (every byte outside printable ASCII as a decimal escape)."""
+    return '"' + "".join(chr(b) if 32 <= b < 127 and b not in (34, 92) else f"\\{b:03d}" for b in data) + '"'
+
+
+def _lua_args(args: list[bytes]) -> str:
+    return ", ".join(lua_string(a) for a in args)
+
+
+#: Lua a script may run besides its Redis calls: the sandbox's walls, the libraries' odd inputs,
+#: the values replicas must agree on (math.random, TIME: from the log entry), runaway work.
+LUA_SNIPPETS = [
+    "redis.setresp(3)", "redis.setresp(2)", "math.randomseed(7)",
+    "redis.call('set', KEYS[1] or 'k0', tostring(math.random()))",
+    "redis.call('set', KEYS[1] or 'k0', tostring(math.random(1, 1000000)))",
+    "redis.call('set', KEYS[1] or 'k0', table.concat(redis.call('time'), ':'))",
+    "redis.call('rpush', KEYS[1] or 'k0', cjson.encode({a = math.random(1, 9), b = {1, 2, 'x'}}))",
+    "redis.call('set', KEYS[1] or 'k0', cmsgpack.pack({1, 2.5, 'x', {y = true}}))",
+    "redis.call('set', KEYS[1] or 'k0', struct.pack('>i4d', 7, math.random()))",
+    "redis.call('set', KEYS[1] or 'k0', bit.tohex(bit.bxor(0x7fffffff, 12345)))",
+    "redis.call('srandmember', KEYS[1] or 'k0', -5)", "redis.call('spop', KEYS[1] or 'k0')",
+    "redis.call('randomkey')", "redis.call('hrandfield', KEYS[1] or 'k0', -3, 'WITHVALUES')",
+    "pcall(cjson.decode, '[[[[[[[[[[1]]]]]]]]]]')", "pcall(cjson.decode, '{\"a\":')",
+    "pcall(cmsgpack.unpack, '\\222\\255\\255')", "pcall(struct.unpack, 'i999999', 'x')",
+    "pcall(string.rep, 'x', 2147483647)", "local t = {} for i = 1, 100000 do t[i] = i end",
+    "while true do end", "for i = 1, 1000000000 do redis.pcall('incr', 'k0') end",
+    "local s = string.rep('x', 1000000) redis.call('set', KEYS[1] or 'k0', s)",
+    "x = 1", "_G.y = 2", "pcall(setmetatable, _G, nil)", "pcall(function() return os.time() end)",
+    "pcall(function() return io.write('x') end)", "pcall(require, 'os')", "pcall(loadstring, 'return 1')",
+    "pcall(getfenv)", "pcall(debug.sethook)", "error('boom')", "error({err = 'ERR table error'})",
+    # (`do return … end`: a return may then stand anywhere in the script)
+    "do return redis.error_reply('MYERR from a script') end", "do return redis.status_reply('FINE') end",
+    "do return {1, 2.5, 'x', {true, false}, nil, 3} end", "do return cjson.null end", "do return 1e308 * 10 end",
+]
+
+
+@st.composite
+def lua_statement(draw) -> str:
+    kind = draw(st.integers(0, 5))
+    if kind <= 2:   # a Redis command from the shaped and random generators, raised or caught
+        args = draw(st.one_of(resp_shaped(), resp_random()))
+        if args[0].lower() in RESP_EXCLUDED:
+            args[0] = b"ping"
+        call = draw(st.sampled_from(["redis.call", "redis.pcall", "pcall(redis.call, "]))
+        text = f"{call}{_lua_args(args)})" if call.endswith(", ") else f"{call}({_lua_args(args)})"
+        if kind == 2:
+            n = draw(st.sampled_from([2, 10, 300, 100000, 10**9]))
+            text = f"for i = 1, {n} do {text} end"
+        return text
+    return draw(st.sampled_from(LUA_SNIPPETS))
+
+
+@st.composite
+def lua_body(draw) -> str:
+    return "\n".join(draw(st.lists(lua_statement(), min_size=1, max_size=6)))
+
+
+@st.composite
+def resp_script(draw) -> list[bytes]:
+    """EVAL / EVAL_RO / EVALSHA / SCRIPT LOAD of a generated script, or FUNCTION LOAD of a library
+    of them and an FCALL / FCALL_RO: the same commands, hostile values and sandbox probes from
+    inside Lua (the digests then say whether every replica ran it alike)."""
+    body = draw(lua_body()).encode()
+    keys = draw(st.lists(st.sampled_from(KEYS), max_size=2))
+    argv = draw(st.lists(resp_arg(), max_size=3))
+    tail = [b"%d" % len(keys)] + keys + argv
+    kind = draw(st.integers(0, 5))
+    if kind <= 1:
+        return [b"EVAL", body] + tail
+    if kind == 2:
+        return [b"EVAL_RO", body] + tail
+    if kind == 3:
+        return [b"SCRIPT", b"LOAD", body] if draw(st.booleans()) else \
+            [b"EVALSHA", hashlib.sha1(body).hexdigest().encode()] + tail
+    if kind == 4:
+        flags = draw(st.sampled_from(["", "'no-writes'", "'allow-oom'", "'allow-stale'", "'no-writes', 'allow-stale'"]))
+        library = (f"#!lua name=fz\nredis.register_function{{function_name = 'f', flags = {{{flags}}}, "
+                   f"callback = function(KEYS, ARGV)\n{body.decode()}\nend}}")
+        return [b"FUNCTION", b"LOAD", b"REPLACE", library.encode()]
+    return [draw(st.sampled_from([b"FCALL", b"FCALL_RO"])), b"f"] + tail
 
 
 def resp_frame(args: list[bytes]) -> bytes:
