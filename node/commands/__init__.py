@@ -107,6 +107,10 @@ LogEntry = pb.LogEntry
 #:      seek per pick, at most 1,000,000: a script's SRANDMEMBER decides what it writes). A
 #:      script's XREAD takes `+` (before: an invalid stream id). Each command queued in a MULTI draws
 #:      from its own seed (TXN_SEEDS_VERSION; before, all from the entry's: two scripts drew alike).
+#:  21: LREM and LINSERT on an itemized list move only the elements on the shorter side of the
+#:      change (LIST_EDIT_VERSION; node/storage/itemlist.py): the list reads the same, but its
+#:      item records sit at other positions than the older release's rewrite of the whole list
+#:      put them, so replicas of both releases must not apply the same entry differently.
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -136,7 +140,9 @@ SCRIPT_OOM_VERSION = SCRIPT_ERRORSTATS_VERSION = ANY_MAXMEMORY_VERSION = FUNCTIO
 #: The first version whose scripts' writes emit keyspace notifications, and whose SORT bounds
 #: its GET options (20 above).
 SCRIPT_NOTIFY_VERSION = SORT_GETS_VERSION = RANDOM_PICKS_VERSION = XREAD_LAST_VERSION = TXN_SEEDS_VERSION = 20
-SUPPORTED_VERSIONS = range(1, SCRIPT_NOTIFY_VERSION + 1)
+#: The first version whose LREM and LINSERT edit an itemized list in place (21 above).
+LIST_EDIT_VERSION = 21
+SUPPORTED_VERSIONS = range(1, LIST_EDIT_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from raftcache.node.storage import containers as c
 from raftcache.node.storage import itemlist
+from raftcache.node import commands
 from raftcache.node.commands import OK
 from raftcache.node.errors import CommandError, Reason
 
@@ -123,7 +124,10 @@ def lrem(ctx, op):
         if value == op.value:
             drop.add(i)
     if drop:
-        items.replace_all([x for i, x in enumerate(items.all()) if i not in drop])
+        if ctx.version >= commands.LIST_EDIT_VERSION:
+            items.remove_at(sorted(drop))
+        else:   # an older entry: as its release did (the same records on every replica)
+            items.replace_all([x for i, x in enumerate(items.all()) if i not in drop])
         items.save(ctx)
     return len(drop)
 
@@ -149,6 +153,21 @@ def linsert(ctx, op):
     record, items = _get(txn, db, op.key, ctx)
     if items is None or record is None:
         return record if items is None else 0
+    if ctx.version < commands.LIST_EDIT_VERSION:
+        return _linsert_rewriting(ctx, op, items)
+    i = next((i for i, value in items.iterate() if value == op.pivot), None)
+    if i is None:
+        return -1
+    err = c.too_large(ctx, (op.value,))
+    if err:
+        return err
+    items.insert(i if op.before else i + 1, op.value)
+    items.save(ctx)
+    return len(items)
+
+
+def _linsert_rewriting(ctx, op, items):
+    """LINSERT in an entry before LIST_EDIT_VERSION: the whole list written again, as that release did."""
     values = items.all()
     try:
         i = values.index(op.pivot)

@@ -4,8 +4,11 @@ Itemized, element i is the item record at position head + i, keyed by the
 position as a biased big-endian u64 so that the items database keeps them in
 list order; the record's value adds the head position to the id and length.
 Pushes and pops at either end, LINDEX, LSET and LTRIM then touch only the
-elements they name; LRANGE reads only its range. LREM and LINSERT rewrite
-the list (O(n), as in Redis).
+elements they name; LRANGE reads only its range. LREM and LINSERT (remove_at,
+insert) move the elements on the shorter side of the change, so near either
+end they touch only what lies between it and the end (Redis moves the
+elements after it, in memory); before log semantics version 21 they rewrote
+the whole list (replace_all).
 
 Must not import lmdb, grpc or time: handlers run inside apply.
 """
@@ -159,8 +162,53 @@ class ItemList(itemview.ContainerView):
         self._head += start
         self._count = max(stop - start + 1, 0)
 
+    def remove_at(self, indexes: list[int]) -> None:
+        """Remove the elements at `indexes` (ascending, each in range) (LREM), closing the gaps
+        from the side that moves fewer elements: the tail's towards the head, or the head's
+        towards the tail (the head position moves)."""
+        self._dirty = True
+        if self._inline is not None:
+            drop = set(indexes)
+            self._inline = [x for i, x in enumerate(self._inline) if i not in drop]
+            return
+        n, k, drop = self._count, len(indexes), set(indexes)
+        first, last = indexes[0], indexes[-1]
+        if n - first <= last + 1:
+            kept = [v for i, v in enumerate(self.range(first, n - 1), first) if i not in drop]
+            base, gone = self._head + first, range(self._head + n - k, self._head + n)
+        else:
+            kept = [v for i, v in enumerate(self.range(0, last)) if i not in drop]
+            base, gone = self._head + k, range(self._head, self._head + k)
+            self._head += k
+        for offset, value in enumerate(kept):
+            self._txn.item_put(self._cid, _ikey(base + offset), value)
+        for position in gone:
+            self._txn.item_delete(self._cid, _ikey(position))
+        self._count = n - k
+
+    def insert(self, i: int, value: bytes) -> None:
+        """Insert `value` before element i (0 <= i <= len) (LINSERT), moving the elements on the
+        shorter side one place out: those before it towards the head, or those after it towards
+        the tail."""
+        self._dirty = True
+        if self._inline is not None:
+            self._inline.insert(i, value)
+            return
+        n = self._count
+        if i <= n - i:
+            moved = self.range(0, i - 1) if i else []
+            self._head -= 1
+            base = self._head
+        else:
+            moved = self.range(i, n - 1)
+            base = self._head + i + 1
+        for offset, element in enumerate(moved):
+            self._txn.item_put(self._cid, _ikey(base + offset), element)
+        self._txn.item_put(self._cid, _ikey(self._head + i), value)
+        self._count = n + 1
+
     def replace_all(self, values: list[bytes]) -> None:
-        """Make the list `values` (LREM, LINSERT)."""
+        """Make the list `values` (LREM, LINSERT in entries before log semantics version 21)."""
         self._dirty = True
         if self._inline is not None:
             self._inline = list(values)

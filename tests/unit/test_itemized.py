@@ -9,7 +9,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from raftcache.node.commands import hashes, strings
+from raftcache.node import commands
+from raftcache.node.commands import hashes, lists, strings
 from raftcache.node.storage import itemview
 from raftcache.node.storage.itemview import INLINE_MAX
 from raftcache.node.storage.keyspace import container_ref, is_itemized, snapshot_info
@@ -597,3 +598,59 @@ def test_deleting_a_large_container_keeps_no_undo_copy_of_its_elements(node):
         assert run_with_quota(txn, spy(hashes.hdel), ctx, pb.HDel(key=b"x", fields=[b"f"])) == 0
     assert seen[0] is None and seen[1] == []  # a DEL ran outside an undo scope, HDEL inside one
     assert _item_count(node) == 0
+
+
+# ---------------------------------------------------------------- LREM / LINSERT in place (log version 21)
+
+
+def _list_edit(node, version, **op):
+    """Apply one list op as an entry of log semantics `version`: (its reply, records written)."""
+    (name, message), = op.items()
+    node.index += 1
+    with node.ks.writer(node.index) as txn:
+        ctx = Ctx(txn, 0, NOW, node.index, 1 << 20, version=version)
+        reply = run_with_quota(txn, getattr(lists, name), ctx, message)
+        return reply, txn.writes
+
+
+@pytest.mark.parametrize("op, expected", [
+    (dict(lrem=pb.LRem(key=b"l", count=1, value=b"e2")), 1),               # near the head
+    (dict(lrem=pb.LRem(key=b"l", count=-1, value=b"e%d" % (BIG - 3))), 1),  # near the tail
+    (dict(linsert=pb.LInsert(key=b"l", before=True, pivot=b"e1", value=b"x")), BIG + 1),
+    (dict(linsert=pb.LInsert(key=b"l", before=False, pivot=b"e%d" % (BIG - 2), value=b"x")), BIG + 1),
+])
+def test_lrem_and_linsert_near_an_end_move_only_the_elements_beyond_them(tmp_path, op, expected):
+    """From log version 21 an edit near either end of a long list writes a few records (Redis moves
+    the elements after it too; raftcache moves the shorter side), where version 20 wrote every
+    element again; the list, its length and the bytes it is charged come out the same."""
+    nodes = {}
+    for version in (commands.LIST_EDIT_VERSION - 1, commands.LIST_EDIT_VERSION):
+        node = nodes[version] = Node(str(tmp_path / str(version)))
+        node.run(push=pb.Push(key=b"l", values=[b"e%d" % i for i in range(BIG)]))
+        reply, writes = _list_edit(node, version, **op)
+        assert reply == expected
+        assert writes <= 6 if version == commands.LIST_EDIT_VERSION else writes >= 2 * BIG - 1
+    old, new = nodes[commands.LIST_EDIT_VERSION - 1], nodes[commands.LIST_EDIT_VERSION]
+    whole = dict(lrange=pb.LRange(key=b"l", start=0, stop=-1))
+    assert new.read(**whole) == old.read(**whole)
+    assert _used(new) == _used(old)
+    for i in (0, 1, 5, -1, -4):
+        assert new.read(lindex=pb.LIndex(key=b"l", index=i)) == old.read(lindex=pb.LIndex(key=b"l", index=i))
+
+
+def test_lrem_of_many_matches_closes_every_gap(node):
+    values = [b"a" if i % 7 == 0 else b"e%d" % i for i in range(BIG)]
+    node.run(push=pb.Push(key=b"l", values=values))
+    assert node.run(lrem=pb.LRem(key=b"l", count=-5, value=b"a")) == 5
+    model = list(values)
+    for i in sorted((i for i, v in enumerate(values) if v == b"a"), reverse=True)[:5]:
+        del model[i]
+    assert node.read(lrange=pb.LRange(key=b"l", start=0, stop=-1)) == model
+    assert node.run(lrem=pb.LRem(key=b"l", count=0, value=b"a")) == model.count(b"a")
+    model = [v for v in model if v != b"a"]
+    assert node.read(lrange=pb.LRange(key=b"l", start=0, stop=-1)) == model
+    assert node.run(linsert=pb.LInsert(key=b"l", before=True, pivot=model[len(model) // 2], value=b"mid")) \
+        == len(model) + 1
+    model.insert(len(model) // 2, b"mid")
+    assert node.read(lrange=pb.LRange(key=b"l", start=0, stop=-1)) == model
+    assert node.read(lindex=pb.LIndex(key=b"l", index=len(model) // 2)) == model[len(model) // 2]
