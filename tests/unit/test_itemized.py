@@ -9,18 +9,20 @@ from __future__ import annotations
 import random
 
 import pytest
-from raftcache.node import commands
+from raftcache.node import commands, scripting
 from raftcache.node.commands import hashes, lists, strings
 from raftcache.node.storage import itemview
 from raftcache.node.storage.itemview import INLINE_MAX
 from raftcache.node.storage.keyspace import container_ref, is_itemized, snapshot_info
 from raftcache.node.commands.quota import run_with_quota
 from raftcache.node.commands.strings import Ctx
+from raftcache.node.errors import CommandError
 from raftcache.proto import commands_pb2 as pb
 
 from tests.unit.test_statemachine import NOW, Node
 
 BIG = INLINE_MAX * 3
+scripting.install()   # (the rollback test below runs a script)
 
 
 @pytest.fixture
@@ -654,3 +656,16 @@ def test_lrem_of_many_matches_closes_every_gap(node):
     model.insert(len(model) // 2, b"mid")
     assert node.read(lrange=pb.LRange(key=b"l", start=0, stop=-1)) == model
     assert node.read(lindex=pb.LIndex(key=b"l", index=len(model) // 2)) == model[len(model) // 2]
+
+
+def test_lrem_and_linsert_in_a_script_that_fails_are_rolled_back(node):
+    values = [b"e%d" % i for i in range(BIG)]
+    node.run(push=pb.Push(key=b"l", values=values))
+    before = _used(node)
+    body = (b"redis.call('LREM', KEYS[1], 1, 'e2') redis.call('LREM', KEYS[1], -1, 'e%d') "
+            b"redis.call('LINSERT', KEYS[1], 'BEFORE', 'e5', 'x') error('boom')" % (BIG - 2))
+    failed = node.run(eval=pb.Eval(body=body, keys=[b"l"]))
+    assert isinstance(failed, CommandError) and "boom" in failed.message
+    assert node.read(lrange=pb.LRange(key=b"l", start=0, stop=-1)) == values
+    assert _used(node) == before
+    assert node.read(lindex=pb.LIndex(key=b"l", index=2)) == b"e2"
