@@ -155,7 +155,9 @@ def linsert(ctx, op):
         return record if items is None else 0
     if ctx.version < commands.LIST_EDIT_VERSION:
         return _linsert_rewriting(ctx, op, items)
-    i = next((i for i, value in items.iterate() if value == op.pivot), None)
+    scan = items.iterate()
+    i = next((i for i, value in scan if value == op.pivot), None)
+    scan.close()   # its cursor is done before the list is written
     if i is None:
         return -1
     err = c.too_large(ctx, (op.value,))

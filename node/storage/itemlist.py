@@ -163,7 +163,7 @@ class ItemList(itemview.ContainerView):
         self._count = max(stop - start + 1, 0)
 
     def remove_at(self, indexes: list[int]) -> None:
-        """Remove the elements at `indexes` (ascending, each in range) (LREM), closing the gaps
+        """Remove the elements at `indexes` (non-empty, ascending, each in range) (LREM), closing the gaps
         from the side that moves fewer elements: the tail's towards the head, or the head's
         towards the tail (the head position moves)."""
         self._dirty = True
@@ -200,7 +200,7 @@ class ItemList(itemview.ContainerView):
             self._head -= 1
             base = self._head
         else:
-            moved = self.range(i, n - 1)
+            moved = self.range(i, n - 1) if i < n else []
             base = self._head + i + 1
         for offset, element in enumerate(moved):
             self._txn.item_put(self._cid, _ikey(base + offset), element)
