@@ -38,6 +38,9 @@ SENTINEL_WAIT_S = 2.0
 _SENTINELS = {"redis": (b"\r\nPING\r\n", b"+PONG\r\n"), "memcached": (b"\r\nmn\r\n", b"MN\r\n")}
 #: Requests that may legitimately end the connection (or the client's view of it).
 _MAY_CLOSE = {b"quit", b"reset", b"client", b"hello", b"auth", b"multi", b"exec", b"watch"}
+#: Requests after whose reply the server closes the connection (QUIT, with any arguments, as
+#: Redis 7.2+): the next request opens another.
+_CLOSES = {b"quit"}
 #: Their replies are pub/sub frames, which redis-py's Connection hands to its pub/sub handler and
 #: then waits for another reply (against Redis too): sent on a raw socket instead.
 _PUSH_REPLIES = {b"subscribe", b"psubscribe", b"ssubscribe", b"unsubscribe", b"punsubscribe", b"sunsubscribe"}
@@ -120,6 +123,9 @@ class Driver:
             return f"RESP connection dropped ({e.__class__.__name__}: {e})"
         except (redis.DataError, ValueError, UnicodeDecodeError):
             self._drop_resp(i)  # the client could not parse a reply: resync by reconnecting
+        else:
+            if args and args[0].lower() in _CLOSES:
+                self._drop_resp(i)
         return None
 
     def _drop_resp(self, i: int) -> None:
