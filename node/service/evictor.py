@@ -96,9 +96,11 @@ _NO_GROWTH = frozenset({"del", "delete_expired", "evict", "get_del", "pop", "lmp
 _FROM_SOURCES = frozenset({"copy", "set_op_store", "zset_op_store", "zrangestore", "bitop"})
 
 
-def estimate_growth(command: pb.Command) -> int:
+def estimate_growth(command: pb.Command, max_value_bytes: int = 1 << 62) -> int:
     """An upper bound of the logical bytes `command` adds (0 for reads and deletes); for
-    commands built from other keys, only the part their arguments give (see _FROM_SOURCES)."""
+    commands built from other keys, only the part their arguments give (see _FROM_SOURCES).
+    A string edit (SETRANGE, SETBIT, BITFIELD) whose value would pass `max_value_bytes`
+    (proto-max-bulk-len) adds nothing: apply refuses it before it writes."""
     name = command.WhichOneof("op")
     if name == "set":
         op = command.set
@@ -111,13 +113,21 @@ def estimate_growth(command: pb.Command) -> int:
     if name == "append":
         return record_bytes(op.key, len(op.value))
     if name == "set_range":
-        return record_bytes(op.key, op.offset + len(op.value))
+        return _edit_growth(op.key, op.offset + len(op.value) if op.value and op.offset >= 0 else 0, max_value_bytes)
     if name == "setbit":
-        return record_bytes(op.key, op.offset // 8 + 1)
+        return _edit_growth(op.key, (op.offset >> 3) + 1, max_value_bytes)
     if name == "bitfield":
-        return record_bytes(op.key, max((o.offset + o.bits for o in op.ops), default=0) // 8 + 8)
+        size = max((((o.offset + o.bits - 1) >> 3) + 1 for o in op.ops if o.kind != pb.BITFIELD_GET), default=0)
+        return _edit_growth(op.key, size, max_value_bytes)
     elements = sum(len(value) for field, value in op.ListFields() if field.is_repeated)
     return 2 * command.ByteSize() + _ELEMENT_BYTES * elements + record_bytes(b"", 0)
+
+
+def _edit_growth(key: bytes, size: int, max_value_bytes: int) -> int:
+    """A string edit's growth bound: the whole value it makes (`size` bytes), or 0 when it
+    makes none or apply refuses that size. (An offset far past the limit once asked the leader
+    to evict room for it, keys with a deadline deleted for a write that was then refused.)"""
+    return record_bytes(key, size) if 0 < size <= max_value_bytes else 0
 
 
 class Evictor:
@@ -145,10 +155,11 @@ class Evictor:
     # ------------------------------------------------------------ when
 
     def plan(self, entries: list[pb.LogEntry], growth: int, in_flight_bytes: int,
-             now_ms: int) -> tuple[list[pb.LogEntry], list]:
+             now_ms: int, max_value_bytes: int = 1 << 62) -> tuple[list[pb.LogEntry], list]:
         """Evict entries for the head of a batch whose writes add at most `growth` bytes
         while `in_flight_bytes` more are proposed and not yet applied; and the candidates
-        to hand back to `release` once the batch is applied."""
+        to hand back to `release` once the batch is applied (`max_value_bytes`: as
+        estimate_growth's)."""
         maxmemory = self._keyspace.maxmemory_bytes
         used = self._keyspace.used_bytes
         derived = [e for e in entries if e.command.WhichOneof("op") in _FROM_SOURCES]
@@ -176,7 +187,7 @@ class Evictor:
                 # this mode's writes' share of the batch (a batch mixes modes only when memcached
                 # and Redis writes meet in one event-loop turn)
                 share = growth if len(modes) == 1 else sum(
-                    estimate_growth(e.command) for e in entries if e.command.eviction == mode)
+                    estimate_growth(e.command, max_value_bytes) for e in entries if e.command.eviction == mode)
                 need = share if spare else max(projected - target, 0) - growth + share
                 if need <= 0:
                     continue

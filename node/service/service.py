@@ -534,7 +534,7 @@ class Service:
             fut.set_result((error, 0))
             return fut
         self._touch_written(entry.command, now_ms)
-        self._batch_growth += estimate_growth(entry.command)
+        self._batch_growth += estimate_growth(entry.command, self._sm.limits.max_value_bytes)
         batch = self._batch
         batch.append((entry, fut))
         self._batch_bytes += entry.command.ByteSize()
@@ -594,7 +594,8 @@ class Service:
         if version < commands.EVICTION_VERSION:
             return [], []
         try:
-            evicts, named = self._evictor.plan(entries, growth, self._in_flight_growth, entries[0].now_ms)
+            evicts, named = self._evictor.plan(entries, growth, self._in_flight_growth, entries[0].now_ms,
+                                               self._sm.limits.max_value_bytes)
         except Exception:  # a bug here must not lose the writes: they go without room (OOM at worst)
             log.exception("choosing eviction victims failed")
             return [], []

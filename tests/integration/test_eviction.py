@@ -301,3 +301,25 @@ def test_a_long_fill_through_every_node_keeps_the_hot_set(cluster):
     assert len({client(n, 2).dbsize() for n in cluster.nodes}) == 1
     assert all(0.9 * 4 * MAXMEMORY <= i["used_memory"] <= 1.1 * 4 * MAXMEMORY for i in infos)
     assert sum(r.exists(k) for k in hot) >= 0.8 * len(hot)
+
+
+def test_a_string_edit_refused_for_its_size_evicts_nothing(cluster):
+    """SETBIT / SETRANGE / BITFIELD whose value would pass proto-max-bulk-len are refused at
+    apply before they write: the leader makes no room for them. (Their offsets once counted as
+    growth: one such request evicted every key with a deadline while the keyspace was far
+    below maxmemory.)"""
+    r = configure(cluster, "volatile-lru")
+    r.config_set("proto-max-bulk-len", str(MAXMEMORY))   # the smallest Redis allows
+    try:
+        keys = [f"ttl{i}" for i in range(50)]
+        for key in keys:
+            r.set(key, "x" * 100, ex=600)
+        too_far = 3 * MAXMEMORY   # bytes: past proto-max-bulk-len, and past maxmemory
+        for edit in (["SETBIT", "big", 8 * too_far, 1], ["SETRANGE", "big", too_far, "z"],
+                     ["BITFIELD", "big", "SET", "u8", 8 * too_far, 1]):
+            with pytest.raises(redis.ResponseError):
+                r.execute_command(*edit)
+        assert {i["evicted_keys"] for i in settled(cluster)} == {0}
+        assert [client(n, 2).exists(*keys) for n in cluster.nodes] == [len(keys)] * 3
+    finally:
+        r.config_set("proto-max-bulk-len", str(64 << 20))

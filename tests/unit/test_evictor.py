@@ -311,6 +311,8 @@ def test_the_victims_decided_once_leave_every_replica_with_the_same_keys(leader,
     {"zadd": pb.ZAdd(key=b"z", members=[pb.ScoreMember(score=i, member=b"%d" % i) for i in range(300)])},
     {"sadd": pb.SAdd(key=b"t", members=[b"%d" % i for i in range(300)])},
     {"push": pb.Push(key=b"l", values=[b"e"] * 300)},
+    {"bitfield": pb.BitField(key=b"f", ops=[pb.BitFieldOp(kind=pb.BITFIELD_SET, bits=8, offset=80_000, value=7),
+                                            pb.BitFieldOp(kind=pb.BITFIELD_GET, bits=8, offset=900_000)])},
 ])
 def test_the_growth_estimate_bounds_what_a_write_adds(tmp_path, op):
     node = Node(str(tmp_path / "ks"))
@@ -471,3 +473,25 @@ def test_a_node_that_begins_to_lead_trusts_no_size_it_kept_before(leader):
     x.node.ks.maxmemory_bytes = x.node.ks.used_bytes
     victims = {k for _, k in x.victims(writes(3))}
     assert victims and not victims & set(keys[:10]), "a key gone since is never offered"
+
+
+@pytest.mark.parametrize("edit", [
+    pb.Command(setbit=pb.SetBit(key=b"b", offset=8 * MAXMEMORY * 4, value=1)),
+    pb.Command(set_range=pb.SetRange(key=b"r", offset=MAXMEMORY * 4, value=b"z")),
+    pb.Command(bitfield=pb.BitField(key=b"f", ops=[
+        pb.BitFieldOp(kind=pb.BITFIELD_SET, bits=8, offset=1_178_700_480_847, value=1)])),
+    pb.Command(eviction=99, bitfield=pb.BitField(key=b"f", ops=[
+        pb.BitFieldOp(kind=pb.BITFIELD_INCRBY, bits=8, offset=8 * MAXMEMORY * 4, value=1)])),
+])
+def test_a_string_edit_past_the_value_limit_asks_no_room(leader, edit):
+    """Apply refuses a SETRANGE / SETBIT / BITFIELD whose value would pass proto-max-bulk-len
+    before it writes: it grows nothing, so it evicts nothing. (Its offset once counted as growth:
+    the fuzzer saw one gRPC BITFIELD at a huge offset make the leader evict every key with a
+    deadline, the canaries' among them, on a cluster far below maxmemory.)"""
+    x = leader("volatile-lru")
+    x.fill(100, ttl_ms=lambda name: 60_000)
+    limit = MAXMEMORY // 2   # proto-max-bulk-len below maxmemory: the edit is refused at apply
+    assert estimate_growth(edit, limit) == 0
+    entries = [pb.LogEntry(now_ms=NOW, command=edit)]
+    assert x.evictor.plan(entries, estimate_growth(edit, limit), 0, NOW, limit) == ([], [])
+    assert estimate_growth(edit) > MAXMEMORY   # what the estimate said before, with no limit
