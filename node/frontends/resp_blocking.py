@@ -181,7 +181,10 @@ async def _wait_and_pop(conn, db: int, keys: list[bytes], size_op, timeout_s: fl
             if callable(size_op):
                 size = size_op(key)
             else:
-                size, _ = conn.session.read_now(cmd(conn.session.db, size_op, key=key), _LOCAL)
+                outcome = conn.session.read_now(cmd(conn.session.db, size_op, key=key), _LOCAL)
+                if outcome is None:   # this replica still lags the connection's own writes: not yet
+                    continue
+                size, _ = outcome
             if isinstance(size, CommandError):
                 if waited[0]:  # a key that became another type while we waited: keep waiting (Redis)
                     continue

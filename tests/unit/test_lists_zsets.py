@@ -7,6 +7,8 @@ needs real nodes: tests/integration/test_redis_mpop_blocking.py."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from raftcache.node.errors import CommandError, Reason
@@ -222,3 +224,48 @@ def test_in_multi_forms_of_the_blocking_pops(tmp_path):
             resp_blocking.in_multi("blpop", [b"blpop", b"k", b"-1"], 0)
     finally:
         service.close()
+
+
+def test_a_blocking_pop_on_a_replica_that_lags_its_own_writes_waits_instead_of_failing():
+    """A blocking pop first waits (the request timeout) for this node to apply the connection's
+    own writes; if it lags past that, the pops are tried once on the leader, and then it waits
+    here as usual, for the node to catch up and for its deadline. The local size check then
+    cannot be served yet (read_now: None): it once raised TypeError and dropped the connection
+    (the fuzzer, on a follower loaded by its runaway scripts)."""
+    from raftcache.node.errors import DeadlineError
+
+    class Watcher:
+        async def wait(self, index, timeout_s):
+            await asyncio.sleep(timeout_s)
+            raise DeadlineError("no progress")
+
+    class Service:
+        applied_index = 5
+        watcher = Watcher()
+
+        async def wait_applied(self, index):
+            raise DeadlineError("this replica lags")
+
+    class Session:
+        db, last_write_index = 0, 10
+
+        def read_now(self, command, consistency):
+            return None   # the floor (10) is not applied here (5)
+
+    class Conn:
+        eof = closing = False
+        unblocked = None
+        service, session = Service(), Session()
+
+    popped = []
+
+    async def pop(key):
+        popped.append(key)   # the leader's pop: nothing there
+        return None
+
+    async def scenario():
+        return await resp_blocking.block(Conn(), [b"q"], "llen", 0.05, pop)
+
+    assert asyncio.run(scenario()) is None   # the timeout's nil reply, not an exception
+    assert popped == [b"q"]
+    assert not resp_blocking._blocking and not resp_blocking._queues
