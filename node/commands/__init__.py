@@ -110,7 +110,10 @@ LogEntry = pb.LogEntry
 #:  21: LREM and LINSERT on an itemized list move only the elements on the shorter side of the
 #:      change (LIST_EDIT_VERSION; node/storage/itemlist.py): the list reads the same, but its
 #:      item records sit at other positions than the older release's rewrite of the whole list
-#:      put them, so replicas of both releases must not apply the same entry differently.
+#:      put them, so replicas of both releases must not apply the same entry differently. A
+#:      script's writes also charge its budget by the bytes they store (SCRIPT_WRITE_BYTES_VERSION;
+#:      node/scripting/engine.WRITE_BYTES_PER_INSTRUCTION): 50 SETRANGEs of a 16 MB string in one
+#:      EVAL held every replica 1.7 s, a thousand would have held it half a minute.
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -140,8 +143,9 @@ SCRIPT_OOM_VERSION = SCRIPT_ERRORSTATS_VERSION = ANY_MAXMEMORY_VERSION = FUNCTIO
 #: The first version whose scripts' writes emit keyspace notifications, and whose SORT bounds
 #: its GET options (20 above).
 SCRIPT_NOTIFY_VERSION = SORT_GETS_VERSION = RANDOM_PICKS_VERSION = XREAD_LAST_VERSION = TXN_SEEDS_VERSION = 20
-#: The first version whose LREM and LINSERT edit an itemized list in place (21 above).
-LIST_EDIT_VERSION = 21
+#: The first version whose LREM and LINSERT edit an itemized list in place, and whose scripts'
+#: writes charge their budget by the bytes they store (21 above).
+LIST_EDIT_VERSION = SCRIPT_WRITE_BYTES_VERSION = 21
 SUPPORTED_VERSIONS = range(1, LIST_EDIT_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.

@@ -95,6 +95,11 @@ APPLY_BUDGET = Budget(per_ms=20_000, call_cost=2_000, element_cost=20, cap_ms=10
 #: apply's 20 over-charge it, and changing them would change the log's semantics). Not part of
 #: the log's semantics: a read is never replayed.
 SERVING_BUDGET = Budget(per_ms=20_000, call_cost=2_000, element_cost=5, cap_ms=100)
+#: A write a script makes at apply also counts one instruction per this many bytes it stores
+#: (records and elements put), from log version 21 (SCRIPT_WRITE_BYTES_VERSION): rewriting a
+#: large string costs ~2 ms per MB here, which a call's flat cost did not see (50 SETRANGEs of a
+#: 16 MB string held every replica 1.7 s); at 40, the 100 ms budget stores at most ~80 MB.
+WRITE_BYTES_PER_INSTRUCTION = 40
 #: Lua memory one run may allocate (beyond what the runtime held when it started; the
 #: collector does not run during a run, so garbage counts: node/scripting/sandbox.py).
 MEMORY_LIMIT_BYTES = 256 << 20
@@ -230,6 +235,7 @@ class Run:
     caller: str = ""                  # the node whose ACL LOG records its refusals (Eval.caller)
     errorstats: bool = True           # its commands' errors in INFO errorstats (commands.SCRIPT_ERRORSTATS_VERSION)
     write_quota: bool = True          # each write measured against maxmemory alone (commands.SCRIPT_OOM_VERSION)
+    write_bytes: bool = True          # writes charge the budget by the bytes they store (SCRIPT_WRITE_BYTES_VERSION)
     notify: frozenset | None = None   # the keyspace events its writes note (commands.SCRIPT_NOTIFY_VERSION)
     picks: int = 0                    # random choices its commands made so far (_execute's seeds)
 
@@ -307,6 +313,7 @@ class Engine:
         steps = max(budget.instructions(ctx.settings) // HOOK_STEP, 1)
         run.errorstats = errorstats = version >= commands.SCRIPT_ERRORSTATS_VERSION
         run.write_quota = version >= commands.SCRIPT_OOM_VERSION
+        run.write_bytes = version >= commands.SCRIPT_WRITE_BYTES_VERSION
         if getattr(ctx.txn, "notes", None) is not None and version >= commands.SCRIPT_NOTIFY_VERSION:
             run.notify = notifications.flags_of(ctx.settings)
         self._set_lua_state((compat, version >= commands.SCRIPT_SANDBOX_VERSION, budget.call_cost, errorstats))
@@ -562,7 +569,16 @@ class Engine:
 
     def _write(self, run: Run, txn, handler, sub_ctx, op, op_name: str) -> object:
         """Run one write of the script: the handler's result, a CommandError (its writes undone),
-        or _Rejected (refused: past maxmemory, or a flush in an undo scope)."""
+        or _Rejected (refused: past maxmemory, or a flush in an undo scope). What it stored is
+        charged to the run's budget (WRITE_BYTES_PER_INSTRUCTION), kept or undone alike."""
+        before = txn.bytes_put
+        result = self._write_command(run, txn, handler, sub_ctx, op, op_name)
+        stored = txn.bytes_put - before
+        if stored >= WRITE_BYTES_PER_INSTRUCTION and run.write_bytes:
+            self.box.m.charge(stored // WRITE_BYTES_PER_INSTRUCTION)
+        return result
+
+    def _write_command(self, run: Run, txn, handler, sub_ctx, op, op_name: str) -> object:
         if not txn.undoing:   # the script runs in a savepoint: each command as the state machine runs it
             result = run_with_quota(txn, handler, sub_ctx, op)
             refused = isinstance(result, CommandError) and result.reason == Reason.OUT_OF_MEMORY

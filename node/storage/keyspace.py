@@ -622,6 +622,8 @@ class WriteTxn(ReadTxn):
         self._undo: list | None = None   # records replaced inside an undo_scope()
         #: Records put or deleted so far (a command that wrote nothing changed nothing).
         self.writes = 0
+        #: Bytes of the records and items put so far (what a script's writes cost: the budget).
+        self.bytes_put = 0
         #: When a set: (db, key) of every record put or deleted (keyspace notifications).
         self.touched: set[tuple[int, bytes]] | None = None
         #: When a dict (insertion-ordered): (db, key) of every record put where none was (`new` events).
@@ -745,6 +747,7 @@ class WriteTxn(ReadTxn):
             if old is None and self.created is not None:
                 self.created[(db, key)] = None
         self.writes += 1
+        self.bytes_put += len(raw)
         self._txn.put(dkey, raw, db=self._ks._data)
         if old_cid and old_cid != _raw_itemized_id(raw):
             self._drop_items(old_cid)  # the key now holds another value
@@ -948,6 +951,7 @@ class WriteTxn(ReadTxn):
             self._txn.delete(k, db=self._ks._items)
         else:
             self._txn.put(k, value, db=self._ks._items)
+            self.bytes_put += len(value)
             size += item_bytes(k, len(value)) - _U64.size
         self._used += size
         self._used_dirty = True

@@ -889,3 +889,20 @@ def test_two_scripts_of_one_transaction_draw_their_own_numbers(node):
     assert new[0] != new[1] and new == apply(commands.TXN_SEEDS_VERSION)   # and the same on every replica
     old = apply(commands.TXN_SEEDS_VERSION - 1)
     assert old[0] == old[1] and old[2] == old[3]
+
+
+def test_a_scripts_writes_charge_its_budget_by_the_bytes_they_store(node):
+    """From log version 21 a write inside a script counts one instruction per
+    engine.WRITE_BYTES_PER_INSTRUCTION bytes it stores: rewriting a large string again and again
+    (each SETRANGE copies it whole) is stopped within the budget and rolled back, where the
+    flat cost of a call let a thousand of them hold every replica for half a minute."""
+    size = 4 << 20
+    node.run(set_range=pb.SetRange(key=b"big", offset=size - 1, value=b"x"))
+    body = "for i = 1, 50 do redis.call('SETRANGE', KEYS[1], i, 'y') end return 1"
+    result = run(node, body, ["big"])
+    assert "ran past its budget" in error_text(result)
+    assert node.get(b"big")[1] == 0, "rolled back"
+    # one write of a few MB fits easily, and an entry of the previous version keeps its rules
+    assert run(node, "redis.call('SETRANGE', KEYS[1], 1, 'y') return 1", ["big"]) == 1
+    assert run(node, body, ["big"], version=commands.SCRIPT_WRITE_BYTES_VERSION - 1) == 1
+    assert node.get(b"big")[1:3] == b"yy"
