@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import time
 
-from raftcache.node.errors import CommandError
+from raftcache.node.errors import CommandError, DeadlineError
 from raftcache.node.frontends import resp_blocking
 from raftcache.node.frontends.resp_args import NOT_INTEGER, SYNTAX, Spec, cmd, register, to_int
 from raftcache.node.frontends.resp_protocol import NULL_ARRAY, RespError, RespMap
@@ -309,11 +309,25 @@ def _in_multi(group: bool):
     return form
 
 
+#: _probe's answer while this replica has not applied the connection's own writes yet.
+_NOT_APPLIED = object()
+
+
 def _probe(conn, key: bytes, group: bytes = b""):
-    """XPROBE on this node's replica: None (no key), a CommandError, or [last id, last entry, group id]."""
-    result, _ = conn.session.read_now(cmd(conn.session.db, "xprobe", key=key, group=group),
-                                      resp_blocking._LOCAL)
-    return result
+    """XPROBE on this node's replica: None (no key), a CommandError, [last id, last entry, group
+    id], or _NOT_APPLIED (it lags the connection's own writes: its copy cannot answer yet)."""
+    outcome = conn.session.read_now(cmd(conn.session.db, "xprobe", key=key, group=group),
+                                    resp_blocking._LOCAL)
+    return _NOT_APPLIED if outcome is None else outcome[0]
+
+
+async def _after_own_writes(conn) -> None:
+    """Wait (the request timeout at most) for this node to apply the connection's own writes:
+    `$` and `+` name the last entry as the client's earlier XADDs left it (read-your-writes)."""
+    try:
+        await conn.service.wait_applied(conn.session.last_write_index)
+    except DeadlineError:
+        pass   # this replica lags: _probe answers _NOT_APPLIED
 
 
 async def xread_blocking(conn, args):
@@ -323,9 +337,13 @@ async def xread_blocking(conn, args):
     block, count, _, _, _, keys, raw_ids = _parse_read(args, group=False)
     first = _read_ids(raw_ids, group=False)
     ids = list(first)
+    if b"$" in raw_ids or b"+" in raw_ids:
+        await _after_own_writes(conn)
     for i, (key, arg) in enumerate(zip(keys, raw_ids)):
         if arg in (b"$", b"+"):
             probe = _probe(conn, key)
+            if probe is _NOT_APPLIED:
+                raise RespError("TRYAGAIN this replica has not applied the connection's earlier writes yet")
             last = parse_id(probe[0])[0] if isinstance(probe, list) else MIN_ID
             ids[i] = (decr(last) or MIN_ID) if arg == b"+" else last
     after = dict(zip(keys, ids))
@@ -354,6 +372,8 @@ async def xreadgroup_blocking(conn, args):
 
     def ready(key: bytes) -> int:
         probe = _probe(conn, key, group_name)
+        if probe is _NOT_APPLIED:
+            return 0   # not yet: the wait goes on until this replica applies more
         if not isinstance(probe, list) or probe[2] is None:
             return 1   # no key, another type or no group: the read answers the error
         return int(probe[1] is not None and parse_id(probe[1])[0] > parse_id(probe[2])[0])

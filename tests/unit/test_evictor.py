@@ -478,8 +478,6 @@ def test_a_node_that_begins_to_lead_trusts_no_size_it_kept_before(leader):
 @pytest.mark.parametrize("edit", [
     pb.Command(setbit=pb.SetBit(key=b"b", offset=8 * MAXMEMORY * 4, value=1)),
     pb.Command(set_range=pb.SetRange(key=b"r", offset=MAXMEMORY * 4, value=b"z")),
-    pb.Command(bitfield=pb.BitField(key=b"f", ops=[
-        pb.BitFieldOp(kind=pb.BITFIELD_SET, bits=8, offset=1_178_700_480_847, value=1)])),
     pb.Command(eviction=99, bitfield=pb.BitField(key=b"f", ops=[
         pb.BitFieldOp(kind=pb.BITFIELD_INCRBY, bits=8, offset=8 * MAXMEMORY * 4, value=1)])),
 ])
@@ -495,3 +493,18 @@ def test_a_string_edit_past_the_value_limit_asks_no_room(leader, edit):
     entries = [pb.LogEntry(now_ms=NOW, command=edit)]
     assert x.evictor.plan(entries, estimate_growth(edit, limit), 0, NOW, limit) == ([], [])
     assert estimate_growth(edit) > MAXMEMORY   # what the estimate said before, with no limit
+
+
+@pytest.mark.parametrize("edit", [
+    pb.Command(bitfield=pb.BitField(key=b"f", ops=[   # the fuzzer's: past any bit offset apply takes
+        pb.BitFieldOp(kind=pb.BITFIELD_SET, bits=8, offset=1_178_700_480_847, value=1)])),
+    pb.Command(bitfield=pb.BitField(key=b"f", ops=[   # a GET at a refused offset refuses the whole command
+        pb.BitFieldOp(kind=pb.BITFIELD_SET, bits=8, offset=8 * MAXMEMORY * 4, value=1),
+        pb.BitFieldOp(kind=pb.BITFIELD_GET, bits=8, offset=1 << 40)])),
+    pb.Command(bitfield=pb.BitField(key=b"f", ops=[   # so does a type apply refuses (u64)
+        pb.BitFieldOp(kind=pb.BITFIELD_SET, bits=64, offset=8 * MAXMEMORY * 4, value=1)])),
+    pb.Command(setbit=pb.SetBit(key=b"b", offset=8 * MAXMEMORY * 4, value=2)),   # a bit that is not 0 or 1
+    pb.Command(setbit=pb.SetBit(key=b"b", offset=1 << 32, value=1)),
+])
+def test_a_bit_edit_apply_refuses_for_its_arguments_asks_no_room(edit):
+    assert estimate_growth(edit) == 0

@@ -150,3 +150,32 @@ def test_group_counters_follow_their_records(node):
             own = list(s.pending(b"g", consumer=name))
             assert consumer.pending == len(own) and all(n.consumer == name for _, n in own)
         assert sum(c.pending for _, c in listed) == len(pending)
+
+
+def test_xread_dollar_on_a_replica_that_lags_the_connections_own_writes_says_try_again():
+    """`$` names the last entry as the client's own earlier XADDs left it: the node first waits
+    (the request timeout) to apply them; a replica still behind answers TRYAGAIN. Its copy's
+    XPROBE could not be served yet (read_now: None), which once raised TypeError and dropped the
+    connection (a second reader found it beside the blocking pops' same fault)."""
+    import asyncio
+
+    from raftcache.node.errors import DeadlineError
+    from raftcache.node.frontends import resp_streams
+    from raftcache.node.frontends.resp_protocol import RespError
+
+    class Service:
+        async def wait_applied(self, index):
+            raise DeadlineError("this replica lags")
+
+    class Session:
+        db, last_write_index = 0, 10
+
+        def read_now(self, command, consistency):
+            return None
+
+    class Conn:
+        service, session = Service(), Session()
+
+    with pytest.raises(RespError, match="TRYAGAIN"):
+        asyncio.run(resp_streams.xread_blocking(Conn(), [b"XREAD", b"BLOCK", b"100", b"STREAMS", b"s", b"$"]))
+    assert resp_streams._probe(Conn(), b"s") is resp_streams._NOT_APPLIED
