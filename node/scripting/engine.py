@@ -570,7 +570,8 @@ class Engine:
     def _write(self, run: Run, txn, handler, sub_ctx, op, op_name: str) -> object:
         """Run one write of the script: the handler's result, a CommandError (its writes undone),
         or _Rejected (refused: past maxmemory, or a flush in an undo scope). What it stored is
-        charged to the run's budget (WRITE_BYTES_PER_INSTRUCTION), kept or undone alike."""
+        charged to the run's budget (WRITE_BYTES_PER_INSTRUCTION), kept or undone alike (an undone
+        write's write-back is charged too: it is work apply did)."""
         before = txn.bytes_put
         result = self._write_command(run, txn, handler, sub_ctx, op, op_name)
         stored = txn.bytes_put - before

@@ -64,6 +64,7 @@ import time
 
 from raftcache.commandkeys import command_keys
 from raftcache.node import commands
+from raftcache.node.commands.bits import OFFSET_LIMIT
 from raftcache.node.config import settings
 from raftcache.node.storage.keyspace import Sample, record_bytes
 from raftcache.proto import commands_pb2 as pb
@@ -115,7 +116,7 @@ def estimate_growth(command: pb.Command, max_value_bytes: int = 1 << 62) -> int:
     if name == "set_range":
         return _edit_growth(op.key, op.offset + len(op.value) if op.value and op.offset >= 0 else 0, max_value_bytes)
     if name == "setbit":
-        if op.value not in (0, 1) or op.offset >= _BIT_OFFSET_LIMIT:
+        if op.value not in (0, 1) or op.offset >= OFFSET_LIMIT:
             return 0   # refused at apply
         return _edit_growth(op.key, (op.offset >> 3) + 1, max_value_bytes)
     if name == "bitfield":
@@ -127,13 +128,9 @@ def estimate_growth(command: pb.Command, max_value_bytes: int = 1 << 62) -> int:
     return 2 * command.ByteSize() + _ELEMENT_BYTES * elements + record_bytes(b"", 0)
 
 
-#: Apply's bounds of a bit offset and of a BITFIELD op (node/commands/bits.py).
-_BIT_OFFSET_LIMIT = 1 << 32
-
-
 def _bitfield_op_ok(o: pb.BitFieldOp, max_value_bytes: int) -> bool:
-    """What bits.check_bitfield_op lets through (its type, its offset)."""
-    return (1 <= o.bits <= (64 if o.signed else 63) and o.offset < _BIT_OFFSET_LIMIT
+    """What apply's bits.check_bitfield_op lets through (its type, its offset)."""
+    return (1 <= o.bits <= (64 if o.signed else 63) and o.offset < OFFSET_LIMIT
             and (o.offset >> 3) < max_value_bytes)
 
 
