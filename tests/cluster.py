@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 
-from raftcache.localcluster import LocalCluster, Node
+from raftcache.localcluster import LocalCluster, Node, wait_until
 from raftcache.shardedcluster import ShardedCluster
 
 
@@ -47,6 +47,16 @@ def rss_bytes(node: Node) -> int:
     raise RuntimeError(f"no VmRSS for {node}")
 
 
+def _knows_every_slot(node: Node) -> bool:
+    """`node`'s CLUSTER SLOTS covers all 16,384 slots (every shard claimed its slots and the node
+    learned them): before that, a PUBLISH is not relayed to a shard it does not know yet."""
+    import redis
+
+    host, port = node.redis_address
+    with redis.Redis(host=host, port=port, socket_timeout=5) as r:
+        return sum(last - first + 1 for first, last, *_ in r.execute_command("CLUSTER", "SLOTS")) == 16384
+
+
 @contextlib.contextmanager
 def running_sharded(tmp_path_factory, request, name: str, shards: int = 2, nodes: int = 3):
     """A started `up --shards` cluster for a module's tests; its nodes' logs are printed when a
@@ -55,6 +65,8 @@ def running_sharded(tmp_path_factory, request, name: str, shards: int = 2, nodes
     failed = request.session.testsfailed
     try:
         cluster.start(timeout_s=90)
+        wait_until(lambda: all(_knows_every_slot(node) for node in cluster.nodes), 60,
+                   "every node's cluster map to hold every shard's slots")
         yield cluster
     finally:
         if request.session.testsfailed != failed:
