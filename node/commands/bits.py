@@ -43,7 +43,21 @@ def offset_error() -> CommandError:
 
 
 def _offset_ok(offset: int, ctx: Ctx) -> bool:
-    return offset < OFFSET_LIMIT and (offset >> 3) < ctx.max_value_bytes
+    return offset_ok(offset, ctx.max_value_bytes)
+
+
+def offset_ok(offset: int, max_value_bytes: int) -> bool:
+    """A bit offset apply takes (SETBIT, GETBIT, BITFIELD) with values up to `max_value_bytes`."""
+    return offset < OFFSET_LIMIT and (offset >> 3) < max_value_bytes
+
+
+def _type_ok(o: pb.BitFieldOp) -> bool:
+    return 1 <= o.bits <= (64 if o.signed else 63)
+
+
+def bitfield_op_ok(o: pb.BitFieldOp, max_value_bytes: int) -> bool:
+    """check_bitfield_op finds nothing wrong with `o` (the eviction planner's estimate asks)."""
+    return _type_ok(o) and offset_ok(o.offset, max_value_bytes)
 
 
 def _bits_of(value: bytes, lo: int, hi: int) -> int:
@@ -226,7 +240,7 @@ _BAD_TYPE = "Invalid bitfield type. Use something like i16 u8. Note that u64 is 
 
 
 def check_bitfield_op(o: pb.BitFieldOp, ctx: Ctx) -> CommandError | None:
-    if not 1 <= o.bits <= (64 if o.signed else 63):
+    if not _type_ok(o):
         return CommandError(_BAD_TYPE, Reason.INVALID_ARGUMENT)
     if not _offset_ok(o.offset, ctx):
         return offset_error()

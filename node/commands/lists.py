@@ -153,8 +153,6 @@ def linsert(ctx, op):
     record, items = _get(txn, db, op.key, ctx)
     if items is None or record is None:
         return record if items is None else 0
-    if ctx.version < commands.LIST_EDIT_VERSION:
-        return _linsert_rewriting(ctx, op, items)
     scan = items.iterate()
     i = next((i for i, value in scan if value == op.pivot), None)
     scan.close()   # its cursor is done before the list is written
@@ -163,25 +161,15 @@ def linsert(ctx, op):
     err = c.too_large(ctx, (op.value,))
     if err:
         return err
-    items.insert(i if op.before else i + 1, op.value)
+    at = i if op.before else i + 1
+    if ctx.version >= commands.LIST_EDIT_VERSION:
+        items.insert(at, op.value)
+    else:   # an older entry: the whole list written again, as its release did (the same records)
+        values = items.all()
+        values.insert(at, op.value)
+        items.replace_all(values)
     items.save(ctx)
     return len(items)
-
-
-def _linsert_rewriting(ctx, op, items):
-    """LINSERT in an entry before LIST_EDIT_VERSION: the whole list written again, as that release did."""
-    values = items.all()
-    try:
-        i = values.index(op.pivot)
-    except ValueError:
-        return -1
-    err = c.too_large(ctx, (op.value,))
-    if err:
-        return err
-    values.insert(i if op.before else i + 1, op.value)
-    items.replace_all(values)
-    items.save(ctx)
-    return len(values)
 
 
 def lpos(ctx, op):

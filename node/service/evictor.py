@@ -64,7 +64,7 @@ import time
 
 from raftcache.commandkeys import command_keys
 from raftcache.node import commands
-from raftcache.node.commands.bits import OFFSET_LIMIT
+from raftcache.node.commands import bits
 from raftcache.node.config import settings
 from raftcache.node.storage.keyspace import Sample, record_bytes
 from raftcache.proto import commands_pb2 as pb
@@ -116,22 +116,16 @@ def estimate_growth(command: pb.Command, max_value_bytes: int = 1 << 62) -> int:
     if name == "set_range":
         return _edit_growth(op.key, op.offset + len(op.value) if op.value and op.offset >= 0 else 0, max_value_bytes)
     if name == "setbit":
-        if op.value not in (0, 1) or op.offset >= OFFSET_LIMIT:
+        if op.value not in (0, 1) or not bits.offset_ok(op.offset, max_value_bytes):
             return 0   # refused at apply
-        return _edit_growth(op.key, (op.offset >> 3) + 1, max_value_bytes)
+        return record_bytes(op.key, (op.offset >> 3) + 1)
     if name == "bitfield":
-        if not all(_bitfield_op_ok(o, max_value_bytes) for o in op.ops):
+        if not all(bits.bitfield_op_ok(o, max_value_bytes) for o in op.ops):
             return 0   # apply refuses the whole command, GETs' faults included
         size = max((((o.offset + o.bits - 1) >> 3) + 1 for o in op.ops if o.kind != pb.BITFIELD_GET), default=0)
         return _edit_growth(op.key, size, max_value_bytes)
     elements = sum(len(value) for field, value in op.ListFields() if field.is_repeated)
     return 2 * command.ByteSize() + _ELEMENT_BYTES * elements + record_bytes(b"", 0)
-
-
-def _bitfield_op_ok(o: pb.BitFieldOp, max_value_bytes: int) -> bool:
-    """What apply's bits.check_bitfield_op lets through (its type, its offset)."""
-    return (1 <= o.bits <= (64 if o.signed else 63) and o.offset < OFFSET_LIMIT
-            and (o.offset >> 3) < max_value_bytes)
 
 
 def _edit_growth(key: bytes, size: int, max_value_bytes: int) -> int:
