@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 from raftcache.localcluster import LocalCluster, Node, wait_until
+from raftcache.node import commands
 from raftcache.shardedcluster import ShardedCluster
 
 
@@ -65,6 +66,7 @@ def running_sharded(tmp_path_factory, request, name: str, shards: int = 2, nodes
     failed = request.session.testsfailed
     try:
         cluster.start(timeout_s=90)
+        cluster.wait_log_version(commands.MAX_VERSION)   # a command of a newer version answers TRYAGAIN before
         wait_until(lambda: all(_knows_every_slot(node) for node in cluster.nodes), 60,
                    "every node's cluster map to hold every shard's slots")
         yield cluster

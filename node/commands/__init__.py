@@ -114,6 +114,10 @@ LogEntry = pb.LogEntry
 #:      script's writes also charge its budget by the bytes they store (SCRIPT_WRITE_BYTES_VERSION;
 #:      node/scripting/engine.WRITE_BYTES_PER_INSTRUCTION): 50 SETRANGEs of a 16 MB string in one
 #:      EVAL held every replica 1.7 s, a thousand would have held it half a minute.
+#:  22: a script's commands also charge its budget by what they read (SCRIPT_READ_BYTES_VERSION;
+#:      node/scripting/engine.READ_BYTES_PER_INSTRUCTION, READ_ITEM_COST): 900 STRLENs of a 16 MB
+#:      string in one EVAL held every replica 10 s, 200 SINTERCARDs of two 100,000-member sets 37 s;
+#:      such a script is now stopped within its budget and rolled back, where version 21 ran it.
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -146,7 +150,9 @@ SCRIPT_NOTIFY_VERSION = SORT_GETS_VERSION = RANDOM_PICKS_VERSION = XREAD_LAST_VE
 #: The first version whose LREM and LINSERT edit an itemized list in place, and whose scripts'
 #: writes charge their budget by the bytes they store (21 above).
 LIST_EDIT_VERSION = SCRIPT_WRITE_BYTES_VERSION = 21
-SUPPORTED_VERSIONS = range(1, LIST_EDIT_VERSION + 1)
+#: The first version whose scripts' commands charge their budget by what they read (22 above).
+SCRIPT_READ_BYTES_VERSION = 22
+SUPPORTED_VERSIONS = range(1, SCRIPT_READ_BYTES_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4

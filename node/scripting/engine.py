@@ -100,6 +100,20 @@ SERVING_BUDGET = Budget(per_ms=20_000, call_cost=2_000, element_cost=5, cap_ms=1
 #: large string costs ~2 ms per MB here, which a call's flat cost did not see (50 SETRANGEs of a
 #: 16 MB string held every replica 1.7 s); at 40, the 100 ms budget stores at most ~80 MB.
 WRITE_BYTES_PER_INSTRUCTION = 40
+#: A command a script calls also counts, from log version 22 (SCRIPT_READ_BYTES_VERSION; in a
+#: read this node serves, always), one instruction per this many bytes of the records and
+#: single elements it reads (a STRLEN, GETRANGE or SETBIT of a 16 MB string reads it whole:
+#: ~11 ms here, ~260,000 instructions), and READ_COST per read (a record or a container's element
+#: looked up or stepped over: ~1 µs of Python; node/storage/keyspace.ReadTxn.reads), beyond the
+#: few a call's own cost covers, unless its reply's elements cost more (they are much the same work: an LRANGE counts as before). Before,
+#: 900 STRLENs of a 16 MB string in one EVAL held every replica 10 s, and 200 SINTERCARDs of
+#: two 100,000-member sets (300,000 reads, ~0.19 s each) 37 s.
+READ_BYTES_PER_INSTRUCTION = 64
+READ_COST = 16
+#: What a call's own cost (APPLY_BUDGET.call_cost) covers of its reads: the lookups and small
+#: values of an ordinary command count nothing more.
+READ_BYTES_FREE = 4096
+READS_FREE = 16
 #: Lua memory one run may allocate (beyond what the runtime held when it started; the
 #: collector does not run during a run, so garbage counts: node/scripting/sandbox.py).
 MEMORY_LIMIT_BYTES = 256 << 20
@@ -147,13 +161,15 @@ local function call(protected, ...)
 end
 redis.call = function(...)
   charge(state.call_cost)
-  local r, failed, counted = call(false, ...)
+  local r, failed, counted, read_cost = call(false, ...)
+  if read_cost then charge(read_cost) end
   if failed then error({err = r, line = M.caller_line(), ignore_error_stats_update = counted or nil}, 0) end
   return r
 end
 redis.pcall = function(...)
   charge(state.call_cost)
-  local r = call(true, ...)
+  local r, _, _, read_cost = call(true, ...)
+  if read_cost then charge(read_cost) end
   return r
 end
 redis.error_reply = function(e)
@@ -236,6 +252,7 @@ class Run:
     errorstats: bool = True           # its commands' errors in INFO errorstats (commands.SCRIPT_ERRORSTATS_VERSION)
     write_quota: bool = True          # each write measured against maxmemory alone (commands.SCRIPT_OOM_VERSION)
     write_bytes: bool = True          # writes charge the budget by the bytes they store (SCRIPT_WRITE_BYTES_VERSION)
+    read_bytes: bool = True           # commands charge it by what they read (SCRIPT_READ_BYTES_VERSION)
     notify: frozenset | None = None   # the keyspace events its writes note (commands.SCRIPT_NOTIFY_VERSION)
     picks: int = 0                    # random choices its commands made so far (_execute's seeds)
 
@@ -314,6 +331,7 @@ class Engine:
         run.errorstats = errorstats = version >= commands.SCRIPT_ERRORSTATS_VERSION
         run.write_quota = version >= commands.SCRIPT_OOM_VERSION
         run.write_bytes = version >= commands.SCRIPT_WRITE_BYTES_VERSION
+        run.read_bytes = version >= commands.SCRIPT_READ_BYTES_VERSION
         if getattr(ctx.txn, "notes", None) is not None and version >= commands.SCRIPT_NOTIFY_VERSION:
             run.notify = notifications.flags_of(ctx.settings)
         self._set_lua_state((compat, version >= commands.SCRIPT_SANDBOX_VERSION, budget.call_cost, errorstats))
@@ -396,13 +414,17 @@ class Engine:
         return self._call(protected, *(args[i] for i in range(1, int(n) + 1)))
 
     def _call(self, protected, *args):
-        """(the reply in Lua, False), or (the error, True, whether INFO errorstats counted it:
-        its error table then carries Redis's ignore_error_stats_update)."""
+        """(the reply in Lua, False[, False, what its reads cost]), or (the error, True, whether
+        INFO errorstats counted it: its error table then carries Redis's ignore_error_stats_update[,
+        what its reads cost]); the Lua side charges that cost (log version 22 on: _read_cost)."""
         run = self.current
         counted = False
         if run is None or run.registering is not None:
             text = "ERR redis.call is not available while a library loads"
+            read_cost = 0
         else:
+            txn = run.ctx.txn
+            bytes_read, reads = txn.bytes_read, txn.reads
             try:
                 reply, counted = self._dispatch(run, args)
             except (HandlerCrash, lua51.LuaError):   # the budget or the memory bound stopped the run
@@ -410,16 +432,28 @@ class Engine:
             except Exception as e:  # a bug in a handler or a builder
                 run.crashed = e
                 raise HandlerCrash("handler raised") from e
+            elements = 0
+            if isinstance(reply, (list, tuple)):
+                elements = run.budget.element_cost * len(reply)
+                if elements:
+                    self.box.m.charge(elements)   # its conversion is Python's work
+            bytes_read, reads = txn.bytes_read - bytes_read, txn.reads - reads
+            read_cost = 0
+            if (reads > READS_FREE or bytes_read > READ_BYTES_FREE) and run.read_bytes:
+                read_cost = _read_cost(bytes_read, reads, elements)
             if not isinstance(reply, CommandError):
-                if run.budget.element_cost and isinstance(reply, (list, tuple)):
-                    self.box.m.charge(run.budget.element_cost * len(reply))   # its conversion is Python's work
+                if read_cost:
+                    return self.to_lua(reply, run.resp, 0), False, False, read_cost
                 return self.to_lua(reply, run.resp, 0), False
             text = error_text(reply)
         if protected:
             if counted:
-                return self.box.table({b"err": text.encode(), b"ignore_error_stats_update": True}), True, True
-            return self.box.table({b"err": text.encode()}), True, False
-        return text.encode(), True, counted
+                error = self.box.table({b"err": text.encode(), b"ignore_error_stats_update": True})
+            else:
+                error = self.box.table({b"err": text.encode()})
+        else:
+            error = text.encode()
+        return (error, True, counted, read_cost) if read_cost else (error, True, counted)
 
     def _dispatch(self, run: Run, args) -> tuple[object, bool]:
         """(the command's reply or CommandError, whether INFO errorstats counted that error:
@@ -758,6 +792,15 @@ class Engine:
                 return out
             out.append(self.from_lua(item, depth + 1))
             i += 1
+
+
+def _read_cost(bytes_read: int, reads: int, element_cost: int) -> int:
+    """What a command's reads add to the budget (log version 22 on): its bytes read, and its
+    reads where they cost more than its reply's elements did (the same elements, mostly),
+    beyond what the call's own cost covers (READ_BYTES_FREE, READS_FREE)."""
+    cost = (bytes_read - READ_BYTES_FREE) // READ_BYTES_PER_INSTRUCTION if bytes_read > READ_BYTES_FREE else 0
+    reads = (reads - READS_FREE) * READ_COST if reads > READS_FREE else 0
+    return cost + reads - element_cost if reads > element_cost else cost
 
 
 def _command_argv(args, compat: bool) -> list[bytes] | None:

@@ -271,6 +271,12 @@ class ReadTxn:
     def __init__(self, keyspace: "Keyspace", txn: lmdb.Transaction):
         self._ks = keyspace
         self._txn = txn
+        #: What was read so far (what a script's reads cost: its budget, node/scripting/engine.py):
+        #: the bytes of the records and single items read, and how many reads: a record or an
+        #: item looked up, an item stepped over one by one, or four read in one run by the cursor
+        #: in C (item_keys, item_pairs, item_values: a quarter of the Python work of one read alone).
+        self.bytes_read = 0
+        self.reads = 0
 
     def applied_index(self) -> int:
         """The log index this transaction's view of the data reflects."""
@@ -279,7 +285,11 @@ class ReadTxn:
 
     def _raw(self, db: int, key: bytes) -> Record | None:
         raw = self._txn.get(_data_key(db, key), db=self._ks._data)
-        return None if raw is None else _decode(raw)
+        self.reads += 1
+        if raw is None:
+            return None
+        self.bytes_read += len(raw)
+        return _decode(raw)
 
     def get(self, db: int, key: bytes, now_ms: int) -> Record | None:
         """The record at `key`, or None when it is absent or expired at `now_ms`.
@@ -484,7 +494,11 @@ class ReadTxn:
     # -- container items
     def item_get(self, cid: int, ikey: bytes) -> bytes | None:
         """One element of itemized container `cid`, or None."""
-        return self._txn.get(_item_key(cid, ikey), db=self._ks._items)
+        value = self._txn.get(_item_key(cid, ikey), db=self._ks._items)
+        self.reads += 1
+        if value is not None:
+            self.bytes_read += len(value)
+        return value
 
     def items(self, cid: int, start: bytes = b"", reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
         """(item key, value) of container `cid` in item-key order, from the first
@@ -498,6 +512,7 @@ class ReadTxn:
                     for k, value in cur.iternext():   # (key, value) pairs made in C
                         if k[:skip] != prefix:
                             return
+                        self.reads += 1
                         yield k[skip:], value
                 return
             probe = prefix + start if start else _U64.pack(cid + 1)
@@ -510,6 +525,7 @@ class ReadTxn:
                 for k, value in cur.iterprev():   # from the current pair backwards, made in C
                     if k[:skip] != prefix:
                         return
+                    self.reads += 1
                     yield k[skip:], value
 
     def item_keys(self, cid: int, strip: int = 0) -> list[bytes]:
@@ -541,6 +557,7 @@ class ReadTxn:
                     if k[:skip] != prefix:
                         break
                     out.append(k[start:])
+        self.reads += len(out) >> 2
         return out
 
     def item_values(self, cid: int, start: bytes, count: int) -> list[bytes]:
@@ -552,6 +569,7 @@ class ReadTxn:
                 return []
             values = list(itertools.islice(cur.iternext(keys=False), count))
             if cur.key().startswith(prefix):   # the last one read is the container's: so are all (keys are sorted)
+                self.reads += len(values) >> 2
                 return values
         return [value for _, value in itertools.islice(self.items(cid, start), count)]
 

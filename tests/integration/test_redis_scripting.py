@@ -187,6 +187,9 @@ def test_a_runaway_write_script_at_the_default_threshold_causes_no_election(clus
     leader and the term as they were, and a follower keeps answering reads meanwhile."""
     leader, follower = nodes
     leader.set("g", "1")
+    leader.setrange("big", (8 << 20) - 1, "x")
+    for key, start in (("s1", 0), ("s2", 5_000)):
+        leader.sadd(key, *range(start, start + 20_000))
     before = {n.id: cluster.status(n).term for n in cluster.alive_nodes()}
     leader_id = cluster.status(cluster.leader()).leader_id
     stop, read_errors, reads = threading.Event(), [], []
@@ -203,9 +206,12 @@ def test_a_runaway_write_script_at_the_default_threshold_causes_no_election(clus
     try:
         for body in ("while true do redis.call('HSET', KEYS[1], 'f' .. math.random(50), 1) end",
                      "while true do redis.call('INCR', KEYS[2]) redis.call('RPUSH', KEYS[3], 'x') end",
-                     "local t = {} while true do t[#t + 1] = tostring(#t) end"):
+                     "local t = {} while true do t[#t + 1] = tostring(#t) end",
+                     # reads that cost far more than a call (log version 22 counts what they read)
+                     "while true do redis.call('STRLEN', KEYS[4]) redis.call('INCR', KEYS[2]) end",
+                     "while true do redis.call('SINTERCARD', 2, KEYS[5], KEYS[6]) redis.call('INCR', KEYS[2]) end"):
             with pytest.raises(redis.ResponseError, match="at most 100 ms for a script that writes"):
-                follower.eval(body, 3, "h", "n", "l")
+                follower.eval(body, 6, "h", "n", "l", "big", "s1", "s2")
         assert leader.set("after", "1")
     finally:
         stop.set()

@@ -906,3 +906,36 @@ def test_a_scripts_writes_charge_its_budget_by_the_bytes_they_store(node):
     assert run(node, "redis.call('SETRANGE', KEYS[1], 1, 'y') return 1", ["big"]) == 1
     assert run(node, body, ["big"], version=commands.SCRIPT_WRITE_BYTES_VERSION - 1) == 1
     assert node.get(b"big")[1:3] == b"yy"
+
+
+def test_a_scripts_reads_charge_its_budget_by_what_they_read(node):
+    """From log version 22 a command inside a script counts one instruction per
+    engine.READ_BYTES_PER_INSTRUCTION bytes it reads and engine.READ_COST per record or element
+    it reads (beyond what the call's own cost covers): a loop of STRLENs of a large string (each
+    reads it whole) or of SINTERCARDs of two large sets is stopped within the budget, where the
+    flat cost of a call let such a loop hold every replica for tens of seconds. Entries of
+    version 21 keep their rules; a read this node serves is charged the same way."""
+    node.run(set_range=pb.SetRange(key=b"big", offset=(4 << 20) - 1, value=b"x"))
+    for key, start in ((b"s1", 0), (b"s2", 1000)):
+        node.run(sadd=pb.SAdd(key=key, members=[b"m%d" % i for i in range(start, start + 3000)]))
+    strlens = "for i = 1, 100 do redis.call('STRLEN', KEYS[1]) end return redis.call('INCR', 'n')"
+    intersections = "for i = 1, 100 do redis.call('SINTERCARD', 2, KEYS[1], KEYS[2]) end return redis.call('INCR', 'n')"
+    assert "ran past its budget" in error_text(run(node, strlens, ["big"]))
+    assert "ran past its budget" in error_text(run(node, intersections, ["s1", "s2"]))
+    assert node.get(b"n") is None, "rolled back"
+    assert error_text(node.read(eval_ro=pb.Eval(body=strlens.split(" return")[0].encode(), keys=[b"big"]))) \
+        .endswith("it was stopped")
+    # a few of them fit, and the budget's other costs are as before: small reads count nothing
+    # more, an LRANGE's elements count once (at 20 each, not again as reads)
+    assert run(node, strlens.replace("100", "10"), ["big"]) == 1
+    assert run(node, intersections.replace("100", "5"), ["s1", "s2"]) == 2
+    node.run(push=pb.Push(key=b"list", values=[b"%d" % i for i in range(20_000)]))
+    for version in (commands.SCRIPT_READ_BYTES_VERSION - 1, commands.SCRIPT_READ_BYTES_VERSION):
+        assert run(node, "for i = 1, 900 do redis.call('GET', 'n') end return 1", version=version) == 1
+        assert run(node, "for i = 1, 4 do redis.call('LRANGE', KEYS[1], 0, -1) end return 1", ["list"],
+                   version=version) == 1
+        assert "ran past its budget" in error_text(
+            run(node, "for i = 1, 5 do redis.call('LRANGE', KEYS[1], 0, -1) end return 1", ["list"], version=version))
+    old = commands.SCRIPT_READ_BYTES_VERSION - 1
+    assert run(node, strlens, ["big"], version=old) == 3
+    assert run(node, intersections, ["s1", "s2"], version=old) == 4
