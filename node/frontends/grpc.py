@@ -238,7 +238,8 @@ async def _run_batch(session: Session, batch) -> cache_pb2.ReplyBatch:
     run = session.run()
     for request in batch.requests:
         try:
-            command, consistency, client_id, sequence = grpc_codec.request_from_proto(request)
+            command, consistency, client_id, sequence = grpc_codec.request_from_proto(request,
+                                                                                     client=not session.forwarded)
         except RaftcacheError as e:
             run.reply(grpc_codec.outcome_to_reply(e))
             continue
@@ -299,7 +300,7 @@ class InternalServicer(admin_pb2_grpc.InternalServicer):
     async def Forward(self, request, context):
         await self._check(context)
         try:
-            request = grpc_codec.request_from_proto(request)
+            request = grpc_codec.request_from_proto(request, client=False)
         except RaftcacheError as e:
             return grpc_codec.outcome_to_reply(e)
         return grpc_codec.outcome_to_reply(await Session(self._service, "grpc", forwarded=True).execute(*request))

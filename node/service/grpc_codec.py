@@ -23,6 +23,7 @@ from raftcache.node.errors import (
 )
 from raftcache.node.consistency import ReadConsistency
 from raftcache.proto import cache_pb2
+from raftcache.proto import commands_pb2 as pb
 
 ERROR_DOMAIN = "raftcache.io"
 
@@ -127,17 +128,25 @@ def request_to_proto(command, consistency, client_id: str, sequence: int, out: c
     return req
 
 
-def request_from_proto(req: cache_pb2.Request) -> tuple:
+def request_from_proto(req: cache_pb2.Request, client: bool = True) -> tuple:
     """(command, consistency, client_id, sequence) of a request from the wire.
 
     Raises CommandError (INVALID_ARGUMENT) for a command carrying fields this
     binary does not know: it could not be applied as its sender meant, so it is
-    refused before it is proposed.
+    refused before it is proposed; and, from a `client` (not another node
+    forwarding a write), for one asking to evict by memcached's rule: a gRPC
+    write evicts by the cluster's maxmemory-policy (EVICT_NEVER, stricter, is
+    allowed), or a client could evict others' keys under `noeviction`.
     """
-    if commands.has_unknown_fields(req.command):
+    command = req.command
+    if commands.has_unknown_fields(command):
         raise CommandError("the command carries fields this server does not know (a newer client or node?)",
                            Reason.INVALID_ARGUMENT)
-    return req.command, consistency_from_proto(req.consistency), req.client_id, req.sequence
+    if client and (command.eviction == pb.EVICT_LRU or (
+            command.HasField("transaction") and any(sub.eviction == pb.EVICT_LRU for sub in command.transaction.commands))):
+        raise CommandError("eviction EVICT_LRU is the memcached port's: a gRPC write evicts by the cluster's "
+                           "maxmemory-policy (EVICT_BY_POLICY) or not at all (EVICT_NEVER)", Reason.INVALID_ARGUMENT)
+    return command, consistency_from_proto(req.consistency), req.client_id, req.sequence
 
 
 def outcome_to_reply(outcome, out: cache_pb2.Reply | None = None) -> cache_pb2.Reply:

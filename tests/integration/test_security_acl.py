@@ -207,6 +207,34 @@ def test_channel_patterns_hold_for_pub_sub_on_redis_and_grpc(sc):
     assert _rpc_code(lambda: next(iter(stream))) == grpc.StatusCode.PERMISSION_DENIED
 
 
+def test_a_grpc_write_cannot_evict_by_memcacheds_rule(sc):
+    """Command.eviction = EVICT_LRU (the memcached port's: any key of database 0 may go, whatever
+    the policy) from a gRPC client is refused, alone, in a Pipeline and inside a transaction: a
+    user allowed only app:* could otherwise evict other users' keys under `noeviction`. EVICT_NEVER
+    (stricter than the policy) is taken, and memcached's own writes forwarded by a follower still
+    evict by their rule (tests/integration/test_eviction.py)."""
+    channel = grpc.insecure_channel(sc.leader().grpc_address)
+    cache = cache_pb2_grpc.CacheStub(channel)
+    alice = (basic_metadata("alice", ALICE_PW),)
+
+    def set_command(key: bytes, eviction) -> pb.Command:
+        return pb.Command(set=pb.Set(key=key, value=b"v"), eviction=eviction)
+    lru = set_command(b"app:lru", pb.EVICT_LRU)
+    in_transaction = pb.Command(transaction=pb.Transaction(commands=[set_command(b"app:tx", pb.EVICT_LRU)]))
+    for command in (lru, in_transaction):
+        with pytest.raises(grpc.RpcError) as refused:
+            cache.Execute(cache_pb2.Request(command=command), timeout=5, metadata=alice)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "EVICT_LRU" in refused.value.details()
+    batch = cache_pb2.RequestBatch(requests=[cache_pb2.Request(command=lru)])
+    replies = list(cache.Pipeline(iter([batch]), timeout=5, metadata=alice))
+    assert "EVICT_LRU" in replies[0].replies[0].value.error.message
+    never = cache.Execute(cache_pb2.Request(command=set_command(b"app:never", pb.EVICT_NEVER)), timeout=5,
+                          metadata=alice)
+    assert never.value.status == "OK"
+    r = sc.redis(sc.leader())
+    assert r.exists("app:lru", "app:tx") == 0 and r.get("app:never") == b"v"
+
+
 def test_admin_calls_obey_the_acl(sc):
     node = sc.leader()
     channel = grpc.insecure_channel(node.grpc_address)
