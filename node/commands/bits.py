@@ -124,11 +124,10 @@ def setbit(ctx: Ctx, op: pb.SetBit):
     previous = (current >> shift) & 1
     if byte < len(old) and previous == op.value:
         return previous     # nothing changes: no write (the key's version stays)
-    new_byte = bytes(((current & ~(1 << shift)) | (op.value << shift),))
-    if byte < len(old):
-        value = old[:byte] + new_byte + old[byte + 1:]
-    else:
-        value = old + bytes(byte - len(old)) + new_byte
+    value = bytearray(old)   # one copy of the string, edited in place (a bitmap may be 512 MB)
+    if byte >= len(value):
+        value.extend(bytes(byte + 1 - len(value)))
+    value[byte] = (current & ~(1 << shift)) | (op.value << shift)
     strings._store(ctx.txn, ctx.db, ctx, op.key, value, *strings._keep(record))
     return previous
 

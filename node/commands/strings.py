@@ -293,8 +293,11 @@ def set_range(ctx: Ctx, op: pb.SetRange):
         return len(old)
     if op.offset + len(op.value) > ctx.max_value_bytes:
         return _too_large()
-    head = old[:op.offset].ljust(op.offset, b"\x00")
-    new = head + op.value + old[op.offset + len(op.value):]
+    new = bytearray(old)   # one copy of the string, edited in place
+    end = op.offset + len(op.value)
+    if end > len(new):
+        new.extend(bytes(end - len(new)))
+    new[op.offset:end] = op.value
     _store(txn, db, ctx, op.key, new, *_keep(record))
     return len(new)
 

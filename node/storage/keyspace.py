@@ -1269,6 +1269,21 @@ class Keyspace:
         """Index of the last log entry whose effects are committed here."""
         return self._applied_index
 
+    def stored_bytes(self, db: int, key: bytes) -> int:
+        """The size of the record stored at `key` (0: none, expired or not), read in place: the
+        value is not copied (the leader's batcher asks it of a string edit's key)."""
+        swap = self._swap
+        swap.acquire_shared()
+        try:
+            txn = self._env.begin(buffers=True)
+            try:
+                raw = txn.get(_data_key(db, key), db=self._data)
+                return 0 if raw is None else len(raw)
+            finally:
+                txn.abort()
+        finally:
+            swap.release_shared()
+
     def reader(self) -> "_Reading":
         """`with keyspace.reader() as txn:` a consistent ReadTxn.
 

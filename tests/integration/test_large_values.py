@@ -43,3 +43,24 @@ def test_a_value_over_the_limit_is_refused_clearly(cluster):
         sock.sendall(b"*3\r\n$3\r\nSET\r\n$7\r\ntoo-big\r\n$%d\r\n" % ((64 << 20) + 1))
         assert sock.recv(100) == b"-ERR Protocol error: invalid bulk length\r\n"
     assert client(node).exists("too-big") == 0
+
+
+def test_pipelined_edits_of_a_large_bitmap_cause_no_election(cluster):
+    """SETBIT, SETRANGE and APPEND write their string again whole on every replica (~2 ms per
+    MB each): a pipeline of them on a 16 MB bitmap went into one log entry whose apply held
+    every node for seconds (heartbeats too: elections). The leader's batcher counts the string
+    each edit rewrites against a batch's size, so such edits go in entries of their own, between
+    which the apply yields: the replies are right and the leader and its term stay."""
+    leader = cluster.leader()
+    r = client(leader)
+    r.setrange("bitmap", (16 << 20) - 1, b"\x00")
+    before = {n.id: cluster.status(n).term for n in cluster.alive_nodes()}
+    pipe = r.pipeline(transaction=False)
+    for i in range(100):
+        pipe.setbit("bitmap", i * 8 * 1000, 1)
+    pipe.setrange("bitmap", 3, b"\xff").append("bitmap", b"!")
+    assert pipe.execute() == [0] * 100 + [16 << 20, (16 << 20) + 1]
+    assert r.bitcount("bitmap") == 100 + 8 + 2   # the 100 bits, 0xff and "!" (0x21)
+    assert {n.id: cluster.status(n).term for n in cluster.alive_nodes()} == before
+    assert cluster.status(cluster.leader()).leader_id == leader.id
+    r.delete("bitmap")
