@@ -115,7 +115,7 @@ LogEntry = pb.LogEntry
 #:      node/scripting/engine.WRITE_BYTES_PER_INSTRUCTION): 50 SETRANGEs of a 16 MB string in one
 #:      EVAL held every replica 1.7 s, a thousand would have held it half a minute.
 #:  22: a script's commands also charge its budget by what they read (SCRIPT_READ_BYTES_VERSION;
-#:      node/scripting/engine.READ_BYTES_PER_INSTRUCTION, READ_ITEM_COST): 900 STRLENs of a 16 MB
+#:      node/scripting/engine.READ_BYTES_PER_INSTRUCTION, READ_COST): 900 STRLENs of a 16 MB
 #:      string in one EVAL held every replica 10 s, 200 SINTERCARDs of two 100,000-member sets 37 s;
 #:      such a script is now stopped within its budget and rolled back, where version 21 ran it.
 #: The first version with cluster mode (docs/cluster-mode.md).

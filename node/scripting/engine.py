@@ -102,18 +102,19 @@ SERVING_BUDGET = Budget(per_ms=20_000, call_cost=2_000, element_cost=5, cap_ms=1
 WRITE_BYTES_PER_INSTRUCTION = 40
 #: A command a script calls also counts, from log version 22 (SCRIPT_READ_BYTES_VERSION; in a
 #: read this node serves, always), one instruction per this many bytes of the records and
-#: single elements it reads (a STRLEN, GETRANGE or SETBIT of a 16 MB string reads it whole:
-#: ~11 ms here, ~260,000 instructions), and READ_COST per read (a record or a container's element
-#: looked up or stepped over: ~1 µs of Python; node/storage/keyspace.ReadTxn.reads), beyond the
-#: few a call's own cost covers, unless its reply's elements cost more (they are much the same work: an LRANGE counts as before). Before,
-#: 900 STRLENs of a 16 MB string in one EVAL held every replica 10 s, and 200 SINTERCARDs of
-#: two 100,000-member sets (300,000 reads, ~0.19 s each) 37 s.
+#: elements it reads (a STRLEN, GETRANGE or SETBIT of a 16 MB string reads it whole: ~11 ms
+#: here, ~260,000 instructions; so does a SCAN step over it), and READ_COST per unit of its reads
+#: (~0.4 µs of Python each: a record or element looked up counts 2, one stepped over 1, eight
+#: read in one run by LMDB's cursor 1; node/storage/keyspace.ReadTxn.reads), beyond what a call's
+#: own cost covers, unless its reply's elements cost more (they are much the same work: an LRANGE
+#: counts as before). Before, 900 STRLENs of a 16 MB string in one EVAL held every replica 10 s,
+#: and 200 SINTERCARDs of two 100,000-member sets (200,000 lookups, ~0.19 s each) 37 s.
 READ_BYTES_PER_INSTRUCTION = 64
-READ_COST = 16
+READ_COST = 8
 #: What a call's own cost (APPLY_BUDGET.call_cost) covers of its reads: the lookups and small
 #: values of an ordinary command count nothing more.
 READ_BYTES_FREE = 4096
-READS_FREE = 16
+READS_FREE = 32
 #: Lua memory one run may allocate (beyond what the runtime held when it started; the
 #: collector does not run during a run, so garbage counts: node/scripting/sandbox.py).
 MEMORY_LIMIT_BYTES = 256 << 20
@@ -568,7 +569,7 @@ class Engine:
         handler = ctx.handlers.get(op_name)
         if handler is None:
             return _Rejected(script_error("ERR This Redis command is not allowed from script"))
-        sub_ctx = ctx if command.db == ctx.db else dataclasses.replace(ctx, db=command.db)
+        sub_ctx = ctx if command.db == ctx.db else ctx.using(command.db, ctx.seed)
         txn = ctx.txn
         if is_read or not hasattr(txn, "savepoint"):
             return handler(sub_ctx, op)

@@ -939,3 +939,8 @@ def test_a_scripts_reads_charge_its_budget_by_what_they_read(node):
     old = commands.SCRIPT_READ_BYTES_VERSION - 1
     assert run(node, strlens, ["big"], version=old) == 3
     assert run(node, intersections, ["s1", "s2"], version=old) == 4
+    # the bytes of a container's elements count too, and a SCAN step's records
+    node.run(push=pb.Push(key=b"blobs", values=[b"%03d" % i + b"x" * (128 << 10) for i in range(130)]))   # itemized
+    for body in ("for i = 1, 100 do redis.call('LRANGE', KEYS[1], 0, -1) end return 1",
+                 "for i = 1, 100 do redis.call('SCAN', 0, 'COUNT', 100, 'MATCH', 'none') end return 1"):
+        assert "ran past its budget" in error_text(run(node, body, ["blobs"]))
