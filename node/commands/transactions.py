@@ -20,7 +20,6 @@ Must not import lmdb, grpc or time.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 
 from raftcache.node import commands
@@ -29,7 +28,7 @@ from raftcache.node.storage import containers as c
 from raftcache.node.config import MAX_KEY_BYTES_LIMIT
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.storage.keyspace import container_ref, is_itemized
-from raftcache.node.commands.quota import run_with_quota
+from raftcache.node.commands.quota import run_with_quota, within_quota
 
 def _run_one(txn, handler, ctx, op):
     """One queued command: rolled back alone when it fails or breaks maxmemory
@@ -37,7 +36,15 @@ def _run_one(txn, handler, ctx, op):
     savepoint = getattr(txn, "savepoint", None)
     if savepoint is None:  # a read transaction (tests) or a keyspace without savepoints
         return handler(ctx, op)
-    return run_with_quota(txn, handler, ctx, op)
+    if not txn.undoing:   # the transaction runs in a savepoint (quota._undoable)
+        return run_with_quota(txn, handler, ctx, op)
+    # The transaction runs in an undo scope: the command is undone alone, back to its mark.
+    mark, used_before = txn.undo_mark(), txn.used_bytes()
+    result = handler(ctx, op)
+    refused = within_quota(txn, ctx, op, result, used_before)
+    if refused is not None:
+        txn.undo_to(mark)
+    return result if refused is None else refused
 
 
 def transaction(ctx, op):
@@ -90,7 +97,7 @@ def _queued(txn, ctx, table: dict, sub, seed: int) -> object:
     error = commands.stamp(sub, ctx.now_ms)
     if error is not None:
         return error
-    sub_ctx = dataclasses.replace(ctx, db=sub.db, seed=seed)
+    sub_ctx = ctx.using(sub.db, seed)
     return _run_one(txn, handler, sub_ctx, getattr(sub, name))
 
 

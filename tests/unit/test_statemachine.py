@@ -5,6 +5,7 @@ across restarts, deduplicated retries, OOM, determinism."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -16,6 +17,7 @@ from raftcache.node.errors import CommandError, Reason
 from raftcache.node.storage.keyspace import Keyspace, Record, ValueType
 from raftcache.node.errors import UpgradeRequiredError
 from raftcache.node.commands.statemachine import DEDUP_WINDOW_MS, StateMachine
+from raftcache.node.commands.strings import Ctx
 from raftcache.node.commands.statemachine import HANDLERS
 from raftcache.node.commands import slot_migration
 from raftcache.proto import commands_pb2 as pb
@@ -780,3 +782,10 @@ def test_a_restored_snapshot_puts_its_settings_in_force_at_once(tmp_path):
     joiner.sm.restore(str(tmp_path / "snap"))
     assert joiner.sm.limits.maxmemory_bytes == 256 << 20
     assert joiner.sm.settings["maxmemory"] == str(256 << 20)
+
+
+def test_ctx_using_copies_every_other_field():
+    """Ctx.using (a queued command's context, made for each one) is dataclasses.replace: a field
+    added to Ctx and not to `using` would reach a transaction's commands as its default."""
+    ctx = Ctx(*(object() for _ in dataclasses.fields(Ctx)))
+    assert ctx.using(7, 9) == dataclasses.replace(ctx, db=7, seed=9)
