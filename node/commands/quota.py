@@ -57,8 +57,7 @@ def _run_script(txn: WriteTxn, handler, ctx: Ctx, op: pb.Eval) -> object:
 
 def _run(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
     used_before = txn.used_bytes()
-    if (type(op) in _NEEDS_SAVEPOINT and not (type(op) is pb.Transaction and _undoable(op))) \
-            or (type(op) is pb.Eval and scripting.needs_savepoint(txn, op)):
+    if type(op) in _NEEDS_SAVEPOINT or (type(op) is pb.Eval and scripting.needs_savepoint(txn, op)):
         with txn.savepoint() as sp:
             result = handler(ctx, op)
             refused = within_quota(txn, ctx, op, result, used_before)
@@ -103,16 +102,3 @@ _NEEDS_SAVEPOINT = (pb.FlushAll, pb.FlushDb, pb.SwapDb, pb.Transaction, pb.Scrip
 #: Commands that only delete keys: they cannot fail or grow the data, so they run
 #: without an undo scope (which would copy every element of a large container).
 _ONLY_DELETE = (pb.Del, pb.DeleteExpired, pb.Evict)
-
-
-def _undoable(op: pb.Transaction) -> bool:
-    """A transaction whose queued commands an undo scope can take back (none that needs a
-    savepoint, no script): it runs in one, each command undone alone to its mark
-    (node/commands/transactions.py), instead of a nested LMDB transaction."""
-    return not any(sub.WhichOneof("op") in _NESTED for sub in op.commands)
-
-
-#: The ops a transaction's undo scope cannot take back (_undoable): those run in a savepoint,
-#: and scripts (their own undo scope).
-_NESTED = frozenset(field.name for field in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields
-                    if field.message_type.full_name in {t.DESCRIPTOR.full_name for t in (*_NEEDS_SAVEPOINT, pb.Eval)})

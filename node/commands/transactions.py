@@ -28,7 +28,7 @@ from raftcache.node.storage import containers as c
 from raftcache.node.config import MAX_KEY_BYTES_LIMIT
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.storage.keyspace import container_ref, is_itemized
-from raftcache.node.commands.quota import run_with_quota, within_quota
+from raftcache.node.commands.quota import run_with_quota
 
 def _run_one(txn, handler, ctx, op):
     """One queued command: rolled back alone when it fails or breaks maxmemory
@@ -36,15 +36,7 @@ def _run_one(txn, handler, ctx, op):
     savepoint = getattr(txn, "savepoint", None)
     if savepoint is None:  # a read transaction (tests) or a keyspace without savepoints
         return handler(ctx, op)
-    if not txn.undoing:   # the transaction runs in a savepoint (quota._undoable)
-        return run_with_quota(txn, handler, ctx, op)
-    # The transaction runs in an undo scope: the command is undone alone, back to its mark.
-    mark, used_before = txn.undo_mark(), txn.used_bytes()
-    result = handler(ctx, op)
-    refused = within_quota(txn, ctx, op, result, used_before)
-    if refused is not None:
-        txn.undo_to(mark)
-    return result if refused is None else refused
+    return run_with_quota(txn, handler, ctx, op)
 
 
 def transaction(ctx, op):

@@ -81,6 +81,8 @@ MAX_BATCH_BYTES = 1 << 20
 MAX_BATCH_EDIT_BYTES = 64 << 20
 #: The ops whose apply writes their string again whole (MAX_BATCH_EDIT_BYTES).
 _STRING_EDITS = frozenset({"setbit", "set_range", "append", "bitfield"})
+#: The strings edited lately whose size the leader remembers (Service._edited_bytes).
+_EDIT_SIZES_MAX = 1024
 #: How often a follower reports the keys it read to the leader (node/service/access.py).
 ACCESS_REPORT_INTERVAL_S = 0.5
 #: Client info lines of the scripts that named this node (Eval.caller) kept for the ACL LOG: the
@@ -220,6 +222,7 @@ class Service:
         self._batch: list[tuple[pb.LogEntry, asyncio.Future]] = []
         self._batch_bytes = 0
         self._batch_edit_bytes = 0   # the stored bytes the batch's string edits rewrite
+        self._edit_sizes: dict[tuple[int, bytes], int] = {}   # strings edited lately: their size then
         self._batch_growth = 0       # an upper bound of what the queued writes add (evictor.estimate_growth)
         self._in_flight_growth = 0   # …and of what the proposed, not yet applied ones add
         self._evictor = Evictor(keyspace, self.access, self.setting, self._rng)
@@ -545,18 +548,41 @@ class Service:
             return fut
         self._touch_written(entry.command, now_ms)
         self._batch_growth += estimate_growth(entry.command, self._sm.limits.max_value_bytes)
+        name = entry.command.WhichOneof("op")
+        if name in _STRING_EDITS:
+            self._batch_edit_bytes += self._edited_bytes(entry.command.db, name, getattr(entry.command, name))
         batch = self._batch
         batch.append((entry, fut))
         self._batch_bytes += entry.command.ByteSize()
-        name = entry.command.WhichOneof("op")
-        if name in _STRING_EDITS:
-            self._batch_edit_bytes += self._keyspace.stored_bytes(entry.command.db, getattr(entry.command, name).key)
         if len(batch) == 1:
             self._loop.call_soon(self._flush_batch)
         if len(batch) >= MAX_BATCH_ENTRIES or self._batch_bytes >= MAX_BATCH_BYTES \
                 or self._batch_edit_bytes >= MAX_BATCH_EDIT_BYTES:
             self._flush_batch()
         return fut
+
+    def _edited_bytes(self, db: int, name: str, op) -> int:
+        """About how many bytes a string edit rewrites (MAX_BATCH_EDIT_BYTES): the string as stored,
+        as its own offset makes it, or as an edit proposed here lately left it (not applied yet:
+        a SETRANGE that made it 16 MB, then SETBITs in the same batch); `_edit_sizes` remembers
+        those, bounded, and may overstate a string deleted since (an entry split sooner)."""
+        try:
+            size = self._keyspace.stored_bytes(db, op.key)
+        except Exception:  # noqa: BLE001 - a size read must not stop a write; the estimate is 0
+            log.exception("reading a string's size for the batcher failed")
+            size = 0
+        if name == "set_range":
+            size = max(size, op.offset + len(op.value))
+        elif name == "setbit":
+            size = max(size, (op.offset >> 3) + 1)
+        sizes = self._edit_sizes
+        size = max(size, sizes.get((db, op.key), 0))
+        if name == "append":
+            size += len(op.value)
+        if len(sizes) >= _EDIT_SIZES_MAX:
+            sizes.clear()
+        sizes[(db, op.key)] = size
+        return size
 
     def _flush_batch(self) -> None:
         batch, self._batch = self._batch, []

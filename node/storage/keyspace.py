@@ -1135,6 +1135,14 @@ class _SwapLock:
                 self._cond.wait()
             self._readers += 1
 
+    def try_acquire_shared(self) -> bool:
+        """acquire_shared, unless a swap is under way (False: not acquired, never waits)."""
+        with self._lock:
+            if self._swapping:
+                return False
+            self._readers += 1
+            return True
+
     def release_shared(self) -> None:
         with self._lock:
             self._readers -= 1
@@ -1282,10 +1290,12 @@ class Keyspace:
         return self._applied_index
 
     def stored_bytes(self, db: int, key: bytes) -> int:
-        """The size of the record stored at `key` (0: none, expired or not), read in place: the
-        value is not copied (the leader's batcher asks it of a string edit's key)."""
+        """The size of the record stored at `key` (0: none, expired or not, or an environment
+        swap under way: this never waits, as the thread may hold a read of its own, `reads_together`),
+        read in place: the value is not copied (the leader's batcher asks it of a string edit's key)."""
         swap = self._swap
-        swap.acquire_shared()
+        if not swap.try_acquire_shared():
+            return 0
         try:
             txn = self._env.begin(buffers=True)
             try:

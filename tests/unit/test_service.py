@@ -15,6 +15,7 @@ from raftcache.node import commands
 from raftcache.node.config import KeyspaceConfig, NodeConfig, ReplicationConfig, ServiceConfig
 from raftcache.node.errors import CommandError, DeadlineError, NotLeaderError, Reason, UnavailableError
 from raftcache.node.storage.keyspace import Keyspace
+from raftcache.node.service import service as service_module
 from raftcache.node.service.service import ReadConsistency, Service, stamp
 from raftcache.node.service.session import Session
 from raftcache.node.commands.statemachine import StateMachine
@@ -756,5 +757,32 @@ def test_a_forwarded_batch_that_times_out_answers_timeout_in_every_slot(env):
         service.attach(asyncio.get_running_loop())
         results = await pipeline(service, requests)
         assert len(results) == 2 and all(isinstance(r, DeadlineError) for r in results)
+
+    run(go())
+
+
+def test_string_edits_of_a_large_string_are_split_over_log_entries(env, monkeypatch):
+    """SETBIT, SETRANGE, APPEND and BITFIELD write their string again whole: a batch holds edits
+    of at most MAX_BATCH_EDIT_BYTES of strings, whether the string is stored already or made by
+    an edit of the same loop turn, so the apply yields between entries; small edits still go
+    together."""
+    service, raft, _ = env
+    monkeypatch.setattr(service_module, "MAX_BATCH_EDIT_BYTES", 4 << 20)
+    size = 2 << 20
+
+    def setbits(key: bytes, n: int) -> list:
+        return [service.execute(pb.Command(setbit=pb.SetBit(key=key, offset=i * 8000, value=1))) for i in range(n)]
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        await service.execute(pb.Command(set_range=pb.SetRange(key=b"stored", offset=size - 1, value=b"\x00")))
+        results = await asyncio.gather(*setbits(b"stored", 8))
+        assert [r[0] for r in results] == [0] * 8
+        assert len({r[1] for r in results}) == 4, "two 2 MB edits to an entry"
+        made = [service.execute(pb.Command(set_range=pb.SetRange(key=b"made", offset=size - 1, value=b"\x00")))]
+        results = await asyncio.gather(*made, *setbits(b"made", 7))
+        assert results[0][0] == size and len({r[1] for r in results}) == 4
+        appends = [service.execute(pb.Command(append=pb.Append(key=b"log", value=b"line\n"))) for _ in range(20)]
+        assert len({r[1] for r in await asyncio.gather(*appends)}) == 1
 
     run(go())
