@@ -349,8 +349,14 @@ class ReadTxn:
         keys: list[bytes] = []
         visited = read = 0
         current_hash = -1
+        # A read walks a view of its own that hands out records in place (buffers): only their
+        # headers are read, where the read's own view would copy every value (a SCAN or KEYS over
+        # large values copied them all: ~0.1 ms per MB); it is as new as the read's or newer. A
+        # write walks its own transaction (it must see its own writes) and copies them.
+        in_place = self.__class__ is ReadTxn   # (`type` is the filter here)
+        txn = self._ks._env.begin(buffers=True) if in_place else self._txn
         try:
-            with self._txn.cursor(db=self._ks._data) as cur:
+            with txn.cursor(db=self._ks._data) as cur:
                 if not cur.set_range(start):
                     return 0, []
                 for data_key, raw in cur:
@@ -361,8 +367,11 @@ class ReadTxn:
                         return h + 1, keys
                     current_hash = h
                     visited += 1
-                    read += len(raw)
-                    key = data_key[6:]
+                    if in_place:
+                        key = bytes(data_key[6:])
+                    else:
+                        read += len(raw)
+                        key = data_key[6:]
                     vtype, expires_at_ms, _, _ = _HEADER.unpack_from(raw)
                     if expires_at_ms and expires_at_ms <= now_ms:
                         continue
@@ -373,6 +382,8 @@ class ReadTxn:
                     keys.append(key)
             return 0, keys
         finally:
+            if in_place:
+                txn.abort()
             self.reads += visited
             self.bytes_read += read
 

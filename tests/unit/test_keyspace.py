@@ -309,6 +309,24 @@ def test_scan_returns_every_key_once_with_filters(ks):
         assert r.scan(0, 1 << 40, 10, 0) == (0, [])   # a cursor out of range ends the scan
 
 
+def test_a_reads_scan_walks_records_in_place_and_a_writes_sees_its_own_writes(ks):
+    """A read's SCAN step reads only each record's header, in place (a SCAN or KEYS over large
+    values copied every one; a script's read is charged what it copies: nothing here); a write's
+    walks its own transaction, so it sees the keys it wrote, and copies what it visits."""
+    value = b"v" * 100_000
+    with ks.writer(1) as w:
+        for i in range(5):
+            w.put(0, b"big:%d" % i, Record(S, value, 0, 1))
+        w.put(0, b"expired", Record(S, value, 10, 1))
+    with ks.reader() as r:
+        assert sorted(scan_all(r, 0, 3, now_ms=100)[0]) == [b"big:%d" % i for i in range(5)]
+        assert r.bytes_read == 0 and r.reads == 6
+    with ks.writer(2) as w:
+        w.put(0, b"new", Record(S, b"x", 0, 2))
+        assert sorted(scan_all(w, 0, 3, now_ms=100)[0]) == [b"big:%d" % i for i in range(5)] + [b"new"]
+        assert w.bytes_read >= 6 * len(value)
+
+
 def test_scan_never_ends_a_batch_inside_one_hash_value(ks, monkeypatch):
     monkeypatch.setattr(keyspace_mod, "key_hash", lambda key: 7 if key.startswith(b"c") else 9)
     with ks.writer(1) as w:
