@@ -351,10 +351,17 @@ class ReadTxn:
         current_hash = -1
         # A read walks a view of its own that hands out records in place (buffers): only their
         # headers are read, where the read's own view would copy every value (a SCAN or KEYS over
-        # large values copied them all: ~0.1 ms per MB); it is as new as the read's or newer. A
-        # write walks its own transaction (it must see its own writes) and copies them.
-        in_place = self.__class__ is ReadTxn   # (`type` is the filter here)
-        txn = self._ks._env.begin(buffers=True) if in_place else self._txn
+        # large values copied them all: ~0.1 ms per MB); only when it sees the read's snapshot
+        # (nothing committed since: with Raft on its own thread an apply may have). A write walks
+        # its own transaction (it must see its own writes) and copies them.
+        txn = self._txn
+        in_place = False
+        if self.__class__ is ReadTxn:   # (`type` is the filter here)
+            view = self._ks._env.begin(buffers=True)
+            if view.id() == txn.id():
+                txn, in_place = view, True
+            else:
+                view.abort()
         try:
             with txn.cursor(db=self._ks._data) as cur:
                 if not cur.set_range(start):

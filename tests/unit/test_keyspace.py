@@ -327,6 +327,20 @@ def test_a_reads_scan_walks_records_in_place_and_a_writes_sees_its_own_writes(ks
         assert w.bytes_read >= 6 * len(value)
 
 
+def test_a_reads_scan_sees_the_reads_snapshot_after_a_commit(ks):
+    """With Raft on a thread of its own an entry may be committed while a read is open: the
+    read's SCAN step then walks the read's own view (copying), not a newer one, so KEYS and GET in
+    one read-only script agree."""
+    with ks.writer(1) as w:
+        w.put(0, b"old", Record(S, b"v", 0, 1))
+    with ks.reader() as r:
+        with ks.writer(2) as w:
+            w.put(0, b"new", Record(S, b"v", 0, 2))
+            w.delete(0, b"old")
+        assert scan_all(r, 0, 10, now_ms=0)[0] == [b"old"]
+        assert r.get(0, b"old", 0) is not None and r.get(0, b"new", 0) is None
+
+
 def test_scan_never_ends_a_batch_inside_one_hash_value(ks, monkeypatch):
     monkeypatch.setattr(keyspace_mod, "key_hash", lambda key: 7 if key.startswith(b"c") else 9)
     with ks.writer(1) as w:
