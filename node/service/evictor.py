@@ -114,18 +114,29 @@ def estimate_growth(command: pb.Command, max_value_bytes: int = 1 << 62) -> int:
     if name == "append":
         return record_bytes(op.key, len(op.value))
     if name == "set_range":
-        return _edit_growth(op.key, op.offset + len(op.value) if op.value and op.offset >= 0 else 0, max_value_bytes)
+        return _edit_growth(op.key, edit_size(name, op), max_value_bytes)
     if name == "setbit":
         if op.value not in (0, 1) or not bits.offset_ok(op.offset, max_value_bytes):
             return 0   # refused at apply
-        return record_bytes(op.key, (op.offset >> 3) + 1)
+        return record_bytes(op.key, edit_size(name, op))
     if name == "bitfield":
         if not all(bits.bitfield_op_ok(o, max_value_bytes) for o in op.ops):
             return 0   # apply refuses the whole command, GETs' faults included
-        size = max((((o.offset + o.bits - 1) >> 3) + 1 for o in op.ops if o.kind != pb.BITFIELD_GET), default=0)
-        return _edit_growth(op.key, size, max_value_bytes)
+        return _edit_growth(op.key, edit_size(name, op), max_value_bytes)
     elements = sum(len(value) for field, value in op.ListFields() if field.is_repeated)
     return 2 * command.ByteSize() + _ELEMENT_BYTES * elements + record_bytes(b"", 0)
+
+
+def edit_size(name: str, op) -> int:
+    """How long a string edit (SETRANGE, SETBIT, BITFIELD: `name` and its op) makes its string
+    at least, from its own arguments (0: it writes nothing of its own, or it is another op)."""
+    if name == "set_range":
+        return op.offset + len(op.value) if op.value and op.offset >= 0 else 0
+    if name == "setbit":
+        return (op.offset >> 3) + 1
+    if name == "bitfield":
+        return max((((o.offset + o.bits - 1) >> 3) + 1 for o in op.ops if o.kind != pb.BITFIELD_GET), default=0)
+    return 0
 
 
 def _edit_growth(key: bytes, size: int, max_value_bytes: int) -> int:

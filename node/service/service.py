@@ -54,7 +54,7 @@ from raftcache.node.errors import (
 from raftcache.node.commands import acl, slot_migration
 from raftcache.node.service.access import AccessTable
 from raftcache.node.service.diagnostics import Diagnostics, log_lines
-from raftcache.node.service.evictor import EVICTION_INTERVAL_S, Evictor, estimate_growth
+from raftcache.node.service.evictor import EVICTION_INTERVAL_S, Evictor, edit_size, estimate_growth
 from raftcache.node.storage.keyspace import record_bytes
 from raftcache.node.service.identity import Identity
 from raftcache.node.service.forwarding import WriteCoalescer
@@ -571,12 +571,8 @@ class Service:
         except Exception:  # noqa: BLE001 - a size read must not stop a write; the estimate is 0
             log.exception("reading a string's size for the batcher failed")
             size = 0
-        if name == "set_range":
-            size = max(size, op.offset + len(op.value))
-        elif name == "setbit":
-            size = max(size, (op.offset >> 3) + 1)
         sizes = self._edit_sizes
-        size = max(size, sizes.get((db, op.key), 0))
+        size = max(size, edit_size(name, op), sizes.get((db, op.key), 0))
         if name == "append":
             size += len(op.value)
         if len(sizes) >= _EDIT_SIZES_MAX:
