@@ -43,6 +43,17 @@ def client(node, protocol: int, **kwargs) -> redis.Redis:
     return r
 
 
+def url(node) -> str:
+    """`node`'s Redis URL, for libraries that take one (the comparison server's instead,
+    flushed at a test's first use as client() flushes it)."""
+    if not _COMPARE:
+        host, port = node.redis_address
+        return f"redis://{host}:{port}"
+    client(node, 2).close()
+    host, _, port = _COMPARE.rpartition(":")
+    return f"redis://{host or '127.0.0.1'}:{port}"
+
+
 def leader_and_follower(cluster):
     leader = cluster.leader()
     return leader, next(n for n in cluster.alive_nodes() if n is not leader)
