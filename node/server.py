@@ -146,6 +146,7 @@ def run(config: NodeConfig) -> int:
         config.replication, config.self_peer, voters, apply, KeyspaceSnapshots(statemachine), on_fatal=fatal,
         readonly=readonly, join=config.join, max_version=max_version, peer_tls=tls.peer if tls else None,
     )
+    statemachine.pulse = replicator.heartbeat_if_due   # heartbeats during one long entry's apply
     forwarder_peers = {p.id: p for p in voters}
     forwarder = GrpcForwarder(forwarder_peers, config.replication.cluster_secret, config.service.request_timeout_s,
                               grpc_codec.request_size_limit(config.keyspace.max_value_bytes,

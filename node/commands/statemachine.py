@@ -144,6 +144,10 @@ class StateMachine:
         #: Set while someone watches the log (MONITOR LOG): called (on the Raft thread) with
         #: (index, entries) after each applied entry. An observer: it changes nothing.
         self.on_entries = None
+        #: Called (on the Raft thread) between the entries of a batch and the commands of a
+        #: transaction: the leader sends a heartbeat there when one is due, so one long entry
+        #: does not hold every heartbeat (Replicator.heartbeat_if_due). Changes no state here.
+        self.pulse = None
         self._events: list = []
         #: What scripts did on this node (never replicated state): INFO commandstats of the
         #: commands they called, and where their ACL refusals go (commands/scripting.ScriptStats).
@@ -259,7 +263,14 @@ class StateMachine:
             apply_one = self._apply_isolated if isolated else self._apply_entry
             if batch:
                 # one result per entry, in order (a batch of group-committed writes)
-                results = [apply_one(txn, index, entry, room) for entry in entries]
+                pulse = self.pulse
+                if pulse is None:
+                    results = [apply_one(txn, index, entry, room) for entry in entries]
+                else:
+                    results = []
+                    for entry in entries:
+                        results.append(apply_one(txn, index, entry, room))
+                        pulse()
             else:
                 results = apply_one(txn, index, entries[0], room)
         for policy, n in room.evicted.items():
@@ -396,7 +407,7 @@ class StateMachine:
                  mode: int = 0, access=None, version: int = 1) -> Ctx:
         limits = self._limits
         return Ctx(txn, db, now_ms, index, limits.max_value_bytes, seed, limits.databases, limits, HANDLERS,
-                   self._events, room, mode, access, self._settings, version, self.script_stats)
+                   self._events, room, mode, access, self._settings, version, self.script_stats, self.pulse)
 
     def _notify_keyspace(self, txn: WriteTxn, entry: LogEntry, name: str, touched: set,
                          created: dict | None = None, notes: list | None = None) -> None:

@@ -39,6 +39,12 @@ raft_wire.install()  # linear buffers for large messages, faster compression
 _FOLLOWER = 0  # pysyncobj.syncobj._RAFT_STATE
 _LEADER = 2
 
+#: A gap this long between two runs of this node's Raft code (a tick that applied one long entry,
+#: an event loop held by other work, a paused process) is the node's own stall: it could hear
+#: nobody meanwhile, so the time does not count as its leader's or followers' silence
+#: (RaftNode._discount_own_stall). Normal ticks are tick_s (20 ms) apart and apply ≤ 10 ms.
+OWN_STALL_S = 0.15
+
 
 #: Peer messages of raftcache's own -> the RaftNode attribute holding their handler(node, message).
 _PEER_REQUESTS = {"rc_read_index": "rc_on_read_index", "rc_read_index_reply": "rc_on_read_index_reply",
@@ -65,7 +71,10 @@ class RaftNode(SyncObj):
     and `_onTick`, which runs a pre-vote before PySyncObj would start an
     election: a node that cannot reach a majority (partitioned, or
     rejoining) never raises its term, so it cannot depose a working leader
-    when it comes back; and the public `encryptor` property, so peer messages use PeerCipher
+    when it comes back, and which does not count the time the node itself
+    stalled (one long entry's apply) as its peers' silence; `heartbeat_if_due`,
+    which apply calls between entries and a transaction's commands, so a leader
+    applying one long entry still sends heartbeats; and the public `encryptor` property, so peer messages use PeerCipher
     (ChaCha20-Poly1305) rather than Fernet. Snapshots are written by
     node/snapshot_serializer.BackgroundSerializer, off the tick thread.
     """
@@ -93,6 +102,9 @@ class RaftNode(SyncObj):
         self._rc_sent = (0, 0)                 # (last log index, commit index) last sent as leader
         self._rc_commit_notice = False         # sending a commit-only notice (send_commit_notice)
         self.last_leader_contact: float | None = None   # time.monotonic() of the last accepted append_entries
+        self._rc_ran_at: float | None = None   # when this node's Raft code last ran (_discount_own_stall)
+        self._rc_stalled_since_contact = 0.0   # of the time since last_leader_contact, our own stalls
+        self.own_stalls = 0                    # stalls discounted (a tick or a loop held ≥ OWN_STALL_S)
         # node -> (term, time.monotonic() at which *we sent* the append-entries
         # its latest reply answers): the lease counts from sends, so replies
         # queued while this process was paused cannot renew it.
@@ -379,8 +391,41 @@ class RaftNode(SyncObj):
     # --- pre-vote (Raft thesis 9.6) ------------------------------------------------
 
     def _onTick(self, timeToWait=0.0):  # noqa: N803 (PySyncObj's name)
+        self._discount_own_stall()   # the event loop (or the process) held since the last tick
         self._pre_vote_step()
         super()._onTick(timeToWait)
+        self._discount_own_stall()   # this tick's apply
+
+    def _discount_own_stall(self) -> None:
+        """A node that did not run for a while (it applied one long entry: a MULTI rewriting a
+        large string, every replica for seconds) heard nobody meanwhile; its peers did not fall
+        silent. Push its election deadline, its pre-vote's view of the leader's last contact
+        and, as leader, PySyncObj's record of the followers' last answers (it steps down when
+        a majority has not answered within leader_fallback_s) on by the stall, as a Raft that
+        counts ticks does (etcd). Timers only: elections stay safe whatever they say, and
+        leases count from acknowledged sends (ack_times), which this does not touch."""
+        now = time.monotonic()
+        stalled = now - (self._rc_ran_at or now)
+        self._rc_ran_at = now
+        if stalled < OWN_STALL_S:
+            return
+        self.own_stalls += 1
+        if self._SyncObj__raftState == _LEADER:
+            answered = self._SyncObj__lastResponseTime
+            for node in answered:
+                answered[node] += stalled
+        else:
+            self._SyncObj__raftElectionDeadline += stalled
+            self._rc_stalled_since_contact += stalled
+
+    def heartbeat_if_due(self) -> None:
+        """Leader: send append-entries now if a heartbeat is due. Apply calls it between the
+        entries of a batch and the commands of a transaction, inside a tick: one entry that
+        applies for seconds would otherwise hold every heartbeat until it ends, and the
+        followers would elect another leader meanwhile (they also learn the commit index from
+        it, and apply the entry alongside)."""
+        if self._SyncObj__raftState == _LEADER and _ps_monotonic() > self._SyncObj__newAppendEntriesTime:
+            self._SyncObj__sendAppendEntries()
 
     def _pre_vote_step(self) -> None:
         """When PySyncObj is about to start an election (which raises the term),
@@ -415,7 +460,8 @@ class RaftNode(SyncObj):
         """Would we vote for this candidate? Never changes our own term or vote."""
         recent_leader = (self._isLeader() or (
             self.last_leader_contact is not None
-            and time.monotonic() - self.last_leader_contact < self._SyncObj__conf.raftMinTimeout))
+            and time.monotonic() - self.last_leader_contact - self._rc_stalled_since_contact
+            < self._SyncObj__conf.raftMinTimeout))
         last_term, last_index = self._SyncObj__getCurrentLogTerm(), self._SyncObj__getCurrentLogIndex()
         up_to_date = (message["last_log_term"], message["last_log_index"]) >= (last_term, last_index)
         granted = message["term"] > self._SyncObj__raftCurrentTerm and up_to_date and not recent_leader
@@ -547,6 +593,7 @@ class RaftNode(SyncObj):
             self._SyncObj__setCurrentTerm(term, None)
         self._SyncObj__setState(_FOLLOWER)
         self.last_leader_contact = time.monotonic()
+        self._rc_stalled_since_contact = 0.0
         self._rc_round += 1  # a leader is there: forget any pre-vote in progress
         self._rc_prevote_won = False
         self._rc_echo = message.get("rc_sent")

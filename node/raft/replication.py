@@ -708,6 +708,14 @@ class Replicator:
         last = node.last_leader_contact
         return float("inf") if last is None else max(0.0, time.monotonic() - last)
 
+    def heartbeat_if_due(self) -> None:
+        """Leader: send a heartbeat now if one is due (RaftNode.heartbeat_if_due). The state
+        machine calls it between the entries of a batch and the commands of a transaction,
+        on the thread that ticks (apply runs inside a tick)."""
+        node = self._node
+        if node is not None:
+            node.heartbeat_if_due()
+
     def lease_valid(self) -> bool:
         """Leader, and a majority (itself included) acknowledged append-entries
         that this node *sent* within the last election_timeout_min_s × (1 −

@@ -46,6 +46,7 @@ from raftcache.node.config import NodeConfig, settings
 from raftcache.node.consistency import LEVELS, LINEARIZABLE, ReadConsistency  # noqa: F401 (re-exported)
 from raftcache.node.errors import (
     CommandError,
+    DeadlineError,
     NotLeaderError,
     RaftcacheError,
     Reason,
@@ -495,6 +496,7 @@ class Service:
         deadline = self._loop.time() + self._timeout_s
         delay_s = 0.01
         lane = None
+        forwarded = False   # a forward was sent: the write may be in the log, whatever came back
         try:
             while True:
                 try:
@@ -511,12 +513,17 @@ class Service:
                             lane = self._lanes.take()
                             client_id, sequence = lane
                         self.stats["forwarded"] += 1
+                        forwarded = True
                         return await self._coalescer.forward(self.forwarder, leader, command, client_id, sequence)
                 except (NotLeaderError, UnavailableError):
                     if not forward:
                         raise
                 remaining = deadline - self._loop.time()
                 if remaining <= 0:
+                    if forwarded:
+                        # A leader may have logged it before it changed or went quiet (our retries
+                        # carried one identity, so it is applied once at most): not safe to resend.
+                        raise DeadlineError("no leader answered the write in time; the outcome is unknown")
                     raise UnavailableError("no leader could take the write; retry")
                 await asyncio.sleep(min(delay_s, remaining))
                 delay_s = min(delay_s * 2, 0.2)

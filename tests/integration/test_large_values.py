@@ -64,3 +64,23 @@ def test_pipelined_edits_of_a_large_bitmap_cause_no_election(cluster):
     assert {n.id: cluster.status(n).term for n in cluster.alive_nodes()} == before
     assert cluster.status(cluster.leader()).leader_id == leader.id
     r.delete("bitmap")
+
+
+def test_a_transaction_that_applies_for_seconds_causes_no_election(cluster):
+    """A MULTI/EXEC is one log entry, however long its apply: 300 SETRANGEs of a 16 MB string
+    rewrite it 300 times (seconds on every replica). The leader keeps sending heartbeats while it
+    applies, and a node does not count the time it was itself busy applying as its leader's
+    silence: before, the followers elected a new leader and the client got an error although the
+    transaction had run. Now EXEC answers, and the leader and its term stay."""
+    leader = cluster.leader()
+    r = client(leader)
+    r.setrange("big", (16 << 20) - 1, b"\x00")
+    before = {n.id: cluster.status(n).term for n in cluster.alive_nodes()}
+    pipe = r.pipeline(transaction=True)
+    for i in range(300):
+        pipe.setrange("big", i * 1000, b"x")
+    assert pipe.execute() == [16 << 20] * 300
+    assert r.bitcount("big") == 300 * 4   # each "x" (0x78) has four bits set
+    assert {n.id: cluster.status(n).term for n in cluster.alive_nodes()} == before
+    assert cluster.status(cluster.leader()).leader_id == leader.id
+    r.delete("big")

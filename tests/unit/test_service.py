@@ -456,6 +456,31 @@ def test_a_forwarded_write_is_retried_with_one_dedup_identity(env):
     run(go())
 
 
+def test_a_forwarded_write_that_found_no_leader_again_is_answered_outcome_unknown(env):
+    """A forward that failed may still have been logged (the leader died after committing it):
+    when no leader answers a retry before the request timeout, the client must not be told the
+    write can be sent again (TRYAGAIN) but that its outcome is unknown (TIMEOUT). A write that
+    never found a leader to send it to is still UNAVAILABLE, safe to retry."""
+    service, raft, _ = env
+    raft.is_leader, raft.leader_id = False, "n2"
+
+    class LostLeader:
+        async def forward(self, node_id, command, consistency, client_id, sequence):
+            raft.leader_id = None   # the leader went away with the write, maybe logged
+            raise UnavailableError("the connection to the leader dropped; retry")
+
+    service.forwarder = LostLeader()
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        with pytest.raises(DeadlineError, match="outcome is unknown"):
+            await service.execute(pb.Command(incr_by=pb.IncrBy(key=b"n", delta=1)))
+        with pytest.raises(UnavailableError, match="retry"):   # no leader from the start: never sent
+            await service.execute(pb.Command(incr_by=pb.IncrBy(key=b"n", delta=1)))
+
+    run(go())
+
+
 def test_a_forwarded_batch_is_retried_with_the_identities_it_was_sent_with(env):
     """A follower's run of pipelined writes forwarded as one batch may be logged in
     part before the link fails: the one-by-one retry must reuse each write's
