@@ -144,9 +144,10 @@ class StateMachine:
         #: Set while someone watches the log (MONITOR LOG): called (on the Raft thread) with
         #: (index, entries) after each applied entry. An observer: it changes nothing.
         self.on_entries = None
-        #: Called (on the Raft thread) between the entries of a batch and the commands of a
-        #: transaction: the leader sends a heartbeat there when one is due, so one long entry
-        #: does not hold every heartbeat (Replicator.heartbeat_if_due). Changes no state here.
+        #: Called (on the Raft thread) between the entries of a batch, the commands of a
+        #: transaction and every few thousand writes (WriteTxn.pulse): the leader sends a
+        #: heartbeat there when one is due, so one long entry or command does not hold every
+        #: heartbeat (Replicator.heartbeat_if_due). Changes no state here.
         self.pulse = None
         self._events: list = []
         #: What scripts did on this node (never replicated state): INFO commandstats of the
@@ -259,6 +260,7 @@ class StateMachine:
         # an Evict at the head of a batch offers room to the writes after it
         room = eviction.Room(self._evicted_event if "e" in self._notify else None)
         with self._writer(index) as txn:
+            txn.pulse = self.pulse
             dedup.prune(txn, entries[-1].now_ms, DEDUP_PRUNE_BATCH * len(entries))
             apply_one = self._apply_isolated if isolated else self._apply_entry
             if batch:

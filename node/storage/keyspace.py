@@ -102,6 +102,10 @@ _WATCH_FLOOR = b"watch_floor"
 _FLUSHED = b"flushed/"                    # + db: the newest record index its flushes (and quiet evictions) removed
 #: Most entries of the `gone` table; reaching it empties the table and raises the watch floor.
 GONE_LIMIT = 100_000   # set by rebase_copy: the backup's applied index
+#: WriteTxn.pulse runs once every this many writes (records and container items put or deleted).
+PULSE_EVERY_WRITES = 4096
+_PULSE_MASK = PULSE_EVERY_WRITES - 1
+
 _SNAPSHOT_FILE = "data.mdb"
 
 
@@ -670,6 +674,10 @@ class WriteTxn(ReadTxn):
         self._undo: list | None = None   # records replaced inside an undo_scope()
         #: Records put or deleted so far (a command that wrote nothing changed nothing).
         self.writes = 0
+        #: Called once every PULSE_EVERY_WRITES writes when set (the state machine sets
+        #: StateMachine.pulse): one command that writes for seconds (a DEL of a set of millions)
+        #: lets the leader send its heartbeats meanwhile. It must not touch this transaction.
+        self.pulse = None
         #: Bytes of the records and items put so far (what a script's writes cost: the budget).
         self.bytes_put = 0
         #: When a set: (db, key) of every record put or deleted (keyspace notifications).
@@ -795,6 +803,8 @@ class WriteTxn(ReadTxn):
             if old is None and self.created is not None:
                 self.created[(db, key)] = None
         self.writes += 1
+        if not self.writes & _PULSE_MASK and self.pulse is not None:
+            self.pulse()
         self.bytes_put += len(raw)
         self._txn.put(dkey, raw, db=self._ks._data)
         if old_cid and old_cid != _raw_itemized_id(raw):
@@ -875,6 +885,8 @@ class WriteTxn(ReadTxn):
         if self.touched is not None:
             self.touched.add((db, key))
         self.writes += 1
+        if not self.writes & _PULSE_MASK and self.pulse is not None:
+            self.pulse()
         vtype, deadline, _, flags = _HEADER.unpack_from(old)
         if flags:   # an itemized container, a hash with field deadlines (a string's flags are 0 or memcached's)
             cid = 0 if keep_items else _itemized_id(old, vtype, flags)
@@ -992,6 +1004,8 @@ class WriteTxn(ReadTxn):
         if self._undo is not None:
             self._undo.append((None, k, old))
         self.writes += 1
+        if not self.writes & _PULSE_MASK and self.pulse is not None:
+            self.pulse()
         size = 0
         if old is not None:
             size -= item_bytes(k, len(old)) - _U64.size
@@ -1007,6 +1021,7 @@ class WriteTxn(ReadTxn):
     def _drop_items(self, cid: int) -> None:
         prefix = _U64.pack(cid)
         freed = 0
+        dropped = 0
         with self._txn.cursor(db=self._ks._items) as cur:
             found = cur.set_range(prefix)
             while found and cur.key()[:8] == prefix:
@@ -1015,6 +1030,9 @@ class WriteTxn(ReadTxn):
                     self._undo.append((None, k, value))
                 freed += item_bytes(k, len(value)) - _U64.size
                 found = cur.delete()
+                dropped += 1
+                if not dropped & _PULSE_MASK and self.pulse is not None:
+                    self.pulse()
         self.writes += 1
         self._used -= freed
         self._used_dirty = True

@@ -14,7 +14,7 @@ from raftcache.node import commands
 from raftcache.node.commands import OK, Replayed, Status
 from raftcache.node.config import KeyspaceConfig
 from raftcache.node.errors import CommandError, Reason
-from raftcache.node.storage.keyspace import Keyspace, Record, ValueType
+from raftcache.node.storage.keyspace import PULSE_EVERY_WRITES, Keyspace, Record, ValueType
 from raftcache.node.errors import UpgradeRequiredError
 from raftcache.node.commands.statemachine import DEDUP_WINDOW_MS, StateMachine
 from raftcache.node.commands.strings import Ctx
@@ -90,6 +90,27 @@ def err(reason: Reason, message: str | None = None):
             assert result.message == message
         return True
     return check
+
+
+def test_apply_pulses_during_a_long_command_and_between_a_batchs_entries(node):
+    """StateMachine.pulse (the leader's heartbeats during a long apply) runs every few thousand
+    writes of one command, the items of a set it deletes included, and between the entries of
+    a batch."""
+    pulses = []
+    node.sm.pulse = lambda: pulses.append(node.index)
+    members = [b"m%d" % i for i in range(10_000)]
+    assert node.run(sadd=pb.SAdd(key=b"big", members=members)) == 10_000
+    assert len(pulses) == 10_000 // PULSE_EVERY_WRITES   # the items written, one pulse per 4,096
+    del pulses[:]
+    assert node.run(**{"del": pb.Del(keys=[b"big"])}) == 1
+    assert len(pulses) == 10_000 // PULSE_EVERY_WRITES   # the items dropped
+    del pulses[:]
+    node.index += 1
+    batch = commands.encode_batch([pb.LogEntry(version=commands.MAX_VERSION, now_ms=NOW,
+                                               command=pb.Command(set=Set(b"k%d" % i, b"v"))) for i in range(5)])
+    assert node.sm.apply(node.index, batch) == [OK] * 5
+    assert len(pulses) == 5   # after each entry
+    assert node.get(b"k4") == b"v" and node.read(scard=pb.SCard(key=b"big")) == 0
 
 
 def test_a_batch_applies_in_order_at_one_index_and_only_once(node):
