@@ -115,7 +115,7 @@ def run(config: NodeConfig) -> int:
                      config.restore, meta.applied_index, meta.cluster_id, meta.key_count)
     os.makedirs(config.replication.data_dir, exist_ok=True)
     cluster_id = backup.cluster_id(data_dir, config.replication.cluster_secret)
-    from raftcache.node import commands, scripting
+    from raftcache.node import commands, pulse, scripting
 
     max_version = config.replication.max_log_version or commands.MAX_VERSION
     if max_version > commands.MAX_VERSION:
@@ -146,7 +146,7 @@ def run(config: NodeConfig) -> int:
         config.replication, config.self_peer, voters, apply, KeyspaceSnapshots(statemachine), on_fatal=fatal,
         readonly=readonly, join=config.join, max_version=max_version, peer_tls=tls.peer if tls else None,
     )
-    statemachine.pulse = replicator.heartbeat_if_due   # heartbeats during one long entry's apply
+    pulse.install(replicator.heartbeat_if_due)   # heartbeats through one long entry or read (node/pulse.py)
     forwarder_peers = {p.id: p for p in voters}
     forwarder = GrpcForwarder(forwarder_peers, config.replication.cluster_secret, config.service.request_timeout_s,
                               grpc_codec.request_size_limit(config.keyspace.max_value_bytes,

@@ -38,6 +38,7 @@ from raftcache.node import commands
 from raftcache.node.commands import READ_COMMANDS, Command, LogEntry
 from raftcache.node.config import KeyspaceConfig, settings
 from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError
+from raftcache.node.pulse import beat
 from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
 from raftcache.node.commands import (
     acl, bits, dedup, dump_restore, eviction, geo, hashes, hyperloglog, lists, memcache_ops, notifications, pubsub_ops,
@@ -144,11 +145,6 @@ class StateMachine:
         #: Set while someone watches the log (MONITOR LOG): called (on the Raft thread) with
         #: (index, entries) after each applied entry. An observer: it changes nothing.
         self.on_entries = None
-        #: Called (on the Raft thread) between the entries of a batch, the commands of a
-        #: transaction and every few thousand writes (WriteTxn.pulse): the leader sends a
-        #: heartbeat there when one is due, so one long entry or command does not hold every
-        #: heartbeat (Replicator.heartbeat_if_due). Changes no state here.
-        self.pulse = None
         self._events: list = []
         #: What scripts did on this node (never replicated state): INFO commandstats of the
         #: commands they called, and where their ACL refusals go (commands/scripting.ScriptStats).
@@ -260,19 +256,15 @@ class StateMachine:
         # an Evict at the head of a batch offers room to the writes after it
         room = eviction.Room(self._evicted_event if "e" in self._notify else None)
         with self._writer(index) as txn:
-            txn.pulse = self.pulse
             dedup.prune(txn, entries[-1].now_ms, DEDUP_PRUNE_BATCH * len(entries))
             apply_one = self._apply_isolated if isolated else self._apply_entry
             if batch:
                 # one result per entry, in order (a batch of group-committed writes)
-                pulse = self.pulse
-                if pulse is None:
-                    results = [apply_one(txn, index, entry, room) for entry in entries]
-                else:
-                    results = []
-                    for entry in entries:
-                        results.append(apply_one(txn, index, entry, room))
-                        pulse()
+                # a beat after each: the leader's heartbeats go on through a long batch (node/pulse.py)
+                results = []
+                for entry in entries:
+                    results.append(apply_one(txn, index, entry, room))
+                    beat()
             else:
                 results = apply_one(txn, index, entries[0], room)
         for policy, n in room.evicted.items():
@@ -409,7 +401,7 @@ class StateMachine:
                  mode: int = 0, access=None, version: int = 1) -> Ctx:
         limits = self._limits
         return Ctx(txn, db, now_ms, index, limits.max_value_bytes, seed, limits.databases, limits, HANDLERS,
-                   self._events, room, mode, access, self._settings, version, self.script_stats, self.pulse)
+                   self._events, room, mode, access, self._settings, version, self.script_stats)
 
     def _notify_keyspace(self, txn: WriteTxn, entry: LogEntry, name: str, touched: set,
                          created: dict | None = None, notes: list | None = None) -> None:

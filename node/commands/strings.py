@@ -56,14 +56,13 @@ class Ctx:
     settings: dict | None = None           # the replicated CONFIG SET values (node/config), same on every replica
     version: int = 1                       # apply: the entry's log semantics version (WATCH_VERSION changes WATCH)
     script_stats: object | None = None     # what scripts did on this node (commands/scripting.ScriptStats)
-    pulse: object | None = None            # apply: called between a transaction's commands (StateMachine.pulse)
 
     def using(self, db: int, seed: int) -> Ctx:
         """This context for a command of database `db` drawing from `seed` (a queued command of a
         transaction, a script's command): dataclasses.replace's result, at a sixth of its cost."""
         return Ctx(self.txn, db, self.now_ms, self.index, self.max_value_bytes, seed, self.databases, self.limits,
                    self.handlers, self.events, self.room, self.eviction, self.access, self.settings, self.version,
-                   self.script_stats, self.pulse)
+                   self.script_stats)
 
 
 # ---------------------------------------------------------------- helpers

@@ -29,6 +29,7 @@ from raftcache.node.config import MAX_KEY_BYTES_LIMIT
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.storage.keyspace import container_ref, is_itemized
 from raftcache.node.commands.quota import run_with_quota
+from raftcache.node.pulse import beat
 
 def _run_one(txn, handler, ctx, op):
     """One queued command: rolled back alone when it fails or breaks maxmemory
@@ -53,10 +54,9 @@ def transaction(ctx, op):
     notes = txn.notes if ctx.version >= commands.SCRIPT_NOTIFY_VERSION else None
     flags = notifications.flags_of(ctx.settings) if notes is not None else None
     exists = notifications.key_exists(txn, ctx.now_ms)
-    pulse = ctx.pulse
     for position, sub in enumerate(op.commands):
-        if pulse is not None and position:
-            pulse()   # a long transaction: the leader's heartbeats go on (StateMachine.pulse)
+        if position:
+            beat()   # a long transaction: the leader's heartbeats go on (node/pulse.py)
         # from log version 20 each queued command draws from its own seed (two scripts, or two
         # SPOPs, of one transaction drew the same numbers); before, all from the entry's
         seed = c.mixed_seed(ctx.seed, position + 1) if ctx.version >= commands.TXN_SEEDS_VERSION and ctx.seed \

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 
+from raftcache.node import pulse
 from raftcache.node.commands import Status
 from raftcache.node.errors import CommandError, Reason
 
@@ -488,7 +489,13 @@ def encode(value, proto: int) -> bytes:
 
 
 def _encode_items(items, proto: int, out: list) -> None:
-    """The elements of an aggregate, a bulk string (the common element) without a call."""
+    """The elements of an aggregate, a bulk string (the common element) without a call; a beat
+    every pulse.EVERY of them (the reply of an SMEMBERS of millions: the leader's heartbeats)."""
+    if len(items) > pulse.EVERY:
+        for at in range(0, len(items), pulse.EVERY):
+            _encode_items(items[at:at + pulse.EVERY], proto, out)
+            pulse.beat()
+        return
     for item in items:
         if type(item) is bytes:
             out.append(b"$%d\r\n%s\r\n" % (len(item), item))
@@ -519,12 +526,14 @@ def _encode(value, proto: int, out: list) -> None:
         out.append(b",%s\r\n" % text if proto == 3 else b"$%d\r\n%s\r\n" % (len(text), text))
     elif t is RespMap:
         out.append((b"%%%d\r\n" if proto == 3 else b"*%d\r\n") % (len(value) if proto == 3 else 2 * len(value)))
-        for k, v in value:
+        for n, (k, v) in enumerate(value, 1):
             if type(k) is bytes and type(v) is bytes:   # a hash's field and value, without a call
                 out.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(v), v))
             else:
                 _encode(k, proto, out)
                 _encode(v, proto, out)
+            if not n & pulse.MASK:
+                pulse.beat()
     elif t is RespSet:
         out.append((b"~%d\r\n" if proto == 3 else b"*%d\r\n") % len(value))
         _encode_items(value, proto, out)

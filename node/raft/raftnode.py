@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import threading
 import time
 from typing import Callable, Sequence
 
@@ -39,10 +40,9 @@ raft_wire.install()  # linear buffers for large messages, faster compression
 _FOLLOWER = 0  # pysyncobj.syncobj._RAFT_STATE
 _LEADER = 2
 
-#: A gap this long between two runs of this node's Raft code (a tick that applied one long entry,
-#: an event loop held by other work, a paused process) is the node's own stall: it could hear
-#: nobody meanwhile, so the time does not count as its leader's or followers' silence
-#: (RaftNode._discount_own_stall). Normal ticks are tick_s (20 ms) apart and apply ≤ 10 ms.
+#: A gap this long (or four ticks, if longer) between two runs of this node's Raft code is the
+#: node's own stall: a tick that applied one long entry, an event loop held by a long read, a
+#: paused process (RaftNode._grace_after_own_stall). Normal ticks are tick_s (20 ms) apart.
 OWN_STALL_S = 0.15
 
 
@@ -102,9 +102,12 @@ class RaftNode(SyncObj):
         self._rc_sent = (0, 0)                 # (last log index, commit index) last sent as leader
         self._rc_commit_notice = False         # sending a commit-only notice (send_commit_notice)
         self.last_leader_contact: float | None = None   # time.monotonic() of the last accepted append_entries
-        self._rc_ran_at: float | None = None   # when this node's Raft code last ran (_discount_own_stall)
-        self._rc_stalled_since_contact = 0.0   # of the time since last_leader_contact, our own stalls
-        self.own_stalls = 0                    # stalls discounted (a tick or a loop held ≥ OWN_STALL_S)
+        self._rc_ran_at: float | None = None   # when this node's Raft code last ran (_grace_after_own_stall)
+        self._rc_thread: int | None = None     # the thread that ticks (heartbeat_if_due acts only there)
+        self._rc_stall_s = max(OWN_STALL_S, 4 * (conf.autoTickPeriod or 0))
+        self._rc_grace_until = 0.0             # time.monotonic() until which a stall's grace lasts
+        self._rc_graced = False                # a grace was given since the last contact: no other
+        self.own_stalls = 0                    # stalls this node gave a grace for
         # node -> (term, time.monotonic() at which *we sent* the append-entries
         # its latest reply answers): the lease counts from sends, so replies
         # queued while this process was paused cannot renew it.
@@ -241,6 +244,7 @@ class RaftNode(SyncObj):
             for subscriber_term, callback in waiting.pop(index, ()):
                 callback(result, FAIL_REASON.SUCCESS if subscriber_term == term else FAIL_REASON.DISCARDED)
             self._SyncObj__raftLastApplied += 1
+            self.heartbeat_if_due()   # a backlog without an apply budget (Raft on its own thread)
         return False  # appendEntriesUseBatch: the tick sends append-entries on its own schedule
 
     # --- helpers over PySyncObj's private state (tick thread only) --------------
@@ -391,41 +395,61 @@ class RaftNode(SyncObj):
     # --- pre-vote (Raft thesis 9.6) ------------------------------------------------
 
     def _onTick(self, timeToWait=0.0):  # noqa: N803 (PySyncObj's name)
-        self._discount_own_stall()   # the event loop (or the process) held since the last tick
+        self._rc_thread = threading.get_ident()
+        self._grace_after_own_stall()   # the event loop (or the process) held since the last tick
         self._pre_vote_step()
         super()._onTick(timeToWait)
-        self._discount_own_stall()   # this tick's apply
+        self._grace_after_own_stall()   # this tick's apply
 
-    def _discount_own_stall(self) -> None:
-        """A node that did not run for a while (it applied one long entry: a MULTI rewriting a
-        large string, every replica for seconds) heard nobody meanwhile; its peers did not fall
-        silent. Push its election deadline, its pre-vote's view of the leader's last contact
-        and, as leader, PySyncObj's record of the followers' last answers (it steps down when
-        a majority has not answered within leader_fallback_s) on by the stall, as a Raft that
-        counts ticks does (etcd). Timers only: elections stay safe whatever they say, and
-        leases count from acknowledged sends (ack_times), which this does not touch."""
+    def _grace_after_own_stall(self) -> None:
+        """After this node stalled (it applied one long entry — a MULTI rewriting a large
+        string, and so did its peers, at about the same time — or its loop ran a long read, or
+        it was paused), what its peers sent meanwhile is still unread in its sockets: judge no
+        one silent until it could read it. For as long again as it stalled (one election
+        timeout at least) a follower neither stands for election nor grants a pre-vote, and a
+        leader does not step down for want of answers (PySyncObj's leader fallback). Once per
+        contact: the next grace waits for a message from the leader (a follower) or an answer
+        from a follower (the leader), so stalls that keep coming (a loop always held, a dead
+        leader's followers applying a backlog of long entries) delay an election or a
+        step-down by one stall at most.
+        Timers only: elections stay safe whatever they say, and leases count from acknowledged
+        sends (ack_times), which this does not touch."""
         now = time.monotonic()
         stalled = now - (self._rc_ran_at or now)
         self._rc_ran_at = now
-        if stalled < OWN_STALL_S:
+        if stalled < self._rc_stall_s or self._rc_graced:
             return
+        self._rc_graced = True
         self.own_stalls += 1
+        # Its peers stalled on the same entry, from a little earlier or later and on cores they
+        # share, and what they sent may wait behind data this node has not read: as long again.
+        grace = max(self._SyncObj__conf.raftMinTimeout, stalled)
+        logger.log(logging.INFO if stalled >= self._SyncObj__conf.raftMinTimeout else logging.DEBUG,
+                   "this node did not run for %d ms (a long apply or read, or a pause): its peers have "
+                   "as long again to be heard", stalled * 1000)
+        self._rc_grace_until = now + grace
         if self._SyncObj__raftState == _LEADER:
             answered = self._SyncObj__lastResponseTime
+            floor = _ps_monotonic() + grace - self._SyncObj__conf.leaderFallbackTimeout
             for node in answered:
-                answered[node] += stalled
+                answered[node] = max(answered[node], floor)   # PySyncObj's clock (not time.monotonic)
         else:
-            self._SyncObj__raftElectionDeadline += stalled
-            self._rc_stalled_since_contact += stalled
+            self._SyncObj__raftElectionDeadline = max(self._SyncObj__raftElectionDeadline, _ps_monotonic() + grace)
 
     def heartbeat_if_due(self) -> None:
-        """Leader: send append-entries now if a heartbeat is due. Apply calls it between the
-        entries of a batch and the commands of a transaction, inside a tick: one entry that
-        applies for seconds would otherwise hold every heartbeat until it ends, and the
-        followers would elect another leader meanwhile (they also learn the commit index from
-        it, and apply the entry alongside)."""
-        if self._SyncObj__raftState == _LEADER and _ps_monotonic() > self._SyncObj__newAppendEntriesTime:
-            self._SyncObj__sendAppendEntries()
+        """Leader: send append-entries now if a heartbeat is due (node/pulse.py's beat: long
+        work on the thread that ticks calls it, an apply inside a tick, a read between ticks).
+        One entry that applies, or one read that runs, for seconds would otherwise hold every
+        heartbeat until it ends and the followers would elect another leader meanwhile (they
+        also learn the commit index from it, and apply a long entry alongside). Nothing on a
+        follower or on another thread (a read there must not touch PySyncObj). Never raises."""
+        if (self._SyncObj__raftState == _LEADER and self._rc_thread == threading.get_ident()
+                and _ps_monotonic() > self._SyncObj__newAppendEntriesTime):
+            try:
+                self._SyncObj__sendAppendEntries()
+            except Exception:   # noqa: BLE001 - never into apply: the entry would roll back here alone
+                self._SyncObj__newAppendEntriesTime = _ps_monotonic() + 1.0   # log once a second at most
+                logger.exception("sending a heartbeat during a long apply or read failed")
 
     def _pre_vote_step(self) -> None:
         """When PySyncObj is about to start an election (which raises the term),
@@ -460,8 +484,8 @@ class RaftNode(SyncObj):
         """Would we vote for this candidate? Never changes our own term or vote."""
         recent_leader = (self._isLeader() or (
             self.last_leader_contact is not None
-            and time.monotonic() - self.last_leader_contact - self._rc_stalled_since_contact
-            < self._SyncObj__conf.raftMinTimeout))
+            and time.monotonic() - self.last_leader_contact < self._SyncObj__conf.raftMinTimeout)
+            or time.monotonic() < self._rc_grace_until)   # we just stalled: what we were sent is unread
         last_term, last_index = self._SyncObj__getCurrentLogTerm(), self._SyncObj__getCurrentLogIndex()
         up_to_date = (message["last_log_term"], message["last_log_index"]) >= (last_term, last_index)
         granted = message["term"] > self._SyncObj__raftCurrentTerm and up_to_date and not recent_leader
@@ -574,6 +598,7 @@ class RaftNode(SyncObj):
         self.member_versions[node] = message.get("rc_version", 1)  # nodes from before versions: 1
         now = _ps_monotonic()
         self._SyncObj__lastResponseTime[node] = now
+        self._rc_graced = False   # a follower answered: a later stall may have its grace
         sent = message.get("rc_echo")
         if sent is not None:
             previous = self.ack_times.get(node)
@@ -593,7 +618,7 @@ class RaftNode(SyncObj):
             self._SyncObj__setCurrentTerm(term, None)
         self._SyncObj__setState(_FOLLOWER)
         self.last_leader_contact = time.monotonic()
-        self._rc_stalled_since_contact = 0.0
+        self._rc_graced = False
         self._rc_round += 1  # a leader is there: forget any pre-vote in progress
         self._rc_prevote_won = False
         self._rc_echo = message.get("rc_sent")

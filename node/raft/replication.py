@@ -709,9 +709,8 @@ class Replicator:
         return float("inf") if last is None else max(0.0, time.monotonic() - last)
 
     def heartbeat_if_due(self) -> None:
-        """Leader: send a heartbeat now if one is due (RaftNode.heartbeat_if_due). The state
-        machine calls it between the entries of a batch and the commands of a transaction,
-        on the thread that ticks (apply runs inside a tick)."""
+        """Leader: send a heartbeat now if one is due (RaftNode.heartbeat_if_due): what
+        node/pulse.py's beat does in a node, from long applies and reads."""
         node = self._node
         if node is not None:
             node.heartbeat_if_due()

@@ -74,6 +74,7 @@ from typing import Iterator, NamedTuple
 
 import lmdb
 
+from raftcache.node import pulse
 from raftcache.node.config import MAX_KEY_BYTES_LIMIT, KeyspaceConfig
 from raftcache.node.storage.glob import glob_match
 
@@ -102,10 +103,6 @@ _WATCH_FLOOR = b"watch_floor"
 _FLUSHED = b"flushed/"                    # + db: the newest record index its flushes (and quiet evictions) removed
 #: Most entries of the `gone` table; reaching it empties the table and raises the watch floor.
 GONE_LIMIT = 100_000   # set by rebase_copy: the backup's applied index
-#: WriteTxn.pulse runs once every this many writes (records and container items put or deleted).
-PULSE_EVERY_WRITES = 4096
-_PULSE_MASK = PULSE_EVERY_WRITES - 1
-
 _SNAPSHOT_FILE = "data.mdb"
 
 
@@ -378,6 +375,8 @@ class ReadTxn:
                         return h + 1, keys
                     current_hash = h
                     visited += 1
+                    if not visited & pulse.MASK:
+                        pulse.beat()   # KEYS over millions of keys: the leader's heartbeats go on
                     if in_place:
                         key = bytes(data_key[6:])
                     else:
@@ -541,6 +540,8 @@ class ReadTxn:
                         if k[:skip] != prefix:
                             return
                         self.reads += 1
+                        if not self.reads & pulse.MASK:
+                            pulse.beat()   # a long read: the leader's heartbeats go on
                         self.bytes_read += len(value)
                         yield k[skip:], value
                 return
@@ -555,6 +556,8 @@ class ReadTxn:
                     if k[:skip] != prefix:
                         return
                     self.reads += 1
+                    if not self.reads & pulse.MASK:
+                        pulse.beat()
                     self.bytes_read += len(value)
                     yield k[skip:], value
 
@@ -577,19 +580,23 @@ class ReadTxn:
         with self._txn.cursor(db=self._ks._items) as cur:
             if not cur.set_range(prefix):
                 return out
-            if values:
-                read = 0
-                for k, value in cur.iternext():
-                    if k[:skip] != prefix:
-                        break
-                    out.append((k[start:], value))
-                    read += len(value)
-                self.bytes_read += read
-            else:
-                for k in cur.iternext(values=False):
-                    if k[:skip] != prefix:
-                        break
-                    out.append(k[start:])
+            pairs = cur.iternext(values=values)
+            while True:   # runs of pulse.EVERY, a beat between them (a set of millions: seconds)
+                run = list(itertools.islice(pairs, pulse.EVERY))
+                if not run:
+                    break
+                last = run[-1][0] if values else run[-1]
+                if last[:skip] != prefix:   # the container ends in this run (its keys are contiguous)
+                    run = list(itertools.takewhile(
+                        (lambda kv: kv[0][:skip] == prefix) if values else (lambda k: k[:skip] == prefix), run))
+                if values:
+                    out += [(k[start:], value) for k, value in run]
+                    self.bytes_read += sum(len(value) for _, value in run)
+                else:
+                    out += [k[start:] for k in run]
+                if len(run) < pulse.EVERY or last[:skip] != prefix:
+                    break
+                pulse.beat()
         self.reads += len(out) >> 3
         return out
 
@@ -600,7 +607,14 @@ class ReadTxn:
         with self._txn.cursor(db=self._ks._items) as cur:
             if not cur.set_range(prefix + start):
                 return []
-            values = list(itertools.islice(cur.iternext(keys=False), count))
+            run = cur.iternext(keys=False)
+            values = list(itertools.islice(run, min(count, pulse.EVERY)))
+            while len(values) < count and len(values) % pulse.EVERY == 0:   # runs, a beat between them
+                pulse.beat()
+                more = list(itertools.islice(run, min(count - len(values), pulse.EVERY)))
+                if not more:
+                    break
+                values += more
             if cur.key().startswith(prefix):   # the last one read is the container's: so are all (keys are sorted)
                 self.reads += len(values) >> 3
                 self.bytes_read += sum(map(len, values))
@@ -674,10 +688,6 @@ class WriteTxn(ReadTxn):
         self._undo: list | None = None   # records replaced inside an undo_scope()
         #: Records put or deleted so far (a command that wrote nothing changed nothing).
         self.writes = 0
-        #: Called once every PULSE_EVERY_WRITES writes when set (the state machine sets
-        #: StateMachine.pulse): one command that writes for seconds (a DEL of a set of millions)
-        #: lets the leader send its heartbeats meanwhile. It must not touch this transaction.
-        self.pulse = None
         #: Bytes of the records and items put so far (what a script's writes cost: the budget).
         self.bytes_put = 0
         #: When a set: (db, key) of every record put or deleted (keyspace notifications).
@@ -803,8 +813,8 @@ class WriteTxn(ReadTxn):
             if old is None and self.created is not None:
                 self.created[(db, key)] = None
         self.writes += 1
-        if not self.writes & _PULSE_MASK and self.pulse is not None:
-            self.pulse()
+        if not self.writes & pulse.MASK:
+            pulse.beat()   # one command writing for seconds: the leader's heartbeats go on
         self.bytes_put += len(raw)
         self._txn.put(dkey, raw, db=self._ks._data)
         if old_cid and old_cid != _raw_itemized_id(raw):
@@ -885,8 +895,8 @@ class WriteTxn(ReadTxn):
         if self.touched is not None:
             self.touched.add((db, key))
         self.writes += 1
-        if not self.writes & _PULSE_MASK and self.pulse is not None:
-            self.pulse()
+        if not self.writes & pulse.MASK:
+            pulse.beat()   # one command writing for seconds: the leader's heartbeats go on
         vtype, deadline, _, flags = _HEADER.unpack_from(old)
         if flags:   # an itemized container, a hash with field deadlines (a string's flags are 0 or memcached's)
             cid = 0 if keep_items else _itemized_id(old, vtype, flags)
@@ -1004,8 +1014,8 @@ class WriteTxn(ReadTxn):
         if self._undo is not None:
             self._undo.append((None, k, old))
         self.writes += 1
-        if not self.writes & _PULSE_MASK and self.pulse is not None:
-            self.pulse()
+        if not self.writes & pulse.MASK:
+            pulse.beat()   # one command writing for seconds: the leader's heartbeats go on
         size = 0
         if old is not None:
             size -= item_bytes(k, len(old)) - _U64.size
@@ -1031,8 +1041,8 @@ class WriteTxn(ReadTxn):
                 freed += item_bytes(k, len(value)) - _U64.size
                 found = cur.delete()
                 dropped += 1
-                if not dropped & _PULSE_MASK and self.pulse is not None:
-                    self.pulse()
+                if not dropped & pulse.MASK:
+                    pulse.beat()
         self.writes += 1
         self._used -= freed
         self._used_dirty = True

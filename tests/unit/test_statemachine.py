@@ -10,11 +10,12 @@ import random
 
 import pytest
 
-from raftcache.node import commands
+from raftcache.node import commands, pulse
+from raftcache.node.frontends import resp_protocol
 from raftcache.node.commands import OK, Replayed, Status
 from raftcache.node.config import KeyspaceConfig
 from raftcache.node.errors import CommandError, Reason
-from raftcache.node.storage.keyspace import PULSE_EVERY_WRITES, Keyspace, Record, ValueType
+from raftcache.node.storage.keyspace import Keyspace, Record, ValueType
 from raftcache.node.errors import UpgradeRequiredError
 from raftcache.node.commands.statemachine import DEDUP_WINDOW_MS, StateMachine
 from raftcache.node.commands.strings import Ctx
@@ -92,24 +93,42 @@ def err(reason: Reason, message: str | None = None):
     return check
 
 
-def test_apply_pulses_during_a_long_command_and_between_a_batchs_entries(node):
-    """StateMachine.pulse (the leader's heartbeats during a long apply) runs every few thousand
-    writes of one command, the items of a set it deletes included, and between the entries of
-    a batch."""
-    pulses = []
-    node.sm.pulse = lambda: pulses.append(node.index)
-    members = [b"m%d" % i for i in range(10_000)]
+@pytest.fixture
+def beats():
+    """The beats long work gives (node/pulse.py), counted while the test runs."""
+    seen = []
+    pulse.install(lambda: seen.append(1))
+    yield seen
+    pulse.install(None)
+
+
+def test_long_applies_and_reads_beat_every_few_thousand_items(node, beats):
+    """node/pulse.py's beat (a leader's heartbeats through a long apply or read) comes every
+    pulse.EVERY records or items one command writes, deletes or reads, between the entries of a
+    batch, and every pulse.EVERY elements of a reply; what they answer does not change."""
+    members = [b"m%07d" % i for i in range(10_000)]
     assert node.run(sadd=pb.SAdd(key=b"big", members=members)) == 10_000
-    assert len(pulses) == 10_000 // PULSE_EVERY_WRITES   # the items written, one pulse per 4,096
-    del pulses[:]
+    assert len(beats) == 10_000 // pulse.EVERY   # the items written
+    del beats[:]
+    assert sorted(node.read(smembers=pb.SMembers(key=b"big"))) == members
+    assert len(beats) == 10_000 // pulse.EVERY   # the items read
+    assert node.run(push=pb.Push(key=b"list", values=members)) == 10_000
+    del beats[:]
+    assert node.read(lrange=pb.LRange(key=b"list", start=0, stop=-1)) == members
+    assert len(beats) == 10_000 // pulse.EVERY
+    del beats[:]
+    reply = resp_protocol.encode(members, 2)
+    assert reply == b"*10000\r\n" + b"".join(b"$8\r\n%s\r\n" % m for m in members)
+    assert len(beats) == 10_000 // pulse.EVERY + 1   # after each run of the reply, the last one too
+    del beats[:]
     assert node.run(**{"del": pb.Del(keys=[b"big"])}) == 1
-    assert len(pulses) == 10_000 // PULSE_EVERY_WRITES   # the items dropped
-    del pulses[:]
+    assert len(beats) == 10_000 // pulse.EVERY   # the items dropped
+    del beats[:]
     node.index += 1
     batch = commands.encode_batch([pb.LogEntry(version=commands.MAX_VERSION, now_ms=NOW,
                                                command=pb.Command(set=Set(b"k%d" % i, b"v"))) for i in range(5)])
     assert node.sm.apply(node.index, batch) == [OK] * 5
-    assert len(pulses) == 5   # after each entry
+    assert len(beats) == 5   # after each entry
     assert node.get(b"k4") == b"v" and node.read(scard=pb.SCard(key=b"big")) == 0
 
 

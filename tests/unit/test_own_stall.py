@@ -1,0 +1,86 @@
+"""A node's grace after its own stall (node/raft/raftnode.py `_grace_after_own_stall`).
+
+A node that did not run for a while (one long entry applied on every replica at about the
+same time, a long read on its loop, a pause) has its peers' messages still unread: for as long
+again (one election timeout at least) it neither stands for election, grants a pre-vote, nor
+(as leader) steps down for want of answers. Once per contact, so stalls that keep coming never
+hold an election off for more than one stall. RaftNode instances with a recording transport; a stall is made
+by moving the node's record of when it last ran back in time.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pysyncobj.monotonic import monotonic as raft_clock   # PySyncObj's deadlines and answer times
+from pysyncobj.syncobj import _RAFT_STATE
+
+from raftcache.node.raft.raftnode import RaftNode
+from tests.unit.test_pre_vote import make, sent
+from tests.unit.test_replication_truncation import append_entries
+
+TIMEOUT = 0.6   # raftMinTimeout of test_pre_vote.make
+
+
+def stall(node: RaftNode, seconds: float = 5.0) -> None:
+    """The node's Raft code last ran `seconds` ago; it runs now."""
+    node._rc_ran_at = time.monotonic() - seconds
+    node._grace_after_own_stall()
+
+
+def test_a_follower_that_stalled_waits_as_long_again_before_standing(tmp_path):
+    node, transport = make(tmp_path)
+    node._SyncObj__raftElectionDeadline = 0   # its leader has been silent for long
+    stalled_at = raft_clock()
+    stall(node, 5.0)
+    assert node._SyncObj__raftElectionDeadline >= stalled_at + 5.0   # as long again as it stalled
+    node.doTick(0)
+    assert sent(transport, "rc_pre_vote") == []   # what the leader sent is still unread
+    peer = next(iter(node._SyncObj__otherNodes))
+    node._SyncObj__onMessageReceived(peer, {"type": "rc_pre_vote", "round": 1, "term": node.raftCurrentTerm + 1,
+                                            "last_log_index": 10**6, "last_log_term": 10**6})
+    assert [m["granted"] for _, m in sent(transport, "rc_pre_vote_response")] == [False]
+
+
+def test_stalls_that_keep_coming_hold_an_election_off_once_per_contact(tmp_path):
+    node, transport = make(tmp_path)
+    stall(node)
+    node._SyncObj__raftElectionDeadline = 0
+    node._rc_grace_until = 0.0
+    stall(node)   # no word from a leader since the last grace: none this time
+    node.doTick(0)
+    assert len(sent(transport, "rc_pre_vote")) == 2   # it asks both peers
+    leader = next(iter(node._SyncObj__otherNodes))
+    append_entries(node, leader, (0, 0), [], 0, term=node.raftCurrentTerm + 1)
+    node._SyncObj__raftElectionDeadline = 0
+    stall(node)   # a leader was heard since: this stall has its grace again
+    assert node._SyncObj__raftElectionDeadline > raft_clock()
+
+
+def test_a_leader_that_stalled_waits_as_long_again_for_its_followers_to_answer(tmp_path):
+    node, _ = make(tmp_path)
+    node._SyncObj__raftState = _RAFT_STATE.LEADER
+    fallback = node._SyncObj__conf.leaderFallbackTimeout
+    answered = node._SyncObj__lastResponseTime
+    long_ago = raft_clock() - fallback - 10   # no answer for longer than the fallback: it would step down
+    for peer in node._SyncObj__otherNodes:
+        answered[peer] = long_ago
+    stalled_at = raft_clock()
+    stall(node, 5.0)
+    assert all(t >= stalled_at + 5.0 - fallback for t in answered.values())   # as long again as it stalled
+    for peer in node._SyncObj__otherNodes:
+        answered[peer] = long_ago
+    stall(node)   # no follower answered since: no second grace
+    assert all(t == long_ago for t in answered.values())
+    peer = next(iter(node._SyncObj__otherNodes))
+    node._on_next_node_idx(peer, {"type": "next_node_idx", "next_node_idx": 1, "success": True, "reset": False})
+    answered[peer] = long_ago
+    stall(node)   # an answer came: the next stall has its grace
+    assert answered[peer] > raft_clock() - fallback
+
+
+def test_a_short_gap_is_no_stall(tmp_path):
+    node, _ = make(tmp_path)
+    node._SyncObj__raftElectionDeadline = 0
+    stall(node, 0.05)
+    assert node._SyncObj__raftElectionDeadline == 0 and node.own_stalls == 0
