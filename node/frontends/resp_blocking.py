@@ -43,6 +43,11 @@ _blocked = 0  # clients of this process waiting in block() (INFO clients' blocke
 #: (db, what the clients wait for): list pops, sorted-set pops and each consumer group
 #: wait apart (a BLPOP client never holds up an XREADGROUP one).
 _queues: dict[tuple[tuple, bytes], list] = {}
+#: (line, key) -> futures of the clients of that line waiting behind another: set when a client
+#: leaves the line, so the next one looks again (else it slept until the next applied entry,
+#: which may never come: two workers blocked on one key, two pushes, and the second worker
+#: woke on the first one's pop before the first had left the line: it waited to its timeout).
+_nudges: dict[tuple[tuple, bytes], list[asyncio.Future]] = {}
 #: (db, key) -> [clients blocked on it here, of which blocked "on no key" (XREADGROUP: unblocked by
 #: an error when the key goes)]: INFO's total_blocking_keys and total_blocking_keys_on_nokey.
 _blocking: dict[tuple[int, bytes], list[int]] = {}
@@ -72,6 +77,9 @@ def _leave(conn, line: tuple, keys: list[bytes]) -> None:
             queue.remove(conn)
             if not queue:
                 del _queues[(line, key)]
+            for nudge in _nudges.pop((line, key), ()):
+                if not nudge.done():
+                    nudge.set_result(None)
 
 
 def unblock(conn, mode: str) -> bool:
@@ -200,22 +208,34 @@ async def _wait_and_pop(conn, db: int, keys: list[bytes], size_op, timeout_s: fl
             _blocked += 1
             waited[0] = True
             _count_blocking(db, keys, nokey, +1)
+        nudge = loop.create_future()   # set when a client ahead in the line leaves it
         if fair:
             _join(conn, queue, keys)
+            for key in keys:
+                _nudges.setdefault((queue, key), []).append(nudge)
         applied = asyncio.ensure_future(service.watcher.wait(seen + 1, 3600.0 if remaining is None else remaining))
         conn.unblocked = loop.create_future()  # CLIENT UNBLOCK sets "timeout" or "error"
         try:
-            await asyncio.wait((applied, conn.unblocked), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((applied, conn.unblocked, nudge), return_when=asyncio.FIRST_COMPLETED)
             if conn.unblocked.done():
                 if conn.unblocked.result() == "error":
                     raise RespError("UNBLOCKED client unblocked via CLIENT UNBLOCK")
                 return None
-            if isinstance(applied.exception(), DeadlineError) and deadline is not None and loop.time() >= deadline:
+            if applied.done() and isinstance(applied.exception(), DeadlineError) and deadline is not None \
+                    and loop.time() >= deadline:
                 return None
         finally:
             conn.unblocked = None
             if not applied.done():
                 applied.cancel()
+            if fair and not nudge.done():
+                nudge.cancel()
+                for key in keys:
+                    waiting = _nudges.get((queue, key))
+                    if waiting is not None and nudge in waiting:
+                        waiting.remove(nudge)
+                        if not waiting:
+                            del _nudges[(queue, key)]
 
 
 async def _execute(conn, command):

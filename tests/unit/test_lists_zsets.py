@@ -269,3 +269,80 @@ def test_a_blocking_pop_on_a_replica_that_lags_its_own_writes_waits_instead_of_f
     assert asyncio.run(scenario()) is None   # the timeout's nil reply, not an exception
     assert popped == [b"q"]
     assert not resp_blocking._blocking and not resp_blocking._queues
+
+
+# ---------------------------------------------------------------- blocking: who pops next
+
+
+class _Watcher:
+    """The node's applied index, as AppliedWatcher: wait(index) ends once it is reached (FIFO)."""
+
+    def __init__(self):
+        self.index = 0
+        self._waiting: list[tuple[int, asyncio.Future]] = []
+
+    def wait(self, index: int, timeout_s: float) -> asyncio.Future:
+        fut = asyncio.get_running_loop().create_future()
+        self._waiting.append((index, fut))
+        return fut
+
+    def advance(self) -> None:
+        self.index += 1
+        for index, fut in list(self._waiting):
+            if index <= self.index and not fut.done():
+                fut.set_result(None)
+        self._waiting = [(i, f) for i, f in self._waiting if not f.done()]
+
+
+def test_the_next_client_in_line_pops_when_the_one_ahead_leaves_it():
+    """Two clients blocked on one key, two elements pushed: the second client woke on an applied
+    entry while the first, ahead of it in line, was still popping, and stepped aside; when the
+    first's pop committed and it left the line, nothing woke the second, which slept to its
+    timeout (a job queue's second worker idle while a job waited). Leaving the line wakes it."""
+    from types import SimpleNamespace
+
+    async def scenario():
+        watcher = _Watcher()
+
+        async def wait_applied(index):
+            return None
+
+        queue = [b"job1", b"job2"]
+        commits: list[asyncio.Future] = []
+
+        async def pop(key):   # the ordinary pop, proposed and committed through the log
+            commit = asyncio.get_running_loop().create_future()
+            commits.append(commit)
+            if len(commits) > 1:   # the second client's pop: committed at once
+                watcher.advance()
+                commit.set_result(None)
+            await commit
+            return queue.pop(0) if queue else None
+
+        class Service(SimpleNamespace):
+            @property
+            def applied_index(self):
+                return watcher.index
+
+        service = Service(watcher=watcher, wait_applied=wait_applied)
+
+        def conn():
+            return SimpleNamespace(session=SimpleNamespace(db=0, last_write_index=0), service=service,
+                                   eof=False, closing=False, unblocked=None)
+
+        first, second = conn(), conn()
+        size = lambda key: len(queue) if watcher.index >= 1 else 0   # noqa: E731 - the pushes apply at index 1
+        tasks = [asyncio.ensure_future(resp_blocking.block(c, [b"jobs"], size, 5.0, pop, line="q")) for c in (first, second)]
+        await asyncio.sleep(0)
+        watcher.advance()            # both pushes applied: both wake; the first pops, the second steps aside
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert len(commits) == 1
+        watcher.advance()            # the first's pop is applied: the second wakes, sees the first
+        for _ in range(5):           # still in line, and waits for the next entry ...
+            await asyncio.sleep(0)
+        commits[0].set_result(None)  # ... then the first's outcome arrives, and it leaves the line
+        done, _ = await asyncio.wait(tasks, timeout=2.0)
+        return [t.result() if t in done else "still blocked" for t in tasks]
+
+    assert asyncio.run(scenario()) == [b"job1", b"job2"]
