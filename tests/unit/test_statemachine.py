@@ -94,12 +94,25 @@ def err(reason: Reason, message: str | None = None):
 
 
 @pytest.fixture
-def beats():
-    """The beats long work gives (node/pulse.py), counted while the test runs."""
+def beats(monkeypatch):
+    """The beats long work gives (node/pulse.py), every one counted while the test runs."""
     seen = []
+    monkeypatch.setattr(pulse, "CHECK_EVERY_S", 0.0)
+    monkeypatch.setattr(pulse, "_next_check", 0.0)
     pulse.install(lambda: seen.append(1))
     yield seen
     pulse.install(None)
+
+
+def test_a_beat_checks_at_most_every_check_every_s():
+    seen = []
+    pulse.install(lambda: seen.append(1))
+    try:
+        for _ in range(1000):
+            pulse.beat()
+    finally:
+        pulse.install(None)
+    assert 1 <= len(seen) < 1000   # a thousand beats in well under 20 ms: one check, or a few
 
 
 def test_long_applies_and_reads_beat_every_few_thousand_items(node, beats):
