@@ -526,13 +526,14 @@ def _encode(value, proto: int, out: list) -> None:
         out.append(b",%s\r\n" % text if proto == 3 else b"$%d\r\n%s\r\n" % (len(text), text))
     elif t is RespMap:
         out.append((b"%%%d\r\n" if proto == 3 else b"*%d\r\n") % (len(value) if proto == 3 else 2 * len(value)))
-        for n, (k, v) in enumerate(value, 1):
-            if type(k) is bytes and type(v) is bytes:   # a hash's field and value, without a call
-                out.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(v), v))
-            else:
-                _encode(k, proto, out)
-                _encode(v, proto, out)
-            if not n & pulse.MASK:
+        for at in range(0, len(value), pulse.EVERY):   # runs of EVERY pairs, a beat after each
+            for k, v in value[at:at + pulse.EVERY] if len(value) > pulse.EVERY else value:
+                if type(k) is bytes and type(v) is bytes:   # a hash's field and value, without a call
+                    out.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(v), v))
+                else:
+                    _encode(k, proto, out)
+                    _encode(v, proto, out)
+            if len(value) > pulse.EVERY:
                 pulse.beat()
     elif t is RespSet:
         out.append((b"~%d\r\n" if proto == 3 else b"*%d\r\n") % len(value))

@@ -105,8 +105,10 @@ class RaftNode(SyncObj):
         self._rc_ran_at: float | None = None   # when this node's Raft code last ran (_grace_after_own_stall)
         self._rc_thread: int | None = None     # the thread that ticks (heartbeat_if_due acts only there)
         self._rc_stall_s = max(OWN_STALL_S, 4 * (conf.autoTickPeriod or 0))
-        self._rc_grace_until = 0.0             # time.monotonic() until which a stall's grace lasts
+        self._rc_grace_until = 0.0             # follower: until then (time.monotonic()) it grants no pre-vote
         self._rc_graced = False                # a grace was given since the last contact: no other
+        self._rc_answered_since_grace: set | None = None   # leader: followers that answered since its grace
+        self._rc_beat_quiet_until = 0.0        # heartbeat_if_due failed: it tries again after this
         self.own_stalls = 0                    # stalls this node gave a grace for
         # node -> (term, time.monotonic() at which *we sent* the append-entries
         # its latest reply answers): the lease counts from sends, so replies
@@ -405,36 +407,41 @@ class RaftNode(SyncObj):
         """After this node stalled (it applied one long entry — a MULTI rewriting a large
         string, and so did its peers, at about the same time — or its loop ran a long read, or
         it was paused), what its peers sent meanwhile is still unread in its sockets: judge no
-        one silent until it could read it. For as long again as it stalled (one election
-        timeout at least) a follower neither stands for election nor grants a pre-vote, and a
-        leader does not step down for want of answers (PySyncObj's leader fallback). Once per
-        contact: the next grace waits for a message from the leader (a follower) or an answer
-        from a follower (the leader), so stalls that keep coming (a loop always held, a dead
-        leader's followers applying a backlog of long entries) delay an election or a
-        step-down by one stall at most.
-        Timers only: elections stay safe whatever they say, and leases count from acknowledged
-        sends (ack_times), which this does not touch."""
+        one silent until it could read it. A follower neither stands for election nor grants a
+        pre-vote for one election timeout (the leader kept sending heartbeats through its own
+        apply: they are waiting; the first message from the leader ends the refusal). A leader
+        does not step down for want of answers (PySyncObj's leader fallback) for as long again
+        as it stalled (its followers stalled on the same entry, from a little later, on cores
+        they share), one election timeout at least, at most leader_fallback_s plus the largest
+        election timeout. Once per contact: the next grace waits for a message from the leader
+        (a follower) or answers from a majority (the leader), so stalls that keep coming (a
+        loop always held, a dead leader's followers applying a backlog of long entries) delay
+        an election or a step-down once. Timers only: elections stay safe whatever they say,
+        and leases count from acknowledged sends (ack_times), which this does not touch."""
         now = time.monotonic()
         stalled = now - (self._rc_ran_at or now)
         self._rc_ran_at = now
         if stalled < self._rc_stall_s or self._rc_graced:
             return
         self._rc_graced = True
+        self._rc_answered_since_grace = set()   # (as leader, now or after an election)
         self.own_stalls += 1
-        # Its peers stalled on the same entry, from a little earlier or later and on cores they
-        # share, and what they sent may wait behind data this node has not read: as long again.
-        grace = max(self._SyncObj__conf.raftMinTimeout, stalled)
-        logger.log(logging.INFO if stalled >= self._SyncObj__conf.raftMinTimeout else logging.DEBUG,
-                   "this node did not run for %d ms (a long apply or read, or a pause): its peers have "
-                   "as long again to be heard", stalled * 1000)
-        self._rc_grace_until = now + grace
+        conf = self._SyncObj__conf
+        logger.log(logging.INFO if stalled >= conf.raftMinTimeout else logging.DEBUG,
+                   "this node did not run for %d ms (a long apply or read, or a pause): its peers get "
+                   "time to be heard before it judges them silent", stalled * 1000)
         if self._SyncObj__raftState == _LEADER:
+            grace = min(max(conf.raftMinTimeout, stalled), conf.leaderFallbackTimeout + conf.raftMaxTimeout)
             answered = self._SyncObj__lastResponseTime
-            floor = _ps_monotonic() + grace - self._SyncObj__conf.leaderFallbackTimeout
+            floor = _ps_monotonic() + grace - conf.leaderFallbackTimeout   # PySyncObj's clock
             for node in answered:
-                answered[node] = max(answered[node], floor)   # PySyncObj's clock (not time.monotonic)
+                answered[node] = max(answered[node], floor)
         else:
-            self._SyncObj__raftElectionDeadline = max(self._SyncObj__raftElectionDeadline, _ps_monotonic() + grace)
+            self._rc_grace_until = now + conf.raftMinTimeout
+            self._SyncObj__raftElectionDeadline = max(self._SyncObj__raftElectionDeadline,
+                                                      _ps_monotonic() + conf.raftMinTimeout)
+            self._rc_round += 1   # a pre-vote won before the stall is stale: ask again later
+            self._rc_prevote_won = False
 
     def heartbeat_if_due(self) -> None:
         """Leader: send append-entries now if a heartbeat is due (node/pulse.py's beat: long
@@ -442,14 +449,26 @@ class RaftNode(SyncObj):
         One entry that applies, or one read that runs, for seconds would otherwise hold every
         heartbeat until it ends and the followers would elect another leader meanwhile (they
         also learn the commit index from it, and apply a long entry alongside). Nothing on a
-        follower or on another thread (a read there must not touch PySyncObj). Never raises."""
-        if (self._SyncObj__raftState == _LEADER and self._rc_thread == threading.get_ident()
-                and _ps_monotonic() > self._SyncObj__newAppendEntriesTime):
-            try:
-                self._SyncObj__sendAppendEntries()
-            except Exception:   # noqa: BLE001 - never into apply: the entry would roll back here alone
-                self._SyncObj__newAppendEntriesTime = _ps_monotonic() + 1.0   # log once a second at most
-                logger.exception("sending a heartbeat during a long apply or read failed")
+        follower or on another thread (a read there must not touch PySyncObj). Never raises.
+
+        The connections have not been read since this node last ran: PySyncObj would drop
+        each one at this send (no data read for connectionTimeout, 3.5 s); they count as read
+        then, so a stall past 3.5 s keeps its heartbeats (a peer truly gone is still dropped
+        3.5 s after this node runs again)."""
+        if (self._SyncObj__raftState != _LEADER or self._rc_thread != threading.get_ident()
+                or _ps_monotonic() <= self._SyncObj__newAppendEntriesTime or time.monotonic() < self._rc_beat_quiet_until):
+            return
+        try:
+            ran_at = self._rc_ran_at
+            if ran_at is not None:
+                read_floor = _ps_monotonic() - (time.monotonic() - ran_at)   # ran_at on PySyncObj's clock
+                for conn in self._SyncObj__transport._connections.values():
+                    if conn._TcpConnection__lastReadTime < read_floor:
+                        conn._TcpConnection__lastReadTime = read_floor
+            self._SyncObj__sendAppendEntries()
+        except Exception:   # noqa: BLE001 - never into apply: the entry would roll back here alone
+            self._rc_beat_quiet_until = time.monotonic() + 1.0   # this path only; ticks send as usual
+            logger.exception("sending a heartbeat during a long apply or read failed")
 
     def _pre_vote_step(self) -> None:
         """When PySyncObj is about to start an election (which raises the term),
@@ -598,7 +617,11 @@ class RaftNode(SyncObj):
         self.member_versions[node] = message.get("rc_version", 1)  # nodes from before versions: 1
         now = _ps_monotonic()
         self._SyncObj__lastResponseTime[node] = now
-        self._rc_graced = False   # a follower answered: a later stall may have its grace
+        since = self._rc_answered_since_grace
+        if since is not None:   # a later stall has its grace once a majority answered since this one
+            since.add(node)
+            if len(since) + 1 > (len(self._SyncObj__otherNodes) + 1) / 2:
+                self._rc_graced, self._rc_answered_since_grace = False, None
         sent = message.get("rc_echo")
         if sent is not None:
             previous = self.ack_times.get(node)
@@ -619,6 +642,7 @@ class RaftNode(SyncObj):
         self._SyncObj__setState(_FOLLOWER)
         self.last_leader_contact = time.monotonic()
         self._rc_graced = False
+        self._rc_grace_until = 0.0   # heard: the usual rule (a leader heard lately) refuses pre-votes
         self._rc_round += 1  # a leader is there: forget any pre-vote in progress
         self._rc_prevote_won = False
         self._rc_echo = message.get("rc_sent")

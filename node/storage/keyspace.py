@@ -581,12 +581,14 @@ class ReadTxn:
             if not cur.set_range(prefix):
                 return out
             pairs = cur.iternext(values=values)
-            while True:   # runs of pulse.EVERY, a beat between them (a set of millions: seconds)
-                run = list(itertools.islice(pairs, pulse.EVERY))
+            size = 64   # runs of 64, 128, … pulse.EVERY records (a small container reads little past
+            while True:  # its end), a beat after each full run of EVERY (a set of millions: seconds)
+                run = list(itertools.islice(pairs, size))
                 if not run:
                     break
                 last = run[-1][0] if values else run[-1]
-                if last[:skip] != prefix:   # the container ends in this run (its keys are contiguous)
+                ended = last[:skip] != prefix   # the container ends in this run (its keys are contiguous)
+                if ended:
                     run = list(itertools.takewhile(
                         (lambda kv: kv[0][:skip] == prefix) if values else (lambda k: k[:skip] == prefix), run))
                 if values:
@@ -594,9 +596,12 @@ class ReadTxn:
                     self.bytes_read += sum(len(value) for _, value in run)
                 else:
                     out += [k[start:] for k in run]
-                if len(run) < pulse.EVERY or last[:skip] != prefix:
+                if ended or len(run) < size:
                     break
-                pulse.beat()
+                if size == pulse.EVERY:
+                    pulse.beat()
+                else:
+                    size *= 2
         self.reads += len(out) >> 3
         return out
 

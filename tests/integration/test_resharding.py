@@ -306,12 +306,12 @@ def _dbsize(sharded, shard: int) -> int:
 
 def test_a_mover_killed_mid_move_resumes_when_run_again(sharded):
     first, last = 400, 449
-    keys = _keys_in(first, last, 600, "resume")
+    keys = _keys_in(first, last, 1200, "resume")   # 240 batches of 5: a loaded machine still sees it copy
     with _rc(sharded) as rc:
         for i, key in enumerate(keys):
             rc.set(key, f"seed{i}")
         before = _dbsize(sharded, 2)
-        mover = _mover(sharded, "reshard", "--slots", f"{first}-{last}", "--to", "2", "--batch", "10")
+        mover = _mover(sharded, "reshard", "--slots", f"{first}-{last}", "--to", "2", "--batch", "5")
         try:
             _wait_copying(sharded, 1, before, 2, mover)
         finally:

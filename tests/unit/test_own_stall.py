@@ -28,18 +28,33 @@ def stall(node: RaftNode, seconds: float = 5.0) -> None:
     node._grace_after_own_stall()
 
 
-def test_a_follower_that_stalled_waits_as_long_again_before_standing(tmp_path):
+def _ask_pre_vote(node, peer) -> None:
+    node._SyncObj__onMessageReceived(peer, {"type": "rc_pre_vote", "round": 1, "term": node.raftCurrentTerm + 1,
+                                            "last_log_index": 10**6, "last_log_term": 10**6})
+
+
+def test_a_follower_that_stalled_waits_an_election_timeout_before_standing(tmp_path):
     node, transport = make(tmp_path)
     node._SyncObj__raftElectionDeadline = 0   # its leader has been silent for long
     stalled_at = raft_clock()
     stall(node, 5.0)
-    assert node._SyncObj__raftElectionDeadline >= stalled_at + 5.0   # as long again as it stalled
+    assert node._SyncObj__raftElectionDeadline >= stalled_at + TIMEOUT
     node.doTick(0)
     assert sent(transport, "rc_pre_vote") == []   # what the leader sent is still unread
     peer = next(iter(node._SyncObj__otherNodes))
-    node._SyncObj__onMessageReceived(peer, {"type": "rc_pre_vote", "round": 1, "term": node.raftCurrentTerm + 1,
-                                            "last_log_index": 10**6, "last_log_term": 10**6})
+    _ask_pre_vote(node, peer)
     assert [m["granted"] for _, m in sent(transport, "rc_pre_vote_response")] == [False]
+
+
+def test_the_leaders_first_message_after_a_stall_ends_the_pre_vote_refusal(tmp_path):
+    node, transport = make(tmp_path)
+    stall(node, 5.0)
+    leader, other = sorted(node._SyncObj__otherNodes, key=lambda n: n.address)
+    append_entries(node, leader, (0, 0), [], 0, term=node.raftCurrentTerm + 1)
+    assert node._rc_grace_until == 0.0   # from now on the usual rule: a leader heard within the timeout
+    node.last_leader_contact -= 2 * TIMEOUT   # ... and then silent for two timeouts
+    _ask_pre_vote(node, other)
+    assert [m["granted"] for _, m in sent(transport, "rc_pre_vote_response")] == [True]
 
 
 def test_stalls_that_keep_coming_hold_an_election_off_once_per_contact(tmp_path):
@@ -66,8 +81,8 @@ def test_a_leader_that_stalled_waits_as_long_again_for_its_followers_to_answer(t
     for peer in node._SyncObj__otherNodes:
         answered[peer] = long_ago
     stalled_at = raft_clock()
-    stall(node, 5.0)
-    assert all(t >= stalled_at + 5.0 - fallback for t in answered.values())   # as long again as it stalled
+    stall(node, 2.0)
+    assert all(t >= stalled_at + 2.0 - fallback for t in answered.values())   # as long again as it stalled
     for peer in node._SyncObj__otherNodes:
         answered[peer] = long_ago
     stall(node)   # no follower answered since: no second grace
@@ -75,8 +90,19 @@ def test_a_leader_that_stalled_waits_as_long_again_for_its_followers_to_answer(t
     peer = next(iter(node._SyncObj__otherNodes))
     node._on_next_node_idx(peer, {"type": "next_node_idx", "next_node_idx": 1, "success": True, "reset": False})
     answered[peer] = long_ago
-    stall(node)   # an answer came: the next stall has its grace
+    stall(node)   # a majority (itself and one of two) answered since: the next stall has its grace
     assert answered[peer] > raft_clock() - fallback
+
+
+def test_a_leaders_grace_is_capped(tmp_path):
+    node, _ = make(tmp_path)
+    node._SyncObj__raftState = _RAFT_STATE.LEADER
+    answered = node._SyncObj__lastResponseTime
+    for peer in node._SyncObj__otherNodes:
+        answered[peer] = raft_clock() - 1000
+    stall(node, 1000.0)   # paused for a quarter of an hour: not as long again, fallback + 1.2 s at most
+    assert all(t <= raft_clock() + node._SyncObj__conf.raftMaxTimeout for t in answered.values())
+    assert all(t >= raft_clock() + node._SyncObj__conf.raftMaxTimeout - 0.5 for t in answered.values())
 
 
 def test_a_short_gap_is_no_stall(tmp_path):
