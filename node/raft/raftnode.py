@@ -109,6 +109,7 @@ class RaftNode(SyncObj):
         self._rc_graced = False                # a grace was given since the last contact: no other
         self._rc_answered_since_grace: set | None = None   # leader: followers that answered since its grace
         self._rc_beat_quiet_until = 0.0        # heartbeat_if_due failed: it tries again after this
+        self._rc_credited_at = 0.0             # stall time up to then (time.monotonic()) is credited to connections
         self.own_stalls = 0                    # stalls this node gave a grace for
         # node -> (term, time.monotonic() at which *we sent* the append-entries
         # its latest reply answers): the lease counts from sends, so replies
@@ -403,6 +404,10 @@ class RaftNode(SyncObj):
         super()._onTick(timeToWait)
         self._grace_after_own_stall()   # this tick's apply
 
+    def _SyncObj__onBecomeLeader(self):  # PySyncObj's name
+        self._rc_graced, self._rc_answered_since_grace = False, None   # elected: as good as heard from
+        SyncObj._SyncObj__onBecomeLeader(self)
+
     def _grace_after_own_stall(self) -> None:
         """After this node stalled (it applied one long entry — a MULTI rewriting a large
         string, and so did its peers, at about the same time — or its loop ran a long read, or
@@ -418,6 +423,7 @@ class RaftNode(SyncObj):
         loop always held, a dead leader's followers applying a backlog of long entries) delay
         an election or a step-down once. Timers only: elections stay safe whatever they say,
         and leases count from acknowledged sends (ack_times), which this does not touch."""
+        self._credit_connections()
         now = time.monotonic()
         stalled = now - (self._rc_ran_at or now)
         self._rc_ran_at = now
@@ -443,29 +449,38 @@ class RaftNode(SyncObj):
             self._rc_round += 1   # a pre-vote won before the stall is stale: ask again later
             self._rc_prevote_won = False
 
+    def _credit_connections(self) -> None:
+        """PySyncObj drops a connection it has not read from for connectionTimeout (3.5 s), checked
+        when it sends on it or reads from it: a node that stalls longer (a long apply or read)
+        dropped every peer at its first heartbeat, or at its first read afterwards, and lost the
+        heartbeats waiting there. Time this node did not run is added to each connection's last
+        read, once (a peer silent while the node ran is dropped as before)."""
+        ran_at = self._rc_ran_at
+        if ran_at is None:
+            return
+        now = time.monotonic()
+        gap = now - max(ran_at, self._rc_credited_at)
+        if now - ran_at < self._rc_stall_s or gap <= 0:
+            return
+        self._rc_credited_at = now
+        ps_now = _ps_monotonic()
+        for conn in getattr(self._SyncObj__transport, "_connections", {}).values():   # TCPTransport's
+            conn._TcpConnection__lastReadTime = min(conn._TcpConnection__lastReadTime + gap, ps_now)
+
     def heartbeat_if_due(self) -> None:
         """Leader: send append-entries now if a heartbeat is due (node/pulse.py's beat: long
         work on the thread that ticks calls it, an apply inside a tick, a read between ticks).
         One entry that applies, or one read that runs, for seconds would otherwise hold every
         heartbeat until it ends and the followers would elect another leader meanwhile (they
-        also learn the commit index from it, and apply a long entry alongside). Nothing on a
-        follower or on another thread (a read there must not touch PySyncObj). Never raises.
-
-        The connections have not been read since this node last ran: PySyncObj would drop
-        each one at this send (no data read for connectionTimeout, 3.5 s); they count as read
-        then, so a stall past 3.5 s keeps its heartbeats (a peer truly gone is still dropped
-        3.5 s after this node runs again)."""
-        if (self._SyncObj__raftState != _LEADER or self._rc_thread != threading.get_ident()
-                or _ps_monotonic() <= self._SyncObj__newAppendEntriesTime or time.monotonic() < self._rc_beat_quiet_until):
+        also learn the commit index from it, and apply a long entry alongside). On any node,
+        the time stalled so far is credited to the connections first (_credit_connections).
+        Nothing on another thread (a read there must not touch PySyncObj). Never raises."""
+        if self._rc_thread != threading.get_ident() or time.monotonic() < self._rc_beat_quiet_until:
             return
         try:
-            ran_at = self._rc_ran_at
-            if ran_at is not None:
-                read_floor = _ps_monotonic() - (time.monotonic() - ran_at)   # ran_at on PySyncObj's clock
-                for conn in self._SyncObj__transport._connections.values():
-                    if conn._TcpConnection__lastReadTime < read_floor:
-                        conn._TcpConnection__lastReadTime = read_floor
-            self._SyncObj__sendAppendEntries()
+            self._credit_connections()
+            if self._SyncObj__raftState == _LEADER and _ps_monotonic() > self._SyncObj__newAppendEntriesTime:
+                self._SyncObj__sendAppendEntries()
         except Exception:   # noqa: BLE001 - never into apply: the entry would roll back here alone
             self._rc_beat_quiet_until = time.monotonic() + 1.0   # this path only; ticks send as usual
             logger.exception("sending a heartbeat during a long apply or read failed")
@@ -618,9 +633,10 @@ class RaftNode(SyncObj):
         now = _ps_monotonic()
         self._SyncObj__lastResponseTime[node] = now
         since = self._rc_answered_since_grace
-        if since is not None:   # a later stall has its grace once a majority answered since this one
-            since.add(node)
-            if len(since) + 1 > (len(self._SyncObj__otherNodes) + 1) / 2:
+        voters = self._SyncObj__otherNodes
+        if since is not None and node in voters:   # a later stall has its grace once a majority
+            since.add(node)                        # of voters answered since this one
+            if len(since & voters) + 1 > (len(voters) + 1) / 2:
                 self._rc_graced, self._rc_answered_since_grace = False, None
         sent = message.get("rc_echo")
         if sent is not None:

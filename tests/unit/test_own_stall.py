@@ -10,8 +10,10 @@ by moving the node's record of when it last ran back in time.
 
 from __future__ import annotations
 
+import threading
 import time
 
+import pytest
 from pysyncobj.monotonic import monotonic as raft_clock   # PySyncObj's deadlines and answer times
 from pysyncobj.syncobj import _RAFT_STATE
 
@@ -110,3 +112,31 @@ def test_a_short_gap_is_no_stall(tmp_path):
     node._SyncObj__raftElectionDeadline = 0
     stall(node, 0.05)
     assert node._SyncObj__raftElectionDeadline == 0 and node.own_stalls == 0
+
+
+class _Connection:
+    """The one field of PySyncObj's TcpConnection the credit touches."""
+
+    def __init__(self, last_read: float):
+        self._TcpConnection__lastReadTime = last_read
+
+
+def test_a_stall_is_credited_to_the_connections_once(tmp_path):
+    """PySyncObj drops a connection unread for 3.5 s at its next send or read: the time a node
+    did not run is added to each connection's last read, once; a peer silent while the node
+    ran keeps its age."""
+    node, transport = make(tmp_path)
+    quiet, silent = _Connection(raft_clock() - 3.0), _Connection(raft_clock() - 100.0)
+    transport._connections = {"a": quiet, "b": silent}
+    node._rc_thread = threading.get_ident()   # this thread ticks it
+    node._rc_ran_at = time.monotonic() - 5.0   # stalled 5 s so far
+    node.heartbeat_if_due()   # a beat in the middle of the stall (a follower: credits, sends nothing)
+    assert quiet._TcpConnection__lastReadTime == pytest.approx(raft_clock(), abs=0.05)   # capped at now
+    assert silent._TcpConnection__lastReadTime == pytest.approx(raft_clock() - 95.0, abs=0.05)
+    node.heartbeat_if_due()   # the same stall again: nothing more
+    node._grace_after_own_stall()   # and when the node runs again: nothing more either
+    assert silent._TcpConnection__lastReadTime == pytest.approx(raft_clock() - 95.0, abs=0.05)
+    node._rc_ran_at = time.monotonic() - 0.05   # ran 50 ms ago: no stall
+    node._rc_credited_at = 0.0
+    node.heartbeat_if_due()
+    assert silent._TcpConnection__lastReadTime == pytest.approx(raft_clock() - 95.0, abs=0.1)
