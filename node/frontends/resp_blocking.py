@@ -72,14 +72,22 @@ def _join(conn, line: tuple, keys: list[bytes]) -> None:
 
 def _leave(conn, line: tuple, keys: list[bytes]) -> None:
     for key in keys:
-        queue = _queues.get((line, key))
-        if queue is not None and conn in queue:
-            queue.remove(conn)
-            if not queue:
-                del _queues[(line, key)]
+        if _drop(_queues, (line, key), conn):
             for nudge in _nudges.pop((line, key), ()):
                 if not nudge.done():
                     nudge.set_result(None)
+
+
+def _drop(table: dict, at: tuple, item) -> bool:
+    """Take `item` out of the list `table[at]`, and the list out of `table` once empty; whether
+    it was there."""
+    items = table.get(at)
+    if items is None or item not in items:
+        return False
+    items.remove(item)
+    if not items:
+        del table[at]
+    return True
 
 
 def unblock(conn, mode: str) -> bool:
@@ -231,11 +239,7 @@ async def _wait_and_pop(conn, db: int, keys: list[bytes], size_op, timeout_s: fl
             if fair and not nudge.done():
                 nudge.cancel()
                 for key in keys:
-                    waiting = _nudges.get((queue, key))
-                    if waiting is not None and nudge in waiting:
-                        waiting.remove(nudge)
-                        if not waiting:
-                            del _nudges[(queue, key)]
+                    _drop(_nudges, (queue, key), nudge)
 
 
 async def _execute(conn, command):

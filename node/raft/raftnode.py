@@ -71,10 +71,10 @@ class RaftNode(SyncObj):
     and `_onTick`, which runs a pre-vote before PySyncObj would start an
     election: a node that cannot reach a majority (partitioned, or
     rejoining) never raises its term, so it cannot depose a working leader
-    when it comes back, and which does not count the time the node itself
-    stalled (one long entry's apply) as its peers' silence; `heartbeat_if_due`,
-    which apply calls between entries and a transaction's commands, so a leader
-    applying one long entry still sends heartbeats; and the public `encryptor` property, so peer messages use PeerCipher
+    when it comes back, and which gives its peers a grace after the node itself
+    stalled (one long entry's apply: `_grace_after_own_stall`); `heartbeat_if_due`,
+    which long applies and reads call (node/pulse.py), so a leader busy with one
+    for seconds still sends heartbeats; and the public `encryptor` property, so peer messages use PeerCipher
     (ChaCha20-Poly1305) rather than Fernet. Snapshots are written by
     node/snapshot_serializer.BackgroundSerializer, off the tick thread.
     """

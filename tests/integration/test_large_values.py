@@ -19,6 +19,10 @@ def client(node) -> redis.Redis:
     return r
 
 
+def _terms(cluster) -> dict:
+    return {n.id: cluster.status(n).term for n in cluster.alive_nodes()}
+
+
 def test_large_binary_values_reach_every_node(cluster):
     leader = cluster.leader()
     follower = next(n for n in cluster.alive_nodes() if n is not leader)
@@ -54,14 +58,14 @@ def test_pipelined_edits_of_a_large_bitmap_cause_no_election(cluster):
     leader = cluster.leader()
     r = client(leader)
     r.setrange("bitmap", (16 << 20) - 1, b"\x00")
-    before = {n.id: cluster.status(n).term for n in cluster.alive_nodes()}
+    before = _terms(cluster)
     pipe = r.pipeline(transaction=False)
     for i in range(100):
         pipe.setbit("bitmap", i * 8 * 1000, 1)
     pipe.setrange("bitmap", 3, b"\xff").append("bitmap", b"!")
     assert pipe.execute() == [0] * 100 + [16 << 20, (16 << 20) + 1]
     assert r.bitcount("bitmap") == 100 + 8 + 2   # the 100 bits, 0xff and "!" (0x21)
-    assert {n.id: cluster.status(n).term for n in cluster.alive_nodes()} == before
+    assert _terms(cluster) == before
     assert cluster.status(cluster.leader()).leader_id == leader.id
     r.delete("bitmap")
 
@@ -75,12 +79,12 @@ def test_a_transaction_that_applies_for_seconds_causes_no_election(cluster):
     leader = cluster.leader()
     r = client(leader)
     r.setrange("big", (16 << 20) - 1, b"\x00")
-    before = {n.id: cluster.status(n).term for n in cluster.alive_nodes()}
+    before = _terms(cluster)
     pipe = r.pipeline(transaction=True)
     for i in range(300):
         pipe.setrange("big", i * 1000, b"x")
     assert pipe.execute() == [16 << 20] * 300
     assert r.bitcount("big") == 300 * 4   # each "x" (0x78) has four bits set
-    assert {n.id: cluster.status(n).term for n in cluster.alive_nodes()} == before
+    assert _terms(cluster) == before
     assert cluster.status(cluster.leader()).leader_id == leader.id
     r.delete("big")
