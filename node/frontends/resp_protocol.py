@@ -548,10 +548,11 @@ def _encode(value, proto: int, out: list) -> None:
                 out.append(b"*2\r\n")
                 _encode(value[i], proto, out)
                 _encode(value[i + 1], proto, out)
+                if not i & pulse.MASK:
+                    pulse.beat()   # a ZRANGE WITHSCORES of millions (one beat per 2,048 pairs)
         else:
             out.append(b"*%d\r\n" % len(value))
-            for item in value:
-                _encode(item, proto, out)
+            _encode_items(value, proto, out)
     elif t is DoubleText:
         out.append(b",%s\r\n" % value if proto == 3 else b"$%d\r\n%s\r\n" % (len(value), bytes(value)))
     elif t is Verbatim:

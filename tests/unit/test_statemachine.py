@@ -134,6 +134,9 @@ def test_long_applies_and_reads_beat_every_few_thousand_items(node, beats):
     assert reply == b"*10000\r\n" + b"".join(b"$8\r\n%s\r\n" % m for m in members)
     assert len(beats) == 10_000 // pulse.EVERY + 1   # after each run of the reply, the last one too
     del beats[:]
+    resp_protocol.encode(resp_protocol.RespPairs(members), 3)   # ZRANGE … WITHSCORES: pairs
+    assert len(beats) == 3   # one every 2,048 pairs (4,096 elements) from the first
+    del beats[:]
     assert node.run(**{"del": pb.Del(keys=[b"big"])}) == 1
     assert len(beats) == 10_000 // pulse.EVERY   # the items dropped
     del beats[:]
