@@ -1,11 +1,13 @@
-"""A node's grace after its own stall (node/raft/raftnode.py `_grace_after_own_stall`).
+"""A node's grace after its own stall (node/raft/raftnode.py `_grace_after_own_stall`) and the
+credit of that time to its peer connections (`_credit_connections`).
 
 A node that did not run for a while (one long entry applied on every replica at about the
-same time, a long read on its loop, a pause) has its peers' messages still unread: for as long
-again (one election timeout at least) it neither stands for election, grants a pre-vote, nor
-(as leader) steps down for want of answers. Once per contact, so stalls that keep coming never
-hold an election off for more than one stall. RaftNode instances with a recording transport; a stall is made
-by moving the node's record of when it last ran back in time.
+same time, a long read on its loop, a pause) has its peers' messages still unread: a follower
+neither stands for election nor grants a pre-vote for one election timeout (the leader's first
+message ends the refusal); a leader does not step down for want of answers for as long again as
+it stalled, capped. Once per contact, so stalls that keep coming delay an election or a
+step-down once. RaftNode instances with a recording transport; a stall is made by moving the
+node's record of when it last ran back in time.
 """
 
 from __future__ import annotations
