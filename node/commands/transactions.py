@@ -34,8 +34,7 @@ from raftcache.node.pulse import beat
 def _run_one(txn, handler, ctx, op):
     """One queued command: rolled back alone when it fails or breaks maxmemory
     (the state machine's quota rule); the others keep their effects, as in Redis."""
-    savepoint = getattr(txn, "savepoint", None)
-    if savepoint is None:  # a read transaction (tests) or a keyspace without savepoints
+    if not hasattr(txn, "savepoint"):  # a read transaction (tests) or a keyspace without savepoints
         return handler(ctx, op)
     return run_with_quota(txn, handler, ctx, op)
 

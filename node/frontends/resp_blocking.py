@@ -216,15 +216,18 @@ async def _wait_and_pop(conn, db: int, keys: list[bytes], size_op, timeout_s: fl
             _blocked += 1
             waited[0] = True
             _count_blocking(db, keys, nokey, +1)
-        nudge = loop.create_future()   # set when a client ahead in the line leaves it
+        applied = asyncio.ensure_future(service.watcher.wait(seen + 1, 3600.0 if remaining is None else remaining))
+        waits = [applied]
         if fair:
             _join(conn, queue, keys)
+            nudge = loop.create_future()   # set when a client ahead in the line leaves it
+            waits.append(nudge)
             for key in keys:
                 _nudges.setdefault((queue, key), []).append(nudge)
-        applied = asyncio.ensure_future(service.watcher.wait(seen + 1, 3600.0 if remaining is None else remaining))
         conn.unblocked = loop.create_future()  # CLIENT UNBLOCK sets "timeout" or "error"
+        waits.append(conn.unblocked)
         try:
-            await asyncio.wait((applied, conn.unblocked, nudge), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             if conn.unblocked.done():
                 if conn.unblocked.result() == "error":
                     raise RespError("UNBLOCKED client unblocked via CLIENT UNBLOCK")

@@ -488,19 +488,35 @@ def encode(value, proto: int) -> bytes:
     return b"".join(out)
 
 
+def _in_runs(encode_run, items, proto: int, out: list) -> None:
+    """`encode_run` over `items` in runs of pulse.EVERY, a beat after each (the reply of an
+    SMEMBERS or HGETALL of millions: the leader's heartbeats go on)."""
+    for at in range(0, len(items), pulse.EVERY):
+        encode_run(items[at:at + pulse.EVERY], proto, out)
+        pulse.beat()
+
+
 def _encode_items(items, proto: int, out: list) -> None:
-    """The elements of an aggregate, a bulk string (the common element) without a call; a beat
-    every pulse.EVERY of them (the reply of an SMEMBERS of millions: the leader's heartbeats)."""
+    """The elements of an aggregate, a bulk string (the common element) without a call."""
     if len(items) > pulse.EVERY:
-        for at in range(0, len(items), pulse.EVERY):
-            _encode_items(items[at:at + pulse.EVERY], proto, out)
-            pulse.beat()
-        return
+        return _in_runs(_encode_items, items, proto, out)
     for item in items:
         if type(item) is bytes:
             out.append(b"$%d\r\n%s\r\n" % (len(item), item))
         else:
             _encode(item, proto, out)
+
+
+def _encode_pairs(pairs, proto: int, out: list) -> None:
+    """A map's (key, value) pairs, a hash's field and value (both bytes) without a call."""
+    if len(pairs) > pulse.EVERY:
+        return _in_runs(_encode_pairs, pairs, proto, out)
+    for k, v in pairs:
+        if type(k) is bytes and type(v) is bytes:
+            out.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(v), v))
+        else:
+            _encode(k, proto, out)
+            _encode(v, proto, out)
 
 
 def _encode(value, proto: int, out: list) -> None:
@@ -526,15 +542,7 @@ def _encode(value, proto: int, out: list) -> None:
         out.append(b",%s\r\n" % text if proto == 3 else b"$%d\r\n%s\r\n" % (len(text), text))
     elif t is RespMap:
         out.append((b"%%%d\r\n" if proto == 3 else b"*%d\r\n") % (len(value) if proto == 3 else 2 * len(value)))
-        for at in range(0, len(value), pulse.EVERY):   # runs of EVERY pairs, a beat after each
-            for k, v in value[at:at + pulse.EVERY] if len(value) > pulse.EVERY else value:
-                if type(k) is bytes and type(v) is bytes:   # a hash's field and value, without a call
-                    out.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(v), v))
-                else:
-                    _encode(k, proto, out)
-                    _encode(v, proto, out)
-            if len(value) > pulse.EVERY:
-                pulse.beat()
+        _encode_pairs(value, proto, out)
     elif t is RespSet:
         out.append((b"~%d\r\n" if proto == 3 else b"*%d\r\n") % len(value))
         _encode_items(value, proto, out)

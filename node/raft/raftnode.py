@@ -106,8 +106,9 @@ class RaftNode(SyncObj):
         self._rc_thread: int | None = None     # the thread that ticks (heartbeat_if_due acts only there)
         self._rc_stall_s = max(OWN_STALL_S, 4 * (conf.autoTickPeriod or 0))
         self._rc_grace_until = 0.0             # follower: until then (time.monotonic()) it grants no pre-vote
-        self._rc_graced = False                # a grace was given since the last contact: no other
-        self._rc_answered_since_grace: set | None = None   # leader: followers that answered since its grace
+        #: Set while a grace was given since the last contact (no other until one): the voters
+        #: that answered since (a leader's, now or once elected, re-arms with a majority).
+        self._rc_grace_answers: set | None = None
         self._rc_beat_quiet_until = 0.0        # heartbeat_if_due failed: it tries again after this
         self._rc_credited_at = 0.0             # stall time up to then (time.monotonic()) is credited to connections
         self.own_stalls = 0                    # stalls this node gave a grace for
@@ -405,7 +406,7 @@ class RaftNode(SyncObj):
         self._grace_after_own_stall()   # this tick's apply
 
     def _SyncObj__onBecomeLeader(self):  # PySyncObj's name
-        self._rc_graced, self._rc_answered_since_grace = False, None   # elected: as good as heard from
+        self._rc_grace_answers = None   # elected: as good as heard from
         SyncObj._SyncObj__onBecomeLeader(self)
 
     def _grace_after_own_stall(self) -> None:
@@ -423,14 +424,13 @@ class RaftNode(SyncObj):
         loop always held, a dead leader's followers applying a backlog of long entries) delay
         an election or a step-down once. Timers only: elections stay safe whatever they say,
         and leases count from acknowledged sends (ack_times), which this does not touch."""
-        self._credit_connections()
         now = time.monotonic()
+        self._credit_connections(now)
         stalled = now - (self._rc_ran_at or now)
         self._rc_ran_at = now
-        if stalled < self._rc_stall_s or self._rc_graced:
+        if stalled < self._rc_stall_s or self._rc_grace_answers is not None:
             return
-        self._rc_graced = True
-        self._rc_answered_since_grace = set()   # (as leader, now or after an election)
+        self._rc_grace_answers = set()
         self.own_stalls += 1
         conf = self._SyncObj__conf
         logger.log(logging.INFO if stalled >= conf.raftMinTimeout else logging.DEBUG,
@@ -449,7 +449,7 @@ class RaftNode(SyncObj):
             self._rc_round += 1   # a pre-vote won before the stall is stale: ask again later
             self._rc_prevote_won = False
 
-    def _credit_connections(self) -> None:
+    def _credit_connections(self, now: float) -> None:
         """PySyncObj drops a connection it has not read from for connectionTimeout (3.5 s), checked
         when it sends on it or reads from it: a node that stalls longer (a long apply or read)
         dropped every peer at its first heartbeat, or at its first read afterwards, and lost the
@@ -458,7 +458,6 @@ class RaftNode(SyncObj):
         ran_at = self._rc_ran_at
         if ran_at is None:
             return
-        now = time.monotonic()
         gap = now - max(ran_at, self._rc_credited_at)
         if now - ran_at < self._rc_stall_s or gap <= 0:
             return
@@ -475,10 +474,11 @@ class RaftNode(SyncObj):
         also learn the commit index from it, and apply a long entry alongside). On any node,
         the time stalled so far is credited to the connections first (_credit_connections).
         Nothing on another thread (a read there must not touch PySyncObj). Never raises."""
-        if self._rc_thread != threading.get_ident() or time.monotonic() < self._rc_beat_quiet_until:
+        now = time.monotonic()
+        if self._rc_thread != threading.get_ident() or now < self._rc_beat_quiet_until:
             return
         try:
-            self._credit_connections()
+            self._credit_connections(now)
             if self._SyncObj__raftState == _LEADER and _ps_monotonic() > self._SyncObj__newAppendEntriesTime:
                 self._SyncObj__sendAppendEntries()
         except Exception:   # noqa: BLE001 - never into apply: the entry would roll back here alone
@@ -632,12 +632,12 @@ class RaftNode(SyncObj):
         self.member_versions[node] = message.get("rc_version", 1)  # nodes from before versions: 1
         now = _ps_monotonic()
         self._SyncObj__lastResponseTime[node] = now
-        since = self._rc_answered_since_grace
+        since = self._rc_grace_answers
         voters = self._SyncObj__otherNodes
         if since is not None and node in voters:   # a later stall has its grace once a majority
             since.add(node)                        # of voters answered since this one
             if len(since & voters) + 1 > (len(voters) + 1) / 2:
-                self._rc_graced, self._rc_answered_since_grace = False, None
+                self._rc_grace_answers = None
         sent = message.get("rc_echo")
         if sent is not None:
             previous = self.ack_times.get(node)
@@ -657,7 +657,7 @@ class RaftNode(SyncObj):
             self._SyncObj__setCurrentTerm(term, None)
         self._SyncObj__setState(_FOLLOWER)
         self.last_leader_contact = time.monotonic()
-        self._rc_graced = False
+        self._rc_grace_answers = None
         self._rc_grace_until = 0.0   # heard: the usual rule (a leader heard lately) refuses pre-votes
         self._rc_round += 1  # a leader is there: forget any pre-vote in progress
         self._rc_prevote_won = False

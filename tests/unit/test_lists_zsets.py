@@ -8,6 +8,7 @@ needs real nodes: tests/integration/test_redis_mpop_blocking.py."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,6 +16,7 @@ from raftcache.node.errors import CommandError, Reason
 from raftcache.node.frontends import resp_blocking
 from raftcache.node.frontends.resp_protocol import RespError
 from raftcache.node.frontends.resp_types import parse_mpop
+from raftcache.node.service.waiters import AppliedWatcher
 from raftcache.proto import commands_pb2 as pb
 from tests.unit.resp_fakes import FakeService
 from tests.unit.test_statemachine import Node
@@ -274,35 +276,18 @@ def test_a_blocking_pop_on_a_replica_that_lags_its_own_writes_waits_instead_of_f
 # ---------------------------------------------------------------- blocking: who pops next
 
 
-class _Watcher:
-    """The node's applied index, as AppliedWatcher: wait(index) ends once it is reached (FIFO)."""
-
-    def __init__(self):
-        self.index = 0
-        self._waiting: list[tuple[int, asyncio.Future]] = []
-
-    def wait(self, index: int, timeout_s: float) -> asyncio.Future:
-        fut = asyncio.get_running_loop().create_future()
-        self._waiting.append((index, fut))
-        return fut
-
-    def advance(self) -> None:
-        self.index += 1
-        for index, fut in list(self._waiting):
-            if index <= self.index and not fut.done():
-                fut.set_result(None)
-        self._waiting = [(i, f) for i, f in self._waiting if not f.done()]
-
-
 def test_the_next_client_in_line_pops_when_the_one_ahead_leaves_it():
     """Two clients blocked on one key, two elements pushed: the second client woke on an applied
     entry while the first, ahead of it in line, was still popping, and stepped aside; when the
     first's pop committed and it left the line, nothing woke the second, which slept to its
     timeout (a job queue's second worker idle while a job waited). Leaving the line wakes it."""
-    from types import SimpleNamespace
-
     async def scenario():
-        watcher = _Watcher()
+        applied = [0]
+        watcher = AppliedWatcher(asyncio.get_running_loop(), lambda: applied[0])
+
+        def advance():   # an entry is applied on this node
+            applied[0] += 1
+            watcher.notify(applied[0])
 
         async def wait_applied(index):
             return None
@@ -314,7 +299,7 @@ def test_the_next_client_in_line_pops_when_the_one_ahead_leaves_it():
             commit = asyncio.get_running_loop().create_future()
             commits.append(commit)
             if len(commits) > 1:   # the second client's pop: committed at once
-                watcher.advance()
+                advance()
                 commit.set_result(None)
             await commit
             return queue.pop(0) if queue else None
@@ -322,7 +307,7 @@ def test_the_next_client_in_line_pops_when_the_one_ahead_leaves_it():
         class Service(SimpleNamespace):
             @property
             def applied_index(self):
-                return watcher.index
+                return applied[0]
 
         service = Service(watcher=watcher, wait_applied=wait_applied)
 
@@ -331,14 +316,14 @@ def test_the_next_client_in_line_pops_when_the_one_ahead_leaves_it():
                                    eof=False, closing=False, unblocked=None)
 
         first, second = conn(), conn()
-        size = lambda key: len(queue) if watcher.index >= 1 else 0   # noqa: E731 - the pushes apply at index 1
+        size = lambda key: len(queue) if applied[0] >= 1 else 0   # noqa: E731 - the pushes apply at index 1
         tasks = [asyncio.ensure_future(resp_blocking.block(c, [b"jobs"], size, 5.0, pop, line="q")) for c in (first, second)]
         await asyncio.sleep(0)
-        watcher.advance()            # both pushes applied: both wake; the first pops, the second steps aside
+        advance()                    # both pushes applied: both wake; the first pops, the second steps aside
         for _ in range(5):
             await asyncio.sleep(0)
         assert len(commits) == 1
-        watcher.advance()            # the first's pop is applied: the second wakes, sees the first
+        advance()                    # the first's pop is applied: the second wakes, sees the first
         for _ in range(5):           # still in line, and waits for the next entry ...
             await asyncio.sleep(0)
         commits[0].set_result(None)  # ... then the first's outcome arrives, and it leaves the line
