@@ -2127,17 +2127,79 @@ class LogBatch(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[LogEntry, _Mapping]]] = ...) -> None: ...
 
 class LogEntry(_message.Message):
-    __slots__ = ("version", "now_ms", "client_id", "sequence", "seed", "command")
+    __slots__ = ("version", "now_ms", "client_id", "sequence", "seed", "command", "effects")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     NOW_MS_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
+    EFFECTS_FIELD_NUMBER: _ClassVar[int]
     version: int
     now_ms: int
     client_id: str
     sequence: int
     seed: int
     command: Command
-    def __init__(self, version: _Optional[int] = ..., now_ms: _Optional[int] = ..., client_id: _Optional[str] = ..., sequence: _Optional[int] = ..., seed: _Optional[int] = ..., command: _Optional[_Union[Command, _Mapping]] = ...) -> None: ...
+    effects: ScriptEffects
+    def __init__(self, version: _Optional[int] = ..., now_ms: _Optional[int] = ..., client_id: _Optional[str] = ..., sequence: _Optional[int] = ..., seed: _Optional[int] = ..., command: _Optional[_Union[Command, _Mapping]] = ..., effects: _Optional[_Union[ScriptEffects, _Mapping]] = ...) -> None: ...
+
+class ScriptEffects(_message.Message):
+    __slots__ = ("keys", "writes", "reply", "growth", "rules_index", "calls", "errors")
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    WRITES_FIELD_NUMBER: _ClassVar[int]
+    REPLY_FIELD_NUMBER: _ClassVar[int]
+    GROWTH_FIELD_NUMBER: _ClassVar[int]
+    RULES_INDEX_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[EffectKey]
+    writes: _containers.RepeatedCompositeFieldContainer[EffectWrite]
+    reply: Value
+    growth: int
+    rules_index: int
+    calls: _containers.RepeatedCompositeFieldContainer[EffectCalls]
+    errors: _containers.RepeatedCompositeFieldContainer[EffectErrors]
+    def __init__(self, keys: _Optional[_Iterable[_Union[EffectKey, _Mapping]]] = ..., writes: _Optional[_Iterable[_Union[EffectWrite, _Mapping]]] = ..., reply: _Optional[_Union[Value, _Mapping]] = ..., growth: _Optional[int] = ..., rules_index: _Optional[int] = ..., calls: _Optional[_Iterable[_Union[EffectCalls, _Mapping]]] = ..., errors: _Optional[_Iterable[_Union[EffectErrors, _Mapping]]] = ...) -> None: ...
+
+class EffectCalls(_message.Message):
+    __slots__ = ("name", "calls", "usec", "failed")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    USEC_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    calls: int
+    usec: int
+    failed: int
+    def __init__(self, name: _Optional[str] = ..., calls: _Optional[int] = ..., usec: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
+
+class EffectErrors(_message.Message):
+    __slots__ = ("prefix", "count")
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    prefix: str
+    count: int
+    def __init__(self, prefix: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
+
+class EffectKey(_message.Message):
+    __slots__ = ("db", "key", "index")
+    DB_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    db: int
+    key: bytes
+    index: int
+    def __init__(self, db: _Optional[int] = ..., key: _Optional[bytes] = ..., index: _Optional[int] = ...) -> None: ...
+
+class EffectWrite(_message.Message):
+    __slots__ = ("db", "key", "record", "gone")
+    DB_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    GONE_FIELD_NUMBER: _ClassVar[int]
+    db: int
+    key: bytes
+    record: bytes
+    gone: int
+    def __init__(self, db: _Optional[int] = ..., key: _Optional[bytes] = ..., record: _Optional[bytes] = ..., gone: _Optional[int] = ...) -> None: ...

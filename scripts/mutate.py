@@ -124,10 +124,10 @@ MUTATIONS = [
     ),
     Mutation(
         "apply-twice", "node/commands/statemachine.py",
-        "            result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)\n",
-        "            self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)"
-        "  # MUTATION: applied twice\n"
-        "            result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)\n",
+        "                result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1,\n",
+        "                self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1,"
+        " effects)  # MUTATION: applied twice\n"
+        "                result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1,\n",
         ("tests/unit/test_statemachine.py",),
     ),
 ]

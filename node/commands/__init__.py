@@ -118,6 +118,10 @@ LogEntry = pb.LogEntry
 #:      node/scripting/engine.READ_BYTES_PER_INSTRUCTION, READ_COST): 900 STRLENs of a 16 MB
 #:      string in one EVAL held every replica 10 s, 200 SINTERCARDs of two 100,000-member sets 37 s;
 #:      such a script is now stopped within its budget and rolled back, where version 21 ran it.
+#:  23: a write script's entry may carry the outcome the leader found by running it just before
+#:      logging it (LogEntry.effects, SCRIPT_EFFECTS_VERSION; node/scripting/effects.py): a
+#:      replica whose state still matches applies those writes instead of running the script. A
+#:      CONFIG SET or ACL change records its index (effects.RULES_KEY), which the guard reads.
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -152,7 +156,9 @@ SCRIPT_NOTIFY_VERSION = SORT_GETS_VERSION = RANDOM_PICKS_VERSION = XREAD_LAST_VE
 LIST_EDIT_VERSION = SCRIPT_WRITE_BYTES_VERSION = 21
 #: The first version whose scripts' commands charge their budget by what they read (22 above).
 SCRIPT_READ_BYTES_VERSION = 22
-SUPPORTED_VERSIONS = range(1, SCRIPT_READ_BYTES_VERSION + 1)
+#: The first version whose write scripts may be logged with their effects (23 above).
+SCRIPT_EFFECTS_VERSION = 23
+SUPPORTED_VERSIONS = range(1, SCRIPT_EFFECTS_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4

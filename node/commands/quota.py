@@ -75,6 +75,15 @@ def _run(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
     return result if refused is None else refused
 
 
+def run_in_undo_scope(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
+    """`_run`'s undo-scope path for a write run inside a scope its caller opened and closes
+    (the leader's trial of a script for its effects, node/scripting/effects.py)."""
+    used_before = txn.used_bytes()
+    result = handler(ctx, op)
+    refused = within_quota(txn, ctx, op, result, used_before)
+    return result if refused is None else refused
+
+
 def within_quota(txn: WriteTxn, ctx: Ctx, op, result: object, used_before: int) -> CommandError | None:
     """The error that undoes a command's writes (its own, or OOM), or None to keep them.
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import struct
 from typing import Callable
 
 from raftcache.node.errors import CommandError, Reason
@@ -69,6 +70,39 @@ def needs_savepoint(txn, op) -> bool:
     """Whether the script `op` runs must be rolled back with a nested transaction (it may
     flush a database) rather than an undo scope (cheaper)."""
     return _runner is None or _runner.needs_savepoint(txn, op)
+
+
+#: apply_effects' answer when the effects' guard does not hold: run the script.
+FALLBACK = object()
+#: The log index the leader's trial of a script runs at: none of the log's, so no guard can
+#: name a record a trial wrote (node/scripting/effects.trial).
+TRIAL_INDEX = (1 << 63) - 1
+#: The meta-table entry holding the log index of the last CONFIG SET or ACL change applied
+#: at log version 23 or later (what a script's logged effects are guarded by).
+_RULES_KEY = b"script-effects/rules"
+_U64 = struct.Struct(">Q")
+
+
+def try_effects(txn, now_ms: int, run_script, out, stats: ScriptStats) -> bool:
+    """The leader's trial of a write script (node/scripting/effects.trial): True when `out`
+    (an empty ScriptEffects) now holds its effects; `stats`, the run's own counters."""
+    return _runner is not None and _runner.try_effects(txn, now_ms, run_script, out, stats)
+
+
+def apply_effects(ctx, op, effects) -> object:
+    """A script's logged effects applied (its reply), or FALLBACK (node/scripting/effects.apply)."""
+    return FALLBACK if _runner is None else _runner.apply_effects(ctx, op, effects)
+
+
+def rules_index(txn) -> int:
+    """The log index of the last CONFIG SET or ACL change applied at log version 23 or later (0: none)."""
+    raw = txn.meta_get(_RULES_KEY)
+    return 0 if raw is None else _U64.unpack(raw)[0]
+
+
+def rules_changed(txn, index: int) -> None:
+    """Record that the entry at `index` changed what scripts run under (CONFIG SET, an ACL change)."""
+    txn.meta_put(_RULES_KEY, _U64.pack(index))
 
 
 def _handler(name: str):

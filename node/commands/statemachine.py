@@ -45,7 +45,7 @@ from raftcache.node.commands import (
     scripting, sets, sort, stream_groups, streams, strings, transactions, zsets,
 )
 from raftcache.node.commands.acl_store import AclStore
-from raftcache.node.commands.quota import run_with_quota
+from raftcache.node.commands.quota import run_in_undo_scope, run_with_quota
 from raftcache.node.commands.slot_claims import SlotClaims
 from raftcache.node.commands import script_read_cache, slot_migration
 from raftcache.node.commands.strings import Ctx
@@ -59,6 +59,13 @@ _SETTING = b"setting/"
 # The log's semantics version in force (SetVersion), u32; absent: 1
 log = logging.getLogger(__name__)
 _MISS = object()
+#: Entries that change what a script runs under: from log version 23 each records its index
+#: (scripting.rules_changed), which a script logged with its effects is guarded by.
+_RULE_CHANGES = frozenset({"config_set", "acl_set_user", "acl_del_user", "acl_load"})
+#: The leader's trials of write scripts (trial_script): judged over windows of this many scripts;
+#: while most of a window's effects were not used, one script in TRIAL_SPARSELY is tried.
+TRIAL_WINDOW = 64
+TRIAL_SPARSELY = 16
 
 
 #: Handler modules, merged in this order (later ones win: memcache_ops wraps set/append).
@@ -153,7 +160,14 @@ class StateMachine:
         #: Set (set_track_writes) while a client of this node tracks keys (CLIENT TRACKING):
         #: every write then also hands on ("invalidate", index, keys it touched | None: a flush).
         self.track_writes = False
-        self._apply_lock = threading.Lock()   # apply vs. set_track_writes
+        self._apply_lock = threading.Lock()   # apply vs. set_track_writes, and the leader's trial_script
+        #: Write scripts whose logged effects were applied here, and those run instead because
+        #: their guard no longer held (node/scripting/effects.py; local counters).
+        self.effects_applied = 0
+        self.effects_missed = 0
+        self._trials = 0                 # scripts the leader considered trying (_trial_due)
+        self._trial_every = 1
+        self._window = (0, 0)            # (effects_applied, effects_missed) when the window began
         #: the entries being applied carry no field this binary does not know (commands.decode_for_apply)
         self._fields_known = False
         self._sync_settings()
@@ -314,7 +328,10 @@ class StateMachine:
             else:
                 if entry.version >= commands.WATCH_VERSION:
                     txn.watch_tracking(index, entry.now_ms)
-                result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1)
+                effects = entry.effects if entry.version >= commands.SCRIPT_EFFECTS_VERSION \
+                    and entry.HasField("effects") else None
+                result = self._execute(txn, index, entry.command, entry.now_ms, entry.seed, room, entry.version or 1,
+                                       effects)
             touched, created, notes = txn.touched, txn.created, txn.notes
         finally:
             txn.touched = txn.created = txn.notes = None
@@ -330,7 +347,7 @@ class StateMachine:
         return result
 
     def _execute(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int,
-                 room: eviction.Room, version: int) -> object:
+                 room: eviction.Room, version: int, effects: pb.ScriptEffects | None = None) -> object:
         name = command.WhichOneof("op")
         if not self._fields_known and commands.has_unknown_fields(command):
             # The leader refuses these (INVALID_ARGUMENT); one that got into the log
@@ -341,6 +358,8 @@ class StateMachine:
         error = self._check_limits(command)
         if error is not None:
             return error
+        if name in _RULE_CHANGES and version >= commands.SCRIPT_EFFECTS_VERSION:
+            scripting.rules_changed(txn, index)   # the guard of scripts logged with their effects
         if name == "config_set":
             return self._config_set(txn, command.config_set, version)
         if name == "set_version":
@@ -365,7 +384,68 @@ class StateMachine:
         op = getattr(command, name)
         if name in READ_COMMANDS:
             return handler(ctx, op)
+        if effects is not None and name == "eval" and not op.function and not self._notify \
+                and not self.slots.current.epoch:
+            result = scripting.apply_effects(ctx, op, effects)
+            if result is not scripting.FALLBACK:
+                self.effects_applied += 1
+                return result
+            self.effects_missed += 1
         return run_with_quota(txn, handler, ctx, op)
+
+    def trial_scripts(self, entries: list[LogEntry], room_bytes: int) -> None:
+        """The leader, just before it logs `entries` (stamped): each write script among them that
+        may be logged with its effects (log version 23) is run on the applied state (in one write
+        transaction that is aborted) and gets entry.effects
+        when it qualifies (node/scripting/effects.py), until their effects pass `room_bytes` in all. While most recent effects were
+        not used (their keys written meanwhile), one script in TRIAL_SPARSELY is tried. Never
+        raises; never waits for an apply in progress (then none is tried)."""
+        scripts = [entry for entry in entries if self._may_try(entry)]
+        if not scripts or not self._apply_lock.acquire(blocking=False):
+            return
+        trying = None
+        try:
+            self._sync_settings()
+            index = scripting.TRIAL_INDEX
+            with self._keyspace.scratch() as txn:
+                for trying in scripts:
+                    command = trying.command
+                    stats = scripting.ScriptStats()   # counted by every node that applies the effects
+                    ctx = self._context(txn, command.db, trying.now_ms, index, trying.seed, mode=command.eviction,
+                                        version=trying.version, events=[], script_stats=stats)
+                    tried = scripting.try_effects(
+                        txn, trying.now_ms, lambda: run_in_undo_scope(txn, HANDLERS["eval"], ctx, command.eval),
+                        trying.effects, stats)
+                    if not tried:
+                        trying.ClearField("effects")
+                        continue
+                    room_bytes -= trying.effects.ByteSize()
+                    if room_bytes <= 0:
+                        break
+        except Exception:  # noqa: BLE001 - that script and the rest are logged alone; apply runs them
+            log.exception("trying a script for its effects failed")
+            if trying is not None:
+                trying.ClearField("effects")
+        finally:
+            self._apply_lock.release()
+
+    def _may_try(self, entry: LogEntry) -> bool:
+        command = entry.command
+        return entry.version >= commands.SCRIPT_EFFECTS_VERSION and command.WhichOneof("op") == "eval" \
+            and not command.eval.function and not self._notify and not self.slots.current.epoch \
+            and self._trial_due()
+
+    def _trial_due(self) -> bool:
+        """Whether to try this script: always, unless most effects of the last TRIAL_WINDOW
+        scripts tried were not used (a hot key written by every script in flight): then one
+        in TRIAL_SPARSELY, until they are used again."""
+        self._trials += 1
+        if self._trials % TRIAL_WINDOW == 0:
+            applied, missed = self.effects_applied, self.effects_missed
+            used, unused = applied - self._window[0], missed - self._window[1]
+            self._window = (applied, missed)
+            self._trial_every = TRIAL_SPARSELY if unused > used else 1
+        return self._trials % self._trial_every == 0
 
     def _migration_step(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int,
                         name: str, version: int) -> object:
@@ -398,10 +478,12 @@ class StateMachine:
         return _MISS if error is None else error
 
     def _context(self, txn, db: int, now_ms: int, index: int, seed: int, room: eviction.Room | None = None,
-                 mode: int = 0, access=None, version: int = 1) -> Ctx:
+                 mode: int = 0, access=None, version: int = 1, events: list | None = None,
+                 script_stats: scripting.ScriptStats | None = None) -> Ctx:
         limits = self._limits
         return Ctx(txn, db, now_ms, index, limits.max_value_bytes, seed, limits.databases, limits, HANDLERS,
-                   self._events, room, mode, access, self._settings, version, self.script_stats)
+                   self._events if events is None else events, room, mode, access, self._settings, version,
+                   self.script_stats if script_stats is None else script_stats)
 
     def _notify_keyspace(self, txn: WriteTxn, entry: LogEntry, name: str, touched: set,
                          created: dict | None = None, notes: list | None = None) -> None:

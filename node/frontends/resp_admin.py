@@ -623,6 +623,8 @@ def _info_text(conn, sections: set[str]) -> bytes:
         *((name, tracking[name]) for name in ("tracking_total_keys", "tracking_total_items", "tracking_total_prefixes")),
         ("raftcache_reads", svc.get("reads", 0)), ("raftcache_writes", svc.get("writes", 0)),
         ("raftcache_forwarded", svc.get("forwarded", 0)),
+        ("raftcache_script_effects_applied", status.get("script_effects_applied", 0)),
+        ("raftcache_script_effects_missed", status.get("script_effects_missed", 0)),
         ("raftcache_read_index_heartbeat_rounds", svc.get("read_index_heartbeat_rounds", 0)),
         ("raftcache_read_index_requests", svc.get("read_index_requests", 0)),
         ("raftcache_read_index_served", svc.get("read_index_served", 0)),

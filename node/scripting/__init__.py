@@ -4,8 +4,9 @@ state machine (node/commands/scripting.py dispatches to the functions here once
 
 Modules: sandbox.py (the Lua 5.1 runtime, its read-only environment, the instruction
 budget), lualibs.py (bit, cjson, cmsgpack, struct), engine.py (a script run and
-redis.call), functions.py (FUNCTION libraries, FCALL), store.py (scripts and libraries
-in the keyspace's meta table); node/commands/script_read_cache.py keeps the scripts a
+redis.call), effects.py (a write script run once by the leader, its writes logged),
+functions.py (FUNCTION libraries, FCALL), store.py (scripts and libraries in the keyspace's
+meta table); node/commands/script_read_cache.py keeps the scripts a
 node ran as reads. docs/scripting.md is the user's page.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 from raftcache.node import commands
 from raftcache.node.commands import scripting as _ops
 from raftcache.node.commands import script_read_cache as read_cache
-from raftcache.node.scripting import engine, functions, sandbox, store
+from raftcache.node.scripting import effects, engine, functions, sandbox, store
 
 
 def _eval(ctx, op, read_only: bool):
@@ -38,6 +39,14 @@ class _Runner:
     @staticmethod
     def eval(ctx, op):
         return _eval(ctx, op, read_only=False)
+
+    @staticmethod
+    def try_effects(txn, now_ms: int, run_script, out, stats) -> bool:
+        return effects.trial(txn, now_ms, run_script, out, stats)
+
+    @staticmethod
+    def apply_effects(ctx, op, logged):
+        return effects.apply(ctx, op, logged)
 
     @staticmethod
     def eval_ro(ctx, op):

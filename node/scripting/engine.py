@@ -304,6 +304,9 @@ class Engine:
         #: (node/scripting/__init__.py) just before the op runs in that transaction.
         self.read_ahead: tuple | None = None
         self._specs: dict[bytes, object] = {}   # a command's name as called -> its Spec
+        #: While the leader tries a script for its effects: what the run names and does
+        #: (node/scripting/effects.py's Recorder), else None.
+        self.recorder = None
 
     @classmethod
     def for_thread(cls) -> Engine:
@@ -475,9 +478,14 @@ class Engine:
             self._specs[argv[0]] = spec
         if spec.name in SINCE_HFE and applied_before(run.ctx, commands.HFE_VERSION):
             return self._counted(run, script_error("ERR Unknown Redis command called from script"))
+        recorder = self.recorder
+        if recorder is not None:
+            recorder.before(run.db, spec, argv)
         started_ns = time.perf_counter_ns()
         result = self._command(run, spec, argv)
         rejected = type(result) is _Rejected
+        if recorder is not None:
+            recorder.after(rejected)
         stats = run.ctx.script_stats
         if stats is not None:   # INFO commandstats (counters; no replicated state)
             stat = stats.calls.get(spec.name)
@@ -667,6 +675,8 @@ class Engine:
             raise lualibs.LuaLibError("redis.log() requires two arguments or more.")
         if not 0 <= level <= 3:
             raise lualibs.LuaLibError("Invalid debug level.")
+        if self.recorder is not None:
+            self.recorder.disqualify()   # every replica logs it, as before: the script runs everywhere
         text = b" ".join(p if isinstance(p, bytes) else lualibs.number_text(p) if isinstance(p, (int, float))
                          else b"" for p in parts)
         log.log((logging.DEBUG, logging.DEBUG, logging.INFO, logging.WARNING)[level], "script: %s",
@@ -966,7 +976,7 @@ def compile_script(engine: Engine, body: bytes, ctx=None) -> tuple[object, list[
     return chunk, flags
 
 
-def _cache(ctx, sha: str, body: bytes | None) -> None:
+def cache_script(ctx, sha: str, body: bytes | None) -> None:
     """EVAL stores its script as Redis caches it (EVALSHA works from then on); from log version
     18 in a bounded LRU cache that EVAL and EVALSHA from the log refresh (store.cache_evaled)."""
     if applied_before(ctx, commands.SCRIPT_EVICT_VERSION):
@@ -1021,7 +1031,7 @@ def eval_script(ctx, op, read_only: bool) -> object:
             refused = refused_for_memory(ctx, op, flags)
             if refused is not None:
                 return refused
-        _cache(ctx, sha, body if op.body else None)
+        cache_script(ctx, sha, body if op.body else None)
     run = Run(ctx, read_only or "no-writes" in flags, sha, "user_script", ctx.db, user=caller(ctx, op),
               caller=op.caller)
     keys, args = op.keys[:], op.args[:]   # slices: lists, far cheaper than iterating the repeated fields

@@ -225,6 +225,7 @@ class Service:
         self._batch_edit_bytes = 0   # the stored bytes the batch's string edits rewrite
         self._edit_sizes: dict[tuple[int, bytes], int] = {}   # strings edited lately: their size then
         self._batch_growth = 0       # an upper bound of what the queued writes add (evictor.estimate_growth)
+        self._batch_scripts = 0      # write scripts queued (StateMachine.trial_scripts)
         self._in_flight_growth = 0   # …and of what the proposed, not yet applied ones add
         self._evictor = Evictor(keyspace, self.access, self.setting, self._rng)
         self._led_term = -1          # the term of the last batch this node proposed as leader
@@ -553,9 +554,11 @@ class Service:
         if error is not None:
             fut.set_result((error, 0))
             return fut
+        name = entry.command.WhichOneof("op")
+        if name == "eval":
+            self._batch_scripts += 1
         self._touch_written(entry.command, now_ms)
         self._batch_growth += estimate_growth(entry.command, self._sm.limits.max_value_bytes)
-        name = entry.command.WhichOneof("op")
         if name in _STRING_EDITS:
             self._batch_edit_bytes += self._edited_bytes(entry.command.db, name, getattr(entry.command, name))
         batch = self._batch
@@ -595,6 +598,9 @@ class Service:
             return
         entries = [entry for entry, _ in batch]
         futures = [fut for _, fut in batch]
+        if self._batch_scripts:   # write scripts: logged with their effects when they qualify
+            self._batch_scripts = 0
+            self._sm.trial_scripts(entries, MAX_BATCH_BYTES)
         if self._led_term != self._raft.term:   # the first batch of this term: no stale eviction state
             self._led_term = self._raft.term
             self._evictor.began_leading()
@@ -1021,6 +1027,8 @@ class Service:
             "commit_index": raft.commit_index,
             "applied_index": raft.applied_index,
             "changes_applied": self._sm.changes,
+            "script_effects_applied": self._sm.effects_applied,
+            "script_effects_missed": self._sm.effects_missed,
             "last_index": raft.last_index,
             "members": members,
             "keys": sum(ks.keys),

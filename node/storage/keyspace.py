@@ -202,6 +202,11 @@ def _expiry_key(deadline_ms: int, db: int, key: bytes) -> bytes:
     return _U64.pack(deadline_ms) + _U16.pack(db) + key
 
 
+def is_string(raw: bytes) -> bool:
+    """Whether a stored record (header and value, as stored) holds a string."""
+    return raw[0] & _TYPE_MASK == ValueType.STRING
+
+
 def is_itemized(record: Record) -> bool:
     return record.type != ValueType.STRING and bool(record.flags & ITEMIZED)
 
@@ -333,6 +338,24 @@ class ReadTxn:
     def get_raw(self, db: int, key: bytes) -> Record | None:
         """The stored record even when expired (active expiry and tests)."""
         return self._raw(db, key)
+
+    def stored_record(self, db: int, key: bytes) -> bytes | None:
+        """The record stored at `key` as stored (header and value), expired or not; None when absent."""
+        return self._txn.get(_data_key(db, key), db=self._ks._data)
+
+    def gone_index(self, db: int, key: bytes) -> int:
+        """The index WATCH's deletion record of `key` holds (0: none)."""
+        raw = self._txn.get(_data_key(db, key), db=self._ks._gone)
+        return 0 if raw is None else _U64.unpack(raw)[0]
+
+    def stored_index(self, db: int, key: bytes) -> tuple[int, bool]:
+        """(the log index of the record stored at `key`, expired or not, 0 when none; whether it
+        is a string or nothing): what a script's logged effects are guarded by (node/scripting/
+        effects.py; every write stamps its entry's index)."""
+        raw = self._txn.get(_data_key(db, key), db=self._ks._data)
+        if raw is None:
+            return 0, True
+        return _HEADER.unpack_from(raw)[2], is_string(raw)
 
     def scan(self, db: int, cursor: int, count: int, now_ms: int, match: bytes = b"",
              type: ValueType | None = None) -> tuple[int, list[bytes]]:
@@ -724,6 +747,9 @@ class WriteTxn(ReadTxn):
         _, deadline, last, _ = _HEADER.unpack_from(raw)
         if deadline and deadline <= now_ms:
             index = last  # already expired: it last existed when it was last written
+        self._put_gone(data_key or _data_key(db, key), index)
+
+    def _put_gone(self, data_key: bytes, index: int) -> None:
         gone = self._ks._gone
         # The bound is checked once per entry (one entry may pass it by its own deletions).
         if not self._gone_checked:
@@ -731,7 +757,13 @@ class WriteTxn(ReadTxn):
             if self._txn.stat(gone)["entries"] >= GONE_LIMIT:
                 self._txn.drop(gone, delete=False)
                 self._txn.put(_WATCH_FLOOR, _U64.pack(self._tracking[0]), db=self._ks._meta)
-        self._txn.put(data_key or _data_key(db, key), _U64.pack(index), db=gone)
+        self._txn.put(data_key, _U64.pack(index), db=gone)
+
+    def note_gone_at(self, db: int, key: bytes, index: int) -> None:
+        """Record, while deletions are tracked for WATCH, that `key` last existed at log `index`
+        (what its deletion inside a script recorded: node/scripting/effects.py)."""
+        if self._tracking is not None:
+            self._put_gone(_data_key(db, key), index)
 
     def _note_flushed(self, db: int, newest: int) -> None:
         """A flush of `db` removed records written up to index `newest`."""
@@ -837,6 +869,14 @@ class WriteTxn(ReadTxn):
             self._txn.delete(_expiry_key(old_bound, db, key), db=self._ks._fexpiry)
         if new_bound:
             self._txn.put(_expiry_key(new_bound, db, key), b"", db=self._ks._fexpiry)
+
+    def put_stored(self, db: int, key: bytes, raw: bytes, index: int) -> None:
+        """Store a string's record as stored_record() gave it, written at log `index` (a script's
+        effect: node/scripting/effects.py)."""
+        vtype, deadline, _, flags = _HEADER.unpack_from(raw)
+        if vtype & _TYPE_MASK != ValueType.STRING:
+            raise ValueError("only a string's record is put as stored")
+        self._put_raw(db, key, _HEADER.pack(vtype, deadline, index, flags) + raw[_HEADER.size:], deadline)
 
     def delete(self, db: int, key: bytes, keep_items: bool = False) -> bool:
         """Remove `key` (expired or not); True when something was stored.
@@ -1417,6 +1457,19 @@ class Keyspace:
         finally:
             wtxn._txn = None
         self._applied_index = index
+
+    @contextmanager
+    def scratch(self) -> Iterator[WriteTxn]:
+        """A write transaction that is always aborted: what a write would do, found without
+        doing it (the leader's trial of a script, node/scripting/effects.py). Only where a
+        writer() could be opened (the applying thread, between entries)."""
+        txn = self._env.begin(write=True)
+        wtxn = WriteTxn(self, txn)
+        try:
+            yield wtxn
+        finally:
+            txn.abort()
+            wtxn._txn = None
 
     def stats(self) -> KeyspaceStats:
         with self.reader() as r:

@@ -604,3 +604,36 @@ def test_a_flagged_script_past_maxmemory_is_refused_as_redis_refuses_it(cluster,
             c.delete("oom:filler")
             c.function_flush()
     assert r.eval(flagged, 0) == 1
+
+
+def _effects(c) -> tuple[int, int]:
+    info = c.info("stats")
+    return info["raftcache_script_effects_applied"], info["raftcache_script_effects_missed"]
+
+
+def test_write_scripts_are_run_once_by_the_leader_and_applied_from_their_effects(cluster, nodes):
+    """A string script is run by the leader only and its writes are applied from its effects on
+    every node (each counts them in INFO); scripts from many clients on one hot key, some of
+    whose effects a write in flight made stale (then run where they sit in the log), still
+    count every increment once, through the leader and through a follower; replicas end alike."""
+    r, follower = nodes
+    alive = cluster.alive_nodes()
+    before = [_effects(client(node, 2)) for node in alive]
+    script = r.register_script("local n = redis.call('INCRBY', KEYS[1], ARGV[1]) "
+                               "redis.call('EXPIRE', KEYS[1], 3600) return n")
+    assert [script(keys=[f"counter:{i}"], args=[i]) for i in range(1, 21)] == list(range(1, 21))
+
+    def bump(c):
+        for _ in range(40):
+            script(keys=["hot"], args=[1], client=c)
+
+    clients = [client(cluster.leader(), 2), client(cluster.leader(), 2), follower, follower]
+    threads = [threading.Thread(target=bump, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert int(r.get("hot")) == 40 * len(clients)
+    _replicas_agree(cluster, "hot", *[f"counter:{i}" for i in range(1, 21)])
+    for node, (applied_before, _) in zip(alive, before):
+        assert _effects(client(node, 2))[0] - applied_before >= 20, node.id   # the twenty on keys of their own
