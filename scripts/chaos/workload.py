@@ -8,7 +8,9 @@ Keys (database 0, prefixed `chaos:`):
   set       s0      adds of unique elements (the lost-write check)
   scripts   sc0/sl0 ScriptWorker's EVALSHA / FCALL of one write script: INCRBY sc0 by d and
                     RPUSH onto sl0 the unique element `<id>:<d>`, atomically (the checker: every
-                    acknowledged element in the list once, sc0 = the sum of the listed d's)
+                    acknowledged element in the list once, sc0 = the sum of the listed d's); and
+                    EVALSHA of a strings-only script (INCRBY + EXPIRE, logged with its effects)
+                    on the redis counter cr0, recorded as an increment of it
 
 gRPC workers use raw stubs with (client_id, sequence) on every write and
 retry a write with the *same* sequence until it has a definite answer or its
@@ -421,19 +423,30 @@ SCRIPT_LIBRARY = ("#!lua name=chaos\n"
                   "redis.register_function('chaos_incr_push', function(keys, args) " + SCRIPT_BODY.replace(
                       "KEYS", "keys").replace("ARGV", "args") + " end)")
 SCRIPT_KEYS = ("sc0", "sl0")
+#: A script of strings only: the leader runs it and logs its effects (node/scripting/effects.py);
+#: it returns the new value as INCRBY does, so the checker takes it for an increment.
+STRING_SCRIPT_BODY = ("local n = redis.call('INCRBY', KEYS[1], ARGV[1]) "
+                      "redis.call('EXPIRE', KEYS[1], 86400) return n")
 
 
 class ScriptWorker(RedisWorker):
-    """A redis-py client that only runs the write script (EVALSHA through redis-py's
-    register_script, or FCALL of the same code), recorded as `script` on the list key."""
+    """A redis-py client that only runs write scripts: the counter-and-list script (EVALSHA through
+    redis-py's register_script, or FCALL of the same code), recorded as `script` on the list key,
+    or the strings-only script on the redis counter, recorded as `incr` of it."""
 
     def _connect(self):
         node_id, conn = super()._connect()
         conn.function_load(SCRIPT_LIBRARY, replace=True)
         self._script = conn.register_script(SCRIPT_BODY)
+        self._string_script = conn.register_script(STRING_SCRIPT_BODY)
         return node_id, conn
 
     def step(self) -> None:
+        if self.rng.random() < 0.3:
+            key, delta = self.rng.choice(self.keys.redis_counters), self.rng.randint(1, 3)
+            self._op("incr", key, lambda c: self._string_script(keys=[PREFIX + key], args=[delta], client=c),
+                     value=delta, decode=int)
+            return
         counter, key = SCRIPT_KEYS
         delta = self.rng.randint(1, 3)
         element = f"{self._unique()}:{delta}"
