@@ -2145,7 +2145,7 @@ class LogEntry(_message.Message):
     def __init__(self, version: _Optional[int] = ..., now_ms: _Optional[int] = ..., client_id: _Optional[str] = ..., sequence: _Optional[int] = ..., seed: _Optional[int] = ..., command: _Optional[_Union[Command, _Mapping]] = ..., effects: _Optional[_Union[ScriptEffects, _Mapping]] = ...) -> None: ...
 
 class ScriptEffects(_message.Message):
-    __slots__ = ("keys", "writes", "reply", "growth", "rules_index", "calls", "errors")
+    __slots__ = ("keys", "writes", "reply", "growth", "rules_index", "calls", "errors", "tried_at")
     KEYS_FIELD_NUMBER: _ClassVar[int]
     WRITES_FIELD_NUMBER: _ClassVar[int]
     REPLY_FIELD_NUMBER: _ClassVar[int]
@@ -2153,6 +2153,7 @@ class ScriptEffects(_message.Message):
     RULES_INDEX_FIELD_NUMBER: _ClassVar[int]
     CALLS_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
+    TRIED_AT_FIELD_NUMBER: _ClassVar[int]
     keys: _containers.RepeatedCompositeFieldContainer[EffectKey]
     writes: _containers.RepeatedCompositeFieldContainer[EffectWrite]
     reply: Value
@@ -2160,7 +2161,8 @@ class ScriptEffects(_message.Message):
     rules_index: int
     calls: _containers.RepeatedCompositeFieldContainer[EffectCalls]
     errors: _containers.RepeatedCompositeFieldContainer[EffectErrors]
-    def __init__(self, keys: _Optional[_Iterable[_Union[EffectKey, _Mapping]]] = ..., writes: _Optional[_Iterable[_Union[EffectWrite, _Mapping]]] = ..., reply: _Optional[_Union[Value, _Mapping]] = ..., growth: _Optional[int] = ..., rules_index: _Optional[int] = ..., calls: _Optional[_Iterable[_Union[EffectCalls, _Mapping]]] = ..., errors: _Optional[_Iterable[_Union[EffectErrors, _Mapping]]] = ...) -> None: ...
+    tried_at: int
+    def __init__(self, keys: _Optional[_Iterable[_Union[EffectKey, _Mapping]]] = ..., writes: _Optional[_Iterable[_Union[EffectWrite, _Mapping]]] = ..., reply: _Optional[_Union[Value, _Mapping]] = ..., growth: _Optional[int] = ..., rules_index: _Optional[int] = ..., calls: _Optional[_Iterable[_Union[EffectCalls, _Mapping]]] = ..., errors: _Optional[_Iterable[_Union[EffectErrors, _Mapping]]] = ..., tried_at: _Optional[int] = ...) -> None: ...
 
 class EffectCalls(_message.Message):
     __slots__ = ("name", "calls", "usec", "failed")
@@ -2183,14 +2185,14 @@ class EffectErrors(_message.Message):
     def __init__(self, prefix: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class EffectKey(_message.Message):
-    __slots__ = ("db", "key", "index")
+    __slots__ = ("db", "key", "header")
     DB_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
-    INDEX_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
     db: int
     key: bytes
-    index: int
-    def __init__(self, db: _Optional[int] = ..., key: _Optional[bytes] = ..., index: _Optional[int] = ...) -> None: ...
+    header: bytes
+    def __init__(self, db: _Optional[int] = ..., key: _Optional[bytes] = ..., header: _Optional[bytes] = ...) -> None: ...
 
 class EffectWrite(_message.Message):
     __slots__ = ("db", "key", "record", "gone")

@@ -358,8 +358,10 @@ class StateMachine:
         error = self._check_limits(command)
         if error is not None:
             return error
-        if name in _RULE_CHANGES and version >= commands.SCRIPT_EFFECTS_VERSION:
-            scripting.rules_changed(txn, index)   # the guard of scripts logged with their effects
+        if name in _RULE_CHANGES and max(version, self.log_version) >= commands.SCRIPT_EFFECTS_VERSION:
+            # the guard of scripts logged with their effects (an entry stamped before the log's
+            # version was raised to 23 may be applied after it: it counts too)
+            scripting.rules_changed(txn, index)
         if name == "config_set":
             return self._config_set(txn, command.config_set, version)
         if name == "set_version":
@@ -408,6 +410,9 @@ class StateMachine:
             self._sync_settings()
             index = scripting.TRIAL_INDEX
             with self._keyspace.scratch() as txn:
+                tried_at = self.applied_index
+                if tried_at < txn.restored_from_index():
+                    return   # records of a restored backup may carry this log's indexes yet
                 for trying in scripts:
                     command = trying.command
                     stats = scripting.ScriptStats()   # counted by every node that applies the effects
@@ -416,12 +421,14 @@ class StateMachine:
                     tried = scripting.try_effects(
                         txn, trying.now_ms, lambda: run_in_undo_scope(txn, HANDLERS["eval"], ctx, command.eval),
                         trying.effects, stats)
-                    if not tried:
+                    size = trying.effects.ByteSize() if tried else 0
+                    if not tried or size > room_bytes:
                         trying.ClearField("effects")
+                        if tried:
+                            break   # the batch's effects are as large as it may carry
                         continue
-                    room_bytes -= trying.effects.ByteSize()
-                    if room_bytes <= 0:
-                        break
+                    trying.effects.tried_at = tried_at
+                    room_bytes -= size
         except Exception:  # noqa: BLE001 - that script and the rest are logged alone; apply runs them
             log.exception("trying a script for its effects failed")
             if trying is not None:
@@ -670,8 +677,9 @@ class StateMachine:
     def restore(self, path: str) -> None:
         """Replace the keyspace (data, applied_index, dedup table, replicated settings)
         with a snapshot; the settings it holds are in force at once (status, CONFIG GET)."""
-        self._keyspace.restore_from(path)
-        self._sync_settings()
+        with self._apply_lock:   # (not while the leader tries scripts on the keyspace: trial_scripts)
+            self._keyspace.restore_from(path)
+            self._sync_settings()
         script_read_cache.forget()   # the snapshot may be past a SCRIPT FLUSH
 
 

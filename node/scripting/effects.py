@@ -10,10 +10,12 @@ script depended on may have changed since the leader ran it, runs the script as 
 (FALLBACK). The guard:
 
 - each key the script named (GET, SET, EXPIRE… its positional keys) holds the record it held
-  when the leader ran it, expired or not (the same log index), or none (every write stamps its
-  entry's index, RENAME / MOVE / SWAPDB / COPY included, and the leader ran on a committed
-  state, so an index names one content; an expired record is told from none, as a DEL of it
-  removes it);
+  when the leader ran it, expired or not, or none: the same header (log index, deadline, type
+  and item state, flags; every change of a value stamps its entry's index, RENAME / MOVE /
+  SWAPDB / COPY included, a memcached touch changes the deadline, and the leader ran on a
+  committed state, so a header names one content; an expired record is told from none, as a
+  DEL of it removes it), unless the keyspace was seeded from a backup whose last index the
+  leader had not passed then (its records carry the old log's indexes);
 - no CONFIG SET or ACL change was applied since (node/commands/scripting.rules_index);
 - EVALSHA's script is still stored (else the script's run answers NOSCRIPT);
 - the data stays within maxmemory with the script's peak growth added (then no write of it
@@ -24,7 +26,8 @@ A script qualifies only when what it did is exactly what the writes and the repl
 command it called is in SAFE (string commands whose result depends on the keys they name and
 nothing else), it was not refused anything, it ended without an error, it wrote only strings
 (a container's elements are not carried), its reply is plain (no RESP3 types) and its writes
-fit in MAX_EFFECT_BYTES. Anything else is logged as before and run by every replica.
+fit in MAX_EFFECT_BYTES with its reply and guard. Anything else is logged as before and run by
+every replica.
 
 INFO commandstats and errorstats count the script's commands on every node as before: the
 trial counts them apart, the effects carry the counts, and every node adds them when it applies
@@ -49,8 +52,8 @@ SAFE = frozenset({
     "pttl", "expiretime", "pexpiretime", "type", "getbit", "setbit", "bitcount", "bitpos",
     "ping", "echo", "time", "select",
 })
-#: Largest effects an entry carries (keys and records written); a script that writes more is
-#: logged as a script (its entry stays small; every replica runs it).
+#: Largest effects an entry carries (records written, reply, guard); a script whose effects are
+#: larger is logged as a script (its entry stays small; every replica runs it).
 MAX_EFFECT_BYTES = 16 << 10
 
 
@@ -61,9 +64,9 @@ class Recorder:
 
     def __init__(self, txn):
         self.txn = txn
-        #: (db, key) -> (the index of the record stored there before the script touched it, expired
-        #: or not, 0 when none; whether a string or nothing; WATCH's deletion record of it then)
-        self.keys: dict[tuple[int, bytes], tuple[int, bool, int]] = {}
+        #: (db, key) -> the header of the record stored there before the script touched it,
+        #: expired or not (b"": none)
+        self.keys: dict[tuple[int, bytes], bytes] = {}
         self.qualifies = True
         self.start = self.peak = txn.used_bytes()
 
@@ -80,7 +83,8 @@ class Recorder:
         txn = self.txn
         for key in argv[first:last + 1:spec.step]:
             if (db, key) not in keys:
-                keys[(db, key)] = (*txn.stored_index(db, key), txn.gone_index(db, key))
+                keys[(db, key)] = txn.stored_header(db, key)
+                txn.forget_gone(db, key)   # (the trial's transaction) a deletion record now is the script's
 
     def after(self, rejected: bool) -> None:
         """The command ran (or was refused before it ran: then the script does not qualify)."""
@@ -91,7 +95,7 @@ class Recorder:
             self.peak = used
 
     def disqualify(self) -> None:
-        """The script used something the effects cannot carry (redis.log, acl_check_cmd…)."""
+        """The script used something the effects cannot carry (redis.log: every replica logs)."""
         self.qualifies = False
 
 
@@ -131,27 +135,24 @@ def _record(txn, recorder: Recorder, result, effects: pb.ScriptEffects) -> bool:
     if isinstance(result, CommandError) or not _plain(result, 0):
         return False
     keys = recorder.keys
-    size = 0
     writes = effects.writes
+    size = 0
     for db, key in txn.touched:
         before = keys.get((db, key))
-        if before is None or not before[1]:
+        if before is None or (before and not is_string(before)):
             return False   # a key it did not name, or a container it replaced or deleted
-        record = txn.stored_record(db, key)
-        if record is not None and not is_string(record):
+        record = txn.stored_record(db, key) or b""
+        size += len(key) + len(record)
+        if size > MAX_EFFECT_BYTES or (record and not is_string(record)):
             return False
-        size += len(key) + (len(record) if record is not None else 0)
-        if size > MAX_EFFECT_BYTES:
-            return False
-        gone = txn.gone_index(db, key)
-        writes.add(db=db, key=key, record=record or b"", gone=0 if gone == before[2] else gone)
+        writes.add(db=db, key=key, record=record, gone=txn.gone_index(db, key))
     guard = effects.keys
-    for (db, key), (index, _, _) in keys.items():
-        guard.add(db=db, key=key, index=index)
+    for (db, key), header in keys.items():
+        guard.add(db=db, key=key, header=header)
     effects.growth = max(recorder.peak - recorder.start, 0)
     effects.rules_index = rules_index(txn)
     commands.to_value(result, effects.reply)
-    return True
+    return effects.ByteSize() <= MAX_EFFECT_BYTES
 
 
 def _count(stats, effects: pb.ScriptEffects) -> None:
@@ -190,18 +191,18 @@ def apply(ctx, op: pb.Eval, effects: pb.ScriptEffects) -> object:
     if not op.body and store.script(txn, sha) is None:
         return FALLBACK
     for key in effects.keys:
-        if txn.stored_index(key.db, key.key)[0] != key.index:
+        if txn.stored_header(key.db, key.key) != key.header:
             return FALLBACK
-    if txn.would_exceed(effects.growth):
-        return FALLBACK
+    if txn.would_exceed(effects.growth) or effects.tried_at < txn.restored_from_index():
+        return FALLBACK   # (before a restored backup's last index, one index may name two records)
     engine.cache_script(ctx, sha, op.body or None)   # as the run would have
     index = ctx.index
     for write in effects.writes:
         if write.record:
             txn.put_stored(write.db, write.key, write.record, index)
-        else:
-            txn.delete(write.db, write.key)
-        if write.gone:   # as the script's own deletions recorded it (a key set, deleted, set again…)
+        elif not txn.delete(write.db, write.key):
+            txn.count_write(write.db, write.key)   # set and deleted again by the script
+        if write.gone:   # as the script's own last deletion of it recorded it for WATCH
             txn.note_gone_at(write.db, write.key, index if write.gone == TRIAL_INDEX else write.gone)
     _add_counts(ctx.script_stats, effects)
     return commands.from_value(effects.reply)

@@ -109,6 +109,8 @@ def estimate_growth(command: pb.Command, max_value_bytes: int = 1 << 62) -> int:
     if name is None or name in _NO_GROWTH or name in commands.READ_COMMANDS:
         return 0
     op = getattr(command, name)
+    if name == "eval":   # the general bound below, without ListFields (a script is sent often)
+        return 2 * command.ByteSize() + _ELEMENT_BYTES * (len(op.keys) + len(op.args)) + record_bytes(b"", 0)
     if name in ("mset", "mset_nx"):
         return sum(record_bytes(p.key, len(p.value)) for p in op.pairs)
     if name == "append":

@@ -203,7 +203,7 @@ def _expiry_key(deadline_ms: int, db: int, key: bytes) -> bytes:
 
 
 def is_string(raw: bytes) -> bool:
-    """Whether a stored record (header and value, as stored) holds a string."""
+    """Whether a stored record (header and value, as stored, or its header) holds a string."""
     return raw[0] & _TYPE_MASK == ValueType.STRING
 
 
@@ -348,14 +348,19 @@ class ReadTxn:
         raw = self._txn.get(_data_key(db, key), db=self._ks._gone)
         return 0 if raw is None else _U64.unpack(raw)[0]
 
-    def stored_index(self, db: int, key: bytes) -> tuple[int, bool]:
-        """(the log index of the record stored at `key`, expired or not, 0 when none; whether it
-        is a string or nothing): what a script's logged effects are guarded by (node/scripting/
-        effects.py; every write stamps its entry's index)."""
+    def stored_header(self, db: int, key: bytes) -> bytes:
+        """The header of the record stored at `key` (type and item state, deadline, log index,
+        flags), expired or not; b"" when none: what a script's logged effects are guarded by
+        (node/scripting/effects.py; every change of a value stamps its entry's index, and a
+        memcached touch, which keeps the index, changes the deadline)."""
         raw = self._txn.get(_data_key(db, key), db=self._ks._data)
-        if raw is None:
-            return 0, True
-        return _HEADER.unpack_from(raw)[2], is_string(raw)
+        return b"" if raw is None else raw[:_HEADER.size]
+
+    def restored_from_index(self) -> int:
+        """The applied index of the backup this keyspace was seeded from (0: none): records it
+        holds from then carry indexes of the old log (rebase_copy)."""
+        raw = self._txn.get(_RESTORED_FROM, db=self._ks._meta)
+        return 0 if raw is None else _U64.unpack(raw)[0]
 
     def scan(self, db: int, cursor: int, count: int, now_ms: int, match: bytes = b"",
              type: ValueType | None = None) -> tuple[int, list[bytes]]:
@@ -758,6 +763,18 @@ class WriteTxn(ReadTxn):
                 self._txn.drop(gone, delete=False)
                 self._txn.put(_WATCH_FLOOR, _U64.pack(self._tracking[0]), db=self._ks._meta)
         self._txn.put(data_key, _U64.pack(index), db=gone)
+
+    def forget_gone(self, db: int, key: bytes) -> None:
+        """Drop WATCH's deletion record of `key` (the leader's trial of a script, in a transaction
+        it aborts: a deletion the script makes is then told from an older one)."""
+        self._txn.delete(_data_key(db, key), db=self._ks._gone)
+
+    def count_write(self, db: int, key: bytes) -> None:
+        """Count a write of `key` that left nothing to store (a script's key set and deleted
+        again: its logged effect changes nothing, yet the script wrote)."""
+        self.writes += 1
+        if self.touched is not None:
+            self.touched.add((db, key))
 
     def note_gone_at(self, db: int, key: bytes, index: int) -> None:
         """Record, while deletions are tracked for WATCH, that `key` last existed at log `index`

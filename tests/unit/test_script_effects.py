@@ -19,6 +19,8 @@ from raftcache.node import commands, scripting
 from raftcache.node.commands import script_read_cache
 from raftcache.node.errors import CommandError
 from raftcache.node.frontends.resp_table import TABLE
+from raftcache.node.storage import keyspace
+from raftcache.node.storage.keyspace import Record, ValueType
 from raftcache.proto import commands_pb2 as pb
 from tests.unit.test_statemachine import Node
 
@@ -32,7 +34,8 @@ _ZERO = bytes(8)
 
 def tables(node: Node) -> dict:
     """Every record of every table of the node's keyspace (data, items, deadlines, meta…), but
-    a per-database counter stored as 0 (the same as none), and the counters as read."""
+    a counter stored as 0 (the same as none: keys, deadlines and bytes used), and the counters
+    as read."""
     ks = node.ks
     out = {}
     with ks._env.begin() as txn:
@@ -89,6 +92,8 @@ class Trio:
         a = tables(self.leader)
         assert a == tables(self.follower)
         assert a == tables(self.reference)
+        # INFO's rdb_changes_since_last_save: a script whose writes undo each other still wrote
+        assert self.leader.sm.changes == self.follower.sm.changes == self.reference.sm.changes
 
 
 def _plain(results: list) -> list:
@@ -196,6 +201,87 @@ def test_growth_past_maxmemory_since_the_trial_sends_the_script_back_to_running(
     trio.apply([cmd("SET", "big", "x" * (1024 * 1024 - 600))], trial=False)   # room for less than it adds
     trio.apply_tried([script])
     assert trio.follower.sm.effects_missed == 1
+    trio.same()
+
+
+def test_a_memcached_touch_after_the_trial_sends_the_script_back_to_running(trio):
+    """A touch keeps the key's index (its CAS unique) and changes its deadline: the guard reads both."""
+    trio.apply([cmd("SET", "k", "5")], trial=False)
+    touch = trio.entry(pb.Command(get_and_touch=pb.GetAndTouch(key=b"k", expiry=pb.Expiry(ttl_ms=1))))
+    assert commands.stamp(touch.command, touch.now_ms) is None
+    for node in (trio.leader, trio.follower, trio.reference):
+        node.now_ms += 5
+    script = trio.entry(cmd("EVAL", "return redis.call('INCR', KEYS[1])", 1, "k"))
+    trio.trial([script])   # the touch still in flight
+    assert script.HasField("effects")
+    assert trio.apply_tried([touch, script])[1] == 1   # expired by then: INCR starts from nothing
+    assert trio.follower.sm.effects_missed == 1
+    trio.same()
+
+
+def test_an_acl_change_stamped_before_version_23_but_applied_after_it_counts(trio):
+    """A batch proposed before the leader applied SetVersion 23 carries 22 and may be logged
+    after it: its ACL change moves the rules index all the same."""
+    trio.apply([pb.Command(acl_set_user=pb.AclSetUser(name="alice", rules=[b"on", b"nopass", b"+@all", b"~*"]))],
+               trial=False)
+    script = trio.entry(pb.Command(eval=pb.Eval(body=b"return redis.call('SET', KEYS[1], 'v')", keys=[b"k"],
+                                                user="alice")))
+    trio.trial([script])
+    assert script.HasField("effects")
+    revoke = trio.entry(pb.Command(acl_set_user=pb.AclSetUser(name="alice", rules=[b"-set"])),
+                        version=commands.SCRIPT_EFFECTS_VERSION - 1)
+    _, result = trio.apply_tried([revoke, script])
+    assert isinstance(result, CommandError) and "ACL failure" in result.message
+    assert trio.follower.get(b"k") is None
+    trio.same()
+
+
+def test_no_effects_before_a_restored_backups_last_index(trio):
+    """Records of a backup keep the old log's indexes while the new log starts again at 1: until
+    the log passes the backup's last index, an index may name two records."""
+    for node in (trio.leader, trio.follower, trio.reference):
+        node.index += 1
+        with node.ks.writer(node.index) as w:
+            w.put(0, b"k", Record(ValueType.STRING, b"10", 0, node.index + 1))   # as if restored, at a later index
+            w._txn.put(keyspace._RESTORED_FROM, (node.index + 5).to_bytes(8, "big"), db=node.ks._meta)
+    script = trio.entry(cmd("EVAL", "return redis.call('INCR', KEYS[1])", 1, "k"))
+    trio.trial([script])
+    assert not script.HasField("effects")
+    forged = trio.entry(cmd("EVAL", "return redis.call('INCR', KEYS[1])", 1, "k"))
+    forged.effects.CopyFrom(pb.ScriptEffects(keys=[pb.EffectKey(key=b"k", header=_header(trio.leader, b"k"))],
+                                             writes=[pb.EffectWrite(key=b"k", record=b"")], tried_at=1))
+    trio.apply([cmd("SET", "k", "100")], trial=False)   # the entry at the restored record's index
+    assert trio.apply_tried([forged]) == [101]
+    trio.same()
+
+
+def _header(node: Node, key: bytes) -> bytes:
+    with node.ks.reader() as r:
+        return r.stored_header(0, key)
+
+
+def test_effects_larger_than_an_entry_should_carry_are_not_logged(trio):
+    trio.apply([cmd("SET", "big", "x" * (64 << 10))], trial=False)
+    large_reply = trio.entry(cmd("EVAL", "redis.call('INCR', KEYS[2]) return redis.call('GET', KEYS[1])",
+                                 2, "big", "n"))
+    many_keys = trio.entry(cmd("EVAL", "redis.call('INCR', 'n2') for i = 1, 2000 do redis.call('EXISTS', 'key:' .. i) end "
+                               "return 1", 0))
+    trio.trial([large_reply, many_keys])
+    assert not large_reply.HasField("effects") and not many_keys.HasField("effects")
+    trio.apply_tried([large_reply, many_keys])
+    trio.same()
+
+
+def test_watch_deletion_records_alike_with_a_small_bound(trio, monkeypatch):
+    """A script deletes a key an earlier script of its batch deleted in the trial: its own deletion
+    is recorded (and the bound of the deletion records checked) as running it would."""
+    trio.apply([cmd("SET", "k", "v")], trial=False)
+    monkeypatch.setattr(keyspace, "GONE_LIMIT", 1)
+    first = trio.entry(cmd("EVAL", "return redis.call('DEL', KEYS[1])", 1, "k"))
+    second = trio.entry(cmd("EVAL", "redis.call('SET', KEYS[1], 'x') redis.call('DEL', KEYS[1]) "
+                            "return redis.call('SET', KEYS[1], 'y')", 1, "k"))
+    trio.trial([first, second])
+    trio.apply_tried([first, second])
     trio.same()
 
 
