@@ -413,9 +413,10 @@ class StateMachine:
                 tried_at = self.applied_index
                 if tried_at < txn.restored_from_index():
                     return   # records of a restored backup may carry this log's indexes yet
+                stats = scripting.ScriptStats()   # a script's counts, carried to every node by its effects
                 for trying in scripts:
                     command = trying.command
-                    stats = scripting.ScriptStats()   # counted by every node that applies the effects
+                    stats.reset()
                     ctx = self._context(txn, command.db, trying.now_ms, index, trying.seed, mode=command.eviction,
                                         version=trying.version, events=[], script_stats=stats)
                     tried = scripting.try_effects(

@@ -84,7 +84,6 @@ class Recorder:
         for key in argv[first:last + 1:spec.step]:
             if (db, key) not in keys:
                 keys[(db, key)] = txn.stored_header(db, key)
-                txn.forget_gone(db, key)   # (the trial's transaction) a deletion record now is the script's
 
     def after(self, rejected: bool) -> None:
         """The command ran (or was refused before it ran: then the script does not qualify)."""
@@ -113,6 +112,7 @@ def trial(txn, now_ms: int, run_script, effects: pb.ScriptEffects, stats) -> boo
     runner = engine.Engine.for_thread()
     recorder = runner.recorder = Recorder(txn)
     txn.touched = set()
+    txn.gone_noted = {}
     txn.watch_tracking(TRIAL_INDEX, now_ms)   # its deletions recorded for WATCH as apply records them
     txn.begin_undo()
     qualified = False
@@ -125,7 +125,7 @@ def trial(txn, now_ms: int, run_script, effects: pb.ScriptEffects, stats) -> boo
         return qualified
     finally:
         runner.recorder = None
-        txn.touched = None
+        txn.touched = txn.gone_noted = None
         txn.stop_watch_tracking()
         txn.end_undo(rollback=not qualified)
 
@@ -145,7 +145,7 @@ def _record(txn, recorder: Recorder, result, effects: pb.ScriptEffects) -> bool:
         size += len(key) + len(record)
         if size > MAX_EFFECT_BYTES or (record and not is_string(record)):
             return False
-        writes.add(db=db, key=key, record=record, gone=txn.gone_index(db, key))
+        writes.add(db=db, key=key, record=record, gone=txn.noted_gone(db, key))
     guard = effects.keys
     for (db, key), header in keys.items():
         guard.add(db=db, key=key, header=header)

@@ -343,11 +343,6 @@ class ReadTxn:
         """The record stored at `key` as stored (header and value), expired or not; None when absent."""
         return self._txn.get(_data_key(db, key), db=self._ks._data)
 
-    def gone_index(self, db: int, key: bytes) -> int:
-        """The index WATCH's deletion record of `key` holds (0: none)."""
-        raw = self._txn.get(_data_key(db, key), db=self._ks._gone)
-        return 0 if raw is None else _U64.unpack(raw)[0]
-
     def stored_header(self, db: int, key: bytes) -> bytes:
         """The header of the record stored at `key` (type and item state, deadline, log index,
         flags), expired or not; b"" when none: what a script's logged effects are guarded by
@@ -359,8 +354,7 @@ class ReadTxn:
     def restored_from_index(self) -> int:
         """The applied index of the backup this keyspace was seeded from (0: none): records it
         holds from then carry indexes of the old log (rebase_copy)."""
-        raw = self._txn.get(_RESTORED_FROM, db=self._ks._meta)
-        return 0 if raw is None else _U64.unpack(raw)[0]
+        return self._ks.restored_from_index
 
     def scan(self, db: int, cursor: int, count: int, now_ms: int, match: bytes = b"",
              type: ValueType | None = None) -> tuple[int, list[bytes]]:
@@ -733,6 +727,9 @@ class WriteTxn(ReadTxn):
         #: (index, now_ms) of the entry being applied while deletions are tracked for WATCH.
         self._tracking: tuple[int, int] | None = None
         self._gone_checked = False
+        #: When a dict: data key -> the index each deletion recorded for WATCH (the leader's
+        #: trial of a script, node/scripting/effects.py).
+        self.gone_noted: dict[bytes, int] | None = None
 
     def watch_tracking(self, index: int, now_ms: int) -> None:
         """Track deletions and flushes for WATCH while applying the entry at `index`
@@ -763,11 +760,12 @@ class WriteTxn(ReadTxn):
                 self._txn.drop(gone, delete=False)
                 self._txn.put(_WATCH_FLOOR, _U64.pack(self._tracking[0]), db=self._ks._meta)
         self._txn.put(data_key, _U64.pack(index), db=gone)
+        if self.gone_noted is not None:
+            self.gone_noted[data_key] = index
 
-    def forget_gone(self, db: int, key: bytes) -> None:
-        """Drop WATCH's deletion record of `key` (the leader's trial of a script, in a transaction
-        it aborts: a deletion the script makes is then told from an older one)."""
-        self._txn.delete(_data_key(db, key), db=self._ks._gone)
+    def noted_gone(self, db: int, key: bytes) -> int:
+        """The index the last deletion of `key` recorded for WATCH since gone_noted was set (0: none)."""
+        return self.gone_noted.get(_data_key(db, key), 0)
 
     def count_write(self, db: int, key: bytes) -> None:
         """Count a write of `key` that left nothing to store (a script's key set and deleted
@@ -1369,6 +1367,10 @@ class Keyspace:
             raw = txn.get(_APPLIED, db=self._meta)
             counted = txn.get(_EXPIRES_COUNTED, db=self._meta) is not None
             used = txn.get(_USED, db=self._meta)
+            restored = txn.get(_RESTORED_FROM, db=self._meta)
+        #: The applied index of the backup this keyspace was seeded from (0: none; written once,
+        #: by rebase_copy, before any node opens the copy, and carried by snapshots).
+        self.restored_from_index = 0 if restored is None else _U64.unpack(restored)[0]
         self._applied_index = 0 if raw is None else _U64.unpack(raw)[0]
         self.used_bytes = 0 if used is None else _U64.unpack(used)[0]
         if not counted:

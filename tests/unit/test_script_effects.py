@@ -243,7 +243,7 @@ def test_no_effects_before_a_restored_backups_last_index(trio):
         node.index += 1
         with node.ks.writer(node.index) as w:
             w.put(0, b"k", Record(ValueType.STRING, b"10", 0, node.index + 1))   # as if restored, at a later index
-            w._txn.put(keyspace._RESTORED_FROM, (node.index + 5).to_bytes(8, "big"), db=node.ks._meta)
+        node.ks.restored_from_index = node.index + 5   # as a keyspace opened from a rebased backup has it
     script = trio.entry(cmd("EVAL", "return redis.call('INCR', KEYS[1])", 1, "k"))
     trio.trial([script])
     assert not script.HasField("effects")
