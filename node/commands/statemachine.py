@@ -411,7 +411,7 @@ class StateMachine:
             index = scripting.TRIAL_INDEX
             with self._keyspace.scratch() as txn:
                 tried_at = self.applied_index
-                if tried_at < txn.restored_from_index():
+                if tried_at < txn.old_log_indexes():
                     return   # records of a restored backup may carry this log's indexes yet
                 stats = scripting.ScriptStats()   # a script's counts, carried to every node by its effects
                 for trying in scripts:

@@ -15,7 +15,7 @@ script depended on may have changed since the leader ran it, runs the script as 
   SWAPDB / COPY included, a memcached touch changes the deadline, and the leader ran on a
   committed state, so a header names one content; an expired record is told from none, as a
   DEL of it removes it), unless the keyspace was seeded from a backup whose last index the
-  leader had not passed then (its records carry the old log's indexes);
+  leader had not passed then (its records carry the old log's indexes; ReadTxn.old_log_indexes);
 - no CONFIG SET or ACL change was applied since (node/commands/scripting.rules_index);
 - EVALSHA's script is still stored (else the script's run answers NOSCRIPT);
 - the data stays within maxmemory with the script's peak growth added (then no write of it
@@ -193,7 +193,7 @@ def apply(ctx, op: pb.Eval, effects: pb.ScriptEffects) -> object:
     for key in effects.keys:
         if txn.stored_header(key.db, key.key) != key.header:
             return FALLBACK
-    if txn.would_exceed(effects.growth) or effects.tried_at < txn.restored_from_index():
+    if txn.would_exceed(effects.growth) or effects.tried_at < txn.old_log_indexes():
         return FALLBACK   # (before a restored backup's last index, one index may name two records)
     engine.cache_script(ctx, sha, op.body or None)   # as the run would have
     index = ctx.index

@@ -15,6 +15,7 @@ Layout (all integers big-endian):
     items   container id u64 | item key    ->  item value    (elements of a large container)
     meta    b"applied_index" -> u64;  b"used_bytes" -> u64;  b"keys/" db u16 -> u64;
             b"restored_from_index" -> u64  (only in a keyspace seeded from a backup);
+            b"old_log_indexes_upto" -> u64 (the same, the highest of a chain of restores);
             b"t/" name -> bytes       (small state-machine tables: meta_get / meta_put);
             b"next_container_id" -> u64;
             b"watch_floor" -> u64;  b"flushed/" db u16 -> u64  (WATCH: see below)
@@ -99,6 +100,9 @@ _EXPIRES_COUNTED = b"expires_counted"     # set once the expires/ counters exist
 _TABLE = b"t/"
 _NEXT_CONTAINER_ID = b"next_container_id"
 _RESTORED_FROM = b"restored_from_index"
+#: The highest log index a record may carry from an earlier cluster's log (a backup seeding a
+#: cluster itself seeded from a backup keeps the older one's indexes too); absent: restored_from_index.
+_OLD_LOG_INDEXES = b"old_log_indexes_upto"
 _WATCH_FLOOR = b"watch_floor"
 _FLUSHED = b"flushed/"                    # + db: the newest record index its flushes (and quiet evictions) removed
 #: Most entries of the `gone` table; reaching it empties the table and raises the watch floor.
@@ -351,10 +355,10 @@ class ReadTxn:
         raw = self._txn.get(_data_key(db, key), db=self._ks._data)
         return b"" if raw is None else raw[:_HEADER.size]
 
-    def restored_from_index(self) -> int:
-        """The applied index of the backup this keyspace was seeded from (0: none): records it
-        holds from then carry indexes of the old log (rebase_copy)."""
-        return self._ks.restored_from_index
+    def old_log_indexes(self) -> int:
+        """The highest log index a record may carry from the log of a cluster whose backup seeded
+        this one (0: none; rebase_copy): until the log passes it, one index may name two records."""
+        return self._ks.old_log_indexes
 
     def scan(self, db: int, cursor: int, count: int, now_ms: int, match: bytes = b"",
              type: ValueType | None = None) -> tuple[int, list[bytes]]:
@@ -1367,10 +1371,10 @@ class Keyspace:
             raw = txn.get(_APPLIED, db=self._meta)
             counted = txn.get(_EXPIRES_COUNTED, db=self._meta) is not None
             used = txn.get(_USED, db=self._meta)
-            restored = txn.get(_RESTORED_FROM, db=self._meta)
-        #: The applied index of the backup this keyspace was seeded from (0: none; written once,
-        #: by rebase_copy, before any node opens the copy, and carried by snapshots).
-        self.restored_from_index = 0 if restored is None else _U64.unpack(restored)[0]
+            old_indexes = txn.get(_OLD_LOG_INDEXES, db=self._meta) or txn.get(_RESTORED_FROM, db=self._meta)
+        #: ReadTxn.old_log_indexes (written once, by rebase_copy, before any node opens the copy,
+        #: and carried by snapshots).
+        self.old_log_indexes = 0 if old_indexes is None else _U64.unpack(old_indexes)[0]
         self._applied_index = 0 if raw is None else _U64.unpack(raw)[0]
         self.used_bytes = 0 if used is None else _U64.unpack(used)[0]
         if not counted:
@@ -1680,7 +1684,8 @@ def rebase_copy(path: str) -> int:
     The new cluster's Raft log starts again at index 1, so the copy's
     applied_index is reset to 0 (otherwise the state machine would skip the
     new log's entries as already applied, docs/design.md, PySyncObj note 6); the index the
-    copy covered is kept as `restored_from_index` for status and audits.
+    copy covered is kept as `restored_from_index` for status and audits, and as
+    `old_log_indexes_upto` unless a restore before it left a higher one (ReadTxn.old_log_indexes).
     Record.index values (memcached CAS uniques) are kept as they are.
     Returns the old applied_index. Call before any node opens the copy.
     """
@@ -1690,7 +1695,9 @@ def rebase_copy(path: str) -> int:
             meta = env.open_db(b"meta", txn=txn, create=False)
             raw = txn.get(_APPLIED, db=meta)
             old = 0 if raw is None else _U64.unpack(raw)[0]
+            older = txn.get(_OLD_LOG_INDEXES, db=meta) or txn.get(_RESTORED_FROM, db=meta)
             txn.put(_RESTORED_FROM, _U64.pack(old), db=meta)
+            txn.put(_OLD_LOG_INDEXES, _U64.pack(max(old, 0 if older is None else _U64.unpack(older)[0])), db=meta)
             txn.put(_APPLIED, _U64.pack(0), db=meta)
         env.sync(True)
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import shutil
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -243,7 +244,7 @@ def test_no_effects_before_a_restored_backups_last_index(trio):
         node.index += 1
         with node.ks.writer(node.index) as w:
             w.put(0, b"k", Record(ValueType.STRING, b"10", 0, node.index + 1))   # as if restored, at a later index
-        node.ks.restored_from_index = node.index + 5   # as a keyspace opened from a rebased backup has it
+        node.ks.old_log_indexes = node.index + 5   # as a keyspace opened from a rebased backup has it
     script = trio.entry(cmd("EVAL", "return redis.call('INCR', KEYS[1])", 1, "k"))
     trio.trial([script])
     assert not script.HasField("effects")
@@ -253,6 +254,31 @@ def test_no_effects_before_a_restored_backups_last_index(trio):
     trio.apply([cmd("SET", "k", "100")], trial=False)   # the entry at the restored record's index
     assert trio.apply_tried([forged]) == [101]
     trio.same()
+
+
+def test_a_chain_of_restores_keeps_the_highest_old_index(tmp_path):
+    """A backup of a cluster itself seeded from a backup: its records may still carry the first
+    cluster's indexes, higher than the second's last one."""
+    first = Node(str(tmp_path / "first"))
+    for _ in range(50):
+        first.run(set=pb.Set(key=b"k", value=b"v"))
+    copy = tmp_path / "one.mdb"
+    first.ks.copy_to(str(copy))
+    assert keyspace.rebase_copy(str(copy)) == 50
+    (tmp_path / "second").mkdir()
+    shutil.copy(copy, tmp_path / "second" / "data.mdb")
+    second = Node(str(tmp_path / "second"))
+    assert second.ks.old_log_indexes == 50
+    for _ in range(10):
+        second.run(set=pb.Set(key=b"j", value=b"v"))
+    again = tmp_path / "two.mdb"
+    second.ks.copy_to(str(again))
+    assert keyspace.rebase_copy(str(again)) == 10
+    (tmp_path / "third").mkdir()
+    shutil.copy(again, tmp_path / "third" / "data.mdb")
+    third = Node(str(tmp_path / "third"))
+    assert third.ks.old_log_indexes == 50
+    assert keyspace.snapshot_info(str(again)).restored_from_index == 10   # what status shows is unchanged
 
 
 def _header(node: Node, key: bytes) -> bytes:
