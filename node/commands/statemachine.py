@@ -419,6 +419,7 @@ class StateMachine:
                     stats.reset()
                     ctx = self._context(txn, command.db, trying.now_ms, index, trying.seed, mode=command.eviction,
                                         version=trying.version, events=[], script_stats=stats)
+                    trying.effects.tried_at = tried_at
                     tried = scripting.try_effects(
                         txn, trying.now_ms, lambda: run_in_undo_scope(txn, HANDLERS["eval"], ctx, command.eval),
                         trying.effects, stats)
@@ -428,7 +429,6 @@ class StateMachine:
                         if tried:
                             break   # the batch's effects are as large as it may carry
                         continue
-                    trying.effects.tried_at = tried_at
                     room_bytes -= size
         except Exception:  # noqa: BLE001 - that script and the rest are logged alone; apply runs them
             log.exception("trying a script for its effects failed")

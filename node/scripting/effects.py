@@ -101,7 +101,7 @@ class Recorder:
 def trial(txn, now_ms: int, run_script, effects: pb.ScriptEffects, stats) -> bool:
     """Run the script (`run_script()`: the state machine's own apply of it at log index
     TRIAL_INDEX, in an undo scope of `txn`, at the entry's clock `now_ms`) and fill `effects`
-    (empty) with what it did; False when it does not qualify (`effects` is then to be cleared,
+    (holding only tried_at) with what it did; False when it does not qualify (`effects` is then to be cleared,
     and the script's writes are undone). `stats`: the run's own ScriptStats (what its commands
     count in INFO, carried in the effects for every node to add).
 
@@ -119,9 +119,7 @@ def trial(txn, now_ms: int, run_script, effects: pb.ScriptEffects, stats) -> boo
     try:
         result = run_script()
         runner.recorder = None
-        qualified = recorder.qualifies and _record(txn, recorder, result, effects)
-        if qualified:
-            _count(stats, effects)
+        qualified = recorder.qualifies and _record(txn, recorder, result, effects, stats)
         return qualified
     finally:
         runner.recorder = None
@@ -130,8 +128,8 @@ def trial(txn, now_ms: int, run_script, effects: pb.ScriptEffects, stats) -> boo
         txn.end_undo(rollback=not qualified)
 
 
-def _record(txn, recorder: Recorder, result, effects: pb.ScriptEffects) -> bool:
-    """Fill `effects` with the trial's writes, guard and reply; False when they cannot carry it."""
+def _record(txn, recorder: Recorder, result, effects: pb.ScriptEffects, stats) -> bool:
+    """Fill `effects` with the trial's writes, guard, reply and counts; False when they cannot carry it."""
     if isinstance(result, CommandError) or not _plain(result, 0):
         return False
     keys = recorder.keys
@@ -152,6 +150,7 @@ def _record(txn, recorder: Recorder, result, effects: pb.ScriptEffects) -> bool:
     effects.growth = max(recorder.peak - recorder.start, 0)
     effects.rules_index = rules_index(txn)
     commands.to_value(result, effects.reply)
+    _count(stats, effects)
     return effects.ByteSize() <= MAX_EFFECT_BYTES
 
 

@@ -20,6 +20,7 @@ from raftcache.node import commands, scripting
 from raftcache.node.commands import script_read_cache
 from raftcache.node.errors import CommandError
 from raftcache.node.frontends.resp_table import TABLE
+from raftcache.node.scripting import effects
 from raftcache.node.storage import keyspace
 from raftcache.node.storage.keyspace import Record, ValueType
 from raftcache.proto import commands_pb2 as pb
@@ -295,6 +296,16 @@ def test_effects_larger_than_an_entry_should_carry_are_not_logged(trio):
     trio.trial([large_reply, many_keys])
     assert not large_reply.HasField("effects") and not many_keys.HasField("effects")
     trio.apply_tried([large_reply, many_keys])
+    # the counts of many commands count too: no logged effects past the bound, whatever the reply
+    calls = " ".join(f"redis.pcall('{name}', 'k')" for name in (
+        "GET", "STRLEN", "EXISTS", "TYPE", "TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME", "BITCOUNT", "MGET", "PERSIST",
+        "GETEX", "INCR", "DECR", "GETDEL", "UNLINK", "DEL"))
+    sizes = []
+    for pad in range(15_900, 16_400, 20):
+        entry = trio.entry(cmd("EVAL", f"{calls} return string.rep('x', {pad})", 0))
+        trio.trial([entry])
+        sizes.append(entry.effects.ByteSize())
+    assert 0 < max(sizes) <= effects.MAX_EFFECT_BYTES and min(sizes) == 0
     trio.same()
 
 
