@@ -62,7 +62,7 @@ _MISS = object()
 #: Entries that change what a script runs under: from log version 23 each records its index
 #: (scripting.rules_changed), which a script logged with its effects is guarded by.
 _RULE_CHANGES = frozenset({"config_set", "acl_set_user", "acl_del_user", "acl_load"})
-#: The leader's trials of write scripts (trial_script): judged over windows of this many scripts;
+#: The leader's trials of write scripts (trial_scripts): judged over windows of this many scripts;
 #: while most of a window's effects were not used, one script in TRIAL_SPARSELY is tried.
 TRIAL_WINDOW = 64
 TRIAL_SPARSELY = 16
@@ -160,7 +160,7 @@ class StateMachine:
         #: Set (set_track_writes) while a client of this node tracks keys (CLIENT TRACKING):
         #: every write then also hands on ("invalidate", index, keys it touched | None: a flush).
         self.track_writes = False
-        self._apply_lock = threading.Lock()   # apply vs. set_track_writes, and the leader's trial_script
+        self._apply_lock = threading.Lock()   # apply vs. set_track_writes, restore and trial_scripts
         #: Write scripts whose logged effects were applied here, and those run instead because
         #: their guard no longer held (node/scripting/effects.py; local counters).
         self.effects_applied = 0
@@ -398,8 +398,8 @@ class StateMachine:
     def trial_scripts(self, entries: list[LogEntry], room_bytes: int) -> None:
         """The leader, just before it logs `entries` (stamped): each write script among them that
         may be logged with its effects (log version 23) is run on the applied state (in one write
-        transaction that is aborted) and gets entry.effects
-        when it qualifies (node/scripting/effects.py), until their effects pass `room_bytes` in all. While most recent effects were
+        transaction that is aborted) and gets entry.effects when it qualifies (node/scripting/
+        effects.py), while their effects fit in `room_bytes` in all. While most recent effects were
         not used (their keys written meanwhile), one script in TRIAL_SPARSELY is tried. Never
         raises; never waits for an apply in progress (then none is tried)."""
         scripts = [entry for entry in entries if self._may_try(entry)]
