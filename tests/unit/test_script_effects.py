@@ -260,26 +260,24 @@ def test_no_effects_before_a_restored_backups_last_index(trio):
 def test_a_chain_of_restores_keeps_the_highest_old_index(tmp_path):
     """A backup of a cluster itself seeded from a backup: its records may still carry the first
     cluster's indexes, higher than the second's last one."""
+    def seeded_from_backup_of(node: Node, name: str, old_index: int) -> Node:
+        copy = tmp_path / f"{name}.mdb"
+        node.ks.copy_to(str(copy))
+        assert keyspace.rebase_copy(str(copy)) == old_index
+        (tmp_path / name).mkdir()
+        shutil.copy(copy, tmp_path / name / "data.mdb")
+        return Node(str(tmp_path / name))
+
     first = Node(str(tmp_path / "first"))
     for _ in range(50):
         first.run(set=pb.Set(key=b"k", value=b"v"))
-    copy = tmp_path / "one.mdb"
-    first.ks.copy_to(str(copy))
-    assert keyspace.rebase_copy(str(copy)) == 50
-    (tmp_path / "second").mkdir()
-    shutil.copy(copy, tmp_path / "second" / "data.mdb")
-    second = Node(str(tmp_path / "second"))
+    second = seeded_from_backup_of(first, "second", 50)
     assert second.ks.old_log_indexes == 50
     for _ in range(10):
         second.run(set=pb.Set(key=b"j", value=b"v"))
-    again = tmp_path / "two.mdb"
-    second.ks.copy_to(str(again))
-    assert keyspace.rebase_copy(str(again)) == 10
-    (tmp_path / "third").mkdir()
-    shutil.copy(again, tmp_path / "third" / "data.mdb")
-    third = Node(str(tmp_path / "third"))
+    third = seeded_from_backup_of(second, "third", 10)
     assert third.ks.old_log_indexes == 50
-    assert keyspace.snapshot_info(str(again)).restored_from_index == 10   # what status shows is unchanged
+    assert keyspace.snapshot_info(str(tmp_path / "third.mdb")).restored_from_index == 10   # status: unchanged
 
 
 def _header(node: Node, key: bytes) -> bytes:
