@@ -92,9 +92,9 @@ def test_bullmq_retries_a_failed_job_with_backoff_through_followers(cluster):
                 deadline = time.monotonic() + DEADLINE_S
                 while await job.getState() != "completed" and time.monotonic() < deadline:
                     await asyncio.sleep(0.05)
-                    job = await Job.fromId(queue, job.id)
             finally:
                 await worker.close()
+            job = await Job.fromId(queue, job.id)   # as it is now (the state may have been read after it was fetched)
             return await job.getState(), job.returnvalue, job.attemptsMade
         finally:
             await queue.obliterate(force=True)
