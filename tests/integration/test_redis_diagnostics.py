@@ -185,7 +185,11 @@ def test_latency_reports_the_raft_events_of_large_writes(local_settings):
 
 def test_latency_histogram_and_info_latencystats(local_settings, real_redis):
     leader = local_settings.leader()
-    for r in (client(leader, 3), resp3(real_redis)):
+    # raftcache's buckets are powers of two µs; redis-server's are its HdrHistogram's log buckets of
+    # 1024·2^k ns reported in µs at the histogram's precision (DEBUG SLEEPs of 0.2 and 2 ms land in
+    # 264 and 2113): a SET slowed by a loaded machine is in a bucket that is no power of two
+    bucket_keys = ({1 << k for k in range(40)}, None)
+    for r, keys in zip((client(leader, 3), resp3(real_redis)), bucket_keys):
         r.config_resetstat()
         for _ in range(5):
             r.set("k", "v")
@@ -194,7 +198,8 @@ def test_latency_histogram_and_info_latencystats(local_settings, real_redis):
         entry = histogram[b"set"]
         assert entry[b"calls"] == 5
         buckets = entry[b"histogram_usec"]
-        assert all(k & (k - 1) == 0 for k in buckets)              # powers of two
+        assert keys is None or set(buckets) <= keys
+        assert list(buckets) == sorted(buckets)
         assert list(buckets.values()) == sorted(buckets.values())  # cumulative
         assert list(buckets.values())[-1] == 5
         info = r.info("latencystats")
