@@ -24,10 +24,13 @@ script depended on may have changed since the leader ran it, runs the script as 
 
 A script qualifies only when what it did is exactly what the writes and the reply say: every
 command it called is in SAFE (string commands whose result depends on the keys they name and
-nothing else), it was not refused anything, it ended without an error, it wrote only strings
-(a container's elements are not carried), its reply is plain (no RESP3 types) and its writes
-fit in MAX_EFFECT_BYTES with its reply and guard. Anything else is logged as before and run by
-every replica.
+nothing else), it was not refused anything, it did not call redis.log (every replica logs), it
+ended without an error, it wrote only strings (a container's elements are not carried), its
+reply is plain (no RESP3 types) and its writes fit in MAX_EFFECT_BYTES with its reply, guard
+and counts. Anything else is logged as before and run by every replica. Applying the effects
+leaves what running the script would: the records, WATCH's deletion records (EffectWrite.gone),
+the script cache, the dedup table and the node's counters of writes (tests/unit/
+test_script_effects.py compares every table).
 
 INFO commandstats and errorstats count the script's commands on every node as before: the
 trial counts them apart, the effects carry the counts, and every node adds them when it applies
