@@ -66,6 +66,11 @@ _RULE_CHANGES = frozenset({"config_set", "acl_set_user", "acl_del_user", "acl_lo
 #: while most of a window's effects were not used, one script in TRIAL_SPARSELY is tried.
 TRIAL_WINDOW = 64
 TRIAL_SPARSELY = 16
+#: A script whose trial did not qualify this many times in a row is tried once in UNQUALIFIED_RETRY
+#: (at most UNQUALIFIED_KEPT scripts remembered).
+UNQUALIFIED_SKIP = 2
+UNQUALIFIED_RETRY = 64
+UNQUALIFIED_KEPT = 1024
 
 
 #: Handler modules, merged in this order (later ones win: memcache_ops wraps set/append).
@@ -168,6 +173,8 @@ class StateMachine:
         self._trials = 0                 # scripts the leader considered trying (_trial_due)
         self._trial_every = 1
         self._window = (0, 0)            # (effects_applied, effects_missed) when the window began
+        #: scripts (sha, or hash of the body) whose last trials did not qualify -> how many (_worth_trying)
+        self._unqualified: dict[object, int] = {}
         #: the entries being applied carry no field this binary does not know (commands.decode_for_apply)
         self._fields_known = False
         self._sync_settings()
@@ -424,6 +431,7 @@ class StateMachine:
                         txn, trying.now_ms, lambda: run_in_undo_scope(txn, HANDLERS["eval"], ctx, command.eval),
                         trying.effects, stats)
                     size = trying.effects.ByteSize() if tried else 0
+                    self._qualified(command.eval, tried)
                     if not tried or size > room_bytes:
                         trying.ClearField("effects")
                         if tried:
@@ -441,7 +449,27 @@ class StateMachine:
         command = entry.command
         return entry.version >= commands.SCRIPT_EFFECTS_VERSION and command.WhichOneof("op") == "eval" \
             and not command.eval.function and not self._notify and not self.slots.current.epoch \
-            and self._trial_due()
+            and self._worth_trying(command.eval) and self._trial_due()
+
+    def _worth_trying(self, op: pb.Eval) -> bool:
+        """Whether to try this script: a script that did not qualify UNQUALIFIED_SKIP times in a
+        row (it touches a hash, a list…) is tried again only once in UNQUALIFIED_RETRY: its trial
+        would be a second run of it on this node for nothing."""
+        key = op.sha or hash(op.body)
+        misses = self._unqualified.get(key, 0)
+        if misses < UNQUALIFIED_SKIP:
+            return True
+        self._unqualified[key] = misses + 1
+        return misses % UNQUALIFIED_RETRY == 0
+
+    def _qualified(self, op: pb.Eval, tried: bool) -> None:
+        key = op.sha or hash(op.body)
+        if tried:
+            self._unqualified.pop(key, None)
+            return
+        if len(self._unqualified) >= UNQUALIFIED_KEPT:
+            self._unqualified.clear()
+        self._unqualified[key] = self._unqualified.get(key, 0) + 1
 
     def _trial_due(self) -> bool:
         """Whether to try this script: always, unless most effects of the last TRIAL_WINDOW

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from raftcache.node import commands, scripting
-from raftcache.node.commands import script_read_cache
+from raftcache.node.commands import script_read_cache, statemachine
 from raftcache.node.errors import CommandError
 from raftcache.node.frontends.resp_table import TABLE
 from raftcache.node.scripting import effects
@@ -350,6 +350,27 @@ def test_what_the_effects_cannot_carry_is_run_by_every_node(trio, body, keys):
     assert not entry.HasField("effects")
     trio.apply_tried([entry])
     assert trio.follower.sm.effects_applied == 0
+    trio.same()
+
+
+def test_a_script_that_does_not_qualify_is_seldom_tried_again(trio):
+    """Its trial would be a second run of it on the leader for nothing: after two trials that did
+    not qualify, the same script is tried once in 64 until it qualifies again (its keys let it)."""
+    sha = load(trio, "return redis.call('SET', KEYS[1], 'x')")
+    for name in ("h1", "h2"):
+        trio.apply([cmd("HSET", name, "f", "v")], trial=False)
+        entry = trio.entry(evalsha(sha, [name]))   # SET over a hash: its elements go, not carried
+        trio.trial([entry])
+        assert not entry.HasField("effects")
+        trio.apply_tried([entry])
+    tried = []
+    for _ in range(statemachine.UNQUALIFIED_RETRY + 1):
+        entry = trio.entry(evalsha(sha, ["k"]))   # would qualify now
+        trio.trial([entry])
+        tried.append(entry.HasField("effects"))
+        trio.apply_tried([entry])
+    first = tried.index(True)   # not at once: once in the 64 that follow, then every time
+    assert 0 < first < statemachine.UNQUALIFIED_RETRY and all(tried[first:])
     trio.same()
 
 
