@@ -113,7 +113,8 @@ def test_ctl_finds_the_cluster_from_its_data_dir(up, tmp_path):
     assert run("ctl", "--data-dir", str(data), "set", "k", "from-data-dir").stdout.strip() == "OK"
     nodes = json.loads((data / "cluster.json").read_text())["nodes"]
     os.kill(nodes[0]["pid"], signal.SIGKILL)  # the first endpoint is dead: the next one answers
-    got = run("ctl", "--data-dir", str(data), "get", "k")
+    # (after an election when it was the leader: more than ctl's default 5 s on a loaded machine)
+    got = run("ctl", "--data-dir", str(data), "--timeout", "20", "get", "k")
     assert got.returncode == 0 and got.stdout.strip() == "from-data-dir", got.stderr
     status = run("ctl", "--data-dir", str(data), "status")
     assert status.returncode == 0 and "log version=" in status.stdout
