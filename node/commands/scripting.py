@@ -85,7 +85,7 @@ _U64 = struct.Struct(">Q")
 
 def try_effects(txn, now_ms: int, run_script, out, stats: ScriptStats) -> bool:
     """The leader's trial of a write script (node/scripting/effects.trial): True when `out`
-    (an empty ScriptEffects) now holds its effects; `stats`, the run's own counters."""
+    (a ScriptEffects holding only tried_at) now holds its effects; `stats`, the run's own counters."""
     return _runner is not None and _runner.try_effects(txn, now_ms, run_script, out, stats)
 
 

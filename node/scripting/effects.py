@@ -42,6 +42,7 @@ from __future__ import annotations
 from raftcache.node import commands
 from raftcache.node.commands.scripting import FALLBACK, TRIAL_INDEX, rules_index
 from raftcache.node.errors import CommandError
+from raftcache.node.frontends.acl_catalog import positional_keys
 from raftcache.node.scripting import engine, store
 from raftcache.node.storage.keyspace import is_string
 from raftcache.proto import commands_pb2 as pb
@@ -79,14 +80,9 @@ class Recorder:
             self.qualifies = False
             return
         keys = self.keys
-        first = spec.first_key
-        if first <= 0 or len(argv) <= first:
-            return
-        last = spec.last_key if spec.last_key >= 0 else len(argv) + spec.last_key
-        txn = self.txn
-        for key in argv[first:last + 1:spec.step]:
+        for key, _ in positional_keys(spec, argv):
             if (db, key) not in keys:
-                keys[(db, key)] = txn.stored_header(db, key)
+                keys[(db, key)] = self.txn.stored_header(db, key)
 
     def after(self, rejected: bool) -> None:
         """The command ran (or was refused before it ran: then the script does not qualify)."""
@@ -104,9 +100,9 @@ class Recorder:
 def trial(txn, now_ms: int, run_script, effects: pb.ScriptEffects, stats) -> bool:
     """Run the script (`run_script()`: the state machine's own apply of it at log index
     TRIAL_INDEX, in an undo scope of `txn`, at the entry's clock `now_ms`) and fill `effects`
-    (holding only tried_at) with what it did; False when it does not qualify (`effects` is then to be cleared,
-    and the script's writes are undone). `stats`: the run's own ScriptStats (what its commands
-    count in INFO, carried in the effects for every node to add).
+    (holding only tried_at) with what it did; False when it does not qualify (`effects` is then
+    to be cleared, and the script's writes are undone). `stats`: the run's own ScriptStats (what
+    its commands count in INFO, carried in the effects for every node to add).
 
     The writes of a script that qualifies stay in `txn` for the next script's trial: they are
     stamped TRIAL_INDEX, which no record in the log carries, so a later script that names one
@@ -121,7 +117,6 @@ def trial(txn, now_ms: int, run_script, effects: pb.ScriptEffects, stats) -> boo
     qualified = False
     try:
         result = run_script()
-        runner.recorder = None
         qualified = recorder.qualifies and _record(txn, recorder, result, effects, stats)
         return qualified
     finally:
