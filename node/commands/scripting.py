@@ -44,6 +44,16 @@ class ScriptStats:
         self.calls.clear()
         self.errors.clear()
 
+    def add(self, name: str, calls: int, usec: int, rejected: int, failed: int) -> None:
+        """Count calls of the command `name` in INFO commandstats."""
+        stat = self.calls.get(name)
+        if stat is None:
+            stat = self.calls[name] = [0, 0, 0, 0]
+        stat[0] += calls
+        stat[1] += usec
+        stat[2] += rejected
+        stat[3] += failed
+
 
 def install(runner) -> None:
     """Make `runner` run the scripting ops (raftcache.node.scripting.install() does it)."""
@@ -83,10 +93,11 @@ _RULES_KEY = b"script-effects/rules"
 _U64 = struct.Struct(">Q")
 
 
-def try_effects(txn, now_ms: int, run_script, out, stats: ScriptStats) -> bool:
-    """The leader's trial of a write script (node/scripting/effects.trial): True when `out`
-    (a ScriptEffects holding only tried_at) now holds its effects; `stats`, the run's own counters."""
-    return _runner is not None and _runner.try_effects(txn, now_ms, run_script, out, stats)
+def try_effects(txn, now_ms: int, run_script, out, stats: ScriptStats) -> int:
+    """The leader's trial of a write script (node/scripting/effects.trial): the size of `out`
+    (a ScriptEffects holding only tried_at and rules_index) when it now holds the script's
+    effects, else 0; `stats`, the run's own counters."""
+    return 0 if _runner is None else _runner.try_effects(txn, now_ms, run_script, out, stats)
 
 
 def apply_effects(ctx, op, effects) -> object:

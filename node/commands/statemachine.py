@@ -420,21 +420,22 @@ class StateMachine:
                 tried_at = self.applied_index
                 if tried_at < txn.old_log_indexes():
                     return   # records of a restored backup may carry this log's indexes yet
+                rules_index = scripting.rules_index(txn)   # (no script that qualifies can change it)
                 stats = scripting.ScriptStats()   # a script's counts, carried to every node by its effects
                 for trying in scripts:
                     command = trying.command
                     stats.reset()
                     ctx = self._context(txn, command.db, trying.now_ms, index, trying.seed, mode=command.eviction,
                                         version=trying.version, events=[], script_stats=stats)
-                    trying.effects.tried_at = tried_at
-                    tried = scripting.try_effects(
+                    effects = trying.effects
+                    effects.tried_at, effects.rules_index = tried_at, rules_index
+                    size = scripting.try_effects(
                         txn, trying.now_ms, lambda: run_in_undo_scope(txn, HANDLERS["eval"], ctx, command.eval),
-                        trying.effects, stats)
-                    size = trying.effects.ByteSize() if tried else 0
-                    self._qualified(command.eval, tried)
-                    if not tried or size > room_bytes:
+                        effects, stats)
+                    self._qualified(command.eval, size > 0)
+                    if not size or size > room_bytes:
                         trying.ClearField("effects")
-                        if tried:
+                        if size:
                             break   # the batch's effects are as large as it may carry
                         continue
                     room_bytes -= size

@@ -41,7 +41,7 @@ class _Runner:
         return _eval(ctx, op, read_only=False)
 
     @staticmethod
-    def try_effects(txn, now_ms: int, run_script, out, stats) -> bool:
+    def try_effects(txn, now_ms: int, run_script, out, stats) -> int:
         return effects.trial(txn, now_ms, run_script, out, stats)
 
     @staticmethod

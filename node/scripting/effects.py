@@ -80,6 +80,10 @@ class Recorder:
             self.qualifies = False
             return
         keys = self.keys
+        if spec.last_key == 1 and spec.first_key == 1:   # most: the key is the first argument
+            if len(argv) > 1 and (db, argv[1]) not in keys:
+                keys[(db, argv[1])] = self.txn.stored_header(db, argv[1])
+            return
         for key, _ in positional_keys(spec, argv):
             if (db, key) not in keys:
                 keys[(db, key)] = self.txn.stored_header(db, key)
@@ -97,12 +101,13 @@ class Recorder:
         self.qualifies = False
 
 
-def trial(txn, now_ms: int, run_script, effects: pb.ScriptEffects, stats) -> bool:
+def trial(txn, now_ms: int, run_script, effects: pb.ScriptEffects, stats) -> int:
     """Run the script (`run_script()`: the state machine's own apply of it at log index
     TRIAL_INDEX, in an undo scope of `txn`, at the entry's clock `now_ms`) and fill `effects`
-    (holding only tried_at) with what it did; False when it does not qualify (`effects` is then
-    to be cleared, and the script's writes are undone). `stats`: the run's own ScriptStats (what
-    its commands count in INFO, carried in the effects for every node to add).
+    (holding only tried_at and rules_index, the batch's) with what it did: their size in bytes,
+    or 0 when it does not qualify (`effects` is then to be cleared, and the script's writes are
+    undone). `stats`: the run's own ScriptStats (what its commands count in INFO, carried in the
+    effects for every node to add).
 
     The writes of a script that qualifies stay in `txn` for the next script's trial: they are
     stamped TRIAL_INDEX, which no record in the log carries, so a later script that names one
@@ -114,10 +119,10 @@ def trial(txn, now_ms: int, run_script, effects: pb.ScriptEffects, stats) -> boo
     txn.gone_noted = {}
     txn.watch_tracking(TRIAL_INDEX, now_ms)   # its deletions recorded for WATCH as apply records them
     txn.begin_undo()
-    qualified = False
+    qualified = 0
     try:
         result = run_script()
-        qualified = recorder.qualifies and _record(txn, recorder, result, effects, stats)
+        qualified = _record(txn, recorder, result, effects, stats) if recorder.qualifies else 0
         return qualified
     finally:
         runner.recorder = None
@@ -126,30 +131,31 @@ def trial(txn, now_ms: int, run_script, effects: pb.ScriptEffects, stats) -> boo
         txn.end_undo(rollback=not qualified)
 
 
-def _record(txn, recorder: Recorder, result, effects: pb.ScriptEffects, stats) -> bool:
-    """Fill `effects` with the trial's writes, guard, reply and counts; False when they cannot carry it."""
+def _record(txn, recorder: Recorder, result, effects: pb.ScriptEffects, stats) -> int:
+    """Fill `effects` with the trial's writes, guard, reply and counts: their size, or 0 when
+    they cannot carry it."""
     if isinstance(result, CommandError) or not _plain(result, 0):
-        return False
+        return 0
     keys = recorder.keys
     writes = effects.writes
     size = 0
     for db, key in txn.touched:
         before = keys.get((db, key))
         if before is None or (before and not is_string(before)):
-            return False   # a key it did not name, or a container it replaced or deleted
+            return 0   # a key it did not name, or a container it replaced or deleted
         record = txn.stored_record(db, key) or b""
         size += len(key) + len(record)
         if size > MAX_EFFECT_BYTES or (record and not is_string(record)):
-            return False
+            return 0
         writes.add(db=db, key=key, record=record, gone=txn.noted_gone(db, key))
     guard = effects.keys
     for (db, key), header in keys.items():
         guard.add(db=db, key=key, header=header)
     effects.growth = max(recorder.peak - recorder.start, 0)
-    effects.rules_index = rules_index(txn)
     commands.to_value(result, effects.reply)
     _count(stats, effects)
-    return effects.ByteSize() <= MAX_EFFECT_BYTES
+    size = effects.ByteSize()
+    return size if size <= MAX_EFFECT_BYTES else 0
 
 
 def _count(stats, effects: pb.ScriptEffects) -> None:
@@ -167,12 +173,7 @@ def _add_counts(stats, effects: pb.ScriptEffects) -> None:
     if stats is None:
         return
     for call in effects.calls:
-        stat = stats.calls.get(call.name)
-        if stat is None:
-            stat = stats.calls[call.name] = [0, 0, 0, 0]
-        stat[0] += call.calls
-        stat[1] += call.usec
-        stat[3] += call.failed
+        stats.add(call.name, call.calls, call.usec, 0, call.failed)
     for error in effects.errors:
         stats.errors[error.prefix] += error.count
         if stats.errors[error.prefix] <= 0:

@@ -488,15 +488,11 @@ class Engine:
             recorder.after(rejected)
         stats = run.ctx.script_stats
         if stats is not None:   # INFO commandstats (counters; no replicated state)
-            stat = stats.calls.get(spec.name)
-            if stat is None:
-                stat = stats.calls[spec.name] = [0, 0, 0, 0]
             if rejected:
-                stat[2] += 1
+                stats.add(spec.name, 0, 0, 1, 0)
             else:
-                stat[0] += 1
-                stat[1] += (time.perf_counter_ns() - started_ns) // 1000
-                stat[3] += isinstance(result, CommandError)
+                stats.add(spec.name, 1, (time.perf_counter_ns() - started_ns) // 1000, 0,
+                          isinstance(result, CommandError))
         if rejected:
             return self._counted(run, result.error)
         if isinstance(result, CommandError):
