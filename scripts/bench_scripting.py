@@ -2,7 +2,7 @@
 next to each server's own plain INCR.
 
 Usage: python scripts/bench_scripting.py [--requests 50000] [--clients 50] [--pipelines 1,16]
-           [--keyspace 10000] [--writes-to leader,follower]
+           [--keyspace 10000] [--writes-to leader,follower] [--rounds 3]
 
 Starts a three-node raftcache cluster and a redis-server primary with two replicas
 (scripts/benchrig.py: appendonly yes, everysec), loads the script
@@ -16,6 +16,12 @@ failed_calls + rejected_calls reported apart), p50 and p99, CPU µs per request 
 every process. Also per -P: raftcache's EVALSHA rate over its own INCR rate (the
 target is >= 0.5) and raftcache's over Redis's. Prints JSON; the load average
 before and after is in it (the machine may be shared).
+
+A shared machine's speed drifts by ±20 % within a minute, which one EVALSHA run
+followed by one INCR run takes for its ratio: --rounds runs the pair that many
+times, in turns (EVALSHA first, then INCR first), and the ratios are each round's;
+the summary gives every round's and their median, and each case the figures of its
+median round.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import hashlib
 import os
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 
@@ -68,6 +75,18 @@ def run_case(port: int, case: str, args, pipeline: int, requests: int, pids: dic
     }
 
 
+def median(values: list) -> float | None:
+    """The median of the figures measured (None when a round failed to give one)."""
+    known = [v for v in values if v is not None]
+    return round(statistics.median(known), 3) if known else None
+
+
+def median_round(runs: list[dict]) -> dict:
+    """Of one case's rounds, the run whose rate is the median (the lower one of an even count)."""
+    measured = sorted((run for run in runs if "ops_per_s" in run), key=lambda run: run["ops_per_s"])
+    return measured[(len(measured) - 1) // 2] if measured else runs[0]
+
+
 def script_load(port: int) -> None:
     out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port), "SCRIPT", "LOAD", SCRIPT],
                          capture_output=True, text=True, timeout=30).stdout.strip()
@@ -84,6 +103,7 @@ def main() -> int:
     parser.add_argument("--writes-to", type=bench_resp.writes_to, default=["leader", "follower"])
     parser.add_argument("--idle-timeout", type=float, default=30.0, help="longest idle wait before a case (s)")
     parser.add_argument("--case-timeout", type=float, default=300.0)
+    parser.add_argument("--rounds", type=int, default=3, help="EVALSHA/INCR pairs per -P and target, in turns")
     args = parser.parse_args()
     if not shutil.which("redis-benchmark") or not shutil.which("redis-server"):
         print("needs redis-benchmark and redis-server: apt-get install redis-tools redis-server", file=sys.stderr)
@@ -98,19 +118,26 @@ def main() -> int:
             n = args.requests * (4 if pipeline > 1 else 1)
             for target in args.writes_to:
                 port = nodes[target].redis_address[1]
-                figures = {case: {"raftcache": run_case(port, case, args, pipeline, n, rig.pids),
-                                  "redis": run_case(rig.redis.ports[0], case, args, pipeline, n, rig.pids)}
-                           for case in CASES}
-                for case, both in figures.items():
-                    name = f"{case} -P {pipeline} raftcache {target}"
-                    results["cases"][name] = {**both, "ratio": bench_resp.ratio(both["raftcache"], both["redis"])}
-                    print(f"{name}: raftcache {both['raftcache'].get('ops_per_s')} "
-                          f"redis {both['redis'].get('ops_per_s')}", file=sys.stderr, flush=True)
+                rounds = []
+                for turn in range(args.rounds):
+                    order = list(CASES) if turn % 2 == 0 else list(reversed(CASES))
+                    rounds.append({case: {"raftcache": run_case(port, case, args, pipeline, n, rig.pids),
+                                          "redis": run_case(rig.redis.ports[0], case, args, pipeline, n, rig.pids)}
+                                   for case in order})
+                    print(f"-P {pipeline} {target} round {turn + 1}: " + ", ".join(
+                        f"{case} raftcache {rounds[-1][case]['raftcache'].get('ops_per_s')} redis "
+                        f"{rounds[-1][case]['redis'].get('ops_per_s')}" for case in CASES), file=sys.stderr, flush=True)
+                for case in CASES:
+                    both = {server: median_round([r[case][server] for r in rounds]) for server in ("raftcache", "redis")}
+                    results["cases"][f"{case} -P {pipeline} raftcache {target}"] = {
+                        **both, "ratio": bench_resp.ratio(both["raftcache"], both["redis"]),
+                        "rounds_ops_per_s": {server: [r[case][server].get("ops_per_s") for r in rounds]
+                                             for server in ("raftcache", "redis")}}
+                over_incr = [bench_resp.ratio(r["EVALSHA"]["raftcache"], r["INCR"]["raftcache"]) for r in rounds]
+                over_redis = [bench_resp.ratio(r["EVALSHA"]["raftcache"], r["EVALSHA"]["redis"]) for r in rounds]
                 results["summary"][f"-P {pipeline} raftcache {target}"] = {
-                    "evalsha_over_incr": bench_resp.ratio(figures["EVALSHA"]["raftcache"], figures["INCR"]["raftcache"]),
-                    "target": 0.5,
-                    "raftcache_over_redis_evalsha": bench_resp.ratio(figures["EVALSHA"]["raftcache"],
-                                                                     figures["EVALSHA"]["redis"]),
+                    "evalsha_over_incr": median(over_incr), "target": 0.5, "rounds": over_incr,
+                    "raftcache_over_redis_evalsha": median(over_redis),
                 }
         rig.report(results)
     return 0

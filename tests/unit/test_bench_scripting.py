@@ -18,3 +18,17 @@ def test_evalsha_case_sends_the_loaded_script_over_random_keys():
 def test_incr_case_is_redis_benchmarks_own():
     argv = bench_scripting.benchmark_argv(7000, "INCR", 50, 1, 1000, 10_000)
     assert argv[-2:] == ["-t", "incr"] and "--csv" in argv
+
+
+def test_the_ratio_is_the_median_of_the_rounds_and_a_failed_round_is_left_out():
+    assert bench_scripting.median([0.46, 0.56, 0.55]) == 0.55
+    assert bench_scripting.median([0.5, None, 0.6]) == 0.55
+    assert bench_scripting.median([None]) is None
+
+
+def test_a_case_reports_the_run_of_its_median_round():
+    runs = [{"ops_per_s": 3000, "p50_ms": 1}, {"error": "timeout"}, {"ops_per_s": 2000, "p50_ms": 2},
+            {"ops_per_s": 4000, "p50_ms": 3}]
+    assert bench_scripting.median_round(runs)["ops_per_s"] == 3000
+    assert bench_scripting.median_round(runs[:2])["ops_per_s"] == 3000
+    assert bench_scripting.median_round([{"error": "timeout"}]) == {"error": "timeout"}
