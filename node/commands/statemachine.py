@@ -73,6 +73,11 @@ UNQUALIFIED_RETRY = 64
 UNQUALIFIED_KEPT = 1024
 
 
+def _script_key(op: pb.Eval) -> object:
+    """What the leader remembers a script's trials by (_worth_trying): its sha, or its body's hash."""
+    return op.sha or hash(op.body)
+
+
 #: Handler modules, merged in this order (later ones win: memcache_ops wraps set/append).
 HANDLER_MODULES = (strings, bits, hyperloglog, hashes, lists, sets, zsets, geo, streams, stream_groups, transactions,
                    eviction, memcache_ops, pubsub_ops, sort, dump_restore, scripting)
@@ -456,7 +461,7 @@ class StateMachine:
         """Whether to try this script: a script that did not qualify UNQUALIFIED_SKIP times in a
         row (it touches a hash, a list…) is tried again only once in UNQUALIFIED_RETRY: its trial
         would be a second run of it on this node for nothing."""
-        key = op.sha or hash(op.body)
+        key = _script_key(op)
         misses = self._unqualified.get(key, 0)
         if misses < UNQUALIFIED_SKIP:
             return True
@@ -464,7 +469,7 @@ class StateMachine:
         return misses % UNQUALIFIED_RETRY == 0
 
     def _qualified(self, op: pb.Eval, tried: bool) -> None:
-        key = op.sha or hash(op.body)
+        key = _script_key(op)
         if tried:
             self._unqualified.pop(key, None)
             return

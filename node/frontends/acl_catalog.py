@@ -125,10 +125,13 @@ def positional_keys(spec: Spec, args: list[bytes]) -> list:
     """The arguments at the command's key positions (Redis's first/last/step range) as keys of
     access 0 (any pattern of the user's must match): the keys of a command with no Command to
     read them from, or whose arguments do not parse (Redis checks the ACL before them)."""
-    if spec.first_key <= 0 or len(args) <= spec.first_key:
+    first = spec.first_key
+    if first <= 0 or len(args) <= first:
         return []
+    if spec.last_key == first:   # most commands: one key (a script's every call asks)
+        return [(args[first], 0)]
     last = min(spec.last_key if spec.last_key >= 0 else len(args) + spec.last_key, len(args) - 1)
-    return [(args[i], 0) for i in range(spec.first_key, last + 1, max(spec.step, 1))]
+    return [(args[i], 0) for i in range(first, last + 1, max(spec.step, 1))]
 
 
 #: Pub/sub commands -> whether the channels they name are patterns (PSUBSCRIBE: a pattern must

@@ -80,10 +80,6 @@ class Recorder:
             self.qualifies = False
             return
         keys = self.keys
-        if spec.last_key == 1 and spec.first_key == 1:   # most: the key is the first argument
-            if len(argv) > 1 and (db, argv[1]) not in keys:
-                keys[(db, argv[1])] = self.txn.stored_header(db, argv[1])
-            return
         for key, _ in positional_keys(spec, argv):
             if (db, key) not in keys:
                 keys[(db, key)] = self.txn.stored_header(db, key)

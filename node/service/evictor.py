@@ -109,8 +109,8 @@ def estimate_growth(command: pb.Command, max_value_bytes: int = 1 << 62) -> int:
     if name is None or name in _NO_GROWTH or name in commands.READ_COMMANDS:
         return 0
     op = getattr(command, name)
-    if name == "eval":   # the general bound below, without ListFields (a script is sent often)
-        return 2 * command.ByteSize() + _ELEMENT_BYTES * (len(op.keys) + len(op.args)) + record_bytes(b"", 0)
+    if name == "eval":   # its repeated fields known: no ListFields (a script is sent often)
+        return _general_bound(command, len(op.keys) + len(op.args))
     if name in ("mset", "mset_nx"):
         return sum(record_bytes(p.key, len(p.value)) for p in op.pairs)
     if name == "append":
@@ -125,7 +125,12 @@ def estimate_growth(command: pb.Command, max_value_bytes: int = 1 << 62) -> int:
         if not all(bits.bitfield_op_ok(o, max_value_bytes) for o in op.ops):
             return 0   # apply refuses the whole command, GETs' faults included
         return _edit_growth(op.key, edit_size(name, op), max_value_bytes)
-    elements = sum(len(value) for field, value in op.ListFields() if field.is_repeated)
+    return _general_bound(command, sum(len(value) for field, value in op.ListFields() if field.is_repeated))
+
+
+def _general_bound(command: pb.Command, elements: int) -> int:
+    """The growth bound of a command without a rule of its own: twice its size, plus a record's
+    and each of its `elements`' overhead."""
     return 2 * command.ByteSize() + _ELEMENT_BYTES * elements + record_bytes(b"", 0)
 
 

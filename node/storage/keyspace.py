@@ -1371,10 +1371,9 @@ class Keyspace:
             raw = txn.get(_APPLIED, db=self._meta)
             counted = txn.get(_EXPIRES_COUNTED, db=self._meta) is not None
             used = txn.get(_USED, db=self._meta)
-            old_indexes = txn.get(_OLD_LOG_INDEXES, db=self._meta) or txn.get(_RESTORED_FROM, db=self._meta)
-        #: ReadTxn.old_log_indexes (written once, by rebase_copy, before any node opens the copy,
-        #: and carried by snapshots).
-        self.old_log_indexes = 0 if old_indexes is None else _U64.unpack(old_indexes)[0]
+            #: ReadTxn.old_log_indexes (written once, by rebase_copy, before any node opens the
+            #: copy, and carried by snapshots).
+            self.old_log_indexes = _stored_old_log_indexes(txn, self._meta)
         self._applied_index = 0 if raw is None else _U64.unpack(raw)[0]
         self.used_bytes = 0 if used is None else _U64.unpack(used)[0]
         if not counted:
@@ -1678,6 +1677,12 @@ def check_items(path: str) -> int:
     return sum(found.values())
 
 
+def _stored_old_log_indexes(txn, meta) -> int:
+    """The meta table's old_log_indexes_upto, else its restored_from_index (0: neither)."""
+    raw = txn.get(_OLD_LOG_INDEXES, db=meta) or txn.get(_RESTORED_FROM, db=meta)
+    return 0 if raw is None else _U64.unpack(raw)[0]
+
+
 def rebase_copy(path: str) -> int:
     """Prepare a copy made by `copy_to` to seed a node of a NEW cluster (a restore).
 
@@ -1695,9 +1700,9 @@ def rebase_copy(path: str) -> int:
             meta = env.open_db(b"meta", txn=txn, create=False)
             raw = txn.get(_APPLIED, db=meta)
             old = 0 if raw is None else _U64.unpack(raw)[0]
-            older = txn.get(_OLD_LOG_INDEXES, db=meta) or txn.get(_RESTORED_FROM, db=meta)
+            older = _stored_old_log_indexes(txn, meta)
             txn.put(_RESTORED_FROM, _U64.pack(old), db=meta)
-            txn.put(_OLD_LOG_INDEXES, _U64.pack(max(old, 0 if older is None else _U64.unpack(older)[0])), db=meta)
+            txn.put(_OLD_LOG_INDEXES, _U64.pack(max(old, older)), db=meta)
             txn.put(_APPLIED, _U64.pack(0), db=meta)
         env.sync(True)
     finally:
