@@ -160,6 +160,7 @@ class Sample(NamedTuple):
 
 _VALUE_TYPES = {t.value: t for t in ValueType}
 _STRING = int(ValueType.STRING)
+_HASH_TYPE = int(ValueType.HASH)
 _HEADER_SIZE = _HEADER.size
 
 
@@ -802,7 +803,8 @@ class WriteTxn(ReadTxn):
         return self._counts[db]
 
     def _adjust(self, db: int, keys: int, size: int) -> None:
-        self._counts[db] = self._count(db) + keys
+        counts = self._counts
+        counts[db] = (counts[db] if db in counts else self._count(db)) + keys
         self._used += size
         self._used_dirty = True
 
@@ -846,12 +848,14 @@ class WriteTxn(ReadTxn):
     def _put_raw(self, db: int, key: bytes, raw: bytes, deadline: int, keep_items: bool = False) -> None:
         dkey = _data_key(db, key)
         old = self._txn.get(dkey, db=self._ks._data)
-        keys, size = 1, record_bytes(key, len(raw) - _HEADER.size)
+        keys, size = 1, record_bytes(key, len(raw) - _HEADER_SIZE)
         expiring = 1 if deadline else 0
         old_cid = 0
         indexed = False   # the expiry index already holds (deadline, key)
+        hashes = raw[0] & _TYPE_MASK == _HASH_TYPE   # (only a hash has field deadlines to index)
         if old is not None:
             old_type, old_deadline, _, old_flags = _HEADER.unpack_from(old)
+            hashes = hashes or old_type & _TYPE_MASK == _HASH_TYPE
             if not keep_items:
                 old_cid = _itemized_id(old, old_type, old_flags)
             if old_deadline:
@@ -877,7 +881,8 @@ class WriteTxn(ReadTxn):
             self._drop_items(old_cid)  # the key now holds another value
         if deadline and not indexed:
             self._txn.put(_expiry_key(deadline, db, key), b"", db=self._ks._expiry)
-        self._index_fields(db, key, _field_bound(old), _field_bound(raw))
+        if hashes:
+            self._index_fields(db, key, _field_bound(old), _field_bound(raw))
         self._adjust(db, keys, size)
 
     def _index_fields(self, db: int, key: bytes, old_bound: int, new_bound: int) -> None:
