@@ -43,7 +43,7 @@ def _fields_of(part: str):
 
 @_fields_of("keyspace")
 class KeyspaceConfig:
-    """The keyspace and its limits (node/storage/keyspace.py, node/commands/statemachine.py)."""
+    """The keyspace and its limits (node/storage/keyspace/, node/commands/statemachine.py)."""
 
     def effective_map_size(self) -> int:
         if self.map_size_bytes:

@@ -139,7 +139,7 @@ _VALUE_CHECKED = frozenset({"set", "append", "set_range", "mset", "mset_nx"})
 _SPECS_MAX = 1024
 _NOT_IN_SCRIPTS = frozenset({"eval", "eval_ro", "script_load", "script_flush", "function_load", "function_delete",
                              "function_flush", "function_restore", "transaction", "evict"})
-#: What an undo scope cannot undo (node/storage/keyspace.py): only scripts that name them run
+#: What an undo scope cannot undo (node/storage/keyspace/): only scripts that name them run
 #: in a savepoint (node/scripting/store.may_flush).
 _UNDO_REFUSES = (pb.FlushAll, pb.FlushDb, pb.SwapDb)
 _INT64_MIN = -(1 << 63)

@@ -2,7 +2,7 @@
 
 A hash, set, list or sorted set of up to INLINE_MAX elements is one record
 whose value encodes them all (as Redis keeps small containers in a listpack).
-Past INLINE_MAX it is itemized (node/storage/keyspace.py): the record holds a
+Past INLINE_MAX it is itemized (node/storage/keyspace/): the record holds a
 container id and the element count and each element is its own item record,
 so a write touches O(1) records instead of the whole value. A container is
 never converted back. The subclasses — node/storage/itemmap.py (hashes, sets),

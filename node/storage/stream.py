@@ -1,6 +1,6 @@
 """A stream: its entries, nodes and consumer groups as item records of one container.
 
-A stream is a STREAM record, always itemized (node/storage/keyspace.py): its
+A stream is a STREAM record, always itemized (node/storage/keyspace/): its
 value is the stream's header and every piece of it is its own item record
 under the container id, so XADD, XDEL, XACK, a group read or a claim touch
 O(1) records (O(log n) each) whatever the length:

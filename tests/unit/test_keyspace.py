@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from raftcache.node.storage import keyspace as keyspace_mod
+from raftcache.node.storage.keyspace import layout
 from raftcache.node.config import KeyspaceConfig
 from raftcache.node.storage import glob as glob_mod
 from raftcache.node.storage.glob import glob_match
@@ -342,7 +342,7 @@ def test_a_reads_scan_sees_the_reads_snapshot_after_a_commit(ks):
 
 
 def test_scan_never_ends_a_batch_inside_one_hash_value(ks, monkeypatch):
-    monkeypatch.setattr(keyspace_mod, "key_hash", lambda key: 7 if key.startswith(b"c") else 9)
+    monkeypatch.setattr(layout, "key_hash", lambda key: 7 if key.startswith(b"c") else 9)
     with ks.writer(1) as w:
         for i in range(5):
             w.put(0, b"c%d" % i, Record(S, b"", 0, 1))
@@ -630,7 +630,7 @@ def test_expiring_keys_are_counted_per_database(ks, config):
         w.put(2, b"x", Record(S, b"v", 5000, 4))
         w.put(2, b"y", Record(S, b"v", 6000, 4))
     with ks._env.begin(write=True) as txn:  # as a keyspace written by an older version
-        for name in (keyspace_mod._EXPIRES + b"\x00\x02", keyspace_mod._EXPIRES_COUNTED):
+        for name in (layout._EXPIRES + b"\x00\x02", layout._EXPIRES_COUNTED):
             txn.delete(name, db=ks._meta)
     ks.close()
     reopened = Keyspace(config)
@@ -678,7 +678,7 @@ def test_reads_together_share_one_transaction_until_something_is_applied(ks):
 def test_a_run_of_container_items_never_crosses_into_another_container(ks):
     """ReadTxn.item_values (LRANGE's consecutive elements, read by the cursor in C) and items():
     a run that reaches past its container, or past the last key, keeps only its own items."""
-    u64 = keyspace_mod._U64.pack
+    u64 = layout._U64.pack
     with ks.writer(1) as txn:
         for cid in (5, 6):
             for i in range(10):

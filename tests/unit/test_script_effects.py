@@ -311,7 +311,7 @@ def test_watch_deletion_records_alike_with_a_small_bound(trio, monkeypatch):
     """A script deletes a key an earlier script of its batch deleted in the trial: its own deletion
     is recorded (and the bound of the deletion records checked) as running it would."""
     trio.apply([cmd("SET", "k", "v")], trial=False)
-    monkeypatch.setattr(keyspace, "GONE_LIMIT", 1)
+    monkeypatch.setattr(keyspace.writing, "GONE_LIMIT", 1)
     first = trio.entry(cmd("EVAL", "return redis.call('DEL', KEYS[1])", 1, "k"))
     second = trio.entry(cmd("EVAL", "redis.call('SET', KEYS[1], 'x') redis.call('DEL', KEYS[1]) "
                             "return redis.call('SET', KEYS[1], 'y')", 1, "k"))

@@ -1,5 +1,5 @@
 """WATCH at apply (node/commands/transactions.py, the `gone` table of
-node/storage/keyspace.py): from log version 6 any change of a watched key
+node/storage/keyspace/): from log version 6 any change of a watched key
 between WATCH and EXEC aborts EXEC, as in Redis — writes (the client's own
 too), EXPIRE/PERSIST, deletions, expiry, eviction, FLUSHDB/FLUSHALL, SWAPDB,
 RENAME into it — while a key nobody touched, or a stale key only deleted,
@@ -182,7 +182,7 @@ def test_rename_into_a_watched_key_aborts(node):
 
 
 def test_the_gone_table_is_bounded_and_old_watches_of_absent_keys_abort(node, monkeypatch):
-    monkeypatch.setattr(keyspace, "GONE_LIMIT", 3)
+    monkeypatch.setattr(keyspace.writing, "GONE_LIMIT", 3)
     w = watch(node, b"never")
     for i in range(5):
         put(node, b"k%d" % i)
