@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import zlib
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import lmdb
 
@@ -37,14 +37,11 @@ from raftcache.node.storage.keyspace.layout import (
     _sample,
 )
 
-if TYPE_CHECKING:
-    from raftcache.node.storage.keyspace.environment import Keyspace
-
 
 class ReadTxn:
     """A consistent read view of the keyspace. Valid only inside `Keyspace.reader()`."""
 
-    def __init__(self, keyspace: "Keyspace", txn: lmdb.Transaction):
+    def __init__(self, keyspace, txn: lmdb.Transaction):   # keyspace: the Keyspace (environment.py) that made it
         self._ks = keyspace
         self._txn = txn
         #: What was read so far (what a script's reads cost: its budget, node/scripting/engine.py):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Container
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import lmdb
 
@@ -50,9 +50,6 @@ from raftcache.node.storage.keyspace.reading import (
     _live,
 )
 
-if TYPE_CHECKING:
-    from raftcache.node.storage.keyspace.environment import Keyspace
-
 class WriteTxn(ReadTxn):
     """The one write transaction of an apply. Valid only inside `Keyspace.writer()`.
 
@@ -60,7 +57,7 @@ class WriteTxn(ReadTxn):
     with every put/delete; the counters are written when the writer commits.
     """
 
-    def __init__(self, keyspace: "Keyspace", txn: lmdb.Transaction):
+    def __init__(self, keyspace, txn: lmdb.Transaction):   # keyspace: the Keyspace (environment.py) that made it
         super().__init__(keyspace, txn)
         self._counts: dict[int, int] = {}
         self._expiring: dict[int, int] = {}
