@@ -94,3 +94,19 @@ def test_a_script_applied_under_log_version_8_does_not_know_the_field_expiration
             assert isinstance(result, commands.CommandError) and want in result.message, result
         else:
             assert result == [1]
+
+
+def test_the_field_index_follows_a_hash_overwritten_by_a_string_or_renamed_onto_one(node):
+    """A put replacing a hash that has field deadlines drops its `fexpiry` entry, and one
+    putting such a hash where a string was adds it (the put skips the index only when
+    neither record is a hash)."""
+    _hset(node, b"h", {b"a": b"1"})
+    _expire_at(node, b"h", NOW + 10, b"a")
+    node.run(set=pb.Set(key=b"h", value=b"s"))
+    assert _due(node, 1 << 47) == [], "SET replaced the hash: nothing of it is due"
+    _hset(node, b"g", {b"a": b"1"})
+    _expire_at(node, b"g", NOW + 10, b"a")
+    node.run(set=pb.Set(key=b"s", value=b"x"))
+    node.run(rename=pb.Rename(key=b"g", new_key=b"s"))
+    assert _due(node, NOW + 10) == [(0, b"s")] and _due(node, NOW + 9) == []
+    assert node.read(now_ms=NOW + 9, hget=pb.HGet(key=b"s", field=b"a")) == b"1"
