@@ -135,7 +135,7 @@ def check_linearizable(ops: list[dict], model=None, max_steps: int | None = None
     if n == 0:
         return {"result": "yes", "steps": 0, "ops": 0}
     if max_steps is None:
-        max_steps = max(2_000_000, 200 * n)
+        max_steps = max(2_000_000, 1000 * n)   # the time budget is the real bound: a step costs ~1 µs
     # Events: (time, kind, op) with calls (kind 0) before returns (kind 1) at
     # equal times, which treats touching operations as concurrent (lenient).
     events = []
