@@ -202,24 +202,18 @@ class ReadTxn:
 
     def expired(self, now_ms: int, limit: int) -> list[tuple[int, bytes]]:
         """Up to `limit` (db, key) whose deadline is <= now_ms, earliest first."""
-        out: list[tuple[int, bytes]] = []
-        if limit <= 0 or now_ms <= 0:
-            return out
-        with self._txn.cursor(db=self._ks._expiry) as cur:
-            if not cur.first():
-                return out
-            for ekey in cur.iternext(keys=True, values=False):
-                if _U64.unpack_from(ekey)[0] > now_ms or len(out) >= limit:
-                    break
-                out.append((_U16.unpack_from(ekey, 8)[0], ekey[10:]))
-        return out
+        return self._due(self._ks._expiry, now_ms, limit)
 
     def fields_expiring(self, now_ms: int, limit: int) -> list[tuple[int, bytes]]:
         """Up to `limit` (db, key) of hashes whose field-deadline bound is <= now_ms, earliest first."""
+        return self._due(self._ks._fexpiry, now_ms, limit)
+
+    def _due(self, index, now_ms: int, limit: int) -> list[tuple[int, bytes]]:
+        """The first `limit` (db, key) of a deadline index (`expiry` or `fexpiry`) due at now_ms."""
         out: list[tuple[int, bytes]] = []
         if limit <= 0 or now_ms <= 0:
             return out
-        with self._txn.cursor(db=self._ks._fexpiry) as cur:
+        with self._txn.cursor(db=index) as cur:
             if not cur.first():
                 return out
             for ekey in cur.iternext(keys=True, values=False):
