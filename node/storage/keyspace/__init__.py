@@ -6,9 +6,11 @@ snapshot file format (a compacted LMDB image), in five modules: layout (the
 byte layouts below, the record types, sizes), reading (ReadTxn), writing
 (WriteTxn: counters, deadline indexes, undo scopes, savepoints), environment
 (Keyspace: the environment, its reader and writer, swaps and copies) and
-copies (a copy read or rewritten offline). Import from the package. It knows nothing of
-commands, Raft, sockets or clocks: every time it sees is a `now_ms` handed
-in by the caller, so the state machine above it stays deterministic.
+copies (a copy read or rewritten offline). Import from the package.
+
+It knows nothing of commands, Raft, sockets or clocks: every time it sees is
+a `now_ms` handed in by the caller, so the state machine above it stays
+deterministic.
 
 Layout (all integers big-endian):
 

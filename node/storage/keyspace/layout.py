@@ -31,14 +31,15 @@ _EXPIRES = b"expires/"                   # + db: how many of its keys have a dea
 _EXPIRES_COUNTED = b"expires_counted"     # set once the expires/ counters exist (older data: counted at open)
 _TABLE = b"t/"
 _NEXT_CONTAINER_ID = b"next_container_id"
-_RESTORED_FROM = b"restored_from_index"
+_RESTORED_FROM = b"restored_from_index"   # set by rebase_copy: the backup's applied index
 #: The highest log index a record may carry from an earlier cluster's log (a backup seeding a
 #: cluster itself seeded from a backup keeps the older one's indexes too); absent: restored_from_index.
 _OLD_LOG_INDEXES = b"old_log_indexes_upto"
 _WATCH_FLOOR = b"watch_floor"
 _FLUSHED = b"flushed/"                    # + db: the newest record index its flushes (and quiet evictions) removed
-#: Most entries of the `gone` table; reaching it empties the table and raises the watch floor.
-GONE_LIMIT = 100_000   # set by rebase_copy: the backup's applied index
+#: Most entries of the `gone` table; reaching it empties the table and raises the watch floor
+#: (read by writing.py, where a test patches it).
+GONE_LIMIT = 100_000
 _SNAPSHOT_FILE = "data.mdb"
 
 
@@ -65,7 +66,7 @@ _TYPE_MASK = (1 << _STATE_SHIFT) - 1
 ITEM_OVERHEAD_BYTES = 16
 _CONTAINER = struct.Struct(">QQ")     # container id, element count
 #: Record.flags of a hash whose fields may have deadlines: its value ends with the
-#: u64 field-deadline bound indexed in `fexpiry` (see the module docstring).
+#: u64 field-deadline bound indexed in `fexpiry` (see the package docstring).
 FIELD_TTLS = 2
 
 

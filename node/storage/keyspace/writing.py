@@ -84,7 +84,7 @@ class WriteTxn(ReadTxn):
 
     def watch_tracking(self, index: int, now_ms: int) -> None:
         """Track deletions and flushes for WATCH while applying the entry at `index`
-        (log semantics version 6 on; see the module docstring)."""
+        (log semantics version 6 on; see the package docstring)."""
         if self._tracking is None and self.watch_floor() is None:
             self._txn.put(_WATCH_FLOOR, _U64.pack(index), db=self._ks._meta)
         self._tracking = (index, now_ms)
@@ -389,7 +389,7 @@ class WriteTxn(ReadTxn):
         self._used = 0
         self._used_dirty = True
 
-    # -- container items (see the module docstring; callers keep the record's count)
+    # -- container items (see the package docstring; callers keep the record's count)
     def new_container_id(self) -> int:
         """A container id never used before in this keyspace (the same on every replica)."""
         raw = self._txn.get(_NEXT_CONTAINER_ID, db=self._ks._meta)
