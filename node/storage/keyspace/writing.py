@@ -149,8 +149,7 @@ class WriteTxn(ReadTxn):
         return self._counts[db]
 
     def _adjust(self, db: int, keys: int, size: int) -> None:
-        counts = self._counts
-        counts[db] = (counts[db] if db in counts else self._count(db)) + keys
+        self._counts[db] = self._count(db) + keys
         self._used += size
         self._used_dirty = True
 
