@@ -32,7 +32,7 @@ def _keys_and_args(args, first: int, bad_numkeys: str = "ERR value is not an int
 
 
 def _no_writes(body: bytes) -> bool:
-    """Whether an EVAL body's shebang declares `no-writes` (node/scripting/engine.py reads it again)."""
+    """Whether an EVAL body's shebang declares `no-writes` (node/scripting/scripts.py reads it again)."""
     if not body.startswith(b"#!lua"):
         return False
     line = body.partition(b"\n")[0]

@@ -4,7 +4,7 @@ state machine (node/commands/scripting.py dispatches to the functions here once
 
 Modules: sandbox.py (the Lua 5.1 runtime, its read-only environment, the instruction
 budget), lualibs.py (bit, cjson, cmsgpack, struct), engine.py (a script run and
-redis.call), effects.py (a write script run once by the leader, its writes logged),
+redis.call), scripts.py (EVAL / EVALSHA: a body to its run), effects.py (a write script run once by the leader, its writes logged),
 functions.py (FUNCTION libraries, FCALL), store.py (scripts and libraries in the keyspace's
 meta table); node/commands/script_read_cache.py keeps the scripts a
 node ran as reads. docs/scripting.md is the user's page.
@@ -15,14 +15,14 @@ from __future__ import annotations
 from raftcache.node import commands
 from raftcache.node.commands import scripting as _ops
 from raftcache.node.commands import script_read_cache as read_cache
-from raftcache.node.scripting import effects, engine, functions, sandbox, store
+from raftcache.node.scripting import effects, engine, functions, sandbox, scripts, store
 
 
 def _eval(ctx, op, read_only: bool):
     """EVAL / EVALSHA, or FCALL when the op names a function."""
     if op.function:
         return functions.fcall(ctx, op, read_only)
-    return engine.eval_script(ctx, op, read_only)
+    return scripts.eval_script(ctx, op, read_only)
 
 
 class _Runner:
@@ -54,7 +54,7 @@ class _Runner:
 
     @staticmethod
     def script_load(ctx, op):
-        chunk, error = engine.compile_script(engine.Engine.for_thread(), op.body, ctx)
+        chunk, error = scripts.compile_script(engine.Engine.for_thread(), op.body, ctx)
         if chunk is None:
             return error   # as Redis: a script that does not compile is not stored
         sha = engine.sha1hex(op.body)

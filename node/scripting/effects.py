@@ -43,7 +43,7 @@ from raftcache.node import commands
 from raftcache.node.commands.scripting import FALLBACK, TRIAL_INDEX, rules_index
 from raftcache.node.errors import CommandError
 from raftcache.node.frontends.acl_catalog import positional_keys
-from raftcache.node.scripting import engine, store
+from raftcache.node.scripting import engine, scripts, store
 from raftcache.node.storage.keyspace import is_string
 from raftcache.proto import commands_pb2 as pb
 
@@ -189,7 +189,7 @@ def apply(ctx, op: pb.Eval, effects: pb.ScriptEffects) -> object:
             return FALLBACK
     if txn.would_exceed(effects.growth) or effects.tried_at < txn.old_log_indexes():
         return FALLBACK   # (before a restored backup's last index, one index may name two records)
-    engine.cache_script(ctx, sha, op.body or None)   # as the run would have
+    scripts.cache_script(ctx, sha, op.body or None)   # as the run would have
     index = ctx.index
     for write in effects.writes:
         if write.record:

@@ -277,7 +277,7 @@ function M.run_chunk(steps, chunk, redis, keys, argv)
   return finish(pcall(chunk))
 end
 -- run_chunk with KEYS and ARGV given as values (nkeys keys, then the arguments): one call
--- from Python instead of building two tables there first (few values only: see engine.py).
+-- from Python instead of building two tables there first (few values only: see scripts.py).
 function M.run_chunk_values(steps, chunk, redis, nkeys, ...)
   local keys, argv = {}, {}
   for i = 1, nkeys do keys[i] = (select(i, ...)) end

@@ -19,7 +19,7 @@ import pytest
 from raftcache.node import commands, scripting
 from raftcache.node.commands import Status, script_read_cache
 from raftcache.node.errors import CommandError, Reason
-from raftcache.node.scripting import engine
+from raftcache.node.scripting import engine, scripts
 from raftcache.node.storage import rdb
 from raftcache.proto import commands_pb2 as pb
 from tests.unit.test_statemachine import Node
@@ -265,7 +265,7 @@ def test_evalsha_after_script_flush_in_the_same_transaction_finds_no_script(node
     assert node.run(eval=pb.Eval(sha=sha, keys=[b"k"])).message.startswith("NOSCRIPT")
 
 
-@pytest.mark.parametrize("count", [0, 1, engine.VALUES_MAX, engine.VALUES_MAX + 1, 300])
+@pytest.mark.parametrize("count", [0, 1, scripts.VALUES_MAX, scripts.VALUES_MAX + 1, 300])
 def test_keys_and_argv_reach_the_script_whatever_their_number(node, count):
     keys = [f"k{i}" for i in range(count // 2)]
     args = [f"a{i}" for i in range(count - len(keys))]
