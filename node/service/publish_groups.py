@@ -1,6 +1,6 @@
 """The leader's grouping of PUBLISHes: consecutive PUBLISHes of one group commit as one entry.
 
-A group commit (Service._flush_batch: the writes proposed in one event-loop
+A group commit (node/service/group_commit.py: the writes proposed in one event-loop
 turn, one Raft entry) holds one LogEntry per write. A pipeline of PUBLISHes
 would cost every node one entry to decode and apply per message; from log
 semantics version 9 on, each run of two or more consecutive PUBLISH /

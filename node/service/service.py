@@ -3,14 +3,13 @@
 Front ends do not call it directly: a connection's Session runs its commands
 here (execute; the fast paths read_now, start_read, get_now and start_write),
 and the leader serves a follower's forwarded requests with execute_forwarded.
-Owns the leader check, forwarding writes to the leader, stamping entries
-(the leader's clock, relative TTLs made absolute, a random seed), proposing
-through the Replicator and waiting for apply. Reads at every level go
-through node/service/reads.py (ReadIndex, lease, bounded proofs) and are
-served from the local copy. Writes proposed in one event-loop turn are
-group-committed as one LogBatch (its consecutive PUBLISHes as one entry:
-node/service/publish_groups.py). Also runs the leader-only active-expiry
-loop, which proposes deletions.
+Owns the leader check, forwarding writes to the leader and waiting for
+apply; the leader's writes are stamped, group-committed (those of one
+event-loop turn as one LogBatch) and proposed through the Replicator by
+node/service/group_commit.py. Reads at every level go through
+node/service/reads.py (ReadIndex, lease, bounded proofs) and are served from
+the local copy. Also runs the leader-only active-expiry loop, which proposes
+deletions.
 
 Read-your-writes per connection: every write returns its index; the session
 keeps the highest as the connection's *floor* and passes it with each
@@ -35,7 +34,6 @@ import collections
 import functools
 import logging
 import random
-import time
 from typing import Callable, Protocol
 
 from raftcache.commandkeys import command_keys
@@ -55,35 +53,19 @@ from raftcache.node.errors import (
 from raftcache.node.commands import acl, slot_migration
 from raftcache.node.service.access import AccessTable
 from raftcache.node.service.diagnostics import Diagnostics, log_lines
-from raftcache.node.service.evictor import EVICTION_INTERVAL_S, Evictor, edit_size, estimate_growth
-from raftcache.node.storage.keyspace import record_bytes
+from raftcache.node.service.evictor import EVICTION_INTERVAL_S, Evictor
+from raftcache.node.service.group_commit import MAX_BATCH_ENTRIES, GroupCommit, wall_ms
 from raftcache.node.service.identity import Identity
 from raftcache.node.service.forwarding import WriteCoalescer
 from raftcache.node.service.opstats import OpStats
-from raftcache.node.service import publish_groups
 from raftcache.node.service.pubsub import Hub
 from raftcache.node.service.reads import Reads
 from raftcache.node.service.tracking import Tracker
-from raftcache.node.service.waiters import AppliedWatcher, Completions, settle, settle_batch
+from raftcache.node.service.waiters import AppliedWatcher, Completions
 from raftcache.proto import commands_pb2 as pb
 
 log = logging.getLogger(__name__)
 
-#: Most writes grouped into one Raft entry (one LogBatch).
-MAX_BATCH_ENTRIES = 256
-#: …and at most about this many bytes of commands (a large value goes alone).
-MAX_BATCH_BYTES = 1 << 20
-#: …and string edits of at most about this many stored bytes: SETBIT, SETRANGE, APPEND and
-#: BITFIELD write their string again whole (~0.7-1 ms per MB on every replica), and a node
-#: applies a log entry whole between two heartbeats, yielding only between entries
-#: (node/raft/loop_driver.py): a pipeline of 100 SETBITs on a 16 MB bitmap was one entry of
-#: seconds, and elections; now four to an entry, ~65 ms. Not much less: each entry's commit
-#: writes the strings it edited once more (~25 ms for 16 MB).
-MAX_BATCH_EDIT_BYTES = 64 << 20
-#: The ops whose apply writes their string again whole (MAX_BATCH_EDIT_BYTES).
-_STRING_EDITS = frozenset({"setbit", "set_range", "append", "bitfield"})
-#: The strings edited lately whose size the leader remembers (Service._edited_bytes).
-_EDIT_SIZES_MAX = 1024
 #: How often a follower reports the keys it read to the leader (node/service/access.py).
 ACCESS_REPORT_INTERVAL_S = 0.5
 #: Client info lines of the scripts that named this node (Eval.caller) kept for the ACL LOG: the
@@ -92,8 +74,6 @@ SCRIPT_CALLERS_KEPT = 1024
 #: Reads that do not count as an access (Redis looks these keys up with LOOKUP_NOTOUCH).
 _NO_TOUCH = frozenset({"object_access", "object_encoding", "key_version", "type", "ttl", "scan", "db_size",
                        "random_key"})
-#: Writes whose keys are not touched: they delete them.
-_DELETES = frozenset({"del", "delete_expired", "evict", "get_del", "flush_all", "flush_db"})
 #: What only the leader proposes: refused from clients.
 _LEADER_ONLY = frozenset({"set_version", "evict", "claim_slots", "publish_batch", *slot_migration.STEPS})
 
@@ -110,10 +90,6 @@ class Forwarder(Protocol):
 
 #: Service.get_now's answer when the read must take the ordinary path.
 NOT_NOW = object()
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class _ForwardLanes:
@@ -220,17 +196,12 @@ class Service:
         self._background: list[asyncio.Task] = []
         self._rng = random.Random(random.SystemRandom().getrandbits(64))  # seeds need not be secret
         self._lanes = _ForwardLanes(config.id, self._rng)
-        self._batch: list[tuple[pb.LogEntry, asyncio.Future]] = []
-        self._batch_bytes = 0
-        self._batch_edit_bytes = 0   # the stored bytes the batch's string edits rewrite
-        self._edit_sizes: dict[tuple[int, bytes], int] = {}   # strings edited lately: their size then
-        self._batch_growth = 0       # an upper bound of what the queued writes add (evictor.estimate_growth)
-        self._batch_scripts = 0      # write scripts queued (StateMachine.trial_scripts)
-        self._in_flight_growth = 0   # …and of what the proposed, not yet applied ones add
         self._evictor = Evictor(keyspace, self.access, self.setting, self._rng)
-        self._led_term = -1          # the term of the last batch this node proposed as leader
         self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "batches": 0,
                       "read_index_requests": 0}
+        #: The leader's writes on their way to the log (node/service/group_commit.py).
+        self._commits = GroupCommit(statemachine, replicator, keyspace, self.access, self._evictor, self._rng,
+                                    self.stats)
         #: Requests answered and their latency per protocol (the front ends record; /status reads).
         self.opstats = OpStats()
         self._reads = Reads(config.id, replicator, self._local_read, self._timeout_s, self.stats,
@@ -310,6 +281,7 @@ class Service:
         self._loop = loop
         self.watcher = AppliedWatcher(loop, lambda: self._raft.applied_index)
         self._completions = Completions(loop)
+        self._commits.attach(loop, self._completions)
         self._reads.attach(loop, self.watcher, self._completions)
         self.pubsub.attach(loop)
         self._sm.on_events = self.pubsub.deliver_threadsafe
@@ -452,7 +424,7 @@ class Service:
             return fut, False
         self.stats["writes"] += 1
         if self._raft.is_leader:
-            return self._propose_nowait(command, client_id, sequence), True
+            return self._commits.propose(command, client_id, sequence), True
         if not forward:
             fut = self._loop.create_future()
             fut.set_exception(NotLeaderError("not the leader"))
@@ -502,7 +474,7 @@ class Service:
             while True:
                 try:
                     if self._raft.is_leader:
-                        return await self._propose_nowait(command, client_id, sequence)
+                        return await self._commits.propose(command, client_id, sequence)
                     if not forward:
                         raise NotLeaderError("not the leader")
                     leader = self._raft.leader_id
@@ -531,160 +503,6 @@ class Service:
         finally:
             if lane is not None:
                 self._lanes.give_back(lane)
-
-    def _propose_nowait(self, command: Command, client_id: str, sequence: int) -> asyncio.Future:
-        """Stamp `command` and queue it for the next group commit; the future gives (result, index).
-
-        Writes queued in the same event-loop turn become one LogBatch (one Raft
-        entry, one keyspace transaction), in the order they were queued. No
-        timeout of our own: the Replicator answers every proposal exactly once,
-        with DeadlineError after its proposal timeout at the latest.
-        """
-        now_ms = wall_ms()
-        entry = pb.LogEntry(
-            version=self._sm.log_version,
-            now_ms=now_ms,
-            client_id=client_id,
-            sequence=sequence,
-            seed=self._rng.getrandbits(63),
-        )
-        entry.command.CopyFrom(command)
-        fut = self._loop.create_future()
-        error = stamp(entry.command, now_ms)
-        if error is not None:
-            fut.set_result((error, 0))
-            return fut
-        name = entry.command.WhichOneof("op")
-        if name == "eval":
-            self._batch_scripts += 1
-        self._touch_written(entry.command, now_ms)
-        self._batch_growth += estimate_growth(entry.command, self._sm.limits.max_value_bytes)
-        if name in _STRING_EDITS:
-            self._batch_edit_bytes += self._edited_bytes(entry.command.db, name, getattr(entry.command, name))
-        batch = self._batch
-        batch.append((entry, fut))
-        self._batch_bytes += entry.command.ByteSize()
-        if len(batch) == 1:
-            self._loop.call_soon(self._flush_batch)
-        if len(batch) >= MAX_BATCH_ENTRIES or self._batch_bytes >= MAX_BATCH_BYTES \
-                or self._batch_edit_bytes >= MAX_BATCH_EDIT_BYTES:
-            self._flush_batch()
-        return fut
-
-    def _edited_bytes(self, db: int, name: str, op) -> int:
-        """About how many bytes a string edit rewrites (MAX_BATCH_EDIT_BYTES): the string as stored,
-        as its own offset makes it, or as an edit proposed here lately left it (not applied yet:
-        a SETRANGE that made it 16 MB, then SETBITs in the same batch); `_edit_sizes` remembers
-        those, bounded, and may overstate a string deleted since (an entry split sooner)."""
-        try:
-            size = self._keyspace.stored_bytes(db, op.key)
-        except Exception:  # noqa: BLE001 - a size read must not stop a write; the estimate is 0
-            log.exception("reading a string's size for the batcher failed")
-            size = 0
-        sizes = self._edit_sizes
-        size = max(size, edit_size(name, op), sizes.get((db, op.key), 0))
-        if name == "append":
-            size += len(op.value)
-        if len(sizes) >= _EDIT_SIZES_MAX:
-            sizes.clear()
-        sizes[(db, op.key)] = size
-        return size
-
-    def _flush_batch(self) -> None:
-        batch, self._batch = self._batch, []
-        growth, self._batch_growth = self._batch_growth, 0
-        self._batch_bytes = self._batch_edit_bytes = 0
-        if not batch:
-            return
-        entries = [entry for entry, _ in batch]
-        futures = [fut for _, fut in batch]
-        if self._batch_scripts:   # write scripts: logged with their effects when they qualify
-            self._batch_scripts = 0
-            self._sm.trial_scripts(entries, MAX_BATCH_BYTES)
-        if self._led_term != self._raft.term:   # the first batch of this term: no stale eviction state
-            self._led_term = self._raft.term
-            self._evictor.began_leading()
-        evicts, named = self._plan_evictions(entries, growth)
-        if len(batch) > 1:
-            self.stats["batches"] += 1
-            entries, sizes = publish_groups.group(entries)
-        else:
-            sizes = None
-        entries[:0] = evicts
-        data = commands.encode_entry(entries[0]) if len(entries) == 1 else commands.encode_batch(entries)
-        self._in_flight_growth += growth
-        target = (futures, growth, named, len(evicts), len(entries) > 1, sizes)
-        try:
-            self._raft.propose(data, functools.partial(self._completions.put, self._settle, target))
-        except Exception as e:  # never leave a caller waiting forever
-            log.exception("proposal failed")
-            self._settle(target, None, 0, UnavailableError(f"proposal failed: {e}"))
-
-    def _settle(self, target: tuple, results, index: int, error) -> None:
-        """A proposed batch's outcome: release its eviction bookkeeping, answer its writes
-        (the results of the Evicts at its head answer nobody)."""
-        futures, growth, named, evicts, batched, sizes = target
-        self._in_flight_growth -= growth
-        applied = error is None and isinstance(results, list)
-        if named:
-            self._evictor.release(named, results[:evicts] if applied else None)
-        if not batched and sizes is None:
-            settle(futures[0], results, index, error)
-            return
-        if applied:
-            results = results[evicts:]
-        if sizes is not None and error is None:   # PUBLISHes logged as one PublishBatch entry
-            results = publish_groups.expand(results if batched else [results], sizes)
-        settle_batch(futures, results, index, error)
-
-    def _plan_evictions(self, entries: list[pb.LogEntry], growth: int) -> tuple[list[pb.LogEntry], list]:
-        """The Evicts to put ahead of a batch that needs room (the leader's choice; none before version 4)."""
-        version = self._sm.log_version
-        if version < commands.EVICTION_VERSION:
-            return [], []
-        try:
-            evicts, named = self._evictor.plan(entries, growth, self._in_flight_growth, entries[0].now_ms,
-                                               self._sm.limits.max_value_bytes)
-        except Exception:  # a bug here must not lose the writes: they go without room (OOM at worst)
-            log.exception("choosing eviction victims failed")
-            return [], []
-        for entry in evicts:
-            entry.version = version
-        return evicts, named
-
-    def _touch_written(self, command: Command, now_ms: int) -> None:
-        """A write proposed here (the leader) is an access to its keys, as in Redis; the keys
-        it deletes leave the access table (a flush or SWAPDB empties it, and the keys left
-        are seeded again). A plain SET or MSET tells the table its keys' sizes (the eviction
-        choice then needs no keyspace read); other writes leave them unknown."""
-        name = command.WhichOneof("op")
-        access = self.access
-        db = command.db
-        if name == "set":
-            op = command.set
-            access.record(db, op.key, now_ms, 0 if op.condition else estimate_growth(command))
-            return
-        if name == "mset":
-            for pair in command.mset.pairs:
-                access.record(db, pair.key, now_ms, record_bytes(pair.key, len(pair.value)))
-            return
-        if name in _DELETES or name == "swap_db":
-            if name in ("flush_all", "flush_db", "swap_db"):
-                access.clear()
-                self._evictor.start_seeding()
-            else:
-                for key in command_keys(command):
-                    access.forget(db, key)
-            return
-        record = access.record
-        for key in command_keys(command):
-            record(db, key, now_ms, 0)
-
-    def _submit(self, data: bytes) -> asyncio.Future:
-        """Propose an encoded entry on its own (the log version's raise); the future gives (result, index)."""
-        fut = self._loop.create_future()
-        self._raft.propose(data, functools.partial(self._completions.put, settle, fut))
-        return fut
 
     # ------------------------------------------------------------ reads
 
@@ -853,7 +671,7 @@ class Service:
                     for db, keys in by_db.items():
                         command = pb.Command(db=db)
                         getattr(command, op).keys.extend(keys)
-                        await self._propose_nowait(command, "", 0)
+                        await self._commits.propose(command, "", 0)
             except RaftcacheError as e:
                 log.debug("active expiry skipped a round: %s", e)
             except Exception:
@@ -874,9 +692,7 @@ class Service:
                 continue
             if not leading:
                 leading = True
-                if self._led_term != self._raft.term:
-                    self._led_term = self._raft.term
-                    self._evictor.began_leading()
+                self._commits.note_leading()
             if self._sm.log_version < commands.EVICTION_VERSION:
                 continue
             try:
@@ -886,7 +702,7 @@ class Service:
                     continue
                 entry.version = self._sm.log_version
                 try:
-                    await self._submit(commands.encode_entry(entry))
+                    await self._commits.submit(commands.encode_entry(entry))
                 finally:
                     self._evictor.release(named)
             except RaftcacheError as e:
@@ -946,7 +762,7 @@ class Service:
         # this entry (it cannot happen unless it was downgraded since it reported).
         entry = pb.LogEntry(version=version, now_ms=wall_ms())
         entry.command.set_version.version = version
-        await self._submit(commands.encode_entry(entry))
+        await self._commits.submit(commands.encode_entry(entry))
         log.info("raised the log's semantics version to %d", version)
 
     async def propose_leader_only(self, command: Command) -> tuple[object, int]:
@@ -960,7 +776,7 @@ class Service:
             raise UnavailableError(f"needs the log's semantics version {needed} (in force: {self._sm.log_version})")
         entry = pb.LogEntry(version=self._sm.log_version, now_ms=wall_ms())
         entry.command.CopyFrom(command)
-        return await self._submit(commands.encode_entry(entry))
+        return await self._commits.submit(commands.encode_entry(entry))
 
     def local_read(self, command: Command) -> tuple[object, int]:
         """A read of this node's keyspace as it is now, without any wait or check (resharding's export)."""

@@ -15,7 +15,7 @@ from raftcache.node import commands
 from raftcache.node.config import KeyspaceConfig, NodeConfig, ReplicationConfig, ServiceConfig
 from raftcache.node.errors import CommandError, DeadlineError, NotLeaderError, Reason, UnavailableError
 from raftcache.node.storage.keyspace import Keyspace
-from raftcache.node.service import service as service_module
+from raftcache.node.service import group_commit
 from raftcache.node.service.service import ReadConsistency, Service, stamp
 from raftcache.node.service.session import Session
 from raftcache.node.commands.statemachine import StateMachine
@@ -792,7 +792,7 @@ def test_string_edits_of_a_large_string_are_split_over_log_entries(env, monkeypa
     an edit of the same loop turn, so the apply yields between entries; small edits still go
     together."""
     service, raft, _ = env
-    monkeypatch.setattr(service_module, "MAX_BATCH_EDIT_BYTES", 4 << 20)
+    monkeypatch.setattr(group_commit, "MAX_BATCH_EDIT_BYTES", 4 << 20)
     size = 2 << 20
 
     def setbits(key: bytes, n: int) -> list:
