@@ -15,7 +15,7 @@ from raftcache.node.service.opstats import OpStats
 from raftcache.node.service.tracking import Tracker
 from raftcache.node import commands
 from raftcache.node.config import FrontendConfig, KeyspaceConfig, NodeConfig, settings
-from raftcache.node.frontends import resp
+from raftcache.node.frontends import resp, resp_server
 from raftcache.node.storage.keyspace import Keyspace
 from raftcache.node.service.diagnostics import Diagnostics
 from raftcache.node.service.identity import Identity
@@ -185,7 +185,7 @@ class FakeTransport(asyncio.Transport):
 class Client:
     def __init__(self, service, password=""):
         service.set_password(password)
-        self.state = resp.RespServer(service, FrontendConfig(redis_password=password), "127.0.0.1", 0)
+        self.state = resp_server.RespServer(service, FrontendConfig(redis_password=password), "127.0.0.1", 0)
         self.conn = resp.Connection(self.state)
         self.transport = FakeTransport()
         self.conn.connection_made(self.transport)
