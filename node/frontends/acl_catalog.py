@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
+from raftcache.commandkeys import command_keys
 from raftcache.node.commands import SCRIPT_ACL_VERSION, SCRIPT_CALLER_VERSION
 from raftcache.node.commands.acl_keys import access_keys
 from raftcache.node.errors import RaftcacheError, Reason
@@ -295,3 +296,30 @@ def stamp_script_caller(command: pb.Command, username: str | None, service,
         op.user = username if (user is not None and restricted) or service.log_version >= SCRIPT_ACL_VERSION else ""
         op.caller = (service.script_caller(client_info()) if restricted and client_info is not None
                      and service.log_version >= SCRIPT_CALLER_VERSION else "")
+
+
+def redis_name(spec: Spec, args: list[bytes]) -> str:
+    """Redis's name of a command: `client|list` for a known subcommand (only known ones, so the
+    names the diagnostics keep are bounded), else the command's."""
+    subs = SUBCOMMANDS.get(spec.name)
+    if subs is not None and len(args) > 1:
+        sub = args[1].lower().decode(errors="replace")
+        if sub in subs:
+            return f"{spec.name}|{sub}"
+    return spec.name
+
+
+#: Shard channels are routed by their slot, as keys are (Redis 7's sharded pub/sub).
+_SHARD_CHANNELS = {"spublish": slice(1, 2), "ssubscribe": slice(1, None), "sunsubscribe": slice(1, None)}
+
+
+def slot_keys(spec: Spec, args: list[bytes], db: int, command=None) -> list[bytes]:
+    """What cluster mode's slot check hashes: the keys of the command built from `args`
+    (raftcache/commandkeys.py), or of a command the connection runs itself (blocking pops,
+    WATCH, OBJECT: acl_catalog.resp_keys), or a sharded pub/sub command's channels."""
+    if command is not None:
+        return command_keys(command)
+    channels = _SHARD_CHANNELS.get(spec.name)
+    if channels is not None:
+        return args[channels]
+    return [key for key, _ in resp_keys(spec, args, db)]

@@ -28,16 +28,15 @@ import itertools
 import logging
 import time
 
-from raftcache.commandkeys import command_keys
 from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError
 from raftcache.node.frontends import (
-    acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_cluster, resp_diag, resp_pubsub, resp_script_admin, resp_scripting, resp_sort_dump, resp_tracking,
+    acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_cluster, resp_diag, resp_pubsub,
+    resp_script_admin, resp_scripting, resp_sort_dump, resp_tracking, resp_transactions,
 )
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
-    NULL_ARRAY,
     ProtocolError,
     Push,
     RequestParser,
@@ -47,7 +46,7 @@ from raftcache.node.frontends.resp_protocol import (
     whole_frames,
 )
 from raftcache.node.service.pubsub import Message
-from raftcache.node.service.service import LINEARIZABLE, NOT_NOW
+from raftcache.node.service.service import NOT_NOW
 from raftcache.node.service.session import MAX_IN_FLIGHT, MAX_READS_IN_FLIGHT, Outcome, Session
 from raftcache.node.frontends.resp_server import CHECK_INTERVAL_S, RespServer
 from raftcache.node.service.stream import StreamConnection, tls_options
@@ -81,20 +80,6 @@ def wrong_arity(name: str) -> str:
     return f"ERR wrong number of arguments for '{name}' command"
 
 
-#: Shard channels are routed by their slot, as keys are (Redis 7's sharded pub/sub).
-_SHARD_CHANNELS = {"spublish": slice(1, 2), "ssubscribe": slice(1, None), "sunsubscribe": slice(1, None)}
-
-
-def slot_keys(spec: Spec, args: list[bytes], db: int, command=None) -> list[bytes]:
-    """What cluster mode's slot check hashes: the keys of the command built from `args`
-    (raftcache/commandkeys.py), or of a command the connection runs itself (blocking pops,
-    WATCH, OBJECT: acl_catalog.resp_keys), or a sharded pub/sub command's channels."""
-    if command is not None:
-        return command_keys(command)
-    channels = _SHARD_CHANNELS.get(spec.name)
-    if channels is not None:
-        return args[channels]
-    return [key for key, _ in acl_catalog.resp_keys(spec, args, db)]
 
 
 class Connection(StreamConnection):
@@ -554,7 +539,7 @@ class Connection(StreamConnection):
                 await run.settle()
                 if "blocking" in spec.flags and run.out:
                     self._write(b"".join(run.take()))  # replies before a blocking pop go out now
-                reply = await self._local(spec, args)
+                reply = await self.run_local(spec, args)
                 if not ("blocking" in spec.flags and self.eof):   # hung up while blocked: freed, uncounted (Redis)
                     self.count(spec, args, started_ns, reply)
                 run.reply(b"" if muted else reply)
@@ -577,7 +562,7 @@ class Connection(StreamConnection):
         log, latency, MONITOR) under its Redis name (`client|list` for a known subcommand)."""
         usec = (time.perf_counter_ns() - started_ns) // 1000
         self.server.count_call(spec.name, usec, reply)
-        self.session.finished(_redis_name(spec, args), args, usec, "fast" in spec.flags, _may_block(spec, args))
+        self.session.finished(acl_catalog.redis_name(spec, args), args, usec, "fast" in spec.flags, _may_block(spec, args))
 
     def monitor_line(self, line: bytes) -> None:
         """One MONITOR line (node/service/diagnostics.Monitors): written now, between whole
@@ -625,7 +610,7 @@ class Connection(StreamConnection):
         if (spec.arity > 0 and len(args) != spec.arity) or len(args) < -spec.arity:
             self.server.count_rejected(spec.name)
             return self._reject(wrong_arity(spec.name))
-        self.last_cmd = _redis_name(spec, args)
+        self.last_cmd = acl_catalog.redis_name(spec, args)
         asking = self.asking and spec.name != "asking"
         if asking:
             self.asking = False   # ASKING holds for one command, as in Redis
@@ -674,7 +659,7 @@ class Connection(StreamConnection):
                 command = spec.build(args, self.session.db)
             except RespError:
                 return None, None   # answered with its argument error by the ordinary path
-        keys = slot_keys(spec, args, self.session.db, command)
+        keys = acl_catalog.slot_keys(spec, args, self.session.db, command)
         if asking and isinstance(command, pb.Command) and resp_cluster.asked(self.server.cluster, keys):
             command.asking = True
             return None, command
@@ -743,7 +728,7 @@ class Connection(StreamConnection):
             log.exception("cannot encode the reply of %s", spec.name)
             return b"-ERR internal error encoding the reply\r\n"
 
-    async def _local(self, spec: Spec, args: list[bytes]) -> bytes:
+    async def run_local(self, spec: Spec, args: list[bytes]) -> bytes:
         try:
             local = _LOCAL.get(spec.name)
             if local is not None:
@@ -754,101 +739,6 @@ class Connection(StreamConnection):
         except RaftcacheError as e:
             return encode(e, self.proto)
         return encode(reply, self.proto)
-
-    # ------------------------------------------------------------ transactions
-
-    async def cmd_multi(self, args) -> bytes:
-        if self.multi is not None:
-            return b"-ERR MULTI calls can not be nested\r\n"
-        self.multi, self.multi_db, self.multi_error = [], self.session.db, False
-        return b"+OK\r\n"
-
-    async def cmd_discard(self, args) -> bytes:
-        if self.multi is None:
-            return b"-ERR DISCARD without MULTI\r\n"
-        self.multi = None
-        self.watches.clear()
-        return b"+OK\r\n"
-
-    async def cmd_watch(self, args) -> bytes:
-        if self.multi is not None:
-            return b"-ERR WATCH inside MULTI is not allowed\r\n"
-        keys = [k for k in args[1:] if (self.session.db, k) not in self.watches]
-        if keys:
-            command = pb.Command(db=self.session.db)
-            command.key_version.keys.extend(keys)
-            versions, seen_at = await self.call(command, LINEARIZABLE)
-            if isinstance(versions, CommandError):
-                return encode(versions, self.proto)
-            for key, version in zip(keys, versions):
-                self.watches[(self.session.db, key)] = (version, seen_at)
-            # The reads that follow (redis-py's WATCH; GET; MULTI …) see at least what WATCH
-            # saw, on a follower too: a value older than the watched version would commit stale.
-            self.session.last_write_index = max(self.session.last_write_index, seen_at)
-        return b"+OK\r\n"
-
-    async def cmd_unwatch(self, args) -> bytes:
-        self.watches.clear()
-        return b"+OK\r\n"
-
-    async def cmd_exec(self, args) -> bytes:
-        if self.multi is None:
-            return b"-ERR EXEC without MULTI\r\n"
-        queued, self.multi = self.multi, None
-        watches, self.watches = self.watches, {}
-        if self.multi_error:
-            return b"-EXECABORT Transaction discarded because of previous errors.\r\n"
-        if self.server.cluster is not None:
-            # One transaction, one slot (Redis Cluster): every queued command's keys together.
-            keys = [key for spec, qargs, cmd in queued
-                    for key in slot_keys(spec, qargs, self.session.db, cmd if isinstance(cmd, pb.Command) else None)
-                    if not isinstance(cmd, RespError)]
-            refused = resp_cluster.refusal(self.server.cluster, keys)
-            if refused is not None:
-                return refused
-        transaction = pb.Command(db=self.session.db)
-        tx = transaction.transaction
-        tx.SetInParent()
-        as_redis = self.service.log_version >= commands.WATCH_VERSION
-        for (db, key), (index, seen_at) in watches.items():
-            watched = tx.watches.add(db=db, key=key, index=index)
-            if as_redis:
-                watched.seen_at = seen_at
-        data = [(spec, cmd) for spec, _, cmd in queued if isinstance(cmd, pb.Command)]
-        for _, cmd in data:
-            tx.commands.append(cmd)
-        results: list = []
-        index = 0
-        if data or (watches and as_redis):  # a transaction of local commands still checks its watches
-            try:
-                results, index = await self.call(transaction)
-            except RaftcacheError as e:
-                return encode(e, self.proto)
-            if isinstance(results, CommandError):
-                return encode(results, self.proto)
-            if results is None:
-                return encode(NULL_ARRAY, self.proto)
-        # Splice local commands (PING, SELECT, …) into their places, in order.
-        parts = [b"*%d\r\n" % len(queued)]
-        it = iter(results)
-        self.in_exec = True
-        diagnostics = self.service.diagnostics
-        try:
-            for spec, qargs, cmd in queued:
-                diagnostics.monitor(_redis_name(spec, qargs), qargs, self.session.db, self.addr)  # as Redis 7
-                if cmd is None:
-                    parts.append(await self._local(spec, qargs))
-                elif isinstance(cmd, RespError):
-                    parts.append(b"-%s\r\n" % cmd.text.encode())
-                else:
-                    result = next(it)
-                    if cmd.HasField("publish"):
-                        result = self.session.publish_reply(cmd, result)
-                    parts.append(self.render(spec, cmd, (result, index)))
-                self.server.count_call(spec.name, 0, parts[-1], timed=False)   # as Redis: each under its name
-        finally:
-            self.in_exec = False
-        return b"".join(parts)
 
     async def cmd_quit(self, args) -> bytes:
         self.closing = True
@@ -915,26 +805,16 @@ def _may_block(spec: Spec, args: list[bytes]) -> bool:
     return not spec.name.startswith("xread") or any(a.upper() == b"BLOCK" for a in args[1:])
 
 
-def _redis_name(spec: Spec, args: list[bytes]) -> str:
-    """Redis's name of a command: `client|list` for a known subcommand (only known ones, so the
-    names the diagnostics keep are bounded), else the command's."""
-    subs = resp_admin.SUBCOMMANDS.get(spec.name)
-    if subs is not None and len(args) > 1:
-        sub = args[1].lower().decode(errors="replace")
-        if sub in subs:
-            return f"{spec.name}|{sub}"
-    return spec.name
-
 #: Connection and server commands: resp_admin's, the ACL's (resp_acl.py), the diagnostic ones (resp_diag.py)
 #: and the scripts' (resp_script_admin.py).
 _HANDLERS = {**resp_admin.HANDLERS, **resp_acl.HANDLERS, **resp_diag.HANDLERS, **resp_script_admin.HANDLERS}
 _LOCAL = {
     **resp_pubsub.HANDLERS,
-    "multi": Connection.cmd_multi,
-    "exec": Connection.cmd_exec,
-    "discard": Connection.cmd_discard,
-    "watch": Connection.cmd_watch,
-    "unwatch": Connection.cmd_unwatch,
+    "multi": resp_transactions.multi,
+    "exec": resp_transactions.exec_,
+    "discard": resp_transactions.discard,
+    "watch": resp_transactions.watch,
+    "unwatch": resp_transactions.unwatch,
     "quit": Connection.cmd_quit,
     "reset": Connection.cmd_reset,
 }

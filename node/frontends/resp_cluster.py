@@ -11,7 +11,7 @@ answers them, which is what redis-py's RedisCluster, `redis-cli -c` and
 `redis-benchmark --cluster` parse. Without cluster mode CLUSTER answers Redis's
 "cluster support disabled" and nothing else changes.
 
-The front end (resp.py `slot_keys`) finds a command's keys. Must not touch
+The front end (acl_catalog.py `slot_keys`) finds a command's keys. Must not touch
 the keyspace or Raft.
 """
 
