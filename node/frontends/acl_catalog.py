@@ -15,6 +15,10 @@ resp_command_docs.py, taken from redis-server); the few commands that table
 lacks (ACL itself, the Admin verbs: `_EXPLICIT`, and raftcache's own) get
 theirs here. tests/unit/test_acl.py checks every command and every `Command`
 op has categories.
+
+The same answers serve two other readers on the Redis port: cluster mode's
+slot check (`slot_keys`: the keys a command's slot is taken from) and the
+diagnostics' command names (`redis_name`: `client|list`, as Redis names them).
 """
 
 from __future__ import annotations
