@@ -32,7 +32,7 @@ from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError
 from raftcache.node.frontends import (
-    acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_cluster, resp_diag, resp_pubsub,
+    acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_cluster, resp_diag, resp_info, resp_pubsub,
     resp_script_admin, resp_scripting, resp_sort_dump, resp_tracking, resp_transactions,
 )
 from raftcache.node.frontends.resp_table import TABLE, Spec
@@ -805,9 +805,10 @@ def _may_block(spec: Spec, args: list[bytes]) -> bool:
     return not spec.name.startswith("xread") or any(a.upper() == b"BLOCK" for a in args[1:])
 
 
-#: Connection and server commands: resp_admin's, the ACL's (resp_acl.py), the diagnostic ones (resp_diag.py)
-#: and the scripts' (resp_script_admin.py).
-_HANDLERS = {**resp_admin.HANDLERS, **resp_acl.HANDLERS, **resp_diag.HANDLERS, **resp_script_admin.HANDLERS}
+#: Connection and server commands: resp_admin's, INFO (resp_info.py), the ACL's (resp_acl.py), the
+#: diagnostic ones (resp_diag.py) and the scripts' (resp_script_admin.py).
+_HANDLERS = {**resp_admin.HANDLERS, **resp_info.HANDLERS, **resp_acl.HANDLERS, **resp_diag.HANDLERS,
+             **resp_script_admin.HANDLERS}
 _LOCAL = {
     **resp_pubsub.HANDLERS,
     "multi": resp_transactions.multi,

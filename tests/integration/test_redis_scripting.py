@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from raftcache.localcluster import wait_until
-from raftcache.node.frontends import resp_admin
+from raftcache.node.frontends import resp_info
 from tests.integration.redis_helpers import (
     COMPARING_WITH_REDIS, client, leader_and_follower, raw, same_on_every_node,
 )
@@ -464,10 +464,10 @@ def test_info_memory_scripting_fields_are_redis_own(cluster, nodes, real_redis):
     assert [k for k in ours if any(w in k for w in scripting) and k in dict(real)] == [k for k, _ in real]
     for name, value in real:   # Redis's own numbers written as Redis writes them (bytesToHuman)
         if name.endswith("_human"):
-            assert resp_admin.bytes_to_human(int(dict(real)[name[:-len("_human")]])) == value, name
+            assert resp_info.bytes_to_human(int(dict(real)[name[:-len("_human")]])) == value, name
     for n, text in ((0, "0B"), (1023, "1023B"), (1024, "1.00K"), (66560, "65.00K"), (1100000, "1.05M"),
                     (3 << 30, "3.00G")):
-        assert resp_admin.bytes_to_human(n) == text
+        assert resp_info.bytes_to_human(n) == text
 
 
 def test_info_commandstats_counts_the_commands_scripts_call_on_every_node(cluster, nodes):
