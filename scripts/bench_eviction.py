@@ -5,7 +5,7 @@ Usage: python scripts/bench_eviction.py [--sets 20000] [--batch 8] [--maxmemory-
 What the leader and each replica do per SET when the cache is full, without
 Raft or sockets: a keyspace filled to 95 % of --maxmemory-mb by MSETs (as
 scripts/bench_resp.py's eviction case fills it), then --sets SETs of fresh
-keys in group commits of --batch, each as node/service/service.py handles
+keys in group commits of --batch, each as node/service/group_commit.py handles
 it on the leader (the access table's record, `Evictor.plan`, encoding the
 batch, apply, `Evictor.release`) and as a follower applies it (a second
 keyspace), under allkeys-lru; and the same with room (maxmemory 1 GiB).

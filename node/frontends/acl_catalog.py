@@ -18,7 +18,7 @@ op has categories.
 
 The same answers serve two other readers on the Redis port: cluster mode's
 slot check (`slot_keys`: the keys a command's slot is taken from) and the
-diagnostics' command names (`redis_name`: `client|list`, as Redis names them).
+diagnostics' command names (`resp_name`: `client|list`, as Redis names them).
 """
 
 from __future__ import annotations
@@ -300,17 +300,6 @@ def stamp_script_caller(command: pb.Command, username: str | None, service,
         op.user = username if (user is not None and restricted) or service.log_version >= SCRIPT_ACL_VERSION else ""
         op.caller = (service.script_caller(client_info()) if restricted and client_info is not None
                      and service.log_version >= SCRIPT_CALLER_VERSION else "")
-
-
-def redis_name(spec: Spec, args: list[bytes]) -> str:
-    """Redis's name of a command: `client|list` for a known subcommand (only known ones, so the
-    names the diagnostics keep are bounded), else the command's."""
-    subs = SUBCOMMANDS.get(spec.name)
-    if subs is not None and len(args) > 1:
-        sub = args[1].lower().decode(errors="replace")
-        if sub in subs:
-            return f"{spec.name}|{sub}"
-    return spec.name
 
 
 #: Shard channels are routed by their slot, as keys are (Redis 7's sharded pub/sub).

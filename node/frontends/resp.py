@@ -6,10 +6,13 @@ WATCHed versions, read consistency), pipelining (every complete frame in
 the buffer is parsed, answered in order, and the replies of a batch are
 written in chunks of at most _OUT_CHUNK_BYTES) and the order guarantees of a
 pipeline, and the client buffer limits (node/frontends/client_limits.py):
-the query buffer limit, the output buffer limits, back-pressure (a client
-whose replies are not read is not read either) and maxmemory-clients. Parsing and reply
-encoding are in resp_protocol.py, the command table in resp_table.py (argument
-parsing in resp_args.py, resp_commands.py, resp_types.py, …), connection and server commands in resp_admin.py.
+the query buffer limit, the output buffer limits and back-pressure (a client
+whose replies are not read is not read either; maxmemory-clients, across
+connections, is resp_server.py's). Parsing and reply encoding are in
+resp_protocol.py, the command table in resp_table.py (argument parsing in
+resp_args.py, resp_commands.py, resp_types.py, …), connection and server
+commands in resp_admin.py, INFO in resp_info.py, MULTI/EXEC/WATCH in
+resp_transactions.py.
 
 Must not import lmdb or pysyncobj, nor hold business logic: every data
 command becomes one `Command` run by the connection's session
@@ -48,7 +51,7 @@ from raftcache.node.frontends.resp_protocol import (
 from raftcache.node.service.pubsub import Message
 from raftcache.node.service.service import NOT_NOW
 from raftcache.node.service.session import MAX_IN_FLIGHT, MAX_READS_IN_FLIGHT, Outcome, Session
-from raftcache.node.frontends.resp_server import CHECK_INTERVAL_S, RespServer
+from raftcache.node.frontends.resp_server import RespServer
 from raftcache.node.service.stream import StreamConnection, tls_options
 from raftcache.proto import commands_pb2 as pb
 
@@ -78,8 +81,6 @@ def unknown_command(args: list[bytes]) -> str:
 
 def wrong_arity(name: str) -> str:
     return f"ERR wrong number of arguments for '{name}' command"
-
-
 
 
 class Connection(StreamConnection):
@@ -562,7 +563,7 @@ class Connection(StreamConnection):
         log, latency, MONITOR) under its Redis name (`client|list` for a known subcommand)."""
         usec = (time.perf_counter_ns() - started_ns) // 1000
         self.server.count_call(spec.name, usec, reply)
-        self.session.finished(acl_catalog.redis_name(spec, args), args, usec, "fast" in spec.flags, _may_block(spec, args))
+        self.session.finished(acl_catalog.resp_name(spec, args)[0], args, usec, "fast" in spec.flags, _may_block(spec, args))
 
     def monitor_line(self, line: bytes) -> None:
         """One MONITOR line (node/service/diagnostics.Monitors): written now, between whole
@@ -610,7 +611,7 @@ class Connection(StreamConnection):
         if (spec.arity > 0 and len(args) != spec.arity) or len(args) < -spec.arity:
             self.server.count_rejected(spec.name)
             return self._reject(wrong_arity(spec.name))
-        self.last_cmd = acl_catalog.redis_name(spec, args)
+        self.last_cmd = acl_catalog.resp_name(spec, args)[0]
         asking = self.asking and spec.name != "asking"
         if asking:
             self.asking = False   # ASKING holds for one command, as in Redis
@@ -830,5 +831,5 @@ async def start_server(service, host: str, port: int, config: FrontendConfig, tl
                                       **tls_options(tls))
     state.port.server = server
     service.tracking.route_redirects(resp_tracking.redirect_target(state))
-    state._checks_task = loop.create_task(state.port.check_loop(CHECK_INTERVAL_S, state.check_connections))
+    state.start_checks(loop)
     return server

@@ -592,7 +592,7 @@ async def _config_set(conn, pairs: list[tuple[str, str]]):
         if isinstance(result, CommandError):
             return result
         await conn.service.wait_applied(index)
-        conn.server.refresh_limits()  # other nodes follow within resp.py's check interval
+        conn.server.refresh_limits()  # other nodes follow within resp_server.CHECK_INTERVAL_S
     for name, value in local.items():   # this node's own (slowlog-*, latency-*): after the rest succeeded
         conn.service.set_local(name, value)
     return OK

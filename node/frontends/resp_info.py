@@ -20,6 +20,7 @@ from raftcache import __version__
 from raftcache.node.frontends import resp_admin, resp_blocking
 from raftcache.node.frontends.resp_protocol import Verbatim
 
+
 def bytes_to_human(n: int) -> str:
     """Redis's INFO `*_human` form of a byte count: 200B, 32.00K, 1.05M, 2.00G, ..."""
     if n < 1024:

@@ -1,9 +1,10 @@
 """The Redis port's shared state: what every connection of one node's Redis port shares.
 
-Owns the port's connections table and its limits (maxclients, the idle
-timeout, the client buffer limits of node/frontends/client_limits.py followed
-through CONFIG changes, maxmemory-clients: the biggest clients dropped first),
-CLIENT PAUSE, and the port's INFO commandstats / errorstats and latency
+Owns the port (node/service/stream.py's Port: the connections table,
+maxclients, the idle timeout), the client buffer limits of
+node/frontends/client_limits.py followed through CONFIG changes,
+maxmemory-clients (the biggest clients dropped first), the port's CLIENT
+PAUSE state (resp_pause.py), and the port's INFO commandstats / errorstats and latency
 (every command counted once, with the commands scripts called). The
 connections themselves are node/frontends/resp.py's.
 """
@@ -154,6 +155,10 @@ class RespServer:
         """Pipelined writes may be proposed together when this node is the leader
         (proposal order is preserved); forwarded writes must go one by one."""
         return bool(getattr(self.service, "is_leader", False))
+
+    def start_checks(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run check_connections every CHECK_INTERVAL_S, with the port's idle sweep."""
+        self._checks_task = loop.create_task(self.port.check_loop(CHECK_INTERVAL_S, self.check_connections))
 
     def check_connections(self, now: float) -> None:
         """Every CHECK_INTERVAL_S (with the idle sweep, node/service/stream.py): follow CONFIG

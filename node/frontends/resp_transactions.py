@@ -1,11 +1,12 @@
 """MULTI / EXEC / DISCARD / WATCH / UNWATCH on the Redis port.
 
-A connection in MULTI queues its commands (Connection._queue: refused ones
-mark the transaction for EXECABORT, as Redis's); EXEC sends the queued data
-commands as one `Transaction` command, one log entry applied atomically on
-every replica, with the versions of the WATCHed keys (from log semantics
-version 6, as Redis: any change since WATCH, the connection's own included,
-fails it, and a transaction of local commands only still checks them), and
+Owns the commands that open, end and guard a transaction; the queue itself is
+the connection's (Connection._prepare and _queue: a command refused at queue
+time marks the transaction for EXECABORT, as Redis's). EXEC sends the queued
+data commands as one `Transaction` command, one log entry applied atomically
+on every replica, with the versions of the WATCHed keys (any change since
+WATCH, the connection's own included, fails it; from log semantics version 6,
+as Redis, also a transaction of local commands only checks them), and
 splices the replies of the commands the connection runs itself (PING,
 SELECT…) into their places. WATCH reads each key's version at
 `linearizable`; in cluster mode a transaction's keys must share one slot.
@@ -104,7 +105,7 @@ async def exec_(conn, args) -> bytes:
     diagnostics = conn.service.diagnostics
     try:
         for spec, qargs, cmd in queued:
-            diagnostics.monitor(acl_catalog.redis_name(spec, qargs), qargs, conn.session.db, conn.addr)  # as Redis 7
+            diagnostics.monitor(acl_catalog.resp_name(spec, qargs)[0], qargs, conn.session.db, conn.addr)  # as Redis 7
             if cmd is None:
                 parts.append(await conn.run_local(spec, qargs))
             elif isinstance(cmd, RespError):

@@ -14,7 +14,7 @@ instruction budget, the memory bound) is its error reply and its writes are roll
 back by the quota wrapper (an undo scope, or a savepoint for a script that names a
 flush); a command that fails under redis.pcall is undone alone, and so is one whose write would
 pass maxmemory (refused as Redis's OOM, log version 19; a script that declares flags without
-allow-oom is refused before it runs while the keyspace is past maxmemory). Errors carry Redis
+allow-oom is refused before it runs while the keyspace is past maxmemory: scripts.py). Errors carry Redis
 7's texts, with the " script: <sha>, on @user_script:<line>." suffix, and are counted in INFO
 errorstats once (ScriptStats.errors, unless the script's reply carries them).
 

@@ -8,8 +8,14 @@ its consecutive PUBLISHes as one entry: node/service/publish_groups.py), in
 the order the writes were queued. Before it is proposed a batch's write
 scripts are tried for their effects (StateMachine.trial_scripts) and the
 Evicts it needs go at its head (node/service/evictor.py); its futures are
-answered when it is applied. The leader's writes are accesses of their keys
-(node/service/access.py). `submit` proposes one encoded entry on its own.
+answered when it is applied, or with the proposal's error. The leader's
+writes are accesses of their keys (node/service/access.py). `submit`
+proposes one encoded entry on its own.
+
+Owns the batch being gathered and its bounds, the growth estimates of the
+queued and the proposed-not-applied writes (what eviction plans for), the
+sizes of strings edited lately, and the term this node last proposed in
+(`note_leading`: the evictor's state is reset once per term).
 
 Runs on the event loop only. Must not parse protocols or touch LMDB directly
 (a string's stored size is read through the keyspace's own call).
