@@ -4,7 +4,7 @@ Owns the `Replicator` (docs/interfaces.md) over `RaftNode` (node/raft/raftnode.p
 a `SyncObj` subclass with exactly one `@replicated` method taking encoded
 entry bytes), the fsync policy of the Raft journal (our AOF), the snapshot
 hooks, proposal deadlines, the leader-lease and leader-contact clocks,
-ReadIndex (node/raft/readindex.py), and the fix for PySyncObj's follower
+ReadIndex (node/raft/readindex.py), leadership transfer (node/raft/transfer.py), and the fix for PySyncObj's follower
 log-truncation bug (docs/design.md, PySyncObj note 7). Must not touch:
 protocol parsing, lmdb (snapshots go through the injected `SnapshotHooks`),
 the command set.
@@ -59,6 +59,7 @@ from raftcache.node.raft.loop_driver import LoopDriver, LoopPoller
 from raftcache.node.raft.raftnode import RaftNode
 from raftcache.node.raft.forwards import ForwardCallback, RaftForwards
 from raftcache.node.raft.readindex import ReadIndex
+from raftcache.node.raft.transfer import LeadershipTransfer
 from raftcache.node.raft.watch import RaftWatch
 from raftcache.node.config import Peer, ReplicationConfig
 from raftcache.node.errors import (
@@ -108,16 +109,6 @@ class MemberState:
     is_self: bool = False
     max_version: int | None = None  # newest log semantics version it supports (itself; others: leader only)
     contact_s: float | None = None  # leader only: seconds since what it last acknowledged was sent (None: never)
-
-
-@dataclass
-class _Transfer:
-    """A leadership transfer in progress (tick thread only)."""
-
-    address: str | None          # target Raft address; None = the most caught-up voter
-    deadline: float              # time.monotonic() after which it fails
-    callback: Callable[[str | None, "RaftcacheError | None"], None]
-    sent_at: float | None = None  # when TimeoutNow was last sent
 
 
 # FAIL_REASON -> (error class, message). "Outcome unknown" cases map to
@@ -171,7 +162,8 @@ class Replicator:
         # has no pre-vote); it waits for the leader to contact it.
         self._join_wait = join
         self._tick_calls: collections.deque[Callable[[], None]] = collections.deque()
-        self._transfer: _Transfer | None = None
+        #: Leadership handed to another voter (node/raft/transfer.py), one at a time.
+        self._transfers = LeadershipTransfer(config.election_timeout_min_s, self._peer_id, self._tick_calls.append)
         self._first_index = 0
         self.config = config
         self.me = me
@@ -339,7 +331,7 @@ class Replicator:
         if not node._isLeader():
             callback(None, 0, NotLeaderError(f"leader is {self.leader_id}"))
             return
-        if self._transfer is not None:
+        if self._transfers.in_progress:
             # Raft thesis 3.10: no new entries while leadership is handed over,
             # so that the target can catch up; callers retry (the service does).
             callback(None, 0, NotLeaderError("leadership transfer in progress"))
@@ -505,58 +497,7 @@ class Replicator:
             callback(None, NotLeaderError(f"not the leader; leader is {self.leader_id}"))
             return
         address = None if target is None else target.address("raft")
-        self._tick_calls.append(lambda: self._start_transfer(address, timeout_s, callback))
-
-    def _start_transfer(self, address: str | None, timeout_s: float, callback) -> None:
-        node = self._node
-        if self._transfer is not None:
-            callback(None, UnavailableError("another leadership transfer is in progress"))
-            return
-        if address is not None and address not in {n.address for n in node.otherNodes}:
-            callback(None, RaftcacheError(f"{address} is not a voting member"))
-            return
-        self._transfer = _Transfer(address, time.monotonic() + timeout_s, callback)
-
-    def _step_transfer(self, node: RaftNode) -> None:
-        t = self._transfer
-        if not node._isLeader():
-            self._transfer = None
-            leader = node._getLeader()
-            if leader is not None:
-                t.callback(self._peer_id(leader), None)
-            else:
-                # Stepped down; the new leader is not known yet: report it once known.
-                self._tick_calls.append(lambda: self._report_new_leader(t, node))
-            return
-        now = time.monotonic()
-        if now >= t.deadline:
-            self._transfer = None
-            t.callback(None, UnavailableError("leadership transfer did not complete in time; this node still leads"))
-            return
-        if t.sent_at is not None and now - t.sent_at < self.config.election_timeout_min_s:
-            return
-        last = node.raft_log[-1][1]
-        match = node.match_index
-        candidates = [n for n in node.otherNodes if node.isNodeConnected(n)
-                      and (t.address is None or n.address == t.address)]
-        if not candidates:
-            self._transfer = None  # nobody to hand over to: fail at once rather than pause writes
-            t.callback(None, UnavailableError("no connected voter to hand leadership to"))
-            return
-        ready = [n for n in candidates if match.get(n, 0) >= last]
-        if ready:
-            target = max(ready, key=lambda n: n.address)
-            t.sent_at = now
-            node.transferLeadership(target.address)
-
-    def _report_new_leader(self, t: "_Transfer", node: RaftNode) -> None:
-        leader = node._getLeader()
-        if leader is not None:
-            t.callback(self._peer_id(leader), None)
-        elif time.monotonic() >= t.deadline:
-            t.callback(None, UnavailableError("no new leader was elected in time"))
-        else:
-            self._tick_calls.append(lambda: self._report_new_leader(t, node))
+        self._tick_calls.append(lambda: self._transfers.start(node, address, timeout_s, callback))
 
     def _require_node(self) -> RaftNode:
         if self._node is None:
@@ -582,8 +523,8 @@ class Replicator:
         calls = self._tick_calls
         for _ in range(len(calls)):
             calls.popleft()()
-        if self._transfer is not None:
-            self._step_transfer(node)
+        if self._transfers.in_progress:
+            self._transfers.step(node)
         self._reads.step(node, self.lease_read_index)
         self._forwards.step(node, time.monotonic())
         driver = self._driver
@@ -731,7 +672,7 @@ class Replicator:
         while leadership is being handed over: the target may already lead.
         """
         node = self._node
-        if node is None or not node._isLeader() or self._transfer is not None:
+        if node is None or not node._isLeader() or self._transfers.in_progress:
             return False
         cfg = self.config
         return node.quorum_ack_time() > time.monotonic() - cfg.election_timeout_min_s * (1 - cfg.lease_drift)

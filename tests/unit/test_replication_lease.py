@@ -22,7 +22,8 @@ from raftcache.node.raft import raftnode as raftnode_module
 from raftcache.node.raft import replication as replication_module
 from raftcache.node.config import Peer, ReplicationConfig
 from raftcache.node.raft.raftnode import RaftNode
-from raftcache.node.raft.replication import Replicator, _Transfer
+from raftcache.node.raft.replication import Replicator
+from raftcache.node.raft.transfer import Transfer
 
 from tests.unit.test_replication_truncation import FakeTransport, Hooks
 
@@ -160,9 +161,9 @@ def test_no_lease_while_leadership_is_being_transferred(tmp_path, clock):
     ack(node, a, clock.now)
     ack(node, b, clock.now)
     assert rep.lease_valid() is True
-    rep._transfer = _Transfer(b.address, clock.now + 5.0, lambda *_: None)
+    rep._transfers._current = Transfer(b.address, clock.now + 5.0, lambda *_: None)
     assert rep.lease_valid() is False
-    rep._transfer = None
+    rep._transfers._current = None
     assert rep.lease_valid() is True
 
 
