@@ -47,6 +47,7 @@ from raftcache.node.commands import (
 from raftcache.node.commands.acl_store import AclStore
 from raftcache.node.commands.quota import run_in_undo_scope, run_with_quota
 from raftcache.node.commands.slot_claims import SlotClaims
+from raftcache.node.commands.trial_choice import TrialChoice
 from raftcache.node.commands import script_read_cache, slot_migration
 from raftcache.node.commands.strings import Ctx
 from raftcache.proto import commands_pb2 as pb
@@ -62,20 +63,6 @@ _MISS = object()
 #: Entries that change what a script runs under: from log version 23 each records its index
 #: (scripting.rules_changed), which a script logged with its effects is guarded by.
 _RULE_CHANGES = frozenset({"config_set", "acl_set_user", "acl_del_user", "acl_load"})
-#: The leader's trials of write scripts (trial_scripts): judged over windows of this many scripts;
-#: while most of a window's effects were not used, one script in TRIAL_SPARSELY is tried.
-TRIAL_WINDOW = 64
-TRIAL_SPARSELY = 16
-#: A script whose trial did not qualify this many times in a row is tried once in UNQUALIFIED_RETRY
-#: (at most UNQUALIFIED_KEPT scripts remembered).
-UNQUALIFIED_SKIP = 2
-UNQUALIFIED_RETRY = 64
-UNQUALIFIED_KEPT = 1024
-
-
-def _script_key(op: pb.Eval) -> object:
-    """What the leader remembers a script's trials by (_worth_trying): its sha, or its body's hash."""
-    return op.sha or hash(op.body)
 
 
 #: Handler modules, merged in this order (later ones win: memcache_ops wraps set/append).
@@ -175,11 +162,7 @@ class StateMachine:
         #: their guard no longer held (node/scripting/effects.py; local counters).
         self.effects_applied = 0
         self.effects_missed = 0
-        self._trials = 0                 # scripts the leader considered trying (_trial_due)
-        self._trial_every = 1
-        self._window = (0, 0)            # (effects_applied, effects_missed) when the window began
-        #: scripts (sha, or hash of the body) whose last trials did not qualify -> how many (_worth_trying)
-        self._unqualified: dict[object, int] = {}
+        self._choice = TrialChoice()     # which scripts trial_scripts tries (node/commands/trial_choice.py)
         #: the entries being applied carry no field this binary does not know (commands.decode_for_apply)
         self._fields_known = False
         self._sync_settings()
@@ -411,9 +394,10 @@ class StateMachine:
         """The leader, just before it logs `entries` (stamped): each write script among them that
         may be logged with its effects (log version 23) is run on the applied state (in one write
         transaction that is aborted) and gets entry.effects when it qualifies (node/scripting/
-        effects.py), while their effects fit in `room_bytes` in all. While most recent effects were
-        not used (their keys written meanwhile), one script in TRIAL_SPARSELY is tried. Never
-        raises; never waits for an apply in progress (then none is tried)."""
+        effects.py), while their effects fit in `room_bytes` in all; which scripts are tried is
+        TrialChoice's (node/commands/trial_choice.py: not those that keep failing to qualify, and
+        few while most recent effects were not used). Never raises; never waits for an apply in
+        progress (then none is tried)."""
         scripts = [entry for entry in entries if self._may_try(entry)]
         if not scripts or not self._apply_lock.acquire(blocking=False):
             return
@@ -437,7 +421,7 @@ class StateMachine:
                     size = scripting.try_effects(
                         txn, trying.now_ms, lambda: run_in_undo_scope(txn, HANDLERS["eval"], ctx, command.eval),
                         effects, stats)
-                    self._qualified(command.eval, size > 0)
+                    self._choice.qualified(command.eval, size > 0)
                     if not size or size > room_bytes:
                         trying.ClearField("effects")
                         if size:
@@ -455,39 +439,7 @@ class StateMachine:
         command = entry.command
         return entry.version >= commands.SCRIPT_EFFECTS_VERSION and command.WhichOneof("op") == "eval" \
             and not command.eval.function and not self._notify and not self.slots.current.epoch \
-            and self._worth_trying(command.eval) and self._trial_due()
-
-    def _worth_trying(self, op: pb.Eval) -> bool:
-        """Whether to try this script: a script that did not qualify UNQUALIFIED_SKIP times in a
-        row (it touches a hash, a list…) is tried again only once in UNQUALIFIED_RETRY: its trial
-        would be a second run of it on this node for nothing."""
-        key = _script_key(op)
-        misses = self._unqualified.get(key, 0)
-        if misses < UNQUALIFIED_SKIP:
-            return True
-        self._unqualified[key] = misses + 1
-        return misses % UNQUALIFIED_RETRY == 0
-
-    def _qualified(self, op: pb.Eval, tried: bool) -> None:
-        key = _script_key(op)
-        if tried:
-            self._unqualified.pop(key, None)
-            return
-        if len(self._unqualified) >= UNQUALIFIED_KEPT:
-            self._unqualified.clear()
-        self._unqualified[key] = self._unqualified.get(key, 0) + 1
-
-    def _trial_due(self) -> bool:
-        """Whether to try this script: always, unless most effects of the last TRIAL_WINDOW
-        scripts tried were not used (a hot key written by every script in flight): then one
-        in TRIAL_SPARSELY, until they are used again."""
-        self._trials += 1
-        if self._trials % TRIAL_WINDOW == 0:
-            applied, missed = self.effects_applied, self.effects_missed
-            used, unused = applied - self._window[0], missed - self._window[1]
-            self._window = (applied, missed)
-            self._trial_every = TRIAL_SPARSELY if unused > used else 1
-        return self._trials % self._trial_every == 0
+            and self._choice.worth_trying(command.eval) and self._choice.due(self.effects_applied, self.effects_missed)
 
     def _migration_step(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int,
                         name: str, version: int) -> object:

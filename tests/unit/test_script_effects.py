@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from raftcache.node import commands, scripting
-from raftcache.node.commands import script_read_cache, statemachine
+from raftcache.node.commands import script_read_cache, trial_choice
 from raftcache.node.errors import CommandError
 from raftcache.node.frontends.resp_table import TABLE
 from raftcache.node.scripting import effects
@@ -364,13 +364,13 @@ def test_a_script_that_does_not_qualify_is_seldom_tried_again(trio):
         assert not entry.HasField("effects")
         trio.apply_tried([entry])
     tried = []
-    for _ in range(statemachine.UNQUALIFIED_RETRY + 1):
+    for _ in range(trial_choice.UNQUALIFIED_RETRY + 1):
         entry = trio.entry(evalsha(sha, ["k"]))   # would qualify now
         trio.trial([entry])
         tried.append(entry.HasField("effects"))
         trio.apply_tried([entry])
     first = tried.index(True)   # not at once: once in the 64 that follow, then every time
-    assert 0 < first < statemachine.UNQUALIFIED_RETRY and all(tried[first:])
+    assert 0 < first < trial_choice.UNQUALIFIED_RETRY and all(tried[first:])
     trio.same()
 
 
