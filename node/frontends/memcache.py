@@ -3,7 +3,7 @@
 Owns bytes <-> commands for the memcached port: parsing pipelined requests
 from a bytearray buffer, memcached's reply formats and its behaviour after
 bad input (which bytes are swallowed, which errors are sent), per-connection
-read consistency, and `stats`. Every request becomes one or more `Command`s
+read consistency (`stats` and the tuning commands: memcache_admin.py). Every request becomes one or more `Command`s
 on database 0 sent through `service.execute`; there is no business logic
 here and no access to lmdb or raft.
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 
 from raftcache.node.commands import OK
@@ -569,7 +568,7 @@ class MemcacheProtocol(StreamConnection):
         return b"OK\r\n"
 
     async def _stats(self, tokens: list[bytes]) -> bytes:
-        return _render_stats(self.state, tokens[1:])
+        return memcache_admin.render_stats(self.state, tokens[1:], VERSION)
 
 
 def _set_command(name: bytes, req: tuple, data: bytes, eviction: int) -> pb.Command:
@@ -636,68 +635,3 @@ async def start_server(service, host: str, port: int, config: FrontendConfig, tl
     state.port.server = server
     state.checks = asyncio.get_running_loop().create_task(state.port.check_loop(_CHECK_INTERVAL_S))
     return server
-
-
-def _render_stats(state: ServerState, args: list[bytes]) -> bytes:
-    """`stats`, `stats settings`, `stats items`, `stats slabs`, `stats reset`: enough for common tools."""
-    service, config = state.service, state.config
-    stats = dict(state.stats)
-    total_items = stats.pop("total_items")
-    if not args:
-        status = _status(service)
-        now = time.time()
-        usage = os.times()
-        rows = [
-            ("pid", os.getpid()), ("uptime", int(now - state.started)), ("time", int(now)),
-            ("version", VERSION.decode()), ("libevent", "asyncio"), ("pointer_size", 64),
-            ("rusage_user", f"{usage.user:.6f}"), ("rusage_system", f"{usage.system:.6f}"),
-            ("max_connections", config.max_connections), ("curr_connections", len(state.port.connections)),
-            ("total_connections", state.port.stats["total_connections_received"]),
-            ("rejected_connections", state.port.stats["rejected_connections"]), *stats.items(),
-            ("curr_items", status.get("keys_per_db", [0])[0] if status.get("keys_per_db") else status.get("keys", 0)),
-            ("total_items", total_items), ("bytes", status.get("used_bytes", 0)),
-            ("limit_maxbytes", service.limits.maxmemory_bytes), ("threads", 1),
-            ("evictions", status.get("evicted_keys", 0)),
-            ("raftcache_role", status.get("role", "")), ("raftcache_leader_id", status.get("leader_id", "") or "-"),
-            ("raftcache_applied_index", status.get("applied_index", 0)),
-        ]
-    elif args[0] == b"settings":
-        rows = [
-            ("maxbytes", service.limits.maxmemory_bytes), ("maxconns", config.max_connections),
-            ("tcpport", state.port_number), ("udpport", 0), ("verbosity", 0),
-            ("evictions", "off" if config.memcached_disable_evictions else "on"),
-            ("item_size_max", state.item_max), ("cas_enabled", "yes"), ("num_threads", 1),
-            ("flush_enabled", "yes"), ("raftcache_default_read", _status(service).get("default_read", "")),
-        ]
-    elif args[0] == b"items":
-        status = _status(service)
-        count = status.get("keys_per_db", [0])[0] if status.get("keys_per_db") else 0
-        rows = [("items:1:number", count), ("items:1:age", 0), ("items:1:evicted", status.get("evicted_keys", 0)),
-                ("items:1:outofmemory", 0)]
-    elif args[0] == b"slabs":
-        rows = [("active_slabs", 1), ("total_malloced", _status(service).get("used_bytes", 0))]
-    elif args[0] in (b"sizes", b"conns", b"extstore", b"cachedump"):
-        rows = []
-    elif args[0] == b"detail":   # per-prefix stats: nothing recorded here
-        if args[1:] in ([b"on"], [b"off"]):
-            return b"OK\r\n"
-        if args[1:] == [b"dump"]:
-            return b"END\r\n"
-        return b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"
-    elif args[0] == b"reset":
-        for name in state.stats:
-            state.stats[name] = 0
-        state.port.stats["rejected_connections"] = 0
-        return b"RESET\r\n"
-    else:
-        return ERROR
-    lines = [f"STAT {name} {value}\r\n" for name, value in rows]
-    lines.append("END\r\n")
-    return "".join(lines).encode()
-
-
-def _status(service) -> dict:
-    try:
-        return service.status()
-    except Exception:  # stats must answer even while the node is still starting
-        return {}

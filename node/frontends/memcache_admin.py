@@ -1,4 +1,8 @@
-"""memcached's tuning commands that have sub-commands: `slabs`, `lru`, `lru_crawler`.
+"""memcached's `stats` and its tuning commands that have sub-commands: `slabs`, `lru`, `lru_crawler`.
+
+`stats` (and `stats settings`, `items`, `slabs`, `reset`, `detail`…) answers
+memcached's fields from this node's counters and status, with raftcache's
+own (`raftcache_role`, `raftcache_leader_id`, `raftcache_applied_index`).
 
 raftcache has no slabs, LRU or crawler (the keyspace is LMDB, memory is
 bounded by maxmemory), so these change nothing; they are answered with
@@ -14,6 +18,9 @@ returns the reply bytes.
 """
 
 from __future__ import annotations
+
+import os
+import time
 
 from raftcache.node.frontends.memcache_meta import BAD_FORMAT, ERROR
 
@@ -100,3 +107,69 @@ def _class_ids(arg: bytes) -> bool:
 
 #: name -> handler(tokens); memcache.py merges them into its text commands.
 COMMANDS = {b"slabs": slabs, b"lru": lru, b"lru_crawler": lru_crawler}
+
+
+def render_stats(state, args: list[bytes], version: bytes) -> bytes:
+    """`stats`, `stats settings`, `stats items`, `stats slabs`, `stats reset`: enough for common
+    tools. `state`: the port's ServerState (memcache.py); `version`: what `version` reports."""
+    service, config = state.service, state.config
+    stats = dict(state.stats)
+    total_items = stats.pop("total_items")
+    if not args:
+        status = _status(service)
+        now = time.time()
+        usage = os.times()
+        rows = [
+            ("pid", os.getpid()), ("uptime", int(now - state.started)), ("time", int(now)),
+            ("version", version.decode()), ("libevent", "asyncio"), ("pointer_size", 64),
+            ("rusage_user", f"{usage.user:.6f}"), ("rusage_system", f"{usage.system:.6f}"),
+            ("max_connections", config.max_connections), ("curr_connections", len(state.port.connections)),
+            ("total_connections", state.port.stats["total_connections_received"]),
+            ("rejected_connections", state.port.stats["rejected_connections"]), *stats.items(),
+            ("curr_items", status.get("keys_per_db", [0])[0] if status.get("keys_per_db") else status.get("keys", 0)),
+            ("total_items", total_items), ("bytes", status.get("used_bytes", 0)),
+            ("limit_maxbytes", service.limits.maxmemory_bytes), ("threads", 1),
+            ("evictions", status.get("evicted_keys", 0)),
+            ("raftcache_role", status.get("role", "")), ("raftcache_leader_id", status.get("leader_id", "") or "-"),
+            ("raftcache_applied_index", status.get("applied_index", 0)),
+        ]
+    elif args[0] == b"settings":
+        rows = [
+            ("maxbytes", service.limits.maxmemory_bytes), ("maxconns", config.max_connections),
+            ("tcpport", state.port_number), ("udpport", 0), ("verbosity", 0),
+            ("evictions", "off" if config.memcached_disable_evictions else "on"),
+            ("item_size_max", state.item_max), ("cas_enabled", "yes"), ("num_threads", 1),
+            ("flush_enabled", "yes"), ("raftcache_default_read", _status(service).get("default_read", "")),
+        ]
+    elif args[0] == b"items":
+        status = _status(service)
+        count = status.get("keys_per_db", [0])[0] if status.get("keys_per_db") else 0
+        rows = [("items:1:number", count), ("items:1:age", 0), ("items:1:evicted", status.get("evicted_keys", 0)),
+                ("items:1:outofmemory", 0)]
+    elif args[0] == b"slabs":
+        rows = [("active_slabs", 1), ("total_malloced", _status(service).get("used_bytes", 0))]
+    elif args[0] in (b"sizes", b"conns", b"extstore", b"cachedump"):
+        rows = []
+    elif args[0] == b"detail":   # per-prefix stats: nothing recorded here
+        if args[1:] in ([b"on"], [b"off"]):
+            return b"OK\r\n"
+        if args[1:] == [b"dump"]:
+            return b"END\r\n"
+        return b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"
+    elif args[0] == b"reset":
+        for name in state.stats:
+            state.stats[name] = 0
+        state.port.stats["rejected_connections"] = 0
+        return b"RESET\r\n"
+    else:
+        return ERROR
+    lines = [f"STAT {name} {value}\r\n" for name, value in rows]
+    lines.append("END\r\n")
+    return "".join(lines).encode()
+
+
+def _status(service) -> dict:
+    try:
+        return service.status()
+    except Exception:  # stats must answer even while the node is still starting
+        return {}
