@@ -54,7 +54,7 @@ LogEntry = pb.LogEntry
 #:      DeleteExpiredFields; a hash record's FIELD_TTLS layout, node/storage/itemmap.py),
 #:      and Redis 7.4's rules for scripts and function libraries (node/scripting/).
 #:  12: the script budget at apply (SCRIPT_BUDGET_VERSION): a writing script that runs at apply
-#:      gets node/scripting/engine.APPLY_BUDGET (busy-reply-threshold capped at 100 ms,
+#:      gets node/scripting/budget.APPLY_BUDGET (busy-reply-threshold capped at 100 ms,
 #:      calibrated costs), not the read-only scripts' budget.
 #:  13: resharding carries the source's dedup table to the target before the flip (ExportDedup,
 #:      ImportDedup; node/commands/dedup.py), and a key DUMP does not serialise (a stream, a hash
@@ -112,10 +112,10 @@ LogEntry = pb.LogEntry
 #:      item records sit at other positions than the older release's rewrite of the whole list
 #:      put them, so replicas of both releases must not apply the same entry differently. A
 #:      script's writes also charge its budget by the bytes they store (SCRIPT_WRITE_BYTES_VERSION;
-#:      node/scripting/engine.WRITE_BYTES_PER_INSTRUCTION): 50 SETRANGEs of a 16 MB string in one
+#:      node/scripting/budget.WRITE_BYTES_PER_INSTRUCTION): 50 SETRANGEs of a 16 MB string in one
 #:      EVAL held every replica 1.7 s, a thousand would have held it half a minute.
 #:  22: a script's commands also charge its budget by what they read (SCRIPT_READ_BYTES_VERSION;
-#:      node/scripting/engine.READ_BYTES_PER_INSTRUCTION, READ_COST): 900 STRLENs of a 16 MB
+#:      node/scripting/budget.READ_BYTES_PER_INSTRUCTION, READ_COST): 900 STRLENs of a 16 MB
 #:      string in one EVAL held every replica 10 s, 200 SINTERCARDs of two 100,000-member sets 37 s;
 #:      such a script is now stopped within its budget and rolled back, where version 21 ran it.
 #:  23: a write script's entry may carry the outcome the leader found by running it just before

@@ -287,7 +287,7 @@ PARAMS: tuple[Param, ...] = (
     Param(config="tracking-table-max-keys", kind="node", default="1000000", check=v.non_negative_int,
           help="keys the tracking table remembers for default-mode clients (0: no limit); past it keys "
                "are invalidated early"),
-    # Scripts (node/scripting/engine.py): the instruction budget, 2,000 Lua instructions per ms.
+    # Scripts (node/scripting/budget.py): the instruction budget, 2,000 Lua instructions per ms.
     Param(config="busy-reply-threshold", kind="cluster", default="5000", check=v.non_negative_int,
           help="a script's budget, in ms of Lua at 2,000 instructions per ms (0 is taken as 1)"),
     Param(config="lua-time-limit", kind="cluster", default="5000", check=v.non_negative_int,

@@ -2,12 +2,14 @@
 state machine (node/commands/scripting.py dispatches to the functions here once
 `install()` has been called by the node's process wiring).
 
-Modules: sandbox.py (the Lua 5.1 runtime, its read-only environment, the instruction
-budget), lualibs.py (bit, cjson, cmsgpack, struct), engine.py (a script run and
-redis.call), scripts.py (EVAL / EVALSHA: a body to its run), effects.py (a write script run once by the leader, its writes logged),
-functions.py (FUNCTION libraries, FCALL), store.py (scripts and libraries in the keyspace's
-meta table); node/commands/script_read_cache.py keeps the scripts a
-node ran as reads. docs/scripting.md is the user's page.
+Modules: sandbox.py (the Lua 5.1 runtime, its read-only environment, the
+instruction budget's hook), budget.py (what the budget allows and what each
+step costs), lualibs.py (bit, cjson, cmsgpack, struct), engine.py (a script
+run and redis.call), scripts.py (EVAL / EVALSHA: a body to its run),
+effects.py (a write script run once by the leader, its writes logged),
+functions.py (FUNCTION libraries, FCALL), store.py (scripts and libraries in
+the keyspace's meta table); node/commands/script_read_cache.py keeps the
+scripts a node ran as reads. docs/scripting.md is the user's page.
 """
 
 from __future__ import annotations

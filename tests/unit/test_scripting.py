@@ -893,7 +893,7 @@ def test_two_scripts_of_one_transaction_draw_their_own_numbers(node):
 
 def test_a_scripts_writes_charge_its_budget_by_the_bytes_they_store(node):
     """From log version 21 a write inside a script counts one instruction per
-    engine.WRITE_BYTES_PER_INSTRUCTION bytes it stores: rewriting a large string again and again
+    budget.WRITE_BYTES_PER_INSTRUCTION bytes it stores: rewriting a large string again and again
     (each SETRANGE copies it whole) is stopped within the budget and rolled back, where the
     flat cost of a call let a thousand of them hold every replica for half a minute."""
     size = 4 << 20
@@ -910,7 +910,7 @@ def test_a_scripts_writes_charge_its_budget_by_the_bytes_they_store(node):
 
 def test_a_scripts_reads_charge_its_budget_by_what_they_read(node):
     """From log version 22 a command inside a script counts one instruction per
-    engine.READ_BYTES_PER_INSTRUCTION bytes it reads and engine.READ_COST per record or element
+    budget.READ_BYTES_PER_INSTRUCTION bytes it reads and budget.READ_COST per record or element
     it reads (beyond what the call's own cost covers): a loop of STRLENs of a large string (each
     reads it whole) or of SINTERCARDs of two large sets is stopped within the budget, where the
     flat cost of a call let such a loop hold every replica for tens of seconds. Entries of
