@@ -2,8 +2,8 @@
 a redis.call, its reply's elements, and the bytes and records it writes and reads count.
 
 Part of the log's semantics where a run happens at apply (the same entry must stop at the same
-instruction on every replica): each constant says from which log version it counts, and
-docs/scripting.md ("The budget") gives the calibration. The engine (engine.py) charges them
+instruction on every replica): each constant's comment says which entries it counts in (a read
+this node serves is not replayed), and docs/scripting.md ("The budget") gives the calibration. The engine (engine.py) charges them
 through the sandbox's hook (sandbox.py). Data and arithmetic only.
 """
 
