@@ -4,10 +4,10 @@ A trial is a whole run of the script on the leader (docs/scripting.md,
 "Scripts run once"); it pays only when its effects are used. `TrialChoice`
 skips the trials that would not: a script whose trials did not qualify
 UNQUALIFIED_SKIP times in a row (it touches a hash, a list…) is tried again
-only once in UNQUALIFIED_RETRY, and while most effects of the last
-TRIAL_WINDOW scripts were not used (their keys written before they applied:
-a hot key) only one script in TRIAL_SPARSELY is tried, until they are used
-again. Owns those counters (local to the node, not replicated state: a
+only once in UNQUALIFIED_RETRY, and while, over the last TRIAL_WINDOW scripts
+considered, more script entries were run again at apply than applied from
+their effects (their keys written before they applied: a hot key), only one
+script in TRIAL_SPARSELY is tried, until that turns. Owns those counters (local to the node, not replicated state: a
 trial's choice never changes what apply does, only whether the entry
 carries effects). Must not touch the keyspace.
 """
@@ -64,9 +64,10 @@ class TrialChoice:
         self._unqualified[key] = self._unqualified.get(key, 0) + 1
 
     def due(self, applied: int, missed: int) -> bool:
-        """Whether to try this script: always, unless most effects of the last TRIAL_WINDOW
-        scripts tried were not used (a hot key written by every script in flight): then one
-        in TRIAL_SPARSELY, until they are used again. `applied`, `missed`: this node's counts of
+        """Whether to try this script: always, unless over the last TRIAL_WINDOW scripts
+        considered more script entries were run again at apply than applied from their effects
+        (a hot key written by every script in flight): then one in TRIAL_SPARSELY, until that
+        turns. `applied`, `missed`: this node's counts of
         script entries applied from their effects and run instead (StateMachine.effects_*)."""
         self._considered += 1
         if self._considered % TRIAL_WINDOW == 0:

@@ -3,7 +3,7 @@
 Owns bytes <-> commands for the memcached port: parsing pipelined requests
 from a bytearray buffer, memcached's reply formats and its behaviour after
 bad input (which bytes are swallowed, which errors are sent), per-connection
-read consistency (`stats` and the tuning commands: memcache_admin.py). Every request becomes one or more `Command`s
+read consistency; `stats` and the tuning commands are memcache_admin.py's. Every request becomes one or more `Command`s
 on database 0 sent through `service.execute`; there is no business logic
 here and no access to lmdb or raft.
 

@@ -13,8 +13,9 @@ command line format"; `slabs reassign` finds no spare page; unknown
 sub-commands are ERROR. `lru_crawler metadump` has nothing to walk here
 and answers as memcached with its crawler off.
 
-Each handler takes the tokens of the request line (noreply included) and
-returns the reply bytes.
+Each handler in COMMANDS takes the tokens of the request line (noreply
+included) and returns the reply bytes; `render_stats` takes the port's state,
+the arguments after `stats` and the version `version` reports.
 """
 
 from __future__ import annotations

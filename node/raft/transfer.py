@@ -1,12 +1,14 @@
 """Leadership transfer (Raft thesis 3.10): the leader hands leadership to another voter.
 
 Owns the one transfer in progress (`LeadershipTransfer`, used by the
-Replicator: `transfer_leadership`, `ctl transfer-leader`, removing the
-leader). While it is in progress the leader logs no new entry and holds no
-lease (the Replicator asks `in_progress`): the target catches up, is sent
-PySyncObj's TimeoutNow, again after each election timeout, and the callback
-gets the new leader's id, or UnavailableError at the deadline or when no
-connected voter is left to take over. Runs on the thread that ticks; must not
+Replicator: `transfer_leadership`, for `ctl transfer-leader`, removing the
+leader, and a leader told to stop). While it is in progress the leader logs
+no new entry and holds no lease (the Replicator asks `in_progress`): the
+target catches up, is sent PySyncObj's TimeoutNow, again after each election
+timeout, and the callback gets the new leader's id; or UnavailableError at
+the deadline, when no connected voter is left to take over, or when another
+transfer is in progress, and RaftcacheError for an address that is not a
+voter. Runs on the thread that ticks; must not
 touch the keyspace.
 """
 

@@ -1,16 +1,19 @@
 """A script's instruction budget: how busy-reply-threshold becomes Lua instructions, and what
-a redis.call, its reply's elements, and the bytes and records it writes and reads count.
+a redis.call, its reply's elements, the bytes it writes and the bytes and records it reads
+count.
 
 Part of the log's semantics where a run happens at apply (the same entry must stop at the same
 instruction on every replica): each constant's comment says which entries it counts in (a read
-this node serves is not replayed), and docs/scripting.md ("The budget") gives the calibration. The engine (engine.py) charges them
-through the sandbox's hook (sandbox.py). Data and arithmetic only.
+this node serves is not replayed), and docs/scripting.md ("The budget") gives the calibration.
+The engine (engine.py) charges them through the sandbox's hook (sandbox.py). Data and
+arithmetic only.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+#: Redis's default busy-reply-threshold (lua-time-limit), for every budget when none is set.
 DEFAULT_THRESHOLD_MS = 5_000
 
 
@@ -68,8 +71,8 @@ WRITE_BYTES_PER_INSTRUCTION = 40
 #: and 200 SINTERCARDs of two 100,000-member sets (200,000 lookups, ~0.19 s each) 37 s.
 READ_BYTES_PER_INSTRUCTION = 64
 READ_COST = 8
-#: What a call's own cost (APPLY_BUDGET.call_cost) covers of its reads: the lookups and small
-#: values of an ordinary command count nothing more.
+#: What a call's own cost (APPLY_BUDGET.call_cost) covers of its reads (log version 22 on): the
+#: lookups and small values of an ordinary command count nothing more.
 READ_BYTES_FREE = 4096
 READS_FREE = 32
 

@@ -20,6 +20,7 @@ from pysyncobj.syncobj import _RAFT_STATE
 from raftcache.node.raft import journal
 from raftcache.node.raft import raftnode as raftnode_module
 from raftcache.node.raft import replication as replication_module
+from raftcache.node.raft import transfer as transfer_module
 from raftcache.node.config import Peer, ReplicationConfig
 from raftcache.node.raft.raftnode import RaftNode
 from raftcache.node.raft.replication import Replicator
@@ -49,6 +50,7 @@ def clock(monkeypatch):
     fake_time = types.SimpleNamespace(monotonic=c)
     monkeypatch.setattr(replication_module, "time", fake_time)
     monkeypatch.setattr(raftnode_module, "time", fake_time)
+    monkeypatch.setattr(transfer_module, "time", fake_time)
     return c
 
 

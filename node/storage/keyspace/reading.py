@@ -44,7 +44,7 @@ class ReadTxn:
     def __init__(self, keyspace, txn: lmdb.Transaction):   # keyspace: the Keyspace (environment.py) that made it
         self._ks = keyspace
         self._txn = txn
-        #: What was read so far (what a script's reads cost: its budget, node/scripting/engine.py):
+        #: What was read so far (what a script's reads cost: its budget, node/scripting/budget.py):
         #: the bytes of the records and items read, and the reads in units of ~0.4 µs of Python's
         #: work: a record or an item looked up counts 2, a record or an item stepped over one by
         #: one (scan, items) 1, eight items read in one run by the cursor in C (item_keys,
