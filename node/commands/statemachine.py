@@ -439,7 +439,8 @@ class StateMachine:
         command = entry.command
         return entry.version >= commands.SCRIPT_EFFECTS_VERSION and command.WhichOneof("op") == "eval" \
             and not command.eval.function and not self._notify and not self.slots.current.epoch \
-            and self._choice.worth_trying(command.eval) and self._choice.due(self.effects_applied, self.effects_missed)
+            and self._choice.worth_trying(command.eval) \
+            and self._choice.due(self.effects_applied, self.effects_missed)
 
     def _migration_step(self, txn: WriteTxn, index: int, command: Command, now_ms: int, seed: int,
                         name: str, version: int) -> object:

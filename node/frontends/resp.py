@@ -563,7 +563,8 @@ class Connection(StreamConnection):
         log, latency, MONITOR) under its Redis name (`client|list` for a known subcommand)."""
         usec = (time.perf_counter_ns() - started_ns) // 1000
         self.server.count_call(spec.name, usec, reply)
-        self.session.finished(acl_catalog.resp_name(spec, args)[0], args, usec, "fast" in spec.flags, _may_block(spec, args))
+        self.session.finished(acl_catalog.resp_name(spec, args)[0], args, usec, "fast" in spec.flags,
+                              _may_block(spec, args))
 
     def monitor_line(self, line: bytes) -> None:
         """One MONITOR line (node/service/diagnostics.Monitors): written now, between whole

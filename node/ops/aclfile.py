@@ -17,7 +17,7 @@ import tempfile
 
 from raftcache.node.commands import acl
 from raftcache.node.errors import RaftcacheError
-from raftcache.node.raft.journal import fsync_dir
+from raftcache.node.fsync import fsync_dir
 from raftcache.proto import commands_pb2 as pb
 
 log = logging.getLogger(__name__)

@@ -44,7 +44,8 @@ from dataclasses import dataclass
 
 from raftcache import __version__
 from raftcache.node.storage import keyspace as _keyspace
-from raftcache.node.raft.journal import fsync_dir, fsync_file, write_durably
+from raftcache.node.fsync import fsync_dir, fsync_file
+from raftcache.node.raft.journal import write_durably
 from raftcache.node.config import BackupConfig
 from raftcache.node.errors import RaftcacheError, Reason
 

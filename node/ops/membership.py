@@ -25,7 +25,7 @@ import time
 import grpc
 
 from raftcache.node.config import PORT_OFFSETS, Peer
-from raftcache.node.raft.journal import fsync_dir
+from raftcache.node.fsync import fsync_dir
 from raftcache.node.errors import CommandError, NotLeaderError, RaftcacheError, Reason, UnavailableError
 from raftcache.node.service.forwarding import SECRET_METADATA, peer_channel
 from raftcache.proto import admin_pb2, admin_pb2_grpc

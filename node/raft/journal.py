@@ -43,6 +43,7 @@ from pysyncobj.journal import FileJournal, MemoryJournal
 from pysyncobj.pickle import dumps as _psync_dumps
 from pysyncobj.pickle import loads as _psync_loads
 
+from raftcache.node.fsync import fsync_dir, fsync_file
 from raftcache.node.latency import Latency
 
 logger = logging.getLogger(__name__)
@@ -86,23 +87,6 @@ def _preallocate(fd: int, length: int) -> None:
     if err in (errno.EOPNOTSUPP, errno.ENOSYS):
         return
     raise OSError(err, os.strerror(err))
-
-
-def fsync_dir(path: str) -> None:
-    """fsync a directory so that renames and creations inside it survive a crash."""
-    fd = os.open(path or ".", os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_durably(path: str, data: bytes) -> None:

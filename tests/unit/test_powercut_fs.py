@@ -16,6 +16,7 @@ import os
 
 import pytest
 
+from raftcache.node.fsync import fsync_dir
 from raftcache.node.raft.journal import _preallocate
 from scripts.powercut.mount import PowerCutMount, unavailable
 
@@ -187,14 +188,6 @@ def strict_fs(tmp_path):
         mount.close()
 
 
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_synced(path: str, data: bytes) -> None:
     with open(path, "wb") as f:
         f.write(data)
@@ -206,9 +199,9 @@ def test_strict_names_need_a_directory_fsync(strict_fs):
     root = strict_fs.mountpoint
     _write_synced(os.path.join(root, "kept"), b"k")
     os.mkdir(os.path.join(root, "d"))
-    _fsync_dir(root)
+    fsync_dir(root)
     _write_synced(os.path.join(root, "d", "inner"), b"i")
-    _fsync_dir(os.path.join(root, "d"))
+    fsync_dir(os.path.join(root, "d"))
     _write_synced(os.path.join(root, "file-synced-dir-not"), b"x")   # its name was never made durable
     assert sorted(os.listdir(root)) == ["d", "file-synced-dir-not", "kept"]
     _cut_and_remount(strict_fs)
@@ -221,7 +214,7 @@ def test_strict_rename_and_unlink_are_undone_without_a_directory_fsync(strict_fs
     target = os.path.join(root, "meta")
     _write_synced(target, b"old")
     _write_synced(os.path.join(root, "gone"), b"g")
-    _fsync_dir(root)
+    fsync_dir(root)
     _write_synced(target + ".tmp", b"new")
     os.replace(target + ".tmp", target)              # no directory fsync after it
     os.unlink(os.path.join(root, "gone"))
@@ -237,10 +230,10 @@ def test_strict_rename_with_a_directory_fsync_is_durable(strict_fs):
     root = strict_fs.mountpoint
     target = os.path.join(root, "meta")
     _write_synced(target, b"old")
-    _fsync_dir(root)
+    fsync_dir(root)
     _write_synced(target + ".tmp", b"new")
     os.replace(target + ".tmp", target)
-    _fsync_dir(root)
+    fsync_dir(root)
     _cut_and_remount(strict_fs)
     assert _read(target) == b"new"
     assert sorted(os.listdir(root)) == ["meta"]

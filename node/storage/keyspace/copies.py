@@ -195,11 +195,3 @@ def _check_snapshot(path: str) -> int:
     finally:
         env.close()
     return 0 if raw is None else _U64.unpack(raw)[0]
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -11,9 +11,9 @@ from typing import Iterator
 import lmdb
 
 from raftcache.node.config import KeyspaceConfig
+from raftcache.node.fsync import fsync_dir
 from raftcache.node.storage.keyspace.copies import (
     _check_snapshot,
-    _fsync_dir,
     _stored_old_log_indexes,
 )
 from raftcache.node.storage.keyspace.layout import (
@@ -329,7 +329,7 @@ class Keyspace:
             finally:
                 os.close(fd)
         os.replace(tmp, path)
-        _fsync_dir(os.path.dirname(os.path.abspath(path)))
+        fsync_dir(os.path.dirname(os.path.abspath(path)))
         return 0 if raw is None else _U64.unpack(raw)[0]
 
     def restore_from(self, path: str) -> None:
@@ -354,7 +354,7 @@ class Keyspace:
             self._env.close()
             try:
                 os.replace(tmp, live)
-                _fsync_dir(self._config.path)
+                fsync_dir(self._config.path)
             finally:
                 self._open()
 
