@@ -8,8 +8,8 @@ apply; the leader's writes are stamped, group-committed (those of one
 event-loop turn as one LogBatch) and proposed through the Replicator by
 node/service/group_commit.py. Reads at every level go through
 node/service/reads.py (ReadIndex, lease, bounded proofs) and are served from
-the local copy. Also runs the leader-only active-expiry loop, which proposes
-deletions.
+the local copy. Starts the node's upkeep loops (node/service/upkeep.py: active
+expiry, eviction, access reports, the log version's raise).
 
 Read-your-writes per connection: every write returns its index; the session
 keeps the highest as the connection's *floor* and passes it with each
@@ -21,7 +21,7 @@ When a write batch needs room, the leader's Evict (node/service/evictor.py)
 goes at its head; the leader-only eviction loop proposes deletions too, and
 the node keeps an access table (node/service/access.py): its reads, the
 leader's writes, and on a follower the report of its reads it sends the
-leader every second.
+leader twice a second (ACCESS_REPORT_INTERVAL_S, upkeep.py).
 
 Must not parse protocols or touch LMDB directly: reads go through
 StateMachine.read, writes through Replicator.propose.
@@ -53,7 +53,7 @@ from raftcache.node.errors import (
 from raftcache.node.commands import acl, slot_migration
 from raftcache.node.service.access import AccessTable
 from raftcache.node.service.diagnostics import Diagnostics, log_lines
-from raftcache.node.service.evictor import EVICTION_INTERVAL_S, Evictor
+from raftcache.node.service.evictor import Evictor
 from raftcache.node.service.group_commit import MAX_BATCH_ENTRIES, GroupCommit, wall_ms
 from raftcache.node.service.identity import Identity
 from raftcache.node.service.forwarding import WriteCoalescer
@@ -61,13 +61,12 @@ from raftcache.node.service.opstats import OpStats
 from raftcache.node.service.pubsub import Hub
 from raftcache.node.service.reads import Reads
 from raftcache.node.service.tracking import Tracker
+from raftcache.node.service.upkeep import Upkeep
 from raftcache.node.service.waiters import AppliedWatcher, Completions
 from raftcache.proto import commands_pb2 as pb
 
 log = logging.getLogger(__name__)
 
-#: How often a follower reports the keys it read to the leader (node/service/access.py).
-ACCESS_REPORT_INTERVAL_S = 0.5
 #: Client info lines of the scripts that named this node (Eval.caller) kept for the ACL LOG: the
 #: most recent ones, at most this many.
 SCRIPT_CALLERS_KEPT = 1024
@@ -207,6 +206,9 @@ class Service:
         self._reads = Reads(config.id, replicator, self._local_read, self._timeout_s, self.stats,
                             reads_together=self._keyspace.reads_together)
         self.forwarder = forwarder
+        #: Active expiry, eviction, access reports and the log version's raise (node/service/upkeep.py).
+        self._upkeep = Upkeep(config, statemachine, replicator, keyspace, self._commits, self._evictor,
+                              self.access, lambda: self.forwarder)
 
     @property
     def forwarder(self) -> Forwarder | None:
@@ -309,10 +311,8 @@ class Service:
         return self._sm.log_version
 
     def start_background(self) -> None:
-        self._background = [asyncio.ensure_future(self._expiry_loop()),
-                            asyncio.ensure_future(self._version_loop()),
-                            asyncio.ensure_future(self._eviction_loop()),
-                            asyncio.ensure_future(self._access_report_loop())]
+        """The leader's and followers' upkeep loops (node/service/upkeep.py)."""
+        self._background = self._upkeep.start()
 
     async def close(self) -> None:
         for task in self._background:
@@ -649,121 +649,10 @@ class Service:
                 record(db, key, now_ms)
         return values
 
-    # ------------------------------------------------------------ active expiry
-
-    async def _expiry_loop(self) -> None:
-        interval_s = self.config.service.expiry_interval_s
-        batch = self.config.service.expiry_batch
-        while True:
-            await asyncio.sleep(interval_s)
-            if not self._raft.is_leader:
-                continue
-            try:
-                now_ms = wall_ms()
-                with self._keyspace.reader() as txn:
-                    expired = txn.expired(now_ms, batch)
-                    # hashes with fields past their deadline (none before log version 9)
-                    fields = txn.fields_expiring(now_ms, batch) if self._sm.log_version >= commands.HFE_VERSION else []
-                for op, found in (("delete_expired", expired), ("delete_expired_fields", fields)):
-                    by_db: dict[int, list[bytes]] = {}
-                    for db, key in found:
-                        by_db.setdefault(db, []).append(key)
-                    for db, keys in by_db.items():
-                        command = pb.Command(db=db)
-                        getattr(command, op).keys.extend(keys)
-                        await self._commits.propose(command, "", 0)
-            except RaftcacheError as e:
-                log.debug("active expiry skipped a round: %s", e)
-            except Exception:
-                log.exception("active expiry failed")
-
-    # ------------------------------------------------------------ eviction and access reports
-
-    async def _eviction_loop(self) -> None:
-        """On the leader: a keyspace already past maxmemory (maxmemory lowered, a leader
-        change during a burst) is brought back under it, one bounded Evict at a time. A node
-        that begins to lead seeds its access table with the keys it never saw used, a slice
-        a turn (node/service/evictor.py)."""
-        leading = False
-        while True:
-            await asyncio.sleep(EVICTION_INTERVAL_S)
-            if not self._raft.is_leader:
-                leading = False
-                continue
-            if not leading:
-                leading = True
-                self._commits.note_leading()
-            if self._sm.log_version < commands.EVICTION_VERSION:
-                continue
-            try:
-                self._evictor.seed_step()
-                entry, named = self._evictor.overdue(wall_ms())
-                if entry is None:
-                    continue
-                entry.version = self._sm.log_version
-                try:
-                    await self._commits.submit(commands.encode_entry(entry))
-                finally:
-                    self._evictor.release(named)
-            except RaftcacheError as e:
-                log.debug("eviction skipped a round: %s", e)
-            except Exception:
-                log.exception("eviction failed")
-
-    async def _access_report_loop(self, interval_s: float = ACCESS_REPORT_INTERVAL_S) -> None:
-        """On a follower: send the leader the keys read here since the last report."""
-        access = self.access
-        while True:
-            await asyncio.sleep(interval_s)
-            raft = self._raft
-            access.reporting = not raft.is_leader
-            report = access.take_report(wall_ms())
-            leader = raft.leader_id
-            if not report or raft.is_leader or leader in (None, self.config.id) or self.forwarder is None:
-                continue
-            try:
-                await self.forwarder.report_access(leader, self.config.id, report)
-            except Exception as e:  # a lost report costs accuracy, nothing else
-                log.debug("access report to %s failed: %s", leader, e)
-
     def merge_access_report(self, report: list) -> None:
         """A follower's reads (Internal.ReportAccess): counted in the leader's table."""
         if self._raft.is_leader:
             self.access.merge(report, wall_ms())
-
-    # ------------------------------------------------------------ log semantics version
-
-    async def _version_loop(self, interval_s: float = 1.0) -> None:
-        """On the leader, raise the log's semantics version to the newest one every
-        member reports supporting (docs/operations.md, rolling upgrades)."""
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                target = self._version_to_raise()
-                if target:
-                    await self._raise_version(target)
-            except RaftcacheError as e:
-                log.debug("log version not raised this round: %s", e)
-            except Exception:
-                log.exception("raising the log version failed")
-
-    def _version_to_raise(self) -> int:
-        """The newest version above the one in force that every member supports; 0 if none."""
-        raft = self._raft
-        if not raft.is_leader:
-            return 0
-        for version in range(raft.max_version, self._sm.log_version, -1):
-            if raft.members_support(version):
-                return version
-        return 0
-
-    async def _raise_version(self, version: int) -> None:
-        # Stamped with the new version: a member that does not support it stops at
-        # this entry (it cannot happen unless it was downgraded since it reported).
-        entry = pb.LogEntry(version=version, now_ms=wall_ms())
-        entry.command.set_version.version = version
-        await self._commits.submit(commands.encode_entry(entry))
-        log.info("raised the log's semantics version to %d", version)
 
     async def propose_leader_only(self, command: Command) -> tuple[object, int]:
         """Propose one of the commands only the leader proposes (a shard's ClaimSlots,
