@@ -35,7 +35,8 @@ from raftcache.node import commands
 from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError
 from raftcache.node.frontends import (
-    acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_cluster, resp_diag, resp_info, resp_pubsub,
+    acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_client, resp_cluster, resp_diag, resp_info,
+    resp_pubsub,
     resp_script_admin, resp_scripting, resp_sort_dump, resp_tracking, resp_transactions,
 )
 from raftcache.node.frontends.resp_table import TABLE, Spec
@@ -135,9 +136,9 @@ class Connection(StreamConnection):
         user = self.service.identity.users.get(self.session.user)
         return user is not None and user.unrestricted
 
-    def _client_info(self) -> str:
+    def client_info(self) -> str:
         """This connection as CLIENT INFO and ACL LOG entries describe it."""
-        return resp_admin.client_info_line(self)
+        return resp_client.client_info_line(self)
 
     def _acl_refusal(self, spec: Spec, args: list[bytes]) -> bytes | None:
         """-NOPERM (and an ACL LOG entry) when the user may not run this command on its keys."""
@@ -152,7 +153,7 @@ class Connection(StreamConnection):
         error = identity.check(self.session.user, name, acl_catalog.categories(name),
                              acl_catalog.resp_keys(spec, args, self.session.db), acl_catalog.resp_channels(spec, args),
                              parent=parent, context="toplevel" if self.multi is None else "multi",
-                             client_info=self._client_info())
+                             client_info=self.client_info())
         if error is None:
             if spec.name in ("sort", "sort_ro"):  # BY / GET patterns read keys the command does not name
                 refused = resp_sort_dump.pattern_refusal(user, args, acl_catalog.categories(name))
@@ -647,7 +648,7 @@ class Connection(StreamConnection):
         elif spec.name == "evalsha":
             built = resp_scripting.carry_read_cached(built, self.session)
         if spec.name in acl_catalog.SCRIPT_RUNNERS:
-            acl_catalog.stamp_script_caller(built, self.session.user, self.service, self._client_info)
+            acl_catalog.stamp_script_caller(built, self.session.user, self.service, self.client_info)
         return spec, built
 
     def _slot_refusal(self, spec: Spec, args: list[bytes], asking: bool = False) -> tuple[bytes | None, object]:
@@ -698,7 +699,7 @@ class Connection(StreamConnection):
                 if spec.name in ("evalsha", "evalsha_ro"):   # the transaction is a log entry
                     command = resp_scripting.carry_read_cached(command, self.session)
                 if spec.name in acl_catalog.SCRIPT_RUNNERS:
-                    acl_catalog.stamp_script_caller(command, self.session.user, self.service, self._client_info)
+                    acl_catalog.stamp_script_caller(command, self.session.user, self.service, self.client_info)
             except RespError as e:
                 command = e
         elif spec.name == "select":
@@ -807,10 +808,10 @@ def _may_block(spec: Spec, args: list[bytes]) -> bool:
     return not spec.name.startswith("xread") or any(a.upper() == b"BLOCK" for a in args[1:])
 
 
-#: Connection and server commands: resp_admin's, INFO (resp_info.py), the ACL's (resp_acl.py), the
-#: diagnostic ones (resp_diag.py) and the scripts' (resp_script_admin.py).
-_HANDLERS = {**resp_admin.HANDLERS, **resp_info.HANDLERS, **resp_acl.HANDLERS, **resp_diag.HANDLERS,
-             **resp_script_admin.HANDLERS}
+#: Connection and server commands: resp_admin's, CLIENT (resp_client.py), INFO (resp_info.py), the
+#: ACL's (resp_acl.py), the diagnostic ones (resp_diag.py) and the scripts' (resp_script_admin.py).
+_HANDLERS = {**resp_admin.HANDLERS, **resp_client.HANDLERS, **resp_info.HANDLERS, **resp_acl.HANDLERS,
+             **resp_diag.HANDLERS, **resp_script_admin.HANDLERS}
 _LOCAL = {
     **resp_pubsub.HANDLERS,
     "multi": resp_transactions.multi,

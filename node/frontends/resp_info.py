@@ -17,7 +17,7 @@ import time
 from itertools import repeat
 
 from raftcache import __version__
-from raftcache.node.frontends import resp_admin, resp_blocking
+from raftcache.node.frontends import resp_admin, resp_blocking, resp_client
 from raftcache.node.frontends.resp_protocol import Verbatim
 
 
@@ -78,7 +78,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("blocked_clients", resp_blocking.blocked_clients() + server.pause.waiting),
         ("total_blocking_keys", resp_blocking.blocking_keys()[0]),
         ("total_blocking_keys_on_nokey", resp_blocking.blocking_keys()[1]),
-        ("raftcache_read_consistency", resp_admin.consistency_text(conn)),
+        ("raftcache_read_consistency", resp_client.consistency_text(conn)),
         ("raftcache_default_read", status.get("default_read", "")),
     ])
     used = status.get("used_bytes", 0)
