@@ -11,7 +11,7 @@ whose replies are not read is not read either; maxmemory-clients, across
 connections, is resp_server.py's). Parsing and reply encoding are in
 resp_protocol.py, the command table in resp_table.py (argument parsing in
 resp_args.py, resp_commands.py, resp_types.py, …), connection and server
-commands in resp_admin.py, INFO in resp_info.py, MULTI/EXEC/WATCH in
+commands in resp_admin.py (CLIENT in resp_client.py), INFO in resp_info.py, MULTI/EXEC/WATCH in
 resp_transactions.py.
 
 Must not import lmdb or pysyncobj, nor hold business logic: every data

@@ -17,7 +17,7 @@ this module names them, on the leader alone, with Redis's algorithms (evict.c).
   its writes need them): should those Evicts fall short, it finds room.
 - `overdue()`: an Evict that deletes now down to maxmemory when the
   keyspace is over it already (maxmemory lowered, a leader change during a
-  burst); the service proposes it every EVICTION_INTERVAL_S until it fits.
+  burst); the upkeep loop (node/service/upkeep.py) proposes it every EVICTION_INTERVAL_S until it fits.
 - `start_seeding()` / `seed_step()`: a new leader's access table knows nothing
   of what was used before it led; the leader scans the keyspace, a bounded
   slice at a time, and seeds the table with every key it lacks as colder than

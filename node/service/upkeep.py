@@ -1,10 +1,11 @@
 """The node's upkeep loops: active expiry and eviction proposed by the leader, a follower's
 report of the keys it read, and the raise of the log's semantics version.
 
-Each loop wakes on its own interval, acts only in its role (a loop of the leader does nothing
-on a follower) and never ends on an error: a failed round is logged and the next one tries
-again. Writes go through the leader's group commit (node/service/group_commit.py) like a
-client's; the service starts and stops the loops (Service.start_background / close).
+Each loop wakes on its own interval and acts only in its role (a loop of the leader does
+nothing on a follower); a failed proposal or report is logged and the next round tries again.
+Active expiry's deletions are group-committed like a client's writes (node/service/
+group_commit.py); the Evict and the version raise are proposed on their own
+(GroupCommit.submit). The service starts and stops the loops (Service.start_background / close).
 """
 
 from __future__ import annotations
