@@ -36,8 +36,7 @@ from raftcache.node.config import FrontendConfig
 from raftcache.node.errors import CommandError, RaftcacheError
 from raftcache.node.frontends import (
     acl_catalog, client_limits, resp_acl, resp_admin, resp_blocking, resp_client, resp_cluster, resp_diag, resp_info,
-    resp_pubsub,
-    resp_script_admin, resp_scripting, resp_sort_dump, resp_tracking, resp_transactions,
+    resp_pubsub, resp_script_admin, resp_scripting, resp_sort_dump, resp_tracking, resp_transactions,
 )
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
