@@ -1,10 +1,10 @@
 """The node's upkeep loops: active expiry and eviction proposed by the leader, a follower's
 report of the keys it read, and the raise of the log's semantics version.
 
-Each loop wakes on its own interval and acts only in its role (a loop of the leader does
-nothing on a follower); a failed proposal or report is logged and the next round tries again.
-Active expiry's deletions are group-committed like a client's writes (node/service/
-group_commit.py); the Evict and the version raise are proposed on their own
+Each loop runs a round on its own interval and acts only in its role (a leader's round does
+nothing on a follower); a round that fails, wherever it fails, is logged and the next one tries
+again (`Upkeep._every`). Active expiry's deletions are group-committed like a client's writes
+(node/service/group_commit.py); the Evict and the version raise are proposed on their own
 (GroupCommit.submit). The service starts and stops the loops (Service.start_background / close).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from typing import Awaitable, Callable
 
 from raftcache.node import commands
 from raftcache.node.config import NodeConfig
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: How often a follower reports the keys it read to the leader (node/service/access.py).
 ACCESS_REPORT_INTERVAL_S = 0.5
+#: How often the leader looks for a log semantics version every member supports.
+VERSION_CHECK_INTERVAL_S = 1.0
 
 
 class Upkeep:
@@ -42,107 +44,99 @@ class Upkeep:
         self._evictor = evictor
         self._access = access
         self._forwarder = forwarder
+        self._leading = False   # (the eviction round's) this node led at its last round
 
     def start(self) -> list[asyncio.Task]:
         """Start every loop on the running event loop; the caller cancels the tasks."""
-        return [asyncio.ensure_future(self._expiry_loop()),
-                asyncio.ensure_future(self._version_loop()),
-                asyncio.ensure_future(self._eviction_loop()),
-                asyncio.ensure_future(self._access_report_loop())]
+        service = self._config.service
+        return [asyncio.ensure_future(self._every(service.expiry_interval_s, self._expiry_round, "active expiry")),
+                asyncio.ensure_future(self._every(VERSION_CHECK_INTERVAL_S, self._version_round, "raising the log version")),
+                asyncio.ensure_future(self._every(EVICTION_INTERVAL_S, self._eviction_round, "eviction")),
+                asyncio.ensure_future(self._every(ACCESS_REPORT_INTERVAL_S, self._access_report_round,
+                                                  "the access report"))]
+
+    @staticmethod
+    async def _every(interval_s: float, one_round: Callable[[], Awaitable[None]], what: str) -> None:
+        """`one_round()` every `interval_s` for the node's life: a round that fails is logged (one
+        that found no leader or quorum, a RaftcacheError, quietly) and the next one tries again."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await one_round()
+            except RaftcacheError as e:
+                log.debug("%s skipped a round: %s", what, e)
+            except Exception:
+                log.exception("%s failed", what)
 
     # ------------------------------------------------------------ active expiry
 
-    async def _expiry_loop(self) -> None:
-        interval_s = self._config.service.expiry_interval_s
+    async def _expiry_round(self) -> None:
+        """On the leader: delete a batch of the keys (and hash fields) past their deadline."""
+        if not self._raft.is_leader:
+            return
         batch = self._config.service.expiry_batch
-        while True:
-            await asyncio.sleep(interval_s)
-            if not self._raft.is_leader:
-                continue
-            try:
-                now_ms = wall_ms()
-                with self._keyspace.reader() as txn:
-                    expired = txn.expired(now_ms, batch)
-                    # hashes with fields past their deadline (none before log version 9)
-                    fields = txn.fields_expiring(now_ms, batch) if self._sm.log_version >= commands.HFE_VERSION else []
-                for op, found in (("delete_expired", expired), ("delete_expired_fields", fields)):
-                    by_db: dict[int, list[bytes]] = {}
-                    for db, key in found:
-                        by_db.setdefault(db, []).append(key)
-                    for db, keys in by_db.items():
-                        command = pb.Command(db=db)
-                        getattr(command, op).keys.extend(keys)
-                        await self._commits.propose(command, "", 0)
-            except RaftcacheError as e:
-                log.debug("active expiry skipped a round: %s", e)
-            except Exception:
-                log.exception("active expiry failed")
+        now_ms = wall_ms()
+        with self._keyspace.reader() as txn:
+            expired = txn.expired(now_ms, batch)
+            # hashes with fields past their deadline (none before log version 9)
+            fields = txn.fields_expiring(now_ms, batch) if self._sm.log_version >= commands.HFE_VERSION else []
+        for op, found in (("delete_expired", expired), ("delete_expired_fields", fields)):
+            by_db: dict[int, list[bytes]] = {}
+            for db, key in found:
+                by_db.setdefault(db, []).append(key)
+            for db, keys in by_db.items():
+                command = pb.Command(db=db)
+                getattr(command, op).keys.extend(keys)
+                await self._commits.propose(command, "", 0)
 
     # ------------------------------------------------------------ eviction and access reports
 
-    async def _eviction_loop(self) -> None:
+    async def _eviction_round(self) -> None:
         """On the leader: a keyspace already past maxmemory (maxmemory lowered, a leader
         change during a burst) is brought back under it, one bounded Evict at a time. A node
         that begins to lead seeds its access table with the keys it never saw used, a slice
         a turn (node/service/evictor.py)."""
-        leading = False
-        while True:
-            await asyncio.sleep(EVICTION_INTERVAL_S)
-            if not self._raft.is_leader:
-                leading = False
-                continue
-            if not leading:
-                leading = True
-                self._commits.note_leading()
-            if self._sm.log_version < commands.EVICTION_VERSION:
-                continue
-            try:
-                self._evictor.seed_step()
-                entry, named = self._evictor.overdue(wall_ms())
-                if entry is None:
-                    continue
-                entry.version = self._sm.log_version
-                try:
-                    await self._commits.submit(commands.encode_entry(entry))
-                finally:
-                    self._evictor.release(named)
-            except RaftcacheError as e:
-                log.debug("eviction skipped a round: %s", e)
-            except Exception:
-                log.exception("eviction failed")
+        if not self._raft.is_leader:
+            self._leading = False
+            return
+        if not self._leading:
+            self._commits.note_leading()
+            self._leading = True   # (only once that worked: a round that failed there tries again)
+        if self._sm.log_version < commands.EVICTION_VERSION:
+            return
+        self._evictor.seed_step()
+        entry, named = self._evictor.overdue(wall_ms())
+        if entry is None:
+            return
+        entry.version = self._sm.log_version
+        try:
+            await self._commits.submit(commands.encode_entry(entry))
+        finally:
+            self._evictor.release(named)
 
-    async def _access_report_loop(self, interval_s: float = ACCESS_REPORT_INTERVAL_S) -> None:
+    async def _access_report_round(self) -> None:
         """On a follower: send the leader the keys read here since the last report."""
+        raft = self._raft
         access = self._access
-        while True:
-            await asyncio.sleep(interval_s)
-            raft = self._raft
-            access.reporting = not raft.is_leader
-            report = access.take_report(wall_ms())
-            leader = raft.leader_id
-            forwarder = self._forwarder()
-            if not report or raft.is_leader or leader in (None, self._config.id) or forwarder is None:
-                continue
-            try:
-                await forwarder.report_access(leader, self._config.id, report)
-            except Exception as e:  # a lost report costs accuracy, nothing else
-                log.debug("access report to %s failed: %s", leader, e)
+        access.reporting = not raft.is_leader
+        report = access.take_report(wall_ms())
+        leader = raft.leader_id
+        forwarder = self._forwarder()
+        if not report or raft.is_leader or leader in (None, self._config.id) or forwarder is None:
+            return
+        try:
+            await forwarder.report_access(leader, self._config.id, report)
+        except Exception as e:  # a lost report costs accuracy, nothing else
+            log.debug("access report to %s failed: %s", leader, e)
 
     # ------------------------------------------------------------ log semantics version
 
-    async def _version_loop(self, interval_s: float = 1.0) -> None:
+    async def _version_round(self) -> None:
         """On the leader, raise the log's semantics version to the newest one every
         member reports supporting (docs/operations.md, rolling upgrades)."""
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                target = self._version_to_raise()
-                if target:
-                    await self._raise_version(target)
-            except RaftcacheError as e:
-                log.debug("log version not raised this round: %s", e)
-            except Exception:
-                log.exception("raising the log version failed")
+        target = self._version_to_raise()
+        if target:
+            await self._raise_version(target)
 
     def _version_to_raise(self) -> int:
         """The newest version above the one in force that every member supports; 0 if none."""
