@@ -48,12 +48,11 @@ class Upkeep:
 
     def start(self) -> list[asyncio.Task]:
         """Start every loop on the running event loop; the caller cancels the tasks."""
-        service = self._config.service
-        return [asyncio.ensure_future(self._every(service.expiry_interval_s, self._expiry_round, "active expiry")),
-                asyncio.ensure_future(self._every(VERSION_CHECK_INTERVAL_S, self._version_round, "raising the log version")),
-                asyncio.ensure_future(self._every(EVICTION_INTERVAL_S, self._eviction_round, "eviction")),
-                asyncio.ensure_future(self._every(ACCESS_REPORT_INTERVAL_S, self._access_report_round,
-                                                  "the access report"))]
+        loops = ((self._config.service.expiry_interval_s, self._expiry_round, "active expiry"),
+                 (VERSION_CHECK_INTERVAL_S, self._version_round, "raising the log version"),
+                 (EVICTION_INTERVAL_S, self._eviction_round, "eviction"),
+                 (ACCESS_REPORT_INTERVAL_S, self._access_report_round, "the access report"))
+        return [asyncio.ensure_future(self._every(*loop)) for loop in loops]
 
     @staticmethod
     async def _every(interval_s: float, one_round: Callable[[], Awaitable[None]], what: str) -> None:
