@@ -93,10 +93,11 @@ class GroupCommit:
 
     def note_leading(self) -> None:
         """This node proposes as leader: the first time in a term, the evictor forgets what it
-        knew of an earlier term (no stale eviction state)."""
-        if self._led_term != self._raft.term:
-            self._led_term = self._raft.term
+        knew of an earlier term (no stale eviction state); until that worked, again each call."""
+        term = self._raft.term
+        if self._led_term != term:
             self._evictor.began_leading()
+            self._led_term = term
 
     def propose(self, command: Command, client_id: str, sequence: int) -> asyncio.Future:
         """Stamp `command` and queue it for the next group commit; the future gives (result, index).
@@ -167,7 +168,10 @@ class GroupCommit:
         if self._batch_scripts:   # write scripts: logged with their effects when they qualify
             self._batch_scripts = 0
             self._sm.trial_scripts(entries, MAX_BATCH_BYTES)
-        self.note_leading()
+        try:
+            self.note_leading()
+        except Exception:  # noqa: BLE001 - the evictor's bookkeeping must not lose the writes
+            log.exception("resetting the evictor for a new term failed")
         evicts, named = self._plan_evictions(entries, growth)
         if len(batch) > 1:
             self._stats["batches"] += 1

@@ -44,20 +44,20 @@ class Upkeep:
         self._evictor = evictor
         self._access = access
         self._forwarder = forwarder
-        self._leading = False   # (the eviction round's) this node led at its last round
 
     def start(self) -> list[asyncio.Task]:
         """Start every loop on the running event loop; the caller cancels the tasks."""
         loops = ((self._config.service.expiry_interval_s, self._expiry_round, "active expiry"),
-                 (VERSION_CHECK_INTERVAL_S, self._version_round, "raising the log version"),
+                 (VERSION_CHECK_INTERVAL_S, self._version_round, "the log version check"),
                  (EVICTION_INTERVAL_S, self._eviction_round, "eviction"),
                  (ACCESS_REPORT_INTERVAL_S, self._access_report_round, "the access report"))
         return [asyncio.ensure_future(self._every(*loop)) for loop in loops]
 
     @staticmethod
     async def _every(interval_s: float, one_round: Callable[[], Awaitable[None]], what: str) -> None:
-        """`one_round()` every `interval_s` for the node's life: a round that fails is logged (one
-        that found no leader or quorum, a RaftcacheError, quietly) and the next one tries again."""
+        """`one_round()` every `interval_s` for the node's life: a round that fails is logged (a
+        RaftcacheError, such as no leader, no quorum or a deadline, quietly; anything else with
+        its traceback) and the next one tries again."""
         while True:
             await asyncio.sleep(interval_s)
             try:
@@ -94,13 +94,11 @@ class Upkeep:
         """On the leader: a keyspace already past maxmemory (maxmemory lowered, a leader
         change during a burst) is brought back under it, one bounded Evict at a time. A node
         that begins to lead seeds its access table with the keys it never saw used, a slice
-        a turn (node/service/evictor.py)."""
+        a turn (node/service/evictor.py); the first round of a term resets the evictor
+        (GroupCommit.note_leading: once per term, tried again until it worked)."""
         if not self._raft.is_leader:
-            self._leading = False
             return
-        if not self._leading:
-            self._commits.note_leading()
-            self._leading = True   # (only once that worked: a round that failed there tries again)
+        self._commits.note_leading()
         if self._sm.log_version < commands.EVICTION_VERSION:
             return
         self._evictor.seed_step()

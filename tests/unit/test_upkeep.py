@@ -1,18 +1,27 @@
 """The node's upkeep loops (node/service/upkeep.py): a round that fails, wherever it fails,
-is logged and the next round runs; the eviction round tells the group commit a new term began
-until that worked once."""
+is logged and the next round runs, and cancelling a loop ends it; a new term resets the leader's
+evictor once, again until that worked (GroupCommit.note_leading), and a reset that fails loses
+no write."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from types import SimpleNamespace
 
 import pytest
 
 from raftcache.node import commands
 from raftcache.node.errors import UnavailableError
+from raftcache.node.service.group_commit import GroupCommit
 from raftcache.node.service.upkeep import Upkeep
+from raftcache.node.commands.statemachine import StateMachine
+from raftcache.node.config import KeyspaceConfig, NodeConfig, ReplicationConfig, ServiceConfig
+from raftcache.node.service.service import Service
+from raftcache.node.storage.keyspace import Keyspace
+from raftcache.proto import commands_pb2 as pb
+from tests.unit.test_service import FakeForwarder, FakeRaft
 
 
 def run(coro):
@@ -25,7 +34,8 @@ async def _rounds_until(loop_task: asyncio.Task, calls: list, wanted: int, timeo
         assert asyncio.get_running_loop().time() < deadline, f"{len(calls)} rounds, wanted {wanted}"
         await asyncio.sleep(0.001)
     loop_task.cancel()
-    await asyncio.gather(loop_task, return_exceptions=True)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(loop_task, 2)
 
 
 @pytest.mark.parametrize("failure", [RuntimeError("a bug"), UnavailableError("no quorum")])
@@ -47,37 +57,99 @@ def test_a_round_that_raises_does_not_end_its_loop(failure, caplog):
     logged = [r for r in caplog.records if "the test's round" in r.getMessage()]
     assert len(logged) == 1
     # a bug is an error with its traceback; no leader or quorum is only noted
-    assert logged[0].levelno == (logging.DEBUG if isinstance(failure, UnavailableError) else logging.ERROR)
+    if isinstance(failure, UnavailableError):
+        assert logged[0].levelno == logging.DEBUG
+    else:
+        assert logged[0].levelno == logging.ERROR and logged[0].exc_info is not None
 
 
-class _Commits:
+def test_cancelling_a_loop_ends_it_while_its_round_waits():
+    entered = []
+
+    async def one_round():
+        entered.append(True)
+        await asyncio.sleep(60)   # a proposal waiting for its commit
+
+    async def main():
+        task = asyncio.ensure_future(Upkeep._every(0.001, one_round, "the test's round"))
+        deadline = asyncio.get_running_loop().time() + 5
+        while not entered:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 2)
+
+    run(main())
+
+
+class _Evictor:
+    """The leader's evictor, as far as a new term is concerned: began_leading fails `failures` times."""
+
     def __init__(self, failures: int):
         self.failures = failures
-        self.noted = 0
+        self.resets = 0
 
-    def note_leading(self) -> None:
-        self.noted += 1
+    def began_leading(self) -> None:
+        self.resets += 1
         if self.failures:
             self.failures -= 1
             raise RuntimeError("began_leading failed")
 
 
-def _upkeep(commits, leader=True):
-    raft = SimpleNamespace(is_leader=leader)
-    statemachine = SimpleNamespace(log_version=commands.EVICTION_VERSION - 1)   # the round stops after noting
-    return Upkeep(SimpleNamespace(), statemachine, raft, None, commits, None, None, lambda: None), raft
+def _commits(evictor) -> tuple[GroupCommit, SimpleNamespace]:
+    raft = SimpleNamespace(term=1, is_leader=True)
+    return GroupCommit(None, raft, None, None, evictor, random.Random(1), {}), raft
 
 
-def test_the_eviction_round_notes_a_new_term_again_until_that_worked():
-    commits = _Commits(failures=1)
-    upkeep, raft = _upkeep(commits)
+def test_a_new_term_resets_the_evictor_once_and_again_until_that_worked():
+    evictor = _Evictor(failures=1)
+    commits, raft = _commits(evictor)
     with pytest.raises(RuntimeError):
+        commits.note_leading()
+    commits.note_leading()            # tried again: the first reset failed
+    commits.note_leading()            # done for this term
+    assert evictor.resets == 2
+    raft.term = 2
+    commits.note_leading()
+    assert evictor.resets == 3
+
+
+def test_the_eviction_round_resets_the_evictor_of_each_term_it_leads():
+    evictor = _Evictor(failures=1)
+    commits, raft = _commits(evictor)
+    statemachine = SimpleNamespace(log_version=commands.EVICTION_VERSION - 1)   # the round stops after the reset
+    upkeep = Upkeep(SimpleNamespace(), statemachine, raft, None, commits, evictor, None, lambda: None)
+    with pytest.raises(RuntimeError):   # (_every logs it)
         run(upkeep._eviction_round())
-    run(upkeep._eviction_round())     # tried again: the first attempt failed
-    run(upkeep._eviction_round())     # done once: not again while it leads
-    assert commits.noted == 2
+    run(upkeep._eviction_round())
+    run(upkeep._eviction_round())
+    assert evictor.resets == 2
     raft.is_leader = False
     run(upkeep._eviction_round())
-    raft.is_leader = True
-    run(upkeep._eviction_round())     # leading anew: noted again
-    assert commits.noted == 3
+    raft.term, raft.is_leader = 3, True   # leadership lost and won again between two rounds
+    run(upkeep._eviction_round())
+    assert evictor.resets == 3
+
+
+@pytest.fixture
+def service(tmp_path):
+    """A leader's Service on a fake Raft that applies what it is given at once."""
+    limits = KeyspaceConfig(path=str(tmp_path / "ks"), maxmemory_bytes=1 << 24)
+    config = NodeConfig(keyspace=limits, replication=ReplicationConfig(cluster_secret="s"),
+                        service=ServiceConfig(request_timeout_s=0.3))
+    keyspace = Keyspace(limits)
+    statemachine = StateMachine(keyspace, limits)
+    yield Service(config, statemachine, FakeRaft(statemachine), keyspace, FakeForwarder())
+    keyspace.close()
+
+
+def test_a_write_is_answered_when_the_new_term_reset_fails(service):
+    service._evictor.began_leading = _Evictor(failures=1000).began_leading
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        result, index = await asyncio.wait_for(service.execute(pb.Command(set=pb.Set(key=b"k", value=b"v"))), 5)
+        assert (result, index) == (commands.OK, 1)
+
+    run(go())
