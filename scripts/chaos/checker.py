@@ -135,9 +135,10 @@ def check_linearizable(ops: list[dict], model=None, max_steps: int | None = None
     if n == 0:
         return {"result": "yes", "steps": 0, "ops": 0}
     if max_steps is None:
-        # ~1 µs and at most ~165 bytes of cache a step: 37 M steps for 37,000 operations is ~40 s
-        # and up to ~6 GB; the run's time budget, shared by every key, bounds the whole search
-        max_steps = max(2_000_000, 1000 * n)
+        # ~0.5-1 µs a step and its cache: seed 127's 29,834 operations of one key needed 41.5 M
+        # steps (21 s, 1.6 GB at the peak); the run's time budget, shared by every key, bounds the
+        # whole search
+        max_steps = max(2_000_000, 3000 * n)
     # Events: (time, kind, op) with calls (kind 0) before returns (kind 1) at
     # equal times, which treats touching operations as concurrent (lenient).
     events = []
