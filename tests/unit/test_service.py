@@ -111,8 +111,8 @@ class FakeForwarder:
         return [(commands.OK, 99)] * len(requests)
 
 
-@pytest.fixture
-def env(tmp_path):
+def service_on_fake_raft(tmp_path) -> tuple[Service, FakeRaft, FakeForwarder, Keyspace]:
+    """A leader's Service whose Raft applies what it is given at once (close the keyspace after)."""
     limits = KeyspaceConfig(path=str(tmp_path / "ks"), maxmemory_bytes=1 << 24)
     config = NodeConfig(keyspace=limits, replication=ReplicationConfig(cluster_secret="s"),
                         service=ServiceConfig(request_timeout_s=0.3))
@@ -120,7 +120,12 @@ def env(tmp_path):
     sm = StateMachine(keyspace, limits)
     raft = FakeRaft(sm)
     forwarder = FakeForwarder()
-    service = Service(config, sm, raft, keyspace, forwarder)
+    return Service(config, sm, raft, keyspace, forwarder), raft, forwarder, keyspace
+
+
+@pytest.fixture
+def env(tmp_path):
+    service, raft, forwarder, keyspace = service_on_fake_raft(tmp_path)
     yield service, raft, forwarder
     keyspace.close()
 

@@ -16,12 +16,8 @@ from raftcache.node import commands
 from raftcache.node.errors import UnavailableError
 from raftcache.node.service.group_commit import GroupCommit
 from raftcache.node.service.upkeep import Upkeep
-from raftcache.node.commands.statemachine import StateMachine
-from raftcache.node.config import KeyspaceConfig, NodeConfig, ReplicationConfig, ServiceConfig
-from raftcache.node.service.service import Service
-from raftcache.node.storage.keyspace import Keyspace
 from raftcache.proto import commands_pb2 as pb
-from tests.unit.test_service import FakeForwarder, FakeRaft
+from tests.unit.test_service import service_on_fake_raft
 
 
 def run(coro):
@@ -134,13 +130,8 @@ def test_the_eviction_round_resets_the_evictor_of_each_term_it_leads():
 
 @pytest.fixture
 def service(tmp_path):
-    """A leader's Service on a fake Raft that applies what it is given at once."""
-    limits = KeyspaceConfig(path=str(tmp_path / "ks"), maxmemory_bytes=1 << 24)
-    config = NodeConfig(keyspace=limits, replication=ReplicationConfig(cluster_secret="s"),
-                        service=ServiceConfig(request_timeout_s=0.3))
-    keyspace = Keyspace(limits)
-    statemachine = StateMachine(keyspace, limits)
-    yield Service(config, statemachine, FakeRaft(statemachine), keyspace, FakeForwarder())
+    service, _, _, keyspace = service_on_fake_raft(tmp_path)
+    yield service
     keyspace.close()
 
 
