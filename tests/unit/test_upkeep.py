@@ -17,11 +17,7 @@ from raftcache.node.errors import UnavailableError
 from raftcache.node.service.group_commit import GroupCommit
 from raftcache.node.service.upkeep import Upkeep
 from raftcache.proto import commands_pb2 as pb
-from tests.unit.test_service import service_on_fake_raft
-
-
-def run(coro):
-    return asyncio.run(coro)
+from tests.unit.test_service import run, service_on_fake_raft
 
 
 async def _rounds_until(loop_task: asyncio.Task, calls: list, wanted: int, timeout_s: float = 5.0) -> None:
