@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 
-from raftcache.localcluster import LocalCluster, Node, wait_until
+from raftcache.localcluster import LocalCluster, Node, free_base_port, wait_until
 from raftcache.node import commands
 from raftcache.shardedcluster import ShardedCluster
 
@@ -59,10 +59,13 @@ def _knows_every_slot(node: Node) -> bool:
 
 
 @contextlib.contextmanager
-def running_sharded(tmp_path_factory, request, name: str, shards: int = 2, nodes: int = 3):
+def running_sharded(tmp_path_factory, request, name: str, shards: int = 2, nodes: int = 3, spare_shards: int = 0):
     """A started `up --shards` cluster for a module's tests; its nodes' logs are printed when a
-    test of the module failed, and it is stopped at the end."""
-    cluster = ShardedCluster(str(tmp_path_factory.mktemp(name)), shards, nodes)
+    test of the module failed, and it is stopped at the end. `spare_shards`: the ports of that
+    many more shards after its own are reserved too (`ctl add-shard` lays a new shard out there:
+    another test worker must not take them meanwhile)."""
+    base_port = free_base_port((shards + spare_shards) * nodes) if spare_shards else None
+    cluster = ShardedCluster(str(tmp_path_factory.mktemp(name)), shards, nodes, base_port=base_port)
     failed = request.session.testsfailed
     try:
         cluster.start(timeout_s=90)

@@ -35,7 +35,7 @@ from tests.cluster import running_sharded
 
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory, request):
-    with running_sharded(tmp_path_factory, request, "reshard") as cluster:
+    with running_sharded(tmp_path_factory, request, "reshard", spare_shards=1) as cluster:   # add-shard's
         cluster.wait_log_version(commands.RESHARD_DEDUP_VERSION, timeout_s=60)
         for shard in cluster.shards:   # every node has applied its shard's initial claim
             for node in shard.nodes:
