@@ -31,7 +31,9 @@ Checks:
    linearized anywhere after their invocation, or "never", which is the same
    as last); failed ones are dropped. Reads take part when their level
    promises linearizability. A search that exceeds its step or time budget
-   reports "unknown", never "yes".
+   reports "unknown", never "yes". A counter is first tried with an order
+   built directly from its results and checked from scratch
+   (`counter_witness`); the search runs only when none can be built.
 2. Lost writes: every acknowledged `add` is in the final set; a register's
    final value is not older than its newest acknowledged write (by commit
    index); a counter's final value covers every acknowledged increment.
@@ -233,6 +235,105 @@ def check_linearizable(ops: list[dict], model=None, max_steps: int | None = None
             entry = nxt[entry]
 
 
+# ---------------------------------------------------------------- a counter's order, built directly
+
+
+def counter_witness(ops: list[dict]) -> list[dict] | None:
+    """An order of a counter's operations that proves its history linearizable, or None.
+
+    The search above grows with the unknown increments of a counter (seed 127's script counter:
+    41.5 M steps for 29,834 operations). When every increment adds a positive delta, the
+    acknowledged results place the acknowledged increments (the counter only grows: result order
+    is the order), each read goes right after the value it returned (reads of one value by their
+    start), and unknown increments fill the gaps between results with an exact sum, each where
+    every operation after it completed no earlier than it started. The order so built is then
+    checked from scratch (`valid_order`: the model accepts every step, real time is respected), so
+    a None only means "search instead", never "not linearizable"."""
+    ops = [op for op in ops if op["status"] != "fail" and not (op["f"] == "read" and op["status"] != "ok")]
+    if any(op["f"] not in ("incr", "read") or (op["f"] == "incr" and int(op["value"]) <= 0)
+           or (op["f"] == "incr" and op["status"] == "ok" and op["result"] is None) for op in ops):
+        return None
+    # The fixed part of the order, as steps (the value the counter holds when they run, the
+    # operations): each acknowledged increment from its result less its delta, the reads of
+    # one value together (before an increment from that value).
+    reads: dict[int, list[dict]] = defaultdict(list)
+    steps: list[tuple[int, int, list[dict]]] = []
+    for op in ops:
+        if op["f"] == "read":
+            reads[0 if op["result"] is None else int(op["result"])].append(op)
+        elif op["status"] == "ok":
+            steps.append((int(op["result"]) - int(op["value"]), 1, [op]))
+    steps += [(value, 0, sorted(group, key=lambda op: op["t0"])) for value, group in reads.items()]
+    steps.sort(key=lambda step: step[:2])
+    # The earliest completion at or after each step: an unknown increment placed before the
+    # step must not start later.
+    latest_start = [math.inf] * (len(steps) + 1)
+    for i in range(len(steps) - 1, -1, -1):
+        latest_start[i] = min([latest_start[i + 1]] + [op["t1"] for op in steps[i][2]])
+    unknown = sorted((op for op in ops if op["f"] == "incr" and op["status"] == "unknown"), key=lambda op: op["t0"])
+    used = [False] * len(unknown)
+    order: list[dict] = []
+    value = 0
+    for i, (need, _, placed) in enumerate(steps):
+        if need < value:
+            return None
+        if need > value:
+            chosen = _exact_sum(unknown, used, need - value, latest_start[i])
+            if chosen is None:
+                return None
+            order += [unknown[j] for j in chosen]
+        order += placed
+        value = need + sum(int(op["value"]) for op in placed if op["f"] == "incr")
+    return order if valid_order(order, CounterModel) else None
+
+
+def _exact_sum(unknown: list[dict], used: list[bool], target: int, latest_start: float) -> list[int] | None:
+    """Unused unknown increments (by index, sorted by start) started no later than
+    `latest_start` whose deltas add up to `target` (marked used), or None."""
+    by_delta: dict[int, list[int]] = defaultdict(list)
+    for j, op in enumerate(unknown):
+        if op["t0"] > latest_start:
+            break
+        if not used[j]:
+            by_delta[int(op["value"])].append(j)
+    deltas = sorted(by_delta, reverse=True)
+
+    def pick(k: int, left: int) -> list[int] | None:
+        if left == 0:
+            return []
+        if k == len(deltas):
+            return None
+        delta = deltas[k]
+        for count in range(min(len(by_delta[delta]), left // delta), -1, -1):
+            rest = pick(k + 1, left - count * delta)
+            if rest is not None:
+                return by_delta[delta][:count] + rest
+        return None
+
+    chosen = pick(0, target)
+    for j in chosen or ():
+        used[j] = True
+    return chosen
+
+
+def valid_order(order: list[dict], model) -> bool:
+    """Whether `order` is a linearization: every step accepted by `model` from its initial state,
+    and no operation placed after one that started later than it completed (operations that
+    touch count as concurrent, as in the search)."""
+    state = model.initial
+    for op in order:
+        ok, state = model.step(state, op)
+        if not ok:
+            return False
+    earliest_end = math.inf
+    for op in reversed(order):
+        if op["t0"] > earliest_end:
+            return False
+        if op["status"] == "ok":
+            earliest_end = min(earliest_end, op["t1"])
+    return True
+
+
 def _bound_and_prune(ops: list[dict]) -> tuple[list[dict], list[dict]]:
     """Two equivalent-or-weaker views of one key's operations that are cheaper to search.
 
@@ -279,6 +380,10 @@ def check_linearizability(history: list[dict], *, include_lease: bool = False, m
     for key in sorted(by_key):
         ops = by_key[key]
         model = model_for(ops)
+        if model is CounterModel and counter_witness(ops) is not None:
+            per_key[key] = {"result": "yes", "steps": 0, "ops": len(ops), "pruned": 0, "model": model.__name__,
+                            "witness": True}
+            continue
         full, pruned = _bound_and_prune(ops) if model is RegisterModel else (ops, [
             op for op in ops if op["status"] != "unknown"])
         result = check_linearizable(pruned, model, max_steps=max_steps_per_key, deadline=deadline)
