@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 ACCESS_REPORT_INTERVAL_S = 0.5
 #: How often the leader looks for a log semantics version every member supports.
 VERSION_CHECK_INTERVAL_S = 1.0
+#: A loop whose rounds keep failing logs the traceback at most this often (seconds).
+FAILURE_REPORT_S = 60.0
 
 
 class Upkeep:
@@ -57,15 +59,32 @@ class Upkeep:
     async def _every(interval_s: float, one_round: Callable[[], Awaitable[None]], what: str) -> None:
         """`one_round()` every `interval_s` for the node's life: a round that fails is logged (a
         RaftcacheError, such as no leader, no quorum or a deadline, quietly; anything else with
-        its traceback) and the next one tries again."""
+        its traceback, at most once per FAILURE_REPORT_S with the count of the failures since,
+        and once more when a round works again) and the next one tries again."""
+        loop = asyncio.get_running_loop()
+        failed = 0            # rounds failed since the last round that worked
+        unreported = 0        # of those, failures not logged yet
+        reported_at = -FAILURE_REPORT_S
         while True:
             await asyncio.sleep(interval_s)
             try:
                 await one_round()
             except RaftcacheError as e:
                 log.debug("%s skipped a round: %s", what, e)
+                continue
             except Exception:
-                log.exception("%s failed", what)
+                failed += 1
+                unreported += 1
+                if loop.time() - reported_at >= FAILURE_REPORT_S:
+                    reported_at = loop.time()
+                    more = f" ({unreported - 1} more failed rounds since the last report)" if unreported > 1 else ""
+                    log.exception("%s failed%s", what, more)
+                    unreported = 0
+                continue
+            if failed:
+                log.warning("%s works again after %d failed rounds", what, failed)
+                failed = unreported = 0
+                reported_at = -FAILURE_REPORT_S
 
     # ------------------------------------------------------------ active expiry
 

@@ -15,6 +15,7 @@ import pytest
 from raftcache.node import commands
 from raftcache.node.errors import UnavailableError
 from raftcache.node.service.group_commit import GroupCommit
+from raftcache.node.service import upkeep
 from raftcache.node.service.upkeep import Upkeep
 from raftcache.proto import commands_pb2 as pb
 from tests.unit.test_service import run, service_on_fake_raft
@@ -47,12 +48,60 @@ def test_a_round_that_raises_does_not_end_its_loop(failure, caplog):
         run(main())
     assert len(calls) >= 3
     logged = [r for r in caplog.records if "the test's round" in r.getMessage()]
-    assert len(logged) == 1
-    # a bug is an error with its traceback; no leader or quorum is only noted
+    # a bug is an error with its traceback (and the next round that works says so); no leader
+    # or quorum is only noted
     if isinstance(failure, UnavailableError):
-        assert logged[0].levelno == logging.DEBUG
+        assert [r.levelno for r in logged] == [logging.DEBUG]
     else:
-        assert logged[0].levelno == logging.ERROR and logged[0].exc_info is not None
+        assert [r.levelno for r in logged] == [logging.ERROR, logging.WARNING]
+        assert logged[0].exc_info is not None
+
+
+def test_a_round_that_keeps_failing_is_reported_once_a_minute_and_when_it_works_again(caplog):
+    calls = []
+
+    async def one_round():
+        calls.append(len(calls))
+        if len(calls) <= 40 or 45 < len(calls) <= 47:   # 40 failures, 5 rounds that work, 2 failures
+            raise RuntimeError("a bug")
+
+    async def main():
+        task = asyncio.ensure_future(Upkeep._every(0.001, one_round, "the test's round"))
+        await _rounds_until(task, calls, 50)
+
+    with caplog.at_level(logging.DEBUG, logger="raftcache.node.service.upkeep"):
+        run(main())
+    logged = [(r.levelno, r.getMessage()) for r in caplog.records if "the test's round" in r.getMessage()]
+    assert logged == [(logging.ERROR, "the test's round failed"),
+                      (logging.WARNING, "the test's round works again after 40 failed rounds"),
+                      (logging.ERROR, "the test's round failed"),
+                      (logging.WARNING, "the test's round works again after 2 failed rounds")]
+
+
+def test_a_report_counts_the_failures_it_follows(caplog, monkeypatch):
+    monkeypatch.setattr(upkeep, "FAILURE_REPORT_S", 0.05)
+    calls = []
+
+    async def one_round():
+        calls.append(len(calls))
+        await asyncio.sleep(0.002)
+        raise RuntimeError("a bug")
+
+    async def main():
+        task = asyncio.ensure_future(Upkeep._every(0.001, one_round, "the test's round"))
+        deadline = asyncio.get_running_loop().time() + 5
+        while sum("more failed rounds" in r.getMessage() for r in caplog.records) < 1:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.005)
+        await _rounds_until(task, calls, 0)
+
+    with caplog.at_level(logging.DEBUG, logger="raftcache.node.service.upkeep"):
+        run(main())
+    reports = [r.getMessage() for r in caplog.records if "the test's round" in r.getMessage()]
+    assert reports[0] == "the test's round failed"
+    more = int(reports[1].split("(")[1].split()[0])
+    assert reports[1] == f"the test's round failed ({more} more failed rounds since the last report)" and more >= 1
+    assert len(reports) < len(calls)
 
 
 def test_cancelling_a_loop_ends_it_while_its_round_waits():
