@@ -6,7 +6,7 @@ transaction of the serving node).
 own builders (node/frontends/resp_table.py: the same parsing and error texts as a
 client's command), runs it through the state machine's handlers (ctx.handlers, with
 the limits check, TTL stamping and quota rule a MULTI/EXEC command gets), and gives
-Lua the reply as Redis converts it (RESP2, or RESP3 after `redis.setresp(3)`).
+Lua the reply as Redis converts it (RESP2, or RESP3 after `redis.setresp(3)`: replies.py).
 `TIME` answers the entry's clock; `math.random` draws from the entry's seed.
 
 The script is atomic: any error it ends with (a failed `redis.call`, a Lua error, the
@@ -42,7 +42,7 @@ from raftcache.node.commands.quota import run_with_quota, within_quota
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.frontends import acl_catalog, resp_args, resp_blocking, resp_sort_dump
 from raftcache.node.frontends.resp_protocol import (
-    DoubleText, NullArray, RespDouble, RespError, RespMap, RespPairs, RespSet, error_text, format_double,
+    RespError, error_text,
 )
 from raftcache.node.frontends.resp_table import TABLE
 from raftcache.node.frontends.resp_types import SINCE_HFE
@@ -51,6 +51,7 @@ from raftcache.node.scripting.budget import (
     APPLY_BUDGET, READ_BUDGET, READ_BYTES_FREE, READS_FREE, SERVING_BUDGET, WRITE_BYTES_PER_INSTRUCTION, Budget,
     cost_of_reads,
 )
+from raftcache.node.scripting.replies import MAX_REPLY_DEPTH, REPLY_DEPTH_LIMIT, LuaReplies, script_error
 from raftcache.node.scripting.sandbox import HOOK_STEP, Sandbox
 from raftcache.node.storage.containers import mixed_seed, seed_of
 from raftcache.proto import commands_pb2 as pb
@@ -62,12 +63,6 @@ log = logging.getLogger(__name__)
 MEMORY_LIMIT_BYTES = 256 << 20
 #: A full collection runs before a script when the runtime holds more than this.
 GC_ABOVE_BYTES = 16 << 20
-#: Deepest table a script's reply may nest before log version 15 (deeper levels became nil).
-MAX_REPLY_DEPTH = 256
-#: From log version 15: deepest table a reply nests (a Reply message between nodes must stay
-#: within protobuf's nesting limit); the next level is Redis's "reached lua stack limit" error.
-REPLY_DEPTH_LIMIT = 32
-#: Commands a script may not call (besides those the RESP table marks noscript).
 #: Ops whose message has an `expiry` (commands.stamp turns its ttl_ms into a deadline).
 _EXPIRY_OPS = frozenset(f.name for f in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields
                         if "expiry" in f.message_type.fields_by_name)
@@ -79,12 +74,12 @@ _SEEDED_OPS = frozenset(f.name for f in pb.Command.DESCRIPTOR.oneofs_by_name["op
 _VALUE_CHECKED = frozenset({"set", "append", "set_range", "mset", "mset_nx"})
 #: Command names (as a script spells them) remembered with their Spec.
 _SPECS_MAX = 1024
+#: Commands a script may not call (besides those the RESP table marks noscript).
 _NOT_IN_SCRIPTS = frozenset({"eval", "eval_ro", "script_load", "script_flush", "function_load", "function_delete",
                              "function_flush", "function_restore", "transaction", "evict"})
 #: What an undo scope cannot undo (node/storage/keyspace/): only scripts that name them run
 #: in a savepoint (node/scripting/store.may_flush).
 _UNDO_REFUSES = (pb.FlushAll, pb.FlushDb, pb.SwapDb)
-_INT64_MIN = -(1 << 63)
 _POSITION = re.compile(r"user_(?:script|function):(\d+):")
 
 _REDIS_API = r"""
@@ -142,11 +137,6 @@ def box_out_of_memory(box: Sandbox) -> bool:
     """Whether the run just ended used up its memory bound (a conversion in Python may have
     been the allocation refused)."""
     return box.lua.get_memory_used() + (1 << 20) >= box.lua.get_max_memory()
-
-
-def script_error(text: str) -> CommandError:
-    """An error reply whose text (with its own first word) is given whole."""
-    return CommandError(text, Reason.SCRIPT_ERROR)
 
 
 def sha1hex(body: bytes) -> str:
@@ -223,7 +213,7 @@ class _Rejected:
     error: CommandError
 
 
-class Engine:
+class Engine(LuaReplies):
     """The `redis` API of one sandbox, and the runs on it."""
 
     def __init__(self, box: Sandbox):
@@ -649,96 +639,6 @@ class Engine:
             raise lualibs.LuaLibError("redis.register_function can only be called on FUNCTION LOAD command")
         run.on_register(run.registering, args)
 
-    # ------------------------------------------------------------ conversions
-
-    def to_lua(self, value, resp: int, depth: int):
-        """A command's reply as Redis gives it to Lua (RESP2 or RESP3 rules)."""
-        t = type(value)
-        if t is bytes:
-            return value
-        if t is int:
-            return value
-        if t is commands.Status:
-            return self.box.table({b"ok": value.encode()})
-        if value is None or t is NullArray:
-            return False if resp == 2 else None
-        if t is bool:
-            return (1 if value else 0) if resp == 2 else value
-        if t in (float, RespDouble):
-            return format_double(value) if resp == 2 else self.box.table({b"double": value})
-        if t is DoubleText:
-            return bytes(value) if resp == 2 else self.box.table({b"double": float(value)})
-        if t is RespMap:
-            if resp == 2:
-                return self.box.table([self.to_lua(x, resp, depth + 1) for pair in value for x in pair])
-            return self.box.table({b"map": self.box.table({self._key(k, resp, depth): self.to_lua(v, resp, depth + 1)
-                                                           for k, v in value})})
-        if t is RespSet and resp == 3:
-            return self.box.table({b"set": self.box.table({self._key(m, resp, depth): True for m in value})})
-        if t is RespPairs and resp == 3:
-            return self.box.table([self.box.table([self.to_lua(value[i], resp, depth + 1),
-                                                   self.to_lua(value[i + 1], resp, depth + 1)])
-                                   for i in range(0, len(value) - 1, 2)])
-        if isinstance(value, (list, tuple)):
-            return self.box.table([self.to_lua(x, resp, depth + 1) for x in value])
-        if isinstance(value, str):
-            return value.encode()
-        if isinstance(value, (bytes, bytearray, memoryview)):
-            return bytes(value)
-        if isinstance(value, CommandError):
-            return self.box.table({b"err": error_text(value).encode()})
-        if isinstance(value, int):
-            return int(value)
-        return None
-
-    def _key(self, value, resp: int, depth: int):
-        key = self.to_lua(value, resp, depth + 1)
-        return key if isinstance(key, (bytes, int, float)) else b""
-
-    def from_lua(self, value, depth: int) -> object:
-        """A script's return value as the reply (Redis's Lua -> RESP rules)."""
-        if value is None or value is False:
-            return None
-        if value is True:
-            return 1
-        if isinstance(value, bytes):
-            return value
-        if isinstance(value, (int, float)):
-            try:
-                n = int(value)
-            except (OverflowError, ValueError):  # inf, nan
-                return _INT64_MIN
-            return n if _INT64_MIN <= n < -_INT64_MIN else _INT64_MIN   # C's (long long) cast on x86, as Redis
-        if lualibs.lua_type(value) != "table":
-            return None
-        if depth > self.reply_depth:
-            return None if self.reply_depth == MAX_REPLY_DEPTH else script_error("ERR reached lua stack limit")
-        # as Redis: a table's metatable plays no part in the reply (before 7.4's rules: it did)
-        raw = self.box.m.rawget if self.redis74_reply else _indexed
-        err = raw(value, b"err")
-        if isinstance(err, bytes):
-            return script_error(err.decode("utf-8", "replace"))
-        ok = raw(value, b"ok")
-        if isinstance(ok, bytes):
-            return commands.Status(ok.decode("utf-8", "replace"))
-        double = raw(value, b"double")
-        if isinstance(double, (int, float)):
-            return float(double)
-        mapping = raw(value, b"map")
-        if lualibs.lua_type(mapping) == "table":
-            return [self.from_lua(x, depth + 1) for k, v in mapping.items() for x in (k, v)]
-        members = raw(value, b"set")
-        if lualibs.lua_type(members) == "table":
-            return [self.from_lua(k, depth + 1) for k in members.keys()]
-        out = []
-        i = 1
-        while True:
-            item = raw(value, i)
-            if item is None:
-                return out
-            out.append(self.from_lua(item, depth + 1))
-            i += 1
-
 
 def _command_argv(args, compat: bool) -> list[bytes] | None:
     """A command's arguments as a script passes them (numbers as Redis writes them: `compat`,
@@ -821,10 +721,6 @@ def _keys(engine: Engine, run: Run, argv) -> object:
         if cursor == 0:
             return found
         engine.box.m.charge(run.budget.call_cost)
-
-
-def _indexed(table, key):
-    return table[key]
 
 
 def rules_version(ctx) -> int:
