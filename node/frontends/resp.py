@@ -438,7 +438,7 @@ class Connection(StreamConnection):
                         self._start_lone_read(spec, command, started_ns, args)
                     break
                 reply = self.render(spec, command, served)
-                self.count(spec, args, started_ns, reply)
+                self.count(spec, args, started_ns, reply, self.last_cmd)
                 out.append(reply)
                 size += len(reply)
             pending.popleft()
@@ -457,22 +457,25 @@ class Connection(StreamConnection):
             return
         spec, command = step
         self.running = True
+        name = self.last_cmd
         self.task = self.session.start_write(
-            command, lambda outcome: self._lone_done(spec, command, started_ns, args, outcome))
+            command, lambda outcome: self._lone_done(spec, command, started_ns, args, name, outcome))
 
     def _start_lone_read(self, spec: Spec, command, started_ns: int, args: list[bytes]) -> None:
         self.pending.popleft()
         self.server.stats["total_commands_processed"] += 1
         self.running = True
+        name = self.last_cmd
         self.task = self.session.start_read(
-            command, lambda outcome: self._lone_done(spec, command, started_ns, args, outcome))
+            command, lambda outcome: self._lone_done(spec, command, started_ns, args, name, outcome))
 
-    def _lone_done(self, spec: Spec, command, started_ns: int, args: list[bytes], outcome: Outcome) -> None:
+    def _lone_done(self, spec: Spec, command, started_ns: int, args: list[bytes], name: str,
+                   outcome: Outcome) -> None:
         self.task, self.running = None, False
         if self.closing:
             return
         reply = self.render(spec, command, outcome)
-        self.count(spec, args, started_ns, reply)
+        self.count(spec, args, started_ns, reply, name)
         self._write(reply)
         if self.pending:
             self._dispatch()
@@ -547,23 +550,24 @@ class Connection(StreamConnection):
                 if self.closing:
                     break
                 continue
-            await run.add(command, self._renderer(spec, command, started_ns, args, muted))
+            await run.add(command, self._renderer(spec, command, started_ns, args, self.last_cmd, muted))
         await run.settle()
         return run.take()
 
-    def _renderer(self, spec: Spec, command, started_ns: int, args: list[bytes], muted: bool = False):
+    def _renderer(self, spec: Spec, command, started_ns: int, args: list[bytes], name: str, muted: bool = False):
         def render(outcome: Outcome) -> bytes:
             reply = self.render(spec, command, outcome)
-            self.count(spec, args, started_ns, reply)
+            self.count(spec, args, started_ns, reply, name)
             return b"" if muted else reply
         return render
 
-    def count(self, spec: Spec, args: list[bytes], started_ns: int, reply: bytes) -> None:
+    def count(self, spec: Spec, args: list[bytes], started_ns: int, reply: bytes, name: str | None = None) -> None:
         """One command answered: INFO commandstats/errorstats, and the node's diagnostics (slow
-        log, latency, MONITOR) under its Redis name (`client|list` for a known subcommand)."""
+        log, latency, MONITOR) under its Redis name (`client|list` for a known subcommand;
+        `name`, when the caller has it: the `last_cmd` _prepare set for this command)."""
         usec = (time.perf_counter_ns() - started_ns) // 1000
         self.server.count_call(spec.name, usec, reply)
-        self.session.finished(acl_catalog.resp_name(spec, args)[0], args, usec, "fast" in spec.flags,
+        self.session.finished(name or acl_catalog.resp_name(spec, args)[0], args, usec, "fast" in spec.flags,
                               _may_block(spec, args))
 
     def monitor_line(self, line: bytes) -> None:
@@ -640,7 +644,7 @@ class Connection(StreamConnection):
                 built = spec.build(args, self.session.db)
             except RespError as e:  # a bad argument: the command ran and failed, as in Redis
                 reply = b"-%s\r\n" % e.text.encode()
-                self.count(spec, args, time.perf_counter_ns(), reply)
+                self.count(spec, args, time.perf_counter_ns(), reply, self.last_cmd)
                 return reply
         if spec.name == "fcall":
             built = resp_scripting.read_if_no_writes(built, self.session)
