@@ -19,7 +19,8 @@ command becomes one `Command` run by the connection's session
 (node/service/session.py: the read levels, group commit, forwarding and the
 order of a pipeline), except `GET key` (the commonest cache request),
 answered by `Session.get_now` when it needs no waiting (a pipeline's GETs
-together, in one read).
+together, in one read). PING and ECHO with nothing before them are answered
+from data_received too (resp_admin.IMMEDIATE), with no task.
 """
 
 from __future__ import annotations
@@ -418,6 +419,15 @@ class Connection(StreamConnection):
                         pending.popleft()
                     break
             spec = TABLE.get(args[0].lower())
+            if spec is not None and spec.name in resp_admin.IMMEDIATE:   # PING, ECHO: no task for them
+                started_ns = time.perf_counter_ns()
+                step = self._prepare(args)
+                reply = step if type(step) is bytes else self._immediate(spec, args, started_ns)
+                out.append(reply)
+                size += len(reply)
+                pending.popleft()
+                self.server.stats["total_commands_processed"] += 1
+                continue
             if spec is None or spec.build is None or "blocking" in spec.flags:
                 break
             if "readonly" not in spec.flags:
@@ -741,10 +751,20 @@ class Connection(StreamConnection):
                 return await local(self, args)  # already encoded
             reply = await _HANDLERS[spec.name](self, args)
         except RespError as e:
-            return b"-%s\r\n" % e.text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace")
+            return _error_reply(e)
         except RaftcacheError as e:
             return encode(e, self.proto)
         return encode(reply, self.proto)
+
+    def _immediate(self, spec: Spec, args: list[bytes], started_ns: int) -> bytes:
+        """The reply of a connection command that needs no waiting (resp_admin.IMMEDIATE),
+        counted as the command loop counts it."""
+        try:
+            reply = encode(resp_admin.IMMEDIATE[spec.name](self, args), self.proto)
+        except RespError as e:
+            reply = _error_reply(e)
+        self.count(spec, args, started_ns, reply, self.last_cmd)
+        return reply
 
     async def cmd_quit(self, args) -> bytes:
         self.closing = True
@@ -802,6 +822,11 @@ class Connection(StreamConnection):
 
 
 _GET_SPEC = TABLE[b"get"]
+
+
+def _error_reply(error: RespError) -> bytes:
+    """A RespError as its one-line error reply."""
+    return b"-%s\r\n" % error.text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace")
 
 
 def _may_block(spec: Spec, args: list[bytes]) -> bool:

@@ -87,7 +87,7 @@ def parse_db(conn, arg: bytes) -> int:
 # ---------------------------------------------------------------- connection
 
 
-async def ping(conn, args):
+def ping_now(conn, args):
     if len(args) > 2:
         raise RespError("ERR wrong number of arguments for 'ping' command")
     subs = conn.session.subscriptions
@@ -96,8 +96,21 @@ async def ping(conn, args):
     return Status("PONG") if len(args) == 1 else args[1]
 
 
-async def echo(conn, args):
+def echo_now(conn, args):
     return args[1]
+
+
+#: Connection commands answered at once, with no waiting: the RESP connection answers them
+#: inline when nothing is before them (resp.Connection._answer_inline), the command loop otherwise.
+IMMEDIATE = {"ping": ping_now, "echo": echo_now}
+
+
+async def ping(conn, args):
+    return ping_now(conn, args)
+
+
+async def echo(conn, args):
+    return echo_now(conn, args)
 
 
 def _check_password(conn, username: bytes | None, password: bytes) -> None:

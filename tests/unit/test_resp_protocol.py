@@ -347,6 +347,32 @@ def test_lone_get_keeps_redis_semantics(service, tmp_path):
     run(go())
 
 
+def test_ping_and_echo_are_answered_at_once_as_the_command_loop_answers_them(service):
+    """PING and ECHO with nothing before them are answered from data_received itself (no task),
+    with the replies, refusals, counts and order the command loop gives."""
+    async def go():
+        c = Client(service)
+        for data, reply in [(cmd("PING"), b"+PONG\r\n"), (cmd("PING", "hi"), b"$2\r\nhi\r\n"),
+                            (cmd("ECHO", "e"), b"$1\r\ne\r\n"),
+                            (cmd("PING", "a", "b"), b"-ERR wrong number of arguments for 'ping' command\r\n"),
+                            (cmd("ECHO"), b"-ERR wrong number of arguments for 'echo' command\r\n")]:
+            c.conn.data_received(data)
+            assert c.conn.task is None, data   # nothing left for the command loop
+            await asyncio.sleep(0)
+            assert b"".join(c.transport.writes) == reply
+            c.transport.writes.clear()
+        stats = c.conn.server.cmdstats
+        ping, echo = stats["ping"], stats["echo"]
+        assert (ping[0], ping[2], ping[3], echo[0], echo[2]) == (3, 0, 1, 1, 1)   # calls, rejected, failed
+        # after a write in flight, in order; inside MULTI, queued
+        assert await c.send(cmd("INCR", "n") + cmd("PING") + cmd("ECHO", "x")) == b":1\r\n+PONG\r\n$1\r\nx\r\n"
+        assert await c.send(cmd("MULTI") + cmd("PING")) == b"+OK\r\n+QUEUED\r\n"
+        assert await c.send(cmd("EXEC")) == b"*1\r\n+PONG\r\n"
+        locked = Client(service, password="secret")
+        assert await locked.send(cmd("PING")) == b"-NOAUTH Authentication required.\r\n"
+    run(go())
+
+
 def test_commandstats_count_every_path(service):
     """The GET fast path, inline reads, lone writes, the command loop and refusals all count."""
     async def go():
