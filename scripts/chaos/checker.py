@@ -132,7 +132,7 @@ def check_linearizable(ops: list[dict], model=None, max_steps: int | None = None
     plus the longest linearizable prefix found ("best_prefix")}.
     """
     model = model or model_for(ops)
-    ops = [op for op in ops if op["status"] != "fail" and not (op["f"] == "read" and op["status"] != "ok")]
+    ops = _checked(ops)
     n = len(ops)
     if n == 0:
         return {"result": "yes", "steps": 0, "ops": 0}
@@ -248,10 +248,24 @@ def counter_witness(ops: list[dict]) -> list[dict] | None:
     start), and unknown increments fill the gaps between results with an exact sum, each where
     every operation after it completed no earlier than it started. The order so built is then
     checked from scratch (`valid_order`: the model accepts every step, real time is respected), so
-    a None only means "search instead", never "not linearizable"."""
-    ops = [op for op in ops if op["status"] != "fail" and not (op["f"] == "read" and op["status"] != "ok")]
+    a None only means "search instead", never "not linearizable" (malformed operations too: the
+    search reports them)."""
+    try:
+        return _counter_order(_checked(ops))
+    except (TypeError, ValueError):   # a value or result that is not a number, a missing time
+        return None
+
+
+def _checked(ops: list[dict]) -> list[dict]:
+    """The operations a linearizability check takes: failed ones and reads without a result dropped."""
+    return [op for op in ops if op["status"] != "fail" and not (op["f"] == "read" and op["status"] != "ok")]
+
+
+def _counter_order(ops: list[dict]) -> list[dict] | None:
+    """counter_witness's order of the checked operations `ops`, or None."""
     if any(op["f"] not in ("incr", "read") or (op["f"] == "incr" and int(op["value"]) <= 0)
-           or (op["f"] == "incr" and op["status"] == "ok" and op["result"] is None) for op in ops):
+           or (op["status"] == "ok" and (op["t1"] is None or op["t1"] < op["t0"]
+                                         or (op["f"] == "incr" and op["result"] is None))) for op in ops):
         return None
     # The fixed part of the order, as steps (the value the counter holds when they run, the
     # operations): each acknowledged increment from its result less its delta, the reads of
@@ -287,33 +301,39 @@ def counter_witness(ops: list[dict]) -> list[dict] | None:
     return order if valid_order(order, CounterModel) else None
 
 
+#: Largest gap, and most unknown increments, _exact_sum fills (past them: the search decides).
+_SUM_MAX = 100_000
+
+
 def _exact_sum(unknown: list[dict], used: list[bool], target: int, latest_start: float) -> list[int] | None:
     """Unused unknown increments (by index, sorted by start) started no later than
-    `latest_start` whose deltas add up to `target` (marked used), or None."""
-    by_delta: dict[int, list[int]] = defaultdict(list)
+    `latest_start` whose deltas add up to `target` (marked used; the earliest started that
+    reach it), or None: a subset sum over one bitset per increment considered."""
+    eligible = []
     for j, op in enumerate(unknown):
         if op["t0"] > latest_start:
             break
         if not used[j]:
-            by_delta[int(op["value"])].append(j)
-    deltas = sorted(by_delta, reverse=True)
-
-    def pick(k: int, left: int) -> list[int] | None:
-        if left == 0:
-            return []
-        if k == len(deltas):
-            return None
-        delta = deltas[k]
-        for count in range(min(len(by_delta[delta]), left // delta), -1, -1):
-            rest = pick(k + 1, left - count * delta)
-            if rest is not None:
-                return by_delta[delta][:count] + rest
+            eligible.append(j)
+    if target > _SUM_MAX or len(eligible) > _SUM_MAX:
         return None
-
-    chosen = pick(0, target)
-    for j in chosen or ():
+    mask = (1 << (target + 1)) - 1
+    reach = [1]   # reach[i]: bit s set when the first i eligible increments can add up to s
+    for j in eligible:
+        reach.append((reach[-1] | reach[-1] << int(unknown[j]["value"])) & mask)
+        if reach[-1] >> target & 1:
+            break
+    if not reach[-1] >> target & 1:
+        return None
+    chosen, left = [], target
+    for i in range(len(reach) - 1, 0, -1):
+        if left and not reach[i - 1] >> left & 1:   # `left` needs the i-th increment
+            j = eligible[i - 1]
+            chosen.append(j)
+            left -= int(unknown[j]["value"])
+    for j in chosen:
         used[j] = True
-    return chosen
+    return chosen[::-1]
 
 
 def valid_order(order: list[dict], model) -> bool:
@@ -381,8 +401,8 @@ def check_linearizability(history: list[dict], *, include_lease: bool = False, m
         ops = by_key[key]
         model = model_for(ops)
         if model is CounterModel and counter_witness(ops) is not None:
-            per_key[key] = {"result": "yes", "steps": 0, "ops": len(ops), "pruned": 0, "model": model.__name__,
-                            "witness": True}
+            per_key[key] = {"result": "yes", "steps": 0, "ops": len(_checked(ops)), "pruned": 0,
+                            "model": model.__name__, "witness": True}
             continue
         full, pruned = _bound_and_prune(ops) if model is RegisterModel else (ops, [
             op for op in ops if op["status"] != "unknown"])

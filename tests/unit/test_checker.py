@@ -234,6 +234,20 @@ def test_counter_orders_are_checked_against_real_time_and_the_model():
     assert checker.valid_order(ordered, checker.CounterModel)
     assert not checker.valid_order([ordered[0], ordered[2], ordered[1]], checker.CounterModel)
     assert not checker.valid_order([inc(4, 5, 1, 1), inc(0, 1, 1, 2)], checker.CounterModel)   # against real time
+    assert not checker.valid_order([inc(0, 3, 1, 2), inc(0, 3, 1, 1)], checker.CounterModel)   # against the model only
+    assert checker.valid_order([inc(1, 2, 1, 1), inc(0, 1, 1, 2)], checker.CounterModel)   # touching: concurrent
+
+
+def test_a_counter_order_that_cannot_be_built_leaves_the_search_to_decide():
+    # malformed operations: the search reports them, the order is not built
+    assert checker.counter_witness([inc(0, None, 1, 1)]) is None
+    assert checker.counter_witness([inc(5, 1, 1, 1)]) is None
+    assert checker.counter_witness([inc(0, 1, 1, 1), inc(2, None, "x", None, status="unknown")]) is None
+    # many unknown increments of distinct deltas and a gap no subset fills: bounded work, no order
+    unknown = [inc(0.5, None, 2 * d, None, status="unknown") for d in range(1, 2001)]
+    assert checker.counter_witness([inc(0, 1, 1, 1)] + unknown + [inc(2, 3, 1, 5)]) is None   # an odd gap of 3
+    # …and one a subset fills
+    assert checker.counter_witness([inc(0, 1, 1, 1)] + unknown + [inc(2, 3, 1, 8)]) is not None   # 6 = 2 + 4
 
 
 # ---------------------------------------------------------------- lost writes
