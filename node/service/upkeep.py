@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from typing import Awaitable, Callable
 
 from raftcache.node import commands
@@ -30,6 +32,11 @@ ACCESS_REPORT_INTERVAL_S = 0.5
 VERSION_CHECK_INTERVAL_S = 1.0
 #: A loop whose rounds keep failing logs the traceback at most this often (seconds).
 FAILURE_REPORT_S = 60.0
+
+
+def _rounds(n: int, kind: str = "failed") -> str:
+    """"1 failed round", "3 more failed rounds"."""
+    return f"{n} {kind} round" + ("" if n == 1 else "s")
 
 
 class Upkeep:
@@ -56,15 +63,17 @@ class Upkeep:
         return [asyncio.ensure_future(self._every(*loop)) for loop in loops]
 
     @staticmethod
-    async def _every(interval_s: float, one_round: Callable[[], Awaitable[None]], what: str) -> None:
+    async def _every(interval_s: float, one_round: Callable[[], Awaitable[None]], what: str,
+                     clock: Callable[[], float] = time.monotonic) -> None:
         """`one_round()` every `interval_s` for the node's life: a round that fails is logged (a
-        RaftcacheError, such as no leader, no quorum or a deadline, quietly; anything else with
-        its traceback, at most once per FAILURE_REPORT_S with the count of the failures since,
-        and once more when a round works again) and the next one tries again."""
-        loop = asyncio.get_running_loop()
+        RaftcacheError, such as no leader, no quorum or a deadline, quietly; anything else as an
+        error with its traceback, at most once per FAILURE_REPORT_S with the count of the
+        failures since, and a warning when a round works again after a failure that was
+        reported) and the next one tries again."""
         failed = 0            # rounds failed since the last round that worked
-        unreported = 0        # of those, failures not logged yet
-        reported_at = -FAILURE_REPORT_S
+        unreported = 0        # failures not logged yet
+        reported = False      # an error was logged since the last warning
+        reported_at = -math.inf
         while True:
             await asyncio.sleep(interval_s)
             try:
@@ -75,16 +84,16 @@ class Upkeep:
             except Exception:
                 failed += 1
                 unreported += 1
-                if loop.time() - reported_at >= FAILURE_REPORT_S:
-                    reported_at = loop.time()
-                    more = f" ({unreported - 1} more failed rounds since the last report)" if unreported > 1 else ""
+                if clock() - reported_at >= FAILURE_REPORT_S:
+                    reported_at = clock()
+                    more = f" ({_rounds(unreported - 1, 'more failed')} since the last report)" if unreported > 1 else ""
                     log.exception("%s failed%s", what, more)
-                    unreported = 0
+                    unreported, reported = 0, True
                 continue
-            if failed:
-                log.warning("%s works again after %d failed rounds", what, failed)
-                failed = unreported = 0
-                reported_at = -FAILURE_REPORT_S
+            if failed and reported:
+                log.warning("%s works again after %s", what, _rounds(failed))
+                reported = False
+            failed = 0
 
     # ------------------------------------------------------------ active expiry
 

@@ -15,7 +15,6 @@ import pytest
 from raftcache.node import commands
 from raftcache.node.errors import UnavailableError
 from raftcache.node.service.group_commit import GroupCommit
-from raftcache.node.service import upkeep
 from raftcache.node.service.upkeep import Upkeep
 from raftcache.proto import commands_pb2 as pb
 from tests.unit.test_service import run, service_on_fake_raft
@@ -57,51 +56,46 @@ def test_a_round_that_raises_does_not_end_its_loop(failure, caplog):
         assert logged[0].exc_info is not None
 
 
-def test_a_round_that_keeps_failing_is_reported_once_a_minute_and_when_it_works_again(caplog):
+def _report_lines(fails_at, rounds: int, caplog) -> list[tuple[int, str]]:
+    """Run `rounds` rounds of a loop whose n-th round (from 1) raises when fails_at(n), one
+    second apart on the loop's clock; what it logged (level, message)."""
     calls = []
+    now = [0.0]
 
     async def one_round():
         calls.append(len(calls))
-        if len(calls) <= 40 or 45 < len(calls) <= 47:   # 40 failures, 5 rounds that work, 2 failures
+        now[0] += 1.0
+        if fails_at(len(calls)):
             raise RuntimeError("a bug")
 
     async def main():
-        task = asyncio.ensure_future(Upkeep._every(0.001, one_round, "the test's round"))
-        await _rounds_until(task, calls, 50)
+        task = asyncio.ensure_future(Upkeep._every(0.0005, one_round, "the test's round", clock=lambda: now[0]))
+        await _rounds_until(task, calls, rounds)
 
     with caplog.at_level(logging.DEBUG, logger="raftcache.node.service.upkeep"):
         run(main())
-    logged = [(r.levelno, r.getMessage()) for r in caplog.records if "the test's round" in r.getMessage()]
-    assert logged == [(logging.ERROR, "the test's round failed"),
-                      (logging.WARNING, "the test's round works again after 40 failed rounds"),
-                      (logging.ERROR, "the test's round failed"),
+    return [(r.levelno, r.getMessage()) for r in caplog.records if "the test's round" in r.getMessage()]
+
+
+def test_a_round_that_keeps_failing_is_reported_once_a_minute_and_when_it_works_again(caplog):
+    # 150 failures, rounds that work, 2 failures at 186-187 s, rounds that work
+    logged = _report_lines(lambda n: n <= 150 or 185 < n <= 187, 190, caplog)
+    assert logged == [(logging.ERROR, "the test's round failed"),                 # at 1 s
+                      (logging.ERROR, "the test's round failed (59 more failed rounds since the last report)"),  # 61 s
+                      (logging.ERROR, "the test's round failed (59 more failed rounds since the last report)"),  # 121 s
+                      (logging.WARNING, "the test's round works again after 150 failed rounds"),
+                      (logging.ERROR, "the test's round failed (29 more failed rounds since the last report)"),  # 186 s
                       (logging.WARNING, "the test's round works again after 2 failed rounds")]
 
 
-def test_a_report_counts_the_failures_it_follows(caplog, monkeypatch):
-    monkeypatch.setattr(upkeep, "FAILURE_REPORT_S", 0.05)
-    calls = []
-
-    async def one_round():
-        calls.append(len(calls))
-        await asyncio.sleep(0.002)
-        raise RuntimeError("a bug")
-
-    async def main():
-        task = asyncio.ensure_future(Upkeep._every(0.001, one_round, "the test's round"))
-        deadline = asyncio.get_running_loop().time() + 5
-        while sum("more failed rounds" in r.getMessage() for r in caplog.records) < 1:
-            assert asyncio.get_running_loop().time() < deadline
-            await asyncio.sleep(0.005)
-        await _rounds_until(task, calls, 0)
-
-    with caplog.at_level(logging.DEBUG, logger="raftcache.node.service.upkeep"):
-        run(main())
-    reports = [r.getMessage() for r in caplog.records if "the test's round" in r.getMessage()]
-    assert reports[0] == "the test's round failed"
-    more = int(reports[1].split("(")[1].split()[0])
-    assert reports[1] == f"the test's round failed ({more} more failed rounds since the last report)" and more >= 1
-    assert len(reports) < len(calls)
+def test_a_round_that_fails_every_other_time_is_reported_once_a_minute_too(caplog):
+    logged = _report_lines(lambda n: n % 2 == 1, 130, caplog)
+    assert logged == [(logging.ERROR, "the test's round failed"),                 # round 1, at 1 s
+                      (logging.WARNING, "the test's round works again after 1 failed round"),
+                      (logging.ERROR, "the test's round failed (29 more failed rounds since the last report)"),  # 61 s
+                      (logging.WARNING, "the test's round works again after 1 failed round"),
+                      (logging.ERROR, "the test's round failed (29 more failed rounds since the last report)"),  # 121 s
+                      (logging.WARNING, "the test's round works again after 1 failed round")]
 
 
 def test_cancelling_a_loop_ends_it_while_its_round_waits():
