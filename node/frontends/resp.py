@@ -390,8 +390,9 @@ class Connection(StreamConnection):
 
         The hot paths of -P 1 clients: reads that need no waiting (a follower
         serving `any`, a leader under a lease) are answered here, from
-        data_received; a lone write on the leader is proposed here and
-        answered from its future's callback. Stops at the first command that
+        data_received, and so are PING and ECHO; a lone write on the leader is
+        proposed here and answered from its future's callback (or refused here,
+        after the replies before it). Stops at the first command that
         must wait otherwise (a read needing a barrier, a server command,
         MULTI, a pipeline of writes); the command loop takes the rest, in order.
         """
@@ -432,12 +433,15 @@ class Connection(StreamConnection):
                 break
             if "readonly" not in spec.flags:
                 if len(pending) == 1 and self.server.writes_may_overlap():
-                    self._start_lone_write(args)
+                    refused = self._start_lone_write(args)
+                    if refused is not None:
+                        out.append(refused)
                 break
             started_ns = time.perf_counter_ns()
             step = self._prepare(args)
             if type(step) is bytes:
                 out.append(step)
+                size += len(step)
             else:
                 spec, command = step
                 if command is None:   # run by the connection (XINFO HELP, …): the command loop's
@@ -455,16 +459,17 @@ class Connection(StreamConnection):
             self.server.stats["total_commands_processed"] += 1
         return out
 
-    def _start_lone_write(self, args: list[bytes]) -> None:
+    def _start_lone_write(self, args: list[bytes]) -> bytes | None:
+        """Propose the write `args` (alone in `pending`), answered from its future's callback;
+        or its reply now (refused before it ran), which goes after the replies before it."""
         started_ns = time.perf_counter_ns()
         step = self._prepare(args)
         if type(step) is not bytes and (step[1] is None or commands.is_read(step[1])):
-            return  # not a data write after all: the command loop runs it
+            return None  # not a data write after all: the command loop runs it
         self.pending.popleft()
         self.server.stats["total_commands_processed"] += 1
         if type(step) is bytes:
-            self._write(step)
-            return
+            return step
         spec, command = step
         self.running = True
         name = self.last_cmd
@@ -653,7 +658,7 @@ class Connection(StreamConnection):
             try:
                 built = spec.build(args, self.session.db)
             except RespError as e:  # a bad argument: the command ran and failed, as in Redis
-                reply = b"-%s\r\n" % e.text.encode()
+                reply = _error_reply(e)
                 self.count(spec, args, time.perf_counter_ns(), reply, self.last_cmd)
                 return reply
         if spec.name == "fcall":
@@ -689,7 +694,7 @@ class Connection(StreamConnection):
     def _reject(self, text: str) -> bytes:
         if self.multi is not None:
             self.multi_error = True
-        return b"-%s\r\n" % text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace")
+        return _error_reply(RespError(text))
 
     def _queue(self, spec: Spec, args: list[bytes]) -> bytes:
         if "blocking" in spec.flags:
@@ -763,6 +768,8 @@ class Connection(StreamConnection):
             reply = encode(resp_admin.IMMEDIATE[spec.name](self, args), self.proto)
         except RespError as e:
             reply = _error_reply(e)
+        except RaftcacheError as e:
+            reply = encode(e, self.proto)
         self.count(spec, args, started_ns, reply, self.last_cmd)
         return reply
 

@@ -5,7 +5,7 @@ state machine (node/commands/scripting.py dispatches to the functions here once
 Modules: sandbox.py (the Lua 5.1 runtime, its read-only environment, the
 instruction budget's hook), budget.py (what the budget allows and what each
 step costs), lualibs.py (bit, cjson, cmsgpack, struct), engine.py (a script
-run and redis.call), scripts.py (EVAL / EVALSHA: a body to its run),
+run and redis.call), replies.py (replies to and from Lua), scripts.py (EVAL / EVALSHA: a body to its run),
 effects.py (a write script run once by the leader, its writes logged),
 functions.py (FUNCTION libraries, FCALL), store.py (scripts and libraries in
 the keyspace's meta table); node/commands/script_read_cache.py keeps the
