@@ -16,7 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from raftcache.node.frontends.resp_protocol import ProtocolError, RequestParser, only_gets, split_args, whole_frames
+from raftcache.node.frontends.resp_protocol import (
+    DoubleText, ProtocolError, RequestParser, RespMap, RespSet, Verbatim, encode, only_gets, split_args, whole_frames,
+)
 from tests.unit.resp_fakes import Client, cmd
 
 
@@ -364,8 +366,13 @@ def test_ping_and_echo_are_answered_at_once_as_the_command_loop_answers_them(ser
         stats = c.conn.server.cmdstats
         ping, echo = stats["ping"], stats["echo"]
         assert (ping[0], ping[2], ping[3], echo[0], echo[2]) == (3, 0, 1, 1, 1)   # calls, rejected, failed
-        # after a write in flight, in order; inside MULTI, queued
+        # in a pipeline, in order (the command loop); inside MULTI, queued
         assert await c.send(cmd("INCR", "n") + cmd("PING") + cmd("ECHO", "x")) == b":1\r\n+PONG\r\n$1\r\nx\r\n"
+        # answered inline, then a lone write refused at once: the replies in the commands' order
+        assert await c.send(cmd("PING") + cmd("SET", "k")) == \
+            b"+PONG\r\n-ERR wrong number of arguments for 'set' command\r\n"
+        assert await c.send(cmd("GET", "n") + cmd("SET", "k", "v", "EX", "abc")) == \
+            b"$1\r\n1\r\n-ERR value is not an integer or out of range\r\n"
         assert await c.send(cmd("MULTI") + cmd("PING")) == b"+OK\r\n+QUEUED\r\n"
         assert await c.send(cmd("EXEC")) == b"*1\r\n+PONG\r\n"
         locked = Client(service, password="secret")
@@ -479,3 +486,31 @@ def test_a_value_sent_apart_from_its_header_is_never_run_as_commands(service):
         assert await c.send(cmd("GET", "k")) == b"$%d\r\n%s\r\n" % (len(value), value)
         assert await c.send(cmd("EXISTS", "victim")) == b":0\r\n"
     run(go())
+
+
+_ELEMENTS = st.one_of(
+    st.binary(max_size=40), st.binary(min_size=1020, max_size=1030), st.builds(bytearray, st.binary(max_size=8)),
+    st.builds(DoubleText, st.sampled_from([b"1.5", b"inf"])), st.builds(Verbatim, st.binary(max_size=8)),
+    st.integers(-5, 5), st.none(), st.text(max_size=5), st.lists(st.binary(max_size=4), max_size=3))
+
+
+_PLAIN_ELEMENTS = st.one_of(st.binary(max_size=40), st.builds(bytearray, st.binary(max_size=8)))
+#: mostly plain bytes (the one-join path), at times one element of another kind among them
+_AGGREGATES = st.one_of(
+    st.lists(_ELEMENTS, max_size=40),
+    st.lists(_PLAIN_ELEMENTS, max_size=40),
+    st.tuples(st.lists(_PLAIN_ELEMENTS, min_size=9, max_size=40), _ELEMENTS, st.integers(0, 40)).map(
+        lambda t: t[0][:t[2]] + [t[1]] + t[0][t[2]:]))
+
+
+@given(_AGGREGATES, st.sampled_from([2, 3]))
+def test_an_aggregate_is_encoded_as_its_elements_one_by_one(items, proto):
+    """Arrays, sets and maps of many elements are encoded in one join when every element is
+    plain bytes: byte for byte what encoding each element alone gives, in both protocols."""
+    one_by_one = b"".join(encode(item, proto) for item in items)
+    assert encode(items, proto) == b"*%d\r\n" % len(items) + one_by_one
+    assert encode(RespSet(items), proto) == (b"~" if proto == 3 else b"*") + b"%d\r\n" % len(items) + one_by_one
+    pairs = RespMap(zip(items[::2], items[1::2]))
+    flat = b"".join(encode(k, proto) + encode(v, proto) for k, v in pairs)
+    head = b"%%%d\r\n" % len(pairs) if proto == 3 else b"*%d\r\n" % (2 * len(pairs))
+    assert encode(pairs, proto) == head + flat
