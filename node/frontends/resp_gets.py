@@ -1,0 +1,120 @@
+"""GETs served without a Command (the Redis port's hot path): a -P 1 client's GET and a
+pipeline's GETs are read together in one transaction when no waiting is needed
+(Session.get_now), or join the node's shared read round together at a level that waits for
+a read index (Session.start_gets), their replies written at once. resp.Connection is a
+GetFastPaths; every case these paths do not take (MULTI, a restricted user, subscriber mode,
+a cluster redirection, an error) goes to the ordinary path, which answers as Redis does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+
+from raftcache.node.frontends import resp_cluster
+from raftcache.node.frontends.resp_protocol import encode
+from raftcache.node.service.service import NOT_NOW
+from raftcache.node.service.session import MAX_READS_IN_FLIGHT
+
+
+class GetFastPaths:
+    """The GET fast paths of a RESP connection (module docstring)."""
+
+    def _answer_gets(self, names: list[bytes], keys: list[bytes]) -> bool:
+        """GETs (a read that was nothing but them: a -P 1 client's GET, a pipeline's; `names`
+        as sent, and `keys`) the fast paths may take, answered now or joined to the node's
+        read round; False: the ordinary path takes them, nothing was done."""
+        if (len(keys) > (MAX_READS_IN_FLIGHT if self.session.tracking is None else 1)   # (tracking: per command)
+                or not self.fast_paths_ok() or not self._gets_allowed(keys)):
+            return False
+        burst = list(zip(names, keys))
+        reply = self._gets_now(burst, keys)
+        if reply is not None:
+            self._write(reply)
+            if len(keys) > 1:   # a pipeline's replies (a lone reply's limits are checked as it is sent)
+                self._check_memory()
+            return True
+        return not self.write_paused() and self._start_round_gets(burst, keys)
+
+    def _gets_now(self, burst: list, keys: list[bytes]) -> bytes | None:
+        """The replies to `burst` (plain GETs, in order, each its arguments; `keys` their keys)
+        if they are servable now, read in one transaction; None: take the ordinary path.
+
+        The commonest requests of a cache, served without Command or task
+        (Service.get_now); every other case, errors included, is the
+        ordinary path's.
+        """
+        started_ns = time.perf_counter_ns()
+        values = self.session.get_now(keys)
+        if values is NOT_NOW:
+            return None
+        self.server.stats["total_commands_processed"] += len(burst)
+        usec = (time.perf_counter_ns() - started_ns) // 1000 // len(burst)   # one read served them all
+        return self._get_replies(burst, values, usec)
+
+    def _plain_get(self, args: list[bytes]) -> bool:
+        """`args` is a GET the fast paths may answer (see _gets_allowed)."""
+        return len(args) == 2 and args[0].lower() == b"get" and self._gets_allowed(args[1:])
+
+    def _gets_allowed(self, keys: list[bytes]) -> bool:
+        """GETs of `keys`, in this connection's state, may take the fast paths: no MULTI, ACL
+        restriction, subscriber mode, or cluster redirection (the ordinary path answers those)."""
+        if self.multi is not None or not self._unrestricted() or self.session.subscriptions is not None:
+            return False
+        # in cluster mode the ordinary path answers -MOVED / -ASK
+        cluster = self.server.cluster
+        return cluster is None or not self.asking and all(resp_cluster.serves(cluster, key) for key in keys)
+
+    def _plain_get_item(self, item) -> bool:
+        """`item` (pending) may join a burst whose first GET passed _plain_get: the connection's
+        state is that GET's, so only its shape (and, in cluster mode, its slot) is checked."""
+        return type(item) is list and len(item) == 2 and item[0].lower() == b"get" and (
+            self.server.cluster is None or resp_cluster.serves(self.server.cluster, item[1]))
+
+    def _get_replies(self, burst: list, values: list, usec: int) -> bytes:
+        """The replies to GETs `burst` whose `values` were read, each counted as taking `usec`
+        (count(): GET has no subcommand and never blocks)."""
+        proto = self.proto
+        replies = [b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes else encode(value, proto)
+                   for value in values]
+        self.last_cmd = "get"
+        self.server.count_calls("get", usec, replies)
+        self.session.finished_many("get", burst, usec)
+        return b"".join(replies)
+
+    def _start_round_gets(self, burst: list, keys: list[bytes]) -> bool:
+        """Plain GETs (`burst`, in order, taken from the front of `pending` or never in it; `keys`
+        their keys) at a level that waits for a read index (a follower at linearizable or
+        lease): they join the node's shared round together, with no Command or task
+        (Session.start_gets), and their replies go out in one write from the round's
+        completion (_round_gets_done). False: not this path (nothing was started)."""
+        started_ns = time.perf_counter_ns()
+        handle = self.session.start_gets(keys,
+                                         functools.partial(self._round_gets_done, burst, started_ns))
+        if handle is None:
+            return False
+        self.last_cmd = "get"
+        self.server.stats["total_commands_processed"] += len(burst)
+        self.running = True
+        self.task = handle
+        return True
+
+    def _round_gets_done(self, burst: list, started_ns: int, outcome: tuple | None) -> None:
+        self.task, self.running = None, False
+        if self.closing:
+            return
+        if outcome is None:   # an error or a floor to wait for: the command loop runs them, in order
+            self.server.stats["total_commands_processed"] -= len(burst)   # counted again there
+            self.pending.extendleft(list(args) for args in reversed(burst))
+            self.task = asyncio.get_running_loop().create_task(self._run())
+            return
+        # each GET waited for the whole round
+        self._write(self._get_replies(burst, outcome[0], (time.perf_counter_ns() - started_ns) // 1000))
+        if self.pending:
+            if self.write_paused():   # the client is not reading: the command loop waits for it
+                self.task = asyncio.get_running_loop().create_task(self._run())
+            else:
+                self._dispatch()
+        elif self.eof:
+            self.close()
