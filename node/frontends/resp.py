@@ -19,8 +19,9 @@ command becomes one `Command` run by the connection's session
 (node/service/session.py: the read levels, group commit, forwarding and the
 order of a pipeline), except `GET key` (the commonest cache request),
 answered by `Session.get_now` when it needs no waiting (a pipeline's GETs
-together, in one read) or on the shared read round (resp_gets.py). PING and ECHO with nothing before them are answered
-from data_received too (resp_admin.IMMEDIATE), with no task.
+together, in one read) or on the shared read round (resp_gets.py). PING and
+ECHO with nothing before them are answered from data_received too
+(resp_admin.IMMEDIATE), with no task.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from raftcache.node.frontends.resp_protocol import (
     whole_frames,
 )
 from raftcache.node.service.pubsub import Message
-from raftcache.node.service.session import MAX_IN_FLIGHT, MAX_READS_IN_FLIGHT, Outcome, Session
+from raftcache.node.service.session import MAX_IN_FLIGHT, Outcome, Session
 from raftcache.node.frontends.resp_server import RespServer
 from raftcache.node.service.stream import StreamConnection, tls_options
 from raftcache.proto import commands_pb2 as pb
@@ -307,7 +308,7 @@ class Connection(GetFastPaths, StreamConnection):
                 break
             if self._plain_get(args):   # a pipeline's GETs: read together now, or wait for one round together
                 burst = list(itertools.takewhile(self._plain_get_item, itertools.islice(
-                    pending, MAX_READS_IN_FLIGHT if self.session.tracking is None else 1)))  # (tracking: per command)
+                    pending, self._gets_at_once())))
                 keys = [args[1] for args in burst]
                 reply = self._gets_now(burst, keys)
                 if reply is not None:
@@ -361,8 +362,10 @@ class Connection(GetFastPaths, StreamConnection):
         return out
 
     def _start_lone_write(self, args: list[bytes]) -> bytes | None:
-        """Propose the write `args` (alone in `pending`), answered from its future's callback;
-        or its reply now (refused before it ran), which goes after the replies before it."""
+        """Propose the write `args` (alone in `pending`), answered from its future's callback
+        (None; None too when it is not a data write: left in `pending` for the command loop);
+        or its reply now (refused before it ran), for the caller to send after the replies
+        before it."""
         started_ns = time.perf_counter_ns()
         step = self._prepare(args)
         if type(step) is not bytes and (step[1] is None or commands.is_read(step[1])):
@@ -376,6 +379,7 @@ class Connection(GetFastPaths, StreamConnection):
         name = self.last_cmd
         self.task = self.session.start_write(
             command, lambda outcome: self._lone_done(spec, command, started_ns, args, name, outcome))
+        return None
 
     def _start_lone_read(self, spec: Spec, command, started_ns: int, args: list[bytes]) -> None:
         self.pending.popleft()
@@ -559,7 +563,7 @@ class Connection(GetFastPaths, StreamConnection):
             try:
                 built = spec.build(args, self.session.db)
             except RespError as e:  # a bad argument: the command ran and failed, as in Redis
-                reply = _error_reply(e)
+                reply = encode(e, self.proto)
                 self.count(spec, args, time.perf_counter_ns(), reply, self.last_cmd)
                 return reply
         if spec.name == "fcall":
@@ -595,7 +599,7 @@ class Connection(GetFastPaths, StreamConnection):
     def _reject(self, text: str) -> bytes:
         if self.multi is not None:
             self.multi_error = True
-        return _error_reply(RespError(text))
+        return encode(RespError(text), self.proto)
 
     def _queue(self, spec: Spec, args: list[bytes]) -> bytes:
         if "blocking" in spec.flags:
@@ -656,10 +660,8 @@ class Connection(GetFastPaths, StreamConnection):
             if local is not None:
                 return await local(self, args)  # already encoded
             reply = await _HANDLERS[spec.name](self, args)
-        except RespError as e:
-            return _error_reply(e)
-        except RaftcacheError as e:
-            return encode(e, self.proto)
+        except (RespError, RaftcacheError) as e:
+            return encode(e, self.proto)   # (an error line, its CR/LF replaced)
         return encode(reply, self.proto)
 
     def _immediate(self, spec: Spec, args: list[bytes], started_ns: int) -> bytes:
@@ -667,9 +669,7 @@ class Connection(GetFastPaths, StreamConnection):
         counted as the command loop counts it."""
         try:
             reply = encode(resp_admin.IMMEDIATE[spec.name](self, args), self.proto)
-        except RespError as e:
-            reply = _error_reply(e)
-        except RaftcacheError as e:
+        except (RespError, RaftcacheError) as e:
             reply = encode(e, self.proto)
         self.count(spec, args, started_ns, reply, self.last_cmd)
         return reply
@@ -730,11 +730,6 @@ class Connection(GetFastPaths, StreamConnection):
 
 
 _GET_SPEC = TABLE[b"get"]
-
-
-def _error_reply(error: RespError) -> bytes:
-    """A RespError as its one-line error reply."""
-    return b"-%s\r\n" % error.text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace")
 
 
 def _may_block(spec: Spec, args: list[bytes]) -> bool:

@@ -3,7 +3,8 @@ pipeline's GETs are read together in one transaction when no waiting is needed
 (Session.get_now), or join the node's shared read round together at a level that waits for
 a read index (Session.start_gets), their replies written at once. resp.Connection is a
 GetFastPaths; every case these paths do not take (MULTI, a restricted user, subscriber mode,
-a cluster redirection, an error) goes to the ordinary path, which answers as Redis does.
+a cluster redirection, CLIENT REPLY muting or CLIENT PAUSE, a client not reading its replies, an
+error) goes to the ordinary path, which answers as Redis does.
 """
 
 from __future__ import annotations
@@ -21,11 +22,15 @@ from raftcache.node.service.session import MAX_READS_IN_FLIGHT
 class GetFastPaths:
     """The GET fast paths of a RESP connection (module docstring)."""
 
+    def _gets_at_once(self) -> int:
+        """Most GETs one burst takes (with CLIENT TRACKING on: one, each tracked as a command)."""
+        return MAX_READS_IN_FLIGHT if self.session.tracking is None else 1
+
     def _answer_gets(self, names: list[bytes], keys: list[bytes]) -> bool:
         """GETs (a read that was nothing but them: a -P 1 client's GET, a pipeline's; `names`
         as sent, and `keys`) the fast paths may take, answered now or joined to the node's
         read round; False: the ordinary path takes them, nothing was done."""
-        if (len(keys) > (MAX_READS_IN_FLIGHT if self.session.tracking is None else 1)   # (tracking: per command)
+        if (len(keys) > self._gets_at_once()
                 or not self.fast_paths_ok() or not self._gets_allowed(keys)):
             return False
         burst = list(zip(names, keys))

@@ -109,7 +109,7 @@ async def exec_(conn, args) -> bytes:
             if cmd is None:
                 parts.append(await conn.run_local(spec, qargs))
             elif isinstance(cmd, RespError):
-                parts.append(b"-%s\r\n" % cmd.text.encode())
+                parts.append(encode(cmd, conn.proto))   # (its CR/LF replaced: one line)
             else:
                 result = next(it)
                 if cmd.HasField("publish"):

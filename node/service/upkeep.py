@@ -35,7 +35,7 @@ FAILURE_REPORT_S = 60.0
 
 
 def _rounds(n: int, kind: str = "failed") -> str:
-    """"1 failed round", "3 more failed rounds"."""
+    """E.g. "1 failed round", "3 more failed rounds"."""
     return f"{n} {kind} round" + ("" if n == 1 else "s")
 
 
@@ -84,11 +84,14 @@ class Upkeep:
             except Exception:
                 failed += 1
                 unreported += 1
-                if clock() - reported_at >= FAILURE_REPORT_S:
-                    reported_at = clock()
-                    more = f" ({_rounds(unreported - 1, 'more failed')} since the last report)" if unreported > 1 else ""
-                    log.exception("%s failed%s", what, more)
-                    unreported, reported = 0, True
+                now = clock()
+                if now - reported_at < FAILURE_REPORT_S:
+                    log.debug("%s failed", what, exc_info=True)   # counted in the next report
+                    continue
+                reported_at = now
+                more = f" ({_rounds(unreported - 1, 'more failed')} since the last report)" if unreported > 1 else ""
+                log.exception("%s failed%s", what, more)
+                unreported, reported = 0, True
                 continue
             if failed and reported:
                 log.warning("%s works again after %s", what, _rounds(failed))

@@ -263,7 +263,8 @@ def _checked(ops: list[dict]) -> list[dict]:
 
 def _counter_order(ops: list[dict]) -> list[dict] | None:
     """counter_witness's order of the checked operations `ops`, or None."""
-    if any(op["f"] not in ("incr", "read") or (op["f"] == "incr" and int(op["value"]) <= 0)
+    if any(op["f"] not in ("incr", "read") or op["status"] not in ("ok", "unknown")
+           or (op["f"] == "incr" and int(op["value"]) <= 0)
            or (op["status"] == "ok" and (op["t1"] is None or op["t1"] < op["t0"]
                                          or (op["f"] == "incr" and op["result"] is None))) for op in ops):
         return None
@@ -301,21 +302,22 @@ def _counter_order(ops: list[dict]) -> list[dict] | None:
     return order if valid_order(order, CounterModel) else None
 
 
-#: Largest gap, and most unknown increments, _exact_sum fills (past them: the search decides).
-_SUM_MAX = 100_000
+#: Most bits _exact_sum's bitsets hold in all (increments considered × the gap): past it, the
+#: search decides.
+_SUM_BITS_MAX = 1 << 27
 
 
 def _exact_sum(unknown: list[dict], used: list[bool], target: int, latest_start: float) -> list[int] | None:
     """Unused unknown increments (by index, sorted by start) started no later than
-    `latest_start` whose deltas add up to `target` (marked used; the earliest started that
-    reach it), or None: a subset sum over one bitset per increment considered."""
+    `latest_start` whose deltas add up to `target` (marked used; from the shortest prefix, by
+    start, that reaches it), or None: a subset sum over one bitset per increment considered."""
     eligible = []
     for j, op in enumerate(unknown):
         if op["t0"] > latest_start:
             break
-        if not used[j]:
+        if not used[j] and int(op["value"]) <= target:   # (a larger one is in no sum of it)
             eligible.append(j)
-    if target > _SUM_MAX or len(eligible) > _SUM_MAX:
+    if len(eligible) * (target + 1) > _SUM_BITS_MAX:
         return None
     mask = (1 << (target + 1)) - 1
     reach = [1]   # reach[i]: bit s set when the first i eligible increments can add up to s

@@ -380,6 +380,20 @@ def test_ping_and_echo_are_answered_at_once_as_the_command_loop_answers_them(ser
     run(go())
 
 
+def test_an_argument_echoed_in_an_error_cannot_forge_a_reply(service):
+    """An error that quotes a client's argument is one line, whether the command ran alone
+    or queued in MULTI: a CR/LF in the argument cannot end it and add a reply of its own."""
+    async def go():
+        c = Client(service)
+        forged = b"x\r\n+OK"
+        line = b"-ERR Unsupported option x  +OK\r\n"
+        assert await c.send(cmd("EXPIRE", "k", "10", forged)) == line
+        assert await c.send(cmd("MULTI") + cmd("EXPIRE", "k", "10", forged)) == b"+OK\r\n+QUEUED\r\n"
+        assert await c.send(cmd("EXEC")) == b"*1\r\n" + line
+        assert not c.transport.closed
+    run(go())
+
+
 def test_commandstats_count_every_path(service):
     """The GET fast path, inline reads, lone writes, the command loop and refusals all count."""
     async def go():
@@ -505,8 +519,9 @@ _AGGREGATES = st.one_of(
 
 @given(_AGGREGATES, st.sampled_from([2, 3]))
 def test_an_aggregate_is_encoded_as_its_elements_one_by_one(items, proto):
-    """Arrays, sets and maps of many elements are encoded in one join when every element is
-    plain bytes: byte for byte what encoding each element alone gives, in both protocols."""
+    """Arrays and sets of many elements are encoded in one join when every element is plain
+    bytes, maps pair by pair: byte for byte what encoding each element alone gives, in both
+    protocols."""
     one_by_one = b"".join(encode(item, proto) for item in items)
     assert encode(items, proto) == b"*%d\r\n" % len(items) + one_by_one
     assert encode(RespSet(items), proto) == (b"~" if proto == 3 else b"*") + b"%d\r\n" % len(items) + one_by_one

@@ -58,7 +58,8 @@ def test_a_round_that_raises_does_not_end_its_loop(failure, caplog):
 
 def _report_lines(fails_at, rounds: int, caplog) -> list[tuple[int, str]]:
     """Run `rounds` rounds of a loop whose n-th round (from 1) raises when fails_at(n), one
-    second apart on the loop's clock; what it logged (level, message)."""
+    second apart on the loop's clock; what it logged above DEBUG (level, message), once every
+    failure not reported is checked to be a DEBUG line."""
     calls = []
     now = [0.0]
 
@@ -74,7 +75,12 @@ def _report_lines(fails_at, rounds: int, caplog) -> list[tuple[int, str]]:
 
     with caplog.at_level(logging.DEBUG, logger="raftcache.node.service.upkeep"):
         run(main())
-    return [(r.levelno, r.getMessage()) for r in caplog.records if "the test's round" in r.getMessage()]
+    logged = [(r.levelno, r.getMessage()) for r in caplog.records if "the test's round" in r.getMessage()]
+    quiet = [line for line in logged if line[0] == logging.DEBUG]
+    failures = sum(1 for n in range(1, len(calls) + 1) if fails_at(n))
+    reports = sum(1 for level, _ in logged if level == logging.ERROR)
+    assert quiet == [(logging.DEBUG, "the test's round failed")] * (failures - reports)   # each unreported one
+    return [line for line in logged if line[0] != logging.DEBUG]
 
 
 def test_a_round_that_keeps_failing_is_reported_once_a_minute_and_when_it_works_again(caplog):
