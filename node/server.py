@@ -306,9 +306,10 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
 
 
 #: The cyclic collector's thresholds once a node serves (gc.set_threshold): a young collection
-#: after 50,000 net new container objects instead of 700, the oldest generation after 100 of the
-#: middle one's instead of 10 (docs/performance.md, "The cyclic garbage collector").
-GC_THRESHOLDS = (50_000, 20, 100)
+#: after 10,000 net new container objects instead of 700, the oldest generation after 100 of the
+#: middle one's instead of 10 (docs/performance.md, "The cyclic garbage collector"). The young
+#: threshold also bounds how much cyclic garbage waits for a collection: a few hundred requests'.
+GC_THRESHOLDS = (10_000, 10, 100)
 
 
 def settle_gc() -> None:
@@ -316,10 +317,10 @@ def settle_gc() -> None:
     cyclic collector's reach (gc.freeze: it lives as long as the process), and collections run
     less often (GC_THRESHOLDS). Every request allocates a few dozen short-lived containers
     (protobuf messages, futures, tuples) that reference counting frees; with Python's defaults
-    the collector still ran every ~700 of them and, every few seconds under write load, a full
-    collection of the whole heap held the event loop for 25-50 ms: that was a SET's worst
-    latency, and ~6 % of the leader's CPU per SET. Cycles (an exception's traceback, a closed
-    connection's callbacks) are still collected, later."""
+    the collector still ran every ~700 of them and, every few seconds under write load, went
+    through the whole heap: a SET's worst latency was 25-47 ms instead of 9-15, and the leader
+    spent ~6 % more CPU per SET. Cycles (an exception's traceback, a closed connection's
+    callbacks) are still collected, later."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
