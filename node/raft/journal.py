@@ -135,6 +135,14 @@ class DurableFileJournal(FileJournal):
     `dirty` is set by every mutation; `flush()` makes the mmap durable
     (msync, then fsync of the file for its size/metadata) and clears it.
     Only the Raft tick thread touches a journal, so no locking.
+
+    The commit index the meta file keeps (for a restart to apply at once what
+    it covers) never covers an entry written since the last flush (`durable_end`):
+    under `everysec` or `no` the meta file is synced once a second on its own,
+    and a follower that replaced a deposed leader's uncommitted tail and stored
+    a commit index over the new entries, then lost power before the journal's
+    flush, found the old tail on disk under that index and applied entries the
+    cluster never committed.
     """
 
     def __init__(self, journal_file: str):
@@ -152,6 +160,10 @@ class DurableFileJournal(FileJournal):
         # The journal file may have just been created: make its name durable.
         fsync_file(journal_file)
         fsync_dir(os.path.dirname(journal_file))
+        #: the index of the last entry known to be on disk as this journal holds it (the
+        #: entries loaded are: the file was just synced); 0 after a truncation, until a flush
+        self.durable_end = self[-1][1] if len(self) else 0
+        self._commit_index = super().getRaftCommitIndex()   # the latest commit index set
 
     def _guard_growth(self) -> None:
         """Preallocate before the mmap grows (a store into an unbacked page of a
@@ -187,6 +199,26 @@ class DurableFileJournal(FileJournal):
             return min(stored, self[-1][1])
         return stored
 
+    def setRaftCommitIndex(self, raftCommitIndex):  # noqa: N802, N803 (PySyncObj's names)
+        """Keep `raftCommitIndex` for the meta file, no further than the durable entries."""
+        self._commit_index = raftCommitIndex
+        self._store_commit()
+
+    def _store_commit(self) -> None:
+        """The meta's commit index: the latest set, no further than `durable_end` (written by
+        the next one-second timer when it changed)."""
+        stored = min(self._commit_index, self.durable_end)
+        if stored != super().getRaftCommitIndex():
+            super().setRaftCommitIndex(stored)
+
+    def _entries_replaced(self) -> None:
+        """Entries were removed, and those written after are new: the durable prefix ends at
+        what is left, and the stored commit index with it, until the next flush."""
+        last = self[-1][1] if len(self) else 0
+        if self.durable_end > last:
+            self.durable_end = last
+            self._store_commit()
+
     def add(self, command, idx, term):
         try:
             super().add(command, idx, term)
@@ -200,6 +232,7 @@ class DurableFileJournal(FileJournal):
         except OSError as exc:
             _disk_failed("the Raft journal (clear)", exc)
         self.dirty = True
+        self._entries_replaced()
 
     def deleteEntriesFrom(self, entryFrom):  # PySyncObj's name
         try:
@@ -207,17 +240,22 @@ class DurableFileJournal(FileJournal):
         except OSError as exc:
             _disk_failed("the Raft journal (truncate)", exc)
         self.dirty = True
+        self._entries_replaced()
 
     def deleteEntriesTo(self, entryTo):  # PySyncObj's name
         # Called after a snapshot was renamed into place (log compaction).
         # PySyncObj does not fsync that rename; do it before the journal
         # forgets the entries the snapshot now covers.
+        durable_end = self.durable_end
         try:
             fsync_dir(os.path.dirname(self._path))
-            super().deleteEntriesTo(entryTo)
+            super().deleteEntriesTo(entryTo)   # (clear(), then the entries kept written again)
         except OSError as exc:
             _disk_failed("the Raft journal (compaction)", exc)
         self.dirty = True
+        # the entries kept are the ones that were durable, written again in place
+        self.durable_end = min(durable_end, self[-1][1] if len(self) else 0)
+        self._store_commit()
 
     def flush(self) -> None:
         """Make every entry written so far durable (msync + fsync); no-op when clean."""
@@ -233,6 +271,8 @@ class DurableFileJournal(FileJournal):
         took_ns = time.perf_counter_ns() - started_ns
         self.fsync_latency.add(took_ns // 1000)
         self.dirty = False
+        self.durable_end = self[-1][1] if len(self) else 0
+        self._store_commit()
         self.flush_count += 1
         if self.on_flush is not None:
             self.on_flush(took_ns / 1e6)

@@ -49,21 +49,78 @@ def test_term_and_vote_are_stored_durably_and_reloaded(tmp_path):
 
 
 def test_a_stored_commit_index_past_the_journal_is_clamped(tmp_path):
-    """After a power cut under everysec the meta file (synced once a second) can
-    hold a commit index past the journal's durable entries; loading clamps it."""
+    """A meta file that holds a commit index past the journal's entries (synced once a
+    second on its own, by a release that did not bound it) is clamped on load."""
     path = str(tmp_path / "raft.journal")
     j = journal.DurableFileJournal(path)
     for idx in range(1, 6):
         j.add(b"\x01", idx, 1)
-    j.setRaftCommitIndex(9)
-    j.onOneSecondTimer()  # stores the meta (commit index 9) durably
-    assert j.getRaftCommitIndex() == 5
     j._destroy()
+    journal.DurableMetaStorer(path + ".meta").storeMeta({"raftCommitIndex": 9})
     j = journal.DurableFileJournal(path)
     try:
         assert j.getRaftCommitIndex() == 5
         j.setRaftCommitIndex(3)
         assert j.getRaftCommitIndex() == 3
+    finally:
+        j._destroy()
+
+
+def _stored_commit_index(path: str) -> int:
+    """The commit index the meta file on disk holds (what a restart applies up to)."""
+    return journal.DurableMetaStorer(path + ".meta").getMeta().get("raftCommitIndex", 0)
+
+
+def test_the_stored_commit_index_never_covers_entries_written_since_the_last_flush(tmp_path):
+    """A follower replaces a deposed leader's uncommitted tail, learns a commit index over
+    the new entries, and the once-a-second meta store runs before the journal's flush: a
+    power cut then would leave the old tail on disk, so the index stored must not cover it."""
+    path = str(tmp_path / "raft.journal")
+    j = journal.DurableFileJournal(path)
+    try:
+        for idx in range(1, 6):
+            j.add(b"\x01old", idx, 1)
+        j.flush()
+        j.setRaftCommitIndex(3)
+        j.onOneSecondTimer()
+        assert _stored_commit_index(path) == 3
+        j.deleteEntriesFrom(3)   # entries 4 and 5 of term 1 were never committed
+        for idx in range(4, 9):
+            j.add(b"\x01new", idx, 2)
+        j.setRaftCommitIndex(7)
+        j.onOneSecondTimer()
+        assert _stored_commit_index(path) == 3   # 4-7 of term 2 are not on disk yet
+        j.add(b"\x01new", 9, 2)
+        j.flush()
+        j.onOneSecondTimer()
+        assert _stored_commit_index(path) == 7
+        j.setRaftCommitIndex(9)
+        j.onOneSecondTimer()
+        assert _stored_commit_index(path) == 9
+    finally:
+        j._destroy()
+
+
+def test_compaction_keeps_the_durable_prefix_and_a_snapshot_install_resets_it(tmp_path):
+    path = str(tmp_path / "raft.journal")
+    j = journal.DurableFileJournal(path)
+    try:
+        for idx in range(1, 11):
+            j.add(b"\x01", idx, 1)
+        j.flush()
+        j.add(b"\x01", 11, 1)   # not flushed
+        j.setRaftCommitIndex(11)
+        j.deleteEntriesTo(4)      # a snapshot covers 1-4: the same entries 5-11, written again
+        j.onOneSecondTimer()
+        assert _stored_commit_index(path) == 10
+        j.clear()                 # a snapshot install: the journal starts again
+        j.add(b"\x01", 20, 2)
+        j.setRaftCommitIndex(20)
+        j.onOneSecondTimer()
+        assert _stored_commit_index(path) == 0
+        j.flush()
+        j.onOneSecondTimer()
+        assert _stored_commit_index(path) == 20
     finally:
         j._destroy()
 
