@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import errno
-import gc
 import logging
 import os
 import signal
@@ -228,6 +227,7 @@ class _OpsParts:
 
 
 async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> None:
+    from raftcache.node import collector
     from raftcache.node.frontends import http
     from raftcache.node.frontends import grpc as grpc_frontend
     from raftcache.node.frontends import memcache as memcache_frontend
@@ -242,6 +242,7 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
     service.operations = Operations(
         service, parts.replicator, parts.membership, role=config.role, cluster_id=parts.cluster_id,
         secret=config.replication.cluster_secret, keyspace=parts.keyspace, data_dir=parts.data_dir)
+    collector.settle()   # before any client connects: start-up's objects frozen (node/collector.py)
     host = config.host
     tls = parts.tls
     # The health service (grpc.health.v1) is kept by the gRPC front end itself.
@@ -252,6 +253,7 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
     servers: list[asyncio.Server] = []
     tasks = [
         asyncio.ensure_future(parts.membership.run()),
+        asyncio.ensure_future(collector.collect_every()),
     ]
     if service.cluster is not None:
         tasks.append(asyncio.ensure_future(service.cluster.run()))
@@ -275,7 +277,6 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
             for module, kind in ((resp_frontend, "redis"), (memcache_frontend, "memcached")):
                 servers.append(await module.start_server(service, host, config.port(kind) + plain, config.frontend))
         service.start_background()
-        settle_gc()
 
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -303,27 +304,6 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
         await forwarder.close()
         if service.shard_forwarder is not None:
             await service.shard_forwarder.close()
-
-
-#: The cyclic collector's thresholds once a node serves (gc.set_threshold): a young collection
-#: after 10,000 net new container objects instead of 700, the oldest generation after 100 of the
-#: middle one's instead of 10 (docs/performance.md, "The cyclic garbage collector"). The young
-#: threshold also bounds how much cyclic garbage waits for a collection: a few hundred requests'.
-GC_THRESHOLDS = (10_000, 10, 100)
-
-
-def settle_gc() -> None:
-    """Once a node serves: what start-up built (modules, servers, tables) is moved out of the
-    cyclic collector's reach (gc.freeze: it lives as long as the process), and collections run
-    less often (GC_THRESHOLDS). Every request allocates a few dozen short-lived containers
-    (protobuf messages, futures, tuples) that reference counting frees; with Python's defaults
-    the collector still ran every ~700 of them and, every few seconds under write load, went
-    through the whole heap: a SET's worst latency was 25-47 ms instead of 9-15, and the leader
-    spent ~6 % more CPU per SET. Cycles (an exception's traceback, a closed connection's
-    callbacks) are still collected, later."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 #: How long a stopping node lets in-flight gRPC requests finish.

@@ -234,6 +234,9 @@ class Connection(GetFastPaths, StreamConnection):
         resp_tracking.stop(self)
         if self.task is not None and not self.task.done():
             self.task.cancel()
+        # what it queued goes now, not when the connection object is collected
+        self.multi = None
+        self.pending.clear()
 
     def data_received(self, data: bytes) -> None:
         if self.closing or self.parser._error is not None:
@@ -608,7 +611,7 @@ class Connection(GetFastPaths, StreamConnection):
             try:
                 spec, command = resp_blocking.in_multi(spec.name, args, self.multi_db)
             except RespError as e:
-                command = e
+                command = e.with_traceback(None)   # (queued: its traceback would tie the connection into a cycle)
             self.multi.append((spec, args, command))
             return b"+QUEUED\r\n"
         if spec.name in resp_admin.REFUSED_IN_MULTI:
@@ -624,12 +627,12 @@ class Connection(GetFastPaths, StreamConnection):
                 if spec.name in acl_catalog.SCRIPT_RUNNERS:
                     acl_catalog.stamp_script_caller(command, self.session.user, self.service, self.client_info)
             except RespError as e:
-                command = e
+                command = e.with_traceback(None)
         elif spec.name == "select":
             try:
                 self.multi_db = resp_admin.parse_db(self, args[1])
             except RespError as e:
-                command = e
+                command = e.with_traceback(None)
         self.multi.append((spec, args, command))
         return b"+QUEUED\r\n"
 

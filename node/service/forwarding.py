@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError
 
 from raftcache.node.service import grpc_codec
 from raftcache.node.config import Peer
-from raftcache.node.errors import CommandError, DeadlineError, Reason, UnavailableError
+from raftcache.node.errors import CommandError, DeadlineError, RaftcacheError, Reason, UnavailableError
 from raftcache.node.raft.forwards import ResendOverGrpc
 from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2
 
@@ -249,7 +249,9 @@ class WriteCoalescer:
             else:
                 outcomes = await forwarder.forward_batch(node_id, [request for request, _ in batch])
         except Exception as e:  # the whole batch's outcome (RaftcacheError, or a bug) goes to every caller
-            outcomes = [e] * len(batch)
+            # Without its traceback an expected failure (no leader, a deadline) does not tie this
+            # frame, with the batch's values, into a cycle only a full collection frees.
+            outcomes = [e.with_traceback(None) if isinstance(e, RaftcacheError) else e] * len(batch)
         finally:
             self._in_flight[node_id] -= 1
             self._send(forwarder, node_id)

@@ -39,6 +39,7 @@ LAYERS = [
     ("config", {"raftcache.node.config", "raftcache.node.config."}),
     ("leaves", {"raftcache.node.commands", "raftcache.node.errors", "raftcache.node.consistency",
                 "raftcache.node.latency", "raftcache.node.latency_events", "raftcache.node.fsync", "raftcache.node.logformat", "raftcache.node.pulse",
+                "raftcache.node.collector",
                 "raftcache.readlevel", "raftcache.commandkeys", "raftcache.peers", "raftcache.backup_crypto",
                 "raftcache.progress", "raftcache.slots", "raftcache.clustermap", "raftcache", "raftcache.node"}),
 ]

@@ -1,12 +1,13 @@
-"""A serving node's cyclic garbage collector (node/server.settle_gc): start-up's objects frozen,
-collections rarer, cycles still collected."""
+"""A serving node's cyclic garbage collector (node/collector.py): start-up's objects frozen,
+young collections rarer, cycles still collected by the collector on its own and by the
+periodic full collection."""
 
 import gc
 import weakref
 
 import pytest
 
-from raftcache.node import server
+from raftcache.node import collector
 
 
 @pytest.fixture
@@ -17,22 +18,44 @@ def restored_gc():
     gc.set_threshold(*thresholds)
 
 
-def test_settle_gc_freezes_start_up_and_raises_thresholds(restored_gc):
-    server.settle_gc()
-    assert gc.get_threshold() == server.GC_THRESHOLDS
-    assert gc.get_freeze_count() > 0   # what was built before it is out of the collector's reach
+class _Node:
+    pass
 
 
-def test_cycles_made_after_settling_are_still_collected(restored_gc):
-    server.settle_gc()
-
-    class Node:
-        pass
-
-    a, b = Node(), Node()
+def _cycle() -> weakref.ref:
+    """A two-object cycle nothing else references; a weak reference to one of them."""
+    a, b = _Node(), _Node()
     a.other, b.other = b, a
     gone = weakref.ref(a)
     del a, b
-    assert gone() is not None   # a cycle: reference counting alone does not free it
-    gc.collect()
+    assert gone() is not None   # reference counting alone does not free it
+    return gone
+
+
+def test_settle_freezes_start_up_and_raises_the_young_threshold(restored_gc):
+    collector.settle()
+    assert gc.isenabled()
+    assert gc.get_threshold()[:2] == collector.THRESHOLDS[:2]
+    assert gc.get_freeze_count() > 0   # what was built before it is out of the collector's reach
+
+
+def test_the_collector_still_frees_young_cycles_on_its_own(restored_gc):
+    collector.settle()
+    gone = _cycle()
+    kept = [[] for _ in range(collector.THRESHOLDS[0] + 100)]   # past the young threshold
     assert gone() is None
+    del kept
+
+
+def test_the_periodic_collection_frees_a_cycle_that_outlived_young_collections(restored_gc):
+    collector.settle()
+    a, b = _Node(), _Node()
+    a.other, b.other = b, a
+    gone = weakref.ref(a)
+    gc.collect(1)   # alive through the young and middle collections: now in the oldest generation
+    del a, b
+    kept = [[] for _ in range(collector.THRESHOLDS[0] + 100)]   # young collections do not reach it
+    assert gone() is not None
+    assert collector.collect() >= 0
+    assert gone() is None
+    del kept
