@@ -136,13 +136,15 @@ class DurableFileJournal(FileJournal):
     (msync, then fsync of the file for its size/metadata) and clears it.
     Only the Raft tick thread touches a journal, so no locking.
 
-    The commit index the meta file keeps (for a restart to apply at once what
-    it covers) never covers an entry written since the last flush (`durable_end`):
-    under `everysec` or `no` the meta file is synced once a second on its own,
-    and a follower that replaced a deposed leader's uncommitted tail and stored
-    a commit index over the new entries, then lost power before the journal's
+    After entries were replaced (a truncation, a snapshot install) and until the
+    next flush, the commit index the meta file keeps (for a restart to apply at
+    once what it covers) stops at the entries left (`replaced_end`): under
+    `everysec` or `no` the meta file is synced once a second on its own, and a
+    follower that replaced a deposed leader's uncommitted tail and stored a
+    commit index over the new entries, then lost power before the journal's
     flush, found the old tail on disk under that index and applied entries the
-    cluster never committed.
+    cluster never committed. Entries only appended need no bound: those lost
+    with the power are past the journal's end, which getRaftCommitIndex clamps to.
     """
 
     def __init__(self, journal_file: str):
@@ -160,9 +162,9 @@ class DurableFileJournal(FileJournal):
         # The journal file may have just been created: make its name durable.
         fsync_file(journal_file)
         fsync_dir(os.path.dirname(journal_file))
-        #: the index of the last entry known to be on disk as this journal holds it (the
-        #: entries loaded are: the file was just synced); 0 after a truncation, until a flush
-        self.durable_end = self[-1][1] if len(self) else 0
+        #: None, or, when entries were replaced since the last flush, the last index kept
+        #: (what the disk may hold at higher indexes is not what this journal holds)
+        self.replaced_end: int | None = None
         self._commit_index = super().getRaftCommitIndex()   # the latest commit index set
 
     def _guard_growth(self) -> None:
@@ -205,18 +207,18 @@ class DurableFileJournal(FileJournal):
         self._store_commit()
 
     def _store_commit(self) -> None:
-        """The meta's commit index: the latest set, no further than `durable_end` (written by
+        """The meta's commit index: the latest set, no further than `replaced_end` (written by
         the next one-second timer when it changed)."""
-        stored = min(self._commit_index, self.durable_end)
+        stored = self._commit_index if self.replaced_end is None else min(self._commit_index, self.replaced_end)
         if stored != super().getRaftCommitIndex():
             super().setRaftCommitIndex(stored)
 
     def _entries_replaced(self) -> None:
-        """Entries were removed, and those written after are new: the durable prefix ends at
-        what is left, and the stored commit index with it, until the next flush."""
+        """Entries were removed, and those written after are new: the stored commit index
+        stops at what is left until the next flush."""
         last = self[-1][1] if len(self) else 0
-        if self.durable_end > last:
-            self.durable_end = last
+        if self.replaced_end is None or last < self.replaced_end:
+            self.replaced_end = last
             self._store_commit()
 
     def add(self, command, idx, term):
@@ -246,15 +248,15 @@ class DurableFileJournal(FileJournal):
         # Called after a snapshot was renamed into place (log compaction).
         # PySyncObj does not fsync that rename; do it before the journal
         # forgets the entries the snapshot now covers.
-        durable_end = self.durable_end
+        replaced_end = self.replaced_end
         try:
             fsync_dir(os.path.dirname(self._path))
             super().deleteEntriesTo(entryTo)   # (clear(), then the entries kept written again)
         except OSError as exc:
             _disk_failed("the Raft journal (compaction)", exc)
         self.dirty = True
-        # the entries kept are the ones that were durable, written again in place
-        self.durable_end = min(durable_end, self[-1][1] if len(self) else 0)
+        # the entries kept are written again as they were: nothing was replaced
+        self.replaced_end = replaced_end
         self._store_commit()
 
     def flush(self) -> None:
@@ -271,7 +273,7 @@ class DurableFileJournal(FileJournal):
         took_ns = time.perf_counter_ns() - started_ns
         self.fsync_latency.add(took_ns // 1000)
         self.dirty = False
-        self.durable_end = self[-1][1] if len(self) else 0
+        self.replaced_end = None
         self._store_commit()
         self.flush_count += 1
         if self.on_flush is not None:
@@ -280,6 +282,7 @@ class DurableFileJournal(FileJournal):
     def _destroy(self):
         try:
             self.flush()
+            self.onOneSecondTimer()   # the commit index as of now (PySyncObj's close does not store it)
         except (OSError, ValueError):
             logger.exception("final journal flush failed")
         super()._destroy()

@@ -101,18 +101,35 @@ def test_the_stored_commit_index_never_covers_entries_written_since_the_last_flu
         j._destroy()
 
 
-def test_compaction_keeps_the_durable_prefix_and_a_snapshot_install_resets_it(tmp_path):
+def test_a_truncation_lowers_an_index_already_stored(tmp_path):
+    path = str(tmp_path / "raft.journal")
+    j = journal.DurableFileJournal(path)
+    try:
+        for idx in range(1, 6):
+            j.add(b"\x01", idx, 1)
+        j.flush()
+        j.setRaftCommitIndex(5)
+        j.onOneSecondTimer()
+        assert _stored_commit_index(path) == 5
+        j.deleteEntriesFrom(3)   # 4 and 5 replaced (as a leader's conflicting tail would be)
+        j.onOneSecondTimer()
+        assert _stored_commit_index(path) == 3
+    finally:
+        j._destroy()
+
+
+def test_compaction_keeps_the_bound_and_a_snapshot_install_sets_one(tmp_path):
     path = str(tmp_path / "raft.journal")
     j = journal.DurableFileJournal(path)
     try:
         for idx in range(1, 11):
             j.add(b"\x01", idx, 1)
         j.flush()
-        j.add(b"\x01", 11, 1)   # not flushed
+        j.add(b"\x01", 11, 1)   # appended, not flushed: no bound (a cut only shortens the journal)
         j.setRaftCommitIndex(11)
         j.deleteEntriesTo(4)      # a snapshot covers 1-4: the same entries 5-11, written again
         j.onOneSecondTimer()
-        assert _stored_commit_index(path) == 10
+        assert _stored_commit_index(path) == 11
         j.clear()                 # a snapshot install: the journal starts again
         j.add(b"\x01", 20, 2)
         j.setRaftCommitIndex(20)
@@ -123,6 +140,16 @@ def test_compaction_keeps_the_durable_prefix_and_a_snapshot_install_resets_it(tm
         assert _stored_commit_index(path) == 20
     finally:
         j._destroy()
+
+
+def test_a_clean_close_stores_the_latest_commit_index(tmp_path):
+    path = str(tmp_path / "raft.journal")
+    j = journal.DurableFileJournal(path)
+    for idx in range(1, 6):
+        j.add(b"\x01", idx, 1)
+    j.setRaftCommitIndex(5)   # no one-second timer ran since
+    j._destroy()
+    assert _stored_commit_index(path) == 5
 
 
 class Hooks:
