@@ -71,75 +71,73 @@ def _stored_commit_index(path: str) -> int:
     return journal.DurableMetaStorer(path + ".meta").getMeta().get("raftCommitIndex", 0)
 
 
-def test_the_stored_commit_index_never_covers_entries_written_since_the_last_flush(tmp_path):
+@pytest.fixture
+def flushed_journal(tmp_path):
+    """make(last, data): a journal holding entries 1..last of term 1, flushed, and its path;
+    closed after the test."""
+    opened = []
+
+    def make(last: int, data: bytes = b"\x01"):
+        path = str(tmp_path / "raft.journal")
+        j = journal.DurableFileJournal(path)
+        opened.append(j)
+        for idx in range(1, last + 1):
+            j.add(data, idx, 1)
+        j.flush()
+        return j, path
+    yield make
+    for j in opened:
+        j._destroy()
+
+
+def test_the_stored_commit_index_never_covers_entries_written_since_the_last_flush(flushed_journal):
     """A follower replaces a deposed leader's uncommitted tail, learns a commit index over
     the new entries, and the once-a-second meta store runs before the journal's flush: a
     power cut then would leave the old tail on disk, so the index stored must not cover it."""
-    path = str(tmp_path / "raft.journal")
-    j = journal.DurableFileJournal(path)
-    try:
-        for idx in range(1, 6):
-            j.add(b"\x01old", idx, 1)
-        j.flush()
-        j.setRaftCommitIndex(3)
-        j.onOneSecondTimer()
-        assert _stored_commit_index(path) == 3
-        j.deleteEntriesFrom(3)   # entries 4 and 5 of term 1 were never committed
-        for idx in range(4, 9):
-            j.add(b"\x01new", idx, 2)
-        j.setRaftCommitIndex(7)
-        j.onOneSecondTimer()
-        assert _stored_commit_index(path) == 3   # 4-7 of term 2 are not on disk yet
-        j.add(b"\x01new", 9, 2)
-        j.flush()
-        j.onOneSecondTimer()
-        assert _stored_commit_index(path) == 7
-        j.setRaftCommitIndex(9)
-        j.onOneSecondTimer()
-        assert _stored_commit_index(path) == 9
-    finally:
-        j._destroy()
+    j, path = flushed_journal(5, b"\x01old")
+    j.setRaftCommitIndex(3)
+    j.onOneSecondTimer()
+    assert _stored_commit_index(path) == 3
+    j.deleteEntriesFrom(3)   # entries 4 and 5 of term 1 were never committed
+    for idx in range(4, 9):
+        j.add(b"\x01new", idx, 2)
+    j.setRaftCommitIndex(7)
+    j.onOneSecondTimer()
+    assert _stored_commit_index(path) == 3   # 4-7 of term 2 are not on disk yet
+    j.add(b"\x01new", 9, 2)
+    j.flush()
+    j.onOneSecondTimer()
+    assert _stored_commit_index(path) == 7
+    j.setRaftCommitIndex(9)
+    j.onOneSecondTimer()
+    assert _stored_commit_index(path) == 9
 
 
-def test_a_truncation_lowers_an_index_already_stored(tmp_path):
-    path = str(tmp_path / "raft.journal")
-    j = journal.DurableFileJournal(path)
-    try:
-        for idx in range(1, 6):
-            j.add(b"\x01", idx, 1)
-        j.flush()
-        j.setRaftCommitIndex(5)
-        j.onOneSecondTimer()
-        assert _stored_commit_index(path) == 5
-        j.deleteEntriesFrom(3)   # 4 and 5 replaced (as a leader's conflicting tail would be)
-        j.onOneSecondTimer()
-        assert _stored_commit_index(path) == 3
-    finally:
-        j._destroy()
+def test_a_truncation_lowers_an_index_already_stored(flushed_journal):
+    j, path = flushed_journal(5)
+    j.setRaftCommitIndex(5)
+    j.onOneSecondTimer()
+    assert _stored_commit_index(path) == 5
+    j.deleteEntriesFrom(3)   # 4 and 5 replaced (as a leader's conflicting tail would be)
+    j.onOneSecondTimer()
+    assert _stored_commit_index(path) == 3
 
 
-def test_compaction_keeps_the_bound_and_a_snapshot_install_sets_one(tmp_path):
-    path = str(tmp_path / "raft.journal")
-    j = journal.DurableFileJournal(path)
-    try:
-        for idx in range(1, 11):
-            j.add(b"\x01", idx, 1)
-        j.flush()
-        j.add(b"\x01", 11, 1)   # appended, not flushed: no bound (a cut only shortens the journal)
-        j.setRaftCommitIndex(11)
-        j.deleteEntriesTo(4)      # a snapshot covers 1-4: the same entries 5-11, written again
-        j.onOneSecondTimer()
-        assert _stored_commit_index(path) == 11
-        j.clear()                 # a snapshot install: the journal starts again
-        j.add(b"\x01", 20, 2)
-        j.setRaftCommitIndex(20)
-        j.onOneSecondTimer()
-        assert _stored_commit_index(path) == 0
-        j.flush()
-        j.onOneSecondTimer()
-        assert _stored_commit_index(path) == 20
-    finally:
-        j._destroy()
+def test_compaction_keeps_the_bound_and_a_snapshot_install_sets_one(flushed_journal):
+    j, path = flushed_journal(10)
+    j.add(b"\x01", 11, 1)   # appended, not flushed: no bound (a cut only shortens the journal)
+    j.setRaftCommitIndex(11)
+    j.deleteEntriesTo(4)      # a snapshot covers 1-4: the same entries 5-11, written again
+    j.onOneSecondTimer()
+    assert _stored_commit_index(path) == 11
+    j.clear()                 # a snapshot install: the journal starts again
+    j.add(b"\x01", 20, 2)
+    j.setRaftCommitIndex(20)
+    j.onOneSecondTimer()
+    assert _stored_commit_index(path) == 0
+    j.flush()
+    j.onOneSecondTimer()
+    assert _stored_commit_index(path) == 20
 
 
 def test_a_clean_close_stores_the_latest_commit_index(tmp_path):
