@@ -7,7 +7,7 @@ collection every ~700 of them, and every few seconds under write load a full one
 the whole heap, start-up's objects included (modules, protobuf descriptors, the servers): 25-50
 ms during which the event loop, the Raft tick with it, stood still. `settle` (once the node is
 about to serve) freezes what start-up built, which then lives as long as the process and is
-never walked again (an object of it that later becomes part of unreachable cycle is never
+never walked again (an object of it that later becomes part of an unreachable cycle is never
 freed: a few objects per Raft connection accepted before it), and makes young collections rarer.
 `collect_every` runs a full collection on a timer, so that a cycle which outlived a young
 collection (a closed connection holding its last queued values, say) waits at most that long

@@ -202,7 +202,7 @@ class DurableFileJournal(FileJournal):
         return stored
 
     def setRaftCommitIndex(self, raftCommitIndex):  # noqa: N802, N803 (PySyncObj's names)
-        """Keep `raftCommitIndex` for the meta file, no further than the durable entries."""
+        """Keep `raftCommitIndex` for the meta file (bounded by `replaced_end`, if any)."""
         self._commit_index = raftCommitIndex
         self._store_commit()
 
