@@ -227,3 +227,35 @@ def test_a_missing_prev_entry_also_resumes_past_the_commit_index(tmp_path):
     append_entries(node, new_leader, (700, 2), [], commit=150, term=2)   # beyond our log
     replies = [m["next_node_idx"] for _, m in transport.sent if m["type"] == "next_node_idx"]
     assert replies == [41, 41]
+
+
+def test_a_power_cut_after_a_replaced_tail_applies_nothing_uncommitted(tmp_path):
+    """A follower replaces a deposed leader's uncommitted tail, learns a commit index over the
+    new entries, and its meta file is stored before the journal's next flush; the power goes
+    (the journal back to its last flush). The restart must not apply the old tail."""
+    node, _transport, applied = make_node(tmp_path)
+    old_leader, new_leader = TCPNode(PEER), TCPNode("127.0.0.1:10023")
+    append_entries(node, old_leader, (1, 0), [entry(i, 1) for i in range(2, 6)], commit=3)
+    node.doTick(0)
+    log = node.raft_log
+    log.flush()
+    on_disk = (tmp_path / "raft.journal").read_bytes()   # what a power cut leaves of the journal
+    log.onOneSecondTimer()
+    # The new leader (term 2) replaces 4 and 5 (never committed) and commits up to 7.
+    append_entries(node, new_leader, (3, 1), [entry(i, 2) for i in range(4, 9)], commit=7, term=2)
+    node.doTick(0)
+    assert applied == [2, 3, 4, 5, 6, 7] and node.raft_log[3] == entry(4, 2)
+    log.onOneSecondTimer()   # the meta file's once-a-second store, before the journal's flush
+    meta = (tmp_path / "raft.journal.meta").read_bytes()
+    log._FileJournal__journalFile._destroy()   # the power goes: nothing flushed after `on_disk`
+    (tmp_path / "raft.journal").write_bytes(on_disk)
+    (tmp_path / "raft.journal.meta").write_bytes(meta)
+
+    restarted, _transport, applied_again = make_node(tmp_path)
+    try:
+        for _ in range(3):
+            restarted.doTick(0)
+        assert log_entries(restarted)[3:] == [entry(4, 1), entry(5, 1)]   # the old tail is back on disk
+        assert applied_again == [2, 3]   # and none of it applied: 4 and 5 of term 1 were never committed
+    finally:
+        restarted.raft_log._destroy()
