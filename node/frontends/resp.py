@@ -84,6 +84,13 @@ def wrong_arity(name: str) -> str:
     return f"ERR wrong number of arguments for '{name}' command"
 
 
+def _queued(error: RespError) -> RespError:
+    """`error` as MULTI queues it: without its traceback and context, which would tie the
+    connection (and the batch it came in) into a cycle until a full collection."""
+    error.__context__ = error.__cause__ = None
+    return error.with_traceback(None)
+
+
 class Connection(GetFastPaths, StreamConnection):
     """One client connection. Commands run strictly in order, replies too."""
 
@@ -611,7 +618,7 @@ class Connection(GetFastPaths, StreamConnection):
             try:
                 spec, command = resp_blocking.in_multi(spec.name, args, self.multi_db)
             except RespError as e:
-                command = e.with_traceback(None)   # (queued: its traceback would tie the connection into a cycle)
+                command = _queued(e)
             self.multi.append((spec, args, command))
             return b"+QUEUED\r\n"
         if spec.name in resp_admin.REFUSED_IN_MULTI:
@@ -627,12 +634,12 @@ class Connection(GetFastPaths, StreamConnection):
                 if spec.name in acl_catalog.SCRIPT_RUNNERS:
                     acl_catalog.stamp_script_caller(command, self.session.user, self.service, self.client_info)
             except RespError as e:
-                command = e.with_traceback(None)
+                command = _queued(e)
         elif spec.name == "select":
             try:
                 self.multi_db = resp_admin.parse_db(self, args[1])
             except RespError as e:
-                command = e.with_traceback(None)
+                command = _queued(e)
         self.multi.append((spec, args, command))
         return b"+QUEUED\r\n"
 

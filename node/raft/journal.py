@@ -136,15 +136,17 @@ class DurableFileJournal(FileJournal):
     (msync, then fsync of the file for its size/metadata) and clears it.
     Only the Raft tick thread touches a journal, so no locking.
 
-    After entries were replaced (a truncation, a snapshot install) and until the
-    next flush, the commit index the meta file keeps (for a restart to apply at
-    once what it covers) stops at the entries left (`replaced_end`): under
-    `everysec` or `no` the meta file is synced once a second on its own, and a
-    follower that replaced a deposed leader's uncommitted tail and stored a
-    commit index over the new entries, then lost power before the journal's
-    flush, found the old tail on disk under that index and applied entries the
-    cluster never committed. Entries only appended need no bound: those lost
-    with the power are past the journal's end, which getRaftCommitIndex clamps to.
+    The commit index the meta file keeps (for a restart to apply at once what
+    it covers) never covers an entry written since the last flush
+    (`flushed_end`): under `everysec` or `no` the meta file is synced once a
+    second on its own, and a follower that replaced a deposed leader's
+    uncommitted tail and stored a commit index over the new entries, then lost
+    power before the journal's flush, found the old tail on disk under that
+    index and applied entries the cluster never committed. Entries only appended
+    are bounded too: the mapping's pages reach the disk in no set order, and the
+    header page with the journal's end may get there before the entries' own
+    pages (over a truncated tail whose records line up, stale records read back
+    as entries).
     """
 
     def __init__(self, journal_file: str):
@@ -162,9 +164,10 @@ class DurableFileJournal(FileJournal):
         # The journal file may have just been created: make its name durable.
         fsync_file(journal_file)
         fsync_dir(os.path.dirname(journal_file))
-        #: None, or, when entries were replaced since the last flush, the last index kept
-        #: (what the disk may hold at higher indexes is not what this journal holds)
-        self.replaced_end: int | None = None
+        #: the index of the last entry known on disk as this journal holds it: the entries
+        #: loaded (the file was just synced), then each flush's last; a truncation or a
+        #: snapshot install lowers it to what is left
+        self.flushed_end = self[-1][1] if len(self) else 0
         self._commit_index = super().getRaftCommitIndex()   # the latest commit index set
 
     def _guard_growth(self) -> None:
@@ -202,14 +205,14 @@ class DurableFileJournal(FileJournal):
         return stored
 
     def setRaftCommitIndex(self, raftCommitIndex):  # noqa: N802, N803 (PySyncObj's names)
-        """Keep `raftCommitIndex` for the meta file (bounded by `replaced_end`, if any)."""
+        """Keep `raftCommitIndex` for the meta file (no further than `flushed_end`)."""
         self._commit_index = raftCommitIndex
         self._store_commit()
 
     def _store_commit(self) -> None:
-        """The meta's commit index: the latest set, no further than `replaced_end` (written by
+        """The meta's commit index: the latest set, no further than `flushed_end` (written by
         the next one-second timer when it changed)."""
-        stored = self._commit_index if self.replaced_end is None else min(self._commit_index, self.replaced_end)
+        stored = min(self._commit_index, self.flushed_end)
         if stored != super().getRaftCommitIndex():
             super().setRaftCommitIndex(stored)
 
@@ -217,8 +220,8 @@ class DurableFileJournal(FileJournal):
         """Entries were removed, and those written after are new: the stored commit index
         stops at what is left until the next flush."""
         last = self[-1][1] if len(self) else 0
-        if self.replaced_end is None or last < self.replaced_end:
-            self.replaced_end = last
+        if last < self.flushed_end:
+            self.flushed_end = last
             self._store_commit()
 
     def add(self, command, idx, term):
@@ -248,15 +251,15 @@ class DurableFileJournal(FileJournal):
         # Called after a snapshot was renamed into place (log compaction).
         # PySyncObj does not fsync that rename; do it before the journal
         # forgets the entries the snapshot now covers.
-        replaced_end = self.replaced_end
+        flushed_end = self.flushed_end
         try:
             fsync_dir(os.path.dirname(self._path))
             super().deleteEntriesTo(entryTo)   # (clear(), then the entries kept written again)
         except OSError as exc:
             _disk_failed("the Raft journal (compaction)", exc)
         self.dirty = True
-        # the entries kept are written again as they were: nothing was replaced
-        self.replaced_end = replaced_end
+        # the entries kept are written again as they were: what was on disk still is
+        self.flushed_end = flushed_end
         self._store_commit()
 
     def flush(self) -> None:
@@ -273,7 +276,7 @@ class DurableFileJournal(FileJournal):
         took_ns = time.perf_counter_ns() - started_ns
         self.fsync_latency.add(took_ns // 1000)
         self.dirty = False
-        self.replaced_end = None
+        self.flushed_end = self[-1][1] if len(self) else 0
         self._store_commit()
         self.flush_count += 1
         if self.on_flush is not None:

@@ -125,11 +125,11 @@ def test_a_truncation_lowers_an_index_already_stored(flushed_journal):
 
 def test_compaction_keeps_the_bound_and_a_snapshot_install_sets_one(flushed_journal):
     j, path = flushed_journal(10)
-    j.add(b"\x01", 11, 1)   # appended, not flushed: no bound (a cut only shortens the journal)
+    j.add(b"\x01", 11, 1)   # appended, not flushed
     j.setRaftCommitIndex(11)
     j.deleteEntriesTo(4)      # a snapshot covers 1-4: the same entries 5-11, written again
     j.onOneSecondTimer()
-    assert _stored_commit_index(path) == 11
+    assert _stored_commit_index(path) == 10
     j.clear()                 # a snapshot install: the journal starts again
     j.add(b"\x01", 20, 2)
     j.setRaftCommitIndex(20)
@@ -138,6 +138,20 @@ def test_compaction_keeps_the_bound_and_a_snapshot_install_sets_one(flushed_jour
     j.flush()
     j.onOneSecondTimer()
     assert _stored_commit_index(path) == 20
+
+
+def test_entries_only_appended_are_bounded_too(flushed_journal):
+    """The header page with the journal's end may reach the disk before the new entries' pages:
+    the index stored must not cover entries a cut could leave unwritten."""
+    j, path = flushed_journal(5)
+    for idx in range(6, 9):
+        j.add(b"\x01", idx, 1)
+    j.setRaftCommitIndex(8)
+    j.onOneSecondTimer()
+    assert _stored_commit_index(path) == 5
+    j.flush()
+    j.onOneSecondTimer()
+    assert _stored_commit_index(path) == 8
 
 
 def test_a_clean_close_stores_the_latest_commit_index(tmp_path):
