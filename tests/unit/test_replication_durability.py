@@ -71,6 +71,12 @@ def _stored_commit_index(path: str) -> int:
     return journal.DurableMetaStorer(path + ".meta").getMeta().get("raftCommitIndex", 0)
 
 
+def _stored(j, path: str) -> int:
+    """The journal's once-a-second meta store, then the commit index the file holds."""
+    j.onOneSecondTimer()
+    return _stored_commit_index(path)
+
+
 @pytest.fixture
 def flushed_journal(tmp_path):
     """make(last, data): a journal holding entries 1..last of term 1, flushed, and its path;
@@ -96,31 +102,25 @@ def test_the_stored_commit_index_never_covers_entries_written_since_the_last_flu
     power cut then would leave the old tail on disk, so the index stored must not cover it."""
     j, path = flushed_journal(5, b"\x01old")
     j.setRaftCommitIndex(3)
-    j.onOneSecondTimer()
-    assert _stored_commit_index(path) == 3
+    assert _stored(j, path) == 3
     j.deleteEntriesFrom(3)   # entries 4 and 5 of term 1 were never committed
     for idx in range(4, 9):
         j.add(b"\x01new", idx, 2)
     j.setRaftCommitIndex(7)
-    j.onOneSecondTimer()
-    assert _stored_commit_index(path) == 3   # 4-7 of term 2 are not on disk yet
+    assert _stored(j, path) == 3   # 4-7 of term 2 are not on disk yet
     j.add(b"\x01new", 9, 2)
     j.flush()
-    j.onOneSecondTimer()
-    assert _stored_commit_index(path) == 7
+    assert _stored(j, path) == 7
     j.setRaftCommitIndex(9)
-    j.onOneSecondTimer()
-    assert _stored_commit_index(path) == 9
+    assert _stored(j, path) == 9
 
 
 def test_a_truncation_lowers_an_index_already_stored(flushed_journal):
     j, path = flushed_journal(5)
     j.setRaftCommitIndex(5)
-    j.onOneSecondTimer()
-    assert _stored_commit_index(path) == 5
+    assert _stored(j, path) == 5
     j.deleteEntriesFrom(3)   # 4 and 5 replaced (as a leader's conflicting tail would be)
-    j.onOneSecondTimer()
-    assert _stored_commit_index(path) == 3
+    assert _stored(j, path) == 3
 
 
 def test_compaction_keeps_the_bound_and_a_snapshot_install_sets_one(flushed_journal):
@@ -128,16 +128,13 @@ def test_compaction_keeps_the_bound_and_a_snapshot_install_sets_one(flushed_jour
     j.add(b"\x01", 11, 1)   # appended, not flushed
     j.setRaftCommitIndex(11)
     j.deleteEntriesTo(4)      # a snapshot covers 1-4: the same entries 5-11, written again
-    j.onOneSecondTimer()
-    assert _stored_commit_index(path) == 10
+    assert _stored(j, path) == 10
     j.clear()                 # a snapshot install: the journal starts again
     j.add(b"\x01", 20, 2)
     j.setRaftCommitIndex(20)
-    j.onOneSecondTimer()
-    assert _stored_commit_index(path) == 0
+    assert _stored(j, path) == 0
     j.flush()
-    j.onOneSecondTimer()
-    assert _stored_commit_index(path) == 20
+    assert _stored(j, path) == 20
 
 
 def test_entries_only_appended_are_bounded_too(flushed_journal):
@@ -147,11 +144,9 @@ def test_entries_only_appended_are_bounded_too(flushed_journal):
     for idx in range(6, 9):
         j.add(b"\x01", idx, 1)
     j.setRaftCommitIndex(8)
-    j.onOneSecondTimer()
-    assert _stored_commit_index(path) == 5
+    assert _stored(j, path) == 5
     j.flush()
-    j.onOneSecondTimer()
-    assert _stored_commit_index(path) == 8
+    assert _stored(j, path) == 8
 
 
 def test_a_clean_close_stores_the_latest_commit_index(tmp_path):
