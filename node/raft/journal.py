@@ -167,7 +167,7 @@ class DurableFileJournal(FileJournal):
         #: the index of the last entry known on disk as this journal holds it: the entries
         #: loaded (the file was just synced), then each flush's last; a truncation or a
         #: snapshot install lowers it to what is left
-        self.flushed_end = self[-1][1] if len(self) else 0
+        self.flushed_end = self._last_index()
         self._commit_index = super().getRaftCommitIndex()   # the latest commit index set
 
     def _guard_growth(self) -> None:
@@ -204,6 +204,10 @@ class DurableFileJournal(FileJournal):
             return min(stored, self[-1][1])
         return stored
 
+    def _last_index(self) -> int:
+        """The index of the journal's last entry (0: empty)."""
+        return self[-1][1] if len(self) else 0
+
     def setRaftCommitIndex(self, raftCommitIndex):  # noqa: N802, N803 (PySyncObj's names)
         """Keep `raftCommitIndex` for the meta file (no further than `flushed_end`)."""
         self._commit_index = raftCommitIndex
@@ -219,7 +223,7 @@ class DurableFileJournal(FileJournal):
     def _entries_replaced(self) -> None:
         """Entries were removed, and those written after are new: the stored commit index
         stops at what is left until the next flush."""
-        last = self[-1][1] if len(self) else 0
+        last = self._last_index()
         if last < self.flushed_end:
             self.flushed_end = last
             self._store_commit()
@@ -276,7 +280,7 @@ class DurableFileJournal(FileJournal):
         took_ns = time.perf_counter_ns() - started_ns
         self.fsync_latency.add(took_ns // 1000)
         self.dirty = False
-        self.flushed_end = self[-1][1] if len(self) else 0
+        self.flushed_end = self._last_index()
         self._store_commit()
         self.flush_count += 1
         if self.on_flush is not None:
