@@ -347,9 +347,7 @@ class Service:
         or this node did not reach the floor in time).
         """
         command, error = self._prepare(command)
-        if error is not None and error.reason == Reason.UNAVAILABLE and await self._version_raised(command):
-            error = None
-        if error is not None:
+        if error is not None and not (self._awaits_version(command, error) and await self._version_raised(command)):
             return error, 0
         if command.WhichOneof("op") in commands.READ_COMMANDS:
             self.stats["reads"] += 1
@@ -367,6 +365,11 @@ class Service:
         """
         command = without_passwords(command, self.identity)
         return command, self._validate(command)
+
+    def _awaits_version(self, command: Command, error: RaftcacheError) -> bool:
+        """Whether `error` (from _prepare) only says that the log's semantics version is below what
+        `command` needs (not another refusal: in cluster mode, a slot no shard serves)."""
+        return error.reason == Reason.UNAVAILABLE and commands.required_version(command) > self._sm.log_version
 
     async def _version_raised(self, command: Command) -> bool:
         """Wait (up to the request timeout) for the log to reach the version `command` needs
@@ -415,9 +418,13 @@ class Service:
         started one after the other are logged in that order (pipelines), and
         no task is created. When `proposed_here`, a NotLeaderError or
         UnavailableError from the future means the entry was not logged: the
-        caller may retry it with execute().
+        caller may retry it with execute(). On a follower a task forwards it
+        (the writes of a loop turn go to the leader together).
         """
         command, error = self._prepare(command)
+        if error is not None and self._awaits_version(command, error):   # as execute(): wait for the version
+            return asyncio.ensure_future(self._write_when_version_raised(command, error, client_id, sequence,
+                                                                         forward)), False
         if error is not None:
             fut = self._loop.create_future()
             fut.set_result((error, 0))
@@ -430,6 +437,13 @@ class Service:
             fut.set_exception(NotLeaderError("not the leader"))
             return fut, False
         return asyncio.ensure_future(self._write(command, client_id, sequence, forward=True)), False
+
+    async def _write_when_version_raised(self, command: Command, error: RaftcacheError, client_id: str,
+                                         sequence: int, forward: bool) -> tuple[object, int]:
+        if not await self._version_raised(command):
+            return error, 0
+        self.stats["writes"] += 1
+        return await self._write(command, client_id, sequence, forward)
 
     def lanes_for(self, requests: list) -> tuple[list, list]:
         """`requests` with a forwarding lane as the identity of each write that has

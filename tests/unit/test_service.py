@@ -816,3 +816,48 @@ def test_string_edits_of_a_large_string_are_split_over_log_entries(env, monkeypa
         assert len({r[1] for r in await asyncio.gather(*appends)}) == 1
 
     run(go())
+
+
+def test_a_lone_write_waits_for_the_logs_version_as_execute_does(env):
+    """A command the log's semantics version does not allow yet (a new cluster raises the version
+    within a second or two of electing a leader) waits for it on every path, not answered
+    UNAVAILABLE at once on the lone-write one (Service.start_write, the Redis port's -P 1 writes)."""
+    service, raft, _ = env
+    since = commands.SINCE_VERSION["publish"]
+    service._sm.log_version = since - 1
+    publish = pb.Command(publish=pb.Publish(channel=b"c", message=b"m"))
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        service.attach(loop)
+        loop.call_later(0.05, setattr, service._sm, "log_version", since)
+        fut, _ = service.start_write(publish)
+        assert await fut == (0, 1)
+        service._sm.log_version = since - 1
+        fut, _ = service.start_write(publish)   # never raised: UNAVAILABLE after the request timeout
+        result, index = await fut
+        assert isinstance(result, CommandError) and result.reason == Reason.UNAVAILABLE and index == 0
+
+    run(go())
+
+
+def test_a_slot_no_shard_serves_is_refused_on_every_path(env):
+    """Cluster mode: a command for a slot no shard serves is answered UNAVAILABLE (retryable),
+    never run here because its refusal looked like the wait for the log's version."""
+    service, raft, _ = env
+
+    class Unserved:
+        def misrouted(self, command):
+            return CommandError("hash slot 1 is not served", Reason.UNAVAILABLE)
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        service.cluster = Unserved()
+        result, _ = await service.execute(pb.Command(set=pb.Set(key=b"k", value=b"v")))
+        assert isinstance(result, CommandError) and result.reason == Reason.UNAVAILABLE
+        fut, _ = service.start_write(pb.Command(set=pb.Set(key=b"k", value=b"v")))
+        refused, _ = await fut
+        assert isinstance(refused, CommandError) and refused.reason == Reason.UNAVAILABLE
+        assert raft.proposals == [], "nothing was logged"
+
+    run(go())
