@@ -298,13 +298,13 @@ class Connection(GetFastPaths, StreamConnection):
             self.close()
 
     def _answer_inline(self) -> list[bytes]:
-        """Serve, from the front of `pending`, what needs no command loop.
+        """Serve, from the front of `pending`, what needs no task.
 
         The hot paths of -P 1 clients: reads that need no waiting (a follower
         serving `any`, a leader under a lease) are answered here, from
-        data_received, and so are PING and ECHO; a lone write is proposed (on a
-        follower, forwarded) from here and answered from its future's callback
-        (or refused here, after the replies before it). Stops at the first command that
+        data_received, and so are PING and ECHO; a lone write on the leader is
+        proposed here and answered from its future's callback (or refused here,
+        after the replies before it). Stops at the first command that
         must wait otherwise (a read needing a barrier, a server command,
         MULTI, a pipeline of writes); the command loop takes the rest, in order.
         """
@@ -344,7 +344,7 @@ class Connection(GetFastPaths, StreamConnection):
             if spec is None or spec.build is None or "blocking" in spec.flags:
                 break
             if "readonly" not in spec.flags:
-                if len(pending) == 1:
+                if len(pending) == 1 and self.server.writes_may_overlap():
                     refused = self._start_lone_write(args)
                     if refused is not None:
                         out.append(refused)

@@ -215,8 +215,7 @@ class Session:
         """A lone write, begun now: on the leader it is proposed before this returns (so writes
         started one after another are logged in that order) and `done(outcome)` is called from
         its future's callback, with no task; a leadership change before it was logged retries
-        it through execute(). On a follower a task forwards it (Service.start_write), and
-        `done` is called the same way. Returns the write's future (cancel it to give up)."""
+        it through execute(). Returns the write's future (cancel it to give up)."""
         if self.tracking is not None:
             self._writing(command)
         fut, proposed_here = self.service.start_write(command)
