@@ -12,6 +12,8 @@ freed: a few objects per Raft connection accepted before it), and makes young co
 `collect_every` runs a full collection on a timer, so that a cycle which outlived a young
 collection (a closed connection holding its last queued values, say) waits at most that long
 on an idle node too; with start-up frozen a full collection walks little (well under 1 ms).
+`report_pauses` times every collection and gives the longest of each second to the latency
+monitor as the event `gc` (LATENCY LATEST, DOCTOR), so a pause the collector causes is seen.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import gc
 import logging
 import time
+from typing import Callable
 
 log = logging.getLogger(__name__)
 
@@ -55,3 +58,44 @@ async def collect_every(interval_s: float = FULL_COLLECTION_S) -> None:
     while True:
         await asyncio.sleep(interval_s)
         collect()
+
+
+class _Pauses:
+    """What the collector's callback leaves for report_pauses: plain attributes, set from inside
+    a collection (no lock there: a lock held by the code a collection interrupts would never be
+    released)."""
+
+    __slots__ = ("started", "longest_ms")
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.longest_ms = 0.0
+
+
+_pauses = _Pauses()
+
+
+def _timed(phase: str, info: dict) -> None:
+    """gc.callbacks: a collection starts or stops, on whichever thread runs it."""
+    if phase == "start":
+        _pauses.started = time.perf_counter()
+        return
+    took_ms = (time.perf_counter() - _pauses.started) * 1e3
+    if took_ms > _pauses.longest_ms:
+        _pauses.longest_ms = took_ms
+
+
+async def report_pauses(record: Callable[[str, float], None], interval_s: float = 1.0) -> None:
+    """Every `interval_s`, `record("gc", ms)` with the longest collection since the last report
+    (none: nothing recorded), for the node's life (cancel the task to stop). The latency monitor
+    keeps one sample a second, the larger, so nothing it would keep is lost between reports
+    (bar a collection ending on another thread just as a report takes the value)."""
+    gc.callbacks.append(_timed)
+    try:
+        while True:
+            await asyncio.sleep(interval_s)
+            longest, _pauses.longest_ms = _pauses.longest_ms, 0.0
+            if longest:
+                record("gc", longest)
+    finally:
+        gc.callbacks.remove(_timed)

@@ -4,7 +4,8 @@ node/latency.py's `Latency`.
 
 A leaf: the Raft layer reports `commit`, `apply`, `fsync`, `snapshot` and
 `election` here from its own thread, the Redis front end `command` and
-`fast-command` (a slow command with Redis's `fast` flag); front ends read it.
+`fast-command` (a slow command with Redis's `fast` flag), node/collector.py
+`gc`; front ends read it.
 Nothing is recorded while `threshold_ms` is 0 (CONFIG SET
 latency-monitor-threshold, node-local): callers compare with it before
 taking a time, so an idle monitor costs one attribute read.
@@ -36,6 +37,9 @@ ADVICE = {
              "for it.",
     "snapshot": "A snapshot (log compaction, or a follower installing one) took long: it grows with the keyspace; "
                 "the node serves no Raft traffic while it writes one.",
+    "gc": "Python's garbage collector stopped the node this long: it walks every live container object "
+          "created since the node started serving (many connections, large queued MULTIs or pipelines make "
+          "it longer); collections of 50 ms or more are also logged.",
     "election": "The cluster had no leader for this long: a node died, a partition, or election timeouts too "
                 "short for the machine's load.",
 }

@@ -254,6 +254,7 @@ async def _serve(config: NodeConfig, service, forwarder, parts: _OpsParts) -> No
     tasks = [
         asyncio.ensure_future(parts.membership.run()),
         asyncio.ensure_future(collector.collect_every()),
+        asyncio.ensure_future(collector.report_pauses(service.diagnostics.latency.record)),   # LATENCY's gc
     ]
     if service.cluster is not None:
         tasks.append(asyncio.ensure_future(service.cluster.run()))

@@ -2,12 +2,15 @@
 young collections rarer, cycles still collected by the collector on its own and by the
 periodic full collection."""
 
+import asyncio
 import gc
+import time
 import weakref
 
 import pytest
 
 from raftcache.node import collector
+from raftcache.node.latency_events import LatencyMonitor
 
 
 @pytest.fixture
@@ -59,3 +62,27 @@ def test_the_periodic_collection_frees_a_cycle_that_outlived_young_collections(r
     assert collector.collect() >= 0
     assert gone() is None
     del kept
+
+
+def test_a_collections_pause_is_the_latency_event_gc_and_the_watch_goes_with_its_task():
+    monitor = LatencyMonitor(threshold_ms=1)
+
+    async def go():
+        task = asyncio.ensure_future(collector.report_pauses(monitor.record, interval_s=0.02))
+        await asyncio.sleep(0)   # the watch is in place
+        live = [[i] for i in range(400_000)]   # a full collection walks every one of them
+        started = time.perf_counter()
+        gc.collect()
+        took_ms = (time.perf_counter() - started) * 1e3
+        deadline = time.monotonic() + 5
+        while not monitor.latest() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        del live
+        return took_ms
+
+    took_ms = asyncio.run(go())
+    [(event, _, _, worst_ms)] = monitor.latest()
+    assert event == "gc" and 1 <= worst_ms <= took_ms + 1
+    assert collector._timed not in gc.callbacks, "a cancelled report leaves no callback behind"
