@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 THRESHOLDS = (10_000, 10, 10)
 #: A full collection at least this often (seconds), whatever the load.
 FULL_COLLECTION_S = 30.0
-#: A full collection slower than this is logged (milliseconds).
+#: A collection slower than this is logged (milliseconds).
 SLOW_COLLECTION_MS = 50.0
 
 
@@ -43,21 +43,12 @@ def settle() -> None:
     gc.set_threshold(*THRESHOLDS)
 
 
-def collect() -> float:
-    """One full collection; its duration in milliseconds (a slow one is logged)."""
-    started = time.perf_counter()
-    found = gc.collect()
-    took_ms = (time.perf_counter() - started) * 1e3
-    if took_ms >= SLOW_COLLECTION_MS:
-        log.warning("a full garbage collection took %.1f ms (%d unreachable objects)", took_ms, found)
-    return took_ms
-
-
 async def collect_every(interval_s: float = FULL_COLLECTION_S) -> None:
-    """`collect()` every `interval_s` for the node's life (cancel the task to stop)."""
+    """A full collection every `interval_s` for the node's life (cancel the task to stop;
+    report_pauses times it with the others)."""
     while True:
         await asyncio.sleep(interval_s)
-        collect()
+        gc.collect()
 
 
 class _Pauses:
@@ -76,20 +67,25 @@ _pauses = _Pauses()
 
 
 def _timed(phase: str, info: dict) -> None:
-    """gc.callbacks: a collection starts or stops, on whichever thread runs it."""
+    """gc.callbacks: a collection starts or stops, on whichever thread runs it (one at a time).
+    A stop without its start (the callback put in place during a collection) is not timed."""
     if phase == "start":
         _pauses.started = time.perf_counter()
         return
-    took_ms = (time.perf_counter() - _pauses.started) * 1e3
-    if took_ms > _pauses.longest_ms:
-        _pauses.longest_ms = took_ms
+    started, _pauses.started = _pauses.started, 0.0
+    if started:
+        took_ms = (time.perf_counter() - started) * 1e3
+        if took_ms > _pauses.longest_ms:
+            _pauses.longest_ms = took_ms
 
 
 async def report_pauses(record: Callable[[str, float], None], interval_s: float = 1.0) -> None:
     """Every `interval_s`, `record("gc", ms)` with the longest collection since the last report
-    (none: nothing recorded), for the node's life (cancel the task to stop). The latency monitor
-    keeps one sample a second, the larger, so nothing it would keep is lost between reports
-    (bar a collection ending on another thread just as a report takes the value)."""
+    (none: nothing recorded), and a warning logged when it took SLOW_COLLECTION_MS or more, for
+    the node's life (cancel the task to stop; one such task per process). The latency monitor
+    keeps one sample a second, the larger, so nothing it would keep is lost between reports (bar
+    a collection ending on another thread just as a report takes the value)."""
+    _pauses.started = _pauses.longest_ms = 0.0
     gc.callbacks.append(_timed)
     try:
         while True:
@@ -97,5 +93,8 @@ async def report_pauses(record: Callable[[str, float], None], interval_s: float 
             longest, _pauses.longest_ms = _pauses.longest_ms, 0.0
             if longest:
                 record("gc", longest)
+            if longest >= SLOW_COLLECTION_MS:
+                log.warning("a garbage collection stopped this node for %.1f ms", longest)
     finally:
         gc.callbacks.remove(_timed)
+        _pauses.started = _pauses.longest_ms = 0.0

@@ -39,7 +39,7 @@ ADVICE = {
                 "the node serves no Raft traffic while it writes one.",
     "gc": "Python's garbage collector stopped the node this long: it walks every live container object "
           "created since the node started serving (many connections, large queued MULTIs or pipelines make "
-          "it longer); collections of 50 ms or more are also logged.",
+          "it longer); a collection of 50 ms or more is also logged.",
     "election": "The cluster had no leader for this long: a node died, a partition, or election timeouts too "
                 "short for the machine's load.",
 }

@@ -347,8 +347,10 @@ class Service:
         or this node did not reach the floor in time).
         """
         command, error = self._prepare(command)
-        if error is not None and not (self._awaits_version(command, error) and await self._version_raised(command)):
-            return error, 0
+        if error is not None:
+            error = await self._once_version_allows(command, error)
+            if error is not None:
+                return error, 0
         if command.WhichOneof("op") in commands.READ_COMMANDS:
             self.stats["reads"] += 1
             return await self._reads.read(command, self._level(consistency), floor, forward=True)
@@ -367,22 +369,30 @@ class Service:
         return command, self._validate(command)
 
     def _awaits_version(self, command: Command, error: RaftcacheError) -> bool:
-        """Whether `error` (from _prepare) only says that the log's semantics version is below what
-        `command` needs (not another refusal: in cluster mode, a slot no shard serves)."""
+        """Whether `error` (from _prepare) may say only that the log's semantics version is below what
+        `command` needs: UNAVAILABLE, with the version short (another UNAVAILABLE refusal, a slot
+        no shard serves in cluster mode, is checked first: _once_version_allows finds it again)."""
         return error.reason == Reason.UNAVAILABLE and commands.required_version(command) > self._sm.log_version
 
-    async def _version_raised(self, command: Command) -> bool:
-        """Wait (up to the request timeout) for the log to reach the version `command` needs
-        (a new cluster raises it within a second or two of electing a leader)."""
+    async def _once_version_allows(self, command: Command, error: RaftcacheError) -> RaftcacheError | None:
+        """`error` (from _prepare), unless it only said that the log's version is below what
+        `command` needs: then, once the log reached it (waited for up to the request timeout: a
+        new cluster raises it within a second or two of electing a leader), `command` checked
+        again (slots and limits come after the version in _validate), None when it passes."""
+        if not self._awaits_version(command, error):
+            return error
         deadline = self._loop.time() + self._timeout_s
-        while self._loop.time() < deadline:
-            if commands.required_version(command) <= self._sm.log_version:
-                return True
+        while commands.required_version(command) > self._sm.log_version:
+            if self._loop.time() >= deadline:
+                return error
             await asyncio.sleep(0.05)
-        return False
+        return self._validate(command, count=False)
 
-    def _validate(self, command: Command) -> RaftcacheError | None:
-        self.stats["commands"] += 1
+    def _validate(self, command: Command, count: bool = True) -> RaftcacheError | None:
+        """The error to answer instead of running `command`, or None (`count`: one more in
+        stats["commands"]; a command checked again is not counted again)."""
+        if count:
+            self.stats["commands"] += 1
         try:
             name = commands.op_name(command)
         except RaftcacheError as e:
@@ -418,12 +428,13 @@ class Service:
         started one after the other are logged in that order (pipelines), and
         no task is created. When `proposed_here`, a NotLeaderError or
         UnavailableError from the future means the entry was not logged: the
-        caller may retry it with execute(). On a follower a task forwards it
-        (the writes of a loop turn go to the leader together).
+        caller may retry it with execute(). On a follower, and for a command
+        that waits for the log's semantics version (as in execute()), a task
+        forwards or proposes it.
         """
         command, error = self._prepare(command)
-        if error is not None and self._awaits_version(command, error):   # as execute(): wait for the version
-            return asyncio.ensure_future(self._write_when_version_raised(command, error, client_id, sequence,
+        if error is not None and self._awaits_version(command, error):
+            return asyncio.ensure_future(self._write_once_version_allows(command, error, client_id, sequence,
                                                                          forward)), False
         if error is not None:
             fut = self._loop.create_future()
@@ -438,9 +449,10 @@ class Service:
             return fut, False
         return asyncio.ensure_future(self._write(command, client_id, sequence, forward=True)), False
 
-    async def _write_when_version_raised(self, command: Command, error: RaftcacheError, client_id: str,
+    async def _write_once_version_allows(self, command: Command, error: RaftcacheError, client_id: str,
                                          sequence: int, forward: bool) -> tuple[object, int]:
-        if not await self._version_raised(command):
+        error = await self._once_version_allows(command, error)
+        if error is not None:
             return error, 0
         self.stats["writes"] += 1
         return await self._write(command, client_id, sequence, forward)
@@ -539,7 +551,10 @@ class Service:
             return None
         if not self._reads.servable_now(self._level(consistency), floor):
             return None
-        error = self._validate(command)
+        error = self._validate(command, count=False)
+        if error is not None and self._awaits_version(command, error):
+            return None   # execute() waits for the log's version
+        self.stats["commands"] += 1
         if error is not None:
             return error, 0
         self.stats["reads"] += 1
@@ -550,7 +565,10 @@ class Service:
         """Begin a read now: a future of (result, index), as execute() would answer it.
         Reads that wait for a read index are served from the shared round's callback, with
         no task per read (front ends' hot path for one read at a time, like start_write)."""
-        error = self._validate(command)
+        error = self._validate(command, count=False)
+        if error is not None and self._awaits_version(command, error):   # as execute(): wait for the version
+            return asyncio.ensure_future(self.execute(command, consistency, floor=floor))
+        self.stats["commands"] += 1
         if error is not None or command.WhichOneof("op") not in commands.READ_COMMANDS:
             fut = self._loop.create_future()
             fut.set_result((error or CommandError("not a read", Reason.INVALID_ARGUMENT), 0))

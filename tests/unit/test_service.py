@@ -820,8 +820,9 @@ def test_string_edits_of_a_large_string_are_split_over_log_entries(env, monkeypa
 
 def test_a_lone_write_waits_for_the_logs_version_as_execute_does(env):
     """A command the log's semantics version does not allow yet (a new cluster raises the version
-    within a second or two of electing a leader) waits for it on every path, not answered
-    UNAVAILABLE at once on the lone-write one (Service.start_write, the Redis port's -P 1 writes)."""
+    within a second or two of electing a leader) waits for it on the lone-write path
+    (Service.start_write, the Redis port's -P 1 writes) as through execute(), not answered
+    UNAVAILABLE at once."""
     service, raft, _ = env
     since = commands.SINCE_VERSION["publish"]
     service._sm.log_version = since - 1
@@ -841,6 +842,24 @@ def test_a_lone_write_waits_for_the_logs_version_as_execute_does(env):
     run(go())
 
 
+def test_reads_served_without_a_task_wait_for_the_logs_version_too(env):
+    """The read fast paths (read_now: answered inline; start_read: a lone read) leave a read the
+    log's version does not allow yet to execute(), which waits for it."""
+    service, _, _ = env
+    since = commands.SINCE_VERSION["xlen"]
+    service._sm.log_version = since - 1
+    xlen = pb.Command(xlen=pb.XLen(key=b"s"))
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        service.attach(loop)
+        assert service.read_now(xlen, ReadConsistency("any")) is None, "not answered UNAVAILABLE inline"
+        loop.call_later(0.05, setattr, service._sm, "log_version", since)
+        assert (await service.start_read(xlen, ReadConsistency("any")))[0] == 0
+
+    run(go())
+
+
 def test_a_slot_no_shard_serves_is_refused_on_every_path(env):
     """Cluster mode: a command for a slot no shard serves is answered UNAVAILABLE (retryable),
     never run here because its refusal looked like the wait for the log's version."""
@@ -856,6 +875,20 @@ def test_a_slot_no_shard_serves_is_refused_on_every_path(env):
         result, _ = await service.execute(pb.Command(set=pb.Set(key=b"k", value=b"v")))
         assert isinstance(result, CommandError) and result.reason == Reason.UNAVAILABLE
         fut, _ = service.start_write(pb.Command(set=pb.Set(key=b"k", value=b"v")))
+        refused, _ = await fut
+        assert isinstance(refused, CommandError) and refused.reason == Reason.UNAVAILABLE
+        # one that also needs a newer log: refused still once the log reached that version
+        since = commands.SINCE_VERSION["publish"]
+        service._sm.log_version = since - 1
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.05, setattr, service._sm, "log_version", since)
+        publish = pb.Command(publish=pb.Publish(channel=b"c", message=b"m"))
+        result, _ = await service.execute(publish)
+        assert isinstance(result, CommandError) and result.reason == Reason.UNAVAILABLE
+        assert service._sm.log_version == since, "it waited for the version, then was checked again"
+        service._sm.log_version = since - 1
+        loop.call_later(0.05, setattr, service._sm, "log_version", since)
+        fut, _ = service.start_write(publish)
         refused, _ = await fut
         assert isinstance(refused, CommandError) and refused.reason == Reason.UNAVAILABLE
         assert raft.proposals == [], "nothing was logged"
