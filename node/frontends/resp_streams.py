@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import time
 
+from raftcache.node import commands
 from raftcache.node.errors import CommandError, DeadlineError
 from raftcache.node.frontends import resp_blocking
 from raftcache.node.frontends.resp_args import NOT_INTEGER, SYNTAX, Spec, cmd, register, to_int
@@ -316,8 +317,10 @@ _NOT_APPLIED = object()
 def _probe(conn, key: bytes, group: bytes = b""):
     """XPROBE on this node's replica: None (no key), a CommandError, [last id, last entry, group
     id], or _NOT_APPLIED (it lags the connection's own writes: its copy cannot answer yet)."""
-    outcome = conn.session.read_now(cmd(conn.session.db, "xprobe", key=key, group=group),
-                                    resp_blocking._LOCAL)
+    probe = cmd(conn.session.db, "xprobe", key=key, group=group)
+    outcome = conn.session.read_now(probe, resp_blocking._LOCAL)
+    if outcome is None and commands.required_version(probe) > conn.service.log_version:
+        return None   # a new cluster's log does not have streams yet (XADD needs XPROBE's version)
     return _NOT_APPLIED if outcome is None else outcome[0]
 
 

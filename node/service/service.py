@@ -564,12 +564,14 @@ class Service:
                    floor: int = 0) -> asyncio.Future:
         """Begin a read now: a future of (result, index), as execute() would answer it.
         Reads that wait for a read index are served from the shared round's callback, with
-        no task per read (front ends' hot path for one read at a time, like start_write)."""
+        no task per read (front ends' hot path for one read at a time, like start_write); one
+        that waits for the log's semantics version is a task of execute()'s."""
+        read = command.WhichOneof("op") in commands.READ_COMMANDS
         error = self._validate(command, count=False)
-        if error is not None and self._awaits_version(command, error):   # as execute(): wait for the version
+        if read and error is not None and self._awaits_version(command, error):   # as execute(): wait for it
             return asyncio.ensure_future(self.execute(command, consistency, floor=floor))
         self.stats["commands"] += 1
-        if error is not None or command.WhichOneof("op") not in commands.READ_COMMANDS:
+        if error is not None or not read:
             fut = self._loop.create_future()
             fut.set_result((error or CommandError("not a read", Reason.INVALID_ARGUMENT), 0))
             return fut

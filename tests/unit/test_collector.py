@@ -4,6 +4,7 @@ periodic full collection."""
 
 import asyncio
 import gc
+import logging
 import time
 import weakref
 
@@ -96,3 +97,37 @@ def test_a_collections_pause_is_the_latency_event_gc_and_the_watch_goes_with_its
     [(event, _, _, worst_ms)] = monitor.latest()
     assert event == "gc" and 1 <= worst_ms <= took_ms + 1
     assert collector._timed not in gc.callbacks, "a cancelled report leaves no callback behind"
+
+
+def test_a_stop_without_its_start_is_not_timed():
+    """The watch put in place while a collection runs sees only its stop: no pause is made up."""
+    async def go():
+        task = asyncio.ensure_future(collector.report_pauses(lambda event, ms: None, interval_s=60))
+        await asyncio.sleep(0)
+        collector._timed("stop", {})
+        longest = collector._pauses.longest_ms
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return longest
+
+    assert asyncio.run(go()) == 0.0
+
+
+def test_a_slow_collection_is_logged(monkeypatch, caplog):
+    monkeypatch.setattr(collector, "SLOW_COLLECTION_MS", 0.001)
+
+    async def go():
+        task = asyncio.ensure_future(collector.report_pauses(lambda event, ms: None, interval_s=0.02))
+        await asyncio.sleep(0)
+        live = [[i] for i in range(50_000)]
+        gc.collect()
+        deadline = time.monotonic() + 5
+        while not caplog.records and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        del live
+
+    with caplog.at_level(logging.WARNING, logger=collector.log.name):
+        asyncio.run(go())
+    assert any("garbage collection stopped this node" in r.getMessage() for r in caplog.records)

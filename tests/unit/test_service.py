@@ -845,7 +845,7 @@ def test_a_lone_write_waits_for_the_logs_version_as_execute_does(env):
 def test_reads_served_without_a_task_wait_for_the_logs_version_too(env):
     """The read fast paths (read_now: answered inline; start_read: a lone read) leave a read the
     log's version does not allow yet to execute(), which waits for it."""
-    service, _, _ = env
+    service, raft, _ = env
     since = commands.SINCE_VERSION["xlen"]
     service._sm.log_version = since - 1
     xlen = pb.Command(xlen=pb.XLen(key=b"s"))
@@ -853,9 +853,15 @@ def test_reads_served_without_a_task_wait_for_the_logs_version_too(env):
     async def go():
         loop = asyncio.get_running_loop()
         service.attach(loop)
+        counted = service.stats["commands"]
         assert service.read_now(xlen, ReadConsistency("any")) is None, "not answered UNAVAILABLE inline"
         loop.call_later(0.05, setattr, service._sm, "log_version", since)
         assert (await service.start_read(xlen, ReadConsistency("any")))[0] == 0
+        assert service.stats["commands"] == counted + 1, "the read is counted once"
+        service._sm.log_version = since - 1
+        refused = service.start_read(pb.Command(xadd=pb.XAdd(key=b"s", fields=[b"f", b"v"])), ReadConsistency("any"))
+        assert refused.done() and isinstance(refused.result()[0], CommandError) and raft.proposals == [], \
+            "a write given to start_read is answered at once, never run, even one waiting for the log's version"
 
     run(go())
 

@@ -163,7 +163,11 @@ def test_xread_dollar_on_a_replica_that_lags_the_connections_own_writes_says_try
     from raftcache.node.frontends import resp_streams
     from raftcache.node.frontends.resp_protocol import RespError
 
+    from raftcache.node import commands
+
     class Service:
+        log_version = commands.MAX_VERSION
+
         async def wait_applied(self, index):
             raise DeadlineError("this replica lags")
 
@@ -179,3 +183,7 @@ def test_xread_dollar_on_a_replica_that_lags_the_connections_own_writes_says_try
     with pytest.raises(RespError, match="TRYAGAIN"):
         asyncio.run(resp_streams.xread_blocking(Conn(), [b"XREAD", b"BLOCK", b"100", b"STREAMS", b"s", b"$"]))
     assert resp_streams._probe(Conn(), b"s") is resp_streams._NOT_APPLIED
+    # a new cluster whose log has no streams yet (read_now leaves XPROBE to wait for the version):
+    # no stream, not a lagging replica
+    Conn.service.log_version = commands.SINCE_VERSION["xprobe"] - 1
+    assert resp_streams._probe(Conn(), b"s") is None
