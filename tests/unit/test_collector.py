@@ -3,6 +3,7 @@ young collections rarer, cycles still collected by the collector on its own and 
 periodic full collection."""
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
@@ -24,6 +25,24 @@ def restored_gc():
 
 class _Node:
     pass
+
+
+@contextlib.asynccontextmanager
+async def _running(coro):
+    """`coro` as a task, started (its watch in place) for the block, then cancelled."""
+    task = asyncio.ensure_future(coro)
+    await asyncio.sleep(0)
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _until(done, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not done() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
 
 
 def _cycle() -> weakref.ref:
@@ -62,12 +81,8 @@ def test_the_periodic_collection_frees_a_cycle_that_outlived_young_collections(r
     assert gone() is not None
 
     async def one_period():
-        task = asyncio.ensure_future(collector.collect_every(interval_s=0.01))
-        deadline = time.monotonic() + 5
-        while gone() is not None and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        async with _running(collector.collect_every(interval_s=0.01)):
+            await _until(lambda: gone() is None)
 
     asyncio.run(one_period())
     assert gone() is None
@@ -80,16 +95,11 @@ def test_a_collections_pause_is_the_latency_event_gc_and_the_watch_goes_with_its
     async def go():
         live = [[i] for i in range(400_000)]   # a full collection walks every one of them
         gc.collect()   # (building them set off collections: those came before the watch)
-        task = asyncio.ensure_future(collector.report_pauses(monitor.record, interval_s=0.02))
-        await asyncio.sleep(0)   # the watch is in place
-        started = time.perf_counter()
-        gc.collect()
-        took_ms = (time.perf_counter() - started) * 1e3
-        deadline = time.monotonic() + 5
-        while not monitor.latest() and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        async with _running(collector.report_pauses(monitor.record, interval_s=0.02)):
+            started = time.perf_counter()
+            gc.collect()
+            took_ms = (time.perf_counter() - started) * 1e3
+            await _until(monitor.latest)
         del live
         return took_ms
 
@@ -102,13 +112,9 @@ def test_a_collections_pause_is_the_latency_event_gc_and_the_watch_goes_with_its
 def test_a_stop_without_its_start_is_not_timed():
     """The watch put in place while a collection runs sees only its stop: no pause is made up."""
     async def go():
-        task = asyncio.ensure_future(collector.report_pauses(lambda event, ms: None, interval_s=60))
-        await asyncio.sleep(0)
-        collector._timed("stop", {})
-        longest = collector._pauses.longest_ms
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        return longest
+        async with _running(collector.report_pauses(lambda event, ms: None, interval_s=60)):
+            collector._timed("stop", {})
+            return collector._pauses.longest_ms
 
     assert asyncio.run(go()) == 0.0
 
@@ -117,15 +123,10 @@ def test_a_slow_collection_is_logged(monkeypatch, caplog):
     monkeypatch.setattr(collector, "SLOW_COLLECTION_MS", 0.001)
 
     async def go():
-        task = asyncio.ensure_future(collector.report_pauses(lambda event, ms: None, interval_s=0.02))
-        await asyncio.sleep(0)
-        live = [[i] for i in range(50_000)]
-        gc.collect()
-        deadline = time.monotonic() + 5
-        while not caplog.records and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        async with _running(collector.report_pauses(lambda event, ms: None, interval_s=0.02)):
+            live = [[i] for i in range(50_000)]
+            gc.collect()
+            await _until(lambda: caplog.records)
         del live
 
     with caplog.at_level(logging.WARNING, logger=collector.log.name):
