@@ -11,8 +11,8 @@ Must not touch: lmdb (the keyspace copy is made by the injected hooks),
 sockets, protocol parsing.
 
 Every file is written tmp + fsync + rename + directory fsync, except the
-journal itself, which PySyncObj writes in place through an mmap; its
-durability is what `flush()` provides.
+journal itself, written in place (PySyncObj's format, with pwrite; PySyncObj
+reads it through an mmap); its durability is what `flush()` provides.
 
 Write failures are fail-stop (docs/durability.md "Disk faults"): a failed
 write of term/votedFor, of a journal entry or of a flush calls the handler
@@ -39,9 +39,10 @@ import time
 from typing import Callable
 
 import pysyncobj.syncobj
-from pysyncobj.journal import FileJournal, MemoryJournal
+from pysyncobj.journal import LAST_RECORD_OFFSET_OFFSET, FileJournal, MemoryJournal
 from pysyncobj.pickle import dumps as _psync_dumps
 from pysyncobj.pickle import loads as _psync_loads
+from pysyncobj.pickle import to_bytes as _psync_to_bytes
 
 from raftcache.node.fsync import fsync_dir, fsync_file
 from raftcache.node.latency import Latency
@@ -72,6 +73,9 @@ def _disk_failed(what: str, exc: OSError) -> None:
 
 
 _FALLOC_FL_KEEP_SIZE = 1
+#: A journal record (PySyncObj's FileJournal): its length, index and term before the entry, its length again after.
+_RECORD_HEAD = struct.Struct("<IQQ")
+_RECORD_LENGTH = struct.Struct("<I")
 _libc = None
 
 
@@ -171,20 +175,52 @@ class DurableFileJournal(FileJournal):
         self._commit_index = super().getRaftCommitIndex()   # the latest commit index set
 
     def _guard_growth(self) -> None:
-        """Preallocate before the mmap grows (a store into an unbacked page of a
-        full file system is SIGBUS, not an error)."""
+        """Every write of PySyncObj's journal goes through `_write_at`."""
+        self._FileJournal__journalFile.write = self._write_at
+
+    def _reserve(self, end: int) -> None:
+        """Room for bytes up to `end`: disk blocks preallocated first (a store into an
+        unbacked page of a full file system is SIGBUS, not an error), then the file and
+        its mapping grown as PySyncObj grows them (doubling)."""
         resizable = self._FileJournal__journalFile
-        write = resizable.write
+        mapping = resizable._ResizableFile__mm
+        if end > self._allocated:
+            target = max(end, 2 * len(mapping), 1 << 20)
+            _preallocate(resizable._ResizableFile__f.fileno(), target)
+            self._allocated = target
+        while end > len(mapping):
+            grown = max(int(len(mapping) * resizable._ResizableFile__resizeFactor), end)
+            try:
+                mapping.resize(grown)
+            except (SystemError, OSError):   # as ResizableFile.write: where mremap is missing
+                resizable._ResizableFile__extand(grown - len(mapping))
+                mapping = resizable._ResizableFile__mm
 
-        def guarded_write(offset, values, _write=write, _file=resizable):
-            end = offset + len(values)
-            if end > self._allocated:
-                target = max(end, 2 * len(_file._ResizableFile__mm), 1 << 20)
-                _preallocate(_file._ResizableFile__f.fileno(), target)
-                self._allocated = target
-            _write(offset, values)
+    def _write_at(self, offset: int, *parts: bytes) -> None:
+        """Write `parts` at `offset` with pwrite, not through the mapping: a store into a page
+        of the mapping not yet in the page cache faults it in, zero-filled and read around
+        (~9 ms of CPU per 10 MiB, against ~3 for pwrite, which fills whole pages without
+        reading them). Reads through the mapping see what was written (one page cache),
+        and flush() syncs both."""
+        size = sum(map(len, parts))
+        self._reserve(offset + size)
+        fd = self._FileJournal__journalFile._ResizableFile__f.fileno()
+        written = os.pwrite(fd, parts[0], offset) if len(parts) == 1 else os.pwritev(fd, parts, offset)
+        if written != size:   # (a regular file writes short only when it cannot go on: no space)
+            raise OSError(errno.ENOSPC, f"short write to the journal ({written} of {size} bytes)")
 
-        resizable.write = guarded_write
+    def _append(self, command: bytes, idx: int, term: int) -> None:
+        """FileJournal.add in PySyncObj's record format (length, index, term, the entry, length),
+        written in one pwritev instead of joined first: a large entry is not copied twice."""
+        self._FileJournal__journal.append((command, idx, term))
+        data = _psync_to_bytes(command)
+        size = _RECORD_HEAD.size - _RECORD_LENGTH.size + len(data)
+        offset = self._FileJournal__currentOffset
+        self._write_at(offset, _RECORD_HEAD.pack(size, idx, term), data, _RECORD_LENGTH.pack(size))
+        end = self._FileJournal__currentOffset = offset + size + 2 * _RECORD_LENGTH.size
+        # the journal's end, in its header: a store into its first page (always in the page cache)
+        mapping = self._FileJournal__journalFile._ResizableFile__mm
+        _RECORD_LENGTH.pack_into(mapping, LAST_RECORD_OFFSET_OFFSET, end)
 
     def getRaftCommitIndex(self):  # noqa: N802 (PySyncObj's name)
         """The stored commit index, but never past the journal's last entry.
@@ -230,7 +266,7 @@ class DurableFileJournal(FileJournal):
 
     def add(self, command, idx, term):
         try:
-            super().add(command, idx, term)
+            self._append(command, idx, term)
         except OSError as exc:
             _disk_failed("the Raft journal (append)", exc)
         self.dirty = True

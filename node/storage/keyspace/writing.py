@@ -78,6 +78,7 @@ class WriteTxn(ReadTxn):
         #: (index, now_ms) of the entry being applied while deletions are tracked for WATCH.
         self._tracking: tuple[int, int] | None = None
         self._gone_checked = False
+        self._floor_stored = False   # watch_floor() is known not to be None (read once per transaction)
         #: When a dict: data key -> the index each deletion recorded for WATCH (the leader's
         #: trial of a script, node/scripting/effects.py).
         self.gone_noted: dict[bytes, int] | None = None
@@ -85,8 +86,11 @@ class WriteTxn(ReadTxn):
     def watch_tracking(self, index: int, now_ms: int) -> None:
         """Track deletions and flushes for WATCH while applying the entry at `index`
         (log semantics version 6 on; see the package docstring)."""
-        if self._tracking is None and self.watch_floor() is None:
-            self._txn.put(_WATCH_FLOOR, _U64.pack(index), db=self._ks._meta)
+        if self._tracking is None and not self._floor_stored:
+            if self.watch_floor() is None:
+                self._txn.put(_WATCH_FLOOR, _U64.pack(index), db=self._ks._meta)
+            else:
+                self._floor_stored = True
         self._tracking = (index, now_ms)
         self._gone_checked = False
 
@@ -477,7 +481,7 @@ class WriteTxn(ReadTxn):
         """
         self._no_undo("savepoint")
         parent = self._txn
-        saved = (dict(self._counts), dict(self._expiring), self._used, self._used_dirty)
+        saved = (dict(self._counts), dict(self._expiring), self._used, self._used_dirty, self._floor_stored)
         child = self._ks._env.begin(write=True, parent=parent)
         sp = Savepoint()
         self._txn = child
@@ -486,12 +490,12 @@ class WriteTxn(ReadTxn):
         except BaseException:
             self._txn = parent
             child.abort()
-            self._counts, self._expiring, self._used, self._used_dirty = saved
+            self._counts, self._expiring, self._used, self._used_dirty, self._floor_stored = saved
             raise
         self._txn = parent
         if sp.rolled_back:
             child.abort()
-            self._counts, self._expiring, self._used, self._used_dirty = saved
+            self._counts, self._expiring, self._used, self._used_dirty, self._floor_stored = saved
         else:
             child.commit()
 
