@@ -166,7 +166,8 @@ def _process_parse_message(self: TcpConnection):
     length = _LENGTH.unpack_from(buf)[0]
     if len(buf) - 4 < length:
         return None
-    data = bytes(buf[4:4 + length])
+    with memoryview(buf) as view:   # one copy, not a slice copied again (released before the del below)
+        data = bytes(view[4:4 + length])
     try:
         if self.encryptor:
             timestamp = self.encryptor.extract_timestamp(data)
