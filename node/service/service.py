@@ -91,6 +91,12 @@ class Forwarder(Protocol):
 NOT_NOW = object()
 
 
+class _VersionShort(CommandError):
+    """_validate's refusal of a command the log's semantics version does not allow yet
+    (UNAVAILABLE, retryable): the paths that can wait for the version (a new cluster raises it
+    within a second or two of electing a leader) wait instead of answering it."""
+
+
 class _ForwardLanes:
     """Dedup identities (client id, sequence) for writes this node forwards
     without one (Redis and memcached clients send none). A lane serves one
@@ -368,18 +374,19 @@ class Service:
         command = without_passwords(command, self.identity)
         return command, self._validate(command)
 
-    def _awaits_version(self, command: Command, error: RaftcacheError) -> bool:
-        """Whether `error` (from _prepare) may say only that the log's semantics version is below what
-        `command` needs: UNAVAILABLE, with the version short (another UNAVAILABLE refusal, a slot
-        no shard serves in cluster mode, is checked first: _once_version_allows finds it again)."""
-        return error.reason == Reason.UNAVAILABLE and commands.required_version(command) > self._sm.log_version
+    @staticmethod
+    def _awaits_version(error: RaftcacheError) -> bool:
+        """Whether `error` (from _prepare) says only that the log's semantics version is below what
+        the command needs (a refusal _validate makes before it, such as a slot no shard serves in
+        cluster mode, is final)."""
+        return type(error) is _VersionShort
 
     async def _once_version_allows(self, command: Command, error: RaftcacheError) -> RaftcacheError | None:
         """`error` (from _prepare), unless it only said that the log's version is below what
         `command` needs: then, once the log reached it (waited for up to the request timeout: a
         new cluster raises it within a second or two of electing a leader), `command` checked
         again (slots and limits come after the version in _validate), None when it passes."""
-        if not self._awaits_version(command, error):
+        if not self._awaits_version(error):
             return error
         deadline = self._loop.time() + self._timeout_s
         while commands.required_version(command) > self._sm.log_version:
@@ -405,8 +412,8 @@ class Service:
                 return error
         needed = commands.required_version(command)
         if needed > self._sm.log_version:
-            return CommandError(f"'{name}' needs the log's semantics version {needed} (in force: "
-                                f"{self._sm.log_version}): the cluster is being upgraded; retry", Reason.UNAVAILABLE)
+            return _VersionShort(f"'{name}' needs the log's semantics version {needed} (in force: "
+                                 f"{self._sm.log_version}): the cluster is being upgraded; retry", Reason.UNAVAILABLE)
         if self._sm.log_version < commands.EVICTION_VERSION:
             # older replicas would refuse these fields; they never evict nor keep item state
             command.ClearField("eviction")
@@ -433,7 +440,7 @@ class Service:
         forwards or proposes it.
         """
         command, error = self._prepare(command)
-        if error is not None and self._awaits_version(command, error):
+        if error is not None and self._awaits_version(error):
             return asyncio.ensure_future(self._write_once_version_allows(command, error, client_id, sequence,
                                                                          forward)), False
         if error is not None:
@@ -552,7 +559,7 @@ class Service:
         if not self._reads.servable_now(self._level(consistency), floor):
             return None
         error = self._validate(command, count=False)
-        if error is not None and self._awaits_version(command, error):
+        if error is not None and self._awaits_version(error):
             return None   # execute() waits for the log's version
         self.stats["commands"] += 1
         if error is not None:
@@ -568,7 +575,7 @@ class Service:
         that waits for the log's semantics version is a task of execute()'s."""
         read = command.WhichOneof("op") in commands.READ_COMMANDS
         error = self._validate(command, count=False)
-        if read and error is not None and self._awaits_version(command, error):   # as execute(): wait for it
+        if read and error is not None and self._awaits_version(error):   # as execute(): wait for it
             return asyncio.ensure_future(self.execute(command, consistency, floor=floor))
         self.stats["commands"] += 1
         if error is not None or not read:
