@@ -164,7 +164,7 @@ class DurableFileJournal(FileJournal):
         #: on_flush(ms) after each flush that wrote something (the latency monitor's `fsync`).
         self.on_flush: Callable[[float], None] | None = None
         self._allocated = 0
-        self._guard_growth()
+        self._take_over_writes()
         # The journal file may have just been created: make its name durable.
         fsync_file(journal_file)
         fsync_dir(os.path.dirname(journal_file))
@@ -174,7 +174,7 @@ class DurableFileJournal(FileJournal):
         self.flushed_end = self._last_index()
         self._commit_index = super().getRaftCommitIndex()   # the latest commit index set
 
-    def _guard_growth(self) -> None:
+    def _take_over_writes(self) -> None:
         """Every write of PySyncObj's journal goes through `_write_at`."""
         self._FileJournal__journalFile.write = self._write_at
 
