@@ -218,9 +218,7 @@ class DurableFileJournal(FileJournal):
         offset = self._FileJournal__currentOffset
         self._write_at(offset, _RECORD_HEAD.pack(size, idx, term), data, _RECORD_LENGTH.pack(size))
         end = self._FileJournal__currentOffset = offset + size + 2 * _RECORD_LENGTH.size
-        # the journal's end, in its header: a store into its first page (always in the page cache)
-        mapping = self._FileJournal__journalFile._ResizableFile__mm
-        _RECORD_LENGTH.pack_into(mapping, LAST_RECORD_OFFSET_OFFSET, end)
+        self._write_at(LAST_RECORD_OFFSET_OFFSET, _RECORD_LENGTH.pack(end))   # the journal's end, in its header
 
     def getRaftCommitIndex(self):  # noqa: N802 (PySyncObj's name)
         """The stored commit index, but never past the journal's last entry.

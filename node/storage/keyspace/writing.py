@@ -89,8 +89,7 @@ class WriteTxn(ReadTxn):
         if self._tracking is None and not self._floor_stored:
             if self.watch_floor() is None:
                 self._txn.put(_WATCH_FLOOR, _U64.pack(index), db=self._ks._meta)
-            else:
-                self._floor_stored = True
+            self._floor_stored = True   # (a savepoint rolled back restores it)
         self._tracking = (index, now_ms)
         self._gone_checked = False
 
