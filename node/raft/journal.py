@@ -20,8 +20,9 @@ set with `set_disk_error_handler` (the node process exits with
 EXIT_DISK_ERROR) and otherwise raises DiskWriteError. PySyncObj updates its
 in-memory state (term, log list) *before* it writes; carrying on after a
 failed write would let the node act on a term or entries it never made
-durable. Journal growth is preallocated (fallocate) so that a full disk is
-an ENOSPC error here rather than a SIGBUS on the next store into the mmap.
+durable. Journal growth is preallocated (fallocate), and the journal is written
+with pwrite, never stored through its mmap: a full disk is an ENOSPC error, not
+a SIGBUS on a store into an unbacked page.
 """
 
 from __future__ import annotations
@@ -179,9 +180,9 @@ class DurableFileJournal(FileJournal):
         self._FileJournal__journalFile.write = self._write_at
 
     def _reserve(self, end: int) -> None:
-        """Room for bytes up to `end`: disk blocks preallocated first (a store into an
-        unbacked page of a full file system is SIGBUS, not an error), then the file and
-        its mapping grown as PySyncObj grows them (doubling)."""
+        """Room for bytes up to `end`: disk blocks preallocated first (a full disk is ENOSPC
+        here, ahead of the writes), then the file and its mapping grown as PySyncObj grows
+        them (doubling)."""
         resizable = self._FileJournal__journalFile
         mapping = resizable._ResizableFile__mm
         if end > self._allocated:
