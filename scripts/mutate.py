@@ -85,6 +85,20 @@ MUTATIONS = [
          "tests/integration/test_power_cut.py::test_always_loses_no_acknowledged_write"),
     ),
     Mutation(
+        "journal-record-unwritten", "node/raft/journal.py",
+        "        self._write_at(offset, _RECORD_HEAD.pack(size, idx, term), data, _RECORD_LENGTH.pack(size))\n",
+        "        pass  # MUTATION: the record is kept in memory only, never written to the journal\n",
+        ("tests/unit/test_replication_durability.py",
+         "tests/integration/test_power_cut.py::test_always_loses_no_acknowledged_write"),
+    ),
+    Mutation(
+        "journal-end-unwritten", "node/raft/journal.py",
+        "        self._write_at(LAST_RECORD_OFFSET_OFFSET, _RECORD_LENGTH.pack(end))   # the journal's end, in its header\n",
+        "        pass  # MUTATION: the header's end offset is not moved: a reload sees no new record\n",
+        ("tests/unit/test_replication_durability.py",
+         "tests/integration/test_power_cut.py::test_always_loses_no_acknowledged_write"),
+    ),
+    Mutation(
         "skip-msync", "node/raft/journal.py",
         "            resizable.flush()  # msync(MS_SYNC) of the mapping\n",
         "            pass  # MUTATION: no msync of the journal mapping\n",
