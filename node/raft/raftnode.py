@@ -22,7 +22,7 @@ from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.config import FAIL_REASON
 from pysyncobj.monotonic import monotonic as _ps_monotonic
 
-from raftcache.node.raft import raft_wire
+from raftcache.node.raft import ps_speedups, raft_wire
 from raftcache.node.errors import UpgradeRequiredError
 from raftcache.node.raft.peer_crypto import PeerCipher
 from raftcache.node.raft.peer_guard import GuardedTransport
@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 # (pickle.loads reads any, so journals written before keep loading).
 setattr(_ps_pickle, "__protocol", pickle.HIGHEST_PROTOCOL)
 raft_wire.install()  # linear buffers for large messages, faster compression
+ps_speedups.install()   # peers hashed and the clock read without a Python frame
 
 _FOLLOWER = 0  # pysyncobj.syncobj._RAFT_STATE
 _LEADER = 2
@@ -100,6 +101,7 @@ class RaftNode(SyncObj):
         self._rc_on_fatal = on_fatal
         self._rc_flush_before_ack = flush_before_ack
         self._rc_sent = (0, 0)                 # (last log index, commit index) last sent as leader
+        self._rc_commit_unsent_since: float | None = None   # when the commit index first passed _rc_sent's
         self._rc_commit_notice = False         # sending a commit-only notice (send_commit_notice)
         self.last_leader_contact: float | None = None   # time.monotonic() of the last accepted append_entries
         self._rc_ran_at: float | None = None   # when this node's Raft code last ran (_grace_after_own_stall)
@@ -132,6 +134,9 @@ class RaftNode(SyncObj):
         self.rc_on_read_index_reply: Callable[[object, dict], bool] | None = None   # True: always
         self._rc_quiet = 0   # messages since took_only_quiet's last call that need no tick ...
         self._rc_loud = 0    # ... and the others
+        #: The Replicator's: whether something waits on followers' acknowledgements at the next
+        #: tick (a ReadIndex round, a leadership transfer): then every acknowledgement ticks.
+        self.rc_acks_awaited: Callable[[], bool] = lambda: True
         # Forwarded writes over the Raft connection (node/raft/forwards.py): whether our leader
         # answers rc_forward (it stamps rc_fw), whether we do as leader, and the two handlers
         self.rc_leader_forwards = False
@@ -344,9 +349,33 @@ class RaftNode(SyncObj):
         if (last, self._SyncObj__raftCommitIndex) == sent:
             return False
         if last == sent[0] and not commit_only:
+            if self._rc_commit_unsent_since is None:
+                self._rc_commit_unsent_since = time.monotonic()
             return True
         self._SyncObj__sendAppendEntries()
         return False
+
+    def append_and_send(self) -> bool:
+        """On the leader, from the thread that ticks, with other voters: take the queued
+        proposals into the log and send them now, which is what the next tick would do first
+        (the rest of a tick has nothing to act on for them). False when it cannot (not the
+        leader, another thread, no other voter: the caller asks for a tick instead)."""
+        if self._rc_thread != threading.get_ident() or not self._isLeader() or not self._SyncObj__otherNodes:
+            return False
+        self._checkCommandsToApply()
+        self.send_if_new_entries()
+        return True
+
+    def commit_notice_due_in(self, delay_s: float) -> float | None:
+        """On the leader, how long until a commit index no append-entries carried yet has waited
+        `delay_s` (<= 0: now); None when the followers were sent the current one (an
+        append-entries for new entries carried it meanwhile: under a steady stream of lone
+        writes each one's carries the one before's, and no notice is needed)."""
+        if not self._isLeader() or self._SyncObj__raftCommitIndex == self._rc_sent[1]:
+            return None
+        now = time.monotonic()
+        since = self._rc_commit_unsent_since
+        return 0.0 if since is None else since + delay_s - now
 
     def send_commit_notice(self) -> None:
         """On the leader, tell the followers a commit index no append-entries carried yet.
@@ -365,6 +394,7 @@ class RaftNode(SyncObj):
         if self._rc_flush_before_ack:
             log.flush()  # the leader's own copy counts toward the majority
         self._rc_sent = (log[-1][1], self._SyncObj__raftCommitIndex)
+        self._rc_commit_unsent_since = None
         SyncObj._SyncObj__sendAppendEntries(self)
 
     def _SyncObj__sendNextNodeIdx(self, node, reset=False, nextNodeIdx=None, success=False):  # PySyncObj's name
@@ -568,6 +598,7 @@ class RaftNode(SyncObj):
             self._on_higher_term(message["term"])
         elif mtype == "next_node_idx" and self._isLeader():
             self._on_next_node_idx(node, message)
+            return self._ack_changes_nothing(node, message)
         elif mtype == "rc_pre_vote" and self._SyncObj__selfNode is not None:
             self._on_pre_vote(node, message)
         elif mtype == "rc_pre_vote_response":
@@ -643,6 +674,16 @@ class RaftNode(SyncObj):
             previous = self.ack_times.get(node)
             if previous is None or previous[0] != self._SyncObj__raftCurrentTerm or previous[1] < sent:
                 self.ack_times[node] = (self._SyncObj__raftCurrentTerm, sent)
+
+    def _ack_changes_nothing(self, node, message) -> bool:
+        """Whether a follower's acknowledgement leaves a tick nothing to do: it cannot move the
+        commit index (what it acknowledges is committed already: the second follower's answer to
+        a lone write), the follower has been sent every entry, and nothing waits on
+        acknowledgements (rc_acks_awaited). The timer's ticks still see it (step-down, lag)."""
+        return (message["success"] is True
+                and self._SyncObj__raftMatchIndex.get(node, 0) <= self._SyncObj__raftCommitIndex
+                and self._SyncObj__raftNextIndex.get(node, 0) > self._SyncObj__raftLog[-1][1]
+                and not self.rc_acks_awaited())
 
     def _on_append_entries(self, node, message) -> None:
         term = message["term"]

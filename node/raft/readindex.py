@@ -101,6 +101,11 @@ class ReadIndex:
         self.served = 0        # followers' requests answered (as leader)
         self.vouched = 0       # ... of them, answered at once on the follower's own term (no round)
 
+    @property
+    def awaits_acks(self) -> bool:
+        """Leader: reads wait for a heartbeat round (in flight, or to start at the next tick)."""
+        return bool(self._rounds or self._waiting or self._incoming)
+
     def request(self, callback: ReadIndexCallback, deadline: float, lease: bool = False) -> None:
         """Ask for a read index; `callback(None, index, error)` runs once, on the tick thread.
         `deadline` is a time.monotonic() after which it fails with UnavailableError. Any thread."""

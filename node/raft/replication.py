@@ -255,6 +255,7 @@ class Replicator:
         node.rc_on_read_index = lambda peer, message: self._reads.on_request(node, peer, message,
                                                                               self.lease_read_index)
         node.rc_on_read_index_reply = self._reads.on_reply
+        node.rc_acks_awaited = lambda: self._reads.awaits_acks or self._transfers.in_progress
         if on_loop:   # forwarded writes over the Raft connection need the loop's thread (forwards.py)
             node.rc_on_forward = lambda peer, message: self._forwards.on_request(node, peer, message)
             node.rc_on_forward_reply = self._forwards.on_reply
@@ -340,7 +341,8 @@ class Replicator:
         self._pending[pid] = self.watch.wrap_commit(callback)
         self._deadlines.append((time.monotonic() + self.config.proposal_timeout_s, pid))
         node.apply_entry(data, callback=functools.partial(self._on_result, pid))
-        self._wake()
+        if self._driver is None or not node.append_and_send():
+            self._wake()
 
     def read_index(self, callback: ProposeCallback, timeout_s: float, lease: bool = False) -> None:
         """ReadIndex (node/raft/readindex.py): `callback(None, index, error)` once, with the index a
@@ -533,7 +535,7 @@ class Replicator:
         elif node.send_if_new_entries(commit_only=False):
             # Only the commit index moved: tell the followers COMMIT_NOTICE_S later, unless the
             # next batch's append-entries carries it first (at -P 1 it nearly always does).
-            driver.later(COMMIT_NOTICE_S, node.send_commit_notice)
+            driver.later(COMMIT_NOTICE_S, self._commit_notice)
         self._first_index = node.raft_log[0][1]
         if self.config.appendfsync == "everysec":
             now = time.monotonic()
@@ -544,6 +546,21 @@ class Replicator:
         self._expire_proposals()
         self.watch.tick(self._peer_id(node._getLeader()), node.raftCurrentTerm, node.raftCommitIndex,
                         node.raftLastApplied, node.last_leader_contact)
+
+    def _commit_notice(self) -> None:
+        """COMMIT_NOTICE_S after the commit index moved with no entries to carry it: tell the
+        followers, unless an append-entries told them since; if it moved again after that,
+        wait until that index has waited COMMIT_NOTICE_S (the bound each commit index keeps)."""
+        node, driver = self._node, self._driver
+        if node is None or driver is None:
+            return
+        due_in = node.commit_notice_due_in(COMMIT_NOTICE_S)
+        if due_in is None:
+            return
+        if due_in > 0:
+            driver.later(due_in, self._commit_notice)
+            return
+        node.send_commit_notice()
 
     def _expire_proposals(self) -> None:
         deadlines = self._deadlines
