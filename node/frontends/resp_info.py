@@ -122,6 +122,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("raftcache_read_index_vouched", svc.get("read_index_vouched", 0)),
         ("raftcache_raft_forward_batches_sent", svc.get("raft_forward_batches_sent", 0)),
         ("raftcache_raft_forward_batches_served", svc.get("raft_forward_batches_served", 0)),
+        ("raftcache_raft_commit_notices", svc.get("raft_commit_notices", 0)),
     ])
     role = status.get("role", "")
     members = status.get("members", [])

@@ -102,6 +102,7 @@ class RaftNode(SyncObj):
         self._rc_flush_before_ack = flush_before_ack
         self._rc_sent = (0, 0)                 # (last log index, commit index) last sent as leader
         self._rc_commit_unsent_since: float | None = None   # when the commit index first passed _rc_sent's
+        self.rc_commit_notices = 0             # append-entries sent only for a new commit index
         self._rc_commit_notice = False         # sending a commit-only notice (send_commit_notice)
         self.last_leader_contact: float | None = None   # time.monotonic() of the last accepted append_entries
         self._rc_ran_at: float | None = None   # when this node's Raft code last ran (_grace_after_own_stall)
@@ -384,6 +385,7 @@ class RaftNode(SyncObj):
         if not self._isLeader() or self._SyncObj__raftCommitIndex == self._rc_sent[1]:
             return
         self._rc_commit_notice = True
+        self.rc_commit_notices += 1
         try:
             self._SyncObj__sendAppendEntries()
         finally:

@@ -387,10 +387,13 @@ class Replicator:
     def peer_request_counts(self) -> dict[str, int]:
         """ReadIndex heartbeat rounds started and followers' requests answered (and how many of
         those without a round: readindex.py), as leader; batches of forwarded writes sent over
-        the Raft connection (as follower) and answered (as leader)."""
+        the Raft connection (as follower) and answered (as leader); commit notices sent (as
+        leader: append-entries that carried only a commit index no entries carried in time)."""
+        node = self._node
         return {"read_index_heartbeat_rounds": self._reads.rounds, "read_index_served": self._reads.served,
                 "read_index_vouched": self._reads.vouched,
-                "raft_forward_batches_sent": self._forwards.sent, "raft_forward_batches_served": self._forwards.served}
+                "raft_forward_batches_sent": self._forwards.sent, "raft_forward_batches_served": self._forwards.served,
+                "raft_commit_notices": node.rc_commit_notices if node is not None else 0}
 
     @property
     def read_index_at_once(self) -> bool:

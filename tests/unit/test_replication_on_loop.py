@@ -148,3 +148,64 @@ def test_a_followers_read_index_request_leaves_at_once_not_at_its_next_tick(tmp_
         assert await asyncio.wait_for(fut, 10) >= index
 
     _run_cluster(tmp_path, scenario)
+
+
+
+def test_lone_writes_are_sent_at_once_and_need_no_commit_notice(tmp_path):
+    """Writes proposed one at a time, a millisecond apart (one client's): the leader appends and
+    sends each when it is proposed, not from a tick, and sends no commit notice while each next
+    write's append-entries carries the commit index of the one before (a notice went for about
+    every second write when it left COMMIT_NOTICE_S after each commit). After the last write
+    the notice still goes: every follower applies it."""
+    writes = 40
+
+    async def scenario(nodes):
+        leader = next(n for n in nodes if n.rep.is_leader)
+        node = leader.rep._node
+        await _propose(leader.rep, b"warm")
+        notices = node.rc_commit_notices
+        last = 0
+        for i in range(writes):
+            before = node.raft_log[-1][1]
+            fut = asyncio.ensure_future(_propose(leader.rep, b"w%d" % i))
+            await asyncio.sleep(0)   # propose() ran: the entry is in the log and sent, no tick yet
+            assert node.raft_log[-1][1] == before + 1 and node._rc_sent[0] == before + 1
+            _, last = await fut
+            await asyncio.sleep(0.001)
+        assert node.rc_commit_notices - notices <= 2
+        await _until(lambda: all(n.applied >= last for n in nodes), 5, "every follower applied the last write")
+        assert node.rc_commit_notices - notices >= 1
+
+    _run_cluster(tmp_path, scenario)
+
+
+def test_an_acknowledgement_of_a_committed_index_needs_no_tick(tmp_path):
+    """The leader ticks after a follower's acknowledgement only when the tick has something to
+    do: it may move the commit index, the follower lacks entries, or a ReadIndex round waits
+    for acknowledgements."""
+    async def scenario(nodes):
+        leader = next(n for n in nodes if n.rep.is_leader)
+        node = leader.rep._node
+        _, index = await _propose(leader.rep, b"x")
+        await _until(lambda: node.raftCommitIndex >= index, 5, "the write committed")
+        peer = next(iter(node._SyncObj__otherNodes))
+        last = node.raft_log[-1][1]
+
+        def ack(upto: int, success: bool = True) -> bool | None:
+            return node._on_message(peer, {"type": "next_node_idx", "next_node_idx": upto + 1, "success": success,
+                                           "reset": False})
+
+        assert ack(index) is True   # committed already: nothing for a tick
+        assert not ack(index, success=False)
+        node._SyncObj__raftNextIndex[peer] = last   # the follower still lacks the last entry
+        assert not ack(last - 1)
+        node._SyncObj__raftNextIndex[peer] = last + 1
+        node._SyncObj__raftCommitIndex -= 1         # the acknowledged index is not committed yet
+        assert not ack(last)
+        node._SyncObj__raftCommitIndex += 1
+        leader.rep.read_index(lambda *_: None, 5.0)   # a linearizable read waits for a round
+        assert not ack(last)
+        await _until(lambda: not leader.rep._reads.awaits_acks, 5, "the round answered")
+        assert ack(last) is True
+
+    _run_cluster(tmp_path, scenario)

@@ -1,0 +1,29 @@
+"""PySyncObj's peer hash and clock as node/raft/ps_speedups.py installs them: the same values."""
+
+from __future__ import annotations
+
+import time
+
+import pysyncobj.syncobj
+import pysyncobj.tcp_connection
+import pysyncobj.transport
+from pysyncobj.node import TCPNode
+
+from raftcache.node.raft import ps_speedups
+
+
+def test_a_peer_hashes_as_its_address_and_equal_peers_find_one_entry():
+    ps_speedups.install()
+    first, again = TCPNode("127.0.0.1:7001"), TCPNode("127.0.0.1:7001")
+    assert hash(first) == hash("127.0.0.1:7001") == hash(again)
+    table = {first: "kept"}
+    assert table[again] == "kept" and again in {first} and TCPNode("127.0.0.1:7002") not in table
+
+
+def test_pysyncobj_reads_the_raw_monotonic_clock():
+    ps_speedups.install()
+    for module in (pysyncobj.syncobj, pysyncobj.tcp_connection, pysyncobj.transport):
+        before = time.clock_gettime(time.CLOCK_MONOTONIC_RAW)
+        seen = module.monotonicTime()
+        after = time.clock_gettime(time.CLOCK_MONOTONIC_RAW)
+        assert before <= seen <= after
