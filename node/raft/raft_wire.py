@@ -93,7 +93,7 @@ def _send(self: TcpConnection, message) -> None:
 
 
 def _process_send(self: TcpConnection) -> bool:
-    if not peer_tls.handshake(self):
+    if not (self.rc_tls_done or peer_tls.handshake(self)):
         return False
     out = _buffer(self, "_TcpConnection__writeBuffer")
     if not out:
@@ -114,7 +114,7 @@ def _process_send(self: TcpConnection) -> bool:
     if sent == 0:
         return False
     del out[:sent]
-    return True
+    return bool(out)   # all sent: PySyncObj's loop need not call again to find out
 
 
 def _read_scratch(size: int) -> memoryview:
@@ -127,7 +127,7 @@ def _read_scratch(size: int) -> memoryview:
 
 
 def _process_read(self: TcpConnection) -> bool:
-    if not peer_tls.handshake(self):
+    if not (self.rc_tls_done or peer_tls.handshake(self)):
         return False
     sock = self._TcpConnection__socket
     view = _read_scratch(self._TcpConnection__recvBufferSize)

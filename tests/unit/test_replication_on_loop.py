@@ -17,7 +17,7 @@ import pytest
 
 from raftcache.localcluster import free_base_port
 from raftcache.node.config import Peer, ReplicationConfig
-from raftcache.node.raft.replication import Replicator
+from raftcache.node.raft.replication import COMMIT_NOTICE_S, Replicator
 
 SECRET = "test-secret"
 
@@ -164,15 +164,18 @@ def test_lone_writes_are_sent_at_once_and_need_no_commit_notice(tmp_path):
         node = leader.rep._node
         await _propose(leader.rep, b"warm")
         notices = node.rc_commit_notices
-        last = 0
+        last, slow_gaps, answered = 0, 0, None
         for i in range(writes):
             before = node.raft_log[-1][1]
             fut = asyncio.ensure_future(_propose(leader.rep, b"w%d" % i))
             await asyncio.sleep(0)   # propose() ran: the entry is in the log and sent, no tick yet
             assert node.raft_log[-1][1] == before + 1 and node._rc_sent[0] == before + 1
+            if answered is not None and time.monotonic() - answered > COMMIT_NOTICE_S - 0.0005:
+                slow_gaps += 1   # (a loaded machine) no entry came in time: a notice may be due
             _, last = await fut
+            answered = time.monotonic()   # committed a little before: the gap counted is a floor
             await asyncio.sleep(0.001)
-        assert node.rc_commit_notices - notices <= 2
+        assert node.rc_commit_notices - notices <= slow_gaps + 2
         await _until(lambda: all(n.applied >= last for n in nodes), 5, "every follower applied the last write")
         assert node.rc_commit_notices - notices >= 1
 
