@@ -3,12 +3,13 @@
 Owns `LoopPoller` (PySyncObj's poller interface over `loop.add_reader` /
 `loop.add_writer`: the Raft sockets are watched by the event loop itself) and
 `LoopDriver` (when a tick runs: once per loop turn after a Raft socket event
-— unless the event only carried ReadIndex traffic answered on the spot,
-RaftNode.took_only_quiet — a proposal or a read-index request, and on a
-`tick_s` timer for election timeouts and heartbeats). With both, a node is
-one thread: proposals, apply, completions and replies never cross threads,
-and an entry proposed in a turn is sent to the followers in the next
-iteration of the loop.
+— unless its messages need none, RaftNode.took_only_quiet: ReadIndex traffic
+answered on the spot, an acknowledgement that changes nothing — or a
+read-index request, and on a `tick_s` timer for election timeouts and
+heartbeats). With both, a node is one thread: proposals, apply, completions
+and replies never cross threads, and the entries proposed in a turn are
+appended and sent to the followers together in the next iteration of the
+loop (`send_soon`), without a tick.
 
 A tick applies for at most `apply_budget_s` (RaftNode's apply loop stops
 there) and schedules the next one at once, so a long apply backlog leaves the
@@ -122,6 +123,7 @@ class LoopDriver:
         self._tick_s = tick_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scheduled = False
+        self._sending = False
         self._timer: asyncio.TimerHandle | None = None
         self._later: asyncio.TimerHandle | None = None
         self.ticks = 0
@@ -148,6 +150,19 @@ class LoopDriver:
         self._later = None
         if self._loop is not None:
             callback()
+
+    def send_soon(self, send: Callable[[], None]) -> None:
+        """`send()` in the next loop iteration, once however often asked meanwhile (the
+        proposals of a turn go out together, without a tick: Replicator.propose)."""
+        if self._sending or self._loop is None:
+            return
+        self._sending = True
+        self._loop.call_soon(self._run_send, send)
+
+    def _run_send(self, send: Callable[[], None]) -> None:
+        self._sending = False
+        if self._loop is not None:
+            send()
 
     def soon(self) -> None:
         if self._scheduled or self._loop is None:

@@ -13,8 +13,9 @@ its proposal timed out. `install()` replaces four of its methods:
   buffers consumed in place, so a large message costs linear time;
   `__processRead` receives into a reusable buffer (a `recv` of the 1 MiB
   receive size made and shrank a 1 MiB bytes object for every message,
-  ~12 µs on this project's machines) and stops at a short read (no second
-  `recv` failing with EAGAIN, nor an SO_ERROR check, per message).
+  ~12 µs on this project's machines) and, on a plain socket, stops at a
+  short read (no second `recv` failing with EAGAIN, nor an SO_ERROR check,
+  per message; a TLS read returns one record, so TLS reads on as before).
 
 Reads and writes first complete a TLS handshake when the Raft port speaks
 TLS (node/raft/peer_tls.py, which also wraps `__processConnection`); TLS's
@@ -93,7 +94,7 @@ def _send(self: TcpConnection, message) -> None:
 
 
 def _process_send(self: TcpConnection) -> bool:
-    if not (self.rc_tls_done or peer_tls.handshake(self)):
+    if not (self.rc_tls_done or peer_tls.handshake(self)):   # (handshake's own first test, inlined)
         return False
     out = _buffer(self, "_TcpConnection__writeBuffer")
     if not out:
@@ -148,9 +149,10 @@ def _process_read(self: TcpConnection) -> bool:
         return False
     if not self.rc_authenticated and len(buf) > 4 + self.rc_first_frame_max_bytes:
         return False  # parse the first frame before reading more (the poller calls again)
-    # A short read drained the socket: no second recv (an exception) to learn it; the poller is
-    # level-triggered and calls again when more comes. TLS may hold decrypted bytes already read.
-    return got == len(view) or (isinstance(sock, ssl.SSLSocket) and sock.pending() > 0)
+    # A short read drained a plain socket: no second recv (an exception) to learn it; the poller
+    # is level-triggered and calls again when more comes. A TLS read returns one record (16 KiB
+    # at most) whatever is waiting: it reads on until SSLWantReadError, as before.
+    return got == len(view) or isinstance(sock, ssl.SSLSocket)
 
 
 def _frame_allowed(self: TcpConnection, buf: bytearray) -> bool:

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 # (pickle.loads reads any, so journals written before keep loading).
 setattr(_ps_pickle, "__protocol", pickle.HIGHEST_PROTOCOL)
 raft_wire.install()  # linear buffers for large messages, faster compression
-ps_speedups.install()   # peers hashed and the clock read without a Python frame
+ps_speedups.install()   # peers hashed in one Python frame, the clock read in none
 
 _FOLLOWER = 0  # pysyncobj.syncobj._RAFT_STATE
 _LEADER = 2
@@ -358,10 +358,11 @@ class RaftNode(SyncObj):
 
     def append_and_send(self) -> bool:
         """On the leader, from the thread that ticks, with other voters: take the queued
-        proposals into the log and send them now, which is what the next tick would do first
-        (the rest of a tick has nothing to act on for them). False when it cannot (not the
-        leader, another thread, no other voter: the caller asks for a tick instead)."""
-        if self._rc_thread != threading.get_ident() or not self._isLeader() or not self._SyncObj__otherNodes:
+        proposals into the log and send them (one append-entries to each follower, one journal
+        flush under appendfsync always), which is what a tick would do first (the rest of a
+        tick has nothing to act on for them). False when it cannot (not the leader, another
+        thread, no other voter: the caller asks for a tick instead)."""
+        if not self._on_tick_thread() or not self._isLeader() or not self._SyncObj__otherNodes:
             return False
         self._checkCommandsToApply()
         self.send_if_new_entries()
@@ -372,17 +373,24 @@ class RaftNode(SyncObj):
         `delay_s` (<= 0: now); None when the followers were sent the current one (an
         append-entries for new entries carried it meanwhile: under a steady stream of lone
         writes each one's carries the one before's, and no notice is needed)."""
-        if not self._isLeader() or self._SyncObj__raftCommitIndex == self._rc_sent[1]:
+        if not self._commit_unsent():
             return None
-        now = time.monotonic()
         since = self._rc_commit_unsent_since
-        return 0.0 if since is None else since + delay_s - now
+        return 0.0 if since is None else since + delay_s - time.monotonic()
+
+    def _commit_unsent(self) -> bool:
+        """Leader: the commit index moved past what the last append-entries carried."""
+        return self._isLeader() and self._SyncObj__raftCommitIndex != self._rc_sent[1]
+
+    def _on_tick_thread(self) -> bool:
+        """Whether this is the thread that ticks (the event loop's): PySyncObj's state is its alone."""
+        return self._rc_thread == threading.get_ident()
 
     def send_commit_notice(self) -> None:
         """On the leader, tell the followers a commit index no append-entries carried yet.
         A follower that has every entry does not acknowledge such a message (`rc_noack`):
         heartbeats and entries keep the leader's view of it (leases, ReadIndex) current."""
-        if not self._isLeader() or self._SyncObj__raftCommitIndex == self._rc_sent[1]:
+        if not self._commit_unsent():
             return
         self._rc_commit_notice = True
         self.rc_commit_notices += 1
@@ -507,7 +515,7 @@ class RaftNode(SyncObj):
         the time stalled so far is credited to the connections first (_credit_connections).
         Nothing on another thread (a read there must not touch PySyncObj). Never raises."""
         now = time.monotonic()
-        if self._rc_thread != threading.get_ident() or now < self._rc_beat_quiet_until:
+        if not self._on_tick_thread() or now < self._rc_beat_quiet_until:
             return
         try:
             self._credit_connections(now)
@@ -577,8 +585,8 @@ class RaftNode(SyncObj):
 
     def took_only_quiet(self) -> bool:
         """Whether every message handled since the last call needs no tick after it (a
-        ReadIndex request answered at once, a ReadIndex answer: nothing a tick acts on
-        changed), and there was at least one. Resets the count: the event loop asks after
+        ReadIndex request answered at once, a ReadIndex answer, an acknowledgement that changes
+        nothing: _ack_changes_nothing), and there was at least one. Resets the count: the event loop asks after
         each Raft socket event (node/raft/replication.py)."""
         quiet = self._rc_quiet > 0 and self._rc_loud == 0
         self._rc_quiet = self._rc_loud = 0

@@ -279,7 +279,8 @@ class Replicator:
     def _after_raft_event(self) -> None:
         """The loop dispatched a Raft socket event: a tick in the next iteration, unless the
         event only carried messages that need none (a follower's ReadIndex answer, a read
-        index the leader answered at once: RaftNode.took_only_quiet). The timer's ticks go on."""
+        index the leader answered at once, an acknowledgement that changes nothing:
+        RaftNode.took_only_quiet). The timer's ticks go on."""
         if not self._node.took_only_quiet():
             self._driver.soon()
 
@@ -341,7 +342,16 @@ class Replicator:
         self._pending[pid] = self.watch.wrap_commit(callback)
         self._deadlines.append((time.monotonic() + self.config.proposal_timeout_s, pid))
         node.apply_entry(data, callback=functools.partial(self._on_result, pid))
-        if self._driver is None or not node.append_and_send():
+        if self._driver is not None:
+            self._driver.send_soon(self._send_proposals)   # the turn's proposals together, no tick
+        else:
+            self._wake()
+
+    def _send_proposals(self) -> None:
+        """On the loop, once per turn with proposals: append and send them (RaftNode.append_and_send),
+        or ask for a tick when that cannot be done here."""
+        node = self._node
+        if node is not None and not node.append_and_send():
             self._wake()
 
     def read_index(self, callback: ProposeCallback, timeout_s: float, lease: bool = False) -> None:

@@ -133,3 +133,27 @@ def test_a_client_without_a_certificate_is_closed(pairs):
         assert link.received == []
     finally:
         link.close()
+
+
+def test_a_large_message_is_read_in_few_poll_rounds(pairs):
+    """A TLS read returns one record (16 KiB at most): the connection reads on until TLS wants
+    more, so a message of many records arrives in a few poll rounds, not one per record."""
+    link = Link(_tls(pairs, "n1"), _tls(pairs, "n2"))
+    big = bytes(range(256)) * (2 << 10)   # 512 KiB: 32 TLS records
+    link.queued_before_handshake = ["hello"]
+    try:
+        link.run_until(lambda: link.received == ["hello"])
+        rounds = 0
+        for _ in range(4):
+            link.client.send(big)
+            expected = len(link.received) + 1
+            while len(link.received) < expected:
+                assert rounds < 1000, "timed out"
+                if link.client.getSendBufferSize():
+                    link.client._TcpConnection__trySendBuffer()   # as PySyncObj's next send would
+                link.poller.poll(0.01)
+                rounds += 1
+        assert link.received[1:] == [big] * 4
+        assert rounds <= 40, f"{rounds} poll rounds for 4 messages of 32 records"
+    finally:
+        link.close()

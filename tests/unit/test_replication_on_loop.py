@@ -23,7 +23,8 @@ SECRET = "test-secret"
 
 
 class _Node:
-    def __init__(self, peer: Peer, peers: list[Peer], data_dir: str, apply_delay_s: float = 0.0):
+    def __init__(self, peer: Peer, peers: list[Peer], data_dir: str, apply_delay_s: float = 0.0,
+                 appendfsync: str = "everysec"):
         self.entries: list[tuple[int, bytes]] = []
         self.threads: set[int] = set()
         self.applied = 0
@@ -31,7 +32,7 @@ class _Node:
         config = ReplicationConfig(
             data_dir=data_dir, cluster_secret=SECRET, heartbeat_s=0.05, tick_s=0.02,
             election_timeout_min_s=0.4, election_timeout_max_s=0.8, connection_retry_s=0.2,
-            leader_fallback_s=1.0, proposal_timeout_s=60.0)
+            leader_fallback_s=1.0, proposal_timeout_s=60.0, appendfsync=appendfsync)
         self.rep = Replicator(config, peer, peers, self._apply, self)
 
     def _apply(self, index: int, data: bytes):
@@ -64,10 +65,10 @@ async def _until(predicate, timeout_s: float, what: str) -> None:
         await asyncio.sleep(0.01)
 
 
-def _run_cluster(tmp_path, scenario, apply_delay_s: float = 0.0):
+def _run_cluster(tmp_path, scenario, apply_delay_s: float = 0.0, appendfsync: str = "everysec"):
     base = free_base_port(3)
     peers = [Peer(f"n{i + 1}", "z", "127.0.0.1", base + 10 * i) for i in range(3)]
-    nodes = [_Node(p, peers, str(tmp_path / p.id), apply_delay_s) for p in peers]
+    nodes = [_Node(p, peers, str(tmp_path / p.id), apply_delay_s, appendfsync) for p in peers]
     for node in nodes:
         node.rep.start(on_loop=True)
 
@@ -153,7 +154,7 @@ def test_a_followers_read_index_request_leaves_at_once_not_at_its_next_tick(tmp_
 
 def test_lone_writes_are_sent_at_once_and_need_no_commit_notice(tmp_path):
     """Writes proposed one at a time, a millisecond apart (one client's): the leader appends and
-    sends each when it is proposed, not from a tick, and sends no commit notice while each next
+    sends each right after it is proposed, not from a tick, and sends no commit notice while each next
     write's append-entries carries the commit index of the one before (a notice went for about
     every second write when it left COMMIT_NOTICE_S after each commit). After the last write
     the notice still goes: every follower applies it."""
@@ -168,7 +169,9 @@ def test_lone_writes_are_sent_at_once_and_need_no_commit_notice(tmp_path):
         for i in range(writes):
             before = node.raft_log[-1][1]
             fut = asyncio.ensure_future(_propose(leader.rep, b"w%d" % i))
-            await asyncio.sleep(0)   # propose() ran: the entry is in the log and sent, no tick yet
+            await asyncio.sleep(0)   # propose() ran: no tick asked for it
+            assert not leader.rep._driver._scheduled
+            await asyncio.sleep(0)   # the turn's proposals went out together
             assert node.raft_log[-1][1] == before + 1 and node._rc_sent[0] == before + 1
             if answered is not None and time.monotonic() - answered > COMMIT_NOTICE_S - 0.0005:
                 slow_gaps += 1   # (a loaded machine) no entry came in time: a notice may be due
@@ -212,3 +215,22 @@ def test_an_acknowledgement_of_a_committed_index_needs_no_tick(tmp_path):
         assert ack(last) is True
 
     _run_cluster(tmp_path, scenario)
+
+
+def test_the_proposals_of_one_turn_go_out_together(tmp_path):
+    """Proposals made in one loop turn are appended and sent together in the next: one journal
+    flush before one append-entries to each follower under appendfsync always, not one each."""
+    async def scenario(nodes):
+        leader = next(n for n in nodes if n.rep.is_leader)
+        node = leader.rep._node
+        await _propose(leader.rep, b"warm")
+        flushes, before = node.raft_log.flush_count, node.raft_log[-1][1]
+        futures = [asyncio.ensure_future(_propose(leader.rep, b"t%d" % i)) for i in range(5)]
+        await asyncio.sleep(0)   # all five proposed in this turn
+        await asyncio.sleep(0)   # ... and sent in the next
+        assert node.raft_log[-1][1] == before + 5 and node._rc_sent[0] == before + 5
+        assert node.raft_log.flush_count - flushes == 1
+        indexes = [index for _, index in await asyncio.gather(*futures)]
+        assert indexes == list(range(before + 1, before + 6))
+
+    _run_cluster(tmp_path, scenario, appendfsync="always")
