@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import socket
 import ssl
 import struct
 import threading
