@@ -270,13 +270,16 @@ def op_name(command: pb.Command) -> str:
     return name
 
 
-def has_unknown_fields(message: Message) -> bool:
+def has_unknown_fields(message: Message, decoded_bytes: int | None = None) -> bool:
     """True when `message` (or any message inside it) carries fields this binary does not know.
 
     Measured rather than walked (in C, not per field in Python): discarding
     the unknown fields changes the encoded size exactly when there were some.
+    `decoded_bytes`: the length of the canonical encoding `message` was decoded
+    from (every encoder of this schema writes the same bytes), its size before
+    the discard without encoding it once more.
     """
-    before = message.ByteSize()
+    before = message.ByteSize() if decoded_bytes is None else decoded_bytes
     message.DiscardUnknownFields()
     return message.ByteSize() != before
 
@@ -364,11 +367,7 @@ def decode_for_apply(data: bytes, max_version: int = MAX_VERSION) -> tuple[list[
     measured once for the whole batch, so apply checks each command (has_unknown_fields)
     only when this is False."""
     entries, envelope = _decode(data, max_version)
-    # has_unknown_fields with one encoding instead of two: the entries' own encoding is
-    # canonical (every protobuf encoder of this schema writes the same bytes), so the
-    # envelope's size before the discard is the length of what was decoded.
-    envelope.DiscardUnknownFields()
-    if envelope.ByteSize() == len(data) - 1:
+    if not has_unknown_fields(envelope, decoded_bytes=len(data) - 1):   # (after the one-byte marker)
         return entries, True
     return _decode(data, max_version)[0], False   # afresh: the measure dropped the unknown fields
 
