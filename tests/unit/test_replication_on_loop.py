@@ -18,21 +18,22 @@ import pytest
 from raftcache.localcluster import free_base_port
 from raftcache.node.config import Peer, ReplicationConfig
 from raftcache.node.raft.replication import COMMIT_NOTICE_S, Replicator
+from raftcache.node.raft.transfer import Transfer
 
 SECRET = "test-secret"
 
 
 class _Node:
     def __init__(self, peer: Peer, peers: list[Peer], data_dir: str, apply_delay_s: float = 0.0,
-                 appendfsync: str = "everysec"):
+                 appendfsync: str = "everysec", heartbeat_s: float = 0.05, election_s: float = 0.4):
         self.entries: list[tuple[int, bytes]] = []
         self.threads: set[int] = set()
         self.applied = 0
         self.apply_delay_s = apply_delay_s
         config = ReplicationConfig(
-            data_dir=data_dir, cluster_secret=SECRET, heartbeat_s=0.05, tick_s=0.02,
-            election_timeout_min_s=0.4, election_timeout_max_s=0.8, connection_retry_s=0.2,
-            leader_fallback_s=1.0, proposal_timeout_s=60.0, appendfsync=appendfsync)
+            data_dir=data_dir, cluster_secret=SECRET, heartbeat_s=heartbeat_s, tick_s=0.02,
+            election_timeout_min_s=election_s, election_timeout_max_s=2 * election_s, connection_retry_s=0.2,
+            leader_fallback_s=2.5 * election_s, proposal_timeout_s=60.0, appendfsync=appendfsync)
         self.rep = Replicator(config, peer, peers, self._apply, self)
 
     def _apply(self, index: int, data: bytes):
@@ -65,10 +66,12 @@ async def _until(predicate, timeout_s: float, what: str) -> None:
         await asyncio.sleep(0.01)
 
 
-def _run_cluster(tmp_path, scenario, apply_delay_s: float = 0.0, appendfsync: str = "everysec"):
+def _run_cluster(tmp_path, scenario, apply_delay_s: float = 0.0, appendfsync: str = "everysec",
+                 heartbeat_s: float = 0.05, election_s: float = 0.4):
     base = free_base_port(3)
     peers = [Peer(f"n{i + 1}", "z", "127.0.0.1", base + 10 * i) for i in range(3)]
-    nodes = [_Node(p, peers, str(tmp_path / p.id), apply_delay_s, appendfsync) for p in peers]
+    nodes = [_Node(p, peers, str(tmp_path / p.id), apply_delay_s, appendfsync, heartbeat_s, election_s)
+             for p in peers]
     for node in nodes:
         node.rep.start(on_loop=True)
 
@@ -185,10 +188,32 @@ def test_lone_writes_are_sent_at_once_and_need_no_commit_notice(tmp_path):
     _run_cluster(tmp_path, scenario)
 
 
+def test_a_commit_no_later_write_carries_reaches_the_followers_well_before_the_next_heartbeat(tmp_path):
+    """The last write of a burst: no later append-entries carries its commit index, so the leader
+    sends a commit notice about COMMIT_NOTICE_S after the commit, not at its next heartbeat
+    (half a second here): every follower applies it within a fraction of the heartbeat."""
+    heartbeat_s = 0.5
+
+    async def scenario(nodes):
+        leader = next(n for n in nodes if n.rep.is_leader)
+        node = leader.rep._node
+        for i in range(3):
+            notices = node.rc_commit_notices
+            _, index = await _propose(leader.rep, b"burst-end%d" % i)
+            committed = time.monotonic()
+            await _until(lambda: all(n.applied >= index for n in nodes), heartbeat_s,
+                         "every follower applied the write")
+            assert time.monotonic() - committed < heartbeat_s / 2
+            assert node.rc_commit_notices > notices
+            await asyncio.sleep(heartbeat_s * 1.2)   # the next write starts after a heartbeat
+
+    _run_cluster(tmp_path, scenario, heartbeat_s=heartbeat_s, election_s=3.2 * heartbeat_s)
+
+
 def test_an_acknowledgement_of_a_committed_index_needs_no_tick(tmp_path):
     """The leader ticks after a follower's acknowledgement only when the tick has something to
-    do: it may move the commit index, the follower lacks entries, or a ReadIndex round waits
-    for acknowledgements."""
+    do: it may move the commit index, the follower lacks entries, or a ReadIndex round or a
+    leadership transfer waits for acknowledgements."""
     async def scenario(nodes):
         leader = next(n for n in nodes if n.rep.is_leader)
         node = leader.rep._node
@@ -212,6 +237,14 @@ def test_an_acknowledgement_of_a_committed_index_needs_no_tick(tmp_path):
         leader.rep.read_index(lambda *_: None, 5.0)   # a linearizable read waits for a round
         assert not ack(last)
         await _until(lambda: not leader.rep._reads.awaits_acks, 5, "the round answered")
+        assert ack(last) is True
+        # A leadership transfer waits for its target to catch up: set and cleared in this turn,
+        # before any tick could start handing leadership over.
+        leader.rep._transfers._current = Transfer(None, time.monotonic() + 60, lambda *_: None)
+        try:
+            assert not ack(last)
+        finally:
+            leader.rep._transfers._current = None
         assert ack(last) is True
 
     _run_cluster(tmp_path, scenario)
