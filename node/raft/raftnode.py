@@ -1,12 +1,13 @@
 """RaftNode: PySyncObj's SyncObj with raftcache's one replicated entry point and handler fixes.
 
 Owns the overrides of PySyncObj 0.3.17's private handlers (pinned; re-check
-on upgrade): Figure-2 append-entries handling (the follower truncation bug of
-docs/design.md, PySyncObj note 7), fast back-up on a term conflict, next-index handling
-that never moves backwards on success, journal flushes before
-acknowledgements (appendfsync=always), and the peer cipher. The Replicator
-(node/raft/replication.py) is its only user. Must not touch: lmdb, protocol
-parsing, the command set.
+on upgrade): the routing of peer messages (append-entries to the Figure-2
+handling of node/raft/follower.py, which fixes the follower truncation bug of
+docs/design.md, PySyncObj note 7; pre-votes to node/raft/elections.py),
+next-index handling that never moves backwards on success, journal flushes
+before acknowledgements (appendfsync=always), the leader's sends without a
+tick, and the peer cipher. The Replicator (node/raft/replication.py) is its
+only user. Must not touch: lmdb, protocol parsing, the command set.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from pysyncobj.monotonic import monotonic as _ps_monotonic
 
 from raftcache.node.raft import ps_speedups, raft_wire
 from raftcache.node.errors import UpgradeRequiredError
+from raftcache.node.raft.elections import ElectionGuard
+from raftcache.node.raft.follower import FollowerLog
 from raftcache.node.raft.peer_crypto import PeerCipher
 from raftcache.node.raft.peer_guard import GuardedTransport
 from raftcache.node.raft.snapshot_serializer import BackgroundSerializer
@@ -41,12 +44,6 @@ ps_speedups.install()   # peers hashed in one Python frame, the clock read in no
 _FOLLOWER = 0  # pysyncobj.syncobj._RAFT_STATE
 _LEADER = 2
 
-#: A gap this long (or four ticks, if longer) between two runs of this node's Raft code is the
-#: node's own stall: a tick that applied one long entry, an event loop held by a long read, a
-#: paused process (RaftNode._grace_after_own_stall). Normal ticks are tick_s (20 ms) apart.
-OWN_STALL_S = 0.15
-
-
 #: Peer messages of raftcache's own -> the RaftNode attribute holding their handler(node, message).
 _PEER_REQUESTS = {"rc_read_index": "rc_on_read_index", "rc_read_index_reply": "rc_on_read_index_reply",
                   "rc_forward": "rc_on_forward", "rc_forward_reply": "rc_on_forward_reply"}
@@ -59,21 +56,17 @@ class RaftNode(SyncObj):
     re-check on upgrade), each delegating to the parent where it can:
 
     * `_SyncObj__onMessageReceived`: append_entries follows Figure 2 of the
-      Raft paper (truncate only from the first conflicting entry, append only
-      what is missing, commit only up to the last entry this message
-      verified); next_node_idx never moves nextIndex backwards on success.
-      Every other message goes to the parent.
+      Raft paper (`follower_log`, node/raft/follower.py); next_node_idx never
+      moves nextIndex backwards on success. Every other message goes to the
+      parent.
     * `_SyncObj__sendAppendEntries` / `_SyncObj__sendNextNodeIdx`: flush the
       journal first when `flush_before_ack` (appendfsync=always).
 
     Also answers append-entries of a lower term with its own term
-    (`rc_term`), and a leader that gets such an answer steps down.
-
-    and `_onTick`, which runs a pre-vote before PySyncObj would start an
-    election: a node that cannot reach a majority (partitioned, or
-    rejoining) never raises its term, so it cannot depose a working leader
-    when it comes back, and which gives its peers a grace after the node itself
-    stalled (one long entry's apply: `_grace_after_own_stall`); `heartbeat_if_due`,
+    (`rc_term`), and a leader that gets such an answer steps down; overrides
+    `_onTick`, which runs a pre-vote before PySyncObj would start an
+    election and gives its peers a grace after the node itself stalled (both
+    `elections`, node/raft/elections.py); `heartbeat_if_due`,
     which long applies and reads call (node/pulse.py), so a leader busy with one
     for seconds still sends heartbeats; and the public `encryptor` property, so peer messages use PeerCipher
     (ChaCha20-Poly1305) rather than Fernet. Snapshots are written by
@@ -105,28 +98,17 @@ class RaftNode(SyncObj):
         self.rc_commit_notices = 0             # append-entries sent only for a new commit index
         self._rc_commit_notice = False         # sending a commit-only notice (send_commit_notice)
         self.last_leader_contact: float | None = None   # time.monotonic() of the last accepted append_entries
-        self._rc_ran_at: float | None = None   # when this node's Raft code last ran (_grace_after_own_stall)
         self._rc_thread: int | None = None     # the thread that ticks (heartbeat_if_due acts only there)
-        self._rc_stall_s = max(OWN_STALL_S, 4 * (conf.autoTickPeriod or 0))
-        self._rc_grace_until = 0.0             # follower: until then (time.monotonic()) it grants no pre-vote
-        #: Set while a grace was given since the last contact (no other until one): the voters
-        #: that answered since (a leader's, now or once elected, re-arms with a majority).
-        self._rc_grace_answers: set | None = None
+        #: Pre-vote and the grace after this node's own stall (node/raft/elections.py).
+        self.elections = ElectionGuard(self, conf.autoTickPeriod)
         self._rc_beat_quiet_until = 0.0        # heartbeat_if_due failed: it tries again after this
-        self._rc_credited_at = 0.0             # stall time up to then (time.monotonic()) is credited to connections
-        self.own_stalls = 0                    # stalls this node gave a grace for
         # node -> (term, time.monotonic() at which *we sent* the append-entries
         # its latest reply answers): the lease counts from sends, so replies
         # queued while this process was paused cannot renew it.
         self.ack_times: dict = {}
-        self.elections_started = 0             # elections this node stood in (its term raised to campaign)
-        self._rc_echo: float | None = None     # follower: the leader's send time to echo back
-        # Pre-vote (Raft thesis 9.6): the current round, the yes votes it got, and
-        # whether it won (the next tick then lets PySyncObj start the election).
-        self._rc_round = 0
-        self._rc_grants = 0
-        self._rc_prevote_won = False
-        self._rc_chunks: list[bytes] = []      # pieces of a large entry being received
+        self.rc_echo: float | None = None      # follower: the leader's send time to echo back
+        #: The append-entries this node takes as a follower (node/raft/follower.py).
+        self.follower_log = FollowerLog(self)
         self.stale_term_stepdowns = 0          # times a peer's higher term (rc_term) made us adopt it
         # ReadIndex (node/raft/readindex.py): whether our leader answers rc_read_index (it stamps
         # rc_ri on its append-entries), and the Replicator's handlers of the two messages
@@ -188,8 +170,8 @@ class RaftNode(SyncObj):
                         message["rc_noack"] = 1  # only a new commit index: no acknowledgement wanted
                 elif kind == "next_node_idx":
                     message["rc_version"] = self._rc_max_version
-                    if self._rc_echo is not None:
-                        message["rc_echo"] = self._rc_echo
+                    if self.rc_echo is not None:
+                        message["rc_echo"] = self.rc_echo
             return _send(node, message)
 
         transport.send = stamped_send
@@ -206,6 +188,11 @@ class RaftNode(SyncObj):
     def apply_behind(self) -> bool:
         """Committed entries wait to be applied (a tick stopped at its apply budget)."""
         return self._SyncObj__raftCommitIndex > self._SyncObj__raftLastApplied and self.apply_blocked is None
+
+    @property
+    def elections_started(self) -> int:
+        """Elections this node stood in (its term raised to campaign)."""
+        return self.elections.elections_started
 
     @property
     def encryptor(self):
@@ -436,75 +423,18 @@ class RaftNode(SyncObj):
             return
         SyncObj._SyncObj__deleteEntriesTo(self, toIDx)
 
-    # --- pre-vote (Raft thesis 9.6) ------------------------------------------------
+    # --- ticks: pre-vote and the own-stall grace (node/raft/elections.py), heartbeats ---
 
     def _onTick(self, timeToWait=0.0):  # noqa: N803 (PySyncObj's name)
         self._rc_thread = threading.get_ident()
-        self._grace_after_own_stall()   # the event loop (or the process) held since the last tick
-        self._pre_vote_step()
+        self.elections.after_run()   # the event loop (or the process) held since the last tick
+        self.elections.pre_vote_step()
         super()._onTick(timeToWait)
-        self._grace_after_own_stall()   # this tick's apply
+        self.elections.after_run()   # this tick's apply
 
     def _SyncObj__onBecomeLeader(self):  # PySyncObj's name
-        self._rc_grace_answers = None   # elected: as good as heard from
+        self.elections.became_leader()
         SyncObj._SyncObj__onBecomeLeader(self)
-
-    def _grace_after_own_stall(self) -> None:
-        """After this node stalled (it applied one long entry — a MULTI rewriting a large
-        string, and so did its peers, at about the same time — or its loop ran a long read, or
-        it was paused), what its peers sent meanwhile is still unread in its sockets: judge no
-        one silent until it could read it. A follower neither stands for election nor grants a
-        pre-vote for one election timeout (the leader kept sending heartbeats through its own
-        apply: they are waiting; the first message from the leader ends the refusal). A leader
-        does not step down for want of answers (PySyncObj's leader fallback) for as long again
-        as it stalled (its followers stalled on the same entry, from a little later, on cores
-        they share), one election timeout at least, at most leader_fallback_s plus the largest
-        election timeout. Once per contact: the next grace waits for a message from the leader
-        (a follower) or answers from a majority (the leader), so stalls that keep coming (a
-        loop always held, a dead leader's followers applying a backlog of long entries) delay
-        an election or a step-down once. Timers only: elections stay safe whatever they say,
-        and leases count from acknowledged sends (ack_times), which this does not touch."""
-        now = time.monotonic()
-        self._credit_connections(now)
-        stalled = now - (self._rc_ran_at or now)
-        self._rc_ran_at = now
-        if stalled < self._rc_stall_s or self._rc_grace_answers is not None:
-            return
-        self._rc_grace_answers = set()
-        self.own_stalls += 1
-        conf = self._SyncObj__conf
-        logger.log(logging.INFO if stalled >= conf.raftMinTimeout else logging.DEBUG,
-                   "this node did not run for %d ms (a long apply or read, or a pause): its peers get "
-                   "time to be heard before it judges them silent", stalled * 1000)
-        if self._SyncObj__raftState == _LEADER:
-            grace = min(max(conf.raftMinTimeout, stalled), conf.leaderFallbackTimeout + conf.raftMaxTimeout)
-            answered = self._SyncObj__lastResponseTime
-            floor = _ps_monotonic() + grace - conf.leaderFallbackTimeout   # PySyncObj's clock
-            for node in answered:
-                answered[node] = max(answered[node], floor)
-        else:
-            self._rc_grace_until = now + conf.raftMinTimeout
-            self._SyncObj__raftElectionDeadline = max(self._SyncObj__raftElectionDeadline,
-                                                      _ps_monotonic() + conf.raftMinTimeout)
-            self._rc_round += 1   # a pre-vote won before the stall is stale: ask again later
-            self._rc_prevote_won = False
-
-    def _credit_connections(self, now: float) -> None:
-        """PySyncObj drops a connection it has not read from for connectionTimeout (3.5 s), checked
-        when it sends on it or reads from it: a node that stalls longer (a long apply or read)
-        dropped every peer at its first heartbeat, or at its first read afterwards, and lost the
-        heartbeats waiting there. Time this node did not run is added to each connection's last
-        read, once (a peer silent while the node ran is dropped as before)."""
-        ran_at = self._rc_ran_at
-        if ran_at is None:
-            return
-        gap = now - max(ran_at, self._rc_credited_at)
-        if now - ran_at < self._rc_stall_s or gap <= 0:
-            return
-        self._rc_credited_at = now
-        ps_now = _ps_monotonic()
-        for conn in getattr(self._SyncObj__transport, "_connections", {}).values():   # TCPTransport's
-            conn._TcpConnection__lastReadTime = min(conn._TcpConnection__lastReadTime + gap, ps_now)
 
     def heartbeat_if_due(self) -> None:
         """Leader: send append-entries now if a heartbeat is due (node/pulse.py's beat: long
@@ -512,68 +442,18 @@ class RaftNode(SyncObj):
         One entry that applies, or one read that runs, for seconds would otherwise hold every
         heartbeat until it ends and the followers would elect another leader meanwhile (they
         also learn the commit index from it, and apply a long entry alongside). On any node,
-        the time stalled so far is credited to the connections first (_credit_connections).
+        the time stalled so far is credited to the connections first (ElectionGuard.credit_connections).
         Nothing on another thread (a read there must not touch PySyncObj). Never raises."""
         now = time.monotonic()
         if not self._on_tick_thread() or now < self._rc_beat_quiet_until:
             return
         try:
-            self._credit_connections(now)
+            self.elections.credit_connections(now)
             if self._SyncObj__raftState == _LEADER and _ps_monotonic() > self._SyncObj__newAppendEntriesTime:
                 self._SyncObj__sendAppendEntries()
         except Exception:   # noqa: BLE001 - never into apply: the entry would roll back here alone
             self._rc_beat_quiet_until = time.monotonic() + 1.0   # this path only; ticks send as usual
             logger.exception("sending a heartbeat during a long apply or read failed")
-
-    def _pre_vote_step(self) -> None:
-        """When PySyncObj is about to start an election (which raises the term),
-        ask the others first whether they would vote for us; postpone the
-        election until a majority says yes. Leadership transfer skips this."""
-        if self._SyncObj__selfNode is None or self._SyncObj__raftState == _LEADER:
-            return
-        if self._SyncObj__raftElectionDeadline >= _ps_monotonic() or not self._SyncObj__otherNodes:
-            return
-        if self.apply_blocked is not None:
-            # A leader that cannot apply the log could not serve: leave it to upgraded nodes.
-            self.postpone_election()
-            return
-        if self._rc_prevote_won or self._SyncObj__transferInProgress:
-            self._rc_prevote_won = False  # the parent starts the election on this tick
-            self.elections_started += 1
-            return
-        if not self._SyncObj__connectedToAnyone():
-            return  # the parent would not start one either
-        self._rc_round += 1
-        self._rc_grants = 1  # our own
-        self._SyncObj__raftElectionDeadline = _ps_monotonic() + self._SyncObj__generateRaftTimeout()
-        for other in self._SyncObj__otherNodes:
-            self._SyncObj__transport.send(other, {
-                "type": "rc_pre_vote", "round": self._rc_round,
-                "term": self._SyncObj__raftCurrentTerm + 1,
-                "last_log_index": self._SyncObj__getCurrentLogIndex(),
-                "last_log_term": self._SyncObj__getCurrentLogTerm(),
-            })
-
-    def _on_pre_vote(self, node, message) -> None:
-        """Would we vote for this candidate? Never changes our own term or vote."""
-        recent_leader = (self._isLeader() or (
-            self.last_leader_contact is not None
-            and time.monotonic() - self.last_leader_contact < self._SyncObj__conf.raftMinTimeout)
-            or time.monotonic() < self._rc_grace_until)   # we just stalled: what we were sent is unread
-        last_term, last_index = self._SyncObj__getCurrentLogTerm(), self._SyncObj__getCurrentLogIndex()
-        up_to_date = (message["last_log_term"], message["last_log_index"]) >= (last_term, last_index)
-        granted = message["term"] > self._SyncObj__raftCurrentTerm and up_to_date and not recent_leader
-        self._SyncObj__transport.send(node, {
-            "type": "rc_pre_vote_response", "round": message["round"], "granted": granted})
-
-    def _on_pre_vote_response(self, message) -> None:
-        if message["round"] != self._rc_round or not message["granted"] or self._isLeader():
-            return
-        self._rc_grants += 1
-        if self._rc_grants > (len(self._SyncObj__otherNodes) + 1) / 2:
-            self._rc_round += 1  # the round is decided; late answers are ignored
-            self._rc_prevote_won = True
-            self._SyncObj__raftElectionDeadline = 0  # elect at the next tick
 
     # --- message handling -------------------------------------------------------
 
@@ -596,7 +476,7 @@ class RaftNode(SyncObj):
         """One peer message; True when it needs no tick after it (took_only_quiet)."""
         mtype = message.get("type") if isinstance(message, dict) else None
         if mtype == "append_entries" and message["term"] >= self._SyncObj__raftCurrentTerm:
-            self._on_append_entries(node, message)
+            self.follower_log.on_append_entries(node, message)
         elif mtype == "append_entries":
             # Raft's reply to a stale leader carries our term (PySyncObj drops the
             # message silently): without it a node whose term rose past the
@@ -610,9 +490,9 @@ class RaftNode(SyncObj):
             self._on_next_node_idx(node, message)
             return self._ack_changes_nothing(node, message)
         elif mtype == "rc_pre_vote" and self._SyncObj__selfNode is not None:
-            self._on_pre_vote(node, message)
+            self.elections.on_pre_vote(node, message)
         elif mtype == "rc_pre_vote_response":
-            self._on_pre_vote_response(message)
+            self.elections.on_pre_vote_response(message)
         elif mtype in _PEER_REQUESTS:   # ReadIndex and forwarded writes: the Replicator's handlers
             handler = getattr(self, _PEER_REQUESTS[mtype])
             if handler is not None:
@@ -636,29 +516,6 @@ class RaftNode(SyncObj):
             self._SyncObj__onLeaderChanged()
         self.stale_term_stepdowns += 1
 
-    def _receive_chunk(self, transmission: str, data: bytes) -> list | None:
-        """One piece of a large entry; the entry (as a one-entry list) once complete, else None.
-
-        PySyncObj labels a piece "finish" when the entry's *raw* size is
-        reached, not its pickled size, so the pickle may end in a later
-        "finish" piece: it is complete when it unpickles. Pieces are kept in
-        a list (PySyncObj concatenates bytes: quadratic for a large value).
-        """
-        if transmission == "start":
-            self._rc_chunks = [data]
-        elif transmission in ("process", "finish"):
-            self._rc_chunks.append(data)
-        else:
-            raise ValueError(f"bad transmission {transmission!r}")
-        if transmission != "finish":
-            return None
-        try:
-            entry = _ps_pickle.loads(b"".join(self._rc_chunks))
-        except (EOFError, pickle.UnpicklingError, ValueError):
-            return None
-        self._rc_chunks = []
-        return [entry]
-
     def _on_next_node_idx(self, node, message) -> None:
         next_idx = message["next_node_idx"]
         if message["success"]:
@@ -673,12 +530,7 @@ class RaftNode(SyncObj):
         self.member_versions[node] = message.get("rc_version", 1)  # nodes from before versions: 1
         now = _ps_monotonic()
         self._SyncObj__lastResponseTime[node] = now
-        since = self._rc_grace_answers
-        voters = self._SyncObj__otherNodes
-        if since is not None and node in voters:   # a later stall has its grace once a majority
-            since.add(node)                        # of voters answered since this one
-            if len(since & voters) + 1 > (len(voters) + 1) / 2:
-                self._rc_grace_answers = None
+        self.elections.answered(node)
         sent = message.get("rc_echo")
         if sent is not None:
             previous = self.ack_times.get(node)
@@ -694,103 +546,3 @@ class RaftNode(SyncObj):
                 and self._SyncObj__raftMatchIndex.get(node, 0) <= self._SyncObj__raftCommitIndex
                 and self._SyncObj__raftNextIndex.get(node, 0) > self._SyncObj__raftLog[-1][1]
                 and not self.rc_acks_awaited())
-
-    def _on_append_entries(self, node, message) -> None:
-        term = message["term"]
-        if term > self._SyncObj__raftCurrentTerm:
-            self._SyncObj__transferInProgress = False  # a newer leader supersedes a pending transfer
-        if not self._SyncObj__transferInProgress:
-            self._SyncObj__raftElectionDeadline = _ps_monotonic() + self._SyncObj__generateRaftTimeout()
-        if self._SyncObj__raftLeader != node:
-            self._SyncObj__onLeaderChanged()
-        self._SyncObj__raftLeader = node
-        if term > self._SyncObj__raftCurrentTerm:
-            self._SyncObj__setCurrentTerm(term, None)
-        self._SyncObj__setState(_FOLLOWER)
-        self.last_leader_contact = time.monotonic()
-        self._rc_grace_answers = None
-        self._rc_grace_until = 0.0   # heard: the usual rule (a leader heard lately) refuses pre-votes
-        self._rc_round += 1  # a leader is there: forget any pre-vote in progress
-        self._rc_prevote_won = False
-        self._rc_echo = message.get("rc_sent")
-        self.rc_leader_read_index = bool(message.get("rc_ri"))
-        self.rc_leader_forwards = bool(message.get("rc_fw"))
-        self._SyncObj__leaderCommitIndex = leader_commit = message["commit_index"]
-        verified = None  # last index this message proved equal to the leader's log
-
-        if "prevLogIdx" in message:
-            entries = message.get("entries", [])
-            transmission = message.get("transmission")
-            if transmission is not None:  # one large entry split over several messages
-                entries = self._receive_chunk(transmission, message["data"])
-                if entries is None:
-                    self._SyncObj__sendNextNodeIdx(node, success=False, reset=False)
-                    return
-            prev_idx, prev_term = message["prevLogIdx"], message["prevLogTerm"]
-            prev = self._SyncObj__getEntries(prev_idx, 1)
-            if not prev or prev[0][2] != prev_term:
-                # Ask the leader to resume just past our commit index, whether
-                # prevLogIdx is missing here or conflicts: committed entries
-                # match every leader's log (Log Matching), so that prefix is
-                # safe. PySyncObj answers "missing" with our last index + 1 and
-                # "conflict" with one entry further back; with pipelined
-                # append-entries the stale "missing" answers kept undoing the
-                # walk back over a deposed leader's uncommitted tail, and the
-                # follower stayed stuck until the next snapshot install.
-                back_to = self._SyncObj__raftCommitIndex + 1
-                if prev:
-                    back_to = min(back_to, prev_idx)
-                self._SyncObj__sendNextNodeIdx(node, nextNodeIdx=back_to, success=False, reset=True)
-                return
-            self._merge_entries(entries)
-            verified = entries[-1][1] if entries else prev_idx
-            if entries or not message.get("rc_noack"):
-                self._SyncObj__sendNextNodeIdx(node, nextNodeIdx=verified + 1, success=True)
-        elif message.get("serialized") is not None:  # snapshot install
-            piece = message["serialized"]
-            if self.rc_on_snapshot_piece is not None and isinstance(piece, tuple) and len(piece) == 3:
-                self.rc_on_snapshot_piece(len(piece[0] or b""), bool(piece[2]))
-            if self._SyncObj__serializer.setTransmissionData(piece):
-                self._SyncObj__loadDumpFile(clearJournal=True)
-                self._SyncObj__sendNextNodeIdx(node, success=True)
-                verified = self._SyncObj__raftLog[-1][1]
-
-        log_end = self._SyncObj__raftLog[-1][1]
-        commit = min(self._SyncObj__raftCommitIndex, log_end)
-        if verified is not None and leader_commit > commit:
-            # Figure 2: min(leaderCommit, index of last new entry). Entries past
-            # `verified` may be a stale tail that the leader has not overwritten yet.
-            commit = max(commit, min(leader_commit, verified))
-        self._SyncObj__raftCommitIndex = commit
-        self._SyncObj__raftLog.setRaftCommitIndex(commit)
-
-    def _merge_entries(self, entries) -> None:
-        """Append what the log lacks; truncate only from the first conflicting entry."""
-        log = self._SyncObj__raftLog
-        first, last = log[0][1], log[-1][1]
-        new = []
-        for pos, entry in enumerate(entries):
-            idx = entry[1]
-            if idx > last:
-                new = entries[pos:]
-                break
-            if idx < first or log[idx - first][2] == entry[2]:
-                continue  # compacted (hence committed) or already present
-            if idx <= self._SyncObj__raftLastApplied:
-                logger.critical("conflict at applied index %d (applied %d): replicas diverged",
-                                idx, self._SyncObj__raftLastApplied)
-            if self._SyncObj__conf.dynamicMembershipChange:  # roll back membership changes being removed
-                for old in reversed(log[idx - first:]):
-                    change = self._SyncObj__parseChangeClusterRequest(old[0])
-                    if change is not None:
-                        self._SyncObj__doChangeCluster(change, reverse=True)
-            self._SyncObj__deleteEntriesFrom(idx)
-            new = entries[pos:]
-            break
-        for entry in new:
-            log.add(*entry)
-        if new and self._SyncObj__conf.dynamicMembershipChange:
-            for entry in new:
-                change = self._SyncObj__parseChangeClusterRequest(entry[0])
-                if change is not None:
-                    self._SyncObj__doChangeCluster(change)

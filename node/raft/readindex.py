@@ -59,7 +59,7 @@ from typing import Callable
 
 from raftcache.node.errors import NotLeaderError, RaftcacheError, ReadIndexUnsupported, Reason, UnavailableError
 
-#: callback(None, index, error): the shape of a proposal's callback (replication.ProposeCallback).
+#: callback(None, index, error): the shape of a proposal's callback (proposals.ProposeCallback).
 ReadIndexCallback = Callable[[None, int, "RaftcacheError | None"], None]
 #: The longest a leader keeps a follower's request (the follower gives up at its own deadline).
 REMOTE_TIMEOUT_S = 10.0

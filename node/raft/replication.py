@@ -2,12 +2,13 @@
 
 Owns the `Replicator` (docs/interfaces.md) over `RaftNode` (node/raft/raftnode.py:
 a `SyncObj` subclass with exactly one `@replicated` method taking encoded
-entry bytes), the fsync policy of the Raft journal (our AOF), the snapshot
-hooks, proposal deadlines, the leader-lease and leader-contact clocks,
-ReadIndex (node/raft/readindex.py), leadership transfer (node/raft/transfer.py), and the fix for PySyncObj's follower
-log-truncation bug (docs/design.md, PySyncObj note 7). Must not touch:
-protocol parsing, lmdb (snapshots go through the injected `SnapshotHooks`),
-the command set.
+entry bytes): the fsync policy of the Raft journal (our AOF), the leader-lease
+and leader-contact clocks, what runs at the end of each tick, and the wiring
+of its parts: PySyncObj's settings (syncobj_conf.py), proposals in flight
+(proposals.py), snapshots (snapshots.py), ReadIndex (readindex.py), writes
+forwarded on the Raft link (forwards.py), leadership transfer (transfer.py),
+the members' states (members.py). Must not touch: protocol parsing, lmdb
+(snapshots go through the injected `SnapshotHooks`), the command set.
 
 Durability (`ReplicationConfig.appendfsync`), like Redis's appendfsync:
 
@@ -42,14 +43,11 @@ from __future__ import annotations
 
 import collections
 import functools
-import itertools
 import logging
 import os
 import time
-from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Sequence
 
-from pysyncobj import SyncObjConf
 from pysyncobj.config import FAIL_REASON
 from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.syncobj import SyncObjException
@@ -58,12 +56,15 @@ from raftcache.node.raft import journal as _journal
 from raftcache.node.raft.loop_driver import LoopDriver, LoopPoller
 from raftcache.node.raft.raftnode import RaftNode
 from raftcache.node.raft.forwards import ForwardCallback, RaftForwards
+from raftcache.node.raft.members import MemberState, all_support, member_states
+from raftcache.node.raft.proposals import ProposeCallback, Proposals, failure
 from raftcache.node.raft.readindex import ReadIndex
+from raftcache.node.raft.snapshots import SnapshotFiles, SnapshotHooks
+from raftcache.node.raft.syncobj_conf import syncobj_conf
 from raftcache.node.raft.transfer import LeadershipTransfer
 from raftcache.node.raft.watch import RaftWatch
 from raftcache.node.config import Peer, ReplicationConfig
 from raftcache.node.errors import (
-    DeadlineError,
     NotLeaderError,
     RaftcacheError,
     UnavailableError,
@@ -81,53 +82,6 @@ APPLY_BUDGET_S = 0.01
 #: new commit index (followers apply that much later at most; the next batch's entries usually
 #: carry it first). Sent, it asks for no acknowledgement (RaftNode.send_commit_notice).
 COMMIT_NOTICE_S = 0.002
-
-ProposeCallback = Callable[[object, int, "RaftcacheError | None"], None]
-
-
-class SnapshotHooks(Protocol):
-    """What the replicator needs from the keyspace to snapshot and restore it."""
-
-    @property
-    def applied_index(self) -> int:
-        """The log index the local keyspace has applied (0 when empty)."""
-
-    def save(self, path: str) -> int | None:
-        """Write a consistent copy of the keyspace at `path` (a file or a directory);
-        return the applied index it covers (None: the Raft index of the snapshot)."""
-
-    def load(self, path: str) -> None:
-        """Replace the whole keyspace with a copy made by `save`."""
-
-
-@dataclass(frozen=True)
-class MemberState:
-    id: str                  # peer id (the Raft address when the peer is not in the config)
-    address: str             # host:raft_port
-    connected: bool          # this node has a live Raft connection to it (True for itself)
-    match_index: int | None  # highest index known replicated there; leader only, else None
-    is_self: bool = False
-    max_version: int | None = None  # newest log semantics version it supports (itself; others: leader only)
-    contact_s: float | None = None  # leader only: seconds since what it last acknowledged was sent (None: never)
-
-
-# FAIL_REASON -> (error class, message). "Outcome unknown" cases map to
-# DeadlineError, whose contract is exactly that; the others were not applied.
-_FAILURES: dict[int, tuple[type[RaftcacheError], str]] = {
-    FAIL_REASON.QUEUE_FULL: (UnavailableError, "proposal queue full"),
-    FAIL_REASON.MISSING_LEADER: (UnavailableError, "no leader"),
-    FAIL_REASON.DISCARDED: (UnavailableError, "entry discarded by a new leader"),
-    FAIL_REASON.NOT_LEADER: (NotLeaderError, "not the leader"),
-    FAIL_REASON.LEADER_CHANGED: (DeadlineError, "leader changed; outcome unknown"),
-    FAIL_REASON.REQUEST_DENIED: (UnavailableError, "request denied"),
-    FAIL_REASON.UNKNOWN_OUTCOME: (DeadlineError, "outcome unknown"),
-}
-
-
-def _failure(reason: int) -> RaftcacheError:
-    cls, message = _FAILURES.get(reason, (UnavailableError, f"replication failed ({reason})"))
-    return cls(message)
-
 
 class Replicator:
     """Raft replication of opaque entries through PySyncObj (docs/interfaces.md).
@@ -170,29 +124,21 @@ class Replicator:
         self._members = tuple(members)
         self._apply = apply
         self.max_version = max_version  # newest log semantics version `apply` supports
-        self._snapshot = snapshot
         self._on_fatal = on_fatal
         self._id_by_address = {p.address("raft"): p.id for p in members}
         self._node: RaftNode | None = None
         self._notifier: PipeNotifier | None = None
         self._driver: LoopDriver | None = None    # set when the event loop runs the ticks
         self._loop_poller: LoopPoller | None = None
-        # Pending proposals: id -> callback, and (deadline, id) in deadline
-        # order (one timeout for all, so appending keeps the deque sorted).
-        # dict.pop and deque.append/popleft are atomic: no lock is shared
-        # between callers and the tick thread.
-        self._pending: dict[int, ProposeCallback] = {}
-        self._deadlines: collections.deque[tuple[float, int]] = collections.deque()
-        self._ids = itertools.count(1)
+        self._proposals = Proposals(config.proposal_timeout_s)   # in flight: callbacks and deadlines
         self._reads = ReadIndex()
         self._forwards = RaftForwards()
         self._last_everysec_flush = time.monotonic()
-        #: Snapshots written (log compaction, backups) and installed: [count, total seconds, last seconds].
-        self._snapshot_times = {"write": [0, 0.0, 0.0], "load": [0, 0.0, 0.0]}
         self._last_index = 0
         self.fatal_error: BaseException | None = None
         #: Latency events and progress lines (node/raft/watch.py); the server gives it the node's monitor.
         self.watch = RaftWatch(me=me.id)
+        self._snapshots = SnapshotFiles(snapshot, self.watch, os.path.join(config.data_dir, SNAPSHOT_NAME))
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -209,34 +155,10 @@ class Replicator:
         cfg = self.config
         os.makedirs(cfg.data_dir, exist_ok=True)
         _journal.install_durable_journal()
-        snapshot_path = os.path.join(cfg.data_dir, SNAPSHOT_NAME)
-        conf = SyncObjConf(
-            password=cfg.cluster_secret,
-            bindAddress=self.me.address("raft"),
-            dynamicMembershipChange=True,
-            journalFile=os.path.join(cfg.data_dir, JOURNAL_NAME),
-            fullDumpFile=snapshot_path,
-            serializer=self._write_snapshot,
-            deserializer=self._read_snapshot,
-            useFork=False,
-            raftMinTimeout=cfg.election_timeout_min_s,
-            raftMaxTimeout=cfg.election_timeout_max_s,
-            appendEntriesPeriod=cfg.heartbeat_s,
-            autoTickPeriod=cfg.tick_s,
-            connectionRetryTime=cfg.connection_retry_s,
-            leaderFallbackTimeout=cfg.leader_fallback_s,
-            logCompactionMinEntries=cfg.compaction_min_entries,
-            logCompactionMinTime=cfg.compaction_min_s,
-            appendEntriesUseBatch=True,
-            # Messages carry up to 1 MiB of entries; a larger entry goes in 1 MiB pieces
-            # (PySyncObj's 64 KiB default made a 50 MB value 800 messages).
-            appendEntriesBatchSizeBytes=1 << 20,
-            sendBufferSize=1 << 20,
-            recvBufferSize=1 << 20,
-            maxBindRetries=5,
-            bindRetryTime=0.5,
-            autoTick=not on_loop,
-        )
+        snapshot_path = self._snapshots.path
+        conf = syncobj_conf(cfg, self.me.address("raft"), os.path.join(cfg.data_dir, JOURNAL_NAME), snapshot_path,
+                            lambda path, raft_state: self._snapshots.write(path, raft_state, self.term),
+                            lambda path: self._snapshots.read(path, self.term), on_loop)
         others = [p.address("raft") for p in self._members if p.id != self.me.id]
         self._loop_poller = LoopPoller() if on_loop else None
         try:
@@ -310,10 +232,7 @@ class Replicator:
             node.destroy_synchronous()
         self._reads.close()
         self._forwards.close()
-        for pid in list(self._pending):
-            cb = self._pending.pop(pid, None)
-            if cb is not None:
-                cb(None, 0, UnavailableError("replicator closed"))
+        self._proposals.fail_all(UnavailableError("replicator closed"))
 
     # --- proposals ------------------------------------------------------------
 
@@ -338,10 +257,8 @@ class Replicator:
             # so that the target can catch up; callers retry (the service does).
             callback(None, 0, NotLeaderError("leadership transfer in progress"))
             return
-        pid = next(self._ids)
-        self._pending[pid] = self.watch.wrap_commit(callback)
-        self._deadlines.append((time.monotonic() + self.config.proposal_timeout_s, pid))
-        node.apply_entry(data, callback=functools.partial(self._on_result, pid))
+        pid = self._proposals.add(self.watch.wrap_commit(callback))
+        node.apply_entry(data, callback=functools.partial(self._proposals.answer, pid))
         if self._driver is not None:
             self._driver.send_soon(self._send_proposals)   # the turn's proposals together, no tick
         else:
@@ -435,16 +352,6 @@ class Replicator:
             except BlockingIOError:
                 pass  # pipe full: the tick thread has plenty of wake-ups pending
 
-    def _on_result(self, pid: int, res, reason: int) -> None:
-        callback = self._pending.pop(pid, None)
-        if callback is None:
-            return  # already failed with DeadlineError
-        if reason == FAIL_REASON.SUCCESS:
-            index, result = res
-            callback(result, index, None)
-        else:
-            callback(None, 0, _failure(reason))
-
     # --- membership (one change at a time; call on the leader) -------------------
 
     def add_member(self, peer: Peer, callback: Callable[["RaftcacheError | None"], None]) -> None:
@@ -462,7 +369,7 @@ class Replicator:
 
     def _change_membership(self, change, peer: Peer, callback) -> None:
         def done(_result, reason):
-            callback(None if reason == FAIL_REASON.SUCCESS else _failure(reason))
+            callback(None if reason == FAIL_REASON.SUCCESS else failure(reason))
         change(peer.address("raft"), callback=done)
 
     def register_peer(self, peer: Peer) -> None:
@@ -556,7 +463,7 @@ class Replicator:
                 self._last_everysec_flush = now
                 node.raft_log.flush()
         self._last_index = node.raft_log[-1][1]
-        self._expire_proposals()
+        self._proposals.expire()
         self.watch.tick(self._peer_id(node._getLeader()), node.raftCurrentTerm, node.raftCommitIndex,
                         node.raftLastApplied, node.last_leader_contact)
 
@@ -575,16 +482,6 @@ class Replicator:
             return
         node.send_commit_notice()
 
-    def _expire_proposals(self) -> None:
-        deadlines = self._deadlines
-        now = time.monotonic()
-        while deadlines and deadlines[0][0] <= now:
-            _, pid = deadlines.popleft()
-            callback = self._pending.pop(pid, None)
-            if callback is not None:
-                callback(None, 0, DeadlineError(
-                    f"not committed within {self.config.proposal_timeout_s:g} s; outcome unknown"))
-
     def _fatal(self, exc: BaseException) -> None:
         if self.fatal_error is not None:
             return
@@ -593,30 +490,6 @@ class Replicator:
         if self._on_fatal is not None:
             self._on_fatal(exc)
 
-    # --- snapshots (run on the tick thread, synchronously: no fork) -------------
-
-    def _write_snapshot(self, path: str, raft_state: tuple) -> None:
-        started = time.monotonic()
-        self.watch.snapshot("writing", lambda: _journal.write_snapshot(path, raft_state, self._snapshot.save),
-                            self.term, self._snapshot.applied_index)
-        self._time_snapshot("write", started)
-
-    def _read_snapshot(self, path: str) -> tuple:
-        started = time.monotonic()
-        state = self.watch.snapshot(
-            "installing", lambda: _journal.read_snapshot(path, lambda: self._snapshot.applied_index,
-                                                         self._snapshot.load),
-            self.term, self._snapshot.applied_index)
-        self._time_snapshot("load", started)
-        return state
-
-    def _time_snapshot(self, kind: str, started: float) -> None:
-        took = time.monotonic() - started
-        times = self._snapshot_times[kind]
-        times[0] += 1
-        times[1] += took
-        times[2] = took
-
     def counters(self) -> dict:
         """Raft activity for /status and /metrics (any thread: it reads copies): proposals
         waiting for their commit, elections this node started, snapshot timings and the
@@ -624,10 +497,9 @@ class Replicator:
         node = self._node
         fsync = getattr(node.raft_log, "fsync_latency", None) if node is not None else None
         return {
-            "proposals_in_flight": len(self._pending),
+            "proposals_in_flight": len(self._proposals),
             "elections_started": node.elections_started if node is not None else 0,
-            "snapshots": {kind: {"count": t[0], "seconds": t[1], "last_seconds": t[2]}
-                          for kind, t in self._snapshot_times.items()},
+            "snapshots": self._snapshots.timings(),
             "fsync": fsync.snapshot() if fsync is not None else None,
         }
 
@@ -719,42 +591,25 @@ class Replicator:
 
     def members_status(self) -> list[MemberState]:
         """Every voting member as this node sees it; match_index and the others'
-        versions on the leader only."""
+        versions on the leader only (node/raft/members.py)."""
         node = self._node
         if node is None:
             return []
-        leader = node._isLeader()
-        match = node.match_index.copy() if leader else {}
-        versions = node.member_versions.copy() if leader else {}
-        acks = node.ack_times.copy() if leader else {}
-        now = time.monotonic()
-        out = [] if self.readonly else [MemberState(self.me.id, self.me.address("raft"), True,
-                                                    self._last_index if leader else None, is_self=True,
-                                                    max_version=self.max_version)]
-        for n in sorted(node.otherNodes, key=lambda n: n.address):
-            ack = acks.get(n)
-            out.append(MemberState(self._peer_id(n), n.address, node.isNodeConnected(n),
-                                   match.get(n) if leader else None, max_version=versions.get(n),
-                                   contact_s=max(0.0, now - ack[1]) if ack is not None else None))
-        return out
+        own = None if self.readonly else MemberState(
+            self.me.id, self.me.address("raft"), True, self._last_index if node._isLeader() else None,
+            is_self=True, max_version=self.max_version)
+        return member_states(node, own, self._peer_id)
 
     def members_support(self, version: int) -> bool:
         """On the leader: every other voter and read replica has reported (in its
         acknowledgements) that it supports log semantics `version`."""
         node = self._node
-        if node is None or not node._isLeader() or self.max_version < version:
-            return False
-        reported = node.member_versions.copy()
-        others = list(node.otherNodes) + list(node.readonlyNodes)
-        return all(reported.get(n, 0) >= version for n in others)
+        return node is not None and node._isLeader() and self.max_version >= version and all_support(node, version)
 
     @property
     def snapshot_bytes(self) -> int:
         """Size of this node's latest snapshot file (what a new or lagging follower is sent); 0: none."""
-        try:
-            return os.path.getsize(os.path.join(self.config.data_dir, SNAPSHOT_NAME))
-        except OSError:
-            return 0
+        return self._snapshots.size_bytes
 
     @property
     def waiting_to_join(self) -> bool:

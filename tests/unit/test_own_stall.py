@@ -1,5 +1,5 @@
-"""A node's grace after its own stall (node/raft/raftnode.py `_grace_after_own_stall`) and the
-credit of that time to its peer connections (`_credit_connections`).
+"""A node's grace after its own stall (node/raft/elections.py `ElectionGuard.after_run`) and the
+credit of that time to its peer connections (`credit_connections`).
 
 A node that did not run for a while (one long entry applied on every replica at about the
 same time, a long read on its loop, a pause) has its peers' messages still unread: a follower
@@ -28,8 +28,8 @@ TIMEOUT = 0.6   # raftMinTimeout of test_pre_vote.make
 
 def stall(node: RaftNode, seconds: float = 5.0) -> None:
     """The node's Raft code last ran `seconds` ago; it runs now."""
-    node._rc_ran_at = time.monotonic() - seconds
-    node._grace_after_own_stall()
+    node.elections.ran_at = time.monotonic() - seconds
+    node.elections.after_run()
 
 
 def _ask_pre_vote(node, peer) -> None:
@@ -55,7 +55,7 @@ def test_the_leaders_first_message_after_a_stall_ends_the_pre_vote_refusal(tmp_p
     stall(node, 5.0)
     leader, other = sorted(node._SyncObj__otherNodes, key=lambda n: n.address)
     append_entries(node, leader, (0, 0), [], 0, term=node.raftCurrentTerm + 1)
-    assert node._rc_grace_until == 0.0   # from now on the usual rule: a leader heard within the timeout
+    assert node.elections.grace_until == 0.0   # from now on the usual rule: a leader heard within the timeout
     node.last_leader_contact -= 2 * TIMEOUT   # ... and then silent for two timeouts
     _ask_pre_vote(node, other)
     assert [m["granted"] for _, m in sent(transport, "rc_pre_vote_response")] == [True]
@@ -65,7 +65,7 @@ def test_stalls_that_keep_coming_hold_an_election_off_once_per_contact(tmp_path)
     node, transport = make(tmp_path)
     stall(node)
     node._SyncObj__raftElectionDeadline = 0
-    node._rc_grace_until = 0.0
+    node.elections.grace_until = 0.0
     stall(node)   # no word from a leader since the last grace: none this time
     node.doTick(0)
     assert len(sent(transport, "rc_pre_vote")) == 2   # it asks both peers
@@ -113,7 +113,7 @@ def test_a_short_gap_is_no_stall(tmp_path):
     node, _ = make(tmp_path)
     node._SyncObj__raftElectionDeadline = 0
     stall(node, 0.05)
-    assert node._SyncObj__raftElectionDeadline == 0 and node.own_stalls == 0
+    assert node._SyncObj__raftElectionDeadline == 0 and node.elections.own_stalls == 0
 
 
 class _Connection:
@@ -131,14 +131,14 @@ def test_a_stall_is_credited_to_the_connections_once(tmp_path):
     quiet, silent = _Connection(raft_clock() - 3.0), _Connection(raft_clock() - 100.0)
     transport._connections = {"a": quiet, "b": silent}
     node._rc_thread = threading.get_ident()   # this thread ticks it
-    node._rc_ran_at = time.monotonic() - 5.0   # stalled 5 s so far
+    node.elections.ran_at = time.monotonic() - 5.0   # stalled 5 s so far
     node.heartbeat_if_due()   # a beat in the middle of the stall (a follower: credits, sends nothing)
     assert quiet._TcpConnection__lastReadTime == pytest.approx(raft_clock(), abs=0.05)   # capped at now
     assert silent._TcpConnection__lastReadTime == pytest.approx(raft_clock() - 95.0, abs=0.05)
     node.heartbeat_if_due()   # the same stall again: nothing more
-    node._grace_after_own_stall()   # and when the node runs again: nothing more either
+    node.elections.after_run()   # and when the node runs again: nothing more either
     assert silent._TcpConnection__lastReadTime == pytest.approx(raft_clock() - 95.0, abs=0.05)
-    node._rc_ran_at = time.monotonic() - 0.05   # ran 50 ms ago: no stall
-    node._rc_credited_at = 0.0
+    node.elections.ran_at = time.monotonic() - 0.05   # ran 50 ms ago: no stall
+    node.elections.credited_at = 0.0
     node.heartbeat_if_due()
     assert silent._TcpConnection__lastReadTime == pytest.approx(raft_clock() - 95.0, abs=0.1)

@@ -14,7 +14,9 @@ from pysyncobj.journal import FileJournal
 from raftcache.node.raft import journal
 from raftcache.node.config import Peer, ReplicationConfig
 from raftcache.node.errors import ConfigError, DeadlineError, NotLeaderError, UnavailableError
-from raftcache.node.raft.replication import Replicator, _failure
+from raftcache.node.raft.proposals import Proposals
+from raftcache.node.raft.proposals import failure as _failure
+from raftcache.node.raft.replication import Replicator
 
 
 def test_journal_tracks_dirtiness_and_stays_readable_by_pysyncobj(tmp_path):
@@ -258,21 +260,21 @@ def test_propose_before_start_is_unavailable(tmp_path):
     assert len(got) == 1 and isinstance(got[0][2], UnavailableError)
 
 
-def test_results_and_deadlines_call_back_exactly_once(tmp_path, monkeypatch):
-    rep = _replicator(tmp_path, proposal_timeout_s=1.0)
+def test_results_and_deadlines_call_back_exactly_once(monkeypatch):
+    proposals = Proposals(timeout_s=1.0)
     got = []
     clock = [100.0]
-    monkeypatch.setattr("raftcache.node.raft.replication.time.monotonic", lambda: clock[0])
-    for pid in (1, 2):
-        rep._pending[pid] = lambda *a, pid=pid: got.append((pid, *a))
-        rep._deadlines.append((clock[0] + 1.0, pid))
-    rep._on_result(1, (5, "r"), FAIL_REASON.SUCCESS)
+    monkeypatch.setattr("raftcache.node.raft.proposals.time.monotonic", lambda: clock[0])
+    for expected in (1, 2):
+        pid = proposals.add(lambda *a, expected=expected: got.append((expected, *a)))
+        assert pid == expected
+    proposals.answer(1, (5, "r"), FAIL_REASON.SUCCESS)
     assert got == [(1, "r", 5, None)]
     clock[0] += 0.5
-    rep._expire_proposals()
+    proposals.expire()
     assert len(got) == 1
     clock[0] += 0.6
-    rep._expire_proposals()
+    proposals.expire()
     assert got[1][0] == 2 and isinstance(got[1][3], DeadlineError)
-    rep._on_result(2, (6, "late"), FAIL_REASON.SUCCESS)  # committed after its deadline: ignored
-    assert len(got) == 2 and not rep._pending and not rep._deadlines
+    proposals.answer(2, (6, "late"), FAIL_REASON.SUCCESS)  # committed after its deadline: ignored
+    assert len(got) == 2 and len(proposals) == 0
