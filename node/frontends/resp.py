@@ -4,7 +4,7 @@ connections share, the counters and limits of the port: resp_server.py).
 Owns connections (RESP2/RESP3, auth, selected database, MULTI queue,
 WATCHed versions, read consistency), pipelining (every complete frame in
 the buffer is parsed, answered in order, and the replies of a batch are
-written in chunks of at most _OUT_CHUNK_BYTES) and the order guarantees of a
+written in chunks of at most OUT_CHUNK_BYTES) and the order guarantees of a
 pipeline, and the client buffer limits (node/frontends/client_limits.py):
 the query buffer limit, the output buffer limits and back-pressure (a client
 whose replies are not read is not read either; maxmemory-clients, across
@@ -20,15 +20,14 @@ command becomes one `Command` run by the connection's session
 order of a pipeline), except `GET key` (the commonest cache request),
 answered by `Session.get_now` when it needs no waiting (a pipeline's GETs
 together, in one read) or on the shared read round (resp_gets.py). PING and
-ECHO with nothing before them are answered from data_received too
-(resp_admin.IMMEDIATE), with no task.
+ECHO with nothing before them, reads that need no waiting and a lone write or
+read are answered from data_received too, with no task (resp_inline.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import itertools
 import logging
 import time
 
@@ -40,6 +39,7 @@ from raftcache.node.frontends import (
     resp_pubsub, resp_script_admin, resp_scripting, resp_sort_dump, resp_tracking, resp_transactions,
 )
 from raftcache.node.frontends.resp_gets import GetFastPaths
+from raftcache.node.frontends.resp_inline import OUT_CHUNK_BYTES, InlinePaths
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import (
     ProtocolError,
@@ -60,8 +60,6 @@ log = logging.getLogger(__name__)
 
 #: Stop reading from a client that has this many commands waiting (its replies are slow).
 _MAX_PENDING = 10_000
-#: Replies of a pipeline are written (and their reading awaited) in chunks of about this size.
-_OUT_CHUNK_BYTES = 256 << 10
 #: Pushes held back while a command runs, at most (Connection.push); past it they go out at once.
 _HELD_PUSH_BYTES = 64 << 10
 #: A connection whose memory grew by this much since its last check asks for a maxmemory-clients check.
@@ -91,7 +89,7 @@ def _queued(error: RespError) -> RespError:
     return error.with_traceback(None)
 
 
-class Connection(GetFastPaths, StreamConnection):
+class Connection(InlinePaths, GetFastPaths, StreamConnection):
     """One client connection. Commands run strictly in order, replies too."""
 
     def __init__(self, server: RespServer):
@@ -282,136 +280,6 @@ class Connection(GetFastPaths, StreamConnection):
             self.update_reading()
         self._check_memory()
 
-    def _dispatch(self) -> None:
-        """Answer what needs no waiting now; hand the rest to the command loop."""
-        answered = self._answer_inline()
-        if answered:
-            self._write(b"".join(answered))
-        if not self.pending:
-            self.backlog = 0
-            self.update_reading()
-        if self.task is not None:  # a lone write or read is in flight (_lone_done continues)
-            return
-        if self.pending:
-            self.task = asyncio.get_running_loop().create_task(self._run())
-        elif self.eof:
-            self.close()
-
-    def _answer_inline(self) -> list[bytes]:
-        """Serve, from the front of `pending`, what needs no task.
-
-        The hot paths of -P 1 clients: reads that need no waiting (a follower
-        serving `any`, a leader under a lease) are answered here, from
-        data_received, and so are PING and ECHO; a lone write on the leader is
-        proposed here and answered from its future's callback (or refused here,
-        after the replies before it). Stops at the first command that
-        must wait otherwise (a read needing a barrier, a server command,
-        MULTI, a pipeline of writes); the command loop takes the rest, in order.
-        """
-        out: list[bytes] = []
-        size = 0
-        pending = self.pending
-        while pending and self.multi is None and size < _OUT_CHUNK_BYTES and self.fast_paths_ok():
-            # (past a chunk of replies, the command loop goes on, waiting for the client to read)
-            args = pending[0]
-            if type(args) is not list:
-                break
-            if self._plain_get(args):   # a pipeline's GETs: read together now, or wait for one round together
-                burst = list(itertools.takewhile(self._plain_get_item, itertools.islice(
-                    pending, self._gets_at_once())))
-                keys = [args[1] for args in burst]
-                reply = self._gets_now(burst, keys)
-                if reply is not None:
-                    out.append(reply)
-                    size += len(reply)
-                    for _ in burst:
-                        pending.popleft()
-                    continue
-                if not self.write_paused() and self._start_round_gets(burst, keys):
-                    for _ in burst:
-                        pending.popleft()
-                    break
-            spec = TABLE.get(args[0].lower())
-            if spec is not None and spec.name in resp_admin.IMMEDIATE:   # PING, ECHO: no task for them
-                started_ns = time.perf_counter_ns()
-                step = self._prepare(args)
-                reply = step if type(step) is bytes else self._immediate(spec, args, started_ns)
-                out.append(reply)
-                size += len(reply)
-                pending.popleft()
-                self.server.stats["total_commands_processed"] += 1
-                continue
-            if spec is None or spec.build is None or "blocking" in spec.flags:
-                break
-            if "readonly" not in spec.flags:
-                if len(pending) == 1 and self.server.writes_may_overlap():
-                    refused = self._start_lone_write(args)
-                    if refused is not None:
-                        out.append(refused)
-                break
-            started_ns = time.perf_counter_ns()
-            step = self._prepare(args)
-            if type(step) is bytes:
-                out.append(step)
-                size += len(step)
-            else:
-                spec, command = step
-                if command is None:   # run by the connection (XINFO HELP, …): the command loop's
-                    break
-                served = self.session.read_now(command)
-                if served is None:
-                    if len(pending) == 1 and commands.is_read(command):  # -P 1: answered from its future, no task
-                        self._start_lone_read(spec, command, started_ns, args)
-                    break
-                reply = self.render(spec, command, served)
-                self.count(spec, args, started_ns, reply, self.last_cmd)
-                out.append(reply)
-                size += len(reply)
-            pending.popleft()
-            self.server.stats["total_commands_processed"] += 1
-        return out
-
-    def _start_lone_write(self, args: list[bytes]) -> bytes | None:
-        """Propose the write `args` (alone in `pending`), answered from its future's callback
-        (None; None too when it is not a data write: left in `pending` for the command loop);
-        or its reply now (refused before it ran), for the caller to send after the replies
-        before it."""
-        started_ns = time.perf_counter_ns()
-        step = self._prepare(args)
-        if type(step) is not bytes and (step[1] is None or commands.is_read(step[1])):
-            return None  # not a data write after all: the command loop runs it
-        self.pending.popleft()
-        self.server.stats["total_commands_processed"] += 1
-        if type(step) is bytes:
-            return step
-        spec, command = step
-        self.running = True
-        name = self.last_cmd
-        self.task = self.session.start_write(
-            command, lambda outcome: self._lone_done(spec, command, started_ns, args, name, outcome))
-        return None
-
-    def _start_lone_read(self, spec: Spec, command, started_ns: int, args: list[bytes]) -> None:
-        self.pending.popleft()
-        self.server.stats["total_commands_processed"] += 1
-        self.running = True
-        name = self.last_cmd
-        self.task = self.session.start_read(
-            command, lambda outcome: self._lone_done(spec, command, started_ns, args, name, outcome))
-
-    def _lone_done(self, spec: Spec, command, started_ns: int, args: list[bytes], name: str,
-                   outcome: Outcome) -> None:
-        self.task, self.running = None, False
-        if self.closing:
-            return
-        reply = self.render(spec, command, outcome)
-        self.count(spec, args, started_ns, reply, name)
-        self._write(reply)
-        if self.pending:
-            self._dispatch()
-        elif self.eof:
-            self.close()
-
     # ------------------------------------------------------------ the command loop
 
     async def _run(self) -> None:
@@ -445,7 +313,7 @@ class Connection(GetFastPaths, StreamConnection):
     async def _run_batch(self, batch) -> list[bytes]:
         run = self.session.run()
         for args in batch:
-            if run.size > _OUT_CHUNK_BYTES or run.in_flight >= MAX_IN_FLIGHT:
+            if run.size > OUT_CHUNK_BYTES or run.in_flight >= MAX_IN_FLIGHT:
                 # Bounded output: write what is answered, wait until the client reads it.
                 await run.settle()
                 self._write(b"".join(run.take()))

@@ -101,7 +101,7 @@ def echo_now(conn, args):
 
 
 #: Connection commands answered at once, with no waiting: the RESP connection answers them
-#: inline when nothing is before them (resp.Connection._answer_inline), the command loop otherwise.
+#: inline when nothing is before them (resp_inline.InlinePaths._answer_inline), the command loop otherwise.
 IMMEDIATE = {"ping": ping_now, "echo": echo_now}
 
 

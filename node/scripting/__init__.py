@@ -5,7 +5,9 @@ state machine (node/commands/scripting.py dispatches to the functions here once
 Modules: sandbox.py (the Lua 5.1 runtime, its read-only environment, the
 instruction budget's hook), budget.py (what the budget allows and what each
 step costs), lualibs.py (bit, cjson, cmsgpack, struct), engine.py (a script
-run and redis.call), replies.py (replies to and from Lua), scripts.py (EVAL / EVALSHA: a body to its run),
+run and redis.call), redis_api.py (the `redis` table, in Lua), local_commands.py
+(TIME, SELECT, PING, ECHO, WAIT in a script), run_rules.py (the semantics
+version and the caller's ACL a run follows), replies.py (replies to and from Lua), scripts.py (EVAL / EVALSHA: a body to its run),
 effects.py (a write script run once by the leader, its writes logged),
 functions.py (FUNCTION libraries, FCALL), store.py (scripts and libraries in
 the keyspace's meta table); node/commands/script_read_cache.py keeps the
@@ -17,7 +19,7 @@ from __future__ import annotations
 from raftcache.node import commands
 from raftcache.node.commands import scripting as _ops
 from raftcache.node.commands import script_read_cache as read_cache
-from raftcache.node.scripting import effects, engine, functions, sandbox, scripts, store
+from raftcache.node.scripting import effects, engine, functions, run_rules, sandbox, scripts, store
 
 
 def _eval(ctx, op, read_only: bool):
@@ -61,13 +63,13 @@ class _Runner:
             return error   # as Redis: a script that does not compile is not stored
         sha = engine.sha1hex(op.body)
         store.put_script(ctx.txn, sha, op.body)
-        if not engine.applied_before(ctx, commands.SCRIPT_EVICT_VERSION):
+        if not run_rules.applied_before(ctx, commands.SCRIPT_EVICT_VERSION):
             store.keep(ctx.txn, sha)   # out of EVAL's bounded cache: a loaded script stays
         return sha.encode()
 
     @staticmethod
     def script_exists(ctx, op):
-        cached = engine.serving_read(ctx)   # and the scripts this node ran as reads
+        cached = run_rules.serving_read(ctx)   # and the scripts this node ran as reads
         return [int(store.script(ctx.txn, sha) is not None or (cached and read_cache.holds(sha))) for sha in op.shas]
 
     @staticmethod

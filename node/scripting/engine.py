@@ -37,7 +37,6 @@ from raftcache.commandkeys import KEY_FIELDS
 from raftcache.node import commands
 from raftcache.node.commands import acl, notifications
 from raftcache.node.commands.acl_keys import access_keys
-from raftcache.node.commands.acl_store import stored_user
 from raftcache.node.commands.quota import run_with_quota, within_quota
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.frontends import acl_catalog, resp_args, resp_blocking, resp_sort_dump
@@ -46,12 +45,14 @@ from raftcache.node.frontends.resp_protocol import (
 )
 from raftcache.node.frontends.resp_table import TABLE
 from raftcache.node.frontends.resp_types import SINCE_HFE
-from raftcache.node.scripting import lualibs
+from raftcache.node.scripting import local_commands, lualibs
 from raftcache.node.scripting.budget import (
     APPLY_BUDGET, READ_BUDGET, READ_BYTES_FREE, READS_FREE, SERVING_BUDGET, WRITE_BYTES_PER_INSTRUCTION, Budget,
     cost_of_reads,
 )
 from raftcache.node.scripting.replies import MAX_REPLY_DEPTH, REPLY_DEPTH_LIMIT, LuaReplies, script_error
+from raftcache.node.scripting.redis_api import REDIS_API
+from raftcache.node.scripting.run_rules import applied_before, rules_version, serving_read
 from raftcache.node.scripting.sandbox import HOOK_STEP, Sandbox
 from raftcache.node.storage.containers import mixed_seed, seed_of
 from raftcache.proto import commands_pb2 as pb
@@ -82,55 +83,6 @@ _NOT_IN_SCRIPTS = frozenset({"eval", "eval_ro", "script_load", "script_flush", "
 _UNDO_REFUSES = (pb.FlushAll, pb.FlushDb, pb.SwapDb)
 _POSITION = re.compile(r"user_(?:script|function):(\d+):")
 
-_REDIS_API = r"""
-local M, py = ...
-local error, type, select = error, type, select
-local redis = {}
-local charge, state = M.charge, M.state
--- Many arguments go to Python in one table: a call into Python with thousands of values
--- would overflow Lua's C stack (Redis takes `redis.call(cmd, key, unpack(t))` of ~8,000).
-local function call(protected, ...)
-  local n = select("#", ...)
-  if n > 256 and state.compat then return py.call_table(protected, n, {...}) end
-  return py.call(protected, ...)
-end
-redis.call = function(...)
-  charge(state.call_cost)
-  local r, failed, counted, read_cost = call(false, ...)
-  if read_cost then charge(read_cost) end
-  if failed then error({err = r, line = M.caller_line(), ignore_error_stats_update = counted or nil}, 0) end
-  return r
-end
-redis.pcall = function(...)
-  charge(state.call_cost)
-  local r, _, _, read_cost = call(true, ...)
-  if read_cost then charge(read_cost) end
-  return r
-end
-redis.error_reply = function(e)
-  if type(e) ~= "string" then error("wrong number or type of arguments", 2) end
-  if e:sub(1, 1) == "-" then e = e:sub(2) end
-  if not e:find(" ", 1, true) then e = "ERR " .. e end
-  return {err = e}
-end
-redis.status_reply = function(s)
-  if type(s) ~= "string" then error("wrong number or type of arguments", 2) end
-  return {ok = s}
-end
-redis.sha1hex = M.lib(py.sha1hex)
-redis.log = M.lib(py.log)
-redis.setresp = M.lib(py.setresp)
-redis.set_repl = function(x) end
-redis.replicate_commands = function() return true end
-redis.breakpoint = function() return false end
-redis.debug = function() end
-redis.acl_check_cmd = M.lib(py.acl_check_cmd)
-redis.register_function = M.lib(py.register_function)
-redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
-redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
-redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = "7.4.0", 459776
-return M.readonly(redis)
-"""
 
 
 def box_out_of_memory(box: Sandbox) -> bool:
@@ -224,7 +176,7 @@ class Engine(LuaReplies):
         py = box.table({b"call": self._call, b"call_table": self._call_table, b"sha1hex": self._sha1hex, b"log": self._log,
                         b"setresp": self._setresp, b"acl_check_cmd": self._acl_check_cmd,
                         b"register_function": self._register_function})
-        self.redis = box.lua.execute(_REDIS_API, box.m, py)
+        self.redis = box.lua.execute(REDIS_API, box.m, py)
         m = box.m
         self.run_chunk, self.run_chunk_values, self._stop_gc = m.run_chunk, m.run_chunk_values, m.stop_gc
         #: what the Lua side's `state` holds of the per-run settings (set only when they change)
@@ -653,20 +605,6 @@ def _command_argv(args, compat: bool) -> list[bytes] | None:
     return argv
 
 
-def caller(ctx, op) -> acl.User | None:
-    """The user whose rules every command a script of `op` runs must pass (Eval.user, log
-    version 17), as the log's ACL has it at this entry: the same rules on every replica.
-    None: not checked (no user, one allowed everything, or the default user the log never
-    changed, which is Redis's: everything). A user deleted since the script was sent may run
-    nothing."""
-    if not op.user:
-        return None
-    user = stored_user(ctx.txn, op.user)
-    if user is None:
-        return None if op.user == "default" else acl.new_user(op.user)
-    return None if user.unrestricted else user
-
-
 def _acl_refusal(run: Run, spec, argv: list, keys, logged: bool = True) -> _Rejected | None:
     """Redis's refusal of a script's command its caller's ACL does not allow (ACL failure in
     script); `logged`: also an ACL LOG entry on the caller's node (redis.acl_check_cmd: none)."""
@@ -680,30 +618,6 @@ def _acl_refusal(run: Run, spec, argv: list, keys, logged: bool = True) -> _Reje
     if logged and run.caller and stats is not None and stats.on_denial is not None:
         stats.on_denial(run.caller, user.name, denial)
     return _Rejected(script_error(f"ERR ACL failure in script: {acl.denial_text(user.name, denial)}"))
-
-
-def _time(engine: Engine, run: Run, argv) -> object:
-    now_ms = run.ctx.now_ms
-    return [str(now_ms // 1000).encode(), str((now_ms % 1000) * 1000).encode()]
-
-
-def _select(engine: Engine, run: Run, argv) -> object:
-    try:
-        db = resp_args.to_int(argv[1])
-    except RespError:
-        return script_error("ERR value is not an integer or out of range")
-    if not 0 <= db < (run.ctx.databases or 16):
-        return script_error("ERR DB index is out of range")
-    run.db = db
-    return commands.OK
-
-
-def _ping(engine: Engine, run: Run, argv) -> object:
-    return argv[1] if len(argv) > 1 else commands.Status("PONG")
-
-
-def _echo(engine: Engine, run: Run, argv) -> object:
-    return argv[1]
 
 
 def _keys(engine: Engine, run: Run, argv) -> object:
@@ -723,23 +637,6 @@ def _keys(engine: Engine, run: Run, argv) -> object:
         engine.box.m.charge(run.budget.call_cost)
 
 
-def rules_version(ctx) -> int:
-    """The log semantics version whose rules a run follows: its entry's at apply (replicas of
-    that older release run it too: it must behave as they do), the newest off the log."""
-    return ctx.version if hasattr(ctx.txn, "savepoint") else commands.MAX_VERSION
-
-
-def serving_read(ctx) -> bool:
-    """The script runs as a read this node serves, not as part of an entry applied from the
-    log (the same on every replica): a read's context has no log index."""
-    return not ctx.index
-
-
-def applied_before(ctx, version: int) -> bool:
-    """The script is applied from a log entry of a semantics version older than `version`."""
-    return rules_version(ctx) < version
-
-
 def _reads_last(argv: list) -> bool:
     """An XREAD's ids (after STREAMS: the second half) include `+` (Redis 7.4's last entry)."""
     words = [a.lower() for a in argv]
@@ -749,11 +646,5 @@ def _reads_last(argv: list) -> bool:
     return b"+" in rest[len(rest) // 2:]
 
 
-def _wait(engine: Engine, run: Run, argv) -> object:
-    """WAIT: a script never blocks (Redis answers at once); 0, the same on every replica, since
-    a reply a script may store must not depend on the replica's view of the others."""
-    return 0
-
-
 #: Commands the RESP front end runs itself that a script may call, answered here.
-_LOCAL = {"time": _time, "select": _select, "ping": _ping, "echo": _echo, "keys": _keys, "wait": _wait}
+_LOCAL = {**local_commands.ANSWERED_HERE, "keys": _keys}

@@ -18,7 +18,8 @@ from raftcache.node import commands
 from raftcache.node.errors import CommandError
 from raftcache.node.frontends.resp_protocol import split_args
 from raftcache.node.scripting import lualibs, store
-from raftcache.node.scripting.engine import Engine, Run, applied_before, caller
+from raftcache.node.scripting.engine import Engine, Run
+from raftcache.node.scripting.run_rules import applied_before, caller
 from raftcache.node.scripting.replies import script_error
 from raftcache.node.scripting.scripts import SCRIPT_FLAGS, refused_for_memory
 

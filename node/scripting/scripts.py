@@ -17,7 +17,8 @@ from raftcache.node import commands
 from raftcache.node.commands import script_read_cache as read_cache
 from raftcache.node.errors import CommandError, out_of_memory
 from raftcache.node.scripting import store
-from raftcache.node.scripting.engine import Engine, Run, applied_before, caller, serving_read, sha1hex
+from raftcache.node.scripting.engine import Engine, Run, sha1hex
+from raftcache.node.scripting.run_rules import applied_before, caller, serving_read
 from raftcache.node.scripting.replies import script_error
 from raftcache.proto import commands_pb2 as pb
 

@@ -5,12 +5,15 @@ Internal.Forward / Internal.ForwardBatch (and Internal.ReportAccess: the
 keys a follower read, node/service/access.py) with the cluster secret in the
 call metadata, over mutual TLS when the node has TLS (`peer_channel`). Errors come back as raftcache errors (UnavailableError and
 NotLeaderError are retryable; the service retries them against the next
-leader). Must not touch the keyspace or Raft.
+leader). `ForwardLanes` gives the writes a node forwards without an identity of
+their own (Redis and memcached clients send none) one, so a retried forward is
+applied once. Must not touch the keyspace or Raft.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Mapping
 
 import grpc
@@ -270,3 +273,30 @@ def _error(e: grpc.aio.AioRpcError):
     if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineError("the leader did not answer in time; the outcome is unknown")
     return grpc_codec.error_from_status(e.code(), e.details(), e.trailing_metadata())
+
+
+class ForwardLanes:
+    """Dedup identities (client id, sequence) for writes this node forwards
+    without one (Redis and memcached clients send none). A lane serves one
+    write at a time, with a new sequence each time, so the state machine's
+    one-result-per-client table needs as many entries as there are forwarded
+    writes in flight, not one per write."""
+
+    def __init__(self, node_id: str, rng: random.Random):
+        self._prefix = f"fwd/{node_id}/{rng.getrandbits(48):012x}/"
+        self._free: list[list] = []
+        self._made = 0
+        self._sequences: dict[str, int] = {}
+
+    def take(self) -> tuple[str, int]:
+        if self._free:
+            client_id = self._free.pop()
+        else:
+            self._made += 1
+            client_id = f"{self._prefix}{self._made}"
+        sequence = self._sequences.get(client_id, 0) + 1
+        self._sequences[client_id] = sequence
+        return client_id, sequence
+
+    def give_back(self, lane: tuple[str, int]) -> None:
+        self._free.append(lane[0])

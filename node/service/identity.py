@@ -21,7 +21,9 @@ import time
 from collections.abc import Callable
 
 from raftcache.node.commands import acl
+from raftcache.node.config import settings
 from raftcache.node.errors import RaftcacheError, Reason
+from raftcache.proto import commands_pb2 as pb
 
 #: ACL LOG entries of the same reason, context, object and user within this many seconds are one entry.
 _GROUP_S = 60.0
@@ -98,6 +100,40 @@ class Identity:
             return []
         digest = self._fallback_digest()
         return [b"resetpass", b"#" + digest.encode()] if digest else []
+
+    def without_passwords(self, command: pb.Command) -> pb.Command:
+        """`command` with no password in the clear: ACL rules `>pass`/`<pass` as digests, CONFIG SET
+        requirepass as the default user's rules (node/commands/acl.py); the same command when it
+        holds none. What the log, the forwarding RPC and the ACL users ever see."""
+        name = command.WhichOneof("op")
+        if name == "config_set" and any(p.name == "requirepass" for p in command.config_set.parameters):
+            out = pb.Command()
+            out.CopyFrom(command)
+            pairs = out.config_set.parameters
+            password = [p.value for p in pairs if p.name == "requirepass"][-1]
+            kept = [p for p in pairs if p.name != "requirepass"]
+            out.config_set.ClearField("parameters")
+            out.config_set.parameters.extend(kept)
+            out.config_set.default_user_rules.extend(self.default_rules_prefix() + settings.requirepass_rules(password))
+            return out
+        if name == "acl_set_user":
+            out = pb.Command()
+            out.CopyFrom(command)
+            rules = acl.hash_rules(out.acl_set_user.rules)
+            if out.acl_set_user.name == "default":
+                rules = self.default_rules_prefix() + rules
+            out.acl_set_user.ClearField("rules")
+            out.acl_set_user.rules.extend(rules)
+            return out
+        if name == "acl_load":
+            out = pb.Command()
+            out.CopyFrom(command)
+            for user in out.acl_load.users:
+                rules = acl.hash_rules(user.rules)
+                user.ClearField("rules")
+                user.rules.extend(rules)
+            return out
+        return command
 
     def requirepass_text(self) -> str:
         """CONFIG GET requirepass: the default user's first password digest (`#hex`), "" for nopass."""

@@ -30,7 +30,6 @@ StateMachine.read, writes through Replicator.propose.
 from __future__ import annotations
 
 import asyncio
-import collections
 import functools
 import logging
 import random
@@ -50,16 +49,17 @@ from raftcache.node.errors import (
     Reason,
     UnavailableError,
 )
-from raftcache.node.commands import acl, slot_migration
+from raftcache.node.commands import slot_migration
 from raftcache.node.service.access import AccessTable
 from raftcache.node.service.diagnostics import Diagnostics, log_lines
 from raftcache.node.service.evictor import Evictor
 from raftcache.node.service.group_commit import MAX_BATCH_ENTRIES, GroupCommit, wall_ms
 from raftcache.node.service.identity import Identity
-from raftcache.node.service.forwarding import WriteCoalescer
+from raftcache.node.service.forwarding import ForwardLanes, WriteCoalescer
 from raftcache.node.service.opstats import OpStats
 from raftcache.node.service.pubsub import Hub
 from raftcache.node.service.reads import Reads
+from raftcache.node.service.script_callers import ScriptCallers
 from raftcache.node.service.tracking import Tracker
 from raftcache.node.service.upkeep import Upkeep
 from raftcache.node.service.waiters import AppliedWatcher, Completions
@@ -67,9 +67,6 @@ from raftcache.proto import commands_pb2 as pb
 
 log = logging.getLogger(__name__)
 
-#: Client info lines of the scripts that named this node (Eval.caller) kept for the ACL LOG: the
-#: most recent ones, at most this many.
-SCRIPT_CALLERS_KEPT = 1024
 #: Reads that do not count as an access (Redis looks these keys up with LOOKUP_NOTOUCH).
 _NO_TOUCH = frozenset({"object_access", "object_encoding", "key_version", "type", "ttl", "scan", "db_size",
                        "random_key"})
@@ -95,68 +92,6 @@ class _VersionShort(CommandError):
     """_validate's refusal of a command the log's semantics version does not allow yet
     (UNAVAILABLE, retryable): the paths that can wait for the version (a new cluster raises it
     within a second or two of electing a leader) wait instead of answering it."""
-
-
-class _ForwardLanes:
-    """Dedup identities (client id, sequence) for writes this node forwards
-    without one (Redis and memcached clients send none). A lane serves one
-    write at a time, with a new sequence each time, so the state machine's
-    one-result-per-client table needs as many entries as there are forwarded
-    writes in flight, not one per write."""
-
-    def __init__(self, node_id: str, rng: random.Random):
-        self._prefix = f"fwd/{node_id}/{rng.getrandbits(48):012x}/"
-        self._free: list[list] = []
-        self._made = 0
-        self._sequences: dict[str, int] = {}
-
-    def take(self) -> tuple[str, int]:
-        if self._free:
-            client_id = self._free.pop()
-        else:
-            self._made += 1
-            client_id = f"{self._prefix}{self._made}"
-        sequence = self._sequences.get(client_id, 0) + 1
-        self._sequences[client_id] = sequence
-        return client_id, sequence
-
-    def give_back(self, lane: tuple[str, int]) -> None:
-        self._free.append(lane[0])
-
-
-def without_passwords(command: Command, identity: Identity) -> Command:
-    """`command` with no password in the clear: ACL rules `>pass`/`<pass` as digests, CONFIG SET
-    requirepass as the default user's rules (node/commands/acl.py); the same command when it
-    holds none. What the log, the forwarding RPC and the ACL users ever see."""
-    name = command.WhichOneof("op")
-    if name == "config_set" and any(p.name == "requirepass" for p in command.config_set.parameters):
-        out = pb.Command()
-        out.CopyFrom(command)
-        pairs = out.config_set.parameters
-        password = [p.value for p in pairs if p.name == "requirepass"][-1]
-        kept = [p for p in pairs if p.name != "requirepass"]
-        out.config_set.ClearField("parameters")
-        out.config_set.parameters.extend(kept)
-        out.config_set.default_user_rules.extend(identity.default_rules_prefix() + settings.requirepass_rules(password))
-        return out
-    if name == "acl_set_user":
-        out = pb.Command()
-        out.CopyFrom(command)
-        rules = acl.hash_rules(out.acl_set_user.rules)
-        if out.acl_set_user.name == "default":
-            rules = identity.default_rules_prefix() + rules
-        out.acl_set_user.ClearField("rules")
-        out.acl_set_user.rules.extend(rules)
-        return out
-    if name == "acl_load":
-        out = pb.Command()
-        out.CopyFrom(command)
-        for user in out.acl_load.users:
-            rules = acl.hash_rules(user.rules)
-            user.ClearField("rules")
-            user.rules.extend(rules)
-        return out
-    return command
 
 
 class Service:
@@ -185,9 +120,9 @@ class Service:
         statemachine.on_settings_change.append(self._settings_changed)
         #: Who connections are and what they may do (node/service/identity.py).
         self.identity = Identity(config.frontend.redis_password, statemachine.users, self.setting)
-        statemachine.script_stats.on_denial = self._script_denied
-        self._script_callers: collections.OrderedDict[int, str] = collections.OrderedDict()   # script_caller
-        self._scripts_sent = 0
+        #: The scripts restricted users send through this node, for the ACL LOG (script_callers.py).
+        self._script_callers = ScriptCallers(config.id, self.identity, lambda: self._completions)
+        statemachine.script_stats.on_denial = self._script_callers.denied
         self._scripts_evicted_before = statemachine.scripts_evicted_total()   # INFO counts from here
         statemachine.on_users_change.append(self.identity.users_changed)
         self._timeout_s = config.service.request_timeout_s
@@ -200,7 +135,7 @@ class Service:
         self.watcher: AppliedWatcher | None = None
         self._background: list[asyncio.Task] = []
         self._rng = random.Random(random.SystemRandom().getrandbits(64))  # seeds need not be secret
-        self._lanes = _ForwardLanes(config.id, self._rng)
+        self._lanes = ForwardLanes(config.id, self._rng)
         self._evictor = Evictor(keyspace, self.access, self.setting, self._rng)
         self.stats = {"commands": 0, "reads": 0, "writes": 0, "forwarded": 0, "batches": 0,
                       "read_index_requests": 0}
@@ -371,7 +306,7 @@ class Service:
         rules (node/commands/acl.py). A command of a newer semantics version
         than the log's waits for it (UNAVAILABLE: retryable).
         """
-        command = without_passwords(command, self.identity)
+        command = self.identity.without_passwords(command)
         return command, self._validate(command)
 
     @staticmethod
@@ -622,37 +557,8 @@ class Service:
         return dict(self._sm.script_stats.errors)
 
     def script_caller(self, client_info: str) -> str:
-        """Eval.caller of a script a restricted user sends through this node: "<node id>\n<n>",
-        the node that records the script's ACL refusals in its ACL LOG, and the number under
-        which it keeps the sending connection's `client_info` line as it is now (the entry
-        does not carry it; the most recent SCRIPT_CALLERS_KEPT are kept)."""
-        self._scripts_sent += 1
-        callers = self._script_callers
-        callers[self._scripts_sent] = client_info
-        if len(callers) > SCRIPT_CALLERS_KEPT:
-            callers.popitem(last=False)
-        return f"{self.config.id}\n{self._scripts_sent}"
-
-    def _script_denied(self, caller: str, username: str, denial) -> None:
-        """A script's command its caller's ACL refused (at apply on every replica, or in a
-        read-only run here): an ACL LOG entry, context "lua", on the node the caller is
-        connected to, written on the event loop (apply may run on PySyncObj's own thread).
-        Never raises: apply calls it."""
-        node, _, sent = caller.partition("\n")
-        if node != self.config.id:
-            return
-        try:
-            record = functools.partial(self._record_script_denial, sent, username, denial)
-            if self._completions is None:
-                record()
-            else:
-                self._completions.call(record)
-        except Exception:  # noqa: BLE001 - node-local bookkeeping must not change an apply's outcome
-            log.exception("recording a script's ACL refusal in the ACL LOG failed")
-
-    def _record_script_denial(self, sent: str, username: str, denial) -> None:
-        client_info = self._script_callers.get(int(sent)) if sent.isdigit() else None
-        self.identity.record_denial(denial, "lua", username, client_info or "")
+        """Eval.caller of a script a restricted user sends through this node (script_callers.py)."""
+        return self._script_callers.stamp(client_info)
 
     def scripts_evicted(self) -> int:
         """INFO's evicted_scripts: scripts EVAL's cache evicted since this process started or

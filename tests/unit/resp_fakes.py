@@ -19,7 +19,7 @@ from raftcache.node.frontends import resp, resp_server
 from raftcache.node.storage.keyspace import Keyspace
 from raftcache.node.service.diagnostics import Diagnostics
 from raftcache.node.service.identity import Identity
-from raftcache.node.service.service import NOT_NOW, stamp, without_passwords
+from raftcache.node.service.service import NOT_NOW, stamp
 from raftcache.node.commands.statemachine import StateMachine
 from raftcache.proto import commands_pb2 as pb
 
@@ -69,7 +69,7 @@ class FakeService:
         return fut, True
 
     def _run(self, command):
-        command = without_passwords(command, self.identity)
+        command = self.identity.without_passwords(command)
         self.executed.append(command)
         error = commands.check_limits(command, databases=self.limits.databases,
                                       max_key_bytes=self.limits.max_key_bytes,
