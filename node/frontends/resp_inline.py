@@ -7,7 +7,9 @@ callback, and so is a lone read that waits for a read index. Whatever must
 wait otherwise (a server command, MULTI, a pipeline of writes, a blocking
 pop) goes to the command loop (resp.Connection._run), in order: a reply is
 never written ahead of the replies before it. resp.Connection is an
-InlinePaths (GETs have theirs in resp_gets.py).
+InlinePaths (GETs have theirs in resp_gets.py). Must not import lmdb or
+pysyncobj, nor hold business logic (as resp.py): a command runs through the
+connection's session.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from raftcache.node.frontends import resp_admin
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.service.session import Outcome
 
-#: Replies of a pipeline are written (and their reading awaited) in chunks of about this size.
+#: Replies of a pipeline are written (and their reading awaited) in chunks of about this size
+#: (here and in the command loop, resp.Connection._run_batch).
 OUT_CHUNK_BYTES = 256 << 10
 
 

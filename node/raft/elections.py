@@ -18,10 +18,10 @@ import logging
 import time
 
 from pysyncobj.monotonic import monotonic as _ps_monotonic
+from pysyncobj.syncobj import _RAFT_STATE
 
 logger = logging.getLogger(__name__)
 
-_LEADER = 2   # pysyncobj.syncobj._RAFT_STATE
 
 #: A gap this long (or four ticks, if longer) between two runs of this node's Raft code is the
 #: node's own stall: a tick that applied one long entry, an event loop held by a long read, a
@@ -78,7 +78,7 @@ class ElectionGuard:
         logger.log(logging.INFO if stalled >= conf.raftMinTimeout else logging.DEBUG,
                    "this node did not run for %d ms (a long apply or read, or a pause): its peers get "
                    "time to be heard before it judges them silent", stalled * 1000)
-        if node._SyncObj__raftState == _LEADER:
+        if node._SyncObj__raftState == _RAFT_STATE.LEADER:
             grace = min(max(conf.raftMinTimeout, stalled), conf.leaderFallbackTimeout + conf.raftMaxTimeout)
             answered = node._SyncObj__lastResponseTime
             floor = _ps_monotonic() + grace - conf.leaderFallbackTimeout   # PySyncObj's clock
@@ -138,7 +138,7 @@ class ElectionGuard:
         ask the others first whether they would vote for us; postpone the
         election until a majority says yes. Leadership transfer skips this."""
         node = self._node
-        if node._SyncObj__selfNode is None or node._SyncObj__raftState == _LEADER:
+        if node._SyncObj__selfNode is None or node._SyncObj__raftState == _RAFT_STATE.LEADER:
             return
         if node._SyncObj__raftElectionDeadline >= _ps_monotonic() or not node._SyncObj__otherNodes:
             return

@@ -7,7 +7,9 @@ entry the message verified (PySyncObj 0.3.17 truncated a follower's log on a
 stale append-entries: docs/design.md), back up to just past the commit index on
 a mismatch, and reassemble a large entry sent in pieces. Runs on the thread
 that ticks; reaches PySyncObj's private state through the RaftNode (pinned
-version: re-check on upgrade). Must not touch: the keyspace, sockets.
+version: re-check on upgrade). Must not touch the keyspace or sockets directly
+(a snapshot install reaches the keyspace through PySyncObj's deserializer, and
+replies go out through its transport).
 """
 
 from __future__ import annotations
@@ -18,10 +20,9 @@ import time
 
 import pysyncobj.pickle as _ps_pickle
 from pysyncobj.monotonic import monotonic as _ps_monotonic
+from pysyncobj.syncobj import _RAFT_STATE
 
 logger = logging.getLogger(__name__)
-
-_FOLLOWER = 0  # pysyncobj.syncobj._RAFT_STATE
 
 
 class FollowerLog:
@@ -44,7 +45,7 @@ class FollowerLog:
         raft._SyncObj__raftLeader = leader
         if term > raft._SyncObj__raftCurrentTerm:
             raft._SyncObj__setCurrentTerm(term, None)
-        raft._SyncObj__setState(_FOLLOWER)
+        raft._SyncObj__setState(_RAFT_STATE.FOLLOWER)
         raft.last_leader_contact = time.monotonic()
         raft.elections.heard_leader()
         raft.rc_echo = message.get("rc_sent")
@@ -101,7 +102,6 @@ class FollowerLog:
 
     def _merge(self, entries) -> None:
         """Append what the log lacks; truncate only from the first conflicting entry."""
-        raft = self._raft
         raft = self._raft
         log = raft._SyncObj__raftLog
         first, last = log[0][1], log[-1][1]

@@ -26,10 +26,11 @@ class MemberState:
     contact_s: float | None = None  # leader only: seconds since what it last acknowledged was sent (None: never)
 
 
-def member_states(node, own: MemberState | None, peer_id: Callable[[object], str | None]) -> list[MemberState]:
+def member_states(node, leader: bool, own: MemberState | None,
+                  peer_id: Callable[[object], str | None]) -> list[MemberState]:
     """`own` (None on a read replica) and every other voter as `node` (a RaftNode) sees them;
-    match_index, versions and contact on the leader only."""
-    leader = node._isLeader()
+    match_index, versions and contact when it is the `leader` (read once by the caller, who
+    built `own` from the same reading)."""
     match = node.match_index.copy() if leader else {}
     versions = node.member_versions.copy() if leader else {}
     acks = node.ack_times.copy() if leader else {}

@@ -84,9 +84,10 @@ class Proposals:
             if callback is not None:
                 callback(None, 0, DeadlineError(f"not committed within {self._timeout_s:g} s; outcome unknown"))
 
-    def fail_all(self, error: RaftcacheError) -> None:
-        """Answer every proposal still waiting with `error` (the replicator closed)."""
+    def fail_all(self, error: Callable[[], RaftcacheError]) -> None:
+        """Answer every proposal still waiting with an error made by `error` (one each: an
+        exception raised in several tasks would share its traceback; the replicator closed)."""
         for pid in list(self._callbacks):
             callback = self._callbacks.pop(pid, None)
             if callback is not None:
-                callback(None, 0, error)
+                callback(None, 0, error())

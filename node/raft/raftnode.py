@@ -22,6 +22,7 @@ import pysyncobj.pickle as _ps_pickle
 from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.config import FAIL_REASON
 from pysyncobj.monotonic import monotonic as _ps_monotonic
+from pysyncobj.syncobj import _RAFT_STATE
 
 from raftcache.node.raft import ps_speedups, raft_wire
 from raftcache.node.errors import UpgradeRequiredError
@@ -41,8 +42,6 @@ setattr(_ps_pickle, "__protocol", pickle.HIGHEST_PROTOCOL)
 raft_wire.install()  # linear buffers for large messages, faster compression
 ps_speedups.install()   # peers hashed in one Python frame, the clock read in none
 
-_FOLLOWER = 0  # pysyncobj.syncobj._RAFT_STATE
-_LEADER = 2
 
 #: Peer messages of raftcache's own -> the RaftNode attribute holding their handler(node, message).
 _PEER_REQUESTS = {"rc_read_index": "rc_on_read_index", "rc_read_index_reply": "rc_on_read_index_reply",
@@ -449,7 +448,7 @@ class RaftNode(SyncObj):
             return
         try:
             self.elections.credit_connections(now)
-            if self._SyncObj__raftState == _LEADER and _ps_monotonic() > self._SyncObj__newAppendEntriesTime:
+            if self._SyncObj__raftState == _RAFT_STATE.LEADER and _ps_monotonic() > self._SyncObj__newAppendEntriesTime:
                 self._SyncObj__sendAppendEntries()
         except Exception:   # noqa: BLE001 - never into apply: the entry would roll back here alone
             self._rc_beat_quiet_until = time.monotonic() + 1.0   # this path only; ticks send as usual
@@ -510,7 +509,7 @@ class RaftNode(SyncObj):
         logger.warning("a peer has term %d > ours (%d): %s", term, self._SyncObj__raftCurrentTerm,
                        "stepping down" if was_leader else "adopting it")
         self._SyncObj__setCurrentTerm(term, None)
-        self._SyncObj__setState(_FOLLOWER)
+        self._SyncObj__setState(_RAFT_STATE.FOLLOWER)
         if self._SyncObj__raftLeader is not None:
             self._SyncObj__raftLeader = None
             self._SyncObj__onLeaderChanged()

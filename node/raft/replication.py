@@ -232,7 +232,7 @@ class Replicator:
             node.destroy_synchronous()
         self._reads.close()
         self._forwards.close()
-        self._proposals.fail_all(UnavailableError("replicator closed"))
+        self._proposals.fail_all(lambda: UnavailableError("replicator closed"))
 
     # --- proposals ------------------------------------------------------------
 
@@ -595,10 +595,11 @@ class Replicator:
         node = self._node
         if node is None:
             return []
+        leader = node._isLeader()
         own = None if self.readonly else MemberState(
-            self.me.id, self.me.address("raft"), True, self._last_index if node._isLeader() else None,
+            self.me.id, self.me.address("raft"), True, self._last_index if leader else None,
             is_self=True, max_version=self.max_version)
-        return member_states(node, own, self._peer_id)
+        return member_states(node, leader, own, self._peer_id)
 
     def members_support(self, version: int) -> bool:
         """On the leader: every other voter and read replica has reported (in its

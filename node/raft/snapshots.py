@@ -6,9 +6,10 @@ Replicator (node/raft/replication.py) needs from the keyspace, and
 `SnapshotFiles`, which writes and installs a snapshot through those hooks
 (node/raft/journal.py's file format, fsynced before the journal is compacted),
 reports it as progress lines and latency events (node/raft/watch.py) and keeps
-the count and durations of each kind. Runs on the thread that ticks,
-synchronously (no fork). Must not touch: lmdb (only through the hooks),
-PySyncObj's state.
+the count and durations of each kind. `write` runs on the snapshot thread
+(node/raft/snapshot_serializer.BackgroundSerializer), `read` on the thread that
+ticks, both synchronously (no fork); `timings` and `size_bytes` on any thread.
+Must not touch: lmdb (only through the hooks), PySyncObj's state.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ version (`rules_version`, `applied_before`); a script served as a read follows
 the newest (`serving_read`). Every command it runs must pass the ACL rules of
 the user who sent it, as the log's ACL has them at that entry (`caller`): the
 same rules on every replica. Used by the engine (node/scripting/engine.py),
-scripts.py and functions.py. Must not touch: the clock, randomness, Raft.
+scripts.py, functions.py and the package's dispatch (__init__.py). Must not touch: the clock, randomness, Raft.
 """
 
 from __future__ import annotations

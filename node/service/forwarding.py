@@ -284,7 +284,7 @@ class ForwardLanes:
 
     def __init__(self, node_id: str, rng: random.Random):
         self._prefix = f"fwd/{node_id}/{rng.getrandbits(48):012x}/"
-        self._free: list[list] = []
+        self._free: list[str] = []
         self._made = 0
         self._sequences: dict[str, int] = {}
 

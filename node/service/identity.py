@@ -10,7 +10,9 @@ credentials in metadata or a client certificate (`certificate_user`).
 
 `check` answers whether a user may run a command on its keys and channels
 (node/commands/acl.py) and records refusals in the ACL LOG, per node as in
-Redis. The front ends say which command and keys a request is
+Redis. `without_passwords` rewrites a command so that no password reaches
+the log, a forwarded request or the users in the clear (ACL rules as
+digests, CONFIG SET requirepass as the default user's rules). The front ends say which command and keys a request is
 (node/frontends/acl_catalog.py); nothing here parses a protocol.
 """
 

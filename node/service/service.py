@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import random
 from typing import Callable, Protocol
 
@@ -64,8 +63,6 @@ from raftcache.node.service.tracking import Tracker
 from raftcache.node.service.upkeep import Upkeep
 from raftcache.node.service.waiters import AppliedWatcher, Completions
 from raftcache.proto import commands_pb2 as pb
-
-log = logging.getLogger(__name__)
 
 #: Reads that do not count as an access (Redis looks these keys up with LOOKUP_NOTOUCH).
 _NO_TOUCH = frozenset({"object_access", "object_encoding", "key_version", "type", "ttl", "scan", "db_size",

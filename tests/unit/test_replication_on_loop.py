@@ -19,13 +19,15 @@ from raftcache.localcluster import free_base_port
 from raftcache.node.config import Peer, ReplicationConfig
 from raftcache.node.raft.replication import COMMIT_NOTICE_S, Replicator
 from raftcache.node.raft.transfer import Transfer
+from raftcache.node.errors import DeadlineError
 
 SECRET = "test-secret"
 
 
 class _Node:
     def __init__(self, peer: Peer, peers: list[Peer], data_dir: str, apply_delay_s: float = 0.0,
-                 appendfsync: str = "everysec", heartbeat_s: float = 0.05, election_s: float = 0.4):
+                 appendfsync: str = "everysec", heartbeat_s: float = 0.05, election_s: float = 0.4,
+                 proposal_timeout_s: float = 60.0):
         self.entries: list[tuple[int, bytes]] = []
         self.threads: set[int] = set()
         self.applied = 0
@@ -33,7 +35,7 @@ class _Node:
         config = ReplicationConfig(
             data_dir=data_dir, cluster_secret=SECRET, heartbeat_s=heartbeat_s, tick_s=0.02,
             election_timeout_min_s=election_s, election_timeout_max_s=2 * election_s, connection_retry_s=0.2,
-            leader_fallback_s=2.5 * election_s, proposal_timeout_s=60.0, appendfsync=appendfsync)
+            leader_fallback_s=2.5 * election_s, proposal_timeout_s=proposal_timeout_s, appendfsync=appendfsync)
         self.rep = Replicator(config, peer, peers, self._apply, self)
 
     def _apply(self, index: int, data: bytes):
@@ -67,11 +69,11 @@ async def _until(predicate, timeout_s: float, what: str) -> None:
 
 
 def _run_cluster(tmp_path, scenario, apply_delay_s: float = 0.0, appendfsync: str = "everysec",
-                 heartbeat_s: float = 0.05, election_s: float = 0.4):
+                 heartbeat_s: float = 0.05, election_s: float = 0.4, proposal_timeout_s: float = 60.0):
     base = free_base_port(3)
     peers = [Peer(f"n{i + 1}", "z", "127.0.0.1", base + 10 * i) for i in range(3)]
-    nodes = [_Node(p, peers, str(tmp_path / p.id), apply_delay_s, appendfsync, heartbeat_s, election_s)
-             for p in peers]
+    nodes = [_Node(p, peers, str(tmp_path / p.id), apply_delay_s, appendfsync, heartbeat_s, election_s,
+                   proposal_timeout_s) for p in peers]
     for node in nodes:
         node.rep.start(on_loop=True)
 
@@ -197,15 +199,16 @@ def test_a_commit_no_later_write_carries_reaches_the_followers_well_before_the_n
     async def scenario(nodes):
         leader = next(n for n in nodes if n.rep.is_leader)
         node = leader.rep._node
+        notices = node.rc_commit_notices
         for i in range(3):
-            notices = node.rc_commit_notices
             _, index = await _propose(leader.rep, b"burst-end%d" % i)
             committed = time.monotonic()
             await _until(lambda: all(n.applied >= index for n in nodes), heartbeat_s,
                          "every follower applied the write")
             assert time.monotonic() - committed < heartbeat_s / 2
-            assert node.rc_commit_notices > notices
             await asyncio.sleep(heartbeat_s * 1.2)   # the next write starts after a heartbeat
+        # (a heartbeat due within COMMIT_NOTICE_S of a commit carries it instead: not three times)
+        assert node.rc_commit_notices > notices
 
     _run_cluster(tmp_path, scenario, heartbeat_s=heartbeat_s, election_s=3.2 * heartbeat_s)
 
@@ -267,3 +270,21 @@ def test_the_proposals_of_one_turn_go_out_together(tmp_path):
         assert indexes == list(range(before + 1, before + 6))
 
     _run_cluster(tmp_path, scenario, appendfsync="always")
+
+
+def test_a_proposal_no_majority_takes_fails_with_an_unknown_outcome_at_its_deadline(tmp_path):
+    """The leader's followers are gone: a proposal cannot commit, and fails DeadlineError (its
+    outcome unknown) once proposal_timeout_s passed, from the leader's own ticks, long before
+    the leader steps down for want of answers (leader_fallback_s, 4 s here)."""
+    async def scenario(nodes):
+        leader = next(n for n in nodes if n.rep.is_leader)
+        for node in nodes:
+            if node is not leader:
+                node.rep.close()
+        started = time.monotonic()
+        with pytest.raises(DeadlineError):
+            await _propose(leader.rep, b"lost")
+        assert time.monotonic() - started < 1.5
+        assert leader.rep.is_leader
+
+    _run_cluster(tmp_path, scenario, election_s=1.6, proposal_timeout_s=0.3)
