@@ -58,6 +58,7 @@ from raftcache.node.service.forwarding import ForwardLanes, WriteCoalescer
 from raftcache.node.service.opstats import OpStats
 from raftcache.node.service.pubsub import Hub
 from raftcache.node.service.reads import Reads
+from raftcache.node.service.status import node_status
 from raftcache.node.service.script_callers import ScriptCallers
 from raftcache.node.service.tracking import Tracker
 from raftcache.node.service.upkeep import Upkeep
@@ -648,64 +649,8 @@ class Service:
                 "quorum_contact_s": raft.quorum_contact_s()}
 
     def status(self) -> dict:
-        """What Admin.Status, INFO and /status report about this node."""
-        raft = self._raft
-        ks = self._keyspace.stats()
-        role = self.role()
-        members = []
-        states = {m.id: m for m in raft.members_status()}
-        for peer in self.config.members:
-            state = states.get(peer.id)
-            members.append(
-                {
-                    "id": peer.id,
-                    "zone": peer.zone,
-                    "peer": peer,
-                    "connected": bool(state and state.connected) or peer.id == self.config.id,
-                    "match_index": (state.match_index or 0) if state else 0,
-                    "max_log_version": (state.max_version or 0) if state else 0,
-                    "contact_s": state.contact_s if state else None,   # leader only: last acknowledgement's age
-                }
-            )
-        return {
-            "id": self.config.id,
-            "zone": self.config.zone,
-            "role": role,
-            "leader_id": raft.leader_id or "",
-            "term": raft.term,
-            "commit_index": raft.commit_index,
-            "applied_index": raft.applied_index,
-            "changes_applied": self._sm.changes,
-            "script_effects_applied": self._sm.effects_applied,
-            "script_effects_missed": self._sm.effects_missed,
-            "last_index": raft.last_index,
-            "members": members,
-            "keys": sum(ks.keys),
-            "keys_per_db": list(ks.keys),
-            "expires_per_db": list(ks.expires),
-            "used_bytes": ks.used_bytes,
-            "maxmemory_bytes": self.limits.maxmemory_bytes,
-            "last_leader_contact_s": 0.0 if raft.is_leader else raft.last_leader_contact_s(),
-            "log_version": self._sm.log_version,
-            "max_log_version": raft.max_version,
-            "apply_blocked": raft.apply_blocked,
-            "snapshot_bytes": getattr(raft, "snapshot_bytes", 0),
-            "snapshot_received_bytes": raft.watch.snapshot_received_bytes if hasattr(raft, "watch") else 0,
-            "quorum_contact_s": raft.quorum_contact_s(),   # leader only; +inf elsewhere
-            "appendfsync": self.config.replication.appendfsync,
-            "default_read": str(self._default),
-            "stats": dict(self.stats, **raft.peer_request_counts),
-            "keyspace_hits": self._keyspace.hits,
-            "keyspace_misses": self._keyspace.misses,
-            "maxmemory_policy": self.setting("maxmemory-policy"),
-            "evicted_keys": sum(self._sm.evicted.values()),
-            "evicted_by_policy": dict(self._sm.evicted),
-            "map_used_bytes": self._keyspace.map_used_bytes(),
-            "access_table_keys": len(self.access),
-            "protocols": self.opstats.snapshot(),
-            "raft": self._raft.counters(),
-            **({"shard": self.cluster.status()} if self.cluster is not None else {}),
-        }
+        """What Admin.Status, INFO and /status report about this node (node/service/status.py)."""
+        return node_status(self, self._raft, self._keyspace, self._sm, str(self._default))
 
     def reset_stats(self) -> None:
         """CONFIG RESETSTAT: zero the request counters, the keyspace hits and misses and the evictions."""
