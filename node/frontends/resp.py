@@ -8,7 +8,7 @@ written in chunks of at most OUT_CHUNK_BYTES) and the order guarantees of a
 pipeline, and the client buffer limits (node/frontends/client_limits.py):
 the query buffer limit, the output buffer limits and back-pressure (a client
 whose replies are not read is not read either; maxmemory-clients, across
-connections, is resp_server.py's). Parsing and reply encoding are in
+connections, is resp_server.py's). Parsing is in resp_requests.py, reply encoding in
 resp_protocol.py, the command table in resp_table.py (argument parsing in
 resp_args.py, resp_commands.py, resp_types.py, …), connection and server
 commands in resp_admin.py (CLIENT in resp_client.py), INFO in resp_info.py, MULTI/EXEC/WATCH in
@@ -41,15 +41,8 @@ from raftcache.node.frontends import (
 from raftcache.node.frontends.resp_gets import GetFastPaths
 from raftcache.node.frontends.resp_inline import OUT_CHUNK_BYTES, InlinePaths
 from raftcache.node.frontends.resp_table import TABLE, Spec
-from raftcache.node.frontends.resp_protocol import (
-    ProtocolError,
-    Push,
-    RequestParser,
-    RespError,
-    encode,
-    only_gets,
-    whole_frames,
-)
+from raftcache.node.frontends.resp_protocol import Push, RespError, encode
+from raftcache.node.frontends.resp_requests import ProtocolError, RequestParser, only_gets, whole_frames
 from raftcache.node.service.pubsub import Message
 from raftcache.node.service.session import MAX_IN_FLIGHT, Outcome, Session
 from raftcache.node.frontends.resp_server import RespServer

@@ -16,7 +16,7 @@ import shlex
 
 from raftcache.node import commands
 from raftcache.node.errors import CommandError
-from raftcache.node.frontends.resp_protocol import split_args
+from raftcache.node.frontends.resp_requests import split_args
 from raftcache.node.scripting import lualibs, store
 from raftcache.node.scripting.engine import Engine, Run
 from raftcache.node.scripting.run_rules import applied_before, caller

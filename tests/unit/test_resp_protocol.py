@@ -16,9 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from raftcache.node.frontends.resp_protocol import (
-    DoubleText, ProtocolError, RequestParser, RespMap, RespSet, Verbatim, encode, only_gets, split_args, whole_frames,
-)
+from raftcache.node.frontends.resp_protocol import DoubleText, RespMap, RespSet, Verbatim, encode
+from raftcache.node.frontends.resp_requests import ProtocolError, RequestParser, only_gets, split_args, whole_frames
 from tests.unit.resp_fakes import Client, cmd
 
 
