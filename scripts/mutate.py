@@ -59,10 +59,11 @@ MUTATIONS = [
         ("tests/unit/test_readindex.py",),
     ),
     Mutation(
-        "no-read-floor", "node/frontends/resp_blocking.py",
-        "        await service.wait_applied(conn.session.last_write_index)\n",
-        "        pass  # MUTATION: a blocking pop looks before the connection's writes are applied here\n",
-        ("tests/integration/test_follower_reads.py::test_a_blocking_pop_on_a_follower_sees_the_connections_own_pushes",),
+        "no-read-floor", "node/frontends/resp_streams.py",
+        "        await conn.service.wait_applied(conn.session.last_write_index)\n",
+        "        pass  # MUTATION: a blocking XREAD does not wait for the connection's writes to be applied here\n",
+        ("tests/integration/test_follower_reads.py::"
+         "test_a_blocking_xread_from_dollar_on_a_follower_starts_after_the_connections_own_xadd",),
     ),
     Mutation(
         "disable-dedup", "node/commands/statemachine.py",

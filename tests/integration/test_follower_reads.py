@@ -5,7 +5,8 @@
   Issue 14's sequence `RPUSH a 1 2; RPUSH b 3 4; BLPOP b a 1` on a follower
   took `a` in ~12 % of tries when the blocking pop looked at the follower's
   copy before the second push was applied there; it runs hundreds of times
-  on each follower here, as do SET-then-GET at `any` and a memcached set/get.
+  on each follower here, as do SET-then-GET at `any`, a memcached set/get and
+  an XREAD BLOCK from `$` after the connection's own XADD.
 - A follower serves linearizable reads from its own copy after asking the
   leader for a read index (over the Raft connection), never by forwarding the read,
   and reads waiting together share one request; the leader writes nothing to
@@ -50,6 +51,19 @@ def test_a_blocking_pop_on_a_follower_sees_the_connections_own_pushes(cluster, l
             assert r.rpush(a, 1, 2) == 2
             assert r.rpush(b, 3, 4) == 2
             assert r.blpop([b, a], timeout=1) == (b.encode(), b"3"), f"round {i} on {node.id}"
+        r.close()
+
+
+@pytest.mark.parametrize("level", ["any", "linearizable"])
+def test_a_blocking_xread_from_dollar_on_a_follower_starts_after_the_connections_own_xadd(cluster, level):
+    """`$` is the stream's last entry as the connection's own XADDs left it: `XREAD BLOCK … $`
+    right after an XADD waits for a later entry (and times out), never answers the connection's
+    own entry, which it did when the follower resolved `$` before it applied that XADD."""
+    for node, r in _follower_clients(cluster, level):
+        key = f"{node.id}:stream:{level}"
+        for i in range(ROUNDS // 4):
+            r.xadd(key, {"n": i})
+            assert not r.xread({key: "$"}, block=20), f"round {i} on {node.id}"
         r.close()
 
 
