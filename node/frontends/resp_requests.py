@@ -284,12 +284,16 @@ _ESCAPES = {ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("b"): b"\b", 
 _HEX = b"0123456789abcdefABCDEF"
 
 
+#: What separates words in sdssplitargs (isspace, and NUL), and may follow a closing quote.
+_SEPARATORS = b" \n\r\t\v\f\0"
+
+
 def split_args(line: bytes) -> list[bytes] | None:
     """Redis's sdssplitargs: whitespace-separated words with "..." and '...' quoting; None if unbalanced."""
     args: list[bytes] = []
     i, n = 0, len(line)
     while True:
-        while i < n and line[i] in b" \n\r\t\v\f\0":
+        while i < n and line[i] in _SEPARATORS:
             i += 1
         if i >= n:
             return args
@@ -307,7 +311,7 @@ def split_args(line: bytes) -> list[bytes] | None:
                     i += 1
                     cur += _ESCAPES.get(line[i], bytes([line[i]]))
                 elif ch == 34:
-                    if i + 1 < n and line[i + 1] not in b" \n\r\t\v\f\0":
+                    if i + 1 < n and line[i + 1] not in _SEPARATORS:
                         return None
                     i += 1
                     break
@@ -321,7 +325,7 @@ def split_args(line: bytes) -> list[bytes] | None:
                     i += 1
                     cur.append(39)
                 elif ch == 39:
-                    if i + 1 < n and line[i + 1] not in b" \n\r\t\v\f\0":
+                    if i + 1 < n and line[i + 1] not in _SEPARATORS:
                         return None
                     i += 1
                     break
@@ -342,6 +346,3 @@ def split_args(line: bytes) -> list[bytes] | None:
                     cur.append(ch)
             i += 1
         args.append(bytes(cur))
-
-
-# ---------------------------------------------------------------- replies
