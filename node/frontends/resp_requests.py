@@ -300,31 +300,21 @@ def split_args(line: bytes) -> list[bytes] | None:
         cur = bytearray()
         inq = insq = False
         while True:
-            if inq:
+            if inq or insq:
                 if i >= n:
                     return None
                 ch = line[i]
-                if ch == 92 and i + 3 < n and line[i + 1] == ord("x") and line[i + 2] in _HEX and line[i + 3] in _HEX:
+                if inq and ch == 92 and i + 3 < n and line[i + 1] == ord("x") and line[i + 2] in _HEX \
+                        and line[i + 3] in _HEX:
                     cur.append(int(line[i + 2 : i + 4], 16))
                     i += 3
-                elif ch == 92 and i + 1 < n:
+                elif inq and ch == 92 and i + 1 < n:
                     i += 1
                     cur += _ESCAPES.get(line[i], bytes([line[i]]))
-                elif ch == 34:
-                    if i + 1 < n and line[i + 1] not in _SEPARATORS:
-                        return None
-                    i += 1
-                    break
-                else:
-                    cur.append(ch)
-            elif insq:
-                if i >= n:
-                    return None
-                ch = line[i]
-                if ch == 92 and i + 1 < n and line[i + 1] == 39:
+                elif insq and ch == 92 and i + 1 < n and line[i + 1] == 39:
                     i += 1
                     cur.append(39)
-                elif ch == 39:
+                elif ch == (34 if inq else 39):   # the closing quote: a separator (or the end) follows
                     if i + 1 < n and line[i + 1] not in _SEPARATORS:
                         return None
                     i += 1
