@@ -1,4 +1,4 @@
-"""The cyclic garbage collector of a serving node (docs/performance.md, "The cyclic garbage
+"""The cyclic garbage collector of a serving node (docs/performance-log.md, "The cyclic garbage
 collector").
 
 Every request allocates a few dozen short-lived containers (protobuf messages, futures, tuples)

@@ -47,7 +47,7 @@ _LEASE = ReadConsistency("lease")
 #: voters): two, so a read arriving during one waits less. A follower's request that the leader
 #: answers at once (three voters, node/raft/readindex.py): one, since fewer, larger requests cost
 #: a busy follower less (+10 % GET -P 1 at 50 clients, no change at -P 16 or with 8 clients;
-#: docs/performance.md).
+#: docs/performance-log.md).
 ASK_WINDOW = 2
 ASK_WINDOW_AT_ONCE = 1
 #: How long a read waits for this node to apply its target before the leader serves it.

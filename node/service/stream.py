@@ -17,7 +17,7 @@ before it sleeps, not one by one): `write` queues them and the port sends
 every connection's queue in one `transport.write` each after the turn's
 callbacks have run (at once past COALESCE_BYTES). A client on loopback that sleeps between replies is
 woken once per turn instead of once per reply, and that wake-up, not the
-command, was most of a GET's CPU at -P 1 (docs/performance.md).
+command, was most of a GET's CPU at -P 1 (docs/performance-log.md).
 """
 
 from __future__ import annotations
