@@ -86,6 +86,19 @@ class CommandError(RaftcacheError):
         return f"CommandError({self.reason.value}, {self.message!r})"
 
 
+class ReplyError(CommandError):
+    """An error a script returned as its reply (`return redis.error_reply(…)`, `{err=…}`; log
+    semantics version 24 on): the client gets an error reply, but the script ran to its end and
+    keeps its writes, as Redis's does, where any other CommandError ends its command in failure
+    and undoes it (`failed`)."""
+
+
+def failed(result: object) -> bool:
+    """Whether `result` ends its command in failure, its writes undone: a CommandError other
+    than an error a script returned as its reply."""
+    return isinstance(result, CommandError) and type(result) is not ReplyError
+
+
 class UnavailableError(RaftcacheError):
     """No leader or no quorum right now; retrying later may succeed."""
 

@@ -122,6 +122,13 @@ LogEntry = pb.LogEntry
 #:      logging it (LogEntry.effects, SCRIPT_EFFECTS_VERSION; node/scripting/effects.py): a
 #:      replica whose state still matches applies those writes instead of running the script. A
 #:      CONFIG SET or ACL change records its index (effects.RULES_KEY), which the guard reads.
+#:  24: a script's errors as Redis 7's (SCRIPT_ERRORS_VERSION; node/scripting/): a script that
+#:      returns an error reply (`return redis.error_reply(…)`, `{err=…}`) ran to its end and keeps
+#:      its writes (before, they were rolled back as a failed script's); Lua's `pcall` gives a
+#:      failed redis.call's error text, not its table; an error table the script raises itself
+#:      keeps its text (no `ERR ` added) and gets the line it was raised at; in a read-only
+#:      script a write command (SORT included) is refused before its arguments are parsed. SORT
+#:      reads an empty element or weight as 0, as Redis's strtod (was: not a double).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -158,7 +165,9 @@ LIST_EDIT_VERSION = SCRIPT_WRITE_BYTES_VERSION = 21
 SCRIPT_READ_BYTES_VERSION = 22
 #: The first version whose write scripts may be logged with their effects (23 above).
 SCRIPT_EFFECTS_VERSION = 23
-SUPPORTED_VERSIONS = range(1, SCRIPT_EFFECTS_VERSION + 1)
+#: The first version whose scripts' errors and SORT's empty scores follow Redis (24 above).
+SCRIPT_ERRORS_VERSION = SORT_EMPTY_VERSION = 24
+SUPPORTED_VERSIONS = range(1, SCRIPT_ERRORS_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from raftcache.node import commands
 from raftcache.node.commands import scripting
-from raftcache.node.errors import CommandError, out_of_memory
+from raftcache.node.errors import CommandError, failed, out_of_memory
 from raftcache.node.storage.keyspace import WriteTxn
 from raftcache.proto import commands_pb2 as pb
 
@@ -46,7 +46,7 @@ def _run_script(txn: WriteTxn, handler, ctx: Ctx, op: pb.Eval) -> object:
     kept = False
     try:
         result = _run(txn, handler, ctx, op)
-        kept = not isinstance(result, CommandError)   # an error rolls the script back
+        kept = not failed(result)   # an error rolls the script back (not one it returned: log version 24)
     finally:
         if room is not None:
             room.release(outer, keep=kept)
@@ -90,7 +90,7 @@ def within_quota(txn: WriteTxn, ctx: Ctx, op, result: object, used_before: int) 
     A write past maxmemory evicts the entry's candidates of its mode first (in the
     same undo scope or savepoint: refused, its evictions are undone with it).
     """
-    if isinstance(result, CommandError):
+    if failed(result):
         return result
     if txn.used_bytes() > used_before and txn.would_exceed(0):
         room = ctx.room

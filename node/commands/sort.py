@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 
-from raftcache.node.commands import SORT_GETS_VERSION
+from raftcache.node.commands import SORT_EMPTY_VERSION, SORT_GETS_VERSION
 from raftcache.node.errors import CommandError, Reason, wrong_type
 from raftcache.node.storage import itemlist, itemmap, itemzset
 from raftcache.node.storage.keyspace import Record, ValueType
@@ -33,7 +33,11 @@ _STRTOD = re.compile(rb"[ \t\n\v\f\r]*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE
                      rb"|0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?)", re.IGNORECASE)
 
 
-def _strtod(text: bytes) -> float | None:
+def _strtod(text: bytes, empty_is_zero: bool) -> float | None:
+    """Redis's strtod of a whole element or weight (None: not a double); `empty_is_zero`: an empty
+    one reads as 0, as strtod reads it (log version 24 on; before, not a double)."""
+    if not text and empty_is_zero:
+        return 0.0
     if not _STRTOD.fullmatch(text):
         return None
     body = text.strip()
@@ -78,7 +82,7 @@ def _elements(txn, db: int, key: bytes, record: Record, op) -> list[bytes] | Com
     return wrong_type()
 
 
-def _sorted(txn, db: int, elements: list[bytes], op, now_ms: int) -> list[bytes] | CommandError:
+def _sorted(txn, db: int, elements: list[bytes], op, now_ms: int, empty_is_zero: bool) -> list[bytes] | CommandError:
     by = op.by if op.HasField("by") else None
     weights = elements if by is None else [lookup(txn, db, by, e, now_ms) for e in elements]
     if op.alpha:
@@ -87,7 +91,7 @@ def _sorted(txn, db: int, elements: list[bytes], op, now_ms: int) -> list[bytes]
     else:
         keyed = []
         for w, e in zip(weights, elements):
-            score = 0.0 if w is None else _strtod(w)
+            score = 0.0 if w is None else _strtod(w, empty_is_zero)
             if score is None:
                 return CommandError(_NOT_DOUBLE, Reason.NOT_FLOAT)
             keyed.append(((score, e), e))  # equal scores: by the element's bytes, as Redis
@@ -117,7 +121,7 @@ def _result(ctx, op) -> list | CommandError:
     if isinstance(elements, CommandError):
         return elements
     if not op.no_sort:
-        elements = _sorted(txn, db, elements, op, ctx.now_ms)
+        elements = _sorted(txn, db, elements, op, ctx.now_ms, not ctx.index or ctx.version >= SORT_EMPTY_VERSION)
         if isinstance(elements, CommandError):
             return elements
     elements = _limit(elements, op)

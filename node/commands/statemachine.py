@@ -37,7 +37,7 @@ from raftcache.commandkeys import command_keys
 from raftcache.node import commands
 from raftcache.node.commands import READ_COMMANDS, Command, LogEntry
 from raftcache.node.config import KeyspaceConfig, settings
-from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError
+from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError, failed
 from raftcache.node.pulse import beat
 from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
 from raftcache.node.commands import (
@@ -331,7 +331,7 @@ class StateMachine:
         finally:
             txn.touched = txn.created = txn.notes = None
             txn.stop_watch_tracking()
-        if txn.writes != writes and not isinstance(result, CommandError):
+        if txn.writes != writes and not failed(result):   # (a script's returned error kept its writes)
             self.changes += 1  # as Redis's dirty counter: a write that changed nothing is not counted
             if notify:
                 self._notify_keyspace(txn, entry, name, touched, created, notes)

@@ -26,7 +26,7 @@ from raftcache.node import commands
 from raftcache.node.commands import WATCH_VERSION, notifications
 from raftcache.node.storage import containers as c
 from raftcache.node.config import MAX_KEY_BYTES_LIMIT
-from raftcache.node.errors import CommandError, Reason
+from raftcache.node.errors import CommandError, Reason, failed
 from raftcache.node.storage.keyspace import container_ref, is_itemized
 from raftcache.node.commands.quota import run_with_quota
 from raftcache.node.pulse import beat
@@ -66,7 +66,7 @@ def transaction(ctx, op):
         notes.append(notifications.STEP)
         start = len(notes)
         result = _queued(txn, ctx, table, sub, seed)
-        if isinstance(result, CommandError):
+        if failed(result):
             del notes[start:]
         else:
             notifications.decide(notes, start, flags, exists)

@@ -38,7 +38,7 @@ from raftcache.node import commands
 from raftcache.node.commands import acl, notifications
 from raftcache.node.commands.acl_keys import access_keys
 from raftcache.node.commands.quota import run_with_quota, within_quota
-from raftcache.node.errors import CommandError, Reason
+from raftcache.node.errors import CommandError, Reason, ReplyError
 from raftcache.node.frontends import acl_catalog, resp_args, resp_blocking, resp_sort_dump
 from raftcache.node.frontends.resp_protocol import (
     RespError, error_text,
@@ -82,6 +82,7 @@ _NOT_IN_SCRIPTS = frozenset({"eval", "eval_ro", "script_load", "script_flush", "
 #: in a savepoint (node/scripting/store.may_flush).
 _UNDO_REFUSES = (pb.FlushAll, pb.FlushDb, pb.SwapDb)
 _POSITION = re.compile(r"user_(?:script|function):(\d+):")
+_WRITE_IN_READ_ONLY = "ERR Write commands are not allowed from read-only scripts."
 
 
 
@@ -135,6 +136,7 @@ class Run:
     write_quota: bool = True          # each write measured against maxmemory alone (commands.SCRIPT_OOM_VERSION)
     write_bytes: bool = True          # writes charge the budget by the bytes they store (SCRIPT_WRITE_BYTES_VERSION)
     read_bytes: bool = True           # commands charge it by what they read (SCRIPT_READ_BYTES_VERSION)
+    script_errors: bool = True        # its errors as Redis 7's: a returned one keeps its writes… (SCRIPT_ERRORS_VERSION)
     notify: frozenset | None = None   # the keyspace events its writes note (commands.SCRIPT_NOTIFY_VERSION)
     picks: int = 0                    # random choices its commands made so far (_execute's seeds)
 
@@ -180,7 +182,7 @@ class Engine(LuaReplies):
         m = box.m
         self.run_chunk, self.run_chunk_values, self._stop_gc = m.run_chunk, m.run_chunk_values, m.stop_gc
         #: what the Lua side's `state` holds of the per-run settings (set only when they change)
-        self._lua_state: tuple = (True, True, None, None)
+        self._lua_state: tuple = (True, True, None, None, None)
         #: (op, txn, body): the stored script an EVALSHA op names, read by needs_savepoint
         #: (node/scripting/__init__.py) just before the op runs in that transaction.
         self.read_ahead: tuple | None = None
@@ -217,9 +219,11 @@ class Engine(LuaReplies):
         run.write_quota = version >= commands.SCRIPT_OOM_VERSION
         run.write_bytes = version >= commands.SCRIPT_WRITE_BYTES_VERSION
         run.read_bytes = version >= commands.SCRIPT_READ_BYTES_VERSION
+        run.script_errors = script_errors = version >= commands.SCRIPT_ERRORS_VERSION
         if getattr(ctx.txn, "notes", None) is not None and version >= commands.SCRIPT_NOTIFY_VERSION:
             run.notify = notifications.flags_of(ctx.settings)
-        self._set_lua_state((compat, version >= commands.SCRIPT_SANDBOX_VERSION, budget.call_cost, errorstats))
+        self._set_lua_state((compat, version >= commands.SCRIPT_SANDBOX_VERSION, budget.call_cost, errorstats,
+                             script_errors))
         self.current = run
         if box.lua.get_memory_used() > GC_ABOVE_BYTES:
             box.gc()   # garbage left by earlier runs would eat into this run's bound
@@ -254,6 +258,8 @@ class Engine(LuaReplies):
             if type(reply) is CommandError and run.errorstats and lualibs.lua_type(outcome[2]) == "table" \
                     and self.box.m.rawget(outcome[2], b"ignore_error_stats_update"):
                 _reply_carries(run, reply)   # a redis.pcall's error table returned
+            if type(reply) is CommandError and run.script_errors and run.registering is None:
+                return ReplyError(reply.message, reply.reason)   # the script ran to its end: its writes stay
             return reply
         error = self._run_error(run, outcome[2], outcome[3] if len(outcome) > 3 else None)
         if len(outcome) > 4 and outcome[4] and run.errorstats:
@@ -261,11 +267,13 @@ class Engine(LuaReplies):
         return error
 
     def _set_lua_state(self, values: tuple) -> None:
-        """The Lua side's (compat, readonly_globals, call_cost, errorstats): written only when they change."""
+        """The Lua side's (compat, readonly_globals, call_cost, errorstats, script_errors): written only
+        when they change."""
         if values != self._lua_state:
             self._lua_state = values
             state = self.box.state
-            state[b"compat"], state[b"readonly_globals"], state[b"call_cost"], state[b"errorstats"] = values
+            (state[b"compat"], state[b"readonly_globals"], state[b"call_cost"], state[b"errorstats"],
+             state[b"script_errors"]) = values
 
     def _budget_error(self, run: Run) -> CommandError:
         budget = run.budget.instructions(run.ctx.settings)
@@ -416,6 +424,8 @@ class Engine(LuaReplies):
                 refused = _acl_refusal(run, spec, argv, acl_catalog.positional_keys(spec, argv))
                 if refused is not None:
                     return refused
+            if run.read_only and run.script_errors and "write" in spec.flags:
+                return _Rejected(script_error(_WRITE_IN_READ_ONLY))   # then the command's flags
             return script_error(e.text)
         op_name = command.WhichOneof("op")
         if op_name in _NOT_IN_SCRIPTS:
@@ -429,8 +439,8 @@ class Engine(LuaReplies):
                 if refused is not None:
                     return script_error(refused)
         is_read = op_name in commands.READ_COMMANDS
-        if not is_read and run.read_only:
-            return _Rejected(script_error("ERR Write commands are not allowed from read-only scripts."))
+        if run.read_only and (not is_read or (run.script_errors and "write" in spec.flags)):   # (SORT)
+            return _Rejected(script_error(_WRITE_IN_READ_ONLY))
         result = self._execute(run, command, op_name, is_read)
         if spec.shape is None or isinstance(result, (CommandError, _Rejected)):
             return result

@@ -46,8 +46,8 @@ _PRELUDE = r"""
 local py = ...
 local debug_sethook, debug_getinfo = debug.sethook, debug.getinfo
 local pcall, error, type, setmetatable, getmetatable, setfenv, tostring, select, rawset, rawget, unpack, pairs,
-      ipairs = pcall, error, type, setmetatable, getmetatable, setfenv, tostring, select, rawset, rawget, unpack,
-      pairs, ipairs
+      ipairs, xpcall = pcall, error, type, setmetatable, getmetatable, setfenv, tostring, select, rawset, rawget,
+      unpack, pairs, ipairs, xpcall
 local debug_getmetatable = debug.getmetatable
 local loadstring, co_create, co_wrap, gc = loadstring, coroutine.create, coroutine.wrap, collectgarbage
 local floor = math.floor
@@ -202,6 +202,20 @@ base16.loadstring = function(...)
   return chunk
 end
 
+-- Log version 24's base functions (Redis 7's): `pcall` catches an error table that has an `err`
+-- text as that text (Redis's luaRedisPcall), so a script sees a failed redis.call's message as a
+-- string. Older entries keep base16 (the budget counts the wrapper's instructions).
+local function caught(ok, ...)
+  if ok then return true, ... end
+  local e = ...
+  if type(e) ~= "table" then return false, ... end
+  local text = e.err
+  if type(text) == "string" or type(text) == "number" then return false, text end
+  return false, e, text
+end
+local base24 = copy(base16)
+base24.pcall = function(...) return caught(pcall(...)) end
+
 -- A global table's index over `functions` (the same instructions for every version: the budget counts them).
 local function index_over(functions)
   return function(t, k)
@@ -212,8 +226,9 @@ local function index_over(functions)
     return v
   end
 end
-local base_global15, base_global16 = index_over(base), index_over(base16)
+local base_global15, base_global16, base_global24 = index_over(base), index_over(base16), index_over(base24)
 local function base_global()
+  if state.script_errors then return base_global24 end
   if state.readonly_globals then return base_global16 end
   return base_global15
 end
@@ -269,10 +284,28 @@ local function finish(ok, ...)
   end
   return false, exhausted, tostring(e)
 end
+-- Log version 24 (Redis 7's error handler): an error table the script raises itself gets the line
+-- it was raised at (a failed redis.call's has its line already), so its text is given whole,
+-- with that line. The handler runs where the error was raised; older entries run without it.
+local function raised_at(e)
+  if type(e) == "table" and not protected[e] and rawget(e, "line") == nil then
+    local text = rawget(e, "err")
+    if type(text) == "string" or type(text) == "number" then
+      local info = debug_getinfo(2, "Sl")
+      if info and info.what == "C" then info = debug_getinfo(3, "Sl") end
+      if info then rawset(e, "line", info.currentline) end
+    end
+  end
+  return e
+end
 function M.stop_gc() gc("stop") end
 function M.run_chunk(steps, chunk, redis, keys, argv)
   state.left, state.exhausted, state.armed = steps, false, true
   setfenv(chunk, new_env(redis, keys, argv))
+  if state.script_errors then
+    debug_sethook(hook, "", STEP)
+    return finish(xpcall(chunk, raised_at))
+  end
   debug_sethook(hook, "", STEP)
   return finish(pcall(chunk))
 end
@@ -331,6 +364,10 @@ function M.load_library(steps, chunk, redis, restricted)
 end
 function M.call(steps, fn, keys, argv)
   state.left, state.exhausted, state.armed = steps, false, true   -- (state.env: its library's, just loaded)
+  if state.script_errors then
+    debug_sethook(hook, "", STEP)
+    return finish(xpcall(function() return fn(keys, argv) end, raised_at))
+  end
   debug_sethook(hook, "", STEP)
   return finish(pcall(fn, keys, argv))
 end

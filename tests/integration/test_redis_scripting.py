@@ -637,3 +637,45 @@ def test_write_scripts_are_run_once_by_the_leader_and_applied_from_their_effects
     _replicas_agree(cluster, "hot", *[f"counter:{i}" for i in range(1, 21)])
     for node, (applied_before, _) in zip(alive, before):
         assert _effects(client(node, 2))[0] - applied_before >= 20, node.id   # the twenty on keys of their own
+
+
+# A script's errors as redis-server's (log version 24): the reply or the whole error text, then
+# what the script left in its key, through the leader and through a follower.
+ERRORS_COMPARED = [
+    "redis.call('SET', KEYS[1], 'x') return redis.error_reply('kept anyway')",
+    "redis.call('SET', KEYS[1], 'y') return redis.pcall('INCR', KEYS[1])",
+    "redis.call('SET', KEYS[1], 'z') return {err='plain text'}",
+    "redis.call('SET', KEYS[1], 'hello') local ok, e = pcall(redis.call, 'INCR', KEYS[1]) return {tostring(ok), type(e), e}",
+    "redis.call('SET', KEYS[1], 'w') local n = redis.call('INCR', KEYS[1]) return n",
+    "local x = 1\nredis.call('SET', KEYS[1], 'v')\nerror({err='TBL err'})",
+    "local function f()\n  error({err='-DEEP inside'})\nend\nf()",
+    "redis.call('DEL', KEYS[1]) redis.call('RPUSH', KEYS[1], '3', '', '1') return redis.call('SORT', KEYS[1])",
+]
+
+
+def test_script_errors_match_redis(cluster, nodes, real_redis):
+    """As Redis 7: a script that returns an error reply keeps its writes (one that raises one is
+    rolled back here, where Redis keeps what it wrote before: compared apart); Lua's pcall gives
+    a failed call's message; an error table the script raises keeps its text and its line."""
+    def outcome(c, script):
+        c.delete("errs:key")
+        try:
+            reply = c.eval(script, 1, "errs:key")
+        except redis.ResponseError as e:
+            reply = ("error", str(e))
+        kind = c.type("errs:key")
+        return reply, None if kind != b"string" else c.get("errs:key")
+
+    for via in nodes:
+        for script in ERRORS_COMPARED:
+            expected, got = outcome(real_redis, script), outcome(via, script)
+            if "redis.call('INCR'" in script or "error({err='TBL" in script:   # raised: rolled back here
+                assert got == (expected[0], None), script
+            else:
+                assert got == expected, script
+    for via in (*nodes, real_redis):
+        via.rpush("errs:list", "b", "a")
+        for call in ("'INCRBY', KEYS[1], 'abc'", "'SORT', KEYS[1], 'ALPHA'"):
+            with pytest.raises(redis.ResponseError, match="^Write commands are not allowed from read-only scripts"):
+                via.eval_ro(f"return redis.call({call})", 1, "errs:list")
+        via.delete("errs:list")
