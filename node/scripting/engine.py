@@ -11,8 +11,9 @@ Lua the reply as Redis converts it (RESP2, or RESP3 after `redis.setresp(3)`: re
 
 The script is atomic: any error it ends with (a failed `redis.call`, a Lua error, the
 instruction budget, the memory bound) is its error reply and its writes are rolled
-back by the quota wrapper (an undo scope, or a savepoint for a script that names a
-flush); a command that fails under redis.pcall is undone alone, and so is one whose write would
+back by the quota wrapper (an undo scope, or a savepoint for a script that names a flush);
+an error it returns as its reply is not one it ends with (ReplyError: from log version 24
+its writes stay, as Redis's); a command that fails under redis.pcall is undone alone, and so is one whose write would
 pass maxmemory (refused as Redis's OOM, log version 19; a script that declares flags without
 allow-oom is refused before it runs while the keyspace is past maxmemory: scripts.py). Errors carry Redis
 7's texts, with the " script: <sha>, on @user_script:<line>." suffix, and are counted in INFO
@@ -299,7 +300,11 @@ class Engine(LuaReplies):
             line = int(found.group(1)) if found else 0
             if not text.startswith("ERR "):
                 text = "ERR " + text
-        return script_error(f"{text} script: {run.name}, on @{run.chunk_name}:{int(line)}.")
+        try:
+            line = int(line)
+        except (TypeError, ValueError, OverflowError):   # an older entry's table gave its own `line`
+            line = 0
+        return script_error(f"{text} script: {run.name}, on @{run.chunk_name}:{line}.")
 
     # ------------------------------------------------------------ redis.call
 
@@ -424,7 +429,7 @@ class Engine(LuaReplies):
                 refused = _acl_refusal(run, spec, argv, acl_catalog.positional_keys(spec, argv))
                 if refused is not None:
                     return refused
-            if run.read_only and run.script_errors and "write" in spec.flags:
+            if run.read_only and run.script_errors and _writes(spec):
                 return _Rejected(script_error(_WRITE_IN_READ_ONLY))   # then the command's flags
             return script_error(e.text)
         op_name = command.WhichOneof("op")
@@ -439,7 +444,7 @@ class Engine(LuaReplies):
                 if refused is not None:
                     return script_error(refused)
         is_read = op_name in commands.READ_COMMANDS
-        if run.read_only and (not is_read or (run.script_errors and "write" in spec.flags)):   # (SORT)
+        if run.read_only and (not is_read or (run.script_errors and _writes(spec))):   # (SORT, PFCOUNT)
             return _Rejected(script_error(_WRITE_IN_READ_ONLY))
         result = self._execute(run, command, op_name, is_read)
         if spec.shape is None or isinstance(result, (CommandError, _Rejected)):
@@ -600,6 +605,13 @@ class Engine(LuaReplies):
         if run is None or run.registering is None:
             raise lualibs.LuaLibError("redis.register_function can only be called on FUNCTION LOAD command")
         run.on_register(run.registering, args)
+
+
+def _writes(spec) -> bool:
+    """Whether a read-only script is refused the command by its flags, as Redis refuses it: a
+    write, or one that may replicate (PFCOUNT, which may rewrite its HyperLogLog's cache)."""
+    flags = spec.flags
+    return "write" in flags or "may_replicate" in flags
 
 
 def _command_argv(args, compat: bool) -> list[bytes] | None:

@@ -276,6 +276,14 @@ local function finish(ok, ...)
   local exhausted = state.exhausted
   if ok then return true, exhausted, (...) end
   local e = ...
+  if type(e) == "table" and state.script_errors then
+    -- read raw, a text or a number only: the budget is disarmed, and a metatable or a
+    -- __tostring here could run for ever (log version 24; older entries read it as before)
+    local text, line = rawget(e, "err"), rawget(e, "line")
+    if type(text) ~= "string" and type(text) ~= "number" then text = "(error object is not a string)" end
+    if type(line) ~= "number" then line = nil end
+    return false, exhausted, tostring(text), line, state.errorstats and rawget(e, "ignore_error_stats_update") or nil
+  end
   if type(e) == "table" then
     local text = e.err
     if text == nil then text = "(error object is not a string)" end
@@ -284,16 +292,18 @@ local function finish(ok, ...)
   end
   return false, exhausted, tostring(e)
 end
--- Log version 24 (Redis 7's error handler): an error table the script raises itself gets the line
--- it was raised at (a failed redis.call's has its line already), so its text is given whole,
--- with that line. The handler runs where the error was raised; older entries run without it.
+-- Log version 24 (Redis 7's error handler): an error table with a text that the script's own code
+-- raises (error, assert) gets the line it was raised at, whatever `line` it carried, so its text
+-- is given whole, with that line; a failed redis.call's, raised by the redis API, keeps the
+-- script line that API found. The handler runs where the error was raised; older entries run
+-- without it.
 local function raised_at(e)
-  if type(e) == "table" and not protected[e] and rawget(e, "line") == nil then
+  if type(e) == "table" and not protected[e] then
     local text = rawget(e, "err")
     if type(text) == "string" or type(text) == "number" then
       local info = debug_getinfo(2, "Sl")
       if info and info.what == "C" then info = debug_getinfo(3, "Sl") end
-      if info then rawset(e, "line", info.currentline) end
+      if info and info.source:sub(1, 6) == "@user_" then rawset(e, "line", info.currentline) end
     end
   end
   return e

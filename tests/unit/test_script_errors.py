@@ -140,3 +140,46 @@ def test_sort_reads_an_empty_element_as_zero(node):
             assert isinstance(result, CommandError) and "can't be converted into double" in result.message
         else:
             assert result == expected
+
+
+@pytest.mark.parametrize("raised", [
+    "setmetatable({}, {__index = function() while true do end end})",
+    "{err = setmetatable({}, {__tostring = function() while true do end end})}",
+    "setmetatable({err = 'x'}, {__index = function() while true do end end})",
+])
+def test_reading_a_raised_table_runs_none_of_its_code(node, raised):
+    """The error is read after the budget is disarmed: a metatable's code must not run then
+    (it would hold every replica's apply for ever)."""
+    text = error_text(run(node, f"error({raised})"))
+    assert "script:" in text and ("(error object is not a string)" in text or text.startswith("x script"))
+
+
+def test_a_raised_tables_own_line_is_replaced_by_where_it_was_raised(node):
+    body = "local x = 1\nerror({err='x', line=7})"
+    assert error_text(run(node, body)) == f"x script: {sha_of(body)}, on @user_script:2."
+    odd = "error({err='x', line='abc'})"
+    assert error_text(run(node, odd)) == f"x script: {sha_of(odd)}, on @user_script:1."
+    older = error_text(run(node, odd, version=OLDER))   # as that release: its own line, unreadable: 0
+    assert older == f"x script: {sha_of(odd)}, on @user_script:0."
+
+
+def test_pcall_of_a_table_whose_err_is_not_text_gives_it_as_a_third_value(node):
+    assert run(node, "local t = {err = true} local ok, e, v = pcall(error, t) "
+                     "return {tostring(ok), tostring(e == t), tostring(v)}") == [b"false", b"true", b"true"]
+
+
+def test_a_read_only_script_is_refused_commands_that_may_replicate(node):
+    refused = node.read(eval_ro=pb.Eval(body=b"return redis.pcall('PFCOUNT', KEYS[1], KEYS[2])", keys=[b"a", b"b"]))
+    assert error_text(refused) == "ERR Write commands are not allowed from read-only scripts."
+
+
+def test_an_older_no_writes_script_at_apply_checks_as_before(node):
+    """A `no-writes` script applied from an entry of version 23 reads a write's arguments first,
+    and runs a SORT without STORE, as the release before 24 did on every replica."""
+    run(node, "redis.call('RPUSH', KEYS[1], 'b', 'a')", ["l"])
+    flagged = "#!lua flags=no-writes\n"
+    assert error_text(run(node, flagged + "return redis.pcall('INCRBY', KEYS[1], 'abc')", ["l"], version=OLDER)) \
+        == "ERR value is not an integer or out of range"
+    assert run(node, flagged + "return redis.pcall('SORT', KEYS[1], 'ALPHA')", ["l"], version=OLDER) == [b"a", b"b"]
+    assert error_text(run(node, flagged + "return redis.pcall('SORT', KEYS[1], 'ALPHA')", ["l"])) \
+        == "ERR Write commands are not allowed from read-only scripts."
