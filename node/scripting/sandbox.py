@@ -34,6 +34,7 @@ import weakref
 from lupa import lua51
 
 from raftcache.node.scripting import lualibs
+from raftcache.node.scripting.patterns import PATTERNS
 
 #: VM instructions between two calls of the budget hook.
 HOOK_STEP = 1000
@@ -122,6 +123,18 @@ strings.rep = function(s, n, ...)
 end
 getmetatable("").__index = strings   -- ("x"):rep(n) is charged alike
 base.string = readonly(strings)
+-- Log version 24's: pattern matching bounded by the budget (node/scripting/patterns.py); a run
+-- sets the strings' methods to its version's library before its hook is armed (use_strings).
+local strings24 = copy(strings)
+do
+  local patterns = loadstring(py.patterns, "=patterns")(string, charge, debug_getinfo)
+  strings24.find, strings24.match, strings24.gmatch, strings24.gsub = patterns.find, patterns.match,
+                                                                        patterns.gmatch, patterns.gsub
+end
+local string_meta = getmetatable("")
+local function use_strings()
+  string_meta.__index = state.script_errors and strings24 or strings
+end
 base.table = readonly(table)
 local mathlib = copy(math)
 mathlib.random = function(m, n)
@@ -214,6 +227,7 @@ local function caught(ok, ...)
   return false, e, text
 end
 local base24 = copy(base16)
+base24.string = readonly(strings24)
 base24.pcall = function(...) return caught(pcall(...)) end
 
 -- A global table's index over `functions` (the same instructions for every version: the budget counts them).
@@ -311,6 +325,7 @@ end
 function M.stop_gc() gc("stop") end
 function M.run_chunk(steps, chunk, redis, keys, argv)
   state.left, state.exhausted, state.armed = steps, false, true
+  use_strings()
   setfenv(chunk, new_env(redis, keys, argv))
   if state.script_errors then
     debug_sethook(hook, "", STEP)
@@ -362,6 +377,7 @@ end
 -- loads; else (older log versions) the whole environment.
 function M.load_library(steps, chunk, redis, restricted)
   state.left, state.exhausted, state.armed = steps, false, true
+  use_strings()
   if not restricted then
     setfenv(chunk, new_env(redis, {}, {}))
     debug_sethook(hook, "", STEP)
@@ -374,6 +390,7 @@ function M.load_library(steps, chunk, redis, restricted)
 end
 function M.call(steps, fn, keys, argv)
   state.left, state.exhausted, state.armed = steps, false, true   -- (state.env: its library's, just loaded)
+  use_strings()
   if state.script_errors then
     debug_sethook(hook, "", STEP)
     return finish(xpcall(function() return fn(keys, argv) end, raised_at))
@@ -424,6 +441,7 @@ class Sandbox:
             b"cjson_encode_invalid_numbers": self.cjson.encode_invalid_numbers,
             b"msgpack_pack": self.msgpack.pack, b"msgpack_unpack": self.msgpack.unpack,
             b"msgpack_unpack_one": self.msgpack.unpack_one, b"msgpack_unpack_limit": self.msgpack.unpack_limit,
+            b"patterns": PATTERNS.encode(),
         })
         self.m = self.lua.execute(_PRELUDE, py)
         g = self.lua.globals()
