@@ -129,9 +129,10 @@ LogEntry = pb.LogEntry
 #:      keeps its text (no `ERR ` added) and gets the line it was raised at; in a read-only
 #:      script a write command (SORT included) is refused before its arguments are parsed. SORT
 #:      reads an empty element or weight as 0, as Redis's strtod (was: not a double). A script's
-#:      string.find / match / gmatch / gsub count their steps in the budget (node/scripting/
-#:      patterns.py: the C matcher, which the hook cannot stop, only for calls whose worst case is
-#:      small, charged by it): a backtracking pattern held every replica's apply for minutes.
+#:      string.find / match / gmatch / gsub and table.sort count their steps in the budget
+#:      (node/scripting/patterns.py, table_sort.py: C's functions, which the hook cannot stop,
+#:      only for calls whose worst case is small, charged by it): a backtracking pattern held
+#:      every replica's apply for minutes.
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).

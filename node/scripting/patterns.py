@@ -12,7 +12,8 @@ error texts (tests/unit/test_script_patterns.py compares them on random patterns
 as in the C locale.
 
 PATTERNS is run once per runtime by the sandbox's prelude (node/scripting/sandbox.py) with
-(the string library, the budget's charge, debug.getinfo); it returns the four functions.
+(the string library, the budget's charge, debug.getinfo); it returns the four functions, and
+how they raise errors (at the script's line, as a C function's), which table_sort.py's sort uses.
 Must not touch: anything but this text.
 """
 
@@ -502,5 +503,7 @@ end
 
 public[find], public[match_fn], public[gmatch], public[gsub] = true, true, true, true
 names[find], names[match_fn], names[gmatch], names[gsub] = "find", "match", "gmatch", "gsub"
-return {find = find, match = match_fn, gmatch = gmatch, gsub = gsub}
+-- (table_sort.py's sort raises its errors as these functions do: mark makes it one of them)
+local function mark(f, name) public[f], names[f] = true, name end
+return {find = find, match = match_fn, gmatch = gmatch, gsub = gsub, raise = raise, arg_error = arg_error, mark = mark}
 """.replace("%(worst)d", str(WORST_C_STEPS))

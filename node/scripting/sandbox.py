@@ -35,6 +35,7 @@ from lupa import lua51
 
 from raftcache.node.scripting import lualibs
 from raftcache.node.scripting.patterns import PATTERNS
+from raftcache.node.scripting.table_sort import SORT
 
 #: VM instructions between two calls of the budget hook.
 HOOK_STEP = 1000
@@ -123,13 +124,17 @@ strings.rep = function(s, n, ...)
 end
 getmetatable("").__index = strings   -- ("x"):rep(n) is charged alike
 base.string = readonly(strings)
--- Log version 24's: pattern matching bounded by the budget (node/scripting/patterns.py); a run
--- sets the strings' methods to its version's library before its hook is armed (use_strings).
+-- Log version 24's: pattern matching and table.sort bounded by the budget (node/scripting/
+-- patterns.py, table_sort.py); a run sets the strings' methods to its version's library before
+-- its hook is armed (use_strings).
 local strings24 = copy(strings)
+local table24 = copy(table)
 do
   local patterns = loadstring(py.patterns, "=patterns")(string, charge, debug_getinfo)
   strings24.find, strings24.match, strings24.gmatch, strings24.gsub = patterns.find, patterns.match,
                                                                         patterns.gmatch, patterns.gsub
+  table24.sort = loadstring(py.table_sort, "=sort")(table, charge, debug_getinfo, patterns.raise,
+                                                     patterns.arg_error, patterns.mark)
 end
 local string_meta = getmetatable("")
 local function use_strings()
@@ -228,6 +233,7 @@ local function caught(ok, ...)
 end
 local base24 = copy(base16)
 base24.string = readonly(strings24)
+base24.table = readonly(table24)
 base24.pcall = function(...) return caught(pcall(...)) end
 
 -- A global table's index over `functions` (the same instructions for every version: the budget counts them).
@@ -441,7 +447,7 @@ class Sandbox:
             b"cjson_encode_invalid_numbers": self.cjson.encode_invalid_numbers,
             b"msgpack_pack": self.msgpack.pack, b"msgpack_unpack": self.msgpack.unpack,
             b"msgpack_unpack_one": self.msgpack.unpack_one, b"msgpack_unpack_limit": self.msgpack.unpack_limit,
-            b"patterns": PATTERNS.encode(),
+            b"patterns": PATTERNS.encode(), b"table_sort": SORT.encode(),
         })
         self.m = self.lua.execute(_PRELUDE, py)
         g = self.lua.globals()

@@ -1,0 +1,105 @@
+"""Lua 5.1's `table.sort` for scripts, bounded by the instruction budget (log version 24).
+
+Lua's sort is a quicksort in C with a median-of-three pivot: the budget's hook never fires in
+it, and an array arranged against that pivot rule makes it quadratic (a few hundred thousand
+elements: minutes of apply on every replica). Here a sort of at most SMALL_N elements without a
+comparator runs in C, charged by its worst case (n² comparisons, 10 an instruction); a sort with
+a comparator written in Lua also runs in C (each comparison runs Lua code the hook counts);
+any other runs Lua 5.1's own algorithm written in Lua below, every step counted — the same
+comparisons in the same order, so the same result, ties included.
+
+SORT is run once per runtime by the sandbox's prelude (node/scripting/sandbox.py) with
+(the table library, the budget's charge, debug.getinfo, the patterns module's error-raising
+function); it returns the sort function. Must not touch: anything but this text.
+"""
+
+from __future__ import annotations
+
+#: Largest sort without a comparator that runs in C (its worst case: ~500,000 comparisons).
+SMALL_N = 1024
+
+SORT = r"""
+local tablelib, charge, getinfo, raise, arg_error, mark = ...
+local c_sort, c_gsub, type, error, pcall, select, rawget, rawset = tablelib.sort, string.gsub, type, error, pcall,
+                                                                       select, rawget, rawset
+local SMALL_N, STEPS_PER_INSTRUCTION = %(small)d, 10
+
+-- A comparison's error raised here, as C's sort raises it: with no position of this file's.
+local HERE = "^sort:%%d+: "
+local INVALID = "invalid order function for sorting"
+
+local function auxsort(a, l, u, lt)
+  while l < u do
+    if lt(rawget(a, u), rawget(a, l)) then
+      local x = rawget(a, l) rawset(a, l, rawget(a, u)) rawset(a, u, x)
+    end
+    if u - l == 1 then break end
+    local i = (l + u - (l + u) %% 2) / 2
+    if lt(rawget(a, i), rawget(a, l)) then
+      local x = rawget(a, i) rawset(a, i, rawget(a, l)) rawset(a, l, x)
+    elseif lt(rawget(a, u), rawget(a, i)) then
+      local x = rawget(a, i) rawset(a, i, rawget(a, u)) rawset(a, u, x)
+    end
+    if u - l == 2 then break end
+    local p = rawget(a, i)
+    rawset(a, i, rawget(a, u - 1)) rawset(a, u - 1, p)
+    local j
+    i, j = l, u - 1
+    while true do
+      i = i + 1
+      while lt(rawget(a, i), p) do
+        if i > u then error(INVALID, 0) end
+        i = i + 1
+      end
+      j = j - 1
+      while lt(p, rawget(a, j)) do
+        if j < l then error(INVALID, 0) end
+        j = j - 1
+      end
+      if j < i then break end
+      local x = rawget(a, i) rawset(a, i, rawget(a, j)) rawset(a, j, x)
+    end
+    local x = rawget(a, u - 1) rawset(a, u - 1, rawget(a, i)) rawset(a, i, x)
+    if i - l < u - i then
+      j, i, l = l, i - 1, i + 1
+    else
+      j, i, u = i + 1, u, i - 1
+    end
+    auxsort(a, j, i, lt)
+  end
+end
+
+local function less(x, y) return x < y end
+
+-- The outcome of a sort run under pcall, its error raised again as C's sort raises it: a
+-- comparison's with no position (none of this file's), an invalid order's at the script's
+-- line, a comparator's as it raised it.
+local function sorted(ok, message)
+  if ok then return end
+  if type(message) == "string" then
+    message = c_gsub(message, HERE, "")
+    if message == INVALID then raise(message) end
+  end
+  error(message, 0)
+end
+
+local function sort(...)
+  local a, f = ...
+  if type(a) ~= "table" then arg_error(1, "table expected, got " .. (select("#", ...) == 0 and "no value" or type(a))) end
+  if f ~= nil and type(f) ~= "function" then arg_error(2, "function expected, got " .. type(f)) end
+  local n = #a
+  -- (no tail calls below: errors are raised at the line of the script's call, this frame's caller)
+  if f ~= nil and getinfo(f, "S").what == "Lua" then
+    sorted(pcall(c_sort, a, f))
+  elseif f == nil and n <= SMALL_N then
+    charge(n * n / STEPS_PER_INSTRUCTION)
+    sorted(pcall(c_sort, a))
+  else
+    local lt = f or less
+    if f ~= nil then lt = function(x, y) return not not f(x, y) end end
+    sorted(pcall(auxsort, a, 1, n, lt))
+  end
+end
+mark(sort, "sort")
+return sort
+""".replace("%(small)d", str(SMALL_N)).replace("%%", "%")
