@@ -4,9 +4,11 @@
 the budget's hook never fires: a backtracking pattern held the whole apply, on every replica
 (`string.find(string.rep('a', 16), string.rep('a*', 16) .. 'b')` 11 s, `string.rep('a',
 100000):find('.-b')` 23 s, growing without bound). Here a call whose worst case is small runs
-in C, charged by that worst case: (pattern length + 1) × (subject length + 1)^(quantifiers + 1)
-steps, at most WORST_C_STEPS, 10 steps an instruction (a plain search: subject × needle bytes,
-256 an instruction). Any other call runs the same matcher written in Lua below, whose every
+in C, charged by that worst case (`worst_steps`: the pattern's length × (subject length + 1)
+to the power of 1 + its backtracking quantifiers, balances and back-references, × 2 per `?`),
+at most WORST_C_STEPS, 10 steps an instruction (a plain search: subject × (needle + 16) bytes,
+64 an instruction), and only when C's matcher would not recurse deeply (it has no depth bound:
+a pattern of 100,000 `a*` items overflowed the process's stack). Any other call runs the same matcher written in Lua below, whose every
 step the hook counts, so the budget stops it like any loop. Both give Lua 5.1's results and
 error texts (tests/unit/test_script_patterns.py compares them on random patterns), classes
 as in the C locale.
@@ -27,22 +29,25 @@ PATTERNS = r"""
 local string, charge, getinfo = ...
 local byte, sub, c_find, c_match, c_gmatch, c_gsub = string.byte, string.sub, string.find, string.match,
                                                       string.gmatch, string.gsub
-local type, error, tonumber, tostring, select, unpack, concat, floor, ceil, setmetatable =
-      type, error, tonumber, tostring, select, unpack, table.concat, math.floor, math.ceil, setmetatable
-local WORST_C_STEPS, STEPS_PER_INSTRUCTION, PLAIN_BYTES_PER_INSTRUCTION = %(worst)d, 10, 256
+local type, error, tonumber, tostring, select, unpack, concat, floor, ceil, fmod, setmetatable, pcall =
+      type, error, tonumber, tostring, select, unpack, table.concat, math.floor, math.ceil, math.fmod, setmetatable,
+      pcall
+local WORST_C_STEPS, STEPS_PER_INSTRUCTION, PLAIN_BYTES_PER_INSTRUCTION = %(worst)d, 10, 64
 local CAP_UNFINISHED, CAP_POSITION, MAXCAPTURES = -1, -2, 32
+local MAX_C_DEPTH = 150   -- quantified items and captures a pattern run in C may have (Lua 5.2 stops at 200)
 local PATTERN_ERROR = {}          -- the key of a matcher error's table, raised up to the caller
 local public = setmetatable({}, {__mode = "k"})   -- the functions a script calls (errors name their caller's line)
 
 -- The stack level (counted from the function that calls this one) of the library function the
 -- script called, or nil.
 local function public_level()
-  for level = 3, 250 do
+  local level = 3
+  while true do
     local info = getinfo(level, "f")
     if info == nil then return nil end
     if public[info.func] then return level - 1 end
+    level = level + 1
   end
-  return nil
 end
 
 -- An error as a C library function raises it: at the line of the script code that called it.
@@ -190,10 +195,11 @@ local function match_capture(ms, si, digit)
   local l = digit - 48
   if l < 1 or l > ms.level or ms.len[l] == CAP_UNFINISHED then raise("invalid capture index") end
   local len, init, s = ms.len[l], ms.init[l], ms.s
-  if len >= 0 and ms.send - si >= len and sub(s, init, init + len - 1) == sub(s, si, si + len - 1) then
-    return si + len
+  if len < 0 or ms.send - si < len then return nil end
+  for k = 0, len - 1 do   -- compared in place: a substring each time would pile up (no collection in a run)
+    if byte(s, init + k) ~= byte(s, si + k) then return nil end
   end
-  return nil
+  return si + len
 end
 
 local function match_balance(ms, si, pi)
@@ -297,12 +303,22 @@ local function check_string(value, n, count)
   arg_error(n, "string expected, got " .. (n > count and "no value" or kind))
 end
 
-local function opt_integer(value, default, n)
+local INT64_MIN = -2 ^ 63
+
+-- luaL_optinteger: the number truncated to a 64-bit integer, as C casts it on x86-64 (a NaN or
+-- one out of range is INT64_MIN); `int32`: then to C's int (luaL_optint).
+local function opt_integer(value, default, n, int32)
   if value == nil then return default end
   local x = tonumber(value)
   if x == nil then arg_error(n, "number expected, got " .. type(value)) end
-  if x >= 0 then return floor(x) end
-  return ceil(x)
+  if x ~= x or x >= 2 ^ 63 or x < INT64_MIN then x = INT64_MIN
+  elseif x >= 0 then x = floor(x) else x = ceil(x) end
+  if int32 then
+    x = fmod(x, 2 ^ 32)
+    if x < 0 then x = x + 2 ^ 32 end
+    if x >= 2 ^ 31 then x = x - 2 ^ 32 end
+  end
+  return x
 end
 
 -- C's function, called through pcall so that its error carries no position of this file's:
@@ -319,11 +335,59 @@ local function state_for(s, p)
   return {s = s, send = #s + 1, p = p, pend = pend or #p + 1, level = 0, init = {}, len = {}}
 end
 
--- The worst case of C's matcher for a pattern of `p` on `n` bytes, or nil past WORST_C_STEPS.
+-- Where a set `[...]` starting at `i` ends (as class_end, without raising: a malformed one ends
+-- the pattern, whose call then raises in whichever matcher runs it).
+local function set_end(p, i, pend)
+  i = i + 1
+  if i < pend and byte(p, i) == 94 then i = i + 1 end
+  repeat
+    if i >= pend then return pend end
+    local c = byte(p, i)
+    i = i + 1
+    if c == 37 and i < pend then i = i + 1 end
+  until i < pend and byte(p, i) == 93
+  return i + 1
+end
+
+-- The worst case of C's matcher for a pattern of `p` on `n` bytes, or nil past WORST_C_STEPS or
+-- when C's matcher might recurse deeply (it recurses per quantified item and capture, with no
+-- bound of its own: the process's stack is the bound). A start position, and each quantifier
+-- `*`, `+`, `-` that can backtrack, a balance `%b` or a back-reference, multiply by n + 1, each
+-- `?` by 2; a quantifier with only `)` after it never backtracks (its run is a match).
 local function worst_steps(p, n)
-  local _, quantifiers = c_gsub(p, "[%*%+%-%?]", "")
-  local _, scans = c_gsub(p, "%%[b0-9]", "")   -- a balance or a back-reference scans the subject
-  local steps = (#p + 1) * (n + 1) ^ (quantifiers + scans + 1)
+  local pend = c_find(p, "\0", 1, true) or #p + 1
+  local i, power, optional, depth = 1, 1, 0, 0
+  while i < pend do
+    local c, quantifiable = byte(p, i), true
+    if c == 40 or c == 41 then
+      depth, quantifiable, i = depth + 1, false, i + 1
+    elseif c == 37 then
+      local d = byte(p, i + 1)
+      if d == 98 then
+        power, quantifiable, i = power + 1, false, i + 4
+      elseif d == 102 then
+        quantifiable, i = false, (i + 2 < pend and byte(p, i + 2) == 91) and set_end(p, i + 2, pend) or i + 2
+      else
+        if d and d >= 48 and d <= 57 then power, quantifiable = power + 1, false end
+        i = i + 2
+      end
+    elseif c == 91 then
+      i = set_end(p, i, pend)
+    else
+      i = i + 1
+    end
+    local q = quantifiable and i < pend and byte(p, i) or 0
+    if q == 42 or q == 43 or q == 45 or q == 63 then
+      depth, i = depth + 1, i + 1
+      local j = i
+      while j < pend and byte(p, j) == 41 do j = j + 1 end
+      if j < pend then
+        if q == 63 then optional = optional + 1 else power = power + 1 end
+      end
+    end
+  end
+  if depth > MAX_C_DEPTH then return nil end
+  local steps = pend * (n + 1) ^ power * 2 ^ optional
   if steps > WORST_C_STEPS then return nil end
   return steps
 end
@@ -343,8 +407,8 @@ local function find_aux(find, count, s, p, init, plain)
   if start < 0 then start = l1 + start + 1 if start < 0 then start = 0 end end
   start = start - 1
   if start < 0 then start = 0 elseif start > l1 then start = l1 end
-  if find and (plain or not has_specials(p)) then
-    charge((l1 - start + 1) * (#p + 1) / PLAIN_BYTES_PER_INSTRUCTION)
+  if find and (plain or not has_specials(p)) then   -- (memchr and memcmp at each position, at worst)
+    charge((l1 - start + 1) * (#p + 16) / PLAIN_BYTES_PER_INSTRUCTION)
     return c_call(pcall(c_find, s, p, start + 1, true))
   end
   local steps = worst_steps(p, l1 - start)
@@ -386,9 +450,19 @@ end
 local function gmatch_aux(count, s, p)
   s, p = check_string(s, 1, count), check_string(p, 2, count)
   local steps = worst_steps(p, #s)
-  if steps then   -- C's iterator, its whole run charged at once
+  if steps then   -- C's iterator, its whole run charged at once; once done, it is not called again
     charge(steps / STEPS_PER_INSTRUCTION)
-    return c_gmatch(s, p)
+    local c_iterator, done = c_gmatch(s, p), false
+    local function more(...)
+      if ... == nil then done = true end
+      return ...
+    end
+    local iterator = function()
+      if done then return nil end
+      return keep(more(c_call(pcall(c_iterator))))
+    end
+    public[iterator] = true
+    return iterator
   end
   local pos = 1
   local ms = state_for(s, p)
@@ -441,9 +515,11 @@ local function add_value(ms, out, repl, kind, si, ei)
     end
     out[#out + 1] = concat(parts)
     return
-  elseif kind == "function" then
+  elseif kind == "function" then   -- (through pcall: it may not yield, as from C's gsub)
     local caps, n = captures(ms, si, ei, true)
-    value = repl(unpack(caps, 1, n))
+    local ok, result = pcall(repl, unpack(caps, 1, n))
+    if not ok then error(result, 0) end
+    value = result
   else
     value = repl[capture(ms, 1, si, ei)]
   end
@@ -460,15 +536,18 @@ local function gsub_aux(count, s, p, repl, max_n)
   s, p = check_string(s, 1, count), check_string(p, 2, count)
   local kind = type(repl)
   local srcl = #s
-  max_n = opt_integer(max_n, srcl + 1, 4)
+  local given_max = max_n
+  max_n = opt_integer(max_n, srcl + 1, 4, true)
   if kind ~= "number" and kind ~= "string" and kind ~= "function" and kind ~= "table" then
     arg_error(3, "string/function/table expected")
   end
   if kind ~= "function" and kind ~= "table" then
     local steps = worst_steps(p, srcl)
-    if steps then   -- (the result's bytes too: each match may add the replacement's)
-      charge((steps + (srcl + 1) * (#tostring(repl) + 1)) / STEPS_PER_INSTRUCTION)
-      return c_call(pcall(c_gsub, s, p, repl, max_n))
+    if steps then   -- (and what each match adds: the replacement, a `%` escape's capture formatted)
+      local text = tostring(repl)
+      local escapes = c_find(text, "%", 1, true) and 10 or 1
+      charge((steps + (srcl + 1) * (#text + 1) * escapes) / STEPS_PER_INSTRUCTION)
+      return c_call(pcall(c_gsub, s, p, repl, given_max))
     end
   end
   local ms = state_for(s, p)

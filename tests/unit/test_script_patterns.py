@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import random
 import re
+import subprocess
+import sys
 import time
 
 import pytest
@@ -166,3 +168,33 @@ def test_an_older_entry_keeps_cs_functions(node):
     body = "return string.find(string.rep('a', 12), string.rep('a*', 12) .. 'b')"
     assert run(node, body, version=OLDER) is None
     assert "ran past its budget" in error_text(run(node, body))
+
+
+def test_a_deeply_nested_pattern_stops_in_the_budget_not_the_stack():
+    """C's matcher recurses once per quantified item with no bound of its own: 100,000 of them
+    on an empty subject overflowed the process's stack (every replica crashed on the entry, again
+    at each replay). Run in a process of its own: a crash must fail this test, not end the run."""
+    code = ("import sys, tempfile; sys.path.insert(0, '.'); "
+            "from tests.unit.test_scripting import run, error_text; "
+            "from tests.unit.test_statemachine import Node; from raftcache.node import scripting; "
+            "scripting.install(); node = Node(tempfile.mkdtemp()); "
+            "print(error_text(run(node, \"return string.find('', string.rep('a*', 100000))\"))); "
+            "print(error_text(run(node, \"local s = 'xyz' return s:find(string.rep('a-', 500000), 4)\")))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("ran past its budget") == 2, done.stdout
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("return {string.find('abc', 'b', 2^63)}", [2, 2]),   # C's cast: INT64_MIN, from the start
+    ("return {string.find('abc', 'b', 1e300)}", [2, 2]),
+    ("return {string.gsub('abc', '%w', string.upper, 2^32)}", [b"abc", 0]),   # C's int: 0
+    ("return {string.gsub('abc', '%w', string.upper, 2^32 + 1)}", [b"Abc", 1]),
+    ("local co = coroutine.wrap(function() return string.gsub('abc', '%w', coroutine.yield) end) "
+     "local ok, e = pcall(co) return e", b"attempt to yield across metamethod/C-call boundary"),
+    ("local t = {} for i = 1, 10 do t[i] = i end local ok, e = pcall(table.sort, t, math.max) return e",
+     b"bad argument #1 to '?' (number expected, got nil)"),
+])
+def test_edges_answer_as_lua_51(node, body, expected):
+    assert run(node, body) == expected
+    assert run(node, body, version=OLDER) == expected
