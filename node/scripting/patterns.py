@@ -98,26 +98,32 @@ local function class_matches(c, cl)
   return not res
 end
 
+-- Where the set `[...]` at `i` of `p` ends (the index after its `]`), or nil when the pattern
+-- ends first (lstrlib's classend; `%]` inside is a `]`, a `]` first is one).
+local function set_end(p, i, pend)
+  i = i + 1
+  if i < pend and byte(p, i) == 94 then i = i + 1 end
+  repeat
+    if i >= pend then return nil end
+    local c = byte(p, i)
+    i = i + 1
+    if c == 37 and i < pend then i = i + 1 end
+  until i < pend and byte(p, i) == 93
+  return i + 1
+end
+
 -- ms: {s, send (one past the subject), p, pend (one past the pattern, or its first NUL), level,
 -- init = {}, len = {}}; positions are 1-based.
 local function class_end(ms, pi)
   local p, pend = ms.p, ms.pend
   local c = byte(p, pi)
-  pi = pi + 1
   if c == 37 then
-    if pi >= pend then raise("malformed pattern (ends with '%')") end
-    return pi + 1
+    if pi + 1 >= pend then raise("malformed pattern (ends with '%')") end
+    return pi + 2
   elseif c == 91 then
-    if pi < pend and byte(p, pi) == 94 then pi = pi + 1 end
-    repeat
-      if pi >= pend then raise("malformed pattern (missing ']')") end
-      local cc = byte(p, pi)
-      pi = pi + 1
-      if cc == 37 and pi < pend then pi = pi + 1 end
-    until pi < pend and byte(p, pi) == 93
-    return pi + 1
+    return set_end(p, pi, pend) or raise("malformed pattern (missing ']')")
   end
-  return pi
+  return pi + 1
 end
 
 local function in_set(ms, c, pi, ec)   -- pi: the set's '[', ec: its ']'
@@ -335,20 +341,6 @@ local function state_for(s, p)
   return {s = s, send = #s + 1, p = p, pend = pend or #p + 1, level = 0, init = {}, len = {}}
 end
 
--- Where a set `[...]` starting at `i` ends (as class_end, without raising: a malformed one ends
--- the pattern, whose call then raises in whichever matcher runs it).
-local function set_end(p, i, pend)
-  i = i + 1
-  if i < pend and byte(p, i) == 94 then i = i + 1 end
-  repeat
-    if i >= pend then return pend end
-    local c = byte(p, i)
-    i = i + 1
-    if c == 37 and i < pend then i = i + 1 end
-  until i < pend and byte(p, i) == 93
-  return i + 1
-end
-
 -- The worst case of C's matcher for a pattern of `p` on `n` bytes, or nil past WORST_C_STEPS or
 -- when C's matcher might recurse deeply (it recurses per quantified item and capture, with no
 -- bound of its own: the process's stack is the bound). A start position, and each quantifier
@@ -366,13 +358,13 @@ local function worst_steps(p, n)
       if d == 98 then
         power, quantifiable, i = power + 1, false, i + 4
       elseif d == 102 then
-        quantifiable, i = false, (i + 2 < pend and byte(p, i + 2) == 91) and set_end(p, i + 2, pend) or i + 2
+        quantifiable, i = false, (i + 2 < pend and byte(p, i + 2) == 91) and set_end(p, i + 2, pend) or pend
       else
         if d and d >= 48 and d <= 57 then power, quantifiable = power + 1, false end
         i = i + 2
       end
     elseif c == 91 then
-      i = set_end(p, i, pend)
+      i = set_end(p, i, pend) or pend   -- (malformed: whichever matcher runs it raises)
     else
       i = i + 1
     end

@@ -6,7 +6,9 @@ import asyncio
 
 import pytest
 
+from raftcache.node.commands import script_read_cache
 from tests.unit.resp_fakes import Client, FakeService, cmd
+from tests.unit.test_statemachine import Node
 
 
 @pytest.fixture
@@ -28,3 +30,12 @@ def r(tmp_path):
 
     yield call
     service.close()
+
+
+@pytest.fixture
+def node(tmp_path):
+    """A state machine on a temporary LMDB fed encoded entries (test_statemachine.Node), for the
+    script tests; the process's own cache of scripts run as reads is forgotten after. A module
+    that needs another `node` defines its own."""
+    yield Node(str(tmp_path / "a"))
+    script_read_cache.forget()

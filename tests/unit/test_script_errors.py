@@ -13,21 +13,13 @@ import hashlib
 import pytest
 
 from raftcache.node import commands, scripting
-from raftcache.node.commands import script_read_cache
 from raftcache.node.errors import CommandError, ReplyError, failed
 from raftcache.proto import commands_pb2 as pb
 from tests.unit.test_scripting import error_text, run
-from tests.unit.test_statemachine import Node
 
 scripting.install()
 
 OLDER = commands.SCRIPT_ERRORS_VERSION - 1
-
-
-@pytest.fixture
-def node(tmp_path):
-    yield Node(str(tmp_path / "a"))
-    script_read_cache.forget()
 
 
 def sha_of(body: str) -> str:

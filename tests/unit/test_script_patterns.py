@@ -15,21 +15,12 @@ import time
 import pytest
 from lupa import lua51
 
-from raftcache.node import commands, scripting
-from raftcache.node.commands import script_read_cache
+from raftcache.node import scripting
 from raftcache.node.scripting.patterns import PATTERNS, WORST_C_STEPS
+from tests.unit.test_script_errors import OLDER
 from tests.unit.test_scripting import error_text, run
-from tests.unit.test_statemachine import Node
 
 scripting.install()
-
-OLDER = commands.SCRIPT_ERRORS_VERSION - 1
-
-
-@pytest.fixture
-def node(tmp_path):
-    yield Node(str(tmp_path / "a"))
-    script_read_cache.forget()
 
 
 @pytest.fixture(scope="module")

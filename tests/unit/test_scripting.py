@@ -37,12 +37,6 @@ def run(node: Node, body: str, keys=(), args=(), seed: int = 0, version: int = c
     return node.sm.apply(node.index, data)
 
 
-@pytest.fixture
-def node(tmp_path):
-    yield Node(str(tmp_path / "a"))
-    script_read_cache.forget()   # the process's own cache of scripts run as reads
-
-
 def error_text(result) -> str:
     assert isinstance(result, CommandError), result
     return result.message
