@@ -132,7 +132,8 @@ LogEntry = pb.LogEntry
 #:      string.find / match / gmatch / gsub and table.sort count their steps in the budget
 #:      (node/scripting/patterns.py, table_sort.py: C's functions, which the hook cannot stop,
 #:      only for calls whose worst case is small, charged by it): a backtracking pattern held
-#:      every replica's apply for minutes.
+#:      every replica's apply for minutes; library functions whose work grows with their input
+#:      (upper, tonumber, table.concat, cjson, cmsgpack, struct…) are charged by it (charged.py).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).

@@ -15,7 +15,8 @@ as in the C locale.
 
 PATTERNS is run once per runtime by the sandbox's prelude (node/scripting/sandbox.py) with
 (the string library, the budget's charge, debug.getinfo); it returns the four functions, and
-how they raise errors (at the script's line, as a C function's), which table_sort.py's sort uses.
+how they read arguments and raise errors (at the script's line, as a C function's), which
+table_sort.py and charged.py use.
 Must not touch: anything but this text.
 """
 
@@ -576,5 +577,6 @@ public[find], public[match_fn], public[gmatch], public[gsub] = true, true, true,
 names[find], names[match_fn], names[gmatch], names[gsub] = "find", "match", "gmatch", "gsub"
 -- (table_sort.py's sort raises its errors as these functions do: mark makes it one of them)
 local function mark(f, name) public[f], names[f] = true, name end
-return {find = find, match = match_fn, gmatch = gmatch, gsub = gsub, raise = raise, arg_error = arg_error, mark = mark}
+return {find = find, match = match_fn, gmatch = gmatch, gsub = gsub, raise = raise, arg_error = arg_error, mark = mark,
+        check_string = check_string, opt_integer = opt_integer}
 """.replace("%(worst)d", str(WORST_C_STEPS))

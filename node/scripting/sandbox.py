@@ -34,6 +34,7 @@ import weakref
 from lupa import lua51
 
 from raftcache.node.scripting import lualibs
+from raftcache.node.scripting.charged import CHARGED
 from raftcache.node.scripting.patterns import PATTERNS
 from raftcache.node.scripting.table_sort import SORT
 
@@ -129,12 +130,18 @@ base.string = readonly(strings)
 -- its hook is armed (use_strings).
 local strings24 = copy(strings)
 local table24 = copy(table)
+local charged   -- (node/scripting/charged.py: library functions charged by their work)
 do
   local patterns = loadstring(py.patterns, "=patterns")(string, charge, debug_getinfo)
   strings24.find, strings24.match, strings24.gmatch, strings24.gsub = patterns.find, patterns.match,
                                                                         patterns.gmatch, patterns.gsub
   table24.sort = loadstring(py.table_sort, "=sort")(table, charge, debug_getinfo, patterns.raise,
                                                      patterns.arg_error, patterns.mark)
+  charged = loadstring(py.charged, "=charged")(string, table, py, charge, patterns.check_string,
+                                               patterns.opt_integer, patterns.arg_error, patterns.raise, patterns.mark)
+  strings24.upper, strings24.lower, strings24.reverse = charged.upper, charged.lower, charged.reverse
+  table24.concat, table24.insert, table24.remove, table24.maxn = charged.concat, charged.insert, charged.remove,
+                                                                 charged.maxn
 end
 local string_meta = getmetatable("")
 local function use_strings()
@@ -234,6 +241,15 @@ end
 local base24 = copy(base16)
 base24.string = readonly(strings24)
 base24.table = readonly(table24)
+base24.tonumber = charged.tonumber
+base24.struct = readonly(charged.struct)
+do
+  local cjson24, msgpack24 = copy(cjson), copy(msgpack)
+  cjson24.encode, cjson24.decode = charged.cjson_encode, charged.cjson_decode
+  msgpack24.pack, msgpack24.unpack = charged.msgpack_pack, charged.msgpack_unpack
+  msgpack24.unpack_one, msgpack24.unpack_limit = charged.msgpack_unpack_one, charged.msgpack_unpack_limit
+  base24.cjson, base24.cmsgpack = readonly(cjson24), readonly(msgpack24)
+end
 base24.pcall = function(...) return caught(pcall(...)) end
 
 -- A global table's index over `functions` (the same instructions for every version: the budget counts them).
@@ -447,7 +463,7 @@ class Sandbox:
             b"cjson_encode_invalid_numbers": self.cjson.encode_invalid_numbers,
             b"msgpack_pack": self.msgpack.pack, b"msgpack_unpack": self.msgpack.unpack,
             b"msgpack_unpack_one": self.msgpack.unpack_one, b"msgpack_unpack_limit": self.msgpack.unpack_limit,
-            b"patterns": PATTERNS.encode(), b"table_sort": SORT.encode(),
+            b"patterns": PATTERNS.encode(), b"table_sort": SORT.encode(), b"charged": CHARGED.encode(),
         })
         self.m = self.lua.execute(_PRELUDE, py)
         g = self.lua.globals()

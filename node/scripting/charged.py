@@ -1,0 +1,145 @@
+"""Library functions charged by their work (log version 24), for a script's runtime.
+
+The budget's hook counts VM instructions; a library function is one, however long it runs. Those
+whose work grows with their input, without memory growing with it (the collector is stopped in
+a run, so allocations are bounded by the run's memory limit, but a result equal to a string the
+runtime holds is not allocated again), are charged here before or after they run, at rates
+measured on this project's machine (an instruction is ~50 ns of a run):
+
+- `string.upper`, `lower`, `reverse`: 1 instruction per 8 bytes (string.rep's rate);
+- `tonumber` of a string: 1 per 64 bytes (strtod reads leading blanks and digits: ~1 ms per MB);
+- `table.concat`: 1 per element and 1 per 8 bytes of the result; `table.insert` / `remove`
+  at a position: 1 per element moved; `table.maxn`: its keys counted by the hook (written in Lua);
+- `cjson.encode`: 4 per byte of the result (~0.17 µs a byte), `cjson.decode`: 1 per byte read;
+- `cmsgpack.pack`: 6 per byte of the result, `unpack`: 8 per byte read;
+- `struct.pack` / `unpack` / `size`: 5 per byte of the format and 1 per 8 bytes of the data.
+
+CHARGED is run once per runtime by the sandbox's prelude (node/scripting/sandbox.py) with (the
+string and table libraries, the prelude's Python functions (`py`), the budget's charge, and from
+patterns.py: check_string, opt_integer, arg_error, raise, mark);
+it returns the replacements, which base24 (log version 24) uses. Must not touch: anything but
+this text.
+"""
+
+from __future__ import annotations
+
+CHARGED = r"""
+local string, tablelib, py, charge, check_string, opt_integer, arg_error, raise, mark = ...
+local type, pairs, pcall, error, tostring, select = type, pairs, pcall, error, tostring, select
+local c_upper, c_lower, c_reverse, c_tonumber = string.upper, string.lower, string.reverse, tonumber
+local c_concat, c_insert, c_remove = tablelib.concat, tablelib.insert, tablelib.remove
+
+local out = {}
+
+local function by_length(c_function, name, bytes_per_instruction)
+  local f = function(...)
+    local s = check_string((...), 1, select("#", ...))
+    charge(#s / bytes_per_instruction)
+    return c_function(s)
+  end
+  mark(f, name)
+  return f
+end
+out.upper = by_length(c_upper, "upper", 8)
+out.lower = by_length(c_lower, "lower", 8)
+out.reverse = by_length(c_reverse, "reverse", 8)
+
+out.tonumber = function(...)
+  local e = ...
+  if type(e) == "string" then charge(#e / 64) end
+  return c_tonumber(...)
+end
+
+-- C's function under pcall (its errors carry no position of this file's), raised again at the
+-- script's line, as C raises them.
+local function c_result(ok, ...)
+  if ok then return ... end
+  local message = ...
+  if message == "not enough memory" then error(message, 0) end
+  raise(message)
+end
+
+local function check_table(t, n, count)
+  if type(t) ~= "table" then arg_error(n, "table expected, got " .. (n > count and "no value" or type(t))) end
+  return t
+end
+
+out.concat = function(...)
+  local t, sep, i, j = ...
+  check_table(t, 1, select("#", ...))
+  if sep ~= nil and type(sep) ~= "string" and type(sep) ~= "number" then
+    arg_error(2, "string expected, got " .. type(sep))
+  end
+  i = opt_integer(i, 1, 3)
+  j = opt_integer(j, #t, 4)
+  if j >= i then charge(j - i + 1) end
+  local result = c_result(pcall(c_concat, t, sep, i, j))
+  charge(#result / 8)
+  return result
+end
+mark(out.concat, "concat")
+
+out.insert = function(...)
+  local t = check_table((...), 1, select("#", ...))
+  if select("#", ...) == 3 then
+    local pos = opt_integer(select(2, ...), 0, 2)
+    local moved = #t - pos + 1
+    if moved > 0 then charge(moved) end
+  end
+  c_result(pcall(c_insert, ...))
+end
+mark(out.insert, "insert")
+
+out.remove = function(...)
+  local t = check_table((...), 1, select("#", ...))
+  local n = #t
+  local pos = opt_integer(select(2, ...), n, 2)
+  if n - pos > 0 then charge(n - pos) end
+  return c_result(pcall(c_remove, ...))
+end
+mark(out.remove, "remove")
+
+out.maxn = function(...)
+  local t = check_table((...), 1, select("#", ...))
+  local max = 0
+  for k in pairs(t) do
+    if type(k) == "number" and k > max then max = k end
+  end
+  return max
+end
+mark(out.maxn, "maxn")
+
+-- The Python-written libraries, called as the prelude's `lib` calls them (their errors raised at
+-- the script's line: these functions tail-call the one that raises), charged by the bytes they
+-- read (before) or return (after).
+local function returned(per_byte, ok, ...)
+  if not ok then error(tostring((...)), 2) end
+  local result = ...
+  if type(result) == "string" then charge(#result * per_byte) end
+  return ...
+end
+local function passed(ok, ...)
+  if not ok then error(tostring((...)), 2) end
+  return ...
+end
+local function charged_after(f, per_byte)
+  return function(...) return returned(per_byte, pcall(f, ...)) end
+end
+local function charged_before(f, per_byte, data_per_byte)
+  return function(...)
+    local text, data = ...
+    if type(text) == "string" then charge(#text * per_byte) end
+    if data_per_byte and type(data) == "string" then charge(#data * data_per_byte) end
+    return passed(pcall(f, ...))
+  end
+end
+out.cjson_encode = charged_after(py.cjson_encode, 4)
+out.cjson_decode = charged_before(py.cjson_decode, 1)
+out.msgpack_pack = charged_after(py.msgpack_pack, 6)
+out.msgpack_unpack = charged_before(py.msgpack_unpack, 8)
+out.msgpack_unpack_one = charged_before(py.msgpack_unpack_one, 8)
+out.msgpack_unpack_limit = charged_before(py.msgpack_unpack_limit, 8)
+out.struct = {}
+for name, f in pairs(py.struct) do out.struct[name] = charged_before(f, 5, 1 / 8) end
+return out
+"""
