@@ -6,7 +6,8 @@ a run, so allocations are bounded by the run's memory limit, but a result equal 
 runtime holds is not allocated again), are charged here before or after they run, at rates
 measured on this project's machine (an instruction is ~50 ns of a run):
 
-- `string.upper`, `lower`, `reverse`: 1 instruction per 8 bytes (string.rep's rate);
+- `string.upper`, `lower`, `reverse`, and `sub` of its result: 1 instruction per 8 bytes
+  (string.rep's rate);
 - `tonumber` of a string: 1 per 64 bytes (strtod reads leading blanks and digits: ~1 ms per MB);
 - `table.concat`: 1 per element and 1 per 8 bytes of the result; `table.insert` / `remove`
   at a position: 1 per element moved; `table.maxn`: its keys counted by the hook (written in Lua);
@@ -43,6 +44,23 @@ end
 out.upper = by_length(c_upper, "upper", 8)
 out.lower = by_length(c_lower, "lower", 8)
 out.reverse = by_length(c_reverse, "reverse", 8)
+
+local c_sub = string.sub
+out.sub = function(...)
+  local count = select("#", ...)
+  local s, i, j = ...
+  s = check_string(s, 1, count)
+  if i == nil then arg_error(2, "number expected, got " .. (count < 2 and "no value" or "nil")) end
+  local l = #s
+  local start, stop = opt_integer(i, 1, 2), opt_integer(j, -1, 3)
+  if start < 0 then start = start + l + 1 if start < 0 then start = 0 end end
+  if stop < 0 then stop = stop + l + 1 if stop < 0 then stop = 0 end end
+  if start < 1 then start = 1 end
+  if stop > l then stop = l end
+  if start <= stop then charge((stop - start + 1) / 8) end
+  return c_sub(s, start, stop)
+end
+mark(out.sub, "sub")
 
 out.tonumber = function(...)
   local e = ...

@@ -22,6 +22,7 @@ scripting.install()
     "local t = {} for i = 1, 100000 do t[i] = i end local n = 0 for i = 1, 1000 do n = n + #cjson.encode(t) end",
     # the same result each time, held already: no memory grows, ~1 ms a call
     "local s = string.rep('a', 1000000) for i = 1, 100000 do local u = s:upper() end",
+    "local s = string.rep('a', 1000000) for i = 1, 100000 do local u = s:sub(1, -1) end",
     "local t = {} for i = 1, 100000 do t[i] = 'x' end for i = 1, 10000 do local u = table.concat(t) end",
     "local t = {} for i = 1, 100000 do t[i] = i end for i = 1, 100000 do table.insert(t, 1, 0) table.remove(t, 1) end",
     "local t = {} for i = 1, 100000 do t[i] = i end for i = 1, 10000 do local m = table.maxn(t) end",
@@ -39,6 +40,9 @@ def test_a_loop_of_long_library_calls_is_stopped_by_the_budget(node, body):
     ("return {string.upper('abc'), ('AbC'):lower(), ('abc'):reverse()}", [b"ABC", b"abc", b"cba"]),
     ("return {tonumber('  12 '), tonumber('ff', 16), tostring(tonumber('x')), tonumber(7)}", [12, 255, b"nil", 7]),
     ("return table.concat({1, 2, 3}, '-', 2)", b"2-3"),
+    ("local s = 'hello' return {s:sub(2), s:sub(-3, -2), s:sub(0), s:sub(4, 2), s:sub(-100, 100), s:sub('2', 3.7)}",
+     [b"ello", b"ll", b"hello", b"", b"hello", b"el"]),
+    ("local x = string.sub('abc')", "user_script:1: bad argument #2 to 'sub' (number expected, got no value)"),
     ("local t = {1, 2} table.insert(t, 1, 0) table.insert(t, 9) return t", [0, 1, 2, 9]),
     ("local t = {1, 2, 3} local x = table.remove(t, 1) local y = table.remove(t) return {x, y, #t}", [1, 3, 1]),
     ("return table.maxn({1, 2, [10] = 3, x = 4})", 10),
