@@ -53,7 +53,7 @@ local pcall, error, type, setmetatable, getmetatable, setfenv, tostring, select,
       unpack, pairs, ipairs, xpcall
 local debug_getmetatable = debug.getmetatable
 local loadstring, co_create, co_wrap, gc = loadstring, coroutine.create, coroutine.wrap, collectgarbage
-local floor = math.floor
+local floor, c_sub = math.floor, string.sub
 local BUDGET = py.budget_message
 local STEP = py.step
 
@@ -125,9 +125,9 @@ strings.rep = function(s, n, ...)
 end
 getmetatable("").__index = strings   -- ("x"):rep(n) is charged alike
 base.string = readonly(strings)
--- Log version 24's: pattern matching and table.sort bounded by the budget (node/scripting/
--- patterns.py, table_sort.py); a run sets the strings' methods to its version's library before
--- its hook is armed (use_strings).
+-- Log version 24's: pattern matching, table.sort and other long library calls bounded by the
+-- budget (node/scripting/patterns.py, table_sort.py, charged.py); a run sets the strings' methods
+-- to its version's library before its hook is armed (use_strings).
 local strings24 = copy(strings)
 local table24 = copy(table)
 local charged   -- (node/scripting/charged.py: library functions charged by their work)
@@ -340,7 +340,7 @@ local function raised_at(e)
     if type(text) == "string" or type(text) == "number" then
       local info = debug_getinfo(2, "Sl")
       if info and info.what == "C" then info = debug_getinfo(3, "Sl") end
-      if info and info.source:sub(1, 6) == "@user_" then rawset(e, "line", info.currentline) end
+      if info and c_sub(info.source, 1, 6) == "@user_" then rawset(e, "line", info.currentline) end
     end
   end
   return e
