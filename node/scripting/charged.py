@@ -11,9 +11,12 @@ measured on this project's machine (an instruction is ~50 ns of a run):
 - `tonumber` of a string: 1 per 64 bytes (strtod reads leading blanks and digits: ~1 ms per MB);
 - `table.concat`: 1 per element and 1 per 8 bytes of the result; `table.insert` / `remove`
   at a position: 1 per element moved; `table.maxn`: its keys counted by the hook (written in Lua);
-- `cjson.encode`: 4 per byte of the result (~0.17 µs a byte), `cjson.decode`: 1 per byte read;
-- `cmsgpack.pack`: 6 per byte of the result, `unpack`: 8 per byte read;
-- `struct.pack` / `unpack` / `size`: 5 per byte of the format and 1 per 8 bytes of the data.
+- `cjson.encode`, `cmsgpack.pack`: 20 per value visited (~1 µs each, charged as they go: a
+  failing one too; node/scripting/lualibs.py) and 1 per 8 bytes of the result; `cjson.decode`:
+  1 per byte read; `cmsgpack.unpack`: 8 per byte read (`unpack_one` / `unpack_limit`: the bytes
+  from the offset to the next one);
+- `struct.pack` / `unpack` / `size`: 5 per byte of the format and 1 per 8 bytes of the data
+  (`pack`: of its result).
 
 CHARGED is run once per runtime by the sandbox's prelude (node/scripting/sandbox.py) with (the
 string and table libraries, the prelude's Python functions (`py`), the budget's charge, and from
@@ -63,10 +66,20 @@ end
 mark(out.sub, "sub")
 
 out.tonumber = function(...)
-  local e = ...
+  local count = select("#", ...)
+  local e, base = ...
+  if count == 0 then arg_error(1, "value expected") end
+  if base ~= nil then   -- (luaL_optint; another base than 10 reads a string, then checks the base)
+    base = opt_integer(base, 10, 2, true)
+    if base ~= 10 then
+      e = check_string(e, 1, count)
+      if base < 2 or base > 36 then arg_error(2, "base out of range") end
+    end
+  end
   if type(e) == "string" then charge(#e / 64) end
-  return c_tonumber(...)
+  return c_tonumber(e, base)
 end
+mark(out.tonumber, "tonumber")
 
 -- C's function under pcall (its errors carry no position of this file's), raised again at the
 -- script's line, as C raises them.
@@ -84,12 +97,12 @@ end
 
 out.concat = function(...)
   local t, sep, i, j = ...
-  check_table(t, 1, select("#", ...))
-  if sep ~= nil and type(sep) ~= "string" and type(sep) ~= "number" then
+  if sep ~= nil and type(sep) ~= "string" and type(sep) ~= "number" then   -- (C reads it first)
     arg_error(2, "string expected, got " .. type(sep))
   end
-  i = opt_integer(i, 1, 3)
-  j = opt_integer(j, #t, 4)
+  check_table(t, 1, select("#", ...))
+  i = opt_integer(i, 1, 3, true)
+  j = opt_integer(j, #t, 4, true)
   if j >= i then charge(j - i + 1) end
   local result = c_result(pcall(c_concat, t, sep, i, j))
   charge(#result / 8)
@@ -100,9 +113,9 @@ mark(out.concat, "concat")
 out.insert = function(...)
   local t = check_table((...), 1, select("#", ...))
   if select("#", ...) == 3 then
-    local pos = opt_integer(select(2, ...), 0, 2)
-    local moved = #t - pos + 1
-    if moved > 0 then charge(moved) end
+    local pos = opt_integer(select(2, ...), 0, 2, true)
+    local n = #t
+    if pos >= 1 and pos <= n then charge(n - pos + 1) end
   end
   c_result(pcall(c_insert, ...))
 end
@@ -111,8 +124,8 @@ mark(out.insert, "insert")
 out.remove = function(...)
   local t = check_table((...), 1, select("#", ...))
   local n = #t
-  local pos = opt_integer(select(2, ...), n, 2)
-  if n - pos > 0 then charge(n - pos) end
+  local pos = opt_integer(select(2, ...), n, 2, true)
+  if pos >= 1 and pos < n then charge(n - pos) end
   return c_result(pcall(c_remove, ...))
 end
 mark(out.remove, "remove")
@@ -129,7 +142,8 @@ mark(out.maxn, "maxn")
 
 -- The Python-written libraries, called as the prelude's `lib` calls them (their errors raised at
 -- the script's line: these functions tail-call the one that raises), charged by the bytes they
--- read (before) or return (after).
+-- read (before) or return (after); cjson.encode and cmsgpack.pack also by the values they visit,
+-- as they go (node/scripting/lualibs.py: a failing one is charged too).
 local function returned(per_byte, ok, ...)
   if not ok then error(tostring((...)), 2) end
   local result = ...
@@ -151,13 +165,42 @@ local function charged_before(f, per_byte, data_per_byte)
     return passed(pcall(f, ...))
   end
 end
-out.cjson_encode = charged_after(py.cjson_encode, 4)
+-- cmsgpack.unpack_one / unpack_limit (data, [limit,] offset): by the bytes from the offset to the
+-- next one they return (-1: the end), so reading a buffer value by value costs its length once.
+local function consumed(data, start, ok, ...)
+  if ok then
+    local next_offset = ...
+    if type(data) == "string" and type(next_offset) == "number" and type(start) == "number" then
+      local stop = next_offset < 0 and #data or next_offset
+      if stop > start then charge((stop - start) * 8) end
+    end
+  end
+  return passed(ok, ...)
+end
+out.cjson_encode = charged_after(py.cjson_encode, 1 / 8)
 out.cjson_decode = charged_before(py.cjson_decode, 1)
-out.msgpack_pack = charged_after(py.msgpack_pack, 6)
+out.msgpack_pack = charged_after(py.msgpack_pack, 1 / 8)
 out.msgpack_unpack = charged_before(py.msgpack_unpack, 8)
-out.msgpack_unpack_one = charged_before(py.msgpack_unpack_one, 8)
-out.msgpack_unpack_limit = charged_before(py.msgpack_unpack_limit, 8)
-out.struct = {}
-for name, f in pairs(py.struct) do out.struct[name] = charged_before(f, 5, 1 / 8) end
+out.msgpack_unpack_one = function(...)
+  local data, offset = ...
+  return consumed(data, offset or 0, pcall(py.msgpack_unpack_one, ...))
+end
+out.msgpack_unpack_limit = function(...)
+  local data, limit, offset = ...
+  if limit == 0 and (offset or 0) == 0 then   -- (everything, no offset returned)
+    if type(data) == "string" then charge(#data * 8) end
+    return passed(pcall(py.msgpack_unpack_limit, ...))
+  end
+  return consumed(data, offset or 0, pcall(py.msgpack_unpack_limit, ...))
+end
+out.struct = {
+  size = charged_before(py.struct.size, 5),
+  unpack = charged_before(py.struct.unpack, 5, 1 / 8),
+  pack = function(...)   -- (the format, then the bytes packed)
+    local fmt = ...
+    if type(fmt) == "string" then charge(#fmt * 5) end
+    return returned(1 / 8, pcall(py.struct.pack, ...))
+  end,
+}
 return out
 """

@@ -182,6 +182,7 @@ class Engine(LuaReplies):
         self.redis = box.lua.execute(REDIS_API, box.m, py)
         m = box.m
         self.run_chunk, self.run_chunk_values, self._stop_gc = m.run_chunk, m.run_chunk_values, m.stop_gc
+        self._charge = m.charge   # (the Python-written libraries charge the budget: lualibs.py, log version 24)
         #: what the Lua side's `state` holds of the per-run settings (set only when they change)
         self._lua_state: tuple = (True, True, None, None, None)
         #: (op, txn, body): the stored script an EVALSHA op names, read by needs_savepoint
@@ -211,6 +212,7 @@ class Engine(LuaReplies):
         compat = run.compat = version >= commands.SCRIPT_COMPAT_VERSION
         box.seed(ctx.seed, numeric_strings=compat)
         box.msgpack.compat = compat
+        box.msgpack.charge = box.cjson.charge = self._charge if version >= commands.SCRIPT_ERRORS_VERSION else None
         cjson = box.cjson
         cjson.reset()
         cjson.depth_settable = run.redis74 = version >= commands.REDIS74_VERSION

@@ -167,6 +167,12 @@ def _json_string(data: bytes) -> str:
     return "".join(out)
 
 
+#: cjson.encode and cmsgpack.pack charge the budget this many instructions per value they visit
+#: (~1 µs of Python each; log version 24), every CHARGE_EVERY values and at the end.
+INSTRUCTIONS_PER_VALUE = 20
+CHARGE_EVERY = 256
+
+
 class Cjson:
     """cjson.encode / cjson.decode with lua-cjson 2.1's rules (Redis's)."""
 
@@ -174,6 +180,9 @@ class Cjson:
         self._tables = tables
         self.null = null
         self.depth_settable = True
+        #: charge(instructions) per value encoded (log version 24: node/scripting/charged.py), or None
+        self.charge = None
+        self._values = 0
         self.reset()
 
     def reset(self) -> None:
@@ -207,10 +216,17 @@ class Cjson:
 
     def encode(self, value) -> bytes:
         out: list[str] = []
+        self._values = 0
         self._encode(value, out, 0)
+        if self.charge is not None:
+            self.charge(self._values % CHARGE_EVERY * INSTRUCTIONS_PER_VALUE)
         return "".join(out).encode("latin-1")
 
     def _encode(self, value, out: list, depth: int) -> None:
+        if self.charge is not None:
+            self._values += 1
+            if self._values % CHARGE_EVERY == 0:   # (a failing encode is charged up to where it failed)
+                self.charge(CHARGE_EVERY * INSTRUCTIONS_PER_VALUE)
         if not self.depth_settable and depth > MAX_DEPTH:   # the check of log versions before 7.4's rules
             raise LuaLibError("Cannot serialise, excessive nesting (1001)")
         if value is None or value is self.null or (lua_type(value) == "userdata" and value == self.null):
@@ -302,13 +318,24 @@ class Cmsgpack:
         #: log version 15's rule (set per run): a table 16 deep packs as nil; before, any value
         #: deeper than 16 did (one level more of tables)
         self.compat = True
+        #: charge(instructions) per value packed (log version 24: node/scripting/charged.py), or None
+        self.charge = None
+        self._values = 0
 
     def pack(self, *values) -> bytes:
         if not values:
             raise LuaLibError("MessagePack pack needs input.")
-        return b"".join(msgpack.packb(self._to_py(v, 0), use_bin_type=False) for v in values)
+        self._values = 0
+        packed = b"".join(msgpack.packb(self._to_py(v, 0), use_bin_type=False) for v in values)
+        if self.charge is not None:
+            self.charge(self._values % CHARGE_EVERY * INSTRUCTIONS_PER_VALUE)
+        return packed
 
     def _to_py(self, value, depth: int):
+        if self.charge is not None:
+            self._values += 1
+            if self._values % CHARGE_EVERY == 0:
+                self.charge(CHARGE_EVERY * INSTRUCTIONS_PER_VALUE)
         if not self.compat and depth > 16:
             return None
         if value is None or isinstance(value, (bool, bytes)):

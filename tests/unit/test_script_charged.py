@@ -29,6 +29,12 @@ scripting.install()
     "local s = cjson.encode(string.rep('a', 1000000)) for i = 1, 10000 do local u = cjson.decode(s) end",
     "local s = cmsgpack.pack(string.rep('a', 1000000)) for i = 1, 10000 do local u = cmsgpack.unpack(s) end",
     "local f = string.rep('b', 100000) for i = 1, 10000 do local n = struct.size(f) end",
+    # charged as they go: a failing encode too (its function at the end), and packing past the first value
+    "local t = {} for i = 1, 100000 do t[i] = i end t[100001] = function() end "
+    "for i = 1, 1000 do pcall(cjson.encode, t) end",
+    "local s = string.rep('a', 1000000) for i = 1, 10000 do local p = struct.pack('Bs', 1, s) end",
+    "local t = {} for i = 1, 100000 do t[i] = i end for i = 1, 1000 do pcall(table.insert, t, 2^32 + 1, 0) "
+    "table.remove(t, 2^32 + 1) end",
 ])
 def test_a_loop_of_long_library_calls_is_stopped_by_the_budget(node, body):
     started = time.monotonic()
@@ -55,6 +61,16 @@ def test_a_loop_of_long_library_calls_is_stopped_by_the_budget(node, body):
     ("local x = table.insert({}, 1, 2, 3)", "user_script:1: wrong number of arguments to 'insert'"),
     ("local x = cjson.decode('[')", "Expected value but found invalid token"),
     ("local x = struct.pack('>I2')", "bad argument to 'pack' (no value)"),
+    ("local x = tonumber()", "user_script:1: bad argument #1 to 'tonumber' (value expected)"),
+    ("local x = tonumber('1', 99)", "user_script:1: bad argument #2 to 'tonumber' (base out of range)"),
+    ("local x = tonumber({}, 16)", "user_script:1: bad argument #1 to 'tonumber' (string expected, got table)"),
+    ("local t = {1, 2, 3} table.insert(t, 2^32 + 1, 0) local x = table.remove(t, 2^32 + 1) return {x, #t}", [0, 3]),
+    ("return table.concat({1, 2, 3}, '', 1, 2^32 + 2)", b"12"),
+    ("local x = table.concat(nil, {})", "bad argument #2 to 'concat' (string expected, got table)"),
+    ("local t = {1, 2, 3} local x = table.remove(t, -1e12) return {tostring(x), #t}", [b"nil", 3]),
+    ("local s = cmsgpack.pack(1, 2, 3) local a, x = cmsgpack.unpack_one(s) local b, y = cmsgpack.unpack_one(s, a) "
+     "return {a, x, b, y}", [1, 1, 2, 2]),
+    ("return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2)}", [2, 1, 2]),
 ])
 def test_everyday_calls_answer_as_before(node, body, expected):
     for version in (commands.MAX_VERSION, OLDER):
