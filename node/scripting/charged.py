@@ -20,7 +20,8 @@ measured on this project's machine (an instruction is ~50 ns of a run):
 
 CHARGED is run once per runtime by the sandbox's prelude (node/scripting/sandbox.py) with (the
 string and table libraries, the prelude's Python functions (`py`), the budget's charge, and from
-patterns.py: check_string, opt_integer, arg_error, raise, mark);
+patterns.py: check_string, opt_integer, arg_error, mark, c_call — C's function called under
+pcall, its error raised again at the script's line);
 it returns the replacements, which base24 (log version 24) uses. Must not touch: anything but
 this text.
 """
@@ -28,7 +29,7 @@ this text.
 from __future__ import annotations
 
 CHARGED = r"""
-local string, tablelib, py, charge, check_string, opt_integer, arg_error, raise, mark = ...
+local string, tablelib, py, charge, check_string, opt_integer, arg_error, mark, c_call = ...
 local type, pairs, pcall, error, tostring, select = type, pairs, pcall, error, tostring, select
 local c_upper, c_lower, c_reverse, c_tonumber = string.upper, string.lower, string.reverse, tonumber
 local c_concat, c_insert, c_remove = tablelib.concat, tablelib.insert, tablelib.remove
@@ -81,15 +82,6 @@ out.tonumber = function(...)
 end
 mark(out.tonumber, "tonumber")
 
--- C's function under pcall (its errors carry no position of this file's), raised again at the
--- script's line, as C raises them.
-local function c_result(ok, ...)
-  if ok then return ... end
-  local message = ...
-  if message == "not enough memory" then error(message, 0) end
-  raise(message)
-end
-
 local function check_table(t, n, count)
   if type(t) ~= "table" then arg_error(n, "table expected, got " .. (n > count and "no value" or type(t))) end
   return t
@@ -104,7 +96,7 @@ out.concat = function(...)
   i = opt_integer(i, 1, 3, true)
   j = opt_integer(j, #t, 4, true)
   if j >= i then charge(j - i + 1) end
-  local result = c_result(pcall(c_concat, t, sep, i, j))
+  local result = c_call(pcall(c_concat, t, sep, i, j))
   charge(#result / 8)
   return result
 end
@@ -117,7 +109,7 @@ out.insert = function(...)
     local n = #t
     if pos >= 1 and pos <= n then charge(n - pos + 1) end
   end
-  c_result(pcall(c_insert, ...))
+  c_call(pcall(c_insert, ...))
 end
 mark(out.insert, "insert")
 
@@ -126,7 +118,7 @@ out.remove = function(...)
   local n = #t
   local pos = opt_integer(select(2, ...), n, 2, true)
   if pos >= 1 and pos < n then charge(n - pos) end
-  return c_result(pcall(c_remove, ...))
+  return c_call(pcall(c_remove, ...))
 end
 mark(out.remove, "remove")
 

@@ -578,5 +578,5 @@ names[find], names[match_fn], names[gmatch], names[gsub] = "find", "match", "gma
 -- (table_sort.py's sort raises its errors as these functions do: mark makes it one of them)
 local function mark(f, name) public[f], names[f] = true, name end
 return {find = find, match = match_fn, gmatch = gmatch, gsub = gsub, raise = raise, arg_error = arg_error, mark = mark,
-        check_string = check_string, opt_integer = opt_integer}
+        check_string = check_string, opt_integer = opt_integer, c_call = c_call}
 """.replace("%(worst)d", str(WORST_C_STEPS))

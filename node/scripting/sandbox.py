@@ -138,7 +138,7 @@ do
   table24.sort = loadstring(py.table_sort, "=sort")(table, charge, debug_getinfo, patterns.raise,
                                                      patterns.arg_error, patterns.mark)
   charged = loadstring(py.charged, "=charged")(string, table, py, charge, patterns.check_string,
-                                               patterns.opt_integer, patterns.arg_error, patterns.raise, patterns.mark)
+                                               patterns.opt_integer, patterns.arg_error, patterns.mark, patterns.c_call)
   strings24.upper, strings24.lower, strings24.reverse, strings24.sub = charged.upper, charged.lower, charged.reverse,
                                                                       charged.sub
   table24.concat, table24.insert, table24.remove, table24.maxn = charged.concat, charged.insert, charged.remove,

@@ -22,6 +22,16 @@ scripting.install()
 OLDER = commands.SCRIPT_ERRORS_VERSION - 1
 
 
+def answers_alike(node, body: str, expected) -> None:
+    """`body` answers `expected` (a str: text its error contains) at version 24 and at 23."""
+    for version in (commands.MAX_VERSION, OLDER):
+        result = run(node, body, version=version)
+        if isinstance(expected, str):
+            assert expected in error_text(result), (version, result)
+        else:
+            assert result == expected, version
+
+
 def sha_of(body: str) -> str:
     return hashlib.sha1(body.encode()).hexdigest()
 
