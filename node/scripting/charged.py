@@ -19,9 +19,10 @@ measured on this project's machine (an instruction is ~50 ns of a run):
   (`pack`: of its result).
 
 CHARGED is run once per runtime by the sandbox's prelude (node/scripting/sandbox.py) with (the
-string and table libraries, the prelude's Python functions (`py`), the budget's charge, and from
-patterns.py: check_string, opt_integer, arg_error, mark, c_call — C's function called under
-pcall, its error raised again at the script's line);
+string and table libraries, the prelude's Python functions (`py`), the budget's charge, the
+prelude's `pass` (a Python library's outcome, its error raised at the script's line), and from
+patterns.py: check_string, check_table, opt_integer, arg_error, mark, c_call — C's function
+called under pcall, its error raised again at the script's line);
 it returns the replacements, which base24 (log version 24) uses. Must not touch: anything but
 this text.
 """
@@ -29,8 +30,8 @@ this text.
 from __future__ import annotations
 
 CHARGED = r"""
-local string, tablelib, py, charge, check_string, opt_integer, arg_error, mark, c_call = ...
-local type, pairs, pcall, error, tostring, select = type, pairs, pcall, error, tostring, select
+local string, tablelib, py, charge, pass, check_string, check_table, opt_integer, arg_error, mark, c_call = ...
+local type, pairs, pcall, select = type, pairs, pcall, select
 local c_upper, c_lower, c_reverse, c_tonumber = string.upper, string.lower, string.reverse, tonumber
 local c_concat, c_insert, c_remove = tablelib.concat, tablelib.insert, tablelib.remove
 
@@ -82,11 +83,6 @@ out.tonumber = function(...)
 end
 mark(out.tonumber, "tonumber")
 
-local function check_table(t, n, count)
-  if type(t) ~= "table" then arg_error(n, "table expected, got " .. (n > count and "no value" or type(t))) end
-  return t
-end
-
 out.concat = function(...)
   local t, sep, i, j = ...
   if sep ~= nil and type(sep) ~= "string" and type(sep) ~= "number" then   -- (C reads it first)
@@ -137,14 +133,9 @@ mark(out.maxn, "maxn")
 -- read (before) or return (after); cjson.encode and cmsgpack.pack also by the values they visit,
 -- as they go (node/scripting/lualibs.py: a failing one is charged too).
 local function returned(per_byte, ok, ...)
-  if not ok then error(tostring((...)), 2) end
   local result = ...
-  if type(result) == "string" then charge(#result * per_byte) end
-  return ...
-end
-local function passed(ok, ...)
-  if not ok then error(tostring((...)), 2) end
-  return ...
+  if ok and type(result) == "string" then charge(#result * per_byte) end
+  return pass(ok, ...)
 end
 local function charged_after(f, per_byte)
   return function(...) return returned(per_byte, pcall(f, ...)) end
@@ -154,7 +145,7 @@ local function charged_before(f, per_byte, data_per_byte)
     local text, data = ...
     if type(text) == "string" then charge(#text * per_byte) end
     if data_per_byte and type(data) == "string" then charge(#data * data_per_byte) end
-    return passed(pcall(f, ...))
+    return pass(pcall(f, ...))
   end
 end
 -- cmsgpack.unpack_one / unpack_limit (data, [limit,] offset): by the bytes from the offset to the
@@ -167,7 +158,7 @@ local function consumed(data, start, ok, ...)
       if stop > start then charge((stop - start) * 8) end
     end
   end
-  return passed(ok, ...)
+  return pass(ok, ...)
 end
 out.cjson_encode = charged_after(py.cjson_encode, 1 / 8)
 out.cjson_decode = charged_before(py.cjson_decode, 1)
@@ -181,7 +172,7 @@ out.msgpack_unpack_limit = function(...)
   local data, limit, offset = ...
   if limit == 0 and (offset or 0) == 0 then   -- (everything, no offset returned)
     if type(data) == "string" then charge(#data * 8) end
-    return passed(pcall(py.msgpack_unpack_limit, ...))
+    return pass(pcall(py.msgpack_unpack_limit, ...))
   end
   return consumed(data, offset or 0, pcall(py.msgpack_unpack_limit, ...))
 end

@@ -310,6 +310,11 @@ local function check_string(value, n, count)
   arg_error(n, "string expected, got " .. (n > count and "no value" or kind))
 end
 
+local function check_table(t, n, count)
+  if type(t) ~= "table" then arg_error(n, "table expected, got " .. (n > count and "no value" or type(t))) end
+  return t
+end
+
 local INT64_MIN = -2 ^ 63
 
 -- luaL_optinteger: the number truncated to a 64-bit integer, as C casts it on x86-64 (a NaN or
@@ -337,9 +342,13 @@ local function c_call(ok, ...)
   raise(message)
 end
 
+-- One past the pattern's last character: its first NUL ends it, as C reads it.
+local function pattern_end(p)
+  return c_find(p, "\0", 1, true) or #p + 1
+end
+
 local function state_for(s, p)
-  local pend = c_find(p, "\0", 1, true)
-  return {s = s, send = #s + 1, p = p, pend = pend or #p + 1, level = 0, init = {}, len = {}}
+  return {s = s, send = #s + 1, p = p, pend = pattern_end(p), level = 0, init = {}, len = {}}
 end
 
 -- The worst case of C's matcher for a pattern of `p` on `n` bytes, or nil past WORST_C_STEPS or
@@ -348,7 +357,7 @@ end
 -- `*`, `+`, `-` that can backtrack, a balance `%b` or a back-reference, multiply by n + 1, each
 -- `?` by 2; a quantifier with only `)` after it never backtracks (its run is a match).
 local function worst_steps(p, n)
-  local pend = c_find(p, "\0", 1, true) or #p + 1
+  local pend = pattern_end(p)
   local i, power, optional, depth = 1, 1, 0, 0
   while i < pend do
     local c, quantifiable = byte(p, i), true
@@ -386,9 +395,7 @@ local function worst_steps(p, n)
 end
 
 local function has_specials(p)
-  local pend = c_find(p, "\0", 1, true)
-  local head = pend and sub(p, 1, pend - 1) or p
-  return c_find(head, "[%^%$%*%+%?%.%(%[%%%-]") ~= nil
+  return c_find(sub(p, 1, pattern_end(p) - 1), "[%^%$%*%+%?%.%(%[%%%-]") ~= nil
 end
 
 -- ---- the library functions
@@ -578,5 +585,5 @@ names[find], names[match_fn], names[gmatch], names[gsub] = "find", "match", "gma
 -- (table_sort.py's sort raises its errors as these functions do: mark makes it one of them)
 local function mark(f, name) public[f], names[f] = true, name end
 return {find = find, match = match_fn, gmatch = gmatch, gsub = gsub, raise = raise, arg_error = arg_error, mark = mark,
-        check_string = check_string, opt_integer = opt_integer, c_call = c_call}
+        check_string = check_string, check_table = check_table, opt_integer = opt_integer, c_call = c_call}
 """.replace("%(worst)d", str(WORST_C_STEPS))

@@ -136,9 +136,10 @@ do
   strings24.find, strings24.match, strings24.gmatch, strings24.gsub = patterns.find, patterns.match,
                                                                         patterns.gmatch, patterns.gsub
   table24.sort = loadstring(py.table_sort, "=sort")(table, charge, debug_getinfo, patterns.raise,
-                                                     patterns.arg_error, patterns.mark)
-  charged = loadstring(py.charged, "=charged")(string, table, py, charge, patterns.check_string,
-                                               patterns.opt_integer, patterns.arg_error, patterns.mark, patterns.c_call)
+                                                     patterns.arg_error, patterns.mark, patterns.check_table)
+  charged = loadstring(py.charged, "=charged")(string, table, py, charge, pass, patterns.check_string,
+                                               patterns.check_table, patterns.opt_integer, patterns.arg_error,
+                                               patterns.mark, patterns.c_call)
   strings24.upper, strings24.lower, strings24.reverse, strings24.sub = charged.upper, charged.lower, charged.reverse,
                                                                       charged.sub
   table24.concat, table24.insert, table24.remove, table24.maxn = charged.concat, charged.insert, charged.remove,

@@ -10,7 +10,8 @@ comparisons in the same order, so the same result, ties included.
 
 SORT is run once per runtime by the sandbox's prelude (node/scripting/sandbox.py) with
 (the table library, the budget's charge, debug.getinfo, and from patterns.py: raise, arg_error,
-mark — errors raised as a C function raises them); it returns the sort function. Must not touch: anything but this text.
+mark, check_table — arguments read and errors raised as a C function does); it returns the sort
+function. Must not touch: anything but this text.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 SMALL_N = 1024
 
 SORT = r"""
-local tablelib, charge, getinfo, raise, arg_error, mark = ...
+local tablelib, charge, getinfo, raise, arg_error, mark, check_table = ...
 local c_sort, c_gsub, type, error, pcall, select, rawget, rawset = tablelib.sort, string.gsub, type, error, pcall,
                                                                        select, rawget, rawset
 local SMALL_N, STEPS_PER_INSTRUCTION = %(small)d, 10
@@ -85,7 +86,7 @@ end
 
 local function sort(...)
   local a, f = ...
-  if type(a) ~= "table" then arg_error(1, "table expected, got " .. (select("#", ...) == 0 and "no value" or type(a))) end
+  check_table(a, 1, select("#", ...))
   if f ~= nil and type(f) ~= "function" then arg_error(2, "function expected, got " .. type(f)) end
   local n = #a
   -- (no tail calls below: errors are raised at the line of the script's call, this frame's caller)

@@ -30,7 +30,8 @@ def compare():
     noop = runtime.eval("function() end")
     patterns = runtime.execute(PATTERNS, g.string, noop, g.debug.getinfo)
     forced = SORT.replace(f"= {SMALL_N},", "= -1,", 1).replace('getinfo(f, "S").what == "Lua"', "false", 1)
-    ours = runtime.execute(forced, g.table, noop, g.debug.getinfo, patterns["raise"], patterns.arg_error, patterns.mark)
+    ours = runtime.execute(forced, g.table, noop, g.debug.getinfo, patterns["raise"], patterns.arg_error, patterns.mark,
+                           patterns.check_table)
     check = runtime.execute(r"""
       local ours = ...
       local function run(sort, values, kind)
