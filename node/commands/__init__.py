@@ -134,6 +134,13 @@ LogEntry = pb.LogEntry
 #:      only for calls whose worst case is small, charged by it): a backtracking pattern held
 #:      every replica's apply for minutes; library functions whose work grows with their input
 #:      (upper, tonumber, table.concat, cjson, cmsgpack, struct…) are charged by it (charged.py).
+#:  25: a script's long strings weigh on its budget (SCRIPT_STRINGS_VERSION; node/scripting/
+#:      string_weights.py): the hook fires at random intervals drawn from the entry's seed and
+#:      charges each by the long strings the running code holds, as single instructions on them
+#:      (comparing, arithmetic on a numeric string, a concatenation nothing allocates) take time
+#:      the instruction count did not see: a loop of them on a 1 MB string held every replica's
+#:      apply for minutes. math.random draws from a hash of the seed; redis.sha1hex is charged
+#:      by the bytes it hashes.
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -172,7 +179,9 @@ SCRIPT_READ_BYTES_VERSION = 22
 SCRIPT_EFFECTS_VERSION = 23
 #: The first version whose scripts' errors and SORT's empty scores follow Redis (24 above).
 SCRIPT_ERRORS_VERSION = SORT_EMPTY_VERSION = 24
-SUPPORTED_VERSIONS = range(1, SCRIPT_ERRORS_VERSION + 1)
+#: A script's long strings weigh on its budget (node/scripting/string_weights.py).
+SCRIPT_STRINGS_VERSION = 25
+SUPPORTED_VERSIONS = range(1, SCRIPT_STRINGS_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4

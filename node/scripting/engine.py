@@ -46,7 +46,7 @@ from raftcache.node.frontends.resp_protocol import (
 )
 from raftcache.node.frontends.resp_table import TABLE
 from raftcache.node.frontends.resp_types import SINCE_HFE
-from raftcache.node.scripting import local_commands, lualibs
+from raftcache.node.scripting import local_commands, lualibs, string_weights
 from raftcache.node.scripting.budget import (
     APPLY_BUDGET, READ_BUDGET, READ_BYTES_FREE, READS_FREE, SERVING_BUDGET, WRITE_BYTES_PER_INSTRUCTION, Budget,
     cost_of_reads,
@@ -55,6 +55,7 @@ from raftcache.node.scripting.replies import MAX_REPLY_DEPTH, REPLY_DEPTH_LIMIT,
 from raftcache.node.scripting.redis_api import REDIS_API
 from raftcache.node.scripting.run_rules import applied_before, rules_version, serving_read
 from raftcache.node.scripting.sandbox import HOOK_STEP, Sandbox
+from raftcache.node.scripting.string_weights import ARG_BYTES, ARG_BYTES_FREE, FREE_NUM
 from raftcache.node.storage.containers import mixed_seed, seed_of
 from raftcache.proto import commands_pb2 as pb
 
@@ -138,6 +139,8 @@ class Run:
     write_bytes: bool = True          # writes charge the budget by the bytes they store (SCRIPT_WRITE_BYTES_VERSION)
     read_bytes: bool = True           # commands charge it by what they read (SCRIPT_READ_BYTES_VERSION)
     script_errors: bool = True        # its errors as Redis 7's: a returned one keeps its writes… (SCRIPT_ERRORS_VERSION)
+    long_strings: bool = True         # its long strings weigh on its budget (SCRIPT_STRINGS_VERSION)
+    constants: float = 0.0            # ... its code's long string constants, always (string_weights.py)
     notify: frozenset | None = None   # the keyspace events its writes note (commands.SCRIPT_NOTIFY_VERSION)
     picks: int = 0                    # random choices its commands made so far (_execute's seeds)
 
@@ -185,6 +188,7 @@ class Engine(LuaReplies):
         self._charge = m.charge   # (the Python-written libraries charge the budget: lualibs.py, log version 24)
         #: what the Lua side's `state` holds of the per-run settings (set only when they change)
         self._lua_state: tuple = (True, True, None, None, None)
+        self._weights: tuple | None = None   # the Lua side's (constants_weight, potential) (_set_weights)
         #: (op, txn, body): the stored script an EVALSHA op names, read by needs_savepoint
         #: (node/scripting/__init__.py) just before the op runs in that transaction.
         self.read_ahead: tuple | None = None
@@ -210,7 +214,8 @@ class Engine(LuaReplies):
         ctx = run.ctx
         version = rules_version(ctx)
         compat = run.compat = version >= commands.SCRIPT_COMPAT_VERSION
-        box.seed(ctx.seed, numeric_strings=compat)
+        long_strings = run.long_strings = version >= commands.SCRIPT_STRINGS_VERSION
+        box.seed(ctx.seed, numeric_strings=compat, derived=long_strings)
         box.msgpack.compat = compat
         box.msgpack.charge = box.cjson.charge = self._charge if version >= commands.SCRIPT_ERRORS_VERSION else None
         cjson = box.cjson
@@ -226,7 +231,10 @@ class Engine(LuaReplies):
         if getattr(ctx.txn, "notes", None) is not None and version >= commands.SCRIPT_NOTIFY_VERSION:
             run.notify = notifications.flags_of(ctx.settings)
         self._set_lua_state((compat, version >= commands.SCRIPT_SANDBOX_VERSION, budget.call_cost, errorstats,
-                             script_errors))
+                             script_errors, long_strings))
+        if long_strings:
+            self._set_weights(string_weights.sampler_seed(ctx.seed or 0), run.constants,
+                              max(run.constants, string_weights.heaviest(args)))
         self.current = run
         if box.lua.get_memory_used() > GC_ABOVE_BYTES:
             box.gc()   # garbage left by earlier runs would eat into this run's bound
@@ -270,13 +278,22 @@ class Engine(LuaReplies):
         return error
 
     def _set_lua_state(self, values: tuple) -> None:
-        """The Lua side's (compat, readonly_globals, call_cost, errorstats, script_errors): written only
-        when they change."""
+        """The Lua side's (compat, readonly_globals, call_cost, errorstats, script_errors, sampled):
+        written only when they change."""
         if values != self._lua_state:
             self._lua_state = values
             state = self.box.state
             (state[b"compat"], state[b"readonly_globals"], state[b"call_cost"], state[b"errorstats"],
-             state[b"script_errors"]) = values
+             state[b"script_errors"], state[b"sampled"]) = values
+
+    def _set_weights(self, seed: int, constants: float, potential: float) -> None:
+        """A run's sampling hook (log version 25): its generator's seed, what its code's constants
+        weigh, what its heaviest argument does (node/scripting/string_weights.py)."""
+        state = self.box.state
+        state[b"sample_seed"] = seed
+        if (constants, potential) != self._weights:
+            self._weights = constants, potential
+            state[b"constants_weight"], state[b"potential"] = constants, potential
 
     def _budget_error(self, run: Run) -> CommandError:
         budget = run.budget.instructions(run.ctx.settings)
@@ -288,9 +305,10 @@ class Engine(LuaReplies):
         whose = "" if read else " for a script that writes"
         capped = f", at most {run.budget.cap_ms} ms{whose}" if run.budget.cap_ms else ""
         outcome = "it was stopped" if read else "its writes were rolled back"
+        weighed = ", long strings it held counting for more" if run.long_strings and self.box.state[b"weighed"] else ""
         return script_error(
             f"ERR Error running script {run.name}: it ran past its budget of {budget} Lua instructions "
-            f"(busy-reply-threshold / lua-time-limit{capped}); {outcome}")
+            f"(busy-reply-threshold / lua-time-limit{capped}{weighed}); {outcome}")
 
     def _run_error(self, run: Run, message, line) -> CommandError:
         text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
@@ -338,6 +356,8 @@ class Engine(LuaReplies):
                 if elements:
                     self.box.m.charge(elements)   # its conversion is Python's work
             bytes_read, reads = txn.bytes_read - bytes_read, txn.reads - reads
+            if run.long_strings and (bytes_read > FREE_NUM or type(reply) is bytes):
+                _report_long(self.box, reply)
             read_cost = 0
             if (reads > READS_FREE or bytes_read > READ_BYTES_FREE) and run.read_bytes:
                 read_cost = cost_of_reads(bytes_read, reads, elements)
@@ -562,6 +582,9 @@ class Engine(LuaReplies):
     def _sha1hex(self, data=None):
         if not isinstance(data, (bytes, int, float)):
             raise lualibs.LuaLibError("wrong number of arguments")
+        run = self.current
+        if run is not None and run.long_strings and isinstance(data, bytes) and len(data) > ARG_BYTES_FREE:
+            self._charge((len(data) - ARG_BYTES_FREE) // ARG_BYTES)   # (~1.5 ns a byte)
         return sha1hex(data if isinstance(data, bytes) else lualibs.number_text(data)).encode()
 
     def _log(self, level=None, *parts):
@@ -607,6 +630,14 @@ class Engine(LuaReplies):
         if run is None or run.registering is None:
             raise lualibs.LuaLibError("redis.register_function can only be called on FUNCTION LOAD command")
         run.on_register(run.registering, args)
+
+
+def _report_long(box: Sandbox, reply) -> None:
+    """A command's reply holds a long string (log version 25): the run's hook samples from now
+    on as often as its weight warrants (node/scripting/string_weights.py)."""
+    w = string_weights.heaviest((reply,)) if type(reply) is not bytes or len(reply) > FREE_NUM else 0.0
+    if w > 0:
+        box.m.pushed(w)
 
 
 def _writes(spec) -> bool:

@@ -152,7 +152,8 @@ def _load(ctx, code: bytes, run_name: str, keep_run: bool = False, stored: bool 
     chunk, error = engine.box.compile("user_function", body)
     if chunk is None:
         return script_error(f"ERR Error compiling function: {error}")
-    run = Run(ctx, True, run_name or name, "user_function", ctx.db, registering={}, on_register=register)
+    run = Run(ctx, True, run_name or name, "user_function", ctx.db, registering={}, on_register=register,
+              constants=engine.box.constants_weight(chunk))
     result = engine.run(run, engine.box.m.load_library, chunk, engine.redis, redis74)
     if isinstance(result, CommandError):
         message = result.message
@@ -294,8 +295,8 @@ def fcall(ctx, op, read_only: bool) -> object:
     loaded = _load(ctx, code, op.function, stored=True) if code is not None else None
     if not isinstance(loaded, tuple) or op.function not in loaded[1]:
         return loaded if isinstance(loaded, CommandError) else script_error("ERR Function not found")
-    _, registered, engine, _ = loaded
+    _, registered, engine, loader = loaded
     run = Run(ctx, read_only or no_writes, op.function, "user_function", ctx.db, user=caller(ctx, op),
-              caller=op.caller)
+              caller=op.caller, constants=loader.constants)
     box = engine.box
     return engine.run(run, box.m.call, registered[op.function]["callback"], op.keys[:], op.args[:])

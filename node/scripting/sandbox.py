@@ -33,9 +33,10 @@ import weakref
 
 from lupa import lua51
 
-from raftcache.node.scripting import lualibs
+from raftcache.node.scripting import lualibs, string_weights
 from raftcache.node.scripting.charged import CHARGED
 from raftcache.node.scripting.patterns import PATTERNS
+from raftcache.node.scripting.string_weights import SAMPLER, sampler_parameters
 from raftcache.node.scripting.table_sort import SORT
 
 #: VM instructions between two calls of the budget hook.
@@ -82,6 +83,15 @@ local function charge(instructions)
     debug_sethook(hook, "", 1)
     error(BUDGET, 0)
   end
+end
+
+-- Log version 25's hook: sampled at random intervals, weighing the long strings the running
+-- code holds (node/scripting/string_weights.py); older entries keep `hook` above.
+local sampler
+do
+  local P = py.sampler_parameters
+  P.hook = hook
+  sampler = loadstring(py.sampler, "=sampler")(state, BUDGET, STEP, P)
 end
 
 local READONLY = "Attempt to modify a readonly table"
@@ -254,6 +264,36 @@ do
 end
 base24.pcall = function(...) return caught(pcall(...)) end
 
+-- Log version 25's base functions: coroutines sampled by the version's hook, and `loadstring`
+-- adding the long string constants of what it compiles to the run's weight (string_weights.py).
+-- Older entries keep base24 (the budget counts a wrapper's instructions).
+local base25 = copy(base24)
+do
+  local co25 = copy(co)
+  co25.create = function(f) local c = co_create(f) debug_sethook(c, sampler.hook, "", sampler.interval(c)) return c end
+  co25.wrap = function(f)
+    local c = co25.create(f)
+    return function(...) return pass(coroutine.resume(c, ...)) end
+  end
+  base25.coroutine = readonly(co25)
+  local loadstring16 = base16.loadstring
+  base25.loadstring = function(...)
+    local text, name = ...
+    local kind = arg_type(1, ...)
+    if kind ~= "string" and kind ~= "number" then   -- (base16's checks: its errors at the caller's line)
+      error("bad argument #1 to 'loadstring' (string expected, got " .. kind .. ")", 2)
+    end
+    if name ~= nil and type(name) ~= "string" and type(name) ~= "number" then
+      error("bad argument #2 to 'loadstring' (string expected, got " .. type(name) .. ")", 2)
+    end
+    local chunk, message = loadstring16(text, name)
+    if chunk ~= nil and #tostring(text) > py.free_num then
+      sampler.loaded(py.constants_weight(chunk))
+    end
+    return chunk, message
+  end
+end
+
 -- A global table's index over `functions` (the same instructions for every version: the budget counts them).
 local function index_over(functions)
   return function(t, k)
@@ -264,8 +304,10 @@ local function index_over(functions)
     return v
   end
 end
-local base_global15, base_global16, base_global24 = index_over(base), index_over(base16), index_over(base24)
+local base_global15, base_global16, base_global24, base_global25 = index_over(base), index_over(base16),
+                                                                    index_over(base24), index_over(base25)
 local function base_global()
+  if state.sampled then return base_global25 end
   if state.script_errors then return base_global24 end
   if state.readonly_globals then return base_global16 end
   return base_global15
@@ -298,6 +340,7 @@ end
 local M = {}
 M.state = state
 M.charge = charge
+M.pushed = sampler.pushed
 M.readonly = readonly
 M.lib = lib
 M.rawget = rawget   -- reading a script's reply must not run its metatables (_G's raises)
@@ -352,10 +395,10 @@ function M.run_chunk(steps, chunk, redis, keys, argv)
   use_strings()
   setfenv(chunk, new_env(redis, keys, argv))
   if state.script_errors then
-    debug_sethook(hook, "", STEP)
+    if state.sampled then sampler.arm() else debug_sethook(hook, "", STEP) end
     return finish(xpcall(chunk, raised_at))
   end
-  debug_sethook(hook, "", STEP)
+  if state.sampled then sampler.arm() else debug_sethook(hook, "", STEP) end
   return finish(pcall(chunk))
 end
 -- run_chunk with KEYS and ARGV given as values (nkeys keys, then the arguments): one call
@@ -404,22 +447,22 @@ function M.load_library(steps, chunk, redis, restricted)
   use_strings()
   if not restricted then
     setfenv(chunk, new_env(redis, {}, {}))
-    debug_sethook(hook, "", STEP)
+    if state.sampled then sampler.arm() else debug_sethook(hook, "", STEP) end
     return finish(pcall(chunk))
   end
   local env, values, meta = globals({redis = load_api(redis)}, missing)
   setfenv(chunk, env)
-  debug_sethook(hook, "", STEP)
+  if state.sampled then sampler.arm() else debug_sethook(hook, "", STEP) end
   return after_load(values, meta, redis, finish(pcall(chunk)))
 end
 function M.call(steps, fn, keys, argv)
   state.left, state.exhausted, state.armed = steps, false, true   -- (state.env: its library's, just loaded)
   use_strings()
   if state.script_errors then
-    debug_sethook(hook, "", STEP)
+    if state.sampled then sampler.arm() else debug_sethook(hook, "", STEP) end
     return finish(xpcall(function() return fn(keys, argv) end, raised_at))
   end
-  debug_sethook(hook, "", STEP)
+  if state.sampled then sampler.arm() else debug_sethook(hook, "", STEP) end
   return finish(pcall(fn, keys, argv))
 end
 function M.clear_hook() debug_sethook() gc("restart") end
@@ -449,6 +492,7 @@ class Sandbox:
                                     register_builtins=False, max_memory=0)
         self._rng = random.Random(0)
         self._seed: int | None = None   # the run's seed, applied on first use (seeding costs µs)
+        self._seed_derived = False
         self._seed_strings = True
         null = self.lua.eval("newproxy(false)")  # cjson.null: one light value scripts compare with
         self.cjson = lualibs.Cjson(self.lua, null)
@@ -466,12 +510,17 @@ class Sandbox:
             b"msgpack_pack": self.msgpack.pack, b"msgpack_unpack": self.msgpack.unpack,
             b"msgpack_unpack_one": self.msgpack.unpack_one, b"msgpack_unpack_limit": self.msgpack.unpack_limit,
             b"patterns": PATTERNS.encode(), b"table_sort": SORT.encode(), b"charged": CHARGED.encode(),
+            b"sampler": SAMPLER.encode(), b"sampler_parameters": self.lua.table_from(sampler_parameters()),
+            b"free_num": string_weights.FREE_NUM,
+            b"constants_weight": lambda chunk: string_weights.constants_weight(self._dump(chunk)),
         })
         self.m = self.lua.execute(_PRELUDE, py)
         g = self.lua.globals()
         g.python = None  # lupa's bridge; never reachable from a script's environment anyway
         self.state = self.m.state
         self._compiled: dict[tuple[str, bytes], object] = {}
+        self._dump = g.string.dump
+        self._weights: dict[object, float] = {}   # compiled chunk -> its constants' weight
         with _RUNTIMES_LOCK:
             _RUNTIMES.add(self)
 
@@ -485,15 +534,18 @@ class Sandbox:
 
     # ---- the run's generator (math.random), seeded from the log entry
 
-    def seed(self, seed: int, numeric_strings: bool = True) -> None:
-        """The run's generator starts from the entry's `seed`; `numeric_strings`: math.randomseed
+    def seed(self, seed: int, numeric_strings: bool = True, derived: bool = False) -> None:
+        """The run's generator starts from the entry's `seed` (`derived`, log version 25: from a
+        hash of it, so that what a script reads of its generator tells nothing of the seed the
+        budget's hook draws from: string_weights.sampler_seed); `numeric_strings`: math.randomseed
         takes a numeric string as its number, as Lua does (log version 15 on; before, as 0)."""
         self._seed = seed
+        self._seed_derived = derived
         self._seed_strings = numeric_strings
 
     def _random(self) -> float:
         if self._seed is not None:
-            self._rng.seed(self._seed)
+            self._rng.seed(string_weights.derive(self._seed, b"math") if self._seed_derived else self._seed)
             self._seed = None
         return self._rng.random()
 
@@ -520,9 +572,20 @@ class Sandbox:
         if chunk is None:
             return None, (error or b"").decode("utf-8", "replace")
         if len(self._compiled) >= _COMPILED_MAX:
-            self._compiled.pop(next(iter(self._compiled)))
+            self._weights.pop(self._compiled.pop(next(iter(self._compiled))), None)
         self._compiled[key] = chunk
         return chunk, None
+
+    def constants_weight(self, chunk) -> float:
+        """What the long string constants of a compiled `chunk` weigh at every sample of a run
+        (log version 25: node/scripting/string_weights.py); kept with the compiled chunk."""
+        w = self._weights.get(chunk)
+        if w is None:
+            w = string_weights.constants_weight(self._dump(chunk))
+            if len(self._weights) >= _COMPILED_MAX:
+                self._weights.clear()
+            self._weights[chunk] = w
+        return w
 
     def table(self, items) -> object:
         return self.lua.table_from(items)
