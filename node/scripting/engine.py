@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import random
 import re
 import time
 
@@ -55,7 +56,7 @@ from raftcache.node.scripting.replies import MAX_REPLY_DEPTH, REPLY_DEPTH_LIMIT,
 from raftcache.node.scripting.redis_api import REDIS_API
 from raftcache.node.scripting.run_rules import applied_before, rules_version, serving_read
 from raftcache.node.scripting.sandbox import HOOK_STEP, Sandbox
-from raftcache.node.scripting.string_weights import ARG_BYTES, ARG_BYTES_FREE, FREE_NUM
+from raftcache.node.scripting.string_weights import ARG_BYTES, ARG_BYTES_FREE, FREE_NUL
 from raftcache.node.storage.containers import mixed_seed, seed_of
 from raftcache.proto import commands_pb2 as pb
 
@@ -83,6 +84,8 @@ _NOT_IN_SCRIPTS = frozenset({"eval", "eval_ro", "script_load", "script_flush", "
 #: What an undo scope cannot undo (node/storage/keyspace/): only scripts that name them run
 #: in a savepoint (node/scripting/store.may_flush).
 _UNDO_REFUSES = (pb.FlushAll, pb.FlushDb, pb.SwapDb)
+#: The sampling hook's seeds for reads this node serves (a log entry's are the entry's).
+_READ_SEEDS = random.Random()
 _POSITION = re.compile(r"user_(?:script|function):(\d+):")
 _WRITE_IN_READ_ONLY = "ERR Write commands are not allowed from read-only scripts."
 
@@ -92,6 +95,15 @@ def box_out_of_memory(box: Sandbox) -> bool:
     """Whether the run just ended used up its memory bound (a conversion in Python may have
     been the allocation refused)."""
     return box.lua.get_memory_used() + (1 << 20) >= box.lua.get_max_memory()
+
+
+def _disarm(box: Sandbox, run: Run) -> None:
+    """A run that raised out of the prelude (its budget or its memory stopped it there): the
+    memory bound lifted before anything reaches into the runtime (an allocation refused there,
+    outside Lua's protection, would end the process)."""
+    run.memory_exhausted = box_out_of_memory(box)
+    box.set_memory_limit(0)
+    box.disarm()
 
 
 def sha1hex(body: bytes) -> str:
@@ -127,7 +139,7 @@ class Run:
     resp: int = 2
     crashed: BaseException | None = None
     budget: Budget = READ_BUDGET
-    memory_exhausted: bool = False
+    memory_exhausted: bool | None = False
     redis74: bool = True              # Redis 7.4's rules (commands.REDIS74_VERSION), else the older log versions
     compat: bool = True               # log version 15's rules (commands.SCRIPT_COMPAT_VERSION)
     registering: dict | None = None   # FUNCTION LOAD: the functions registered so far
@@ -186,9 +198,10 @@ class Engine(LuaReplies):
         m = box.m
         self.run_chunk, self.run_chunk_values, self._stop_gc = m.run_chunk, m.run_chunk_values, m.stop_gc
         self._charge = m.charge   # (the Python-written libraries charge the budget: lualibs.py, log version 24)
+        self._pushed = m.pushed   # (a long reply: the sampling hook's, log version 25)
         #: what the Lua side's `state` holds of the per-run settings (set only when they change)
         self._lua_state: tuple = (True, True, None, None, None)
-        self._weights: tuple | None = None   # the Lua side's (constants_weight, potential) (_set_weights)
+        self._constants: float | None = None   # the Lua side's constants_weight (_set_weights)
         #: (op, txn, body): the stored script an EVALSHA op names, read by needs_savepoint
         #: (node/scripting/__init__.py) just before the op runs in that transaction.
         self.read_ahead: tuple | None = None
@@ -232,9 +245,9 @@ class Engine(LuaReplies):
             run.notify = notifications.flags_of(ctx.settings)
         self._set_lua_state((compat, version >= commands.SCRIPT_SANDBOX_VERSION, budget.call_cost, errorstats,
                              script_errors, long_strings))
-        if long_strings:
-            self._set_weights(string_weights.sampler_seed(ctx.seed or 0), run.constants,
-                              max(run.constants, string_weights.heaviest(args)))
+        if long_strings:   # (a read this node serves: a seed no script can know)
+            seed = ctx.seed if ctx.index else _READ_SEEDS.getrandbits(62)
+            self._set_weights(string_weights.sampler_seed(seed), run.constants)
         self.current = run
         if box.lua.get_memory_used() > GC_ABOVE_BYTES:
             box.gc()   # garbage left by earlier runs would eat into this run's bound
@@ -242,21 +255,23 @@ class Engine(LuaReplies):
         # allocate depends only on the run (node/scripting/sandbox.py).
         self._stop_gc()
         box.set_memory_limit(MEMORY_LIMIT_BYTES)
+        run.memory_exhausted = None
         try:
             resp_args.set_clock(ctx.now_ms)
             args = [box.table(a) if type(a) is list else a for a in args]
             # (ok, exhausted, the value) or (ok, exhausted, the message[, its line])
             outcome = start(steps, *args)
         except lua51.LuaMemoryError:
-            box.disarm()
+            _disarm(box, run)
             outcome = (False, False, "not enough memory")
         except lua51.LuaError as e:
-            box.disarm()
+            _disarm(box, run)
             outcome = (False, bool(box.state[b"exhausted"]), str(e))
         finally:
             resp_args.set_clock(None)
             self.current = None
-            run.memory_exhausted = box_out_of_memory(box)
+            if run.memory_exhausted is None:
+                run.memory_exhausted = box_out_of_memory(box)
             box.set_memory_limit(0)
         if run.crashed is not None:
             raise HandlerCrash(f"a command called by script {run.name} raised") from run.crashed
@@ -286,14 +301,13 @@ class Engine(LuaReplies):
             (state[b"compat"], state[b"readonly_globals"], state[b"call_cost"], state[b"errorstats"],
              state[b"script_errors"], state[b"sampled"]) = values
 
-    def _set_weights(self, seed: int, constants: float, potential: float) -> None:
-        """A run's sampling hook (log version 25): its generator's seed, what its code's constants
-        weigh, what its heaviest argument does (node/scripting/string_weights.py)."""
+    def _set_weights(self, seed: int, constants: float) -> None:
+        """A run's sampling hook (log version 25): its generator's seed and what its code's
+        constants weigh (node/scripting/string_weights.py)."""
         state = self.box.state
         state[b"sample_seed"] = seed
-        if (constants, potential) != self._weights:
-            self._weights = constants, potential
-            state[b"constants_weight"], state[b"potential"] = constants, potential
+        if constants != self._constants:
+            self._constants = state[b"constants_weight"] = constants
 
     def _budget_error(self, run: Run) -> CommandError:
         budget = run.budget.instructions(run.ctx.settings)
@@ -356,8 +370,8 @@ class Engine(LuaReplies):
                 if elements:
                     self.box.m.charge(elements)   # its conversion is Python's work
             bytes_read, reads = txn.bytes_read - bytes_read, txn.reads - reads
-            if run.long_strings and (bytes_read > FREE_NUM or type(reply) is bytes):
-                _report_long(self.box, reply)
+            if run.long_strings and (bytes_read > FREE_NUL or type(reply) is bytes):
+                _report_long(self._pushed, reply)
             read_cost = 0
             if (reads > READS_FREE or bytes_read > READ_BYTES_FREE) and run.read_bytes:
                 read_cost = cost_of_reads(bytes_read, reads, elements)
@@ -632,12 +646,12 @@ class Engine(LuaReplies):
         run.on_register(run.registering, args)
 
 
-def _report_long(box: Sandbox, reply) -> None:
-    """A command's reply holds a long string (log version 25): the run's hook samples from now
-    on as often as its weight warrants (node/scripting/string_weights.py)."""
-    w = string_weights.heaviest((reply,)) if type(reply) is not bytes or len(reply) > FREE_NUM else 0.0
+def _report_long(pushed, reply) -> None:
+    """A command's reply may hold a long string (log version 25): the run's hook samples from
+    now on as often as its weight warrants (`pushed`: node/scripting/string_weights.py)."""
+    w = string_weights.heaviest((reply,)) if type(reply) is not bytes or len(reply) > FREE_NUL else 0.0
     if w > 0:
-        box.m.pushed(w)
+        pushed(w)
 
 
 def _writes(spec) -> bool:

@@ -287,7 +287,7 @@ do
       error("bad argument #2 to 'loadstring' (string expected, got " .. type(name) .. ")", 2)
     end
     local chunk, message = loadstring16(text, name)
-    if chunk ~= nil and #tostring(text) > py.free_num then
+    if chunk ~= nil and #tostring(text) > py.free_nul then
       sampler.loaded(py.constants_weight(chunk))
     end
     return chunk, message
@@ -395,10 +395,10 @@ function M.run_chunk(steps, chunk, redis, keys, argv)
   use_strings()
   setfenv(chunk, new_env(redis, keys, argv))
   if state.script_errors then
-    if state.sampled then sampler.arm() else debug_sethook(hook, "", STEP) end
+    if state.sampled then sampler.arm(keys, argv) else debug_sethook(hook, "", STEP) end
     return finish(xpcall(chunk, raised_at))
   end
-  if state.sampled then sampler.arm() else debug_sethook(hook, "", STEP) end
+  if state.sampled then sampler.arm(keys, argv) else debug_sethook(hook, "", STEP) end
   return finish(pcall(chunk))
 end
 -- run_chunk with KEYS and ARGV given as values (nkeys keys, then the arguments): one call
@@ -459,10 +459,10 @@ function M.call(steps, fn, keys, argv)
   state.left, state.exhausted, state.armed = steps, false, true   -- (state.env: its library's, just loaded)
   use_strings()
   if state.script_errors then
-    if state.sampled then sampler.arm() else debug_sethook(hook, "", STEP) end
+    if state.sampled then sampler.arm(keys, argv) else debug_sethook(hook, "", STEP) end
     return finish(xpcall(function() return fn(keys, argv) end, raised_at))
   end
-  if state.sampled then sampler.arm() else debug_sethook(hook, "", STEP) end
+  if state.sampled then sampler.arm(keys, argv) else debug_sethook(hook, "", STEP) end
   return finish(pcall(fn, keys, argv))
 end
 function M.clear_hook() debug_sethook() gc("restart") end
@@ -511,7 +511,7 @@ class Sandbox:
             b"msgpack_unpack_one": self.msgpack.unpack_one, b"msgpack_unpack_limit": self.msgpack.unpack_limit,
             b"patterns": PATTERNS.encode(), b"table_sort": SORT.encode(), b"charged": CHARGED.encode(),
             b"sampler": SAMPLER.encode(), b"sampler_parameters": self.lua.table_from(sampler_parameters()),
-            b"free_num": string_weights.FREE_NUM,
+            b"free_nul": string_weights.FREE_NUL,
             b"constants_weight": lambda chunk: string_weights.constants_weight(self._dump(chunk)),
         })
         self.m = self.lua.execute(_PRELUDE, py)

@@ -1,38 +1,38 @@
 """What a script's long strings cost its budget (log version 25): the sampling hook.
 
 The budget's hook counts VM instructions, and some single instructions take time that grows
-with the strings they touch: comparing two strings (`<`, `<=`: strcmp of their common
-prefix, even of a string with itself), arithmetic on a string (`s + 0`: strtod reads its
-blanks and digits), a concatenation whose result the runtime already holds (`'' .. s`: a copy
-and a memcmp, nothing allocated), and a C function reading a long numeric string. A loop of
-them on a 1 MB string held every replica's apply for minutes; on 64 MB, hours. None of them
-can be seen from Lua as it happens, so from log version 25 the hook weighs them:
+with the strings they touch: comparing strings (`<`, `<=`: strcmp of their common prefix, a
+string with itself too, and NUL by NUL: ~5 ns a NUL byte), arithmetic on a string (`s + 0`:
+strtod reads its blanks and digits), a concatenation whose result the runtime already holds
+(`'' .. s`: a copy and a memcmp, nothing allocated), a C or Python library function reading a
+long numeric string. A loop of them on a 1 MB string held every replica's apply for minutes;
+on 8 MB of NULs, hours. None of them can be seen from Lua as it happens, so from log version
+25 the hook weighs them:
 
 - it fires at random intervals (geometric, from a generator seeded by the log entry: the
   same on every replica, unknown to the script), and looks at the registers of the function
   that was running, temporaries included. Every operand of those instructions sits in a
-  register (or is a constant of the code) while they run, so an interval charged as though
+  register (or is a constant of the code) when they run, so an interval charged as though
   each of its instructions touched what the registers hold at its end is, on average, what the
   script did, however it hides its strings between operations;
-- each distinct string there of at least FREE_LEN bytes weighs 1 instruction per LEN_BYTES
-  (a comparison or copy at ~0.05 ns a byte); one whose numeric prefix (what strtod would read,
-  blanks around it included) passes FREE_NUM bytes weighs 1 per NUM_BYTES more (~0.6 ns a
-  byte); the long string constants of the code the run compiled weigh alike, always;
-- the more a run's strings weigh (the heaviest sample yet, or a long string a command gave
-  it), the more often the hook fires: the mean interval is MEAN_TARGET over that weight, at
-  most BASE_MEAN, and a dense hook's own work is charged (SCAN_UNITS a register looked at).
+- each distinct string there weighs (`weight`): 1 instruction per LEN_BYTES of it from
+  FREE_LEN bytes on (a comparison or copy at ~0.05 ns a byte), 1 per NUL_BYTES of its NUL
+  bytes past FREE_NUL, and 1 per NUM_BYTES of its numeric prefix (what strtod would read,
+  blanks included) past FREE_NUM (~0.6 ns a byte); the long string constants of the code the
+  run compiled weigh alike, always;
+- the more a run's strings weigh (the heaviest sample yet, its arguments, a long string a
+  command gave it), the more often the hook fires: the mean interval is MEAN_TARGET over that
+  weight, at most BASE_MEAN, and a dense hook's own work is charged (SCAN_UNITS a register).
 
 So a run that holds a 1 MB string in the running function's registers pays ~1,000 instructions
-for each instruction it runs (its budget lasts ~2,000 instructions: docs/scripting.md, "The
-budget"); one that holds nothing long pays what it paid before. Python's side (engine.py) also
-charges the bytes a script hands to Python (redis.call's arguments, sha1hex, log) and reports
-long replies (`pushed`).
+for each instruction it runs (its budget lasts ~2,000 instructions: docs/scripting.md, "Long
+strings"); one that holds nothing long pays what it paid before.
 
 SAMPLER is run once per runtime by the sandbox's prelude (node/scripting/sandbox.py) with (the
-budget's state, its message, the hook step, the v≤24 hook, and the constants below); it returns
-`arm` (a run's hook), `hook` (for coroutines), `pushed` (a long string given to the run),
-`loaded` (code compiled during the run, its constants' weight) and `interval` (a new
-coroutine's first). Must not touch: anything but this text, and the data given.
+budget's state, its message, the hook step, and `P`: sampler_parameters() and the v≤24 hook);
+it returns `arm` (a run's hook), `hook` (for coroutines), `pushed` (a long string a command
+gave the run: engine.py), `loaded` (code compiled during the run: its constants' weight) and
+`interval` (a new coroutine's first). Must not touch: anything but this text, and the data given.
 """
 
 from __future__ import annotations
@@ -44,6 +44,10 @@ import re
 FREE_LEN = 32768
 #: ... one instruction per this many bytes of a longer one.
 LEN_BYTES = 1024
+#: Up to this many NUL bytes weigh nothing (Lua compares a string NUL by NUL: ~5 ns each) ...
+FREE_NUL = 256
+#: ... one instruction per this many of more.
+NUL_BYTES = 8
 #: Numeric prefixes up to this long weigh nothing (strtod over 512 bytes: ~0.3 µs) ...
 FREE_NUM = 512
 #: ... one instruction per this many bytes of a longer one (tonumber's rate, charged.py).
@@ -60,19 +64,24 @@ ARG_BYTES_FREE = 4096
 ARG_BYTES = 64
 
 # strtod's reach (C locale): blanks, a sign, then a hexadecimal or decimal number or nan(…),
-# and the blanks after a number (luaO_str2d reads them). Mirrors numeric_prefix in SAMPLER.
+# and the blanks after a number (luaO_str2d reads them).
 _NUMERIC = re.compile(
     rb"[ \t\n\v\f\r]*[+-]?(?:(?:0[xX][0-9a-fA-F]*\.?[0-9a-fA-F]*[pP]?[+-]?[0-9]*"
     rb"|[0-9.][0-9]*\.?[0-9]*[eE]?[+-]?[0-9]*|[nN][aA][nN]\(?[0-9A-Za-z_]*\)?)[ \t\n\v\f\r]*)?")
 
 
 def weight(value: bytes) -> float:
-    """The instructions one VM instruction touching `value` may cost beyond itself."""
+    """The instructions one VM instruction touching `value` may cost beyond itself (SAMPLER calls
+    it once a run for each string it finds of more than FREE_NUL bytes)."""
     length = len(value)
-    if length <= FREE_NUM:
+    if length <= FREE_NUL:
         return 0.0
-    prefix = _NUMERIC.match(value).end()
-    w = prefix / NUM_BYTES if prefix > FREE_NUM else 0.0
+    nuls = value.count(0)
+    w = nuls / NUL_BYTES if nuls > FREE_NUL else 0.0
+    if length > FREE_NUM:
+        prefix = _NUMERIC.match(value).end()
+        if prefix > FREE_NUM:
+            w += prefix / NUM_BYTES
     return w + length / LEN_BYTES if length >= FREE_LEN else w
 
 
@@ -133,9 +142,8 @@ def dump_strings(dump: bytes) -> list[bytes]:
 SAMPLER = r"""
 local state, BUDGET, STEP, P = ...
 local sethook, getlocal, running = debug.sethook, debug.getlocal, coroutine.running
-local find, byte, floor, log, type, error, setmetatable, next = string.find, string.byte, math.floor, math.log,
-                                                                type, error, setmetatable, next
-local FREE_LEN, LEN_BYTES, FREE_NUM, NUM_BYTES = P.free_len, P.len_bytes, P.free_num, P.num_bytes
+local floor, log, type, error, setmetatable, next = math.floor, math.log, type, error, setmetatable, next
+local FREE_NUL = P.free_nul
 local BASE_MEAN, MEAN_TARGET, SCAN_UNITS = P.base_mean, P.mean_target, P.scan_units
 
 local BASE_KEEP = log(1 - 1 / BASE_MEAN)
@@ -143,29 +151,13 @@ local s = {x = 1, mean = BASE_MEAN, keep = BASE_KEEP, heaviest = 0, loaded = 0}
 local intervals = setmetatable({}, {__mode = "k"})   -- each thread's current interval (a run's)
 local MAIN = {}
 
-local function numeric_prefix(v)
-  local _, e = find(v, "^%s*[%+%-]?")
-  local c, f = byte(v, e + 1), nil
-  if c == 48 and (byte(v, e + 2) == 120 or byte(v, e + 2) == 88) then
-    _, f = find(v, "^0[xX]%x*%.?%x*[pP]?[%+%-]?%d*%s*", e + 1)
-  elseif c ~= nil and ((c >= 48 and c <= 57) or c == 46) then
-    _, f = find(v, "^[%d%.]%d*%.?%d*[eE]?[%+%-]?%d*%s*", e + 1)
-  elseif c == 110 or c == 78 then
-    _, f = find(v, "^[nN][aA][nN]%(?[%w_]*%)?%s*", e + 1)
-  end
-  return f or e
-end
-
-local weights = {}   -- the run's strings weighed so far (a long numeric prefix takes a while to read)
+local weights = {}   -- the run's strings weighed so far (reading a long one takes a while)
 local function weight(v)
   local w = weights[v]
-  if w ~= nil then return w end
-  local len = #v
-  local p = numeric_prefix(v)
-  w = 0
-  if p > FREE_NUM then w = p / NUM_BYTES end
-  if len >= FREE_LEN then w = w + len / LEN_BYTES end
-  weights[v] = w
+  if w == nil then
+    w = P.weight(v)
+    weights[v] = w
+  end
   return w
 end
 
@@ -177,7 +169,7 @@ local function weigh(level)
   while true do
     local name, v = getlocal(level, i)
     if name == nil then break end
-    if type(v) == "string" and #v > FREE_NUM then
+    if type(v) == "string" and #v > FREE_NUL then
       local new = true
       if seen ~= nil then
         for k = 1, #seen do if seen[k] == v then new = false break end end
@@ -241,12 +233,33 @@ hook = function()
 end
 
 local out = {hook = hook}
--- A run's start: the generator from the entry, the weight of its code's constants.
-out.arm = function()
-  s.x = state.sample_seed
+-- The weight of the heaviest string of a list (a run's KEYS or ARGV).
+local function heaviest(list)
+  local w = 0
+  if list ~= nil then
+    for i = 1, #list do
+      local v = list[i]
+      if type(v) == "string" and #v > FREE_NUL then
+        local vw = weight(v)
+        if vw > w then w = vw end
+      end
+    end
+  end
+  return w
+end
+
+-- A run's start (before its hook is set: not counted): the generator from the entry (a few
+-- draws on, away from a small seed's first ones), the weight of its code's constants and of its
+-- heaviest key or argument.
+out.arm = function(keys, argv)
+  local x = state.sample_seed
+  for _ = 1, 3 do x = (x * 16807) % 2147483647 end
+  s.x = x
   s.mean, s.heaviest, s.keep, s.loaded, state.weighed = BASE_MEAN, 0, BASE_KEEP, 0, false
   if next(weights) ~= nil then weights = {} end
-  set_mean(state.potential)
+  set_mean(state.constants_weight)
+  set_mean(heaviest(keys))
+  set_mean(heaviest(argv))
   local first = draw()
   intervals[MAIN] = first
   sethook(hook, "", first)
@@ -273,13 +286,10 @@ return out
 """
 
 
-_MASK64 = 0xFFFF_FFFF_FFFF_FFFF
-
-
 def derive(seed: int, purpose: bytes) -> int:
     """A generator's seed for `purpose`, from a log entry's seed (one-way: one purpose's draws
     tell nothing of another's)."""
-    digest = hashlib.blake2b((seed & _MASK64).to_bytes(8, "little"), digest_size=8,
+    digest = hashlib.blake2b((seed & 0xFFFF_FFFF_FFFF_FFFF).to_bytes(8, "little"), digest_size=8,
                              person=b"raftcache-" + purpose).digest()
     return int.from_bytes(digest, "little")
 
@@ -287,10 +297,7 @@ def derive(seed: int, purpose: bytes) -> int:
 def sampler_seed(seed: int) -> int:
     """The hook's generator's start (1 .. 2^31 - 2: Park and Miller's), from a log entry's seed
     (which a script cannot read: math.random draws from `derive(seed, b"math")`)."""
-    z = (seed + 0x9E37_79B9_7F4A_7C15) & _MASK64   # splitmix64's finalizer: neighbouring seeds far apart
-    z = ((z ^ (z >> 30)) * 0xBF58_476D_1CE4_E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D0_49BB_1331_11EB) & _MASK64
-    return (z ^ (z >> 31)) % 2147483646 + 1
+    return seed % 2147483646 + 1
 
 
 def heaviest(values) -> float:
@@ -298,14 +305,14 @@ def heaviest(values) -> float:
     w = 0.0
     for v in values:
         if type(v) is bytes:
-            if len(v) > FREE_NUM:
+            if len(v) > FREE_NUL:
                 w = max(w, weight(v))
         elif type(v) is list:
             w = max(w, heaviest(v))
     return w
 
 
-def sampler_parameters() -> dict[bytes, int]:
-    """SAMPLER's constants (`P`), as the prelude hands them over."""
-    return {b"free_len": FREE_LEN, b"len_bytes": LEN_BYTES, b"free_num": FREE_NUM, b"num_bytes": NUM_BYTES,
-            b"base_mean": BASE_MEAN, b"mean_target": MEAN_TARGET, b"scan_units": SCAN_UNITS}
+def sampler_parameters() -> dict[bytes, object]:
+    """SAMPLER's constants and `weight` (`P`), as the prelude hands them over."""
+    return {b"free_nul": FREE_NUL, b"base_mean": BASE_MEAN, b"mean_target": MEAN_TARGET,
+            b"scan_units": SCAN_UNITS, b"weight": weight}

@@ -188,6 +188,7 @@ def test_a_runaway_write_script_at_the_default_threshold_causes_no_election(clus
     leader, follower = nodes
     leader.set("g", "1")
     leader.setrange("big", (8 << 20) - 1, "x")
+    leader.set("digits", "1" * (1 << 20))
     for key, start in (("s1", 0), ("s2", 5_000)):
         leader.sadd(key, *range(start, start + 20_000))
     before = {n.id: cluster.status(n).term for n in cluster.alive_nodes()}
@@ -209,9 +210,12 @@ def test_a_runaway_write_script_at_the_default_threshold_causes_no_election(clus
                      "local t = {} while true do t[#t + 1] = tostring(#t) end",
                      # reads that cost far more than a call (log version 22 counts what they read)
                      "while true do redis.call('STRLEN', KEYS[4]) redis.call('INCR', KEYS[2]) end",
-                     "while true do redis.call('SINTERCARD', 2, KEYS[5], KEYS[6]) redis.call('INCR', KEYS[2]) end"):
+                     "while true do redis.call('SINTERCARD', 2, KEYS[5], KEYS[6]) redis.call('INCR', KEYS[2]) end",
+                     # single instructions on long strings (log version 25 weighs what they hold)
+                     "local v = redis.call('GET', KEYS[4]) redis.call('INCR', KEYS[2]) while true do local x = v < v end",
+                     "local v = redis.call('GET', KEYS[7]) redis.call('INCR', KEYS[2]) while true do local x = v + 1 end"):
             with pytest.raises(redis.ResponseError, match="at most 100 ms for a script that writes"):
-                follower.eval(body, 6, "h", "n", "l", "big", "s1", "s2")
+                follower.eval(body, 7, "h", "n", "l", "big", "s1", "s2", "digits")
         assert leader.set("after", "1")
     finally:
         stop.set()

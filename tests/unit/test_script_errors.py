@@ -22,9 +22,10 @@ scripting.install()
 OLDER = commands.SCRIPT_ERRORS_VERSION - 1
 
 
-def answers_alike(node, body: str, expected) -> None:
-    """`body` answers `expected` (a str: text its error contains) at version 24 and at 23."""
-    for version in (commands.MAX_VERSION, OLDER):
+def answers_alike(node, body: str, expected, versions=(commands.MAX_VERSION, OLDER)) -> None:
+    """`body` answers `expected` (a str: text its error contains) at each of `versions` (the
+    latest and 23, unless told)."""
+    for version in versions:
         result = run(node, body, version=version)
         if isinstance(expected, str):
             assert expected in error_text(result), (version, result)
