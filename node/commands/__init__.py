@@ -140,7 +140,9 @@ LogEntry = pb.LogEntry
 #:      (comparing, arithmetic on a numeric string, a concatenation nothing allocates) take time
 #:      the instruction count did not see: a loop of them on a 1 MB string held every replica's
 #:      apply for minutes. math.random draws from a hash of the seed; redis.sha1hex is charged
-#:      by the bytes it hashes.
+#:      by the bytes it hashes; a stack overflow caught by pcall / xpcall / coroutine.resume ends
+#:      the run as its budget does (nested ~200 C calls deep the hook could not run: a script
+#:      catching that error looped uncounted for ever).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).

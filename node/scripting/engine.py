@@ -598,7 +598,7 @@ class Engine(LuaReplies):
             raise lualibs.LuaLibError("wrong number of arguments")
         run = self.current
         if run is not None and run.long_strings and isinstance(data, bytes) and len(data) > ARG_BYTES_FREE:
-            self._charge((len(data) - ARG_BYTES_FREE) // ARG_BYTES)   # (~1.5 ns a byte)
+            self._charge((len(data) - ARG_BYTES_FREE) // ARG_BYTES)
         return sha1hex(data if isinstance(data, bytes) else lualibs.number_text(data)).encode()
 
     def _log(self, level=None, *parts):

@@ -60,7 +60,8 @@ local STEP = py.step
 
 -- compat, readonly_globals: the run follows log version 15's / 16's additions (node/scripting/
 -- engine.py sets them per run); env: the global table of the run under way (loadstring's)
-local state = {left = 0, exhausted = false, armed = false, compat = true, readonly_globals = true}
+local state = {left = 0, exhausted = false, armed = false, compat = true, readonly_globals = true,
+               sampled = false, weighed = false, sample_seed = 1, constants_weight = 0}
 local hook
 hook = function()
   if not state.armed then return end
@@ -264,13 +265,32 @@ do
 end
 base24.pcall = function(...) return caught(pcall(...)) end
 
--- Log version 25's base functions: coroutines sampled by the version's hook, and `loadstring`
--- adding the long string constants of what it compiles to the run's weight (string_weights.py).
+-- Log version 25's base functions: coroutines sampled by the version's hook; `loadstring`
+-- adding the long string constants of what it compiles to the run's weight (string_weights.py);
+-- `pcall`, `xpcall` and `coroutine.resume` catching neither a budget stop nor a stack overflow
+-- (nested about 200 C calls deep, or 20,000 Lua calls, the debug library cannot call the hook:
+-- each firing raised that error instead, and a script catching it ran uncounted, for ever).
 -- Older entries keep base24 (the budget counts a wrapper's instructions).
 local base25 = copy(base24)
 do
+  local c_find = string.find
+  local function uncaught(ok, ...)
+    if state.exhausted then error(BUDGET, 0) end
+    if not ok then
+      local e = ...
+      if type(e) == "string" and (c_find(e, "stack overflow", 1, true) or c_find(e, "error in error handling", 1, true)) then
+        state.exhausted = true
+        debug_sethook(hook, "", 1)
+        error(BUDGET, 0)
+      end
+    end
+    return ok, ...
+  end
+  base25.pcall = function(...) return uncaught(caught(pcall(...))) end
+  base25.xpcall = function(...) return uncaught(xpcall(...)) end
   local co25 = copy(co)
-  co25.create = function(f) local c = co_create(f) debug_sethook(c, sampler.hook, "", sampler.interval(c)) return c end
+  co25.create = function(f) local c = co_create(f) debug_sethook(c, sampler.hook, "", sampler.interval()) return c end
+  co25.resume = function(...) return uncaught(coroutine.resume(...)) end
   co25.wrap = function(f)
     local c = co25.create(f)
     return function(...) return pass(coroutine.resume(c, ...)) end
@@ -287,10 +307,9 @@ do
       error("bad argument #2 to 'loadstring' (string expected, got " .. type(name) .. ")", 2)
     end
     local chunk, message = loadstring16(text, name)
-    if chunk ~= nil and #tostring(text) > py.free_nul then
-      sampler.loaded(py.constants_weight(chunk))
-    end
-    return chunk, message
+    if chunk == nil then return nil, message end
+    if #tostring(text) > py.free_nul then sampler.loaded(py.constants_weight(chunk)) end
+    return chunk
   end
 end
 
@@ -605,6 +624,7 @@ class Sandbox:
         """Drop the compiled chunks and collect (SCRIPT FLUSH, FUNCTION FLUSH: Redis resets its
         Lua VM; here the runtime stays, and what only the flushed code used is freed)."""
         self._compiled.clear()
+        self._weights.clear()
         self.gc()
 
     def disarm(self) -> None:

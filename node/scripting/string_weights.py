@@ -15,11 +15,11 @@ on 8 MB of NULs, hours. None of them can be seen from Lua as it happens, so from
   register (or is a constant of the code) when they run, so an interval charged as though
   each of its instructions touched what the registers hold at its end is, on average, what the
   script did, however it hides its strings between operations;
-- each distinct string there weighs (`weight`): 1 instruction per LEN_BYTES of it from
-  FREE_LEN bytes on (a comparison or copy at ~0.05 ns a byte), 1 per NUL_BYTES of its NUL
-  bytes past FREE_NUL, and 1 per NUM_BYTES of its numeric prefix (what strtod would read,
-  blanks included) past FREE_NUM (~0.6 ns a byte); the long string constants of the code the
-  run compiled weigh alike, always;
+- each distinct string there weighs (`weight`): 1 instruction per LEN_BYTES of it past
+  FREE_LEN bytes (a comparison or copy at ~0.05 ns a byte), 1 per NUL_BYTES of its NUL bytes
+  past FREE_NUL, and 1 per NUM_BYTES of its numeric prefix (what strtod would read, blanks
+  included) past FREE_NUM (~0.6 ns a byte); the long string constants of the code the run
+  compiled weigh alike, always;
 - the more a run's strings weigh (the heaviest sample yet, its arguments, a long string a
   command gave it), the more often the hook fires: the mean interval is MEAN_TARGET over that
   weight, at most BASE_MEAN, and a dense hook's own work is charged (SCAN_UNITS a register).
@@ -32,7 +32,9 @@ SAMPLER is run once per runtime by the sandbox's prelude (node/scripting/sandbox
 budget's state, its message, the hook step, and `P`: sampler_parameters() and the v≤24 hook);
 it returns `arm` (a run's hook), `hook` (for coroutines), `pushed` (a long string a command
 gave the run: engine.py), `loaded` (code compiled during the run: its constants' weight) and
-`interval` (a new coroutine's first). Must not touch: anything but this text, and the data given.
+`interval` (a new coroutine's first). Nothing in it allocates while a run is armed but its
+cache of weights, after the charge (a run at its memory bound is charged all the same). Must not
+touch: anything but this text, and the data given.
 """
 
 from __future__ import annotations
@@ -40,28 +42,28 @@ from __future__ import annotations
 import hashlib
 import re
 
-#: Strings shorter than this weigh nothing for their length (a comparison of two is ~1.5 µs).
-FREE_LEN = 32768
-#: ... one instruction per this many bytes of a longer one.
+#: A string weighs nothing for its length up to this many bytes (a compare of two: ~0.4 µs) ...
+FREE_LEN = 8192
+#: ... and one instruction per this many bytes beyond.
 LEN_BYTES = 1024
 #: Up to this many NUL bytes weigh nothing (Lua compares a string NUL by NUL: ~5 ns each) ...
-FREE_NUL = 256
-#: ... one instruction per this many of more.
+FREE_NUL = 64
+#: ... one instruction per this many beyond.
 NUL_BYTES = 8
-#: Numeric prefixes up to this long weigh nothing (strtod over 512 bytes: ~0.3 µs) ...
+#: A numeric prefix up to this long weighs nothing (strtod over 512 bytes: ~0.3 µs) ...
 FREE_NUM = 512
-#: ... one instruction per this many bytes of a longer one (tonumber's rate, charged.py).
+#: ... one instruction per this many bytes beyond (tonumber's rate, charged.py).
 NUM_BYTES = 64
 #: The hook's mean interval, in instructions, while the run's strings weigh nothing.
-BASE_MEAN = 200
+BASE_MEAN = 100
 #: A weight w makes it MEAN_TARGET / w (at least 1): ~1 ms of work between two samples.
 MEAN_TARGET = 20_000
 #: A dense hook (mean below BASE_MEAN) charges this much per register it looked at.
 SCAN_UNITS = 4
-#: Bytes a script hands to Python in one call (redis.call's arguments, sha1hex, log) free of
-#: charge; beyond, one instruction per ARG_BYTES (a copy, and whatever reads it once).
+#: redis.sha1hex hashes this many bytes free of charge, and beyond, one instruction per
+#: ARG_BYTES (SHA-1: ~1.4 ns a byte).
 ARG_BYTES_FREE = 4096
-ARG_BYTES = 64
+ARG_BYTES = 32
 
 # strtod's reach (C locale): blanks, a sign, then a hexadecimal or decimal number or nan(…),
 # and the blanks after a number (luaO_str2d reads them).
@@ -72,17 +74,17 @@ _NUMERIC = re.compile(
 
 def weight(value: bytes) -> float:
     """The instructions one VM instruction touching `value` may cost beyond itself (SAMPLER calls
-    it once a run for each string it finds of more than FREE_NUL bytes)."""
+    it for each string it finds of more than FREE_NUL bytes, once a run)."""
     length = len(value)
     if length <= FREE_NUL:
         return 0.0
     nuls = value.count(0)
-    w = nuls / NUL_BYTES if nuls > FREE_NUL else 0.0
+    w = (nuls - FREE_NUL) / NUL_BYTES if nuls > FREE_NUL else 0.0
     if length > FREE_NUM:
         prefix = _NUMERIC.match(value).end()
         if prefix > FREE_NUM:
-            w += prefix / NUM_BYTES
-    return w + length / LEN_BYTES if length >= FREE_LEN else w
+            w += (prefix - FREE_NUM) / NUM_BYTES
+    return w + (length - FREE_LEN) / LEN_BYTES if length > FREE_LEN else w
 
 
 def constants_weight(dump: bytes) -> float:
@@ -141,50 +143,50 @@ def dump_strings(dump: bytes) -> list[bytes]:
 
 SAMPLER = r"""
 local state, BUDGET, STEP, P = ...
-local sethook, getlocal, running = debug.sethook, debug.getlocal, coroutine.running
-local floor, log, type, error, setmetatable, next = math.floor, math.log, type, error, setmetatable, next
+local sethook, getlocal = debug.sethook, debug.getlocal
+local floor, log, type, error = math.floor, math.log, type, error
 local FREE_NUL = P.free_nul
 local BASE_MEAN, MEAN_TARGET, SCAN_UNITS = P.base_mean, P.mean_target, P.scan_units
+-- Nothing below allocates while a run is armed but the cache of weights (after its charge): a
+-- run at its memory bound is charged all the same. The strings the debug library pushes for a
+-- hook ("count") and a temporary's name stay interned (these constants hold them).
+local HELD = {"count", "(*temporary)"}
 
 local BASE_KEEP = log(1 - 1 / BASE_MEAN)
-local s = {x = 1, mean = BASE_MEAN, keep = BASE_KEEP, heaviest = 0, loaded = 0}
-local intervals = setmetatable({}, {__mode = "k"})   -- each thread's current interval (a run's)
-local MAIN = {}
-
+-- the generator, the mean interval (and log(1 - 1/mean)), the interval under way, the heaviest
+-- weight yet, what code compiled during the run weighs
+local s = {x = 1, mean = BASE_MEAN, keep = BASE_KEEP, interval = BASE_MEAN, heaviest = 0, loaded = 0}
 local weights = {}   -- the run's strings weighed so far (reading a long one takes a while)
-local function weight(v)
-  local w = weights[v]
-  if w == nil then
-    w = P.weight(v)
-    weights[v] = w
-  end
-  return w
-end
+local seen, fresh = {}, {}   -- a sample's distinct strings, and those not weighed before
+for i = 1, 256 do seen[i], fresh[i] = false, false end   -- (a function has at most 250 registers)
 
--- What the registers of the function at `level` (of the caller of weigh) weigh, and how many
--- there were.
+-- What the registers of the function at `level` (of weigh's caller) weigh, how many there
+-- were, and how many strings are not in the cache yet (fresh[1..n]).
 local function weigh(level)
   level = level + 1
-  local w, seen, i = state.constants_weight + s.loaded, nil, 1
+  local w, nseen, nfresh, i = state.constants_weight + s.loaded, 0, 0, 1
   while true do
     local name, v = getlocal(level, i)
     if name == nil then break end
     if type(v) == "string" and #v > FREE_NUL then
       local new = true
-      if seen ~= nil then
-        for k = 1, #seen do if seen[k] == v then new = false break end end
-      end
+      for k = 1, nseen do if seen[k] == v then new = false break end end
       if new then
-        local vw = weight(v)
-        if vw > 0 then
-          if seen == nil then seen = {v} else seen[#seen + 1] = v end
-          w = w + vw
+        nseen = nseen + 1
+        seen[nseen] = v
+        local vw = weights[v]
+        if vw == nil then
+          vw = P.weight(v)
+          nfresh = nfresh + 1
+          fresh[nfresh] = v
         end
+        w = w + vw
       end
     end
     i = i + 1
   end
-  return w, i - 1
+  for k = 1, nseen do seen[k] = false end
+  return w, i - 1, nfresh
 end
 
 local function set_mean(w)
@@ -196,11 +198,14 @@ local function set_mean(w)
   if mean > 1 then s.keep = log(1 - 1 / mean) end
 end
 
+-- The next interval (Park and Miller's generator, geometric with the mean in force).
 local function draw()
   local x = (s.x * 16807) % 2147483647
   s.x = x
-  if s.mean <= 1 then return 1 end
-  return floor(log(x / 2147483647) / s.keep) + 1
+  local n = 1
+  if s.mean > 1 then n = floor(log(x / 2147483647) / s.keep) + 1 end
+  s.interval = n
+  return n
 end
 
 local function stop()
@@ -209,20 +214,29 @@ local function stop()
   error(BUDGET, 0)
 end
 
--- Charge the interval that ended at `level` (registers weighed), draw the next one.
-local function sample(level)
-  local thread = running() or MAIN
-  local n = intervals[thread] or s.mean
-  local w, registers = weigh(level + 1)
-  local cost = n * (1 + w)
-  if w > 0 then state.weighed = true end
-  if s.mean < BASE_MEAN then cost = cost + SCAN_UNITS * registers end
+local function charge(cost)
   state.left = state.left - cost / STEP
   if state.left < 0 then stop() end
+end
+
+-- Charge the interval that ended at `level` (its instructions first, then what the registers
+-- weigh), draw the next one. (One interval for all threads: a coroutine's hook fires at the
+-- count drawn when it was last set, and is charged the one drawn last; the same everywhere.)
+local function sample(level)
+  local n = s.interval
+  charge(n)
+  local w, registers, nfresh = weigh(level + 1)
+  local cost = n * w
+  if w > 0 then state.weighed = true end
+  if s.mean < BASE_MEAN then cost = cost + SCAN_UNITS * registers end
+  charge(cost)
   set_mean(w)
-  local nxt = draw()
-  intervals[thread] = nxt
-  return nxt
+  for k = 1, nfresh do
+    local v = fresh[k]
+    fresh[k] = false
+    weights[v] = P.weight(v)   -- (may meet the memory bound: charged already)
+  end
+  return draw()
 end
 
 local hook
@@ -240,7 +254,7 @@ local function heaviest(list)
     for i = 1, #list do
       local v = list[i]
       if type(v) == "string" and #v > FREE_NUL then
-        local vw = weight(v)
+        local vw = P.weight(v)
         if vw > w then w = vw end
       end
     end
@@ -248,40 +262,31 @@ local function heaviest(list)
   return w
 end
 
--- A run's start (before its hook is set: not counted): the generator from the entry (a few
--- draws on, away from a small seed's first ones), the weight of its code's constants and of its
+-- A run's start (its hook not set yet: not counted): the generator from the entry (a few draws
+-- on, away from a small seed's first ones), the weight of its code's constants and of its
 -- heaviest key or argument.
 out.arm = function(keys, argv)
   local x = state.sample_seed
   for _ = 1, 3 do x = (x * 16807) % 2147483647 end
-  s.x = x
-  s.mean, s.heaviest, s.keep, s.loaded, state.weighed = BASE_MEAN, 0, BASE_KEEP, 0, false
-  if next(weights) ~= nil then weights = {} end
+  s.x, s.mean, s.heaviest, s.keep, s.loaded, state.weighed = x, BASE_MEAN, 0, BASE_KEEP, 0, false
+  weights = {}
   set_mean(state.constants_weight)
   set_mean(heaviest(keys))
   set_mean(heaviest(argv))
-  local first = draw()
-  intervals[MAIN] = first
-  sethook(hook, "", first)
+  sethook(hook, "", draw())
 end
 -- A long string reached the run from Python (`w`: its weight): the interval under way ends
 -- here (charged as instructions), and from now on the hook fires as often as `w` warrants.
+-- (Python calls it on the runtime's main thread: in a coroutine, that thread's count goes on.)
 out.pushed = function(w)
-  local thread = running() or MAIN
-  state.left = state.left - (intervals[thread] or s.mean) / STEP
+  state.left = state.left - s.interval / STEP   -- (its next sample stops it, if need be)
   set_mean(w)
-  local nxt = draw()
-  intervals[thread] = nxt
-  sethook(hook, "", nxt)
+  sethook(hook, "", draw())
 end
 -- What the long constants of code the run compiled (loadstring) weigh.
 out.loaded = function(w) s.loaded = s.loaded + w end
 -- A new coroutine's first interval (its hook is set by the caller).
-out.interval = function(c)
-  local first = draw()
-  intervals[c] = first
-  return first
-end
+out.interval = draw
 return out
 """
 
@@ -301,14 +306,17 @@ def sampler_seed(seed: int) -> int:
 
 
 def heaviest(values) -> float:
-    """The weight of the heaviest string among `values` (and the lists among them)."""
+    """The weight of the heaviest string among `values` (a reply: strings, and lists, maps and
+    pairs of them, nested)."""
     w = 0.0
     for v in values:
-        if type(v) is bytes:
+        if isinstance(v, (bytes, bytearray)):
             if len(v) > FREE_NUL:
-                w = max(w, weight(v))
-        elif type(v) is list:
+                w = max(w, weight(bytes(v)))
+        elif isinstance(v, (list, tuple)):
             w = max(w, heaviest(v))
+        elif isinstance(v, dict):
+            w = max(w, heaviest(v.keys()), heaviest(v.values()))
     return w
 
 
