@@ -61,7 +61,7 @@ local STEP = py.step
 -- compat, readonly_globals: the run follows log version 15's / 16's additions (node/scripting/
 -- engine.py sets them per run); env: the global table of the run under way (loadstring's)
 local state = {left = 0, exhausted = false, armed = false, compat = true, readonly_globals = true,
-               sampled = false, weighed = false, sample_seed = 1, constants_weight = 0}
+               sampled = false, weighed = false, overflowed = false, sample_seed = 1, constants_weight = 0}
 local hook
 hook = function()
   if not state.armed then return end
@@ -274,20 +274,33 @@ base24.pcall = function(...) return caught(pcall(...)) end
 local base25 = copy(base24)
 do
   local c_find = string.find
+  local function overflow(e)
+    return type(e) == "string" and (c_find(e, "stack overflow", 1, true) or c_find(e, "error in error handling", 1, true))
+  end
+  local function stop()
+    state.exhausted = true
+    debug_sethook(hook, "", 1)
+    error(BUDGET, 0)
+  end
   local function uncaught(ok, ...)
-    if state.exhausted then error(BUDGET, 0) end
-    if not ok then
-      local e = ...
-      if type(e) == "string" and (c_find(e, "stack overflow", 1, true) or c_find(e, "error in error handling", 1, true)) then
-        state.exhausted = true
-        debug_sethook(hook, "", 1)
-        error(BUDGET, 0)
-      end
-    end
+    if state.exhausted or (not ok and overflow((...))) then stop() end
     return ok, ...
   end
   base25.pcall = function(...) return uncaught(caught(pcall(...))) end
-  base25.xpcall = function(...) return uncaught(xpcall(...)) end
+  -- (xpcall's handler sees the error first, and may return something else: state.overflowed,
+  -- reset by each run's arm)
+  local function handled(ok, ...)
+    if state.overflowed then stop() end
+    return uncaught(ok, ...)
+  end
+  base25.xpcall = function(...)
+    local f, handler = ...
+    if select("#", ...) < 2 or type(handler) ~= "function" then return uncaught(xpcall(...)) end
+    return handled(xpcall(f, function(e)
+      if overflow(e) then state.overflowed = true end
+      return handler(e)
+    end))
+  end
   local co25 = copy(co)
   co25.create = function(f) local c = co_create(f) debug_sethook(c, sampler.hook, "", sampler.interval()) return c end
   co25.resume = function(...) return uncaught(coroutine.resume(...)) end

@@ -268,7 +268,8 @@ end
 out.arm = function(keys, argv)
   local x = state.sample_seed
   for _ = 1, 3 do x = (x * 16807) % 2147483647 end
-  s.x, s.mean, s.heaviest, s.keep, s.loaded, state.weighed = x, BASE_MEAN, 0, BASE_KEEP, 0, false
+  s.x, s.mean, s.heaviest, s.keep, s.loaded = x, BASE_MEAN, 0, BASE_KEEP, 0
+  state.weighed, state.overflowed = false, false
   weights = {}
   set_mean(state.constants_weight)
   set_mean(heaviest(keys))

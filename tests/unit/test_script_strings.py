@@ -152,3 +152,15 @@ def test_a_loop_nested_deep_in_pcalls_is_stopped(node, depth):
     assert "stack overflow" in run(node, deep, version=OLDER).decode()
     assert "ran past its budget" in error_text(run(node, deep))
 
+
+
+def test_a_loop_nested_deep_in_xpcalls_is_stopped_whatever_its_handler_returns(node):
+    body = ("local function loop() local x = 0 while true do x = x + 1 end end "
+            "local function quiet() return 'fine' end "
+            "local function r(n) if n == 0 then while true do xpcall(loop, quiet) end end "
+            "local ok, v = xpcall(function() return r(n - 1) end, quiet) return v end "
+            "return r(196)")   # (the bottom loop runs 199 C calls deep: the hook cannot)
+    started = time.monotonic()
+    assert "ran past its budget" in error_text(run(node, body))
+    assert time.monotonic() - started < 5
+    assert run(node, "return {xpcall(function() error('x') end, function(e) return 'handled' end)}") == [None, b"handled"]
