@@ -152,7 +152,7 @@ class Run:
     read_bytes: bool = True           # commands charge it by what they read (SCRIPT_READ_BYTES_VERSION)
     script_errors: bool = True        # its errors as Redis 7's: a returned one keeps its writes… (SCRIPT_ERRORS_VERSION)
     long_strings: bool = True         # its long strings weigh on its budget (SCRIPT_STRINGS_VERSION)
-    constants: float = 0.0            # ... its code's long string constants, always (string_weights.py)
+    reads: tuple | None = None        # ... what its code reads of strings (Sandbox.reads: string_weights.py)
     notify: frozenset | None = None   # the keyspace events its writes note (commands.SCRIPT_NOTIFY_VERSION)
     picks: int = 0                    # random choices its commands made so far (_execute's seeds)
 
@@ -201,7 +201,7 @@ class Engine(LuaReplies):
         self._pushed = m.pushed   # (a long reply: the sampling hook's, log version 25)
         #: what the Lua side's `state` holds of the per-run settings (set only when they change)
         self._lua_state: tuple = (True, True, None, None, None)
-        self._constants: float | None = None   # the Lua side's constants_weight (_set_weights)
+        self._reads: tuple | None = None   # the Lua side's lines and constants_weight (_set_weights)
         #: (op, txn, body): the stored script an EVALSHA op names, read by needs_savepoint
         #: (node/scripting/__init__.py) just before the op runs in that transaction.
         self.read_ahead: tuple | None = None
@@ -247,7 +247,7 @@ class Engine(LuaReplies):
                              script_errors, long_strings))
         if long_strings:   # (a read this node serves: a seed no script can know)
             seed = ctx.seed if ctx.index else _READ_SEEDS.getrandbits(62)
-            self._set_weights(string_weights.sampler_seed(seed), run.constants)
+            self._set_weights(string_weights.sampler_seed(seed), run.reads)
         self.current = run
         if box.lua.get_memory_used() > GC_ABOVE_BYTES:
             box.gc()   # garbage left by earlier runs would eat into this run's bound
@@ -301,13 +301,14 @@ class Engine(LuaReplies):
             (state[b"compat"], state[b"readonly_globals"], state[b"call_cost"], state[b"errorstats"],
              state[b"script_errors"], state[b"sampled"]) = values
 
-    def _set_weights(self, seed: int, constants: float) -> None:
-        """A run's sampling hook (log version 25): its generator's seed and what its code's
-        constants weigh (node/scripting/string_weights.py)."""
+    def _set_weights(self, seed: int, reads: tuple | None) -> None:
+        """A run's sampling hook (log version 25): its generator's seed, and what its code reads
+        of strings (Sandbox.reads; node/scripting/string_weights.py)."""
         state = self.box.state
         state[b"sample_seed"] = seed
-        if constants != self._constants:
-            self._constants = state[b"constants_weight"] = constants
+        if reads is not self._reads:
+            self._reads = reads
+            state[b"lines"], state[b"constants_weight"] = reads if reads is not None else (False, 0)
 
     def _budget_error(self, run: Run) -> CommandError:
         budget = run.budget.instructions(run.ctx.settings)

@@ -153,7 +153,7 @@ def _load(ctx, code: bytes, run_name: str, keep_run: bool = False, stored: bool 
     if chunk is None:
         return script_error(f"ERR Error compiling function: {error}")
     run = Run(ctx, True, run_name or name, "user_function", ctx.db, registering={}, on_register=register,
-              constants=engine.box.constants_weight(chunk))
+              reads=engine.box.reads(chunk))
     result = engine.run(run, engine.box.m.load_library, chunk, engine.redis, redis74)
     if isinstance(result, CommandError):
         message = result.message
@@ -297,6 +297,6 @@ def fcall(ctx, op, read_only: bool) -> object:
         return loaded if isinstance(loaded, CommandError) else script_error("ERR Function not found")
     _, registered, engine, loader = loaded
     run = Run(ctx, read_only or no_writes, op.function, "user_function", ctx.db, user=caller(ctx, op),
-              caller=op.caller, constants=loader.constants)
+              caller=op.caller, reads=loader.reads)
     box = engine.box
     return engine.run(run, box.m.call, registered[op.function]["callback"], op.keys[:], op.args[:])

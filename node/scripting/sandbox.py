@@ -61,7 +61,8 @@ local STEP = py.step
 -- compat, readonly_globals: the run follows log version 15's / 16's additions (node/scripting/
 -- engine.py sets them per run); env: the global table of the run under way (loadstring's)
 local state = {left = 0, exhausted = false, armed = false, compat = true, readonly_globals = true,
-               sampled = false, weighed = false, overflowed = false, sample_seed = 1, constants_weight = 0}
+               sampled = false, weighed = false, overflowed = false, sample_seed = 1, constants_weight = 0,
+               lines = false}
 local hook
 hook = function()
   if not state.armed then return end
@@ -266,7 +267,7 @@ end
 base24.pcall = function(...) return caught(pcall(...)) end
 
 -- Log version 25's base functions: coroutines sampled by the version's hook; `loadstring`
--- adding the long string constants of what it compiles to the run's weight (string_weights.py);
+-- telling it what the code it compiles reads of strings (string_weights.py);
 -- `pcall`, `xpcall` and `coroutine.resume` catching neither a budget stop nor a stack overflow
 -- (nested about 200 C calls deep, or 20,000 Lua calls, the debug library cannot call the hook:
 -- each firing raised that error instead, and a script catching it ran uncounted, for ever).
@@ -321,7 +322,7 @@ do
     end
     local chunk, message = loadstring16(text, name)
     if chunk == nil then return nil, message end
-    if #tostring(text) > py.free_nul then sampler.loaded(py.constants_weight(chunk)) end
+    sampler.loaded(py.chunk_reads(chunk))
     return chunk
   end
 end
@@ -543,8 +544,7 @@ class Sandbox:
             b"msgpack_unpack_one": self.msgpack.unpack_one, b"msgpack_unpack_limit": self.msgpack.unpack_limit,
             b"patterns": PATTERNS.encode(), b"table_sort": SORT.encode(), b"charged": CHARGED.encode(),
             b"sampler": SAMPLER.encode(), b"sampler_parameters": self.lua.table_from(sampler_parameters()),
-            b"free_nul": string_weights.FREE_NUL,
-            b"constants_weight": lambda chunk: string_weights.constants_weight(self._dump(chunk)),
+            b"free_nul": string_weights.FREE_NUL, b"chunk_reads": self._chunk_reads,
         })
         self.m = self.lua.execute(_PRELUDE, py)
         g = self.lua.globals()
@@ -552,7 +552,7 @@ class Sandbox:
         self.state = self.m.state
         self._compiled: dict[tuple[str, bytes], object] = {}
         self._dump = g.string.dump
-        self._weights: dict[object, float] = {}   # compiled chunk -> its constants' weight
+        self._reads: dict[object, tuple] = {}   # compiled chunk -> chunk_reads()
         with _RUNTIMES_LOCK:
             _RUNTIMES.add(self)
 
@@ -604,20 +604,25 @@ class Sandbox:
         if chunk is None:
             return None, (error or b"").decode("utf-8", "replace")
         if len(self._compiled) >= _COMPILED_MAX:
-            self._weights.pop(self._compiled.pop(next(iter(self._compiled))), None)
+            self._reads.pop(self._compiled.pop(next(iter(self._compiled))), None)
         self._compiled[key] = chunk
         return chunk, None
 
-    def constants_weight(self, chunk) -> float:
-        """What the long string constants of a compiled `chunk` weigh at every sample of a run
-        (log version 25: node/scripting/string_weights.py); kept with the compiled chunk."""
-        w = self._weights.get(chunk)
-        if w is None:
-            w = string_weights.constants_weight(self._dump(chunk))
-            if len(self._weights) >= _COMPILED_MAX:
-                self._weights.clear()
-            self._weights[chunk] = w
-        return w
+    def reads(self, chunk) -> tuple:
+        """What a compiled `chunk`'s lines read of strings, as a Lua table for the sampling hook,
+        and the weight of its heaviest string constant (log version 25: string_weights.py);
+        kept with the compiled chunk."""
+        reads = self._reads.get(chunk)
+        if reads is None:
+            if len(self._reads) >= _COMPILED_MAX:
+                self._reads.clear()
+            reads = self._reads[chunk] = self._chunk_reads(chunk)
+        return reads
+
+    def _chunk_reads(self, chunk) -> tuple:
+        dump = self._dump(chunk)
+        return (self.lua.table_from(string_weights.chunk_lines(dump), recursive=True),
+                string_weights.heaviest_constant(dump))
 
     def table(self, items) -> object:
         return self.lua.table_from(items)
@@ -637,7 +642,7 @@ class Sandbox:
         """Drop the compiled chunks and collect (SCRIPT FLUSH, FUNCTION FLUSH: Redis resets its
         Lua VM; here the runtime stays, and what only the flushed code used is freed)."""
         self._compiled.clear()
-        self._weights.clear()
+        self._reads.clear()
         self.gc()
 
     def disarm(self) -> None:

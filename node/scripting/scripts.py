@@ -123,7 +123,7 @@ def eval_script(ctx, op, read_only: bool) -> object:
                 return refused
         cache_script(ctx, sha, body if op.body else None)
     run = Run(ctx, read_only or "no-writes" in flags, sha, "user_script", ctx.db, user=caller(ctx, op),
-              caller=op.caller, constants=engine.box.constants_weight(chunk))
+              caller=op.caller, reads=engine.box.reads(chunk))
     keys, args = op.keys[:], op.args[:]   # slices: lists, far cheaper than iterating the repeated fields
     if len(keys) + len(args) <= VALUES_MAX:
         return engine.run(run, engine.run_chunk_values, chunk, engine.redis, len(keys), *keys, *args)

@@ -10,31 +10,32 @@ on 8 MB of NULs, hours. None of them can be seen from Lua as it happens, so from
 25 the hook weighs them:
 
 - it fires at random intervals (geometric, from a generator seeded by the log entry: the
-  same on every replica, unknown to the script), and looks at the registers of the function
-  that was running, temporaries included. Every operand of those instructions sits in a
-  register (or is a constant of the code) when they run, so an interval charged as though
-  each of its instructions touched what the registers hold at its end is, on average, what the
-  script did, however it hides its strings between operations;
-- each distinct string there weighs (`weight`): 1 instruction per LEN_BYTES of it past
-  FREE_LEN bytes (a comparison or copy at ~0.05 ns a byte), 1 per NUL_BYTES of its NUL bytes
-  past FREE_NUL, and 1 per NUM_BYTES of its numeric prefix (what strtod would read, blanks
-  included) past FREE_NUM (~0.6 ns a byte); the long string constants of the code the run
-  compiled weigh alike, always;
-- the more a run's strings weigh (the heaviest sample yet, its arguments, a long string a
-  command gave it), the more often the hook fires: the mean interval is MEAN_TARGET over that
-  weight, at most BASE_MEAN, and a dense hook's own work is charged (SCAN_UNITS a register).
+  same on every replica, unknown to the script), finds the line the interrupted function is
+  at, and looks at the registers (and constants) that line's comparisons, arithmetic,
+  concatenations and calls read (`chunk_lines`, from the compiled bytecode). Every operand of
+  those instructions sits there when they run, so an interval charged as though each of its
+  instructions read what those registers hold is, on average, at least what the script did,
+  however it hides its strings between operations;
+- each string there weighs by what the operation reads (`weight_parts`): 1 instruction per
+  LEN_BYTES of it past FREE_LEN bytes (a comparison or copy at ~0.05 ns a byte), 1 per
+  NUL_BYTES of its NUL bytes past FREE_NUL (comparisons), 1 per NUM_BYTES of its numeric
+  prefix (what strtod would read, blanks included) past FREE_NUM (~0.6 ns a byte: arithmetic,
+  calls);
+- the more a run's strings weigh (the heaviest sample yet, its arguments and constants, a long
+  string a command gave it), the more often the hook fires: the mean interval is MEAN_TARGET
+  over that weight, at most BASE_MEAN, and a dense hook's own work is charged (SCAN_UNITS a
+  register).
 
-So a run that holds a 1 MB string in the running function's registers pays ~1,000 instructions
-for each instruction it runs (its budget lasts ~2,000 instructions: docs/scripting.md, "Long
-strings"); one that holds nothing long pays what it paid before.
+So a line that compares or converts a 1 MB string pays ~1,000 instructions for each of its
+instructions (docs/scripting.md, "Long strings"); holding the string costs nothing.
 
 SAMPLER is run once per runtime by the sandbox's prelude (node/scripting/sandbox.py) with (the
 budget's state, its message, the hook step, and `P`: sampler_parameters() and the v≤24 hook);
 it returns `arm` (a run's hook), `hook` (for coroutines), `pushed` (a long string a command
-gave the run: engine.py), `loaded` (code compiled during the run: its constants' weight) and
-`interval` (a new coroutine's first). Nothing in it allocates while a run is armed but its
-cache of weights, after the charge (a run at its memory bound is charged all the same). Must not
-touch: anything but this text, and the data given.
+gave the run: engine.py), `loaded` (code compiled during the run: what its lines read) and
+`interval` (a new coroutine's first). A sample charges its interval before anything in it
+allocates (a run at its memory bound is charged all the same). Must not touch: anything but
+this text, and the data given.
 """
 
 from __future__ import annotations
@@ -72,33 +73,99 @@ _NUMERIC = re.compile(
     rb"|[0-9.][0-9]*\.?[0-9]*[eE]?[+-]?[0-9]*|[nN][aA][nN]\(?[0-9A-Za-z_]*\)?)[ \t\n\v\f\r]*)?")
 
 
-def weight(value: bytes) -> float:
-    """The instructions one VM instruction touching `value` may cost beyond itself (SAMPLER calls
-    it for each string it finds of more than FREE_NUL bytes, once a run)."""
+#: What an operation reads of its string operands (a mask): their length (a compare, a copy),
+#: their NUL bytes (a compare: Lua's strcoll stops at each), their numeric prefix (strtod).
+LEN, NUL, NUM = 1, 2, 4
+
+
+def weight_parts(value: bytes) -> tuple[float, float, float]:
+    """What one instruction reading `value` may cost beyond itself, by what it reads: (its length,
+    its NUL bytes, its numeric prefix), in instructions."""
     length = len(value)
     if length <= FREE_NUL:
-        return 0.0
+        return 0.0, 0.0, 0.0
     nuls = value.count(0)
-    w = (nuls - FREE_NUL) / NUL_BYTES if nuls > FREE_NUL else 0.0
+    by_nuls = (nuls - FREE_NUL) / NUL_BYTES if nuls > FREE_NUL else 0.0
+    by_number = 0.0
     if length > FREE_NUM:
         prefix = _NUMERIC.match(value).end()
         if prefix > FREE_NUM:
-            w += (prefix - FREE_NUM) / NUM_BYTES
-    return w + (length - FREE_LEN) / LEN_BYTES if length > FREE_LEN else w
+            by_number = (prefix - FREE_NUM) / NUM_BYTES
+    return (length - FREE_LEN) / LEN_BYTES if length > FREE_LEN else 0.0, by_nuls, by_number
 
 
-def constants_weight(dump: bytes) -> float:
-    """What the distinct string constants of a compiled chunk (string.dump's bytes) weigh."""
-    return sum(weight(s) for s in set(dump_strings(dump)))
+def weight(value: bytes) -> float:
+    """The most one instruction reading `value` may cost beyond itself (weight_parts, summed)."""
+    return sum(weight_parts(value))
 
 
-def dump_strings(dump: bytes) -> list[bytes]:
-    """The string constants of every function in a Lua 5.1 binary chunk (lundump.c's format)."""
+def _masked(value: bytes, mask: int) -> float:
+    by_length, by_nuls, by_number = weight_parts(value)
+    return (by_length if mask & LEN else 0.0) + (by_nuls if mask & NUL else 0.0) + (by_number if mask & NUM else 0.0)
+
+
+# Lua 5.1's opcodes whose time grows with string operands (lopcodes.h), and what they read:
+# ADD..POW, UNM and FORPREP convert strings to numbers; CONCAT copies (and compares its result
+# with an equal string held); LT and LE compare; CALL, TAILCALL and TFORLOOP hand their
+# arguments to functions (C converting a number, Python copying the string).
+_ADD, _POW, _UNM, _CONCAT, _LT, _LE, _CALL, _TAILCALL, _FORPREP, _TFORLOOP = 12, 17, 18, 21, 24, 25, 28, 29, 32, 33
+_RK = 256   # an operand at or above it names a constant
+
+
+def _operands(ins: int, maxstack: int):
+    """(register or -1 - constant, mask) for each string-reading operand of one instruction."""
+    op, a, c, b = ins & 0x3F, (ins >> 6) & 0xFF, (ins >> 14) & 0x1FF, (ins >> 23) & 0x1FF
+    if _ADD <= op <= _POW:
+        return ((x if x < _RK else -1 - (x - _RK), NUM) for x in (b, c))
+    if op == _UNM:
+        return ((b, NUM),)
+    if op == _CONCAT:
+        return ((r, LEN) for r in range(b, c + 1))
+    if op in (_LT, _LE):
+        return ((x if x < _RK else -1 - (x - _RK), LEN | NUL) for x in (b, c))
+    if op in (_CALL, _TAILCALL):
+        last = a + b - 1 if b else maxstack - 1
+        return ((r, LEN | NUM) for r in range(a + 1, last + 1))
+    if op == _FORPREP:
+        return ((r, NUM) for r in (a, a + 1, a + 2))
+    if op == _TFORLOOP:
+        return ((r, LEN | NUM) for r in (a + 1, a + 2))
+    return ()
+
+
+def chunk_lines(dump: bytes) -> dict:
+    """What a compiled chunk's lines read of strings (string.dump's bytes), as the sampling hook
+    looks it up: {source: {first line: {last line: {line: [constants' weight, register, mask,
+    register, mask, …]}}}} for each function (by the lines it spans; functions sharing them are
+    merged), registers counted from 0; a line that reads no string operand is absent."""
+    out: dict = {}
+    for source, first, last, maxstack, code, lines, constants in dump_functions(dump):
+        by_line = out.setdefault(source, {}).setdefault(first, {}).setdefault(last, {})
+        for pc, ins in enumerate(code):
+            for operand, mask in _operands(ins, maxstack):
+                entry = by_line.setdefault(lines[pc] if pc < len(lines) else 0, [0.0])
+                if operand >= 0:
+                    entry += [operand, mask]
+                else:
+                    constant = constants[-1 - operand] if -1 - operand < len(constants) else None
+                    if isinstance(constant, bytes):
+                        entry[0] += _masked(constant, mask)
+    return out
+
+
+def heaviest_constant(dump: bytes) -> float:
+    """The weight of the heaviest string constant of a compiled chunk."""
+    return max((weight(c) for f in dump_functions(dump) for c in f[6] if isinstance(c, bytes)), default=0.0)
+
+
+def dump_functions(dump: bytes) -> list[tuple]:
+    """Every function of a Lua 5.1 binary chunk (lundump.c's format): (source, first line, last
+    line, registers, code, the line of each instruction, constants: bytes, numbers, None)."""
     if dump[:5] != b"\x1bLua\x51" or len(dump) < 12:
         return []
     order = "little" if dump[6] == 1 else "big"
     int_size, size_t, instruction, number = dump[7], dump[8], dump[9], dump[10]
-    out: list[bytes] = []
+    out: list[tuple] = []
     pos = 12
 
     def integer(size: int) -> int:
@@ -106,87 +173,135 @@ def dump_strings(dump: bytes) -> list[bytes]:
         pos += size
         return int.from_bytes(dump[pos - size:pos], order)
 
-    def string() -> bytes:
+    def string() -> bytes | None:
         nonlocal pos
         n = integer(size_t)
         pos += n
-        return dump[pos - n:pos - 1] if n else b""
+        return dump[pos - n:pos - 1] if n else None
 
-    def function() -> None:
+    def function(parent: bytes) -> None:
         nonlocal pos
-        string()                                  # source
-        pos += 2 * int_size + 4                   # lines; upvalues, parameters, vararg, stack
-        size = integer(int_size)                  # code
-        pos += size * instruction
-        for _ in range(integer(int_size)):        # constants
+        source = string()
+        source = parent if source is None else source
+        first, last = integer(int_size), integer(int_size)
+        maxstack = dump[pos + 3]
+        pos += 4                                  # upvalues, parameters, vararg, registers
+        code = [integer(instruction) for _ in range(integer(int_size))]
+        constants: list = []
+        for _ in range(integer(int_size)):
             kind = dump[pos]
             pos += 1
             if kind == 1:
                 pos += 1
+                constants.append(None)
             elif kind == 3:
                 pos += number
+                constants.append(0)
             elif kind == 4:
-                out.append(string())
+                constants.append(string() or b"")
+            else:
+                constants.append(None)
         for _ in range(integer(int_size)):        # nested functions
-            function()
-        size = integer(int_size)                  # line info
-        pos += size * int_size
+            function(source)
+        lines = [integer(int_size) for _ in range(integer(int_size))]
         for _ in range(integer(int_size)):        # locals
             string()
             pos += 2 * int_size
         for _ in range(integer(int_size)):        # upvalue names
             string()
+        out.append((source, first, last, maxstack, code, lines, constants))
 
-    function()
+    function(b"")
     return out
+
+
+def dump_strings(dump: bytes) -> list[bytes]:
+    """The string constants of every function of a Lua 5.1 binary chunk."""
+    return [c for f in dump_functions(dump) for c in f[6] if isinstance(c, bytes)]
 
 
 SAMPLER = r"""
 local state, BUDGET, STEP, P = ...
-local sethook, getlocal = debug.sethook, debug.getlocal
+local sethook, getlocal, getinfo = debug.sethook, debug.getlocal, debug.getinfo
 local floor, log, type, error = math.floor, math.log, type, error
 local FREE_NUL = P.free_nul
 local BASE_MEAN, MEAN_TARGET, SCAN_UNITS = P.base_mean, P.mean_target, P.scan_units
--- Nothing below allocates while a run is armed but the cache of weights (after its charge): a
--- run at its memory bound is charged all the same. The strings the debug library pushes for a
--- hook ("count") and a temporary's name stay interned (these constants hold them).
+-- Nothing below allocates while a run is armed before its charge but the debug library's
+-- table of a frame's facts; the strings it pushes for a hook ("count") and a temporary's name
+-- stay interned (these constants hold them).
 local HELD = {"count", "(*temporary)"}
 
 local BASE_KEEP = log(1 - 1 / BASE_MEAN)
 -- the generator, the mean interval (and log(1 - 1/mean)), the interval under way, the heaviest
--- weight yet, what code compiled during the run weighs
-local s = {x = 1, mean = BASE_MEAN, keep = BASE_KEEP, interval = BASE_MEAN, heaviest = 0, loaded = 0}
-local weights = {}   -- the run's strings weighed so far (reading a long one takes a while)
-local seen, fresh = {}, {}   -- a sample's distinct strings, and those not weighed before
-for i = 1, 256 do seen[i], fresh[i] = false, false end   -- (a function has at most 250 registers)
+-- weight yet
+local s = {x = 1, mean = BASE_MEAN, keep = BASE_KEEP, interval = BASE_MEAN, heaviest = 0}
+-- the run's strings weighed so far, by what is read of them (reading a long one takes a while)
+local by_length, by_nuls, by_number = {}, {}, {}
+local fresh, nfresh = {}, 0   -- strings weighed by this sample, cached after its charge
+for i = 1, 1024 do fresh[i] = false end   -- (at most 250 registers a function, x4)
+local loaded = {}   -- what code compiled during the run reads (loadstring)
 
--- What the registers of the function at `level` (of weigh's caller) weigh, how many there
--- were, and how many strings are not in the cache yet (fresh[1..n]).
+-- What one read of `v` (a mask: 1 its length, 2 its NUL bytes, 4 its number) weighs.
+local function weight(v, mask)
+  local l = by_length[v]
+  local n, m
+  if l == nil then
+    l, n, m = P.weight(v)
+    if nfresh < 1020 then
+      fresh[nfresh + 1], fresh[nfresh + 2], fresh[nfresh + 3], fresh[nfresh + 4] = v, l, n, m
+      nfresh = nfresh + 4
+    end
+  else
+    n, m = by_nuls[v], by_number[v]
+  end
+  local w = 0
+  if mask % 2 == 1 then w = l end
+  if mask % 4 >= 2 then w = w + n end
+  if mask >= 4 then w = w + m end
+  return w
+end
+
+-- The reads of `info`'s line in `lines` (chunk_lines' shape), or nil.
+local function reads_of(lines, info)
+  local t = lines[info.source]
+  if t ~= nil then t = t[info.linedefined] end
+  if t ~= nil then t = t[info.lastlinedefined] end
+  if t ~= nil then return t[info.currentline] end
+end
+
+-- What the reads of `entry` weigh in the frame at `level` (of weigh_reads' caller), and the
+-- registers looked at.
+local function weigh_reads(level, entry)
+  level = level + 1
+  local w, n = entry[1], 0
+  for k = 2, #entry, 2 do
+    local _, v = getlocal(level, entry[k] + 1)
+    n = n + 1
+    if type(v) == "string" and #v > FREE_NUL then w = w + weight(v, entry[k + 1]) end
+  end
+  return w, n
+end
+
+-- What the line the function at `level` (of weigh's caller) runs reads of the strings in its
+-- registers (and constants), and how many registers were looked at.
 local function weigh(level)
   level = level + 1
-  local w, nseen, nfresh, i = state.constants_weight + s.loaded, 0, 0, 1
-  while true do
-    local name, v = getlocal(level, i)
-    if name == nil then break end
-    if type(v) == "string" and #v > FREE_NUL then
-      local new = true
-      for k = 1, nseen do if seen[k] == v then new = false break end end
-      if new then
-        nseen = nseen + 1
-        seen[nseen] = v
-        local vw = weights[v]
-        if vw == nil then
-          vw = P.weight(v)
-          nfresh = nfresh + 1
-          fresh[nfresh] = v
-        end
-        w = w + vw
-      end
-    end
-    i = i + 1
+  local info = getinfo(level, "Sl")
+  if info == nil then return 0, 0 end
+  local w, n = 0, 0
+  local lines = state.lines
+  if lines then
+    local entry = reads_of(lines, info)
+    if entry ~= nil then w, n = weigh_reads(level, entry) end
   end
-  for k = 1, nseen do seen[k] = false end
-  return w, i - 1, nfresh
+  for k = 1, #loaded do
+    local entry = reads_of(loaded[k], info)
+    if entry ~= nil then
+      local lw, ln = weigh_reads(level, entry)
+      w, n = w + lw, n + ln
+    end
+  end
+  return w, n
 end
 
 local function set_mean(w)
@@ -219,22 +334,23 @@ local function charge(cost)
   if state.left < 0 then stop() end
 end
 
--- Charge the interval that ended at `level` (its instructions first, then what the registers
--- weigh), draw the next one. (One interval for all threads: a coroutine's hook fires at the
--- count drawn when it was last set, and is charged the one drawn last; the same everywhere.)
+-- Charge the interval that ended at `level` (its instructions first, then what its line reads),
+-- draw the next one. (One interval for all threads: a coroutine's hook fires at the count drawn
+-- when it was last set, and is charged the one drawn last; the same everywhere.)
 local function sample(level)
   local n = s.interval
   charge(n)
-  local w, registers, nfresh = weigh(level + 1)
-  local cost = n * w
+  nfresh = 0
+  local w, registers = weigh(level + 1)
   if w > 0 then state.weighed = true end
-  if s.mean < BASE_MEAN then cost = cost + SCAN_UNITS * registers end
+  local cost = n * w
+  if s.mean < BASE_MEAN then cost = cost + SCAN_UNITS * (registers + 4) end
   charge(cost)
   set_mean(w)
-  for k = 1, nfresh do
+  for k = 1, nfresh, 4 do   -- (may meet the memory bound: charged already)
     local v = fresh[k]
+    by_length[v], by_nuls[v], by_number[v] = fresh[k + 1], fresh[k + 2], fresh[k + 3]
     fresh[k] = false
-    weights[v] = P.weight(v)   -- (may meet the memory bound: charged already)
   end
   return draw()
 end
@@ -254,7 +370,7 @@ local function heaviest(list)
     for i = 1, #list do
       local v = list[i]
       if type(v) == "string" and #v > FREE_NUL then
-        local vw = P.weight(v)
+        local vw = weight(v, 7)
         if vw > w then w = vw end
       end
     end
@@ -263,14 +379,14 @@ local function heaviest(list)
 end
 
 -- A run's start (its hook not set yet: not counted): the generator from the entry (a few draws
--- on, away from a small seed's first ones), the weight of its code's constants and of its
--- heaviest key or argument.
+-- on, away from a small seed's first ones), the heaviest string constant of its code, key or
+-- argument.
 out.arm = function(keys, argv)
   local x = state.sample_seed
   for _ = 1, 3 do x = (x * 16807) % 2147483647 end
-  s.x, s.mean, s.heaviest, s.keep, s.loaded = x, BASE_MEAN, 0, BASE_KEEP, 0
+  s.x, s.mean, s.heaviest, s.keep = x, BASE_MEAN, 0, BASE_KEEP
   state.weighed, state.overflowed = false, false
-  weights = {}
+  by_length, by_nuls, by_number, loaded, nfresh = {}, {}, {}, {}, 0
   set_mean(state.constants_weight)
   set_mean(heaviest(keys))
   set_mean(heaviest(argv))
@@ -284,8 +400,12 @@ out.pushed = function(w)
   set_mean(w)
   sethook(hook, "", draw())
 end
--- What the long constants of code the run compiled (loadstring) weigh.
-out.loaded = function(w) s.loaded = s.loaded + w end
+-- Code compiled during the run (loadstring): what its lines read (chunk_lines' shape), and the
+-- weight of its heaviest constant.
+out.loaded = function(lines, heaviest_constant)
+  loaded[#loaded + 1] = lines
+  set_mean(heaviest_constant)
+end
 -- A new coroutine's first interval (its hook is set by the caller).
 out.interval = draw
 return out
@@ -324,4 +444,4 @@ def heaviest(values) -> float:
 def sampler_parameters() -> dict[bytes, object]:
     """SAMPLER's constants and `weight` (`P`), as the prelude hands them over."""
     return {b"free_nul": FREE_NUL, b"base_mean": BASE_MEAN, b"mean_target": MEAN_TARGET,
-            b"scan_units": SCAN_UNITS, b"weight": weight}
+            b"scan_units": SCAN_UNITS, b"weight": weight_parts}

@@ -126,14 +126,38 @@ def test_a_strings_weight_is_what_strtod_or_a_compare_would_read(value, expected
     assert string_weights.weight(value) == pytest.approx(expected)
 
 
-def test_the_constants_of_every_function_of_a_chunk_are_read_from_its_dump():
+def test_what_each_line_of_a_chunk_reads_is_read_from_its_dump():
+    """The sampling hook weighs only the registers (and constants) that a line's comparisons,
+    arithmetic, concatenations and calls read, with what each reads of them."""
     box = Sandbox()
     chunk, _ = box.compile("user_script", b"local a = 'top' local function f() local g = function() return 'deep' end "
                                           b"return {'mid', 1.5, true, nil} end return f")
     assert set(string_weights.dump_strings(box._dump(chunk))) == {b"top", b"deep", b"mid"}
-    long = "x" * 40_960
-    chunk, _ = box.compile("user_script", f"local function f() return '{long}' end return f".encode())
-    assert box.constants_weight(chunk) == pytest.approx(32.0)
+    long = "1" * 1024
+    chunk, _ = box.compile("user_script", (
+        "local s, t = KEYS[1], KEYS[2]\n"            # registers 0 and 1
+        "local x = s < t\n"                           # a compare: length and NULs
+        "local y = s .. t\n"                          # a copy: length
+        f"local z = s + 1 + '{long}'\n"               # arithmetic: numbers, a constant's too
+        "local n = #s\n"                              # nothing long
+        "return f(s)").encode())                     # a call: length and number
+    lines = string_weights.chunk_lines(box._dump(chunk))[b"@user_script"][0][0]
+    LEN, NUL, NUM = string_weights.LEN, string_weights.NUL, string_weights.NUM
+    assert lines[2][1:] == [0, LEN | NUL, 1, LEN | NUL]
+    assert set(zip(lines[3][1::2], lines[3][2::2])) == {(3, LEN), (4, LEN)}   # (copies of s and t)
+    assert lines[4][0] == pytest.approx((1024 - 512) / 64) and (0, NUM) in set(zip(lines[4][1::2], lines[4][2::2]))
+    assert 5 not in lines
+    assert (LEN | NUM) in lines[6][2::2]
+    assert string_weights.heaviest_constant(box._dump(chunk)) == pytest.approx((1024 - 512) / 64)
+
+
+def test_a_long_string_held_while_a_loop_runs_costs_nothing_more(node):
+    """A script that keeps long strings in its locals (Redis's own cmsgpack smoke test) and loops
+    over other things is charged for its instructions only."""
+    body = ("local big, blob = string.rep('x', 100000), string.rep('\\0', 100000)\nlocal t = {}\n"
+            "for i = 1, 100000 do t[i] = i end\nlocal n = 0\nfor i = 1, 100000 do n = n + t[i] end\n"
+            "return {n, #big, #blob}")   # (lines apart: a line is weighed by what any of its operations reads)
+    assert run(node, body) == [5_000_050_000, 100_000, 100_000]
 
 
 @pytest.mark.parametrize("depth", [150, 196, 199])
