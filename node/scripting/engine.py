@@ -308,7 +308,7 @@ class Engine(LuaReplies):
         state[b"sample_seed"] = seed
         if reads is not self._reads:
             self._reads = reads
-            state[b"lines"], state[b"constants_weight"] = reads if reads is not None else (False, 0)
+            state[b"lines"], state[b"constants_weight"] = reads[:2] if reads is not None else (False, 0)
 
     def _budget_error(self, run: Run) -> CommandError:
         budget = run.budget.instructions(run.ctx.settings)

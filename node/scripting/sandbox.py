@@ -322,7 +322,9 @@ do
     end
     local chunk, message = loadstring16(text, name)
     if chunk == nil then return nil, message end
-    sampler.loaded(py.chunk_reads(chunk))
+    local lines, heaviest_constant, instructions = py.chunk_reads(chunk)
+    charge(instructions * py.decode_units)
+    sampler.loaded(lines, heaviest_constant)
     return chunk
   end
 end
@@ -530,6 +532,13 @@ class Sandbox:
         null = self.lua.eval("newproxy(false)")  # cjson.null: one light value scripts compare with
         self.cjson = lualibs.Cjson(self.lua, null)
         self.msgpack = lualibs.Cmsgpack(self.lua)
+        g = self.lua.globals()
+        self._dump = g.string.dump
+        # what the prelude's Lua libraries read of strings (table.sort's comparisons…), for log
+        # version 25's hook (string_weights.chunk_lines)
+        prelude_lines: dict = {}
+        for text, name in ((PATTERNS, b"=patterns"), (SORT, b"=sort"), (CHARGED, b"=charged")):
+            prelude_lines.update(string_weights.chunk_lines(self._dump(g.loadstring(text.encode(), name))))
         py = self.lua.table_from({
             b"budget_message": BUDGET_EXCEEDED.encode(), b"step": HOOK_STEP,
             b"bytes_per_instruction": BYTES_PER_INSTRUCTION,
@@ -543,16 +552,18 @@ class Sandbox:
             b"msgpack_pack": self.msgpack.pack, b"msgpack_unpack": self.msgpack.unpack,
             b"msgpack_unpack_one": self.msgpack.unpack_one, b"msgpack_unpack_limit": self.msgpack.unpack_limit,
             b"patterns": PATTERNS.encode(), b"table_sort": SORT.encode(), b"charged": CHARGED.encode(),
-            b"sampler": SAMPLER.encode(), b"sampler_parameters": self.lua.table_from(sampler_parameters()),
-            b"free_nul": string_weights.FREE_NUL, b"chunk_reads": self._chunk_reads,
+            b"sampler": SAMPLER.encode(),
+            b"sampler_parameters": self.lua.table_from(
+                sampler_parameters(self.lua.table_from(prelude_lines, recursive=True))),
+            b"decode_units": string_weights.DECODE_UNITS,
+            b"chunk_reads": self._loaded_reads,
         })
         self.m = self.lua.execute(_PRELUDE, py)
-        g = self.lua.globals()
         g.python = None  # lupa's bridge; never reachable from a script's environment anyway
         self.state = self.m.state
         self._compiled: dict[tuple[str, bytes], object] = {}
-        self._dump = g.string.dump
         self._reads: dict[object, tuple] = {}   # compiled chunk -> chunk_reads()
+        self._loaded: dict[bytes, tuple] = {}   # a loadstring chunk's dump -> chunk_reads()
         with _RUNTIMES_LOCK:
             _RUNTIMES.add(self)
 
@@ -610,8 +621,8 @@ class Sandbox:
 
     def reads(self, chunk) -> tuple:
         """What a compiled `chunk`'s lines read of strings, as a Lua table for the sampling hook,
-        and the weight of its heaviest string constant (log version 25: string_weights.py);
-        kept with the compiled chunk."""
+        the weight of its heaviest string constant and its instruction count (log version 25:
+        string_weights.py); kept with the compiled chunk."""
         reads = self._reads.get(chunk)
         if reads is None:
             if len(self._reads) >= _COMPILED_MAX:
@@ -622,7 +633,20 @@ class Sandbox:
     def _chunk_reads(self, chunk) -> tuple:
         dump = self._dump(chunk)
         return (self.lua.table_from(string_weights.chunk_lines(dump), recursive=True),
-                string_weights.heaviest_constant(dump))
+                string_weights.heaviest_constant(dump), string_weights.instructions(dump))
+
+    def _loaded_reads(self, chunk) -> tuple:
+        """Sandbox.reads of a chunk a script compiled (loadstring), with its instruction count
+        (what reading it is charged: the same whether it was read before or not), kept for the
+        last few texts."""
+        dump = self._dump(chunk)
+        reads = self._loaded.pop(dump, None)
+        if reads is None:
+            reads = self._chunk_reads(chunk)
+            if len(self._loaded) >= _LOADED_MAX:
+                self._loaded.pop(next(iter(self._loaded)))
+        self._loaded[dump] = reads
+        return reads
 
     def table(self, items) -> object:
         return self.lua.table_from(items)
@@ -673,3 +697,5 @@ def forget_compiled_here() -> None:
         box.forget_compiled()
 #: Compiled chunks kept per runtime (EVAL bodies and libraries; recompiled when dropped).
 _COMPILED_MAX = 512
+#: Chunks compiled by scripts (loadstring) whose reads are kept (Sandbox._loaded_reads).
+_LOADED_MAX = 64

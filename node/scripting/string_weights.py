@@ -23,8 +23,8 @@ on 8 MB of NULs, hours. None of them can be seen from Lua as it happens, so from
   calls);
 - the more a run's strings weigh (the heaviest sample yet, its arguments and constants, a long
   string a command gave it), the more often the hook fires: the mean interval is MEAN_TARGET
-  over that weight, at most BASE_MEAN, and a dense hook's own work is charged (SCAN_UNITS a
-  register).
+  over that weight, at most BASE_MEAN, and a sample's own work is charged (SCAN_UNITS a
+  register, and the running chunk's name it copies).
 
 So a line that compares or converts a 1 MB string pays ~1,000 instructions for each of its
 instructions (docs/scripting.md, "Long strings"); holding the string costs nothing.
@@ -59,8 +59,12 @@ NUM_BYTES = 64
 BASE_MEAN = 100
 #: A weight w makes it MEAN_TARGET / w (at least 1): ~1 ms of work between two samples.
 MEAN_TARGET = 20_000
-#: A dense hook (mean below BASE_MEAN) charges this much per register it looked at.
+#: A sample charges this much per register it looked at (and 4 more) ...
 SCAN_UNITS = 4
+#: ... and one instruction per this many bytes of the running chunk's name (which it copies).
+SOURCE_BYTES = 32
+#: Reading a chunk loadstring compiled (chunk_lines, in Python) charges this much per instruction.
+DECODE_UNITS = 20
 #: redis.sha1hex hashes this many bytes free of charge, and beyond, one instruction per
 #: ARG_BYTES (SHA-1: ~1.4 ns a byte).
 ARG_BYTES_FREE = 4096
@@ -137,25 +141,37 @@ def chunk_lines(dump: bytes) -> dict:
     """What a compiled chunk's lines read of strings (string.dump's bytes), as the sampling hook
     looks it up: {source: {first line: {last line: {line: [constants' weight, register, mask,
     register, mask, …]}}}} for each function (by the lines it spans; functions sharing them are
-    merged), registers counted from 0; a line that reads no string operand is absent."""
-    out: dict = {}
+    merged), each register once (its masks merged), counted from 0; a line that reads no string
+    operand is absent."""
+    merged: dict = {}   # source -> first -> last -> line -> (constants' weight, {register: mask})
     for source, first, last, maxstack, code, lines, constants in dump_functions(dump):
-        by_line = out.setdefault(source, {}).setdefault(first, {}).setdefault(last, {})
+        by_line = merged.setdefault(source, {}).setdefault(first, {}).setdefault(last, {})
         for pc, ins in enumerate(code):
             for operand, mask in _operands(ins, maxstack):
-                entry = by_line.setdefault(lines[pc] if pc < len(lines) else 0, [0.0])
+                line = lines[pc] if pc < len(lines) else 0
+                weight_of_constants, registers = by_line.get(line, (0.0, {}))
                 if operand >= 0:
-                    entry += [operand, mask]
+                    registers[operand] = registers.get(operand, 0) | mask
                 else:
                     constant = constants[-1 - operand] if -1 - operand < len(constants) else None
                     if isinstance(constant, bytes):
-                        entry[0] += _masked(constant, mask)
-    return out
+                        weight_of_constants += _masked(constant, mask)
+                by_line[line] = weight_of_constants, registers
+    return {source: {first: {last: {line: [c] + [x for r in sorted(regs) for x in (r, regs[r])]
+                                    for line, (c, regs) in by_line.items()}
+                             for last, by_line in by_last.items()}
+                     for first, by_last in by_first.items()}
+            for source, by_first in merged.items()}
 
 
 def heaviest_constant(dump: bytes) -> float:
     """The weight of the heaviest string constant of a compiled chunk."""
     return max((weight(c) for f in dump_functions(dump) for c in f[6] if isinstance(c, bytes)), default=0.0)
+
+
+def instructions(dump: bytes) -> int:
+    """How many instructions a compiled chunk holds (what reading it for chunk_lines costs)."""
+    return sum(len(f[4]) for f in dump_functions(dump))
 
 
 def dump_functions(dump: bytes) -> list[tuple]:
@@ -223,9 +239,9 @@ def dump_strings(dump: bytes) -> list[bytes]:
 SAMPLER = r"""
 local state, BUDGET, STEP, P = ...
 local sethook, getlocal, getinfo = debug.sethook, debug.getlocal, debug.getinfo
-local floor, log, type, error = math.floor, math.log, type, error
+local floor, log, type, error, pairs = math.floor, math.log, type, error, pairs
 local FREE_NUL = P.free_nul
-local BASE_MEAN, MEAN_TARGET, SCAN_UNITS = P.base_mean, P.mean_target, P.scan_units
+local BASE_MEAN, MEAN_TARGET, SCAN_UNITS, SOURCE_BYTES = P.base_mean, P.mean_target, P.scan_units, P.source_bytes
 -- Nothing below allocates while a run is armed before its charge but the debug library's
 -- table of a frame's facts; the strings it pushes for a hook ("count") and a temporary's name
 -- stay interned (these constants hold them).
@@ -239,7 +255,7 @@ local s = {x = 1, mean = BASE_MEAN, keep = BASE_KEEP, interval = BASE_MEAN, heav
 local by_length, by_nuls, by_number = {}, {}, {}
 local fresh, nfresh = {}, 0   -- strings weighed by this sample, cached after its charge
 for i = 1, 1024 do fresh[i] = false end   -- (at most 250 registers a function, x4)
-local loaded = {}   -- what code compiled during the run reads (loadstring)
+local loaded = {}   -- what code compiled during the run reads (loadstring), merged by source
 
 -- What one read of `v` (a mask: 1 its length, 2 its NUL bytes, 4 its number) weighs.
 local function weight(v, mask)
@@ -288,18 +304,17 @@ local function weigh(level)
   level = level + 1
   local info = getinfo(level, "Sl")
   if info == nil then return 0, 0 end
-  local w, n = 0, 0
+  local w, n = 0, #info.source / SOURCE_BYTES   -- (getinfo copied the chunk's name)
   local lines = state.lines
-  if lines then
-    local entry = reads_of(lines, info)
-    if entry ~= nil then w, n = weigh_reads(level, entry) end
-  end
-  for k = 1, #loaded do
-    local entry = reads_of(loaded[k], info)
-    if entry ~= nil then
-      local lw, ln = weigh_reads(level, entry)
-      w, n = w + lw, n + ln
+  for k = 1, 3 do
+    if lines then
+      local entry = reads_of(lines, info)
+      if entry ~= nil then
+        local lw, ln = weigh_reads(level, entry)
+        w, n = w + lw, n + ln
+      end
     end
+    lines = (k == 1 and loaded) or P.prelude_lines
   end
   return w, n
 end
@@ -344,7 +359,7 @@ local function sample(level)
   local w, registers = weigh(level + 1)
   if w > 0 then state.weighed = true end
   local cost = n * w
-  if s.mean < BASE_MEAN then cost = cost + SCAN_UNITS * (registers + 4) end
+  cost = cost + SCAN_UNITS * (registers + 4)
   charge(cost)
   set_mean(w)
   for k = 1, nfresh, 4 do   -- (may meet the memory bound: charged already)
@@ -400,10 +415,31 @@ out.pushed = function(w)
   set_mean(w)
   sethook(hook, "", draw())
 end
--- Code compiled during the run (loadstring): what its lines read (chunk_lines' shape), and the
+-- Code compiled during the run (loadstring): what its lines read (chunk_lines' shape), merged
+-- into the run's own tables by source (a line read twice: both entries, concatenated), and the
 -- weight of its heaviest constant.
 out.loaded = function(lines, heaviest_constant)
-  loaded[#loaded + 1] = lines
+  for source, by_first in pairs(lines) do
+    local mine = loaded[source]
+    if mine == nil then mine = {} loaded[source] = mine end
+    for first, by_last in pairs(by_first) do
+      local m1 = mine[first]
+      if m1 == nil then m1 = {} mine[first] = m1 end
+      for last, by_line in pairs(by_last) do
+        local m2 = m1[last]
+        if m2 == nil then m2 = {} m1[last] = m2 end
+        for line, entry in pairs(by_line) do
+          local e = m2[line]
+          if e == nil then m2[line] = entry else   -- (entries are never changed: shared)
+            local both = {e[1] + entry[1]}
+            for k = 2, #e do both[#both + 1] = e[k] end
+            for k = 2, #entry do both[#both + 1] = entry[k] end
+            m2[line] = both
+          end
+        end
+      end
+    end
+  end
   set_mean(heaviest_constant)
 end
 -- A new coroutine's first interval (its hook is set by the caller).
@@ -441,7 +477,9 @@ def heaviest(values) -> float:
     return w
 
 
-def sampler_parameters() -> dict[bytes, object]:
-    """SAMPLER's constants and `weight` (`P`), as the prelude hands them over."""
+def sampler_parameters(prelude_lines) -> dict[bytes, object]:
+    """SAMPLER's constants, `weight` and what the prelude's own Lua reads (`P`; prelude_lines:
+    a Lua table of chunk_lines' shape), as the prelude hands them over."""
     return {b"free_nul": FREE_NUL, b"base_mean": BASE_MEAN, b"mean_target": MEAN_TARGET,
-            b"scan_units": SCAN_UNITS, b"weight": weight_parts}
+            b"scan_units": SCAN_UNITS, b"source_bytes": SOURCE_BYTES, b"weight": weight_parts,
+            b"prelude_lines": prelude_lines}

@@ -51,6 +51,13 @@ MB = "2^20"
     "local t = {redis.call('GET', KEYS[1])} local x for i = 1, 1e9 do x = t[1] + 0 end",
     # a Python library function that reads what it is given
     f"local s = string.rep('a', {MB}) for i = 1, 1e9 do local h = redis.sha1hex(s) end",
+    # table.sort's comparisons (Lua 5.1's algorithm in the prelude's own Lua past 1,024 elements)
+    "local s = string.rep('\\0', 100000) local t = {} for i = 1, 3000 do t[i] = s end table.sort(t)",
+    # what the hook's own work grows with: a line of 50,000 operations, the code loadstring
+    # compiled, the chunk name getinfo copies
+    "local a, b = 1, 2 while true do local x = " + "+".join(["a", "b"] * 25_000) + " end",
+    "while true do loadstring('return 1') end",
+    "loadstring(string.rep(' ', 4e6) .. 'local n = 0 while true do n = n + 1 end')()",
 ])
 def test_a_loop_of_instructions_on_a_long_string_is_stopped_by_the_budget(node, body):
     run(node, "redis.call('SET', KEYS[1], string.rep('7', 4 * 2^20))", ["big"])
