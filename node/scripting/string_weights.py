@@ -242,9 +242,9 @@ local sethook, getlocal, getinfo = debug.sethook, debug.getlocal, debug.getinfo
 local floor, log, type, error, pairs = math.floor, math.log, type, error, pairs
 local FREE_NUL = P.free_nul
 local BASE_MEAN, MEAN_TARGET, SCAN_UNITS, SOURCE_BYTES = P.base_mean, P.mean_target, P.scan_units, P.source_bytes
--- Nothing below allocates while a run is armed before its charge but the debug library's
--- table of a frame's facts; the strings it pushes for a hook ("count") and a temporary's name
--- stay interned (these constants hold them).
+-- A sample charges its interval before anything allocates (the debug library's table of a
+-- frame's facts, the cache of weights come after); the strings the debug library pushes for a
+-- hook ("count") and a temporary's name stay interned (these constants hold them).
 local HELD = {"count", "(*temporary)"}
 
 local BASE_KEEP = log(1 - 1 / BASE_MEAN)
