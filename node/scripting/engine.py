@@ -369,9 +369,9 @@ class Engine(LuaReplies):
             if isinstance(reply, (list, tuple)):
                 elements = run.budget.element_cost * len(reply)
                 if elements:
-                    self.box.m.charge(elements)   # its conversion is Python's work
+                    self._charge(elements)   # its conversion is Python's work
             bytes_read, reads = txn.bytes_read - bytes_read, txn.reads - reads
-            if run.long_strings and (bytes_read > FREE_NUL or type(reply) is bytes):
+            if run.long_strings and (bytes_read > FREE_NUL or type(reply) is bytes and len(reply) > FREE_NUL):
                 _report_long(self._pushed, reply)
             read_cost = 0
             if (reads > READS_FREE or bytes_read > READ_BYTES_FREE) and run.read_bytes:
@@ -548,7 +548,7 @@ class Engine(LuaReplies):
         result = self._write_command(run, txn, handler, sub_ctx, op, op_name)
         stored = txn.bytes_put - before
         if stored >= WRITE_BYTES_PER_INSTRUCTION and run.write_bytes:
-            self.box.m.charge(stored // WRITE_BYTES_PER_INSTRUCTION)
+            self._charge(stored // WRITE_BYTES_PER_INSTRUCTION)
         return result
 
     def _write_command(self, run: Run, txn, handler, sub_ctx, op, op_name: str) -> object:
@@ -650,7 +650,7 @@ class Engine(LuaReplies):
 def _report_long(pushed, reply) -> None:
     """A command's reply may hold a long string (log version 25): the run's hook samples from
     now on as often as its weight warrants (`pushed`: node/scripting/string_weights.py)."""
-    w = string_weights.heaviest((reply,)) if type(reply) is not bytes or len(reply) > FREE_NUL else 0.0
+    w = string_weights.heaviest((reply,))
     if w > 0:
         pushed(w)
 
@@ -704,7 +704,7 @@ def _keys(engine: Engine, run: Run, argv) -> object:
         found.extend(result[1])
         if cursor == 0:
             return found
-        engine.box.m.charge(run.budget.call_cost)
+        engine._charge(run.budget.call_cost)
 
 
 def _reads_last(argv: list) -> bool:

@@ -87,13 +87,20 @@ local function charge(instructions)
   end
 end
 
+-- The budget spent (log version 25's): from now on `hook` raises at every instruction.
+local function stop()
+  state.exhausted = true
+  debug_sethook(hook, "", 1)
+  error(BUDGET, 0)
+end
+
 -- Log version 25's hook: sampled at random intervals, weighing the long strings the running
--- code holds (node/scripting/string_weights.py); older entries keep `hook` above.
+-- code reads (node/scripting/string_weights.py); older entries keep `hook` above.
 local sampler
 do
   local P = py.sampler_parameters
-  P.hook = hook
-  sampler = loadstring(py.sampler, "=sampler")(state, BUDGET, STEP, P)
+  P.stop = stop
+  sampler = loadstring(py.sampler, "=sampler")(state, STEP, P)
 end
 
 local READONLY = "Attempt to modify a readonly table"
@@ -277,11 +284,6 @@ do
   local c_find = string.find
   local function overflow(e)
     return type(e) == "string" and (c_find(e, "stack overflow", 1, true) or c_find(e, "error in error handling", 1, true))
-  end
-  local function stop()
-    state.exhausted = true
-    debug_sethook(hook, "", 1)
-    error(BUDGET, 0)
   end
   local function uncaught(ok, ...)
     if state.exhausted or (not ok and overflow((...))) then stop() end
@@ -667,6 +669,7 @@ class Sandbox:
         Lua VM; here the runtime stays, and what only the flushed code used is freed)."""
         self._compiled.clear()
         self._reads.clear()
+        self._loaded.clear()
         self.gc()
 
     def disarm(self) -> None:

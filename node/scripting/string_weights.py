@@ -30,7 +30,7 @@ So a line that compares or converts a 1 MB string pays ~1,000 instructions for e
 instructions (docs/scripting.md, "Long strings"); holding the string costs nothing.
 
 SAMPLER is run once per runtime by the sandbox's prelude (node/scripting/sandbox.py) with (the
-budget's state, its message, the hook step, and `P`: sampler_parameters() and the v≤24 hook);
+budget's state, the hook step, and `P`: sampler_parameters() and the prelude's `stop`);
 it returns `arm` (a run's hook), `hook` (for coroutines), `pushed` (a long string a command
 gave the run: engine.py), `loaded` (code compiled during the run: what its lines read) and
 `interval` (a new coroutine's first). A sample charges its interval before anything in it
@@ -231,15 +231,10 @@ def dump_functions(dump: bytes) -> list[tuple]:
     return out
 
 
-def dump_strings(dump: bytes) -> list[bytes]:
-    """The string constants of every function of a Lua 5.1 binary chunk."""
-    return [c for f in dump_functions(dump) for c in f[6] if isinstance(c, bytes)]
-
-
 SAMPLER = r"""
-local state, BUDGET, STEP, P = ...
+local state, STEP, P = ...
 local sethook, getlocal, getinfo = debug.sethook, debug.getlocal, debug.getinfo
-local floor, log, type, error, pairs = math.floor, math.log, type, error, pairs
+local floor, log, type, pairs = math.floor, math.log, type, pairs
 local FREE_NUL = P.free_nul
 local BASE_MEAN, MEAN_TARGET, SCAN_UNITS, SOURCE_BYTES = P.base_mean, P.mean_target, P.scan_units, P.source_bytes
 -- A sample charges its interval before anything allocates (the debug library's table of a
@@ -298,24 +293,26 @@ local function weigh_reads(level, entry)
   return w, n
 end
 
+-- w, n plus what `info`'s line in `lines` (or none: false) reads in the frame at `level` (of
+-- weigh_lines' caller), and the registers looked at.
+local function weigh_lines(level, lines, info, w, n)
+  local entry = lines and reads_of(lines, info)
+  if entry == nil or entry == false then return w, n end
+  local lw, ln = weigh_reads(level + 1, entry)
+  return w + lw, n + ln
+end
+
 -- What the line the function at `level` (of weigh's caller) runs reads of the strings in its
 -- registers (and constants), and how many registers were looked at.
 local function weigh(level)
   level = level + 1
   local info = getinfo(level, "Sl")
   if info == nil then return 0, 0 end
-  local w, n = 0, #info.source / SOURCE_BYTES   -- (getinfo copied the chunk's name)
-  local lines = state.lines
-  for k = 1, 3 do
-    if lines then
-      local entry = reads_of(lines, info)
-      if entry ~= nil then
-        local lw, ln = weigh_reads(level, entry)
-        w, n = w + lw, n + ln
-      end
-    end
-    lines = (k == 1 and loaded) or P.prelude_lines
-  end
+  -- the run's code, what it compiled (loadstring), the prelude's own Lua; (getinfo copied the
+  -- chunk's name)
+  local w, n = weigh_lines(level, state.lines, info, 0, #info.source / SOURCE_BYTES)
+  w, n = weigh_lines(level, loaded, info, w, n)
+  w, n = weigh_lines(level, P.prelude_lines, info, w, n)   -- (not a tail call: the levels hold)
   return w, n
 end
 
@@ -338,11 +335,7 @@ local function draw()
   return n
 end
 
-local function stop()
-  state.exhausted = true
-  sethook(P.hook, "", 1)   -- (the v24 hook raises at every instruction from now on)
-  error(BUDGET, 0)
-end
+local stop = P.stop   -- (the budget spent: the prelude's)
 
 local function charge(cost)
   state.left = state.left - cost / STEP
