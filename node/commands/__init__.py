@@ -143,6 +143,14 @@ LogEntry = pb.LogEntry
 #:      by the bytes it hashes; a stack overflow caught by pcall / xpcall / coroutine.resume ends
 #:      the run as its budget does (nested ~200 C calls deep the hook could not run: a script
 #:      catching that error looped uncounted for ever).
+#:  26: what a script hands to Python counts in its budget (SCRIPT_COPIES_VERSION; node/scripting/
+#:      copies.py): a call into a Python-written function (redis.call, redis.log, cjson, cmsgpack,
+#:      struct, bit…) is charged by the bytes of its string arguments before they are copied, the
+#:      strings cjson.encode and cmsgpack.pack walk as they go, and the script's reply by its
+#:      values and bytes against what the run left of its budget (references to one long string
+#:      handed over thousands of times made gigabytes of copies on every replica; a reply of
+#:      nested tables holding each other, hours of conversion); table.sort runs in C only over
+#:      strings of at most 64 bytes (table_sort.py).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -183,7 +191,9 @@ SCRIPT_EFFECTS_VERSION = 23
 SCRIPT_ERRORS_VERSION = SORT_EMPTY_VERSION = 24
 #: A script's long strings weigh on its budget (node/scripting/string_weights.py).
 SCRIPT_STRINGS_VERSION = 25
-SUPPORTED_VERSIONS = range(1, SCRIPT_STRINGS_VERSION + 1)
+#: What a script hands to Python counts in its budget (node/scripting/copies.py).
+SCRIPT_COPIES_VERSION = 26
+SUPPORTED_VERSIONS = range(1, SCRIPT_COPIES_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4

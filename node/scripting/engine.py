@@ -52,7 +52,8 @@ from raftcache.node.scripting.budget import (
     APPLY_BUDGET, READ_BUDGET, READ_BYTES_FREE, READS_FREE, SERVING_BUDGET, WRITE_BYTES_PER_INSTRUCTION, Budget,
     cost_of_reads,
 )
-from raftcache.node.scripting.replies import MAX_REPLY_DEPTH, REPLY_DEPTH_LIMIT, LuaReplies, script_error
+from raftcache.node.scripting.copies import ReplyMeter
+from raftcache.node.scripting.replies import MAX_REPLY_DEPTH, REPLY_DEPTH_LIMIT, LuaReplies, ReplySpent, script_error
 from raftcache.node.scripting.redis_api import REDIS_API
 from raftcache.node.scripting.run_rules import applied_before, rules_version, serving_read
 from raftcache.node.scripting.sandbox import HOOK_STEP, Sandbox
@@ -65,6 +66,8 @@ log = logging.getLogger(__name__)
 #: Lua memory one run may allocate (beyond what the runtime held when it started; the
 #: collector does not run during a run, so garbage counts: node/scripting/sandbox.py).
 MEMORY_LIMIT_BYTES = 256 << 20
+#: What redis.log writes of a message, at most.
+LOGGED_BYTES = 4096
 #: A full collection runs before a script when the runtime holds more than this.
 GC_ABOVE_BYTES = 16 << 20
 #: Ops whose message has an `expiry` (commands.stamp turns its ttl_ms into a deadline).
@@ -152,6 +155,7 @@ class Run:
     read_bytes: bool = True           # commands charge it by what they read (SCRIPT_READ_BYTES_VERSION)
     script_errors: bool = True        # its errors as Redis 7's: a returned one keeps its writes… (SCRIPT_ERRORS_VERSION)
     long_strings: bool = True         # its long strings weigh on its budget (SCRIPT_STRINGS_VERSION)
+    copies: bool = True               # what it hands to Python counts in its budget (SCRIPT_COPIES_VERSION)
     reads: tuple | None = None        # ... what its code reads of strings (Sandbox.reads: string_weights.py)
     notify: frozenset | None = None   # the keyspace events its writes note (commands.SCRIPT_NOTIFY_VERSION)
     picks: int = 0                    # random choices its commands made so far (_execute's seeds)
@@ -199,8 +203,9 @@ class Engine(LuaReplies):
         self.run_chunk, self.run_chunk_values, self._stop_gc = m.run_chunk, m.run_chunk_values, m.stop_gc
         self._charge = m.charge   # (the Python-written libraries charge the budget: lualibs.py, log version 24)
         self._pushed = m.pushed   # (a long reply: the sampling hook's, log version 25)
+        self._use_api = m.use_api   # (the redis table's functions of a version: redis_api.py)
         #: what the Lua side's `state` holds of the per-run settings (set only when they change)
-        self._lua_state: tuple = (True, True, None, None, None)
+        self._lua_state: tuple = (True, True, None, None, None, None, None)
         self._reads: tuple | None = None   # the Lua side's lines and constants_weight (_set_weights)
         #: (op, txn, body): the stored script an EVALSHA op names, read by needs_savepoint
         #: (node/scripting/__init__.py) just before the op runs in that transaction.
@@ -228,9 +233,11 @@ class Engine(LuaReplies):
         version = rules_version(ctx)
         compat = run.compat = version >= commands.SCRIPT_COMPAT_VERSION
         long_strings = run.long_strings = version >= commands.SCRIPT_STRINGS_VERSION
+        copies = run.copies = version >= commands.SCRIPT_COPIES_VERSION
         box.seed(ctx.seed, numeric_strings=compat, derived=long_strings)
         box.msgpack.compat = compat
         box.msgpack.charge = box.cjson.charge = self._charge if version >= commands.SCRIPT_ERRORS_VERSION else None
+        box.msgpack.copies = box.cjson.copies = copies
         cjson = box.cjson
         cjson.reset()
         cjson.depth_settable = run.redis74 = version >= commands.REDIS74_VERSION
@@ -244,7 +251,7 @@ class Engine(LuaReplies):
         if getattr(ctx.txn, "notes", None) is not None and version >= commands.SCRIPT_NOTIFY_VERSION:
             run.notify = notifications.flags_of(ctx.settings)
         self._set_lua_state((compat, version >= commands.SCRIPT_SANDBOX_VERSION, budget.call_cost, errorstats,
-                             script_errors, long_strings))
+                             script_errors, long_strings, copies))
         if long_strings:   # (a read this node serves: a seed no script can know)
             seed = ctx.seed if ctx.index else _READ_SEEDS.getrandbits(62)
             self._set_weights(string_weights.sampler_seed(seed), run.reads)
@@ -280,7 +287,14 @@ class Engine(LuaReplies):
         if outcome[0]:
             self.redis74_reply = run.redis74
             self.reply_depth = REPLY_DEPTH_LIMIT if run.compat else MAX_REPLY_DEPTH
-            reply = self.from_lua(outcome[2], 0)
+            if run.copies:   # (what the run left of its budget: the hook's count, in instructions)
+                self.reply_meter = ReplyMeter(box.state[b"left"] * HOOK_STEP, run.budget.element_cost)
+            try:
+                reply = self.from_lua(outcome[2], 0)
+            except ReplySpent:
+                return self._budget_error(run, reply=True)
+            finally:
+                self.reply_meter = None
             if type(reply) is CommandError and run.errorstats and lualibs.lua_type(outcome[2]) == "table" \
                     and self.box.m.rawget(outcome[2], b"ignore_error_stats_update"):
                 _reply_carries(run, reply)   # a redis.pcall's error table returned
@@ -293,13 +307,15 @@ class Engine(LuaReplies):
         return error
 
     def _set_lua_state(self, values: tuple) -> None:
-        """The Lua side's (compat, readonly_globals, call_cost, errorstats, script_errors, sampled):
-        written only when they change."""
+        """The Lua side's (compat, readonly_globals, call_cost, errorstats, script_errors, sampled,
+        copies), and the redis table's functions of the run's version: written only when they change."""
         if values != self._lua_state:
+            if values[-1] != self._lua_state[-1]:
+                self._use_api(values[-1])
             self._lua_state = values
             state = self.box.state
             (state[b"compat"], state[b"readonly_globals"], state[b"call_cost"], state[b"errorstats"],
-             state[b"script_errors"], state[b"sampled"]) = values
+             state[b"script_errors"], state[b"sampled"], state[b"copies"]) = values
 
     def _set_weights(self, seed: int, reads: tuple | None) -> None:
         """A run's sampling hook (log version 25): its generator's seed, and what its code reads
@@ -310,7 +326,7 @@ class Engine(LuaReplies):
             self._reads = reads
             state[b"lines"], state[b"constants_weight"] = reads[:2] if reads is not None else (False, 0)
 
-    def _budget_error(self, run: Run) -> CommandError:
+    def _budget_error(self, run: Run, reply: bool = False) -> CommandError:
         budget = run.budget.instructions(run.ctx.settings)
         if run.registering is not None and not applied_before(run.ctx, commands.SCRIPT_SANDBOX_VERSION):
             # a library's top level (Redis's text; functions._load prefixes "ERR Error registering functions")
@@ -321,6 +337,8 @@ class Engine(LuaReplies):
         capped = f", at most {run.budget.cap_ms} ms{whose}" if run.budget.cap_ms else ""
         outcome = "it was stopped" if read else "its writes were rolled back"
         weighed = ", long strings it held counting for more" if run.long_strings and self.box.state[b"weighed"] else ""
+        if reply:
+            weighed += ", its reply counted in it"
         return script_error(
             f"ERR Error running script {run.name}: it ran past its budget of {budget} Lua instructions "
             f"(busy-reply-threshold / lua-time-limit{capped}{weighed}); {outcome}")
@@ -609,10 +627,16 @@ class Engine(LuaReplies):
             raise lualibs.LuaLibError("Invalid debug level.")
         if self.recorder is not None:
             self.recorder.disqualify()   # every replica logs it, as before: the script runs everywhere
-        text = b" ".join(p if isinstance(p, bytes) else lualibs.number_text(p) if isinstance(p, (int, float))
-                         else b"" for p in parts)
+        text = bytearray()
+        for p in parts:   # (the first LOGGED_BYTES only: many long parts would make a huge join)
+            if text:
+                text += b" "
+            part = p if isinstance(p, bytes) else lualibs.number_text(p) if isinstance(p, (int, float)) else b""
+            text += part[:LOGGED_BYTES - len(text)]
+            if len(text) >= LOGGED_BYTES:
+                break
         log.log((logging.DEBUG, logging.DEBUG, logging.INFO, logging.WARNING)[level], "script: %s",
-                text[:4096].decode("utf-8", "replace"))
+                text[:LOGGED_BYTES].decode("utf-8", "replace"))
 
     def _setresp(self, version=None):
         if version not in (2, 3):

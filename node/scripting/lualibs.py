@@ -18,6 +18,8 @@ import struct as _struct
 import msgpack
 from lupa import lua51
 
+from raftcache.node.scripting import copies
+
 #: Deepest nesting cjson and cmsgpack encode or decode (lua-cjson's default is 1000; a lower
 #: fixed bound keeps every replica far from Python's recursion limit, whose distance depends
 #: on the thread's stack: the same input must fail alike everywhere).
@@ -150,21 +152,18 @@ BIT = {
 
 _JSON_ESCAPES = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
                  "\t": "\\t"}
+#: What cjson escapes: the escapes above, other control characters and DEL as \u00XX.
+_JSON_ESCAPED = {c: _JSON_ESCAPES.get(chr(c)) or "\\u%04x" % c for c in [*range(0x20), 0x22, 0x2F, 0x5C, 0x7F]}
+_JSON_TO_ESCAPE = re.compile('[\x00-\x1f"/\\\\\x7f]')
+
+
+def _json_escape(found: re.Match) -> str:
+    return _JSON_ESCAPED[ord(found.group())]
 
 
 def _json_string(data: bytes) -> str:
-    text = data.decode("latin-1")  # cjson escapes bytes, never decodes UTF-8
-    out = ['"']
-    for ch in text:
-        esc = _JSON_ESCAPES.get(ch)
-        if esc is not None:
-            out.append(esc)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append("\\u%04x" % ord(ch))
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+    # cjson escapes bytes, never decodes UTF-8
+    return '"' + _JSON_TO_ESCAPE.sub(_json_escape, data.decode("latin-1")) + '"'
 
 
 #: cjson.encode and cmsgpack.pack charge the budget this many instructions per value they visit
@@ -182,6 +181,8 @@ class Cjson:
         self.depth_settable = True
         #: charge(instructions) per value encoded (log version 24: node/scripting/charged.py), or None
         self.charge = None
+        #: ... and per string's bytes as they are read (log version 26: node/scripting/copies.py)
+        self.copies = False
         self._values = 0
         self.reset()
 
@@ -241,6 +242,8 @@ class Cjson:
                 return
             out.append(number_text(value).decode())
         elif isinstance(value, bytes):
+            if self.copies and len(value) > copies.COPY_FREE:
+                self.charge((len(value) - copies.COPY_FREE) / copies.COPY_BYTES)
             out.append(_json_string(value))
         elif lua_type(value) == "table":
             if self.depth_settable and depth + 1 > self.encode_depth:   # lua-cjson counts tables from 1
@@ -259,6 +262,8 @@ class Cjson:
             for k, v in value.items():
                 if isinstance(k, bytes):
                     name = k
+                    if self.copies and len(k) > copies.COPY_FREE:
+                        self.charge((len(k) - copies.COPY_FREE) / copies.COPY_BYTES)
                 elif isinstance(k, (int, float)) and not isinstance(k, bool):
                     name = number_text(k)
                 else:
@@ -320,6 +325,8 @@ class Cmsgpack:
         self.compat = True
         #: charge(instructions) per value packed (log version 24: node/scripting/charged.py), or None
         self.charge = None
+        #: ... and per string's bytes as they are read (log version 26: node/scripting/copies.py)
+        self.copies = False
         self._values = 0
 
     def pack(self, *values) -> bytes:
@@ -338,7 +345,11 @@ class Cmsgpack:
                 self.charge(CHARGE_EVERY * INSTRUCTIONS_PER_VALUE)
         if not self.compat and depth > 16:
             return None
-        if value is None or isinstance(value, (bool, bytes)):
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, bytes):
+            if self.copies and len(value) > copies.COPY_FREE:
+                self.charge((len(value) - copies.COPY_FREE) / copies.COPY_BYTES)
             return value
         if isinstance(value, (int, float)):
             if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:

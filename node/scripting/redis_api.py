@@ -6,14 +6,16 @@ hand the arguments to the engine (node/scripting/engine.py: in one table past
 `redis.error_reply`, `status_reply`, the REPL_* and LOG_* constants and the
 no-ops of replication control (`set_repl`, `replicate_commands`) are Lua; the
 rest (`sha1hex`, `log`, `setresp`, `acl_check_cmd`, `register_function`) are
-the engine's. Run once per runtime with (M, py): the sandbox's helpers
+the engine's. From log version 26 they all charge the bytes they hand to Python
+first (node/scripting/copies.py): `M.use_api(true)` puts those versions in the
+table. Run once per runtime with (M, py): the sandbox's helpers
 (node/scripting/sandbox.py) and the engine's Python callables; returns the
 read-only table. Must not touch: anything but this text.
 """
 
 REDIS_API = r"""
 local M, py = ...
-local error, type, select = error, type, select
+local error, type, select, ipairs, pairs = error, type, select, ipairs, pairs
 local redis = {}
 local charge, state = M.charge, M.state
 -- Many arguments go to Python in one table: a call into Python with thousands of values
@@ -55,6 +57,34 @@ redis.breakpoint = function() return false end
 redis.debug = function() end
 redis.acl_check_cmd = M.lib(py.acl_check_cmd)
 redis.register_function = M.lib(py.register_function)
+-- Log version 26's (node/scripting/copies.py): what a call hands to Python charged before lupa
+-- copies it. A run of that version has these in `redis` (use_api), an older one the above
+-- (their instructions are counted: a wrapper in front would change older entries' budgets).
+local handed = M.handed
+local v26, older = {}, {}
+v26.call = function(...)
+  charge(state.call_cost)
+  handed(select("#", ...), ...)
+  local r, failed, counted, read_cost = call(false, ...)
+  if read_cost then charge(read_cost) end
+  if failed then error({err = r, line = M.caller_line(), ignore_error_stats_update = counted or nil}, 0) end
+  return r
+end
+v26.pcall = function(...)
+  charge(state.call_cost)
+  handed(select("#", ...), ...)
+  local r, _, _, read_cost = call(true, ...)
+  if read_cost then charge(read_cost) end
+  return r
+end
+for _, name in ipairs({"sha1hex", "log", "setresp", "acl_check_cmd", "register_function"}) do
+  local f = redis[name]
+  v26[name] = function(...) handed(select("#", ...), ...) return f(...) end
+end
+for name in pairs(v26) do older[name] = redis[name] end
+M.use_api = function(copies)
+  for name, f in pairs(copies and v26 or older) do redis[name] = f end
+end
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = "7.4.0", 459776

@@ -28,9 +28,15 @@ def script_error(text: str) -> CommandError:
     return CommandError(text, Reason.SCRIPT_ERROR)
 
 
+class ReplySpent(Exception):
+    """A script's reply would take more than its run left of the budget (copies.ReplyMeter)."""
+
+
 class LuaReplies:
     """The conversions of one sandbox's runs (module docstring); its subclass sets `box`,
-    `redis74_reply` and `reply_depth`."""
+    `redis74_reply`, `reply_depth` and `reply_meter`."""
+
+    reply_meter = None   # (a copies.ReplyMeter while a reply of log version 26 on converts)
 
     def to_lua(self, value, resp: int, depth: int):
         """A command's reply as Redis gives it to Lua (RESP2 or RESP3 rules)."""
@@ -77,7 +83,11 @@ class LuaReplies:
         return key if isinstance(key, (bytes, int, float)) else b""
 
     def from_lua(self, value, depth: int) -> object:
-        """A script's return value as the reply (Redis's Lua -> RESP rules)."""
+        """A script's return value as the reply (Redis's Lua -> RESP rules); raises ReplySpent
+        when `reply_meter` (log version 26 on) finds it past what the run left of its budget."""
+        meter = self.reply_meter
+        if meter is not None and not meter.value(value if type(value) is bytes else None):
+            raise ReplySpent
         if value is None or value is False:
             return None
         if value is True:
@@ -92,6 +102,8 @@ class LuaReplies:
             return n if _INT64_MIN <= n < -_INT64_MIN else _INT64_MIN   # C's (long long) cast on x86, as Redis
         if lualibs.lua_type(value) != "table":
             return None
+        if meter is not None and not meter.table():
+            raise ReplySpent
         if depth > self.reply_depth:
             return None if self.reply_depth == MAX_REPLY_DEPTH else script_error("ERR reached lua stack limit")
         # as Redis: a table's metatable plays no part in the reply (before 7.4's rules: it did)

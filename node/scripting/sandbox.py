@@ -33,7 +33,7 @@ import weakref
 
 from lupa import lua51
 
-from raftcache.node.scripting import lualibs, string_weights
+from raftcache.node.scripting import copies, lualibs, string_weights
 from raftcache.node.scripting.charged import CHARGED
 from raftcache.node.scripting.patterns import PATTERNS
 from raftcache.node.scripting.string_weights import SAMPLER, sampler_parameters
@@ -62,7 +62,7 @@ local STEP = py.step
 -- engine.py sets them per run); env: the global table of the run under way (loadstring's)
 local state = {left = 0, exhausted = false, armed = false, compat = true, readonly_globals = true,
                sampled = false, weighed = false, overflowed = false, sample_seed = 1, constants_weight = 0,
-               lines = false}
+               lines = false, copies = false}
 local hook
 hook = function()
   if not state.armed then return end
@@ -150,11 +150,12 @@ base.string = readonly(strings)
 local strings24 = copy(strings)
 local table24 = copy(table)
 local charged   -- (node/scripting/charged.py: library functions charged by their work)
+local sort26    -- (log version 26's table.sort: table_sort.py)
 do
   local patterns = loadstring(py.patterns, "=patterns")(string, charge, debug_getinfo)
   strings24.find, strings24.match, strings24.gmatch, strings24.gsub = patterns.find, patterns.match,
                                                                         patterns.gmatch, patterns.gsub
-  table24.sort = loadstring(py.table_sort, "=sort")(table, charge, debug_getinfo, patterns.raise,
+  table24.sort, sort26 = loadstring(py.table_sort, "=sort")(table, charge, debug_getinfo, patterns.raise,
                                                      patterns.arg_error, patterns.mark, patterns.check_table)
   charged = loadstring(py.charged, "=charged")(string, table, py, charge, pass, patterns.check_string,
                                                patterns.check_table, patterns.opt_integer, patterns.arg_error,
@@ -331,6 +332,21 @@ do
   end
 end
 
+-- Log version 26's base functions: a call into a Python-written library (bit, struct, cjson,
+-- cmsgpack) charged by the bytes of the strings it is handed, before lupa copies them
+-- (node/scripting/copies.py); table.sort without a comparator in C only over short strings
+-- (table_sort.py). Older entries keep base25 (the budget counts a wrapper's instructions).
+local handed, handing_lib = loadstring(py.handed, "=handed")(charge, readonly, debug_getmetatable, py.copy_free,
+                                                              py.copy_bytes)
+local base26 = copy(base25)
+base26.bit, base26.struct = handing_lib(base25.bit), handing_lib(base25.struct)
+base26.cjson, base26.cmsgpack = handing_lib(base25.cjson), handing_lib(base25.cmsgpack)
+do
+  local table26 = copy(table24)
+  table26.sort = sort26
+  base26.table = readonly(table26)
+end
+
 -- A global table's index over `functions` (the same instructions for every version: the budget counts them).
 local function index_over(functions)
   return function(t, k)
@@ -343,7 +359,9 @@ local function index_over(functions)
 end
 local base_global15, base_global16, base_global24, base_global25 = index_over(base), index_over(base16),
                                                                     index_over(base24), index_over(base25)
+local base_global26 = index_over(base26)
 local function base_global()
+  if state.copies then return base_global26 end
   if state.sampled then return base_global25 end
   if state.script_errors then return base_global24 end
   if state.readonly_globals then return base_global16 end
@@ -380,6 +398,7 @@ M.charge = charge
 M.pushed = sampler.pushed
 M.readonly = readonly
 M.lib = lib
+M.handed = handed
 M.rawget = rawget   -- reading a script's reply must not run its metatables (_G's raises)
 function M.compile(body, name)
   return loadstring(body, "@" .. name)
@@ -554,6 +573,7 @@ class Sandbox:
             b"msgpack_pack": self.msgpack.pack, b"msgpack_unpack": self.msgpack.unpack,
             b"msgpack_unpack_one": self.msgpack.unpack_one, b"msgpack_unpack_limit": self.msgpack.unpack_limit,
             b"patterns": PATTERNS.encode(), b"table_sort": SORT.encode(), b"charged": CHARGED.encode(),
+            b"handed": copies.HANDED.encode(), b"copy_free": copies.COPY_FREE, b"copy_bytes": copies.COPY_BYTES,
             b"sampler": SAMPLER.encode(),
             b"sampler_parameters": self.lua.table_from(
                 sampler_parameters(self.lua.table_from(prelude_lines, recursive=True))),

@@ -213,7 +213,12 @@ def test_a_runaway_write_script_at_the_default_threshold_causes_no_election(clus
                      "while true do redis.call('SINTERCARD', 2, KEYS[5], KEYS[6]) redis.call('INCR', KEYS[2]) end",
                      # single instructions on long strings (log version 25 weighs what they hold)
                      "local v = redis.call('GET', KEYS[4]) redis.call('INCR', KEYS[2]) while true do local x = v < v end",
-                     "local v = redis.call('GET', KEYS[7]) redis.call('INCR', KEYS[2]) while true do local x = v + 1 end"):
+                     "local v = redis.call('GET', KEYS[7]) redis.call('INCR', KEYS[2]) while true do local x = v + 1 end",
+                     # one long string handed to Python thousands of times, and a reply of 2^40
+                     # values (log version 26 counts what a script hands over: copies.py)
+                     "local v = redis.call('GET', KEYS[4]) redis.call('INCR', KEYS[2]) local t = {} "
+                     "for i = 1, 7000 do t[i] = v end redis.log(redis.LOG_DEBUG, unpack(t))",
+                     "redis.call('INCR', KEYS[2]) local t = {1} for i = 1, 40 do t = {t, t} end return t"):
             with pytest.raises(redis.ResponseError, match="at most 100 ms for a script that writes"):
                 follower.eval(body, 7, "h", "n", "l", "big", "s1", "s2", "digits")
         assert leader.set("after", "1")
@@ -240,6 +245,8 @@ def test_a_runaway_read_only_script_on_the_leader_causes_no_election(cluster, no
             r.eval_ro("while true do redis.call('LRANGE', KEYS[1], 0, -1) end", 1, "big")
         with pytest.raises(redis.ResponseError, match="ran past its budget"):
             r.eval_ro("while true do redis.call('GET', KEYS[1]) end", 1, "g")
+        with pytest.raises(redis.ResponseError, match="its reply counted in it"):
+            r.eval_ro("local t = {KEYS[1]} for i = 1, 40 do t = {t, t} end return t", 1, "g")
         assert r.ping()
     assert {n.id: cluster.status(n).term for n in cluster.alive_nodes()} == before
     assert cluster.status(cluster.leader()).leader_id == leader_id

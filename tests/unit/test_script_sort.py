@@ -21,17 +21,18 @@ from tests.unit.test_scripting import error_text, run
 scripting.install()
 
 
-@pytest.fixture(scope="module")
-def compare():
-    """(array, comparator kind) -> None when the Lua-written sort (forced for every call) and C's
-    leave the same array after the same comparisons, else both."""
+@pytest.fixture(scope="module", params=[0, 1], ids=["v24", "v26"])
+def compare(request):
+    """(array, comparator kind) -> None when the Lua-written sort (forced for every call; log
+    version 24's or 26's table.sort) and C's leave the same array after the same comparisons,
+    else both."""
     runtime = lua51.LuaRuntime(encoding=None, unpack_returned_tuples=False)
     g = runtime.globals()
     noop = runtime.eval("function() end")
     patterns = runtime.execute(PATTERNS, g.string, noop, g.debug.getinfo)
     forced = SORT.replace(f"= {SMALL_N},", "= -1,", 1).replace('getinfo(f, "S").what == "Lua"', "false", 1)
     ours = runtime.execute(forced, g.table, noop, g.debug.getinfo, patterns["raise"], patterns.arg_error, patterns.mark,
-                           patterns.check_table)
+                           patterns.check_table)[request.param]
     check = runtime.execute(r"""
       local ours = ...
       local function run(sort, values, kind)

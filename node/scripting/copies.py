@@ -1,0 +1,93 @@
+"""What a script hands to Python, charged by its bytes (log version 26).
+
+Every string a script passes to a function written in Python (redis.call, redis.log,
+cjson, cmsgpack, struct, bit…) becomes a Python bytes object, a copy, before that function
+runs; every string of a script's reply becomes one too. A string the runtime holds once can be
+handed over many times: `redis.log(0, unpack(t))` with 8,000 references to one 1 MB string made
+8 GB of copies on every replica, a reply of 2,000 such references 4 GB, and a reply of 32 nested
+tables each holding the next twice (2^32 values) would convert for hours. The instruction count
+sees one call, one return.
+
+From log version 26 (commands.SCRIPT_COPIES_VERSION): a call into Python is charged, before lupa
+copies anything, one instruction per COPY_BYTES bytes of its string arguments past COPY_FREE
+(HANDED below: the prelude's `handed`); cjson.encode and cmsgpack.pack charge each string of the
+tables they walk as they go (node/scripting/lualibs.py); a reply is converted under what the run
+left of its budget, each table it follows counting a reply element's cost, each value a little
+and each string its bytes at the same rate (`ReplyMeter`). The budget (100 ms, 2 million instructions) thus bounds what one run
+can make Python copy to ~128 MB.
+
+HANDED is run once per runtime by the prelude (node/scripting/sandbox.py) with (the budget's
+charge, the prelude's `readonly`, debug.getmetatable, COPY_FREE, COPY_BYTES); it returns
+`handed(n, ...)` and `handing_lib(readonly library)`. Data and Lua text only.
+"""
+
+from __future__ import annotations
+
+#: What a call hands to Python free of charge (a key and a value of an ordinary command).
+COPY_FREE = 4096
+#: One instruction per this many bytes copied into Python: a copy of a long string (a fresh
+#: allocation and its page faults) is ~0.5 ns a byte here, ~100 bytes per instruction's 50 ns.
+COPY_BYTES = 64
+#: What a value of a script's reply counts besides its bytes (~0.1 µs of conversion).
+VALUE_COST = 2
+
+HANDED = r"""
+local charge, readonly, debug_getmetatable, COPY_FREE, COPY_BYTES = ...
+local type, pairs, select = type, pairs, select
+
+-- The bytes of the strings among a call's n arguments, charged past COPY_FREE.
+local function handed(n, a, b, c, d, ...)
+  local size = 0
+  if type(a) == "string" then size = #a end
+  if type(b) == "string" then size = size + #b end
+  if type(c) == "string" then size = size + #c end
+  if type(d) == "string" then size = size + #d end
+  if n > 4 then
+    local rest = {...}
+    for i = 1, n - 4 do
+      local v = rest[i]
+      if type(v) == "string" then size = size + #v end
+    end
+  end
+  if size > COPY_FREE then charge((size - COPY_FREE) / COPY_BYTES) end
+end
+
+-- A read-only library (the prelude's readonly tables) whose functions charge what they are handed.
+local function handing_lib(library)
+  local out = {}
+  for k, v in pairs(debug_getmetatable(library).__index) do
+    if type(v) == "function" then
+      local f = v
+      out[k] = function(...) handed(select("#", ...), ...) return f(...) end
+    else
+      out[k] = v
+    end
+  end
+  return readonly(out)
+end
+
+return handed, handing_lib
+"""
+
+
+class ReplyMeter:
+    """A script's reply converted under what its run left of the budget (log version 26): each
+    table counts `table_cost` (the run's reply element cost: following a table is the expensive
+    part), each other value VALUE_COST, and a string also its bytes, one instruction per
+    COPY_BYTES."""
+
+    __slots__ = ("left", "table_cost")
+
+    def __init__(self, left: float, table_cost: int):
+        self.left = left
+        self.table_cost = table_cost
+
+    def value(self, data: bytes | None) -> bool:
+        """Count a value (`data`: a string's bytes, else None); False once the budget is spent."""
+        self.left -= VALUE_COST if data is None else VALUE_COST + len(data) / COPY_BYTES
+        return self.left >= 0
+
+    def table(self) -> bool:
+        """Count a table followed (after its own value()); False once the budget is spent."""
+        self.left -= self.table_cost
+        return self.left >= 0

@@ -1,0 +1,142 @@
+"""What a script hands to Python counts in its budget (log semantics version 26,
+node/scripting/copies.py): one long string handed over thousands of times (unpacked into a call,
+walked by cjson or cmsgpack, returned as a reply) no longer makes gigabytes of copies or hours of
+conversion on every replica; table.sort of long strings is counted; everyday scripts answer, and
+fail, as they did at version 25."""
+
+from __future__ import annotations
+
+import resource
+import time
+
+import pytest
+
+from raftcache.node import commands, scripting
+from tests.unit.test_script_errors import answers_alike
+from tests.unit.test_scripting import error_text, run
+from tests.unit.test_statemachine import Node
+
+scripting.install()
+
+OLDER = commands.SCRIPT_COPIES_VERSION - 1
+#: A table `t` of 8,000 references to one 1 MB string (8 GB once copied).
+REFS = "local s = string.rep('a', 2^20) local t = {} for i = 1, 8000 do t[i] = s end "
+
+
+def _max_rss_mb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+@pytest.mark.parametrize("body", [
+    REFS + "redis.log(redis.LOG_DEBUG, unpack(t, 1, 7000))",
+    REFS + "return redis.pcall('ECHO', unpack(t, 1, 7000))",
+    REFS + "redis.call('RPUSH', KEYS[1], unpack(t, 1, 7000))",
+    REFS + "return redis.sha1hex(unpack(t, 1, 7000))",
+    REFS + "return redis.acl_check_cmd('GET', unpack(t, 1, 7000))",
+    REFS + "return #cjson.encode(t)",
+    REFS + "local m = {} for i = 1, 8000 do m['k' .. i] = s end return #cjson.encode(m)",
+    REFS + "return #cmsgpack.pack(t)",
+    REFS + "return #cmsgpack.pack(unpack(t, 1, 7000))",
+    REFS + "return #struct.pack(string.rep('c0', 7000), unpack(t, 1, 7000))",
+    REFS + "return pcall(bit.band, unpack(t, 1, 7000))",
+    # a reply: references, and tables nested in each other (2^40 values)
+    REFS + "return t",
+    "local t = {1} for i = 1, 40 do t = {t, t} end return t",
+    "local t = {'x'} for i = 1, 20 do t = {t, t, t, t} end return {t}",
+    # table.sort in C of long strings (1,000 references: each comparison reads 100 KB of NULs)
+    "local s = string.rep('\\0', 100000) local t = {} for i = 1, 1000 do t[i] = s end "
+    "for i = 1, 1e9 do table.sort(t) end",
+])
+def test_what_a_script_hands_to_python_is_bounded_by_its_budget(node, body):
+    before = _max_rss_mb()
+    started = time.monotonic()
+    reply = run(node, body, ["k"])
+    assert "ran past its budget" in error_text(reply)
+    assert time.monotonic() - started < 5
+    assert _max_rss_mb() - before < 1024   # (version 25: up to 16 GB for the first shapes)
+    assert node.get(b"k") is None
+
+
+def test_the_budget_error_says_the_reply_counted(node):
+    text = error_text(run(node, REFS + "return t"))
+    assert "its reply counted in it" in text and "its writes were rolled back" in text
+
+
+@pytest.mark.parametrize("body, expected", [
+    # calls with ordinary arguments, and with large ones handed over once
+    ("redis.call('SET', 'v', string.rep('v', 100000)) return redis.call('STRLEN', 'v')", 100_000),
+    ("redis.call('DEL', 'l') return redis.call('RPUSH', 'l', unpack({'a', 'b', 'c', 'd', 'e', 'f'}))", 6),
+    ("local t = {} for i = 1, 300 do t[i] = 'm' .. i end redis.call('DEL', 's') "
+     "return redis.call('SADD', 's', unpack(t))", 300),
+    ("redis.log(redis.LOG_DEBUG, 'a', 1, string.rep('x', 10000)) return redis.sha1hex('abc')",
+     b"a9993e364706816aba3e25717850c26c9cd0d89d"),
+    ("redis.setresp(3) return redis.acl_check_cmd('GET', 'x')", 1),
+    # the libraries, on small and large values
+    ("return cjson.encode({a = {1, 2, 'x\\n/\"'}, b = string.rep('y', 9000)}):len()", 9028),
+    ("return cjson.decode('[1, \"two\", {\"x\": 3}]')[3].x", 3),
+    ("return #cmsgpack.pack({1, 'abc', {x = string.rep('z', 70000)}})", 70_014),
+    ("return {cmsgpack.unpack(cmsgpack.pack(1, 'a', 2.5))}", [1, b"a", 2]),
+    ("return {bit.band(0xff, 0x0f), bit.tohex(255, 4), struct.unpack('>I', struct.pack('>I', 7))}",
+     [15, b"00ff", 7, 5]),
+    # table.sort: short strings and numbers in C, long strings in Lua: the same order
+    ("local t = {'pear', 'apple', 'fig', 'kiwi'} table.sort(t) return t", [b"apple", b"fig", b"kiwi", b"pear"]),
+    ("local t = {5, 3, 9, 1} table.sort(t) return t", [1, 3, 5, 9]),
+    ("local t = {} for i = 1, 500 do t[i] = string.rep(string.char(97 + i * 7 % 26), 70) .. i end "
+     "table.sort(t) return {t[1], t[250], t[500]}",
+     [b"a" * 70 + b"104", b"m" * 70 + b"76", b"z" * 70 + b"89"]),
+    ("local t = {string.rep('b', 100), string.rep('a', 100), 'c'} table.sort(t, function(x, y) return x > y end) "
+     "return {#t[1], #t[2], #t[3]}", [1, 100, 100]),
+    # a reply of many values, and of long ones
+    ("local t = {} for i = 1, 50000 do t[i] = i end return #t", 50_000),
+    ("local t = {} for i = 1, 20000 do t[i] = 'value' .. i end return t[20000]", b"value20000"),
+    ("local s = string.rep('r', 2^20) return {s, s, s}", [b"r" * (1 << 20)] * 3),
+])
+def test_everyday_scripts_answer_as_at_version_25(node, body, expected):
+    answers_alike(node, body, expected, versions=(commands.MAX_VERSION, OLDER))
+
+
+def test_a_reply_of_many_values_still_fits(node):
+    """50,000 list elements through a script's reply: under the budget, as before."""
+    run(node, "local t = {} for i = 1, 50000 do t[i] = i end "
+              "for i = 1, 50000, 1000 do redis.call('RPUSH', KEYS[1], unpack(t, i, i + 999)) end", ["list"])
+    reply = run(node, "return redis.call('LRANGE', KEYS[1], 0, -1)", ["list"])
+    assert len(reply) == 50_000 and reply[-1] == b"50000"
+
+
+@pytest.mark.parametrize("body", [
+    "return bit.band('x')",
+    "return struct.pack('>I')",
+    "return cjson.decode('{')",
+    "return cmsgpack.unpack(1)",
+    "return redis.sha1hex()",
+    "return redis.setresp(4)",
+    "return redis.log(9, 'x')",
+    "return redis.acl_check_cmd('NOPE')",
+    "return redis.call('SET', KEYS[1])",
+    "return redis.call()",
+    "return table.sort(1)",
+    "return table.sort({string.rep('a', 100), 1})",
+    "local t = {} table.sort(t, 3)",
+    "local ok, e = pcall(redis.call, 'INCR', 'x', 'y') return e",
+    "local ok, e = pcall(cjson.encode, function() end) return e",
+])
+def test_a_librarys_errors_read_as_at_version_25(node, body):
+    """The same text, the same line: the version's wrappers add no frame a script's error sees."""
+    newer, older = run(node, "\n" + body, ["k"]), run(node, "\n" + body, ["k"], version=OLDER)
+    assert type(newer) is type(older)
+    if isinstance(older, bytes):
+        assert newer == older
+    else:
+        assert error_text(newer).replace("\n", "") == error_text(older).replace("\n", "")
+
+
+def test_the_same_entry_stops_alike_on_two_replicas(tmp_path):
+    """Charged by bytes and values only: two state machines, whatever they ran before, answer the
+    same, at the edge of the budget too."""
+    a, b = Node(str(tmp_path / "a")), Node(str(tmp_path / "b"))
+    run(a, REFS + "redis.log(redis.LOG_DEBUG, unpack(t, 1, 100))")   # another history
+    for n in (10, 1000, 1900, 2000, 2100, 4000):
+        body = f"local s = string.rep('q', 65536) local t = {{}} for i = 1, {n} do t[i] = s end return t"
+        first, second = run(a, body, seed=n), run(b, body, seed=n)
+        assert first == second, n
+    assert isinstance(run(a, body), list) is False   # (4,000 x 64 KB: past the budget)
