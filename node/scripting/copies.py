@@ -11,10 +11,12 @@ sees one call, one return.
 From log version 26 (commands.SCRIPT_COPIES_VERSION): a call into Python is charged, before lupa
 copies anything, one instruction per COPY_BYTES bytes of its string arguments past COPY_FREE
 (HANDED below: the prelude's `handed`); cjson.encode and cmsgpack.pack charge each string of the
-tables they walk as they go (node/scripting/lualibs.py); a reply is converted under what the run
-left of its budget, each table it follows counting a reply element's cost, each value a little
-and each string its bytes at the same rate (`ReplyMeter`). The budget (100 ms, 2 million instructions) thus bounds what one run
-can make Python copy to ~128 MB.
+tables they walk, all its bytes, as they go (node/scripting/lualibs.py; cjson also what escaping
+costs); a reply is converted under what the run left of its budget, each table it follows
+counting a reply element's cost, each value VALUE_COST and each string its bytes at the same
+rate (`ReplyMeter`). Past each call's free allowance (COPY_FREE), the budget (100 ms, 2 million
+instructions) bounds what one run makes Python copy to ~128 MB. What Python hands back is
+bounded by the run's Lua memory (node/scripting/sandbox.py, Sandbox.room).
 
 HANDED is run once per runtime by the prelude (node/scripting/sandbox.py) with (the budget's
 charge, the prelude's `readonly`, debug.getmetatable, COPY_FREE, COPY_BYTES); it returns
@@ -28,8 +30,9 @@ COPY_FREE = 4096
 #: One instruction per this many bytes copied into Python: a copy of a long string (a fresh
 #: allocation and its page faults) is ~0.5 ns a byte here, ~100 bytes per instruction's 50 ns.
 COPY_BYTES = 64
-#: What a value of a script's reply counts besides its bytes (~0.1 µs of conversion).
-VALUE_COST = 2
+#: What a value of a script's reply counts besides its bytes (~0.5 µs of conversion: a
+#: table's element read through lupa).
+VALUE_COST = 10
 
 HANDED = r"""
 local charge, readonly, debug_getmetatable, COPY_FREE, COPY_BYTES = ...

@@ -56,7 +56,7 @@ from raftcache.node.scripting.copies import ReplyMeter
 from raftcache.node.scripting.replies import MAX_REPLY_DEPTH, REPLY_DEPTH_LIMIT, LuaReplies, ReplySpent, script_error
 from raftcache.node.scripting.redis_api import REDIS_API
 from raftcache.node.scripting.run_rules import applied_before, rules_version, serving_read
-from raftcache.node.scripting.sandbox import HOOK_STEP, Sandbox
+from raftcache.node.scripting.sandbox import HOOK_STEP, STRING_OVERHEAD, Sandbox
 from raftcache.node.scripting.string_weights import ARG_BYTES, ARG_BYTES_FREE, FREE_NUL
 from raftcache.node.storage.containers import mixed_seed, seed_of
 from raftcache.proto import commands_pb2 as pb
@@ -195,7 +195,7 @@ class Engine(LuaReplies):
         self.current: Run | None = None
         self.redis74_reply = True   # the rules from_lua follows: the last run's (Run.redis74)
         self.reply_depth = REPLY_DEPTH_LIMIT   # and the deepest table it follows (the last run's)
-        py = box.table({b"call": self._call, b"call_table": self._call_table, b"sha1hex": self._sha1hex, b"log": self._log,
+        py = box.table({b"call": self._call, b"call_table": self._call_table, b"sha1hex": box.bounded(self._sha1hex), b"log": self._log,
                         b"setresp": self._setresp, b"acl_check_cmd": self._acl_check_cmd,
                         b"register_function": self._register_function})
         self.redis = box.lua.execute(REDIS_API, box.m, py)
@@ -395,9 +395,12 @@ class Engine(LuaReplies):
             if (reads > READS_FREE or bytes_read > READ_BYTES_FREE) and run.read_bytes:
                 read_cost = cost_of_reads(bytes_read, reads, elements)
             if not isinstance(reply, CommandError):
+                value = self.to_lua(reply, run.resp, 0)   # (its tables: built under the bound)
+                if type(value) is bytes:
+                    self.box.room(len(value) + STRING_OVERHEAD)   # (pushed as it returns)
                 if read_cost:
-                    return self.to_lua(reply, run.resp, 0), False, False, read_cost
-                return self.to_lua(reply, run.resp, 0), False
+                    return value, False, False, read_cost
+                return value, False
             text = error_text(reply)
         if protected:
             if counted:

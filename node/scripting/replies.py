@@ -110,9 +110,13 @@ class LuaReplies:
         raw = self.box.m.rawget if self.redis74_reply else _indexed
         err = raw(value, b"err")
         if isinstance(err, bytes):
+            if meter is not None and not meter.value(err):
+                raise ReplySpent
             return script_error(err.decode("utf-8", "replace"))
         ok = raw(value, b"ok")
         if isinstance(ok, bytes):
+            if meter is not None and not meter.value(ok):
+                raise ReplySpent
             return commands.Status(ok.decode("utf-8", "replace"))
         double = raw(value, b"double")
         if isinstance(double, (int, float)):

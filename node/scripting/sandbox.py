@@ -43,6 +43,15 @@ from raftcache.node.scripting.table_sort import SORT
 HOOK_STEP = 1000
 #: string.rep charges one instruction per this many bytes it builds.
 BYTES_PER_INSTRUCTION = 8
+#: What Python called by a run leaves free of its memory bound (Sandbox.lifted): a string
+#: table's resize, a stack's growth, the error message.
+ROOM_MARGIN = 1 << 20
+#: What a Lua string takes besides its bytes (header, terminator, allocator rounding).
+STRING_OVERHEAD = 48
+#: What a table takes, and each of its slots (an array's or a hash's, as it grows), at most.
+TABLE_OVERHEAD, SLOT_BYTES = 128, 96
+#: What lupa allocates to raise a Python error in Lua, left free when Sandbox.room refuses.
+ERROR_ROOM = 64 << 10
 #: The message a run stopped by its budget fails with.
 BUDGET_EXCEEDED = "__raftcache_budget_exceeded__"
 
@@ -333,7 +342,7 @@ do
 end
 
 -- Log version 26's base functions: a call into a Python-written library (bit, struct, cjson,
--- cmsgpack) charged by the bytes of the strings it is handed, before lupa copies them
+-- cmsgpack, math.randomseed) charged by the bytes of the strings it is handed, before lupa copies them
 -- (node/scripting/copies.py); table.sort without a comparator in C only over short strings
 -- (table_sort.py). Older entries keep base25 (the budget counts a wrapper's instructions).
 local handed, handing_lib = loadstring(py.handed, "=handed")(charge, readonly, debug_getmetatable, py.copy_free,
@@ -345,6 +354,10 @@ do
   local table26 = copy(table24)
   table26.sort = sort26
   base26.table = readonly(table26)
+  local math26 = copy(mathlib)   -- (randomseed reads a number from a string in Python)
+  local randomseed = mathlib.randomseed
+  math26.randomseed = function(...) handed(select("#", ...), ...) return randomseed(...) end
+  base26.math = readonly(math26)
 end
 
 -- A global table's index over `functions` (the same instructions for every version: the budget counts them).
@@ -551,8 +564,8 @@ class Sandbox:
         self._seed_derived = False
         self._seed_strings = True
         null = self.lua.eval("newproxy(false)")  # cjson.null: one light value scripts compare with
-        self.cjson = lualibs.Cjson(self.lua, null)
-        self.msgpack = lualibs.Cmsgpack(self.lua)
+        self.cjson = lualibs.Cjson(self, null)
+        self.msgpack = lualibs.Cmsgpack(self)
         g = self.lua.globals()
         self._dump = g.string.dump
         # what the prelude's Lua libraries read of strings (table.sort's comparisons…), for log
@@ -564,21 +577,22 @@ class Sandbox:
             b"budget_message": BUDGET_EXCEEDED.encode(), b"step": HOOK_STEP,
             b"bytes_per_instruction": BYTES_PER_INSTRUCTION,
             b"random": self._random, b"randomseed": self._randomseed,
-            b"bit": self.lua.table_from({k.encode(): v for k, v in lualibs.BIT.items()}),
-            b"struct": self.lua.table_from({k.encode(): v for k, v in lualibs.STRUCT.items()}),
-            b"cjson_encode": self.cjson.encode, b"cjson_decode": self.cjson.decode, b"null": null,
-            b"cjson_encode_max_depth": self.cjson.encode_max_depth,
+            b"bit": self.lua.table_from({k.encode(): self.bounded(v) for k, v in lualibs.BIT.items()}),
+            b"struct": self.lua.table_from({k.encode(): self.bounded(v) for k, v in lualibs.STRUCT.items()}),
+            b"cjson_encode": self.bounded(self.cjson.encode), b"cjson_decode": self.bounded(self.cjson.decode),
+            b"null": null, b"cjson_encode_max_depth": self.cjson.encode_max_depth,
             b"cjson_decode_max_depth": self.cjson.decode_max_depth,
             b"cjson_encode_invalid_numbers": self.cjson.encode_invalid_numbers,
-            b"msgpack_pack": self.msgpack.pack, b"msgpack_unpack": self.msgpack.unpack,
-            b"msgpack_unpack_one": self.msgpack.unpack_one, b"msgpack_unpack_limit": self.msgpack.unpack_limit,
+            b"msgpack_pack": self.bounded(self.msgpack.pack), b"msgpack_unpack": self.bounded(self.msgpack.unpack),
+            b"msgpack_unpack_one": self.bounded(self.msgpack.unpack_one),
+            b"msgpack_unpack_limit": self.bounded(self.msgpack.unpack_limit),
             b"patterns": PATTERNS.encode(), b"table_sort": SORT.encode(), b"charged": CHARGED.encode(),
             b"handed": copies.HANDED.encode(), b"copy_free": copies.COPY_FREE, b"copy_bytes": copies.COPY_BYTES,
             b"sampler": SAMPLER.encode(),
             b"sampler_parameters": self.lua.table_from(
                 sampler_parameters(self.lua.table_from(prelude_lines, recursive=True))),
             b"decode_units": string_weights.DECODE_UNITS,
-            b"chunk_reads": self._loaded_reads,
+            b"chunk_reads": self.bounded(self._loaded_reads),
         })
         self.m = self.lua.execute(_PRELUDE, py)
         g.python = None  # lupa's bridge; never reachable from a script's environment anyway
@@ -654,7 +668,9 @@ class Sandbox:
 
     def _chunk_reads(self, chunk) -> tuple:
         dump = self._dump(chunk)
-        return (self.lua.table_from(string_weights.chunk_lines(dump), recursive=True),
+        lines = string_weights.chunk_lines(dump)
+        self.room(_lua_size(lines))
+        return (self.lua.table_from(lines, recursive=True),
                 string_weights.heaviest_constant(dump), string_weights.instructions(dump))
 
     def _loaded_reads(self, chunk) -> tuple:
@@ -670,8 +686,44 @@ class Sandbox:
         self._loaded[dump] = reads
         return reads
 
-    def table(self, items) -> object:
+    # ---- Python called by a run, under its memory bound
+
+    def table_from(self, items) -> object:
+        """A Lua table of `items` (a list or a dict), built only if it fits under the run's
+        memory bound (`room`)."""
+        self.room(_lua_size(items))
         return self.lua.table_from(items)
+
+    table = table_from
+
+    def bounded(self, f):
+        """`f` (a Python function a script calls), its result handed back only if its strings
+        fit under the run's memory bound (`room`)."""
+        def call(*args):
+            result = f(*args)
+            pushed = 0
+            for value in (result if type(result) is tuple else (result,)):
+                if type(value) is bytes:
+                    pushed += len(value) + STRING_OVERHEAD
+            self.room(pushed)
+            return result
+        return call
+
+    def room(self, nbytes: int) -> None:
+        """Lua's memory error unless `nbytes` more fit under the run's memory bound, ROOM_MARGIN
+        to spare. Lua memory refused while Python code called by a script runs, or while its
+        result is pushed, hangs the thread for good (lupa 2.8 unwinds past the GIL that code
+        holds): Python called by a run allocates Lua memory only after asking here."""
+        lua = self.lua
+        limit = lua.get_max_memory(total=True)
+        if not limit:
+            return
+        used = lua.get_memory_used(total=True)
+        if used + nbytes + ROOM_MARGIN <= limit:
+            return
+        if used + ERROR_ROOM > limit:   # (the error itself is allocated as lupa raises it)
+            lua.set_max_memory(used + ERROR_ROOM, total=True)
+        raise lua51.LuaMemoryError("not enough memory")
 
     def set_memory_limit(self, limit_bytes: int) -> None:
         """Allow `limit_bytes` more Lua memory from now on (0: no limit). (lupa's own
@@ -696,6 +748,20 @@ class Sandbox:
         """After a run that raised out of the prelude (the budget or memory stopped it)."""
         self.state[b"armed"] = False
         self.m.clear_hook()
+
+
+def _lua_size(value) -> int:
+    """At most what `value` takes once in Lua: a list's or a dict's table (and, nested, theirs),
+    its slots and the strings it makes; nothing for a number or a Lua object."""
+    t = type(value)
+    if t is bytes:
+        return len(value) + STRING_OVERHEAD
+    if t is dict:
+        return (TABLE_OVERHEAD + SLOT_BYTES * len(value) + sum(_lua_size(k) for k in value)
+                + sum(_lua_size(v) for v in value.values()))
+    if t is list or t is tuple:
+        return TABLE_OVERHEAD + SLOT_BYTES * len(value) + sum(_lua_size(v) for v in value)
+    return 0
 
 
 _THREAD = threading.local()

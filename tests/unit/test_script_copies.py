@@ -6,7 +6,11 @@ fail, as they did at version 25."""
 
 from __future__ import annotations
 
+import json
+import pathlib
 import resource
+import subprocess
+import sys
 import time
 
 import pytest
@@ -19,6 +23,7 @@ from tests.unit.test_statemachine import Node
 scripting.install()
 
 OLDER = commands.SCRIPT_COPIES_VERSION - 1
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 #: A table `t` of 8,000 references to one 1 MB string (8 GB once copied).
 REFS = "local s = string.rep('a', 2^20) local t = {} for i = 1, 8000 do t[i] = s end "
 
@@ -140,3 +145,52 @@ def test_the_same_entry_stops_alike_on_two_replicas(tmp_path):
         first, second = run(a, body, seed=n), run(b, body, seed=n)
         assert first == second, n
     assert isinstance(run(a, body), list) is False   # (4,000 x 64 KB: past the budget)
+
+
+@pytest.mark.parametrize("body", [
+    # reply tables whose error or status text is one long string, referenced thousands of times
+    "local e = {err = string.rep('a', 2^20)} local t = {} for i = 1, 2000 do t[i] = e end return t",
+    "local e = {ok = string.rep('a', 2^20)} local t = {} for i = 1, 2000 do t[i] = e end return t",
+    # strings cjson must escape (control bytes: six times as long, each escaped)
+    "local s = string.rep('\\1', 4096) local t = {} for i = 1, 1000 do t[i] = s end "
+    "local u = {} for i = 1, 100 do u[i] = t end return #cjson.encode(u)",
+    "local s = string.rep('\\1', 2^20) local t = {} for i = 1, 40 do t[i] = s end return #cjson.encode(t)",
+    "local s = string.rep('1', 2^20) local r = math.randomseed for i = 1, 1e7 do pcall(r, s) end",
+])
+def test_what_python_makes_of_it_is_counted_too(node, body):
+    before = _max_rss_mb()
+    started = time.monotonic()
+    assert "ran past its budget" in error_text(run(node, body))
+    assert time.monotonic() - started < 5
+    assert _max_rss_mb() - before < 1024
+
+
+_CHILD = """
+import json, sys, tempfile
+from raftcache.node import scripting
+from tests.unit.test_scripting import run
+from tests.unit.test_statemachine import Node
+scripting.install()
+node = Node(tempfile.mkdtemp() + "/ks")
+print(json.dumps([str(run(node, body, version=int(sys.argv[1]))) for body in json.loads(sys.stdin.read())]))
+"""
+
+
+@pytest.mark.parametrize("version", [commands.MAX_VERSION, commands.SCRIPT_STRINGS_VERSION])
+def test_a_result_past_the_memory_bound_fails_and_never_hangs(version):
+    """A Python function's result that Lua cannot hold: Lua's memory error (its writes rolled
+    back), not a thread hung for good (lupa 2.8 hangs when Lua refuses memory while Python code
+    called by a script runs or hands its result back: every version before this fix)."""
+    bodies = [
+        # cmsgpack / cjson building ~290 MB from 4 KB strings (each charged little)
+        "local s = string.rep('a', 4096) local t = {} for i = 1, 1000 do t[i] = s end "
+        "local u = {} for i = 1, 70 do u[i] = t end return #cmsgpack.pack(u)",
+        # decoding a document into tables when most of the memory is taken
+        "local big = {} for i = 1, 15 do big[i] = string.rep(string.char(96 + i), 16 * 2^20) end "
+        "local doc = '[' .. string.rep('[1,2,3,4,5,6,7,8],', 200000) .. '[]]' return #cjson.decode(doc)",
+    ]
+    child = subprocess.run([sys.executable, "-c", _CHILD, str(version)], input=json.dumps(bodies), text=True,
+                           capture_output=True, timeout=120, cwd=ROOT)
+    assert child.returncode == 0, child.stderr[-2000:]
+    for outcome in json.loads(child.stdout):
+        assert "bytes of Lua memory" in outcome or "ran past its budget" in outcome, outcome
