@@ -265,7 +265,7 @@ class Engine(LuaReplies):
         run.memory_exhausted = None
         try:
             resp_args.set_clock(ctx.now_ms)
-            args = [box.table(a) if type(a) is list else a for a in args]
+            args = [box.lua.table_from(a) if type(a) is list else a for a in args]   # (not called by Lua: a refusal raises here)
             # (ok, exhausted, the value) or (ok, exhausted, the message[, its line])
             outcome = start(steps, *args)
         except lua51.LuaMemoryError:
