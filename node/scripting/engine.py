@@ -195,9 +195,11 @@ class Engine(LuaReplies):
         self.current: Run | None = None
         self.redis74_reply = True   # the rules from_lua follows: the last run's (Run.redis74)
         self.reply_depth = REPLY_DEPTH_LIMIT   # and the deepest table it follows (the last run's)
-        py = box.table({b"call": self._call, b"call_table": self._call_table, b"sha1hex": box.bounded(self._sha1hex), b"log": self._log,
-                        b"setresp": self._setresp, b"acl_check_cmd": self._acl_check_cmd,
-                        b"register_function": self._register_function})
+        guarded = box.guarded
+        py = box.table({b"call": guarded(self._call), b"call_table": guarded(self._call_table),
+                        b"sha1hex": box.bounded(self._sha1hex), b"log": guarded(self._log),
+                        b"setresp": guarded(self._setresp), b"acl_check_cmd": guarded(self._acl_check_cmd),
+                        b"register_function": guarded(self._register_function)})
         self.redis = box.lua.execute(REDIS_API, box.m, py)
         m = box.m
         self.run_chunk, self.run_chunk_values, self._stop_gc = m.run_chunk, m.run_chunk_values, m.stop_gc
@@ -265,7 +267,7 @@ class Engine(LuaReplies):
         run.memory_exhausted = None
         try:
             resp_args.set_clock(ctx.now_ms)
-            args = [box.lua.table_from(a) if type(a) is list else a for a in args]   # (not called by Lua: a refusal raises here)
+            args = [box.table(a) if type(a) is list else a for a in args]
             # (ok, exhausted, the value) or (ok, exhausted, the message[, its line])
             outcome = start(steps, *args)
         except lua51.LuaMemoryError:
@@ -282,6 +284,8 @@ class Engine(LuaReplies):
             box.set_memory_limit(0)
         if run.crashed is not None:
             raise HandlerCrash(f"a command called by script {run.name} raised") from run.crashed
+        if box.starved:   # (stopped as out of memory: Sandbox.error_room)
+            return self._run_error(run, "not enough memory", None)
         if outcome[1]:
             return self._budget_error(run)
         if outcome[0]:
@@ -409,6 +413,7 @@ class Engine(LuaReplies):
                 error = self.box.table({b"err": text.encode()})
         else:
             error = text.encode()
+            self.box.room(len(error) + STRING_OVERHEAD)   # (pushed as it returns)
         return (error, True, counted, read_cost) if read_cost else (error, True, counted)
 
     def _dispatch(self, run: Run, args) -> tuple[object, bool]:

@@ -48,8 +48,9 @@ BYTES_PER_INSTRUCTION = 8
 ROOM_MARGIN = 1 << 20
 #: What a Lua string takes besides its bytes (header, terminator, allocator rounding).
 STRING_OVERHEAD = 48
-#: What a table takes, and each of its slots (an array's or a hash's, as it grows), at most.
-TABLE_OVERHEAD, SLOT_BYTES = 128, 96
+#: What a table takes, and each of its slots (an array's or a hash's, as it grows: a hash part
+#: is rebuilt with its old and new nodes both held), at most.
+TABLE_OVERHEAD, SLOT_BYTES, HASH_SLOT_BYTES = 128, 96, 192
 #: What lupa allocates to raise a Python error in Lua, left free when Sandbox.room refuses.
 ERROR_ROOM = 64 << 10
 #: The message a run stopped by its budget fails with.
@@ -560,6 +561,7 @@ class Sandbox:
         self.lua = lua51.LuaRuntime(encoding=None, unpack_returned_tuples=True, register_eval=False,
                                     register_builtins=False, max_memory=0)
         self._rng = random.Random(0)
+        self.starved = False   # (error_room: the run was granted memory past its bound)
         self._seed: int | None = None   # the run's seed, applied on first use (seeding costs µs)
         self._seed_derived = False
         self._seed_strings = True
@@ -576,7 +578,7 @@ class Sandbox:
         py = self.lua.table_from({
             b"budget_message": BUDGET_EXCEEDED.encode(), b"step": HOOK_STEP,
             b"bytes_per_instruction": BYTES_PER_INSTRUCTION,
-            b"random": self._random, b"randomseed": self._randomseed,
+            b"random": self._random, b"randomseed": self.guarded(self._randomseed),
             b"bit": self.lua.table_from({k.encode(): self.bounded(v) for k, v in lualibs.BIT.items()}),
             b"struct": self.lua.table_from({k.encode(): self.bounded(v) for k, v in lualibs.STRUCT.items()}),
             b"cjson_encode": self.bounded(self.cjson.encode), b"cjson_decode": self.bounded(self.cjson.decode),
@@ -696,11 +698,26 @@ class Sandbox:
 
     table = table_from
 
+    def guarded(self, f):
+        """`f` (a Python function a script calls), room made for the error it may raise: lupa
+        allocates Lua memory to raise it (`error_room`)."""
+        def call(*args):
+            try:
+                return f(*args)
+            except BaseException:
+                self.error_room()
+                raise
+        return call
+
     def bounded(self, f):
         """`f` (a Python function a script calls), its result handed back only if its strings
-        fit under the run's memory bound (`room`)."""
+        fit under the run's memory bound (`room`), room made for the error it may raise."""
         def call(*args):
-            result = f(*args)
+            try:
+                result = f(*args)
+            except BaseException:
+                self.error_room()
+                raise
             pushed = 0
             for value in (result if type(result) is tuple else (result,)):
                 if type(value) is bytes:
@@ -718,17 +735,33 @@ class Sandbox:
         limit = lua.get_max_memory(total=True)
         if not limit:
             return
-        used = lua.get_memory_used(total=True)
-        if used + nbytes + ROOM_MARGIN <= limit:
+        if lua.get_memory_used(total=True) + nbytes + ROOM_MARGIN <= limit:
             return
-        if used + ERROR_ROOM > limit:   # (the error itself is allocated as lupa raises it)
-            lua.set_max_memory(used + ERROR_ROOM, total=True)
+        self.error_room()
         raise lua51.LuaMemoryError("not enough memory")
+
+    def error_room(self) -> None:
+        """ERROR_ROOM left free for an error Python raises into a run (lupa allocates it while
+        it holds the GIL: refused, the thread hangs), the bound raised if need be; the run is
+        then starved: its budget is marked spent, so the hook stops it at its next firing (a
+        loop catching such errors cannot go on growing), and it answers as out of memory
+        (engine.py)."""
+        lua = self.lua
+        limit = lua.get_max_memory(total=True)
+        if not limit:
+            return
+        used = lua.get_memory_used(total=True)
+        if used + ERROR_ROOM <= limit:
+            return
+        lua.set_max_memory(used + ERROR_ROOM, total=True)
+        self.starved = True
+        self.state[b"exhausted"] = True
 
     def set_memory_limit(self, limit_bytes: int) -> None:
         """Allow `limit_bytes` more Lua memory from now on (0: no limit). (lupa's own
         `total=False` counts from the runtime's creation, not from now.)"""
         if limit_bytes:
+            self.starved = False   # (error_room's, per run)
             self.lua.set_max_memory(self.lua.get_memory_used() + limit_bytes, total=False)
         else:
             self.lua.set_max_memory(0, total=True)
@@ -757,7 +790,7 @@ def _lua_size(value) -> int:
     if t is bytes:
         return len(value) + STRING_OVERHEAD
     if t is dict:
-        return (TABLE_OVERHEAD + SLOT_BYTES * len(value) + sum(_lua_size(k) for k in value)
+        return (TABLE_OVERHEAD + HASH_SLOT_BYTES * len(value) + sum(_lua_size(k) for k in value)
                 + sum(_lua_size(v) for v in value.values()))
     if t is list or t is tuple:
         return TABLE_OVERHEAD + SLOT_BYTES * len(value) + sum(_lua_size(v) for v in value)

@@ -165,6 +165,29 @@ def test_what_python_makes_of_it_is_counted_too(node, body):
     assert _max_rss_mb() - before < 1024
 
 
+FILLED_THEN_ERRORS = """
+local keep = {}
+for i = 1, 3000 do keep[i] = false end
+local strs = {}
+for k = 1, 40 do strs[k] = false end
+local function cat(a, b) return a .. b end
+local function catn(a, n) return a .. n end
+local cur, top = 'x', 0
+for k = 1, 30 do
+  local ok, v = pcall(cat, cur, cur)
+  if not ok then break end
+  cur = v; top = k; strs[k] = v
+end
+local function probe() for j = 1, 50 do pcall(cjson.decode, 'x') end end
+local i, k = 0, top
+while k >= 1 and i < 2900 do
+  local ok, v = pcall(catn, strs[k], i)
+  if ok then i = i + 1; keep[i] = v else k = k - 1 end
+  if k <= 10 then probe() end
+end
+return 1
+"""
+
 _CHILD = """
 import json, sys, tempfile
 from raftcache.node import scripting
@@ -176,7 +199,8 @@ print(json.dumps([str(run(node, body, version=int(sys.argv[1]))) for body in jso
 """
 
 
-@pytest.mark.parametrize("version", [commands.MAX_VERSION, commands.SCRIPT_STRINGS_VERSION])
+@pytest.mark.parametrize("version", [commands.MAX_VERSION, commands.SCRIPT_STRINGS_VERSION,
+                                     commands.SCRIPT_ERRORS_VERSION])
 def test_a_result_past_the_memory_bound_fails_and_never_hangs(version):
     """A Python function's result that Lua cannot hold: Lua's memory error (its writes rolled
     back), not a thread hung for good (lupa 2.8 hangs when Lua refuses memory while Python code
@@ -188,6 +212,10 @@ def test_a_result_past_the_memory_bound_fails_and_never_hangs(version):
         # decoding a document into tables when most of the memory is taken
         "local big = {} for i = 1, 15 do big[i] = string.rep(string.char(96 + i), 16 * 2^20) end "
         "local doc = '[' .. string.rep('[1,2,3,4,5,6,7,8],', 200000) .. '[]]' return #cjson.decode(doc)",
+        # memory filled to its last bytes (strings doubled, then smaller ones added while they
+        # fit), then errors raised by Python in a loop: lupa allocates each error (hung at
+        # every version before this fix)
+        FILLED_THEN_ERRORS,
     ]
     child = subprocess.run([sys.executable, "-c", _CHILD, str(version)], input=json.dumps(bodies), text=True,
                            capture_output=True, timeout=120, cwd=ROOT)
