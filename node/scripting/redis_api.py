@@ -62,6 +62,7 @@ redis.register_function = M.lib(py.register_function)
 -- (their instructions are counted: a wrapper in front would change older entries' budgets).
 local handed = M.handed
 local v26, older = {}, {}
+-- (redis.call and redis.pcall above with `handed`: keep each pair in step)
 v26.call = function(...)
   charge(state.call_cost)
   handed(select("#", ...), ...)

@@ -128,7 +128,7 @@ local function longest_short(a, n)   -- the longest string of a[1..n], or false 
   end
   return longest
 end
-local function sort26(...)
+local function sort26(...)   -- (sort's body with the C path's check: keep the two in step)
   local a, f = ...
   check_table(a, 1, select("#", ...))
   if f ~= nil and type(f) ~= "function" then arg_error(2, "function expected, got " .. type(f)) end
