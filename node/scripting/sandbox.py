@@ -43,7 +43,7 @@ from raftcache.node.scripting.table_sort import SORT
 HOOK_STEP = 1000
 #: string.rep charges one instruction per this many bytes it builds.
 BYTES_PER_INSTRUCTION = 8
-#: What Python called by a run leaves free of its memory bound (Sandbox.lifted): a string
+#: What Python called by a run leaves free of its memory bound (Sandbox.room): a string
 #: table's resize, a stack's growth, the error message.
 ROOM_MARGIN = 1 << 20
 #: What a Lua string takes besides its bytes (header, terminator, allocator rounding).
