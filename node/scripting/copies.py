@@ -20,7 +20,7 @@ bounded by the run's Lua memory (node/scripting/sandbox.py, Sandbox.room).
 
 HANDED is run once per runtime by the prelude (node/scripting/sandbox.py) with (the budget's
 charge, the prelude's `readonly`, debug.getmetatable, COPY_FREE, COPY_BYTES); it returns
-`handed(n, ...)` and `handing_lib(readonly library)`. Data and Lua text only.
+`handed(n, ...)`, `handing(f)` and `handing_lib(readonly library)`. Data and Lua text only.
 """
 
 from __future__ import annotations
@@ -55,22 +55,26 @@ local function handed(n, a, b, c, d, ...)
   if size > COPY_FREE then charge((size - COPY_FREE) / COPY_BYTES) end
 end
 
+-- `f` charging what it is handed first.
+local function handing(f)
+  return function(...) handed(select("#", ...), ...) return f(...) end
+end
+
 -- A read-only library (the prelude's readonly tables) whose functions charge what they are handed.
 local function handing_lib(library)
   local out = {}
   for k, v in pairs(debug_getmetatable(library).__index) do
-    if type(v) == "function" then
-      local f = v
-      out[k] = function(...) handed(select("#", ...), ...) return f(...) end
-    else
-      out[k] = v
-    end
+    out[k] = type(v) == "function" and handing(v) or v
   end
   return readonly(out)
 end
 
-return handed, handing_lib
+return handed, handing, handing_lib
 """
+
+
+class ReplySpent(Exception):
+    """A script's reply would take more than its run left of the budget (ReplyMeter)."""
 
 
 class ReplyMeter:
@@ -85,12 +89,14 @@ class ReplyMeter:
         self.left = left
         self.table_cost = table_cost
 
-    def value(self, data: bytes | None) -> bool:
-        """Count a value (`data`: a string's bytes, else None); False once the budget is spent."""
+    def value(self, data: bytes | None) -> None:
+        """Count a value (`data`: a string's bytes, else None); ReplySpent past the budget."""
         self.left -= VALUE_COST if data is None else VALUE_COST + len(data) / COPY_BYTES
-        return self.left >= 0
+        if self.left < 0:
+            raise ReplySpent
 
-    def table(self) -> bool:
-        """Count a table followed (after its own value()); False once the budget is spent."""
+    def table(self) -> None:
+        """Count a table followed (after its own value()); ReplySpent past the budget."""
         self.left -= self.table_cost
-        return self.left >= 0
+        if self.left < 0:
+            raise ReplySpent

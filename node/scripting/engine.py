@@ -52,11 +52,11 @@ from raftcache.node.scripting.budget import (
     APPLY_BUDGET, READ_BUDGET, READ_BYTES_FREE, READS_FREE, SERVING_BUDGET, WRITE_BYTES_PER_INSTRUCTION, Budget,
     cost_of_reads,
 )
-from raftcache.node.scripting.copies import ReplyMeter
-from raftcache.node.scripting.replies import MAX_REPLY_DEPTH, REPLY_DEPTH_LIMIT, LuaReplies, ReplySpent, script_error
+from raftcache.node.scripting.copies import ReplyMeter, ReplySpent
+from raftcache.node.scripting.replies import MAX_REPLY_DEPTH, REPLY_DEPTH_LIMIT, LuaReplies, script_error
 from raftcache.node.scripting.redis_api import REDIS_API
 from raftcache.node.scripting.run_rules import applied_before, rules_version, serving_read
-from raftcache.node.scripting.sandbox import HOOK_STEP, STRING_OVERHEAD, Sandbox
+from raftcache.node.scripting.sandbox import HOOK_STEP, Sandbox
 from raftcache.node.scripting.string_weights import ARG_BYTES, ARG_BYTES_FREE, FREE_NUL
 from raftcache.node.storage.containers import mixed_seed, seed_of
 from raftcache.proto import commands_pb2 as pb
@@ -400,8 +400,7 @@ class Engine(LuaReplies):
                 read_cost = cost_of_reads(bytes_read, reads, elements)
             if not isinstance(reply, CommandError):
                 value = self.to_lua(reply, run.resp, 0)   # (its tables: built under the bound)
-                if type(value) is bytes:
-                    self.box.room(len(value) + STRING_OVERHEAD)   # (pushed as it returns)
+                self.box.room_for(value)   # (a string: pushed as it returns)
                 if read_cost:
                     return value, False, False, read_cost
                 return value, False
@@ -413,7 +412,7 @@ class Engine(LuaReplies):
                 error = self.box.table({b"err": text.encode()})
         else:
             error = text.encode()
-            self.box.room(len(error) + STRING_OVERHEAD)   # (pushed as it returns)
+            self.box.room_for(error)   # (pushed as it returns)
         return (error, True, counted, read_cost) if read_cost else (error, True, counted)
 
     def _dispatch(self, run: Run, args) -> tuple[object, bool]:

@@ -247,9 +247,7 @@ class Cjson:
                 return
             out.append(number_text(value).decode())
         elif isinstance(value, bytes):
-            if self.copies:   # (all its bytes: a table may hold many references to one string)
-                self.charge(len(value) / copies.COPY_BYTES)
-            out.append(_json_string(value, self.charge if self.copies else None))
+            out.append(self._string(value))
         elif lua_type(value) == "table":
             if self.depth_settable and depth + 1 > self.encode_depth:   # lua-cjson counts tables from 1
                 raise LuaLibError(f"Cannot serialise, excessive nesting ({depth + 1})")
@@ -267,8 +265,6 @@ class Cjson:
             for k, v in value.items():
                 if isinstance(k, bytes):
                     name = k
-                    if self.copies:
-                        self.charge(len(k) / copies.COPY_BYTES)
                 elif isinstance(k, (int, float)) and not isinstance(k, bool):
                     name = number_text(k)
                 else:
@@ -276,12 +272,20 @@ class Cjson:
                 if not first:
                     out.append(",")
                 first = False
-                out.append(_json_string(name, self.charge if self.copies else None))
+                out.append(self._string(name))
                 out.append(":")
                 self._encode(v, out, depth + 1)
             out.append("}")
         else:
             raise LuaLibError(f"Cannot serialise {lua_type(value) or type(value).__name__}: type not supported")
+
+    def _string(self, data: bytes) -> str:
+        """`data` as a JSON string, charged (log version 26 on) by all its bytes (a table may
+        hold many references to one string) and what escaping it costs."""
+        if not self.copies:
+            return _json_string(data)
+        self.charge(len(data) / copies.COPY_BYTES)
+        return _json_string(data, self.charge)
 
     def decode(self, text) -> object:
         if not isinstance(text, bytes):

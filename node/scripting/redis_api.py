@@ -60,7 +60,7 @@ redis.register_function = M.lib(py.register_function)
 -- Log version 26's (node/scripting/copies.py): what a call hands to Python charged before lupa
 -- copies it. A run of that version has these in `redis` (use_api), an older one the above
 -- (their instructions are counted: a wrapper in front would change older entries' budgets).
-local handed = M.handed
+local handed, handing = M.handed, M.handing
 local v26, older = {}, {}
 -- (redis.call and redis.pcall above with `handed`: keep each pair in step)
 v26.call = function(...)
@@ -79,8 +79,7 @@ v26.pcall = function(...)
   return r
 end
 for _, name in ipairs({"sha1hex", "log", "setresp", "acl_check_cmd", "register_function"}) do
-  local f = redis[name]
-  v26[name] = function(...) handed(select("#", ...), ...) return f(...) end
+  v26[name] = handing(redis[name])
 end
 for name in pairs(v26) do older[name] = redis[name] end
 M.use_api = function(copies)

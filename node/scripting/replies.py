@@ -28,10 +28,6 @@ def script_error(text: str) -> CommandError:
     return CommandError(text, Reason.SCRIPT_ERROR)
 
 
-class ReplySpent(Exception):
-    """A script's reply would take more than its run left of the budget (copies.ReplyMeter)."""
-
-
 class LuaReplies:
     """The conversions of one sandbox's runs (module docstring); its subclass sets `box`,
     `redis74_reply`, `reply_depth` and `reply_meter`."""
@@ -83,11 +79,11 @@ class LuaReplies:
         return key if isinstance(key, (bytes, int, float)) else b""
 
     def from_lua(self, value, depth: int) -> object:
-        """A script's return value as the reply (Redis's Lua -> RESP rules); raises ReplySpent
-        when `reply_meter` (log version 26 on) finds it past what the run left of its budget."""
+        """A script's return value as the reply (Redis's Lua -> RESP rules); `reply_meter` (log
+        version 26 on) raises copies.ReplySpent past what the run left of its budget."""
         meter = self.reply_meter
-        if meter is not None and not meter.value(value if type(value) is bytes else None):
-            raise ReplySpent
+        if meter is not None:
+            meter.value(value if type(value) is bytes else None)
         if value is None or value is False:
             return None
         if value is True:
@@ -102,21 +98,21 @@ class LuaReplies:
             return n if _INT64_MIN <= n < -_INT64_MIN else _INT64_MIN   # C's (long long) cast on x86, as Redis
         if lualibs.lua_type(value) != "table":
             return None
-        if meter is not None and not meter.table():
-            raise ReplySpent
+        if meter is not None:
+            meter.table()
         if depth > self.reply_depth:
             return None if self.reply_depth == MAX_REPLY_DEPTH else script_error("ERR reached lua stack limit")
         # as Redis: a table's metatable plays no part in the reply (before 7.4's rules: it did)
         raw = self.box.m.rawget if self.redis74_reply else _indexed
         err = raw(value, b"err")
         if isinstance(err, bytes):
-            if meter is not None and not meter.value(err):
-                raise ReplySpent
+            if meter is not None:
+                meter.value(err)
             return script_error(err.decode("utf-8", "replace"))
         ok = raw(value, b"ok")
         if isinstance(ok, bytes):
-            if meter is not None and not meter.value(ok):
-                raise ReplySpent
+            if meter is not None:
+                meter.value(ok)
             return commands.Status(ok.decode("utf-8", "replace"))
         double = raw(value, b"double")
         if isinstance(double, (int, float)):

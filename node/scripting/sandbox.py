@@ -346,8 +346,8 @@ end
 -- cmsgpack, math.randomseed) charged by the bytes of the strings it is handed, before lupa copies them
 -- (node/scripting/copies.py); table.sort without a comparator in C only over short strings
 -- (table_sort.py). Older entries keep base25 (the budget counts a wrapper's instructions).
-local handed, handing_lib = loadstring(py.handed, "=handed")(charge, readonly, debug_getmetatable, py.copy_free,
-                                                              py.copy_bytes)
+local handed, handing, handing_lib = loadstring(py.handed, "=handed")(charge, readonly, debug_getmetatable,
+                                                                       py.copy_free, py.copy_bytes)
 local base26 = copy(base25)
 base26.bit, base26.struct = handing_lib(base25.bit), handing_lib(base25.struct)
 base26.cjson, base26.cmsgpack = handing_lib(base25.cjson), handing_lib(base25.cmsgpack)
@@ -356,8 +356,7 @@ do
   table26.sort = sort26
   base26.table = readonly(table26)
   local math26 = copy(mathlib)   -- (randomseed reads a number from a string in Python)
-  local randomseed = mathlib.randomseed
-  math26.randomseed = function(...) handed(select("#", ...), ...) return randomseed(...) end
+  math26.randomseed = handing(mathlib.randomseed)
   base26.math = readonly(math26)
 end
 
@@ -412,7 +411,7 @@ M.charge = charge
 M.pushed = sampler.pushed
 M.readonly = readonly
 M.lib = lib
-M.handed = handed
+M.handed, M.handing = handed, handing
 M.rawget = rawget   -- reading a script's reply must not run its metatables (_G's raises)
 function M.compile(body, name)
   return loadstring(body, "@" .. name)
@@ -718,13 +717,22 @@ class Sandbox:
             except BaseException:
                 self.error_room()
                 raise
-            pushed = 0
-            for value in (result if type(result) is tuple else (result,)):
-                if type(value) is bytes:
-                    pushed += len(value) + STRING_OVERHEAD
-            self.room(pushed)
+            if type(result) is tuple:
+                self.room_for(*result)
+            else:
+                self.room_for(result)
             return result
         return call
+
+    def room_for(self, *values) -> None:
+        """`room` for the strings among `values`, which lupa allocates as it pushes them (a
+        number, a boolean or a Lua object allocates nothing)."""
+        pushed = 0
+        for value in values:
+            if type(value) is bytes:
+                pushed += len(value) + STRING_OVERHEAD
+        if pushed:
+            self.room(pushed)
 
     def room(self, nbytes: int) -> None:
         """Lua's memory error unless `nbytes` more fit under the run's memory bound, ROOM_MARGIN
