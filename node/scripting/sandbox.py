@@ -53,6 +53,14 @@ STRING_OVERHEAD = 48
 TABLE_OVERHEAD, SLOT_BYTES, HASH_SLOT_BYTES = 128, 96, 192
 #: What lupa allocates to raise a Python error in Lua, left free when Sandbox.room refuses.
 ERROR_ROOM = 64 << 10
+#: Registry references the runtime makes room for before any run (Sandbox._reserve_refs) ...
+REGISTRY_SLOTS = (1 << 16) - 1024
+#: ... of which this many are kept for the references no run counts: those the engine keeps
+#: (compiled chunks, libraries' functions: ~10,000 at most), a call's arguments (~8,000 at most).
+REGISTRY_HEADROOM = 1 << 15
+#: Bytes a reference costs the registry when it grows (an array slot; the array at most doubles
+#: past what is needed).
+REF_BYTES = 64
 #: The message a run stopped by its budget fails with.
 BUDGET_EXCEEDED = "__raftcache_budget_exceeded__"
 
@@ -601,8 +609,38 @@ class Sandbox:
         self._compiled: dict[tuple[str, bytes], object] = {}
         self._reads: dict[object, tuple] = {}   # compiled chunk -> chunk_reads()
         self._loaded: dict[bytes, tuple] = {}   # a loadstring chunk's dump -> chunk_reads()
+        self._ref_capacity = 0   # registry references known to fit without the registry growing
+        self._refs_held = 0      # references Python code took since the run began (took_refs)
+        self._reserve_refs(REGISTRY_SLOTS)
+        self.gc()
         with _RUNTIMES_LOCK:
             _RUNTIMES.add(self)
+
+    # ---- lupa's registry references
+
+    def _reserve_refs(self, count: int) -> None:
+        """Grow Lua's registry by `count` references now. lupa takes a registry reference for
+        every Lua table, function or coroutine that reaches Python (a table argument of
+        cjson.encode, a function redis.register_function keeps, a table Python builds) before
+        any Python code of ours runs; were the registry to grow then and Lua refuse the memory,
+        lupa would unwind past the interpreter lock and hang the thread for good (see `room`).
+        A freed reference's slot is reused and the registry never shrinks, so references up to
+        its size allocate nothing. (Each wrapper here reads a field: no Lua instruction runs,
+        nothing but the registry is allocated.)"""
+        m = self.m
+        held = [m[b"state"] for _ in range(count)]
+        del held
+        self._ref_capacity += count
+
+    def took_refs(self, count: int = 1) -> None:
+        """Python code called by a run now holds `count` more registry references (a table it
+        built, a function a library registered), counted until the run ends: the registry grows
+        ahead of them, inside the run's memory bound (`room`), by as many as it holds."""
+        self._refs_held += count
+        if self._refs_held + REGISTRY_HEADROOM > self._ref_capacity:
+            grow = self._ref_capacity
+            self.room(grow * REF_BYTES)
+            self._reserve_refs(grow)
 
     @classmethod
     def for_thread(cls) -> Sandbox:
@@ -693,6 +731,7 @@ class Sandbox:
         """A Lua table of `items` (a list or a dict), built only if it fits under the run's
         memory bound (`room`)."""
         self.room(_lua_size(items))
+        self.took_refs()
         return self.lua.table_from(items)
 
     table = table_from
@@ -770,6 +809,7 @@ class Sandbox:
         `total=False` counts from the runtime's creation, not from now.)"""
         if limit_bytes:
             self.starved = False   # (error_room's, per run)
+            self._refs_held = 0
             self.lua.set_max_memory(self.lua.get_memory_used() + limit_bytes, total=False)
         else:
             self.lua.set_max_memory(0, total=True)

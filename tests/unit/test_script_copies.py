@@ -16,6 +16,7 @@ import time
 import pytest
 
 from raftcache.node import commands, scripting
+from raftcache.node.scripting.sandbox import REGISTRY_HEADROOM, REGISTRY_SLOTS, Sandbox
 from tests.unit.test_script_errors import answers_alike
 from tests.unit.test_scripting import error_text, run
 from tests.unit.test_statemachine import Node
@@ -188,6 +189,38 @@ end
 return 1
 """
 
+# memory filled to its last bytes as above, then a Python function called with more table
+# arguments each time: lupa takes a registry reference for each before Python code runs, and
+# the registry grew at the memory edge (hung at version 24 before the registry was grown ahead)
+FILLED_THEN_TABLE_ARGUMENTS = """
+local tabs = {}
+for i = 1, 20000 do tabs[i] = {} end
+local keep = {}
+for i = 1, 3000 do keep[i] = false end
+local strs = {}
+for k = 1, 40 do strs[k] = false end
+local function cat(a, b) return a .. b end
+local function catn(a, n) return a .. n end
+local cur, top = 'x', 0
+for k = 1, 30 do
+  local ok, v = pcall(cat, cur, cur)
+  if not ok then break end
+  cur = v; top = k; strs[k] = v
+end
+local n = 64
+local function probe()
+  pcall(redis.log, 0, unpack(tabs, 1, n))
+  if n < 16000 then n = n * 2 end
+end
+local i, k = 0, top
+while k >= 1 and i < 2900 do
+  local ok, v = pcall(catn, strs[k], i)
+  if ok then i = i + 1; keep[i] = v else k = k - 1 end
+  if k <= 12 then probe() end
+end
+return 1
+"""
+
 _CHILD = """
 import json, sys, tempfile
 from raftcache.node import scripting
@@ -202,9 +235,10 @@ print(json.dumps([str(run(node, body, version=int(sys.argv[1]))) for body in jso
 @pytest.mark.parametrize("version", [commands.MAX_VERSION, commands.SCRIPT_STRINGS_VERSION,
                                      commands.SCRIPT_ERRORS_VERSION])
 def test_a_result_past_the_memory_bound_fails_and_never_hangs(version):
-    """A Python function's result that Lua cannot hold: Lua's memory error (its writes rolled
-    back), not a thread hung for good (lupa 2.8 hangs when Lua refuses memory while Python code
-    called by a script runs or hands its result back: every version before this fix)."""
+    """A Python function's result that Lua cannot hold, or its table arguments at the memory
+    edge: Lua's memory error (its writes rolled back), not a thread hung for good (lupa 2.8 hangs
+    when Lua refuses memory while Python code called by a script runs, is handed a table, or
+    hands its result back: every version before these fixes)."""
     bodies = [
         # cmsgpack / cjson building ~290 MB from 4 KB strings (each charged little)
         "local s = string.rep('a', 4096) local t = {} for i = 1, 1000 do t[i] = s end "
@@ -216,9 +250,21 @@ def test_a_result_past_the_memory_bound_fails_and_never_hangs(version):
         # fit), then errors raised by Python in a loop: lupa allocates each error (hung at
         # every version before this fix)
         FILLED_THEN_ERRORS,
+        FILLED_THEN_TABLE_ARGUMENTS,
     ]
     child = subprocess.run([sys.executable, "-c", _CHILD, str(version)], input=json.dumps(bodies), text=True,
                            capture_output=True, timeout=120, cwd=ROOT)
     assert child.returncode == 0, child.stderr[-2000:]
     for outcome in json.loads(child.stdout):
         assert "bytes of Lua memory" in outcome or "ran past its budget" in outcome, outcome
+
+
+def test_python_holding_many_tables_grows_the_registry_ahead_of_them(node):
+    """Tables Python builds for a run (cjson.decode's, a command's nested reply) each hold a
+    registry reference until the run hands them back: past what the runtime reserved, the
+    registry grows while the run has room for it, never while lupa takes a reference."""
+    box = Sandbox.for_thread()
+    reserved = box._ref_capacity
+    doc = "[" + "{}," * (REGISTRY_SLOTS - REGISTRY_HEADROOM + 1000) + "{}]"
+    assert run(node, f"return #cjson.decode('{doc}')") == REGISTRY_SLOTS - REGISTRY_HEADROOM + 1001
+    assert box._ref_capacity > reserved
