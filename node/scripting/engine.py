@@ -676,7 +676,7 @@ class Engine(LuaReplies):
         if run is None or run.registering is None:
             raise lualibs.LuaLibError("redis.register_function can only be called on FUNCTION LOAD command")
         run.on_register(run.registering, args)
-        self.box.took_refs()   # (the library's function, held until the load ends)
+        self.box.took_refs(kept=True)   # (the library's function, held until the load ends)
 
 
 def _report_long(pushed, reply) -> None:

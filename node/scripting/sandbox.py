@@ -53,14 +53,15 @@ STRING_OVERHEAD = 48
 TABLE_OVERHEAD, SLOT_BYTES, HASH_SLOT_BYTES = 128, 96, 192
 #: What lupa allocates to raise a Python error in Lua, left free when Sandbox.room refuses.
 ERROR_ROOM = 64 << 10
-#: Registry references the runtime makes room for before any run (Sandbox._reserve_refs) ...
+#: Registry references the runtime makes room for before any run (Sandbox._reserve_refs; the
+#: registry's array then has 2^16 slots, 1 MiB) ...
 REGISTRY_SLOTS = (1 << 16) - 1024
-#: ... of which this many are kept for the references no run counts: those the engine keeps
-#: (compiled chunks, libraries' functions: ~10,000 at most), a call's arguments (~8,000 at most).
+#: ... of which this many are kept for the references took_refs does not count: those the engine
+#: keeps (compiled chunks and their reads: ~1,100; libraries' functions: 10,000 at most), a call's
+#: arguments (~8,000 at most: Lua's C stack), a walk of nested tables (a few a level).
 REGISTRY_HEADROOM = 1 << 15
-#: Bytes a reference costs the registry when it grows (an array slot; the array at most doubles
-#: past what is needed).
-REF_BYTES = 64
+#: Bytes of a registry slot (a Lua 5.1 TValue).
+SLOT_VALUE_BYTES = 16
 #: The message a run stopped by its budget fails with.
 BUDGET_EXCEEDED = "__raftcache_budget_exceeded__"
 
@@ -609,8 +610,10 @@ class Sandbox:
         self._compiled: dict[tuple[str, bytes], object] = {}
         self._reads: dict[object, tuple] = {}   # compiled chunk -> chunk_reads()
         self._loaded: dict[bytes, tuple] = {}   # a loadstring chunk's dump -> chunk_reads()
+        self._ref_source = self.lua.table_from([self.lua.table()])   # (_reserve_refs's)
         self._ref_capacity = 0   # registry references known to fit without the registry growing
-        self._refs_held = 0      # references Python code took since the run began (took_refs)
+        self._refs_kept = 0      # references the run keeps to its end (took_refs)
+        self._refs_held = 0      # those, and those the running Python function took
         self._reserve_refs(REGISTRY_SLOTS)
         self.gc()
         with _RUNTIMES_LOCK:
@@ -618,29 +621,33 @@ class Sandbox:
 
     # ---- lupa's registry references
 
-    def _reserve_refs(self, count: int) -> None:
-        """Grow Lua's registry by `count` references now. lupa takes a registry reference for
-        every Lua table, function or coroutine that reaches Python (a table argument of
-        cjson.encode, a function redis.register_function keeps, a table Python builds) before
-        any Python code of ours runs; were the registry to grow then and Lua refuse the memory,
-        lupa would unwind past the interpreter lock and hang the thread for good (see `room`).
-        A freed reference's slot is reused and the registry never shrinks, so references up to
-        its size allocate nothing. (Each wrapper here reads a field: no Lua instruction runs,
-        nothing but the registry is allocated.)"""
-        m = self.m
-        held = [m[b"state"] for _ in range(count)]
+    def _reserve_refs(self, total: int) -> None:
+        """Make Lua's registry hold `total` references without growing. lupa takes a registry
+        reference for every Lua table, function or coroutine that reaches Python (a table
+        argument of cjson.encode, a function redis.register_function keeps, a table Python
+        builds) before any Python code of ours runs; were the registry to grow then and Lua
+        refuse the memory, lupa would unwind past the interpreter lock and hang the thread for
+        good (see `room`). Holding `total` at once grows it to at least that; a freed
+        reference's slot is reused and the registry never shrinks, so from then on up to
+        `total` references allocate nothing. (Iterating a one-value table runs no Lua
+        instruction and allocates nothing but the registry.)"""
+        source = self._ref_source
+        held = [value for _ in range(total) for value in source.values()]
         del held
-        self._ref_capacity += count
+        self._ref_capacity = total
 
-    def took_refs(self, count: int = 1) -> None:
-        """Python code called by a run now holds `count` more registry references (a table it
-        built, a function a library registered), counted until the run ends: the registry grows
-        ahead of them, inside the run's memory bound (`room`), by as many as it holds."""
+    def took_refs(self, count: int = 1, kept: bool = False) -> None:
+        """Python code called by a run took `count` more registry references: tables it built
+        (held until that function returns and lupa hands them to Lua) or, `kept`, functions a
+        library registered (held until the run ends). The registry grows ahead of them, twice
+        as large each time, inside the run's memory bound (`room`)."""
+        if kept:
+            self._refs_kept += count
         self._refs_held += count
         if self._refs_held + REGISTRY_HEADROOM > self._ref_capacity:
-            grow = self._ref_capacity
-            self.room(grow * REF_BYTES)
-            self._reserve_refs(grow)
+            total = 2 * self._ref_capacity
+            self.room(2 * total * SLOT_VALUE_BYTES)   # (the array at most doubles past `total`)
+            self._reserve_refs(total)
 
     @classmethod
     def for_thread(cls) -> Sandbox:
@@ -740,6 +747,7 @@ class Sandbox:
         """`f` (a Python function a script calls), room made for the error it may raise: lupa
         allocates Lua memory to raise it (`error_room`)."""
         def call(*args):
+            self._refs_held = self._refs_kept   # (Python called by a run is never nested)
             try:
                 return f(*args)
             except BaseException:
@@ -751,6 +759,7 @@ class Sandbox:
         """`f` (a Python function a script calls), its result handed back only if its strings
         fit under the run's memory bound (`room`), room made for the error it may raise."""
         def call(*args):
+            self._refs_held = self._refs_kept
             try:
                 result = f(*args)
             except BaseException:
@@ -809,7 +818,7 @@ class Sandbox:
         `total=False` counts from the runtime's creation, not from now.)"""
         if limit_bytes:
             self.starved = False   # (error_room's, per run)
-            self._refs_held = 0
+            self._refs_kept = self._refs_held = 0
             self.lua.set_max_memory(self.lua.get_memory_used() + limit_bytes, total=False)
         else:
             self.lua.set_max_memory(0, total=True)
