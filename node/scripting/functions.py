@@ -296,7 +296,8 @@ def fcall(ctx, op, read_only: bool) -> object:
     if not isinstance(loaded, tuple) or op.function not in loaded[1]:
         return loaded if isinstance(loaded, CommandError) else script_error("ERR Function not found")
     _, registered, engine, loader = loaded
+    callback, reads = registered[op.function]["callback"], loader.reads
+    del loaded, registered, loader   # the library's other functions: their registry references freed first
     run = Run(ctx, read_only or no_writes, op.function, "user_function", ctx.db, user=caller(ctx, op),
-              caller=op.caller, reads=loader.reads)
-    box = engine.box
-    return engine.run(run, box.m.call, registered[op.function]["callback"], op.keys[:], op.args[:])
+              caller=op.caller, reads=reads)
+    return engine.run(run, engine.box.m.call, callback, op.keys[:], op.args[:])

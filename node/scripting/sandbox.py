@@ -590,9 +590,9 @@ class Sandbox:
             b"bit": self.lua.table_from({k.encode(): self.bounded(v) for k, v in lualibs.BIT.items()}),
             b"struct": self.lua.table_from({k.encode(): self.bounded(v) for k, v in lualibs.STRUCT.items()}),
             b"cjson_encode": self.bounded(self.cjson.encode), b"cjson_decode": self.bounded(self.cjson.decode),
-            b"null": null, b"cjson_encode_max_depth": self.cjson.encode_max_depth,
-            b"cjson_decode_max_depth": self.cjson.decode_max_depth,
-            b"cjson_encode_invalid_numbers": self.cjson.encode_invalid_numbers,
+            b"null": null, b"cjson_encode_max_depth": self.guarded(self.cjson.encode_max_depth),
+            b"cjson_decode_max_depth": self.guarded(self.cjson.decode_max_depth),
+            b"cjson_encode_invalid_numbers": self.guarded(self.cjson.encode_invalid_numbers),
             b"msgpack_pack": self.bounded(self.msgpack.pack), b"msgpack_unpack": self.bounded(self.msgpack.unpack),
             b"msgpack_unpack_one": self.bounded(self.msgpack.unpack_one),
             b"msgpack_unpack_limit": self.bounded(self.msgpack.unpack_limit),
@@ -747,7 +747,9 @@ class Sandbox:
         """`f` (a Python function a script calls), room made for the error it may raise: lupa
         allocates Lua memory to raise it (`error_room`)."""
         def call(*args):
-            self._refs_held = self._refs_kept   # (Python called by a run is never nested)
+            # (a nested call, only from an old entry's __tostring run by a library's flag, merely
+            # forgets what the outer call built: a few tables)
+            self._refs_held = self._refs_kept
             try:
                 return f(*args)
             except BaseException:
