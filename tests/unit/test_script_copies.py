@@ -166,10 +166,15 @@ def test_what_python_makes_of_it_is_counted_too(node, body):
     assert _max_rss_mb() - before < 1024
 
 
-FILLED_THEN_ERRORS = """
-local keep = {}
+def filled_then(probe: str, setup: str = "", small_below: int = 10) -> str:
+    """A script that fills its memory to the last bytes (strings doubled, then smaller ones added
+    while they fit) and, once the strings it adds are under 2^`small_below` bytes, runs `probe`
+    (the body of a Lua function) after each."""
+    return f"""
+{setup}
+local keep = {{}}
 for i = 1, 3000 do keep[i] = false end
-local strs = {}
+local strs = {{}}
 for k = 1, 40 do strs[k] = false end
 local function cat(a, b) return a .. b end
 local function catn(a, n) return a .. n end
@@ -179,47 +184,28 @@ for k = 1, 30 do
   if not ok then break end
   cur = v; top = k; strs[k] = v
 end
-local function probe() for j = 1, 50 do pcall(cjson.decode, 'x') end end
+local function probe() {probe} end
 local i, k = 0, top
 while k >= 1 and i < 2900 do
   local ok, v = pcall(catn, strs[k], i)
   if ok then i = i + 1; keep[i] = v else k = k - 1 end
-  if k <= 10 then probe() end
+  if k <= {small_below} then probe() end
 end
 return 1
 """
 
-# memory filled to its last bytes as above, then a Python function called with more table
-# arguments each time: lupa takes a registry reference for each before Python code runs, and
-# the registry grew at the memory edge (hung at version 24 before the registry was grown ahead)
-FILLED_THEN_TABLE_ARGUMENTS = """
-local tabs = {}
-for i = 1, 20000 do tabs[i] = {} end
-local keep = {}
-for i = 1, 3000 do keep[i] = false end
-local strs = {}
-for k = 1, 40 do strs[k] = false end
-local function cat(a, b) return a .. b end
-local function catn(a, n) return a .. n end
-local cur, top = 'x', 0
-for k = 1, 30 do
-  local ok, v = pcall(cat, cur, cur)
-  if not ok then break end
-  cur = v; top = k; strs[k] = v
-end
-local n = 64
-local function probe()
-  pcall(redis.log, 0, unpack(tabs, 1, n))
-  if n < 16000 then n = n * 2 end
-end
-local i, k = 0, top
-while k >= 1 and i < 2900 do
-  local ok, v = pcall(catn, strs[k], i)
-  if ok then i = i + 1; keep[i] = v else k = k - 1 end
-  if k <= 12 then probe() end
-end
-return 1
-"""
+
+# then errors raised by Python in a loop: lupa allocates each error (hung at every version
+# before errors were given room)
+FILLED_THEN_ERRORS = filled_then("for j = 1, 50 do pcall(cjson.decode, 'x') end")
+# ... raised by cjson's depth settings (hung at version 24 before they were guarded)
+FILLED_THEN_DEPTH_ERRORS = filled_then("for j = 1, 50 do pcall(cjson.decode_max_depth, 0) end")
+# then a Python function called with more table arguments each time: lupa takes a registry
+# reference for each before Python code runs, and the registry grew at the memory edge (hung
+# at version 24 before the registry was grown ahead)
+FILLED_THEN_TABLE_ARGUMENTS = filled_then(
+    "pcall(redis.log, 0, unpack(tabs, 1, n)) if n < 16000 then n = n * 2 end",
+    setup="local tabs = {} for i = 1, 20000 do tabs[i] = {} end local n = 64", small_below=12)
 
 _CHILD = """
 import json, sys, tempfile
@@ -246,12 +232,8 @@ def test_a_result_past_the_memory_bound_fails_and_never_hangs(version):
         # decoding a document into tables when most of the memory is taken
         "local big = {} for i = 1, 15 do big[i] = string.rep(string.char(96 + i), 16 * 2^20) end "
         "local doc = '[' .. string.rep('[1,2,3,4,5,6,7,8],', 200000) .. '[]]' return #cjson.decode(doc)",
-        # memory filled to its last bytes (strings doubled, then smaller ones added while they
-        # fit), then errors raised by Python in a loop: lupa allocates each error (hung at
-        # every version before this fix)
         FILLED_THEN_ERRORS,
-        # ... raised by cjson's depth settings (hung at version 24 before they were guarded)
-        FILLED_THEN_ERRORS.replace("pcall(cjson.decode, 'x')", "pcall(cjson.decode_max_depth, 0)"),
+        FILLED_THEN_DEPTH_ERRORS,
         FILLED_THEN_TABLE_ARGUMENTS,
     ]
     child = subprocess.run([sys.executable, "-c", _CHILD, str(version)], input=json.dumps(bodies), text=True,
