@@ -636,14 +636,14 @@ class Sandbox:
         del held
         self._ref_capacity = total
 
-    def took_refs(self, count: int = 1, kept: bool = False) -> None:
-        """Python code called by a run took `count` more registry references: tables it built
-        (held until that function returns and lupa hands them to Lua) or, `kept`, functions a
-        library registered (held until the run ends). The registry grows ahead of them, twice
-        as large each time, inside the run's memory bound (`room`)."""
+    def took_refs(self, kept: bool = False) -> None:
+        """Python code called by a run took one more registry reference: a table it built (held
+        until that function returns and lupa hands it to Lua) or, `kept`, a function a library
+        registered (held until the run ends). The registry grows ahead of them, twice as large
+        each time, inside the run's memory bound (`room`)."""
         if kept:
-            self._refs_kept += count
-        self._refs_held += count
+            self._refs_kept += 1
+        self._refs_held += 1
         if self._refs_held + REGISTRY_HEADROOM > self._ref_capacity:
             total = 2 * self._ref_capacity
             self.room(2 * total * SLOT_VALUE_BYTES)   # (the array at most doubles past `total`)
