@@ -1,16 +1,24 @@
 """Libraries built on Redis's Lua scripts and transactions, run unmodified against the
 cluster, producers on one node and consumers on another: BullMQ's Python queue (its
 dozens of Lua scripts, blocking pops, delayed and retried jobs), `limits`' rate limiters
-(moving window, fixed window and sliding window counter, each a Lua script) and RQ (its
-pipelines with WATCH, job dependencies, retries, a worker through a follower)."""
+(moving window, fixed window and sliding window counter, each a Lua script), RQ (its
+pipelines with WATCH, job dependencies, retries, a worker through a follower), Dramatiq
+(every queue operation one Lua script, delayed retries, a result backend) and Huey
+(blocking dequeues, task locks, retries, stored results)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
+import dramatiq
 import pytest
 from bullmq import Job, Queue, Worker
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.results import Results
+from dramatiq.results.backends import RedisBackend
+from huey import RedisHuey
+from huey.exceptions import TaskException
 from limits import parse, storage, strategies
 from rq import Queue as RQQueue, Retry, SimpleWorker
 from rq.job import JobStatus
@@ -156,3 +164,100 @@ def test_rq_jobs_enqueued_on_the_leader_run_on_a_worker_through_a_follower(clust
     assert "this job always fails" in failing.latest_result().exc_string
     assert FailedJobRegistry(queue=producer).get_job_ids() == [failing.id]
     assert same_on_every_node(cluster, 2, lambda r: r.llen("rq:queue:default")) == 0
+
+
+# ------------------------------------------------------------------------------ Dramatiq
+
+def _dramatiq_broker(node) -> tuple[RedisBroker, RedisBackend]:
+    backend = RedisBackend(url=url(node))
+    broker = RedisBroker(url=url(node))
+    broker.add_middleware(Results(backend=backend))
+    return broker, backend
+
+
+def test_dramatiq_messages_sent_on_the_leader_are_processed_and_retried_through_a_follower(cluster):
+    leader, follower = leader_and_follower(cluster)
+    producer, backend = _dramatiq_broker(leader)
+    consumer, _ = _dramatiq_broker(follower)
+    failures: list[int] = []
+
+    def scale(n):
+        if n == 3 and not failures:
+            failures.append(n)
+            raise ValueError("the first attempt of 3 fails")
+        return n * 10
+
+    # retried after 20-40 ms: the retry goes through the follower's delay queue (dispatch.lua)
+    actor = dramatiq.actor(scale, broker=producer, store_results=True, max_retries=2, min_backoff=20,
+                           max_backoff=40)
+    consumer.declare_actor(actor)
+    messages = [actor.send(n) for n in range(5)]
+    delayed = actor.send_with_options(args=(7,), delay=200)
+    queued = same_on_every_node(cluster, 2, lambda r: (r.llen("dramatiq:default"), r.hlen("dramatiq:default.msgs"),
+                                                        r.hlen("dramatiq:default.DQ.msgs")))
+    assert queued == (5, 5, 1)
+    worker = dramatiq.Worker(consumer, worker_threads=2, worker_timeout=100)
+    worker.start()
+    try:
+        results = [message.get_result(backend=backend, block=True, timeout=int(DEADLINE_S * 1000))
+                   for message in messages + [delayed]]
+    finally:
+        worker.stop()
+        producer.close()
+        consumer.close()
+    assert results == [0, 10, 20, 30, 40, 70]
+    assert failures == [3]
+    assert same_on_every_node(cluster, 2, lambda r: (r.llen("dramatiq:default"), r.hlen("dramatiq:default.msgs"))) \
+        == (0, 0)
+
+
+# ------------------------------------------------------------------------------ Huey
+
+def test_huey_tasks_enqueued_on_a_follower_run_through_another_node_with_locks_and_retries(cluster):
+    leader, follower = leader_and_follower(cluster)
+    other = _other_follower(cluster, leader, follower)
+    producer = RedisHuey("jobs", url=url(follower), blocking=True)
+    consumer = RedisHuey("jobs", url=url(other), blocking=True, read_timeout=0.2)
+    attempts: list[int] = []
+
+    @producer.task(retries=1, retry_delay=0)
+    def multiply(a, b):
+        if a == 2:
+            attempts.append(a)
+            if len(attempts) == 1:
+                raise ValueError("the first attempt of 2 fails")
+        return a * b
+
+    @producer.task()
+    def exclusive():
+        with consumer.lock_task("report"):
+            return "ran"
+
+    consumer._registry = producer._registry   # the same tasks, as a consumer process imports them
+
+    def run_queued():
+        """What a consumer process does: take tasks through `other` (a blocking pop) until none
+        comes within the read timeout."""
+        deadline = time.monotonic() + DEADLINE_S
+        while time.monotonic() < deadline:
+            task = consumer.dequeue()
+            if task is None:
+                return
+            consumer.execute(task)
+        raise AssertionError("the queue did not drain")
+
+    results = [multiply(n, 3) for n in range(4)]
+    locked = exclusive()
+    assert same_on_every_node(cluster, 2, lambda r: r.llen("huey.redis.jobs")) == 5
+    with consumer.lock_task("report"):   # held through another node: the task finds it taken
+        run_queued()
+    assert [result.get() for result in results] == [0, 3, 6, 9]
+    assert attempts == [2, 2]   # 2 * 3 failed once, then ran again
+    with pytest.raises(TaskException) as failed:
+        locked.get()
+    assert failed.value.metadata["error"].startswith("TaskLockedException")
+    again = exclusive()   # the lock is free now
+    run_queued()
+    assert again.get() == "ran"
+    assert len(consumer) == 0
+    assert same_on_every_node(cluster, 2, lambda r: r.llen("huey.redis.jobs")) == 0
