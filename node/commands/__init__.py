@@ -151,6 +151,10 @@ LogEntry = pb.LogEntry
 #:      handed over thousands of times made gigabytes of copies on every replica; a reply of
 #:      nested tables holding each other, hours of conversion); table.sort runs in C only over
 #:      strings of at most 64 bytes (table_sort.py).
+#:  27: RESTORE takes Redis 7.4's payloads (RESTORE_74_VERSION; node/storage/rdb.py): RDB version 12
+#:      and the hashes with field TTLs (RDB_TYPE_HASH_METADATA, HASH_LISTPACK_EX), restored with
+#:      their fields' deadlines; an older release refused them at the front end, so no entry of
+#:      an older version carries one.
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -193,7 +197,9 @@ SCRIPT_ERRORS_VERSION = SORT_EMPTY_VERSION = 24
 SCRIPT_STRINGS_VERSION = 25
 #: What a script hands to Python counts in its budget (node/scripting/copies.py).
 SCRIPT_COPIES_VERSION = 26
-SUPPORTED_VERSIONS = range(1, SCRIPT_COPIES_VERSION + 1)
+#: RESTORE of Redis 7.4's payloads (27 above).
+RESTORE_74_VERSION = 27
+SUPPORTED_VERSIONS = range(1, RESTORE_74_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4
@@ -264,6 +270,8 @@ def required_version(command: pb.Command) -> int:
         version = ACL_VERSION
     if command.asking:
         version = max(version, RESHARD_VERSION)
+    if name == "restore" and restores_redis74(command.restore.payload):
+        version = max(version, RESTORE_74_VERSION)
     if name == "restore_keys" and any(k.HasField("record") for k in command.restore_keys.keys):
         version = max(version, RESHARD_DEDUP_VERSION)
     if name in ("eval", "eval_ro"):
@@ -277,6 +285,13 @@ def required_version(command: pb.Command) -> int:
         if any(w.HasField("seen_at") for w in command.transaction.watches):
             version = max(version, WATCH_VERSION)
     return version
+
+
+def restores_redis74(payload: bytes) -> bool:
+    """A RESTORE payload only Redis 7.4's format allows: RDB version 12 (its footer), or a hash
+    with field TTLs (RDB types 22-25), which node/storage/rdb.py reads from log version 27 on."""
+    version = int.from_bytes(payload[-10:-8], "little") if len(payload) >= 10 else 0
+    return version > 11 or bool(payload) and 22 <= payload[0] <= 25
 
 
 class Status(str):

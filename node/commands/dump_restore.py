@@ -1,11 +1,12 @@
 """DUMP and RESTORE: a key's value in Redis's serialization (node/storage/rdb.py).
 
-`dump` (a read) serializes the live value of any type but a stream. `restore`
-(a write, log version 6) decodes the payload again at apply (the front end
+`dump` (a read) serializes the live value of any type but a stream (a hash with
+field TTLs as Redis 7.4 does). `restore` (a write, log version 6; Redis 7.4's
+payloads from version 27) decodes the payload again at apply (the front end
 decoded it already to refuse a bad one before proposing; the decoder is pure,
 so every replica gets the same value) and builds the key through the container
 views, so a large value is itemized as if it had been written element by
-element. IDLETIME and FREQ are accepted and not kept: the access clock here is
+element, and a field's TTL as HPEXPIREAT sets it. IDLETIME and FREQ are accepted and not kept: the access clock here is
 each node's own (OBJECT IDLETIME), not replicated state.
 
 Must not import lmdb, grpc or time.
@@ -27,9 +28,8 @@ def _value_of(txn, db: int, key: bytes, ctx, record: Record):
         return "string", record.value
     if kind == ValueType.HASH:
         view = itemmap.ItemMap(txn, db, key, "HASH", record, pairs=True, now_ms=ctx.now_ms)
-        if view.has_deadlines():   # Redis 7.4's RDB_TYPE_HASH_*_EX: not written, never dropped silently
-            return "hash with field expirations", None
-        return "hash", view.items()
+        # with field TTLs, Redis 7.4's RDB_TYPE_HASH_METADATA (rdb.encode)
+        return "hash", view.items_with_deadlines() if view.has_deadlines() else view.items()
     if kind == ValueType.SET:
         return "set", itemmap.ItemMap(txn, db, key, "SET", record, pairs=False).keys()
     if kind == ValueType.LIST:
@@ -46,6 +46,8 @@ def dump(ctx, op):
     kind, data = _value_of(ctx.txn, ctx.db, op.key, ctx, record)
     if data is None:
         return CommandError(f"DUMP of a {kind} is not supported by raftcache", Reason.INVALID_ARGUMENT)
+    if kind != "string" and not data:   # a hash whose every field is past its deadline (not deleted yet)
+        return None
     return rdb.encode(kind, data)
 
 
@@ -114,8 +116,14 @@ def restore(ctx, op):
         return OK
     if kind == "hash":
         _, view = itemmap.load(txn, db, op.key, ctx, "HASH", pairs=True)
-        for field, v in data:
-            view[field] = v
+        for entry in data:
+            if len(entry) == 2 or not entry[2]:
+                view[entry[0]] = entry[1]
+            elif entry[2] > ctx.now_ms:   # a field already past its deadline is not stored
+                view[entry[0]] = entry[1]
+                view.set_deadline(entry[0], entry[2])
+        if not len(view):   # every field had expired: nothing is stored (OK, as an expired TTL)
+            return OK
     elif kind == "set":
         _, view = itemmap.load(txn, db, op.key, ctx, "SET", pairs=False)
         for member in data:

@@ -183,6 +183,20 @@ class ItemMap(itemview.ContainerView):
             return self._txn.item_pairs(self._cid, _HASH.size)
         return [(member, None) for member in self._txn.item_keys(self._cid, _HASH.size)]
 
+    def items_with_deadlines(self) -> list[tuple[bytes, bytes, int]]:
+        """A hash's live (field, value, deadline) triples, deadline 0 for none (DUMP)."""
+        if self._inline is not None:
+            deadlines = self._deadlines
+            return [(k, v, deadlines.get(k, 0)) for k, v in self._inline.items()]
+        if not self._prefixed:
+            return [(k, v, 0) for k, v in self.items()]
+        out = []
+        for ikey, raw in self._txn.items(self._cid):
+            deadline = _DEADLINE.unpack_from(raw)[0]
+            if not deadline or deadline > self._now:
+                out.append((ikey[4:], raw[_DEADLINE.size:], deadline))
+        return out
+
     def keys(self) -> list[bytes]:
         if self._inline is not None:
             return list(self._inline)

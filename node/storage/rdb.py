@@ -1,17 +1,21 @@
 """Redis's DUMP serialization (an RDB object, its RDB version, a CRC64): encode and decode.
 
 `encode(value)` writes the plain RDB encodings every Redis since 7.0 loads
-(RDB_TYPE_STRING, LIST, SET, ZSET_2, HASH) with RDB version 10 (Redis 7.0's).
-`decode(payload)` reads those and the compact encodings Redis 7.0 - 7.2 emit:
+(RDB_TYPE_STRING, LIST, SET, ZSET_2, HASH) with RDB version 10 (Redis 7.0's),
+and a hash with field TTLs as Redis 7.4 writes a large one (RDB_TYPE_HASH_METADATA,
+RDB version 12: only Redis 7.4 and later load it, as only they have field TTLs).
+`decode(payload)` reads those and the compact encodings Redis 7.0 - 7.4 emit:
 integer and LZF-compressed strings, listpacks (small hashes, sorted sets,
-sets, and the nodes of LIST_QUICKLIST_2), intsets, and the old ZSET; RDB
-versions up to 11 (Redis 7.2); and the ziplists of Redis 3.2 - 6.2 (small
-hashes and sorted sets, LIST_QUICKLIST's nodes). Streams, modules and the
-zipmap of Redis 2 are refused with RdbError, as is any payload whose footer
-or checksum is wrong or whose bytes do not parse to the end.
+sets, and the nodes of LIST_QUICKLIST_2), intsets, the old ZSET, Redis 7.4's
+hashes with field TTLs (HASH_METADATA, HASH_LISTPACK_EX, and the forms of its
+release candidates); RDB versions up to 12 (Redis 7.4's); and the ziplists of
+Redis 3.2 - 6.2 (small hashes and sorted sets, LIST_QUICKLIST's nodes). Streams,
+modules and the zipmap of Redis 2 are refused with RdbError, as is any payload
+whose footer or checksum is wrong or whose bytes do not parse to the end.
 
 A value is (kind, data): ("string", bytes), ("list", [bytes]), ("set", [bytes]),
-("hash", [(field, value)]), ("zset", [(member, score)]).
+("hash", [(field, value)]), ("zset", [(member, score)]); a hash whose payload can
+carry field TTLs is ("hash", [(field, value, deadline_ms)]), deadline 0 for none.
 
 Also FUNCTION DUMP's payload (`function_libraries`, `decode_function_libraries`): each
 library's code as an RDB string after the RDB_OPCODE_FUNCTION2 byte, with the same footer.
@@ -26,9 +30,12 @@ import struct
 
 import anycrc
 
-#: The RDB version DUMP writes (Redis 7.0's), and the newest RESTORE reads (Redis 7.2's).
+#: The RDB version DUMP writes (Redis 7.0's), and the newest RESTORE reads (Redis 7.4's).
 DUMP_RDB_VERSION = 10
-MAX_RDB_VERSION = 11
+MAX_RDB_VERSION = 12
+#: The RDB version of a hash with field TTLs (Redis 7.4's; what RESTORE takes from log version
+#: 27 on: commands.restores_redis74).
+FIELD_TTLS_RDB_VERSION = 12
 #: The newest RDB version a FUNCTION RESTORE payload may say (Redis 7.4's: its format is 7.0's).
 FUNCTIONS_MAX_RDB_VERSION = 12
 
@@ -36,6 +43,11 @@ STRING, LIST, SET, ZSET, HASH, ZSET_2 = 0, 1, 2, 3, 4, 5
 LIST_ZIPLIST, SET_INTSET, ZSET_ZIPLIST, HASH_ZIPLIST, LIST_QUICKLIST = 10, 11, 12, 13, 14
 HASH_LISTPACK, ZSET_LISTPACK, LIST_QUICKLIST_2, SET_LISTPACK = 16, 17, 18, 20
 _STREAMS = (15, 19, 21)
+#: Redis 7.4's hashes with field TTLs (and their forms in its release candidates).
+HASH_METADATA_PRE_GA, HASH_LISTPACK_EX_PRE_GA, HASH_METADATA, HASH_LISTPACK_EX = 22, 23, 24, 25
+FIELD_TTL_TYPES = (HASH_METADATA_PRE_GA, HASH_LISTPACK_EX_PRE_GA, HASH_METADATA, HASH_LISTPACK_EX)
+#: The latest field deadline Redis 7.4 stores (ms; its EB_EXPIRE_TIME_MAX).
+MAX_FIELD_DEADLINE_MS = (1 << 48) - 1
 #: FUNCTION DUMP's opcodes: a library's code (Redis 7.0 GA on), and the release candidates' format.
 FUNCTION2, FUNCTION_PRE_GA = 245, 246
 _CRC64 = anycrc.Model("CRC64-REDIS")
@@ -80,12 +92,25 @@ def encode(kind: str, data) -> bytes:
     elif kind in ("list", "set"):
         body = b"".join([bytes([LIST if kind == "list" else SET]), _length(len(data)), *map(_string, data)])
     elif kind == "hash":
-        body = b"".join([bytes([HASH]), _length(len(data)), *(_string(f) + _string(v) for f, v in data)])
+        if any(len(entry) == 3 and entry[2] for entry in data):
+            return _hash_with_ttls(data)
+        body = b"".join([bytes([HASH]), _length(len(data)), *(_string(e[0]) + _string(e[1]) for e in data)])
     elif kind == "zset":
         body = b"".join([bytes([ZSET_2]), _length(len(data)), *(_string(m) + _F64.pack(s) for m, s in data)])
     else:
         raise RdbError(f"cannot serialize a {kind}")
     return sealed(body)
+
+
+def _hash_with_ttls(data) -> bytes:
+    """RDB_TYPE_HASH_METADATA (Redis 7.4): the earliest deadline, then per field its deadline
+    relative to it (+1; 0: none), the field and the value; RDB version 12."""
+    earliest = min(entry[2] for entry in data if len(entry) == 3 and entry[2])
+    parts = [bytes([HASH_METADATA]), _U64.pack(earliest), _length(len(data))]
+    for entry in data:
+        deadline = entry[2] if len(entry) == 3 else 0
+        parts += [_length(deadline - earliest + 1 if deadline else 0), _string(entry[0]), _string(entry[1])]
+    return sealed(b"".join(parts), FIELD_TTLS_RDB_VERSION)
 
 
 def function_libraries(codes) -> bytes:
@@ -94,9 +119,9 @@ def function_libraries(codes) -> bytes:
     return sealed(b"".join(bytes([FUNCTION2]) + _string(code) for code in codes))
 
 
-def sealed(body: bytes) -> bytes:
-    """`body` (an RDB type byte and object) with DUMP's footer: version and CRC64."""
-    body += struct.pack("<H", DUMP_RDB_VERSION)
+def sealed(body: bytes, version: int = DUMP_RDB_VERSION) -> bytes:
+    """`body` (an RDB type byte and object) with DUMP's footer: RDB version and CRC64."""
+    body += struct.pack("<H", version)
     return body + _U64.pack(crc64(body))
 
 
@@ -371,9 +396,45 @@ def _object(r: _Reader, rdb_type: int):
             else:
                 raise RdbError("bad quicklist node")
         return "list", out
+    if rdb_type in FIELD_TTL_TYPES:
+        return "hash", _hash_with_ttls_of(r, rdb_type)
     if rdb_type in _STREAMS:
         raise RdbError(STREAMS_UNSUPPORTED)
     raise RdbError(f"RDB object type {rdb_type} unknown")
+
+
+def _deadline(value: int) -> int:
+    if not 0 <= value <= MAX_FIELD_DEADLINE_MS:
+        raise RdbError("bad field deadline")
+    return value
+
+
+def _hash_with_ttls_of(r: _Reader, rdb_type: int) -> list[tuple[bytes, bytes, int]]:
+    """(field, value, deadline) of Redis 7.4's hash types with field TTLs: HASH_METADATA (the
+    earliest deadline, then per field a deadline relative to it, +1, 0 for none), its release
+    candidates' form (absolute deadlines, no earliest), HASH_LISTPACK_EX (the earliest, unused,
+    then a listpack of field, value, deadline triples) and its candidates' form (no earliest)."""
+    earliest = 0
+    if rdb_type in (HASH_METADATA, HASH_LISTPACK_EX):
+        earliest = _U64.unpack(r.take(8))[0]
+        if earliest > MAX_FIELD_DEADLINE_MS + 1:   # Redis writes MAX + 1 as "none" in a listpack's
+            raise RdbError("bad earliest field deadline")
+    if rdb_type in (HASH_LISTPACK_EX, HASH_LISTPACK_EX_PRE_GA):
+        items = listpack(r.string())
+        if len(items) % 3:
+            raise RdbError("bad listpack of a hash with field TTLs")
+        try:
+            return [(items[i], items[i + 1], _deadline(int(items[i + 2]))) for i in range(0, len(items), 3)]
+        except ValueError:
+            raise RdbError("bad field deadline") from None
+    out = []
+    for _ in range(r.count()):
+        ttl, encoded = r.length()
+        if encoded:
+            raise RdbError("bad field deadline")
+        deadline = _deadline(ttl + earliest - 1 if ttl and rdb_type == HASH_METADATA else ttl)
+        out.append((r.string(), r.string(), deadline))
+    return out
 
 
 def _opened(payload: bytes, max_string_bytes: int, max_version: int = MAX_RDB_VERSION) -> _Reader:
@@ -413,7 +474,7 @@ def decode(payload: bytes, max_string_bytes: int = MAX_STRING_BYTES):
     if kind != "string" and not data:
         raise RdbError("empty key")  # Redis never stores an empty container
     if kind in ("hash", "set"):  # a field or member twice: a corrupt payload (Redis refuses it too)
-        names = [f for f, _ in data] if kind == "hash" else data
+        names = [entry[0] for entry in data] if kind == "hash" else data
         if len(set(names)) != len(names):
             raise RdbError("duplicate elements")
     if kind == "zset" and len({m for m, _ in data}) != len(data):

@@ -4,7 +4,8 @@ HEXPIRE / HPEXPIRE / HEXPIREAT / HPEXPIREAT with NX|XX|GT|LT, HTTL / HPTTL / HEX
 HPEXPIRETIME and HPERSIST with Redis 7.4's per-field replies and error texts; a field past its
 deadline is invisible to every read on every node, then deleted everywhere by the leader's
 active expiry (`hexpired`, and `del` with the last field); writes keep or drop a field's TTL
-as Redis does; WATCH, RENAME, COPY, MOVE and DUMP with field TTLs. Last, the example issue 17
+as Redis does; WATCH, RENAME, COPY, MOVE, and DUMP / RESTORE with field TTLs (Redis 7.4's
+payloads, a real Redis 7.4.1's among them). Last, the example issue 17
 is judged by: `redis.Redis(protocol=3, cache_config=CacheConfig())` on a follower (redis-py
 refuses a server below 7.4), invalidated by writes through another node.
 """
@@ -201,8 +202,6 @@ def test_watch_rename_copy_move_and_dump_with_field_ttls(hfe, protocol):
         pipe.hget("h", "a")
         with pytest.raises(redis.WatchError):
             pipe.execute()
-    with pytest.raises(redis.ResponseError, match="DUMP of a hash with field expirations is not supported"):
-        r.dump("h")
     r.rename("h", "h2")
     assert 0 < r.httl("h2", "a")[0] <= 100 and r.httl("h2", "b") == [-1]
     assert r.copy("h2", "h3")
@@ -212,7 +211,47 @@ def test_watch_rename_copy_move_and_dump_with_field_ttls(hfe, protocol):
     assert 0 < r1.httl("h3", "a")[0] <= 100 and r1.hgetall("h3") == {b"a": b"1", b"b": b"2"}
     r1.flushdb()
     assert r.hpersist("h2", "a") == [1]
-    assert r.dump("h2") is not None, "no field TTL left: DUMP works again"
+    assert r.dump("h2")[0] == 4, "no field TTL left: the plain RDB_TYPE_HASH every Redis 7 loads"
+
+
+#: DUMP of a hash with field TTLs by a real Redis 7.4.1 (HASH_LISTPACK_EX, RDB version 12):
+#: a -> 1 until 2100-01-01T00:00:00.000Z, c -> 3 until .123, b -> two without a TTL.
+REDIS_74_HASH = bytes.fromhex("1900d8c32cbb0300002f2f00000009008161020101f400d8c32cbb030000098163020301f47bd8c32cbb"
+                              "030000098162028374776f040001ff0c00d0843604636854da")
+Y2100_MS = 4102444800000
+
+
+def test_dump_and_restore_keep_field_ttls_as_redis_7_4(hfe, protocol):
+    hfe.wait_log_version(commands.RESTORE_74_VERSION)
+    r = client(hfe.leader(), protocol)
+    assert r.restore("from74", 0, REDIS_74_HASH) in (True, b"OK")
+    assert r.hpexpiretime("from74", "a", "b", "c") == [Y2100_MS, -1, Y2100_MS + 123]
+    assert r.hgetall("from74") == {b"a": b"1", b"b": b"two", b"c": b"3"}
+    # and back: DUMP writes Redis 7.4's HASH_METADATA (RDB version 12), which RESTORE reads
+    r.hset("big", mapping={f"f{i}": f"v{i}" for i in range(300)})   # itemized, past 128 fields
+    assert r.hexpire("big", 600, "f7", "f8") == [1, 1]
+    deadlines = r.hpexpiretime("big", "f7", "f8", "f9")
+    for key in ("from74", "big"):
+        payload = r.dump(key)
+        assert payload[0] == 24 and payload[-10:-8] == b"\x0c\x00"
+        assert r.restore(key + "-copy", 0, payload) in (True, b"OK")
+    assert r.hpexpiretime("from74-copy", "a", "b", "c") == [Y2100_MS, -1, Y2100_MS + 123]
+    assert r.hpexpiretime("big-copy", "f7", "f8", "f9") == deadlines and deadlines[2] == -1
+    assert r.hlen("big-copy") == 300
+    # a field whose deadline passed is not restored; a hash left with none is not created
+    soon = r.dump("from74")
+    started = _now_ms()
+    r.hpexpire("from74", 500, "b")
+    r.hpexpire("big", 500, *[f"f{i}" for i in range(300)])
+    payload, gone = r.dump("from74"), r.dump("big")
+    _past(started + 500, "the fields' deadlines")
+    assert r.dump("big") is None   # no field left: DUMP answers as for a missing key
+    assert r.restore("partly", 0, payload) in (True, b"OK") and r.restore("none", 0, gone) in (True, b"OK")
+    assert r.hgetall("partly") == {b"a": b"1", b"c": b"3"} and r.exists("none") == 0
+    assert r.restore("partly", 0, soon, replace=True) in (True, b"OK") and r.hlen("partly") == 3
+    for node in hfe.alive_nodes():   # every replica restored the same deadlines
+        assert linearizable(client(node, protocol)).hpexpiretime("from74-copy", "a", "b", "c") == \
+            [Y2100_MS, -1, Y2100_MS + 123]
 
 
 def test_redis_py_built_in_client_side_cache_on_a_follower_is_invalidated_by_writes_through_another_node(hfe):

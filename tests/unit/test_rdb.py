@@ -1,6 +1,7 @@
 """Redis's DUMP serialization (node/storage/rdb.py): CRC64 as Redis's crc64.c, LZF
-decompression, listpack and intset decoding, the encode/decode round trip, and
-hostile payloads refused with RdbError only."""
+decompression, listpack and intset decoding, the encode/decode round trip, Redis 7.4's
+hashes with field TTLs (payloads a real Redis 7.4.1 wrote), and hostile payloads refused
+with RdbError only."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import struct
 
 import pytest
 
+from raftcache.node import commands
 from raftcache.node.storage import rdb
+from raftcache.proto import commands_pb2 as pb
 
 
 def payload(body: bytes, version: int = 10) -> bytes:
@@ -74,7 +77,7 @@ def test_intset_and_compact_types_decode():
 
 
 @pytest.mark.parametrize("bad", [
-    b"", b"short", payload(b"\x00\x03bar", version=12), payload(b"\x00\x05bar"), payload(b"\x00\x03barXX"),
+    b"", b"short", payload(b"\x00\x03bar", version=13), payload(b"\x00\x05bar"), payload(b"\x00\x03barXX"),
     payload(b"\x15\x00"), payload(b"\x02\x00"), payload(b"\x04\x02\x01a\x01b\x01a\x01c"),
     payload(b"\x05\x01\x01m" + struct.pack("<d", float("nan"))),
 ])
@@ -123,3 +126,88 @@ def test_redis_6_ziplists_decode():
         ("list", [b"x", b"0", b"x", b"0"])
     with pytest.raises(rdb.RdbError):
         rdb.ziplist(zl[:-2] + b"\xff")
+
+
+#: DUMP payloads a real Redis 7.4.1 wrote (RDB version 12): a hash with field TTLs as a listpack
+#: (HASH_LISTPACK_EX, under hash-max-listpack-entries) and as a hash table (HASH_METADATA: set
+#: to 2 entries; the second with values that are not integers, which Redis would store as
+#: integer strings), a hash and a string without any.
+REDIS_74 = {
+    "listpack_ex": "1900d8c32cbb0300002f2f00000009008161020101f400d8c32cbb030000098163020301f47bd8c32cbb0300000981"
+                   "62028374776f040001ff0c00d0843604636854da",
+    "metadata": "1800d8c32cbb030000040001620374776f41f50164c004000163c003010161c0010c00c754371e09d9d9a6",
+    "metadata_text": "1800d8c32cbb0300000301036f6e6503756e6f80000186a00574687265650474726573000374776f03646f730c0080e4"
+                     "3372a5df77d0",
+    "hash": "100c0c00000002008178020101ff0c00ca6155d9f1ee3149",
+    "string": "000568656c6c6f0c00a804ebb69f1ebe43",
+}
+Y2100_MS = 4102444800000
+
+
+def test_redis_7_4_dumps_decode_with_their_field_deadlines():
+    decoded = {name: rdb.decode(bytes.fromhex(hexed)) for name, hexed in REDIS_74.items()}
+    assert decoded["listpack_ex"] == ("hash", [(b"a", b"1", Y2100_MS), (b"c", b"3", Y2100_MS + 123), (b"b", b"two", 0)])
+    kind, fields = decoded["metadata"]
+    assert kind == "hash" and sorted(fields) == [(b"a", b"1", Y2100_MS), (b"b", b"two", 0), (b"c", b"3", 0),
+                                                 (b"d", b"4", Y2100_MS + 500)]
+    assert decoded["metadata_text"] == ("hash", [(b"one", b"uno", Y2100_MS), (b"three", b"tres", Y2100_MS + 99_999),
+                                                 (b"two", b"dos", 0)])
+    assert decoded["hash"] == ("hash", [(b"x", b"1")])
+    assert decoded["string"] == ("string", b"hello")
+    assert all(commands.restores_redis74(bytes.fromhex(hexed)) for hexed in REDIS_74.values())   # RDB version 12
+
+
+def test_a_hash_with_field_ttls_is_dumped_as_redis_7_4_writes_it():
+    written = bytes.fromhex(REDIS_74["metadata_text"])
+    assert rdb.encode(*rdb.decode(written)) == written   # the same bytes, field for field
+    # without a deadline the plain RDB_TYPE_HASH of version 10, which every Redis 7 loads
+    plain = rdb.encode("hash", [(b"f", b"v", 0), (b"g", b"w", 0)])
+    assert plain[0] == rdb.HASH and not commands.restores_redis74(plain)
+    assert rdb.decode(plain) == ("hash", [(b"f", b"v"), (b"g", b"w")])
+
+
+def test_only_redis_7_4_payloads_need_log_version_27():
+    def needed(payload: bytes) -> int:
+        return commands.required_version(pb.Command(restore=pb.Restore(key=b"k", payload=payload)))
+
+    assert needed(rdb.encode("string", b"x")) == needed(payload(b"\x00\x01x", version=11)) == needed(b"") \
+        == commands.WATCH_VERSION
+    assert needed(payload(b"\x00\x01x", version=rdb.FIELD_TTLS_RDB_VERSION)) == commands.RESTORE_74_VERSION
+    for rdb_type in rdb.FIELD_TTL_TYPES:   # whatever version its footer says
+        assert needed(payload(bytes([rdb_type]) + b"\x00", version=10)) == commands.RESTORE_74_VERSION
+
+
+def _metadata(earliest: int, *fields: tuple[int, bytes, bytes]) -> bytes:
+    body = b"\x18" + struct.pack("<Q", earliest) + bytes([len(fields)])
+    for ttl, field, value in fields:
+        body += rdb._length(ttl) + bytes([len(field)]) + field + bytes([len(value)]) + value
+    return payload(body, version=12)
+
+
+def test_hash_metadata_deadlines_are_relative_to_the_earliest():
+    assert rdb.decode(_metadata(1000, (1, b"a", b"1"), (0, b"b", b"2"), (11, b"c", b"3"))) == \
+        ("hash", [(b"a", b"1", 1000), (b"b", b"2", 0), (b"c", b"3", 1010)])
+
+
+def _listpack(*texts: bytes) -> bytes:
+    """A listpack of short strings (each `0x80 | length`, the text, its one-byte back length)."""
+    entries = b"".join(bytes([0x80 | len(t)]) + t + bytes([1 + len(t)]) for t in texts)
+    return struct.pack("<IH", 6 + len(entries) + 1, len(texts)) + entries + b"\xff"
+
+
+def test_listpack_ex_triples_decode():
+    assert rdb.decode(payload(b"\x17" + rdb._string(_listpack(b"a", b"1", b"77", b"b", b"2", b"0")), 12)) == \
+        ("hash", [(b"a", b"1", 77), (b"b", b"2", 0)])
+
+
+@pytest.mark.parametrize("bad", [
+    _metadata(rdb.MAX_FIELD_DEADLINE_MS, (2, b"a", b"1")),          # past Redis's latest field deadline
+    _metadata(rdb.MAX_FIELD_DEADLINE_MS + 2, (0, b"a", b"1")),      # an earliest deadline past it
+    _metadata(5, (1, b"a", b"1"), (2, b"a", b"2")),                  # a field twice
+    payload(b"\x19" + struct.pack("<Q", 0) + rdb._string(_listpack(b"a", b"1")), 12),      # a pair, not a triple
+    payload(b"\x17" + rdb._string(_listpack(b"a", b"1", b"soon")), 12),                    # a deadline as text
+    payload(b"\x17" + rdb._string(_listpack(b"a", b"1", b"-5")), 12),                      # a negative one
+])
+def test_bad_field_deadlines_are_refused(bad):
+    with pytest.raises(rdb.RdbError):
+        rdb.decode(bad)

@@ -22,6 +22,7 @@ from raftcache.node.commands.strings import Ctx
 from raftcache.node.commands.statemachine import HANDLERS
 from raftcache.node.commands import slot_migration
 from raftcache.proto import commands_pb2 as pb
+from tests.unit.test_rdb import REDIS_74, Y2100_MS
 
 NOW = 1_700_000_000_000
 
@@ -845,3 +846,21 @@ def test_ctx_using_copies_every_other_field():
     added to Ctx and not to `using` would reach a transaction's commands as its default."""
     ctx = Ctx(*(object() for _ in dataclasses.fields(Ctx)))
     assert ctx.using(7, 9) == dataclasses.replace(ctx, db=7, seed=9)
+
+
+def test_restore_of_a_redis_7_4_hash_keeps_its_field_deadlines_from_log_version_27(node):
+    """RESTORE of a payload a real Redis 7.4.1 wrote (tests/unit/test_rdb.py): its fields' deadlines
+    kept at version 27, the entry refused unread in an entry of an older version (no release before
+    27 logs such a payload: its front end refused it), the same on every replica."""
+    def restore(key: bytes, version: int):
+        node.index += 1
+        entry = pb.LogEntry(version=version, now_ms=NOW, command=pb.Command(
+            restore=pb.Restore(key=key, payload=bytes.fromhex(REDIS_74["listpack_ex"]))))
+        return node.sm.apply(node.index, commands.encode_entry(entry))
+
+    refused = restore(b"old", commands.RESTORE_74_VERSION - 1)
+    assert isinstance(refused, CommandError) and "does not know" in refused.message
+    assert node.read(exists=pb.Exists(keys=[b"old"])) == 0
+    assert restore(b"new", commands.RESTORE_74_VERSION) == OK
+    assert node.read(httl=pb.HTtl(key=b"new", fields=[b"a", b"b", b"c"], millis=True, absolute=True)) == \
+        [Y2100_MS, -1, Y2100_MS + 123]
