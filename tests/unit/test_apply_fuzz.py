@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from raftcache.node import commands
+from raftcache.node import commands, scripting
 from raftcache.node.errors import CommandError, Reason
 from raftcache.proto import cache_pb2
 from raftcache.proto import commands_pb2 as pb
@@ -26,6 +26,7 @@ from tests.unit.test_statemachine import Node
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
+    scripting.install()   # as a node does (run alone, nothing else in the process installs it)
     n = Node(str(tmp_path_factory.mktemp("apply-fuzz") / "ks"))
     for _, _, data in strategies.seed_actions(list(range(len(strategies.KEYS)))):
         command = cache_pb2.Request.FromString(data).command
