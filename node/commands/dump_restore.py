@@ -6,8 +6,9 @@ payloads from version 27) decodes the payload again at apply (the front end
 decoded it already to refuse a bad one before proposing; the decoder is pure,
 so every replica gets the same value) and builds the key through the container
 views, so a large value is itemized as if it had been written element by
-element, and a field's TTL as HPEXPIREAT sets it. IDLETIME and FREQ are accepted and not kept: the access clock here is
-each node's own (OBJECT IDLETIME), not replicated state.
+element, and a field's TTL is set as HPEXPIREAT sets it. IDLETIME and FREQ are
+accepted and not kept: the access clock here is each node's own (OBJECT
+IDLETIME), not replicated state.
 
 Must not import lmdb, grpc or time.
 """

@@ -46,8 +46,9 @@ _STREAMS = (15, 19, 21)
 #: Redis 7.4's hashes with field TTLs (and their forms in its release candidates).
 HASH_METADATA_PRE_GA, HASH_LISTPACK_EX_PRE_GA, HASH_METADATA, HASH_LISTPACK_EX = 22, 23, 24, 25
 FIELD_TTL_TYPES = (HASH_METADATA_PRE_GA, HASH_LISTPACK_EX_PRE_GA, HASH_METADATA, HASH_LISTPACK_EX)
-#: The latest field deadline Redis 7.4 stores (ms; its EB_EXPIRE_TIME_MAX).
-MAX_FIELD_DEADLINE_MS = (1 << 48) - 1
+#: The latest field deadline Redis 7.4 stores (ms; its EB_EXPIRE_TIME_MAX; what HEXPIRE may set is
+#: lower: commands/hashes.py MAX_FIELD_DEADLINE_MS, 2^46 - 1, as Redis).
+MAX_STORED_FIELD_DEADLINE_MS = (1 << 48) - 1
 #: FUNCTION DUMP's opcodes: a library's code (Redis 7.0 GA on), and the release candidates' format.
 FUNCTION2, FUNCTION_PRE_GA = 245, 246
 _CRC64 = anycrc.Model("CRC64-REDIS")
@@ -404,7 +405,7 @@ def _object(r: _Reader, rdb_type: int):
 
 
 def _deadline(value: int) -> int:
-    if not 0 <= value <= MAX_FIELD_DEADLINE_MS:
+    if not 0 <= value <= MAX_STORED_FIELD_DEADLINE_MS:
         raise RdbError("bad field deadline")
     return value
 
@@ -417,7 +418,7 @@ def _hash_with_ttls_of(r: _Reader, rdb_type: int) -> list[tuple[bytes, bytes, in
     earliest = 0
     if rdb_type in (HASH_METADATA, HASH_LISTPACK_EX):
         earliest = _U64.unpack(r.take(8))[0]
-        if earliest > MAX_FIELD_DEADLINE_MS + 1:   # Redis writes MAX + 1 as "none" in a listpack's
+        if earliest > MAX_STORED_FIELD_DEADLINE_MS + 1:   # Redis writes MAX + 1 as "none" in a listpack's
             raise RdbError("bad earliest field deadline")
     if rdb_type in (HASH_LISTPACK_EX, HASH_LISTPACK_EX_PRE_GA):
         items = listpack(r.string())

@@ -201,8 +201,8 @@ def test_listpack_ex_triples_decode():
 
 
 @pytest.mark.parametrize("bad", [
-    _metadata(rdb.MAX_FIELD_DEADLINE_MS, (2, b"a", b"1")),          # past Redis's latest field deadline
-    _metadata(rdb.MAX_FIELD_DEADLINE_MS + 2, (0, b"a", b"1")),      # an earliest deadline past it
+    _metadata(rdb.MAX_STORED_FIELD_DEADLINE_MS, (2, b"a", b"1")),          # past Redis's latest field deadline
+    _metadata(rdb.MAX_STORED_FIELD_DEADLINE_MS + 2, (0, b"a", b"1")),      # an earliest deadline past it
     _metadata(5, (1, b"a", b"1"), (2, b"a", b"2")),                  # a field twice
     payload(b"\x19" + struct.pack("<Q", 0) + rdb._string(_listpack(b"a", b"1")), 12),      # a pair, not a triple
     payload(b"\x17" + rdb._string(_listpack(b"a", b"1", b"soon")), 12),                    # a deadline as text
