@@ -242,7 +242,7 @@ class Connection(InlinePaths, GetFastPaths, StreamConnection):
         self.touch()
         frames = None
         if self.parser.idle and self.authenticated:
-            gets = only_gets(data)
+            gets = only_gets(data, self.parser.max_bulk_bytes)
             if gets is None:
                 frames = whole_frames(data, self.parser.max_bulk_bytes)
             elif self.task is None and not self.pending and self._answer_gets(*gets):
@@ -315,7 +315,7 @@ class Connection(InlinePaths, GetFastPaths, StreamConnection):
                     break
             if isinstance(args, ProtocolError):
                 await run.settle()
-                run.reply(b"-ERR Protocol error: %s\r\n" % str(args).encode())
+                run.reply(b"-ERR Protocol error: %s\r\n" % str(args).encode("latin-1", "replace"))
                 self.closing = True
                 break
             self.server.stats["total_commands_processed"] += 1

@@ -138,7 +138,8 @@ class RequestParser:
                         raise ProtocolError("too big bulk count string")
                     return pos, False
                 if buf[pos] != 36:  # '$'
-                    raise ProtocolError(f"expected '$', got '{chr(buf[pos])}'")
+                    # the byte as Redis shows it (its error replies turn CR and LF into spaces)
+                    raise ProtocolError(f"expected '$', got '{chr(buf[pos]) if buf[pos] not in (10, 13) else ' '}'")
                 n = _to_int(buf[pos + 1 : nl])
                 if n is None or n < 0 or n > self.max_bulk_bytes:
                     raise ProtocolError("invalid bulk length")
@@ -175,7 +176,7 @@ class RequestParser:
 
 LONE_FRAME_MAX_ARGS = 64
 #: GET key, INCR key, TTL key, DEL key …: the commonest frame, its name and its argument's size
-_THREE_LETTERS_ONE_ARGUMENT = re.compile(rb"\*2\r\n\$3\r\n(...)\r\n\$([0-9]{1,10})\r\n", re.DOTALL)
+_THREE_LETTERS_ONE_ARGUMENT = re.compile(rb"\*2\r\n\$3\r\n(...)\r\n\$(0|[1-9][0-9]{0,9})\r\n", re.DOTALL)
 
 
 #: what each frame of a read that is nothing but GETs starts with
@@ -184,22 +185,23 @@ _BULK_HEADER = b"$%d".__mod__
 _ONE_GET = re.compile(rb"\*2\r\n\$3\r\n(...)\r\n\$(0|[1-9][0-9]{0,9})\r\n(.*)\r\n", re.DOTALL)
 
 
-def only_gets(data: bytes) -> tuple[list[bytes], list[bytes]] | None:
+def only_gets(data: bytes, max_bulk_bytes: int) -> tuple[list[bytes], list[bytes]] | None:
     """(names as sent, keys) when `data` is nothing but complete `GET key` frames, else None.
 
     The commonest read of a cache's socket (one GET at -P 1, a pipeline of them
     at -P 16), taken apart by one split and C-level checks instead of a frame at
     a time: every frame is exactly `*2`, `$3`, a GET in any case, `$<length>`
     (no leading zero), a key of that length (holding no CR LF, unless it is the
-    only frame). Anything else returns None and goes the general way
-    (whole_frames, then RequestParser). As whole_frames, the caller checks the
-    parser is idle. Keys longer than any limit are the caller's to refuse.
+    only frame), at most `max_bulk_bytes` long. Anything else returns None and
+    goes the general way (whole_frames, then RequestParser). As whole_frames,
+    the caller checks the parser is idle. Keys over the keyspace's own limit
+    are the caller's to refuse.
     """
     if not data.startswith(_GET_FRAME_START) or data[8:11].lower() != b"get":
         return None
     one = _ONE_GET.fullmatch(data)   # -P 1: one frame, or its key would run into the next
     if one is not None and int(one.group(2)) == len(one.group(3)):
-        return [one.group(1)], [one.group(3)]
+        return ([one.group(1)], [one.group(3)]) if len(one.group(3)) <= max_bulk_bytes else None
     parts = data.split(b"\r\n")
     count = len(parts) // 5
     if len(parts) != 5 * count + 1 or parts[-1]:
@@ -208,7 +210,8 @@ def only_gets(data: bytes) -> tuple[list[bytes], list[bytes]] | None:
     names = parts[2::5]
     if (parts[0::5].count(b"*2") != count or parts[1::5].count(b"$3") != count
             or list(map(_BULK_HEADER, map(len, keys))) != parts[3::5]
-            or names.count(b"GET") != count and any(name.lower() != b"get" for name in names)):
+            or names.count(b"GET") != count and any(name.lower() != b"get" for name in names)
+            or max(map(len, keys), default=0) > max_bulk_bytes):
         return None
     return names, keys
 
@@ -249,7 +252,7 @@ def _frame_at(data: bytes, pos: int, max_bulk_bytes: int) -> tuple[list[bytes], 
     find = data.find
     nl = find(b"\r\n", pos + 1)
     count = data[pos + 1:nl]
-    if nl < 0 or not count.isdigit() or len(count) > 2:
+    if nl < 0 or not count.isdigit() or len(count) > 2 or count[:1] == b"0":
         return None
     count = int(count)
     if not 0 < count <= LONE_FRAME_MAX_ARGS:
@@ -259,7 +262,8 @@ def _frame_at(data: bytes, pos: int, max_bulk_bytes: int) -> tuple[list[bytes], 
     for _ in range(count):
         nl = find(b"\r\n", pos)
         size = data[pos + 1:nl]
-        if data[pos:pos + 1] != b"$" or nl < 0 or not size.isdigit() or len(size) > 10:
+        if (data[pos:pos + 1] != b"$" or nl < 0 or not size.isdigit() or len(size) > 10
+                or size[:1] == b"0" and len(size) > 1):   # leading zeros: the parser refuses them
             return None
         start = nl + 2
         pos = start + int(size)
@@ -271,11 +275,13 @@ def _frame_at(data: bytes, pos: int, max_bulk_bytes: int) -> tuple[list[bytes], 
 
 
 def _to_int(text) -> int | None:
-    """Redis's string2ll: optional '-', digits, no spaces or '+', at most 20 chars."""
+    """Redis's string2ll: "0", or an optional '-' and digits not starting with 0 (no spaces,
+    '+', leading zeros or "-0"), at most 20 chars."""
     if not text or len(text) > 20:
         return None
     t = bytes(text)
-    if t.isdigit() or (t[:1] == b"-" and t[1:].isdigit()):
+    digits = t[1:] if t[:1] == b"-" else t
+    if digits.isdigit() and (digits[:1] != b"0" or t == b"0"):
         return int(t)
     return None
 

@@ -65,6 +65,18 @@ def test_frames_split_byte_by_byte(service):
     (b"*1\r\nx3\r\nabc\r\n", b"expected '$', got 'x'"),
     (b"*2000000\r\n", b"invalid multibulk length"),
     (b"*1\r\n$999999999999\r\n", b"invalid bulk length"),
+    # lengths as Redis's string2ll reads them: no leading zero, no "-0" (a frame received whole
+    # is split without the parser: it must refuse them too)
+    (b"*2\r\n$3\r\nGET\r\n$01\r\nk\r\n", b"invalid bulk length"),
+    (b"*2\r\n$03\r\nGET\r\n$1\r\nk\r\n", b"invalid bulk length"),
+    (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0000000001\r\nv\r\n", b"invalid bulk length"),
+    (b"*02\r\n$3\r\nGET\r\n$1\r\nk\r\n", b"invalid multibulk length"),
+    (b"*1\r\n$-0\r\n\r\n", b"invalid bulk length"),
+    (b"*-0\r\n", b"invalid multibulk length"),
+    # the byte found shown as Redis shows it: CR and LF as spaces (a reply holds no line break)
+    (b"*1\r\n\r\n", b"expected '$', got ' '"),
+    (b"*1\r\n\n\r\n", b"expected '$', got ' '"),
+    (b"*1\r\n\xe9\r\n", b"expected '$', got '\xe9'"),
     (b'SET "a b\r\n', b"unbalanced quotes in request"),
     (b"x" * (70 * 1024), b"too big inline request"),
     (b"*1\r\n" + b"$" + b"1" * (70 * 1024), b"too big bulk count string"),
@@ -273,6 +285,9 @@ def test_expire_with_xx_and_lt_needs_an_existing_expiry(service):
     (b"*-1\r\n", None),
     (b"*65\r\n" + b"$1\r\nx\r\n" * 65, None),           # long commands: the parser
     (b"*2\r\n$3\r\nSET\r\n$11\r\nhello world\r\n", None),  # over max_bulk_bytes (10)
+    (b"*2\r\n$3\r\nGET\r\n$01\r\nk\r\n", None),      # leading zeros: the parser refuses them
+    (b"*02\r\n$3\r\nGET\r\n$1\r\nk\r\n", None),
+    (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0001\r\nv\r\n", None),
     (b"GET k\r\n", None),                              # inline
 ])
 def test_whole_frames_recognised_exactly(data, frames):
@@ -298,9 +313,11 @@ def test_whole_frames_recognised_exactly(data, frames):
     (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n\r\n", None),
     (b"GET k\r\n", None),
     (b"", None),
+    (b"*2\r\n$3\r\nGET\r\n$33\r\n" + b"k" * 33 + b"\r\n", None),     # over max_bulk_bytes (32)
+    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*2\r\n$3\r\nGET\r\n$33\r\n" + b"k" * 33 + b"\r\n", None),
 ])
 def test_only_gets_recognised_exactly(data, gets):
-    assert only_gets(data) == gets
+    assert only_gets(data, max_bulk_bytes=32) == gets
 
 
 @given(st.lists(st.tuples(st.sampled_from([b"GET", b"get", b"GeT", b"SET", b"GETX"]),
@@ -313,7 +330,7 @@ def test_only_gets_agrees_with_whole_frames(frames, cut):
     data = b"".join(b"*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(name), name, len(key) + skew, key)
                     for name, key, skew in frames)
     data = data[:len(data) - cut]
-    gets = only_gets(data)
+    gets = only_gets(data, max_bulk_bytes=1 << 20)
     if gets is not None:
         assert [list(frame) for frame in zip(*gets)] == whole_frames(data, max_bulk_bytes=1 << 20)
         assert all(name.lower() == b"get" for name in gets[0])
