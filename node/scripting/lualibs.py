@@ -314,7 +314,19 @@ class Cjson:
         if isinstance(value, dict):
             return self._tables.table_from({k.encode("utf-8", "surrogateescape"): self._to_lua(v, depth + 1)
                                             for k, v in value.items()})
+        return _plain(value)
+
+
+def _plain(value):
+    """A decoded scalar as a script may hold it: nil, a boolean, a string, or a number (an integer
+    outside 64 bits as the double Lua makes of it: lupa refuses it with a Python error); anything
+    else (an object of the decoder's: msgpack's Timestamp) is nil: no Python object reaches a script."""
+    t = type(value)
+    if t is int:
+        return value if -(1 << 63) <= value < 1 << 63 else float(value)
+    if value is None or t is bytes or t is float or t is bool:
         return value
+    return None
 
 
 def _no_constant(name):
@@ -422,9 +434,7 @@ class Cmsgpack:
         if isinstance(value, dict):
             return self._tables.table_from({self._to_lua(k, depth + 1): self._to_lua(v, depth + 1)
                                             for k, v in value.items() if k is not None})
-        if isinstance(value, msgpack.ExtType):
-            return None
-        return value
+        return _plain(value)   # an extension type (a timestamp too, which msgpack makes a Python object): nil
 
 
 # ---------------------------------------------------------------- struct (Roberto Ierusalimschy's)

@@ -567,7 +567,7 @@ class Sandbox:
 
     def __init__(self):
         self.lua = lua51.LuaRuntime(encoding=None, unpack_returned_tuples=True, register_eval=False,
-                                    register_builtins=False, max_memory=0)
+                                    register_builtins=False, max_memory=0, attribute_filter=_no_attributes)
         self._rng = random.Random(0)
         self.starved = False   # (error_room: the run was granted memory past its bound)
         self._seed: int | None = None   # the run's seed, applied on first use (seeding costs µs)
@@ -736,7 +736,12 @@ class Sandbox:
 
     def table_from(self, items) -> object:
         """A Lua table of `items` (a list or a dict), built only if it fits under the run's
-        memory bound (`room`)."""
+        memory bound (`room`). A nil or NaN key is refused here with Lua's own error: raised by
+        Lua inside lupa's building, it would unwind past the GIL and hang every thread."""
+        if type(items) is dict:
+            for key in items:
+                if key is None or type(key) is float and key != key:
+                    raise lualibs.LuaLibError("table index is nil" if key is None else "table index is NaN")
         self.room(_lua_size(items))
         self.took_refs()
         return self.lua.table_from(items)
@@ -840,6 +845,12 @@ class Sandbox:
         """After a run that raised out of the prelude (the budget or memory stopped it)."""
         self.state[b"armed"] = False
         self.m.clear_hook()
+
+
+def _no_attributes(obj, name, setting):
+    """lupa's attribute filter: no script reads or sets a Python object's attributes (none is
+    meant to reach a script; one that did would open the whole process: `obj.__class__`…)."""
+    raise AttributeError("Python objects have no fields in scripts")
 
 
 def _lua_size(value) -> int:

@@ -17,7 +17,7 @@ def test_a_lua_literal_reads_back_as_its_bytes(data):
     box = Sandbox.for_thread()
     chunk, error = box.compile("literal", f"return {strategies.lua_string(data)}".encode())
     assert error is None
-    assert box.m.run_chunk(1000, chunk, None, {}, {})[2] == data
+    assert box.m.run_chunk(1000, chunk, None, box.lua.table(), box.lua.table())[2] == data   # (Lua tables: KEYS, ARGV)
 
 
 @settings(max_examples=200, deadline=None)
