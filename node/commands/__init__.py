@@ -154,7 +154,10 @@ LogEntry = pb.LogEntry
 #:  27: RESTORE takes Redis 7.4's payloads (RESTORE_74_VERSION; node/storage/rdb.py): RDB version 12
 #:      and the hashes with field TTLs (RDB_TYPE_HASH_METADATA, HASH_LISTPACK_EX), restored with
 #:      their fields' deadlines; an older release refused them at the front end, so no entry of
-#:      an older version carries one.
+#:      an older version carries one. And nothing a script sees depends on where Lua put an
+#:      object in memory (SCRIPT_OBJECTS_VERSION; node/scripting/sandbox.py): `tostring` names
+#:      tables, functions, coroutines and userdata by the order a run names them, `pairs`, `next`,
+#:      `table.foreach` and `cmsgpack.pack` refuse tables keyed by them (replicas disagreed).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -197,8 +200,8 @@ SCRIPT_ERRORS_VERSION = SORT_EMPTY_VERSION = 24
 SCRIPT_STRINGS_VERSION = 25
 #: What a script hands to Python counts in its budget (node/scripting/copies.py).
 SCRIPT_COPIES_VERSION = 26
-#: RESTORE of Redis 7.4's payloads (27 above).
-RESTORE_74_VERSION = 27
+#: RESTORE of Redis 7.4's payloads, and scripts blind to memory addresses (27 above).
+RESTORE_74_VERSION = SCRIPT_OBJECTS_VERSION = 27
 SUPPORTED_VERSIONS = range(1, RESTORE_74_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.

@@ -207,7 +207,7 @@ class Engine(LuaReplies):
         self._pushed = m.pushed   # (a long reply: the sampling hook's, log version 25)
         self._use_api = m.use_api   # (the redis table's functions of a version: redis_api.py)
         #: what the Lua side's `state` holds of the per-run settings (set only when they change)
-        self._lua_state: tuple = (True, True, None, None, None, None, None)
+        self._lua_state: tuple = (True, True, None, None, None, None, None, None)
         self._reads: tuple | None = None   # the Lua side's lines and constants_weight (_set_weights)
         #: (op, txn, body): the stored script an EVALSHA op names, read by needs_savepoint
         #: (node/scripting/__init__.py) just before the op runs in that transaction.
@@ -240,6 +240,7 @@ class Engine(LuaReplies):
         box.msgpack.compat = compat
         box.msgpack.charge = box.cjson.charge = self._charge if version >= commands.SCRIPT_ERRORS_VERSION else None
         box.msgpack.copies = box.cjson.copies = copies
+        box.msgpack.plain_keys = version >= commands.SCRIPT_OBJECTS_VERSION
         cjson = box.cjson
         cjson.reset()
         cjson.depth_settable = run.redis74 = version >= commands.REDIS74_VERSION
@@ -253,7 +254,7 @@ class Engine(LuaReplies):
         if getattr(ctx.txn, "notes", None) is not None and version >= commands.SCRIPT_NOTIFY_VERSION:
             run.notify = notifications.flags_of(ctx.settings)
         self._set_lua_state((compat, version >= commands.SCRIPT_SANDBOX_VERSION, budget.call_cost, errorstats,
-                             script_errors, long_strings, copies))
+                             script_errors, long_strings, version >= commands.SCRIPT_OBJECTS_VERSION, copies))
         if long_strings:   # (a read this node serves: a seed no script can know)
             seed = ctx.seed if ctx.index else _READ_SEEDS.getrandbits(62)
             self._set_weights(string_weights.sampler_seed(seed), run.reads)
@@ -312,14 +313,15 @@ class Engine(LuaReplies):
 
     def _set_lua_state(self, values: tuple) -> None:
         """The Lua side's (compat, readonly_globals, call_cost, errorstats, script_errors, sampled,
-        copies), and the redis table's functions of the run's version: written only when they change."""
+        objects_named, copies), and the redis table's functions of the run's version: written only
+        when they change."""
         if values != self._lua_state:
             if values[-1] != self._lua_state[-1]:
                 self._use_api(values[-1])
             self._lua_state = values
             state = self.box.state
             (state[b"compat"], state[b"readonly_globals"], state[b"call_cost"], state[b"errorstats"],
-             state[b"script_errors"], state[b"sampled"], state[b"copies"]) = values
+             state[b"script_errors"], state[b"sampled"], state[b"objects_named"], state[b"copies"]) = values
 
     def _set_weights(self, seed: int, reads: tuple | None) -> None:
         """A run's sampling hook (log version 25): its generator's seed, and what its code reads

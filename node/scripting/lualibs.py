@@ -188,6 +188,9 @@ class Cjson:
         self.charge = None
         #: ... and per string's bytes as they are read (log version 26: node/scripting/copies.py)
         self.copies = False
+        #: log version 27's rule (set per run): a table keyed by tables, functions or userdata is
+        #: refused (the order of its entries is Lua's, by address: no two replicas share it)
+        self.plain_keys = False
         self._values = 0
         self.reset()
 
@@ -335,6 +338,10 @@ def _no_constant(name):
 
 # ---------------------------------------------------------------- cmsgpack
 
+#: Lua's types whose table keys are ordered by address (Cmsgpack.plain_keys).
+_OBJECT_TYPES = frozenset({"table", "function", "thread", "userdata"})
+
+
 class Cmsgpack:
     """cmsgpack.pack / cmsgpack.unpack (Redis's lua-cmsgpack): tables whose keys are 1..n are
     arrays, other tables maps; integral numbers are integers, others doubles."""
@@ -348,6 +355,9 @@ class Cmsgpack:
         self.charge = None
         #: ... and per string's bytes as they are read (log version 26: node/scripting/copies.py)
         self.copies = False
+        #: log version 27's rule (set per run): a table keyed by tables, functions or userdata is
+        #: refused (the order of its entries is Lua's, by address: no two replicas share it)
+        self.plain_keys = False
         self._values = 0
 
     def pack(self, *values) -> bytes:
@@ -382,7 +392,11 @@ class Cmsgpack:
             n = array_length(value)
             if n is not None and n > 0:
                 return [self._to_py(value[i], depth + 1) for i in range(1, n + 1)]
-            return {self._to_py(k, depth + 1): self._to_py(v, depth + 1) for k, v in value.items()}
+            items = list(value.items())
+            if self.plain_keys and any(lua_type(k) in _OBJECT_TYPES for k, _ in items):
+                raise LuaLibError("cmsgpack.pack: a table keyed by tables, functions, coroutines or userdata "
+                                  "has no order every replica shares")
+            return {self._to_py(k, depth + 1): self._to_py(v, depth + 1) for k, v in items}
         return None
 
     def unpack(self, data):

@@ -81,7 +81,7 @@ local STEP = py.step
 -- engine.py sets them per run); env: the global table of the run under way (loadstring's)
 local state = {left = 0, exhausted = false, armed = false, compat = true, readonly_globals = true,
                sampled = false, weighed = false, overflowed = false, sample_seed = 1, constants_weight = 0,
-               lines = false, copies = false}
+               lines = false, copies = false, objects_named = false}
 local hook
 hook = function()
   if not state.armed then return end
@@ -369,6 +369,76 @@ do
   base26.math = readonly(math26)
 end
 
+-- Log version 27's base functions: nothing a script sees depends on where Lua put an object in
+-- memory, which no two replicas share (Redis replicates a script's effects, so it need not care).
+-- `tostring` names a table, function, coroutine or userdata without __tostring by the order the
+-- run first named it (`table: 0x00000001`; new_names at a run's start), and `next`, `pairs` and
+-- `table.foreach` refuse to start on a table with such a key (Lua orders them by address). Older
+-- entries keep base26.
+local OBJECTS = {table = true, ["function"] = true, thread = true, userdata = true}
+local raw_next, raw_tostring, s_format = next, tostring, string.format
+local names = {given = 0, of = {}}
+local function new_names() names.given, names.of = 0, {} end
+local KEYED_BY_OBJECTS = "a table keyed by tables, functions, coroutines or userdata has no " ..
+                         "order every replica shares"
+local function check_keys(t, name)
+  if type(t) ~= "table" then return end   -- (Lua's own function gives its own error)
+  local k = raw_next(t)
+  while k ~= nil do
+    if OBJECTS[type(k)] then error(name .. ": " .. KEYED_BY_OBJECTS, 3) end
+    k = raw_next(t, k)
+  end
+end
+-- (each wrapper raises its arguments' errors itself, with Lua's texts at the caller's line)
+local function expect(kind, n, name, ...)
+  if type((select(n, ...))) ~= kind or select("#", ...) < n then
+    error("bad argument #" .. n .. " to '" .. name .. "' (" .. kind .. " expected, got " .. arg_type(n, ...) .. ")", 3)
+  end
+end
+local function named(v)
+  local kind = type(v)
+  if OBJECTS[kind] then
+    local meta = debug_getmetatable(v)
+    if meta == nil or rawget(meta, "__tostring") == nil then
+      local n = names.of[v]
+      if n == nil then
+        n = names.given + 1
+        names.given, names.of[v] = n, n
+      end
+      return s_format("%s: 0x%08x", kind, n)
+    end
+  end
+  return raw_tostring(v)
+end
+local base27 = copy(base26)
+base27.tostring = function(...)
+  if select("#", ...) == 0 then error("bad argument #1 to 'tostring' (value expected)", 2) end
+  return named((...))
+end
+local function next27(...)
+  expect("table", 1, "next", ...)
+  local t, k = ...
+  if k == nil then check_keys(t, "next") end
+  return raw_next(t, k)
+end
+base27.next = next27
+base27.pairs = function(...)
+  expect("table", 1, "pairs", ...)
+  return next27, (...), nil   -- the first step checks
+end
+do
+  local table27 = copy(debug_getmetatable(base26.table).__index)
+  local foreach = table27.foreach
+  table27.foreach = function(...)
+    expect("table", 1, "foreach", ...)
+    expect("function", 2, "foreach", ...)
+    local t, f = ...
+    check_keys(t, "foreach")
+    return foreach(t, f)
+  end
+  base27.table = readonly(table27)
+end
+
 -- A global table's index over `functions` (the same instructions for every version: the budget counts them).
 local function index_over(functions)
   return function(t, k)
@@ -381,8 +451,9 @@ local function index_over(functions)
 end
 local base_global15, base_global16, base_global24, base_global25 = index_over(base), index_over(base16),
                                                                     index_over(base24), index_over(base25)
-local base_global26 = index_over(base26)
+local base_global26, base_global27 = index_over(base26), index_over(base27)
 local function base_global()
+  if state.objects_named then return base_global27 end
   if state.copies then return base_global26 end
   if state.sampled then return base_global25 end
   if state.script_errors then return base_global24 end
@@ -449,7 +520,7 @@ local function finish(ok, ...)
     -- (log version 19 on: a table raised by an older entry's script is read as before)
     return false, exhausted, tostring(text), e.line, state.errorstats and rawget(e, "ignore_error_stats_update") or nil
   end
-  return false, exhausted, tostring(e)
+  return false, exhausted, state.objects_named and named(e) or tostring(e)
 end
 -- Log version 24 (Redis 7's error handler): an error table with a text that the script's own code
 -- raises (error, assert) gets the line it was raised at, whatever `line` it carried, so its text
@@ -471,6 +542,7 @@ function M.stop_gc() gc("stop") end
 function M.run_chunk(steps, chunk, redis, keys, argv)
   state.left, state.exhausted, state.armed = steps, false, true
   use_strings()
+  new_names()
   setfenv(chunk, new_env(redis, keys, argv))
   if state.script_errors then
     if state.sampled then sampler.arm(keys, argv) else debug_sethook(hook, "", STEP) end
@@ -523,6 +595,7 @@ end
 function M.load_library(steps, chunk, redis, restricted)
   state.left, state.exhausted, state.armed = steps, false, true
   use_strings()
+  new_names()   -- (the call after it, in the same run, names on)
   if not restricted then
     setfenv(chunk, new_env(redis, {}, {}))
     if state.sampled then sampler.arm() else debug_sethook(hook, "", STEP) end

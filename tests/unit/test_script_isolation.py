@@ -2,7 +2,9 @@
 object (msgpack's Timestamp, decoded from extension type -1, once handed a script the whole
 process through its attributes), no key Lua refuses inside lupa (a NaN key froze every thread
 of the node for good), no integer lupa cannot convert (a Python error text). Every log version:
-these were holes, not semantics."""
+these were holes, not semantics. And from log version 27 nothing a script sees depends on where
+Lua put an object in memory (`tostring`, the order of tables keyed by objects), which no two
+replicas share."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ import pytest
 from raftcache.node import commands, scripting
 from raftcache.node.scripting.sandbox import Sandbox
 from tests.unit.test_script_copies import ROOT, _CHILD
-from tests.unit.test_scripting import run
+from tests.unit.test_scripting import error_text, run
+from tests.unit.test_statemachine import Node
 
 scripting.install()
 
@@ -65,3 +68,53 @@ def test_a_nan_key_is_luas_error_and_never_hangs_the_node(version):
     assert unpacked.startswith("ERR table index is NaN")
     assert caught == str([b"false", b"table index is NaN"])
     assert nil_key == str([2])
+
+
+# ---------------------------------------------------------------- log version 27: no addresses
+
+def test_tostring_names_objects_by_the_order_a_run_names_them(node):
+    body = ("local a, b = {}, function() end "
+            "local named = {tostring(b), tostring(a), tostring(b), tostring(coroutine.create(b)), tostring(cjson.null)} "
+            "named[#named + 1] = tostring(setmetatable({}, {__tostring = function() return 'its own' end})) "
+            "named[#named + 1] = tostring(nil) .. tostring(1.5) .. tostring(true) .. tostring('s') "
+            "return named")
+    first = run(node, body)
+    assert first == [b"function: 0x00000001", b"table: 0x00000002", b"function: 0x00000001", b"thread: 0x00000003",
+                     b"userdata: 0x00000004", b"its own", b"nil1.5trues"]
+    assert run(node, body) == first   # every run names afresh
+    assert error_text(run(node, "error(function() end)")).startswith("ERR function: 0x00000001 ")
+
+
+@pytest.mark.parametrize("body", [
+    "local t = {} for i = 1, 8 do t[{}] = i end for _, v in pairs(t) do redis.call('RPUSH', KEYS[1], v) end",
+    "local t = {[tostring] = 1} return next(t)",
+    "local t = {[cjson.null] = 1} table.foreach(t, function() end)",
+])
+def test_tables_keyed_by_objects_are_not_iterated(node, body):
+    """Lua orders such keys by address: two replicas wrote the same entries in different orders."""
+    text = error_text(run(node, body, keys=["l"]))
+    assert "keyed by tables, functions, coroutines or userdata has no order every replica shares" in text
+    assert run(node, "return redis.call('EXISTS', KEYS[1])", keys=["l"]) == 0   # nothing written
+
+
+def test_tables_keyed_by_plain_values_iterate_as_before(node):
+    body = ("local t, seen = {a = 1, [2] = 2, [true] = 3, [1.5] = 4}, {} local n = 0 "
+            "for k, v in pairs(t) do n = n + v end for k, v in next, t do n = n + v end "
+            "table.foreach(t, function(k, v) n = n + v end) "
+            "seen[{}] = true return {n, pcall(cmsgpack.pack, {[{}] = 1})}")   # an object key held, not walked
+    assert run(node, body) == [30, None, b"cmsgpack.pack: a table keyed by tables, functions, coroutines or "
+                                          b"userdata has no order every replica shares"]
+    assert run(node, "local ok, e = pcall(pairs) return e") == b"bad argument #1 to 'pairs' (table expected, got no value)"
+
+
+def test_a_script_naming_objects_leaves_replicas_identical(tmp_path):
+    body = ("redis.call('SET', KEYS[1], tostring({}) .. tostring(redis.call) .. tostring(coroutine.create(function() end))) "
+            "return redis.call('GET', KEYS[1])")
+    replies = []
+    for name in ("a", "b"):
+        replica = Node(str(tmp_path / name))
+        run(replica, "return tostring({})")   # a history that differs: an earlier run on one only
+        if name == "b":
+            run(replica, "local t = {} for i = 1, 1000 do t[i] = {} end return #t")
+        replies.append(run(replica, body, keys=["k"]))
+    assert replies[0] == replies[1] == b"table: 0x00000001function: 0x00000002thread: 0x00000003"
