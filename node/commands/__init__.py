@@ -157,7 +157,9 @@ LogEntry = pb.LogEntry
 #:      an older version carries one. And nothing a script sees depends on where Lua put an
 #:      object in memory (SCRIPT_OBJECTS_VERSION; node/scripting/sandbox.py): `tostring` names
 #:      tables, functions, coroutines and userdata by the order a run names them, `pairs`, `next`,
-#:      `table.foreach` and `cmsgpack.pack` refuse tables keyed by them (replicas disagreed).
+#:      `table.foreach` and `cmsgpack.pack` refuse tables keyed by them (replicas disagreed), and no
+#:      Python error text reaches a script (a library's `bad argument to 'pack'`; Python's texts
+#:      differ between its releases), math.randomseed of an infinity seeds as 0.
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).

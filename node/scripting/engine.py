@@ -240,7 +240,8 @@ class Engine(LuaReplies):
         box.msgpack.compat = compat
         box.msgpack.charge = box.cjson.charge = self._charge if version >= commands.SCRIPT_ERRORS_VERSION else None
         box.msgpack.copies = box.cjson.copies = copies
-        box.msgpack.plain_keys = version >= commands.SCRIPT_OBJECTS_VERSION
+        box.msgpack.plain_keys = box.plain_errors = box.msgpack.plain_errors = box.cjson.plain_errors = \
+            version >= commands.SCRIPT_OBJECTS_VERSION
         cjson = box.cjson
         cjson.reset()
         cjson.depth_settable = run.redis74 = version >= commands.REDIS74_VERSION

@@ -188,9 +188,8 @@ class Cjson:
         self.charge = None
         #: ... and per string's bytes as they are read (log version 26: node/scripting/copies.py)
         self.copies = False
-        #: log version 27's rule (set per run): a table keyed by tables, functions or userdata is
-        #: refused (the order of its entries is Lua's, by address: no two replicas share it)
-        self.plain_keys = False
+        #: log version 27's rule (set per run): a decoding error says where, not Python's text
+        self.plain_errors = False
         self._values = 0
         self.reset()
 
@@ -302,6 +301,9 @@ class Cjson:
         try:
             parsed = json.loads(text.decode("utf-8", "surrogateescape"), parse_constant=_no_constant)
         except (ValueError, RecursionError) as e:
+            if self.plain_errors:   # (Python's own text differs between its releases)
+                at = f" at character {e.pos + 1}" if isinstance(e, json.JSONDecodeError) else ""
+                raise LuaLibError(f"Expected value but found invalid token{at}") from None
             raise LuaLibError(f"Expected value but found invalid token ({e})") from None
         return self._to_lua(parsed, 0)
 
@@ -358,6 +360,8 @@ class Cmsgpack:
         #: log version 27's rule (set per run): a table keyed by tables, functions or userdata is
         #: refused (the order of its entries is Lua's, by address: no two replicas share it)
         self.plain_keys = False
+        #: ... and its decoding errors are lua-cmsgpack's texts alone, not msgpack's too
+        self.plain_errors = False
         self._values = 0
 
     def pack(self, *values) -> bytes:
@@ -407,7 +411,7 @@ class Cmsgpack:
         try:
             out = [self._to_lua(v, 0) for v in unpacker]
         except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
-            raise LuaLibError(f"Missing bytes in input. ({e})") from None
+            raise LuaLibError("Missing bytes in input." if self.plain_errors else f"Missing bytes in input. ({e})") from None
         return tuple(out)
 
     def unpack_one(self, data, offset=0):

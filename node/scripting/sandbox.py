@@ -28,6 +28,7 @@ nothing of Redis commands: node/scripting/engine.py gives it the `redis` table.
 from __future__ import annotations
 
 import random
+import struct
 import threading
 import weakref
 
@@ -646,6 +647,9 @@ class Sandbox:
         self._seed: int | None = None   # the run's seed, applied on first use (seeding costs µs)
         self._seed_derived = False
         self._seed_strings = True
+        #: log version 27's rule (set per run): a library's Python errors read `bad argument`,
+        #: math.randomseed takes what it cannot make an integer as 0 (Lua's C cast: Redis's seed)
+        self.plain_errors = False
         null = self.lua.eval("newproxy(false)")  # cjson.null: one light value scripts compare with
         self.cjson = lualibs.Cjson(self, null)
         self.msgpack = lualibs.Cmsgpack(self)
@@ -659,16 +663,19 @@ class Sandbox:
         py = self.lua.table_from({
             b"budget_message": BUDGET_EXCEEDED.encode(), b"step": HOOK_STEP,
             b"bytes_per_instruction": BYTES_PER_INSTRUCTION,
-            b"random": self._random, b"randomseed": self.guarded(self._randomseed),
-            b"bit": self.lua.table_from({k.encode(): self.bounded(v) for k, v in lualibs.BIT.items()}),
-            b"struct": self.lua.table_from({k.encode(): self.bounded(v) for k, v in lualibs.STRUCT.items()}),
-            b"cjson_encode": self.bounded(self.cjson.encode), b"cjson_decode": self.bounded(self.cjson.decode),
-            b"null": null, b"cjson_encode_max_depth": self.guarded(self.cjson.encode_max_depth),
-            b"cjson_decode_max_depth": self.guarded(self.cjson.decode_max_depth),
-            b"cjson_encode_invalid_numbers": self.guarded(self.cjson.encode_invalid_numbers),
-            b"msgpack_pack": self.bounded(self.msgpack.pack), b"msgpack_unpack": self.bounded(self.msgpack.unpack),
-            b"msgpack_unpack_one": self.bounded(self.msgpack.unpack_one),
-            b"msgpack_unpack_limit": self.bounded(self.msgpack.unpack_limit),
+            b"random": self._random, b"randomseed": self.guarded(self._randomseed, "randomseed"),
+            b"bit": self.lua.table_from({k.encode(): self.bounded(v, k) for k, v in lualibs.BIT.items()}),
+            b"struct": self.lua.table_from({k.encode(): self.bounded(v, k) for k, v in lualibs.STRUCT.items()}),
+            b"cjson_encode": self.bounded(self.cjson.encode, "encode"),
+            b"cjson_decode": self.bounded(self.cjson.decode, "decode"),
+            b"null": null, b"cjson_encode_max_depth": self.guarded(self.cjson.encode_max_depth, "encode_max_depth"),
+            b"cjson_decode_max_depth": self.guarded(self.cjson.decode_max_depth, "decode_max_depth"),
+            b"cjson_encode_invalid_numbers": self.guarded(self.cjson.encode_invalid_numbers,
+                                                          "encode_invalid_numbers"),
+            b"msgpack_pack": self.bounded(self.msgpack.pack, "pack"),
+            b"msgpack_unpack": self.bounded(self.msgpack.unpack, "unpack"),
+            b"msgpack_unpack_one": self.bounded(self.msgpack.unpack_one, "unpack_one"),
+            b"msgpack_unpack_limit": self.bounded(self.msgpack.unpack_limit, "unpack_limit"),
             b"patterns": PATTERNS.encode(), b"table_sort": SORT.encode(), b"charged": CHARGED.encode(),
             b"handed": copies.HANDED.encode(), b"copy_free": copies.COPY_FREE, b"copy_bytes": copies.COPY_BYTES,
             b"sampler": SAMPLER.encode(),
@@ -753,6 +760,8 @@ class Sandbox:
             if x is None:
                 raise lualibs.LuaLibError("bad argument #1 to 'randomseed' (number expected, got string)")
         self._seed = None
+        if self.plain_errors and isinstance(x, float) and not -2.0**63 <= x < 2.0**63:   # inf, NaN, huge
+            x = 0
         self._rng.seed(int(x) if isinstance(x, (int, float)) else 0)
 
     # ---- compiling (cached by chunk name and code)
@@ -821,27 +830,40 @@ class Sandbox:
 
     table = table_from
 
-    def guarded(self, f):
+    def guarded(self, f, name: str | None = None):
         """`f` (a Python function a script calls), room made for the error it may raise: lupa
-        allocates Lua memory to raise it (`error_room`)."""
+        allocates Lua memory to raise it (`error_room`). A library function's (`name`) Python
+        error about its arguments reads `bad argument to '<name>'` from log version 27 (`plain_errors`):
+        Python's own texts differ between Python releases, and a script may store what it caught."""
         def call(*args):
             # (a nested call, only from an old entry's __tostring run by a library's flag, merely
             # forgets what the outer call built: a few tables)
             self._refs_held = self._refs_kept
             try:
                 return f(*args)
+            except _ARGUMENT_ERRORS:
+                self.error_room()
+                if name is not None and self.plain_errors:
+                    raise lualibs.LuaLibError(f"bad argument to '{name}'") from None
+                raise
             except BaseException:
                 self.error_room()
                 raise
         return call
 
-    def bounded(self, f):
+    def bounded(self, f, name: str | None = None):
         """`f` (a Python function a script calls), its result handed back only if its strings
-        fit under the run's memory bound (`room`), room made for the error it may raise."""
+        fit under the run's memory bound (`room`), room made for the error it may raise (read
+        as `guarded` reads it)."""
         def call(*args):
             self._refs_held = self._refs_kept
             try:
                 result = f(*args)
+            except _ARGUMENT_ERRORS:
+                self.error_room()
+                if name is not None and self.plain_errors:
+                    raise lualibs.LuaLibError(f"bad argument to '{name}'") from None
+                raise
             except BaseException:
                 self.error_room()
                 raise
@@ -918,6 +940,12 @@ class Sandbox:
         """After a run that raised out of the prelude (the budget or memory stopped it)."""
         self.state[b"armed"] = False
         self.m.clear_hook()
+
+
+#: What a library written in Python raises about its arguments (a Lua table where a number goes,
+#: a text that is no number, an infinity made an integer…): `guarded`'s `bad argument` from log
+#: version 27. A Lua error (the budget's, memory) passes as it is.
+_ARGUMENT_ERRORS = (TypeError, ValueError, OverflowError, ZeroDivisionError, IndexError, KeyError, struct.error)
 
 
 def _no_attributes(obj, name, setting):

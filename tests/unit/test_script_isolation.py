@@ -118,3 +118,32 @@ def test_a_script_naming_objects_leaves_replicas_identical(tmp_path):
             run(replica, "local t = {} for i = 1, 1000 do t[i] = {} end return #t")
         replies.append(run(replica, body, keys=["k"]))
     assert replies[0] == replies[1] == b"table: 0x00000001function: 0x00000002thread: 0x00000003"
+
+
+@pytest.mark.parametrize("body, text", [
+    ("return struct.pack('i', {})", "bad argument to 'pack'"),
+    ("return struct.pack('d', 'x')", "bad argument to 'pack'"),
+    ("return struct.unpack('i', 'abcd', 0/0)", "bad argument to 'unpack'"),
+    ("return bit.tohex(1, 1e309)", "bad argument to 'tohex'"),
+    ("return bit.lshift(1)", "bad argument to 'lshift'"),
+    ("return cmsgpack.unpack_limit('\\145\\1', {})", "bad argument to 'unpack_limit'"),
+    ("return cjson.decode('\"\\\\ud800\"')", "bad argument to 'decode'"),
+    ("return cjson.decode('{\"a\":1')", "Expected value but found invalid token at character 7"),
+    ("return cmsgpack.unpack('\\221\\255\\255\\255\\255')", "Missing bytes in input. script"),
+])
+def test_a_librarys_argument_errors_carry_no_python_text(node, body, text):
+    """From log version 27: Python's own texts (which differ between Python releases, and which a
+    script could store) never reach a script; older entries keep them."""
+    assert error_text(run(node, body)).startswith("ERR " + text)
+    older = error_text(run(node, body, version=commands.SCRIPT_OBJECTS_VERSION - 1))
+    assert not older.startswith("ERR " + text) and "bad argument to" not in older
+
+
+def test_randomseed_takes_what_is_no_integer_as_zero(node):
+    """Lua's C cast (Redis seeds with it): infinity, NaN and huge numbers seed as 0 from log
+    version 27, where Python's error text was answered."""
+    draws = "local out = {} for i = 1, 3 do out[i] = math.random(1000) end return out"
+    zero = run(node, "math.randomseed(0) " + draws)
+    for seed in ("1e999", "0/0", "-1e300", "'1e999'"):
+        assert run(node, f"math.randomseed({seed}) " + draws) == zero
+    assert "convert float" in error_text(run(node, "math.randomseed(1e999)", version=commands.SCRIPT_OBJECTS_VERSION - 1))
