@@ -127,8 +127,9 @@ def test_a_reply_of_many_values_still_fits(node):
     "local ok, e = pcall(cjson.encode, function() end) return e",
 ])
 def test_a_librarys_errors_read_as_at_version_25(node, body):
-    """The same text, the same line: the version's wrappers add no frame a script's error sees."""
-    newer, older = run(node, "\n" + body, ["k"]), run(node, "\n" + body, ["k"], version=OLDER)
+    """The same text, the same line: version 26's wrappers add no frame a script's error sees."""
+    newer = run(node, "\n" + body, ["k"], version=commands.SCRIPT_COPIES_VERSION)
+    older = run(node, "\n" + body, ["k"], version=OLDER)
     assert type(newer) is type(older)
     if isinstance(older, bytes):
         assert newer == older
