@@ -153,9 +153,9 @@ LogEntry = pb.LogEntry
 #:      strings of at most 64 bytes (table_sort.py).
 #:  27: RESTORE takes Redis 7.4's payloads (RESTORE_74_VERSION; node/storage/rdb.py): RDB version 12
 #:      and the hashes with field TTLs (RDB_TYPE_HASH_METADATA, HASH_LISTPACK_EX), restored with
-#:      their fields' deadlines; an older release refused them at the front end, so no entry of
-#:      an older version carries one. And nothing a script sees depends on where Lua put an
-#:      object in memory (SCRIPT_OBJECTS_VERSION; node/scripting/sandbox.py): `tostring` names
+#:      their fields' deadlines, and DUMP writes such a hash (a script's, MULTI's: by the entry's
+#:      version). And scripts no longer see where Lua put an object in memory
+#:      (SCRIPT_OBJECTS_VERSION; node/scripting/sandbox.py): `tostring` names
 #:      tables, functions, coroutines and userdata by the order a run names them, `pairs`, `next`,
 #:      `table.foreach` and `cmsgpack.pack` refuse tables keyed by them (replicas disagreed), and no
 #:      Python error text reaches a script (a library's `bad argument to 'pack'`; Python's texts
@@ -279,6 +279,8 @@ def required_version(command: pb.Command) -> int:
         version = max(version, RESTORE_74_VERSION)
     if name == "restore_keys" and any(k.HasField("record") for k in command.restore_keys.keys):
         version = max(version, RESHARD_DEDUP_VERSION)
+    if name == "restore_keys" and any(restores_redis74(k.payload) for k in command.restore_keys.keys):
+        version = max(version, RESTORE_74_VERSION)
     if name in ("eval", "eval_ro"):
         op = getattr(command, name)
         if op.caller:
@@ -292,9 +294,18 @@ def required_version(command: pb.Command) -> int:
     return version
 
 
+def rules_version(ctx) -> int:
+    """The log semantics version whose rules a command follows: its entry's at apply (replicas
+    of that older release apply it too: it must behave as they do), the newest off the log (a
+    read this node serves)."""
+    return ctx.version if hasattr(ctx.txn, "savepoint") else MAX_VERSION
+
+
 def restores_redis74(payload: bytes) -> bool:
     """A RESTORE payload only Redis 7.4's format allows: RDB version 12 (its footer), or a hash
-    with field TTLs (RDB types 22-25), which node/storage/rdb.py reads from log version 27 on."""
+    with field TTLs (RDB types 22-25), which node/storage/rdb.py reads from log version 27 on
+    (its FIELD_TTLS_RDB_VERSION and FIELD_TTL_TYPES; this layer may not import storage, and
+    tests/unit/test_rdb.py checks the two agree)."""
     version = int.from_bytes(payload[-10:-8], "little") if len(payload) >= 10 else 0
     return version > 11 or bool(payload) and 22 <= payload[0] <= 25
 

@@ -15,6 +15,7 @@ Must not import lmdb, grpc or time.
 
 from __future__ import annotations
 
+from raftcache.node import commands
 from raftcache.node.commands import OK
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.storage import itemlist, itemmap, itemzset, rdb
@@ -23,14 +24,17 @@ from raftcache.node.storage.keyspace import Record, ValueType
 BAD_FORMAT = "Bad data format"
 
 
-def _value_of(txn, db: int, key: bytes, ctx, record: Record):
+def _value_of(txn, db: int, key: bytes, ctx, record: Record, field_ttls: bool):
     kind = record.type
     if kind == ValueType.STRING:
         return "string", record.value
     if kind == ValueType.HASH:
         view = itemmap.ItemMap(txn, db, key, "HASH", record, pairs=True, now_ms=ctx.now_ms)
-        # with field TTLs, Redis 7.4's RDB_TYPE_HASH_METADATA (rdb.encode)
-        return "hash", view.items_with_deadlines() if view.has_deadlines() else view.items()
+        if not view.has_deadlines():
+            return "hash", view.items()
+        if field_ttls:   # Redis 7.4's RDB_TYPE_HASH_METADATA (rdb.encode)
+            return "hash", view.items_with_deadlines()
+        return "hash with field expirations", None
     if kind == ValueType.SET:
         return "set", itemmap.ItemMap(txn, db, key, "SET", record, pairs=False).keys()
     if kind == ValueType.LIST:
@@ -40,23 +44,29 @@ def _value_of(txn, db: int, key: bytes, ctx, record: Record):
     return kind.name.lower(), None
 
 
-def dump(ctx, op):
+def dump(ctx, op, field_ttls: bool = True):
+    """DUMP's payload (None for a missing key). From log version 27 a hash with field TTLs is
+    Redis 7.4's (unless `field_ttls` is False: a slot move ships those as stored records), and
+    one whose every field is past its deadline (not deleted yet) is missing; before, refused and
+    an empty hash."""
     record = ctx.txn.get(ctx.db, op.key, ctx.now_ms)
     if record is None:
         return None
-    kind, data = _value_of(ctx.txn, ctx.db, op.key, ctx, record)
+    redis74 = commands.rules_version(ctx) >= commands.RESTORE_74_VERSION
+    kind, data = _value_of(ctx.txn, ctx.db, op.key, ctx, record, field_ttls and redis74)
     if data is None:
         return CommandError(f"DUMP of a {kind} is not supported by raftcache", Reason.INVALID_ARGUMENT)
-    if kind != "string" and not data:   # a hash whose every field is past its deadline (not deleted yet)
+    if redis74 and kind != "string" and not data:
         return None
     return rdb.encode(kind, data)
 
 
-def check(payload: bytes, max_value_bytes: int):
+def check(payload: bytes, max_value_bytes: int, redis74: bool = True):
     """The decoded value of a RESTORE payload, or the CommandError RESTORE answers
-    (the front end's check before proposing; apply runs it again)."""
+    (the front end's check before proposing; apply runs it again, with `redis74` as the
+    entry's version allows: Redis 7.4's payloads from log version 27)."""
     try:
-        kind, data = rdb.decode(payload, min(max_value_bytes, rdb.MAX_STRING_BYTES))
+        kind, data = rdb.decode(payload, min(max_value_bytes, rdb.MAX_STRING_BYTES), redis74)
     except rdb.RdbError as e:
         text = str(e)
         if text == "string too large":
@@ -104,7 +114,7 @@ def restore(ctx, op):
     error = check_options(op)
     if error is not None:
         return error
-    value = check(op.payload, ctx.max_value_bytes)
+    value = check(op.payload, ctx.max_value_bytes, ctx.version >= commands.RESTORE_74_VERSION)
     if isinstance(value, CommandError):
         return value
     deadline = 0 if op.ttl_ms == 0 else op.ttl_ms if op.absttl else ctx.now_ms + op.ttl_ms

@@ -211,7 +211,7 @@ class SlotMigration:
             as_stored = ctx.version >= commands.RESHARD_DEDUP_VERSION
             payload = None
             if not (as_stored and record.type == ValueType.STRING and (record.flags or record.state)):
-                payload = dump_restore.dump(ctx, pb.Dump(key=key))
+                payload = dump_restore.dump(ctx, pb.Dump(key=key), field_ttls=False)   # (those: as stored)
             if as_stored and (payload is None or isinstance(payload, CommandError)):   # what DUMP leaves out
                 out.append([key, b"", record.expires_at_ms, _stored(ctx.txn, record).SerializeToString()])
             elif isinstance(payload, CommandError):

@@ -301,9 +301,8 @@ class Cjson:
         try:
             parsed = json.loads(text.decode("utf-8", "surrogateescape"), parse_constant=_no_constant)
         except (ValueError, RecursionError) as e:
-            if self.plain_errors:   # (Python's own text differs between its releases)
-                at = f" at character {e.pos + 1}" if isinstance(e, json.JSONDecodeError) else ""
-                raise LuaLibError(f"Expected value but found invalid token{at}") from None
+            if self.plain_errors:   # (Python's own text, and where it says, differ between its releases)
+                raise LuaLibError("Expected value but found invalid token") from None
             raise LuaLibError(f"Expected value but found invalid token ({e})") from None
         return self._to_lua(parsed, 0)
 
@@ -319,16 +318,17 @@ class Cjson:
         if isinstance(value, dict):
             return self._tables.table_from({k.encode("utf-8", "surrogateescape"): self._to_lua(v, depth + 1)
                                             for k, v in value.items()})
-        return _plain(value)
+        return _plain(value, self.plain_errors)
 
 
-def _plain(value):
-    """A decoded scalar as a script may hold it: nil, a boolean, a string, or a number (an integer
-    outside 64 bits as the double Lua makes of it: lupa refuses it with a Python error); anything
-    else (an object of the decoder's: msgpack's Timestamp) is nil: no Python object reaches a script."""
+def _plain(value, doubles: bool):
+    """A decoded scalar as a script may hold it: nil, a boolean, a string, or a number (with
+    `doubles`, log version 27's rule, an integer outside 64 bits as the double Lua makes of it;
+    before, lupa refused it with a Python error); anything else (an object of the decoder's:
+    msgpack's Timestamp) is nil, at every version: no Python object reaches a script."""
     t = type(value)
     if t is int:
-        return value if -(1 << 63) <= value < 1 << 63 else float(value)
+        return float(value) if doubles and not -(1 << 63) <= value < 1 << 63 else value
     if value is None or t is bytes or t is float or t is bool:
         return value
     return None
@@ -340,8 +340,10 @@ def _no_constant(name):
 
 # ---------------------------------------------------------------- cmsgpack
 
-#: Lua's types whose table keys are ordered by address (Cmsgpack.plain_keys).
+#: Lua's types whose table keys are ordered by address (Cmsgpack.plain_keys), and what log
+#: version 27 answers a walk of a table keyed by them (here and in the sandbox's prelude).
 _OBJECT_TYPES = frozenset({"table", "function", "thread", "userdata"})
+KEYED_BY_OBJECTS = "a table keyed by tables, functions, coroutines or userdata has no order every replica shares"
 
 
 class Cmsgpack:
@@ -398,8 +400,7 @@ class Cmsgpack:
                 return [self._to_py(value[i], depth + 1) for i in range(1, n + 1)]
             items = list(value.items())
             if self.plain_keys and any(lua_type(k) in _OBJECT_TYPES for k, _ in items):
-                raise LuaLibError("cmsgpack.pack: a table keyed by tables, functions, coroutines or userdata "
-                                  "has no order every replica shares")
+                raise LuaLibError("cmsgpack.pack: " + KEYED_BY_OBJECTS)
             return {self._to_py(k, depth + 1): self._to_py(v, depth + 1) for k, v in items}
         return None
 
@@ -452,7 +453,7 @@ class Cmsgpack:
         if isinstance(value, dict):
             return self._tables.table_from({self._to_lua(k, depth + 1): self._to_lua(v, depth + 1)
                                             for k, v in value.items() if k is not None})
-        return _plain(value)   # an extension type (a timestamp too, which msgpack makes a Python object): nil
+        return _plain(value, self.plain_errors)   # an extension type (a timestamp too): nil
 
 
 # ---------------------------------------------------------------- struct (Roberto Ierusalimschy's)

@@ -30,10 +30,8 @@ def caller(ctx, op) -> acl.User | None:
     return None if user.unrestricted else user
 
 
-def rules_version(ctx) -> int:
-    """The log semantics version whose rules a run follows: its entry's at apply (replicas of
-    that older release run it too: it must behave as they do), the newest off the log."""
-    return ctx.version if hasattr(ctx.txn, "savepoint") else commands.MAX_VERSION
+#: The log semantics version whose rules a run follows: its entry's at apply, the newest off the log.
+rules_version = commands.rules_version
 
 
 def serving_read(ctx) -> bool:

@@ -133,9 +133,11 @@ local function readonly(t)
 end
 local function copy(t) local c = {} for k, v in pairs(t) do c[k] = v end return c end
 
--- Python functions raise; a script sees a Lua error at its own line.
+-- Python functions raise; a script sees a Lua error at its own line. (`describe`: tostring,
+-- or from log version 27 its naming of objects, set below.)
+local describe = tostring
 local function pass(ok, ...)
-  if not ok then error(tostring((...)), 2) end
+  if not ok then error(describe((...)), 2) end
   return ...
 end
 local function lib(f) return function(...) return pass(pcall(f, ...)) end end
@@ -380,8 +382,7 @@ local OBJECTS = {table = true, ["function"] = true, thread = true, userdata = tr
 local raw_next, raw_tostring, s_format = next, tostring, string.format
 local names = {given = 0, of = {}}
 local function new_names() names.given, names.of = 0, {} end
-local KEYED_BY_OBJECTS = "a table keyed by tables, functions, coroutines or userdata has no " ..
-                         "order every replica shares"
+local KEYED_BY_OBJECTS = py.keyed_by_objects
 local function check_keys(t, name)
   if type(t) ~= "table" then return end   -- (Lua's own function gives its own error)
   local k = raw_next(t)
@@ -411,21 +412,28 @@ local function named(v)
   end
   return raw_tostring(v)
 end
+describe = function(v) if state.objects_named then return named(v) end return tostring(v) end
 local base27 = copy(base26)
 base27.tostring = function(...)
   if select("#", ...) == 0 then error("bad argument #1 to 'tostring' (value expected)", 2) end
   return named((...))
 end
+-- `next` refuses to hand out an object key (a check per step: the clearing idiom
+-- `while next(t) do t[next(t)] = nil end` stays linear); `pairs` checks the whole table first,
+-- so a loop over one with such a key fails before its first step.
 local function next27(...)
-  expect("table", 1, "next", ...)
   local t, k = ...
-  if k == nil then check_keys(t, "next") end
-  return raw_next(t, k)
+  if type(t) ~= "table" then expect("table", 1, "next", ...) end
+  local key, v = raw_next(t, k)
+  if OBJECTS[type(key)] then error("next: " .. KEYED_BY_OBJECTS, 2) end
+  return key, v
 end
 base27.next = next27
 base27.pairs = function(...)
-  expect("table", 1, "pairs", ...)
-  return next27, (...), nil   -- the first step checks
+  local t = ...
+  if type(t) ~= "table" then expect("table", 1, "pairs", ...) end
+  check_keys(t, "pairs")
+  return next27, t, nil
 end
 do
   local table27 = copy(debug_getmetatable(base26.table).__index)
@@ -677,6 +685,7 @@ class Sandbox:
             b"msgpack_unpack_one": self.bounded(self.msgpack.unpack_one, "unpack_one"),
             b"msgpack_unpack_limit": self.bounded(self.msgpack.unpack_limit, "unpack_limit"),
             b"patterns": PATTERNS.encode(), b"table_sort": SORT.encode(), b"charged": CHARGED.encode(),
+            b"keyed_by_objects": lualibs.KEYED_BY_OBJECTS.encode(),
             b"handed": copies.HANDED.encode(), b"copy_free": copies.COPY_FREE, b"copy_bytes": copies.COPY_BYTES,
             b"sampler": SAMPLER.encode(),
             b"sampler_parameters": self.lua.table_from(
@@ -841,13 +850,8 @@ class Sandbox:
             self._refs_held = self._refs_kept
             try:
                 return f(*args)
-            except _ARGUMENT_ERRORS:
-                self.error_room()
-                if name is not None and self.plain_errors:
-                    raise lualibs.LuaLibError(f"bad argument to '{name}'") from None
-                raise
-            except BaseException:
-                self.error_room()
+            except BaseException as e:
+                self._raising(e, name)
                 raise
         return call
 
@@ -859,13 +863,8 @@ class Sandbox:
             self._refs_held = self._refs_kept
             try:
                 result = f(*args)
-            except _ARGUMENT_ERRORS:
-                self.error_room()
-                if name is not None and self.plain_errors:
-                    raise lualibs.LuaLibError(f"bad argument to '{name}'") from None
-                raise
-            except BaseException:
-                self.error_room()
+            except BaseException as e:
+                self._raising(e, name)
                 raise
             if type(result) is tuple:
                 self.room_for(*result)
@@ -873,6 +872,13 @@ class Sandbox:
                 self.room_for(result)
             return result
         return call
+
+    def _raising(self, error: BaseException, name: str | None) -> None:
+        """`error` is about to be raised into a run (`guarded`): room for it, and a library's
+        Python error about its arguments replaced by `bad argument to '<name>'` (log version 27)."""
+        self.error_room()
+        if name is not None and self.plain_errors and isinstance(error, _ARGUMENT_ERRORS):
+            raise lualibs.LuaLibError(f"bad argument to '{name}'") from None
 
     def room_for(self, *values) -> None:
         """`room` for the strings among `values`, which lupa allocates as it pushes them (a

@@ -424,10 +424,9 @@ def _hash_with_ttls_of(r: _Reader, rdb_type: int) -> list[tuple[bytes, bytes, in
         items = listpack(r.string())
         if len(items) % 3:
             raise RdbError("bad listpack of a hash with field TTLs")
-        try:
-            return [(items[i], items[i + 1], _deadline(int(items[i + 2]))) for i in range(0, len(items), 3)]
-        except ValueError:
-            raise RdbError("bad field deadline") from None
+        if not all(deadline.isdigit() for deadline in items[2::3]):   # (listpack integers read as digits)
+            raise RdbError("bad field deadline")
+        return [(items[i], items[i + 1], _deadline(int(items[i + 2]))) for i in range(0, len(items), 3)]
     out = []
     for _ in range(r.count()):
         ttl, encoded = r.length()
@@ -464,11 +463,15 @@ def decode_function_libraries(payload: bytes, max_string_bytes: int = MAX_STRING
     return codes
 
 
-def decode(payload: bytes, max_string_bytes: int = MAX_STRING_BYTES):
+def decode(payload: bytes, max_string_bytes: int = MAX_STRING_BYTES, redis74: bool = True):
     """(kind, data) of a DUMP payload; RdbError when it is not one raftcache can restore
-    (a compressed string expanding past `max_string_bytes` included)."""
-    r = _opened(payload, max_string_bytes)
-    value = _object(r, r.byte())
+    (a compressed string expanding past `max_string_bytes` included). `redis74=False` (log
+    versions before 27): RDB version 11 at most and no hash with field TTLs, as before."""
+    r = _opened(payload, max_string_bytes, MAX_RDB_VERSION if redis74 else FIELD_TTLS_RDB_VERSION - 1)
+    rdb_type = r.byte()
+    if rdb_type in FIELD_TTL_TYPES and not redis74:
+        raise RdbError(f"RDB object type {rdb_type} unknown")
+    value = _object(r, rdb_type)
     if r.pos != len(r.buf):
         raise RdbError("trailing bytes")
     kind, data = value

@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from raftcache.node import commands, pulse
+from raftcache.node import commands, pulse, scripting
 from raftcache.node.frontends import resp_protocol
 from raftcache.node.commands import OK, Replayed, Status
 from raftcache.node.config import KeyspaceConfig
@@ -864,3 +864,24 @@ def test_restore_of_a_redis_7_4_hash_keeps_its_field_deadlines_from_log_version_
     assert restore(b"new", commands.RESTORE_74_VERSION) == OK
     assert node.read(httl=pb.HTtl(key=b"new", fields=[b"a", b"b", b"c"], millis=True, absolute=True)) == \
         [Y2100_MS, -1, Y2100_MS + 123]
+
+
+def test_dump_and_restore_inside_a_script_keep_their_older_rules_before_log_version_27(node):
+    """A script's RESTORE and DUMP at apply follow the entry's version: a version-26 replica
+    refused Redis 7.4's payload and DUMP of a hash with field TTLs; a newer one must too."""
+    scripting.install()
+
+    def run_script(body: str, key: bytes, version: int = commands.MAX_VERSION):
+        node.index += 1
+        return node.sm.apply(node.index, commands.encode_entry(pb.LogEntry(version=version, now_ms=NOW, command=pb.Command(
+            eval=pb.Eval(body=body.encode(), keys=[key], args=[bytes.fromhex(REDIS_74["listpack_ex"])])))))
+
+    restore = "return redis.pcall('RESTORE', KEYS[1], 0, ARGV[1])"
+    older = commands.RESTORE_74_VERSION - 1
+    assert "DUMP payload version or checksum are wrong" in str(run_script(restore, b"old", older))
+    assert run_script(restore, b"new") == OK
+    dump = "return redis.pcall('DUMP', KEYS[1])"
+    assert "field expirations is not supported" in str(run_script(dump, b"new", older))
+    assert run_script(dump, b"new")[:1] == b"\x18"   # RDB_TYPE_HASH_METADATA
+    assert commands.required_version(pb.Command(restore_keys=pb.RestoreKeys(keys=[
+        pb.MigratedKey(key=b"k", payload=bytes.fromhex(REDIS_74["listpack_ex"]))]))) == commands.RESTORE_74_VERSION
