@@ -240,8 +240,8 @@ class Engine(LuaReplies):
         box.msgpack.compat = compat
         box.msgpack.charge = box.cjson.charge = self._charge if version >= commands.SCRIPT_ERRORS_VERSION else None
         box.msgpack.copies = box.cjson.copies = copies
-        box.msgpack.plain_keys = box.plain_errors = box.msgpack.plain_errors = box.cjson.plain_errors = \
-            version >= commands.SCRIPT_OBJECTS_VERSION
+        objects = version >= commands.SCRIPT_OBJECTS_VERSION   # (no addresses, no Python texts)
+        box.msgpack.plain_keys = box.plain_errors = box.msgpack.plain_errors = box.cjson.plain_errors = objects
         cjson = box.cjson
         cjson.reset()
         cjson.depth_settable = run.redis74 = version >= commands.REDIS74_VERSION
@@ -255,7 +255,7 @@ class Engine(LuaReplies):
         if getattr(ctx.txn, "notes", None) is not None and version >= commands.SCRIPT_NOTIFY_VERSION:
             run.notify = notifications.flags_of(ctx.settings)
         self._set_lua_state((compat, version >= commands.SCRIPT_SANDBOX_VERSION, budget.call_cost, errorstats,
-                             script_errors, long_strings, version >= commands.SCRIPT_OBJECTS_VERSION, copies))
+                             script_errors, long_strings, objects, copies))
         if long_strings:   # (a read this node serves: a seed no script can know)
             seed = ctx.seed if ctx.index else _READ_SEEDS.getrandbits(62)
             self._set_weights(string_weights.sampler_seed(seed), run.reads)

@@ -372,19 +372,19 @@ do
   base26.math = readonly(math26)
 end
 
--- Log version 27's base functions: nothing a script sees depends on where Lua put an object in
--- memory, which no two replicas share (Redis replicates a script's effects, so it need not care).
--- `tostring` names a table, function, coroutine or userdata without __tostring by the order the
--- run first named it (`table: 0x00000001`; new_names at a run's start), and `next`, `pairs` and
--- `table.foreach` refuse to start on a table with such a key (Lua orders them by address). Older
+-- Log version 27's base functions: where Lua put an object in memory, which no two replicas
+-- share, is hidden from scripts as far as Lua 5.1 allows (Redis replicates a script's effects, so
+-- it need not care; what is left: docs/scripting.md "The sandbox"). `tostring` names a table,
+-- function, coroutine or userdata without __tostring by the order the run first named it
+-- (`table: 0x00000001`; new_names at a run's start), `pairs` and `table.foreach` refuse to start
+-- on a table with such a key and `next` to hand one out (Lua orders them by address). Older
 -- entries keep base26.
 local OBJECTS = {table = true, ["function"] = true, thread = true, userdata = true}
 local raw_next, raw_tostring, s_format = next, tostring, string.format
 local names = {given = 0, of = {}}
 local function new_names() names.given, names.of = 0, {} end
 local KEYED_BY_OBJECTS = py.keyed_by_objects
-local function check_keys(t, name)
-  if type(t) ~= "table" then return end   -- (Lua's own function gives its own error)
+local function check_keys(t, name)   -- (t: a table)
   local k = raw_next(t)
   while k ~= nil do
     if OBJECTS[type(k)] then error(name .. ": " .. KEYED_BY_OBJECTS, 3) end
