@@ -159,7 +159,8 @@ LogEntry = pb.LogEntry
 #:      tables, functions, coroutines and userdata by the order a run names them, `pairs`, `next`,
 #:      `table.foreach` and `cmsgpack.pack` refuse tables keyed by them (replicas disagreed), and no
 #:      Python error text reaches a script (a library's `bad argument to 'pack'`; Python's texts
-#:      differ between its releases), math.randomseed of an infinity seeds as 0.
+#:      differ between its releases), math.randomseed of an infinity seeds as 0. OBJECT ENCODING
+#:      names a small hash with field TTLs `listpackex`, as Redis 7.4 (LISTPACKEX_VERSION).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -202,8 +203,9 @@ SCRIPT_ERRORS_VERSION = SORT_EMPTY_VERSION = 24
 SCRIPT_STRINGS_VERSION = 25
 #: What a script hands to Python counts in its budget (node/scripting/copies.py).
 SCRIPT_COPIES_VERSION = 26
-#: RESTORE of Redis 7.4's payloads, and scripts blind to memory addresses (27 above).
-RESTORE_74_VERSION = SCRIPT_OBJECTS_VERSION = 27
+#: RESTORE of Redis 7.4's payloads, scripts blind to memory addresses, OBJECT ENCODING's
+#: listpackex (27 above).
+RESTORE_74_VERSION = SCRIPT_OBJECTS_VERSION = LISTPACKEX_VERSION = 27
 SUPPORTED_VERSIONS = range(1, RESTORE_74_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.

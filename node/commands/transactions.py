@@ -27,7 +27,7 @@ from raftcache.node.commands import WATCH_VERSION, notifications
 from raftcache.node.storage import containers as c
 from raftcache.node.config import MAX_KEY_BYTES_LIMIT
 from raftcache.node.errors import CommandError, Reason, failed
-from raftcache.node.storage.keyspace import container_ref, is_itemized
+from raftcache.node.storage.keyspace import FIELD_TTLS, container_ref, is_itemized
 from raftcache.node.commands.quota import run_with_quota
 from raftcache.node.pulse import beat
 
@@ -152,9 +152,10 @@ _ENCODINGS = {"HASH": (b"listpack", b"hashtable"), "LIST": (b"listpack", b"quick
 
 
 def object_encoding(ctx, op):
-    """OBJECT ENCODING in Redis 7.2's names for the layout raftcache stores: a string is
+    """OBJECT ENCODING in Redis 7.4's names for the layout raftcache stores: a string is
     int / embstr (up to 44 bytes) / raw; a small container listpack (a set of integers
-    intset), an itemized one hashtable / quicklist / skiplist. Nil when the key is absent."""
+    intset, a hash with field TTLs listpackex from log version 27), an itemized one
+    hashtable / quicklist / skiplist. Nil when the key is absent."""
     record = ctx.txn.get(ctx.db, op.key, ctx.now_ms)
     if record is None:
         return None
@@ -167,6 +168,8 @@ def object_encoding(ctx, op):
         return _ENCODINGS[kind][1]
     if kind == "SET" and all(c.parse_int(m) is not None for m in c.decode_items(record.value)):
         return b"intset"
+    if record.flags & FIELD_TTLS and commands.rules_version(ctx) >= commands.LISTPACKEX_VERSION:
+        return b"listpackex"
     return _ENCODINGS[kind][0]
 
 

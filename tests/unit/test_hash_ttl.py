@@ -110,3 +110,15 @@ def test_the_field_index_follows_a_hash_overwritten_by_a_string_or_renamed_onto_
     node.run(rename=pb.Rename(key=b"g", new_key=b"s"))
     assert _due(node, NOW + 10) == [(0, b"s")] and _due(node, NOW + 9) == []
     assert node.read(now_ms=NOW + 9, hget=pb.HGet(key=b"s", field=b"a")) == b"1"
+
+
+def test_object_encoding_names_a_small_hash_with_field_ttls_listpackex(node):
+    """As Redis 7.4 (log version 27: a read served off the log names it so); a large hash stays
+    hashtable, and one without a TTL listpack."""
+    _hset(node, b"h", {b"a": b"1", b"b": b"2"})
+    assert node.read(object_encoding=pb.ObjectEncoding(key=b"h")) == b"listpack"
+    _expire_at(node, b"h", NOW + 10_000, b"a")
+    assert node.read(object_encoding=pb.ObjectEncoding(key=b"h")) == b"listpackex"
+    _hset(node, b"big", {b"f%d" % i: b"v" for i in range(200)})
+    _expire_at(node, b"big", NOW + 10_000, b"f1")
+    assert node.read(object_encoding=pb.ObjectEncoding(key=b"big")) == b"hashtable"
