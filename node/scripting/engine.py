@@ -145,6 +145,7 @@ class Run:
     memory_exhausted: bool | None = False
     redis74: bool = True              # Redis 7.4's rules (commands.REDIS74_VERSION), else the older log versions
     compat: bool = True               # log version 15's rules (commands.SCRIPT_COMPAT_VERSION)
+    objects: bool = True              # no address, no Python object or text (commands.SCRIPT_OBJECTS_VERSION)
     registering: dict | None = None   # FUNCTION LOAD: the functions registered so far
     on_register: object = None        # FUNCTION LOAD: register(registering, args) (functions.register)
     user: acl.User | None = None      # the restricted caller every command is checked for (Eval.user)
@@ -194,11 +195,13 @@ class Engine(LuaReplies):
         self.box = box
         self.current: Run | None = None
         self.redis74_reply = True   # the rules from_lua follows: the last run's (Run.redis74)
+        self.plain_replies = True   # ... and to_lua's and from_lua's of log version 27 (Run.objects)
         self.reply_depth = REPLY_DEPTH_LIMIT   # and the deepest table it follows (the last run's)
         guarded = box.guarded
         py = box.table({b"call": guarded(self._call), b"call_table": guarded(self._call_table),
-                        b"sha1hex": box.bounded(self._sha1hex), b"log": guarded(self._log),
-                        b"setresp": guarded(self._setresp), b"acl_check_cmd": guarded(self._acl_check_cmd),
+                        b"sha1hex": box.bounded(self._sha1hex, "sha1hex"), b"log": guarded(self._log, "log"),
+                        b"setresp": guarded(self._setresp, "setresp"),
+                        b"acl_check_cmd": guarded(self._acl_check_cmd, "acl_check_cmd"),
                         b"register_function": guarded(self._register_function)})
         self.redis = box.lua.execute(REDIS_API, box.m, py)
         m = box.m
@@ -240,8 +243,9 @@ class Engine(LuaReplies):
         box.msgpack.compat = compat
         box.msgpack.charge = box.cjson.charge = self._charge if version >= commands.SCRIPT_ERRORS_VERSION else None
         box.msgpack.copies = box.cjson.copies = copies
-        objects = version >= commands.SCRIPT_OBJECTS_VERSION   # (no addresses, no Python texts)
+        objects = run.objects = version >= commands.SCRIPT_OBJECTS_VERSION   # (no addresses, no Python texts)
         box.msgpack.plain_keys = box.plain_errors = box.msgpack.plain_errors = box.cjson.plain_errors = objects
+        self.plain_replies = objects
         cjson = box.cjson
         cjson.reset()
         cjson.depth_settable = run.redis74 = version >= commands.REDIS74_VERSION
@@ -293,6 +297,7 @@ class Engine(LuaReplies):
         if outcome[0]:
             self.redis74_reply = run.redis74
             self.reply_depth = REPLY_DEPTH_LIMIT if run.compat else MAX_REPLY_DEPTH
+            self.plain_replies = run.objects
             if run.copies:   # (what the run left of its budget: the hook's count, in instructions)
                 self.reply_meter = ReplyMeter(box.state[b"left"] * HOOK_STEP, run.budget.element_cost)
             try:
@@ -678,7 +683,7 @@ class Engine(LuaReplies):
         run = self.current
         if run is None or run.registering is None:
             raise lualibs.LuaLibError("redis.register_function can only be called on FUNCTION LOAD command")
-        run.on_register(run.registering, args)
+        run.on_register(run.registering, args, run.objects)
         self.box.took_refs(kept=True)   # (the library's function, held until the load ends)
 
 

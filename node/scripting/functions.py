@@ -28,10 +28,12 @@ _NAME = re.compile(rb"\A[A-Za-z0-9_]+\Z")
 RESTORE_EXPANSION = 16
 
 
-def register(registering: dict, args: tuple) -> None:
+def register(registering: dict, args: tuple, objects: bool = True) -> None:
     """redis.register_function(name, callback) or redis.register_function{function_name=…,
     callback=…, flags={…}, description=…}: adds to `registering` (name -> info). Errors are
-    Redis 7.4's texts (function_lua.c), quirks included."""
+    Redis 7.4's texts (function_lua.c), quirks included. `objects` (log version 27): a table
+    keyed by tables or functions is refused before its entries are read (their order is Lua's,
+    by address: which error came first differed between replicas)."""
     flags: list[str] = []
     description = None
     if len(args) == 1:
@@ -39,7 +41,10 @@ def register(registering: dict, args: tuple) -> None:
             raise lualibs.LuaLibError("calling redis.register_function with a single argument is only applicable "
                                       "to Lua table (representing named arguments).")
         name = callback = None
-        for key, value in args[0].items():
+        named = list(args[0].items())
+        if objects and any(lualibs.lua_type(key) in lualibs.OBJECT_TYPES for key, _ in named):
+            raise lualibs.LuaLibError("named argument key given to redis.register_function is not a string")
+        for key, value in named:
             # keys and values exactly as log versions before 9 took them (replicas of every
             # release accept the same libraries); only the error texts are Redis 7.4's
             if key == b"function_name":
@@ -58,6 +63,8 @@ def register(registering: dict, args: tuple) -> None:
                 if lualibs.lua_type(value) != "table":
                     raise lualibs.LuaLibError("flags argument to redis.register_function must be a table "
                                               "representing function flags")
+                if objects and any(lualibs.lua_type(k) in lualibs.OBJECT_TYPES for k in value.keys()):
+                    raise lualibs.LuaLibError("unknown flag given")
                 for flag in value.values():
                     text = flag.decode(errors="replace") if isinstance(flag, bytes) else str(flag)
                     if text not in SCRIPT_FLAGS:

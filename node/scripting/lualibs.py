@@ -342,7 +342,7 @@ def _no_constant(name):
 
 #: Lua's types whose table keys are ordered by address (Cmsgpack.plain_keys), and what log
 #: version 27 answers a walk of a table keyed by them (here and in the sandbox's prelude).
-_OBJECT_TYPES = frozenset({"table", "function", "thread", "userdata"})
+OBJECT_TYPES = frozenset({"table", "function", "thread", "userdata"})
 KEYED_BY_OBJECTS = "a table keyed by tables, functions, coroutines or userdata has no order every replica shares"
 
 
@@ -399,7 +399,7 @@ class Cmsgpack:
             if n is not None and n > 0:
                 return [self._to_py(value[i], depth + 1) for i in range(1, n + 1)]
             items = list(value.items())
-            if self.plain_keys and any(lua_type(k) in _OBJECT_TYPES for k, _ in items):
+            if self.plain_keys and any(lua_type(k) in OBJECT_TYPES for k, _ in items):
                 raise LuaLibError("cmsgpack.pack: " + KEYED_BY_OBJECTS)
             return {self._to_py(k, depth + 1): self._to_py(v, depth + 1) for k, v in items}
         return None

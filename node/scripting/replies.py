@@ -39,8 +39,8 @@ class LuaReplies:
         t = type(value)
         if t is bytes:
             return value
-        if t is int:
-            return value
+        if t is int:   # (log version 27: past 64 bits as C's cast, as Redis replies; lupa refused it)
+            return _int64(value) if self.plain_replies else value
         if t is commands.Status:
             return self.box.table({b"ok": value.encode()})
         if value is None or t is NullArray:
@@ -119,10 +119,16 @@ class LuaReplies:
             return float(double)
         mapping = raw(value, b"map")
         if lualibs.lua_type(mapping) == "table":
-            return [self.from_lua(x, depth + 1) for k, v in mapping.items() for x in (k, v)]
+            pairs = list(mapping.items())
+            if self.plain_replies and _keyed_by_objects(k for k, _ in pairs):
+                return script_error("ERR map reply: " + lualibs.KEYED_BY_OBJECTS)
+            return [self.from_lua(x, depth + 1) for k, v in pairs for x in (k, v)]
         members = raw(value, b"set")
         if lualibs.lua_type(members) == "table":
-            return [self.from_lua(k, depth + 1) for k in members.keys()]
+            keys = list(members.keys())
+            if self.plain_replies and _keyed_by_objects(keys):
+                return script_error("ERR set reply: " + lualibs.KEYED_BY_OBJECTS)
+            return [self.from_lua(k, depth + 1) for k in keys]
         out = []
         i = 1
         while True:
@@ -135,3 +141,13 @@ class LuaReplies:
 
 def _indexed(table, key):
     return table[key]
+
+
+def _int64(n: int) -> int:
+    """`n` as C's (long long) cast makes it: past 64 bits, the low 64 as a signed number."""
+    return n if _INT64_MIN <= n < -_INT64_MIN else (n + (1 << 63)) % (1 << 64) - (1 << 63)
+
+
+def _keyed_by_objects(keys) -> bool:
+    """A key Lua orders by address (log version 27 refuses such a reply: lualibs.KEYED_BY_OBJECTS)."""
+    return any(lualibs.lua_type(k) in lualibs.OBJECT_TYPES for k in keys)

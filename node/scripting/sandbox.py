@@ -230,6 +230,9 @@ base.cmsgpack = setmetatable({}, {__index = function(t, k)
 end, __newindex = refuse, __metatable = false})
 protected[base.cmsgpack] = true
 getmetatable("").__metatable = false   -- the string library stays out of reach
+-- and so does lupa's metatable of Python objects (one for all: a script that got one, an error
+-- Python raised, could set its __call and so every later run's calls into Python; every version)
+rawset(debug_getmetatable(py.random), "__metatable", false)
 
 -- Log version 16's base functions (Redis 7's): `setmetatable` refuses the read-only tables with
 -- Redis's text, `loadstring` compiles text. Entries of older versions keep `base` exactly as

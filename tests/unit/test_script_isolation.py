@@ -16,6 +16,7 @@ import msgpack
 import pytest
 
 from raftcache.node import commands, scripting
+from raftcache.proto import commands_pb2 as pb
 from raftcache.node.scripting.sandbox import Sandbox
 from tests.unit.test_script_copies import ROOT, _CHILD
 from tests.unit.test_scripting import error_text, run
@@ -151,9 +152,13 @@ def test_randomseed_takes_what_is_no_integer_as_zero(node):
 
 
 def test_next_refuses_to_hand_out_an_object_key_and_clears_tables_in_linear_time(node):
-    walked = ("local t = {x = 0} for i = 1, 7 do t[{}] = i end "
-              "local k, v = next(t, 'x') return v")
-    assert "next: a table keyed by" in error_text(run(node, walked))
+    only = "local t = {} for i = 1, 7 do t[{}] = i end local k = next(t) return 1"
+    assert "next: a table keyed by" in error_text(run(node, only))
+    # walked from a plain key, the first object key handed out is refused, wherever it lies
+    walked = ("local t = {x = 0} for i = 1, 7 do t[{}] = i end local k, n = 'x', 0 "
+              "repeat k = next(t, k) n = n + 1 until k == nil return n")
+    result = run(node, walked)
+    assert result == 1 or "next: a table keyed by" in error_text(result)   # 1: 'x' came last
     clear = ("local t = {} for i = 1, 4000 do t['k' .. i] = i end "
              "while next(t) do t[next(t)] = nil end return next(t) == nil")
     assert run(node, clear) == 1   # within the budget: a check per step, not a scan of the table
@@ -162,3 +167,50 @@ def test_next_refuses_to_hand_out_an_object_key_and_clears_tables_in_linear_time
 def test_an_error_through_coroutine_wrap_names_its_object(node):
     body = "local ok, e = pcall(coroutine.wrap(function() error({}) end)) return e"
     assert run(node, body) == b"table: 0x00000001"
+
+
+# a delivery count past 2^63 (XCLAIM's RETRYCOUNT, then one more delivery): XPENDING's reply
+# holds an integer lupa cannot convert
+PAST_INT64 = ("redis.call('XADD', 's', '1-1', 'f', 'v') redis.call('XGROUP', 'CREATE', 's', 'g', '0') "
+              "redis.call('XREADGROUP', 'GROUP', 'g', 'c', 'STREAMS', 's', '>') "
+              "redis.call('XCLAIM', 's', 'g', 'c', '0', '1-1', 'RETRYCOUNT', '9223372036854775807') "
+              "redis.call('XCLAIM', 's', 'g', 'c', '0', '1-1') return 'ok'")
+PENDING = "local ok, e = pcall(redis.pcall, 'XPENDING', 's', 'g', '-', '+', '10') "
+
+
+def test_no_script_reaches_the_metatable_of_python_objects(node):
+    """An error Python raised reached a script as a Python object (an integer past 64 bits in a
+    reply, before version 27); its metatable, shared by every Python object, was the script's to
+    change: `__call` replaced, every later run's calls into Python ran the script's function."""
+    assert run(node, PAST_INT64) == b"ok"
+    older = run(node, PENDING + "return {type(e), tostring(getmetatable(e))}",
+                version=commands.SCRIPT_OBJECTS_VERSION - 1)
+    assert older == [b"userdata", b"false"]
+    # from version 27 the count arrives as Redis replies it (C's cast), no error at all
+    assert run(node, PENDING + "return e") == [[b"1-1", b"c", 0, -(1 << 63)]]
+    assert run(node, "redis.call('SET', KEYS[1], 'v1') return redis.call('GET', KEYS[1])", ["k"]) == b"v1"
+
+
+@pytest.mark.parametrize("body, reply", [
+    ("local m = {} for i = 1, 6 do m[{i}] = i end return {map = m}", "map reply"),
+    ("local s = {} s[{}] = true s[tostring] = true return {set = s}", "set reply"),
+])
+def test_a_map_or_set_reply_keyed_by_objects_is_refused(node, body, reply):
+    """Converted in address order, two replicas recorded different replies (dedup records)."""
+    assert error_text(run(node, "redis.setresp(3) " + body)).startswith(f"ERR {reply}: a table keyed by")
+
+
+def test_register_function_with_a_table_keyed_by_objects_is_refused_alike(tmp_path):
+    """Its entries were read in address order: which of two errors came first differed."""
+    library = "#!lua name=l1\nredis.register_function{function_name = 1, [{}] = 2, callback = function() end}"
+    for name, history in (("fresh", ""), ("used", "local t = {} for i = 1, 1000 do t[i] = {} end return #t")):
+        replica = Node(str(tmp_path / name))
+        if history:
+            run(replica, history)
+        text = str(replica.run(function_load=pb.FunctionLoad(code=library.encode())))
+        assert "named argument key given to redis.register_function is not a string" in text, name
+
+
+def test_the_redis_helpers_argument_errors_carry_no_python_text(node):
+    assert run(node, "local ok, e = pcall(redis.sha1hex, 'a', 'b') return e") == b"bad argument to 'sha1hex'"
+    assert run(node, "local ok, e = pcall(redis.setresp, 3, 4) return e") == b"bad argument to 'setresp'"
