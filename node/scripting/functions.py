@@ -42,7 +42,7 @@ def register(registering: dict, args: tuple, objects: bool = True) -> None:
                                       "to Lua table (representing named arguments).")
         name = callback = None
         named = list(args[0].items())
-        if objects and any(lualibs.lua_type(key) in lualibs.OBJECT_TYPES for key, _ in named):
+        if objects and lualibs.keyed_by_objects(key for key, _ in named):
             raise lualibs.LuaLibError("named argument key given to redis.register_function is not a string")
         for key, value in named:
             # keys and values exactly as log versions before 9 took them (replicas of every
@@ -63,7 +63,7 @@ def register(registering: dict, args: tuple, objects: bool = True) -> None:
                 if lualibs.lua_type(value) != "table":
                     raise lualibs.LuaLibError("flags argument to redis.register_function must be a table "
                                               "representing function flags")
-                if objects and any(lualibs.lua_type(k) in lualibs.OBJECT_TYPES for k in value.keys()):
+                if objects and lualibs.keyed_by_objects(value.keys()):
                     raise lualibs.LuaLibError("unknown flag given")
                 for flag in value.values():
                     text = flag.decode(errors="replace") if isinstance(flag, bytes) else str(flag)

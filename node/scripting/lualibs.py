@@ -346,6 +346,11 @@ OBJECT_TYPES = frozenset({"table", "function", "thread", "userdata"})
 KEYED_BY_OBJECTS = "a table keyed by tables, functions, coroutines or userdata has no order every replica shares"
 
 
+def keyed_by_objects(keys) -> bool:
+    """Whether one of `keys` (a Lua table's) is of a type Lua orders by address."""
+    return any(lua_type(k) in OBJECT_TYPES for k in keys)
+
+
 class Cmsgpack:
     """cmsgpack.pack / cmsgpack.unpack (Redis's lua-cmsgpack): tables whose keys are 1..n are
     arrays, other tables maps; integral numbers are integers, others doubles."""
@@ -399,7 +404,7 @@ class Cmsgpack:
             if n is not None and n > 0:
                 return [self._to_py(value[i], depth + 1) for i in range(1, n + 1)]
             items = list(value.items())
-            if self.plain_keys and any(lua_type(k) in OBJECT_TYPES for k, _ in items):
+            if self.plain_keys and keyed_by_objects(k for k, _ in items):
                 raise LuaLibError("cmsgpack.pack: " + KEYED_BY_OBJECTS)
             return {self._to_py(k, depth + 1): self._to_py(v, depth + 1) for k, v in items}
         return None

@@ -120,13 +120,13 @@ class LuaReplies:
         mapping = raw(value, b"map")
         if lualibs.lua_type(mapping) == "table":
             pairs = list(mapping.items())
-            if self.plain_replies and _keyed_by_objects(k for k, _ in pairs):
+            if self.plain_replies and lualibs.keyed_by_objects(k for k, _ in pairs):
                 return script_error("ERR map reply: " + lualibs.KEYED_BY_OBJECTS)
             return [self.from_lua(x, depth + 1) for k, v in pairs for x in (k, v)]
         members = raw(value, b"set")
         if lualibs.lua_type(members) == "table":
             keys = list(members.keys())
-            if self.plain_replies and _keyed_by_objects(keys):
+            if self.plain_replies and lualibs.keyed_by_objects(keys):
                 return script_error("ERR set reply: " + lualibs.KEYED_BY_OBJECTS)
             return [self.from_lua(k, depth + 1) for k in keys]
         out = []
@@ -147,7 +147,3 @@ def _int64(n: int) -> int:
     """`n` as C's (long long) cast makes it: past 64 bits, the low 64 as a signed number."""
     return n if _INT64_MIN <= n < -_INT64_MIN else (n + (1 << 63)) % (1 << 64) - (1 << 63)
 
-
-def _keyed_by_objects(keys) -> bool:
-    """A key Lua orders by address (log version 27 refuses such a reply: lualibs.KEYED_BY_OBJECTS)."""
-    return any(lualibs.lua_type(k) in lualibs.OBJECT_TYPES for k in keys)
