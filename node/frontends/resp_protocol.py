@@ -210,14 +210,18 @@ def _encode_pairs(pairs, proto: int, out: list) -> None:
             _encode(v, proto, out)
 
 
+_INT64_BOUND = 1 << 63
+
+
 def _encode(value, proto: int, out: list) -> None:
     t = type(value)
     if t is bytes or t is bytearray:
         out.append(b"$%d\r\n%s\r\n" % (len(value), value))
     elif t is Status:
         out.append(b"+%s\r\n" % value.encode())
-    elif t is int:
-        out.append(b":%d\r\n" % value)
+    elif t is int:   # (past 64 bits, as Redis's long long: a stream's delivery count can pass 2^63)
+        out.append(b":%d\r\n" % (value if -_INT64_BOUND <= value < _INT64_BOUND else
+                                   (value + _INT64_BOUND) % (2 * _INT64_BOUND) - _INT64_BOUND))
     elif value is None:
         out.append(b"_\r\n" if proto == 3 else b"$-1\r\n")
     elif t is list or t is tuple:

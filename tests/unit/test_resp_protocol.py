@@ -545,3 +545,11 @@ def test_an_aggregate_is_encoded_as_its_elements_one_by_one(items, proto):
     flat = b"".join(encode(k, proto) + encode(v, proto) for k, v in pairs)
     head = b"%%%d\r\n" % len(pairs) if proto == 3 else b"*%d\r\n" % (2 * len(pairs))
     assert encode(pairs, proto) == head + flat
+
+
+def test_an_integer_past_64_bits_is_sent_as_redis_long_long():
+    """A stream's delivery count can pass 2^63 (XCLAIM's RETRYCOUNT): Redis replies it as its
+    long long, never as a RESP integer no client can read."""
+    assert encode(1 << 63, 2) == b":-9223372036854775808\r\n"
+    assert encode((1 << 64) + 5, 3) == b":5\r\n"
+    assert encode([-(1 << 63), (1 << 63) - 1], 2) == b"*2\r\n:-9223372036854775808\r\n:9223372036854775807\r\n"
