@@ -160,7 +160,10 @@ LogEntry = pb.LogEntry
 #:      `table.foreach` and `cmsgpack.pack` refuse tables keyed by them (replicas disagreed), and no
 #:      Python error text reaches a script (a library's `bad argument to 'pack'`; Python's texts
 #:      differ between its releases), math.randomseed of an infinity seeds as 0. OBJECT ENCODING
-#:      names a small hash with field TTLs `listpackex`, as Redis 7.4 (LISTPACKEX_VERSION).
+#:      names a small hash with field TTLs `listpackex`, as Redis 7.4 (LISTPACKEX_VERSION). Two
+#:      writes that leave nothing changed are a change of the key, as Redis signals them
+#:      (WATCH_NOOPS_VERSION): an LTRIM that removes nothing, a SET with an EXAT/PXAT already
+#:      past on an absent key (Redis stores it expired; here it is recorded as created and gone).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -205,7 +208,7 @@ SCRIPT_STRINGS_VERSION = 25
 SCRIPT_COPIES_VERSION = 26
 #: RESTORE of Redis 7.4's payloads, scripts blind to memory addresses, OBJECT ENCODING's
 #: listpackex (27 above).
-RESTORE_74_VERSION = SCRIPT_OBJECTS_VERSION = LISTPACKEX_VERSION = 27
+RESTORE_74_VERSION = SCRIPT_OBJECTS_VERSION = LISTPACKEX_VERSION = WATCH_NOOPS_VERSION = 27
 SUPPORTED_VERSIONS = range(1, RESTORE_74_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.

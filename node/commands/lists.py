@@ -144,6 +144,8 @@ def ltrim(ctx, op):
         items.trim(1, 0)
     else:
         items.trim(r[0], r[1])
+    if ctx.version >= commands.WATCH_NOOPS_VERSION:
+        items.touch()   # a change even when it removed nothing (Redis signals the key: WATCH fails)
     items.save(ctx)
     return OK
 

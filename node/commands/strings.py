@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from raftcache.node.storage import containers
-from raftcache.node.commands import OK, WATCH_VERSION, Status
+from raftcache.node.commands import OK, WATCH_NOOPS_VERSION, WATCH_VERSION, Status
 from raftcache.node.errors import CommandError, Reason, not_float, not_integer, overflow, syntax_error, wrong_type
 from raftcache.node.config import KeyspaceConfig
 from raftcache.node.storage.keyspace import ReadTxn, Record, ValueType
@@ -112,9 +112,13 @@ def _string(txn, db: int, ctx, key: bytes) -> Record | None | CommandError:
 
 def _store(txn, db: int, ctx, key: bytes, value: bytes, deadline: int, vtype: ValueType = ValueType.STRING,
            index: int | None = None, flags: int = 0) -> None:
-    """Write a value; a deadline already passed means written then expired: deleted."""
+    """Write a value; a deadline already passed means written then expired: deleted (from log
+    version 27, on an absent key, recorded as created and gone: Redis stores it expired, and a
+    WATCH of it fails)."""
     if _expired(deadline, ctx.now_ms):
-        txn.delete(db, key)
+        if not txn.delete(db, key) and ctx.version >= WATCH_NOOPS_VERSION:
+            txn.count_write(db, key)
+            txn.note_gone_at(db, key, ctx.index)
     else:
         txn.put(db, key, Record(vtype, value, deadline, ctx.index if index is None else index, flags))
 

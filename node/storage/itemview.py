@@ -86,6 +86,11 @@ class ContainerView:
         return 0
 
     # -- writing back
+    def touch(self) -> None:
+        """Written although nothing in it changed: save() writes the record with the writer's
+        index (a change of the key for WATCH, as Redis signals LTRIM's whatever it removed)."""
+        self._dirty = True
+
     def save(self, ctx) -> None:
         if not self._dirty:
             return

@@ -41,6 +41,10 @@ SCENARIOS = {
     "restore_into": [("o", "SET", "src", "1"), ("w", "WATCH", "dst"), ("dump_restore", "src", "dst")],
     "write_to_same_name_other_db": [("w", "WATCH", "x"), ("o", "SELECT", "1"), ("o", "SET", "x", "1")],
     "sadd_existing_member": [("o", "SADD", "s", "a"), ("w", "WATCH", "s"), ("o", "SADD", "s", "a")],
+    "ltrim_removing_nothing": [("o", "RPUSH", "l", "a", "b"), ("w", "WATCH", "l"), ("o", "LTRIM", "l", "0", "-1")],
+    "ltrim_of_absent_key": [("w", "WATCH", "l"), ("o", "LTRIM", "l", "0", "-1")],
+    "set_pxat_past_absent": [("w", "WATCH", "x"), ("o", "SET", "x", "1", "PXAT", "1")],
+    "set_exat_past_existing": [("o", "SET", "x", "1"), ("w", "WATCH", "x"), ("o", "SET", "x", "2", "EXAT", "1")],
     "discard_unwatches": [("w", "WATCH", "x"), ("w", "MULTI"), ("w", "DISCARD"), ("o", "SET", "x", "1")],
     "unwatch": [("w", "WATCH", "x"), ("w", "UNWATCH"), ("o", "SET", "x", "1")],
     "exec_unwatches": [("w", "WATCH", "x"), ("w", "MULTI"), ("w", "EXEC"), ("o", "SET", "x", "1")],
@@ -48,7 +52,8 @@ SCENARIOS = {
 #: What Redis answers (checked on the real server by the test itself too).
 ABORTS = {"own_write_after_watch", "other_client_creates", "created_then_deleted", "flushall_existing",
           "flushdb_existing", "swapdb_key_in_other_db", "swapdb_key_in_watched_db", "expire", "persist",
-          "key_expires", "rename_into", "restore_into"}
+          "key_expires", "rename_into", "restore_into", "ltrim_removing_nothing", "set_pxat_past_absent",
+          "set_exat_past_existing"}
 
 
 def run_scenario(w: redis.Redis, o: redis.Redis, steps, body=(("PING",),)):

@@ -885,3 +885,32 @@ def test_dump_and_restore_inside_a_script_keep_their_older_rules_before_log_vers
     assert run_script(dump, b"new")[:1] == b"\x18"   # RDB_TYPE_HASH_METADATA
     assert commands.required_version(pb.Command(restore_keys=pb.RestoreKeys(keys=[
         pb.MigratedKey(key=b"k", payload=bytes.fromhex(REDIS_74["listpack_ex"]))]))) == commands.RESTORE_74_VERSION
+
+
+def test_writes_that_change_nothing_are_a_change_of_the_key_from_log_version_27(node):
+    """As Redis signals them (a WATCH of the key fails): an LTRIM that removes nothing writes the
+    list with its index, a SET with an EXAT already past on an absent key records it as gone at
+    its index; entries of older versions leave both untouched."""
+    def written_at(key: bytes) -> int:
+        with node.ks.reader() as txn:
+            return txn.get(0, key, NOW).index
+
+    def entry(version: int, **op):
+        node.index += 1
+        return node.sm.apply(node.index, commands.encode_entry(pb.LogEntry(
+            version=version, now_ms=NOW, command=pb.Command(**op))))
+
+    node.run(push=pb.Push(key=b"l", values=[b"a", b"b"]))
+    pushed = written_at(b"l")
+    older, newest = commands.WATCH_NOOPS_VERSION - 1, commands.WATCH_NOOPS_VERSION
+    assert entry(older, ltrim=pb.LTrim(key=b"l", start=0, stop=-1)) == OK and written_at(b"l") == pushed
+    assert entry(newest, ltrim=pb.LTrim(key=b"l", start=0, stop=-1)) == OK and written_at(b"l") == node.index
+
+    def vanished_at(key: bytes) -> int:
+        with node.ks.reader() as txn:
+            return txn.vanished_at(0, key)
+
+    past = pb.Expiry(expire_at_ms=1)
+    assert entry(older, set=pb.Set(key=b"x", value=b"v", expiry=past)) == OK and vanished_at(b"x") == 0
+    assert entry(newest, set=pb.Set(key=b"y", value=b"v", expiry=past)) == OK and vanished_at(b"y") == node.index
+    assert node.get(b"x") is None and node.get(b"y") is None
