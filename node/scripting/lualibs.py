@@ -527,9 +527,13 @@ def struct_pack(fmt, *args) -> bytes:
     return bytes(out)
 
 
-def struct_unpack(fmt, data, pos=1):
+def struct_unpack(fmt, data, pos=1, *, bounded_offset: bool = False):
+    """struct.unpack; `bounded_offset` (log version 27): an offset before the data's start or
+    past its end is lua-struct's error (before, a negative one read from the end, Python's way)."""
     out: list = []
     i = int(pos) - 1
+    if bounded_offset and not 0 <= i <= len(data):
+        raise LuaLibError("bad argument #3 to 'unpack' (offset out of bounds)")
     prev_size = None
     for opt, num, endian in _formats(fmt):
         if opt == b"x":

@@ -676,7 +676,8 @@ class Sandbox:
             b"bytes_per_instruction": BYTES_PER_INSTRUCTION,
             b"random": self._random, b"randomseed": self.guarded(self._randomseed, "randomseed"),
             b"bit": self.lua.table_from({k.encode(): self.bounded(v, k) for k, v in lualibs.BIT.items()}),
-            b"struct": self.lua.table_from({k.encode(): self.bounded(v, k) for k, v in lualibs.STRUCT.items()}),
+            b"struct": self.lua.table_from({k.encode(): self.bounded(v, k) for k, v in
+                                            {**lualibs.STRUCT, "unpack": self._struct_unpack}.items()}),
             b"cjson_encode": self.bounded(self.cjson.encode, "encode"),
             b"cjson_decode": self.bounded(self.cjson.decode, "decode"),
             b"null": null, b"cjson_encode_max_depth": self.guarded(self.cjson.encode_max_depth, "encode_max_depth"),
@@ -775,6 +776,10 @@ class Sandbox:
         if self.plain_errors and isinstance(x, float) and not -2.0**63 <= x < 2.0**63:   # inf, NaN, huge
             x = 0
         self._rng.seed(int(x) if isinstance(x, (int, float)) else 0)
+
+    def _struct_unpack(self, *args):
+        """struct.unpack with the run's version's offset rule (lualibs.struct_unpack)."""
+        return lualibs.struct_unpack(*args, bounded_offset=self.plain_errors)
 
     # ---- compiling (cached by chunk name and code)
 

@@ -214,3 +214,12 @@ def test_register_function_with_a_table_keyed_by_objects_is_refused_alike(tmp_pa
 def test_the_redis_helpers_argument_errors_carry_no_python_text(node):
     assert run(node, "local ok, e = pcall(redis.sha1hex, 'a', 'b') return e") == b"bad argument to 'sha1hex'"
     assert run(node, "local ok, e = pcall(redis.setresp, 3, 4) return e") == b"bad argument to 'setresp'"
+
+
+def test_struct_unpack_refuses_an_offset_outside_its_data(node):
+    """lua-struct's check (log version 27); before, a negative offset read from the end."""
+    body = "return {struct.unpack('i1', 'abcd', %s)}"
+    assert run(node, body % 4) == [100, 5]
+    for offset in (-5, 0, 6):
+        assert "offset out of bounds" in error_text(run(node, body % offset)), offset
+    assert run(node, body % -1, version=commands.SCRIPT_OBJECTS_VERSION - 1) == [99, 0]   # 'c', Python's -2
