@@ -213,7 +213,10 @@ def restore(ctx, payload: bytes, policy: str) -> object:
     libraries = store.parse_dump(payload, not applied_before(ctx, commands.FUNCTION_DUMP_VERSION), max_code_bytes)
     if isinstance(libraries, str):
         return script_error(f"ERR {libraries}")
-    if libraries and libraries[0][0] is None:
+    if libraries and (libraries[0][0] is None or not applied_before(ctx, commands.SCRIPT_OBJECTS_VERSION)):
+        # Redis's payload; from log version 27 raftcache's older one too: its libraries are named
+        # by their code, as they load (before, APPEND checked the name the payload carried,
+        # and a code naming another library replaced that one)
         return _restore_redis(ctx, [code for _, code in libraries], policy)
     if policy == "FLUSH":
         store.flush_libraries(ctx.txn)

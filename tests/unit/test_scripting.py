@@ -800,6 +800,12 @@ def test_function_dump_is_redis_payload_and_restore_takes_both_formats(node):
     assert restore(rdb.sealed(bytes([rdb.FUNCTION2]) + packed), "FLUSH") == commands.OK
     assert node.run(eval=pb.Eval(function="fa")) == b"a"
     assert restore(earlier, "FLUSH", version=old) == commands.OK and node.run(eval=pb.Eval(function="fb")) == b"b"
+    # that older payload's entries named by their code from log version 27: one whose name says
+    # "libz" but whose code is liba's no longer replaces the stored liba under APPEND
+    body = b"RCFN\x01" + msgpack.packb([["libz", LIB_A]], use_bin_type=True)
+    mislabelled = body + struct.pack(">I", zlib.crc32(body))
+    assert error_text(restore(mislabelled)) == "ERR Library liba already exists"
+    assert restore(mislabelled, version=commands.SCRIPT_OBJECTS_VERSION - 1) == commands.OK   # (as before)
     # LZF's back-references can expand a string ~88 times: past functions.RESTORE_EXPANSION times
     # the payload (+ 1 MiB), refused before it is inflated
     bomb = b"\x00a" + b"\xe0\xff\x00" * 20_000   # one literal, then 264 bytes per 3-byte reference
