@@ -127,12 +127,13 @@ def restore(ctx, op):
         return OK
     if kind == "hash":
         _, view = itemmap.load(txn, db, op.key, ctx, "HASH", pairs=True)
-        for entry in data:
-            if len(entry) == 2 or not entry[2]:
-                view[entry[0]] = entry[1]
-            elif entry[2] > ctx.now_ms:   # a field already past its deadline is not stored
-                view[entry[0]] = entry[1]
-                view.set_deadline(entry[0], entry[2])
+        for field, field_value, *rest in data:   # (field, value[, its deadline]: rdb.decode)
+            field_deadline = rest[0] if rest else 0
+            if field_deadline and field_deadline <= ctx.now_ms:
+                continue   # a field already past its deadline is not stored
+            view[field] = field_value
+            if field_deadline:
+                view.set_deadline(field, field_deadline)
         if not len(view):   # every field had expired: nothing is stored (OK, as an expired TTL)
             return OK
     elif kind == "set":

@@ -213,15 +213,20 @@ def _encode_pairs(pairs, proto: int, out: list) -> None:
 _INT64_BOUND = 1 << 63
 
 
+def as_long_long(n: int) -> int:
+    """`n` as C's (long long) cast makes it, as Redis replies an integer: past 64 bits, the low
+    64 as a signed number (a stream's delivery count can pass 2^63)."""
+    return n if -_INT64_BOUND <= n < _INT64_BOUND else (n + _INT64_BOUND) % (2 * _INT64_BOUND) - _INT64_BOUND
+
+
 def _encode(value, proto: int, out: list) -> None:
     t = type(value)
     if t is bytes or t is bytearray:
         out.append(b"$%d\r\n%s\r\n" % (len(value), value))
     elif t is Status:
         out.append(b"+%s\r\n" % value.encode())
-    elif t is int:   # (past 64 bits, as Redis's long long: a stream's delivery count can pass 2^63)
-        out.append(b":%d\r\n" % (value if -_INT64_BOUND <= value < _INT64_BOUND else
-                                   (value + _INT64_BOUND) % (2 * _INT64_BOUND) - _INT64_BOUND))
+    elif t is int:
+        out.append(b":%d\r\n" % (value if -_INT64_BOUND <= value < _INT64_BOUND else as_long_long(value)))
     elif value is None:
         out.append(b"_\r\n" if proto == 3 else b"$-1\r\n")
     elif t is list or t is tuple:

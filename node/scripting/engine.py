@@ -195,7 +195,7 @@ class Engine(LuaReplies):
         self.box = box
         self.current: Run | None = None
         self.redis74_reply = True   # the rules from_lua follows: the last run's (Run.redis74)
-        self.plain_replies = True   # ... and to_lua's and from_lua's of log version 27 (Run.objects)
+        self.plain_replies = True   # to_lua's and from_lua's rules of log version 27: the run's (Run.objects)
         self.reply_depth = REPLY_DEPTH_LIMIT   # and the deepest table it follows (the last run's)
         guarded = box.guarded
         py = box.table({b"call": guarded(self._call), b"call_table": guarded(self._call_table),
@@ -297,7 +297,6 @@ class Engine(LuaReplies):
         if outcome[0]:
             self.redis74_reply = run.redis74
             self.reply_depth = REPLY_DEPTH_LIMIT if run.compat else MAX_REPLY_DEPTH
-            self.plain_replies = run.objects
             if run.copies:   # (what the run left of its budget: the hook's count, in instructions)
                 self.reply_meter = ReplyMeter(box.state[b"left"] * HOOK_STEP, run.budget.element_cost)
             try:

@@ -188,7 +188,7 @@ class Cjson:
         self.charge = None
         #: ... and per string's bytes as they are read (log version 26: node/scripting/copies.py)
         self.copies = False
-        #: log version 27's rule (set per run): a decoding error says where, not Python's text
+        #: log version 27's rule (set per run): a decoding error is lua-cjson's text, not Python's
         self.plain_errors = False
         self._values = 0
         self.reset()

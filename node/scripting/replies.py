@@ -11,7 +11,7 @@ from __future__ import annotations
 from raftcache.node import commands
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.frontends.resp_protocol import (
-    DoubleText, NullArray, RespDouble, RespMap, RespPairs, RespSet, error_text, format_double,
+    DoubleText, NullArray, RespDouble, RespMap, RespPairs, RespSet, as_long_long, error_text, format_double,
 )
 from raftcache.node.scripting import lualibs
 
@@ -40,7 +40,7 @@ class LuaReplies:
         if t is bytes:
             return value
         if t is int:   # (log version 27: past 64 bits as C's cast, as Redis replies; lupa refused it)
-            return _int64(value) if self.plain_replies else value
+            return as_long_long(value) if self.plain_replies else value
         if t is commands.Status:
             return self.box.table({b"ok": value.encode()})
         if value is None or t is NullArray:
@@ -141,9 +141,4 @@ class LuaReplies:
 
 def _indexed(table, key):
     return table[key]
-
-
-def _int64(n: int) -> int:
-    """`n` as C's (long long) cast makes it: past 64 bits, the low 64 as a signed number."""
-    return n if _INT64_MIN <= n < -_INT64_MIN else (n + (1 << 63)) % (1 << 64) - (1 << 63)
 

@@ -532,7 +532,7 @@ local function finish(ok, ...)
     -- (log version 19 on: a table raised by an older entry's script is read as before)
     return false, exhausted, tostring(text), e.line, state.errorstats and rawget(e, "ignore_error_stats_update") or nil
   end
-  return false, exhausted, state.objects_named and named(e) or tostring(e)
+  return false, exhausted, describe(e)
 end
 -- Log version 24 (Redis 7's error handler): an error table with a text that the script's own code
 -- raises (error, assert) gets the line it was raised at, whatever `line` it carried, so its text
