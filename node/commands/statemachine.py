@@ -644,8 +644,7 @@ class StateMachine:
         """GETs without a Command, in one read transaction (the front ends' hot path: one GET, a
         pipeline's or a ReadIndex round's; limits already checked): each value bytes, None or
         WRONGTYPE's CommandError."""
-        with self._keyspace.reader() as txn:
-            return strings.string_values(txn, db, keys, now_ms)
+        return strings.as_string_values(self._keyspace.string_values(db, keys, now_ms))
 
     def scripts_evicted_total(self) -> int:
         """How many scripts EVAL's cache evicted since the log began (replicated, so exact)."""

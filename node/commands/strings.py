@@ -162,10 +162,13 @@ def string_value(txn, db: int, key: bytes, now_ms: int) -> bytes | None | Comman
     return record.value
 
 
-def string_values(txn, db: int, keys: list[bytes], now_ms: int) -> list:
-    """`string_value` of each of `keys`, in one pass (the GET fast paths)."""
-    return [value if value is None or type(value) is bytes else wrong_type()
-            for value in txn.string_values(db, keys, now_ms)]
+def as_string_values(found: list) -> list:
+    """`string_value` of keys from their lookups (Keyspace.string_values: bytes, None, or the
+    type a key holds instead), in place: the GET fast paths'."""
+    for i, value in enumerate(found):
+        if value is not None and type(value) is not bytes:
+            found[i] = wrong_type()
+    return found
 
 
 def set_(ctx: Ctx, op: pb.Set):

@@ -18,8 +18,8 @@ Must not import lmdb or pysyncobj, nor hold business logic: every data
 command becomes one `Command` run by the connection's session
 (node/service/session.py: the read levels, group commit, forwarding and the
 order of a pipeline), except `GET key` (the commonest cache request),
-answered by `Session.get_now` when it needs no waiting (a pipeline's GETs
-together, in one read) or on the shared read round (resp_gets.py). PING and
+answered by `Session.gets` at once when it needs no waiting (a pipeline's GETs
+together, in one read) or from the shared read round (resp_gets.py). PING and
 ECHO with nothing before them, reads that need no waiting and a lone write or
 read are answered from data_received too, with no task (resp_inline.py).
 """
@@ -100,6 +100,7 @@ class Connection(InlinePaths, GetFastPaths, StreamConnection):
         self.multi_db = 0
         self.multi_error = False
         self.asking = False   # cluster mode: ASKING was the previous command (resp_cluster.asking)
+        self.round_gets: tuple | None = None   # GETs waiting for the read round: (burst, started_ns)
         self.watches: dict[tuple[int, bytes], tuple[int, int]] = {}  # (db, key) -> (version, seen_at)
         self.unblocked: asyncio.Future | None = None   # set while blocked in a blocking pop
         self.in_exec = False             # running EXEC's queued commands (nothing blocks then)
@@ -208,7 +209,8 @@ class Connection(InlinePaths, GetFastPaths, StreamConnection):
         self.write(data)
 
     def flushed(self) -> None:
-        self.check_output()
+        if self._over_soft_since is not None or self.output_bytes():
+            self.check_output()
 
     def busy(self) -> bool:
         return self.running or self.task is not None
@@ -239,9 +241,9 @@ class Connection(InlinePaths, GetFastPaths, StreamConnection):
     def data_received(self, data: bytes) -> None:
         if self.closing or self.parser._error is not None:
             return
-        self.touch()
+        self.session.last_s = time.monotonic()   # touch(), inlined: every read's path
         frames = None
-        if self.parser.idle and self.authenticated:
+        if self.parser.idle and self.session.user is not None:   # authenticated
             gets = only_gets(data, self.parser.max_bulk_bytes)
             if gets is None:
                 frames = whole_frames(data, self.parser.max_bulk_bytes)

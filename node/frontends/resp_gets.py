@@ -1,7 +1,7 @@
 """GETs served without a Command (the Redis port's hot path): a -P 1 client's GET and a
-pipeline's GETs are read together in one transaction when no waiting is needed
-(Session.get_now), or join the node's shared read round together at a level that waits for
-a read index (Session.start_gets), their replies written at once. resp.Connection is a
+pipeline's GETs are read together in one transaction when no waiting is needed, or join
+the node's shared read round together at a level that waits for a read index (both
+Session.gets), their replies written at once. resp.Connection is a
 GetFastPaths; every case these paths do not take (MULTI, a restricted user, subscriber mode,
 a cluster redirection, CLIENT REPLY muting or CLIENT PAUSE, a client not reading its replies, an
 error) goes to the ordinary path, which answers as Redis does.
@@ -10,7 +10,6 @@ error) goes to the ordinary path, which answers as Redis does.
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 
 from raftcache.node.frontends import resp_cluster
@@ -30,33 +29,36 @@ class GetFastPaths:
         """GETs (a read that was nothing but them: a -P 1 client's GET, a pipeline's; `names`
         as sent, and `keys`) the fast paths may take, answered now or joined to the node's
         read round; False: the ordinary path takes them, nothing was done."""
-        if (len(keys) > self._gets_at_once()
+        if (len(keys) > 1 and len(keys) > self._gets_at_once()
                 or not self.fast_paths_ok() or not self._gets_allowed(keys)):
             return False
-        burst = list(zip(names, keys))
-        reply = self._gets_now(burst, keys)
-        if reply is not None:
-            self._write(reply)
+        taken = self._take_gets(list(zip(names, keys)), keys)
+        if type(taken) is bytes:
+            self._write(taken)
             if len(keys) > 1:   # a pipeline's replies (a lone reply's limits are checked as it is sent)
                 self._check_memory()
             return True
-        return not self.write_paused() and self._start_round_gets(burst, keys)
+        return taken
 
-    def _gets_now(self, burst: list, keys: list[bytes]) -> bytes | None:
-        """The replies to `burst` (plain GETs, in order, each its arguments; `keys` their keys)
-        if they are servable now, read in one transaction; None: take the ordinary path.
-
-        The commonest requests of a cache, served without Command or task
-        (Service.get_now); every other case, errors included, is the
-        ordinary path's.
-        """
+    def _take_gets(self, burst: list, keys: list[bytes]) -> bytes | bool:
+        """Plain GETs (`burst`, in order, each its arguments; `keys` their keys) served
+        without Command or task (Session.gets): their replies when servable now, read in one
+        transaction; True when they joined the node's shared read round (a follower at
+        linearizable or lease, while the client reads its replies), their replies then going
+        out in one write from the round's completion (_round_gets_done); False: the ordinary
+        path takes them (every other case, errors included), nothing was done."""
         started_ns = time.perf_counter_ns()
-        values = self.session.get_now(keys)
-        if values is NOT_NOW:
-            return None
+        got = self.session.gets(keys, None if self.write_paused() else self._round_gets_done)
+        if got is NOT_NOW:
+            return False
         self.server.stats["total_commands_processed"] += len(burst)
-        usec = (time.perf_counter_ns() - started_ns) // 1000 // len(burst)   # one read served them all
-        return self._get_replies(burst, values, usec)
+        if type(got) is list:   # one read served them all
+            return self._get_replies(burst, got, (time.perf_counter_ns() - started_ns) // 1000 // len(burst))
+        self.last_cmd = "get"
+        self.round_gets = (burst, started_ns)
+        self.running = True
+        self.task = got
+        return True
 
     def _plain_get(self, args: list[bytes]) -> bool:
         """`args` is a GET the fast paths may answer (see _gets_allowed)."""
@@ -80,32 +82,24 @@ class GetFastPaths:
     def _get_replies(self, burst: list, values: list, usec: int) -> bytes:
         """The replies to GETs `burst` whose `values` were read, each counted as taking `usec`
         (count(): GET has no subcommand and never blocks)."""
-        proto = self.proto
-        replies = [b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes else encode(value, proto)
-                   for value in values]
+        if len(values) == 1:   # -P 1's GET: no list built
+            value = values[0]
+            reply = (b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes
+                     else (b"_\r\n" if self.proto == 3 else b"$-1\r\n") if value is None   # encode's nil
+                     else encode(value, self.proto))
+            replies = (reply,)
+        else:
+            proto = self.proto
+            replies = [b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes else encode(value, proto)
+                       for value in values]
+            reply = b"".join(replies)
         self.last_cmd = "get"
         self.server.count_calls("get", usec, replies)
         self.session.finished_many("get", burst, usec)
-        return b"".join(replies)
+        return reply
 
-    def _start_round_gets(self, burst: list, keys: list[bytes]) -> bool:
-        """Plain GETs (`burst`, in order, taken from the front of `pending` or never in it; `keys`
-        their keys) at a level that waits for a read index (a follower at linearizable or
-        lease): they join the node's shared round together, with no Command or task
-        (Session.start_gets), and their replies go out in one write from the round's
-        completion (_round_gets_done). False: not this path (nothing was started)."""
-        started_ns = time.perf_counter_ns()
-        handle = self.session.start_gets(keys,
-                                         functools.partial(self._round_gets_done, burst, started_ns))
-        if handle is None:
-            return False
-        self.last_cmd = "get"
-        self.server.stats["total_commands_processed"] += len(burst)
-        self.running = True
-        self.task = handle
-        return True
-
-    def _round_gets_done(self, burst: list, started_ns: int, outcome: tuple | None) -> None:
+    def _round_gets_done(self, outcome: tuple | None) -> None:
+        (burst, started_ns), self.round_gets = self.round_gets, None
         self.task, self.running = None, False
         if self.closing:
             return

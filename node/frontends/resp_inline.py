@@ -69,17 +69,15 @@ class InlinePaths:
                 burst = list(itertools.takewhile(self._plain_get_item, itertools.islice(
                     pending, self._gets_at_once())))
                 keys = [args[1] for args in burst]
-                reply = self._gets_now(burst, keys)
-                if reply is not None:
-                    out.append(reply)
-                    size += len(reply)
+                taken = self._take_gets(burst, keys)
+                if taken:
                     for _ in burst:
                         pending.popleft()
+                    if type(taken) is not bytes:   # joined the read round: its completion answers
+                        break
+                    out.append(taken)
+                    size += len(taken)
                     continue
-                if not self.write_paused() and self._start_round_gets(burst, keys):
-                    for _ in burst:
-                        pending.popleft()
-                    break
             spec = TABLE.get(args[0].lower())
             if spec is not None and spec.name in resp_admin.IMMEDIATE:   # PING, ECHO: no task for them
                 started_ns = time.perf_counter_ns()

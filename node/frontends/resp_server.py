@@ -134,7 +134,7 @@ class RespServer:
 
     def count_calls(self, name: str, usec: int, replies: list[bytes]) -> None:
         """`count_call` for commands answered together, `usec` each."""
-        stat = self._cmdstat(name)
+        stat = self.cmdstats.get(name) or self._cmdstat(name)
         stat[0] += len(replies)
         stat[1] += usec * len(replies)
         self.latency.add(usec, len(replies))

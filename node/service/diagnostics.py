@@ -259,7 +259,7 @@ class Diagnostics:
         """`finished` for commands served together (a pipeline's GETs in one read), `usec` each:
         one histogram update and one latency event for them all."""
         if self.tracking:
-            self._histogram(name).add(usec, len(calls))
+            (self.histograms.get(name) or self._histogram(name)).add(usec, len(calls))
         if usec >= self.slowlog.slower_than_usec >= 0:
             for args in calls:
                 self.slowlog.add(usec, redact(name.partition("|")[0], args), addr, client_name)

@@ -180,17 +180,17 @@ class Reads:
 
     def servable_now(self, consistency: ReadConsistency, floor: int) -> bool:
         """A read at `consistency` (a level, never the default) may be served locally right now."""
+        level = consistency.level
+        if level == "linearizable":
+            return False
         raft = self._raft
         applied = raft.applied_index
         if applied < floor:
             return False
-        level = consistency.level
         if level == "any":
             return True
         if level == "min_index":
             return applied >= consistency.min_index
-        if level == "linearizable":
-            return False
         if raft.is_leader:  # lease, or bounded: the lease's index
             index = raft.lease_read_index()
             return index is not None and applied >= index
@@ -254,17 +254,22 @@ class Reads:
         (the caller gave up), or None when this read does not take this path (another level,
         no leader, a lease or floor at hand: `start` decides)."""
         level = consistency.level
-        if (level != "linearizable" and level != "lease") or self._raft.apply_blocked:
+        if level != "linearizable" and level != "lease":
             return None
         lease = level == "lease"
-        raft = self._raft
-        if raft.is_leader:
-            if lease:
-                return None   # the lease's index: servable_now, or `start`
-        elif raft.leader_id in (None, self._node_id):
-            return None
+        rounds = self._rounds[lease]
+        if not rounds._waiting:   # the round's first read this turn checks the roles; the others join it
+            # (a role that changes meanwhile fails the round, and the ordinary path answers them)
+            raft = self._raft
+            if raft.apply_blocked:
+                return None
+            if raft.is_leader:
+                if lease:
+                    return None   # the lease's index: servable_now, or `start`
+            elif raft.leader_id in (None, self._node_id):
+                return None
         handle = self._loop.create_future()
-        self._rounds[lease].join_callback(functools.partial(self._got_index, handle, floor, read, done))
+        rounds.join_callback(functools.partial(self._got_index, handle, floor, read, done))
         return handle
 
     def _got_index(self, handle: asyncio.Future, floor: int, read: Callable[[], object],

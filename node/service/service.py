@@ -1,7 +1,7 @@
 """execute(): where every command of a client goes, through its session (node/service/session.py).
 
 Front ends do not call it directly: a connection's Session runs its commands
-here (execute; the fast paths read_now, start_read, get_now and start_write),
+here (execute; the fast paths read_now, start_read, gets and start_write),
 and the leader serves a follower's forwarded requests with execute_forwarded.
 Owns the leader check, forwarding writes to the leader and waiting for
 apply; the leader's writes are stamped, group-committed (those of one
@@ -13,7 +13,7 @@ expiry, eviction, access reports, the log version's raise).
 
 Read-your-writes per connection: every write returns its index; the session
 keeps the highest as the connection's *floor* and passes it with each
-command (execute, read_now, start_read, get_now, wait_applied):
+command (execute, read_now, start_read, gets, wait_applied):
 a read is served only once this node applied the floor, on any node and at
 any level.
 
@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
+import time
 from typing import Callable, Protocol
 
 from raftcache.commandkeys import command_keys
@@ -82,7 +83,7 @@ class Forwarder(Protocol):
     async def forward_batch(self, node_id: str, requests: list) -> list: ...
 
 
-#: Service.get_now's answer when the read must take the ordinary path.
+#: Service.gets's answer when the read must take the ordinary path.
 NOT_NOW = object()
 
 
@@ -110,6 +111,7 @@ class Service:
         statemachine.access = self.access
         self._coalescer = WriteCoalescer(MAX_BATCH_ENTRIES)
         self._default = ReadConsistency.parse(config.service.default_read)
+        self._default_level = self._default if self._default.level else LINEARIZABLE
         self._node_settings = settings.node_defaults(config)
         #: SLOWLOG, latency histograms and events, MONITOR (node/service/diagnostics.py).
         self.diagnostics = Diagnostics()
@@ -199,6 +201,7 @@ class Service:
             replicated = {k: v for k, v in replicated.items() if k not in settings.NODE_LOCAL}
         self._replicated = replicated
         self._default = ReadConsistency.parse(self.setting("raftcache-default-read"))
+        self._default_level = self._default if self._default.level else LINEARIZABLE
         values = settings.effective(self._node_settings, replicated)
         self.access.configure(settings.eviction_number(values, "lfu-log-factor"),
                               settings.eviction_number(values, "lfu-decay-time"))
@@ -213,7 +216,7 @@ class Service:
         """The level a read is served at: its own, else the node's default."""
         if consistency is not None and consistency.level:
             return consistency
-        return self._default if self._default.level else LINEARIZABLE
+        return self._default_level
 
     # ------------------------------------------------------------ lifecycle
 
@@ -518,27 +521,32 @@ class Service:
         self.stats["reads"] += 1
         return self._reads.start(command, self._level(consistency), floor)
 
-    def get_now(self, db: int, keys: list[bytes], consistency: ReadConsistency | None,
-                floor: int = 0) -> list | object:
-        """GETs of `keys` in `db` without a Command when no waiting is needed, read in one
-        transaction: each value bytes, None (absent) or a CommandError (WRONGTYPE); or
-        NOT_NOW when the caller must take the ordinary path (read_now / execute). `db` must
-        be valid; an over-long key makes it NOT_NOW, so the ordinary path reports it."""
-        if not self._reads.servable_now(self._level(consistency), floor) or not self._gets_here(keys):
-            return NOT_NOW
-        return self._read_strings(db, keys)
+    def gets(self, db: int, keys: list[bytes], consistency: ReadConsistency | None, floor: int = 0,
+             done: Callable[[tuple | None], None] | None = None) -> list | asyncio.Future | object:
+        """GETs of `keys` in `db` without a Command (the Redis port's hot path), in one of two ways:
 
-    def start_gets(self, db: int, keys: list[bytes], consistency: ReadConsistency | None, floor: int,
-                   done: Callable[[tuple | None], None]) -> asyncio.Future | None:
-        """GETs of `keys` in `db` at a level that waits for a read index (linearizable, lease),
-        all on this moment's shared round, without a Command, task or future of their own
-        (Reads.start_get): `done((values,))`, each value what get_now would answer, or
-        `done(None)`: take the ordinary path. Returns a handle to cancel, or None when the
-        reads do not take this path."""
-        if not self._gets_here(keys):
-            return None
-        return self._reads.start_get(self._level(consistency), floor,
-                                     functools.partial(self._get_values, db, keys), done)
+        - no waiting is needed: their values now, read in one transaction (each bytes, None when
+          absent, or WRONGTYPE's CommandError);
+        - the level waits for a read index (linearizable, lease) and `done` is given: they join
+          this moment's shared round with no Command, task or future of their own
+          (Reads.start_get), a handle to cancel is returned, and `done((values,))` follows once
+          the round's index is applied here, or `done(None)`: take the ordinary path.
+
+        NOT_NOW: the caller takes the ordinary path (read_now / execute) now: a level neither
+        way serves here, an over-long key (reported there), a key whose slot is elsewhere or
+        moving (cluster mode). `db` must be valid."""
+        if consistency is None or not consistency.level:   # _level, inlined (the hot path)
+            consistency = self._default_level
+        if not (self._gets_here(keys) if self.cluster is not None or len(keys) > 1
+                else len(keys[0]) <= self._sm.limits.max_key_bytes):   # one GET's _gets_here
+            return NOT_NOW
+        reads = self._reads
+        if reads.servable_now(consistency, floor):
+            return self._read_strings(db, keys)
+        if done is None:
+            return NOT_NOW
+        handle = reads.start_get(consistency, floor, functools.partial(self._get_values, db, keys), done)
+        return NOT_NOW if handle is None else handle
 
     def script_usage(self) -> dict[str, int]:
         """INFO memory's scripting fields on this node (StateMachine.script_usage)."""
@@ -586,7 +594,7 @@ class Service:
         stats = self.stats
         stats["commands"] += len(keys)
         stats["reads"] += len(keys)
-        now_ms = wall_ms()
+        now_ms = time.time_ns() // 1_000_000   # wall_ms(), inlined
         values = self._sm.get_strings(db, keys, now_ms)
         record = self.access.record
         for key, value in zip(keys, values):

@@ -7,7 +7,7 @@ share, so a behaviour is fixed once for all three:
 - the connection's state: its database, read level, client name, and the
   index of its latest write (read-your-writes: every read, on any node and
   at any level, waits until this node applied it; WAIT counts from it);
-- the fast paths (`read_now`, `get_now`, `start_read`, `start_write`): a read
+- the fast paths (`read_now`, `gets`, `start_read`, `start_write`): a read
   its level lets this node serve without waiting is answered inline, with no
   task; a lone read that waits for a read index, and a lone write on the
   leader, are answered from their future's callback;
@@ -40,7 +40,6 @@ from raftcache.node import commands
 from raftcache.node.consistency import ReadConsistency
 from raftcache.commandkeys import command_keys
 from raftcache.node.errors import CommandError, DeadlineError, NotLeaderError, RaftcacheError, Reason, UnavailableError
-from raftcache.node.service.service import NOT_NOW
 from raftcache.proto.commands_pb2 import Command
 
 log = logging.getLogger(__name__)
@@ -182,34 +181,28 @@ class Session:
             self._track(command, outcome)
         return outcome
 
-    def get_now(self, keys: list[bytes]):
-        """GETs of `keys` in the connection's database when no waiting is needed: their values
-        (each bytes, None or a CommandError), or NOT_NOW (take the ordinary path). See
-        Service.get_now."""
-        values = self.service.get_now(self.db, keys, self.consistency, self.last_write_index)
-        if self.tracking is not None and values is not NOT_NOW:
-            self._track_gets(keys, values)
-        return values
+    def gets(self, keys: list[bytes], done: Callable[[tuple | None], None] | None = None):
+        """GETs of `keys` in the connection's database at its level, after its own writes
+        (Service.gets): their values now, a handle of the shared round `done` will answer,
+        or NOT_NOW. Under CLIENT TRACKING the keys answered are remembered, and GETs of
+        more than one key never join a round (OPTIN/OPTOUT's choice is per command)."""
+        if self.tracking is None:
+            return self.service.gets(self.db, keys, self.consistency, self.last_write_index, done)
+        got = None
+        if done is not None and len(keys) == 1:
+            def got(outcome: tuple | None) -> None:
+                if outcome is not None and self.tracking is not None:
+                    self._track_gets(keys, outcome[0])
+                done(outcome)
+        result = self.service.gets(self.db, keys, self.consistency, self.last_write_index, got)
+        if type(result) is list:
+            self._track_gets(keys, result)
+        return result
 
     def _track_gets(self, keys: list[bytes], values: list) -> None:
         """CLIENT TRACKING learns the keys of GETs answered with a value or nil (not WRONGTYPE)."""
         self.service.tracking.remember(self.tracking, [key for key, value in zip(keys, values)
                                                        if not isinstance(value, CommandError)])
-
-    def start_gets(self, keys: list[bytes], done: Callable[[tuple | None], None]) -> asyncio.Future | None:
-        """GETs of `keys` at a level that waits for a read index, on the shared round with no
-        Command or task (Service.start_gets): `done((values,))`, or `done(None)` (take the
-        ordinary path). Returns a handle to cancel, or None: not this path (and for more than
-        one key under CLIENT TRACKING, whose OPTIN/OPTOUT choice is per command)."""
-        if self.tracking is not None and len(keys) > 1:
-            return None
-
-        def got(outcome: tuple | None) -> None:
-            if outcome is not None and self.tracking is not None:
-                self._track_gets(keys, outcome[0])
-            done(outcome)
-
-        return self.service.start_gets(self.db, keys, self.consistency, self.last_write_index, got)
 
     def start_write(self, command: Command, done: Callable[[Outcome], None]) -> asyncio.Future:
         """A lone write, begun now: on the leader it is proposed before this returns (so writes

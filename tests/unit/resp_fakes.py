@@ -108,8 +108,9 @@ class FakeService:
         fut.set_result(self._run(command))
         return fut
 
-    def get_now(self, db, keys, consistency=None, floor=0):
-        """Like Service.get_now at level `any`: GETs are served inline (the RESP hot path)."""
+    def gets(self, db, keys, consistency=None, floor=0, done=None):
+        """Like Service.gets at level `any`: GETs are served at once (the RESP hot path); this
+        fake has no read index to wait for."""
         if max(map(len, keys)) > self.limits.max_key_bytes:
             return NOT_NOW
         return self.sm.get_strings(db, keys, self.now_ms())
@@ -125,10 +126,6 @@ class FakeService:
 
     def scripts_evicted(self):
         return self.sm.scripts_evicted_total()
-
-    def start_gets(self, db, keys, consistency=None, floor=0, done=None):
-        """Like Service.start_gets: this fake has no read index to wait for (None: not this path)."""
-        return None
 
     def status(self) -> dict:
         stats = self.keyspace.stats()

@@ -480,7 +480,7 @@ def test_object_idletime_and_freq_follow_the_policy_and_the_access_table(service
 
 
 def test_a_pipeline_of_gets_read_together_answers_each_as_a_lone_get(service):
-    """GETs served in one read (Service.get_now of a burst): values, misses, WRONGTYPE and an
+    """GETs served in one read (Service.gets of a burst): values, misses, WRONGTYPE and an
     expired key answer as one at a time would, in order, and each is counted."""
     async def go():
         c = Client(service)

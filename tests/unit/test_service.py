@@ -16,7 +16,7 @@ from raftcache.node.config import KeyspaceConfig, NodeConfig, ReplicationConfig,
 from raftcache.node.errors import CommandError, DeadlineError, NotLeaderError, Reason, UnavailableError
 from raftcache.node.storage.keyspace import Keyspace
 from raftcache.node.service import group_commit
-from raftcache.node.service.service import ReadConsistency, Service, stamp
+from raftcache.node.service.service import NOT_NOW, ReadConsistency, Service, stamp
 from raftcache.node.service.session import Session
 from raftcache.node.commands.statemachine import StateMachine
 from raftcache.proto import commands_pb2 as pb
@@ -290,8 +290,8 @@ def test_start_read_serves_reads_from_the_shared_rounds_callback(env):
     run(go())
 
 
-def test_start_gets_answers_a_rounds_gets_from_its_completion_in_one_loop_turn(env):
-    """Service.start_gets (the Redis port's GETs at linearizable): the GETs started together
+def test_gets_answers_a_rounds_gets_from_its_completion_in_one_loop_turn(env):
+    """Service.gets (the Redis port's GETs at linearizable): the GETs started together
     share one ReadIndex request and are all answered from the round's completion, in the same
     loop turn, with what the node holds once the leader's index is applied; a failed round or
     a floor this node has not applied answers None (the ordinary path serves it)."""
@@ -302,7 +302,7 @@ def test_start_gets_answers_a_rounds_gets_from_its_completion_in_one_loop_turn(e
     async def go():
         loop = asyncio.get_running_loop()
         service.attach(loop)
-        assert service.start_gets(0, [b"k"], ReadConsistency("any"), 0, print) is None, "served by get_now"
+        assert service.gets(0, [b"k"], ReadConsistency("any"), 0, print) == [None], "served at once"
         raft.leader_index = 1   # the leader is ahead: answered once this node applied index 1
         answers, turns, turn = [], [], [0]
 
@@ -312,9 +312,9 @@ def test_start_gets_answers_a_rounds_gets_from_its_completion_in_one_loop_turn(e
 
         count_turns()
         for _ in range(10):
-            assert service.start_gets(0, [b"k"], linearizable, 0,
-                                     lambda outcome: (answers.append(outcome), turns.append(turn[0]))) is not None
-        cancelled = service.start_gets(0, [b"k"], linearizable, 0, answers.append)
+            assert service.gets(0, [b"k"], linearizable, 0,
+                                lambda outcome: (answers.append(outcome), turns.append(turn[0]))) is not NOT_NOW
+        cancelled = service.gets(0, [b"k"], linearizable, 0, answers.append)
         cancelled.cancel()      # the connection went away: no answer
         for _ in range(5):
             await asyncio.sleep(0)
@@ -330,13 +330,13 @@ def test_start_gets_answers_a_rounds_gets_from_its_completion_in_one_loop_turn(e
         assert forwarder.calls == []
         raft.read_index_error = NotLeaderError("the leader changed")
         failed = []
-        service.start_gets(0, [b"k"], linearizable, 0, failed.append)
+        service.gets(0, [b"k"], linearizable, 0, failed.append)
         for _ in range(5):
             await asyncio.sleep(0)
         assert failed == [None], "a failed round: the ordinary path answers"
         raft.read_index_error = None
         floor = []
-        service.start_gets(0, [b"k"], linearizable, 5, floor.append)   # a write of this connection not applied here
+        service.gets(0, [b"k"], linearizable, 5, floor.append)   # a write of this connection not applied here
         for _ in range(5):
             await asyncio.sleep(0)
         assert floor == [None]
@@ -345,7 +345,7 @@ def test_start_gets_answers_a_rounds_gets_from_its_completion_in_one_loop_turn(e
         moving = [False]
         service.cluster, service._not_here = object(), lambda key: moving[0]
         moved = []
-        assert service.start_gets(0, [b"k"], linearizable, 0, moved.append) is not None
+        assert service.gets(0, [b"k"], linearizable, 0, moved.append) is not None
         moving[0] = True
         for _ in range(5):
             await asyncio.sleep(0)
@@ -373,7 +373,6 @@ def test_a_leader_without_read_index_is_sent_the_read(env):
 def test_a_read_waits_for_the_connections_floor_at_every_level(env):
     """Read-your-writes: a follower serves a connection's read only once it applied
     that connection's newest write (its floor), whatever the level."""
-    from raftcache.node.service.service import NOT_NOW
 
     service, raft, forwarder = env
     raft.is_leader, raft.leader_id = False, "n2"
@@ -384,7 +383,7 @@ def test_a_read_waits_for_the_connections_floor_at_every_level(env):
         any_level = ReadConsistency("any")
         assert service.read_now(get, any_level) == (None, 0)
         assert service.read_now(get, any_level, floor=1) is None
-        assert service.get_now(0, [b"k"], any_level, floor=1) is NOT_NOW
+        assert service.gets(0, [b"k"], any_level, floor=1) is NOT_NOW
         reads = [asyncio.ensure_future(service.execute(get, level, floor=1))
                  for level in (any_level, ReadConsistency("min_index", min_index=0), ReadConsistency("linearizable"),
                                ReadConsistency("bounded", bound_ms=1000))]
@@ -396,7 +395,7 @@ def test_a_read_waits_for_the_connections_floor_at_every_level(env):
             set=pb.Set(key=b"k", value=b"mine")))))
         service.on_applied(1)
         assert [r[0] for r in await asyncio.gather(*reads)] == [b"mine"] * 4
-        assert service.get_now(0, [b"k"], any_level, floor=1) == [b"mine"]
+        assert service.gets(0, [b"k"], any_level, floor=1) == [b"mine"]
 
     run(go())
 

@@ -28,7 +28,7 @@ from raftcache.node.storage.keyspace.layout import (
     KeyspaceStats,
     _data_key,
 )
-from raftcache.node.storage.keyspace.reading import ReadTxn
+from raftcache.node.storage.keyspace.reading import ReadTxn, string_values
 from raftcache.node.storage.keyspace.writing import WriteTxn
 
 
@@ -225,6 +225,28 @@ class Keyspace:
                 txn.abort()
         finally:
             swap.release_shared()
+
+    def string_values(self, db: int, keys: list[bytes], now_ms: int) -> list:
+        """GETs' lookups of `keys` (ReadTxn.string_values) in a read transaction of their own,
+        without reader()'s objects (the GET fast paths' read); within reads_together, or while
+        an environment swap is under way, through reader() (shared, or waiting)."""
+        swap = self._swap
+        if self._together is None:
+            with swap._lock:   # try_acquire_shared, inlined (a GET's path)
+                free = not swap._swapping
+                if free:
+                    swap._readers += 1
+            if free:
+                try:
+                    txn = self._env.begin()
+                    try:
+                        return string_values(self, txn, db, keys, now_ms)
+                    finally:
+                        txn.abort()
+                finally:
+                    swap.release_shared()
+        with self.reader() as txn:
+            return txn.string_values(db, keys, now_ms)
 
     def reader(self) -> "_Reading":
         """`with keyspace.reader() as txn:` a consistent ReadTxn.

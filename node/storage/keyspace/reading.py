@@ -78,29 +78,8 @@ class ReadTxn:
         return record
 
     def string_values(self, db: int, keys: list[bytes], now_ms: int) -> list:
-        """GET's lookups of `keys`, in one pass without a Record each: a live string's value,
-        None when the key is absent or expired at `now_ms`, or the ValueType of a key that
-        holds something else. Counts hits and misses as `get` does."""
-        get, data = self._txn.get, self._ks._data
-        pack_prefix, crc32 = _DB_HASH.pack, zlib.crc32
-        unpack_header = _TYPE_EXPIRY.unpack_from
-        out = []
-        hits = 0
-        for key in keys:
-            raw = get(pack_prefix(db, crc32(key)) + key, None, data)   # _data_key, inlined (crc32 is unsigned)
-            if raw is None:
-                out.append(None)
-                continue
-            vtype, expires_at_ms = unpack_header(raw)
-            if expires_at_ms and expires_at_ms <= now_ms:
-                out.append(None)
-                continue
-            hits += 1
-            vtype &= _TYPE_MASK
-            out.append(raw[_HEADER_SIZE:] if vtype == _STRING else _VALUE_TYPES[vtype])
-        self._ks.hits += hits
-        self._ks.misses += len(keys) - hits
-        return out
+        """GET's lookups of `keys` in this view (string_values)."""
+        return string_values(self._ks, self._txn, db, keys, now_ms)
 
     def get_raw(self, db: int, key: bytes) -> Record | None:
         """The stored record even when expired (active expiry and tests)."""
@@ -458,3 +437,29 @@ def _live(record: Record | None, now_ms: int) -> Record | None:
     if record is None or (record.expires_at_ms and record.expires_at_ms <= now_ms):
         return None
     return record
+
+
+def string_values(keyspace, txn: lmdb.Transaction, db: int, keys: list[bytes], now_ms: int) -> list:
+    """GET's lookups of `keys` in `txn` (a transaction of `keyspace`), in one pass without a
+    Record each: a live string's value, None when the key is absent or expired at `now_ms`,
+    or the ValueType of a key that holds something else. Counts hits and misses as `get` does."""
+    get, data = txn.get, keyspace._data
+    pack_prefix, crc32 = _DB_HASH.pack, zlib.crc32
+    unpack_header = _TYPE_EXPIRY.unpack_from
+    out = []
+    hits = 0
+    for key in keys:
+        raw = get(pack_prefix(db, crc32(key)) + key, None, data)   # _data_key, inlined (crc32 is unsigned)
+        if raw is None:
+            out.append(None)
+            continue
+        vtype, expires_at_ms = unpack_header(raw)
+        if expires_at_ms and expires_at_ms <= now_ms:
+            out.append(None)
+            continue
+        hits += 1
+        vtype &= _TYPE_MASK
+        out.append(raw[_HEADER_SIZE:] if vtype == _STRING else _VALUE_TYPES[vtype])
+    keyspace.hits += hits
+    keyspace.misses += len(keys) - hits
+    return out
