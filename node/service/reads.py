@@ -73,7 +73,7 @@ class SharedRounds:
         self._ready = ready
         self._window = window
         self._together = together   # around answering a call's waiters (their reads share one view)
-        self._waiting: list = []   # futures and join_callback callbacks
+        self.waiting: list = []   # futures and join_callback callbacks of the next call (empty: none joined yet)
         self._in_flight = 0
         self._limit = 1   # window() when the last call started: the calls that may be in flight
         self._scheduled = False
@@ -82,7 +82,7 @@ class SharedRounds:
     def join(self) -> asyncio.Future:
         """A future of the index of the next call."""
         fut = self._loop.create_future()
-        self._waiting.append(fut)
+        self.waiting.append(fut)
         self._schedule()
         return fut
 
@@ -90,18 +90,18 @@ class SharedRounds:
         """`callback(index, error)` once the next call (and `after`) finished: called from
         the round's own completion, in the same loop turn as every other waiter (a future
         per waiter costs a loop turn for each of its callbacks)."""
-        self._waiting.append(callback)
+        self.waiting.append(callback)
         self._schedule()
 
     def _schedule(self) -> None:
-        if not self._scheduled and self._waiting and (self._window is None or self._in_flight < self._limit
+        if not self._scheduled and self.waiting and (self._window is None or self._in_flight < self._limit
                                                       or not self._in_flight):
             self._scheduled = True
             self._loop.call_soon(self._start)  # after this loop turn's reads joined
 
     def _start(self) -> None:
         self._scheduled = False
-        waiters, self._waiting = self._waiting, []
+        waiters, self.waiting = self.waiting, []
         self._in_flight += 1
         if self._window is not None:
             self._limit = self._window()
@@ -254,15 +254,14 @@ class Reads:
         (the caller gave up), or None when this read does not take this path (another level,
         no leader, a lease or floor at hand: `start` decides)."""
         level = consistency.level
-        if level != "linearizable" and level != "lease":
+        if (level != "linearizable" and level != "lease") or self._raft.apply_blocked:
             return None
         lease = level == "lease"
         rounds = self._rounds[lease]
-        if not rounds._waiting:   # the round's first read this turn checks the roles; the others join it
-            # (a role that changes meanwhile fails the round, and the ordinary path answers them)
+        if not rounds.waiting:   # the first read to join the next round checks the roles; the others join it
+            # (should the leader change before the round asks, the round fails or asks the new
+            # one, and a failed round's reads take the ordinary path)
             raft = self._raft
-            if raft.apply_blocked:
-                return None
             if raft.is_leader:
                 if lease:
                     return None   # the lease's index: servable_now, or `start`
