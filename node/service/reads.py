@@ -95,7 +95,7 @@ class SharedRounds:
 
     def _schedule(self) -> None:
         if not self._scheduled and self.waiting and (self._window is None or self._in_flight < self._limit
-                                                      or not self._in_flight):
+                                                     or not self._in_flight):
             self._scheduled = True
             self._loop.call_soon(self._start)  # after this loop turn's reads joined
 
