@@ -55,18 +55,25 @@ async def _settle(client: Client) -> bytes:
     return out
 
 
-def _client(tmp_path) -> tuple[RoundService, Client]:
-    service = RoundService(str(tmp_path / "ks"))
-    client = Client(service)
-    for key in (b"a", b"b", b"r1", b"f1"):
-        client.conn.data_received(cmd("SET", key, b"v-" + key))
-    return service, client
+def _run(tmp_path, body) -> None:
+    """Run `await body(service, client)` against a connection whose keys a, b, r1 and f1 hold
+    v-a, v-b, v-r1 and v-f1 (their SETs' replies already taken)."""
+    async def go():
+        service = RoundService(str(tmp_path / "ks"))
+        client = Client(service)
+        try:
+            for key in (b"a", b"b", b"r1", b"f1"):
+                client.conn.data_received(cmd("SET", key, b"v-" + key))
+            await _settle(client)
+            await body(service, client)
+        finally:
+            service.close()
+
+    asyncio.run(go())
 
 
 def test_a_get_on_the_round_is_answered_from_its_completion(tmp_path):
-    async def go():
-        service, client = _client(tmp_path)
-        await _settle(client)
+    async def body(service, client):
         client.conn.data_received(cmd("GET", "r1"))
         assert client.conn.round_gets is not None, "joined the round"
         assert await _settle(client) == b"$4\r\nv-r1\r\n"
@@ -75,30 +82,24 @@ def test_a_get_on_the_round_is_answered_from_its_completion(tmp_path):
         assert await _settle(client) == b"$-1\r\n"
         assert service.rounds_started == 2
         assert client.state.cmdstats["get"][0] == 2, "each GET counted once"
-        service.close()
 
-    asyncio.run(go())
+    _run(tmp_path, body)
 
 
 def test_a_failed_rounds_get_takes_the_ordinary_path(tmp_path):
-    async def go():
-        service, client = _client(tmp_path)
-        await _settle(client)
+    async def body(service, client):
         client.conn.data_received(cmd("GET", "f1"))
         assert await _settle(client) == b"$4\r\nv-f1\r\n"
         assert client.state.cmdstats["get"][0] == 1, "counted once, by the ordinary path"
         assert client.state.stats["total_commands_processed"] == 5   # 4 SETs and the GET
-        service.close()
 
-    asyncio.run(go())
+    _run(tmp_path, body)
 
 
 def test_a_pipeline_keeps_its_order_around_a_round(tmp_path):
     """PING, a GET served at once, a GET on the round, then commands after it: one reply each,
     in request order, whatever came back first."""
-    async def go():
-        service, client = _client(tmp_path)
-        await _settle(client)
+    async def body(service, client):
         client.conn.data_received(cmd("PING") + cmd("GET", "a") + cmd("GET", "r1") + cmd("ECHO", "x")
                                   + cmd("GET", "r1") + cmd("GET", "b") + cmd("SET", "q", "1") + cmd("GET", "q"))
         assert await _settle(client) == (b"+PONG\r\n$3\r\nv-a\r\n$4\r\nv-r1\r\n$1\r\nx\r\n$4\r\nv-r1\r\n"
@@ -107,62 +108,50 @@ def test_a_pipeline_keeps_its_order_around_a_round(tmp_path):
         assert await _settle(client) == b"+PONG\r\n$4\r\nv-f1\r\n$3\r\nv-b\r\n$4\r\nv-r1\r\n"
         client.conn.data_received(cmd("GET", "r1") + cmd("ECHO", "x") + cmd("GET", "a") + cmd("PING"))
         assert await _settle(client) == b"$4\r\nv-r1\r\n$1\r\nx\r\n$3\r\nv-a\r\n+PONG\r\n"
-        service.close()
 
-    asyncio.run(go())
+    _run(tmp_path, body)
 
 
 def test_commands_sent_while_a_round_is_out_wait_for_it(tmp_path):
-    async def go():
-        service, client = _client(tmp_path)
-        await _settle(client)
+    async def body(service, client):
         client.conn.data_received(cmd("GET", "r1"))
         client.conn.data_received(cmd("GET", "a") + cmd("GET", "r1"))
         client.conn.data_received(cmd("GET", "b"))
         assert await _settle(client) == b"$4\r\nv-r1\r\n$3\r\nv-a\r\n$4\r\nv-r1\r\n$3\r\nv-b\r\n"
-        service.close()
 
-    asyncio.run(go())
+    _run(tmp_path, body)
 
 
 def test_resp3_nil_from_a_round_and_at_once(tmp_path):
-    async def go():
-        service, client = _client(tmp_path)
+    async def body(service, client):
         client.conn.data_received(cmd("HELLO", "3"))
         await _settle(client)
         client.conn.data_received(cmd("GET", "rmissing"))
         assert await _settle(client) == b"_\r\n"
         client.conn.data_received(cmd("GET", "missing"))
         assert await _settle(client) == b"_\r\n"
-        service.close()
 
-    asyncio.run(go())
+    _run(tmp_path, body)
 
 
 def test_a_client_that_does_not_read_gets_no_round(tmp_path):
     """While the transport holds more than its high-water mark, a GET that would wait for a
     round goes the ordinary way (its reply waits for the client), as before this path."""
-    async def go():
-        service, client = _client(tmp_path)
-        await _settle(client)
+    async def body(service, client):
         client.conn.pause_writing()
         client.conn.data_received(cmd("GET", "r1"))
         assert service.rounds_started == 0 and client.conn.round_gets is None
         client.conn.resume_writing()
         assert await _settle(client) == b"$4\r\nv-r1\r\n"
-        service.close()
 
-    asyncio.run(go())
+    _run(tmp_path, body)
 
 
 def test_a_connection_closed_during_its_round_is_sent_nothing(tmp_path):
-    async def go():
-        service, client = _client(tmp_path)
-        await _settle(client)
+    async def body(service, client):
         client.conn.data_received(cmd("GET", "r1"))
         client.conn.connection_lost(None)
         await asyncio.sleep(0.01)
         assert b"v-r1" not in b"".join(client.transport.writes)
-        service.close()
 
-    asyncio.run(go())
+    _run(tmp_path, body)
