@@ -209,8 +209,7 @@ class Connection(InlinePaths, GetFastPaths, StreamConnection):
         self.write(data)
 
     def flushed(self) -> None:
-        if self._over_soft_since is not None or self.output_bytes():
-            self.check_output()
+        self.check_output()
 
     def busy(self) -> bool:
         return self.running or self.task is not None
@@ -241,9 +240,9 @@ class Connection(InlinePaths, GetFastPaths, StreamConnection):
     def data_received(self, data: bytes) -> None:
         if self.closing or self.parser._error is not None:
             return
-        self.session.last_s = time.monotonic()   # touch(), inlined: every read's path
+        self.session.last_s = time.monotonic()   # touch(), without its call: every read's path
         frames = None
-        if self.parser.idle and self.session.user is not None:   # authenticated
+        if self.parser.idle and self.session.user is not None:   # (authenticated)
             gets = only_gets(data, self.parser.max_bulk_bytes)
             if gets is None:
                 frames = whole_frames(data, self.parser.max_bulk_bytes)

@@ -29,7 +29,7 @@ class GetFastPaths:
         """GETs (a read that was nothing but them: a -P 1 client's GET, a pipeline's; `names`
         as sent, and `keys`) the fast paths may take, answered now or joined to the node's
         read round; False: the ordinary path takes them, nothing was done."""
-        if (len(keys) > 1 and len(keys) > self._gets_at_once()
+        if (len(keys) > 1 and len(keys) > self._gets_at_once()   # (one GET is always within it)
                 or not self.fast_paths_ok() or not self._gets_allowed(keys)):
             return False
         taken = self._take_gets(list(zip(names, keys)), keys)
@@ -82,14 +82,12 @@ class GetFastPaths:
     def _get_replies(self, burst: list, values: list, usec: int) -> bytes:
         """The replies to GETs `burst` whose `values` were read, each counted as taking `usec`
         (count(): GET has no subcommand and never blocks)."""
-        if len(values) == 1:   # -P 1's GET: no list built
+        proto = self.proto
+        if len(values) == 1:   # -P 1's GET: no list comprehension (a frame of its own)
             value = values[0]
-            reply = (b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes
-                     else (b"_\r\n" if self.proto == 3 else b"$-1\r\n") if value is None   # encode's nil
-                     else encode(value, self.proto))
-            replies = (reply,)
+            replies = (b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes else encode(value, proto),)
+            reply = replies[0]
         else:
-            proto = self.proto
             replies = [b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes else encode(value, proto)
                        for value in values]
             reply = b"".join(replies)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
-import time
 from typing import Callable, Protocol
 
 from raftcache.commandkeys import command_keys
@@ -111,7 +110,6 @@ class Service:
         statemachine.access = self.access
         self._coalescer = WriteCoalescer(MAX_BATCH_ENTRIES)
         self._default = ReadConsistency.parse(config.service.default_read)
-        self._default_level = self._default if self._default.level else LINEARIZABLE
         self._node_settings = settings.node_defaults(config)
         #: SLOWLOG, latency histograms and events, MONITOR (node/service/diagnostics.py).
         self.diagnostics = Diagnostics()
@@ -201,7 +199,6 @@ class Service:
             replicated = {k: v for k, v in replicated.items() if k not in settings.NODE_LOCAL}
         self._replicated = replicated
         self._default = ReadConsistency.parse(self.setting("raftcache-default-read"))
-        self._default_level = self._default if self._default.level else LINEARIZABLE
         values = settings.effective(self._node_settings, replicated)
         self.access.configure(settings.eviction_number(values, "lfu-log-factor"),
                               settings.eviction_number(values, "lfu-decay-time"))
@@ -216,7 +213,7 @@ class Service:
         """The level a read is served at: its own, else the node's default."""
         if consistency is not None and consistency.level:
             return consistency
-        return self._default_level
+        return self._default if self._default.level else LINEARIZABLE
 
     # ------------------------------------------------------------ lifecycle
 
@@ -535,12 +532,10 @@ class Service:
         NOT_NOW: the caller takes the ordinary path (read_now / execute) now: a level neither
         way serves here, an over-long key (reported there), a key whose slot is elsewhere or
         moving (cluster mode). `db` must be valid."""
-        if consistency is None or not consistency.level:   # _level, inlined (the hot path)
-            consistency = self._default_level
-        if not (self._gets_here(keys) if self.cluster is not None or len(keys) > 1
-                else len(keys[0]) <= self._sm.limits.max_key_bytes):   # one GET's _gets_here
+        if not self._gets_here(keys):
             return NOT_NOW
         reads = self._reads
+        consistency = self._level(consistency)
         if reads.servable_now(consistency, floor):
             return self._read_strings(db, keys)
         if done is None:
@@ -594,7 +589,7 @@ class Service:
         stats = self.stats
         stats["commands"] += len(keys)
         stats["reads"] += len(keys)
-        now_ms = time.time_ns() // 1_000_000   # wall_ms(), inlined
+        now_ms = wall_ms()
         values = self._sm.get_strings(db, keys, now_ms)
         record = self.access.record
         for key, value in zip(keys, values):

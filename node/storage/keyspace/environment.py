@@ -231,20 +231,15 @@ class Keyspace:
         without reader()'s objects (the GET fast paths' read); within reads_together, or while
         an environment swap is under way, through reader() (shared, or waiting)."""
         swap = self._swap
-        if self._together is None:
-            with swap._lock:   # try_acquire_shared, inlined (a GET's path)
-                free = not swap._swapping
-                if free:
-                    swap._readers += 1
-            if free:
+        if self._together is None and swap.try_acquire_shared():
+            try:
+                txn = self._env.begin()
                 try:
-                    txn = self._env.begin()
-                    try:
-                        return string_values(self, txn, db, keys, now_ms)
-                    finally:
-                        txn.abort()
+                    return string_values(self, txn, db, keys, now_ms)
                 finally:
-                    swap.release_shared()
+                    txn.abort()
+            finally:
+                swap.release_shared()
         with self.reader() as txn:
             return txn.string_values(db, keys, now_ms)
 
