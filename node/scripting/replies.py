@@ -141,4 +141,3 @@ class LuaReplies:
 
 def _indexed(table, key):
     return table[key]
-
