@@ -194,8 +194,7 @@ class WriteTxn(ReadTxn):
         self._put_raw(db, key, raw, record.expires_at_ms)
 
     def _put_raw(self, db: int, key: bytes, raw: bytes, deadline: int, keep_items: bool = False) -> None:
-        dkey = _data_key(db, key)
-        old = self._txn.get(dkey, db=self._ks._data)
+        old = self._txn.replace(_data_key(db, key), raw, db=self._ks._data)   # (one call: the old record and the put)
         keys, size = 1, record_bytes(key, len(raw) - _HEADER_SIZE)
         expiring = 1 if deadline else 0
         old_cid = 0
@@ -224,7 +223,6 @@ class WriteTxn(ReadTxn):
         if not self.writes & pulse.MASK:
             pulse.beat()   # one command writing for seconds: the leader's heartbeats go on
         self.bytes_put += len(raw)
-        self._txn.put(dkey, raw, db=self._ks._data)
         if old_cid and old_cid != _raw_itemized_id(raw):
             self._drop_items(old_cid)  # the key now holds another value
         if deadline and not indexed:
