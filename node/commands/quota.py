@@ -58,11 +58,12 @@ def _run_script(txn: WriteTxn, handler, ctx: Ctx, op: pb.Eval) -> object:
 def _run(txn: WriteTxn, handler, ctx: Ctx, op) -> object:
     used_before = txn.used_bytes()
     if type(op) in _NEEDS_SAVEPOINT or (type(op) is pb.Eval and scripting.needs_savepoint(txn, op)):
-        def run() -> tuple[object, bool]:
+        with txn.savepoint() as sp:
             result = handler(ctx, op)
             refused = within_quota(txn, ctx, op, result, used_before)
-            return (result, True) if refused is None else (refused, False)
-        return txn.savepoint(run)
+            if refused is not None:
+                sp.rollback()
+        return result if refused is None else refused
     txn.begin_undo()
     try:
         result = handler(ctx, op)

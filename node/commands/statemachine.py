@@ -39,7 +39,7 @@ from raftcache.node.commands import READ_COMMANDS, Command, LogEntry
 from raftcache.node.config import KeyspaceConfig, settings
 from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError, failed
 from raftcache.node.pulse import beat
-from raftcache.node.storage.keyspace import Keyspace, RolledBack, WriteTxn, is_environment_error
+from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
 from raftcache.node.commands import (
     acl, bits, dedup, dump_restore, eviction, geo, hashes, hyperloglog, lists, memcache_ops, notifications, pubsub_ops,
     scripting, sets, sort, stream_groups, streams, strings, transactions, zsets,
@@ -223,32 +223,22 @@ class StateMachine:
                 pass  # applied: applied_index moves on, nothing else changes
             return CommandError(f"log entry {index} does not decode", Reason.INTERNAL)
         self._sync_settings()  # a snapshot may have replaced the keyspace since the last apply
-        counted = (self.changes, self.effects_applied, self.effects_missed)
-        forced: dict = {}   # with writemap: the savepoints not kept so far (WriteTxn.savepoint)
-        isolated = False
-        while True:
-            try:
-                result = self._apply_entries(index, entries, batch, isolated, forced, len(data))
-                break
-            except FatalApplyError:
-                raise
-            except RolledBack as rolled_back:
-                # (writemap) A savepoint's result was not kept: the transaction was aborted;
-                # apply the entry again with that savepoint answered by it, not run.
-                forced[rolled_back.point] = rolled_back.result
-            except Exception:
-                if isolated:
-                    raise
-                # A command raised (a bug: handlers return errors). The transaction was
-                # aborted; apply the entry again with each command in its own savepoint, so
-                # the one that raises is rolled back alone and answers INTERNAL.
-                isolated = True
-            self.changes, self.effects_applied, self.effects_missed = counted
+        changes = self.changes
+        try:
+            result = self._apply_entries(index, entries, batch, isolated=False)
+        except FatalApplyError:
+            raise
+        except Exception:
+            # A command raised (a bug: handlers return errors). The transaction was
+            # aborted; apply the entry again with each command in its own savepoint, so
+            # the one that raises is rolled back alone and answers INTERNAL.
+            self.changes = changes
             self._events.clear()
             self._settings_generation = -1  # CONFIG SET may have switched in memory only
             self._sync_settings()
             # afresh: the first pass's check for unknown fields dropped them from the commands it measured
             entries, self._fields_known = commands.decode_for_apply(bytes(data), self.max_version)
+            result = self._apply_entries(index, entries, batch, isolated=True)
         if self._events:
             events, self._events = self._events, []
             if self.on_events is not None:
@@ -262,29 +252,26 @@ class StateMachine:
         return result
 
     @contextlib.contextmanager
-    def _writer(self, index: int, room_bytes: int = 0):
+    def _writer(self, index: int):
         try:
-            with self._keyspace.writer(index, room_bytes) as txn:
+            with self._keyspace.writer(index) as txn:
                 yield txn
         except Exception as exc:
             if is_environment_error(exc):
                 raise FatalApplyError(f"cannot apply log entry {index}: {exc}") from exc
             raise
 
-    def _apply_entries(self, index: int, entries: list[LogEntry], batch: bool, isolated: bool,
-                       forced: dict, size: int) -> object:
+    def _apply_entries(self, index: int, entries: list[LogEntry], batch: bool, isolated: bool) -> object:
         # an Evict at the head of a batch offers room to the writes after it
         room = eviction.Room(self._evicted_event if "e" in self._notify else None)
-        with self._writer(index, 4 * size) as txn:   # (about what its pages may take, copies on write included)
-            txn.forced = forced
+        with self._writer(index) as txn:
             dedup.prune(txn, entries[-1].now_ms, DEDUP_PRUNE_BATCH * len(entries))
             apply_one = self._apply_isolated if isolated else self._apply_entry
             if batch:
                 # one result per entry, in order (a batch of group-committed writes)
                 # a beat after each: the leader's heartbeats go on through a long batch (node/pulse.py)
                 results = []
-                for position, entry in enumerate(entries):
-                    txn.start_entry(position)
+                for entry in entries:
                     results.append(apply_one(txn, index, entry, room))
                     beat()
             else:
@@ -298,25 +285,19 @@ class StateMachine:
         and becomes its error reply (the same on every replica: no exception text,
         which could name addresses, goes into it)."""
         changes, events = self.changes, len(self._events)
-
-        def run() -> tuple[object, bool]:
-            txn.start_entry(position)   # (its commands' savepoints count as in the first pass)
-            try:
-                return self._apply_entry(txn, index, entry, room), True
-            except Exception as exc:
-                if is_environment_error(exc):
-                    raise
-                self.changes = changes
-                del self._events[events:]
-                name = entry.command.WhichOneof("op")
-                log.error("applying '%s' at log index %d raised; answered as an internal error", name, index,
-                          exc_info=exc)
-                return CommandError(f"internal error while applying '{name}' ({type(exc).__name__}); "
-                                    f"nothing was changed", Reason.INTERNAL), False
-
-        position = txn.entry_position
-        txn.start_entry(position, first_point=-1)   # the entry's own savepoint: (position, -1)
-        return txn.savepoint(run)
+        try:
+            with txn.savepoint():
+                return self._apply_entry(txn, index, entry, room)
+        except Exception as exc:
+            if is_environment_error(exc):
+                raise
+            self.changes = changes
+            del self._events[events:]
+            name = entry.command.WhichOneof("op")
+            log.error("applying '%s' at log index %d raised; answered as an internal error", name, index,
+                      exc_info=exc)
+            return CommandError(f"internal error while applying '{name}' ({type(exc).__name__}); "
+                                f"nothing was changed", Reason.INTERNAL)
 
     def _apply_entry(self, txn: WriteTxn, index: int, entry: LogEntry, room: eviction.Room) -> object:
         name = entry.command.WhichOneof("op")

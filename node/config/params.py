@@ -118,10 +118,6 @@ PARAMS: tuple[Param, ...] = (
           choices=v.EVICTION_POLICIES, config="maxmemory-policy", kind="cluster", check=v.eviction_policy,
           help="what a full keyspace does until CONFIG SET maxmemory-policy (default volatile-lru, "
           "ElastiCache's; docs/eviction.md)"),
-    Param(key="lmdb_writemap", field="keyspace.writemap", default=False,
-          help="LMDB writes the keyspace's pages in place (a writable map) instead of one pwrite per page "
-          "at each commit (a tenth to a fifth more writes per second); the disk space a write may need is "
-          "reserved ahead (docs/durability.md)"),
     Param(key="databases", field="keyspace.databases", default=16, error=_INTEGERS,
           config="databases", kind="fixed", help="number of databases (default 16)"),
     Param(key="default_read", field="service.default_read", default="linearizable", metavar="LEVEL",

@@ -174,7 +174,6 @@ SAMPLES = {
     "shard": ("2", 2), "cluster_map": ("cluster.json", os.path.abspath("cluster.json")),
     "maxmemory_policy": ("allkeys-lru", "allkeys-lru"), "memcached_item_size_max": ("2mb", 2 << 20),
     "memcached_disable_evictions": ("yes", True),
-    "lmdb_writemap": ("yes", True),
     "backup_key": ("b.key", os.path.abspath("b.key")), "aclfile": ("users.acl", os.path.abspath("users.acl")),
     "memcached_auth": ("no", "no"), "http_auth": ("yes", "yes"),
     "tls_cert_file": ("n.crt", os.path.abspath("n.crt")), "tls_key_file": ("n.key", os.path.abspath("n.key")),

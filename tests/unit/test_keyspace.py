@@ -193,14 +193,14 @@ def test_savepoint_rollback_undoes_data_and_counters(ks):
     put(ks, 0, b"keep", b"1")
     with ks.writer(2) as w:
         used = w.used_bytes()
-        def not_kept():
+        with w.savepoint() as sp:
             w.put(0, b"new", Record(S, b"x" * 100, 50, 2))
             w.delete(0, b"keep")
             assert w.db_size(0) == 1
-            return "refused", False
-        assert w.savepoint(not_kept) == "refused"
+            sp.rollback()
         assert w.used_bytes() == used and w.db_size(0) == 1
-        assert w.savepoint(lambda: (w.put(0, b"kept", Record(S, b"y", 0, 2)), True)) is None
+        with w.savepoint():
+            w.put(0, b"kept", Record(S, b"y", 0, 2))
     with ks.reader() as r:
         assert r.get(0, b"new", 0) is None and r.expired(100, 10) == []
         assert r.get(0, b"keep", 0).value == b"1"
@@ -616,11 +616,10 @@ def test_expiring_keys_are_counted_per_database(ks, config):
         w.put(0, b"d", Record(S, b"v", 5000, 2))
         assert w.expires(0) == 2
         w.end_undo(rollback=True)
-        def flushed_not_kept():
+        with w.savepoint() as sp:
             w.flush_db(0)
             assert w.expires(0) == 0
-            return None, False
-        w.savepoint(flushed_not_kept)
+            sp.rollback()
         assert w.expires(0) == 1
     assert ks.stats().expires[:2] == [1, 1]
     with ks.writer(3) as w:

@@ -89,7 +89,7 @@ from raftcache.node.storage.keyspace.layout import (
 )
 from raftcache.node.storage.keyspace.reading import ReadTxn
 from raftcache.node.storage.keyspace.writing import (
-    RolledBack,
+    Savepoint,
     WriteTxn,
 )
 from raftcache.node.storage.keyspace.environment import Keyspace
@@ -122,7 +122,7 @@ __all__ = [
     "Sample",
     "ValueType",
     "ReadTxn",
-    "RolledBack",
+    "Savepoint",
     "WriteTxn",
     "Keyspace",
     "check_items",

@@ -29,7 +29,6 @@ from raftcache.node.storage.keyspace.layout import (
     _data_key,
 )
 from raftcache.node.storage.keyspace.reading import ReadTxn, string_values
-from raftcache.node.storage.keyspace.reserve import DiskReserve
 from raftcache.node.storage.keyspace.writing import WriteTxn
 
 
@@ -165,17 +164,10 @@ class Keyspace:
     def _open(self) -> None:
         # sync/metasync off: the Raft log, not LMDB, is the durable record;
         # an LMDB lost in an OS crash is rebuilt from a snapshot and the log.
-        # writemap: a transaction's pages are written in place through a writable map instead of
-        # copied into the file at commit (one pwrite each); no nested transactions then
-        # (WriteTxn.savepoint), and a reserve of disk space ahead of each write (_reserve).
-        self.writemap = self._config.writemap
         self._env = lmdb.open(
             self._config.path, map_size=self._config.effective_map_size(), max_dbs=8,
-            metasync=False, sync=False, readahead=False, max_readers=512, writemap=self.writemap,
+            metasync=False, sync=False, readahead=False, max_readers=512,
         )
-        if self.writemap:
-            self._reserve = DiskReserve(os.path.join(self._config.path, _SNAPSHOT_FILE))
-            self._page_bytes = self._env.stat()["psize"]
         self._data = self._env.open_db(b"data")
         self._expiry = self._env.open_db(b"expiry")
         self._meta = self._env.open_db(b"meta")
@@ -284,17 +276,14 @@ class Keyspace:
             together.close()
 
     @contextmanager
-    def writer(self, index: int, room_bytes: int = 0) -> Iterator[WriteTxn]:
-        """One write transaction; its commit also stores applied_index = `index`. `room_bytes`:
-        about what it may add to the file (with writemap, made sure of first: reserve.py).
+    def writer(self, index: int) -> Iterator[WriteTxn]:
+        """One write transaction; its commit also stores applied_index = `index`.
 
         Raises ValueError when `index` does not advance applied_index, and
         KeyspaceFullError (fatal) when the LMDB map is full.
         """
         if index <= self._applied_index:
             raise ValueError(f"index {index} does not advance applied_index {self._applied_index}")
-        if self.writemap:
-            self._reserve.ensure((self._env.info()["last_pgno"] + 1) * self._page_bytes, room_bytes)
         txn = self._env.begin(write=True)
         wtxn = WriteTxn(self, txn)
         try:
@@ -322,7 +311,6 @@ class Keyspace:
         writer() could be opened (the applying thread, between entries)."""
         txn = self._env.begin(write=True)
         wtxn = WriteTxn(self, txn)
-        wtxn.forced = None   # no rollback points: nothing here is kept anyway
         try:
             yield wtxn
         finally:
@@ -380,7 +368,7 @@ class Keyspace:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         with self._swap.exclusive():  # no read transaction is open on the old env
-            self.close()
+            self._env.close()
             try:
                 os.replace(tmp, live)
                 fsync_dir(self._config.path)
@@ -389,5 +377,3 @@ class Keyspace:
 
     def close(self) -> None:
         self._env.close()
-        if self.writemap:
-            self._reserve.close()

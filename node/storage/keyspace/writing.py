@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container
+from collections.abc import Container
+from contextlib import contextmanager
+from typing import Iterator
 
 import lmdb
 
@@ -80,10 +82,6 @@ class WriteTxn(ReadTxn):
         #: When a dict: data key -> the index each deletion recorded for WATCH (the leader's
         #: trial of a script, node/scripting/effects.py).
         self.gone_noted: dict[bytes, int] | None = None
-        #: With `writemap`: the results of the rollback points an earlier pass over this entry
-        #: did not keep, by (entry position, point) (WriteTxn.savepoint); None in a scratch transaction.
-        self.forced: dict[tuple[int, int], object] | None = {}
-        self.entry_position, self._points = 0, 0
 
     def watch_tracking(self, index: int, now_ms: int) -> None:
         """Track deletions and flushes for WATCH while applying the entry at `index`
@@ -91,7 +89,7 @@ class WriteTxn(ReadTxn):
         if self._tracking is None and not self._floor_stored:
             if self.watch_floor() is None:
                 self._txn.put(_WATCH_FLOOR, _U64.pack(index), db=self._ks._meta)
-            self._floor_stored = True   # (a savepoint not kept restores it)
+            self._floor_stored = True   # (a savepoint rolled back restores it)
         self._tracking = (index, now_ms)
         self._gone_checked = False
 
@@ -471,54 +469,32 @@ class WriteTxn(ReadTxn):
     def meta_delete(self, name: bytes) -> bool:
         return self._txn.delete(_TABLE + name, db=self._ks._meta)
 
-    def savepoint(self, run: Callable[[], tuple[object, bool]]) -> object:
-        """`run()` gives (result, keep); its writes are undone when `keep` is false. Returns result.
+    @contextmanager
+    def savepoint(self) -> Iterator["Savepoint"]:
+        """A nested transaction: `sp.rollback()` undoes everything done inside it.
 
-        Lets the state machine refuse a command after running it (out of memory, an error after
-        a partial write, a flush a failed script made) without partial effects. In a nested LMDB
-        transaction; with `writemap` (which cannot nest) a rollback point instead: a result not
-        kept raises RolledBack, the state machine aborts the whole entry and applies it again with
-        this point answered by that result without running it (`forced`). The same writes and the
-        same answers either way: what an entry leaves never depends on the mode.
+        Lets the state machine refuse a command after running it (out of
+        memory, an error after a partial write) without partial effects.
         """
-        if self._ks.writemap:
-            return self._rollback_point(run)
-        self._no_undo("a savepoint")
+        self._no_undo("savepoint")
         parent = self._txn
         saved = (dict(self._counts), dict(self._expiring), self._used, self._used_dirty, self._floor_stored)
-        self._txn = self._ks._env.begin(write=True, parent=parent)
+        child = self._ks._env.begin(write=True, parent=parent)
+        sp = Savepoint()
+        self._txn = child
         try:
-            result, keep = run()
+            yield sp
         except BaseException:
-            self._txn, child = parent, self._txn
+            self._txn = parent
             child.abort()
             self._counts, self._expiring, self._used, self._used_dirty, self._floor_stored = saved
             raise
-        self._txn, child = parent, self._txn
-        if keep:
-            child.commit()
-        else:
+        self._txn = parent
+        if sp.rolled_back:
             child.abort()
             self._counts, self._expiring, self._used, self._used_dirty, self._floor_stored = saved
-        return result
-
-    def start_entry(self, position: int, first_point: int = 0) -> None:
-        """The entry at `position` of the batch is applied next: its savepoints are numbered from
-        `first_point` (under `writemap`, the keys of `forced`)."""
-        self.entry_position, self._points = position, first_point
-
-    def _rollback_point(self, run: Callable[[], tuple[object, bool]]) -> object:
-        self._no_undo("a savepoint")
-        if self.forced is None:
-            raise RuntimeError("a rollback point needs the entry's own transaction (not a scratch one)")
-        point = (self.entry_position, self._points)
-        self._points += 1
-        if point in self.forced:
-            return self.forced[point]
-        result, keep = run()
-        if keep:
-            return result
-        raise RolledBack(point, result)
+        else:
+            child.commit()
 
     def begin_undo(self) -> None:
         """Start remembering the records that put() and delete() replace, so that
@@ -588,11 +564,11 @@ class WriteTxn(ReadTxn):
         self._txn.put(_APPLIED, _U64.pack(index), db=meta)
 
 
-class RolledBack(BaseException):
-    """A rollback point's result was not kept (WriteTxn.savepoint under `writemap`): the entry's
-    transaction must be aborted and the entry applied again with `forced[point] = result`. A
-    BaseException, so that no handler's `except Exception` takes it for a command's error."""
+class Savepoint:
+    __slots__ = ("rolled_back",)
 
-    def __init__(self, point: tuple[int, int], result: object):
-        super().__init__(point)
-        self.point, self.result = point, result
+    def __init__(self) -> None:
+        self.rolled_back = False
+
+    def rollback(self) -> None:
+        self.rolled_back = True
