@@ -22,9 +22,9 @@ BUCKETS = (_MAX_BITS - _SUB_BITS) * _SUB + 2 * _SUB
 
 def bucket_of(usec: int) -> int:
     """The bucket of a duration in µs (exact below 16 µs; monotonic in `usec`)."""
-    bits = usec.bit_length()
-    if bits <= _SUB_BITS + 1:
+    if -_EXACT_BELOW < usec < _EXACT_BELOW:
         return usec if usec > 0 else 0
+    bits = usec.bit_length()
     if bits > _MAX_BITS:
         return BUCKETS - 1
     shift = bits - _SUB_BITS - 1
