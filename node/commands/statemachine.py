@@ -267,18 +267,41 @@ class StateMachine:
         with self._writer(index) as txn:
             dedup.prune(txn, entries[-1].now_ms, DEDUP_PRUNE_BATCH * len(entries))
             apply_one = self._apply_isolated if isolated else self._apply_entry
+            plain = not isolated and self._fields_known and not self._notify and not self.track_writes \
+                and not self.slots.current.epoch
             if batch:
                 # one result per entry, in order (a batch of group-committed writes)
                 # a beat after each: the leader's heartbeats go on through a long batch (node/pulse.py)
                 results = []
                 for entry in entries:
-                    results.append(apply_one(txn, index, entry, room))
+                    result = self._apply_plain_set(txn, index, entry) if plain else None
+                    results.append(apply_one(txn, index, entry, room) if result is None else result)
                     beat()
             else:
-                results = apply_one(txn, index, entries[0], room)
+                results = self._apply_plain_set(txn, index, entries[0]) if plain else None
+                if results is None:
+                    results = apply_one(txn, index, entries[0], room)
         for policy, n in room.evicted.items():
             self.evicted[policy] = self.evicted.get(policy, 0) + n
         return results
+
+    def _apply_plain_set(self, txn: WriteTxn, index: int, entry: LogEntry) -> object:
+        """A plain SET (strings.plain_set) applied as _apply_entry would, without its dispatch: the
+        most common write, on every node. None (nothing done) for any other entry. The caller
+        takes this path only where _apply_entry would do nothing more for a SET: no unknown
+        fields in the entry's commands, no keyspace notifications, no tracking client on this
+        node, no cluster slots."""
+        command = entry.command
+        if entry.client_id or entry.version < commands.WATCH_VERSION or command.WhichOneof("op") != "set":
+            return None
+        txn.watch_tracking(index, entry.now_ms)
+        try:
+            result = strings.plain_set(txn, command, entry.now_ms, index, self._limits)
+        finally:
+            txn.stop_watch_tracking()
+        if result is not None:
+            self.changes += 1   # (a SET always writes)
+        return result
 
     def _apply_isolated(self, txn: WriteTxn, index: int, entry: LogEntry, room: eviction.Room) -> object:
         """_apply_entry in a savepoint: an exception rolls back this command alone

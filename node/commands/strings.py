@@ -25,7 +25,7 @@ from raftcache.node.storage import containers
 from raftcache.node.commands import OK, WATCH_NOOPS_VERSION, WATCH_VERSION, Status
 from raftcache.node.errors import CommandError, Reason, not_float, not_integer, overflow, syntax_error, wrong_type
 from raftcache.node.config import KeyspaceConfig
-from raftcache.node.storage.keyspace import ReadTxn, Record, ValueType
+from raftcache.node.storage.keyspace import ReadTxn, Record, ValueType, record_bytes
 from raftcache.proto import commands_pb2 as pb
 
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -196,6 +196,32 @@ def set_(ctx: Ctx, op: pb.Set):
         deadline = old.expires_at_ms
     _store(txn, db, ctx, op.key, op.value, deadline)
     return reply
+
+
+def plain_set(txn, command: pb.Command, now_ms: int, index: int, limits: KeyspaceConfig) -> Status | None:
+    """`command`, a SET, applied as `set_` under the state machine's quota wrapper applies it when
+    nothing can refuse or undo it: no option but a stamped deadline still ahead (EX/PX/EXAT/PXAT),
+    the database known, key and value within the limits, and room under maxmemory for the
+    whole record whatever it replaces. Its reply, or None (nothing done) when it is not such a SET:
+    the caller applies it as any command (StateMachine._apply_plain_set)."""
+    op = command.set
+    if op.condition or op.get or op.flags or op.stale_if_older or command.asking or op.HasField("cas_index"):
+        return None
+    deadline = 0
+    if op.HasField("expiry"):
+        expiry = op.expiry
+        if expiry.keep_ttl or expiry.persist or expiry.HasField("ttl_ms") or not expiry.HasField("expire_at_ms"):
+            return None
+        deadline = expiry.expire_at_ms
+        if deadline <= now_ms or deadline <= 0:   # refused, or written expired (deleted): as any command
+            return None
+    key, value = op.key, op.value
+    db = command.db
+    if db >= limits.databases or len(key) > limits.max_key_bytes or len(value) > limits.max_value_bytes \
+            or txn.would_exceed(record_bytes(key, len(value))):
+        return None
+    txn.put(db, key, Record(ValueType.STRING, value, deadline, index, 0))
+    return OK
 
 
 def get_del(ctx: Ctx, op: pb.GetDel):
