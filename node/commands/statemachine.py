@@ -267,8 +267,7 @@ class StateMachine:
         with self._writer(index) as txn:
             dedup.prune(txn, entries[-1].now_ms, DEDUP_PRUNE_BATCH * len(entries))
             apply_one = self._apply_isolated if isolated else self._apply_entry
-            plain = not isolated and self._fields_known and not self._notify and not self.track_writes \
-                and not self.slots.current.epoch
+            plain = not isolated and self._fields_known and not self.track_writes
             if batch:
                 # one result per entry, in order (a batch of group-committed writes)
                 # a beat after each: the leader's heartbeats go on through a long batch (node/pulse.py)
@@ -286,21 +285,25 @@ class StateMachine:
         return results
 
     def _apply_plain_set(self, txn: WriteTxn, index: int, entry: LogEntry) -> object:
-        """A plain SET (strings.plain_set) applied as _apply_entry would, without its dispatch: the
-        most common write, on every node. None (nothing done) for any other entry. The caller
-        takes this path only where _apply_entry would do nothing more for a SET: no unknown
-        fields in the entry's commands, no keyspace notifications, no tracking client on this
-        node, no cluster slots."""
+        """A plain SET (strings.plain_set_deadline) applied as _apply_entry would, without its
+        dispatch: the most common write, on every node. None (nothing done) for any other entry.
+        The caller takes this path only where _apply_entry would do nothing more for a SET: no
+        unknown fields in the batch, no tracking client on this node; keyspace notifications and
+        cluster slots are looked at here, per entry (a CONFIG SET or ClaimSlots earlier in the
+        batch switches them)."""
         command = entry.command
-        if entry.client_id or entry.version < commands.WATCH_VERSION or command.WhichOneof("op") != "set":
+        if entry.client_id or entry.version < commands.WATCH_VERSION or self._notify \
+                or self.slots.current.epoch or command.WhichOneof("op") != "set":
             return None
-        txn.watch_tracking(index, entry.now_ms)
+        deadline = strings.plain_set_deadline(txn, command, entry.now_ms, self._limits)
+        if deadline is None:
+            return None
+        txn.watch_tracking(index, entry.now_ms)   # (its first call may store WATCH's floor)
         try:
-            result = strings.plain_set(txn, command, entry.now_ms, index, self._limits)
+            result = strings.store_plain_set(txn, command, deadline, index)
         finally:
             txn.stop_watch_tracking()
-        if result is not None:
-            self.changes += 1   # (a SET always writes)
+        self.changes += 1   # (a SET always writes)
         return result
 
     def _apply_isolated(self, txn: WriteTxn, index: int, entry: LogEntry, room: eviction.Room) -> object:

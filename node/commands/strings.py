@@ -198,29 +198,34 @@ def set_(ctx: Ctx, op: pb.Set):
     return reply
 
 
-def plain_set(txn, command: pb.Command, now_ms: int, index: int, limits: KeyspaceConfig) -> Status | None:
-    """`command`, a SET, applied as `set_` under the state machine's quota wrapper applies it when
-    nothing can refuse or undo it: no option but a stamped deadline still ahead (EX/PX/EXAT/PXAT),
-    the database known, key and value within the limits, and room under maxmemory for the
-    whole record whatever it replaces. Its reply, or None (nothing done) when it is not such a SET:
-    the caller applies it as any command (StateMachine._apply_plain_set)."""
+def plain_set_deadline(txn, command: pb.Command, now_ms: int, limits: KeyspaceConfig) -> int | None:
+    """The deadline (0: none) of `command`, a SET, when `set_` under the state machine's quota
+    wrapper would just write it (store_plain_set), nothing able to refuse or undo it: no option
+    but a stamped deadline still ahead (EX/PX/EXAT/PXAT), the database known, key and value
+    within the limits, and room under maxmemory for the whole record whatever it replaces.
+    None for any other SET: the caller applies it as any command (StateMachine._apply_plain_set)."""
     op = command.set
     if op.condition or op.get or op.flags or op.stale_if_older or command.asking or op.HasField("cas_index"):
         return None
     deadline = 0
     if op.HasField("expiry"):
         expiry = op.expiry
-        if expiry.keep_ttl or expiry.persist or expiry.HasField("ttl_ms") or not expiry.HasField("expire_at_ms"):
+        if expiry.keep_ttl or expiry.persist or not expiry.HasField("expire_at_ms"):   # (it wins over ttl_ms)
             return None
         deadline = expiry.expire_at_ms
         if deadline <= now_ms or deadline <= 0:   # refused, or written expired (deleted): as any command
             return None
     key, value = op.key, op.value
-    db = command.db
-    if db >= limits.databases or len(key) > limits.max_key_bytes or len(value) > limits.max_value_bytes \
+    if command.db >= limits.databases or len(key) > limits.max_key_bytes or len(value) > limits.max_value_bytes \
             or txn.would_exceed(record_bytes(key, len(value))):
         return None
-    txn.put(db, key, Record(ValueType.STRING, value, deadline, index, 0))
+    return deadline
+
+
+def store_plain_set(txn, command: pb.Command, deadline: int, index: int) -> Status:
+    """Write `command`, a SET that plain_set_deadline passed with `deadline`, as `set_` writes it."""
+    op = command.set
+    txn.put(command.db, op.key, Record(ValueType.STRING, op.value, deadline, index, 0))
     return OK
 
 
