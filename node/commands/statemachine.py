@@ -286,24 +286,32 @@ class StateMachine:
 
     def _apply_plain_set(self, txn: WriteTxn, index: int, entry: LogEntry) -> object:
         """A plain SET (strings.plain_set_deadline) applied as _apply_entry would, without its
-        dispatch: the most common write, on every node. None (nothing done) for any other entry.
-        The caller takes this path only where _apply_entry would do nothing more for a SET: no
-        unknown fields in the batch, no tracking client on this node; keyspace notifications and
-        cluster slots are looked at here, per entry (a CONFIG SET or ClaimSlots earlier in the
-        batch switches them)."""
+        dispatch: the most common write, on every node; with a client identity (a write a
+        follower forwarded, an SDK's) deduplicated as there. None (nothing done) for any other
+        entry. The caller takes this path only where _apply_entry would do nothing more for a
+        SET: no unknown fields in the batch, no tracking client on this node; keyspace
+        notifications and cluster slots are looked at here, per entry (a CONFIG SET or
+        ClaimSlots earlier in the batch switches them)."""
         command = entry.command
-        if entry.client_id or entry.version < commands.WATCH_VERSION or self._notify \
-                or self.slots.current.epoch or command.WhichOneof("op") != "set":
+        if entry.version < commands.WATCH_VERSION or self._notify or self.slots.current.epoch \
+                or command.WhichOneof("op") != "set":
             return None
         deadline = strings.plain_set_deadline(txn, command, entry.now_ms, self._limits)
         if deadline is None:
             return None
+        deduped = entry.client_id and entry.sequence != 0
+        if deduped:
+            previous = dedup.lookup(txn, entry.client_id, entry.sequence)
+            if previous is not dedup.MISS:
+                return previous   # a replay: its first outcome
         txn.watch_tracking(index, entry.now_ms)   # (its first call may store WATCH's floor)
         try:
             result = strings.store_plain_set(txn, command, deadline, index)
         finally:
             txn.stop_watch_tracking()
         self.changes += 1   # (a SET always writes)
+        if deduped:
+            dedup.store(txn, entry.client_id, entry.sequence, entry.now_ms, result, index)
         return result
 
     def _apply_isolated(self, txn: WriteTxn, index: int, entry: LogEntry, room: eviction.Room) -> object:

@@ -183,6 +183,8 @@ def _item(kind: str, key: bytes, sequence: int):
         return special[kind]()
     if kind == "client":       # a deduplicated write; a repeated sequence is answered from the table
         return cmd("SET", key, f"c{sequence}"), commands.MAX_VERSION, "client-1", sequence // 2 + 1
+    if kind == "client-no-sequence":   # an identity without a sequence: not deduplicated
+        return cmd("SET", key, "c0"), commands.MAX_VERSION, "client-1", 0
     if kind == "version-5":    # before WATCH's version
         return cmd("SET", key, "5"), commands.WATCH_VERSION - 1, "", 0
     if kind == "asking-9":     # ASKING in an entry of a version that does not know it
@@ -194,7 +196,7 @@ _KINDS = [
     "SET KEY v1", "SET KEY v2 EX 9", "SET KEY v3 PX 1", "SET KEY v4 PXAT 1", "SET KEY v5 NX", "SET KEY v6 XX GET",
     "SET KEY v7 KEEPTTL", "SET KEY " + "x" * MAX_VALUE_BYTES, "SET KEY " + "y" * (MAX_VALUE_BYTES + 1), "DEL KEY",
     "PEXPIRE KEY 1", "HSET KEY f " + "x" * 150, "HSET KEY g 1", "RPUSH KEY e", "INCR KEY", "SET " + "k" * 501 + " v",
-    "mc-flags", "mc-cas", "mc-stale", "keepttl-at", "persist-at", "unknown-field", "db16", "client", "client",
+    "mc-flags", "mc-cas", "mc-stale", "keepttl-at", "persist-at", "unknown-field", "db16", "client", "client", "client-no-sequence",
     "version-5", "asking-9", "notify-on", "notify-off", "value-limit",
 ]
 
