@@ -60,6 +60,8 @@ _SETTING = b"setting/"
 # The log's semantics version in force (SetVersion), u32; absent: 1
 log = logging.getLogger(__name__)
 _MISS = object()
+#: _apply_plain_set's answer for an entry it leaves to _apply_entry (None is a reply: nil).
+_NOT_PLAIN = object()
 #: Entries that change what a script runs under: from log version 23 each records its index
 #: (scripting.rules_changed), which a script logged with its effects is guarded by.
 _RULE_CHANGES = frozenset({"config_set", "acl_set_user", "acl_del_user", "acl_load"})
@@ -273,12 +275,12 @@ class StateMachine:
                 # a beat after each: the leader's heartbeats go on through a long batch (node/pulse.py)
                 results = []
                 for entry in entries:
-                    result = self._apply_plain_set(txn, index, entry) if plain else None
-                    results.append(apply_one(txn, index, entry, room) if result is None else result)
+                    result = self._apply_plain_set(txn, index, entry) if plain else _NOT_PLAIN
+                    results.append(apply_one(txn, index, entry, room) if result is _NOT_PLAIN else result)
                     beat()
             else:
-                results = self._apply_plain_set(txn, index, entries[0]) if plain else None
-                if results is None:
+                results = self._apply_plain_set(txn, index, entries[0]) if plain else _NOT_PLAIN
+                if results is _NOT_PLAIN:
                     results = apply_one(txn, index, entries[0], room)
         for policy, n in room.evicted.items():
             self.evicted[policy] = self.evicted.get(policy, 0) + n
@@ -287,18 +289,18 @@ class StateMachine:
     def _apply_plain_set(self, txn: WriteTxn, index: int, entry: LogEntry) -> object:
         """A plain SET (strings.plain_set_deadline) applied as _apply_entry would, without its
         dispatch: the most common write, on every node; with a client identity (a write a
-        follower forwarded, an SDK's) deduplicated as there. None (nothing done) for any other
-        entry. The caller takes this path only where _apply_entry would do nothing more for a
+        follower forwarded, an SDK's) deduplicated as there. _NOT_PLAIN (nothing done) for any
+        other entry. The caller takes this path only where _apply_entry would do nothing more for a
         SET: no unknown fields in the batch, no tracking client on this node; keyspace
         notifications and cluster slots are looked at here, per entry (a CONFIG SET or
         ClaimSlots earlier in the batch switches them)."""
         command = entry.command
         if entry.version < commands.WATCH_VERSION or self._notify or self.slots.current.epoch \
                 or command.WhichOneof("op") != "set":
-            return None
+            return _NOT_PLAIN
         deadline = strings.plain_set_deadline(txn, command, entry.now_ms, self._limits)
         if deadline is None:
-            return None
+            return _NOT_PLAIN
         deduped = entry.client_id and entry.sequence != 0
         if deduped:
             previous = dedup.lookup(txn, entry.client_id, entry.sequence)

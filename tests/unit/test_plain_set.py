@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from raftcache.node import commands
-from raftcache.node.commands import OK, strings
+from raftcache.node.commands import OK, dedup, strings
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.frontends.resp_table import TABLE
 from raftcache.node.storage.keyspace import Record, ValueType
@@ -208,17 +208,25 @@ def test_the_first_entry_of_a_log_leaves_the_same_tables_by_either_path(tmp_path
     pair.same()
 
 
+def _identified(item, identity: tuple[str, int]):
+    """`item` with a client identity (a forwarded or SDK write, a replay, a stale sequence), unless
+    it is an entry of its own kind already."""
+    return item if not isinstance(item, pb.Command) or not identity[0] else (item, commands.MAX_VERSION, *identity)
+
+
 @st.composite
 def plans(draw):
     out = []
     for _ in range(draw(st.integers(1, 6))):
-        batch = [(draw(st.sampled_from(_KINDS)), draw(st.sampled_from(KEYS)), draw(st.integers(0, 5)))
+        batch = [(draw(st.sampled_from(_KINDS)), draw(st.sampled_from(KEYS)), draw(st.integers(0, 5)),
+                  (draw(st.sampled_from(["", "", "c1", "c2"])), draw(st.integers(0, 4))))
                  for _ in range(draw(st.integers(1, 6)))]
-        out.append((batch, draw(st.integers(0, 3))))
+        # keys set to expire in 1 ms are gone for the next batch; past the dedup window its table is pruned
+        out.append((batch, draw(st.sampled_from([0, 1, 3, dedup.DEDUP_WINDOW_MS + 1]))))
     return out
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=plans())
 def test_any_mix_of_writes_ends_alike_by_either_path(tmp_path_factory, plan):
     pair = Pair(tmp_path_factory.mktemp("mix"), raise_version=False, max_value_bytes=MAX_VALUE_BYTES)
@@ -226,6 +234,6 @@ def test_any_mix_of_writes_ends_alike_by_either_path(tmp_path_factory, plan):
     with pair.plain.ks.reader() as r:
         assert r.watch_floor() is None   # the first entry of version 6 or later stores WATCH's floor
     for batch, advance in plan:
-        pair.apply([_item(kind, key, sequence) for kind, key, sequence in batch], now)
+        pair.apply([_identified(_item(kind, key, sequence), identity) for kind, key, sequence, identity in batch], now)
         pair.same()
-        now += advance   # keys set to expire in 1 ms are gone for the next batch
+        now += advance
