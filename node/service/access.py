@@ -31,7 +31,11 @@ means unknown (the evictor looks it up).
 LFU follows Redis (evict.c): a logarithmic 8-bit counter, new keys start at
 LFU_INIT_VAL, each access increments with probability
 1 / ((counter - LFU_INIT_VAL) * lfu-log-factor + 1), and the counter loses one
-per lfu-decay-time minutes without access.
+per lfu-decay-time minutes without access. As in Redis (an object's one field holds
+either its LRU clock or its LFU data), the counters are kept only while an LFU
+maxmemory-policy is in force (`configure(lfu=...)`); under any other policy an access
+leaves a key's counter as it was (a key first seen then holds LFU_INIT_VAL), and
+OBJECT FREQ is refused there anyway.
 
 Not replicated and never consulted by apply (docs/design.md invariant 2): it
 only steers which keys the leader names in an Evict. Runs on the event loop.
@@ -73,6 +77,8 @@ class AccessTable:
         self.since_ms = now_ms
         self.lfu_log_factor = 10
         self.lfu_decay_time = 1          # minutes; 0: counters never decay
+        #: Whether an LFU policy is in force: only then do accesses count and counters decay.
+        self.lfu = True
         #: True on a follower: reads are also kept for the next report to the leader.
         self.reporting = False
         self.reports_dropped = 0         # keys left out of full reports (sampling)
@@ -83,8 +89,8 @@ class AccessTable:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def configure(self, lfu_log_factor: int, lfu_decay_time: int) -> None:
-        self.lfu_log_factor, self.lfu_decay_time = lfu_log_factor, lfu_decay_time
+    def configure(self, lfu_log_factor: int, lfu_decay_time: int, lfu: bool = True) -> None:
+        self.lfu_log_factor, self.lfu_decay_time, self.lfu = lfu_log_factor, lfu_decay_time, lfu
 
     # ------------------------------------------------------------ recording
 
@@ -113,9 +119,12 @@ class AccessTable:
                 keys.popitem(last=False)
         else:
             last_ms = packed >> 8 & _MS_MASK
-            counter = packed & 0xFF if now_ms - last_ms < _MINUTE_MS else self._decayed(packed, now_ms)
-            if counter < _LFU_MAX and self._random() < 1.0 / (max(counter - LFU_INIT_VAL, 0) * self.lfu_log_factor + 1):
-                counter += 1
+            counter = packed & 0xFF
+            if self.lfu:
+                if now_ms - last_ms >= _MINUTE_MS:
+                    counter = self._decayed(packed, now_ms)
+                if counter < _LFU_MAX and self._random() < 1.0 / (max(counter - LFU_INIT_VAL, 0) * self.lfu_log_factor + 1):
+                    counter += 1
             keys[k] = ((packed >> _SIZE_SHIFT if size is None else size) << _SIZE_SHIFT
                        | (now_ms if now_ms > last_ms else last_ms) << 8 | counter)
             keys.move_to_end(k)
@@ -184,9 +193,10 @@ class AccessTable:
         if packed is None:  # first seen: as a key Redis creates, LFU_INIT_VAL (the first access is that)
             last_ms, counter, count, size = now_ms, LFU_INIT_VAL, count - 1, 0
         else:
-            last_ms, counter = max(packed >> 8 & _MS_MASK, now_ms), self._decayed(packed, now_ms)
+            last_ms = max(packed >> 8 & _MS_MASK, now_ms)
+            counter = self._decayed(packed, now_ms) if self.lfu else packed & 0xFF
             size = packed >> _SIZE_SHIFT
-        for _ in range(min(count, _MAX_INCREMENTS)):
+        for _ in range(min(count, _MAX_INCREMENTS) if self.lfu else 0):
             if counter >= _LFU_MAX:
                 break
             if self._random() < 1.0 / (max(counter - LFU_INIT_VAL, 0) * self.lfu_log_factor + 1):

@@ -201,7 +201,8 @@ class Service:
         self._default = ReadConsistency.parse(self.setting("raftcache-default-read"))
         values = settings.effective(self._node_settings, replicated)
         self.access.configure(settings.eviction_number(values, "lfu-log-factor"),
-                              settings.eviction_number(values, "lfu-decay-time"))
+                              settings.eviction_number(values, "lfu-decay-time"),
+                              lfu=values["maxmemory-policy"].endswith("-lfu"))
 
     async def wait_applied(self, index: int) -> None:
         """Wait (bounded by the request timeout) until this node applied `index`: a connection's

@@ -50,6 +50,22 @@ def test_lfu_counters_grow_logarithmically_and_decay_per_period():
     assert t.freq(0, b"never", NOW) == 0
 
 
+def test_counters_are_kept_only_under_an_lfu_policy_and_recency_always():
+    """As Redis: an LRU (or any other) policy keeps the access time only; the counters stand
+    still until an LFU policy is in force again."""
+    t = AccessTable(NOW, rng=random.Random(1))
+    t.configure(lfu_log_factor=10, lfu_decay_time=1, lfu=False)
+    for i in range(1000):
+        t.record(0, b"hot", NOW + i)
+    t.merge([(0, b"hot", 500, 0), (0, b"reported", 50, 0)], NOW + 5000)
+    assert t.freq(0, b"hot", NOW + 5000) == t.freq(0, b"reported", NOW + 5000) == LFU_INIT_VAL
+    assert t.idle_ms(0, b"hot", NOW + 5000) == 0 and t.idle_ms(0, b"reported", NOW + 5000) == 0
+    t.configure(lfu_log_factor=10, lfu_decay_time=1, lfu=True)
+    for _ in range(1000):
+        t.record(0, b"hot", NOW + 5000)
+    assert t.freq(0, b"hot", NOW + 5000) > LFU_INIT_VAL + 5
+
+
 def test_follower_reports_are_bounded_and_merge_into_the_leaders_clock():
     follower = AccessTable(NOW)
     follower.reporting = True
