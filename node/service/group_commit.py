@@ -31,7 +31,7 @@ import time
 
 from raftcache.commandkeys import command_keys
 from raftcache.node import commands
-from raftcache.node.commands import Command, stamp
+from raftcache.node.commands import Command, stamp_op
 from raftcache.node.errors import UnavailableError
 from raftcache.node.service import publish_groups
 from raftcache.node.service.access import AccessTable
@@ -99,8 +99,9 @@ class GroupCommit:
             self._evictor.began_leading()
             self._led_term = term
 
-    def propose(self, command: Command, client_id: str, sequence: int) -> asyncio.Future:
-        """Stamp `command` and queue it for the next group commit; the future gives (result, index).
+    def propose(self, command_in: Command, client_id: str, sequence: int) -> asyncio.Future:
+        """Stamp a copy of `command_in` and queue it for the next group commit; the future gives
+        (result, index).
 
         Writes queued in the same event-loop turn become one LogBatch (one Raft
         entry, one keyspace transaction), in the order they were queued. No
@@ -115,22 +116,26 @@ class GroupCommit:
             sequence=sequence,
             seed=self._rng.getrandbits(63),
         )
-        entry.command.CopyFrom(command)
+        command = entry.command
+        command.CopyFrom(command_in)
         fut = self._loop.create_future()
-        error = stamp(entry.command, now_ms)
-        if error is not None:
-            fut.set_result((error, 0))
-            return fut
-        name = entry.command.WhichOneof("op")
+        name = command.WhichOneof("op")   # (validated: one is set)
+        op = getattr(command, name)
+        if hasattr(op, "expiry") and op.HasField("expiry"):   # commands.stamp, its op known
+            error = stamp_op(name, op, now_ms)
+            if error is not None:
+                fut.set_result((error, 0))
+                return fut
         if name == "eval":
             self._batch_scripts += 1
-        self._touch_written(entry.command, now_ms)
-        self._batch_growth += estimate_growth(entry.command, self._sm.limits.max_value_bytes)
+        growth = estimate_growth(command, self._sm.limits.max_value_bytes)
+        self._touch_written(command, name, op, now_ms, growth)
+        self._batch_growth += growth
         if name in _STRING_EDITS:
-            self._batch_edit_bytes += self._edited_bytes(entry.command.db, name, getattr(entry.command, name))
+            self._batch_edit_bytes += self._edited_bytes(command.db, name, op)
         batch = self._batch
         batch.append((entry, fut))
-        self._batch_bytes += entry.command.ByteSize()
+        self._batch_bytes += command.ByteSize()
         if len(batch) == 1:
             self._loop.call_soon(self._flush)
         if len(batch) >= MAX_BATCH_ENTRIES or self._batch_bytes >= MAX_BATCH_BYTES \
@@ -220,20 +225,19 @@ class GroupCommit:
             entry.version = version
         return evicts, named
 
-    def _touch_written(self, command: Command, now_ms: int) -> None:
+    def _touch_written(self, command: Command, name: str, op, now_ms: int, growth: int) -> None:
         """A write proposed here (the leader) is an access to its keys, as in Redis; the keys
         it deletes leave the access table (a flush or SWAPDB empties it, and the keys left
         are seeded again). A plain SET or MSET tells the table its keys' sizes (the eviction
-        choice then needs no keyspace read); other writes leave them unknown."""
-        name = command.WhichOneof("op")
+        choice then needs no keyspace read); other writes leave them unknown. `name`, `op`:
+        the command's op; `growth`: its estimate_growth (a SET's record size)."""
         access = self._access
         db = command.db
         if name == "set":
-            op = command.set
-            access.record(db, op.key, now_ms, 0 if op.condition else estimate_growth(command))
+            access.record(db, op.key, now_ms, 0 if op.condition else growth)
             return
         if name == "mset":
-            for pair in command.mset.pairs:
+            for pair in op.pairs:
                 access.record(db, pair.key, now_ms, record_bytes(pair.key, len(pair.value)))
             return
         if name in _DELETES or name == "swap_db":
