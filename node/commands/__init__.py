@@ -372,7 +372,11 @@ def stamp(command: pb.Command, now_ms: int) -> CommandError | None:
     "invalid expire time" error for the caller to answer with.
     """
     name = command.WhichOneof("op")
-    op = getattr(command, name)
+    return stamp_named(name, getattr(command, name), now_ms)
+
+
+def stamp_named(name: str, op, now_ms: int) -> CommandError | None:
+    """stamp() of the op `name` (the message `op`) of a command, for a caller that knows them."""
     if hasattr(op, "expiry") and op.HasField("expiry"):
         return stamp_op(name, op, now_ms)
     return None

@@ -31,7 +31,7 @@ import time
 
 from raftcache.commandkeys import command_keys
 from raftcache.node import commands
-from raftcache.node.commands import Command, stamp_op
+from raftcache.node.commands import Command, stamp_named
 from raftcache.node.errors import UnavailableError
 from raftcache.node.service import publish_groups
 from raftcache.node.service.access import AccessTable
@@ -121,11 +121,10 @@ class GroupCommit:
         fut = self._loop.create_future()
         name = command.WhichOneof("op")   # (validated: one is set)
         op = getattr(command, name)
-        if hasattr(op, "expiry") and op.HasField("expiry"):   # commands.stamp, its op known
-            error = stamp_op(name, op, now_ms)
-            if error is not None:
-                fut.set_result((error, 0))
-                return fut
+        error = stamp_named(name, op, now_ms)
+        if error is not None:
+            fut.set_result((error, 0))
+            return fut
         if name == "eval":
             self._batch_scripts += 1
         growth = estimate_growth(command, self._sm.limits.max_value_bytes)
