@@ -14,10 +14,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from raftcache.node import commands
 from raftcache.node.commands import OK, dedup, strings
 from raftcache.node.errors import CommandError, Reason
-from raftcache.node.frontends.resp_table import TABLE
 from raftcache.node.storage.keyspace import Record, ValueType
 from raftcache.proto import commands_pb2 as pb
-from tests.unit.test_script_effects import tables
+from tests.unit.test_script_effects import cmd as build, tables
 from tests.unit.test_statemachine import NOW, Node
 
 KEYS = [b"a", b"b", b"c", b"h"]
@@ -27,8 +26,7 @@ _UNKNOWN_FIELD = b"\xf8\x06\x01"
 
 
 def cmd(*argv, db: int = 0) -> pb.Command:
-    argv = [a if isinstance(a, bytes) else str(a).encode() for a in argv]
-    command = TABLE[argv[0].lower()].build(argv, db)
+    command = build(*argv, db=db)
     assert commands.stamp(command, NOW) is None   # as the leader does before it logs a write
     return command
 
