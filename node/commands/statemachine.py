@@ -37,7 +37,7 @@ from raftcache.commandkeys import command_keys
 from raftcache.node import commands
 from raftcache.node.commands import READ_COMMANDS, Command, LogEntry
 from raftcache.node.config import KeyspaceConfig, settings
-from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError, failed
+from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError, failed, wrong_type
 from raftcache.node.pulse import beat
 from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
 from raftcache.node.commands import (
@@ -681,6 +681,11 @@ class StateMachine:
         pipeline's or a ReadIndex round's; limits already checked): each value bytes, None or
         WRONGTYPE's CommandError."""
         return strings.as_string_values(self._keyspace.string_values(db, keys, now_ms))
+
+    def get_string(self, db: int, key: bytes, now_ms: int):
+        """get_strings of one key (a -P 1 client's GET), without the lists."""
+        value = self._keyspace.string_value(db, key, now_ms)
+        return value if value is None or type(value) is bytes else wrong_type()
 
     def scripts_evicted_total(self) -> int:
         """How many scripts EVAL's cache evicted since the log began (replicated, so exact)."""

@@ -209,7 +209,10 @@ class Connection(InlinePaths, GetFastPaths, StreamConnection):
         self.write(data)
 
     def flushed(self) -> None:
-        self.check_output()
+        # check_output, unless it would find nothing to check: the transport took every byte
+        # (the common case) and no soft limit's clock is running
+        if self._over_soft_since is not None or self.transport.get_write_buffer_size():
+            self.check_output()
 
     def busy(self) -> bool:
         return self.running or self.task is not None

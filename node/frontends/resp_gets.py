@@ -32,6 +32,14 @@ class GetFastPaths:
         if (len(keys) > 1 and len(keys) > self._gets_at_once()   # (one GET is always within it)
                 or not self.fast_paths_ok() or not self._gets_allowed(keys)):
             return False
+        if len(keys) == 1 and self.session.tracking is None:   # -P 1's GET served now, in fewer steps
+            started_ns = time.perf_counter_ns()
+            value = self.session.get_now(keys[0])
+            if value is not NOT_NOW:
+                self.server.stats["total_commands_processed"] += 1
+                self._write(self._get_replies(((names[0], keys[0]),), (value,),
+                                              (time.perf_counter_ns() - started_ns) // 1000))
+                return True
         taken = self._take_gets(list(zip(names, keys)), keys)
         if type(taken) is bytes:
             self._write(taken)
@@ -85,7 +93,8 @@ class GetFastPaths:
         proto = self.proto
         if len(values) == 1:   # -P 1's GET: no list comprehension (a frame of its own)
             value = values[0]
-            replies = (b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes else encode(value, proto),)
+            replies = (b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes
+                       else (b"_\r\n" if proto == 3 else b"$-1\r\n") if value is None else encode(value, proto),)
             reply = replies[0]
         else:
             replies = [b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes else encode(value, proto)

@@ -544,6 +544,25 @@ class Service:
         handle = reads.start_get(consistency, floor, functools.partial(self._get_values, db, keys), done)
         return NOT_NOW if handle is None else handle
 
+    def get_now(self, db: int, key: bytes, consistency: ReadConsistency | None, floor: int = 0):
+        """One GET served now (a -P 1 client's), as `gets` serves it without waiting, in fewer
+        steps: its value (bytes, None, or WRONGTYPE's CommandError), or NOT_NOW: the caller
+        takes `gets` (a level that waits for a read index, an over-long key, cluster mode)."""
+        if len(key) > self._sm.limits.max_key_bytes or self.cluster is not None:
+            return NOT_NOW
+        if consistency is None or not consistency.level:   # _level, inlined
+            consistency = self._default if self._default.level else LINEARIZABLE
+        if not self._reads.servable_now(consistency, floor):
+            return NOT_NOW
+        stats = self.stats
+        stats["commands"] += 1
+        stats["reads"] += 1
+        now_ms = wall_ms()
+        value = self._sm.get_string(db, key, now_ms)
+        if value is not None:
+            self.access.record(db, key, now_ms)
+        return value
+
     def script_usage(self) -> dict[str, int]:
         """INFO memory's scripting fields on this node (StateMachine.script_usage)."""
         return self._sm.script_usage()

@@ -181,6 +181,12 @@ class Session:
             self._track(command, outcome)
         return outcome
 
+    def get_now(self, key: bytes):
+        """A GET of `key` served now at the connection's level, after its own writes
+        (Service.get_now): its value, or NOT_NOW: take `gets`. Not under CLIENT TRACKING
+        (it remembers nothing)."""
+        return self.service.get_now(self.db, key, self.consistency, self.last_write_index)
+
     def gets(self, keys: list[bytes], done: Callable[[tuple | None], None] | None = None):
         """GETs of `keys` in the connection's database at its level, after its own writes
         (Service.gets): their values now, a handle of the shared round `done` will answer,

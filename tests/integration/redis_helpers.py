@@ -176,3 +176,38 @@ def wire(r: redis.Redis, *commands: list) -> bytes:
 
 def _arg(a) -> bytes:
     return a if isinstance(a, bytes) else str(a).encode()
+
+
+class Resp:
+    """A raw RESP connection (hiredis's parser): replies and push frames, in arrival order."""
+
+    def __init__(self, node, resp3: bool = True):
+        import hiredis
+
+        self.sock = socket.create_connection(node.redis_address, timeout=10)
+        self.reader = hiredis.Reader()
+        if resp3:
+            self.call("HELLO", "3")
+
+    def send(self, *args) -> None:
+        parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+        self.sock.sendall(b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
+
+    def frame(self, timeout_s: float = 10.0):
+        """The next frame, or None when none arrives within timeout_s."""
+        self.sock.settimeout(timeout_s)
+        while (item := self.reader.gets()) is False:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                return None
+            assert data, "the node closed the connection"
+            self.reader.feed(data)
+        return item
+
+    def call(self, *args):
+        self.send(*args)
+        return self.frame()
+
+    def close(self) -> None:
+        self.sock.close()

@@ -21,6 +21,7 @@ import pytest
 import redis
 
 from raftcache.proto import commands_pb2 as pb
+from tests.integration.redis_helpers import Resp
 
 ROUNDS = 200
 
@@ -81,6 +82,43 @@ def test_a_read_on_a_follower_sees_the_connections_own_write(cluster, level):
         assert replies[1::2] == [str(i + 1).encode() for i in range(50)]
         r.delete("ryw-counter")
         r.close()
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_a_lone_get_served_at_once_on_a_follower_answers_and_counts_as_any_get(cluster, protocol):
+    """A client's GET alone in its read (-P 1) at `any` is served without the command loop;
+    its reply (a value, nil in either protocol, WRONGTYPE) and what INFO counts for it
+    (commandstats, errorstats, keyspace hits and misses) are a GET's, and under CLIENT
+    TRACKING the key read is remembered (a later write invalidates it)."""
+    leader = cluster.leader()
+    writer = redis.Redis(*leader.redis_address, socket_timeout=10)
+    writer.set("lone:s", "v")
+    writer.hset("lone:h", "f", "1")
+    for node, r in _follower_clients(cluster):
+        r = redis.Redis(*node.redis_address, protocol=protocol, socket_timeout=10)
+        r.execute_command("CLIENT", "CONSISTENCY", "any")
+        r.set("lone:mine", "1")   # read-your-writes: the follower has applied everything before it
+        r.config_resetstat()
+        assert r.get("lone:s") == b"v" and r.get("lone:missing") is None
+        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+            r.get("lone:h")
+        info = r.info("all")
+        assert info["cmdstat_get"]["calls"] == 3 and info["cmdstat_get"]["failed_calls"] == 1
+        assert info["errorstat_WRONGTYPE"]["count"] == 1
+        assert (info["keyspace_hits"], info["keyspace_misses"]) == (2, 1)
+        r.close()
+        if protocol == 3:
+            tracked = Resp(node)
+            try:
+                assert tracked.call("CLIENT", "CONSISTENCY", "any") == b"OK"
+                assert tracked.call("CLIENT", "TRACKING", "ON") == b"OK"
+                assert tracked.call("GET", "lone:s") == b"v"
+                writer.set("lone:s", "w")
+                assert tracked.frame() == [b"invalidate", [b"lone:s"]]
+                writer.set("lone:s", "v")
+            finally:
+                tracked.close()
+    writer.close()
 
 
 def test_a_memcached_get_on_a_follower_sees_the_connections_own_set(cluster):

@@ -17,7 +17,7 @@ import redis
 
 from raftcache.localcluster import wait_until
 from tests.cluster import rss_bytes
-from tests.integration.redis_helpers import client
+from tests.integration.redis_helpers import Resp, client
 
 
 def _messages(pubsub, count: int, timeout_s: float = 15.0) -> list:
@@ -332,41 +332,6 @@ def test_the_sdk_publishes_and_subscribes_and_moves_to_another_node_when_its_nod
                 if message.data != b"after":
                     seen.append(message.data)
             assert seen == [b"n0", b"n1", b"n2", b"n3", b"n4"]
-
-
-class Resp:
-    """A raw RESP connection (hiredis's parser): replies and push frames, in arrival order."""
-
-    def __init__(self, node, resp3: bool = True):
-        import hiredis
-
-        self.sock = socket.create_connection(node.redis_address, timeout=10)
-        self.reader = hiredis.Reader()
-        if resp3:
-            self.call("HELLO", "3")
-
-    def send(self, *args) -> None:
-        parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
-        self.sock.sendall(b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
-
-    def frame(self, timeout_s: float = 10.0):
-        """The next frame, or None when none arrives within timeout_s."""
-        self.sock.settimeout(timeout_s)
-        while (item := self.reader.gets()) is False:
-            try:
-                data = self.sock.recv(65536)
-            except socket.timeout:
-                return None
-            assert data, "the node closed the connection"
-            self.reader.feed(data)
-        return item
-
-    def call(self, *args):
-        self.send(*args)
-        return self.frame()
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def test_client_tracking_invalidates_a_key_read_on_a_follower_when_the_leader_writes_it(cluster):

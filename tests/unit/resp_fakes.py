@@ -115,6 +115,11 @@ class FakeService:
             return NOT_NOW
         return self.sm.get_strings(db, keys, self.now_ms())
 
+    def get_now(self, db, key, consistency=None, floor=0):
+        """Like Service.get_now: `gets` of one key served now, or NOT_NOW."""
+        got = self.gets(db, [key], consistency, floor)
+        return got if got is NOT_NOW else got[0]
+
     def script_usage(self):
         return self.sm.script_usage()
 

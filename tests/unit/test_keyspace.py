@@ -3,6 +3,7 @@ applied_index atomicity, snapshots. A temporary LMDB per test; no sockets, no th
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -556,8 +557,19 @@ def test_restore_from_refuses_a_file_that_is_not_a_snapshot(ks, tmp_path):
     assert ks.applied_index == 1
 
 
-def test_restore_waits_for_open_readers_and_readers_see_old_or_new_never_a_closed_env(tmp_path):
-    """A restore on one thread while another reads must not pull the env from under a reader."""
+def _read_record(ks) -> bytes:
+    with ks.reader() as r:
+        return r.get(0, b"k", 0).value
+
+
+@pytest.mark.parametrize("read", [
+    lambda ks: _read_record(ks),
+    lambda ks: ks.string_value(0, b"k", 0),          # -P 1's GET
+    lambda ks: ks.string_values(0, [b"k"], 0)[0],    # a pipeline's GETs
+], ids=["reader", "string_value", "string_values"])
+def test_restore_waits_for_open_readers_and_readers_see_old_or_new_never_a_closed_env(tmp_path, read):
+    """A restore on one thread while others read must not pull the env from under a reader,
+    whichever way it reads (a transaction of reader(), or the GET paths' own)."""
     import threading
 
     from raftcache.node.config import KeyspaceConfig as _KC
@@ -578,8 +590,7 @@ def test_restore_waits_for_open_readers_and_readers_see_old_or_new_never_a_close
     def read_loop():
         while not stop.is_set():
             try:
-                with ks.reader() as r:
-                    seen.add(r.get(0, b"k", 0).value)
+                seen.add(read(ks))
             except Exception as e:  # noqa: BLE001 - recorded and asserted below
                 errors.append(e)
 
@@ -654,6 +665,69 @@ def test_string_values_answer_as_get_does_in_one_pass(ks):
     assert [r if r is None else (r.value if r.type is S else r.type) for r in one_by_one] == values
 
 
+def test_string_value_answers_as_string_values_for_one_key(ks):
+    """Keyspace.string_value (-P 1's GET): the value string_values gives, hits and misses
+    counted alike, in a transaction of its own or inside reads_together's."""
+    w = Writer(ks)
+    with w() as txn:
+        txn.put(0, b"s", Record(S, b"v"))
+        txn.put(0, b"old", Record(S, b"x", expires_at_ms=1_000))
+        txn.put(0, b"h", Record(ValueType.HASH, b""))
+        txn.put(1, b"s", Record(S, b"other db"))
+    for together in (False, True):
+        with ks.reads_together() if together else contextlib.nullcontext():
+            for db, key in [(0, b"s"), (0, b"missing"), (0, b"old"), (0, b"h"), (1, b"s")]:
+                counts = ks.hits, ks.misses
+                expected = ks.string_values(db, [key], 2_000)
+                counted = ks.hits - counts[0], ks.misses - counts[1]
+                counts = ks.hits, ks.misses
+                assert [ks.string_value(db, key, 2_000)] == expected
+                assert (ks.hits - counts[0], ks.misses - counts[1]) == counted
+    assert ks.string_value(0, b"old", 999) == b"x"   # before its deadline
+
+
+def test_a_swap_waits_for_readers_and_holds_new_ones_off(ks):
+    """_SwapLock: a swap waits until every reader has left (however it entered), a reader
+    that tries while a swap is under way is refused and leaves nothing behind, and one that
+    waits enters once the swap is over."""
+    import threading
+
+    swap = ks._swap
+    assert swap.try_acquire_shared()
+    swap.acquire_shared()
+    swapped, entered = threading.Event(), threading.Event()
+    release = threading.Event()
+
+    def swapper():
+        with swap.exclusive():
+            swapped.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=swapper)
+    thread.start()
+    assert not swapped.wait(0.05), "two readers inside: the swap waits"
+    swap.release_shared()
+    assert not swapped.wait(0.05), "one reader inside: the swap still waits"
+    swap.release_shared()
+    assert swapped.wait(10)
+    assert not swap.try_acquire_shared() and len(swap._readers) == 0
+
+    def reader():
+        swap.acquire_shared()
+        entered.set()
+        swap.release_shared()
+
+    waiting = threading.Thread(target=reader)
+    waiting.start()
+    assert not entered.wait(0.05), "a reader waits for the swap to end"
+    release.set()
+    thread.join(10)
+    assert entered.wait(10)
+    waiting.join(10)
+    assert len(swap._readers) == 0 and swap.try_acquire_shared()
+    swap.release_shared()
+
+
 def test_reads_together_share_one_transaction_until_something_is_applied(ks):
     w = Writer(ks)
     with w() as txn:
@@ -669,10 +743,10 @@ def test_reads_together_share_one_transaction_until_something_is_applied(ks):
             assert third is not first and third.get(0, b"k", 0).value == b"2"
             # the stale view was closed first: one reader at a time, so a snapshot install on
             # another thread (restore_from waits for every reader) can never wait on this one
-            assert ks._swap._readers == 1
+            assert len(ks._swap._readers) == 1
     with ks.reader() as after:
         assert after is not first and after.get(0, b"k", 0).value == b"2"
-    assert ks._swap._readers == 0                  # the shared transaction was closed
+    assert len(ks._swap._readers) == 0                  # the shared transaction was closed
 
 
 def test_a_run_of_container_items_never_crosses_into_another_container(ks):

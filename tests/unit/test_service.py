@@ -14,7 +14,7 @@ import pytest
 from raftcache.node import commands
 from raftcache.node.config import KeyspaceConfig, NodeConfig, ReplicationConfig, ServiceConfig
 from raftcache.node.errors import CommandError, DeadlineError, NotLeaderError, Reason, UnavailableError
-from raftcache.node.storage.keyspace import Keyspace
+from raftcache.node.storage.keyspace import Keyspace, Record, ValueType
 from raftcache.node.service import group_commit
 from raftcache.node.service.service import NOT_NOW, ReadConsistency, Service, stamp
 from raftcache.node.service.session import Session
@@ -353,6 +353,62 @@ def test_gets_answers_a_rounds_gets_from_its_completion_in_one_loop_turn(env):
         for _ in range(5):
             await asyncio.sleep(0)
         assert moved == [None]
+
+    run(go())
+
+
+def test_get_now_answers_as_gets_does_when_it_serves_at_once_and_leaves_the_rest_to_it(env):
+    """Service.get_now (a -P 1 client's GET): whatever `gets` serves at once, get_now serves
+    with the same value and the same bookkeeping (counters, hits and misses, the key's access);
+    whatever `gets` would wait for or refuse (a level that waits for a read index, a floor not
+    applied here, an over-long key, cluster mode) is NOT_NOW, with nothing counted."""
+    service, raft, _ = env
+    keyspace = raft.sm._keyspace
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        for command in (pb.Command(set=pb.Set(key=b"s", value=b"v")),
+                        pb.Command(hset=pb.HSet(key=b"h", pairs=[pb.KeyValue(key=b"f", value=b"1")]))):
+            await service.execute(command)
+        raft.applied_index += 1
+        with keyspace.writer(raft.applied_index) as w:   # a string whose deadline has passed
+            w.put(0, b"gone", Record(ValueType.STRING, b"x", 1, raft.applied_index))
+
+        def bookkeeping():
+            return (dict(service.stats), keyspace.hits, keyspace.misses, sorted(service.access._keys))
+
+        any_level = ReadConsistency("any")
+        for key in (b"s", b"missing", b"gone", b"h"):
+            before = bookkeeping()
+            [expected] = service.gets(0, [key], any_level, 0)
+            after_gets = bookkeeping()
+            service.access._keys.clear()
+            service.access._keys.update(dict.fromkeys(before[3], 0))
+            service.stats.clear()
+            service.stats.update(before[0])
+            keyspace.hits, keyspace.misses = before[1], before[2]
+            got = service.get_now(0, key, any_level, 0)
+            assert (type(got), str(got)) == (type(expected), str(expected)), key   # (WRONGTYPE's error too)
+            assert bookkeeping() == after_gets, key
+        assert isinstance(service.get_now(0, b"h", any_level), CommandError)   # WRONGTYPE
+
+        linearizable, lease = ReadConsistency("linearizable"), ReadConsistency("lease")
+        refused = [(b"s", linearizable, 0), (b"s", any_level, raft.applied_index + 1),
+                   (b"k" * (raft.sm.limits.max_key_bytes + 1), any_level, 0)]
+        service._default = linearizable
+        refused.append((b"s", None, 0))                      # the node's default level waits
+        raft.lease = False
+        refused.append((b"s", lease, 0))                     # a leader without its lease
+        before = bookkeeping()
+        for key, level, floor in refused:
+            assert service.get_now(0, key, level, floor) is NOT_NOW, (key[:3], level, floor)
+        assert bookkeeping() == before
+        raft.lease = True
+        assert service.get_now(0, b"s", lease) == b"v"       # the leader's lease covers it
+        service._default = any_level
+        assert service.get_now(0, b"s", None) == b"v"        # the node's default level serves at once
+        service.cluster = object()
+        assert service.get_now(0, b"s", any_level) is NOT_NOW   # cluster mode: gets decides -MOVED / -ASK
 
     run(go())
 

@@ -28,42 +28,47 @@ from raftcache.node.storage.keyspace.layout import (
     KeyspaceStats,
     _data_key,
 )
-from raftcache.node.storage.keyspace.reading import ReadTxn, string_values
+from raftcache.node.storage.keyspace.reading import ReadTxn, string_value, string_values
 from raftcache.node.storage.keyspace.writing import WriteTxn
 
 
 class _SwapLock:
     """Many readers at once; an environment swap waits for them and holds new ones off.
 
-    On every read's path: a reader takes only the plain lock (no Condition
-    machinery) unless a swap is under way, and wakes the swapper only when
+    On every read's path, so a reader takes no lock: it registers by appending to
+    a list and then looks whether a swap is under way (and if so unregisters and
+    waits, or gives up); the swapper says it is swapping, under the lock, and then
+    waits until the list is empty. Both steps of each side are single operations
+    under CPython's GIL, which orders them: either the reader sees the swap coming,
+    or the swapper sees the reader. A reader leaving wakes the swapper only when
     one is waiting.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._readers = 0
+        self._readers: list[None] = []   # one item per reader inside (its length is what counts)
         self._swapping = False
 
     def acquire_shared(self) -> None:
-        with self._lock:
-            while self._swapping:
-                self._cond.wait()
-            self._readers += 1
+        while not self.try_acquire_shared():
+            with self._lock:
+                while self._swapping:
+                    self._cond.wait()
 
     def try_acquire_shared(self) -> bool:
         """acquire_shared, unless a swap is under way (False: not acquired, never waits)."""
-        with self._lock:
-            if self._swapping:
-                return False
-            self._readers += 1
-            return True
+        readers = self._readers
+        readers.append(None)
+        if self._swapping:
+            self.release_shared()
+            return False
+        return True
 
     def release_shared(self) -> None:
-        with self._lock:
-            self._readers -= 1
-            if self._swapping and not self._readers:
+        self._readers.pop()
+        if self._swapping:
+            with self._lock:
                 self._cond.notify_all()
 
     @contextmanager
@@ -225,6 +230,21 @@ class Keyspace:
                 txn.abort()
         finally:
             swap.release_shared()
+
+    def string_value(self, db: int, key: bytes, now_ms: int):
+        """string_values of one key (a -P 1 client's GET), without the lists."""
+        swap = self._swap
+        if self._together is None and swap.try_acquire_shared():
+            try:
+                txn = self._env.begin()
+                try:
+                    return string_value(self, txn, db, key, now_ms)
+                finally:
+                    txn.abort()
+            finally:
+                swap.release_shared()
+        with self.reader() as txn:
+            return txn.string_values(db, [key], now_ms)[0]
 
     def string_values(self, db: int, keys: list[bytes], now_ms: int) -> list:
         """GETs' lookups of `keys` (ReadTxn.string_values) in a read transaction of their own,

@@ -439,6 +439,19 @@ def _live(record: Record | None, now_ms: int) -> Record | None:
     return record
 
 
+def string_value(keyspace, txn: lmdb.Transaction, db: int, key: bytes, now_ms: int):
+    """string_values of one key (a -P 1 client's GET), without the list."""
+    raw = txn.get(_DB_HASH.pack(db, zlib.crc32(key)) + key, None, keyspace._data)   # _data_key, inlined
+    if raw is not None:
+        vtype, expires_at_ms = _TYPE_EXPIRY.unpack_from(raw)
+        if not expires_at_ms or expires_at_ms > now_ms:
+            keyspace.hits += 1
+            vtype &= _TYPE_MASK
+            return raw[_HEADER_SIZE:] if vtype == _STRING else _VALUE_TYPES[vtype]
+    keyspace.misses += 1
+    return None
+
+
 def string_values(keyspace, txn: lmdb.Transaction, db: int, keys: list[bytes], now_ms: int) -> list:
     """GET's lookups of `keys` in `txn` (a transaction of `keyspace`), in one pass without a
     Record each: a live string's value, None when the key is absent or expired at `now_ms`,
