@@ -554,14 +554,7 @@ class Service:
             consistency = self._default if self._default.level else LINEARIZABLE
         if not self._reads.servable_now(consistency, floor):
             return NOT_NOW
-        stats = self.stats
-        stats["commands"] += 1
-        stats["reads"] += 1
-        now_ms = wall_ms()
-        value = self._sm.get_string(db, key, now_ms)
-        if value is not None:
-            self.access.record(db, key, now_ms)
-        return value
+        return self._read_string(db, key)
 
     def script_usage(self) -> dict[str, int]:
         """INFO memory's scripting fields on this node (StateMachine.script_usage)."""
@@ -604,8 +597,21 @@ class Service:
             return None
         return self._read_strings(db, keys)
 
+    def _read_string(self, db: int, key: bytes):
+        """_read_strings of one key (-P 1's GET), without the lists."""
+        stats = self.stats
+        stats["commands"] += 1
+        stats["reads"] += 1
+        now_ms = wall_ms()
+        value = self._sm.get_string(db, key, now_ms)
+        if value is not None:
+            self.access.record(db, key, now_ms)
+        return value
+
     def _read_strings(self, db: int, keys: list[bytes]) -> list:
         """GETs' values in one read transaction; every key found counts as an access."""
+        if len(keys) == 1:   # a round's -P 1 GET
+            return [self._read_string(db, keys[0])]
         stats = self.stats
         stats["commands"] += len(keys)
         stats["reads"] += len(keys)

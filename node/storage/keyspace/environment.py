@@ -243,8 +243,8 @@ class Keyspace:
                     txn.abort()
             finally:
                 swap.release_shared()
-        with self.reader() as txn:
-            return txn.string_values(db, [key], now_ms)[0]
+        with self.reader() as txn:   # reads_together's shared view, or a swap to wait for
+            return txn.string_value(db, key, now_ms)
 
     def string_values(self, db: int, keys: list[bytes], now_ms: int) -> list:
         """GETs' lookups of `keys` (ReadTxn.string_values) in a read transaction of their own,

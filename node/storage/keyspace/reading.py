@@ -81,6 +81,10 @@ class ReadTxn:
         """GET's lookups of `keys` in this view (string_values)."""
         return string_values(self._ks, self._txn, db, keys, now_ms)
 
+    def string_value(self, db: int, key: bytes, now_ms: int):
+        """GET's lookup of one key in this view (string_value)."""
+        return string_value(self._ks, self._txn, db, key, now_ms)
+
     def get_raw(self, db: int, key: bytes) -> Record | None:
         """The stored record even when expired (active expiry and tests)."""
         return self._raw(db, key)
