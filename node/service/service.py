@@ -550,9 +550,7 @@ class Service:
         takes `gets` (a level that waits for a read index, an over-long key, cluster mode)."""
         if len(key) > self._sm.limits.max_key_bytes or self.cluster is not None:
             return NOT_NOW
-        if consistency is None or not consistency.level:   # _level, inlined
-            consistency = self._default if self._default.level else LINEARIZABLE
-        if not self._reads.servable_now(consistency, floor):
+        if not self._reads.servable_now(self._level(consistency), floor):
             return NOT_NOW
         return self._read_string(db, key)
 
@@ -610,7 +608,7 @@ class Service:
 
     def _read_strings(self, db: int, keys: list[bytes]) -> list:
         """GETs' values in one read transaction; every key found counts as an access."""
-        if len(keys) == 1:   # a round's -P 1 GET
+        if len(keys) == 1:   # (a round's -P 1 GET)
             return [self._read_string(db, keys[0])]
         stats = self.stats
         stats["commands"] += len(keys)

@@ -58,8 +58,7 @@ class _SwapLock:
 
     def try_acquire_shared(self) -> bool:
         """acquire_shared, unless a swap is under way (False: not acquired, never waits)."""
-        readers = self._readers
-        readers.append(None)
+        self._readers.append(None)
         if self._swapping:
             self.release_shared()
             return False
@@ -233,35 +232,30 @@ class Keyspace:
 
     def string_value(self, db: int, key: bytes, now_ms: int):
         """string_values of one key (a -P 1 client's GET), without the lists."""
-        swap = self._swap
-        if self._together is None and swap.try_acquire_shared():
-            try:
-                txn = self._env.begin()
-                try:
-                    return string_value(self, txn, db, key, now_ms)
-                finally:
-                    txn.abort()
-            finally:
-                swap.release_shared()
-        with self.reader() as txn:   # reads_together's shared view, or a swap to wait for
-            return txn.string_value(db, key, now_ms)
+        return self._read_alone(string_value, ReadTxn.string_value, db, key, now_ms)
 
     def string_values(self, db: int, keys: list[bytes], now_ms: int) -> list:
         """GETs' lookups of `keys` (ReadTxn.string_values) in a read transaction of their own,
         without reader()'s objects (the GET fast paths' read); within reads_together, or while
         an environment swap is under way, through reader() (shared, or waiting)."""
+        return self._read_alone(string_values, ReadTxn.string_values, db, keys, now_ms)
+
+    def _read_alone(self, read, read_in_view, db: int, what, now_ms: int):
+        """`read(self, txn, db, what, now_ms)` in a read transaction of its own; within
+        reads_together, or while a swap is under way, `read_in_view(view, db, what, now_ms)`
+        in reader()'s view (shared, or after the swap)."""
         swap = self._swap
         if self._together is None and swap.try_acquire_shared():
             try:
                 txn = self._env.begin()
                 try:
-                    return string_values(self, txn, db, keys, now_ms)
+                    return read(self, txn, db, what, now_ms)
                 finally:
                     txn.abort()
             finally:
                 swap.release_shared()
-        with self.reader() as txn:
-            return txn.string_values(db, keys, now_ms)
+        with self.reader() as view:
+            return read_in_view(view, db, what, now_ms)
 
     def reader(self) -> "_Reading":
         """`with keyspace.reader() as txn:` a consistent ReadTxn.
