@@ -40,6 +40,7 @@ from raftcache.node import commands
 from raftcache.node.consistency import ReadConsistency
 from raftcache.commandkeys import command_keys
 from raftcache.node.errors import CommandError, DeadlineError, NotLeaderError, RaftcacheError, Reason, UnavailableError
+from raftcache.node.service.service import NOT_NOW
 from raftcache.proto.commands_pb2 import Command
 
 log = logging.getLogger(__name__)
@@ -183,8 +184,10 @@ class Session:
 
     def get_now(self, key: bytes):
         """A GET of `key` served now at the connection's level, after its own writes
-        (Service.get_now): its value, or NOT_NOW: take `gets`. Not under CLIENT TRACKING
-        (it remembers nothing)."""
+        (Service.get_now): its value, or NOT_NOW: take `gets` (so always under CLIENT
+        TRACKING, which must remember the key)."""
+        if self.tracking is not None:
+            return NOT_NOW
         return self.service.get_now(self.db, key, self.consistency, self.last_write_index)
 
     def gets(self, keys: list[bytes], done: Callable[[tuple | None], None] | None = None):

@@ -94,7 +94,7 @@ def test_a_lone_get_served_at_once_on_a_follower_answers_and_counts_as_any_get(c
     writer = redis.Redis(*leader.redis_address, socket_timeout=10)
     writer.set("lone:s", "v")
     writer.hset("lone:h", "f", "1")
-    for node, r in _follower_clients(cluster):
+    for node in cluster.followers():
         r = redis.Redis(*node.redis_address, protocol=protocol, socket_timeout=10)
         r.execute_command("CLIENT", "CONSISTENCY", "any")
         r.set("lone:mine", "1")   # read-your-writes: the follower has applied everything before it

@@ -695,15 +695,14 @@ def test_a_swap_waits_for_readers_and_holds_new_ones_off(ks):
     swap = ks._swap
     assert swap.try_acquire_shared()
     swap.acquire_shared()
-    swapped, entered = threading.Event(), threading.Event()
-    release = threading.Event()
+    swapped, entered, release = threading.Event(), threading.Event(), threading.Event()
 
     def swapper():
         with swap.exclusive():
             swapped.set()
             release.wait(10)
 
-    thread = threading.Thread(target=swapper)
+    thread = threading.Thread(target=swapper, daemon=True)
     thread.start()
     assert not swapped.wait(0.05), "two readers inside: the swap waits"
     swap.release_shared()
@@ -717,15 +716,75 @@ def test_a_swap_waits_for_readers_and_holds_new_ones_off(ks):
         entered.set()
         swap.release_shared()
 
-    waiting = threading.Thread(target=reader)
+    waiting = threading.Thread(target=reader, daemon=True)
     waiting.start()
     assert not entered.wait(0.05), "a reader waits for the swap to end"
     release.set()
     thread.join(10)
     assert entered.wait(10)
     waiting.join(10)
+    assert not thread.is_alive() and not waiting.is_alive()
     assert len(swap._readers) == 0 and swap.try_acquire_shared()
     swap.release_shared()
+
+
+class _Gate(list):
+    """A swap guard's reader list whose next `append` stops (before or after it adds the
+    reader) until `go` is set: a reader caught between its two steps."""
+
+    def __init__(self, before: bool):
+        super().__init__()
+        import threading
+
+        self.before, self.stopped, self.go = before, threading.Event(), threading.Event()
+
+    def append(self, item) -> None:
+        if self.before:
+            self.stopped.set()
+            self.go.wait(10)
+        super().append(item)
+        if not self.before:
+            self.stopped.set()
+            self.go.wait(10)
+
+
+@pytest.mark.parametrize("caught", ["before registering", "registered, before looking"])
+def test_a_reader_caught_between_its_steps_never_reads_during_a_swap(ks, caught):
+    """The lock-free reader (register, then look for a swap) against a swap starting at the
+    worst moment: caught before it registers, the swap goes ahead and the reader, once it goes
+    on, sees it and is refused; caught after it registered, the swap waits for it, and it sees
+    the swap and leaves. Either way no reader is inside while the environment is swapped."""
+    import threading
+
+    swap = ks._swap
+    swap._readers = gate = _Gate(before=caught == "before registering")
+    got = []
+    reader = threading.Thread(target=lambda: got.append(swap.try_acquire_shared()), daemon=True)
+    reader.start()
+    assert gate.stopped.wait(10)
+    swapping, finish = threading.Event(), threading.Event()
+    inside_during_swap = []
+
+    def swapper():
+        with swap.exclusive():
+            swapping.set()
+            finish.wait(10)
+            inside_during_swap.append(len(swap._readers))
+
+    thread = threading.Thread(target=swapper, daemon=True)
+    thread.start()
+    if gate.before:
+        assert swapping.wait(10), "no reader registered yet: the swap goes ahead"
+    else:
+        assert not swapping.wait(0.05), "a registered reader: the swap waits for it"
+    gate.before = None   # (later appends pass)
+    gate.go.set()
+    reader.join(10)
+    assert got == [False], "the reader saw the swap and was refused"
+    assert swapping.wait(10)
+    finish.set()
+    thread.join(10)
+    assert not thread.is_alive() and inside_during_swap == [0] and len(gate) == 0
 
 
 def test_reads_together_share_one_transaction_until_something_is_applied(ks):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import threading
 from contextlib import contextmanager
 from typing import Iterator
@@ -45,6 +46,9 @@ class _SwapLock:
     """
 
     def __init__(self) -> None:
+        if not getattr(sys, "_is_gil_enabled", lambda: True)():
+            raise RuntimeError("raftcache needs CPython with its GIL (the keyspace's swap guard "
+                               "relies on it): a free-threaded build is not supported")
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._readers: list[None] = []   # one item per reader inside (its length is what counts)
