@@ -57,7 +57,9 @@ def _parse_expiry(args, i: int, expiry: pb.Expiry, command: str, allow_persist=F
 
 
 def build_set(args, db):
-    op = pb.Set(key=args[1], value=args[2])
+    command = pb.Command(db=db)
+    op = command.set   # written in place: no Set of its own copied in (half of a plain SET's build)
+    op.key, op.value = args[1], args[2]
     i, seen_expiry, n = 3, False, len(args)
     while i < n:
         opt = args[i].upper()
@@ -75,8 +77,6 @@ def build_set(args, db):
             i = _parse_expiry(args, i, op.expiry, "set", allow_keepttl=True)
         else:
             raise RespError(SYNTAX)
-    command = pb.Command(db=db)
-    command.set.CopyFrom(op)
     return command
 
 

@@ -23,6 +23,8 @@ from raftcache.node.frontends import resp_admin
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.service.session import Outcome
 
+_SET = TABLE[b"set"]
+
 #: Replies of a pipeline are written (and their reading awaited) in chunks of about this size
 #: (here and in the command loop, resp.Connection._run_batch).
 OUT_CHUNK_BYTES = 256 << 10
@@ -132,11 +134,31 @@ class InlinePaths:
         if type(step) is bytes:
             return step
         spec, command = step
+        self._propose_lone(spec, command, started_ns, args, self.last_cmd)
+        return None
+
+    def _propose_lone(self, spec: Spec, command, started_ns: int, args: list[bytes], name: str) -> None:
+        """Start the write `command` (already counted), answered from its future's callback."""
         self.running = True
-        name = self.last_cmd
         self.task = self.session.start_write(
             command, lambda outcome: self._lone_done(spec, command, started_ns, args, name, outcome))
-        return None
+
+    def _answer_lone_set(self, args: list[bytes]) -> bool:
+        """`SET key value` (`args`, from resp_requests.lone_set) alone in what the client sent,
+        on the leader, in a connection in the plain state (no MULTI, subscriber mode, ACL
+        restriction, CLIENT REPLY or PAUSE, cluster mode, and so no ASKING): proposed now, as
+        _start_lone_write would, without the steps that find all that out for any command;
+        False: nothing was done, the ordinary path takes it."""
+        if (self.multi is not None
+                or self.session.subscriptions is not None or self.server.cluster is not None
+                or not self.fast_paths_ok() or not self.server.writes_may_overlap() or not self._unrestricted()):
+            return False
+        started_ns = time.perf_counter_ns()
+        self.last_cmd = "set"
+        command = _SET.build(args, self.session.db)   # (no option: nothing to refuse)
+        self.server.stats["total_commands_processed"] += 1
+        self._propose_lone(_SET, command, started_ns, args, "set")
+        return True
 
     def _start_lone_read(self, spec: Spec, command, started_ns: int, args: list[bytes]) -> None:
         self.pending.popleft()

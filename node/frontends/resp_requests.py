@@ -216,6 +216,31 @@ def only_gets(data: bytes, max_bulk_bytes: int) -> tuple[list[bytes], list[bytes
     return names, keys
 
 
+_SET_HEAD = re.compile(rb"\*3\r\n\$3\r\n(...)\r\n\$(0|[1-9][0-9]{0,9})\r\n", re.DOTALL)
+_BULK_HEAD = re.compile(rb"\r\n\$(0|[1-9][0-9]{0,9})\r\n")
+
+
+def lone_set(data: bytes, max_bulk_bytes: int) -> list[bytes] | None:
+    """[name as sent, key, value] when `data` is exactly one `SET key value` frame (a -P 1
+    client's plainest write), else None (whole_frames takes it): two matches and the lengths
+    the frame gives, instead of a frame parse. As whole_frames, the caller checks the parser
+    is idle."""
+    head = _SET_HEAD.match(data)
+    if head is None or head.group(1).lower() != b"set":
+        return None
+    key_start = head.end()
+    key_end = key_start + int(head.group(2))
+    middle = _BULK_HEAD.match(data, key_end)
+    if middle is None:
+        return None
+    value_start = middle.end()
+    value_end = value_start + int(middle.group(1))
+    if (value_end + 2 != len(data) or data[value_end:] != b"\r\n"
+            or key_end - key_start > max_bulk_bytes or value_end - value_start > max_bulk_bytes):
+        return None
+    return [head.group(1), data[key_start:key_end], data[value_start:value_end]]
+
+
 def whole_frames(data: bytes, max_bulk_bytes: int) -> list[list[bytes]] | None:
     """The commands when `data` is nothing but complete multibulk frames, else None.
 

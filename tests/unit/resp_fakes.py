@@ -12,6 +12,7 @@ import random
 import time
 
 from raftcache.node.service.opstats import OpStats
+from raftcache.node.service.pubsub import Hub
 from raftcache.node.service.tracking import Tracker
 from raftcache.node import commands
 from raftcache.node.config import FrontendConfig, KeyspaceConfig, NodeConfig, settings
@@ -37,6 +38,7 @@ class FakeService:
         self.log_version = commands.MAX_VERSION
         self.cluster = None   # not sharded (node/service/cluster.py)
         self.tracking = Tracker()   # client-side caching (INFO reads its counts)
+        self.pubsub = Hub()         # this node's subscribers
         self.shard_forwarder = None   # not sharded (node/service/shard_forward.py)
         self.skew_ms = 0                       # added to the wall clock: lets tests "wait" for expiry
         self.consistencies: list = []          # the level of every execute(), in order

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from raftcache.node.frontends.resp_protocol import DoubleText, RespMap, RespSet, Verbatim, encode
-from raftcache.node.frontends.resp_requests import ProtocolError, RequestParser, only_gets, split_args, whole_frames
+from raftcache.node.frontends.resp_requests import ProtocolError, RequestParser, lone_set, only_gets, split_args, whole_frames
 from tests.unit.resp_fakes import Client, cmd
 
 
@@ -336,6 +336,42 @@ def test_only_gets_agrees_with_whole_frames(frames, cut):
         assert all(name.lower() == b"get" for name in gets[0])
 
 
+@pytest.mark.parametrize("data, expected", [
+    (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n", [b"SET", b"k", b"v"]),
+    (b"*3\r\n$3\r\nsEt\r\n$0\r\n\r\n$0\r\n\r\n", [b"sEt", b"", b""]),
+    (b"*3\r\n$3\r\nSET\r\n$4\r\na\r\nb\r\n$3\r\nv\r\n\r\n", [b"SET", b"a\r\nb", b"v\r\n"]),   # binary-safe
+    (b"*3\r\n$3\r\nSET\r\n$12\r\nk\r\n$1\r\nxyzab\r\n$1\r\nv\r\n", [b"SET", b"k\r\n$1\r\nxyzab", b"v"]),
+    (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$8\r\na\r\n$1\r\nb\r\n", [b"SET", b"k", b"a\r\n$1\r\nb"]),
+    (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*1\r\n$4\r\nPING\r\n", None),   # a pipeline
+    (b"*3\r\n$3\r\nGET\r\n$1\r\nk\r\n$1\r\nv\r\n", None),
+    (b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n$2\r\nNX\r\n", None),   # options: the general way
+    (b"*3\r\n$3\r\nSET\r\n$01\r\nk\r\n$1\r\nv\r\n", None),   # the parser's business
+    (b"*3\r\n$3\r\nSET\r\n$2\r\nk\r\n$1\r\nv\r\n", None),
+    (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv", None),   # cut short
+    (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$33\r\n" + b"v" * 33 + b"\r\n", None),   # over max_bulk_bytes (32)
+    (b"SET k v\r\n", None),
+])
+def test_lone_set_recognised_exactly(data, expected):
+    assert lone_set(data, max_bulk_bytes=32) == expected
+
+
+@given(st.sampled_from([b"SET", b"set", b"GET", b"SETX"]),
+       st.lists(st.binary(max_size=12) | st.lists(st.sampled_from(
+           [b"a", b"\r", b"\n", b"\r\n", b"*3", b"$3", b"$1", b"$0", b"SET"]), max_size=6).map(b"".join),
+           min_size=2, max_size=2),
+       st.tuples(st.sampled_from([0, 1, -1]), st.sampled_from([0, 1, -1])), st.integers(min_value=0, max_value=3))
+def test_lone_set_agrees_with_whole_frames(name, key_value, skews, cut):
+    """lone_set takes exactly the reads the general splitter reads as one SET of a key and a
+    value (binary-safe: a key or value that looks like a header is split by its length)."""
+    (key, value), (key_skew, value_skew) = key_value, skews
+    data = b"*3\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+        len(name), name, len(key) + key_skew, key, len(value) + value_skew, value)
+    data = data[:len(data) - cut]
+    frames = whole_frames(data, max_bulk_bytes=1 << 20)
+    is_one_set = frames is not None and len(frames) == 1 and frames[0][0].lower() == b"set"
+    assert lone_set(data, max_bulk_bytes=1 << 20) == (frames[0] if is_one_set else None)
+
+
 def test_lone_get_keeps_redis_semantics(service, tmp_path):
     """The GET hot path answers as the ordinary path would, and steps aside where it must."""
     async def go():
@@ -362,6 +398,64 @@ def test_lone_get_keeps_redis_semantics(service, tmp_path):
 
         locked = Client(service, password="secret")
         assert await locked.send(get) == b"-NOAUTH Authentication required.\r\n"
+    run(go())
+
+
+@pytest.mark.parametrize("state", ["plain", "multi", "subscribed", "restricted", "restricted but allowed",
+                                   "reply off", "not authenticated", "follower", "paused", "key too long"])
+def test_lone_set_answers_as_the_ordinary_path_in_every_connection_state(tmp_path, state):
+    """A `SET key value` frame alone in a read (-P 1's SET, proposed from data_received in the
+    plain state) answers, stores and counts exactly what the same SET sent inline (which always
+    takes the parser and the ordinary path) does, in each state a connection can be in."""
+    from tests.unit.resp_fakes import FakeService
+
+    async def outcome(inline: bool, path) -> tuple:
+        service = FakeService(str(path))
+        c = Client(service, password="secret" if state == "not authenticated" else "")
+        key = "k" * (service.limits.max_key_bytes + 1) if state == "key too long" else "k"
+        setup = {"multi": [cmd("MULTI")], "subscribed": [cmd("SUBSCRIBE", "ch")],
+                 "restricted": [cmd("ACL", "SETUSER", "u", "on", ">p", "~*", "+get"), cmd("AUTH", "u", "p")],
+                 "restricted but allowed": [cmd("ACL", "SETUSER", "u", "on", ">p", "~*", "+@all", "-flushall"),
+                                            cmd("AUTH", "u", "p")],
+                 "reply off": [cmd("CLIENT", "REPLY", "OFF")],
+                 "paused": [cmd("CLIENT", "PAUSE", "50", "WRITE")]}.get(state, [])
+        for data in setup:
+            await c.send(data)
+        reached = {"multi": lambda: c.conn.multi is not None,
+                   "subscribed": lambda: c.conn.session.subscriptions is not None,
+                   "restricted": lambda: c.conn.session.user == "u",
+                   "restricted but allowed": lambda: c.conn.session.user == "u",
+                   "reply off": lambda: c.conn.reply_off,
+                   "paused": lambda: c.conn.server.pause.active(),
+                   "not authenticated": lambda: c.conn.session.user is None}.get(state, lambda: True)
+        assert reached(), f"the connection is {state}"
+        service.is_leader = state != "follower"
+        started = time.monotonic()
+        reply = await c.send(b"SET %s v\r\n" % key.encode() if inline else cmd("SET", key, "v"))
+        for _ in range(200):   # a paused write answers once the pause is over
+            if reply or state == "reply off":
+                break
+            await asyncio.sleep(0.005)
+            reply += b"".join(c.transport.writes)
+            c.transport.writes.clear()
+        waited = time.monotonic() - started >= 0.04
+        await c.send(cmd("CLIENT", "REPLY", "ON"))
+        await c.send(cmd("RESET"))
+        stored = await c.send(cmd("GET", key)) if state != "not authenticated" else b""
+        stat = [n for i, n in enumerate(c.conn.server.cmdstats.get("set", [])) if i != 1]   # (not its µs)
+        processed = c.conn.server.stats["total_commands_processed"]
+        service.close()
+        return reply, waited, stored, stat, processed, c.conn.last_cmd
+
+    async def go():
+        ordinary = await outcome(True, tmp_path / "inline")
+        lone = await outcome(False, tmp_path / "frame")
+        assert lone == ordinary
+        if state == "plain":
+            assert lone[0] == b"+OK\r\n" and lone[2] == b"$1\r\nv\r\n" and lone[3][0] == 1
+        if state == "paused":
+            assert lone[1], "the paused write waited"
+
     run(go())
 
 
