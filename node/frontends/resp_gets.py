@@ -72,10 +72,15 @@ class GetFastPaths:
         """`args` is a GET the fast paths may answer (see _gets_allowed)."""
         return len(args) == 2 and args[0].lower() == b"get" and self._gets_allowed(args[1:])
 
+    def _plain_state(self) -> bool:
+        """No MULTI, ACL restriction or subscriber mode: what every fast path needs (the ordinary
+        path answers the rest)."""
+        return self.multi is None and self.session.subscriptions is None and self._unrestricted()
+
     def _gets_allowed(self, keys: list[bytes]) -> bool:
-        """GETs of `keys`, in this connection's state, may take the fast paths: no MULTI, ACL
-        restriction, subscriber mode, or cluster redirection (the ordinary path answers those)."""
-        if self.multi is not None or not self._unrestricted() or self.session.subscriptions is not None:
+        """GETs of `keys`, in this connection's state, may take the fast paths: the plain state,
+        and no cluster redirection (the ordinary path answers those)."""
+        if not self._plain_state():
             return False
         # in cluster mode the ordinary path answers -MOVED / -ASK
         cluster = self.server.cluster

@@ -145,15 +145,15 @@ class InlinePaths:
 
     def _answer_lone_set(self, args: list[bytes]) -> bool:
         """`SET key value` (`args`, from resp_requests.lone_set) alone in what the client sent,
-        on the leader, in a connection in the plain state (no MULTI, subscriber mode, ACL
-        restriction, CLIENT REPLY or PAUSE, cluster mode, and so no ASKING): proposed now, as
+        on the leader, in a connection in the plain state (_plain_state; no CLIENT REPLY or
+        PAUSE, no cluster mode and so no ASKING): proposed now, as
         _start_lone_write would, without the steps that find all that out for any command;
-        False: nothing was done, the ordinary path takes it."""
-        if (self.multi is not None
-                or self.session.subscriptions is not None or self.server.cluster is not None
-                or not self.fast_paths_ok() or not self.server.writes_may_overlap() or not self._unrestricted()):
-            return False
+        False: nothing was done, the ordinary path takes it. (Nothing was pending, so the
+        backlog is already 0 and reading already as it should be: no _dispatch steps to repeat.)"""
         started_ns = time.perf_counter_ns()
+        if (self.server.cluster is not None or not self._plain_state() or not self.fast_paths_ok()
+                or not self.server.writes_may_overlap()):
+            return False
         self.last_cmd = "set"
         command = _SET.build(args, self.session.db)   # (no option: nothing to refuse)
         self.server.stats["total_commands_processed"] += 1

@@ -235,7 +235,7 @@ def lone_set(data: bytes, max_bulk_bytes: int) -> list[bytes] | None:
         return None
     value_start = middle.end()
     value_end = value_start + int(middle.group(1))
-    if (value_end + 2 != len(data) or data[value_end:] != b"\r\n"
+    if (value_end + 2 != len(data) or data[value_end:] != b"\r\n" or max_bulk_bytes < 3
             or key_end - key_start > max_bulk_bytes or value_end - value_start > max_bulk_bytes):
         return None
     return [head.group(1), data[key_start:key_end], data[value_start:value_end]]

@@ -294,6 +294,21 @@ def test_whole_frames_recognised_exactly(data, frames):
     assert whole_frames(data, max_bulk_bytes=10) == frames
 
 
+@given(st.binary(max_size=8), st.binary(max_size=8), st.integers(min_value=0, max_value=60),
+       st.sampled_from([b"", b"0", b"-", b"\r", b"\n", b"\r\n", b"$", b"*", b"3", b"01"]),
+       st.integers(min_value=0, max_value=2), st.sampled_from([1, 2, 3, 5, 8, 1 << 20]))
+def test_lone_set_agrees_with_whole_frames_on_damaged_frames(key, value, at, piece, drop, max_bulk):
+    """A SET frame with bytes put in or taken out anywhere (a header's digits, its CR LF, the
+    name), read under any bulk limit: lone_set takes it exactly when the general splitter reads
+    it as one SET frame."""
+    data = b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(key), key, len(value), value)
+    at = min(at, len(data))
+    data = data[:at] + piece + data[at + drop:]
+    frames = whole_frames(data, max_bulk_bytes=max_bulk)
+    is_one_set = frames is not None and len(frames) == 1 and len(frames[0]) == 3 and frames[0][0].lower() == b"set"
+    assert lone_set(data, max_bulk_bytes=max_bulk) == (frames[0] if is_one_set else None)
+
+
 @pytest.mark.parametrize("data, gets", [
     (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", ([b"GET"], [b"k"])),
     (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*2\r\n$3\r\ngEt\r\n$0\r\n\r\n*2\r\n$3\r\nget\r\n$2\r\nab\r\n",
@@ -401,60 +416,122 @@ def test_lone_get_keeps_redis_semantics(service, tmp_path):
     run(go())
 
 
-@pytest.mark.parametrize("state", ["plain", "multi", "subscribed", "restricted", "restricted but allowed",
-                                   "reply off", "not authenticated", "follower", "paused", "key too long"])
+_LONE_SET_STATES = {   # state -> (its set-up, whether the lone SET path takes the SET there)
+    "plain": ([], True),
+    "resp3": ([cmd("HELLO", "3")], True),
+    "tracking": ([cmd("HELLO", "3"), cmd("CLIENT", "TRACKING", "ON", "BCAST")], True),
+    "multi": ([cmd("MULTI")], False),
+    "subscribed": ([cmd("SUBSCRIBE", "ch")], False),
+    "subscribed resp3": ([cmd("HELLO", "3"), cmd("SUBSCRIBE", "ch")], False),
+    "restricted": ([cmd("ACL", "SETUSER", "u", "on", ">p", "~*", "+get"), cmd("AUTH", "u", "p")], False),
+    "restricted but allowed": ([cmd("ACL", "SETUSER", "u", "on", ">p", "~*", "+@all", "-flushall"),
+                                cmd("AUTH", "u", "p")], False),
+    "deleted user": ([cmd("ACL", "SETUSER", "u", "on", ">p", "~*", "+@all"), cmd("AUTH", "u", "p")], False),
+    "reply off": ([cmd("CLIENT", "REPLY", "OFF")], False),
+    "reply skip": ([cmd("CLIENT", "REPLY", "SKIP")], False),
+    "not authenticated": ([], None),   # (not even tried: the parser answers -NOAUTH)
+    "follower": ([], False),
+    "paused": ([cmd("CLIENT", "PAUSE", "50", "WRITE")], False),
+    "paused all": ([cmd("CLIENT", "PAUSE", "50", "ALL")], False),
+    "key too long": ([], True),
+}
+
+
+@pytest.mark.parametrize("state", list(_LONE_SET_STATES))
 def test_lone_set_answers_as_the_ordinary_path_in_every_connection_state(tmp_path, state):
     """A `SET key value` frame alone in a read (-P 1's SET, proposed from data_received in the
     plain state) answers, stores and counts exactly what the same SET sent inline (which always
-    takes the parser and the ordinary path) does, in each state a connection can be in."""
+    takes the parser and the ordinary path) does, in each state a connection can be in: its
+    reply, whether it waited, the value stored, commandstats, errorstats, the commands counted,
+    CLIENT LIST's `cmd`, the slow log's entry, the latency histograms and MONITOR's line."""
     from tests.unit.resp_fakes import FakeService
+
+    setup, fast = _LONE_SET_STATES[state]
 
     async def outcome(inline: bool, path) -> tuple:
         service = FakeService(str(path))
         c = Client(service, password="secret" if state == "not authenticated" else "")
+        admin = Client(service, password="secret" if state == "not authenticated" else "")
+        if state == "not authenticated":
+            await admin.send(cmd("AUTH", "secret"))
+        watcher = Client(service, password="secret" if state == "not authenticated" else "")
+        if state == "not authenticated":
+            await watcher.send(cmd("AUTH", "secret"))
+        await watcher.send(cmd("MONITOR"))
+        watcher.transport.writes.clear()
         key = "k" * (service.limits.max_key_bytes + 1) if state == "key too long" else "k"
-        setup = {"multi": [cmd("MULTI")], "subscribed": [cmd("SUBSCRIBE", "ch")],
-                 "restricted": [cmd("ACL", "SETUSER", "u", "on", ">p", "~*", "+get"), cmd("AUTH", "u", "p")],
-                 "restricted but allowed": [cmd("ACL", "SETUSER", "u", "on", ">p", "~*", "+@all", "-flushall"),
-                                            cmd("AUTH", "u", "p")],
-                 "reply off": [cmd("CLIENT", "REPLY", "OFF")],
-                 "paused": [cmd("CLIENT", "PAUSE", "50", "WRITE")]}.get(state, [])
         for data in setup:
             await c.send(data)
+        if state == "deleted user":
+            await admin.send(cmd("ACL", "DELUSER", "u"))
         reached = {"multi": lambda: c.conn.multi is not None,
                    "subscribed": lambda: c.conn.session.subscriptions is not None,
+                   "subscribed resp3": lambda: c.conn.session.subscriptions is not None and c.conn.proto == 3,
+                   "tracking": lambda: c.conn.session.tracking is not None,
                    "restricted": lambda: c.conn.session.user == "u",
                    "restricted but allowed": lambda: c.conn.session.user == "u",
-                   "reply off": lambda: c.conn.reply_off,
-                   "paused": lambda: c.conn.server.pause.active(),
+                   "reply off": lambda: c.conn.reply_off, "reply skip": lambda: c.conn.reply_skip_next,
+                   "paused": lambda: c.conn.server.pause.active(), "paused all": lambda: c.conn.server.pause.all,
                    "not authenticated": lambda: c.conn.session.user is None}.get(state, lambda: True)
         assert reached(), f"the connection is {state}"
         service.is_leader = state != "follower"
+        service.diagnostics.slowlog.slower_than_usec = 0   # every command enters the slow log
+        taken = []
+        answer = c.conn._answer_lone_set
+        c.conn._answer_lone_set = lambda args: taken.append(answer(args)) or taken[-1]
         started = time.monotonic()
         reply = await c.send(b"SET %s v\r\n" % key.encode() if inline else cmd("SET", key, "v"))
         for _ in range(200):   # a paused write answers once the pause is over
-            if reply or state == "reply off":
+            if reply or state in ("reply off", "reply skip"):
                 break
             await asyncio.sleep(0.005)
             reply += b"".join(c.transport.writes)
             c.transport.writes.clear()
         waited = time.monotonic() - started >= 0.04
-        await c.send(cmd("CLIENT", "REPLY", "ON"))
-        await c.send(cmd("RESET"))
-        stored = await c.send(cmd("GET", key)) if state != "not authenticated" else b""
+        last_cmd = c.conn.last_cmd
+        for _ in range(20):
+            await asyncio.sleep(0)
+        monitored = [line.split(b" ", 1)[1] for line in b"".join(watcher.transport.writes).split(b"\r\n") if line]
+        slowlog = [entry[3:] for entry in service.diagnostics.slowlog._entries]
+        histograms = {name: h.calls for name, h in service.diagnostics.histograms.items()}
         stat = [n for i, n in enumerate(c.conn.server.cmdstats.get("set", [])) if i != 1]   # (not its µs)
+        errors = dict(c.conn.server.errorstats)
         processed = c.conn.server.stats["total_commands_processed"]
+        stored = await admin.send(cmd("GET", key))
         service.close()
-        return reply, waited, stored, stat, processed, c.conn.last_cmd
+        return taken, (reply, waited, last_cmd, monitored, slowlog, histograms, stat, errors, processed, stored)
 
     async def go():
-        ordinary = await outcome(True, tmp_path / "inline")
-        lone = await outcome(False, tmp_path / "frame")
+        taken_inline, ordinary = await outcome(True, tmp_path / "inline")
+        taken, lone = await outcome(False, tmp_path / "frame")
         assert lone == ordinary
+        assert taken_inline == [] and taken == ([] if fast is None else [fast]), \
+            "the lone SET path is taken exactly in the plain state"
         if state == "plain":
-            assert lone[0] == b"+OK\r\n" and lone[2] == b"$1\r\nv\r\n" and lone[3][0] == 1
-        if state == "paused":
+            assert lone[0] == b"+OK\r\n" and lone[-1] == b"$1\r\nv\r\n" and lone[6][0] == 1 and lone[2] == "set"
+        if state.startswith("paused"):
             assert lone[1], "the paused write waited"
+
+    run(go())
+
+
+def test_lone_set_steps_aside_in_cluster_mode_and_behind_a_write_in_flight(service):
+    """In cluster mode the ordinary path decides -MOVED / -ASK: the lone SET path declines; a
+    SET frame arriving while the connection's last write is still in flight waits behind it in
+    order, as the ordinary path queues it."""
+    async def go():
+        c = Client(service)
+        c.conn.server.cluster = object()
+        assert c.conn._answer_lone_set([b"SET", b"k", b"v"]) is False and c.conn.task is None
+        c.conn.server.cluster = None
+        c.conn.data_received(cmd("SET", "k", "1"))
+        assert c.conn.task is not None   # in flight
+        c.conn.data_received(cmd("SET", "k", "2"))
+        c.conn.data_received(cmd("GET", "k"))
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert b"".join(c.transport.writes) == b"+OK\r\n+OK\r\n$1\r\n2\r\n"
+        assert c.conn.server.cmdstats["set"][0] == 2
 
     run(go())
 
