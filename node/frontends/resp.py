@@ -101,6 +101,7 @@ class Connection(InlinePaths, GetFastPaths, StreamConnection):
         self.multi_error = False
         self.asking = False   # cluster mode: ASKING was the previous command (resp_cluster.asking)
         self.round_gets: tuple | None = None   # GETs waiting for the read round: (burst, started_ns)
+        self.gets_wait = False   # this connection's last lone GET was not servable at once (resp_gets)
         self.watches: dict[tuple[int, bytes], tuple[int, int]] = {}  # (db, key) -> (version, seen_at)
         self.unblocked: asyncio.Future | None = None   # set while blocked in a blocking pop
         self.in_exec = False             # running EXEC's queued commands (nothing blocks then)

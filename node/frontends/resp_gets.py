@@ -32,7 +32,7 @@ class GetFastPaths:
         if (len(keys) > 1 and len(keys) > self._gets_at_once()   # (one GET is always within it)
                 or not self.fast_paths_ok() or not self._gets_allowed(keys)):
             return False
-        if len(keys) == 1:   # -P 1's GET served now, in fewer steps
+        if len(keys) == 1 and not self.gets_wait:   # -P 1's GET served now, in fewer steps
             started_ns = time.perf_counter_ns()
             value = self.session.get_now(keys[0])
             if value is not NOT_NOW:
@@ -40,8 +40,12 @@ class GetFastPaths:
                 self._write(self._get_replies(((names[0], keys[0]),), (value,),
                                               (time.perf_counter_ns() - started_ns) // 1000))
                 return True
+            # (its level waits for a read round, most likely: the next ones go straight to
+            # _take_gets, which serves at once too, until one is served at once there)
+            self.gets_wait = True
         taken = self._take_gets(list(zip(names, keys)), keys)
         if type(taken) is bytes:
+            self.gets_wait = False
             self._write(taken)
             if len(keys) > 1:   # a pipeline's replies (a lone reply's limits are checked as it is sent)
                 self._check_memory()
