@@ -13,7 +13,7 @@ import asyncio
 import time
 
 from raftcache.node.frontends import resp_cluster
-from raftcache.node.frontends.resp_protocol import encode
+from raftcache.node.frontends.resp_protocol import NIL, encode
 from raftcache.node.service.service import NOT_NOW
 from raftcache.node.service.session import MAX_READS_IN_FLIGHT
 
@@ -103,7 +103,7 @@ class GetFastPaths:
         if len(values) == 1:   # -P 1's GET: no list comprehension (a frame of its own)
             value = values[0]
             replies = (b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes
-                       else (b"_\r\n" if proto == 3 else b"$-1\r\n") if value is None else encode(value, proto),)
+                       else NIL[proto == 3] if value is None else encode(value, proto),)
             reply = replies[0]
         else:
             replies = [b"$%d\r\n%s\r\n" % (len(value), value) if type(value) is bytes else encode(value, proto)

@@ -219,6 +219,10 @@ def as_long_long(n: int) -> int:
     return n if -_INT64_BOUND <= n < _INT64_BOUND else (n + _INT64_BOUND) % (2 * _INT64_BOUND) - _INT64_BOUND
 
 
+#: A nil reply, NIL[proto == 3] (encode(None, proto)), for the paths that build replies inline.
+NIL = (b"$-1\r\n", b"_\r\n")
+
+
 def _encode(value, proto: int, out: list) -> None:
     t = type(value)
     if t is bytes or t is bytearray:
@@ -228,7 +232,7 @@ def _encode(value, proto: int, out: list) -> None:
     elif t is int:
         out.append(b":%d\r\n" % (value if -_INT64_BOUND <= value < _INT64_BOUND else as_long_long(value)))
     elif value is None:
-        out.append(b"_\r\n" if proto == 3 else b"$-1\r\n")
+        out.append(NIL[proto == 3])
     elif t is list or t is tuple:
         out.append(b"*%d\r\n" % len(value))
         _encode_items(value, proto, out)
