@@ -164,6 +164,10 @@ LogEntry = pb.LogEntry
 #:      writes that leave nothing changed are a change of the key, as Redis signals them
 #:      (WATCH_NOOPS_VERSION): an LTRIM that removes nothing, a SET with an EXAT/PXAT already
 #:      past on an absent key (Redis stores it expired; here it is recorded as created and gone).
+#:  28: a script's reply counts at what converting it costs (SCRIPT_REPLY_COSTS_VERSION;
+#:      node/scripting/copies.py, REPLY_COSTS): a value 12 instructions, a table followed 110 more
+#:      (before, 10 and 20: a reply of tables nested in each other converted for ~0.3 s of every
+#:      replica's apply before the budget stopped it).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -209,7 +213,9 @@ SCRIPT_COPIES_VERSION = 26
 #: RESTORE of Redis 7.4's payloads, scripts blind to memory addresses, OBJECT ENCODING's
 #: listpackex (27 above).
 RESTORE_74_VERSION = SCRIPT_OBJECTS_VERSION = LISTPACKEX_VERSION = WATCH_NOOPS_VERSION = 27
-SUPPORTED_VERSIONS = range(1, RESTORE_74_VERSION + 1)
+#: A script's reply counts at what converting it costs (28 above).
+SCRIPT_REPLY_COSTS_VERSION = 28
+SUPPORTED_VERSIONS = range(1, SCRIPT_REPLY_COSTS_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4

@@ -12,10 +12,10 @@ From log version 26 (commands.SCRIPT_COPIES_VERSION): a call into Python is char
 copies anything, one instruction per COPY_BYTES bytes of its string arguments past COPY_FREE
 (HANDED below: the prelude's `handed`); cjson.encode and cmsgpack.pack charge each string of the
 tables they walk, all its bytes, as they go (node/scripting/lualibs.py; cjson also what escaping
-costs); a reply is converted under what the run left of its budget, each table it follows
-counting a reply element's cost, each value VALUE_COST and each string its bytes at the same
-rate (`ReplyMeter`). Past each call's free allowance (COPY_FREE), the budget (100 ms, 2 million
-instructions) bounds what one run makes Python copy to ~128 MB. What Python hands back is
+costs); a reply is converted under what the run left of its budget, each value and each table
+it follows counted (REPLY_COSTS_26; from log version 28, and in a read, at what converting them
+costs: REPLY_COSTS), each string its bytes at the same rate (`ReplyMeter`). Past each call's
+free allowance (COPY_FREE), the budget (100 ms, 2 million instructions) bounds what one run makes Python copy to ~128 MB. What Python hands back is
 bounded by the run's Lua memory (node/scripting/sandbox.py, Sandbox.room).
 
 HANDED is run once per runtime by the prelude (node/scripting/sandbox.py) with (the budget's
@@ -30,9 +30,18 @@ COPY_FREE = 4096
 #: One instruction per this many bytes copied into Python: a copy of a long string (a fresh
 #: allocation and its page faults) is ~0.5 ns a byte here, ~100 bytes per instruction's 50 ns.
 COPY_BYTES = 64
-#: What a value of a script's reply counts besides its bytes (~0.5 µs of conversion: a
-#: table's element read through lupa).
-VALUE_COST = 10
+#: What a value of a script's reply counts besides its bytes, and what a table it follows
+#: counts besides (ReplyMeter), in a read this node serves and in entries of log version 28 on
+#: (commands.SCRIPT_REPLY_COSTS_VERSION): what converting them costs here at the budget's 50 ns
+#: an instruction, ~0.6 µs a value (an element read through lupa) and ~5.5 µs more a table
+#: (Redis's five special fields looked up before its elements).
+REPLY_COSTS = (12, 110)
+#: The same in entries of log versions 26 and 27: a value 10, a table a reply element of the
+#: apply budget (20), a table with its value a quarter of what it costs: a reply of tables
+#: nested in each other (2^40 values) converted for ~0.3 s of every replica's apply before it
+#: was stopped, and a read-only script's (a table counting 5) for 0.4-0.8 s of the serving
+#: node, long enough for an election.
+REPLY_COSTS_26 = (10, 20)
 
 HANDED = r"""
 local charge, readonly, debug_getmetatable, COPY_FREE, COPY_BYTES = ...
@@ -79,19 +88,18 @@ class ReplySpent(Exception):
 
 class ReplyMeter:
     """A script's reply converted under what its run left of the budget (log version 26): each
-    table counts `table_cost` (the run's reply element cost: following a table is the expensive
-    part), each other value VALUE_COST, and a string also its bytes, one instruction per
-    COPY_BYTES."""
+    value counts `value_cost`, each table followed `table_cost` more, and a string also its
+    bytes, one instruction per COPY_BYTES (`costs`: REPLY_COSTS or REPLY_COSTS_26)."""
 
-    __slots__ = ("left", "table_cost")
+    __slots__ = ("left", "value_cost", "table_cost")
 
-    def __init__(self, left: float, table_cost: int):
+    def __init__(self, left: float, costs: tuple[int, int]):
         self.left = left
-        self.table_cost = table_cost
+        self.value_cost, self.table_cost = costs
 
     def value(self, data: bytes | None) -> None:
         """Count a value (`data`: a string's bytes, else None); ReplySpent past the budget."""
-        self.left -= VALUE_COST if data is None else VALUE_COST + len(data) / COPY_BYTES
+        self.left -= self.value_cost if data is None else self.value_cost + len(data) / COPY_BYTES
         if self.left < 0:
             raise ReplySpent
 

@@ -52,7 +52,7 @@ from raftcache.node.scripting.budget import (
     APPLY_BUDGET, READ_BUDGET, READ_BYTES_FREE, READS_FREE, SERVING_BUDGET, WRITE_BYTES_PER_INSTRUCTION, Budget,
     cost_of_reads,
 )
-from raftcache.node.scripting.copies import ReplyMeter, ReplySpent
+from raftcache.node.scripting.copies import REPLY_COSTS, REPLY_COSTS_26, ReplyMeter, ReplySpent
 from raftcache.node.scripting.replies import MAX_REPLY_DEPTH, REPLY_DEPTH_LIMIT, LuaReplies, script_error
 from raftcache.node.scripting.redis_api import REDIS_API
 from raftcache.node.scripting.run_rules import applied_before, rules_version, serving_read
@@ -165,6 +165,14 @@ class Run:
 def _prefix(error: CommandError) -> str:
     """An error's INFO errorstats name: the first word of its Redis text (ERR, WRONGTYPE, OOM…)."""
     return error_text(error).split(" ", 1)[0]
+
+
+def _reply_costs(run: Run) -> tuple[int, int]:
+    """What a value and a table of the run's reply count (copies.REPLY_COSTS): a read this
+    node serves always counts them at what they cost, an entry from log version 28."""
+    if not serving_read(run.ctx) and applied_before(run.ctx, commands.SCRIPT_REPLY_COSTS_VERSION):
+        return REPLY_COSTS_26
+    return REPLY_COSTS
 
 
 def _reply_carries(run: Run, error: CommandError) -> None:
@@ -298,7 +306,7 @@ class Engine(LuaReplies):
             self.redis74_reply = run.redis74
             self.reply_depth = REPLY_DEPTH_LIMIT if run.compat else MAX_REPLY_DEPTH
             if run.copies:   # (what the run left of its budget: the hook's count, in instructions)
-                self.reply_meter = ReplyMeter(box.state[b"left"] * HOOK_STEP, run.budget.element_cost)
+                self.reply_meter = ReplyMeter(box.state[b"left"] * HOOK_STEP, _reply_costs(run))
             try:
                 reply = self.from_lua(outcome[2], 0)
             except ReplySpent:
