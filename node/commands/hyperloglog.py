@@ -66,10 +66,10 @@ def pfadd(ctx: Ctx, op: pb.PfAdd):
     return 0
 
 
-def _union(ctx: Ctx, keys) -> tuple[list[int], bool] | CommandError:
-    """The register-wise maximum of the HLLs at `keys` (missing keys are empty HLLs),
-    and whether any of them is dense."""
-    registers = [0] * hll.REGISTERS
+def _union(ctx: Ctx, keys) -> tuple[bytes, bool] | CommandError:
+    """The register-wise maximum of the HLLs at `keys` (missing keys are empty HLLs), one
+    register per byte, and whether any of them is dense."""
+    registers = bytes(hll.REGISTERS)
     dense = False
     for key in keys:
         record = _load(ctx, key)
@@ -78,7 +78,7 @@ def _union(ctx: Ctx, keys) -> tuple[list[int], bool] | CommandError:
         if record is not None:
             dense = dense or hll.encoding(record.value) == hll.DENSE
             try:
-                hll.merge_max(registers, record.value)
+                registers = hll.merge_max(registers, record.value)
             except hll.Invalid:
                 return corrupted()
     return registers, dense
@@ -121,9 +121,10 @@ def pfmerge(ctx: Ctx, op: pb.PfMerge):
     record = _load(ctx, op.key)
     value = hll.new() if record is None else bytearray(record.value)
     try:
-        if dense:
-            value = hll.to_dense(value)
-        value, _ = hll.set_registers(value, ((i, r) for i, r in enumerate(registers) if r), _sparse_max(ctx))
+        if dense:   # (the union holds the key's own registers: every register is raised or kept)
+            value = hll.dense_with(value, registers)
+        else:
+            value, _ = hll.set_registers(value, ((i, r) for i, r in enumerate(registers) if r), _sparse_max(ctx))
     except hll.Invalid:
         return corrupted()
     hll.invalidate(value)

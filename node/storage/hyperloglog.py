@@ -27,7 +27,6 @@ value (Redis's INVALIDOBJ). Must not import lmdb, grpc, time or random.
 from __future__ import annotations
 
 import bisect
-import collections
 import math
 import struct
 
@@ -159,6 +158,9 @@ _AND15_SHL2 = bytes((b & 15) << 2 for b in range(256))
 _SHR4 = bytes(b >> 4 for b in range(256))
 _AND3_SHL4 = bytes((b & 3) << 4 for b in range(256))
 _SHR2 = bytes(b >> 2 for b in range(256))
+_AND3_SHL6 = bytes((b & 3) << 6 for b in range(256))
+_AND15_SHL4 = bytes((b & 15) << 4 for b in range(256))
+_SHL2 = bytes((b << 2) & 255 for b in range(256))
 
 
 def _add_bytes(a: bytes, b: bytes) -> bytes:
@@ -177,6 +179,25 @@ def _dense_registers(value: bytes) -> bytearray:
     out[2::4] = _add_bytes(b1.translate(_SHR4), b2.translate(_AND3_SHL4))
     out[3::4] = b2.translate(_SHR2)
     return out
+
+
+def _dense_bytes(registers: bytes) -> bytes:
+    """The packed form of 16384 registers (one per byte, each at most 63): 4 per 3 bytes, the
+    inverse of _dense_registers."""
+    r0, r1, r2, r3 = registers[0::4], registers[1::4], registers[2::4], registers[3::4]
+    out = bytearray(DENSE_BYTES - HEADER_BYTES)
+    out[0::3] = _add_bytes(r0, r1.translate(_AND3_SHL6))
+    out[1::3] = _add_bytes(r1.translate(_SHR2), r2.translate(_AND15_SHL4))
+    out[2::3] = _add_bytes(r2.translate(_SHR4), r3.translate(_SHL2))
+    return out
+
+
+def dense_with(value: bytes, registers: bytes) -> bytearray:
+    """A dense value with `value`'s header and cache (as hllSparseToDense keeps them) holding
+    `registers` (16384, one per byte)."""
+    dense = bytearray(value[:HEADER_BYTES]) + _dense_bytes(registers)
+    dense[4] = DENSE
+    return dense
 
 
 # ---------------------------------------------------------------- sparse
@@ -337,20 +358,7 @@ def to_dense(value: bytes) -> bytearray:
     cover exactly 16384 registers."""
     if value[4] == DENSE:
         return bytearray(value)
-    dense = bytearray(DENSE_BYTES)
-    dense[:HEADER_BYTES] = value[:HEADER_BYTES]
-    dense[4] = DENSE
-    index = 0
-    for run, reg in _opcodes(value):
-        if reg:
-            if run + index > REGISTERS:
-                break
-            for i in range(index, index + run):
-                _dense_set(dense, i, reg)
-        index += run
-    if index != REGISTERS:
-        raise Invalid("corrupted sparse HyperLogLog")
-    return dense
+    return dense_with(value, register_bytes(value))
 
 
 def decode_sparse(value: bytes) -> str:
@@ -376,45 +384,60 @@ def decode_sparse(value: bytes) -> str:
 
 def registers(value: bytes) -> list[int]:
     """All 16384 registers (hllMerge's reading). Raises Invalid for a corrupted sparse value."""
+    return list(register_bytes(value))
+
+
+def register_bytes(value: bytes) -> bytes:
+    """All 16384 registers, one per byte. Raises Invalid for a corrupted sparse value."""
     if value[4] == DENSE:
-        return list(_dense_registers(value))
-    out: list[int] = []
+        return bytes(_dense_registers(value))
+    out = bytearray()
     for run, reg in _opcodes(value):
         if reg and run + len(out) > REGISTERS:
             break
-        out.extend((reg,) * run)
+        out += bytes((reg,)) * run
     if len(out) != REGISTERS:
         raise Invalid("corrupted sparse HyperLogLog")
-    return out
+    return bytes(out)
 
 
-def merge_max(into: list[int], value: bytes) -> None:
-    """into[i] = max(into[i], register i of value) (PFMERGE, PFCOUNT of several keys)."""
-    into[:] = map(max, into, registers(value))
+#: Bit 7 of each of the 16384 one-byte lanes (registers are at most 63).
+_LANE_HIGH = int.from_bytes(b"\x80" * REGISTERS, "big")
+
+
+def merge_max(into: bytes, value: bytes) -> bytes:
+    """Register-wise max(into, value's registers), one register per byte (PFMERGE, PFCOUNT of
+    several keys). Big-integer lanes rather than a loop (~100 times faster): in each byte,
+    (b | 0x80) - a keeps bit 7 exactly when b >= a, and no lane borrows from the next."""
+    a, b = int.from_bytes(into, "big"), int.from_bytes(register_bytes(value), "big")
+    take_b = ((((b | _LANE_HIGH) - a) & _LANE_HIGH) >> 7) * 0xFF
+    return ((b & take_b) | (a & ~take_b)).to_bytes(REGISTERS, "big")
 
 
 def count(value: bytes) -> int:
     """The estimated cardinality of a value (ignoring its cache). Raises Invalid when
     a sparse value does not cover exactly 16384 registers."""
-    histogram = [0] * 64
     if value[4] == DENSE:
-        for reg, n in collections.Counter(_dense_registers(value)).items():
-            histogram[reg] = n
-    else:
-        index = 0
-        for run, reg in _opcodes(value):
-            histogram[reg] += run
-            index += run
-        if index != REGISTERS:
-            raise Invalid("corrupted sparse HyperLogLog")
+        return count_registers(_dense_registers(value))
+    histogram = [0] * 64
+    index = 0
+    for run, reg in _opcodes(value):
+        histogram[reg] += run
+        index += run
+    if index != REGISTERS:
+        raise Invalid("corrupted sparse HyperLogLog")
     return estimate(histogram)
 
 
-def count_registers(regs: list[int]) -> int:
-    """The cardinality of a plain register array (Redis's internal raw encoding)."""
+def count_registers(regs: bytes | bytearray) -> int:
+    """The cardinality of 16384 registers, one per byte (Redis's internal raw encoding)."""
     histogram = [0] * 64
-    for reg, n in collections.Counter(regs).items():
-        histogram[reg] = n
+    counted = 0
+    for reg in range(64):   # (the values present are few and low: stop once all are counted)
+        n = histogram[reg] = regs.count(reg)
+        counted += n
+        if counted == REGISTERS:
+            break
     return estimate(histogram)
 
 

@@ -58,10 +58,31 @@ def test_dense_counts_and_unions_match_redis(real_redis):
         assert _pfcount(values[-1]) == real_redis.pfcount(f"h{i}")
         assert bytes(values[-1]) == real_redis.get(f"h{i}")
     assert hll.encoding(values[-1]) == hll.DENSE
-    union = [0] * hll.REGISTERS
+    union = bytes(hll.REGISTERS)
     for value in values:
-        hll.merge_max(union, value)
+        union = hll.merge_max(union, value)
     assert hll.count_registers(union) == real_redis.pfcount("h0", "h1", "h2")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_merge_max_is_the_register_wise_maximum(seed):
+    """merge_max's big-integer lanes give max() of each register pair, for sparse and dense
+    values and for registers at 0 and at their largest (63); dense_with packs them as setting
+    them one by one does."""
+    rng = random.Random(seed)
+    into = bytes(rng.choice((0, 63, rng.randint(0, 63))) for _ in range(hll.REGISTERS))
+    for sparse_max in (hll.SPARSE_MAX_BYTES, 0):
+        value = _pfadd(None, _elements(rng, rng.choice([0, 30, 5000])), sparse_max)
+        if seed == 5:
+            value = hll.to_dense(value)
+            hll.set_registers(value, ((i, 63) for i in range(0, hll.REGISTERS, 7)), 0)
+        wanted = bytes(map(max, into, hll.registers(value)))
+        assert hll.merge_max(into, value) == wanted
+        into = wanted
+        # PFMERGE's dense result packed at once, as register by register
+        one_by_one, _ = hll.set_registers(hll.to_dense(hll.new()), ((i, r) for i, r in enumerate(wanted) if r), 0)
+        assert hll.dense_with(value, wanted)[hll.HEADER_BYTES:] == one_by_one[hll.HEADER_BYTES:]
+        assert hll.registers(hll.dense_with(value, wanted)) == list(wanted)
 
 
 def test_values_made_by_redis_count_the_same_here(real_redis):
