@@ -164,10 +164,13 @@ LogEntry = pb.LogEntry
 #:      writes that leave nothing changed are a change of the key, as Redis signals them
 #:      (WATCH_NOOPS_VERSION): an LTRIM that removes nothing, a SET with an EXAT/PXAT already
 #:      past on an absent key (Redis stores it expired; here it is recorded as created and gone).
-#:  28: a script's reply counts at what converting it costs (SCRIPT_REPLY_COSTS_VERSION;
-#:      node/scripting/copies.py, REPLY_COSTS): a value 12 instructions, a table followed 110 more
-#:      (before, 10 and 20: a reply of tables nested in each other converted for ~0.3 s of every
-#:      replica's apply before the budget stopped it).
+#:  28: a script's calls count their whole work (SCRIPT_REPLY_COSTS_VERSION): a command's reply
+#:      by all its values, its nested lists' too (a SCAN's page counted as two), what it reads in
+#:      runs one unit more per key and value (ReadTxn.run_items: a DUMP of a large hash), a union
+#:      of HyperLogLogs per key; and the script's own reply at what converting it costs
+#:      (node/scripting/copies.py, REPLY_COSTS: a value 12 instructions, a table followed 110
+#:      more; before, 10 and 20). Loops of HSCANs, DUMPs or PFCOUNTs of several keys, or a reply
+#:      of nested tables, held every replica's apply 0.3-3.6 s before the budget stopped them.
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -213,7 +216,7 @@ SCRIPT_COPIES_VERSION = 26
 #: RESTORE of Redis 7.4's payloads, scripts blind to memory addresses, OBJECT ENCODING's
 #: listpackex (27 above).
 RESTORE_74_VERSION = SCRIPT_OBJECTS_VERSION = LISTPACKEX_VERSION = WATCH_NOOPS_VERSION = 27
-#: A script's reply counts at what converting it costs (28 above).
+#: A script's calls and its reply count their whole work (28 above).
 SCRIPT_REPLY_COSTS_VERSION = 28
 SUPPORTED_VERSIONS = range(1, SCRIPT_REPLY_COSTS_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes

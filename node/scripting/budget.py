@@ -69,7 +69,9 @@ WRITE_BYTES_PER_INSTRUCTION = 40
 #: read in one run by LMDB's cursor 1; node/storage/keyspace.ReadTxn.reads), beyond what a call's
 #: own cost covers, unless its reply's elements cost more (they are much the same work: an LRANGE
 #: counts as before). Before, 900 STRLENs of a 16 MB string in one EVAL held every replica 10 s,
-#: and 200 SINTERCARDs of two 100,000-member sets (200,000 lookups, ~0.19 s each) 37 s.
+#: and 200 SINTERCARDs of two 100,000-member sets (200,000 lookups, ~0.19 s each) 37 s. From log
+#: version 28 a key or value read in a run counts one unit more (ReadTxn.run_items; the engine's
+#: `whole_costs`), and a reply's elements are all its values, its nested lists' too.
 READ_BYTES_PER_INSTRUCTION = 64
 READ_COST = 8
 #: What a call's own cost (APPLY_BUDGET.call_cost) covers of its reads (log version 22 on): the

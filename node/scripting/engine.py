@@ -157,6 +157,7 @@ class Run:
     script_errors: bool = True        # its errors as Redis 7's: a returned one keeps its writes… (SCRIPT_ERRORS_VERSION)
     long_strings: bool = True         # its long strings weigh on its budget (SCRIPT_STRINGS_VERSION)
     copies: bool = True               # what it hands to Python counts in its budget (SCRIPT_COPIES_VERSION)
+    whole_costs: bool = True          # replies and item runs counted whole (SCRIPT_REPLY_COSTS_VERSION)
     reads: tuple | None = None        # ... what its code reads of strings (Sandbox.reads: string_weights.py)
     notify: frozenset | None = None   # the keyspace events its writes note (commands.SCRIPT_NOTIFY_VERSION)
     picks: int = 0                    # random choices its commands made so far (_execute's seeds)
@@ -168,11 +169,15 @@ def _prefix(error: CommandError) -> str:
 
 
 def _reply_costs(run: Run) -> tuple[int, int]:
-    """What a value and a table of the run's reply count (copies.REPLY_COSTS): a read this
-    node serves always counts them at what they cost, an entry from log version 28."""
-    if not serving_read(run.ctx) and applied_before(run.ctx, commands.SCRIPT_REPLY_COSTS_VERSION):
-        return REPLY_COSTS_26
-    return REPLY_COSTS
+    """What a value and a table of the run's reply count (copies.REPLY_COSTS: a read this node
+    serves, an entry from log version 28)."""
+    return REPLY_COSTS if run.whole_costs else REPLY_COSTS_26
+
+
+def _values(reply) -> int:
+    """The values of a command's reply, those of its nested lists too (a SCAN's page, a map's
+    pairs): what handing it to Lua converts (log version 28; before, its length)."""
+    return len(reply) + sum(_values(x) - 1 for x in reply if isinstance(x, (list, tuple)))
 
 
 def _reply_carries(run: Run, error: CommandError) -> None:
@@ -247,6 +252,7 @@ class Engine(LuaReplies):
         compat = run.compat = version >= commands.SCRIPT_COMPAT_VERSION
         long_strings = run.long_strings = version >= commands.SCRIPT_STRINGS_VERSION
         copies = run.copies = version >= commands.SCRIPT_COPIES_VERSION
+        run.whole_costs = version >= commands.SCRIPT_REPLY_COSTS_VERSION
         box.seed(ctx.seed, numeric_strings=compat, derived=long_strings)
         box.msgpack.compat = compat
         box.msgpack.charge = box.cjson.charge = self._charge if version >= commands.SCRIPT_ERRORS_VERSION else None
@@ -394,7 +400,7 @@ class Engine(LuaReplies):
             read_cost = 0
         else:
             txn = run.ctx.txn
-            bytes_read, reads = txn.bytes_read, txn.reads
+            bytes_read, reads, run_items = txn.bytes_read, txn.reads, txn.run_items
             try:
                 reply, counted = self._dispatch(run, args)
             except (HandlerCrash, lua51.LuaError):   # the budget or the memory bound stopped the run
@@ -404,10 +410,12 @@ class Engine(LuaReplies):
                 raise HandlerCrash("handler raised") from e
             elements = 0
             if isinstance(reply, (list, tuple)):
-                elements = run.budget.element_cost * len(reply)
+                elements = run.budget.element_cost * (_values(reply) if run.whole_costs else len(reply))
                 if elements:
                     self._charge(elements)   # its conversion is Python's work
             bytes_read, reads = txn.bytes_read - bytes_read, txn.reads - reads
+            if run.whole_costs:
+                reads += txn.run_items - run_items
             if run.long_strings and (bytes_read > FREE_NUL or type(reply) is bytes and len(reply) > FREE_NUL):
                 _report_long(self._pushed, reply)
             read_cost = 0

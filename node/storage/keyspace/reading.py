@@ -48,9 +48,12 @@ class ReadTxn:
         #: the bytes of the records and items read, and the reads in units of ~0.4 µs of Python's
         #: work: a record or an item looked up counts 2, a record or an item stepped over one by
         #: one (scan, items) 1, eight items read in one run by the cursor in C (item_keys,
-        #: item_pairs, item_values) 1.
+        #: item_pairs, item_values) 1. And what such runs read, an item's key and its value each
+        #: (from log version 28 a script's command counts them one unit more each: Python still
+        #: handles every one).
         self.bytes_read = 0
         self.reads = 0
+        self.run_items = 0
 
     def applied_index(self) -> int:
         """The log index this transaction's view of the data reflects."""
@@ -369,6 +372,7 @@ class ReadTxn:
                 else:
                     size *= 2
         self.reads += len(out) >> 3
+        self.run_items += len(out) << values   # (a pair: its key and its value)
         return out
 
     def item_values(self, cid: int, start: bytes, count: int) -> list[bytes]:
@@ -388,6 +392,7 @@ class ReadTxn:
                 values += more
             if cur.key().startswith(prefix):   # the last one read is the container's: so are all (keys are sorted)
                 self.reads += len(values) >> 3
+                self.run_items += len(values)
                 self.bytes_read += sum(map(len, values))
                 return values
         return [value for _, value in itertools.islice(self.items(cid, start), count)]
