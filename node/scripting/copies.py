@@ -25,6 +25,8 @@ charge, the prelude's `readonly`, debug.getmetatable, COPY_FREE, COPY_BYTES); it
 
 from __future__ import annotations
 
+from raftcache.node.pulse import beat
+
 #: What a call hands to Python free of charge (a key and a value of an ordinary command).
 COPY_FREE = 4096
 #: One instruction per this many bytes copied into Python: a copy of a long string (a fresh
@@ -104,7 +106,9 @@ class ReplyMeter:
             raise ReplySpent
 
     def table(self) -> None:
-        """Count a table followed (after its own value()); ReplySpent past the budget."""
+        """Count a table followed (after its own value()); ReplySpent past the budget. A beat
+        (node/pulse.py): a leader's heartbeats go on through a long conversion."""
+        beat()
         self.left -= self.table_cost
         if self.left < 0:
             raise ReplySpent

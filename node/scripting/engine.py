@@ -46,6 +46,7 @@ from raftcache.node.frontends.resp_protocol import (
     RespError, error_text,
 )
 from raftcache.node.frontends.resp_table import TABLE
+from raftcache.node.pulse import beat
 from raftcache.node.frontends.resp_types import SINCE_HFE
 from raftcache.node.scripting import local_commands, lualibs, string_weights
 from raftcache.node.scripting.budget import (
@@ -395,6 +396,7 @@ class Engine(LuaReplies):
         what its reads cost]); the Lua side charges that cost (log version 22 on: budget.cost_of_reads)."""
         run = self.current
         counted = False
+        beat()   # (a leader's heartbeats go on through a long script: node/pulse.py)
         if run is None or run.registering is not None:
             text = "ERR redis.call is not available while a library loads"
             read_cost = 0

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from raftcache.node import pulse
 from raftcache.node.commands import script_read_cache
 from tests.unit.resp_fakes import Client, FakeService, cmd
 from tests.unit.test_statemachine import Node
@@ -39,3 +40,14 @@ def node(tmp_path):
     that needs another `node` defines its own."""
     yield Node(str(tmp_path / "a"))
     script_read_cache.forget()
+
+
+@pytest.fixture
+def beats(monkeypatch):
+    """The beats long work gives (node/pulse.py), every one counted while the test runs."""
+    seen = []
+    monkeypatch.setattr(pulse, "CHECK_EVERY_S", 0.0)
+    monkeypatch.setattr(pulse, "_next_check", 0.0)
+    pulse.install(lambda: seen.append(1))
+    yield seen
+    pulse.install(None)

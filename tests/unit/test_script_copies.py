@@ -127,6 +127,16 @@ def test_a_reply_of_tables_counts_what_converting_it_costs(node):
     assert len(run(node, TABLES % 20_000, version=commands.SCRIPT_REPLY_COSTS_VERSION - 1)) == 20_000
 
 
+def test_a_long_script_and_its_reply_beat(node, beats):
+    """A leader's heartbeats go on through a script at apply, or one this node serves (the same
+    thread): every redis.call beats, and every table of its reply (node/pulse.py)."""
+    assert run(node, "for i = 1, 50 do redis.call('INCR', 'n') end return 1") == 1
+    assert len(beats) >= 50
+    del beats[:]
+    assert len(node.read(eval_ro=pb.Eval(body=(TABLES % 300).encode()))) == 300
+    assert len(beats) >= 300
+
+
 @pytest.mark.parametrize("setup, call, calls", [
     # a SCAN's page: from version 28 its values count, not its two parts (cursor, page)
     ("local t = {} for i = 1, 5000 do t[i] = 'm' .. i end redis.call('SADD', 's', unpack(t))",

@@ -94,17 +94,6 @@ def err(reason: Reason, message: str | None = None):
     return check
 
 
-@pytest.fixture
-def beats(monkeypatch):
-    """The beats long work gives (node/pulse.py), every one counted while the test runs."""
-    seen = []
-    monkeypatch.setattr(pulse, "CHECK_EVERY_S", 0.0)
-    monkeypatch.setattr(pulse, "_next_check", 0.0)
-    pulse.install(lambda: seen.append(1))
-    yield seen
-    pulse.install(None)
-
-
 def test_a_beat_checks_at_most_every_check_every_s():
     seen = []
     pulse.install(lambda: seen.append(1))
