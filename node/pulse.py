@@ -5,7 +5,8 @@ Apply, reads and Raft share the event loop (docs/architecture.md "Threads"): whi
 them runs, no tick does, and a leader silent for an election timeout (0.6 s) is replaced. The
 loops that may run long call `beat()`: the state machine between the entries of a batch and
 the commands of a transaction, the keyspace once every `EVERY` records or items it writes,
-deletes or reads, the Redis encoder once every `EVERY` elements of a reply. The node installs
+deletes or reads, the Redis encoder once every `EVERY` elements of a reply, a script at each
+redis.call and each table of its reply (node/scripting/). The node installs
 what a beat does (`install`: Replicator.heartbeat_if_due, which sends append-entries when a
 heartbeat is due and does nothing on a follower or off the Raft thread). One hook per process:
 a process runs one node (in-process test clusters share it; a beat is harmless to any node).
