@@ -20,6 +20,7 @@ from raftcache.node import commands
 from raftcache.node.storage import containers as c
 from raftcache.node.storage import itemmap, itemzset
 from raftcache.node.errors import CommandError, Reason, wrong_type
+from raftcache.proto import commands_pb2 as pb
 
 ZSET = "ZSET"
 
@@ -167,6 +168,11 @@ def zrange(ctx, op):
     record, z = _get(txn, db, op.key, ctx)
     if z is None:
         return record
+    if op.count_only and op.by == pb.BY_SCORE and commands.rules_version(ctx) >= commands.ZCOUNT_VERSION:
+        # ZCOUNT: the order records counted, not read (a script's budget counts them as run
+        # items from log version 28; an older entry reads them one by one, as it did)
+        lo, hi = op.min_score, op.max_score
+        return z.count_by_score(lo.value, hi.value, lo.exclusive, hi.exclusive)
     selected = select(z, op)
     if op.count_only:
         return len(selected)

@@ -156,6 +156,21 @@ class ItemZSet(itemview.ContainerView):
                 return
             yield score, member
 
+    def count_by_score(self, low: float, high: float, low_exclusive: bool = False,
+                       high_exclusive: bool = False) -> int:
+        """How many members have a score within low..high, each end included unless
+        exclusive (ZCOUNT): itemized, the order records between the two ends counted by the
+        cursor, no member decoded (O(log n + the count), in C)."""
+        if self._entries is not None:
+            return sum(1 for score, _ in self.by_score(low, high)
+                       if not (low_exclusive and score == low or high_exclusive and score == high))
+        start = _ordered_u64(low) + low_exclusive   # (past every member of score `low`)
+        end = _ordered_u64(high) + (not high_exclusive)
+        if start > _ALL:
+            return 0
+        end_key = _ORDER_END if end > _ALL else _ORDER + _U64.pack(end)
+        return self._txn.count_items(self._cid, _ORDER + _U64.pack(start), end_key)
+
     def rank(self, member: bytes) -> tuple[int, float] | None:
         """(rank from the lowest, score) of `member`, or None."""
         if self._entries is not None:

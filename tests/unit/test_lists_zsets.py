@@ -11,6 +11,8 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.frontends import resp_blocking
@@ -88,6 +90,36 @@ def test_zmpop_wrongtype(node):
 
 
 # ---------------------------------------------------------------- RESP parsing and replies
+
+
+_SCORES = [float("-inf"), -1e300, -2.5, -1.0, -0.0, 0.0, 5e-324, 1.0, 1.5, 2.0, 1e300, float("inf")]
+
+
+@pytest.fixture(scope="module")
+def zsets(tmp_path_factory):
+    """A sorted set of 400 members (itemized) and one of 40 (inline), scores from _SCORES
+    (several members each, -0.0 and 0.0 among them) and in between."""
+    n = Node(str(tmp_path_factory.mktemp("zcount") / "ks"))
+    for key, size in ((b"big", 400), (b"small", 40)):
+        pairs = [(_SCORES[i % len(_SCORES)] if i % 3 else i / 7 - 20, b"m%d" % i) for i in range(size)]
+        _zadd(n, key, *pairs)
+    yield n
+    n.ks.close()
+
+
+@given(low=st.sampled_from(_SCORES) | st.floats(-30, 30), high=st.sampled_from(_SCORES) | st.floats(-30, 30),
+       low_exclusive=st.booleans(), high_exclusive=st.booleans(), key=st.sampled_from([b"big", b"small"]))
+@settings(max_examples=300, deadline=None)
+def test_zcount_counts_what_zrangebyscore_lists(zsets, low, high, low_exclusive, high_exclusive, key):
+    """ZCOUNT counts the order records between its two ends (from log version 28, without
+    reading them): the length of ZRANGEBYSCORE's answer for every pair of ends, exclusive or
+    not, infinite, -0.0 and 0.0, and ends the other way round."""
+    def zrange(count_only):
+        return zsets.read(zrange=pb.ZRange(key=key, by=pb.BY_SCORE, count_only=count_only,
+                                           min_score=pb.ScoreBound(value=low, exclusive=low_exclusive),
+                                           max_score=pb.ScoreBound(value=high, exclusive=high_exclusive)))
+
+    assert zrange(True) == len(zrange(False))
 
 
 def test_parse_mpop():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import zlib
 from typing import Iterator
@@ -329,6 +330,32 @@ class ReadTxn:
                         pulse.beat()
                     self.bytes_read += len(value)
                     yield k[skip:], value
+
+    def count_items(self, cid: int, start: bytes, end: bytes) -> int:
+        """How many items of container `cid` have keys from `start` up to `end` (excluded): the
+        keys read by the cursor in C in runs of 64 … pulse.EVERY, each run's end found by
+        bisection (a sorted set's score range, ZCOUNT: ~30 times less Python per item than
+        `items`)."""
+        prefix = _U64.pack(cid)
+        high = prefix + end
+        counted = 0
+        with self._txn.cursor(db=self._ks._items) as cur:
+            if cur.set_range(prefix + start):
+                keys = cur.iternext(values=False)
+                size = 64
+                while True:
+                    run = list(itertools.islice(keys, size))
+                    inside = bisect.bisect_left(run, high)
+                    counted += inside
+                    if inside < len(run) or len(run) < size:
+                        break
+                    if size == pulse.EVERY:
+                        pulse.beat()
+                    else:
+                        size *= 2
+        self.reads += counted >> 3
+        self.run_items += counted
+        return counted
 
     def item_keys(self, cid: int, strip: int = 0) -> list[bytes]:
         """The item keys of container `cid`, in order, without their first `strip` bytes; their
