@@ -168,7 +168,8 @@ def zrange(ctx, op):
     record, z = _get(txn, db, op.key, ctx)
     if z is None:
         return record
-    if op.count_only and op.by == pb.BY_SCORE and commands.rules_version(ctx) >= commands.ZCOUNT_VERSION:
+    if (op.count_only and op.by == pb.BY_SCORE and not op.offset and not op.HasField("count")
+            and z.itemized and commands.rules_version(ctx) >= commands.ZCOUNT_VERSION):
         # ZCOUNT: the order records counted, not read (a script's budget counts them as run
         # items from log version 28; an older entry reads them one by one, as it did)
         lo, hi = op.min_score, op.max_score

@@ -15,8 +15,9 @@ tables they walk, all its bytes, as they go (node/scripting/lualibs.py; cjson al
 costs); a reply is converted under what the run left of its budget, each value and each table
 it follows counted (REPLY_COSTS_26; from log version 28, and in a read, at what converting them
 costs: REPLY_COSTS), each string its bytes at the same rate (`ReplyMeter`). Past each call's
-free allowance (COPY_FREE), the budget (100 ms, 2 million instructions) bounds what one run makes Python copy to ~128 MB. What Python hands back is
-bounded by the run's Lua memory (node/scripting/sandbox.py, Sandbox.room).
+free allowance (COPY_FREE), the budget (100 ms, 2 million instructions) bounds what one run
+makes Python copy to ~128 MB. What Python hands back is bounded by the run's Lua memory
+(node/scripting/sandbox.py, Sandbox.room).
 
 HANDED is run once per runtime by the prelude (node/scripting/sandbox.py) with (the budget's
 charge, the prelude's `readonly`, debug.getmetatable, COPY_FREE, COPY_BYTES); it returns

@@ -177,8 +177,9 @@ def _reply_costs(run: Run) -> tuple[int, int]:
 
 def _values(reply) -> int:
     """The values of a command's reply, those of its nested lists too (a SCAN's page, a map's
-    pairs): what handing it to Lua converts (log version 28; before, its length)."""
-    return len(reply) + sum(_values(x) - 1 for x in reply if isinstance(x, (list, tuple)))
+    pairs), an empty list one: what handing it to Lua converts (log version 28; before, its
+    length)."""
+    return len(reply) + sum(max(_values(x), 1) - 1 for x in reply if isinstance(x, (list, tuple)))
 
 
 def _reply_carries(run: Run, error: CommandError) -> None:

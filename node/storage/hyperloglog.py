@@ -393,8 +393,10 @@ def register_bytes(value: bytes) -> bytes:
         return bytes(_dense_registers(value))
     out = bytearray()
     for run, reg in _opcodes(value):
-        if reg and run + len(out) > REGISTERS:
-            break
+        if run + len(out) > REGISTERS:   # (not allocated: a value of XZEROs 16 KB each could ask gigabytes)
+            if reg:
+                break
+            raise Invalid("corrupted sparse HyperLogLog")
         out += bytes((reg,)) * run
     if len(out) != REGISTERS:
         raise Invalid("corrupted sparse HyperLogLog")

@@ -89,6 +89,11 @@ class ItemZSet(itemview.ContainerView):
     def __len__(self) -> int:
         return self._count if self._entries is None else len(self._entries)
 
+    @property
+    def itemized(self) -> bool:
+        """The members are item records (past the inline limit), not one record."""
+        return self._entries is None
+
     # -- reading
     def score(self, member: bytes) -> float | None:
         if self._entries is not None:
@@ -158,12 +163,9 @@ class ItemZSet(itemview.ContainerView):
 
     def count_by_score(self, low: float, high: float, low_exclusive: bool = False,
                        high_exclusive: bool = False) -> int:
-        """How many members have a score within low..high, each end included unless
-        exclusive (ZCOUNT): itemized, the order records between the two ends counted by the
-        cursor, no member decoded (O(log n + the count), in C)."""
-        if self._entries is not None:
-            return sum(1 for score, _ in self.by_score(low, high)
-                       if not (low_exclusive and score == low or high_exclusive and score == high))
+        """How many members of an itemized set (`itemized`) have a score within low..high, each
+        end included unless exclusive (ZCOUNT): the order records between the two ends counted
+        by the cursor, no member decoded (O(log n + the count), in C)."""
         start = _ordered_u64(low) + low_exclusive   # (past every member of score `low`)
         end = _ordered_u64(high) + (not high_exclusive)
         if start > _ALL:

@@ -5,6 +5,7 @@ several hll-sparse-max-bytes), the counts, and values made by Redis read here.""
 from __future__ import annotations
 
 import random
+import tracemalloc
 
 import pytest
 
@@ -83,6 +84,21 @@ def test_merge_max_is_the_register_wise_maximum(seed):
         one_by_one, _ = hll.set_registers(hll.to_dense(hll.new()), ((i, r) for i, r in enumerate(wanted) if r), 0)
         assert hll.dense_with(value, wanted)[hll.HEADER_BYTES:] == one_by_one[hll.HEADER_BYTES:]
         assert hll.registers(hll.dense_with(value, wanted)) == list(wanted)
+
+
+def test_a_value_of_zero_runs_past_16384_registers_is_refused_before_it_is_built():
+    """A string that looks like a sparse HLL, its opcodes XZERO runs of 16,384 registers each
+    (2 bytes asking 16 KB): refused as corrupted by every reading, without building the
+    registers it asks for (40 KB of them asked 365 MB of PFADD's promotion to dense)."""
+    crafted = bytes(hll.new()) + hll._xzero(hll.REGISTERS) * 20_000
+    tracemalloc.start()
+    try:
+        for read in (hll.to_dense, hll.registers, hll.count, lambda v: hll.merge_max(bytes(hll.REGISTERS), v)):
+            with pytest.raises(hll.Invalid):
+                read(crafted)
+        assert tracemalloc.get_traced_memory()[1] < 1 << 20
+    finally:
+        tracemalloc.stop()
 
 
 def test_values_made_by_redis_count_the_same_here(real_redis):

@@ -122,6 +122,13 @@ def test_zcount_counts_what_zrangebyscore_lists(zsets, low, high, low_exclusive,
     assert zrange(True) == len(zrange(False))
 
 
+def test_a_count_with_limit_counts_within_it(zsets):
+    """A count_only range with LIMIT (gRPC's ZRange may carry both) counts what LIMIT leaves."""
+    limited = pb.ZRange(key=b"big", by=pb.BY_SCORE, count_only=True, offset=10, count=5,
+                        min_score=pb.ScoreBound(value=float("-inf")), max_score=pb.ScoreBound(value=float("inf")))
+    assert zsets.read(zrange=limited) == 5
+
+
 def test_parse_mpop():
     args = [b"lmpop", b"2", b"a", b"b", b"right", b"count", b"3"]
     assert parse_mpop(args, 1, b"LEFT", b"RIGHT") == ([b"a", b"b"], False, 3)

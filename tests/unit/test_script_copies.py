@@ -16,6 +16,7 @@ import time
 import pytest
 
 from raftcache.node import commands, scripting
+from raftcache.node.scripting import engine
 from raftcache.node.scripting.sandbox import REGISTRY_HEADROOM, REGISTRY_SLOTS, Sandbox
 from raftcache.proto import commands_pb2 as pb
 from tests.unit.test_script_errors import answers_alike
@@ -125,6 +126,17 @@ def test_a_reply_of_tables_counts_what_converting_it_costs(node):
     for reply in (run(node, TABLES % 20_000), read(TABLES % 20_000)):
         assert "its reply counted in it" in error_text(reply)
     assert len(run(node, TABLES % 20_000, version=commands.SCRIPT_REPLY_COSTS_VERSION - 1)) == 20_000
+
+
+@pytest.mark.parametrize("reply, values", [
+    ([b"0", [b"a", b"b", b"c"]], 4),   # a SCAN step: its page's values
+    ([b"0", []], 2),                   # an empty page is still a table to build
+    ([[], [], []], 3),
+    ([(b"f", b"1"), (b"g", b"2")], 4),  # a map's pairs
+    ([b"x", [b"y", [b"z", []]]], 4),
+])
+def test_a_replys_values_count_its_nested_lists(reply, values):
+    assert engine._values(reply) == values
 
 
 def test_a_long_script_and_its_reply_beat(node, beats):

@@ -39,6 +39,22 @@ from raftcache.node.storage.keyspace.layout import (
 )
 
 
+def _runs(items: Iterator) -> Iterator[list]:
+    """`items` (a cursor's iterator, made in C) in lists of 64, 128, … pulse.EVERY (a small
+    container reads little past its end), a beat after each full run of EVERY that the caller
+    reads on from (a set of millions: seconds); the last list is short, or empty."""
+    size = 64
+    while True:
+        run = list(itertools.islice(items, size))
+        yield run
+        if len(run) < size:
+            return
+        if size == pulse.EVERY:
+            pulse.beat()
+        else:
+            size *= 2
+
+
 class ReadTxn:
     """A consistent read view of the keyspace. Valid only inside `Keyspace.reader()`."""
 
@@ -333,26 +349,18 @@ class ReadTxn:
 
     def count_items(self, cid: int, start: bytes, end: bytes) -> int:
         """How many items of container `cid` have keys from `start` up to `end` (excluded): the
-        keys read by the cursor in C in runs of 64 … pulse.EVERY, each run's end found by
-        bisection (a sorted set's score range, ZCOUNT: ~30 times less Python per item than
-        `items`)."""
+        keys read by the cursor in C in runs (_runs), each run's end found by bisection (a
+        sorted set's score range, ZCOUNT: ~30 times less Python per item than `items`)."""
         prefix = _U64.pack(cid)
         high = prefix + end
         counted = 0
         with self._txn.cursor(db=self._ks._items) as cur:
             if cur.set_range(prefix + start):
-                keys = cur.iternext(values=False)
-                size = 64
-                while True:
-                    run = list(itertools.islice(keys, size))
+                for run in _runs(cur.iternext(values=False)):
                     inside = bisect.bisect_left(run, high)
                     counted += inside
-                    if inside < len(run) or len(run) < size:
+                    if inside < len(run):
                         break
-                    if size == pulse.EVERY:
-                        pulse.beat()
-                    else:
-                        size *= 2
         self.reads += counted >> 3
         self.run_items += counted
         return counted
@@ -376,10 +384,7 @@ class ReadTxn:
         with self._txn.cursor(db=self._ks._items) as cur:
             if not cur.set_range(prefix):
                 return out
-            pairs = cur.iternext(values=values)
-            size = 64   # runs of 64, 128, … pulse.EVERY records (a small container reads little past
-            while True:  # its end), a beat after each full run of EVERY (a set of millions: seconds)
-                run = list(itertools.islice(pairs, size))
+            for run in _runs(cur.iternext(values=values)):
                 if not run:
                     break
                 last = run[-1][0] if values else run[-1]
@@ -392,12 +397,8 @@ class ReadTxn:
                     self.bytes_read += sum(len(value) for _, value in run)
                 else:
                     out += [k[start:] for k in run]
-                if ended or len(run) < size:
+                if ended:
                     break
-                if size == pulse.EVERY:
-                    pulse.beat()
-                else:
-                    size *= 2
         self.reads += len(out) >> 3
         self.run_items += len(out) << values   # (a pair: its key and its value)
         return out
