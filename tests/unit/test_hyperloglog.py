@@ -9,7 +9,11 @@ import tracemalloc
 
 import pytest
 
+from raftcache.node import commands
+from raftcache.node.errors import CommandError
 from raftcache.node.storage import hyperloglog as hll
+from raftcache.proto import commands_pb2 as pb
+from tests.unit.test_statemachine import Node
 
 
 def _elements(rng: random.Random, n: int) -> list[bytes]:
@@ -99,6 +103,29 @@ def test_a_value_of_zero_runs_past_16384_registers_is_refused_before_it_is_built
         assert tracemalloc.get_traced_memory()[1] < 1 << 20
     finally:
         tracemalloc.stop()
+
+
+def _run_at(node, version: int, **op):
+    node.index += 1
+    return node.sm.apply(node.index, commands.encode_entry(pb.LogEntry(
+        version=version, now_ms=node.now_ms, command=pb.Command(**op))))
+
+
+def test_a_sparse_value_with_opcodes_past_its_registers_is_corrupted_from_version_28(tmp_path):
+    """A string shaped as a sparse HLL whose opcodes go on past the 16384th register (here 2 MB
+    of VAL opcodes): from log version 28 every HLL command refuses it at once, as Redis's
+    PFCOUNT does; an entry of an older version still takes it as PFADD and PFMERGE did."""
+    node = Node(str(tmp_path / "ks"))
+    crafted = bytes(hll.new()) + b"\x80" * (2 << 20)
+    assert node.run(set=pb.Set(key=b"h", value=crafted)) == commands.OK
+    for op in (dict(pfadd=pb.PfAdd(key=b"h", elements=[b"x"])), dict(pfcount=pb.PfCount(keys=[b"h"])),
+               dict(pfmerge=pb.PfMerge(key=b"m", keys=[b"h"]))):
+        reply = node.run(**op)
+        assert isinstance(reply, CommandError) and reply.message == "Corrupted HLL object detected", op
+    assert _run_at(node, commands.HLL_EXACT_VERSION - 1, pfmerge=pb.PfMerge(key=b"m", keys=[b"h"])) == commands.OK
+    assert hll.sparse_exact(bytes(hll.new())) and not hll.sparse_exact(crafted)
+    assert not hll.sparse_exact(bytes(hll.new())[:-1] + b"\x00")   # one register short
+    node.ks.close()
 
 
 def test_values_made_by_redis_count_the_same_here(real_redis):
