@@ -173,10 +173,10 @@ LogEntry = pb.LogEntry
 #:      of nested tables, held every replica's apply 0.3-3.6 s before the budget stopped them.
 #:      ZCOUNT of an itemized sorted set counts the order records between its two ends without
 #:      reading them (ZCOUNT_VERSION; ItemZSet.count_by_score): the same count, what a script's
-#:      budget charges for it changes. A sparse HyperLogLog whose opcodes do not cover exactly
-#:      the 16384 registers is corrupted for every HLL command (HLL_EXACT_VERSION; before, a
-#:      crafted value of up to proto-max-bulk-len was walked opcode by opcode, and PFADD and
-#:      PFMERGE took one with opcodes past the last register).
+#:      budget charges for it changes. A sparse HyperLogLog longer than any that can hold its
+#:      16384 registers (32,784 bytes) is corrupted for every HLL command, unread
+#:      (HLL_EXACT_VERSION; before, a crafted value of up to proto-max-bulk-len was walked
+#:      opcode by opcode, and PFADD and PFMERGE took one with opcodes past the last register).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -223,7 +223,7 @@ SCRIPT_COPIES_VERSION = 26
 #: listpackex (27 above).
 RESTORE_74_VERSION = SCRIPT_OBJECTS_VERSION = LISTPACKEX_VERSION = WATCH_NOOPS_VERSION = 27
 #: A script's calls and its reply count their whole work, ZCOUNT counts without reading, a sparse
-#: HyperLogLog covers exactly its registers (28 above).
+#: HyperLogLog is no longer than its registers allow (28 above).
 SCRIPT_REPLY_COSTS_VERSION = ZCOUNT_VERSION = HLL_EXACT_VERSION = 28
 SUPPORTED_VERSIONS = range(1, SCRIPT_REPLY_COSTS_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes

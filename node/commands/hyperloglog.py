@@ -41,16 +41,16 @@ def _sparse_max(ctx: Ctx) -> int:
 
 def _load(ctx: Ctx, key: bytes) -> Record | None | CommandError:
     """The live record at key if it holds an HLL, None when absent, else the error Redis gives.
-    From log version 28 (commands.HLL_EXACT_VERSION) a sparse value whose opcodes do not cover
-    exactly the 16384 registers is corrupted for every command: such a value (a SET of up to
+    From log version 28 (commands.HLL_EXACT_VERSION) a sparse value longer than any that can
+    hold 16384 registers is corrupted for every command, unread: such a value (a SET of up to
     proto-max-bulk-len bytes) was walked opcode by opcode, ~20 s of every replica's apply for
     64 MB."""
     record = strings._string(ctx.txn, ctx.db, ctx, key)
     if isinstance(record, Record):
         if not hll.is_hll(record.value):
             return not_hll()
-        if (hll.encoding(record.value) == hll.SPARSE and commands.rules_version(ctx) >= commands.HLL_EXACT_VERSION
-                and not hll.sparse_exact(record.value)):
+        if (len(record.value) > hll.SPARSE_LIMIT_BYTES and hll.encoding(record.value) == hll.SPARSE
+                and commands.rules_version(ctx) >= commands.HLL_EXACT_VERSION):
             return corrupted()
     return record
 

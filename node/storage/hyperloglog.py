@@ -216,22 +216,9 @@ def _val(value: int, n: int) -> int:
     return 0x80 | ((value - 1) << 2) | (n - 1)
 
 
-#: The longest sparse value that can hold exactly 16384 registers (each opcode covers one at least).
+#: The longest sparse value that can hold 16384 registers (each opcode covers one at least):
+#: a longer one is corrupted whatever it holds (commands/hyperloglog.py refuses it unread).
 SPARSE_LIMIT_BYTES = HEADER_BYTES + 2 * REGISTERS
-
-
-def sparse_exact(value: bytes) -> bool:
-    """A sparse value's opcodes cover exactly the 16384 registers, nothing after them: a walk of
-    at most SPARSE_LIMIT_BYTES. (Redis's own commands disagree on a value with opcodes past
-    the last register: PFMERGE ignores them, PFCOUNT refuses it, PFADD keeps them.)"""
-    if len(value) > SPARSE_LIMIT_BYTES:
-        return False
-    covered = 0
-    for run, _ in _opcodes(value):
-        covered += run
-        if covered > REGISTERS:
-            return False
-    return covered == REGISTERS
 
 
 def _opcodes(value: bytes):
