@@ -46,8 +46,8 @@ from raftcache.node.frontends.resp_protocol import (
     RespError, error_text,
 )
 from raftcache.node.frontends.resp_table import TABLE
-from raftcache.node.pulse import beat
 from raftcache.node.frontends.resp_types import SINCE_HFE
+from raftcache.node.pulse import beat
 from raftcache.node.scripting import local_commands, lualibs, string_weights
 from raftcache.node.scripting.budget import (
     APPLY_BUDGET, READ_BUDGET, READ_BYTES_FREE, READS_FREE, SERVING_BUDGET, WRITE_BYTES_PER_INSTRUCTION, Budget,
@@ -167,12 +167,6 @@ class Run:
 def _prefix(error: CommandError) -> str:
     """An error's INFO errorstats name: the first word of its Redis text (ERR, WRONGTYPE, OOM…)."""
     return error_text(error).split(" ", 1)[0]
-
-
-def _reply_costs(run: Run) -> tuple[int, int]:
-    """What a value and a table of the run's reply count (copies.REPLY_COSTS: a read this node
-    serves, an entry from log version 28)."""
-    return REPLY_COSTS if run.whole_costs else REPLY_COSTS_26
 
 
 def _values(reply) -> int:
@@ -314,7 +308,8 @@ class Engine(LuaReplies):
             self.redis74_reply = run.redis74
             self.reply_depth = REPLY_DEPTH_LIMIT if run.compat else MAX_REPLY_DEPTH
             if run.copies:   # (what the run left of its budget: the hook's count, in instructions)
-                self.reply_meter = ReplyMeter(box.state[b"left"] * HOOK_STEP, _reply_costs(run))
+                costs = REPLY_COSTS if run.whole_costs else REPLY_COSTS_26   # (a read: always the first)
+                self.reply_meter = ReplyMeter(box.state[b"left"] * HOOK_STEP, costs)
             try:
                 reply = self.from_lua(outcome[2], 0)
             except ReplySpent:
