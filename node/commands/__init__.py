@@ -177,6 +177,9 @@ LogEntry = pb.LogEntry
 #:      16384 registers (32,784 bytes) is corrupted for every HLL command, unread
 #:      (HLL_EXACT_VERSION; before, a crafted value of up to proto-max-bulk-len was walked
 #:      opcode by opcode, and PFADD and PFMERGE took one with opcodes past the last register).
+#:      RESTORE refuses a payload whose compressed strings expand past 512 MB together
+#:      (RESTORE_BOUND_VERSION; node/storage/rdb.py MAX_EXPANDED_BYTES; before, each string was
+#:      bounded alone, and 64 MB of LZF back-references asked ~5.6 GB).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).
@@ -223,8 +226,9 @@ SCRIPT_COPIES_VERSION = 26
 #: listpackex (27 above).
 RESTORE_74_VERSION = SCRIPT_OBJECTS_VERSION = LISTPACKEX_VERSION = WATCH_NOOPS_VERSION = 27
 #: A script's calls and its reply count their whole work, ZCOUNT counts without reading, a sparse
-#: HyperLogLog is no longer than its registers allow (28 above).
-SCRIPT_REPLY_COSTS_VERSION = ZCOUNT_VERSION = HLL_EXACT_VERSION = 28
+#: HyperLogLog is no longer than its registers allow, a RESTORE payload's expansion is bounded
+#: (28 above).
+SCRIPT_REPLY_COSTS_VERSION = ZCOUNT_VERSION = HLL_EXACT_VERSION = RESTORE_BOUND_VERSION = 28
 SUPPORTED_VERSIONS = range(1, SCRIPT_REPLY_COSTS_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.

@@ -61,16 +61,19 @@ def dump(ctx, op, field_ttls: bool = True):
     return rdb.encode(kind, data)
 
 
-def check(payload: bytes, max_value_bytes: int, redis74: bool = True):
+def check(payload: bytes, max_value_bytes: int, redis74: bool = True, bounded: bool = True):
     """The decoded value of a RESTORE payload, or the CommandError RESTORE answers
-    (the front end's check before proposing; apply runs it again, with `redis74` as the
-    entry's version allows: Redis 7.4's payloads from log version 27)."""
+    (the front end's check before proposing; apply runs it again, with `redis74` and
+    `bounded` as the entry's version allows: Redis 7.4's payloads from log version 27, the
+    payload's compressed strings bounded together, rdb.MAX_EXPANDED_BYTES, from 28)."""
     try:
-        kind, data = rdb.decode(payload, min(max_value_bytes, rdb.MAX_STRING_BYTES), redis74)
+        kind, data = rdb.decode(payload, min(max_value_bytes, rdb.MAX_STRING_BYTES), redis74, bounded)
     except rdb.RdbError as e:
         text = str(e)
         if text == "string too large":
             return CommandError("string exceeds maximum allowed size (proto-max-bulk-len)", Reason.VALUE_TOO_LARGE)
+        if text == rdb.EXPANDS_TOO_FAR:
+            return CommandError(text, Reason.VALUE_TOO_LARGE)
         if text in (rdb.BAD_CHECKSUM, rdb.STREAMS_UNSUPPORTED):
             return CommandError(text, Reason.INVALID_ARGUMENT)
         return CommandError(BAD_FORMAT, Reason.INVALID_ARGUMENT)
@@ -114,7 +117,8 @@ def restore(ctx, op):
     error = check_options(op)
     if error is not None:
         return error
-    value = check(op.payload, ctx.max_value_bytes, ctx.version >= commands.RESTORE_74_VERSION)
+    value = check(op.payload, ctx.max_value_bytes, ctx.version >= commands.RESTORE_74_VERSION,
+                  ctx.version >= commands.RESTORE_BOUND_VERSION)
     if isinstance(value, CommandError):
         return value
     deadline = 0 if op.ttl_ms == 0 else op.ttl_ms if op.absttl else ctx.now_ms + op.ttl_ms

@@ -129,10 +129,11 @@ def sealed(body: bytes, version: int = DUMP_RDB_VERSION) -> bytes:
 # ---------------------------------------------------------------- decoding
 
 class _Reader:
-    __slots__ = ("buf", "pos", "max_string_bytes")
+    __slots__ = ("buf", "pos", "max_string_bytes", "expansion_left")
 
-    def __init__(self, buf: bytes, max_string_bytes: int):
+    def __init__(self, buf: bytes, max_string_bytes: int, max_expanded_bytes: int | None = None):
         self.buf, self.pos, self.max_string_bytes = buf, 0, max_string_bytes
+        self.expansion_left = max_expanded_bytes   # (None: every string bounded alone)
 
     def take(self, n: int) -> bytes:
         if n < 0 or self.pos + n > len(self.buf):
@@ -181,6 +182,10 @@ class _Reader:
             size, _ = self.length()
             if size > self.max_string_bytes:
                 raise RdbError("string too large")
+            if self.expansion_left is not None:
+                self.expansion_left -= size
+                if self.expansion_left < 0:
+                    raise RdbError(EXPANDS_TOO_FAR)
             return lzf_decompress(self.take(clen), size)
         raise RdbError("unknown string encoding")
 
@@ -200,6 +205,11 @@ class _Reader:
 
 #: Most bytes one LZF string may expand to (proto-max-bulk-len's default, 512 MB).
 MAX_STRING_BYTES = 512 << 20
+#: Most bytes the LZF strings of one payload may expand to together, where `decode` is asked
+#: to bound them (max_expanded_bytes): a string of LZF back-references grows ~90 times, so a
+#: 64 MB payload of them asked ~5.6 GB, each string under its own bound.
+MAX_EXPANDED_BYTES = 512 << 20
+EXPANDS_TOO_FAR = "DUMP payload expands past 512 MB"
 
 
 def lzf_decompress(data: bytes, size: int) -> bytes:
@@ -233,9 +243,9 @@ def lzf_decompress(data: bytes, size: int) -> bytes:
             raise RdbError("bad LZF data")
         if ref + length <= len(out):
             out += out[ref:ref + length]
-        else:  # the copy overlaps what it writes
-            for k in range(length):
-                out.append(out[ref + k])
+        else:  # the copy overlaps what it writes: the bytes from ref on, repeated
+            period = out[ref:]
+            out += (period * (length // len(period) + 1))[:length]
     if len(out) != size:
         raise RdbError("bad LZF data")
     return bytes(out)
@@ -437,7 +447,8 @@ def _hash_with_ttls_of(r: _Reader, rdb_type: int) -> list[tuple[bytes, bytes, in
     return out
 
 
-def _opened(payload: bytes, max_string_bytes: int, max_version: int = MAX_RDB_VERSION) -> _Reader:
+def _opened(payload: bytes, max_string_bytes: int, max_version: int = MAX_RDB_VERSION,
+            max_expanded_bytes: int | None = None) -> _Reader:
     """A reader of a DUMP payload's body, its footer (RDB version, CRC64) checked."""
     if len(payload) < 10:
         raise RdbError(BAD_CHECKSUM)
@@ -445,7 +456,7 @@ def _opened(payload: bytes, max_string_bytes: int, max_version: int = MAX_RDB_VE
     version = struct.unpack_from("<H", body, len(body) - 2)[0]
     if version > max_version or _U64.unpack(footer)[0] != crc64(body):
         raise RdbError(BAD_CHECKSUM)
-    return _Reader(body[:-2], max_string_bytes)
+    return _Reader(body[:-2], max_string_bytes, max_expanded_bytes)
 
 
 def decode_function_libraries(payload: bytes, max_string_bytes: int = MAX_STRING_BYTES) -> list[bytes]:
@@ -463,11 +474,14 @@ def decode_function_libraries(payload: bytes, max_string_bytes: int = MAX_STRING
     return codes
 
 
-def decode(payload: bytes, max_string_bytes: int = MAX_STRING_BYTES, redis74: bool = True):
+def decode(payload: bytes, max_string_bytes: int = MAX_STRING_BYTES, redis74: bool = True,
+           bounded: bool = True):
     """(kind, data) of a DUMP payload; RdbError when it is not one raftcache can restore
-    (a compressed string expanding past `max_string_bytes` included). `redis74=False` (log
-    versions before 27): RDB version 11 at most and no hash with field TTLs, as before."""
-    r = _opened(payload, max_string_bytes, MAX_RDB_VERSION if redis74 else FIELD_TTLS_RDB_VERSION - 1)
+    (a compressed string expanding past `max_string_bytes` included, and, `bounded`, its
+    compressed strings together past MAX_EXPANDED_BYTES: EXPANDS_TOO_FAR). `redis74=False`
+    (log versions before 27): RDB version 11 at most and no hash with field TTLs, as before."""
+    r = _opened(payload, max_string_bytes, MAX_RDB_VERSION if redis74 else FIELD_TTLS_RDB_VERSION - 1,
+                MAX_EXPANDED_BYTES if bounded else None)
     rdb_type = r.byte()
     if rdb_type in FIELD_TTL_TYPES and not redis74:
         raise RdbError(f"RDB object type {rdb_type} unknown")

@@ -11,6 +11,7 @@ import struct
 import pytest
 
 from raftcache.node import commands
+from raftcache.node.commands import dump_restore
 from raftcache.node.storage import rdb
 from raftcache.proto import commands_pb2 as pb
 
@@ -45,6 +46,71 @@ def test_lzf_literals_back_references_and_overlapping_copies():
     for bad, size in [(bytes([5]) + b"ab", 6), (bytes([(1 << 5), 9]), 3), (bytes([0]) + b"a", 2)]:
         with pytest.raises(rdb.RdbError):
             rdb.lzf_decompress(bad, size)
+
+
+def _lzf_one_byte_at_a_time(data: bytes, size: int) -> bytes:
+    """liblzf's loop as written (each byte of a back-reference copied alone): the reference."""
+    out, i = bytearray(), 0
+    while i < len(data):
+        ctrl = data[i]
+        i += 1
+        if ctrl < 32:
+            out += data[i:i + ctrl + 1]
+            i += ctrl + 1
+            continue
+        length = ctrl >> 5
+        if length == 7:
+            length += data[i]
+            i += 1
+        ref = len(out) - ((ctrl & 0x1F) << 8) - data[i] - 1
+        i += 1
+        for k in range(length + 2):
+            out.append(out[ref + k])
+    return bytes(out)
+
+
+def test_lzf_back_references_of_every_offset_and_length_copy_as_liblzf_does():
+    rng = random.Random(11)
+    for _ in range(300):
+        data, made = bytearray(), 0
+        for _ in range(rng.randint(1, 12)):
+            if made == 0 or rng.random() < 0.3:
+                n = rng.randint(1, 32)
+                data += bytes([n - 1]) + rng.randbytes(n)
+                made += n
+            else:
+                offset, length = rng.randint(1, min(made, 8191)), rng.choice([3, 4, 8, 9, 10, 100, 264])
+                code = min(length - 2, 7)
+                data += bytes([(code << 5) | ((offset - 1) >> 8)]) + (bytes([length - 2 - 7]) if code == 7 else b"")
+                data += bytes([(offset - 1) & 0xFF])
+                made += length
+        assert rdb.lzf_decompress(bytes(data), made) == _lzf_one_byte_at_a_time(bytes(data), made)
+
+
+def _lzf_string(first: int, copies: int) -> bytes:
+    """An RDB LZF string of 1 + 264 × `copies` bytes from 2 + 3 × `copies`: one literal byte,
+    then back-references of 264 bytes to the byte before (how far LZF expands: ~90 times)."""
+    data = bytes([0, first]) + bytes([0xE0, 255, 0]) * copies
+    return b"\xc3" + rdb._length(len(data)) + rdb._length(1 + 264 * copies) + data
+
+
+def test_a_payload_expanding_too_far_together_is_refused_from_version_28(monkeypatch):
+    """Each compressed string of a RESTORE payload was bounded alone (by proto-max-bulk-len):
+    64 MB of back-references asked ~5.6 GB. From log version 28 (and at every front end) its
+    compressed strings together may expand to rdb.MAX_EXPANDED_BYTES; an older entry's apply
+    decodes as before."""
+    monkeypatch.setattr(rdb, "MAX_EXPANDED_BYTES", 1 << 20)
+    members = [_lzf_string(b, 1136) for b in b"abcd"]   # 299,905 bytes each from 3.4 KB
+    bomb = payload(bytes([2]) + rdb._length(4) + b"".join(members))   # a set of four members
+    assert len(bomb) < 15_000
+    with pytest.raises(rdb.RdbError, match="expands past"):
+        rdb.decode(bomb)
+    error = dump_restore.check(bomb, 1 << 30)
+    assert error.message == rdb.EXPANDS_TOO_FAR
+    kind, data = dump_restore.check(bomb, 1 << 30, bounded=False)
+    assert kind == "set" and sorted(len(m) for m in data) == [299_905] * 4
+    three = payload(bytes([2]) + rdb._length(3) + b"".join(members[:3]))
+    assert rdb.decode(three)[0] == "set"   # 899,715 bytes: within the bound
 
 
 def listpack(*entries: bytes) -> bytes:
