@@ -179,7 +179,8 @@ LogEntry = pb.LogEntry
 #:      opcode by opcode, and PFADD and PFMERGE took one with opcodes past the last register).
 #:      RESTORE refuses a payload whose compressed strings expand past 512 MB together
 #:      (RESTORE_BOUND_VERSION; node/storage/rdb.py MAX_EXPANDED_BYTES; before, each string was
-#:      bounded alone, and 64 MB of LZF back-references asked ~5.6 GB).
+#:      bounded alone, and 64 MB of LZF back-references asked ~5.6 GB), and FUNCTION RESTORE
+#:      one whose library codes together expand past what one may (node/scripting/store.py).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/publish_groups.py).

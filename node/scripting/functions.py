@@ -210,7 +210,8 @@ def restore(ctx, payload: bytes, policy: str) -> object:
     # a compressed code may expand ~88 times: at most what real code does (LZF gives it 2-5
     # times), so a small payload cannot hold up every replica's apply for seconds
     max_code_bytes = min(ctx.max_value_bytes, RESTORE_EXPANSION * len(payload) + (1 << 20))
-    libraries = store.parse_dump(payload, not applied_before(ctx, commands.FUNCTION_DUMP_VERSION), max_code_bytes)
+    libraries = store.parse_dump(payload, not applied_before(ctx, commands.FUNCTION_DUMP_VERSION), max_code_bytes,
+                                 not applied_before(ctx, commands.RESTORE_BOUND_VERSION))
     if isinstance(libraries, str):
         return script_error(f"ERR {libraries}")
     if libraries and (libraries[0][0] is None or not applied_before(ctx, commands.SCRIPT_OBJECTS_VERSION)):

@@ -225,17 +225,23 @@ def dump(txn, redis_format: bool) -> bytes:
     return body + _CRC.pack(zlib.crc32(body))
 
 
-def parse_dump(payload: bytes, redis_format: bool, max_code_bytes: int) -> list[tuple[str | None, bytes]] | str:
+def parse_dump(payload: bytes, redis_format: bool, max_code_bytes: int,
+               bounded: bool = True) -> list[tuple[str | None, bytes]] | str:
     """The (name, code) pairs of a FUNCTION DUMP payload (name None: the code's header says
     it), or the error text. Redis 7's payload when `redis_format` (log version 19 on), and
-    raftcache's own of earlier releases (b"RCFN", MessagePack, CRC32)."""
+    raftcache's own of earlier releases (b"RCFN", MessagePack, CRC32). A compressed code
+    expands to at most `max_code_bytes`, and so do all of them together when `bounded` (log
+    version 28 on: before, a payload of many codes could expand ~90 times its size)."""
     if not payload.startswith(_DUMP_MAGIC):
         if not redis_format:
             return _BAD_PAYLOAD
         try:
-            return [(None, code) for code in rdb.decode_function_libraries(payload, max_code_bytes)]
+            codes = rdb.decode_function_libraries(payload, max_code_bytes, max_code_bytes if bounded else None)
         except rdb.RdbError as e:   # Redis's texts
+            if str(e) == rdb.EXPANDS_TOO_FAR:
+                return "library payload expands too far"
             return str(e) if str(e) in _REDIS_PAYLOAD_ERRORS else "Failed loading library payload"
+        return [(None, code) for code in codes]
     if len(payload) < len(_DUMP_MAGIC) + _CRC.size:
         return _BAD_PAYLOAD
     body, crc = payload[:-_CRC.size], _CRC.unpack(payload[-_CRC.size:])[0]

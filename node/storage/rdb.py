@@ -459,10 +459,12 @@ def _opened(payload: bytes, max_string_bytes: int, max_version: int = MAX_RDB_VE
     return _Reader(body[:-2], max_string_bytes, max_expanded_bytes)
 
 
-def decode_function_libraries(payload: bytes, max_string_bytes: int = MAX_STRING_BYTES) -> list[bytes]:
+def decode_function_libraries(payload: bytes, max_string_bytes: int = MAX_STRING_BYTES,
+                              max_expanded_bytes: int | None = None) -> list[bytes]:
     """The libraries' code in a FUNCTION DUMP payload of Redis 7 (RdbError with Redis's text
-    when it is not one; a code expanding past `max_string_bytes` is refused)."""
-    r = _opened(payload, max_string_bytes, FUNCTIONS_MAX_RDB_VERSION)
+    when it is not one; a code expanding past `max_string_bytes` is refused, and the codes
+    together past `max_expanded_bytes`: EXPANDS_TOO_FAR)."""
+    r = _opened(payload, max_string_bytes, FUNCTIONS_MAX_RDB_VERSION, max_expanded_bytes)
     codes = []
     while r.pos < len(r.buf):
         kind = r.byte()

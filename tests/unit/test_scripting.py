@@ -813,6 +813,12 @@ def test_function_dump_is_redis_payload_and_restore_takes_both_formats(node):
     bomb_payload = rdb.sealed(bytes([rdb.FUNCTION2]) + b"\xc3" + b"\x80" + struct.pack(">I", len(bomb))
                               + b"\x80" + struct.pack(">I", 1 + 264 * 20_000) + bomb)
     assert error_text(restore(bomb_payload, "FLUSH")) == "ERR Failed loading library payload"
+    # ... and from log version 28 all its codes together: many codes each within the bound
+    many = rdb.sealed(b"".join(bytes([rdb.FUNCTION2]) + b"\xc3" + _rdb_length(5 + 3 * 50) + _rdb_length(4 + 264 * 50)
+                               + b"\x03-- " + bytes([i]) + b"\xe0\xff\x00" * 50 for i in range(200)))
+    assert error_text(restore(many, "FLUSH")) == "ERR library payload expands too far"   # 2.6 MB from 31 KB
+    assert error_text(restore(many, "FLUSH", version=commands.RESTORE_BOUND_VERSION - 1)) != \
+        "ERR library payload expands too far"   # (each code fits alone: it fails to load instead)
     body = b"RCFN\x01" + msgpack.packb([["huge", 1 << 62]], use_bin_type=True)   # a number as the code
     assert error_text(restore(body + struct.pack(">I", zlib.crc32(body)), "FLUSH", version=old)) == \
         "ERR Missing library metadata", "as n zero bytes were, without allocating them"
