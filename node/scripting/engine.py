@@ -50,7 +50,7 @@ from raftcache.node.frontends.resp_types import SINCE_HFE
 from raftcache.node.pulse import beat
 from raftcache.node.scripting import local_commands, lualibs, string_weights
 from raftcache.node.scripting.budget import (
-    APPLY_BUDGET, READ_BUDGET, READ_BYTES_FREE, READS_FREE, SERVING_BUDGET, WRITE_BYTES_PER_INSTRUCTION, Budget,
+    APPLY_BUDGET, READ_BUDGET, READ_BYTES_FREE, READS_FREE, WRITE_BYTES_PER_INSTRUCTION, Budget,
     cost_of_reads,
 )
 from raftcache.node.scripting.copies import REPLY_COSTS, REPLY_COSTS_26, ReplyMeter, ReplySpent
@@ -115,13 +115,11 @@ def sha1hex(body: bytes) -> str:
 
 
 def budget_for(ctx) -> Budget:
-    """The budget of a run: a read this node serves gets SERVING_BUDGET; anything that runs at
-    apply (a script, a read-only one inside MULTI, a library's load) gets APPLY_BUDGET in an
-    entry of SCRIPT_BUDGET_VERSION or later, READ_BUDGET in an older one (the same on every
-    replica: it depends on the entry only)."""
-    if serving_read(ctx):
-        return SERVING_BUDGET
-    if ctx.version >= commands.SCRIPT_BUDGET_VERSION:
+    """The budget of a run: APPLY_BUDGET for a read this node serves, and for anything that
+    runs at apply (a script, a read-only one inside MULTI, a library's load) in an entry of
+    SCRIPT_BUDGET_VERSION or later; READ_BUDGET in an older one (the same on every replica: it
+    depends on the entry only)."""
+    if serving_read(ctx) or ctx.version >= commands.SCRIPT_BUDGET_VERSION:
         return APPLY_BUDGET
     return READ_BUDGET
 
