@@ -54,6 +54,19 @@ ASK_WINDOW_AT_ONCE = 1
 LAG_FORWARD_S = 1.0
 
 
+class Parked:
+    """What a caller whose GETs joined a read round (Reads.start_get) keeps as its task meanwhile:
+    never done, and cancelling it does nothing (the caller ignores the answer instead)."""
+
+    __slots__ = ()
+
+    def done(self) -> bool:
+        return False
+
+    def cancel(self) -> bool:
+        return False
+
+
 class SharedRounds:
     """Many waiters, one call of `fetch`: waiters arriving while `window()` calls are in flight
     (None: no limit, but one call per event-loop turn; asked when a call starts, not on every
@@ -149,8 +162,10 @@ class Reads:
     """One node's read path (module docstring). Service owns one; `attach` binds it to the loop."""
 
     def __init__(self, node_id: str, raft, local_read: Callable, timeout_s: float, stats: dict,
-                 reads_together: Callable[[], ContextManager] = contextlib.nullcontext):
+                 reads_together: Callable[[], ContextManager] = contextlib.nullcontext,
+                 read_gets: Callable[[int, list[bytes]], list | None] | None = None):
         self._reads_together = reads_together   # the keyspace's: a round's reads share one transaction
+        self._read_gets = read_gets   # start_get's reads: (db, keys) -> their values, or None (not here now)
         self._node_id = node_id
         self._raft = raft
         self._local_read = local_read
@@ -161,6 +176,8 @@ class Reads:
         self._watcher = None
         self._completions = None
         self._rounds: dict[bool, SharedRounds] = {}   # lease? -> the shared ReadIndex requests
+        # lease? -> (the round's `waiting` list they joined, start_get's GETs of that round)
+        self._round_gets: dict[bool, tuple[list, list] | None] = {False: None, True: None}
         # (loop time before asking, index): applying `index` gives a state that holds
         # every write acknowledged before that time (the proof of `bounded` reads)
         self._freshness: tuple[float, int] = (float("-inf"), 0)
@@ -244,47 +261,60 @@ class Reads:
         shared.add_done_callback(functools.partial(self._after_target, fut, command, consistency, floor))
         return fut
 
-    def start_get(self, consistency: ReadConsistency, floor: int, read: Callable[[], object],
-                  done: Callable[[object], None]) -> asyncio.Future | None:
-        """A linearizable or lease read that joins this moment's shared round with no future,
-        task or Command of its own (the Redis port's GET): once the round's index is applied
-        here, `done((read(),))` is called from the round's completion, in one loop turn with
-        every read of that round; `done(None)` when the outcome must come from the ordinary
-        path instead (an error to retry, a floor not applied, `read()` answering None). Returns a handle to cancel
-        (the caller gave up), or None when this read does not take this path (another level,
-        no leader, a lease or floor at hand: `start` decides)."""
+    def start_get(self, consistency: ReadConsistency, floor: int, db: int, keys: list[bytes],
+                  done: Callable[[object], None]) -> bool:
+        """GETs of `keys` in `db` at a linearizable or lease level that join this moment's shared
+        round with no future, task, Command or callback object of their own (the Redis port's
+        GETs): the round's GETs are kept in one list, served in one pass once the round's index
+        is applied here (_serve_gets), where `done((values,))` is called for each, in one loop
+        turn; `done(None)` when the outcome must come from the ordinary path instead (an error
+        to retry, a floor not applied, the values not readable here now). True when they joined;
+        False when they do not take this path (another level, no leader, a lease or floor at
+        hand: `start` decides). There is nothing to cancel: a caller that gave up ignores `done`."""
         level = consistency.level
         if (level != "linearizable" and level != "lease") or self._raft.apply_blocked:
-            return None
+            return False
         lease = level == "lease"
         rounds = self._rounds[lease]
-        if not rounds.waiting:   # the first read to join the next round checks the roles; the others join it
+        waiting = rounds.waiting
+        if not waiting:   # the first read to join the next round checks the roles; the others join it
             # (should the leader change before the round asks, the round fails or asks the new
             # one, and a failed round's reads take the ordinary path)
             raft = self._raft
             if raft.is_leader:
                 if lease:
-                    return None   # the lease's index: servable_now, or `start`
+                    return False   # the lease's index: servable_now, or `start`
             elif raft.leader_id in (None, self._node_id):
-                return None
-        handle = self._loop.create_future()
-        rounds.join_callback(functools.partial(self._got_index, handle, floor, read, done))
-        return handle
+                return False
+        joined = self._round_gets[lease]
+        if joined is None or joined[0] is not waiting:   # the first GETs of the next round
+            gets: list = []
+            self._round_gets[lease] = (waiting, gets)
+            rounds.join_callback(functools.partial(self._serve_gets, lease, gets))
+        else:
+            gets = joined[1]
+        gets.append((floor, db, keys, done))
+        return True
 
-    def _got_index(self, handle: asyncio.Future, floor: int, read: Callable[[], object],
-                   done: Callable[[object], None], index: int, error: Exception | None) -> None:
-        if handle.done():   # cancelled: the caller gave up
-            return
-        handle.set_result(None)
-        if error is None and self._raft.applied_index >= max(floor, index):
+    def _serve_gets(self, lease: bool, gets: list, index: int, error: Exception | None) -> None:
+        """A round's GETs (start_get), once the round answered: read here when this node applied
+        both the round's index and each one's floor, else left to the ordinary path."""
+        joined = self._round_gets[lease]
+        if joined is not None and joined[1] is gets:
+            self._round_gets[lease] = None
+        applied = self._raft.applied_index if error is None else -1
+        read = self._read_gets
+        for floor, db, keys, done in gets:
+            values = None
+            if applied >= index and applied >= floor:
+                try:
+                    values = read(db, keys)
+                except Exception:  # noqa: BLE001 - the ordinary path answers it (and reports the bug)
+                    values = None
             try:
-                value = read()
-            except Exception:  # noqa: BLE001 - the ordinary path answers it (and reports the bug)
-                value = None
-            if value is not None:   # None: not readable here now (read's own rule)
-                done((value,))
-                return
-        done(None)
+                done(None if values is None else (values,))   # None: not readable here now (read's own rule)
+            except Exception:  # noqa: BLE001 - one GET's failure is not the others'
+                log.exception("answering a GET of a read round failed")
 
     def _shared_target(self, lease: bool) -> asyncio.Future | None:
         """A future of this moment's read index when one is at hand without waiting for a leader."""

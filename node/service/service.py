@@ -30,7 +30,6 @@ StateMachine.read, writes through Replicator.propose.
 from __future__ import annotations
 
 import asyncio
-import functools
 import random
 from typing import Callable, Protocol
 
@@ -57,7 +56,7 @@ from raftcache.node.service.identity import Identity
 from raftcache.node.service.forwarding import ForwardLanes, WriteCoalescer
 from raftcache.node.service.opstats import OpStats
 from raftcache.node.service.pubsub import Hub
-from raftcache.node.service.reads import Reads
+from raftcache.node.service.reads import Parked, Reads
 from raftcache.node.service.status import node_status
 from raftcache.node.service.script_callers import ScriptCallers
 from raftcache.node.service.tracking import Tracker
@@ -84,6 +83,9 @@ class Forwarder(Protocol):
 
 #: Service.gets's answer when the read must take the ordinary path.
 NOT_NOW = object()
+#: Service.gets's answer when the GETs joined the read round (Reads.start_get): what the caller
+#: keeps as its task meanwhile (never done; cancelling it does nothing).
+PARKED = Parked()
 
 
 class _VersionShort(CommandError):
@@ -143,7 +145,7 @@ class Service:
         #: Requests answered and their latency per protocol (the front ends record; /status reads).
         self.opstats = OpStats()
         self._reads = Reads(config.id, replicator, self._local_read, self._timeout_s, self.stats,
-                            reads_together=self._keyspace.reads_together)
+                            reads_together=self._keyspace.reads_together, read_gets=self._get_values)
         self.forwarder = forwarder
         #: Active expiry, eviction, access reports and the log version's raise (node/service/upkeep.py).
         self._upkeep = Upkeep(config, statemachine, replicator, keyspace, self._commits, self._evictor,
@@ -520,15 +522,16 @@ class Service:
         return self._reads.start(command, self._level(consistency), floor)
 
     def gets(self, db: int, keys: list[bytes], consistency: ReadConsistency | None, floor: int = 0,
-             done: Callable[[tuple | None], None] | None = None) -> list | asyncio.Future | object:
+             done: Callable[[tuple | None], None] | None = None) -> list | object:
         """GETs of `keys` in `db` without a Command (the Redis port's hot path), in one of two ways:
 
         - no waiting is needed: their values now, read in one transaction (each bytes, None when
           absent, or WRONGTYPE's CommandError);
         - the level waits for a read index (linearizable, lease) and `done` is given: they join
           this moment's shared round with no Command, task or future of their own
-          (Reads.start_get), a handle to cancel is returned, and `done((values,))` follows once
-          the round's index is applied here, or `done(None)`: take the ordinary path.
+          (Reads.start_get), PARKED is returned, and `done((values,))` follows once the round's
+          index is applied here, or `done(None)`: take the ordinary path. Nothing cancels it:
+          a caller that gave up ignores `done`.
 
         NOT_NOW: the caller takes the ordinary path (read_now / execute) now: a level neither
         way serves here, an over-long key (reported there), a key whose slot is elsewhere or
@@ -539,10 +542,9 @@ class Service:
         consistency = self._level(consistency)
         if reads.servable_now(consistency, floor):
             return self._read_strings(db, keys)
-        if done is None:
+        if done is None or not reads.start_get(consistency, floor, db, keys, done):
             return NOT_NOW
-        handle = reads.start_get(consistency, floor, functools.partial(self._get_values, db, keys), done)
-        return NOT_NOW if handle is None else handle
+        return PARKED
 
     def get_now(self, db: int, key: bytes, consistency: ReadConsistency | None, floor: int = 0):
         """One GET served now (a -P 1 client's), as `gets` serves it without waiting, in fewer

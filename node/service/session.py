@@ -192,7 +192,7 @@ class Session:
 
     def gets(self, keys: list[bytes], done: Callable[[tuple | None], None] | None = None):
         """GETs of `keys` in the connection's database at its level, after its own writes
-        (Service.gets): their values now, a handle of the shared round `done` will answer,
+        (Service.gets): their values now, PARKED (they joined the shared round, and `done` will answer),
         or NOT_NOW. Under CLIENT TRACKING the keys answered are remembered, and GETs of
         more than one key never join a round (OPTIN/OPTOUT's choice is per command)."""
         if self.tracking is None:

@@ -249,15 +249,20 @@ class Keyspace:
         reads_together, or while a swap is under way, `read_in_view(view, db, what, now_ms)`
         in reader()'s view (shared, or after the swap)."""
         swap = self._swap
-        if self._together is None and swap.try_acquire_shared():
-            try:
-                txn = self._env.begin()
+        together = self._together
+        if together is None:
+            if swap.try_acquire_shared():
                 try:
-                    return read(self, txn, db, what, now_ms)
+                    txn = self._env.begin()
+                    try:
+                        return read(self, txn, db, what, now_ms)
+                    finally:
+                        txn.abort()
                 finally:
-                    txn.abort()
-            finally:
-                swap.release_shared()
+                    swap.release_shared()
+        elif (together._txn is not None and together.applied_index == self._applied_index
+              and together.generation == self.generation and together.thread == threading.get_ident()):
+            return read_in_view(together._txn, db, what, now_ms)   # reader()'s view, as it would hand it out
         with self.reader() as view:
             return read_in_view(view, db, what, now_ms)
 
