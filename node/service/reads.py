@@ -163,9 +163,10 @@ class Reads:
 
     def __init__(self, node_id: str, raft, local_read: Callable, timeout_s: float, stats: dict,
                  reads_together: Callable[[], ContextManager] = contextlib.nullcontext,
-                 read_gets: Callable[[int, list[bytes]], list | None] | None = None):
+                 read_gets: Callable[[list[tuple[int, list[bytes]]]], list] | None = None):
         self._reads_together = reads_together   # the keyspace's: a round's reads share one transaction
-        self._read_gets = read_gets   # start_get's reads: (db, keys) -> their values, or None (not here now)
+        # start_get's reads: [(db, keys), …] -> each one's values, or None (not readable here now)
+        self._read_gets = read_gets
         self._node_id = node_id
         self._raft = raft
         self._local_read = local_read
@@ -297,22 +298,27 @@ class Reads:
         return True
 
     def _serve_gets(self, lease: bool, gets: list, index: int, error: Exception | None) -> None:
-        """A round's GETs (start_get), once the round answered: read here when this node applied
-        both the round's index and each one's floor, else left to the ordinary path."""
+        """A round's GETs (start_get), once the round answered: those whose floor this node
+        applied, with the round's index, read together (`read_gets`), the others left to the
+        ordinary path."""
         joined = self._round_gets[lease]
         if joined is not None and joined[1] is gets:
             self._round_gets[lease] = None
-        applied = self._raft.applied_index if error is None else -1
-        read = self._read_gets
-        for floor, db, keys, done in gets:
-            values = None
-            if applied >= index and applied >= floor:
+        answers: list = [None] * len(gets)
+        applied = self._raft.applied_index
+        if error is None and applied >= index:
+            ready = [i for i, get in enumerate(gets) if applied >= get[0]]
+            if ready:
                 try:
-                    values = read(db, keys)
-                except Exception:  # noqa: BLE001 - the ordinary path answers it (and reports the bug)
-                    values = None
+                    got = self._read_gets([gets[i][1:3] for i in ready])
+                except Exception:  # noqa: BLE001 - the ordinary path answers them (and reports the bug)
+                    log.exception("reading a read round's GETs failed")
+                    got = ()
+                for i, values in zip(ready, got):
+                    answers[i] = values
+        for get, values in zip(gets, answers):
             try:
-                done(None if values is None else (values,))   # None: not readable here now (read's own rule)
+                get[3](None if values is None else (values,))   # None: not readable here now
             except Exception:  # noqa: BLE001 - one GET's failure is not the others'
                 log.exception("answering a GET of a read round failed")
 

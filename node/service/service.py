@@ -145,7 +145,7 @@ class Service:
         #: Requests answered and their latency per protocol (the front ends record; /status reads).
         self.opstats = OpStats()
         self._reads = Reads(config.id, replicator, self._local_read, self._timeout_s, self.stats,
-                            reads_together=self._keyspace.reads_together, read_gets=self._get_values)
+                            reads_together=self._keyspace.reads_together, read_gets=self._round_values)
         self.forwarder = forwarder
         #: Active expiry, eviction, access reports and the log version's raise (node/service/upkeep.py).
         self._upkeep = Upkeep(config, statemachine, replicator, keyspace, self._commits, self._evictor,
@@ -590,9 +590,27 @@ class Service:
         slot = key_slot(key)
         return bool(self._sm.migration.moving[slot] or not self._sm.slots.owned[slot] and self._sm.slots.current.epoch)
 
+    def _round_values(self, gets: list[tuple[int, list[bytes]]]) -> list:
+        """A read round's GETs (Reads._serve_gets), each (db, keys), read once the round's index
+        is applied: each one's values, or None when a key's slot has started moving or moved since
+        they joined (cluster mode: the ordinary path answers -ASK / -MOVED). Outside cluster mode
+        and within one database (the common case) they are one lookup of all their keys."""
+        db = gets[0][0]
+        if self.cluster is not None or any(get[0] != db for get in gets):
+            return [self._get_values(get_db, keys) for get_db, keys in gets]
+        if len(gets) == 1:
+            return [self._read_strings(db, gets[0][1])]
+        values = self._read_strings(db, [key for _, keys in gets for key in keys])
+        out, at = [], 0
+        for _, keys in gets:
+            out.append(values[at:at + len(keys)])
+            at += len(keys)
+        return out
+
     def _get_values(self, db: int, keys: list[bytes]) -> list | None:
-        """The round's GETs, read once its index is applied; None: a key's slot has started
-        moving or moved since the GETs joined (the ordinary path answers -ASK / -MOVED)."""
+        """One GET's values (a round's, in cluster mode or across databases); None: a key's
+        slot has started moving or moved since the GET joined (the ordinary path answers -ASK /
+        -MOVED)."""
         if self.cluster is not None and any(self._not_here(key) for key in keys):
             return None
         return self._read_strings(db, keys)

@@ -356,6 +356,40 @@ def test_gets_answers_a_rounds_gets_from_its_completion_in_one_loop_turn(env):
     run(go())
 
 
+def test_a_rounds_gets_read_together_each_answered_with_its_own_keys(env):
+    """The GETs of one read round are read in one lookup (Service._round_values): each caller
+    gets the values of its own keys in its own order, whatever the mix of one-key and
+    many-key GETs and databases; one whose floor this node has not applied goes the ordinary
+    path (None)."""
+    service, raft, _ = env
+    raft.is_leader, raft.leader_id = False, "n2"
+    linearizable = ReadConsistency("linearizable")
+    writes = [(0, b"a", b"1"), (0, b"b", b"2"), (0, b"c", b"3"), (1, b"a", b"db1")]
+    for index, (db, key, value) in enumerate(writes, start=1):
+        raft.sm.apply(index, commands.encode_entry(pb.LogEntry(version=1, command=pb.Command(
+            db=db, set=pb.Set(key=key, value=value)))))
+    raft.applied_index = raft.leader_index = len(writes)
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        asked = [(0, [b"c"], 0), (0, [b"b", b"zz", b"a"], 0), (0, [b"a"], 99), (0, [b"a", b"c"], 4)]
+        answers: dict[int, object] = {}
+        for n, (db, keys, floor) in enumerate(asked):
+            assert service.gets(db, keys, linearizable, floor, lambda outcome, n=n: answers.__setitem__(n, outcome)) is PARKED
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert answers == {0: ([b"3"],), 1: ([b"2", None, b"1"],), 2: None, 3: ([b"1", b"3"],)}
+        # two databases in one round: each read in its own
+        mixed: dict[int, object] = {}
+        service.gets(1, [b"a"], linearizable, 0, lambda outcome: mixed.__setitem__(1, outcome))
+        service.gets(0, [b"a", b"b"], linearizable, 0, lambda outcome: mixed.__setitem__(0, outcome))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert mixed == {1: ([b"db1"],), 0: ([b"1", b"2"],)}
+
+    run(go())
+
+
 def test_get_now_answers_as_gets_does_when_it_serves_at_once_and_leaves_the_rest_to_it(env):
     """Service.get_now (a -P 1 client's GET): whatever `gets` serves at once, get_now serves
     with the same value and the same bookkeeping (counters, hits and misses, the key's access);
