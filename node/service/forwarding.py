@@ -13,8 +13,9 @@ applied once. Must not touch the keyspace or Raft.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -171,28 +172,42 @@ class RaftForwarder:
 
     async def _over_raft(self, node_id, requests) -> list:
         """forward_batch's outcomes for `requests`, which may take the Raft path."""
+        fut = asyncio.get_running_loop().create_future()
+
+        def answered(outcome) -> None:
+            if not fut.done():
+                fut.set_exception(outcome) if isinstance(outcome, BaseException) else fut.set_result(outcome)
+
+        if not self.start_batch(node_id, requests, answered, raft_path=True):
+            return await self._grpc.forward_batch(node_id, requests)
+        return await fut
+
+    def start_batch(self, node_id, requests, done: Callable[[object], None], raft_path: bool = False) -> bool:
+        """forward_batch begun now when `requests` take the Raft path, with no task: `done` gets
+        their outcomes (a list) or the batch's error once, on the loop: from the leader's answer
+        as Raft hands it over, so it must not raise and should do little (settle futures, send
+        the next batch); when the leader asks for them over gRPC (ResendOverGrpc), from that
+        call's task. False: nothing was sent (forward_batch sends them). `raft_path`: the caller
+        checked _raft_path."""
+        if not (raft_path or self._raft_path(node_id, requests)):
+            return False
         batch = cache_pb2.RequestBatch()
         for request in requests:
             grpc_codec.request_to_proto(*request, out=batch.requests.add())
-        fut = asyncio.get_running_loop().create_future()
+        count = len(requests)
 
         def answered(data: bytes | None, error) -> None:
-            if not fut.done():
-                fut.set_exception(error) if error is not None else fut.set_result(data)
+            if isinstance(error, ResendOverGrpc):
+                resent = asyncio.ensure_future(self._grpc.forward_batch(node_id, requests))
+                resent.add_done_callback(lambda task: done(
+                    UnavailableError("the forwarded writes were cancelled") if task.cancelled()
+                    else task.exception() or task.result()))
+            elif error is not None:
+                done(error)
+            else:
+                done(_replies(data, count))
 
-        if not self._replicator.forward(batch.SerializeToString(), self._timeout_s, answered):
-            return await self._grpc.forward_batch(node_id, requests)
-        try:
-            data = await fut
-        except ResendOverGrpc:
-            return await self._grpc.forward_batch(node_id, requests)
-        try:
-            replies = cache_pb2.ReplyBatch.FromString(data)
-        except DecodeError:
-            raise UnavailableError("the leader's answer to the forwarded writes does not decode") from None
-        if len(replies.replies) != len(requests):
-            raise UnavailableError(f"the leader answered {len(replies.replies)} of {len(requests)} writes")
-        return [grpc_codec.reply_to_outcome(r) for r in replies.replies]
+        return self._replicator.forward(batch.SerializeToString(), self._timeout_s, answered)
 
     async def report_access(self, node_id: str, reporter: str, report: list) -> None:
         await self._grpc.report_access(node_id, reporter, report)
@@ -241,9 +256,32 @@ class WriteCoalescer:
         else:
             del self._queued[node_id]
         self._in_flight[node_id] = self._in_flight.get(node_id, 0) + 1
-        asyncio.ensure_future(self._run(forwarder, node_id, batch))
+        if not self._start(forwarder, node_id, batch):
+            asyncio.ensure_future(self._run(forwarder, node_id, batch))
         if rest:
             self._send(forwarder, node_id)
+
+    def _start(self, forwarder, node_id: str, batch: list) -> bool:
+        """The batch sent now with no task when the forwarder can (RaftForwarder.start_batch: the
+        Raft path), its answer settled, and the next batch sent, as soon as the leader's answer
+        arrives; False: `_run` sends it."""
+        start = getattr(forwarder, "start_batch", None)
+        if start is None:
+            return False
+        try:
+            return start(node_id, [request for request, _ in batch],
+                         functools.partial(self._answered, forwarder, node_id, batch))
+        except Exception as e:  # noqa: BLE001 - the batch's outcome (a bug): its callers' retry logic takes over
+            self._answered(forwarder, node_id, batch, e)
+            return True
+
+    def _answered(self, forwarder, node_id: str, batch: list, outcome) -> None:
+        """start_batch's `done`: the slot is free (the next batch goes now), then the outcome."""
+        self._in_flight[node_id] -= 1
+        try:
+            self._send(forwarder, node_id)
+        finally:
+            _settle(batch, outcome if type(outcome) is list else [outcome] * len(batch))
 
     async def _run(self, forwarder, node_id: str, batch: list) -> None:
         try:
@@ -252,21 +290,38 @@ class WriteCoalescer:
             else:
                 outcomes = await forwarder.forward_batch(node_id, [request for request, _ in batch])
         except Exception as e:  # the whole batch's outcome (RaftcacheError, or a bug) goes to every caller
-            # Without its traceback an expected failure (no leader, a deadline) does not tie this
-            # frame, with the batch's values, into a cycle only a full collection frees.
-            outcomes = [e.with_traceback(None) if isinstance(e, RaftcacheError) else e] * len(batch)
+            outcomes = [e] * len(batch)
         finally:
             self._in_flight[node_id] -= 1
             self._send(forwarder, node_id)
-        if len(outcomes) != len(batch):
-            outcomes = [UnavailableError(f"the leader answered {len(outcomes)} of {len(batch)} writes")] * len(batch)
-        for (_, fut), outcome in zip(batch, outcomes):
-            if fut.done():  # the caller gave up (cancelled)
-                continue
-            if isinstance(outcome, BaseException):
-                fut.set_exception(outcome)
-            else:
-                fut.set_result(outcome)
+        _settle(batch, outcomes)
+
+
+def _settle(batch: list, outcomes: list) -> None:
+    """A forwarded batch's outcomes to its callers' futures, in order (one each)."""
+    if len(outcomes) != len(batch):
+        outcomes = [UnavailableError(f"the leader answered {len(outcomes)} of {len(batch)} writes")] * len(batch)
+    for (_, fut), outcome in zip(batch, outcomes):
+        if fut.done():  # the caller gave up (cancelled)
+            continue
+        if isinstance(outcome, BaseException):
+            # Without its traceback an expected failure (no leader, a deadline) does not tie this
+            # frame, with the batch's values, into a cycle only a full collection frees.
+            fut.set_exception(outcome.with_traceback(None) if isinstance(outcome, RaftcacheError) else outcome)
+        else:
+            fut.set_result(outcome)
+
+
+def _replies(data: bytes, count: int) -> list | UnavailableError:
+    """The outcomes in the leader's ReplyBatch for `count` forwarded writes, or the error that
+    stands for all of them."""
+    try:
+        replies = cache_pb2.ReplyBatch.FromString(data)
+    except DecodeError:
+        return UnavailableError("the leader's answer to the forwarded writes does not decode")
+    if len(replies.replies) != count:
+        return UnavailableError(f"the leader answered {len(replies.replies)} of {count} writes")
+    return [grpc_codec.reply_to_outcome(r) for r in replies.replies]
 
 
 def _error(e: grpc.aio.AioRpcError):

@@ -10,7 +10,7 @@ import types
 import pytest
 from pysyncobj.node import TCPNode
 
-from raftcache.node.errors import DeadlineError, NotLeaderError, Reason, UnavailableError
+from raftcache.node.errors import CommandError, DeadlineError, NotLeaderError, Reason, UnavailableError
 from raftcache.node.raft import forwards as forwards_module
 from raftcache.node.raft.forwards import REMOTE_MAX_BYTES, RaftForwards, ResendOverGrpc
 from raftcache.node.service import grpc_codec
@@ -308,3 +308,56 @@ def test_nothing_is_sent_to_a_leader_before_its_connection_is_up(tmp_path):
     node._SyncObj__connectedNodes.add(peer)
     assert node.send_forward(peer, 1, b"batch") and node.send_read_index(peer, 2, False, 1.0)
     assert [m["type"] for _, m in transport.sent] == ["rc_forward", "rc_read_index"]
+
+
+# ---------------------------------------------------------------- the coalescer on the Raft path
+
+
+class HeldReplicator(FakeReplicator):
+    """Keeps each batch's callback until the test answers it."""
+
+    def __init__(self):
+        super().__init__()
+        self.callbacks: list = []
+
+    def forward(self, data, timeout_s, callback):
+        self.sent.append(data)
+        self.callbacks.append(callback)
+        return True
+
+
+def test_the_coalescer_sends_the_next_batch_from_the_answer_of_the_last_without_a_task():
+    """WriteCoalescer with a RaftForwarder: a batch goes out as soon as a slot is free (at most
+    `window` in flight), from the answer to the one before it, in the same call (no task
+    between them); each write's future gets its own outcome in order; an error answers every
+    write of its batch; a forwarder without start_batch (gRPC only) still sends through tasks."""
+    from raftcache.node.service.forwarding import WriteCoalescer
+
+    async def go():
+        replicator = HeldReplicator()
+        forwarder = RaftForwarder(FakeGrpc(), replicator, 5.0)
+        coalescer = WriteCoalescer(max_batch=2, window=1)
+        futures = [coalescer.forward(forwarder, "n1", pb.Command(set=pb.Set(key=key, value=b"v")), f"c{n}", n + 1)
+                   for n, key in enumerate([b"a", b"b", b"c", b"d", b"e"])]
+        await asyncio.sleep(0)   # the turn's writes joined: the first batch goes
+        assert [len(cache_pb2.RequestBatch.FromString(d).requests) for d in replicator.sent] == [2]
+        replicator.callbacks[0](replies_for([(1, 7), CommandError("ERR no")]), None)
+        # the next batch left from that answer, before any other turn of the loop
+        assert len(replicator.sent) == 2
+        assert [r.command.set.key for r in cache_pb2.RequestBatch.FromString(replicator.sent[1]).requests] == [b"c", b"d"]
+        replicator.callbacks[1](None, NotLeaderError("the leader changed"))
+        assert len(replicator.sent) == 3
+        replicator.callbacks[2](replies_for([(1, 9)]), None)
+        assert futures[0].result() == (1, 7)
+        assert isinstance(futures[1].result()[0], CommandError)
+        for fut in futures[2:4]:
+            assert isinstance(fut.exception(), NotLeaderError)
+        assert futures[4].result() == (1, 9)
+        # a gRPC-only forwarder: the same outcomes through a task
+        grpc_only = FakeGrpc()
+        more = [coalescer.forward(grpc_only, "n1", pb.Command(set=pb.Set(key=key, value=b"v")), "c", n)
+                for n, key in enumerate([b"x", b"y"], start=1)]
+        assert await asyncio.gather(*more) == [("grpc", 0), ("grpc", 0)]
+        assert [len(requests) for _, requests in grpc_only.batches] == [2]
+
+    asyncio.run(go())
