@@ -361,3 +361,47 @@ def test_the_coalescer_sends_the_next_batch_from_the_answer_of_the_last_without_
         assert [len(requests) for _, requests in grpc_only.batches] == [2]
 
     asyncio.run(go())
+
+
+def test_the_leader_proposes_a_batch_of_writes_in_the_turn_it_arrives_and_answers_each(tmp_path):
+    """RaftForwardedBatches: a follower's batch of writes, each of its own client, is proposed
+    as it arrives (one group commit in that loop turn, no task first) and answered once, each
+    write's reply in its place; a batch it does not take that way (a client twice) runs in a
+    task and gets the same kind of answer."""
+    from raftcache.node.frontends.grpc import RaftForwardedBatches
+    from tests.unit.test_service import service_on_fake_raft
+
+    service, raft, _, keyspace = service_on_fake_raft(tmp_path)
+
+    def batch_of(*requests) -> bytes:
+        out = cache_pb2.RequestBatch()
+        for request in requests:
+            grpc_codec.request_to_proto(*request, out=out.requests.add())
+        return out.SerializeToString()
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        handler, answers = RaftForwardedBatches(service), Answers()
+        incr = (pb.Command(incr_by=pb.IncrBy(key=b"a", delta=1)), None, "client-x", 1)
+        handler(batch_of(write(b"a", 1), write(b"b", 2), incr), answers)
+        await asyncio.sleep(0)   # one turn: the group commit of this turn proposed all three
+        assert [entry.command.WhichOneof("op") for entry in raft.proposals] == ["set", "set", "incr_by"]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        (data, error), = answers.got
+        replies = [grpc_codec.reply_to_outcome(r) for r in cache_pb2.ReplyBatch.FromString(data).replies]
+        assert error is None and [result for result, _ in replies[:2]] == ["OK", "OK"]
+        assert isinstance(replies[2][0], CommandError) and replies[2][0].reason == Reason.NOT_INTEGER
+        twice = Answers()
+        handler(batch_of(write(b"c", 1, "same"), write(b"d", 2, "same")), twice)
+        await asyncio.sleep(0)
+        assert len(raft.proposals) == 3, "a task runs that batch: nothing proposed in its first turn"
+        for _ in range(10):
+            await asyncio.sleep(0)
+        (data, error), = twice.got
+        assert error is None and len(cache_pb2.ReplyBatch.FromString(data).replies) == 2
+
+    try:
+        asyncio.run(go())
+    finally:
+        keyspace.close()
