@@ -145,6 +145,7 @@ class RaftForwarder:
         self._grpc = grpc_forwarder
         self._replicator = replicator
         self._timeout_s = timeout_s
+        self._resending: set[asyncio.Task] = set()   # batches the leader asked for again over gRPC
 
     def _raft_path(self, node_id, requests) -> bool:
         if node_id != self._replicator.leader_id:
@@ -199,6 +200,8 @@ class RaftForwarder:
         def answered(data: bytes | None, error) -> None:
             if isinstance(error, ResendOverGrpc):
                 resent = asyncio.ensure_future(self._grpc.forward_batch(node_id, requests))
+                self._resending.add(resent)
+                resent.add_done_callback(self._resending.discard)
                 resent.add_done_callback(lambda task: done(
                     UnavailableError("the forwarded writes were cancelled") if task.cancelled()
                     else task.exception() or task.result()))
@@ -223,7 +226,9 @@ class WriteCoalescer:
     RPC per SET). At most `window` batches per leader are in flight; writes
     arriving meanwhile wait for the next batch, so batches grow with the load.
     Order is kept: the leader runs a batch in order, and a node's batches
-    leave in the order they were filled.
+    leave in the order they were filled. A batch that takes the Raft
+    connection (RaftForwarder.start_batch) is sent with no task, and the next
+    one leaves from the leader's answer to it; others run in a task each.
 
     Each write keeps its own outcome: a per-slot error, or the batch's
     transport error, fails only the futures it concerns, and the caller's
