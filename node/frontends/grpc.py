@@ -253,46 +253,55 @@ async def _run_batch(session: Session, batch) -> cache_pb2.ReplyBatch:
 
 class RaftForwardedBatches:
     """The leader's end of forwarding over the Raft connection (node/raft/forwards.py,
-    Replicator.serve_forwards): each follower's batch runs as a ForwardBatch call does, in
-    a task of its own; `reply` gets the ReplyBatch's bytes or the batch's error, once."""
+    Replicator.serve_forwards): each follower's batch runs as a ForwardBatch call does, its
+    writes proposed as it arrives when each is of its own client (_propose_now), else in a
+    task of its own; `reply` gets the ReplyBatch's bytes or the batch's error, once."""
 
     def __init__(self, service: Service):
         self._service = service
         self._tasks: set[asyncio.Task] = set()
 
     def __call__(self, data: bytes, reply) -> None:
-        if self._propose_now(data, reply):
-            return
-        task = asyncio.ensure_future(self._run(data, reply))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _propose_now(self, data: bytes, reply) -> bool:
-        """The common batch, writes each of its own client (as RaftForwarder sends them),
-        proposed now with no task (in this loop turn's group commit) and answered from the
-        callbacks of their futures, as `_run` would answer it; False: `_run` takes the batch (a
-        malformed one, not the leader, a read, a request that does not decode, a client twice)."""
-        service = self._service
         batch = _lenient(cache_pb2.RequestBatch)(data)
-        if batch is MALFORMED or not service.is_leader or not 0 < len(batch.requests) <= MAX_IN_FLIGHT:
+        if batch is MALFORMED:
+            reply(None, UnavailableError("malformed forwarded batch: not a raftcache.v1.RequestBatch"))
+        elif not self._service.is_leader:
+            reply(None, NotLeaderError("not the leader"))
+        elif not self._propose_now(batch, reply):
+            task = asyncio.ensure_future(self._run(batch, reply))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _propose_now(self, batch, reply) -> bool:
+        """The common batch, writes each of its own client that the log's version in force allows
+        (as RaftForwarder sends them), proposed now with no task (in this loop turn's group
+        commit) and answered from the callbacks of their futures, as `_run` would answer it;
+        False: `_run` takes the batch (a read, a request that does not decode, a client twice, a
+        write that waits for the log's version: `_run` keeps such a write's order)."""
+        service = self._service
+        if not 0 < len(batch.requests) <= MAX_IN_FLIGHT:
             return False
-        requests, clients = [], set()
         try:
-            for request in batch.requests:
-                requests.append(grpc_codec.request_from_proto(request, client=False))
-        except RaftcacheError:
-            return False
-        for command, _, client_id, _ in requests:
-            if commands.is_read(command) or not client_id or client_id in clients:
+            requests = [grpc_codec.request_from_proto(request, client=False) for request in batch.requests]
+            clients = {client_id for _, _, client_id, _ in requests}
+            if len(clients) != len(requests) or "" in clients or any(
+                    commands.is_read(command) or commands.required_version(command) > service.log_version
+                    for command, _, _, _ in requests):
                 return False
-            clients.add(client_id)
+        except Exception:  # noqa: BLE001 - a request that does not decode: `_run` answers it in its slot
+            return False
         session = Session(service, "grpc", "raft-peer", forwarded=True)
         latency = service.opstats.latency["grpc"]
         arrived_ns = time.perf_counter_ns()
         writes = []
         for command, _, client_id, sequence in requests:
             render = _timed_render(session, command, latency, arrived_ns)
-            fut, _ = service.start_write(command, client_id, sequence, forward=False)
+            try:
+                fut, _ = service.start_write(command, client_id, sequence, forward=False)
+            except Exception as e:  # noqa: BLE001 - a bug: that write's slot says so, the follower retries it
+                log.exception("proposing a forwarded write failed")
+                fut = asyncio.get_running_loop().create_future()
+                fut.set_exception(UnavailableError(f"the forwarded write failed on the leader ({type(e).__name__})"))
             writes.append((fut, render, command))
         left = len(writes)
 
@@ -317,14 +326,7 @@ class RaftForwardedBatches:
             fut.add_done_callback(answered)
         return True
 
-    async def _run(self, data: bytes, reply) -> None:
-        batch = _lenient(cache_pb2.RequestBatch)(data)
-        if batch is MALFORMED:
-            reply(None, UnavailableError("malformed forwarded batch: not a raftcache.v1.RequestBatch"))
-            return
-        if not self._service.is_leader:
-            reply(None, NotLeaderError("not the leader"))
-            return
+    async def _run(self, batch, reply) -> None:
         try:
             out = await _run_batch(Session(self._service, "grpc", "raft-peer", forwarded=True), batch)
         except asyncio.CancelledError:

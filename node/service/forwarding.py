@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import random
 from collections.abc import Callable, Mapping
 
@@ -25,6 +26,8 @@ from raftcache.node.config import Peer
 from raftcache.node.errors import CommandError, DeadlineError, RaftcacheError, Reason, UnavailableError
 from raftcache.node.raft.forwards import ResendOverGrpc
 from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2
+
+log = logging.getLogger(__name__)
 
 SECRET_METADATA = "x-raftcache-secret"
 _U32_MAX = (1 << 32) - 1
@@ -111,9 +114,7 @@ class GrpcForwarder:
             replies = await self._stub(node_id).ForwardBatch(batch, metadata=self._metadata, timeout=self._timeout_s)
         except grpc.aio.AioRpcError as e:
             raise _error(e) from None
-        if len(replies.replies) != len(batch.requests):
-            raise UnavailableError(f"the leader answered {len(replies.replies)} of {len(batch.requests)} writes")
-        answered = iter([grpc_codec.reply_to_outcome(r) for r in replies.replies])
+        answered = iter(_outcomes(replies, len(batch.requests)))
         return [next(answered) if slot is None else slot for slot in slots]
 
     async def report_access(self, node_id: str, reporter: str, report: list) -> None:
@@ -197,18 +198,15 @@ class RaftForwarder:
             grpc_codec.request_to_proto(*request, out=batch.requests.add())
         count = len(requests)
 
-        def answered(data: bytes | None, error) -> None:
+        def answered(data: bytes | None, error) -> None:   # from Raft's own code: never raises
             if isinstance(error, ResendOverGrpc):
                 resent = asyncio.ensure_future(self._grpc.forward_batch(node_id, requests))
                 self._resending.add(resent)
                 resent.add_done_callback(self._resending.discard)
-                resent.add_done_callback(lambda task: done(
-                    UnavailableError("the forwarded writes were cancelled") if task.cancelled()
-                    else task.exception() or task.result()))
-            elif error is not None:
-                done(error)
-            else:
-                done(_replies(data, count))
+                resent.add_done_callback(lambda task: _call(done, UnavailableError(
+                    "the forwarded writes were cancelled") if task.cancelled() else task.exception() or task.result()))
+                return
+            _call(done, error if error is not None else _replies(data, count))
 
         return self._replicator.forward(batch.SerializeToString(), self._timeout_s, answered)
 
@@ -216,6 +214,8 @@ class RaftForwarder:
         await self._grpc.report_access(node_id, reporter, report)
 
     async def close(self) -> None:
+        for task in list(self._resending):
+            task.cancel()
         await self._grpc.close()
 
 
@@ -285,8 +285,9 @@ class WriteCoalescer:
         self._in_flight[node_id] -= 1
         try:
             self._send(forwarder, node_id)
-        finally:
-            _settle(batch, outcome if type(outcome) is list else [outcome] * len(batch))
+        except Exception:  # noqa: BLE001 - a bug; this batch's writes are answered all the same
+            log.exception("sending the next batch of forwarded writes failed")
+        _settle(batch, outcome if type(outcome) is list else [outcome] * len(batch))
 
     async def _run(self, forwarder, node_id: str, batch: list) -> None:
         try:
@@ -300,6 +301,14 @@ class WriteCoalescer:
             self._in_flight[node_id] -= 1
             self._send(forwarder, node_id)
         _settle(batch, outcomes)
+
+
+def _call(done: Callable[[object], None], outcome) -> None:
+    """`done(outcome)`, whatever it raises logged (it runs inside Raft's handling of a message)."""
+    try:
+        done(outcome)
+    except Exception:  # noqa: BLE001 - one batch's answer must not break the Raft connection
+        log.exception("answering a batch of forwarded writes failed")
 
 
 def _settle(batch: list, outcomes: list) -> None:
@@ -317,16 +326,24 @@ def _settle(batch: list, outcomes: list) -> None:
             fut.set_result(outcome)
 
 
-def _replies(data: bytes, count: int) -> list | UnavailableError:
-    """The outcomes in the leader's ReplyBatch for `count` forwarded writes, or the error that
-    stands for all of them."""
+def _outcomes(replies: cache_pb2.ReplyBatch, count: int) -> list:
+    """The outcomes in the leader's ReplyBatch for `count` forwarded requests (UnavailableError
+    when it answers another number)."""
+    if len(replies.replies) != count:
+        raise UnavailableError(f"the leader answered {len(replies.replies)} of {count} writes")
+    return [grpc_codec.reply_to_outcome(r) for r in replies.replies]
+
+
+def _replies(data: bytes, count: int) -> list | Exception:
+    """_outcomes of the leader's serialized ReplyBatch, or the error that stands for them all."""
     try:
-        replies = cache_pb2.ReplyBatch.FromString(data)
+        return _outcomes(cache_pb2.ReplyBatch.FromString(data), count)
     except DecodeError:
         return UnavailableError("the leader's answer to the forwarded writes does not decode")
-    if len(replies.replies) != count:
-        return UnavailableError(f"the leader answered {len(replies.replies)} of {count} writes")
-    return [grpc_codec.reply_to_outcome(r) for r in replies.replies]
+    except UnavailableError as e:
+        return e
+    except Exception as e:  # noqa: BLE001 - a reply this binary cannot read (a newer leader's value kind)
+        return UnavailableError(f"the leader's answer to the forwarded writes does not read ({type(e).__name__})")
 
 
 def _error(e: grpc.aio.AioRpcError):

@@ -304,6 +304,8 @@ class Reads:
         joined = self._round_gets[lease]
         if joined is not None and joined[1] is gets:
             self._round_gets[lease] = None
+        joined_gets, gets = gets, list(gets)
+        joined_gets.clear()   # answered once, should the round report twice
         answers: list = [None] * len(gets)
         applied = self._raft.applied_index
         if error is None and applied >= index:

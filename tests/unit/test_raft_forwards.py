@@ -353,6 +353,15 @@ def test_the_coalescer_sends_the_next_batch_from_the_answer_of_the_last_without_
         for fut in futures[2:4]:
             assert isinstance(fut.exception(), NotLeaderError)
         assert futures[4].result() == (1, 9)
+        # an answer this node cannot read fails its batch's writes (retryable), and frees the slot
+        garbled = [coalescer.forward(forwarder, "n1", pb.Command(set=pb.Set(key=key, value=b"v")), f"g{n}", 1)
+                   for n, key in enumerate([b"p", b"q", b"r"])]
+        await asyncio.sleep(0)
+        replicator.callbacks[3](b"\xff\xff not a reply batch", None)
+        assert len(replicator.sent) == 5, "the next batch left from the garbled answer"
+        replicator.callbacks[4](replies_for([(1, 11)]), None)
+        assert [type(fut.exception()) for fut in garbled[:2]] == [UnavailableError] * 2
+        assert garbled[2].result() == (1, 11)
         # a gRPC-only forwarder: the same outcomes through a task
         grpc_only = FakeGrpc()
         more = [coalescer.forward(grpc_only, "n1", pb.Command(set=pb.Set(key=key, value=b"v")), "c", n)
@@ -400,6 +409,20 @@ def test_the_leader_proposes_a_batch_of_writes_in_the_turn_it_arrives_and_answer
             await asyncio.sleep(0)
         (data, error), = twice.got
         assert error is None and len(cache_pb2.ReplyBatch.FromString(data).replies) == 2
+        # a write the log's version in force does not allow yet (PFADD needs 4; this log is at 1):
+        # the task runs the batch, which keeps that write's place (it waits, the next one after it)
+        proposed = len(raft.proposals)
+        later = Answers()
+        pfadd = (pb.Command(pfadd=pb.PfAdd(key=b"h", elements=[b"x"])), None, "client-h", 1)
+        handler(batch_of(pfadd, write(b"e", 1)), later)
+        await asyncio.sleep(0)
+        assert len(raft.proposals) == proposed
+        # the malformed and the not-leader answers come at once
+        refused = Answers()
+        handler(b"\xff\xff\xff", refused)
+        service._raft.is_leader = False
+        handler(batch_of(write(b"f", 1)), refused)
+        assert [type(error) for _, error in refused.got] == [UnavailableError, NotLeaderError]
 
     try:
         asyncio.run(go())

@@ -386,6 +386,12 @@ def test_a_rounds_gets_read_together_each_answered_with_its_own_keys(env):
         for _ in range(5):
             await asyncio.sleep(0)
         assert mixed == {1: ([b"db1"],), 0: ([b"1", b"2"],)}
+        # a round that reports twice (a failure after answering) answers its GETs once
+        once: list = []
+        gets = [(0, 0, [b"a"], once.append)]
+        service._reads._serve_gets(False, gets, len(writes), None)
+        service._reads._serve_gets(False, gets, 0, RuntimeError("reported again"))
+        assert once == [([b"1"],)]
 
     run(go())
 
