@@ -808,6 +808,26 @@ def test_reads_together_share_one_transaction_until_something_is_applied(ks):
     assert len(ks._swap._readers) == 0                  # the shared transaction was closed
 
 
+def test_the_get_fast_paths_read_the_shared_view_and_see_what_was_applied_since(ks):
+    """string_value(s), the GET fast paths' reads, take reads_together's open view directly
+    while it is current, and a new one once something was applied in between."""
+    w = Writer(ks)
+    with w() as txn:
+        txn.put(0, b"k", Record(S, b"1"))
+    with ks.reads_together():
+        assert ks.string_value(0, b"k", 0) == b"1"          # opens the shared view
+        with ks.reader() as shared:
+            assert ks.string_values(0, [b"k", b"x"], 0) == [b"1", None]
+            with w() as txn:
+                txn.put(0, b"k", Record(S, b"2"))
+            assert ks.string_value(0, b"k", 0) == b"2", "not the stale view"
+            assert ks.string_values(0, [b"k"], 0) == [b"2"]
+        with ks.reader() as fresh:
+            assert fresh is not shared
+        assert len(ks._swap._readers) == 1
+    assert len(ks._swap._readers) == 0
+
+
 def test_a_run_of_container_items_never_crosses_into_another_container(ks):
     """ReadTxn.item_values (LRANGE's consecutive elements, read by the cursor in C) and items():
     a run that reaches past its container, or past the last key, keeps only its own items."""

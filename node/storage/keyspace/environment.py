@@ -145,6 +145,10 @@ class _SharedReading:
     def __exit__(self, *exc) -> None:
         pass
 
+    def current(self, keyspace: "Keyspace") -> bool:
+        """Nothing was applied to `keyspace` (and it was not reopened) since this view began."""
+        return self.applied_index == keyspace._applied_index and self.generation == keyspace.generation
+
     def close(self) -> None:
         if self._txn is not None:
             self._txn = None
@@ -260,8 +264,7 @@ class Keyspace:
                         txn.abort()
                 finally:
                     swap.release_shared()
-        elif (together._txn is not None and together.applied_index == self._applied_index
-              and together.generation == self.generation and together.thread == threading.get_ident()):
+        elif together._txn is not None and together.thread == threading.get_ident() and together.current(self):
             return read_in_view(together._txn, db, what, now_ms)   # reader()'s view, as it would hand it out
         with self.reader() as view:
             return read_in_view(view, db, what, now_ms)
@@ -275,7 +278,7 @@ class Keyspace:
         """
         together = self._together
         if together is not None and together.thread == threading.get_ident():
-            if together.applied_index != self._applied_index or together.generation != self.generation:
+            if not together.current(self):
                 # something was applied since it opened: a new view, and the old one closed first
                 # (restore_from, on another thread, may be waiting for every reader to end)
                 together.close()
