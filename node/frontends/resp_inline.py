@@ -2,8 +2,8 @@
 
 The hot paths of -P 1 clients: reads that need no waiting (a follower serving
 `any`, a leader under a lease) and PING / ECHO are answered at once; a lone
-write is proposed (on a follower: forwarded) at once and answered from its
-future's callback, and so is a lone read that waits for a read index. Whatever must
+write on the leader is proposed at once and answered from its future's
+callback, and so is a lone read that waits for a read index. Whatever must
 wait otherwise (a server command, MULTI, a pipeline of writes, a blocking
 pop) goes to the command loop (resp.Connection._run), in order: a reply is
 never written ahead of the replies before it. resp.Connection is an
@@ -53,8 +53,8 @@ class InlinePaths:
 
         The hot paths of -P 1 clients: reads that need no waiting (a follower
         serving `any`, a leader under a lease) are answered here, from
-        data_received, and so are PING and ECHO; a lone write is proposed (or
-        forwarded) here and answered from its future's callback (or refused here,
+        data_received, and so are PING and ECHO; a lone write on the leader is
+        proposed here and answered from its future's callback (or refused here,
         after the replies before it). Stops at the first command that
         must wait otherwise (a read needing a barrier, a server command,
         MULTI, a pipeline of writes); the command loop takes the rest, in order.
@@ -93,7 +93,7 @@ class InlinePaths:
             if spec is None or spec.build is None or "blocking" in spec.flags:
                 break
             if "readonly" not in spec.flags:
-                if len(pending) == 1:   # a lone write: nothing of this connection's runs meanwhile
+                if len(pending) == 1 and self.server.writes_may_overlap():
                     refused = self._start_lone_write(args)
                     if refused is not None:
                         out.append(refused)
@@ -145,13 +145,14 @@ class InlinePaths:
 
     def _answer_lone_set(self, args: list[bytes]) -> bool:
         """`SET key value` (`args`, from resp_requests.lone_set) alone in what the client sent,
-        in a connection in the plain state (_plain_state; no CLIENT REPLY or
+        on the leader, in a connection in the plain state (_plain_state; no CLIENT REPLY or
         PAUSE, no cluster mode and so no ASKING): proposed now, as
         _start_lone_write would, without the steps that find all that out for any command;
         False: nothing was done, the ordinary path takes it. (Nothing was pending, so the
         backlog is already 0 and reading already as it should be: no _dispatch steps to repeat.)"""
         started_ns = time.perf_counter_ns()
-        if self.server.cluster is not None or not self._plain_state() or not self.fast_paths_ok():
+        if (self.server.cluster is not None or not self._plain_state() or not self.fast_paths_ok()
+                or not self.server.writes_may_overlap()):
             return False
         self.last_cmd = "set"
         command = _SET.build(args, self.session.db)   # (no option: nothing to refuse)

@@ -151,6 +151,11 @@ class RespServer:
         self.errorstats[prefix] += 1
         self._cmdstat(name)[2] += 1
 
+    def writes_may_overlap(self) -> bool:
+        """Pipelined writes may be proposed together when this node is the leader
+        (proposal order is preserved); forwarded writes must go one by one."""
+        return bool(getattr(self.service, "is_leader", False))
+
     def start_checks(self, loop: asyncio.AbstractEventLoop) -> None:
         """Run check_connections every CHECK_INTERVAL_S, with the port's idle sweep."""
         self._checks_task = loop.create_task(self.port.check_loop(CHECK_INTERVAL_S, self.check_connections))

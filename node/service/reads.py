@@ -38,7 +38,6 @@ from typing import Awaitable, Callable, ContextManager
 
 from raftcache.node.consistency import ReadConsistency
 from raftcache.node.errors import DeadlineError, NotLeaderError, ReadIndexUnsupported, UnavailableError
-from raftcache.node.service.waiters import copy_outcome
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +347,7 @@ class Reads:
         # an error (leadership moved, an older leader…) or an index not applied yet: the full path
         task = asyncio.ensure_future(self.read(command, consistency, max(floor, target.result())
                                                if target.exception() is None else floor, forward=True))
-        task.add_done_callback(functools.partial(copy_outcome, fut))
+        task.add_done_callback(functools.partial(_copy_outcome, fut))
 
     def _settle_local(self, fut: asyncio.Future, command) -> None:
         try:
@@ -455,3 +454,14 @@ def _index_soon(target: tuple, _result, index: int, error) -> None:
     soon on `loop` (target = (loop, callback))."""
     loop, callback = target
     loop.call_soon(callback, index, error)
+
+
+def _copy_outcome(fut: asyncio.Future, task: asyncio.Future) -> None:
+    if fut.done():
+        return
+    if task.cancelled():
+        fut.cancel()
+    elif task.exception() is not None:
+        fut.set_exception(task.exception())
+    else:
+        fut.set_result(task.result())

@@ -61,7 +61,7 @@ from raftcache.node.service.status import node_status
 from raftcache.node.service.script_callers import ScriptCallers
 from raftcache.node.service.tracking import Tracker
 from raftcache.node.service.upkeep import Upkeep
-from raftcache.node.service.waiters import AppliedWatcher, Completions, copy_outcome
+from raftcache.node.service.waiters import AppliedWatcher, Completions
 from raftcache.proto import commands_pb2 as pb
 
 #: Reads that do not count as an access (Redis looks these keys up with LOOKUP_NOTOUCH).
@@ -390,41 +390,7 @@ class Service:
             fut = self._loop.create_future()
             fut.set_exception(NotLeaderError("not the leader"))
             return fut, False
-        if not client_id:
-            fut = self._forward_now(command)
-            if fut is not None:
-                return fut, False
         return asyncio.ensure_future(self._write(command, client_id, sequence, forward=True)), False
-
-    def _forward_now(self, command: Command) -> asyncio.Future | None:
-        """A follower's write without an identity, forwarded to the leader now with no task (the
-        common case of `_write`): a forwarding lane as its identity, the coalescer's future, and
-        only should that fail in a way worth retrying (the leader changed or went away) `_write`
-        as a task, with the same identity, as sent once. None: no leader to forward to now
-        (`_write` waits for one)."""
-        leader = self._raft.leader_id
-        if leader is None or leader == self.config.id or self.forwarder is None:
-            return None
-        lane = self._lanes.take()
-        self.stats["forwarded"] += 1
-        sent = self._coalescer.forward(self.forwarder, leader, command, *lane)
-        out = self._loop.create_future()
-
-        def answered(sent: asyncio.Future) -> None:
-            error = None if sent.cancelled() else sent.exception()
-            if out.done() or not isinstance(error, (NotLeaderError, UnavailableError)):
-                self._lanes.give_back(lane)
-                copy_outcome(out, sent)
-                return
-            retry = asyncio.ensure_future(self._write(command, *lane, forward=True, sent=True))
-
-            def retried(retry: asyncio.Future) -> None:
-                self._lanes.give_back(lane)
-                copy_outcome(out, retry)
-            retry.add_done_callback(retried)
-
-        sent.add_done_callback(answered)
-        return out
 
     async def _write_once_version_allows(self, command: Command, error: RaftcacheError, client_id: str,
                                          sequence: int, forward: bool) -> tuple[object, int]:
@@ -468,14 +434,11 @@ class Service:
 
     # ------------------------------------------------------------ writes
 
-    async def _write(self, command: Command, client_id: str, sequence: int, forward: bool,
-                     sent: bool = False) -> tuple[object, int]:
-        """Propose `command` (the leader) or forward it (a follower, `forward`), retrying what a
-        leader change fails until the request timeout; `sent`: it was forwarded once already."""
+    async def _write(self, command: Command, client_id: str, sequence: int, forward: bool) -> tuple[object, int]:
         deadline = self._loop.time() + self._timeout_s
         delay_s = 0.01
         lane = None
-        forwarded = sent   # a forward was sent: the write may be in the log, whatever came back
+        forwarded = False   # a forward was sent: the write may be in the log, whatever came back
         try:
             while True:
                 try:

@@ -116,15 +116,3 @@ def settle(fut: asyncio.Future, result, index, error) -> None:
         fut.set_result((result.result, result.index))
     else:
         fut.set_result((result, index))
-
-
-def copy_outcome(fut: asyncio.Future, source: asyncio.Future) -> None:
-    """`source`'s outcome (it is done) to `fut`, unless `fut` is done already (its caller gave up)."""
-    if fut.done():
-        return
-    if source.cancelled():
-        fut.cancel()
-    elif source.exception() is not None:
-        fut.set_exception(source.exception())
-    else:
-        fut.set_result(source.result())

@@ -430,7 +430,7 @@ _LONE_SET_STATES = {   # state -> (its set-up, whether the lone SET path takes t
     "reply off": ([cmd("CLIENT", "REPLY", "OFF")], False),
     "reply skip": ([cmd("CLIENT", "REPLY", "SKIP")], False),
     "not authenticated": ([], None),   # (not even tried: the parser answers -NOAUTH)
-    "follower": ([], True),   # forwarded at once (Service.start_write)
+    "follower": ([], False),
     "paused": ([cmd("CLIENT", "PAUSE", "50", "WRITE")], False),
     "paused all": ([cmd("CLIENT", "PAUSE", "50", "ALL")], False),
     "key too long": ([], True),

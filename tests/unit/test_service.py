@@ -194,57 +194,6 @@ def test_leader_stamps_relative_ttl_and_seed(env):
     run(go())
 
 
-def test_a_followers_lone_write_is_forwarded_now_and_retried_with_its_identity(env):
-    """Service.start_write on a follower (a Redis client's lone SET): forwarded at once under a
-    forwarding lane, answered with the leader's outcome, the lane given back; when the leader
-    changes before it answers, the write is sent again with the same identity (the state
-    machine applies it once); when no leader answers in time after it was sent, the outcome is
-    unknown (DeadlineError), never "not applied"."""
-    service, raft, _ = env
-    raft.is_leader, raft.leader_id = False, "n2"
-    sent: list = []
-    answers: list = []
-
-    class Leader:
-        async def forward(self, node_id, command, consistency, client_id, sequence):
-            sent.append((client_id, sequence))
-            outcome = answers.pop(0)
-            if outcome == "leader gone":   # the connection drops and no leader is known any more
-                raft.leader_id = None
-                raise UnavailableError("the connection to the leader dropped")
-            if isinstance(outcome, Exception):
-                raise outcome
-            return outcome
-
-        async def forward_batch(self, node_id, requests):
-            return [await self.forward(node_id, *request) for request in requests]
-
-    service.forwarder = Leader()
-
-    async def go():
-        service.attach(asyncio.get_running_loop())
-        answers.append((commands.OK, 7))
-        fut, proposed_here = service.start_write(pb.Command(set=pb.Set(key=b"k", value=b"v")))
-        assert not proposed_here and await fut == (commands.OK, 7)
-        answers.extend([NotLeaderError("the leader changed"), (commands.OK, 8)])
-        fut, _ = service.start_write(pb.Command(set=pb.Set(key=b"k", value=b"w")))
-        assert await fut == (commands.OK, 8)
-        assert sent[1] == sent[2] and sent[1][0], "the retry carries the first send's identity"
-        answers.extend([UnavailableError("no answer")] * 100)
-        fut, _ = service.start_write(pb.Command(set=pb.Set(key=b"k", value=b"x")))
-        with pytest.raises(DeadlineError):
-            await fut
-        assert len(set(sent[3:])) == 1
-        # sent once, then no leader at all until the deadline: still unknown, not "not applied"
-        answers[:] = ["leader gone"]
-        fut, _ = service.start_write(pb.Command(set=pb.Set(key=b"k", value=b"y")))
-        with pytest.raises(DeadlineError):
-            await fut
-        assert service._lanes.take()[0] == sent[0][0] == sent[-1][0], "the one lane was given back each time"
-
-    run(go())
-
-
 def test_follower_forwards_writes_and_serves_linearizable_reads_after_a_read_index(env):
     service, raft, forwarder = env
     raft.is_leader, raft.leader_id = False, "n2"
