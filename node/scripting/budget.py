@@ -47,12 +47,12 @@ READ_BUDGET = Budget(per_ms=2_000, call_cost=300)
 #: on the Raft thread), in entries of SCRIPT_BUDGET_VERSION on: the apply stalls the
 #: node's heartbeats, so the threshold is capped at 100 ms, and the costs are calibrated
 #: so that 100 ms of budget is about 100 ms of one core (docs/scripting.md, "The budget").
-APPLY_BUDGET = Budget(per_ms=20_000, call_cost=2_000, element_cost=20, cap_ms=100)
-#: (Read-only scripts on the serving node, EVAL_RO, FCALL_RO, no-writes scripts, get APPLY_BUDGET
-#: too, engine.budget_for: they hold the node's event loop as a write's apply does. A reply's
+#: Read-only scripts on the serving node (EVAL_RO, FCALL_RO, no-writes scripts) get it too
+#: (engine.budget_for): they hold the node's event loop as a write's apply does. A reply's
 #: element costs 0.5-1.5 µs to hand to Lua, and at the 5 they counted before 2026-12-06 a loop
-#: of HGETALLs of a 25,000-field hash held the node 0.6 s. Not part of the log's semantics: a
-#: read is never replayed.)
+#: of HGETALLs of a 25,000-field hash held the node 0.6 s. (For them it is not part of the log's
+#: semantics: a read is never replayed.)
+APPLY_BUDGET = Budget(per_ms=20_000, call_cost=2_000, element_cost=20, cap_ms=100)
 #: A write a script makes at apply also counts one instruction per this many bytes it stores
 #: (records and elements put), from log version 21 (SCRIPT_WRITE_BYTES_VERSION): rewriting a
 #: large string costs ~2 ms per MB here, which a call's flat cost did not see (50 SETRANGEs of a

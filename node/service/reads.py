@@ -90,6 +90,7 @@ class SharedRounds:
         self._in_flight = 0
         self._limit = 1   # window() when the last call started: the calls that may be in flight
         self._scheduled = False
+        self._batch: list | None = None   # `batch`'s list of the next call
         self.calls = 0
 
     def join(self) -> asyncio.Future:
@@ -106,6 +107,14 @@ class SharedRounds:
         self.waiting.append(callback)
         self._schedule()
 
+    def batch(self, answer: Callable[[list, int, Exception | None], None]) -> list:
+        """A list shared by whatever joins the next call this way: the first to join makes it
+        and joins `answer(list, index, error)` as that call's waiter (one callback for them all)."""
+        if self._batch is None:
+            self._batch = []
+            self.join_callback(functools.partial(answer, self._batch))
+        return self._batch
+
     def _schedule(self) -> None:
         if not self._scheduled and self.waiting and (self._window is None or self._in_flight < self._limit
                                                      or not self._in_flight):
@@ -115,6 +124,7 @@ class SharedRounds:
     def _start(self) -> None:
         self._scheduled = False
         waiters, self.waiting = self.waiting, []
+        self._batch = None
         self._in_flight += 1
         if self._window is not None:
             self._limit = self._window()
@@ -177,8 +187,6 @@ class Reads:
         self._watcher = None
         self._completions = None
         self._rounds: dict[bool, SharedRounds] = {}   # lease? -> the shared ReadIndex requests
-        # lease? -> (the round's `waiting` list they joined, start_get's GETs of that round)
-        self._round_gets: dict[bool, tuple[list, list] | None] = {False: None, True: None}
         # (loop time before asking, index): applying `index` gives a state that holds
         # every write acknowledged before that time (the proof of `bounded` reads)
         self._freshness: tuple[float, int] = (float("-inf"), 0)
@@ -277,8 +285,7 @@ class Reads:
             return False
         lease = level == "lease"
         rounds = self._rounds[lease]
-        waiting = rounds.waiting
-        if not waiting:   # the first read to join the next round checks the roles; the others join it
+        if not rounds.waiting:   # the first read to join the next round checks the roles; the others join it
             # (should the leader change before the round asks, the round fails or asks the new
             # one, and a failed round's reads take the ordinary path)
             raft = self._raft
@@ -287,23 +294,13 @@ class Reads:
                     return False   # the lease's index: servable_now, or `start`
             elif raft.leader_id in (None, self._node_id):
                 return False
-        joined = self._round_gets[lease]
-        if joined is None or joined[0] is not waiting:   # the first GETs of the next round
-            gets: list = []
-            self._round_gets[lease] = (waiting, gets)
-            rounds.join_callback(functools.partial(self._serve_gets, lease, gets))
-        else:
-            gets = joined[1]
-        gets.append((floor, db, keys, done))
+        rounds.batch(self._serve_gets).append((floor, db, keys, done))
         return True
 
-    def _serve_gets(self, lease: bool, gets: list, index: int, error: Exception | None) -> None:
-        """A round's GETs (start_get), once the round answered: those whose floor this node
-        applied, with the round's index, read together (`read_gets`), the others left to the
-        ordinary path."""
-        joined = self._round_gets[lease]
-        if joined is not None and joined[1] is gets:
-            self._round_gets[lease] = None
+    def _serve_gets(self, gets: list, index: int, error: Exception | None) -> None:
+        """A round's GETs (start_get, SharedRounds.batch), once the round answered: those whose
+        floor this node applied, with the round's index, read together (`read_gets`), the others
+        left to the ordinary path."""
         joined_gets, gets = gets, list(gets)
         joined_gets.clear()   # answered once, should the round report twice
         answers: list = [None] * len(gets)

@@ -598,8 +598,6 @@ class Service:
         db = gets[0][0]
         if self.cluster is not None or any(get[0] != db for get in gets):
             return [self._get_values(get_db, keys) for get_db, keys in gets]
-        if len(gets) == 1:
-            return [self._read_strings(db, gets[0][1])]
         values = self._read_strings(db, [key for _, keys in gets for key in keys])
         out, at = [], 0
         for _, keys in gets:

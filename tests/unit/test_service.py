@@ -389,8 +389,8 @@ def test_a_rounds_gets_read_together_each_answered_with_its_own_keys(env):
         # a round that reports twice (a failure after answering) answers its GETs once
         once: list = []
         gets = [(0, 0, [b"a"], once.append)]
-        service._reads._serve_gets(False, gets, len(writes), None)
-        service._reads._serve_gets(False, gets, 0, RuntimeError("reported again"))
+        service._reads._serve_gets(gets, len(writes), None)
+        service._reads._serve_gets(gets, 0, RuntimeError("reported again"))
         assert once == [([b"1"],)]
 
     run(go())
