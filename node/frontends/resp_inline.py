@@ -21,7 +21,7 @@ import time
 from raftcache.node import commands
 from raftcache.node.frontends import resp_admin
 from raftcache.node.frontends.resp_table import TABLE, Spec
-from raftcache.node.service.session import Outcome
+from raftcache.node.service.session import MAX_IN_FLIGHT, Outcome
 
 _SET = TABLE[b"set"]
 
@@ -143,22 +143,50 @@ class InlinePaths:
         self.task = self.session.start_write(
             command, lambda outcome: self._lone_done(spec, command, started_ns, args, name, outcome))
 
-    def _answer_lone_set(self, args: list[bytes]) -> bool:
-        """`SET key value` (`args`, from resp_requests.lone_set) alone in what the client sent,
-        on the leader, in a connection in the plain state (_plain_state; no CLIENT REPLY or
-        PAUSE, no cluster mode and so no ASKING): proposed now, as
-        _start_lone_write would, without the steps that find all that out for any command;
-        False: nothing was done, the ordinary path takes it. (Nothing was pending, so the
-        backlog is already 0 and reading already as it should be: no _dispatch steps to repeat.)"""
+    def _answer_sets(self, frames: list[list[bytes]]) -> bool:
+        """`SET key value` frames (from resp_requests.only_sets: all the client sent, a -P 1
+        client's one or a pipeline's), on the leader, in a connection in the plain state
+        (_plain_state; no CLIENT REPLY or PAUSE, no cluster mode and so no ASKING): proposed now,
+        as _start_lone_write or the command loop would, without the steps that find all that
+        out for any command; one is answered from its future's callback (_lone_done), several
+        together once the last is settled (_sets_done). False: nothing was done, the ordinary
+        path takes them. (Nothing was pending, so the backlog is already 0 and reading already
+        as it should be: no _dispatch steps to repeat.)"""
         started_ns = time.perf_counter_ns()
-        if (self.server.cluster is not None or not self._plain_state() or not self.fast_paths_ok()
-                or not self.server.writes_may_overlap()):
+        if (len(frames) > MAX_IN_FLIGHT or self.server.cluster is not None or not self._plain_state()
+                or not self.fast_paths_ok() or not self.server.writes_may_overlap()):
             return False
         self.last_cmd = "set"
-        command = _SET.build(args, self.session.db)   # (no option: nothing to refuse)
-        self.server.stats["total_commands_processed"] += 1
-        self._propose_lone(_SET, command, started_ns, args, "set")
+        db = self.session.db
+        self.server.stats["total_commands_processed"] += len(frames)
+        if len(frames) == 1:
+            args = frames[0]
+            command = _SET.build(args, db)   # (no option: nothing to refuse)
+            self._propose_lone(_SET, command, started_ns, args, "set")
+            return True
+        commands = [_SET.build(args, db) for args in frames]
+        self.running = True
+        self.task = self.session.start_writes(
+            commands, lambda outcomes: self._sets_done(frames, commands, started_ns, outcomes))
         return True
+
+    def _sets_done(self, frames: list[list[bytes]], commands: list, started_ns: int, outcomes: list[Outcome]) -> None:
+        """The SETs _answer_sets proposed together are settled: their replies in one write, each
+        counted as taking the time they all took."""
+        self.task, self.running = None, False
+        if self.closing:
+            return
+        usec = (time.perf_counter_ns() - started_ns) // 1000
+        render = self.render
+        replies = [render(_SET, command, outcome) for command, outcome in zip(commands, outcomes)]
+        self.server.count_calls("set", usec, replies)
+        self.session.finished_many("set", frames, usec, fast=False)
+        self._write(b"".join(replies))
+        self._check_memory()
+        if self.pending:
+            self._dispatch()
+        elif self.eof:
+            self.close()
 
     def _start_lone_read(self, spec: Spec, command, started_ns: int, args: list[bytes]) -> None:
         self.pending.popleft()

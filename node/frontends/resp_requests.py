@@ -220,25 +220,33 @@ _SET_HEAD = re.compile(rb"\*3\r\n\$3\r\n(...)\r\n\$(0|[1-9][0-9]{0,9})\r\n", re.
 _BULK_HEAD = re.compile(rb"\r\n\$(0|[1-9][0-9]{0,9})\r\n")
 
 
-def lone_set(data: bytes, max_bulk_bytes: int) -> list[bytes] | None:
-    """[name as sent, key, value] when `data` is exactly one `SET key value` frame (a -P 1
-    client's plainest write), else None (whole_frames takes it): two matches and the lengths
-    the frame gives, instead of a frame parse. As whole_frames, the caller checks the parser
-    is idle."""
-    head = _SET_HEAD.match(data)
-    if head is None or head.group(1).lower() != b"set":
+def only_sets(data: bytes, max_bulk_bytes: int) -> list[list[bytes]] | None:
+    """The frames, [name as sent, key, value] each, when `data` is nothing but complete
+    `SET key value` frames (a -P 1 client's plainest write, or a pipeline of them), else None
+    (whole_frames takes it): two matches and the lengths each frame gives, instead of a frame
+    parse (binary-safe: a key or value that looks like a header is split by its length). As
+    whole_frames, the caller checks the parser is idle."""
+    if max_bulk_bytes < 3:   # (the name itself is over the limit: the parser refuses it)
         return None
-    key_start = head.end()
-    key_end = key_start + int(head.group(2))
-    middle = _BULK_HEAD.match(data, key_end)
-    if middle is None:
-        return None
-    value_start = middle.end()
-    value_end = value_start + int(middle.group(1))
-    if (value_end + 2 != len(data) or data[value_end:] != b"\r\n" or max_bulk_bytes < 3
-            or key_end - key_start > max_bulk_bytes or value_end - value_start > max_bulk_bytes):
-        return None
-    return [head.group(1), data[key_start:key_end], data[value_start:value_end]]
+    frames = []
+    pos, end = 0, len(data)
+    while pos < end:
+        head = _SET_HEAD.match(data, pos)
+        if head is None or head.group(1).lower() != b"set":
+            return None
+        key_start = head.end()
+        key_end = key_start + int(head.group(2))
+        middle = _BULK_HEAD.match(data, key_end)
+        if middle is None:
+            return None
+        value_start = middle.end()
+        value_end = value_start + int(middle.group(1))
+        if (data[value_end:value_end + 2] != b"\r\n" or key_end - key_start > max_bulk_bytes
+                or value_end - value_start > max_bulk_bytes):
+            return None
+        frames.append([head.group(1), data[key_start:key_end], data[value_start:value_end]])
+        pos = value_end + 2
+    return frames or None
 
 
 def whole_frames(data: bytes, max_bulk_bytes: int) -> list[list[bytes]] | None:

@@ -255,16 +255,16 @@ class Diagnostics:
         self.monitor(name, args, db, addr)
 
     def finished_many(self, name: str, calls: list[list[bytes]], usec: int, db: int, addr: str,
-                      client_name: str) -> None:
-        """`finished` for commands served together (a pipeline's GETs in one read), `usec` each:
-        one histogram update and one latency event for them all."""
+                      client_name: str, fast: bool = True) -> None:
+        """`finished` for commands served together (a pipeline's GETs in one read, its SETs in one
+        entry), `usec` each: one histogram update and one latency event for them all."""
         if self.tracking:
             (self.histograms.get(name) or self._histogram(name)).add(usec, len(calls))
         if usec >= self.slowlog.slower_than_usec >= 0:
             for args in calls:
                 self.slowlog.add(usec, redact(name.partition("|")[0], args), addr, client_name)
         if self.latency.threshold_ms:
-            self.latency.record("fast-command", usec / 1000)
+            self.latency.record("fast-command" if fast else "command", usec / 1000)
         if self.monitors.active:
             for args in calls:
                 self.monitor(name, args, db, addr)

@@ -40,7 +40,8 @@ from raftcache.node import commands
 from raftcache.node.consistency import ReadConsistency
 from raftcache.commandkeys import command_keys
 from raftcache.node.errors import CommandError, DeadlineError, NotLeaderError, RaftcacheError, Reason, UnavailableError
-from raftcache.node.service.service import NOT_NOW
+from raftcache.node.service.reads import Parked
+from raftcache.node.service.service import NOT_NOW, PARKED
 from raftcache.proto.commands_pb2 import Command
 
 log = logging.getLogger(__name__)
@@ -106,10 +107,10 @@ class Session:
         if not self.forwarded:
             self.service.diagnostics.finished(name, args, usec, self.db, self.addr, self.name, fast, blocking)
 
-    def finished_many(self, name: str, calls: list[list[bytes]], usec: int) -> None:
-        """`finished` for fast commands served together, `usec` each (Diagnostics.finished_many)."""
+    def finished_many(self, name: str, calls: list[list[bytes]], usec: int, fast: bool = True) -> None:
+        """`finished` for commands served together, `usec` each (Diagnostics.finished_many)."""
         if not self.forwarded:
-            self.service.diagnostics.finished_many(name, calls, usec, self.db, self.addr, self.name)
+            self.service.diagnostics.finished_many(name, calls, usec, self.db, self.addr, self.name, fast)
 
     # ------------------------------------------------------------ outcomes
 
@@ -234,6 +235,45 @@ class Session:
 
         fut.add_done_callback(finished)
         return fut
+
+    def start_writes(self, commands: list[Command], done: Callable[[list[Outcome]], None]) -> Parked:
+        """Writes begun now, in order (a pipeline's, on the leader: start_write for each);
+        `done(outcomes)` is called once, in request order, from the callback of the last one
+        settled, with no task; those a leadership change kept out of the log are retried one
+        by one through execute(), in order (a task then). Returns what the caller keeps as its
+        task meanwhile (cancelling it does nothing: the caller ignores the answer instead)."""
+        started = []
+        for command in commands:
+            if self.tracking is not None:
+                self._writing(command)
+            started.append(self.service.start_write(command))
+        left = len(started)
+
+        def finished(_: asyncio.Future) -> None:
+            nonlocal left
+            left -= 1
+            if left:
+                return
+            if any(proposed_here and not fut.cancelled() and isinstance(fut.exception(), (NotLeaderError, UnavailableError))
+                   for fut, proposed_here in started):
+                retry = asyncio.ensure_future(self._retried(commands, started))
+                retry.add_done_callback(lambda r: r.cancelled() or done(r.result()))
+                return
+            done([self._settled_outcome(command, fut) for command, (fut, _) in zip(commands, started)])
+
+        for fut, _ in started:
+            fut.add_done_callback(finished)
+        return PARKED
+
+    async def _retried(self, commands: list[Command], started: list[tuple[asyncio.Future, bool]]) -> list[Outcome]:
+        """start_writes' outcomes when some were not logged: those executed again, in order."""
+        outcomes = []
+        for command, (fut, proposed_here) in zip(commands, started):
+            if proposed_here and not fut.cancelled() and isinstance(fut.exception(), (NotLeaderError, UnavailableError)):
+                outcomes.append(await self.execute(command))
+            else:
+                outcomes.append(self._settled_outcome(command, fut))
+        return outcomes
 
     def start_read(self, command: Command, done: Callable[[Outcome], None]) -> asyncio.Future:
         """A lone read that must wait (for a read index, or the connection's floor), begun now:

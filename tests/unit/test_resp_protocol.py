@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from raftcache.node.frontends.resp_protocol import DoubleText, RespMap, RespSet, Verbatim, encode
-from raftcache.node.frontends.resp_requests import ProtocolError, RequestParser, lone_set, only_gets, split_args, whole_frames
+from raftcache.node.frontends.resp_requests import ProtocolError, RequestParser, only_gets, only_sets, split_args, whole_frames
 from tests.unit.resp_fakes import Client, cmd
 
 
@@ -297,16 +297,19 @@ def test_whole_frames_recognised_exactly(data, frames):
 @given(st.binary(max_size=8), st.binary(max_size=8), st.integers(min_value=0, max_value=60),
        st.sampled_from([b"", b"0", b"-", b"\r", b"\n", b"\r\n", b"$", b"*", b"3", b"01"]),
        st.integers(min_value=0, max_value=2), st.sampled_from([1, 2, 3, 5, 8, 1 << 20]))
-def test_lone_set_agrees_with_whole_frames_on_damaged_frames(key, value, at, piece, drop, max_bulk):
+def test_only_sets_agrees_with_whole_frames_on_damaged_frames(key, value, at, piece, drop, max_bulk):
     """A SET frame with bytes put in or taken out anywhere (a header's digits, its CR LF, the
-    name), read under any bulk limit: lone_set takes it exactly when the general splitter reads
-    it as one SET frame."""
+    name), read under any bulk limit: only_sets takes it exactly when the general splitter reads
+    it as SET frames of a key and a value."""
     data = b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(key), key, len(value), value)
     at = min(at, len(data))
     data = data[:at] + piece + data[at + drop:]
     frames = whole_frames(data, max_bulk_bytes=max_bulk)
-    is_one_set = frames is not None and len(frames) == 1 and len(frames[0]) == 3 and frames[0][0].lower() == b"set"
-    assert lone_set(data, max_bulk_bytes=max_bulk) == (frames[0] if is_one_set else None)
+    assert only_sets(data, max_bulk_bytes=max_bulk) == (frames if _all_plain_sets(frames) else None)
+
+
+def _all_plain_sets(frames: list[list[bytes]] | None) -> bool:
+    return bool(frames) and all(len(frame) == 3 and frame[0].lower() == b"set" for frame in frames)
 
 
 @pytest.mark.parametrize("data, gets", [
@@ -357,7 +360,10 @@ def test_only_gets_agrees_with_whole_frames(frames, cut):
     (b"*3\r\n$3\r\nSET\r\n$4\r\na\r\nb\r\n$3\r\nv\r\n\r\n", [b"SET", b"a\r\nb", b"v\r\n"]),   # binary-safe
     (b"*3\r\n$3\r\nSET\r\n$12\r\nk\r\n$1\r\nxyzab\r\n$1\r\nv\r\n", [b"SET", b"k\r\n$1\r\nxyzab", b"v"]),
     (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$8\r\na\r\n$1\r\nb\r\n", [b"SET", b"k", b"a\r\n$1\r\nb"]),
-    (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*1\r\n$4\r\nPING\r\n", None),   # a pipeline
+    (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*1\r\n$4\r\nPING\r\n", None),   # not only SETs
+    (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*3\r\n$3\r\nset\r\n$2\r\nk2\r\n$0\r\n\r\n",
+     [[b"SET", b"k", b"v"], [b"set", b"k2", b""]]),   # a pipeline of them
+    (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n", None),  # cut
     (b"*3\r\n$3\r\nGET\r\n$1\r\nk\r\n$1\r\nv\r\n", None),
     (b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n$2\r\nNX\r\n", None),   # options: the general way
     (b"*3\r\n$3\r\nSET\r\n$01\r\nk\r\n$1\r\nv\r\n", None),   # the parser's business
@@ -366,25 +372,29 @@ def test_only_gets_agrees_with_whole_frames(frames, cut):
     (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$33\r\n" + b"v" * 33 + b"\r\n", None),   # over max_bulk_bytes (32)
     (b"SET k v\r\n", None),
 ])
-def test_lone_set_recognised_exactly(data, expected):
-    assert lone_set(data, max_bulk_bytes=32) == expected
+def test_only_sets_recognised_exactly(data, expected):
+    if expected is not None and type(expected[0]) is bytes:
+        expected = [expected]
+    assert only_sets(data, max_bulk_bytes=32) == expected
 
 
-@given(st.sampled_from([b"SET", b"set", b"GET", b"SETX"]),
-       st.lists(st.binary(max_size=12) | st.lists(st.sampled_from(
-           [b"a", b"\r", b"\n", b"\r\n", b"*3", b"$3", b"$1", b"$0", b"SET"]), max_size=6).map(b"".join),
-           min_size=2, max_size=2),
-       st.tuples(st.sampled_from([0, 1, -1]), st.sampled_from([0, 1, -1])), st.integers(min_value=0, max_value=3))
-def test_lone_set_agrees_with_whole_frames(name, key_value, skews, cut):
-    """lone_set takes exactly the reads the general splitter reads as one SET of a key and a
-    value (binary-safe: a key or value that looks like a header is split by its length)."""
-    (key, value), (key_skew, value_skew) = key_value, skews
-    data = b"*3\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+@given(st.lists(st.tuples(
+    st.sampled_from([b"SET", b"set", b"GET", b"SETX"]),
+    st.lists(st.binary(max_size=12) | st.lists(st.sampled_from(
+        [b"a", b"\r", b"\n", b"\r\n", b"*3", b"$3", b"$1", b"$0", b"SET"]), max_size=6).map(b"".join),
+        min_size=2, max_size=2),
+    st.tuples(st.sampled_from([0, 1, -1]), st.sampled_from([0, 1, -1]))), min_size=1, max_size=4),
+    st.integers(min_value=0, max_value=3))
+def test_only_sets_agrees_with_whole_frames(frames, cut):
+    """only_sets takes exactly the reads the general splitter reads as SETs of a key and a
+    value, one or a pipeline of them (binary-safe: a key or value that looks like a header is
+    split by its length)."""
+    data = b"".join(b"*3\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
         len(name), name, len(key) + key_skew, key, len(value) + value_skew, value)
+        for name, (key, value), (key_skew, value_skew) in frames)
     data = data[:len(data) - cut]
-    frames = whole_frames(data, max_bulk_bytes=1 << 20)
-    is_one_set = frames is not None and len(frames) == 1 and frames[0][0].lower() == b"set"
-    assert lone_set(data, max_bulk_bytes=1 << 20) == (frames[0] if is_one_set else None)
+    split = whole_frames(data, max_bulk_bytes=1 << 20)
+    assert only_sets(data, max_bulk_bytes=1 << 20) == (split if _all_plain_sets(split) else None)
 
 
 def test_lone_get_keeps_redis_semantics(service, tmp_path):
@@ -416,7 +426,7 @@ def test_lone_get_keeps_redis_semantics(service, tmp_path):
     run(go())
 
 
-_LONE_SET_STATES = {   # state -> (its set-up, whether the lone SET path takes the SET there)
+_LONE_SET_STATES = {   # state -> (its set-up, whether the SET path takes the SETs there)
     "plain": ([], True),
     "resp3": ([cmd("HELLO", "3")], True),
     "tracking": ([cmd("HELLO", "3"), cmd("CLIENT", "TRACKING", "ON", "BCAST")], True),
@@ -437,13 +447,15 @@ _LONE_SET_STATES = {   # state -> (its set-up, whether the lone SET path takes t
 }
 
 
+@pytest.mark.parametrize("count", [1, 3])
 @pytest.mark.parametrize("state", list(_LONE_SET_STATES))
-def test_lone_set_answers_as_the_ordinary_path_in_every_connection_state(tmp_path, state):
-    """A `SET key value` frame alone in a read (-P 1's SET, proposed from data_received in the
-    plain state) answers, stores and counts exactly what the same SET sent inline (which always
-    takes the parser and the ordinary path) does, in each state a connection can be in: its
-    reply, whether it waited, the value stored, commandstats, errorstats, the commands counted,
-    CLIENT LIST's `cmd`, the slow log's entry, the latency histograms and MONITOR's line."""
+def test_set_frames_answer_as_the_ordinary_path_in_every_connection_state(tmp_path, state, count):
+    """`SET key value` frames alone in a read (-P 1's SET, or a pipeline's SETs: proposed from
+    data_received in the plain state) answer, store and count exactly what the same SETs sent
+    inline (which always take the parser and the ordinary path) do, in each state a connection
+    can be in: their replies, whether they waited, the value stored, commandstats, errorstats,
+    the commands counted, CLIENT LIST's `cmd`, the slow log's entries, the latency histograms
+    and MONITOR's lines."""
     from tests.unit.resp_fakes import FakeService
 
     setup, fast = _LONE_SET_STATES[state]
@@ -477,10 +489,12 @@ def test_lone_set_answers_as_the_ordinary_path_in_every_connection_state(tmp_pat
         service.is_leader = state != "follower"
         service.diagnostics.slowlog.slower_than_usec = 0   # every command enters the slow log
         taken = []
-        answer = c.conn._answer_lone_set
-        c.conn._answer_lone_set = lambda args: taken.append(answer(args)) or taken[-1]
+        answer = c.conn._answer_sets
+        c.conn._answer_sets = lambda frames: taken.append(answer(frames)) or taken[-1]
         started = time.monotonic()
-        reply = await c.send(b"SET %s v\r\n" % key.encode() if inline else cmd("SET", key, "v"))
+        values = [f"v{i}" for i in range(count)] if count > 1 else ["v"]
+        reply = await c.send(b"".join(b"SET %s %s\r\n" % (key.encode(), value.encode()) if inline
+                                      else cmd("SET", key, value) for value in values))
         for _ in range(200):   # a paused write answers once the pause is over
             if reply or state in ("reply off", "reply skip"):
                 break
@@ -506,23 +520,25 @@ def test_lone_set_answers_as_the_ordinary_path_in_every_connection_state(tmp_pat
         taken, lone = await outcome(False, tmp_path / "frame")
         assert lone == ordinary
         assert taken_inline == [] and taken == ([] if fast is None else [fast]), \
-            "the lone SET path is taken exactly in the plain state"
+            "the SET path is taken exactly in the plain state"
         if state == "plain":
-            assert lone[0] == b"+OK\r\n" and lone[-1] == b"$1\r\nv\r\n" and lone[6][0] == 1 and lone[2] == "set"
+            last = b"$1\r\nv\r\n" if count == 1 else b"$2\r\nv%d\r\n" % (count - 1)
+            assert lone[0] == b"+OK\r\n" * count and lone[-1] == last and lone[6][0] == count and lone[2] == "set"
+            assert len(lone[3]) == len(lone[4]) == count and lone[5]["set"] == count
         if state.startswith("paused"):
             assert lone[1], "the paused write waited"
 
     run(go())
 
 
-def test_lone_set_steps_aside_in_cluster_mode_and_behind_a_write_in_flight(service):
+def test_set_frames_step_aside_in_cluster_mode_and_behind_a_write_in_flight(service):
     """In cluster mode the ordinary path decides -MOVED / -ASK: the lone SET path declines; a
     SET frame arriving while the connection's last write is still in flight waits behind it in
     order, as the ordinary path queues it."""
     async def go():
         c = Client(service)
         c.conn.server.cluster = object()
-        assert c.conn._answer_lone_set([b"SET", b"k", b"v"]) is False and c.conn.task is None
+        assert c.conn._answer_sets([[b"SET", b"k", b"v"]]) is False and c.conn.task is None
         c.conn.server.cluster = None
         c.conn.data_received(cmd("SET", "k", "1"))
         assert c.conn.task is not None   # in flight

@@ -850,6 +850,54 @@ def test_pipeline_write_not_logged_because_leadership_moved_is_retried(env):
     run(go())
 
 
+def test_writes_started_together_answer_once_in_order_and_are_retried_in_order_when_not_logged(env):
+    """Session.start_writes (a pipeline's SETs on the leader): every write proposed at once,
+    `done` called once with the outcomes in request order (a refused one in its place); when
+    leadership moved before the entry was logged, the writes are executed again one by one, in
+    order (the later SET of a key wins), and `done` still comes once."""
+    service, raft, _ = env
+    too_long = b"k" * (service._sm.limits.max_key_bytes + 1)
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        session = Session(service, "resp")
+        answers = []
+        writes = [pb.Command(set=pb.Set(key=b"a", value=b"1")), pb.Command(set=pb.Set(key=too_long, value=b"x")),
+                  pb.Command(set=pb.Set(key=b"a", value=b"2"))]
+        parked = session.start_writes(writes, answers.append)
+        assert not parked.done() and answers == []
+        await asyncio.sleep(0.01)
+        assert len(answers) == 1
+        outcomes = answers[0]
+        assert outcomes[0] == (commands.OK, outcomes[0][1]) and outcomes[2][0] == commands.OK
+        assert isinstance(outcomes[1][0], CommandError)
+        assert await service.execute(pb.Command(get=pb.Get(key=b"a"))) == (b"2", outcomes[2][1])
+
+        original, calls = raft.propose, []
+
+        def flaky(data, callback):
+            calls.append(data)
+            if len(calls) == 1:
+                callback(None, 0, NotLeaderError("lost leadership"))
+            else:
+                original(data, callback)
+
+        raft.propose = flaky
+        answers.clear()
+        session.start_writes([pb.Command(set=pb.Set(key=b"b", value=b"%d" % i)) for i in range(3)], answers.append)
+        for _ in range(100):
+            if answers:
+                break
+            await asyncio.sleep(0.01)
+        assert [outcome[0] for outcome in answers[0]] == [commands.OK] * 3
+        assert len(calls) == 4   # the batch, then each write again, in order
+        assert (await service.execute(pb.Command(get=pb.Get(key=b"b"))))[0] == b"2"
+        await asyncio.sleep(0.01)
+        assert len(answers) == 1
+
+    run(go())
+
+
 def test_a_forwarded_request_is_checked_as_a_clients_is(env):
     """The leader checks what a follower forwards (a node of another version may not have):
     a database number past the keyspace is refused, not read (it raised struct.error)."""
