@@ -238,38 +238,37 @@ class Session:
 
     def start_writes(self, commands: list[Command], done: Callable[[list[Outcome]], None]) -> Parked:
         """Writes begun now, in order (a pipeline's, on the leader: start_write for each);
-        `done(outcomes)` is called once, in request order, from the callback of the last one
-        settled, with no task; those a leadership change kept out of the log are retried one
-        by one through execute(), in order (a task then). Returns what the caller keeps as its
-        task meanwhile (cancelling it does nothing: the caller ignores the answer instead)."""
+        `done(outcomes)` is called once, in request order, when all are settled, with no task:
+        from the last one's callback (the log settles them in order; one settled out of order,
+        as a failure may be, is waited for in turn); those a leadership change kept out of the
+        log are retried one by one through execute(), in order (a task then). Returns what the
+        caller keeps as its task meanwhile (cancelling it does nothing: the caller ignores the
+        answer instead)."""
         started = []
         for command in commands:
             if self.tracking is not None:
                 self._writing(command)
             started.append(self.service.start_write(command))
-        left = len(started)
 
-        def finished(_: asyncio.Future) -> None:
-            nonlocal left
-            left -= 1
-            if left:
-                return
-            if any(proposed_here and not fut.cancelled() and isinstance(fut.exception(), (NotLeaderError, UnavailableError))
-                   for fut, proposed_here in started):
+        def finished(_: asyncio.Future | None = None) -> None:
+            for fut, _ in started:
+                if not fut.done():
+                    fut.add_done_callback(finished)
+                    return
+            if any(proposed_here and _not_logged(fut) for fut, proposed_here in started):
                 retry = asyncio.ensure_future(self._retried(commands, started))
                 retry.add_done_callback(lambda r: r.cancelled() or done(r.result()))
                 return
             done([self._settled_outcome(command, fut) for command, (fut, _) in zip(commands, started)])
 
-        for fut, _ in started:
-            fut.add_done_callback(finished)
+        started[-1][0].add_done_callback(finished)
         return PARKED
 
     async def _retried(self, commands: list[Command], started: list[tuple[asyncio.Future, bool]]) -> list[Outcome]:
         """start_writes' outcomes when some were not logged: those executed again, in order."""
         outcomes = []
         for command, (fut, proposed_here) in zip(commands, started):
-            if proposed_here and not fut.cancelled() and isinstance(fut.exception(), (NotLeaderError, UnavailableError)):
+            if proposed_here and _not_logged(fut):
                 outcomes.append(await self.execute(command))
             else:
                 outcomes.append(self._settled_outcome(command, fut))
@@ -453,3 +452,8 @@ class Run:
             finally:
                 service.give_back_lanes(lanes)
         return [await self.session.execute(*request) for request in requests]
+
+
+def _not_logged(fut: asyncio.Future) -> bool:
+    """A write proposed here failed before it was logged (leadership moved): retry it."""
+    return not fut.cancelled() and isinstance(fut.exception(), (NotLeaderError, UnavailableError))

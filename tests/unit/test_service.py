@@ -872,6 +872,11 @@ def test_writes_started_together_answer_once_in_order_and_are_retried_in_order_w
         assert outcomes[0] == (commands.OK, outcomes[0][1]) and outcomes[2][0] == commands.OK
         assert isinstance(outcomes[1][0], CommandError)
         assert await service.execute(pb.Command(get=pb.Get(key=b"a"))) == (b"2", outcomes[2][1])
+        answers.clear()   # the last one settled first (refused at once): the others waited for
+        session.start_writes([pb.Command(set=pb.Set(key=b"a", value=b"3")), writes[1]], answers.append)
+        await asyncio.sleep(0.01)
+        assert len(answers) == 1 and answers[0][0][0] == commands.OK and isinstance(answers[0][1][0], CommandError)
+        assert (await service.execute(pb.Command(get=pb.Get(key=b"a"))))[0] == b"3"
 
         original, calls = raft.propose, []
 
