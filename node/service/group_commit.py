@@ -109,20 +109,16 @@ class GroupCommit:
         with DeadlineError after its proposal timeout at the latest.
         """
         now_ms = wall_ms()
-        entry = pb.LogEntry(
-            version=self._sm.log_version,
-            now_ms=now_ms,
-            client_id=client_id,
-            sequence=sequence,
-            seed=self._rng.getrandbits(63),
-        )
+        entry = pb.LogEntry(version=self._sm.log_version, now_ms=now_ms, seed=self._rng.getrandbits(63))
+        if client_id or sequence:
+            entry.client_id, entry.sequence = client_id, sequence
         command = entry.command
         command.CopyFrom(command_in)
-        fut = self._loop.create_future()
         name = command.WhichOneof("op")   # (validated: one is set)
         op = getattr(command, name)
         error = stamp_named(name, op, now_ms)
         if error is not None:
+            fut = self._loop.create_future()
             fut.set_result((error, 0))
             return fut
         if name == "eval":
@@ -132,9 +128,29 @@ class GroupCommit:
         self._batch_growth += growth
         if name in _STRING_EDITS:
             self._batch_edit_bytes += self._edited_bytes(command.db, name, op)
+        return self._queue(entry, command.ByteSize())
+
+    def propose_plain_set(self, command_in: Command) -> asyncio.Future:
+        """propose() of `SET key value` with no option and no identity, its limits already checked
+        (Service.start_plain_sets), without the steps such a SET needs none of: no deadline to
+        stamp, its growth and its access the record it writes (as estimate_growth and
+        _touch_written find for it)."""
+        now_ms = wall_ms()
+        entry = pb.LogEntry(version=self._sm.log_version, now_ms=now_ms, seed=self._rng.getrandbits(63))
+        command = entry.command
+        command.CopyFrom(command_in)
+        op = command.set
+        growth = record_bytes(op.key, len(op.value))
+        self._access.record(command.db, op.key, now_ms, growth)
+        self._batch_growth += growth
+        return self._queue(entry, command.ByteSize())
+
+    def _queue(self, entry: pb.LogEntry, size: int) -> asyncio.Future:
+        """Queue `entry` (`size` bytes) for this turn's group commit: its write's future."""
+        fut = self._loop.create_future()
         batch = self._batch
         batch.append((entry, fut))
-        self._batch_bytes += command.ByteSize()
+        self._batch_bytes += size
         if len(batch) == 1:
             self._loop.call_soon(self._flush)
         if len(batch) >= MAX_BATCH_ENTRIES or self._batch_bytes >= MAX_BATCH_BYTES \

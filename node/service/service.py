@@ -392,6 +392,25 @@ class Service:
             return fut, False
         return asyncio.ensure_future(self._write(command, client_id, sequence, forward=True)), False
 
+    def start_plain_sets(self, sets: list[Command]) -> list[tuple[asyncio.Future, bool]]:
+        """start_write of each of `sets`, in order: `SET key value` each with no option (a RESP
+        client's plain SETs, a pipeline's or one). On the leader, when every one is within the
+        limits, they are proposed without the checks nothing else in such a SET could fail
+        (_prepare's: no password, no newer log version, no cluster slot to check)."""
+        limits = self._sm.limits
+        if not self._raft.is_leader or self.cluster is not None or self._sm.log_version < commands.EVICTION_VERSION:
+            return [self.start_write(command) for command in sets]
+        max_key, max_value, databases = limits.max_key_bytes, limits.max_value_bytes, limits.databases
+        for command in sets:
+            op = command.set
+            if command.db >= databases or len(op.key) > max_key or len(op.value) > max_value:
+                return [self.start_write(command) for command in sets]   # (the refusals: their errors)
+        stats = self.stats
+        stats["commands"] += len(sets)
+        stats["writes"] += len(sets)
+        propose = self._commits.propose_plain_set
+        return [(propose(command), True) for command in sets]
+
     async def _write_once_version_allows(self, command: Command, error: RaftcacheError, client_id: str,
                                          sequence: int, forward: bool) -> tuple[object, int]:
         error = await self._once_version_allows(command, error)

@@ -236,19 +236,18 @@ class Session:
         fut.add_done_callback(finished)
         return fut
 
-    def start_writes(self, commands: list[Command], done: Callable[[list[Outcome]], None]) -> Parked:
-        """Writes begun now, in order (a pipeline's, on the leader: start_write for each);
-        `done(outcomes)` is called once, in request order, when all are settled, with no task:
-        from the last one's callback (the log settles them in order; one settled out of order,
-        as a failure may be, is waited for in turn); those a leadership change kept out of the
-        log are retried one by one through execute(), in order (a task then). Returns what the
-        caller keeps as its task meanwhile (cancelling it does nothing: the caller ignores the
-        answer instead)."""
-        started = []
-        for command in commands:
-            if self.tracking is not None:
+    def start_plain_sets(self, sets: list[Command], done: Callable[[list[Outcome]], None]) -> Parked:
+        """`SET key value` writes with no option, begun now, in order (a RESP client's, one or a
+        pipeline's, on the leader: Service.start_plain_sets). `done(outcomes)` is called once,
+        in request order, when all are settled, with no task: from the last one's callback (the
+        log settles them in order; one settled out of order, as a failure may be, is waited for
+        in turn); those a leadership change kept out of the log are retried one by one through
+        execute(), in order (a task then). Returns what the caller keeps as its task meanwhile
+        (cancelling it does nothing: the caller ignores the answer instead)."""
+        if self.tracking is not None:
+            for command in sets:
                 self._writing(command)
-            started.append(self.service.start_write(command))
+        started = self.service.start_plain_sets(sets)
 
         def finished(_: asyncio.Future | None = None) -> None:
             for fut, _ in started:
@@ -256,18 +255,18 @@ class Session:
                     fut.add_done_callback(finished)
                     return
             if any(proposed_here and _not_logged(fut) for fut, proposed_here in started):
-                retry = asyncio.ensure_future(self._retried(commands, started))
+                retry = asyncio.ensure_future(self._retried(sets, started))
                 retry.add_done_callback(lambda r: r.cancelled() or done(r.result()))
                 return
-            done([self._settled_outcome(command, fut) for command, (fut, _) in zip(commands, started)])
+            done([self._settled_outcome(command, fut) for command, (fut, _) in zip(sets, started)])
 
         started[-1][0].add_done_callback(finished)
         return PARKED
 
-    async def _retried(self, commands: list[Command], started: list[tuple[asyncio.Future, bool]]) -> list[Outcome]:
-        """start_writes' outcomes when some were not logged: those executed again, in order."""
+    async def _retried(self, sets: list[Command], started: list[tuple[asyncio.Future, bool]]) -> list[Outcome]:
+        """start_plain_sets' outcomes when some were not logged: those executed again, in order."""
         outcomes = []
-        for command, (fut, proposed_here) in zip(commands, started):
+        for command, (fut, proposed_here) in zip(sets, started):
             if proposed_here and _not_logged(fut):
                 outcomes.append(await self.execute(command))
             else:

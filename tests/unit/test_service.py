@@ -850,8 +850,8 @@ def test_pipeline_write_not_logged_because_leadership_moved_is_retried(env):
     run(go())
 
 
-def test_writes_started_together_answer_once_in_order_and_are_retried_in_order_when_not_logged(env):
-    """Session.start_writes (a pipeline's SETs on the leader): every write proposed at once,
+def test_plain_sets_started_together_answer_once_in_order_and_are_retried_in_order_when_not_logged(env):
+    """Session.start_plain_sets (a RESP client's plain SETs on the leader): every write proposed at once,
     `done` called once with the outcomes in request order (a refused one in its place); when
     leadership moved before the entry was logged, the writes are executed again one by one, in
     order (the later SET of a key wins), and `done` still comes once."""
@@ -864,7 +864,7 @@ def test_writes_started_together_answer_once_in_order_and_are_retried_in_order_w
         answers = []
         writes = [pb.Command(set=pb.Set(key=b"a", value=b"1")), pb.Command(set=pb.Set(key=too_long, value=b"x")),
                   pb.Command(set=pb.Set(key=b"a", value=b"2"))]
-        parked = session.start_writes(writes, answers.append)
+        parked = session.start_plain_sets(writes, answers.append)
         assert not parked.done() and answers == []
         await asyncio.sleep(0.01)
         assert len(answers) == 1
@@ -873,7 +873,7 @@ def test_writes_started_together_answer_once_in_order_and_are_retried_in_order_w
         assert isinstance(outcomes[1][0], CommandError)
         assert await service.execute(pb.Command(get=pb.Get(key=b"a"))) == (b"2", outcomes[2][1])
         answers.clear()   # the last one settled first (refused at once): the others waited for
-        session.start_writes([pb.Command(set=pb.Set(key=b"a", value=b"3")), writes[1]], answers.append)
+        session.start_plain_sets([pb.Command(set=pb.Set(key=b"a", value=b"3")), writes[1]], answers.append)
         await asyncio.sleep(0.01)
         assert len(answers) == 1 and answers[0][0][0] == commands.OK and isinstance(answers[0][1][0], CommandError)
         assert (await service.execute(pb.Command(get=pb.Get(key=b"a"))))[0] == b"3"
@@ -889,7 +889,7 @@ def test_writes_started_together_answer_once_in_order_and_are_retried_in_order_w
 
         raft.propose = flaky
         answers.clear()
-        session.start_writes([pb.Command(set=pb.Set(key=b"b", value=b"%d" % i)) for i in range(3)], answers.append)
+        session.start_plain_sets([pb.Command(set=pb.Set(key=b"b", value=b"%d" % i)) for i in range(3)], answers.append)
         for _ in range(100):
             if answers:
                 break
