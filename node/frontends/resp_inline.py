@@ -137,21 +137,23 @@ class InlinePaths:
         self._propose_lone(spec, command, started_ns, args, self.last_cmd)
         return None
 
-    def _propose_lone(self, spec: Spec, command, started_ns: int, args: list[bytes], name: str) -> None:
-        """Start the write `command` (already counted), answered from its future's callback."""
+    def _propose_lone(self, spec: Spec, command, started_ns: int, args: list[bytes], name: str,
+                      plain_set: bool = False) -> None:
+        """Start the write `command` (already counted), answered from its future's callback
+        (`plain_set`: Session.start_write's)."""
         self.running = True
         self.task = self.session.start_write(
-            command, lambda outcome: self._lone_done(spec, command, started_ns, args, name, outcome))
+            command, lambda outcome: self._lone_done(spec, command, started_ns, args, name, outcome), plain_set)
 
     def _answer_sets(self, frames: list[list[bytes]]) -> bool:
         """`SET key value` frames (from resp_requests.only_sets: all the client sent, a -P 1
         client's one or a pipeline's), on the leader, in a connection in the plain state
         (_plain_state; no CLIENT REPLY or PAUSE, no cluster mode and so no ASKING): proposed now
-        (Session.start_plain_sets), as _start_lone_write or the command loop would, without the
-        steps that find all that out for any command, and answered together once the last is
-        settled (_sets_done). False: nothing was done, the ordinary path takes them. (Nothing
-        was pending, so the backlog is already 0 and reading already as it should be: no
-        _dispatch steps to repeat.)"""
+        as plain SETs (Service.start_plain_set), as _start_lone_write or the command loop would,
+        without the steps that find all that out for any command; one is answered from its
+        future's callback (_lone_done), several together once the last is settled (_sets_done).
+        False: nothing was done, the ordinary path takes them. (Nothing was pending, so the
+        backlog is already 0 and reading already as it should be: no _dispatch steps to repeat.)"""
         started_ns = time.perf_counter_ns()
         if (len(frames) > MAX_IN_FLIGHT or self.server.cluster is not None or not self._plain_state()
                 or not self.fast_paths_ok() or not self.server.writes_may_overlap()):
@@ -159,6 +161,10 @@ class InlinePaths:
         self.last_cmd = "set"
         db = self.session.db
         self.server.stats["total_commands_processed"] += len(frames)
+        if len(frames) == 1:   # -P 1's: no lists
+            args = frames[0]
+            self._propose_lone(_SET, _SET.build(args, db), started_ns, args, "set", plain_set=True)
+            return True
         commands = [_SET.build(args, db) for args in frames]   # (no option: nothing to refuse)
         self.running = True
         self.task = self.session.start_plain_sets(
@@ -166,8 +172,8 @@ class InlinePaths:
         return True
 
     def _sets_done(self, frames: list[list[bytes]], commands: list, started_ns: int, outcomes: list[Outcome]) -> None:
-        """The SETs _answer_sets proposed are settled: their replies in one write, each counted
-        as taking the time they all took."""
+        """The SETs _answer_sets proposed together are settled: their replies in one write, each
+        counted as taking the time they all took."""
         self.task, self.running = None, False
         if self.closing:
             return

@@ -392,24 +392,39 @@ class Service:
             return fut, False
         return asyncio.ensure_future(self._write(command, client_id, sequence, forward=True)), False
 
+    def start_plain_set(self, command: Command) -> tuple[asyncio.Future, bool]:
+        """start_write of `command`, a `SET key value` with no option (a RESP client's plain SET):
+        on the leader, within the limits, proposed without the checks nothing else in such a
+        SET could fail (_prepare's: no password, no newer log version, no cluster slot)."""
+        if not self._plain_sets_ok((command,)):
+            return self.start_write(command)
+        stats = self.stats
+        stats["commands"] += 1
+        stats["writes"] += 1
+        return self._commits.propose_plain_set(command), True
+
     def start_plain_sets(self, sets: list[Command]) -> list[tuple[asyncio.Future, bool]]:
-        """start_write of each of `sets`, in order: `SET key value` each with no option (a RESP
-        client's plain SETs, a pipeline's or one). On the leader, when every one is within the
-        limits, they are proposed without the checks nothing else in such a SET could fail
-        (_prepare's: no password, no newer log version, no cluster slot to check)."""
-        limits = self._sm.limits
-        if not self._raft.is_leader or self.cluster is not None or self._sm.log_version < commands.EVICTION_VERSION:
-            return [self.start_write(command) for command in sets]
-        max_key, max_value, databases = limits.max_key_bytes, limits.max_value_bytes, limits.databases
-        for command in sets:
-            op = command.set
-            if command.db >= databases or len(op.key) > max_key or len(op.value) > max_value:
-                return [self.start_write(command) for command in sets]   # (the refusals: their errors)
+        """start_plain_set of each of `sets`, in order (a pipeline's plain SETs), checked together."""
+        if not self._plain_sets_ok(sets):
+            return [self.start_write(command) for command in sets]   # (a refusal: its error)
         stats = self.stats
         stats["commands"] += len(sets)
         stats["writes"] += len(sets)
         propose = self._commits.propose_plain_set
         return [(propose(command), True) for command in sets]
+
+    def _plain_sets_ok(self, sets) -> bool:
+        """Plain SETs (`sets`) may be proposed without _prepare: this node leads, outside cluster
+        mode, on a log that knows every field, and each is within the limits."""
+        if not self._raft.is_leader or self.cluster is not None or self._sm.log_version < commands.EVICTION_VERSION:
+            return False
+        limits = self._sm.limits
+        max_key, max_value, databases = limits.max_key_bytes, limits.max_value_bytes, limits.databases
+        for command in sets:
+            op = command.set
+            if command.db >= databases or len(op.key) > max_key or len(op.value) > max_value:
+                return False
+        return True
 
     async def _write_once_version_allows(self, command: Command, error: RaftcacheError, client_id: str,
                                          sequence: int, forward: bool) -> tuple[object, int]:

@@ -214,20 +214,20 @@ class Session:
         self.service.tracking.remember(self.tracking, [key for key, value in zip(keys, values)
                                                        if not isinstance(value, CommandError)])
 
-    def start_write(self, command: Command, done: Callable[[Outcome], None]) -> asyncio.Future:
+    def start_write(self, command: Command, done: Callable[[Outcome], None], plain_set: bool = False) -> asyncio.Future:
         """A lone write, begun now: on the leader it is proposed before this returns (so writes
         started one after another are logged in that order) and `done(outcome)` is called from
         its future's callback, with no task; a leadership change before it was logged retries
-        it through execute(). Returns the write's future (cancel it to give up)."""
+        it through execute(). `plain_set`: `command` is a `SET key value` with no option
+        (Service.start_plain_set). Returns the write's future (cancel it to give up)."""
         if self.tracking is not None:
             self._writing(command)
-        fut, proposed_here = self.service.start_write(command)
+        fut, proposed_here = (self.service.start_plain_set if plain_set else self.service.start_write)(command)
 
         def finished(f: asyncio.Future) -> None:
             if f.cancelled():
                 return
-            error = f.exception()
-            if error is not None and proposed_here and isinstance(error, (NotLeaderError, UnavailableError)):
+            if proposed_here and _not_logged(f):
                 retry = asyncio.ensure_future(self.execute(command))
                 retry.add_done_callback(lambda r: r.cancelled() or done(r.result()))
                 return
@@ -237,8 +237,8 @@ class Session:
         return fut
 
     def start_plain_sets(self, sets: list[Command], done: Callable[[list[Outcome]], None]) -> Parked:
-        """`SET key value` writes with no option, begun now, in order (a RESP client's, one or a
-        pipeline's, on the leader: Service.start_plain_sets). `done(outcomes)` is called once,
+        """`SET key value` writes with no option, begun now, in order (a pipeline's, on the
+        leader: Service.start_plain_sets). `done(outcomes)` is called once,
         in request order, when all are settled, with no task: from the last one's callback (the
         log settles them in order; one settled out of order, as a failure may be, is waited for
         in turn); those a leadership change kept out of the log are retried one by one through

@@ -70,6 +70,10 @@ class FakeService:
         fut.set_result(self._run(command))
         return fut, True
 
+    def start_plain_set(self, command):
+        """Like Service.start_plain_set: start_write."""
+        return self.start_write(command)
+
     def start_plain_sets(self, commands_):
         """Like Service.start_plain_sets: start_write of each."""
         return [self.start_write(command) for command in commands_]
