@@ -15,7 +15,7 @@ from raftcache.node import commands
 from raftcache.node.config import KeyspaceConfig, NodeConfig, ReplicationConfig, ServiceConfig
 from raftcache.node.errors import CommandError, DeadlineError, NotLeaderError, Reason, UnavailableError
 from raftcache.node.storage.keyspace import Keyspace, Record, ValueType
-from raftcache.node.service import group_commit
+from raftcache.node.service import access, group_commit
 from raftcache.node.service.service import NOT_NOW, PARKED, ReadConsistency, Service, stamp
 from raftcache.node.service.session import Session
 from raftcache.node.commands.statemachine import StateMachine
@@ -856,6 +856,7 @@ def test_plain_sets_started_together_answer_once_in_order_and_are_retried_in_ord
     leadership moved before the entry was logged, the writes are executed again one by one, in
     order (the later SET of a key wins), and `done` still comes once."""
     service, raft, _ = env
+    service._sm.log_version = commands.MAX_VERSION   # (below EVICTION_VERSION plain SETs take start_write)
     too_long = b"k" * (service._sm.limits.max_key_bytes + 1)
 
     async def go():
@@ -899,6 +900,41 @@ def test_plain_sets_started_together_answer_once_in_order_and_are_retried_in_ord
         assert (await service.execute(pb.Command(get=pb.Get(key=b"b"))))[0] == b"2"
         await asyncio.sleep(0.01)
         assert len(answers) == 1
+
+    run(go())
+
+
+def test_a_plain_set_is_logged_and_counted_as_start_write_logs_it(env):
+    """Service.start_plain_set (a RESP client's `SET key value`) proposes the entry start_write
+    would (the same fields but the clock's and the seed), counts it the same, tells the access
+    table the same, and leaves a SET it cannot take plainly (over a limit, on an old log
+    version, on a follower) to start_write."""
+    service, raft, _ = env
+    service._sm.log_version = commands.MAX_VERSION
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        await service.execute(pb.Command(set=pb.Set(key=b"first", value=b"v")))   # (a term's first forgets sizes)
+        outcomes = []
+        for start, key in [(service.start_write, b"generic"), (service.start_plain_set, b"plain")]:
+            before = dict(service.stats)
+            fut, proposed_here = start(pb.Command(db=2, set=pb.Set(key=key, value=b"v" * 100)))
+            outcomes.append((proposed_here, (await fut)[0]))
+            entry = raft.proposals[-1]
+            entry.now_ms, entry.seed = 0, 0
+            entry.command.set.key = b"k"
+            stats = {name: service.stats[name] - before.get(name, 0) for name in ("commands", "writes")}
+            outcomes.append((entry.SerializeToString(), stats, (service.access._keys[(2, key)] >> access._SIZE_SHIFT) - len(key)))
+        assert outcomes[0] == outcomes[2]
+        assert outcomes[1] == outcomes[3]
+        assert outcomes[0] == (True, commands.OK)
+        proposals = len(raft.proposals)
+        too_long = pb.Command(set=pb.Set(key=b"k" * (service._sm.limits.max_key_bytes + 1), value=b"v"))
+        fut, proposed_here = service.start_plain_set(too_long)
+        assert not proposed_here and isinstance((await fut)[0], CommandError) and len(raft.proposals) == proposals
+        raft.is_leader = False
+        fut, proposed_here = service.start_plain_set(pb.Command(set=pb.Set(key=b"f", value=b"v")))
+        assert not proposed_here   # forwarded by start_write
 
     run(go())
 
