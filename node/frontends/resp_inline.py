@@ -3,9 +3,11 @@
 The hot paths of -P 1 clients: reads that need no waiting (a follower serving
 `any`, a leader under a lease) and PING / ECHO are answered at once; a lone
 write on the leader is proposed at once and answered from its future's
-callback, and so is a lone read that waits for a read index. Whatever must
-wait otherwise (a server command, MULTI, a pipeline of writes, a blocking
-pop) goes to the command loop (resp.Connection._run), in order: a reply is
+callback, and so is a lone read that waits for a read index; a read that is
+nothing but plain `SET key value` frames (-P 1's or a pipeline's) is proposed
+at once on the leader and answered in one write. Whatever must wait otherwise
+(a server command, MULTI, another pipeline of writes, a blocking pop) goes to
+the command loop (resp.Connection._run), in order: a reply is
 never written ahead of the replies before it. resp.Connection is an
 InlinePaths (GETs have theirs in resp_gets.py). Must not import lmdb or
 pysyncobj, nor hold business logic (as resp.py): a command runs through the
