@@ -149,16 +149,19 @@ class InlinePaths:
 
     def _answer_sets(self, frames: list[list[bytes]]) -> bool:
         """`SET key value` frames (from resp_requests.only_sets: all the client sent, a -P 1
-        client's one or a pipeline's), on the leader, in a connection in the plain state
-        (_plain_state; no CLIENT REPLY or PAUSE, no cluster mode and so no ASKING): proposed now
-        as plain SETs (Service.start_plain_set), as _start_lone_write or the command loop would,
-        without the steps that find all that out for any command; one is answered from its
-        future's callback (_lone_done), several together once the last is settled (_sets_done).
-        False: nothing was done, the ordinary path takes them. (Nothing was pending, so the
-        backlog is already 0 and reading already as it should be: no _dispatch steps to repeat.)"""
+        client's one or a pipeline's), in a connection in the plain state (_plain_state; no
+        CLIENT REPLY or PAUSE, no cluster mode and so no ASKING), started now as
+        _start_lone_write or the command loop would, without the steps that find all that out
+        for any command: on the leader proposed as plain SETs (Service.start_plain_set), one
+        answered from its future's callback (_lone_done), several together once the last is
+        settled (_sets_done); a pipeline of them on a follower forwarded as one batch
+        (Session.forward_plain_sets), answered together. False: nothing was done, the ordinary
+        path takes them. (Nothing was pending, so the backlog is already 0 and reading already as
+        it should be: no _dispatch steps to repeat.)"""
         started_ns = time.perf_counter_ns()
-        if (len(frames) > MAX_IN_FLIGHT or self.server.cluster is not None or not self._plain_state()
-                or not self.fast_paths_ok() or not self.server.writes_may_overlap()):
+        leading = self.server.writes_may_overlap()
+        if (len(frames) > MAX_IN_FLIGHT or not (leading or len(frames) > 1) or self.server.cluster is not None
+                or not self._plain_state() or not self.fast_paths_ok()):
             return False
         self.last_cmd = "set"
         db = self.session.db
@@ -169,8 +172,8 @@ class InlinePaths:
             return True
         commands = [_SET.build(args, db) for args in frames]   # (no option: nothing to refuse)
         self.running = True
-        self.task = self.session.start_plain_sets(
-            commands, lambda outcomes: self._sets_done(frames, commands, started_ns, outcomes))
+        start = self.session.start_plain_sets if leading else self.session.forward_plain_sets
+        self.task = start(commands, lambda outcomes: self._sets_done(frames, commands, started_ns, outcomes))
         return True
 
     def _sets_done(self, frames: list[list[bytes]], commands: list, started_ns: int, outcomes: list[Outcome]) -> None:

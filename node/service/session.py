@@ -263,6 +263,26 @@ class Session:
         started[-1][0].add_done_callback(finished)
         return PARKED
 
+    def forward_plain_sets(self, sets: list[Command], done: Callable[[list[Outcome]], None]) -> asyncio.Future:
+        """A follower's `SET key value` writes with no option (a pipeline's), sent to the leader as
+        one batch, as the command loop sends a run of writes (Run._forward_batch: each with an
+        identity it keeps for a one-by-one retry); `done(outcomes)` once, in request order,
+        from the task's callback. Returns the task (cancel it to give up)."""
+        if self.tracking is not None:
+            for command in sets:
+                self._writing(command)
+        task = asyncio.ensure_future(Run(self)._forward_batch([(command, None, "", 0) for command in sets]))
+
+        def finished(t: asyncio.Future) -> None:
+            if t.cancelled():
+                return
+            error = t.exception()
+            outcomes = [internal_error("forwarding a pipeline of writes", error)] * len(sets) if error else t.result()
+            done([self._note(command, outcome) for command, outcome in zip(sets, outcomes)])
+
+        task.add_done_callback(finished)
+        return task
+
     async def _retried(self, sets: list[Command], started: list[tuple[asyncio.Future, bool]]) -> list[Outcome]:
         """start_plain_sets' outcomes when some were not logged: those executed again, in order."""
         outcomes = []

@@ -50,18 +50,20 @@ def test_everyday_use_through_any_node(cluster, protocol):
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_a_pipeline_of_sets_on_the_leader(cluster, protocol):
+@pytest.mark.parametrize("where", ["leader", "follower"])
+def test_a_pipeline_of_sets(cluster, protocol, where):
     """A pipeline of nothing but `SET key value` (proposed together from the read that brought
-    it): every reply in order, a refused one in its place, each SET counted, the last SET of a
-    key winning, binary values intact, and every node holding the values afterwards."""
+    it on the leader, forwarded as one batch by a follower): every reply in order, a refused one
+    in its place, each SET counted by the node that served it, the last SET of a key winning,
+    binary values intact, and every node holding the values afterwards."""
     leader = cluster.leader()
-    r = client(leader, protocol)
+    r = client(leader if where == "leader" else next(n for n in cluster.alive_nodes() if n is not leader), protocol)
     calls = r.info("commandstats").get("cmdstat_set", {}).get("calls", 0)
     odd = b"\r\n*3\r\n$3\r\nSET\r\n$1\r\nx\r\n"   # looks like a frame: split by its length
     too_long = "k" * 4096   # (over the node's key limit; small enough to arrive in one read)
     with r.pipeline(transaction=False) as p:
         for i in range(200):
-            p.set(f"pipe:{i % 150}", f"{protocol}:{i}")
+            p.set(f"pipe:{i % 150}", f"{where}:{protocol}:{i}")
         p.set("pipe:odd", odd)
         assert p.execute() == [True] * 201
     with r.pipeline(transaction=False) as p:
@@ -72,7 +74,7 @@ def test_a_pipeline_of_sets_on_the_leader(cluster, protocol):
     assert replies[0] is True and replies[2] is True
     assert isinstance(replies[1], redis.ResponseError) and "the limit is" in str(replies[1]), replies[1]
     assert r.info("commandstats")["cmdstat_set"]["calls"] - calls == 204
-    expected = {f"pipe:{i % 150}": f"{protocol}:{i}".encode() for i in range(200)}
+    expected = {f"pipe:{i % 150}": f"{where}:{protocol}:{i}".encode() for i in range(200)}
     expected.update({"pipe:odd": odd, "pipe:before": b"ok", "pipe:after": b"ok"})
     for node in cluster.alive_nodes():
         reader = client(node, protocol)

@@ -70,6 +70,15 @@ class FakeService:
         fut.set_result(self._run(command))
         return fut, True
 
+    leader_id = None   # (a follower of the fake forwards nothing: it runs each write itself)
+    forwarder = None
+
+    def lanes_for(self, requests):
+        return requests, []
+
+    def give_back_lanes(self, lanes):
+        pass
+
     def start_plain_set(self, command):
         """Like Service.start_plain_set: start_write."""
         return self.start_write(command)

@@ -626,6 +626,58 @@ def test_a_forwarded_batch_is_retried_with_the_identities_it_was_sent_with(env):
     run(go())
 
 
+def test_a_followers_pipeline_of_plain_sets_goes_to_the_leader_as_one_batch(env):
+    """Session.forward_plain_sets (a pipeline of plain SETs on a follower): one batch, each write
+    under an identity of its own, `done` once with the outcomes in order, the connection's
+    read-your-writes floor raised to the highest index; a batch that fails is retried one by one
+    with the same identities, and `done` still comes once."""
+    service, raft, _ = env
+    raft.is_leader, raft.leader_id = False, "n2"
+    batches, retried = [], []
+    failing = []
+
+    class Forwarder:
+        async def forward_batch(self, node_id, requests):
+            batches.append([(r[0].set.key, r[2], r[3]) for r in requests])
+            if failing:
+                raise UnavailableError("connection to the leader lost")
+            return [(commands.OK, 10 + i) for i in range(len(requests))]
+
+        async def forward(self, node_id, command, consistency, client_id, sequence):
+            retried.append((command.set.key, client_id, sequence))
+            return commands.OK, 20
+
+    service.forwarder = Forwarder()
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        session = Session(service, "resp")
+        answers = []
+        sets = [pb.Command(set=pb.Set(key=b"k%d" % i, value=b"v")) for i in range(3)]
+        session.forward_plain_sets(sets, answers.append)
+        for _ in range(100):
+            if answers:
+                break
+            await asyncio.sleep(0.01)
+        assert answers == [[(commands.OK, 10), (commands.OK, 11), (commands.OK, 12)]]
+        assert [key for key, _, _ in batches[0]] == [b"k0", b"k1", b"k2"]
+        assert len({(client, sequence) for _, client, sequence in batches[0]}) == 3
+        assert session.last_write_index == 12
+        failing.append(True)
+        answers.clear()
+        session.forward_plain_sets(sets, answers.append)
+        for _ in range(100):
+            if answers:
+                break
+            await asyncio.sleep(0.01)
+        assert answers == [[(commands.OK, 20)] * 3]
+        assert retried == batches[1], "retried one by one, in order, with the identities sent"
+        await asyncio.sleep(0.02)
+        assert len(answers) == 1
+
+    run(go())
+
+
 def test_writes_forwarded_in_one_loop_turn_go_as_one_batch_with_their_own_outcomes(env):
     """A follower serving many -P 1 clients sends their writes to the leader
     as one ForwardBatch per loop turn; each caller gets its own slot's outcome."""
