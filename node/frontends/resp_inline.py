@@ -143,9 +143,9 @@ class InlinePaths:
                       plain_set: bool = False) -> None:
         """Start the write `command` (already counted), answered from its future's callback
         (`plain_set`: Session.start_write's)."""
-        self.running = True
         self.task = self.session.start_write(
             command, lambda outcome: self._lone_done(spec, command, started_ns, args, name, outcome), plain_set)
+        self.running = True   # (done never comes before start_write returns)
 
     def _answer_sets(self, frames: list[list[bytes]]) -> bool:
         """`SET key value` frames (from resp_requests.only_sets: all the client sent, a -P 1
@@ -170,29 +170,25 @@ class InlinePaths:
             args = frames[0]
             self._propose_lone(_SET, _SET.build(args, db), started_ns, args, "set", plain_set=True)
             return True
-        commands = [_SET.build(args, db) for args in frames]   # (no option: nothing to refuse)
-        self.running = True
+        sets = [_SET.build(args, db) for args in frames]   # (no option: nothing to refuse)
         start = self.session.start_plain_sets if leading else self.session.forward_plain_sets
-        self.task = start(commands, lambda outcomes: self._sets_done(frames, commands, started_ns, outcomes))
+        self.task = start(sets, lambda outcomes: self._sets_done(frames, sets, started_ns, outcomes))
+        self.running = True   # (done never comes before start returns)
         return True
 
-    def _sets_done(self, frames: list[list[bytes]], commands: list, started_ns: int, outcomes: list[Outcome]) -> None:
-        """The SETs _answer_sets proposed together are settled: their replies in one write, each
+    def _sets_done(self, frames: list[list[bytes]], sets: list, started_ns: int, outcomes: list[Outcome]) -> None:
+        """The SETs _answer_sets started together are settled: their replies in one write, each
         counted as taking the time they all took."""
-        self.task, self.running = None, False
-        if self.closing:
+        if self._finished_in_flight():
             return
         usec = (time.perf_counter_ns() - started_ns) // 1000
         render = self.render
-        replies = [render(_SET, command, outcome) for command, outcome in zip(commands, outcomes)]
+        replies = [render(_SET, command, outcome) for command, outcome in zip(sets, outcomes)]
         self.server.count_calls("set", usec, replies)
         self.session.finished_many("set", frames, usec, fast=False)
         self._write(b"".join(replies))
         self._check_memory()
-        if self.pending:
-            self._dispatch()
-        elif self.eof:
-            self.close()
+        self._go_on()
 
     def _start_lone_read(self, spec: Spec, command, started_ns: int, args: list[bytes]) -> None:
         self.pending.popleft()
@@ -204,12 +200,22 @@ class InlinePaths:
 
     def _lone_done(self, spec: Spec, command, started_ns: int, args: list[bytes], name: str,
                    outcome: Outcome) -> None:
-        self.task, self.running = None, False
-        if self.closing:
+        if self._finished_in_flight():
             return
         reply = self.render(spec, command, outcome)
         self.count(spec, args, started_ns, reply, name)
         self._write(reply)
+        self._go_on()
+
+    def _finished_in_flight(self) -> bool:
+        """What was in flight (a lone write or read, a run of SETs) is answered: the connection
+        is free again; True when it closed meanwhile (nothing to write)."""
+        self.task, self.running = None, False
+        return self.closing
+
+    def _go_on(self) -> None:
+        """After an answer from a callback: what arrived meanwhile, or the close a half-close
+        waited for."""
         if self.pending:
             self._dispatch()
         elif self.eof:

@@ -109,7 +109,7 @@ class GroupCommit:
         with DeadlineError after its proposal timeout at the latest.
         """
         now_ms = wall_ms()
-        entry = pb.LogEntry(version=self._sm.log_version, now_ms=now_ms, seed=self._rng.getrandbits(63))
+        entry = self._entry(now_ms)
         if client_id or sequence:
             entry.client_id, entry.sequence = client_id, sequence
         command = entry.command
@@ -136,7 +136,7 @@ class GroupCommit:
         stamp, its growth and its access the record it writes (as estimate_growth and
         _touch_written find for it)."""
         now_ms = wall_ms()
-        entry = pb.LogEntry(version=self._sm.log_version, now_ms=now_ms, seed=self._rng.getrandbits(63))
+        entry = self._entry(now_ms)
         command = entry.command
         command.CopyFrom(command_in)
         op = command.set
@@ -144,6 +144,10 @@ class GroupCommit:
         self._access.record(command.db, op.key, now_ms, growth)
         self._batch_growth += growth
         return self._queue(entry, command.ByteSize())
+
+    def _entry(self, now_ms: int) -> pb.LogEntry:
+        """A write's entry: the log's version in force, the leader's clock, a seed of its own."""
+        return pb.LogEntry(version=self._sm.log_version, now_ms=now_ms, seed=self._rng.getrandbits(63))
 
     def _queue(self, entry: pb.LogEntry, size: int) -> asyncio.Future:
         """Queue `entry` (`size` bytes) for this turn's group commit: its write's future."""

@@ -396,14 +396,9 @@ class Service:
         """start_write of `command`, a `SET key value` with no option (a RESP client's plain SET):
         on the leader, within the limits, proposed without the checks nothing else in such a
         SET could fail (_prepare's: no password, no newer log version, no cluster slot)."""
-        if not self._plain_sets_ok((command,)):
-            return self.start_write(command)
-        stats = self.stats
-        stats["commands"] += 1
-        stats["writes"] += 1
-        return self._commits.propose_plain_set(command), True
+        return self.start_plain_sets((command,))[0]
 
-    def start_plain_sets(self, sets: list[Command]) -> list[tuple[asyncio.Future, bool]]:
+    def start_plain_sets(self, sets) -> list[tuple[asyncio.Future, bool]]:
         """start_plain_set of each of `sets`, in order (a pipeline's plain SETs), checked together."""
         if not self._plain_sets_ok(sets):
             return [self.start_write(command) for command in sets]   # (a refusal: its error)
@@ -415,7 +410,8 @@ class Service:
 
     def _plain_sets_ok(self, sets) -> bool:
         """Plain SETs (`sets`) may be proposed without _prepare: this node leads, outside cluster
-        mode, on a log that knows every field, and each is within the limits."""
+        mode, on a log that knows every field, and each is within the limits (those
+        commands.check_limits checks for a SET: the database, the key's and the value's size)."""
         if not self._raft.is_leader or self.cluster is not None or self._sm.log_version < commands.EVICTION_VERSION:
             return False
         limits = self._sm.limits

@@ -228,8 +228,7 @@ class Session:
             if f.cancelled():
                 return
             if proposed_here and _not_logged(f):
-                retry = asyncio.ensure_future(self.execute(command))
-                retry.add_done_callback(lambda r: r.cancelled() or done(r.result()))
+                _when_done(asyncio.ensure_future(self.execute(command)), done)
                 return
             done(self._settled_outcome(command, f))
 
@@ -255,8 +254,7 @@ class Session:
                     fut.add_done_callback(finished)
                     return
             if any(proposed_here and _not_logged(fut) for fut, proposed_here in started):
-                retry = asyncio.ensure_future(self._retried(sets, started))
-                retry.add_done_callback(lambda r: r.cancelled() or done(r.result()))
+                _when_done(asyncio.ensure_future(self._retried(sets, started)), done)
                 return
             done([self._settled_outcome(command, fut) for command, (fut, _) in zip(sets, started)])
 
@@ -427,8 +425,7 @@ class Run:
         for position, fut, render, request, retry_if_unlogged in writes:
             if not fut.done():
                 await asyncio.wait((fut,))
-            error = fut.exception()
-            if retry_if_unlogged and isinstance(error, (NotLeaderError, UnavailableError)):
+            if retry_if_unlogged and _not_logged(fut):
                 # Leadership moved before it was logged: execute() finds the new leader.
                 command, _, client_id, sequence = request
                 outcome = await session.execute(command, None, client_id, sequence)
@@ -476,3 +473,8 @@ class Run:
 def _not_logged(fut: asyncio.Future) -> bool:
     """A write proposed here failed before it was logged (leadership moved): retry it."""
     return not fut.cancelled() and isinstance(fut.exception(), (NotLeaderError, UnavailableError))
+
+
+def _when_done(retry: asyncio.Future, done: Callable) -> None:
+    """`done(outcome)` once the retry `retry` has it (nothing when it was cancelled)."""
+    retry.add_done_callback(lambda r: r.cancelled() or done(r.result()))

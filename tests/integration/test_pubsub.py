@@ -383,6 +383,10 @@ def test_tracking_modes_bcast_optin_noloop_and_resp2_redirect(cluster):
         assert redirected.call("GET", "k") == b"a"
         assert noloop.call("GET", "k") == b"a"
         assert noloop.call("SET", "k", "mine") == b"OK"     # its own write: no invalidation for it
+        assert noloop.call("GET", "k") == b"mine"           # tracked again
+        noloop.sock.sendall(b"".join(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n%s\r\n" % (len(v), v)
+                                     for v in (b"mine2", b"mine")))   # a pipeline of its own: none either
+        assert [noloop.frame(), noloop.frame()] == [b"OK", b"OK"]
         assert bcast.frame() == [b"invalidate", [b"user:1"]], "BCAST: keys under the prefix, read or not"
         assert target.frame() == [b"message", b"__redis__:invalidate", [b"k"]]
         assert noloop.frame(1.5) is None

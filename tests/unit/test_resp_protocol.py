@@ -430,6 +430,7 @@ _LONE_SET_STATES = {   # state -> (its set-up, whether the SET path takes the SE
     "plain": ([], True),
     "resp3": ([cmd("HELLO", "3")], True),
     "tracking": ([cmd("HELLO", "3"), cmd("CLIENT", "TRACKING", "ON", "BCAST")], True),
+    "tracking noloop": ([cmd("HELLO", "3"), cmd("CLIENT", "TRACKING", "ON", "BCAST", "NOLOOP")], True),
     "multi": ([cmd("MULTI")], False),
     "subscribed": ([cmd("SUBSCRIBE", "ch")], False),
     "subscribed resp3": ([cmd("HELLO", "3"), cmd("SUBSCRIBE", "ch")], False),
@@ -441,8 +442,8 @@ _LONE_SET_STATES = {   # state -> (its set-up, whether the SET path takes the SE
     "reply skip": ([cmd("CLIENT", "REPLY", "SKIP")], False),
     "not authenticated": ([], None),   # (not even tried: the parser answers -NOAUTH)
     "follower": ([], "pipelines"),   # (a pipeline's SETs are forwarded as one batch; a lone SET is not taken)
-    "paused": ([cmd("CLIENT", "PAUSE", "50", "WRITE")], False),
-    "paused all": ([cmd("CLIENT", "PAUSE", "50", "ALL")], False),
+    "paused": ([cmd("CLIENT", "PAUSE", "200", "WRITE")], False),
+    "paused all": ([cmd("CLIENT", "PAUSE", "200", "ALL")], False),
     "key too long": ([], True),
 }
 
@@ -480,6 +481,7 @@ def test_set_frames_answer_as_the_ordinary_path_in_every_connection_state(tmp_pa
                    "subscribed": lambda: c.conn.session.subscriptions is not None,
                    "subscribed resp3": lambda: c.conn.session.subscriptions is not None and c.conn.proto == 3,
                    "tracking": lambda: c.conn.session.tracking is not None,
+                   "tracking noloop": lambda: c.conn.session.tracking is not None,
                    "restricted": lambda: c.conn.session.user == "u",
                    "restricted but allowed": lambda: c.conn.session.user == "u",
                    "reply off": lambda: c.conn.reply_off, "reply skip": lambda: c.conn.reply_skip_next,
@@ -488,6 +490,7 @@ def test_set_frames_answer_as_the_ordinary_path_in_every_connection_state(tmp_pa
         assert reached(), f"the connection is {state}"
         service.is_leader = state != "follower"
         service.diagnostics.slowlog.slower_than_usec = 0   # every command enters the slow log
+        service.diagnostics.slowlog._entries.clear()         # (the set-up's, on a slow machine)
         taken = []
         answer = c.conn._answer_sets
         c.conn._answer_sets = lambda frames: taken.append(answer(frames)) or taken[-1]
@@ -549,6 +552,39 @@ def test_set_frames_step_aside_in_cluster_mode_and_behind_a_write_in_flight(serv
             await asyncio.sleep(0)
         assert b"".join(c.transport.writes) == b"+OK\r\n+OK\r\n$1\r\n2\r\n"
         assert c.conn.server.cmdstats["set"][0] == 2
+
+    run(go())
+
+
+def test_set_frames_answered_after_the_connection_closed_write_nothing(service):
+    """A pipeline of SETs in flight when the client hangs up: the writes go on (they were sent),
+    the connection writes nothing and stays closed; a read of more SET frames than a pipeline may
+    have in flight takes the command loop, which answers them all in order."""
+    from raftcache.node.service.session import MAX_IN_FLIGHT
+
+    async def go():
+        c = Client(service)
+        c.conn.data_received(cmd("SET", "gone", "1") + cmd("SET", "gone", "2"))
+        assert c.conn.task is not None   # in flight
+        c.conn.connection_lost(None)
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert c.transport.writes == [] and c.conn.task is None
+        assert await Client(service).send(cmd("GET", "gone")) == b"$1\r\n2\r\n"
+
+        c = Client(service)
+        taken = []
+        answer = c.conn._answer_sets
+        c.conn._answer_sets = lambda frames: taken.append(answer(frames)) or taken[-1]
+        many = MAX_IN_FLIGHT + 1
+        reply = await c.send(b"".join(cmd("SET", f"many{i}", i) for i in range(many)))
+        for _ in range(200):
+            if reply.count(b"+OK") == many:
+                break
+            await asyncio.sleep(0.005)
+            reply += b"".join(c.transport.writes)
+            c.transport.writes.clear()
+        assert taken == [False] and reply == b"+OK\r\n" * many
 
     run(go())
 

@@ -8,6 +8,7 @@ sharing, stamping, forwarding, read floors and retry decisions without sockets.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -960,7 +961,7 @@ def test_a_plain_set_is_logged_and_counted_as_start_write_logs_it(env):
     """Service.start_plain_set (a RESP client's `SET key value`) proposes the entry start_write
     would (the same fields but the clock's and the seed), counts it the same, tells the access
     table the same, and leaves a SET it cannot take plainly (over a limit, on an old log
-    version, on a follower) to start_write."""
+    version, in cluster mode, on a follower) to start_write; start_plain_sets counts each."""
     service, raft, _ = env
     service._sm.log_version = commands.MAX_VERSION
 
@@ -984,11 +985,39 @@ def test_a_plain_set_is_logged_and_counted_as_start_write_logs_it(env):
         too_long = pb.Command(set=pb.Set(key=b"k" * (service._sm.limits.max_key_bytes + 1), value=b"v"))
         fut, proposed_here = service.start_plain_set(too_long)
         assert not proposed_here and isinstance((await fut)[0], CommandError) and len(raft.proposals) == proposals
+        before = dict(service.stats)
+        started = service.start_plain_sets([pb.Command(set=pb.Set(key=b"p%d" % i, value=b"v")) for i in range(3)])
+        assert [proposed_here for _, proposed_here in started] == [True] * 3
+        assert [(await fut)[0] for fut, _ in started] == [commands.OK] * 3
+        assert {name: service.stats[name] - before.get(name, 0) for name in ("commands", "writes")} == \
+            {"commands": 3, "writes": 3}
+        for name, value in [("cluster", object()), ("_sm.log_version", commands.EVICTION_VERSION - 1)]:
+            owner, attribute = (service._sm, "log_version") if name.startswith("_sm") else (service, name)
+            saved = getattr(owner, attribute)
+            setattr(owner, attribute, value)
+            assert not service._plain_sets_ok([pb.Command(set=pb.Set(key=b"k", value=b"v"))]), name
+            setattr(owner, attribute, saved)
         raft.is_leader = False
         fut, proposed_here = service.start_plain_set(pb.Command(set=pb.Set(key=b"f", value=b"v")))
         assert not proposed_here   # forwarded by start_write
 
     run(go())
+
+
+def test_plain_sets_are_within_the_limits_exactly_when_check_limits_passes_them(env):
+    """Service._plain_sets_ok's limits are commands.check_limits' for a SET (the database, the
+    key's and the value's size): a SET it lets through, start_write would not have refused."""
+    service, _, _ = env
+    service._sm.log_version = commands.MAX_VERSION
+    service._sm._limits = limits = dataclasses.replace(service._sm.limits, databases=4, max_key_bytes=8,
+                                                        max_value_bytes=16)
+    for db in (0, 3, 4, 5):
+        for key_bytes in (0, 8, 9):
+            for value_bytes in (0, 16, 17):
+                command = pb.Command(db=db, set=pb.Set(key=b"k" * key_bytes, value=b"v" * value_bytes))
+                refused = commands.check_limits(command, databases=limits.databases, max_key_bytes=limits.max_key_bytes,
+                                                max_value_bytes=limits.max_value_bytes)
+                assert service._plain_sets_ok([command]) == (refused is None), (db, key_bytes, value_bytes)
 
 
 def test_a_forwarded_request_is_checked_as_a_clients_is(env):
