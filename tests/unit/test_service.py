@@ -877,6 +877,22 @@ def test_a_pipelines_publishes_are_logged_as_one_entry_and_each_answers_its_rece
     run(go())
 
 
+def _first_proposal_fails(raft: FakeRaft, error: Exception) -> list:
+    """Make `raft`'s next proposal fail with `error` (not logged) and the later ones pass: the
+    data of every proposal, in order."""
+    original, calls = raft.propose, []
+
+    def flaky(data, callback):
+        calls.append(data)
+        if len(calls) == 1:
+            callback(None, 0, error)
+        else:
+            original(data, callback)
+
+    raft.propose = flaky
+    return calls
+
+
 def test_pipeline_write_not_logged_because_leadership_moved_is_retried(env):
     service, raft, _ = env
 
@@ -885,17 +901,7 @@ def test_pipeline_write_not_logged_because_leadership_moved_is_retried(env):
 
     async def go():
         service.attach(asyncio.get_running_loop())
-        original = raft.propose
-        calls = []
-
-        def flaky(data, callback):
-            calls.append(data)
-            if len(calls) == 1:
-                callback(None, 0, OnceNotLeader("lost leadership"))
-            else:
-                original(data, callback)
-
-        raft.propose = flaky
+        calls = _first_proposal_fails(raft, OnceNotLeader("lost leadership"))
         out = await pipeline(service, [(pb.Command(set=pb.Set(key=b"a", value=b"1")), None, "", 0)])
         assert out == [(commands.OK, 1)]
         assert len(calls) == 2
@@ -932,16 +938,7 @@ def test_plain_sets_started_together_answer_once_in_order_and_are_retried_in_ord
         assert len(answers) == 1 and answers[0][0][0] == commands.OK and isinstance(answers[0][1][0], CommandError)
         assert (await service.execute(pb.Command(get=pb.Get(key=b"a"))))[0] == b"3"
 
-        original, calls = raft.propose, []
-
-        def flaky(data, callback):
-            calls.append(data)
-            if len(calls) == 1:
-                callback(None, 0, NotLeaderError("lost leadership"))
-            else:
-                original(data, callback)
-
-        raft.propose = flaky
+        calls = _first_proposal_fails(raft, NotLeaderError("lost leadership"))
         answers.clear()
         session.start_plain_sets([pb.Command(set=pb.Set(key=b"b", value=b"%d" % i)) for i in range(3)], answers.append)
         for _ in range(100):
