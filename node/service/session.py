@@ -237,12 +237,12 @@ class Session:
 
     def start_plain_sets(self, sets: list[Command], done: Callable[[list[Outcome]], None]) -> Parked:
         """`SET key value` writes with no option, begun now, in order (a pipeline's, on the
-        leader: Service.start_plain_sets). `done(outcomes)` is called once,
-        in request order, when all are settled, with no task: from the last one's callback (the
-        log settles them in order; one settled out of order, as a failure may be, is waited for
-        in turn); those a leadership change kept out of the log are retried one by one through
-        execute(), in order (a task then). Returns what the caller keeps as its task meanwhile
-        (cancelling it does nothing: the caller ignores the answer instead)."""
+        leader: Service.start_plain_sets). `done(outcomes)` is called once, in request order,
+        when all are settled, with no task: from the last one's callback (the log settles them
+        in order; one settled out of order, as a failure may be, is waited for in turn); those
+        a leadership change kept out of the log are retried one by one through execute(), in
+        order (a task then). Returns what the caller keeps as its task meanwhile (cancelling it
+        does nothing: the caller ignores the answer instead)."""
         if self.tracking is not None:
             for command in sets:
                 self._writing(command)
