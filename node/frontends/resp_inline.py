@@ -26,6 +26,7 @@ from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.service.session import MAX_IN_FLIGHT, Outcome
 
 _SET = TABLE[b"set"]
+_OK = b"+OK\r\n"   # (SET's reply in both protocols)
 
 #: Replies of a pipeline are written (and their reading awaited) in chunks of about this size
 #: (here and in the command loop, resp.Connection._run_batch).
@@ -183,7 +184,8 @@ class InlinePaths:
             return
         usec = (time.perf_counter_ns() - started_ns) // 1000
         render = self.render
-        replies = [render(_SET, command, outcome) for command, outcome in zip(sets, outcomes)]
+        replies = [_OK if type(outcome) is tuple and outcome[0] is commands.OK else render(_SET, command, outcome)
+                   for command, outcome in zip(sets, outcomes)]
         self.server.count_calls("set", usec, replies)
         self.session.finished_many("set", frames, usec, fast=False)
         self._write(b"".join(replies))

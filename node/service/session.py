@@ -253,8 +253,14 @@ class Session:
                 if not fut.done():
                     fut.add_done_callback(finished)
                     return
-            if any(proposed_here and _not_logged(fut) for fut, proposed_here in started):
-                _when_done(asyncio.ensure_future(self._retried(sets, started)), done)
+            if any(fut.exception() is not None for fut, _ in started):
+                if any(proposed_here and _not_logged(fut) for fut, proposed_here in started):
+                    _when_done(asyncio.ensure_future(self._retried(sets, started)), done)
+                    return
+            elif self.tracking is None:   # (_note's bookkeeping for SETs: the floor alone)
+                outcomes = [fut.result() for fut, _ in started]
+                self.last_write_index = max(self.last_write_index, max(index for _, index in outcomes))
+                done(outcomes)
                 return
             done([self._settled_outcome(command, fut) for command, (fut, _) in zip(sets, started)])
 

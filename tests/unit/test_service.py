@@ -931,6 +931,7 @@ def test_plain_sets_started_together_answer_once_in_order_and_are_retried_in_ord
         outcomes = answers[0]
         assert outcomes[0] == (commands.OK, outcomes[0][1]) and outcomes[2][0] == commands.OK
         assert isinstance(outcomes[1][0], CommandError)
+        assert session.last_write_index == outcomes[2][1] > 0   # read-your-writes' floor
         assert await service.execute(pb.Command(get=pb.Get(key=b"a"))) == (b"2", outcomes[2][1])
         answers.clear()   # the last one settled first (refused at once): the others waited for
         session.start_plain_sets([pb.Command(set=pb.Set(key=b"a", value=b"3")), writes[1]], answers.append)
