@@ -33,6 +33,7 @@ from raftcache.node.service.diagnostics import command_args
 from raftcache.node.service.service import Service
 from raftcache.node.service.session import MAX_IN_FLIGHT, Session
 from raftcache.node.service.tracking import Tracking
+from raftcache.node.service.waiters import when_settled
 from raftcache.proto import admin_pb2, admin_pb2_grpc, cache_pb2, cache_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -303,13 +304,7 @@ class RaftForwardedBatches:
                 fut = asyncio.get_running_loop().create_future()
                 fut.set_exception(UnavailableError(f"the forwarded write failed on the leader ({type(e).__name__})"))
             writes.append((fut, render, command))
-        left = len(writes)
-
-        def answered(_fut) -> None:
-            nonlocal left
-            left -= 1
-            if left:
-                return
+        def answered() -> None:
             try:
                 if any(fut.cancelled() for fut, _, _ in writes):
                     reply(None, UnavailableError("the node is stopping"))
@@ -322,8 +317,7 @@ class RaftForwardedBatches:
                 return
             reply(out.SerializeToString(), None)
 
-        for fut, _, _ in writes:
-            fut.add_done_callback(answered)
+        when_settled([fut for fut, _, _ in writes], answered)
         return True
 
     async def _run(self, batch, reply) -> None:

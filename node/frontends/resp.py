@@ -42,7 +42,7 @@ from raftcache.node.frontends.resp_gets import GetFastPaths
 from raftcache.node.frontends.resp_inline import OUT_CHUNK_BYTES, InlinePaths
 from raftcache.node.frontends.resp_table import TABLE, Spec
 from raftcache.node.frontends.resp_protocol import Push, RespError, encode
-from raftcache.node.frontends.resp_requests import ProtocolError, RequestParser, only_gets, only_sets, whole_frames
+from raftcache.node.frontends.resp_requests import ProtocolError, RequestParser, leading_sets, only_gets, whole_frames
 from raftcache.node.service.pubsub import Message
 from raftcache.node.service.session import MAX_IN_FLIGHT, Outcome, Session
 from raftcache.node.frontends.resp_server import RespServer
@@ -249,9 +249,11 @@ class Connection(InlinePaths, GetFastPaths, StreamConnection):
         if self.parser.idle and self.session.user is not None:   # (authenticated)
             gets = only_gets(data, self.parser.max_bulk_bytes)
             if gets is None:
-                sets = only_sets(data, self.parser.max_bulk_bytes)
-                if sets is None:
-                    frames = whole_frames(data, self.parser.max_bulk_bytes)
+                sets, end = leading_sets(data, self.parser.max_bulk_bytes)
+                if not sets or end < len(data):   # (the SETs it starts with are not parsed again)
+                    frames = whole_frames(data, self.parser.max_bulk_bytes, end)
+                    if frames is not None and sets:
+                        frames = sets + frames
                 elif self.task is None and not self.pending and self._answer_sets(sets):   # -P 1's SET, -P 16's
                     self._check_memory()
                     return

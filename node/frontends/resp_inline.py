@@ -149,7 +149,7 @@ class InlinePaths:
         self.running = True   # (done never comes before start_write returns)
 
     def _answer_sets(self, frames: list[list[bytes]]) -> bool:
-        """`SET key value` frames (from resp_requests.only_sets: all the client sent, a -P 1
+        """`SET key value` frames (from resp_requests.leading_sets: all the client sent, a -P 1
         client's one or a pipeline's), in a connection in the plain state (_plain_state; no
         CLIENT REPLY or PAUSE, no cluster mode and so no ASKING), started now as
         _start_lone_write or the command loop would, without the steps that find all that out

@@ -220,37 +220,36 @@ _SET_HEAD = re.compile(rb"\*3\r\n\$3\r\n(...)\r\n\$(0|[1-9][0-9]{0,9})\r\n", re.
 _BULK_HEAD = re.compile(rb"\r\n\$(0|[1-9][0-9]{0,9})\r\n")
 
 
-def only_sets(data: bytes, max_bulk_bytes: int) -> list[list[bytes]] | None:
-    """The frames, [name as sent, key, value] each, when `data` is nothing but complete
-    `SET key value` frames (a -P 1 client's plainest write, or a pipeline of them), else None
-    (whole_frames takes it): two matches and the lengths each frame gives, instead of a frame
-    parse (binary-safe: a key or value that looks like a header is split by its length). As
-    whole_frames, the caller checks the parser is idle."""
+def leading_sets(data: bytes, max_bulk_bytes: int) -> tuple[list[list[bytes]], int]:
+    """The complete `SET key value` frames `data` starts with ([name as sent, key, value] each)
+    and the position after them: two matches and the lengths each frame gives, instead of a
+    frame parse (binary-safe: a key or value that looks like a header is split by its length);
+    the rest, if any, is whole_frames' from that position."""
+    frames: list[list[bytes]] = []
     if max_bulk_bytes < 3:   # (the name itself is over the limit: the parser refuses it)
-        return None
-    frames = []
+        return frames, 0
     pos, end = 0, len(data)
     while pos < end:
         head = _SET_HEAD.match(data, pos)
         if head is None or head.group(1).lower() != b"set":
-            return None
+            break
         key_start = head.end()
         key_end = key_start + int(head.group(2))
         middle = _BULK_HEAD.match(data, key_end)
         if middle is None:
-            return None
+            break
         value_start = middle.end()
         value_end = value_start + int(middle.group(1))
         if (data[value_end:value_end + 2] != b"\r\n" or key_end - key_start > max_bulk_bytes
                 or value_end - value_start > max_bulk_bytes):
-            return None
+            break
         frames.append([head.group(1), data[key_start:key_end], data[value_start:value_end]])
         pos = value_end + 2
-    return frames or None
+    return frames, pos
 
 
-def whole_frames(data: bytes, max_bulk_bytes: int) -> list[list[bytes]] | None:
-    """The commands when `data` is nothing but complete multibulk frames, else None.
+def whole_frames(data: bytes, max_bulk_bytes: int, start: int = 0) -> list[list[bytes]] | None:
+    """The commands when `data` (from `start`) is nothing but complete multibulk frames, else None.
 
     The hot path of clients whose every read from the socket is whole commands
     (one at -P 1, a pipeline at -P 16): such frames need no parser state (the
@@ -261,7 +260,7 @@ def whole_frames(data: bytes, max_bulk_bytes: int) -> list[list[bytes]] | None:
     through RequestParser, which gives Redis's errors.
     """
     frames = []
-    pos, end = 0, len(data)
+    pos, end = start, len(data)
     while pos < end:
         got = _frame_at(data, pos, max_bulk_bytes)
         if got is None:

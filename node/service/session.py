@@ -42,6 +42,7 @@ from raftcache.commandkeys import command_keys
 from raftcache.node.errors import CommandError, DeadlineError, NotLeaderError, RaftcacheError, Reason, UnavailableError
 from raftcache.node.service.reads import Parked
 from raftcache.node.service.service import NOT_NOW, PARKED
+from raftcache.node.service.waiters import when_settled
 from raftcache.proto.commands_pb2 import Command
 
 log = logging.getLogger(__name__)
@@ -238,21 +239,16 @@ class Session:
     def start_plain_sets(self, sets: list[Command], done: Callable[[list[Outcome]], None]) -> Parked:
         """`SET key value` writes with no option, begun now, in order (a pipeline's, on the
         leader: Service.start_plain_sets). `done(outcomes)` is called once, in request order,
-        when all are settled, with no task: from the last one's callback (the log settles them
-        in order; one settled out of order, as a failure may be, is waited for in turn); those
-        a leadership change kept out of the log are retried one by one through execute(), in
-        order (a task then). Returns what the caller keeps as its task meanwhile (cancelling it
-        does nothing: the caller ignores the answer instead)."""
+        when all are settled, with no task (waiters.when_settled); those a leadership change
+        kept out of the log are retried one by one through execute(), in order (a task then).
+        Returns what the caller keeps as its task meanwhile (cancelling it does nothing: the
+        caller ignores the answer instead)."""
         if self.tracking is not None:
             for command in sets:
                 self._writing(command)
         started = self.service.start_plain_sets(sets)
 
-        def finished(_: asyncio.Future | None = None) -> None:
-            for fut, _ in started:
-                if not fut.done():
-                    fut.add_done_callback(finished)
-                    return
+        def finished() -> None:
             if any(fut.exception() is not None for fut, _ in started):
                 if any(proposed_here and _not_logged(fut) for fut, proposed_here in started):
                     _when_done(asyncio.ensure_future(self._retried(sets, started)), done)
@@ -264,7 +260,7 @@ class Session:
                 return
             done([self._settled_outcome(command, fut) for command, (fut, _) in zip(sets, started)])
 
-        started[-1][0].add_done_callback(finished)
+        when_settled([fut for fut, _ in started], finished)
         return PARKED
 
     def forward_plain_sets(self, sets: list[Command], done: Callable[[list[Outcome]], None]) -> asyncio.Future:

@@ -116,3 +116,17 @@ def settle(fut: asyncio.Future, result, index, error) -> None:
         fut.set_result((result.result, result.index))
     else:
         fut.set_result((result, index))
+
+
+def when_settled(futures: list[asyncio.Future], callback: Callable[[], None]) -> None:
+    """`callback()` once every one of `futures` (writes proposed in order) is done, from the loop:
+    it waits on the last one (the log settles writes in order), then on any still pending (one
+    settled out of order, as a failure may be)."""
+    def check(_: asyncio.Future | None = None) -> None:
+        for fut in futures:
+            if not fut.done():
+                fut.add_done_callback(check)
+                return
+        callback()
+
+    futures[-1].add_done_callback(check)

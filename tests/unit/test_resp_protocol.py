@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from raftcache.node.frontends.resp_protocol import DoubleText, RespMap, RespSet, Verbatim, encode
-from raftcache.node.frontends.resp_requests import ProtocolError, RequestParser, only_gets, only_sets, split_args, whole_frames
+from raftcache.node.frontends.resp_requests import ProtocolError, RequestParser, leading_sets, only_gets, split_args, whole_frames
 from tests.unit.resp_fakes import Client, cmd
 
 
@@ -306,6 +306,15 @@ def test_only_sets_agrees_with_whole_frames_on_damaged_frames(key, value, at, pi
     data = data[:at] + piece + data[at + drop:]
     frames = whole_frames(data, max_bulk_bytes=max_bulk)
     assert only_sets(data, max_bulk_bytes=max_bulk) == (frames if _all_plain_sets(frames) else None)
+
+
+def only_sets(data: bytes, max_bulk_bytes: int) -> list[list[bytes]] | None:
+    """What the Redis port takes as a read of nothing but SETs (resp.Connection.data_received)."""
+    frames, end = leading_sets(data, max_bulk_bytes)
+    assert (whole_frames(data, max_bulk_bytes, end) is None) == (whole_frames(data, max_bulk_bytes) is None)
+    if whole_frames(data, max_bulk_bytes) is not None:   # the SETs read first, then the rest from there
+        assert frames + whole_frames(data, max_bulk_bytes, end) == whole_frames(data, max_bulk_bytes)
+    return frames if frames and end == len(data) else None
 
 
 def _all_plain_sets(frames: list[list[bytes]] | None) -> bool:
