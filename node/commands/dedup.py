@@ -51,6 +51,8 @@ _INDEX = b"dedup/i/"
 _HEAD = struct.Struct(">QQ")
 _U64 = struct.Struct(">Q")
 _CLOCK_BIAS = 1 << 63          # sorts signed now_ms as unsigned big-endian
+#: The stored outcome of most writes (a SET's), encoded once.
+_OK_ENCODED = commands.to_value(commands.OK).SerializeToString()
 #: lookup's answer when the client's sequence was not applied yet (run the write).
 MISS = object()
 
@@ -75,19 +77,18 @@ def lookup(txn, client_id: str, sequence: int) -> object:
 
 
 def _put(txn, client: bytes, sequence: int, now_ms: int, encoded: bytes) -> None:
-    name = _CLIENT + client
-    old = txn.meta_get(name)
+    clock = now_ms + _CLOCK_BIAS
+    old = txn.meta_replace(_CLIENT + client, _HEAD.pack(sequence, clock) + encoded)
     if old is not None:
         _, old_clock = _HEAD.unpack_from(old)
         txn.meta_delete(_AGE + _U64.pack(old_clock) + client)
-    clock = now_ms + _CLOCK_BIAS
-    txn.meta_put(name, _HEAD.pack(sequence, clock) + encoded)
     txn.meta_put(_AGE + _U64.pack(clock) + client, b"")
 
 
 def store(txn, client_id: str, sequence: int, now_ms: int, result: object, index: int) -> None:
     client = client_id.encode()
-    _put(txn, client, sequence, now_ms, commands.to_value(result).SerializeToString())
+    encoded = _OK_ENCODED if result is commands.OK else commands.to_value(result).SerializeToString()
+    _put(txn, client, sequence, now_ms, encoded)
     txn.meta_put(_INDEX + client, _U64.pack(index))
 
 

@@ -198,6 +198,17 @@ def set_(ctx: Ctx, op: pb.Set):
     return reply
 
 
+def is_plain_set(command: pb.Command) -> bool:
+    """Whether `command` is `SET key value` with no option (what a RESP client's plain SET
+    builds, and a follower forwards of it): a leader may propose it as GroupCommit.propose_plain_set
+    does, with nothing to stamp."""
+    if command.WhichOneof("op") != "set" or command.asking:
+        return False
+    op = command.set
+    return not (op.condition or op.get or op.flags or op.stale_if_older or op.HasField("cas_index")
+                or op.HasField("expiry"))
+
+
 def plain_set_deadline(txn, command: pb.Command, now_ms: int, limits: KeyspaceConfig) -> int | None:
     """The deadline (0: none) of `command`, a SET, when `set_` under the state machine's quota
     wrapper would just write it (store_plain_set), nothing able to refuse or undo it: no option

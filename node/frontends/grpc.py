@@ -24,6 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from raftcache.node import commands
 from raftcache.node.service import grpc_codec
+from raftcache.node.commands.strings import is_plain_set
 from raftcache.node.errors import CommandError, NotLeaderError, RaftcacheError, Reason, UnavailableError
 from raftcache.node.service.forwarding import SECRET_METADATA
 from raftcache.node.frontends import acl_catalog, client_limits, grpc_auth
@@ -294,16 +295,11 @@ class RaftForwardedBatches:
         session = Session(service, "grpc", "raft-peer", forwarded=True)
         latency = service.opstats.latency["grpc"]
         arrived_ns = time.perf_counter_ns()
-        writes = []
-        for command, _, client_id, sequence in requests:
-            render = _timed_render(session, command, latency, arrived_ns)
-            try:
-                fut, _ = service.start_write(command, client_id, sequence, forward=False)
-            except Exception as e:  # noqa: BLE001 - a bug: that write's slot says so, the follower retries it
-                log.exception("proposing a forwarded write failed")
-                fut = asyncio.get_running_loop().create_future()
-                fut.set_exception(UnavailableError(f"the forwarded write failed on the leader ({type(e).__name__})"))
-            writes.append((fut, render, command))
+        futures = self._start_plain_sets(requests)
+        if futures is None:
+            futures = [self._start_write(command, client_id, sequence) for command, _, client_id, sequence in requests]
+        writes = [(fut, _timed_render(session, command, latency, arrived_ns), command)
+                  for fut, (command, _, _, _) in zip(futures, requests)]
         def answered() -> None:
             try:
                 if any(fut.cancelled() for fut, _, _ in writes):
@@ -319,6 +315,33 @@ class RaftForwardedBatches:
 
         when_settled([fut for fut, _, _ in writes], answered)
         return True
+
+    def _start_plain_sets(self, requests: list) -> list[asyncio.Future] | None:
+        """The futures of a batch of plain SETs (a follower's pipeline of them: strings.is_plain_set)
+        proposed as the leader's own plain SETs are (Service.start_plain_sets), each with its
+        identity; None for any other batch, or when that failed (a bug: proposed again one by one,
+        a write already logged is then a replay of its identity)."""
+        sets = [command for command, _, _, _ in requests]
+        if not all(is_plain_set(command) for command in sets):
+            return None
+        try:
+            started = self._service.start_plain_sets(sets, [(client_id, sequence) for _, _, client_id, sequence
+                                                            in requests], forward=False)
+        except Exception:  # noqa: BLE001 - a bug: the writes go the common way
+            log.exception("proposing a forwarded batch of SETs failed")
+            return None
+        return [fut for fut, _ in started]
+
+    def _start_write(self, command, client_id: str, sequence: int) -> asyncio.Future:
+        """The future of one forwarded write, proposed now (start_write); a bug fails that write's slot
+        alone, and the follower retries it."""
+        try:
+            return self._service.start_write(command, client_id, sequence, forward=False)[0]
+        except Exception as e:  # noqa: BLE001 - a bug: that write's slot says so, the follower retries it
+            log.exception("proposing a forwarded write failed")
+            fut = asyncio.get_running_loop().create_future()
+            fut.set_exception(UnavailableError(f"the forwarded write failed on the leader ({type(e).__name__})"))
+            return fut
 
     async def _run(self, batch, reply) -> None:
         try:

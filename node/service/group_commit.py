@@ -130,13 +130,15 @@ class GroupCommit:
             self._batch_edit_bytes += self._edited_bytes(command.db, name, op)
         return self._queue(entry, command.ByteSize())
 
-    def propose_plain_set(self, command_in: Command) -> asyncio.Future:
-        """propose() of `SET key value` with no option and no identity, its limits already checked
-        (Service.start_plain_sets), without the steps such a SET needs none of: no deadline to
-        stamp, its growth and its access the record it writes (as estimate_growth and
+    def propose_plain_set(self, command_in: Command, client_id: str = "", sequence: int = 0) -> asyncio.Future:
+        """propose() of `SET key value` with no option (strings.is_plain_set), its limits already
+        checked (Service.start_plain_sets), without the steps such a SET needs none of: no deadline
+        to stamp, its growth and its access the record it writes (as estimate_growth and
         _touch_written find for it)."""
         now_ms = wall_ms()
         entry = self._entry(now_ms)
+        if client_id or sequence:
+            entry.client_id, entry.sequence = client_id, sequence
         command = entry.command
         command.CopyFrom(command_in)
         op = command.set

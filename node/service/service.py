@@ -398,15 +398,20 @@ class Service:
         SET could fail (_prepare's: no password, no newer log version, no cluster slot)."""
         return self.start_plain_sets((command,))[0]
 
-    def start_plain_sets(self, sets) -> list[tuple[asyncio.Future, bool]]:
-        """start_plain_set of each of `sets`, in order (a pipeline's plain SETs), checked together."""
-        if not self._plain_sets_ok(sets):
-            return [self.start_write(command) for command in sets]   # (a refusal: its error)
+    def start_plain_sets(self, sets, identities=None, forward: bool = True) -> list[tuple[asyncio.Future, bool]]:
+        """start_plain_set of each of `sets`, in order (a pipeline's plain SETs), checked together;
+        `identities`: each one's (client_id, sequence) when they carry one (a follower's forwarded
+        batch), and `forward` as start_write's."""
+        if identities is None:
+            identities = [("", 0)] * len(sets)
+        if not self._plain_sets_ok(sets):   # (a refusal: its error)
+            return [self.start_write(command, client_id, sequence, forward)
+                    for command, (client_id, sequence) in zip(sets, identities)]
         stats = self.stats
         stats["commands"] += len(sets)
         stats["writes"] += len(sets)
         propose = self._commits.propose_plain_set
-        return [(propose(command), True) for command in sets]
+        return [(propose(command, client_id, sequence), True) for command, (client_id, sequence) in zip(sets, identities)]
 
     def _plain_sets_ok(self, sets) -> bool:
         """Plain SETs (`sets`) may be proposed without _prepare: this node leads, outside cluster

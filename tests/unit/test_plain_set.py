@@ -113,6 +113,21 @@ def test_any_other_set_is_left_to_the_generic_path(pair, command):
         assert strings.plain_set_deadline(txn, command, NOW, pair.plain.config) is None
 
 
+@pytest.mark.parametrize("command", [
+    cmd("SET", "k", "v", "NX"), cmd("SET", "k", "v", "XX"), cmd("SET", "k", "v", "GET"), cmd("SET", "k", "v", "KEEPTTL"),
+    cmd("SET", "k", "v", "PX", 500), pb.Command(set=pb.Set(key=b"k", value=b"v", flags=3)),
+    pb.Command(set=pb.Set(key=b"k", value=b"v", cas_index=0)), pb.Command(asking=True, set=pb.Set(key=b"k", value=b"v")),
+    pb.Command(set=pb.Set(key=b"k", value=b"v", stale_if_older=True)),
+    pb.Command(set=pb.Set(key=b"k", value=b"v", expiry=pb.Expiry(ttl_ms=9))), cmd("GET", "k"),
+], ids=repr)
+def test_a_set_with_an_option_is_not_proposed_as_a_plain_set(command):
+    """strings.is_plain_set: only `SET key value` (any database, any size: the limits are the
+    proposer's check) is proposed without stamping; any option, even one at its default value
+    (cas_index 0), is not."""
+    assert strings.is_plain_set(cmd("SET", "k", "v")) and strings.is_plain_set(cmd("SET", "", "", db=3))
+    assert not strings.is_plain_set(command)
+
+
 def test_a_set_that_could_pass_maxmemory_is_left_to_the_generic_path(tmp_path):
     pair = Pair(tmp_path, maxmemory_bytes=1 << 20)
     big = b"x" * 300_000

@@ -10,6 +10,7 @@ import types
 import pytest
 from pysyncobj.node import TCPNode
 
+from raftcache.node import commands
 from raftcache.node.errors import CommandError, DeadlineError, NotLeaderError, Reason, UnavailableError
 from raftcache.node.raft import forwards as forwards_module
 from raftcache.node.raft.forwards import REMOTE_MAX_BYTES, RaftForwards, ResendOverGrpc
@@ -240,6 +241,14 @@ def write(key: bytes, sequence: int = 1, client: str | None = None):
     return (pb.Command(set=pb.Set(key=key, value=b"v")), None, client or f"client-{key.decode()}", sequence)
 
 
+def batch_of(*requests) -> bytes:
+    """A follower's RequestBatch of `requests` (write()'s tuples), encoded."""
+    out = cache_pb2.RequestBatch()
+    for request in requests:
+        grpc_codec.request_to_proto(*request, out=out.requests.add())
+    return out.SerializeToString()
+
+
 def replies_for(outcomes) -> bytes:
     batch = cache_pb2.ReplyBatch()
     for outcome in outcomes:
@@ -382,12 +391,6 @@ def test_the_leader_proposes_a_batch_of_writes_in_the_turn_it_arrives_and_answer
 
     service, raft, _, keyspace = service_on_fake_raft(tmp_path)
 
-    def batch_of(*requests) -> bytes:
-        out = cache_pb2.RequestBatch()
-        for request in requests:
-            grpc_codec.request_to_proto(*request, out=out.requests.add())
-        return out.SerializeToString()
-
     async def go():
         service.attach(asyncio.get_running_loop())
         handler, answers = RaftForwardedBatches(service), Answers()
@@ -423,6 +426,66 @@ def test_the_leader_proposes_a_batch_of_writes_in_the_turn_it_arrives_and_answer
         service._raft.is_leader = False
         handler(batch_of(write(b"f", 1)), refused)
         assert [type(error) for _, error in refused.got] == [UnavailableError, NotLeaderError]
+
+    try:
+        asyncio.run(go())
+    finally:
+        keyspace.close()
+
+
+def test_a_followers_batch_of_plain_sets_is_proposed_as_the_leaders_own_each_with_its_identity(tmp_path):
+    """RaftForwardedBatches: a follower's batch of plain SETs (strings.is_plain_set) is proposed in
+    the turn it arrives as the leader's own plain SETs are (GroupCommit.propose_plain_set), each
+    entry with its write's identity; the same batch again (the follower's retry of an answer it
+    lost) is answered from the dedup table, nothing applied twice; a batch holding a SET with an
+    option goes the common way (start_write), each write still with its identity."""
+    from raftcache.node.frontends.grpc import RaftForwardedBatches
+    from tests.unit.test_service import service_on_fake_raft
+
+    service, raft, _, keyspace = service_on_fake_raft(tmp_path)
+    service._sm.log_version = commands.MAX_VERSION
+    plain = []
+    propose_plain_set = service._commits.propose_plain_set
+
+    def spied(command, client_id="", sequence=0):
+        plain.append((command.set.key, client_id, sequence))
+        return propose_plain_set(command, client_id, sequence)
+
+    service._commits.propose_plain_set = spied
+
+    def results(answers: Answers) -> list:
+        (data, error), = answers.got
+        assert error is None
+        return [grpc_codec.reply_to_outcome(r)[0] for r in cache_pb2.ReplyBatch.FromString(data).replies]
+
+    async def settle():
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        handler = RaftForwardedBatches(service)
+        sets = [write(b"a", 7, "lane-1"), write(b"b", 9, "lane-2")]
+        first = Answers()
+        handler(batch_of(*sets), first)
+        await asyncio.sleep(0)
+        logged = [(e.command.set.key, e.client_id, e.sequence) for e in raft.proposals]
+        assert logged == plain == [(b"a", "lane-1", 7), (b"b", "lane-2", 9)]
+        await settle()
+        assert results(first) == ["OK", "OK"]
+        changes, again = service._sm.changes, Answers()
+        handler(batch_of(*sets), again)
+        await settle()
+        assert results(again) == ["OK", "OK"] and service._sm.changes == changes, "replays: nothing applied again"
+        nx = (pb.Command(set=pb.Set(key=b"c", value=b"v", condition=pb.IF_ABSENT)), None, "lane-3", 1)
+        mixed = Answers()
+        handler(batch_of(write(b"d", 1, "lane-4"), nx), mixed)
+        await asyncio.sleep(0)
+        assert [(e.command.set.key, e.client_id, e.sequence) for e in raft.proposals[-2:]] == \
+            [(b"d", "lane-4", 1), (b"c", "lane-3", 1)]
+        assert len(plain) == 4, "the plain ones of the batch sent again, none of the mixed batch"
+        await settle()
+        assert results(mixed) == ["OK", "OK"]
 
     try:
         asyncio.run(go())

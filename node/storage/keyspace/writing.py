@@ -466,6 +466,10 @@ class WriteTxn(ReadTxn):
     def meta_put(self, name: bytes, value: bytes) -> None:
         self._txn.put(_TABLE + name, value, db=self._ks._meta)
 
+    def meta_replace(self, name: bytes, value: bytes) -> bytes | None:
+        """meta_put, giving the value it replaced (None: none), in one lookup."""
+        return self._txn.replace(_TABLE + name, value, db=self._ks._meta)
+
     def meta_delete(self, name: bytes) -> bool:
         return self._txn.delete(_TABLE + name, db=self._ks._meta)
 
