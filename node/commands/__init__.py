@@ -181,9 +181,12 @@ LogEntry = pb.LogEntry
 #:      (RESTORE_BOUND_VERSION; node/storage/rdb.py MAX_EXPANDED_BYTES; before, each string was
 #:      bounded alone, and 64 MB of LZF back-references asked ~5.6 GB), and FUNCTION RESTORE
 #:      one whose library codes together expand past what one may (node/scripting/store.py).
+#:  29: the leader logs a group commit's run of plain SETs (`SET key value`, no identity) as one
+#:      SetBatch entry (SET_BATCH_VERSION; node/service/entry_groups.py), applied as its SETs in
+#:      order, each as a SET entry of its own would be (StateMachine._apply_set_batch).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
-#: The first version with PublishBatch (node/service/publish_groups.py).
+#: The first version with PublishBatch (node/service/entry_groups.py).
 PUBLISH_BATCH_VERSION = 9
 #: The first version with resharding (docs/cluster-mode.md "Resharding").
 RESHARD_VERSION = 10
@@ -230,7 +233,9 @@ RESTORE_74_VERSION = SCRIPT_OBJECTS_VERSION = LISTPACKEX_VERSION = WATCH_NOOPS_V
 #: HyperLogLog is no longer than its registers allow, a RESTORE payload's expansion is bounded
 #: (28 above).
 SCRIPT_REPLY_COSTS_VERSION = ZCOUNT_VERSION = HLL_EXACT_VERSION = RESTORE_BOUND_VERSION = 28
-SUPPORTED_VERSIONS = range(1, SCRIPT_REPLY_COSTS_VERSION + 1)
+#: A group commit's run of plain SETs logged as one SetBatch entry (29 above).
+SET_BATCH_VERSION = 29
+SUPPORTED_VERSIONS = range(1, SET_BATCH_VERSION + 1)
 #: The first version with eviction and memcached item state: the leader proposes
 #: Evict, and front ends send its fields and commands, only from this version on.
 EVICTION_VERSION = 4
@@ -269,7 +274,7 @@ SINCE_VERSION = {"publish": 3, **{name: 4 for name in (
     **{name: SCRIPTING_VERSION for name in (
        "eval", "eval_ro", "script_load", "script_exists", "script_flush", "function_load", "function_delete",
        "function_flush", "function_restore", "function_list")},
-    "claim_slots": CLUSTER_VERSION, "publish_batch": PUBLISH_BATCH_VERSION,
+    "claim_slots": CLUSTER_VERSION, "publish_batch": PUBLISH_BATCH_VERSION, "set_batch": SET_BATCH_VERSION,
     **{name: RESHARD_VERSION for name in (
        "begin_migration", "migrate_keys", "restore_keys", "drop_migrated", "finish_migration")},
     **{name: HFE_VERSION for name in ("hexpire", "hpersist", "httl", "delete_expired_fields")},

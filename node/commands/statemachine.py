@@ -39,6 +39,7 @@ from raftcache.node.commands import READ_COMMANDS, Command, LogEntry
 from raftcache.node.config import KeyspaceConfig, settings
 from raftcache.node.errors import CommandError, Reason, UpgradeRequiredError, failed, wrong_type
 from raftcache.node.pulse import beat
+from raftcache.node.storage.containers import mixed_seed
 from raftcache.node.storage.keyspace import Keyspace, WriteTxn, is_environment_error
 from raftcache.node.commands import (
     acl, bits, dedup, dump_restore, eviction, geo, hashes, hyperloglog, lists, memcache_ops, notifications, pubsub_ops,
@@ -276,14 +277,56 @@ class StateMachine:
                 results = []
                 for entry in entries:
                     result = self._apply_plain_set(txn, index, entry) if plain else _NOT_PLAIN
-                    results.append(apply_one(txn, index, entry, room) if result is _NOT_PLAIN else result)
+                    if result is _NOT_PLAIN:
+                        result = self._apply_one_of(txn, index, entry, room, plain, apply_one)
+                    results.append(result)
                     beat()
             else:
                 results = self._apply_plain_set(txn, index, entries[0]) if plain else _NOT_PLAIN
                 if results is _NOT_PLAIN:
-                    results = apply_one(txn, index, entries[0], room)
+                    results = self._apply_one_of(txn, index, entries[0], room, plain, apply_one)
         for policy, n in room.evicted.items():
             self.evicted[policy] = self.evicted.get(policy, 0) + n
+        return results
+
+    def _apply_one_of(self, txn: WriteTxn, index: int, entry: LogEntry, room: eviction.Room, plain: bool,
+                      apply_one) -> object:
+        """`apply_one` of `entry`, or, for a SetBatch of its version, _apply_set_batch."""
+        if entry.version >= commands.SET_BATCH_VERSION and entry.command.WhichOneof("op") == "set_batch":
+            return self._apply_set_batch(txn, index, entry, room, plain, apply_one)
+        return apply_one(txn, index, entry, room)
+
+    def _apply_set_batch(self, txn: WriteTxn, index: int, entry: LogEntry, room: eviction.Room, plain: bool,
+                         apply_one) -> list:
+        """A SetBatch (the leader's run of plain SETs: node/service/entry_groups.py): its SETs in
+        order, each as a SET entry of its own would be (the batch's version, clock and eviction
+        mode, a seed of its own, no identity); the list of their results. Where _apply_plain_set
+        would take such an entry (`plain`, no keyspace notifications, no cluster slots) and the
+        SET fits (strings.plain_set_fits) it is stored here without one; any other goes as an
+        entry of its own through `apply_one`."""
+        command = entry.command
+        fast = plain and not self._notify and not self.slots.current.epoch
+        limits, now_ms = self._limits, entry.now_ms
+        fits, store = strings.plain_set_fits, strings.store_plain
+        results = []
+        tracking = False
+        for n, item in enumerate(command.set_batch.sets, 1):
+            db, key, value = item.db, item.key, item.value
+            if fast and fits(txn, db, key, value, limits):
+                if not tracking:   # (its first call may store WATCH's floor)
+                    txn.watch_tracking(index, now_ms)
+                    tracking = True
+                results.append(store(txn, db, key, value, 0, index))
+                self.changes += 1   # (a SET always writes)
+                continue
+            if tracking:
+                txn.stop_watch_tracking()
+                tracking = False
+            single = LogEntry(version=entry.version, now_ms=now_ms, seed=mixed_seed(entry.seed, n),
+                              command=Command(db=db, eviction=command.eviction, set=pb.Set(key=key, value=value)))
+            results.append(apply_one(txn, index, single, room))
+        if tracking:
+            txn.stop_watch_tracking()
         return results
 
     def _apply_plain_set(self, txn: WriteTxn, index: int, entry: LogEntry) -> object:

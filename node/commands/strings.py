@@ -226,17 +226,26 @@ def plain_set_deadline(txn, command: pb.Command, now_ms: int, limits: KeyspaceCo
         deadline = expiry.expire_at_ms
         if deadline <= now_ms or deadline <= 0:   # refused, or written expired (deleted): as any command
             return None
-    key, value = op.key, op.value
-    if command.db >= limits.databases or len(key) > limits.max_key_bytes or len(value) > limits.max_value_bytes \
-            or txn.would_exceed(record_bytes(key, len(value))):
-        return None
-    return deadline
+    return deadline if plain_set_fits(txn, command.db, op.key, op.value, limits) else None
+
+
+def plain_set_fits(txn, db: int, key: bytes, value: bytes, limits: KeyspaceConfig) -> bool:
+    """Whether `SET key value` on `db` is within the limits (the database known, key and value
+    sizes) with room under maxmemory for the whole record whatever it replaces: then nothing
+    can refuse or undo it (plain_set_deadline's last check, a SetBatch's SETs' only one)."""
+    return db < limits.databases and len(key) <= limits.max_key_bytes and len(value) <= limits.max_value_bytes \
+        and not txn.would_exceed(record_bytes(key, len(value)))
 
 
 def store_plain_set(txn, command: pb.Command, deadline: int, index: int) -> Status:
     """Write `command`, a SET that plain_set_deadline passed with `deadline`, as `set_` writes it."""
     op = command.set
-    txn.put(command.db, op.key, Record(ValueType.STRING, op.value, deadline, index, 0))
+    return store_plain(txn, command.db, op.key, op.value, deadline, index)
+
+
+def store_plain(txn, db: int, key: bytes, value: bytes, deadline: int, index: int) -> Status:
+    """Write a plain SET's value (plain_set_fits passed it), as `set_` writes it."""
+    txn.put(db, key, Record(ValueType.STRING, value, deadline, index, 0))
     return OK
 
 

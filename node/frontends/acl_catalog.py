@@ -172,6 +172,7 @@ _OP_NAMES = {
     "function_flush": "function|flush", "function_restore": "function|restore", "function_list": "function|list",
     "claim_slots": "cluster|addslots",   # likewise
     "publish_batch": "publish",          # likewise (the leader's grouping of PUBLISHes)
+    "set_batch": "set",                  # likewise (the leader's grouping of plain SETs)
     **{name: "cluster|setslot" for name in (   # resharding's steps: likewise
        "begin_migration", "migrate_keys", "restore_keys", "drop_migrated", "finish_migration",
        "export_dedup", "import_dedup")},

@@ -134,9 +134,18 @@ def command_args(command) -> list[bytes]:
 
 def log_lines(index: int, entries) -> list[bytes]:
     """The MONITOR LOG lines of one applied log entry (a batch has several), stamped with the
-    leader's time the entry carries."""
-    return [monitor_line(entry.now_ms / 1000, entry.command.db, f"log:{index}", command_args(entry.command))
-            for entry in entries if entry.command.WhichOneof("op") not in (None, "noop")]
+    leader's time the entry carries; a SetBatch (the leader's run of plain SETs) as its SETs."""
+    lines = []
+    source = f"log:{index}"
+    for entry in entries:
+        command = entry.command
+        name = command.WhichOneof("op")
+        if name == "set_batch":
+            lines += [monitor_line(entry.now_ms / 1000, item.db, source, [b"set", item.key, item.value])
+                      for item in command.set_batch.sets]
+        elif name not in (None, "noop"):
+            lines.append(monitor_line(entry.now_ms / 1000, command.db, source, command_args(command)))
+    return lines
 
 
 class SlowLog:

@@ -4,7 +4,7 @@
 random seed) and queues it; the queue is flushed once per loop turn, or sooner
 when it reaches MAX_BATCH_ENTRIES, MAX_BATCH_BYTES or MAX_BATCH_EDIT_BYTES,
 as one LogBatch (one Raft entry, one keyspace transaction on every replica;
-its consecutive PUBLISHes as one entry: node/service/publish_groups.py), in
+its runs of PUBLISHes or plain SETs as one entry each: node/service/entry_groups.py), in
 the order the writes were queued. Before it is proposed a batch's write
 scripts are tried for their effects (StateMachine.trial_scripts) and the
 Evicts it needs go at its head (node/service/evictor.py); its futures are
@@ -33,7 +33,7 @@ from raftcache.commandkeys import command_keys
 from raftcache.node import commands
 from raftcache.node.commands import Command, stamp_named
 from raftcache.node.errors import UnavailableError
-from raftcache.node.service import publish_groups
+from raftcache.node.service import entry_groups
 from raftcache.node.service.access import AccessTable
 from raftcache.node.service.evictor import Evictor, edit_size, estimate_growth
 from raftcache.node.service.waiters import Completions, settle, settle_batch
@@ -201,13 +201,13 @@ class GroupCommit:
         evicts, named = self._plan_evictions(entries, growth)
         if len(batch) > 1:
             self._stats["batches"] += 1
-            entries, sizes = publish_groups.group(entries)
+            entries, runs = entry_groups.group(entries)
         else:
-            sizes = None
+            runs = None
         entries[:0] = evicts
         data = commands.encode_entry(entries[0]) if len(entries) == 1 else commands.encode_batch(entries)
         self._in_flight_growth += growth
-        target = (futures, growth, named, len(evicts), len(entries) > 1, sizes)
+        target = (futures, growth, named, len(evicts), len(entries) > 1, runs)
         try:
             self._raft.propose(data, functools.partial(self._completions.put, self._settle, target))
         except Exception as e:  # never leave a caller waiting forever
@@ -217,18 +217,18 @@ class GroupCommit:
     def _settle(self, target: tuple, results, index: int, error) -> None:
         """A proposed batch's outcome: release its eviction bookkeeping, answer its writes
         (the results of the Evicts at its head answer nobody)."""
-        futures, growth, named, evicts, batched, sizes = target
+        futures, growth, named, evicts, batched, runs = target
         self._in_flight_growth -= growth
         applied = error is None and isinstance(results, list)
         if named:
             self._evictor.release(named, results[:evicts] if applied else None)
-        if not batched and sizes is None:
+        if not batched and runs is None:
             settle(futures[0], results, index, error)
             return
         if applied:
             results = results[evicts:]
-        if sizes is not None and error is None:   # PUBLISHes logged as one PublishBatch entry
-            results = publish_groups.expand(results if batched else [results], sizes)
+        if runs is not None and error is None:   # runs of PUBLISHes or SETs logged as one entry each
+            results = entry_groups.expand(results if batched else [results], runs)
         settle_batch(futures, results, index, error)
 
     def _plan_evictions(self, entries: list[pb.LogEntry], growth: int) -> tuple[list[pb.LogEntry], list]:

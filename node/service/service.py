@@ -68,7 +68,7 @@ from raftcache.proto import commands_pb2 as pb
 _NO_TOUCH = frozenset({"object_access", "object_encoding", "key_version", "type", "ttl", "scan", "db_size",
                        "random_key"})
 #: What only the leader proposes: refused from clients.
-_LEADER_ONLY = frozenset({"set_version", "evict", "claim_slots", "publish_batch", *slot_migration.STEPS})
+_LEADER_ONLY = frozenset({"set_version", "evict", "claim_slots", "publish_batch", "set_batch", *slot_migration.STEPS})
 
 
 class Forwarder(Protocol):

@@ -168,7 +168,7 @@ def test_a_batch_that_does_not_decode_is_an_error_reply(node):
 def test_every_command_has_a_handler():
     ops = {f.name for f in pb.Command.DESCRIPTOR.oneofs_by_name["op"].fields}
     applied_by_the_state_machine = {"config_set", "set_version", "acl_set_user", "acl_del_user", "acl_load",
-                                    "claim_slots", *slot_migration.STEPS}
+                                    "claim_slots", "set_batch", *slot_migration.STEPS}
     assert ops - applied_by_the_state_machine <= set(HANDLERS)
 
 

@@ -1,12 +1,12 @@
-"""The leader's grouping of PUBLISHes (node/service/publish_groups.py) and PublishBatch at apply:
-consecutive PUBLISHes of a group commit become one entry, applied as its messages in order;
-each PUBLISH still gets its own result."""
+"""The leader's grouping of a group commit's runs (node/service/entry_groups.py), and PublishBatch
+and SetBatch at apply: consecutive PUBLISHes, or plain SETs, of a group commit become one entry,
+applied as its writes in order; each write still gets its own result."""
 
 from __future__ import annotations
 
 from raftcache.node import commands
 from raftcache.node.errors import CommandError, Reason
-from raftcache.node.service import publish_groups
+from raftcache.node.service import entry_groups
 from raftcache.proto import commands_pb2 as pb
 from tests.unit.test_statemachine import NOW, Node
 
@@ -37,9 +37,9 @@ def _ops(entries: list[pb.LogEntry]) -> list:
 def test_runs_of_publishes_become_one_entry_each_in_log_order():
     entries = [_publish(b"c", b"1"), _publish(b"c", b"2", sharded=True), _set(b"k"), _publish(b"c", b"3"),
                _set(b"k2"), _publish(b"d", b"4"), _publish(b"c", b"5"), _publish(b"c", b"6")]
-    grouped, sizes = publish_groups.group(entries)
+    grouped, sizes = entry_groups.group(entries)
     assert _ops(grouped) == [[b"1", b"2"], "set", "publish", "set", [b"4", b"5", b"6"]]
-    assert sizes == [2, 1, 1, 1, 3]
+    assert sizes == [("publish", 2), entry_groups.ALONE, entry_groups.ALONE, entry_groups.ALONE, ("publish", 3)]
     first = grouped[0]
     assert (first.version, first.now_ms, first.seed, first.client_id) == (V, NOW, 7, "")
     assert [m.sharded for m in first.command.publish_batch.messages] == [False, True]
@@ -48,23 +48,24 @@ def test_runs_of_publishes_become_one_entry_each_in_log_order():
 
 def test_forwarded_publishes_and_older_log_versions_are_never_merged():
     forwarded = [_publish(b"c", b"%d" % i, client_id="lane", sequence=i + 1) for i in range(3)]
-    assert publish_groups.group(forwarded) == (forwarded, None)
+    assert entry_groups.group(forwarded) == (forwarded, None)
     older = [_publish(b"c", b"%d" % i, version=V - 1) for i in range(3)]
-    assert publish_groups.group(older) == (older, None)
-    assert publish_groups.group([_publish(b"c", b"1"), _set(b"k")])[1] is None
+    assert entry_groups.group(older) == (older, None)
+    assert entry_groups.group([_publish(b"c", b"1"), _set(b"k")])[1] is None
 
 
 def test_expand_gives_each_publish_of_a_run_its_result_or_the_runs_error():
     error = CommandError("internal", Reason.INTERNAL)
-    assert publish_groups.expand([2, "OK", error], [2, 1, 3]) == [0, 0, "OK", error, error, error]
-    assert publish_groups.expand([1], [2, 1]) == [1], "a mismatch is left for the caller to report"
+    runs = [("publish", 2), entry_groups.ALONE, ("publish", 3)]
+    assert entry_groups.expand([2, "OK", error], runs) == [0, 0, "OK", error, error, error]
+    assert entry_groups.expand([1], runs) == [1], "a mismatch is left for the caller to report"
 
 
 def test_a_publish_batch_publishes_its_messages_in_order_at_apply(tmp_path):
     node = Node(str(tmp_path))
     delivered = []
     node.sm.on_events = delivered.extend
-    grouped, _ = publish_groups.group([_publish(b"c", b"1"), _publish(b"s", b"2", sharded=True),
+    grouped, _ = entry_groups.group([_publish(b"c", b"1"), _publish(b"s", b"2", sharded=True),
                                        _publish(b"c", b"3")])
     node.index += 1
     assert node.sm.apply(node.index, commands.encode_entry(grouped[0])) == 3
