@@ -1692,14 +1692,18 @@ class SetBatch(_message.Message):
     def __init__(self, sets: _Optional[_Iterable[_Union[SetBatchItem, _Mapping]]] = ...) -> None: ...
 
 class SetBatchItem(_message.Message):
-    __slots__ = ("db", "key", "value")
+    __slots__ = ("db", "key", "value", "client_id", "sequence")
     DB_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     db: int
     key: bytes
     value: bytes
-    def __init__(self, db: _Optional[int] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ...) -> None: ...
+    client_id: str
+    sequence: int
+    def __init__(self, db: _Optional[int] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., client_id: _Optional[str] = ..., sequence: _Optional[int] = ...) -> None: ...
 
 class Eval(_message.Message):
     __slots__ = ("body", "sha", "keys", "args", "function", "user", "caller")

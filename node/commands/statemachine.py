@@ -300,10 +300,10 @@ class StateMachine:
                          apply_one) -> list:
         """A SetBatch (the leader's run of plain SETs: node/service/entry_groups.py): its SETs in
         order, each as a SET entry of its own would be (the batch's version, clock and eviction
-        mode, a seed of its own, no identity); the list of their results. Where _apply_plain_set
-        would take such an entry (`plain`, no keyspace notifications, no cluster slots) and the
-        SET fits (strings.plain_set_fits) it is stored here without one; any other goes as an
-        entry of its own through `apply_one`."""
+        mode, a seed of its own, its client identity); the list of their results. Where
+        _apply_plain_set would take such an entry (`plain`, no keyspace notifications, no cluster
+        slots) and the SET fits (strings.plain_set_fits) it is stored here without one,
+        deduplicated as there; any other goes as an entry of its own through `apply_one`."""
         command = entry.command
         fast = plain and not self._notify and not self.slots.current.epoch
         limits, now_ms = self._limits, entry.now_ms
@@ -311,18 +311,28 @@ class StateMachine:
         results = []
         tracking = False
         for n, item in enumerate(command.set_batch.sets, 1):
-            db, key, value = item.db, item.key, item.value
+            db, key, value, client_id, sequence = item.db, item.key, item.value, item.client_id, item.sequence
             if fast and fits(txn, db, key, value, limits):
+                deduped = client_id and sequence != 0
+                if deduped:
+                    previous = dedup.lookup(txn, client_id, sequence)
+                    if previous is not dedup.MISS:
+                        results.append(previous)   # a replay: its first outcome
+                        continue
                 if not tracking:   # (its first call may store WATCH's floor)
                     txn.watch_tracking(index, now_ms)
                     tracking = True
-                results.append(store(txn, db, key, value, 0, index))
+                result = store(txn, db, key, value, 0, index)
+                results.append(result)
                 self.changes += 1   # (a SET always writes)
+                if deduped:
+                    dedup.store(txn, client_id, sequence, now_ms, result, index)
                 continue
             if tracking:
                 txn.stop_watch_tracking()
                 tracking = False
             single = LogEntry(version=entry.version, now_ms=now_ms, seed=mixed_seed(entry.seed, n),
+                              client_id=client_id, sequence=sequence,
                               command=Command(db=db, eviction=command.eviction, set=pb.Set(key=key, value=value)))
             results.append(apply_one(txn, index, single, room))
         if tracking:

@@ -14,12 +14,12 @@ entry instead:
   each run of two or more of one log version and one eviction mode becomes one
   SetBatch entry, applied as its SETs in order, each as an entry of its own would
   be (StateMachine._apply_set_batch), so its result is the list of their results
-  and `expand` hands each SET its own.
+  and `expand` hands each SET its own. A SET keeps its client identity (a
+  follower's forwarded write, deduplicated by it on a retry) in the batch.
 
 The order of the log is unchanged: a run is contiguous, so a connection's writes
-keep their order among themselves and with its other writes. Entries with a client
-identity (a follower's forwarded writes, deduplicated by it on a retry) are never
-merged: they stay one entry each.
+keep their order among themselves and with its other writes. PUBLISHes with a
+client identity are never merged: they stay one entry each.
 """
 
 from __future__ import annotations
@@ -35,12 +35,11 @@ ALONE = ("", 1)
 
 def _run_key(entry: pb.LogEntry) -> tuple | None:
     """What an entry must share with its neighbours to join their run (None: it joins none)."""
-    if entry.client_id or entry.sequence:
-        return None
     command = entry.command
     name = command.WhichOneof("op")
     if name == "publish":
-        return ("publish",) if entry.version >= commands.PUBLISH_BATCH_VERSION else None
+        identified = entry.client_id or entry.sequence
+        return ("publish",) if entry.version >= commands.PUBLISH_BATCH_VERSION and not identified else None
     if name == "set" and entry.version >= commands.SET_BATCH_VERSION and is_plain_set(command):
         return "set", entry.version, command.eviction
     return None
@@ -58,7 +57,7 @@ def _merged(run: list[pb.LogEntry], kind: str) -> pb.LogEntry:
     sets = command.set_batch.sets
     for e in run:
         op = e.command.set
-        sets.add(db=e.command.db, key=op.key, value=op.value)
+        sets.add(db=e.command.db, key=op.key, value=op.value, client_id=e.client_id, sequence=e.sequence)
     return entry
 
 

@@ -435,8 +435,8 @@ def test_the_leader_proposes_a_batch_of_writes_in_the_turn_it_arrives_and_answer
 
 def test_a_followers_batch_of_plain_sets_is_proposed_as_the_leaders_own_each_with_its_identity(tmp_path):
     """RaftForwardedBatches: a follower's batch of plain SETs (strings.is_plain_set) is proposed in
-    the turn it arrives as the leader's own plain SETs are (GroupCommit.propose_plain_set), each
-    entry with its write's identity; the same batch again (the follower's retry of an answer it
+    the turn it arrives as the leader's own plain SETs are (GroupCommit.propose_plain_set: one
+    SetBatch entry), each SET with its write's identity; the same batch again (the follower's retry of an answer it
     lost) is answered from the dedup table, nothing applied twice; a batch holding a SET with an
     option goes the common way (start_write), each write still with its identity."""
     from raftcache.node.frontends.grpc import RaftForwardedBatches
@@ -452,6 +452,16 @@ def test_a_followers_batch_of_plain_sets_is_proposed_as_the_leaders_own_each_wit
         return propose_plain_set(command, client_id, sequence)
 
     service._commits.propose_plain_set = spied
+
+    def logged(entries) -> list:
+        """(key, client_id, sequence) of each SET the log got, a SetBatch's in its order."""
+        out = []
+        for e in entries:
+            if e.command.WhichOneof("op") == "set_batch":
+                out += [(s.key, s.client_id, s.sequence) for s in e.command.set_batch.sets]
+            else:
+                out.append((e.command.set.key, e.client_id, e.sequence))
+        return out
 
     def results(answers: Answers) -> list:
         (data, error), = answers.got
@@ -469,8 +479,8 @@ def test_a_followers_batch_of_plain_sets_is_proposed_as_the_leaders_own_each_wit
         first = Answers()
         handler(batch_of(*sets), first)
         await asyncio.sleep(0)
-        logged = [(e.command.set.key, e.client_id, e.sequence) for e in raft.proposals]
-        assert logged == plain == [(b"a", "lane-1", 7), (b"b", "lane-2", 9)]
+        assert logged(raft.proposals) == plain == [(b"a", "lane-1", 7), (b"b", "lane-2", 9)]
+        assert [e.command.WhichOneof("op") for e in raft.proposals] == ["set_batch"], "one entry, as the leader's own"
         await settle()
         assert results(first) == ["OK", "OK"]
         changes, again = service._sm.changes, Answers()
@@ -481,8 +491,7 @@ def test_a_followers_batch_of_plain_sets_is_proposed_as_the_leaders_own_each_wit
         mixed = Answers()
         handler(batch_of(write(b"d", 1, "lane-4"), nx), mixed)
         await asyncio.sleep(0)
-        assert [(e.command.set.key, e.client_id, e.sequence) for e in raft.proposals[-2:]] == \
-            [(b"d", "lane-4", 1), (b"c", "lane-3", 1)]
+        assert logged(raft.proposals[-2:]) == [(b"d", "lane-4", 1), (b"c", "lane-3", 1)]
         assert len(plain) == 4, "the plain ones of the batch sent again, none of the mixed batch"
         await settle()
         assert results(mixed) == ["OK", "OK"]

@@ -35,14 +35,17 @@ class Pair:
         self.apply([pb.Command(set_version=pb.SetVersion(version=V))])
 
     def apply(self, commands_: list, now_ms: int = NOW, eviction: int = pb.EVICT_BY_POLICY) -> list:
-        """One group commit of `commands_`: each write's result, after checking both nodes gave
+        """One group commit of `commands_` (commands, or (command, client_id, sequence): a write
+        with a client identity): each write's result, after checking both nodes gave
         the same ones (the grouped node's expanded as the leader's group commit expands them)."""
         entries = []
-        for command in commands_:
+        for item in commands_:
+            command, client_id, sequence = item if isinstance(item, tuple) else (item, "", 0)
             self.seed += 1
             if command.WhichOneof("op") == "set":
                 command.eviction = eviction
-            entries.append(pb.LogEntry(version=V, now_ms=now_ms, seed=self.seed, command=command))
+            entries.append(pb.LogEntry(version=V, now_ms=now_ms, seed=self.seed, command=command,
+                                       client_id=client_id, sequence=sequence))
         grouped, runs = entry_groups.group(entries)
         got = []
         for node, batch in ((self.grouped, grouped), (self.separate, entries)):
@@ -81,10 +84,10 @@ def test_a_run_of_plain_sets_is_one_entry_and_each_set_answers_for_itself(tmp_pa
     pair.same()
 
 
-def test_runs_break_at_other_writes_identities_versions_and_eviction_modes():
+def test_runs_break_at_other_writes_versions_and_eviction_modes_and_keep_identities():
     def entry(command, version=V, client_id="", eviction=pb.EVICT_BY_POLICY):
         command.eviction = eviction
-        return pb.LogEntry(version=version, now_ms=NOW, client_id=client_id, sequence=1 if client_id else 0,
+        return pb.LogEntry(version=version, now_ms=NOW, client_id=client_id, sequence=7 if client_id else 0,
                            command=command)
 
     entries = [entry(cmd("SET", "a", "1")), entry(cmd("SET", "b", "1")), entry(cmd("INCR", "a")),
@@ -94,8 +97,10 @@ def test_runs_break_at_other_writes_identities_versions_and_eviction_modes():
                entry(cmd("SET", "j", "1"), version=V - 1)]
     grouped, runs = entry_groups.group(entries)
     assert [e.command.WhichOneof("op") for e in grouped] == \
-        ["set_batch", "incr_by", "set", "set", "set", "set", "set", "set", "set", "set"]
-    assert runs[0] == ("set", 2) and runs[1:] == [entry_groups.ALONE] * 9
+        ["set_batch", "incr_by", "set", "set", "set_batch", "set", "set", "set"]
+    assert runs == [("set", 2), *[entry_groups.ALONE] * 3, ("set", 3), *[entry_groups.ALONE] * 3]
+    assert [(s.key, s.client_id, s.sequence) for s in grouped[4].command.set_batch.sets] == \
+        [(b"e", "", 0), (b"f", "lane", 7), (b"g", "", 0)]
     assert entry_groups.group(entries[3:6]) == (entries[3:6], None)
 
 
@@ -190,7 +195,10 @@ def _write(kind: str, key: bytes) -> pb.Command:
 
 @st.composite
 def plans(draw):
-    return [[(draw(st.sampled_from(_KINDS)), draw(st.sampled_from([b"a", b"b", b"c"])))
+    """Group commits of writes, each with a client identity or none: two clients whose sequences
+    repeat (a retry: its first outcome) and go back (a stale retry: refused)."""
+    return [[(draw(st.sampled_from(_KINDS)), draw(st.sampled_from([b"a", b"b", b"c"])),
+              (draw(st.sampled_from(["", "", "c1", "c2"])), draw(st.integers(0, 4))))
              for _ in range(draw(st.integers(1, 8)))] for _ in range(draw(st.integers(1, 5)))]
 
 
@@ -199,5 +207,5 @@ def plans(draw):
 def test_any_mix_of_writes_ends_alike_grouped_or_not(tmp_path_factory, plan, track):
     pair = Pair(tmp_path_factory.mktemp("mix"), track=track, max_value_bytes=MAX_VALUE_BYTES)
     for batch in plan:
-        pair.apply([_write(kind, key) for kind, key in batch])
+        pair.apply([(_write(kind, key), *identity) for kind, key, identity in batch])
         pair.same()
