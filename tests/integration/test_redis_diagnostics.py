@@ -262,6 +262,25 @@ def test_monitor_log_streams_every_write_a_follower_applies(local_settings):
     assert re.match(rb'^\+\d+\.\d{6} \[0 log:\d+\] "set" "logged" "value"', line), line
 
 
+def test_a_pipeline_of_sets_shows_a_line_per_set_under_its_group_commits_index(local_settings):
+    """The leader logs a pipeline's plain SETs in one group commit, as one SetBatch entry (log
+    semantics version 29): a follower's MONITOR LOG still shows each SET, in order, under that
+    commit's one log index."""
+    leader, follower = leader_and_follower(local_settings)
+    mon = raw(follower, resp("MONITOR", "LOG"))
+    assert read_lines(mon, 1) == [b"+OK"]
+    with client(leader, 2).pipeline(transaction=False) as p:
+        for i in range(5):
+            p.set(f"batched:{i}", f"v{i}")
+        assert p.execute() == [True] * 5
+    lines = read_lines(mon, 5)
+    mon.close()
+    shown = [re.match(rb'^\+\d+\.\d{6} \[0 log:(\d+)\] "set" "(batched:\d)" "(v\d)"$', line) for line in lines]
+    assert all(shown), lines
+    assert [(m[2], m[3]) for m in shown] == [(b"batched:%d" % i, b"v%d" % i) for i in range(5)]
+    assert len({m[1] for m in shown}) == 1, "one group commit"
+
+
 def test_grpc_commands_enter_the_same_slowlog_and_monitor(local_settings):
     leader = local_settings.leader()
     r = client(leader, 2)
