@@ -181,9 +181,10 @@ LogEntry = pb.LogEntry
 #:      (RESTORE_BOUND_VERSION; node/storage/rdb.py MAX_EXPANDED_BYTES; before, each string was
 #:      bounded alone, and 64 MB of LZF back-references asked ~5.6 GB), and FUNCTION RESTORE
 #:      one whose library codes together expand past what one may (node/scripting/store.py).
-#:  29: the leader logs a group commit's run of plain SETs (`SET key value`, no identity) as one
-#:      SetBatch entry (SET_BATCH_VERSION; node/service/entry_groups.py), applied as its SETs in
-#:      order, each as a SET entry of its own would be (StateMachine._apply_set_batch).
+#:  29: the leader logs a group commit's run of plain SETs (`SET key value` with no option, each
+#:      with its client identity if it has one) as one SetBatch entry (SET_BATCH_VERSION;
+#:      node/service/entry_groups.py), applied as its SETs in order, each as a SET entry of its
+#:      own would be (StateMachine._apply_set_batch).
 #: The first version with cluster mode (docs/cluster-mode.md).
 CLUSTER_VERSION = 8
 #: The first version with PublishBatch (node/service/entry_groups.py).
