@@ -101,6 +101,12 @@ def _invalidated(command: Command, name: str, touched: set | None) -> list[bytes
     return command_keys(command)   # only a large collection's elements changed
 
 
+def _writes_in(entries: list[LogEntry]) -> int:
+    """How many writes `entries` stand for: a SetBatch's SETs each (the dedup table's pruning is
+    bounded per write, as it was when each SET was an entry of its own)."""
+    return sum(len(e.command.set_batch.sets) if e.command.WhichOneof("op") == "set_batch" else 1 for e in entries)
+
+
 class FatalApplyError(RuntimeError):
     """This node's machine cannot apply a committed entry (its storage is full or
     failing, it is out of memory). The node must stop: answering differently from
@@ -268,7 +274,7 @@ class StateMachine:
         # an Evict at the head of a batch offers room to the writes after it
         room = eviction.Room(self._evicted_event if "e" in self._notify else None)
         with self._writer(index) as txn:
-            dedup.prune(txn, entries[-1].now_ms, DEDUP_PRUNE_BATCH * len(entries))
+            dedup.prune(txn, entries[-1].now_ms, DEDUP_PRUNE_BATCH * _writes_in(entries))
             apply_one = self._apply_isolated if isolated else self._apply_entry
             plain = not isolated and self._fields_known and not self.track_writes
             if batch:
@@ -278,65 +284,49 @@ class StateMachine:
                 for entry in entries:
                     result = self._apply_plain_set(txn, index, entry) if plain else _NOT_PLAIN
                     if result is _NOT_PLAIN:
-                        result = self._apply_one_of(txn, index, entry, room, plain, apply_one)
+                        result = self._apply_entry_or_set_batch(txn, index, entry, room, plain, apply_one)
                     results.append(result)
                     beat()
             else:
                 results = self._apply_plain_set(txn, index, entries[0]) if plain else _NOT_PLAIN
                 if results is _NOT_PLAIN:
-                    results = self._apply_one_of(txn, index, entries[0], room, plain, apply_one)
+                    results = self._apply_entry_or_set_batch(txn, index, entries[0], room, plain, apply_one)
         for policy, n in room.evicted.items():
             self.evicted[policy] = self.evicted.get(policy, 0) + n
         return results
 
-    def _apply_one_of(self, txn: WriteTxn, index: int, entry: LogEntry, room: eviction.Room, plain: bool,
-                      apply_one) -> object:
+    def _apply_entry_or_set_batch(self, txn: WriteTxn, index: int, entry: LogEntry, room: eviction.Room,
+                                  plain: bool, apply_one) -> object:
         """`apply_one` of `entry`, or, for a SetBatch of its version, _apply_set_batch."""
         if entry.version >= commands.SET_BATCH_VERSION and entry.command.WhichOneof("op") == "set_batch":
             return self._apply_set_batch(txn, index, entry, room, plain, apply_one)
         return apply_one(txn, index, entry, room)
 
     def _apply_set_batch(self, txn: WriteTxn, index: int, entry: LogEntry, room: eviction.Room, plain: bool,
-                         apply_one) -> list:
+                         apply_one) -> list | CommandError:
         """A SetBatch (the leader's run of plain SETs: node/service/entry_groups.py): its SETs in
         order, each as a SET entry of its own would be (the batch's version, clock and eviction
-        mode, a seed of its own, its client identity); the list of their results. Where
-        _apply_plain_set would take such an entry (`plain`, no keyspace notifications, no cluster
-        slots) and the SET fits (strings.plain_set_fits) it is stored here without one,
-        deduplicated as there; any other goes as an entry of its own through `apply_one`."""
+        mode, a seed of its own, its client identity); the list of their results (one error for
+        them all when the entry carries fields this version does not know, as _execute refuses
+        a command). Where _apply_plain_set would take such an entry (`plain`, no keyspace
+        notifications, no cluster slots) and the SET fits (strings.plain_set_fits) it is stored
+        as there (_store_plain_set); any other goes as an entry of its own through `apply_one`."""
         command = entry.command
+        if not self._fields_known and commands.has_unknown_fields(command):
+            return CommandError("the command carries fields this version does not know", Reason.INVALID_ARGUMENT)
         fast = plain and not self._notify and not self.slots.current.epoch
         limits, now_ms = self._limits, entry.now_ms
-        fits, store = strings.plain_set_fits, strings.store_plain
         results = []
-        tracking = False
         for n, item in enumerate(command.set_batch.sets, 1):
             db, key, value, client_id, sequence = item.db, item.key, item.value, item.client_id, item.sequence
-            if fast and fits(txn, db, key, value, limits):
-                deduped = client_id and sequence != 0
-                if deduped:
-                    previous = dedup.lookup(txn, client_id, sequence)
-                    if previous is not dedup.MISS:
-                        results.append(previous)   # a replay: its first outcome
-                        continue
-                if not tracking:   # (its first call may store WATCH's floor)
-                    txn.watch_tracking(index, now_ms)
-                    tracking = True
-                result = store(txn, db, key, value, 0, index)
-                results.append(result)
-                self.changes += 1   # (a SET always writes)
-                if deduped:
-                    dedup.store(txn, client_id, sequence, now_ms, result, index)
+            if fast and strings.plain_set_fits(txn, db, key, value, limits):
+                results.append(self._store_plain_set(txn, index, now_ms, db, key, value, 0, client_id, sequence))
                 continue
-            if tracking:
-                txn.stop_watch_tracking()
-                tracking = False
             single = LogEntry(version=entry.version, now_ms=now_ms, seed=mixed_seed(entry.seed, n),
                               client_id=client_id, sequence=sequence,
                               command=Command(db=db, eviction=command.eviction, set=pb.Set(key=key, value=value)))
             results.append(apply_one(txn, index, single, room))
-        if tracking:
-            txn.stop_watch_tracking()
+            beat()   # (as after each entry of a batch: this SET may have evicted, notified…)
         return results
 
     def _apply_plain_set(self, txn: WriteTxn, index: int, entry: LogEntry) -> object:
@@ -354,19 +344,28 @@ class StateMachine:
         deadline = strings.plain_set_deadline(txn, command, entry.now_ms, self._limits)
         if deadline is None:
             return _NOT_PLAIN
-        deduped = entry.client_id and entry.sequence != 0
+        op = command.set
+        return self._store_plain_set(txn, index, entry.now_ms, command.db, op.key, op.value, deadline,
+                                     entry.client_id, entry.sequence)
+
+    def _store_plain_set(self, txn: WriteTxn, index: int, now_ms: int, db: int, key: bytes, value: bytes,
+                         deadline: int, client_id: str, sequence: int) -> object:
+        """A plain SET that nothing can refuse (strings.plain_set_fits) stored as _apply_entry
+        stores it: a replay of its client identity answered with its first outcome, else written
+        with WATCH's tracking on, counted as a change and its outcome kept for its identity."""
+        deduped = client_id and sequence != 0
         if deduped:
-            previous = dedup.lookup(txn, entry.client_id, entry.sequence)
+            previous = dedup.lookup(txn, client_id, sequence)
             if previous is not dedup.MISS:
                 return previous   # a replay: its first outcome
-        txn.watch_tracking(index, entry.now_ms)   # (its first call may store WATCH's floor)
+        txn.watch_tracking(index, now_ms)   # (its first call may store WATCH's floor)
         try:
-            result = strings.store_plain_set(txn, command, deadline, index)
+            result = strings.store_plain_set(txn, db, key, value, deadline, index)
         finally:
             txn.stop_watch_tracking()
         self.changes += 1   # (a SET always writes)
         if deduped:
-            dedup.store(txn, entry.client_id, entry.sequence, entry.now_ms, result, index)
+            dedup.store(txn, client_id, sequence, now_ms, result, index)
         return result
 
     def _apply_isolated(self, txn: WriteTxn, index: int, entry: LogEntry, room: eviction.Room) -> object:

@@ -198,15 +198,18 @@ def set_(ctx: Ctx, op: pb.Set):
     return reply
 
 
+def _no_option_but_expiry(command: pb.Command, op: pb.Set) -> bool:
+    return not (op.condition or op.get or op.flags or op.stale_if_older or command.asking or op.HasField("cas_index"))
+
+
 def is_plain_set(command: pb.Command) -> bool:
     """Whether `command` is `SET key value` with no option (what a RESP client's plain SET
     builds, and a follower forwards of it): a leader may propose it as GroupCommit.propose_plain_set
     does, with nothing to stamp."""
-    if command.WhichOneof("op") != "set" or command.asking:
+    if command.WhichOneof("op") != "set":
         return False
     op = command.set
-    return not (op.condition or op.get or op.flags or op.stale_if_older or op.HasField("cas_index")
-                or op.HasField("expiry"))
+    return _no_option_but_expiry(command, op) and not op.HasField("expiry")
 
 
 def plain_set_deadline(txn, command: pb.Command, now_ms: int, limits: KeyspaceConfig) -> int | None:
@@ -216,7 +219,7 @@ def plain_set_deadline(txn, command: pb.Command, now_ms: int, limits: KeyspaceCo
     within the limits, and room under maxmemory for the whole record whatever it replaces.
     None for any other SET: the caller applies it as any command (StateMachine._apply_plain_set)."""
     op = command.set
-    if op.condition or op.get or op.flags or op.stale_if_older or command.asking or op.HasField("cas_index"):
+    if not _no_option_but_expiry(command, op):
         return None
     deadline = 0
     if op.HasField("expiry"):
@@ -237,14 +240,8 @@ def plain_set_fits(txn, db: int, key: bytes, value: bytes, limits: KeyspaceConfi
         and not txn.would_exceed(record_bytes(key, len(value)))
 
 
-def store_plain_set(txn, command: pb.Command, deadline: int, index: int) -> Status:
-    """Write `command`, a SET that plain_set_deadline passed with `deadline`, as `set_` writes it."""
-    op = command.set
-    return store_plain(txn, command.db, op.key, op.value, deadline, index)
-
-
-def store_plain(txn, db: int, key: bytes, value: bytes, deadline: int, index: int) -> Status:
-    """Write a plain SET's value (plain_set_fits passed it), as `set_` writes it."""
+def store_plain_set(txn, db: int, key: bytes, value: bytes, deadline: int, index: int) -> Status:
+    """Write a plain SET (plain_set_deadline or plain_set_fits passed it), as `set_` writes it."""
     txn.put(db, key, Record(ValueType.STRING, value, deadline, index, 0))
     return OK
 

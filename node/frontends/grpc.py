@@ -319,8 +319,9 @@ class RaftForwardedBatches:
     def _start_plain_sets(self, requests: list) -> list[asyncio.Future] | None:
         """The futures of a batch of plain SETs (a follower's pipeline of them: strings.is_plain_set)
         proposed as the leader's own plain SETs are (Service.start_plain_sets), each with its
-        identity; None for any other batch, or when that failed (a bug: proposed again one by one,
-        a write already logged is then a replay of its identity)."""
+        identity; None for any other batch, or when that failed (a bug: the batch is proposed
+        again one by one, a write queued already then applied once and answered as a replay of
+        its identity, though counted twice in the node's stats)."""
         sets = [command for command, _, _, _ in requests]
         if not all(is_plain_set(command) for command in sets):
             return None

@@ -31,6 +31,7 @@ from google.protobuf import text_format
 
 from raftcache.node.latency import Latency
 from raftcache.node.latency_events import LatencyMonitor
+from raftcache.proto import commands_pb2 as pb
 
 #: Redis's limits on what one slow log entry keeps (SLOWLOG_ENTRY_MAX_ARGC/_STRING).
 SLOWLOG_MAX_ARGC = 32
@@ -140,8 +141,9 @@ def log_lines(index: int, entries) -> list[bytes]:
     for entry in entries:
         command = entry.command
         name = command.WhichOneof("op")
-        if name == "set_batch":
-            lines += [monitor_line(entry.now_ms / 1000, item.db, source, [b"set", item.key, item.value])
+        if name == "set_batch":   # (each SET as its own entry shows it)
+            lines += [monitor_line(entry.now_ms / 1000, item.db, source,
+                                   command_args(pb.Command(set=pb.Set(key=item.key, value=item.value))))
                       for item in command.set_batch.sets]
         elif name not in (None, "noop"):
             lines.append(monitor_line(entry.now_ms / 1000, command.db, source, command_args(command)))

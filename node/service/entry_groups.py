@@ -90,16 +90,17 @@ def group(entries: list[pb.LogEntry]) -> tuple[list[pb.LogEntry], list[tuple[str
 def expand(results: list, runs: list[tuple[str, int]]) -> list:
     """Apply's results of the grouped entries as one result per original write: a merged run of
     PUBLISHes gives each 0, or the run's error; a merged run of SETs gives each its own result
-    (the run's error to each, when the entry failed as a whole). Results that do not match
-    `runs` are returned as they are (the caller reports the mismatch)."""
+    (the entry's result to each when it is not their list: an error the entry failed with as a
+    whole). Results that do not match `runs` are returned as they are (the caller reports the
+    mismatch)."""
     if not isinstance(results, list) or len(results) != len(runs):
         return results
     out: list = []
     for result, (kind, size) in zip(results, runs):
         if not kind:
             out.append(result)
-        elif kind == "set" and isinstance(result, list) and len(result) == size:
-            out += result
+        elif kind == "set":
+            out += result if isinstance(result, list) and len(result) == size else [result] * size
         else:
             out += [result if isinstance(result, CommandError) else 0] * size
     return out

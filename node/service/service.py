@@ -411,7 +411,8 @@ class Service:
         stats["commands"] += len(sets)
         stats["writes"] += len(sets)
         propose = self._commits.propose_plain_set
-        return [(propose(command, client_id, sequence), True) for command, (client_id, sequence) in zip(sets, identities)]
+        return [(propose(command, client_id, sequence), True)
+                for command, (client_id, sequence) in zip(sets, identities)]
 
     def _plain_sets_ok(self, sets) -> bool:
         """Plain SETs (`sets`) may be proposed without _prepare: this node leads, outside cluster

@@ -263,9 +263,9 @@ def test_monitor_log_streams_every_write_a_follower_applies(local_settings):
 
 
 def test_a_pipeline_of_sets_shows_a_line_per_set_under_its_group_commits_index(local_settings):
-    """The leader logs a pipeline's plain SETs in one group commit, as one SetBatch entry (log
-    semantics version 29): a follower's MONITOR LOG still shows each SET, in order, under that
-    commit's one log index."""
+    """A follower's MONITOR LOG shows each SET of a pipeline, in order, under its group commit's
+    one log index, as it did before the leader logged such a run as one SetBatch entry (log
+    semantics version 29; how that entry is shown: tests/unit/test_diagnostics.py)."""
     leader, follower = leader_and_follower(local_settings)
     mon = raw(follower, resp("MONITOR", "LOG"))
     assert read_lines(mon, 1) == [b"+OK"]

@@ -96,7 +96,7 @@ def test_a_plain_set_passes(pair):
     with pair.plain.ks.writer(pair.plain.index + 1) as txn:
         assert strings.plain_set_deadline(txn, cmd("SET", "k", "v"), NOW, pair.plain.config) == 0
         assert strings.plain_set_deadline(txn, cmd("SET", "t", "v", "PX", 500), NOW, pair.plain.config) == NOW + 500
-        assert strings.store_plain_set(txn, cmd("SET", "k", "v"), 0, 9) == OK
+        assert strings.store_plain_set(txn, 0, b"k", b"v", 0, 9) == OK
         assert txn.get(0, b"k", NOW) == Record(ValueType.STRING, b"v", 0, 9, 0)
 
 
@@ -155,10 +155,10 @@ def test_slots_claimed_earlier_in_the_batch_count_for_the_sets_after_it(pair):
 def test_a_plain_write_that_raises_is_applied_again_the_generic_way(pair, monkeypatch):
     store = strings.store_plain_set
 
-    def broken(txn, command, deadline, index):
-        if command.set.key == b"bad":
+    def broken(txn, db, key, value, deadline, index):
+        if key == b"bad":
             raise RuntimeError("a bug in the plain path")
-        return store(txn, command, deadline, index)
+        return store(txn, db, key, value, deadline, index)
 
     monkeypatch.setattr(strings, "store_plain_set", broken)
     pair.generic.sm.set_track_writes(False)   # both on the plain path: the retry of the batch is what is tested

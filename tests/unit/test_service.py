@@ -877,6 +877,30 @@ def test_a_pipelines_publishes_are_logged_as_one_entry_and_each_answers_its_rece
     run(go())
 
 
+def test_a_group_commits_plain_sets_are_logged_as_one_entry_and_each_answers_for_itself(env):
+    """From log version 29 a run of plain SETs in a group commit is one SetBatch entry; each SET
+    still gets its own result, among other writes and alone."""
+    service, raft, _ = env
+    service._sm.log_version = commands.SET_BATCH_VERSION
+
+    def set_(key: bytes) -> tuple:
+        return pb.Command(set=pb.Set(key=key, value=b"v")), None, "", 0
+
+    async def go():
+        service.attach(asyncio.get_running_loop())
+        incr = (pb.Command(incr_by=pb.IncrBy(key=b"n", delta=2)), None, "", 0)
+        mixed = [set_(b"a"), set_(b"b"), incr, set_(b"c"), set_(b"d")]
+        assert await pipeline(service, mixed) == [(commands.OK, 1), (commands.OK, 1), (2, 1), (commands.OK, 1),
+                                                  (commands.OK, 1)]
+        assert [e.command.WhichOneof("op") for e in raft.proposals] == ["set_batch", "incr_by", "set_batch"]
+        alone = await pipeline(service, [set_(b"e"), set_(b"f"), set_(b"g")])
+        assert alone == [(commands.OK, 2)] * 3, "a group commit of SETs only: one entry, not a batch"
+        assert [s.key for s in raft.proposals[-1].command.set_batch.sets] == [b"e", b"f", b"g"]
+        assert await service.execute(pb.Command(get=pb.Get(key=b"g"))) == (b"v", 2)
+
+    run(go())
+
+
 def _first_proposal_fails(raft: FakeRaft, error: Exception) -> list:
     """Make `raft`'s next proposal fail with `error` (not logged) and the later ones pass: the
     data of every proposal, in order."""

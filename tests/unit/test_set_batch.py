@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from raftcache.node import commands
-from raftcache.node.commands import OK, strings
+from raftcache.node.commands import OK, dedup, strings
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.service import entry_groups
 from raftcache.proto import commands_pb2 as pb
-from tests.unit.test_plain_set import MAX_VALUE_BYTES, _comparable, cmd
+from tests.unit.test_plain_set import _UNKNOWN_FIELD, MAX_VALUE_BYTES, _comparable, cmd
 from tests.unit.test_script_effects import tables
 from tests.unit.test_statemachine import NOW, Node
 
@@ -25,14 +25,15 @@ class Pair:
     """Two nodes fed the same writes: `grouped` as the leader logs them (entry_groups.group),
     `separate` one entry per write."""
 
-    def __init__(self, root, track: bool = False, **limits):
+    def __init__(self, root, track: bool = False, raise_version: bool = True, **limits):
         self.grouped, self.separate = (Node(str(root / name), **limits) for name in ("g", "s"))
         self.events = {self.grouped: [], self.separate: []}
         for node, events in self.events.items():
             node.sm.on_events = events.extend
             node.sm.set_track_writes(track)
         self.seed = 0
-        self.apply([pb.Command(set_version=pb.SetVersion(version=V))])
+        if raise_version:
+            self.apply([pb.Command(set_version=pb.SetVersion(version=V))])
 
     def apply(self, commands_: list, now_ms: int = NOW, eviction: int = pb.EVICT_BY_POLICY) -> list:
         """One group commit of `commands_` (commands, or (command, client_id, sequence): a write
@@ -66,6 +67,29 @@ class Pair:
 
 def _config(name: str, value: str) -> pb.Command:
     return pb.Command(config_set=pb.ConfigSet(parameters=[pb.ConfigPair(name=name, value=value)]))
+
+
+@pytest.mark.parametrize("track", [False, True])
+def test_a_set_batch_as_the_first_entry_of_a_log_stores_watchs_floor_as_its_sets_would(tmp_path, track):
+    pair = Pair(tmp_path, track=track, raise_version=False)
+    with pair.grouped.ks.reader() as r:
+        assert r.watch_floor() is None
+    assert pair.apply([cmd("SET", "a", "1"), (cmd("SET", "b", "2"), "c1", 1)]) == [OK, OK]
+    with pair.grouped.ks.reader() as r:
+        assert r.watch_floor() is not None
+    pair.same()
+
+
+def test_the_dedup_table_is_pruned_per_set_as_when_each_was_an_entry(tmp_path):
+    """Pruning is bounded per write applied (dedup.DEDUP_PRUNE_BATCH each): a SetBatch's SETs count
+    one by one, so a batch of writes of new clients, an hour later, forgets as many old ones."""
+    pair = Pair(tmp_path)
+    pair.apply([(cmd("SET", f"k{i}", "v"), f"old-{i}", 1) for i in range(dedup.DEDUP_PRUNE_BATCH * 2 + 2)])
+    later = NOW + dedup.DEDUP_WINDOW_MS + 1
+    assert pair.apply([(cmd("SET", f"n{i}", "v"), f"new-{i}", 1) for i in range(3)], now_ms=later) == [OK] * 3
+    pair.same()
+    with pair.grouped.ks.reader() as r:
+        assert r.meta_range(b"dedup/c/old-", 1) == [], "every client idle past the window was forgotten"
 
 
 def test_a_run_of_plain_sets_is_one_entry_and_each_set_answers_for_itself(tmp_path):
@@ -120,6 +144,21 @@ def test_a_set_batch_in_an_entry_of_an_older_version_is_refused_alike_everywhere
     assert node.get(b"k") is None and commands.required_version(entry.command) == V
 
 
+def test_a_set_batch_with_fields_this_version_does_not_know_is_refused_whole(tmp_path):
+    """As any command carrying unknown fields (StateMachine._execute): every SET of it answers
+    the same error and none is stored, on every replica of this version."""
+    node = Node(str(tmp_path))
+    command = pb.Command()
+    command.set_batch.sets.add(key=b"k", value=b"v")
+    command.set_batch.sets.add(key=b"l", value=b"w")
+    command = pb.Command.FromString(command.SerializeToString() + _UNKNOWN_FIELD)
+    node.index += 1
+    result = node.sm.apply(node.index, commands.encode_entry(pb.LogEntry(version=V, now_ms=NOW, command=command)))
+    assert isinstance(result, CommandError) and result.reason == Reason.INVALID_ARGUMENT
+    assert entry_groups.expand([result], [("set", 2)]) == [result, result]
+    assert node.get(b"k") is None and node.get(b"l") is None
+
+
 def test_sets_past_maxmemory_evict_the_leaders_candidates_or_are_refused_each_as_alone(tmp_path):
     """Past maxmemory each SET of a batch takes room from the Evict at the head of its group
     commit as it would alone, by its own eviction mode: the cluster's policy evicts, the
@@ -162,14 +201,14 @@ def test_notifications_tracking_and_slots_see_each_set_of_a_batch(tmp_path, trac
 
 def test_a_bug_in_a_batch_costs_only_the_set_it_hits(tmp_path, monkeypatch):
     pair = Pair(tmp_path)
-    store = strings.store_plain
+    store = strings.store_plain_set
 
     def broken(txn, db, key, value, deadline, index):
         if key == b"bad":
             raise RuntimeError("a bug in the plain path")
         return store(txn, db, key, value, deadline, index)
 
-    monkeypatch.setattr(strings, "store_plain", broken)
+    monkeypatch.setattr(strings, "store_plain_set", broken)
     # the batch is applied again, each write alone and the generic way: the plain path's bug costs nothing
     assert pair.apply([cmd("SET", "bad", "v"), cmd("SET", "good", "w")]) == [OK, OK]
     assert pair.grouped.get(b"bad") == b"v" and pair.grouped.get(b"good") == b"w"
@@ -197,15 +236,19 @@ def _write(kind: str, key: bytes) -> pb.Command:
 def plans(draw):
     """Group commits of writes, each with a client identity or none: two clients whose sequences
     repeat (a retry: its first outcome) and go back (a stale retry: refused)."""
-    return [[(draw(st.sampled_from(_KINDS)), draw(st.sampled_from([b"a", b"b", b"c"])),
-              (draw(st.sampled_from(["", "", "c1", "c2"])), draw(st.integers(0, 4))))
-             for _ in range(draw(st.integers(1, 8)))] for _ in range(draw(st.integers(1, 5)))]
+    return [([(draw(st.sampled_from(_KINDS)), draw(st.sampled_from([b"a", b"b", b"c"])),
+               (draw(st.sampled_from(["", "", "c1", "c2"])), draw(st.integers(0, 4))))
+              for _ in range(draw(st.integers(1, 8)))],
+             draw(st.sampled_from([0, 1, dedup.DEDUP_WINDOW_MS + 1])))   # (past the window: pruned)
+            for _ in range(draw(st.integers(1, 5)))]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=plans(), track=st.booleans())
 def test_any_mix_of_writes_ends_alike_grouped_or_not(tmp_path_factory, plan, track):
     pair = Pair(tmp_path_factory.mktemp("mix"), track=track, max_value_bytes=MAX_VALUE_BYTES)
-    for batch in plan:
-        pair.apply([(_write(kind, key), *identity) for kind, key, identity in batch])
+    now = NOW
+    for batch, advance in plan:
+        pair.apply([(_write(kind, key), *identity) for kind, key, identity in batch], now)
         pair.same()
+        now += advance
