@@ -152,15 +152,20 @@ def test_slots_claimed_earlier_in_the_batch_count_for_the_sets_after_it(pair):
     pair.same()
 
 
-def test_a_plain_write_that_raises_is_applied_again_the_generic_way(pair, monkeypatch):
+def break_plain_store(monkeypatch, bad: bytes = b"bad") -> None:
+    """The plain path's store raises for the key `bad` (a bug), as the generic path does not."""
     store = strings.store_plain_set
 
     def broken(txn, db, key, value, deadline, index):
-        if key == b"bad":
+        if key == bad:
             raise RuntimeError("a bug in the plain path")
         return store(txn, db, key, value, deadline, index)
 
     monkeypatch.setattr(strings, "store_plain_set", broken)
+
+
+def test_a_plain_write_that_raises_is_applied_again_the_generic_way(pair, monkeypatch):
+    break_plain_store(monkeypatch)
     pair.generic.sm.set_track_writes(False)   # both on the plain path: the retry of the batch is what is tested
     # the batch is applied again, each write alone and the generic way: the plain path's bug costs nothing
     assert pair.apply([cmd("SET", "bad", "v"), cmd("SET", "good", "w")]) == [OK, OK]

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from raftcache.node import commands
-from raftcache.node.commands import OK, dedup, strings
+from raftcache.node.commands import OK, dedup
 from raftcache.node.errors import CommandError, Reason
 from raftcache.node.service import entry_groups
 from raftcache.proto import commands_pb2 as pb
-from tests.unit.test_plain_set import _UNKNOWN_FIELD, MAX_VALUE_BYTES, _comparable, cmd
+from tests.unit.test_plain_set import _UNKNOWN_FIELD, MAX_VALUE_BYTES, _comparable, break_plain_store, cmd
 from tests.unit.test_script_effects import tables
 from tests.unit.test_statemachine import NOW, Node
 
@@ -201,14 +201,7 @@ def test_notifications_tracking_and_slots_see_each_set_of_a_batch(tmp_path, trac
 
 def test_a_bug_in_a_batch_costs_only_the_set_it_hits(tmp_path, monkeypatch):
     pair = Pair(tmp_path)
-    store = strings.store_plain_set
-
-    def broken(txn, db, key, value, deadline, index):
-        if key == b"bad":
-            raise RuntimeError("a bug in the plain path")
-        return store(txn, db, key, value, deadline, index)
-
-    monkeypatch.setattr(strings, "store_plain_set", broken)
+    break_plain_store(monkeypatch)
     # the batch is applied again, each write alone and the generic way: the plain path's bug costs nothing
     assert pair.apply([cmd("SET", "bad", "v"), cmd("SET", "good", "w")]) == [OK, OK]
     assert pair.grouped.get(b"bad") == b"v" and pair.grouped.get(b"good") == b"w"
