@@ -96,7 +96,7 @@ class InlinePaths:
             if spec is None or spec.build is None or "blocking" in spec.flags:
                 break
             if "readonly" not in spec.flags:
-                if len(pending) == 1 and self.server.writes_may_overlap():
+                if len(pending) == 1 and self.server.leads():
                     refused = self._start_lone_write(args)
                     if refused is not None:
                         out.append(refused)
@@ -160,7 +160,7 @@ class InlinePaths:
         path takes them. (Nothing was pending, so the backlog is already 0 and reading already as
         it should be: no _dispatch steps to repeat.)"""
         started_ns = time.perf_counter_ns()
-        leading = self.server.writes_may_overlap()
+        leading = self.server.leads()
         if (len(frames) > MAX_IN_FLIGHT or not (leading or len(frames) > 1) or self.server.cluster is not None
                 or not self._plain_state() or not self.fast_paths_ok()):
             return False

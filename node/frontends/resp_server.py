@@ -151,9 +151,9 @@ class RespServer:
         self.errorstats[prefix] += 1
         self._cmdstat(name)[2] += 1
 
-    def writes_may_overlap(self) -> bool:
-        """Pipelined writes may be proposed together when this node is the leader
-        (proposal order is preserved); forwarded writes must go one by one."""
+    def leads(self) -> bool:
+        """Whether this node is the leader: a write the fast paths start here is proposed at once,
+        in order (a follower's go through the forwarder)."""
         return bool(getattr(self.service, "is_leader", False))
 
     def start_checks(self, loop: asyncio.AbstractEventLoop) -> None:

@@ -109,11 +109,8 @@ class GroupCommit:
         with DeadlineError after its proposal timeout at the latest.
         """
         now_ms = wall_ms()
-        entry = self._entry(now_ms)
-        if client_id or sequence:
-            entry.client_id, entry.sequence = client_id, sequence
+        entry = self._entry(now_ms, command_in, client_id, sequence)
         command = entry.command
-        command.CopyFrom(command_in)
         name = command.WhichOneof("op")   # (validated: one is set)
         op = getattr(command, name)
         error = stamp_named(name, op, now_ms)
@@ -136,20 +133,22 @@ class GroupCommit:
         to stamp, its growth and its access the record it writes (as estimate_growth and
         _touch_written find for it)."""
         now_ms = wall_ms()
-        entry = self._entry(now_ms)
-        if client_id or sequence:
-            entry.client_id, entry.sequence = client_id, sequence
+        entry = self._entry(now_ms, command_in, client_id, sequence)
         command = entry.command
-        command.CopyFrom(command_in)
         op = command.set
         growth = record_bytes(op.key, len(op.value))
         self._access.record(command.db, op.key, now_ms, growth)
         self._batch_growth += growth
         return self._queue(entry, command.ByteSize())
 
-    def _entry(self, now_ms: int) -> pb.LogEntry:
-        """A write's entry: the log's version in force, the leader's clock, a seed of its own."""
-        return pb.LogEntry(version=self._sm.log_version, now_ms=now_ms, seed=self._rng.getrandbits(63))
+    def _entry(self, now_ms: int, command_in: Command, client_id: str, sequence: int) -> pb.LogEntry:
+        """A write's entry: the log's version in force, the leader's clock, a seed of its own, a
+        copy of `command_in`, and its client identity when it has one."""
+        entry = pb.LogEntry(version=self._sm.log_version, now_ms=now_ms, seed=self._rng.getrandbits(63))
+        if client_id or sequence:
+            entry.client_id, entry.sequence = client_id, sequence
+        entry.command.CopyFrom(command_in)
+        return entry
 
     def _queue(self, entry: pb.LogEntry, size: int) -> asyncio.Future:
         """Queue `entry` (`size` bytes) for this turn's group commit: its write's future."""
