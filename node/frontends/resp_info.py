@@ -123,6 +123,7 @@ def _info_text(conn, sections: set[str]) -> bytes:
         ("raftcache_raft_forward_batches_sent", svc.get("raft_forward_batches_sent", 0)),
         ("raftcache_raft_forward_batches_served", svc.get("raft_forward_batches_served", 0)),
         ("raftcache_raft_commit_notices", svc.get("raft_commit_notices", 0)),
+        ("raftcache_raft_commits_learnt", svc.get("raft_commits_learnt", 0)),
     ])
     role = status.get("role", "")
     members = status.get("members", [])

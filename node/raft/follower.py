@@ -5,7 +5,8 @@ node/raft/raftnode.py routes the message here): truncate only from the first
 conflicting entry, append only what is missing, commit only up to the last
 entry the message verified (PySyncObj 0.3.17 truncated a follower's log on a
 stale append-entries: docs/design.md), back up to just past the commit index on
-a mismatch, and reassemble a large entry sent in pieces. Runs on the thread
+a mismatch, reassemble a large entry sent in pieces, and take the commit index a
+leader's answer to a ReadIndex request or a forwarded batch carries. Runs on the thread
 that ticks; reaches PySyncObj's private state through the RaftNode (pinned
 version: re-check on upgrade). Must not touch the keyspace or sockets directly
 (a snapshot install reaches the keyspace through PySyncObj's deserializer, and
@@ -31,6 +32,7 @@ class FollowerLog:
     def __init__(self, raft):
         self._raft = raft
         self._pieces: list[bytes] = []   # pieces of a large entry being received
+        self.commits_learnt = 0          # commit indexes taken from a leader's answer (learn_commit)
 
     def on_append_entries(self, leader, message) -> None:
         """An append-entries of our term or a newer one, from `leader` (RaftNode._on_message)."""
@@ -99,6 +101,29 @@ class FollowerLog:
             commit = max(commit, min(leader_commit, verified))
         raft._SyncObj__raftCommitIndex = commit
         raft._SyncObj__raftLog.setRaftCommitIndex(commit)
+
+    def learn_commit(self, stamp) -> bool:
+        """A leader's answer to a ReadIndex request or a forwarded batch carries its commit index
+        and that entry's term (`stamp`, RaftNode.commit_stamp): commit up to it now, when this log
+        holds that entry with that term, instead of waiting for the next append-entries (which
+        the leader holds back up to COMMIT_NOTICE_S when it carries nothing else). Safe by Log
+        Matching: an entry of the same index and term means the same log up to it, and the index
+        was committed when the leader said so. True when the commit index moved (a tick then
+        applies the entries). Never on a leader, which counts its own commit index."""
+        if type(stamp) not in (list, tuple) or len(stamp) != 2:
+            return False
+        index, term = stamp
+        raft = self._raft
+        if type(index) is not int or type(term) is not int or index <= raft._SyncObj__raftCommitIndex \
+                or raft._isLeader():
+            return False
+        held = raft._SyncObj__getEntries(index, 1)
+        if not held or held[0][1] != index or held[0][2] != term:
+            return False
+        raft._SyncObj__raftCommitIndex = index
+        raft._SyncObj__raftLog.setRaftCommitIndex(index)
+        self.commits_learnt += 1
+        return True
 
     def _merge(self, entries) -> None:
         """Append what the log lacks; truncate only from the first conflicting entry."""

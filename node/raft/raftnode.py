@@ -46,6 +46,8 @@ ps_speedups.install()   # peers hashed in one Python frame, the clock read in no
 #: Peer messages of raftcache's own -> the RaftNode attribute holding their handler(node, message).
 _PEER_REQUESTS = {"rc_read_index": "rc_on_read_index", "rc_read_index_reply": "rc_on_read_index_reply",
                   "rc_forward": "rc_on_forward", "rc_forward_reply": "rc_on_forward_reply"}
+#: The leader's answers among them (each carries its commit stamp: RaftNode.commit_stamp).
+_ANSWERS = frozenset({"rc_read_index_reply", "rc_forward_reply"})
 
 
 class RaftNode(SyncObj):
@@ -301,7 +303,15 @@ class RaftNode(SyncObj):
     def send_read_index_reply(self, peer, rid: int, index: int, error: tuple | None) -> None:
         """Leader: answer a follower's rc_read_index (error: (reason, message)). Tick thread."""
         self._SyncObj__transport.send(peer, {"type": "rc_read_index_reply", "id": rid, "index": index,
-                                            "error": error})
+                                            "error": error, "rc_commit": self.commit_stamp()})
+
+    def commit_stamp(self) -> tuple[int, int] | None:
+        """Leader: (commit index, that entry's term), which its answers to a follower carry so the
+        follower commits up to it at once (FollowerLog.learn_commit); None when that entry is
+        compacted or nothing is committed. Tick thread."""
+        commit = self._SyncObj__raftCommitIndex
+        term = self.term_at(commit) if commit else None
+        return None if term is None else (commit, term)
 
     def send_forward(self, leader, fid: int, data: bytes) -> bool:
         """Follower: send `leader` a batch of forwarded writes (forwards.py); False when the
@@ -316,7 +326,8 @@ class RaftNode(SyncObj):
 
     def send_forward_reply(self, peer, fid: int, data: bytes | None, error: tuple | None) -> None:
         """Leader: answer a follower's rc_forward (error: (reason, message)). Tick thread."""
-        self._SyncObj__transport.send(peer, {"type": "rc_forward_reply", "id": fid, "data": data, "error": error})
+        self._SyncObj__transport.send(peer, {"type": "rc_forward_reply", "id": fid, "data": data, "error": error,
+                                            "rc_commit": self.commit_stamp()})
 
     def postpone_election(self) -> None:
         """Push the election deadline one election timeout into the future (tick thread)."""
@@ -493,9 +504,11 @@ class RaftNode(SyncObj):
         elif mtype == "rc_pre_vote_response":
             self.elections.on_pre_vote_response(message)
         elif mtype in _PEER_REQUESTS:   # ReadIndex and forwarded writes: the Replicator's handlers
+            # a leader's answer carries its commit index: a tick applies what it commits here
+            learnt = mtype in _ANSWERS and self.follower_log.learn_commit(message.get("rc_commit"))
             handler = getattr(self, _PEER_REQUESTS[mtype])
             if handler is not None:
-                return handler(node, message)
+                return handler(node, message) and not learnt
         else:
             SyncObj._SyncObj__onMessageReceived(self, node, message)
         return None

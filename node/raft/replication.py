@@ -315,12 +315,14 @@ class Replicator:
         """ReadIndex heartbeat rounds started and followers' requests answered (and how many of
         those without a round: readindex.py), as leader; batches of forwarded writes sent over
         the Raft connection (as follower) and answered (as leader); commit notices sent (as
-        leader: append-entries that carried only a commit index no entries carried in time)."""
+        leader: append-entries that carried only a commit index no entries carried in time);
+        commit indexes taken from the leader's answers (as follower: FollowerLog.learn_commit)."""
         node = self._node
         return {"read_index_heartbeat_rounds": self._reads.rounds, "read_index_served": self._reads.served,
                 "read_index_vouched": self._reads.vouched,
                 "raft_forward_batches_sent": self._forwards.sent, "raft_forward_batches_served": self._forwards.served,
-                "raft_commit_notices": node.rc_commit_notices if node is not None else 0}
+                "raft_commit_notices": node.rc_commit_notices if node is not None else 0,
+                "raft_commits_learnt": node.follower_log.commits_learnt if node is not None else 0}
 
     @property
     def read_index_at_once(self) -> bool:

@@ -182,6 +182,27 @@ def test_a_follower_read_index_read_sees_a_write_made_through_another_node(clust
     reader.close()
 
 
+def test_followers_commit_what_the_leaders_answers_say_is_committed(cluster):
+    """A write through one follower, then a linearizable read of it on the other: the leader's
+    answers to the forwarded write and to the ReadIndex request carry its commit index, and
+    each follower commits up to it at once rather than waiting for the next append-entries
+    (which the leader holds back up to 2 ms when it carries nothing else)."""
+    leader = cluster.leader()
+    followers = [n for n in cluster.nodes if n is not leader]
+    writer = redis.Redis(*followers[0].redis_address, socket_timeout=10)
+    reader = redis.Redis(*followers[1].redis_address, socket_timeout=10)
+    reader.execute_command("CLIENT", "CONSISTENCY", "linearizable")
+    learnt_by_writer, learnt_by_reader = (_info(c, "raftcache_raft_commits_learnt") for c in (writer, reader))
+    for i in range(ROUNDS):
+        writer.set("learnt", i)
+        assert reader.get("learnt") == str(i).encode(), f"round {i}"
+        assert writer.get("learnt") == str(i).encode(), f"round {i}: the writer's own write"
+    assert _info(writer, "raftcache_raft_commits_learnt") > learnt_by_writer, "from its forwarded writes' answers"
+    assert _info(reader, "raftcache_raft_commits_learnt") > learnt_by_reader, "from its ReadIndex answers"
+    writer.close()
+    reader.close()
+
+
 @pytest.mark.parametrize("level", ["linearizable", "lease"])
 def test_a_pipeline_of_gets_between_other_commands_is_answered_in_order_on_a_follower(cluster, level):
     """GETs waiting for a read index share one round and are answered together (resp.py's

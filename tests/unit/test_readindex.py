@@ -301,10 +301,11 @@ def test_a_request_sent_in_the_leaders_term_by_a_voter_of_three_needs_no_round(t
     ask(a, 1, term=TERM)   # before the leader committed an entry of its term: it waits
     assert sent(node, "rc_read_index_reply") == []
     reads.step(node, rep.lease_read_index)   # ready now: the waiting request takes a round
+    node.raft_log.add(b"\x02", 3, TERM)
     node._SyncObj__raftCommitIndex = 3
     ask(b, 2, term=TERM)
     assert sent(node, "rc_read_index_reply")[-1][1] == {"type": "rc_read_index_reply", "id": 2, "index": 3,
-                                                        "error": None}
+                                                        "error": None, "rc_commit": (3, TERM)}
     assert reads.vouched == 1 and reads.rounds == 1, "the first request's round is still the only one"
     before = heartbeats(node)
     for rid, fields in ((3, {"term": TERM - 1}), (4, {}), (5, {"term": "x"})):   # older term, older release
@@ -400,6 +401,58 @@ def test_a_followers_read_index_answer_needs_no_tick(tmp_path, reads_clock):
     node._SyncObj__onMessageReceived(leader, {"type": "rc_read_index_reply", "id": message["id"], "index": 9,
                                               "error": None})
     assert answers.got == [(9, None)] and node.took_only_quiet() is True
+
+
+def follower_behind(tmp_path):
+    """A follower holding entries 3..5 of its leader's term, committed only up to 2 (the
+    append-entries that would tell it more has not come)."""
+    rep, node, (leader, other) = follower_of(tmp_path)
+    node.rc_on_read_index_reply = rep._reads.on_reply
+    for index in (3, 4, 5):
+        node.raft_log.add(b"\x02", index, TERM)
+    return rep, node, leader
+
+
+def answer_read_index(rep, node, leader, index: int, stamp) -> list:
+    answers = Answers()
+    rep.read_index(answers, 2.0)
+    rep._reads.step(node, rep.lease_read_index)
+    message = sent(node, "rc_read_index")[-1][1]
+    node._SyncObj__onMessageReceived(leader, {"type": "rc_read_index_reply", "id": message["id"], "index": index,
+                                              "error": None, "rc_commit": stamp})
+    return answers.got
+
+
+def test_a_follower_commits_up_to_the_commit_index_a_read_index_answer_carries(tmp_path, reads_clock):
+    rep, node, leader = follower_behind(tmp_path)
+    assert answer_read_index(rep, node, leader, 4, [4, TERM]) == [(4, None)]
+    assert node.raftCommitIndex == 4
+    assert node.took_only_quiet() is False, "a tick follows: it applies what is now committed"
+    assert node.follower_log.commits_learnt == 1
+    node._SyncObj__onMessageReceived(leader, {"type": "append_entries", "term": TERM, "commit_index": 3,
+                                              "entries": [], "prevLogIdx": 5, "prevLogTerm": TERM})
+    assert node.raftCommitIndex == 4, "an append-entries sent before the answer does not take it back"
+
+
+@pytest.mark.parametrize("stamp, why", [
+    ([5, TERM - 1], "its entry at 5 is of another term: another log"),
+    ([6, TERM], "it does not hold entry 6"),
+    ([2, TERM], "committed already"),
+    (None, "a leader of an older release"),
+    ([4], "malformed"),
+    (["4", TERM], "malformed"),
+])
+def test_a_follower_keeps_its_commit_index_unless_it_holds_the_answers_entry(tmp_path, reads_clock, stamp, why):
+    rep, node, leader = follower_behind(tmp_path)
+    assert answer_read_index(rep, node, leader, 5, stamp) == [(5, None)], "the read still gets its index"
+    assert node.raftCommitIndex == 2, why
+    assert node.took_only_quiet() is True and node.follower_log.commits_learnt == 0
+
+
+def test_a_leader_does_not_take_a_commit_index_from_a_message(tmp_path, reads_clock):
+    rep, node, (a, _) = ready_leader(tmp_path)
+    node.raft_log.add(b"\x02", 3, TERM)
+    assert node.follower_log.learn_commit([3, TERM]) is False and node.raftCommitIndex == 2
 
 
 def test_the_loop_ticks_after_a_raft_event_unless_it_was_quiet(tmp_path, reads_clock):
