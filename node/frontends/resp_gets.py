@@ -133,3 +133,4 @@ class GetFastPaths:
                 self._dispatch()
         elif self.eof:
             self.close()
+        self.flush()   # (an answer from a callback: nothing more of this connection's comes this turn)

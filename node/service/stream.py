@@ -17,7 +17,10 @@ before it sleeps, not one by one): `write` queues them and the port sends
 every connection's queue in one `transport.write` each after the turn's
 callbacks have run (at once past COALESCE_BYTES). A client on loopback that sleeps between replies is
 woken once per turn instead of once per reply, and that wake-up, not the
-command, was most of a GET's CPU at -P 1 (docs/performance-log.md).
+command, was most of a GET's CPU at -P 1 (docs/performance-log.md). An answer a
+future's callback gives (a lone write's, a read round's GETs) is the last of its
+connection's this turn, and the front end sends it at once with `flush`: under uvloop
+the turn's end would come after the next poll's I/O callbacks.
 """
 
 from __future__ import annotations

@@ -409,7 +409,7 @@ def follower_behind(tmp_path):
     rep, node, (leader, other) = follower_of(tmp_path)
     node.rc_on_read_index_reply = rep._reads.on_reply
     for index in (3, 4, 5):
-        node.raft_log.add(b"\x02", index, TERM)
+        node.raft_log.add(b"\x01", index, TERM)   # (no-ops)
     return rep, node, leader
 
 
@@ -425,10 +425,13 @@ def answer_read_index(rep, node, leader, index: int, stamp) -> list:
 
 def test_a_follower_commits_up_to_the_commit_index_a_read_index_answer_carries(tmp_path, reads_clock):
     rep, node, leader = follower_behind(tmp_path)
+    node.raft_log.flush()   # (the journal keeps a commit index no further than what it flushed)
     assert answer_read_index(rep, node, leader, 4, [4, TERM]) == [(4, None)]
-    assert node.raftCommitIndex == 4
+    assert node.raftCommitIndex == 4 and node.raft_log.getRaftCommitIndex() == 4
     assert node.took_only_quiet() is False, "a tick follows: it applies what is now committed"
     assert node.follower_log.commits_learnt == 1
+    node._SyncObj__applyLogEntries()   # (the tick's apply)
+    assert node.raftLastApplied == 4, "entries up to the learnt index applied, the one past it not"
     node._SyncObj__onMessageReceived(leader, {"type": "append_entries", "term": TERM, "commit_index": 3,
                                               "entries": [], "prevLogIdx": 5, "prevLogTerm": TERM})
     assert node.raftCommitIndex == 4, "an append-entries sent before the answer does not take it back"

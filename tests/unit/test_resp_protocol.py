@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from raftcache.node.frontends.resp_protocol import DoubleText, RespMap, RespSet, Verbatim, encode
+from raftcache.node.service import stream
 from raftcache.node.frontends.resp_requests import ProtocolError, RequestParser, leading_sets, only_gets, split_args, whole_frames
 from tests.unit.resp_fakes import Client, cmd
 
@@ -432,6 +433,23 @@ def test_lone_get_keeps_redis_semantics(service, tmp_path):
 
         locked = Client(service, password="secret")
         assert await locked.send(get) == b"-NOAUTH Authentication required.\r\n"
+    run(go())
+
+
+def test_an_answer_given_by_a_callback_is_sent_at_once(service, monkeypatch):
+    """A lone write's reply and a pipeline of plain SETs' replies, given by their futures'
+    callbacks, go to the transport in that callback, not at the end of a later loop turn
+    (under uvloop, after the next poll's I/O callbacks): with the port's end-of-turn sends
+    switched off they still arrive; a reply given while a command is read still waits for
+    the turn's end."""
+    monkeypatch.setattr(stream.Port, "flush_soon", lambda port, conn: None)
+
+    async def go():
+        c = Client(service)
+        assert await c.send(cmd("SET", "k", "v")) == b"+OK\r\n"
+        assert await c.send(cmd("INCR", "n")) == b":1\r\n"
+        assert await c.send(cmd("SET", "a", "1") + cmd("SET", "b", "2")) == b"+OK\r\n+OK\r\n"
+        assert await c.send(cmd("PING")) == b"", "answered inline: sent at the turn's end"
     run(go())
 
 
