@@ -6,7 +6,7 @@ conflicting entry, append only what is missing, commit only up to the last
 entry the message verified (PySyncObj 0.3.17 truncated a follower's log on a
 stale append-entries: docs/design.md), back up to just past the commit index on
 a mismatch, reassemble a large entry sent in pieces, and take the commit index a
-leader's answer to a ReadIndex request or a forwarded batch carries. Runs on the thread
+leader's answer to a ReadIndex request carries. Runs on the thread
 that ticks; reaches PySyncObj's private state through the RaftNode (pinned
 version: re-check on upgrade). Must not touch the keyspace or sockets directly
 (a snapshot install reaches the keyspace through PySyncObj's deserializer, and
@@ -103,13 +103,16 @@ class FollowerLog:
         raft._SyncObj__raftLog.setRaftCommitIndex(commit)
 
     def learn_commit(self, stamp) -> bool:
-        """A leader's answer to a ReadIndex request or a forwarded batch carries its commit index
-        and that entry's term (`stamp`, RaftNode.commit_stamp): commit up to it now, when this log
-        holds that entry with that term, instead of waiting for the next append-entries (which
-        the leader holds back up to COMMIT_NOTICE_S when it carries nothing else). Safe by Log
-        Matching: an entry of the same index and term means the same log up to it, and the index
-        was committed when the leader said so. True when the commit index moved (a tick then
-        applies the entries). Never on a leader, which counts its own commit index."""
+        """A leader's answer to a ReadIndex request carries its commit index and that entry's
+        term (`stamp`, RaftNode.commit_stamp): commit up to it now, when this log holds that
+        entry with that term, instead of waiting for the next append-entries (which the leader
+        holds back up to COMMIT_NOTICE_S when it carries nothing else), since the reads waiting
+        on the answer need that index applied. Safe by Log Matching: an entry of the same index
+        and term means the same log up to it, and the index was committed when the leader said
+        so. True when the commit index moved (a tick then applies the entries). Never on a
+        leader, which counts its own commit index. (Not from a forwarded batch's answer: its
+        writes' client is answered without waiting for this node's apply, and a linearizable or
+        lease read that must see them asks for a read index first, whose answer does it.)"""
         if type(stamp) not in (list, tuple) or len(stamp) != 2:
             return False
         index, term = stamp

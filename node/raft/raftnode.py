@@ -46,8 +46,6 @@ ps_speedups.install()   # peers hashed in one Python frame, the clock read in no
 #: Peer messages of raftcache's own -> the RaftNode attribute holding their handler(node, message).
 _PEER_REQUESTS = {"rc_read_index": "rc_on_read_index", "rc_read_index_reply": "rc_on_read_index_reply",
                   "rc_forward": "rc_on_forward", "rc_forward_reply": "rc_on_forward_reply"}
-#: The leader's answers among them (each carries its commit stamp: RaftNode.commit_stamp).
-_ANSWERS = frozenset({"rc_read_index_reply", "rc_forward_reply"})
 
 
 class RaftNode(SyncObj):
@@ -306,9 +304,9 @@ class RaftNode(SyncObj):
                                             "error": error, "rc_commit": self.commit_stamp()})
 
     def commit_stamp(self) -> tuple[int, int] | None:
-        """Leader: (commit index, that entry's term), which its answers to a follower carry so the
-        follower commits up to it at once (FollowerLog.learn_commit); None when that entry is
-        compacted or nothing is committed. Tick thread."""
+        """Leader: (commit index, that entry's term), which its ReadIndex answers carry so the
+        asking follower commits up to it at once (FollowerLog.learn_commit); None when that entry
+        is compacted or nothing is committed. Tick thread."""
         commit = self._SyncObj__raftCommitIndex
         term = self.term_at(commit) if commit else None
         return None if term is None else (commit, term)
@@ -326,8 +324,7 @@ class RaftNode(SyncObj):
 
     def send_forward_reply(self, peer, fid: int, data: bytes | None, error: tuple | None) -> None:
         """Leader: answer a follower's rc_forward (error: (reason, message)). Tick thread."""
-        self._SyncObj__transport.send(peer, {"type": "rc_forward_reply", "id": fid, "data": data, "error": error,
-                                            "rc_commit": self.commit_stamp()})
+        self._SyncObj__transport.send(peer, {"type": "rc_forward_reply", "id": fid, "data": data, "error": error})
 
     def postpone_election(self) -> None:
         """Push the election deadline one election timeout into the future (tick thread)."""
@@ -504,8 +501,8 @@ class RaftNode(SyncObj):
         elif mtype == "rc_pre_vote_response":
             self.elections.on_pre_vote_response(message)
         elif mtype in _PEER_REQUESTS:   # ReadIndex and forwarded writes: the Replicator's handlers
-            # a leader's answer carries its commit index: a tick applies what it commits here
-            learnt = mtype in _ANSWERS and self.follower_log.learn_commit(message.get("rc_commit"))
+            # a ReadIndex answer carries the leader's commit index: a tick applies what it commits here
+            learnt = mtype == "rc_read_index_reply" and self.follower_log.learn_commit(message.get("rc_commit"))
             handler = getattr(self, _PEER_REQUESTS[mtype])
             if handler is not None:
                 return handler(node, message) and not learnt

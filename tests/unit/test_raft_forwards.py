@@ -19,7 +19,7 @@ from raftcache.node.service.forwarding import RaftForwarder
 from raftcache.proto import cache_pb2, commands_pb2 as pb
 
 from tests.unit.test_replication_truncation import PEER, make_node
-from tests.unit.test_readindex import TERM, follower_of, ready_leader, sent
+from tests.unit.test_readindex import follower_of, ready_leader, sent
 from tests.unit.test_replication_lease import clock  # noqa: F401 - a fixture
 
 
@@ -163,19 +163,6 @@ def test_a_leaders_errors_come_back_as_their_exceptions(tmp_path, fw_clock):
     assert kinds == [NotLeaderError, ResendOverGrpc, UnavailableError]
 
 
-def test_a_follower_commits_up_to_the_commit_index_its_forwarded_batchs_answer_carries(tmp_path, fw_clock):
-    rep, node, (leader, _) = forwarding_follower(tmp_path)
-    node.rc_on_forward_reply = rep._forwards.on_reply
-    node.raft_log.add(b"\x02", 3, TERM)   # the batch's entry: here, not known committed yet
-    answers = Answers()
-    rep._forwards.ask(node, b"batch", fw_clock.now + 2.0, answers)
-    (_, message), = sent(node, "rc_forward")
-    node._SyncObj__onMessageReceived(leader, {"type": "rc_forward_reply", "id": message["id"], "data": b"r",
-                                              "error": None, "rc_commit": (3, TERM)})
-    assert answers.got == [(b"r", None)] and node.raftCommitIndex == 3
-    assert rep.peer_request_counts["raft_commits_learnt"] == 1
-
-
 def test_closing_fails_every_ask(tmp_path, fw_clock):
     rep, node, _ = forwarding_follower(tmp_path)
     answers = Answers()
@@ -195,8 +182,7 @@ def test_the_leader_runs_a_batch_with_the_handler_and_answers_once(tmp_path):
     assert data == b"batch" and sent(node, "rc_forward_reply") == []
     reply(b"replies", None)
     (peer, message), = sent(node, "rc_forward_reply")
-    assert peer == follower and message == {"type": "rc_forward_reply", "id": 7, "data": b"replies", "error": None,
-                                            "rc_commit": (2, TERM)}, "its commit index and that entry's term"
+    assert peer == follower and message == {"type": "rc_forward_reply", "id": 7, "data": b"replies", "error": None}
     assert forwards.served == 1
 
 

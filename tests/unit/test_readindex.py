@@ -452,6 +452,15 @@ def test_a_follower_keeps_its_commit_index_unless_it_holds_the_answers_entry(tmp
     assert node.took_only_quiet() is True and node.follower_log.commits_learnt == 0
 
 
+def test_a_forwarded_batchs_answer_commits_nothing(tmp_path, reads_clock):
+    """A write's client is answered without waiting for this node's apply: the answer to a
+    forwarded batch sets no commit index (a read that must see the writes asks for a read index)."""
+    rep, node, leader = follower_behind(tmp_path)
+    node._SyncObj__onMessageReceived(leader, {"type": "rc_forward_reply", "id": 1, "data": b"r", "error": None,
+                                              "rc_commit": [4, TERM]})
+    assert node.raftCommitIndex == 2 and node.follower_log.commits_learnt == 0
+
+
 def test_a_leader_does_not_take_a_commit_index_from_a_message(tmp_path, reads_clock):
     rep, node, (a, _) = ready_leader(tmp_path)
     node.raft_log.add(b"\x02", 3, TERM)
