@@ -114,6 +114,9 @@ class RaftNode(SyncObj):
         self.rc_leader_read_index = False
         self.rc_on_read_index: Callable[[object, dict], bool] | None = None         # True: answered at once
         self.rc_on_read_index_reply: Callable[[object, dict], bool] | None = None   # True: always
+        #: The loop's request for a tick in its next iteration (LoopDriver.soon; None: Raft ticks
+        #: on its own thread)
+        self.rc_tick_soon: Callable[[], None] | None = None
         self._rc_quiet = 0   # messages since took_only_quiet's last call that need no tick ...
         self._rc_loud = 0    # ... and the others
         #: The Replicator's: whether something waits on followers' acknowledgements at the next
@@ -501,8 +504,12 @@ class RaftNode(SyncObj):
         elif mtype == "rc_pre_vote_response":
             self.elections.on_pre_vote_response(message)
         elif mtype in _PEER_REQUESTS:   # ReadIndex and forwarded writes: the Replicator's handlers
-            # a ReadIndex answer carries the leader's commit index: a tick applies what it commits here
+            # a ReadIndex answer carries the leader's commit index: a tick applies what it commits
+            # here, asked for before the answer is handed on, so that the reads it answers find
+            # that index applied when their turn comes
             learnt = mtype == "rc_read_index_reply" and self.follower_log.learn_commit(message.get("rc_commit"))
+            if learnt and self.rc_tick_soon is not None:
+                self.rc_tick_soon()
             handler = getattr(self, _PEER_REQUESTS[mtype])
             if handler is not None:
                 return handler(node, message) and not learnt

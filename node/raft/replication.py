@@ -188,6 +188,7 @@ class Replicator:
         node.addOnTickCallback(self._on_tick)
         if on_loop:
             self._driver = LoopDriver(lambda: node._onTick(0), lambda: node.apply_behind, cfg.tick_s)
+            node.rc_tick_soon = self._driver.soon
             self._loop_poller.on_event = self._after_raft_event
             return  # bound already (SyncObj.__init__ does it without a tick thread)
         if self.readonly:

@@ -452,6 +452,19 @@ def test_a_follower_keeps_its_commit_index_unless_it_holds_the_answers_entry(tmp
     assert node.took_only_quiet() is True and node.follower_log.commits_learnt == 0
 
 
+def test_the_tick_that_applies_a_learnt_commit_is_asked_for_before_the_answer_is_handed_on(tmp_path, reads_clock):
+    """The reads an answer serves then find its index applied when their turn comes (no task
+    waiting for the apply): the loop runs the tick first."""
+    rep, node, leader = follower_behind(tmp_path)
+    order = []
+    node.rc_tick_soon = lambda: order.append("tick")
+    node.rc_on_read_index_reply = lambda sender, message: order.append(("answer", message["index"])) or True
+    reply = {"type": "rc_read_index_reply", "id": 1, "error": None}
+    node._SyncObj__onMessageReceived(leader, dict(reply, index=4, rc_commit=[4, TERM]))
+    node._SyncObj__onMessageReceived(leader, dict(reply, index=5, rc_commit=[5, TERM - 1]))   # nothing learnt
+    assert order == ["tick", ("answer", 4), ("answer", 5)]
+
+
 def test_a_forwarded_batchs_answer_commits_nothing(tmp_path, reads_clock):
     """A write's client is answered without waiting for this node's apply: the answer to a
     forwarded batch sets no commit index (a read that must see the writes asks for a read index)."""
