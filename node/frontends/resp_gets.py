@@ -133,4 +133,4 @@ class GetFastPaths:
                 self._dispatch()
         elif self.eof:
             self.close()
-        self.flush()   # (an answer from a callback: nothing more of this connection's comes this turn)
+        self.send_now()   # (an answer from a callback: the turn's end comes after the next poll)

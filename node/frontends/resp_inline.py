@@ -191,7 +191,7 @@ class InlinePaths:
         self._write(b"".join(replies))
         self._check_memory()
         self._go_on()
-        self.flush()   # (an answer from a callback: nothing more of this connection's comes this turn)
+        self.send_now()   # (an answer from a callback: the turn's end comes after the next poll)
 
     def _start_lone_read(self, spec: Spec, command, started_ns: int, args: list[bytes]) -> None:
         self.pending.popleft()
@@ -209,7 +209,7 @@ class InlinePaths:
         self.count(spec, args, started_ns, reply, name)
         self._write(reply)
         self._go_on()
-        self.flush()   # (an answer from a callback: nothing more of this connection's comes this turn)
+        self.send_now()   # (an answer from a callback: the turn's end comes after the next poll)
 
     def _finished_in_flight(self) -> bool:
         """What was in flight (a lone write or read, a run of SETs) is answered: the connection

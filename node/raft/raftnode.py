@@ -307,9 +307,10 @@ class RaftNode(SyncObj):
                                             "error": error, "rc_commit": self.commit_stamp()})
 
     def commit_stamp(self) -> tuple[int, int] | None:
-        """Leader: (commit index, that entry's term), which its ReadIndex answers carry so the
-        asking follower commits up to it at once (FollowerLog.learn_commit); None when that entry
-        is compacted or nothing is committed. Tick thread."""
+        """(commit index, that entry's term), which a leader's ReadIndex answers carry so the
+        asking follower commits up to it at once (FollowerLog.learn_commit; an error answer from
+        a node that just stepped down carries its own, as true); None when that entry is
+        compacted or nothing is committed. Tick thread."""
         commit = self._SyncObj__raftCommitIndex
         term = self.term_at(commit) if commit else None
         return None if term is None else (commit, term)
@@ -511,7 +512,7 @@ class RaftNode(SyncObj):
             if learnt and self.rc_tick_soon is not None:
                 self.rc_tick_soon()
             handler = getattr(self, _PEER_REQUESTS[mtype])
-            if handler is not None:
+            if handler is not None:   # (loud when learnt: the tick also for Raft on its own thread)
                 return handler(node, message) and not learnt
         else:
             SyncObj._SyncObj__onMessageReceived(self, node, message)

@@ -40,8 +40,9 @@ On a follower a request goes to the leader as an `rc_read_index` message on
 the Raft connection (authenticated and encrypted like every peer message)
 and comes back as `rc_read_index_reply` (with the leader's commit index and
 that entry's term, from which the follower may commit at once:
-FollowerLog.learn_commit); the leader registers it like its own. A leader that does not stamp `rc_ri` on its append-entries (an older
-release) gets none: ReadIndexUnsupported, and the service sends it the read.
+FollowerLog.learn_commit); the leader registers it like its own. A leader
+that does not stamp `rc_ri` on its append-entries (an older release) gets
+none: ReadIndexUnsupported, and the service sends it the read.
 
 `request` may be called from any thread (a deque append; the next tick takes
 it); everything else runs on the tick thread, `ask` included (a follower's

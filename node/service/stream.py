@@ -18,9 +18,10 @@ every connection's queue in one `transport.write` each after the turn's
 callbacks have run (at once past COALESCE_BYTES). A client on loopback that sleeps between replies is
 woken once per turn instead of once per reply, and that wake-up, not the
 command, was most of a GET's CPU at -P 1 (docs/performance-log.md). An answer a
-future's callback gives (a lone write's, a read round's GETs) is the last of its
-connection's this turn, and the front end sends it at once with `flush`: under uvloop
-the turn's end would come after the next poll's I/O callbacks.
+future's callback gives (a lone write's or read's, a pipeline of plain SETs', a read
+round's GETs) is sent at once (`send_now`): under uvloop the turn's end comes only after
+the next poll's I/O callbacks. Replies the command loop writes from its task, and the
+memcached front end's, still wait for the turn's end.
 """
 
 from __future__ import annotations
@@ -219,6 +220,16 @@ class StreamConnection(asyncio.Protocol):
                 self.flush()
             return True
         return False
+
+    def send_now(self) -> None:
+        """flush() now rather than at the end of the turn (an answer a future's callback gave:
+        under uvloop the turn's end comes only after the next poll's I/O callbacks); a transport
+        that fails drops the connection, as the port's flush does."""
+        try:
+            self.flush()
+        except Exception:  # the client's reply is lost with its connection
+            log.exception("client id=%d: sending replies failed", self.session.id)
+            self.drop()
 
     def flush(self) -> None:
         """Hand the replies queued this turn to the transport, in one write."""

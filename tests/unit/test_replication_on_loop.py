@@ -152,6 +152,8 @@ def test_a_followers_read_index_request_leaves_at_once_not_at_its_next_tick(tmp_
         follower.rep.read_index(answered, 5.0)
         assert follower.rep._driver.ticks == ticks and follower.rep._reads._asks, "sent before any tick"
         assert await asyncio.wait_for(fut, 10) >= index
+        # a commit index learnt from an answer asks the loop for its tick (RaftNode.rc_tick_soon)
+        assert follower.rep._node.rc_tick_soon == follower.rep._driver.soon
 
     _run_cluster(tmp_path, scenario)
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from raftcache.node.service import stream
 from raftcache.node.service.service import NOT_NOW
 from tests.unit.resp_fakes import Client, FakeService, cmd
 
@@ -82,6 +85,18 @@ def test_a_get_on_the_round_is_answered_from_its_completion(tmp_path):
         assert await _settle(client) == b"$-1\r\n"
         assert service.rounds_started == 2
         assert client.state.cmdstats["get"][0] == 2, "each GET counted once"
+
+    _run(tmp_path, body)
+
+
+def test_a_rounds_answer_is_sent_from_its_completion_not_at_the_turns_end(tmp_path):
+    """The round's completion sends its GETs' replies itself (under uvloop the turn's end comes
+    only after the next poll): with the port's end-of-turn sends switched off they still arrive."""
+    async def body(service, client):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(stream.Port, "flush_soon", lambda port, conn: None)
+            client.conn.data_received(cmd("GET", "r1"))
+            assert await _settle(client) == b"$4\r\nv-r1\r\n"
 
     _run(tmp_path, body)
 

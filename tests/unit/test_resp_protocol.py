@@ -17,8 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from raftcache.node.frontends.resp_protocol import DoubleText, RespMap, RespSet, Verbatim, encode
-from raftcache.node.service import stream
 from raftcache.node.frontends.resp_requests import ProtocolError, RequestParser, leading_sets, only_gets, split_args, whole_frames
+from raftcache.node.service import stream
 from tests.unit.resp_fakes import Client, cmd
 
 
