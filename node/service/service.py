@@ -30,6 +30,7 @@ StateMachine.read, writes through Replicator.propose.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from typing import Callable, Protocol
 
@@ -67,6 +68,8 @@ from raftcache.proto import commands_pb2 as pb
 #: Reads that do not count as an access (Redis looks these keys up with LOOKUP_NOTOUCH).
 _NO_TOUCH = frozenset({"object_access", "object_encoding", "key_version", "type", "ttl", "scan", "db_size",
                        "random_key"})
+#: A write's client identity when it has none (client_id, sequence).
+_NO_IDENTITY = ("", 0)
 #: What only the leader proposes: refused from clients.
 _LEADER_ONLY = frozenset({"set_version", "evict", "claim_slots", "publish_batch", "set_batch", *slot_migration.STEPS})
 
@@ -403,7 +406,7 @@ class Service:
         `identities`: each one's (client_id, sequence) when they carry one (a follower's forwarded
         batch), and `forward` as start_write's."""
         if identities is None:
-            identities = [("", 0)] * len(sets)
+            identities = itertools.repeat(_NO_IDENTITY)   # (a -P 1 SET's: no list to build)
         if not self._plain_sets_ok(sets):   # (a refusal: its error)
             return [self.start_write(command, client_id, sequence, forward)
                     for command, (client_id, sequence) in zip(sets, identities)]
