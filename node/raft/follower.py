@@ -99,8 +99,7 @@ class FollowerLog:
             # Figure 2: min(leaderCommit, index of last new entry). Entries past
             # `verified` may be a stale tail that the leader has not overwritten yet.
             commit = max(commit, min(leader_commit, verified))
-        raft._SyncObj__raftCommitIndex = commit
-        raft._SyncObj__raftLog.setRaftCommitIndex(commit)
+        self._commit(commit)
 
     def learn_commit(self, stamp) -> bool:
         """A leader's answer to a ReadIndex request carries its commit index and that entry's
@@ -123,10 +122,14 @@ class FollowerLog:
         held = raft._SyncObj__getEntries(index, 1)
         if not held or held[0][1] != index or held[0][2] != term:
             return False
-        raft._SyncObj__raftCommitIndex = index
-        raft._SyncObj__raftLog.setRaftCommitIndex(index)
+        self._commit(index)
         self.commits_learnt += 1
         return True
+
+    def _commit(self, index: int) -> None:
+        """The commit index is `index`, in PySyncObj's state and the journal's."""
+        self._raft._SyncObj__raftCommitIndex = index
+        self._raft._SyncObj__raftLog.setRaftCommitIndex(index)
 
     def _merge(self, entries) -> None:
         """Append what the log lacks; truncate only from the first conflicting entry."""

@@ -77,11 +77,7 @@ class Port:
     def _flush(self) -> None:
         conns, self._unflushed = self._unflushed, []
         for conn in conns:
-            try:
-                conn.flush()
-            except Exception:   # one broken transport must not keep the others' replies
-                log.exception("client id=%d: sending replies failed", conn.session.id)
-                conn.drop()
+            conn.send_now()   # (one broken transport drops its connection, not the others' replies)
 
     def admit(self, conn: StreamConnection) -> bool:
         self.stats["total_connections_received"] += 1
@@ -222,9 +218,9 @@ class StreamConnection(asyncio.Protocol):
         return False
 
     def send_now(self) -> None:
-        """flush() now rather than at the end of the turn (an answer a future's callback gave:
-        under uvloop the turn's end comes only after the next poll's I/O callbacks); a transport
-        that fails drops the connection, as the port's flush does."""
+        """flush(), a transport that fails dropping the connection: at the turn's end (the port's
+        flush), or at once for an answer a future's callback gave (under uvloop the turn's end
+        comes only after the next poll's I/O callbacks)."""
         try:
             self.flush()
         except Exception:  # the client's reply is lost with its connection
